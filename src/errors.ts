@@ -1,0 +1,73 @@
+/**
+ * Typed errors. Every error Provenant raises is a {@link ProvenantError} with a stable `code`
+ * that callers (and the CLI's exit-code mapping) switch on, a message that says what was wrong,
+ * an optional `where` (a file and line, a reference, a digest, a URL without credentials) and an
+ * optional `hint` that tells a user what to do about it.
+ */
+
+/** Every error code Provenant raises. Codes are stable: tests and callers assert on them. */
+export type ErrorCode =
+  | 'USAGE'
+  | 'INVALID_REFERENCE'
+  | 'INVALID_DIGEST'
+  | 'DIGEST_MISMATCH'
+  | 'SIZE_MISMATCH'
+  | 'INVALID_MANIFEST'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'NOT_FOUND'
+  | 'INVALID_LAYOUT'
+  | 'INVALID_ARCHIVE'
+  | 'TRUNCATED'
+  | 'UNSAFE_PATH'
+  | 'NO_MATCHING_PLATFORM'
+  | 'REGISTRY'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'TOO_MANY_REQUESTS'
+  | 'NETWORK'
+  | 'INSECURE'
+  | 'CREDENTIALS'
+  | 'ABORTED'
+  | 'IO';
+
+/** Options every {@link ProvenantError} accepts besides its code and message. */
+export interface ErrorDetails {
+  /** The place: a file (and line), an image reference, a digest or a URL. Never a secret. */
+  where?: string;
+  /** What the user can do about it. */
+  hint?: string;
+  /** The error this one wraps. */
+  cause?: unknown;
+}
+
+/** The one error class of the library: switch on `code`, show `message`, `where` and `hint`. */
+export class ProvenantError extends Error {
+  readonly code: ErrorCode;
+  readonly where: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'ProvenantError';
+    this.code = code;
+    this.where = details.where;
+    this.hint = details.hint;
+  }
+
+  /** One line for a person: `message (where)`, without the hint. */
+  describe(): string {
+    return this.where === undefined ? this.message : `${this.message} (${this.where})`;
+  }
+}
+
+/** True when `err` is a {@link ProvenantError}, optionally with one of `codes`. */
+export function isProvenantError(err: unknown, ...codes: ErrorCode[]): err is ProvenantError {
+  return err instanceof ProvenantError && (codes.length === 0 || codes.includes(err.code));
+}
+
+/** Throws `ABORTED` when `signal` has fired. Long loops call this between steps. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason });
+  }
+}

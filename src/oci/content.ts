@@ -1,0 +1,117 @@
+import { ProvenantError } from '../errors.ts';
+import { type Digest, digestOf, verifyDigest } from './digest.ts';
+import { isIndexType, isManifestType, MediaType } from './mediatypes.ts';
+import type { Descriptor, ImageIndex, ImageManifest } from './types.ts';
+import { assertIndex, assertManifest } from './validate.ts';
+
+/**
+ * A manifest or index as stored: its exact bytes (the truth, which is what the digest is
+ * computed over) beside the parsed value. Nothing re-serializes `bytes`.
+ */
+interface StoredBase {
+  readonly bytes: Uint8Array;
+  readonly digest: Digest;
+  readonly mediaType: string;
+}
+
+/** An image manifest with its bytes. */
+export interface StoredManifest extends StoredBase {
+  readonly kind: 'manifest';
+  readonly manifest: ImageManifest;
+}
+
+/** An image index with its bytes. */
+export interface StoredIndex extends StoredBase {
+  readonly kind: 'index';
+  readonly index: ImageIndex;
+}
+
+/** Either. */
+export type Stored = StoredManifest | StoredIndex;
+
+/** Options of {@link parseStored}. */
+export interface ParseOptions {
+  /** The media type the bytes were served or described with (Content-Type, a descriptor). */
+  mediaType?: string | undefined;
+  /** When set, the bytes must have this digest. */
+  digest?: Digest | undefined;
+  /** Where the bytes came from, for error messages. */
+  where?: string | undefined;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses and validates manifest bytes. The media type comes from the document itself, then
+ * from `options.mediaType`, then from its shape (OCI 1.0 made `mediaType` optional); a document
+ * whose own type contradicts the type it was served as is refused, since a client that trusted
+ * either could be made to read one thing as another.
+ */
+export function parseStored(bytes: Uint8Array, options: ParseOptions = {}): Stored {
+  const where = options.where;
+  const at = where === undefined ? {} : { where };
+  if (options.digest !== undefined) verifyDigest(bytes, options.digest, where);
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch (cause) {
+    throw new ProvenantError('INVALID_MANIFEST', 'manifest is not valid UTF-8 JSON', { ...at, cause });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProvenantError('INVALID_MANIFEST', 'manifest is not a JSON object', at);
+  }
+  const doc = value as Record<string, unknown>;
+  if (doc.schemaVersion === 1) {
+    throw new ProvenantError('UNSUPPORTED_MEDIA_TYPE', 'Docker schema 1 manifests are not supported', {
+      ...at,
+      hint: 'schema 1 is deprecated and unsigned; re-push the image with a current client',
+    });
+  }
+  const own = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
+  const served = normalizeServedType(options.mediaType);
+  if (own !== undefined && served !== undefined && own !== served && isManifestLikeType(served)) {
+    throw new ProvenantError('INVALID_MANIFEST', `manifest says it is ${own} but was described as ${served}`, at);
+  }
+  const mediaType = own ?? served ?? ('manifests' in doc ? MediaType.OciIndex : MediaType.OciManifest);
+  const digest = options.digest ?? digestOf(bytes);
+  if (isIndexType(mediaType)) {
+    return { kind: 'index', bytes, digest, mediaType, index: assertIndex(doc, where) };
+  }
+  if (isManifestType(mediaType)) {
+    return { kind: 'manifest', bytes, digest, mediaType, manifest: assertManifest(doc, where) };
+  }
+  throw new ProvenantError('UNSUPPORTED_MEDIA_TYPE', `${mediaType} is not a manifest or index type`, at);
+}
+
+function isManifestLikeType(t: string): boolean {
+  return isIndexType(t) || isManifestType(t);
+}
+
+// Registries may add parameters (charset) to Content-Type; some serve application/json or
+// octet-stream for content they do not recognise, which says nothing about the document.
+function normalizeServedType(t: string | undefined): string | undefined {
+  if (t === undefined) return undefined;
+  const base = t.split(';')[0]?.trim() ?? '';
+  return isManifestLikeType(base) ? base : undefined;
+}
+
+/** Serializes a new manifest, index or config. Only for documents we create. */
+export function encodeJson(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+/** The descriptor of some stored bytes. */
+export function describe(bytes: Uint8Array, mediaType: string, extra: Partial<Descriptor> = {}): Descriptor {
+  return { mediaType, digest: digestOf(bytes), size: bytes.byteLength, ...extra };
+}
+
+/** The descriptor that names a stored manifest or index. */
+export function descriptorOf(stored: Stored, extra: Partial<Descriptor> = {}): Descriptor {
+  return { mediaType: stored.mediaType, digest: stored.digest, size: stored.bytes.byteLength, ...extra };
+}
+
+/** Every descriptor a stored document references directly (config, layers, manifests, subject). */
+export function children(stored: Stored): Descriptor[] {
+  if (stored.kind === 'index') return [...stored.index.manifests];
+  return [stored.manifest.config, ...stored.manifest.layers];
+}

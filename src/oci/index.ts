@@ -1,0 +1,6 @@
+export * from './content.ts';
+export * from './digest.ts';
+export * from './mediatypes.ts';
+export * from './platform.ts';
+export * from './types.ts';
+export * from './validate.ts';

@@ -1,0 +1,181 @@
+import { ProvenantError } from '../errors.ts';
+import type { ImageIndex, ImageManifest } from './types.ts';
+
+// These checks are the OCI image-spec JSON schemas (schema/image-manifest-schema.json,
+// image-index-schema.json, content-descriptor.json, defs*.json) written as code, so the library
+// needs no schema engine at run time. test/oci/validate.test.ts checks them against the
+// official schemas with Ajv on generated documents: the two must agree.
+
+// defs-descriptor.json#/definitions/mediaType
+const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+// defs-descriptor.json#/definitions/digest
+const DIGEST_GRAMMAR_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+// RFC 3986 scheme, which is what format "uri" requires of an absolute URI at the least.
+const URI_RE = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$/;
+const INT64_MAX = 9223372036854775807;
+
+/** One schema violation: the JSON pointer of the value and what is wrong with it. */
+export interface Violation {
+  pointer: string;
+  message: string;
+}
+
+type Checker = (value: unknown, pointer: string, out: Violation[]) => void;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const mediaType: Checker = (v, p, out) => {
+  if (typeof v !== 'string') out.push({ pointer: p, message: 'must be a string' });
+  else if (!MEDIA_TYPE_RE.test(v)) out.push({ pointer: p, message: `"${v}" is not a media type` });
+};
+
+const integer =
+  (min: number, max: number): Checker =>
+  (v, p, out) => {
+    if (typeof v !== 'number' || !Number.isInteger(v)) out.push({ pointer: p, message: 'must be an integer' });
+    else if (v < min || v > max) out.push({ pointer: p, message: `must be between ${min} and ${max}` });
+  };
+
+const digest: Checker = (v, p, out) => {
+  if (typeof v !== 'string') out.push({ pointer: p, message: 'must be a string' });
+  else if (!DIGEST_GRAMMAR_RE.test(v)) out.push({ pointer: p, message: `"${v}" is not a digest` });
+};
+
+const urls: Checker = (v, p, out) => {
+  if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
+  v.forEach((u, i) => {
+    if (typeof u !== 'string' || !URI_RE.test(u)) out.push({ pointer: `${p}/${i}`, message: 'must be a URI' });
+  });
+};
+
+const stringMap: Checker = (v, p, out) => {
+  if (!isObject(v)) return void out.push({ pointer: p, message: 'must be an object' });
+  for (const [k, val] of Object.entries(v)) {
+    if (k.length > 0 && typeof val !== 'string') out.push({ pointer: `${p}/${escape(k)}`, message: 'must be a string' });
+  }
+};
+
+const string: Checker = (v, p, out) => {
+  if (typeof v !== 'string') out.push({ pointer: p, message: 'must be a string' });
+};
+
+const stringArray: Checker = (v, p, out) => {
+  if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
+  v.forEach((s, i) => string(s, `${p}/${i}`, out));
+};
+
+function object(required: string[], properties: Record<string, Checker>, extra?: Checker): Checker {
+  return (v, p, out) => {
+    if (!isObject(v)) return void out.push({ pointer: p || '/', message: 'must be an object' });
+    for (const key of required) {
+      if (!(key in v)) out.push({ pointer: `${p}/${key}`, message: 'is required' });
+    }
+    for (const [key, check] of Object.entries(properties)) {
+      if (key in v) check(v[key], `${p}/${escape(key)}`, out);
+    }
+    extra?.(v, p, out);
+  };
+}
+
+const contentDescriptor = object(['mediaType', 'size', 'digest'], {
+  mediaType,
+  size: integer(0, INT64_MAX),
+  digest,
+  urls,
+  data: string,
+  artifactType: mediaType,
+  annotations: stringMap,
+});
+
+const platform = object(['architecture', 'os'], {
+  architecture: string,
+  os: string,
+  'os.version': string,
+  'os.features': stringArray,
+  variant: string,
+});
+
+const manifestDescriptor = object(['mediaType', 'size', 'digest'], {
+  mediaType,
+  size: integer(-INT64_MAX, INT64_MAX),
+  digest,
+  urls,
+  platform,
+  annotations: stringMap,
+});
+
+const array =
+  (item: Checker, minItems = 0): Checker =>
+  (v, p, out) => {
+    if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
+    if (v.length < minItems) out.push({ pointer: p, message: `must have at least ${minItems} item(s)` });
+    v.forEach((x, i) => item(x, `${p}/${i}`, out));
+  };
+
+const manifestSchema = object(['schemaVersion', 'config', 'layers'], {
+  schemaVersion: integer(2, 2),
+  mediaType,
+  artifactType: mediaType,
+  config: contentDescriptor,
+  subject: contentDescriptor,
+  layers: array(contentDescriptor, 1),
+  annotations: stringMap,
+});
+
+const indexSchema = object(['schemaVersion', 'manifests'], {
+  schemaVersion: integer(2, 2),
+  mediaType,
+  artifactType: mediaType,
+  subject: contentDescriptor,
+  manifests: array(manifestDescriptor),
+  annotations: stringMap,
+});
+
+function escape(key: string): string {
+  return key.replaceAll('~', '~0').replaceAll('/', '~1');
+}
+
+/** Violations of the image-manifest schema; empty when `value` is valid. */
+export function manifestViolations(value: unknown): Violation[] {
+  const out: Violation[] = [];
+  manifestSchema(value, '', out);
+  return out;
+}
+
+/** Violations of the image-index schema; empty when `value` is valid. */
+export function indexViolations(value: unknown): Violation[] {
+  const out: Violation[] = [];
+  indexSchema(value, '', out);
+  return out;
+}
+
+/** Violations of the content-descriptor schema; empty when `value` is valid. */
+export function descriptorViolations(value: unknown): Violation[] {
+  const out: Violation[] = [];
+  contentDescriptor(value, '', out);
+  return out;
+}
+
+function fail(kind: string, violations: Violation[], where: string | undefined): never {
+  const first = violations.slice(0, 3).map((v) => `${v.pointer || '/'} ${v.message}`);
+  const more = violations.length > 3 ? ` (and ${violations.length - 3} more)` : '';
+  throw new ProvenantError('INVALID_MANIFEST', `not a valid ${kind}: ${first.join('; ')}${more}`, {
+    ...(where === undefined ? {} : { where }),
+  });
+}
+
+/** Returns `value` as an image manifest, or throws INVALID_MANIFEST naming each violation. */
+export function assertManifest(value: unknown, where?: string): ImageManifest {
+  const v = manifestViolations(value);
+  if (v.length > 0) fail('image manifest', v, where);
+  return value as ImageManifest;
+}
+
+/** Returns `value` as an image index, or throws INVALID_MANIFEST naming each violation. */
+export function assertIndex(value: unknown, where?: string): ImageIndex {
+  const v = indexViolations(value);
+  if (v.length > 0) fail('image index', v, where);
+  return value as ImageIndex;
+}

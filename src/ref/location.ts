@@ -1,0 +1,72 @@
+import { ProvenantError } from '../errors.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
+import { type ImageReference, isValidTag, parseReference } from './reference.ts';
+
+/** Where an image lives: one of the stores every command accepts. */
+export type Location =
+  | { readonly kind: 'oci'; readonly path: string; readonly tag: string | undefined; readonly digest: Digest | undefined }
+  | { readonly kind: 'oci-archive'; readonly path: string; readonly tag: string | undefined; readonly digest: Digest | undefined }
+  | { readonly kind: 'docker-archive'; readonly path: string; readonly reference: ImageReference | undefined }
+  | { readonly kind: 'registry'; readonly reference: ImageReference };
+
+/**
+ * Parses a location as skopeo writes it: `oci:DIR[:TAG|@DIGEST]`, `oci-archive:FILE[:TAG|@DIGEST]`,
+ * `docker-archive:FILE[:NAME:TAG]`, `docker://REF` or a bare registry reference. As in skopeo,
+ * the first `:` after the prefix ends the path, so a path cannot contain one.
+ */
+export function parseLocation(text: string): Location {
+  for (const kind of ['oci', 'oci-archive'] as const) {
+    const prefix = `${kind}:`;
+    if (text.startsWith(prefix)) {
+      const { path, tag, digest } = splitPathTarget(text, text.slice(prefix.length));
+      return { kind, path, tag, digest };
+    }
+  }
+  if (text.startsWith('docker-archive:')) {
+    const body = text.slice('docker-archive:'.length);
+    const colon = body.indexOf(':');
+    const path = colon < 0 ? body : body.slice(0, colon);
+    if (path.length === 0) throw missingPath(text);
+    const name = colon < 0 ? undefined : body.slice(colon + 1);
+    return { kind: 'docker-archive', path, reference: name === undefined || name === '' ? undefined : parseReference(name) };
+  }
+  const bare = text.startsWith('docker://') ? text.slice('docker://'.length) : text;
+  return { kind: 'registry', reference: parseReference(bare) };
+}
+
+function splitPathTarget(text: string, body: string): { path: string; tag: string | undefined; digest: Digest | undefined } {
+  const at = body.lastIndexOf('@');
+  if (at >= 0 && /^(sha256|sha512):/.test(body.slice(at + 1))) {
+    const digest = body.slice(at + 1);
+    if (!isDigest(digest)) throw new ProvenantError('INVALID_REFERENCE', `"${digest}" is not a digest`, { where: text });
+    const path = body.slice(0, at);
+    if (path.length === 0) throw missingPath(text);
+    return { path, tag: undefined, digest };
+  }
+  const colon = body.indexOf(':');
+  const path = colon < 0 ? body : body.slice(0, colon);
+  if (path.length === 0) throw missingPath(text);
+  const tag = colon < 0 ? undefined : body.slice(colon + 1);
+  if (tag !== undefined && !isValidTag(tag)) {
+    throw new ProvenantError('INVALID_REFERENCE', `"${tag}" is not a valid tag`, { where: text });
+  }
+  return { path, tag, digest: undefined };
+}
+
+function missingPath(text: string): ProvenantError {
+  return new ProvenantError('INVALID_REFERENCE', 'the path is missing', { where: text, hint: 'for example oci:./out:latest' });
+}
+
+/** A location as a user would write it. */
+export function formatLocation(loc: Location): string {
+  switch (loc.kind) {
+    case 'registry': {
+      const r = loc.reference;
+      return `${r.registry}/${r.repository}${r.tag === undefined ? '' : `:${r.tag}`}${r.digest === undefined ? '' : `@${r.digest}`}`;
+    }
+    case 'docker-archive':
+      return `docker-archive:${loc.path}${loc.reference ? `:${loc.reference.registry}/${loc.reference.repository}:${loc.reference.tag ?? 'latest'}` : ''}`;
+    default:
+      return `${loc.kind}:${loc.path}${loc.digest ? `@${loc.digest}` : loc.tag ? `:${loc.tag}` : ''}`;
+  }
+}

@@ -1,0 +1,98 @@
+import { ProvenantError } from '../errors.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
+
+/**
+ * A registry image reference, parsed and normalized the way the Docker CLI and
+ * go-containerregistry do: `[registry[:port]/]repository[:tag][@digest]`.
+ */
+export interface ImageReference {
+  /** The registry as written by users, `docker.io` for Docker Hub. */
+  readonly registry: string;
+  /** The repository path, with `library/` added for Docker Hub's official images. */
+  readonly repository: string;
+  readonly tag: string | undefined;
+  readonly digest: Digest | undefined;
+}
+
+// https://github.com/distribution/reference/blob/main/reference.go (the grammar)
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const PATH_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+// A domain is DNS labels (or an IPv6 literal in brackets) with an optional port.
+const DOMAIN_RE = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
+const NAME_MAX = 255;
+
+export const DOCKER_HUB = 'docker.io';
+
+function invalid(text: string, why: string, hint?: string): ProvenantError {
+  return new ProvenantError('INVALID_REFERENCE', `"${text}" is not an image reference: ${why}`, {
+    hint: hint ?? 'write a reference as registry/repository:tag or registry/repository@sha256:<hex>',
+  });
+}
+
+/** Parses an image reference; throws INVALID_REFERENCE saying which part is wrong. */
+export function parseReference(text: string): ImageReference {
+  if (text.length === 0) throw invalid(text, 'it is empty');
+  let rest = text;
+  let digest: Digest | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    const d = rest.slice(at + 1);
+    if (!isDigest(d)) throw invalid(text, `"${d}" is not a sha256 or sha512 digest`);
+    digest = d;
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf('/');
+  const colon = rest.lastIndexOf(':');
+  if (colon > lastSlash) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG_RE.test(tag)) throw invalid(text, `"${tag}" is not a valid tag`, 'a tag is up to 128 letters, digits, _ . and -, not starting with . or -');
+  }
+  let registry = DOCKER_HUB;
+  let repository = rest;
+  const slash = rest.indexOf('/');
+  if (slash >= 0) {
+    const first = rest.slice(0, slash);
+    if (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase()) {
+      registry = first;
+      repository = rest.slice(slash + 1);
+    }
+  }
+  if (!DOMAIN_RE.test(registry)) throw invalid(text, `"${registry}" is not a registry host`);
+  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = DOCKER_HUB;
+  if (repository.length === 0) throw invalid(text, 'the repository is missing');
+  if (repository !== repository.toLowerCase()) throw invalid(text, 'the repository must be lower case');
+  if (!PATH_RE.test(repository)) {
+    throw invalid(text, `"${repository}" is not a repository path`, 'repository path components are lower-case letters and digits separated by . _ __ or -');
+  }
+  if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
+  if (registry.length + 1 + repository.length > NAME_MAX) throw invalid(text, `the name is longer than ${NAME_MAX} characters`);
+  return { registry, repository, tag: tag === undefined && digest === undefined ? 'latest' : tag, digest };
+}
+
+/** `registry/repository[:tag][@digest]`, fully qualified. */
+export function formatReference(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}${ref.digest === undefined ? '' : `@${ref.digest}`}`;
+}
+
+/** `registry/repository`. */
+export function repositoryName(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
+/** What to ask the registry for: the digest when there is one, else the tag. */
+export function referenceTarget(ref: ImageReference): string {
+  return ref.digest ?? ref.tag ?? 'latest';
+}
+
+/** The same repository at another tag or digest. */
+export function withTarget(ref: ImageReference, target: { tag?: string; digest?: Digest }): ImageReference {
+  return { registry: ref.registry, repository: ref.repository, tag: target.tag, digest: target.digest };
+}
+
+/** True when `tag` is a valid tag. */
+export function isValidTag(tag: string): boolean {
+  return TAG_RE.test(tag);
+}

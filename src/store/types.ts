@@ -1,0 +1,96 @@
+import type { Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/types.ts';
+
+/** Bytes as a stream of chunks. Node's Readable and web ReadableStream both are this. */
+export type ByteStream = AsyncIterable<Uint8Array>;
+
+/**
+ * Blob content that can be read more than once, from the start or from an offset, so that a
+ * transfer that fails half-way can be retried or resumed without holding the blob in memory.
+ */
+export interface BlobSource {
+  readonly descriptor: Descriptor;
+  open(offset?: number): Promise<ByteStream>;
+}
+
+/** What every long operation accepts. */
+export interface OperationOptions {
+  signal?: AbortSignal | undefined;
+  logger?: Logger | undefined;
+  onProgress?: ((update: ProgressUpdate) => void) | undefined;
+}
+
+/** A progress event; the CLI turns these into bars on a terminal and lines elsewhere. */
+export type ProgressUpdate =
+  | { kind: 'blob'; digest: Digest; done: number; total: number; phase: 'transfer' | 'exists' | 'mounted' | 'done' }
+  | { kind: 'manifest'; digest: Digest; mediaType: string; phase: 'exists' | 'done' }
+  | { kind: 'retry'; what: string; attempt: number; delayMs: number; reason: string };
+
+/** A logger; the library never prints. Messages never hold credentials. */
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** A logger that drops everything, the default. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {} };
+
+/** Options of {@link ContentStore.putBlob}. */
+export interface PutBlobOptions extends OperationOptions {
+  /**
+   * Where else the blob is known to live in the same registry (`repository` names), so a
+   * registry store can mount it instead of uploading it.
+   */
+  mountFrom?: readonly string[] | undefined;
+}
+
+/** Options of {@link ContentStore.putManifest}. */
+export interface PutManifestOptions extends OperationOptions {
+  /** Tags to point at the manifest once it is stored. */
+  tags?: readonly string[] | undefined;
+}
+
+/** Options of {@link ContentStore.referrers}. */
+export interface ReferrersOptions extends OperationOptions {
+  artifactType?: string | undefined;
+}
+
+/**
+ * One interface for every place an image can live: an OCI layout directory, an archive, a
+ * registry repository. Commands are written against this and work on all of them alike.
+ *
+ * Contract:
+ * - Every read is checked: `readBlob`'s stream fails with DIGEST_MISMATCH (or SIZE_MISMATCH) at
+ *   its end when the bytes are not what the descriptor says, and `getManifest` by digest checks.
+ * - `putBlob` stores only verified content; `putManifest` expects the blobs and child manifests
+ *   it names to be stored already, and applies tags last. A failure leaves no tag pointing at
+ *   incomplete content.
+ * - `putManifest` of a manifest with a `subject` makes it findable through `referrers`.
+ */
+export interface ContentStore {
+  /** Where this store is, for messages (never with credentials). */
+  readonly location: string;
+
+  /** The blob's descriptor as stored (size known), or undefined when absent. */
+  statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;
+  /** A verified stream of the blob's bytes from `offset`. NOT_FOUND when absent. */
+  readBlob(descriptor: Descriptor, options?: OperationOptions & { offset?: number }): Promise<ByteStream>;
+  /** Stores a blob, verifying its digest and size; a no-op when it is already there. */
+  putBlob(source: BlobSource, options?: PutBlobOptions): Promise<'stored' | 'exists' | 'mounted'>;
+
+  /** Resolves a tag or digest to a descriptor without fetching the whole manifest; undefined when absent. */
+  resolve(target: string, options?: OperationOptions): Promise<Descriptor | undefined>;
+  /** Fetches a manifest or index by tag or digest. NOT_FOUND when absent. */
+  getManifest(target: string, options?: OperationOptions): Promise<Stored>;
+  /** Stores a manifest or index by its digest, then points `tags` at it. */
+  putManifest(stored: Stored, options?: PutManifestOptions): Promise<void>;
+  /** The tags in this store (a registry repository's tag list, a layout's ref names). */
+  listTags(options?: OperationOptions): Promise<string[]>;
+  /** Manifests whose `subject` is `subject`, as descriptors with `artifactType` and annotations. */
+  referrers(subject: Digest, options?: ReferrersOptions): Promise<Descriptor[]>;
+
+  /** Finishes writing (archives are written here) and releases resources. */
+  close(): Promise<void>;
+}
