@@ -33,9 +33,9 @@ export type ErrorCode =
 /** Options every {@link ProvenantError} accepts besides its code and message. */
 export interface ErrorDetails {
   /** The place: a file (and line), an image reference, a digest or a URL. Never a secret. */
-  where?: string;
+  where?: string | undefined;
   /** What the user can do about it. */
-  hint?: string;
+  hint?: string | undefined;
   /** The error this one wraps. */
   cause?: unknown;
 }

@@ -25,7 +25,7 @@ export function isDigest(value: unknown): value is Digest {
 export function parseDigest(value: string, where?: string): Digest {
   if (!isDigest(value)) {
     throw new ProvenantError('INVALID_DIGEST', `"${truncate(value)}" is not a sha256 or sha512 digest`, {
-      ...(where === undefined ? {} : { where }),
+      where,
       hint: 'a digest looks like sha256:<64 lower-case hex digits>',
     });
   }
@@ -84,7 +84,7 @@ export function verifyDigest(data: Uint8Array, expected: Digest, where?: string)
 /** The error for content whose digest is not the one it was asked for by. */
 export function digestMismatch(expected: Digest, actual: Digest, where?: string): ProvenantError {
   return new ProvenantError('DIGEST_MISMATCH', `content has digest ${actual}, expected ${expected}`, {
-    ...(where === undefined ? {} : { where }),
+    where,
     hint: 'the content was changed or corrupted in storage or transit',
   });
 }

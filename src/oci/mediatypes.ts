@@ -51,4 +51,6 @@ export function isForeignLayer(mediaType: string): boolean {
 /** The Accept header for a manifest request: every manifest type we read, OCI first. */
 // Distribution 2.8 answers 404 for a manifest stored as OCI unless Accept names the OCI type
 // (distribution/distribution#3099), so the list must be complete on every GET and HEAD.
-export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
+export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(
+  ', ',
+);

@@ -12,7 +12,8 @@ const MEDIA_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za
 const DIGEST_GRAMMAR_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 // RFC 3986 scheme, which is what format "uri" requires of an absolute URI at the least.
 const URI_RE = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$/;
-const INT64_MAX = 9223372036854775807;
+// The schema's int64 bound, as a double (JSON numbers are doubles here).
+const INT64_MAX = 2 ** 63;
 
 /** One schema violation: the JSON pointer of the value and what is wrong with it. */
 export interface Violation {
@@ -45,15 +46,15 @@ const digest: Checker = (v, p, out) => {
 
 const urls: Checker = (v, p, out) => {
   if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
-  v.forEach((u, i) => {
+  for (const [i, u] of v.entries()) {
     if (typeof u !== 'string' || !URI_RE.test(u)) out.push({ pointer: `${p}/${i}`, message: 'must be a URI' });
-  });
+  }
 };
 
 const stringMap: Checker = (v, p, out) => {
   if (!isObject(v)) return void out.push({ pointer: p, message: 'must be an object' });
   for (const [k, val] of Object.entries(v)) {
-    if (k.length > 0 && typeof val !== 'string') out.push({ pointer: `${p}/${escape(k)}`, message: 'must be a string' });
+    if (k.length > 0 && typeof val !== 'string') out.push({ pointer: `${p}/${pointerEscape(k)}`, message: 'must be a string' });
   }
 };
 
@@ -63,7 +64,7 @@ const string: Checker = (v, p, out) => {
 
 const stringArray: Checker = (v, p, out) => {
   if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
-  v.forEach((s, i) => string(s, `${p}/${i}`, out));
+  for (const [i, s] of v.entries()) string(s, `${p}/${i}`, out);
 };
 
 function object(required: string[], properties: Record<string, Checker>, extra?: Checker): Checker {
@@ -73,7 +74,7 @@ function object(required: string[], properties: Record<string, Checker>, extra?:
       if (!(key in v)) out.push({ pointer: `${p}/${key}`, message: 'is required' });
     }
     for (const [key, check] of Object.entries(properties)) {
-      if (key in v) check(v[key], `${p}/${escape(key)}`, out);
+      if (key in v) check(v[key], `${p}/${pointerEscape(key)}`, out);
     }
     extra?.(v, p, out);
   };
@@ -111,7 +112,7 @@ const array =
   (v, p, out) => {
     if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
     if (v.length < minItems) out.push({ pointer: p, message: `must have at least ${minItems} item(s)` });
-    v.forEach((x, i) => item(x, `${p}/${i}`, out));
+    for (const [i, x] of v.entries()) item(x, `${p}/${i}`, out);
   };
 
 const manifestSchema = object(['schemaVersion', 'config', 'layers'], {
@@ -133,7 +134,7 @@ const indexSchema = object(['schemaVersion', 'manifests'], {
   annotations: stringMap,
 });
 
-function escape(key: string): string {
+function pointerEscape(key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 

@@ -19,7 +19,8 @@ const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
 const PATH_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 // A domain is DNS labels (or an IPv6 literal in brackets) with an optional port.
-const DOMAIN_RE = /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
+const DOMAIN_RE =
+  /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const NAME_MAX = 255;
 
 export const DOCKER_HUB = 'docker.io';
@@ -48,7 +49,8 @@ export function parseReference(text: string): ImageReference {
   if (colon > lastSlash) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG_RE.test(tag)) throw invalid(text, `"${tag}" is not a valid tag`, 'a tag is up to 128 letters, digits, _ . and -, not starting with . or -');
+    if (!TAG_RE.test(tag))
+      throw invalid(text, `"${tag}" is not a valid tag`, 'a tag is up to 128 letters, digits, _ . and -, not starting with . or -');
   }
   let registry = DOCKER_HUB;
   let repository = rest;
@@ -65,7 +67,11 @@ export function parseReference(text: string): ImageReference {
   if (repository.length === 0) throw invalid(text, 'the repository is missing');
   if (repository !== repository.toLowerCase()) throw invalid(text, 'the repository must be lower case');
   if (!PATH_RE.test(repository)) {
-    throw invalid(text, `"${repository}" is not a repository path`, 'repository path components are lower-case letters and digits separated by . _ __ or -');
+    throw invalid(
+      text,
+      `"${repository}" is not a repository path`,
+      'repository path components are lower-case letters and digits separated by . _ __ or -',
+    );
   }
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
   if (registry.length + 1 + repository.length > NAME_MAX) throw invalid(text, `the name is longer than ${NAME_MAX} characters`);

@@ -50,6 +50,11 @@ export interface PutBlobOptions extends OperationOptions {
 export interface PutManifestOptions extends OperationOptions {
   /** Tags to point at the manifest once it is stored. */
   tags?: readonly string[] | undefined;
+  /**
+   * The manifest is an image in its own right, not only a child of an index: a layout lists it
+   * in index.json even without a tag. Registries ignore this.
+   */
+  keepAsRoot?: boolean | undefined;
 }
 
 /** Options of {@link ContentStore.referrers}. */
@@ -72,6 +77,8 @@ export interface ReferrersOptions extends OperationOptions {
 export interface ContentStore {
   /** Where this store is, for messages (never with credentials). */
   readonly location: string;
+  /** For a registry repository: its registry and name, so copies within a registry can mount blobs. */
+  readonly registryRepository?: { readonly registry: string; readonly repository: string } | undefined;
 
   /** The blob's descriptor as stored (size known), or undefined when absent. */
   statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;

@@ -1,0 +1,181 @@
+import type { Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { isUnknownPlatform } from '../oci/platform.ts';
+import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+
+/** Where an attachment is stored. */
+export type AttachmentStorage = 'buildkit' | 'referrers' | 'cosign';
+
+/** What an attachment is. */
+export type AttachmentKind = 'attestation' | 'signature' | 'sbom' | 'other';
+
+/** A signature, attestation or SBOM attached to an image manifest or index. */
+export interface Attachment {
+  storage: AttachmentStorage;
+  kind: AttachmentKind;
+  /** The manifest or index it describes. */
+  subject: Digest;
+  /** The attachment's own manifest. */
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  /** in-toto predicate types it carries, where they can be read from annotations. */
+  predicateTypes: string[];
+  /** The tag it is stored under (cosign storage). */
+  tag?: string;
+}
+
+/** Media and artifact types, as published by the tools that write them. */
+export const ArtifactType = {
+  // https://github.com/moby/buildkit/blob/master/docs/attestations/attestation-storage.md
+  BuildkitAttestation: 'application/vnd.docker.attestation.manifest.v1+json',
+  SigstoreBundleV03: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+  CosignSignature: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+  CosignSbom: 'application/vnd.dev.cosign.artifact.sbom.v1+json',
+  CosignSimpleSigning: 'application/vnd.dev.cosign.simplesigning.v1+json',
+  NotarySignature: 'application/vnd.cncf.notary.signature',
+  SpdxJson: 'application/spdx+json',
+  CycloneDxJson: 'application/vnd.cyclonedx+json',
+  InToto: 'application/vnd.in-toto+json',
+  DsseEnvelope: 'application/vnd.dsse.envelope.v1+json',
+} as const;
+
+/** The predicate type cosign v3 uses for a plain signature inside a Sigstore bundle. */
+export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
+
+// cosign's tag schema: https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
+const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;
+
+/** The BuildKit attestation manifests an index carries, by the annotations BuildKit writes. */
+export function buildkitAttachments(index: ImageIndex): Attachment[] {
+  const out: Attachment[] = [];
+  for (const m of index.manifests) {
+    if (!isBuildkitAttestation(m)) continue;
+    out.push({
+      storage: 'buildkit',
+      kind: 'attestation',
+      subject: m.annotations![Annotation.DockerReferenceDigest] as Digest,
+      digest: m.digest,
+      mediaType: m.mediaType,
+      size: m.size,
+      predicateTypes: [],
+    });
+  }
+  return out;
+}
+
+/** True for an index entry that is a BuildKit attestation manifest. */
+export function isBuildkitAttestation(d: Descriptor): boolean {
+  return (
+    d.annotations?.[Annotation.DockerReferenceType] === 'attestation-manifest' &&
+    d.annotations[Annotation.DockerReferenceDigest] !== undefined
+  );
+}
+
+/** True for an index entry that is not an image anyone runs (attestations, BuildKit's unknown/unknown entries). */
+export function isAuxiliaryEntry(d: Descriptor): boolean {
+  return isBuildkitAttestation(d) || isUnknownPlatform(d.platform) || d.annotations?.[Annotation.DockerReferenceType] !== undefined;
+}
+
+/** Classifies a referrer by its artifact type and annotations. */
+export function classifyReferrer(artifactType: string | undefined, annotations: Record<string, string> | undefined): AttachmentKind {
+  const t = artifactType?.split(';')[0];
+  if (t === undefined) return 'other';
+  if (t === ArtifactType.SigstoreBundleV03 || t.startsWith('application/vnd.dev.sigstore.bundle')) {
+    return annotations?.['dev.sigstore.bundle.predicateType'] === COSIGN_SIGN_PREDICATE ? 'signature' : 'attestation';
+  }
+  if (t === ArtifactType.BuildkitAttestation || t === ArtifactType.InToto || t === ArtifactType.DsseEnvelope) return 'attestation';
+  if (t === ArtifactType.CosignSignature || t === ArtifactType.NotarySignature || t === ArtifactType.CosignSimpleSigning)
+    return 'signature';
+  if (
+    t === ArtifactType.CosignSbom ||
+    t === ArtifactType.SpdxJson ||
+    t === ArtifactType.CycloneDxJson ||
+    t.includes('spdx') ||
+    t.includes('cyclonedx')
+  ) {
+    return 'sbom';
+  }
+  return 'other';
+}
+
+/** The predicate types a stored attestation manifest names in its annotations. */
+export function predicateTypesOf(stored: Stored): string[] {
+  const types = new Set<string>();
+  const own = (stored.kind === 'manifest' ? stored.manifest.annotations : stored.index.annotations)?.['dev.sigstore.bundle.predicateType'];
+  if (own) types.add(own);
+  if (stored.kind === 'manifest') {
+    for (const layer of stored.manifest.layers) {
+      // BuildKit writes in-toto.io/predicate-type; cosign's .att layers say predicateType.
+      const t = layer.annotations?.[Annotation.InTotoPredicateType] ?? layer.annotations?.predicateType;
+      if (t) types.add(t);
+    }
+  }
+  return [...types];
+}
+
+/** Options of {@link findAttachments}. */
+export interface FindAttachmentsOptions extends OperationOptions {
+  /** The store's tags when already listed (cosign storage is found through them). */
+  tags?: readonly string[];
+  /** Fetch each attachment's manifest to read its predicate types (default true). */
+  details?: boolean;
+}
+
+/**
+ * Everything attached to `subjects` in the three storages: BuildKit entries of `index` (when
+ * the image is one), OCI referrers (API or tag fallback), and cosign's `sha256-<hex>.*` tags.
+ */
+export async function findAttachments(
+  store: ContentStore,
+  subjects: readonly Digest[],
+  index: ImageIndex | undefined,
+  options: FindAttachmentsOptions = {},
+): Promise<Attachment[]> {
+  const wanted = new Set<string>(subjects);
+  const out: Attachment[] = index === undefined ? [] : buildkitAttachments(index).filter((a) => wanted.has(a.subject));
+  for (const subject of subjects) {
+    for (const r of await store.referrers(subject, options)) {
+      const att: Attachment = {
+        storage: 'referrers',
+        kind: classifyReferrer(r.artifactType, r.annotations),
+        subject,
+        digest: r.digest,
+        mediaType: r.mediaType,
+        size: r.size,
+        predicateTypes: [],
+      };
+      if (r.artifactType !== undefined) att.artifactType = r.artifactType;
+      out.push(att);
+    }
+  }
+  const tags = options.tags ?? (await store.listTags(options).catch(() => [] as string[]));
+  for (const tag of tags) {
+    const m = COSIGN_TAG_RE.exec(tag);
+    if (!m) continue;
+    const subject = `${m[1]}:${m[2]}` as Digest;
+    if (!wanted.has(subject)) continue;
+    const desc = await store.resolve(tag, options);
+    if (desc === undefined) continue;
+    const kind: AttachmentKind = m[3] === 'sig' ? 'signature' : m[3] === 'att' ? 'attestation' : 'sbom';
+    out.push({
+      storage: 'cosign',
+      kind,
+      subject,
+      digest: desc.digest,
+      mediaType: desc.mediaType,
+      size: desc.size,
+      predicateTypes: [],
+      tag,
+    });
+  }
+  if (options.details ?? true) {
+    for (const a of out) {
+      const stored = await store.getManifest(a.digest, options).catch(() => undefined);
+      if (stored !== undefined) a.predicateTypes = predicateTypesOf(stored);
+    }
+  }
+  return out;
+}

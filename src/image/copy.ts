@@ -1,0 +1,200 @@
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
+import { forEachLimited, Limiter } from '../store/limit.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+
+/** Options of {@link copyImage}. */
+export interface CopyOptions extends OperationOptions {
+  /** Tags to give the copy at the destination (applied last). */
+  tags?: readonly string[];
+  /**
+   * Platforms to copy from an index; all when absent. One platform copies that image manifest
+   * alone (as `crane copy --platform` does); several make a new index of just those.
+   */
+  platforms?: readonly Platform[];
+  /** Also copy signatures and attestations: OCI referrers and cosign `sha256-<hex>.*` tags. */
+  withReferrers?: boolean;
+  /** Parallel blob transfers (default 4). */
+  concurrency?: number;
+}
+
+/** What a copy did. */
+export interface CopyResult {
+  /** The digest of what the destination's tags now point at. */
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  blobs: { stored: number; existed: number; mounted: number; skippedForeign: number; bytes: number };
+  manifests: { stored: number; existed: number };
+  referrers: Digest[];
+  cosignTags: string[];
+}
+
+// cosign's tag schema: https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
+const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;
+
+/**
+ * Copies an image (manifest or index, with everything it references) from one store to another.
+ * Order is what keeps a failure harmless: blobs before the manifest that names them, child
+ * manifests before their index, referrers after their subject, tags last.
+ */
+export async function copyImage(src: ContentStore, target: string, dst: ContentStore, options: CopyOptions = {}): Promise<CopyResult> {
+  const limiter = new Limiter(options.concurrency ?? 4);
+  const result: CopyResult = {
+    digest: '' as Digest,
+    mediaType: '',
+    size: 0,
+    blobs: { stored: 0, existed: 0, mounted: 0, skippedForeign: 0, bytes: 0 },
+    manifests: { stored: 0, existed: 0 },
+    referrers: [],
+    cosignTags: [],
+  };
+  let root = await src.getManifest(target, options);
+  if (options.platforms !== undefined && options.platforms.length > 0 && root.kind === 'index') {
+    root = await selectPlatforms(src, root, options.platforms, options);
+  }
+  const ctx: CopyContext = { src, dst, options, limiter, result, done: new Set(), mountFrom: mountSources(src, dst) };
+  const copied = await copyTree(ctx, root, true);
+  await dst.putManifest(root, { ...options, tags: options.tags ?? [], keepAsRoot: true });
+  result.digest = root.digest;
+  result.mediaType = root.mediaType;
+  result.size = root.bytes.byteLength;
+  if (options.withReferrers) await copyReferrers(ctx, copied);
+  return result;
+}
+
+interface CopyContext {
+  src: ContentStore;
+  dst: ContentStore;
+  options: CopyOptions;
+  limiter: Limiter;
+  result: CopyResult;
+  /** Digests already at the destination or copied in this run. */
+  done: Set<string>;
+  mountFrom: string[] | undefined;
+}
+
+async function selectPlatforms(
+  src: ContentStore,
+  root: Stored & { kind: 'index' },
+  platforms: readonly Platform[],
+  options: OperationOptions,
+): Promise<Stored> {
+  const chosen: Descriptor[] = [];
+  for (const wanted of platforms) {
+    const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
+    if (match === undefined) {
+      const available = root.index.manifests
+        .map((m) => (m.platform ? formatPlatform(m.platform) : undefined))
+        .filter((p) => p !== undefined && p !== 'unknown/unknown');
+      throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
+        where: `${src.location}@${root.digest}`,
+        hint: `available platforms: ${available.join(', ') || '(none)'}`,
+      });
+    }
+    if (!chosen.includes(match)) chosen.push(match);
+  }
+  if (chosen.length === 1) return src.getManifest(chosen[0]!.digest, options);
+  const index: ImageIndex = { ...root.index, manifests: chosen };
+  const bytes = encodeJson(index);
+  return parseStored(bytes, { mediaType: root.mediaType });
+}
+
+/** Copies a manifest or index and all it references; returns every manifest digest in the tree. */
+async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean): Promise<Digest[]> {
+  throwIfAborted(ctx.options.signal);
+  const digests: Digest[] = [stored.digest];
+  if (ctx.done.has(stored.digest)) return digests;
+  // A manifest already at the destination has everything it names there too (every store
+  // writes blobs and children first), so its subtree is skipped: this is what makes a no-op
+  // push one HEAD request. Children of an index still count for referrers.
+  const existing = await ctx.dst.resolve(stored.digest, ctx.options);
+  if (existing !== undefined) {
+    ctx.done.add(stored.digest);
+    ctx.result.manifests.existed++;
+    ctx.options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'exists' });
+    if (stored.kind === 'index' && ctx.options.withReferrers) {
+      for (const m of stored.index.manifests) if (isManifestLike(m.mediaType)) digests.push(m.digest);
+    }
+    return digests;
+  }
+  if (stored.kind === 'index') {
+    for (const child of stored.index.manifests) {
+      if (!isManifestLike(child.mediaType)) {
+        await copyBlob(ctx, child);
+        continue;
+      }
+      const childStored = await ctx.src.getManifest(child.digest, ctx.options);
+      digests.push(...(await copyTree(ctx, childStored, false)));
+    }
+  } else {
+    const blobs = [stored.manifest.config, ...stored.manifest.layers];
+    await forEachLimited(blobs, ctx.limiter, (d) => copyBlob(ctx, d));
+  }
+  if (!isRoot) {
+    await ctx.dst.putManifest(stored, { ...ctx.options, tags: [] });
+    ctx.result.manifests.stored++;
+    ctx.options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'done' });
+  } else {
+    ctx.result.manifests.stored++;
+  }
+  ctx.done.add(stored.digest);
+  return digests;
+}
+
+async function copyBlob(ctx: CopyContext, d: Descriptor): Promise<void> {
+  if (ctx.done.has(d.digest)) return;
+  if (isForeignLayer(d.mediaType) || (d.urls !== undefined && d.urls.length > 0 && d.mediaType !== MediaType.OciEmpty)) {
+    // Foreign layers live at their URLs; registries refuse them as uploads by design.
+    ctx.result.blobs.skippedForeign++;
+    return;
+  }
+  ctx.done.add(d.digest);
+  const outcome = await ctx.dst.putBlob(
+    { descriptor: d, open: (offset) => ctx.src.readBlob(d, { ...ctx.options, ...(offset === undefined ? {} : { offset }) }) },
+    { ...ctx.options, mountFrom: ctx.mountFrom },
+  );
+  if (outcome === 'stored') {
+    ctx.result.blobs.stored++;
+    ctx.result.blobs.bytes += d.size;
+  } else if (outcome === 'mounted') ctx.result.blobs.mounted++;
+  else ctx.result.blobs.existed++;
+}
+
+async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void> {
+  const queue = [...subjects];
+  const visited = new Set<string>();
+  while (queue.length > 0) {
+    const subject = queue.shift()!;
+    if (visited.has(subject)) continue;
+    visited.add(subject);
+    for (const ref of await ctx.src.referrers(subject, ctx.options)) {
+      if (visited.has(ref.digest)) continue;
+      const stored = await ctx.src.getManifest(ref.digest, ctx.options);
+      const digests = await copyTree(ctx, stored, false);
+      ctx.result.referrers.push(ref.digest);
+      // Signatures of attestations: referrers have referrers of their own.
+      queue.push(...digests);
+    }
+  }
+  const tags = await ctx.src.listTags(ctx.options).catch(() => [] as string[]);
+  for (const tag of tags) {
+    const m = COSIGN_TAG_RE.exec(tag);
+    if (!m || !visited.has(`${m[1]}:${m[2]}`)) continue;
+    const stored = await ctx.src.getManifest(tag, ctx.options);
+    await copyTree(ctx, stored, true);
+    await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag] });
+    ctx.result.cosignTags.push(tag);
+  }
+}
+
+function mountSources(src: ContentStore, dst: ContentStore): string[] | undefined {
+  const a = src.registryRepository;
+  const b = dst.registryRepository;
+  if (a === undefined || b === undefined || a.registry !== b.registry || a.repository === b.repository) return undefined;
+  return [a.repository];
+}

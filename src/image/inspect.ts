@@ -1,0 +1,112 @@
+import { type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
+import type { Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { isManifestLike } from '../oci/mediatypes.ts';
+import type { ImageConfig, Platform } from '../oci/types.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { collect } from '../store/verify.ts';
+
+/** One image manifest of an inspected image. */
+export interface InspectedManifest {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  platform?: Platform;
+  annotations?: Record<string, string>;
+  /** Signatures, attestations and SBOMs attached to this manifest, from every storage. */
+  attachments: Attachment[];
+}
+
+/** What `inspect` shows of an image. */
+export interface InspectResult {
+  name: string;
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  kind: 'index' | 'manifest';
+  /** The runnable images: an index's platform manifests (attestation entries are not images), or the manifest itself. */
+  manifests: InspectedManifest[];
+  /** Attachments of the index itself (for a single manifest they are on `manifests[0]`). */
+  attachments: Attachment[];
+  /** The exact stored bytes of the top-level manifest or index. */
+  raw: Stored;
+}
+
+/** Options of {@link inspectImage}. */
+export interface InspectOptions extends OperationOptions {
+  /** Look for referrers and cosign tags too (default true); BuildKit entries are always read. */
+  attachments?: boolean;
+}
+
+const CONFIG_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * Describes an image as `docker buildx imagetools inspect` does, and shows what is attached to
+ * it in all three attestation storages as a tree under the manifest it describes.
+ */
+export async function inspectImage(
+  store: ContentStore,
+  target: string,
+  name: string,
+  options: InspectOptions = {},
+): Promise<InspectResult> {
+  const root = await store.getManifest(target, options);
+  const manifests: InspectedManifest[] = [];
+  if (root.kind === 'index') {
+    for (const d of root.index.manifests) {
+      if (!isManifestLike(d.mediaType) || isAuxiliaryEntry(d)) continue;
+      const m: InspectedManifest = { digest: d.digest, mediaType: d.mediaType, size: d.size, attachments: [] };
+      if (d.platform !== undefined) m.platform = d.platform;
+      if (d.annotations !== undefined) m.annotations = d.annotations;
+      manifests.push(m);
+    }
+  } else {
+    const m: InspectedManifest = { digest: root.digest, mediaType: root.mediaType, size: root.bytes.byteLength, attachments: [] };
+    const platform = await platformFromConfig(store, root, options);
+    if (platform !== undefined) m.platform = platform;
+    manifests.push(m);
+  }
+  const subjects = [root.digest, ...manifests.filter((m) => m.digest !== root.digest).map((m) => m.digest)];
+  const index = root.kind === 'index' ? root.index : undefined;
+  const all =
+    options.attachments === false
+      ? await findAttachments(store, subjects, index, { ...options, tags: [] }).then((a) => a.filter((x) => x.storage === 'buildkit'))
+      : await findAttachments(store, subjects, index, options);
+  const rootAttachments: Attachment[] = [];
+  for (const a of all) {
+    const m = manifests.find((x) => x.digest === a.subject);
+    if (m !== undefined) m.attachments.push(a);
+    else rootAttachments.push(a);
+  }
+  return {
+    name,
+    digest: root.digest,
+    mediaType: root.mediaType,
+    size: root.bytes.byteLength,
+    kind: root.kind,
+    manifests,
+    attachments: rootAttachments,
+    raw: root,
+  };
+}
+
+async function platformFromConfig(
+  store: ContentStore,
+  stored: Stored & { kind: 'manifest' },
+  options: OperationOptions,
+): Promise<Platform | undefined> {
+  const config = stored.manifest.config;
+  if (config.size > CONFIG_LIMIT || !/config|container\.image/.test(config.mediaType)) return undefined;
+  const bytes = await collect(await store.readBlob(config, options), CONFIG_LIMIT, `${store.location}@${config.digest}`);
+  let c: Partial<ImageConfig>;
+  try {
+    c = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;
+  } catch {
+    // An artifact's config need not be an image config; inspect shows no platform then.
+    return undefined;
+  }
+  if (typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
+  const p: Platform = { os: c.os, architecture: c.architecture };
+  if (typeof c.variant === 'string') p.variant = c.variant;
+  return p;
+}

@@ -1,0 +1,58 @@
+import { ProvenantError } from '../errors.ts';
+import { Digester, digestAlgorithm, digestMismatch } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/types.ts';
+import type { ByteStream } from './types.ts';
+
+/**
+ * Passes a blob's bytes through and checks them as they go: more bytes than the descriptor's
+ * size fail at once, and at the end the digest and size must match. A consumer that writes
+ * somewhere must not publish what it wrote until the stream has ended without error.
+ *
+ * `prefix` is for reads from an offset: the bytes before it are hashed but not passed on, so a
+ * resumed read is still checked whole.
+ */
+export async function* verifyStream(stream: ByteStream, descriptor: Descriptor, where: string, prefix?: ByteStream): ByteStream {
+  const digester = new Digester(digestAlgorithm(descriptor.digest));
+  if (prefix !== undefined) for await (const chunk of prefix) digester.update(chunk);
+  for await (const chunk of stream) {
+    digester.update(chunk);
+    if (digester.size > descriptor.size) throw sizeMismatch(descriptor, digester.size, where, 'more than');
+    yield chunk;
+  }
+  if (digester.size !== descriptor.size) throw sizeMismatch(descriptor, digester.size, where, 'only');
+  const actual = digester.digest();
+  if (actual !== descriptor.digest) throw digestMismatch(descriptor.digest, actual, where);
+}
+
+function sizeMismatch(d: Descriptor, got: number, where: string, how: string): ProvenantError {
+  return new ProvenantError('SIZE_MISMATCH', `blob ${d.digest} has ${how} ${got} bytes, expected ${d.size}`, {
+    where,
+    hint: 'the content was truncated or changed in storage or transit',
+  });
+}
+
+/** Reads a whole (small) stream into one array, refusing more than `limit` bytes. */
+export async function collect(stream: ByteStream, limit: number, where: string): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.byteLength;
+    if (total > limit) throw new ProvenantError('INVALID_MANIFEST', `content is larger than ${limit} bytes`, { where });
+    parts.push(chunk);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** A one-chunk stream. */
+export async function* streamOf(bytes: Uint8Array): ByteStream {
+  yield bytes;
+}
+
+/** The largest manifest any store accepts (distribution's limit): bounds memory on hostile input. */
+export const MANIFEST_LIMIT = 4 * 1024 * 1024;

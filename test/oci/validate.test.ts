@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import Ajv from 'ajv-draft-04';
+import fc from 'fast-check';
+import { indexViolations, manifestViolations } from '../../src/oci/validate.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+
+// The schemas are read in place from the shared fixtures (never copied here) and `$ref` each
+// other by file name. Their nested draft-04 `id`s would move the base that those names resolve
+// against, so they are dropped (as image-spec's own Go loader effectively does by serving every
+// reference from the schema folder), and each file gets its own name under one base.
+function dropNestedIds(node: unknown, depth = 0): unknown {
+  if (Array.isArray(node)) return node.map((n) => dropNestedIds(n, depth + 1));
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) if (!(k === 'id' && depth > 0)) out[k] = dropNestedIds(v, depth + 1);
+  return out;
+}
+
+async function loadValidators() {
+  const ajv = new Ajv({ allErrors: true, validateFormats: false, strict: false });
+  const names = ['defs', 'defs-descriptor', 'content-descriptor', 'image-manifest-schema', 'image-index-schema'];
+  for (const n of names) {
+    const schema = dropNestedIds(JSON.parse(await readFile(fixture('oci', `oci-image-spec-schema_${n}.json`), 'utf8'))) as Record<
+      string,
+      unknown
+    >;
+    schema.id = `https://opencontainers.org/schema/${n}.json`;
+    ajv.addSchema(schema);
+  }
+  const manifest = ajv.getSchema('https://opencontainers.org/schema/image-manifest-schema.json')!;
+  const index = ajv.getSchema('https://opencontainers.org/schema/image-index-schema.json')!;
+  return { manifest: (v: unknown) => manifest(v) as boolean, index: (v: unknown) => index(v) as boolean };
+}
+
+const hex = fc.stringMatching(/^[a-f0-9]{64}$/);
+const mediaType = fc.oneof(
+  fc.constantFrom('application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.empty.v1+json', 'text/plain'),
+  fc.string({ maxLength: 20 }),
+);
+const digest = fc.oneof(
+  hex.map((h) => `sha256:${h}`),
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom('sha256:ABC', 'sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564', ':abc'),
+);
+const annotations = fc.oneof(
+  fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.string({ maxLength: 5 })),
+  fc.dictionary(fc.string({ minLength: 1, maxLength: 5 }), fc.oneof(fc.string(), fc.integer())),
+  fc.constant([] as unknown),
+);
+const descriptor = fc.record(
+  {
+    mediaType,
+    size: fc.oneof(fc.nat(), fc.integer({ min: -5, max: -1 }), fc.double({ noNaN: true }), fc.constant('12' as unknown)),
+    digest,
+    urls: fc.array(fc.constantFrom('https://example.com/x', 'not a uri', 'http:x'), { maxLength: 2 }),
+    annotations,
+    artifactType: mediaType,
+  },
+  { requiredKeys: [] },
+);
+const goodDescriptor = fc.record({
+  mediaType: fc.constantFrom('application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.config.v1+json'),
+  size: fc.nat(),
+  digest: hex.map((h) => `sha256:${h}`),
+});
+const goodManifest = fc.record({
+  schemaVersion: fc.constant(2),
+  config: goodDescriptor,
+  layers: fc.array(goodDescriptor, { minLength: 1, maxLength: 3 }),
+});
+// Valid documents with one field replaced by a generated (often invalid) value.
+const nearlyGoodManifest = fc
+  .tuple(
+    goodManifest,
+    fc.constantFrom('config', 'layers', 'subject', 'annotations', 'mediaType', 'artifactType'),
+    fc.oneof(descriptor, annotations, mediaType),
+  )
+  .map(([m, key, value]) => ({ ...m, [key]: value }));
+const anyManifest = fc.record(
+  {
+    schemaVersion: fc.constantFrom(2, 1, 3, '2' as unknown),
+    mediaType,
+    artifactType: mediaType,
+    config: descriptor,
+    layers: fc.array(descriptor, { maxLength: 3 }),
+    subject: descriptor,
+    annotations,
+  },
+  { requiredKeys: [] },
+);
+const platform = fc.record(
+  {
+    architecture: fc.oneof(fc.string(), fc.integer()),
+    os: fc.string(),
+    variant: fc.oneof(fc.string(), fc.nat()),
+    'os.features': fc.array(fc.oneof(fc.string(), fc.nat())),
+  },
+  { requiredKeys: [] },
+);
+const index = fc.record(
+  {
+    schemaVersion: fc.constantFrom(2, 1),
+    mediaType,
+    manifests: fc.array(fc.record({ mediaType, size: fc.integer(), digest, platform, annotations }, { requiredKeys: [] }), {
+      maxLength: 3,
+    }),
+    subject: descriptor,
+    annotations,
+  },
+  { requiredKeys: [] },
+);
+
+describe('OCI schema validation', { skip: fixturesMissing }, () => {
+  it('agrees with the official image-manifest schema on generated documents', async () => {
+    const ajv = await loadValidators();
+    let valid = 0;
+    fc.assert(
+      fc.property(fc.oneof(goodManifest, nearlyGoodManifest, anyManifest), (doc) => {
+        const ours = manifestViolations(doc).length === 0;
+        if (ours) valid++;
+        assert.equal(ours, ajv.manifest(doc), JSON.stringify(manifestViolations(doc)));
+      }),
+      { numRuns: 2000 },
+    );
+    // The generator must reach both outcomes, or the agreement proves little.
+    assert.ok(valid > 0, 'no valid manifest was generated');
+  });
+
+  it('agrees with the official image-index schema on generated documents', async () => {
+    const ajv = await loadValidators();
+    let valid = 0;
+    fc.assert(
+      fc.property(index, (doc) => {
+        const ours = indexViolations(doc).length === 0;
+        if (ours) valid++;
+        assert.equal(ours, ajv.index(doc), JSON.stringify(indexViolations(doc)));
+      }),
+      { numRuns: 2000 },
+    );
+    assert.ok(valid > 0, 'no valid index was generated');
+  });
+
+  it('accepts every real manifest and index in the fixtures', async () => {
+    const ajv = await loadValidators();
+    const files = (await readdir(fixture('oci'))).filter((f) => f.endsWith('.json') && !f.startsWith('oci-image-spec-schema'));
+    let checked = 0;
+    for (const f of files) {
+      const doc = JSON.parse(await readFile(fixture('oci', f), 'utf8'));
+      if (doc.schemaVersion !== 2 || typeof doc.mediaType !== 'string') continue;
+      if (doc.mediaType.endsWith('manifest.v1+json')) {
+        assert.deepEqual(manifestViolations(doc), [], f);
+        assert.ok(ajv.manifest(doc), f);
+        checked++;
+      } else if (doc.mediaType.endsWith('index.v1+json')) {
+        assert.deepEqual(indexViolations(doc), [], f);
+        assert.ok(ajv.index(doc), f);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 10, `only ${checked} fixtures checked`);
+  });
+
+  it('names the pointer of each violation', () => {
+    const v = manifestViolations({ schemaVersion: 2, config: { mediaType: 'x', size: -1, digest: 'nope' }, layers: [] });
+    assert.deepEqual(
+      v.map((x) => x.pointer),
+      ['/config/mediaType', '/config/size', '/config/digest', '/layers'],
+    );
+  });
+});

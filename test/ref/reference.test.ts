@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isProvenantError } from '../../src/errors.ts';
+import { parseLocation } from '../../src/ref/location.ts';
+import { formatReference, parseReference } from '../../src/ref/reference.ts';
+
+const HEX = 'a'.repeat(64);
+
+describe('parseReference', () => {
+  const cases: Array<[string, string, string, string | undefined, string | undefined]> = [
+    ['alpine', 'docker.io', 'library/alpine', 'latest', undefined],
+    ['alpine:3.20', 'docker.io', 'library/alpine', '3.20', undefined],
+    ['user/app', 'docker.io', 'user/app', 'latest', undefined],
+    ['index.docker.io/library/alpine', 'docker.io', 'library/alpine', 'latest', undefined],
+    ['ghcr.io/org/team/app:v1', 'ghcr.io', 'org/team/app', 'v1', undefined],
+    ['localhost/app', 'localhost', 'app', 'latest', undefined],
+    ['localhost:5000/app:x', 'localhost:5000', 'app', 'x', undefined],
+    ['127.0.0.1:5000/a/b', '127.0.0.1:5000', 'a/b', 'latest', undefined],
+    [`127.0.0.1:5000/a@sha256:${HEX}`, '127.0.0.1:5000', 'a', undefined, `sha256:${HEX}`],
+    [`127.0.0.1:5000/a:t@sha256:${HEX}`, '127.0.0.1:5000', 'a', 't', `sha256:${HEX}`],
+    ['[::1]:5000/a', '[::1]:5000', 'a', 'latest', undefined],
+    ['Registry.Example/a', 'Registry.Example', 'a', 'latest', undefined],
+  ];
+  for (const [text, registry, repository, tag, digest] of cases) {
+    it(`parses ${text}`, () => {
+      const r = parseReference(text);
+      assert.deepEqual({ ...r }, { registry, repository, tag, digest });
+    });
+  }
+
+  const bad: Array<[string, RegExp]> = [
+    ['', /empty/],
+    ['docker.io/UPPER', /lower case/],
+    ['app:', /tag/],
+    ['app:-x', /tag/],
+    ['app@sha256:abc', /digest/],
+    ['app@md5:0123', /digest/],
+    ['a//b', /repository path/],
+    ['host:5000/', /repository/],
+    [`x/${'a'.repeat(300)}`, /longer than 255/],
+    ['a b', /repository path/],
+  ];
+  for (const [text, why] of bad) {
+    it(`rejects ${JSON.stringify(text.slice(0, 30))} with a typed error`, () => {
+      assert.throws(
+        () => parseReference(text),
+        (err: unknown) => isProvenantError(err, 'INVALID_REFERENCE') && why.test(err.message) && err.hint !== undefined,
+      );
+    });
+  }
+
+  const component = fc.stringMatching(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/).filter((s) => s.length > 0 && s.length < 30);
+  const host = fc.oneof(fc.constantFrom('localhost', 'ghcr.io', '127.0.0.1', 'registry.example.com'), fc.constant(undefined));
+  const port = fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined });
+  const tag = fc.option(fc.stringMatching(/^[\w][\w.-]{0,20}$/), { nil: undefined });
+  const digest = fc.option(
+    fc.stringMatching(/^[a-f0-9]{64}$/).map((h) => `sha256:${h}`),
+    { nil: undefined },
+  );
+
+  it('round-trips generated references through formatReference', () => {
+    fc.assert(
+      fc.property(host, port, fc.array(component, { minLength: 1, maxLength: 4 }), tag, digest, (h, p, parts, t, d) => {
+        // Without a registry, a first component with a dot is a host name (as in Docker); keep it a path.
+        if (h === undefined && (parts[0]!.includes('.') || parts[0] === 'localhost')) parts[0] = 'x';
+        const registry = h === undefined ? undefined : p === undefined ? h : `${h}:${p}`;
+        const text = `${registry === undefined ? '' : `${registry}/`}${parts.join('/')}${t === undefined ? '' : `:${t}`}${d === undefined ? '' : `@${d}`}`;
+        const r = parseReference(text);
+        assert.equal(r.digest, d);
+        assert.equal(r.tag, t ?? (d === undefined ? 'latest' : undefined));
+        assert.deepEqual(parseReference(formatReference(r)), r);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('throws only INVALID_REFERENCE on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (text) => {
+        try {
+          const r = parseReference(text);
+          assert.ok(r.repository.length > 0);
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_REFERENCE'), String(err));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('parseLocation', () => {
+  it('reads the store prefixes skopeo uses', () => {
+    assert.deepEqual(parseLocation('oci:out'), { kind: 'oci', path: 'out', tag: undefined, digest: undefined });
+    assert.deepEqual(parseLocation('oci:./out:v1'), { kind: 'oci', path: './out', tag: 'v1', digest: undefined });
+    assert.deepEqual(parseLocation(`oci:/tmp/x@sha256:${HEX}`), { kind: 'oci', path: '/tmp/x', tag: undefined, digest: `sha256:${HEX}` });
+    assert.deepEqual(parseLocation('oci-archive:img.tar'), { kind: 'oci-archive', path: 'img.tar', tag: undefined, digest: undefined });
+    const da = parseLocation('docker-archive:img.tar:example.com/app:1');
+    assert.equal(da.kind, 'docker-archive');
+    assert.equal(da.kind === 'docker-archive' && da.reference?.tag, '1');
+    const reg = parseLocation('docker://127.0.0.1:5000/x:y');
+    assert.equal(reg.kind === 'registry' && reg.reference.registry, '127.0.0.1:5000');
+  });
+
+  it('says what is wrong with a bad location', () => {
+    assert.throws(
+      () => parseLocation('oci:'),
+      (e: unknown) => isProvenantError(e, 'INVALID_REFERENCE') && /path/.test(e.message),
+    );
+    assert.throws(
+      () => parseLocation('oci:dir:bad tag'),
+      (e: unknown) => isProvenantError(e, 'INVALID_REFERENCE') && /tag/.test(e.message),
+    );
+    assert.throws(
+      () => parseLocation('oci:dir@sha256:zz'),
+      (e: unknown) => isProvenantError(e, 'INVALID_REFERENCE'),
+    );
+  });
+});
