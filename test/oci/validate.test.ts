@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import Ajv from 'ajv-draft-04';
+import AjvDraft04 from 'ajv-draft-04';
 import fc from 'fast-check';
 import { indexViolations, manifestViolations } from '../../src/oci/validate.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -19,6 +19,8 @@ function dropNestedIds(node: unknown, depth = 0): unknown {
 }
 
 async function loadValidators() {
+  // ajv-draft-04 is CommonJS: Node hands ESM its module.exports, which is the class itself.
+  const Ajv = AjvDraft04 as unknown as typeof AjvDraft04.default;
   const ajv = new Ajv({ allErrors: true, validateFormats: false, strict: false });
   const names = ['defs', 'defs-descriptor', 'content-descriptor', 'image-manifest-schema', 'image-index-schema'];
   for (const n of names) {
