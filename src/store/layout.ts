@@ -157,8 +157,8 @@ export class LayoutStore implements ContentStore {
       if (fromIndex !== undefined) return stripRefName(fromIndex);
       const s = await this.statBlob(target);
       if (s === undefined) return undefined;
-      const stored = await this.getManifest(target);
-      return descriptorOf(stored);
+      // Not an entry of index.json (a child of an index, say): the media type is in the document.
+      return descriptorOf(await this.#readManifest(s));
     }
     const found = this.#findTag(target);
     return found === undefined ? undefined : stripRefName(found);
@@ -177,8 +177,14 @@ export class LayoutStore implements ContentStore {
         hint: isDigest(target) ? undefined : `tags here: ${this.#tags().join(', ') || '(none)'}`,
       });
     }
+    return this.#readManifest(desc);
+  }
+
+  async #readManifest(desc: Descriptor): Promise<Stored> {
     const where = `${this.location}@${desc.digest}`;
-    const bytes = await collect(await this.readBlob({ ...desc, size: desc.size }), MANIFEST_LIMIT, where);
+    if (desc.size > MANIFEST_LIMIT)
+      throw new ProvenantError('INVALID_MANIFEST', `manifest is larger than ${MANIFEST_LIMIT} bytes`, { where });
+    const bytes = await collect(await this.readBlob(desc), MANIFEST_LIMIT, where);
     return parseStored(bytes, { mediaType: desc.mediaType, digest: desc.digest, where });
   }
 

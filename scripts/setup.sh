@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Provenant's tests and demo need on a fresh Debian machine: Node >= 22.12 (Node
+# 24 from the npm registry where the machine's is older), the npm dependencies, and the
+# independent tools the tests use as judges and peers. Safe to run again: it skips what is there.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$root/scripts/node.sh"
+
+# The registry (distribution 2.8), and the tools that judge what we write.
+need=(docker-registry skopeo umoci oci-image-tool apache2-utils openssl tar gzip)
+missing=()
+for pkg in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]} > 0)); then
+  echo "installing Debian packages: ${missing[*]}" >&2
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+cd "$root"
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund >&2
+fi

@@ -1,0 +1,136 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../../src/oci/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+
+/** Deterministic pseudo-random bytes (xorshift), so generated images are the same every run. */
+export function pseudoRandomBytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** A real gzipped tar layer holding one file, made with GNU tar (an independent writer). */
+export function makeLayer(name: string, content: Uint8Array): { tar: Uint8Array; gz: Uint8Array } {
+  const dir = mkdtempSync(join(tmpdir(), 'provenant-layer-'));
+  try {
+    writeFileSync(join(dir, name), content);
+    const r = spawnSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', dir, '-cf', '-', name], {
+      maxBuffer: 1 << 30,
+    });
+    if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
+    const tar = new Uint8Array(r.stdout);
+    return { tar, gz: new Uint8Array(gzipSync(tar)) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface MadeImage {
+  root: Stored;
+  manifests: Stored[];
+  blobs: Map<string, Uint8Array>;
+}
+
+async function put(store: ContentStore, blobs: Map<string, Uint8Array>, bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
+  const d: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+  blobs.set(d.digest, bytes);
+  await store.putBlob({
+    descriptor: d,
+    open: async (offset = 0) =>
+      (async function* () {
+        yield bytes.subarray(offset);
+      })(),
+  });
+  return d;
+}
+
+/**
+ * Writes a multi-platform image into `store`: per platform, `layers` real gzipped tar layers of
+ * `layerBytes` each and a config; then the manifests and an index tagged `tag`.
+ */
+export async function makeImage(
+  store: ContentStore,
+  options: { platforms?: Platform[]; layers?: number; layerBytes?: number; seed?: number; tag?: string } = {},
+): Promise<MadeImage> {
+  const platforms = options.platforms ?? [
+    { os: 'linux', architecture: 'amd64' },
+    { os: 'linux', architecture: 'arm64' },
+  ];
+  const blobs = new Map<string, Uint8Array>();
+  const manifests: Stored[] = [];
+  let seed = options.seed ?? 1;
+  for (const platform of platforms) {
+    const layers: Descriptor[] = [];
+    const diffIds: `sha256:${string}`[] = [];
+    for (let i = 0; i < (options.layers ?? 2); i++) {
+      const { tar, gz } = makeLayer(`file-${i}.bin`, pseudoRandomBytes(options.layerBytes ?? 4096, seed++));
+      diffIds.push(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+      layers.push(await put(store, blobs, gz, MediaType.OciLayerGzip));
+    }
+    const config: ImageConfig = {
+      created: '1970-01-01T00:00:00Z',
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    };
+    const configDesc = await put(store, blobs, encodeJson(config), MediaType.OciConfig);
+    const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers };
+    const stored = parseStored(encodeJson(manifest));
+    await store.putManifest(stored);
+    manifests.push(stored);
+  }
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: manifests.map((m, i) => ({ mediaType: m.mediaType, digest: m.digest, size: m.bytes.byteLength, platform: platforms[i] })),
+  };
+  const root = parseStored(encodeJson(index));
+  await store.putManifest(root, { tags: options.tag === undefined ? [] : [options.tag], keepAsRoot: true });
+  return { root, manifests, blobs };
+}
+
+/** An OCI 1.1 artifact manifest that refers to `subject` (a signature-like referrer). */
+export async function makeReferrer(store: ContentStore, subject: Stored, artifactType: string, payload: string): Promise<Stored> {
+  const blobs = new Map<string, Uint8Array>();
+  const empty = await put(store, blobs, new TextEncoder().encode('{}'), MediaType.OciEmpty);
+  const layer = await put(store, blobs, new TextEncoder().encode(payload), 'application/vnd.example.payload');
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType,
+    config: empty,
+    layers: [layer],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
+    annotations: { 'org.opencontainers.image.created': '1970-01-01T00:00:00Z' },
+  };
+  const stored = parseStored(encodeJson(manifest));
+  await store.putManifest(stored);
+  return stored;
+}
+
+/** Runs a command; returns status and output, never throws. */
+export function sh(cmd: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...(input === undefined ? {} : { input }) });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
+}
+
+/** The skip reason when a tool is absent, or false. */
+export function toolMissing(cmd: string): string | false {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0 ? false : `${cmd} is not installed (scripts/setup.sh installs it)`;
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { collect } from '../../src/store/verify.ts';
+import { makeImage, makeReferrer, sh, toolMissing } from '../helpers/images.ts';
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-layout-'));
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('LayoutStore', () => {
+  it('writes a multi-platform image that reads back byte for byte', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'v1' });
+    const again = await LayoutStore.open(dir);
+    const root = await again.getManifest('v1');
+    assert.deepEqual(root.bytes, made.root.bytes);
+    assert.equal(root.kind, 'index');
+    for (const m of made.manifests) assert.deepEqual((await again.getManifest(m.digest)).bytes, m.bytes);
+    for (const [digest, bytes] of made.blobs) {
+      const d = await again.statBlob(digest as `sha256:${string}`);
+      assert.ok(d, digest);
+      assert.deepEqual(await collect(await again.readBlob(d), 1 << 24, 'test'), bytes);
+    }
+    assert.deepEqual(await again.listTags(), ['v1']);
+  });
+
+  it('is read the same by skopeo, and accepted by oci-image-tool and umoci', {
+    skip: toolMissing('skopeo') || toolMissing('umoci') || toolMissing('oci-image-tool'),
+  }, async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'multi' });
+    // umoci works on one image manifest: tag the amd64 one too.
+    await store.putManifest(made.manifests[0]!, { tags: ['single'] });
+    const raw = sh('skopeo', ['inspect', '--raw', `oci:${dir}:multi`]);
+    assert.equal(raw.status, 0, raw.stderr);
+    assert.equal(digestOf(raw.stdout), made.root.digest);
+    const validate = sh('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=single', dir]);
+    assert.equal(validate.status, 0, validate.stdout + validate.stderr);
+    assert.match(validate.stdout + validate.stderr, /Validation succeeded/);
+    const stat = sh('umoci', ['stat', '--image', `${dir}:single`, '--json']);
+    assert.equal(stat.status, 0, stat.stderr);
+    assert.ok(JSON.parse(stat.stdout).history !== undefined);
+    // And what skopeo writes, we read with the same digests.
+    const dir2 = join(await tempDir(), 'by-skopeo');
+    const copy = sh('skopeo', ['copy', '--all', '--preserve-digests', `oci:${dir}:multi`, `oci:${dir2}:copied`]);
+    assert.equal(copy.status, 0, copy.stderr);
+    const theirs = await LayoutStore.open(dir2);
+    assert.equal((await theirs.getManifest('copied')).digest, made.root.digest);
+    for (const m of made.manifests) assert.deepEqual((await theirs.getManifest(m.digest)).bytes, m.bytes);
+  });
+
+  it('refuses a tampered blob or manifest with DIGEST_MISMATCH', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 't' });
+    const layer = made.manifests[0]!.kind === 'manifest' ? made.manifests[0]!.manifest.layers[0]! : undefined;
+    assert.ok(layer);
+    const path = join(dir, 'blobs', 'sha256', digestHex(layer.digest));
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1] ^= 1;
+    await writeFile(path, bytes);
+    await assert.rejects(
+      async () => collect(await store.readBlob(layer), 1 << 24, 'test'),
+      (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH') && e.message.includes(layer.digest) && e.where !== undefined,
+    );
+    const mpath = join(dir, 'blobs', 'sha256', digestHex(made.root.digest));
+    const tampered = new Uint8Array(made.root.bytes);
+    tampered[10] = tampered[10] === 0x41 ? 0x42 : 0x41;
+    await writeFile(mpath, tampered);
+    await assert.rejects(store.getManifest('t'), (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH'));
+  });
+
+  it('stores nothing when a blob does not match its descriptor', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const good = new TextEncoder().encode('hello');
+    const desc = { mediaType: 'application/octet-stream', digest: digestOf(good), size: good.length };
+    await assert.rejects(
+      store.putBlob({
+        descriptor: desc,
+        open: async () =>
+          (async function* () {
+            yield new TextEncoder().encode('jello');
+          })(),
+      }),
+      (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH'),
+    );
+    await assert.rejects(
+      store.putBlob({
+        descriptor: desc,
+        open: async () =>
+          (async function* () {
+            yield new TextEncoder().encode('hello!');
+          })(),
+      }),
+      (e: unknown) => isProvenantError(e, 'SIZE_MISMATCH'),
+    );
+    assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), []);
+  });
+
+  it('finds referrers through index.json, filtered by artifact type', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 't' });
+    const sig = await makeReferrer(store, made.root, 'application/vnd.example.sig', 'sig');
+    const sbom = await makeReferrer(store, made.root, 'application/spdx+json', 'sbom');
+    const all = await (await LayoutStore.open(dir)).referrers(made.root.digest);
+    assert.deepEqual(all.map((d) => d.digest).sort(), [sig.digest, sbom.digest].sort());
+    const only = await store.referrers(made.root.digest, { artifactType: 'application/spdx+json' });
+    assert.deepEqual(
+      only.map((d) => [d.digest, d.artifactType]),
+      [[sbom.digest, 'application/spdx+json']],
+    );
+    assert.deepEqual(await store.referrers(made.manifests[0]!.digest), []);
+  });
+
+  it('collects garbage: blobs nothing references go, the rest stay', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'keep' });
+    const orphan = new TextEncoder().encode('orphan');
+    const od = { mediaType: 'application/octet-stream', digest: digestOf(orphan), size: orphan.length };
+    await store.putBlob({
+      descriptor: od,
+      open: async () =>
+        (async function* () {
+          yield orphan;
+        })(),
+    });
+    await writeFile(join(dir, 'blobs', 'sha256', '.tmp-leftover'), 'x');
+    const removed = await store.gc();
+    assert.deepEqual(removed, [od.digest]);
+    const left = await readdir(join(dir, 'blobs', 'sha256'));
+    assert.equal(left.length, made.blobs.size + made.manifests.length + 1);
+    assert.ok(!left.includes('.tmp-leftover'));
+  });
+
+  it('gives typed errors for a missing or broken layout', async () => {
+    const base = await tempDir();
+    await assert.rejects(LayoutStore.open(join(base, 'nope')), (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.hint !== undefined);
+    await writeFile(join(base, 'file'), 'x');
+    await assert.rejects(LayoutStore.open(base, { create: true }), (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT'));
+    const broken = join(base, 'broken');
+    await LayoutStore.open(broken, { create: true });
+    await writeFile(join(broken, 'index.json'), '{"schemaVersion":2,"manifests":[{"mediaType":"x"}]}');
+    await assert.rejects(LayoutStore.open(broken), (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && /manifests\/0/.test(e.message));
+    const store = await LayoutStore.open(join(base, 'empty'), { create: true });
+    await assert.rejects(store.getManifest('latest'), (e: unknown) => isProvenantError(e, 'NOT_FOUND') && /tag latest/.test(e.message));
+  });
+});
