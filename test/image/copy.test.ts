@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import { copyImage } from '../../src/image/copy.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import type { ProgressUpdate } from '../../src/store/types.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
+
+const dirs: string[] = [];
+async function layout(): Promise<LayoutStore> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-copy-'));
+  dirs.push(d);
+  return LayoutStore.open(join(d, 'l'), { create: true });
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('copyImage between layouts', () => {
+  it('copies every platform byte for byte, and a second copy moves nothing', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1', layers: 3 });
+    const dst = await layout();
+    const first = await copyImage(src, 'v1', dst, { tags: ['copied'] });
+    assert.equal(first.digest, made.root.digest);
+    assert.equal(first.blobs.stored, made.blobs.size);
+    assert.deepEqual((await dst.getManifest('copied')).bytes, made.root.bytes);
+    for (const m of made.manifests) assert.deepEqual((await dst.getManifest(m.digest)).bytes, m.bytes);
+    const events: ProgressUpdate[] = [];
+    const second = await copyImage(src, 'v1', dst, { tags: ['copied'], onProgress: (e) => events.push(e) });
+    assert.equal(second.blobs.stored, 0);
+    assert.equal(second.manifests.existed, 1);
+    assert.ok(events.every((e) => e.kind !== 'blob' || e.phase !== 'transfer'));
+  });
+
+  it('copies one platform as a single manifest, and says which exist when none matches', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const dst = await layout();
+    const r = await copyImage(src, 'v1', dst, { tags: ['arm'], platforms: [{ os: 'linux', architecture: 'arm64', variant: 'v8' }] });
+    assert.equal(r.digest, made.manifests[1]!.digest);
+    assert.equal((await dst.getManifest('arm')).kind, 'manifest');
+    await assert.rejects(
+      copyImage(src, 'v1', dst, { platforms: [{ os: 'linux', architecture: 's390x' }] }),
+      (e: unknown) => isProvenantError(e, 'NO_MATCHING_PLATFORM') && /linux\/amd64, linux\/arm64/.test(e.hint ?? ''),
+    );
+  });
+
+  it('brings referrers along only when asked, including referrers of referrers', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const att = await makeReferrer(src, made.manifests[0]!, 'application/vnd.in-toto+json', 'attestation');
+    const sigOfAtt = await makeReferrer(src, att, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'signature');
+    const plain = await layout();
+    await copyImage(src, 'v1', plain, {});
+    assert.deepEqual(await plain.referrers(made.manifests[0]!.digest), []);
+    const dst = await layout();
+    const r = await copyImage(src, 'v1', dst, { withReferrers: true });
+    assert.deepEqual(r.referrers.sort(), [att.digest, sigOfAtt.digest].sort());
+    assert.deepEqual(
+      (await dst.referrers(made.manifests[0]!.digest)).map((d) => d.digest),
+      [att.digest],
+    );
+    assert.deepEqual(
+      (await dst.referrers(att.digest)).map((d) => d.digest),
+      [sigOfAtt.digest],
+    );
+  });
+
+  it('leaves no tag behind when a blob is missing at the source', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const layer = made.manifests[1]!.kind === 'manifest' ? made.manifests[1]!.manifest.layers[1]! : undefined;
+    await rm(join(src.path, 'blobs', 'sha256', layer!.digest.slice(7)));
+    const dst = await layout();
+    await assert.rejects(copyImage(src, 'v1', dst, { tags: ['broken'] }), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
+    assert.deepEqual(await dst.listTags(), []);
+    assert.equal(await dst.resolve(made.root.digest), undefined);
+  });
+});
