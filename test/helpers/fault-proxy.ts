@@ -1,0 +1,201 @@
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A reverse proxy in front of a test registry that injects the faults the real registry
+ * cannot produce on demand: 500s, 429s with Retry-After, and connections dropped in the
+ * middle of a response. Bodies stream both ways (uploads may be hundreds of MB).
+ */
+
+/** Which faults to inject. Every count is over matching requests only. */
+export interface FaultPlan {
+  /** Every Nth matching request answers 500 (a distribution-style JSON error). */
+  status500Every?: number;
+  /** Every Nth matching request answers 429 with `Retry-After`. */
+  status429Every?: number;
+  /** `Retry-After` on 429, in seconds (default 1). */
+  retryAfterSeconds?: number;
+  /**
+   * Every Nth matching request is forwarded, then its connection destroyed: after part of
+   * the response body when the response has one, else before any response byte.
+   */
+  dropEvery?: number;
+  /** Which requests count; `path` is the request path without the query. Default: all. */
+  match?: (method: string, path: string) => boolean;
+  /** Stop injecting after this many faults in total. */
+  maxFaults?: number;
+}
+
+/** A running fault proxy. */
+export interface FaultProxy {
+  /** `127.0.0.1:PORT`. */
+  host: string;
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  /** `requests`: every request received; `matched`: those the plan's `match` accepted; `faults`: faults injected. */
+  stats(): { requests: number; matched: number; faults: number };
+  stop(): Promise<void>;
+}
+
+type Fault = 'status500' | 'status429' | 'drop';
+
+/** Connection-level headers that a proxy must not forward (RFC 9110 section 7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+function every(n: number | undefined, count: number): boolean {
+  return n !== undefined && n > 0 && count % n === 0;
+}
+
+/** Starts a proxy on 127.0.0.1 that forwards to `target` (`127.0.0.1:PORT`). */
+export async function startFaultProxy(target: string, plan: FaultPlan): Promise<FaultProxy> {
+  const m = /^(127\.0\.0\.1|localhost|\[::1\]):(\d+)$/.exec(target);
+  if (m === null) throw new Error(`fault proxy target must be a loopback host:port, not ${JSON.stringify(target)}`);
+  const targetHost = m[1] === '[::1]' ? '::1' : m[1]!;
+  const targetPort = Number(m[2]);
+  const match = plan.match ?? (() => true);
+  const agent = new Agent({ keepAlive: true });
+  let requests = 0;
+  let matched = 0;
+  let faults = 0;
+  let proxyHost = '';
+
+  function decide(method: string, path: string): Fault | undefined {
+    if (!match(method, path)) return undefined;
+    matched++;
+    if (plan.maxFaults !== undefined && faults >= plan.maxFaults) return undefined;
+    let fault: Fault | undefined;
+    if (every(plan.status500Every, matched)) fault = 'status500';
+    else if (every(plan.status429Every, matched)) fault = 'status429';
+    else if (every(plan.dropEvery, matched)) fault = 'drop';
+    if (fault !== undefined) faults++;
+    return fault;
+  }
+
+  /** Answers with an error status once the request body has been read (as a real server would). */
+  function answerStatus(req: IncomingMessage, res: ServerResponse, fault: 'status500' | 'status429'): void {
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      const [status, code, headers]: [number, string, Record<string, string>] =
+        fault === 'status500' ? [500, 'UNKNOWN', {}] : [429, 'TOOMANYREQUESTS', { 'retry-after': String(plan.retryAfterSeconds ?? 1) }];
+      const body = JSON.stringify({ errors: [{ code, message: `fault injected by the test proxy (${status})` }] });
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers });
+      res.end(body);
+    });
+    req.resume();
+  }
+
+  /** Upstream headers for the client: hop-by-hop ones dropped, `Location` on the target moved to the proxy. */
+  function responseHeaders(raw: string[]): string[] {
+    const out: string[] = [];
+    const targetOrigin = `http://${target}`;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      let value = raw[i + 1]!;
+      const lower = name.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) continue;
+      if (lower === 'location' && (value === targetOrigin || value.startsWith(`${targetOrigin}/`))) {
+        value = `http://${proxyHost}${value.slice(targetOrigin.length)}`;
+      }
+      out.push(name, value);
+    }
+    return out;
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, drop: boolean): void {
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    }
+    // The registry builds absolute Location URLs from Host; keep it the target's and rewrite
+    // Location on the way back, as a transparent proxy would.
+    headers.host = target;
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) {
+      headers['transfer-encoding'] = 'chunked';
+    }
+    const method = req.method ?? 'GET';
+    const upstream = httpRequest({ host: targetHost, port: targetPort, method, path: req.url ?? '/', headers, agent });
+
+    upstream.on('error', (err) => {
+      if (!res.headersSent) {
+        const body = JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `fault proxy: upstream failed: ${err.message}` }] });
+        res.writeHead(502, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+        res.end(body);
+      } else {
+        res.destroy();
+      }
+    });
+    // The client went away: abandon the upstream request too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+
+    upstream.on('response', (up) => {
+      const status = up.statusCode ?? 502;
+      const outHeaders = responseHeaders(up.rawHeaders);
+      if (!drop) {
+        res.writeHead(status, up.statusMessage, outHeaders);
+        up.pipe(res);
+        return;
+      }
+      const contentLength = up.headers['content-length'] === undefined ? undefined : Number(up.headers['content-length']);
+      const hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && contentLength !== 0;
+      if (!hasBody) {
+        // Before any response byte: the request was handled upstream, the answer is lost.
+        up.destroy();
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(status, up.statusMessage, outHeaders);
+      res.flushHeaders();
+      let cut = false;
+      const cutNow = (): void => {
+        if (cut) return;
+        cut = true;
+        up.destroy();
+        res.socket?.destroy();
+      };
+      up.once('data', (chunk: Buffer) => {
+        up.pause();
+        const half =
+          contentLength !== undefined && Number.isFinite(contentLength) ? Math.floor(contentLength / 2) : Math.floor(chunk.length / 2);
+        const part = chunk.subarray(0, Math.min(chunk.length, half));
+        if (part.length === 0) setTimeout(cutNow, 20);
+        else res.write(part, () => setTimeout(cutNow, 20));
+      });
+      up.once('end', () => setTimeout(cutNow, 20));
+    });
+
+    req.pipe(upstream);
+  }
+
+  const server = createServer((req, res) => {
+    requests++;
+    const method = req.method ?? 'GET';
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    const fault = decide(method, path);
+    if (fault === 'status500' || fault === 'status429') answerStatus(req, res, fault);
+    else forward(req, res, fault === 'drop');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  // A test that forgets stop() must not keep its process alive.
+  server.unref();
+  const port = (server.address() as AddressInfo).port;
+  proxyHost = `127.0.0.1:${port}`;
+  let stopped: Promise<void> | undefined;
+  return {
+    host: proxyHost,
+    url: `http://${proxyHost}`,
+    stats: () => ({ requests, matched, faults }),
+    stop() {
+      stopped ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        agent.destroy();
+      });
+      return stopped;
+    },
+  };
+}
