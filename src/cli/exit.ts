@@ -1,0 +1,32 @@
+import type { ErrorCode } from '../errors.ts';
+
+/**
+ * Exit codes: 0 success, 1 any other error, 2 usage (the command line or a reference was
+ * wrong), 3 not found, 4 authentication or authorization, 5 integrity (a digest, size or
+ * signature did not verify), 6 network after retries, 130 cancelled.
+ */
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'USAGE':
+    case 'INVALID_REFERENCE':
+    case 'INSECURE':
+      return 2;
+    case 'NOT_FOUND':
+    case 'NO_MATCHING_PLATFORM':
+      return 3;
+    case 'UNAUTHORIZED':
+    case 'DENIED':
+    case 'CREDENTIALS':
+      return 4;
+    case 'DIGEST_MISMATCH':
+    case 'SIZE_MISMATCH':
+      return 5;
+    case 'NETWORK':
+    case 'TOO_MANY_REQUESTS':
+      return 6;
+    case 'ABORTED':
+      return 130;
+    default:
+      return 1;
+  }
+}

@@ -1,0 +1,64 @@
+import type { Attachment } from '../attest/attachments.ts';
+import type { CopyResult } from '../image/copy.ts';
+import type { InspectResult } from '../image/inspect.ts';
+import { formatPlatform } from '../oci/platform.ts';
+
+function attachmentLine(a: Attachment): string {
+  const what = a.predicateTypes.length > 0 ? a.predicateTypes.join(', ') : (a.artifactType ?? a.mediaType);
+  const where = a.storage === 'cosign' ? `tag ${a.tag}` : a.storage === 'buildkit' ? 'in index' : 'referrer';
+  return `${a.kind.padEnd(11)} ${a.storage.padEnd(9)} ${a.digest}  ${what}  (${where})`;
+}
+
+/** The text form of `inspect`, after `docker buildx imagetools inspect`, with attachments as a tree. */
+export function renderInspect(r: InspectResult): string {
+  const lines = [`Name:      ${r.name}`, `MediaType: ${r.mediaType}`, `Digest:    ${r.digest}`];
+  if (r.kind === 'manifest') {
+    const m = r.manifests[0];
+    if (m?.platform) lines.push(`Platform:  ${formatPlatform(m.platform)}`);
+    if (m && m.attachments.length > 0) {
+      lines.push('Attached:');
+      m.attachments.forEach((a, i) => {
+        lines.push(`  ${i === m.attachments.length - 1 ? '└─' : '├─'} ${attachmentLine(a)}`);
+      });
+    }
+    return `${lines.join('\n')}\n`;
+  }
+  lines.push('', 'Manifests:');
+  const nameBase = r.name.replace(/[:@][^/]*$/, '');
+  for (const m of r.manifests) {
+    lines.push(`  Name:        ${nameBase}@${m.digest}`, `  MediaType:   ${m.mediaType}`);
+    if (m.platform) lines.push(`  Platform:    ${formatPlatform(m.platform)}`);
+    if (m.attachments.length > 0) {
+      lines.push('  Attached:');
+      m.attachments.forEach((a, i) => {
+        lines.push(`    ${i === m.attachments.length - 1 ? '└─' : '├─'} ${attachmentLine(a)}`);
+      });
+    }
+    lines.push('');
+  }
+  if (r.attachments.length > 0) {
+    lines.push('Attached to the index:');
+    for (const a of r.attachments) lines.push(`  ${attachmentLine(a)}`);
+    lines.push('');
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** The JSON form of `inspect`: the result without the raw bytes, plus the parsed manifest. */
+export function inspectJson(r: InspectResult): unknown {
+  const { raw, ...rest } = r;
+  return { ...rest, manifest: raw.kind === 'index' ? raw.index : raw.manifest };
+}
+
+/** One line about a finished copy. */
+export function renderCopy(r: CopyResult, dst: string): string {
+  const mb = (r.blobs.bytes / 1e6).toFixed(1);
+  const parts = [
+    `${r.blobs.stored} blob(s) copied (${mb} MB)`,
+    `${r.blobs.existed} already there`,
+    ...(r.blobs.mounted > 0 ? [`${r.blobs.mounted} mounted`] : []),
+    ...(r.blobs.skippedForeign > 0 ? [`${r.blobs.skippedForeign} foreign layer(s) left at their URLs`] : []),
+    ...(r.referrers.length + r.cosignTags.length > 0 ? [`${r.referrers.length + r.cosignTags.length} signature(s)/attestation(s)`] : []),
+  ];
+  return `${dst} ${r.digest}\n  ${parts.join(', ')}\n`;
+}

@@ -1,0 +1,61 @@
+import { ProvenantError } from '../errors.ts';
+import type { Location } from '../ref/location.ts';
+import { openOciArchive } from './archive.ts';
+import { DockerArchiveStore, repoTag } from './docker-archive.ts';
+import { LayoutStore } from './layout.ts';
+import type { ContentStore, Logger, ProgressUpdate } from './types.ts';
+
+/** Options for opening any store from a location. */
+export interface OpenOptions {
+  /** Open for writing: layouts and archives are created when missing. */
+  write?: boolean;
+  logger?: Logger;
+  onProgress?: (update: ProgressUpdate) => void;
+  /** Registry access (keychain, TLS); used only for registry locations. */
+  registry?: RegistryOpenOptions;
+}
+
+/** How to reach registries; filled in by the caller (the CLI reads the environment). */
+export interface RegistryOpenOptions {
+  open(location: Location & { kind: 'registry' }, options: OpenOptions): Promise<ContentStore>;
+}
+
+/** A store opened from a location, and what in it the location names. */
+export interface OpenedStore {
+  store: ContentStore;
+  /** The tag or digest the location names, if any. */
+  target: string | undefined;
+  /** Tags the location asks to write. */
+  tags: string[];
+}
+
+/** Opens the store a location names, for reading or (with `write`) writing. */
+export async function openLocation(location: Location, options: OpenOptions = {}): Promise<OpenedStore> {
+  switch (location.kind) {
+    case 'oci': {
+      const store = await LayoutStore.open(location.path, { create: options.write === true });
+      return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
+    }
+    case 'registry': {
+      if (options.registry === undefined) {
+        throw new ProvenantError('USAGE', 'registry access is not configured', { where: location.reference.registry });
+      }
+      const store = await options.registry.open(location, options);
+      const r = location.reference;
+      return { store, target: r.digest ?? r.tag, tags: r.tag === undefined || r.digest !== undefined ? [] : [r.tag] };
+    }
+    default:
+      return openArchive(location, options);
+  }
+}
+
+async function openArchive(location: Location & { kind: 'oci-archive' | 'docker-archive' }, options: OpenOptions): Promise<OpenedStore> {
+  if (location.kind === 'oci-archive') {
+    const store = await openOciArchive(location.path, { write: options.write === true });
+    return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
+  }
+  const store = await DockerArchiveStore.open(location.path, { write: options.write === true });
+  const ref = location.reference;
+  if (options.write) return { store, target: undefined, tags: ref === undefined ? [] : [repoTag(ref)] };
+  return { store, target: ref === undefined ? store.defaultTarget() : repoTag(ref), tags: [] };
+}

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { digestOf } from '../../src/oci/digest.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { sh, toolMissing } from '../helpers/images.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const example = `oci:${join(root, 'examples', 'hello-oci')}:latest`;
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+async function temp(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-cli-'));
+  dirs.push(d);
+  return d;
+}
+
+function provenant(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('provenant CLI', () => {
+  it('inspects the bundled example: two platforms', () => {
+    const r = provenant(['inspect', example]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /MediaType: application\/vnd\.oci\.image\.index\.v1\+json/);
+    assert.match(r.stdout, /Platform:\s+linux\/amd64[\s\S]*Platform:\s+linux\/arm64/);
+    const json = JSON.parse(provenant(['inspect', '--format', 'json', example]).stdout);
+    assert.equal(json.manifests.length, 2);
+    const raw = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), 'inspect', '--raw', example]);
+    assert.equal(digestOf(new Uint8Array(raw.stdout)), json.digest);
+    assert.equal(provenant(['digest', example]).stdout.trim(), json.digest);
+  });
+
+  it('copies into oci-archive and docker-archive files that skopeo reads', { skip: toolMissing('skopeo') }, async () => {
+    const dir = await temp();
+    const oa = join(dir, 'img.tar');
+    let r = provenant(['copy', '--quiet', example, `oci-archive:${oa}:v1`]);
+    assert.equal(r.status, 0, r.stderr);
+    const digest = provenant(['digest', example]).stdout.trim();
+    assert.equal(provenant(['digest', `oci-archive:${oa}:v1`]).stdout.trim(), digest);
+    const s = sh('skopeo', ['inspect', '--raw', `oci-archive:${oa}:v1`]);
+    assert.equal(s.status, 0, s.stderr);
+    assert.equal(digestOf(s.stdout), digest);
+
+    const da = join(dir, 'docker.tar');
+    r = provenant(['copy', '--quiet', '--platform', 'linux/arm64', example, `docker-archive:${da}:example.com/hello:1`]);
+    assert.equal(r.status, 0, r.stderr);
+    const config = sh('skopeo', ['inspect', '--config', `docker-archive:${da}`]);
+    assert.equal(config.status, 0, config.stderr);
+    assert.equal(JSON.parse(config.stdout).architecture, 'arm64');
+    const back = provenant(['inspect', '--format', 'json', `docker-archive:${da}:example.com/hello:1`]);
+    assert.equal(back.status, 0, back.stderr);
+    assert.equal(JSON.parse(back.stdout).manifests[0].platform.architecture, 'arm64');
+    // And what skopeo writes as a docker-archive, we read.
+    const theirs = join(dir, 'theirs.tar');
+    const w = sh('skopeo', ['copy', '--override-arch', 'amd64', example, `docker-archive:${theirs}:example.com/theirs:2`]);
+    assert.equal(w.status, 0, w.stderr);
+    const t = provenant(['inspect', '--format', 'json', `docker-archive:${theirs}`]);
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal(JSON.parse(t.stdout).manifests[0].platform.architecture, 'amd64');
+  });
+
+  it('reads the real BuildKit oci-archive with its attestations', { skip: fixturesMissing }, () => {
+    const r = provenant([
+      'inspect',
+      `oci-archive:${fixture('oci', 'buildkit-oci-layout-tar_2-platforms-with-legacy-attestation-manifests.tar')}`,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((r.stdout.match(/attestation buildkit/g) ?? []).length, 2);
+  });
+
+  it('says what is wrong in one line, with a distinct exit code', async () => {
+    let r = provenant(['inspect', 'Bad Ref']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^provenant inspect: "Bad Ref" is not an image reference/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    r = provenant(['inspect', `oci:${join(root, 'examples', 'hello-oci')}:nope`]);
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /tag nope is not in the layout/);
+    assert.match(r.stderr, /hint: tags here: latest/);
+    r = provenant(['copy', example]);
+    assert.equal(r.status, 2);
+    r = provenant(['copy', '--bogus', example, 'oci:/tmp/x']);
+    assert.equal(r.status, 2);
+    r = provenant(['frobnicate']);
+    assert.equal(r.status, 2);
+    const dir = await temp();
+    r = provenant(['copy', '--platform', 'linux/s390x', example, `oci:${dir}/out:x`]);
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /available platforms: linux\/amd64, linux\/arm64/);
+  });
+
+  it('reads flags from PROVENANT_* variables, and lists them', () => {
+    const r = provenant(['inspect', example], { PROVENANT_FORMAT: 'json' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).manifests.length, 2);
+    const env = provenant(['env']);
+    assert.match(env.stdout, /PROVENANT_WITH_REFERRERS/);
+    assert.match(env.stdout, /PROVENANT_PLATFORM/);
+  });
+});
