@@ -263,7 +263,7 @@ function help(): string {
   return `provenant: build, describe, sign and move container images\n\nUsage: provenant COMMAND [ARGS]\n\nCommands:\n${lines.join('\n')}\n\nRun provenant help COMMAND for a command's flags.\n`;
 }
 
-function commandHelp(name: string, c: Command): string {
+function commandHelp(c: Command): string {
   const flags = Object.entries(c.flags).map(
     ([f, s]) => `  ${s.short ? `-${s.short}, ` : '    '}--${f}${s.type === 'string' ? ' VALUE' : ''}\n        ${s.description}`,
   );
@@ -275,7 +275,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const c = rest[0] === undefined ? undefined : commands[rest[0]];
-    io.stdout.write(c ? commandHelp(rest[0]!, c) : help());
+    io.stdout.write(c ? commandHelp(c) : help());
     return 0;
   }
   if (name === '--version') return run(['version'], io);
@@ -285,7 +285,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(commandHelp(name, command));
+    io.stdout.write(commandHelp(command));
     return 0;
   }
   try {
