@@ -71,7 +71,7 @@ describe('LayoutStore', () => {
     assert.ok(layer);
     const path = join(dir, 'blobs', 'sha256', digestHex(layer.digest));
     const bytes = await readFile(path);
-    bytes[bytes.length - 1] ^= 1;
+    bytes[bytes.length - 1]! ^= 1;
     await writeFile(path, bytes);
     await assert.rejects(
       async () => collect(await store.readBlob(layer), 1 << 24, 'test'),
