@@ -1,0 +1,28 @@
+/**
+ * Archives: a deterministic streaming tar writer, a streaming tar reader, random access into tar
+ * files on disk, lexical path checks for entry names, and gzip.
+ *
+ * @module
+ */
+
+/** Gzip transforms and detection: {@link gunzip} (multi-member aware), {@link gzip}, {@link isGzip}. */
+export { type GzipOptions, gunzip, gzip, isGzip } from './gzip.ts';
+/** {@link cleanEntryPath}: the lexical check every entry name passes before it touches a folder. */
+export { cleanEntryPath } from './paths.ts';
+/**
+ * Tar: {@link writeTar} and {@link tarBytes} write, {@link readTar} reads a stream,
+ * {@link indexTarFile} and {@link openTarMember} read a file on disk in place.
+ */
+export {
+  indexTarFile,
+  openTarMember,
+  type ReadTarOptions,
+  readTar,
+  type TarEntry,
+  type TarEntryType,
+  type TarHeader,
+  type TarIndexEntry,
+  type TarWriteEntry,
+  tarBytes,
+  writeTar,
+} from './tar.ts';
