@@ -1,0 +1,352 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ProvenantError } from '../errors.ts';
+import { Credentials } from './credentials.ts';
+import { chainKeychains, DOCKER_HUB_AUTH_KEY, type Keychain, normalizeRegistry } from './keychain.ts';
+
+/** One entry of `auths` in Docker's config.json or containers' auth.json. */
+interface AuthEntry {
+  auth?: unknown;
+  username?: unknown;
+  password?: unknown;
+  identitytoken?: unknown;
+  registrytoken?: unknown;
+}
+
+interface ConfigFile {
+  auths?: Record<string, AuthEntry>;
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+}
+
+/** Options shared by the file keychains. */
+export interface FileKeychainOptions {
+  /**
+   * The environment credential helpers run with (the CLI passes its own; tests pass a PATH that
+   * holds a fake helper). When absent, helpers inherit the process environment.
+   */
+  env?: Record<string, string | undefined> | undefined;
+  /** How long a credential helper may take. Default 30 s (a helper may ask the user to unlock a keyring). */
+  helperTimeoutMs?: number | undefined;
+}
+
+/** Options of {@link DockerConfigKeychain}. */
+export interface DockerConfigKeychainOptions extends FileKeychainOptions {
+  /** The config.json file (`$DOCKER_CONFIG/config.json`, by default `~/.docker/config.json`). */
+  configPath: string;
+}
+
+/**
+ * Docker's credentials (https://docs.docker.com/reference/cli/docker/login/): per registry, a
+ * `credHelpers` entry names a `docker-credential-<name>` program; else a `credsStore` names one
+ * for every registry; else (or when the helper has nothing) the `auths` entry holds a base64
+ * `auth` (`user:password`), or `username`/`password`, or an `identitytoken`.
+ *
+ * The file is read once, on first use. A missing file is no credentials; a malformed one is a
+ * CREDENTIALS error naming the file (never its content).
+ */
+export class DockerConfigKeychain implements Keychain {
+  readonly configPath: string;
+  readonly #options: FileKeychainOptions;
+  #config: Promise<ConfigFile | undefined> | undefined;
+
+  constructor(options: DockerConfigKeychainOptions) {
+    this.configPath = options.configPath;
+    this.#options = options;
+  }
+
+  async resolve(registry: string): Promise<Credentials | undefined> {
+    if (this.#config === undefined) this.#config = readConfig(this.configPath);
+    const config = await this.#config;
+    if (config === undefined) return undefined;
+    const host = normalizeRegistry(registry);
+    const helper = findByHost(config.credHelpers, host) ?? config.credsStore;
+    if (helper !== undefined && helper !== '') {
+      const fromHelper = await runCredentialHelper(helper, serverUrlFor(host, config), this.#options, this.configPath);
+      if (fromHelper !== undefined) return fromHelper;
+    }
+    const entry = findByHost(config.auths, host);
+    return entry === undefined ? undefined : entryCredentials(entry, this.configPath);
+  }
+
+  toString(): string {
+    return `DockerConfigKeychain(${this.configPath})`;
+  }
+}
+
+/** Options of {@link PodmanAuthKeychain}. */
+export interface PodmanAuthKeychainOptions extends FileKeychainOptions {
+  /** The auth.json file (`$REGISTRY_AUTH_FILE`, by default `$XDG_RUNTIME_DIR/containers/auth.json`). */
+  authPath: string;
+}
+
+/**
+ * The credentials of podman, buildah and skopeo (containers-auth.json(5)): the same `auths`
+ * format as Docker, where keys may also name a namespace or repository (`quay.io/team`); the
+ * most specific key that matches the repository wins, then the bare host. `credHelpers` is
+ * honoured as in Docker's file.
+ */
+export class PodmanAuthKeychain implements Keychain {
+  readonly authPath: string;
+  readonly #options: FileKeychainOptions;
+  #config: Promise<ConfigFile | undefined> | undefined;
+
+  constructor(options: PodmanAuthKeychainOptions) {
+    this.authPath = options.authPath;
+    this.#options = options;
+  }
+
+  async resolve(registry: string, repository?: string): Promise<Credentials | undefined> {
+    if (this.#config === undefined) this.#config = readConfig(this.authPath);
+    const config = await this.#config;
+    if (config === undefined) return undefined;
+    const host = normalizeRegistry(registry);
+    if (repository !== undefined && config.auths !== undefined) {
+      // containers-auth.json(5): "registry/namespace/repo" entries are looked up from the most
+      // specific path to the least before the host itself.
+      const parts = repository.split('/');
+      for (let n = parts.length; n > 0; n--) {
+        const key = `${host}/${parts.slice(0, n).join('/')}`;
+        const entry = Object.entries(config.auths).find(([k]) => stripScheme(k).toLowerCase() === key)?.[1];
+        if (entry !== undefined) return entryCredentials(entry, this.authPath);
+      }
+    }
+    const helper = findByHost(config.credHelpers, host) ?? config.credsStore;
+    if (helper !== undefined && helper !== '') {
+      const fromHelper = await runCredentialHelper(helper, serverUrlFor(host, config), this.#options, this.authPath);
+      if (fromHelper !== undefined) return fromHelper;
+    }
+    const entry = findByHost(config.auths, host);
+    return entry === undefined ? undefined : entryCredentials(entry, this.authPath);
+  }
+
+  toString(): string {
+    return `PodmanAuthKeychain(${this.authPath})`;
+  }
+}
+
+/** The credential files a CLI should consult, in order. */
+export interface KeychainPaths {
+  /** containers' auth.json files (podman, skopeo), first match wins. */
+  podmanAuthPaths: string[];
+  /** Docker's config.json. */
+  dockerConfigPath: string;
+  /** Which to ask first: an explicitly set REGISTRY_AUTH_FILE wins over Docker's default file. */
+  order: Array<'podman' | 'docker'>;
+}
+
+/**
+ * Where credentials live, from the environment the CLI passes in (the library never reads
+ * the process environment): `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; `$REGISTRY_AUTH_FILE`,
+ * else `$XDG_RUNTIME_DIR/containers/auth.json` and `~/.config/containers/auth.json`.
+ *
+ * Order: Docker's config first (most CI logins write it), unless REGISTRY_AUTH_FILE is set: a
+ * file the user pointed at explicitly wins.
+ */
+export function defaultKeychainPaths(env: Record<string, string | undefined>, homedir: string): KeychainPaths {
+  const dockerDir = nonEmpty(env.DOCKER_CONFIG) ?? join(homedir, '.docker');
+  const podmanAuthPaths: string[] = [];
+  const explicit = nonEmpty(env.REGISTRY_AUTH_FILE);
+  if (explicit !== undefined) podmanAuthPaths.push(explicit);
+  else {
+    const runtime = nonEmpty(env.XDG_RUNTIME_DIR);
+    if (runtime !== undefined) podmanAuthPaths.push(join(runtime, 'containers', 'auth.json'));
+    podmanAuthPaths.push(join(nonEmpty(env.XDG_CONFIG_HOME) ?? join(homedir, '.config'), 'containers', 'auth.json'));
+  }
+  const order: Array<'podman' | 'docker'> = explicit !== undefined ? ['podman', 'docker'] : ['docker', 'podman'];
+  return { podmanAuthPaths, dockerConfigPath: join(dockerDir, 'config.json'), order };
+}
+
+/** Options of {@link defaultKeychain}. */
+export interface DefaultKeychainOptions {
+  /** The environment (the CLI passes its environment; the library never reads it itself). */
+  env: Record<string, string | undefined>;
+  /** The user's home folder. */
+  homedir: string;
+  /** How long a credential helper may take. */
+  helperTimeoutMs?: number | undefined;
+}
+
+/** The keychain of {@link defaultKeychainPaths}: every file, in its order. */
+export function defaultKeychain(options: DefaultKeychainOptions): Keychain {
+  const env = options.env;
+  const paths = defaultKeychainPaths(env, options.homedir);
+  const helperOptions: FileKeychainOptions = { env, helperTimeoutMs: options.helperTimeoutMs };
+  const podman = paths.podmanAuthPaths.map((authPath) => new PodmanAuthKeychain({ ...helperOptions, authPath }));
+  const docker = new DockerConfigKeychain({ ...helperOptions, configPath: paths.dockerConfigPath });
+  return chainKeychains(...paths.order.flatMap((k): Keychain[] => (k === 'docker' ? [docker] : podman)));
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+async function readConfig(path: string): Promise<ConfigFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new ProvenantError('CREDENTIALS', `cannot read the credentials file: ${code ?? 'error'}`, { where: path, cause: err });
+  }
+  if (text.trim() === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // Not the parser's message: it can quote the file's content, which holds secrets.
+    throw new ProvenantError('CREDENTIALS', 'the credentials file is not valid JSON', {
+      where: path,
+      hint: 'fix or remove the file, or log in again',
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProvenantError('CREDENTIALS', 'the credentials file is not a JSON object', { where: path });
+  }
+  const v = value as Record<string, unknown>;
+  const out: ConfigFile = {};
+  if (isRecord(v.auths)) out.auths = v.auths as Record<string, AuthEntry>;
+  if (typeof v.credsStore === 'string') out.credsStore = v.credsStore;
+  if (isRecord(v.credHelpers)) {
+    out.credHelpers = Object.fromEntries(Object.entries(v.credHelpers).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  }
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stripScheme(key: string): string {
+  return key.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+}
+
+/** The value whose key names `host` (keys may be URLs, host:port, or Docker Hub's v1 URL). */
+function findByHost<T>(map: Record<string, T> | undefined, host: string): T | undefined {
+  if (map === undefined) return undefined;
+  // An exact key first, so that "localhost:5000" and "http://localhost:5000" cannot shadow each other unpredictably.
+  if (Object.hasOwn(map, host)) return map[host];
+  for (const [key, value] of Object.entries(map)) {
+    if (
+      normalizeRegistry(key) === host &&
+      !stripScheme(key)
+        .replace(/\/(v1|v2)?\/?$/, '')
+        .includes('/')
+    )
+      return value;
+  }
+  return undefined;
+}
+
+/** The server URL a credential helper is asked about: what `docker login` stored it under. */
+function serverUrlFor(host: string, config: ConfigFile): string {
+  if (host === 'docker.io') return DOCKER_HUB_AUTH_KEY;
+  const key = Object.keys(config.auths ?? {}).find((k) => normalizeRegistry(k) === host);
+  return key ?? host;
+}
+
+function entryCredentials(entry: AuthEntry, path: string): Credentials | undefined {
+  const err = (what: string) => new ProvenantError('CREDENTIALS', `an "auths" entry has ${what}`, { where: path });
+  if (typeof entry.identitytoken === 'string' && entry.identitytoken !== '') {
+    const username = typeof entry.username === 'string' ? entry.username : decodeAuth(entry.auth)?.username;
+    return new Credentials({ identityToken: entry.identitytoken, username });
+  }
+  if (typeof entry.registrytoken === 'string' && entry.registrytoken !== '') {
+    return new Credentials({ registryToken: entry.registrytoken });
+  }
+  if (typeof entry.auth === 'string' && entry.auth !== '') {
+    const decoded = decodeAuth(entry.auth);
+    if (decoded === undefined) throw err('an "auth" value that is not base64 of user:password');
+    return new Credentials(decoded);
+  }
+  if (typeof entry.username === 'string' && typeof entry.password === 'string' && entry.username !== '') {
+    return new Credentials({ username: entry.username, password: entry.password });
+  }
+  return undefined;
+}
+
+function decodeAuth(auth: unknown): { username: string; password: string } | undefined {
+  if (typeof auth !== 'string' || !/^[A-Za-z0-9+/=\s_-]*$/.test(auth)) return undefined;
+  const text = Buffer.from(auth, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/**
+ * Runs `docker-credential-<name> get` with the server URL on stdin, as the credential helper
+ * protocol says (https://github.com/docker/docker-credential-helpers): the answer is JSON
+ * `{"ServerURL","Username","Secret"}`, and a Username of `<token>` means the secret is an
+ * identity token. "credentials not found" (exit status 1) means none.
+ */
+export async function runCredentialHelper(
+  name: string,
+  serverUrl: string,
+  options: FileKeychainOptions = {},
+  configPath?: string,
+): Promise<Credentials | undefined> {
+  const program = `docker-credential-${name}`;
+  const where = configPath === undefined ? program : `${program} (named in ${configPath})`;
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new ProvenantError('CREDENTIALS', `"${name}" is not a credential helper name`, { where: configPath });
+  }
+  const result = await new Promise<{ status: number | null; stdout: string; stderr: string; error?: Error }>((resolve) => {
+    const env = options.env === undefined ? undefined : definedEnv(options.env);
+    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], ...(env === undefined ? {} : { env }) });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.helperTimeoutMs ?? 30_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      if (stdout.length < 1 << 20) stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < 1 << 16) stderr += d;
+    });
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ status: null, stdout, stderr, error });
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(serverUrl);
+  });
+  if (result.error !== undefined) {
+    const notFound = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ProvenantError('CREDENTIALS', notFound ? `${program} is not installed` : `${program} could not be run`, {
+      where,
+      cause: result.error,
+      hint: notFound ? `install ${program} or remove it from the Docker config` : undefined,
+    });
+  }
+  const said = `${result.stdout}\n${result.stderr}`;
+  if (result.status !== 0) {
+    if (/credentials not found|not found in native keychain|no credentials/i.test(said)) return undefined;
+    // The helper's own words are not repeated: helpers have been known to echo what they read.
+    throw new ProvenantError('CREDENTIALS', `${program} failed (exit status ${result.status ?? 'killed'})`, {
+      where,
+      hint: `run "echo ${serverUrl} | ${program} get" to see why`,
+    });
+  }
+  let answer: unknown;
+  try {
+    answer = JSON.parse(result.stdout);
+  } catch {
+    throw new ProvenantError('CREDENTIALS', `${program} did not answer with JSON`, { where });
+  }
+  if (!isRecord(answer) || typeof answer.Secret !== 'string') {
+    throw new ProvenantError('CREDENTIALS', `${program} answered without a Secret`, { where });
+  }
+  const username = typeof answer.Username === 'string' ? answer.Username : '';
+  if (answer.Secret === '' && username === '') return undefined;
+  if (username === '<token>') return new Credentials({ identityToken: answer.Secret });
+  return new Credentials({ username, password: answer.Secret });
+}
+
+function definedEnv(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}

@@ -1,0 +1,96 @@
+import { type ErrorCode, ProvenantError } from '../errors.ts';
+
+/**
+ * One entry of a registry's error body
+ * (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes):
+ * `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"...","detail":...}]}`.
+ */
+export interface DistributionError {
+  code: string;
+  message: string;
+  detail?: unknown;
+}
+
+/** Reads the error body; anything that is not the spec's shape gives an empty list. */
+export function parseErrorBody(text: string): DistributionError[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const list = (value as { errors?: unknown } | null)?.errors;
+  if (!Array.isArray(list)) return [];
+  return list
+    .filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null)
+    .map((e) => ({
+      code: typeof e.code === 'string' ? e.code : 'UNKNOWN',
+      message: typeof e.message === 'string' ? e.message : '',
+      ...(e.detail === undefined ? {} : { detail: e.detail }),
+    }));
+}
+
+const NOT_FOUND_CODES = new Set(['MANIFEST_UNKNOWN', 'BLOB_UNKNOWN', 'NAME_UNKNOWN', 'BLOB_UPLOAD_UNKNOWN']);
+
+/** What a response error is about, for its message. */
+export interface ErrorContext {
+  /** The registry as users write it (`127.0.0.1:5000`), for "wrong password for ..." messages. */
+  registry: string;
+  /** The repository and reference, or a digest: never a URL with a token in it. */
+  where: string;
+  /** What was being done, e.g. "push manifest". */
+  what: string;
+  /** Credentials were sent (a 401 then means they are wrong). */
+  hadCredentials: boolean;
+}
+
+/** The ProvenantError for a registry's non-success answer. */
+export function responseError(status: number, bodyText: string, ctx: ErrorContext): ProvenantError {
+  const errors = parseErrorBody(bodyText);
+  const first = errors[0];
+  const said = errors.length > 0 ? errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ') : undefined;
+  const detail = said === undefined ? `HTTP ${status}` : `${said} (HTTP ${status})`;
+  const at = { where: ctx.where };
+  if (status === 401) return unauthorized(ctx);
+  if (status === 403 || first?.code === 'DENIED') {
+    return new ProvenantError('DENIED', `${ctx.registry} denied ${ctx.what}: ${detail}`, {
+      ...at,
+      hint: 'the credentials are valid but lack permission for this repository; check the account or token scopes',
+    });
+  }
+  if (status === 429 || first?.code === 'TOOMANYREQUESTS') {
+    return new ProvenantError('TOO_MANY_REQUESTS', `${ctx.registry} is rate limiting requests (${detail})`, {
+      ...at,
+      hint: 'wait and retry, authenticate to get a higher limit, or lower --concurrency',
+    });
+  }
+  if (status === 404 || (first !== undefined && NOT_FOUND_CODES.has(first.code))) {
+    return new ProvenantError('NOT_FOUND', `${ctx.what}: not found (${detail})`, at);
+  }
+  const code: ErrorCode =
+    first?.code === 'DIGEST_INVALID' ? 'DIGEST_MISMATCH' : first?.code === 'SIZE_INVALID' ? 'SIZE_MISMATCH' : 'REGISTRY';
+  const hint =
+    first?.code === 'MANIFEST_BLOB_UNKNOWN'
+      ? 'the manifest names a blob the registry does not have; push the blobs first'
+      : first?.code === 'MANIFEST_INVALID' || first?.code === 'UNSUPPORTED'
+        ? 'the registry does not accept this manifest; check its media type against the registry (compat profiles list what each accepts)'
+        : status >= 500
+          ? 'the registry failed; retry later'
+          : undefined;
+  return new ProvenantError(code, `${ctx.registry} refused ${ctx.what}: ${detail}`, { ...at, hint });
+}
+
+/** UNAUTHORIZED with a message that names the registry and never the credentials. */
+export function unauthorized(ctx: Pick<ErrorContext, 'registry' | 'where' | 'hadCredentials'>, cause?: unknown): ProvenantError {
+  return ctx.hadCredentials
+    ? new ProvenantError('UNAUTHORIZED', `wrong username or password for ${ctx.registry}`, {
+        where: ctx.where,
+        cause,
+        hint: `log in again (docker login ${ctx.registry}) or check the credentials passed with --username`,
+      })
+    : new ProvenantError('UNAUTHORIZED', `${ctx.registry} requires authentication`, {
+        where: ctx.where,
+        cause,
+        hint: `log in first (docker login ${ctx.registry}), or pass --username and --password-stdin`,
+      });
+}

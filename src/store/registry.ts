@@ -1,0 +1,153 @@
+import { ProvenantError } from '../errors.ts';
+import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { Descriptor, ImageIndex } from '../oci/types.ts';
+import type { ImageReference } from '../ref/reference.ts';
+import { RegistryClient, type RegistryClientOptions, referrersTag } from '../registry/client.ts';
+import { referrerDescriptor } from './layout.ts';
+import type {
+  BlobSource,
+  ByteStream,
+  ContentStore,
+  OperationOptions,
+  PutBlobOptions,
+  PutManifestOptions,
+  ReferrersOptions,
+} from './types.ts';
+
+/**
+ * A repository in a registry, as a {@link ContentStore}. Blobs are checked with a HEAD before
+ * they are uploaded, mounted from sibling repositories when the caller knows where they live,
+ * and manifests are put by digest before any tag points at them. Referrers use the registry's
+ * referrers API when it has one, else the referrers tag schema (`sha256-<hex>` index tags),
+ * which this store keeps up to date when the registry does not process `subject` itself.
+ */
+export class RegistryStore implements ContentStore {
+  readonly client: RegistryClient;
+  readonly repository: string;
+  readonly location: string;
+  readonly registryRepository: { readonly registry: string; readonly repository: string };
+  // Updates of one fallback index tag must not interleave (read, append, write).
+  readonly #fallbackLocks = new Map<string, Promise<unknown>>();
+
+  constructor(client: RegistryClient, repository: string) {
+    this.client = client;
+    this.repository = repository;
+    this.location = `${client.registry}/${repository}`;
+    this.registryRepository = { registry: client.registry, repository };
+  }
+
+  async statBlob(digest: Digest, options: OperationOptions = {}): Promise<Descriptor | undefined> {
+    return this.client.headBlob(this.repository, digest, callOf(options));
+  }
+
+  async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
+    return this.client.readBlob(this.repository, descriptor, { ...callOf(options), offset: options.offset ?? 0 });
+  }
+
+  async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists' | 'mounted'> {
+    // HEAD first ('exists'), then a mount from `mountFrom` ('mounted'), else an upload ('stored').
+    return this.client.pushBlob(this.repository, source, { ...callOf(options), mountFrom: options.mountFrom });
+  }
+
+  async resolve(target: string, options: OperationOptions = {}): Promise<Descriptor | undefined> {
+    return this.client.headManifest(this.repository, target, callOf(options));
+  }
+
+  async getManifest(target: string, options: OperationOptions = {}): Promise<Stored> {
+    return this.client.getManifest(this.repository, target, callOf(options));
+  }
+
+  async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
+    const call = callOf(options);
+    const { subjectProcessed } = await this.client.putManifest(this.repository, stored.digest, stored, call);
+    const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+    if (subject !== undefined && !subjectProcessed) await this.#addToFallbackIndex(subject.digest, stored, options);
+    // Tags last: a failure above leaves no tag pointing at the manifest.
+    for (const tag of options.tags ?? []) await this.client.putManifest(this.repository, tag, stored, call);
+    options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'done' });
+  }
+
+  /** The referrers tag schema (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema). */
+  async #addToFallbackIndex(subject: Digest, referrer: Stored, options: OperationOptions): Promise<void> {
+    const tag = referrersTag(subject);
+    const previous = this.#fallbackLocks.get(tag) ?? Promise.resolve();
+    const run = previous.then(async () => {
+      const call = callOf(options);
+      let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+      let current: Stored | undefined;
+      try {
+        current = await this.client.getManifest(this.repository, tag, call);
+      } catch (err) {
+        if (!(err instanceof ProvenantError && err.code === 'NOT_FOUND')) throw err;
+      }
+      if (current !== undefined) {
+        if (current.kind !== 'index') {
+          throw new ProvenantError('INVALID_MANIFEST', `the referrers tag ${tag} does not hold an index`, {
+            where: `${this.location}:${tag}`,
+          });
+        }
+        index = current.index;
+      }
+      if (index.manifests.some((m) => m.digest === referrer.digest)) return;
+      const next: ImageIndex = { ...index, manifests: [...index.manifests, referrerDescriptor(referrer)] };
+      const bytes = encodeJson(next);
+      await this.client.putManifest(this.repository, tag, parseStored(bytes, { mediaType: MediaType.OciIndex }), call);
+    });
+    this.#fallbackLocks.set(
+      tag,
+      run.catch(() => undefined),
+    );
+    await run;
+  }
+
+  async listTags(options: OperationOptions = {}): Promise<string[]> {
+    try {
+      return await this.client.listTags(this.repository, callOf(options));
+    } catch (err) {
+      // Distribution answers NAME_UNKNOWN for a repository without tags (even one holding
+      // untagged manifests): for a store, that is no tags.
+      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return [];
+      throw err;
+    }
+  }
+
+  async referrers(subject: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
+    const call = callOf(options);
+    const fromApi = await this.client.referrers(this.repository, subject, { ...call, artifactType: options.artifactType });
+    if (fromApi !== undefined) return fromApi;
+    // No referrers API (distribution 2.8): the referrers tag schema's index.
+    const tag = referrersTag(subject);
+    let index: Stored;
+    try {
+      index = await this.client.getManifest(this.repository, tag, call);
+    } catch (err) {
+      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return [];
+      throw err;
+    }
+    if (index.kind !== 'index') return [];
+    const all = index.index.manifests;
+    return options.artifactType === undefined ? all : all.filter((m) => m.artifactType === options.artifactType);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#fallbackLocks.values());
+  }
+}
+
+function callOf(options: OperationOptions): { signal?: AbortSignal; onProgress?: NonNullable<OperationOptions['onProgress']> } {
+  return {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  };
+}
+
+/** Opens the repository a reference names (its tag or digest is the caller's to use). */
+export function openRegistryStore(
+  ref: ImageReference,
+  options: RegistryClientOptions & { client?: RegistryClient | undefined } = {},
+): RegistryStore {
+  const { client, ...clientOptions } = options;
+  return new RegistryStore(client ?? new RegistryClient(ref.registry, clientOptions), ref.repository);
+}

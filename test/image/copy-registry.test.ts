@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import { copyImage } from '../../src/image/copy.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { openOciArchive } from '../../src/store/archive.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+async function layout(): Promise<LayoutStore> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-creg-'));
+  dirs.push(d);
+  return LayoutStore.open(join(d, 'l'), { create: true });
+}
+
+describe('copy through the real registry', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  before(async () => {
+    reg = await startRegistry();
+  });
+  after(async () => {
+    await reg?.stop();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const store = (host: string, repo: string) => new RegistryStore(new RegistryClient(host, { retry: { attempts: 6, baseDelayMs: 10, maxDelayMs: 200 } }), repo);
+
+  it('round-trips layout → registry → layout byte for byte, as skopeo sees it too', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1', layers: 3, layerBytes: 100_000 });
+    const remote = store(reg.host, 'round/trip');
+    const pushed = await copyImage(src, 'v1', remote, { tags: ['v1'] });
+    assert.equal(pushed.digest, made.root.digest);
+    const { stdout } = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/round/trip:v1`]);
+    assert.equal(digestOf(stdout), made.root.digest);
+    const back = await layout();
+    await copyImage(remote, 'v1', back, { tags: ['back'] });
+    assert.deepEqual((await back.getManifest('back')).bytes, made.root.bytes);
+    for (const m of made.manifests) assert.deepEqual((await back.getManifest(m.digest)).bytes, m.bytes);
+    const again = await copyImage(src, 'v1', remote, { tags: ['v1'] });
+    assert.equal(again.blobs.stored, 0, 'a second push uploads no blob');
+    assert.equal(again.manifests.existed, 1);
+  });
+
+  it('keeps the real BuildKit attestations through the registry and skopeo copy --all', { skip: fixturesMissing }, async () => {
+    const bk = await openOciArchive(fixture('oci', 'buildkit-oci-layout-tar_2-platforms-with-legacy-attestation-manifests.tar'));
+    const root = bk.index.manifests[0]!.digest;
+    await copyImage(bk, root, store(reg.host, 'bk/src'), { tags: ['v1'] });
+    await bk.close();
+    await run('skopeo', ['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/bk/src:v1`, `docker://${reg.host}/bk/dst:v1`]);
+    const result = await inspectImage(store(reg.host, 'bk/dst'), 'v1', 'bk');
+    assert.equal(result.digest, root);
+    assert.deepEqual(
+      result.manifests.map((m) => m.attachments.map((a) => [a.storage, a.predicateTypes.join()])),
+      [[['buildkit', 'https://slsa.dev/provenance/v0.2']], [['buildkit', 'https://slsa.dev/provenance/v0.2']]],
+    );
+  });
+
+  it('carries referrers to distribution 2.8 through the tag fallback, and inspect finds them', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const sbom = await makeReferrer(src, made.manifests[0]!, 'application/spdx+json', 'sbom');
+    const sig = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
+    const remote = store(reg.host, 'with/referrers');
+    const r = await copyImage(src, 'v1', remote, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(r.referrers.sort(), [sbom.digest, sig.digest].sort());
+    const tags = await remote.listTags();
+    assert.ok(tags.includes(`sha256-${made.manifests[0]!.digest.slice(7)}`), tags.join());
+    const result = await inspectImage(remote, 'v1', 'x');
+    assert.deepEqual(result.manifests[0]!.attachments.map((a) => [a.storage, a.kind, a.digest]), [['referrers', 'sbom', sbom.digest]]);
+    assert.deepEqual(result.attachments.map((a) => a.digest), [sig.digest]);
+    // Registry to layout keeps them too.
+    const back = await layout();
+    await copyImage(remote, 'v1', back, { withReferrers: true });
+    assert.deepEqual((await back.referrers(made.root.digest)).map((d) => d.digest), [sig.digest]);
+  });
+
+  it('completes through 500s, 429s and dropped connections', async () => {
+    const proxy = await startFaultProxy(reg.host, { status500Every: 5, status429Every: 11, retryAfterSeconds: 0, dropEvery: 7, maxFaults: 12 });
+    try {
+      const src = await layout();
+      const made = await makeImage(src, { tag: 'v1', layers: 4, layerBytes: 300_000 });
+      const r = await copyImage(src, 'v1', store(proxy.host, 'faulty/ok'), { tags: ['v1'] });
+      assert.equal(r.digest, made.root.digest);
+      assert.ok(proxy.stats().faults > 0, 'the proxy injected faults');
+      const clean = store(reg.host, 'faulty/ok');
+      assert.deepEqual((await clean.getManifest('v1')).bytes, made.root.bytes);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('fails clearly when faults never stop, leaving no tag', async () => {
+    const proxy = await startFaultProxy(reg.host, { status500Every: 1, match: (method) => method === 'PUT' || method === 'PATCH' });
+    try {
+      const src = await layout();
+      await makeImage(src, { tag: 'v1' });
+      await assert.rejects(copyImage(src, 'v1', store(proxy.host, 'faulty/never'), { tags: ['v1'] }), (e: unknown) => isProvenantError(e) && e.where !== undefined);
+      assert.deepEqual(await store(reg.host, 'faulty/never').listTags().catch(() => []), []);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import type { Stored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
+import type { ProgressUpdate, PutManifestOptions } from '../../src/store/types.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { readAll, recording, storeAt } from './common.ts';
+
+const isUpload = (method: string, path: string) => path.includes('/blobs/uploads') && method !== 'GET';
+
+describe('transient faults between client and registry', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  const stops: Array<() => Promise<void>> = [];
+  before(async () => {
+    reg = await startRegistry();
+  });
+  after(async () => {
+    for (const stop of stops) await stop();
+    await reg?.stop();
+  });
+
+  async function proxy(plan: Parameters<typeof startFaultProxy>[1]) {
+    const p = await startFaultProxy(reg.host, plan);
+    stops.push(() => p.stop());
+    return p;
+  }
+
+  it('completes a push through 500s during uploads', async () => {
+    // Every 3rd, not every 2nd: a try is a POST and a PUT, so every 2nd would hit each PUT.
+    const p = await proxy({ status500Every: 3, match: isUpload, maxFaults: 6 });
+    const events: ProgressUpdate[] = [];
+    const store = storeAt(p.host, 'faults/500', { onProgress: (e) => events.push(e) });
+    const made = await makeImage(store, { tag: 'v1', layerBytes: 30_000 });
+    assert.ok(p.stats().faults > 0);
+    assert.ok(events.some((e) => e.kind === 'retry'));
+    const direct = storeAt(reg.host, 'faults/500');
+    assert.deepEqual((await direct.getManifest('v1')).bytes, made.root.bytes);
+    for (const [digest, bytes] of made.blobs) {
+      const d = { mediaType: 'application/octet-stream', digest, size: bytes.byteLength } as Descriptor;
+      assert.deepEqual(await readAll(await direct.readBlob(d)), bytes);
+    }
+  });
+
+  it('completes a push through 429s with Retry-After', async () => {
+    const p = await proxy({ status429Every: 3, retryAfterSeconds: 1, match: isUpload, maxFaults: 2 });
+    const events: ProgressUpdate[] = [];
+    const store = storeAt(p.host, 'faults/429', { onProgress: (e) => events.push(e) });
+    const made = await makeImage(store, { tag: 'v1' });
+    assert.equal(p.stats().faults, 2);
+    const retries = events.filter((e) => e.kind === 'retry');
+    assert.ok(retries.length >= 2);
+    // Retry-After: 1 is honoured (the delay is at least the server's ask).
+    assert.ok(
+      retries.some((e) => e.kind === 'retry' && e.delayMs >= 1000),
+      JSON.stringify(retries),
+    );
+    assert.deepEqual((await storeAt(reg.host, 'faults/429').getManifest('v1')).bytes, made.root.bytes);
+  });
+
+  it('completes a push through dropped connections', async () => {
+    const p = await proxy({ dropEvery: 3, match: isUpload, maxFaults: 4 });
+    const store = storeAt(p.host, 'faults/drop');
+    const made = await makeImage(store, { tag: 'v1', layerBytes: 50_000 });
+    assert.ok(p.stats().faults > 0);
+    assert.deepEqual((await storeAt(reg.host, 'faults/drop').getManifest('v1')).bytes, made.root.bytes);
+  });
+
+  it('completes a chunked upload through faults', async () => {
+    const p = await proxy({ status500Every: 3, dropEvery: 5, match: isUpload, maxFaults: 4 });
+    const store = storeAt(p.host, 'faults/chunked', { chunkSize: 4096 });
+    const bytes = pseudoRandomBytes(40_000, 21);
+    const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+    const result = await store.putBlob({
+      descriptor: d,
+      open: async (offset = 0) =>
+        (async function* () {
+          for (let i = offset; i < bytes.byteLength; i += 1500) yield bytes.subarray(i, Math.min(i + 1500, bytes.byteLength));
+        })(),
+    });
+    assert.equal(result, 'stored');
+    assert.ok(p.stats().faults > 0);
+    assert.deepEqual(await readAll(await storeAt(reg.host, 'faults/chunked').readBlob(d)), bytes);
+  });
+
+  it('resumes a download whose connection drops mid-body', async () => {
+    const direct = storeAt(reg.host, 'faults/download');
+    const bytes = pseudoRandomBytes(3 * 1024 * 1024, 31);
+    const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+    await direct.putBlob({
+      descriptor: d,
+      open: async () =>
+        (async function* () {
+          yield bytes;
+        })(),
+    });
+    const p = await proxy({ dropEvery: 1, maxFaults: 2, match: (m, path) => m === 'GET' && path.includes('/blobs/sha256:') });
+    const events: ProgressUpdate[] = [];
+    const store = storeAt(p.host, 'faults/download', { onProgress: (e) => events.push(e) });
+    assert.deepEqual(await readAll(await store.readBlob(d)), bytes);
+    assert.equal(p.stats().faults, 2);
+    assert.ok(events.some((e) => e.kind === 'retry'));
+  });
+
+  it('fails with a typed error when every request fails, and leaves no tag', async () => {
+    const p = await proxy({ status500Every: 1 });
+    const store = storeAt(p.host, 'faults/always', { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
+    await assert.rejects(makeImage(store, { tag: 'v1' }), (e) => isProvenantError(e, 'REGISTRY', 'NETWORK'));
+    assert.equal(await storeAt(reg.host, 'faults/always').resolve('v1'), undefined);
+  });
+
+  it('puts tags last: a tag PUT that keeps failing leaves the manifest by digest and no tag', async () => {
+    const p = await proxy({ status500Every: 1, match: (m, path) => m === 'PUT' && path.endsWith('/manifests/v1') });
+    const store = storeAt(p.host, 'faults/tag', { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 5 } });
+    let rootDigest: string | undefined;
+    const watching = {
+      ...recording(store).store,
+      putManifest: async (s: Stored, o?: PutManifestOptions) => {
+        if ((o?.tags ?? []).length > 0) rootDigest = s.digest;
+        return store.putManifest(s, o);
+      },
+    };
+    await assert.rejects(makeImage(watching, { tag: 'v1' }), (e) => isProvenantError(e, 'REGISTRY'));
+    const direct = storeAt(reg.host, 'faults/tag');
+    assert.ok(rootDigest !== undefined);
+    assert.equal((await direct.resolve(rootDigest))?.digest, rootDigest);
+    assert.equal(await direct.resolve('v1'), undefined);
+    assert.deepEqual(await direct.listTags(), []);
+  });
+
+  it('fails with NETWORK when every connection drops, and leaves no tag', async () => {
+    const p = await proxy({ dropEvery: 1 });
+    const store = storeAt(p.host, 'faults/dropall', { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 } });
+    await assert.rejects(makeImage(store, { tag: 'v1' }), (e) => isProvenantError(e, 'NETWORK'));
+    assert.equal(await storeAt(reg.host, 'faults/dropall').resolve('v1'), undefined);
+  });
+});

@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isProvenantError } from '../../src/errors.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { parseChallenges, quote } from '../../src/registry/challenge.ts';
+import { isLoopback, redactUrl, referrersTag } from '../../src/registry/client.ts';
+import { parseErrorBody, responseError } from '../../src/registry/errors.ts';
+import { nextLink, parseLinks } from '../../src/registry/link.ts';
+import { backoffDelay, parseRetryAfter } from '../../src/registry/retry.ts';
+import { covers, scopeKey, scopeSet } from '../../src/registry/scope.ts';
+
+const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".split('');
+const token = fc.array(fc.constantFrom(...TCHARS), { minLength: 1, maxLength: 12 }).map((a) => a.join(''));
+// Header-ish text: the characters the parsers treat specially, and some others.
+const headerChars = fc
+  .array(fc.constantFrom(...' \t,;="\\<>=/:aBz09-_.~+'.split(''), fc.string({ maxLength: 1 })), { maxLength: 80 })
+  .map((a) => a.join(''));
+
+function neverThrowsExceptProvenant(f: () => unknown): void {
+  try {
+    f();
+  } catch (err) {
+    assert.ok(isProvenantError(err), `threw a non-ProvenantError: ${String(err)}`);
+  }
+}
+
+describe('WWW-Authenticate parser', () => {
+  it('reads the challenges registries send', () => {
+    assert.deepEqual(
+      parseChallenges(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push"',
+      ),
+      [
+        {
+          scheme: 'bearer',
+          params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull,push' },
+        },
+      ],
+    );
+    assert.deepEqual(parseChallenges('Basic realm="Registry Realm"'), [{ scheme: 'basic', params: { realm: 'Registry Realm' } }]);
+    assert.deepEqual(parseChallenges('Basic realm="a, b", Bearer realm="https://x/token", error="insufficient_scope"'), [
+      { scheme: 'basic', params: { realm: 'a, b' } },
+      { scheme: 'bearer', params: { realm: 'https://x/token', error: 'insufficient_scope' } },
+    ]);
+    assert.deepEqual(parseChallenges('Basic'), [{ scheme: 'basic', params: {} }]);
+    assert.deepEqual(parseChallenges('Negotiate abc==, Basic realm=x'), [
+      { scheme: 'negotiate', params: {}, token68: 'abc==' },
+      { scheme: 'basic', params: { realm: 'x' } },
+    ]);
+    assert.deepEqual(parseChallenges('BEARER Realm = "q\\"uote\\\\d" ,Service=svc'), [
+      { scheme: 'bearer', params: { realm: 'q"uote\\d', service: 'svc' } },
+    ]);
+    assert.deepEqual(parseChallenges(''), []);
+  });
+
+  it('never throws on arbitrary input (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), headerChars), (s) => {
+        neverThrowsExceptProvenant(() => parseChallenges(s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('parses generated well-formed headers exactly (property)', () => {
+    const param = fc.tuple(
+      token,
+      fc.oneof(
+        token.map((v) => ({ v, quoted: false })),
+        fc.string().map((v) => ({ v, quoted: true })),
+      ),
+    );
+    const challenge = fc.record({
+      scheme: token,
+      params: fc.uniqueArray(param, { selector: ([name]) => name.toLowerCase(), maxLength: 5 }),
+    });
+    fc.assert(
+      fc.property(fc.array(challenge, { minLength: 1, maxLength: 4 }), fc.constantFrom(',', ', ', ' , '), (challenges, sep) => {
+        const header = challenges
+          .map((c) =>
+            c.params.length === 0
+              ? c.scheme
+              : `${c.scheme} ${c.params.map(([n, { v, quoted }]) => `${n}=${quoted ? quote(v) : v}`).join(sep)}`,
+          )
+          .join(sep);
+        const parsed = parseChallenges(header);
+        assert.deepEqual(
+          parsed,
+          challenges.map((c) => ({
+            scheme: c.scheme.toLowerCase(),
+            params: Object.fromEntries(c.params.map(([n, { v }]) => [n.toLowerCase(), v])),
+          })),
+          header,
+        );
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('Link parser', () => {
+  it('reads the pagination links registries send', () => {
+    const base = 'http://127.0.0.1:5000/v2/a/tags/list?n=2';
+    assert.equal(nextLink('</v2/a/tags/list?last=b&n=2>; rel="next"', base)?.href, 'http://127.0.0.1:5000/v2/a/tags/list?last=b&n=2');
+    assert.equal(nextLink('<https://other.example/x?a=1,2>; rel=next', base)?.href, 'https://other.example/x?a=1,2');
+    assert.equal(nextLink('</p1>; rel="prev", </p3>; rel="next"', base)?.pathname, '/p3');
+    assert.equal(nextLink('</p3>; rel="prev next"', base)?.pathname, '/p3');
+    assert.equal(nextLink('</p1>; rel="prev"', base), undefined);
+    assert.equal(nextLink(null, base), undefined);
+    assert.equal(nextLink('garbage', base), undefined);
+    assert.deepEqual(parseLinks('<a;b,c>; title="x, y"; rel="next"'), [{ target: 'a;b,c', params: { title: 'x, y', rel: 'next' } }]);
+  });
+
+  it('never throws on arbitrary input, and nextLink never throws for any base (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), headerChars), (s) => {
+        neverThrowsExceptProvenant(() => parseLinks(s));
+        neverThrowsExceptProvenant(() => nextLink(s, 'http://127.0.0.1:5000/v2/'));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('parses generated well-formed headers exactly (property)', () => {
+    // Targets are URI references: no "<", ">" or whitespace, but commas and semicolons allowed.
+    const target = fc
+      .array(fc.constantFrom(...'abcXYZ019/?&=;,.-_~%:'.split('')), { minLength: 1, maxLength: 30 })
+      .map((a) => `/v2/${a.join('')}`);
+    const link = fc.record({
+      target,
+      params: fc.uniqueArray(fc.tuple(token, fc.oneof(token, fc.string({ maxLength: 10 }))), {
+        selector: ([n]) => n.toLowerCase(),
+        maxLength: 3,
+      }),
+    });
+    fc.assert(
+      fc.property(fc.array(link, { maxLength: 4 }), (links) => {
+        const header = links.map((l) => `<${l.target}>${l.params.map(([n, v]) => `; ${n}=${quote(v)}`).join('')}`).join(', ');
+        assert.deepEqual(
+          parseLinks(header),
+          links.map((l) => ({ target: l.target, params: Object.fromEntries(l.params.map(([n, v]) => [n.toLowerCase(), v])) })),
+          header,
+        );
+        const next = links.find((l) =>
+          l.params.some(([n, v]) => n.toLowerCase() === 'rel' && v.toLowerCase().split(/\s+/).includes('next')),
+        );
+        const got = nextLink(header, 'http://127.0.0.1:5000/v2/x');
+        if (next === undefined) assert.equal(got, undefined);
+        else assert.equal(got?.href, new URL(next.target, 'http://127.0.0.1:5000/v2/x').href);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('registry helpers', () => {
+  it('Retry-After: seconds or an HTTP-date, capped', () => {
+    const now = Date.UTC(2024, 0, 1, 0, 0, 0);
+    assert.equal(parseRetryAfter('3', now, 60_000), 3000);
+    assert.equal(parseRetryAfter('3600', now, 60_000), 60_000);
+    assert.equal(parseRetryAfter(new Date(now + 5000).toUTCString(), now, 60_000), 5000);
+    assert.equal(parseRetryAfter(new Date(now - 5000).toUTCString(), now, 60_000), 0);
+    assert.equal(parseRetryAfter('soon', now, 60_000), undefined);
+    assert.equal(parseRetryAfter(null, now, 60_000), undefined);
+  });
+
+  it('backoff grows, stays within [exp/2, exp] and under the cap', () => {
+    const policy = { attempts: 10, baseDelayMs: 100, maxDelayMs: 1000 };
+    for (let retry = 1; retry < 8; retry++) {
+      const exp = Math.min(1000, 100 * 2 ** (retry - 1));
+      assert.equal(
+        backoffDelay(retry, policy, () => 0),
+        exp / 2,
+      );
+      assert.equal(
+        backoffDelay(retry, policy, () => 0.999999),
+        Math.round(exp / 2 + (0.999999 * exp) / 2),
+      );
+    }
+  });
+
+  it('loopback hosts, URL redaction and the referrers tag', () => {
+    for (const h of ['localhost', 'localhost:5000', '127.0.0.1:5000', '127.9.9.9', '[::1]:5000', '[::1]']) assert.ok(isLoopback(h), h);
+    for (const h of ['ghcr.io', '10.0.0.1:5000', '127.0.0.1.evil.com', 'localhost.evil.com:80', '[::2]:5000']) {
+      assert.ok(!isLoopback(h), h);
+    }
+    const redacted = redactUrl(new URL('https://u:p@r.example/v2/a/blobs/uploads/x?_state=SECRET&digest=sha256:ab&token=t0k'));
+    assert.ok(!redacted.includes('SECRET') && !redacted.includes('t0k') && !redacted.includes('u:p'), redacted);
+    assert.ok(redacted.includes('digest=sha256'), redacted);
+    const d = digestOf('x');
+    assert.equal(referrersTag(d), `sha256-${d.slice(7)}`);
+    const long = digestOf('x', 'sha512');
+    assert.equal(referrersTag(long).length, 128);
+    assert.ok(referrersTag(long).startsWith('sha512-'));
+  });
+
+  it('scopes: a pull,push token covers pull, not another repository', () => {
+    const granted = scopeSet(['repository:a/b:pull,push']);
+    assert.ok(covers(granted, scopeSet(['repository:a/b:pull'])));
+    assert.ok(!covers(granted, scopeSet(['repository:a/b:pull', 'repository:c:pull'])));
+    assert.ok(!covers(scopeSet(['repository:a/b:pull']), scopeSet(['repository:a/b:push'])));
+    assert.equal(scopeKey(['repository:z:push,pull', 'repository:a:pull']), 'repository:a:pull repository:z:pull,push');
+  });
+
+  it('maps distribution error bodies to codes', () => {
+    const ctx = { registry: 'r.example', where: 'r.example/a:b', what: 'get manifest b', hadCredentials: true };
+    const body = (code: string) => JSON.stringify({ errors: [{ code, message: 'm', detail: { x: 1 } }] });
+    assert.equal(responseError(404, body('MANIFEST_UNKNOWN'), ctx).code, 'NOT_FOUND');
+    assert.equal(responseError(404, 'not json', ctx).code, 'NOT_FOUND');
+    assert.equal(responseError(403, body('DENIED'), ctx).code, 'DENIED');
+    assert.equal(responseError(429, body('TOOMANYREQUESTS'), ctx).code, 'TOO_MANY_REQUESTS');
+    assert.equal(responseError(400, body('DIGEST_INVALID'), ctx).code, 'DIGEST_MISMATCH');
+    assert.equal(responseError(400, body('MANIFEST_BLOB_UNKNOWN'), ctx).code, 'REGISTRY');
+    assert.equal(responseError(500, '', ctx).code, 'REGISTRY');
+    const u = responseError(401, '', ctx);
+    assert.equal(u.code, 'UNAUTHORIZED');
+    assert.match(u.message, /wrong username or password for r\.example/);
+    assert.deepEqual(parseErrorBody('{"errors":[{"code":"X"}, 3]}'), [{ code: 'X', message: '' }]);
+    fc.assert(fc.property(fc.string(), (s) => Array.isArray(parseErrorBody(s))));
+  });
+});

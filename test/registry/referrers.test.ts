@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { digestHex } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { storeAt } from './common.ts';
+
+describe('referrers on distribution 2.8 (tag schema fallback)', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  before(async () => {
+    reg = await startRegistry();
+  });
+  after(async () => {
+    await reg?.stop();
+  });
+
+  it('keeps both referrers in the sha256-<hex> index and finds them', async () => {
+    const store = storeAt(reg.host, 'ref/img');
+    const made = await makeImage(store, { tag: 'v1' });
+    assert.deepEqual(await store.referrers(made.root.digest), []);
+    const sig = await makeReferrer(store, made.root, 'application/vnd.example.signature', 'sig');
+    const sbom = await makeReferrer(store, made.root, 'application/vnd.example.sbom', 'sbom');
+    // Putting one again does not list it twice.
+    await store.putManifest(sig);
+
+    const tag = `sha256-${digestHex(made.root.digest)}`;
+    const fallback = await store.getManifest(tag);
+    assert.equal(fallback.kind, 'index');
+    assert.equal(fallback.mediaType, MediaType.OciIndex);
+    if (fallback.kind !== 'index') return;
+    assert.deepEqual(
+      fallback.index.manifests.map((m) => m.digest),
+      [sig.digest, sbom.digest],
+    );
+    assert.equal(fallback.index.manifests[0]!.artifactType, 'application/vnd.example.signature');
+    assert.equal(fallback.index.manifests[0]!.annotations?.['org.opencontainers.image.created'], '1970-01-01T00:00:00Z');
+
+    const all = await store.referrers(made.root.digest);
+    assert.deepEqual(all.map((d) => d.digest).sort(), [sig.digest, sbom.digest].sort());
+    const onlySboms = await store.referrers(made.root.digest, { artifactType: 'application/vnd.example.sbom' });
+    assert.deepEqual(
+      onlySboms.map((d) => d.digest),
+      [sbom.digest],
+    );
+    assert.deepEqual(await store.referrers(made.root.digest, { artifactType: 'application/none' }), []);
+    // The referrers are stored as manifests by digest.
+    assert.deepEqual((await store.getManifest(sbom.digest)).bytes, sbom.bytes);
+  });
+});

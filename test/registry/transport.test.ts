@@ -1,0 +1,321 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { StaticKeychain } from '../../src/auth/keychain.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { encodeJson } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import type { Logger, ProgressUpdate } from '../../src/store/types.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
+import { registryMissing, startRegistry } from '../helpers/registry.ts';
+import { FAST_RETRY, readAll } from './common.ts';
+
+// The real registry cannot redirect to another host, serve wrong bytes, lie in
+// Docker-Content-Digest, ignore Range, or speak the referrers API; these small in-process
+// servers do, one fault each (STYLE.md: a fake only for what the real one cannot produce).
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
+
+const servers: Server[] = [];
+after(async () => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
+});
+
+async function fakeServer(
+  handler: Handler,
+): Promise<{ host: string; requests: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> }> {
+  const requests: Array<{ method: string; url: string; headers: IncomingMessage['headers'] }> = [];
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    handler(req, res, Buffer.concat(chunks));
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, debug: (m) => lines.push(m), info: (m) => lines.push(m), warn: (m) => lines.push(m) };
+}
+
+const BASIC = `Basic ${Buffer.from('user:pass').toString('base64')}`;
+
+describe('transport rules (in-process fakes for faults the real registry cannot produce)', () => {
+  it('follows a blob redirect to another host without the Authorization header, and verifies the bytes', async () => {
+    const bytes = pseudoRandomBytes(100_000, 7);
+    const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+    const storage = await fakeServer((_req, res) => {
+      res.writeHead(200, { 'content-length': String(bytes.byteLength) });
+      res.end(bytes);
+    });
+    const registry = await fakeServer((req, res) => {
+      if (req.headers.authorization !== BASIC) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="fake"' });
+        res.end();
+        return;
+      }
+      res.writeHead(307, { location: `http://${storage.host}/blob-store/${d.digest}?X-Signature=abc` });
+      res.end();
+    });
+    const client = new RegistryClient(registry.host, {
+      keychain: new StaticKeychain({ username: 'user', password: 'pass' }),
+      retry: FAST_RETRY,
+    });
+    assert.deepEqual(await readAll(await client.readBlob('a/b', d)), bytes);
+    assert.equal(registry.requests.at(-1)?.headers.authorization, BASIC);
+    assert.equal(storage.requests.length, 1);
+    assert.equal(storage.requests[0]?.headers.authorization, undefined, 'the credentials followed the redirect');
+  });
+
+  it('refuses a blob whose bytes are not the digest asked for, and a tag whose bytes contradict Docker-Content-Digest', async () => {
+    const bytes = pseudoRandomBytes(5000, 8);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
+    const wrong = Buffer.from(bytes);
+    wrong[10] = (wrong[10]! + 1) % 256;
+    const manifest = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: d, layers: [] });
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.url?.includes('/blobs/')) return void res.writeHead(200, { 'content-length': String(wrong.length) }).end(wrong);
+      res.writeHead(200, { 'content-type': MediaType.OciManifest, 'docker-content-digest': digestOf('something else') });
+      res.end(manifest);
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    await assert.rejects(readAll(await client.readBlob('a/b', d)), (e) => isProvenantError(e, 'DIGEST_MISMATCH'));
+    await assert.rejects(client.getManifest('a/b', 'latest'), (e) => isProvenantError(e, 'DIGEST_MISMATCH'));
+    await assert.rejects(client.getManifest('a/b', digestOf('asked for this')), (e) => isProvenantError(e, 'DIGEST_MISMATCH'));
+  });
+
+  it('refuses a manifest body over 4 MiB', async () => {
+    const big = Buffer.alloc(5 * 1024 * 1024, 0x20);
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      // No Content-Length: the limit must hold while streaming, too.
+      res.writeHead(200, { 'content-type': MediaType.OciManifest, 'transfer-encoding': 'chunked' });
+      res.end(big);
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    await assert.rejects(client.getManifest('a/b', 'latest'), (e) => isProvenantError(e, 'INVALID_MANIFEST') && /4194304/.test(e.message));
+  });
+
+  it('resumes a dropped download even when the server ignores Range', async () => {
+    const bytes = pseudoRandomBytes(600_000, 9);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
+    let gets = 0;
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      gets++;
+      res.writeHead(200, { 'content-length': String(bytes.byteLength) });
+      if (gets === 1) {
+        // Half the body, then the connection goes.
+        res.write(bytes.subarray(0, 300_000), () => res.destroy());
+        return;
+      }
+      res.end(bytes);
+    });
+    const events: ProgressUpdate[] = [];
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY, onProgress: (e) => events.push(e) });
+    assert.deepEqual(await readAll(await client.readBlob('a/b', d)), bytes);
+    assert.equal(gets, 2);
+    assert.ok(events.some((e) => e.kind === 'retry'));
+    // And a read from an offset gives the rest, still verified whole.
+    assert.deepEqual(await readAll(await client.readBlob('a/b', d, { offset: 123_456 })), bytes.subarray(123_456));
+  });
+
+  it('uses the referrers API when there is one, filtering by artifactType when the registry did not', async () => {
+    const subject = digestOf('subject');
+    const a: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('a'), size: 1, artifactType: 'application/vnd.example.sig' };
+    const b: Descriptor = {
+      mediaType: MediaType.OciManifest,
+      digest: digestOf('b'),
+      size: 1,
+      artifactType: 'application/vnd.example.sbom',
+    };
+    const c: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('c'), size: 1, artifactType: 'application/vnd.example.sig' };
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      const page2 = req.url?.includes('page=2');
+      const headers: Record<string, string> = { 'content-type': MediaType.OciIndex };
+      if (!page2) headers.link = `</v2/a/b/referrers/${subject}?page=2>; rel="next"`;
+      res.writeHead(200, headers);
+      res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: page2 ? [c] : [a, b] }));
+    });
+    const store = new RegistryStore(new RegistryClient(registry.host, { retry: FAST_RETRY }), 'a/b');
+    assert.deepEqual(await store.referrers(subject), [a, b, c]);
+    assert.deepEqual(await store.referrers(subject, { artifactType: 'application/vnd.example.sig' }), [a, c]);
+    assert.ok(registry.requests.some((r) => r.url === `/v2/a/b/referrers/${subject}?artifactType=application%2Fvnd.example.sig`));
+  });
+
+  it('says DENIED, not "wrong password", when a token lacks the scope', async () => {
+    const registry = await fakeServer((req, res) => {
+      if (req.url?.startsWith('/token'))
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t","expires_in":300}');
+      const realm = `http://${req.headers.host}/token`;
+      res.writeHead(401, {
+        'www-authenticate': `Bearer realm="${realm}",service="fake",scope="repository:a/b:push",error="insufficient_scope"`,
+        'content-type': 'application/json',
+      });
+      res.end('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}');
+    });
+    const client = new RegistryClient(registry.host, { keychain: new StaticKeychain({ username: 'u', password: 'p' }), retry: FAST_RETRY });
+    await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'DENIED'));
+  });
+
+  it('refuses plain HTTP beyond this machine, also when redirected there', async () => {
+    assert.throws(
+      () => new RegistryClient('registry.example', { scheme: 'http' }),
+      (e) => isProvenantError(e, 'INSECURE'),
+    );
+    assert.doesNotThrow(() => new RegistryClient('registry.example', { scheme: 'http', insecure: true }));
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(302, { location: 'http://registry.example/elsewhere' });
+      res.end();
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    await assert.rejects(client.getManifest('a/b', 'latest'), (e) => isProvenantError(e, 'INSECURE'));
+  });
+
+  it('gives up on a registry that is down with NETWORK, after retrying', async () => {
+    const registry = await fakeServer((_req, res) => res.destroy());
+    const events: ProgressUpdate[] = [];
+    const client = new RegistryClient(registry.host, {
+      retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+      onProgress: (e) => events.push(e),
+    });
+    await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'NETWORK') && e.message.includes(registry.host));
+    assert.equal(events.filter((e) => e.kind === 'retry').length, 2);
+  });
+});
+
+describe('identity tokens (OAuth2 refresh_token grant) against the real registry', { skip: registryMissing }, () => {
+  it('pushes and pulls with an identity token, and logs neither it nor the access tokens', async () => {
+    const reg = await startRegistry({ auth: 'token' });
+    try {
+      // What `docker login` stores after an OAuth2 login: a refresh token.
+      const form = new URLSearchParams({
+        grant_type: 'password',
+        username: reg.username!,
+        password: reg.password!,
+        access_type: 'offline',
+        client_id: 'test',
+        service: 'test-registry',
+      });
+      const answer = await fetch(`${reg.tokenServer!.url}/token`, { method: 'POST', body: form });
+      const refresh = ((await answer.json()) as { refresh_token?: string }).refresh_token;
+      assert.ok(refresh, `the token server gave no refresh token (HTTP ${answer.status})`);
+      const logger = recordingLogger();
+      const before = reg.tokenServer!.tokensIssued();
+      const store = new RegistryStore(
+        new RegistryClient(reg.host, { keychain: new StaticKeychain({ identityToken: refresh }), logger, retry: FAST_RETRY }),
+        'oauth/img',
+      );
+      const made = await makeImage(store, { tag: 'v1' });
+      assert.deepEqual((await store.getManifest('v1')).bytes, made.root.bytes);
+      assert.ok(reg.tokenServer!.tokensIssued() - before <= 3, `too many tokens: ${reg.tokenServer!.tokensIssued() - before}`);
+      const text = logger.lines.join('\n');
+      assert.ok(!text.includes(refresh), 'the refresh token was logged');
+      assert.ok(!text.includes(reg.password!), 'the password was logged');
+      assert.ok(!/Bearer [A-Za-z0-9_-]+\./.test(text), 'a token was logged');
+
+      const wrong = new RegistryStore(
+        new RegistryClient(reg.host, { keychain: new StaticKeychain({ identityToken: 'not-a-refresh-token' }), retry: FAST_RETRY }),
+        'oauth/img',
+      );
+      await assert.rejects(
+        wrong.getManifest('v1'),
+        (e) => isProvenantError(e, 'UNAUTHORIZED') && !JSON.stringify(e).includes('not-a-refresh'),
+      );
+    } finally {
+      await reg.stop();
+    }
+  });
+});
+
+describe('a 20 MB push and pull through injected faults (real registry behind the fault proxy)', { skip: registryMissing }, () => {
+  it('pushes a 20 MB blob set through 500s, 429s and dropped connections, then pulls it back through drops', async () => {
+    const reg = await startRegistry();
+    const stops: Array<() => Promise<void>> = [() => reg.stop()];
+    try {
+      const upload = await startFaultProxy(reg.host, {
+        status500Every: 4,
+        status429Every: 7,
+        retryAfterSeconds: 1,
+        dropEvery: 5,
+        maxFaults: 8,
+        match: (method, path) => path.includes('/blobs/uploads') && method !== 'GET',
+      });
+      stops.unshift(() => upload.stop());
+      const events: ProgressUpdate[] = [];
+      // Chunks of 3 MiB: the 8 MiB blobs go through PATCH (and resume), the small ones through one PUT.
+      const pushStore = new RegistryStore(
+        new RegistryClient(upload.host, {
+          retry: { ...FAST_RETRY, attempts: 6 },
+          chunkSize: 3 * 1024 * 1024,
+          onProgress: (e) => events.push(e),
+        }),
+        'big/set',
+      );
+      const sizes = [8 * 1024 * 1024, 8 * 1024 * 1024, 2 * 1024 * 1024, 1024 * 1024, 1024 * 1024 + 17];
+      const blobs = sizes.map((size, i) => pseudoRandomBytes(size, 100 + i));
+      const descriptors: Descriptor[] = blobs.map((b) => ({ mediaType: MediaType.OciLayer, digest: digestOf(b), size: b.byteLength }));
+      const results = await Promise.all(
+        blobs.map((b, i) =>
+          pushStore.putBlob({
+            descriptor: descriptors[i]!,
+            open: async (offset = 0) =>
+              (async function* () {
+                for (let at = offset; at < b.byteLength; at += 256 * 1024) yield b.subarray(at, Math.min(b.byteLength, at + 256 * 1024));
+              })(),
+          }),
+        ),
+      );
+      assert.deepEqual(
+        results,
+        sizes.map(() => 'stored'),
+      );
+      assert.ok(upload.stats().faults >= 4, `only ${upload.stats().faults} faults were injected`);
+      assert.ok(events.some((e) => e.kind === 'retry'));
+
+      const download = await startFaultProxy(reg.host, {
+        dropEvery: 2,
+        maxFaults: 3,
+        match: (m, path) => m === 'GET' && path.includes('/blobs/sha256:'),
+      });
+      stops.unshift(() => download.stop());
+      const pullStore = new RegistryStore(new RegistryClient(download.host, { retry: FAST_RETRY }), 'big/set');
+      for (const [i, d] of descriptors.entries()) assert.deepEqual(await readAll(await pullStore.readBlob(d)), blobs[i], `blob ${i}`);
+      assert.equal(download.stats().faults, 3);
+    } finally {
+      for (const stop of stops) await stop();
+    }
+  });
+
+  it('completes when every 2nd upload request fails: an answered PUT reuses its still-empty session', async () => {
+    const reg = await startRegistry();
+    const proxy = await startFaultProxy(reg.host, {
+      status500Every: 2,
+      match: (method, path) => path.includes('/blobs/uploads') && method !== 'GET',
+    });
+    try {
+      const store = new RegistryStore(new RegistryClient(proxy.host, { retry: FAST_RETRY }), 'every/second');
+      const made = await makeImage(store, { tag: 'v1' });
+      assert.ok(proxy.stats().faults > 0);
+      assert.deepEqual((await new RegistryStore(new RegistryClient(reg.host), 'every/second').getManifest('v1')).bytes, made.root.bytes);
+    } finally {
+      await proxy.stop();
+      await reg.stop();
+    }
+  });
+});
