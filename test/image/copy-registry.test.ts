@@ -3,8 +3,8 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
@@ -35,7 +35,8 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     await reg?.stop();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
-  const store = (host: string, repo: string) => new RegistryStore(new RegistryClient(host, { retry: { attempts: 6, baseDelayMs: 10, maxDelayMs: 200 } }), repo);
+  const store = (host: string, repo: string) =>
+    new RegistryStore(new RegistryClient(host, { retry: { attempts: 6, baseDelayMs: 10, maxDelayMs: 200 } }), repo);
 
   it('round-trips layout → registry → layout byte for byte, as skopeo sees it too', async () => {
     const src = await layout();
@@ -59,7 +60,15 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     const root = bk.index.manifests[0]!.digest;
     await copyImage(bk, root, store(reg.host, 'bk/src'), { tags: ['v1'] });
     await bk.close();
-    await run('skopeo', ['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.host}/bk/src:v1`, `docker://${reg.host}/bk/dst:v1`]);
+    await run('skopeo', [
+      'copy',
+      '--all',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      `docker://${reg.host}/bk/src:v1`,
+      `docker://${reg.host}/bk/dst:v1`,
+    ]);
     const result = await inspectImage(store(reg.host, 'bk/dst'), 'v1', 'bk');
     assert.equal(result.digest, root);
     assert.deepEqual(
@@ -79,16 +88,31 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     const tags = await remote.listTags();
     assert.ok(tags.includes(`sha256-${made.manifests[0]!.digest.slice(7)}`), tags.join());
     const result = await inspectImage(remote, 'v1', 'x');
-    assert.deepEqual(result.manifests[0]!.attachments.map((a) => [a.storage, a.kind, a.digest]), [['referrers', 'sbom', sbom.digest]]);
-    assert.deepEqual(result.attachments.map((a) => a.digest), [sig.digest]);
+    assert.deepEqual(
+      result.manifests[0]!.attachments.map((a) => [a.storage, a.kind, a.digest]),
+      [['referrers', 'sbom', sbom.digest]],
+    );
+    assert.deepEqual(
+      result.attachments.map((a) => a.digest),
+      [sig.digest],
+    );
     // Registry to layout keeps them too.
     const back = await layout();
     await copyImage(remote, 'v1', back, { withReferrers: true });
-    assert.deepEqual((await back.referrers(made.root.digest)).map((d) => d.digest), [sig.digest]);
+    assert.deepEqual(
+      (await back.referrers(made.root.digest)).map((d) => d.digest),
+      [sig.digest],
+    );
   });
 
   it('completes through 500s, 429s and dropped connections', async () => {
-    const proxy = await startFaultProxy(reg.host, { status500Every: 5, status429Every: 11, retryAfterSeconds: 0, dropEvery: 7, maxFaults: 12 });
+    const proxy = await startFaultProxy(reg.host, {
+      status500Every: 5,
+      status429Every: 11,
+      retryAfterSeconds: 0,
+      dropEvery: 7,
+      maxFaults: 12,
+    });
     try {
       const src = await layout();
       const made = await makeImage(src, { tag: 'v1', layers: 4, layerBytes: 300_000 });
@@ -107,8 +131,16 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     try {
       const src = await layout();
       await makeImage(src, { tag: 'v1' });
-      await assert.rejects(copyImage(src, 'v1', store(proxy.host, 'faulty/never'), { tags: ['v1'] }), (e: unknown) => isProvenantError(e) && e.where !== undefined);
-      assert.deepEqual(await store(reg.host, 'faulty/never').listTags().catch(() => []), []);
+      await assert.rejects(
+        copyImage(src, 'v1', store(proxy.host, 'faulty/never'), { tags: ['v1'] }),
+        (e: unknown) => isProvenantError(e) && e.where !== undefined,
+      );
+      assert.deepEqual(
+        await store(reg.host, 'faulty/never')
+          .listTags()
+          .catch(() => []),
+        [],
+      );
     } finally {
       await proxy.stop();
     }
