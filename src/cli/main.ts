@@ -35,7 +35,7 @@ interface Command {
 
 const FORMAT: FlagSpec = { type: 'string', description: 'output format: text or json' };
 const REGISTRY_FLAGS: Record<string, FlagSpec> = {
-  insecure: { type: 'boolean', description: 'allow plain HTTP and unverified TLS to registries other than localhost' },
+  insecure: { type: 'boolean', description: 'allow plain HTTP to registries other than localhost (TLS is always verified)' },
   username: { type: 'string', description: 'registry user name (with --password-stdin)' },
   'password-stdin': { type: 'boolean', description: 'read the registry password from standard input' },
 };
