@@ -10,7 +10,7 @@ import { hostPlatform, parsePlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { formatLocation, parseLocation } from '../ref/location.ts';
 import { LayoutStore } from '../store/layout.ts';
-import { type OpenedStore, openLocation } from '../store/open.ts';
+import { type OpenedStore, openLocation, type RegistryOpenOptions } from '../store/open.ts';
 import { envName, type FlagSpec, type ParsedArgs, parseCommandArgs } from './args.ts';
 import { exitCodeFor } from './exit.ts';
 import { progressReporter } from './progress.ts';
@@ -53,9 +53,19 @@ function positional(args: ParsedArgs, count: number, usage: string): string[] {
   return args.positionals;
 }
 
+// One registry access per command run: the password is read from standard input once, and
+// source and destination share clients (and so tokens) per registry.
+const access = new WeakMap<ParsedArgs, Promise<RegistryOpenOptions>>();
+
 async function open(text: string, args: ParsedArgs, io: CliIo, write = false): Promise<OpenedStore> {
   const location = parseLocation(text);
-  return openLocation(location, { write, registry: await registryAccess(args, io) });
+  if (location.kind !== 'registry') return openLocation(location, { write });
+  let registry = access.get(args);
+  if (registry === undefined) {
+    registry = registryAccess(args, io);
+    access.set(args, registry);
+  }
+  return openLocation(location, { write, registry: await registry });
 }
 
 function requireTarget(opened: OpenedStore, text: string): string {

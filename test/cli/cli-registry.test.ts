@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const example = `oci:${join(root, 'examples', 'hello-oci')}:latest`;
+
+function provenant(args: string[], options: { env?: Record<string, string>; input?: string } = {}) {
+  const r = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
+    encoding: 'utf8',
+    input: options.input ?? '',
+    env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', DOCKER_CONFIG: '/nonexistent', ...options.env },
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('provenant CLI against a registry with basic auth', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  let dir: string;
+  before(async () => {
+    reg = await startRegistry({ auth: 'htpasswd' });
+    dir = await mkdtemp(join(tmpdir(), 'provenant-cli-reg-'));
+  });
+  after(async () => {
+    await reg?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails with exit 4 and no secret without the right credentials', () => {
+    let r = provenant(['copy', '--quiet', example, `${reg.host}/cli/app:1`]);
+    assert.equal(r.status, 4, r.stderr);
+    assert.match(r.stderr, new RegExp(`provenant copy: .*${reg.host.replace('.', '\\.')}`));
+    r = provenant(['copy', '--quiet', '--username', reg.username!, '--password-stdin', example, `${reg.host}/cli/app:1`], {
+      input: 'wrong-password\n',
+    });
+    assert.equal(r.status, 4, r.stderr);
+    assert.doesNotMatch(r.stderr, /wrong-password/);
+  });
+
+  it('pushes with --password-stdin, then reads with credentials from DOCKER_CONFIG', async () => {
+    const r = provenant(['copy', '--username', reg.username!, '--password-stdin', example, `${reg.host}/cli/app:1`], {
+      input: `${reg.password}\n`,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /sha256:[a-f0-9]{64}/);
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(reg.password!));
+    await writeFile(
+      join(dir, 'config.json'),
+      JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }),
+    );
+    const env = { DOCKER_CONFIG: dir };
+    const tags = provenant(['tags', `${reg.host}/cli/app`], { env });
+    assert.equal(tags.status, 0, tags.stderr);
+    assert.equal(tags.stdout, '1\n');
+    const want = provenant(['digest', example]).stdout;
+    assert.equal(provenant(['digest', `${reg.host}/cli/app:1`], { env }).stdout, want);
+    const inspect = provenant(['inspect', `${reg.host}/cli/app:1`], { env });
+    assert.equal(inspect.status, 0, inspect.stderr);
+    assert.match(inspect.stdout, /linux\/arm64/);
+    const back = provenant(['copy', '--quiet', '--platform', 'linux/amd64', `${reg.host}/cli/app:1`, `oci:${join(dir, 'back')}:amd64`], {
+      env,
+    });
+    assert.equal(back.status, 0, back.stderr);
+    const missing = provenant(['inspect', `${reg.host}/cli/app:nope`], { env });
+    assert.equal(missing.status, 3, missing.stderr);
+  });
+});
