@@ -127,7 +127,12 @@ export class LayoutStore implements ContentStore {
     const offset = options.offset ?? 0;
     const prefix = offset > 0 ? createReadStream(path, { start: 0, end: offset - 1 }) : undefined;
     // 1 MiB reads: large blobs move in fewer, larger chunks (fewer hash and socket calls).
-    return verifyStream(createReadStream(path, { start: offset, signal: options.signal, highWaterMark: 1 << 20 }), descriptor, where, prefix);
+    return verifyStream(
+      createReadStream(path, { start: offset, signal: options.signal, highWaterMark: 1 << 20 }),
+      descriptor,
+      where,
+      prefix,
+    );
   }
 
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
