@@ -1,3 +1,7 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Credentials } from '../auth/credentials.ts';
 import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
@@ -898,7 +902,10 @@ export class RegistryClient {
       if (body !== undefined) init.body = body;
       if (body instanceof ReadableStream) init.duplex = 'half';
       if (req.op.signal !== undefined) init.signal = req.op.signal;
-      const res = await fetch(url, init);
+      // Streamed uploads go through node:http: Node's fetch reads a streamed request body ahead
+      // of a slower server without bound (measured: ~300 MB held for a 256 MB PUT), while a
+      // stream pipeline into http.request waits for the socket to drain.
+      const res = body instanceof ReadableStream ? await sendStreamed(url, method, headers, body, req.op.signal) : await fetch(url, init);
       req.op.logger.debug(`${method} ${redactUrl(url)} -> ${res.status}`);
       const location = res.headers.get('location');
       if (!follow || !REDIRECTS.has(res.status) || location === null) return { res, url };
@@ -1214,6 +1221,40 @@ function parseJsonObject(bytes: Uint8Array, where: string, what: string): Record
     throw new ProvenantError('REGISTRY', `the ${what} is not a JSON object`, { where });
   }
   return value as Record<string, unknown>;
+}
+
+/** Sends a request whose body streams, with backpressure, and answers a fetch Response. */
+async function sendStreamed(
+  url: URL,
+  method: string,
+  headers: Headers,
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const outgoing: Record<string, string> = {};
+  headers.forEach((value, key) => {
+    outgoing[key] = value;
+  });
+  return new Promise<Response>((resolve, reject) => {
+    const request = send(url, { method, headers: outgoing, ...(signal === undefined ? {} : { signal }) }, (incoming) => {
+      const answer = new Headers();
+      for (const [key, value] of Object.entries(incoming.headers)) {
+        if (value === undefined) continue;
+        for (const v of Array.isArray(value) ? value : [value]) answer.append(key, v);
+      }
+      const status = incoming.statusCode ?? 0;
+      const nullBody = status === 204 || status === 205 || status === 304;
+      if (nullBody) incoming.resume();
+      resolve(new Response(nullBody ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>), { status, headers: answer }));
+    });
+    request.on('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
+    pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), request).catch((err: unknown) => {
+      request.destroy();
+      // A failing source (say, a blob that does not match its digest) is the error to report.
+      reject(err instanceof ProvenantError ? err : new TypeError('fetch failed', { cause: err }));
+    });
+  });
 }
 
 function streamBody(stream: ByteStream): ReadableStream<Uint8Array> {
