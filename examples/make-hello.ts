@@ -1,10 +1,11 @@
 // Makes examples/hello-oci, the small two-platform image the README's demo copies and inspects
 // until `provenant build` exists. Its layer is a gzipped tar made by GNU tar with fixed times and
 // owners, so running this again gives the same digests.
+
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { encodeJson, parseStored } from '../src/oci/content.ts';
 import { digestOf } from '../src/oci/digest.ts';
@@ -18,11 +19,28 @@ const store = await LayoutStore.open(out, { create: true });
 
 async function put(bytes: Uint8Array, mediaType: string): Promise<Descriptor> {
   const d = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
-  await store.putBlob({ descriptor: d, open: async () => (async function* () { yield bytes; })() });
+  await store.putBlob({
+    descriptor: d,
+    open: async () =>
+      (async function* () {
+        yield bytes;
+      })(),
+  });
   return d;
 }
 
-const tar = spawnSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-C', join(import.meta.dirname, 'hello-rootfs'), '-cf', '-', '.']);
+const tar = spawnSync('tar', [
+  '--sort=name',
+  '--mtime=@0',
+  '--owner=0',
+  '--group=0',
+  '--numeric-owner',
+  '-C',
+  join(import.meta.dirname, 'hello-rootfs'),
+  '-cf',
+  '-',
+  '.',
+]);
 if (tar.status !== 0) throw new Error(String(tar.stderr));
 const layerTar = new Uint8Array(tar.stdout);
 // gzip header mtime is 0 and OS byte fixed by node:zlib; bytes are stable for a given zlib.
@@ -45,7 +63,15 @@ for (const p of platforms) {
     }),
     MediaType.OciConfig,
   );
-  const m = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer], annotations: { 'org.opencontainers.image.title': 'hello' } }));
+  const m = parseStored(
+    encodeJson({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config,
+      layers: [layer],
+      annotations: { 'org.opencontainers.image.title': 'hello' },
+    }),
+  );
   await store.putManifest(m);
   manifests.push({ mediaType: m.mediaType, digest: m.digest, size: m.bytes.byteLength, platform: p });
 }

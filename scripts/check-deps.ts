@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..', 'src');
 const LAYERS: Record<string, number> = {
   'errors.ts': 0,
+  'bytes.ts': 0,
   oci: 0,
   ref: 0,
   archive: 1,

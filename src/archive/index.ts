@@ -24,5 +24,6 @@ export {
   type TarIndexEntry,
   type TarWriteEntry,
   tarBytes,
+  tarHeader,
   writeTar,
 } from './tar.ts';

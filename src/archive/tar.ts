@@ -8,6 +8,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { concatBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 
 /** The kinds of entry a tar archive holds, as Provenant models them. */
@@ -127,6 +128,27 @@ export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable
   yield new Uint8Array(2 * BLOCK);
 }
 
+/**
+ * A header with neutral defaults (a regular file, mode 0644, owned by root, time 0), for
+ * writers that only know a name and a size; `over` sets the rest.
+ */
+export function tarHeader(over: Partial<TarHeader> & { name: string }): TarHeader {
+  return {
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    size: 0,
+    mtime: 0,
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    ...over,
+  };
+}
+
 /** Writes a small archive into one array. Prefer {@link writeTar} for anything large. */
 export async function tarBytes(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
@@ -135,13 +157,7 @@ export async function tarBytes(entries: AsyncIterable<TarWriteEntry> | Iterable<
     chunks.push(chunk);
     total += chunk.length;
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
 
 function writeError(header: TarHeader, index: number, why: string): ProvenantError {

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Credentials } from '../auth/credentials.ts';
 import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
+import { concatBytes } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestHex, isDigest } from '../oci/digest.ts';
@@ -1201,13 +1202,7 @@ async function readLimited(res: Response, limit: number, where: string): Promise
       parts.push(chunk);
     }
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 function parseJsonObject(bytes: Uint8Array, where: string, what: string): Record<string, unknown> {

@@ -6,7 +6,7 @@ import { dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { cleanEntryPath } from '../archive/paths.ts';
-import { readTar, type TarHeader, writeTar } from '../archive/tar.ts';
+import { readTar, tarHeader, writeTar } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
 import { LayoutStore } from './layout.ts';
 
@@ -89,21 +89,7 @@ export async function packDirectory(dir: string, archive: string): Promise<void>
   async function* entries() {
     for (const f of files) {
       const s = await stat(join(dir, f));
-      const header: TarHeader = {
-        name: f,
-        type: 'file',
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        uname: '',
-        gname: '',
-        size: s.size,
-        mtime: 0,
-        linkname: '',
-        devmajor: 0,
-        devminor: 0,
-      };
-      yield { header, body: createReadStream(join(dir, f)) as AsyncIterable<Uint8Array> };
+      yield { header: tarHeader({ name: f, size: s.size }), body: createReadStream(join(dir, f)) as AsyncIterable<Uint8Array> };
     }
   }
   try {

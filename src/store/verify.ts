@@ -1,3 +1,4 @@
+import { concatBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { Digester, digestAlgorithm, digestMismatch } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -40,13 +41,7 @@ export async function collect(stream: ByteStream, limit: number, where: string):
     if (total > limit) throw new ProvenantError('INVALID_MANIFEST', `content is larger than ${limit} bytes`, { where });
     parts.push(chunk);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /** A one-chunk stream. */

@@ -1,25 +1,10 @@
 // Shared helpers of the archive tests (not a test file itself).
 import assert from 'node:assert/strict';
-import { readTar, type TarHeader } from '../../src/archive/tar.ts';
+import { readTar, type TarHeader, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError, type ProvenantError } from '../../src/errors.ts';
 
 /** A header with neutral defaults. */
-export function hdr(over: Partial<TarHeader> & { name: string }): TarHeader {
-  return {
-    type: 'file',
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtime: 0,
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    ...over,
-  };
-}
+export const hdr = tarHeader;
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type TarHeader, tarBytes } from '../../src/archive/tar.ts';
+import { type TarHeader, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
@@ -25,20 +25,7 @@ after(async () => {
 function file(name: string, content: string): { header: TarHeader; body: Uint8Array } {
   const body = new TextEncoder().encode(content);
   return {
-    header: {
-      name,
-      type: 'file',
-      mode: 0o644,
-      uid: 0,
-      gid: 0,
-      uname: '',
-      gname: '',
-      size: body.length,
-      mtime: 0,
-      linkname: '',
-      devmajor: 0,
-      devminor: 0,
-    },
+    header: tarHeader({ name, size: body.length }),
     body,
   };
 }
