@@ -61,6 +61,11 @@ describe('provenant CLI', () => {
     const back = provenant(['inspect', '--format', 'json', `docker-archive:${da}:example.com/hello:1`]);
     assert.equal(back.status, 0, back.stderr);
     assert.equal(JSON.parse(back.stdout).manifests[0].platform.architecture, 'arm64');
+    // What skopeo writes as an oci-archive, we read with the same digest.
+    const theirsOci = join(dir, 'theirs-oci.tar');
+    const wo = sh('skopeo', ['copy', '--all', '--preserve-digests', example, `oci-archive:${theirsOci}:t`]);
+    assert.equal(wo.status, 0, wo.stderr);
+    assert.equal(provenant(['digest', `oci-archive:${theirsOci}:t`]).stdout.trim(), digest);
     // And what skopeo writes as a docker-archive, we read.
     const theirs = join(dir, 'theirs.tar');
     const w = sh('skopeo', ['copy', '--override-arch', 'amd64', example, `docker-archive:${theirs}:example.com/theirs:2`]);

@@ -70,6 +70,19 @@ describe('copyImage between layouts', () => {
     );
   });
 
+  it('brings cosign sha256-<hex>.sig tags along with --with-referrers', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const sig = await makeReferrer(src, made.manifests[0]!, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
+    const tag = `sha256-${made.root.digest.slice(7)}.sig`;
+    await src.putManifest(sig, { tags: [tag] });
+    await src.putManifest(sig, { tags: ['sha256-0000000000000000000000000000000000000000000000000000000000000000.sig'] });
+    const dst = await layout();
+    const r = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(r.cosignTags, [tag], 'only the tag of a copied digest comes along');
+    assert.equal((await dst.resolve(tag))?.digest, sig.digest);
+  });
+
   it('leaves no tag behind when a blob is missing at the source', async () => {
     const src = await layout();
     const made = await makeImage(src, { tag: 'v1' });
