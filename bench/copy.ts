@@ -5,7 +5,8 @@
 //
 //   node bench/copy.ts [--size-mb 256] [--layers 8] [--runs 3]
 //
-// Prints a Markdown table for docs/benchmarks.md.
+// Prints a Markdown table for docs/benchmarks.md. The CLI runs from dist/ (built first), as the
+// published package does.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -110,6 +111,9 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+// The CLI as users run it: the published package's compiled dist/, built from this checkout.
+const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, encoding: 'utf8' });
+if (build.status !== 0) throw new Error(`npm run build failed: ${build.stderr}`);
 const work = await mkdtemp(join(tmpdir(), 'provenant-bench-'));
 try {
   const src = join(work, 'src');
@@ -126,7 +130,7 @@ try {
         await rm(cache, { force: true });
         const args =
           tool === 'provenant'
-            ? [join(root, 'src/cli/main.ts'), 'copy', '--quiet', `oci:${src}:bench`, dst]
+            ? [join(root, 'dist/cli/main.js'), 'copy', '--quiet', `oci:${src}:bench`, dst]
             : ['copy', '--quiet', '--dest-tls-verify=false', `oci:${src}:bench`, `docker://${dst}`];
         const cmd = tool === 'provenant' ? node : 'skopeo';
         results[`${tool} cold`]!.push(timed(cmd, args));
