@@ -22,5 +22,8 @@ fi
 
 cd "$root"
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund >&2
+  # npm install, not npm ci: the package registry these machines reach has no builds of biome
+  # for other platforms, so the lock cannot list them and npm ci's sync check would refuse it.
+  # With the lock present, npm install installs exactly its versions and leaves it unchanged.
+  npm install --no-audit --no-fund >&2
 fi
