@@ -38,11 +38,14 @@ function gnuTar(args: string[]): string {
 // ---------------------------------------------------------------------------------------------
 
 const noSlashNul = (s: string): boolean => s.length > 0 && !s.includes('/') && !s.includes('\0');
-const segmentArb = fc.oneof(
-  { weight: 4, arbitrary: fc.stringMatching(/^[a-zA-Z0-9._-]{1,10}$/).filter((s) => s !== '.' && s !== '..') },
-  { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }).filter(noSlashNul) },
-  { weight: 1, arbitrary: fc.stringMatching(/^[a-z]{60,120}$/) },
-);
+// A plain segment: never "." or "..", which the path cleaner treats specially.
+const segmentArb = fc
+  .oneof(
+    { weight: 4, arbitrary: fc.stringMatching(/^[a-zA-Z0-9._-]{1,10}$/) },
+    { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }).filter(noSlashNul) },
+    { weight: 1, arbitrary: fc.stringMatching(/^[a-z]{60,120}$/) },
+  )
+  .filter((s) => s !== '.' && s !== '..');
 const nameArb = fc.array(segmentArb, { minLength: 1, maxLength: 7 }).map((parts) => parts.join('/'));
 const ownerArb = fc.oneof(
   fc.stringMatching(/^[a-z]{0,12}$/),
