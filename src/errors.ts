@@ -28,7 +28,11 @@ export type ErrorCode =
   | 'INSECURE'
   | 'CREDENTIALS'
   | 'ABORTED'
-  | 'IO';
+  | 'IO'
+  | 'INVALID_PACKAGE'
+  | 'SIGNATURE'
+  | 'UNTRUSTED_KEY'
+  | 'UNRESOLVABLE';
 
 /** Options every {@link ProvenantError} accepts besides its code and message. */
 export interface ErrorDetails {

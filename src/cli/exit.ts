@@ -20,6 +20,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return 4;
     case 'DIGEST_MISMATCH':
     case 'SIZE_MISMATCH':
+    case 'SIGNATURE':
+    case 'UNTRUSTED_KEY':
       return 5;
     case 'NETWORK':
     case 'TOO_MANY_REQUESTS':

@@ -1,0 +1,313 @@
+/**
+ * APKINDEX: the package list of an apk repository, and its signed `APKINDEX.tar.gz` container.
+ *
+ * The text format is apk-tools' (src/package.c, `apk_pkg_add_info`): stanzas separated by a blank
+ * line, one `X:value` field per line, where the letter says what the value is. Dependency-like
+ * fields (`D:`, `p:`, `i:`, `r:`) are space-separated lists.
+ */
+import { concatBytes } from '../../bytes.ts';
+import { ProvenantError } from '../../errors.ts';
+import { splitGzipMembers } from './members.ts';
+import { type ApkKeyring, type ApkSignature, parseSignatureName, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { tarFiles } from './tarfiles.ts';
+
+/** What an index (or an installed database) says about one package. */
+export interface ApkPackageInfo {
+  /** `P:` */
+  name: string;
+  /** `V:` */
+  version: string;
+  /** `A:` */
+  arch: string;
+  /** `C:` the package's identity: `Q1` and the base64 SHA-1 of its control member. */
+  checksum: string;
+  /** `S:` the .apk file's size in bytes. */
+  size: number;
+  /** `I:` the unpacked size in bytes. */
+  installedSize: number;
+  /** `T:` */
+  description: string;
+  /** `U:` */
+  url: string;
+  /** `L:` */
+  license: string;
+  /** `o:` the source package's name. */
+  origin: string;
+  /** `m:` */
+  maintainer: string;
+  /** `t:` build time, seconds since the epoch. */
+  buildTime: number | undefined;
+  /** `c:` the commit of the package's build recipe. */
+  commit: string;
+  /** `D:` dependency atoms, as written. */
+  depends: string[];
+  /** `p:` what the package provides (`so:`, `cmd:`, `pc:`, names, with `=version` where versioned). */
+  provides: string[];
+  /** `i:` install this package when all of these are installed. */
+  installIf: string[];
+  /** `r:` packages whose files this one may overwrite. */
+  replaces: string[];
+  /** `k:` provider priority, for choosing among providers of a virtual name. */
+  providerPriority: number | undefined;
+  /** `q:` replaces priority. */
+  replacesPriority: number | undefined;
+  /** Every other field, by letter, in order, so nothing in the index is lost. */
+  extra: Record<string, string[]>;
+}
+
+/** A verified, parsed APKINDEX.tar.gz. */
+export interface ApkIndex {
+  /** The DESCRIPTION member's text (a repository's version string), trimmed. */
+  description: string;
+  packages: ApkPackageInfo[];
+  /** The signature that verified, or undefined when unsigned content was allowed. */
+  signedBy: VerifiedSignature | undefined;
+  /** Every signature the index carries. */
+  signatures: ApkSignature[];
+}
+
+/** Options of {@link readApkIndex}. */
+export interface ReadApkIndexOptions {
+  /** Trusted keys. */
+  keyring: ApkKeyring;
+  /** Where the index comes from, for errors (a URL without credentials, or a path). */
+  where: string;
+  /** Accept an index with no signature by a trusted key. Off by default: verify by default. */
+  allowUntrusted?: boolean;
+}
+
+/**
+ * Verifies and parses an `APKINDEX.tar.gz`: a signature member (a tar of `.SIGN.*` entries)
+ * followed by a member holding `DESCRIPTION` and `APKINDEX`. The signature covers the compressed
+ * bytes of everything after the first member.
+ *
+ * @throws ProvenantError `SIGNATURE` or `UNTRUSTED_KEY` when it does not verify (unless
+ *   `allowUntrusted`), `INVALID_PACKAGE` when it is malformed, `TRUNCATED` when cut short
+ */
+export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptions): Promise<ApkIndex> {
+  const { where } = options;
+  const members = splitGzipMembers(bytes, { where });
+  const first = members[0];
+  if (first === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the index is empty', { where });
+  const firstFiles = await tarFiles(first.data, where);
+  const isSignatureMember = firstFiles.length > 0 && firstFiles.every((f) => f.name.startsWith('.SIGN.'));
+  const signatures: ApkSignature[] = [];
+  if (isSignatureMember) {
+    for (const f of firstFiles) {
+      const parsed = parseSignatureName(f.name);
+      if (parsed === undefined)
+        throw new ProvenantError(
+          'INVALID_PACKAGE',
+          `the signature entry ${JSON.stringify(f.name)} is not .SIGN.RSA.<key> or .SIGN.RSA256.<key>`,
+          { where },
+        );
+      signatures.push({ ...parsed, signature: f.body });
+    }
+  }
+  const signedStart = isSignatureMember ? first.end : 0;
+  let signedBy: VerifiedSignature | undefined;
+  try {
+    signedBy = verifyApkSignatures(signatures, bytes.subarray(signedStart), options.keyring, where);
+  } catch (err) {
+    if (!options.allowUntrusted) throw err;
+  }
+  const contentMembers = isSignatureMember ? members.slice(1) : members;
+  if (contentMembers.length === 0) throw new ProvenantError('INVALID_PACKAGE', 'the index holds a signature and nothing else', { where });
+  const joined = concatBytes(contentMembers.map((m) => m.data));
+  const files = await tarFiles(joined, where);
+  const index = files.find((f) => f.name === 'APKINDEX');
+  if (index === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the archive has no APKINDEX member', { where });
+  const description = files.find((f) => f.name === 'DESCRIPTION');
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(index.body);
+  return {
+    description: description === undefined ? '' : new TextDecoder().decode(description.body).trim(),
+    packages: parseApkIndexText(text, `${where}: APKINDEX`),
+    signedBy,
+    signatures,
+  };
+}
+
+const LIST_FIELDS = new Set(['D', 'p', 'i', 'r']);
+const NUMBER_FIELDS = new Set(['S', 'I', 't', 'k', 'q']);
+
+/**
+ * Parses APKINDEX text (also the format of /lib/apk/db/installed, whose file fields `F:`, `R:`,
+ * `a:`, `M:`, `Z:` land in `extra`). Each stanza must name a package (`P:`), a version (`V:`)
+ * and a checksum (`C:`).
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` naming the line for a line that is not `X:value`, a
+ *   number field that is not a number, or a stanza without `P:`, `V:` or `C:`
+ */
+export function parseApkIndexText(text: string, where: string): ApkPackageInfo[] {
+  const packages: ApkPackageInfo[] = [];
+  const lines = text.split('\n');
+  let current: Partial<ApkPackageInfo> & { extra: Record<string, string[]> } = { extra: {} };
+  let startLine = 1;
+  let fields = 0;
+  const finish = (lineNo: number): void => {
+    if (fields === 0) return;
+    for (const [letter, key] of [
+      ['P', 'name'],
+      ['V', 'version'],
+      ['C', 'checksum'],
+    ] as const) {
+      if (current[key] === undefined) {
+        throw new ProvenantError('INVALID_PACKAGE', `the stanza on lines ${startLine}-${lineNo} has no ${letter}: field`, {
+          where: `${where}:${startLine}`,
+        });
+      }
+    }
+    packages.push({
+      name: current.name ?? '',
+      version: current.version ?? '',
+      arch: current.arch ?? '',
+      checksum: current.checksum ?? '',
+      size: current.size ?? 0,
+      installedSize: current.installedSize ?? 0,
+      description: current.description ?? '',
+      url: current.url ?? '',
+      license: current.license ?? '',
+      origin: current.origin ?? '',
+      maintainer: current.maintainer ?? '',
+      buildTime: current.buildTime,
+      commit: current.commit ?? '',
+      depends: current.depends ?? [],
+      provides: current.provides ?? [],
+      installIf: current.installIf ?? [],
+      replaces: current.replaces ?? [],
+      providerPriority: current.providerPriority,
+      replacesPriority: current.replacesPriority,
+      extra: current.extra,
+    });
+    current = { extra: {} };
+    fields = 0;
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const lineNo = i + 1;
+    if (line === '') {
+      finish(lineNo - 1);
+      startLine = lineNo + 1;
+      continue;
+    }
+    if (line.length < 2 || line[1] !== ':') {
+      throw new ProvenantError('INVALID_PACKAGE', `line ${lineNo} is not a field ("X:value"): ${JSON.stringify(line.slice(0, 80))}`, {
+        where: `${where}:${lineNo}`,
+      });
+    }
+    const letter = line[0] as string;
+    const value = line.slice(2);
+    fields++;
+    let num: number | undefined;
+    if (NUMBER_FIELDS.has(letter)) {
+      if (!/^-?\d+$/.test(value)) {
+        throw new ProvenantError('INVALID_PACKAGE', `field ${letter}: on line ${lineNo} is not a whole number: ${JSON.stringify(value)}`, {
+          where: `${where}:${lineNo}`,
+        });
+      }
+      num = Number(value);
+    }
+    const list = LIST_FIELDS.has(letter) ? value.split(/\s+/).filter((s) => s !== '') : [];
+    switch (letter) {
+      case 'P':
+        current.name = value;
+        break;
+      case 'V':
+        current.version = value;
+        break;
+      case 'A':
+        current.arch = value;
+        break;
+      case 'C':
+        current.checksum = value;
+        break;
+      case 'S':
+        current.size = num ?? 0;
+        break;
+      case 'I':
+        current.installedSize = num ?? 0;
+        break;
+      case 'T':
+        current.description = value;
+        break;
+      case 'U':
+        current.url = value;
+        break;
+      case 'L':
+        current.license = value;
+        break;
+      case 'o':
+        current.origin = value;
+        break;
+      case 'm':
+        current.maintainer = value;
+        break;
+      case 't':
+        current.buildTime = num;
+        break;
+      case 'c':
+        current.commit = value;
+        break;
+      case 'k':
+        current.providerPriority = num;
+        break;
+      case 'q':
+        current.replacesPriority = num;
+        break;
+      case 'D':
+        current.depends = [...(current.depends ?? []), ...list];
+        break;
+      case 'p':
+        current.provides = [...(current.provides ?? []), ...list];
+        break;
+      case 'i':
+        current.installIf = [...(current.installIf ?? []), ...list];
+        break;
+      case 'r':
+        current.replaces = [...(current.replaces ?? []), ...list];
+        break;
+      default: {
+        const values = current.extra[letter];
+        if (values === undefined) current.extra[letter] = [value];
+        else values.push(value);
+      }
+    }
+  }
+  finish(lines.length);
+  return packages;
+}
+
+/**
+ * Writes packages as APKINDEX text, fields in apk-tools' order, each stanza ended by a blank line.
+ * `extra` fields follow the known ones.
+ */
+export function formatApkIndexText(packages: readonly ApkPackageInfo[]): string {
+  let out = '';
+  for (const p of packages) out += `${formatStanza(p)}\n`;
+  return out;
+}
+
+/** One stanza's lines, without the blank line that ends it. */
+export function formatStanza(p: ApkPackageInfo): string {
+  const lines: string[] = [
+    `C:${p.checksum}`,
+    `P:${p.name}`,
+    `V:${p.version}`,
+    `A:${p.arch}`,
+    `S:${p.size}`,
+    `I:${p.installedSize}`,
+    `T:${p.description}`,
+    `U:${p.url}`,
+    `L:${p.license}`,
+  ];
+  if (p.origin !== '') lines.push(`o:${p.origin}`);
+  if (p.maintainer !== '') lines.push(`m:${p.maintainer}`);
+  if (p.buildTime !== undefined) lines.push(`t:${p.buildTime}`);
+  if (p.commit !== '') lines.push(`c:${p.commit}`);
+  if (p.providerPriority !== undefined) lines.push(`k:${p.providerPriority}`);
+  if (p.depends.length > 0) lines.push(`D:${p.depends.join(' ')}`);
+  if (p.provides.length > 0) lines.push(`p:${p.provides.join(' ')}`);
+  if (p.installIf.length > 0) lines.push(`i:${p.installIf.join(' ')}`);
+  for (const [letter, values] of Object.entries(p.extra)) for (const v of values) lines.push(`${letter}:${v}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,95 @@
+/**
+ * The gzip members of an apk file or APKINDEX.tar.gz, with the compressed bytes of each.
+ *
+ * apk signs and hashes *compressed* bytes: the signature covers the control member of a package
+ * (or everything after the signature member of an index), the `Q1` checksum is the SHA-1 of the
+ * compressed control member and `datahash` the SHA-256 of the compressed data member. So a reader
+ * has to know where each member starts and ends, which a multi-member gunzip hides.
+ */
+import { crc32, inflateRawSync } from 'node:zlib';
+import { ProvenantError } from '../../errors.ts';
+
+/** One gzip member: where it lies in the file and what it holds. */
+export interface GzipMember {
+  /** Offset of the member's first byte (the gzip magic) in the file. */
+  start: number;
+  /** Offset just past the member's trailer. */
+  end: number;
+  /** The member's compressed bytes, header and trailer included (a view into the file). */
+  compressed: Uint8Array;
+  /** The decompressed contents. */
+  data: Uint8Array;
+}
+
+/** Options of {@link splitGzipMembers}. */
+export interface SplitOptions {
+  /** Where the bytes come from, for errors. */
+  where?: string | undefined;
+  /** Stop after this many members; the last one returned then extends to wherever it ends. */
+  maxMembers?: number;
+  /** Refuse to inflate more than this many bytes in all (a gzip bomb guard). */
+  maxOutput?: number;
+}
+
+const FTEXT_MASK = 0xe0; // reserved flag bits: must be zero (RFC 1952, 2.3.1)
+
+/**
+ * Splits `bytes` into its gzip members, checking each member's CRC-32 and length trailer.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when the bytes are not a sequence of gzip members,
+ *   `TRUNCATED` when the last member is cut short
+ */
+export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions = {}): GzipMember[] {
+  const { where } = options;
+  const maxOutput = options.maxOutput ?? 4 * 1024 * 1024 * 1024;
+  const members: GzipMember[] = [];
+  let off = 0;
+  let total = 0;
+  while (off < bytes.length && members.length < (options.maxMembers ?? Number.POSITIVE_INFINITY)) {
+    const bad = (why: string): ProvenantError =>
+      new ProvenantError('INVALID_PACKAGE', `gzip member ${members.length + 1} at byte ${off} ${why}`, { where });
+    if (bytes.length - off < 18) {
+      throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} at byte ${off} is cut short`, { where });
+    }
+    if (bytes[off] !== 0x1f || bytes[off + 1] !== 0x8b || bytes[off + 2] !== 8) throw bad('does not start with a gzip header');
+    const flags = bytes[off + 3] ?? 0;
+    if ((flags & FTEXT_MASK) !== 0) throw bad('sets reserved header flags');
+    let p = off + 10;
+    if (flags & 0x04) p += 2 + ((bytes[p] ?? 0) | ((bytes[p + 1] ?? 0) << 8)); // FEXTRA
+    for (const flag of [0x08, 0x10]) {
+      // FNAME, FCOMMENT: zero-terminated
+      if (flags & flag) {
+        while (p < bytes.length && bytes[p] !== 0) p++;
+        p++;
+      }
+    }
+    if (flags & 0x02) p += 2; // FHCRC
+    if (p >= bytes.length) throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} header is cut short`, { where });
+    let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
+    try {
+      inflated = inflateRawSync(bytes.subarray(p), { info: true, maxOutputLength: Math.max(1, maxOutput - total) }) as unknown as {
+        buffer: Buffer;
+        engine: { bytesWritten: number };
+      };
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'Z_BUF_ERROR') {
+        throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} at byte ${off} ends early`, { where, cause: err });
+      }
+      if (code === 'ERR_BUFFER_TOO_LARGE') throw bad(`inflates to more than ${maxOutput} bytes`);
+      throw bad(`is corrupt: ${(err as Error).message}`);
+    }
+    const trailer = p + inflated.engine.bytesWritten;
+    if (trailer + 8 > bytes.length) {
+      throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} at byte ${off} has no trailer`, { where });
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset + trailer, 8);
+    const data = new Uint8Array(inflated.buffer.buffer, inflated.buffer.byteOffset, inflated.buffer.byteLength);
+    if (view.getUint32(0, true) !== crc32(data) >>> 0) throw bad('fails its CRC-32 check');
+    if (view.getUint32(4, true) !== data.length % 2 ** 32) throw bad('has a wrong length in its trailer');
+    total += data.length;
+    members.push({ start: off, end: trailer + 8, compressed: bytes.subarray(off, trailer + 8), data });
+    off = trailer + 8;
+  }
+  return members;
+}

@@ -1,0 +1,190 @@
+/**
+ * Reading .apk (v2) packages: three gzip members, signature, control and data, each a tar.
+ *
+ * The chain of trust: the signature (or the index's `C:` checksum, the SHA-1 of the compressed
+ * control member) covers the control member; the control member's `.PKGINFO` holds `datahash`,
+ * the SHA-256 of the compressed data member; each file in the data tar carries its own SHA-1 in a
+ * PAX record (`APK-TOOLS.checksum.SHA1`). Every link is checked here.
+ */
+import { createHash } from 'node:crypto';
+import { cleanEntryPath } from '../../archive/paths.ts';
+import type { TarHeader } from '../../archive/tar.ts';
+import { concatBytes } from '../../bytes.ts';
+import { ProvenantError } from '../../errors.ts';
+import { splitGzipMembers } from './members.ts';
+import { ApkKeyring, type ApkSignature, parseSignatureName, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { tarFiles } from './tarfiles.ts';
+
+/** `.PKGINFO`: `key = value` lines; keys that repeat (depend, provides, license, ...) keep every value. */
+export type PkgInfo = Map<string, string[]>;
+
+/** A file, folder or link from a package's data member, its path cleaned and checked. */
+export interface ApkDataEntry {
+  /** Relative path inside the image root, no `./`, no trailing slash, no `..`. */
+  path: string;
+  header: TarHeader;
+  /** The body of a regular file; empty for the rest. */
+  body: Uint8Array;
+}
+
+/** A read and verified package. */
+export interface ApkPackage {
+  /** `Q1` + base64 SHA-1 of the compressed control member: how indexes name this package. */
+  checksum: string;
+  pkginfo: PkgInfo;
+  /** Control members other than `.PKGINFO` (install scripts, `.trigger`), by name. */
+  scripts: Map<string, Uint8Array>;
+  /** Data entries in archive order. */
+  entries: ApkDataEntry[];
+  /** The signatures the package carries, and the one that verified (when a keyring was given). */
+  signatures: ApkSignature[];
+  signedBy: VerifiedSignature | undefined;
+  /** Byte ranges of the three parts in the file, as apko's lock records them. */
+  ranges: { signature?: [number, number]; control: [number, number]; data: [number, number] };
+  /** SHA-256 (hex) of the compressed data member, checked against `datahash`. */
+  dataHash: string;
+}
+
+/** Options of {@link readApkPackage}. */
+export interface ReadApkPackageOptions {
+  /** Where the package comes from, for errors. */
+  where: string;
+  /**
+   * The checksum the index gave (`C:`). When given, the control member must match it, and that
+   * match is the proof of origin (the index was verified), as in apk-tools.
+   */
+  expectedChecksum?: string | undefined;
+  /** Keys to verify the package's own signature with, when no `expectedChecksum` vouches for it. */
+  keyring?: ApkKeyring | undefined;
+  /** Accept a package that neither a checksum nor a trusted signature vouches for. */
+  allowUntrusted?: boolean;
+}
+
+/**
+ * Reads and verifies an .apk.
+ *
+ * @throws ProvenantError `DIGEST_MISMATCH` when the control member does not match the index's
+ *   checksum, `datahash` or a file's SHA-1; `SIGNATURE`/`UNTRUSTED_KEY` when nothing vouches for
+ *   it; `UNSAFE_PATH` for a path that leaves the root; `INVALID_PACKAGE` when malformed
+ */
+export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageOptions): Promise<ApkPackage> {
+  const { where } = options;
+  const members = splitGzipMembers(bytes, { where });
+  if (members.length < 2)
+    throw new ProvenantError('INVALID_PACKAGE', `an apk has 2 or 3 gzip members (signature, control, data); this has ${members.length}`, {
+      where,
+    });
+  const firstFiles = await tarFiles((members[0] as { data: Uint8Array }).data, where);
+  const signed = firstFiles.length > 0 && firstFiles.every((f) => f.name.startsWith('.SIGN.'));
+  const signatures: ApkSignature[] = [];
+  if (signed) {
+    for (const f of firstFiles) {
+      const parsed = parseSignatureName(f.name);
+      if (parsed === undefined)
+        throw new ProvenantError(
+          'INVALID_PACKAGE',
+          `the signature entry ${JSON.stringify(f.name)} is not .SIGN.RSA.<key> or .SIGN.RSA256.<key>`,
+          { where },
+        );
+      signatures.push({ ...parsed, signature: f.body });
+    }
+  }
+  const controlIndex = signed ? 1 : 0;
+  const control = members[controlIndex];
+  const dataMembers = members.slice(controlIndex + 1);
+  if (control === undefined || dataMembers.length === 0) {
+    throw new ProvenantError('INVALID_PACKAGE', 'the package has no data member after its control member', { where });
+  }
+  const checksum = `Q1${createHash('sha1').update(control.compressed).digest('base64')}`;
+  let signedBy: VerifiedSignature | undefined;
+  if (options.expectedChecksum !== undefined) {
+    if (checksum !== options.expectedChecksum) {
+      throw new ProvenantError('DIGEST_MISMATCH', `the control checksum is ${checksum}, the index says ${options.expectedChecksum}`, {
+        where,
+        hint: 'the package is not the one the verified index names: it was changed or the mirror is inconsistent',
+      });
+    }
+  } else {
+    try {
+      signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring ?? new ApkKeyring(), where);
+    } catch (err) {
+      if (!options.allowUntrusted) throw err;
+    }
+  }
+  if (
+    options.expectedChecksum !== undefined &&
+    options.keyring !== undefined &&
+    signatures.some((s) => options.keyring?.get(s.keyName) !== undefined)
+  ) {
+    // Vouched for by the index already; a signature by a trusted key must still verify.
+    signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring, where);
+  }
+
+  const controlFiles = await tarFiles(control.data, where);
+  const info = controlFiles.find((f) => f.name === '.PKGINFO');
+  if (info === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the control member has no .PKGINFO', { where });
+  const pkginfo = parsePkgInfo(new TextDecoder().decode(info.body), `${where}: .PKGINFO`);
+  const scripts = new Map<string, Uint8Array>();
+  for (const f of controlFiles) if (f.name !== '.PKGINFO') scripts.set(f.name, f.body);
+
+  const dataStart = (dataMembers[0] as { start: number }).start;
+  const dataEnd = (dataMembers.at(-1) as { end: number }).end;
+  const dataHash = createHash('sha256').update(bytes.subarray(dataStart, dataEnd)).digest('hex');
+  const declared = pkginfo.get('datahash')?.[0];
+  if (declared === undefined) {
+    if (!options.allowUntrusted) {
+      throw new ProvenantError('INVALID_PACKAGE', '.PKGINFO has no datahash, so nothing vouches for the files in the package', { where });
+    }
+  } else if (declared.toLowerCase() !== dataHash) {
+    throw new ProvenantError('DIGEST_MISMATCH', `the data member's SHA-256 is ${dataHash}, .PKGINFO's datahash says ${declared}`, {
+      where,
+      hint: 'the files of the package were changed after it was built',
+    });
+  }
+
+  const entries: ApkDataEntry[] = [];
+  const data = concatBytes(dataMembers.map((m) => m.data));
+  for (const f of await tarFiles(data, where)) {
+    const path = cleanEntryPath(f.name, `${where}: ${f.name}`);
+    if (path === '.') continue;
+    const sha1 = f.header.pax?.['APK-TOOLS.checksum.SHA1'];
+    if (sha1 !== undefined && f.header.type === 'file') {
+      const actual = createHash('sha1').update(f.body).digest('hex');
+      if (actual !== sha1.toLowerCase()) {
+        throw new ProvenantError('DIGEST_MISMATCH', `the file ${path} has SHA-1 ${actual}, its header says ${sha1}`, { where });
+      }
+    }
+    entries.push({ path, header: f.header, body: f.body });
+  }
+  const ranges: ApkPackage['ranges'] = {
+    control: [control.start, control.end - 1],
+    data: [dataStart, dataEnd - 1],
+  };
+  if (signed && members[0] !== undefined) ranges.signature = [members[0].start, members[0].end - 1];
+  return { checksum, pkginfo, scripts, entries, signatures, signedBy, ranges, dataHash };
+}
+
+/**
+ * Parses `.PKGINFO`: `key = value` lines, `#` comments, blank lines ignored.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` naming the line for a line without ` = `
+ */
+export function parsePkgInfo(text: string, where: string): PkgInfo {
+  const info: PkgInfo = new Map();
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').replace(/\r$/, '');
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0)
+      throw new ProvenantError('INVALID_PACKAGE', `line ${i + 1} is not "key = value": ${JSON.stringify(line.slice(0, 80))}`, {
+        where: `${where}:${i + 1}`,
+      });
+    const key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1).trim();
+    const list = info.get(key);
+    if (list === undefined) info.set(key, [value]);
+    else list.push(value);
+  }
+  return info;
+}

@@ -1,0 +1,28 @@
+import { readTar, type TarHeader } from '../../archive/tar.ts';
+import { concatBytes } from '../../bytes.ts';
+
+/** A tar member read whole into memory. */
+export interface TarFile {
+  /** The name as stored. */
+  name: string;
+  header: TarHeader;
+  body: Uint8Array;
+}
+
+/**
+ * Reads every member of an in-memory tar, bodies included. apk's signature and control members
+ * are tars without the two closing zero blocks, which {@link readTar} accepts.
+ */
+export async function tarFiles(data: Uint8Array, where: string): Promise<TarFile[]> {
+  const out: TarFile[] = [];
+  for await (const entry of readTar([data], { where })) {
+    out.push({ name: entry.header.name, header: entry.header, body: await readAll(entry.body) });
+  }
+  return out;
+}
+
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of body) parts.push(chunk);
+  return concatBytes(parts);
+}
