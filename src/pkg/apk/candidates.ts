@@ -1,0 +1,109 @@
+/**
+ * apk packages as resolver candidates, and apk's version scheme for the resolver.
+ */
+import { isProvenantError, ProvenantError } from '../../errors.ts';
+import type { Candidate, Constraint, Request, Requirement, VersionScheme } from '../resolve/resolve.ts';
+import type { ApkPackageInfo } from './apkindex.ts';
+import { type ApkDependency, type ApkVersionOp, compareApkVersions, parseApkDependency, satisfiesApkConstraint } from './version.ts';
+
+/** An apk package the resolver can choose, with the index entry and repository it came from. */
+export interface ApkCandidate extends Candidate {
+  info: ApkPackageInfo;
+  /** The repository's base URL (without the arch), as configured. */
+  repository: string;
+}
+
+/** apk-tools' version order and operators. A `><` checksum pin never matches a version. */
+export const apkVersionScheme: VersionScheme = {
+  compare: compareApkVersions,
+  satisfies(version: string, constraint: Constraint): boolean {
+    if (constraint.op === '><') return false;
+    return satisfiesApkConstraint(version, constraint.op as ApkVersionOp, constraint.version);
+  },
+};
+
+/**
+ * Turns an index entry into a candidate. Dependencies starting with `!` become conflicts.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` naming the package when one of its fields holds a
+ *   malformed dependency
+ */
+export function apkCandidate(info: ApkPackageInfo, repository: string, repoTag: string, repoOrder: number, where: string): ApkCandidate {
+  const parse = (text: string): ApkDependency => {
+    try {
+      return parseApkDependency(text);
+    } catch (err) {
+      if (!isProvenantError(err)) throw err;
+      throw new ProvenantError('INVALID_PACKAGE', `${info.name}-${info.version}: ${err.message}`, { where, cause: err });
+    }
+  };
+  const depends: Requirement[][] = [];
+  const conflicts: Requirement[] = [];
+  for (const d of info.depends.map(parse)) {
+    if (d.conflict) conflicts.push(requirementOf(d));
+    else depends.push([requirementOf(d)]);
+  }
+  return {
+    id: info.checksum,
+    name: info.name,
+    version: info.version,
+    provides: info.provides
+      .map(parse)
+      .map((p) => (p.op === '=' && p.version !== undefined ? { name: p.name, version: p.version } : { name: p.name })),
+    depends,
+    conflicts,
+    installIf: info.installIf.map(parse).map(requirementOf),
+    providerPriority: info.providerPriority,
+    repoTag,
+    repoOrder,
+    info,
+    repository,
+  };
+}
+
+/** A package left out of resolution, and why. */
+export interface SkippedPackage {
+  name: string;
+  version: string;
+  reason: string;
+}
+
+/**
+ * Turns a whole index into candidates. A package with a malformed dependency is left out and
+ * reported rather than failing the index: real indexes hold a few (Alpine 3.16 has
+ * `pc:librtmp=v2.4`), and apk-tools cannot install those packages either.
+ */
+export function apkCandidates(
+  infos: readonly ApkPackageInfo[],
+  repository: string,
+  repoTag: string,
+  repoOrder: number,
+  where: string,
+): { candidates: ApkCandidate[]; skipped: SkippedPackage[] } {
+  const candidates: ApkCandidate[] = [];
+  const skipped: SkippedPackage[] = [];
+  for (const info of infos) {
+    try {
+      candidates.push(apkCandidate(info, repository, repoTag, repoOrder, where));
+    } catch (err) {
+      if (!isProvenantError(err, 'INVALID_PACKAGE')) throw err;
+      skipped.push({ name: info.name, version: info.version, reason: err.message });
+    }
+  }
+  return { candidates, skipped };
+}
+
+/** A dependency atom as a resolver requirement. */
+export function requirementOf(d: ApkDependency): Requirement {
+  return {
+    name: d.name,
+    constraint: d.op === undefined || d.version === undefined ? undefined : { op: d.op, version: d.version },
+    tag: d.tag,
+  };
+}
+
+/** A `contents.packages` entry (an apk dependency atom) as a request. */
+export function apkRequest(text: string, where?: string): Request {
+  const d = parseApkDependency(text, where);
+  return { ...requirementOf(d), conflict: d.conflict };
+}

@@ -1,0 +1,265 @@
+/**
+ * The package resolver shared by the apk and deb builds: from requested names and the packages
+ * of the repositories to the closure to install.
+ *
+ * It follows apk's rules, which deb's fit into: one version per package name; a requirement is
+ * met by a package of that name whose version satisfies it, or by a package that provides the
+ * name (a provide without a version meets only requirements without one); among candidates the
+ * one already chosen wins, then a real name over a provide, then a higher provider priority, then
+ * the newest version; conflicts are checked on the result; `install_if` adds a package once
+ * everything it names is installed. Version ordering and constraints come from a
+ * {@link VersionScheme}, so apk and dpkg each bring their own.
+ *
+ * The resolver is greedy, as apko's is: it does not backtrack. Requests are applied before the
+ * dependencies they pull in, so a pin in the request wins over a looser dependency.
+ */
+import { ProvenantError } from '../../errors.ts';
+
+/** A version constraint: an operator and a version, in the scheme's own terms. */
+export interface Constraint {
+  op: string;
+  version: string;
+}
+
+/** One requirement: a name, maybe a version constraint, maybe a repository tag it is pinned to. */
+export interface Requirement {
+  name: string;
+  constraint?: Constraint | undefined;
+  /** Only packages from repositories with this tag (apk's `name@tag`). */
+  tag?: string | undefined;
+}
+
+/** Something a package provides: a name, with a version when the provide is versioned. */
+export interface Provision {
+  name: string;
+  version?: string | undefined;
+}
+
+/** A package the resolver may choose. */
+export interface Candidate {
+  /** A key unique among all candidates (for apk the checksum, for deb the pool path). */
+  id: string;
+  name: string;
+  version: string;
+  provides: readonly Provision[];
+  /** Each entry is a list of alternatives, any one of which meets it (apk has one per entry). */
+  depends: readonly (readonly Requirement[])[];
+  /** Names (with constraints) that must not be installed alongside this package. */
+  conflicts: readonly Requirement[];
+  /** Install this package once all of these are installed (apk's `install_if`). */
+  installIf: readonly Requirement[];
+  providerPriority?: number | undefined;
+  /** The tag of the repository the package comes from; '' for an untagged repository. */
+  repoTag: string;
+  /** Order of the repository in the configuration; an earlier one wins a tie. */
+  repoOrder: number;
+}
+
+/** Version ordering and constraint matching of one packaging system. */
+export interface VersionScheme {
+  compare(a: string, b: string): number;
+  satisfies(version: string, constraint: Constraint): boolean;
+}
+
+/** A request from the configuration: a requirement, or a conflict (`!name`) when `conflict`. */
+export interface Request extends Requirement {
+  conflict?: boolean;
+}
+
+/** The closure, and why each package is in it. */
+export interface Resolution<C extends Candidate> {
+  /** The chosen packages, sorted by name. */
+  packages: C[];
+  /** For each chosen id: what pulled it in (`request`, `install_if`, or the id that depends on it). */
+  reasons: Map<string, string>;
+}
+
+/** Options of {@link resolve}. */
+export interface ResolveOptions {
+  /** For errors: which architecture, and which configuration. */
+  where?: string | undefined;
+}
+
+/**
+ * Resolves `requests` against `candidates`.
+ *
+ * @throws ProvenantError `UNRESOLVABLE` naming the requirement and the chain of packages that
+ *   needed it, when nothing meets it, when two requirements want different versions of one
+ *   name, or when a conflict is installed
+ */
+export function resolve<C extends Candidate>(
+  requests: readonly Request[],
+  candidates: readonly C[],
+  scheme: VersionScheme,
+  options: ResolveOptions = {},
+): Resolution<C> {
+  const { where } = options;
+  const byName = new Map<string, C[]>();
+  const byProvide = new Map<string, { candidate: C; provision: Provision }[]>();
+  for (const c of candidates) {
+    push(byName, c.name, c);
+    for (const p of c.provides) push(byProvide, p.name, { candidate: c, provision: p });
+  }
+  const chosen = new Map<string, C>(); // by name
+  const reasons = new Map<string, string>();
+  const providedBy = new Map<string, C[]>(); // provided name -> chosen packages providing it
+  const queue: { req: readonly Requirement[]; by: C | undefined; tags: Set<string> }[] = [];
+
+  const describe = (by: C | undefined): string => {
+    const chain: string[] = [];
+    let cur = by;
+    for (let i = 0; cur !== undefined && i < 8; i++) {
+      chain.push(`${cur.name}-${cur.version}`);
+      const reason = reasons.get(cur.id);
+      cur = reason === undefined ? undefined : [...chosen.values()].find((c) => c.id === reason);
+    }
+    return chain.length === 0 ? 'the request' : `${chain.join(', needed by ')}${chain.length === 8 ? ', ...' : ''}`;
+  };
+  const fmt = (r: Requirement): string =>
+    `${r.name}${r.tag === undefined ? '' : `@${r.tag}`}${r.constraint === undefined ? '' : `${r.constraint.op}${r.constraint.version}`}`;
+
+  const meets = (c: C, r: Requirement): boolean => {
+    if (c.name === r.name && (r.constraint === undefined || scheme.satisfies(c.version, r.constraint))) return true;
+    return c.provides.some(
+      (p) => p.name === r.name && (r.constraint === undefined || (p.version !== undefined && scheme.satisfies(p.version, r.constraint))),
+    );
+  };
+  const tagAllowed = (c: C, r: Requirement, tags: Set<string>): boolean => c.repoTag === '' || c.repoTag === r.tag || tags.has(c.repoTag);
+
+  const choose = (alternatives: readonly Requirement[], by: C | undefined, tags: Set<string>): void => {
+    // Met already by something chosen?
+    for (const r of alternatives) {
+      const named = chosen.get(r.name);
+      if (named !== undefined && meets(named, r)) return;
+      if ((providedBy.get(r.name) ?? []).some((c) => meets(c, r))) return;
+    }
+    let best: C | undefined;
+    let bestKey: number[] = [];
+    let blocked: string | undefined;
+    for (const r of alternatives) {
+      const pool: C[] = [...(byName.get(r.name) ?? []), ...(byProvide.get(r.name) ?? []).map((p) => p.candidate)];
+      for (const c of pool) {
+        if (!meets(c, r) || !tagAllowed(c, r, tags)) continue;
+        const taken = chosen.get(c.name);
+        if (taken !== undefined && taken.id !== c.id) {
+          blocked ??= `${c.name}-${taken.version} is already chosen (for ${describe(taken)})`;
+          continue;
+        }
+        // Real name over provide, then priority, then newest, then earlier repository.
+        const key = [c.name === r.name ? 1 : 0, c.providerPriority ?? 0];
+        if (best === undefined || better(key, bestKey, c, best)) {
+          best = c;
+          bestKey = key;
+        }
+      }
+      if (best !== undefined) break; // the first alternative that can be met wins, as in apt
+    }
+    if (best === undefined) {
+      const wanted = alternatives.map(fmt).join(' | ');
+      throw new ProvenantError(
+        'UNRESOLVABLE',
+        blocked === undefined
+          ? `nothing provides ${wanted} (needed by ${describe(by)})`
+          : `cannot install ${wanted} (needed by ${describe(by)}): ${blocked}`,
+        {
+          where,
+          hint:
+            blocked === undefined
+              ? 'check the package name, the repositories and their tags, and the architecture'
+              : 'pin one version in contents.packages, or loosen the constraint',
+        },
+      );
+    }
+    add(best, by === undefined ? 'request' : by.id, tags);
+  };
+
+  const better = (key: number[], bestKey: number[], c: C, best: C): boolean => {
+    for (let i = 0; i < key.length; i++) if ((key[i] ?? 0) !== (bestKey[i] ?? 0)) return (key[i] ?? 0) > (bestKey[i] ?? 0);
+    const v = scheme.compare(c.version, best.version);
+    if (v !== 0) return v > 0;
+    if (c.repoOrder !== best.repoOrder) return c.repoOrder < best.repoOrder;
+    return c.name < best.name;
+  };
+
+  const add = (c: C, reason: string, tags: Set<string>): void => {
+    chosen.set(c.name, c);
+    reasons.set(c.id, reason);
+    for (const p of c.provides) push(providedBy, p.name, c);
+    const inherited = c.repoTag === '' ? tags : new Set([...tags, c.repoTag]);
+    for (const dep of c.depends) queue.push({ req: dep, by: c, tags: inherited });
+  };
+
+  // Requests first, all of them, so that their pins win.
+  for (const r of requests) if (!r.conflict) choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
+  for (;;) {
+    while (queue.length > 0) {
+      const next = queue.shift() as (typeof queue)[number];
+      choose(next.req, next.by, next.tags);
+    }
+    // install_if: the newest candidate of each name not chosen whose conditions all hold.
+    let added = false;
+    for (const [name, list] of byName) {
+      if (chosen.has(name)) continue;
+      const eligible = list.filter((c) => c.installIf.length > 0 && c.repoTag === '' && c.installIf.every((r) => isMet(r)));
+      if (eligible.length === 0) continue;
+      const newest = eligible.reduce((a, b) => (scheme.compare(b.version, a.version) > 0 ? b : a));
+      add(newest, 'install_if', new Set());
+      added = true;
+    }
+    if (!added) break;
+  }
+
+  function isMet(r: Requirement): boolean {
+    const named = chosen.get(r.name);
+    if (named !== undefined && meets(named, r)) return true;
+    return (providedBy.get(r.name) ?? []).some((c) => meets(c, r));
+  }
+
+  // Conflicts: requested ones and each package's own.
+  const conflictsOf: { req: Requirement; by: C | undefined }[] = requests.filter((r) => r.conflict).map((r) => ({ req: r, by: undefined }));
+  for (const c of chosen.values()) for (const req of c.conflicts) conflictsOf.push({ req, by: c });
+  for (const { req, by } of conflictsOf) {
+    for (const c of chosen.values()) {
+      if (c === by) continue;
+      if (meets(c, req)) {
+        throw new ProvenantError(
+          'UNRESOLVABLE',
+          `${c.name}-${c.version} (needed by ${describe(c)}) conflicts with ${by === undefined ? 'the request' : `${by.name}-${by.version}`}: !${fmt(req)}`,
+          {
+            where,
+            hint: 'remove one of the two from contents.packages, or the package that pulls it in',
+          },
+        );
+      }
+    }
+  }
+  const packages = [...chosen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { packages, reasons };
+}
+
+/**
+ * Checks that every architecture resolved a package name to the same version (a multi-arch image
+ * whose platforms differ is a trap for users). Names present on only some architectures are
+ * fine: dependencies can differ by architecture.
+ *
+ * @throws ProvenantError `UNRESOLVABLE` naming the package and the versions per architecture
+ */
+export function checkSameVersions(byArch: ReadonlyMap<string, readonly Candidate[]>): void {
+  const versions = new Map<string, Map<string, string>>();
+  for (const [arch, list] of byArch)
+    for (const c of list) (versions.get(c.name) ?? versions.set(c.name, new Map()).get(c.name))?.set(arch, c.version);
+  for (const [name, perArch] of [...versions].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (new Set(perArch.values()).size > 1) {
+      const detail = [...perArch].map(([arch, v]) => `${v} on ${arch}`).join(', ');
+      throw new ProvenantError('UNRESOLVABLE', `${name} resolves to different versions: ${detail}`, {
+        hint: `pin a version that every architecture has, e.g. "${name}=${[...perArch.values()].sort()[0]}", or build the architectures separately`,
+      });
+    }
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isProvenantError } from '../../../src/errors.ts';
+import { type ApkPackageInfo, readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
+import { apkCandidates, apkRequest, apkVersionScheme } from '../../../src/pkg/apk/candidates.ts';
+import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { checkSameVersions, resolve } from '../../../src/pkg/resolve/resolve.ts';
+import { fixture, fixturesMissing, readFixture } from '../../helpers/fixtures.ts';
+
+function info(name: string, version: string, fields: Partial<ApkPackageInfo> = {}): ApkPackageInfo {
+  return {
+    name,
+    version,
+    arch: 'x86_64',
+    checksum: `Q1${name}-${version}`,
+    size: 1,
+    installedSize: 1,
+    description: '',
+    url: '',
+    license: '',
+    origin: name,
+    maintainer: '',
+    buildTime: 0,
+    commit: '',
+    depends: [],
+    provides: [],
+    installIf: [],
+    replaces: [],
+    providerPriority: undefined,
+    replacesPriority: undefined,
+    extra: {},
+    ...fields,
+  };
+}
+
+function solve(requests: string[], infos: ApkPackageInfo[], tagged: ApkPackageInfo[] = []) {
+  const { candidates } = apkCandidates(infos, 'main', '', 0, 'test');
+  const { candidates: more } = apkCandidates(tagged, 'edge', 'edge', 1, 'test');
+  return resolve(
+    requests.map((r) => apkRequest(r)),
+    [...candidates, ...more],
+    apkVersionScheme,
+  ).packages.map((p) => `${p.name}-${p.version}`);
+}
+
+const unresolvable = (pattern: RegExp) => (err: unknown) => isProvenantError(err, 'UNRESOLVABLE') && pattern.test(err.message);
+
+describe('resolve (apk)', () => {
+  it('takes the newest version, honours constraints, and follows so:/cmd:/pc: provides', () => {
+    const repo = [
+      info('app', '1.0-r0', { depends: ['so:libz.so.1', 'cmd:sh', 'pc:zlib>=1.2'] }),
+      info('app', '1.1-r0', { depends: ['so:libz.so.1', 'cmd:sh'] }),
+      info('zlib', '1.2.13-r0', { provides: ['so:libz.so.1=1', 'pc:zlib=1.2.13'] }),
+      info('zlib', '1.3-r0', { provides: ['so:libz.so.1=1', 'pc:zlib=1.3'] }),
+      info('busybox', '1.36-r0', { provides: ['cmd:sh=1.36-r0'] }),
+    ];
+    assert.deepEqual(solve(['app'], repo), ['app-1.1-r0', 'busybox-1.36-r0', 'zlib-1.3-r0']);
+    assert.deepEqual(solve(['app=1.0-r0', 'zlib<1.3'], repo), ['app-1.0-r0', 'busybox-1.36-r0', 'zlib-1.2.13-r0']);
+    assert.deepEqual(solve(['app~1.0'], repo), ['app-1.0-r0', 'busybox-1.36-r0', 'zlib-1.3-r0']);
+  });
+
+  it('prefers a real name over a provide, then the provider priority', () => {
+    const repo = [
+      info('sh-a', '9-r0', { provides: ['cmd:sh'], providerPriority: 10 }),
+      info('sh-b', '1-r0', { provides: ['cmd:sh'], providerPriority: 100 }),
+      info('cmd:sh', '0.1-r0'),
+    ];
+    assert.deepEqual(solve(['cmd:sh'], repo), ['cmd:sh-0.1-r0']);
+    assert.deepEqual(solve(['cmd:sh'], repo.slice(0, 2)), ['sh-b-1-r0']);
+    // An unversioned provide does not meet a versioned requirement.
+    assert.throws(() => solve(['cmd:sh>=1'], repo.slice(0, 2)), unresolvable(/nothing provides cmd:sh>=1/));
+  });
+
+  it('uses a pinned repository only when asked, and lets its packages pull from it', () => {
+    const main = [info('app', '1-r0'), info('lib', '1-r0')];
+    const edge = [info('app', '2-r0', { depends: ['lib>=2'] }), info('lib', '2-r0')];
+    assert.deepEqual(solve(['app'], main, edge), ['app-1-r0']);
+    assert.deepEqual(solve(['app@edge'], main, edge), ['app-2-r0', 'lib-2-r0']);
+  });
+
+  it('adds install_if packages once their conditions hold', () => {
+    const repo = [info('app', '1-r0'), info('docs', '1-r0'), info('app-doc', '1-r0', { installIf: ['app=1-r0', 'docs'] })];
+    assert.deepEqual(solve(['app'], repo), ['app-1-r0']);
+    assert.deepEqual(solve(['app', 'docs'], repo), ['app-1-r0', 'app-doc-1-r0', 'docs-1-r0']);
+  });
+
+  it('says what is missing and what needed it, and refuses conflicts', () => {
+    const repo = [
+      info('a', '1-r0', { depends: ['b'] }),
+      info('b', '1-r0', { depends: ['so:libmissing.so.3'] }),
+      info('c', '1-r0', { depends: ['!b'] }),
+    ];
+    assert.throws(() => solve(['a'], repo), unresolvable(/nothing provides so:libmissing\.so\.3 \(needed by b-1-r0, needed by a-1-r0\)/));
+    const ok = [info('a', '1-r0'), info('c', '1-r0', { depends: ['!a'] })];
+    assert.throws(() => solve(['a', 'c'], ok), unresolvable(/a-1-r0 .*conflicts with c-1-r0/));
+    assert.throws(() => solve(['a', '!a'], ok), unresolvable(/conflicts with the request/));
+    assert.throws(() => solve(['a=2-r0'], ok), unresolvable(/nothing provides a=2-r0/));
+    // One version per name: a dependency cannot downgrade a requested package.
+    const pinned = [info('x', '1-r0', { depends: ['y<2'] }), info('y', '1-r0'), info('y', '2-r0')];
+    assert.throws(() => solve(['y=2-r0', 'x'], pinned), unresolvable(/cannot install y<2 .*y-2-r0 is already chosen/));
+  });
+
+  it('always yields a closure where every dependency is met (property)', () => {
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const pkg = fc.record({
+      name: fc.constantFrom(...names),
+      version: fc.constantFrom('1-r0', '1.1-r0', '2-r0'),
+      depends: fc.array(fc.constantFrom(...names.map((n) => n), 'c>=1.1', 'd<2'), { maxLength: 3 }),
+    });
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 10 }), fc.subarray(names, { minLength: 1 }), (pkgs, request) => {
+        const seen = new Set<string>();
+        const infos = pkgs
+          .filter((p) => !seen.has(`${p.name}-${p.version}`) && seen.add(`${p.name}-${p.version}`))
+          .map((p) => info(p.name, p.version, { depends: p.depends }));
+        const { candidates } = apkCandidates(infos, 'main', '', 0, 't');
+        let result: ReturnType<typeof resolve>;
+        try {
+          result = resolve(
+            request.map((r) => apkRequest(r)),
+            candidates,
+            apkVersionScheme,
+          );
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+          return;
+        }
+        const chosen = new Map(result.packages.map((p) => [p.name, p]));
+        assert.equal(chosen.size, result.packages.length, 'one version per name');
+        for (const p of result.packages) {
+          for (const [dep] of p.depends) {
+            assert.ok(dep);
+            const got = chosen.get(dep.name);
+            assert.ok(
+              got !== undefined && (dep.constraint === undefined || apkVersionScheme.satisfies(got.version, dep.constraint)),
+              `${p.name} needs ${dep.name}`,
+            );
+          }
+        }
+        for (const r of request) assert.ok(chosen.has(r));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('requires every architecture to agree on versions', () => {
+    const x = apkCandidates([info('a', '1-r0'), info('b', '1-r0')], 'm', '', 0, 't').candidates;
+    const y = apkCandidates([info('a', '2-r0')], 'm', '', 0, 't').candidates;
+    checkSameVersions(
+      new Map([
+        ['x86_64', x],
+        ['aarch64', x.slice(0, 1)],
+      ]),
+    );
+    assert.throws(
+      () =>
+        checkSameVersions(
+          new Map([
+            ['x86_64', x],
+            ['aarch64', y],
+          ]),
+        ),
+      unresolvable(/^a resolves to different versions: 1-r0 on x86_64, 2-r0 on aarch64$/),
+    );
+  });
+});
+
+describe('resolve against the real Alpine indexes', { skip: fixturesMissing }, () => {
+  it('gives alpine-base a closure where every dependency is met, on 3.16 x86_64 and 3.17 aarch64', async () => {
+    const keyring = new ApkKeyring();
+    for (const f of readdirSync(fixture('apk'))) if (f.endsWith('.rsa.pub')) keyring.add(f, readFileSync(fixture('apk', f), 'utf8'));
+    for (const [file, expect] of [
+      ['alpine-v3.16-main-x86_64.APKINDEX.tar.gz', ['alpine-base-3.16.3-r0', 'busybox-1.35.0-r17', 'musl-1.2.3-r2', 'openrc-0.44.10-r7']],
+      [
+        'alpine-v3.17-main-aarch64.APKINDEX.tar.gz',
+        ['alpine-base-3.17.3-r0', 'busybox-binsh-1.35.0-r29', 'musl-1.2.3-r5', 'libcrypto3-3.0.8-r4'],
+      ],
+    ] as const) {
+      const index = await readApkIndex(await readFixture('apk', file), { keyring, where: file });
+      const { candidates, skipped } = apkCandidates(index.packages, 'main', '', 0, file);
+      assert.ok(skipped.length <= 5, `${skipped.length} packages skipped`);
+      const { packages } = resolve([apkRequest('alpine-base')], candidates, apkVersionScheme);
+      const ids = packages.map((p) => `${p.name}-${p.version}`);
+      for (const e of expect) assert.ok(ids.includes(e), `${e} in ${ids.join(' ')}`);
+      // Every dependency of every chosen package is met by a chosen package or a provide.
+      for (const p of packages) {
+        for (const [dep] of p.depends) {
+          assert.ok(dep);
+          const met = packages.some(
+            (q) =>
+              (q.name === dep.name && (dep.constraint === undefined || apkVersionScheme.satisfies(q.version, dep.constraint))) ||
+              q.provides.some(
+                (pr) =>
+                  pr.name === dep.name &&
+                  (dep.constraint === undefined || (pr.version !== undefined && apkVersionScheme.satisfies(pr.version, dep.constraint))),
+              ),
+          );
+          assert.ok(met, `${p.name} needs ${dep.name}`);
+        }
+      }
+    }
+  });
+});
