@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'DIGEST_MISMATCH'
   | 'SIZE_MISMATCH'
   | 'INVALID_MANIFEST'
+  | 'INVALID_CONFIG'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'NOT_FOUND'
   | 'INVALID_LAYOUT'
@@ -32,7 +33,8 @@ export type ErrorCode =
   | 'INVALID_PACKAGE'
   | 'SIGNATURE'
   | 'UNTRUSTED_KEY'
-  | 'UNRESOLVABLE';
+  | 'UNRESOLVABLE'
+  | 'FILE_CONFLICT';
 
 /** Options every {@link ProvenantError} accepts besides its code and message. */
 export interface ErrorDetails {

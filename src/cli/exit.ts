@@ -9,6 +9,7 @@ export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'USAGE':
     case 'INVALID_REFERENCE':
+    case 'INVALID_CONFIG':
     case 'INSECURE':
       return 2;
     case 'NOT_FOUND':

@@ -1,0 +1,840 @@
+// The image config loader: apko's golden config, every key, includes, the errors (each with its
+// file:line:column), octal permissions, architectures, and fuzzing of the reader.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { stringify } from 'yaml';
+import {
+  apkArchToPlatform,
+  ConfigError,
+  type LoadedConfig,
+  loadConfig,
+  normalizeArch,
+  type PathMutation,
+  parseConfig,
+} from '../../src/build/config.ts';
+import { exitCodeFor } from '../../src/cli/exit.ts';
+import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+
+const HERE = join(import.meta.dirname, 'fixtures');
+const host = { hostArch: 'x86_64' };
+
+function parse(text: string): LoadedConfig {
+  return parseConfig(text, 'image.yaml', host);
+}
+
+/** Asserts that `fn` throws a ConfigError with `code`, at `place` (file:line:column), whose message matches. */
+async function rejects(fn: () => unknown, code: ErrorCode, place: string, message: RegExp): Promise<ConfigError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+  assert.ok(isProvenantError(caught, code), `expected ${code}, got ${caught.code}: ${caught.message}`);
+  assert.ok(caught.message.startsWith(`${place}: `), `expected the message to start with ${place}: ${caught.message}`);
+  assert.match(caught.message, message);
+  return caught;
+}
+
+/** A readFile over an in-memory set of files, recording what was read. */
+function memory(files: Record<string, string>): { readFile: (p: string) => Promise<string>; reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    readFile: async (p: string) => {
+      reads.push(p);
+      const text = files[p];
+      if (text === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+      return text;
+    },
+  };
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+describe('apko compatibility', () => {
+  it('reads the apko golden config', { skip: fixturesMissing }, async () => {
+    const path = fixture('apk', 'apkotest-golden-apko.yaml');
+    const loaded = await loadConfig(path, host);
+    const c = loaded.config;
+    assert.deepEqual(c.contents, {
+      repositories: ['./testdata/packages'],
+      buildRepositories: [],
+      runtimeRepositories: [],
+      keyring: ['./testdata/melange.rsa.pub'],
+      packages: ['replayout'],
+    });
+    assert.deepEqual(c.entrypoint, { command: '/bin/sh -l', services: {} });
+    assert.deepEqual(c.archs, ['x86_64', 'aarch64']);
+    assert.equal(c.archsFromHost, false);
+    assert.equal(loaded.files.length, 1);
+    assert.equal(loaded.files[0]!.path, path);
+    assert.equal(loaded.files[0]!.sha256, sha256(loaded.raw));
+    assert.deepEqual(loaded.locations.get('contents.packages[0]'), { file: path, line: 7, column: 7 });
+    assert.deepEqual(loaded.locations.get('archs[1]'), { file: path, line: 14, column: 3 });
+  });
+
+  it('reads every key apko has (and os-release, which older apko had)', () => {
+    const { config: c } = parse(`
+contents:
+  repositories: [https://packages.wolfi.dev/os/, "@local /work/packages"]
+  build_repositories: [https://build.example/os]
+  runtime_repositories: [https://runtime.example/os]
+  keyring: [https://packages.wolfi.dev/os/wolfi-signing.rsa.pub]
+  packages: [wolfi-base, "busybox>1.36"]
+entrypoint:
+  command: /usr/bin/server --port 8080
+  shell-fragment: echo hi
+cmd: --verbose
+stop-signal: SIGQUIT
+work-dir: /app
+accounts:
+  run-as: nonroot
+  users:
+    - {username: nonroot, uid: 65532, gid: 65533, shell: /bin/bash, homedir: /srv}
+    - {username: other, uid: 1000}
+  groups:
+    - {groupname: nonroot, gid: 65533, members: [nonroot]}
+archs: [amd64, aarch64, arm/v7, armhf, "386", ppc64le, s390x, riscv64, loong64]
+environment:
+  LANG: C.UTF-8
+  EMPTY:
+  NUMBER: 0755
+paths:
+  - {path: /app, type: directory, uid: 65532, gid: 65532, recursive: true}
+vcs-url: https://github.com/example/app
+annotations:
+  org.opencontainers.image.url: https://example.com
+volumes: [/data]
+layering: {strategy: origin, budget: 5}
+format: tar
+os-release: {id: wolfi, name: Wolfi, pretty-name: Wolfi OS, version-id: "2024", home-url: https://wolfi.dev, bug-report-url: https://x/issues}
+`);
+    assert.deepEqual(c.contents, {
+      repositories: ['https://packages.wolfi.dev/os', '@local /work/packages'],
+      buildRepositories: ['https://build.example/os'],
+      runtimeRepositories: ['https://runtime.example/os'],
+      keyring: ['https://packages.wolfi.dev/os/wolfi-signing.rsa.pub'],
+      packages: ['wolfi-base', 'busybox>1.36'],
+    });
+    assert.deepEqual(c.entrypoint, { command: '/usr/bin/server --port 8080', shellFragment: 'echo hi', services: {} });
+    assert.equal(c.cmd, '--verbose');
+    assert.equal(c.stopSignal, 'SIGQUIT');
+    assert.equal(c.workDir, '/app');
+    assert.deepEqual(c.accounts, {
+      runAs: 'nonroot',
+      users: [
+        { username: 'nonroot', uid: 65532, gid: 65533, shell: '/bin/bash', homedir: '/srv' },
+        { username: 'other', uid: 1000, gid: 1000, shell: '/bin/sh', homedir: '/home/other' },
+      ],
+      groups: [{ groupname: 'nonroot', gid: 65533, members: ['nonroot'] }],
+    });
+    assert.deepEqual(c.archs, ['x86_64', 'aarch64', 'armv7', 'armhf', 'x86', 'ppc64le', 's390x', 'riscv64', 'loongarch64']);
+    // A string field takes a scalar's text as written, as yaml.v3 does: 0755 stays "0755".
+    assert.deepEqual(c.environment, { LANG: 'C.UTF-8', EMPTY: '', NUMBER: '0755' });
+    assert.deepEqual(c.paths, [{ path: '/app', type: 'directory', uid: 65532, gid: 65532, permissions: 0o755, recursive: true }]);
+    assert.equal(c.vcsUrl, 'https://github.com/example/app');
+    assert.deepEqual(c.annotations, { 'org.opencontainers.image.url': 'https://example.com' });
+    assert.deepEqual(c.volumes, ['/data']);
+    assert.deepEqual(c.layering, { strategy: 'origin', budget: 5 });
+    assert.deepEqual(c.osRelease, {
+      id: 'wolfi',
+      name: 'Wolfi',
+      prettyName: 'Wolfi OS',
+      versionId: '2024',
+      homeUrl: 'https://wolfi.dev',
+      bugReportUrl: 'https://x/issues',
+    });
+  });
+
+  it('reads scalars as yaml.v3 does: run-as: 65532 is a string, yes/no are booleans, null is absent', () => {
+    const { config: c } = parse(`
+accounts: {run-as: 65532}
+cmd: ~
+work-dir: ""
+paths:
+  - {path: /a, type: empty-file, recursive: yes}
+  - {path: /b, type: empty-file, recursive: Off}
+  - {path: /c, type: empty-file, recursive: TRUE}
+`);
+    assert.equal(c.accounts.runAs, '65532');
+    assert.equal(c.cmd, undefined);
+    assert.equal(c.workDir, undefined);
+    assert.deepEqual(
+      c.paths.map((p) => p.recursive),
+      [true, false, true],
+    );
+  });
+
+  it('follows anchors, aliases and merge keys', () => {
+    const { config: c } = parse(`
+environment: &env
+  A: "1"
+  B: "2"
+annotations:
+  <<: *env
+  B: override
+contents:
+  packages: &pkgs [a, b]
+  keyring: *pkgs
+`);
+    assert.deepEqual(c.annotations, { B: 'override', A: '1' });
+    assert.deepEqual(c.contents.keyring, ['a', 'b']);
+  });
+
+  it('rewrites a service-bundle entrypoint as apko does (s6 supervises /sv)', () => {
+    const { config: c } = parse('entrypoint:\n  type: service-bundle\n  services:\n    nginx: /usr/sbin/nginx -g "daemon off;"\n');
+    assert.deepEqual(c.entrypoint, {
+      type: 'service-bundle',
+      command: '/bin/s6-svscan /sv',
+      services: { nginx: '/usr/sbin/nginx -g "daemon off;"' },
+    });
+    assert.deepEqual(c.contents.packages, ['s6']);
+  });
+
+  it('treats layering: {} as no layering, as apko does', () => {
+    assert.equal(parse('layering: {}\n').config.layering, undefined);
+    assert.deepEqual(parse('layering: {strategy: origin}\n').config.layering, { strategy: 'origin', budget: 0 });
+  });
+
+  it('an empty file is an empty config for the host architecture', () => {
+    const { config: c } = parseConfig('# nothing\n', 'empty.yaml', { hostArch: 'arm64' });
+    assert.deepEqual(c.archs, ['aarch64']);
+    assert.equal(c.archsFromHost, true);
+    assert.deepEqual(c.contents.packages, []);
+    assert.deepEqual(c.environment, {});
+  });
+});
+
+describe('our differences from apko', () => {
+  it('a directory without permissions is 0o755 (apko: 0000); other types keep what was written', () => {
+    const { config: c } = parse(`
+paths:
+  - {path: /d, type: directory}
+  - {path: /e, type: empty-file}
+  - {path: /l, type: symlink, source: /d}
+  - {path: /h, type: hardlink, source: /e, permissions: 0o600}
+`);
+    const expected: PathMutation[] = [
+      { path: '/d', type: 'directory', permissions: 0o755, recursive: false },
+      { path: '/e', type: 'empty-file', recursive: false },
+      { path: '/l', type: 'symlink', source: '/d', recursive: false },
+      { path: '/h', type: 'hardlink', source: '/e', permissions: 0o600, recursive: false },
+    ];
+    assert.deepEqual(c.paths, expected);
+  });
+
+  it('archs defaults to the host architecture (apko: all of them); Node names are accepted for the host', () => {
+    for (const [hostArch, apk] of [
+      ['x64', 'x86_64'],
+      ['arm64', 'aarch64'],
+      ['ia32', 'x86'],
+      ['arm', 'armv7'],
+      ['ppc64', 'ppc64le'],
+      ['loong64', 'loongarch64'],
+      ['amd64', 'x86_64'],
+      ['armhf', 'armhf'],
+    ] as const) {
+      const { config: c } = parseConfig('contents: {packages: [a]}\n', 'image.yaml', { hostArch });
+      assert.deepEqual(c.archs, [apk], hostArch);
+      assert.equal(c.archsFromHost, true);
+    }
+  });
+
+  it('an unknown host architecture only matters when the config names none', () => {
+    assert.deepEqual(parseConfig('archs: [s390x]\n', 'image.yaml', { hostArch: 'mips' }).config.archs, ['s390x']);
+    assert.throws(
+      () => parseConfig('{}\n', 'image.yaml', { hostArch: 'mips' }),
+      (err) => isProvenantError(err, 'USAGE') && /mips/.test(err.message),
+    );
+  });
+
+  it('duplicate architectures are listed once, in the order first written', () => {
+    assert.deepEqual(parse('archs: [arm64, x86_64, aarch64, amd64]\n').config.archs, ['aarch64', 'x86_64']);
+  });
+});
+
+describe('permissions', () => {
+  const mode = (written: string): number | undefined =>
+    parse(`paths:\n  - path: /x\n    type: permissions\n    permissions: ${written}\n`).config.paths[0]!.permissions;
+
+  it('accepts the octal forms and the integer', () => {
+    assert.equal(mode('0o755'), 0o755);
+    assert.equal(mode('0O755'), 0o755);
+    assert.equal(mode('0755'), 0o755); // YAML 1.1 / Go: a leading 0 is octal, as apko reads it
+    assert.equal(mode('493'), 0o755);
+    assert.equal(mode('420'), 0o644);
+    assert.equal(mode('0x1ed'), 0o755);
+    assert.equal(mode('0o1777'), 0o1777);
+    assert.equal(mode('02775'), 0o2775);
+    assert.equal(mode('0o4_755'), 0o4755);
+    assert.equal(mode('0'), 0);
+    assert.equal(mode('511'), 0o777);
+  });
+
+  it('refuses what is not a mode, at the value', async () => {
+    const at = 'image.yaml:4:18';
+    await rejects(() => mode('"0755"'), 'INVALID_CONFIG', at, /paths\[0\]\.permissions: expected an integer, got the quoted string "0755"/);
+    await rejects(() => mode('0999'), 'INVALID_CONFIG', at, /0999 is not an octal number/);
+    await rejects(() => mode('0o10000'), 'INVALID_CONFIG', at, /out of range \(0 to 0o7777\)/);
+    await rejects(() => mode('-1'), 'INVALID_CONFIG', at, /out of range/);
+    await rejects(() => mode('7.5'), 'INVALID_CONFIG', at, /expected an integer, got "7\.5"/);
+    await rejects(() => mode('rwxr-xr-x'), 'INVALID_CONFIG', at, /expected an integer/);
+    await rejects(() => mode('[1]'), 'INVALID_CONFIG', at, /expected an integer, got a list/);
+  });
+
+  it('refuses a decimal number that was meant as an octal mode', async () => {
+    const err = await rejects(() => mode('755'), 'INVALID_CONFIG', 'image.yaml:4:18', /755 is a decimal number \(mode 0o1363\)/);
+    assert.match(err.hint ?? '', /0o755/);
+    await rejects(() => mode('644'), 'INVALID_CONFIG', 'image.yaml:4:18', /not the octal mode 0o644/);
+  });
+
+  it('a permissions entry needs permissions, a link needs a source', async () => {
+    await rejects(
+      () => parse('paths:\n  - path: /x\n    type: permissions\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:5',
+      /paths\[0\]: a "permissions" entry needs permissions/,
+    );
+    await rejects(
+      () => parse('paths:\n  - {path: /x, type: symlink}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:5',
+      /paths\[0\]: a symlink entry needs a source/,
+    );
+    await rejects(() => parse('paths:\n  - {type: directory}\n'), 'INVALID_CONFIG', 'image.yaml:2:5', /paths\[0\]: "path" is required/);
+  });
+});
+
+describe('architectures', () => {
+  it('normalizes apko, OCI and Docker names to apk names', () => {
+    const table: [string, string][] = [
+      ['x86_64', 'x86_64'],
+      ['amd64', 'x86_64'],
+      ['aarch64', 'aarch64'],
+      ['arm64', 'aarch64'],
+      ['arm64/v8', 'aarch64'],
+      ['armv7', 'armv7'],
+      ['arm/v7', 'armv7'],
+      ['armhf', 'armhf'],
+      ['arm/v6', 'armhf'],
+      ['x86', 'x86'],
+      ['386', 'x86'],
+      ['ppc64le', 'ppc64le'],
+      ['s390x', 's390x'],
+      ['riscv64', 'riscv64'],
+      ['loong64', 'loongarch64'],
+      ['loongarch64', 'loongarch64'],
+    ];
+    for (const [name, apk] of table) assert.equal(normalizeArch(name), apk, name);
+  });
+
+  it('maps apk names to OCI platforms as apko does', () => {
+    assert.deepEqual(apkArchToPlatform('x86_64'), { os: 'linux', architecture: 'amd64' });
+    assert.deepEqual(apkArchToPlatform('aarch64'), { os: 'linux', architecture: 'arm64' });
+    assert.deepEqual(apkArchToPlatform('armv7'), { os: 'linux', architecture: 'arm', variant: 'v7' });
+    assert.deepEqual(apkArchToPlatform('armhf'), { os: 'linux', architecture: 'arm', variant: 'v6' });
+    assert.deepEqual(apkArchToPlatform('x86'), { os: 'linux', architecture: '386' });
+    assert.deepEqual(apkArchToPlatform('loongarch64'), { os: 'linux', architecture: 'loong64' });
+    assert.deepEqual(apkArchToPlatform('riscv64'), { os: 'linux', architecture: 'riscv64' });
+    assert.deepEqual(apkArchToPlatform('amd64'), { os: 'linux', architecture: 'amd64' });
+  });
+
+  it('refuses other names, with a suggestion', async () => {
+    assert.throws(
+      () => normalizeArch('X86_64'),
+      (err) => isProvenantError(err, 'USAGE') && /did you mean "x86_64"/.test(err.message),
+    );
+    assert.throws(
+      () => normalizeArch('sparc'),
+      (err) => isProvenantError(err, 'USAGE'),
+    );
+    await rejects(
+      () => parse('archs:\n  - x86_64\n  - amd46\n'),
+      'INVALID_CONFIG',
+      'image.yaml:3:5',
+      /archs\[1\]: "amd46" is not an architecture \(did you mean "amd64"\?\)/,
+    );
+    await rejects(() => parse('archs: [all]\n'), 'INVALID_CONFIG', 'image.yaml:1:9', /command line only/);
+  });
+});
+
+describe('errors name the file, line, column and key path', () => {
+  it('an unknown key, with a suggestion and the known keys as a hint', async () => {
+    const err = await rejects(
+      () => parse('contents:\n  packages: [a]\n  pakages: [b]\n'),
+      'INVALID_CONFIG',
+      'image.yaml:3:3',
+      /contents\.pakages: unknown key "pakages" \(did you mean "packages"\?\)/,
+    );
+    assert.equal(err.file, 'image.yaml');
+    assert.equal(err.line, 3);
+    assert.equal(err.column, 3);
+    assert.equal(err.keyPath, 'contents.pakages');
+    assert.match(err.hint ?? '', /repositories, build_repositories/);
+    await rejects(() => parse('workdir: /x\n'), 'INVALID_CONFIG', 'image.yaml:1:1', /did you mean "work-dir"/);
+    await rejects(() => parse('stop_signal: TERM\n'), 'INVALID_CONFIG', 'image.yaml:1:1', /did you mean "stop-signal"/);
+    await rejects(() => parse('packages: [a]\n'), 'INVALID_CONFIG', 'image.yaml:1:1', /did you mean "contents\.packages"/);
+    await rejects(
+      () => parse('accounts:\n  users:\n    - username: a\n      uid: 1\n      home: /x\n'),
+      'INVALID_CONFIG',
+      'image.yaml:5:7',
+      /accounts\.users\[0\]\.home: unknown key "home" \(did you mean "homedir"\?\)/,
+    );
+    await rejects(() => parse('zzz: 1\n'), 'INVALID_CONFIG', 'image.yaml:1:1', /^image\.yaml:1:1: zzz: unknown key "zzz"$/);
+  });
+
+  it('a value of the wrong type', async () => {
+    await rejects(
+      () => parse('contents:\n  packages:\n    - a\n    - b\n    - [c]\n'),
+      'INVALID_CONFIG',
+      'image.yaml:5:7',
+      /contents\.packages\[2\]: expected a string, got a list/,
+    );
+    await rejects(
+      () => parse('contents:\n  packages: busybox\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:13',
+      /contents\.packages: expected a list of strings, got "busybox"/,
+    );
+    await rejects(() => parse('cmd: [a, b]\n'), 'INVALID_CONFIG', 'image.yaml:1:6', /cmd: expected a string, got a list/);
+    await rejects(
+      () => parse('environment: [A=B]\n'),
+      'INVALID_CONFIG',
+      'image.yaml:1:14',
+      /environment: expected "environment" \(a mapping\), got a list/,
+    );
+    await rejects(
+      () => parse('accounts:\n  users:\n    - username: a\n      uid: abc\n'),
+      'INVALID_CONFIG',
+      'image.yaml:4:12',
+      /accounts\.users\[0\]\.uid: expected an integer, got "abc"/,
+    );
+    await rejects(
+      () => parse('paths:\n  - {path: /x, type: directory, recursive: maybe}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:44',
+      /recursive: expected true or false/,
+    );
+    await rejects(() => parse('- a\n'), 'INVALID_CONFIG', 'image.yaml:1:1', /expected the configuration \(a mapping\), got a list/);
+  });
+
+  it('a value out of its set', async () => {
+    await rejects(
+      () => parse('paths:\n  - {path: /x, type: dir}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:22',
+      /paths\[0\]\.type: "dir" is not one of directory, empty-file/,
+    );
+    await rejects(
+      () => parse('entrypoint: {type: s6}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:1:20',
+      /entrypoint\.type: "s6" is not one of service-bundle/,
+    );
+    await rejects(
+      () => parse('layering:\n  strategy: size\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:13',
+      /layering\.strategy: "size" is not one of origin/,
+    );
+    await rejects(
+      () => parse('contents:\n  repositories: ["a b c"]\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:18',
+      /contents\.repositories\[0\]: "a b c" is not a repository/,
+    );
+  });
+
+  it('accounts: missing names and ids, uid 0', async () => {
+    await rejects(
+      () => parse('accounts:\n  users:\n    - uid: 5\n'),
+      'INVALID_CONFIG',
+      'image.yaml:3:7',
+      /accounts\.users\[0\]: "username" is required/,
+    );
+    await rejects(() => parse('accounts:\n  users:\n    - username: a\n'), 'INVALID_CONFIG', 'image.yaml:3:7', /user "a" has no uid/);
+    const err = await rejects(
+      () => parse('accounts:\n  users:\n    - username: a\n      uid: 0\n'),
+      'INVALID_CONFIG',
+      'image.yaml:4:12',
+      /uid: user "a" has uid 0/,
+    );
+    assert.match(err.hint ?? '', /run-as: 0/);
+    await rejects(() => parse('accounts:\n  groups:\n    - groupname: g\n'), 'INVALID_CONFIG', 'image.yaml:3:7', /group "g" has no gid/);
+    await rejects(
+      () => parse('accounts:\n  users:\n    - {username: a, uid: 4294967296}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:3:26',
+      /out of range/,
+    );
+  });
+
+  it('keys apko has that Provenant does not support yet are refused by name', async () => {
+    await rejects(
+      () => parse('certificates:\n  additional: []\n'),
+      'INVALID_CONFIG',
+      'image.yaml:1:1',
+      /certificates: .*not supported yet/,
+    );
+    await rejects(
+      () => parse('contents:\n  baseimage: {image: x}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:3',
+      /contents\.baseimage: .*not supported yet/,
+    );
+    await rejects(
+      () => parse('contents:\n  runtime_keyring: []\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:3',
+      /runtime_keyring.*not supported yet/,
+    );
+    await rejects(
+      () => parse('format: erofs\n'),
+      'INVALID_CONFIG',
+      'image.yaml:1:9',
+      /format: the "erofs" layer format is not supported yet/,
+    );
+    await rejects(() => parse('options: {}\n'), 'INVALID_CONFIG', 'image.yaml:1:1', /options: apko removed/);
+  });
+
+  it('YAML mistakes: syntax, duplicate keys, unknown aliases, self-merges, alias bombs', async () => {
+    await rejects(() => parse('contents:\n  packages: [a\n'), 'INVALID_CONFIG', 'image.yaml:3:1', /invalid YAML/);
+    await rejects(() => parse('cmd: a\ncmd: b\n'), 'INVALID_CONFIG', 'image.yaml:2:1', /invalid YAML: Map keys must be unique/);
+    await rejects(() => parse('cmd: *nope\n'), 'INVALID_CONFIG', 'image.yaml:1:6', /cmd: the alias \*nope names no anchor/);
+    await rejects(() => parse('environment: &e {<<: *e}\n'), 'INVALID_CONFIG', 'image.yaml:1:17', /merge key/);
+    await rejects(() => parse('a: 1\n---\nb: 2\n'), 'INVALID_CONFIG', 'image.yaml:2:1', /invalid YAML/);
+    // Merge keys expand maps into maps: nine levels of ten aliases each would be 10^8 entries.
+    const levels = ['&m0 {a: x}'];
+    for (let i = 1; i <= 8; i++)
+      levels.push(
+        `&m${i} {<<: [${Array(10)
+          .fill(`*m${i - 1}`)
+          .join(', ')}]}`,
+      );
+    await rejects(
+      () => parse(`environment:\n  <<: [${levels.join(', ')}]\n`),
+      'INVALID_CONFIG',
+      'image.yaml:1:1',
+      /environment: .*more than 200000 values/,
+    );
+  });
+
+  it('parseConfig refuses an include (loadConfig follows it)', async () => {
+    await rejects(
+      () => parse('include: base.yaml\n'),
+      'INVALID_CONFIG',
+      'image.yaml:1:10',
+      /include: includes are followed only when loading from a file/,
+    );
+  });
+
+  it('maps INVALID_CONFIG to exit code 2', () => {
+    assert.equal(exitCodeFor('INVALID_CONFIG'), 2);
+  });
+});
+
+describe('include', () => {
+  it('merges as apko does: the included file is the base, the including file overrides', async () => {
+    const path = join(HERE, 'overlay.yaml');
+    const loaded = await loadConfig(path, host);
+    const c = loaded.config;
+    assert.deepEqual(c.contents.packages, ['wolfi-baselayout', 'ca-certificates-bundle', 'busybox']);
+    assert.deepEqual(c.contents.repositories, ['https://packages.wolfi.dev/os']);
+    assert.deepEqual(c.environment, { LANG: 'C.UTF-8', TZ: 'Europe/Paris' });
+    assert.deepEqual(c.entrypoint, { command: '/bin/sh -l', services: {} });
+    assert.equal(c.cmd, '--help');
+    assert.equal(c.accounts.runAs, '65532');
+    assert.deepEqual(c.archs, ['x86_64']);
+    assert.equal(c.archsFromHost, false);
+    // Provenance: every file read, the root first; raw is the root's exact text.
+    assert.deepEqual(
+      loaded.files.map((f) => f.path),
+      [path, join(HERE, 'base.yaml')],
+    );
+    assert.match(loaded.raw, /^# Includes base\.yaml/);
+    assert.equal(loaded.files[0]!.sha256, sha256(loaded.raw));
+    // Locations follow the merge: the including file's package comes after the base's two.
+    assert.deepEqual(loaded.locations.get('contents.packages[2]'), { file: path, line: 6, column: 7 });
+    assert.deepEqual(loaded.locations.get('contents.packages[0]'), { file: join(HERE, 'base.yaml'), line: 8, column: 7 });
+    assert.deepEqual(loaded.locations.get('environment.TZ'), { file: path, line: 9, column: 7 });
+    assert.equal(loaded.locations.get('environment.LANG')?.file, join(HERE, 'base.yaml'));
+  });
+
+  it('resolves an include relative to the file that names it, through several levels', async () => {
+    const fs = memory({
+      'images/app.yaml': 'include: ../lib/base.yaml\ncontents: {packages: [app]}\n',
+      'lib/base.yaml': 'include: common/core.yaml\ncontents: {packages: [base]}\nentrypoint: {command: /base}\n',
+      'lib/common/core.yaml': 'contents: {packages: [core]}\nentrypoint: {command: /core}\narchs: [arm64]\nvcs-url: https://core\n',
+    });
+    const loaded = await loadConfig('images/app.yaml', { ...host, readFile: fs.readFile });
+    assert.deepEqual(fs.reads, ['images/app.yaml', 'lib/base.yaml', 'lib/common/core.yaml']);
+    assert.deepEqual(loaded.config.contents.packages, ['core', 'base', 'app']);
+    assert.equal(loaded.config.entrypoint.command, '/base');
+    assert.deepEqual(loaded.config.archs, ['aarch64']);
+    // apko drops an included vcs-url; Provenant keeps it.
+    assert.equal(loaded.config.vcsUrl, 'https://core');
+    assert.deepEqual(loaded.locations.get('contents.packages[2]'), { file: 'images/app.yaml', line: 2, column: 23 });
+  });
+
+  it('detects a cycle, naming the include that closes it', async () => {
+    const err = await rejects(
+      () => loadConfig(join(HERE, 'cycle-a.yaml'), host),
+      'INVALID_CONFIG',
+      `${join(HERE, 'cycle-b.yaml')}:2:10`,
+      /include: the includes form a cycle/,
+    );
+    assert.match(err.message, /cycle-a\.yaml → .*cycle-b\.yaml → .*cycle-a\.yaml/);
+    const self = memory({ 'a.yaml': 'include: ./a.yaml\n' });
+    await rejects(
+      () => loadConfig('a.yaml', { ...host, readFile: self.readFile }),
+      'INVALID_CONFIG',
+      'a.yaml:1:10',
+      /cycle: a\.yaml → a\.yaml/,
+    );
+  });
+
+  it('a missing include is NOT_FOUND at the include line; a missing root is NOT_FOUND', async () => {
+    const fs = memory({ 'image.yaml': 'cmd: x\ninclude: nope.yaml\n' });
+    const err = await rejects(
+      () => loadConfig('image.yaml', { ...host, readFile: fs.readFile }),
+      'NOT_FOUND',
+      'image.yaml:2:10',
+      /include: the included file nope\.yaml does not exist/,
+    );
+    assert.match(err.hint ?? '', /relative to the folder/);
+    await rejects(() => loadConfig(join(HERE, 'absent.yaml'), host), 'NOT_FOUND', join(HERE, 'absent.yaml'), /does not exist/);
+  });
+
+  it('layering: {} in the including file turns off an included layering, as in apko', async () => {
+    const fs = memory({ 'image.yaml': 'include: base.yaml\nlayering: {}\n', 'base.yaml': 'layering: {strategy: origin, budget: 3}\n' });
+    assert.equal((await loadConfig('image.yaml', { ...host, readFile: fs.readFile })).config.layering, undefined);
+    const kept = memory({ 'image.yaml': 'include: base.yaml\n', 'base.yaml': 'layering: {strategy: origin, budget: 3}\n' });
+    assert.deepEqual((await loadConfig('image.yaml', { ...host, readFile: kept.readFile })).config.layering, {
+      strategy: 'origin',
+      budget: 3,
+    });
+  });
+
+  it('an error in an included file names that file', async () => {
+    const fs = memory({ 'image.yaml': 'include: base.yaml\n', 'base.yaml': 'contents:\n  packages: [a, {b: c}]\n' });
+    await rejects(
+      () => loadConfig('image.yaml', { ...host, readFile: fs.readFile }),
+      'INVALID_CONFIG',
+      'base.yaml:2:17',
+      /contents\.packages\[1\]/,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fuzzing
+// ---------------------------------------------------------------------------------------------
+
+const KEYS = [
+  'contents',
+  'packages',
+  'repositories',
+  'keyring',
+  'entrypoint',
+  'command',
+  'services',
+  'cmd',
+  'accounts',
+  'users',
+  'groups',
+  'username',
+  'uid',
+  'gid',
+  'run-as',
+  'archs',
+  'environment',
+  'paths',
+  'path',
+  'type',
+  'permissions',
+  'recursive',
+  'layering',
+  'strategy',
+  'budget',
+  'include',
+  'annotations',
+  'volumes',
+  '<<',
+];
+const tokenArb = fc.oneof(
+  fc.constantFrom(...KEYS.map((k) => `${k}:`)),
+  fc.constantFrom(
+    '\n',
+    '\n  ',
+    '\n    ',
+    '- ',
+    ': ',
+    ', ',
+    '[',
+    ']',
+    '{',
+    '}',
+    '&a ',
+    '*a',
+    '&b ',
+    '*b',
+    '"',
+    "'",
+    '|',
+    '>',
+    '? ',
+    '!!str ',
+    '!x ',
+    '#',
+    '---\n',
+    '~',
+    '\t',
+  ),
+  fc.constantFrom(
+    '0o755',
+    '0755',
+    '0999',
+    '493',
+    '-1',
+    'yes',
+    'x86_64',
+    'amd64',
+    'directory',
+    'symlink',
+    'origin',
+    'service-bundle',
+    '1e9',
+    '0x10',
+  ),
+  fc.string({ maxLength: 6 }),
+);
+const TOP_KEYS = [
+  'contents',
+  'entrypoint',
+  'cmd',
+  'accounts',
+  'archs',
+  'environment',
+  'paths',
+  'layering',
+  'annotations',
+  'volumes',
+  'os-release',
+];
+const tokensArb = fc.array(tokenArb, { maxLength: 40 }).map((t) => t.join(''));
+// Half start as a mapping with a real key, so the reader gets past the root.
+const yamlish = fc.oneof(
+  tokensArb,
+  fc.tuple(fc.constantFrom(...TOP_KEYS), tokensArb).map(([k, t]) => `${k}:\n  ${t}`),
+);
+
+/** A random value of any shape. */
+const shapeArb: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.string({ maxLength: 8 }),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constantFrom('0o755', '0999', 'x86_64', 'directory', 'origin', '~', '<<'),
+    fc.array(tie('value'), { maxLength: 3 }),
+    fc.dictionary(fc.constantFrom(...KEYS), tie('value'), { maxKeys: 4 }),
+  ),
+})).value;
+
+/** A valid config that uses every section; the mutation fuzzer replaces one of its values. */
+const RICH = {
+  contents: { repositories: ['https://r'], build_repositories: ['https://b'], keyring: ['k.pub'], packages: ['a', 'b'] },
+  entrypoint: { type: 'service-bundle', command: 'x', 'shell-fragment': 'y', services: { s: 'z' } },
+  cmd: 'c',
+  'stop-signal': 'SIGTERM',
+  'work-dir': '/w',
+  accounts: {
+    'run-as': 'u',
+    users: [{ username: 'u', uid: 1, gid: 2, shell: '/bin/sh', homedir: '/h' }],
+    groups: [{ groupname: 'g', gid: 2, members: ['u'] }],
+  },
+  archs: ['x86_64', 'arm64'],
+  environment: { A: 'b' },
+  paths: [{ path: '/p', type: 'directory', uid: 1, gid: 1, permissions: 493, source: '/s', recursive: true }],
+  'vcs-url': 'https://v',
+  annotations: { a: 'b' },
+  volumes: ['/v'],
+  layering: { strategy: 'origin', budget: 2 },
+  format: 'tar',
+  'os-release': { id: 'i', name: 'n', 'pretty-name': 'p', 'version-id': '1', 'home-url': 'h', 'bug-report-url': 'b' },
+};
+
+/** Every path to a value in `v`, as lists of keys and indexes. */
+function leaves(v: unknown, at: (string | number)[] = []): (string | number)[][] {
+  const here = at.length === 0 ? [] : [at];
+  if (Array.isArray(v)) return [...here, ...v.flatMap((x, i) => leaves(x, [...at, i]))];
+  if (v !== null && typeof v === 'object') return [...here, ...Object.entries(v).flatMap(([k, x]) => leaves(x, [...at, k]))];
+  return here;
+}
+const RICH_PATHS = leaves(RICH);
+
+function mutate(path: (string | number)[], value: unknown): unknown {
+  const copy = structuredClone(RICH) as Record<string | number, unknown>;
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = value;
+  return copy;
+}
+
+function onlyProvenantErrors(text: string): void {
+  try {
+    parseConfig(text, 'fuzz.yaml', host);
+  } catch (err) {
+    if (!isProvenantError(err)) throw err;
+    assert.match(err.message, /^fuzz\.yaml(:\d+:\d+)?: /);
+  }
+}
+
+describe('fuzzing', () => {
+  it('random YAML-ish text never throws anything but a ProvenantError', () => {
+    fc.assert(fc.property(yamlish, onlyProvenantErrors), { numRuns: 3000 });
+  });
+
+  it('a valid config with one value replaced by a random one never throws anything but a ProvenantError', () => {
+    assert.doesNotThrow(() => parseConfig(stringify(RICH), 'rich.yaml', host));
+    fc.assert(
+      fc.property(fc.constantFrom(...RICH_PATHS), shapeArb, (path, value) => onlyProvenantErrors(stringify(mutate(path, value)))),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('valid configs written by a YAML library read back to the same values', () => {
+    const word = fc.stringMatching(/^[a-z][a-z0-9.+-]{0,12}$/);
+    const envKey = fc.string({ minLength: 1, maxLength: 10 }).filter((k) => !k.includes('=') && !k.includes('\0') && k !== '<<');
+    const configArb = fc.record({
+      packages: fc.array(word, { maxLength: 5 }),
+      environment: fc.dictionary(envKey, fc.string({ maxLength: 10 }), { maxKeys: 4 }),
+      mode: fc.integer({ min: 0, max: 0o7777 }),
+      uid: fc.integer({ min: 1, max: 0xffff_ffff }),
+    });
+    fc.assert(
+      fc.property(configArb, ({ packages, environment, mode, uid }) => {
+        const env = { ...environment };
+        const text = stringify({
+          contents: { packages },
+          environment: env,
+          paths: [{ path: '/x', type: 'permissions', permissions: `0o${mode.toString(8)}` }],
+          accounts: { users: [{ username: 'u', uid }] },
+        }).replace(/permissions: "?(0o[0-7]+)"?/, 'permissions: $1');
+        const { config: c } = parseConfig(text, 'rt.yaml', host);
+        assert.deepEqual(c.contents.packages, packages);
+        assert.deepEqual({ ...c.environment }, env);
+        assert.equal(c.paths[0]!.permissions, mode);
+        assert.equal(c.accounts.users[0]!.uid, uid);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
