@@ -5,6 +5,17 @@
  * @module
  */
 
+/**
+ * Reproducible gzip: {@link pinnedGzip} and {@link pinnedGzipBytes} give the same bytes on every
+ * machine and Node version (pako, pigz's block scheme, in worker threads).
+ */
+export {
+  PINNED_GZIP_BLOCK_SIZE,
+  PINNED_GZIP_LEVEL,
+  type PinnedGzipOptions,
+  pinnedGzip,
+  pinnedGzipBytes,
+} from './deflate.ts';
 /** Gzip transforms and detection: {@link gunzip} (multi-member aware), {@link gzip}, {@link isGzip}. */
 export { type GzipOptions, gunzip, gzip, isGzip } from './gzip.ts';
 /** {@link cleanEntryPath}: the lexical check every entry name passes before it touches a folder. */

@@ -1,0 +1,22 @@
+/**
+ * The worker thread of pinnedGzip's pool (deflate.ts): compresses one block per message with the
+ * same {@link deflateBlock} the calling thread uses, and transfers the bytes back.
+ */
+import { parentPort } from 'node:worker_threads';
+import { type DeflateRequest, type DeflateResponse, deflateBlock } from './deflate.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('deflate-worker runs as a worker thread of pinnedGzip');
+
+port.on('message', (request: DeflateRequest) => {
+  let response: DeflateResponse;
+  try {
+    const out = deflateBlock(new Uint8Array(request.buffer, 0, request.byteLength), request.dictLength, request.level, request.last);
+    // deflateBlock returns a whole buffer, never a view into a larger one.
+    response = { buffer: out.buffer as ArrayBuffer, byteLength: out.byteLength };
+    port.postMessage(response, [response.buffer]);
+  } catch (err) {
+    response = { error: err instanceof Error ? err.message : String(err) };
+    port.postMessage(response);
+  }
+});
