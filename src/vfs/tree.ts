@@ -1,0 +1,189 @@
+/**
+ * An in-memory filesystem tree: what a build assembles before it becomes a layer. Packages never
+ * touch the host's disk, and every path a package names is resolved inside this root.
+ *
+ * Paths are relative POSIX paths without `.`/`..` parts (see `cleanEntryPath`). Parent folders
+ * are resolved through symlinks the way a chroot would: an absolute target starts at the tree's
+ * root and `..` stops at the root, so nothing can point outside it.
+ */
+import { ProvenantError } from '../errors.ts';
+
+/** The kinds of node the tree holds. */
+export type NodeType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
+
+/** One node: metadata, and a body for files. */
+export interface FsNode {
+  type: NodeType;
+  /** Permission bits with setuid, setgid and sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** The body of a file. */
+  body?: Uint8Array | undefined;
+  /** Symlink target as written, or for a hardlink the tree path it links to. */
+  linkname?: string | undefined;
+  devmajor?: number | undefined;
+  devminor?: number | undefined;
+  /** Extended attributes (PAX `SCHILY.xattr.*`), by name. */
+  xattrs?: Record<string, string> | undefined;
+  /** Which package (or `build`) put it there, for conflicts and file lists. */
+  owner?: string | undefined;
+}
+
+const MAX_LINKS = 40; // as Linux's MAXSYMLINKS
+
+/** A mutable tree, keyed by path; the root is `''`. */
+export class Tree {
+  readonly #nodes = new Map<string, FsNode>();
+
+  constructor(rootMode = 0o755) {
+    this.#nodes.set('', { type: 'dir', mode: rootMode, uid: 0, gid: 0, mtime: 0 });
+  }
+
+  /** The node at `path` exactly as stored (no symlink following). */
+  get(path: string): FsNode | undefined {
+    return this.#nodes.get(path);
+  }
+
+  /**
+   * Every path except the root, in walk order: each folder followed by its contents, names
+   * compared bytewise (so `a`, `a/b`, `a-c`; the order `find | LC_ALL=C sort` would not give).
+   */
+  paths(): string[] {
+    return [...this.#nodes.keys()].filter((p) => p !== '').sort(comparePaths);
+  }
+
+  get size(): number {
+    return this.#nodes.size - 1;
+  }
+
+  /**
+   * Resolves the folders of `path` through symlinks, leaving the last part as is: where a write
+   * to `path` lands. `usr/lib/x` with `usr/lib` → `/usr/lib64` resolves to `usr/lib64/x`.
+   *
+   * @throws ProvenantError `UNSAFE_PATH` for a symlink loop, or a folder part that is a file
+   */
+  resolveParent(path: string): string {
+    const slash = path.lastIndexOf('/');
+    if (slash < 0) return path;
+    const dir = this.resolve(path.slice(0, slash), 0);
+    const base = path.slice(slash + 1);
+    return dir === '' ? base : `${dir}/${base}`;
+  }
+
+  /** Resolves every part of `path` through symlinks; the result may not exist. */
+  resolve(path: string, depth = 0): string {
+    const parts: string[] = [];
+    const todo = path.split('/').filter((p) => p !== '' && p !== '.');
+    let links = depth;
+    while (todo.length > 0) {
+      const part = todo.shift() as string;
+      if (part === '..') {
+        parts.pop();
+        continue;
+      }
+      const candidate = [...parts, part].join('/');
+      const node = this.#nodes.get(candidate);
+      if (node?.type === 'symlink' && node.linkname !== undefined) {
+        if (++links > MAX_LINKS)
+          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(path)}`, { where: candidate });
+        const target = node.linkname.split('/').filter((p) => p !== '' && p !== '.');
+        if (node.linkname.startsWith('/')) parts.length = 0;
+        todo.unshift(...target);
+        continue;
+      }
+      if (node !== undefined && node.type !== 'dir' && todo.length > 0) {
+        throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(candidate)} is a ${node.type}, not a folder, in ${JSON.stringify(path)}`);
+      }
+      parts.push(part);
+    }
+    return parts.join('/');
+  }
+
+  /** Creates the folders of `path` (resolved) that are missing, with `mode` and root owner. */
+  mkdirAll(path: string, template: Partial<FsNode> = {}): string {
+    const resolved = this.resolve(path);
+    let cur = '';
+    for (const part of resolved.split('/').filter((p) => p !== '')) {
+      cur = cur === '' ? part : `${cur}/${part}`;
+      const node = this.#nodes.get(cur);
+      if (node === undefined) {
+        this.#nodes.set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template });
+      } else if (node.type !== 'dir') {
+        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(cur)}: a ${node.type} is there`);
+      }
+    }
+    return resolved;
+  }
+
+  /**
+   * Puts `node` at `path`: parents are resolved through symlinks and created as needed. A folder
+   * over a folder updates its metadata; anything else replaces what is there.
+   *
+   * @returns the resolved path the node was stored under
+   */
+  put(path: string, node: FsNode): string {
+    const at = this.resolveParent(path);
+    const slash = at.lastIndexOf('/');
+    if (slash >= 0) this.mkdirAll(at.slice(0, slash));
+    const existing = this.#nodes.get(at);
+    if (existing?.type === 'dir' && node.type === 'dir') {
+      this.#nodes.set(at, { ...existing, ...node });
+      return at;
+    }
+    if (existing?.type === 'dir' && this.hasChildren(at)) {
+      throw new ProvenantError('UNSAFE_PATH', `cannot replace the folder ${JSON.stringify(at)}, which is not empty, with a ${node.type}`);
+    }
+    this.#nodes.set(at, node);
+    return at;
+  }
+
+  /** Removes `path` (not following a final symlink); folders with their contents. */
+  remove(path: string): void {
+    const at = this.resolveParent(path);
+    this.#nodes.delete(at);
+    const prefix = `${at}/`;
+    for (const p of [...this.#nodes.keys()]) if (p.startsWith(prefix)) this.#nodes.delete(p);
+  }
+
+  /** Changes metadata of the node at `path` (resolved through symlinks). */
+  update(path: string, change: Partial<FsNode>): void {
+    const at = this.resolve(path);
+    const node = this.#nodes.get(at);
+    if (node === undefined) throw new ProvenantError('NOT_FOUND', `${JSON.stringify(path)} is not in the image`);
+    this.#nodes.set(at, { ...node, ...change });
+  }
+
+  /** Paths under `dir` (resolved), sorted; `dir` itself excluded. */
+  under(dir: string): string[] {
+    const at = this.resolve(dir);
+    const prefix = at === '' ? '' : `${at}/`;
+    return this.paths().filter((p) => p.startsWith(prefix));
+  }
+
+  hasChildren(path: string): boolean {
+    const prefix = `${path}/`;
+    for (const p of this.#nodes.keys()) if (p.startsWith(prefix)) return true;
+    return false;
+  }
+}
+
+/** Walk order of two relative paths: component by component, each compared bytewise. */
+export function comparePaths(a: string, b: string): number {
+  if (a === b) return 0;
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const c = compareBytes(x[i] as string, y[i] as string);
+    if (c !== 0) return c;
+  }
+  return x.length - y.length;
+}
+
+/** Bytewise order of UTF-8 strings (what `LC_ALL=C sort` gives), not UTF-16 order. */
+export function compareBytes(a: string, b: string): number {
+  if (a === b) return 0;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
