@@ -1,0 +1,180 @@
+/**
+ * Installing apk packages into the in-memory tree, and writing apk's own database so that `apk`
+ * inside the image, and scanners, see every package: /lib/apk/db/installed (apko's layout:
+ * usr/lib/apk/db with lib/apk a symlink to it), scripts.tar, triggers, and /etc/apk/world,
+ * repositories, arch and keys.
+ */
+import { createHash } from 'node:crypto';
+import { cleanEntryPath } from '../archive/paths.ts';
+import { tarBytes, tarHeader } from '../archive/tar.ts';
+import { ProvenantError } from '../errors.ts';
+import type { ApkPackageInfo } from '../pkg/apk/apkindex.ts';
+import type { ApkPackage } from '../pkg/apk/package.ts';
+import type { Tree } from '../vfs/tree.ts';
+
+/** What one package put in the tree, for the installed database and SBOMs. */
+export interface InstalledApk {
+  info: ApkPackageInfo;
+  pkg: ApkPackage;
+  /** Entries in archive order, with the checksum apk records for each file and symlink. */
+  files: { path: string; type: string; mode: number; uid: number; gid: number; sha1?: string | undefined }[];
+}
+
+/** Options of {@link installApk}. */
+export interface InstallOptions {
+  /** When set, every time in the tree becomes this (SOURCE_DATE_EPOCH); else the package's. */
+  mtime?: number | undefined;
+}
+
+/**
+ * Unpacks one verified package into `tree`. A file that another package already installed is a
+ * conflict unless this package `replaces` that one (apk-tools' rule); folders merge.
+ *
+ * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
+ *   hardlink to a path outside the package or a folder part that is a file
+ */
+export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, options: InstallOptions = {}): InstalledApk {
+  const owner = info.name;
+  const replaces = new Set(info.replaces.map((r) => r.replace(/[<>=~].*$/, '')));
+  const files: InstalledApk['files'] = [];
+  const where = `${info.name}-${info.version}`;
+  for (const entry of pkg.entries) {
+    const h = entry.header;
+    const mtime = options.mtime ?? h.mtime;
+    const existing = tree.get(tree.resolveParent(entry.path));
+    if (
+      h.type !== 'dir' &&
+      existing !== undefined &&
+      existing.type !== 'dir' &&
+      existing.owner !== undefined &&
+      existing.owner !== owner &&
+      !replaces.has(existing.owner)
+    ) {
+      throw new ProvenantError('FILE_CONFLICT', `${info.name}-${info.version} and ${existing.owner} both install /${entry.path}`, {
+        where,
+        hint: `the two packages cannot be installed together; one of them must declare "replaces = ${existing.owner}"`,
+      });
+    }
+    const xattrs = xattrsOf(h.pax);
+    const base = { mode: h.mode, uid: h.uid, gid: h.gid, mtime, owner, xattrs };
+    let sha1: string | undefined;
+    switch (h.type) {
+      case 'dir':
+        tree.put(entry.path, { type: 'dir', ...base });
+        break;
+      case 'file':
+        sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(entry.body).digest('hex');
+        tree.put(entry.path, { type: 'file', ...base, body: entry.body });
+        break;
+      case 'symlink':
+        sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(h.linkname).digest('hex');
+        tree.put(entry.path, { type: 'symlink', ...base, linkname: h.linkname });
+        break;
+      case 'hardlink': {
+        const target = tree.resolve(cleanEntryPath(h.linkname, `${where}: ${entry.path}`));
+        const node = tree.get(target);
+        if (node?.type !== 'file') {
+          throw new ProvenantError('UNSAFE_PATH', `the hardlink /${entry.path} points at /${target}, which is not a file of the image`, {
+            where,
+          });
+        }
+        tree.put(entry.path, { type: 'hardlink', ...base, linkname: target });
+        break;
+      }
+      default:
+        tree.put(entry.path, { type: h.type, ...base, devmajor: h.devmajor, devminor: h.devminor });
+    }
+    files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, sha1 });
+  }
+  return { info, pkg, files };
+}
+
+function xattrsOf(pax: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (pax === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) out[k.slice('SCHILY.xattr.'.length)] = v;
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/**
+ * The installed database, as apk-tools writes it: each package's index fields, then its folders
+ * (`F:`, with `M:uid:gid:mode` when not root 0755) and files (`R:`, with `a:uid:gid:mode` when
+ * not root 0644, and `Z:` the Q1 checksum).
+ */
+export function installedDatabase(installed: readonly InstalledApk[]): string {
+  let out = '';
+  for (const { info, files } of installed) {
+    const lines = [
+      `C:${info.checksum}`,
+      `P:${info.name}`,
+      `V:${info.version}`,
+      `A:${info.arch}`,
+      `S:${info.size}`,
+      `I:${info.installedSize}`,
+      `T:${info.description}`,
+      `U:${info.url}`,
+      `L:${info.license}`,
+    ];
+    if (info.origin !== '') lines.push(`o:${info.origin}`);
+    if (info.maintainer !== '') lines.push(`m:${info.maintainer}`);
+    if (info.buildTime !== undefined) lines.push(`t:${info.buildTime}`);
+    if (info.commit !== '') lines.push(`c:${info.commit}`);
+    if (info.providerPriority !== undefined) lines.push(`k:${info.providerPriority}`);
+    if (info.depends.length > 0) lines.push(`D:${info.depends.join(' ')}`);
+    if (info.provides.length > 0) lines.push(`p:${info.provides.join(' ')}`);
+    if (info.installIf.length > 0) lines.push(`i:${info.installIf.join(' ')}`);
+    if (info.replaces.length > 0) lines.push(`r:${info.replaces.join(' ')}`);
+    if (info.replacesPriority !== undefined) lines.push(`q:${info.replacesPriority}`);
+    let folder: string | undefined;
+    const dirs = new Set(files.filter((f) => f.type === 'dir').map((f) => f.path));
+    const emitFolder = (dir: string): void => {
+      if (folder === dir) return;
+      folder = dir;
+      lines.push(`F:${dir}`);
+      const d = files.find((f) => f.type === 'dir' && f.path === dir);
+      if (d !== undefined && (d.uid !== 0 || d.gid !== 0 || d.mode !== 0o755)) lines.push(`M:${d.uid}:${d.gid}:${d.mode.toString(8)}`);
+    };
+    for (const f of files) {
+      if (f.type === 'dir') {
+        emitFolder(f.path);
+        continue;
+      }
+      const slash = f.path.lastIndexOf('/');
+      const dir = slash < 0 ? '' : f.path.slice(0, slash);
+      if (dir !== '' && (folder !== dir || !dirs.has(dir))) emitFolder(dir);
+      lines.push(`R:${f.path.slice(slash + 1)}`);
+      if (f.uid !== 0 || f.gid !== 0 || f.mode !== 0o644) lines.push(`a:${f.uid}:${f.gid}:${f.mode.toString(8)}`);
+      if (f.sha1 !== undefined) lines.push(`Z:Q1${Buffer.from(f.sha1, 'hex').toString('base64')}`);
+    }
+    out += `${lines.join('\n')}\n\n`;
+  }
+  return out;
+}
+
+/**
+ * scripts.tar: each package's install scripts as `<name>-<version>.<Q1 checksum>.<script>`
+ * entries, as apk-tools stores them (a tar without the end blocks, like apk's). Times are `mtime`.
+ */
+export async function scriptsTar(installed: readonly InstalledApk[], mtime: number): Promise<Uint8Array> {
+  const entries = [];
+  for (const { info, pkg } of installed) {
+    for (const [name, body] of [...pkg.scripts].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (!name.startsWith('.') || name === '.trigger' || !/^\.(pre|post)-(install|upgrade|deinstall)$/.test(name)) continue;
+      entries.push({
+        header: tarHeader({ name: `${info.name}-${info.version}.${info.checksum}${name}`, size: body.length, mode: 0o755, mtime }),
+        body,
+      });
+    }
+  }
+  return tarBytes(entries);
+}
+
+/** The triggers file: `Q1checksum folder...` for each package with a `.trigger` script. */
+export function triggersFile(installed: readonly InstalledApk[]): string {
+  let out = '';
+  for (const { info, pkg } of installed) {
+    const triggers = pkg.pkginfo.get('triggers');
+    if (pkg.scripts.has('.trigger') && triggers !== undefined && triggers.length > 0) out += `${info.checksum} ${triggers.join(' ')}\n`;
+  }
+  return out;
+}

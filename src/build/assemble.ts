@@ -1,0 +1,227 @@
+/**
+ * The parts of an image that are not package files: the base folders, accounts, `paths`,
+ * /etc/os-release, and apk's own files. Each takes the tree and the configuration and changes
+ * the tree; nothing here reads the host.
+ */
+import { ProvenantError } from '../errors.ts';
+import type { Tree } from '../vfs/tree.ts';
+import type { ImageAccounts, ImageConfig, ImageOsRelease, PathMutation } from './config.ts';
+
+const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
+const decode = (b: Uint8Array | undefined): string => (b === undefined ? '' : new TextDecoder().decode(b));
+
+/**
+ * The folders every image has before packages go in, as apko makes them: /tmp sticky and world
+ * writable, /proc read-only, apk's folders, and `lib/apk` a symlink to `usr/lib/apk` (apk-tools
+ * 3's place for its database, which apk-tools 2 finds through the link).
+ */
+export function baseLayout(tree: Tree, mtime: number): void {
+  const dir = (path: string, mode = 0o755): void => {
+    tree.put(path, { type: 'dir', mode, uid: 0, gid: 0, mtime, owner: 'build' });
+  };
+  for (const d of [
+    'dev',
+    'etc',
+    'etc/apk',
+    'etc/apk/keys',
+    'lib',
+    'opt',
+    'usr',
+    'usr/lib',
+    'usr/lib/apk',
+    'usr/lib/apk/db',
+    'usr/lib/apk/exec',
+    'var',
+    'var/cache',
+    'var/cache/apk',
+    'var/cache/misc',
+    'var/lib',
+  ])
+    dir(d);
+  dir('proc', 0o555);
+  dir('tmp', 0o1777);
+  tree.put('lib/apk', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: '../usr/lib/apk', owner: 'build' });
+}
+
+/** Puts a file the build writes (root-owned, 0644 unless said). */
+export function buildFile(tree: Tree, path: string, content: string | Uint8Array, mtime: number, mode = 0o644): void {
+  tree.put(path, {
+    type: 'file',
+    mode,
+    uid: 0,
+    gid: 0,
+    mtime,
+    body: typeof content === 'string' ? encode(content) : content,
+    owner: 'build',
+  });
+}
+
+/**
+ * Adds the configured groups and users to /etc/group and /etc/passwd, keeping the lines packages
+ * wrote. An entry whose name is already there replaces it (the configuration wins). /etc/passwd
+ * and /etc/group exist afterwards even when empty, as in apko.
+ */
+export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number): void {
+  const merge = (path: string, lines: string[]): void => {
+    const existing = tree.get(tree.resolve(path));
+    const kept = decode(existing?.body)
+      .split('\n')
+      .filter((l) => l !== '');
+    const names = new Set(lines.map((l) => l.split(':')[0]));
+    const out = [...kept.filter((l) => !names.has(l.split(':')[0])), ...lines];
+    buildFile(tree, path, out.length === 0 ? '' : `${out.join('\n')}\n`, mtime, existing?.mode ?? 0o644);
+  };
+  merge(
+    'etc/group',
+    accounts.groups.map((g) => `${g.groupname}:x:${g.gid}:${g.members.join(',')}`),
+  );
+  merge(
+    'etc/passwd',
+    accounts.users.map((u) => `${u.username}:x:${u.uid}:${u.gid}:${u.username}:${u.homedir}:${u.shell}`),
+  );
+  for (const u of accounts.users) {
+    if (u.homedir !== '' && u.homedir !== '/' && tree.get(tree.resolve(u.homedir.replace(/^\/+/, ''))) === undefined) {
+      tree.mkdirAll(u.homedir.replace(/^\/+/, ''), { mode: 0o755, uid: u.uid, gid: u.gid, mtime, owner: 'build' });
+    }
+  }
+}
+
+/**
+ * Applies `paths` in order. A `directory` without permissions gets 0755 (apko gives 0000); an
+ * `empty-file` 0644; `permissions` changes mode and owner, of a folder's contents too when
+ * `recursive`.
+ *
+ * @throws ProvenantError `INVALID_CONFIG` naming the path when a hardlink's source is missing
+ *   or `permissions` names a path the image does not have
+ */
+export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: number): void {
+  for (const m of paths) {
+    const path = m.path.replace(/^\/+/, '');
+    const owner = { uid: m.uid ?? 0, gid: m.gid ?? 0 };
+    switch (m.type) {
+      case 'directory': {
+        tree.mkdirAll(path, { mode: m.permissions ?? 0o755, ...owner, mtime, owner: 'build' });
+        tree.update(path, { mode: m.permissions ?? 0o755, ...owner });
+        if (m.recursive)
+          for (const p of tree.under(path)) if (tree.get(p)?.type === 'dir') tree.update(p, { mode: m.permissions ?? 0o755, ...owner });
+        break;
+      }
+      case 'empty-file':
+        tree.put(path, { type: 'file', mode: m.permissions ?? 0o644, ...owner, mtime, body: new Uint8Array(), owner: 'build' });
+        break;
+      case 'symlink':
+        tree.put(path, { type: 'symlink', mode: 0o777, ...owner, mtime, linkname: m.source ?? '', owner: 'build' });
+        break;
+      case 'hardlink': {
+        const source = tree.resolve((m.source ?? '').replace(/^\/+/, ''));
+        const node = tree.get(source);
+        if (node?.type !== 'file') {
+          throw new ProvenantError(
+            'INVALID_CONFIG',
+            `paths: the hardlink ${m.path} links to ${m.source ?? ''}, which is not a file in the image`,
+            { where: m.path },
+          );
+        }
+        tree.put(path, { ...node, type: 'hardlink', linkname: source, owner: 'build' });
+        break;
+      }
+      case 'permissions': {
+        if (tree.get(tree.resolve(path)) === undefined) {
+          throw new ProvenantError('INVALID_CONFIG', `paths: ${m.path} is not in the image, so its permissions cannot be set`, {
+            where: m.path,
+          });
+        }
+        // Ownership changes only where the entry names it, as in apko.
+        const change = {
+          ...(m.permissions === undefined ? {} : { mode: m.permissions }),
+          ...(m.uid === undefined ? {} : { uid: m.uid }),
+          ...(m.gid === undefined ? {} : { gid: m.gid }),
+        };
+        tree.update(path, change);
+        if (m.recursive) for (const p of tree.under(path)) tree.update(p, change);
+        break;
+      }
+    }
+  }
+}
+
+/**
+ * Writes /etc/os-release from `os-release` when the configuration gives one, or when no package
+ * provided the file (then it says the image was built by Provenant, with no distribution ID
+ * claimed that scanners would trust).
+ */
+export function applyOsRelease(tree: Tree, osRelease: ImageOsRelease | undefined, mtime: number): void {
+  const existing = tree.get(tree.resolve('etc/os-release'));
+  if (existing !== undefined && osRelease === undefined) return;
+  const fields: [string, string | undefined][] = [
+    ['ID', osRelease?.id ?? 'unknown'],
+    ['NAME', osRelease?.name ?? 'Provenant-built image'],
+    ['PRETTY_NAME', osRelease?.prettyName ?? osRelease?.name ?? 'Provenant-built image'],
+    ['VERSION_ID', osRelease?.versionId],
+    ['HOME_URL', osRelease?.homeUrl],
+    ['BUG_REPORT_URL', osRelease?.bugReportUrl],
+  ];
+  const text = fields
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${/^[A-Za-z0-9._-]+$/.test(v ?? '') ? v : JSON.stringify(v)}`)
+    .join('\n');
+  buildFile(tree, 'etc/os-release', `${text}\n`, mtime);
+}
+
+/** The image's PATH when the configuration sets none: apko's and Alpine's default. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin';
+
+/**
+ * The environment of the image config: the configured variables, with PATH added when missing,
+ * and SSL_CERT_FILE as apko sets it. Sorted by name, so the config's bytes are stable.
+ */
+export function imageEnvironment(config: ImageConfig): string[] {
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, SSL_CERT_FILE: '/etc/ssl/certs/ca-certificates.crt', ...config.environment };
+  return Object.keys(env)
+    .sort()
+    .map((k) => `${k}=${env[k]}`);
+}
+
+/**
+ * Splits a command line into words the way a POSIX shell would for a simple command (quotes and
+ * backslashes; no expansion), as apko does for `entrypoint.command` and `cmd`.
+ *
+ * @throws ProvenantError `INVALID_CONFIG` for an unterminated quote
+ */
+export function splitWords(line: string, where: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i] as string;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated ' quote in ${JSON.stringify(line)}`, { where });
+      cur += line.slice(i + 1, end);
+      i = end;
+      inWord = true;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < line.length && line[j] !== '"'; j++) {
+        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1] as string)) j++;
+        cur += line[j];
+      }
+      if (j >= line.length)
+        throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated " quote in ${JSON.stringify(line)}`, { where });
+      i = j;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
+}

@@ -1,0 +1,422 @@
+/**
+ * `provenant build`: from a configuration (and optionally a lock) to a multi-arch OCI image.
+ *
+ * The steps are data in, data out: resolve (or read the lock) → fetch and verify packages →
+ * assemble a tree → write a layer → image config, manifest, index. Nothing touches the host's
+ * disk but the download cache; the result is written to any content store by {@link writeBuild}.
+ */
+import { createHash } from 'node:crypto';
+import { basename, dirname } from 'node:path';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../oci/types.ts';
+import type { ApkPackageInfo } from '../pkg/apk/apkindex.ts';
+import { readApkIndex } from '../pkg/apk/apkindex.ts';
+import { type ApkCandidate, apkCandidates, apkRequest, apkVersionScheme } from '../pkg/apk/candidates.ts';
+import { type ApkPackage, readApkPackage } from '../pkg/apk/package.ts';
+import { ApkKeyring } from '../pkg/apk/signature.ts';
+import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
+import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
+import type { ContentStore, Logger, OperationOptions } from '../store/types.ts';
+import { silentLogger } from '../store/types.ts';
+import { Tree } from '../vfs/tree.ts';
+import { type InstalledApk, installApk, installedDatabase, scriptsTar, triggersFile } from './apk-install.ts';
+import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, imageEnvironment, splitWords } from './assemble.ts';
+import { apkArchToPlatform, type LoadedConfig } from './config.ts';
+import { type Layer, treeLayer } from './layer.ts';
+import { type Lock, type LockedPackage, lockFor } from './lock.ts';
+
+/** Options of {@link buildImage}. */
+export interface BuildOptions {
+  /** The loaded configuration. */
+  config: LoadedConfig;
+  /** The configuration file's path: relative repositories and keys are relative to its folder. */
+  configPath: string;
+  /** Build from these pins instead of resolving (`--lock`). */
+  lock?: Lock | undefined;
+  /** Only these architectures (apk names); default the configuration's. */
+  archs?: readonly string[] | undefined;
+  /** SOURCE_DATE_EPOCH: the image's creation time and the latest time any file may have. */
+  sourceDateEpoch?: number | undefined;
+  /** Where downloads are cached; none when absent. */
+  cacheDir?: string | undefined;
+  /** Worker threads for compression. */
+  workers?: number | undefined;
+  /** Resolve and fetch only, for `provenant lock`: `images` is empty and `index` undefined. */
+  lockOnly?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+  logger?: Logger | undefined;
+}
+
+/** One platform's image. */
+export interface BuiltImage {
+  arch: string;
+  platform: Platform;
+  manifest: Stored;
+  /** The image config's exact bytes and descriptor. */
+  config: { bytes: Uint8Array; descriptor: Descriptor };
+  layers: Layer[];
+  /** The installed packages, in install order. */
+  packages: InstalledApk[];
+  /** Install scripts that were not run (apko does not run them either), per package. */
+  skippedScripts: { package: string; scripts: string[] }[];
+}
+
+/** A finished build, in memory. */
+export interface BuildResult {
+  /** The image index; undefined for a lock-only run. */
+  index: Stored | undefined;
+  images: BuiltImage[];
+  /** The lock that reproduces this build. */
+  lock: Lock;
+  /** Every repository index used, with its digest, for provenance. */
+  indexes: { url: string; arch: string; digest: Digest }[];
+}
+
+/**
+ * Builds the image a configuration describes.
+ *
+ * @throws ProvenantError `UNRESOLVABLE`, `SIGNATURE`, `UNTRUSTED_KEY`, `DIGEST_MISMATCH`,
+ *   `FILE_CONFLICT`, `NOT_FOUND`, `NETWORK`, `INVALID_CONFIG` as each step finds
+ */
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const { config } = options.config;
+  const logger = options.logger ?? silentLogger;
+  const baseDir = dirname(options.configPath);
+  const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
+  const mtime = options.sourceDateEpoch ?? 0;
+  const archs = options.archs ?? config.archs;
+  const keyring = await loadKeyring(config.contents.keyring, options.lock, baseDir, options.signal);
+  const repositories = config.contents.repositories.map(parseRepository);
+
+  // Resolve every arch first, so that a version mismatch is found before any download.
+  const plans = new Map<string, { packages: LockedPackage[] }>();
+  const indexes: BuildResult['indexes'] = [];
+  const resolved = new Map<string, ApkCandidate[]>();
+  for (const arch of archs) {
+    throwIfAborted(options.signal);
+    if (options.lock !== undefined) {
+      const locked = options.lock.contents.packages.filter((p) => p.architecture === arch);
+      if (locked.length === 0) {
+        throw new ProvenantError('USAGE', `the lock has no packages for ${arch}`, {
+          hint: `run \`provenant lock\` with ${arch} in archs`,
+          where: 'lock',
+        });
+      }
+      plans.set(arch, { packages: locked });
+      continue;
+    }
+    const candidates: ApkCandidate[] = [];
+    for (const [order, repo] of repositories.entries()) {
+      const url = joinLocation(repo.url, arch, 'APKINDEX.tar.gz');
+      const bytes = await fetchFile(url, { baseDir, signal: options.signal });
+      const index = await readApkIndex(bytes, { keyring, where: safeLocation(url) });
+      indexes.push({ url: safeLocation(url), arch, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest });
+      const { candidates: found, skipped } = apkCandidates(index.packages, repo.url, repo.tag, order, safeLocation(url));
+      for (const s of skipped) logger.warn(`${safeLocation(url)}: left out ${s.name}-${s.version}: ${s.reason}`);
+      candidates.push(...found);
+    }
+    const requests = config.contents.packages.map((p) => apkRequest(p, options.configPath));
+    const { packages } = resolve(requests, candidates, apkVersionScheme, { where: `${options.configPath} (${arch})` });
+    resolved.set(arch, packages);
+  }
+  if (options.lock === undefined) {
+    checkSameVersions(resolved);
+    for (const [arch, packages] of resolved) {
+      plans.set(arch, {
+        packages: packages.map((c) => ({
+          name: c.name,
+          version: c.version,
+          architecture: arch,
+          url: joinLocation(c.repository, arch, `${c.name}-${c.version}.apk`),
+          checksum: c.info.checksum,
+        })),
+      });
+    }
+  }
+
+  const images: BuiltImage[] = [];
+  const lockPackages: LockedPackage[] = [];
+  for (const arch of archs) {
+    const plan = plans.get(arch);
+    if (plan === undefined) continue;
+    const fetched: { info: ApkPackageInfo; pkg: ApkPackage; locked: LockedPackage }[] = [];
+    for (const p of plan.packages) {
+      throwIfAborted(options.signal);
+      const where = safeLocation(p.url);
+      let bytes = await cache?.get(`apk:${p.checksum}`);
+      if (bytes === undefined) {
+        bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
+        // Verified before it is cached, so the cache never holds something that failed.
+        await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
+        await cache?.put(`apk:${p.checksum}`, bytes);
+      }
+      const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
+      const info = infoFromPackage(pkg, bytes.length, where);
+      if (info.name !== p.name || info.version !== p.version) {
+        throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
+      }
+      const locked: LockedPackage = {
+        ...p,
+        signature: pkg.ranges.signature === undefined ? undefined : rangeOf(bytes, pkg.ranges.signature, 'sha1'),
+        control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
+        data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
+      };
+      fetched.push({ info, pkg, locked });
+      lockPackages.push(locked);
+    }
+    if (options.lockOnly) continue;
+    const ordered = installOrder(fetched.map((f) => f.info)).map((i) => fetched[i] as (typeof fetched)[number]);
+    images.push(await assembleImage(options, arch, ordered, keyring, repositories, mtime));
+  }
+
+  const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
+  const lock = lockFor(options.config, basename(options.configPath), keyring, config.contents.keyring, repositories, archs, lockPackages);
+  return { index, images, lock, indexes };
+}
+
+async function assembleImage(
+  options: BuildOptions,
+  arch: string,
+  packages: { info: ApkPackageInfo; pkg: ApkPackage }[],
+  keyring: ApkKeyring,
+  repositories: { url: string; tag: string }[],
+  mtime: number,
+): Promise<BuiltImage> {
+  const { config } = options.config;
+  const tree = new Tree();
+  baseLayout(tree, mtime);
+  const installed: InstalledApk[] = [];
+  const clamp = options.sourceDateEpoch;
+  for (const { info, pkg } of packages) {
+    const one = installApk(tree, info, pkg, clamp === undefined ? {} : { mtime: clamp });
+    installed.push(one);
+  }
+  // A file a later package replaced belongs to that package alone, as in apk-tools' database.
+  for (const record of installed) {
+    record.files = record.files.filter((f) => f.type === 'dir' || tree.get(tree.resolveParent(f.path))?.owner === record.info.name);
+  }
+  if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
+  // apk's own files, as apk-tools writes them.
+  buildFile(tree, 'etc/apk/world', `${[...config.contents.packages].sort().join('\n')}\n`, mtime);
+  buildFile(tree, 'etc/apk/repositories', `${repositories.map((r) => (r.tag === '' ? r.url : `@${r.tag} ${r.url}`)).join('\n')}\n`, mtime);
+  buildFile(tree, 'etc/apk/arch', `${arch}\n`, mtime);
+  for (const name of keyring.names()) buildFile(tree, `etc/apk/keys/${name}`, keyring.pem(name) ?? '', mtime);
+  buildFile(tree, 'usr/lib/apk/db/installed', installedDatabase(installed), mtime);
+  buildFile(tree, 'usr/lib/apk/db/scripts.tar', await scriptsTar(installed, mtime), mtime);
+  buildFile(tree, 'usr/lib/apk/db/triggers', triggersFile(installed), mtime);
+  buildFile(tree, 'usr/lib/apk/db/lock', '', mtime, 0o600);
+  applyAccounts(tree, config.accounts, mtime);
+  applyOsRelease(tree, config.osRelease, mtime);
+  applyPaths(tree, config.paths, mtime);
+
+  const layer = await treeLayer(tree, { workers: options.workers, signal: options.signal });
+  const platform = apkArchToPlatform(arch);
+  const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
+  const imageConfig: Record<string, unknown> = {};
+  const entry = entrypointOf(config, options.configPath);
+  if (entry !== undefined) imageConfig.Entrypoint = entry;
+  if (config.cmd !== undefined) imageConfig.Cmd = splitWords(config.cmd, `${options.configPath}: cmd`);
+  imageConfig.Env = imageEnvironment(config);
+  if (config.accounts.runAs !== undefined) imageConfig.User = config.accounts.runAs;
+  if (config.workDir !== undefined) imageConfig.WorkingDir = config.workDir;
+  if (config.stopSignal !== undefined) imageConfig.StopSignal = config.stopSignal;
+  if (config.volumes.length > 0) imageConfig.Volumes = Object.fromEntries([...config.volumes].sort().map((v) => [v, {}]));
+  if (Object.keys(config.annotations).length > 0) imageConfig.Labels = sortedObject(config.annotations);
+  const configJson = {
+    architecture: platform.architecture,
+    ...(platform.variant === undefined ? {} : { variant: platform.variant }),
+    os: 'linux',
+    created,
+    config: imageConfig,
+    rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+    history: [{ created, created_by: 'provenant build', comment: `${installed.length} packages` }],
+  };
+  const configBytes = encodeJson(configJson);
+  const configStored = {
+    bytes: configBytes,
+    descriptor: {
+      mediaType: MediaType.OciConfig,
+      digest: `sha256:${createHash('sha256').update(configBytes).digest('hex')}` as Digest,
+      size: configBytes.length,
+    },
+  };
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: configStored.descriptor,
+    layers: [{ mediaType: MediaType.OciLayerGzip, digest: layer.digest, size: layer.bytes.length }],
+    ...(Object.keys(config.annotations).length > 0
+      ? { annotations: { 'org.opencontainers.image.created': created, ...sortedObject(config.annotations) } }
+      : {}),
+  } as ImageManifest;
+  const manifestStored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
+  const skippedScripts = installed
+    .map(({ info, pkg }) => ({ package: `${info.name}-${info.version}`, scripts: [...pkg.scripts.keys()].sort() }))
+    .filter((s) => s.scripts.length > 0);
+  return { arch, platform, manifest: manifestStored, config: configStored, layers: [layer], packages: installed, skippedScripts };
+}
+
+function makeIndex(images: BuiltImage[], annotations: Readonly<Record<string, string>>, mtime: number): Stored {
+  const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: images.map((i) => descriptorOf(i.manifest, { platform: { ...i.platform, os: 'linux' } })),
+    ...(Object.keys(annotations).length > 0
+      ? { annotations: { 'org.opencontainers.image.created': created, ...sortedObject(annotations) } }
+      : {}),
+  } as ImageIndex;
+  return parseStored(encodeJson(index), { mediaType: MediaType.OciIndex });
+}
+
+/**
+ * Writes a build to a store: layers and configs, manifests, then the index, tagged last so that
+ * no tag points at incomplete content.
+ */
+export async function writeBuild(
+  result: BuildResult,
+  store: ContentStore,
+  tags: readonly string[],
+  options: OperationOptions = {},
+): Promise<Descriptor> {
+  if (result.index === undefined) throw new ProvenantError('USAGE', 'a lock-only build has no image to write');
+  for (const image of result.images) {
+    for (const layer of image.layers) {
+      await store.putBlob(
+        bytesSource({ mediaType: MediaType.OciLayerGzip, digest: layer.digest, size: layer.bytes.length }, layer.bytes),
+        options,
+      );
+    }
+    await store.putBlob(bytesSource(image.config.descriptor, image.config.bytes), options);
+    await store.putManifest(image.manifest, { ...options, tags: [] });
+  }
+  await store.putManifest(result.index, { ...options, tags: [...tags] });
+  return descriptorOf(result.index);
+}
+
+function bytesSource(descriptor: Descriptor, bytes: Uint8Array) {
+  return {
+    descriptor,
+    async open(offset = 0) {
+      return (async function* () {
+        yield bytes.subarray(offset);
+      })();
+    },
+  };
+}
+
+function entrypointOf(config: LoadedConfig['config'], where: string): string[] | undefined {
+  const e = config.entrypoint;
+  if (e.type === 'service-bundle') {
+    throw new ProvenantError('INVALID_CONFIG', `${where}: entrypoint.type service-bundle is not supported yet`, { where });
+  }
+  if (e.shellFragment !== undefined) return ['/bin/sh', '-c', e.shellFragment];
+  if (e.command !== undefined) return splitWords(e.command, `${where}: entrypoint.command`);
+  return undefined;
+}
+
+function sortedObject(o: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, o[k] as string]),
+  );
+}
+
+function parseRepository(text: string): { url: string; tag: string } {
+  const m = /^@(\S+)\s+(\S+)$/.exec(text.trim());
+  return m === null ? { url: text.trim(), tag: '' } : { url: m[2] as string, tag: m[1] as string };
+}
+
+async function loadKeyring(
+  keys: readonly string[],
+  lock: Lock | undefined,
+  baseDir: string,
+  signal: AbortSignal | undefined,
+): Promise<ApkKeyring> {
+  const keyring = new ApkKeyring();
+  for (const key of keys) {
+    const locked = lock?.contents.keyring.find((k) => k.name === key && k.content !== undefined);
+    const pem = locked?.content ?? new TextDecoder().decode(await fetchFile(key, { baseDir, signal }));
+    keyring.add(basename(key), pem, safeLocation(key));
+  }
+  return keyring;
+}
+
+function rangeOf(bytes: Uint8Array, [start, end]: [number, number], algorithm: 'sha1' | 'sha256') {
+  return {
+    range: `bytes=${start}-${end}`,
+    checksum: `${algorithm}-${createHash(algorithm)
+      .update(bytes.subarray(start, end + 1))
+      .digest('base64')}`,
+  };
+}
+
+/**
+ * The index fields of a package from its own `.PKGINFO`, as apk-tools records a package it
+ * installs: the same whether the build resolved through an index or read a lock.
+ */
+export function infoFromPackage(pkg: ApkPackage, fileSize: number, where: string): ApkPackageInfo {
+  const one = (k: string): string => pkg.pkginfo.get(k)?.[0] ?? '';
+  const all = (k: string): string[] => (pkg.pkginfo.get(k) ?? []).flatMap((v) => v.split(/\s+/)).filter((v) => v !== '');
+  const num = (k: string): number | undefined => {
+    const v = pkg.pkginfo.get(k)?.[0];
+    if (v === undefined || v === '') return undefined;
+    if (!/^\d+$/.test(v)) throw new ProvenantError('INVALID_PACKAGE', `.PKGINFO's ${k} is not a number: ${JSON.stringify(v)}`, { where });
+    return Number(v);
+  };
+  if (one('pkgname') === '' || one('pkgver') === '')
+    throw new ProvenantError('INVALID_PACKAGE', '.PKGINFO has no pkgname or pkgver', { where });
+  return {
+    name: one('pkgname'),
+    version: one('pkgver'),
+    arch: one('arch'),
+    checksum: pkg.checksum,
+    size: fileSize,
+    installedSize: num('size') ?? 0,
+    description: one('pkgdesc'),
+    url: one('url'),
+    license: (pkg.pkginfo.get('license') ?? []).join(' AND '),
+    origin: one('origin'),
+    maintainer: one('maintainer'),
+    buildTime: num('builddate'),
+    commit: one('commit'),
+    depends: all('depend'),
+    provides: all('provides'),
+    installIf: all('install_if'),
+    replaces: all('replaces'),
+    providerPriority: num('provider_priority'),
+    replacesPriority: num('replaces_priority'),
+    extra: {},
+  };
+}
+
+/** Dependencies before dependents (apk's install order); ties and cycles by name. */
+function installOrder(infos: ApkPackageInfo[]): number[] {
+  const byName = new Map<string, number>();
+  const provides = new Map<string, number>();
+  infos.forEach((p, i) => {
+    byName.set(p.name, i);
+    for (const pr of p.provides) provides.set(pr.replace(/[<>=~].*$/, ''), i);
+  });
+  const order: number[] = [];
+  const state = new Map<number, 'visiting' | 'done'>();
+  const visit = (i: number): void => {
+    if (state.has(i)) return;
+    state.set(i, 'visiting');
+    const deps = (infos[i]?.depends ?? [])
+      .filter((d) => !d.startsWith('!'))
+      .map((d) => d.replace(/[<>=~@].*$/, ''))
+      .map((n) => byName.get(n) ?? provides.get(n))
+      .filter((j): j is number => j !== undefined && j !== i)
+      .sort((a, b) => ((infos[a]?.name ?? '') < (infos[b]?.name ?? '') ? -1 : 1));
+    for (const j of deps) visit(j);
+    state.set(i, 'done');
+    order.push(i);
+  };
+  [...infos.keys()].sort((a, b) => ((infos[a]?.name ?? '') < (infos[b]?.name ?? '') ? -1 : 1)).forEach(visit);
+  return order;
+}

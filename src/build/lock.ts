@@ -1,0 +1,169 @@
+/**
+ * The lock file: every package pinned by repository, version, arch and checksums, in apko's lock
+ * format (version `v1`), so either tool reads the other's. `build --lock` resolves nothing and
+ * fetches exactly these files; each is checked against its `Q1` checksum and, being signed,
+ * against the keyring.
+ */
+import { createHash } from 'node:crypto';
+import { ProvenantError } from '../errors.ts';
+import type { ApkKeyring } from '../pkg/apk/signature.ts';
+import type { LoadedConfig } from './config.ts';
+
+/** A byte range of a package and its checksum (`sha1-<base64>` or `sha256-<base64>`). */
+export interface LockedRange {
+  range: string;
+  checksum: string;
+}
+
+/** One pinned package file. */
+export interface LockedPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Where the .apk is: a URL, or a path relative to the configuration. */
+  url: string;
+  /** `Q1` + base64 SHA-1 of the control member: the package's identity. */
+  checksum: string;
+  signature?: LockedRange | undefined;
+  control?: LockedRange | undefined;
+  data?: LockedRange | undefined;
+}
+
+/** The lock. */
+export interface Lock {
+  version: 'v1';
+  config: { name: string; checksum: string };
+  contents: {
+    keyring: { name: string; url: string; content?: string | undefined }[];
+    build_repositories: unknown[];
+    runtime_repositories: unknown[];
+    repositories: { name: string; url: string; architecture: string }[];
+    packages: LockedPackage[];
+  };
+}
+
+/** Makes the lock of a build. Keys are embedded, so a rebuild does not depend on fetching them. */
+export function lockFor(
+  loaded: LoadedConfig,
+  configName: string,
+  keyring: ApkKeyring,
+  keys: readonly string[],
+  repositories: readonly { url: string; tag: string }[],
+  archs: readonly string[],
+  packages: readonly LockedPackage[],
+): Lock {
+  const checksum = `sha256-${createHash('sha256').update(loaded.raw).digest('base64')}`;
+  return {
+    version: 'v1',
+    config: { name: configName, checksum },
+    contents: {
+      keyring: keys.map((k) => ({ name: k, url: k, content: keyring.pem(k.slice(k.lastIndexOf('/') + 1)) })),
+      build_repositories: [],
+      runtime_repositories: [],
+      repositories: archs.flatMap((arch) =>
+        repositories.map((r) => ({ name: `${r.url}/${arch}`, url: `${r.url}/${arch}/APKINDEX.tar.gz`, architecture: arch })),
+      ),
+      packages: packages.map((p) => {
+        const out: LockedPackage = { name: p.name, url: p.url, version: p.version, architecture: p.architecture, checksum: p.checksum };
+        if (p.signature !== undefined) out.signature = p.signature;
+        if (p.control !== undefined) out.control = p.control;
+        if (p.data !== undefined) out.data = p.data;
+        return {
+          name: out.name,
+          url: out.url,
+          version: out.version,
+          architecture: out.architecture,
+          signature: out.signature,
+          control: out.control,
+          data: out.data,
+          checksum: out.checksum,
+        };
+      }),
+    },
+  };
+}
+
+/** The lock as text: two-space JSON with a final newline, fields in apko's order. */
+export function formatLock(lock: Lock): string {
+  return `${JSON.stringify(lock, null, 2)}\n`;
+}
+
+/**
+ * Parses a lock file (ours or apko's).
+ *
+ * @throws ProvenantError `INVALID_CONFIG` naming the field that is missing or wrong
+ */
+export function parseLock(text: string, where: string): Lock {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ProvenantError('INVALID_CONFIG', `the lock is not JSON: ${(err as Error).message}`, { where, cause: err });
+  }
+  const bad = (path: string, why: string): ProvenantError => new ProvenantError('INVALID_CONFIG', `lock ${path}: ${why}`, { where });
+  const obj = (v: unknown, path: string): Record<string, unknown> => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(path, 'expected an object');
+    return v as Record<string, unknown>;
+  };
+  const str = (v: unknown, path: string): string => {
+    if (typeof v !== 'string' || v === '') throw bad(path, 'expected a non-empty string');
+    return v;
+  };
+  const root = obj(value, '(root)');
+  if (root.version !== 'v1') throw bad('version', `expected "v1", found ${JSON.stringify(root.version)}`);
+  const config = obj(root.config, 'config');
+  const contents = obj(root.contents, 'contents');
+  const list = (v: unknown, path: string): unknown[] => {
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw bad(path, 'expected a list');
+    return v;
+  };
+  const range = (v: unknown, path: string): LockedRange | undefined => {
+    if (v === undefined) return undefined;
+    const r = obj(v, path);
+    return { range: str(r.range, `${path}.range`), checksum: str(r.checksum, `${path}.checksum`) };
+  };
+  return {
+    version: 'v1',
+    config: {
+      name: typeof config.name === 'string' ? config.name : '',
+      checksum: typeof config.checksum === 'string' ? config.checksum : '',
+    },
+    contents: {
+      keyring: list(contents.keyring, 'contents.keyring').map((k, i) => {
+        const o = obj(k, `contents.keyring[${i}]`);
+        return {
+          name: str(o.name, `contents.keyring[${i}].name`),
+          url: str(o.url ?? o.name, `contents.keyring[${i}].url`),
+          content: typeof o.content === 'string' ? o.content : undefined,
+        };
+      }),
+      build_repositories: list(contents.build_repositories, 'contents.build_repositories'),
+      runtime_repositories: list(contents.runtime_repositories, 'contents.runtime_repositories'),
+      repositories: list(contents.repositories, 'contents.repositories').map((r, i) => {
+        const o = obj(r, `contents.repositories[${i}]`);
+        return {
+          name: str(o.name, `contents.repositories[${i}].name`),
+          url: str(o.url, `contents.repositories[${i}].url`),
+          architecture: str(o.architecture, `contents.repositories[${i}].architecture`),
+        };
+      }),
+      packages: list(contents.packages, 'contents.packages').map((p, i) => {
+        const at = `contents.packages[${i}]`;
+        const o = obj(p, at);
+        const checksum = str(o.checksum, `${at}.checksum`);
+        if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum)) throw bad(`${at}.checksum`, `${JSON.stringify(checksum)} is not an apk Q1 checksum`);
+        return {
+          name: str(o.name, `${at}.name`),
+          version: str(o.version, `${at}.version`),
+          architecture: str(o.architecture, `${at}.architecture`),
+          url: str(o.url, `${at}.url`),
+          checksum,
+          signature: range(o.signature, `${at}.signature`),
+          control: range(o.control, `${at}.control`),
+          data: range(o.data, `${at}.data`),
+        };
+      }),
+    },
+  };
+}
