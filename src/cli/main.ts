@@ -229,6 +229,62 @@ const commands: Record<string, Command> = {
       io.stdout.write(formatOf(args) === 'json' ? `${JSON.stringify({ removed })}\n` : `removed ${removed.length} blob(s)\n`);
     },
   },
+  build: {
+    summary: 'build a multi-arch image from an apko-style YAML configuration',
+    usage:
+      'provenant build CONFIG.yaml [-o oci:DIR[:TAG] | oci-archive:FILE | docker-archive:FILE | REGISTRY/REPO:TAG] [--arch ARCH]... [--lock FILE]',
+    flags: {
+      output: { type: 'string', short: 'o', description: 'where to write the image (default oci:<config name>.oci:latest)' },
+      arch: {
+        type: 'string',
+        multiple: true,
+        description: "build only these architectures (apk or OCI names); default the config's archs",
+      },
+      lock: { type: 'string', description: 'build exactly the packages this lock file pins, resolving nothing' },
+      'write-lock': { type: 'string', description: 'also write the lock of this build to FILE' },
+      'cache-dir': { type: 'string', description: 'download cache (default $XDG_CACHE_HOME/provenant or ~/.cache/provenant)' },
+      format: FORMAT,
+      ...REGISTRY_FLAGS,
+    },
+    async run(args, io) {
+      const [configPath] = positional(args, 1, this.usage);
+      const format = formatOf(args);
+      const { runBuild } = await import('./build.ts');
+      const defaultOut = `oci:${configPath!.replace(/\.ya?ml$/, '')}.oci:latest`;
+      const outText = (args.values.output as string | undefined) ?? defaultOut;
+      const result = await runBuild(configPath!, args, io, { sourceDateEpoch: sourceDateEpoch(io) });
+      const dst = await open(outText, args, io, true);
+      try {
+        const { writeBuild } = await import('../build/build.ts');
+        const descriptor = await writeBuild(result, dst.store, dst.tags.length > 0 ? dst.tags : ['latest']);
+        await dst.store.close();
+        const { renderBuild } = await import('./build.ts');
+        io.stdout.write(renderBuild(result, descriptor.digest, formatLocation(parseLocation(outText)), format));
+      } catch (err) {
+        await dst.store.close().catch(() => {});
+        throw err;
+      }
+    },
+  },
+  lock: {
+    summary: 'resolve a configuration and pin every package in a lock file',
+    usage: 'provenant lock CONFIG.yaml [-o CONFIG.lock.json] [--arch ARCH]...',
+    flags: {
+      output: { type: 'string', short: 'o', description: 'the lock file to write (default CONFIG.lock.json beside the config)' },
+      arch: { type: 'string', multiple: true, description: "lock only these architectures; default the config's archs" },
+      'cache-dir': { type: 'string', description: 'download cache (default $XDG_CACHE_HOME/provenant or ~/.cache/provenant)' },
+    },
+    async run(args, io) {
+      const [configPath] = positional(args, 1, this.usage);
+      const { runBuild, writeLockFile } = await import('./build.ts');
+      const result = await runBuild(configPath!, args, io, { lockOnly: true });
+      const out = (args.values.output as string | undefined) ?? `${configPath!.replace(/\.ya?ml$/, '')}.lock.json`;
+      await writeLockFile(out, result.lock);
+      io.stdout.write(
+        `locked ${result.lock.contents.packages.length} packages for ${[...new Set(result.lock.contents.packages.map((p) => p.architecture))].join(', ')} in ${out}\n`,
+      );
+    },
+  },
   env: {
     summary: 'list the environment variables Provenant reads',
     usage: 'provenant env',
@@ -238,6 +294,8 @@ const commands: Record<string, Command> = {
         'DOCKER_CONFIG         folder of config.json with registry credentials (default ~/.docker)',
         'REGISTRY_AUTH_FILE    containers auth.json with registry credentials (podman, skopeo)',
         'PROVENANT_PASSWORD    registry password, instead of --password-stdin',
+        'SOURCE_DATE_EPOCH     build: the image creation time, and the latest time any file may have',
+        'XDG_CACHE_HOME        build, lock: the download cache goes in $XDG_CACHE_HOME/provenant',
       ];
       const seen = new Set<string>();
       for (const [name, cmd] of Object.entries(commands)) {
@@ -262,6 +320,15 @@ const commands: Record<string, Command> = {
     },
   },
 };
+
+/** SOURCE_DATE_EPOCH, the reproducible-builds convention, when set. */
+function sourceDateEpoch(io: CliIo): number | undefined {
+  const text = io.env.SOURCE_DATE_EPOCH;
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text))
+    throw new ProvenantError('USAGE', `SOURCE_DATE_EPOCH must be whole seconds since 1970, not ${JSON.stringify(text)}`);
+  return Number(text);
+}
 
 function platformArg(text: string): Platform {
   return text === 'host' ? hostPlatform(process.arch) : parsePlatform(text);
