@@ -19,8 +19,7 @@ import { type ApkPackage, readApkPackage } from '../pkg/apk/package.ts';
 import { ApkKeyring } from '../pkg/apk/signature.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
 import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
-import type { ContentStore, Logger, OperationOptions } from '../store/types.ts';
-import { silentLogger } from '../store/types.ts';
+import { bytesSource, type ContentStore, type Logger, type OperationOptions, silentLogger } from '../store/types.ts';
 import { Tree } from '../vfs/tree.ts';
 import { type InstalledApk, installApk, installedDatabase, scriptsTar, triggersFile } from './apk-install.ts';
 import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, imageEnvironment, splitWords } from './assemble.ts';
@@ -60,6 +59,8 @@ export interface BuiltImage {
   layers: Layer[];
   /** The installed packages, in install order. */
   packages: InstalledApk[];
+  /** The image's /etc/os-release text ('' when it has none). */
+  osRelease: string;
   /** Install scripts that were not run (apko does not run them either), per package. */
   skippedScripts: { package: string; scripts: string[] }[];
 }
@@ -73,6 +74,10 @@ export interface BuildResult {
   lock: Lock;
   /** Every repository index used, with its digest, for provenance. */
   indexes: { url: string; arch: string; digest: Digest }[];
+  /** The SHA-256 (hex) of every package file, by the URL the lock names it with. */
+  packageDigests: Map<string, string>;
+  /** The trusted keys, by file name, with their PEM text. */
+  keys: { name: string; pem: string }[];
 }
 
 /**
@@ -139,6 +144,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 
   const images: BuiltImage[] = [];
   const lockPackages: LockedPackage[] = [];
+  const packageDigests = new Map<string, string>();
   for (const arch of archs) {
     const plan = plans.get(arch);
     if (plan === undefined) continue;
@@ -165,6 +171,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
       };
       fetched.push({ info, pkg, locked });
+      packageDigests.set(p.url, createHash('sha256').update(bytes).digest('hex'));
       lockPackages.push(locked);
     }
     if (options.lockOnly) continue;
@@ -174,7 +181,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 
   const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
   const lock = lockFor(options.config, basename(options.configPath), keyring, config.contents.keyring, repositories, archs, lockPackages);
-  return { index, images, lock, indexes };
+  const keys = keyring.names().map((name) => ({ name, pem: keyring.pem(name) ?? '' }));
+  return { index, images, lock, indexes, packageDigests, keys };
 }
 
 async function assembleImage(
@@ -256,7 +264,17 @@ async function assembleImage(
   const skippedScripts = installed
     .map(({ info, pkg }) => ({ package: `${info.name}-${info.version}`, scripts: [...pkg.scripts.keys()].sort() }))
     .filter((s) => s.scripts.length > 0);
-  return { arch, platform, manifest: manifestStored, config: configStored, layers: [layer], packages: installed, skippedScripts };
+  const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
+  return {
+    arch,
+    platform,
+    manifest: manifestStored,
+    config: configStored,
+    layers: [layer],
+    packages: installed,
+    osRelease,
+    skippedScripts,
+  };
 }
 
 function makeIndex(images: BuiltImage[], annotations: Readonly<Record<string, string>>, mtime: number): Stored {
@@ -295,17 +313,6 @@ export async function writeBuild(
   }
   await store.putManifest(result.index, { ...options, tags: [...tags] });
   return descriptorOf(result.index);
-}
-
-function bytesSource(descriptor: Descriptor, bytes: Uint8Array) {
-  return {
-    descriptor,
-    async open(offset = 0) {
-      return (async function* () {
-        yield bytes.subarray(offset);
-      })();
-    },
-  };
 }
 
 function entrypointOf(config: LoadedConfig['config'], where: string): string[] | undefined {

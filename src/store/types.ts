@@ -101,3 +101,15 @@ export interface ContentStore {
   /** Finishes writing (archives are written here) and releases resources. */
   close(): Promise<void>;
 }
+
+/** A {@link BlobSource} over bytes in memory. */
+export function bytesSource(descriptor: Descriptor, bytes: Uint8Array): BlobSource {
+  return {
+    descriptor,
+    async open(offset = 0) {
+      return (async function* () {
+        yield bytes.subarray(offset);
+      })();
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * SLSA provenance for builds: v1 (https://slsa.dev/spec/v1.0/provenance) in an in-toto Statement
+ * v1, and BuildKit's older v0.2 shape for tools that still expect it.
+ *
+ * The provenance holds what a rebuild needs: the configuration files as given (text and digest),
+ * the architectures and SOURCE_DATE_EPOCH (`externalParameters`), and every repository index,
+ * package file and signing key with its digest (`resolvedDependencies`; packages carry their
+ * lock fields, keys their PEM text). The build type is documented in docs/provenance.md.
+ */
+import { createHash } from 'node:crypto';
+import type { Digest } from '../oci/digest.ts';
+import { type StatementBlob, statement } from './storage.ts';
+
+/** Our build type URI: what `externalParameters` and `resolvedDependencies` mean. */
+export const BUILD_TYPE = 'https://provenant.dev/build/apk/v1';
+
+/** SLSA v1's predicate type, and v0.2's. */
+export const SLSA_V1 = 'https://slsa.dev/provenance/v1';
+export const SLSA_V02 = 'https://slsa.dev/provenance/v0.2';
+
+/** What a build hands to {@link provenance}. */
+export interface ProvenanceInput {
+  /** Configuration files read (the root first), paths relative to the root's folder. */
+  configFiles: { path: string; sha256: string; content: string }[];
+  archs: string[];
+  sourceDateEpoch: number | undefined;
+  /** Whether the build was from a lock file the user gave. */
+  fromLock: boolean;
+  indexes: { url: string; arch: string; digest: Digest }[];
+  packages: {
+    name: string;
+    version: string;
+    architecture: string;
+    url: string;
+    checksum: string;
+    sha256: string;
+    control?: { range: string; checksum: string } | undefined;
+    data?: { range: string; checksum: string } | undefined;
+    signature?: { range: string; checksum: string } | undefined;
+  }[];
+  keys: { name: string; pem: string }[];
+  /** The builder: `--builder-id`, or from CI (see docs/provenance.md). */
+  builderId: string;
+  toolVersion: string;
+  /** SBOMs made with the image, by name and digest. */
+  byproducts: { name: string; digest: Digest; mediaType: string }[];
+  /** `max` adds the environment (CI run) to the provenance; `min` leaves out anything that could hold a secret. */
+  mode: 'min' | 'max';
+  /** With `max`: the CI invocation (workflow, run id, ...), never credentials. */
+  invocation?: { id?: string | undefined; environment?: Record<string, string> | undefined } | undefined;
+}
+
+/** The SLSA v1 predicate. */
+export function provenancePredicate(input: ProvenanceInput): Record<string, unknown> {
+  const externalParameters: Record<string, unknown> = {
+    config: {
+      path: input.configFiles[0]?.path ?? '',
+      files: input.configFiles.map((f) => ({ path: f.path, digest: { sha256: f.sha256 }, content: f.content })),
+    },
+    archs: input.archs,
+    ...(input.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: input.sourceDateEpoch }),
+    fromLock: input.fromLock,
+  };
+  const resolvedDependencies: Record<string, unknown>[] = [
+    ...input.indexes.map((i) => ({
+      uri: i.url,
+      digest: { sha256: i.digest.slice('sha256:'.length) },
+      annotations: { kind: 'apk-index', arch: i.arch },
+    })),
+    ...input.packages.map((p) => ({
+      uri: p.url,
+      name: p.name,
+      digest: { sha256: p.sha256 },
+      annotations: {
+        kind: 'apk',
+        version: p.version,
+        arch: p.architecture,
+        checksum: p.checksum,
+        ...(p.signature === undefined ? {} : { signature: `${p.signature.range} ${p.signature.checksum}` }),
+        ...(p.control === undefined ? {} : { control: `${p.control.range} ${p.control.checksum}` }),
+        ...(p.data === undefined ? {} : { data: `${p.data.range} ${p.data.checksum}` }),
+      },
+    })),
+    ...input.keys.map((k) => ({
+      name: k.name,
+      digest: { sha256: createHash('sha256').update(k.pem).digest('hex') },
+      content: Buffer.from(k.pem).toString('base64'),
+      annotations: { kind: 'apk-key' },
+    })),
+  ];
+  const metadata: Record<string, unknown> = {};
+  if (input.mode === 'max' && input.invocation?.id !== undefined) metadata.invocationId = input.invocation.id;
+  const builder: Record<string, unknown> = { id: input.builderId, version: { provenant: input.toolVersion } };
+  return {
+    buildDefinition: {
+      buildType: BUILD_TYPE,
+      externalParameters,
+      ...(input.mode === 'max' && input.invocation?.environment !== undefined
+        ? { internalParameters: { environment: input.invocation.environment } }
+        : {}),
+      resolvedDependencies,
+    },
+    runDetails: {
+      builder,
+      ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
+      ...(input.byproducts.length > 0
+        ? {
+            byproducts: input.byproducts.map((b) => ({
+              name: b.name,
+              digest: { sha256: b.digest.slice('sha256:'.length) },
+              mediaType: b.mediaType,
+            })),
+          }
+        : {}),
+    },
+  };
+}
+
+/** The provenance of one platform image as an in-toto statement, v1 or BuildKit's v0.2. */
+export function provenance(
+  input: ProvenanceInput,
+  subject: { name: string; digest: Digest },
+  version: 'v1' | 'v0.2' = 'v1',
+): StatementBlob {
+  if (version === 'v1') return statement(SLSA_V1, provenancePredicate(input), [subject]);
+  const v1 = provenancePredicate(input) as {
+    buildDefinition: { externalParameters: unknown; resolvedDependencies: { uri?: string; name?: string; digest: unknown }[] };
+  };
+  const predicate = {
+    builder: { id: input.builderId },
+    buildType: BUILD_TYPE,
+    invocation: { parameters: v1.buildDefinition.externalParameters },
+    materials: v1.buildDefinition.resolvedDependencies.filter((d) => d.uri !== undefined).map((d) => ({ uri: d.uri, digest: d.digest })),
+    metadata: { reproducible: true, completeness: { parameters: true, environment: input.mode === 'max', materials: true } },
+  };
+  // v0.2 predicates travel in in-toto Statement v0.1, as BuildKit writes them.
+  const body = {
+    _type: 'https://in-toto.io/Statement/v0.1',
+    predicateType: SLSA_V02,
+    subject: [{ name: subject.name, digest: { sha256: subject.digest.slice('sha256:'.length) } }],
+    predicate,
+  };
+  return { predicateType: SLSA_V02, bytes: new TextEncoder().encode(JSON.stringify(body)) };
+}
+
+/**
+ * The builder id from the environment: GitHub Actions' workflow ref when it runs there
+ * (`https://github.com/OWNER/REPO/.github/workflows/FILE@REF`), else a local id.
+ */
+export function builderIdFromEnv(env: Record<string, string | undefined>): string {
+  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+  if (env.GITHUB_ACTIONS === 'true' && env.GITHUB_WORKFLOW_REF !== undefined) return `${server}/${env.GITHUB_WORKFLOW_REF}`;
+  return 'https://provenant.dev/builder/local';
+}
+
+/** With `--provenance mode=max` on GitHub Actions: the run, never a token or secret. */
+export function invocationFromEnv(env: Record<string, string | undefined>): ProvenanceInput['invocation'] {
+  if (env.GITHUB_ACTIONS !== 'true') return undefined;
+  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+  const keep = [
+    'GITHUB_REPOSITORY',
+    'GITHUB_SHA',
+    'GITHUB_REF',
+    'GITHUB_WORKFLOW_REF',
+    'GITHUB_RUN_ID',
+    'GITHUB_RUN_ATTEMPT',
+    'GITHUB_EVENT_NAME',
+    'RUNNER_OS',
+    'RUNNER_ARCH',
+  ];
+  const environment: Record<string, string> = {};
+  for (const k of keep) if (env[k] !== undefined) environment[k] = env[k] as string;
+  const id =
+    env.GITHUB_RUN_ID === undefined
+      ? undefined
+      : `${server}/${env.GITHUB_REPOSITORY ?? ''}/actions/runs/${env.GITHUB_RUN_ID}/attempts/${env.GITHUB_RUN_ATTEMPT ?? '1'}`;
+  return { id, environment };
+}

@@ -1,0 +1,139 @@
+/**
+ * Writing attestations in the storage a target accepts.
+ *
+ * - `buildkit`: attestation manifests inside the image index, as BuildKit writes them: each with
+ *   `vnd.docker.reference.type: attestation-manifest` and `vnd.docker.reference.digest` naming the
+ *   platform manifest, platform `unknown/unknown`, a config `{"architecture":"unknown",...}` and
+ *   one `application/vnd.in-toto+json` layer per statement, annotated with
+ *   `in-toto.io/predicate-type` (https://github.com/moby/buildkit/blob/master/docs/attestations/attestation-storage.md).
+ * - `referrers`: one OCI 1.1 artifact manifest per platform image, with `subject`, the empty
+ *   config and BuildKit's artifact type `application/vnd.docker.attestation.manifest.v1+json`
+ *   (what `buildx --attest ... oci-artifact=true` writes), found through the referrers API, the
+ *   tag fallback, or a layout's index. The image index itself stays clean.
+ * - `cosign`: DSSE envelopes under `sha256-<hex>.att` tags; that needs signing, which comes with
+ *   the signing work and slots in as one more {@link AttestationStorage}.
+ * - `none`.
+ */
+import { createHash } from 'node:crypto';
+import { ProvenantError } from '../errors.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import { Annotation, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.ts';
+import { bytesSource, type ContentStore, type OperationOptions } from '../store/types.ts';
+import { ArtifactType } from './attachments.ts';
+
+/** An in-toto statement ready to store: its predicate type and its exact bytes. */
+export interface StatementBlob {
+  predicateType: string;
+  bytes: Uint8Array;
+}
+
+/** The storages `--attestations` accepts. */
+export type AttestationMode = 'buildkit' | 'referrers' | 'cosign' | 'none';
+
+/** The artifact type of an attestation manifest stored as an OCI referrer (BuildKit's). */
+export const ATTESTATION_ARTIFACT_TYPE = ArtifactType.BuildkitAttestation;
+
+const EMPTY_CONFIG = new TextEncoder().encode('{}');
+const EMPTY_DIGEST = `sha256:${createHash('sha256').update(EMPTY_CONFIG).digest('hex')}` as Digest;
+
+/** Parses `--attestations`. */
+export function parseAttestationMode(text: string): AttestationMode {
+  if (text === 'buildkit' || text === 'referrers' || text === 'cosign' || text === 'none') return text;
+  throw new ProvenantError('USAGE', `--attestations must be buildkit, referrers, cosign or none, not ${JSON.stringify(text)}`);
+}
+
+/** One platform image and the statements about it. */
+export interface Attested {
+  manifest: Stored;
+  statements: StatementBlob[];
+}
+
+/**
+ * Writes the statements' blobs and attestation manifests, and returns the index to tag: the
+ * same index for `referrers` and `none`, a new one with attestation entries for `buildkit`.
+ * Blobs and manifests go first; the caller tags the returned index last.
+ *
+ * @throws ProvenantError `USAGE` for `cosign`, which needs signing (not available yet)
+ */
+export async function storeAttestations(
+  store: ContentStore,
+  index: Stored,
+  attested: readonly Attested[],
+  mode: AttestationMode,
+  options: OperationOptions = {},
+): Promise<Stored> {
+  if (mode === 'none' || attested.every((a) => a.statements.length === 0)) return index;
+  if (mode === 'cosign') {
+    throw new ProvenantError('USAGE', 'cosign attestation storage needs signing, which Provenant does not do yet', {
+      hint: 'use --attestations referrers (the default) or buildkit',
+    });
+  }
+  if (index.kind !== 'index') throw new ProvenantError('USAGE', 'attestations are attached to an image index');
+  const extra: Descriptor[] = [];
+  for (const a of attested) {
+    if (a.statements.length === 0) continue;
+    const layers: Descriptor[] = [];
+    for (const s of a.statements) {
+      const d: Descriptor = {
+        mediaType: MediaType.InToto,
+        digest: sha256(s.bytes),
+        size: s.bytes.length,
+        annotations: { [Annotation.InTotoPredicateType]: s.predicateType },
+      };
+      await store.putBlob(bytesSource(d, s.bytes), options);
+      layers.push(d);
+    }
+    let manifest: ImageManifest;
+    if (mode === 'buildkit') {
+      const config = encodeJson({
+        architecture: 'unknown',
+        os: 'unknown',
+        config: {},
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      });
+      const configDescriptor: Descriptor = { mediaType: MediaType.OciConfig, digest: sha256(config), size: config.length };
+      await store.putBlob(bytesSource(configDescriptor, config), options);
+      manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDescriptor, layers } as ImageManifest;
+    } else {
+      await store.putBlob(bytesSource({ mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 }, EMPTY_CONFIG), options);
+      manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: ATTESTATION_ARTIFACT_TYPE,
+        config: { mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2, data: 'e30=' },
+        layers,
+        subject: descriptorOf(a.manifest),
+      } as ImageManifest;
+    }
+    const stored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
+    await store.putManifest(stored, { ...options, tags: [] });
+    if (mode === 'buildkit') {
+      extra.push(
+        descriptorOf(stored, {
+          annotations: { [Annotation.DockerReferenceDigest]: a.manifest.digest, [Annotation.DockerReferenceType]: 'attestation-manifest' },
+          platform: { architecture: 'unknown', os: 'unknown' },
+        }),
+      );
+    }
+  }
+  if (mode === 'referrers') return index;
+  const withAttestations: ImageIndex = { ...index.index, manifests: [...index.index.manifests, ...extra] };
+  return parseStored(encodeJson(withAttestations), { mediaType: MediaType.OciIndex });
+}
+
+/** Wraps a predicate in an in-toto Statement v1 about `subjects`. */
+export function statement(predicateType: string, predicate: unknown, subjects: readonly { name: string; digest: Digest }[]): StatementBlob {
+  const body = {
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: subjects.map((s) => ({ name: s.name, digest: { [s.digest.split(':')[0] as string]: s.digest.split(':')[1] } })),
+    predicateType,
+    predicate,
+  };
+  return { predicateType, bytes: encodeJson(body) };
+}
+
+function sha256(bytes: Uint8Array): Digest {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
+}

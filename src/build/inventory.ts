@@ -1,0 +1,71 @@
+/** The package inventory of a built image, for SBOMs: made from what the build installed. */
+import { parseApkDependency } from '../pkg/apk/version.ts';
+import type { Inventory, InventoryPackage } from '../sbom/inventory.ts';
+import type { BuiltImage } from './build.ts';
+
+/**
+ * The inventory of one built platform image. Dependencies are resolved to the installed package
+ * that met them (by name, or through what it provides), as the resolver chose.
+ */
+export function inventoryOf(image: BuiltImage, imageName: string, withFiles = false): Inventory {
+  const byName = new Map<string, string>();
+  const byProvide = new Map<string, string>();
+  for (const { info } of image.packages) {
+    byName.set(info.name, info.name);
+    for (const p of info.provides) byProvide.set(p.replace(/[<>=~].*$/, ''), info.name);
+  }
+  const packages: InventoryPackage[] = image.packages.map(({ info, files }) => {
+    const deps = new Set<string>();
+    for (const d of info.depends) {
+      if (d.startsWith('!')) continue;
+      let name: string;
+      try {
+        name = parseApkDependency(d).name;
+      } catch {
+        continue;
+      }
+      const met = byName.get(name) ?? byProvide.get(name);
+      if (met !== undefined && met !== info.name) deps.add(met);
+    }
+    const pkg: InventoryPackage = {
+      ecosystem: 'apk',
+      name: info.name,
+      version: info.version,
+      arch: info.arch,
+      license: info.license,
+      source: info.origin,
+      supplier: info.maintainer,
+      homepage: info.url,
+      description: info.description,
+      checksums: { SHA1: Buffer.from(info.checksum.slice(2), 'base64').toString('hex') },
+      dependsOn: [...deps].sort(),
+    };
+    if (withFiles) pkg.files = files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}`, sha1: f.sha1 }));
+    return pkg;
+  });
+  const os = parseOsRelease(image.osRelease);
+  return {
+    distro: { id: os.ID ?? 'unknown', versionId: os.VERSION_ID ?? '', prettyName: os.PRETTY_NAME ?? '' },
+    image: {
+      name: imageName,
+      digest: image.manifest.digest,
+      architecture: image.platform.architecture,
+      variant: image.platform.variant,
+      os: 'linux',
+    },
+    packages: [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+}
+
+/** `KEY=value` lines of os-release(5), quotes removed. */
+export function parseOsRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m === null) continue;
+    let v = m[2] ?? '';
+    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1).replace(/\\(["$`\\])/g, '$1');
+    out[m[1] as string] = v;
+  }
+  return out;
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { provenance } from '../../src/attest/provenance.ts';
+import { statement, storeAttestations } from '../../src/attest/storage.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
+import type { ImageIndex, ImageManifest } from '../../src/oci/types.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { makeImage } from '../helpers/images.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+const run = promisify(execFile);
+const dirs: string[] = [];
+async function layout(): Promise<{ store: LayoutStore; path: string }> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-att-'));
+  dirs.push(d);
+  return { store: await LayoutStore.open(join(d, 'l'), { create: true }), path: join(d, 'l') };
+}
+
+async function attest(store: ContentStore, mode: 'buildkit' | 'referrers') {
+  const made = await makeImage(store, { tag: 'v1' });
+  const attested = made.manifests.map((m) => ({
+    manifest: m,
+    statements: [
+      statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3', name: m.digest }, [{ name: 'img', digest: m.digest }]),
+      provenance(
+        {
+          configFiles: [{ path: 'image.yaml', sha256: '00', content: 'contents: {}\n' }],
+          archs: ['x86_64'],
+          sourceDateEpoch: 0,
+          fromLock: false,
+          indexes: [],
+          packages: [],
+          keys: [],
+          builderId: 'https://provenant.dev/builder/local',
+          toolVersion: '0.1.0',
+          byproducts: [],
+          mode: 'min',
+        },
+        { name: 'img', digest: m.digest },
+      ),
+    ],
+  }));
+  const index = await storeAttestations(store, made.root, attested, mode);
+  await store.putManifest(index, { tags: ['v1'] });
+  return { made, index };
+}
+
+describe('attestation storage', () => {
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it("writes BuildKit's index form with the fields of the real BuildKit fixture", { skip: fixturesMissing }, async () => {
+    const { store } = await layout();
+    const { made, index } = await attest(store, 'buildkit');
+    assert.equal(index.kind, 'index');
+    const ours = (index as { index: ImageIndex }).index;
+    const theirs = JSON.parse(
+      await readFile(fixture('oci', 'buildkit-image-index_2-platforms-plus-attestation-manifests_legacy.json'), 'utf8'),
+    ) as ImageIndex;
+    assert.equal(ours.manifests.length, theirs.manifests.length);
+    for (let i = 0; i < ours.manifests.length; i++) {
+      const [o, t] = [ours.manifests[i], theirs.manifests[i]];
+      assert.ok(o && t);
+      assert.deepEqual(Object.keys(o).sort(), Object.keys(t).sort(), `entry ${i} has BuildKit's fields`);
+      assert.equal(o.mediaType, t.mediaType);
+      assert.deepEqual(Object.keys(o.annotations ?? {}).sort(), Object.keys(t.annotations ?? {}).sort());
+      if (t.annotations !== undefined) {
+        assert.deepEqual(o.platform, t.platform);
+        assert.equal(o.annotations?.['vnd.docker.reference.type'], 'attestation-manifest');
+        assert.equal(o.annotations?.['vnd.docker.reference.digest'], made.manifests[i - 2]?.digest);
+      }
+    }
+    const attManifest = (await store.getManifest(ours.manifests[2]?.digest ?? '')) as { manifest: ImageManifest };
+    const real = JSON.parse(await readFile(fixture('oci', 'buildkit-legacy-attestation-manifest_amd64.json'), 'utf8')) as ImageManifest;
+    assert.deepEqual(Object.keys(attManifest.manifest).sort(), Object.keys(real).sort());
+    assert.equal(attManifest.manifest.config.mediaType, real.config.mediaType);
+    assert.deepEqual(
+      attManifest.manifest.layers.map((l) => [l.mediaType, Object.keys(l.annotations ?? {})]),
+      [
+        ['application/vnd.in-toto+json', ['in-toto.io/predicate-type']],
+        ['application/vnd.in-toto+json', ['in-toto.io/predicate-type']],
+      ],
+    );
+    const cfg = JSON.parse(
+      Buffer.concat(
+        await (async () => {
+          const p: Uint8Array[] = [];
+          for await (const c of await store.readBlob(attManifest.manifest.config)) p.push(c);
+          return p;
+        })(),
+      ).toString(),
+    );
+    const realCfg = JSON.parse(await readFile(fixture('oci', 'buildkit-legacy-attestation-image-config_unknown-unknown.json'), 'utf8'));
+    assert.deepEqual(Object.keys(cfg).sort(), Object.keys(realCfg).sort());
+    assert.deepEqual(
+      cfg.rootfs.diff_ids,
+      attManifest.manifest.layers.map((l) => l.digest),
+    );
+    // inspect finds them under the image they describe.
+    const seen = await inspectImage(store, 'v1', 'img');
+    assert.equal(seen.manifests.length, 2);
+    for (const m of seen.manifests) {
+      assert.deepEqual(
+        m.attachments.map((a) => [a.storage, a.predicateTypes]),
+        [['buildkit', ['https://spdx.dev/Document', 'https://slsa.dev/provenance/v1']]],
+      );
+    }
+  });
+
+  it('keeps the index clean in referrers mode; inspect finds them through the layout index', async () => {
+    const { store } = await layout();
+    const { made, index } = await attest(store, 'referrers');
+    assert.equal(index.digest, made.root.digest);
+    const seen = await inspectImage(store, 'v1', 'img');
+    for (const m of seen.manifests) {
+      assert.equal(m.attachments.length, 1);
+      assert.equal(m.attachments[0]?.storage, 'referrers');
+      assert.equal(m.attachments[0]?.artifactType, 'application/vnd.docker.attestation.manifest.v1+json');
+    }
+  });
+
+  it('refuses cosign storage until signing exists, writing nothing', async () => {
+    const { store } = await layout();
+    const made = await makeImage(store, { tag: 'v1' });
+    const attested = made.manifests.map((m) => ({ manifest: m, statements: [statement('x', {}, [{ name: 'i', digest: m.digest }])] }));
+    await assert.rejects(storeAttestations(store, made.root, attested, 'cosign'), (err: unknown) => isProvenantError(err, 'USAGE'));
+  });
+
+  describe('through the real registry (distribution 2.8)', { skip: registryMissing }, () => {
+    let reg: TestRegistry;
+    before(async () => {
+      reg = await startRegistry();
+    });
+    after(async () => {
+      await reg?.stop();
+    });
+    const remote = (repo: string) =>
+      new RegistryStore(new RegistryClient(reg.host, { retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 100 } }), repo);
+
+    it('finds referrers-mode attestations again through the tag fallback', async () => {
+      const store = remote('att/referrers');
+      const { made } = await attest(store, 'referrers');
+      const tags = await store.listTags();
+      for (const m of made.manifests) assert.ok(tags.includes(m.digest.replace(':', '-')), `fallback tag for ${m.digest}`);
+      const seen = await inspectImage(remote('att/referrers'), 'v1', 'img');
+      for (const m of seen.manifests)
+        assert.deepEqual(
+          m.attachments.map((a) => a.storage),
+          ['referrers'],
+        );
+    });
+
+    it('keeps BuildKit-form attestations through skopeo copy --all', { skip: fixturesMissing }, async () => {
+      const { store, path } = await layout();
+      const { index } = await attest(store, 'buildkit');
+      await store.close();
+      await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', `oci:${path}:v1`, `docker://${reg.host}/att/buildkit:v1`]);
+      const seen = await inspectImage(remote('att/buildkit'), 'v1', 'img');
+      assert.equal(seen.digest, index.digest);
+      for (const m of seen.manifests) assert.equal(m.attachments.filter((a) => a.storage === 'buildkit').length, 1);
+    });
+  });
+});
