@@ -1,0 +1,59 @@
+/**
+ * The package inventory of one image: what the build installed (or what an image's package
+ * databases say), in a form independent of apk and deb. SBOMs are written from this, never by
+ * scanning files back.
+ */
+
+/** A file a package installed, for SBOMs with files (`--sbom-files`). */
+export interface InventoryFile {
+  /** Absolute path in the image. */
+  path: string;
+  /** SHA-1 (hex) as the package database records it, when it does. */
+  sha1?: string | undefined;
+  /** SHA-256 (hex), when known. */
+  sha256?: string | undefined;
+}
+
+/** One installed package. */
+export interface InventoryPackage {
+  /** `apk` or `deb`: decides the PURL type. */
+  ecosystem: 'apk' | 'deb';
+  name: string;
+  version: string;
+  /** The package's architecture as its ecosystem names it (`x86_64`, `aarch64`, `amd64`, `all`, `noarch`). */
+  arch: string;
+  /** The license expression as the package gives it (apk `license`, Debian copyright), or ''. */
+  license: string;
+  /** The source package (apk `origin`, deb `Source`), or ''. */
+  source: string;
+  /** Who supplies it (apk `maintainer`, deb `Maintainer`), or ''. */
+  supplier: string;
+  /** The project's home page, or ''. */
+  homepage: string;
+  description: string;
+  /**
+   * Checksums of the package itself: for apk the `Q1` identity (SHA-1 of the control member,
+   * as base64 after `Q1`), for deb the .deb's SHA-256; algorithm → hex.
+   */
+  checksums: Record<string, string>;
+  /** Names of the installed packages this one depends on (resolved, not the raw atoms). */
+  dependsOn: string[];
+  /** Installed files, when the caller wants them in the SBOM. */
+  files?: InventoryFile[] | undefined;
+}
+
+/** The inventory of one platform image. */
+export interface Inventory {
+  /** The distribution, for PURL `distro=` qualifiers and the SBOM's OS component. */
+  distro: {
+    /** `alpine`, `wolfi`, `debian`, ... (os-release ID). */
+    id: string;
+    /** os-release VERSION_ID, or ''. */
+    versionId: string;
+    /** os-release PRETTY_NAME, or ''. */
+    prettyName: string;
+  };
+  /** The image: its name (for document names), its manifest digest and its platform. */
+  image: { name: string; digest: string; architecture: string; variant?: string | undefined; os: string };
+  packages: InventoryPackage[];
+}
