@@ -15,7 +15,7 @@ import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../oci/typ
 import type { ApkPackageInfo } from '../pkg/apk/apkindex.ts';
 import { readApkIndex } from '../pkg/apk/apkindex.ts';
 import { type ApkCandidate, apkCandidates, apkRequest, apkVersionScheme } from '../pkg/apk/candidates.ts';
-import { type ApkPackage, readApkPackage } from '../pkg/apk/package.ts';
+import { type ApkPackage, apkPackageInfo, readApkPackage } from '../pkg/apk/package.ts';
 import { ApkKeyring } from '../pkg/apk/signature.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
 import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
@@ -160,7 +160,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         await cache?.put(`apk:${p.checksum}`, bytes);
       }
       const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
-      const info = infoFromPackage(pkg, bytes.length, where);
+      const info = apkPackageInfo(pkg, bytes.length, where);
       if (info.name !== p.name || info.version !== p.version) {
         throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
       }
@@ -359,45 +359,6 @@ function rangeOf(bytes: Uint8Array, [start, end]: [number, number], algorithm: '
     checksum: `${algorithm}-${createHash(algorithm)
       .update(bytes.subarray(start, end + 1))
       .digest('base64')}`,
-  };
-}
-
-/**
- * The index fields of a package from its own `.PKGINFO`, as apk-tools records a package it
- * installs: the same whether the build resolved through an index or read a lock.
- */
-export function infoFromPackage(pkg: ApkPackage, fileSize: number, where: string): ApkPackageInfo {
-  const one = (k: string): string => pkg.pkginfo.get(k)?.[0] ?? '';
-  const all = (k: string): string[] => (pkg.pkginfo.get(k) ?? []).flatMap((v) => v.split(/\s+/)).filter((v) => v !== '');
-  const num = (k: string): number | undefined => {
-    const v = pkg.pkginfo.get(k)?.[0];
-    if (v === undefined || v === '') return undefined;
-    if (!/^\d+$/.test(v)) throw new ProvenantError('INVALID_PACKAGE', `.PKGINFO's ${k} is not a number: ${JSON.stringify(v)}`, { where });
-    return Number(v);
-  };
-  if (one('pkgname') === '' || one('pkgver') === '')
-    throw new ProvenantError('INVALID_PACKAGE', '.PKGINFO has no pkgname or pkgver', { where });
-  return {
-    name: one('pkgname'),
-    version: one('pkgver'),
-    arch: one('arch'),
-    checksum: pkg.checksum,
-    size: fileSize,
-    installedSize: num('size') ?? 0,
-    description: one('pkgdesc'),
-    url: one('url'),
-    license: (pkg.pkginfo.get('license') ?? []).join(' AND '),
-    origin: one('origin'),
-    maintainer: one('maintainer'),
-    buildTime: num('builddate'),
-    commit: one('commit'),
-    depends: all('depend'),
-    provides: all('provides'),
-    installIf: all('install_if'),
-    replaces: all('replaces'),
-    providerPriority: num('provider_priority'),
-    replacesPriority: num('replaces_priority'),
-    extra: {},
   };
 }
 

@@ -11,6 +11,7 @@ import { cleanEntryPath } from '../../archive/paths.ts';
 import type { TarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
+import type { ApkPackageInfo } from './apkindex.ts';
 import { splitGzipMembers } from './members.ts';
 import { ApkKeyring, type ApkSignature, parseSignatureName, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
@@ -187,4 +188,49 @@ export function parsePkgInfo(text: string, where: string): PkgInfo {
     else list.push(value);
   }
   return info;
+}
+
+/**
+ * The index fields of a package from its own `.PKGINFO`, as apk-tools records a package it
+ * indexes or installs (`S:` is the file's size, `I:` the installed size). A build records the
+ * same fields whether it resolved through an index or read a lock.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when `pkgname` or `pkgver` is missing or a number
+ *   field is not a number
+ */
+export function apkPackageInfo(pkg: ApkPackage, fileSize: number, where: string): ApkPackageInfo {
+  const one = (k: string): string => pkg.pkginfo.get(k)?.[0] ?? '';
+  const all = (k: string): string[] => (pkg.pkginfo.get(k) ?? []).flatMap((v) => v.split(/\s+/)).filter((v) => v !== '');
+  const num = (k: string): number | undefined => {
+    const v = pkg.pkginfo.get(k)?.[0];
+    if (v === undefined || v === '') return undefined;
+    if (!/^\d+$/.test(v)) throw new ProvenantError('INVALID_PACKAGE', `.PKGINFO's ${k} is not a number: ${JSON.stringify(v)}`, { where });
+    return Number(v);
+  };
+  if (one('pkgname') === '' || one('pkgver') === '')
+    throw new ProvenantError('INVALID_PACKAGE', '.PKGINFO has no pkgname or pkgver', { where });
+  const builddate = num('builddate');
+  return {
+    name: one('pkgname'),
+    version: one('pkgver'),
+    arch: one('arch'),
+    checksum: pkg.checksum,
+    size: fileSize,
+    installedSize: num('size') ?? 0,
+    description: one('pkgdesc'),
+    url: one('url'),
+    license: (pkg.pkginfo.get('license') ?? []).join(' AND '),
+    origin: one('origin'),
+    maintainer: one('maintainer'),
+    // apk-tools writes `t:` only for a nonzero build time.
+    buildTime: builddate === 0 ? undefined : builddate,
+    commit: one('commit'),
+    depends: all('depend'),
+    provides: all('provides'),
+    installIf: all('install_if'),
+    replaces: all('replaces'),
+    providerPriority: num('provider_priority'),
+    replacesPriority: num('replaces_priority'),
+    extra: {},
+  };
 }

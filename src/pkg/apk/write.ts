@@ -1,0 +1,776 @@
+/**
+ * Writing apk v2 packages and signed `APKINDEX.tar.gz` repositories, byte for byte as abuild and
+ * apk-tools lay them out, but reproducibly: the same input always gives the same bytes.
+ *
+ * A package is three gzip members, concatenated (abuild's `create_apks` and `abuild-sign`):
+ *
+ * 1. signature: a tar of one `.SIGN.RSA256.<key>.rsa.pub` entry (or `.SIGN.RSA.` for SHA-1), the
+ *    RSA PKCS#1 v1.5 signature of the *compressed* control member;
+ * 2. control: a tar of `.PKGINFO`, whose `datahash` is the SHA-256 of the compressed data member;
+ * 3. data: the files, each regular file and symlink with a PAX record `APK-TOOLS.checksum.SHA1`
+ *    (what `abuild-tar --hash` adds).
+ *
+ * The signature and control tars have no end-of-archive blocks (`abuild-tar --cut`), so that the
+ * three decompressed members read as one tar stream; the data tar has them. Gzip is the pinned
+ * compressor of archive/deflate.ts, not abuild's `gzip -9`: apk checks hashes of the compressed
+ * bytes it is given, never that they are what some gzip would make.
+ */
+import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Scalar, type Node as YamlNode } from 'yaml';
+import { pinnedGzipBytes } from '../../archive/deflate.ts';
+import { type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../archive/tar.ts';
+import { concatBytes } from '../../bytes.ts';
+import { ProvenantError } from '../../errors.ts';
+import { type ApkPackageInfo, formatApkIndexText, parseApkIndexText } from './apkindex.ts';
+import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
+import type { ApkKeyring } from './signature.ts';
+import { compareApkVersions, isValidApkVersion } from './version.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+// ---------------------------------------------------------------------------------------------
+
+/** A key pair made by {@link generateApkKeyPair}. */
+export interface ApkKeyPair {
+  /** PKCS#1 `RSA PRIVATE KEY` PEM, what `openssl genrsa` wrote before OpenSSL 3 and every apk signer reads. */
+  privateKeyPem: string;
+  /** SPKI `PUBLIC KEY` PEM, what `openssl rsa -pubout` writes: the file for /etc/apk/keys. */
+  publicKeyPem: string;
+  /** The public key's file name, `<name>-<8 hex>.rsa.pub`: the name signatures refer to. */
+  name: string;
+  /** The private key's file name, `<name>-<8 hex>.rsa`. */
+  privateKeyName: string;
+}
+
+/** Options of {@link generateApkKeyPair}. */
+export interface GenerateApkKeyPairOptions {
+  /** RSA modulus size; 4096 by default, as abuild-keygen makes them. */
+  bits?: 2048 | 4096;
+}
+
+/**
+ * Makes an RSA key pair for signing packages and indexes, as `abuild-keygen` does.
+ *
+ * abuild-keygen names a key `<email>-<hex of the current time>.rsa`; here the 8 hex digits are
+ * the start of the SHA-256 of the public key instead, so that two keys made in the same second
+ * still get different names (the name is all apk uses to pick the key that verifies a signature).
+ *
+ * @param name the start of the file name (default `provenant`); a name that already ends in
+ *   `.rsa` or `.rsa.pub` is used as it is
+ * @throws ProvenantError `USAGE` for a name with a slash, whitespace or nothing in it
+ */
+export function generateApkKeyPair(name = 'provenant', options: GenerateApkKeyPairOptions = {}): ApkKeyPair {
+  const bits = options.bits ?? 4096;
+  if (bits !== 2048 && bits !== 4096) throw new ProvenantError('USAGE', `an apk key has 2048 or 4096 bits, not ${String(bits)}`);
+  checkKeyName(name.replace(/\.rsa(\.pub)?$/, ''), 'the key name');
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 });
+  const privateKeyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  let base: string;
+  if (/\.rsa(\.pub)?$/.test(name)) {
+    base = name.replace(/\.rsa(\.pub)?$/, '');
+  } else {
+    const der = publicKey.export({ type: 'spki', format: 'der' });
+    base = `${name}-${createHash('sha256').update(der).digest('hex').slice(0, 8)}`;
+  }
+  return { privateKeyPem, publicKeyPem, name: `${base}.rsa.pub`, privateKeyName: `${base}.rsa` };
+}
+
+function checkKeyName(name: string, what: string): void {
+  if (name === '' || /[\s/\0]/.test(name)) {
+    throw new ProvenantError('USAGE', `${what} ${JSON.stringify(name)} must be a file name: not empty, no slash, no whitespace`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packages
+// ---------------------------------------------------------------------------------------------
+
+/** One file, folder or symlink of a package to build. */
+export interface ApkFileSpec {
+  /** Relative path in the image root: `usr/bin/hello`; no leading `/`, no `.` or `..` parts. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink';
+  /** Permission bits; 0644 for a file, 0755 for a folder, 0777 for a symlink by default. */
+  mode?: number | undefined;
+  /** Owner and group ids; root (0) by default. */
+  uid?: number | undefined;
+  gid?: number | undefined;
+  /** A file's contents (empty by default); only files have one. */
+  body?: Uint8Array | undefined;
+  /** A symlink's target; only symlinks have one. */
+  target?: string | undefined;
+}
+
+/** What a package is: its `.PKGINFO` fields and its files. */
+export interface ApkSpec {
+  /** `pkgname` */
+  name: string;
+  /** `pkgver`, an apk version such as `1.2.3-r0` */
+  version: string;
+  /** `arch`: `x86_64`, `aarch64`, `noarch`, ... */
+  arch: string;
+  /** `pkgdesc` */
+  description?: string | undefined;
+  /** `url` */
+  url?: string | undefined;
+  /** `license`, an SPDX expression */
+  license?: string | undefined;
+  /** `origin`: the source package; the package's own name by default, as abuild does. */
+  origin?: string | undefined;
+  /** `maintainer` */
+  maintainer?: string | undefined;
+  /** `packager`; left out when not given. */
+  packager?: string | undefined;
+  /** `commit`: the commit of the build recipe. */
+  commit?: string | undefined;
+  /** `depend` lines: dependency atoms such as `musl`, `so:libc.musl-x86_64.so.1`, `!foo`. */
+  depends?: readonly string[] | undefined;
+  /** `provides` lines: `cmd:hello=1.0-r0`, `so:libfoo.so.1=1`, or plain names. */
+  provides?: readonly string[] | undefined;
+  /** `install_if`: install this package once all of these are installed. */
+  installIf?: readonly string[] | undefined;
+  /** `replaces` lines: packages whose files this one may overwrite. */
+  replaces?: readonly string[] | undefined;
+  /** `provider_priority` */
+  providerPriority?: number | undefined;
+  /**
+   * `builddate`, seconds since the epoch; `options.mtime` (or 0) by default. It is also the tar
+   * mtime when `options.mtime` is not given, so one of the two (SOURCE_DATE_EPOCH) sets both.
+   */
+  builddate?: number | undefined;
+  files: readonly ApkFileSpec[];
+}
+
+/** The key to sign with. */
+export interface ApkSigningKey {
+  /** A PEM RSA private key (PKCS#1 or PKCS#8). */
+  privateKeyPem: string;
+  /** The *public* key's file name, e.g. `foo-1234abcd.rsa.pub`: what the signature names. */
+  name: string;
+}
+
+/** Options of {@link buildApk} and {@link buildApkFromDirectory}. */
+export interface BuildApkOptions {
+  /** Sign the package; unsigned packages are only installable through a signed index. */
+  key?: ApkSigningKey | undefined;
+  /** `RSA256` (SHA-256, the default) or `RSA` (SHA-1, what apk-tools before 2.12 reads). */
+  signatureType?: 'RSA256' | 'RSA' | undefined;
+  /** The time of every tar entry; `spec.builddate` (or 0) by default. */
+  mtime?: number | undefined;
+  /** Worker threads for gzip (see archive/deflate.ts); the bytes do not depend on it. */
+  workers?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+const utf8 = new TextEncoder();
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
+
+/**
+ * Builds an apk v2 package (see the module comment for the layout). Missing parent folders are
+ * added (mode 0755, root), entries are sorted by path, and owner names are `root` for id 0.
+ *
+ * @throws ProvenantError `USAGE` naming the field or path for a spec that cannot be a package: a
+ *   bad name or version, a value with a newline, an absolute path or one with `..`, a path given
+ *   twice or under a file, a symlink without a target
+ */
+export async function buildApk(spec: ApkSpec, options: BuildApkOptions = {}): Promise<Uint8Array> {
+  checkSpec(spec);
+  const mtime = options.mtime ?? spec.builddate ?? 0;
+  checkInteger(mtime, 'options.mtime', Number.MIN_SAFE_INTEGER);
+  const gz = (data: Uint8Array): Promise<Uint8Array> => pinnedGzipBytes(data, { workers: options.workers, signal: options.signal });
+
+  const files = dataEntries(spec.files);
+  const installedSize = files.reduce((n, f) => n + (f.type === 'file' ? (f.body?.length ?? 0) : 0), 0);
+  const data = await gz(await tarBytes(files.map((f) => dataEntry(f, mtime))));
+  const datahash = createHash('sha256').update(data).digest('hex');
+
+  const pkginfo = utf8.encode(formatPkgInfo(spec, { size: installedSize, builddate: spec.builddate ?? options.mtime ?? 0, datahash }));
+  const control = await gz(cutEnd(await tarBytes([controlEntry('.PKGINFO', pkginfo, mtime, 'root')])));
+
+  const parts = [control, data];
+  if (options.key !== undefined) parts.unshift(await signatureMember(control, options.key, options.signatureType ?? 'RSA256', mtime, gz));
+  return concatBytes(parts);
+}
+
+/** `.PKGINFO` in abuild's order (abuild's `prepare_metafiles`), `datahash` last. */
+function formatPkgInfo(spec: ApkSpec, computed: { size: number; builddate: number; datahash: string }): string {
+  const lines = ['# Generated by provenant'];
+  const put = (key: string, value: string | number | undefined): void => {
+    if (value !== undefined) lines.push(`${key} = ${value}`);
+  };
+  put('pkgname', spec.name);
+  put('pkgver', spec.version);
+  put('pkgdesc', spec.description ?? '');
+  put('url', spec.url ?? '');
+  put('builddate', computed.builddate);
+  put('packager', spec.packager);
+  put('size', computed.size);
+  put('arch', spec.arch);
+  put('origin', spec.origin ?? spec.name);
+  put('commit', spec.commit);
+  put('maintainer', spec.maintainer);
+  put('provider_priority', spec.providerPriority);
+  put('license', spec.license ?? '');
+  for (const r of spec.replaces ?? []) put('replaces', r);
+  for (const d of spec.depends ?? []) put('depend', d);
+  for (const p of spec.provides ?? []) put('provides', p);
+  if ((spec.installIf ?? []).length > 0) put('install_if', (spec.installIf ?? []).join(' '));
+  put('datahash', computed.datahash);
+  return `${lines.join('\n')}\n`;
+}
+
+function checkSpec(spec: ApkSpec): void {
+  const bad = (field: string, why: string, hint?: string): ProvenantError =>
+    new ProvenantError('USAGE', `the package's ${field} ${why}`, { where: spec?.name ? `package ${spec.name}` : undefined, hint });
+  if (spec === null || typeof spec !== 'object') throw new ProvenantError('USAGE', 'the package spec is not an object');
+  if (typeof spec.name !== 'string' || !NAME.test(spec.name)) {
+    throw bad('name', `${JSON.stringify(spec.name)} is not an apk package name (letters, digits, and _ . + - after the first)`);
+  }
+  if (typeof spec.version !== 'string' || !isValidApkVersion(spec.version)) {
+    throw bad('version', `${JSON.stringify(spec.version)} is not an apk version`, 'write a version such as 1.2.3-r0');
+  }
+  if (typeof spec.arch !== 'string' || !NAME.test(spec.arch)) throw bad('arch', `${JSON.stringify(spec.arch)} is not an architecture name`);
+  for (const field of ['description', 'url', 'license', 'origin', 'maintainer', 'packager', 'commit'] as const) {
+    const v = spec[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw bad(field, 'is not a string');
+    if (/[\n\r\0]/.test(v)) throw bad(field, 'holds a line break or NUL, which .PKGINFO cannot hold');
+  }
+  for (const field of ['depends', 'provides', 'installIf', 'replaces'] as const) {
+    const list = spec[field];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw bad(field, 'is not a list');
+    for (const atom of list) {
+      if (typeof atom !== 'string' || atom === '' || /[\s\0]/.test(atom)) {
+        throw bad(field, `has ${JSON.stringify(atom)}, which is not one atom (no spaces; one per item)`);
+      }
+    }
+  }
+  if (spec.providerPriority !== undefined) checkInteger(spec.providerPriority, 'providerPriority', 0);
+  if (spec.builddate !== undefined) checkInteger(spec.builddate, 'builddate', 0);
+  if (!Array.isArray(spec.files)) throw bad('files', 'is not a list');
+}
+
+function checkInteger(n: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ProvenantError('USAGE', `${what} is ${String(n)}, not a whole number from ${min} to ${max}`);
+  }
+}
+
+/**
+ * Checks a package path: relative, `/`-separated, without empty, `.` or `..` parts.
+ *
+ * @throws ProvenantError `USAGE` naming the path
+ */
+export function checkApkPath(path: string, where?: string): void {
+  const bad = (why: string, hint?: string): ProvenantError =>
+    new ProvenantError('USAGE', `the package path ${JSON.stringify(path)} ${why}`, { where, hint });
+  if (typeof path !== 'string' || path === '') throw bad('is empty');
+  if (path.includes('\0')) throw bad('holds a NUL byte');
+  if (path.startsWith('/')) throw bad('is absolute', `write it relative to the image root: ${JSON.stringify(path.replace(/^\/+/, ''))}`);
+  for (const part of path.split('/')) {
+    if (part === '..') throw bad('has a ".." part', 'packages may only write inside the image root');
+    if (part === '.' || part === '') throw bad('has an empty or "." part', 'write it as a/b/c, without "./", "//" or a trailing "/"');
+  }
+}
+
+/** Byte order of UTF-8, which is what `LC_ALL=C sort` gives; a parent sorts before its children. */
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** The spec's entries checked, with missing parent folders added, sorted by path. */
+function dataEntries(files: readonly ApkFileSpec[]): ApkFileSpec[] {
+  const byPath = new Map<string, ApkFileSpec>();
+  for (const [i, f] of files.entries()) {
+    const where = `files[${i}]`;
+    if (f === null || typeof f !== 'object') throw new ProvenantError('USAGE', `${where} is not an object`);
+    checkApkPath(f.path, where);
+    const bad = (why: string): ProvenantError =>
+      new ProvenantError('USAGE', `the package path ${JSON.stringify(f.path)} ${why}`, { where });
+    if (byPath.has(f.path)) throw bad('is given twice');
+    if (f.type !== 'file' && f.type !== 'dir' && f.type !== 'symlink')
+      throw bad(`has type ${JSON.stringify(f.type)}; use file, dir or symlink`);
+    if (f.mode !== undefined && (!Number.isSafeInteger(f.mode) || f.mode < 0 || f.mode > 0o7777)) {
+      throw bad(`has mode ${String(f.mode)}; a mode is 0 to 0o7777 (permission bits only)`);
+    }
+    for (const id of ['uid', 'gid'] as const) {
+      const v = f[id];
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > 0xffff_ffff)) throw bad(`has ${id} ${String(v)}`);
+    }
+    if (f.type === 'file' && f.body !== undefined && !(f.body instanceof Uint8Array)) throw bad('has a body that is not bytes');
+    if (f.type !== 'file' && f.body !== undefined) throw bad(`is a ${f.type} and cannot have a body`);
+    if (f.type === 'symlink') {
+      if (typeof f.target !== 'string' || f.target === '' || f.target.includes('\0')) throw bad('is a symlink without a target');
+    } else if (f.target !== undefined) {
+      throw bad(`is a ${f.type} and cannot have a target`);
+    }
+    byPath.set(f.path, f);
+  }
+  for (const path of [...byPath.keys()]) {
+    const parts = path.split('/');
+    for (let n = 1; n < parts.length; n++) {
+      const parent = parts.slice(0, n).join('/');
+      const existing = byPath.get(parent);
+      if (existing === undefined) byPath.set(parent, { path: parent, type: 'dir' });
+      else if (existing.type !== 'dir') {
+        throw new ProvenantError(
+          'USAGE',
+          `the package path ${JSON.stringify(path)} is under ${JSON.stringify(parent)}, which is a ${existing.type}`,
+        );
+      }
+    }
+  }
+  return [...byPath.values()].sort((a, b) => compareBytes(a.path, b.path));
+}
+
+function dataEntry(f: ApkFileSpec, mtime: number): TarWriteEntry {
+  const uid = f.uid ?? 0;
+  const gid = f.gid ?? 0;
+  const common: Partial<TarHeader> = {
+    uid,
+    gid,
+    uname: uid === 0 ? 'root' : '',
+    gname: gid === 0 ? 'root' : '',
+    mtime,
+  };
+  if (f.type === 'dir') {
+    return { header: tarHeader({ ...common, name: `${f.path}/`, type: 'dir', mode: f.mode ?? 0o755 }) };
+  }
+  if (f.type === 'symlink') {
+    const target = f.target ?? '';
+    // abuild-tar hashes a symlink's target, so that apk can tell when a link was changed.
+    const pax = { 'APK-TOOLS.checksum.SHA1': sha1Hex(utf8.encode(target)) };
+    return { header: tarHeader({ ...common, name: f.path, type: 'symlink', mode: f.mode ?? 0o777, linkname: target, pax }) };
+  }
+  const body = f.body ?? new Uint8Array(0);
+  const pax = { 'APK-TOOLS.checksum.SHA1': sha1Hex(body) };
+  return { header: tarHeader({ ...common, name: f.path, type: 'file', mode: f.mode ?? 0o644, size: body.length, pax }), body };
+}
+
+function controlEntry(name: string, body: Uint8Array, mtime: number, owner: 'root' | ''): TarWriteEntry {
+  return { header: tarHeader({ name, size: body.length, mtime, uname: owner, gname: owner }), body };
+}
+
+function sha1Hex(bytes: Uint8Array): string {
+  return createHash('sha1').update(bytes).digest('hex');
+}
+
+/** A tar without its two closing zero blocks, as `abuild-tar --cut` leaves it. */
+function cutEnd(tar: Uint8Array): Uint8Array {
+  return tar.subarray(0, tar.length - 1024);
+}
+
+/**
+ * The gzip'd signature tar over `signed` (as `abuild-sign` makes it: one entry, mode 0644,
+ * numeric owner 0, no end blocks).
+ */
+async function signatureMember(
+  signed: Uint8Array,
+  key: ApkSigningKey,
+  type: 'RSA256' | 'RSA',
+  mtime: number,
+  gz: (data: Uint8Array) => Promise<Uint8Array>,
+): Promise<Uint8Array> {
+  if (type !== 'RSA256' && type !== 'RSA')
+    throw new ProvenantError('USAGE', `the signature type is RSA256 or RSA, not ${JSON.stringify(type)}`);
+  checkKeyName(key.name, 'the signing key name');
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key.privateKeyPem);
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the signing key ${key.name} is not a PEM private key`, { cause: err });
+  }
+  if (privateKey.asymmetricKeyType !== 'rsa') {
+    throw new ProvenantError(
+      'USAGE',
+      `the signing key ${key.name} is an ${privateKey.asymmetricKeyType ?? 'unknown'} key; apk signs with RSA`,
+    );
+  }
+  const signature = new Uint8Array(sign(type === 'RSA' ? 'sha1' : 'sha256', signed, privateKey));
+  return gz(cutEnd(await tarBytes([controlEntry(`.SIGN.${type}.${key.name}`, signature, mtime, '')])));
+}
+
+// ---------------------------------------------------------------------------------------------
+// From a folder
+// ---------------------------------------------------------------------------------------------
+
+/** Options of {@link buildApkFromDirectory}. */
+export interface BuildApkFromDirectoryOptions extends BuildApkOptions {
+  /** Keep the files' owner and group ids from disk; by default everything is owned by root. */
+  keepOwners?: boolean | undefined;
+}
+
+/**
+ * Reads a folder into the files of a spec: regular files (read whole), folders and symlinks,
+ * modes from disk (permission bits), owners root unless `keepOwners`. The folder itself is the
+ * image root and is not an entry.
+ *
+ * @throws ProvenantError `USAGE` for a device, FIFO or socket in the folder; `NOT_FOUND` or `IO`
+ *   when it cannot be read
+ */
+export async function readApkFilesFromDirectory(dir: string, options: { keepOwners?: boolean | undefined } = {}): Promise<ApkFileSpec[]> {
+  const root = resolve(dir);
+  const out: ApkFileSpec[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const abs = rel === '' ? root : join(root, rel);
+    let names: string[];
+    try {
+      names = await readdir(abs);
+    } catch (err) {
+      throw fsError(err, abs);
+    }
+    for (const name of names.sort(compareBytes)) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const full = join(root, path);
+      let st: Awaited<ReturnType<typeof lstat>>;
+      try {
+        st = await lstat(full);
+      } catch (err) {
+        throw fsError(err, full);
+      }
+      const owner = options.keepOwners ? { uid: Number(st.uid), gid: Number(st.gid) } : {};
+      const mode = Number(st.mode) & 0o7777;
+      if (st.isDirectory()) {
+        out.push({ path, type: 'dir', mode, ...owner });
+        await walk(path);
+      } else if (st.isSymbolicLink()) {
+        let target: string;
+        try {
+          target = await readlink(full);
+        } catch (err) {
+          throw fsError(err, full);
+        }
+        out.push({ path, type: 'symlink', mode, target, ...owner });
+      } else if (st.isFile()) {
+        let body: Uint8Array;
+        try {
+          body = new Uint8Array(await readFile(full));
+        } catch (err) {
+          throw fsError(err, full);
+        }
+        out.push({ path, type: 'file', mode, body, ...owner });
+      } else {
+        throw new ProvenantError('USAGE', `${JSON.stringify(path)} is not a file, folder or symlink; a package cannot hold it`, {
+          where: full,
+        });
+      }
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/**
+ * {@link buildApk} of the files of a folder (see {@link readApkFilesFromDirectory}).
+ *
+ * @throws ProvenantError as {@link readApkFilesFromDirectory} and {@link buildApk}
+ */
+export async function buildApkFromDirectory(
+  dir: string,
+  meta: Omit<ApkSpec, 'files'>,
+  options: BuildApkFromDirectoryOptions = {},
+): Promise<Uint8Array> {
+  const files = await readApkFilesFromDirectory(dir, { keepOwners: options.keepOwners });
+  return buildApk({ ...meta, files }, options);
+}
+
+function fsError(err: unknown, where: string): ProvenantError {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOENT') return new ProvenantError('NOT_FOUND', `${where} does not exist`, { where, cause: err });
+  return new ProvenantError('IO', `cannot read ${where}: ${(err as Error).message}`, { where, cause: err });
+}
+
+// ---------------------------------------------------------------------------------------------
+// A package spec in YAML
+// ---------------------------------------------------------------------------------------------
+
+const SPEC_KEYS = [
+  'name',
+  'version',
+  'arch',
+  'description',
+  'url',
+  'license',
+  'origin',
+  'maintainer',
+  'depends',
+  'provides',
+  'replaces',
+  'install-if',
+  'builddate',
+  'files',
+] as const;
+const FILE_KEYS = ['path', 'type', 'source', 'content', 'target', 'mode', 'uid', 'gid'] as const;
+
+interface YamlCtx {
+  file: string;
+  lines: LineCounter;
+}
+
+/**
+ * Parses a package spec written in YAML and reads the files it names:
+ *
+ * ```yaml
+ * name: hello
+ * version: 1.0-r0
+ * arch: x86_64
+ * description: says hello
+ * license: MIT
+ * depends: [musl]
+ * provides: [cmd:hello=1.0-r0]
+ * files:
+ *   - { path: usr/bin/hello, source: build/hello, mode: "0755" }
+ *   - { path: etc/hello.conf, content: "greeting = hi\n" }
+ *   - { path: usr/bin/hi, type: symlink, target: hello }
+ *   - { path: var/lib/hello, type: dir }
+ * ```
+ *
+ * Also `url`, `origin`, `maintainer`, `replaces`, `install-if`, `builddate`; a file entry also
+ * takes `uid` and `gid`. A `source` is relative to the YAML file's folder. Modes are octal.
+ *
+ * @param file the YAML file's path: sources are found from it and errors name it
+ * @throws ProvenantError `INVALID_CONFIG` with `where` = `file:line:column` for invalid YAML, an
+ *   unknown key, a missing or mistyped value; `NOT_FOUND`/`IO` at the entry's line when a source
+ *   cannot be read; `USAGE` from {@link buildApk}'s checks, which run here too
+ */
+export async function parseApkSpecYaml(text: string, file: string): Promise<ApkSpec> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, schema: 'failsafe', prettyErrors: false, uniqueKeys: true });
+  const ctx: YamlCtx = { file, lines };
+  const syntax = doc.errors[0];
+  if (syntax !== undefined) {
+    throw yamlError(ctx, syntax.pos[0], '', `invalid YAML: ${syntax.message.split('\n')[0] ?? ''}`);
+  }
+  const top = mapping(ctx, doc.contents, '', SPEC_KEYS, 'the package spec');
+  const str = (key: string): string | undefined => optScalar(ctx, top.get(key), key);
+  const required = (key: string): string => {
+    const v = str(key);
+    if (v === undefined || v === '') throw yamlError(ctx, doc.contents?.range?.[0] ?? 0, key, 'is required');
+    return v;
+  };
+  const list = (key: string): string[] | undefined => {
+    const node = top.get(key);
+    if (node === undefined || isNullNode(node.value)) return undefined;
+    if (!isSeq(node.value)) throw yamlError(ctx, at(node.value), key, 'expected a list');
+    return node.value.items.map((item, i) => {
+      const v = optScalar(ctx, { value: item as YamlNode }, `${key}[${i}]`);
+      if (v === undefined || v === '') throw yamlError(ctx, at(item), `${key}[${i}]`, 'expected a string');
+      return v;
+    });
+  };
+  const spec: ApkSpec = { name: required('name'), version: required('version'), arch: required('arch'), files: [] };
+  const set = <K extends keyof ApkSpec>(k: K, v: ApkSpec[K] | undefined): void => {
+    if (v !== undefined) spec[k] = v;
+  };
+  set('description', str('description'));
+  set('url', str('url'));
+  set('license', str('license'));
+  set('origin', str('origin'));
+  set('maintainer', str('maintainer'));
+  set('depends', list('depends'));
+  set('provides', list('provides'));
+  set('replaces', list('replaces'));
+  set('installIf', list('install-if'));
+  const builddate = str('builddate');
+  if (builddate !== undefined) {
+    if (!/^\d{1,15}$/.test(builddate))
+      throw yamlError(ctx, at(top.get('builddate')?.value), 'builddate', 'expected seconds since the epoch');
+    spec.builddate = Number(builddate);
+  }
+
+  const filesNode = top.get('files');
+  const files: ApkFileSpec[] = [];
+  if (filesNode !== undefined && !isNullNode(filesNode.value)) {
+    if (!isSeq(filesNode.value)) throw yamlError(ctx, at(filesNode.value), 'files', 'expected a list of files');
+    const base = dirname(resolve(file));
+    for (const [i, item] of filesNode.value.items.entries()) {
+      const key = `files[${i}]`;
+      const f = mapping(ctx, item, key, FILE_KEYS, 'a file (a mapping with path)');
+      const get = (k: string): string | undefined => optScalar(ctx, f.get(k), `${key}.${k}`);
+      const fail = (k: string, problem: string): never => {
+        throw yamlError(ctx, at(f.get(k)?.value ?? item), k === '' ? key : `${key}.${k}`, problem);
+      };
+      const path = get('path');
+      if (path === undefined) fail('', 'has no path');
+      try {
+        checkApkPath(path as string);
+      } catch (err) {
+        fail('path', (err as ProvenantError).message);
+      }
+      const type = get('type') ?? 'file';
+      if (type !== 'file' && type !== 'dir' && type !== 'symlink') {
+        fail('type', `is ${JSON.stringify(type)}; expected file, dir or symlink${type === 'directory' ? ' (write "dir")' : ''}`);
+      }
+      const entry: ApkFileSpec = { path: path as string, type: type as ApkFileSpec['type'] };
+      const mode = get('mode');
+      if (mode !== undefined) {
+        if (!/^(0o?)?[0-7]{1,4}$/.test(mode)) fail('mode', `${JSON.stringify(mode)} is not an octal mode such as "0755"`);
+        entry.mode = Number.parseInt(mode.replace(/^0o/, ''), 8);
+      }
+      for (const id of ['uid', 'gid'] as const) {
+        const v = get(id);
+        if (v === undefined) continue;
+        if (!/^\d{1,10}$/.test(v) || Number(v) > 0xffff_ffff) fail(id, `${JSON.stringify(v)} is not a numeric id`);
+        entry[id] = Number(v);
+      }
+      const source = get('source');
+      const content = get('content');
+      const target = get('target');
+      if (entry.type === 'file') {
+        if (source !== undefined && content !== undefined) fail('content', 'a file has a source or a content, not both');
+        if (target !== undefined) fail('target', 'only a symlink has a target');
+        if (source !== undefined) {
+          const from = resolve(base, source);
+          try {
+            entry.body = new Uint8Array(await readFile(from));
+          } catch (err) {
+            const e = fsError(err, from);
+            throw new ProvenantError(e.code, `${key}.source: ${e.message}`, {
+              where: placeOf(ctx, at(f.get('source')?.value)),
+              cause: err,
+            });
+          }
+        } else if (content !== undefined) {
+          entry.body = utf8.encode(content);
+        }
+      } else {
+        for (const k of ['source', 'content'] as const) if (f.has(k)) fail(k, `a ${entry.type} has no ${k}`);
+        if (entry.type === 'symlink') {
+          if (target === undefined || target === '') fail('', 'is a symlink without a target');
+          entry.target = target;
+        } else if (target !== undefined) {
+          fail('target', 'only a symlink has a target');
+        }
+      }
+      files.push(entry);
+    }
+  }
+  spec.files = files;
+  try {
+    checkSpec(spec);
+  } catch (err) {
+    if (err instanceof ProvenantError) throw new ProvenantError(err.code, err.message, { where: file, hint: err.hint, cause: err });
+    throw err;
+  }
+  return spec;
+}
+
+interface YamlPair {
+  key?: Scalar | undefined;
+  value: YamlNode | null | undefined;
+}
+
+function at(node: unknown): number {
+  return (node as { range?: readonly number[] | null } | null | undefined)?.range?.[0] ?? 0;
+}
+
+function placeOf(ctx: YamlCtx, offset: number): string {
+  const { line, col } = ctx.lines.linePos(offset);
+  return `${ctx.file}:${line}:${col}`;
+}
+
+function yamlError(ctx: YamlCtx, offset: number, keyPath: string, problem: string, hint?: string): ProvenantError {
+  return new ProvenantError('INVALID_CONFIG', `${keyPath === '' ? '' : `${keyPath}: `}${problem}`, { where: placeOf(ctx, offset), hint });
+}
+
+function isNullNode(node: unknown): boolean {
+  return (
+    node === null ||
+    node === undefined ||
+    (isScalar(node) && node.type === 'PLAIN' && ['', '~', 'null', 'Null', 'NULL'].includes(String(node.value)))
+  );
+}
+
+/** A mapping's pairs by key, refusing keys not in `known` (with the line of the key). */
+function mapping(ctx: YamlCtx, node: unknown, path: string, known: readonly string[], what: string): Map<string, YamlPair> {
+  if (isAlias(node)) throw yamlError(ctx, at(node), path, 'aliases are not supported in a package spec');
+  if (!isMap(node)) throw yamlError(ctx, at(node), path, `expected ${what}`);
+  const out = new Map<string, YamlPair>();
+  for (const pair of node.items) {
+    const key = pair.key;
+    if (!isScalar(key)) throw yamlError(ctx, at(key ?? node), path, 'a key must be a string');
+    const name = String(key.value);
+    const keyPath = path === '' ? name : `${path}.${name}`;
+    if (!known.includes(name)) {
+      throw yamlError(ctx, at(key), keyPath, 'is not a known key', `known keys: ${known.join(', ')}`);
+    }
+    if (isAlias(pair.value)) throw yamlError(ctx, at(pair.value), keyPath, 'aliases are not supported in a package spec');
+    out.set(name, { key, value: pair.value as YamlNode | null });
+  }
+  return out;
+}
+
+function optScalar(ctx: YamlCtx, pair: { value: YamlNode | null | undefined } | undefined, path: string): string | undefined {
+  if (pair === undefined || isNullNode(pair.value)) return undefined;
+  const node = pair.value;
+  if (isAlias(node)) throw yamlError(ctx, at(node), path, 'aliases are not supported in a package spec');
+  if (!isScalar(node)) throw yamlError(ctx, at(node), path, `expected a single value, got ${isSeq(node) ? 'a list' : 'a mapping'}`);
+  return String(node.value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indexes
+// ---------------------------------------------------------------------------------------------
+
+/** Options of {@link buildApkIndex}. */
+export interface BuildApkIndexOptions {
+  /** Sign the index (as `abuild-sign APKINDEX.tar.gz` does); apk refuses unsigned indexes. */
+  key?: ApkSigningKey | undefined;
+  /** `RSA256` (the default) or `RSA`. */
+  signatureType?: 'RSA256' | 'RSA' | undefined;
+  /** The DESCRIPTION member (`apk index --description`), often the repository's version. */
+  description?: string | undefined;
+  /** The time of the tar entries; 0 by default. */
+  mtime?: number | undefined;
+  /**
+   * Verify each package's signature with these keys. Without it, packages are indexed as they
+   * are, as `apk index --allow-untrusted` does; their `datahash` and file checksums are checked
+   * either way.
+   */
+  keyring?: ApkKeyring | undefined;
+  /** Names for the packages in errors (file names), in the order of `packages`. */
+  names?: readonly string[] | undefined;
+  workers?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Builds an `APKINDEX.tar.gz` of packages, as `apk index` and `abuild-sign` make it: a gzip'd tar
+ * of `DESCRIPTION` (when given) and `APKINDEX`, end blocks included, preceded by a signature
+ * member over those compressed bytes when a key is given. Stanzas are sorted by name, then
+ * version (apk's ordering), then checksum.
+ *
+ * @throws ProvenantError from {@link readApkPackage} for a package that is malformed (or, with a
+ *   keyring, not signed by one of its keys); `USAGE` for a bad key or option
+ */
+export async function buildApkIndex(
+  packages: readonly Uint8Array[],
+  options: BuildApkIndexOptions = {},
+): Promise<{ bytes: Uint8Array; packages: ApkPackageInfo[] }> {
+  const mtime = options.mtime ?? 0;
+  checkInteger(mtime, 'options.mtime', Number.MIN_SAFE_INTEGER);
+  const gz = (data: Uint8Array): Promise<Uint8Array> => pinnedGzipBytes(data, { workers: options.workers, signal: options.signal });
+  const infos: ApkPackageInfo[] = [];
+  for (const [i, bytes] of packages.entries()) {
+    const where = options.names?.[i] ?? `package ${i + 1}`;
+    const pkg = await readApkPackage(bytes, { where, keyring: options.keyring, allowUntrusted: options.keyring === undefined });
+    infos.push(apkPackageInfo(pkg, bytes.length, where));
+  }
+  infos.sort((a, b) => compareBytes(a.name, b.name) || compareApkVersions(a.version, b.version) || compareBytes(a.checksum, b.checksum));
+  if (options.description !== undefined && /[\0]/.test(options.description)) {
+    throw new ProvenantError('USAGE', 'the index description holds a NUL byte');
+  }
+  const entries: TarWriteEntry[] = [];
+  if (options.description !== undefined) entries.push(controlEntry('DESCRIPTION', utf8.encode(options.description), mtime, 'root'));
+  const text = formatApkIndexText(infos);
+  entries.push(controlEntry('APKINDEX', utf8.encode(text), mtime, 'root'));
+  const index = await gz(await tarBytes(entries));
+  const parts = [index];
+  if (options.key !== undefined) parts.unshift(await signatureMember(index, options.key, options.signatureType ?? 'RSA256', mtime, gz));
+  // What the index says, read back: apk index leaves out some .PKGINFO fields (`replaces`).
+  return { bytes: concatBytes(parts), packages: parseApkIndexText(text, 'APKINDEX') };
+}
