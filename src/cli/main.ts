@@ -285,6 +285,30 @@ const commands: Record<string, Command> = {
       );
     },
   },
+  apk: {
+    summary: 'make signing keys, signed .apk packages and signed APKINDEX repositories',
+    usage: 'provenant apk keygen|build|index ... (see provenant help apk)',
+    flags: {
+      output: { type: 'string', short: 'o', description: 'where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz)' },
+      key: { type: 'string', description: 'private key (NAME.rsa) to sign with; signatures name NAME.rsa.pub' },
+      name: { type: 'string', description: 'keygen: the key name; build of a folder: the package name' },
+      version: { type: 'string', description: 'build of a folder: the package version (e.g. 1.0-r0)' },
+      arch: { type: 'string', description: 'build of a folder: the package arch (x86_64, aarch64, noarch, ...)' },
+      depends: { type: 'string', multiple: true, description: 'build of a folder: a dependency atom' },
+      provides: {
+        type: 'string',
+        multiple: true,
+        description: 'build of a folder: something the package provides (cmd:sh, so:..., name=version)',
+      },
+      description: { type: 'string', description: 'build: the package description; index: the DESCRIPTION text' },
+      license: { type: 'string', description: 'build of a folder: the license (an SPDX expression)' },
+    },
+    async run(args, io) {
+      const { runApk, APK_USAGE } = await import('./apk.ts');
+      if (args.positionals.length === 0) throw new ProvenantError('USAGE', 'apk needs a subcommand', { hint: `usage: ${APK_USAGE}` });
+      await runApk(args, io, sourceDateEpoch(io));
+    },
+  },
   env: {
     summary: 'list the environment variables Provenant reads',
     usage: 'provenant env',
