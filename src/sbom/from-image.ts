@@ -1,0 +1,273 @@
+/**
+ * Inventories from what an image's package databases say: apk's `/lib/apk/db/installed` and
+ * dpkg's `/var/lib/dpkg/status` (or distroless' `/var/lib/dpkg/status.d/*`), with the
+ * distribution from `/etc/os-release`.
+ */
+import { ProvenantError } from '../errors.ts';
+import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
+import type { Inventory, InventoryFile, InventoryPackage } from './inventory.ts';
+import { compareStrings } from './purl.ts';
+
+/**
+ * Parses os-release (https://www.freedesktop.org/software/systemd/man/latest/os-release.html):
+ * `KEY=value` lines, the value optionally in single or double quotes, with `\` escapes inside
+ * double quotes; blank lines and `#` comments are skipped, and so are lines that are not
+ * assignments (the file is read by shells, which would choke on them, but an SBOM should not).
+ */
+export function parseOsRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (m === null) continue;
+    const key = m[1] as string;
+    if (key === '__proto__') continue;
+    let value = (m[2] as string).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) {
+      value = value.slice(1, -1).replace(/\\([\\$"`])/g, '$1');
+    } else if (value.startsWith("'") && value.endsWith("'") && value.length >= 2) {
+      value = value.slice(1, -1);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+function distroOf(osRelease: string): Inventory['distro'] {
+  const os = parseOsRelease(osRelease);
+  return { id: (os.ID ?? '').toLowerCase(), versionId: os.VERSION_ID ?? '', prettyName: os.PRETTY_NAME ?? os.NAME ?? '' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// apk
+// ---------------------------------------------------------------------------------------------
+
+const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * An apk checksum (`Q1` + base64 SHA-1, `Q2` + base64 SHA-256, or `X1`/`X2` + hex, as
+ * apk_blob_pull_digest reads them) as an algorithm and hex, or undefined when it is none of those.
+ */
+function apkChecksum(text: string): { alg: 'sha1' | 'sha256'; hex: string } | undefined {
+  const kind = text.slice(0, 2);
+  const rest = text.slice(2);
+  const alg = kind[1] === '1' ? 'sha1' : kind[1] === '2' ? 'sha256' : undefined;
+  if (alg === undefined) return undefined;
+  let hex: string;
+  if (kind[0] === 'Q' && base64.test(rest)) hex = Buffer.from(rest, 'base64').toString('hex');
+  else if (kind[0] === 'X' && /^[0-9a-f]+$/i.test(rest)) hex = rest.toLowerCase();
+  else return undefined;
+  return hex.length === (alg === 'sha1' ? 40 : 64) ? { alg, hex } : undefined;
+}
+
+/**
+ * The files of each stanza of an installed database, in stanza order: `F:` names a directory,
+ * each `R:` a file in it, and a `Z:` after an `R:` that file's checksum. parseApkIndexText keeps
+ * these letters apart (in `extra`), which loses which `Z:` belongs to which `R:`, so the lines are
+ * read again here, with the same stanza boundaries (blank lines).
+ */
+function apkFiles(text: string): InventoryFile[][] {
+  const stanzas: InventoryFile[][] = [];
+  let files: InventoryFile[] = [];
+  let fields = 0;
+  let dir = '';
+  let last: InventoryFile | undefined;
+  for (const line of text.split('\n')) {
+    if (line === '') {
+      if (fields > 0) stanzas.push(files);
+      files = [];
+      fields = 0;
+      dir = '';
+      last = undefined;
+      continue;
+    }
+    fields++;
+    const value = line.slice(2);
+    if (line.startsWith('F:')) {
+      dir = value;
+      last = undefined;
+    } else if (line.startsWith('R:')) {
+      last = { path: `/${dir === '' ? '' : `${dir}/`}${value}` };
+      files.push(last);
+    } else if (line.startsWith('Z:') && last !== undefined) {
+      const sum = apkChecksum(value);
+      if (sum !== undefined) last[sum.alg] = sum.hex;
+    }
+  }
+  if (fields > 0) stanzas.push(files);
+  return stanzas;
+}
+
+/** The name a dependency atom asks for: `!name` conflicts are no dependency; `@tag` and `op version` go. */
+function apkAtomName(atom: string): string | undefined {
+  if (atom.startsWith('!')) return undefined;
+  const name = atom.split(/[<>=~@]/, 1)[0] ?? '';
+  return name === '' ? undefined : name;
+}
+
+/**
+ * The inventory of an apk-based image from its installed database (`/lib/apk/db/installed`, the
+ * APKINDEX format with file lines), its `/etc/os-release` text and the image it describes.
+ * `dependsOn` resolves each `D:` atom to the installed package of that name, or else to the
+ * installed packages that provide it (`p:`, for `so:`, `cmd:`, `pc:` and virtual names).
+ * Checksums are the `C:` identity (the SHA-1 of the package's control member) and files carry
+ * their `Z:` checksums.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when the database is not in the APKINDEX format
+ */
+export function inventoryFromApkDatabase(installedText: string, osRelease: string, image: Inventory['image']): Inventory {
+  const infos = parseApkIndexText(installedText, 'lib/apk/db/installed');
+  const files = apkFiles(installedText);
+  const names = new Set(infos.map((p) => p.name));
+  const providers = new Map<string, string[]>();
+  for (const info of infos) {
+    for (const provided of info.provides) {
+      const name = provided.split('=', 1)[0] ?? '';
+      const list = providers.get(name);
+      if (list === undefined) providers.set(name, [info.name]);
+      else if (!list.includes(info.name)) list.push(info.name);
+    }
+  }
+  const packages = infos.map((info, i): InventoryPackage => {
+    const dependsOn = new Set<string>();
+    for (const atom of info.depends) {
+      const name = apkAtomName(atom);
+      if (name === undefined) continue;
+      const targets = names.has(name) ? [name] : (providers.get(name) ?? []);
+      for (const t of targets) if (t !== info.name) dependsOn.add(t);
+    }
+    const sum = apkChecksum(info.checksum);
+    return {
+      ecosystem: 'apk',
+      name: info.name,
+      version: info.version,
+      arch: info.arch,
+      license: info.license,
+      source: info.origin,
+      supplier: info.maintainer,
+      homepage: info.url,
+      description: info.description,
+      checksums: sum === undefined ? {} : { [sum.alg]: sum.hex },
+      dependsOn: [...dependsOn].sort(compareStrings),
+      files: files[i] ?? [],
+    };
+  });
+  return { distro: distroOf(osRelease), image, packages };
+}
+
+// ---------------------------------------------------------------------------------------------
+// dpkg
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Parses Debian control stanzas (deb-control(5), deb822(5)): `Field: value` lines, continuation
+ * lines starting with a space or tab, stanzas separated by blank lines. Field names are matched
+ * case-insensitively, so they are returned lowercased; continuation lines are joined with `\n`.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
+ */
+export function parseControlStanzas(text: string, where: string): Record<string, string>[] {
+  const stanzas: Record<string, string>[] = [];
+  let current: Record<string, string> = {};
+  let lastKey: string | undefined;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').replace(/\r$/, '');
+    if (line.trim() === '') {
+      if (Object.keys(current).length > 0) stanzas.push(current);
+      current = {};
+      lastKey = undefined;
+      continue;
+    }
+    if (line.startsWith('#')) continue;
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (lastKey === undefined) {
+        throw new ProvenantError('INVALID_PACKAGE', `line ${i + 1} continues a field, but no field precedes it`, {
+          where: `${where}:${i + 1}`,
+        });
+      }
+      if (lastKey !== '__proto__') current[lastKey] = `${current[lastKey] ?? ''}\n${line.slice(1)}`;
+      continue;
+    }
+    const m = /^([!-9;-~][!-9;-~]*):(.*)$/.exec(line);
+    if (m === null) {
+      throw new ProvenantError('INVALID_PACKAGE', `line ${i + 1} is not a "Field: value" line: ${JSON.stringify(line.slice(0, 80))}`, {
+        where: `${where}:${i + 1}`,
+      });
+    }
+    lastKey = (m[1] as string).toLowerCase();
+    // A field named __proto__ cannot be a plain object's own field; no real control file has one.
+    if (lastKey !== '__proto__') current[lastKey] = (m[2] as string).trim();
+  }
+  if (Object.keys(current).length > 0) stanzas.push(current);
+  return stanzas;
+}
+
+/** `name[:arch] [(op version)]` → name; a Depends or Provides entry. */
+function debRelationName(entry: string): string {
+  return (entry.trim().split(/[\s(:[]/, 1)[0] ?? '').trim();
+}
+
+/**
+ * The inventory of a Debian-based image from dpkg's status database: the text of
+ * `/var/lib/dpkg/status`, or the files of `/var/lib/dpkg/status.d/` (as distroless images have
+ * them) as a list. Only packages whose `Status` is `… installed` (or that have no Status, as in
+ * status.d) are listed. `dependsOn` comes from `Depends` and `Pre-Depends`: of alternatives
+ * (`a | b`) the first one installed, by package name or through `Provides`. Licenses are not in
+ * the status database (they are in /usr/share/doc/<package>/copyright) and are left empty.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when the text is not in control-file format
+ */
+export function inventoryFromDpkgStatus(status: string | readonly string[], osRelease: string, image: Inventory['image']): Inventory {
+  const texts = typeof status === 'string' ? [status] : status;
+  const stanzas = texts.flatMap((t, i) =>
+    parseControlStanzas(t, typeof status === 'string' ? 'var/lib/dpkg/status' : `var/lib/dpkg/status.d #${i + 1}`),
+  );
+  const installed = stanzas.filter((s) => {
+    if (s.package === undefined || s.version === undefined) return false;
+    if (s.status === undefined) return true;
+    return s.status.split(/\s+/)[2] === 'installed';
+  });
+  const names = new Set(installed.map((s) => s.package as string));
+  const providers = new Map<string, string[]>();
+  for (const s of installed) {
+    for (const entry of (s.provides ?? '').split(',')) {
+      const name = debRelationName(entry);
+      if (name === '') continue;
+      const list = providers.get(name);
+      if (list === undefined) providers.set(name, [s.package as string]);
+      else if (!list.includes(s.package as string)) list.push(s.package as string);
+    }
+  }
+  const packages = installed.map((s): InventoryPackage => {
+    const name = s.package as string;
+    const dependsOn = new Set<string>();
+    const relations = [s['pre-depends'], s.depends].filter((v) => v !== undefined).join(',');
+    for (const group of relations.split(',')) {
+      for (const alternative of group.split('|')) {
+        const wanted = debRelationName(alternative);
+        if (wanted === '') continue;
+        const targets = names.has(wanted) ? [wanted] : (providers.get(wanted) ?? []);
+        if (targets.length === 0) continue;
+        for (const t of targets) if (t !== name) dependsOn.add(t);
+        break;
+      }
+    }
+    const source = debRelationName(s.source ?? '');
+    return {
+      ecosystem: 'deb',
+      name,
+      version: s.version as string,
+      arch: s.architecture ?? '',
+      license: '',
+      source,
+      supplier: s.maintainer ?? '',
+      homepage: s.homepage ?? '',
+      description: (s.description ?? '').split('\n', 1)[0] ?? '',
+      checksums: {},
+      dependsOn: [...dependsOn].sort(compareStrings),
+    };
+  });
+  return { distro: distroOf(osRelease), image, packages };
+}

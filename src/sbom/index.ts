@@ -1,0 +1,37 @@
+/**
+ * SBOMs: package inventories of images (from what the build installed, or read back from an
+ * image's package databases) written as SPDX 2.3 and CycloneDX 1.6 JSON, with PURLs.
+ */
+export {
+  type CycloneDxComponent,
+  type CycloneDxDocument,
+  type CycloneDxHash,
+  type CycloneDxOptions,
+  cyclonedxDocument,
+} from './cyclonedx.ts';
+export { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseControlStanzas, parseOsRelease } from './from-image.ts';
+export type { Inventory, InventoryFile, InventoryPackage } from './inventory.ts';
+export {
+  distroQualifier,
+  formatPackageUrl,
+  type ImagePackageUrlOptions,
+  imagePackageUrl,
+  type PackageUrlParts,
+  packageUrl,
+  percentEncode,
+} from './purl.ts';
+export {
+  isSpdxLicenseExpression,
+  licenseRefFor,
+  type SpdxChecksum,
+  type SpdxDocument,
+  type SpdxFile,
+  type SpdxIndexImage,
+  type SpdxOptions,
+  type SpdxPackage,
+  type SpdxRelationship,
+  sbomTimestamp,
+  spdxDocument,
+  spdxIndexDocument,
+  timestampFromEpoch,
+} from './spdx.ts';
