@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# The main job on the bundled example, on a fresh machine: installs what is needed, then copies
-# the example two-platform image (examples/hello-oci) into a new OCI layout and an oci-archive,
-# inspects both, and has skopeo read the result as an independent check. Output goes to out/demo.
-# (Build, SBOM, provenance and signing join this script as they land.)
+# The main job on the bundled example, on a fresh machine: installs what is needed, then
+#  1. packages the machine's statically linked busybox as a signed apk and indexes it into a signed
+#     local repository (examples/busybox/busybox.yaml),
+#  2. builds the example image from it (examples/busybox/image.yaml) into an OCI layout, with its
+#     lock file, and rebuilds it from the lock to show the digest does not change,
+#  3. inspects it, has skopeo read it, unpacks it with umoci and runs it with bwrap.
+# Output goes to out/demo. (SBOM, provenance and signing join this script as they land.)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/setup.sh"
 cd "$root"
-out=${1:-out/demo}
+out=$(realpath -m "${1:-out/demo}")
 rm -rf "$out"
 mkdir -p "$out"
-p() { echo "+ provenant $*" >&2; node src/cli/main.ts "$@"; }
-p copy oci:examples/hello-oci:latest "oci:$out/layout:hello"
-p inspect "oci:$out/layout:hello"
-p copy --platform linux/arm64 oci:examples/hello-oci:latest "oci-archive:$out/hello-arm64.tar:hello"
-p inspect "oci-archive:$out/hello-arm64.tar:hello"
-p digest "oci:$out/layout:hello"
-echo "+ skopeo inspect --raw oci:$out/layout:hello | sha256sum" >&2
-skopeo inspect --raw "oci:$out/layout:hello" | sha256sum
+cp examples/busybox/image.yaml examples/busybox/busybox.yaml "$out/"
+cd "$out"
+export SOURCE_DATE_EPOCH=1700000000
+p() { echo "+ provenant $*" >&2; node "$root/src/cli/main.ts" "$@"; }
+p apk keygen --name demo.rsa -o keys
+p apk build busybox.yaml --key keys/demo.rsa -o repo/x86_64/busybox-1.36.1-r0.apk
+p apk index repo/x86_64/busybox-1.36.1-r0.apk --key keys/demo.rsa -o repo/x86_64/APKINDEX.tar.gz
+p build image.yaml -o oci:layout:latest --write-lock image.lock.json --cache-dir cache
+p build image.yaml -o oci:layout-from-lock:latest --lock image.lock.json --cache-dir cache
+p inspect oci:layout:latest
+p digest oci:layout-from-lock:latest
+echo "+ skopeo inspect --raw oci:layout:latest | sha256sum" >&2
+skopeo inspect --raw oci:layout:latest | sha256sum
+p copy -q --platform linux/amd64 oci:layout:latest oci:layout:amd64
+echo "+ umoci raw unpack --rootless --image layout:amd64 rootfs" >&2
+umoci raw unpack --rootless --image layout:amd64 rootfs >/dev/null
+echo "+ bwrap (the image's entrypoint, as its user app)" >&2
+bwrap --bind rootfs / --proc /proc --dev /dev --unshare-user --uid 1000 --gid 1000 /bin/sh -c "echo hello from a provenant image"
