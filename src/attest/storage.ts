@@ -70,7 +70,11 @@ export async function storeAttestations(
       hint: 'use --attestations referrers (the default) or buildkit',
     });
   }
-  if (index.kind !== 'index') throw new ProvenantError('USAGE', 'attestations are attached to an image index');
+  if (mode === 'buildkit' && index.kind !== 'index') {
+    throw new ProvenantError('USAGE', 'BuildKit attestation storage needs an image index; this is a single manifest', {
+      hint: 'use referrers storage',
+    });
+  }
   const extra: Descriptor[] = [];
   for (const a of attested) {
     if (a.statements.length === 0) continue;
@@ -118,7 +122,7 @@ export async function storeAttestations(
       );
     }
   }
-  if (mode === 'referrers') return index;
+  if (mode === 'referrers' || index.kind !== 'index') return index;
   const withAttestations: ImageIndex = { ...index.index, manifests: [...index.index.manifests, ...extra] };
   return parseStored(encodeJson(withAttestations), { mediaType: MediaType.OciIndex });
 }

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { basename, dirname } from 'node:path';
+import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -78,6 +79,8 @@ export interface BuildResult {
   packageDigests: Map<string, string>;
   /** The trusted keys, by file name, with their PEM text. */
   keys: { name: string; pem: string }[];
+  /** Every configuration file read, with its text. */
+  configFiles: { path: string; sha256: string; content: string }[];
 }
 
 /**
@@ -152,14 +155,17 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     for (const p of plan.packages) {
       throwIfAborted(options.signal);
       const where = safeLocation(p.url);
+      // The cache is keyed by the package's identity (the control checksum); the same package may
+      // have been signed again since (a new key, a rebuilt repository). A cached copy that no
+      // longer verifies is a miss, never a failure; what is downloaded must verify.
       let bytes = await cache?.get(`apk:${p.checksum}`);
-      if (bytes === undefined) {
+      let pkg: ApkPackage | undefined;
+      if (bytes !== undefined) pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where }).catch(() => undefined);
+      if (pkg === undefined || bytes === undefined) {
         bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
-        // Verified before it is cached, so the cache never holds something that failed.
-        await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
+        pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
         await cache?.put(`apk:${p.checksum}`, bytes);
       }
-      const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
       const info = apkPackageInfo(pkg, bytes.length, where);
       if (info.name !== p.name || info.version !== p.version) {
         throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
@@ -182,7 +188,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
   const lock = lockFor(options.config, basename(options.configPath), keyring, config.contents.keyring, repositories, archs, lockPackages);
   const keys = keyring.names().map((name) => ({ name, pem: keyring.pem(name) ?? '' }));
-  return { index, images, lock, indexes, packageDigests, keys };
+  const configFiles = options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content }));
+  return { index, images, lock, indexes, packageDigests, keys, configFiles };
 }
 
 async function assembleImage(
@@ -290,15 +297,21 @@ function makeIndex(images: BuiltImage[], annotations: Readonly<Record<string, st
   return parseStored(encodeJson(index), { mediaType: MediaType.OciIndex });
 }
 
+/** Options of {@link writeBuild}. */
+export interface WriteBuildOptions extends OperationOptions {
+  /** Statements about each image, and where to store them (see `attest/storage.ts`). */
+  attestations?: { attested: readonly Attested[]; mode: AttestationMode } | undefined;
+}
+
 /**
- * Writes a build to a store: layers and configs, manifests, then the index, tagged last so that
- * no tag points at incomplete content.
+ * Writes a build to a store: layers and configs, manifests, attestations, then the index, tagged
+ * last so that no tag points at incomplete content.
  */
 export async function writeBuild(
   result: BuildResult,
   store: ContentStore,
   tags: readonly string[],
-  options: OperationOptions = {},
+  options: WriteBuildOptions = {},
 ): Promise<Descriptor> {
   if (result.index === undefined) throw new ProvenantError('USAGE', 'a lock-only build has no image to write');
   for (const image of result.images) {
@@ -311,8 +324,12 @@ export async function writeBuild(
     await store.putBlob(bytesSource(image.config.descriptor, image.config.bytes), options);
     await store.putManifest(image.manifest, { ...options, tags: [] });
   }
-  await store.putManifest(result.index, { ...options, tags: [...tags] });
-  return descriptorOf(result.index);
+  const index =
+    options.attestations === undefined
+      ? result.index
+      : await storeAttestations(store, result.index, options.attestations.attested, options.attestations.mode, options);
+  await store.putManifest(index, { ...options, tags: [...tags] });
+  return descriptorOf(index);
 }
 
 function entrypointOf(config: LoadedConfig['config'], where: string): string[] | undefined {

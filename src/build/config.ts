@@ -178,6 +178,8 @@ export interface ConfigFile {
   readonly path: string;
   /** Hex SHA-256 of the file's bytes. */
   readonly sha256: string;
+  /** The file's text exactly, for provenance (a rebuild needs every file as it was). */
+  readonly content: string;
 }
 
 /** What {@link loadConfig} and {@link parseConfig} return. */
@@ -1104,7 +1106,12 @@ export function parseConfig(text: string, file: string, options: ParseConfigOpti
       hint: 'use loadConfig, which reads the included file',
     });
   }
-  return { config: finish(part, options.hostArch), files: [{ path: file, sha256: sha256Hex(text) }], raw: text, locations: part.locs };
+  return {
+    config: finish(part, options.hostArch),
+    files: [{ path: file, sha256: sha256Hex(text), content: text }],
+    raw: text,
+    locations: part.locs,
+  };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -1179,7 +1186,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
       throw readFailure(err, file, from);
     }
     if (from === undefined) rootRaw = text;
-    files.push({ path: file, sha256: sha256Hex(text) });
+    files.push({ path: file, sha256: sha256Hex(text), content: text });
     const part = parsePart(text, file);
     if (part.include === undefined) return part;
     chain.push({ abs, path: file });

@@ -1,8 +1,11 @@
 /** The `build` and `lock` commands' glue: options from flags and environment, and output. */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
+import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
 import { type BuildResult, buildImage } from '../build/build.ts';
 import { loadConfig, normalizeArch } from '../build/config.ts';
+import { describeBuild } from '../build/describe.ts';
 import { formatLock, type Lock, parseLock } from '../build/lock.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ParsedArgs } from './args.ts';
@@ -71,4 +74,54 @@ export function renderBuild(result: BuildResult, digest: string, where: string, 
   if (skipped.length > 0)
     lines.push(`  install scripts not run: ${skipped.map((s) => `${s.package} (${s.scripts.join(', ')})`).join('; ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The statements `--sbom` and `--provenance` ask for, and where `--attestations` puts them. */
+export async function attestationsFor(
+  result: BuildResult,
+  args: ParsedArgs,
+  io: CliIo,
+  context: { configPath: string; imageName: string; sourceDateEpoch: number | undefined },
+): Promise<{ attested: Attested[]; mode: AttestationMode } | undefined> {
+  const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
+  const sbom = parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
+  const provenance = parseProvenance((args.values.provenance as string | undefined) ?? 'true');
+  if (mode === 'none' || (!sbom && provenance === false)) return undefined;
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const attested = describeBuild(result, {
+    imageName: context.imageName,
+    configPath: context.configPath,
+    toolVersion: pkg.version,
+    sourceDateEpoch: context.sourceDateEpoch,
+    sbom,
+    sbomFiles: args.values['sbom-files'] === true,
+    provenance,
+    builderId: (args.values['builder-id'] as string | undefined) ?? builderIdFromEnv(io.env),
+    invocation: provenance !== false && provenance.mode === 'max' ? invocationFromEnv(io.env) : undefined,
+    fromLock: args.values.lock !== undefined,
+  });
+  return { attested, mode };
+}
+
+function parseBool(text: string, flag: string): boolean {
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  throw new ProvenantError('USAGE', `${flag} must be true or false, not ${JSON.stringify(text)}`);
+}
+
+/** `--provenance`: `false`, `true`, or BuildKit's `mode=min|max` and `version=v1|v0.2`. */
+export function parseProvenance(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
+  if (text === 'false' || text === '0') return false;
+  const out: { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } = { mode: 'min', version: 'v1' };
+  if (text === 'true' || text === '1' || text === '') return out;
+  for (const part of text.split(',')) {
+    const [k, v] = part.split('=');
+    if (k === 'mode' && (v === 'min' || v === 'max')) out.mode = v;
+    else if (k === 'version' && (v === 'v1' || v === 'v0.2')) out.version = v;
+    else
+      throw new ProvenantError('USAGE', `--provenance does not understand ${JSON.stringify(part)}`, {
+        hint: 'write false, or mode=min|max and version=v1|v0.2 separated by commas',
+      });
+  }
+  return out;
 }

@@ -152,7 +152,63 @@ const commands: Record<string, Command> = {
         return;
       }
       const result = await inspectImage(opened.store, target, formatLocation(parseLocation(text!)));
-      io.stdout.write(formatOf(args) === 'json' ? `${JSON.stringify(inspectJson(result), null, 2)}\n` : renderInspect(result));
+      if (formatOf(args) === 'json') {
+        // buildx's Provenance and SBOM fields: the statements' predicates, whatever the storage.
+        const { attestationSummaries } = await import('../image/attestations.ts');
+        const summaries = await attestationSummaries(opened.store, result);
+        io.stdout.write(`${JSON.stringify({ ...(inspectJson(result) as object), ...summaries }, null, 2)}\n`);
+      } else {
+        io.stdout.write(renderInspect(result));
+      }
+      await opened.store.close();
+    },
+  },
+  sbom: {
+    summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
+    usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx]',
+    flags: {
+      platform: { type: 'string', description: 'which platform of an index (default the first)' },
+      type: { type: 'string', description: 'spdx (SPDX 2.3 JSON, default) or cyclonedx (CycloneDX 1.6 JSON)' },
+      ...REGISTRY_FLAGS,
+    },
+    async run(args, io) {
+      const [text] = positional(args, 1, this.usage);
+      const type = (args.values.type as string | undefined) ?? 'spdx';
+      if (type !== 'spdx' && type !== 'cyclonedx')
+        throw new ProvenantError('USAGE', `--type must be spdx or cyclonedx, not ${JSON.stringify(type)}`);
+      const opened = await open(text!, args, io);
+      const target = await resolveDefaultTarget(opened, text!);
+      const { imageSbom } = await import('../image/attestations.ts');
+      const { readFile } = await import('node:fs/promises');
+      const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      const platform = args.values.platform === undefined ? undefined : platformArg(args.values.platform as string);
+      const sbom = await imageSbom(opened.store, target, formatLocation(parseLocation(text!)), {
+        platform,
+        format: type,
+        toolVersion: pkg.version,
+        sourceDateEpoch: sourceDateEpoch(io),
+      });
+      await opened.store.close();
+      if (sbom.generated) io.stderr.write(`no ${type} SBOM attached to ${sbom.platform}; made one from the image's package database\n`);
+      io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
+    },
+  },
+  attest: {
+    summary: 'attach an in-toto attestation (a predicate file of a type) to every platform image of an existing image',
+    usage: 'provenant attest REF --predicate FILE --type URI [--attestations referrers|buildkit]',
+    flags: {
+      predicate: { type: 'string', description: 'the predicate, a JSON file' },
+      type: {
+        type: 'string',
+        description: 'the predicate type URI (e.g. https://slsa.dev/provenance/v1, or spdx, cyclonedx, slsaprovenance)',
+      },
+      attestations: { type: 'string', description: 'where to store it: referrers (default) or buildkit (rewrites and retags the index)' },
+      ...REGISTRY_FLAGS,
+    },
+    async run(args, io) {
+      const [text] = positional(args, 1, this.usage);
+      const { runAttest } = await import('./attest.ts');
+      io.stdout.write(await runAttest(text!, args, (t, w) => open(t, args, io, w)));
     },
   },
   digest: {
@@ -243,6 +299,14 @@ const commands: Record<string, Command> = {
       lock: { type: 'string', description: 'build exactly the packages this lock file pins, resolving nothing' },
       'write-lock': { type: 'string', description: 'also write the lock of this build to FILE' },
       'cache-dir': { type: 'string', description: 'download cache (default $XDG_CACHE_HOME/provenant or ~/.cache/provenant)' },
+      sbom: { type: 'string', description: 'attach SPDX and CycloneDX SBOMs: true (default) or false' },
+      'sbom-files': { type: 'boolean', description: "list each package's files in the SBOMs" },
+      provenance: {
+        type: 'string',
+        description: 'attach SLSA provenance: false, or mode=min|max and version=v1|v0.2, comma-separated (default mode=min,version=v1)',
+      },
+      attestations: { type: 'string', description: 'where attestations go: referrers (default), buildkit, cosign or none' },
+      'builder-id': { type: 'string', description: "the provenance's builder id (default: the GitHub Actions workflow, else a local id)" },
       format: FORMAT,
       ...REGISTRY_FLAGS,
     },
@@ -256,7 +320,13 @@ const commands: Record<string, Command> = {
       const dst = await open(outText, args, io, true);
       try {
         const { writeBuild } = await import('../build/build.ts');
-        const descriptor = await writeBuild(result, dst.store, dst.tags.length > 0 ? dst.tags : ['latest']);
+        const { attestationsFor } = await import('./build.ts');
+        const attestations = await attestationsFor(result, args, io, {
+          configPath: configPath!,
+          imageName: outText,
+          sourceDateEpoch: sourceDateEpoch(io),
+        });
+        const descriptor = await writeBuild(result, dst.store, dst.tags.length > 0 ? dst.tags : ['latest'], { attestations });
         await dst.store.close();
         const { renderBuild } = await import('./build.ts');
         io.stdout.write(renderBuild(result, descriptor.digest, formatLocation(parseLocation(outText)), format));

@@ -61,7 +61,7 @@ describe('end to end: package a binary, index it, build an image, run it', { ski
       [['linux/amd64', ['busybox-1.36.1-r0']]],
     );
     // A second build from the cache, and one from the lock, give the same digest.
-    await provenant(dir, 'lock', 'image.yaml', '-o', 'image.lock.json');
+    await provenant(dir, 'lock', 'image.yaml', '-o', 'image.lock.json', '--cache-dir', 'cache');
     const again = JSON.parse(
       (await provenant(dir, 'build', 'image.yaml', '-o', 'oci:out2:latest', '--lock', 'image.lock.json', '--format', 'json')).stdout,
     );

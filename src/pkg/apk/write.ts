@@ -24,7 +24,7 @@ import { type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../a
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { type ApkPackageInfo, formatApkIndexText, parseApkIndexText } from './apkindex.ts';
-import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
+import { apkPackageInfo, readApkPackage } from './package.ts';
 import type { ApkKeyring } from './signature.ts';
 import { compareApkVersions, isValidApkVersion } from './version.ts';
 

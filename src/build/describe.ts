@@ -1,0 +1,83 @@
+/**
+ * Describing a build: per platform image, SBOMs (SPDX 2.3 and CycloneDX 1.6, from what the
+ * build installed) and SLSA provenance, as in-toto statements ready for any attestation storage.
+ */
+import { createHash } from 'node:crypto';
+import { dirname, relative } from 'node:path';
+import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
+import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
+import type { Digest } from '../oci/digest.ts';
+import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
+import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
+import type { BuildResult } from './build.ts';
+import { inventoryOf } from './inventory.ts';
+
+/** The predicate types of the SBOM statements. */
+export const SPDX_PREDICATE = 'https://spdx.dev/Document';
+export const CYCLONEDX_PREDICATE = 'https://cyclonedx.org/bom';
+
+/** Options of {@link describeBuild}. */
+export interface DescribeOptions {
+  /** The image's name for SBOM documents and statement subjects (e.g. the output reference). */
+  imageName: string;
+  /** The configuration file's path, for provenance paths. */
+  configPath: string;
+  toolVersion: string;
+  sourceDateEpoch?: number | undefined;
+  /** Write SBOMs (default true). */
+  sbom?: boolean | undefined;
+  /** List each package's files in the SBOMs. */
+  sbomFiles?: boolean | undefined;
+  /** Provenance: false for none; else its mode and version. */
+  provenance?: false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } | undefined;
+  builderId: string;
+  invocation?: ProvenanceInput['invocation'];
+  /** Whether the build read a lock the user gave. */
+  fromLock: boolean;
+}
+
+/** The statements about each platform image, for {@link storeAttestations}. */
+export function describeBuild(result: BuildResult, options: DescribeOptions): Attested[] {
+  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const base = dirname(options.configPath);
+  return result.images.map((image) => {
+    const statements: StatementBlob[] = [];
+    const subject = { name: options.imageName, digest: image.manifest.digest };
+    const byproducts: ProvenanceInput['byproducts'] = [];
+    if (options.sbom !== false) {
+      const inventory = inventoryOf(image, options.imageName, options.sbomFiles === true);
+      const spdx = spdxDocument(inventory, { created, toolVersion: options.toolVersion, withFiles: options.sbomFiles === true });
+      const cdx = cyclonedxDocument(inventory, { created, toolVersion: options.toolVersion });
+      statements.push(statement(SPDX_PREDICATE, spdx, [subject]), statement(CYCLONEDX_PREDICATE, cdx, [subject]));
+      byproducts.push(
+        { name: 'sbom.spdx.json', digest: sha256(JSON.stringify(spdx)), mediaType: 'application/spdx+json' },
+        { name: 'sbom.cdx.json', digest: sha256(JSON.stringify(cdx)), mediaType: 'application/vnd.cyclonedx+json' },
+      );
+    }
+    if (options.provenance !== false) {
+      const p = options.provenance ?? { mode: 'min', version: 'v1' };
+      const input: ProvenanceInput = {
+        configFiles: result.configFiles.map((f) => ({ path: relative(base, f.path) || f.path, sha256: f.sha256, content: f.content })),
+        archs: result.images.map((i) => i.arch),
+        sourceDateEpoch: options.sourceDateEpoch,
+        fromLock: options.fromLock,
+        indexes: result.indexes.filter((i) => i.arch === image.arch),
+        packages: result.lock.contents.packages
+          .filter((l) => l.architecture === image.arch)
+          .map((l) => ({ ...l, sha256: result.packageDigests.get(l.url) ?? '' })),
+        keys: result.keys,
+        builderId: options.builderId,
+        toolVersion: options.toolVersion,
+        byproducts,
+        mode: p.mode,
+        invocation: options.invocation,
+      };
+      statements.push(provenance(input, subject, p.version));
+    }
+    return { manifest: image.manifest, statements };
+  });
+}
+
+function sha256(text: string): Digest {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}` as Digest;
+}

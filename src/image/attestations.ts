@@ -1,0 +1,195 @@
+/**
+ * Reading attestations back, whatever their storage: the in-toto statements of an attachment
+ * (BuildKit and referrer manifests carry them as `application/vnd.in-toto+json` layers; cosign's
+ * `.att` images as DSSE envelopes), an image's SBOM (attached, or made from its package
+ * databases when none is attached), and buildx-style `Provenance` and `SBOM` summaries.
+ */
+import { gunzipSync } from 'node:zlib';
+import { readTar } from '../archive/tar.ts';
+import type { Attachment } from '../attest/attachments.ts';
+import { ProvenantError } from '../errors.ts';
+import type { Stored } from '../oci/content.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
+import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
+import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
+import type { Inventory } from '../sbom/inventory.ts';
+import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { collect } from '../store/verify.ts';
+import { type InspectResult, inspectImage } from './inspect.ts';
+
+const STATEMENT_LIMIT = 64 * 1024 * 1024;
+const SPDX = 'https://spdx.dev/Document';
+const CYCLONEDX = 'https://cyclonedx.org/bom';
+const SLSA = /^https:\/\/slsa\.dev\/provenance\//;
+
+/** One statement read back. */
+export interface ReadStatement {
+  predicateType: string;
+  statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
+}
+
+/** The in-toto statements an attachment holds. */
+export async function readStatements(
+  store: ContentStore,
+  attachment: Attachment,
+  options: OperationOptions = {},
+): Promise<ReadStatement[]> {
+  const stored = await store.getManifest(attachment.digest, options);
+  if (stored.kind !== 'manifest') return [];
+  const out: ReadStatement[] = [];
+  for (const layer of stored.manifest.layers) {
+    const isInToto = layer.mediaType === 'application/vnd.in-toto+json';
+    const isDsse = layer.mediaType === 'application/vnd.dsse.envelope.v1+json';
+    if (!isInToto && !isDsse) continue;
+    const bytes = await blob(store, layer, options);
+    let value = JSON.parse(new TextDecoder().decode(bytes)) as { payload?: string; predicateType?: string };
+    if (isDsse && typeof value.payload === 'string') value = JSON.parse(Buffer.from(value.payload, 'base64').toString('utf8'));
+    const predicateType = layer.annotations?.['in-toto.io/predicate-type'] ?? layer.annotations?.predicateType ?? value.predicateType ?? '';
+    out.push({ predicateType, statement: value as ReadStatement['statement'] });
+  }
+  return out;
+}
+
+/** Options of {@link imageSbom}. */
+export interface ImageSbomOptions extends OperationOptions {
+  /** Which platform of an index (default: the only one, else the first). */
+  platform?: Platform | undefined;
+  format?: 'spdx' | 'cyclonedx';
+  /** For a generated SBOM: the time to write in it (default 1970). */
+  sourceDateEpoch?: number | undefined;
+  toolVersion: string;
+}
+
+/**
+ * The SBOM of one platform image: the attached one in `format`, else one made from the image's
+ * apk or dpkg database.
+ *
+ * @throws ProvenantError `NOT_FOUND` when nothing is attached and the image has no package
+ *   database, `NO_MATCHING_PLATFORM` when no platform matches
+ */
+export async function imageSbom(
+  store: ContentStore,
+  target: string,
+  name: string,
+  options: ImageSbomOptions,
+): Promise<{ generated: boolean; platform: string; document: unknown }> {
+  const inspected = await inspectImage(store, target, name, options);
+  const image = pickPlatform(inspected, options.platform);
+  const wanted = options.format === 'cyclonedx' ? CYCLONEDX : SPDX;
+  for (const a of image.attachments) {
+    if (a.kind === 'signature') continue;
+    for (const s of await readStatements(store, a, options)) {
+      if (s.predicateType === wanted) return { generated: false, platform: platformName(image.platform), document: s.statement.predicate };
+    }
+  }
+  const inventory = await inventoryFromImage(store, image.digest, name, options);
+  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const document =
+    options.format === 'cyclonedx'
+      ? cyclonedxDocument(inventory, { created, toolVersion: options.toolVersion })
+      : spdxDocument(inventory, { created, toolVersion: options.toolVersion });
+  return { generated: true, platform: platformName(image.platform), document };
+}
+
+/**
+ * The `Provenance` and `SBOM` fields of `buildx imagetools inspect --format json`: for one
+ * platform `{SLSA: predicate}` and `{SPDX: document}`, for several a map keyed by platform.
+ */
+export async function attestationSummaries(
+  store: ContentStore,
+  inspected: InspectResult,
+  options: OperationOptions = {},
+): Promise<{ Provenance?: unknown; SBOM?: unknown }> {
+  const provenance: Record<string, unknown> = {};
+  const sbom: Record<string, unknown> = {};
+  for (const m of inspected.manifests) {
+    const key = platformName(m.platform);
+    for (const a of m.attachments) {
+      if (a.kind === 'signature') continue;
+      for (const s of await readStatements(store, a, options)) {
+        if (SLSA.test(s.predicateType)) provenance[key] = { SLSA: s.statement.predicate };
+        else if (s.predicateType === SPDX) sbom[key] = { ...(sbom[key] as object), SPDX: s.statement.predicate };
+        else if (s.predicateType === CYCLONEDX) sbom[key] = { ...(sbom[key] as object), CycloneDX: s.statement.predicate };
+      }
+    }
+  }
+  const flatten = (m: Record<string, unknown>): unknown =>
+    Object.keys(m).length === 0 ? undefined : inspected.manifests.length === 1 ? Object.values(m)[0] : m;
+  const out: { Provenance?: unknown; SBOM?: unknown } = {};
+  const p = flatten(provenance);
+  const s = flatten(sbom);
+  if (p !== undefined) out.Provenance = p;
+  if (s !== undefined) out.SBOM = s;
+  return out;
+}
+
+function pickPlatform(inspected: InspectResult, platform: Platform | undefined): InspectResult['manifests'][number] {
+  const images = inspected.manifests;
+  const found = platform === undefined ? images[0] : images.find((m) => m.platform !== undefined && platformMatches(platform, m.platform));
+  if (found === undefined) {
+    throw new ProvenantError(
+      'NO_MATCHING_PLATFORM',
+      `${inspected.name} has no image for ${platform === undefined ? 'any platform' : formatPlatform(platform)}`,
+      {
+        hint: `it has ${images.map((m) => platformName(m.platform)).join(', ') || 'no images'}`,
+      },
+    );
+  }
+  return found;
+}
+
+function platformName(p: Platform | undefined): string {
+  return p === undefined ? 'unknown' : formatPlatform(p);
+}
+
+/** Reads the package databases out of an image's layers (later layers win) into an inventory. */
+async function inventoryFromImage(store: ContentStore, digest: string, name: string, options: OperationOptions): Promise<Inventory> {
+  const stored: Stored = await store.getManifest(digest, options);
+  if (stored.kind !== 'manifest') throw new ProvenantError('INVALID_MANIFEST', `${digest} is not an image manifest`);
+  const files = new Map<string, Uint8Array>();
+  const wanted = (p: string): boolean =>
+    /^(usr\/)?lib\/apk\/db\/installed$/.test(p) ||
+    /^(etc|usr\/lib)\/os-release$/.test(p) ||
+    p === 'var/lib/dpkg/status' ||
+    /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(p);
+  for (const layer of stored.manifest.layers) {
+    let bytes = await blob(store, layer, options, 4 * 1024 * 1024 * 1024);
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+    for await (const e of readTar([bytes], { where: `${name}@${layer.digest}` })) {
+      const path = e.header.name.replace(/^\.?\/+/, '').replace(/\/$/, '');
+      const base = path.slice(path.lastIndexOf('/') + 1);
+      if (base.startsWith('.wh.')) {
+        files.delete(`${path.slice(0, path.lastIndexOf('/') + 1)}${base.slice(4)}`);
+        continue;
+      }
+      if (!wanted(path) || e.header.type !== 'file') continue;
+      const parts: Uint8Array[] = [];
+      for await (const c of e.body) parts.push(c);
+      files.set(path, Buffer.concat(parts));
+    }
+  }
+  const config = JSON.parse(new TextDecoder().decode(await blob(store, stored.manifest.config, options))) as Partial<ImageConfig>;
+  const text = (p: string): string | undefined => (files.has(p) ? new TextDecoder().decode(files.get(p)) : undefined);
+  const osRelease = text('etc/os-release') ?? text('usr/lib/os-release') ?? '';
+  const image = { name, digest, architecture: config.architecture ?? 'unknown', variant: config.variant, os: config.os ?? 'linux' };
+  const apkDb = text('usr/lib/apk/db/installed') ?? text('lib/apk/db/installed');
+  if (apkDb !== undefined) return inventoryFromApkDatabase(apkDb, osRelease, image);
+  const statusD = [...files.keys()].filter((p) => p.startsWith('var/lib/dpkg/status.d/')).sort();
+  if (statusD.length > 0)
+    return inventoryFromDpkgStatus(
+      statusD.map((p) => text(p) ?? ''),
+      osRelease,
+      image,
+    );
+  const status = text('var/lib/dpkg/status');
+  if (status !== undefined) return inventoryFromDpkgStatus(status, osRelease, image);
+  throw new ProvenantError('NOT_FOUND', `${name} has no SBOM attached and no apk or dpkg package database to make one from`, {
+    where: digest,
+  });
+}
+
+async function blob(store: ContentStore, d: Descriptor, options: OperationOptions, limit = STATEMENT_LIMIT): Promise<Uint8Array> {
+  return collect(await store.readBlob(d, options), limit, `${store.location}@${d.digest}`);
+}
