@@ -1,0 +1,212 @@
+import assert from 'node:assert/strict';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
+import { buildImage, writeBuild } from '../../src/build/build.ts';
+import { loadConfig } from '../../src/build/config.ts';
+import { CYCLONEDX_PREDICATE, describeBuild, SPDX_PREDICATE } from '../../src/build/describe.ts';
+import type { Lock } from '../../src/build/lock.ts';
+import { imageSbom } from '../../src/image/attestations.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+
+interface Statement {
+  _type: string;
+  subject: { name: string; digest: { sha256: string } }[];
+  predicateType: string;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON read back, checked by the assertions
+  predicate: Record<string, any>;
+}
+
+async function testdata(dir: string): Promise<string> {
+  const pkgs = join(dir, 'testdata', 'packages');
+  for (const arch of ['x86_64', 'aarch64']) {
+    await mkdir(join(pkgs, arch), { recursive: true });
+    await cp(fixture('apk', `apkotest-${arch}.APKINDEX.tar.gz`), join(pkgs, arch, 'APKINDEX.tar.gz'));
+    for (const p of ['pretend-baselayout', 'replayout', 'custom-ca-certs-1', 'custom-ca-certs-2']) {
+      await cp(fixture('apk', `apkotest-${arch}-${p}-1.0.0-r0.apk`), join(pkgs, arch, `${p}-1.0.0-r0.apk`));
+    }
+  }
+  await cp(fixture('apk', 'melange.rsa.pub'), join(dir, 'testdata', 'melange.rsa.pub'));
+  await writeFile(join(dir, 'base.yaml'), 'entrypoint:\n  command: /bin/sh -l\n');
+  await writeFile(
+    join(dir, 'apko.yaml'),
+    'include: base.yaml\ncontents:\n  keyring: [./testdata/melange.rsa.pub]\n  repositories: [./testdata/packages]\n  packages: [replayout, custom-ca-certs-1]\narchs: [x86_64, aarch64]\n',
+  );
+  return join(dir, 'apko.yaml');
+}
+
+const parse = (bytes: Uint8Array): Statement => JSON.parse(Buffer.from(bytes).toString()) as Statement;
+
+describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
+  let dir: string;
+  let configPath: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-describe-'));
+    configPath = await testdata(dir);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('makes SPDX, CycloneDX and SLSA v1 statements about each platform manifest, deterministically', async () => {
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: 1700000000 });
+    const options = {
+      imageName: 'example.com/app:1',
+      configPath,
+      toolVersion: '0.1.0',
+      sourceDateEpoch: 1700000000,
+      builderId: 'https://ci.example/builder',
+      fromLock: false,
+    };
+    const attested = describeBuild(result, options);
+    const again = describeBuild(result, options);
+    assert.deepEqual(
+      again.map((a) => a.statements.map((s) => Buffer.from(s.bytes).toString())),
+      attested.map((a) => a.statements.map((s) => Buffer.from(s.bytes).toString())),
+    );
+    for (const [i, a] of attested.entries()) {
+      const image = result.images[i];
+      assert.ok(image);
+      assert.deepEqual(
+        a.statements.map((s) => s.predicateType),
+        [SPDX_PREDICATE, CYCLONEDX_PREDICATE, SLSA_V1],
+      );
+      for (const s of a.statements.map((x) => parse(x.bytes))) {
+        assert.equal(s._type, 'https://in-toto.io/Statement/v1');
+        assert.deepEqual(s.subject, [{ name: 'example.com/app:1', digest: { sha256: image.manifest.digest.slice(7) } }]);
+      }
+      const [spdx, cdx, slsa] = a.statements.map((x) => parse(x.bytes).predicate);
+      const names = image.packages.map((p) => `${p.info.name}@${p.info.version}`).sort();
+      assert.deepEqual(
+        ((spdx as { packages: unknown }).packages as { name: string; versionInfo: string; primaryPackagePurpose?: string }[])
+          .filter((p) => p.primaryPackagePurpose === 'LIBRARY' || p.primaryPackagePurpose === undefined)
+          .map((p) => `${p.name}@${p.versionInfo}`)
+          .sort(),
+        names,
+      );
+      assert.deepEqual(
+        ((cdx as { components: unknown }).components as { type: string; name: string; version: string }[])
+          .filter((c) => c.type === 'library')
+          .map((c) => `${c.name}@${c.version}`)
+          .sort(),
+        names,
+      );
+      const def = slsa?.buildDefinition;
+      assert.equal(def.buildType, 'https://provenant.dev/build/apk/v1');
+      assert.deepEqual(
+        def.externalParameters.config.files.map((f: { path: string }) => f.path),
+        ['apko.yaml', 'base.yaml'],
+      );
+      assert.equal(def.externalParameters.config.files[1].content, 'entrypoint:\n  command: /bin/sh -l\n');
+      assert.equal(def.externalParameters.sourceDateEpoch, 1700000000);
+      assert.equal(slsa?.runDetails.builder.id, 'https://ci.example/builder');
+      assert.deepEqual(
+        slsa?.runDetails.byproducts.map((b: { name: string }) => b.name),
+        ['sbom.spdx.json', 'sbom.cdx.json'],
+      );
+      // min mode: nothing about the machine or the run.
+      assert.equal(def.internalParameters, undefined);
+      assert.equal(slsa?.runDetails.metadata, undefined);
+    }
+  });
+
+  it('holds everything a rebuild needs: the same image again from the provenance alone', async () => {
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: 1700000000 });
+    const attested = describeBuild(result, {
+      imageName: 'x',
+      configPath,
+      toolVersion: '0.1.0',
+      sourceDateEpoch: 1700000000,
+      builderId: 'b',
+      fromLock: false,
+    });
+    // Rebuild in a fresh folder from what the provenance of each platform says.
+    const rebuild = await mkdtemp(join(tmpdir(), 'provenant-rebuild-'));
+    try {
+      const lock: Lock = {
+        version: 'v1',
+        config: { name: '', checksum: '' },
+        contents: { keyring: [], build_repositories: [], runtime_repositories: [], repositories: [], packages: [] },
+      };
+      // biome-ignore lint/suspicious/noExplicitAny: JSON read back, checked by the assertions
+      let external: any;
+      for (const a of attested) {
+        const slsa = parse(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? new Uint8Array()).predicate;
+        external = slsa.buildDefinition.externalParameters;
+        for (const d of slsa.buildDefinition.resolvedDependencies) {
+          if (d.annotations.kind === 'apk') {
+            const range = (t: string | undefined) =>
+              t === undefined ? undefined : { range: t.split(' ')[0] ?? '', checksum: t.split(' ')[1] ?? '' };
+            lock.contents.packages.push({
+              name: d.name,
+              version: d.annotations.version,
+              architecture: d.annotations.arch,
+              url: d.uri,
+              checksum: d.annotations.checksum,
+              signature: range(d.annotations.signature),
+              control: range(d.annotations.control),
+              data: range(d.annotations.data),
+            });
+          }
+          if (d.annotations.kind === 'apk-key' && !lock.contents.keyring.some((k) => k.name === d.name)) {
+            lock.contents.keyring.push({ name: `./testdata/${d.name}`, url: d.name, content: Buffer.from(d.content, 'base64').toString() });
+          }
+        }
+      }
+      for (const f of external.config.files) await writeFile(join(rebuild, f.path), f.content);
+      // Packages by their URLs (relative to the config's folder), as a mirror would serve them.
+      await cp(join(dir, 'testdata', 'packages'), join(rebuild, 'testdata', 'packages'), { recursive: true });
+      const rebuiltConfig = join(rebuild, external.config.path);
+      const again = await buildImage({
+        config: await loadConfig(rebuiltConfig, { hostArch: 'x86_64' }),
+        configPath: rebuiltConfig,
+        lock,
+        archs: external.archs,
+        sourceDateEpoch: external.sourceDateEpoch,
+      });
+      assert.equal(again.index?.digest, result.index?.digest);
+    } finally {
+      await rm(rebuild, { recursive: true, force: true });
+    }
+  });
+
+  it("writes BuildKit's v0.2 shape on request, and mode=max records the CI run without secrets", async () => {
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const result = await buildImage({ config: loaded, configPath, archs: ['x86_64'] });
+    const base = { imageName: 'x', configPath, toolVersion: '0.1.0', builderId: 'b', fromLock: false, sbom: false };
+    const [v02] = describeBuild(result, { ...base, provenance: { mode: 'min', version: 'v0.2' } });
+    const s = parse(v02?.statements[0]?.bytes ?? new Uint8Array());
+    assert.equal(s._type, 'https://in-toto.io/Statement/v0.1');
+    assert.equal(s.predicateType, SLSA_V02);
+    assert.ok(s.predicate.materials.length > 0);
+    const [max] = describeBuild(result, {
+      ...base,
+      provenance: { mode: 'max', version: 'v1' },
+      invocation: { id: 'https://github.com/o/r/actions/runs/1/attempts/1', environment: { GITHUB_SHA: 'abc' } },
+    });
+    const p = parse(max?.statements[0]?.bytes ?? new Uint8Array()).predicate;
+    assert.equal(p.runDetails.metadata.invocationId, 'https://github.com/o/r/actions/runs/1/attempts/1');
+    assert.deepEqual(p.buildDefinition.internalParameters, { environment: { GITHUB_SHA: 'abc' } });
+  });
+
+  it('attaches them so that sbom finds the SPDX document again', async () => {
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const result = await buildImage({ config: loaded, configPath });
+    const attested = describeBuild(result, { imageName: 'x', configPath, toolVersion: '0.1.0', builderId: 'b', fromLock: false });
+    const out = join(dir, 'layout');
+    const store = await LayoutStore.open(out, { create: true });
+    await writeBuild(result, store, ['latest'], { attestations: { attested, mode: 'referrers' } });
+    const sbom = await imageSbom(store, 'latest', 'x', { toolVersion: '0.1.0', platform: { os: 'linux', architecture: 'arm64' } });
+    assert.equal(sbom.generated, false);
+    assert.equal(sbom.platform, 'linux/arm64');
+    const spdxOfArm = parse(attested[1]?.statements[0]?.bytes ?? new Uint8Array()).predicate;
+    assert.deepEqual(sbom.document, spdxOfArm);
+    await store.close();
+    assert.ok((await readFile(join(out, 'index.json'), 'utf8')).includes('application/vnd.docker.attestation.manifest.v1+json'));
+  });
+});
