@@ -21,7 +21,7 @@ import { ApkKeyring } from '../pkg/apk/signature.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
 import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
 import { bytesSource, type ContentStore, type Logger, type OperationOptions, silentLogger } from '../store/types.ts';
-import { Tree } from '../vfs/tree.ts';
+import { comparePaths, Tree } from '../vfs/tree.ts';
 import { type InstalledApk, installApk, installedDatabase, scriptsTar, triggersFile } from './apk-install.ts';
 import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, imageEnvironment, splitWords } from './assemble.ts';
 import { apkArchToPlatform, type LoadedConfig } from './config.ts';
@@ -227,7 +227,10 @@ async function assembleImage(
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
 
-  const layer = await treeLayer(tree, { workers: options.workers, signal: options.signal });
+  const layers: Layer[] = [];
+  for (const paths of splitLayers(tree, installed, config.layering)) {
+    layers.push(await treeLayer(tree, { paths, workers: options.workers, signal: options.signal }));
+  }
   const platform = apkArchToPlatform(arch);
   const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
   const imageConfig: Record<string, unknown> = {};
@@ -246,7 +249,7 @@ async function assembleImage(
     os: 'linux',
     created,
     config: imageConfig,
-    rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history: [{ created, created_by: 'provenant build', comment: `${installed.length} packages` }],
   };
   const configBytes = encodeJson(configJson);
@@ -262,7 +265,7 @@ async function assembleImage(
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
     config: configStored.descriptor,
-    layers: [{ mediaType: MediaType.OciLayerGzip, digest: layer.digest, size: layer.bytes.length }],
+    layers: layers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.bytes.length })),
     ...(Object.keys(config.annotations).length > 0
       ? { annotations: { 'org.opencontainers.image.created': created, ...sortedObject(config.annotations) } }
       : {}),
@@ -277,11 +280,53 @@ async function assembleImage(
     platform,
     manifest: manifestStored,
     config: configStored,
-    layers: [layer],
+    layers,
     packages: installed,
     osRelease,
     skippedScripts,
   };
+}
+
+/**
+ * `layering: {strategy: origin, budget: N}`: the packages grouped by origin (the source package),
+ * the largest groups (by installed size; ties by name) each in a layer of their own, at most
+ * N - 1 of them, and everything else (folders, the build's own files, the other packages) in a
+ * first layer. Each package layer repeats the folders above its files, so it unpacks on its own.
+ * A group's layer depends on that group's packages alone, so its digest stays the same while
+ * other packages change.
+ */
+function splitLayers(tree: Tree, installed: readonly InstalledApk[], layering: LoadedConfig['config']['layering']): string[][] {
+  const all = tree.paths();
+  if (layering === undefined || layering.budget <= 1) return [all];
+  const originOf = new Map(installed.map((i) => [i.info.name, i.info.origin || i.info.name]));
+  const size = new Map<string, number>();
+  for (const i of installed) {
+    const o = originOf.get(i.info.name) as string;
+    size.set(o, (size.get(o) ?? 0) + i.info.installedSize);
+  }
+  const chosen = [...size]
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))
+    .slice(0, layering.budget - 1)
+    .map(([o]) => o)
+    .sort();
+  const groups = new Map<string, string[]>(chosen.map((o) => [o, []]));
+  const base: string[] = [];
+  for (const path of all) {
+    const node = tree.get(path);
+    const origin = node?.type === 'dir' || node?.owner === undefined ? undefined : originOf.get(node.owner);
+    const group = origin === undefined ? undefined : groups.get(origin);
+    if (group === undefined) base.push(path);
+    else group.push(path);
+  }
+  const out = [base];
+  for (const o of chosen) {
+    const files = groups.get(o) ?? [];
+    if (files.length === 0) continue;
+    const parents = new Set<string>();
+    for (const f of files) for (let i = f.indexOf('/'); i > 0; i = f.indexOf('/', i + 1)) parents.add(f.slice(0, i));
+    out.push([...parents, ...files].sort(comparePaths));
+  }
+  return out;
 }
 
 function makeIndex(images: BuiltImage[], annotations: Readonly<Record<string, string>>, mtime: number): Stored {

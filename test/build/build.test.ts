@@ -172,6 +172,34 @@ describe('build from apk repositories', { skip }, () => {
     assert.equal(digest, here.index?.digest);
   });
 
+  it('splits layers by origin with digests that do not move when other packages change', async () => {
+    const layered = async (packages: string[]) => {
+      const path = join(dir, `layered-${packages.length}.yaml`);
+      await writeFile(
+        path,
+        `contents:\n  keyring: [./testdata/melange.rsa.pub]\n  repositories: [./testdata/packages]\n  packages: [${packages.join(', ')}]\narchs: [x86_64]\nlayering:\n  strategy: origin\n  budget: 10\n`,
+      );
+      const result = await buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path });
+      return result.images[0];
+    };
+    const one = await layered(['replayout']);
+    const two = await layered(['replayout', 'custom-ca-certs-1']);
+    assert.ok(one && two);
+    // base + replayout + pretend-baselayout; then + custom-ca-certs-1.
+    assert.equal(one.layers.length, 3);
+    assert.equal(two.layers.length, 4);
+    const digests = (i: typeof one) => new Set(i.layers.slice(1).map((l) => l.digest));
+    for (const d of digests(one)) assert.ok(digests(two).has(d), 'a package layer kept its digest');
+    // Every layer unpacks on its own: the folders above its files are in it.
+    for (const layer of two.layers.slice(1)) {
+      const entries = await layerEntries(layer.bytes);
+      for (const name of entries.keys()) {
+        const parent = name.includes('/') ? name.slice(0, name.lastIndexOf('/')) : '';
+        if (parent !== '') assert.equal(entries.get(parent)?.type, 'dir', `${parent} in the layer of ${name}`);
+      }
+    }
+  });
+
   it('refuses a lock whose package does not match its checksum', async () => {
     const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
     const a = await buildImage({ config: loaded, configPath, archs: ['x86_64'], lockOnly: true });
