@@ -5,7 +5,8 @@
 #  2. builds the example image from it (examples/busybox/image.yaml) into an OCI layout, with its
 #     lock file, and rebuilds it from the lock to show the digest does not change,
 #  3. inspects it, has skopeo read it, unpacks it with umoci and runs it with bwrap.
-# Output goes to out/demo. (SBOM, provenance and signing join this script as they land.)
+#  4. prints its SBOMs and provenance summary (attached as OCI referrers by the build).
+# Output goes to out/demo. (Signing and verification join this script when they land.)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/setup.sh"
@@ -23,6 +24,11 @@ p apk index repo/x86_64/busybox-1.36.1-r0.apk --key keys/demo.rsa -o repo/x86_64
 p build image.yaml -o oci:layout:latest --write-lock image.lock.json --cache-dir cache
 p build image.yaml -o oci:layout-from-lock:latest --lock image.lock.json --cache-dir cache
 p inspect oci:layout:latest
+p sbom oci:layout:latest > sbom.spdx.json
+p sbom oci:layout:latest --type cyclonedx > sbom.cdx.json
+echo "SBOMs: sbom.spdx.json ($(grep -c '"SPDXID"' sbom.spdx.json) SPDX elements), sbom.cdx.json" >&2
+p inspect oci:layout:latest --format json > inspect.json
+node -e 'const j=require(process.argv[1]); const p=j.Provenance.SLSA; console.log("provenance:", p.buildDefinition.buildType, "builder", p.runDetails.builder.id, "-", p.buildDefinition.resolvedDependencies.length, "resolved dependencies")' "$out/inspect.json"
 p digest oci:layout-from-lock:latest
 echo "+ skopeo inspect --raw oci:layout:latest | sha256sum" >&2
 skopeo inspect --raw oci:layout:latest | sha256sum
