@@ -2,6 +2,8 @@
  * SBOMs: package inventories of images (from what the build installed, or read back from an
  * image's package databases) written as SPDX 2.3 and CycloneDX 1.6 JSON, with PURLs.
  */
+
+export { parseControlStanzas } from '../pkg/deb/control.ts';
 export {
   type CycloneDxComponent,
   type CycloneDxDocument,
@@ -9,7 +11,7 @@ export {
   type CycloneDxOptions,
   cyclonedxDocument,
 } from './cyclonedx.ts';
-export { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseControlStanzas, parseOsRelease } from './from-image.ts';
+export { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseOsRelease } from './from-image.ts';
 export type { Inventory, InventoryFile, InventoryPackage } from './inventory.ts';
 export {
   distroQualifier,

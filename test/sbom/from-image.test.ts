@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
-import { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseControlStanzas, parseOsRelease } from '../../src/sbom/from-image.ts';
+import { parseControlStanzas } from '../../src/pkg/deb/control.ts';
+import { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseOsRelease } from '../../src/sbom/from-image.ts';
 import type { Inventory } from '../../src/sbom/inventory.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 
