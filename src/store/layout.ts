@@ -212,6 +212,10 @@ export class LayoutStore implements ContentStore {
         manifests = manifests.filter((m) => m.annotations?.[Annotation.RefName] !== tag);
         manifests.push({ ...entry, annotations: { ...entry.annotations, [Annotation.RefName]: tag } });
       }
+      // Tagged images before untagged entries (referrers such as attestations): tools that take
+      // the first entry of index.json (trivy's --input, some others) then find the image.
+      const named = manifests.filter((m) => m.annotations?.[Annotation.RefName] !== undefined);
+      manifests = [...named, ...manifests.filter((m) => m.annotations?.[Annotation.RefName] === undefined)];
       return { ...index, manifests };
     });
   }
