@@ -41,6 +41,10 @@ export type ApkArch = 'x86_64' | 'aarch64' | 'armv7' | 'armhf' | 'x86' | 'ppc64l
 
 /** `contents`: where packages come from, which keys sign them, and which to install. */
 export interface ImageContents {
+  /** Debian: also install Recommends (off by default, as `--no-install-recommends`). */
+  readonly recommends?: boolean;
+  /** Debian: merge /bin, /sbin and /lib into /usr (symlinks), as Debian 12's usrmerge does. */
+  readonly mergedUsr?: boolean;
   /** apk repositories used to build and written to /etc/apk/repositories. Trailing `/` removed, as apko does. */
   readonly repositories: readonly string[];
   /** apk repositories used to build only (`build_repositories`). */
@@ -163,6 +167,8 @@ export interface ImageConfig {
   readonly layering?: ImageLayering;
   /** `os-release`. */
   readonly osRelease?: ImageOsRelease;
+  /** The time zone /etc/localtime points at (Debian images: from tzdata), e.g. `Europe/Paris`. */
+  readonly timezone?: string;
 }
 
 /** A place in a config file; line and column count from 1. */
@@ -358,6 +364,7 @@ const TOP: MapSpec = {
     'layering',
     'format',
     'os-release',
+    'timezone',
   ],
   unsupported: {
     certificates: 'apko\'s "certificates" (extra CA certificates) is not supported yet',
@@ -377,7 +384,7 @@ const TOP: MapSpec = {
   },
 };
 const CONTENTS: MapSpec = {
-  known: ['repositories', 'build_repositories', 'runtime_repositories', 'keyring', 'packages'],
+  known: ['repositories', 'build_repositories', 'runtime_repositories', 'keyring', 'packages', 'recommends', 'merged-usr'],
   unsupported: {
     baseimage: 'apko\'s experimental "baseimage" is not supported yet',
     runtime_keyring: 'apko\'s "runtime_keyring" (inline keys for /etc/apk/keys) is not supported yet',
@@ -437,6 +444,9 @@ interface Part {
   /** null: `layering: {}` was written, which (in apko) overrides an included layering with none. */
   layering: ImageLayering | null | undefined;
   osRelease: ImageOsRelease | undefined;
+  timezone: string | undefined;
+  recommends: boolean | undefined;
+  mergedUsr: boolean | undefined;
   include: { path: string; at: ConfigLocation } | undefined;
   locs: Map<string, ConfigLocation>;
 }
@@ -714,6 +724,18 @@ function readContents(ctx: Ctx, e: Entry | undefined, part: Part): void {
   part.runtimeRepositories = repositories(ctx, f.get('runtime_repositories'));
   part.keyring = stringList(ctx, f.get('keyring'));
   part.packages = stringList(ctx, f.get('packages'));
+  if (f.get('recommends') !== undefined) part.recommends = boolean(ctx, f.get('recommends'));
+  if (f.get('merged-usr') !== undefined) part.mergedUsr = boolean(ctx, f.get('merged-usr'));
+}
+
+/** `Area/City` as tzdata names zones: letters, digits, `_`, `-`, `+`, and `/` between parts. */
+function readTimezone(ctx: Ctx, e: Entry | undefined): string | undefined {
+  const text = optString(ctx, e);
+  if (e === undefined || text === undefined) return undefined;
+  if (!/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(text) || text.includes('..')) {
+    return fail(ctx, e.node, e.path, `"${text}" is not a time zone name`, 'write a tzdata name such as Etc/UTC or Europe/Paris');
+  }
+  return text;
 }
 
 /** `URL` or `@tag URL`, with trailing slashes removed as apko's trimRepos does. */
@@ -723,6 +745,11 @@ function repositories(ctx: Ctx, e: Entry | undefined): string[] {
     if (text === '') return fail(ctx, node, path, `expected a non-empty string, got ${describe(node)}`);
     const words = text.split(/\s+/);
     const tag = words[0]!;
+    // A Debian source, one-line sources.list style; checked in full by pkg/deb/sources.ts.
+    if (tag === 'deb') {
+      if (words.length < 4) fail(ctx, node, path, `"${text}" is not a Debian source`, 'write deb [options] URL SUITE COMPONENT...');
+      return text;
+    }
     if (words.length > 2 || (words.length === 2 && (!tag.startsWith('@') || tag.length < 2))) {
       fail(ctx, node, path, `"${text}" is not a repository`, 'write a repository as URL, or @tag URL for a tagged repository');
     }
@@ -949,6 +976,9 @@ function parsePart(text: string, file: string): Part {
     volumes: stringList(ctx, f.get('volumes')),
     layering: readLayering(ctx, f.get('layering')),
     osRelease: readOsRelease(ctx, f.get('os-release')),
+    timezone: readTimezone(ctx, f.get('timezone')),
+    recommends: undefined,
+    mergedUsr: undefined,
     include: undefined,
     locs: ctx.locs,
   };
@@ -993,6 +1023,9 @@ const SCALAR_FIELDS = [
   ['layering', 'layering'],
   ['vcs-url', 'vcsUrl'],
   ['os-release', 'osRelease'],
+  ['timezone', 'timezone'],
+  ['contents.recommends', 'recommends'],
+  ['contents.merged-usr', 'mergedUsr'],
 ] as const;
 const MAP_FIELDS = [
   ['environment', 'environment'],
@@ -1071,6 +1104,8 @@ function finish(part: Part, hostArch: string): ImageConfig {
       runtimeRepositories: part.runtimeRepositories,
       keyring: part.keyring,
       packages,
+      ...(part.recommends === undefined ? {} : { recommends: part.recommends }),
+      ...(part.mergedUsr === undefined ? {} : { mergedUsr: part.mergedUsr }),
     },
     entrypoint,
     ...(part.cmd === undefined ? {} : { cmd: part.cmd }),
@@ -1086,6 +1121,7 @@ function finish(part: Part, hostArch: string): ImageConfig {
     volumes: part.volumes,
     ...(part.layering === undefined || part.layering === null ? {} : { layering: part.layering }),
     ...(part.osRelease === undefined ? {} : { osRelease: part.osRelease }),
+    ...(part.timezone === undefined ? {} : { timezone: part.timezone }),
   };
 }
 

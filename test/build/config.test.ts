@@ -838,3 +838,26 @@ describe('fuzzing', () => {
     );
   });
 });
+
+describe('Debian keys (Provenant extensions)', () => {
+  it('reads deb sources, recommends, merged-usr and timezone, with file:line errors', async () => {
+    const { parseConfig } = await import('../../src/build/config.ts');
+    const { config } = parseConfig(
+      'contents:\n  repositories:\n    - deb [arch=amd64] http://mirror.invalid/debian bookworm main\n  packages: [base-files]\n  recommends: true\n  merged-usr: yes\ntimezone: Europe/Paris\narchs: [x86_64]\n',
+      'd.yaml',
+      { hostArch: 'x86_64' },
+    );
+    assert.deepEqual(config.contents.repositories, ['deb [arch=amd64] http://mirror.invalid/debian bookworm main']);
+    assert.equal(config.contents.recommends, true);
+    assert.equal(config.contents.mergedUsr, true);
+    assert.equal(config.timezone, 'Europe/Paris');
+    assert.throws(
+      () => parseConfig('timezone: ../../etc/shadow\n', 'd.yaml', { hostArch: 'x86_64' }),
+      (err: unknown) => err instanceof Error && /^d\.yaml:1:\d+: timezone: .* is not a time zone name/.test(err.message),
+    );
+    assert.throws(
+      () => parseConfig('contents:\n  repositories: [deb bookworm]\n', 'd.yaml', { hostArch: 'x86_64' }),
+      (err: unknown) => err instanceof Error && /^d\.yaml:2:\d+: contents\.repositories\[0\]: .* is not a Debian source/.test(err.message),
+    );
+  });
+});
