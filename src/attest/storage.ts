@@ -77,7 +77,8 @@ export async function storeAttestations(
   }
   const extra: Descriptor[] = [];
   for (const a of attested) {
-    if (a.statements.length === 0) continue;
+    // BuildKit's storage attaches statements to platform manifests only.
+    if (a.statements.length === 0 || (mode === 'buildkit' && a.manifest.kind !== 'manifest')) continue;
     const layers: Descriptor[] = [];
     for (const s of a.statements) {
       const d: Descriptor = {

@@ -8,7 +8,7 @@ import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
 import type { Digest } from '../oci/digest.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
-import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
+import { spdxDocument, spdxIndexDocument, timestampFromEpoch } from '../sbom/spdx.ts';
 import type { BuildResult } from './build.ts';
 import { inventoryOf } from './inventory.ts';
 
@@ -80,4 +80,23 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
 
 function sha256(text: string): Digest {
   return `sha256:${createHash('sha256').update(text).digest('hex')}` as Digest;
+}
+
+/**
+ * The SBOM of the index itself (SPDX 2.3, in the shape of apko's `sbom-index.spdx.json`: the
+ * index and each platform image), as an attestation whose subject is the index. Stored as a
+ * referrer of the index; BuildKit's storage has no place for it and leaves it out.
+ */
+export function describeIndex(result: BuildResult, options: DescribeOptions): Attested | undefined {
+  if (options.sbom === false || result.index === undefined) return undefined;
+  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const images = result.images.map((image) => ({
+    inventory: inventoryOf(image, options.imageName),
+    manifestDigest: image.manifest.digest,
+  }));
+  const doc = spdxIndexDocument(images, result.index.digest, { created, toolVersion: options.toolVersion });
+  return {
+    manifest: result.index,
+    statements: [statement(SPDX_PREDICATE, doc, [{ name: options.imageName, digest: result.index.digest }])],
+  };
 }

@@ -5,7 +5,7 @@ import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
 import { type BuildResult, buildImage } from '../build/build.ts';
 import { loadConfig, normalizeArch } from '../build/config.ts';
-import { describeBuild } from '../build/describe.ts';
+import { describeBuild, describeIndex } from '../build/describe.ts';
 import { formatLock, type Lock, parseLock } from '../build/lock.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ParsedArgs } from './args.ts';
@@ -88,7 +88,7 @@ export async function attestationsFor(
   const provenance = parseProvenance((args.values.provenance as string | undefined) ?? 'true');
   if (mode === 'none' || (!sbom && provenance === false)) return undefined;
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const attested = describeBuild(result, {
+  const describeOptions = {
     imageName: context.imageName,
     configPath: context.configPath,
     toolVersion: pkg.version,
@@ -99,7 +99,10 @@ export async function attestationsFor(
     builderId: (args.values['builder-id'] as string | undefined) ?? builderIdFromEnv(io.env),
     invocation: provenance !== false && provenance.mode === 'max' ? invocationFromEnv(io.env) : undefined,
     fromLock: args.values.lock !== undefined,
-  });
+  };
+  const attested = describeBuild(result, describeOptions);
+  const index = describeIndex(result, describeOptions);
+  if (index !== undefined) attested.push(index);
   return { attested, mode };
 }
 

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { provenance } from '../../src/attest/provenance.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import type { ImageIndex, ImageManifest } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -159,6 +160,13 @@ describe('attestation storage', () => {
           m.attachments.map((a) => a.storage),
           ['referrers'],
         );
+      // sbom finds the attached SPDX document through the fallback too.
+      const sbom = await imageSbom(remote('att/referrers'), 'v1', 'img', {
+        toolVersion: '0',
+        platform: { os: 'linux', architecture: 'arm64' },
+      });
+      assert.equal(sbom.generated, false);
+      assert.deepEqual(sbom.document, { spdxVersion: 'SPDX-2.3', name: made.manifests[1]?.digest });
     });
 
     it('keeps BuildKit-form attestations through skopeo copy --all', { skip: fixturesMissing }, async () => {

@@ -6,9 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import { SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
 import { buildImage, writeBuild } from '../../src/build/build.ts';
 import { loadConfig } from '../../src/build/config.ts';
-import { CYCLONEDX_PREDICATE, describeBuild, SPDX_PREDICATE } from '../../src/build/describe.ts';
+import { CYCLONEDX_PREDICATE, describeBuild, describeIndex, SPDX_PREDICATE } from '../../src/build/describe.ts';
 import type { Lock } from '../../src/build/lock.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 
@@ -197,10 +198,23 @@ describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
   it('attaches them so that sbom finds the SPDX document again', async () => {
     const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
     const result = await buildImage({ config: loaded, configPath });
-    const attested = describeBuild(result, { imageName: 'x', configPath, toolVersion: '0.1.0', builderId: 'b', fromLock: false });
+    const options = { imageName: 'x', configPath, toolVersion: '0.1.0', builderId: 'b', fromLock: false };
+    const attested = describeBuild(result, options);
+    const indexSbom = describeIndex(result, options);
+    assert.ok(indexSbom);
     const out = join(dir, 'layout');
     const store = await LayoutStore.open(out, { create: true });
-    await writeBuild(result, store, ['latest'], { attestations: { attested, mode: 'referrers' } });
+    await writeBuild(result, store, ['latest'], { attestations: { attested: [...attested, indexSbom], mode: 'referrers' } });
+    // The index has its own SBOM (the index and its platform images), as apko's sbom-index.
+    const seen = await inspectImage(store, 'latest', 'x');
+    assert.deepEqual(
+      seen.attachments.map((a) => a.predicateTypes),
+      [[SPDX_PREDICATE]],
+    );
+    const indexDoc = parse(indexSbom.statements[0]?.bytes ?? new Uint8Array()).predicate as {
+      packages: { primaryPackagePurpose?: string }[];
+    };
+    assert.equal(indexDoc.packages.filter((p) => p.primaryPackagePurpose === 'CONTAINER').length, 3);
     const sbom = await imageSbom(store, 'latest', 'x', { toolVersion: '0.1.0', platform: { os: 'linux', architecture: 'arm64' } });
     assert.equal(sbom.generated, false);
     assert.equal(sbom.platform, 'linux/arm64');
