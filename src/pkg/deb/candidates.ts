@@ -1,0 +1,253 @@
+/**
+ * Debian packages as resolver candidates, and dpkg's version scheme for the resolver.
+ *
+ * A candidate comes from one stanza of a repository's Packages file (read with
+ * `parseControlStanzas` (./control.ts)). The resolver matches requirements by name, so Multi-Arch is
+ * expressed in names: a dependency `foo:any` becomes a requirement on the name `foo:any`, which a
+ * `Multi-Arch: allowed` package provides (deb-control(5), and the Multi-Arch spec:
+ * https://wiki.ubuntu.com/MultiarchSpec). An image is built for one architecture, so a qualifier
+ * naming that architecture (or `native`) is dropped.
+ */
+import { isProvenantError, ProvenantError } from '../../errors.ts';
+import type { Candidate, Constraint, Provision, Requirement, VersionScheme } from '../resolve/resolve.ts';
+import { type DebRelation, parseDebRelations } from './relations.ts';
+import { compareDebVersions, isDebConstraintOp, parseDebVersion, satisfiesDebConstraint } from './version.ts';
+
+/** The repository a Packages file comes from. */
+export interface DebRepository {
+  /** The archive's base URL (a mirror's `.../debian`), as the sources entry gives it. */
+  readonly url: string;
+  /** The suite (or codename): `bookworm`, `bookworm-updates`. */
+  readonly suite: string;
+  /** The component: `main`, `contrib`. */
+  readonly component: string;
+  /** Order of the repository in the configuration; an earlier one wins a tie. */
+  readonly order: number;
+}
+
+/** A Debian package the resolver can choose, with what the build and the SBOM need of its stanza. */
+export interface DebCandidate extends Candidate {
+  /** The package's architecture: the one built for, or `all`. */
+  architecture: string;
+  /** The pool path relative to the repository URL (`Filename`), '' when the stanza has none. */
+  filename: string;
+  /** The size of the .deb in bytes (`Size`), or undefined when the stanza has none. */
+  size: number | undefined;
+  /** The lower-case hex SHA-256 of the .deb (`SHA256`), or undefined. */
+  sha256: string | undefined;
+  /** The source package name: `Source` without its version, or the package name. */
+  source: string;
+  /** The source package version: from `Source: name (version)`, or the package version. */
+  sourceVersion: string;
+  section: string | undefined;
+  priority: string | undefined;
+  /** `Essential: yes`. */
+  essential: boolean;
+  /** `Multi-Arch`: `same`, `foreign`, `allowed`, or `no` when absent. */
+  multiArch: string;
+  /** The whole description: the synopsis, then the extended description after a newline. */
+  description: string | undefined;
+  maintainer: string | undefined;
+  homepage: string | undefined;
+  /** The repository the stanza came from. */
+  repository: DebRepository;
+}
+
+/** Options of {@link debCandidate} and {@link debCandidates}. */
+export interface DebCandidateOptions {
+  /** Count `Recommends` as dependencies, as apt does by default. Off by default, as in a minimal image. */
+  withRecommends?: boolean | undefined;
+  /** For errors: the Packages file (or URL) the stanzas come from. */
+  where?: string | undefined;
+}
+
+/**
+ * dpkg's version order and relations. `<` and `>` are the obsolete forms of `<=` and `>=`; an
+ * operator that is not a Debian relation never matches.
+ */
+export const debVersionScheme: VersionScheme = {
+  compare: compareDebVersions,
+  satisfies(version: string, constraint: Constraint): boolean {
+    if (!isDebConstraintOp(constraint.op)) return false;
+    return satisfiesDebConstraint(version, constraint.op, constraint.version);
+  },
+};
+
+/** A stanza as `parseControlStanzas` (./control.ts) returns it: lowercased field names. */
+export type DebStanza = Readonly<Record<string, string>>;
+
+/**
+ * Turns one stanza of a Packages file into a candidate for `arch`.
+ *
+ * Dependencies are `Pre-Depends` then `Depends` (then `Recommends` with `withRecommends`), each
+ * entry a list of alternatives; conflicts are `Conflicts` and `Breaks`, minus any on the
+ * package's own name (a package never conflicts with itself); provides are `Provides`, versioned
+ * when written `foo (= 1.2)`. The id is the pool path (`Filename`), or the SHA-256 when the stanza
+ * has no path.
+ *
+ * @param stanza the stanza, with lowercased field names
+ * @param repo the repository it comes from
+ * @param arch the architecture the image is built for (`amd64`, `arm64`)
+ * @param options Recommends, and where the stanza comes from
+ * @throws ProvenantError `INVALID_PACKAGE` naming the package when a field is missing or
+ *   malformed
+ */
+export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: string, options: DebCandidateOptions = {}): DebCandidate {
+  const name = field(stanza, 'package');
+  const version = field(stanza, 'version');
+  const label = name === undefined ? 'a stanza without a Package field' : `${name} ${version ?? '(no version)'}`;
+  const where = options.where;
+  const bad = (why: string, cause?: unknown): ProvenantError =>
+    new ProvenantError('INVALID_PACKAGE', `${label}: ${why}`, {
+      where,
+      cause,
+      hint: 'the repository index is malformed; check the repository URL, or report it to the archive',
+    });
+  if (name === undefined) throw bad('has no Package field');
+  if (version === undefined) throw bad('has no Version field');
+  if (!/^[A-Za-z0-9][A-Za-z0-9+\-._]*$/.test(name)) throw bad('has an invalid package name');
+  try {
+    parseDebVersion(version);
+  } catch (err) {
+    throw bad((err as Error).message, err);
+  }
+  const architecture = field(stanza, 'architecture');
+  if (architecture === undefined) throw bad('has no Architecture field');
+  const filename = field(stanza, 'filename') ?? '';
+  const sha256 = field(stanza, 'sha256')?.toLowerCase();
+  if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw bad('has a SHA256 field that is not 64 hex digits');
+  if (filename === '' && sha256 === undefined) throw bad('has neither a Filename nor a SHA256 field');
+  const sizeText = field(stanza, 'size');
+  if (sizeText !== undefined && !/^[0-9]+$/.test(sizeText)) throw bad(`has the size ${JSON.stringify(sizeText)}`);
+
+  const relations = (key: string, title: string): DebRelation[][] => {
+    const text = stanza[key];
+    if (text === undefined) return [];
+    try {
+      return parseDebRelations(text, title);
+    } catch (err) {
+      if (!isProvenantError(err)) throw err;
+      throw bad(err.message, err);
+    }
+  };
+  const requirement = (r: DebRelation): Requirement => ({
+    name: qualifiedName(r, arch),
+    constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version },
+  });
+
+  const depends = [
+    ...relations('pre-depends', 'Pre-Depends'),
+    ...relations('depends', 'Depends'),
+    ...(options.withRecommends ? relations('recommends', 'Recommends') : []),
+  ].map((alternatives) => alternatives.map(requirement));
+  const conflicts = [...relations('conflicts', 'Conflicts'), ...relations('breaks', 'Breaks')]
+    .flat()
+    .map(requirement)
+    .filter((r) => r.name !== name);
+
+  const multiArch = field(stanza, 'multi-arch')?.toLowerCase() ?? 'no';
+  const provides: Provision[] = relations('provides', 'Provides')
+    .flat()
+    .map((r) => (r.version === undefined ? { name: r.name } : { name: r.name, version: r.version }));
+  // A `Multi-Arch: allowed` package meets `name:any` dependencies, on its own name and (as apt
+  // does) on the names it provides.
+  if (multiArch === 'allowed') {
+    for (const p of [{ name, version }, ...provides]) {
+      provides.push(p.version === undefined ? { name: `${p.name}:any` } : { name: `${p.name}:any`, version: p.version });
+    }
+  }
+
+  const source = parseSource(field(stanza, 'source'), name, version);
+  const essential = field(stanza, 'essential')?.toLowerCase() === 'yes';
+  return {
+    id: filename === '' ? (sha256 as string) : filename,
+    name,
+    version,
+    provides,
+    depends,
+    conflicts,
+    installIf: [],
+    repoTag: '',
+    repoOrder: repo.order,
+    architecture,
+    filename,
+    size: sizeText === undefined ? undefined : Number(sizeText),
+    sha256,
+    source: source.name,
+    sourceVersion: source.version,
+    section: field(stanza, 'section'),
+    priority: field(stanza, 'priority'),
+    essential,
+    multiArch,
+    description: field(stanza, 'description'),
+    maintainer: field(stanza, 'maintainer'),
+    homepage: field(stanza, 'homepage'),
+    repository: repo,
+  };
+}
+
+/** A stanza that was left out, and why. */
+export interface SkippedDebPackage {
+  /** The package name, or '' when the stanza has none. */
+  name: string;
+  /** The version, or '' when the stanza has none. */
+  version: string;
+  reason: string;
+}
+
+/**
+ * Turns the stanzas of a Packages file into candidates for `arch`. Stanzas of other
+ * architectures are left out silently (a Packages file of `binary-amd64` holds `amd64` and `all`
+ * packages; `all` packages are candidates for every architecture). A malformed stanza is left out
+ * and reported rather than failing the index, as apt warns and goes on.
+ *
+ * @param stanzas the stanzas of the Packages file
+ * @param repo the repository it comes from
+ * @param arch the architecture the image is built for
+ * @param options Recommends, and the Packages file for errors
+ */
+export function debCandidates(
+  stanzas: readonly DebStanza[],
+  repo: DebRepository,
+  arch: string,
+  options: DebCandidateOptions = {},
+): { candidates: DebCandidate[]; skipped: SkippedDebPackage[] } {
+  const candidates: DebCandidate[] = [];
+  const skipped: SkippedDebPackage[] = [];
+  for (const stanza of stanzas) {
+    const a = field(stanza, 'architecture');
+    if (a !== undefined && a !== arch && a !== 'all') continue;
+    try {
+      candidates.push(debCandidate(stanza, repo, arch, options));
+    } catch (err) {
+      if (!isProvenantError(err, 'INVALID_PACKAGE')) throw err;
+      skipped.push({ name: field(stanza, 'package') ?? '', version: field(stanza, 'version') ?? '', reason: err.message });
+    }
+  }
+  return { candidates, skipped };
+}
+
+/**
+ * The name a requirement matches: `foo:any` stays (only `Multi-Arch: allowed` packages provide
+ * it), `foo:native` and `foo:<arch>` for the image's own architecture become `foo`, and another
+ * architecture stays qualified, so that nothing in a single-architecture build meets it.
+ */
+function qualifiedName(r: DebRelation, arch: string): string {
+  const q = r.archQualifier;
+  if (q === undefined || q === 'native' || q === arch) return r.name;
+  return `${r.name}:${q}`;
+}
+
+/** `Source: name` or `Source: name (version)`; absent means the package's own name and version. */
+function parseSource(text: string | undefined, name: string, version: string): { name: string; version: string } {
+  if (text === undefined || text === '') return { name, version };
+  const m = /^(\S+)\s*(?:\((.*)\))?$/.exec(text);
+  if (m === null) return { name: text, version };
+  return { name: m[1] as string, version: m[2]?.trim() || version };
+}
+
+/** A field's value, or undefined when the stanza lacks it or it is empty. */
+function field(stanza: DebStanza, key: string): string | undefined {
+  const v = Object.hasOwn(stanza, key) ? stanza[key] : undefined;
+  return v === undefined || v === '' ? undefined : v;
+}
