@@ -1,0 +1,360 @@
+/**
+ * Installing Debian packages into the in-memory tree without running anything, and writing the
+ * dpkg database the way distroless images have it, so that scanners see every package.
+ *
+ * The database is distroless's (https://github.com/GoogleContainerTools/distroless, file
+ * PACKAGE_METADATA.md): one file per package in /var/lib/dpkg/status.d/, `<package>` holding the
+ * package's control stanza (what `dpkg-deb --field` prints) and `<package>.md5sums` its md5sums;
+ * no /var/lib/dpkg/status and no /var/lib/dpkg/info/. Trivy and Syft read this layout.
+ *
+ * Maintainer scripts are never run. What the usual ones would have made is written
+ * declaratively by the helpers here ({@link caBundle} for ca-certificates, {@link setTimezone}
+ * for tzdata), and each package reports the scripts it carried ({@link InstalledDeb.skippedScripts}).
+ */
+import { ProvenantError } from '../errors.ts';
+import type { DebPackage, DebScriptName } from '../pkg/deb/deb.ts';
+import { parseDebRelations } from '../pkg/deb/relations.ts';
+import { satisfiesDebConstraint } from '../pkg/deb/version.ts';
+import { compareBytes, type FsNode, type Tree } from '../vfs/tree.ts';
+
+/** What one package put in the tree, for SBOMs and reports. */
+export interface InstalledDeb {
+  pkg: DebPackage;
+  /** The package's file name in status.d: `<package>`, or `<package>:<arch>` (see {@link DebInstallOptions.multiArchNames}). */
+  statusName: string;
+  /** Entries in archive order, with the MD5 that md5sums gives for each file. */
+  files: { path: string; type: string; mode: number; uid: number; gid: number; md5?: string | undefined }[];
+  /** The maintainer scripts (and `triggers`) the package has, none of which ran. */
+  skippedScripts: DebScriptName[];
+  /** The database files written (relative paths), empty when `database` is off. */
+  database: string[];
+}
+
+/** Options of {@link installDeb}. */
+export interface DebInstallOptions {
+  /** When set, every time in the tree becomes this (SOURCE_DATE_EPOCH); else the package's, and 0 for the database. */
+  mtime?: number | undefined;
+  /** Write the package's /var/lib/dpkg/status.d files (default true). */
+  database?: boolean | undefined;
+  /**
+   * Put `Status: install ok installed` after the `Package` line of the status.d file, as a
+   * stanza of dpkg's own status file has it (default true). Distroless writes the control stanza
+   * alone; scanners read both.
+   */
+  statusLine?: boolean | undefined;
+  /**
+   * Name the status.d files of a `Multi-Arch: same` package `<package>:<arch>`, as dpkg names
+   * its info/ files, so that one package for two architectures keeps two records. Off by
+   * default: distroless uses the bare package name.
+   */
+  multiArchNames?: boolean | undefined;
+  /**
+   * The versions of the packages already installed, by name, so that a versioned `Replaces`
+   * (`Replaces: foo (<< 2.0)`) only covers the versions it names. A package not listed here is
+   * taken to match any version.
+   */
+  installedVersions?: ReadonlyMap<string, string> | undefined;
+}
+
+/** Where distroless keeps its dpkg database. */
+export const STATUS_D = 'var/lib/dpkg/status.d';
+const encoder = new TextEncoder();
+
+/**
+ * Unpacks one read and checked package into `tree`, writes its status.d files, and reports the
+ * maintainer scripts it did not run.
+ *
+ * dpkg's rules: a file (or link) that another package already installed is a conflict unless
+ * this package `Replaces` that one (at the installed version, when `installedVersions` says it); folders
+ * merge; a folder in the package where the tree has a symlink to a folder keeps the symlink
+ * (so merged-/usr links survive); a hardlink must point at a file this package installed.
+ *
+ * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
+ *   hardlink to something this package did not install, or a folder part that is a file
+ */
+export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptions = {}): InstalledDeb {
+  const owner = pkg.name;
+  const where = `${pkg.name}_${pkg.version}_${pkg.architecture}`;
+  const replaces = replacedPackages(pkg, where, options.installedVersions);
+  const files: InstalledDeb['files'] = [];
+  /** Files and hardlinks this package installed: cleaned path → where it landed. */
+  const mine = new Map<string, string>();
+  for (const entry of pkg.entries) {
+    const h = entry.header;
+    const mtime = options.mtime ?? h.mtime;
+    const at = tree.resolveParent(entry.path);
+    const existing = tree.get(at);
+    const existingIsDir = existing?.type === 'dir' || (existing?.type === 'symlink' && tree.get(tree.resolve(at))?.type === 'dir');
+    if (
+      existing !== undefined &&
+      existing.type !== 'dir' &&
+      !(h.type === 'dir' && existingIsDir) &&
+      existing.owner !== undefined &&
+      existing.owner !== owner &&
+      !replaces(existing.owner)
+    ) {
+      throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
+        where,
+        hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
+      });
+    }
+    const base = { mode: h.mode, uid: h.uid, gid: h.gid, mtime, owner, xattrs: xattrsOf(h.pax) };
+    switch (h.type) {
+      case 'dir':
+        // dpkg follows a symlink to a folder rather than replacing it with the package's folder.
+        if (existing?.type !== 'symlink' || !existingIsDir) tree.put(entry.path, { type: 'dir', ...base });
+        break;
+      case 'file':
+        mine.set(entry.path, tree.put(entry.path, { type: 'file', ...base, body: entry.body }));
+        break;
+      case 'symlink':
+        mine.delete(entry.path);
+        tree.put(entry.path, { type: 'symlink', ...base, linkname: h.linkname });
+        break;
+      case 'hardlink': {
+        const target = entry.hardlinkTarget === undefined ? undefined : mine.get(entry.hardlinkTarget);
+        const node = target === undefined ? undefined : tree.get(target);
+        if (target === undefined || node?.type !== 'file' || node.owner !== owner) {
+          throw new ProvenantError(
+            'UNSAFE_PATH',
+            `the hardlink /${entry.path} points at /${entry.hardlinkTarget ?? h.linkname}, which is not a file this package installed`,
+            { where },
+          );
+        }
+        mine.set(entry.path, tree.put(entry.path, { type: 'hardlink', ...base, linkname: target }));
+        break;
+      }
+      default:
+        mine.delete(entry.path);
+        tree.put(entry.path, { type: h.type, ...base, devmajor: h.devmajor, devminor: h.devminor });
+    }
+    files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: pkg.md5sums.get(entry.path) });
+  }
+
+  const statusName = debStatusName(pkg, options);
+  const database: string[] = [];
+  if (options.database !== false) {
+    const mtime = options.mtime ?? 0;
+    tree.mkdirAll(STATUS_D, { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
+    for (const { path, body } of dpkgStatusFiles(pkg, options)) {
+      tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body, owner: 'build' });
+      database.push(path);
+    }
+  }
+  return { pkg, statusName, files, skippedScripts: [...pkg.scripts.keys()], database };
+}
+
+/** The status.d file name of a package: `<package>`, or `<package>:<arch>` for Multi-Arch: same with `multiArchNames`. */
+export function debStatusName(
+  pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch'>,
+  options: Pick<DebInstallOptions, 'multiArchNames'> = {},
+): string {
+  return options.multiArchNames === true && pkg.multiArch === 'same' ? `${pkg.name}:${pkg.architecture}` : pkg.name;
+}
+
+/**
+ * The status.d files of one package, as distroless writes them: `<name>` (the control file's
+ * bytes, with `Status: install ok installed` after `Package` unless `statusLine` is false) and
+ * `<name>.md5sums` (the package's md5sums, byte for byte) when the package has one.
+ */
+export function dpkgStatusFiles(
+  pkg: DebPackage,
+  options: Pick<DebInstallOptions, 'statusLine' | 'multiArchNames'> = {},
+): { path: string; body: Uint8Array }[] {
+  const name = debStatusName(pkg, options);
+  let control = pkg.controlBytes;
+  if (control.length > 0 && control[control.length - 1] !== 0x0a) control = join(control, encoder.encode('\n'));
+  if (options.statusLine !== false) control = withStatusLine(control);
+  const out = [{ path: `${STATUS_D}/${name}`, body: control }];
+  if (pkg.md5sumsBytes !== undefined) out.push({ path: `${STATUS_D}/${name}.md5sums`, body: pkg.md5sumsBytes });
+  return out;
+}
+
+/** Inserts the Status line after the `Package:` line, touching no other byte. */
+function withStatusLine(control: Uint8Array): Uint8Array {
+  const status = encoder.encode('Status: install ok installed\n');
+  let start = 0;
+  while (start < control.length) {
+    let end = control.indexOf(0x0a, start);
+    end = end < 0 ? control.length : end + 1;
+    const head = new TextDecoder().decode(control.subarray(start, Math.min(end, start + 8)));
+    if (/^package:/i.test(head)) return join(control.subarray(0, end), status, control.subarray(end));
+    start = end;
+  }
+  return join(status, control);
+}
+
+function join(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Whether `pkg`'s `Replaces` covers the installed package `name`: named there, and, when the
+ * entry has a version relation and `versions` knows the installed version, satisfying it.
+ */
+function replacedPackages(pkg: DebPackage, where: string, versions: ReadonlyMap<string, string> | undefined): (name: string) => boolean {
+  const relations = parseDebRelations(pkg.control.replaces ?? '', 'Replaces', where).flat();
+  return (name) =>
+    relations.some((r) => {
+      if (r.name !== name) return false;
+      const installed = versions?.get(name);
+      return r.op === undefined || r.version === undefined || installed === undefined || satisfiesDebConstraint(installed, r.op, r.version);
+    });
+}
+
+function xattrsOf(pax: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (pax === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) out[k.slice('SCHILY.xattr.'.length)] = v;
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What maintainer scripts would have made, written declaratively
+// ---------------------------------------------------------------------------------------------
+
+/** Options of {@link caBundle} and {@link setTimezone}. */
+export interface GeneratedFileOptions {
+  /** The time of the files written (SOURCE_DATE_EPOCH); 0 by default. */
+  mtime?: number | undefined;
+}
+
+/** What {@link caBundle} wrote. */
+export interface CaBundleResult {
+  /** The bundle's path in the tree, or undefined when no certificate was selected (nothing written). */
+  path: string | undefined;
+  /** The certificate files concatenated, in bundle order (tree paths). */
+  sources: string[];
+  /** Paths listed in /etc/ca-certificates.conf that are not in the tree (update-ca-certificates warns and skips them). */
+  missing: string[];
+  /** The number of `BEGIN CERTIFICATE` blocks in the bundle. */
+  certificates: number;
+}
+
+const CERTS_DIR = 'usr/share/ca-certificates';
+const LOCAL_CERTS_DIR = 'usr/local/share/ca-certificates';
+const CERTS_CONF = 'etc/ca-certificates.conf';
+const BUNDLE = 'etc/ssl/certs/ca-certificates.crt';
+
+/**
+ * Writes /etc/ssl/certs/ca-certificates.crt as ca-certificates' postinst would, by running
+ * `update-ca-certificates`: the certificates that /etc/ca-certificates.conf selects, in the
+ * file's order (blank lines, `#` comments and `!` deselections skipped, each line relative to
+ * /usr/share/ca-certificates), then every `*.crt` under /usr/local/share/ca-certificates in
+ * sorted order; each file copied whole, with a newline added when its last line lacks one.
+ *
+ * Without a (non-empty) /etc/ca-certificates.conf, which the postinst would have generated from
+ * debconf, every `*.crt` under /usr/share/ca-certificates is selected in sorted order: the file
+ * the postinst writes on a fresh install, where all certificates are trusted by default. Sorting
+ * is bytewise (the C locale). The per-certificate symlinks and hash links in /etc/ssl/certs are
+ * not made: programs that use the bundle (OpenSSL's default CAfile, Go, Java via
+ * SSL_CERT_FILE) do not need them, and distroless images have none either.
+ *
+ * @throws ProvenantError `NOT_FOUND` when /usr/share/ca-certificates is not in the tree (the
+ *   ca-certificates package is not installed)
+ */
+export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBundleResult {
+  if (tree.get(tree.resolve(CERTS_DIR))?.type !== 'dir') {
+    throw new ProvenantError('NOT_FOUND', `/${CERTS_DIR} is not in the image, so there are no certificates to bundle`, {
+      hint: 'install the ca-certificates package',
+    });
+  }
+  const isFile = (path: string): boolean => {
+    const node = tree.get(tree.resolve(path));
+    return node?.type === 'file' || node?.type === 'hardlink';
+  };
+  const crtFiles = (dir: string): string[] => {
+    if (tree.get(tree.resolve(dir))?.type !== 'dir') return [];
+    const resolved = tree.resolve(dir);
+    // `find -L DIR -type f -name '*.crt' | sort`: paths as find prints them, sorted bytewise.
+    return tree
+      .under(dir)
+      .filter((p) => p.endsWith('.crt') && isFile(p))
+      .map((p) => `${dir}${p.slice(resolved.length)}`)
+      .sort(compareBytes);
+  };
+
+  const sources: string[] = [];
+  const missing: string[] = [];
+  const conf = readText(tree, CERTS_CONF);
+  if (conf !== undefined && conf.length > 0) {
+    for (const line of conf.split('\n')) {
+      if (line === '' || line.startsWith('#') || line.startsWith('!')) continue;
+      // `read -r` trims spaces and tabs around the name.
+      const crt = line.replace(/^[ \t]+|[ \t\r]+$/g, '');
+      const path = `${CERTS_DIR}/${crt}`;
+      if (crt === '' || !isFile(path)) {
+        missing.push(path);
+        continue;
+      }
+      sources.push(path);
+    }
+  } else {
+    sources.push(...crtFiles(CERTS_DIR));
+  }
+  sources.push(...crtFiles(LOCAL_CERTS_DIR));
+  if (sources.length === 0) return { path: undefined, sources, missing, certificates: 0 };
+
+  const parts: Uint8Array[] = [];
+  for (const path of sources) {
+    const body = bodyOf(tree, path);
+    parts.push(body);
+    // `sed -e '$a\'`: a newline after a last line that lacks one; an empty file stays empty.
+    if (body.length > 0 && body[body.length - 1] !== 0x0a) parts.push(encoder.encode('\n'));
+  }
+  const bundle = join(...parts);
+  const mtime = options.mtime ?? 0;
+  tree.mkdirAll('etc/ssl/certs', { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
+  tree.put(BUNDLE, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body: bundle, owner: 'build' });
+  const certificates = new TextDecoder().decode(bundle).match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
+  return { path: BUNDLE, sources, missing, certificates };
+}
+
+/**
+ * Sets the time zone as tzdata's postinst does: /etc/localtime a symlink to
+ * `/usr/share/zoneinfo/<tz>` (an absolute target, as `ln -nsf` there makes it) and /etc/timezone
+ * holding the name (unless `etcTimezone` is false; Debian 13's tzdata no longer writes it).
+ *
+ * @throws ProvenantError `USAGE` for a name that is not `Area/City` shaped; `NOT_FOUND` when
+ *   /usr/share/zoneinfo/<tz> is not a file of the tree (tzdata missing, or no such zone)
+ */
+export function setTimezone(tree: Tree, tz: string, options: GeneratedFileOptions & { etcTimezone?: boolean | undefined } = {}): void {
+  if (!/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(tz)) {
+    throw new ProvenantError('USAGE', `${JSON.stringify(tz)} is not a time zone name`, {
+      hint: 'write a tzdata name such as Etc/UTC or Europe/Paris',
+    });
+  }
+  const zone = `usr/share/zoneinfo/${tz}`;
+  const node = tree.get(tree.resolve(zone));
+  if (node?.type !== 'file' && node?.type !== 'hardlink') {
+    throw new ProvenantError('NOT_FOUND', `the time zone ${tz} is not in the image: /${zone} is missing`, {
+      hint: 'install tzdata, and check the zone name',
+    });
+  }
+  const mtime = options.mtime ?? 0;
+  const base: Omit<FsNode, 'type'> = { mode: 0o777, uid: 0, gid: 0, mtime, owner: 'build' };
+  tree.mkdirAll('etc', { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
+  tree.put('etc/localtime', { type: 'symlink', ...base, linkname: `/${zone}` });
+  if (options.etcTimezone !== false) {
+    tree.put('etc/timezone', { type: 'file', ...base, mode: 0o644, body: encoder.encode(`${tz}\n`) });
+  }
+}
+
+function readText(tree: Tree, path: string): string | undefined {
+  const node = tree.get(tree.resolve(path));
+  if (node?.type !== 'file' && node?.type !== 'hardlink') return undefined;
+  return new TextDecoder().decode(bodyOf(tree, path));
+}
+
+/** A file's body, through a hardlink to the file it shares its body with. */
+function bodyOf(tree: Tree, path: string): Uint8Array {
+  let node = tree.get(tree.resolve(path));
+  if (node?.type === 'hardlink' && node.linkname !== undefined) node = tree.get(node.linkname);
+  return node?.body ?? new Uint8Array();
+}

@@ -1,0 +1,388 @@
+/**
+ * Reading Debian binary packages (.deb, format 2.0 of deb(5)): an ar archive of `debian-binary`,
+ * `control.tar[.gz|.xz|.zst]` and `data.tar[.gz|.xz|.zst]`.
+ *
+ * The chain of trust: a .deb carries no signature of its own. The repository's InRelease is
+ * signed, it lists the Packages index with its SHA-256, and Packages lists each .deb's SHA-256;
+ * {@link readDeb} checks that last link (`expectedSha256`) before reading anything else. The
+ * control member's `md5sums` is then checked against the files of the data member, which catches
+ * a package inconsistent with itself (MD5 is no security check; the SHA-256 is).
+ *
+ * Maintainer scripts are kept as data and never run: a build records what they would have made
+ * declaratively (see build/deb-install.ts).
+ */
+import { createHash } from 'node:crypto';
+import * as zlib from 'node:zlib';
+import { cleanEntryPath } from '../../archive/paths.ts';
+import { readTar, type TarHeader } from '../../archive/tar.ts';
+import { concatBytes } from '../../bytes.ts';
+import { ProvenantError } from '../../errors.ts';
+import { readAr } from './ar.ts';
+import { parseControlStanzas } from './control.ts';
+import { parseDebVersion } from './version.ts';
+import { decompressXz } from './xz.ts';
+
+/** How a member of a .deb is compressed, by its name's suffix. */
+export type DebCompression = 'none' | 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma';
+
+/** The control files that dpkg runs or acts on at install time, which a build never runs. */
+export type DebScriptName = 'preinst' | 'postinst' | 'prerm' | 'postrm' | 'config' | 'triggers';
+
+/** Every {@link DebScriptName}, in the order dpkg would use them on a fresh install. */
+export const DEB_SCRIPTS: readonly DebScriptName[] = ['config', 'preinst', 'postinst', 'triggers', 'prerm', 'postrm'];
+
+/** A decoder for xz (`.xz`) data, supplied by the caller: Node has none built in. */
+export type XzDecoder = (bytes: Uint8Array) => Promise<Uint8Array>;
+
+/** A file, folder or link from the data member, its path cleaned and checked. */
+export interface DebDataEntry {
+  /** Relative path inside the image root: no `./`, no trailing slash, no `..`. */
+  path: string;
+  /** The tar header as stored (`linkname` of a hardlink as stored too; see {@link hardlinkTarget}). */
+  header: TarHeader;
+  /** For a hardlink, the cleaned path of the entry it links to; else undefined. */
+  hardlinkTarget?: string | undefined;
+  /** The body of a regular file; empty for the rest. */
+  body: Uint8Array;
+}
+
+/** Where a member lies in the .deb and how it is compressed. */
+export interface DebMemberInfo {
+  name: string;
+  compression: DebCompression;
+  /** Byte offset of the member's ar header in the file. */
+  offset: number;
+  /** Compressed size in bytes. */
+  size: number;
+}
+
+/** A read and checked .deb. */
+export interface DebPackage {
+  /** SHA-256 (hex) of the whole file, as Packages lists it. */
+  sha256: string;
+  /** Size of the whole file in bytes. */
+  size: number;
+  /** The first line of `debian-binary`, e.g. `2.0`. */
+  formatVersion: string;
+  /** `Package`, `Version`, `Architecture` and `Multi-Arch` (absent when the control file has none). */
+  name: string;
+  version: string;
+  architecture: string;
+  multiArch: string | undefined;
+  /** Every field of the control file, names lowercased (see `parseControlStanzas`). */
+  control: Record<string, string>;
+  /** The control file's exact bytes. */
+  controlBytes: Uint8Array;
+  /** `md5sums` parsed: cleaned path → lowercase MD5. Empty when the package has none. */
+  md5sums: Map<string, string>;
+  /** The `md5sums` file's exact bytes, when the package has one. */
+  md5sumsBytes: Uint8Array | undefined;
+  /** `conffiles`, one line each (a path, possibly after a flag such as `remove-on-upgrade`). */
+  conffiles: string[];
+  /** The maintainer scripts and `triggers` file the package has, by name: kept, never run. */
+  scripts: Map<DebScriptName, Uint8Array>;
+  /** Every regular file of the control member by its cleaned name (control, md5sums, shlibs, templates...). */
+  controlFiles: Map<string, Uint8Array>;
+  /** Data entries in archive order (the root `./` left out). */
+  entries: DebDataEntry[];
+  /** The control and data members, and the names of members that were ignored (`_*`, or after data). */
+  members: { control: DebMemberInfo; data: DebMemberInfo; ignored: string[] };
+}
+
+/** Options of {@link readDeb}. */
+export interface ReadDebOptions {
+  /** Where the package comes from (a path, URL without credentials or `name_version_arch`), for errors. */
+  where: string;
+  /** The SHA-256 (hex) that the verified Packages index gives; checked before anything is read. */
+  expectedSha256?: string | undefined;
+  /** Decodes xz members; by default `decompressXz` of ./xz.ts (xz-embedded in WebAssembly). */
+  decompressXz?: XzDecoder | undefined;
+  /** The most bytes one member may unpack to (2 GiB by default), against decompression bombs. */
+  maxUnpackedSize?: number | undefined;
+}
+
+const DEFAULT_MAX_UNPACKED = 2 * 1024 * 1024 * 1024;
+const SUFFIXES: Record<string, DebCompression> = {
+  '': 'none',
+  '.gz': 'gzip',
+  '.xz': 'xz',
+  '.zst': 'zstd',
+  '.bz2': 'bzip2',
+  '.lzma': 'lzma',
+};
+/** What dpkg accepts for each member (deb(5)): bzip2 and lzma data only, and only in old packages. */
+const ACCEPTED: Record<'control' | 'data', readonly DebCompression[]> = {
+  control: ['none', 'gzip', 'xz', 'zstd'],
+  data: ['none', 'gzip', 'xz', 'zstd', 'bzip2', 'lzma'],
+};
+const fromUtf8 = new TextDecoder('utf-8');
+
+/**
+ * Reads and checks a .deb held in memory.
+ *
+ * @throws ProvenantError `DIGEST_MISMATCH` when the file's SHA-256 is not `expectedSha256` or a
+ *   file's MD5 is not what `md5sums` says; `UNSAFE_PATH` for a data path or hardlink target that
+ *   leaves the root; `INVALID_PACKAGE` for a malformed package, a compression that is not
+ *   supported (bzip2, lzma, zstd before Node 22.15) or a member that unpacks to more than
+ *   `maxUnpackedSize`; `USAGE` for a malformed `expectedSha256`; `INVALID_ARCHIVE` or
+ *   `TRUNCATED` from the ar and tar readers
+ */
+export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promise<DebPackage> {
+  const { where } = options;
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (options.expectedSha256 !== undefined) {
+    const expected = options.expectedSha256.toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(expected)) {
+      throw new ProvenantError('USAGE', `the expected SHA-256 ${JSON.stringify(options.expectedSha256)} is not 64 hex digits`, { where });
+    }
+    if (sha256 !== expected) {
+      throw new ProvenantError('DIGEST_MISMATCH', `the package's SHA-256 is ${sha256}, the index says ${expected}`, {
+        where,
+        hint: 'the file is not the one the verified Packages index names: it was changed, cut short, or the mirror is inconsistent',
+      });
+    }
+  }
+  const invalid = (why: string, hint?: string): ProvenantError => new ProvenantError('INVALID_PACKAGE', why, { where, hint });
+
+  const members = readAr(bytes, { where });
+  const first = members[0];
+  if (first?.name !== 'debian-binary') {
+    throw invalid(
+      `the first member of a .deb is "debian-binary", not ${first === undefined ? 'nothing' : JSON.stringify(first.name)}`,
+      'the file is not a Debian binary package',
+    );
+  }
+  // deb(5): "2.0\n"; readers must accept a higher minor version and ignore lines that follow.
+  const version = /^(2\.\d+)\n/.exec(fromUtf8.decode(first.data.subarray(0, 64)));
+  if (version === null) {
+    throw invalid(
+      `debian-binary says ${JSON.stringify(fromUtf8.decode(first.data.subarray(0, 16)))}, not format 2.x`,
+      'only the deb 2.x format (every .deb since 1995) is supported',
+    );
+  }
+  const ignored: string[] = [];
+  let i = 1;
+  const nextRequired = (kind: 'control' | 'data'): { member: (typeof members)[number]; info: DebMemberInfo } => {
+    // deb(5): members that older readers must skip go between the required ones, named `_...`.
+    while (members[i]?.name.startsWith('_')) ignored.push(members[i++]!.name);
+    const member = members[i++];
+    const m = member === undefined ? null : /^(control|data)\.tar(.*)$/.exec(member.name);
+    if (member === undefined || m === null || m[1] !== kind) {
+      throw invalid(
+        `the .deb has ${member === undefined ? 'no member' : `the member ${JSON.stringify(member.name)}`} where ${kind}.tar[.gz|.xz|.zst] belongs`,
+      );
+    }
+    const compression = SUFFIXES[m[2]!];
+    if (compression === undefined || !Object.hasOwn(SUFFIXES, m[2]!) || !ACCEPTED[kind].includes(compression)) {
+      throw invalid(`the member ${JSON.stringify(member.name)} has a compression that a .deb does not use`);
+    }
+    return { member, info: { name: member.name, compression, offset: member.offset, size: member.data.length } };
+  };
+  const control = nextRequired('control');
+  const data = nextRequired('data');
+  // deb(5): members after data.tar are for future use, and readers ignore them.
+  for (const m of members.slice(i)) ignored.push(m.name);
+
+  const max = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
+  const controlTar = await decompress(control.member.data, control.info, options, max);
+  const controlFiles = new Map<string, Uint8Array>();
+  for await (const entry of readTar([controlTar], { where: `${where}: ${control.info.name}` })) {
+    const name = cleanEntryPath(entry.header.name, `${where}: ${control.info.name}: ${entry.header.name}`);
+    const body = await readAll(entry.body);
+    if (entry.header.type === 'dir') continue;
+    if (entry.header.type !== 'file') {
+      throw invalid(`the control member holds ${JSON.stringify(entry.header.name)}, a ${entry.header.type}; it may only hold files`);
+    }
+    controlFiles.set(name, body);
+  }
+  const controlBytes = controlFiles.get('control');
+  if (controlBytes === undefined) throw invalid('the control member has no "control" file');
+  const stanzas = parseControlStanzas(fromUtf8.decode(controlBytes), `${where}: control`);
+  if (stanzas.length !== 1) throw invalid(`the control file holds ${stanzas.length} stanzas, not 1`);
+  const fields = stanzas[0]!;
+  const name = fields.package ?? '';
+  const pkgVersion = fields.version ?? '';
+  const architecture = fields.architecture ?? '';
+  // The name becomes a file name (status.d/<name>), so it is held to dpkg's grammar
+  // (pkg_name_is_invalid in lib/dpkg/parsehelp.c), which leaves no room for "/" or "..".
+  if (!/^[A-Za-z0-9][A-Za-z0-9+._-]*$/.test(name))
+    throw invalid(`the control file's Package ${JSON.stringify(name)} is not a valid package name`);
+  // What dpkg refuses (it only warns about an upstream part not starting with a digit, say).
+  parseDebVersion(pkgVersion, `${where}: control`);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(architecture)) {
+    throw invalid(`the control file's Architecture ${JSON.stringify(architecture)} of ${name} is not a valid architecture`);
+  }
+
+  const md5sumsBytes = controlFiles.get('md5sums');
+  const md5sums = md5sumsBytes === undefined ? new Map<string, string>() : parseMd5sums(fromUtf8.decode(md5sumsBytes), `${where}: md5sums`);
+  const conffilesBytes = controlFiles.get('conffiles');
+  const conffiles =
+    conffilesBytes === undefined
+      ? []
+      : fromUtf8
+          .decode(conffilesBytes)
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l !== '');
+  const scripts = new Map<DebScriptName, Uint8Array>();
+  for (const s of DEB_SCRIPTS) {
+    const body = controlFiles.get(s);
+    if (body !== undefined) scripts.set(s, body);
+  }
+
+  const dataTar = await decompress(data.member.data, data.info, options, max);
+  const entries: DebDataEntry[] = [];
+  const files = new Map<string, Uint8Array>();
+  for await (const entry of readTar([dataTar], { where: `${where}: ${data.info.name}` })) {
+    const h = entry.header;
+    const at = `${where}: ${h.name}`;
+    const path = cleanEntryPath(h.name, at);
+    const body = await readAll(entry.body);
+    if (path === '.') continue;
+    let hardlinkTarget: string | undefined;
+    if (h.type === 'hardlink') {
+      hardlinkTarget = cleanEntryPath(h.linkname, at);
+      const target = files.get(hardlinkTarget);
+      if (target === undefined) {
+        throw new ProvenantError(
+          'UNSAFE_PATH',
+          `the hardlink /${path} points at /${hardlinkTarget}, which is not an earlier file of the package`,
+          {
+            where,
+            hint: 'a hardlink in a package may only link to a file the same package put there before',
+          },
+        );
+      }
+      files.set(path, target);
+    } else if (h.type === 'file') {
+      files.set(path, body);
+    } else {
+      files.delete(path);
+    }
+    entries.push(hardlinkTarget === undefined ? { path, header: h, body } : { path, header: h, hardlinkTarget, body });
+  }
+
+  for (const [path, md5] of md5sums) {
+    const body = files.get(path);
+    if (body === undefined) throw invalid(`md5sums lists /${path}, which is not a file of the package`);
+    const actual = createHash('md5').update(body).digest('hex');
+    if (actual !== md5) {
+      throw new ProvenantError('DIGEST_MISMATCH', `the file /${path} has MD5 ${actual}, md5sums says ${md5}`, {
+        where,
+        hint: 'the files of the package were changed after it was built',
+      });
+    }
+  }
+
+  return {
+    sha256,
+    size: bytes.length,
+    formatVersion: version[1]!,
+    name,
+    version: pkgVersion,
+    architecture,
+    multiArch: fields['multi-arch'],
+    control: fields,
+    controlBytes,
+    md5sums,
+    md5sumsBytes,
+    conffiles,
+    scripts,
+    controlFiles,
+    entries,
+    members: { control: control.info, data: data.info, ignored },
+  };
+}
+
+/**
+ * Parses a package's `md5sums`: `<32 hex digits>  <path>` lines (md5sum's text format; a `*`
+ * for binary mode is accepted in place of the second space). Paths are cleaned.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` naming the line for a malformed line; `UNSAFE_PATH`
+ *   for a path that leaves the root
+ */
+export function parseMd5sums(text: string, where: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const line = (lines[n] ?? '').replace(/\r$/, '');
+    if (line.trim() === '') continue;
+    const m = /^([0-9a-fA-F]{32}) [ *](.+)$/.exec(line);
+    if (m === null) {
+      throw new ProvenantError('INVALID_PACKAGE', `line ${n + 1} is not "<md5>  <path>": ${JSON.stringify(line.slice(0, 80))}`, {
+        where: `${where}:${n + 1}`,
+      });
+    }
+    out.set(cleanEntryPath(m[2]!, `${where}:${n + 1}`), m[1]!.toLowerCase());
+  }
+  return out;
+}
+
+async function decompress(data: Uint8Array, info: DebMemberInfo, options: ReadDebOptions, max: number): Promise<Uint8Array> {
+  const { where } = options;
+  const unsupported = (why: string, hint: string): ProvenantError =>
+    new ProvenantError('INVALID_PACKAGE', `the member ${info.name} is compressed with ${why}`, { where, hint });
+  const tooBig = (): ProvenantError =>
+    new ProvenantError('INVALID_PACKAGE', `the member ${info.name} unpacks to more than ${max} bytes`, {
+      where,
+      hint: 'raise maxUnpackedSize if the package is really this large',
+    });
+  const failed = (err: unknown): ProvenantError =>
+    new ProvenantError(
+      'INVALID_PACKAGE',
+      `the member ${info.name} cannot be decompressed: ${err instanceof Error ? err.message : String(err)}`,
+      {
+        where,
+        cause: err,
+      },
+    );
+  const zlibCall = (fn: (buf: Uint8Array, opts: { maxOutputLength: number }) => Uint8Array): Uint8Array => {
+    try {
+      return fn(data, { maxOutputLength: max });
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE') throw tooBig();
+      throw failed(err);
+    }
+  };
+  switch (info.compression) {
+    case 'none':
+      return data;
+    case 'gzip':
+      return zlibCall(zlib.gunzipSync);
+    case 'zstd': {
+      // zstd is in node:zlib from Node 22.15 and 23.8; the property is absent before.
+      const zstd = (zlib as { zstdDecompressSync?: (buf: Uint8Array, opts: { maxOutputLength: number }) => Uint8Array }).zstdDecompressSync;
+      if (typeof zstd !== 'function') throw unsupported('zstd, which this Node.js cannot decode', 'use Node.js 22.15 or later');
+      return zlibCall(zstd);
+    }
+    case 'xz': {
+      let out: Uint8Array;
+      try {
+        out = await (options.decompressXz ?? ((b: Uint8Array) => decompressXz(b, { where: `${where}: ${info.name}`, maxBytes: max })))(
+          data,
+        );
+      } catch (err) {
+        if (err instanceof ProvenantError) throw err;
+        throw failed(err);
+      }
+      if (out.length > max) throw tooBig();
+      return out;
+    }
+    case 'bzip2':
+      throw unsupported(
+        'bzip2, which Provenant does not support',
+        'only packages built in the last decade are supported: xz, zstd or gzip',
+      );
+    case 'lzma':
+      throw unsupported(
+        'lzma (not xz), which Provenant does not support',
+        'only packages built in the last decade are supported: xz, zstd or gzip',
+      );
+  }
+}
+
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of body) parts.push(chunk);
+  return parts.length === 1 ? parts[0]! : concatBytes(parts);
+}

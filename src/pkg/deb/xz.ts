@@ -1,0 +1,128 @@
+/**
+ * xz decompression for Debian's indexes (`Packages.xz`) and package members (`data.tar.xz`).
+ *
+ * Node has no xz decoder. This one is `xz-decompress`: xz-embedded compiled to WebAssembly, so it
+ * needs no native build, no install script and no download at install time, and decodes the same
+ * on every platform. Measured on bookworm's main/binary-amd64 Packages.xz (8.8 MB → 50 MB) on a
+ * 2-core machine under load, it took ~2.6 s against ~1.7 s for the native `node-liblzma` and
+ * ~2 s for `@napi-rs/lzma`; the repository reader caches the decompressed index by its digest,
+ * so a Packages file is decompressed once per change, not once per build.
+ *
+ * `decompressXz` has the shape of `XzDecoder` (./deb.ts), so it can be passed to `readDeb`.
+ */
+import { gunzipSync } from 'node:zlib';
+import xzDecompress from 'xz-decompress';
+import { ProvenantError, throwIfAborted } from '../../errors.ts';
+
+/** Options of {@link decompressXz} and {@link decompressIndex}. */
+export interface DecompressOptions {
+  /** For errors: where the data comes from (a URL without credentials or a path). */
+  where?: string | undefined;
+  /** The most bytes the data may unpack to (2 GiB by default), against decompression bombs. */
+  maxBytes?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** How an index file is compressed, by the suffix of its name in the Release file. */
+export type IndexCompression = 'xz' | 'gzip' | 'none';
+
+const DEFAULT_MAX = 2 * 1024 * 1024 * 1024;
+/** The xz stream header magic (xz file format 1.0.4, section 2.1.1.1). */
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+
+/** True when `bytes` start with the xz magic. */
+export function isXz(bytes: Uint8Array): boolean {
+  return XZ_MAGIC.every((b, i) => bytes[i] === b);
+}
+
+/**
+ * Decompresses a whole xz file (one or more concatenated streams, as `xz` writes them).
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when the data is not xz, is corrupt or truncated, or
+ *   unpacks to more than `maxBytes`; `ABORTED` when cancelled
+ */
+export async function decompressXz(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
+  const where = options.where;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX;
+  if (!isXz(bytes)) throw new ProvenantError('INVALID_PACKAGE', 'the data is not xz (the magic bytes are wrong)', { where });
+  // One input chunk: the decoder copies input into WebAssembly memory as it needs it.
+  const input = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = new xzDecompress.XzReadableStream(input).getReader();
+  try {
+    for (;;) {
+      throwIfAborted(options.signal);
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > maxBytes) {
+        throw new ProvenantError('INVALID_PACKAGE', `the xz data unpacks to more than ${maxBytes} bytes`, {
+          where,
+          hint: 'a decompression bomb, or an index larger than the limit allows',
+        });
+      }
+      // Each chunk is already a copy out of the decoder's WebAssembly memory.
+      chunks.push(value);
+    }
+  } catch (err) {
+    await reader.cancel().catch(() => {});
+    if (err instanceof ProvenantError) throw err;
+    throw new ProvenantError('INVALID_PACKAGE', `the xz data is corrupt or truncated: ${(err as Error).message}`, { where, cause: err });
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/**
+ * Decompresses an index file (`Packages.xz`, `Packages.gz` or `Packages`).
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when the data is corrupt or unpacks to more than
+ *   `maxBytes`; `ABORTED` when cancelled
+ */
+export async function decompressIndex(
+  bytes: Uint8Array,
+  compression: IndexCompression,
+  options: DecompressOptions = {},
+): Promise<Uint8Array> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX;
+  switch (compression) {
+    case 'xz':
+      return decompressXz(bytes, options);
+    case 'gzip':
+      try {
+        // zlib stops with an error once the output would pass maxOutputLength.
+        return new Uint8Array(gunzipSync(bytes, { maxOutputLength: Math.max(1, maxBytes) }));
+      } catch (err) {
+        const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+        throw new ProvenantError(
+          'INVALID_PACKAGE',
+          tooBig ? `the gzip data unpacks to more than ${maxBytes} bytes` : `the gzip data is corrupt: ${(err as Error).message}`,
+          { where: options.where, cause: err },
+        );
+      }
+    case 'none':
+      if (bytes.length > maxBytes) {
+        throw new ProvenantError('INVALID_PACKAGE', `the data is larger than ${maxBytes} bytes`, { where: options.where });
+      }
+      return bytes;
+  }
+}
+
+/** The compression of an index file by its name (`Packages.xz` → `xz`), or undefined for an unknown suffix. */
+export function indexCompression(name: string): IndexCompression | undefined {
+  if (name.endsWith('.xz')) return 'xz';
+  if (name.endsWith('.gz')) return 'gzip';
+  if (/\/[^/.]+$/.test(`/${name}`)) return 'none';
+  return undefined;
+}

@@ -1,0 +1,350 @@
+// Installing .debs into the in-memory tree: real packages from the machine's apt sources, the
+// dpkg database as distroless writes it, dpkg's file-conflict rules on crafted packages, and the
+// files that ca-certificates' and tzdata's maintainer scripts would have made.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { caBundle, type DebInstallOptions, dpkgStatusFiles, installDeb, setTimezone } from '../../src/build/deb-install.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { writeAr } from '../../src/pkg/deb/ar.ts';
+import { parseControlStanzas } from '../../src/pkg/deb/control.ts';
+import { type DebPackage, readDeb } from '../../src/pkg/deb/deb.ts';
+import { Tree } from '../../src/vfs/tree.ts';
+
+const code = (c: string) => (err: unknown) => isProvenantError(err) && err.code === c;
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
+
+// Real packages, fetched once with `apt-get download` into a folder under the OS temp dir.
+const CACHE = join(tmpdir(), 'provenant-deb-cache');
+const REAL = ['base-files', 'netbase', 'tzdata', 'ca-certificates', 'libc6'];
+function realDeb(name: string): string | undefined {
+  mkdirSync(CACHE, { recursive: true });
+  const find = (): string | undefined =>
+    readdirSync(CACHE)
+      .filter((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'))
+      .sort()
+      .at(-1);
+  let file = find();
+  if (file === undefined) {
+    spawnSync('apt-get', ['download', name], { cwd: CACHE, stdio: 'ignore', timeout: 120_000 });
+    file = find();
+  }
+  return file === undefined ? undefined : join(CACHE, file);
+}
+const realDebs = new Map(REAL.map((n) => [n, realDeb(n)]));
+const noRealDebs =
+  [...realDebs.values()].some((p) => p === undefined) &&
+  `"apt-get download" could not fetch ${[...realDebs]
+    .filter(([, p]) => p === undefined)
+    .map(([n]) => n)
+    .join(', ')} into ${CACHE}; put the .debs there or configure apt`;
+const haveDpkgDeb = spawnSync('dpkg-deb', ['--version'], { stdio: 'ignore' }).status === 0;
+const haveOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+
+const readReal = async (name: string): Promise<DebPackage> => readDeb(readFileSync(realDebs.get(name)!), { where: name });
+
+/** A tree with every real package installed, built once. */
+let installedTree: Promise<{ tree: Tree; installed: ReturnType<typeof installDeb>[] }> | undefined;
+function realTree(): Promise<{ tree: Tree; installed: ReturnType<typeof installDeb>[] }> {
+  installedTree ??= (async () => {
+    const tree = new Tree();
+    const installed = [];
+    for (const name of REAL) installed.push(installDeb(tree, await readReal(name), { mtime: 1_700_000_000 }));
+    return { tree, installed };
+  })();
+  return installedTree;
+}
+
+// Crafted packages for the rules real packages cannot show.
+const file = (name: string, body: string, over: Partial<Parameters<typeof tarHeader>[0]> = {}): TarWriteEntry => ({
+  header: tarHeader({ name, size: enc(body).length, ...over }),
+  body: enc(body),
+});
+const dir = (name: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'dir', mode: 0o755 }) });
+async function crafted(name: string, files: TarWriteEntry[], extraControl = ''): Promise<DebPackage> {
+  const control = `Package: ${name}\nVersion: 1.0\nArchitecture: amd64\n${extraControl}Description: test\n`;
+  const md5sums = files
+    .filter((f) => f.header.type === 'file')
+    .map(
+      (f) =>
+        `${createHash('md5')
+          .update(f.body as Uint8Array)
+          .digest('hex')}  ${f.header.name.replace(/^\.\//, '')}\n`,
+    )
+    .join('');
+  const deb = writeAr([
+    { name: 'debian-binary', data: enc('2.0\n') },
+    { name: 'control.tar.gz', data: gzipSync(await tarBytes([file('./control', control), file('./md5sums', md5sums)])) },
+    { name: 'data.tar.gz', data: gzipSync(await tarBytes([dir('./'), ...files])) },
+  ]);
+  return readDeb(deb, { where: name });
+}
+
+describe('installDeb with real packages', { skip: noRealDebs }, () => {
+  it('installs base-files, netbase, tzdata, ca-certificates and libc6 into one tree, running no script', async () => {
+    const { tree, installed } = await realTree();
+    const byName = new Map(installed.map((i) => [i.pkg.name, i]));
+    assert.equal(dec(tree.get('etc/debian_version')?.body).trim().length > 0, true);
+    assert.equal(tree.get('etc/services')?.owner, 'netbase');
+    assert.equal(tree.get('usr/share/zoneinfo/Europe/Paris')?.type, 'file');
+    assert.ok(tree.under('usr/share/ca-certificates/mozilla').length > 100);
+    // The dynamic loader's symlink resolves, inside the tree, to the loader libc6 installed.
+    const loader = tree.resolve('lib64/ld-linux-x86-64.so.2');
+    assert.deepEqual([tree.get(loader)?.type, tree.get(loader)?.owner], ['file', 'libc6']);
+    // Times became SOURCE_DATE_EPOCH; the md5 of every file is the one md5sums gave.
+    assert.equal(tree.get('etc/services')?.mtime, 1_700_000_000);
+    for (const i of installed) {
+      for (const f of i.files) if (f.type === 'file') assert.equal(f.md5, i.pkg.md5sums.get(f.path), f.path);
+    }
+    // The scripts each package carried, none run.
+    assert.deepEqual(byName.get('base-files')?.skippedScripts, ['postinst']);
+    assert.deepEqual(byName.get('ca-certificates')?.skippedScripts, ['config', 'postinst', 'triggers', 'postrm']);
+    assert.deepEqual(byName.get('libc6')?.skippedScripts, ['preinst', 'postinst', 'triggers', 'postrm']);
+    assert.equal(tree.get('etc/ssl/certs/ca-certificates.crt'), undefined, 'no script ran');
+    assert.equal(tree.get('etc/localtime'), undefined, 'no script ran');
+  });
+
+  it('writes status.d/<package> and <package>.md5sums for every package, as distroless does', async () => {
+    const { tree, installed } = await realTree();
+    const names = tree
+      .under('var/lib/dpkg/status.d')
+      .map((p) => p.slice('var/lib/dpkg/status.d/'.length))
+      .sort();
+    assert.deepEqual(names, REAL.flatMap((n) => [n, `${n}.md5sums`]).sort());
+    for (const i of installed) {
+      assert.deepEqual(i.database, [`var/lib/dpkg/status.d/${i.pkg.name}`, `var/lib/dpkg/status.d/${i.pkg.name}.md5sums`]);
+      assert.deepEqual(tree.get(`var/lib/dpkg/status.d/${i.pkg.name}.md5sums`)?.body, i.pkg.md5sumsBytes);
+      const node = tree.get(`var/lib/dpkg/status.d/${i.pkg.name}`);
+      assert.deepEqual([node?.mode, node?.uid, node?.gid, node?.owner], [0o644, 0, 0, 'build']);
+    }
+    // Nothing of dpkg's own layout, which distroless leaves out.
+    assert.equal(tree.get('var/lib/dpkg/status'), undefined);
+    assert.equal(tree.get('var/lib/dpkg/info'), undefined);
+  });
+
+  it("gives base-files' status.d file the control stanza's fields, with Status after Package", async () => {
+    const { tree } = await realTree();
+    const pkg = await readReal('base-files');
+    const text = dec(tree.get('var/lib/dpkg/status.d/base-files')?.body);
+    const lines = text.split('\n');
+    assert.equal(lines[0], 'Package: base-files');
+    assert.equal(lines[1], 'Status: install ok installed');
+    const [stanza, ...rest] = parseControlStanzas(text, 'status.d/base-files');
+    assert.equal(rest.length, 0);
+    const fieldNames = Object.keys(stanza!);
+    assert.deepEqual(fieldNames, ['package', 'status', ...Object.keys(pkg.control).filter((k) => k !== 'package')]);
+    for (const f of ['version', 'architecture', 'maintainer', 'installed-size', 'description', 'essential', 'priority', 'section']) {
+      assert.ok(fieldNames.includes(f), f);
+    }
+    // Without the Status line it is byte for byte what distroless writes: `dpkg-deb --field`.
+    const plain = dpkgStatusFiles(pkg, { statusLine: false })[0]!;
+    assert.deepEqual(plain.body, pkg.controlBytes);
+    assert.equal(text.replace('Status: install ok installed\n', ''), dec(pkg.controlBytes));
+  });
+
+  it('matches dpkg-deb --field for every package', { skip: !haveDpkgDeb && 'dpkg-deb is not installed' }, async () => {
+    for (const [name, path] of realDebs) {
+      const [control] = dpkgStatusFiles(await readReal(name), { statusLine: false });
+      assert.equal(dec(control?.body), execFileSync('dpkg-deb', ['--field', path!], { encoding: 'utf8' }), name);
+    }
+  });
+
+  it('names a Multi-Arch: same package <package>:<arch> only when asked', async () => {
+    const libc = await readReal('libc6');
+    assert.equal(libc.multiArch, 'same');
+    const paths = (o: DebInstallOptions) => dpkgStatusFiles(libc, o).map((f) => f.path);
+    assert.deepEqual(paths({}), ['var/lib/dpkg/status.d/libc6', 'var/lib/dpkg/status.d/libc6.md5sums']);
+    assert.deepEqual(paths({ multiArchNames: true }), [
+      `var/lib/dpkg/status.d/libc6:${libc.architecture}`,
+      `var/lib/dpkg/status.d/libc6:${libc.architecture}.md5sums`,
+    ]);
+    // Multi-Arch: foreign keeps its bare name either way.
+    const tz = await readReal('tzdata');
+    assert.deepEqual(
+      dpkgStatusFiles(tz, { multiArchNames: true }).map((f) => f.path),
+      ['var/lib/dpkg/status.d/tzdata', 'var/lib/dpkg/status.d/tzdata.md5sums'],
+    );
+    const tree = new Tree();
+    const one = installDeb(tree, libc, { multiArchNames: true, database: true });
+    assert.equal(one.statusName, `libc6:${libc.architecture}`);
+    assert.ok(tree.get(`var/lib/dpkg/status.d/libc6:${libc.architecture}`));
+  });
+
+  it('writes no database when told not to', async () => {
+    const tree = new Tree();
+    const r = installDeb(tree, await readReal('netbase'), { database: false });
+    assert.deepEqual(r.database, []);
+    assert.equal(tree.get('var/lib/dpkg'), undefined);
+  });
+});
+
+describe('caBundle', { skip: noRealDebs }, () => {
+  it('bundles every certificate of ca-certificates in sorted order, as a fresh install does', async () => {
+    const { tree } = await realTree();
+    const result = caBundle(tree, { mtime: 1_700_000_000 });
+    assert.equal(result.path, 'etc/ssl/certs/ca-certificates.crt');
+    assert.ok(result.certificates > 100, `${result.certificates} certificates`);
+    assert.equal(result.certificates, result.sources.length);
+    assert.deepEqual(result.missing, []);
+    const sorted = [...result.sources].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    assert.deepEqual(result.sources, sorted);
+    const node = tree.get('etc/ssl/certs/ca-certificates.crt');
+    assert.deepEqual([node?.type, node?.mode, node?.mtime], ['file', 0o644, 1_700_000_000]);
+    // The concatenation of the files, each ending in a newline.
+    const expected = result.sources.map((p) => dec(tree.get(p)?.body).replace(/([^\n])$/, '$1\n')).join('');
+    assert.equal(dec(node?.body), expected);
+  });
+
+  it('gives a bundle that OpenSSL reads as PEM certificates', {
+    skip: (!haveOpenssl && 'openssl is not installed') || noRealDebs,
+  }, async () => {
+    const { tree } = await realTree();
+    const { certificates } = caBundle(tree);
+    const tmp = mkdtempSync(join(tmpdir(), 'provenant-cabundle-'));
+    try {
+      const bundle = join(tmp, 'ca-certificates.crt');
+      writeFileSync(bundle, tree.get('etc/ssl/certs/ca-certificates.crt')!.body!);
+      const run = spawnSync('sh', ['-c', 'openssl crl2pkcs7 -nocrl -certfile "$1" | openssl pkcs7 -print_certs -noout', 'sh', bundle], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      });
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout.match(/^subject=/gm)?.length, certificates);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('follows /etc/ca-certificates.conf: its order, ! and # lines skipped, missing files reported, local certificates last', async () => {
+    const pkg = await readReal('ca-certificates');
+    const tree = new Tree();
+    installDeb(tree, pkg);
+    const certs = tree.under('usr/share/ca-certificates/mozilla').map((p) => p.slice('usr/share/ca-certificates/'.length));
+    const [a, b, c] = [certs[5]!, certs[1]!, certs[9]!];
+    const put = (path: string, body: string): void => {
+      tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, body: enc(body) });
+    };
+    put('etc/ca-certificates.conf', `# comment\n${a}\n!${c}\n\n  ${b}  \nmozilla/Gone.crt\n`);
+    put('usr/local/share/ca-certificates/z.crt', '-----BEGIN CERTIFICATE-----\nZZZ\n-----END CERTIFICATE-----');
+    put('usr/local/share/ca-certificates/sub/a.crt', '-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n');
+    put('usr/local/share/ca-certificates/readme.txt', 'not a certificate');
+    const result = caBundle(tree);
+    assert.deepEqual(result.sources, [
+      `usr/share/ca-certificates/${a}`,
+      `usr/share/ca-certificates/${b}`,
+      'usr/local/share/ca-certificates/sub/a.crt',
+      'usr/local/share/ca-certificates/z.crt',
+    ]);
+    assert.deepEqual(result.missing, ['usr/share/ca-certificates/mozilla/Gone.crt']);
+    assert.equal(result.certificates, 4);
+    // A missing final newline is added, as `sed '$a\'` does.
+    assert.ok(dec(tree.get('etc/ssl/certs/ca-certificates.crt')?.body).endsWith('ZZZ\n-----END CERTIFICATE-----\n'));
+  });
+
+  it('refuses a tree without ca-certificates', () => {
+    assert.throws(() => caBundle(new Tree()), code('NOT_FOUND'));
+  });
+});
+
+describe('setTimezone', { skip: noRealDebs }, () => {
+  it('links /etc/localtime to the zone and writes /etc/timezone, as tzdata does', async () => {
+    const tree = new Tree();
+    installDeb(tree, await readReal('tzdata'));
+    setTimezone(tree, 'Europe/Paris', { mtime: 5 });
+    assert.deepEqual(
+      { ...tree.get('etc/localtime') },
+      { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 5, owner: 'build', linkname: '/usr/share/zoneinfo/Europe/Paris' },
+    );
+    assert.equal(tree.get(tree.resolve('etc/localtime'))?.type, 'file');
+    assert.equal(dec(tree.get('etc/timezone')?.body), 'Europe/Paris\n');
+    setTimezone(tree, 'Etc/UTC', { etcTimezone: false });
+    assert.equal(tree.get('etc/localtime')?.linkname, '/usr/share/zoneinfo/Etc/UTC');
+    assert.equal(dec(tree.get('etc/timezone')?.body), 'Europe/Paris\n');
+    assert.throws(() => setTimezone(tree, 'Mars/Olympus_Mons'), code('NOT_FOUND'));
+    for (const bad of ['../../etc/passwd', '/Europe/Paris', 'Europe//Paris', ''])
+      assert.throws(() => setTimezone(tree, bad), code('USAGE'), bad);
+  });
+});
+
+describe('installDeb rules', () => {
+  it('refuses a file another package installed, unless Replaces names that package (at its version)', async () => {
+    const a = await crafted('pkg-a', [dir('./usr/'), file('./usr/x', 'a')]);
+    const b = await crafted('pkg-b', [dir('./usr/'), file('./usr/x', 'b')]);
+    const tree = new Tree();
+    installDeb(tree, a);
+    assert.throws(
+      () => installDeb(tree, b),
+      (err: unknown) => code('FILE_CONFLICT')(err) && /pkg-b_1\.0_amd64 and pkg-a both install \/usr\/x/.test((err as Error).message),
+    );
+    const replacing = await crafted('pkg-b', [dir('./usr/'), file('./usr/x', 'b')], 'Replaces: other, pkg-a (<< 2.0)\n');
+    assert.throws(() => installDeb(tree, replacing, { installedVersions: new Map([['pkg-a', '2.0']]) }), code('FILE_CONFLICT'));
+    installDeb(tree, replacing, { installedVersions: new Map([['pkg-a', '1.0']]) });
+    assert.equal(dec(tree.get('usr/x')?.body), 'b');
+    assert.equal(tree.get('usr/x')?.owner, 'pkg-b');
+    // A version the caller does not know is taken to match.
+    installDeb(tree, await crafted('pkg-c', [file('./usr/x', 'c')], 'Replaces: pkg-b (<< 0.1)\n'));
+  });
+
+  it('merges folders, and keeps a symlink to a folder where a package has the folder', async () => {
+    const tree = new Tree();
+    tree.put('usr/lib', { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, owner: 'build' });
+    tree.put('lib', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: 'usr/lib', owner: 'build' });
+    installDeb(tree, await crafted('one', [dir('./lib/'), file('./lib/one.so', '1')]));
+    installDeb(
+      tree,
+      await crafted('two', [
+        dir('./lib/'),
+        file('./lib/two.so', '2'),
+        { header: tarHeader({ name: './lib/link', type: 'symlink', linkname: 'two.so' }) },
+      ]),
+    );
+    assert.equal(tree.get('lib')?.type, 'symlink');
+    assert.deepEqual(tree.under('usr/lib'), ['usr/lib/link', 'usr/lib/one.so', 'usr/lib/two.so']);
+    assert.equal(tree.get('usr/lib/link')?.linkname, 'two.so');
+    // A folder where another package has a file is a conflict too.
+    const three = await crafted('three', [dir('./lib/one.so/')]);
+    assert.throws(() => installDeb(tree, three), code('FILE_CONFLICT'));
+  });
+
+  it('installs hardlinks to files of the same package', async () => {
+    const tree = new Tree();
+    const pkg = await crafted('links', [
+      dir('./usr/'),
+      file('./usr/a', 'same'),
+      { header: tarHeader({ name: './usr/b', type: 'hardlink', linkname: './usr/a' }) },
+    ]);
+    const r = installDeb(tree, pkg);
+    assert.deepEqual(
+      { ...tree.get('usr/b'), xattrs: undefined },
+      { type: 'hardlink', mode: 0o644, uid: 0, gid: 0, mtime: 0, owner: 'links', linkname: 'usr/a', xattrs: undefined },
+    );
+    assert.deepEqual(
+      r.files.map((f) => [f.path, f.type]),
+      [
+        ['usr', 'dir'],
+        ['usr/a', 'file'],
+        ['usr/b', 'hardlink'],
+      ],
+    );
+    // A package whose hardlink target is not its own (a reader bypassed) is refused.
+    const forged: DebPackage = {
+      ...pkg,
+      entries: pkg.entries.map((e) => (e.path === 'usr/b' ? { ...e, hardlinkTarget: 'etc/shadow' } : e)),
+    };
+    assert.throws(() => installDeb(new Tree(), forged), code('UNSAFE_PATH'));
+  });
+
+  it('writes the Status line after Package even when Package is not first, and ends the stanza with a newline', async () => {
+    const pkg = await crafted('order', []);
+    const control = enc('Version: 1.0\nPackage: order\nArchitecture: amd64');
+    const [status] = dpkgStatusFiles({ ...pkg, controlBytes: control });
+    assert.equal(dec(status?.body), 'Version: 1.0\nPackage: order\nStatus: install ok installed\nArchitecture: amd64\n');
+  });
+});

@@ -1,0 +1,420 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { isProvenantError } from '../../../src/errors.ts';
+import {
+  checkReleaseFile,
+  DEBIAN_ARCHIVE_KEYRING,
+  DebKeyring,
+  type DebKeyring as DebKeyringType,
+  type DebRelease,
+  fetchDebianIndex,
+  readPackagesIndex,
+  readRelease,
+  selectPackagesFile,
+} from '../../../src/pkg/deb/release.ts';
+import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
+import { decompressIndex, decompressXz } from '../../../src/pkg/deb/xz.ts';
+import { DownloadCache, fetchFile } from '../../../src/pkg/fetch.ts';
+import { debianCacheDir, debianMirrorUrl, debianMissing } from '../../helpers/debian.ts';
+
+const code = (c: string) => (err: unknown) => {
+  assert.ok(isProvenantError(err), `expected a ProvenantError ${c}, got ${String(err)}`);
+  assert.equal(err.code, c, err.message);
+  return true;
+};
+
+describe('sources.list entries', () => {
+  it('reads an entry with options', () => {
+    const s = parseSourceLine(
+      'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg arch=amd64,arm64] http://mirror.invalid/debian/ bookworm main contrib',
+    );
+    assert.deepEqual(s, {
+      url: 'http://mirror.invalid/debian',
+      suite: 'bookworm',
+      components: ['main', 'contrib'],
+      signedBy: ['/usr/share/keyrings/debian-archive-keyring.gpg'],
+      archs: ['amd64', 'arm64'],
+    });
+    assert.deepEqual(parseSourceLine('deb https://mirror.invalid/debian-security bookworm-security main # comment'), {
+      url: 'https://mirror.invalid/debian-security',
+      suite: 'bookworm-security',
+      components: ['main'],
+    });
+    assert.deepEqual(parseSourceLine('  deb\t[ by-hash=force check-valid-until=no ]\thttp://m.invalid/d  sid   main  ').byHash, 'force');
+  });
+
+  it('refuses trusted=yes unless allowed, and says so', () => {
+    assert.throws(() => parseSourceLine('deb [trusted=yes] http://m.invalid/d bookworm main'), code('INSECURE'));
+    assert.equal(parseSourceLine('deb [trusted=yes] http://m.invalid/d bookworm main', { allowTrusted: true }).trusted, true);
+    assert.equal(parseSourceLine('deb [trusted=no] http://m.invalid/d bookworm main').trusted, false);
+  });
+
+  it('names the text it does not understand', () => {
+    const cases: [string, RegExp][] = [
+      ['deb-src http://m.invalid/d bookworm main', /deb-src/],
+      ['rpm http://m.invalid/d bookworm main', /does not start with "deb"/],
+      ['deb [signed-by=/k.gpg http://m.invalid/d bookworm main', /never closes/],
+      ['deb [sigend-by=/k.gpg] http://m.invalid/d bookworm main', /"sigend-by"/],
+      ['deb [arch] http://m.invalid/d bookworm main', /"arch".*not name=value/],
+      ['deb [arch=amd64,] http://m.invalid/d bookworm main', /empty value/],
+      ['deb [arch=AMD64] http://m.invalid/d bookworm main', /"AMD64"/],
+      ['deb [arch=amd64 arch=arm64] http://m.invalid/d bookworm main', /twice/],
+      ['deb [by-hash=maybe] http://m.invalid/d bookworm main', /by-hash=maybe/],
+      ['deb [signed-by=A0B1C2D3E4F5A6B7] http://m.invalid/d bookworm main', /fingerprint/],
+      ['deb ftp://m.invalid/d bookworm main', /not http/],
+      ['deb http:// bookworm main', /malformed/],
+      ['deb file:/// bookworm main', /no host or path/],
+      ['deb http://m.invalid/d', /no suite/],
+      ['deb http://m.invalid/d bookworm', /no component/],
+      ['deb http://m.invalid/d ./', /flat repository/],
+      ['deb http://m.invalid/d ../../etc main', /"..\/..\/etc"/],
+      ['deb http://m.invalid/d bookworm ma$in', /"ma\$in"/],
+    ];
+    for (const [line, message] of cases) {
+      assert.throws(
+        () => parseSourceLine(line, { where: 'image.yaml' }),
+        (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && message.test(err.message) && err.where === 'image.yaml',
+        line,
+      );
+    }
+  });
+
+  it('never shows the credentials of a URL', () => {
+    assert.throws(
+      () => parseSourceLine('deb ftp://user:secret@m.invalid/d bookworm main'),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && !err.message.includes('secret'),
+    );
+    assert.throws(
+      () => parseSourceLine('deb [bogus=1] https://user:secret@m.invalid/d bookworm main'),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && !err.message.includes('secret'),
+    );
+  });
+
+  it('reads a sources.list, naming the line of an error', () => {
+    const text = '# Debian\n\ndeb http://m.invalid/d bookworm main\ndeb http://m.invalid/d bookworm-updates main\r\n';
+    assert.deepEqual(
+      parseSourcesList(text).map((s) => s.suite),
+      ['bookworm', 'bookworm-updates'],
+    );
+    assert.throws(
+      () => parseSourcesList('deb http://m.invalid/d bookworm main\ndeb http://m.invalid/d\n', { where: 'sources.list' }),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && err.where === 'sources.list:2',
+    );
+  });
+
+  const segment = fc.stringMatching(/^[a-z0-9][a-z0-9._+~-]{0,11}$/);
+  const name = fc.array(segment, { minLength: 1, maxLength: 3 }).map((s) => s.join('/'));
+  const source: fc.Arbitrary<DebSource> = fc.record(
+    {
+      url: fc
+        .tuple(
+          fc.constantFrom('http', 'https', 'HTTP', 'file'),
+          fc.domain(),
+          fc.array(fc.stringMatching(/^[A-Za-z0-9._~-]{1,10}$/), { maxLength: 3 }),
+        )
+        .map(([scheme, host, path]) =>
+          scheme === 'file' ? `file:///${['srv', ...path].join('/')}` : `${scheme}://${[host, ...path].join('/')}`,
+        ),
+      suite: name,
+      components: fc.array(name, { minLength: 1, maxLength: 4 }),
+      archs: fc.array(fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,9}$/), { minLength: 1, maxLength: 3 }),
+      signedBy: fc.array(
+        fc.array(fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/), { minLength: 1, maxLength: 4 }).map((p) => `/${p.join('/')}`),
+        { minLength: 1, maxLength: 2 },
+      ),
+      byHash: fc.constantFrom('yes' as const, 'no' as const, 'force' as const),
+      checkValidUntil: fc.boolean(),
+      trusted: fc.boolean(),
+    },
+    { requiredKeys: ['url', 'suite', 'components'] },
+  );
+
+  it('reads back what it writes (property)', () => {
+    fc.assert(
+      fc.property(source, (s) => {
+        assert.deepEqual(parseSourceLine(formatSourceLine(s), { allowTrusted: true }), { ...s });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('reads the same entry whatever the spacing and option order (property)', () => {
+    const space = fc.stringMatching(/^[ \t]{1,3}$/);
+    fc.assert(
+      fc.property(source, fc.array(space, { minLength: 8, maxLength: 8 }), fc.boolean(), (s, sp, reverse) => {
+        const canonical = formatSourceLine(s);
+        const open = canonical.indexOf('[');
+        const close = canonical.indexOf(']');
+        let line = canonical;
+        if (open >= 0) {
+          const opts = canonical.slice(open + 1, close).split(' ');
+          if (reverse) opts.reverse();
+          line = `${canonical.slice(0, open)}[${sp[0]}${opts.join(sp[1])}${sp[2]}]${canonical.slice(close + 1)}`;
+        }
+        line = `${sp[3]}${line.split(' ').join(sp[4])}${sp[5]}#${sp[6]}comment`;
+        assert.deepEqual(parseSourceLine(line, { allowTrusted: true }), { ...s });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('throws only its own errors, whatever the text (property)', () => {
+    const token = fc.oneof(
+      fc.constantFrom(
+        'deb',
+        'deb-src',
+        '[',
+        ']',
+        'arch=amd64',
+        'signed-by=/k',
+        'trusted=yes',
+        'by-hash=yes',
+        '=',
+        'http://m.invalid/d',
+        'main',
+      ),
+      fc.string({ maxLength: 12 }),
+    );
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 8 }), fc.boolean(), (tokens, allowTrusted) => {
+        const line = tokens.join(' ');
+        try {
+          const s = parseSourceLine(line, { allowTrusted });
+          assert.ok(s.components.length > 0 && s.suite !== '' && /^(https?|file):\/\//i.test(s.url));
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_CONFIG', 'INSECURE'), String(err));
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('index decompression', () => {
+  it('reads gzip and plain indexes within a size limit, and refuses data that is not xz', async () => {
+    const text = new TextEncoder().encode('Package: a\nVersion: 1\n\n'.repeat(100));
+    assert.deepEqual(await decompressIndex(gzipSync(text), 'gzip'), text);
+    assert.deepEqual(await decompressIndex(text, 'none'), text);
+    await assert.rejects(decompressIndex(gzipSync(text), 'gzip', { maxBytes: 100 }), code('INVALID_PACKAGE'));
+    await assert.rejects(decompressIndex(gzipSync(text).subarray(0, 20), 'gzip'), code('INVALID_PACKAGE'));
+    await assert.rejects(decompressXz(gzipSync(text)), code('INVALID_PACKAGE'));
+  });
+});
+
+describe('Debian repository metadata (the real mirror)', { skip: debianMissing }, () => {
+  const mirror = debianMirrorUrl ?? '';
+  let debian: DebKeyringType;
+  let inRelease: Uint8Array;
+  let release: DebRelease;
+
+  before(async () => {
+    debian = await DebKeyring.load([DEBIAN_ARCHIVE_KEYRING]);
+    inRelease = await fetchFile(`${mirror}/dists/bookworm/InRelease`);
+    release = await readRelease(inRelease, debian, 'bookworm/InRelease', { suite: 'bookworm', arch: 'amd64' });
+  });
+
+  it("verifies bookworm's InRelease with Debian's archive keyring", () => {
+    assert.equal(release.codename, 'bookworm');
+    assert.equal(release.origin, 'Debian');
+    assert.ok(release.architectures.includes('amd64') && release.architectures.includes('arm64'));
+    assert.ok(release.components.includes('main'));
+    assert.ok(release.signers.length >= 1);
+    assert.ok(
+      release.signers.some((s) => /bookworm/.test(s.userID)),
+      JSON.stringify(release.signers),
+    );
+    assert.match(release.digest, /^sha256:[0-9a-f]{64}$/);
+    const xz = release.files.get('main/binary-amd64/Packages.xz');
+    assert.ok(xz !== undefined && /^[0-9a-f]{64}$/.test(xz.sha256) && xz.size > 1_000_000);
+    assert.ok(release.files.size > 100);
+  });
+
+  it('rejects an InRelease with one byte of its body changed: SIGNATURE', async () => {
+    const tampered = inRelease.slice();
+    const text = new TextDecoder().decode(inRelease);
+    const at = text.indexOf('Codename: bookworm') + 'Codename: '.length;
+    assert.ok(at > 100);
+    tampered[at] = 'c'.charCodeAt(0); // "bookworm" → "cookworm"
+    await assert.rejects(readRelease(tampered, debian, 'tampered'), code('SIGNATURE'));
+    // A changed checksum is caught the same way.
+    const sum = text.indexOf(release.files.get('main/binary-amd64/Packages.xz')?.sha256 ?? '!');
+    const tampered2 = inRelease.slice();
+    tampered2[sum] = tampered2[sum] === 0x30 ? 0x31 : 0x30;
+    await assert.rejects(readRelease(tampered2, debian, 'tampered'), code('SIGNATURE'));
+    // And bytes that are no signed message at all.
+    await assert.rejects(readRelease(new TextEncoder().encode('<html>404</html>'), debian, 'html'), code('SIGNATURE'));
+  });
+
+  it('rejects an InRelease verified with an unrelated keyring: UNTRUSTED_KEY', async () => {
+    const removed = await DebKeyring.load(['/usr/share/keyrings/debian-archive-removed-keys.gpg']);
+    assert.ok(removed.keys.length > 0);
+    await assert.rejects(readRelease(inRelease, removed, 'bookworm/InRelease'), (err: unknown) => {
+      code('UNTRUSTED_KEY')(err);
+      return isProvenantError(err) && /signed by [0-9a-f]{16}/.test(err.message);
+    });
+    // ... unless unsigned content is allowed explicitly, and then no signer is claimed.
+    const unsigned = await readRelease(inRelease, removed, 'bookworm/InRelease', { allowUnsigned: true });
+    assert.equal(unsigned.codename, 'bookworm');
+    assert.deepEqual(unsigned.signers, []);
+  });
+
+  it('verifies Release with its detached Release.gpg, and rejects a changed one', async () => {
+    const plain = await fetchFile(`${mirror}/dists/bookworm/Release`);
+    const gpg = await fetchFile(`${mirror}/dists/bookworm/Release.gpg`);
+    const r = await readRelease(plain, debian, 'bookworm/Release', { detachedSignature: gpg, suite: 'bookworm' });
+    assert.deepEqual([...r.files.entries()], [...release.files.entries()]);
+    const changed = plain.slice();
+    changed[10] = (changed[10] ?? 0) ^ 1;
+    await assert.rejects(readRelease(changed, debian, 'bookworm/Release', { detachedSignature: gpg }), code('SIGNATURE'));
+  });
+
+  it('checks Valid-Until against the clock it is given, the suite and the architecture', async (t) => {
+    // Which suites carry a Valid-Until changes over a release's life: take the first that does.
+    let updates: Uint8Array | undefined;
+    let validUntil: Date | undefined;
+    for (const suite of ['bookworm-backports', 'trixie-updates', 'bookworm-updates', 'sid']) {
+      const bytes = await fetchFile(`${mirror}/dists/${suite}/InRelease`).catch(() => undefined);
+      if (bytes === undefined) continue;
+      const r = await readRelease(bytes, debian, `${suite}/InRelease`, { checkValidUntil: false });
+      if (r.validUntil !== undefined) {
+        updates = bytes;
+        validUntil = r.validUntil;
+        break;
+      }
+    }
+    if (updates === undefined || validUntil === undefined) {
+      t.skip('no suite of the mirror has a Valid-Until');
+      return;
+    }
+    const before = new Date(validUntil.getTime() - 1000);
+    const afterwards = new Date(validUntil.getTime() + 1000);
+    await readRelease(updates, debian, 'u', { now: before });
+    await assert.rejects(readRelease(updates, debian, 'u', { now: afterwards }), (err: unknown) => {
+      code('SIGNATURE')(err);
+      return isProvenantError(err) && /Valid-Until/.test(err.message);
+    });
+    await readRelease(updates, debian, 'u', { now: afterwards, checkValidUntil: false });
+    await assert.rejects(readRelease(inRelease, debian, 'b', { suite: 'trixie' }), code('INVALID_PACKAGE'));
+    await readRelease(inRelease, debian, 'b', { suite: release.suite });
+    await assert.rejects(readRelease(inRelease, debian, 'b', { arch: 'm68k' }), code('NOT_FOUND'));
+  });
+
+  it('fetches bookworm main amd64 (> 60,000 stanzas), with its files for provenance', async () => {
+    const index = await fetchDebianIndex({
+      url: mirror,
+      suite: 'bookworm',
+      components: ['main'],
+      arch: 'amd64',
+      keyring: debian,
+      cacheDir: debianCacheDir,
+    });
+    assert.ok(index.packages.length > 60_000, `${index.packages.length} stanzas`);
+    assert.equal(index.indexes.length, 1);
+    assert.equal(index.indexes[0]?.packages.length, index.packages.length);
+    const bash = index.packages.find((p) => p.package === 'bash');
+    assert.ok(bash !== undefined);
+    assert.match(bash.filename ?? '', /^pool\/main\/b\/bash\/bash_.*_amd64\.deb$/);
+    assert.match(bash.sha256 ?? '', /^[0-9a-f]{64}$/);
+    const xz = index.release.files.get('main/binary-amd64/Packages.xz');
+    assert.deepEqual(
+      index.files.map((f) => f.url.slice(mirror.length)),
+      ['/dists/bookworm/InRelease', '/dists/bookworm/main/binary-amd64/Packages.xz'],
+    );
+    assert.equal(index.files[1]?.sha256, xz?.sha256);
+    assert.equal(`sha256:${index.files[0]?.sha256}`, index.release.digest);
+  });
+
+  it('refuses a Packages file that does not match its Release: DIGEST_MISMATCH', async () => {
+    const file = selectPackagesFile(release, 'main', 'amd64');
+    assert.equal(file.path, 'main/binary-amd64/Packages.xz');
+    const cache = new DownloadCache(debianCacheDir);
+    let xz = await cache.get(`sha256:${file.entry.sha256}`);
+    if (xz === undefined) {
+      xz = await fetchFile(`${mirror}/dists/bookworm/${file.path}`);
+      await cache.put(`sha256:${file.entry.sha256}`, xz);
+    }
+    const truncated = xz.subarray(0, xz.length - 1);
+    await assert.rejects(readPackagesIndex(truncated, release, file, { where: 'truncated' }), code('DIGEST_MISMATCH'));
+    const modified = xz.slice();
+    const mid = modified.length >> 1;
+    modified[mid] = (modified[mid] ?? 0) ^ 0x01;
+    await assert.rejects(readPackagesIndex(modified, release, file, { where: 'modified' }), code('DIGEST_MISMATCH'));
+    assert.throws(() => checkReleaseFile(xz, release, 'main/binary-arm64/Packages.xz', 'swapped'), code('DIGEST_MISMATCH'));
+    // The decoder refuses more than the limit and a cut stream, and is usable afterwards (it
+    // decodes one stream at a time behind a lock, which a refusal must release).
+    await assert.rejects(decompressXz(xz, { maxBytes: 1_000_000 }), code('INVALID_PACKAGE'));
+    await assert.rejects(decompressXz(xz.subarray(0, 100_000)), code('INVALID_PACKAGE'));
+    // The checked file itself decompresses (and matches the uncompressed entry) and parses.
+    const packages = await readPackagesIndex(xz, release, file, { where: 'Packages.xz' });
+    assert.ok(packages.length > 60_000);
+  });
+
+  describe('a small index, without the shared cache', () => {
+    let dir: string;
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'provenant-deb-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('downloads by hash, caches, and ignores a corrupt cache entry', async () => {
+      const urls: string[] = [];
+      const options = {
+        url: mirror,
+        suite: 'bookworm',
+        components: ['non-free-firmware'],
+        arch: 'arm64',
+        keyring: debian,
+        cacheDir: dir,
+        onProgress: (u: { url: string; cached: boolean }) => urls.push(`${u.cached ? 'cache' : 'net'} ${u.url.slice(mirror.length)}`),
+      };
+      const first = await fetchDebianIndex(options);
+      assert.ok(first.packages.length > 10);
+      const entry = first.release.files.get('non-free-firmware/binary-arm64/Packages.xz');
+      assert.ok(entry !== undefined);
+      assert.ok(urls.includes(`net /dists/bookworm/non-free-firmware/binary-arm64/by-hash/SHA256/${entry.sha256}`), urls.join('\n'));
+      urls.length = 0;
+      const second = await fetchDebianIndex(options);
+      assert.deepEqual(second.packages, first.packages);
+      assert.ok(
+        urls.some((u) => u.startsWith('cache ')),
+        urls.join('\n'),
+      );
+      // Corrupt every cached blob: they are checked against the Release and fetched again.
+      for (const blob of await readdir(join(dir, 'sha256'))) await writeFile(join(dir, 'sha256', blob), 'garbage');
+      urls.length = 0;
+      const third = await fetchDebianIndex(options);
+      assert.deepEqual(third.packages, first.packages);
+      assert.ok(!urls.some((u) => u.startsWith('cache ')), urls.join('\n'));
+    });
+
+    it('stops when cancelled: ABORTED', async () => {
+      const controller = new AbortController();
+      controller.abort();
+      await assert.rejects(
+        fetchDebianIndex({
+          url: mirror,
+          suite: 'bookworm',
+          components: ['main'],
+          arch: 'amd64',
+          keyring: debian,
+          signal: controller.signal,
+        }),
+        code('ABORTED'),
+      );
+    });
+
+    it('says NOT_FOUND for a suite the mirror does not have', async () => {
+      await assert.rejects(
+        fetchDebianIndex({ url: mirror, suite: 'no-such-suite', components: ['main'], arch: 'amd64', keyring: debian }),
+        code('NOT_FOUND'),
+      );
+    });
+  });
+});
