@@ -22,6 +22,8 @@ import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fet
 import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
 import { bytesSource, type ContentStore, type Logger, type OperationOptions, silentLogger } from '../store/types.ts';
 import { comparePaths, Tree } from '../vfs/tree.ts';
+import { buildDebImage, isDebianConfig } from './deb-build.ts';
+import type { InstalledDeb } from './deb-install.ts';
 import { type InstalledApk, installApk, installedDatabase, scriptsTar, triggersFile } from './apk-install.ts';
 import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, imageEnvironment, splitWords } from './assemble.ts';
 import { apkArchToPlatform, type LoadedConfig } from './config.ts';
@@ -58,6 +60,8 @@ export interface BuiltImage {
   /** The image config's exact bytes and descriptor. */
   config: { bytes: Uint8Array; descriptor: Descriptor };
   layers: Layer[];
+  /** The installed Debian packages, in install order (Debian builds). */
+  debPackages?: InstalledDeb[] | undefined;
   /** The installed packages, in install order. */
   packages: InstalledApk[];
   /** The image's /etc/os-release text ('' when it has none). */
@@ -91,6 +95,7 @@ export interface BuildResult {
  */
 export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const { config } = options.config;
+  if (isDebianConfig(config.contents.repositories)) return buildDebImage(options);
   const logger = options.logger ?? silentLogger;
   const baseDir = dirname(options.configPath);
   const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
@@ -227,8 +232,44 @@ async function assembleImage(
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
 
+  const {
+    manifest: manifestStored,
+    config: configStored,
+    layers,
+    platform,
+  } = await imageFromTree(options, arch, tree, splitLayers(tree, installed, config.layering), installed.length, mtime);
+  const skippedScripts = installed
+    .map(({ info, pkg }) => ({ package: `${info.name}-${info.version}`, scripts: [...pkg.scripts.keys()].sort() }))
+    .filter((s) => s.scripts.length > 0);
+  const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
+  return {
+    arch,
+    platform,
+    manifest: manifestStored,
+    config: configStored,
+    layers,
+    packages: installed,
+    osRelease,
+    skippedScripts,
+  };
+}
+
+/**
+ * From an assembled tree to a platform image: its layers (`layerPaths`, one list per layer), the
+ * image config (entrypoint, cmd, environment, user, workdir, stop signal, volumes, labels from
+ * annotations) and the manifest. Shared by the apk and deb builds.
+ */
+export async function imageFromTree(
+  options: BuildOptions,
+  arch: string,
+  tree: Tree,
+  layerPaths: string[][],
+  packageCount: number,
+  mtime: number,
+): Promise<{ manifest: Stored; config: BuiltImage['config']; layers: Layer[]; platform: Platform }> {
+  const { config } = options.config;
   const layers: Layer[] = [];
-  for (const paths of splitLayers(tree, installed, config.layering)) {
+  for (const paths of layerPaths) {
     layers.push(await treeLayer(tree, { paths, workers: options.workers, signal: options.signal }));
   }
   const platform = apkArchToPlatform(arch);
@@ -250,7 +291,7 @@ async function assembleImage(
     created,
     config: imageConfig,
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history: [{ created, created_by: 'provenant build', comment: `${installed.length} packages` }],
+    history: [{ created, created_by: 'provenant build', comment: `${packageCount} packages` }],
   };
   const configBytes = encodeJson(configJson);
   const configStored = {
@@ -271,20 +312,7 @@ async function assembleImage(
       : {}),
   } as ImageManifest;
   const manifestStored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
-  const skippedScripts = installed
-    .map(({ info, pkg }) => ({ package: `${info.name}-${info.version}`, scripts: [...pkg.scripts.keys()].sort() }))
-    .filter((s) => s.scripts.length > 0);
-  const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
-  return {
-    arch,
-    platform,
-    manifest: manifestStored,
-    config: configStored,
-    layers,
-    packages: installed,
-    osRelease,
-    skippedScripts,
-  };
+  return { manifest: manifestStored, config: configStored, layers, platform };
 }
 
 /**
@@ -329,7 +357,8 @@ function splitLayers(tree: Tree, installed: readonly InstalledApk[], layering: L
   return out;
 }
 
-function makeIndex(images: BuiltImage[], annotations: Readonly<Record<string, string>>, mtime: number): Stored {
+/** The multi-arch index of the platform images, with the configuration's annotations. */
+export function makeIndex(images: BuiltImage[], annotations: Readonly<Record<string, string>>, mtime: number): Stored {
   const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
   const index: ImageIndex = {
     schemaVersion: 2,

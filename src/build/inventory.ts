@@ -2,6 +2,7 @@
 import { parseApkDependency } from '../pkg/apk/version.ts';
 import type { Inventory, InventoryPackage } from '../sbom/inventory.ts';
 import type { BuiltImage } from './build.ts';
+import type { InstalledDeb } from './deb-install.ts';
 
 /**
  * The inventory of one built platform image. Dependencies are resolved to the installed package
@@ -43,6 +44,7 @@ export function inventoryOf(image: BuiltImage, imageName: string, withFiles = fa
     if (withFiles) pkg.files = files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}`, sha1: f.sha1 }));
     return pkg;
   });
+  for (const d of image.debPackages ?? []) packages.push(debInventoryPackage(d, image.debPackages ?? [], withFiles));
   const os = parseOsRelease(image.osRelease);
   return {
     distro: { id: os.ID ?? 'unknown', versionId: os.VERSION_ID ?? '', prettyName: os.PRETTY_NAME ?? '' },
@@ -68,4 +70,41 @@ export function parseOsRelease(text: string): Record<string, string> {
     out[m[1] as string] = v;
   }
   return out;
+}
+
+function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[], withFiles: boolean): InventoryPackage {
+  const c = d.pkg.control;
+  const names = new Set(all.map((x) => x.pkg.name));
+  const provides = new Map<string, string>();
+  for (const x of all) for (const p of (x.pkg.control.provides ?? '').split(',')) provides.set(p.trim().split(/[\s(:]/)[0] ?? '', x.pkg.name);
+  const deps = new Set<string>();
+  for (const field of [c['pre-depends'], c.depends]) {
+    if (field === undefined) continue;
+    for (const alt of field.split(',')) {
+      for (const option of alt.split('|')) {
+        const n = option.trim().split(/[\s(:]/)[0] ?? '';
+        const met = names.has(n) ? n : provides.get(n);
+        if (met !== undefined && met !== d.pkg.name) {
+          deps.add(met);
+          break;
+        }
+      }
+    }
+  }
+  const source = (c.source ?? d.pkg.name).split(' ')[0] ?? d.pkg.name;
+  const pkg: InventoryPackage = {
+    ecosystem: 'deb',
+    name: d.pkg.name,
+    version: d.pkg.version,
+    arch: d.pkg.architecture,
+    license: '',
+    source,
+    supplier: c.maintainer ?? '',
+    homepage: c.homepage ?? '',
+    description: (c.description ?? '').split('\n')[0] ?? '',
+    checksums: { SHA256: d.pkg.sha256 },
+    dependsOn: [...deps].sort(),
+  };
+  if (withFiles) pkg.files = d.files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}` }));
+  return pkg;
 }

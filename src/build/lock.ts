@@ -22,7 +22,7 @@ export interface LockedPackage {
   architecture: string;
   /** Where the .apk is: a URL, or a path relative to the configuration. */
   url: string;
-  /** `Q1` + base64 SHA-1 of the control member: the package's identity. */
+  /** apk: `Q1` + base64 SHA-1 of the control member (the package's identity); deb: `sha256:` + hex of the .deb. */
   checksum: string;
   signature?: LockedRange | undefined;
   control?: LockedRange | undefined;
@@ -46,7 +46,7 @@ export interface Lock {
 export function lockFor(
   loaded: LoadedConfig,
   configName: string,
-  keyring: ApkKeyring,
+  keyring: ApkKeyring | undefined,
   keys: readonly string[],
   repositories: readonly { url: string; tag: string }[],
   archs: readonly string[],
@@ -57,7 +57,7 @@ export function lockFor(
     version: 'v1',
     config: { name: configName, checksum },
     contents: {
-      keyring: keys.map((k) => ({ name: k, url: k, content: keyring.pem(k.slice(k.lastIndexOf('/') + 1)) })),
+      keyring: keys.map((k) => ({ name: k, url: k, content: keyring?.pem(k.slice(k.lastIndexOf('/') + 1)) })),
       build_repositories: [],
       runtime_repositories: [],
       repositories: archs.flatMap((arch) =>
@@ -152,7 +152,10 @@ export function parseLock(text: string, where: string): Lock {
         const at = `contents.packages[${i}]`;
         const o = obj(p, at);
         const checksum = str(o.checksum, `${at}.checksum`);
-        if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum)) throw bad(`${at}.checksum`, `${JSON.stringify(checksum)} is not an apk Q1 checksum`);
+        // apk packages are named by their Q1 identity; .debs by the SHA-256 of the file.
+        if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum) && !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
+          throw bad(`${at}.checksum`, `${JSON.stringify(checksum)} is neither an apk Q1 checksum nor sha256:<hex> of a .deb`);
+        }
         return {
           name: str(o.name, `${at}.name`),
           version: str(o.version, `${at}.version`),

@@ -53,6 +53,8 @@ export interface DebCandidate extends Candidate {
   repository: DebRepository;
 }
 
+const PRIORITY_RANK: Readonly<Record<string, number>> = { required: 5, important: 4, standard: 3, optional: 2, extra: 1 };
+
 /** Options of {@link debCandidate} and {@link debCandidates}. */
 export interface DebCandidateOptions {
   /** Count `Recommends` as dependencies, as apt does by default. Off by default, as in a minimal image. */
@@ -159,6 +161,7 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
 
   const source = parseSource(field(stanza, 'source'), name, version);
   const essential = field(stanza, 'essential')?.toLowerCase() === 'yes';
+  const priority = field(stanza, 'priority');
   return {
     id: filename === '' ? (sha256 as string) : filename,
     name,
@@ -167,6 +170,9 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
     depends,
     conflicts,
     installIf: [],
+    // Among providers of a virtual package (awk: mawk or gawk), apt prefers the one of higher
+    // Priority; versions of different packages say nothing about which to take.
+    providerPriority: PRIORITY_RANK[priority ?? ''] ?? 0,
     repoTag: '',
     repoOrder: repo.order,
     architecture,
@@ -176,7 +182,7 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
     source: source.name,
     sourceVersion: source.version,
     section: field(stanza, 'section'),
-    priority: field(stanza, 'priority'),
+    priority,
     essential,
     multiArch,
     description: field(stanza, 'description'),

@@ -1,0 +1,217 @@
+/**
+ * The Debian build: `deb` sources in `contents.repositories` resolve through signed InRelease
+ * files and Packages indexes, .debs are verified against Packages and unpacked into the tree,
+ * maintainer scripts never run, and what they would have made is made declaratively (the CA
+ * bundle, /etc/localtime, accounts), with the dpkg database as distroless writes it.
+ */
+import { createHash } from 'node:crypto';
+import { dirname } from 'node:path';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import { type DebCandidate, debCandidates, debVersionScheme } from '../pkg/deb/candidates.ts';
+import { readDeb } from '../pkg/deb/deb.ts';
+import { parseDebRelations } from '../pkg/deb/relations.ts';
+import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, fetchDebianIndex } from '../pkg/deb/release.ts';
+import { type DebSource, parseSourceLine } from '../pkg/deb/sources.ts';
+import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
+import { checkSameVersions, type Request, resolve } from '../pkg/resolve/resolve.ts';
+import { Tree } from '../vfs/tree.ts';
+import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
+import type { BuildOptions, BuildResult, BuiltImage } from './build.ts';
+import { imageFromTree, makeIndex } from './build.ts';
+import { caBundle, type InstalledDeb, installDeb, setTimezone } from './deb-install.ts';
+import { type LockedPackage, lockFor } from './lock.ts';
+
+/** apk architecture names (the configuration's) to Debian's. */
+const DEB_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', armv7: 'armhf', armhf: 'armel', x86: 'i386', ppc64le: 'ppc64el', s390x: 's390x', riscv64: 'riscv64', loongarch64: 'loong64' };
+
+/** True when the configuration's repositories are Debian sources (all of them). */
+export function isDebianConfig(repositories: readonly string[]): boolean {
+  const deb = repositories.filter((r) => r.startsWith('deb '));
+  if (deb.length > 0 && deb.length !== repositories.length) {
+    throw new ProvenantError('INVALID_CONFIG', 'contents.repositories mixes Debian sources and apk repositories; one image takes packages from one kind', {
+      hint: 'build the apk and the Debian parts as separate images',
+    });
+  }
+  return deb.length > 0;
+}
+
+/** A requested package: `name`, `name=version` (apt's pin) or `name (>= version)`. */
+function debRequest(text: string, where: string): Request {
+  const pin = /^([a-z0-9][a-z0-9+.-]*)=(\S+)$/.exec(text);
+  if (pin !== null) return { name: pin[1] as string, constraint: { op: '=', version: pin[2] as string } };
+  const [alternatives] = parseDebRelations(text, 'contents.packages', where);
+  const r = alternatives?.[0];
+  if (alternatives === undefined || alternatives.length !== 1 || r === undefined) {
+    throw new ProvenantError('INVALID_CONFIG', `contents.packages: ${JSON.stringify(text)} is not one Debian package (name, name=version or "name (>= version)")`, { where });
+  }
+  return { name: r.name, constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version } };
+}
+
+/**
+ * Builds a Debian image. Same options and result as the apk build; the lock pins each .deb by its
+ * URL (the pool path under the mirror) and SHA-256.
+ */
+export async function buildDebImage(options: BuildOptions): Promise<BuildResult> {
+  const { config } = options.config;
+  const baseDir = dirname(options.configPath);
+  const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
+  const mtime = options.sourceDateEpoch ?? 0;
+  const archs = options.archs ?? config.archs;
+  const sources = config.contents.repositories.map((r) => parseSourceLine(r, { where: options.configPath }));
+  const keyrings = new Map<string, DebKeyring>();
+  const keyringFor = async (s: DebSource): Promise<DebKeyring> => {
+    const paths = s.signedBy ?? [DEBIAN_ARCHIVE_KEYRING];
+    const key = paths.join('\n');
+    let k = keyrings.get(key);
+    if (k === undefined) {
+      k = await DebKeyring.load(paths, { baseDir, signal: options.signal });
+      keyrings.set(key, k);
+    }
+    return k;
+  };
+  const indexes: BuildResult['indexes'] = [];
+  const plans = new Map<string, LockedPackage[]>();
+  const resolved = new Map<string, DebCandidate[]>();
+  for (const arch of archs) {
+    throwIfAborted(options.signal);
+    const debArch = DEB_ARCH[arch] ?? arch;
+    if (options.lock !== undefined) {
+      plans.set(arch, options.lock.contents.packages.filter((p) => p.architecture === debArch));
+      continue;
+    }
+    const candidates: DebCandidate[] = [];
+    for (const [order, s] of sources.entries()) {
+      if (s.archs !== undefined && !s.archs.includes(debArch)) continue;
+      const index = await fetchDebianIndex({
+        url: s.url,
+        suite: s.suite,
+        components: s.components,
+        arch: debArch,
+        keyring: await keyringFor(s),
+        cacheDir: options.cacheDir,
+        byHash: s.byHash,
+        checkValidUntil: s.checkValidUntil,
+        signal: options.signal,
+      });
+      for (const f of index.files) indexes.push({ url: f.url, arch, digest: `sha256:${f.sha256}` as Digest });
+      for (const i of index.indexes) {
+        const { candidates: found } = debCandidates(i.packages, { url: s.url, suite: s.suite, component: i.component, order }, debArch, {
+          withRecommends: config.contents.recommends === true,
+          where: i.file.url,
+        });
+        candidates.push(...found);
+      }
+    }
+    const requests = config.contents.packages.map((p) => debRequest(p, options.configPath));
+    const { packages } = resolve(requests, candidates, debVersionScheme, { where: `${options.configPath} (${arch})` });
+    resolved.set(arch, packages);
+    plans.set(
+      arch,
+      packages.map((c) => ({
+        name: c.name,
+        version: c.version,
+        architecture: debArch,
+        url: joinLocation(c.repository.url, c.filename),
+        checksum: `sha256:${c.sha256 ?? ''}`,
+      })),
+    );
+  }
+  if (options.lock === undefined) checkSameVersions(resolved);
+
+  const images: BuiltImage[] = [];
+  const packageDigests = new Map<string, string>();
+  const lockPackages: LockedPackage[] = [];
+  for (const arch of archs) {
+    const plan = plans.get(arch) ?? [];
+    const debs = [];
+    for (const p of plan) {
+      throwIfAborted(options.signal);
+      const sha256 = p.checksum.replace(/^sha256:/, '');
+      if (!/^[0-9a-f]{64}$/.test(sha256)) throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
+      const where = safeLocation(p.url);
+      let bytes = await cache?.get(`deb:${sha256}`);
+      if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== sha256) {
+        bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
+      }
+      const pkg = await readDeb(bytes, { where, expectedSha256: sha256 });
+      await cache?.put(`deb:${sha256}`, bytes);
+      packageDigests.set(p.url, sha256);
+      lockPackages.push(p);
+      debs.push(pkg);
+    }
+    if (options.lockOnly) continue;
+    const tree = new Tree();
+    if (config.contents.mergedUsr) {
+      tree.mkdirAll('usr/bin');
+      tree.mkdirAll('usr/sbin');
+      tree.mkdirAll('usr/lib');
+      for (const d of ['bin', 'sbin', 'lib']) tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
+    }
+    const installed: InstalledDeb[] = [];
+    const versions = new Map<string, string>();
+    for (const pkg of debOrder(debs)) {
+      installed.push(installDeb(tree, pkg, { mtime: options.sourceDateEpoch, installedVersions: versions }));
+      versions.set(pkg.name, pkg.version);
+    }
+    if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });
+    if (config.timezone !== undefined) setTimezone(tree, config.timezone, { mtime });
+    tree.mkdirAll('tmp');
+    tree.update('tmp', { mode: 0o1777 });
+    applyAccounts(tree, config.accounts, mtime);
+    applyOsRelease(tree, config.osRelease, mtime);
+    applyPaths(tree, config.paths, mtime);
+    const { manifest, config: imageConfig, layers, platform } = await imageFromTree(options, arch, tree, [tree.paths()], installed.length, mtime);
+    const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
+    images.push({
+      arch,
+      platform,
+      manifest,
+      config: imageConfig,
+      layers,
+      packages: [],
+      debPackages: installed,
+      osRelease,
+      skippedScripts: installed.filter((i) => i.skippedScripts.length > 0).map((i) => ({ package: `${i.pkg.name}_${i.pkg.version}`, scripts: [...i.skippedScripts] })),
+    });
+  }
+  const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
+  const lock = lockFor(options.config, options.configPath.slice(options.configPath.lastIndexOf('/') + 1), undefined, [], [], archs, lockPackages);
+  lock.contents.repositories = sources.flatMap((s) => archs.map((a) => ({ name: `${s.url} ${s.suite}`, url: joinLocation(s.url, 'dists', s.suite, 'InRelease'), architecture: DEB_ARCH[a] ?? a })));
+  return {
+    index,
+    images,
+    lock,
+    indexes,
+    packageDigests,
+    keys: [],
+    configFiles: options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content })),
+  };
+}
+
+/** Pre-Depends and Depends before dependents, as dpkg would unpack them; ties and cycles by name. */
+function debOrder<T extends { name: string; control: Record<string, string> }>(debs: T[]): T[] {
+  const byName = new Map(debs.map((d) => [d.name, d]));
+  const out: T[] = [];
+  const seen = new Set<string>();
+  const visit = (d: T): void => {
+    if (seen.has(d.name)) return;
+    seen.add(d.name);
+    const deps = [d.control['pre-depends'], d.control.depends].filter((f): f is string => f !== undefined && f !== '');
+    const names: string[] = [];
+    for (const f of deps) {
+      try {
+        for (const alt of parseDebRelations(f, 'Depends')) for (const r of alt) names.push(r.name.replace(/:.*$/, ''));
+      } catch {
+        // Ordering only: a field the resolver accepted parses here too.
+      }
+    }
+    for (const n of [...new Set(names)].sort()) {
+      const dep = byName.get(n);
+      if (dep !== undefined) visit(dep);
+    }
+    out.push(d);
+  };
+  for (const d of [...debs].sort((a, b) => (a.name < b.name ? -1 : 1))) visit(d);
+  return out;
+}

