@@ -22,11 +22,11 @@ import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fet
 import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
 import { bytesSource, type ContentStore, type Logger, type OperationOptions, silentLogger } from '../store/types.ts';
 import { comparePaths, Tree } from '../vfs/tree.ts';
-import { buildDebImage, isDebianConfig } from './deb-build.ts';
-import type { InstalledDeb } from './deb-install.ts';
 import { type InstalledApk, installApk, installedDatabase, scriptsTar, triggersFile } from './apk-install.ts';
 import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, imageEnvironment, splitWords } from './assemble.ts';
 import { apkArchToPlatform, type LoadedConfig } from './config.ts';
+import { buildDebImage, isDebianConfig } from './deb-build.ts';
+import type { InstalledDeb } from './deb-install.ts';
 import { type Layer, treeLayer } from './layer.ts';
 import { type Lock, type LockedPackage, lockFor } from './lock.ts';
 

@@ -23,15 +23,29 @@ import { caBundle, type InstalledDeb, installDeb, setTimezone } from './deb-inst
 import { type LockedPackage, lockFor } from './lock.ts';
 
 /** apk architecture names (the configuration's) to Debian's. */
-const DEB_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', armv7: 'armhf', armhf: 'armel', x86: 'i386', ppc64le: 'ppc64el', s390x: 's390x', riscv64: 'riscv64', loongarch64: 'loong64' };
+const DEB_ARCH: Record<string, string> = {
+  x86_64: 'amd64',
+  aarch64: 'arm64',
+  armv7: 'armhf',
+  armhf: 'armel',
+  x86: 'i386',
+  ppc64le: 'ppc64el',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  loongarch64: 'loong64',
+};
 
 /** True when the configuration's repositories are Debian sources (all of them). */
 export function isDebianConfig(repositories: readonly string[]): boolean {
   const deb = repositories.filter((r) => r.startsWith('deb '));
   if (deb.length > 0 && deb.length !== repositories.length) {
-    throw new ProvenantError('INVALID_CONFIG', 'contents.repositories mixes Debian sources and apk repositories; one image takes packages from one kind', {
-      hint: 'build the apk and the Debian parts as separate images',
-    });
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      'contents.repositories mixes Debian sources and apk repositories; one image takes packages from one kind',
+      {
+        hint: 'build the apk and the Debian parts as separate images',
+      },
+    );
   }
   return deb.length > 0;
 }
@@ -43,7 +57,11 @@ function debRequest(text: string, where: string): Request {
   const [alternatives] = parseDebRelations(text, 'contents.packages', where);
   const r = alternatives?.[0];
   if (alternatives === undefined || alternatives.length !== 1 || r === undefined) {
-    throw new ProvenantError('INVALID_CONFIG', `contents.packages: ${JSON.stringify(text)} is not one Debian package (name, name=version or "name (>= version)")`, { where });
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `contents.packages: ${JSON.stringify(text)} is not one Debian package (name, name=version or "name (>= version)")`,
+      { where },
+    );
   }
   return { name: r.name, constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version } };
 }
@@ -77,7 +95,10 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
     throwIfAborted(options.signal);
     const debArch = DEB_ARCH[arch] ?? arch;
     if (options.lock !== undefined) {
-      plans.set(arch, options.lock.contents.packages.filter((p) => p.architecture === debArch));
+      plans.set(
+        arch,
+        options.lock.contents.packages.filter((p) => p.architecture === debArch),
+      );
       continue;
     }
     const candidates: DebCandidate[] = [];
@@ -128,7 +149,8 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
     for (const p of plan) {
       throwIfAborted(options.signal);
       const sha256 = p.checksum.replace(/^sha256:/, '');
-      if (!/^[0-9a-f]{64}$/.test(sha256)) throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
+      if (!/^[0-9a-f]{64}$/.test(sha256))
+        throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
       const where = safeLocation(p.url);
       let bytes = await cache?.get(`deb:${sha256}`);
       if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== sha256) {
@@ -146,7 +168,8 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
       tree.mkdirAll('usr/bin');
       tree.mkdirAll('usr/sbin');
       tree.mkdirAll('usr/lib');
-      for (const d of ['bin', 'sbin', 'lib']) tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
+      for (const d of ['bin', 'sbin', 'lib'])
+        tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
     }
     const installed: InstalledDeb[] = [];
     const versions = new Map<string, string>();
@@ -161,7 +184,12 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
     applyAccounts(tree, config.accounts, mtime);
     applyOsRelease(tree, config.osRelease, mtime);
     applyPaths(tree, config.paths, mtime);
-    const { manifest, config: imageConfig, layers, platform } = await imageFromTree(options, arch, tree, [tree.paths()], installed.length, mtime);
+    const {
+      manifest,
+      config: imageConfig,
+      layers,
+      platform,
+    } = await imageFromTree(options, arch, tree, [tree.paths()], installed.length, mtime);
     const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
     images.push({
       arch,
@@ -172,12 +200,28 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
       packages: [],
       debPackages: installed,
       osRelease,
-      skippedScripts: installed.filter((i) => i.skippedScripts.length > 0).map((i) => ({ package: `${i.pkg.name}_${i.pkg.version}`, scripts: [...i.skippedScripts] })),
+      skippedScripts: installed
+        .filter((i) => i.skippedScripts.length > 0)
+        .map((i) => ({ package: `${i.pkg.name}_${i.pkg.version}`, scripts: [...i.skippedScripts] })),
     });
   }
   const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
-  const lock = lockFor(options.config, options.configPath.slice(options.configPath.lastIndexOf('/') + 1), undefined, [], [], archs, lockPackages);
-  lock.contents.repositories = sources.flatMap((s) => archs.map((a) => ({ name: `${s.url} ${s.suite}`, url: joinLocation(s.url, 'dists', s.suite, 'InRelease'), architecture: DEB_ARCH[a] ?? a })));
+  const lock = lockFor(
+    options.config,
+    options.configPath.slice(options.configPath.lastIndexOf('/') + 1),
+    undefined,
+    [],
+    [],
+    archs,
+    lockPackages,
+  );
+  lock.contents.repositories = sources.flatMap((s) =>
+    archs.map((a) => ({
+      name: `${s.url} ${s.suite}`,
+      url: joinLocation(s.url, 'dists', s.suite, 'InRelease'),
+      architecture: DEB_ARCH[a] ?? a,
+    })),
+  );
   return {
     index,
     images,

@@ -76,7 +76,8 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[], with
   const c = d.pkg.control;
   const names = new Set(all.map((x) => x.pkg.name));
   const provides = new Map<string, string>();
-  for (const x of all) for (const p of (x.pkg.control.provides ?? '').split(',')) provides.set(p.trim().split(/[\s(:]/)[0] ?? '', x.pkg.name);
+  for (const x of all)
+    for (const p of (x.pkg.control.provides ?? '').split(',')) provides.set(p.trim().split(/[\s(:]/)[0] ?? '', x.pkg.name);
   const deps = new Set<string>();
   for (const field of [c['pre-depends'], c.depends]) {
     if (field === undefined) continue;
