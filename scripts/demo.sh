@@ -5,7 +5,9 @@
 #  2. builds the example image from it (examples/busybox/image.yaml) into an OCI layout, with its
 #     lock file, and rebuilds it from the lock to show the digest does not change,
 #  3. inspects it, has skopeo read it, unpacks it with umoci and runs it with bwrap.
-#  4. prints its SBOMs and provenance summary (attached as OCI referrers by the build).
+#  4. prints its SBOMs and provenance summary (attached as OCI referrers by the build);
+#  5. builds the Debian examples (examples/debian) from the mirror this machine's apt sources
+#     name: a distroless-static-like image and a shell image, which it runs.
 # Output goes to out/demo. (Signing and verification join this script when they land.)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,3 +39,15 @@ echo "+ umoci raw unpack --rootless --image layout:amd64 rootfs" >&2
 umoci raw unpack --rootless --image layout:amd64 rootfs >/dev/null
 echo "+ bwrap (the image's entrypoint, as its user app)" >&2
 bwrap --bind rootfs / --proc /proc --dev /dev --unshare-user --uid 1000 --gid 1000 /bin/sh -c "echo hello from a provenant image"
+
+echo "+ Debian: scripts/debian-sources.sh debian/sources.yaml (the mirror from this machine's apt sources)" >&2
+mkdir -p debian
+cp "$root/examples/debian/static.yaml" "$root/examples/debian/shell.yaml" debian/
+bash "$root/scripts/debian-sources.sh" debian/sources.yaml
+p build debian/static.yaml -o oci:debian/layout:static --cache-dir cache
+p build debian/shell.yaml -o oci:debian/layout:shell --cache-dir cache
+p sbom oci:debian/layout:static --type cyclonedx > debian/static.cdx.json
+p copy -q --platform linux/amd64 oci:debian/layout:shell oci:debian/layout:shell-amd64
+umoci raw unpack --rootless --image debian/layout:shell-amd64 debian/shell-rootfs >/dev/null
+echo "+ bwrap (the Debian shell image's entrypoint)" >&2
+bwrap --bind debian/shell-rootfs / --proc /proc --dev /dev /bin/sh -c "echo hello from a debian image"
