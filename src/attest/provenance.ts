@@ -72,7 +72,8 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
       name: p.name,
       digest: { sha256: p.sha256 },
       annotations: {
-        kind: 'apk',
+        // .debs are named by the SHA-256 of the file; apk packages by their Q1 identity.
+        kind: p.checksum.startsWith('sha256:') ? 'deb' : 'apk',
         version: p.version,
         arch: p.architecture,
         checksum: p.checksum,

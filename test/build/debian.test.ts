@@ -114,10 +114,22 @@ describe('Debian builds from the real mirror', {
     assert.match(await readFile(join(st, 'etc', 'passwd'), 'utf8'), /^nonroot:x:65532:65532:/m);
     assert.ok(existsSync(join(st, 'var', 'lib', 'dpkg', 'status.d', 'base-files')));
     assert.ok(existsSync(join(st, 'var', 'lib', 'dpkg', 'status.d', 'base-files.md5sums')));
-    // Two builds, the same digest.
+    // Two builds, and a build from the lock, give the same digest; the lock pins each .deb by URL and SHA-256.
     const again = await build('static.yaml');
     const first = await build('static.yaml');
     assert.equal(again.index?.digest, first.index?.digest);
+    for (const p of first.lock.contents.packages) {
+      assert.match(p.checksum, /^sha256:[0-9a-f]{64}$/);
+      assert.match(p.url, /\/pool\/main\/.+\.deb$/);
+    }
+    const staticPath = join(dir, 'static.yaml');
+    const fromLock = await buildImage({
+      config: await loadConfig(staticPath, { hostArch: 'x86_64' }),
+      configPath: staticPath,
+      cacheDir: debianCacheDir,
+      lock: first.lock,
+    });
+    assert.equal(fromLock.index?.digest, first.index?.digest);
   });
 
   it('is seen by trivy, offline, as Debian 12 with exactly the packages we installed', {
