@@ -1,6 +1,7 @@
 /**
  * The worker thread of pinnedGzip's pool (deflate.ts): compresses one block per message with the
- * same {@link deflateBlock} the calling thread uses, and transfers the bytes back.
+ * same {@link deflateBlock} the calling thread uses, and transfers the bytes back. libdeflate's
+ * wasm is loaded, checked and instantiated once per worker, on its first block.
  */
 import { parentPort } from 'node:worker_threads';
 import { type DeflateRequest, type DeflateResponse, deflateBlock } from './deflate.ts';
@@ -11,7 +12,7 @@ if (port === null) throw new Error('deflate-worker runs as a worker thread of pi
 port.on('message', (request: DeflateRequest) => {
   let response: DeflateResponse;
   try {
-    const out = deflateBlock(new Uint8Array(request.buffer, 0, request.byteLength), request.dictLength, request.level, request.last);
+    const out = deflateBlock(new Uint8Array(request.buffer, 0, request.byteLength), request.level, request.last);
     // deflateBlock returns a whole buffer, never a view into a larger one.
     response = { buffer: out.buffer as ArrayBuffer, byteLength: out.byteLength };
     port.postMessage(response, [response.buffer]);

@@ -4,26 +4,34 @@
  *
  * `node:zlib` cannot promise that: Node bundles its own zlib (Chromium's fork, lately) and
  * its deflate output changes between releases, so a layer digest computed from it would change
- * with the Node version that built the image. Here deflate is pako (pure JS, pinned in the lock
- * file), whose output depends only on its version and the parameters below.
+ * with the Node version that built the image. Here deflate is libdeflate compiled to WebAssembly
+ * (the wasm embedded in npm `libdeflate` 0.1.0, MIT), whose output depends only on those wasm
+ * bytes and the parameters below: WebAssembly is deterministic for the integer code libdeflate is.
+ * We instantiate the wasm ourselves (once per thread) rather than run the package's emscripten
+ * glue, which installs process-wide `uncaughtException`/`unhandledRejection` handlers, and we
+ * refuse to run unless its SHA-256 is {@link LIBDEFLATE_WASM_SHA256}.
  *
- * The scheme is pigz's (https://zlib.net/pigz/pigz.c, "parallel compression"): the input is cut
- * into fixed-size blocks at fixed byte offsets; each block is raw-deflated on its own with the
- * 32 KiB of input before it as the preset dictionary, and ended with a sync flush (an empty stored
- * block, which byte-aligns the output) so that the compressed blocks concatenate into one deflate
- * stream; the last block is finished instead. Blocks are independent, so worker threads compress
- * them in parallel, and the result does not depend on which thread compressed which block nor on
- * how the input was chunked. The gzip header (RFC 1952 section 2.3) has fixed fields, and the
- * CRC-32 comes from `node:zlib`'s `crc32`, which is a checksum and deterministic by definition.
+ * The scheme is pigz's (https://zlib.net/pigz/pigz.c, "parallel compression") without the preset
+ * dictionary, which libdeflate does not have: the input is cut into fixed-size blocks at fixed
+ * byte offsets; each block is raw-deflated on its own into a finished deflate stream; for every
+ * block but the last, that stream is walked header by header ({@link walkDeflate}) to clear BFINAL
+ * of its last deflate block, and an empty stored block is appended right after its end-of-block
+ * code (a sync flush: 3 zero bits, padding, 00 00 FF FF), which byte-aligns it. The compressed
+ * blocks then concatenate into one deflate stream, exactly as pigz's do. Blocks are independent,
+ * so worker threads compress them in parallel, and the result does not depend on which thread
+ * compressed which block nor on how the input was chunked. The gzip header (RFC 1952 section
+ * 2.3) has fixed fields, and the CRC-32 comes from `node:zlib`'s `crc32`, which is a checksum and
+ * deterministic by definition.
  *
- * Changing the level, the block size or the pako version changes the output: those are part of
- * the format of a reproducible layer, and the golden digest in test/archive/deflate.test.ts pins
- * them.
+ * Changing the level, the block size or the wasm changes the output: those are part of the format
+ * of a reproducible layer, and the golden digests in test/archive/deflate.test.ts pin them.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
-import pako from 'pako';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 
 /** Options of {@link pinnedGzip} and {@link pinnedGzipBytes}. */
@@ -50,25 +58,27 @@ export interface PinnedGzipOptions {
 
 /**
  * The default level: 6, the default of zlib, gzip(1), pigz, `node:zlib` and of docker's and
- * BuildKit's layers. Level 1 compresses about 2.5 times as fast here but its layers are about
- * 9 % larger (bench/deflate.ts); a layer is compressed once and pulled many times, so size wins.
- * Callers that want speed pass `level: 1` (go-containerregistry's tarball layers use its
- * BestSpeed).
+ * BuildKit's layers. Levels 1 to 9 are libdeflate's (its 10 to 12 are much slower and not
+ * offered); level 0 writes stored blocks (our own code, not libdeflate's). A layer is compressed
+ * once and pulled many times, so size wins over speed by default; callers that want speed pass
+ * `level: 1` (go-containerregistry's tarball layers use its BestSpeed).
  */
 export const PINNED_GZIP_LEVEL = 6;
 
 /**
- * The default block size: 128 KiB, pigz's (our layers then come out the size of `pigz -6`'s, to
- * within 0.01 %). At level 6, larger blocks were no faster in bench/deflate.ts (9.4 MB/s per
- * thread at 128 KiB, 256 KiB and 1 MiB) and compress no better, while 128 KiB spreads a layer of
- * a few MB over every worker and keeps little memory in flight. Smaller blocks are slower: each
- * block hashes its 32 KiB dictionary again (which is also why level 1 runs ~15 % faster with
- * 256 KiB blocks).
+ * The default block size: 1 MiB. Without a dictionary, every block starts with an empty window,
+ * so larger blocks compress better; at 1 MiB the layers come out about 1 % smaller than zlib's
+ * level 6 with pigz's 128 KiB blocks and dictionaries, while a layer of a few MB still spreads
+ * over the workers (bench/deflate.ts).
  */
-export const PINNED_GZIP_BLOCK_SIZE = 128 * 1024;
+export const PINNED_GZIP_BLOCK_SIZE = 1024 * 1024;
 
-/** deflate's window: a block's dictionary is the input's last 32 KiB before it. */
-const WINDOW = 32 * 1024;
+/**
+ * SHA-256 of the WebAssembly module embedded (as a base64 data URI) in npm `libdeflate` 0.1.0's
+ * dist/libdeflate.wasm.mjs. Every layer digest depends on these exact bytes: a different build
+ * of libdeflate may compress differently, so any other bytes are refused.
+ */
+export const LIBDEFLATE_WASM_SHA256 = 'f75470cc665db1d83e231ec57bf38696852cba5c2594813d47fc43117816affe';
 
 const MIN_BLOCK = 1024;
 const MAX_BLOCK = 64 * 1024 * 1024;
@@ -83,8 +93,8 @@ const MAX_WORKERS = 64;
  * else 0) and OS 255 "unknown" (as Go's compress/gzip writes, whatever the machine).
  *
  * @throws ProvenantError `USAGE` for an option out of range, `ABORTED` when `signal` fires,
- *   `IO` when a worker fails; an error of the source passes through unchanged when it is a
- *   ProvenantError, else as `IO`
+ *   `IO` when a worker fails or the libdeflate wasm is not the pinned one; an error of the source
+ *   passes through unchanged when it is a ProvenantError, else as `IO`
  */
 export async function* pinnedGzip(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -92,12 +102,15 @@ export async function* pinnedGzip(
 ): AsyncGenerator<Uint8Array> {
   const { level, blockSize, workers, signal } = resolveOptions(options);
   throwIfAborted(signal);
+  // Loads and checks the wasm in this thread too, so that a wrong one fails here, clearly, before
+  // any worker is started or any output is written.
+  if (level > 0) libdeflate();
   yield gzipHeader(level);
   const totals = { crc: 0, size: 0 };
   if (workers === 0) {
     for await (const block of cutBlocks(source, blockSize, totals, signal)) {
       throwIfAborted(signal);
-      yield deflateBlock(block.data, block.dictLength, level, block.last);
+      yield deflateBlock(block.data, level, block.last);
     }
   } else {
     const lane = sharedPool().lane(workers);
@@ -142,62 +155,338 @@ export async function pinnedGzipBytes(data: Uint8Array, options: PinnedGzipOptio
 }
 
 /**
- * Raw-deflates `input.subarray(dictLength)` with `input.subarray(0, dictLength)` as the preset
- * dictionary, ending with a sync flush, or finishing the stream when `last`. The one place the
- * compressed bytes are made, by the workers and by the calling thread alike.
+ * Raw-deflates `data` on its own, ending with a sync flush (an empty stored block, 00 00 FF FF)
+ * or, when `last`, finishing the stream. The one place the compressed bytes are made, by the
+ * workers and by the calling thread alike. Returns a whole buffer, never a view into a larger one.
  *
  * @internal exported for deflate-worker.ts
  */
-export function deflateBlock(input: Uint8Array, dictLength: number, level: number, last: boolean): Uint8Array {
-  const data = input.subarray(dictLength);
-  const options: pako.DeflateOptions & { legacyHash: boolean } = {
-    raw: true,
-    level: level as pako.DeflateOptions['level'],
-    windowBits: 15,
-    memLevel: 8,
-    strategy: pako.constants.Z_DEFAULT_STRATEGY,
-    // Room for the whole compressed block in one output chunk: deflate grows incompressible input
-    // by 5 bytes per stored block (one per 16 Ki symbols at most) plus the 5 of the sync flush.
-    // The bytes depend on this: level 0 cuts its stored blocks to fit the output chunk, and a
-    // sync flush that meets the end of a small chunk (under 1 KiB, measured) adds a marker. So the
-    // formula is part of the output's format; a block always fits, so the output is one chunk.
-    chunkSize: data.length + (data.length >> 8) + 64,
-    // zlib's classic hash (pako 2.2's default, said explicitly so that a new default cannot
-    // change our bytes): the output is then the same as stock zlib's (checked against zlib
-    // 1.2.13 for levels 1 to 9), which lets anyone re-create a layer with zlib itself. pako's
-    // other hash, Chromium's, is ~35 % faster at level 6 but gives 2 % larger output.
-    legacyHash: true,
-  };
-  if (dictLength > 0) options.dictionary = input.subarray(0, dictLength);
-  const deflator = new pako.Deflate(options);
-  const chunks: Uint8Array[] = [];
-  deflator.onData = (chunk) => {
-    chunks.push(chunk as Uint8Array);
-  };
-  deflator.push(data, last ? pako.constants.Z_FINISH : pako.constants.Z_SYNC_FLUSH);
-  if (deflator.err !== 0) {
-    throw new ProvenantError('IO', `deflate failed: ${deflator.msg || `zlib status ${deflator.err}`}`);
+export function deflateBlock(data: Uint8Array, level: number, last: boolean): Uint8Array {
+  if (level === 0) return storedBlocks(data, last);
+  const out = libdeflate().deflate(data, level);
+  if (last) return out;
+  let walked: { lastHeader: number; end: number };
+  try {
+    walked = walkDeflate(out);
+  } catch (err) {
+    throw new ProvenantError('IO', `libdeflate's output does not parse: ${(err as Error).message}`, { cause: err });
   }
-  if (chunks.length === 1) {
-    const only = chunks[0]!;
-    // A view of a chunk-sized buffer: copy it out so that the spare room is not kept alive.
-    return only.byteLength === only.buffer.byteLength ? only : only.slice();
+  const { lastHeader, end } = walked;
+  if ((end + 7) >> 3 !== out.length) {
+    throw new ProvenantError('IO', `libdeflate's output ends at bit ${end} of ${out.length} bytes`);
   }
-  let length = 0;
-  for (const c of chunks) length += c.length;
-  const out = new Uint8Array(length);
+  // After the end-of-block code: the 3 header bits (BFINAL 0, BTYPE 00) of an empty stored block,
+  // padding to a byte, LEN 0000 and NLEN FFFF.
+  const aligned = (end + 3 + 7) >> 3;
+  const result = new Uint8Array(aligned + 4);
+  result.set(out);
+  result[lastHeader >> 3]! &= ~(1 << (lastHeader & 7)); // BFINAL = 0
+  if ((end & 7) !== 0) result[end >> 3]! &= (1 << (end & 7)) - 1; // header bits and padding: 0
+  result[aligned + 2] = 0xff;
+  result[aligned + 3] = 0xff;
+  return result;
+}
+
+/** Level 0: stored blocks of at most 65535 bytes (RFC 1951 section 3.2.4), then a sync flush. */
+function storedBlocks(data: Uint8Array, last: boolean): Uint8Array {
+  const pieces = Math.max(1, Math.ceil(data.length / 65535));
+  const out = new Uint8Array(data.length + 5 * pieces + (last ? 0 : 5));
   let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
+  for (let i = 0; i < pieces; i++) {
+    const piece = data.subarray(i * 65535, (i + 1) * 65535);
+    out[at] = last && i === pieces - 1 ? 1 : 0;
+    out[at + 1] = piece.length & 0xff;
+    out[at + 2] = piece.length >> 8;
+    out[at + 3] = ~piece.length & 0xff;
+    out[at + 4] = (~piece.length >> 8) & 0xff;
+    out.set(piece, at + 5);
+    at += 5 + piece.length;
   }
+  if (!last) out.set([0, 0, 0, 0xff, 0xff], at);
   return out;
 }
 
-/** One block of input with its dictionary in front: `data` = dictionary ‖ block. */
+// ---------------------------------------------------------------------------------------------
+// libdeflate's wasm, instantiated once per thread.
+
+interface Libdeflate {
+  /** A finished raw deflate stream of `data` at `level` (1 to 12), in a fresh buffer. */
+  deflate(data: Uint8Array, level: number): Uint8Array;
+}
+
+/** The wasm's exports, minified by emscripten; named as in the package's glue code. */
+interface LibdeflateExports {
+  c: WasmMemory; // memory
+  d: () => void; // __wasm_call_ctors
+  e: (level: number) => number; // libdeflate_alloc_compressor
+  f: (compressor: number, input: number, inputLength: number, output: number, outputLength: number) => number; // libdeflate_deflate_compress
+  h: (compressor: number, inputLength: number) => number; // libdeflate_deflate_compress_bound
+  n: (size: number) => number; // malloc
+  o: (pointer: number) => void; // free
+}
+
+/** The little of the WebAssembly API used here (its types are in lib.dom, which we do not load). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+const Wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: unknown };
+    };
+  }
+).WebAssembly;
+
+let instance: Libdeflate | undefined;
+
+/**
+ * This thread's libdeflate: the wasm read from the installed package, checked against
+ * {@link LIBDEFLATE_WASM_SHA256} and instantiated, on first use.
+ *
+ * @throws ProvenantError `IO` when the package is missing or its wasm is not the pinned one
+ */
+function libdeflate(): Libdeflate {
+  instance ??= loadLibdeflate();
+  return instance;
+}
+
+function loadLibdeflate(): Libdeflate {
+  let path = '';
+  let bytes: Uint8Array;
+  try {
+    path = fileURLToPath(new URL('./dist/libdeflate.wasm.mjs', import.meta.resolve('libdeflate')));
+    const glue = readFileSync(path, 'latin1');
+    const match = /wasmBinaryFile\s*=\s*"data:application\/octet-stream;base64,([A-Za-z0-9+/=]+)"/.exec(glue);
+    if (match === null) throw new Error('no embedded wasm found');
+    bytes = new Uint8Array(Buffer.from(match[1]!, 'base64'));
+  } catch (err) {
+    throw new ProvenantError(
+      'IO',
+      `cannot load libdeflate's wasm (npm libdeflate 0.1.0)${path ? ` from ${path}` : ''}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  if (digest !== LIBDEFLATE_WASM_SHA256) {
+    throw new ProvenantError(
+      'IO',
+      `libdeflate's wasm in ${path} has SHA-256 ${digest}, not the pinned ${LIBDEFLATE_WASM_SHA256} of npm libdeflate 0.1.0: ` +
+        'layer digests depend on those exact bytes, so pinnedGzip refuses to run with another build (reinstall libdeflate@0.1.0)',
+    );
+  }
+  let exports: LibdeflateExports | undefined;
+  const imports = {
+    a: {
+      // emscripten_resize_heap: grow the memory to at least `requested` bytes; 1 on success.
+      a: (requested: number): number => {
+        const memory = exports!.c;
+        const pages = Math.ceil((requested - memory.buffer.byteLength) / 65536);
+        try {
+          if (pages > 0) memory.grow(pages);
+          return 1;
+        } catch {
+          return 0;
+        }
+      },
+      // emscripten_memcpy_big
+      b: (dest: number, src: number, n: number): void => {
+        new Uint8Array(exports!.c.buffer).copyWithin(dest, src, src + n);
+      },
+    },
+  };
+  exports = new Wasm.Instance(new Wasm.Module(bytes), imports).exports as LibdeflateExports;
+  exports.d();
+  const wasm = exports;
+  const compressors = new Map<number, number>();
+  // One input and one output area, reused by every block and grown when a larger one comes.
+  let inputAt = 0;
+  let inputRoom = 0;
+  let outputAt = 0;
+  let outputRoom = 0;
+  return {
+    deflate(data: Uint8Array, level: number): Uint8Array {
+      let compressor = compressors.get(level);
+      if (compressor === undefined) {
+        compressor = wasm.e(level);
+        if (compressor === 0) throw new ProvenantError('IO', `libdeflate has no compression level ${level}`);
+        compressors.set(level, compressor);
+      }
+      const bound = wasm.h(compressor, data.length);
+      if (inputRoom < data.length || inputAt === 0) {
+        if (inputAt !== 0) wasm.o(inputAt);
+        inputRoom = Math.max(1, data.length);
+        inputAt = wasm.n(inputRoom);
+      }
+      if (outputRoom < bound || outputAt === 0) {
+        if (outputAt !== 0) wasm.o(outputAt);
+        outputRoom = bound;
+        outputAt = wasm.n(outputRoom);
+      }
+      if (inputAt === 0 || outputAt === 0) {
+        inputAt = outputAt = inputRoom = outputRoom = 0;
+        throw new ProvenantError('IO', `libdeflate ran out of memory for a block of ${data.length} bytes`);
+      }
+      new Uint8Array(wasm.c.buffer).set(data, inputAt);
+      const written = wasm.f(compressor, inputAt, data.length, outputAt, outputRoom);
+      if (written === 0) throw new ProvenantError('IO', `libdeflate failed to compress a block of ${data.length} bytes`);
+      return new Uint8Array(wasm.c.buffer).slice(outputAt, outputAt + written);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The deflate stream walker: finds where a finished stream's last block starts and ends.
+
+/** The order of the code length code lengths (RFC 1951 section 3.2.7). */
+const CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+/** Extra bits of length symbols 257 to 285. */
+const LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+const MAX_BITS = 15;
+
+/**
+ * A decode table for canonical Huffman code `lengths`, indexed by the next `maxLen` bits (LSB
+ * first), `maxLen` stored at its end: entries are (symbol << 4) | code length, 0 for no code.
+ */
+function huffmanTable(lengths: Uint8Array, n: number): Int32Array {
+  const count = new Uint16Array(MAX_BITS + 1);
+  let maxLen = 1;
+  for (let i = 0; i < n; i++) {
+    count[lengths[i]!]!++;
+    if (lengths[i]! > maxLen) maxLen = lengths[i]!;
+  }
+  count[0] = 0;
+  const next = new Uint16Array(MAX_BITS + 2);
+  let code = 0;
+  for (let len = 1; len <= MAX_BITS; len++) {
+    code = (code + count[len - 1]!) << 1;
+    next[len] = code;
+  }
+  const size = 1 << maxLen;
+  const table = new Int32Array(size + 1);
+  table[size] = maxLen;
+  for (let sym = 0; sym < n; sym++) {
+    const len = lengths[sym]!;
+    if (len === 0) continue;
+    const c = next[len]!++;
+    if (c >= 1 << len) throw new Error('over-subscribed Huffman code');
+    let rev = 0;
+    for (let i = 0; i < len; i++) rev |= ((c >> i) & 1) << (len - 1 - i);
+    for (let k = rev; k < size; k += 1 << len) table[k] = (sym << 4) | len;
+  }
+  return table;
+}
+
+let fixedTables: { lit: Int32Array; dist: Int32Array } | undefined;
+
+function fixedHuffman(): { lit: Int32Array; dist: Int32Array } {
+  if (fixedTables === undefined) {
+    const lit = new Uint8Array(288);
+    lit.fill(8, 0, 144).fill(9, 144, 256).fill(7, 256, 280).fill(8, 280, 288);
+    fixedTables = { lit: huffmanTable(lit, 288), dist: huffmanTable(new Uint8Array(30).fill(5), 30) };
+  }
+  return fixedTables;
+}
+
+/**
+ * Walks a complete raw deflate stream (RFC 1951) without producing output: decodes every block's
+ * header and symbols up to the block marked final. Returns the bit offset of that block's header
+ * and the bit offset just past its end (its end-of-block code, or its data for a stored block).
+ *
+ * @internal exported for deflateBlock and the tests
+ * @throws Error when the stream is malformed or ends before its final block
+ */
+export function walkDeflate(buf: Uint8Array): { lastHeader: number; end: number } {
+  const limit = buf.length * 8;
+  let pos = 0;
+  const bits = (n: number): number => {
+    const i = pos >> 3;
+    const v = ((buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)) >>> (pos & 7)) & ((1 << n) - 1);
+    pos += n;
+    return v;
+  };
+  const symbol = (table: Int32Array): number => {
+    const i = pos >> 3;
+    const e = table[((buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16)) >>> (pos & 7)) & (table.length - 2)]!;
+    if (e === 0) throw new Error('invalid Huffman code');
+    pos += e & 15;
+    return e >> 4;
+  };
+  for (;;) {
+    if (pos + 3 > limit) throw new Error('the stream ends without a final block');
+    const header = pos;
+    const final = bits(1);
+    const type = bits(2);
+    if (type === 0) {
+      pos = (pos + 7) & ~7;
+      if (pos + 32 > limit) throw new Error('truncated stored block');
+      const len = bits(16);
+      if ((len ^ 0xffff) !== bits(16)) throw new Error('invalid stored block length');
+      pos += len * 8;
+    } else if (type === 3) {
+      throw new Error('invalid block type 3');
+    } else {
+      let lit: Int32Array;
+      let dist: Int32Array;
+      if (type === 1) {
+        ({ lit, dist } = fixedHuffman());
+      } else {
+        const hlit = bits(5) + 257;
+        const hdist = bits(5) + 1;
+        const hclen = bits(4) + 4;
+        if (hlit > 286 || hdist > 30) throw new Error('too many length or distance codes');
+        const cl = new Uint8Array(19);
+        for (let i = 0; i < hclen; i++) cl[CL_ORDER[i]!] = bits(3);
+        const clTable = huffmanTable(cl, 19);
+        const lengths = new Uint8Array(hlit + hdist);
+        for (let i = 0; i < hlit + hdist; ) {
+          if (pos > limit) throw new Error('truncated block header');
+          const s = symbol(clTable);
+          if (s < 16) {
+            lengths[i++] = s;
+            continue;
+          }
+          let repeat: number;
+          let value = 0;
+          if (s === 16) {
+            if (i === 0) throw new Error('invalid code length repeat');
+            value = lengths[i - 1]!;
+            repeat = 3 + bits(2);
+          } else if (s === 17) repeat = 3 + bits(3);
+          else repeat = 11 + bits(7);
+          if (i + repeat > hlit + hdist) throw new Error('invalid code length repeat');
+          lengths.fill(value, i, i + repeat);
+          i += repeat;
+        }
+        if (lengths[256] === 0) throw new Error('no end-of-block code');
+        lit = huffmanTable(lengths.subarray(0, hlit), hlit);
+        dist = huffmanTable(lengths.subarray(hlit), hdist);
+      }
+      for (;;) {
+        if (pos > limit) throw new Error('truncated compressed block');
+        const s = symbol(lit);
+        if (s < 256) continue;
+        if (s === 256) break;
+        if (s > 285) throw new Error('invalid length symbol');
+        pos += LEN_EXTRA[s - 257]!;
+        const d = symbol(dist);
+        if (d > 29) throw new Error('invalid distance symbol');
+        if (d >= 4) pos += (d >> 1) - 1;
+      }
+    }
+    if (pos > limit) throw new Error('truncated stream');
+    if (final) return { lastHeader: header, end: pos };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** One block of input, in a buffer of its own (so it can be transferred to a worker). */
 interface Block {
   data: Uint8Array<ArrayBuffer>;
-  dictLength: number;
   last: boolean;
 }
 
@@ -242,10 +531,9 @@ function gzipTrailer(crc: number, size: number): Uint8Array {
 
 /**
  * Cuts the source into blocks of `blockSize` bytes at fixed offsets, whatever its chunking, each
- * copied into a fresh buffer (so it can be transferred to a worker) after the input's preceding
- * 32 KiB. A full block is held until more input arrives, so that the last block, the only one
- * finished, is never empty unless the whole input is. Updates `totals` (CRC-32 and length) as
- * blocks are cut.
+ * copied into a fresh buffer. A full block is held until more input arrives, so that the last
+ * block, the only one finished, is never empty unless the whole input is. Updates `totals`
+ * (CRC-32 and length) as blocks are cut.
  */
 async function* cutBlocks(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
@@ -253,31 +541,14 @@ async function* cutBlocks(
   totals: { crc: number; size: number },
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Block> {
-  // The input's last `historyLength` bytes, right-aligned in `history`.
-  const history = new Uint8Array(WINDOW);
-  let historyLength = 0;
-  let dictLength = 0;
   let buffer = new Uint8Array(blockSize);
   let fill = 0;
 
   const seal = (last: boolean): Block => {
-    const data = buffer.subarray(dictLength, dictLength + fill);
+    const data = buffer.subarray(0, fill);
     totals.crc = crc32(data, totals.crc);
     totals.size += fill;
-    if (fill >= WINDOW) {
-      history.set(data.subarray(fill - WINDOW));
-    } else {
-      history.copyWithin(0, fill);
-      history.set(data, WINDOW - fill);
-    }
-    historyLength = Math.min(WINDOW, historyLength + fill);
-    return { data: buffer.subarray(0, dictLength + fill), dictLength, last };
-  };
-  const begin = (): void => {
-    dictLength = historyLength;
-    buffer = new Uint8Array(dictLength + blockSize);
-    buffer.set(history.subarray(WINDOW - dictLength));
-    fill = 0;
+    return { data, last };
   };
 
   try {
@@ -287,10 +558,11 @@ async function* cutBlocks(
       while (at < chunk.length) {
         if (fill === blockSize) {
           yield seal(false);
-          begin();
+          buffer = new Uint8Array(blockSize);
+          fill = 0;
         }
         const n = Math.min(blockSize - fill, chunk.length - at);
-        buffer.set(chunk.subarray(at, at + n), dictLength + fill);
+        buffer.set(chunk.subarray(at, at + n), fill);
         fill += n;
         at += n;
       }
@@ -332,7 +604,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 export interface DeflateRequest {
   buffer: ArrayBuffer;
   byteLength: number;
-  dictLength: number;
   level: number;
   last: boolean;
 }
@@ -368,7 +639,6 @@ class Lane {
     const request: DeflateRequest = {
       buffer: data.buffer,
       byteLength: data.byteLength,
-      dictLength: block.dictLength,
       level,
       last: block.last,
     };

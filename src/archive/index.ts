@@ -7,7 +7,7 @@
 
 /**
  * Reproducible gzip: {@link pinnedGzip} and {@link pinnedGzipBytes} give the same bytes on every
- * machine and Node version (pako, pigz's block scheme, in worker threads).
+ * machine and Node version (libdeflate compiled to WebAssembly, pinned by hash; pigz's block scheme, in worker threads).
  */
 export {
   PINNED_GZIP_BLOCK_SIZE,

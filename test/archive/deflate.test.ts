@@ -3,9 +3,16 @@ import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
-import { PINNED_GZIP_BLOCK_SIZE, pinnedGzip, pinnedGzipBytes } from '../../src/archive/deflate.ts';
+import {
+  deflateBlock,
+  LIBDEFLATE_WASM_SHA256,
+  PINNED_GZIP_BLOCK_SIZE,
+  pinnedGzip,
+  pinnedGzipBytes,
+  walkDeflate,
+} from '../../src/archive/deflate.ts';
 import { isGzip } from '../../src/archive/gzip.ts';
 import { ProvenantError } from '../../src/errors.ts';
 import { toolMissing } from '../helpers/images.ts';
@@ -92,6 +99,7 @@ function endless(chunk: number): { source: AsyncGenerator<Uint8Array>; read: () 
 }
 
 const gzipMissing = toolMissing('gzip');
+const pigzMissing = toolMissing('pigz');
 
 describe('pinnedGzip', () => {
   const B = PINNED_GZIP_BLOCK_SIZE;
@@ -119,10 +127,11 @@ describe('pinnedGzip', () => {
   }
 
   it('writes a fixed header and a valid empty member for empty input', async () => {
-    // 1f 8b, CM 8, FLG 0, MTIME 0, XFL 0 (level 6), OS 255; the empty final fixed block 03 00;
-    // CRC-32 0 and ISIZE 0.
-    assert.equal(Buffer.from(await pinnedGzipBytes(new Uint8Array(0))).toString('hex'), '1f8b08000000000000ff03000000000000000000');
-    assert.equal(Buffer.from(await collect(pinnedGzip([]))).toString('hex'), '1f8b08000000000000ff03000000000000000000');
+    // 1f 8b, CM 8, FLG 0, MTIME 0, XFL 0 (level 6), OS 255; libdeflate's empty final stored
+    // block 01 0000 ffff; CRC-32 0 and ISIZE 0.
+    const empty = '1f8b08000000000000ff010000ffff0000000000000000';
+    assert.equal(Buffer.from(await pinnedGzipBytes(new Uint8Array(0))).toString('hex'), empty);
+    assert.equal(Buffer.from(await collect(pinnedGzip([]))).toString('hex'), empty);
     // XFL follows zlib: 4 for the fastest levels, 2 for the best.
     for (const [level, xfl] of [
       [0, 4],
@@ -147,13 +156,19 @@ describe('pinnedGzip', () => {
   });
 
   it('gives the same bytes with 0, 1, 2 and 4 workers and any chunking', async () => {
-    const data = concat([layerLike(700_000, 3), noise(200_000, 3), new Uint8Array(100_000), layerLike(500_001, 4)]);
+    const data = concat([layerLike(1_700_000, 3), noise(600_000, 3), new Uint8Array(1_100_000), layerLike(900_001, 4)]);
     const expected = await pinnedGzipBytes(data, { workers: 0 });
     for (const workers of [0, 1, 2, 4]) {
       for (const sizes of [[data.length], [65536], [7, 100_003, 13], [B], [B - 1, 2]]) {
         const got = await collect(pinnedGzip(chunked(data, sizes), { workers }));
         assert.ok(Buffer.from(got).equals(expected), `workers ${workers}, chunks ${sizes.join(',')}`);
       }
+    }
+    // And with many blocks per worker.
+    const small = await pinnedGzipBytes(data, { workers: 0, blockSize: 128 * 1024 });
+    for (const workers of [1, 2, 4]) {
+      const got = await collect(pinnedGzip(chunked(data, [7, 100_003, 13]), { workers, blockSize: 128 * 1024 }));
+      assert.ok(Buffer.from(got).equals(small), `workers ${workers}, 128 KiB blocks`);
     }
     // A synchronous iterable with empty chunks gives the same bytes too.
     const parts = [new Uint8Array(0), data.subarray(0, 5), new Uint8Array(0), data.subarray(5)];
@@ -187,17 +202,109 @@ describe('pinnedGzip', () => {
   });
 
   it('pins its output with golden digests', async () => {
-    // These digests pin the compressor (pako's version and settings, the block scheme, the header):
-    // a change here changes every layer digest Provenant produces, so it must be deliberate.
-    // They were checked against an independent implementation of the same scheme with stock zlib
-    // 1.2.13 (Python's zlib.compressobj with the preset dictionary and Z_SYNC_FLUSH per block).
+    // These digests pin the compressor: libdeflate 0.1.0's wasm (LIBDEFLATE_WASM_SHA256, checked
+    // at load), its level 6 (and 1, and 9 with small blocks), 1 MiB blocks without dictionary, the
+    // sync-flush rewrite of each non-final block and the gzip header. A change here changes every
+    // layer digest Provenant produces, so it must be deliberate. Computed once with this code.
     const data = layerLike(1_500_000, 2024);
     assert.equal(sha256(data), '577435e0013f160807d0a5abcb28e2f937c509e6fc66898913b7435f525b980f');
-    assert.equal(sha256(await pinnedGzipBytes(data)), '850028dde587f8f2b46a5ed88e4165d21e50729dc28c6eed3f8bb73b295354f9');
-    assert.equal(sha256(await pinnedGzipBytes(data, { level: 1 })), '58f69a9599170feaf23af7e793e40a1d086b6f24fb0fc7da713d369d877ea172');
+    assert.equal(sha256(await pinnedGzipBytes(data)), '4223b77359ab23a1529a08367301e56670cd660e558c202d8585926a50f7a8a9');
+    assert.equal(sha256(await pinnedGzipBytes(data, { level: 1 })), '78a3959ea383a82c50886d7699b17169d585ed28a76968c3c8c18916f5935638');
     assert.equal(
       sha256(await pinnedGzipBytes(data, { level: 9, blockSize: 4096 })),
-      '631f66b0e2673c41348affec329482cb8f0314dd01e70b422c868153fd4e1f93',
+      '3e80471fffad9e88021677eef715165b258f8157409e8fa465e66f46539e09d1',
+    );
+    assert.equal(
+      sha256(await pinnedGzipBytes(data, { level: 0, blockSize: 100_000 })),
+      'f5819ce8a78ea3c7a99c0f29a8cff45a5f7296cd2e17753c32e17f22b4e38234',
+    );
+    assert.equal(LIBDEFLATE_WASM_SHA256, 'f75470cc665db1d83e231ec57bf38696852cba5c2594813d47fc43117816affe');
+  });
+
+  it('ends every non-final block with the sync marker 00 00 ff ff, and the last one finished', async () => {
+    const data = concat([layerLike(300_000, 5), noise(70_000, 5), new Uint8Array(90_000), layerLike(123_457, 6)]);
+    for (const level of [0, 1, 6, 9]) {
+      for (const blockSize of [1024, 4096, 65_536, 200_000]) {
+        const blocks: Uint8Array[] = [];
+        for (let at = 0; at === 0 || at < data.length; at += blockSize) {
+          const last = at + blockSize >= data.length;
+          const block = deflateBlock(data.slice(at, at + blockSize), level, last);
+          if (!last) {
+            assert.equal(Buffer.from(block.subarray(-4)).toString('hex'), '0000ffff', `level ${level}, block at ${at}`);
+          } else {
+            // A finished stream: the walker ends exactly at its last byte.
+            assert.equal((walkDeflate(block).end + 7) >> 3, block.length);
+          }
+          blocks.push(block);
+        }
+        const packed = await pinnedGzipBytes(data, { level, blockSize, workers: 0 });
+        assert.ok(Buffer.from(packed.subarray(10, -8)).equals(concat(blocks)), `level ${level}, block size ${blockSize}`);
+        assert.deepEqual(new Uint8Array(inflateRawSync(concat(blocks))), data);
+      }
+    }
+  });
+
+  it('decompresses with pigz and Python’s gzip module', { skip: toolMissing('python3') }, async () => {
+    const data = concat([layerLike(2_500_000, 8), noise(300_000, 8), new Uint8Array(1_100_000)]);
+    for (const level of [0, 1, 6, 9]) {
+      const packed = await pinnedGzipBytes(data, { level });
+      const python = await tool(
+        'python3',
+        ['-c', 'import gzip, sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))'],
+        packed,
+      );
+      assert.ok(python.equals(data), `python gzip, level ${level}`);
+      if (pigzMissing === false) {
+        assert.ok((await tool('pigz', ['-dc'], packed)).equals(data), `pigz -dc, level ${level}`);
+        await tool('pigz', ['-t'], packed);
+      }
+    }
+  });
+
+  it('walks any libdeflate output to its exact end (property-based)', () => {
+    const segment = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 5000 }),
+      fc
+        .record({ byte: fc.integer({ min: 0, max: 255 }), n: fc.integer({ min: 1, max: 70_000 }) })
+        .map(({ byte, n }) => new Uint8Array(n).fill(byte)),
+      fc.integer({ min: 1, max: 20_000 }).map((n) => layerLike(n, n)),
+      fc
+        .record({ n: fc.integer({ min: 1, max: 20_000 }), alphabet: fc.integer({ min: 1, max: 40 }), seed: fc.integer() })
+        .map(({ n, alphabet, seed }) => noise(n, seed).map((b) => b % alphabet)),
+    );
+    fc.assert(
+      fc.property(fc.array(segment, { maxLength: 8 }).map(concat), fc.integer({ min: 1, max: 9 }), (data, level) => {
+        // libdeflate's finished stream: the walker ends exactly at its last byte.
+        const finished = deflateBlock(data, level, true);
+        assert.equal((walkDeflate(finished).end + 7) >> 3, finished.length);
+        // A non-final block ends with the sync marker, and with an empty final block after it
+        // walks to its exact end too.
+        const flushed = deflateBlock(data, level, false);
+        assert.equal(Buffer.from(flushed.subarray(-4)).toString('hex'), '0000ffff');
+        const closed = concat([flushed, Uint8Array.of(3, 0)]);
+        assert.equal((walkDeflate(closed).end + 7) >> 3, closed.length);
+        assert.deepEqual(new Uint8Array(inflateRawSync(finished)), data);
+        assert.deepEqual(new Uint8Array(inflateRawSync(closed)), data);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('refuses malformed deflate streams in the walker', () => {
+    assert.throws(() => walkDeflate(new Uint8Array(0)), /ends without a final block/);
+    assert.throws(() => walkDeflate(Uint8Array.of(0x07)), /block type 3/);
+    assert.throws(() => walkDeflate(Uint8Array.of(0x01, 0x05, 0x00, 0x00, 0x00)), /stored block length/);
+    assert.throws(() => walkDeflate(Uint8Array.of(0x00, 0x00, 0x00, 0xff, 0xff)), /ends without a final block/);
+    // Random bytes either fail or parse within their length; they never loop or read past it.
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          assert.ok(walkDeflate(bytes).end <= bytes.length * 8);
+        } catch (err) {
+          assert.ok(err instanceof Error && !(err instanceof assert.AssertionError), String(err));
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 
