@@ -32,6 +32,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
+import { concatBytes } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 
 /** Options of {@link pinnedGzip} and {@link pinnedGzipBytes}. */
@@ -145,13 +146,7 @@ export async function pinnedGzipBytes(data: Uint8Array, options: PinnedGzipOptio
     parts.push(part);
     length += part.length;
   }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(parts, length);
 }
 
 /**

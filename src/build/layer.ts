@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { pinnedGzip } from '../archive/deflate.ts';
 import { type TarWriteEntry, tarHeader, writeTar } from '../archive/tar.ts';
+import { concatBytes } from '../bytes.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Tree } from '../vfs/tree.ts';
 
@@ -52,12 +53,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
     parts.push(chunk);
     total += chunk.length;
   }
-  const bytes = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    bytes.set(p, off);
-    off += p.length;
-  }
+  const bytes = concatBytes(parts, total);
   return { bytes, digest: `sha256:${comp.digest('hex')}` as Digest, diffId: `sha256:${diff.digest('hex')}` as Digest, tarSize };
 }
 

@@ -8,7 +8,7 @@
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { splitGzipMembers } from './members.ts';
-import { type ApkKeyring, type ApkSignature, parseSignatureName, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { type ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
 /** What an index (or an installed database) says about one package. */
@@ -90,20 +90,9 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
   const first = members[0];
   if (first === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the index is empty', { where });
   const firstFiles = await tarFiles(first.data, where);
-  const isSignatureMember = firstFiles.length > 0 && firstFiles.every((f) => f.name.startsWith('.SIGN.'));
-  const signatures: ApkSignature[] = [];
-  if (isSignatureMember) {
-    for (const f of firstFiles) {
-      const parsed = parseSignatureName(f.name);
-      if (parsed === undefined)
-        throw new ProvenantError(
-          'INVALID_PACKAGE',
-          `the signature entry ${JSON.stringify(f.name)} is not .SIGN.RSA.<key> or .SIGN.RSA256.<key>`,
-          { where },
-        );
-      signatures.push({ ...parsed, signature: f.body });
-    }
-  }
+  const found = signaturesOf(firstFiles, where);
+  const isSignatureMember = found !== undefined;
+  const signatures: ApkSignature[] = found ?? [];
   const signedStart = isSignatureMember ? first.end : 0;
   let signedBy: VerifiedSignature | undefined;
   try {

@@ -13,7 +13,7 @@ import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import { splitGzipMembers } from './members.ts';
-import { ApkKeyring, type ApkSignature, parseSignatureName, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
 /** `.PKGINFO`: `key = value` lines; keys that repeat (depend, provides, license, ...) keep every value. */
@@ -76,20 +76,9 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
       where,
     });
   const firstFiles = await tarFiles((members[0] as { data: Uint8Array }).data, where);
-  const signed = firstFiles.length > 0 && firstFiles.every((f) => f.name.startsWith('.SIGN.'));
-  const signatures: ApkSignature[] = [];
-  if (signed) {
-    for (const f of firstFiles) {
-      const parsed = parseSignatureName(f.name);
-      if (parsed === undefined)
-        throw new ProvenantError(
-          'INVALID_PACKAGE',
-          `the signature entry ${JSON.stringify(f.name)} is not .SIGN.RSA.<key> or .SIGN.RSA256.<key>`,
-          { where },
-        );
-      signatures.push({ ...parsed, signature: f.body });
-    }
-  }
+  const found = signaturesOf(firstFiles, where);
+  const signed = found !== undefined;
+  const signatures: ApkSignature[] = found ?? [];
   const controlIndex = signed ? 1 : 0;
   const control = members[controlIndex];
   const dataMembers = members.slice(controlIndex + 1);

@@ -134,3 +134,25 @@ export function verifyApkSignatures(
   }
   return verified;
 }
+
+/**
+ * Reads the first gzip member's tar entries as a signature member: the signatures when every
+ * entry is a `.SIGN.*` file, or undefined when the member is something else (an unsigned index
+ * or package starts with its content).
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a `.SIGN.` entry that names no type and key
+ */
+export function signaturesOf(files: readonly { name: string; body: Uint8Array }[], where: string): ApkSignature[] | undefined {
+  if (files.length === 0 || !files.every((f) => f.name.startsWith('.SIGN.'))) return undefined;
+  return files.map((f) => {
+    const parsed = parseSignatureName(f.name);
+    if (parsed === undefined) {
+      throw new ProvenantError(
+        'INVALID_PACKAGE',
+        `the signature entry ${JSON.stringify(f.name)} is not .SIGN.RSA.<key> or .SIGN.RSA256.<key>`,
+        { where },
+      );
+    }
+    return { ...parsed, signature: f.body };
+  });
+}
