@@ -237,7 +237,18 @@ async function assembleImage(
     config: configStored,
     layers,
     platform,
-  } = await imageFromTree(options, arch, tree, splitLayers(tree, installed, config.layering), installed.length, mtime);
+  } = await imageFromTree(
+    options,
+    arch,
+    tree,
+    splitLayers(
+      tree,
+      installed.map((i) => ({ name: i.info.name, origin: i.info.origin, size: i.info.installedSize })),
+      config.layering,
+    ),
+    installed.length,
+    mtime,
+  );
   const skippedScripts = installed
     .map(({ info, pkg }) => ({ package: `${info.name}-${info.version}`, scripts: [...pkg.scripts.keys()].sort() }))
     .filter((s) => s.scripts.length > 0);
@@ -323,14 +334,18 @@ export async function imageFromTree(
  * A group's layer depends on that group's packages alone, so its digest stays the same while
  * other packages change.
  */
-function splitLayers(tree: Tree, installed: readonly InstalledApk[], layering: LoadedConfig['config']['layering']): string[][] {
+export function splitLayers(
+  tree: Tree,
+  installed: readonly { name: string; origin: string; size: number }[],
+  layering: LoadedConfig['config']['layering'],
+): string[][] {
   const all = tree.paths();
   if (layering === undefined || layering.budget <= 1) return [all];
-  const originOf = new Map(installed.map((i) => [i.info.name, i.info.origin || i.info.name]));
+  const originOf = new Map(installed.map((i) => [i.name, i.origin || i.name]));
   const size = new Map<string, number>();
   for (const i of installed) {
-    const o = originOf.get(i.info.name) as string;
-    size.set(o, (size.get(o) ?? 0) + i.info.installedSize);
+    const o = originOf.get(i.name) as string;
+    size.set(o, (size.get(o) ?? 0) + i.size);
   }
   const chosen = [...size]
     .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))

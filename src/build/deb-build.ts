@@ -18,7 +18,7 @@ import { checkSameVersions, type Request, resolve } from '../pkg/resolve/resolve
 import { Tree } from '../vfs/tree.ts';
 import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
 import type { BuildOptions, BuildResult, BuiltImage } from './build.ts';
-import { imageFromTree, makeIndex } from './build.ts';
+import { imageFromTree, makeIndex, splitLayers } from './build.ts';
 import { caBundle, type InstalledDeb, installDeb, setTimezone } from './deb-install.ts';
 import { type LockedPackage, lockFor } from './lock.ts';
 
@@ -184,12 +184,19 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
     applyAccounts(tree, config.accounts, mtime);
     applyOsRelease(tree, config.osRelease, mtime);
     applyPaths(tree, config.paths, mtime);
+    // layering by origin: for a .deb, the source package; sizes from Installed-Size (KiB).
+    const groups = installed.map((i) => ({
+      name: i.pkg.name,
+      origin: (i.pkg.control.source ?? i.pkg.name).split(' ')[0] ?? i.pkg.name,
+      size: Number(i.pkg.control['installed-size'] ?? 0) * 1024,
+    }));
+    const layerPaths = splitLayers(tree, groups, config.layering);
     const {
       manifest,
       config: imageConfig,
       layers,
       platform,
-    } = await imageFromTree(options, arch, tree, [tree.paths()], installed.length, mtime);
+    } = await imageFromTree(options, arch, tree, layerPaths, installed.length, mtime);
     const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
     images.push({
       arch,

@@ -132,6 +132,29 @@ describe('Debian builds from the real mirror', {
     assert.equal(fromLock.index?.digest, first.index?.digest);
   });
 
+  it('merges /usr on request and splits layers by source package', { skip: toolMissing('bwrap') || toolMissing('umoci') }, async () => {
+    const path = join(dir, 'merged.yaml');
+    await writeFile(
+      path,
+      'include: sources.yaml\ncontents:\n  packages: [base-files, dash]\n  merged-usr: true\narchs: [x86_64]\nlayering:\n  strategy: origin\n  budget: 4\n',
+    );
+    const result = await buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, cacheDir: debianCacheDir });
+    const image = result.images[0];
+    assert.ok(image);
+    assert.equal(image.layers.length, 4);
+    const store = await LayoutStore.open(join(dir, 'merged-layout'), { create: true });
+    await writeBuild(result, store, ['latest']);
+    await store.putManifest(image.manifest, { tags: ['amd64'] });
+    await store.close();
+    const root = join(dir, 'merged-root');
+    await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'merged-layout')}:amd64`, root]);
+    const { stdout } = await run('readlink', [join(root, 'bin')]);
+    assert.equal(stdout.trim(), 'usr/bin');
+    assert.ok(existsSync(join(root, 'usr', 'bin', 'sh')));
+    const { stdout: hello } = await run('bwrap', ['--bind', root, '/', '--proc', '/proc', '--dev', '/dev', '/bin/sh', '-c', 'echo merged']);
+    assert.equal(hello, 'merged\n');
+  });
+
   it('is seen by trivy, offline, as Debian 12 with exactly the packages we installed', {
     skip: existsSync(trivy) ? toolMissing('umoci') : `trivy not found at ${trivy} (scripts/trivy.sh installs it)`,
   }, async () => {
