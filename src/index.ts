@@ -4,7 +4,23 @@
  */
 
 export { type Attachment, type AttachmentKind, type AttachmentStorage, findAttachments } from './attest/attachments.ts';
+/** Attestations: provenance, statements, and the storages a target accepts. */
+export { builderIdFromEnv, type ProvenanceInput, provenance, provenancePredicate } from './attest/provenance.ts';
+export { type AttestationMode, type Attested, type StatementBlob, statement, storeAttestations } from './attest/storage.ts';
+/** Building images: configuration, the build, its lock, and writing it to a store. */
+export {
+  type BuildOptions,
+  type BuildResult,
+  type BuiltImage,
+  buildImage,
+  type WriteBuildOptions,
+  writeBuild,
+} from './build/build.ts';
+export { type ImageConfig as BuildConfig, type LoadedConfig, loadConfig, parseConfig } from './build/config.ts';
+export { type DescribeOptions, describeBuild, describeIndex } from './build/describe.ts';
+export { formatLock, type Lock, type LockedPackage, parseLock } from './build/lock.ts';
 export { type ErrorCode, type ErrorDetails, isProvenantError, ProvenantError } from './errors.ts';
+export { attestationSummaries, imageSbom, readStatements } from './image/attestations.ts';
 export { type CopyOptions, type CopyResult, copyImage } from './image/copy.ts';
 export { type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
 export {
@@ -42,7 +58,22 @@ export {
   type StoredManifest,
   verifyDigest,
 } from './oci/index.ts';
+/** apk: reading, verifying and writing packages and indexes, and apk-tools' version order. */
+export { type ApkIndex, type ApkPackageInfo, readApkIndex } from './pkg/apk/apkindex.ts';
+export { type ApkPackage, readApkPackage } from './pkg/apk/package.ts';
+export { ApkKeyring } from './pkg/apk/signature.ts';
+export { compareApkVersions, parseApkDependency } from './pkg/apk/version.ts';
+export { buildApk, buildApkIndex, generateApkKeyPair } from './pkg/apk/write.ts';
+export { type DebPackage, readDeb } from './pkg/deb/deb.ts';
+export { DebKeyring, fetchDebianIndex } from './pkg/deb/release.ts';
+export { parseSourceLine } from './pkg/deb/sources.ts';
+/** Debian: signed repository metadata, .deb files and dpkg's version order. */
+export { compareDebVersions } from './pkg/deb/version.ts';
+/** The resolver shared by apk and deb. */
+export { type Candidate, type Requirement, resolve, type VersionScheme } from './pkg/resolve/resolve.ts';
 export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
+/** SBOMs. */
+export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';
 export { openOciArchive } from './store/archive.ts';
 export { DockerArchiveStore } from './store/docker-archive.ts';
 export { LayoutStore } from './store/layout.ts';
