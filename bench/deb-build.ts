@@ -1,0 +1,296 @@
+// Benchmark: `provenant build` of a Debian 12 image from `deb` sources with a warm download cache,
+// against the floor (the same files through `tar --sort=name | pigz -6 | sha256sum`) and against
+// mmdebstrap resolving and unpacking the same package list, in the same run.
+//
+//   node bench/deb-build.ts [--runs 3] [--packages base-files,bash,...] [--no-mmdebstrap] [--keep]
+//
+// The sources are written at run time by scripts/debian-sources.sh from this machine's apt
+// configuration (or PROVENANT_DEBIAN_MIRROR), into a temporary folder with an image.yaml that
+// includes them; no mirror is named here. The first build, with an empty download cache, is timed
+// once and reported; then each run builds from the warm cache with `--sbom false --provenance false`
+// and with the defaults (SBOMs and provenance attached). The files of the layer the CLI built,
+// unpacked as root with GNU tar, are the input of the floor. mmdebstrap runs in `--mode=root`
+// with `--variant=extract --include=<the same packages>`: apt resolves the dependencies and the
+// packages are unpacked without running maintainer scripts, as provenant does (the custom variant
+// with only these packages fails: dpkg inside the chroot wants sh, diff and ldconfig). Its first
+// run downloads the .debs and saves them (an extract hook); each timed run copies them back into
+// the chroot's apt cache (setup hooks) with `--skip=download/empty`, so apt downloads no package,
+// but it still runs `apt-get update` against the mirror every time. It writes an uncompressed tar;
+// it is also timed with its output piped through `pigz -6`, the compression provenant does.
+// Wall time is the median of --runs runs; peak memory is the maximum RSS from GNU time (for a
+// pipeline, its largest process).
+//
+// Needs root (mmdebstrap --mode=root, unpacking the layer with its owners), network access to the
+// mirror, GNU tar, pigz, /usr/bin/time and mmdebstrap: `apt-get install -y pigz time mmdebstrap`.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    packages: { type: 'string' },
+    'no-mmdebstrap': { type: 'boolean' },
+    // Keep the temporary folder (config, caches, rootfs, outputs) and print where it is.
+    keep: { type: 'boolean' },
+  },
+});
+const root = join(import.meta.dirname, '..');
+const EPOCH = '1700000000';
+const DEFAULT_PACKAGES = 'base-files,bash,coreutils,perl,python3-minimal,openssl,ca-certificates,tzdata,libstdc++6';
+
+interface Sample {
+  seconds: number;
+  maxRssMb: number;
+}
+
+function timed(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Sample & { stdout: string } {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    env: options.env ?? process.env,
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  return { seconds, maxRssMb: Number(lines[lines.length - 1]) / 1024, stdout: r.stdout };
+}
+
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+function has(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+
+function need(tool: string, pkg: string): void {
+  if (!has(tool)) throw new Error(`${tool} is missing: apt-get install -y ${pkg}`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Single-quoted for sh. */
+function q(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+interface LayerRef {
+  digest: string;
+  size: number;
+}
+
+/** The linux/amd64 image of the tag `bench` in an OCI layout (which may also hold attestations). */
+async function imageOf(layout: string): Promise<{ manifest: string; layers: LayerRef[] }> {
+  const blob = async (digest: string) => JSON.parse(await readFile(join(layout, 'blobs', 'sha256', digest.slice(7)), 'utf8'));
+  interface Entry {
+    digest: string;
+    platform?: { architecture: string };
+    annotations?: Record<string, string>;
+  }
+  const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Entry[] };
+  let entry = top.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'bench');
+  for (let depth = 0; entry !== undefined && depth < 3; depth++) {
+    const doc = await blob(entry.digest);
+    if (Array.isArray(doc.layers)) return { manifest: entry.digest, layers: doc.layers as LayerRef[] };
+    entry = (doc.manifests as Entry[]).find((m) => m.platform?.architecture === 'amd64') ?? (doc.manifests as Entry[])[0];
+  }
+  throw new Error(`no linux/amd64 image tagged bench in ${layout}`);
+}
+
+async function main(): Promise<void> {
+  const runs = Number(values.runs ?? 3);
+  const packages = (values.packages ?? DEFAULT_PACKAGES).split(',').filter((p) => p !== '');
+  if (process.getuid?.() !== 0) throw new Error('run as root: mmdebstrap --mode=root, and the layer is unpacked with its owners');
+  need('pigz', 'pigz');
+  need('/usr/bin/time', 'time');
+  if (!sh('tar', ['--version']).includes('GNU tar')) throw new Error('GNU tar is needed (--sort=name)');
+  let mmdebstrap: string | undefined;
+  if (values['no-mmdebstrap']) mmdebstrap = 'left out (--no-mmdebstrap)';
+  else if (!has('mmdebstrap')) mmdebstrap = 'not installed: apt-get install -y mmdebstrap';
+
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, encoding: 'utf8' });
+  if (build.status !== 0) {
+    // tsc writes dist/ despite type errors; a tree that others are editing may have some.
+    if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+    process.stderr.write(`warning: npm run build reported errors; dist/ was written anyway:\n${build.stdout}${build.stderr}\n`);
+  }
+  const node = process.execPath;
+  const cli = join(root, 'dist/cli/main.js');
+  const env = { ...process.env, SOURCE_DATE_EPOCH: EPOCH };
+  const work = await mkdtemp(join(tmpdir(), 'provenant-bench-deb-'));
+  const loadBefore = loadavg()[0]!;
+  try {
+    // The sources from this machine's apt configuration, never written in this file.
+    const sourcesYaml = join(work, 'sources.yaml');
+    sh('bash', [join(root, 'scripts/debian-sources.sh'), sourcesYaml]);
+    const sourceLines = (await readFile(sourcesYaml, 'utf8'))
+      .split('\n')
+      .map((l) => /^\s*-\s*(deb\s.*)$/.exec(l)?.[1]?.trim())
+      .filter((l): l is string => l !== undefined);
+    const config = join(work, 'image.yaml');
+    await writeFile(
+      config,
+      ['include: sources.yaml', 'contents:', `  packages: [${packages.join(', ')}]`, 'archs: [x86_64]', ''].join('\n'),
+    );
+
+    const cache = join(work, 'cache');
+    const rootfs = join(work, 'rootfs');
+    let digest = '';
+    let ourLayer: LayerRef | undefined;
+    const layerSizes: Record<string, number> = {};
+    /** `provenant build` from dist/ to a new layout; checks that every build gives the same image. */
+    const cliBuild = async (label: string, extra: string[]): Promise<Sample> => {
+      const out = join(work, 'out');
+      await rm(out, { recursive: true, force: true });
+      const s = timed(node, [cli, 'build', config, '-o', `oci:${out}:bench`, '--cache-dir', cache, '--format', 'json', ...extra], { env });
+      const image = await imageOf(out);
+      if (digest !== '' && image.manifest !== digest) throw new Error(`the build is not reproducible: ${image.manifest} after ${digest}`);
+      digest = image.manifest;
+      if (image.layers.length !== 1) throw new Error(`expected one layer, got ${image.layers.length}`);
+      ourLayer = image.layers[0]!;
+      layerSizes[label] = ourLayer.size;
+      return s;
+    };
+    const lean = ['--sbom', 'false', '--provenance', 'false'];
+    // The first build fills the download cache: timed once, reported apart.
+    const first = await cliBuild('first', lean);
+
+    // Our layer, unpacked with its owners and modes; reading it back also warms the page cache.
+    await mkdir(rootfs);
+    sh('tar', ['-xzpf', join(work, 'out', 'blobs', 'sha256', ourLayer!.digest.slice(7)), '--numeric-owner', '-C', rootfs]);
+    const tarSize = Number(sh('sh', ['-c', `tar -C ${q(rootfs)} --sort=name -cf - . | wc -c`]).trim());
+    const fileCount = Number(sh('sh', ['-c', `find ${q(rootfs)} -mindepth 1 | wc -l`]).trim());
+    const floor = `tar -C ${q(rootfs)} --sort=name -cf - . | pigz -6 | sha256sum`;
+    const floorSize = Number(sh('bash', ['-o', 'pipefail', '-c', `tar -C ${q(rootfs)} --sort=name -cf - . | pigz -6 | wc -c`]).trim());
+
+    // mmdebstrap: the same sources and packages. Its first run downloads the .debs and saves them.
+    const debs = join(work, 'debs');
+    const mmOut = join(work, 'mm.tar');
+    const mmBase = ['--variant=extract', `--include=${packages.join(',')}`, '--mode=root', '--quiet'];
+    const mmWarm = [
+      ...mmBase,
+      '--skip=download/empty',
+      '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+      `--setup-hook=sync-in ${debs} /var/cache/apt/archives/`,
+    ];
+    let mmFirst: Sample | undefined;
+    let mmVersion = '';
+    let mmEntries = 0;
+    if (mmdebstrap === undefined) {
+      await mkdir(debs);
+      try {
+        mmVersion = sh('mmdebstrap', ['--version']).trim();
+        mmFirst = timed('mmdebstrap', [
+          ...mmBase,
+          `--extract-hook=sync-out /var/cache/apt/archives ${debs}`,
+          'bookworm',
+          mmOut,
+          ...sourceLines,
+        ]);
+        mmEntries = Number(sh('sh', ['-c', `tar -tf ${q(mmOut)} | grep -v '^\\./$' | wc -l`]).trim());
+      } catch (err) {
+        mmdebstrap = `failed: ${(err as Error).message.split('\n').slice(-4).join(' ')}`;
+      }
+    }
+    const mmSizes: Record<string, number> = {};
+    const mmCmd = (out: string) => ['mmdebstrap', ...mmWarm, 'bookworm', out, ...sourceLines].map(q).join(' ');
+
+    const cases: [string, () => Promise<Sample>][] = [
+      ['provenant build --sbom false --provenance false, cached', () => cliBuild('lean', lean)],
+      ['provenant build (default: SBOMs + provenance), cached', () => cliBuild('default', [])],
+      ['floor: tar | pigz -6 | sha256sum', async () => timed('bash', ['-o', 'pipefail', '-c', floor])],
+    ];
+    if (mmdebstrap === undefined) {
+      cases.push(
+        [
+          'mmdebstrap extract, .debs cached (uncompressed tar)',
+          async () => {
+            const s = timed('sh', ['-c', mmCmd(mmOut)]);
+            mmSizes['mmdebstrap extract, .debs cached (uncompressed tar)'] = Number(sh('stat', ['-c', '%s', mmOut]).trim());
+            return s;
+          },
+        ],
+        [
+          'mmdebstrap extract, .debs cached, | pigz -6',
+          async () => {
+            const gz = join(work, 'mm.tar.gz');
+            const s = timed('bash', ['-o', 'pipefail', '-c', `${mmCmd('-')} | pigz -6 > ${q(gz)}`]);
+            mmSizes['mmdebstrap extract, .debs cached, | pigz -6'] = Number(sh('stat', ['-c', '%s', gz]).trim());
+            return s;
+          },
+        ],
+      );
+    }
+    // Each run takes every case in turn, so that other load on the machine falls on all of them.
+    const results: Record<string, Sample[]> = Object.fromEntries(cases.map(([label]) => [label, []]));
+    const loads: number[] = [loadBefore];
+    for (let run = 0; run < runs; run++) {
+      for (const [label, f] of cases) results[label]!.push(await f());
+      loads.push(loadavg()[0]!);
+    }
+
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    const cpu = cpus()[0]?.model ?? 'unknown';
+    const med = (k: string) => median(results[k]!.map((s) => s.seconds));
+    const headline = med('provenant build --sbom false --provenance false, cached');
+    const sizes: Record<string, string> = {
+      'provenant build --sbom false --provenance false, cached': mb(layerSizes.lean!),
+      'provenant build (default: SBOMs + provenance), cached': mb(layerSizes.default!),
+      'floor: tar | pigz -6 | sha256sum': mb(floorSize),
+      ...Object.fromEntries(Object.entries(mmSizes).map(([k, v]) => [k, mb(v)])),
+    };
+    process.stdout.write(
+      `Machine: ${cpus().length} × ${cpu} (availableParallelism ${availableParallelism()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
+        `Node ${process.version}; ${sh('pigz', ['--version']).trim()}; ${sh('tar', ['--version']).split('\n')[0]}` +
+        `${mmVersion === '' ? '' : `; ${mmVersion}`}; ` +
+        `1-minute load average at the start and after each run: ${loads.map((l) => l.toFixed(2)).join(', ')}.\n` +
+        `Input: Debian 12 (bookworm main, bookworm-updates${sourceLines.some((l) => /-security/.test(l)) ? ', bookworm-security' : ''}), ` +
+        `packages [${packages.join(', ')}] and their dependencies; ${fileCount} files, directories and links in the layer, ` +
+        `layer tar ${mb(tarSize)} MB, gzip ${mb(ourLayer!.size)} MB. Median of ${runs} runs. linux/amd64 manifest ${digest}.\n` +
+        `Command: node bench/deb-build.ts --runs ${runs}${values.packages === undefined ? '' : ` --packages ${packages.join(',')}`}\n\n` +
+        '| case | median seconds | runs (s) | max RSS (MB) | output (MB) | × cached build (lean) |\n|---|---|---|---|---|---|\n',
+    );
+    const row = (name: string, samples: Sample[], size: string) => {
+      const m = median(samples.map((s) => s.seconds));
+      process.stdout.write(
+        `| ${name} | ${m.toFixed(2)} | ${samples.map((s) => s.seconds.toFixed(2)).join(', ')} | ` +
+          `${Math.max(...samples.map((s) => s.maxRssMb)).toFixed(0)} | ${size} | ${(m / headline).toFixed(2)} |\n`,
+      );
+    };
+    row('provenant build --sbom false --provenance false, first (empty cache, downloads)', [first], mb(layerSizes.first!));
+    for (const [name, samples] of Object.entries(results)) row(name, samples, sizes[name] ?? '-');
+    if (mmFirst !== undefined) row('mmdebstrap extract, first (downloads .debs; uncompressed tar)', [mmFirst], '-');
+
+    const floorM = med('floor: tar | pigz -6 | sha256sum');
+    const defaultM = med('provenant build (default: SBOMs + provenance), cached');
+    let ratios =
+      `\nprovenant (cached, lean) / floor: ${(headline / floorM).toFixed(2)} (goal ≤ 1.3); ` +
+      `provenant (cached, default) / floor: ${(defaultM / floorM).toFixed(2)}.`;
+    if (mmdebstrap === undefined) {
+      const mmTar = med('mmdebstrap extract, .debs cached (uncompressed tar)');
+      const mmGz = med('mmdebstrap extract, .debs cached, | pigz -6');
+      ratios +=
+        ` provenant (cached, lean) / mmdebstrap (tar): ${(headline / mmTar).toFixed(2)}; / mmdebstrap | pigz -6: ${(headline / mmGz).toFixed(2)}; ` +
+        `provenant (cached, default) / mmdebstrap | pigz -6: ${(defaultM / mmGz).toFixed(2)}. ` +
+        `mmdebstrap's tar has ${mmEntries} entries (provenant's layer ${fileCount}).`;
+    } else {
+      ratios += ` mmdebstrap: ${mmdebstrap}.`;
+    }
+    process.stdout.write(`${ratios}\n`);
+  } finally {
+    if (values.keep) process.stderr.write(`kept ${work}\n`);
+    else await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();
