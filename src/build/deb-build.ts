@@ -13,6 +13,7 @@ import { readDeb } from '../pkg/deb/deb.ts';
 import { parseDebRelations } from '../pkg/deb/relations.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, fetchDebianIndex } from '../pkg/deb/release.ts';
 import { type DebSource, parseSourceLine } from '../pkg/deb/sources.ts';
+import { decompressXz } from '../pkg/deb/xz.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
 import { checkSameVersions, type Request, resolve } from '../pkg/resolve/resolve.ts';
 import { Tree } from '../vfs/tree.ts';
@@ -156,7 +157,7 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
       if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== sha256) {
         bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
       }
-      const pkg = await readDeb(bytes, { where, expectedSha256: sha256 });
+      const pkg = await readDeb(bytes, { where, expectedSha256: sha256, decompressXz: xzFromCache(cache, where) });
       await cache?.put(`deb:${sha256}`, bytes);
       packageDigests.set(p.url, sha256);
       lockPackages.push(p);
@@ -237,6 +238,23 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
     packageDigests,
     keys: [],
     configFiles: options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content })),
+  };
+}
+
+/**
+ * xz decoding (WebAssembly) is the slowest step of a build from cached packages, so the decoded
+ * data member is cached too, keyed by the SHA-256 of the compressed member. What comes out of the
+ * cache is still checked file by file against the package's md5sums by `readDeb`.
+ */
+function xzFromCache(cache: DownloadCache | undefined, where: string): ((bytes: Uint8Array) => Promise<Uint8Array>) | undefined {
+  if (cache === undefined) return undefined;
+  return async (bytes) => {
+    const key = `xz:${createHash('sha256').update(bytes).digest('hex')}`;
+    const hit = await cache.get(key);
+    if (hit !== undefined) return hit;
+    const out = await decompressXz(bytes, { where });
+    await cache.put(key, out);
+    return out;
   };
 }
 
