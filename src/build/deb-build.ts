@@ -153,10 +153,9 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
       if (!/^[0-9a-f]{64}$/.test(sha256))
         throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
       const where = safeLocation(p.url);
+      // The cache checks its own content digest; readDeb checks the file against the lock's SHA-256.
       let bytes = await cache?.get(`deb:${sha256}`);
-      if (bytes === undefined || createHash('sha256').update(bytes).digest('hex') !== sha256) {
-        bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
-      }
+      if (bytes === undefined) bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
       const pkg = await readDeb(bytes, { where, expectedSha256: sha256, decompressXz: xzFromCache(cache, where) });
       await cache?.put(`deb:${sha256}`, bytes);
       packageDigests.set(p.url, sha256);
