@@ -116,7 +116,7 @@ Description: Debian base system miscellaneous files
  This package contains the basic filesystem hierarchy of a Debian system.
  .
  It also contains several important miscellaneous files.
-Homepage: https://tracker.debian.org/pkg/base-files
+Homepage: https://example.org/base-files
 
 Package: libc6
 Status: install ok installed
@@ -124,7 +124,7 @@ Architecture: amd64
 Multi-Arch: same
 Source: glibc (2.36-9+deb12u4)
 Version: 2.36-9+deb12u4
-Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Maintainer: GNU Libc Maintainers <glibc-maintainers@example.org>
 Depends: libgcc-s1
 Description: GNU C Library: Shared libraries
 Homepage: https://www.gnu.org/software/libc/libc.html
@@ -192,7 +192,7 @@ describe('inventory from dpkg status', () => {
     const byName = new Map(inv.packages.map((p) => [p.name, p]));
     const libc = byName.get('libc6');
     assert.equal(libc?.source, 'glibc');
-    assert.equal(libc?.supplier, 'GNU Libc Maintainers <debian-glibc@lists.debian.org>');
+    assert.equal(libc?.supplier, 'GNU Libc Maintainers <glibc-maintainers@example.org>');
     assert.equal(libc?.homepage, 'https://www.gnu.org/software/libc/libc.html');
     assert.equal(libc?.ecosystem, 'deb');
     assert.deepEqual(byName.get('libgcc-s1')?.dependsOn, ['gcc-12-base', 'libc6']);

@@ -2,7 +2,7 @@
  * The `ar` archive format as a .deb uses it: the magic `!<arch>\n`, then members, each a 60-byte
  * header and a body padded to an even length with `\n`.
  *
- * The format: deb(5) and ar(5) (https://manpages.debian.org/bookworm/dpkg-dev/deb.5.en.html,
+ * The format: deb(5) and ar(5) (the dpkg-dev manual pages,
  * https://www.freebsd.org/cgi/man.cgi?query=ar&sektion=5). A header holds, in ASCII padded with
  * spaces: name (16 bytes), mtime (12, decimal), uid (6, decimal), gid (6, decimal), mode (8,
  * octal), size (10, decimal) and the two bytes "`\n". A .deb's member names are short, so GNU's

@@ -2,7 +2,7 @@
  * A Debian repository's signed metadata: `dists/SUITE/InRelease` (or `Release` with a detached
  * `Release.gpg`), and the `Packages` indexes it lists.
  *
- * The chain of trust is apt's (https://wiki.debian.org/DebianRepository/Format): the Release file
+ * The chain of trust is apt's (the Debian wiki's DebianRepository/Format page): the Release file
  * is OpenPGP-signed by a key of the repository's keyring; its SHA256 section lists every index
  * file with its size and SHA-256; each Packages stanza lists a .deb's SHA-256. Here the signature
  * is checked with openpgp.js against the keyring, the Release's `Valid-Until`, suite and
@@ -602,7 +602,7 @@ async function fetchIndexFile(
   const byHash = options.byHash ?? 'yes';
   const dir = file.path.slice(0, file.path.lastIndexOf('/'));
   // by-hash names the file by its content, so a mirror in the middle of an update cannot give
-  // the new Packages for the old Release (https://wiki.debian.org/DebianRepository/Format#indices_acquisition_via_hashsums_.28by-hash.29).
+  // the new Packages for the old Release (the Debian wiki's DebianRepository/Format page, "indices acquisition via hashsums").
   const candidates =
     byHash === 'force' || (byHash === 'yes' && release.acquireByHash)
       ? [joinLocation(dists, dir, 'by-hash', 'SHA256', file.entry.sha256), ...(byHash === 'force' ? [] : [plainUrl])]
