@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -16,35 +16,15 @@ import { writeAr } from '../../src/pkg/deb/ar.ts';
 import { parseControlStanzas } from '../../src/pkg/deb/control.ts';
 import { type DebPackage, readDeb } from '../../src/pkg/deb/deb.ts';
 import { Tree } from '../../src/vfs/tree.ts';
+import { realDebs as realDebsOf } from '../helpers/debian.ts';
 
 const code = (c: string) => (err: unknown) => isProvenantError(err) && err.code === c;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
 
 // Real packages, fetched once with `apt-get download` into a folder under the OS temp dir.
-const CACHE = join(tmpdir(), 'provenant-deb-cache');
 const REAL = ['base-files', 'netbase', 'tzdata', 'ca-certificates', 'libc6'];
-function realDeb(name: string): string | undefined {
-  mkdirSync(CACHE, { recursive: true });
-  const find = (): string | undefined =>
-    readdirSync(CACHE)
-      .filter((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'))
-      .sort()
-      .at(-1);
-  let file = find();
-  if (file === undefined) {
-    spawnSync('apt-get', ['download', name], { cwd: CACHE, stdio: 'ignore', timeout: 120_000 });
-    file = find();
-  }
-  return file === undefined ? undefined : join(CACHE, file);
-}
-const realDebs = new Map(REAL.map((n) => [n, realDeb(n)]));
-const noRealDebs =
-  [...realDebs.values()].some((p) => p === undefined) &&
-  `"apt-get download" could not fetch ${[...realDebs]
-    .filter(([, p]) => p === undefined)
-    .map(([n]) => n)
-    .join(', ')} into ${CACHE}; put the .debs there or configure apt`;
+const { debs: realDebs, missing: noRealDebs } = realDebsOf(REAL);
 const haveDpkgDeb = spawnSync('dpkg-deb', ['--version'], { stdio: 'ignore' }).status === 0;
 const haveOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
 

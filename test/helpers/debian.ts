@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -91,3 +92,34 @@ export const debianMissing: string | false = await (async () => {
  * addressed, so a stale entry is never used, and a rerun does not download bookworm's Packages again.
  */
 export const debianCacheDir: string = join(tmpdir(), 'provenant-test-cache', 'debian');
+
+/** Where tests keep real .debs fetched with `apt-get download` (the machine's apt configuration). */
+export const realDebCache: string = join(tmpdir(), 'provenant-deb-cache');
+
+/** The cached .deb of `name`, downloading it with apt-get when missing; undefined when apt-get cannot. */
+export function realDeb(name: string): string | undefined {
+  mkdirSync(realDebCache, { recursive: true });
+  const find = (): string | undefined =>
+    readdirSync(realDebCache)
+      .filter((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'))
+      .sort()
+      .at(-1);
+  let file = find();
+  if (file === undefined) {
+    spawnSync('apt-get', ['download', name], { cwd: realDebCache, stdio: 'ignore', timeout: 120_000 });
+    file = find();
+  }
+  return file === undefined ? undefined : join(realDebCache, file);
+}
+
+/** The real .debs of `names` by name, and the skip reason when any could not be fetched. */
+export function realDebs(names: readonly string[]): { debs: Map<string, string | undefined>; missing: string | false } {
+  const debs = new Map(names.map((n) => [n, realDeb(n)]));
+  const absent = [...debs].filter(([, p]) => p === undefined).map(([n]) => n);
+  return {
+    debs,
+    missing:
+      absent.length > 0 &&
+      `"apt-get download" could not fetch ${absent.join(', ')} into ${realDebCache}; put the .debs there or configure apt`,
+  };
+}

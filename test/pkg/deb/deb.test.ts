@@ -4,9 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
@@ -14,6 +12,7 @@ import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/ta
 import { isProvenantError } from '../../../src/errors.ts';
 import { type ArWriteMember, readAr, writeAr } from '../../../src/pkg/deb/ar.ts';
 import { parseMd5sums, readDeb } from '../../../src/pkg/deb/deb.ts';
+import { realDebs as realDebsOf } from '../../helpers/debian.ts';
 
 const code = (c: string) => (err: unknown) => isProvenantError(err) && err.code === c;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -24,31 +23,14 @@ const md5 = (b: Uint8Array | string): string => createHash('md5').update(b).dige
 // folder under the OS temp dir across runs.
 // ---------------------------------------------------------------------------------------------
 
-const CACHE = join(tmpdir(), 'provenant-deb-cache');
-const REAL = ['base-files', 'netbase', 'tzdata', 'ca-certificates', 'libc6', 'busybox-static'];
-
-/** The cached .deb of `name`, downloading it when missing; undefined when apt-get cannot. */
-function realDeb(name: string): string | undefined {
-  mkdirSync(CACHE, { recursive: true });
-  const find = (): string | undefined =>
-    readdirSync(CACHE)
-      .filter((f) => f.startsWith(`${name}_`) && f.endsWith('.deb'))
-      .sort()
-      .at(-1);
-  let file = find();
-  if (file === undefined) {
-    spawnSync('apt-get', ['download', name], { cwd: CACHE, stdio: 'ignore', timeout: 120_000 });
-    file = find();
-  }
-  return file === undefined ? undefined : join(CACHE, file);
-}
-const realDebs = new Map(REAL.map((n) => [n, realDeb(n)]));
-const noRealDebs =
-  [...realDebs.values()].some((p) => p === undefined) &&
-  `"apt-get download" could not fetch ${[...realDebs]
-    .filter(([, p]) => p === undefined)
-    .map(([n]) => n)
-    .join(', ')} into ${CACHE}; put the .debs there or configure apt`;
+const { debs: realDebs, missing: noRealDebs } = realDebsOf([
+  'base-files',
+  'netbase',
+  'tzdata',
+  'ca-certificates',
+  'libc6',
+  'busybox-static',
+]);
 const haveDpkgDeb = spawnSync('dpkg-deb', ['--version'], { stdio: 'ignore' }).status === 0;
 const haveXz = spawnSync('xz', ['--version'], { stdio: 'ignore' }).status === 0;
 
