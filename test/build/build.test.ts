@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/build/config.ts';
 import { formatLock, parseLock } from '../../src/build/lock.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { copyApkoRepository } from '../helpers/apk.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';
 
@@ -55,15 +56,7 @@ async function layerEntries(gz: Uint8Array): Promise<Map<string, Entry>> {
 
 /** apko's test repository, laid out as its golden config expects (copied to a temp folder, not into the project). */
 async function apkoTestdata(dir: string): Promise<string> {
-  const pkgs = join(dir, 'testdata', 'packages');
-  for (const arch of ['x86_64', 'aarch64']) {
-    await mkdir(join(pkgs, arch), { recursive: true });
-    await cp(fixture('apk', `apkotest-${arch}.APKINDEX.tar.gz`), join(pkgs, arch, 'APKINDEX.tar.gz'));
-    for (const p of ['pretend-baselayout', 'replayout', 'custom-ca-certs-1', 'custom-ca-certs-2']) {
-      await cp(fixture('apk', `apkotest-${arch}-${p}-1.0.0-r0.apk`), join(pkgs, arch, `${p}-1.0.0-r0.apk`));
-    }
-  }
-  await cp(fixture('apk', 'melange.rsa.pub'), join(dir, 'testdata', 'melange.rsa.pub'));
+  await copyApkoRepository(dir);
   // The golden image was built with these annotations on the command line; here they are in the config.
   const config = `${await readFile(fixture('apk', 'apkotest-golden-apko.yaml'), 'utf8')}\nannotations:\n  org.opencontainers.image.title: Title\n  org.opencontainers.image.vendor: Vendor\n`;
   await writeFile(join(dir, 'apko.yaml'), config);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +11,8 @@ import type { Lock } from '../../src/build/lock.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { copyApkoRepository } from '../helpers/apk.ts';
+import { fixturesMissing } from '../helpers/fixtures.ts';
 
 interface Statement {
   _type: string;
@@ -22,15 +23,7 @@ interface Statement {
 }
 
 async function testdata(dir: string): Promise<string> {
-  const pkgs = join(dir, 'testdata', 'packages');
-  for (const arch of ['x86_64', 'aarch64']) {
-    await mkdir(join(pkgs, arch), { recursive: true });
-    await cp(fixture('apk', `apkotest-${arch}.APKINDEX.tar.gz`), join(pkgs, arch, 'APKINDEX.tar.gz'));
-    for (const p of ['pretend-baselayout', 'replayout', 'custom-ca-certs-1', 'custom-ca-certs-2']) {
-      await cp(fixture('apk', `apkotest-${arch}-${p}-1.0.0-r0.apk`), join(pkgs, arch, `${p}-1.0.0-r0.apk`));
-    }
-  }
-  await cp(fixture('apk', 'melange.rsa.pub'), join(dir, 'testdata', 'melange.rsa.pub'));
+  await copyApkoRepository(dir);
   await writeFile(join(dir, 'base.yaml'), 'entrypoint:\n  command: /bin/sh -l\n');
   await writeFile(
     join(dir, 'apko.yaml'),

@@ -1,0 +1,20 @@
+import { cp, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fixture } from './fixtures.ts';
+
+/**
+ * apko's test repository (both arches, four packages) and its key, laid out under `dir` as apko's
+ * golden configuration expects them (`testdata/packages/ARCH/...`, `testdata/melange.rsa.pub`).
+ * Copied into a temporary folder at test time, never into the project.
+ */
+export async function copyApkoRepository(dir: string): Promise<void> {
+  const pkgs = join(dir, 'testdata', 'packages');
+  for (const arch of ['x86_64', 'aarch64']) {
+    await mkdir(join(pkgs, arch), { recursive: true });
+    await cp(fixture('apk', `apkotest-${arch}.APKINDEX.tar.gz`), join(pkgs, arch, 'APKINDEX.tar.gz'));
+    for (const p of ['pretend-baselayout', 'replayout', 'custom-ca-certs-1', 'custom-ca-certs-2']) {
+      await cp(fixture('apk', `apkotest-${arch}-${p}-1.0.0-r0.apk`), join(pkgs, arch, `${p}-1.0.0-r0.apk`));
+    }
+  }
+  await cp(fixture('apk', 'melange.rsa.pub'), join(dir, 'testdata', 'melange.rsa.pub'));
+}
