@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { cleanEntryPath } from '../archive/paths.ts';
 import { tarBytes, tarHeader } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
-import type { ApkPackageInfo } from '../pkg/apk/apkindex.ts';
+import { type ApkPackageInfo, formatStanza } from '../pkg/apk/apkindex.ts';
 import type { ApkPackage } from '../pkg/apk/package.ts';
 import type { Tree } from '../vfs/tree.ts';
 
@@ -104,25 +104,10 @@ function xattrsOf(pax: Record<string, string> | undefined): Record<string, strin
 export function installedDatabase(installed: readonly InstalledApk[]): string {
   let out = '';
   for (const { info, files } of installed) {
-    const lines = [
-      `C:${info.checksum}`,
-      `P:${info.name}`,
-      `V:${info.version}`,
-      `A:${info.arch}`,
-      `S:${info.size}`,
-      `I:${info.installedSize}`,
-      `T:${info.description}`,
-      `U:${info.url}`,
-      `L:${info.license}`,
-    ];
-    if (info.origin !== '') lines.push(`o:${info.origin}`);
-    if (info.maintainer !== '') lines.push(`m:${info.maintainer}`);
-    if (info.buildTime !== undefined) lines.push(`t:${info.buildTime}`);
-    if (info.commit !== '') lines.push(`c:${info.commit}`);
-    if (info.providerPriority !== undefined) lines.push(`k:${info.providerPriority}`);
-    if (info.depends.length > 0) lines.push(`D:${info.depends.join(' ')}`);
-    if (info.provides.length > 0) lines.push(`p:${info.provides.join(' ')}`);
-    if (info.installIf.length > 0) lines.push(`i:${info.installIf.join(' ')}`);
+    // The index fields in apk-tools' order, then what only the database has.
+    const lines = formatStanza({ ...info, extra: {} })
+      .trimEnd()
+      .split('\n');
     if (info.replaces.length > 0) lines.push(`r:${info.replaces.join(' ')}`);
     if (info.replacesPriority !== undefined) lines.push(`q:${info.replacesPriority}`);
     let folder: string | undefined;
