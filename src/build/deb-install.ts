@@ -11,6 +11,8 @@
  * declaratively by the helpers here ({@link caBundle} for ca-certificates, {@link setTimezone}
  * for tzdata), and each package reports the scripts it carried ({@link InstalledDeb.skippedScripts}).
  */
+
+import { concatBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { DebPackage, DebScriptName } from '../pkg/deb/deb.ts';
 import { parseDebRelations } from '../pkg/deb/relations.ts';
@@ -163,7 +165,7 @@ export function dpkgStatusFiles(
 ): { path: string; body: Uint8Array }[] {
   const name = debStatusName(pkg, options);
   let control = pkg.controlBytes;
-  if (control.length > 0 && control[control.length - 1] !== 0x0a) control = join(control, encoder.encode('\n'));
+  if (control.length > 0 && control[control.length - 1] !== 0x0a) control = concatBytes([control, encoder.encode('\n')]);
   if (options.statusLine !== false) control = withStatusLine(control);
   const out = [{ path: `${STATUS_D}/${name}`, body: control }];
   if (pkg.md5sumsBytes !== undefined) out.push({ path: `${STATUS_D}/${name}.md5sums`, body: pkg.md5sumsBytes });
@@ -178,20 +180,10 @@ function withStatusLine(control: Uint8Array): Uint8Array {
     let end = control.indexOf(0x0a, start);
     end = end < 0 ? control.length : end + 1;
     const head = new TextDecoder().decode(control.subarray(start, Math.min(end, start + 8)));
-    if (/^package:/i.test(head)) return join(control.subarray(0, end), status, control.subarray(end));
+    if (/^package:/i.test(head)) return concatBytes([control.subarray(0, end), status, control.subarray(end)]);
     start = end;
   }
-  return join(status, control);
-}
-
-function join(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([status, control]);
 }
 
 /**
@@ -308,7 +300,7 @@ export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBund
     // `sed -e '$a\'`: a newline after a last line that lacks one; an empty file stays empty.
     if (body.length > 0 && body[body.length - 1] !== 0x0a) parts.push(encoder.encode('\n'));
   }
-  const bundle = join(...parts);
+  const bundle = concatBytes(parts);
   const mtime = options.mtime ?? 0;
   tree.mkdirAll('etc/ssl/certs', { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
   tree.put(BUNDLE, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body: bundle, owner: 'build' });

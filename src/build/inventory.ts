@@ -1,5 +1,6 @@
 /** The package inventory of a built image, for SBOMs: made from what the build installed. */
 import { parseApkDependency } from '../pkg/apk/version.ts';
+import { apkInventoryPackage, parseOsRelease } from '../sbom/from-image.ts';
 import type { Inventory, InventoryPackage } from '../sbom/inventory.ts';
 import type { BuiltImage } from './build.ts';
 import type { InstalledDeb } from './deb-install.ts';
@@ -28,21 +29,8 @@ export function inventoryOf(image: BuiltImage, imageName: string, withFiles = fa
       const met = byName.get(name) ?? byProvide.get(name);
       if (met !== undefined && met !== info.name) deps.add(met);
     }
-    const pkg: InventoryPackage = {
-      ecosystem: 'apk',
-      name: info.name,
-      version: info.version,
-      arch: info.arch,
-      license: info.license,
-      source: info.origin,
-      supplier: info.maintainer,
-      homepage: info.url,
-      description: info.description,
-      checksums: { SHA1: Buffer.from(info.checksum.slice(2), 'base64').toString('hex') },
-      dependsOn: [...deps].sort(),
-    };
-    if (withFiles) pkg.files = files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}`, sha1: f.sha1 }));
-    return pkg;
+    const fileList = withFiles ? files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}`, sha1: f.sha1 })) : undefined;
+    return apkInventoryPackage(info, deps, fileList);
   });
   for (const d of image.debPackages ?? []) packages.push(debInventoryPackage(d, image.debPackages ?? [], withFiles));
   const os = parseOsRelease(image.osRelease);
@@ -57,19 +45,6 @@ export function inventoryOf(image: BuiltImage, imageName: string, withFiles = fa
     },
     packages: [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
-}
-
-/** `KEY=value` lines of os-release(5), quotes removed. */
-export function parseOsRelease(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
-    if (m === null) continue;
-    let v = m[2] ?? '';
-    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1).replace(/\\(["$`\\])/g, '$1');
-    out[m[1] as string] = v;
-  }
-  return out;
 }
 
 function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[], withFiles: boolean): InventoryPackage {

@@ -3,7 +3,7 @@
  * dpkg's `/var/lib/dpkg/status` (or distroless' `/var/lib/dpkg/status.d/*`), with the
  * distribution from `/etc/os-release`.
  */
-import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
+import { type ApkPackageInfo, parseApkIndexText } from '../pkg/apk/apkindex.ts';
 import { parseControlStanzas } from '../pkg/deb/control.ts';
 import type { Inventory, InventoryFile, InventoryPackage } from './inventory.ts';
 import { compareStrings } from './purl.ts';
@@ -59,6 +59,34 @@ function apkChecksum(text: string): { alg: 'sha1' | 'sha256'; hex: string } | un
   else if (kind[0] === 'X' && /^[0-9a-f]+$/i.test(rest)) hex = rest.toLowerCase();
   else return undefined;
   return hex.length === (alg === 'sha1' ? 40 : 64) ? { alg, hex } : undefined;
+}
+
+/**
+ * One apk package of an inventory: its index fields, the `C:` identity as its checksum, the
+ * installed packages it depends on, and its files when given. Shared by inventories read back
+ * from an image and those a build makes.
+ */
+export function apkInventoryPackage(
+  info: ApkPackageInfo,
+  dependsOn: Iterable<string>,
+  files?: InventoryFile[] | undefined,
+): InventoryPackage {
+  const sum = apkChecksum(info.checksum);
+  const pkg: InventoryPackage = {
+    ecosystem: 'apk',
+    name: info.name,
+    version: info.version,
+    arch: info.arch,
+    license: info.license,
+    source: info.origin,
+    supplier: info.maintainer,
+    homepage: info.url,
+    description: info.description,
+    checksums: sum === undefined ? {} : { [sum.alg]: sum.hex },
+    dependsOn: [...dependsOn].sort(compareStrings),
+  };
+  if (files !== undefined) pkg.files = files;
+  return pkg;
 }
 
 /**
@@ -137,21 +165,7 @@ export function inventoryFromApkDatabase(installedText: string, osRelease: strin
       const targets = names.has(name) ? [name] : (providers.get(name) ?? []);
       for (const t of targets) if (t !== info.name) dependsOn.add(t);
     }
-    const sum = apkChecksum(info.checksum);
-    return {
-      ecosystem: 'apk',
-      name: info.name,
-      version: info.version,
-      arch: info.arch,
-      license: info.license,
-      source: info.origin,
-      supplier: info.maintainer,
-      homepage: info.url,
-      description: info.description,
-      checksums: sum === undefined ? {} : { [sum.alg]: sum.hex },
-      dependsOn: [...dependsOn].sort(compareStrings),
-      files: files[i] ?? [],
-    };
+    return apkInventoryPackage(info, dependsOn, files[i] ?? []);
   });
   return { distro: distroOf(osRelease), image, packages };
 }
