@@ -29,6 +29,7 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ApkFileSpec } from '../src/pkg/apk/write.ts';
+import { imageOf, type LayerRef, median, need, type Sample, sh, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -89,42 +90,6 @@ async function libBuild(a: LibBuildArgs): Promise<void> {
   const d = await writeBuild(result, store, ['bench']);
   await store.close();
   process.stdout.write(`${JSON.stringify({ seconds: Number(process.hrtime.bigint() - t) / 1e9, digest: d.digest })}\n`);
-}
-
-interface Sample {
-  seconds: number;
-  maxRssMb: number;
-}
-
-function timed(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Sample & { stdout: string } {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-    cwd: options.cwd,
-    env: options.env ?? process.env,
-  });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  return { seconds, maxRssMb: Number(lines[lines.length - 1]) / 1024, stdout: r.stdout };
-}
-
-function sh(cmd: string, args: string[], cwd?: string): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, cwd });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function need(tool: string, pkg: string): void {
-  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
-    throw new Error(`${tool} is missing: apt-get install -y ${pkg}`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,34 +233,6 @@ async function makeInput(dir: string, sizeMb: number, packageCount: number): Pro
 // ---------------------------------------------------------------------------------------------
 // OCI layout reading
 // ---------------------------------------------------------------------------------------------
-
-interface LayerRef {
-  digest: string;
-  size: number;
-  mediaType: string;
-}
-
-/**
- * The linux/amd64 image of the tag `bench` in an OCI layout (which may also hold attestations):
- * its manifest digest and layers.
- */
-async function imageOf(layout: string): Promise<{ manifest: string; layers: LayerRef[] }> {
-  const blob = async (digest: string) => JSON.parse(await readFile(join(layout, 'blobs', 'sha256', digest.slice(7)), 'utf8'));
-  interface Entry {
-    digest: string;
-    mediaType: string;
-    platform?: { architecture: string };
-    annotations?: Record<string, string>;
-  }
-  const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Entry[] };
-  let entry = top.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'bench');
-  for (let depth = 0; entry !== undefined && depth < 3; depth++) {
-    const doc = await blob(entry.digest);
-    if (Array.isArray(doc.layers)) return { manifest: entry.digest, layers: doc.layers as LayerRef[] };
-    entry = (doc.manifests as Entry[]).find((m) => m.platform?.architecture === 'amd64') ?? (doc.manifests as Entry[])[0];
-  }
-  throw new Error(`no linux/amd64 image tagged bench in ${layout}`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Profile summary

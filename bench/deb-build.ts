@@ -28,6 +28,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { has, imageOf, type LayerRef, median, need, q, type Sample, sh, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,71 +42,6 @@ const { values } = parseArgs({
 const root = join(import.meta.dirname, '..');
 const EPOCH = '1700000000';
 const DEFAULT_PACKAGES = 'base-files,bash,coreutils,perl,python3-minimal,openssl,ca-certificates,tzdata,libstdc++6';
-
-interface Sample {
-  seconds: number;
-  maxRssMb: number;
-}
-
-function timed(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Sample & { stdout: string } {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-    env: options.env ?? process.env,
-  });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  return { seconds, maxRssMb: Number(lines[lines.length - 1]) / 1024, stdout: r.stdout };
-}
-
-function sh(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-function has(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-}
-
-function need(tool: string, pkg: string): void {
-  if (!has(tool)) throw new Error(`${tool} is missing: apt-get install -y ${pkg}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-/** Single-quoted for sh. */
-function q(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-interface LayerRef {
-  digest: string;
-  size: number;
-}
-
-/** The linux/amd64 image of the tag `bench` in an OCI layout (which may also hold attestations). */
-async function imageOf(layout: string): Promise<{ manifest: string; layers: LayerRef[] }> {
-  const blob = async (digest: string) => JSON.parse(await readFile(join(layout, 'blobs', 'sha256', digest.slice(7)), 'utf8'));
-  interface Entry {
-    digest: string;
-    platform?: { architecture: string };
-    annotations?: Record<string, string>;
-  }
-  const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Entry[] };
-  let entry = top.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'bench');
-  for (let depth = 0; entry !== undefined && depth < 3; depth++) {
-    const doc = await blob(entry.digest);
-    if (Array.isArray(doc.layers)) return { manifest: entry.digest, layers: doc.layers as LayerRef[] };
-    entry = (doc.manifests as Entry[]).find((m) => m.platform?.architecture === 'amd64') ?? (doc.manifests as Entry[])[0];
-  }
-  throw new Error(`no linux/amd64 image tagged bench in ${layout}`);
-}
 
 async function main(): Promise<void> {
   const runs = Number(values.runs ?? 3);

@@ -1,0 +1,78 @@
+// Helpers shared by the benchmarks: timing a command with its peak memory, running one, checking
+// for tools, medians, shell quoting, and finding the image a build wrote into an OCI layout.
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** One timed run: wall seconds and the peak RSS GNU time reports. */
+export interface Sample {
+  seconds: number;
+  maxRssMb: number;
+}
+
+/** Runs `cmd` under /usr/bin/time; throws when it fails. */
+export function timed(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Sample & { stdout: string } {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  return { seconds, maxRssMb: Number(lines[lines.length - 1]) / 1024, stdout: r.stdout };
+}
+
+/** Runs `cmd` and returns its standard output; throws when it fails. */
+export function sh(cmd: string, args: string[], cwd?: string): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, cwd });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export function has(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+
+export function need(tool: string, pkg: string): void {
+  if (!has(tool)) throw new Error(`${tool} is missing: apt-get install -y ${pkg}`);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Single-quoted for sh. */
+export function q(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+export interface LayerRef {
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+
+/**
+ * The linux/amd64 image of the tag `bench` in an OCI layout (which may also hold attestations):
+ * its manifest digest and layers.
+ */
+export async function imageOf(layout: string): Promise<{ manifest: string; layers: LayerRef[] }> {
+  const blob = async (digest: string) => JSON.parse(await readFile(join(layout, 'blobs', 'sha256', digest.slice(7)), 'utf8'));
+  interface Entry {
+    digest: string;
+    platform?: { architecture: string };
+    annotations?: Record<string, string>;
+  }
+  const top = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: Entry[] };
+  let entry = top.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'bench');
+  for (let depth = 0; entry !== undefined && depth < 3; depth++) {
+    const doc = await blob(entry.digest);
+    if (Array.isArray(doc.layers)) return { manifest: entry.digest, layers: doc.layers as LayerRef[] };
+    entry = (doc.manifests as Entry[]).find((m) => m.platform?.architecture === 'amd64') ?? (doc.manifests as Entry[])[0];
+  }
+  throw new Error(`no linux/amd64 image tagged bench in ${layout}`);
+}
