@@ -29,6 +29,7 @@ import { buildDebImage, isDebianConfig } from './deb-build.ts';
 import type { InstalledDeb } from './deb-install.ts';
 import { type Layer, treeLayer } from './layer.ts';
 import { type Lock, type LockedPackage, lockFor } from './lock.ts';
+import { dependencyOrder } from './order.ts';
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions {
@@ -468,7 +469,7 @@ function rangeOf(bytes: Uint8Array, [start, end]: [number, number], algorithm: '
   };
 }
 
-/** Dependencies before dependents (apk's install order); ties and cycles by name. */
+/** apk's install order: dependencies (by name or by what a package provides) before dependents. */
 function installOrder(infos: ApkPackageInfo[]): number[] {
   const byName = new Map<string, number>();
   const provides = new Map<string, number>();
@@ -476,21 +477,13 @@ function installOrder(infos: ApkPackageInfo[]): number[] {
     byName.set(p.name, i);
     for (const pr of p.provides) provides.set(pr.replace(/[<>=~].*$/, ''), i);
   });
-  const order: number[] = [];
-  const state = new Map<number, 'visiting' | 'done'>();
-  const visit = (i: number): void => {
-    if (state.has(i)) return;
-    state.set(i, 'visiting');
-    const deps = (infos[i]?.depends ?? [])
-      .filter((d) => !d.startsWith('!'))
-      .map((d) => d.replace(/[<>=~@].*$/, ''))
-      .map((n) => byName.get(n) ?? provides.get(n))
-      .filter((j): j is number => j !== undefined && j !== i)
-      .sort((a, b) => ((infos[a]?.name ?? '') < (infos[b]?.name ?? '') ? -1 : 1));
-    for (const j of deps) visit(j);
-    state.set(i, 'done');
-    order.push(i);
-  };
-  [...infos.keys()].sort((a, b) => ((infos[a]?.name ?? '') < (infos[b]?.name ?? '') ? -1 : 1)).forEach(visit);
-  return order;
+  return dependencyOrder(
+    [...infos.keys()],
+    (i) => infos[i]?.name ?? '',
+    (i) =>
+      (infos[i]?.depends ?? [])
+        .filter((d) => !d.startsWith('!'))
+        .map((d) => d.replace(/[<>=~@].*$/, ''))
+        .map((n) => byName.get(n) ?? provides.get(n)),
+  );
 }

@@ -22,6 +22,7 @@ import type { BuildOptions, BuildResult, BuiltImage } from './build.ts';
 import { imageFromTree, makeIndex, splitLayers } from './build.ts';
 import { caBundle, type InstalledDeb, installDeb, setTimezone } from './deb-install.ts';
 import { type LockedPackage, lockFor } from './lock.ts';
+import { dependencyOrder } from './order.ts';
 
 /** apk architecture names (the configuration's) to Debian's. */
 const DEB_ARCH: Record<string, string> = {
@@ -257,29 +258,23 @@ function xzFromCache(cache: DownloadCache | undefined, where: string): ((bytes: 
   };
 }
 
-/** Pre-Depends and Depends before dependents, as dpkg would unpack them; ties and cycles by name. */
+/** Pre-Depends and Depends before dependents, as dpkg would unpack them. */
 function debOrder<T extends { name: string; control: Record<string, string> }>(debs: T[]): T[] {
   const byName = new Map(debs.map((d) => [d.name, d]));
-  const out: T[] = [];
-  const seen = new Set<string>();
-  const visit = (d: T): void => {
-    if (seen.has(d.name)) return;
-    seen.add(d.name);
-    const deps = [d.control['pre-depends'], d.control.depends].filter((f): f is string => f !== undefined && f !== '');
-    const names: string[] = [];
-    for (const f of deps) {
-      try {
-        for (const alt of parseDebRelations(f, 'Depends')) for (const r of alt) names.push(r.name.replace(/:.*$/, ''));
-      } catch {
-        // Ordering only: a field the resolver accepted parses here too.
+  return dependencyOrder(
+    debs,
+    (d) => d.name,
+    (d) => {
+      const names: string[] = [];
+      for (const f of [d.control['pre-depends'], d.control.depends]) {
+        if (f === undefined || f === '') continue;
+        try {
+          for (const alt of parseDebRelations(f, 'Depends')) for (const r of alt) names.push(r.name.replace(/:.*$/, ''));
+        } catch {
+          // Ordering only: a field the resolver accepted parses here too.
+        }
       }
-    }
-    for (const n of [...new Set(names)].sort()) {
-      const dep = byName.get(n);
-      if (dep !== undefined) visit(dep);
-    }
-    out.push(d);
-  };
-  for (const d of [...debs].sort((a, b) => (a.name < b.name ? -1 : 1))) visit(d);
-  return out;
+      return names.map((n) => byName.get(n));
+    },
+  );
 }
