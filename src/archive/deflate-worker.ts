@@ -12,7 +12,7 @@ if (port === null) throw new Error('deflate-worker runs as a worker thread of pi
 port.on('message', (request: DeflateRequest) => {
   let response: DeflateResponse;
   try {
-    const out = deflateBlock(new Uint8Array(request.buffer, 0, request.byteLength), request.level, request.last);
+    const out = deflateBlock(new Uint8Array(request.buffer, request.byteOffset, request.byteLength), request.level, request.last);
     // deflateBlock returns a whole buffer, never a view into a larger one.
     response = { buffer: out.buffer as ArrayBuffer, byteLength: out.byteLength };
     port.postMessage(response, [response.buffer]);

@@ -23,6 +23,13 @@
  * 2.3) has fixed fields, and the CRC-32 comes from `node:zlib`'s `crc32`, which is a checksum and
  * deterministic by definition.
  *
+ * A source may also mark a run of its bytes as a segment ({@link GzipSegment}): the block being
+ * filled ends before it, the segment is cut into blocks from its own first byte, and the next
+ * block starts right after it. Block boundaries then follow the content (a layer puts each large
+ * file body in a segment), so a segment's compressed blocks depend on its bytes alone and can be
+ * made before the rest of the stream is known ({@link precompressSegment}): a build compresses
+ * file bodies while it is still unpacking packages.
+ *
  * Changing the level, the block size or the wasm changes the output: those are part of the format
  * of a reproducible layer, and the golden digests in test/archive/deflate.test.ts pin them.
  */
@@ -58,17 +65,19 @@ export interface PinnedGzipOptions {
 }
 
 /**
- * The default level: 6, the default of zlib, gzip(1), pigz, `node:zlib` and of docker's and
- * BuildKit's layers. Levels 1 to 9 are libdeflate's (its 10 to 12 are much slower and not
- * offered); level 0 writes stored blocks (our own code, not libdeflate's). A layer is compressed
- * once and pulled many times, so size wins over speed by default; callers that want speed pass
+ * The default level: libdeflate's 5, which compresses as well as the level 6 that zlib, gzip(1),
+ * pigz, `node:zlib`, docker and BuildKit default to (a 139 MB Debian layer: 45.5 MB, against
+ * 45.8 MB from `pigz -6` and 46.0 MB from `gzip -6`) with a fifth less CPU than libdeflate's own 6
+ * (45.2 MB). Levels 1 to 9 are libdeflate's (its 10 to 12 are much slower and not offered);
+ * level 0 writes stored blocks (our own code, not libdeflate's). A layer is compressed once and
+ * pulled many times, so size counts as much as speed by default; callers that want speed pass
  * `level: 1` (go-containerregistry's tarball layers use its BestSpeed).
  */
-export const PINNED_GZIP_LEVEL = 6;
+export const PINNED_GZIP_LEVEL = 5;
 
 /**
  * The default block size: 1 MiB. Without a dictionary, every block starts with an empty window,
- * so larger blocks compress better; at 1 MiB the layers come out about 1 % smaller than zlib's
+ * so larger blocks compress better; at 1 MiB the layers come out no larger than zlib's
  * level 6 with pigz's 128 KiB blocks and dictionaries, while a layer of a few MB still spreads
  * over the workers (bench/deflate.ts).
  */
@@ -81,14 +90,57 @@ export const PINNED_GZIP_BLOCK_SIZE = 1024 * 1024;
  */
 export const LIBDEFLATE_WASM_SHA256 = 'f75470cc665db1d83e231ec57bf38696852cba5c2594813d47fc43117816affe';
 
+/**
+ * A run of a {@link pinnedGzip} source that starts and ends its own blocks (see the module
+ * comment). `precompressed`, from {@link precompressSegment} on these same bytes with the same
+ * level and block size, supplies the compressed blocks; otherwise (or when it does not match) they
+ * are compressed in turn. The output is the same either way.
+ */
+export interface GzipSegment {
+  readonly segment: Uint8Array;
+  readonly precompressed?: PrecompressedSegment | undefined;
+}
+
+/** The compressed blocks of a segment, being made by the worker pool. */
+export interface PrecompressedSegment {
+  readonly data: Uint8Array;
+  readonly level: number;
+  readonly blockSize: number;
+  /** One compressed block per `blockSize` bytes of `data`, none final. */
+  readonly blocks: Promise<Uint8Array[]>;
+}
+
+/**
+ * Starts compressing `data` as a segment (see {@link GzipSegment}) on the worker pool and returns
+ * at once. The bytes of `data` must not change until `blocks` settles. With `workers: 0` nothing
+ * is started and undefined is returned: the segment is compressed when the stream reaches it.
+ *
+ * @throws ProvenantError `USAGE` for an option out of range, `IO` when the libdeflate wasm is not
+ *   the pinned one
+ */
+export function precompressSegment(data: Uint8Array, options: PinnedGzipOptions = {}): PrecompressedSegment | undefined {
+  const { level, blockSize, workers } = resolveOptions(options);
+  if (workers === 0) return undefined;
+  if (level > 0) libdeflate();
+  const lane = sharedPool().lane(workers);
+  const pieces: Array<Promise<Uint8Array>> = [];
+  for (let at = 0; at < data.length; at += blockSize) {
+    pieces.push(lane.deflate({ data: data.subarray(at, at + blockSize), last: false, owned: false }, level));
+  }
+  const blocks = Promise.all(pieces);
+  // A caller that never reads the blocks (the file was replaced) must not see an unhandled rejection.
+  blocks.catch(() => {});
+  return { data, level, blockSize, blocks };
+}
+
 const MIN_BLOCK = 1024;
 const MAX_BLOCK = 64 * 1024 * 1024;
 const MAX_WORKERS = 64;
 
 /**
  * Compresses a stream to one gzip member, reproducibly (see the module comment), in parallel
- * worker threads. At most `2 × workers` blocks (one when `workers` is 0) are compressed or
- * waiting at a time; the source is read no further ahead than that.
+ * worker threads. At most `5 × workers × blockSize` bytes (one block when `workers` is 0) are
+ * being compressed or waiting at a time; the source is read no further ahead than that.
  *
  * The header has MTIME 0, no name, XFL as zlib sets it for the level (2 for 9, 4 for 0 and 1,
  * else 0) and OS 255 "unknown" (as Go's compress/gzip writes, whatever the machine).
@@ -98,7 +150,7 @@ const MAX_WORKERS = 64;
  *   passes through unchanged when it is a ProvenantError, else as `IO`
  */
 export async function* pinnedGzip(
-  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array | GzipSegment> | Iterable<Uint8Array | GzipSegment>,
   options: PinnedGzipOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const { level, blockSize, workers, signal } = resolveOptions(options);
@@ -109,24 +161,37 @@ export async function* pinnedGzip(
   yield gzipHeader(level);
   const totals = { crc: 0, size: 0 };
   if (workers === 0) {
-    for await (const block of cutBlocks(source, blockSize, totals, signal)) {
+    for await (const block of cutBlocks(source, level, blockSize, totals, signal)) {
       throwIfAborted(signal);
-      yield deflateBlock(block.data, level, block.last);
+      yield block.compressed === undefined ? deflateBlock(block.data, level, block.last) : await block.compressed;
     }
   } else {
     const lane = sharedPool().lane(workers);
-    const inFlight: Array<Promise<Uint8Array>> = [];
+    // Blocks being compressed or waiting, with their input sizes. The window is counted in bytes,
+    // not blocks: a stream of segments has many small blocks, and a window of a few of them
+    // would leave the workers waiting on this thread.
+    const inFlight: Array<{ compressed: Promise<Uint8Array>; size: number }> = [];
+    const window = WINDOW_BLOCKS * workers * blockSize;
+    let inFlightBytes = 0;
+    const next = async (): Promise<Uint8Array> => {
+      const head = inFlight.shift()!;
+      inFlightBytes -= head.size;
+      return abortable(head.compressed, signal);
+    };
     try {
-      for await (const block of cutBlocks(source, blockSize, totals, signal)) {
+      for await (const block of cutBlocks(source, level, blockSize, totals, signal)) {
         throwIfAborted(signal);
-        const compressed = lane.deflate(block, level);
+        // Read before the block is handed to a worker, which detaches a transferred buffer.
+        const size = block.data.length;
+        const compressed = block.compressed ?? lane.deflate(block, level);
         // Awaited in order below; this only keeps a block dropped by an abort from being reported
         // as an unhandled rejection.
         compressed.catch(() => {});
-        inFlight.push(compressed);
-        while (inFlight.length >= 2 * workers) yield await abortable(inFlight.shift()!, signal);
+        inFlight.push({ compressed, size });
+        inFlightBytes += size;
+        while (inFlightBytes >= window) yield await next();
       }
-      while (inFlight.length > 0) yield await abortable(inFlight.shift()!, signal);
+      while (inFlight.length > 0) yield await next();
     } finally {
       lane.close();
     }
@@ -479,10 +544,14 @@ export function walkDeflate(buf: Uint8Array): { lastHeader: number; end: number 
 
 // ---------------------------------------------------------------------------------------------
 
-/** One block of input, in a buffer of its own (so it can be transferred to a worker). */
+/** One block of input. */
 interface Block {
-  data: Uint8Array<ArrayBuffer>;
+  data: Uint8Array;
   last: boolean;
+  /** `data` is a whole buffer of its own, so it can be transferred to a worker rather than copied. */
+  owned: boolean;
+  /** Its compressed bytes, when a {@link PrecompressedSegment} already has them. */
+  compressed?: Promise<Uint8Array> | undefined;
 }
 
 interface ResolvedOptions {
@@ -525,13 +594,16 @@ function gzipTrailer(crc: number, size: number): Uint8Array {
 }
 
 /**
- * Cuts the source into blocks of `blockSize` bytes at fixed offsets, whatever its chunking, each
- * copied into a fresh buffer. A full block is held until more input arrives, so that the last
- * block, the only one finished, is never empty unless the whole input is. Updates `totals`
- * (CRC-32 and length) as blocks are cut.
+ * Cuts the source into blocks of `blockSize` bytes, whatever its chunking: plain bytes at fixed
+ * offsets from the start or from the end of the last segment, each block copied into a fresh
+ * buffer; a segment into blocks from its own start, as views of its bytes (or its precompressed
+ * blocks). A full block of plain bytes is held until more input arrives, so that the last block,
+ * the only one finished, is never empty unless the input is, or ends with a segment. Updates
+ * `totals` (CRC-32 and length) as blocks are cut.
  */
 async function* cutBlocks(
-  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array | GzipSegment> | Iterable<Uint8Array | GzipSegment>,
+  level: number,
   blockSize: number,
   totals: { crc: number; size: number },
   signal: AbortSignal | undefined,
@@ -539,16 +611,41 @@ async function* cutBlocks(
   let buffer = new Uint8Array(blockSize);
   let fill = 0;
 
+  const count = (data: Uint8Array): void => {
+    totals.crc = crc32(data, totals.crc);
+    totals.size += data.length;
+  };
   const seal = (last: boolean): Block => {
     const data = buffer.subarray(0, fill);
-    totals.crc = crc32(data, totals.crc);
-    totals.size += fill;
-    return { data, last };
+    count(data);
+    return { data, last, owned: true };
+  };
+  // A block cut short by a segment is copied out, and the buffer kept for the next one: a layer
+  // has a short block before each of its hundreds of segments, and a fresh 1 MiB each time would
+  // cost more than the copy.
+  const sealShort = (): Block => {
+    const data = buffer.slice(0, fill);
+    count(data);
+    fill = 0;
+    return { data, last: false, owned: true };
   };
 
   try {
     for await (const chunk of source) {
       throwIfAborted(signal);
+      if (!(chunk instanceof Uint8Array)) {
+        if (fill > 0) yield sealShort();
+        const { segment, precompressed: pre } = chunk;
+        const blocks =
+          pre !== undefined && pre.data === segment && pre.level === level && pre.blockSize === blockSize ? pre.blocks : undefined;
+        for (let at = 0, i = 0; at < segment.length; at += blockSize, i++) {
+          const data = segment.subarray(at, at + blockSize);
+          count(data);
+          const n = i;
+          yield { data, last: false, owned: false, compressed: blocks?.then((b) => b[n] as Uint8Array) };
+        }
+        continue;
+      }
       let at = 0;
       while (at < chunk.length) {
         if (fill === blockSize) {
@@ -597,7 +694,9 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 
 /** What the calling thread posts to a worker; `buffer` is transferred. @internal */
 export interface DeflateRequest {
-  buffer: ArrayBuffer;
+  /** Transferred, unless shared. */
+  buffer: ArrayBuffer | SharedArrayBuffer;
+  byteOffset: number;
   byteLength: number;
   level: number;
   last: boolean;
@@ -608,17 +707,31 @@ export type DeflateResponse = { buffer: ArrayBuffer; byteLength: number } | { er
 
 interface Task {
   lane: Lane;
-  request: DeflateRequest;
+  block: Block;
+  level: number;
   resolve: (out: Uint8Array) => void;
   reject: (err: unknown) => void;
 }
 
 interface PoolWorker {
   worker: Worker;
-  task: Task | undefined;
+  /** The blocks posted to it and not yet answered, oldest first: a worker answers in order. */
+  tasks: Task[];
 }
 
-/** One compression's share of the pool: at most `limit` of its blocks run at once. */
+/**
+ * Blocks posted to a worker ahead of the one it is compressing. The calling thread hands out
+ * blocks only when it is free to run callbacks; while it is busy for a while (unpacking packages
+ * into the tree takes a few hundred milliseconds), a worker with blocks queued in its port goes on
+ * compressing instead of waiting for it. Queued blocks are views of shared memory or copies of at
+ * most a block each.
+ */
+const WORKER_DEPTH = 16;
+
+/** Input a stream keeps in flight, in blocks per worker: enough to keep the workers busy. */
+const WINDOW_BLOCKS = 5;
+
+/** One compression's share of the pool: at most `limit` of its blocks posted at once. */
 class Lane {
   readonly limit: number;
   running = 0;
@@ -630,17 +743,10 @@ class Lane {
   }
 
   deflate(block: Block, level: number): Promise<Uint8Array> {
-    const { data } = block;
-    const request: DeflateRequest = {
-      buffer: data.buffer,
-      byteLength: data.byteLength,
-      level,
-      last: block.last,
-    };
-    return new Promise((resolve, reject) => this.#pool.submit({ lane: this, request, resolve, reject }));
+    return new Promise((resolve, reject) => this.#pool.submit({ lane: this, block, level, resolve, reject }));
   }
 
-  /** Drops this lane's blocks that no worker has started; blocks being compressed finish unread. */
+  /** Drops this lane's blocks that no worker has been given; blocks given out finish unread. */
   close(): void {
     this.#pool.drop(this);
   }
@@ -648,7 +754,6 @@ class Lane {
 
 class DeflatePool {
   readonly #workers = new Set<PoolWorker>();
-  readonly #idle: PoolWorker[] = [];
   readonly #queue: Task[] = [];
   readonly #url: URL;
 
@@ -656,9 +761,10 @@ class DeflatePool {
     this.#url = url;
   }
 
+  /** A lane for a compression that wants `workers` threads; the pool grows to that many. */
   lane(workers: number): Lane {
     while (this.#workers.size < workers) this.#spawn();
-    return new Lane(this, workers);
+    return new Lane(this, workers * WORKER_DEPTH);
   }
 
   submit(task: Task): void {
@@ -679,13 +785,12 @@ class DeflatePool {
   #spawn(): void {
     const worker = startWorker(this.#url);
     worker.unref();
-    const pw: PoolWorker = { worker, task: undefined };
+    const pw: PoolWorker = { worker, tasks: [] };
     this.#workers.add(pw);
-    this.#idle.push(pw);
     // Node refs a worker's port again when the thread comes online; a worker spawned but never
     // given a block would then keep the process alive. Unref it again once it is up.
     worker.once('online', () => {
-      if (pw.task === undefined) worker.unref();
+      if (pw.tasks.length === 0) worker.unref();
     });
     worker.on('message', (response: DeflateResponse) => this.#done(pw, response));
     worker.on('error', (err) => this.#lost(pw, err));
@@ -693,47 +798,58 @@ class DeflatePool {
     worker.on('exit', (code) => this.#lost(pw, new Error(`the worker exited with code ${code}`)));
   }
 
+  /** Gives queued blocks to the workers with the fewest, up to {@link WORKER_DEPTH} each. */
   #pump(): void {
-    while (this.#idle.length > 0) {
+    for (;;) {
+      let pw: PoolWorker | undefined;
+      for (const w of this.#workers) if (w.tasks.length < WORKER_DEPTH && (pw === undefined || w.tasks.length < pw.tasks.length)) pw = w;
+      if (pw === undefined) return;
       const i = this.#queue.findIndex((t) => t.lane.running < t.lane.limit);
       if (i < 0) return;
       const task = this.#queue.splice(i, 1)[0]!;
-      const pw = this.#idle.pop()!;
-      pw.task = task;
+      pw.tasks.push(task);
       task.lane.running++;
-      pw.worker.ref();
-      pw.worker.postMessage(task.request, [task.request.buffer]);
+      if (pw.tasks.length === 1) pw.worker.ref();
+      // A block in a buffer of its own is transferred; a view into shared memory is shared; any
+      // other view (a segment's block) is copied, only now that a worker takes it, so that the
+      // blocks queued ahead hold no second copy of their bytes.
+      const { block } = task;
+      const shared = !block.owned && block.data.buffer instanceof SharedArrayBuffer;
+      const data = block.owned || shared ? block.data : block.data.slice();
+      const request: DeflateRequest = {
+        buffer: data.buffer,
+        byteOffset: data.byteOffset,
+        byteLength: data.byteLength,
+        level: task.level,
+        last: block.last,
+      };
+      pw.worker.postMessage(request, shared ? [] : [request.buffer as ArrayBuffer]);
     }
   }
 
   #done(pw: PoolWorker, response: DeflateResponse): void {
-    const task = pw.task;
+    const task = pw.tasks.shift();
     if (task === undefined) return;
-    pw.task = undefined;
     task.lane.running--;
-    pw.worker.unref();
-    this.#idle.push(pw);
+    if (pw.tasks.length === 0) pw.worker.unref();
     if ('error' in response) task.reject(new ProvenantError('IO', `deflate failed in a worker thread: ${response.error}`));
     else task.resolve(new Uint8Array(response.buffer, 0, response.byteLength));
     this.#pump();
   }
 
-  /** A worker died: fail its block (which fails that compression) and forget the worker. */
+  /** A worker died: fail its blocks (which fails those compressions) and forget the worker. */
   #lost(pw: PoolWorker, err: unknown): void {
     if (!this.#workers.delete(pw)) return;
-    const idle = this.#idle.indexOf(pw);
-    if (idle >= 0) this.#idle.splice(idle, 1);
     void pw.worker.terminate();
-    const task = pw.task;
-    pw.task = undefined;
-    if (task !== undefined) {
+    const tasks = pw.tasks.splice(0);
+    const message = err instanceof Error ? err.message : String(err);
+    for (const task of tasks) {
       task.lane.running--;
-      const message = err instanceof Error ? err.message : String(err);
       task.reject(new ProvenantError('IO', `a deflate worker thread failed: ${message}`, { cause: err }));
     }
-    // The compression that lost a block fails and drops its queue. Blocks of others still queued
-    // get a new worker; each new worker takes a block, so a worker that cannot even start fails
-    // one compression per spawn rather than looping.
+    // The compressions that lost a block fail and drop their queues. Blocks of others still
+    // queued get a new worker; each new worker takes blocks, so a worker that cannot even start
+    // fails the compressions it was given per spawn rather than looping.
     if (this.#queue.length > 0) this.#spawn();
     this.#pump();
   }
