@@ -439,6 +439,13 @@ function ustarBlock(f: UstarFields): Uint8Array {
 }
 
 function putString(b: Uint8Array, at: number, width: number, s: string): void {
+  // ASCII, as nearly every name is, goes straight into the header; anything else through UTF-8.
+  let ascii = s.length <= width;
+  for (let i = 0; ascii && i < s.length; i++) ascii = s.charCodeAt(i) < 0x80;
+  if (ascii) {
+    for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
+    return;
+  }
   const bytes = utf8.encode(s);
   if (bytes.length > width) throw new Error(`internal: ${JSON.stringify(s)} does not fit ${width} bytes`);
   b.set(bytes, at);
