@@ -9,8 +9,10 @@
  * naming that architecture (or `native`) is dropped.
  */
 import { isProvenantError, ProvenantError } from '../../errors.ts';
-import type { Candidate, Constraint, Provision, Requirement, VersionScheme } from '../resolve/resolve.ts';
+import type { Candidate, CandidateIndex, Constraint, Provision, Requirement, VersionScheme } from '../resolve/resolve.ts';
+import { parseControlStanzas } from './control.ts';
 import { type DebRelation, parseDebRelations } from './relations.ts';
+import { type DebStanzaIndex, stanzasNamed, stanzasProviding } from './stanza-index.ts';
 import { compareDebVersions, isDebConstraintOp, parseDebVersion, satisfiesDebConstraint } from './version.ts';
 
 /** The repository a Packages file comes from. */
@@ -231,6 +233,76 @@ export function debCandidates(
     }
   }
   return { candidates, skipped };
+}
+
+/** A Packages file as {@link debCandidateIndex} takes it. */
+export interface DebPackagesFile {
+  /** The whole file, verified. */
+  bytes: Uint8Array;
+  /** Its index (./stanza-index.ts). */
+  index: DebStanzaIndex;
+  repo: DebRepository;
+  /** For errors: the Packages file (or URL). */
+  where: string;
+}
+
+/**
+ * The candidates of several Packages files for `arch`, as the resolver looks them up: the same
+ * as {@link debCandidates} of every file would give, in the same order, but a stanza is parsed and
+ * made a candidate only when its name, or a name it provides, is looked up. A malformed stanza is
+ * left out when it is reached, as {@link debCandidates} leaves it out.
+ */
+export function debCandidateIndex(
+  files: readonly DebPackagesFile[],
+  arch: string,
+  options: DebCandidateOptions = {},
+): CandidateIndex<DebCandidate> {
+  const made = files.map(() => new Map<number, DebCandidate | null>());
+  const decoder = new TextDecoder('utf-8');
+  const make = (f: number, s: number): DebCandidate | null => {
+    const file = files[f]!;
+    const a = file.index.archs[s]!;
+    if (a !== '' && a !== arch && a !== 'all') return null;
+    let c = made[f]!.get(s);
+    if (c !== undefined) return c;
+    try {
+      const text = decoder.decode(file.bytes.subarray(file.index.starts[s]!, file.index.ends[s]!));
+      const stanzas = parseControlStanzas(text, file.where);
+      const stanza = stanzas[0];
+      c = stanzas.length === 1 && stanza !== undefined ? debCandidate(stanza, file.repo, arch, { ...options, where: file.where }) : null;
+      // An index that does not describe this file (a damaged cache) must not be believed.
+      if (c !== null && (c.name !== file.index.names[s] || (c.architecture !== arch && c.architecture !== 'all'))) c = null;
+    } catch (err) {
+      if (!isProvenantError(err, 'INVALID_PACKAGE')) throw err;
+      c = null;
+    }
+    made[f]!.set(s, c);
+    return c;
+  };
+  return {
+    named(name) {
+      const out: DebCandidate[] = [];
+      for (const [f, file] of files.entries()) {
+        for (const s of stanzasNamed(file.index, name)) {
+          const c = make(f, s);
+          if (c !== null) out.push(c);
+        }
+      }
+      return out;
+    },
+    providing(name) {
+      const out: { candidate: DebCandidate; provision: Provision }[] = [];
+      for (const [f, file] of files.entries()) {
+        for (const s of stanzasProviding(file.index, name)) {
+          const candidate = make(f, s);
+          if (candidate === null) continue;
+          for (const provision of candidate.provides) if (provision.name === name) out.push({ candidate, provision });
+        }
+      }
+      return out;
+    },
+    withInstallIf: () => [],
+  };
 }
 
 /**

@@ -18,7 +18,43 @@ import { ProvenantError } from '../../errors.ts';
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
  */
 export function parseControlStanzas(text: string, where: string): Record<string, string>[] {
+  return parseStanzas(text, where, undefined, undefined);
+}
+
+/** A stanza read by {@link scanControlStanzas}: some of its fields, and where it lies in the text. */
+export interface ScannedStanza {
+  /** The fields asked for that the stanza has, as {@link parseControlStanzas} gives them. */
+  fields: Record<string, string>;
+  /** `text.slice(start, end)` is the stanza, from its first field line to the end of its last line. */
+  start: number;
+  end: number;
+}
+
+/**
+ * {@link parseControlStanzas} keeping only the fields named in `fields` (lowercased), with each
+ * stanza's place in the text, so that a whole stanza can be parsed later from its slice. Checks
+ * every line as the full parse does, and throws the same errors; it is faster because the values
+ * of the other fields are never built.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
+ */
+export function scanControlStanzas(text: string, where: string, fields: ReadonlySet<string>): ScannedStanza[] {
+  const spans: number[] = [];
+  const stanzas = parseStanzas(text, where, fields, spans);
+  return stanzas.map((f, i) => ({ fields: f, start: spans[2 * i] as number, end: spans[2 * i + 1] as number }));
+}
+
+function parseStanzas(
+  text: string,
+  where: string,
+  wanted: ReadonlySet<string> | undefined,
+  spans: number[] | undefined,
+): Record<string, string>[] {
   const stanzas: Record<string, string>[] = [];
+  // Where the stanza being read starts (its first field line), for `spans`.
+  let stanzaStart = -1;
+  // Whether the field being read is kept: not __proto__, and asked for.
+  let keep = false;
   let current: Record<string, string> = {};
   let hasFields = false;
   // The field being read, stored into `current` once its last continuation line is read: a
@@ -45,8 +81,13 @@ export function parseControlStanzas(text: string, where: string): Record<string,
 
     const c = start < end ? text.charCodeAt(start) : -1;
     if (c === -1 || (isWhitespace(c) && blank(text, start, end))) {
-      if (lastKey !== undefined && lastKey !== '__proto__') current[lastKey] = value;
-      if (hasFields) stanzas.push(current);
+      if (keep) current[lastKey as string] = value;
+      if (hasFields) {
+        stanzas.push(current);
+        spans?.push(stanzaStart, start > 0 ? start - 1 : 0);
+      }
+      stanzaStart = -1;
+      keep = false;
       current = {};
       hasFields = false;
       lastKey = undefined;
@@ -59,7 +100,7 @@ export function parseControlStanzas(text: string, where: string): Record<string,
           where: `${where}:${lineNo}`,
         });
       }
-      value = `${value}\n${text.slice(start + 1, end)}`;
+      if (keep) value = `${value}\n${text.slice(start + 1, end)}`;
       continue;
     }
     // The field name: printable ASCII other than `:`, up to the first `:`.
@@ -76,7 +117,8 @@ export function parseControlStanzas(text: string, where: string): Record<string,
         where: `${where}:${lineNo}`,
       });
     }
-    if (lastKey !== undefined && lastKey !== '__proto__') current[lastKey] = value;
+    if (keep) current[lastKey as string] = value;
+    if (stanzaStart < 0) stanzaStart = start;
     let key = keys.get(hash);
     if (key === undefined || !sameName(key, text, start, colon)) {
       key = text.slice(start, colon).toLowerCase();
@@ -85,6 +127,11 @@ export function parseControlStanzas(text: string, where: string): Record<string,
     lastKey = key;
     // A field named __proto__ cannot be a plain object's own field; no real control file has one.
     if (key !== '__proto__') hasFields = true;
+    keep = key !== '__proto__' && (wanted === undefined || wanted.has(key));
+    if (!keep) {
+      value = '';
+      continue;
+    }
     // The value, trimmed of whitespace as String.prototype.trim does, with one slice.
     let from = colon + 1;
     let to = end;
@@ -92,8 +139,11 @@ export function parseControlStanzas(text: string, where: string): Record<string,
     while (to > from && isWhitespace(text.charCodeAt(to - 1))) to--;
     value = text.slice(from, to);
   }
-  if (lastKey !== undefined && lastKey !== '__proto__') current[lastKey] = value;
-  if (hasFields) stanzas.push(current);
+  if (keep) current[lastKey as string] = value;
+  if (hasFields) {
+    stanzas.push(current);
+    spans?.push(stanzaStart, n);
+  }
   return stanzas;
 }
 

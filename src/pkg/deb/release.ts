@@ -484,8 +484,12 @@ export interface DebPackagesIndex {
   arch: string;
   /** The Packages file read, as the Release lists it (its URL is the plain path, not by-hash). */
   file: DebIndexSource & { path: string };
-  /** The stanzas, field names lowercased. */
-  packages: Record<string, string>[];
+  /** The verified file, uncompressed. */
+  bytes: Uint8Array;
+  /** Lowercase hex SHA-256 of `bytes`. */
+  sha256: string;
+  /** The stanzas, field names lowercased: parsed from `bytes` when first read. */
+  readonly packages: Record<string, string>[];
 }
 
 /** What {@link fetchDebianIndex} read. */
@@ -493,8 +497,8 @@ export interface DebianIndex {
   release: DebRelease;
   /** Per component, in the order asked. */
   indexes: DebPackagesIndex[];
-  /** Every stanza of every component, in order. */
-  packages: Record<string, string>[];
+  /** Every stanza of every component, in order (parsed when first read). */
+  readonly packages: Record<string, string>[];
   /** The Release and each Packages file, with their SHA-256, for provenance. */
   files: DebIndexSource[];
 }
@@ -575,11 +579,47 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
         await cache.put(`sha256:${file.uncompressed.entry.sha256}`, packagesBytes);
     }
     throwIfAborted(signal);
-    const packages = parseControlStanzas(utf8.decode(packagesBytes), where);
-    indexes.push({ component, arch, file: source, packages });
+    // The uncompressed file's digest, from the Release when it lists one (it was checked).
+    const sha256 = file.uncompressed?.entry.sha256 ?? sha256Hex(packagesBytes);
+    indexes.push(packagesIndex(component, arch, source, packagesBytes, sha256, where));
     files.push({ url: source.url, sha256: source.sha256, size: source.size });
   }
-  return { release, indexes, packages: indexes.flatMap((i) => i.packages), files };
+  let packages: Record<string, string>[] | undefined;
+  return {
+    release,
+    indexes,
+    get packages() {
+      packages ??= indexes.flatMap((i) => i.packages);
+      return packages;
+    },
+    files,
+  };
+}
+
+/**
+ * An index whose stanzas are parsed on first use: a build looks packages up by name instead
+ * (`debCandidateIndex`), and most of Debian's 60,000 stanzas are never needed in full.
+ */
+function packagesIndex(
+  component: string,
+  arch: string,
+  file: DebPackagesIndex['file'],
+  bytes: Uint8Array,
+  sha256: string,
+  where: string,
+): DebPackagesIndex {
+  let packages: Record<string, string>[] | undefined;
+  return {
+    component,
+    arch,
+    file,
+    bytes,
+    sha256,
+    get packages() {
+      packages ??= parseControlStanzas(utf8.decode(bytes), where);
+      return packages;
+    },
+  };
 }
 
 /** The compressed index file, from the cache or the mirror, checked against the Release. */

@@ -74,6 +74,36 @@ export interface Resolution<C extends Candidate> {
   reasons: Map<string, string>;
 }
 
+/**
+ * The candidates as the resolver looks them up. An index may make candidates only when they are
+ * asked for (the Debian one parses a stanza when its name is looked up); {@link candidateIndex}
+ * indexes a list.
+ */
+export interface CandidateIndex<C extends Candidate> {
+  /** The candidates named `name`, in the repositories' order. */
+  named(name: string): readonly C[];
+  /** The candidates that provide `name`, with each provision of it, in the repositories' order. */
+  providing(name: string): readonly { candidate: C; provision: Provision }[];
+  /** The candidates that have `installIf` conditions, grouped by name, in order of first appearance. */
+  withInstallIf(): Iterable<readonly C[]>;
+}
+
+/** A {@link CandidateIndex} of a list of candidates. */
+export function candidateIndex<C extends Candidate>(candidates: readonly C[]): CandidateIndex<C> {
+  const byName = new Map<string, C[]>();
+  const byProvide = new Map<string, { candidate: C; provision: Provision }[]>();
+  for (const c of candidates) {
+    push(byName, c.name, c);
+    for (const p of c.provides) push(byProvide, p.name, { candidate: c, provision: p });
+  }
+  const installIf = [...byName.values()].map((list) => list.filter((c) => c.installIf.length > 0)).filter((list) => list.length > 0);
+  return {
+    named: (name) => byName.get(name) ?? [],
+    providing: (name) => byProvide.get(name) ?? [],
+    withInstallIf: () => installIf,
+  };
+}
+
 /** Options of {@link resolve}. */
 export interface ResolveOptions {
   /** For errors: which architecture, and which configuration. */
@@ -81,7 +111,7 @@ export interface ResolveOptions {
 }
 
 /**
- * Resolves `requests` against `candidates`.
+ * Resolves `requests` against `candidates` (a list, or an index of them).
  *
  * @throws ProvenantError `UNRESOLVABLE` naming the requirement and the chain of packages that
  *   needed it, when nothing meets it, when two requirements want different versions of one
@@ -89,17 +119,12 @@ export interface ResolveOptions {
  */
 export function resolve<C extends Candidate>(
   requests: readonly Request[],
-  candidates: readonly C[],
+  candidates: readonly C[] | CandidateIndex<C>,
   scheme: VersionScheme,
   options: ResolveOptions = {},
 ): Resolution<C> {
   const { where } = options;
-  const byName = new Map<string, C[]>();
-  const byProvide = new Map<string, { candidate: C; provision: Provision }[]>();
-  for (const c of candidates) {
-    push(byName, c.name, c);
-    for (const p of c.provides) push(byProvide, p.name, { candidate: c, provision: p });
-  }
+  const index = Array.isArray(candidates) ? candidateIndex(candidates as readonly C[]) : (candidates as CandidateIndex<C>);
   const chosen = new Map<string, C>(); // by name
   const reasons = new Map<string, string>();
   const providedBy = new Map<string, C[]>(); // provided name -> chosen packages providing it
@@ -137,7 +162,7 @@ export function resolve<C extends Candidate>(
     let bestKey: number[] = [];
     let blocked: string | undefined;
     for (const r of alternatives) {
-      const pool: C[] = [...(byName.get(r.name) ?? []), ...(byProvide.get(r.name) ?? []).map((p) => p.candidate)];
+      const pool: C[] = [...index.named(r.name), ...index.providing(r.name).map((p) => p.candidate)];
       for (const c of pool) {
         if (!meets(c, r) || !tagAllowed(c, r, tags)) continue;
         const taken = chosen.get(c.name);
@@ -198,9 +223,9 @@ export function resolve<C extends Candidate>(
     }
     // install_if: the newest candidate of each name not chosen whose conditions all hold.
     let added = false;
-    for (const [name, list] of byName) {
-      if (chosen.has(name)) continue;
-      const eligible = list.filter((c) => c.installIf.length > 0 && c.repoTag === '' && c.installIf.every((r) => isMet(r)));
+    for (const list of index.withInstallIf()) {
+      if (chosen.has((list[0] as C).name)) continue;
+      const eligible = list.filter((c) => c.repoTag === '' && c.installIf.every((r) => isMet(r)));
       if (eligible.length === 0) continue;
       const newest = eligible.reduce((a, b) => (scheme.compare(b.version, a.version) > 0 ? b : a));
       add(newest, 'install_if', new Set());

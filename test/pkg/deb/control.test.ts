@@ -1,11 +1,12 @@
 // Debian control stanzas: the format's corners, generated stanzas that round-trip, arbitrary text
 // that only ever fails with a ProvenantError, and a differential test against the first, simple
-// version of the parser (kept below as the reference for its behaviour).
+// version of the parser (kept below as the reference for its behaviour). scanControlStanzas is
+// checked against the full parse: the same stanzas, fields and errors, and spans that reparse.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError, ProvenantError } from '../../../src/errors.ts';
-import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
+import { parseControlStanzas, scanControlStanzas } from '../../../src/pkg/deb/control.ts';
 
 /** The first version of parseControlStanzas, line by line with a regular expression. */
 function reference(text: string, where: string): Record<string, string>[] {
@@ -131,5 +132,102 @@ describe('parseControlStanzas', () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+// Generated deb822 texts for scanControlStanzas, as lines: field names from a small set in random
+// letter case (so that stanzas share fields and some name one twice), comments anywhere (between
+// a field and its continuation lines too), separators that are empty or only whitespace (U+00A0
+// and U+3000 among it, which the parser counts as whitespace), and now and then a malformed line.
+const scanFieldNames = ['Package', 'Version', 'Provides', 'Multi-Arch', 'Description', 'X-Note', '__proto__'];
+const scanFieldName = fc
+  .tuple(fc.constantFrom(...scanFieldNames), fc.array(fc.boolean(), { minLength: 16, maxLength: 16 }))
+  .map(([name, upper]) => [...name].map((ch, i) => (upper[i] ? ch.toUpperCase() : ch.toLowerCase())).join(''));
+const scanField = fc
+  .tuple(scanFieldName, firstLine, fc.array(fc.tuple(fc.constantFrom(' ', '\t'), moreLine), { maxLength: 3 }))
+  .map(([k, first, more]) => [`${k}:${first}`, ...more.map(([lead, l]) => lead + l)]);
+const scanComment = firstLine.map((c) => [`#${c}`]);
+const scanStanza = fc
+  .array(fc.oneof({ weight: 4, arbitrary: scanField }, { weight: 1, arbitrary: scanComment }), { minLength: 1, maxLength: 6 })
+  .map((chunks) => chunks.flat());
+const separator = fc.array(fc.constantFrom('', '', ' ', '\t', ' \t ', '\u00a0', '\u3000'), { minLength: 1, maxLength: 2 });
+const malformed = fc.constantFrom('no colon', ':x', 'Fi eld: x', 'Ä: 1', ' continued', 'A: 1\rB: 2', 'A: 1\u2028B');
+const scanText = fc
+  .record({
+    lead: fc.option(separator, { nil: undefined }),
+    stanzas: fc.array(fc.tuple(scanStanza, separator), { maxLength: 5 }),
+    eol: fc.constantFrom('\n', '\r\n', 'mixed'),
+    finalEol: fc.boolean(),
+    bad: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(fc.nat(), malformed) }),
+  })
+  .map(({ lead, stanzas, eol, finalEol, bad }) => {
+    const lines = [...(lead ?? []), ...stanzas.flatMap(([lines, sep], i) => (i === stanzas.length - 1 ? lines : [...lines, ...sep]))];
+    if (bad !== undefined) lines.splice(bad[0] % (lines.length + 1), 0, bad[1]);
+    const end = (i: number): string => (eol === 'mixed' ? (i % 2 === 0 ? '\r\n' : '\n') : eol);
+    return lines.map((l, i) => (i < lines.length - 1 || finalEol ? l + end(i) : l)).join('');
+  });
+const askedFields = fc.subarray(['package', 'version', 'provides', 'multi-arch', 'description', 'x-note', '__proto__', 'absent']);
+
+/** The error a parse throws, as its code, message and place; undefined when it throws none. */
+function failure(parse: () => unknown): unknown {
+  try {
+    parse();
+    return undefined;
+  } catch (err) {
+    assert.ok(err instanceof ProvenantError, String(err));
+    return { code: err.code, message: err.message, where: err.where };
+  }
+}
+
+describe('scanControlStanzas', () => {
+  it('gives the asked fields and the span of each stanza, from its first field line to its last line', () => {
+    const text = '# head\nPackage: a\nDescription: x\n y\n\n \t\nPACKAGE: b\nVersion: 1\n';
+    const scanned = scanControlStanzas(text, 'f', new Set(['package', 'absent']));
+    assert.deepEqual(
+      scanned.map((s) => s.fields),
+      [{ package: 'a' }, { package: 'b' }],
+    );
+    // The comment before the first field is not part of the stanza; the line ends after it are not either.
+    assert.deepEqual(
+      scanned.map((s) => text.slice(s.start, s.end)),
+      ['Package: a\nDescription: x\n y', 'PACKAGE: b\nVersion: 1'],
+    );
+  });
+
+  it('reads the stanzas the full parse reads, and throws what it throws (property)', () => {
+    let failed = 0;
+    let stanzas = 0;
+    fc.assert(
+      fc.property(scanText, askedFields, (text, asked) => {
+        const fields = new Set(asked);
+        const error = failure(() => parseControlStanzas(text, 'f'));
+        // Every line is checked, whether its field is asked for or not.
+        assert.deepEqual(
+          failure(() => scanControlStanzas(text, 'f', fields)),
+          error,
+        );
+        if (error !== undefined) {
+          failed++;
+          return;
+        }
+        const full = parseControlStanzas(text, 'f');
+        const scanned = scanControlStanzas(text, 'f', fields);
+        stanzas += full.length;
+        assert.deepEqual(
+          scanned.map((s) => s.fields),
+          full.map((s) => Object.fromEntries(Object.entries(s).filter(([k]) => fields.has(k)))),
+        );
+        let previousEnd = 0;
+        for (const [i, s] of scanned.entries()) {
+          // In order, apart, each reparsing to exactly its own stanza.
+          assert.ok(previousEnd <= s.start && s.start <= s.end && s.end <= text.length, `${s.start}..${s.end}`);
+          previousEnd = s.end;
+          assert.deepEqual(parseControlStanzas(text.slice(s.start, s.end), 'f'), [full[i]]);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    // Both outcomes are exercised, not only one.
+    assert.ok(failed > 50 && stanzas > 1000, `${failed} failures, ${stanzas} stanzas`);
   });
 });

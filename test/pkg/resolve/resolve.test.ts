@@ -6,7 +6,15 @@ import { isProvenantError } from '../../../src/errors.ts';
 import { type ApkPackageInfo, readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
 import { apkCandidates, apkRequest, apkVersionScheme } from '../../../src/pkg/apk/candidates.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
-import { checkSameVersions, resolve } from '../../../src/pkg/resolve/resolve.ts';
+import {
+  type Candidate,
+  type CandidateIndex,
+  candidateIndex,
+  checkSameVersions,
+  type Request,
+  type Requirement,
+  resolve,
+} from '../../../src/pkg/resolve/resolve.ts';
 import { fixture, fixturesMissing, readFixture } from '../../helpers/fixtures.ts';
 
 function info(name: string, version: string, fields: Partial<ApkPackageInfo> = {}): ApkPackageInfo {
@@ -201,5 +209,233 @@ describe('resolve against the real Alpine indexes', { skip: fixturesMissing }, (
         }
       }
     }
+  });
+});
+
+// resolve takes a CandidateIndex as well as a list: the Debian build hands it one that parses
+// stanzas only when their names are looked up. candidateIndex is checked against a plain
+// filtering of the list, resolving against an index against resolving against the list, and a
+// lazy index for which names the resolver asks.
+describe('resolve with a CandidateIndex', () => {
+  /** An index that filters the list on every call: what candidateIndex must agree with. */
+  function filteringIndex<C extends Candidate>(list: readonly C[]): CandidateIndex<C> {
+    return {
+      named: (name) => list.filter((c) => c.name === name),
+      providing: (name) =>
+        list.flatMap((candidate) => candidate.provides.filter((p) => p.name === name).map((provision) => ({ candidate, provision }))),
+      // Grouped by name, the names in order of their first candidate (with install_if or not).
+      withInstallIf: () =>
+        [...new Set(list.map((c) => c.name))]
+          .map((name) => list.filter((c) => c.name === name && c.installIf.length > 0))
+          .filter((group) => group.length > 0),
+    };
+  }
+
+  /** An index that records the names it is asked for. */
+  function countingIndex<C extends Candidate>(list: readonly C[]) {
+    const inner = candidateIndex(list);
+    const asked = new Map<string, number>();
+    const calls = { installIf: 0 };
+    const index: CandidateIndex<C> = {
+      named(name) {
+        asked.set(name, (asked.get(name) ?? 0) + 1);
+        return inner.named(name);
+      },
+      providing(name) {
+        asked.set(name, (asked.get(name) ?? 0) + 1);
+        return inner.providing(name);
+      },
+      withInstallIf() {
+        calls.installIf++;
+        return inner.withInstallIf();
+      },
+    };
+    return { index, asked, calls };
+  }
+
+  /** The chosen ids and why, or the error. */
+  function outcome<C extends Candidate>(requests: readonly Request[], candidates: readonly C[] | CandidateIndex<C>): unknown {
+    try {
+      const { packages, reasons } = resolve(requests, candidates, apkVersionScheme);
+      return { ids: packages.map((p) => p.id), reasons: [...reasons] };
+    } catch (err) {
+      assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+      return { error: err.message };
+    }
+  }
+
+  // Candidates as the resolver sees them, apk-like (install_if, tags, provider priorities) and
+  // deb-like (alternatives, conflicts), over a few names so that they meet.
+  const NAMES = ['a', 'b', 'c', 'd', 'e'];
+  const requirement = fc.record<Requirement>({
+    name: fc.constantFrom(...NAMES, 'v', 'w'),
+    constraint: fc.option(fc.constantFrom({ op: '>=', version: '2-r0' }, { op: '<', version: '2-r0' }), { nil: undefined }),
+  });
+  const candidate = fc.record({
+    name: fc.constantFrom(...NAMES),
+    version: fc.constantFrom('1-r0', '2-r0'),
+    provides: fc.array(
+      fc.record({ name: fc.constantFrom('v', 'w'), version: fc.option(fc.constantFrom('1-r0', '2-r0'), { nil: undefined }) }),
+      {
+        maxLength: 2,
+      },
+    ),
+    depends: fc.array(fc.array(requirement, { minLength: 1, maxLength: 2 }), { maxLength: 2 }),
+    conflicts: fc.array(requirement, { maxLength: 1 }),
+    installIf: fc.oneof(
+      { weight: 3, arbitrary: fc.constant([]) },
+      { weight: 1, arbitrary: fc.array(requirement, { minLength: 1, maxLength: 2 }) },
+    ),
+    providerPriority: fc.option(fc.constantFrom(1, 10), { nil: undefined }),
+    edge: fc.boolean(),
+  });
+  // Packages that only come in by install_if (as apk's -doc and -lang ones), on conditions mostly
+  // without constraints, so that they hold now and then.
+  const extra = fc.record({
+    name: fc.constantFrom('doc', 'lang'),
+    version: fc.constantFrom('1-r0', '2-r0'),
+    provides: fc.constant([]),
+    depends: fc.array(fc.array(requirement, { minLength: 1, maxLength: 1 }), { maxLength: 1 }),
+    conflicts: fc.constant([]),
+    installIf: fc.array(
+      fc.oneof({ weight: 3, arbitrary: fc.record({ name: fc.constantFrom(...NAMES, 'v', 'doc') }) }, { weight: 1, arbitrary: requirement }),
+      {
+        minLength: 1,
+        maxLength: 2,
+      },
+    ),
+    providerPriority: fc.constant(undefined),
+    // A tagged install_if package is never added; a few of them are enough.
+    edge: fc.constantFrom(false, false, false, true),
+  });
+  const candidates = fc
+    .array(fc.oneof({ weight: 3, arbitrary: candidate }, { weight: 1, arbitrary: extra }), { maxLength: 12 })
+    .map((list) =>
+      list.map(
+        ({ edge, ...c }, i): Candidate => ({
+          ...c,
+          id: `${i}:${c.name}-${c.version}`,
+          repoTag: edge ? 'edge' : '',
+          repoOrder: edge ? 1 : 0,
+        }),
+      ),
+    );
+  const requests = fc.array(
+    fc.record<Request>({
+      name: fc.constantFrom(...NAMES, 'v'),
+      tag: fc.option(fc.constant('edge'), { nil: undefined, freq: 4 }),
+      conflict: fc.constantFrom(false, false, false, true),
+    }),
+    { minLength: 1, maxLength: 3 },
+  );
+
+  /** The names a resolution may look up when it fails: those reachable from the requests and from any install_if candidate. */
+  function reachable(requests: readonly Request[], list: readonly Candidate[]): Set<string> {
+    const seen = new Set(requests.filter((r) => !r.conflict).map((r) => r.name));
+    const visit = (c: Candidate): void => {
+      for (const r of c.depends.flat()) {
+        if (seen.has(r.name)) continue;
+        seen.add(r.name);
+        queue.push(r.name);
+      }
+    };
+    const queue = [...seen];
+    for (const c of list) if (c.installIf.length > 0) visit(c);
+    while (queue.length > 0) {
+      const name = queue.pop() as string;
+      for (const c of list) if (c.name === name || c.provides.some((p) => p.name === name)) visit(c);
+    }
+    return seen;
+  }
+
+  it('candidateIndex agrees with filtering the list (property)', () => {
+    fc.assert(
+      fc.property(candidates, (list) => {
+        const index = candidateIndex(list);
+        const plain = filteringIndex(list);
+        for (const name of [...NAMES, 'doc', 'lang', 'v', 'w', 'absent']) {
+          assert.deepEqual(index.named(name), plain.named(name), name);
+          assert.deepEqual(index.providing(name), plain.providing(name), name);
+        }
+        assert.deepEqual([...index.withInstallIf()], [...plain.withInstallIf()]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('resolves against an index as against the list (property)', () => {
+    let installIf = 0;
+    let resolved = 0;
+    fc.assert(
+      fc.property(candidates, requests, (list, reqs) => {
+        const want = outcome(reqs, list);
+        assert.deepEqual(outcome(reqs, candidateIndex(list)), want);
+        assert.deepEqual(outcome(reqs, filteringIndex(list)), want);
+        if (typeof want === 'object' && want !== null && 'ids' in want) {
+          resolved++;
+          if (JSON.stringify(want).includes('install_if')) installIf++;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    // Both kinds of outcome are compared, and install_if is among them.
+    assert.ok(resolved > 300 && installIf > 20, `${resolved} resolved, ${installIf} with install_if`);
+  });
+
+  it('asks a lazy index only for the names the resolution reaches', () => {
+    const c = (name: string, fields: Partial<Candidate> = {}): Candidate => ({
+      id: name,
+      name,
+      version: '1-r0',
+      provides: [],
+      depends: [],
+      conflicts: [],
+      installIf: [],
+      repoTag: '',
+      repoOrder: 0,
+      ...fields,
+    });
+    const list = [
+      c('app', { depends: [[{ name: 'lib' }], [{ name: 'mta' }, { name: 'postfix' }]] }),
+      c('lib'),
+      c('exim', { provides: [{ name: 'mta' }] }),
+      c('postfix'),
+      c('docs', { installIf: [{ name: 'app' }], depends: [[{ name: 'man' }]] }),
+      c('man'),
+      c('big', { depends: [[{ name: 'huge' }]] }),
+      c('huge'),
+    ];
+    const { index, asked, calls } = countingIndex(list);
+    const { packages } = resolve([{ name: 'app' }, { name: 'big', conflict: true }], index, apkVersionScheme);
+    assert.deepEqual(
+      packages.map((p) => p.name),
+      ['app', 'docs', 'exim', 'lib', 'man'],
+    );
+    // Not big or huge, nothing of the request that is a conflict, and not postfix: the first
+    // alternative, mta, is met.
+    assert.deepEqual([...asked.keys()].sort(), ['app', 'lib', 'man', 'mta']);
+    assert.ok(calls.installIf > 0);
+  });
+
+  it('asks a lazy index only for requested names and dependencies of what it chooses (property)', () => {
+    fc.assert(
+      fc.property(candidates, requests, (list, reqs) => {
+        const { index, asked } = countingIndex(list);
+        const got = outcome(reqs, index);
+        assert.deepEqual(got, outcome(reqs, list));
+        let allowed: Set<string>;
+        if (typeof got === 'object' && got !== null && 'ids' in got) {
+          const chosen = list.filter((c) => (got.ids as string[]).includes(c.id));
+          allowed = new Set([
+            ...reqs.filter((r) => !r.conflict).map((r) => r.name),
+            ...chosen.flatMap((c) => c.depends.flat().map((r) => r.name)),
+          ]);
+        } else {
+          allowed = reachable(reqs, list);
+        }
+        for (const name of asked.keys()) assert.ok(allowed.has(name), `asked for ${name}`);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -1,0 +1,492 @@
+// The stanza index of a Packages file, and the lazy candidate index built on it. Both are checked
+// against the full parse they stand in for: the index against parseControlStanzas of the
+// UTF-8-decoded text (in Debian's own form, which the fast path reads, and in unusual forms, which
+// the line-by-line scan reads), debCandidateIndex against candidateIndex(debCandidates(...)).
+// The cached form must refuse bytes that are not an index of the file at hand.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { deserialize, serialize } from 'node:v8';
+import fc from 'fast-check';
+import { isProvenantError } from '../../../src/errors.ts';
+import {
+  type DebCandidate,
+  type DebPackagesFile,
+  debCandidateIndex,
+  debCandidates,
+  debVersionScheme,
+} from '../../../src/pkg/deb/candidates.ts';
+import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
+import {
+  type DebStanzaIndex,
+  decodeStanzaIndex,
+  encodeStanzaIndex,
+  indexDebStanzas,
+  stanzasNamed,
+  stanzasProviding,
+} from '../../../src/pkg/deb/stanza-index.ts';
+import { candidateIndex, resolve } from '../../../src/pkg/resolve/resolve.ts';
+
+const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
+const decoder = new TextDecoder('utf-8');
+
+// Package names, and names only ever provided. Few of them, so that stanzas share names.
+const NAMES = ['app', 'libc6', 'python3', 'x-y+z'];
+const VIRTUAL = ['mail-transport-agent', 'awk'];
+/** Every name worth looking up: real, virtual, `:any`, and one nothing has. */
+const LOOKUPS = [...NAMES, ...VIRTUAL, ...[...NAMES, ...VIRTUAL].map((n) => `${n}:any`), 'absent', 'app:amd64'];
+
+/** A generated stanza, before it is written out. */
+interface Pkg {
+  name: string;
+  /** '' for no Version field; `1:` is malformed (an epoch and no upstream version). */
+  version: string;
+  /** undefined for no Architecture field. */
+  arch: string | undefined;
+  provides: string[] | undefined;
+  /** Provides written over several lines, one name a line. */
+  folded: boolean;
+  multiArch: string | undefined;
+  depends: string | undefined;
+  recommends: string | undefined;
+  description: string[];
+  /** A field written a second time, after the others: the parse keeps the last. */
+  again: [string, string] | undefined;
+  /** Where each field goes, as ranks. */
+  order: number[];
+}
+
+const pkg = fc.record<Pkg>({
+  name: fc.constantFrom(...NAMES),
+  version: fc.constantFrom('1.0-1', '2:0.9', '1.0~rc1', '1.0-1', '1:', ''),
+  arch: fc.constantFrom('amd64', 'amd64', 'all', 'arm64', undefined),
+  provides: fc.option(
+    fc.array(
+      fc.tuple(fc.constantFrom(...NAMES, ...VIRTUAL), fc.boolean()).map(([n, versioned]) => (versioned ? `${n} (= 1.0)` : n)),
+      { minLength: 1, maxLength: 3 },
+    ),
+    { nil: undefined },
+  ),
+  folded: fc.boolean(),
+  multiArch: fc.option(fc.constantFrom('allowed', 'same', 'foreign', 'Allowed'), { nil: undefined }),
+  depends: fc.option(fc.constantFrom('libc6 (>= 2.36)', 'python3:any, awk | mail-transport-agent', 'libc6:arm64', 'x-y+z (>= )'), {
+    nil: undefined,
+  }),
+  recommends: fc.option(fc.constantFrom('awk', 'x-y+z', 'app (<< 1)'), { nil: undefined }),
+  description: fc.array(fc.constantFrom(' café ☕ au lait', ' .', ' Package: not-a-field', '\tProvides: nothing', ' naïve — 日本語'), {
+    maxLength: 3,
+  }),
+  again: fc.option(
+    fc.constantFrom<[string, string]>(['Package', 'libc6'], ['Architecture', 'all'], ['Provides', 'awk'], ['Multi-Arch', 'allowed']),
+    {
+      nil: undefined,
+    },
+  ),
+  order: fc.array(fc.nat(9), { minLength: 9, maxLength: 9 }),
+});
+
+/** The fields of a stanza in the order it asks for, each as its lines (the first one's value, then continuations). */
+function fieldsOf(p: Pkg, filename: string): [string, string[]][] {
+  const fields: [string, string[]][] = [];
+  fields.push(['Package', [p.name]]);
+  if (p.version !== '') fields.push(['Version', [p.version]]);
+  if (p.arch !== undefined) fields.push(['Architecture', [p.arch]]);
+  if (p.provides !== undefined)
+    fields.push([
+      'Provides',
+      p.folded ? p.provides.map((n, i, all) => `${i === 0 ? '' : ' '}${n}${i < all.length - 1 ? ',' : ''}`) : [p.provides.join(', ')],
+    ]);
+  if (p.multiArch !== undefined) fields.push(['Multi-Arch', [p.multiArch]]);
+  if (p.depends !== undefined) fields.push(['Depends', [p.depends]]);
+  if (p.recommends !== undefined) fields.push(['Recommends', [p.recommends]]);
+  fields.push(['Filename', [filename]]);
+  fields.push(['Description', ['café ☕ synopsis', ...p.description]]);
+  const ranked = fields.map((f, i) => [p.order[i] ?? 0, i, f] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out = ranked.map(([, , f]) => f);
+  if (p.again !== undefined) out.push([p.again[0], [p.again[1]]]);
+  return out;
+}
+
+/**
+ * How a file is written. Debian's own form: `\n` line ends, empty separator lines, field names as
+ * Debian writes them. The unusual forms add CRLF, a comment line, field names in other letter
+ * case, separators of only whitespace.
+ */
+interface Style {
+  eol: '\n' | '\r\n';
+  /** The lines between two stanzas. */
+  separator: string[];
+  /** Put a comment line before this line (modulo the number of lines). */
+  comment: number | undefined;
+  /** The letter case of field names, by line. */
+  cases: ('Debian' | 'lower' | 'upper')[];
+  lead: boolean;
+  finalEol: boolean;
+}
+
+const ordinary = fc.record<Style>({
+  eol: fc.constant('\n'),
+  separator: fc.constantFrom([''], ['', '']),
+  comment: fc.constant(undefined),
+  cases: fc.constant(['Debian']),
+  lead: fc.boolean(),
+  finalEol: fc.boolean(),
+});
+
+const unusual = fc
+  .record<Style>({
+    eol: fc.constantFrom('\n', '\r\n'),
+    separator: fc.array(fc.constantFrom('', ' ', '\t', ' \t '), { minLength: 1, maxLength: 2 }),
+    comment: fc.option(fc.nat(), { nil: undefined }),
+    cases: fc.array(fc.constantFrom('Debian', 'lower', 'upper'), { minLength: 1, maxLength: 4 }),
+    lead: fc.boolean(),
+    finalEol: fc.boolean(),
+  })
+  .filter((s) => s.eol === '\r\n' || s.comment !== undefined || s.cases.some((c) => c !== 'Debian') || s.separator.some((l) => l !== ''));
+
+function render(pkgs: readonly Pkg[], style: Style, prefix: string): string {
+  let fieldLine = 0;
+  const name = (field: string): string => {
+    const c = style.cases[fieldLine++ % style.cases.length];
+    return c === 'lower' ? field.toLowerCase() : c === 'upper' ? field.toUpperCase() : field;
+  };
+  const lines: string[] = style.lead ? [...style.separator] : [];
+  for (const [k, p] of pkgs.entries()) {
+    if (k > 0) lines.push(...style.separator);
+    for (const [field, [first, ...more]] of fieldsOf(p, `pool/main/${prefix}/${k}_${p.name}.deb`))
+      lines.push(`${name(field)}: ${first}`, ...more);
+  }
+  if (style.comment !== undefined) lines.splice(style.comment % (lines.length + 1), 0, '# a comment: Package: not-a-field');
+  return lines.join(style.eol) + (style.finalEol ? style.eol : '');
+}
+
+/** The names a parsed stanza provides, read here without the code under test: Provides less versions, and `:any` ones. */
+function providedBy(stanza: Record<string, string>): Set<string> {
+  const names = (stanza.provides ?? '')
+    .split(',')
+    .map((p) => p.replace(/\(.*\)/, '').trim())
+    .filter((p) => p !== '');
+  if (stanza['multi-arch']?.toLowerCase() === 'allowed') names.push(...[stanza.package ?? '', ...names].map((p) => `${p}:any`));
+  return new Set(names);
+}
+
+/** Checks an index against the full parse of the text it was made from. */
+function checkIndex(text: string): DebStanzaIndex {
+  const bytes = utf8(text);
+  const index = indexDebStanzas(bytes, 'Packages');
+  const parsed = parseControlStanzas(text, 'Packages');
+  assert.deepEqual(
+    index.names,
+    parsed.map((s) => s.package ?? ''),
+  );
+  assert.deepEqual(
+    index.archs,
+    parsed.map((s) => s.architecture ?? ''),
+  );
+  for (const name of LOOKUPS) {
+    assert.deepEqual(
+      stanzasNamed(index, name),
+      [...parsed.keys()].filter((i) => parsed[i]?.package === name),
+      `named ${name}`,
+    );
+    assert.deepEqual(
+      stanzasProviding(index, name),
+      [...parsed.keys()].filter((i) => providedBy(parsed[i] ?? {}).has(name)),
+      `providing ${name}`,
+    );
+  }
+  for (const [i, stanza] of parsed.entries()) {
+    const slice = decoder.decode(bytes.subarray(index.starts[i], index.ends[i]));
+    assert.deepEqual(parseControlStanzas(slice, 'Packages'), [stanza], `stanza ${i}`);
+  }
+  return index;
+}
+
+describe('indexDebStanzas', () => {
+  it('indexes names, provides and byte ranges of a small file', () => {
+    const text =
+      'Package: a\nDescription: café\n\nPackage: b\nArchitecture: all\nDescription: ☕\n more ☕\nProvides: awk, mta (= 1.0)\nMulti-Arch: allowed\n';
+    const bytes = utf8(text);
+    const index = indexDebStanzas(bytes, 'Packages');
+    assert.deepEqual(index.names, ['a', 'b']);
+    assert.deepEqual(index.archs, ['', 'all']);
+    // Offsets are in bytes, not characters: é takes 2, ☕ 3.
+    assert.deepEqual([...index.starts], [0, utf8('Package: a\nDescription: café\n\n').length]);
+    assert.deepEqual([...index.ends], [utf8('Package: a\nDescription: café').length, bytes.length - 1]);
+    assert.deepEqual(index.provided, ['awk', 'awk:any', 'b:any', 'mta', 'mta:any']);
+    assert.deepEqual(stanzasProviding(index, 'mta:any'), [1]);
+    assert.deepEqual(stanzasProviding(index, 'a:any'), []);
+    assert.deepEqual(stanzasNamed(index, 'b'), [1]);
+    assert.deepEqual(stanzasNamed(index, 'c'), []);
+  });
+
+  it('agrees with the full parse, for Debian-style files (property)', () => {
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 8 }), ordinary, (pkgs, style) => {
+        checkIndex(render(pkgs, style, 'p'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('agrees with the full parse, for files with CR, comments, other letter case or whitespace-only separators (property)', () => {
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 8 }), unusual, (pkgs, style) => {
+        checkIndex(render(pkgs, style, 'p'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads lowercase package: and provides: field names', () => {
+    // Field names are case-insensitive; a file written this way must not lose its names.
+    const text = 'Package: a\nVersion: 1\n\npackage: b\nprovides: awk\n';
+    const index = checkIndex(text);
+    assert.deepEqual(index.names, ['a', 'b']);
+    assert.deepEqual(stanzasProviding(index, 'awk'), [1]);
+  });
+
+  it('makes no stanza of a whitespace-only first line', () => {
+    // The full parse reads it as a separator, as it would any other whitespace-only line.
+    assert.deepEqual(checkIndex('\t\n\nPackage: a\n').names, ['a']);
+    assert.deepEqual(checkIndex(' ').names, []);
+  });
+
+  it('throws INVALID_PACKAGE for a malformed line in a file the line-by-line scan reads', () => {
+    assert.throws(
+      () => indexDebStanzas(utf8('Package: a\r\nnot a field\r\n'), 'Packages'),
+      (err) => isProvenantError(err, 'INVALID_PACKAGE') && err.where === 'Packages:2',
+    );
+  });
+});
+
+describe('encodeStanzaIndex and decodeStanzaIndex', () => {
+  const text = render(
+    fc.sample(pkg, { numRuns: 6, seed: 1 }).map((p) => ({ ...p, provides: ['awk', 'mail-transport-agent (= 1.0)'], multiArch: 'allowed' })),
+    { eol: '\n', separator: [''], comment: undefined, cases: ['Debian'], lead: false, finalEol: true },
+    'p',
+  );
+  const size = utf8(text).length;
+  const index = indexDebStanzas(utf8(text), 'Packages');
+  const encoded = encodeStanzaIndex(index);
+  /** The encoded index as a plain object, to damage and encode again. */
+  const plain = (): Record<string, unknown> => deserialize(encoded) as Record<string, unknown>;
+
+  it('round-trips generated indexes (property)', () => {
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 8 }), fc.oneof(ordinary, unusual), (pkgs, style) => {
+        const bytes = utf8(render(pkgs, style, 'p'));
+        const made = indexDebStanzas(bytes, 'Packages');
+        assert.deepEqual(decodeStanzaIndex(encodeStanzaIndex(made), bytes.length), made);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses truncated bytes and garbage', () => {
+    assert.ok(index.provided.length > 0 && decodeStanzaIndex(encoded, size) !== undefined);
+    for (let n = 0; n < encoded.length; n++) assert.equal(decodeStanzaIndex(encoded.subarray(0, n), size), undefined, `${n} bytes`);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (garbage) => {
+        assert.equal(decodeStanzaIndex(garbage, size), undefined);
+      }),
+    );
+  });
+
+  it('refuses other serialized values and other formats', () => {
+    for (const value of [
+      null,
+      'x',
+      42,
+      [1, 2],
+      {},
+      { ...plain(), format: 'provenant-deb-stanza-index/0' },
+      { ...plain(), format: undefined },
+    ])
+      assert.equal(decodeStanzaIndex(serialize(value), size), undefined, JSON.stringify(value));
+  });
+
+  it('refuses an index whose parts do not fit together', () => {
+    const n = index.names.length;
+    const damaged: [string, (v: Record<string, unknown>) => void][] = [
+      ['names not an array', (v) => (v.names = 'app')],
+      ['starts a plain array', (v) => (v.starts = [...index.starts])],
+      ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
+      ['an architecture short', (v) => (v.archs = index.archs.slice(1))],
+      ['an end short', (v) => (v.ends = index.ends.slice(1))],
+      ['a provider short', (v) => (v.providers = index.providers.slice(1))],
+      ['byName past the stanzas', (v) => (v.byName = Int32Array.from(index.byName, (s, i) => (i === 0 ? n : s)))],
+      ['a provider past the stanzas', (v) => (v.providers = Int32Array.from(index.providers, (s, i) => (i === 0 ? n : s)))],
+      ['a negative provider', (v) => (v.providers = Int32Array.from(index.providers, (s, i) => (i === 0 ? -1 : s)))],
+      ['a negative start', (v) => (v.starts = Int32Array.from(index.starts, (s, i) => (i === 0 ? -1 : s)))],
+      ['a start after its end', (v) => (v.starts = Int32Array.from(index.starts, (s, i) => (i === 1 ? (index.ends[1] ?? 0) + 1 : s)))],
+      ['an end past the file', (v) => (v.ends = Int32Array.from(index.ends, (e, i) => (i === 0 ? size + 1 : e)))],
+    ];
+    for (const [why, damage] of damaged) {
+      const v = plain();
+      damage(v);
+      assert.equal(decodeStanzaIndex(serialize(v), size), undefined, why);
+    }
+  });
+
+  it('refuses the index of a larger file', () => {
+    const last = Math.max(...index.ends);
+    assert.ok(decodeStanzaIndex(encoded, last) !== undefined);
+    assert.equal(decodeStanzaIndex(encoded, last - 1), undefined);
+    assert.equal(decodeStanzaIndex(encoded, 0), undefined);
+  });
+});
+
+const repoOf = (order: number) => ({ url: `https://mirror.invalid/r${order}`, suite: 'bookworm', component: 'main', order });
+
+/** Packages files as debCandidateIndex takes them, with the texts they hold. */
+function packagesFiles(files: readonly (readonly Pkg[])[], styles: readonly Style[]): { texts: string[]; files: DebPackagesFile[] } {
+  const texts = files.map((pkgs, f) => render(pkgs, styles[f % styles.length] as Style, `f${f}`));
+  return {
+    texts,
+    files: texts.map((text, f) => {
+      const bytes = utf8(text);
+      return { bytes, index: indexDebStanzas(bytes, `f${f}`), repo: repoOf(f), where: `f${f}` };
+    }),
+  };
+}
+
+/** What debCandidates makes of the whole files, the reference for debCandidateIndex. */
+function eagerCandidates(texts: readonly string[], arch: string, withRecommends: boolean): DebCandidate[] {
+  return texts.flatMap(
+    (text, f) => debCandidates(parseControlStanzas(text, `f${f}`), repoOf(f), arch, { withRecommends, where: `f${f}` }).candidates,
+  );
+}
+
+describe('debCandidateIndex', () => {
+  it('gives the candidates debCandidates gives, in the same order, across files (property)', () => {
+    let looked = 0;
+    let skipped = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(pkg, { maxLength: 6 }), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.oneof(ordinary, unusual), { minLength: 1, maxLength: 3 }),
+        fc.constantFrom('amd64', 'arm64'),
+        fc.boolean(),
+        (pkgs, styles, arch, withRecommends) => {
+          const { texts, files } = packagesFiles(pkgs, styles);
+          const list = eagerCandidates(texts, arch, withRecommends);
+          skipped += texts.reduce((sum, t, f) => sum + debCandidates(parseControlStanzas(t, 'f'), repoOf(f), arch).skipped.length, 0);
+          const want = candidateIndex(list);
+          const got = debCandidateIndex(files, arch, { withRecommends });
+          for (const name of LOOKUPS) {
+            const named = got.named(name);
+            looked += named.length;
+            assert.deepEqual(named, want.named(name), `named ${name}`);
+            assert.deepEqual(got.providing(name), want.providing(name), `providing ${name}`);
+          }
+          assert.deepEqual([...got.withInstallIf()], [...want.withInstallIf()]);
+          // And the resolver, given either, chooses the same.
+          const outcome = (c: typeof list | typeof got) => {
+            try {
+              return resolve([{ name: 'app' }], c, debVersionScheme).packages.map((p) => p.id);
+            } catch (err) {
+              assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+              return err.message;
+            }
+          };
+          assert.deepEqual(outcome(debCandidateIndex(files, arch, { withRecommends })), outcome(list));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // The comparison is not of empty lists only, and malformed stanzas were among the generated.
+    assert.ok(looked > 200 && skipped > 50, `${looked} candidates looked up, ${skipped} stanzas skipped`);
+  });
+
+  it('leaves out stanzas of another architecture and malformed ones', () => {
+    const text = [
+      'Package: app\nVersion: 1\nArchitecture: amd64\nFilename: a1',
+      'Package: app\nVersion: 1:\nArchitecture: amd64\nFilename: a2',
+      'Package: app\nVersion: 2\nFilename: a3',
+      'Package: app\nVersion: 3\nArchitecture: arm64\nFilename: a4',
+      'Package: app\nVersion: 4\nArchitecture: all\nDepends: b (>= )\nFilename: a5',
+      'Package: app\nVersion: 5\nArchitecture: all\nFilename: a6',
+    ].join('\n\n');
+    const bytes = utf8(text);
+    const got = debCandidateIndex([{ bytes, index: indexDebStanzas(bytes, 'P'), repo: repoOf(0), where: 'P' }], 'amd64');
+    assert.deepEqual(
+      got.named('app').map((c) => c.id),
+      ['a1', 'a6'],
+    );
+  });
+
+  it('makes no candidate under a name its text does not have, whatever the index says', () => {
+    const text =
+      'Package: app\nVersion: 1\nArchitecture: amd64\nProvides: awk\nFilename: a\n\nPackage: libc6\nVersion: 2\nArchitecture: amd64\nFilename: l\n';
+    const bytes = utf8(text);
+    const index = indexDebStanzas(bytes, 'P');
+    const file = (lie: DebStanzaIndex): DebPackagesFile[] => [{ bytes, index: lie, repo: repoOf(0), where: 'P' }];
+    assert.deepEqual(
+      debCandidateIndex(file(index), 'amd64')
+        .named('app')
+        .map((c) => c.id),
+      ['a'],
+    );
+    // The ranges of the two stanzas swapped: each name now points at the other's text.
+    const swapped = { ...index, starts: index.starts.slice().reverse(), ends: index.ends.slice().reverse() };
+    assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').named('app'), []);
+    assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').named('libc6'), []);
+    assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').providing('awk'), []);
+    // A name the text does not have.
+    const renamed = { ...index, names: ['evil', 'libc6'], byName: Int32Array.from([0, 1]) };
+    assert.deepEqual(stanzasNamed(renamed, 'evil'), [0]);
+    assert.deepEqual(debCandidateIndex(file(renamed), 'amd64').named('evil'), []);
+  });
+
+  it('takes the architecture of a stanza from its text, not from the index', () => {
+    // An arm64 stanza that a damaged index calls amd64 is still not a candidate for amd64.
+    const text = 'Package: app\nVersion: 1\nArchitecture: arm64\nFilename: a\n';
+    const bytes = utf8(text);
+    const index = indexDebStanzas(bytes, 'P');
+    const lie = { ...index, archs: ['amd64'] };
+    assert.deepEqual(debCandidateIndex([{ bytes, index, repo: repoOf(0), where: 'P' }], 'amd64').named('app'), []);
+    assert.deepEqual(debCandidateIndex([{ bytes, index: lie, repo: repoOf(0), where: 'P' }], 'amd64').named('app'), []);
+  });
+
+  it('never gives a candidate under a wrong name from an index with shuffled ranges (property)', () => {
+    let found = 0;
+    fc.assert(
+      fc.property(
+        fc.array(pkg, { minLength: 1, maxLength: 8 }),
+        fc.oneof(ordinary, unusual),
+        fc.array(fc.nat(), { minLength: 8, maxLength: 8 }),
+        (pkgs, style, keys) => {
+          const { texts, files } = packagesFiles([pkgs], [style]);
+          const stanzas = parseControlStanzas(texts[0] as string, 'f0');
+          const file = files[0] as DebPackagesFile;
+          const n = file.index.names.length;
+          const perm = [...Array(n).keys()].sort((a, b) => (keys[a] ?? 0) - (keys[b] ?? 0) || a - b);
+          const lie = {
+            ...file.index,
+            starts: Int32Array.from(perm, (p) => file.index.starts[p] ?? 0),
+            ends: Int32Array.from(perm, (p) => file.index.ends[p] ?? 0),
+          };
+          const got = debCandidateIndex([{ ...file, index: lie }], 'amd64');
+          for (const name of LOOKUPS) {
+            for (const c of got.named(name)) {
+              found++;
+              assert.equal(c.name, name);
+              // A stanza of the file, of that name.
+              assert.ok(
+                stanzas.some((s) => s.filename === c.id && s.package === name),
+                c.id,
+              );
+            }
+            for (const { candidate, provision } of got.providing(name)) {
+              assert.equal(provision.name, name);
+              assert.ok(candidate.provides.includes(provision));
+              assert.ok(stanzas.some((s) => s.filename === candidate.id && s.package === candidate.name));
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    assert.ok(found > 50, `${found} candidates`);
+  });
+});
