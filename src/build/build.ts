@@ -27,7 +27,7 @@ import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, image
 import { apkArchToPlatform, type LoadedConfig } from './config.ts';
 import { buildDebImage, isDebianConfig } from './deb-build.ts';
 import type { InstalledDeb } from './deb-install.ts';
-import { type Layer, treeLayer } from './layer.ts';
+import { type Layer, LayerPrecompressor, treeLayer } from './layer.ts';
 import { type Lock, type LockedPackage, lockFor } from './lock.ts';
 import { dependencyOrder } from './order.ts';
 
@@ -45,6 +45,11 @@ export interface BuildOptions {
   sourceDateEpoch?: number | undefined;
   /** Where downloads are cached; none when absent. */
   cacheDir?: string | undefined;
+  /**
+   * Keep the compressed blocks of large file bodies in `cacheDir` and reuse them in later builds
+   * (default true). The layers are the same either way; only the time to make them differs.
+   */
+  layerCache?: boolean | undefined;
   /** Worker threads for compression. */
   workers?: number | undefined;
   /** Resolve and fetch only, for `provenant lock`: `images` is empty and `index` undefined. */
@@ -154,6 +159,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const images: BuiltImage[] = [];
   const lockPackages: LockedPackage[] = [];
   const packageDigests = new Map<string, string>();
+  // Large file bodies are compressed on the worker pool while the rest is read, or come from the
+  // cache when an earlier build compressed them (./layer.ts).
+  const precompressed = options.lockOnly
+    ? undefined
+    : new LayerPrecompressor(options.workers, options.layerCache === false ? undefined : cache);
   for (const arch of archs) {
     const plan = plans.get(arch);
     if (plan === undefined) continue;
@@ -183,14 +193,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
       };
       fetched.push({ info, pkg, locked });
+      for (const e of pkg.entries) if (e.header.type === 'file') precompressed?.add(e.body);
       packageDigests.set(p.url, createHash('sha256').update(bytes).digest('hex'));
       lockPackages.push(locked);
     }
     if (options.lockOnly) continue;
     const ordered = installOrder(fetched.map((f) => f.info)).map((i) => fetched[i] as (typeof fetched)[number]);
-    images.push(await assembleImage(options, arch, ordered, keyring, repositories, mtime));
+    images.push(await assembleImage(options, arch, ordered, keyring, repositories, mtime, precompressed));
   }
 
+  await precompressed?.flush();
   const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
   const lock = lockFor(options.config, basename(options.configPath), keyring, config.contents.keyring, repositories, archs, lockPackages);
   const keys = keyring.names().map((name) => ({ name, pem: keyring.pem(name) ?? '' }));
@@ -205,6 +217,7 @@ async function assembleImage(
   keyring: ApkKeyring,
   repositories: { url: string; tag: string }[],
   mtime: number,
+  precompressed: LayerPrecompressor | undefined,
 ): Promise<BuiltImage> {
   const { config } = options.config;
   const tree = new Tree();
@@ -249,6 +262,7 @@ async function assembleImage(
     ),
     installed.length,
     mtime,
+    precompressed,
   );
   const skippedScripts = installed
     .map(({ info, pkg }) => ({ package: `${info.name}-${info.version}`, scripts: [...pkg.scripts.keys()].sort() }))
@@ -269,7 +283,8 @@ async function assembleImage(
 /**
  * From an assembled tree to a platform image: its layers (`layerPaths`, one list per layer), the
  * image config (entrypoint, cmd, environment, user, workdir, stop signal, volumes, labels from
- * annotations) and the manifest. Shared by the apk and deb builds.
+ * annotations) and the manifest. Shared by the apk and deb builds; `precompressed` holds the
+ * bodies the build has already started compressing.
  */
 export async function imageFromTree(
   options: BuildOptions,
@@ -278,11 +293,12 @@ export async function imageFromTree(
   layerPaths: string[][],
   packageCount: number,
   mtime: number,
+  precompressed?: LayerPrecompressor | undefined,
 ): Promise<{ manifest: Stored; config: BuiltImage['config']; layers: Layer[]; platform: Platform }> {
   const { config } = options.config;
   const layers: Layer[] = [];
   for (const paths of layerPaths) {
-    layers.push(await treeLayer(tree, { paths, workers: options.workers, signal: options.signal }));
+    layers.push(await treeLayer(tree, { paths, workers: options.workers, signal: options.signal, precompressed }));
   }
   const platform = apkArchToPlatform(arch);
   const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');

@@ -43,6 +43,7 @@ export async function runBuild(
     archs: archs.length > 0 ? archs : undefined,
     sourceDateEpoch: extra.sourceDateEpoch,
     cacheDir,
+    layerCache: parseBool((args.values['layer-cache'] as string | undefined) ?? 'true', '--layer-cache'),
     lockOnly: extra.lockOnly,
     logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${m}\n`) },
   });

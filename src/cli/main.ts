@@ -299,6 +299,10 @@ const commands: Record<string, Command> = {
       lock: { type: 'string', description: 'build exactly the packages this lock file pins, resolving nothing' },
       'write-lock': { type: 'string', description: 'also write the lock of this build to FILE' },
       'cache-dir': { type: 'string', description: 'download cache (default $XDG_CACHE_HOME/provenant or ~/.cache/provenant)' },
+      'layer-cache': {
+        type: 'string',
+        description: 'keep the compressed form of large files in the cache and reuse it: true (default) or false',
+      },
       sbom: { type: 'string', description: 'attach SPDX and CycloneDX SBOMs: true (default) or false' },
       'sbom-files': { type: 'boolean', description: "list each package's files in the SBOMs" },
       provenance: {

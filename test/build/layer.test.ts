@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { deflateBlock, PINNED_GZIP_LEVEL, type PrecompressedSegment, precompressSegment } from '../../src/archive/deflate.ts';
+import { LAYER_SEGMENT_MIN, type Layer, LayerPrecompressor, type SegmentCache, treeLayer } from '../../src/build/layer.ts';
+import { type FsNode, Tree } from '../../src/vfs/tree.ts';
+import { concat, readAll, text } from '../archive/helpers.ts';
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Compressible bytes, the same on every run: 16 letters picked by a linear congruential generator. */
+function body(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0;
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = 97 + ((x >>> 24) & 15);
+  }
+  return out;
+}
+
+const file = (bytes: Uint8Array, mode = 0o644): FsNode => ({ type: 'file', mode, uid: 0, gid: 0, mtime: 1_700_000_000, body: bytes });
+
+/**
+ * Small files and segments side by side: a body of several 1 MiB blocks, one exactly at the
+ * segment threshold and one just below it, and one Uint8Array held by two paths.
+ */
+function sampleTree(): Tree {
+  const tree = new Tree();
+  const shared = body(150_000, 5);
+  tree.mkdirAll('var/empty');
+  tree.put('etc/hostname', file(text('box\n')));
+  tree.put('etc/empty', file(new Uint8Array(0)));
+  tree.put('usr/bin/tool', file(body(3 * 1024 * 1024 + 123_457, 1), 0o755));
+  tree.put('usr/lib/exact', file(body(LAYER_SEGMENT_MIN, 2)));
+  tree.put('usr/lib/below', file(body(LAYER_SEGMENT_MIN - 1, 3)));
+  tree.put('usr/lib/mid', file(body(200_000, 4)));
+  tree.put('usr/lib/shared-a', file(shared));
+  tree.put('usr/lib/shared-b', file(shared));
+  tree.put('usr/lib/link', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: 'mid' });
+  tree.put('usr/share/doc/readme', file(text('hello\n'.repeat(1000))));
+  return tree;
+}
+
+/** The distinct bodies of the tree, in walk order. */
+function bodies(tree: Tree): Uint8Array[] {
+  const out = new Set<Uint8Array>();
+  for (const path of tree.paths()) {
+    const b = tree.get(path)?.body;
+    if (b !== undefined) out.add(b);
+  }
+  return [...out];
+}
+
+function precompressor(tree: Tree, workers?: number, cache?: SegmentCache): LayerPrecompressor {
+  const pre = new LayerPrecompressor(workers, cache);
+  for (const b of bodies(tree)) pre.add(b);
+  return pre;
+}
+
+/** A cache in a Map that counts its calls and hands out copies, as a cache on disk would. */
+function memoryCache(map = new Map<string, Uint8Array>()): {
+  map: Map<string, Uint8Array>;
+  counts: { gets: number; hits: number; puts: number };
+  cache: SegmentCache;
+} {
+  const counts = { gets: 0, hits: 0, puts: 0 };
+  const cache: SegmentCache = {
+    async get(key) {
+      counts.gets++;
+      const bytes = map.get(key);
+      if (bytes !== undefined) counts.hits++;
+      return bytes?.slice();
+    },
+    async put(key, bytes) {
+      counts.puts++;
+      map.set(key, bytes.slice());
+    },
+  };
+  return { map, counts, cache };
+}
+
+function assertSameLayer(got: Layer, expected: Layer, message: string): void {
+  assert.ok(Buffer.from(got.bytes).equals(expected.bytes), `${message}: bytes`);
+  assert.equal(got.digest, expected.digest, message);
+  assert.equal(got.diffId, expected.diffId, message);
+  assert.equal(got.tarSize, expected.tarSize, message);
+}
+
+describe('treeLayer and LayerPrecompressor', () => {
+  it('gives the same layer with or without precompression, for any worker count', async () => {
+    const tree = sampleTree();
+    const expected = await treeLayer(tree, { workers: 0 });
+
+    const tar = gunzipSync(expected.bytes);
+    assert.equal(expected.digest, `sha256:${sha256(expected.bytes)}`);
+    assert.equal(expected.diffId, `sha256:${sha256(tar)}`);
+    assert.equal(expected.tarSize, tar.length);
+    const entries = await readAll([tar]);
+    assert.deepEqual(
+      entries.map((e) => e.header.name),
+      tree.paths(),
+    );
+    for (const { header, body: got } of entries) {
+      const node = tree.get(header.name)!;
+      assert.equal(header.type, node.type, header.name);
+      assert.equal(header.mode, node.mode, header.name);
+      assert.ok(Buffer.from(got).equals(node.body ?? new Uint8Array(0)), header.name);
+    }
+
+    const variants: Array<[string, () => Promise<Layer>]> = [
+      ['2 workers', () => treeLayer(tree, { workers: 2 })],
+      ['precompressed by 2, streamed by 1', () => treeLayer(tree, { workers: 1, precompressed: precompressor(tree, 2) })],
+      ['precompressed by 2, streamed in this thread', () => treeLayer(tree, { workers: 0, precompressed: precompressor(tree, 2) })],
+      ['precompressor of 0 workers', () => treeLayer(tree, { workers: 2, precompressed: precompressor(tree, 0) })],
+      ['precompressor of default workers', () => treeLayer(tree, { workers: 2, precompressed: precompressor(tree) })],
+      ['precompressor with nothing added', () => treeLayer(tree, { workers: 2, precompressed: new LayerPrecompressor(2) })],
+      ['precompressor with a cache', () => treeLayer(tree, { workers: 2, precompressed: precompressor(tree, 2, memoryCache().cache) })],
+    ];
+    for (const [name, build] of variants) assertSameLayer(await build(), expected, name);
+  });
+
+  it('makes each body from LAYER_SEGMENT_MIN bytes up a segment, compressed as it would be alone', async () => {
+    const tree = sampleTree();
+    const stream = Buffer.from((await treeLayer(tree, { workers: 2 })).bytes);
+    const segments = bodies(tree).filter((b) => b.length >= LAYER_SEGMENT_MIN);
+    assert.equal(segments.length, 4);
+    for (const b of segments) {
+      const blocks = await precompressSegment(b, { workers: 1 })!.blocks;
+      assert.ok(stream.includes(Buffer.from(concat(blocks))), `the ${b.length}-byte body's ${blocks.length} blocks`);
+    }
+    // A body one byte shorter shares its block with the headers around it.
+    const below = tree.get('usr/lib/below')!.body!;
+    assert.ok(!stream.includes(Buffer.from(deflateBlock(below, PINNED_GZIP_LEVEL, false))));
+  });
+
+  it('hands each segment the blocks the precompressor has for it', async () => {
+    const tree = sampleTree();
+    const expected = await treeLayer(tree, { workers: 0 });
+    // Level 1 blocks that claim the default level: a layer built without them would not change.
+    class Mislabelled extends LayerPrecompressor {
+      readonly asked: Uint8Array[] = [];
+      override get(b: Uint8Array): PrecompressedSegment | undefined {
+        this.asked.push(b);
+        const made = precompressSegment(b, { workers: 2, level: 1 })!;
+        return { ...made, level: PINNED_GZIP_LEVEL };
+      }
+    }
+    const pre = new Mislabelled(2);
+    const layer = await treeLayer(tree, { workers: 2, precompressed: pre });
+    for (const b of bodies(tree).filter((b) => b.length >= LAYER_SEGMENT_MIN)) {
+      assert.ok(pre.asked.includes(b), `the ${b.length}-byte body`);
+    }
+    assert.notEqual(layer.digest, expected.digest);
+    assert.equal(layer.diffId, expected.diffId);
+    assert.ok(Buffer.from(gunzipSync(layer.bytes)).equals(gunzipSync(expected.bytes)));
+  });
+
+  it('keeps compressed bodies in the cache and takes them from it in the next build', async () => {
+    const tree = sampleTree();
+    const expected = await treeLayer(tree, { workers: 0 });
+    const first = memoryCache();
+    const pre = precompressor(tree, 2, first.cache);
+    assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, 'first build');
+    await pre.flush();
+    assert.deepEqual(first.counts, { gets: 4, hits: 0, puts: 4 });
+    assert.equal(first.map.size, 4);
+
+    const again = precompressor(tree, 2, first.cache);
+    assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: again }), expected, 'second build');
+    await again.flush();
+    assert.deepEqual(first.counts, { gets: 8, hits: 4, puts: 4 }, 'every segment came from the cache');
+
+    const damages: Record<string, (bytes: Uint8Array) => Uint8Array> = {
+      truncated: (bytes) => bytes.subarray(0, -1),
+      'one byte more': (bytes) => concat([bytes, Uint8Array.of(0)]),
+      'one block more': (bytes) => {
+        const out = bytes.slice();
+        const view = new DataView(out.buffer);
+        view.setUint32(0, view.getUint32(0, true) + 1, true);
+        return out;
+      },
+      'an empty block': (bytes) => {
+        const out = bytes.slice();
+        new DataView(out.buffer).setUint32(4, 0, true);
+        return out;
+      },
+      empty: () => new Uint8Array(0),
+    };
+    for (const [name, damage] of Object.entries(damages)) {
+      const damaged = memoryCache(new Map([...first.map].map(([key, bytes]) => [key, damage(bytes)])));
+      const pre = precompressor(tree, 2, damaged.cache);
+      assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, name);
+      await pre.flush();
+      assert.equal(damaged.counts.puts, 4, `${name}: every entry is written again`);
+      for (const [key, bytes] of first.map) assert.ok(Buffer.from(damaged.map.get(key)!).equals(bytes), `${name}: ${key}`);
+    }
+  });
+
+  it('ignores bodies it was given that the tree no longer holds', async () => {
+    for (const cache of [undefined, memoryCache().cache]) {
+      const tree = sampleTree();
+      const expected = await treeLayer(tree, { workers: 0 });
+      const pre = precompressor(tree, 2, cache);
+      // The same content in other arrays: the layer is the same.
+      for (const path of tree.paths()) {
+        const node = tree.get(path)!;
+        if (node.body !== undefined) tree.put(path, { ...node, body: node.body.slice() });
+      }
+      assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, 'copies');
+
+      // Other content of the same length: the blocks made for the old bodies must not be used.
+      const replaced = sampleTree();
+      const again = precompressor(replaced, 2, cache);
+      const tool = replaced.get('usr/bin/tool')!;
+      replaced.put('usr/bin/tool', { ...tool, body: body(tool.body!.length, 99) });
+      replaced.put('usr/lib/exact', { ...replaced.get('usr/lib/exact')!, body: body(LAYER_SEGMENT_MIN, 98) });
+      const layer = await treeLayer(replaced, { workers: 2, precompressed: again });
+      assertSameLayer(layer, await treeLayer(replaced, { workers: 0 }), 'other content');
+      const entries = await readAll([gunzipSync(layer.bytes)]);
+      const got = entries.find((e) => e.header.name === 'usr/bin/tool')!;
+      assert.ok(Buffer.from(got.body).equals(replaced.get('usr/bin/tool')!.body!));
+    }
+  });
+});
