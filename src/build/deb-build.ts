@@ -4,16 +4,15 @@
  * maintainer scripts never run, and what they would have made is made declaratively (the CA
  * bundle, /etc/localtime, accounts), with the dpkg database as distroless writes it.
  */
-import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
-import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
-import { type DebCandidate, debCandidates, debVersionScheme } from '../pkg/deb/candidates.ts';
-import { readDeb } from '../pkg/deb/deb.ts';
+import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from '../pkg/deb/candidates.ts';
+import { type DebMemberCache, type DebPackage, readDeb } from '../pkg/deb/deb.ts';
 import { parseDebRelations } from '../pkg/deb/relations.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, fetchDebianIndex } from '../pkg/deb/release.ts';
 import { type DebSource, parseSourceLine } from '../pkg/deb/sources.ts';
-import { decompressXz } from '../pkg/deb/xz.ts';
+import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from '../pkg/deb/stanza-index.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
 import { checkSameVersions, type Request, resolve } from '../pkg/resolve/resolve.ts';
 import { Tree } from '../vfs/tree.ts';
@@ -21,6 +20,7 @@ import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
 import type { BuildOptions, BuildResult, BuiltImage } from './build.ts';
 import { imageFromTree, makeIndex, splitLayers } from './build.ts';
 import { caBundle, type InstalledDeb, installDeb, setTimezone } from './deb-install.ts';
+import { LayerPrecompressor } from './layer.ts';
 import { type LockedPackage, lockFor } from './lock.ts';
 import { dependencyOrder } from './order.ts';
 
@@ -36,6 +36,9 @@ const DEB_ARCH: Record<string, string> = {
   riscv64: 'riscv64',
   loongarch64: 'loong64',
 };
+
+/** Packages read or downloaded at once, ahead of the one being installed. */
+const READ_AHEAD = 4;
 
 /** True when the configuration's repositories are Debian sources (all of them). */
 export function isDebianConfig(repositories: readonly string[]): boolean {
@@ -79,13 +82,14 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
   const mtime = options.sourceDateEpoch ?? 0;
   const archs = options.archs ?? config.archs;
   const sources = config.contents.repositories.map((r) => parseSourceLine(r, { where: options.configPath }));
-  const keyrings = new Map<string, DebKeyring>();
-  const keyringFor = async (s: DebSource): Promise<DebKeyring> => {
+  // One load per keyring, shared by the suites fetched at once.
+  const keyrings = new Map<string, Promise<DebKeyring>>();
+  const keyringFor = (s: DebSource): Promise<DebKeyring> => {
     const paths = s.signedBy ?? [DEBIAN_ARCHIVE_KEYRING];
     const key = paths.join('\n');
     let k = keyrings.get(key);
     if (k === undefined) {
-      k = await DebKeyring.load(paths, { baseDir, signal: options.signal });
+      k = DebKeyring.load(paths, { baseDir, signal: options.signal });
       keyrings.set(key, k);
     }
     return k;
@@ -103,29 +107,39 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
       );
       continue;
     }
-    const candidates: DebCandidate[] = [];
-    for (const [order, s] of sources.entries()) {
-      if (s.archs !== undefined && !s.archs.includes(debArch)) continue;
-      const index = await fetchDebianIndex({
-        url: s.url,
-        suite: s.suite,
-        components: s.components,
-        arch: debArch,
-        keyring: await keyringFor(s),
-        cacheDir: options.cacheDir,
-        byHash: s.byHash,
-        checkValidUntil: s.checkValidUntil,
-        signal: options.signal,
-      });
+    // The suites are fetched and verified at once (each waits on the network), then read in order.
+    const wanted = [...sources.entries()].filter(([, s]) => s.archs === undefined || s.archs.includes(debArch));
+    const fetched = await Promise.all(
+      wanted.map(async ([, s]) =>
+        fetchDebianIndex({
+          url: s.url,
+          suite: s.suite,
+          components: s.components,
+          arch: debArch,
+          keyring: await keyringFor(s),
+          cacheDir: options.cacheDir,
+          byHash: s.byHash,
+          checkValidUntil: s.checkValidUntil,
+          signal: options.signal,
+        }),
+      ),
+    );
+    const files: DebPackagesFile[] = [];
+    for (const [k, [order, s]] of wanted.entries()) {
+      const index = fetched[k]!;
       for (const f of index.files) indexes.push({ url: f.url, arch, digest: `sha256:${f.sha256}` as Digest });
       for (const i of index.indexes) {
-        const { candidates: found } = debCandidates(i.packages, { url: s.url, suite: s.suite, component: i.component, order }, debArch, {
-          withRecommends: config.contents.recommends === true,
+        const stanzas = await stanzaIndexOf(i.bytes, i.sha256, i.file.url, cache);
+        files.push({
+          bytes: i.bytes,
+          index: stanzas,
+          repo: { url: s.url, suite: s.suite, component: i.component, order },
           where: i.file.url,
         });
-        candidates.push(...found);
       }
     }
+    // Stanzas become candidates only when the resolver looks their names up.
+    const candidates = debCandidateIndex(files, debArch, { withRecommends: config.contents.recommends === true });
     const requests = config.contents.packages.map((p) => debRequest(p, options.configPath));
     const { packages } = resolve(requests, candidates, debVersionScheme, { where: `${options.configPath} (${arch})` });
     resolved.set(arch, packages);
@@ -145,23 +159,53 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
   const images: BuiltImage[] = [];
   const packageDigests = new Map<string, string>();
   const lockPackages: LockedPackage[] = [];
+  // Large file bodies are compressed on the worker pool while the rest is read, or come from the
+  // cache when an earlier build compressed them (./layer.ts).
+  const precompressed = options.lockOnly
+    ? undefined
+    : new LayerPrecompressor(options.workers, options.layerCache === false ? undefined : cache);
+  const memberCache = memberCacheOf(cache);
   for (const arch of archs) {
     const plan = plans.get(arch) ?? [];
-    const debs = [];
-    for (const p of plan) {
+    const load = async (p: LockedPackage): Promise<DebPackage> => {
       throwIfAborted(options.signal);
       const sha256 = p.checksum.replace(/^sha256:/, '');
       if (!/^[0-9a-f]{64}$/.test(sha256))
         throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
       const where = safeLocation(p.url);
-      // The cache checks its own content digest; readDeb checks the file against the lock's SHA-256.
-      let bytes = await cache?.get(`deb:${sha256}`);
-      if (bytes === undefined) bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
-      const pkg = await readDeb(bytes, { where, expectedSha256: sha256, decompressXz: xzFromCache(cache, where) });
+      // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
+      // A cached copy that does not match (a damaged cache) is downloaded again.
+      const hit = await cache?.get(`deb:${sha256}`, { check: false });
+      const read = (bytes: Uint8Array): Promise<DebPackage> => readDeb(bytes, { where, expectedSha256: sha256, memberCache });
+      const pkg =
+        hit === undefined
+          ? undefined
+          : await read(hit).catch((err: unknown) => {
+              if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
+              throw err;
+            });
+      if (pkg !== undefined) return pkg;
+      const bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
+      const fetched = await read(bytes);
       await cache?.put(`deb:${sha256}`, bytes);
-      packageDigests.set(p.url, sha256);
+      return fetched;
+    };
+    // A few packages are read (or downloaded) ahead of the one being used, so that waiting on the
+    // disk or the network overlaps with reading; they are used in the plan's order.
+    const debs: DebPackage[] = [];
+    const ahead: Promise<DebPackage>[] = [];
+    for (let i = 0; i < plan.length; i++) {
+      while (ahead.length < READ_AHEAD && i + ahead.length < plan.length) {
+        const started = load(plan[i + ahead.length]!);
+        started.catch(() => {});
+        ahead.push(started);
+      }
+      const pkg = await ahead.shift()!;
+      const p = plan[i]!;
+      packageDigests.set(p.url, pkg.sha256);
       lockPackages.push(p);
       debs.push(pkg);
+      for (const e of pkg.entries) if (e.header.type === 'file' && e.body !== undefined) precompressed?.add(e.body);
     }
     if (options.lockOnly) continue;
     const tree = new Tree();
@@ -197,7 +241,7 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
       config: imageConfig,
       layers,
       platform,
-    } = await imageFromTree(options, arch, tree, layerPaths, installed.length, mtime);
+    } = await imageFromTree(options, arch, tree, layerPaths, installed.length, mtime, precompressed);
     const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
     images.push({
       arch,
@@ -213,6 +257,7 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
         .map((i) => ({ package: `${i.pkg.name}_${i.pkg.version}`, scripts: [...i.skippedScripts] })),
     });
   }
+  await precompressed?.flush();
   const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
   const lock = lockFor(
     options.config,
@@ -242,20 +287,32 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
 }
 
 /**
- * xz decoding (WebAssembly) is the slowest step of a build from cached packages, so the decoded
- * data member is cached too, keyed by the SHA-256 of the compressed member. What comes out of the
- * cache is still checked file by file against the package's md5sums by `readDeb`.
+ * xz decoding (WebAssembly) is the slowest step of a build from cached packages, so the unpacked
+ * members are cached too, under the package's SHA-256, once readDeb has read the whole package
+ * and checked its files against md5sums. The cache checks the content against the digest it
+ * stored it under. Data members are read into shared memory, so that the deflate workers read
+ * the file bodies in them without a copy.
  */
-function xzFromCache(cache: DownloadCache | undefined, where: string): ((bytes: Uint8Array) => Promise<Uint8Array>) | undefined {
+function memberCacheOf(cache: DownloadCache | undefined): DebMemberCache | undefined {
   if (cache === undefined) return undefined;
-  return async (bytes) => {
-    const key = `xz:${createHash('sha256').update(bytes).digest('hex')}`;
-    const hit = await cache.get(key);
-    if (hit !== undefined) return hit;
-    const out = await decompressXz(bytes, { where });
-    await cache.put(key, out);
-    return out;
+  return {
+    get: (sha256, member) => cache.get(`deb-${member}:${sha256}`, { shared: member === 'data' }),
+    put: (sha256, member, tar) => cache.put(`deb-${member}:${sha256}`, tar),
   };
+}
+
+/**
+ * The stanza index of a Packages file (../pkg/deb/stanza-index.ts), kept in the cache under the
+ * file's SHA-256 (which the signed Release gives), so that it is made once per file.
+ */
+async function stanzaIndexOf(bytes: Uint8Array, sha256: string, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
+  const key = `deb-stanza-index:${sha256}`;
+  const cached = await cache?.get(key);
+  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, bytes.length);
+  if (index !== undefined) return index;
+  const made = indexDebStanzas(bytes, where);
+  await cache?.put(key, encodeStanzaIndex(made));
+  return made;
 }
 
 /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */

@@ -4,7 +4,7 @@
  * checksums); the cache only saves the download.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvenantError } from '../errors.ts';
@@ -95,12 +95,27 @@ export class DownloadCache {
     this.dir = dir;
   }
 
-  /** The cached bytes under `key`, or undefined. The caller verifies them as if downloaded. */
-  async get(key: string): Promise<Uint8Array | undefined> {
+  /**
+   * The cached bytes under `key`, or undefined. They are checked against the SHA-256 they were
+   * stored under unless `check` is false, for a caller that checks them against a digest of its
+   * own anyway (a package against its index's checksum); either way, what was downloaded into the
+   * cache must be verified by the caller as if downloaded again. With `shared`, the bytes are in
+   * a SharedArrayBuffer, which worker threads can read without a copy.
+   */
+  async get(key: string, options: { check?: boolean; shared?: boolean } = {}): Promise<Uint8Array | undefined> {
     try {
       const hex = (await readFile(this.keyPath(key), 'utf8')).trim();
       if (!/^[0-9a-f]{64}$/.test(hex)) return undefined;
-      const bytes = new Uint8Array(await readFile(join(this.dir, 'sha256', hex)));
+      const path = join(this.dir, 'sha256', hex);
+      let bytes: Uint8Array;
+      if (options.shared === true) {
+        bytes = await readShared(path);
+      } else {
+        // A plain Uint8Array over the Buffer's memory: no copy of a large file.
+        const file = await readFile(path);
+        bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+      }
+      if (options.check === false) return bytes;
       return createHash('sha256').update(bytes).digest('hex') === hex ? bytes : undefined;
     } catch {
       return undefined;
@@ -116,6 +131,24 @@ export class DownloadCache {
 
   private keyPath(key: string): string {
     return join(this.dir, 'keys', createHash('sha256').update(key).digest('hex'));
+  }
+}
+
+/** A whole file read into a SharedArrayBuffer. */
+async function readShared(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const bytes = new Uint8Array(new SharedArrayBuffer(size));
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await fh.read(bytes, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return bytes.subarray(0, got);
+  } finally {
+    await fh.close();
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -215,5 +215,25 @@ describe('Debian builds from the real mirror', {
         .sort(),
       names(image),
     );
+  });
+
+  it('gives the same image from an empty, a warm and a damaged cache, with or without the layer cache', async () => {
+    // A cache of its own: every entry of it is damaged below.
+    const cacheDir = join(dir, 'own-cache');
+    const path = join(dir, 'static.yaml');
+    const config = await loadConfig(path, { hostArch: 'x86_64' });
+    const digest = async (layerCache = true) =>
+      (await buildImage({ config, configPath: path, cacheDir, layerCache })).images[0]?.manifest.digest;
+    const cold = await digest();
+    assert.ok(cold);
+    assert.equal(await digest(), cold, 'warm: packages, members, stanza index and compressed bodies from the cache');
+    assert.equal(await digest(false), cold, 'without the layer cache');
+    // Every cached file cut short: packages, indexes, unpacked members, stanza indexes and
+    // compressed bodies all fail their checks and are fetched or made again.
+    const blobs = join(cacheDir, 'sha256');
+    const files = await readdir(blobs);
+    assert.ok(files.length > 10, `${files.length} cached files`);
+    for (const f of files) await truncate(join(blobs, f), 7);
+    assert.equal(await digest(), cold, 'after the cache was damaged');
   });
 });

@@ -99,6 +99,20 @@ export interface ReadDebOptions {
   decompressXz?: XzDecoder | undefined;
   /** The most bytes one member may unpack to (2 GiB by default), against decompression bombs. */
   maxUnpackedSize?: number | undefined;
+  /**
+   * Keeps unpacked members between reads (a build's download cache), so that a package read again
+   * is not decompressed again. A member comes out of it only for the package of the same SHA-256,
+   * and goes in only once the whole package was read and every file matched `md5sums`; the files
+   * of a data member from it are not checked against `md5sums` again. Used only for compressed
+   * members.
+   */
+  memberCache?: DebMemberCache | undefined;
+}
+
+/** Unpacked control and data members (their tar), by the SHA-256 (hex) of the .deb: see {@link ReadDebOptions.memberCache}. */
+export interface DebMemberCache {
+  get(sha256: string, member: 'control' | 'data'): Promise<Uint8Array | undefined>;
+  put(sha256: string, member: 'control' | 'data', tar: Uint8Array): Promise<void>;
 }
 
 const DEFAULT_MAX_UNPACKED = 2 * 1024 * 1024 * 1024;
@@ -184,7 +198,10 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
   for (const m of members.slice(i)) ignored.push(m.name);
 
   const max = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
-  const controlTar = await decompress(control.member.data, control.info, options, max);
+  const cache = options.memberCache;
+  const controlCacheable = cache !== undefined && control.info.compression !== 'none';
+  const controlCached = controlCacheable ? await cache.get(sha256, 'control') : undefined;
+  const controlTar = controlCached ?? (await decompress(control.member.data, control.info, options, max));
   const controlFiles = new Map<string, Uint8Array>();
   for await (const entry of readTar([controlTar], { where: `${where}: ${control.info.name}` })) {
     const name = cleanEntryPath(entry.header.name, `${where}: ${control.info.name}: ${entry.header.name}`);
@@ -230,7 +247,9 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
     if (body !== undefined) scripts.set(s, body);
   }
 
-  const dataTar = await decompress(data.member.data, data.info, options, max);
+  const dataCacheable = cache !== undefined && data.info.compression !== 'none';
+  const cached = dataCacheable ? await cache.get(sha256, 'data') : undefined;
+  const dataTar = cached ?? (await decompress(data.member.data, data.info, options, max));
   const entries: DebDataEntry[] = [];
   const files = new Map<string, Uint8Array>();
   for await (const entry of readTar([dataTar], { where: `${where}: ${data.info.name}` })) {
@@ -265,6 +284,7 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
   for (const [path, md5] of md5sums) {
     const body = files.get(path);
     if (body === undefined) throw invalid(`md5sums lists /${path}, which is not a file of the package`);
+    if (cached !== undefined) continue;
     const actual = createHash('md5').update(body).digest('hex');
     if (actual !== md5) {
       throw new ProvenantError('DIGEST_MISMATCH', `the file /${path} has MD5 ${actual}, md5sums says ${md5}`, {
@@ -273,6 +293,8 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
       });
     }
   }
+  if (controlCacheable && controlCached === undefined) await cache.put(sha256, 'control', controlTar);
+  if (dataCacheable && cached === undefined) await cache.put(sha256, 'data', dataTar);
 
   return {
     sha256,

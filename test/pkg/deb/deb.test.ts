@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { type ArWriteMember, readAr, writeAr } from '../../../src/pkg/deb/ar.ts';
-import { parseMd5sums, readDeb } from '../../../src/pkg/deb/deb.ts';
+import { type DebMemberCache, parseMd5sums, readDeb } from '../../../src/pkg/deb/deb.ts';
 import { realDebs as realDebsOf } from '../../helpers/debian.ts';
 
 const code = (c: string) => (err: unknown) => isProvenantError(err) && err.code === c;
@@ -443,5 +443,93 @@ describe('parseMd5sums', () => {
     );
     assert.throws(() => parseMd5sums(`${'a'.repeat(32)}  ../x\n`, 'x'), code('UNSAFE_PATH'));
     assert.throws(() => parseMd5sums(`${'a'.repeat(31)}  x\n`, 'x'), code('INVALID_PACKAGE'));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// readDeb with a member cache
+// ---------------------------------------------------------------------------------------------
+
+/** A member cache in memory that records what was asked of it. */
+function memoryMemberCache(): DebMemberCache & { entries: Map<string, Uint8Array>; gets: string[]; puts: string[] } {
+  const entries = new Map<string, Uint8Array>();
+  const gets: string[] = [];
+  const puts: string[] = [];
+  return {
+    entries,
+    gets,
+    puts,
+    async get(sha256, member) {
+      gets.push(`${member}:${sha256}`);
+      return entries.get(`${member}:${sha256}`);
+    },
+    async put(sha256, member, tar) {
+      puts.push(`${member}:${sha256}`);
+      entries.set(`${member}:${sha256}`, tar.slice());
+    },
+  };
+}
+
+describe('readDeb with a member cache', () => {
+  const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+  const view = (p: Awaited<ReturnType<typeof readDeb>>) => ({
+    name: p.name,
+    control: p.control,
+    entries: p.entries.map((e) => ({ path: e.path, header: e.header, body: Buffer.from(e.body).toString('hex') })),
+    scripts: [...p.scripts.keys()],
+  });
+
+  it('stores both unpacked members once the package has been read, and reads them back the same', async () => {
+    const deb = await craftDeb({ controlExtra: [file('./postinst', '#!/bin/sh\n', { mode: 0o755 })] });
+    const cache = memoryMemberCache();
+    const first = await readDeb(deb, { where: 'hello.deb', memberCache: cache });
+    assert.deepEqual(cache.puts.sort(), [`control:${sha(deb)}`, `data:${sha(deb)}`]);
+    const second = await readDeb(deb, { where: 'hello.deb', memberCache: cache });
+    assert.deepEqual(view(second), view(first));
+    assert.equal(cache.puts.length, 2, 'nothing is stored again');
+    // The members really come from the cache (which is trusted as the download cache is): a data
+    // member put there by hand is what the third read unpacks.
+    cache.entries.set(`data:${sha(deb)}`, await tarBytes([dir('./'), file('./usr/bin/hello', 'other\n')]));
+    const third = await readDeb(deb, { where: 'hello.deb', memberCache: cache });
+    assert.equal(Buffer.from(third.entries.find((e) => e.path === 'usr/bin/hello')!.body).toString(), 'other\n');
+  });
+
+  it('uses cached members instead of decompressing', { skip: !haveXz && 'xz is not installed' }, async () => {
+    const bytes = readFileSync(realDebs.get('netbase')!);
+    const cache = memoryMemberCache();
+    let decoded = 0;
+    const decompressXz = async (b: Uint8Array): Promise<Uint8Array> => {
+      decoded++;
+      return new Uint8Array(execFileSync('xz', ['-dc'], { input: b }));
+    };
+    const first = await readDeb(bytes, { where: 'netbase', memberCache: cache, decompressXz });
+    assert.equal(decoded, 2);
+    const second = await readDeb(bytes, { where: 'netbase', memberCache: cache, decompressXz });
+    assert.equal(decoded, 2, 'no member was decompressed the second time');
+    assert.deepEqual(view(second), view(first));
+  });
+
+  it('stores nothing for a package that fails its md5sums, nor for uncompressed members', async () => {
+    const cache = memoryMemberCache();
+    const bad = await craftDeb({ md5sums: `${md5('other')}  usr/bin/hello\n` });
+    await assert.rejects(readDeb(bad, { where: 'x', memberCache: cache }), code('DIGEST_MISMATCH'));
+    assert.deepEqual(cache.puts, []);
+    cache.gets.length = 0;
+    await readDeb(await craftDeb({ compress: 'none' }), { where: 'x', memberCache: cache });
+    assert.deepEqual(cache.puts, []);
+    assert.deepEqual(cache.gets, [], 'uncompressed members are never looked up');
+  });
+
+  it('keys members by the package: another package never gets them', async () => {
+    const cache = memoryMemberCache();
+    const a = await craftDeb();
+    const b = await craftDeb({ files: [dir('./'), file('./b', 'bee\n')] });
+    await readDeb(a, { where: 'a', memberCache: cache });
+    const pb = await readDeb(b, { where: 'b', memberCache: cache });
+    assert.deepEqual(
+      pb.entries.map((e) => e.path),
+      ['b'],
+    );
+    assert.equal(cache.entries.size, 4);
   });
 });
