@@ -1,37 +1,11 @@
-// Benchmark: `provenant build` of an image from cached packages, against the floor (the same
-// files through `tar --sort=name | pigz -6 | sha256sum`) and against buildah committing the same
-// files (`buildah from scratch` + `buildah copy` + `buildah commit --format oci`), in the same run.
-//
-//   node bench/build.ts [--size-mb 200] [--packages 20] [--runs 3] [--no-profile] [--keep]
-//
-// The input is made at run time and not kept: the host's /usr/lib/x86_64-linux-gnu and /usr/bin
-// (regular files up to 16 MiB and symlinks, in name order, each inode once, unreadable files left
-// out), about 70 % from the first and 30 % from the second, split into --packages apk packages
-// signed with a generated key and indexed, in a temporary folder, with an image.yaml that lists
-// them. Each run builds with an empty download cache (the first build, which also verifies and
-// caches the packages) and then again from the warm cache (the headline: packages and compressed
-// file bodies cached), and once more with `--layer-cache false` (packages cached, every file
-// compressed again, as the floor and buildah do). The library runs use the warm cache. The files of the layer
-// the CLI built, unpacked as root, are the input of the floor and of buildah, so all three write
-// the same files. Wall time is the median of --runs runs; peak memory is the maximum RSS from GNU
-// time (for buildah, the largest of its three processes; for the floor, the largest process of
-// the pipeline).
-//
-// Then, in child processes running the library from dist/ (the code the CLI runs): the warm build with the default
-// compression workers and with 1 (the CLI has no flag for it), and one build under `--cpu-prof`,
-// summarized by self time per function and per source file over every thread.
-//
-// Needs root (buildah's vfs storage, and unpacking the layer with its owners), GNU tar, pigz,
-// buildah and /usr/bin/time: `apt-get install -y pigz buildah time`.
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ApkFileSpec } from '../src/pkg/apk/write.ts';
-import { imageOf, type LayerRef, median, need, type Sample, sh, timed } from './lib.ts';
+import { buildDist, imageOf, type LayerRef, median, need, type Sample, sh, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -305,14 +279,8 @@ async function main(): Promise<void> {
   need('/usr/bin/time', 'time');
   if (!sh('tar', ['--version']).includes('GNU tar')) throw new Error('GNU tar is needed (--sort=name)');
 
-  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, encoding: 'utf8' });
-  if (build.status !== 0) {
-    // tsc writes dist/ despite type errors; a tree that others are editing may have some.
-    if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
-    process.stderr.write(`warning: npm run build reported errors; dist/ was written anyway:\n${build.stdout}${build.stderr}\n`);
-  }
+  const cli = buildDist(root);
   const node = process.execPath;
-  const cli = join(root, 'dist/cli/main.js');
   const env = { ...process.env, SOURCE_DATE_EPOCH: EPOCH };
   const work = await mkdtemp(join(tmpdir(), 'provenant-bench-build-'));
   const loadBefore = loadavg()[0]!;

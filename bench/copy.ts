@@ -23,6 +23,7 @@ import { RegistryClient } from '../src/registry/client.ts';
 import { LayoutStore } from '../src/store/layout.ts';
 import { RegistryStore } from '../src/store/registry.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
+import { buildDist, median, type Sample, timed } from './lib.ts';
 
 const { values } = parseArgs({ options: { 'size-mb': { type: 'string' }, layers: { type: 'string' }, runs: { type: 'string' } } });
 const sizeMb = Number(values['size-mb'] ?? 256);
@@ -92,28 +93,8 @@ async function makeSource(dir: string): Promise<void> {
   await store.putManifest(m, { tags: ['bench'] });
 }
 
-interface Sample {
-  seconds: number;
-  maxRssMb: number;
-}
-
-function timed(cmd: string, args: string[]): Sample {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  return { seconds, maxRssMb: Number(lines[lines.length - 1]) / 1024 };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 // The CLI as users run it: the published package's compiled dist/, built from this checkout.
-const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, encoding: 'utf8' });
-if (build.status !== 0) throw new Error(`npm run build failed: ${build.stderr}`);
+buildDist(root);
 const work = await mkdtemp(join(tmpdir(), 'provenant-bench-'));
 try {
   const src = join(work, 'src');

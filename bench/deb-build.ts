@@ -1,36 +1,8 @@
-// Benchmark: `provenant build` of a Debian 12 image from `deb` sources with a warm download cache,
-// against the floor (the same files through `tar --sort=name | pigz -6 | sha256sum`) and against
-// mmdebstrap resolving and unpacking the same package list, in the same run.
-//
-//   node bench/deb-build.ts [--runs 3] [--packages base-files,bash,...] [--no-mmdebstrap] [--keep]
-//
-// The sources are written at run time by scripts/debian-sources.sh from this machine's apt
-// configuration (or PROVENANT_DEBIAN_MIRROR), into a temporary folder with an image.yaml that
-// includes them; no mirror is named here. The first build, with an empty download cache, is timed
-// once and reported; then each run builds from the warm cache with `--sbom false --provenance false`,
-// the same with `--layer-cache false` (packages, indexes and unpacked members from the cache, but
-// every file compressed again, as the floor compresses it), and with the defaults (SBOMs and
-// provenance attached). The files of the layer the CLI built,
-// unpacked as root with GNU tar, are the input of the floor. mmdebstrap runs in `--mode=root`
-// with `--variant=extract --include=<the same packages>`: apt resolves the dependencies and the
-// packages are unpacked without running maintainer scripts, as provenant does (the custom variant
-// with only these packages fails: dpkg inside the chroot wants sh, diff and ldconfig). Its first
-// run downloads the .debs and saves them (an extract hook); each timed run copies them back into
-// the chroot's apt cache (setup hooks) with `--skip=download/empty`, so apt downloads no package,
-// but it still runs `apt-get update` against the mirror every time. It writes an uncompressed tar;
-// it is also timed with its output piped through `pigz -6`, the compression provenant does.
-// Wall time is the median of --runs runs; peak memory is the maximum RSS from GNU time (for a
-// pipeline, its largest process).
-//
-// Needs root (mmdebstrap --mode=root, unpacking the layer with its owners), network access to the
-// mirror, GNU tar, pigz, /usr/bin/time and mmdebstrap: `apt-get install -y pigz time mmdebstrap`.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { has, imageOf, type LayerRef, median, need, q, type Sample, sh, timed } from './lib.ts';
+import { buildDist, has, imageOf, type LayerRef, median, need, q, type Sample, sh, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -56,14 +28,8 @@ async function main(): Promise<void> {
   if (values['no-mmdebstrap']) mmdebstrap = 'left out (--no-mmdebstrap)';
   else if (!has('mmdebstrap')) mmdebstrap = 'not installed: apt-get install -y mmdebstrap';
 
-  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, encoding: 'utf8' });
-  if (build.status !== 0) {
-    // tsc writes dist/ despite type errors; a tree that others are editing may have some.
-    if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
-    process.stderr.write(`warning: npm run build reported errors; dist/ was written anyway:\n${build.stdout}${build.stderr}\n`);
-  }
+  const cli = buildDist(root);
   const node = process.execPath;
-  const cli = join(root, 'dist/cli/main.js');
   const env = { ...process.env, SOURCE_DATE_EPOCH: EPOCH };
   const work = await mkdtemp(join(tmpdir(), 'provenant-bench-deb-'));
   const loadBefore = loadavg()[0]!;

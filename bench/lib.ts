@@ -1,8 +1,25 @@
-// Helpers shared by the benchmarks: timing a command with its peak memory, running one, checking
-// for tools, medians, shell quoting, and finding the image a build wrote into an OCI layout.
+// Helpers shared by the benchmarks: building the CLI, timing a command with its peak memory,
+// running one, checking for tools, medians, shell quoting, and finding the image a build wrote
+// into an OCI layout.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
+/**
+ * Builds dist/ from the checkout at `root` (the CLI as users run it, the published package's
+ * compiled code) and returns the path of its main module.
+ */
+export function buildDist(root: string): string {
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, encoding: 'utf8' });
+  const cli = join(root, 'dist/cli/main.js');
+  if (build.status !== 0) {
+    // tsc writes dist/ despite type errors; a tree that others are editing may have some.
+    if (!existsSync(cli)) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+    process.stderr.write(`warning: npm run build reported errors; dist/ was written anyway:\n${build.stdout}${build.stderr}\n`);
+  }
+  return cli;
+}
 
 /** One timed run: wall seconds and the peak RSS GNU time reports. */
 export interface Sample {
