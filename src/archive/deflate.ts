@@ -108,6 +108,11 @@ export interface PrecompressedSegment {
   readonly blockSize: number;
   /** One compressed block per `blockSize` bytes of `data`, none final. */
   readonly blocks: Promise<Uint8Array[]>;
+  /**
+   * Drops the blocks no worker has taken yet (`blocks` then fails with `ABORTED`), for a build
+   * that failed or was cancelled before it needed them.
+   */
+  cancel(): void;
 }
 
 /**
@@ -130,7 +135,8 @@ export function precompressSegment(data: Uint8Array, options: PinnedGzipOptions 
   const blocks = Promise.all(pieces);
   // A caller that never reads the blocks (the file was replaced) must not see an unhandled rejection.
   blocks.catch(() => {});
-  return { data, level, blockSize, blocks };
+  for (const p of pieces) p.catch(() => {});
+  return { data, level, blockSize, blocks, cancel: () => lane.close() };
 }
 
 const MIN_BLOCK = 1024;

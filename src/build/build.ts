@@ -164,45 +164,51 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const precompressed = options.lockOnly
     ? undefined
     : new LayerPrecompressor(options.workers, options.layerCache === false ? undefined : cache);
-  for (const arch of archs) {
-    const plan = plans.get(arch);
-    if (plan === undefined) continue;
-    const fetched: { info: ApkPackageInfo; pkg: ApkPackage; locked: LockedPackage }[] = [];
-    for (const p of plan.packages) {
-      throwIfAborted(options.signal);
-      const where = safeLocation(p.url);
-      // The cache is keyed by the package's identity (the control checksum); the same package may
-      // have been signed again since (a new key, a rebuilt repository). A cached copy that no
-      // longer verifies is a miss, never a failure; what is downloaded must verify.
-      let bytes = await cache?.get(`apk:${p.checksum}`);
-      let pkg: ApkPackage | undefined;
-      if (bytes !== undefined) pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where }).catch(() => undefined);
-      if (pkg === undefined || bytes === undefined) {
-        bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
-        pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
-        await cache?.put(`apk:${p.checksum}`, bytes);
+  // A failed build drops the compression queued for its layers.
+  try {
+    for (const arch of archs) {
+      const plan = plans.get(arch);
+      if (plan === undefined) continue;
+      const fetched: { info: ApkPackageInfo; pkg: ApkPackage; locked: LockedPackage }[] = [];
+      for (const p of plan.packages) {
+        throwIfAborted(options.signal);
+        const where = safeLocation(p.url);
+        // The cache is keyed by the package's identity (the control checksum); the same package may
+        // have been signed again since (a new key, a rebuilt repository). A cached copy that no
+        // longer verifies is a miss, never a failure; what is downloaded must verify.
+        let bytes = await cache?.get(`apk:${p.checksum}`);
+        let pkg: ApkPackage | undefined;
+        if (bytes !== undefined) pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where }).catch(() => undefined);
+        if (pkg === undefined || bytes === undefined) {
+          bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
+          pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring, where });
+          await cache?.put(`apk:${p.checksum}`, bytes);
+        }
+        const info = apkPackageInfo(pkg, bytes.length, where);
+        if (info.name !== p.name || info.version !== p.version) {
+          throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
+        }
+        const locked: LockedPackage = {
+          ...p,
+          signature: pkg.ranges.signature === undefined ? undefined : rangeOf(bytes, pkg.ranges.signature, 'sha1'),
+          control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
+          data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
+        };
+        fetched.push({ info, pkg, locked });
+        for (const e of pkg.entries) if (e.header.type === 'file') precompressed?.add(e.body);
+        packageDigests.set(p.url, createHash('sha256').update(bytes).digest('hex'));
+        lockPackages.push(locked);
       }
-      const info = apkPackageInfo(pkg, bytes.length, where);
-      if (info.name !== p.name || info.version !== p.version) {
-        throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
-      }
-      const locked: LockedPackage = {
-        ...p,
-        signature: pkg.ranges.signature === undefined ? undefined : rangeOf(bytes, pkg.ranges.signature, 'sha1'),
-        control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
-        data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
-      };
-      fetched.push({ info, pkg, locked });
-      for (const e of pkg.entries) if (e.header.type === 'file') precompressed?.add(e.body);
-      packageDigests.set(p.url, createHash('sha256').update(bytes).digest('hex'));
-      lockPackages.push(locked);
+      if (options.lockOnly) continue;
+      const ordered = installOrder(fetched.map((f) => f.info)).map((i) => fetched[i] as (typeof fetched)[number]);
+      images.push(await assembleImage(options, arch, ordered, keyring, repositories, mtime, precompressed));
     }
-    if (options.lockOnly) continue;
-    const ordered = installOrder(fetched.map((f) => f.info)).map((i) => fetched[i] as (typeof fetched)[number]);
-    images.push(await assembleImage(options, arch, ordered, keyring, repositories, mtime, precompressed));
-  }
 
-  await precompressed?.flush();
+    await precompressed?.flush();
+  } catch (err) {
+    precompressed?.cancel();
+    throw err;
+  }
   const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
   const lock = lockFor(options.config, basename(options.configPath), keyring, config.contents.keyring, repositories, archs, lockPackages);
   const keys = keyring.names().map((name) => ({ name, pem: keyring.pem(name) ?? '' }));

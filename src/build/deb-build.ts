@@ -165,99 +165,105 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
     ? undefined
     : new LayerPrecompressor(options.workers, options.layerCache === false ? undefined : cache);
   const memberCache = memberCacheOf(cache);
-  for (const arch of archs) {
-    const plan = plans.get(arch) ?? [];
-    const load = async (p: LockedPackage): Promise<DebPackage> => {
-      throwIfAborted(options.signal);
-      const sha256 = p.checksum.replace(/^sha256:/, '');
-      if (!/^[0-9a-f]{64}$/.test(sha256))
-        throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
-      const where = safeLocation(p.url);
-      // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
-      // A cached copy that does not match (a damaged cache) is downloaded again.
-      const hit = await cache?.get(`deb:${sha256}`, { check: false });
-      const read = (bytes: Uint8Array): Promise<DebPackage> => readDeb(bytes, { where, expectedSha256: sha256, memberCache });
-      const pkg =
-        hit === undefined
-          ? undefined
-          : await read(hit).catch((err: unknown) => {
-              if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
-              throw err;
-            });
-      if (pkg !== undefined) return pkg;
-      const bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
-      const fetched = await read(bytes);
-      await cache?.put(`deb:${sha256}`, bytes);
-      return fetched;
-    };
-    // A few packages are read (or downloaded) ahead of the one being used, so that waiting on the
-    // disk or the network overlaps with reading; they are used in the plan's order.
-    const debs: DebPackage[] = [];
-    const ahead: Promise<DebPackage>[] = [];
-    for (let i = 0; i < plan.length; i++) {
-      while (ahead.length < READ_AHEAD && i + ahead.length < plan.length) {
-        const started = load(plan[i + ahead.length]!);
-        started.catch(() => {});
-        ahead.push(started);
+  // A failed build drops the compression queued for its layers.
+  try {
+    for (const arch of archs) {
+      const plan = plans.get(arch) ?? [];
+      const load = async (p: LockedPackage): Promise<DebPackage> => {
+        throwIfAborted(options.signal);
+        const sha256 = p.checksum.replace(/^sha256:/, '');
+        if (!/^[0-9a-f]{64}$/.test(sha256))
+          throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
+        const where = safeLocation(p.url);
+        // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
+        // A cached copy that does not match (a damaged cache) is downloaded again.
+        const hit = await cache?.get(`deb:${sha256}`, { check: false });
+        const read = (bytes: Uint8Array): Promise<DebPackage> => readDeb(bytes, { where, expectedSha256: sha256, memberCache });
+        const pkg =
+          hit === undefined
+            ? undefined
+            : await read(hit).catch((err: unknown) => {
+                if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
+                throw err;
+              });
+        if (pkg !== undefined) return pkg;
+        const bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
+        const fetched = await read(bytes);
+        await cache?.put(`deb:${sha256}`, bytes);
+        return fetched;
+      };
+      // A few packages are read (or downloaded) ahead of the one being used, so that waiting on the
+      // disk or the network overlaps with reading; they are used in the plan's order.
+      const debs: DebPackage[] = [];
+      const ahead: Promise<DebPackage>[] = [];
+      for (let i = 0; i < plan.length; i++) {
+        while (ahead.length < READ_AHEAD && i + ahead.length < plan.length) {
+          const started = load(plan[i + ahead.length]!);
+          started.catch(() => {});
+          ahead.push(started);
+        }
+        const pkg = await ahead.shift()!;
+        const p = plan[i]!;
+        packageDigests.set(p.url, pkg.sha256);
+        lockPackages.push(p);
+        debs.push(pkg);
+        for (const e of pkg.entries) if (e.header.type === 'file' && e.body !== undefined) precompressed?.add(e.body);
       }
-      const pkg = await ahead.shift()!;
-      const p = plan[i]!;
-      packageDigests.set(p.url, pkg.sha256);
-      lockPackages.push(p);
-      debs.push(pkg);
-      for (const e of pkg.entries) if (e.header.type === 'file' && e.body !== undefined) precompressed?.add(e.body);
+      if (options.lockOnly) continue;
+      const tree = new Tree();
+      if (config.contents.mergedUsr) {
+        tree.mkdirAll('usr/bin');
+        tree.mkdirAll('usr/sbin');
+        tree.mkdirAll('usr/lib');
+        for (const d of ['bin', 'sbin', 'lib'])
+          tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
+      }
+      const installed: InstalledDeb[] = [];
+      const versions = new Map<string, string>();
+      for (const pkg of debOrder(debs)) {
+        installed.push(installDeb(tree, pkg, { mtime: options.sourceDateEpoch, installedVersions: versions }));
+        versions.set(pkg.name, pkg.version);
+      }
+      if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });
+      if (config.timezone !== undefined) setTimezone(tree, config.timezone, { mtime });
+      tree.mkdirAll('tmp');
+      tree.update('tmp', { mode: 0o1777 });
+      applyAccounts(tree, config.accounts, mtime);
+      applyOsRelease(tree, config.osRelease, mtime);
+      applyPaths(tree, config.paths, mtime);
+      // layering by origin: for a .deb, the source package; sizes from Installed-Size (KiB).
+      const groups = installed.map((i) => ({
+        name: i.pkg.name,
+        origin: (i.pkg.control.source ?? i.pkg.name).split(' ')[0] ?? i.pkg.name,
+        size: Number(i.pkg.control['installed-size'] ?? 0) * 1024,
+      }));
+      const layerPaths = splitLayers(tree, groups, config.layering);
+      const {
+        manifest,
+        config: imageConfig,
+        layers,
+        platform,
+      } = await imageFromTree(options, arch, tree, layerPaths, installed.length, mtime, precompressed);
+      const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
+      images.push({
+        arch,
+        platform,
+        manifest,
+        config: imageConfig,
+        layers,
+        packages: [],
+        debPackages: installed,
+        osRelease,
+        skippedScripts: installed
+          .filter((i) => i.skippedScripts.length > 0)
+          .map((i) => ({ package: `${i.pkg.name}_${i.pkg.version}`, scripts: [...i.skippedScripts] })),
+      });
     }
-    if (options.lockOnly) continue;
-    const tree = new Tree();
-    if (config.contents.mergedUsr) {
-      tree.mkdirAll('usr/bin');
-      tree.mkdirAll('usr/sbin');
-      tree.mkdirAll('usr/lib');
-      for (const d of ['bin', 'sbin', 'lib'])
-        tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
-    }
-    const installed: InstalledDeb[] = [];
-    const versions = new Map<string, string>();
-    for (const pkg of debOrder(debs)) {
-      installed.push(installDeb(tree, pkg, { mtime: options.sourceDateEpoch, installedVersions: versions }));
-      versions.set(pkg.name, pkg.version);
-    }
-    if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });
-    if (config.timezone !== undefined) setTimezone(tree, config.timezone, { mtime });
-    tree.mkdirAll('tmp');
-    tree.update('tmp', { mode: 0o1777 });
-    applyAccounts(tree, config.accounts, mtime);
-    applyOsRelease(tree, config.osRelease, mtime);
-    applyPaths(tree, config.paths, mtime);
-    // layering by origin: for a .deb, the source package; sizes from Installed-Size (KiB).
-    const groups = installed.map((i) => ({
-      name: i.pkg.name,
-      origin: (i.pkg.control.source ?? i.pkg.name).split(' ')[0] ?? i.pkg.name,
-      size: Number(i.pkg.control['installed-size'] ?? 0) * 1024,
-    }));
-    const layerPaths = splitLayers(tree, groups, config.layering);
-    const {
-      manifest,
-      config: imageConfig,
-      layers,
-      platform,
-    } = await imageFromTree(options, arch, tree, layerPaths, installed.length, mtime, precompressed);
-    const osRelease = new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array());
-    images.push({
-      arch,
-      platform,
-      manifest,
-      config: imageConfig,
-      layers,
-      packages: [],
-      debPackages: installed,
-      osRelease,
-      skippedScripts: installed
-        .filter((i) => i.skippedScripts.length > 0)
-        .map((i) => ({ package: `${i.pkg.name}_${i.pkg.version}`, scripts: [...i.skippedScripts] })),
-    });
+    await precompressed?.flush();
+  } catch (err) {
+    precompressed?.cancel();
+    throw err;
   }
-  await precompressed?.flush();
   const index = options.lockOnly ? undefined : makeIndex(images, config.annotations, mtime);
   const lock = lockFor(
     options.config,

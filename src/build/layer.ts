@@ -20,6 +20,7 @@ import {
 } from '../archive/deflate.ts';
 import { type TarWriteEntry, tarHeader, writeTar } from '../archive/tar.ts';
 import { concatBytes } from '../bytes.ts';
+import { ProvenantError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Tree } from '../vfs/tree.ts';
 
@@ -63,6 +64,8 @@ export class LayerPrecompressor {
   readonly #cache: SegmentCache | undefined;
   readonly #segments = new WeakMap<Uint8Array, PrecompressedSegment>();
   readonly #writes: Promise<void>[] = [];
+  readonly #started: PrecompressedSegment[] = [];
+  #cancelled = false;
 
   /**
    * @param workers worker threads, as {@link LayerOptions.workers}; with 0 nothing is done ahead
@@ -75,11 +78,14 @@ export class LayerPrecompressor {
 
   /** Starts compressing `body` (or reading it from the cache) when it will be a segment of a layer. */
   add(body: Uint8Array): void {
-    if (body.length < LAYER_SEGMENT_MIN || this.#segments.has(body) || this.#workers === 0) return;
+    if (body.length < LAYER_SEGMENT_MIN || this.#segments.has(body) || this.#workers === 0 || this.#cancelled) return;
     const cache = this.#cache;
     if (cache === undefined) {
       const segment = precompressSegment(body, { workers: this.#workers });
-      if (segment !== undefined) this.#segments.set(body, segment);
+      if (segment !== undefined) {
+        this.#segments.set(body, segment);
+        this.#started.push(segment);
+      }
       return;
     }
     const level = PINNED_GZIP_LEVEL;
@@ -91,12 +97,24 @@ export class LayerPrecompressor {
       const cached = await cache.get(key).catch(() => undefined);
       const found = cached === undefined ? undefined : decodeBlocks(cached, count);
       if (found !== undefined) return found;
-      const made = await precompressSegment(body, { workers: this.#workers, level, blockSize })!.blocks;
+      if (this.#cancelled) throw new ProvenantError('ABORTED', 'the build stopped before the layer was written');
+      const segment = precompressSegment(body, { workers: this.#workers, level, blockSize })!;
+      this.#started.push(segment);
+      const made = await segment.blocks;
       this.#writes.push(cache.put(key, encodeBlocks(made)).catch(() => {}));
       return made;
     })();
     blocks.catch(() => {});
-    this.#segments.set(body, { data: body, level, blockSize, blocks });
+    this.#segments.set(body, { data: body, level, blockSize, blocks, cancel: () => {} });
+  }
+
+  /**
+   * Drops what the workers have not started yet, for a build that failed or was cancelled: the
+   * process then need not wait for compression nobody will read.
+   */
+  cancel(): void {
+    this.#cancelled = true;
+    for (const segment of this.#started.splice(0)) segment.cancel();
   }
 
   get(body: Uint8Array): PrecompressedSegment | undefined {
@@ -106,6 +124,7 @@ export class LayerPrecompressor {
   /** Waits for the cache writes started so far (a failed write is only a cache miss next time). */
   async flush(): Promise<void> {
     while (this.#writes.length > 0) await this.#writes.shift();
+    this.#started.length = 0;
   }
 }
 

@@ -223,4 +223,33 @@ describe('treeLayer and LayerPrecompressor', () => {
       assert.ok(Buffer.from(got.body).equals(replaced.get('usr/bin/tool')!.body!));
     }
   });
+
+  it('drops the compression it queued when the build fails, and the pool goes on working', async () => {
+    for (const cache of [undefined, mapCacheForCancel()]) {
+      const pre = new LayerPrecompressor(2, cache);
+      // Far more blocks than two workers take at once (16 queued each): 48 bodies of 1 MiB.
+      const bodies = Array.from({ length: 48 }, (_, i) => body(1024 * 1024, 100 + i));
+      for (const b of bodies) pre.add(b);
+      pre.cancel();
+      const outcomes = await Promise.allSettled(bodies.map((b) => pre.get(b)!.blocks));
+      const aborted = outcomes.filter((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'ABORTED');
+      assert.ok(aborted.length > 0, 'queued blocks were dropped');
+      assert.ok(
+        outcomes.every((o) => o.status === 'fulfilled' || (o.reason as { code?: string }).code === 'ABORTED'),
+        'nothing fails otherwise',
+      );
+      // Nothing more is started once cancelled, and a layer made afterwards is right.
+      const late = body(LAYER_SEGMENT_MIN, 999);
+      pre.add(late);
+      assert.equal(pre.get(late), undefined);
+      const tree = sampleTree();
+      const layer = await treeLayer(tree, { workers: 2 });
+      assert.deepEqual(layer, await treeLayer(tree, { workers: 0 }));
+    }
+  });
 });
+
+/** A cache that never holds anything, so that every body is compressed. */
+function mapCacheForCancel(): SegmentCache {
+  return { get: async () => undefined, put: async () => {} };
+}
