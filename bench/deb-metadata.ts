@@ -11,8 +11,10 @@
 //     fresh `node` process (what a CLI run pays: Node's start and module loading included).
 //   - its parts: InRelease verification; Packages.xz check + xz decompress + parse (the first build
 //     after the index changed, the .xz already downloaded); parse alone.
+//   - what a build does instead of the parse: index the Packages file once (indexDebStanzas) and
+//     read that index back from the cache each build; the build's step with the index cached.
 //   - Provenant from the network into an empty cache (download included), and with a warm cache
-//     (only InRelease downloaded).
+//     (only InRelease downloaded), each with the parse.
 //   - apt-get update in a private state dir: cold (it downloads, decompresses and builds its
 //     cache) and warm (InRelease unchanged: "Hit").
 import { spawnSync } from 'node:child_process';
@@ -30,6 +32,7 @@ import {
   readRelease,
   selectPackagesFile,
 } from '../src/pkg/deb/release.ts';
+import { decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from '../src/pkg/deb/stanza-index.ts';
 import { decompressXz } from '../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../src/pkg/fetch.ts';
 
@@ -134,6 +137,24 @@ await time('  part: decode + parse Packages (parseControlStanzas)', 'in-process'
   parseControlStanzas(new TextDecoder().decode(packagesBytes), 'Packages');
 });
 await time('  part: xz decompress alone (xz-decompress, WASM)', 'in-process', () => decompressXz(xzBytes));
+// What a build does instead of the parse: look names up in an index of the file, made once per
+// Packages file and then read back from the cache.
+const encodedIndex = encodeStanzaIndex(indexDebStanzas(packagesBytes, 'Packages'));
+await time('  part: index Packages for lookups (indexDebStanzas), once per Packages file', 'in-process', () => {
+  indexDebStanzas(packagesBytes, 'Packages');
+});
+await time('  part: read that index back (decodeStanzaIndex), each build', 'in-process', () => {
+  if (decodeStanzaIndex(encodedIndex, packagesBytes.length)?.names.length !== stanzaCount) throw new Error('stanza count differs');
+});
+await time(
+  "a build's metadata step, in-process, warm: verify InRelease + cached Packages (SHA-256) + cached index",
+  'no stanza parsed until looked up',
+  async () => {
+    const index = await offline();
+    if (decodeStanzaIndex(encodedIndex, index.indexes[0]!.bytes.length)?.names.length !== stanzaCount)
+      throw new Error('stanza count differs');
+  },
+);
 await time(
   'Provenant, .xz cached, decompressed not: verify InRelease + check Packages.xz + decompress + parse',
   'in-process; the first build after the index changed',
@@ -143,13 +164,22 @@ await time(
   },
 );
 if (values['no-network'] !== true) {
-  await time('Provenant, network, warm cache (InRelease downloaded)', 'in-process', () =>
-    fetchDebianIndex({ url: mirror, suite: SUITE, components: [COMPONENT], arch: ARCH, keyring, cacheDir: debianCacheDir }),
-  );
+  await time('Provenant, network, warm cache (InRelease downloaded), with the parse', 'in-process', async () => {
+    const index = await fetchDebianIndex({
+      url: mirror,
+      suite: SUITE,
+      components: [COMPONENT],
+      arch: ARCH,
+      keyring,
+      cacheDir: debianCacheDir,
+    });
+    if (index.packages.length !== stanzaCount) throw new Error('stanza count differs');
+  });
   await time('Provenant, network, empty cache (downloads ~9 MB)', 'in-process', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'provenant-bench-cache-'));
     try {
-      await fetchDebianIndex({ url: mirror, suite: SUITE, components: [COMPONENT], arch: ARCH, keyring, cacheDir: dir });
+      const index = await fetchDebianIndex({ url: mirror, suite: SUITE, components: [COMPONENT], arch: ARCH, keyring, cacheDir: dir });
+      if (index.packages.length !== stanzaCount) throw new Error('stanza count differs');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

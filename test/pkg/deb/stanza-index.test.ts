@@ -1,7 +1,7 @@
 // The stanza index of a Packages file, and the lazy candidate index built on it. Both are checked
 // against the full parse they stand in for: the index against parseControlStanzas of the
-// UTF-8-decoded text (in Debian's own form, which the fast path reads, and in unusual forms, which
-// the line-by-line scan reads), debCandidateIndex against candidateIndex(debCandidates(...)).
+// UTF-8-decoded text (in Debian's own form and in unusual ones: CRLF, comments, other letter case,
+// whitespace-only separators), debCandidateIndex against candidateIndex(debCandidates(...)).
 // The cached form must refuse bytes that are not an index of the file at hand.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
