@@ -135,7 +135,6 @@ export function precompressSegment(data: Uint8Array, options: PinnedGzipOptions 
   const blocks = Promise.all(pieces);
   // A caller that never reads the blocks (the file was replaced) must not see an unhandled rejection.
   blocks.catch(() => {});
-  for (const p of pieces) p.catch(() => {});
   return { data, level, blockSize, blocks, cancel: () => lane.close() };
 }
 
