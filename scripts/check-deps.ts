@@ -21,6 +21,7 @@ const LAYERS: Record<string, number> = {
   sign: 2,
   compat: 2,
   image: 2,
+  pin: 2,
   cli: 3,
   action: 3,
   'index.ts': 3,

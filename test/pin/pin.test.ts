@@ -1,0 +1,318 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import { imageDigestResolver, type PinOptions, type PinResult, pinWorkflows, writePinned } from '../../src/pin/pin.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import type { RegistryOpenOptions } from '../../src/store/open.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import { makeImage } from '../helpers/images.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { gitMissing, makeRemotes, type Remotes, type RepoShas } from './remotes.ts';
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-pin-'));
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function put(dir: string, path: string, text: string | Uint8Array): Promise<string> {
+  const file = join(dir, path);
+  await mkdir(join(file, '..'), { recursive: true });
+  await writeFile(file, text);
+  return file;
+}
+
+function textOf(result: PinResult, file: string): string {
+  const f = result.files.find((x) => x.file === file);
+  assert.ok(f, `${file} is in the result`);
+  return f.text;
+}
+
+/** Registry access as the CLI gives it, built here from the store and client classes. */
+const plainRegistry: RegistryOpenOptions = {
+  async open(location) {
+    return new RegistryStore(new RegistryClient(location.reference.registry), location.reference.repository);
+  },
+};
+
+describe('pinWorkflows', { skip: gitMissing }, () => {
+  let remotes: Remotes;
+  let checkout: RepoShas;
+  let setup: RepoShas;
+  let linter: RepoShas;
+  let workflows: RepoShas;
+  // A commit SHA that is already pinned. Its repository (acme/cache) does not exist: were it
+  // looked up, the run would fail.
+  const cacheSha = '0123456789abcdef0123456789abcdef01234567';
+
+  before(() => {
+    remotes = makeRemotes();
+    checkout = remotes.repo('acme/checkout', { commits: 3, branches: { main: 2 }, tags: { v4: 1 } });
+    setup = remotes.repo('acme/setup-tool', { commits: 2, branches: { main: 1 }, annotated: { 'v2.1.0': 0 } });
+    linter = remotes.repo('acme/linter', { commits: 2, branches: { main: 1 } });
+    workflows = remotes.repo('acme/workflows', { commits: 1, branches: { main: 0 }, tags: { v1: 0 } });
+  });
+  after(() => remotes?.remove());
+
+  describe('with a registry', { skip: registryMissing }, () => {
+    let registry: TestRegistry;
+    let imageDigest: string;
+    before(async () => {
+      registry = await startRegistry();
+      const store = new RegistryStore(new RegistryClient(registry.host), 'tools/lint');
+      const made = await makeImage(store, { tag: '1.0', layers: 1, layerBytes: 512 });
+      imageDigest = made.root.digest;
+    });
+    after(async () => {
+      await registry?.stop();
+    });
+
+    // Issue 13's definition of done: tags, a branch, a pinned SHA, a docker:// image and a local
+    // action; exactly the tags, the branch and the image are rewritten, and a second run changes nothing.
+    it('rewrites tags, branches and images, and leaves every other byte', async () => {
+      const dir = await tempDir();
+      const host = registry.host;
+      const workflow = `# CI, with the spacing and quoting people write
+name: ci
+on:
+  push:
+    branches: [main]
+
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/checkout@v4
+      - name: Set up the tool
+        uses:   "acme/setup-tool@v2.1.0"    # installs the tool
+        with:
+          version: '1.2'   # not a uses
+      - uses: 'acme/linter/sub/dir@main'
+      - uses: acme/cache@${cacheSha} # v3
+      - uses: acme/cache@${cacheSha}
+      - uses: ./.github/actions/local
+      - uses: docker://${host}/tools/lint:1.0
+      - run: 'echo "uses: acme/checkout@v4"'  # a run line that mentions uses
+      - {uses: acme/checkout@v4, with: {fetch-depth: 0}}
+  reuse:
+    uses: acme/workflows/.github/workflows/build.yml@v1
+`;
+      // Written by hand: the SHAs come from git (remotes.ts), the digest from the pushed image.
+      const expected = `# CI, with the spacing and quoting people write
+name: ci
+on:
+  push:
+    branches: [main]
+
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/checkout@${checkout.commits[1]} # v4
+      - name: Set up the tool
+        uses:   "acme/setup-tool@${setup.commits[0]}"    # v2.1.0 # installs the tool
+        with:
+          version: '1.2'   # not a uses
+      - uses: 'acme/linter/sub/dir@${linter.commits[1]}' # main
+      - uses: acme/cache@${cacheSha} # v3
+      - uses: acme/cache@${cacheSha}
+      - uses: ./.github/actions/local
+      - uses: docker://${host}/tools/lint@${imageDigest} # 1.0
+      - run: 'echo "uses: acme/checkout@v4"'  # a run line that mentions uses
+      - {uses: acme/checkout@${checkout.commits[1]}, with: {fetch-depth: 0}}
+  reuse:
+    uses: acme/workflows/.github/workflows/build.yml@${workflows.commits[0]} # v1
+`;
+      const action =
+        'name: local\nruns:\n  using: composite\n  steps:\n    - uses: acme/checkout@main\n    - run: echo hi\n      shell: bash\n';
+      const actionExpected = `name: local\nruns:\n  using: composite\n  steps:\n    - uses: acme/checkout@${checkout.commits[2]} # main\n    - run: echo hi\n      shell: bash\n`;
+      await put(dir, '.github/workflows/ci.yml', workflow);
+      await put(dir, '.github/actions/local/action.yml', action);
+      // Not a workflow folder GitHub reads, and not named as a path: left alone.
+      await put(dir, '.github/workflows/sub/other.yml', 'jobs:\n  x:\n    steps:\n      - uses: acme/checkout@v4\n');
+
+      const debug: string[] = [];
+      const options: PinOptions = {
+        dir,
+        gitBase: remotes.base,
+        resolveImage: imageDigestResolver(plainRegistry),
+        logger: { debug: (m) => debug.push(m), info() {}, warn() {} },
+      };
+      const result = await pinWorkflows(options);
+      assert.deepEqual(
+        result.files.map((f) => [f.file, f.kind, f.changed]),
+        [
+          ['.github/workflows/ci.yml', 'workflow', true],
+          ['.github/actions/local/action.yml', 'action', true],
+        ],
+      );
+      assert.equal(textOf(result, '.github/workflows/ci.yml'), expected);
+      assert.equal(textOf(result, '.github/actions/local/action.yml'), actionExpected);
+      // One ls-remote per repository, however many uses name it.
+      assert.equal(debug.filter((m) => m.startsWith('git ls-remote')).length, 4);
+
+      const ci = result.files[0]!.entries;
+      assert.deepEqual(
+        ci.map((e) => [e.line, e.column, e.kind, e.pinned, e.written, e.comment]),
+        [
+          [11, 15, 'tag', false, true, 'added'],
+          [13, 17, 'tag', false, true, 'prefixed'],
+          [16, 15, 'branch', false, true, 'added'],
+          [17, 15, 'sha', true, false, 'none'],
+          [18, 15, 'sha', true, false, 'none'],
+          [19, 15, 'local', true, false, 'none'],
+          [20, 15, 'docker', false, true, 'added'],
+          [22, 16, 'tag', false, true, 'none'],
+          [24, 11, 'tag', false, true, 'added'],
+        ],
+      );
+      assert.equal(ci[0]!.old, 'acme/checkout@v4');
+      assert.equal(ci[0]!.new, `acme/checkout@${checkout.commits[1]}`);
+      assert.equal(ci[8]!.context, 'job');
+      assert.match(ci[2]!.notes.join(), /main is a branch/);
+      assert.deepEqual(ci[3]!.notes, []);
+      assert.match(ci[4]!.notes.join(), /no # comment/);
+      assert.match(ci[7]!.notes.join(), /no room for a # comment/);
+
+      assert.deepEqual(await writePinned(result), ['.github/workflows/ci.yml', '.github/actions/local/action.yml']);
+      assert.equal(await readFile(join(dir, '.github/workflows/ci.yml'), 'utf8'), expected);
+      assert.equal(await readFile(join(dir, '.github/actions/local/action.yml'), 'utf8'), actionExpected);
+
+      const again = await pinWorkflows(options);
+      assert.ok(again.files.every((f) => !f.changed && f.entries.every((e) => e.pinned)));
+      assert.deepEqual(await writePinned(again), []);
+    });
+  });
+
+  it('finds unpinned uses without the network when resolve is off', async () => {
+    const dir = await tempDir();
+    const text = 'jobs:\n  a:\n    steps:\n      - uses: acme/x@v1\n      - uses: docker://alpine:3\n      - uses: ./y\n';
+    await put(dir, '.github/workflows/a.yaml', text);
+    await put(dir, 'action.yml', 'runs:\n  using: node20\n  main: index.js\n');
+    const result = await pinWorkflows({ dir, resolve: false, gitBase: 'file:///nonexistent' });
+    assert.deepEqual(
+      result.files.map((f) => [f.file, f.changed, f.entries.map((e) => [e.kind, e.pinned, e.new])]),
+      [
+        [
+          '.github/workflows/a.yaml',
+          false,
+          [
+            ['ref', false, undefined],
+            ['docker', false, undefined],
+            ['local', true, undefined],
+          ],
+        ],
+        ['action.yml', false, []],
+      ],
+    );
+  });
+
+  it('names the file, line and column of a ref that does not exist, and of a short SHA', async () => {
+    const dir = await tempDir();
+    await put(dir, 'w.yml', `jobs:\n  a:\n    steps:\n      - uses: acme/checkout@v4\n      - uses:  acme/checkout@v9\n`);
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base }),
+      (e) => isProvenantError(e, 'NOT_FOUND') && e.where === 'w.yml:5:16' && /acme\/checkout has no tag or branch "v9"/.test(e.message),
+    );
+    await put(dir, 'w.yml', `jobs:\n  a:\n    steps:\n      - uses: acme/checkout@${checkout.commits[2]!.slice(0, 7)}\n`);
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base }),
+      (e) => isProvenantError(e, 'NOT_FOUND') && e.where === 'w.yml:4:15' && /full 40-character commit SHA/.test(e.hint ?? ''),
+    );
+    await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: acme/missing@v1\n');
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base }),
+      (e) => isProvenantError(e, 'NOT_FOUND') && e.where === 'w.yml:4:15' && e.message.includes(`${remotes.base}/acme/missing`),
+    );
+    await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: docker://alpine:3\n');
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base }),
+      (e) => isProvenantError(e, 'USAGE') && e.where === 'w.yml:4:15',
+    );
+    await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: actions/checkout\n');
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'] }),
+      (e) => isProvenantError(e, 'INVALID_REFERENCE') && e.where === 'w.yml:4:15',
+    );
+    await put(dir, 'w.yml', 'jobs:\n  a:\n    steps: [\n');
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'] }),
+      (e) => isProvenantError(e, 'INVALID_CONFIG') && /^w\.yml:\d+:\d+$/.test(e.where ?? ''),
+    );
+    await put(dir, 'dependabot.yml', 'version: 2\n');
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['dependabot.yml'] }),
+      (e) => isProvenantError(e, 'INVALID_CONFIG') && e.where === 'dependabot.yml',
+    );
+    await assert.rejects(pinWorkflows({ dir, paths: ['nope.yml'] }), (e) => isProvenantError(e, 'NOT_FOUND') && e.where === 'nope.yml');
+  });
+
+  it('keeps a byte order mark and CRLF line endings, and takes the tag when a branch has its name', async () => {
+    const dir = await tempDir();
+    remotes.repo('acme/both', { commits: 2, branches: { v1: 1 }, tags: { v1: 0 } });
+    const both = remotes.git('acme/both', 'rev-parse', 'refs/tags/v1');
+    const text = '\ufeffjobs:\r\n  a:\r\n    steps:\r\n      - uses: acme/both@v1\r\n      - run: echo\r\n';
+    await put(dir, 'w.yml', text);
+    const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
+    const expected = `\ufeffjobs:\r\n  a:\r\n    steps:\r\n      - uses: acme/both@${both} # v1\r\n      - run: echo\r\n`;
+    assert.equal(result.files[0]!.text, expected);
+    assert.match(result.files[0]!.entries[0]!.notes.join(), /a branch v1 exists too/);
+    await writePinned(result);
+    assert.deepEqual(new Uint8Array(await readFile(join(dir, 'w.yml'))), new TextEncoder().encode(expected));
+  });
+
+  it('walks a folder for workflows and actions, skipping other YAML', async () => {
+    const dir = await tempDir();
+    await put(dir, 'ci/build.yml', 'jobs:\n  a:\n    steps:\n      - uses: acme/linter@main\n');
+    await put(dir, 'ci/compose.yml', 'services:\n  db:\n    image: postgres\n');
+    await put(dir, 'ci/broken.yaml', 'a: [\n');
+    await put(dir, 'ci/deep/action.yaml', 'runs:\n  using: composite\n  steps:\n    - uses: acme/checkout@v4\n');
+    await put(dir, 'ci/node_modules/x/action.yml', 'runs:\n  using: composite\n  steps:\n    - uses: acme/nothing@v4\n');
+    await put(dir, 'ci/deep/action.yml.txt', 'not yaml');
+    await symlink(join(dir, 'ci/build.yml'), join(dir, 'ci/link.yml'));
+    const result = await pinWorkflows({ dir, paths: ['ci', 'ci/build.yml'], gitBase: remotes.base });
+    assert.deepEqual(
+      result.files.map((f) => f.file),
+      ['ci/build.yml', 'ci/deep/action.yaml'],
+    );
+    assert.deepEqual(
+      result.skipped.map((s) => s.file),
+      ['ci/broken.yaml', 'ci/compose.yml'],
+    );
+    assert.equal(result.files[0]!.text, `jobs:\n  a:\n    steps:\n      - uses: acme/linter@${linter.commits[1]} # main\n`);
+  });
+
+  it('leaves a block scalar for a person, and writes the rest', async () => {
+    const dir = await tempDir();
+    const text = 'jobs:\n  a:\n    steps:\n      - uses: >-\n          acme/checkout@v4\n      - uses: acme/checkout@v4\n';
+    await put(dir, 'w.yml', text);
+    const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
+    const [block, plain] = result.files[0]!.entries;
+    assert.equal(block!.written, false);
+    assert.equal(block!.new, `acme/checkout@${checkout.commits[1]}`);
+    assert.match(block!.notes.join(), /block scalar/);
+    assert.equal(plain!.written, true);
+    assert.equal(result.files[0]!.text, text.replace(/@v4\n$/, `@${checkout.commits[1]} # v4\n`));
+  });
+
+  it('writes through a temporary file, keeps the mode, and will not overwrite a file changed meanwhile', async () => {
+    const dir = await tempDir();
+    const file = await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: acme/checkout@v4\n');
+    await chmod(file, 0o640);
+    const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
+    await writeFile(file, 'jobs: {}\n');
+    await assert.rejects(writePinned(result), (e) => isProvenantError(e, 'IO') && e.where === 'w.yml');
+    assert.equal(await readFile(file, 'utf8'), 'jobs: {}\n');
+    await writeFile(file, result.files[0]!.original);
+    await writePinned(result);
+    assert.equal(await readFile(file, 'utf8'), result.files[0]!.text);
+    assert.equal((await stat(file)).mode & 0o777, 0o640);
+  });
+});
