@@ -106,9 +106,9 @@ export interface FixReport {
   readonly changes: readonly Change[];
   readonly dropped: readonly Dropped[];
   readonly renamed: readonly Rename[];
-  /** Problems chosen for fixing that no change to the image can fix. */
+  /** Refusals that no change to the image can fix. */
   readonly unfixable: readonly Problem[];
-  /** Problems left alone (warnings, unless `include: 'all'`). */
+  /** Problems left alone: warnings (unless `include: 'all'`) and warnings that have no fix. */
   readonly leftAlone: readonly Problem[];
   readonly signing: SigningReport;
   readonly before: TargetReport;
@@ -141,9 +141,10 @@ export async function fixImage(
   // The target is where the image goes: a probe describes the destination registry, when it is one.
   const probe = await resolveProbe(dst, options.probe, options);
   const before = checkGraph(graph, [t], { reference, probe }).targets[0]!;
-  const chosen = before.problems.filter((p) => options.include === 'all' || p.severity === 'refuses');
-  const leftAlone = before.problems.filter((p) => !chosen.includes(p));
-  const unfixable = chosen.filter((p) => p.fix === undefined);
+  // Refusals, and with `include: 'all'` warnings too; only a refusal without a fix stops the write.
+  const chosen = before.problems.filter((p) => p.fix !== undefined && (options.include === 'all' || p.severity === 'refuses'));
+  const unfixable = before.problems.filter((p) => p.fix === undefined && p.severity === 'refuses');
+  const leftAlone = before.problems.filter((p) => !chosen.includes(p) && !unfixable.includes(p));
   const applied = fixesFor(chosen);
   const source = { location: src.location, reference, digest: graph.root.digest };
 
