@@ -105,6 +105,7 @@ export interface FixReport {
   readonly applied: ReadonlyArray<{ readonly fix: FixId; readonly with: Params; readonly rules: readonly string[] }>;
   readonly changes: readonly Change[];
   readonly dropped: readonly Dropped[];
+  /** Each original manifest whose digest changed, and the digest written for it. */
   readonly renamed: readonly Rename[];
   /** Refusals that no change to the image can fix. */
   readonly unfixable: readonly Problem[];
@@ -199,7 +200,7 @@ export async function fixImage(
         applied,
         changes: plan.changes,
         dropped: plan.dropped,
-        renamed: plan.renames,
+        renamed: finalRenames(plan),
         unfixable,
         leftAlone,
         signing,
@@ -233,6 +234,20 @@ export async function fixImage(
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/** Each original digest that changed and the digest written for it (intermediate steps folded). */
+function finalRenames(plan: Plan): Rename[] {
+  const next = new Map(plan.renames.map((r) => [r.from, r] as const));
+  const made = new Set(plan.renames.map((r) => r.to));
+  const out: Rename[] = [];
+  for (const r of plan.renames) {
+    if (made.has(r.from)) continue;
+    let last = r;
+    for (let hop = next.get(r.to); hop !== undefined; hop = next.get(hop.to)) last = hop;
+    if (plan.docs.has(last.to)) out.push({ ...r, to: last.to });
+  }
+  return out;
 }
 
 /** The fixes the chosen problems name, in {@link ORDER}, one per distinct parameter set. */
