@@ -6,7 +6,7 @@
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
-import type { Descriptor, Platform } from '../oci/types.ts';
+import type { Platform } from '../oci/types.ts';
 import { allDocuments, artifactTypeOf, type ImageGraph, subjectOf } from './graph.ts';
 import { type Compression, type DetectorName, listParam, numberParam, type Params, type Scope, stringParam } from './params.ts';
 import type { ReferrersApi } from './profile.ts';
@@ -278,9 +278,10 @@ export const DETECTORS: Record<DetectorName, Detector> = {
     run(graph, _params, context) {
       const fact = context.referrersApi;
       if (fact.value === 'present') return [];
-      const referrers: Descriptor[] = [
-        ...graph.attachments.filter((a) => a.attachment.storage === 'referrers').map((a) => ({ ...descOf(a.stored) })),
-        ...graph.indexEntries.filter((e) => e.stored !== undefined && subjectOf(e.stored) !== undefined).map((e) => e.entry),
+      // Referrers found, and manifests in the index that have a subject (a push makes them referrers).
+      const referrers: Digest[] = [
+        ...graph.attachments.filter((a) => a.attachment.storage === 'referrers').map((a) => a.stored.digest),
+        ...graph.indexEntries.filter((e) => e.stored !== undefined && subjectOf(e.stored) !== undefined).map((e) => e.entry.digest),
       ];
       if (referrers.length === 0) return [];
       const n = referrers.length;
@@ -288,7 +289,7 @@ export const DETECTORS: Record<DetectorName, Detector> = {
         fact.value === 'absent'
           ? 'can be found only through the referrers tag schema (sha256-<hex> tags), which tools must know to read'
           : 'may be found only through the referrers tag schema: whether the registry has a referrers API is not known';
-      return [{ digest: referrers[0]!.digest, detail: `${n} referrer${n === 1 ? '' : 's'} ${how} (${fact.detail})` }];
+      return [{ digest: referrers[0], detail: `${n} referrer${n === 1 ? '' : 's'} ${how} (${fact.detail})` }];
     },
   },
 
@@ -334,10 +335,6 @@ export const DETECTORS: Record<DetectorName, Detector> = {
     },
   },
 };
-
-function descOf(stored: { digest: Digest; mediaType: string; bytes: Uint8Array }): Descriptor {
-  return { mediaType: stored.mediaType, digest: stored.digest, size: stored.bytes.byteLength };
-}
 
 /** Bytes for people: `52,000 MiB`, `10 GB`. */
 export function formatBytes(n: number): string {
