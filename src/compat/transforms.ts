@@ -377,6 +377,17 @@ function docsWhere(d: Draft, test: (doc: PlannedDoc) => boolean): PlannedDoc[] {
   return [...d.docs.values()].filter(test);
 }
 
+/**
+ * The documents `test` picks, each as it is when its turn comes: changing one can change or drop
+ * another (an attestation of a rewritten manifest gets a new subject, a signature of it goes).
+ */
+function* eachWhere(d: Draft, test: (doc: PlannedDoc) => boolean): Generator<PlannedDoc> {
+  for (const picked of docsWhere(d, test)) {
+    const now = d.docs.get(picked.stored.digest);
+    if (now !== undefined && test(now)) yield now;
+  }
+}
+
 /** Takes the listed attestations out of the root index and stores them `to`. */
 function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'keep' | 'image', kinds: readonly string[]): void {
   const rootDoc = d.docs.get(d.root);
@@ -477,14 +488,17 @@ export const TRANSFORMS: Record<FixId, Transform> = {
         (which.includes('referrers') || (which.includes('index-referrers') && onIndex(doc))),
     );
     // A referrer moved "to referrers" stays where it is; only cosign tags take them elsewhere.
-    if (to === 'cosign-tag') for (const doc of referrers) d.detach(doc, 'cosign-tag', config);
+    if (to === 'cosign-tag') {
+      const picked = new Set(referrers.map((r) => r.stored.digest));
+      for (const doc of eachWhere(d, (x) => picked.has(x.stored.digest))) d.detach(doc, 'cosign-tag', config);
+    }
     else if (referrers.length > 0) d.note(`${referrers.length} referrer(s) are already referrers; left as they are`);
     return d.finish();
   },
 
   'set-artifact-type'(plan) {
     const d = new Draft(plan, 'set-artifact-type');
-    for (const doc of docsWhere(d, (x) => x.role === 'attachment' && subjectField(x.stored) !== undefined)) {
+    for (const doc of eachWhere(d, (x) => x.role === 'attachment' && subjectField(x.stored) !== undefined)) {
       const s = doc.stored;
       if (s.kind !== 'manifest' || s.manifest.artifactType !== undefined) continue;
       if (s.manifest.config.mediaType === MediaType.OciEmpty) {
@@ -500,7 +514,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
   'gzip-layers'(plan, params, context) {
     const d = new Draft(plan, 'gzip-layers');
     const from = listParam(params, 'from');
-    for (const doc of docsWhere(d, (x) => x.role === 'image' && x.stored.kind === 'manifest')) {
+    for (const doc of eachWhere(d, (x) => x.role === 'image' && x.stored.kind === 'manifest')) {
       const m = (doc.stored as Stored & { kind: 'manifest' }).manifest;
       let changed = 0;
       const layers = m.layers.map((l) => {
@@ -528,7 +542,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
   'docker-media-types'(plan, _params, context) {
     const d = new Draft(plan, 'docker-media-types');
     if (docsWhere(d, (x) => x.placement?.type === 'index-entry').length > 0) moveIndexEntries(d, 'cosign-tag', 'image', ALL_KINDS);
-    for (const doc of docsWhere(d, (x) => x.stored.kind === 'manifest' && (x.role === 'image' || x.placement?.type === 'tag'))) {
+    for (const doc of eachWhere(d, (x) => x.stored.kind === 'manifest' && (x.role === 'image' || x.placement?.type === 'tag'))) {
       const m = (doc.stored as Stored & { kind: 'manifest' }).manifest;
       let config = m.config;
       if (config.mediaType === MediaType.OciEmpty) config = d.blob(attestationConfig(m.layers), MediaType.DockerConfig);
