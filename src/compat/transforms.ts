@@ -491,8 +491,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     if (to === 'cosign-tag') {
       const picked = new Set(referrers.map((r) => r.stored.digest));
       for (const doc of eachWhere(d, (x) => picked.has(x.stored.digest))) d.detach(doc, 'cosign-tag', config);
-    }
-    else if (referrers.length > 0) d.note(`${referrers.length} referrer(s) are already referrers; left as they are`);
+    } else if (referrers.length > 0) d.note(`${referrers.length} referrer(s) are already referrers; left as they are`);
     return d.finish();
   },
 
