@@ -19,6 +19,28 @@ export {
 export { type ImageConfig as BuildConfig, type LoadedConfig, loadConfig, parseConfig } from './build/config.ts';
 export { type DescribeOptions, describeBuild, describeIndex } from './build/describe.ts';
 export { formatLock, type Lock, type LockedPackage, parseLock } from './build/lock.ts';
+/** Target compatibility: which registries and runtimes take an image, and the smallest fix. */
+export {
+  type CheckOptions,
+  type CheckReport,
+  checkImage,
+  type FixOptions,
+  type FixReport,
+  fixImage,
+  loadProfiles,
+  type Problem,
+  type Profile,
+  probeReferrersApi,
+  type ReferrersProbe,
+  type Resigner,
+  renderTargetsDoc,
+  type Severity,
+  type SignedInfo,
+  selectTargets,
+  type Target,
+  type TargetReport,
+  type Verdict,
+} from './compat/index.ts';
 export { type ErrorCode, type ErrorDetails, isProvenantError, ProvenantError } from './errors.ts';
 export { attestationSummaries, imageSbom, readStatements } from './image/attestations.ts';
 export { type CopyOptions, type CopyResult, copyImage } from './image/copy.ts';

@@ -1,0 +1,218 @@
+/**
+ * docs/targets.md, made from the profiles (scripts/targets-doc.ts writes it; a test fails when
+ * the file is stale). Everything a user reads about a target comes from its data file.
+ */
+import { DETECTORS } from './detectors.ts';
+import { DETECTOR_PARAMS, FIX_PARAMS, type FixId, type ParamSpec, type Params } from './params.ts';
+import { CERTAINTIES, type Certainty, type Profile, type Rule, SEVERITIES, type Severity } from './profile.ts';
+
+const SEVERITY_TEXT: Record<Severity, string> = {
+  refuses: 'A push, pull, deploy or run fails. `check` exits with the refusal code.',
+  misdisplays:
+    'It works, but a console, UI or API shows it wrongly (untagged rows, `unknown/unknown` platforms, an unsigned mark). A warning.',
+  unsupported:
+    'A feature the image relies on is missing, or works only for some clients (no referrers API: attachments only through the tag fallback). A warning.',
+};
+
+const CERTAINTY_TEXT: Record<Certainty, string> = {
+  tested: 'Provenant’s own tests observe it (against the registry in `test/helpers/registry.ts`).',
+  documented: 'The vendor’s documentation says so.',
+  reported: 'Users reported it, with this error, in the cited public threads; the threads were read when the rule was written.',
+  inferred: 'Read from code, documentation or version history; not observed.',
+  unverified: 'From the research notes; not checked against a source. Verify before relying on it.',
+};
+
+const FIX_TEXT: Record<FixId, string> = {
+  'single-manifest':
+    'Writes one platform’s manifest as the image itself (the platform asked for, else the target’s first that the image has). That manifest is unchanged, so its digest and signatures stay; its attestations move out of the index; other platforms are left out, and the account lists them.',
+  'move-attestations':
+    'Takes attestations out of the image index (BuildKit’s `unknown/unknown` entries, legacy or 0.32 OCI-artifact form) and stores them as OCI referrers of their image (pushed after it) or under cosign’s `sha256-<hex>.att` tag. Their in-toto layers are unchanged; nothing is dropped.',
+  'docker-media-types':
+    'Rewrites the image with Docker schema 2 media types: manifests, manifest list, config types; gzip layers keep their bytes, zstd and uncompressed layers are recompressed. Attestations in the index move to cosign tags first (schema 2 cannot carry them).',
+  'gzip-layers':
+    'Recompresses the named layers with gzip (pinned compressor: the same input gives the same bytes). The files, diff_ids and config are unchanged; the manifest changes.',
+  'set-artifact-type': 'Gives each referrer without an `artifactType` its config’s media type as one (the OCI rule for listing referrers).',
+};
+
+function code(text: string): string {
+  const ticks = text.includes('`') ? '``' : '`';
+  const pad = text.includes('`') ? ' ' : '';
+  return `${ticks}${pad}${text}${pad}${ticks}`;
+}
+
+function paramText(params: Params): string {
+  const parts = Object.entries(params)
+    .filter(([, v]) => !(Array.isArray(v) && v.length === 0))
+    .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`);
+  return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
+}
+
+function specText(specs: Readonly<Record<string, ParamSpec>>): string {
+  const entries = Object.entries(specs);
+  if (entries.length === 0) return 'none';
+  return entries
+    .map(([k, s]) => {
+      const values = s.values ? ` (${s.values.map((v) => code(v)).join(', ')})` : '';
+      const dflt =
+        s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0)
+          ? `; default ${code(Array.isArray(s.default) ? s.default.join(', ') : String(s.default))}`
+          : '';
+      return `${code(k)}${s.required ? ' (required)' : ''}: ${s.doc}${values}${dflt}`;
+    })
+    .join('<br>');
+}
+
+function cell(text: string): string {
+  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+
+function ruleSection(rule: Rule): string[] {
+  const lines = [`#### \`${rule.id}\`: ${rule.severity}`, ''];
+  lines.push(`- **Detects:** ${code(rule.detect)}${paramText(rule.with)}: ${DETECTORS[rule.detect].describe(rule.with)}.`);
+  if (rule.versions !== undefined) lines.push(`- **Versions:** ${code(rule.versions.text)}`);
+  lines.push(`- **Error users see:** ${rule.error === undefined ? '(no error text recorded)' : code(rule.error)}`);
+  lines.push(`- **Why:** ${rule.why}`);
+  lines.push(
+    `- **Fix:** ${rule.fix === undefined ? 'none: no change to the image satisfies it' : `${code(rule.fix.id)}${paramText(rule.fix.with)}`}`,
+  );
+  lines.push(`- **Certainty:** ${rule.certainty}${rule.status === undefined ? '' : `. **Status:** ${rule.status}`}`);
+  lines.push(`- **Sources:** ${rule.sources.length === 0 ? '(none recorded)' : rule.sources.map((s) => `<${s}>`).join(', ')}`);
+  lines.push('');
+  return lines;
+}
+
+/** The whole of docs/targets.md. */
+export function renderTargetsDoc(profiles: readonly Profile[]): string {
+  const out: string[] = [];
+  const push = (...lines: string[]): void => {
+    out.push(...lines);
+  };
+  push(
+    '# Targets: what registries and runtimes refuse, and how `fix` satisfies them',
+    '',
+    '<!-- Generated by scripts/targets-doc.ts from src/compat/profiles/*.yaml. Edit the profiles, then run',
+    '     `node scripts/targets-doc.ts`; a test fails when this file is out of date. -->',
+    '',
+    '`provenant check REF --target T[,T...]` reads an image’s manifests (never its layers, only their sizes',
+    'from descriptors), runs every rule of every named target over them and reports each problem with its',
+    'severity, the error the target gives, why, and the fix. `provenant fix REF --target T -o DST` makes the',
+    'smallest change that satisfies the refusals and writes the result with a plain account of what changed.',
+    '',
+    'Each target is a data file in `src/compat/profiles/`. A rule names one detector from a fixed set, with',
+    'parameters; adding a target is adding a file. The facts come from public reports gathered in',
+    '2026-12 (research notes, “verify before relying”) and the threads they cite, several of which were',
+    're-read while writing the profiles; each rule says how certain it is.',
+    '',
+    '## Severities and exit codes',
+    '',
+    '| Severity | Meaning |',
+    '|---|---|',
+    ...SEVERITIES.map((s) => `| \`${s}\` | ${SEVERITY_TEXT[s]} |`),
+    '',
+    'Proposed exit codes for `check` (the CLI maps them):',
+    '',
+    '- **0**: every target accepts the image. Problems that only misdisplay or lack a feature are printed as',
+    '  warnings and do not change the code.',
+    '- **7**: at least one target refuses it.',
+    '- Errors keep the codes they have everywhere else (1 other, 2 usage, 3 not found, 4 auth, 5 integrity, 6 network).',
+    '',
+    '`fix` exits 0 when it wrote an image every named target accepts, 7 when a refusal has no fix (nothing is',
+    'written unless forced, and the account says which rule).',
+    '',
+    '## Certainty',
+    '',
+    '| Certainty | Meaning |',
+    '|---|---|',
+    ...CERTAINTIES.map((c) => `| \`${c}\` | ${CERTAINTY_TEXT[c]} |`),
+    '',
+    '## Versions',
+    '',
+    'A target whose behaviour changed between versions has `versions: {assume: ...}` and rules with a',
+    'version range. Name a version with `--target artifactory@6.23.38`; without one the profile’s assumed',
+    'version is used and the report says so.',
+    '',
+    '## The referrers API, probed',
+    '',
+    'When the image is in a registry, `check` asks that registry as sigstore-js does',
+    '(sigstore/sigstore-js#1183): `GET /v2/<name>/referrers/sha256:000…0` must answer 200 with an OCI index.',
+    'A 404, 400 or 405, or a 200 that is not an index (sigstore/sigstore-js#1187 saw false 200s), means no',
+    'referrers API. The `OCI-Subject` header on a push is not taken as proof: ECR sent it before it had the',
+    'API. The answer replaces the profile’s referrers fact for the registry targets checked, and is shown in',
+    'the report. `fix` probes the destination instead, when it is a registry.',
+    '',
+    '## Profile format',
+    '',
+    'A profile is YAML with these keys: `id` (the file name), `name`, `kind` (`registry` or `runtime`),',
+    '`summary`, `platforms` (runtimes: the platforms run, in the order `fix` prefers them), `versions`',
+    '(`assume`, `note`), `referrers-api` (`present`, `absent`, `unknown`, or a list of `{versions, value}`),',
+    '`rules`, `history` (facts that no longer hold: `{text, sources}`) and `notes`. Each rule has `id`,',
+    '`detect`, `with` (the detector’s parameters), `severity`, `error` (`null` when no text was recorded;',
+    '`{image}`, `{digest}` and `{mediaType}` are filled in), `why`, `fix` (`null`, an id, or `{id, with}`),',
+    '`certainty`, `status`, `versions` and `sources` (https URLs; empty only when `unverified`). Unknown',
+    'keys and parameters are errors, reported as `file:line`.',
+    '',
+    '### Detectors',
+    '',
+    '| Detector | Parameters |',
+    '|---|---|',
+    ...Object.entries(DETECTOR_PARAMS).map(([name, specs]) => `| ${code(name)} | ${cell(specText(specs))} |`),
+    '',
+    '### Fixes',
+    '',
+    'Fixes run in this order, each a pure transform of the image’s manifests: `single-manifest`,',
+    '`move-attestations`, `set-artifact-type`, `gzip-layers`, `docker-media-types`. The result is written',
+    'blobs first, then manifests (children before their index), referrers after their subject, tags last;',
+    'then it is checked again against the same target. A changed manifest changes the digest of what names',
+    'it: an attestation is re-attached to the new digest (its statements still name the old one, and the',
+    'account says so); a signature of the old digest is not carried (it stays valid for that digest only).',
+    'With a key or identity the changed digests are signed again; without one the account lists them as',
+    'unsigned.',
+    '',
+    '| Fix | What it does | Parameters |',
+    '|---|---|---|',
+    ...(Object.keys(FIX_PARAMS) as FixId[]).map((id) => `| ${code(id)} | ${cell(FIX_TEXT[id])} | ${cell(specText(FIX_PARAMS[id]))} |`),
+    '',
+    '## Targets',
+    '',
+    '| Target | Kind | Rules | Versions | Referrers API |',
+    '|---|---|---|---|---|',
+    ...profiles.map((p) => {
+      const counts = SEVERITIES.map((s) => [s, p.rules.filter((r) => r.severity === s).length] as const)
+        .filter(([, n]) => n > 0)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', ');
+      const api =
+        p.kind !== 'registry'
+          ? ''
+          : p.referrersApi.map((e) => (e.versions ? `${e.value} (${e.versions.text})` : e.value)).join('; ') || 'unknown';
+      return `| [${code(p.id)}](#${p.id}) ${cell(p.name)} | ${p.kind} | ${counts} | ${p.versions ? `assumed ${p.versions.assume}` : ''} | ${api} |`;
+    }),
+    '',
+  );
+  for (const p of profiles) {
+    push(`### ${p.id}`, '', `**${p.name}** (${p.kind}). ${p.summary}`, '');
+    if (p.platforms.length > 0)
+      push(`Runs: ${p.platforms.map((x) => code(`${x.os}/${x.architecture}${x.variant ? `/${x.variant}` : ''}`)).join(', ')}.`, '');
+    if (p.versions !== undefined)
+      push(`Assumed version: ${code(p.versions.assume)}.${p.versions.note === undefined ? '' : ` ${p.versions.note}`}`, '');
+    if (p.kind === 'registry') {
+      const api =
+        p.referrersApi.length === 0
+          ? 'unknown'
+          : p.referrersApi.map((e) => (e.versions ? `${e.value} for ${code(e.versions.text)}` : e.value)).join('; ');
+      push(`Referrers API (profile): ${api}. A probe of the registry replaces this when the image is in it.`, '');
+    }
+    for (const rule of p.rules) push(...ruleSection(rule));
+    if (p.history.length > 0) {
+      push('#### History', '');
+      for (const h of p.history) push(`- ${h.text}${h.sources.length > 0 ? ` (${h.sources.map((s) => `<${s}>`).join(', ')})` : ''}`);
+      push('');
+    }
+    if (p.notes.length > 0) {
+      push('#### Notes', '');
+      for (const n of p.notes) push(`- ${n}`);
+      push('');
+    }
+  }
+  return `${out.join('\n').replace(/\n+$/, '')}\n`;
+}

@@ -1,0 +1,424 @@
+/**
+ * `fix`: the smallest change that makes an image acceptable to a target, written to a
+ * destination store, with a plain account of what changed. The problems a check finds name
+ * their fixes; the fixes run as pure transforms over a plan of the image (transforms.ts) in one
+ * fixed order; layers are recompressed beforehand when a fix needs it (the only step that reads
+ * layers); then the plan is copied to the destination by `copyImage`, which writes blobs first,
+ * then manifests, referrers after their subject and tags last. The written image is checked again
+ * against the same target.
+ *
+ * Signing is not done here: a changed digest is signed only through the `resign` callback. Without
+ * it the report says plainly which digests are unsigned, and that the old signatures stay valid
+ * for the old digests only.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { pinnedGzip } from '../archive/deflate.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { copyImage } from '../image/copy.ts';
+import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
+import type { ByteStream, ContentStore, OperationOptions } from '../store/types.ts';
+import { collect } from '../store/verify.ts';
+import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
+import { short } from './detectors.ts';
+import { readImageGraph } from './graph.ts';
+import type { FixId, Params } from './params.ts';
+import { PlannedStore } from './planned-store.ts';
+import type { Profile, Target } from './profile.ts';
+import { targetOf } from './profile.ts';
+import {
+  type Change,
+  type Dropped,
+  layersToGzip,
+  type Plan,
+  type PlannedBlob,
+  planFromGraph,
+  type Rename,
+  TRANSFORMS,
+} from './transforms.ts';
+
+/** What a signer made for one digest. */
+export interface SignedInfo {
+  /** The digest signed. */
+  readonly subject: Digest;
+  /** The signature's own manifest. */
+  readonly signature: Digest;
+  /** How it is stored. */
+  readonly storage: 'referrers' | 'cosign';
+  /** Anything the signer wants said (the identity, the log entry). */
+  readonly note?: string | undefined;
+}
+
+/**
+ * Signs `digest` in `store` (the destination, already holding the fixed image). The signing
+ * module supplies one; fix calls it for every digest the fix changed.
+ */
+export type Resigner = (store: ContentStore, digest: Digest) => Promise<SignedInfo>;
+
+/** Options of {@link fixImage}. */
+export interface FixOptions extends OperationOptions {
+  /** Tags for the fixed image at the destination. */
+  tags?: readonly string[] | undefined;
+  /** The platform to keep when the fix picks one (default: the target's, in its order). */
+  platform?: Platform | undefined;
+  /** Fix refusals only (default), or warnings too. */
+  include?: 'refusals' | 'all' | undefined;
+  /** Write even when some refusal has no fix (the result is still refused). */
+  force?: boolean | undefined;
+  /** Signs the digests the fix changed; without it they are left unsigned, and the report says so. */
+  resign?: Resigner | undefined;
+  /** How the user named the image, for messages. */
+  reference?: string | undefined;
+  /** The registry probe for the checks (see {@link CheckOptions.probe}). */
+  probe?: CheckOptions['probe'];
+}
+
+/** What the fix did about signatures. */
+export interface SigningReport {
+  /** Signatures made through the `resign` callback. */
+  readonly resigned: readonly SignedInfo[];
+  /** Digests the fix made that nothing signs. */
+  readonly unsigned: readonly Digest[];
+  /** Signatures not carried, with the digest each stays valid for. */
+  readonly stale: ReadonlyArray<{ readonly signature: Digest; readonly signs: Digest }>;
+  /** The above in one or two sentences. */
+  readonly statement: string;
+}
+
+/** What {@link fixImage} did. */
+export interface FixReport {
+  readonly source: { readonly location: string; readonly reference: string; readonly digest: Digest };
+  readonly target: string;
+  /** False when nothing was written: some refusal has no fix (see `unfixable`), and `force` was not set. */
+  readonly written: boolean;
+  readonly destination:
+    | { readonly location: string; readonly digest: Digest; readonly mediaType: string; readonly tags: readonly string[] }
+    | undefined;
+  /** The fixes run, in order, with the rules that asked for each. */
+  readonly applied: ReadonlyArray<{ readonly fix: FixId; readonly with: Params; readonly rules: readonly string[] }>;
+  readonly changes: readonly Change[];
+  readonly dropped: readonly Dropped[];
+  /** Each original manifest whose digest changed, and the digest written for it. */
+  readonly renamed: readonly Rename[];
+  /** Refusals that no change to the image can fix. */
+  readonly unfixable: readonly Problem[];
+  /** Problems left alone: warnings (unless `include: 'all'`) and warnings that have no fix. */
+  readonly leftAlone: readonly Problem[];
+  readonly signing: SigningReport;
+  readonly before: TargetReport;
+  /** The written image checked again against the same target. */
+  readonly after: TargetReport | undefined;
+  /** Everything above as plain sentences, in order. */
+  readonly account: readonly string[];
+}
+
+/** The order fixes run in: structure first, then layers, then media types. */
+const ORDER: readonly FixId[] = ['single-manifest', 'move-attestations', 'set-artifact-type', 'gzip-layers', 'docker-media-types'];
+
+/**
+ * Fixes the image `target` (a tag or digest in `src`) for `profile` and writes it to `dst`.
+ *
+ * @throws ProvenantError `NO_MATCHING_PLATFORM` when a fix must pick a platform the image lacks;
+ *   `DIGEST_MISMATCH` when a layer's content does not match its config's diff_id; whatever the
+ *   stores raise
+ */
+export async function fixImage(
+  src: ContentStore,
+  target: string,
+  dst: ContentStore,
+  profile: Target | Profile,
+  options: FixOptions = {},
+): Promise<FixReport> {
+  const t = 'profile' in profile ? profile : targetOf(profile);
+  const reference = options.reference ?? `${src.location}${target.startsWith('sha') ? '@' : ':'}${target}`;
+  const graph = await readImageGraph(src, target, options);
+  // The target is where the image goes: a probe describes the destination registry, when it is one.
+  const probe = await resolveProbe(dst, options.probe, options);
+  const before = checkGraph(graph, [t], { reference, probe }).targets[0]!;
+  // Refusals, and with `include: 'all'` warnings too; only a refusal without a fix stops the write.
+  const chosen = before.problems.filter((p) => p.fix !== undefined && (options.include === 'all' || p.severity === 'refuses'));
+  const unfixable = before.problems.filter((p) => p.fix === undefined && p.severity === 'refuses');
+  const leftAlone = before.problems.filter((p) => !chosen.includes(p) && !unfixable.includes(p));
+  const applied = fixesFor(chosen);
+  const source = { location: src.location, reference, digest: graph.root.digest };
+
+  let plan = planFromGraph(graph);
+  const context = { platforms: t.profile.platforms, platform: options.platform };
+  const structural = applied.filter((a) => a.fix !== 'gzip-layers' && a.fix !== 'docker-media-types');
+  for (const a of structural) plan = TRANSFORMS[a.fix](plan, a.with, context);
+
+  const temp = await mkdtemp(join(tmpdir(), 'provenant-fix-'));
+  try {
+    const compressions = new Set<string>();
+    for (const a of applied) {
+      if (a.fix === 'gzip-layers') for (const c of a.with.from as readonly string[]) compressions.add(c);
+      if (a.fix === 'docker-media-types') for (const c of ['zstd', 'uncompressed', 'uncompressed-docker']) compressions.add(c);
+    }
+    const gzipped = new Map<Digest, Descriptor>();
+    const blobs = new Map(plan.blobs);
+    const toGzip = layersToGzip(plan, [...compressions]);
+    if (toGzip.length > 0) {
+      const diffIds = await diffIdsByLayer(src, plan, options);
+      for (const layer of toGzip) {
+        throwIfAborted(options.signal);
+        const made = await gzipLayer(src, layer, diffIds.get(layer.digest), temp, options);
+        gzipped.set(layer.digest, made.descriptor);
+        blobs.set(made.descriptor.digest, made);
+      }
+      plan = { ...plan, blobs };
+    }
+    for (const a of applied.filter((x) => x.fix === 'gzip-layers' || x.fix === 'docker-media-types')) {
+      plan = TRANSFORMS[a.fix](plan, a.with, { ...context, gzipped });
+    }
+
+    const signing0 = signingNeeds(plan, graph.root.digest);
+    const finish = (w: {
+      written: boolean;
+      destination: FixReport['destination'];
+      after: TargetReport | undefined;
+      resigned: SignedInfo[];
+    }): FixReport => {
+      const unsigned = signing0.unsigned.filter((d) => !w.resigned.some((r) => r.subject === d));
+      const signing: SigningReport = {
+        resigned: w.resigned,
+        unsigned: w.written ? unsigned : [],
+        stale: signing0.stale,
+        statement: w.written ? signingStatement(w.resigned, unsigned, signing0.stale, options.resign !== undefined) : 'Nothing was signed.',
+      };
+      const report = {
+        source,
+        target: t.label,
+        written: w.written,
+        destination: w.destination,
+        applied,
+        changes: plan.changes,
+        dropped: plan.dropped,
+        renamed: finalRenames(plan),
+        unfixable,
+        leftAlone,
+        signing,
+        before,
+        after: w.after,
+      };
+      return { ...report, account: accountOf(report) };
+    };
+    if (unfixable.length > 0 && !options.force) {
+      return finish({ written: false, destination: undefined, after: undefined, resigned: [] });
+    }
+    const planned = new PlannedStore(src, plan);
+    const copied = await copyImage(planned, plan.root, dst, {
+      tags: options.tags ?? [],
+      withReferrers: true,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+    const resigned: SignedInfo[] = [];
+    if (options.resign !== undefined) {
+      for (const digest of signing0.unsigned) resigned.push(await options.resign(dst, digest));
+    }
+    const afterReport = await checkImage(dst, plan.root, [t], { ...options, reference, probe: probe ?? false });
+    return finish({
+      written: true,
+      destination: { location: dst.location, digest: copied.digest, mediaType: copied.mediaType, tags: [...(options.tags ?? [])] },
+      after: afterReport.targets[0],
+      resigned,
+    });
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
+}
+
+/** Each original digest that changed and the digest written for it (intermediate steps folded). */
+function finalRenames(plan: Plan): Rename[] {
+  const next = new Map(plan.renames.map((r) => [r.from, r] as const));
+  const made = new Set(plan.renames.map((r) => r.to));
+  const out: Rename[] = [];
+  for (const r of plan.renames) {
+    if (made.has(r.from)) continue;
+    let last = r;
+    for (let hop = next.get(r.to); hop !== undefined; hop = next.get(hop.to)) last = hop;
+    if (plan.docs.has(last.to)) out.push({ ...r, to: last.to });
+  }
+  return out;
+}
+
+/** The fixes the chosen problems name, in {@link ORDER}, one per distinct parameter set. */
+function fixesFor(problems: readonly Problem[]): Array<{ fix: FixId; with: Params; rules: string[] }> {
+  const out: Array<{ fix: FixId; with: Params; rules: string[] }> = [];
+  for (const p of problems) {
+    if (p.fix === undefined) continue;
+    const spec = p.fix;
+    const same = out.find((o) => o.fix === spec.id && (spec.id === 'gzip-layers' || JSON.stringify(o.with) === JSON.stringify(spec.with)));
+    if (same === undefined) {
+      out.push({ fix: spec.id, with: spec.with, rules: [p.rule] });
+    } else {
+      if (!same.rules.includes(p.rule)) same.rules.push(p.rule);
+      if (spec.id === 'gzip-layers') {
+        const from = [...new Set([...(same.with.from as readonly string[]), ...(spec.with.from as readonly string[])])];
+        same.with = { ...same.with, from };
+      }
+    }
+  }
+  return out.sort((a, b) => ORDER.indexOf(a.fix) - ORDER.indexOf(b.fix));
+}
+
+/** Which digests the fix made (and so need signing), and which signatures it could not carry. */
+function signingNeeds(plan: Plan, oldRoot: Digest): { unsigned: Digest[]; stale: Array<{ signature: Digest; signs: Digest }> } {
+  const unsigned = new Set<Digest>();
+  // Every manifest whose digest the fix changed, that the fixed image carries.
+  for (const r of plan.renames) if (plan.docs.has(r.to)) unsigned.add(r.to);
+  const stale = plan.dropped.filter((d) => d.signs !== undefined).map((d) => ({ signature: d.digest, signs: d.signs! }));
+  // The image now named in place of a signed index needs a signature of its own.
+  if (plan.root !== oldRoot && stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs))) {
+    unsigned.add(plan.root);
+  }
+  return { unsigned: [...unsigned], stale };
+}
+
+function signingStatement(
+  resigned: readonly SignedInfo[],
+  unsigned: readonly Digest[],
+  stale: readonly { signature: Digest; signs: Digest }[],
+  hadSigner: boolean,
+): string {
+  const parts: string[] = [];
+  if (resigned.length > 0) parts.push(`Signed ${resigned.map((r) => short(r.subject)).join(', ')} with the key or identity given.`);
+  if (unsigned.length > 0) {
+    parts.push(
+      hadSigner
+        ? `Still unsigned: ${unsigned.map(short).join(', ')}.`
+        : `No key or identity was given: the digests this fix made are unsigned (${unsigned.map(short).join(', ')}).`,
+    );
+  }
+  if (stale.length > 0) {
+    const signed = [...new Set(stale.map((s) => short(s.signs)))].join(', ');
+    parts.push(
+      `${stale.length} signature${stale.length === 1 ? ' was' : 's were'} not carried over; each stays valid only for the digest it signed (${signed}).`,
+    );
+  } else if (unsigned.length > 0 && !hadSigner) {
+    parts.push('Any signature made before the fix stays valid only for the old digest it signed.');
+  }
+  if (parts.length === 0) parts.push('No digest changed: existing signatures still apply.');
+  return parts.join(' ');
+}
+
+function accountOf(r: Omit<FixReport, 'account'>): string[] {
+  const lines: string[] = [];
+  if (r.applied.length === 0 && r.unfixable.length === 0)
+    lines.push(`Nothing to change: ${r.target} accepts ${r.source.reference} as it is.`);
+  for (const p of r.unfixable) {
+    lines.push(`Cannot fix ${p.rule} (${p.severity}): no change to the image satisfies it. ${p.why}`);
+  }
+  for (const c of r.changes) {
+    const named = c.from !== undefined && c.to !== undefined && !c.text.includes(short(c.to));
+    const digests = named ? ` (${short(c.from!)} → ${short(c.to!)})` : '';
+    lines.push(`${c.text.charAt(0).toUpperCase()}${c.text.slice(1)}${digests}.`);
+  }
+  for (const d of r.dropped) lines.push(`Not carried: ${d.what}, because ${d.why}.`);
+  for (const p of r.leftAlone) lines.push(`Left alone (${p.severity}): ${p.rule}.`);
+  lines.push(r.signing.statement);
+  if (!r.written) lines.push('Nothing was written.');
+  else if (r.destination !== undefined) {
+    lines.push(`Wrote ${short(r.destination.digest)} (${r.destination.mediaType}) to ${r.destination.location}.`);
+    if (r.after !== undefined)
+      lines.push(
+        `Checked again: ${r.target} ${r.after.verdict === 'accepted' ? 'accepts it' : r.after.verdict === 'warnings' ? 'accepts it, with warnings' : 'still refuses it'}.`,
+      );
+  }
+  return lines;
+}
+
+/** The diff_id the config gives each layer to recompress (to check the content against). */
+async function diffIdsByLayer(src: ContentStore, plan: Plan, options: OperationOptions): Promise<Map<Digest, Digest>> {
+  const out = new Map<Digest, Digest>();
+  for (const doc of plan.docs.values()) {
+    if (doc.role !== 'image' || doc.stored.kind !== 'manifest') continue;
+    const m = doc.stored.manifest;
+    if (m.config.mediaType !== MediaType.OciConfig && m.config.mediaType !== MediaType.DockerConfig) continue;
+    const bytes = await collect(await src.readBlob(m.config, options), 8 * 1024 * 1024, `${src.location}@${m.config.digest}`);
+    let config: Partial<ImageConfig>;
+    try {
+      config = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;
+    } catch (cause) {
+      throw new ProvenantError('INVALID_CONFIG', 'the image config is not JSON', { where: `${src.location}@${m.config.digest}`, cause });
+    }
+    const ids = config.rootfs?.diff_ids ?? [];
+    m.layers.forEach((l, i) => {
+      const id = ids[i];
+      if (id !== undefined) out.set(l.digest, id);
+    });
+  }
+  return out;
+}
+
+/**
+ * Recompresses one layer with the pinned gzip (reproducible bytes) into a file in `dir`, and
+ * checks that the uncompressed content is what the config's diff_id says.
+ */
+async function gzipLayer(
+  src: ContentStore,
+  layer: Descriptor,
+  diffId: Digest | undefined,
+  dir: string,
+  options: OperationOptions,
+): Promise<PlannedBlob & { descriptor: Descriptor }> {
+  const where = `${src.location}@${layer.digest}`;
+  let tar: ByteStream = await src.readBlob(layer, options);
+  if (layer.mediaType.endsWith('+zstd')) tar = zstdDecompress(tar, where);
+  const content = new Digester();
+  async function* counted(): ByteStream {
+    for await (const chunk of tar) {
+      content.update(chunk);
+      yield chunk;
+    }
+  }
+  const file = join(dir, `${layer.digest.replace(':', '-')}.gz`);
+  const out = createWriteStream(file);
+  const written = new Digester();
+  try {
+    for await (const chunk of pinnedGzip(counted(), { signal: options.signal })) {
+      written.update(chunk);
+      if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+    }
+  } finally {
+    out.end();
+    await finished(out).catch(() => undefined);
+  }
+  const actual = content.digest();
+  if (diffId !== undefined && actual !== diffId) {
+    const err = digestMismatch(diffId, actual, where);
+    throw new ProvenantError('DIGEST_MISMATCH', `layer ${layer.digest} unpacks to ${actual}, but the config's diff_id says ${diffId}`, {
+      where,
+      cause: err,
+      hint: 'the image is inconsistent; rebuild it rather than recompress it',
+    });
+  }
+  return { descriptor: { mediaType: MediaType.OciLayerGzip, digest: written.digest(), size: written.size }, file };
+}
+
+function zstdDecompress(stream: ByteStream, where: string): ByteStream {
+  const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
+  if (create === undefined) {
+    throw new ProvenantError('UNSUPPORTED_MEDIA_TYPE', 'reading zstd layers needs Node 22.15 or later', { where });
+  }
+  const z = create();
+  Readable.from(stream)
+    .on('error', (e) => z.emit('error', e))
+    .pipe(z);
+  return (async function* () {
+    try {
+      for await (const chunk of z as AsyncIterable<Uint8Array>) yield chunk;
+    } catch (err) {
+      if (isProvenantError(err)) throw err;
+      throw new ProvenantError('INVALID_ARCHIVE', `the zstd layer is corrupt: ${(err as Error).message}`, { where, cause: err });
+    }
+  })();
+}

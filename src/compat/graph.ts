@@ -1,0 +1,193 @@
+/**
+ * The image as a check sees it: the root (index or manifest), its platform images, the other
+ * entries of the index (BuildKit attestations and artifacts), and everything attached to any of
+ * them through referrers or cosign tags. Only manifests and (for a single manifest's platform)
+ * its config are read; layers never are, only their descriptors.
+ */
+import { type Attachment, type AttachmentKind, classifyReferrer, findAttachments, isBuildkitAttestation } from '../attest/attachments.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import type { Stored, StoredManifest } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
+import { isUnknownPlatform } from '../oci/platform.ts';
+import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { collect } from '../store/verify.ts';
+
+/** A platform image: the root manifest, or a runnable entry of the root index. */
+export interface ImageNode {
+  readonly stored: Stored;
+  /** The root index's entry for it (undefined when it is the root). */
+  readonly entry: Descriptor | undefined;
+  /** From the index entry, else from the config; undefined when neither says. */
+  readonly platform: Platform | undefined;
+}
+
+/** An entry of the root index that is not a runnable image. */
+export interface EntryNode {
+  readonly entry: Descriptor;
+  /** Undefined when the store does not hold it (BuildKit exports may leave attestations out). */
+  readonly stored: Stored | undefined;
+  /** What it is attached to: `subject`, else BuildKit's `vnd.docker.reference.digest`. */
+  readonly subject: Digest | undefined;
+  readonly kind: AttachmentKind;
+}
+
+/** A manifest found through referrers or a cosign tag. */
+export interface AttachmentNode {
+  readonly attachment: Attachment;
+  readonly stored: Stored;
+}
+
+/** What {@link readImageGraph} read. */
+export interface ImageGraph {
+  /** Where the image is (a store location). */
+  readonly location: string;
+  readonly root: Stored;
+  readonly images: readonly ImageNode[];
+  readonly indexEntries: readonly EntryNode[];
+  readonly attachments: readonly AttachmentNode[];
+  /** Things the reader could not read or stopped at, said plainly. */
+  readonly notes: readonly string[];
+}
+
+/** Options of {@link readImageGraph}. */
+export interface ReadGraphOptions extends OperationOptions {
+  /** Look for referrers and cosign tags (default true). */
+  attachments?: boolean | undefined;
+  /** Stop after this many attachments (default 256): a registry decides how many there are. */
+  maxAttachments?: number | undefined;
+}
+
+const CONFIG_LIMIT = 8 * 1024 * 1024;
+const MAX_DEPTH = 4;
+
+/**
+ * Reads the graph of an image from any store.
+ *
+ * @throws ProvenantError `NOT_FOUND` when `target` is not in the store, and whatever the store
+ *   raises for content it cannot read
+ */
+export async function readImageGraph(store: ContentStore, target: string, options: ReadGraphOptions = {}): Promise<ImageGraph> {
+  const root = await store.getManifest(target, options);
+  const notes: string[] = [];
+  const images: ImageNode[] = [];
+  const indexEntries: EntryNode[] = [];
+  if (root.kind === 'manifest') {
+    images.push({ stored: root, entry: undefined, platform: await platformFromConfig(store, root, options) });
+  } else {
+    for (const entry of root.index.manifests) {
+      throwIfAborted(options.signal);
+      if (!isManifestLike(entry.mediaType)) {
+        notes.push(`index entry ${entry.digest} has media type ${entry.mediaType}, not a manifest; not read`);
+        continue;
+      }
+      const stored = await store.getManifest(entry.digest, options).catch((err: unknown) => {
+        if (isProvenantError(err, 'NOT_FOUND')) return undefined;
+        throw err;
+      });
+      const subject = stored === undefined ? undefined : subjectOf(stored);
+      // Not images: BuildKit's attestations, entries with no real platform (unknown/unknown, or
+      // linux/"" as `imagetools create` lists attached SBOMs), and anything with a subject.
+      const noPlatform = isUnknownPlatform(entry.platform) || entry.platform?.os === '' || entry.platform?.architecture === '';
+      if (isBuildkitAttestation(entry) || noPlatform || subject !== undefined || hasReferenceType(entry)) {
+        const kind: AttachmentKind = isBuildkitAttestation(entry) ? 'attestation' : classifyReferrer(artifactTypeOf(stored), undefined);
+        const refDigest = entry.annotations?.[Annotation.DockerReferenceDigest] as Digest | undefined;
+        indexEntries.push({ entry, stored, subject: subject?.digest ?? refDigest, kind });
+        if (stored === undefined) notes.push(`index entry ${entry.digest} is not in ${store.location}`);
+        continue;
+      }
+      if (stored === undefined) {
+        throw new ProvenantError('NOT_FOUND', `the index names ${entry.digest}, which is not in the store`, {
+          where: `${store.location}@${root.digest}`,
+        });
+      }
+      const platform = entry.platform ?? (stored.kind === 'manifest' ? await platformFromConfig(store, stored, options) : undefined);
+      images.push({ stored, entry, platform });
+    }
+  }
+
+  const attachments: AttachmentNode[] = [];
+  if (options.attachments !== false) {
+    const max = options.maxAttachments ?? 256;
+    const seen = new Set<string>([root.digest, ...images.map((i) => i.stored.digest), ...indexEntries.map((e) => e.entry.digest)]);
+    const tags = await store.listTags(options).catch(() => [] as string[]);
+    let subjects = [...seen] as Digest[];
+    for (let depth = 0; depth < MAX_DEPTH && subjects.length > 0; depth++) {
+      const found = await findAttachments(store, subjects, undefined, { ...options, tags, details: false });
+      const next: Digest[] = [];
+      for (const a of found) {
+        if (seen.has(a.digest)) continue;
+        if (attachments.length >= max) {
+          notes.push(`stopped after ${max} attachments; the rest were not read`);
+          break;
+        }
+        seen.add(a.digest);
+        const stored = await store.getManifest(a.digest, options).catch((err: unknown) => {
+          if (isProvenantError(err, 'NOT_FOUND')) return undefined;
+          throw err;
+        });
+        if (stored === undefined) {
+          notes.push(`${a.storage === 'cosign' ? `tag ${a.tag}` : 'a referrer'} names ${a.digest}, which is not in the store`);
+          continue;
+        }
+        attachments.push({ attachment: a, stored });
+        next.push(a.digest);
+      }
+      subjects = next;
+    }
+  }
+  return { location: store.location, root, images, indexEntries, attachments, notes };
+}
+
+/** A manifest's or index's `subject`. */
+export function subjectOf(stored: Stored): Descriptor | undefined {
+  return stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+}
+
+/** A manifest's or index's `artifactType`. */
+export function artifactTypeOf(stored: Stored | undefined): string | undefined {
+  if (stored === undefined) return undefined;
+  return stored.kind === 'manifest' ? stored.manifest.artifactType : stored.index.artifactType;
+}
+
+/** Every manifest the graph holds, with where it sits. */
+export function* allDocuments(graph: ImageGraph): Generator<{ stored: Stored; scope: 'image' | 'index-entries' | 'attachments' }> {
+  if (graph.root.kind === 'index') yield { stored: graph.root, scope: 'image' };
+  for (const i of graph.images) yield { stored: i.stored, scope: 'image' };
+  for (const e of graph.indexEntries) if (e.stored !== undefined) yield { stored: e.stored, scope: 'index-entries' };
+  for (const a of graph.attachments) yield { stored: a.stored, scope: 'attachments' };
+}
+
+/** True when `d` names an index. */
+export function isIndexDescriptor(d: Descriptor | undefined): boolean {
+  return d !== undefined && isIndexType(d.mediaType);
+}
+
+function hasReferenceType(d: Descriptor): boolean {
+  return d.annotations?.[Annotation.DockerReferenceType] !== undefined;
+}
+
+async function platformFromConfig(store: ContentStore, stored: StoredManifest, options: OperationOptions): Promise<Platform | undefined> {
+  const config = stored.manifest.config;
+  if (config.size > CONFIG_LIMIT || (config.mediaType !== MediaType.OciConfig && config.mediaType !== MediaType.DockerConfig))
+    return undefined;
+  let bytes: Uint8Array;
+  try {
+    bytes = await collect(await store.readBlob(config, options), CONFIG_LIMIT, `${store.location}@${config.digest}`);
+  } catch (err) {
+    // A config the store lacks leaves the platform unknown; the missing-platform detector says so.
+    if (isProvenantError(err, 'NOT_FOUND')) return undefined;
+    throw err;
+  }
+  let c: Partial<ImageConfig>;
+  try {
+    c = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;
+  } catch {
+    return undefined;
+  }
+  if (typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
+  const p: Platform = { os: c.os, architecture: c.architecture };
+  if (typeof c.variant === 'string') p.variant = c.variant;
+  return p;
+}

@@ -1,0 +1,53 @@
+/**
+ * Asks a registry whether it has the referrers API, the way sigstore-js decides it
+ * (sigstore/sigstore-js#1183): `GET /v2/<name>/referrers/<zero digest>` must answer 200 with an
+ * OCI index. The `OCI-Subject` header on a manifest push is not taken as proof: ECR sent it before
+ * it had the API, and some registries answer 200 to anything (sigstore/sigstore-js#1187), which is
+ * why the answer must also be an index.
+ */
+import { isProvenantError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import type { OperationOptions } from '../store/types.ts';
+import type { ReferrersApi } from './profile.ts';
+
+/** The digest no manifest has: asking for its referrers costs the registry nothing. */
+export const ZERO_DIGEST: Digest = `sha256:${'0'.repeat(64)}`;
+
+/** What a probe found. */
+export interface ReferrersProbe {
+  readonly registry: string;
+  readonly repository: string;
+  /** `unknown` when the registry could not be asked (authentication, network). */
+  readonly api: ReferrersApi;
+  /** What was asked and what came back, in words. */
+  readonly detail: string;
+}
+
+/**
+ * Probes `repository` on the client's registry for the referrers API.
+ *
+ * Uses {@link RegistryClient.referrers}, which answers undefined for a 404, 400 or 405 and for a
+ * 200 that is not an OCI index, and an array for a 200 with an index; it does not expose the
+ * status itself, so the report says which of the two it was. Errors other than those (401, a
+ * network failure after retries) make the answer `unknown`, with the error's words.
+ */
+export async function probeReferrersApi(
+  client: RegistryClient,
+  repository: string,
+  options: OperationOptions = {},
+): Promise<ReferrersProbe> {
+  const asked = `GET /v2/${repository}/referrers/${ZERO_DIGEST}`;
+  const base = { registry: client.registry, repository };
+  try {
+    const answer = await client.referrers(repository, ZERO_DIGEST, options);
+    if (answer === undefined) {
+      return { ...base, api: 'absent', detail: `${client.registry}: ${asked} did not answer 200 with an OCI index (no referrers API)` };
+    }
+    return { ...base, api: 'present', detail: `${client.registry}: ${asked} answered 200 with an OCI index (referrers API present)` };
+  } catch (err) {
+    if (isProvenantError(err, 'ABORTED')) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    return { ...base, api: 'unknown', detail: `${client.registry}: ${asked} failed (${why}); whether it has a referrers API is not known` };
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * What `fix` does around the rules: a changed digest carried through the graph (index entries,
+ * BuildKit's reference annotations, attestations re-attached, signatures not carried), platform
+ * choice, refusals with no fix, nothing to do, warnings left alone, cosign tags merged, and the
+ * transforms leaving their input plan alone.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
+import { checkImage } from '../../src/compat/check.ts';
+import { fixImage } from '../../src/compat/fix.ts';
+import { readImageGraph } from '../../src/compat/graph.ts';
+import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
+import { planFromGraph, TRANSFORMS } from '../../src/compat/transforms.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import { parsePlatform } from '../../src/oci/platform.ts';
+import { Annotation } from '../../src/oci/types.ts';
+import { bytesSource } from '../../src/store/types.ts';
+import { collect } from '../../src/store/verify.ts';
+import { cosignTagOf, layouts, synth } from './images.ts';
+
+const stores = layouts();
+after(() => stores.cleanup());
+const profiles = await loadProfiles();
+const target = (text: string): Target => selectTargets(profiles, text)[0]!;
+const TWO = [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')];
+
+describe('fix carries a changed digest through the graph', () => {
+  it('recompressing zstd layers: the index relists, BuildKit annotations follow, attestations re-attach, signatures stay behind', async () => {
+    const src = await stores.make();
+    const made = await synth(src, {
+      platforms: TWO,
+      layer: 'zstd',
+      attestations: 'legacy',
+      referrers: [
+        { on: 'image', artifactType: ArtifactType.CosignSignature },
+        { on: 'image', artifactType: ArtifactType.SpdxJson },
+      ],
+    });
+    const [sig, sbom] = made.referrers as [typeof made.root, typeof made.root];
+    const engine = target('docker-engine@20.10');
+    const before = await checkImage(src, made.tag, [engine], { probe: false });
+    assert.ok(before.targets[0]!.problems.some((p) => p.rule === 'zstd'));
+
+    const dst = await stores.make();
+    const report = await fixImage(src, made.tag, dst, engine, { tags: ['fixed'], probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+
+    const index = await dst.getManifest('fixed');
+    assert.equal(index.kind, 'index');
+    if (index.kind !== 'index') return;
+    const images = index.index.manifests.filter((e) => e.platform?.os === 'linux');
+    assert.equal(images.length, 2);
+    for (const [i, e] of images.entries()) {
+      assert.notEqual(e.digest, made.images[i]!.digest, 'the manifest changed');
+      assert.ok(report.renamed.some((r) => r.from === made.images[i]!.digest && r.to === e.digest));
+      const m = await dst.getManifest(e.digest);
+      if (m.kind !== 'manifest') continue;
+      assert.equal(m.manifest.layers[0]!.mediaType, MediaType.OciLayerGzip);
+      assert.equal(m.manifest.config.digest, (made.images[i] as typeof m).manifest.config.digest, 'the config is unchanged');
+      const tar = gunzipSync(await collect(await dst.readBlob(m.manifest.layers[0]!), 1 << 24, 'layer'));
+      const config = JSON.parse(new TextDecoder().decode(await collect(await dst.readBlob(m.manifest.config), 1 << 20, 'c'))) as {
+        rootfs: { diff_ids: string[] };
+      };
+      assert.equal(digestOf(tar), config.rootfs.diff_ids[0]);
+    }
+    // BuildKit's attestation entries now name the new manifests.
+    const refs = index.index.manifests.map((e) => e.annotations?.[Annotation.DockerReferenceDigest]).filter(Boolean);
+    assert.deepEqual(
+      refs,
+      images.map((e) => e.digest),
+    );
+    // The SBOM referrer follows its image; the signature of the old digest does not.
+    const amd64 = images[0]!.digest;
+    const attached = await findAttachments(dst, [amd64], undefined);
+    assert.ok(attached.some((a) => a.kind === 'sbom' && a.storage === 'referrers'));
+    assert.ok(!attached.some((a) => a.kind === 'signature'));
+    assert.ok(report.dropped.some((d) => d.digest === sig.digest && d.signs === made.images[0]!.digest));
+    assert.ok(report.renamed.some((r) => r.from === sbom.digest));
+    assert.deepEqual(report.signing.stale, [{ signature: sig.digest, signs: made.images[0]!.digest }]);
+    assert.ok(report.signing.unsigned.includes(amd64) && report.signing.unsigned.includes(index.digest));
+    assert.match(report.signing.statement, /stays valid only for the digest it signed/);
+    assert.match(report.account.join('\n'), /statements it holds still name/);
+  });
+
+  it('BuildKit 0.32 attestations become referrers unchanged: same digest, pushed after the image', async () => {
+    const src = await stores.make();
+    const made = await synth(src, { attestations: 'oci-artifact' });
+    const attestation = made.attestations.get(made.images[0]!.digest)!;
+    const dst = await stores.make();
+    const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'] });
+    assert.equal(report.destination?.digest, made.images[0]!.digest);
+    assert.deepEqual(report.renamed, [], 'nothing was rewritten');
+    assert.deepEqual(report.signing.unsigned, []);
+    const referrers = await dst.referrers(made.images[0]!.digest);
+    assert.deepEqual(
+      referrers.map((r) => r.digest),
+      [attestation.digest],
+    );
+  });
+
+  it('a cosign .att tag that exists already takes the moved attestation’s layers too', async () => {
+    const src = await stores.make();
+    const made = await synth(src, { attestations: 'oci-artifact' });
+    const amd64 = made.images[0]!;
+    // A cosign v2 attestation image for the same manifest.
+    const envelope = encodeJson({ payloadType: 'application/vnd.in-toto+json', payload: 'e30=', signatures: [] });
+    const layer = { mediaType: ArtifactType.DsseEnvelope, digest: digestOf(envelope), size: envelope.byteLength };
+    await src.putBlob(bytesSource(layer, envelope));
+    const cfg = encodeJson({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [layer.digest] } });
+    const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
+    await src.putBlob(bytesSource(cfgDesc, cfg));
+    const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer] }));
+    await src.putManifest(att, { tags: [cosignTagOf(amd64.digest, 'att')] });
+
+    const dst = await stores.make();
+    const report = await fixImage(src, made.tag, dst, target('alibaba-acr'), { tags: ['fixed'], probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const merged = await dst.getManifest(cosignTagOf(amd64.digest, 'att'));
+    assert.equal(merged.kind, 'manifest');
+    if (merged.kind !== 'manifest') return;
+    const moved = made.attestations.get(amd64.digest)!;
+    assert.deepEqual(
+      merged.manifest.layers.map((l) => l.mediaType),
+      [ArtifactType.DsseEnvelope, MediaType.InToto],
+    );
+    assert.equal(merged.manifest.config.mediaType, MediaType.OciConfig, 'no empty config for this registry');
+    assert.equal(merged.manifest.subject, undefined);
+    assert.ok(moved.kind === 'manifest' && merged.manifest.layers[1]!.digest === moved.manifest.layers[0]!.digest);
+  });
+});
+
+describe('fix chooses, refuses and leaves alone', () => {
+  it('keeps the platform asked for, and says which exist when the image lacks it', async () => {
+    const src = await stores.make();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    const dst = await stores.make();
+    const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'], platform: parsePlatform('linux/arm64') });
+    assert.equal(report.destination?.digest, made.images[1]!.digest);
+    const other = await stores.make();
+    await assert.rejects(
+      fixImage(src, made.tag, other, target('aws-lambda'), { platform: parsePlatform('linux/s390x') }),
+      (e: unknown) => isProvenantError(e, 'NO_MATCHING_PLATFORM') && /linux\/amd64, linux\/arm64/.test(e.hint ?? ''),
+    );
+    assert.deepEqual(await other.listTags(), [], 'nothing was written');
+  });
+
+  it('writes nothing when a refusal has no fix, unless forced', async () => {
+    const src = await stores.make();
+    const made = await synth(src, { platforms: [parsePlatform('linux/arm64')] });
+    const run = target('google-cloud-run');
+    const dst = await stores.make();
+    const report = await fixImage(src, made.tag, dst, run, { tags: ['fixed'] });
+    assert.equal(report.written, false);
+    assert.equal(report.unfixable[0]?.rule, 'needs-amd64');
+    assert.match(report.account.join('\n'), /Cannot fix needs-amd64/);
+    assert.deepEqual(await dst.listTags(), []);
+    const forced = await fixImage(src, made.tag, dst, run, { tags: ['fixed'], force: true });
+    assert.equal(forced.written, true);
+    assert.equal(forced.after?.verdict, 'refused');
+  });
+
+  it('copies an accepted image as it is, and says there was nothing to change', async () => {
+    const src = await stores.make();
+    const made = await synth(src, {});
+    const dst = await stores.make();
+    const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'] });
+    assert.equal(report.destination?.digest, made.root.digest);
+    assert.deepEqual(report.changes, []);
+    assert.match(report.account[0]!, /^Nothing to change/);
+    assert.deepEqual((await dst.getManifest('fixed')).bytes, made.root.bytes);
+  });
+
+  it('fixes refusals only, unless asked to fix warnings too', async () => {
+    const src = await stores.make();
+    const made = await synth(src, { attestations: 'legacy' });
+    const ecr = target('amazon-ecr');
+    const plain = await fixImage(src, made.tag, await stores.make(), ecr, { tags: ['fixed'], probe: false });
+    assert.deepEqual(plain.applied, []);
+    assert.equal(plain.leftAlone[0]?.rule, 'attestation-rows');
+    assert.equal(plain.after?.verdict, 'warnings');
+    const all = await fixImage(src, made.tag, await stores.make(), ecr, { tags: ['fixed'], include: 'all', probe: false });
+    assert.equal(all.applied[0]?.fix, 'move-attestations');
+    assert.equal(all.after?.verdict, 'accepted');
+  });
+});
+
+describe('transforms', () => {
+  it('return a new plan and leave the one they were given alone', async () => {
+    const src = await stores.make();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    const plan = planFromGraph(await readImageGraph(src, made.tag));
+    const keys = [...plan.docs.keys()];
+    const root = plan.root;
+    const next = TRANSFORMS['single-manifest'](plan, { attestations: 'referrers' }, { platforms: [parsePlatform('linux/amd64')] });
+    assert.notEqual(next.root, root);
+    assert.equal(plan.root, root);
+    assert.deepEqual([...plan.docs.keys()], keys);
+    assert.deepEqual(plan.changes, []);
+    assert.ok(next.docs.get(next.root)?.stored.digest === made.images[0]!.digest);
+    const referrer = [...next.docs.values()].find((d) => d.placement?.type === 'referrer');
+    assert.ok(referrer?.stored.kind === 'manifest' && referrer.stored.manifest.subject?.digest === made.images[0]!.digest);
+    assert.deepEqual(referrer.stored.kind === 'manifest' && referrer.stored.manifest.subject, descriptorOf(made.images[0]!));
+  });
+});
