@@ -311,12 +311,14 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
   if (!keyMode && bundle.verificationMaterial.content.$case === 'publicKey') {
     throw new Failure('no-trust', 'it is signed with a key, and no key was given to verify it with');
   }
+  let hintIsOurs = false;
   if (keyMode && bundle.verificationMaterial.content.$case === 'publicKey') {
     // The hint says which key signed (when the signer wrote one): a different key is named as such.
     const hint = bundle.verificationMaterial.content.publicKey.hint;
     const ours = keyId(policy.key);
     const envelopeHint = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope.signatures[0]?.keyid : undefined;
     const named = hint !== '' ? hint : envelopeHint !== undefined && envelopeHint !== '' ? envelopeHint : undefined;
+    hintIsOurs = named === ours;
     if (named !== undefined && named !== ours && !verifiesWith(entity, policy.key)) {
       throw new Failure('wrong-key', `it was signed by key ${named}, not by the given key ${ours}`);
     }
@@ -336,7 +338,7 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     const e = keyMode && entity.key.$case === 'certificate' ? { ...entity, key: { $case: 'public-key' as const, hint: '' } } : entity;
     signer = verifier.verify(e);
   } catch (err) {
-    throw translate(err, keyMode, entity, policy);
+    throw translate(err, keyMode, entity, policy, hintIsOurs);
   }
   const loggedAt = integratedTime(entity.tlogEntries);
   const out: CheckedSignature = { ...base, verified: true, transparencyLog: tlogs > 0 && (options.trustedRoot !== undefined || !keyMode) };
@@ -383,12 +385,18 @@ function describe(want: string | RegExp): string {
   return typeof want === 'string' ? JSON.stringify(want) : `one matching ${want}`;
 }
 
-function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy: VerificationPolicy): Failure {
+function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy: VerificationPolicy, hintIsOurs: boolean): Failure {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const message = typeof e.message === 'string' ? e.message : String(err);
   switch (code) {
     case 'SIGNATURE_ERROR':
+      if (keyMode && hintIsOurs) {
+        return new Failure(
+          'signature',
+          'the signature does not verify although it names the given key: its payload was changed after signing',
+        );
+      }
       if (keyMode)
         return new Failure(
           'signature',
@@ -415,6 +423,12 @@ function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy:
     case 'TLOG_INCLUSION_PROOF_ERROR':
       return new Failure('inclusion-proof', `the transparency log inclusion proof does not match: ${message}`);
     case 'TLOG_BODY_ERROR':
+      if (message === 'digest mismatch') {
+        return new Failure(
+          'transparency-log',
+          'the transparency log entry records another payload: the payload was changed after signing (digest mismatch)',
+        );
+      }
       return new Failure('transparency-log', `the transparency log entry is for other content than this signature (${message})`);
     case 'TLOG_ERROR':
     case 'TLOG_MISSING_INCLUSION_ERROR':
