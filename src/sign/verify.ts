@@ -386,9 +386,10 @@ function describe(want: string | RegExp): string {
 }
 
 function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy: VerificationPolicy, hintIsOurs: boolean): Failure {
-  const e = err as { code?: unknown; message?: unknown };
+  const e = err as { code?: unknown; message?: unknown; cause?: { message?: unknown } };
   const code = typeof e.code === 'string' ? e.code : '';
-  const message = typeof e.message === 'string' ? e.message : String(err);
+  const inner = typeof e.cause?.message === 'string' ? e.cause.message : '';
+  const message = `${typeof e.message === 'string' ? e.message : String(err)}${inner === '' ? '' : `: ${inner}`}`;
   switch (code) {
     case 'SIGNATURE_ERROR':
       if (keyMode && hintIsOurs) {

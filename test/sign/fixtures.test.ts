@@ -482,7 +482,7 @@ describe('Sigstore bundles attached as cosign 3 does (OCI referrers)', { skip: f
             })
           ).checked,
         ),
-        'untrusted-certificate',
+        'certificate-validity',
       );
     });
   });

@@ -38,6 +38,33 @@ export interface MockOptions {
 
 export const MOCK_ISSUER = 'https://issuer.mock.test';
 
+/**
+ * The mock logs a proposed entry as it is; a real Rekor turns a proposed `dsse` entry
+ * (envelope and verifiers) into the stored form (envelope and payload hashes, signatures with
+ * their verifiers: rekor pkg/types/dsse/v0.0.1), which is what verifiers compare against. Done
+ * here so that our `dsse` entries are checked as a real log would record them.
+ */
+function canonicalDsse(body: string): string {
+  const entry = JSON.parse(body) as {
+    kind?: string;
+    apiVersion?: string;
+    spec?: { proposedContent?: { envelope: string; verifiers: string[] } };
+  };
+  const proposed = entry.spec?.proposedContent;
+  if (entry.kind !== 'dsse' || proposed === undefined) return body;
+  const envelope = JSON.parse(proposed.envelope) as { payload: string; signatures: { sig: string }[] };
+  const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
+  return JSON.stringify({
+    apiVersion: entry.apiVersion,
+    kind: 'dsse',
+    spec: {
+      envelopeHash: { algorithm: 'sha256', value: sha256(proposed.envelope) },
+      payloadHash: { algorithm: 'sha256', value: sha256(Buffer.from(envelope.payload, 'base64')) },
+      signatures: envelope.signatures.map((s, i) => ({ signature: s.sig, verifier: proposed.verifiers[i] ?? proposed.verifiers[0] })),
+    },
+  });
+}
+
 export async function startMockSigstore(options: MockOptions): Promise<MockSigstore> {
   const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const handlers = new Map<string, { handler: Handler; name: 'fulcio' | 'rekor' | 'tsa' }>();
@@ -72,12 +99,13 @@ export async function startMockSigstore(options: MockOptions): Promise<MockSigst
   const ca = await initializeCA(caKey, ctlog, options.caClock);
   const tlog = await initializeTLog(url, logKey, options.logClock);
   const tsa = await initializeTSA(tsaKey, options.logClock);
+  const rekor = rekorHandler(tlog) as Handler;
   for (const [name, handler] of [
-    ['fulcio', fulcioHandler(ca)],
-    ['rekor', rekorHandler(tlog)],
-    ['tsa', tsaHandler(tsa)],
+    ['fulcio', fulcioHandler(ca) as Handler],
+    ['rekor', { path: rekor.path, fn: (body: string) => rekor.fn(canonicalDsse(body)) }],
+    ['tsa', tsaHandler(tsa) as Handler],
   ] as const) {
-    handlers.set(handler.path, { handler: handler as Handler, name });
+    handlers.set(handler.path, { handler, name });
   }
 
   const b64 = (b: ArrayBufferView | Buffer) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
