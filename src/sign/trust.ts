@@ -84,7 +84,7 @@ export function issuingChain(leafDer: Uint8Array, root: TrustedRoot | undefined)
   const leaf = X509Certificate.parse(Buffer.from(leafDer));
   for (const ca of toTrustMaterial(root).certificateAuthorities) {
     const issuer = ca.certChain[0];
-    if (issuer !== undefined && issuer.subject.equals(leaf.issuer) && leaf.verify(issuer)) {
+    if (issuer?.subject.equals(leaf.issuer) && leaf.verify(issuer)) {
       return ca.certChain.map((c) => new Uint8Array(c.root.toDER()));
     }
   }

@@ -54,7 +54,7 @@ describe('simple-signing payload', { skip: fixturesMissing }, () => {
 
   it('names Docker Hub as go-containerregistry does', () => {
     assert.equal(cosignDockerReference(parseReference('alpine:3')), 'index.docker.io/library/alpine');
-    assert.equal(cosignDockerReference(parseReference('127.0.0.1:5000/a/b@sha256:' + 'b'.repeat(64))), '127.0.0.1:5000/a/b');
+    assert.equal(cosignDockerReference(parseReference(`127.0.0.1:5000/a/b@sha256:${'b'.repeat(64)}`)), '127.0.0.1:5000/a/b');
   });
 
   it('refuses payloads of another type, each with its reason', () => {

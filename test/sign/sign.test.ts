@@ -149,7 +149,7 @@ describe('signing with a key', () => {
     assert.deepEqual(failed.map((c) => c.reason).sort(), ['signature', 'wrong-key']);
     assert.match(
       failed.find((c) => c.reason === 'wrong-key')!.message!,
-      new RegExp(`signed by key ${escape(keyId(bob.publicKey))}, not by the given key`),
+      new RegExp(`signed by key ${escapeRe(keyId(bob.publicKey))}, not by the given key`),
     );
     // inspect: every signature, signed, with the key ids the bundles name.
     const summary = await summarizeSignatures(layout, d);
@@ -270,10 +270,10 @@ describe('signing with a key', () => {
         report.checked.map((c) => c.reason),
         ['signature', 'wrong-key'],
       );
-      assert.match(report.checked[0]!.message!, new RegExp(`does not verify with the given key ${escape(keyId(bob.publicKey))}`));
+      assert.match(report.checked[0]!.message!, new RegExp(`does not verify with the given key ${escapeRe(keyId(bob.publicKey))}`));
       assert.match(
         report.checked[1]!.message!,
-        new RegExp(`signed by key ${escape(keyId(alice.publicKey))}, not by the given key ${escape(keyId(bob.publicKey))}`),
+        new RegExp(`signed by key ${escapeRe(keyId(alice.publicKey))}, not by the given key ${escapeRe(keyId(bob.publicKey))}`),
       );
     });
 
@@ -418,6 +418,6 @@ async function copySignatures(store: ContentStore, from: Stored, to: Stored): Pr
   }
 }
 
-function escape(s: string): string {
+function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
