@@ -101,7 +101,13 @@ function materialAnnotations(signed: Signed): Record<string, string> {
         : undefined;
   if (cert !== undefined) {
     out[CosignAnnotation.Certificate] = pemEncode('CERTIFICATE', cert);
-    out[CosignAnnotation.Chain] = signed.chain.map((c) => pemEncode('CERTIFICATE', c)).join('');
+    // cosign 2 passes on what follows the leaf in Fulcio's PEM response (fulcio pkg/api
+    // client.go), which has no newline after the last certificate: the containers/image
+    // fixtures show it so.
+    out[CosignAnnotation.Chain] = signed.chain
+      .map((c) => pemEncode('CERTIFICATE', c))
+      .join('')
+      .replace(/\n$/, '');
   }
   const entry = vm.tlogEntries[0];
   if (entry !== undefined) {

@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import type { Bundle } from '@sigstore/bundle';
 import { isProvenantError } from '../../src/errors.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
-import { parsePublicKey } from '../../src/sign/keys.ts';
-import { findSignatures } from '../../src/sign/storage.ts';
+import { parsePublicKey, pemDecode, pemDecodeAll } from '../../src/sign/keys.ts';
+import type { Signed } from '../../src/sign/signer.ts';
+import { findSignatures, signatureLayer } from '../../src/sign/storage.ts';
 import { parseTrustedRoot } from '../../src/sign/trust.ts';
 import { type CheckedSignature, type VerificationPolicy, type VerifyOptions, verifyImage } from '../../src/sign/verify.ts';
 import { bytesSource } from '../../src/store/types.ts';
@@ -485,5 +487,95 @@ describe('Sigstore bundles attached as cosign 3 does (OCI referrers)', { skip: f
         'certificate-validity',
       );
     });
+  });
+});
+
+describe('our .sig layers have exactly the shape of cosign’s', { skip: fixturesMissing }, () => {
+  /** The signing result cosign had, rebuilt from a containers/image fixture's layer. */
+  function signedFrom(layer: Awaited<ReturnType<typeof cimageLayer>>): Signed {
+    const a = layer.annotations;
+    const cert = a['dev.sigstore.cosign/certificate'];
+    const rekor = a['dev.sigstore.cosign/bundle'] === undefined ? undefined : JSON.parse(a['dev.sigstore.cosign/bundle']);
+    const bundle = {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      content: {
+        $case: 'messageSignature',
+        messageSignature: {
+          messageDigest: { algorithm: 1, digest: Buffer.alloc(32) },
+          signature: Buffer.from(a['dev.cosignproject.cosign/signature']!, 'base64'),
+        },
+      },
+      verificationMaterial: {
+        content:
+          cert === undefined
+            ? { $case: 'publicKey', publicKey: { hint: '' } }
+            : { $case: 'certificate', certificate: { rawBytes: Buffer.from(pemDecode(cert)!.bytes) } },
+        tlogEntries:
+          rekor === undefined
+            ? []
+            : [
+                {
+                  logIndex: String(rekor.Payload.logIndex),
+                  logId: { keyId: Buffer.from(rekor.Payload.logID, 'hex') },
+                  kindVersion: { kind: 'hashedrekord', version: '0.0.1' },
+                  integratedTime: String(rekor.Payload.integratedTime),
+                  inclusionPromise: { signedEntryTimestamp: Buffer.from(rekor.SignedEntryTimestamp, 'base64') },
+                  canonicalizedBody: Buffer.from(rekor.Payload.body, 'base64'),
+                },
+              ],
+        timestampVerificationData: { rfc3161Timestamps: [] },
+      },
+    } as unknown as Bundle;
+    const chain = pemDecodeAll(a['dev.sigstore.cosign/chain'] ?? '').map((b) => b.bytes);
+    return { bundle, chain };
+  }
+
+  for (const name of [
+    'cimage-dir-img-cosign-valid.signature-1',
+    'cimage-dir-img-cosign-key-rekor-valid.signature-1',
+    'cimage-dir-img-cosign-fulcio-rekor-valid.signature-1',
+  ]) {
+    it(`${name}: the same media type, bytes and annotations, byte for byte`, async () => {
+      const theirs = await cimageLayer(name);
+      const ours = signatureLayer(theirs.payload, signedFrom(theirs));
+      assert.equal(ours.mediaType, theirs.mediaType);
+      assert.deepEqual(Buffer.from(ours.payload), Buffer.from(theirs.payload));
+      assert.deepEqual(ours.annotations, theirs.annotations);
+    });
+  }
+
+  it('the fixtures in ../shared/fixtures/oci are the same layers', async () => {
+    for (const [oci, sig] of [
+      ['containers-image_cosign-simplesigning-sig_fulcio-rekor_sigstore-json.json', 'cimage-dir-img-cosign-fulcio-rekor-valid.signature-1'],
+      ['containers-image_cosign-simplesigning-sig_key_sigstore-json.json', 'cimage-dir-img-cosign-valid.signature-1'],
+    ]) {
+      const doc = JSON.parse((await ociFixture(oci!)).toString());
+      const layer = await cimageLayer(sig!);
+      assert.deepEqual(doc.annotations, layer.annotations);
+      assert.deepEqual(Buffer.from(doc.payload, 'base64'), Buffer.from(layer.payload));
+    }
+  });
+});
+
+describe('the bundles in ../shared/fixtures/oci verify like their copies', { skip: fixturesMissing }, () => {
+  after(removeTemp);
+  it('cosign testdata and sigstore-js bundles: OK through the store', async () => {
+    const root = await trustedRoot(PGI);
+    for (const [name, policy] of [
+      [
+        'cosign-testdata_attestation-bundle-v0.3_dsse-intoto-statement-v0.1.json',
+        { certificateIdentity: 'cody@soyland.com', certificateOidcIssuer: 'https://github.com/login/oauth' },
+      ],
+      ['sigstore-js_bundleV03-dsse.sigstore.json', BRIAN],
+      ['sigstore-js_bundleV03-intoto.sigstore.json', BRIAN],
+      ['sigstore-js_bundleV02-dsse.sigstore.json', BRIAN],
+      ['sigstore-js_bundleV01-intoto-with-proof.sigstore.json', BRIAN],
+    ] as const) {
+      const store = await tempLayout();
+      const bytes = await ociFixture(name);
+      const named = statementSubject(bytes);
+      await putBundleReferrer(store, { digest: named.digest }, bytes, named.predicateType);
+      ok(only((await verifyImage(store, named.digest, { policy, trustedRoot: root, kind: 'attestation' })).checked));
+    }
   });
 });

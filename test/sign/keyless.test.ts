@@ -196,7 +196,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
   });
 
   it('a certificate used outside its validity: issued an hour before the log integrated the signature', async () => {
-    const hourAgo = new Date(Date.now() - 60 * 60 * 1000);
+    const hourAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 60 * 60 * 1000);
     const old = await startMockSigstore({ dir: await mkdtemp(join(dir, 'old-')), caClock: hourAgo });
     try {
       const layout = await tempLayout();

@@ -91,14 +91,23 @@ export async function startMockSigstore(options: MockOptions): Promise<MockSigst
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  // The clocks stand still, on a whole second: pkijs writes the timestamp authority's
+  // GeneralizedTime with its milliseconds minus trailing zeros (as DER wants: ".12Z"), which
+  // @sigstore/core 3 refuses unless there are exactly three digits; whole seconds have none.
+  // The CA's clock is the log's unless a test moves it, so a certificate is valid when logged.
+  // It is set a second or two ahead: the mock's root certificates are made with the real time,
+  // and must be valid at the time their certificates and timestamps say.
+  const now = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
+  const logClock = options.logClock ?? now;
+  const caClock = options.caClock ?? logClock;
   const caKey = key();
   const ctKey = key();
   const logKey = key();
   const tsaKey = key();
-  const ctlog = await initializeCTLog(ctKey, options.caClock);
-  const ca = await initializeCA(caKey, ctlog, options.caClock);
-  const tlog = await initializeTLog(url, logKey, options.logClock);
-  const tsa = await initializeTSA(tsaKey, options.logClock);
+  const ctlog = await initializeCTLog(ctKey, caClock);
+  const ca = await initializeCA(caKey, ctlog, caClock);
+  const tlog = await initializeTLog(url, logKey, logClock);
+  const tsa = await initializeTSA(tsaKey, logClock);
   const rekor = rekorHandler(tlog) as Handler;
   for (const [name, handler] of [
     ['fulcio', fulcioHandler(ca) as Handler],
