@@ -16,6 +16,7 @@
  * The public key file is a PKIX `PUBLIC KEY` PEM.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, scrypt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { secretbox } from '@noble/ciphers/salsa.js';
 import { ProvenantError } from '../errors.ts';
 
@@ -246,4 +247,48 @@ function b64(bytes: Uint8Array): string {
 function b64decode(value: unknown): Uint8Array | undefined {
   if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return undefined;
   return new Uint8Array(Buffer.from(value, 'base64'));
+}
+
+/** A new key pair as cosign's `generate-key-pair` writes it: `cosign.key` and `cosign.pub` contents. */
+export async function generateEncryptedKeyPair(
+  password: string | Uint8Array,
+  options: EncryptKeyOptions = {},
+): Promise<{ privateKeyPem: string; publicKeyPem: string }> {
+  const { privateKey, publicKey } = generateSigningKeyPair();
+  return { privateKeyPem: await encryptPrivateKey(privateKey, password, options), publicKeyPem: publicKeyPem(publicKey) };
+}
+
+/**
+ * Reads and decrypts a cosign private key file.
+ *
+ * @throws ProvenantError `NOT_FOUND` when the file is missing, `IO` when it cannot be read, and
+ *   what {@link decryptPrivateKey} throws, naming the file
+ */
+export async function loadPrivateKeyFile(path: string, password: string | Uint8Array): Promise<KeyObject> {
+  return decryptPrivateKey(await readKeyFile(path), password, path);
+}
+
+/**
+ * Reads a public key file (`cosign.pub`, or a certificate).
+ *
+ * @throws ProvenantError `NOT_FOUND`, `IO`, or `INVALID_CONFIG` naming the file
+ */
+export async function loadPublicKeyFile(path: string): Promise<KeyObject> {
+  return parsePublicKey(await readKeyFile(path), path);
+}
+
+async function readKeyFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ProvenantError(
+      missing ? 'NOT_FOUND' : 'IO',
+      missing ? 'the key file does not exist' : `the key file cannot be read: ${(cause as Error).message}`,
+      {
+        where: path,
+        cause,
+      },
+    );
+  }
 }

@@ -175,3 +175,28 @@ describe('keys we write', () => {
     assert.equal(again.asymmetricKeyType, 'ec');
   });
 });
+
+describe('key files on disk', { skip: fixturesMissing }, () => {
+  it('load with their password; a missing file and a wrong password each name the file', async () => {
+    const { loadPrivateKeyFile, loadPublicKeyFile } = await import('../../src/sign/keys.ts');
+    const file = sig('policy-controller-examples-cosign.key');
+    const key = await loadPrivateKeyFile(file, '');
+    const pub = await loadPublicKeyFile(sig('policy-controller-examples-cosign.pub'));
+    assert.equal(keyId(key), keyId(pub));
+    await assert.rejects(loadPrivateKeyFile(file, 'nope'), (e: unknown) => isProvenantError(e, 'CREDENTIALS') && e.where === file);
+    await assert.rejects(
+      loadPrivateKeyFile(`${file}.missing`, ''),
+      (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.where === `${file}.missing`,
+    );
+    await assert.rejects(loadPublicKeyFile(sig('conf-managed-key-wrong-key_fail.key.pub')), (e: unknown) =>
+      isProvenantError(e, 'INVALID_CONFIG'),
+    );
+  });
+
+  it('generateEncryptedKeyPair writes a pair that loads back', async () => {
+    const { generateEncryptedKeyPair } = await import('../../src/sign/keys.ts');
+    const pair = await generateEncryptedKeyPair('pw');
+    const key = await decryptPrivateKey(pair.privateKeyPem, 'pw');
+    assert.equal(publicKeyPem(key), pair.publicKeyPem);
+  });
+});
