@@ -152,7 +152,7 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
  * Throws `SIGNATURE` (the CLI's exit 5) unless something verified, with each failure's reason
  * in the hint. Nothing to verify at all is a failure too, as in cosign.
  */
-export function assertVerified(report: VerificationReport, name = report.subject): void {
+export function assertVerified(report: VerificationReport, name: string = report.subject): void {
   if (report.verified.length > 0) return;
   const what = report.kind === 'signature' ? 'signatures' : 'attestations';
   if (report.checked.length === 0) {

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import fc from 'fast-check';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { parseStored, type Stored } from '../../src/oci/content.ts';
@@ -21,7 +22,7 @@ import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, cosignTag, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { emptyTrustedRoot } from '../../src/sign/trust.ts';
-import { verifyImage } from '../../src/sign/verify.ts';
+import { assertVerified, verifyImage } from '../../src/sign/verify.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ByteStream, ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
@@ -307,11 +308,59 @@ describe('signing with a key', () => {
       );
     });
 
-    it('nothing to verify is reported as such', async () => {
+    it('nothing to verify is reported as such; failures are thrown with every reason', async () => {
       const layout = await tempLayout();
       const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
       const report = await verifyImage(layout, made.root.digest, { policy: { key: alice.publicKey } });
       assert.deepEqual(report.checked, []);
+      assert.throws(
+        () => assertVerified(report, 'app:v1'),
+        (e: unknown) => isProvenantError(e, 'SIGNATURE') && /app:v1 has no signatures/.test(e.message),
+      );
+      await signImage(layout, 'v1', { signer: new KeySigner(bob.privateKey), dockerReference: REF });
+      const failed = await verifyImage(layout, made.root.digest, { policy: { key: alice.publicKey } });
+      assert.throws(
+        () => assertVerified(failed, 'app:v1'),
+        (e: unknown) =>
+          isProvenantError(e, 'SIGNATURE') && /none of the 2 signatures/.test(e.message) && /wrong-key|signed by key/.test(e.hint ?? ''),
+      );
+      assert.doesNotThrow(() => assertVerified({ ...failed, verified: [failed.checked[0]!] }));
+    });
+
+    it('arbitrary annotations on a .sig layer give an unverified result, never an exception', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const root = emptyTrustedRoot();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({
+            'dev.cosignproject.cosign/signature': fc.oneof(fc.base64String(), fc.string()),
+            'dev.sigstore.cosign/certificate': fc.oneof(fc.constant(''), fc.string()),
+            'dev.sigstore.cosign/bundle': fc.oneof(
+              fc.string(),
+              fc.jsonValue().map((v) => JSON.stringify(v)),
+            ),
+          }),
+          fc.uint8Array({ maxLength: 64 }),
+          async (annotations, junk) => {
+            const store = await tempLayout();
+            await store.putManifest(made.root, { tags: ['v1'] });
+            const payload = junk.length % 2 === 0 ? simpleSigningPayload(REF, made.root.digest) : junk;
+            await appendCosignLayer(store, made.root.digest, 'sig', {
+              mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+              payload,
+              annotations,
+            });
+            for (const policy of [{ key: alice.publicKey }, { certificateIdentity: /.*/, certificateOidcIssuer: /.*/ }]) {
+              const r = await verifyImage(store, made.root.digest, { policy, trustedRoot: root });
+              assert.equal(r.checked.length, 1);
+              assert.equal(r.checked[0]!.verified, false);
+              assert.ok(r.checked[0]!.reason, r.checked[0]!.message);
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
     });
   });
 
