@@ -13,10 +13,10 @@ import { X509Certificate } from '@sigstore/core';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
-import { pemDecodeAll } from '../../src/sign/keys.ts';
+import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
 import { simpleSigningPayload } from '../../src/sign/payload.ts';
 import { signImage } from '../../src/sign/sign.ts';
-import { KeylessSigner } from '../../src/sign/signer.ts';
+import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import { makeImage } from '../helpers/images.ts';
@@ -233,6 +233,59 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     } finally {
       await other.stop();
     }
+  });
+
+  it('a key signer with a Rekor URL logs its signatures, and the log entries are checked', async () => {
+    const pair = generateSigningKeyPair();
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await signImage(layout, 'v1', { signer: new KeySigner(pair.privateKey, { rekorURL: mock.url }), dockerReference: REF });
+    const logged = await verifyImage(layout, made.root.digest, {
+      policy: { key: pair.publicKey },
+      trustedRoot: mock.trustedRoot,
+      requireTransparencyLog: true,
+    });
+    assert.deepEqual(
+      logged.checked.map((c) => [c.verified, c.transparencyLog]),
+      [
+        [true, true],
+        [true, true],
+      ],
+    );
+    // Without a trusted root the entries cannot be checked, and the report says so.
+    const unchecked = await verifyImage(layout, made.root.digest, { policy: { key: pair.publicKey } });
+    assert.deepEqual(
+      unchecked.checked.map((c) => [c.verified, c.transparencyLog]),
+      [
+        [true, false],
+        [true, false],
+      ],
+    );
+    // Another log's trusted root does not vouch for these entries.
+    const otherDir = await mkdtemp(join(dir, 'other-log-'));
+    const other = await startMockSigstore({ dir: otherDir });
+    try {
+      const r = await verifyImage(layout, made.root.digest, { policy: { key: pair.publicKey }, trustedRoot: other.trustedRoot });
+      assert.deepEqual(
+        r.checked.map((c) => c.reason),
+        ['transparency-log', 'transparency-log'],
+      );
+    } finally {
+      await other.stop();
+    }
+    // A key signature without an entry fails when one is required.
+    const plain = await tempLayout();
+    await plain.putManifest(made.root, { tags: ['v1'] });
+    await signImage(plain, 'v1', { signer: new KeySigner(pair.privateKey), dockerReference: REF });
+    const required = await verifyImage(plain, made.root.digest, {
+      policy: { key: pair.publicKey },
+      trustedRoot: mock.trustedRoot,
+      requireTransparencyLog: true,
+    });
+    assert.deepEqual(
+      required.checked.map((c) => c.reason),
+      ['transparency-log', 'transparency-log'],
+    );
   });
 
   it('a refused or malformed token is a CREDENTIALS error that never repeats the token', async () => {
