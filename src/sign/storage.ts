@@ -25,7 +25,7 @@ import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import { bytesSource, type ContentStore, type OperationOptions } from '../store/types.ts';
 import { collect } from '../store/verify.ts';
 import { pemEncode } from './keys.ts';
-import { DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
+import { COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import type { Signed } from './signer.ts';
 
 /** Layer annotations of cosign 2's `.sig` and `.att` images (pkg/oci/static). */
@@ -325,7 +325,8 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
         const base = {
           storage: 'referrers' as const,
           format: 'bundle' as const,
-          kind: predicateType === undefined || predicateType === COSIGN_SIGN ? ('signature' as const) : ('attestation' as const),
+          kind:
+            predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE_TYPE ? ('signature' as const) : ('attestation' as const),
           source,
           ...(predicateType === undefined ? {} : { predicateType }),
         };
@@ -349,8 +350,6 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
   }
   return out;
 }
-
-const COSIGN_SIGN = 'https://sigstore.dev/cosign/sign/v1';
 
 async function cosignLayer(
   store: ContentStore,
