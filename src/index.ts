@@ -113,6 +113,68 @@ export { type Candidate, type Requirement, resolve, type VersionScheme } from '.
 export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
 /** SBOMs. */
 export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';
+/** Signing and verification in cosign 2's and cosign 3's formats. */
+export { type SignatureSummary, summarizeSignatures } from './sign/inspect.ts';
+export {
+  COSIGN_PRIVATE_KEY_PEM,
+  decryptPrivateKey,
+  encryptPrivateKey,
+  generateEncryptedKeyPair,
+  generateSigningKeyPair,
+  keyId,
+  loadPrivateKeyFile,
+  loadPublicKeyFile,
+  parsePublicKey,
+  publicKeyPem,
+  SIGSTORE_PRIVATE_KEY_PEM,
+  type SigningKeyPair,
+} from './sign/keys.ts';
+export {
+  COSIGN_SIGN_PREDICATE_TYPE,
+  cosignDockerReference,
+  cosignSignStatement,
+  type DsseEnvelope,
+  type InTotoStatement,
+  PREDICATE_TYPES,
+  pae,
+  parseEnvelope,
+  parsePredicateType,
+  parseSimpleSigning,
+  parseStatement,
+  type SimpleSigning,
+  simpleSigningPayload,
+} from './sign/payload.ts';
+export {
+  type AttestImageOptions,
+  attestImage,
+  type SignatureStorage,
+  type SignedEntry,
+  type SignImageOptions,
+  signImage,
+} from './sign/sign.ts';
+export {
+  githubActionsToken,
+  KeylessSigner,
+  type KeylessSignerOptions,
+  KeySigner,
+  type Signable,
+  type Signed,
+  type Signer,
+  type TokenSource,
+  type WitnessOptions,
+} from './sign/signer.ts';
+export { cosignTag, type FoundSignature, findSignatures } from './sign/storage.ts';
+export { parseTrustedRoot, type TrustedRoot } from './sign/trust.ts';
+export {
+  assertVerified,
+  type CheckedSignature,
+  type FailureReason,
+  type KeyValidity,
+  type VerificationPolicy,
+  type VerificationReport,
+  type VerifyOptions,
+  verifyImage,
+} from './sign/verify.ts';
 export { openOciArchive } from './store/archive.ts';
 export { DockerArchiveStore } from './store/docker-archive.ts';
 export { LayoutStore } from './store/layout.ts';

@@ -1,0 +1,77 @@
+/**
+ * What `inspect` shows of signatures and attestations without a trust policy: where each is,
+ * whether it is signed at all, and by which key id or certificate identity it says it is. These
+ * are claims read off the signature material; {@link verifyImage} is what checks them.
+ */
+import { X509Certificate } from '@sigstore/core';
+import type { Digest } from '../oci/digest.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { pemDecode } from './keys.ts';
+import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
+
+/** One signature or attestation as `inspect` lists it. */
+export interface SignatureSummary {
+  storage: 'cosign' | 'referrers';
+  kind: 'signature' | 'attestation';
+  source: string;
+  predicateType?: string;
+  /** Whether it carries a signature at all. */
+  signed: boolean;
+  /** The key id it names (a bundle's hint), when signed with a key. */
+  keyId?: string;
+  /** The certificate's identity and issuer, when signed keyless. */
+  identity?: string;
+  issuer?: string;
+  /** Why it could not be read, when it could not. */
+  error?: string;
+}
+
+const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
+const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+
+/** Summaries of every signature and attestation of `subject`, unverified. */
+export async function summarizeSignatures(
+  store: ContentStore,
+  subject: Digest,
+  options: OperationOptions = {},
+): Promise<SignatureSummary[]> {
+  return (await findSignatures(store, subject, options)).map(summarize);
+}
+
+/** The summary of one found signature. */
+export function summarize(f: FoundSignature): SignatureSummary {
+  const out: SignatureSummary = { storage: f.storage, kind: f.kind, source: f.source, signed: false };
+  if (f.predicateType !== undefined) out.predicateType = f.predicateType;
+  let cert: Uint8Array | undefined;
+  if (f.format === 'cosign-layer') {
+    const a = f.layer.annotations;
+    // A .att layer's signature is inside its envelope; a .sig layer's in the annotation.
+    out.signed =
+      f.kind === 'attestation'
+        ? /"sig"\s*:\s*"[^"]+"/.test(Buffer.from(f.layer.payload).toString('utf8'))
+        : (a[CosignAnnotation.Signature] ?? '') !== '';
+    const pem = a[CosignAnnotation.Certificate];
+    if (pem !== undefined && pem !== '') cert = pemDecode(pem)?.bytes;
+  } else if (f.bundle === undefined) {
+    out.error = f.error ?? 'unreadable bundle';
+  } else {
+    const b = f.bundle;
+    out.signed =
+      b.content.$case === 'dsseEnvelope' ? b.content.dsseEnvelope.signatures.length > 0 : b.content.messageSignature.signature.length > 0;
+    const vm = b.verificationMaterial.content;
+    if (vm.$case === 'publicKey' && vm.publicKey.hint !== '') out.keyId = vm.publicKey.hint;
+    if (vm.$case === 'certificate') cert = vm.certificate.rawBytes;
+    if (vm.$case === 'x509CertificateChain') cert = vm.x509CertificateChain.certificates[0]?.rawBytes;
+  }
+  if (cert !== undefined) {
+    try {
+      const c = X509Certificate.parse(Buffer.from(cert));
+      out.identity = c.subjectAltName ?? '';
+      const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
+      out.issuer = v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '';
+    } catch (err) {
+      out.error = `the certificate does not parse: ${(err as Error).message}`;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,236 @@
+/**
+ * Signing and attesting images in a store, in the storages cosign 2 and cosign 3 read:
+ * `signImage` writes a simple-signing signature into the `.sig` image and a cosign/sign/v1
+ * bundle as a referrer; `attestImage` writes each statement as a DSSE envelope into the `.att`
+ * image or as a bundle referrer. Signing again with the same key adds nothing (the existing
+ * signature of the same payload is found and verified with the key first); another key or a
+ * keyless identity adds a signature.
+ */
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import type { StatementBlob } from '../attest/storage.ts';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { descriptorOf, type Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/types.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import {
+  b64decode,
+  COSIGN_SIGN_PREDICATE_TYPE,
+  cosignSignStatement,
+  encodeEnvelope,
+  IN_TOTO_PAYLOAD_TYPE,
+  pae,
+  parseEnvelope,
+  simpleSigningPayload,
+} from './payload.ts';
+import type { Signer } from './signer.ts';
+import {
+  appendCosignLayer,
+  attestationLayer,
+  CosignAnnotation,
+  type FoundSignature,
+  findSignatures,
+  signatureLayer,
+  writeBundleReferrer,
+} from './storage.ts';
+
+/** Where signatures go: cosign 2's `.sig`/`.att` tags, cosign 3's bundle referrers. */
+export type SignatureStorage = 'cosign' | 'referrers';
+
+/** What one signing step did. */
+export interface SignedEntry {
+  /** The manifest or index signed (or attested). */
+  digest: Digest;
+  storage: SignatureStorage;
+  /** False when an equal signature by the same key was already there. */
+  added: boolean;
+  /** The tag (cosign storage) or the referrer manifest's digest. */
+  location: string;
+  /** The predicate type, for attestations. */
+  predicateType?: string;
+}
+
+/** Options of {@link signImage}. */
+export interface SignImageOptions extends OperationOptions {
+  signer: Signer;
+  /**
+   * `critical.identity.docker-reference` of the simple-signing payload: the repository, as
+   * cosign writes it (see cosignDockerReference).
+   */
+  dockerReference: string;
+  /** `-a key=value` annotations: the payload's `optional`, the statement subject's annotations. */
+  annotations?: Readonly<Record<string, string>> | undefined;
+  /** Where to store (default both, so cosign 2 and cosign 3 each find a signature). */
+  storages?: readonly SignatureStorage[] | undefined;
+  /** Also sign every manifest an index names, as `cosign sign --recursive`. */
+  recursive?: boolean | undefined;
+  /** The bundle referrers' creation time (default now; SOURCE_DATE_EPOCH's for reproducible output). */
+  created?: Date | undefined;
+}
+
+/**
+ * Signs the manifest or index `target` (a tag or digest) in `store`.
+ *
+ * @throws ProvenantError `NOT_FOUND` when there is no such manifest
+ */
+export async function signImage(store: ContentStore, target: string, options: SignImageOptions): Promise<SignedEntry[]> {
+  const storages = options.storages ?? ['cosign', 'referrers'];
+  const root = await store.getManifest(target, options);
+  const subjects: Descriptor[] = [descriptorOf(root)];
+  if (options.recursive && root.kind === 'index') subjects.push(...(await children(store, root, options)));
+  const out: SignedEntry[] = [];
+  for (const subject of subjects) {
+    throwIfAborted(options.signal);
+    const existing = await findSignatures(store, subject.digest, options);
+    if (storages.includes('cosign')) {
+      const payload = simpleSigningPayload(options.dockerReference, subject.digest, options.annotations);
+      const dup = findDuplicate(existing, options.signer.publicKey, 'cosign', payload);
+      if (dup !== undefined) {
+        out.push({ digest: subject.digest, storage: 'cosign', added: false, location: dup });
+      } else {
+        const signed = await options.signer.sign({ kind: 'message', bytes: payload }, options);
+        const r = await appendCosignLayer(store, subject.digest, 'sig', signatureLayer(payload, signed), options);
+        out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag });
+      }
+    }
+    if (storages.includes('referrers')) {
+      const statement = cosignSignStatement(subject.digest, options.annotations);
+      const dup = findDuplicate(existing, options.signer.publicKey, 'referrers', statement);
+      if (dup !== undefined) {
+        out.push({ digest: subject.digest, storage: 'referrers', added: false, location: dup });
+      } else {
+        const signed = await options.signer.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: statement }, options);
+        const referrer = await writeBundleReferrer(store, subject, signed.bundle, COSIGN_SIGN_PREDICATE_TYPE, options);
+        out.push({ digest: subject.digest, storage: 'referrers', added: true, location: referrer });
+      }
+    }
+  }
+  return out;
+}
+
+/** Options of {@link attestImage}. */
+export interface AttestImageOptions extends OperationOptions {
+  signer: Signer;
+  /** `cosign`: DSSE layers of the `.att` image (cosign 2); `referrers`: a bundle per statement (cosign 3). */
+  storage: SignatureStorage;
+  /** The bundle referrers' creation time (default now). */
+  created?: Date | undefined;
+}
+
+/**
+ * Signs each in-toto statement (DSSE) and stores it as an attestation of `target`. The
+ * statements' subjects are the caller's to set (see `statement` in attest/storage.ts); a
+ * statement that does not name `target`'s digest would never verify, so it is refused.
+ *
+ * @throws ProvenantError `USAGE` for a statement about something else
+ */
+export async function attestImage(
+  store: ContentStore,
+  target: string,
+  statements: readonly StatementBlob[],
+  options: AttestImageOptions,
+): Promise<SignedEntry[]> {
+  const root = await store.getManifest(target, options);
+  const subject = descriptorOf(root);
+  const existing = await findSignatures(store, subject.digest, options);
+  const out: SignedEntry[] = [];
+  for (const s of statements) {
+    throwIfAborted(options.signal);
+    assertNames(s, subject.digest);
+    const dup = findDuplicate(existing, options.signer.publicKey, options.storage === 'cosign' ? 'cosign-att' : 'referrers', s.bytes);
+    if (dup !== undefined) {
+      out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, predicateType: s.predicateType });
+      continue;
+    }
+    const signed = await options.signer.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: s.bytes }, options);
+    if (options.storage === 'referrers') {
+      const referrer = await writeBundleReferrer(store, subject, signed.bundle, s.predicateType, options);
+      out.push({ digest: subject.digest, storage: 'referrers', added: true, location: referrer, predicateType: s.predicateType });
+      continue;
+    }
+    const c = signed.bundle.content;
+    if (c.$case !== 'dsseEnvelope') throw new TypeError('a DSSE signature was expected');
+    // cosign 2 writes its envelope with an empty keyid (go-securesystemslib's default).
+    const envelope = encodeEnvelope({
+      payloadType: c.dsseEnvelope.payloadType,
+      payload: c.dsseEnvelope.payload,
+      signatures: [{ keyid: '', sig: c.dsseEnvelope.signatures[0]!.sig }],
+    });
+    const r = await appendCosignLayer(store, subject.digest, 'att', attestationLayer(envelope, s.predicateType, signed), options);
+    out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag, predicateType: s.predicateType });
+  }
+  return out;
+}
+
+function assertNames(s: StatementBlob, digest: Digest): void {
+  let named = false;
+  try {
+    const doc = JSON.parse(Buffer.from(s.bytes).toString('utf8')) as { subject?: { digest?: Record<string, string> }[] };
+    const [alg, hex] = digest.split(':') as [string, string];
+    named = (doc.subject ?? []).some((x) => x.digest?.[alg] === hex);
+  } catch {
+    named = false;
+  }
+  if (!named) {
+    throw new ProvenantError('USAGE', `the ${s.predicateType} statement is not about ${digest}`, {
+      hint: 'make the statement with the image digest as its subject',
+    });
+  }
+}
+
+/** Every manifest an index names, depth first (nested indexes too), as cosign's walk does. */
+async function children(store: ContentStore, index: Stored, options: OperationOptions): Promise<Descriptor[]> {
+  if (index.kind !== 'index') return [];
+  const out: Descriptor[] = [];
+  for (const d of index.index.manifests) {
+    out.push(d);
+    if (d.mediaType.endsWith('index.v1+json') || d.mediaType.endsWith('manifest.list.v2+json')) {
+      out.push(...(await children(store, await store.getManifest(d.digest, options), options)));
+    }
+  }
+  return out;
+}
+
+/**
+ * Where an equal signature by `key` already is: the same payload (simple-signing payload or
+ * statement), and a signature over it that verifies with the key. Keyless signers have no
+ * long-lived key, so each of their signatures is new, as in cosign.
+ */
+function findDuplicate(
+  existing: readonly FoundSignature[],
+  key: KeyObject | undefined,
+  where: 'cosign' | 'cosign-att' | 'referrers',
+  payload: Uint8Array,
+): string | undefined {
+  if (key === undefined) return undefined;
+  const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+  for (const f of existing) {
+    if (where === 'cosign' && f.format === 'cosign-layer' && f.storage === 'cosign' && f.kind === 'signature') {
+      const sig = b64decode(f.layer.annotations[CosignAnnotation.Signature]);
+      if (sig !== undefined && same(f.layer.payload, payload) && verifies(payload, key, sig)) return f.source;
+    }
+    if (where === 'cosign-att' && f.format === 'cosign-layer' && f.storage === 'cosign' && f.kind === 'attestation') {
+      try {
+        const env = parseEnvelope(f.layer.payload);
+        if (same(env.payload, payload) && env.signatures.some((s) => verifies(pae(env.payloadType, env.payload), key, s.sig)))
+          return f.source;
+      } catch {
+        // not an envelope: not a duplicate
+      }
+    }
+    if (where === 'referrers' && f.format === 'bundle' && f.bundle?.content.$case === 'dsseEnvelope') {
+      const env = f.bundle.content.dsseEnvelope;
+      const sig = env.signatures[0]?.sig;
+      if (sig !== undefined && same(env.payload, payload) && verifies(pae(env.payloadType, env.payload), key, sig)) return f.source;
+    }
+  }
+  return undefined;
+}
+
+function verifies(data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean {
+  try {
+    return cryptoVerify('sha256', data, key, sig);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Signers. A {@link Signer} signs bytes and returns the signature with its verification
+ * material (a public key hint, or a Fulcio certificate), plus whatever witnesses added (a Rekor
+ * entry, an RFC 3161 timestamp), as a Sigstore bundle: the one form every storage is made from.
+ * cosign 2's `.sig`/`.att` annotations are read off that bundle, cosign 3 stores it as it is.
+ *
+ * Two implementations: {@link KeySigner} (a cosign key: ECDSA P-256, SHA-256, ASN.1 DER
+ * signatures) and {@link KeylessSigner} (an ephemeral key and a short-lived Fulcio certificate
+ * for an OIDC identity, the signature logged in Rekor), both through @sigstore/sign's bundle
+ * builders, so keyless signing is sigstore-js's own code path.
+ */
+import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import type { Bundle } from '@sigstore/bundle';
+import {
+  DSSEBundleBuilder,
+  FulcioSigner,
+  type IdentityProvider,
+  MessageSignatureBundleBuilder,
+  RekorWitness,
+  type Signer as SigstoreSigner,
+  TSAWitness,
+  type Witness,
+} from '@sigstore/sign';
+import { ProvenantError } from '../errors.ts';
+import { keyId, publicKeyPem } from './keys.ts';
+import { issuingChain, type TrustedRoot } from './trust.ts';
+
+/** What to sign: raw bytes (a simple-signing payload), or a DSSE payload of a type. */
+export type Signable = { kind: 'message'; bytes: Uint8Array } | { kind: 'dsse'; payloadType: string; payload: Uint8Array };
+
+/** A signature with everything a verifier needs beside it. */
+export interface Signed {
+  /** The Sigstore bundle (v0.3): the signature, the key hint or certificate, log entries, timestamps. */
+  bundle: Bundle;
+  /** The CA chain above a Fulcio certificate (DER, issuer first), when known; [] otherwise. */
+  chain: Uint8Array[];
+}
+
+/** Signs bytes. Implementations: {@link KeySigner}, {@link KeylessSigner}. */
+export interface Signer {
+  /** The long-lived public key, when there is one (keyless signers have none). */
+  readonly publicKey: KeyObject | undefined;
+  /** Signs `content`. */
+  sign(content: Signable, options?: { signal?: AbortSignal | undefined }): Promise<Signed>;
+}
+
+/** Options of the signers' optional witnesses. */
+export interface WitnessOptions {
+  /** A Rekor instance to log each signature in (for keyless signing, required). */
+  rekorURL?: string | undefined;
+  /** An RFC 3161 timestamp authority to timestamp each signature. */
+  tsaURL?: string | undefined;
+  /** Milliseconds before a request to Fulcio, Rekor or the TSA is given up. */
+  timeout?: number | undefined;
+  /** How often a failed request is retried (default 2). */
+  retries?: number | undefined;
+}
+
+/**
+ * Signs with a cosign private key: ECDSA P-256 with SHA-256, DER signatures (what cosign's
+ * default `ECDSA_P256_SHA_256` signer produces). The key is named by its {@link keyId} hint.
+ * With `rekorURL` each signature is logged, as `cosign sign --key` does by default.
+ */
+export class KeySigner implements Signer {
+  readonly publicKey: KeyObject;
+  readonly #privateKey: KeyObject;
+  readonly #options: WitnessOptions;
+
+  constructor(privateKey: KeyObject, options: WitnessOptions = {}) {
+    if (
+      privateKey.type !== 'private' ||
+      privateKey.asymmetricKeyType !== 'ec' ||
+      privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
+    ) {
+      throw new ProvenantError('INVALID_CONFIG', 'signing keys must be ECDSA P-256 private keys', {
+        hint: 'make one with generate-key-pair',
+      });
+    }
+    this.#privateKey = privateKey;
+    this.publicKey = createPublicKey(privateKey);
+    this.#options = options;
+  }
+
+  /** The key's id, {@link keyId}. */
+  get keyId(): string {
+    return keyId(this.publicKey);
+  }
+
+  async sign(content: Signable, options: { signal?: AbortSignal | undefined } = {}): Promise<Signed> {
+    const pem = publicKeyPem(this.publicKey);
+    const hint = this.keyId;
+    const privateKey = this.#privateKey;
+    const signer: SigstoreSigner = {
+      async sign(data: Buffer) {
+        return { signature: cryptoSign('sha256', data, privateKey), key: { $case: 'publicKey', publicKey: pem, hint } };
+      },
+    };
+    const bundle = await build(content, signer, witnesses(this.#options), options.signal);
+    return { bundle, chain: [] };
+  }
+}
+
+/** An OIDC identity token, as a string or fetched on demand. */
+export type TokenSource = string | (() => Promise<string>);
+
+/** Options of {@link KeylessSigner}. */
+export interface KeylessSignerOptions extends WitnessOptions {
+  /** The Fulcio instance that issues the certificate. */
+  fulcioURL: string;
+  /** Where signatures are logged; keyless signatures without a log entry cannot be checked later. */
+  rekorURL: string;
+  /** The OIDC token: `--identity-token`, or a function that asks the CI for one. */
+  identityToken: TokenSource;
+  /** The trusted root, to write the certificate's CA chain beside `.sig` signatures as cosign 2 did. */
+  trustedRoot?: TrustedRoot | undefined;
+}
+
+/**
+ * Keyless signing: an ephemeral P-256 key, a short-lived certificate from Fulcio binding it to
+ * the token's identity, each signature logged in Rekor (and timestamped, with `tsaURL`). Each
+ * `sign` asks Fulcio for a fresh certificate, as sigstore-js does.
+ */
+export class KeylessSigner implements Signer {
+  readonly publicKey = undefined;
+  readonly #options: KeylessSignerOptions;
+
+  constructor(options: KeylessSignerOptions) {
+    this.#options = options;
+  }
+
+  async sign(content: Signable, options: { signal?: AbortSignal | undefined } = {}): Promise<Signed> {
+    const o = this.#options;
+    const token = o.identityToken;
+    const identityProvider: IdentityProvider = { getToken: async () => (typeof token === 'string' ? token : token()) };
+    const signer = new FulcioSigner({
+      identityProvider,
+      fulcioBaseURL: o.fulcioURL,
+      retry: o.retries ?? 2,
+      ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
+    });
+    const bundle = await build(content, signer, witnesses(o), options.signal);
+    const leaf = certificateOf(bundle);
+    return { bundle, chain: leaf === undefined ? [] : issuingChain(leaf, o.trustedRoot) };
+  }
+}
+
+/**
+ * A token source for GitHub Actions: asks the job's OIDC endpoint for a token with audience
+ * `sigstore` (what cosign and sigstore-js do). The caller passes the job's
+ * `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
+ */
+export function githubActionsToken(requestURL: string, requestToken: string, audience = 'sigstore'): () => Promise<string> {
+  return async () => {
+    const url = new URL(requestURL);
+    url.searchParams.set('audience', audience);
+    let response: Response;
+    try {
+      response = await fetch(url, { headers: { Accept: 'application/json', Authorization: `Bearer ${requestToken}` } });
+    } catch (cause) {
+      throw new ProvenantError('NETWORK', 'could not reach the GitHub Actions OIDC endpoint', { where: url.origin, cause });
+    }
+    if (!response.ok) {
+      throw new ProvenantError('CREDENTIALS', `the GitHub Actions OIDC endpoint answered ${response.status}`, {
+        where: url.origin,
+        hint: 'the workflow needs `permissions: id-token: write`',
+      });
+    }
+    const body = (await response.json().catch(() => undefined)) as { value?: unknown } | undefined;
+    if (typeof body?.value !== 'string')
+      throw new ProvenantError('CREDENTIALS', 'the GitHub Actions OIDC endpoint returned no token', { where: url.origin });
+    return body.value;
+  };
+}
+
+function witnesses(o: WitnessOptions): Witness[] {
+  const fetchOptions = { retry: o.retries ?? 2, ...(o.timeout === undefined ? {} : { timeout: o.timeout }) };
+  const out: Witness[] = [];
+  // cosign 3 logs DSSE as `dsse` entries (the fixtures' cosign/sign/v1 bundle) and messages as
+  // `hashedrekord`; RekorWitness picks hashedrekord for message signatures by itself.
+  if (o.rekorURL !== undefined) out.push(new RekorWitness({ rekorBaseURL: o.rekorURL, entryType: 'dsse', ...fetchOptions }));
+  if (o.tsaURL !== undefined) out.push(new TSAWitness({ tsaBaseURL: o.tsaURL, ...fetchOptions }));
+  return out;
+}
+
+async function build(content: Signable, signer: SigstoreSigner, w: Witness[], signal: AbortSignal | undefined): Promise<Bundle> {
+  if (signal?.aborted) throw new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason });
+  try {
+    if (content.kind === 'message') {
+      return await new MessageSignatureBundleBuilder({ signer, witnesses: w }).create({ data: Buffer.from(content.bytes) });
+    }
+    return await new DSSEBundleBuilder({ signer, witnesses: w }).create({ data: Buffer.from(content.payload), type: content.payloadType });
+  } catch (err) {
+    throw signingError(err);
+  }
+}
+
+function certificateOf(bundle: Bundle): Uint8Array | undefined {
+  const c = bundle.verificationMaterial.content;
+  if (c.$case === 'certificate') return c.certificate.rawBytes;
+  if (c.$case === 'x509CertificateChain') return c.x509CertificateChain.certificates[0]?.rawBytes;
+  return undefined;
+}
+
+// sigstore-js puts the identity token itself into some messages ("invalid identity token: ey...");
+// a token is a credential, so no message of ours repeats it.
+const JWT_RE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+
+function signingError(err: unknown): ProvenantError {
+  if (err instanceof ProvenantError) return err;
+  const e = err as { code?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const detail = (m: unknown): string => (typeof m === 'string' ? m.replace(JWT_RE, '<token>') : '');
+  const inner = detail(e.cause?.message);
+  const text = `${detail(e.message)}${inner === '' ? '' : `: ${inner}`}`;
+  if (code.startsWith('IDENTITY_TOKEN')) {
+    return new ProvenantError('CREDENTIALS', `the OIDC identity token was refused: ${text}`, {
+      hint: 'pass a fresh token with --identity-token, or run in a job that can request one',
+    });
+  }
+  const causeCode = typeof e.cause?.code === 'string' ? e.cause.code : '';
+  if (/ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EAI_AGAIN/.test(causeCode) || /ECONNREFUSED|ENOTFOUND|ETIMEDOUT/.test(text)) {
+    return new ProvenantError('NETWORK', `signing failed: ${text}`);
+  }
+  return new ProvenantError('SIGNATURE', `signing failed${code === '' ? '' : ` (${code})`}: ${text}`);
+}

@@ -1,0 +1,384 @@
+/**
+ * Where signatures and attestations live, in the shapes cosign writes and reads:
+ *
+ * - cosign 2 (https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md): an image
+ *   manifest tagged `sha256-<hex>.sig` whose layers are simple-signing payloads
+ *   (`application/vnd.dev.cosign.simplesigning.v1+json`) annotated with
+ *   `dev.cosignproject.cosign/signature` (base64 DER) and, keyless, `dev.sigstore.cosign/certificate`,
+ *   `dev.sigstore.cosign/chain` (PEM) and `dev.sigstore.cosign/bundle` (Rekor's signed entry
+ *   timestamp); attestations the same under `sha256-<hex>.att`, each layer a DSSE envelope
+ *   (`application/vnd.dsse.envelope.v1+json`) annotated with its `predicateType`. Manifests and
+ *   their config are written as go-containerregistry writes them (`mutate.Append` on
+ *   `empty.Image`), so a new signature appends a layer and an identical one adds nothing.
+ * - cosign 3: one OCI referrer per signature or statement, artifact type
+ *   `application/vnd.dev.sigstore.bundle.v0.3+json`, one layer holding the Sigstore bundle,
+ *   annotated `dev.sigstore.bundle.content` and `dev.sigstore.bundle.predicateType`
+ *   (pkg/oci/remote/write.go WriteAttestationNewBundleFormat); a store puts it where its
+ *   referrers are found (the referrers API, the referrers tag schema, a layout's index).
+ */
+import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
+import { ProvenantError } from '../errors.ts';
+import { parseStored, type Stored } from '../oci/content.ts';
+import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
+import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
+import type { Descriptor, ImageManifest } from '../oci/types.ts';
+import { bytesSource, type ContentStore, type OperationOptions } from '../store/types.ts';
+import { collect } from '../store/verify.ts';
+import { pemEncode } from './keys.ts';
+import { COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
+import type { Signed } from './signer.ts';
+
+/** Layer annotations of cosign 2's `.sig` and `.att` images (pkg/oci/static). */
+export const CosignAnnotation = {
+  Signature: 'dev.cosignproject.cosign/signature',
+  Certificate: 'dev.sigstore.cosign/certificate',
+  Chain: 'dev.sigstore.cosign/chain',
+  Bundle: 'dev.sigstore.cosign/bundle',
+  RFC3161Timestamp: 'dev.sigstore.cosign/rfc3161timestamp',
+  PredicateType: 'predicateType',
+} as const;
+
+/** The artifact (and layer) type of a cosign 3 bundle referrer. */
+export const BUNDLE_V03_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+/** Manifest annotations of a cosign 3 bundle referrer. */
+export const BundleAnnotation = {
+  Content: 'dev.sigstore.bundle.content',
+  PredicateType: 'dev.sigstore.bundle.predicateType',
+  Created: 'org.opencontainers.image.created',
+} as const;
+
+const EMPTY_JSON = new TextEncoder().encode('{}');
+const EMPTY_DESCRIPTOR: Descriptor = { mediaType: MediaType.OciEmpty, digest: digestOf(EMPTY_JSON), size: 2 };
+// A signature layer or bundle is small; anything much larger is not one, and is not read.
+const SIGNATURE_LIMIT = 4 * 1024 * 1024;
+
+/** cosign's tag for the signatures (`sig`) or attestations (`att`) of `digest`. */
+export function cosignTag(digest: Digest, suffix: 'sig' | 'att'): string {
+  return `${digestAlgorithm(digest)}-${digestHex(digest)}.${suffix}`;
+}
+
+/** A layer of a `.sig` or `.att` image: its bytes and its descriptor's media type and annotations. */
+export interface CosignLayer {
+  mediaType: string;
+  payload: Uint8Array;
+  annotations: Record<string, string>;
+}
+
+/** The `.sig` layer cosign 2 writes for a simple-signing `payload` signed as `signed`. */
+export function signatureLayer(payload: Uint8Array, signed: Signed): CosignLayer {
+  const c = signed.bundle.content;
+  if (c.$case !== 'messageSignature') throw new TypeError('a .sig layer holds a message signature');
+  return {
+    mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
+    payload,
+    annotations: {
+      ...materialAnnotations(signed),
+      [CosignAnnotation.Signature]: Buffer.from(c.messageSignature.signature).toString('base64'),
+    },
+  };
+}
+
+/**
+ * The `.att` layer cosign 2 writes: the DSSE envelope (cosign 2's field order) with an empty
+ * signature annotation, since the signature is inside (static.NewAttestation).
+ */
+export function attestationLayer(envelope: Uint8Array, predicateType: string, signed: Signed): CosignLayer {
+  return {
+    mediaType: DSSE_MEDIA_TYPE,
+    payload: envelope,
+    annotations: { ...materialAnnotations(signed), [CosignAnnotation.PredicateType]: predicateType, [CosignAnnotation.Signature]: '' },
+  };
+}
+
+function materialAnnotations(signed: Signed): Record<string, string> {
+  const out: Record<string, string> = {};
+  const vm = signed.bundle.verificationMaterial;
+  const cert =
+    vm.content.$case === 'certificate'
+      ? vm.content.certificate.rawBytes
+      : vm.content.$case === 'x509CertificateChain'
+        ? vm.content.x509CertificateChain.certificates[0]?.rawBytes
+        : undefined;
+  if (cert !== undefined) {
+    out[CosignAnnotation.Certificate] = pemEncode('CERTIFICATE', cert);
+    // cosign 2 passes on what follows the leaf in Fulcio's PEM response (fulcio pkg/api
+    // client.go), which has no newline after the last certificate: the containers/image
+    // fixtures show it so.
+    out[CosignAnnotation.Chain] = signed.chain
+      .map((c) => pemEncode('CERTIFICATE', c))
+      .join('')
+      .replace(/\n$/, '');
+  }
+  const entry = vm.tlogEntries[0];
+  if (entry !== undefined) {
+    // cosign's RekorBundle (pkg/cosign/bundle/rekor.go), as encoding/json writes it.
+    const set = entry.inclusionPromise?.signedEntryTimestamp;
+    out[CosignAnnotation.Bundle] =
+      `{"SignedEntryTimestamp":${set === undefined ? 'null' : `"${Buffer.from(set).toString('base64')}"`},` +
+      `"Payload":{"body":"${Buffer.from(entry.canonicalizedBody).toString('base64')}","integratedTime":${Number(entry.integratedTime)},` +
+      `"logIndex":${Number(entry.logIndex)},"logID":"${Buffer.from(entry.logId.keyId).toString('hex')}"}}`;
+  }
+  const ts = vm.timestampVerificationData?.rfc3161Timestamps[0];
+  if (ts !== undefined)
+    out[CosignAnnotation.RFC3161Timestamp] = `{"SignedRFC3161Timestamp":"${Buffer.from(ts.signedTimestamp).toString('base64')}"}`;
+  return out;
+}
+
+/** What {@link appendCosignLayer} did. */
+export type AppendResult = { added: boolean; tag: string; manifest: Digest };
+
+/**
+ * Adds `layer` to the `.sig` or `.att` image of `subject`, creating it when missing. A layer
+ * with the same bytes and annotations as one already there is not added again. Blobs first,
+ * then the manifest, then the tag.
+ */
+export async function appendCosignLayer(
+  store: ContentStore,
+  subject: Digest,
+  suffix: 'sig' | 'att',
+  layer: CosignLayer,
+  options: OperationOptions = {},
+): Promise<AppendResult> {
+  const tag = cosignTag(subject, suffix);
+  const existing = await readTagManifest(store, tag, options);
+  const layerDescriptor: Descriptor = { mediaType: layer.mediaType, digest: digestOf(layer.payload), size: layer.payload.length };
+  if (Object.keys(layer.annotations).length > 0) layerDescriptor.annotations = layer.annotations;
+  const layers = existing === undefined ? [] : [...existing.manifest.layers];
+  if (layers.some((l) => sameDescriptor(l, layerDescriptor))) return { added: false, tag, manifest: existing!.digest };
+  layers.push(layerDescriptor);
+  await store.putBlob(bytesSource(layerDescriptor, layer.payload), options);
+  // go-containerregistry's mutate.Append on empty.Image: one history entry and diff_id per
+  // layer (a static layer's diff_id is its digest), zero times, empty architecture and os.
+  const history = layers.map(() => '{"created":"0001-01-01T00:00:00Z"}').join(',');
+  const config = new TextEncoder().encode(
+    `{"architecture":"","created":"0001-01-01T00:00:00Z","history":[${history}],"os":"","rootfs":{"type":"layers","diff_ids":[${layers
+      .map((l) => goString(l.digest))
+      .join(',')}]},"config":{}}`,
+  );
+  const configType = existing?.manifest.config.mediaType ?? MediaType.OciConfig;
+  const configDescriptor: Descriptor = { mediaType: configType, digest: digestOf(config), size: config.length };
+  await store.putBlob(bytesSource(configDescriptor, config), options);
+  const mediaType = existing?.mediaType ?? MediaType.OciManifest;
+  const manifest: ImageManifest = { schemaVersion: 2, mediaType, config: configDescriptor, layers };
+  const stored = parseStored(goManifest(manifest), { mediaType });
+  await store.putManifest(stored, { ...options, tags: [tag] });
+  return { added: true, tag, manifest: stored.digest };
+}
+
+/**
+ * Stores `bundle` as a cosign 3 referrer of `subject` (an image manifest or index descriptor).
+ * `created` is the `org.opencontainers.image.created` annotation cosign sets to the time of
+ * signing (default now; pass SOURCE_DATE_EPOCH's time for reproducible output).
+ */
+export async function writeBundleReferrer(
+  store: ContentStore,
+  subject: Descriptor,
+  bundle: Bundle,
+  predicateType: string,
+  options: OperationOptions & { created?: Date | undefined } = {},
+): Promise<Digest> {
+  const bytes = new TextEncoder().encode(JSON.stringify(bundleToJSON(bundle)));
+  const layer: Descriptor = { mediaType: BUNDLE_V03_MEDIA_TYPE, digest: digestOf(bytes), size: bytes.length };
+  await store.putBlob(bytesSource(EMPTY_DESCRIPTOR, EMPTY_JSON), options);
+  await store.putBlob(bytesSource(layer, bytes), options);
+  const created = (options.created ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    // cosign writes the artifact type into the config descriptor too (a go-containerregistry
+    // quirk); it is copied here so that our referrers look like cosign's to every reader.
+    config: { ...EMPTY_DESCRIPTOR, artifactType: BUNDLE_V03_MEDIA_TYPE },
+    layers: [layer],
+    annotations: {
+      [BundleAnnotation.Content]: bundle.content.$case === 'dsseEnvelope' ? 'dsse-envelope' : 'message-signature',
+      [BundleAnnotation.PredicateType]: predicateType,
+      [BundleAnnotation.Created]: created,
+    },
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    artifactType: BUNDLE_V03_MEDIA_TYPE,
+  };
+  const stored = parseStored(goManifest(manifest), { mediaType: MediaType.OciManifest });
+  await store.putManifest(stored, { ...options, tags: [] });
+  return stored.digest;
+}
+
+/** A manifest as go-containerregistry's v1.Manifest marshals (field order, sorted annotations). */
+export function goManifest(m: ImageManifest): Uint8Array {
+  const parts = [`"schemaVersion":${m.schemaVersion}`];
+  if (m.mediaType !== undefined) parts.push(`"mediaType":${goString(m.mediaType)}`);
+  parts.push(`"config":${goDescriptor(m.config)}`, `"layers":[${m.layers.map(goDescriptor).join(',')}]`);
+  if (m.annotations !== undefined && Object.keys(m.annotations).length > 0) parts.push(`"annotations":${goJson(m.annotations)}`);
+  if (m.subject !== undefined) parts.push(`"subject":${goDescriptor(m.subject)}`);
+  if (m.artifactType !== undefined) parts.push(`"artifactType":${goString(m.artifactType)}`);
+  return new TextEncoder().encode(`{${parts.join(',')}}`);
+}
+
+function goDescriptor(d: Descriptor): string {
+  const parts = [`"mediaType":${goString(d.mediaType)}`, `"size":${d.size}`, `"digest":${goString(d.digest)}`];
+  if (d.data !== undefined) parts.push(`"data":${goString(d.data)}`);
+  if (d.urls !== undefined && d.urls.length > 0) parts.push(`"urls":${goJson(d.urls)}`);
+  if (d.annotations !== undefined && Object.keys(d.annotations).length > 0) parts.push(`"annotations":${goJson(d.annotations)}`);
+  if (d.platform !== undefined) parts.push(`"platform":${JSON.stringify(d.platform)}`);
+  if (d.artifactType !== undefined) parts.push(`"artifactType":${goString(d.artifactType)}`);
+  return `{${parts.join(',')}}`;
+}
+
+function sameDescriptor(a: Descriptor, b: Descriptor): boolean {
+  if (a.digest !== b.digest || a.mediaType !== b.mediaType) return false;
+  const ka = Object.entries(a.annotations ?? {}).sort();
+  const kb = Object.entries(b.annotations ?? {}).sort();
+  return JSON.stringify(ka) === JSON.stringify(kb);
+}
+
+async function readTagManifest(store: ContentStore, tag: string, options: OperationOptions) {
+  const desc = await store.resolve(tag, options);
+  if (desc === undefined) return undefined;
+  const stored = await store.getManifest(desc.digest, options);
+  if (stored.kind !== 'manifest') {
+    throw new ProvenantError('INVALID_MANIFEST', `the tag ${tag} holds an index, not cosign's signature image`, {
+      where: `${store.location}:${tag}`,
+    });
+  }
+  return stored;
+}
+
+// ---- reading ------------------------------------------------------------------------------
+
+/** One signature or attestation found in a store, not yet verified. */
+export type FoundSignature = FoundCosignLayer | FoundBundle;
+
+interface FoundBase {
+  /** `signature` (of the image) or `attestation` (a statement about it). */
+  kind: 'signature' | 'attestation';
+  /** Where it is, for messages: a tag and layer, or a referrer manifest. */
+  source: string;
+  /** The predicate type it says it carries, when it says. */
+  predicateType?: string;
+}
+
+/** A cosign 2 layer (from a `.sig`/`.att` tag, or a referrer made of such layers). */
+export interface FoundCosignLayer extends FoundBase {
+  storage: 'cosign' | 'referrers';
+  format: 'cosign-layer';
+  layer: CosignLayer;
+}
+
+/** A Sigstore bundle stored as a referrer (cosign 3). */
+export interface FoundBundle extends FoundBase {
+  storage: 'referrers';
+  format: 'bundle';
+  /** The bundle, parsed; undefined when its JSON is not a valid bundle (`error` says why). */
+  bundle: Bundle | undefined;
+  error?: string;
+}
+
+/**
+ * Every signature and attestation of `subject` in `store`, in every storage: the `.sig` and
+ * `.att` tags, the referrers (through the store: the API, the tag fallback or a layout's index)
+ * and the referrers tag schema's `sha256-<hex>` index read directly, which a registry with a
+ * referrers API may still hold from a client that fell back to it. Reads manifests and the
+ * signature blobs only.
+ */
+export async function findSignatures(store: ContentStore, subject: Digest, options: OperationOptions = {}): Promise<FoundSignature[]> {
+  const out: FoundSignature[] = [];
+  for (const suffix of ['sig', 'att'] as const) {
+    const tag = cosignTag(subject, suffix);
+    const manifest = await readTagManifest(store, tag, options).catch((err: unknown) => {
+      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    });
+    if (manifest === undefined) continue;
+    for (const [i, l] of manifest.manifest.layers.entries()) {
+      const found = await cosignLayer(store, l, `${tag} layer ${i}`, 'cosign', options);
+      if (found !== undefined) out.push(found);
+    }
+  }
+  const referrers = new Map<string, Descriptor>();
+  for (const r of await store.referrers(subject, options)) referrers.set(r.digest, r);
+  const fallbackTag = `${digestAlgorithm(subject)}-${digestHex(subject)}`;
+  const fallback = await store.resolve(fallbackTag, options);
+  if (fallback !== undefined && isIndexType(fallback.mediaType)) {
+    const index = await store.getManifest(fallback.digest, options);
+    if (index.kind === 'index') for (const m of index.index.manifests) if (!referrers.has(m.digest)) referrers.set(m.digest, m);
+  }
+  for (const r of referrers.values()) {
+    if (!isManifestType(r.mediaType)) continue;
+    let stored: Stored;
+    try {
+      stored = await store.getManifest(r.digest, options);
+    } catch (err) {
+      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') continue;
+      throw err;
+    }
+    if (stored.kind !== 'manifest' || stored.manifest.subject?.digest !== subject) continue;
+    const m = stored.manifest;
+    const artifactType = (m.artifactType ?? m.config.mediaType).split(';')[0] ?? '';
+    if (artifactType.startsWith('application/vnd.dev.sigstore.bundle')) {
+      for (const l of m.layers) {
+        if (!l.mediaType.startsWith('application/vnd.dev.sigstore.bundle')) continue;
+        const source = `referrer ${stored.digest}`;
+        const bytes = await readSmall(store, l, options).catch((err: unknown) => {
+          if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return undefined;
+          throw err;
+        });
+        const predicateType = m.annotations?.[BundleAnnotation.PredicateType];
+        const base = {
+          storage: 'referrers' as const,
+          format: 'bundle' as const,
+          kind:
+            predicateType === undefined || predicateType === COSIGN_SIGN_PREDICATE_TYPE ? ('signature' as const) : ('attestation' as const),
+          source,
+          ...(predicateType === undefined ? {} : { predicateType }),
+        };
+        if (bytes === undefined) {
+          out.push({ ...base, bundle: undefined, error: `the bundle blob ${l.digest} is missing from ${store.location}` });
+          continue;
+        }
+        try {
+          out.push({ ...base, bundle: bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8'))) });
+        } catch (err) {
+          out.push({ ...base, bundle: undefined, error: `the bundle is malformed: ${(err as Error).message}` });
+        }
+      }
+      continue;
+    }
+    // cosign's experimental OCI 1.1 signatures and attestations: cosign 2 layers in a referrer.
+    for (const [i, l] of m.layers.entries()) {
+      const found = await cosignLayer(store, l, `referrer ${stored.digest} layer ${i}`, 'referrers', options);
+      if (found !== undefined) out.push(found);
+    }
+  }
+  return out;
+}
+
+async function cosignLayer(
+  store: ContentStore,
+  l: Descriptor,
+  source: string,
+  storage: 'cosign' | 'referrers',
+  options: OperationOptions,
+): Promise<FoundCosignLayer | undefined> {
+  const isSig = l.mediaType === SIMPLE_SIGNING_MEDIA_TYPE;
+  const isAtt = l.mediaType === DSSE_MEDIA_TYPE;
+  if (!isSig && !isAtt) return undefined;
+  if (isSig && l.annotations?.[CosignAnnotation.Signature] === undefined) return undefined;
+  const payload = await readSmall(store, l, options);
+  const predicateType = l.annotations?.[CosignAnnotation.PredicateType];
+  return {
+    storage,
+    format: 'cosign-layer',
+    kind: isSig ? 'signature' : 'attestation',
+    source,
+    ...(predicateType === undefined ? {} : { predicateType }),
+    layer: { mediaType: l.mediaType, payload, annotations: { ...l.annotations } },
+  };
+}
+
+async function readSmall(store: ContentStore, d: Descriptor, options: OperationOptions): Promise<Uint8Array> {
+  if (d.size > SIGNATURE_LIMIT) {
+    throw new ProvenantError('INVALID_MANIFEST', `a signature layer of ${d.size} bytes is larger than ${SIGNATURE_LIMIT}`, {
+      where: `${store.location}@${d.digest}`,
+    });
+  }
+  return collect(await store.readBlob(d, options), SIGNATURE_LIMIT, `${store.location}@${d.digest}`);
+}

@@ -1,0 +1,588 @@
+/**
+ * Verifying the signatures and attestations of an image, in every storage, the way cosign 2
+ * and cosign 3 do.
+ *
+ * Each signature found ({@link findSignatures}) becomes a Sigstore signed entity (cosign 2's
+ * layer annotations are read into the bundle shape they stand for) and is checked by
+ * @sigstore/verify against the trust given: the signature over its payload with the key or
+ * the certificate's key; the certificate's chain to a Fulcio CA of the trusted root at the
+ * time the signature was logged or timestamped (so an expired short-lived certificate passes
+ * when it was valid then); its SCTs; each Rekor entry's signed entry timestamp or inclusion
+ * proof and checkpoint, and that the entry is for this very signature; RFC 3161 timestamps.
+ * Then what the crypto cannot know: the identity and issuer in the certificate, and that the
+ * payload names this image's digest (a signature or attestation copied onto another image
+ * fails here).
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Bundle, TransparencyLogEntry } from '@sigstore/bundle';
+import { crypto as sigCrypto, X509Certificate } from '@sigstore/core';
+import { HashAlgorithm } from '@sigstore/protobuf-specs';
+import { type SignedEntity, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
+import { ProvenantError } from '../errors.ts';
+import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { collect, MANIFEST_LIMIT } from '../store/verify.ts';
+import { keyId, pemDecode } from './keys.ts';
+import {
+  b64decode,
+  COSIGN_SIGN_PREDICATE_TYPE,
+  IN_TOTO_PAYLOAD_TYPE,
+  type InTotoStatement,
+  pae,
+  parseEnvelope,
+  parseSimpleSigning,
+  parseStatement,
+  type SimpleSigning,
+  statementNames,
+} from './payload.ts';
+import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
+import { type TrustedRoot, trustMaterialOf } from './trust.ts';
+
+/** Whom to trust: a public key, or a keyless identity (exact strings or patterns). */
+export type VerificationPolicy =
+  | {
+      key: KeyObject;
+      /** When the key may have signed (as a trusted root bounds a key); default always. */
+      validFor?: KeyValidity | undefined;
+    }
+  | { certificateIdentity: string | RegExp; certificateOidcIssuer: string | RegExp };
+
+/** A key's validity window; either end open. */
+export interface KeyValidity {
+  start?: Date | undefined;
+  end?: Date | undefined;
+}
+
+/** Options of {@link verifyImage}. */
+export interface VerifyOptions extends OperationOptions {
+  policy: VerificationPolicy;
+  /** Fulcio CAs, Rekor and CT logs, timestamp authorities. Required for keyless policies. */
+  trustedRoot?: TrustedRoot | undefined;
+  /** What to verify: the image's signatures (default) or its attestations. */
+  kind?: 'signature' | 'attestation';
+  /** Only attestations of this predicate type (a URI; see parsePredicateType). */
+  predicateType?: string | undefined;
+  /**
+   * With a key policy: fail signatures that carry no transparency log entry (cosign's default
+   * with its public instance). Without it a key signature needs no log entry, and one that has
+   * an entry has it checked when a trusted root is given.
+   */
+  requireTransparencyLog?: boolean;
+}
+
+/** Why a signature did not verify; each tampering case has its own. */
+export type FailureReason =
+  | 'malformed'
+  | 'wrong-subject'
+  | 'wrong-key'
+  | 'key-validity'
+  | 'signature'
+  | 'untrusted-certificate'
+  | 'certificate-validity'
+  | 'identity'
+  | 'issuer'
+  | 'transparency-log'
+  | 'inclusion-proof'
+  | 'timestamp'
+  | 'no-trust';
+
+/** One signature or attestation, and what its verification found. */
+export interface CheckedSignature {
+  storage: 'cosign' | 'referrers';
+  format: 'cosign-layer' | 'bundle';
+  kind: 'signature' | 'attestation';
+  source: string;
+  verified: boolean;
+  reason?: FailureReason;
+  message?: string;
+  /** Who signed: the key id (key policy), or the certificate's identity and issuer. */
+  signer?: { keyId?: string; identity?: string; issuer?: string };
+  predicateType?: string;
+  /** When a transparency log recorded it. */
+  loggedAt?: Date;
+  /** Whether the transparency log entry was checked (false: none, or no trusted root to check it with). */
+  transparencyLog: boolean;
+  /** A verified simple-signing payload (cosign 2 signatures). */
+  payload?: SimpleSigning;
+  /** A verified in-toto statement (attestations; cosign 3 signatures). */
+  statement?: InTotoStatement;
+}
+
+/** The outcome for one image digest. */
+export interface VerificationReport {
+  subject: Digest;
+  kind: 'signature' | 'attestation';
+  /** Everything that was tried, verified or not. */
+  checked: CheckedSignature[];
+  /** What verified. */
+  verified: CheckedSignature[];
+}
+
+/**
+ * Finds and verifies the signatures (or attestations) of `subject` in `store`. Reads manifests
+ * and signature blobs, never the image's layers or config; the image manifest itself only for
+ * a bundle that signs its bytes directly (a message signature).
+ *
+ * @throws ProvenantError `USAGE` for a keyless policy without a trusted root
+ */
+export async function verifyImage(store: ContentStore, subject: Digest, options: VerifyOptions): Promise<VerificationReport> {
+  if (!('key' in options.policy) && options.trustedRoot === undefined) {
+    throw new ProvenantError('USAGE', 'keyless verification needs a trusted root', {
+      hint: 'pass --trusted-root (the Sigstore instance’s trusted_root.json)',
+    });
+  }
+  const kind = options.kind ?? 'signature';
+  const found = await findSignatures(store, subject, options);
+  let subjectBytes: Promise<Uint8Array> | undefined;
+  const loadSubject = (): Promise<Uint8Array> => {
+    subjectBytes ??= readSubject(store, subject, options);
+    return subjectBytes;
+  };
+  const checked: CheckedSignature[] = [];
+  for (const f of found) {
+    const result = await verifyFound(f, subject, options, loadSubject);
+    if (result.kind !== kind) continue;
+    if (kind === 'attestation' && options.predicateType !== undefined && result.predicateType !== options.predicateType) continue;
+    checked.push(result);
+  }
+  return { subject, kind, checked, verified: checked.filter((c) => c.verified) };
+}
+
+/**
+ * Throws `SIGNATURE` (the CLI's exit 5) unless something verified, with each failure's reason
+ * in the hint. Nothing to verify at all is a failure too, as in cosign.
+ */
+export function assertVerified(report: VerificationReport, name: string = report.subject): void {
+  if (report.verified.length > 0) return;
+  const what = report.kind === 'signature' ? 'signatures' : 'attestations';
+  if (report.checked.length === 0) {
+    throw new ProvenantError('SIGNATURE', `${name} has no ${what}`, {
+      where: report.subject,
+      hint: 'sign it first, or check the reference',
+    });
+  }
+  throw new ProvenantError('SIGNATURE', `none of the ${report.checked.length} ${what} of ${name} verified`, {
+    where: report.subject,
+    hint: report.checked.map((c) => `${c.source}: ${c.message}`).join('; '),
+  });
+}
+
+// ---- one signature ------------------------------------------------------------------------
+
+class Failure extends Error {
+  readonly reason: FailureReason;
+  /** What was learnt before failing (the signer, the statement's kind), for the report. */
+  readonly known: Partial<CheckedSignature>;
+  constructor(reason: FailureReason, message: string, known: Partial<CheckedSignature> = {}) {
+    super(message);
+    this.reason = reason;
+    this.known = known;
+  }
+}
+
+async function verifyFound(
+  f: FoundSignature,
+  subject: Digest,
+  options: VerifyOptions,
+  loadSubject: () => Promise<Uint8Array>,
+): Promise<CheckedSignature> {
+  const base = { storage: f.storage, format: f.format, kind: f.kind, source: f.source, transparencyLog: false } as CheckedSignature;
+  if (f.predicateType !== undefined) base.predicateType = f.predicateType;
+  try {
+    if (f.format === 'bundle') {
+      if (f.bundle === undefined) throw new Failure('malformed', f.error ?? 'the bundle is malformed');
+      return await verifyBundle(base, f.bundle, subject, options, loadSubject);
+    }
+    return verifyCosignLayer(base, f, subject, options);
+  } catch (err) {
+    if (err instanceof Failure) return { ...base, ...err.known, verified: false, reason: err.reason, message: err.message };
+    throw err;
+  }
+}
+
+function verifyCosignLayer(
+  base: CheckedSignature,
+  f: Extract<FoundSignature, { format: 'cosign-layer' }>,
+  subject: Digest,
+  options: VerifyOptions,
+): CheckedSignature {
+  const a = f.layer.annotations;
+  const material = layerMaterial(a, options);
+  let bundle: Bundle;
+  if (f.kind === 'signature') {
+    const sig = b64decode(a[CosignAnnotation.Signature]);
+    if (sig === undefined || sig.length === 0) throw new Failure('malformed', 'the layer’s signature annotation is not base64');
+    bundle = {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: material,
+      content: {
+        $case: 'messageSignature',
+        messageSignature: {
+          messageDigest: { algorithm: HashAlgorithm.SHA2_256, digest: Buffer.from(digestHex(digestOf(f.layer.payload)), 'hex') },
+          signature: Buffer.from(sig),
+        },
+      },
+    } as Bundle;
+  } else {
+    const env = parseOr(() => parseEnvelope(f.layer.payload, f.source));
+    const first = env.signatures[0]!;
+    bundle = {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: material,
+      content: {
+        $case: 'dsseEnvelope',
+        dsseEnvelope: {
+          payloadType: env.payloadType,
+          payload: Buffer.from(env.payload),
+          signatures: [{ keyid: first.keyid, sig: Buffer.from(first.sig) }],
+        },
+      },
+    } as Bundle;
+  }
+  const entity = entityOf(bundle, Buffer.from(f.layer.payload));
+  const out = checkEntity(base, entity, bundle, options);
+  if (f.kind === 'signature') {
+    const payload = parseOr(() => parseSimpleSigning(f.layer.payload, f.source));
+    if (payload.digest !== subject) {
+      throw new Failure(
+        'wrong-subject',
+        `the signature is for ${payload.digest}, not for this image (${subject}): it was made for another manifest`,
+        out,
+      );
+    }
+    return { ...out, payload };
+  }
+  return attestationChecks(out, bundle, subject);
+}
+
+async function verifyBundle(
+  base: CheckedSignature,
+  bundle: Bundle,
+  subject: Digest,
+  options: VerifyOptions,
+  loadSubject: () => Promise<Uint8Array>,
+): Promise<CheckedSignature> {
+  let artifact: Buffer | undefined;
+  if (bundle.content.$case === 'messageSignature') {
+    // A message signature signs the subject's bytes: it must name them, and is checked over them.
+    const named = Buffer.from(bundle.content.messageSignature.messageDigest.digest).toString('hex');
+    if (digestAlgorithm(subject) !== 'sha256' || named !== digestHex(subject)) {
+      throw new Failure('wrong-subject', `the bundle signs sha256:${named}, not this image (${subject})`);
+    }
+    try {
+      artifact = Buffer.from(await loadSubject());
+    } catch (err) {
+      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') {
+        throw new Failure('malformed', `the bundle signs the bytes of ${subject}, which are not in the store to check it against`);
+      }
+      throw err;
+    }
+  }
+  if (options.trustedRoot === undefined && 'key' in options.policy) bundle = withoutWitnesses(bundle);
+  const entity = entityOf(bundle, artifact);
+  const out = checkEntity(base, entity, bundle, options);
+  if (bundle.content.$case === 'messageSignature') return { ...out, kind: 'signature' };
+  return attestationChecks(out, bundle, subject);
+}
+
+/** For DSSE: the statement, its subject, its predicate type (from the signed payload). */
+function attestationChecks(out: CheckedSignature, bundle: Bundle, subject: Digest): CheckedSignature {
+  if (bundle.content.$case !== 'dsseEnvelope') return out;
+  const env = bundle.content.dsseEnvelope;
+  if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE)
+    throw new Failure('malformed', `the envelope carries ${env.payloadType}, not an in-toto statement`);
+  const statement = parseOr(() => parseStatement(env.payload, out.source));
+  const kind = statement.predicateType === COSIGN_SIGN_PREDICATE_TYPE ? 'signature' : 'attestation';
+  const result = { ...out, kind, predicateType: statement.predicateType, statement } as CheckedSignature;
+  if (!statementNames(statement, subject)) {
+    const named = statement.subjects.flatMap((s) => Object.entries(s.digest).map(([k, v]) => `${k}:${v}`));
+    throw new Failure(
+      'wrong-subject',
+      `the ${kind} is about ${named.join(', ') || 'nothing'}, not this image (${subject}): it was copied from another image`,
+      result,
+    );
+  }
+  return result;
+}
+
+function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundle, options: VerifyOptions): CheckedSignature {
+  const policy = options.policy;
+  const keyMode = 'key' in policy;
+  if (!keyMode && bundle.verificationMaterial.content.$case === 'publicKey') {
+    throw new Failure('no-trust', 'it is signed with a key, and no key was given to verify it with');
+  }
+  let hintIsOurs = false;
+  if (keyMode && bundle.verificationMaterial.content.$case === 'publicKey') {
+    // The hint says which key signed (when the signer wrote one): a different key is named as such.
+    const hint = bundle.verificationMaterial.content.publicKey.hint;
+    const ours = keyId(policy.key);
+    const envelopeHint = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope.signatures[0]?.keyid : undefined;
+    const named = hint !== '' ? hint : envelopeHint !== undefined && envelopeHint !== '' ? envelopeHint : undefined;
+    hintIsOurs = named === ours;
+    if (named !== undefined && named !== ours && !verifiesWith(entity, policy.key)) {
+      throw new Failure('wrong-key', `it was signed by key ${named}, not by the given key ${ours}`);
+    }
+  }
+  const tlogs = entity.tlogEntries.length;
+  const verifier = new Verifier(
+    trustMaterialOf(options.trustedRoot, keyMode ? policy.key : undefined, keyMode ? policy.validFor : undefined),
+    {
+      tlogThreshold: keyMode ? (options.requireTransparencyLog ? 1 : 0) : 1,
+      ctlogThreshold: keyMode ? 0 : 1,
+      timestampThreshold: keyMode ? 0 : 1,
+    },
+  );
+  let signer: VerifiedSigner;
+  try {
+    // Keys are trusted whatever the bundle's certificate says: `cosign verify --key` ignores one.
+    const e = keyMode && entity.key.$case === 'certificate' ? { ...entity, key: { $case: 'public-key' as const, hint: '' } } : entity;
+    signer = verifier.verify(e);
+  } catch (err) {
+    throw translate(err, keyMode, entity, policy, hintIsOurs);
+  }
+  const loggedAt = integratedTime(entity.tlogEntries);
+  const out: CheckedSignature = { ...base, verified: true, transparencyLog: tlogs > 0 && (options.trustedRoot !== undefined || !keyMode) };
+  if (loggedAt !== undefined) out.loggedAt = loggedAt;
+  if (keyMode) {
+    out.signer = { keyId: keyId(policy.key) };
+    return out;
+  }
+  const identity = signer.identity?.subjectAlternativeName ?? '';
+  const issuer = signer.identity?.extensions?.issuer ?? '';
+  out.signer = { identity, issuer };
+  if (!matches(policy.certificateIdentity, identity)) {
+    throw new Failure(
+      'identity',
+      `the certificate’s identity is ${JSON.stringify(identity)}, not ${describe(policy.certificateIdentity)}`,
+      { signer: out.signer },
+    );
+  }
+  if (!matches(policy.certificateOidcIssuer, issuer)) {
+    throw new Failure(
+      'issuer',
+      `the certificate’s OIDC issuer is ${JSON.stringify(issuer)}, not ${describe(policy.certificateOidcIssuer)}`,
+      { signer: out.signer },
+    );
+  }
+  return out;
+}
+
+function verifiesWith(entity: SignedEntity, key: KeyObject): boolean {
+  try {
+    return entity.signature.verifySignature(key);
+  } catch {
+    return false;
+  }
+}
+
+function matches(want: string | RegExp, got: string): boolean {
+  // cosign's --certificate-identity-regexp is Go's regexp.MatchString: unanchored unless the
+  // pattern anchors itself.
+  return typeof want === 'string' ? want === got : new RegExp(want.source, want.flags.replace(/[gy]/g, '')).test(got);
+}
+
+function describe(want: string | RegExp): string {
+  return typeof want === 'string' ? JSON.stringify(want) : `one matching ${want}`;
+}
+
+function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy: VerificationPolicy, hintIsOurs: boolean): Failure {
+  const e = err as { code?: unknown; message?: unknown; cause?: { message?: unknown } };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const inner = typeof e.cause?.message === 'string' ? e.cause.message : '';
+  const message = `${typeof e.message === 'string' ? e.message : String(err)}${inner === '' ? '' : `: ${inner}`}`;
+  switch (code) {
+    case 'SIGNATURE_ERROR':
+      if (keyMode && hintIsOurs) {
+        return new Failure(
+          'signature',
+          'the signature does not verify although it names the given key: its payload was changed after signing',
+        );
+      }
+      if (keyMode)
+        return new Failure(
+          'signature',
+          `the signature does not verify with the given key ${keyId((policy as { key: KeyObject }).key)}: another key made it, or its payload was changed`,
+        );
+      return new Failure('signature', 'the signature does not verify with its certificate’s key: its payload was changed after signing');
+    case 'PUBLIC_KEY_ERROR':
+      return new Failure('key-validity', `it was signed outside the given key’s validity window (${message})`);
+    case 'CERTIFICATE_ERROR':
+      if (/not valid or expired/.test(message)) {
+        const cert = entity.key.$case === 'certificate' ? entity.key.certificate : undefined;
+        const when = integratedTime(entity.tlogEntries);
+        const window = cert === undefined ? '' : ` (valid ${cert.notBefore.toISOString()} to ${cert.notAfter.toISOString()})`;
+        return new Failure(
+          'certificate-validity',
+          `the certificate${window} was not valid when the signature was made${when === undefined ? '' : ` (${when.toISOString()})`}`,
+        );
+      }
+      if (/SCT/.test(message))
+        return new Failure('untrusted-certificate', `the certificate’s SCT does not verify with a trusted CT log: ${message}`);
+      return new Failure('untrusted-certificate', `the certificate does not chain to a trusted Fulcio CA: ${message}`);
+    case 'TLOG_INCLUSION_PROMISE_ERROR':
+      return new Failure('transparency-log', 'the transparency log’s signed entry timestamp does not verify with a trusted Rekor key');
+    case 'TLOG_INCLUSION_PROOF_ERROR':
+      return new Failure('inclusion-proof', `the transparency log inclusion proof does not match: ${message}`);
+    case 'TLOG_BODY_ERROR':
+      if (message === 'digest mismatch') {
+        return new Failure(
+          'transparency-log',
+          'the transparency log entry records another payload: the payload was changed after signing (digest mismatch)',
+        );
+      }
+      return new Failure('transparency-log', `the transparency log entry is for other content than this signature (${message})`);
+    case 'TLOG_ERROR':
+    case 'TLOG_MISSING_INCLUSION_ERROR':
+      return new Failure('transparency-log', `no verifiable transparency log entry: ${message}`);
+    case 'TIMESTAMP_ERROR':
+      return new Failure('timestamp', `no verifiable time of signing: ${message}`);
+    default:
+      if (err instanceof Error && !(err instanceof ProvenantError) && code === '')
+        return new Failure('malformed', `the signature could not be checked: ${message}`);
+      return new Failure('malformed', message);
+  }
+}
+
+function integratedTime(entries: readonly TransparencyLogEntry[]): Date | undefined {
+  const t = entries[0]?.integratedTime;
+  if (t === undefined || t === '' || t === '0') return undefined;
+  return new Date(Number(t) * 1000);
+}
+
+/** cosign 2's layer annotations as a bundle's verification material. */
+function layerMaterial(a: Record<string, string>, options: VerifyOptions): Bundle['verificationMaterial'] {
+  const certPem = a[CosignAnnotation.Certificate];
+  let content: Bundle['verificationMaterial']['content'];
+  if (certPem !== undefined && certPem !== '' && !('key' in options.policy)) {
+    const block = pemDecode(certPem);
+    if (block === undefined || block.type !== 'CERTIFICATE')
+      throw new Failure('malformed', 'the certificate annotation is not a PEM certificate');
+    try {
+      X509Certificate.parse(Buffer.from(block.bytes));
+    } catch (cause) {
+      throw new Failure('malformed', `the certificate annotation does not parse: ${(cause as Error).message}`);
+    }
+    // The chain annotation is not read: the trusted root's CAs are what the certificate must
+    // chain to, and they carry their intermediates.
+    content = { $case: 'certificate', certificate: { rawBytes: Buffer.from(block.bytes) } };
+  } else {
+    content = { $case: 'publicKey', publicKey: { hint: '' } };
+  }
+  const tlogEntries: TransparencyLogEntry[] = [];
+  const checkLog = options.trustedRoot !== undefined;
+  const rekorBundle = a[CosignAnnotation.Bundle];
+  if (rekorBundle !== undefined && rekorBundle !== '' && checkLog) tlogEntries.push(rekorEntry(rekorBundle));
+  const rfc3161Timestamps: { signedTimestamp: Buffer }[] = [];
+  const ts = a[CosignAnnotation.RFC3161Timestamp];
+  if (ts !== undefined && ts !== '' && checkLog) {
+    const signed = b64decode((jsonOr(ts) as { SignedRFC3161Timestamp?: unknown }).SignedRFC3161Timestamp);
+    if (signed === undefined) throw new Failure('malformed', 'the RFC 3161 timestamp annotation is malformed');
+    rfc3161Timestamps.push({ signedTimestamp: Buffer.from(signed) });
+  }
+  return { content, tlogEntries, timestampVerificationData: { rfc3161Timestamps } } as Bundle['verificationMaterial'];
+}
+
+/** cosign's `dev.sigstore.cosign/bundle` (a Rekor entry with its signed entry timestamp) as a bundle tlog entry. */
+function rekorEntry(text: string): TransparencyLogEntry {
+  const doc = jsonOr(text) as {
+    SignedEntryTimestamp?: unknown;
+    Payload?: { body?: unknown; integratedTime?: unknown; logIndex?: unknown; logID?: unknown };
+  };
+  const set = b64decode(doc.SignedEntryTimestamp);
+  const body = b64decode(doc.Payload?.body);
+  const { integratedTime: time, logIndex, logID } = doc.Payload ?? {};
+  if (
+    set === undefined ||
+    body === undefined ||
+    typeof time !== 'number' ||
+    typeof logIndex !== 'number' ||
+    typeof logID !== 'string' ||
+    !/^[0-9a-f]+$/.test(logID)
+  ) {
+    throw new Failure('malformed', 'the Rekor bundle annotation is malformed');
+  }
+  const entry = jsonOr(Buffer.from(body).toString('utf8')) as { kind?: unknown; apiVersion?: unknown };
+  if (typeof entry.kind !== 'string' || typeof entry.apiVersion !== 'string')
+    throw new Failure('malformed', 'the Rekor entry body has no kind');
+  return {
+    logIndex: String(logIndex),
+    logId: { keyId: Buffer.from(logID, 'hex') },
+    kindVersion: { kind: entry.kind, version: entry.apiVersion },
+    integratedTime: String(time),
+    inclusionPromise: { signedEntryTimestamp: Buffer.from(set) },
+    inclusionProof: undefined,
+    canonicalizedBody: Buffer.from(body),
+  } as TransparencyLogEntry;
+}
+
+/**
+ * The signed entity @sigstore/verify checks. One addition to its DSSE content: a Rekor v2
+ * `hashedrekord` entry logs a DSSE signature over its pre-authentication encoding, so the
+ * entry's digest is sha256(PAE), which @sigstore/verify 3 does not accept (it compares the
+ * payload's digest; sigstore-js#1677 fixed that in the 4.x line, which needs a newer Node).
+ */
+function entityOf(bundle: Bundle, artifact: Buffer | undefined): SignedEntity {
+  let entity: SignedEntity;
+  try {
+    entity = toSignedEntity(bundle, artifact);
+  } catch (cause) {
+    throw new Failure('malformed', `the bundle cannot be verified: ${(cause as Error).message}`);
+  }
+  if (bundle.content.$case !== 'dsseEnvelope') return entity;
+  const env = bundle.content.dsseEnvelope;
+  const paeDigest = sigCrypto.digest('sha256', Buffer.from(pae(env.payloadType, env.payload)));
+  const hashedrekordV2 = entity.tlogEntries.some((e) => e.kindVersion?.kind === 'hashedrekord' && e.kindVersion.version === '0.0.2');
+  if (!hashedrekordV2) return entity;
+  const content = entity.signature;
+  return {
+    ...entity,
+    signature: {
+      signature: content.signature,
+      compareSignature: (s: Buffer) => content.compareSignature(s),
+      compareDigest: (d: Buffer) => content.compareDigest(d) || sigCrypto.bufferEqual(d, paeDigest),
+      verifySignature: (k: KeyObject) => content.verifySignature(k),
+    },
+  };
+}
+
+function withoutWitnesses(bundle: Bundle): Bundle {
+  return {
+    ...bundle,
+    verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+  } as Bundle;
+}
+
+function parseOr<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof ProvenantError) throw new Failure('malformed', err.message);
+    throw err;
+  }
+}
+
+function jsonOr(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v === 'object' && v !== null) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new Failure('malformed', 'an annotation is not JSON');
+}
+
+async function readSubject(store: ContentStore, subject: Digest, options: OperationOptions): Promise<Uint8Array> {
+  try {
+    return (await store.getManifest(subject, options)).bytes;
+  } catch (err) {
+    if (!(err instanceof ProvenantError) || !['INVALID_MANIFEST', 'UNSUPPORTED_MEDIA_TYPE'].includes(err.code)) throw err;
+  }
+  // Not a manifest: a referrer's subject may be any content; read it, bounded like a manifest.
+  const stat = await store.statBlob(subject, options);
+  if (stat === undefined) throw new ProvenantError('NOT_FOUND', `${subject} is not in ${store.location}`);
+  return collect(
+    await store.readBlob({ ...stat, mediaType: 'application/octet-stream' }, options),
+    MANIFEST_LIMIT,
+    `${store.location}@${subject}`,
+  );
+}

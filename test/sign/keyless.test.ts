@@ -1,0 +1,313 @@
+/**
+ * Keyless signing through sigstore-js against @sigstore/mock's Fulcio, Rekor and timestamp
+ * authority on 127.0.0.1, with a trusted root the test writes; then verification, by us and by
+ * @sigstore/verify, and the tampering cases only keyless signatures have.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Bundle } from '@sigstore/bundle';
+import { X509Certificate } from '@sigstore/core';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import { isProvenantError } from '../../src/errors.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
+import { simpleSigningPayload } from '../../src/sign/payload.ts';
+import { signImage } from '../../src/sign/sign.ts';
+import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
+import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
+import { verifyImage } from '../../src/sign/verify.ts';
+import { makeImage } from '../helpers/images.ts';
+import { removeTemp, tempLayout } from './helpers.ts';
+import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from './mock-sigstore.ts';
+
+const REF = 'registry.test/keyless/app';
+const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+
+describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
+  let dir: string;
+  let mock: MockSigstore;
+  let signer: KeylessSigner;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-keyless-'));
+    mock = await startMockSigstore({ dir });
+    signer = new KeylessSigner({
+      fulcioURL: mock.url,
+      rekorURL: mock.url,
+      tsaURL: mock.url,
+      identityToken: mock.token(IDENTITY),
+      trustedRoot: mock.trustedRoot,
+    });
+  });
+  after(async () => {
+    await mock?.stop();
+    await removeTemp();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const policy = { certificateIdentity: IDENTITY, certificateOidcIssuer: MOCK_ISSUER };
+
+  async function signed() {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const entries = await signImage(layout, 'v1', { signer, dockerReference: REF });
+    return { layout, made, entries };
+  }
+
+  it('a Fulcio certificate, a Rekor entry with its inclusion proof and a timestamp: both storages verify', async () => {
+    const before = { ...mock.requests };
+    const { layout, made, entries } = await signed();
+    assert.deepEqual(
+      entries.map((e) => e.added),
+      [true, true],
+    );
+    // One certificate, log entry and timestamp per signature.
+    assert.equal(mock.requests.fulcio - before.fulcio, 2);
+    assert.equal(mock.requests.rekor - before.rekor, 2);
+    assert.equal(mock.requests.tsa - before.tsa, 2);
+    const report = await verifyImage(layout, made.root.digest, { policy, trustedRoot: mock.trustedRoot });
+    assert.deepEqual(
+      report.checked.map((c) => [c.storage, c.verified, c.reason]),
+      [
+        ['cosign', true, undefined],
+        ['referrers', true, undefined],
+      ],
+    );
+    for (const c of report.verified) {
+      assert.deepEqual(c.signer, { identity: IDENTITY, issuer: MOCK_ISSUER });
+      assert.equal(c.transparencyLog, true);
+      assert.ok(c.loggedAt instanceof Date);
+    }
+    // A keyless signature needs a trusted root; a key policy does not accept it.
+    await assert.rejects(verifyImage(layout, made.root.digest, { policy }), (e: unknown) => isProvenantError(e, 'USAGE'));
+  });
+
+  it('the .sig layer carries cosign 2’s certificate, chain, Rekor bundle and timestamp annotations', async () => {
+    const { layout, made } = await signed();
+    const found = await findSignatures(layout, made.root.digest);
+    const layer = found.find((f) => f.format === 'cosign-layer');
+    assert.ok(layer && layer.format === 'cosign-layer');
+    const a = layer.layer.annotations;
+    assert.deepEqual(Object.keys(a).sort(), [
+      'dev.cosignproject.cosign/signature',
+      'dev.sigstore.cosign/bundle',
+      'dev.sigstore.cosign/certificate',
+      'dev.sigstore.cosign/chain',
+      'dev.sigstore.cosign/rfc3161timestamp',
+    ]);
+    assert.deepEqual(Buffer.from(layer.layer.payload), Buffer.from(simpleSigningPayload(REF, made.root.digest)));
+    const cert = X509Certificate.parse(a['dev.sigstore.cosign/certificate']!);
+    assert.equal(cert.subjectAltName, IDENTITY);
+    // The chain is the issuing CA from the trusted root (the mock has a root only).
+    const chain = pemDecodeAll(a['dev.sigstore.cosign/chain']!);
+    assert.equal(chain.length, 1);
+    assert.ok(cert.verify(X509Certificate.parse(Buffer.from(chain[0]!.bytes))));
+    const rekor = JSON.parse(a['dev.sigstore.cosign/bundle']!);
+    assert.deepEqual(Object.keys(rekor), ['SignedEntryTimestamp', 'Payload']);
+    assert.deepEqual(Object.keys(rekor.Payload), ['body', 'integratedTime', 'logIndex', 'logID']);
+    assert.equal(JSON.parse(Buffer.from(rekor.Payload.body, 'base64').toString()).kind, 'hashedrekord');
+    assert.deepEqual(Object.keys(JSON.parse(a['dev.sigstore.cosign/rfc3161timestamp']!)), ['SignedRFC3161Timestamp']);
+  });
+
+  it('our bundles verify with @sigstore/verify itself against the written trusted root', async () => {
+    const { layout, made } = await signed();
+    const bundle = (await findSignatures(layout, made.root.digest)).find((f) => f.format === 'bundle');
+    assert.ok(bundle && bundle.format === 'bundle' && bundle.bundle);
+    const b = bundle.bundle;
+    assert.equal(b.verificationMaterial.content.$case, 'certificate');
+    assert.equal(b.verificationMaterial.tlogEntries[0]?.kindVersion.kind, 'dsse');
+    assert.ok(b.verificationMaterial.tlogEntries[0]?.inclusionProof, 'the entry comes with its inclusion proof');
+    const signerId = new Verifier(toTrustMaterial(mock.trustedRoot)).verify(toSignedEntity(b), {
+      subjectAlternativeName: IDENTITY,
+      extensions: { issuer: MOCK_ISSUER },
+    });
+    assert.equal(signerId.identity?.subjectAlternativeName, IDENTITY);
+  });
+
+  it('a wrong identity or issuer is refused, naming what the certificate says', async () => {
+    const { layout, made } = await signed();
+    const wrongId = await verifyImage(layout, made.root.digest, {
+      policy: { ...policy, certificateIdentity: 'https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main' },
+      trustedRoot: mock.trustedRoot,
+    });
+    assert.deepEqual(
+      wrongId.checked.map((c) => c.reason),
+      ['identity', 'identity'],
+    );
+    assert.match(wrongId.checked[0]!.message!, /identity is "https:\/\/github.com\/acme\/app/);
+    const wrongIssuer = await verifyImage(layout, made.root.digest, {
+      policy: { ...policy, certificateOidcIssuer: 'https://token.actions.githubusercontent.com' },
+      trustedRoot: mock.trustedRoot,
+    });
+    assert.deepEqual(
+      wrongIssuer.checked.map((c) => c.reason),
+      ['issuer', 'issuer'],
+    );
+    const pattern = await verifyImage(layout, made.root.digest, {
+      policy: { certificateIdentity: /^https:\/\/github\.com\/acme\//, certificateOidcIssuer: MOCK_ISSUER },
+      trustedRoot: mock.trustedRoot,
+    });
+    assert.equal(pattern.verified.length, 2);
+  });
+
+  it('a changed payload: the log entry records another payload', async () => {
+    const { layout, made } = await signed();
+    const layer = (await findSignatures(layout, made.root.digest)).find((f) => f.format === 'cosign-layer');
+    assert.ok(layer && layer.format === 'cosign-layer');
+    const other = await tempLayout();
+    await other.putManifest(made.root, { tags: ['v1'] });
+    await appendCosignLayer(other, made.root.digest, 'sig', {
+      ...layer.layer,
+      payload: simpleSigningPayload(REF, made.root.digest, { approved: 'yes' }),
+    });
+    const c = (await verifyImage(other, made.root.digest, { policy, trustedRoot: mock.trustedRoot })).checked[0]!;
+    assert.equal(c.reason, 'transparency-log');
+    assert.match(c.message!, /records another payload: the payload was changed after signing/);
+  });
+
+  it('a bundle whose inclusion proof does not match its entry', async () => {
+    const { layout, made } = await signed();
+    const second = await signed();
+    const bundleOf = async (l: typeof layout, d: typeof made.root.digest): Promise<Bundle> => {
+      const f = (await findSignatures(l, d)).find((x) => x.format === 'bundle');
+      assert.ok(f && f.format === 'bundle' && f.bundle);
+      return f.bundle;
+    };
+    const mine = await bundleOf(layout, made.root.digest);
+    const theirs = await bundleOf(second.layout, second.made.root.digest);
+    // The entry keeps its own signed entry timestamp, but shows another entry's proof.
+    const entry = {
+      ...mine.verificationMaterial.tlogEntries[0]!,
+      inclusionProof: theirs.verificationMaterial.tlogEntries[0]!.inclusionProof,
+    };
+    const forged = { ...mine, verificationMaterial: { ...mine.verificationMaterial, tlogEntries: [entry] } } as Bundle;
+    const store = await tempLayout();
+    await store.putManifest(made.root, { tags: ['v1'] });
+    await writeBundleReferrer(
+      store,
+      { mediaType: made.root.mediaType, digest: made.root.digest, size: made.root.bytes.length },
+      forged,
+      'https://sigstore.dev/cosign/sign/v1',
+    );
+    const c = (await verifyImage(store, made.root.digest, { policy, trustedRoot: mock.trustedRoot })).checked[0]!;
+    assert.equal(c.reason, 'inclusion-proof');
+    assert.match(c.message!, /inclusion proof does not match: calculated root hash does not match/);
+  });
+
+  it('a certificate used outside its validity: issued an hour before the log integrated the signature', async () => {
+    const hourAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 60 * 60 * 1000);
+    const old = await startMockSigstore({ dir: await mkdtemp(join(dir, 'old-')), caClock: hourAgo });
+    try {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const s = new KeylessSigner({
+        fulcioURL: old.url,
+        rekorURL: old.url,
+        identityToken: old.token(IDENTITY),
+        trustedRoot: old.trustedRoot,
+      });
+      await signImage(layout, 'v1', { signer: s, dockerReference: REF });
+      const report = await verifyImage(layout, made.root.digest, { policy, trustedRoot: old.trustedRoot });
+      assert.deepEqual(
+        report.checked.map((c) => c.reason),
+        ['certificate-validity', 'certificate-validity'],
+      );
+      assert.match(report.checked[0]!.message!, /was not valid when the signature was made/);
+    } finally {
+      await old.stop();
+    }
+  });
+
+  it('a certificate from another CA does not chain to the trusted root', async () => {
+    const { layout, made } = await signed();
+    const otherDir = await mkdtemp(join(dir, 'other-'));
+    const other = await startMockSigstore({ dir: otherDir });
+    try {
+      const report = await verifyImage(layout, made.root.digest, { policy, trustedRoot: other.trustedRoot });
+      assert.equal(report.verified.length, 0);
+      assert.ok(
+        report.checked.every((c) => c.reason === 'untrusted-certificate' || c.reason === 'transparency-log' || c.reason === 'timestamp'),
+        JSON.stringify(report.checked.map((c) => [c.reason, c.message])),
+      );
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('a key signer with a Rekor URL logs its signatures, and the log entries are checked', async () => {
+    const pair = generateSigningKeyPair();
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await signImage(layout, 'v1', { signer: new KeySigner(pair.privateKey, { rekorURL: mock.url }), dockerReference: REF });
+    const logged = await verifyImage(layout, made.root.digest, {
+      policy: { key: pair.publicKey },
+      trustedRoot: mock.trustedRoot,
+      requireTransparencyLog: true,
+    });
+    assert.deepEqual(
+      logged.checked.map((c) => [c.verified, c.transparencyLog]),
+      [
+        [true, true],
+        [true, true],
+      ],
+    );
+    // Without a trusted root the entries cannot be checked, and the report says so.
+    const unchecked = await verifyImage(layout, made.root.digest, { policy: { key: pair.publicKey } });
+    assert.deepEqual(
+      unchecked.checked.map((c) => [c.verified, c.transparencyLog]),
+      [
+        [true, false],
+        [true, false],
+      ],
+    );
+    // Another log's trusted root does not vouch for these entries.
+    const otherDir = await mkdtemp(join(dir, 'other-log-'));
+    const other = await startMockSigstore({ dir: otherDir });
+    try {
+      const r = await verifyImage(layout, made.root.digest, { policy: { key: pair.publicKey }, trustedRoot: other.trustedRoot });
+      assert.deepEqual(
+        r.checked.map((c) => c.reason),
+        ['transparency-log', 'transparency-log'],
+      );
+    } finally {
+      await other.stop();
+    }
+    // A key signature without an entry fails when one is required.
+    const plain = await tempLayout();
+    await plain.putManifest(made.root, { tags: ['v1'] });
+    await signImage(plain, 'v1', { signer: new KeySigner(pair.privateKey), dockerReference: REF });
+    const required = await verifyImage(plain, made.root.digest, {
+      policy: { key: pair.publicKey },
+      trustedRoot: mock.trustedRoot,
+      requireTransparencyLog: true,
+    });
+    assert.deepEqual(
+      required.checked.map((c) => c.reason),
+      ['transparency-log', 'transparency-log'],
+    );
+  });
+
+  it('a refused or malformed token is a CREDENTIALS error that never repeats the token', async () => {
+    const secret = 'eyJhbGciOiJub25lIn0.bm90IGpzb24.';
+    const s = new KeylessSigner({ fulcioURL: mock.url, rekorURL: mock.url, identityToken: secret });
+    const layout = await tempLayout();
+    const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+    await layout.putManifest(stored, { tags: ['v1'] });
+    await assert.rejects(signImage(layout, 'v1', { signer: s, dockerReference: REF }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'CREDENTIALS'), String(e));
+      assert.ok(!e.message.includes(secret) && !String(e.hint).includes(secret), e.message);
+      return true;
+    });
+    const failing = new KeylessSigner({
+      fulcioURL: mock.url,
+      rekorURL: mock.url,
+      identityToken: async () => {
+        throw new Error('no token here');
+      },
+    });
+    await assert.rejects(signImage(layout, 'v1', { signer: failing, dockerReference: REF }), (e: unknown) =>
+      isProvenantError(e, 'CREDENTIALS'),
+    );
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * A private Sigstore instance for tests: @sigstore/mock's Fulcio, Rekor and timestamp
+ * authority, served over HTTP on 127.0.0.1 (one server, each service on its own path), and the
+ * trusted root that describes them, written to a file the way a user would pass one. Nothing
+ * goes to the public instances.
+ */
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, initializeTSA, rekorHandler, tsaHandler } from '@sigstore/mock';
+import { parseTrustedRoot, type TrustedRoot } from '../../src/sign/trust.ts';
+
+type Handler = {
+  path: string;
+  fn: (body: string) => Promise<{ statusCode: number; response: string | ArrayBufferView; contentType?: string }>;
+};
+
+/** A running mock instance. */
+export interface MockSigstore {
+  url: string;
+  trustedRoot: TrustedRoot;
+  trustedRootPath: string;
+  /** An (unsigned) OIDC token whose `sub` Fulcio puts in the certificate's SAN. */
+  token(subject: string, issuer?: string): string;
+  /** How many requests each service answered. */
+  requests: { fulcio: number; rekor: number; tsa: number };
+  stop(): Promise<void>;
+}
+
+/** Options: clocks for the CA (certificates' notBefore) and the log (integrated times). */
+export interface MockOptions {
+  caClock?: Date;
+  logClock?: Date;
+  dir: string;
+}
+
+export const MOCK_ISSUER = 'https://issuer.mock.test';
+
+/**
+ * The mock logs a proposed entry as it is; a real Rekor turns a proposed `dsse` entry
+ * (envelope and verifiers) into the stored form (envelope and payload hashes, signatures with
+ * their verifiers: rekor pkg/types/dsse/v0.0.1), which is what verifiers compare against. Done
+ * here so that our `dsse` entries are checked as a real log would record them.
+ */
+function canonicalDsse(body: string): string {
+  const entry = JSON.parse(body) as {
+    kind?: string;
+    apiVersion?: string;
+    spec?: { proposedContent?: { envelope: string; verifiers: string[] } };
+  };
+  const proposed = entry.spec?.proposedContent;
+  if (entry.kind !== 'dsse' || proposed === undefined) return body;
+  const envelope = JSON.parse(proposed.envelope) as { payload: string; signatures: { sig: string }[] };
+  const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
+  return JSON.stringify({
+    apiVersion: entry.apiVersion,
+    kind: 'dsse',
+    spec: {
+      envelopeHash: { algorithm: 'sha256', value: sha256(proposed.envelope) },
+      payloadHash: { algorithm: 'sha256', value: sha256(Buffer.from(envelope.payload, 'base64')) },
+      signatures: envelope.signatures.map((s, i) => ({ signature: s.sig, verifier: proposed.verifiers[i] ?? proposed.verifiers[0] })),
+    },
+  });
+}
+
+export async function startMockSigstore(options: MockOptions): Promise<MockSigstore> {
+  const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const handlers = new Map<string, { handler: Handler; name: 'fulcio' | 'rekor' | 'tsa' }>();
+  const requests = { fulcio: 0, rekor: 0, tsa: 0 };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const h = req.method === 'POST' ? handlers.get(req.url ?? '') : undefined;
+      if (h === undefined) {
+        res.writeHead(404).end();
+        return;
+      }
+      requests[h.name]++;
+      h.handler
+        .fn(Buffer.concat(chunks).toString('utf8'))
+        .then(({ statusCode, response, contentType }) => {
+          res.writeHead(statusCode, { 'Content-Type': contentType ?? 'text/plain' });
+          res.end(typeof response === 'string' ? response : Buffer.from(response.buffer, response.byteOffset, response.byteLength));
+        })
+        .catch((err: unknown) => res.writeHead(500).end(String(err)));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  // The clocks stand still, on a whole second: pkijs writes the timestamp authority's
+  // GeneralizedTime with its milliseconds minus trailing zeros (as DER wants: ".12Z"), which
+  // @sigstore/core 3 refuses unless there are exactly three digits; whole seconds have none.
+  // The CA's clock is the log's unless a test moves it, so a certificate is valid when logged.
+  // It is set a second or two ahead: the mock's root certificates are made with the real time,
+  // and must be valid at the time their certificates and timestamps say.
+  const now = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
+  const logClock = options.logClock ?? now;
+  const caClock = options.caClock ?? logClock;
+  const caKey = key();
+  const ctKey = key();
+  const logKey = key();
+  const tsaKey = key();
+  const ctlog = await initializeCTLog(ctKey, caClock);
+  const ca = await initializeCA(caKey, ctlog, caClock);
+  const tlog = await initializeTLog(url, logKey, logClock);
+  const tsa = await initializeTSA(tsaKey, logClock);
+  const rekor = rekorHandler(tlog) as Handler;
+  for (const [name, handler] of [
+    ['fulcio', fulcioHandler(ca) as Handler],
+    ['rekor', { path: rekor.path, fn: (body: string) => rekor.fn(canonicalDsse(body)) }],
+    ['tsa', tsaHandler(tsa) as Handler],
+  ] as const) {
+    handlers.set(handler.path, { handler, name });
+  }
+
+  const b64 = (b: ArrayBufferView | Buffer) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+  const der = (k: ReturnType<typeof key>['publicKey']) => k.export({ format: 'der', type: 'spki' });
+  const start = '2000-01-01T00:00:00Z';
+  // protobuf-specs TrustedRoot JSON, as `cosign trusted-root create` writes one.
+  const root = {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [
+      {
+        baseUrl: url,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: { rawBytes: b64(der(logKey.publicKey)), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
+        logId: { keyId: createHash('sha256').update(der(logKey.publicKey)).digest('base64') },
+      },
+    ],
+    certificateAuthorities: [
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'sigstore' },
+        uri: url,
+        certChain: { certificates: [{ rawBytes: b64(ca.rootCertificate) }] },
+        validFor: { start },
+      },
+    ],
+    ctlogs: [
+      {
+        baseUrl: url,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: { rawBytes: b64(ctlog.publicKey), keyDetails: 'PKIX_ECDSA_P256_SHA_256', validFor: { start } },
+        logId: { keyId: b64(ctlog.logID) },
+      },
+    ],
+    timestampAuthorities: [
+      {
+        subject: { organization: 'sigstore.mock', commonName: 'tsa' },
+        uri: url,
+        certChain: { certificates: [{ rawBytes: b64(tsa.intCertificate) }, { rawBytes: b64(tsa.rootCertificate) }] },
+        validFor: { start },
+      },
+    ],
+  };
+  const trustedRootPath = join(options.dir, 'trusted_root.json');
+  await writeFile(trustedRootPath, JSON.stringify(root, null, 2));
+  const { readFile } = await import('node:fs/promises');
+  const trustedRoot = parseTrustedRoot(await readFile(trustedRootPath), trustedRootPath);
+
+  return {
+    url,
+    trustedRoot,
+    trustedRootPath,
+    requests,
+    token(subject: string, issuer = MOCK_ISSUER) {
+      const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      return `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ iss: issuer, sub: subject, aud: 'sigstore' })}.`;
+    },
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

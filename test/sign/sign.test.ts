@@ -1,0 +1,472 @@
+/**
+ * Signing with a key into a layout and a real registry, verifying it back, the formats byte
+ * for byte, and each tampering case rejected with its own reason.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Bundle } from '@sigstore/bundle';
+import { PublicKeyDetails } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import fc from 'fast-check';
+import { statement } from '../../src/attest/storage.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { parseStored, type Stored } from '../../src/oci/content.ts';
+import type { Digest } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { summarizeSignatures } from '../../src/sign/inspect.ts';
+import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
+import { cosignSignStatement, pae, parseStatement, simpleSigningPayload } from '../../src/sign/payload.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { appendCosignLayer, cosignTag, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
+import { emptyTrustedRoot } from '../../src/sign/trust.ts';
+import { assertVerified, verifyImage } from '../../src/sign/verify.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import type { ByteStream, ContentStore } from '../../src/store/types.ts';
+import { makeImage } from '../helpers/images.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { putCosignLayer, removeTemp, tempLayout } from './helpers.ts';
+
+const REF = '127.0.0.1:5000/provenant/app';
+
+/** A store that records every blob read, to prove verification never reads layers or configs. */
+function counting(store: ContentStore): { store: ContentStore; reads: string[] } {
+  const reads: string[] = [];
+  const wrapped: ContentStore = {
+    location: store.location,
+    statBlob: (d, o) => store.statBlob(d, o),
+    readBlob: (d: Descriptor, o?: Parameters<ContentStore['readBlob']>[1]): Promise<ByteStream> => {
+      reads.push(d.digest);
+      return store.readBlob(d, o);
+    },
+    putBlob: (s, o) => store.putBlob(s, o),
+    resolve: (t, o) => store.resolve(t, o),
+    getManifest: (t, o) => store.getManifest(t, o),
+    putManifest: (m, o) => store.putManifest(m, o),
+    listTags: (o) => store.listTags(o),
+    referrers: (d, o) => store.referrers(d, o),
+    close: () => store.close(),
+  };
+  return { store: wrapped, reads };
+}
+
+async function readAll(stream: ByteStream): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const c of stream) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+async function referrerBundles(store: ContentStore, subject: Digest): Promise<Bundle[]> {
+  const out: Bundle[] = [];
+  for (const f of await findSignatures(store, subject)) if (f.format === 'bundle' && f.bundle !== undefined) out.push(f.bundle);
+  return out;
+}
+
+describe('signing with a key', () => {
+  after(removeTemp);
+  const alice = generateSigningKeyPair();
+  const bob = generateSigningKeyPair();
+
+  it('signs an index and, recursively, its images in both storages; both verify; verification reads no layer or config', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1' });
+    const entries = await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, recursive: true });
+    assert.equal(entries.length, 6);
+    assert.ok(entries.every((e) => e.added));
+    const imageBlobs = new Set<string>(made.blobs.keys());
+    for (const m of [made.root, ...made.manifests]) {
+      const { store, reads } = counting(layout);
+      const report = await verifyImage(store, m.digest, { policy: { key: alice.publicKey } });
+      assert.deepEqual(
+        report.checked.map((c) => [c.storage, c.verified, c.reason]),
+        [
+          ['cosign', true, undefined],
+          ['referrers', true, undefined],
+        ],
+      );
+      assert.equal(report.verified[0]?.payload?.digest, m.digest);
+      assert.equal(report.verified[1]?.statement?.predicateType, 'https://sigstore.dev/cosign/sign/v1');
+      assert.deepEqual(report.verified[0]?.signer, { keyId: keyId(alice.publicKey) });
+      assert.deepEqual(
+        reads.filter((d) => imageBlobs.has(d) && !made.manifests.some((x) => x.digest === d)),
+        [],
+      );
+    }
+  });
+
+  it('the .sig image has cosign’s exact shape: go-containerregistry manifest and config, the payload as layer', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await signImage(layout, 'v1', {
+      signer: new KeySigner(alice.privateKey),
+      dockerReference: REF,
+      storages: ['cosign'],
+      annotations: { team: 'a' },
+    });
+    const sig = await layout.getManifest(cosignTag(made.root.digest, 'sig'));
+    assert.equal(sig.kind, 'manifest');
+    if (sig.kind !== 'manifest') return;
+    const payload = simpleSigningPayload(REF, made.root.digest, { team: 'a' });
+    const layer = sig.manifest.layers[0]!;
+    assert.equal(layer.mediaType, 'application/vnd.dev.cosign.simplesigning.v1+json');
+    assert.deepEqual(Object.keys(layer.annotations ?? {}), ['dev.cosignproject.cosign/signature']);
+    const text = Buffer.from(sig.bytes).toString();
+    assert.equal(
+      text,
+      `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":${sig.manifest.config.size},"digest":"${sig.manifest.config.digest}"},"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","size":${payload.length},"digest":"${layer.digest}","annotations":{"dev.cosignproject.cosign/signature":"${layer.annotations!['dev.cosignproject.cosign/signature']}"}}]}`,
+    );
+    const config = (await readAll(await layout.readBlob(sig.manifest.config))).toString();
+    assert.equal(
+      config,
+      `{"architecture":"","created":"0001-01-01T00:00:00Z","history":[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers","diff_ids":["${layer.digest}"]},"config":{}}`,
+    );
+    const blob = await readAll(await layout.readBlob(layer));
+    assert.deepEqual(blob, Buffer.from(payload));
+  });
+
+  it('signing again with the same key adds nothing; another key adds a second signature in each storage', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const d = made.root.digest;
+    await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+    const sigBefore = await layout.resolve(cosignTag(d, 'sig'));
+    const again = await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+    assert.deepEqual(
+      again.map((e) => e.added),
+      [false, false],
+    );
+    assert.deepEqual(await layout.resolve(cosignTag(d, 'sig')), sigBefore);
+    assert.equal((await layout.referrers(d)).length, 1);
+    await signImage(layout, 'v1', { signer: new KeySigner(bob.privateKey), dockerReference: REF });
+    const sig = await layout.getManifest(cosignTag(d, 'sig'));
+    assert.equal(sig.kind === 'manifest' && sig.manifest.layers.length, 2);
+    assert.equal((await layout.referrers(d)).length, 2);
+    // Each key verifies its own two; the other two fail, each naming why.
+    const report = await verifyImage(layout, d, { policy: { key: alice.publicKey } });
+    assert.equal(report.verified.length, 2);
+    const failed = report.checked.filter((c) => !c.verified);
+    assert.deepEqual(failed.map((c) => c.reason).sort(), ['signature', 'wrong-key']);
+    assert.match(
+      failed.find((c) => c.reason === 'wrong-key')!.message!,
+      new RegExp(`signed by key ${escapeRe(keyId(bob.publicKey))}, not by the given key`),
+    );
+    // inspect: every signature, signed, with the key ids the bundles name.
+    const summary = await summarizeSignatures(layout, d);
+    assert.equal(summary.length, 4);
+    assert.ok(summary.every((s) => s.signed));
+    assert.deepEqual(
+      summary
+        .filter((s) => s.storage === 'referrers')
+        .map((s) => s.keyId)
+        .sort(),
+      [keyId(alice.publicKey), keyId(bob.publicKey)].sort(),
+    );
+  });
+
+  it('our bundles verify with @sigstore/verify itself, as the independent judge', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['referrers'] });
+    const [bundle] = await referrerBundles(layout, made.root.digest);
+    assert.ok(bundle);
+    assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    // A key trusted under the hint our bundle names: a wrong hint would not find it.
+    const trust = toTrustMaterial(emptyTrustedRoot(), {
+      [keyId(alice.publicKey)]: {
+        rawBytes: alice.publicKey.export({ format: 'der', type: 'spki' }),
+        keyDetails: PublicKeyDetails.PKIX_ECDSA_P256_SHA_256,
+      },
+    });
+    const signer = new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 }).verify(toSignedEntity(bundle));
+    assert.ok(signer.key);
+    assert.equal(bundle.content.$case, 'dsseEnvelope');
+    if (bundle.content.$case !== 'dsseEnvelope') return;
+    assert.deepEqual(Buffer.from(bundle.content.dsseEnvelope.payload), Buffer.from(cosignSignStatement(made.root.digest)));
+    // The referrer manifest is cosign 3's: artifact type, config, annotations, subject.
+    const [ref] = await layout.referrers(made.root.digest);
+    const m = await layout.getManifest(ref!.digest);
+    const doc = JSON.parse(Buffer.from(m.bytes).toString());
+    assert.equal(doc.artifactType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
+    assert.deepEqual(doc.config, {
+      mediaType: 'application/vnd.oci.empty.v1+json',
+      size: 2,
+      digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+      artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+    });
+    assert.deepEqual(Object.keys(doc.annotations), [
+      'dev.sigstore.bundle.content',
+      'dev.sigstore.bundle.predicateType',
+      'org.opencontainers.image.created',
+    ]);
+    assert.equal(doc.annotations['dev.sigstore.bundle.content'], 'dsse-envelope');
+    assert.deepEqual(doc.subject, { mediaType: MediaType.OciIndex, size: made.root.bytes.length, digest: made.root.digest });
+  });
+
+  describe('tampering, each rejected with its own reason', () => {
+    it('a changed manifest: the signature names the old digest', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+      // Someone changes the index (an annotation) and carries the signatures over to it.
+      const changed = parseStored(
+        new TextEncoder().encode(Buffer.from(made.root.bytes).toString().replace('"manifests"', '"annotations":{"x":"y"},"manifests"')),
+      );
+      await layout.putManifest(changed, { tags: ['v1'] });
+      await copySignatures(layout, made.root, changed);
+      const report = await verifyImage(layout, changed.digest, { policy: { key: alice.publicKey } });
+      assert.equal(report.verified.length, 0);
+      assert.deepEqual(
+        report.checked.map((c) => c.reason),
+        ['wrong-subject', 'wrong-subject'],
+      );
+      assert.match(report.checked[0]!.message!, new RegExp(`is for ${made.root.digest}, not for this image \\(${changed.digest}\\)`));
+      assert.match(report.checked[1]!.message!, /copied from another image/);
+    });
+
+    it('a changed payload: the signature no longer verifies over it', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const d = made.root.digest;
+      const [bundle] = await signedBundle(layout, d, alice);
+      assert.ok(bundle);
+      await signImage(layout, d, { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
+      // The statement gets an annotation the signer never signed; signature and key hint kept.
+      const env = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : undefined;
+      assert.ok(env);
+      const forged = {
+        ...bundle,
+        content: { $case: 'dsseEnvelope', dsseEnvelope: { ...env, payload: Buffer.from(cosignSignStatement(d, { approved: 'yes' })) } },
+      } as Bundle;
+      const other = await tempLayout();
+      await other.putManifest(made.root, { tags: ['v1'] });
+      await writeBundleReferrer(
+        other,
+        { mediaType: made.root.mediaType, digest: d, size: made.root.bytes.length },
+        forged,
+        'https://sigstore.dev/cosign/sign/v1',
+      );
+      const c = (await verifyImage(other, d, { policy: { key: alice.publicKey } })).checked[0]!;
+      assert.equal(c.reason, 'signature');
+      assert.match(c.message!, /names the given key: its payload was changed after signing/);
+      // In cosign 2 storage: the payload's optional part changed, the signature kept.
+      const sig = await findSignatures(layout, d);
+      const layer = sig.find((f) => f.format === 'cosign-layer');
+      assert.ok(layer && layer.format === 'cosign-layer');
+      const third = await tempLayout();
+      await third.putManifest(made.root, { tags: ['v1'] });
+      await appendCosignLayer(third, d, 'sig', { ...layer.layer, payload: simpleSigningPayload(REF, d, { approved: 'yes' }) });
+      const s = (await verifyImage(third, d, { policy: { key: alice.publicKey } })).checked[0]!;
+      assert.equal(s.reason, 'signature');
+      assert.match(s.message!, /another key made it, or its payload was changed/);
+    });
+
+    it('a wrong key', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+      const report = await verifyImage(layout, made.root.digest, { policy: { key: bob.publicKey } });
+      assert.deepEqual(
+        report.checked.map((c) => c.reason),
+        ['signature', 'wrong-key'],
+      );
+      assert.match(report.checked[0]!.message!, new RegExp(`does not verify with the given key ${escapeRe(keyId(bob.publicKey))}`));
+      assert.match(
+        report.checked[1]!.message!,
+        new RegExp(`signed by key ${escapeRe(keyId(alice.publicKey))}, not by the given key ${escapeRe(keyId(bob.publicKey))}`),
+      );
+    });
+
+    it('an attestation copied onto another image, in both storages', async () => {
+      const layout = await tempLayout();
+      const a = await makeImage(layout, { tag: 'a', seed: 1, platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const b = await makeImage(layout, { tag: 'b', seed: 9, platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const s = statement('https://slsa.dev/provenance/v1', { buildDefinition: {} }, [{ name: 'app', digest: a.root.digest }]);
+      for (const storage of ['cosign', 'referrers'] as const)
+        await attestImage(layout, 'a', [s], { signer: new KeySigner(alice.privateKey), storage });
+      const good = await verifyImage(layout, a.root.digest, {
+        policy: { key: alice.publicKey },
+        kind: 'attestation',
+        predicateType: 'https://slsa.dev/provenance/v1',
+      });
+      assert.equal(good.verified.length, 2);
+      assert.equal(good.verified[0]?.statement?.predicateType, 'https://slsa.dev/provenance/v1');
+      await copySignatures(layout, a.root, b.root);
+      const bad = await verifyImage(layout, b.root.digest, { policy: { key: alice.publicKey }, kind: 'attestation' });
+      assert.deepEqual(
+        bad.checked.map((c) => c.reason),
+        ['wrong-subject', 'wrong-subject'],
+      );
+      assert.match(
+        bad.checked[0]!.message!,
+        new RegExp(`attestation is about ${a.root.digest}, not this image \\(${b.root.digest}\\): it was copied from another image`),
+      );
+      // Statements about another image are refused when attesting, too.
+      await assert.rejects(attestImage(layout, 'b', [s], { signer: new KeySigner(alice.privateKey), storage: 'cosign' }), (e: unknown) =>
+        isProvenantError(e, 'USAGE'),
+      );
+    });
+
+    it('nothing to verify is reported as such; failures are thrown with every reason', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const report = await verifyImage(layout, made.root.digest, { policy: { key: alice.publicKey } });
+      assert.deepEqual(report.checked, []);
+      assert.throws(
+        () => assertVerified(report, 'app:v1'),
+        (e: unknown) => isProvenantError(e, 'SIGNATURE') && /app:v1 has no signatures/.test(e.message),
+      );
+      await signImage(layout, 'v1', { signer: new KeySigner(bob.privateKey), dockerReference: REF });
+      const failed = await verifyImage(layout, made.root.digest, { policy: { key: alice.publicKey } });
+      assert.throws(
+        () => assertVerified(failed, 'app:v1'),
+        (e: unknown) =>
+          isProvenantError(e, 'SIGNATURE') && /none of the 2 signatures/.test(e.message) && /wrong-key|signed by key/.test(e.hint ?? ''),
+      );
+      assert.doesNotThrow(() => assertVerified({ ...failed, verified: [failed.checked[0]!] }));
+    });
+
+    it('arbitrary annotations on a .sig layer give an unverified result, never an exception', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const root = emptyTrustedRoot();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({
+            'dev.cosignproject.cosign/signature': fc.oneof(fc.base64String(), fc.string()),
+            'dev.sigstore.cosign/certificate': fc.oneof(fc.constant(''), fc.string()),
+            'dev.sigstore.cosign/bundle': fc.oneof(
+              fc.string(),
+              fc.jsonValue().map((v) => JSON.stringify(v)),
+            ),
+          }),
+          fc.uint8Array({ maxLength: 64 }),
+          async (annotations, junk) => {
+            const store = await tempLayout();
+            await store.putManifest(made.root, { tags: ['v1'] });
+            const payload = junk.length % 2 === 0 ? simpleSigningPayload(REF, made.root.digest) : junk;
+            await appendCosignLayer(store, made.root.digest, 'sig', {
+              mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+              payload,
+              annotations,
+            });
+            for (const policy of [{ key: alice.publicKey }, { certificateIdentity: /.*/, certificateOidcIssuer: /.*/ }]) {
+              const r = await verifyImage(store, made.root.digest, { policy, trustedRoot: root });
+              assert.equal(r.checked.length, 1);
+              assert.equal(r.checked[0]!.verified, false);
+              assert.ok(r.checked[0]!.reason, r.checked[0]!.message);
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+  });
+
+  it('cosign attestations: DSSE layers in the .att image as cosign 2 writes them', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const s = statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3' }, [{ name: 'app', digest: made.root.digest }]);
+    const first = await attestImage(layout, 'v1', [s], { signer: new KeySigner(alice.privateKey), storage: 'cosign' });
+    const again = await attestImage(layout, 'v1', [s], { signer: new KeySigner(alice.privateKey), storage: 'cosign' });
+    assert.deepEqual([first[0]?.added, again[0]?.added], [true, false]);
+    const att = await layout.getManifest(cosignTag(made.root.digest, 'att'));
+    assert.ok(att.kind === 'manifest');
+    if (att.kind !== 'manifest') return;
+    assert.equal(att.manifest.layers.length, 1);
+    const layer = att.manifest.layers[0]!;
+    assert.equal(layer.mediaType, 'application/vnd.dsse.envelope.v1+json');
+    assert.deepEqual(layer.annotations, { 'dev.cosignproject.cosign/signature': '', predicateType: 'https://spdx.dev/Document' });
+    const envelope = JSON.parse((await readAll(await layout.readBlob(layer))).toString());
+    assert.deepEqual(Object.keys(envelope), ['payloadType', 'payload', 'signatures']);
+    assert.deepEqual(Object.keys(envelope.signatures[0]), ['keyid', 'sig']);
+    const payload = Buffer.from(envelope.payload, 'base64');
+    assert.deepEqual(payload, Buffer.from(s.bytes));
+    assert.equal(parseStatement(payload).predicateType, 'https://spdx.dev/Document');
+    // The DSSE signature is over the PAE, DER-encoded, with the key.
+    const { verify } = await import('node:crypto');
+    assert.ok(verify('sha256', pae(envelope.payloadType, payload), alice.publicKey, Buffer.from(envelope.signatures[0].sig, 'base64')));
+    const report = await verifyImage(layout, made.root.digest, {
+      policy: { key: alice.publicKey },
+      kind: 'attestation',
+      predicateType: 'https://spdx.dev/Document',
+    });
+    assert.equal(report.verified.length, 1);
+    const none = await verifyImage(layout, made.root.digest, {
+      policy: { key: alice.publicKey },
+      kind: 'attestation',
+      predicateType: 'https://slsa.dev/provenance/v1',
+    });
+    assert.equal(none.checked.length, 0);
+  });
+
+  describe('in a real registry (distribution 2.8: no referrers API, so the referrers tag schema)', { skip: registryMissing }, () => {
+    let reg: TestRegistry;
+    before(async () => {
+      reg = await startRegistry();
+    });
+    after(async () => {
+      await reg?.stop();
+    });
+
+    it('signs, finds and verifies through RegistryStore with the same functions as a layout', async () => {
+      const store = new RegistryStore(
+        new RegistryClient(reg.host, { retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 } }),
+        'sign/app',
+      );
+      const made = await makeImage(store, { tag: 'v1' });
+      const entries = await signImage(store, 'v1', {
+        signer: new KeySigner(alice.privateKey),
+        dockerReference: `${reg.host}/sign/app`,
+        recursive: true,
+      });
+      assert.equal(entries.filter((e) => e.added).length, 6);
+      const again = await signImage(store, 'v1', {
+        signer: new KeySigner(alice.privateKey),
+        dockerReference: `${reg.host}/sign/app`,
+        recursive: true,
+      });
+      assert.equal(again.filter((e) => e.added).length, 0);
+      const tags = await store.listTags();
+      assert.ok(tags.includes(cosignTag(made.root.digest, 'sig')));
+      assert.ok(tags.includes(`sha256-${made.root.digest.slice(7)}`), 'the referrers tag schema index');
+      for (const m of [made.root, ...made.manifests]) {
+        const report = await verifyImage(store, m.digest, { policy: { key: alice.publicKey } });
+        assert.deepEqual(
+          report.checked.map((c) => [c.storage, c.verified]),
+          [
+            ['cosign', true],
+            ['referrers', true],
+          ],
+        );
+      }
+      const wrong = await verifyImage(store, made.root.digest, { policy: { key: bob.publicKey } });
+      assert.equal(wrong.verified.length, 0);
+      await store.close();
+    });
+  });
+});
+
+async function signedBundle(store: ContentStore, d: Digest, pair: ReturnType<typeof generateSigningKeyPair>): Promise<Bundle[]> {
+  await signImage(store, d, { signer: new KeySigner(pair.privateKey), dockerReference: REF, storages: ['referrers'] });
+  return referrerBundles(store, d);
+}
+
+/** Carries every signature and attestation of `from` over to `to`, as a careless copy would. */
+async function copySignatures(store: ContentStore, from: Stored, to: Stored): Promise<void> {
+  for (const f of await findSignatures(store, from.digest)) {
+    if (f.format === 'cosign-layer') await putCosignLayer(store, to.digest, f.layer, f.kind === 'signature' ? 'sig' : 'att');
+    else if (f.bundle !== undefined)
+      await writeBundleReferrer(
+        store,
+        { mediaType: to.mediaType, digest: to.digest, size: to.bytes.length },
+        f.bundle,
+        f.predicateType ?? '',
+      );
+  }
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
