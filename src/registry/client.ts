@@ -18,7 +18,16 @@ import { MANIFEST_LIMIT, verifyStream } from '../store/verify.ts';
 import { type Challenge, findChallenge, parseChallenges } from './challenge.ts';
 import { responseError, unauthorized } from './errors.ts';
 import { nextLink } from './link.ts';
-import { backoffDelay, DEFAULT_RETRY, describeNetworkError, isNetworkError, parseRetryAfter, type RetryOptions, sleep } from './retry.ts';
+import {
+  backoffDelay,
+  DEFAULT_RETRY,
+  describeNetworkError,
+  isNetworkError,
+  type RetryAfterWait,
+  type RetryOptions,
+  retryAfterWait,
+  sleep,
+} from './retry.ts';
 import { covers, repositoryScope, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
 
 /** Options of a {@link RegistryClient}. */
@@ -115,6 +124,12 @@ interface Answer {
 }
 
 const retryable = new WeakSet<object>();
+/**
+ * The `Retry-After` of the answer an error came from. Upload requests are not retried by
+ * `#send` (their session is restarted or resumed instead), so the wait travels with the error
+ * to the upload loop.
+ */
+const retryAfterOf = new WeakMap<object, RetryAfterWait>();
 const MiB = 1024 * 1024;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -557,8 +572,11 @@ export class RegistryClient {
         // 416: the registry and we disagree about the session's offset; only a new session helps.
         const outOfRange = err instanceof ProvenantError && /HTTP 416/.test(err.message);
         if (!(retryable.has(err as object) || outOfRange) || attempt >= this.#retry.attempts) throw err;
-        const delayMs = backoffDelay(attempt, this.#retry);
-        this.#noteRetry(op, `upload blob ${d.digest}`, attempt, delayMs, (err as Error).message);
+        // A 429 or 503 that says how long to wait is obeyed here too, as in #send.
+        const wait = retryAfterOf.get(err as object);
+        const delayMs = wait?.ms ?? backoffDelay(attempt, this.#retry);
+        const reason = (err as Error).message;
+        this.#noteRetry(op, `upload blob ${d.digest}`, attempt, delayMs, wait === undefined ? reason : `${reason}; ${wait.note}`);
         await sleep(delayMs, op.signal);
         // Where does the session stand? A chunked upload resumes from the registry's Range. A
         // whole-blob PUT that was answered (5xx, 429) appended nothing, so its session is reused
@@ -830,8 +848,9 @@ export class RegistryClient {
   }
 
   /**
-   * One request with the retry policy: network failures, 5xx and 429 are retried (429 after
-   * `Retry-After`), a 401 re-authenticates once, anything else outside `accept` is an error.
+   * One request with the retry policy: network failures, 5xx and 429 are retried (after
+   * `Retry-After` when the answer has one, at most `maxRetryAfterMs`), a 401 re-authenticates
+   * once, anything else outside `accept` is an error.
    */
   async #send(req: Req): Promise<Answer> {
     const attempts = req.retry === false ? 1 : this.#retry.attempts;
@@ -872,10 +891,17 @@ export class RegistryClient {
       });
       if (res.status >= 500 || res.status === 429) {
         retryable.add(error);
+        const wait = retryAfterWait(res.headers.get('retry-after'), Date.now(), this.#retry.maxRetryAfterMs ?? 60_000);
+        if (wait !== undefined) retryAfterOf.set(error, wait);
         if (attempt < attempts) {
-          const after = parseRetryAfter(res.headers.get('retry-after'), Date.now(), this.#retry.maxRetryAfterMs ?? 60_000);
-          const delayMs = after ?? backoffDelay(attempt, this.#retry);
-          this.#noteRetry(req.op, req.what, attempt, delayMs, `HTTP ${res.status}`);
+          const delayMs = wait?.ms ?? backoffDelay(attempt, this.#retry);
+          this.#noteRetry(
+            req.op,
+            req.what,
+            attempt,
+            delayMs,
+            wait === undefined ? `HTTP ${res.status}` : `HTTP ${res.status}; ${wait.note}`,
+          );
           await sleep(delayMs, req.op.signal);
           continue;
         }
