@@ -6,11 +6,13 @@ import type { Credentials } from '../auth/credentials.ts';
 import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
 import { concatBytes } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { certificateError, certificateFailure, isBlockedPort } from '../net.ts';
 import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestHex, isDigest } from '../oci/digest.ts';
 import { isIndexType, MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { assertIndex } from '../oci/validate.ts';
+import { checkRegistryHost } from '../ref/reference.ts';
 import { Limiter } from '../store/limit.ts';
 import type { BlobSource, ByteStream, Logger, OperationOptions, ProgressUpdate } from '../store/types.ts';
 import { silentLogger } from '../store/types.ts';
@@ -169,7 +171,9 @@ export class RegistryClient {
   #credentials = new Map<string, Promise<Credentials | undefined>>();
   #referrersApi: boolean | undefined;
 
+  /** @throws ProvenantError `INVALID_REFERENCE` when `registry` is no host[:port] a connection can be made to */
   constructor(registry: string, options: RegistryClientOptions = {}) {
+    checkRegistryHost(registry);
     this.registry = registry;
     this.apiHost = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
     this.#keychain = options.keychain ?? anonymousKeychain;
@@ -485,7 +489,7 @@ export class RegistryClient {
       } catch (err) {
         if (op.signal?.aborted) throw aborted(op.signal);
         if (!isNetworkError(err) || resumes + 1 >= this.#retry.attempts || received >= descriptor.size) {
-          throw err instanceof ProvenantError ? err : networkError(this.registry, where, err);
+          throw err instanceof ProvenantError ? err : networkError(this.registry, where, err, resumes + 1);
         }
         resumes++;
         const delayMs = backoffDelay(resumes, this.#retry);
@@ -778,8 +782,12 @@ export class RegistryClient {
           }
         }
         if (this.#base !== undefined) break;
+        // A certificate that does not verify, or a port fetch refuses, says more than the other
+        // scheme's failure, and trying again cannot change it.
+        const lasting = errors.find((e) => certificateFailure(e) !== undefined || isBlockedPort(e));
+        if (lasting !== undefined) throw networkError(this.registry, where, lasting, round);
         const first = errors[0];
-        if (round >= this.#retry.attempts || !errors.some(isNetworkError)) throw networkError(this.registry, where, first);
+        if (round >= this.#retry.attempts || !errors.some(isNetworkError)) throw networkError(this.registry, where, first, round);
         const delayMs = backoffDelay(round, this.#retry);
         this.#noteRetry(op, 'ping', round, delayMs, describeNetworkError(first));
         await sleep(delayMs, op.signal);
@@ -861,7 +869,7 @@ export class RegistryClient {
       try {
         answer = await this.#fetchOnce(req, req.noAuth ? undefined : await this.#authorization(req));
       } catch (err) {
-        const e = this.#failure(err, req);
+        const e = this.#failure(err, req, attempt);
         if (attempt < attempts && retryable.has(e)) {
           const delayMs = backoffDelay(attempt, this.#retry);
           this.#noteRetry(req.op, req.what, attempt, delayMs, describeNetworkError(err));
@@ -955,15 +963,18 @@ export class RegistryClient {
     });
   }
 
-  /** A thrown fetch failure as a ProvenantError; network failures are marked retryable. */
-  #failure(err: unknown, req: Req): ProvenantError {
+  /**
+   * A thrown fetch failure as a ProvenantError, on try number `tries`; network failures are
+   * marked retryable (a certificate or a blocked port is not one).
+   */
+  #failure(err: unknown, req: Req, tries: number): ProvenantError {
     if (req.op.signal?.aborted) return aborted(req.op.signal);
     for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
       // Our own error from inside a request body (a source that failed verification, say).
       if (e instanceof ProvenantError) return e;
     }
-    const e = networkError(this.registry, req.where, err);
-    if (isNetworkError(err)) retryable.add(e);
+    const e = networkError(this.registry, req.where, err, tries);
+    if (e.code === 'NETWORK' && isNetworkError(err)) retryable.add(e);
     return e;
   }
 
@@ -1156,11 +1167,29 @@ function aborted(signal: AbortSignal): ProvenantError {
   return new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason });
 }
 
-function networkError(registry: string, where: string, cause: unknown): ProvenantError {
+/**
+ * The error for a request that failed without an answer, after `tries` tries: TLS_CERTIFICATE
+ * for a certificate that did not verify, INVALID_REFERENCE for a port fetch refuses, else
+ * NETWORK (whose hint says it was retried only when it was).
+ */
+function networkError(registry: string, where: string, cause: unknown, tries: number): ProvenantError {
+  const certificate = certificateError(cause, registry, where);
+  if (certificate !== undefined) return certificate;
+  if (isBlockedPort(cause)) {
+    return new ProvenantError(
+      'INVALID_REFERENCE',
+      `cannot use ${registry}: Node's fetch refuses its port (a blocked port of the Fetch standard)`,
+      {
+        where,
+        cause,
+        hint: 'serve the registry on another port (https://fetch.spec.whatwg.org/#port-blocking lists the blocked ones)',
+      },
+    );
+  }
   return new ProvenantError('NETWORK', `cannot reach ${registry}: ${describeNetworkError(cause)}`, {
     where,
     cause,
-    hint: 'check the registry address and the network; the request was retried',
+    hint: `check the registry address and the network${tries > 1 ? `; tried ${tries} times` : ''}`,
   });
 }
 
