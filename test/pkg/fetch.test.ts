@@ -293,6 +293,20 @@ describe('DownloadCache after an interrupted run', async () => {
   });
 });
 
+describe('fetchFile', () => {
+  it('says NETWORK when the connection breaks in the middle of the body', async () => {
+    const server = await fileServer(pseudoRandomBytes(2_000_000, 3), () => ({ kind: 'drop-after', bytes: 100_000 }));
+    try {
+      await assert.rejects(
+        fetchFile(server.url),
+        (e) => isProvenantError(e, 'NETWORK') && e.message.startsWith(`cannot fetch ${server.url}`),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('fetchFile over TLS', { skip: opensslMissing }, () => {
   it('says TLS_CERTIFICATE, naming NODE_EXTRA_CA_CERTS, for a server whose certificate is not trusted', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-tls-fetch-'));
