@@ -949,7 +949,7 @@ export class RegistryClient {
         throw new ProvenantError('REGISTRY', `${this.registry} redirected more than 10 times`, { where: req.where });
       }
       await drain(res);
-      url = new URL(location, url);
+      url = resolveLocation(location, url, this.registry, req.where);
       if (res.status === 303) method = 'GET';
     }
   }
@@ -1199,7 +1199,23 @@ function uploadLocation(answer: Answer, registry: string, repository: string): U
   if (location === null || location === '') {
     throw new ProvenantError('REGISTRY', `${registry} opened an upload without a Location`, { where: `${registry}/${repository}` });
   }
-  return new URL(location, answer.url);
+  return resolveLocation(location, answer.url, registry, `${registry}/${repository}`);
+}
+
+/** A `Location` header against the URL that answered; REGISTRY when it is no URL (not a TypeError for the CLI to print). */
+function resolveLocation(location: string, base: URL, registry: string, where: string): URL {
+  try {
+    return new URL(location, base);
+  } catch (cause) {
+    throw new ProvenantError(
+      'REGISTRY',
+      `${registry} answered with a Location that is not a URL: ${JSON.stringify(location.slice(0, 200))}`,
+      {
+        where,
+        cause,
+      },
+    );
+  }
 }
 
 /**

@@ -206,6 +206,30 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.equal(events.filter((e) => e.kind === 'retry').length, 2);
   });
 
+  it('says REGISTRY, not a TypeError, when a redirect or an upload Location is no URL', async () => {
+    const bytes = pseudoRandomBytes(1000, 9);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') res.writeHead(200).end();
+      else if (req.method === 'GET') res.writeHead(307, { location: 'http://[not-a-host/blob' }).end();
+      else if (req.method === 'HEAD') res.writeHead(404).end();
+      else res.writeHead(202, { location: 'http://[not-a-host/upload' }).end();
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    const isLocationError = (e: unknown) => isProvenantError(e, 'REGISTRY') && /Location that is not a URL/.test(e.message);
+    await assert.rejects(async () => readAll(await client.readBlob('a/b', d)), isLocationError);
+    await assert.rejects(
+      client.pushBlob('a/b', {
+        descriptor: d,
+        open: async () =>
+          (async function* () {
+            yield bytes;
+          })(),
+      }),
+      isLocationError,
+    );
+  });
+
   it('refuses a host that is no address, and a port out of range, when the client is made', () => {
     for (const host of ['127.0.0.1:99999', 'localhost:0', '999.1.1.1', 'a b']) {
       assert.throws(
