@@ -7,6 +7,7 @@ const root = resolve(import.meta.dirname, '..', 'src');
 const LAYERS: Record<string, number> = {
   'errors.ts': 0,
   'bytes.ts': 0,
+  'net.ts': 0,
   oci: 0,
   ref: 0,
   archive: 1,

@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'DENIED'
   | 'TOO_MANY_REQUESTS'
   | 'NETWORK'
+  | 'TLS_CERTIFICATE'
   | 'INSECURE'
   | 'CREDENTIALS'
   | 'ABORTED'

@@ -187,10 +187,13 @@ export async function buildDebImage(options: BuildOptions): Promise<BuildResult>
                 throw err;
               });
         if (pkg !== undefined) return pkg;
-        const bytes = await fetchFile(p.url, { baseDir, signal: options.signal });
-        const fetched = await read(bytes);
-        await cache?.put(`deb:${sha256}`, bytes);
-        return fetched;
+        // Through the cache, a download is written as it arrives and checked against the lock's
+        // SHA-256 before it is kept, so that a build killed half way resumes it the next time.
+        const bytes =
+          cache === undefined
+            ? await fetchFile(p.url, { baseDir, signal: options.signal })
+            : await cache.download(p.url, { sha256 }, { baseDir, signal: options.signal, key: `deb:${sha256}` });
+        return read(bytes);
       };
       // A few packages are read (or downloaded) ahead of the one being used, so that waiting on the
       // disk or the network overlaps with reading; they are used in the plan's order.

@@ -1,5 +1,5 @@
 /** `provenant apk keygen|build|index`: making signed packages and repositories. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 import { buildApk, buildApkFromDirectory, buildApkIndex, generateApkKeyPair, parseApkSpecYaml } from '../pkg/apk/write.ts';
@@ -100,6 +100,11 @@ async function signingKey(path: string | undefined): Promise<{ privateKeyPem: st
 async function atomicWrite(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   await mkdir(dirname(path) || '.', { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, data, { mode });
-  await rename(tmp, path);
+  try {
+    await writeFile(tmp, data, { mode });
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

@@ -1,5 +1,5 @@
 /** The `build` and `lock` commands' glue: options from flags and environment, and output. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
@@ -56,8 +56,13 @@ export async function runBuild(
 export async function writeLockFile(path: string, lock: Lock): Promise<void> {
   await mkdir(dirname(path) || '.', { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, formatLock(lock));
-  await rename(tmp, path);
+  try {
+    await writeFile(tmp, formatLock(lock));
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** The build's summary: the index digest, then one line per platform. */

@@ -2,8 +2,10 @@ import type { ErrorCode } from '../errors.ts';
 
 /**
  * Exit codes: 0 success, 1 any other error, 2 usage (the command line or a reference was
- * wrong), 3 not found, 4 authentication or authorization, 5 integrity (a digest, size or
- * signature did not verify), 6 network after retries, 130 cancelled.
+ * wrong), 3 not found, 4 authentication or authorization, 5 integrity or trust (a digest, size or
+ * signature did not verify, a key is not trusted, or a server's TLS certificate did not verify),
+ * 6 network after retries, 130 cancelled. A certificate is not a network failure: retrying
+ * brings the same certificate back, so scripts that retry on 6 must not see it.
  */
 export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
@@ -23,6 +25,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'SIZE_MISMATCH':
     case 'SIGNATURE':
     case 'UNTRUSTED_KEY':
+    case 'TLS_CERTIFICATE':
       return 5;
     case 'NETWORK':
     case 'TOO_MANY_REQUESTS':

@@ -2,12 +2,21 @@
  * Fetching repository files (indexes, packages, keys) from http(s), file:// URLs and local paths,
  * with an optional content-addressed cache. What is fetched is verified by the caller (signatures,
  * checksums); the cache only saves the download.
+ *
+ * A run can be killed at any moment (SIGINT ends the process without running `finally`), so the
+ * cache never depends on cleaning up after itself: every file is written under a temporary name
+ * that says who wrote it (a hash of the host name and the process id) and renamed into place when
+ * whole. The next run removes temporary files whose writer is gone, and resumes a download that
+ * was cut off from where its partial file ends (HTTP `Range`), checking the whole file against the
+ * digest it must have.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { certificateError, isBlockedPort } from '../net.ts';
 
 /** Options of {@link fetchFile}. */
 export interface FetchFileOptions {
@@ -47,22 +56,21 @@ export function safeLocation(location: string): string {
  * Reads a file from a URL or path.
  *
  * @throws ProvenantError `NOT_FOUND` for a 404 or a missing file, `NETWORK` when the server
- *   cannot be reached or answers an error, `ABORTED` when cancelled
+ *   cannot be reached or answers an error, `TLS_CERTIFICATE` when its certificate does not
+ *   verify, `ABORTED` when cancelled
  */
 export async function fetchFile(location: string, options: FetchFileOptions = {}): Promise<Uint8Array> {
   const where = safeLocation(location);
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
   if (isRemote(location)) {
-    let res: Response;
+    const res = await request(location, where, options.signal);
+    let body: Uint8Array;
     try {
-      res = await fetch(location, { signal: options.signal ?? null, redirect: 'follow' });
+      body = new Uint8Array(await res.arrayBuffer());
     } catch (err) {
-      if (options.signal?.aborted) throw new ProvenantError('ABORTED', 'the download was cancelled', { where, cause: err });
-      throw new ProvenantError('NETWORK', `cannot fetch ${where}: ${(err as Error).message}`, { where, cause: err });
+      // The connection broke in the middle of the body.
+      throw requestError(err, location, where, options.signal);
     }
-    if (res.status === 404) throw new ProvenantError('NOT_FOUND', `${where} does not exist (HTTP 404)`, { where });
-    if (!res.ok) throw new ProvenantError('NETWORK', `${where} answered HTTP ${res.status}`, { where });
-    const body = new Uint8Array(await res.arrayBuffer());
     if (body.length > maxBytes) throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
     return body;
   }
@@ -77,6 +85,52 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   }
 }
 
+/** A GET answered with 2xx (or 206/416 when `range` is sent); 404 is NOT_FOUND, other answers NETWORK. */
+async function request(location: string, where: string, signal: AbortSignal | undefined, range?: number): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(location, {
+      signal: signal ?? null,
+      redirect: 'follow',
+      ...(range === undefined ? {} : { headers: { range: `bytes=${range}-` } }),
+    });
+  } catch (err) {
+    throw requestError(err, location, where, signal);
+  }
+  if (res.ok || (range !== undefined && res.status === 416)) return res;
+  await res.body?.cancel().catch(() => {});
+  if (res.status === 404) throw new ProvenantError('NOT_FOUND', `${where} does not exist (HTTP 404)`, { where });
+  throw new ProvenantError('NETWORK', `${where} answered HTTP ${res.status}`, { where });
+}
+
+/** A failed request as ABORTED, TLS_CERTIFICATE, INVALID_CONFIG (a port fetch refuses) or NETWORK. */
+function requestError(err: unknown, location: string, where: string, signal: AbortSignal | undefined): ProvenantError {
+  if (signal?.aborted) return new ProvenantError('ABORTED', 'the download was cancelled', { where, cause: err });
+  if (err instanceof ProvenantError) return err;
+  let host = where;
+  try {
+    host = new URL(location).host;
+  } catch {
+    // safeLocation already said the URL is malformed.
+  }
+  const certificate = certificateError(err, host, where);
+  if (certificate !== undefined) return certificate;
+  if (isBlockedPort(err)) {
+    return new ProvenantError(
+      'INVALID_CONFIG',
+      `cannot fetch ${where}: Node's fetch refuses its port (a blocked port of the Fetch standard)`,
+      {
+        where,
+        cause: err,
+        hint: 'use the repository on another port (https://fetch.spec.whatwg.org/#port-blocking lists the blocked ones)',
+      },
+    );
+  }
+  const cause = (err as { cause?: { message?: unknown } }).cause;
+  const detail = typeof cause?.message === 'string' ? cause.message : (err as Error).message;
+  return new ProvenantError('NETWORK', `cannot fetch ${where}: ${detail}`, { where, cause: err });
+}
+
 /** The local path of a `file://` URL or a path, relative ones against `baseDir`. */
 export function localPath(location: string, baseDir: string | undefined): string {
   if (location.startsWith('file://')) return fileURLToPath(location);
@@ -84,12 +138,35 @@ export function localPath(location: string, baseDir: string | undefined): string
   return resolvePath(baseDir ?? '.', location);
 }
 
+/** What a download must be: its SHA-256 (hex), and its size when known. */
+export interface ExpectedFile {
+  sha256: string;
+  size?: number | undefined;
+}
+
+/** Options of {@link DownloadCache.download}. */
+export interface DownloadOptions extends FetchFileOptions {
+  /** Also record the file under this key, for {@link DownloadCache.get}. */
+  key?: string | undefined;
+}
+
+/** A temporary file whose writer is alive on this machine is left alone for this long (a writer touches its file as it goes). */
+const TEMP_STALE_MS = 60 * 60 * 1000;
+/** A partial download is kept this long for a later run to resume. */
+const PARTIAL_KEEP_MS = 7 * 24 * 60 * 60 * 1000;
+const HEX64 = /^[0-9a-f]{64}$/;
+
 /**
  * A content-addressed cache of downloads: files under `dir/sha256/<hex>`, and for each key (a
- * package's checksum, say) the digest it was stored under.
+ * package's checksum, say) the digest it was stored under. Files are written as
+ * `<name>.<owner>.tmp` and renamed when whole; downloads in progress are `partial/<sha256>.<owner>.part`.
+ * `<owner>` is `<host>-<pid>` (the first 8 hex digits of the host name's SHA-256, and the
+ * process id), so that the first use of a cache removes the temporary files of runs that were
+ * killed (see {@link DownloadCache.sweep}) and resumes their downloads.
  */
 export class DownloadCache {
   readonly dir: string;
+  #swept: Promise<void> | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -103,9 +180,10 @@ export class DownloadCache {
    * a SharedArrayBuffer, which worker threads can read without a copy.
    */
   async get(key: string, options: { check?: boolean; shared?: boolean } = {}): Promise<Uint8Array | undefined> {
+    await this.#sweepOnce();
     try {
       const hex = (await readFile(this.keyPath(key), 'utf8')).trim();
-      if (!/^[0-9a-f]{64}$/.test(hex)) return undefined;
+      if (!HEX64.test(hex)) return undefined;
       const path = join(this.dir, 'sha256', hex);
       let bytes: Uint8Array;
       if (options.shared === true) {
@@ -124,13 +202,275 @@ export class DownloadCache {
 
   /** Stores `bytes` under `key`, atomically. */
   async put(key: string, bytes: Uint8Array): Promise<void> {
+    await this.#sweepOnce();
     const hex = createHash('sha256').update(bytes).digest('hex');
     await atomicWrite(join(this.dir, 'sha256', hex), bytes);
     await atomicWrite(this.keyPath(key), `${hex}\n`);
   }
 
+  /**
+   * Downloads `location` into the cache and returns its bytes, which have `expected.sha256`
+   * (DIGEST_MISMATCH otherwise, and nothing is kept). The body is written to a partial file as it
+   * arrives; when a run was cut off (a dropped connection, a killed process), the next download
+   * of the same file asks for the rest with `Range: bytes=N-`. A server that ignores Range sends
+   * it all again; when the resumed file does not have the digest (the file changed on the
+   * server), it is downloaded once more from the start. Local paths and file:// URLs are read
+   * and checked the same way.
+   *
+   * @throws ProvenantError `DIGEST_MISMATCH`, `NOT_FOUND`, `NETWORK` (the partial file is kept
+   *   for the next try), `TLS_CERTIFICATE`, `ABORTED`, `INVALID_PACKAGE` (over `maxBytes`)
+   */
+  async download(location: string, expected: ExpectedFile, options: DownloadOptions = {}): Promise<Uint8Array> {
+    const where = safeLocation(location);
+    if (!HEX64.test(expected.sha256)) {
+      throw new ProvenantError('INVALID_DIGEST', `"${expected.sha256}" is not a SHA-256 in hex`, { where });
+    }
+    await this.#sweepOnce();
+    if (!isRemote(location)) {
+      const bytes = await fetchFile(location, options);
+      checkDownload(bytes, expected, where);
+      await this.#keep(expected.sha256, bytes, options.key);
+      return bytes;
+    }
+    const limits = { maxBytes: options.maxBytes ?? 2 * 1024 * 1024 * 1024, size: expected.size };
+    const partial = await this.#claimPartial(expected.sha256);
+    try {
+      for (let fresh = false; ; fresh = true) {
+        const from = fresh ? 0 : await sizeOf(partial);
+        await receive(location, where, partial, from, limits, options.signal);
+        const file = await readFile(partial);
+        const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+        const actual = createHash('sha256').update(bytes).digest('hex');
+        if (actual === expected.sha256 && (expected.size === undefined || bytes.length === expected.size)) {
+          const final = join(this.dir, 'sha256', expected.sha256);
+          await mkdir(dirname(final), { recursive: true });
+          await rename(partial, final);
+          if (options.key !== undefined) await atomicWrite(this.keyPath(options.key), `${expected.sha256}\n`);
+          return bytes;
+        }
+        // Resumed bytes that do not add up: the file changed on the server since the first part,
+        // or the partial file was damaged. One more try, whole.
+        if (from > 0 && !fresh) continue;
+        throw digestMismatch(where, actual, bytes.length, expected);
+      }
+    } catch (err) {
+      // What arrived before a dropped connection or a cancel is kept for the next try; bytes
+      // that are wrong, or a file the server does not have, are not.
+      if (!isProvenantError(err, 'NETWORK', 'ABORTED')) await rm(partial, { force: true });
+      throw err;
+    } finally {
+      writing.delete(partial);
+    }
+  }
+
+  /**
+   * Removes the temporary files of writers that are gone: those of processes of this machine
+   * that no longer run, and any not written to for an hour; and partial downloads older than a
+   * week. Runs once per cache object, before its first read or write; never fails (a file
+   * another process removed first, or cannot be removed, is left to it).
+   */
+  async sweep(): Promise<void> {
+    const now = Date.now();
+    for (const sub of ['sha256', 'keys', 'partial']) {
+      const folder = join(this.dir, sub);
+      let names: string[];
+      try {
+        names = await readdir(folder);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const owner = ownerOf(name);
+        if (owner === undefined) continue;
+        try {
+          const { mtimeMs } = await stat(join(folder, name));
+          const age = now - mtimeMs;
+          const stale = owner.partial ? age > PARTIAL_KEEP_MS : age > TEMP_STALE_MS || (owner.here && !isAlive(owner.pid));
+          if (stale) await rm(join(folder, name), { force: true });
+        } catch {
+          // Gone already, or not ours to remove.
+        }
+      }
+    }
+  }
+
+  #sweepOnce(): Promise<void> {
+    this.#swept ??= this.sweep().catch(() => {});
+    return this.#swept;
+  }
+
+  async #keep(hex: string, bytes: Uint8Array, key: string | undefined): Promise<void> {
+    await atomicWrite(join(this.dir, 'sha256', hex), bytes);
+    if (key !== undefined) await atomicWrite(this.keyPath(key), `${hex}\n`);
+  }
+
+  /**
+   * A partial file of this process for the download of `sha256`: one left by a writer that is
+   * gone when there is one (renamed to this process's name, so two runs never append to the
+   * same file), else a new name.
+   */
+  async #claimPartial(sha256: string): Promise<string> {
+    const folder = join(this.dir, 'partial');
+    await mkdir(folder, { recursive: true });
+    const mine = join(folder, `${sha256}.${ownerTag()}-${randomBytes(4).toString('hex')}.part`);
+    writing.add(mine);
+    const now = Date.now();
+    for (const name of await readdir(folder)) {
+      if (!name.startsWith(`${sha256}.`)) continue;
+      const owner = ownerOf(name);
+      const path = join(folder, name);
+      if (owner === undefined || !owner.partial || writing.has(path)) continue;
+      try {
+        const { mtimeMs } = await stat(path);
+        // A download still running in another process (of this machine, or lately of another) is left to it.
+        const running = owner.here ? owner.pid !== process.pid && isAlive(owner.pid) : true;
+        if (running && now - mtimeMs < TEMP_STALE_MS) continue;
+        await rename(path, mine);
+        return mine;
+      } catch {
+        // Claimed by another run first: look further, or start afresh.
+      }
+    }
+    return mine;
+  }
+
   private keyPath(key: string): string {
     return join(this.dir, 'keys', createHash('sha256').update(key).digest('hex'));
+  }
+}
+
+/** The download's bytes against what they must be; DIGEST_MISMATCH otherwise. */
+function checkDownload(bytes: Uint8Array, expected: ExpectedFile, where: string): void {
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== expected.sha256 || (expected.size !== undefined && bytes.length !== expected.size)) {
+    throw digestMismatch(where, actual, bytes.length, expected);
+  }
+}
+
+function digestMismatch(where: string, actual: string, length: number, expected: ExpectedFile): ProvenantError {
+  const size = expected.size === undefined || expected.size === length ? '' : ` and ${length} bytes, not ${expected.size}`;
+  return new ProvenantError('DIGEST_MISMATCH', `${where} has SHA-256 ${actual}${size}, expected ${expected.sha256}`, {
+    where,
+    hint: 'the mirror is being updated or serves a corrupt file; try again',
+  });
+}
+
+/**
+ * Appends the rest of `location` from byte `from` to the file at `path` (all of it from 0 when
+ * the server ignores the Range, or answers a range that does not start there). A 416 (the range
+ * starts at or past the end) leaves the file as it is, for the digest to decide. The file is
+ * closed in every case.
+ */
+async function receive(
+  location: string,
+  where: string,
+  path: string,
+  from: number,
+  limits: { maxBytes: number; size: number | undefined },
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  // A partial file that is whole already (the run was killed between the last byte and the rename).
+  if (limits.size !== undefined && from >= limits.size) return;
+  let res = await request(location, where, signal, from > 0 ? from : undefined);
+  if (res.status === 416) {
+    await res.body?.cancel().catch(() => {});
+    return;
+  }
+  let start = 0;
+  if (res.status === 206) {
+    const m = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
+    if (m !== null && Number(m[1]) === from) start = from;
+    else {
+      await res.body?.cancel().catch(() => {});
+      res = await request(location, where, signal);
+    }
+  }
+  let fh: FileHandle;
+  try {
+    fh = await open(path, start > 0 ? 'a' : 'w');
+  } catch (err) {
+    await res.body?.cancel().catch(() => {});
+    throw new ProvenantError('IO', `cannot write ${path}: ${(err as Error).message}`, { where: path, cause: err });
+  }
+  try {
+    let total = start;
+    if (res.body === null) return;
+    const reader = res.body[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await reader.next();
+      } catch (err) {
+        // The connection broke in the middle of the body: what was written stays, for the next try.
+        throw requestError(err, location, where, signal);
+      }
+      if (next.done) return;
+      total += next.value.byteLength;
+      if (limits.size !== undefined && total > limits.size) {
+        throw new ProvenantError('DIGEST_MISMATCH', `${where} is longer than the ${limits.size} bytes expected`, {
+          where,
+          hint: 'the mirror is being updated or serves another file; try again',
+        });
+      }
+      if (total > limits.maxBytes)
+        throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${limits.maxBytes} bytes`, { where });
+      try {
+        await fh.write(next.value);
+      } catch (err) {
+        throw new ProvenantError('IO', `cannot write ${path}: ${(err as Error).message}`, { where: path, cause: err });
+      }
+    }
+  } catch (err) {
+    await res.body?.cancel().catch(() => {});
+    throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Partial files this process is writing now (another download of the same file must not take them). */
+const writing = new Set<string>();
+
+let ownTag: string | undefined;
+
+/** `<host>-<pid>` of this process, for the names of its temporary files. */
+function ownerTag(): string {
+  ownTag ??= `${createHash('sha256').update(hostname()).digest('hex').slice(0, 8)}-${process.pid}`;
+  return ownTag;
+}
+
+/**
+ * Who wrote a temporary file, from its name: `<name>.<host>-<pid>-<random>.tmp` and
+ * `<sha256>.<host>-<pid>-<random>.part`, and the `<name>.<pid>.<random>.tmp` of earlier
+ * versions (written on this machine, as caches were then). Undefined for other files.
+ */
+function ownerOf(name: string): { here: boolean; pid: number; partial: boolean } | undefined {
+  const current = /\.([0-9a-f]{8})-(\d+)-[0-9a-z]+\.(tmp|part)$/.exec(name);
+  if (current !== null) {
+    return { here: current[1] === ownerTag().slice(0, 8), pid: Number(current[2]), partial: current[3] === 'part' };
+  }
+  const earlier = /\.(\d+)\.[0-9a-z]+\.tmp$/.exec(name);
+  if (earlier !== null) return { here: true, pid: Number(earlier[1]), partial: false };
+  return undefined;
+}
+
+/** True when a process with this id runs on this machine (signal 0 tests without signalling). */
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -152,9 +492,15 @@ async function readShared(path: string): Promise<Uint8Array> {
   }
 }
 
+/** Writes under a temporary name (see {@link DownloadCache}) and renames; removes the temporary file when the write fails. */
 async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
+  const tmp = `${path}.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

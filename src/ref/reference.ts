@@ -63,6 +63,8 @@ export function parseReference(text: string): ImageReference {
     }
   }
   if (!DOMAIN_RE.test(registry)) throw invalid(text, `"${registry}" is not a registry host`);
+  const hostProblem = registryHostProblem(registry);
+  if (hostProblem !== undefined) throw invalid(text, hostProblem, HOST_HINT);
   if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = DOCKER_HUB;
   if (repository.length === 0) throw invalid(text, 'the repository is missing');
   if (repository !== repository.toLowerCase()) throw invalid(text, 'the repository must be lower case');
@@ -76,6 +78,45 @@ export function parseReference(text: string): ImageReference {
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
   if (registry.length + 1 + repository.length > NAME_MAX) throw invalid(text, `the name is longer than ${NAME_MAX} characters`);
   return { registry, repository, tag: tag === undefined && digest === undefined ? 'latest' : tag, digest };
+}
+
+const HOST_HINT = 'a registry is a host name or IP address with an optional port from 1 to 65535, e.g. localhost:5000';
+
+/**
+ * Why `host` (`name[:port]`, as in a reference) cannot be a registry address, or undefined when
+ * it can. The reference grammar allows any digits as a port and any dotted labels as a name;
+ * this also refuses what no connection can be made to: a port outside 1-65535, and names the
+ * WHATWG URL parser rejects or reads as another address (`999.1.1.1`, `1.2.3` for 1.2.0.3).
+ */
+export function registryHostProblem(host: string): string | undefined {
+  const bracket = host.startsWith('[') ? host.indexOf(']') : -1;
+  const colon = host.indexOf(':', bracket + 1);
+  const name = colon < 0 ? host : host.slice(0, colon);
+  const portText = colon < 0 ? undefined : host.slice(colon + 1);
+  if (portText !== undefined) {
+    const port = /^\d{1,10}$/.test(portText) ? Number(portText) : Number.NaN;
+    if (!(port >= 1 && port <= 65535)) return `the port of "${host}" is out of range (1-65535)`;
+  }
+  let url: URL;
+  try {
+    url = new URL(`https://${name}/`);
+  } catch {
+    return `"${name}" is not a host name or IP address`;
+  }
+  // An IPv6 literal may be written in several ways; any the parser takes is the address.
+  if (bracket < 0 && url.hostname !== name.toLowerCase()) return `"${name}" is not a host name (it reads as the address ${url.hostname})`;
+  return undefined;
+}
+
+/**
+ * Throws INVALID_REFERENCE when `host` cannot be a registry address (see
+ * {@link registryHostProblem}): for hosts that did not come through {@link parseReference}.
+ */
+export function checkRegistryHost(host: string): void {
+  const problem = DOMAIN_RE.test(host) ? registryHostProblem(host) : `"${host}" is not a registry host`;
+  if (problem !== undefined) {
+    throw new ProvenantError('INVALID_REFERENCE', `"${host}" is not a registry: ${problem}`, { where: host, hint: HOST_HINT });
+  }
 }
 
 /** `registry/repository[:tag][@digest]`, fully qualified. */

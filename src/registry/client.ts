@@ -6,11 +6,13 @@ import type { Credentials } from '../auth/credentials.ts';
 import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
 import { concatBytes } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { certificateError, certificateFailure, isBlockedPort } from '../net.ts';
 import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestHex, isDigest } from '../oci/digest.ts';
 import { isIndexType, MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { assertIndex } from '../oci/validate.ts';
+import { checkRegistryHost } from '../ref/reference.ts';
 import { Limiter } from '../store/limit.ts';
 import type { BlobSource, ByteStream, Logger, OperationOptions, ProgressUpdate } from '../store/types.ts';
 import { silentLogger } from '../store/types.ts';
@@ -18,7 +20,16 @@ import { MANIFEST_LIMIT, verifyStream } from '../store/verify.ts';
 import { type Challenge, findChallenge, parseChallenges } from './challenge.ts';
 import { responseError, unauthorized } from './errors.ts';
 import { nextLink } from './link.ts';
-import { backoffDelay, DEFAULT_RETRY, describeNetworkError, isNetworkError, parseRetryAfter, type RetryOptions, sleep } from './retry.ts';
+import {
+  backoffDelay,
+  DEFAULT_RETRY,
+  describeNetworkError,
+  isNetworkError,
+  type RetryAfterWait,
+  type RetryOptions,
+  retryAfterWait,
+  sleep,
+} from './retry.ts';
 import { covers, repositoryScope, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
 
 /** Options of a {@link RegistryClient}. */
@@ -115,6 +126,12 @@ interface Answer {
 }
 
 const retryable = new WeakSet<object>();
+/**
+ * The `Retry-After` of the answer an error came from. Upload requests are not retried by
+ * `#send` (their session is restarted or resumed instead), so the wait travels with the error
+ * to the upload loop.
+ */
+const retryAfterOf = new WeakMap<object, RetryAfterWait>();
 const MiB = 1024 * 1024;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -154,7 +171,9 @@ export class RegistryClient {
   #credentials = new Map<string, Promise<Credentials | undefined>>();
   #referrersApi: boolean | undefined;
 
+  /** @throws ProvenantError `INVALID_REFERENCE` when `registry` is no host[:port] a connection can be made to */
   constructor(registry: string, options: RegistryClientOptions = {}) {
+    checkRegistryHost(registry);
     this.registry = registry;
     this.apiHost = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
     this.#keychain = options.keychain ?? anonymousKeychain;
@@ -470,7 +489,7 @@ export class RegistryClient {
       } catch (err) {
         if (op.signal?.aborted) throw aborted(op.signal);
         if (!isNetworkError(err) || resumes + 1 >= this.#retry.attempts || received >= descriptor.size) {
-          throw err instanceof ProvenantError ? err : networkError(this.registry, where, err);
+          throw err instanceof ProvenantError ? err : networkError(this.registry, where, err, resumes + 1);
         }
         resumes++;
         const delayMs = backoffDelay(resumes, this.#retry);
@@ -557,8 +576,11 @@ export class RegistryClient {
         // 416: the registry and we disagree about the session's offset; only a new session helps.
         const outOfRange = err instanceof ProvenantError && /HTTP 416/.test(err.message);
         if (!(retryable.has(err as object) || outOfRange) || attempt >= this.#retry.attempts) throw err;
-        const delayMs = backoffDelay(attempt, this.#retry);
-        this.#noteRetry(op, `upload blob ${d.digest}`, attempt, delayMs, (err as Error).message);
+        // A 429 or 503 that says how long to wait is obeyed here too, as in #send.
+        const wait = retryAfterOf.get(err as object);
+        const delayMs = wait?.ms ?? backoffDelay(attempt, this.#retry);
+        const reason = (err as Error).message;
+        this.#noteRetry(op, `upload blob ${d.digest}`, attempt, delayMs, wait === undefined ? reason : `${reason}; ${wait.note}`);
         await sleep(delayMs, op.signal);
         // Where does the session stand? A chunked upload resumes from the registry's Range. A
         // whole-blob PUT that was answered (5xx, 429) appended nothing, so its session is reused
@@ -760,8 +782,12 @@ export class RegistryClient {
           }
         }
         if (this.#base !== undefined) break;
+        // A certificate that does not verify, or a port fetch refuses, says more than the other
+        // scheme's failure, and trying again cannot change it.
+        const lasting = errors.find((e) => certificateFailure(e) !== undefined || isBlockedPort(e));
+        if (lasting !== undefined) throw networkError(this.registry, where, lasting, round);
         const first = errors[0];
-        if (round >= this.#retry.attempts || !errors.some(isNetworkError)) throw networkError(this.registry, where, first);
+        if (round >= this.#retry.attempts || !errors.some(isNetworkError)) throw networkError(this.registry, where, first, round);
         const delayMs = backoffDelay(round, this.#retry);
         this.#noteRetry(op, 'ping', round, delayMs, describeNetworkError(first));
         await sleep(delayMs, op.signal);
@@ -830,8 +856,9 @@ export class RegistryClient {
   }
 
   /**
-   * One request with the retry policy: network failures, 5xx and 429 are retried (429 after
-   * `Retry-After`), a 401 re-authenticates once, anything else outside `accept` is an error.
+   * One request with the retry policy: network failures, 5xx and 429 are retried (after
+   * `Retry-After` when the answer has one, at most `maxRetryAfterMs`), a 401 re-authenticates
+   * once, anything else outside `accept` is an error.
    */
   async #send(req: Req): Promise<Answer> {
     const attempts = req.retry === false ? 1 : this.#retry.attempts;
@@ -842,7 +869,7 @@ export class RegistryClient {
       try {
         answer = await this.#fetchOnce(req, req.noAuth ? undefined : await this.#authorization(req));
       } catch (err) {
-        const e = this.#failure(err, req);
+        const e = this.#failure(err, req, attempt);
         if (attempt < attempts && retryable.has(e)) {
           const delayMs = backoffDelay(attempt, this.#retry);
           this.#noteRetry(req.op, req.what, attempt, delayMs, describeNetworkError(err));
@@ -872,10 +899,17 @@ export class RegistryClient {
       });
       if (res.status >= 500 || res.status === 429) {
         retryable.add(error);
+        const wait = retryAfterWait(res.headers.get('retry-after'), Date.now(), this.#retry.maxRetryAfterMs ?? 60_000);
+        if (wait !== undefined) retryAfterOf.set(error, wait);
         if (attempt < attempts) {
-          const after = parseRetryAfter(res.headers.get('retry-after'), Date.now(), this.#retry.maxRetryAfterMs ?? 60_000);
-          const delayMs = after ?? backoffDelay(attempt, this.#retry);
-          this.#noteRetry(req.op, req.what, attempt, delayMs, `HTTP ${res.status}`);
+          const delayMs = wait?.ms ?? backoffDelay(attempt, this.#retry);
+          this.#noteRetry(
+            req.op,
+            req.what,
+            attempt,
+            delayMs,
+            wait === undefined ? `HTTP ${res.status}` : `HTTP ${res.status}; ${wait.note}`,
+          );
           await sleep(delayMs, req.op.signal);
           continue;
         }
@@ -915,7 +949,7 @@ export class RegistryClient {
         throw new ProvenantError('REGISTRY', `${this.registry} redirected more than 10 times`, { where: req.where });
       }
       await drain(res);
-      url = new URL(location, url);
+      url = resolveLocation(location, url, this.registry, req.where);
       if (res.status === 303) method = 'GET';
     }
   }
@@ -929,15 +963,18 @@ export class RegistryClient {
     });
   }
 
-  /** A thrown fetch failure as a ProvenantError; network failures are marked retryable. */
-  #failure(err: unknown, req: Req): ProvenantError {
+  /**
+   * A thrown fetch failure as a ProvenantError, on try number `tries`; network failures are
+   * marked retryable (a certificate or a blocked port is not one).
+   */
+  #failure(err: unknown, req: Req, tries: number): ProvenantError {
     if (req.op.signal?.aborted) return aborted(req.op.signal);
     for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
       // Our own error from inside a request body (a source that failed verification, say).
       if (e instanceof ProvenantError) return e;
     }
-    const e = networkError(this.registry, req.where, err);
-    if (isNetworkError(err)) retryable.add(e);
+    const e = networkError(this.registry, req.where, err, tries);
+    if (e.code === 'NETWORK' && isNetworkError(err)) retryable.add(e);
     return e;
   }
 
@@ -1130,11 +1167,29 @@ function aborted(signal: AbortSignal): ProvenantError {
   return new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason });
 }
 
-function networkError(registry: string, where: string, cause: unknown): ProvenantError {
+/**
+ * The error for a request that failed without an answer, after `tries` tries: TLS_CERTIFICATE
+ * for a certificate that did not verify, INVALID_REFERENCE for a port fetch refuses, else
+ * NETWORK (whose hint says it was retried only when it was).
+ */
+function networkError(registry: string, where: string, cause: unknown, tries: number): ProvenantError {
+  const certificate = certificateError(cause, registry, where);
+  if (certificate !== undefined) return certificate;
+  if (isBlockedPort(cause)) {
+    return new ProvenantError(
+      'INVALID_REFERENCE',
+      `cannot use ${registry}: Node's fetch refuses its port (a blocked port of the Fetch standard)`,
+      {
+        where,
+        cause,
+        hint: 'serve the registry on another port (https://fetch.spec.whatwg.org/#port-blocking lists the blocked ones)',
+      },
+    );
+  }
   return new ProvenantError('NETWORK', `cannot reach ${registry}: ${describeNetworkError(cause)}`, {
     where,
     cause,
-    hint: 'check the registry address and the network; the request was retried',
+    hint: `check the registry address and the network${tries > 1 ? `; tried ${tries} times` : ''}`,
   });
 }
 
@@ -1144,7 +1199,23 @@ function uploadLocation(answer: Answer, registry: string, repository: string): U
   if (location === null || location === '') {
     throw new ProvenantError('REGISTRY', `${registry} opened an upload without a Location`, { where: `${registry}/${repository}` });
   }
-  return new URL(location, answer.url);
+  return resolveLocation(location, answer.url, registry, `${registry}/${repository}`);
+}
+
+/** A `Location` header against the URL that answered; REGISTRY when it is no URL (not a TypeError for the CLI to print). */
+function resolveLocation(location: string, base: URL, registry: string, where: string): URL {
+  try {
+    return new URL(location, base);
+  } catch (cause) {
+    throw new ProvenantError(
+      'REGISTRY',
+      `${registry} answered with a Location that is not a URL: ${JSON.stringify(location.slice(0, 200))}`,
+      {
+        where,
+        cause,
+      },
+    );
+  }
 }
 
 /**

@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A reverse proxy in front of a test registry that injects the faults the real registry
- * cannot produce on demand: 500s, 429s with Retry-After, and connections dropped in the
- * middle of a response. Bodies stream both ways (uploads may be hundreds of MB).
+ * cannot produce on demand: 500s, 429s and 503s with Retry-After, and connections dropped in
+ * the middle of a response. Bodies stream both ways (uploads may be hundreds of MB). It keeps a
+ * log of what it received and when, so a test can measure the client's waits as the server sees
+ * them.
  */
 
 /** Which faults to inject. Every count is over matching requests only. */
@@ -13,8 +15,15 @@ export interface FaultPlan {
   status500Every?: number;
   /** Every Nth matching request answers 429 with `Retry-After`. */
   status429Every?: number;
+  /** Every Nth matching request answers 503 (with `retryAfter` when given). */
+  status503Every?: number;
   /** `Retry-After` on 429, in seconds (default 1). */
   retryAfterSeconds?: number;
+  /**
+   * The `Retry-After` value to send on 429 and 503 instead of `retryAfterSeconds`: a fixed
+   * string, or made when the answer is sent (an HTTP-date relative to that moment).
+   */
+  retryAfter?: string | (() => string);
   /**
    * Every Nth matching request is forwarded, then its connection destroyed: after part of
    * the response body when the response has one, else before any response byte.
@@ -34,10 +43,26 @@ export interface FaultProxy {
   url: string;
   /** `requests`: every request received; `matched`: those the plan's `match` accepted; `faults`: faults injected. */
   stats(): { requests: number; matched: number; faults: number };
+  /** Every request received, in order of arrival. */
+  log(): readonly ProxyEvent[];
   stop(): Promise<void>;
 }
 
-type Fault = 'status500' | 'status429' | 'drop';
+/** What the proxy saw of one request. Times are `Date.now()` on the proxy. */
+export interface ProxyEvent {
+  method: string;
+  /** The request path without the query. */
+  path: string;
+  /** When the request arrived. */
+  at: number;
+  fault: Fault | undefined;
+  /** For an injected status: when its answer was about to be written. */
+  answeredAt?: number;
+  /** For an injected status: the `Retry-After` it carried. */
+  retryAfter?: string;
+}
+
+export type Fault = 'status500' | 'status429' | 'status503' | 'drop';
 
 /** Connection-level headers that a proxy must not forward (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -58,6 +83,7 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
   let matched = 0;
   let faults = 0;
   let proxyHost = '';
+  const events: ProxyEvent[] = [];
 
   function decide(method: string, path: string): Fault | undefined {
     if (!match(method, path)) return undefined;
@@ -66,18 +92,32 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     let fault: Fault | undefined;
     if (every(plan.status500Every, matched)) fault = 'status500';
     else if (every(plan.status429Every, matched)) fault = 'status429';
+    else if (every(plan.status503Every, matched)) fault = 'status503';
     else if (every(plan.dropEvery, matched)) fault = 'drop';
     if (fault !== undefined) faults++;
     return fault;
   }
 
   /** Answers with an error status once the request body has been read (as a real server would). */
-  function answerStatus(req: IncomingMessage, res: ServerResponse, fault: 'status500' | 'status429'): void {
+  function answerStatus(
+    req: IncomingMessage,
+    res: ServerResponse,
+    fault: 'status500' | 'status429' | 'status503',
+    event: ProxyEvent,
+  ): void {
     req.on('error', () => res.destroy());
     req.on('end', () => {
-      const [status, code, headers]: [number, string, Record<string, string>] =
-        fault === 'status500' ? [500, 'UNKNOWN', {}] : [429, 'TOOMANYREQUESTS', { 'retry-after': String(plan.retryAfterSeconds ?? 1) }];
+      const retryAfter =
+        typeof plan.retryAfter === 'function'
+          ? plan.retryAfter()
+          : (plan.retryAfter ?? (fault === 'status429' ? String(plan.retryAfterSeconds ?? 1) : undefined));
+      const [status, code]: [number, string] =
+        fault === 'status500' ? [500, 'UNKNOWN'] : fault === 'status429' ? [429, 'TOOMANYREQUESTS'] : [503, 'UNAVAILABLE'];
+      const headers: Record<string, string> = fault !== 'status500' && retryAfter !== undefined ? { 'retry-after': retryAfter } : {};
       const body = JSON.stringify({ errors: [{ code, message: `fault injected by the test proxy (${status})` }] });
+      // Taken before the answer is written: the client cannot have it any earlier.
+      event.answeredAt = Date.now();
+      if (headers['retry-after'] !== undefined) event.retryAfter = headers['retry-after'];
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers });
       res.end(body);
     });
@@ -173,7 +213,9 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?', 1)[0]!;
     const fault = decide(method, path);
-    if (fault === 'status500' || fault === 'status429') answerStatus(req, res, fault);
+    const event: ProxyEvent = { method, path, at: Date.now(), fault };
+    events.push(event);
+    if (fault === 'status500' || fault === 'status429' || fault === 'status503') answerStatus(req, res, fault, event);
     else forward(req, res, fault === 'drop');
   });
   await new Promise<void>((resolve, reject) => {
@@ -189,6 +231,7 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     host: proxyHost,
     url: `http://${proxyHost}`,
     stats: () => ({ requests, matched, faults }),
+    log: () => events,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

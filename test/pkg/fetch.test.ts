@@ -1,12 +1,23 @@
 // The download cache: what comes out is what went in, checked against its digest unless the
 // caller checks it itself, and damaged entries are misses rather than failures.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { DownloadCache } from '../../src/pkg/fetch.ts';
+import { pathToFileURL } from 'node:url';
+import { isProvenantError } from '../../src/errors.ts';
+import { DownloadCache, fetchFile } from '../../src/pkg/fetch.ts';
+import { pseudoRandomBytes } from '../helpers/images.ts';
+import { opensslMissing, selfSignedCertificate } from '../helpers/tls.ts';
+
+const root = join(import.meta.dirname, '..', '..');
 
 describe('DownloadCache', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'provenant-cache-test-'));
@@ -36,5 +47,293 @@ describe('DownloadCache', async () => {
     assert.equal(await cache.get('deb:y', { shared: true }), undefined);
     // check: false hands the bytes over unchecked: the caller compares them with its own digest.
     assert.deepEqual(await cache.get('deb:y', { check: false }), damaged);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Interrupted runs: temporary files that name a writer who is gone are removed, and downloads
+// that were cut off resume with Range, the whole file still checked against its digest.
+
+/** The host part of the cache's temporary names: the first 8 hex digits of the host name's SHA-256. */
+const hostTag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/** The id of a process that has ended (a child that ran nothing). */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  assert.ok(child.pid !== undefined);
+  return child.pid;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Every file under `dir`, as relative paths. */
+async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+interface Served {
+  method: string;
+  range: string | undefined;
+  status: number;
+}
+
+/**
+ * A file server for one file. `mode` decides the answer to each request: `hang-after` sends the
+ * headers and that many bytes, then nothing more (the connection stays open, as when a run is
+ * killed mid-download); `drop-after` sends that many bytes and closes the connection.
+ */
+async function fileServer(
+  body: Uint8Array,
+  mode: (
+    n: number,
+    range: string | undefined,
+  ) => { kind: 'serve'; honourRange: boolean } | { kind: 'hang-after' | 'drop-after'; bytes: number },
+): Promise<{ url: string; served: Served[]; sent: () => number; close: () => Promise<void> }> {
+  const served: Served[] = [];
+  let sent = 0;
+  const server = createServer((req, res) => {
+    const range = req.headers.range;
+    const plan = mode(served.length, range);
+    const m = /^bytes=(\d+)-$/.exec(range ?? '');
+    if (plan.kind === 'serve' && plan.honourRange && m !== null) {
+      const start = Number(m[1]);
+      if (start >= body.length) {
+        served.push({ method: req.method ?? '', range, status: 416 });
+        res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
+        return;
+      }
+      served.push({ method: req.method ?? '', range, status: 206 });
+      res.writeHead(206, {
+        'content-length': String(body.length - start),
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      });
+      res.end(body.subarray(start));
+      return;
+    }
+    served.push({ method: req.method ?? '', range, status: 200 });
+    res.writeHead(200, { 'content-length': String(body.length) });
+    if (plan.kind === 'serve') {
+      res.end(body);
+      return;
+    }
+    res.write(body.subarray(0, plan.bytes), () => {
+      sent += plan.bytes;
+      if (plan.kind === 'drop-after') setTimeout(() => res.destroy(), 20);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/pool/file.deb`,
+    served,
+    sent: () => sent,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+describe('DownloadCache after an interrupted run', async () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const cacheDir = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'provenant-cache-interrupted-'));
+    dirs.push(d);
+    return d;
+  };
+  const body = pseudoRandomBytes(3 * 1024 * 1024, 7);
+  const sha256 = createHash('sha256').update(body).digest('hex');
+
+  it('removes the temporary files of writers that are gone, and keeps those of writers still at work', async () => {
+    const dir = await cacheDir();
+    const bytes = new TextEncoder().encode('kept\n');
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    await new DownloadCache(dir).put('k', bytes);
+    const dead = await deadPid();
+    const hourAndMore = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    const files = {
+      // What a killed run of earlier versions left: <hex>.<pid>.<random>.tmp, its writer gone.
+      earlier: join(dir, 'sha256', `${'e'.repeat(64)}.${dead}.k3j4h5.tmp`),
+      // The same in today's names, in both folders.
+      deadHere: join(dir, 'sha256', `${'d'.repeat(64)}.${hostTag}-${dead}-0a1b2c3d.tmp`),
+      deadKey: join(dir, 'keys', `${'c'.repeat(64)}.${hostTag}-${dead}-0a1b2c3d.tmp`),
+      // Another machine's writer (a shared cache folder): its pid means nothing here; kept while young.
+      elsewhereYoung: join(dir, 'sha256', `${'b'.repeat(64)}.00000000-${dead}-0a1b2c3d.tmp`),
+      elsewhereOld: join(dir, 'sha256', `${'a'.repeat(64)}.00000000-${dead}-0a1b2c3d.tmp`),
+      // A live writer of this machine (this process): kept.
+      alive: join(dir, 'keys', `${'f'.repeat(64)}.${hostTag}-${process.pid}-0a1b2c3d.tmp`),
+      // A partial download whose writer is gone: kept for a later run to resume, unless a week old.
+      partial: join(dir, 'partial', `${sha256}.${hostTag}-${dead}-0a1b2c3d.part`),
+      partialOld: join(dir, 'partial', `${'9'.repeat(64)}.${hostTag}-${dead}-0a1b2c3d.part`),
+    };
+    await mkdir(join(dir, 'partial'), { recursive: true });
+    for (const path of Object.values(files)) await writeFile(path, 'half of something');
+    await utimes(files.elsewhereOld, hourAndMore, hourAndMore);
+    const weekAndMore = new Date(Date.now() - 8 * 24 * 60 * 60 * 1000);
+    await utimes(files.partialOld, weekAndMore, weekAndMore);
+
+    // The next run: its first read of the cache sweeps.
+    const next = new DownloadCache(dir);
+    assert.deepEqual(await next.get('k'), bytes);
+    assert.deepEqual(Object.fromEntries(await Promise.all(Object.entries(files).map(async ([k, p]) => [k, await exists(p)] as const))), {
+      earlier: false,
+      deadHere: false,
+      deadKey: false,
+      elsewhereYoung: true,
+      elsewhereOld: false,
+      alive: true,
+      partial: true,
+      partialOld: false,
+    });
+    assert.ok(await exists(join(dir, 'sha256', hex)));
+  });
+
+  it('resumes a download that a killed run left half done, with Range, and checks the whole file', async () => {
+    const dir = await cacheDir();
+    // The first run gets 1 MiB, then the server goes quiet; the run is killed (no finally runs).
+    const server = await fileServer(body, (n) =>
+      n === 0 ? { kind: 'hang-after', bytes: 1024 * 1024 } : { kind: 'serve', honourRange: true },
+    );
+    try {
+      const script = `import('${pathToFileURL(join(root, 'src', 'pkg', 'fetch.ts')).href}').then((m) => new m.DownloadCache(${JSON.stringify(dir)}).download(${JSON.stringify(server.url)}, { sha256: '${sha256}' }))`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+      const exited = once(child, 'exit');
+      const partialDir = join(dir, 'partial');
+      for (let i = 0; i < 500; i++) {
+        const names = await readdir(partialDir).catch(() => []);
+        const size = names.length === 1 ? (await stat(join(partialDir, names[0]!))).size : 0;
+        if (size === 1024 * 1024) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      const [left] = await readdir(partialDir);
+      if (left === undefined) assert.fail('the killed run left no partial file');
+      assert.ok(left.startsWith(`${sha256}.`) && left.endsWith('.part'), left);
+      assert.equal((await stat(join(partialDir, left))).size, 1024 * 1024);
+
+      const bytes = await new DownloadCache(dir).download(server.url, { sha256, size: body.length }, { key: `deb:${sha256}` });
+      assert.deepEqual(bytes, body);
+      assert.deepEqual(server.served.slice(1), [{ method: 'GET', range: `bytes=${1024 * 1024}-`, status: 206 }]);
+      // Stored whole under its digest and key; nothing half-written remains.
+      assert.deepEqual(
+        (await filesUnder(dir)).filter((f) => !f.startsWith('keys/')),
+        [join('sha256', sha256)],
+      );
+      assert.deepEqual(await new DownloadCache(dir).get(`deb:${sha256}`), body);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('resumes in the same run after a dropped connection, and starts over when the resumed bytes are wrong', async () => {
+    const dir = await cacheDir();
+    const server = await fileServer(body, (n) => (n === 0 ? { kind: 'drop-after', bytes: 500_000 } : { kind: 'serve', honourRange: true }));
+    try {
+      const cache = new DownloadCache(dir);
+      await assert.rejects(cache.download(server.url, { sha256 }), (e) => isProvenantError(e, 'NETWORK'));
+      const [left] = await readdir(join(dir, 'partial'));
+      assert.ok(left !== undefined);
+      // Damage what was kept: the resumed file cannot have the digest, so it is fetched whole.
+      const partial = join(dir, 'partial', left);
+      const kept = await readFile(partial);
+      // What arrived before the connection closed (all of the 500,000 bytes sent, unless the close overtook some).
+      assert.ok(kept.length > 100 && kept.length <= 500_000, `${kept.length} bytes kept`);
+      kept[100]! ^= 0xff;
+      await writeFile(partial, kept);
+      assert.deepEqual(await cache.download(server.url, { sha256 }), body);
+      assert.deepEqual(
+        server.served.map((s) => `${s.range ?? 'whole'} ${s.status}`),
+        ['whole 200', `bytes=${kept.length}- 206`, 'whole 200'],
+      );
+      assert.deepEqual(await filesUnder(dir), [join('sha256', sha256)]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('takes the whole file from a server that ignores Range', async () => {
+    const dir = await cacheDir();
+    await mkdir(join(dir, 'partial'), { recursive: true });
+    await writeFile(join(dir, 'partial', `${sha256}.${hostTag}-${await deadPid()}-0a1b2c3d.part`), body.subarray(0, 1000));
+    const server = await fileServer(body, () => ({ kind: 'serve', honourRange: false }));
+    try {
+      assert.deepEqual(await new DownloadCache(dir).download(server.url, { sha256 }), body);
+      assert.deepEqual(server.served, [{ method: 'GET', range: 'bytes=1000-', status: 200 }]);
+      assert.deepEqual(await filesUnder(dir), [join('sha256', sha256)]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses bytes that are not the expected file, and keeps nothing of them', async () => {
+    const dir = await cacheDir();
+    const server = await fileServer(body, () => ({ kind: 'serve', honourRange: true }));
+    try {
+      const cache = new DownloadCache(dir);
+      await assert.rejects(cache.download(server.url, { sha256: 'ab'.repeat(32) }, { key: 'deb:x' }), (e) =>
+        isProvenantError(e, 'DIGEST_MISMATCH'),
+      );
+      await assert.rejects(cache.download(server.url, { sha256, size: body.length - 1 }), (e) => isProvenantError(e, 'DIGEST_MISMATCH'));
+      assert.deepEqual(await filesUnder(dir), []);
+      assert.equal(await cache.get('deb:x'), undefined);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('fetchFile', () => {
+  it('says NETWORK when the connection breaks in the middle of the body', async () => {
+    const server = await fileServer(pseudoRandomBytes(2_000_000, 3), () => ({ kind: 'drop-after', bytes: 100_000 }));
+    try {
+      await assert.rejects(
+        fetchFile(server.url),
+        (e) => isProvenantError(e, 'NETWORK') && e.message.startsWith(`cannot fetch ${server.url}`),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('fetchFile over TLS', { skip: opensslMissing }, () => {
+  it('says TLS_CERTIFICATE, naming NODE_EXTRA_CA_CERTS, for a server whose certificate is not trusted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-tls-fetch-'));
+    const cert = await selfSignedCertificate(dir, 'mirror', '/CN=127.0.0.1', 'IP:127.0.0.1');
+    let requests = 0;
+    const server = createHttpsServer({ key: cert.key, cert: cert.cert }, (_req, res) => {
+      requests++;
+      res.end('never');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/dists/stable/InRelease`;
+      await assert.rejects(
+        fetchFile(url),
+        (e) =>
+          isProvenantError(e, 'TLS_CERTIFICATE') &&
+          /not signed by a CA this machine trusts/.test(e.message) &&
+          /NODE_EXTRA_CA_CERTS/.test(e.hint ?? ''),
+      );
+      await assert.rejects(new DownloadCache(dir).download(url, { sha256: 'ab'.repeat(32) }), (e) =>
+        isProvenantError(e, 'TLS_CERTIFICATE'),
+      );
+      assert.equal(requests, 0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -40,6 +40,13 @@ describe('parseReference', () => {
     ['host:5000/', /repository/],
     [`x/${'a'.repeat(300)}`, /longer than 255/],
     ['a b', /repository path/],
+    ['127.0.0.1:99999/x:1', /port of "127\.0\.0\.1:99999" is out of range/],
+    ['localhost:0/x', /out of range/],
+    ['[::1]:65536/x', /out of range/],
+    ['999.1.1.1/x', /"999\.1\.1\.1" is not a host name or IP address/],
+    ['[:::::]/x', /not a host name or IP address/],
+    ['1.2.3:5000/x', /reads as the address 1\.2\.0\.3/],
+    ['0x7f.0.0.1/x', /reads as the address 127\.0\.0\.1/],
   ];
   for (const [text, why] of bad) {
     it(`rejects ${JSON.stringify(text.slice(0, 30))} with a typed error`, () => {
@@ -75,17 +82,38 @@ describe('parseReference', () => {
     );
   });
 
-  it('throws only INVALID_REFERENCE on arbitrary input', () => {
+  it('throws only INVALID_REFERENCE on arbitrary input, and every registry it accepts is a URL host', () => {
+    // Host-like text (digits, dots, colons, brackets, hex) reaches the registry checks far more often than any string.
+    const hostish = fc
+      .array(fc.constantFrom(...'0123456789abcdefx.:[]-'.split('')), { minLength: 1, maxLength: 24 })
+      .map((a) => `${a.join('')}/repo:1`);
     fc.assert(
-      fc.property(fc.string({ maxLength: 300 }), (text) => {
+      fc.property(fc.oneof(fc.string({ maxLength: 300 }), hostish), (text) => {
         try {
           const r = parseReference(text);
           assert.ok(r.repository.length > 0);
+          // What the registry client will build its URLs from.
+          assert.doesNotThrow(() => new URL(`https://${r.registry}/v2/`), r.registry);
         } catch (err) {
           assert.ok(isProvenantError(err, 'INVALID_REFERENCE'), String(err));
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: 5000 },
+    );
+  });
+
+  it('accepts a port exactly when it is from 1 to 65535', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('localhost', '127.0.0.1', 'registry.example.com', '[::1]'), fc.nat(200_000), (h, p) => {
+        const ok = p >= 1 && p <= 65535;
+        try {
+          assert.equal(parseReference(`${h}:${p}/a/b:1`).registry, `${h}:${p}`);
+          assert.ok(ok, `${h}:${p} accepted`);
+        } catch (err) {
+          assert.ok(!ok && isProvenantError(err, 'INVALID_REFERENCE') && /out of range/.test(err.message), String(err));
+        }
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -5,13 +5,51 @@ import type { Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
-import type { ProgressUpdate, PutManifestOptions } from '../../src/store/types.ts';
-import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import type { RegistryStore } from '../../src/store/registry.ts';
+import type { Logger, ProgressUpdate, PutManifestOptions } from '../../src/store/types.ts';
+import { type ProxyEvent, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { readAll, recording, storeAt } from './common.ts';
+import { FAST_RETRY, readAll, recording, storeAt } from './common.ts';
 
 const isUpload = (method: string, path: string) => path.includes('/blobs/uploads') && method !== 'GET';
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, debug: (m) => lines.push(m), info: (m) => lines.push(m), warn: (m) => lines.push(m) };
+}
+
+/**
+ * How long the client waited after each injected status, as the proxy saw it: from the moment
+ * the refusal was about to be written to the arrival of the client's next request. This is a
+ * fact about the client (it cannot have had the answer earlier), not about the machine's speed.
+ */
+function waitsAfterFaults(log: readonly ProxyEvent[]): Array<{ fault: ProxyEvent; next: ProxyEvent; gapMs: number }> {
+  const out: Array<{ fault: ProxyEvent; next: ProxyEvent; gapMs: number }> = [];
+  log.forEach((e, i) => {
+    const next = log[i + 1];
+    if (e.answeredAt !== undefined && next !== undefined) out.push({ fault: e, next, gapMs: next.at - e.answeredAt });
+  });
+  return out;
+}
+
+/** Timers may fire a millisecond early against the wall clock; nothing else is allowed for. */
+const TIMER_SLACK_MS = 25;
+
+/** Puts one blob (one upload, so that no other request runs between a refusal and its retry). */
+async function putOne(store: RegistryStore, size: number, seed: number): Promise<Descriptor> {
+  const bytes = pseudoRandomBytes(size, seed);
+  const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+  const result = await store.putBlob({
+    descriptor: d,
+    open: async (offset = 0) =>
+      (async function* () {
+        for (let i = offset; i < bytes.byteLength; i += 1500) yield bytes.subarray(i, Math.min(i + 1500, bytes.byteLength));
+      })(),
+  });
+  assert.equal(result, 'stored');
+  return d;
+}
 
 describe('transient faults between client and registry', { skip: registryMissing }, () => {
   let reg: TestRegistry;
@@ -60,6 +98,69 @@ describe('transient faults between client and registry', { skip: registryMissing
       JSON.stringify(retries),
     );
     assert.deepEqual((await storeAt(reg.host, 'faults/429').getManifest('v1')).bytes, made.root.bytes);
+  });
+
+  it('waits as long as Retry-After asks when a blob PUT is refused with 429, and says so', async () => {
+    const p = await proxy({
+      status429Every: 1,
+      retryAfter: '2',
+      match: (m, path) => m === 'PUT' && path.includes('/blobs/uploads/'),
+      maxFaults: 1,
+    });
+    const logger = recordingLogger();
+    const d = await putOne(storeAt(p.host, 'faults/ra-put', { logger }), 30_000, 41);
+    assert.equal(p.stats().faults, 1);
+    const [wait, ...more] = waitsAfterFaults(p.log());
+    assert.equal(more.length, 0);
+    assert.equal(wait?.fault.method, 'PUT');
+    assert.ok(wait !== undefined && wait.gapMs >= 2000 - TIMER_SLACK_MS, `waited ${wait?.gapMs} ms after Retry-After: 2`);
+    assert.ok(
+      logger.lines.some((l) => /upload blob .*HTTP 429.*asked to wait 2 s \(Retry-After\).*retry 1 in 2000 ms/.test(l)),
+      logger.lines.join('\n'),
+    );
+    assert.equal((await storeAt(reg.host, 'faults/ra-put').statBlob(d.digest))?.size, d.size);
+  });
+
+  it('waits for an HTTP-date Retry-After when a chunk PATCH is refused with 503', async () => {
+    const p = await proxy({
+      status503Every: 2,
+      // An HTTP-date three seconds ahead (whole seconds: between 2 and 3 s from now).
+      retryAfter: () => new Date(Date.now() + 3000).toUTCString(),
+      match: (m) => m === 'PATCH',
+      maxFaults: 1,
+    });
+    const logger = recordingLogger();
+    const d = await putOne(storeAt(p.host, 'faults/ra-patch', { logger, chunkSize: 4096 }), 10_000, 42);
+    assert.equal(p.stats().faults, 1);
+    const [wait] = waitsAfterFaults(p.log());
+    assert.ok(wait !== undefined && wait.fault.method === 'PATCH' && wait.fault.retryAfter !== undefined);
+    const asked = Date.parse(wait.fault.retryAfter) - (wait.fault.answeredAt ?? 0);
+    assert.ok(asked > 1000, `the date asks for ${asked} ms`);
+    assert.ok(wait.gapMs >= asked - TIMER_SLACK_MS, `waited ${wait.gapMs} ms, the date asked for ${asked} ms`);
+    assert.ok(
+      logger.lines.some((l) => /upload blob .*HTTP 503.*asked to wait .* \(Retry-After\)/.test(l)),
+      logger.lines.join('\n'),
+    );
+    assert.deepEqual(await readAll(await storeAt(reg.host, 'faults/ra-patch').readBlob(d)), pseudoRandomBytes(10_000, 42));
+  });
+
+  it('caps a huge Retry-After on an upload at maxRetryAfterMs, and says it did', async () => {
+    const p = await proxy({
+      status429Every: 1,
+      retryAfter: '3600',
+      match: (m, path) => m === 'PUT' && path.includes('/blobs/uploads/'),
+      maxFaults: 1,
+    });
+    const logger = recordingLogger();
+    const store = storeAt(p.host, 'faults/ra-cap', { logger, retry: { ...FAST_RETRY, maxRetryAfterMs: 1500 } });
+    await putOne(store, 20_000, 43);
+    const [wait] = waitsAfterFaults(p.log());
+    assert.ok(wait !== undefined && wait.gapMs >= 1500 - TIMER_SLACK_MS, `waited ${wait?.gapMs} ms, the cap is 1500 ms`);
+    assert.ok(wait.gapMs < 60_000);
+    assert.ok(
+      logger.lines.some((l) => /upload blob .*asked to wait 3600 s \(Retry-After\), capped at 1\.5 s.*retry 1 in 1500 ms/.test(l)),
+      logger.lines.join('\n'),
+    );
   });
 
   it('completes a push through dropped connections', async () => {

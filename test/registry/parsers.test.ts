@@ -7,7 +7,7 @@ import { parseChallenges, quote } from '../../src/registry/challenge.ts';
 import { isLoopback, redactUrl, referrersTag } from '../../src/registry/client.ts';
 import { parseErrorBody, responseError } from '../../src/registry/errors.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
-import { backoffDelay, parseRetryAfter } from '../../src/registry/retry.ts';
+import { backoffDelay, parseHttpDate, parseRetryAfter, retryAfterWait } from '../../src/registry/retry.ts';
 import { covers, scopeKey, scopeSet } from '../../src/registry/scope.ts';
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".split('');
@@ -163,6 +163,53 @@ describe('registry helpers', () => {
     assert.equal(parseRetryAfter(new Date(now - 5000).toUTCString(), now, 60_000), 0);
     assert.equal(parseRetryAfter('soon', now, 60_000), undefined);
     assert.equal(parseRetryAfter(null, now, 60_000), undefined);
+    // Only the three HTTP-date forms are dates; Date.parse would read these as dates too.
+    for (const notADate of ['2024-01-01', '3.5', '-1', 'Jan 1 2024', 'Mon, 01 Jan 2024 00:00:05 UTC', '1e3']) {
+      assert.equal(parseRetryAfter(notADate, now, 60_000), undefined, notADate);
+    }
+    // The obsolete forms a recipient must still read (RFC 9110 section 5.6.7), asctime in GMT.
+    assert.equal(parseRetryAfter('Monday, 01-Jan-24 00:00:07 GMT', now, 60_000), 7000);
+    assert.equal(parseRetryAfter('Mon Jan  1 00:00:09 2024', now, 60_000), 9000);
+    assert.equal(parseRetryAfter('Wed, 31 Feb 2024 00:00:00 GMT', now, 60_000), undefined);
+  });
+
+  it('Retry-After: the wait says what was asked, and the cap when it applied', () => {
+    const now = Date.UTC(2024, 0, 1);
+    assert.deepEqual(retryAfterWait('2', now, 60_000), { ms: 2000, askedMs: 2000, note: 'the registry asked to wait 2 s (Retry-After)' });
+    assert.deepEqual(retryAfterWait('3600', now, 60_000), {
+      ms: 60_000,
+      askedMs: 3_600_000,
+      note: 'the registry asked to wait 3600 s (Retry-After), capped at 60 s',
+    });
+    assert.equal(retryAfterWait('0', now, 60_000)?.ms, 0);
+    assert.equal(retryAfterWait('later', now, 60_000), undefined);
+  });
+
+  it('Retry-After: any header value gives nothing or a wait within [0, cap]; HTTP-dates round-trip', () => {
+    const now = Date.UTC(2024, 5, 15, 12, 0, 0);
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 40 }), fc.stringMatching(/^[0-9]{1,30}$/), headerChars), fc.nat(200_000), (v, cap) => {
+        const ms = parseRetryAfter(v, now, cap);
+        assert.ok(ms === undefined || (Number.isSafeInteger(ms) && ms >= 0 && ms <= cap), `${JSON.stringify(v)} -> ${ms}`);
+        const wait = retryAfterWait(v, now, cap);
+        assert.equal(wait?.ms, ms);
+      }),
+      { numRuns: 2000 },
+    );
+    const second = fc.integer({ min: Date.UTC(1970, 0, 1) / 1000, max: Date.UTC(9999, 11, 31) / 1000 }).map((s) => s * 1000);
+    fc.assert(
+      fc.property(second, (t) => {
+        const d = new Date(t);
+        assert.equal(parseHttpDate(d.toUTCString()), t);
+        const [wd, mon] = [d.toUTCString().slice(0, 3), d.toUTCString().slice(8, 11)];
+        const hms = d.toISOString().slice(11, 19);
+        const asctime = `${wd} ${mon} ${String(d.getUTCDate()).padStart(2, ' ')} ${hms} ${d.getUTCFullYear()}`;
+        assert.equal(parseHttpDate(asctime), t, asctime);
+        const seconds = parseRetryAfter(d.toUTCString(), now, Number.MAX_SAFE_INTEGER);
+        assert.equal(seconds, Math.max(0, t - now));
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('backoff grows, stays within [exp/2, exp] and under the cap', () => {

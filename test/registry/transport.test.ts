@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { StaticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError } from '../../src/errors.ts';
@@ -14,6 +18,7 @@ import type { Logger, ProgressUpdate } from '../../src/store/types.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
 import { registryMissing, startRegistry } from '../helpers/registry.ts';
+import { opensslMissing, selfSignedCertificate } from '../helpers/tls.ts';
 import { FAST_RETRY, readAll } from './common.ts';
 
 // The real registry cannot redirect to another host, serve wrong bytes, lie in
@@ -194,8 +199,83 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
       retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
       onProgress: (e) => events.push(e),
     });
-    await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'NETWORK') && e.message.includes(registry.host));
+    await assert.rejects(
+      client.listTags('a/b'),
+      (e) => isProvenantError(e, 'NETWORK') && e.message.includes(registry.host) && /tried 3 times/.test(e.hint ?? ''),
+    );
     assert.equal(events.filter((e) => e.kind === 'retry').length, 2);
+  });
+
+  it('says REGISTRY, not a TypeError, when a redirect or an upload Location is no URL', async () => {
+    const bytes = pseudoRandomBytes(1000, 9);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') res.writeHead(200).end();
+      else if (req.method === 'GET') res.writeHead(307, { location: 'http://[not-a-host/blob' }).end();
+      else if (req.method === 'HEAD') res.writeHead(404).end();
+      else res.writeHead(202, { location: 'http://[not-a-host/upload' }).end();
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    const isLocationError = (e: unknown) => isProvenantError(e, 'REGISTRY') && /Location that is not a URL/.test(e.message);
+    await assert.rejects(async () => readAll(await client.readBlob('a/b', d)), isLocationError);
+    await assert.rejects(
+      client.pushBlob('a/b', {
+        descriptor: d,
+        open: async () =>
+          (async function* () {
+            yield bytes;
+          })(),
+      }),
+      isLocationError,
+    );
+  });
+
+  it('refuses a host that is no address, and a port out of range, when the client is made', () => {
+    for (const host of ['127.0.0.1:99999', 'localhost:0', '999.1.1.1', 'a b']) {
+      assert.throws(
+        () => new RegistryClient(host),
+        (e) => isProvenantError(e, 'INVALID_REFERENCE'),
+        host,
+      );
+    }
+  });
+
+  it('says TLS_CERTIFICATE for an untrusted certificate, without retrying, for either scheme order', { skip: opensslMissing }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-tls-client-'));
+    const cert = await selfSignedCertificate(dir, 'registry', '/CN=127.0.0.1', 'IP:127.0.0.1');
+    let connections = 0;
+    const server = createHttpsServer({ key: cert.key, cert: cert.cert }, (_req, res) => res.end('{}'));
+    server.on('connection', () => {
+      connections++;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      for (const [scheme, tries] of [
+        ['https', 1],
+        [undefined, 2], // loopback: plain HTTP first, then HTTPS
+      ] as const) {
+        connections = 0;
+        const events: ProgressUpdate[] = [];
+        const client = new RegistryClient(host, { retry: FAST_RETRY, scheme, onProgress: (e) => events.push(e) });
+        await assert.rejects(
+          client.getManifest('a/b', 'v1'),
+          (e) =>
+            isProvenantError(e, 'TLS_CERTIFICATE') &&
+            e.message.startsWith(`the TLS certificate of ${host} is not signed by a CA this machine trusts`) &&
+            /NODE_EXTRA_CA_CERTS/.test(e.hint ?? ''),
+        );
+        assert.equal(connections, tries, `scheme ${scheme}`);
+        assert.deepEqual(
+          events.filter((e) => e.kind === 'retry'),
+          [],
+        );
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -651,7 +651,12 @@ async function fetchIndexFile(
   let lastError: unknown;
   for (const candidate of candidates) {
     try {
-      bytes = await fetchFile(candidate, { signal: options.signal });
+      // Through the cache, the index is written as it arrives (Debian main's is about 9 MB) and a
+      // download cut short is resumed by the next run; either way it is checked against the Release.
+      bytes =
+        cache === undefined
+          ? await fetchFile(candidate, { signal: options.signal })
+          : await cache.download(candidate, { sha256: file.entry.sha256, size: file.entry.size }, { signal: options.signal });
       progress({ file: file.path, url: safeLocation(candidate), cached: false });
       break;
     } catch (err) {
@@ -662,7 +667,6 @@ async function fetchIndexFile(
   }
   if (bytes === undefined) throw lastError;
   checkReleaseFile(bytes, release, file.path, safeLocation(plainUrl));
-  if (cache !== undefined) await cache.put(`sha256:${file.entry.sha256}`, bytes);
   return bytes;
 }
 

@@ -1,0 +1,116 @@
+/**
+ * Connection failures that retrying cannot fix, recognised in the `cause` chain of an error from
+ * `fetch` (undici wraps the socket's error in `TypeError: fetch failed`) or from `node:http(s)`:
+ * a TLS certificate that does not verify, and a port the Fetch standard blocks.
+ */
+import { ProvenantError } from './errors.ts';
+
+/** What is wrong with a server's certificate, which decides what the user can do about it. */
+export type CertificateProblem = 'untrusted' | 'expired' | 'not-yet-valid' | 'wrong-name' | 'invalid';
+
+// OpenSSL's verification results as Node names them (`err.code`), by what fixes them
+// (https://nodejs.org/api/tls.html#x509-certificate-error-codes).
+const UNTRUSTED = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+]);
+const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CRL_HAS_EXPIRED']);
+const NOT_YET_VALID = new Set(['CERT_NOT_YET_VALID', 'CRL_NOT_YET_VALID']);
+const WRONG_NAME = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_TLS_CERT_ALTNAME_FORMAT', 'HOSTNAME_MISMATCH']);
+const INVALID = new Set([
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CRL_SIGNATURE_FAILURE',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+]);
+
+/** Walks `err` and its causes (at most 8 deep: cause chains can be cyclic). */
+function* causes(err: unknown): Generator<{ code?: unknown; message?: unknown }> {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (typeof e === 'object') yield e as { code?: unknown; message?: unknown };
+  }
+}
+
+/** The certificate error in `err`'s cause chain: its code and what kind of problem it is. */
+export function certificateFailure(err: unknown): { code: string; problem: CertificateProblem; message: string } | undefined {
+  for (const e of causes(err)) {
+    const code = e.code;
+    if (typeof code !== 'string') continue;
+    const problem: CertificateProblem | undefined = UNTRUSTED.has(code)
+      ? 'untrusted'
+      : EXPIRED.has(code)
+        ? 'expired'
+        : NOT_YET_VALID.has(code)
+          ? 'not-yet-valid'
+          : WRONG_NAME.has(code)
+            ? 'wrong-name'
+            : INVALID.has(code) || code.startsWith('ERR_TLS_CERT')
+              ? 'invalid'
+              : undefined;
+    if (problem === undefined) continue;
+    // Node appends advice to some messages ("...; if the root CA is installed locally, try
+    // running Node.js with --use-system-ca"); the hint gives ours instead.
+    const message = typeof e.message === 'string' ? (e.message.split(';')[0] ?? '').trim() : '';
+    return { code, problem, message };
+  }
+  return undefined;
+}
+
+const CA_HINT =
+  'if the server uses a private or self-signed CA, give Node its CA certificate (PEM) with NODE_EXTRA_CA_CERTS=/path/to/ca.pem; ' +
+  'TLS verification cannot be turned off (--insecure only allows plain HTTP)';
+
+/**
+ * `TLS_CERTIFICATE` for a certificate failure in `err`'s cause chain, or undefined. `host` is
+ * the server as the user named it, `where` the reference or URL for the message. Not retried:
+ * the same certificate comes back.
+ */
+export function certificateError(err: unknown, host: string, where: string): ProvenantError | undefined {
+  const failure = certificateFailure(err);
+  if (failure === undefined) return undefined;
+  const said = failure.message === '' ? failure.code : `${failure.code}: ${failure.message}`;
+  const [what, hint] = ((): [string, string] => {
+    switch (failure.problem) {
+      case 'untrusted':
+        return [`is not signed by a CA this machine trusts`, CA_HINT];
+      case 'expired':
+        return ['has expired', `${host} must renew its certificate; if it has, check this machine's clock`];
+      case 'not-yet-valid':
+        return ['is not valid yet', "check this machine's clock"];
+      case 'wrong-name':
+        return [
+          `is not issued for ${host}`,
+          'use the host name the certificate names, or reissue it with this name (or IP address) in subjectAltName',
+        ];
+      default:
+        return ['did not verify', CA_HINT];
+    }
+  })();
+  return new ProvenantError('TLS_CERTIFICATE', `the TLS certificate of ${host} ${what} (${said})`, { where, hint, cause: err });
+}
+
+/**
+ * True when `fetch` refused the URL's port: the Fetch standard blocks ports of other protocols
+ * (https://fetch.spec.whatwg.org/#port-blocking: 1, 6000, 10080 and others), and undici fails
+ * with "bad port" before connecting.
+ */
+export function isBlockedPort(err: unknown): boolean {
+  for (const e of causes(err)) if (e.message === 'bad port') return true;
+  return false;
+}

@@ -1,0 +1,145 @@
+// What the CLI says when a registry address cannot work: a port out of range or a host no URL
+// can hold (usage errors, found when the reference is read), a port Node's fetch refuses, and a
+// TLS certificate this machine does not trust (its own code and exit code, and not retried).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { opensslMissing, selfSignedCertificate, type TestCertificate } from '../helpers/tls.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+
+/** Runs the CLI without blocking this process (the HTTPS server below lives in it). */
+function provenant(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', DOCKER_CONFIG: '/nonexistent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** One line for the user (and a hint line), no stack trace. */
+function assertOneLine(stderr: string): void {
+  assert.doesNotMatch(stderr, /\n\s+at /, stderr);
+  assert.doesNotMatch(stderr, /internal error/, stderr);
+  const lines = stderr.trimEnd().split('\n');
+  assert.ok(lines.length <= 2 && (lines.length === 1 || lines[1]!.startsWith('  hint: ')), stderr);
+}
+
+describe('provenant CLI: registry addresses that cannot work', () => {
+  for (const [ref, why] of [
+    ['127.0.0.1:99999/x:1', /port of "127\.0\.0\.1:99999" is out of range/],
+    ['127.0.0.1:0/x:1', /port of "127\.0\.0\.1:0" is out of range/],
+    ['[::1]:70000/x:1', /port of "\[::1\]:70000" is out of range/],
+    ['999.1.1.1:5000/x:1', /"999\.1\.1\.1" is not a host name or IP address/],
+    ['[:::::]/x:1', /is not a host name or IP address/],
+  ] as const) {
+    it(`refuses ${ref} as a usage error (exit 2), in one line`, async () => {
+      const r = await provenant(['inspect', ref]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /^provenant inspect: ".*" is not an image reference: /);
+      assert.match(r.stderr, why);
+      assertOneLine(r.stderr);
+    });
+  }
+
+  it('says a port that fetch blocks is a usage error, not a network failure that was retried', async () => {
+    // 6000 (X11) is on the Fetch standard's list of blocked ports; nothing needs to listen there.
+    const r = await provenant(['inspect', '127.0.0.1:6000/x:1']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /Node's fetch refuses its port/);
+    assert.doesNotMatch(r.stderr, /retried|tried \d+ times/);
+    assertOneLine(r.stderr);
+  });
+});
+
+describe('provenant CLI: a registry whose TLS certificate is not trusted', { skip: opensslMissing }, () => {
+  let dir: string;
+  let server: Server;
+  let host: string;
+  let connections = 0;
+  let requests = 0;
+  let self: TestCertificate;
+  let other: TestCertificate;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-tls-'));
+    // A self-signed certificate for this address, and one for another name.
+    self = await selfSignedCertificate(dir, 'self', '/CN=127.0.0.1', 'IP:127.0.0.1');
+    other = await selfSignedCertificate(dir, 'other', '/CN=other.invalid', 'DNS:other.invalid');
+    server = createServer({ key: self.key, cert: self.cert }, (req, res) => {
+      requests++;
+      // Enough of a registry to tell "connected and asked" from "refused the certificate".
+      if (req.url === '/v2/') {
+        res.writeHead(200, { 'content-type': 'application/json', 'docker-distribution-api-version': 'registry/2.0' });
+        res.end('{}');
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
+    });
+    server.on('connection', () => {
+      connections++;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails with TLS_CERTIFICATE (exit 5) naming NODE_EXTRA_CA_CERTS, after one try per scheme', async () => {
+    connections = 0;
+    requests = 0;
+    const r = await provenant(['inspect', `${host}/x:1`]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, new RegExp(`the TLS certificate of ${host.replace(/\./g, '\\.')} is not signed by a CA this machine trusts`));
+    assert.match(r.stderr, /DEPTH_ZERO_SELF_SIGNED_CERT/);
+    assert.match(r.stderr, /hint: .*NODE_EXTRA_CA_CERTS=/);
+    assert.doesNotMatch(r.stderr, /retried|tried \d+ times|cannot reach/);
+    assertOneLine(r.stderr);
+    // A loopback registry is probed over plain HTTP, then HTTPS: one connection each, no retry.
+    assert.ok(connections <= 2, `${connections} connections`);
+    assert.equal(requests, 0);
+  });
+
+  it('works once the CA is given with NODE_EXTRA_CA_CERTS, as the hint says', async () => {
+    const r = await provenant(['inspect', `${host}/x:1`], { NODE_EXTRA_CA_CERTS: self.certPath });
+    // The fake registry has no such image: the request got through.
+    assert.equal(r.status, 3, r.stderr);
+    assert.ok(requests > 0);
+  });
+
+  it('says when a trusted certificate is for another name', async () => {
+    // setSecureContext applies to new connections.
+    server.setSecureContext({ key: other.key, cert: other.cert });
+    try {
+      connections = 0;
+      const r = await provenant(['inspect', `${host}/x:1`], { NODE_EXTRA_CA_CERTS: other.certPath });
+      assert.equal(r.status, 5, r.stderr);
+      assert.match(r.stderr, new RegExp(`the TLS certificate of ${host.replace(/\./g, '\\.')} is not issued for`));
+      assert.match(r.stderr, /ERR_TLS_CERT_ALTNAME_INVALID/);
+      assert.match(r.stderr, /hint: .*subjectAltName/);
+      assertOneLine(r.stderr);
+      assert.ok(connections <= 2, `${connections} connections`);
+    } finally {
+      server.setSecureContext({ key: self.key, cert: self.cert });
+    }
+  });
+});
