@@ -175,9 +175,10 @@ export {
   type VerifyOptions,
   verifyImage,
 } from './sign/verify.ts';
-export { openOciArchive } from './store/archive.ts';
+export { OciArchiveStore, openOciArchive } from './store/archive.ts';
 export { DockerArchiveStore } from './store/docker-archive.ts';
 export { LayoutStore } from './store/layout.ts';
+export { LayoutReader } from './store/layout-reader.ts';
 export { type OpenedStore, type OpenOptions, openLocation } from './store/open.ts';
 export type {
   BlobSource,

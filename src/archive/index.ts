@@ -22,13 +22,14 @@ export { type GzipOptions, gunzip, gzip, isGzip } from './gzip.ts';
 export { cleanEntryPath } from './paths.ts';
 /**
  * Tar: {@link writeTar} and {@link tarBytes} write, {@link readTar} reads a stream,
- * {@link indexTarFile} and {@link openTarMember} read a file on disk in place.
+ * {@link scanTarFile}, {@link indexTarFile} and {@link openTarMember} read a file on disk in place.
  */
 export {
   indexTarFile,
   openTarMember,
   type ReadTarOptions,
   readTar,
+  scanTarFile,
   type TarEntry,
   type TarEntryType,
   type TarHeader,
@@ -38,3 +39,5 @@ export {
   tarHeader,
   writeTar,
 } from './tar.ts';
+/** {@link TarView}: a tar file's members read in place, links resolved inside the archive only. */
+export { TarView, type TarViewFile, type TarViewOptions } from './view.ts';

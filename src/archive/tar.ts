@@ -995,16 +995,14 @@ export async function* readTar(
 }
 
 /**
- * Indexes a tar file on disk without reading its bodies: each entry's header and where its body
- * lies, for random access with {@link openTarMember}. This is how `oci-archive:` and
- * `docker-archive:` tarballs are read in place. Keys are entry names without a leading `./`
- * (`./index.json` is found as `index.json`); the headers keep the names as stored. When a name
- * repeats, the last entry wins, as it would on extraction.
+ * Reads a tar file on disk entry by entry without reading its bodies: each entry's header and
+ * where its body lies, in archive order, repeated names included. {@link indexTarFile} is this
+ * folded into a map; readers that must see every entry (to refuse unsafe ones) use this.
  *
  * @throws ProvenantError as {@link readTar} does, and `TRUNCATED` when the file is shorter than
  *   its last body
  */
-export async function indexTarFile(path: string, options: ReadTarOptions = {}): Promise<Map<string, TarIndexEntry>> {
+export async function* scanTarFile(path: string, options: ReadTarOptions = {}): AsyncGenerator<TarIndexEntry> {
   const where = options.where ?? path;
   let fh: FileHandle;
   let size: number;
@@ -1021,18 +1019,35 @@ export async function indexTarFile(path: string, options: ReadTarOptions = {}): 
   }
   const src = new FileSource(fh, size, where);
   const parser = new TarParser(src, where);
-  const index = new Map<string, TarIndexEntry>();
   try {
     for (;;) {
       const parsed = await parser.next();
       // Each call skips the previous body by position, checking that the file holds it.
       if (parsed === undefined) break;
-      const key = indexKey(parsed.header.name);
-      index.delete(key); // keep archive order for a repeated name
-      index.set(key, { header: parsed.header, offset: parsed.dataOffset, size: parsed.header.size });
+      yield { header: parsed.header, offset: parsed.dataOffset, size: parsed.header.size };
     }
   } finally {
     await src.close();
+  }
+}
+
+/**
+ * Indexes a tar file on disk without reading its bodies: each entry's header and where its body
+ * lies, for random access with {@link openTarMember}. Keys are entry names without a leading `./`
+ * (`./index.json` is found as `index.json`); the headers keep the names as stored. When a name
+ * repeats, the last entry wins, as it would on extraction. Names are not checked here: see
+ * `cleanEntryPath` and `TarView`, which is how `oci-archive:` and `docker-archive:` tarballs are
+ * read in place.
+ *
+ * @throws ProvenantError as {@link readTar} does, and `TRUNCATED` when the file is shorter than
+ *   its last body
+ */
+export async function indexTarFile(path: string, options: ReadTarOptions = {}): Promise<Map<string, TarIndexEntry>> {
+  const index = new Map<string, TarIndexEntry>();
+  for await (const entry of scanTarFile(path, options)) {
+    const key = indexKey(entry.header.name);
+    index.delete(key); // keep archive order for a repeated name
+    index.set(key, entry);
   }
   return index;
 }
@@ -1075,7 +1090,8 @@ export async function* openTarMember(
   let got = 0;
   try {
     const from = entry.offset + start;
-    const stream = createReadStream(path, { start: from, end: entry.offset + entry.size - 1 });
+    // 1 MiB reads, as a layout's blobs are read: a layer moves in fewer, larger chunks.
+    const stream = createReadStream(path, { start: from, end: entry.offset + entry.size - 1, highWaterMark: 1 << 20 });
     for await (const chunk of stream as AsyncIterable<Uint8Array>) {
       got += chunk.length;
       yield chunk;

@@ -10,6 +10,7 @@ import { hostPlatform, parsePlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { formatLocation, parseLocation } from '../ref/location.ts';
 import { LayoutStore } from '../store/layout.ts';
+import { LayoutReader } from '../store/layout-reader.ts';
 import { type OpenedStore, openLocation, type RegistryOpenOptions } from '../store/open.ts';
 import { envName, type FlagSpec, type ParsedArgs, parseCommandArgs } from './args.ts';
 import { exitCodeFor } from './exit.ts';
@@ -76,7 +77,7 @@ function requireTarget(opened: OpenedStore, text: string): string {
 
 async function resolveDefaultTarget(opened: OpenedStore, text: string): Promise<string> {
   if (opened.target !== undefined) return opened.target;
-  if (opened.store instanceof LayoutStore) {
+  if (opened.store instanceof LayoutReader) {
     const roots = opened.store.index.manifests;
     if (roots.length === 1) return roots[0]!.digest;
     throw new ProvenantError('USAGE', `${text} holds ${roots.length} images; say which`, {

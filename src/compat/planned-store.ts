@@ -10,7 +10,7 @@ import { ProvenantError } from '../errors.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { referrerDescriptor } from '../store/layout.ts';
+import { referrerDescriptor } from '../store/layout-reader.ts';
 import type { ByteStream, ContentStore, OperationOptions, ReferrersOptions } from '../store/types.ts';
 import { verifyStream } from '../store/verify.ts';
 import { subjectOf } from './graph.ts';

@@ -1,80 +1,179 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { cleanEntryPath } from '../archive/paths.ts';
-import { readTar, tarHeader, writeTar } from '../archive/tar.ts';
+import { tarHeader, writeTar } from '../archive/tar.ts';
+import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
-import { LayoutStore } from './layout.ts';
+import type { Stored } from '../oci/content.ts';
+import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { LayoutStore, writeAtomic } from './layout.ts';
+import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
+import type { BlobSource, ByteStream, OperationOptions } from './types.ts';
+import { collect, MANIFEST_LIMIT, verifyStream } from './verify.ts';
 
 /**
  * `oci-archive:FILE`: an OCI image layout in a tar file, as skopeo and BuildKit write them.
  *
- * The archive is unpacked (every name contained) into a private temporary layout, which is
- * read and changed there; with `write`, `close()` packs it into a new file that replaces the
- * old one by rename, so the archive is either the old one or the whole new one, never half.
- * The temporary folder is removed on close.
+ * Reading is in place: the tar is indexed (headers only) into a {@link TarView}, and index.json
+ * and blobs are read from it by offset, each blob checked against its digest. Nothing is
+ * unpacked, so no name or link in the archive can reach a file of the host.
+ *
+ * With `write`, a private temporary {@link LayoutStore} holds the image: it starts with the
+ * existing archive's blobs (copied by digest, checked) and index.json, and `close()` packs it into
+ * a new file that replaces the old one by rename, so the archive is either the old one or the
+ * whole new one, never half. The temporary folder is removed on close and on every failure.
  */
-export async function openOciArchive(path: string, options: { write?: boolean } = {}): Promise<LayoutStore & { close(): Promise<void> }> {
+export async function openOciArchive(path: string, options: { write?: boolean } = {}): Promise<LayoutReader> {
   const exists = await stat(path).then(
     () => true,
     () => false,
   );
-  if (!exists && !options.write) {
-    throw new ProvenantError('NOT_FOUND', `no archive at ${path}`, { where: `oci-archive:${path}` });
+  if (!options.write) {
+    if (!exists) throw new ProvenantError('NOT_FOUND', `no archive at ${path}`, { where: `oci-archive:${path}` });
+    return OciArchiveStore.open(path);
   }
   const work = await mkdtemp(join(tmpdir(), 'provenant-archive-'));
   const layoutDir = join(work, 'layout');
   try {
-    if (exists) await unpack(path, layoutDir);
-    const store = await LayoutStore.open(layoutDir, { create: !exists });
-    return withPackOnClose(store, path, work, options.write === true);
+    const store = exists
+      ? await layoutFrom(await OciArchiveStore.open(path), layoutDir)
+      : await LayoutStore.open(layoutDir, { create: true });
+    return withPackOnClose(store, path, work);
   } catch (err) {
     await rm(work, { recursive: true, force: true });
     throw err;
   }
 }
 
-/** Unpacks a tar of plain files and folders into `dir`, refusing names that would leave it. */
-export async function unpack(archive: string, dir: string, kind = 'oci-archive'): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const where = `${kind}:${archive}`;
-  let entries = 0;
-  for await (const { header, body } of readTar(createReadStream(archive), { where })) {
-    entries++;
-    // Only what an OCI layout holds is taken, and every name is contained in the folder.
-    const name = cleanEntryPath(header.name, `${where}: ${header.name}`);
-    if (header.type === 'dir') {
-      await mkdir(join(dir, name), { recursive: true });
-      continue;
-    }
-    if (header.type === 'symlink' || header.type === 'hardlink') {
-      // docker save (and skopeo) link repeated layers to one file. A link is kept only when its
-      // target, taken lexically, stays inside the folder; each link in a chain is checked so.
-      const base = header.type === 'symlink' ? dirname(name) : '.';
-      const target = cleanEntryPath(join(base, header.linkname), `${where}: ${header.name} -> ${header.linkname}`);
-      await mkdir(dirname(join(dir, name)), { recursive: true });
-      await symlink(relative(dirname(join(dir, name)), join(dir, target)), join(dir, name));
-      continue;
-    }
-    if (header.type !== 'file') {
-      throw new ProvenantError('INVALID_ARCHIVE', `unexpected ${header.type} entry ${header.name} in the archive`, { where });
-    }
-    await mkdir(dirname(join(dir, name)), { recursive: true });
-    await pipeline(Readable.from(body), createWriteStream(join(dir, name)));
+/**
+ * An oci-archive read in place (see {@link openOciArchive}). Read-only: `putBlob` and
+ * `putManifest` fail with `USAGE`; open the archive with `write` to change it.
+ */
+export class OciArchiveStore extends LayoutReader {
+  readonly location: string;
+  readonly #view: TarView;
+  readonly #layoutBytes: Uint8Array;
+  readonly #indexBytes: Uint8Array;
+
+  private constructor(view: TarView, layoutBytes: Uint8Array, indexBytes: Uint8Array) {
+    super(parseIndexJson(indexBytes, `${view.where}/index.json`));
+    this.location = view.where;
+    this.#view = view;
+    this.#layoutBytes = layoutBytes;
+    this.#indexBytes = indexBytes;
   }
-  if (entries === 0) throw new ProvenantError('INVALID_ARCHIVE', 'the archive is empty', { where });
+
+  /**
+   * Indexes the archive at `path` and reads its oci-layout and index.json.
+   *
+   * @throws ProvenantError as {@link TarView.open} does (`UNSAFE_PATH` for names or links that
+   *   leave the archive); `INVALID_ARCHIVE` when it holds no oci-layout or index.json;
+   *   `INVALID_LAYOUT` when they are malformed
+   */
+  static async open(path: string): Promise<OciArchiveStore> {
+    const where = `oci-archive:${path}`;
+    const view = await TarView.open(path, { where });
+    const small = async (name: string): Promise<Uint8Array> => {
+      const file = view.file(name);
+      if (file === undefined) {
+        throw new ProvenantError('INVALID_ARCHIVE', `the archive holds no ${name}, so it is not an OCI image layout`, {
+          where,
+          hint: 'an oci-archive is a tar of oci-layout, index.json and blobs/; is this a docker-archive?',
+        });
+      }
+      return collect(view.read(file), MANIFEST_LIMIT, `${where}/${name}`);
+    };
+    const layoutBytes = await small(LAYOUT_FILE);
+    checkLayoutFile(layoutBytes, `${where}/${LAYOUT_FILE}`);
+    return new OciArchiveStore(view, layoutBytes, await small('index.json'));
+  }
+
+  #blob(digest: Digest): TarViewFile | undefined {
+    // The member name comes from the digest, never the other way round.
+    return isDigest(digest) ? this.#view.file(`blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`) : undefined;
+  }
+
+  async statBlob(digest: Digest): Promise<Descriptor | undefined> {
+    const file = this.#blob(digest);
+    return file === undefined ? undefined : { mediaType: 'application/octet-stream', digest, size: file.size };
+  }
+
+  async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
+    const where = `${this.location}@${descriptor.digest}`;
+    const file = this.#blob(descriptor.digest);
+    if (file === undefined) throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, { where });
+    const offset = options.offset ?? 0;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
+      throw new ProvenantError('USAGE', `cannot read blob ${descriptor.digest} from byte ${offset}: it has ${file.size} bytes`, { where });
+    }
+    const prefix = offset > 0 ? this.#view.read(file, 0, offset) : undefined;
+    return verifyStream(this.#view.read(file, offset), descriptor, where, prefix);
+  }
+
+  /** Every blob the archive holds under `blobs/<algorithm>/<hex>`, as descriptors with sizes. */
+  blobs(): Descriptor[] {
+    const out: Descriptor[] = [];
+    for (const name of this.#view.names()) {
+      const m = /^blobs\/([^/]+)\/([^/]+)$/.exec(name);
+      const digest = m === null ? undefined : `${m[1]}:${m[2]}`;
+      if (!isDigest(digest)) continue;
+      const file = this.#blob(digest);
+      if (file !== undefined) out.push({ mediaType: 'application/octet-stream', digest, size: file.size });
+    }
+    return out;
+  }
+
+  /** The archive's `oci-layout` and `index.json` exactly as stored. */
+  layoutFiles(): { layout: Uint8Array; index: Uint8Array } {
+    return { layout: this.#layoutBytes.slice(), index: this.#indexBytes.slice() };
+  }
+
+  #readOnly(): never {
+    throw new ProvenantError('USAGE', 'this oci-archive was opened for reading', {
+      where: this.location,
+      hint: 'open it with write to change it',
+    });
+  }
+
+  async putBlob(_source: BlobSource): Promise<'stored' | 'exists'> {
+    this.#readOnly();
+  }
+
+  async putManifest(_stored: Stored): Promise<void> {
+    this.#readOnly();
+  }
+
+  async close(): Promise<void> {}
 }
 
-function withPackOnClose(store: LayoutStore, path: string, work: string, write: boolean): LayoutStore {
+/**
+ * A layout in `dir` holding everything `archive` holds: its oci-layout and index.json as they
+ * are, and each blob copied by digest (file names come from digests, never from archive paths)
+ * through a checked read.
+ */
+async function layoutFrom(archive: OciArchiveStore, dir: string): Promise<LayoutStore> {
+  const files = archive.layoutFiles();
+  await mkdir(dir, { recursive: true });
+  await writeAtomic(join(dir, LAYOUT_FILE), files.layout);
+  await writeAtomic(join(dir, 'index.json'), files.index);
+  const layout = await LayoutStore.open(dir);
+  for (const descriptor of archive.blobs()) {
+    await layout.putBlob({ descriptor, open: (offset = 0) => archive.readBlob(descriptor, { offset }) });
+  }
+  return layout;
+}
+
+function withPackOnClose(store: LayoutStore, path: string, work: string): LayoutStore {
   const close = store.close.bind(store);
   store.close = async () => {
     try {
       await close();
-      if (write) await packDirectory(join(work, 'layout'), path);
+      await packDirectory(join(work, 'layout'), path);
     } finally {
       await rm(work, { recursive: true, force: true });
     }

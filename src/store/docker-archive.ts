@@ -1,18 +1,17 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanEntryPath } from '../archive/paths.ts';
+import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestHex, isDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference } from '../ref/reference.ts';
-import { packDirectory, unpack } from './archive.ts';
+import { packDirectory } from './archive.ts';
 import { LayoutStore } from './layout.ts';
 import type { BlobSource, ByteStream, ContentStore, OperationOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
-import { verifyStream } from './verify.ts';
+import { collect, MANIFEST_LIMIT, verifyStream } from './verify.ts';
 
 // Docker's uncompressed layer type, which schema 2 defines though registries rarely see it.
 const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
@@ -37,30 +36,39 @@ export function repoTag(ref: ImageReference): string {
  * schema 2 manifest made from those files (as skopeo does; layer digests are the files'
  * digests). Writing holds one or more single-platform images and writes blobs under
  * `blobs/sha256/` as Docker 25 does, which `docker load` and skopeo read.
+ *
+ * Reading is in place, through a {@link TarView}: manifest.json, configs and layers are read from
+ * the tar by offset, and the paths manifest.json names are looked up among the archive's own
+ * members (links followed inside it), so no path can lead to a file of the host. Writing packs a
+ * private temporary layout on `close()`.
  */
 export class DockerArchiveStore implements ContentStore {
   readonly location: string;
   readonly #path: string;
-  readonly #work: string;
-  readonly #write: boolean;
   readonly #images: Array<{ stored: Stored; tags: string[] }> = [];
-  readonly #files = new Map<string, string>();
+  /** Reading: the archive and its members by digest. */
+  #view: TarView | undefined;
+  readonly #files = new Map<string, TarViewFile>();
+  /** Writing: the temporary folder and the layout in it that `close()` packs. */
+  #work: string | undefined;
   #blobs: LayoutStore | undefined;
 
-  private constructor(path: string, work: string, write: boolean) {
+  private constructor(path: string) {
     this.#path = path;
-    this.#work = work;
-    this.#write = write;
     this.location = `docker-archive:${path}`;
   }
 
   /** Opens an archive for reading, or (with `write`) a new one that `close()` writes. */
   static async open(path: string, options: { write?: boolean } = {}): Promise<DockerArchiveStore> {
+    const store = new DockerArchiveStore(path);
+    if (!options.write) {
+      await store.#load();
+      return store;
+    }
     const work = await mkdtemp(join(tmpdir(), 'provenant-docker-archive-'));
-    const store = new DockerArchiveStore(path, work, options.write === true);
     try {
-      if (options.write) store.#blobs = await LayoutStore.open(join(work, 'out'), { create: true });
-      else await store.#load();
+      store.#blobs = await LayoutStore.open(join(work, 'out'), { create: true });
+      store.#work = work;
       return store;
     } catch (err) {
       await rm(work, { recursive: true, force: true });
@@ -69,45 +77,62 @@ export class DockerArchiveStore implements ContentStore {
   }
 
   async #load(): Promise<void> {
-    const dir = join(this.#work, 'in');
     await stat(this.#path).catch(() => {
       throw new ProvenantError('NOT_FOUND', `no archive at ${this.#path}`, { where: this.location });
     });
-    await unpack(this.#path, dir, 'docker-archive');
+    const view = await TarView.open(this.#path, { where: this.location });
+    this.#view = view;
+    const file = view.file('manifest.json');
     let saved: SavedImage[];
     try {
-      saved = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as SavedImage[];
+      if (file === undefined) throw new Error('no manifest.json');
+      const bytes = await collect(view.read(file), MANIFEST_LIMIT, `${this.location}/manifest.json`);
+      saved = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as SavedImage[];
     } catch (cause) {
-      throw new ProvenantError('INVALID_ARCHIVE', 'manifest.json is missing or not JSON', { where: this.location, cause });
+      if (cause instanceof ProvenantError && cause.code !== 'INVALID_MANIFEST') throw cause;
+      throw new ProvenantError('INVALID_ARCHIVE', 'manifest.json is missing, too large or not JSON', { where: this.location, cause });
     }
     if (!Array.isArray(saved) || saved.length === 0)
       throw new ProvenantError('INVALID_ARCHIVE', 'manifest.json lists no image', { where: this.location });
     for (const [i, image] of saved.entries()) {
-      if (typeof image?.Config !== 'string' || !Array.isArray(image.Layers)) {
-        throw new ProvenantError('INVALID_ARCHIVE', `manifest.json entry ${i} has no Config or Layers`, { where: this.location });
+      if (
+        typeof image?.Config !== 'string' ||
+        !Array.isArray(image.Layers) ||
+        !image.Layers.every((l) => typeof l === 'string') ||
+        !(
+          image.RepoTags === null ||
+          image.RepoTags === undefined ||
+          (Array.isArray(image.RepoTags) && image.RepoTags.every((t) => typeof t === 'string'))
+        )
+      ) {
+        throw new ProvenantError('INVALID_ARCHIVE', `manifest.json entry ${i} has no Config or Layers, or a value of the wrong type`, {
+          where: this.location,
+        });
       }
-      const config = await this.#describeFile(dir, image.Config, MediaType.DockerConfig);
+      const config = await this.#describeFile(view, image.Config, MediaType.DockerConfig);
       const layers: Descriptor[] = [];
-      for (const l of image.Layers) layers.push(await this.#describeFile(dir, l, undefined));
-      const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config, layers }));
+      for (const l of image.Layers) layers.push(await this.#describeFile(view, l, undefined));
+      const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config, layers }), {
+        where: `${this.location}: manifest.json entry ${i}`,
+      });
       this.#images.push({ stored, tags: image.RepoTags ?? [] });
     }
   }
 
-  async #describeFile(dir: string, name: string, mediaType: string | undefined): Promise<Descriptor> {
-    const path = join(dir, cleanEntryPath(name, `${this.location}: ${name}`));
+  async #describeFile(view: TarView, name: string, mediaType: string | undefined): Promise<Descriptor> {
+    // Looked up among the archive's members only; a name that leaves the archive is UNSAFE_PATH.
+    const file = view.file(name);
+    if (file === undefined) {
+      throw new ProvenantError('INVALID_ARCHIVE', `manifest.json names ${name}, which the archive lacks`, { where: this.location });
+    }
     const digester = new Digester();
     let first: Uint8Array | undefined;
-    try {
-      for await (const chunk of createReadStream(path) as AsyncIterable<Uint8Array>) {
-        first ??= chunk;
-        digester.update(chunk);
-      }
-    } catch (cause) {
-      throw new ProvenantError('INVALID_ARCHIVE', `manifest.json names ${name}, which the archive lacks`, { where: this.location, cause });
+    for await (const chunk of view.read(file)) {
+      first ??= chunk;
+      digester.update(chunk);
     }
     const digest = digester.digest();
-    this.#files.set(digest, path);
+    this.#files.set(digest, file);
     const gz = first !== undefined && first[0] === 0x1f && first[1] === 0x8b;
     return { mediaType: mediaType ?? (gz ? MediaType.DockerLayerGzip : DOCKER_LAYER_TAR), digest, size: digester.size };
   }
@@ -118,24 +143,23 @@ export class DockerArchiveStore implements ContentStore {
 
   async statBlob(digest: Digest): Promise<Descriptor | undefined> {
     if (this.#blobs) return this.#blobs.statBlob(digest);
-    const path = this.#files.get(digest);
-    if (path === undefined) return undefined;
-    return { mediaType: 'application/octet-stream', digest, size: (await stat(path)).size };
+    const file = this.#files.get(digest);
+    if (file === undefined) return undefined;
+    return { mediaType: 'application/octet-stream', digest, size: file.size };
   }
 
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
     if (this.#blobs) return this.#blobs.readBlob(descriptor, options);
-    const path = this.#files.get(descriptor.digest);
-    if (path === undefined)
-      throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, { where: this.location });
+    const where = `${this.location}@${descriptor.digest}`;
+    const file = this.#files.get(descriptor.digest);
+    if (file === undefined || this.#view === undefined)
+      throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, { where });
     const offset = options.offset ?? 0;
-    const prefix = offset > 0 ? (createReadStream(path, { end: offset - 1 }) as AsyncIterable<Uint8Array>) : undefined;
-    return verifyStream(
-      createReadStream(path, { start: offset }) as AsyncIterable<Uint8Array>,
-      descriptor,
-      `${this.location}@${descriptor.digest}`,
-      prefix,
-    );
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
+      throw new ProvenantError('USAGE', `cannot read blob ${descriptor.digest} from byte ${offset}: it has ${file.size} bytes`, { where });
+    }
+    const prefix = offset > 0 ? this.#view.read(file, 0, offset) : undefined;
+    return verifyStream(this.#view.read(file, offset), descriptor, where, prefix);
   }
 
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
@@ -197,9 +221,12 @@ export class DockerArchiveStore implements ContentStore {
   }
 
   async close(): Promise<void> {
+    const work = this.#work;
+    if (work === undefined) return; // read in place, or closed already
+    this.#work = undefined;
     try {
       if (this.#blobs && this.#images.length > 0) {
-        const out = join(this.#work, 'out');
+        const out = join(work, 'out');
         const manifest: SavedImage[] = this.#images.map(({ stored, tags }) => {
           if (stored.kind !== 'manifest') throw new Error('unreachable');
           return {
@@ -216,7 +243,7 @@ export class DockerArchiveStore implements ContentStore {
         await packDirectory(out, this.#path);
       }
     } finally {
-      await rm(this.#work, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
     }
   }
 }

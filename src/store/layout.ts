@@ -4,23 +4,14 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ProvenantError } from '../errors.ts';
-import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { children, descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { assertIndex } from '../oci/validate.ts';
-import type {
-  BlobSource,
-  ByteStream,
-  ContentStore,
-  OperationOptions,
-  PutBlobOptions,
-  PutManifestOptions,
-  ReferrersOptions,
-} from './types.ts';
-import { collect, MANIFEST_LIMIT, verifyStream } from './verify.ts';
+import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
+import type { BlobSource, ByteStream, OperationOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
+import { verifyStream } from './verify.ts';
 
-const LAYOUT_FILE = 'oci-layout';
 const LAYOUT_VERSION = '1.0.0';
 
 /** Options of {@link LayoutStore.open}. */
@@ -35,30 +26,30 @@ export interface LayoutOpenOptions {
  * Blobs are written to a temporary file in their folder, checked, then renamed into place, so a
  * blob file is always whole. `index.json` is rewritten the same way (write, then rename), after
  * the blobs it names exist. Tags are `org.opencontainers.image.ref.name` annotations on its
- * entries, and manifests with a `subject` are entries too, which is how referrers are found.
+ * entries, and manifests with a `subject` are entries too, which is how referrers are found
+ * ({@link LayoutReader} answers those from index.json).
  */
-export class LayoutStore implements ContentStore {
+export class LayoutStore extends LayoutReader {
   readonly location: string;
   readonly path: string;
-  #index: ImageIndex;
   #indexLock: Promise<unknown> = Promise.resolve();
 
   private constructor(path: string, index: ImageIndex) {
+    super(index);
     this.path = path;
     this.location = `oci:${path}`;
-    this.#index = index;
   }
 
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
     const where = `oci:${path}`;
-    let layoutText: string | undefined;
+    let layoutBytes: Uint8Array | undefined;
     try {
-      layoutText = await readFile(join(path, LAYOUT_FILE), 'utf8');
+      layoutBytes = await readFile(join(path, LAYOUT_FILE));
     } catch (err) {
       if (!isNotFound(err)) throw ioError(err, where);
     }
-    if (layoutText === undefined) {
+    if (layoutBytes === undefined) {
       if (!options.create) {
         throw new ProvenantError('NOT_FOUND', `no OCI image layout at ${path} (no ${LAYOUT_FILE} file)`, {
           where,
@@ -78,15 +69,7 @@ export class LayoutStore implements ContentStore {
       await writeAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
       return new LayoutStore(path, index);
     }
-    let version: unknown;
-    try {
-      version = (JSON.parse(layoutText) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
-    } catch (cause) {
-      throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} is not JSON`, { where, cause });
-    }
-    if (typeof version !== 'string' || !version.startsWith('1.')) {
-      throw new ProvenantError('INVALID_LAYOUT', `unsupported image layout version ${JSON.stringify(version)}`, { where });
-    }
+    checkLayoutFile(layoutBytes, where);
     let indexBytes: Uint8Array;
     try {
       indexBytes = await readFile(join(path, 'index.json'));
@@ -94,11 +77,6 @@ export class LayoutStore implements ContentStore {
       throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : ioError(err, where);
     }
     return new LayoutStore(path, parseIndexJson(indexBytes, `${where}/index.json`));
-  }
-
-  /** The layout's top-level index (a copy). */
-  get index(): ImageIndex {
-    return structuredClone(this.#index);
   }
 
   #blobPath(digest: Digest): string {
@@ -157,43 +135,6 @@ export class LayoutStore implements ContentStore {
     }
   }
 
-  async resolve(target: string): Promise<Descriptor | undefined> {
-    if (isDigest(target)) {
-      const fromIndex = this.#index.manifests.find((m) => m.digest === target);
-      if (fromIndex !== undefined) return stripRefName(fromIndex);
-      const s = await this.statBlob(target);
-      if (s === undefined) return undefined;
-      // Not an entry of index.json (a child of an index, say): the media type is in the document.
-      return descriptorOf(await this.#readManifest(s));
-    }
-    const found = this.#findTag(target);
-    return found === undefined ? undefined : stripRefName(found);
-  }
-
-  #findTag(tag: string): Descriptor | undefined {
-    // The last entry wins, as in containers/image, should a hand-edited index name a tag twice.
-    return this.#index.manifests.findLast((m) => m.annotations?.[Annotation.RefName] === tag);
-  }
-
-  async getManifest(target: string): Promise<Stored> {
-    const desc = await this.resolve(target);
-    if (desc === undefined) {
-      throw new ProvenantError('NOT_FOUND', `${isDigest(target) ? 'manifest' : 'tag'} ${target} is not in the layout`, {
-        where: this.location,
-        hint: isDigest(target) ? undefined : `tags here: ${this.#tags().join(', ') || '(none)'}`,
-      });
-    }
-    return this.#readManifest(desc);
-  }
-
-  async #readManifest(desc: Descriptor): Promise<Stored> {
-    const where = `${this.location}@${desc.digest}`;
-    if (desc.size > MANIFEST_LIMIT)
-      throw new ProvenantError('INVALID_MANIFEST', `manifest is larger than ${MANIFEST_LIMIT} bytes`, { where });
-    const bytes = await collect(await this.readBlob(desc), MANIFEST_LIMIT, where);
-    return parseStored(bytes, { mediaType: desc.mediaType, digest: desc.digest, where });
-  }
-
   async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
     const desc = descriptorOf(stored);
     await this.putBlob({ descriptor: desc, open: async () => oneChunk(stored.bytes) }, options);
@@ -222,36 +163,12 @@ export class LayoutStore implements ContentStore {
 
   async #updateIndex(change: (index: ImageIndex) => ImageIndex): Promise<void> {
     const run = this.#indexLock.then(async () => {
-      const next = change(this.#index);
+      const next = change(this.topIndex);
       await writeAtomic(join(this.path, 'index.json'), encodeJson(next));
-      this.#index = next;
+      this.topIndex = next;
     });
     this.#indexLock = run.catch(() => undefined);
     await run;
-  }
-
-  #tags(): string[] {
-    const tags = this.#index.manifests.map((m) => m.annotations?.[Annotation.RefName]).filter((t): t is string => t !== undefined);
-    return [...new Set(tags)].sort();
-  }
-
-  async listTags(): Promise<string[]> {
-    return this.#tags();
-  }
-
-  async referrers(subject: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
-    const out: Descriptor[] = [];
-    const seen = new Set<string>();
-    for (const entry of this.#index.manifests) {
-      if (!isManifestLike(entry.mediaType) || seen.has(entry.digest)) continue;
-      seen.add(entry.digest);
-      const stored = await this.getManifest(entry.digest);
-      const s = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
-      if (s?.digest !== subject) continue;
-      const desc = referrerDescriptor(stored);
-      if (options.artifactType === undefined || desc.artifactType === options.artifactType) out.push(desc);
-    }
-    return out;
   }
 
   /**
@@ -269,7 +186,7 @@ export class LayoutStore implements ContentStore {
       for (const child of children(stored)) await visit(child);
       if (stored.kind === 'manifest' && stored.manifest.subject) live.add(stored.manifest.subject.digest);
     };
-    for (const m of this.#index.manifests) await visit(m);
+    for (const m of this.topIndex.manifests) await visit(m);
     const removed: Digest[] = [];
     for (const algorithm of await readdir(join(this.path, 'blobs')).catch(() => [] as string[])) {
       for (const name of await readdir(join(this.path, 'blobs', algorithm))) {
@@ -288,45 +205,11 @@ export class LayoutStore implements ContentStore {
   }
 }
 
-/** The descriptor a referrers listing gives for a manifest with a subject. */
-export function referrerDescriptor(stored: Stored): Descriptor {
-  const doc = stored.kind === 'manifest' ? stored.manifest : stored.index;
-  // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers:
-  // artifactType is the manifest's, else its config's media type.
-  const artifactType = doc.artifactType ?? (stored.kind === 'manifest' ? stored.manifest.config.mediaType : undefined);
-  return descriptorOf(stored, {
-    ...(artifactType === undefined ? {} : { artifactType }),
-    ...(doc.annotations === undefined ? {} : { annotations: doc.annotations }),
-  });
-}
-
 function layoutEntry(stored: Stored): Descriptor {
   const doc = stored.kind === 'manifest' ? stored.manifest : stored.index;
   const d = descriptorOf(stored);
   if (doc.artifactType !== undefined) d.artifactType = doc.artifactType;
   return d;
-}
-
-function stripRefName(d: Descriptor): Descriptor {
-  const { annotations, ...rest } = d;
-  if (annotations === undefined) return rest;
-  const { [Annotation.RefName]: _ignored, ...others } = annotations;
-  return Object.keys(others).length > 0 ? { ...rest, annotations: others } : rest;
-}
-
-function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (cause) {
-    throw new ProvenantError('INVALID_LAYOUT', 'index.json is not valid JSON', { where, cause });
-  }
-  try {
-    return assertIndex(value, where);
-  } catch (err) {
-    if (err instanceof ProvenantError) throw new ProvenantError('INVALID_LAYOUT', err.message, { where, cause: err });
-    throw err;
-  }
 }
 
 async function* oneChunk(bytes: Uint8Array): ByteStream {

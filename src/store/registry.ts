@@ -5,7 +5,7 @@ import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { RegistryClient, type RegistryClientOptions, referrersTag } from '../registry/client.ts';
-import { referrerDescriptor } from './layout.ts';
+import { referrerDescriptor } from './layout-reader.ts';
 import type {
   BlobSource,
   ByteStream,

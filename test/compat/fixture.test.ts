@@ -17,7 +17,7 @@ import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
-import type { LayoutStore } from '../../src/store/layout.ts';
+import type { LayoutReader } from '../../src/store/layout-reader.ts';
 import { bytesSource, type ContentStore } from '../../src/store/types.ts';
 import { collect } from '../../src/store/verify.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -89,7 +89,7 @@ function testSigner(): { resign: Resigner; verifyIn(store: ContentStore, digest:
 }
 
 describe('the real BuildKit image and AWS Lambda', { skip }, () => {
-  let src: LayoutStore;
+  let src: LayoutReader;
   let root: Digest;
   let lambda: Target;
   before(async () => {

@@ -4,13 +4,17 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type TarHeader, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { readTar, type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+import { collect } from '../../src/store/verify.ts';
 import { makeImage } from '../helpers/images.ts';
+import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
 const dirs: string[] = [];
 async function temp(): Promise<string> {
@@ -28,6 +32,33 @@ function file(name: string, content: string): { header: TarHeader; body: Uint8Ar
     header: tarHeader({ name, size: body.length }),
     body,
   };
+}
+
+function symlink(name: string, linkname: string): { header: TarHeader } {
+  return { header: tarHeader({ name, type: 'symlink', linkname }) };
+}
+
+function hardlink(name: string, linkname: string): { header: TarHeader } {
+  return { header: tarHeader({ name, type: 'hardlink', linkname }) };
+}
+
+const OCI_LAYOUT = file('oci-layout', '{"imageLayoutVersion":"1.0.0"}');
+const EMPTY_INDEX = file('index.json', '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}');
+// The exploit of issue 9: the second link is reached through the first, so its target, checked
+// as text against its name, is really three folders further up.
+const CLIMB = [symlink('a/b/c/up', '../../..'), symlink('a/b/c/up/q', '../../..')];
+
+/** Runs `open` on `archive` with TMPDIR in a sandbox; gives what it returned or threw, and the sandbox. */
+async function inSandbox<T>(open: () => Promise<T>): Promise<{ outcome: T | unknown; sandbox: Sandbox }> {
+  const sandbox = await makeSandbox();
+  dirs.push(sandbox.root);
+  const outcome = await sandbox.withTmp(() => open().catch((err: unknown) => err));
+  return { outcome, sandbox };
+}
+
+async function assertUntouched(sandbox: Sandbox): Promise<void> {
+  assert.deepEqual(await sandbox.changes(), [], 'nothing outside the temporary folder is made or changed');
+  assert.deepEqual(await sandbox.leftInTmp(), [], 'the temporary folder is left empty');
 }
 
 describe('archives', () => {
@@ -56,6 +87,228 @@ describe('archives', () => {
     const abs = join(dir, 'abs.tar');
     await writeFile(abs, await tarBytes([file('/etc/evil', 'x')]));
     await assert.rejects(openOciArchive(abs), (e: unknown) => isProvenantError(e, 'UNSAFE_PATH'));
+  });
+
+  it('refuses an oci-archive whose entries climb out through a link reached through a link (issue 9)', async () => {
+    const evil = join(await temp(), 'evil.tar');
+    await writeFile(evil, await tarBytes([OCI_LAYOUT, EMPTY_INDEX, ...CLIMB, file('a/b/c/up/q/ESCAPED', 'pwned\n')]));
+    const { outcome, sandbox } = await inSandbox(async () => {
+      const store = await openOciArchive(evil);
+      await store.close();
+      return 'opened';
+    });
+    await assertUntouched(sandbox);
+    assert.ok(isProvenantError(outcome, 'UNSAFE_PATH'), `expected UNSAFE_PATH, got ${String(outcome)}`);
+    assert.match(outcome.message, /a\/b\/c\/up/);
+  });
+
+  it('refuses a docker-archive whose entries climb out through a link reached through a link (issue 9)', async () => {
+    const evil = join(await temp(), 'evil.tar');
+    const manifest = file('manifest.json', '[{"Config":"c.json","RepoTags":["x:1"],"Layers":["l.tar"]}]');
+    await writeFile(
+      evil,
+      await tarBytes([manifest, file('c.json', '{}'), file('l.tar', ''), ...CLIMB, file('a/b/c/up/q/ESCAPED', 'pwned\n')]),
+    );
+    const { outcome, sandbox } = await inSandbox(async () => {
+      const store = await DockerArchiveStore.open(evil);
+      await store.close();
+      return 'opened';
+    });
+    await assertUntouched(sandbox);
+    assert.ok(isProvenantError(outcome, 'UNSAFE_PATH'), `expected UNSAFE_PATH, got ${String(outcome)}`);
+  });
+
+  it('never reads a host file as a docker-archive layer through links in manifest.json', async () => {
+    const evil = join(await temp(), 'evil.tar');
+    // `secret` is a canary three folders above the unpack folder; no entry of the archive names it.
+    const manifest = file('manifest.json', '[{"Config":"a/b/c/up/q/secret","RepoTags":["x:1"],"Layers":["a/b/c/up/q/secret"]}]');
+    await writeFile(evil, await tarBytes([manifest, ...CLIMB]));
+    const { outcome, sandbox } = await inSandbox(async () => {
+      const store = await DockerArchiveStore.open(evil);
+      try {
+        const stored = await store.getManifest(store.defaultTarget());
+        return stored.kind === 'manifest' ? [stored.manifest.config.digest, ...stored.manifest.layers.map((l) => l.digest)] : [];
+      } finally {
+        await store.close();
+      }
+    });
+    await assertUntouched(sandbox);
+    if (Array.isArray(outcome)) {
+      assert.deepEqual(
+        outcome.filter((d) => sandbox.canaryDigests.has(d)),
+        [],
+        'no blob of the store is a file of the host',
+      );
+    }
+    assert.ok(isProvenantError(outcome, 'UNSAFE_PATH'), `expected UNSAFE_PATH, got ${String(outcome)}`);
+  });
+
+  it('gives a typed error for a link to an absolute path (blobs -> /tmp), in both formats', async () => {
+    const dir = await temp();
+    const oci = join(dir, 'oci.tar');
+    await writeFile(oci, await tarBytes([OCI_LAYOUT, EMPTY_INDEX, symlink('blobs', '/tmp'), file('blobs/sha256/x', 'x')]));
+    const docker = join(dir, 'docker.tar');
+    await writeFile(
+      docker,
+      await tarBytes([
+        symlink('blobs', '/tmp'),
+        file('blobs/c.json', '{}'),
+        file('manifest.json', '[{"Config":"blobs/c.json","Layers":[]}]'),
+      ]),
+    );
+    const openers: Array<() => Promise<ContentStore>> = [() => openOciArchive(oci), () => DockerArchiveStore.open(docker)];
+    for (const open of openers) {
+      const { outcome, sandbox } = await inSandbox(open);
+      await assertUntouched(sandbox);
+      assert.ok(isProvenantError(outcome, 'UNSAFE_PATH'), `expected UNSAFE_PATH, got ${(outcome as Error)?.stack ?? String(outcome)}`);
+      assert.match(outcome.message, /\/tmp/);
+    }
+  });
+
+  it('refuses hardlinks and symlinks whose targets leave the archive', async () => {
+    const dir = await temp();
+    const cases: Array<{ header: TarHeader }> = [
+      hardlink('blobs/sha256/h', '../outside'),
+      hardlink('blobs/sha256/h', '/etc/passwd'),
+      symlink('blobs/sha256/s', '../../../outside'),
+      symlink('blobs/sha256/s', '/etc/passwd'),
+    ];
+    for (const [i, link] of cases.entries()) {
+      const path = join(dir, `link-${i}.tar`);
+      await writeFile(path, await tarBytes([OCI_LAYOUT, EMPTY_INDEX, link]));
+      const { outcome, sandbox } = await inSandbox(() => openOciArchive(path));
+      await assertUntouched(sandbox);
+      assert.ok(isProvenantError(outcome, 'UNSAFE_PATH'), `${link.header.name} -> ${link.header.linkname}: got ${String(outcome)}`);
+    }
+  });
+
+  it('reads docker save layers reached through symlinks, hardlinks and a linked folder inside the archive', async () => {
+    const dir = await temp();
+    const layer = new TextEncoder().encode('layer bytes, not gzip\n');
+    const config = new TextEncoder().encode('{"architecture":"amd64","os":"linux"}');
+    const [lh, ch] = [digestHex(digestOf(layer)), digestHex(digestOf(config))];
+    const manifest = [
+      { Config: `cfg/${ch}`, RepoTags: ['example.com/x:1'], Layers: ['abc/layer.tar', 'def/layer.tar', `blobs/sha256/${lh}`] },
+    ];
+    const path = join(dir, 'saved.tar');
+    await writeFile(
+      path,
+      await tarBytes([
+        { header: tarHeader({ name: 'blobs/', type: 'dir', mode: 0o755 }) },
+        { header: tarHeader({ name: `blobs/sha256/${lh}`, size: layer.length }), body: layer },
+        { header: tarHeader({ name: `./blobs/sha256/${ch}`, size: config.length }), body: config },
+        symlink('abc/layer.tar', `../blobs/sha256/${lh}`), // docker save's legacy layer folders
+        hardlink('def/layer.tar', `blobs/sha256/${lh}`),
+        symlink('cfg', 'blobs/sha256'),
+        file('manifest.json', JSON.stringify(manifest)),
+      ]),
+    );
+    const { outcome, sandbox } = await inSandbox(async () => {
+      const store = await DockerArchiveStore.open(path);
+      const m = await store.getManifest('example.com/x:1');
+      assert.ok(m.kind === 'manifest');
+      assert.equal(m.manifest.config.digest, digestOf(config));
+      assert.deepEqual(
+        m.manifest.layers.map((l) => l.digest),
+        [digestOf(layer), digestOf(layer), digestOf(layer)],
+      );
+      const d = m.manifest.layers[0]!;
+      assert.deepEqual(await collect(await store.readBlob(d), 1 << 20, 'test'), layer);
+      assert.deepEqual(await collect(await store.readBlob(d, { offset: 6 }), 1 << 20, 'test'), layer.subarray(6));
+      await store.close();
+      return 'read';
+    });
+    assert.equal(outcome, 'read', String((outcome as Error)?.stack ?? outcome));
+    await assertUntouched(sandbox);
+  });
+
+  it('takes the last of repeated entries, as tar extraction does', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    await makeImage(src, { tag: 'v1' });
+    const first = await openOciArchive(join(dir, 'a.tar'), { write: true });
+    await copyImage(src, 'v1', first, { tags: ['v1'] });
+    await first.close();
+    const entries: TarWriteEntry[] = [];
+    for await (const { header, body } of readTar([await readFile(join(dir, 'a.tar'))])) {
+      entries.push({ header, body: await collect(body, 1 << 24, 'test') });
+    }
+    const index = JSON.parse(new TextDecoder().decode(entries.find((e) => e.header.name === 'index.json')!.body as Uint8Array));
+    index.manifests[0].annotations['org.opencontainers.image.ref.name'] = 'v2';
+    const again = new TextEncoder().encode(JSON.stringify(index));
+    entries.push({ header: tarHeader({ name: './index.json', size: again.length }), body: again });
+    await writeFile(join(dir, 'twice.tar'), await tarBytes(entries));
+    const store = await openOciArchive(join(dir, 'twice.tar'));
+    assert.deepEqual(await store.listTags(), ['v2']);
+    assert.equal((await store.getManifest('v2')).digest, (await src.getManifest('v1')).digest);
+    await store.close();
+  });
+
+  it('adds to an existing oci-archive, copying its blobs by digest and keeping its index', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const made = await makeImage(src, { tag: 'v1' });
+    const other = await makeImage(src, { tag: 'v2', seed: 99, platforms: [{ os: 'linux', architecture: 'riscv64' }] });
+    const path = join(dir, 'a.tar');
+    let store = await openOciArchive(path, { write: true });
+    await copyImage(src, 'v1', store, { tags: ['v1'] });
+    await store.close();
+    const reader = await openOciArchive(path);
+    await assert.rejects(reader.putManifest(made.root, { tags: ['x'] }), (e: unknown) => isProvenantError(e, 'USAGE'));
+    await reader.close();
+    store = await openOciArchive(path, { write: true });
+    await copyImage(src, 'v2', store, { tags: ['v2'] });
+    await store.close();
+    const back = await openOciArchive(path);
+    assert.deepEqual(await back.listTags(), ['v1', 'v2']);
+    assert.deepEqual((await back.getManifest('v1')).bytes, made.root.bytes);
+    assert.deepEqual((await back.getManifest('v2')).bytes, other.root.bytes);
+    for (const [digest, bytes] of [...made.blobs, ...other.blobs]) {
+      const d = { mediaType: 'application/octet-stream', digest: digest as `sha256:${string}`, size: bytes.length };
+      assert.deepEqual(await collect(await back.readBlob(d), 1 << 24, 'test'), bytes);
+    }
+    await back.close();
+    assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src']);
+  });
+
+  it('leaves a hostile archive opened for writing as it was, and no temporary folder', async () => {
+    const evil = join(await temp(), 'evil.tar');
+    const bytes = await tarBytes([OCI_LAYOUT, EMPTY_INDEX, ...CLIMB, file('a/b/c/up/q/ESCAPED', 'pwned\n')]);
+    await writeFile(evil, bytes);
+    const { outcome, sandbox } = await inSandbox(() => openOciArchive(evil, { write: true }));
+    await assertUntouched(sandbox);
+    assert.ok(isProvenantError(outcome, 'UNSAFE_PATH'), String(outcome));
+    assert.deepEqual(await readFile(evil), Buffer.from(bytes));
+  });
+
+  it('refuses link loops, devices and archives that are not layouts, with typed errors', async () => {
+    const dir = await temp();
+    const cases: Array<[string, TarWriteEntry[], string, RegExp]> = [
+      ['loop', [OCI_LAYOUT, symlink('a', 'b'), symlink('b', 'a'), EMPTY_INDEX], 'INVALID_ARCHIVE', /loop/],
+      ['self', [OCI_LAYOUT, hardlink('index.json', 'index.json')], 'INVALID_ARCHIVE', /loop/],
+      [
+        'device',
+        [OCI_LAYOUT, EMPTY_INDEX, { header: tarHeader({ name: 'dev/null', type: 'char', devmajor: 1, devminor: 3 }) }],
+        'INVALID_ARCHIVE',
+        /char/,
+      ],
+      ['fifo', [OCI_LAYOUT, EMPTY_INDEX, { header: tarHeader({ name: 'p', type: 'fifo' }) }], 'INVALID_ARCHIVE', /fifo/],
+      ['beneath a file', [OCI_LAYOUT, EMPTY_INDEX, file('blobs', 'x'), file('blobs/sha256/x', 'x')], 'INVALID_ARCHIVE', /beneath the file/],
+      ['root link', [symlink('./', 'a'), OCI_LAYOUT, EMPTY_INDEX], 'UNSAFE_PATH', /root/],
+      ['no layout', [EMPTY_INDEX], 'INVALID_ARCHIVE', /oci-layout/],
+      ['dangling', [OCI_LAYOUT, symlink('index.json', 'nowhere')], 'INVALID_ARCHIVE', /index\.json/],
+      ['empty', [], 'INVALID_ARCHIVE', /empty/],
+    ];
+    for (const [name, entries, code, message] of cases) {
+      const path = join(dir, `${name}.tar`);
+      await writeFile(path, await tarBytes(entries));
+      await assert.rejects(openOciArchive(path), (e: unknown) => {
+        assert.ok(isProvenantError(e), `${name}: ${String(e)}`);
+        assert.equal(e.code, code, `${name}: ${e.message}`);
+        assert.match(e.message, message, name);
+        return true;
+      });
+    }
   });
 
   it('says a truncated archive is truncated', async () => {

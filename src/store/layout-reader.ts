@@ -1,0 +1,166 @@
+import { ProvenantError } from '../errors.ts';
+import { descriptorOf, parseStored, type Stored } from '../oci/content.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
+import { isManifestLike } from '../oci/mediatypes.ts';
+import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
+import { assertIndex } from '../oci/validate.ts';
+import type {
+  BlobSource,
+  ByteStream,
+  ContentStore,
+  OperationOptions,
+  PutBlobOptions,
+  PutManifestOptions,
+  ReferrersOptions,
+} from './types.ts';
+import { collect, MANIFEST_LIMIT } from './verify.ts';
+
+/** The name of an image layout's marker file. */
+export const LAYOUT_FILE = 'oci-layout';
+
+/**
+ * What every OCI image layout answers from its `index.json`, wherever its files are: tags
+ * (`org.opencontainers.image.ref.name` annotations), manifests by tag or digest, and referrers
+ * (entries with a `subject`). A folder ({@link LayoutStore}) and a tar read in place
+ * (`oci-archive:`) differ only in how they stat and read a blob, which subclasses give.
+ *
+ * https://github.com/opencontainers/image-spec/blob/main/image-layout.md
+ */
+export abstract class LayoutReader implements ContentStore {
+  abstract readonly location: string;
+  /** The layout's `index.json` as it is now; subclasses that write replace it whole. */
+  protected topIndex: ImageIndex;
+
+  protected constructor(index: ImageIndex) {
+    this.topIndex = index;
+  }
+
+  /** The layout's top-level index (a copy). */
+  get index(): ImageIndex {
+    return structuredClone(this.topIndex);
+  }
+
+  abstract statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;
+  abstract readBlob(descriptor: Descriptor, options?: OperationOptions & { offset?: number }): Promise<ByteStream>;
+  abstract putBlob(source: BlobSource, options?: PutBlobOptions): Promise<'stored' | 'exists' | 'mounted'>;
+  abstract putManifest(stored: Stored, options?: PutManifestOptions): Promise<void>;
+  abstract close(): Promise<void>;
+
+  async resolve(target: string): Promise<Descriptor | undefined> {
+    if (isDigest(target)) {
+      const fromIndex = this.topIndex.manifests.find((m) => m.digest === target);
+      if (fromIndex !== undefined) return stripRefName(fromIndex);
+      const s = await this.statBlob(target);
+      if (s === undefined) return undefined;
+      // Not an entry of index.json (a child of an index, say): the media type is in the document.
+      return descriptorOf(await this.readManifest(s));
+    }
+    const found = this.#findTag(target);
+    return found === undefined ? undefined : stripRefName(found);
+  }
+
+  #findTag(tag: string): Descriptor | undefined {
+    // The last entry wins, as in containers/image, should a hand-edited index name a tag twice.
+    return this.topIndex.manifests.findLast((m) => m.annotations?.[Annotation.RefName] === tag);
+  }
+
+  async getManifest(target: string): Promise<Stored> {
+    const desc = await this.resolve(target);
+    if (desc === undefined) {
+      throw new ProvenantError('NOT_FOUND', `${isDigest(target) ? 'manifest' : 'tag'} ${target} is not in the layout`, {
+        where: this.location,
+        hint: isDigest(target) ? undefined : `tags here: ${this.#tags().join(', ') || '(none)'}`,
+      });
+    }
+    return this.readManifest(desc);
+  }
+
+  /** Reads and parses a manifest or index, checked against `desc` and bounded in size. */
+  protected async readManifest(desc: Descriptor): Promise<Stored> {
+    const where = `${this.location}@${desc.digest}`;
+    if (desc.size > MANIFEST_LIMIT)
+      throw new ProvenantError('INVALID_MANIFEST', `manifest is larger than ${MANIFEST_LIMIT} bytes`, { where });
+    const bytes = await collect(await this.readBlob(desc), MANIFEST_LIMIT, where);
+    return parseStored(bytes, { mediaType: desc.mediaType, digest: desc.digest, where });
+  }
+
+  #tags(): string[] {
+    const tags = this.topIndex.manifests.map((m) => m.annotations?.[Annotation.RefName]).filter((t): t is string => t !== undefined);
+    return [...new Set(tags)].sort();
+  }
+
+  async listTags(): Promise<string[]> {
+    return this.#tags();
+  }
+
+  async referrers(subject: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    const seen = new Set<string>();
+    for (const entry of this.topIndex.manifests) {
+      if (!isManifestLike(entry.mediaType) || seen.has(entry.digest)) continue;
+      seen.add(entry.digest);
+      const stored = await this.getManifest(entry.digest);
+      const s = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+      if (s?.digest !== subject) continue;
+      const desc = referrerDescriptor(stored);
+      if (options.artifactType === undefined || desc.artifactType === options.artifactType) out.push(desc);
+    }
+    return out;
+  }
+}
+
+/** The descriptor a referrers listing gives for a manifest with a subject. */
+export function referrerDescriptor(stored: Stored): Descriptor {
+  const doc = stored.kind === 'manifest' ? stored.manifest : stored.index;
+  // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers:
+  // artifactType is the manifest's, else its config's media type.
+  const artifactType = doc.artifactType ?? (stored.kind === 'manifest' ? stored.manifest.config.mediaType : undefined);
+  return descriptorOf(stored, {
+    ...(artifactType === undefined ? {} : { artifactType }),
+    ...(doc.annotations === undefined ? {} : { annotations: doc.annotations }),
+  });
+}
+
+function stripRefName(d: Descriptor): Descriptor {
+  const { annotations, ...rest } = d;
+  if (annotations === undefined) return rest;
+  const { [Annotation.RefName]: _ignored, ...others } = annotations;
+  return Object.keys(others).length > 0 ? { ...rest, annotations: others } : rest;
+}
+
+/**
+ * Checks an `oci-layout` file: JSON with an `imageLayoutVersion` of 1.x.
+ *
+ * @throws ProvenantError `INVALID_LAYOUT` otherwise
+ */
+export function checkLayoutFile(bytes: Uint8Array, where: string): void {
+  let version: unknown;
+  try {
+    version = (JSON.parse(new TextDecoder('utf-8').decode(bytes)) as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
+  } catch (cause) {
+    throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} is not JSON`, { where, cause });
+  }
+  if (typeof version !== 'string' || !version.startsWith('1.')) {
+    throw new ProvenantError('INVALID_LAYOUT', `unsupported image layout version ${JSON.stringify(version)}`, { where });
+  }
+}
+
+/**
+ * Parses and validates a layout's `index.json`.
+ *
+ * @throws ProvenantError `INVALID_LAYOUT` when it is not UTF-8 JSON or not a valid image index
+ */
+export function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new ProvenantError('INVALID_LAYOUT', 'index.json is not valid JSON', { where, cause });
+  }
+  try {
+    return assertIndex(value, where);
+  } catch (err) {
+    if (err instanceof ProvenantError) throw new ProvenantError('INVALID_LAYOUT', err.message, { where, cause: err });
+    throw err;
+  }
+}
