@@ -492,8 +492,9 @@ export class LayoutStore implements ContentStore {
       bytes = await readCapped(at(d.digest), MANIFEST_LIMIT, where, 'INVALID_MANIFEST');
     } catch (err) {
       // A manifest that is missing has nothing of its own to keep (as before for index.json's
-      // entries; a writer's listed manifest may be on its way).
-      if (isNotFound(err)) return;
+      // entries; a writer's listed manifest may be on its way). A listed digest that is no
+      // manifest at all (too large for one) keeps only itself: a writer's list must not stop gc.
+      if (isNotFound(err) || (optional && isProvenantError(err, 'INVALID_MANIFEST'))) return;
       throw err;
     }
     let stored: Stored;

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'no
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
@@ -273,4 +274,51 @@ describe('LayoutStore lock and gc protocol', () => {
     await collect(await store.readBlob(layer), 1 << 24, 'test');
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.provenant-')).length, 1); // only this store's writer file
   });
+
+  it('reads any content in writer lists and lock files without failing or losing a tagged blob', async () => {
+    const { dir, store } = await newLayout();
+    // A layer above the manifest limit: listed as a manifest, it must not stop gc either.
+    const made = await makeImage(store, {
+      tag: 'keep',
+      platforms: [{ os: 'linux', architecture: 'amd64' }],
+      layers: 1,
+      layerBytes: 5 * 1024 * 1024,
+    });
+    await store.close();
+    const tagged = new Set([...made.blobs.keys(), made.root.digest, ...made.manifests.map((m) => m.digest)]);
+    const junk = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      // Lines that look like records: digests (some of the image's), media types, newlines.
+      fc
+        .array(
+          fc.tuple(
+            fc.oneof(fc.constantFrom(...tagged, 'sha256:zz', ''), fc.string({ maxLength: 20 })),
+            fc.constantFrom(' ', '\n', ' application/vnd.oci.image.manifest.v1+json\n', ' text/plain\n'),
+          ),
+          { maxLength: 6 },
+        )
+        .map((parts) => parts.flat().join('')),
+    );
+    await fc.assert(
+      fc.asyncProperty(junk, junk, async (writerText, lockText) => {
+        await writeFile(join(dir, '.provenant-writer-0000000000000000'), writerText);
+        await writeFile(join(dir, '.provenant-lock'), lockText);
+        // Unreadable owner: judged by age alone, so an old one is broken.
+        const old = new Date(Date.now() - 120_000);
+        await utimes(join(dir, '.provenant-lock'), old, old);
+        const collector = await LayoutStore.open(dir);
+        await collector.gc();
+        for (const m of [made.root, ...made.manifests]) assert.equal((await collector.getManifest(m.digest)).digest, m.digest);
+        for (const digest of made.blobs.keys()) await collect(await collector.readBlob(await statOf(collector, digest)), 1 << 24, digest);
+        await rm(join(dir, '.provenant-writer-0000000000000000'), { force: true });
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
+
+async function statOf(store: LayoutStore, digest: string) {
+  const d = await store.statBlob(digest as `sha256:${string}`);
+  assert.ok(d, `${digest} is gone`);
+  return d;
+}
