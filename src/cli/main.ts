@@ -274,7 +274,7 @@ const commands: Record<string, Command> = {
     },
   },
   gc: {
-    summary: 'delete the blobs of an OCI layout that nothing references',
+    summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
     usage: 'provenant gc oci:DIR',
     flags: { format: FORMAT },
     async run(args, io) {
@@ -282,8 +282,13 @@ const commands: Record<string, Command> = {
       const location = parseLocation(text!);
       if (location.kind !== 'oci') throw new ProvenantError('USAGE', 'gc works on an OCI layout (oci:DIR)', { where: text });
       const store = await LayoutStore.open(location.path);
-      const removed = await store.gc();
-      io.stdout.write(formatOf(args) === 'json' ? `${JSON.stringify({ removed })}\n` : `removed ${removed.length} blob(s)\n`);
+      const r = await store.gc();
+      const mb = (n: number) => (n / 1e6).toFixed(1);
+      io.stdout.write(
+        formatOf(args) === 'json'
+          ? `${JSON.stringify(r)}\n`
+          : `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)\n`,
+      );
     },
   },
   build: {

@@ -20,6 +20,13 @@ export interface CopyOptions extends OperationOptions {
   withReferrers?: boolean;
   /** Parallel blob transfers (default 4). */
   concurrency?: number;
+  /**
+   * Check what the destination already holds (default true), where it can: a layout hashes the
+   * blobs and manifests of the image that it has, and writes again any that do not match (a
+   * second copy repairs a corrupt layout). false trusts them by name. Registries are never
+   * re-checked: they verify content when it is uploaded.
+   */
+  verifyExisting?: boolean;
 }
 
 /** What a copy did. */
@@ -57,7 +64,17 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   if (options.platforms !== undefined && options.platforms.length > 0 && root.kind === 'index') {
     root = await selectPlatforms(src, root, options.platforms, options);
   }
-  const ctx: CopyContext = { src, dst, options, limiter, result, done: new Set(), mountFrom: mountSources(src, dst) };
+  const ctx: CopyContext = {
+    src,
+    dst,
+    options,
+    limiter,
+    result,
+    done: new Set(),
+    sizes: new Map(),
+    recheck: options.verifyExisting !== false && dst.checksExistingContent === true,
+    mountFrom: mountSources(src, dst),
+  };
   const copied = await copyTree(ctx, root, true);
   await dst.putManifest(root, { ...options, tags: options.tags ?? [], keepAsRoot: true });
   result.digest = root.digest;
@@ -75,6 +92,10 @@ interface CopyContext {
   result: CopyResult;
   /** Digests already at the destination or copied in this run. */
   done: Set<string>;
+  /** The size each blob digest was copied with, so the tree cannot give one digest two sizes. */
+  sizes: Map<string, number>;
+  /** Walk and check subtrees the destination already has (see CopyOptions.verifyExisting). */
+  recheck: boolean;
   mountFrom: string[] | undefined;
 }
 
@@ -104,19 +125,26 @@ async function selectPlatforms(
   return parseStored(bytes, { mediaType: root.mediaType });
 }
 
-/** Copies a manifest or index and all it references; returns every manifest digest in the tree. */
-async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean): Promise<Digest[]> {
+/**
+ * Copies a manifest or index and all it references; returns every manifest digest in the tree.
+ * `within`: an ancestor is at the destination already, and this walk only checks its subtree.
+ */
+async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, within = false): Promise<Digest[]> {
   throwIfAborted(ctx.options.signal);
   const digests: Digest[] = [stored.digest];
   if (ctx.done.has(stored.digest)) return digests;
   // A manifest already at the destination has everything it names there too (every store
   // writes blobs and children first), so its subtree is skipped: this is what makes a no-op
-  // push one HEAD request. Children of an index still count for referrers.
-  const existing = await ctx.dst.resolve(stored.digest, ctx.options);
-  if (existing !== undefined) {
-    ctx.done.add(stored.digest);
+  // push one HEAD request. Children of an index still count for referrers. A store of local
+  // files is walked anyway (`recheck`): a file there may have been corrupted since.
+  const existing = within || (await ctx.dst.resolve(stored.digest, ctx.options)) !== undefined;
+  if (existing && !within) {
+    // Counted once, for the top of what is there, checked or not.
     ctx.result.manifests.existed++;
     ctx.options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'exists' });
+  }
+  if (existing && !ctx.recheck) {
+    ctx.done.add(stored.digest);
     if (stored.kind === 'index' && ctx.options.withReferrers) {
       for (const m of stored.index.manifests) if (isManifestLike(m.mediaType)) digests.push(m.digest);
     }
@@ -129,24 +157,31 @@ async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean): Prom
         continue;
       }
       const childStored = await ctx.src.getManifest(child.digest, ctx.options);
-      digests.push(...(await copyTree(ctx, childStored, false)));
+      digests.push(...(await copyTree(ctx, childStored, false, existing)));
     }
   } else {
     const blobs = [stored.manifest.config, ...stored.manifest.layers];
     await forEachLimited(blobs, ctx.limiter, (d) => copyBlob(ctx, d));
   }
-  if (!isRoot) {
-    await ctx.dst.putManifest(stored, { ...ctx.options, tags: [] });
+  if (!isRoot) await ctx.dst.putManifest(stored, { ...ctx.options, tags: [] });
+  if (!existing) {
     ctx.result.manifests.stored++;
-    ctx.options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'done' });
-  } else {
-    ctx.result.manifests.stored++;
+    if (!isRoot) ctx.options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'done' });
   }
   ctx.done.add(stored.digest);
   return digests;
 }
 
 async function copyBlob(ctx: CopyContext, d: Descriptor): Promise<void> {
+  const size = ctx.sizes.get(d.digest);
+  if (size !== undefined && size !== d.size) {
+    // Each manifest is consistent on its own (parseStored checks); two of one tree may not be.
+    throw new ProvenantError('INVALID_MANIFEST', `${d.digest} is listed with size ${size} and with size ${d.size} in one image`, {
+      where: `${ctx.src.location}@${d.digest}`,
+      hint: 'one digest names one content of one size; a manifest of this image is wrong',
+    });
+  }
+  ctx.sizes.set(d.digest, d.size);
   if (ctx.done.has(d.digest)) return;
   if (isForeignLayer(d.mediaType) || (d.urls !== undefined && d.urls.length > 0 && d.mediaType !== MediaType.OciEmpty)) {
     // Foreign layers live at their URLs; registries refuse them as uploads by design.
@@ -156,7 +191,7 @@ async function copyBlob(ctx: CopyContext, d: Descriptor): Promise<void> {
   ctx.done.add(d.digest);
   const outcome = await ctx.dst.putBlob(
     { descriptor: d, open: (offset) => ctx.src.readBlob(d, { ...ctx.options, ...(offset === undefined ? {} : { offset }) }) },
-    { ...ctx.options, mountFrom: ctx.mountFrom },
+    { ...ctx.options, mountFrom: ctx.mountFrom, verifyExisting: ctx.recheck },
   );
   if (outcome === 'stored') {
     ctx.result.blobs.stored++;

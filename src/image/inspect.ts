@@ -4,7 +4,7 @@ import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
 import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect } from '../store/verify.ts';
+import { collect, MANIFEST_LIMIT } from '../store/verify.ts';
 
 /** One image manifest of an inspected image. */
 export interface InspectedManifest {
@@ -37,8 +37,6 @@ export interface InspectOptions extends OperationOptions {
   /** Look for referrers and cosign tags too (default true); BuildKit entries are always read. */
   attachments?: boolean;
 }
-
-const CONFIG_LIMIT = 8 * 1024 * 1024;
 
 /**
  * Describes an image as `docker buildx imagetools inspect` does, and shows what is attached to
@@ -96,8 +94,8 @@ async function platformFromConfig(
   options: OperationOptions,
 ): Promise<Platform | undefined> {
   const config = stored.manifest.config;
-  if (config.size > CONFIG_LIMIT || !/config|container\.image/.test(config.mediaType)) return undefined;
-  const bytes = await collect(await store.readBlob(config, options), CONFIG_LIMIT, `${store.location}@${config.digest}`);
+  if (config.size > MANIFEST_LIMIT || !/config|container\.image/.test(config.mediaType)) return undefined;
+  const bytes = await collect(await store.readBlob(config, options), MANIFEST_LIMIT, `${store.location}@${config.digest}`);
   let c: Partial<ImageConfig>;
   try {
     c = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;

@@ -180,3 +180,49 @@ export function assertIndex(value: unknown, where?: string): ImageIndex {
   if (v.length > 0) fail('image index', v, where);
   return value as ImageIndex;
 }
+
+/** One digest given two sizes in one document: where, and which sizes. */
+export interface DescriptorConflict {
+  digest: string;
+  first: { pointer: string; size: number };
+  second: { pointer: string; size: number };
+}
+
+/**
+ * Descriptors of one manifest or index that name the same digest with different sizes. The
+ * schema allows it, but a digest fixes the bytes and so their size: one of the two is wrong
+ * whatever the blob is. Left alone, a copy stores the blob under one size and names it with the
+ * other; a layout skips the second as "already there". Repeated layers of one digest and one size
+ * are fine (images repeat empty layers).
+ */
+export function descriptorConflicts(doc: ImageManifest | ImageIndex): DescriptorConflict[] {
+  const listed: Array<[string, { digest: string; size: number }]> = [];
+  if ('layers' in doc) {
+    listed.push(['/config', doc.config]);
+    for (const [i, l] of doc.layers.entries()) listed.push([`/layers/${i}`, l]);
+  } else {
+    for (const [i, m] of doc.manifests.entries()) listed.push([`/manifests/${i}`, m]);
+  }
+  if (doc.subject !== undefined) listed.push(['/subject', doc.subject]);
+  const first = new Map<string, { pointer: string; size: number }>();
+  const out: DescriptorConflict[] = [];
+  for (const [pointer, d] of listed) {
+    const seen = first.get(d.digest);
+    if (seen === undefined) first.set(d.digest, { pointer, size: d.size });
+    else if (seen.size !== d.size) out.push({ digest: d.digest, first: seen, second: { pointer, size: d.size } });
+  }
+  return out;
+}
+
+/** Returns `doc`, or throws INVALID_MANIFEST when it gives one digest two sizes. */
+export function assertConsistentDescriptors<T extends ImageManifest | ImageIndex>(doc: T, where?: string): T {
+  const conflicts = descriptorConflicts(doc);
+  const c = conflicts[0];
+  if (c === undefined) return doc;
+  const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more)` : '';
+  throw new ProvenantError(
+    'INVALID_MANIFEST',
+    `${c.digest} is listed with size ${c.first.size} at ${c.first.pointer} and size ${c.second.size} at ${c.second.pointer}${more}`,
+    { ...(where === undefined ? {} : { where }), hint: 'one digest names one content of one size; the document is wrong' },
+  );
+}

@@ -1,9 +1,9 @@
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import { descriptorOf, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { assertIndex } from '../oci/validate.ts';
+import { assertConsistentDescriptors, assertIndex } from '../oci/validate.ts';
 import type {
   BlobSource,
   ByteStream,
@@ -46,14 +46,27 @@ export abstract class LayoutReader implements ContentStore {
   abstract putManifest(stored: Stored, options?: PutManifestOptions): Promise<void>;
   abstract close(): Promise<void>;
 
+  /**
+   * Brings `topIndex` up to date before it is read; a store whose index.json other processes
+   * may replace (a layout folder) re-reads it here. Read-only stores have nothing to do.
+   */
+  protected async refresh(): Promise<void> {}
+
   async resolve(target: string): Promise<Descriptor | undefined> {
+    await this.refresh();
     if (isDigest(target)) {
       const fromIndex = this.topIndex.manifests.find((m) => m.digest === target);
       if (fromIndex !== undefined) return stripRefName(fromIndex);
       const s = await this.statBlob(target);
       if (s === undefined) return undefined;
       // Not an entry of index.json (a child of an index, say): the media type is in the document.
-      return descriptorOf(await this.readManifest(s));
+      try {
+        return descriptorOf(await this.readManifest(s));
+      } catch (err) {
+        // Collected by a gc in another process between the two looks: not there.
+        if (isProvenantError(err, 'NOT_FOUND')) return undefined;
+        throw err;
+      }
     }
     const found = this.#findTag(target);
     return found === undefined ? undefined : stripRefName(found);
@@ -90,10 +103,12 @@ export abstract class LayoutReader implements ContentStore {
   }
 
   async listTags(): Promise<string[]> {
+    await this.refresh();
     return this.#tags();
   }
 
   async referrers(subject: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
+    await this.refresh();
     const out: Descriptor[] = [];
     const seen = new Set<string>();
     for (const entry of this.topIndex.manifests) {
@@ -158,7 +173,7 @@ export function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
     throw new ProvenantError('INVALID_LAYOUT', 'index.json is not valid JSON', { where, cause });
   }
   try {
-    return assertIndex(value, where);
+    return assertConsistentDescriptors(assertIndex(value, where), where);
   } catch (err) {
     if (err instanceof ProvenantError) throw new ProvenantError('INVALID_LAYOUT', err.message, { where, cause: err });
     throw err;

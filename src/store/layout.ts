@@ -1,23 +1,50 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { ProvenantError } from '../errors.ts';
-import { children, descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
+import {
+  COORDINATION_PREFIX,
+  LayoutLock,
+  LOCK_FILE,
+  type LockOptions,
+  readWriters,
+  removeFile,
+  TRASH_DIR,
+  WriterSession,
+  type Writers,
+} from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { BlobSource, ByteStream, OperationOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
-import { verifyStream } from './verify.ts';
+import { MANIFEST_LIMIT, verifyStream } from './verify.ts';
 
 const LAYOUT_VERSION = '1.0.0';
+const TMP_PREFIX = '.tmp-';
 
 /** Options of {@link LayoutStore.open}. */
 export interface LayoutOpenOptions {
   /** Create the layout when the directory is missing or empty (for writing). */
   create?: boolean;
+  /**
+   * How long to wait for another process that holds the layout's lock (it is changing
+   * index.json or collecting garbage) before failing; default 10 minutes.
+   */
+  lockWaitMs?: number;
+}
+
+/** What {@link LayoutStore.gc} deleted. */
+export interface GcResult {
+  /** Blobs nothing referenced, by digest, sorted. */
+  removed: Digest[];
+  /** The bytes those blobs held. */
+  removedBytes: number;
+  /** Partial files of writes that were interrupted (`.tmp-*`): how many, and their bytes. */
+  partials: { count: number; bytes: number };
 }
 
 /**
@@ -26,57 +53,69 @@ export interface LayoutOpenOptions {
  * Blobs are written to a temporary file in their folder, checked, then renamed into place, so a
  * blob file is always whole. `index.json` is rewritten the same way (write, then rename), after
  * the blobs it names exist. Tags are `org.opencontainers.image.ref.name` annotations on its
- * entries, and manifests with a `subject` are entries too, which is how referrers are found
- * ({@link LayoutReader} answers those from index.json).
+ * entries, and manifests with a `subject` are entries too, which is how referrers are found.
+ *
+ * Several processes may write one layout at once (two copies, a build and a gc): index.json is
+ * changed only under the layout's lock file (see layout-lock.ts), re-read under it, so no
+ * writer's tag overwrites another's; `gc` holds the same lock, and each writer lists what it has
+ * written and not yet tagged, which `gc` keeps. Readers take no lock: every file they can see is
+ * whole, and index.json is re-read when it changed. `close()` ends a store's list of what it
+ * wrote; a process that exits without it leaves a list that the next gc finds stale and drops.
  */
 export class LayoutStore extends LayoutReader {
   readonly location: string;
   readonly path: string;
+  /** A layout's blobs are on this machine: `putBlob` with `verifyExisting` re-hashes them. */
+  readonly checksExistingContent = true;
+  /** The identity of the index.json file topIndex was read from (inode, size, times). */
+  #indexStamp: string;
   #indexLock: Promise<unknown> = Promise.resolve();
+  readonly #lockOptions: LockOptions;
+  #writer: Promise<WriterSession> | undefined;
+  /** Digests whose stored blob this store wrote or hashed: checked once per open. */
+  readonly #verified = new Set<string>();
 
-  private constructor(path: string, index: ImageIndex) {
-    super(index);
+  private constructor(path: string, read: IndexRead, options: LayoutOpenOptions) {
+    super(read.index);
     this.path = path;
     this.location = `oci:${path}`;
+    this.#indexStamp = read.stamp;
+    this.#lockOptions = { waitMs: options.lockWaitMs };
   }
 
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
     const where = `oci:${path}`;
-    let layoutBytes: Uint8Array | undefined;
-    try {
-      layoutBytes = await readFile(join(path, LAYOUT_FILE));
-    } catch (err) {
-      if (!isNotFound(err)) throw ioError(err, where);
-    }
-    if (layoutBytes === undefined) {
+    let layoutText = await readLayoutFile(path, where);
+    if (layoutText === undefined) {
       if (!options.create) {
         throw new ProvenantError('NOT_FOUND', `no OCI image layout at ${path} (no ${LAYOUT_FILE} file)`, {
           where,
           hint: 'check the path; an OCI layout directory holds oci-layout, index.json and blobs/',
         });
       }
-      const entries = await readdir(path).catch((err: unknown) => (isNotFound(err) ? [] : Promise.reject(ioError(err, where))));
-      if (entries.length > 0) {
-        throw new ProvenantError('INVALID_LAYOUT', `${path} is not empty and is not an OCI layout`, {
-          where,
-          hint: 'write the layout into a new or empty directory',
-        });
-      }
-      await mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
-      const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-      await writeAtomic(join(path, 'index.json'), encodeJson(index));
-      await writeAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
-      return new LayoutStore(path, index);
+      const created = await createLayout(path, where, options);
+      if (created !== undefined) return new LayoutStore(path, created, options);
+      layoutText = await readLayoutFile(path, where);
+      if (layoutText === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
     }
-    checkLayoutFile(layoutBytes, where);
-    let indexBytes: Uint8Array;
+    checkLayoutFile(new TextEncoder().encode(layoutText), where);
+    return new LayoutStore(path, await readIndexJson(path, where), options);
+  }
+
+  /** Re-reads index.json when another store or process has replaced it since. */
+  protected override async refresh(): Promise<void> {
+    const where = this.location;
+    let stamp: string;
     try {
-      indexBytes = await readFile(join(path, 'index.json'));
+      stamp = stampOf(await stat(join(this.path, 'index.json'), { bigint: true }));
     } catch (err) {
       throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : ioError(err, where);
     }
-    return new LayoutStore(path, parseIndexJson(indexBytes, `${where}/index.json`));
+    if (stamp === this.#indexStamp) return;
+    const read = await readIndexJson(this.path, where);
+    this.topIndex = read.index;
+    this.#indexStamp = read.stamp;
   }
 
   #blobPath(digest: Digest): string {
@@ -113,23 +152,69 @@ export class LayoutStore extends LayoutReader {
     );
   }
 
+  /**
+   * Stores a blob unless a file of its digest and size is there. With `verifyExisting`, that file
+   * is hashed first (once per digest for this store) and written again when it does not match:
+   * a blob corrupted on disk is otherwise trusted by its name for ever.
+   */
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
     const d = source.descriptor;
+    // Recorded before looking, so a gc from now on keeps what is found or written (see gc).
+    await this.#record(d);
     const existing = await this.statBlob(d.digest);
-    if (existing !== undefined && existing.size === d.size) return 'exists';
+    if (existing !== undefined && existing.size === d.size) {
+      if (!options.verifyExisting || this.#verified.has(d.digest)) return 'exists';
+      if (await this.#intact(d)) {
+        this.#verified.add(d.digest);
+        return 'exists';
+      }
+      options.logger?.warn(`${this.location}@${d.digest}: the stored blob does not match its digest; writing it again`);
+    }
     await this.#writeBlob(d, await source.open(), options.signal);
+    this.#verified.add(d.digest);
     return 'stored';
+  }
+
+  /** True when the stored blob hashes to its digest. */
+  async #intact(d: Descriptor): Promise<boolean> {
+    try {
+      for await (const _ of await this.readBlob(d)) {
+        // verifyStream hashes as it goes and fails at the end on a mismatch.
+      }
+      return true;
+    } catch (err) {
+      if (isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'NOT_FOUND')) return false;
+      throw err;
+    }
+  }
+
+  async #record(d: Descriptor): Promise<void> {
+    try {
+      this.#writer ??= WriterSession.start(this.path);
+      await (await this.#writer).record(d.digest, d.mediaType);
+    } catch (err) {
+      this.#writer = undefined;
+      throw ioError(err, this.location);
+    }
   }
 
   async #writeBlob(d: Descriptor, stream: ByteStream, signal: AbortSignal | undefined): Promise<void> {
     const final = this.#blobPath(d.digest);
     const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
     await mkdir(dir, { recursive: true });
-    const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    // Named after this writer's session, so gc knows the file is being written (see gc).
+    const session = await this.#writer!;
+    const tmp = join(dir, `${TMP_PREFIX}${session.id}-${randomBytes(4).toString('hex')}`);
+    let handle: FileHandle | undefined;
     try {
-      await pipeline(verifyStream(stream, d, `${this.location}@${d.digest}`), createWriteStream(tmp), { signal });
+      // The file exists before any byte flows, and is closed before it is removed on failure:
+      // a write stream that opened its file on its own could create it after the cleanup ran.
+      handle = await open(tmp, 'wx');
+      await pipeline(verifyStream(stream, d, `${this.location}@${d.digest}`), handle.createWriteStream(), { signal });
+      await handle.close();
       await rename(tmp, final);
     } catch (err) {
+      await handle?.close().catch(() => undefined);
       await rm(tmp, { force: true });
       throw err instanceof ProvenantError ? err : ioError(err, this.location);
     }
@@ -137,7 +222,8 @@ export class LayoutStore extends LayoutReader {
 
   async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
     const desc = descriptorOf(stored);
-    await this.putBlob({ descriptor: desc, open: async () => oneChunk(stored.bytes) }, options);
+    // A manifest is small: one that is there is always checked before it is trusted.
+    await this.putBlob({ descriptor: desc, open: async () => oneChunk(stored.bytes) }, { ...options, verifyExisting: true });
     const tags = options.tags ?? [];
     const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
     if (tags.length === 0 && subject === undefined && !options.keepAsRoot) return;
@@ -161,48 +247,343 @@ export class LayoutStore extends LayoutReader {
     });
   }
 
+  /**
+   * Changes index.json under the layout's lock, starting from the file as it is now (another
+   * process may have changed it since this store read it): re-reading under the lock is what
+   * keeps two writers' tags from overwriting each other.
+   */
   async #updateIndex(change: (index: ImageIndex) => ImageIndex): Promise<void> {
-    const run = this.#indexLock.then(async () => {
-      const next = change(this.topIndex);
-      await writeAtomic(join(this.path, 'index.json'), encodeJson(next));
-      this.topIndex = next;
-    });
+    const run = this.#indexLock.then(() =>
+      this.#locked(async () => {
+        const current = await readIndexJson(this.path, this.location);
+        const next = change(current.index);
+        const path = join(this.path, 'index.json');
+        await writeAtomic(path, encodeJson(next));
+        this.topIndex = next;
+        this.#indexStamp = stampOf(await stat(path, { bigint: true }));
+      }),
+    );
     this.#indexLock = run.catch(() => undefined);
     await run;
   }
 
+  /** Runs `task` holding the layout's lock, after undoing what a gc that died left half-done. */
+  async #locked<T>(task: () => Promise<T>): Promise<T> {
+    const lock = await LayoutLock.acquire(this.path, this.#lockOptions).catch((err: unknown) => {
+      throw ioError(err, this.location);
+    });
+    try {
+      await restoreTrash(this.path);
+      return await task();
+    } catch (err) {
+      throw ioError(err, this.location);
+    } finally {
+      await lock.release();
+    }
+  }
+
   /**
    * Deletes every blob that no entry of index.json reaches (through indexes, manifests,
-   * configs, layers). Returns the digests removed.
+   * configs, layers), and partial files of interrupted writes. Safe while other processes write
+   * the layout:
+   *
+   * - It holds the layout's lock throughout, so index.json does not change under it; writers
+   *   take the lock only to change index.json, so they wait at most for one gc.
+   * - A writer lists each digest it stores or relies on in its `.provenant-writer-*` file
+   *   before it looks at the blob, and keeps the list until it closes. gc keeps everything those
+   *   lists reach too, even though no tag names it yet (a copy writes its blobs long before its
+   *   tag). A blob's age would not do: a copy of a large image can take longer than any grace
+   *   period, and a blob it found already there may be old.
+   * - A writer may list a digest after gc has read the lists. So gc first moves what it would
+   *   delete into `.provenant-gc-trash/`, then reads the lists again and moves back what they
+   *   now reach. A digest listed after that second reading was looked at after the move, so
+   *   its writer found it missing and writes it itself. Only then is the trash deleted. A gc
+   *   that dies half-way leaves the trash, and the next holder of the lock moves it all back.
+   * - `.tmp-<session>-*` files of a live writer are being written and stay; those of writers
+   *   that are gone are removed and counted, as are `.tmp-*` files of older versions.
    */
-  async gc(): Promise<Digest[]> {
-    const live = new Set<string>();
-    const visit = async (d: Descriptor): Promise<void> => {
-      if (live.has(d.digest)) return;
-      live.add(d.digest);
-      if (!isManifestLike(d.mediaType)) return;
-      if ((await this.statBlob(d.digest)) === undefined) return;
-      const stored = await this.getManifest(d.digest);
-      for (const child of children(stored)) await visit(child);
-      if (stored.kind === 'manifest' && stored.manifest.subject) live.add(stored.manifest.subject.digest);
-    };
-    for (const m of this.topIndex.manifests) await visit(m);
-    const removed: Digest[] = [];
-    for (const algorithm of await readdir(join(this.path, 'blobs')).catch(() => [] as string[])) {
-      for (const name of await readdir(join(this.path, 'blobs', algorithm))) {
-        const digest = `${algorithm}:${name}`;
-        if (name.startsWith('.tmp-') || (isDigest(digest) && !live.has(digest))) {
-          await rm(join(this.path, 'blobs', algorithm, name), { force: true });
-          if (isDigest(digest)) removed.push(digest);
+  async gc(): Promise<GcResult> {
+    return this.#locked(async () => {
+      const current = await readIndexJson(this.path, this.location);
+      this.topIndex = current.index;
+      this.#indexStamp = current.stamp;
+      const live = new Set<string>();
+      const at = (digest: Digest): string => this.#blobPath(digest);
+      for (const m of current.index.manifests) await this.#mark(m, live, at);
+      // This store's own untagged writes are its caller's garbage (gc is called when they are
+      // done); other stores' and processes' are kept.
+      const self = (await this.#writer?.catch(() => undefined))?.id;
+      for (const d of pendingDescriptors(await readWriters(this.path, self))) await this.#mark(d, live, at, true);
+
+      const trash = join(this.path, TRASH_DIR);
+      const trashed = new Map<Digest, { path: string; size: number }>();
+      const partials: Array<{ path: string; name: string }> = [];
+      let writers: Writers;
+      try {
+        for (const algorithm of await readdir(join(this.path, 'blobs'), { withFileTypes: true }).catch(() => [])) {
+          if (!algorithm.isDirectory()) continue;
+          const dir = join(this.path, 'blobs', algorithm.name);
+          for (const name of await readdir(dir)) {
+            if (name.startsWith(TMP_PREFIX)) {
+              partials.push({ path: join(dir, name), name });
+              continue;
+            }
+            const digest = `${algorithm.name}:${name}`;
+            if (!isDigest(digest) || live.has(digest)) continue;
+            const moved = join(trash, algorithm.name, name);
+            await mkdir(join(trash, algorithm.name), { recursive: true });
+            const size = await moveIfPresent(join(dir, name), moved);
+            if (size !== undefined) trashed.set(digest, { path: moved, size });
+          }
+        }
+        writers = await readWriters(this.path, self);
+        // Walked afresh: a listed manifest that was not written yet at the first reading may be now.
+        const back = new Set<string>();
+        const inTrashOrPlace = (digest: Digest): string => trashed.get(digest)?.path ?? this.#blobPath(digest);
+        for (const d of pendingDescriptors(writers)) await this.#mark(d, back, inTrashOrPlace, true);
+        for (const [digest, t] of trashed) {
+          if (!back.has(digest)) continue;
+          await restoreBlob(t.path, this.#blobPath(digest));
+          trashed.delete(digest);
+        }
+      } catch (err) {
+        await restoreTrash(this.path);
+        throw ioError(err, this.location);
+      }
+      let removedBytes = 0;
+      for (const t of trashed.values()) {
+        await removeFile(t.path);
+        removedBytes += t.size;
+      }
+      await rm(trash, { recursive: true, force: true });
+
+      const result: GcResult = { removed: [...trashed.keys()].sort(), removedBytes, partials: { count: 0, bytes: 0 } };
+      const removePartial = async (path: string): Promise<void> => {
+        const size = await stat(path).then(
+          (s) => s.size,
+          () => undefined,
+        );
+        if (size === undefined) return; // finished (renamed) or removed meanwhile
+        await removeFile(path);
+        result.partials.count++;
+        result.partials.bytes += size;
+      };
+      for (const { path, name } of partials) {
+        // `.tmp-<session>-<random>`; older versions wrote `.tmp-<random>`, which matches no session.
+        const session = name.slice(TMP_PREFIX.length).split('-')[0] ?? '';
+        if (!writers.live.has(session)) await removePartial(path);
+      }
+      // index.json and oci-layout are written only under the lock, which gc holds: their
+      // temporary files now are left from a crash.
+      for (const name of await readdir(this.path)) {
+        if (name.startsWith(`index.json${TMP_PREFIX}`) || name.startsWith(`${LAYOUT_FILE}${TMP_PREFIX}`)) {
+          await removePartial(join(this.path, name));
         }
       }
+      for (const path of writers.stale) await removeFile(path);
+      return result;
+    });
+  }
+
+  /**
+   * Adds `d` and everything it reaches to `live`, reading manifests from where `at` says.
+   * `optional`: `d` comes from a writer's list and may not be written yet.
+   */
+  async #mark(d: Descriptor, live: Set<string>, at: (digest: Digest) => string, optional = false): Promise<void> {
+    if (live.has(d.digest)) return;
+    live.add(d.digest);
+    if (!isManifestLike(d.mediaType)) return;
+    const where = `${this.location}@${d.digest}`;
+    let bytes: Uint8Array;
+    try {
+      bytes = await readCapped(at(d.digest), MANIFEST_LIMIT, where, 'INVALID_MANIFEST');
+    } catch (err) {
+      // A manifest that is missing has nothing of its own to keep (as before for index.json's
+      // entries; a writer's listed manifest may be on its way). A listed digest that is no
+      // manifest at all (too large for one) keeps only itself: a writer's list must not stop gc.
+      if (isNotFound(err) || (optional && isProvenantError(err, 'INVALID_MANIFEST'))) return;
+      throw err;
     }
-    return removed.sort();
+    let stored: Stored;
+    try {
+      stored = parseStored(bytes, { mediaType: d.mediaType, digest: d.digest, where });
+    } catch (err) {
+      // A writer lists a manifest before it is checked; what is not one keeps nothing more.
+      if (optional) return;
+      throw err;
+    }
+    for (const child of children(stored)) await this.#mark(child, live, at, optional);
+    const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+    if (subject !== undefined) live.add(subject.digest);
   }
 
   async close(): Promise<void> {
     await this.#indexLock;
+    const writer = this.#writer;
+    this.#writer = undefined;
+    if (writer !== undefined) await (await writer.catch(() => undefined))?.end();
   }
+}
+
+interface IndexRead {
+  index: ImageIndex;
+  stamp: string;
+}
+
+function stampOf(s: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
+  return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+}
+
+async function readLayoutFile(path: string, where: string): Promise<string | undefined> {
+  try {
+    return await readFile(join(path, LAYOUT_FILE), 'utf8');
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw ioError(err, where);
+  }
+}
+
+/**
+ * Creates an empty layout at `path` under its lock, unless another process made it meanwhile
+ * (then undefined: open what is there). Several copies into one new layout may race here.
+ */
+async function createLayout(path: string, where: string, options: LayoutOpenOptions): Promise<IndexRead | undefined> {
+  await mkdir(path, { recursive: true }).catch((err: unknown) => {
+    throw ioError(err, where);
+  });
+  const list = () => readdir(path).catch((err: unknown) => Promise.reject(ioError(err, where)));
+  const layoutFiles = (names: string[]) => names.filter((n) => !n.startsWith(COORDINATION_PREFIX));
+  // One listing decides, not two: another creator may add files between two looks.
+  const entries = await list();
+  if (entries.includes(LAYOUT_FILE)) return undefined;
+  // Files but no oci-layout and no lock (which a creator holds until oci-layout is written):
+  // not a layout, and nobody is making one.
+  if (!entries.includes(LOCK_FILE) && layoutFiles(entries).length > 0) throw notLayout(path, where);
+  const lock = await LayoutLock.acquire(path, { waitMs: options.lockWaitMs }).catch((err: unknown) => {
+    throw ioError(err, where);
+  });
+  try {
+    if ((await readLayoutFile(path, where)) !== undefined) return undefined;
+    // Under the lock nobody is half-way through making it.
+    if (layoutFiles(await list()).length > 0) throw notLayout(path, where);
+    await mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
+    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+    await writeAtomic(join(path, 'index.json'), encodeJson(index));
+    // oci-layout last: its presence says the layout is complete.
+    await writeAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
+    return await readIndexJson(path, where);
+  } finally {
+    await lock.release();
+  }
+}
+
+function notLayout(path: string, where: string): ProvenantError {
+  return new ProvenantError('INVALID_LAYOUT', `${path} is not empty and is not an OCI layout`, {
+    where,
+    hint: 'write the layout into a new or empty directory',
+  });
+}
+
+/**
+ * Reads a file of at most `limit` bytes; a larger one is refused before it is read (a hostile
+ * or broken index.json of hundreds of MB would otherwise be held in memory several times over).
+ * ENOENT is thrown as is.
+ */
+async function readCapped(path: string, limit: number, where: string, code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT'): Promise<Uint8Array> {
+  return (await readCappedWithStamp(path, limit, where, code)).bytes;
+}
+
+async function readCappedWithStamp(
+  path: string,
+  limit: number,
+  where: string,
+  code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT',
+): Promise<{ bytes: Uint8Array; stamp: string }> {
+  const handle = await open(path, 'r');
+  try {
+    const s = await handle.stat({ bigint: true });
+    const tooLarge = (size: bigint | number) =>
+      new ProvenantError(code, `${path.slice(path.lastIndexOf('/') + 1)} is ${size} bytes, more than the limit of ${limit}`, {
+        where,
+        hint: 'manifests, indexes, configs and index.json are capped at 4 MiB (MANIFEST_LIMIT), as registries cap manifests',
+      });
+    if (s.size > BigInt(limit)) throw tooLarge(s.size);
+    // One byte more than the size: a file that grew meanwhile shows it.
+    const buf = Buffer.allocUnsafe(Number(s.size) + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > limit) throw tooLarge(n);
+    return { bytes: new Uint8Array(buf.buffer, buf.byteOffset, n), stamp: stampOf(s) };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readIndexJson(path: string, where: string): Promise<IndexRead> {
+  let read: { bytes: Uint8Array; stamp: string };
+  try {
+    read = await readCappedWithStamp(join(path, 'index.json'), MANIFEST_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
+  } catch (err) {
+    throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : ioError(err, where);
+  }
+  return { index: parseIndexJson(read.bytes, `${where}/index.json`), stamp: read.stamp };
+}
+
+/** The descriptors writers listed, for gc to keep. */
+function pendingDescriptors(writers: Writers): Descriptor[] {
+  return [...writers.pending].map(([digest, mediaType]) => ({ mediaType, digest, size: 0 }));
+}
+
+/** Renames `from` to `to`; returns the size moved, or undefined when `from` was gone. */
+async function moveIfPresent(from: string, to: string): Promise<number | undefined> {
+  try {
+    const { size } = await stat(from);
+    await rename(from, to);
+    return size;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Puts a blob moved aside back in place, unless a writer has stored it again meanwhile (the
+ * writer's copy was checked; the moved one need not have been). link(2) never replaces a file.
+ */
+async function restoreBlob(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST') {
+      // A file system without hard links: a rename, when nothing is there.
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'].includes(code ?? '')) throw err;
+      if ((await stat(to).catch(() => undefined)) === undefined) await rename(from, to);
+    }
+  }
+  await removeFile(from);
+}
+
+/** Moves back everything a gc moved aside and did not get to delete or restore. */
+async function restoreTrash(path: string): Promise<void> {
+  const trash = join(path, TRASH_DIR);
+  let algorithms: string[];
+  try {
+    algorithms = await readdir(trash);
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  for (const algorithm of algorithms) {
+    for (const name of await readdir(join(trash, algorithm))) {
+      if (isDigest(`${algorithm}:${name}`)) await restoreBlob(join(trash, algorithm, name), join(path, 'blobs', algorithm, name));
+    }
+  }
+  await rm(trash, { recursive: true, force: true });
 }
 
 function layoutEntry(stored: Stored): Descriptor {

@@ -44,6 +44,12 @@ export interface PutBlobOptions extends OperationOptions {
    * registry store can mount it instead of uploading it.
    */
   mountFrom?: readonly string[] | undefined;
+  /**
+   * When a blob of this digest and size is there already, hash it before answering 'exists',
+   * and store it again when it does not match. For stores that hold blobs locally (see
+   * {@link ContentStore.checksExistingContent}); registries check content on upload and ignore it.
+   */
+  verifyExisting?: boolean | undefined;
 }
 
 /** Options of {@link ContentStore.putManifest}. */
@@ -79,6 +85,12 @@ export interface ContentStore {
   readonly location: string;
   /** For a registry repository: its registry and name, so copies within a registry can mount blobs. */
   readonly registryRepository?: { readonly registry: string; readonly repository: string } | undefined;
+  /**
+   * True for a store whose content is local files that can rot or be edited (a layout): `putBlob`
+   * with `verifyExisting` re-hashes what it already holds. A copy into such a store checks the
+   * whole tree instead of taking a manifest that is there as proof that all it names is sound.
+   */
+  readonly checksExistingContent?: boolean | undefined;
 
   /** The blob's descriptor as stored (size known), or undefined when absent. */
   statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;

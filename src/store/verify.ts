@@ -49,5 +49,10 @@ export async function* streamOf(bytes: Uint8Array): ByteStream {
   yield bytes;
 }
 
-/** The largest manifest any store accepts (distribution's limit): bounds memory on hostile input. */
+/**
+ * The most Provenant reads of any one manifest, index, image config or layout index.json: 4 MiB,
+ * the limit registries put on manifests (distribution's default, Docker Hub's). It bounds the
+ * memory a hostile or broken document can take; a larger one is refused with a typed error
+ * (INVALID_MANIFEST, or INVALID_LAYOUT for index.json) before its bytes are read.
+ */
 export const MANIFEST_LIMIT = 4 * 1024 * 1024;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -112,5 +113,19 @@ describe('provenant CLI', () => {
     const env = provenant(['env']);
     assert.match(env.stdout, /PROVENANT_WITH_REFERRERS/);
     assert.match(env.stdout, /PROVENANT_PLATFORM/);
+  });
+
+  it('gc says how many blobs and partial files it removed, and their bytes', async () => {
+    const dir = join(await temp(), 'layout');
+    assert.equal(provenant(['copy', '--quiet', example, `oci:${dir}:v1`]).status, 0);
+    const orphan = 'nothing refers to this';
+    await writeFile(join(dir, 'blobs', 'sha256', createHash('sha256').update(orphan).digest('hex')), orphan);
+    await writeFile(join(dir, 'blobs', 'sha256', '.tmp-0123456789abcdef'), new Uint8Array(2_500_000));
+    const r = provenant(['gc', `oci:${dir}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'removed 1 blob(s) (0.0 MB) and 1 partial file(s) (2.5 MB)\n');
+    const again = provenant(['gc', '--format', 'json', `oci:${dir}`]);
+    assert.deepEqual(JSON.parse(again.stdout), { removed: [], removedBytes: 0, partials: { count: 0, bytes: 0 } });
+    assert.equal(provenant(['digest', `oci:${dir}:v1`]).stdout.trim(), provenant(['digest', example]).stdout.trim());
   });
 });

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { ProgressUpdate } from '../../src/store/types.ts';
+import { collect } from '../../src/store/verify.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 
 const dirs: string[] = [];
@@ -92,5 +96,80 @@ describe('copyImage between layouts', () => {
     await assert.rejects(copyImage(src, 'v1', dst, { tags: ['broken'] }), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
     assert.deepEqual(await dst.listTags(), []);
     assert.equal(await dst.resolve(made.root.digest), undefined);
+  });
+
+  it('repairs, on a second copy, a blob that was corrupted in the destination layout', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1', layers: 2 });
+    const dst = await layout();
+    await copyImage(src, 'v1', dst, { tags: ['v1'] });
+    const layer = made.manifests[0]!.kind === 'manifest' ? made.manifests[0]!.manifest.layers[1]! : undefined;
+    assert.ok(layer);
+    const path = join(dst.path, 'blobs', 'sha256', digestHex(layer.digest));
+    const bytes = await readFile(path);
+    bytes[bytes.length >> 1]! ^= 0xff; // same size, other content
+    await writeFile(path, bytes);
+
+    // Trusting names (the old behaviour, still there on request) leaves it corrupt.
+    const trusting = await copyImage(src, 'v1', await LayoutStore.open(dst.path), { tags: ['v1'], verifyExisting: false });
+    assert.equal(trusting.blobs.stored, 0);
+    await assert.rejects(
+      async () => collect(await dst.readBlob(layer), 1 << 24, 'test'),
+      (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH'),
+    );
+
+    const second = await copyImage(src, 'v1', await LayoutStore.open(dst.path), { tags: ['v1'] });
+    assert.equal(second.blobs.stored, 1);
+    assert.equal(second.blobs.existed, made.blobs.size - 1);
+    assert.equal(second.manifests.existed, 1);
+    for (const [digest, content] of made.blobs) {
+      const d = await dst.statBlob(digest as Digest);
+      assert.ok(d, digest);
+      assert.deepEqual(await collect(await dst.readBlob(d), 1 << 24, 'test'), content);
+    }
+  });
+
+  it('refuses an image whose manifest gives one digest two sizes, and tags nothing', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 2 });
+    const good = made.manifests[0]!;
+    assert.equal(good.kind, 'manifest');
+    const [first] = good.kind === 'manifest' ? good.manifest.layers : [];
+    // The same layer twice, the second time one byte longer: the schema allows it.
+    const bad = { ...(good.kind === 'manifest' ? good.manifest : {}), layers: [first!, { ...first!, size: first!.size + 1 }] };
+    const bytes = encodeJson(bad);
+    const badDigest = digestOf(bytes);
+    await writeFile(join(src.path, 'blobs', 'sha256', digestHex(badDigest)), bytes);
+    const index = parseStored(
+      encodeJson({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [{ mediaType: MediaType.OciManifest, digest: badDigest, size: bytes.length }],
+      }),
+    );
+    await src.putManifest(index, { tags: ['bad'] });
+    const dst = await layout();
+    await assert.rejects(
+      copyImage(src, 'bad', dst, { tags: ['bad'] }),
+      (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.message.includes(first!.digest) && /\/layers\/1/.test(e.message),
+    );
+    assert.deepEqual(await dst.listTags(), []);
+
+    // Two manifests of one index, each consistent, that disagree on a layer's size.
+    const other = parseStored(encodeJson({ ...bad, layers: [{ ...first!, size: first!.size + 1 }] }));
+    await src.putManifest(other);
+    const split = parseStored(
+      encodeJson({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [good, other].map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.bytes.length })),
+      }),
+    );
+    await src.putManifest(split, { tags: ['split'] });
+    await assert.rejects(
+      copyImage(src, 'split', dst, { tags: ['split'] }),
+      (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.message.includes(first!.digest),
+    );
+    assert.deepEqual(await dst.listTags(), []);
   });
 });

@@ -4,7 +4,11 @@ import { describe, it } from 'node:test';
 import AjvDraft04 from 'ajv-draft-04';
 import addFormatsModule from 'ajv-formats';
 import fc from 'fast-check';
-import { indexViolations, manifestViolations } from '../../src/oci/validate.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import type { ImageIndex, ImageManifest } from '../../src/oci/types.ts';
+import { descriptorConflicts, indexViolations, manifestViolations } from '../../src/oci/validate.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 
 // The schemas are read in place from the shared fixtures (never copied here) and `$ref` each
@@ -174,5 +178,73 @@ describe('OCI schema validation', { skip: fixturesMissing }, () => {
       v.map((x) => x.pointer),
       ['/config/mediaType', '/config/size', '/config/digest', '/layers'],
     );
+  });
+});
+
+describe('one digest, one size', () => {
+  // Digests from a small pool and sizes from a small set, so that repeats with equal and with
+  // different sizes are both common.
+  const pool = ['a', 'b', 'c'].map((c) => `sha256:${c.repeat(64)}`);
+  const listed = fc.record({
+    mediaType: fc.constant('application/vnd.oci.image.layer.v1.tar+gzip'),
+    digest: fc.constantFrom(...pool),
+    size: fc.constantFrom(1, 2),
+  });
+  const manifests = fc.record({
+    schemaVersion: fc.constant(2),
+    mediaType: fc.constant('application/vnd.oci.image.manifest.v1+json'),
+    config: listed.map((d) => ({ ...d, mediaType: 'application/vnd.oci.image.config.v1+json' })),
+    layers: fc.array(listed, { minLength: 1, maxLength: 5 }),
+  });
+  const indexes = fc.record({
+    schemaVersion: fc.constant(2),
+    mediaType: fc.constant('application/vnd.oci.image.index.v1+json'),
+    manifests: fc.array(
+      listed.map((d) => ({ ...d, mediaType: 'application/vnd.oci.image.manifest.v1+json' })),
+      { maxLength: 5 },
+    ),
+  });
+  /** The model: some digest appears with two sizes. */
+  function conflicting(descriptors: Array<{ digest: string; size: number }>): boolean {
+    const sizes = new Map<string, Set<number>>();
+    for (const d of descriptors) sizes.set(d.digest, (sizes.get(d.digest) ?? new Set()).add(d.size));
+    return [...sizes.values()].some((s) => s.size > 1);
+  }
+
+  it('parseStored refuses exactly the manifests and indexes that give a digest two sizes', () => {
+    let refused = 0;
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.oneof(manifests, indexes), fc.option(listed, { nil: undefined }), (doc, subject) => {
+        const full = subject === undefined ? doc : { ...doc, subject };
+        const all = [...('layers' in full ? [full.config, ...full.layers] : full.manifests), ...(subject ? [subject] : [])];
+        const bytes = encodeJson(full);
+        if (conflicting(all)) {
+          refused++;
+          assert.throws(
+            () => parseStored(bytes, { where: 'generated' }),
+            (e: unknown) =>
+              isProvenantError(e, 'INVALID_MANIFEST') && /is listed with size \d at \/\S+ and size \d at \/\S+/.test(e.message),
+          );
+          assert.ok(descriptorConflicts(full as ImageManifest | ImageIndex).length > 0);
+        } else {
+          accepted++;
+          assert.equal(parseStored(bytes).digest, digestOf(bytes));
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    assert.ok(refused > 100 && accepted > 100, `refused ${refused}, accepted ${accepted}`);
+  });
+
+  it('finds no conflict in any real manifest or index of the fixtures', { skip: fixturesMissing }, async () => {
+    let checked = 0;
+    for (const f of (await readdir(fixture('oci'))).filter((n) => n.endsWith('.json'))) {
+      const doc = JSON.parse(await readFile(fixture('oci', f), 'utf8'));
+      if (doc.schemaVersion !== 2 || !(Array.isArray(doc.layers) || Array.isArray(doc.manifests))) continue;
+      assert.deepEqual(descriptorConflicts(doc), [], f);
+      checked++;
+    }
+    assert.ok(checked >= 10, `only ${checked} fixtures checked`);
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,8 @@ import { after, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { collect } from '../../src/store/verify.ts';
+import { bytesSource } from '../../src/store/types.ts';
+import { collect, MANIFEST_LIMIT } from '../../src/store/verify.ts';
 import { makeImage, makeReferrer, sh, toolMissing } from '../helpers/images.ts';
 
 const dirs: string[] = [];
@@ -112,6 +114,89 @@ describe('LayoutStore', () => {
     assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), []);
   });
 
+  it('leaves no partial file behind when a write fails while the file system is slow to open it', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const good = new TextEncoder().encode('hello');
+    const desc = { mediaType: 'application/octet-stream', digest: digestOf(good), size: good.length };
+    // On a loaded machine, a write stream's own open of its file can land after the failed
+    // write's cleanup ran, and the file then stays ("stores nothing ..." above failed now and
+    // then so). A delayed fs.open makes that timing certain.
+    const original = fs.open;
+    (fs as { open: unknown }).open = (...args: unknown[]) => {
+      setTimeout(() => (original as (...a: unknown[]) => void)(...args), 50);
+    };
+    try {
+      for (const bad of ['jello', 'hello!']) {
+        await assert.rejects(
+          store.putBlob({
+            descriptor: desc,
+            open: async () =>
+              (async function* () {
+                yield new TextEncoder().encode(bad);
+              })(),
+          }),
+          (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH', 'SIZE_MISMATCH'),
+        );
+      }
+    } finally {
+      fs.open = original;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), []);
+  });
+
+  it('hashes a blob that is there when asked, and writes a corrupt one again', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const bytes = new TextEncoder().encode('the right content');
+    const d = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length };
+    assert.equal(await store.putBlob(bytesSource(d, bytes)), 'stored');
+    const path = join(dir, 'blobs', 'sha256', digestHex(d.digest));
+    await writeFile(path, new TextEncoder().encode('the wrong content'));
+    // Trusted by name unless asked.
+    const again = await LayoutStore.open(dir);
+    assert.equal(await again.putBlob(bytesSource(d, bytes)), 'exists');
+    assert.equal(await again.putBlob(bytesSource(d, bytes), { verifyExisting: true }), 'stored');
+    assert.deepEqual(new Uint8Array(await readFile(path)), bytes);
+    assert.equal(await again.putBlob(bytesSource(d, bytes), { verifyExisting: true }), 'exists');
+  });
+
+  it('refuses an index.json larger than the manifest limit before reading it', async () => {
+    const dir = join(await tempDir(), 'img');
+    await LayoutStore.open(dir, { create: true });
+    // Valid JSON, padded with whitespace to exactly the limit, then one byte past it.
+    const head = '{"schemaVersion":2,"manifests":[]';
+    const at = `${head}${' '.repeat(MANIFEST_LIMIT - head.length - 1)}}`;
+    assert.equal(at.length, MANIFEST_LIMIT);
+    await writeFile(join(dir, 'index.json'), at);
+    assert.deepEqual((await LayoutStore.open(dir)).index.manifests, []);
+    await writeFile(join(dir, 'index.json'), ` ${at}`);
+    await assert.rejects(
+      LayoutStore.open(dir),
+      (e: unknown) =>
+        isProvenantError(e, 'INVALID_LAYOUT') && e.message.includes(`${MANIFEST_LIMIT + 1} bytes`) && /4 MiB/.test(e.hint ?? ''),
+    );
+  });
+
+  it('refuses an index.json that gives one digest two sizes', async () => {
+    const dir = join(await tempDir(), 'img');
+    await LayoutStore.open(dir, { create: true });
+    const d = `sha256:${'a'.repeat(64)}`;
+    const index = {
+      schemaVersion: 2,
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, size: 10 },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: d, size: 11 },
+      ],
+    };
+    await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+    await assert.rejects(
+      LayoutStore.open(dir),
+      (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && /size 10 at \/manifests\/0 and size 11 at \/manifests\/1/.test(e.message),
+    );
+  });
+
   it('finds referrers through index.json, filtered by artifact type', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
@@ -142,8 +227,8 @@ describe('LayoutStore', () => {
         })(),
     });
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-leftover'), 'x');
-    const removed = await store.gc();
-    assert.deepEqual(removed, [od.digest]);
+    const result = await store.gc();
+    assert.deepEqual(result, { removed: [od.digest], removedBytes: orphan.length, partials: { count: 1, bytes: 1 } });
     const left = await readdir(join(dir, 'blobs', 'sha256'));
     assert.equal(left.length, made.blobs.size + made.manifests.length + 1);
     assert.ok(!left.includes('.tmp-leftover'));

@@ -1,0 +1,318 @@
+import { randomBytes } from 'node:crypto';
+import { appendFile, type FileHandle, open, readdir, rm, unlink, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ProvenantError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import { isDigest } from '../oci/digest.ts';
+
+// Coordination between processes that write one OCI layout at once (issue 9, item 2).
+//
+// Node has no flock(2), so the lock is a file made with O_CREAT|O_EXCL ('wx'), which the OS
+// creates for exactly one caller. The file names its owner (host, pid); a lock whose owner is
+// gone (same host, pid no longer running) or that has not been refreshed for LOCK_STALE_MS
+// (owners touch it every LOCK_REFRESH_MS) is stale and may be broken. Breaking is itself guarded
+// by a second O_EXCL file, and the breaker checks the lock is still the very one it judged
+// stale before removing it, so two waiters cannot both break it and remove a fresh one.
+//
+// Every file of ours in a layout starts with `.provenant-`; none is there while nobody is
+// writing (the layout stays exactly what the image-layout spec describes).
+
+/** The prefix of every coordination file Provenant keeps in a layout directory. */
+export const COORDINATION_PREFIX = '.provenant-';
+/** The lock file: held while index.json changes and while `gc` runs. */
+export const LOCK_FILE = `${COORDINATION_PREFIX}lock`;
+const BREAK_FILE = `${COORDINATION_PREFIX}lock-break`;
+/** Prefix of a writer's pending-digests file (see {@link WriterSession}). */
+export const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
+/** Where `gc` moves unreferenced blobs before deleting them (see LayoutStore.gc). */
+export const TRASH_DIR = `${COORDINATION_PREFIX}gc-trash`;
+
+/** A lock not refreshed for this long is stale whatever its owner file says. */
+export const LOCK_STALE_MS = 60_000;
+const LOCK_REFRESH_MS = 5_000;
+/** How long to wait for a live holder before giving up (gc of a large layout holds it a while). */
+export const LOCK_WAIT_MS = 10 * 60_000;
+// A writer's pending file, refreshed as often: a writer that stops refreshing for an hour (it
+// died on another host, or its pid was reused) no longer protects its blobs.
+const WRITER_STALE_MS = 60 * 60_000;
+const WRITER_REFRESH_MS = 60_000;
+// A breaker file older than this was left by a process that died while breaking.
+const BREAK_STALE_MS = 10_000;
+
+const HOST = hostname();
+
+/** Who holds a lock or a writer session. */
+interface Owner {
+  host: string;
+  pid: number;
+  id: string;
+}
+
+function ownerLine(id: string): string {
+  return JSON.stringify({ host: HOST, pid: process.pid, id } satisfies Owner);
+}
+
+function parseOwner(line: string | undefined): Owner | undefined {
+  if (line === undefined) return undefined;
+  try {
+    const o = JSON.parse(line) as Partial<Owner>;
+    if (typeof o.host === 'string' && typeof o.pid === 'number' && typeof o.id === 'string') return o as Owner;
+  } catch {
+    // Being written right now, or not ours: judged by its age alone.
+  }
+  return undefined;
+}
+
+function pidRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True when an owner file may be taken for abandoned. */
+function isStale(owner: Owner | undefined, mtimeMs: number, staleMs: number): boolean {
+  if (Date.now() - mtimeMs > staleMs) return true;
+  return owner !== undefined && owner.host === HOST && !pidRunning(owner.pid);
+}
+
+interface Seen {
+  text: string;
+  owner: Owner | undefined;
+  mtimeMs: number;
+  ino: number;
+}
+
+async function readOwnerFile(path: string): Promise<Seen | undefined> {
+  // One open file for both the text and the stat, so they describe the same file even when it
+  // is replaced meanwhile.
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  try {
+    const s = await handle.stat();
+    const text = await handle.readFile('utf8');
+    return { text, owner: parseOwner(text.split('\n', 1)[0]), mtimeMs: s.mtimeMs, ino: s.ino };
+  } finally {
+    await handle.close();
+  }
+}
+
+function keepFresh(path: string, every: number): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    const now = new Date();
+    utimes(path, now, now).catch(() => undefined);
+  }, every);
+  timer.unref();
+  return timer;
+}
+
+/** Options of {@link LayoutLock.acquire}. */
+export interface LockOptions {
+  signal?: AbortSignal | undefined;
+  /** Give up after this long while a live process holds the lock (default {@link LOCK_WAIT_MS}). */
+  waitMs?: number | undefined;
+}
+
+/**
+ * The advisory lock of one layout directory, across processes. Every change of index.json and
+ * every `gc` runs under it; reads and blob writes do not take it.
+ */
+export class LayoutLock {
+  readonly #path: string;
+  readonly #id: string;
+  readonly #timer: NodeJS.Timeout;
+
+  private constructor(path: string, id: string) {
+    this.#path = path;
+    this.#id = id;
+    this.#timer = keepFresh(path, LOCK_REFRESH_MS);
+  }
+
+  /** Waits for the lock of the layout at `dir` and takes it. */
+  static async acquire(dir: string, options: LockOptions = {}): Promise<LayoutLock> {
+    const path = join(dir, LOCK_FILE);
+    const id = randomBytes(8).toString('hex');
+    const started = Date.now();
+    const waitMs = options.waitMs ?? LOCK_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      options.signal?.throwIfAborted();
+      if (await createExclusive(path, `${ownerLine(id)}\n`)) return new LayoutLock(path, id);
+      const seen = await readOwnerFile(path);
+      if (seen === undefined) continue; // released in between: try again at once
+      if (isStale(seen.owner, seen.mtimeMs, LOCK_STALE_MS)) {
+        await breakStale(dir, path, seen);
+        continue;
+      }
+      if (Date.now() - started > waitMs) {
+        const who = seen.owner === undefined ? 'another process' : `pid ${seen.owner.pid} on ${seen.owner.host}`;
+        throw new ProvenantError('IO', `the layout is locked by ${who}; waited ${Math.round((Date.now() - started) / 1000)} s`, {
+          where: dir,
+          hint: `another provenant is writing it or collecting garbage; if none is, remove ${path}`,
+        });
+      }
+      // Holders keep it for one index.json write, or one gc: back off from 2 ms to 100 ms, with
+      // jitter so that waiters do not wake in step.
+      const delay = Math.min(100, 2 * 1.5 ** Math.min(attempt, 12)) * (0.5 + Math.random());
+      await sleep(delay, undefined, options.signal === undefined ? {} : { signal: options.signal });
+    }
+  }
+
+  /** Gives the lock back (only if it is still ours: a holder thought dead may have lost it). */
+  async release(): Promise<void> {
+    clearInterval(this.#timer);
+    const seen = await readOwnerFile(this.#path).catch(() => undefined);
+    if (seen?.owner?.id === this.#id) await rm(this.#path, { force: true });
+  }
+}
+
+/** Creates `path` with `text` unless it exists; false when it exists. */
+async function createExclusive(path: string, text: string): Promise<boolean> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await handle.writeFile(text);
+    await handle.close();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await rm(path, { force: true });
+    throw err;
+  }
+  return true;
+}
+
+async function breakStale(dir: string, path: string, seen: Seen): Promise<void> {
+  const breaker = join(dir, BREAK_FILE);
+  if (!(await createExclusive(breaker, `${ownerLine('break')}\n`))) {
+    // Someone else is breaking it; a breaker left by a crash goes after a while.
+    const other = await readOwnerFile(breaker);
+    if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await rm(breaker, { force: true });
+    await sleep(5);
+    return;
+  }
+  try {
+    const now = await readOwnerFile(path);
+    // Still the lock judged stale (the same file, the same text)? Then nobody took it since.
+    if (now !== undefined && now.ino === seen.ino && now.text === seen.text && now.mtimeMs === seen.mtimeMs) {
+      await rm(path, { force: true });
+    }
+  } finally {
+    await rm(breaker, { force: true });
+  }
+}
+
+/**
+ * What one store writes into a layout before index.json names it: the digests it has stored or
+ * relies on (found already there), one per line, in `.provenant-writer-<id>`. `gc` keeps
+ * everything these reach while their writer is alive, so a blob written for a tag that is not
+ * there yet is not taken from under the writer (see LayoutStore.gc for the protocol).
+ *
+ * A digest is recorded before the writer looks at or writes its blob, and the record is on disk
+ * (the write returned) before it goes on.
+ */
+export class WriterSession {
+  /** The session id; a partial blob file of this writer is named `.tmp-<id>-…`. */
+  readonly id: string;
+  readonly #path: string;
+  readonly #timer: NodeJS.Timeout;
+  readonly #recorded = new Map<string, Promise<void>>();
+
+  private constructor(path: string, id: string) {
+    this.#path = path;
+    this.id = id;
+    this.#timer = keepFresh(path, WRITER_REFRESH_MS);
+  }
+
+  /** Starts a session in the layout at `dir`. */
+  static async start(dir: string): Promise<WriterSession> {
+    const id = randomBytes(8).toString('hex');
+    const path = join(dir, `${WRITER_PREFIX}${id}`);
+    if (!(await createExclusive(path, `${ownerLine(id)}\n`))) throw new Error(`${path} exists`);
+    return new WriterSession(path, id);
+  }
+
+  /** Records that this writer stores or relies on `digest` (of `mediaType`); once per digest. */
+  record(digest: Digest, mediaType: string): Promise<void> {
+    let done = this.#recorded.get(digest);
+    if (done === undefined) {
+      // The media type says whether gc must look inside (a manifest) for more to keep. Opened
+      // for each record with O_APPEND (no handle is held: a store nobody closes leaks nothing),
+      // so each line lands whole at the end whatever else is in flight.
+      done = appendFile(this.#path, `${digest} ${mediaType}\n`, { flag: 'a' });
+      this.#recorded.set(digest, done);
+      done.catch(() => this.#recorded.delete(digest));
+    }
+    return done;
+  }
+
+  /** Ends the session: its digests are referenced by index.json now, or no longer needed. */
+  async end(): Promise<void> {
+    clearInterval(this.#timer);
+    await Promise.allSettled(this.#recorded.values());
+    await rm(this.#path, { force: true });
+  }
+}
+
+/** The writers of a layout as `gc` sees them at one moment. */
+export interface Writers {
+  /** Digests live writers store or rely on, with the media type they were recorded with. */
+  pending: Map<Digest, string>;
+  /** Ids of live writer sessions (their `.tmp-<id>-…` files are being written). */
+  live: Set<string>;
+  /** Pending files of writers that are gone. */
+  stale: string[];
+}
+
+/**
+ * Reads every writer's pending file in the layout at `dir`. The digests of session `self` (the
+ * gc's own store) are left out: what a store wrote and did not tag is garbage to its own gc.
+ */
+export async function readWriters(dir: string, self?: string): Promise<Writers> {
+  const out: Writers = { pending: new Map(), live: new Set(), stale: [] };
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(WRITER_PREFIX)) continue;
+    const path = join(dir, name);
+    const seen = await readOwnerFile(path);
+    if (seen === undefined) continue; // ended in between
+    if (isStale(seen.owner, seen.mtimeMs, WRITER_STALE_MS)) {
+      out.stale.push(path);
+      continue;
+    }
+    const id = name.slice(WRITER_PREFIX.length);
+    out.live.add(id);
+    if (id === self) continue;
+    // A last line without its newline is a record still being written: its writer has not
+    // looked at that blob yet, so it needs no protection from this reading.
+    const lines = seen.text.split('\n').slice(1, -1);
+    for (const line of lines) {
+      const [digest, mediaType] = line.split(' ', 2);
+      if (isDigest(digest) && mediaType !== undefined) out.pending.set(digest, mediaType);
+    }
+  }
+  return out;
+}
+
+/** Removes a file, ignoring that it is already gone. */
+export async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}

@@ -1,0 +1,324 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isProvenantError } from '../../src/errors.ts';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { isManifestLike, MediaType } from '../../src/oci/mediatypes.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { bytesSource } from '../../src/store/types.ts';
+import { collect } from '../../src/store/verify.ts';
+import { makeImage } from '../helpers/images.ts';
+
+// Several processes writing one layout at once, with `gc` running beside them: every tag
+// survives, and every tagged image is whole. Separate Node processes, because what broke was
+// the locking across processes (issue 9, item 2).
+
+const root = join(import.meta.dirname, '..', '..');
+const cli = join(root, 'src', 'cli', 'main.ts');
+const gcLoop = join(root, 'test', 'helpers', 'layout-gc-loop.ts');
+const writer = join(root, 'test', 'helpers', 'layout-writer.ts');
+const N = 8;
+const ROUNDS = 3;
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-layout-conc-'));
+  dirs.push(d);
+  return d;
+}
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      stderr += s;
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** Reads every manifest and blob an entry reaches, each checked against its digest. */
+async function readWhole(store: LayoutStore, stored: Stored): Promise<number> {
+  let blobs = 0;
+  const children = stored.kind === 'index' ? stored.index.manifests : [stored.manifest.config, ...stored.manifest.layers];
+  for (const child of children) {
+    if (isManifestLike(child.mediaType)) blobs += await readWhole(store, await store.getManifest(child.digest));
+    else {
+      await collect(await store.readBlob(child), 1 << 26, child.digest);
+      blobs++;
+    }
+  }
+  return blobs;
+}
+
+describe('LayoutStore across processes', () => {
+  let source = '';
+  const images: Stored[] = [];
+  before(async () => {
+    source = join(await tempDir(), 'src');
+    const store = await LayoutStore.open(source, { create: true });
+    // Distinct images (no shared blobs), so each copy's blobs are unreferenced until its tag
+    // lands: what a gc running beside it must not take.
+    for (let i = 0; i < N; i++) {
+      const made = await makeImage(store, { tag: `t${i}`, layers: 3, layerBytes: 256 * 1024, seed: 1000 * (i + 1) });
+      images.push(made.root);
+    }
+  });
+
+  it(`keeps all ${N} tags of ${N} concurrent copies into one existing layout`, async () => {
+    const dest = join(await tempDir(), 'dest');
+    await LayoutStore.open(dest, { create: true });
+    const copies = await Promise.all(
+      Array.from({ length: N }, (_, i) => run([cli, 'copy', '--quiet', `oci:${source}:t${i}`, `oci:${dest}:t${i}`])),
+    );
+    for (const [i, c] of copies.entries()) assert.equal(c.status, 0, `copy ${i}: ${c.stderr}`);
+    const store = await LayoutStore.open(dest);
+    assert.deepEqual(
+      await store.listTags(),
+      Array.from({ length: N }, (_, i) => `t${i}`),
+    );
+    // Nothing of ours is left in the layout once every writer is done.
+    assert.deepEqual((await readdir(dest)).sort(), ['blobs', 'index.json', 'oci-layout']);
+  });
+
+  it(`keeps all ${N} tags of ${N} concurrent copies with gc looping beside them, over ${ROUNDS} rounds`, async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const base = await tempDir();
+      // The layout does not exist yet: the copies also race to create it.
+      const dest = join(base, 'dest');
+      const stop = join(base, 'stop');
+      const gc = run([gcLoop, dest, stop]);
+      const copies = await Promise.all(
+        Array.from({ length: N }, (_, i) => run([cli, 'copy', '--quiet', `oci:${source}:t${i}`, `oci:${dest}:t${i}`])),
+      );
+      await writeFile(stop, '');
+      const gcRun = await gc;
+      for (const [i, c] of copies.entries()) assert.equal(c.status, 0, `round ${round}, copy ${i}: ${c.stderr}`);
+      assert.equal(gcRun.status, 0, `round ${round}, gc: ${gcRun.stderr}`);
+      const rounds = (JSON.parse(gcRun.stdout) as { rounds: number }).rounds;
+      assert.ok(rounds > 0, `round ${round}: gc never ran`);
+
+      const store = await LayoutStore.open(dest);
+      assert.deepEqual(
+        await store.listTags(),
+        Array.from({ length: N }, (_, i) => `t${i}`),
+        `round ${round}`,
+      );
+      for (let i = 0; i < N; i++) {
+        const stored = await store.getManifest(`t${i}`);
+        assert.equal(stored.digest, images[i]!.digest);
+        assert.equal(await readWhole(store, stored), 2 * 4, `round ${round}, t${i}`);
+      }
+      // And a gc now (nothing else running) keeps all of it.
+      await store.gc();
+      for (let i = 0; i < N; i++) await readWhole(store, await store.getManifest(`t${i}`));
+    }
+  });
+});
+
+/** A pid that was running a moment ago and is not now. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', '']);
+  assert.ok(r.pid !== undefined);
+  return r.pid;
+}
+
+async function newLayout(): Promise<{ dir: string; store: LayoutStore }> {
+  const dir = join(await tempDir(), 'l');
+  return { dir, store: await LayoutStore.open(dir, { create: true }) };
+}
+
+describe('LayoutStore lock and gc protocol', () => {
+  it('waits for a lock another process holds before changing index.json', async () => {
+    const { dir, store } = await newLayout();
+    const made = await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1 });
+    const holder = spawn(process.execPath, [writer, 'hold-lock', dir, '1500'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => holder.once('close', resolve));
+    await Promise.race([
+      new Promise<void>((resolve) => holder.stdout.once('data', () => resolve())),
+      exited.then((status) => Promise.reject(new Error(`the lock holder exited (${status}) before it held the lock`))),
+    ]);
+    const started = Date.now();
+    await store.putManifest(made.root, { tags: ['after-lock'] });
+    const waited = Date.now() - started;
+    assert.equal(await exited, 0);
+    assert.ok(waited >= 1000, `tagged after ${waited} ms, while another process held the lock`);
+    assert.deepEqual(await (await LayoutStore.open(dir)).listTags(), ['after-lock']);
+  });
+
+  it('breaks a lock whose process died, and one from another host that went stale', async () => {
+    const { dir, store } = await newLayout();
+    const made = await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1 });
+    const lock = join(dir, '.provenant-lock');
+    await writeFile(lock, `${JSON.stringify({ host: hostname(), pid: deadPid(), id: 'crashed' })}\n`);
+    const started = Date.now();
+    await store.putManifest(made.root, { tags: ['a'] });
+    assert.ok(Date.now() - started < 5000);
+    await assert.rejects(stat(lock), { code: 'ENOENT' });
+
+    await writeFile(lock, `${JSON.stringify({ host: 'elsewhere.invalid', pid: 1, id: 'remote' })}\n`);
+    const old = new Date(Date.now() - 120_000);
+    await utimes(lock, old, old);
+    await store.putManifest(made.root, { tags: ['b'] });
+    await assert.rejects(stat(lock), { code: 'ENOENT' });
+    assert.deepEqual(await store.listTags(), ['a', 'b']);
+  });
+
+  it('gives up with a typed error when a live holder keeps the lock too long', async () => {
+    const { dir, store } = await newLayout();
+    const made = await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1 });
+    // This process is alive, so its lock is not stale.
+    await writeFile(join(dir, '.provenant-lock'), `${JSON.stringify({ host: hostname(), pid: process.pid, id: 'held' })}\n`);
+    const impatient = await LayoutStore.open(dir, { lockWaitMs: 300 });
+    await assert.rejects(
+      impatient.putManifest(made.root, { tags: ['never'] }),
+      (e: unknown) => isProvenantError(e, 'IO') && /locked by pid \d+ on /.test(e.message) && e.hint !== undefined,
+    );
+    await rm(join(dir, '.provenant-lock'));
+  });
+
+  it('keeps what another writer stored and has not tagged yet, and takes it once that writer is gone', async () => {
+    const { dir } = await newLayout();
+    const writing = await LayoutStore.open(dir);
+    const layer = new TextEncoder().encode('a layer not tagged yet');
+    const ld = { mediaType: MediaType.OciLayerGzip, digest: digestOf(layer), size: layer.length };
+    await writing.putBlob(bytesSource(ld, layer));
+    const config = encodeJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
+    const cd = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
+    await writing.putBlob(bytesSource(cd, config));
+
+    const collector = await LayoutStore.open(dir);
+    assert.deepEqual((await collector.gc()).removed, []);
+    const manifest = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cd, layers: [ld] }));
+    await writing.putManifest(manifest, { tags: ['late'] });
+    await collect(await collector.readBlob(ld), 1 << 20, 'test');
+    await writing.close();
+
+    // A writer that died without closing protects nothing.
+    const child = spawnSync(process.execPath, [writer, 'put-blob', dir, 'written by a process that then died'], { encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    const orphan = child.stdout.trim().split(' ')[1]!;
+    assert.ok((await readdir(dir)).some((n) => n.startsWith('.provenant-writer-')));
+    assert.deepEqual((await collector.gc()).removed, [orphan]);
+    assert.deepEqual((await readdir(dir)).sort(), ['blobs', 'index.json', 'oci-layout']);
+    await collect(await collector.readBlob(ld), 1 << 20, 'test');
+  });
+
+  it('keeps a partial file another writer is writing, and removes and counts stale ones', async () => {
+    const { dir } = await newLayout();
+    const writing = await LayoutStore.open(dir);
+    const bytes = new Uint8Array(3 * 65536).fill(7);
+    const d = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length };
+    let resume: () => void = () => {};
+    let halfway: () => void = () => {};
+    const paused = new Promise<void>((resolve) => {
+      halfway = resolve;
+    });
+    const put = writing.putBlob({
+      descriptor: d,
+      open: async () =>
+        (async function* () {
+          yield bytes.subarray(0, 65536);
+          halfway();
+          await new Promise<void>((resolve) => {
+            resume = resolve;
+          });
+          yield bytes.subarray(65536);
+        })(),
+    });
+    await paused;
+    // Left by an interrupted write of an older version, and by a writer that is gone.
+    await writeFile(join(dir, 'blobs', 'sha256', '.tmp-0123456789abcdef'), new Uint8Array(1000));
+    await writeFile(join(dir, 'blobs', 'sha256', '.tmp-feedfacefeedface-00000000'), new Uint8Array(24));
+    await writeFile(join(dir, 'index.json.tmp-abcdef'), '{');
+    const result = await (await LayoutStore.open(dir)).gc();
+    assert.deepEqual(result.partials, { count: 3, bytes: 1025 });
+    resume();
+    assert.equal(await put, 'stored');
+    assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [digestHex(d.digest)]);
+    await writing.close();
+  });
+
+  it('moves back what a gc that died had moved aside, before the next change', async () => {
+    const { dir, store } = await newLayout();
+    const made = await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1 });
+    const layer = made.manifests[0]!.kind === 'manifest' ? made.manifests[0]!.manifest.layers[0]! : undefined;
+    assert.ok(layer);
+    // As a gc leaves it when it dies between moving a blob aside and putting it back.
+    await mkdir(join(dir, '.provenant-gc-trash', 'sha256'), { recursive: true });
+    await rename(
+      join(dir, 'blobs', 'sha256', digestHex(layer.digest)),
+      join(dir, '.provenant-gc-trash', 'sha256', digestHex(layer.digest)),
+    );
+    await store.putManifest(made.root, { tags: ['v1'] });
+    await collect(await store.readBlob(layer), 1 << 24, 'test');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.provenant-')).length, 1); // only this store's writer file
+  });
+
+  it('reads any content in writer lists and lock files without failing or losing a tagged blob', async () => {
+    const { dir, store } = await newLayout();
+    // A layer above the manifest limit: listed as a manifest, it must not stop gc either.
+    const made = await makeImage(store, {
+      tag: 'keep',
+      platforms: [{ os: 'linux', architecture: 'amd64' }],
+      layers: 1,
+      layerBytes: 5 * 1024 * 1024,
+    });
+    await store.close();
+    const tagged = new Set([...made.blobs.keys(), made.root.digest, ...made.manifests.map((m) => m.digest)]);
+    const junk = fc.oneof(
+      fc.string({ maxLength: 300 }),
+      // Lines that look like records: digests (some of the image's), media types, newlines.
+      fc
+        .array(
+          fc.tuple(
+            fc.oneof(fc.constantFrom(...tagged, 'sha256:zz', ''), fc.string({ maxLength: 20 })),
+            fc.constantFrom(' ', '\n', ' application/vnd.oci.image.manifest.v1+json\n', ' text/plain\n'),
+          ),
+          { maxLength: 6 },
+        )
+        .map((parts) => parts.flat().join('')),
+    );
+    await fc.assert(
+      fc.asyncProperty(junk, junk, async (writerText, lockText) => {
+        await writeFile(join(dir, '.provenant-writer-0000000000000000'), writerText);
+        await writeFile(join(dir, '.provenant-lock'), lockText);
+        // Unreadable owner: judged by age alone, so an old one is broken.
+        const old = new Date(Date.now() - 120_000);
+        await utimes(join(dir, '.provenant-lock'), old, old);
+        const collector = await LayoutStore.open(dir);
+        await collector.gc();
+        for (const m of [made.root, ...made.manifests]) assert.equal((await collector.getManifest(m.digest)).digest, m.digest);
+        for (const digest of made.blobs.keys()) await collect(await collector.readBlob(await statOf(collector, digest)), 1 << 24, digest);
+        await rm(join(dir, '.provenant-writer-0000000000000000'), { force: true });
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
+async function statOf(store: LayoutStore, digest: string) {
+  const d = await store.statBlob(digest as `sha256:${string}`);
+  assert.ok(d, `${digest} is gone`);
+  return d;
+}
