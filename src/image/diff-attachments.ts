@@ -37,14 +37,15 @@ export async function attachmentsOf(
   const covered = new Set<string>();
   for (const f of found) {
     const s = summarize(f);
+    // A cosign 2 layer signed with a key does not name the key; verification is what finds it.
     const signer =
       s.keyId !== undefined
         ? `key ${s.keyId}`
         : s.identity !== undefined
           ? `${s.identity} (${s.issuer ?? ''})`
           : s.signed
-            ? 'signed'
-            : 'unsigned';
+            ? 'a key'
+            : 'nobody (unsigned)';
     items.push(item(s.kind, s.storage, s.predicateType, signer));
     const referrer = /^referrer (\S+)/.exec(s.source)?.[1];
     if (referrer !== undefined) covered.add(referrer);

@@ -181,7 +181,10 @@ export interface AttachmentItem {
   kind: 'signature' | 'attestation' | 'sbom' | 'other';
   storage: 'buildkit' | 'referrers' | 'cosign';
   predicateType?: string;
-  /** Who signed it, as it claims (unverified): `key <id>`, `<identity> (<issuer>)`, or `unsigned`. */
+  /**
+   * Who signed it, as it claims (unverified): `key <id>`, `<identity> (<issuer>)`, `a key` (a
+   * cosign 2 layer, which does not name its key) or `nobody (unsigned)`.
+   */
   signer?: string;
   /** All of the above in one line: what is compared. */
   label: string;

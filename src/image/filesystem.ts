@@ -309,8 +309,9 @@ export async function applyLayer(fs: LayerFilesystem, store: ContentStore, layer
   } finally {
     await tarStream.return?.(undefined);
   }
-  if (options.diffId?.startsWith('sha256:') && diff.digest() !== options.diffId) {
-    throw digestMismatch(options.diffId, diff.digest(), `${where} (uncompressed, against the config's diff_id)`);
+  if (options.diffId?.startsWith('sha256:')) {
+    const actual = diff.digest();
+    if (actual !== options.diffId) throw digestMismatch(options.diffId, actual, `${where} (uncompressed, against the config's diff_id)`);
   }
 }
 

@@ -318,6 +318,27 @@ describe('diff of two builds of the same config where one package changed', () =
     assert.deepEqual(JSON.parse(JSON.stringify(diff)), diff);
   });
 
+  it('compares images in two different stores: a layout and a registry', { skip: registryMissing }, async () => {
+    let reg: TestRegistry | undefined;
+    try {
+      reg = await startRegistry();
+      const remote = new RegistryStore(
+        new RegistryClient(reg.host, { retry: { attempts: 6, baseDelayMs: 10, maxDelayMs: 200 } }),
+        'example/p',
+      );
+      await copyImage(store, 'b', remote, { tags: ['b'], withReferrers: true });
+      const local = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+      const mixed = await diffImages({ store, target: 'a' }, { store: remote, target: 'b' });
+      assert.match(mixed.b.name, new RegExp(`${reg.host.replace('.', '\\.')}.*example/p:b$`));
+      assert.deepEqual(mixed.images, local.images);
+      // The same image with the same attachments, wherever it is stored.
+      const same = await diffImages({ store: remote, target: 'b' }, { store, target: 'b' });
+      assert.equal(renderDiff(same), 'identical\n');
+    } finally {
+      await reg?.stop();
+    }
+  });
+
   it('says nothing but "identical" for an image diffed with itself', async () => {
     for (const target of ['a', 'b']) {
       const diff = await diffImages({ store, target }, { store, target });
@@ -326,3 +347,574 @@ describe('diff of two builds of the same config where one package changed', () =
     }
   });
 });
+
+// ---- the flattened filesystem ------------------------------------------------------------
+
+describe('the flattened filesystem', () => {
+  it('applies whiteouts, opaque whiteouts and replacements as layer.md says', async () => {
+    const l0 = await layer([
+      dir('a/'),
+      file('a/x', 'x'),
+      file('a/y', 'y0'),
+      dir('a/sub/'),
+      file('a/sub/deep', 'd'),
+      dir('b/'),
+      file('b/z', 'z'),
+      file('keep', 'k'),
+      dir('c/'),
+      file('c/1', '1'),
+      dir('c/old/'),
+      file('c/old/2', '2'),
+      file('f', 'a file that becomes a folder'),
+      dir('g/'),
+      file('g/inner', 'under a folder that becomes a file'),
+      file('h', 'h0'),
+    ]);
+    const l1 = await layer([
+      file('a/.wh.x', ''),
+      file('.wh.b', ''),
+      // Opaque after a sibling of the same layer: it still hides only what lower layers had.
+      file('c/new', 'n'),
+      file('c/.wh..wh..opq', ''),
+      dir('f/'),
+      file('f/child', 'c'),
+      file('g', 'now a file'),
+      file('a/y', 'y1'),
+      // aufs bookkeeping, not a path.
+      file('.wh..wh.plnk', ''),
+      // A whiteout hides lower layers only: the `h` of this layer stays.
+      file('h', 'h1'),
+      file('.wh.h', ''),
+    ]);
+    const l2 = await layer([file('.wh.keep', ''), dir('b/'), file('b/w', 'w'), link('l', 'a/y')]);
+    assert.deepEqual(await flatten([l0, l1, l2]), {
+      a: 'dir@0',
+      'a/sub': 'dir@0',
+      'a/sub/deep': 'file@0',
+      'a/y': 'file@1',
+      b: 'dir@2',
+      'b/w': 'file@2',
+      c: 'dir@0',
+      'c/new': 'file@1',
+      f: 'dir@1',
+      'f/child': 'file@1',
+      g: 'file@1',
+      h: 'file@1',
+      l: 'symlink@2',
+    });
+  });
+
+  it('matches a direct reading of the rules for any sequence of entries (property)', async () => {
+    const paths = ['a', 'a/b', 'a/b/c', 'a/d', 'e', 'e/f'];
+    const op = fc.record({ kind: fc.constantFrom('file', 'dir', 'wh', 'opq'), path: fc.constantFrom(...paths) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(op, { maxLength: 6 }), { minLength: 1, maxLength: 4 }), async (layers) => {
+        // The oracle: a flat map, every rule read straight from layer.md, subtrees by prefix.
+        const model = new Map<string, { type: string; layer: number }>();
+        const under = (p: string) => [...model.keys()].filter((k) => k.startsWith(`${p}/`));
+        const built: Layer[] = [];
+        for (const [k, ops] of layers.entries()) {
+          const entries: Entry[] = [];
+          for (const o of ops) {
+            const slash = o.path.lastIndexOf('/');
+            const parent = slash < 0 ? '' : `${o.path.slice(0, slash)}/`;
+            const base = o.path.slice(slash + 1);
+            if (o.kind === 'file' || o.kind === 'dir') {
+              entries.push(o.kind === 'file' ? file(o.path, 'x') : dir(`${o.path}/`));
+              const old = model.get(o.path);
+              if (old !== undefined && !(old.type === 'dir' && o.kind === 'dir')) {
+                model.delete(o.path);
+                for (const c of under(o.path)) model.delete(c);
+              }
+              if (o.kind !== 'dir') for (const c of under(o.path)) model.delete(c);
+              model.set(o.path, { type: o.kind, layer: k });
+            } else if (o.kind === 'wh') {
+              entries.push(file(`${parent}.wh.${base}`, ''));
+              for (const c of [o.path, ...under(o.path)]) if ((model.get(c)?.layer ?? k) < k) model.delete(c);
+            } else {
+              entries.push(file(`${o.path}/.wh..wh..opq`, ''));
+              for (const c of under(o.path)) if ((model.get(c)?.layer ?? k) < k) model.delete(c);
+            }
+          }
+          built.push(await layer(entries));
+        }
+        const expected = Object.fromEntries([...model].sort(([x], [y]) => (x < y ? -1 : 1)).map(([p, r]) => [p, `${r.type}@${r.layer}`]));
+        assert.deepEqual(await flatten(built), expected);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses an entry that climbs out of the root, and a layer that is not its diff_id', async () => {
+    await assert.rejects(flatten([await layer([file('../escape', 'x')])]), code('UNSAFE_PATH'));
+    const l = await layer([file('a', 'x')]);
+    await assert.rejects(flatten([{ ...l, diffId: digestOf('something else') }]), code('DIGEST_MISMATCH'));
+  });
+
+  it('fails on corrupt layers with a typed error only (property)', async () => {
+    const store = await layout();
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), fc.boolean(), async (bytes, gzip) => {
+        const body = gzip ? new Uint8Array(zlib.gzipSync(bytes)) : bytes;
+        const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(body), size: body.length };
+        await store.putBlob(bytesSource(d, body));
+        try {
+          await applyLayer(new LayerFilesystem(), store, d, { index: 0 });
+        } catch (err) {
+          assert.ok(isProvenantError(err), `not a ProvenantError: ${err}`);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+// ---- text diffs --------------------------------------------------------------------------
+
+/** Applies a unified diff to `a`, as patch would; throws when a context or removed line does not match. */
+function applyUnified(a: string, patch: string): string {
+  const src = splitLines(a);
+  const out: string[] = [];
+  let at = 0;
+  const lines = patch.split('\n');
+  let i = 2;
+  while (i < lines.length && lines[i] !== '') {
+    const m = /^@@ -(\d+),(\d+) \+\d+,\d+ @@$/.exec(lines[i] as string);
+    assert.ok(m, `a hunk header: ${lines[i]}`);
+    const start = Number(m[1]) - (Number(m[2]) === 0 ? 0 : 1);
+    while (at < start) out.push(src[at++] as string);
+    i++;
+    while (i < lines.length && lines[i] !== '' && !(lines[i] as string).startsWith('@@')) {
+      const l = lines[i] as string;
+      const noNewline = lines[i + 1] === '\\ No newline at end of file';
+      const text = `${l.slice(1)}${noNewline ? '' : '\n'}`;
+      if (l[0] === ' ' || l[0] === '-') {
+        assert.equal(src[at], text);
+        at++;
+      }
+      if (l[0] === ' ' || l[0] === '+') out.push(text);
+      i += noNewline ? 2 : 1;
+    }
+  }
+  while (at < src.length) out.push(src[at++] as string);
+  return out.join('');
+}
+
+describe('text diffs', () => {
+  it('prints what diff -u prints', async () => {
+    assert.equal(unifiedDiff('a\nb\n', 'a\nb\n', 'x', 'y'), '');
+    assert.equal(unifiedDiff('', 'new\n', 'a/f', 'b/f'), '--- a/f\n+++ b/f\n@@ -0,0 +1,1 @@\n+new\n');
+    assert.equal(unifiedDiff('x', 'x\n', 'a/f', 'b/f'), '--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n-x\n\\ No newline at end of file\n+x\n');
+    const a = `${Array.from({ length: 20 }, (_, i) => `line ${i}`).join('\n')}\n`;
+    const b = a.replace('line 2\n', 'LINE 2\n').replace('line 17\n', '');
+    assert.equal(
+      unifiedDiff(a, b, 'a/f', 'b/f'),
+      [
+        '--- a/f',
+        '+++ b/f',
+        '@@ -1,6 +1,6 @@',
+        ' line 0',
+        ' line 1',
+        '-line 2',
+        '+LINE 2',
+        ' line 3',
+        ' line 4',
+        ' line 5',
+        '@@ -15,6 +15,5 @@',
+        ' line 14',
+        ' line 15',
+        ' line 16',
+        '-line 17',
+        ' line 18',
+        ' line 19',
+        '',
+      ].join('\n'),
+    );
+    const diff = new GnuDiff();
+    if (await diff.available()) assert.equal(unifiedDiff(a, b, 'a/f', 'b/f').split('\n').slice(2).join('\n'), await diff.run(a, b));
+  });
+
+  it('turns A into B, and is as short as an LCS allows (property)', () => {
+    const text = fc.array(fc.constantFrom('a\n', 'b\n', 'c\n', 'd\n', 'e'), { maxLength: 30 }).map((l) => l.join(''));
+    fc.assert(
+      fc.property(text, text, (a, b) => {
+        assert.equal(applyUnified(a, unifiedDiff(a, b, 'a', 'b')), b);
+        const ops = diffLines(splitLines(a), splitLines(b));
+        const kept = ops.filter((o) => o.op === ' ').length;
+        assert.equal(kept, lcs(splitLines(a), splitLines(b)));
+      }),
+      { numRuns: 500 },
+    );
+    // Past the edit bound the script replaces the middle, and still turns A into B.
+    const a = Array.from({ length: 300 }, (_, i) => `${i}\n`);
+    const b = Array.from({ length: 300 }, (_, i) => `${i % 2 === 0 ? i : -i}\n`);
+    const ops = diffLines(a, b, 10);
+    assert.deepEqual(
+      ops.filter((o) => o.op !== '-').map((o) => o.line),
+      b,
+    );
+  });
+});
+
+function lcs(a: readonly string[], b: readonly string[]): number {
+  const row = new Array<number>(b.length + 1).fill(0);
+  for (const x of a) {
+    let diag = 0;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j] as number;
+      row[j] = x === b[j - 1] ? diag + 1 : Math.max(up, row[j - 1] as number);
+      diag = up;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/** GNU diff, when installed, as an independent check of the hunk format. */
+class GnuDiff {
+  async available(): Promise<boolean> {
+    return run('diff', ['--version']).then(
+      () => true,
+      () => false,
+    );
+  }
+  async run(a: string, b: string): Promise<string> {
+    const d = await tempDir();
+    await writeFile(join(d, 'a'), a);
+    await writeFile(join(d, 'b'), b);
+    const r = await run('diff', ['-u', join(d, 'a'), join(d, 'b')]).catch((err: { stdout: string }) => err);
+    return r.stdout
+      .split('\n')
+      .slice(2)
+      .join('\n')
+      .replace(/^@@ -(\d+) /gm, '@@ -$1,1 ')
+      .replace(/ \+(\d+) @@/gm, ' +$1,1 @@');
+  }
+}
+
+// ---- images made from layers --------------------------------------------------------------
+
+/** `store`, counting how often each blob is read. */
+function counting(store: ContentStore): { store: ContentStore; reads: Map<string, number> } {
+  const reads = new Map<string, number>();
+  const proxy = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'readBlob') {
+        return (d: Descriptor, o?: object) => {
+          reads.set(d.digest, (reads.get(d.digest) ?? 0) + 1);
+          return target.readBlob(d, o);
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { store: proxy, reads };
+}
+
+describe('diff of images made layer by layer', () => {
+  it('reads a shared layer prefix once, and still sees a change to its files made by a later layer', async () => {
+    const l0 = await layer([dir('etc/'), file('etc/conf', 'one\n'), file('etc/same', 'same\n'), file('bin', 'binary')]);
+    const l1 = await layer([file('etc/more', 'more\n')]);
+    const onlyA = await layer([file('etc/conf', 'two\n'), file('.wh.bin', '')]);
+    const onlyB = await layer([file('etc/other', 'other\n')]);
+    const base = await layout();
+    await putImage(base, [l0, l1, onlyA], { tag: 'a' });
+    await putImage(base, [l0, l1, onlyB], { tag: 'b' });
+    const { store, reads } = counting(base);
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    const image = diff.images[0]!;
+    assert.equal(image.layers.sharedPrefix, 2);
+    assert.equal(reads.get(l0.descriptor.digest), 1);
+    assert.equal(reads.get(l1.descriptor.digest), 1);
+    assert.equal(reads.get(onlyA.descriptor.digest), 1);
+    assert.equal(reads.get(onlyB.descriptor.digest), 1);
+    assert.match(image.notes.join('\n'), /first 2 layer\(s\) are the same blobs in both: read once/);
+    assert.deepEqual(
+      image.files.changed.map((c) => [c.path, c.fields, c.a.layer, c.b.layer]),
+      [['/etc/conf', ['sha256'], 2, 0]],
+    );
+    assert.deepEqual(
+      image.files.added.map((e) => [e.path, e.layer]),
+      [
+        ['/bin', 0],
+        ['/etc/other', 2],
+      ],
+    );
+    assert.deepEqual(image.files.removed, []);
+    assert.deepEqual(
+      image.layers.shared.map((s) => [s.indexA, s.indexB]),
+      [
+        [0, 0],
+        [1, 1],
+      ],
+    );
+    assert.deepEqual(
+      [image.layers.onlyA.map((l) => l.digest), image.layers.onlyB.map((l) => l.digest)],
+      [[onlyA.descriptor.digest], [onlyB.descriptor.digest]],
+    );
+    assert.deepEqual(image.packages.source, { a: 'none', b: 'none' });
+  });
+
+  it('compares contents, not compression: a zstd copy of a gzip layer has the same files', {
+    skip: !('zstdCompressSync' in zlib) && 'this Node has no zstd',
+  }, async () => {
+    const entries = [dir('usr/'), file('usr/x', 'x\n'), link('usr/y', 'x')];
+    const store = await layout();
+    await putImage(store, [await layer(entries, 'gzip')], { tag: 'gz' });
+    await putImage(store, [await layer(entries, 'zstd')], { tag: 'zst' });
+    await putImage(store, [await layer(entries, 'none')], { tag: 'tar' });
+    for (const other of ['zst', 'tar']) {
+      const diff = await diffImages({ store, target: 'gz' }, { store, target: other });
+      const image = diff.images[0]!;
+      assert.equal(diff.identical, false, 'different layer blobs are different images');
+      assert.deepEqual(image.files, { added: [], removed: [], changed: [] });
+      assert.equal(image.layers.onlyA.length, 1);
+      assert.equal(image.layers.onlyB.length, 1);
+    }
+  });
+
+  it('reports every kind of file attribute that differs', async () => {
+    const store = await layout();
+    const a = await layer([
+      file('f', 'same', { mode: 0o644, uid: 0, gid: 0, mtime: 1 }),
+      link('l', 'one'),
+      file('x', 'same', { pax: { 'SCHILY.xattr.user.k': 'v' } }),
+      { header: tarHeader({ name: 'dev', type: 'char', devmajor: 1, devminor: 3 }) },
+      file('t', 'a file'),
+    ]);
+    const b = await layer([
+      file('f', 'same', { mode: 0o755, uid: 1000, gid: 1000, mtime: 2 }),
+      link('l', 'two'),
+      file('x', 'same', { pax: { 'SCHILY.xattr.user.k': 'w' } }),
+      { header: tarHeader({ name: 'dev', type: 'char', devmajor: 1, devminor: 5 }) },
+      dir('t/'),
+    ]);
+    await putImage(store, [a], { tag: 'a' });
+    await putImage(store, [b], { tag: 'b' });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    assert.deepEqual(
+      diff.images[0]!.files.changed.map((c) => [c.path, c.fields]),
+      [
+        ['/dev', ['device']],
+        ['/f', ['mode', 'uid', 'gid', 'mtime']],
+        ['/l', ['linkname']],
+        ['/t', ['type', 'mode', 'size', 'sha256']],
+        ['/x', ['xattrs']],
+      ],
+    );
+    const quiet = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { ignoreTimestamps: true });
+    assert.deepEqual(quiet.images[0]!.files.changed.find((c) => c.path === '/f')?.fields, ['mode', 'uid', 'gid']);
+    const text = renderDiff(diff);
+    assert.match(
+      text,
+      /^ {4}~ \/f {2}mode 0644 → 0755, uid 0 → 1000, gid 0 → 1000, mtime 1970-01-01T00:00:01Z → 1970-01-01T00:00:02Z {2}\(layer 0 /m,
+    );
+    assert.match(text, /^ {4}~ \/l {2}linkname one → two /m);
+  });
+
+  it('lists config changes: entrypoint, cmd, env, user, workdir, labels, ports, volumes, stop signal, history', async () => {
+    const store = await layout();
+    const l = await layer([file('x', 'x')]);
+    await putImage(store, [l], {
+      tag: 'a',
+      config: {
+        Entrypoint: ['/a'],
+        Cmd: ['run'],
+        Env: ['PATH=/bin', 'GONE=1', 'SAME=s'],
+        User: 'root',
+        Labels: { 'org.opencontainers.image.version': '1', keep: 'k' },
+        ExposedPorts: { '80/tcp': {} },
+        StopSignal: 'SIGTERM',
+      },
+      history: [{ created_by: 'step one' }],
+    });
+    await putImage(store, [l], {
+      tag: 'b',
+      config: {
+        Entrypoint: ['/b', '--flag'],
+        Env: ['PATH=/usr/bin:/bin', 'SAME=s', 'NEW=2'],
+        User: '65532',
+        WorkingDir: '/app',
+        Labels: { 'org.opencontainers.image.version': '2', keep: 'k' },
+        ExposedPorts: { '443/tcp': {} },
+        Volumes: { '/data': {} },
+        StopSignal: 'SIGQUIT',
+      },
+      history: [{ created_by: 'step 1' }, { created_by: 'step two' }],
+    });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    const image = diff.images[0]!;
+    assert.deepEqual(image.config, [
+      { field: 'User', a: 'root', b: '65532' },
+      { field: 'WorkingDir', b: '/app' },
+      { field: 'Entrypoint', a: ['/a'], b: ['/b', '--flag'] },
+      { field: 'Cmd', a: ['run'] },
+      { field: 'StopSignal', a: 'SIGTERM', b: 'SIGQUIT' },
+      { field: 'Env.GONE', a: '1' },
+      { field: 'Env.NEW', b: '2' },
+      { field: 'Env.PATH', a: '/bin', b: '/usr/bin:/bin' },
+      { field: 'Labels.org.opencontainers.image.version', a: '1', b: '2' },
+      { field: 'ExposedPorts.443/tcp', b: true },
+      { field: 'ExposedPorts.80/tcp', a: true },
+      { field: 'Volumes./data', b: true },
+      { field: 'history', a: 1, b: 2 },
+      { field: 'history[0].created_by', a: 'step one', b: 'step 1' },
+    ]);
+    assert.deepEqual(image.files, { added: [], removed: [], changed: [] });
+    assert.deepEqual(image.layers.onlyA, []);
+    const text = renderDiff(diff);
+    assert.match(text, /^ {4}~ Entrypoint: \["\/a"\] → \["\/b","--flag"\]$/m);
+    assert.match(text, /^ {4}- Env\.GONE: "1"$/m);
+    assert.match(text, /^ {4}\+ Volumes\.\/data: true$/m);
+  });
+
+  it('compares the platforms both indexes have and lists the others', async () => {
+    const store = await layout();
+    const amd = await putImage(store, [await layer([file('arch', 'amd64')])]);
+    const arm = await putImage(store, [await layer([file('arch', 'arm64')])], { platform: { os: 'linux', architecture: 'arm64' } });
+    const amd2 = await putImage(store, [await layer([file('arch', 'amd64\n')])]);
+    const s390 = await putImage(store, [await layer([file('arch', 's390x')])], { platform: { os: 'linux', architecture: 's390x' } });
+    await putIndex(
+      store,
+      [
+        { stored: amd, platform: { os: 'linux', architecture: 'amd64' } },
+        { stored: arm, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      ],
+      'a',
+    );
+    await putIndex(
+      store,
+      [
+        { stored: amd2, platform: { os: 'linux', architecture: 'amd64' } },
+        { stored: s390, platform: { os: 'linux', architecture: 's390x' } },
+      ],
+      'b',
+    );
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    assert.deepEqual(diff.platforms, { onlyA: ['linux/arm64'], onlyB: ['linux/s390x'] });
+    assert.deepEqual(
+      diff.images.map((i) => [i.platform, i.files.changed.map((c) => c.path)]),
+      [['linux/amd64', ['/arch']]],
+    );
+    assert.match(renderDiff(diff), /^platforms only in a: linux\/arm64\nplatforms only in b: linux\/s390x$/m);
+    const one = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { platform: { os: 'linux', architecture: 'amd64' } });
+    assert.deepEqual(one.platforms, { onlyA: [], onlyB: [] });
+    assert.equal(one.images.length, 1);
+    await assert.rejects(
+      diffImages({ store, target: 'a' }, { store, target: 'b' }, { platform: { os: 'linux', architecture: 'arm64' } }),
+      (err: unknown) =>
+        isProvenantError(err, 'NO_MATCHING_PLATFORM') && /has no image for linux\/arm64/.test(err.message) && /s390x/.test(err.hint ?? ''),
+    );
+    // An index against one of its own platform images: that platform is the same manifest.
+    const single = await diffImages(
+      { store, target: 'a' },
+      { store, target: amd.digest },
+      { platform: { os: 'linux', architecture: 'amd64' } },
+    );
+    assert.equal(single.identical, false);
+    assert.equal(single.images[0]?.identical, true);
+    await assert.rejects(diffImages({ store, target: 'a' }, { store, target: 'nope' }), code('NOT_FOUND'));
+  });
+
+  it('shows a signature that only one copy of the same image has, without reading its layers', async () => {
+    const src = await layout();
+    const l = await layer([file('x', 'x')]);
+    await putImage(src, [l], { tag: 'v1' });
+    const dst = await layout();
+    await copyImage(src, 'v1', dst, { tags: ['v1'] });
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    await signImage(dst, 'v1', { signer, dockerReference: 'example/x' });
+    const { store, reads } = counting(dst);
+    const diff = await diffImages({ store: src, target: 'v1' }, { store, target: 'v1' });
+    assert.equal(diff.a.digest, diff.b.digest);
+    assert.equal(diff.identical, false);
+    const image = diff.images[0]!;
+    assert.equal(image.identical, false);
+    assert.deepEqual(image.attachments.onlyA, []);
+    assert.deepEqual(image.attachments.onlyB.map((i) => i.label).sort(), [
+      `signature cosign by a key`,
+      `signature referrers https://sigstore.dev/cosign/sign/v1 by key ${signer.keyId}`,
+    ]);
+    assert.equal(reads.get(l.descriptor.digest), undefined, 'the layer was not read');
+    assert.match(renderDiff(diff), /^ {4}\+ signature cosign by a key$/m);
+  });
+});
+
+// ---- memory ------------------------------------------------------------------------------
+
+const BIG = 200 * 1024 * 1024;
+
+/**
+ * A gzipped layer of one `size`-byte file made of 1 MiB runs of one byte value each (from
+ * `seed`), written to a file as it is made: the test never holds the layer either.
+ */
+async function bigLayer(store: ContentStore, dirPath: string, name: string, size: number, seed: number): Promise<Layer> {
+  const { createWriteStream, createReadStream } = await import('node:fs');
+  const { writeTar } = await import('../../src/archive/tar.ts');
+  const { Readable } = await import('node:stream');
+  const { pipeline } = await import('node:stream/promises');
+  const chunk = 1024 * 1024;
+  const body = (async function* () {
+    for (let i = 0; i * chunk < size; i++) yield new Uint8Array(Math.min(chunk, size - i * chunk)).fill((seed + i) & 0xff);
+  })();
+  const tarHash = createHash('sha256');
+  const gzHash = createHash('sha256');
+  let gzSize = 0;
+  const path = join(dirPath, `${name}.tar.gz`);
+  const tar = Readable.from(writeTar([{ header: tarHeader({ name, size }), body }]));
+  tar.on('data', (c: Buffer) => tarHash.update(c));
+  const gz = zlib.createGzip({ level: 1 });
+  gz.on('data', (c: Buffer) => {
+    gzHash.update(c);
+    gzSize += c.length;
+  });
+  await pipeline(tar, gz, createWriteStream(path));
+  const descriptor: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: `sha256:${gzHash.digest('hex')}`, size: gzSize };
+  await store.putBlob({ descriptor, open: async (offset = 0) => createReadStream(path, { start: offset }) });
+  return { bytes: new Uint8Array(), descriptor, diffId: `sha256:${tarHash.digest('hex')}` };
+}
+
+describe('memory', () => {
+  it('stays bounded far below the size of the files compared', { timeout: 600_000 }, async () => {
+    const d = await tempDir();
+    const store = await LayoutStore.open(join(d, 'layout'), { create: true });
+    const a = await bigLayer(store, d, 'big.bin', BIG, 1);
+    const b = await bigLayer(store, d, 'big.bin', BIG, 2);
+    await putImageLayers(store, [a], 'a');
+    await putImageLayers(store, [b], 'b');
+    const script = [
+      `import { diffImages } from ${JSON.stringify(new URL('../../src/image/diff.ts', import.meta.url).pathname)};`,
+      `import { LayoutStore } from ${JSON.stringify(new URL('../../src/store/layout.ts', import.meta.url).pathname)};`,
+      'const store = await LayoutStore.open(process.env.LAYOUT);',
+      'const loaded = process.resourceUsage().maxRSS * 1024;',
+      "const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });",
+      'const c = diff.images[0].files.changed.map((x) => [x.path, x.fields, x.a.size]);',
+      'console.log(JSON.stringify({ loaded, maxRSS: process.resourceUsage().maxRSS * 1024, changed: c }));',
+    ].join('\n');
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, LAYOUT: join(d, 'layout') },
+      maxBuffer: 1 << 20,
+    });
+    const result = JSON.parse(stdout) as { loaded: number; maxRSS: number; changed: unknown[] };
+    assert.deepEqual(result.changed, [['/big.bin', ['sha256'], BIG]]);
+    // Each image holds a 200 MiB file. Measured: about 95 MiB once the modules are loaded, and
+    // about 26 MiB more at the peak of the comparison. Holding either file would add 200 MiB.
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    const growth = result.maxRSS - result.loaded;
+    assert.ok(growth < BIG / 3, `the comparison grew the peak RSS by ${mib(growth)} (from ${mib(result.loaded)})`);
+    assert.ok(result.maxRSS < BIG, `peak RSS ${mib(result.maxRSS)}`);
+  });
+});
+
+/** An image of layers whose blobs are already stored. */
+async function putImageLayers(store: ContentStore, layers: Layer[], tag: string): Promise<void> {
+  const config = encodeJson({
+    architecture: 'amd64',
+    os: 'linux',
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+  });
+  const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
+  await store.putBlob(bytesSource(configDesc, config));
+  const manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: layers.map((l) => l.descriptor) };
+  await store.putManifest(parseStored(encodeJson(manifest)), { tags: [tag], keepAsRoot: true });
+}
