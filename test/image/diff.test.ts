@@ -918,3 +918,101 @@ async function putImageLayers(store: ContentStore, layers: Layer[], tag: string)
   const manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: layers.map((l) => l.descriptor) };
   await store.putManifest(parseStored(encodeJson(manifest)), { tags: [tag], keepAsRoot: true });
 }
+
+// ---- packages from dpkg and from attached SBOMs ------------------------------------------
+
+function stanza(name: string, version: string, status = true): string {
+  return `Package: ${name}\n${status ? 'Status: install ok installed\n' : ''}Architecture: amd64\nVersion: ${version}\nDescription: ${name}\n`;
+}
+
+describe('packages', () => {
+  it("reads dpkg's status and file lists, and names the package of each changed file", async () => {
+    const store = await layout();
+    const a = await layer([
+      file('var/lib/dpkg/status', [stanza('hello', '2.10-2'), stanza('gone', '1.0')].join('\n')),
+      file('var/lib/dpkg/info/hello.list', '/.\n/usr\n/usr/bin\n/usr/bin/hello\n'),
+      file('var/lib/dpkg/info/gone.list', '/.\n/usr/share/gone\n'),
+      file('usr/bin/hello', 'v2'),
+      file('usr/share/gone', 'g'),
+    ]);
+    const b = await layer([
+      file('var/lib/dpkg/status', [stanza('hello', '2.10-3'), stanza('new', '1.0')].join('\n')),
+      file('var/lib/dpkg/info/hello.list', '/.\n/usr\n/usr/bin\n/usr/bin/hello\n'),
+      file('var/lib/dpkg/info/new.list', '/.\n/usr/share/new\n'),
+      file('usr/bin/hello', 'v3'),
+      file('usr/share/new', 'n'),
+    ]);
+    await putImage(store, [a], { tag: 'a' });
+    await putImage(store, [b], { tag: 'b' });
+    const image = (await diffImages({ store, target: 'a' }, { store, target: 'b' })).images[0]!;
+    assert.deepEqual(image.packages.source, { a: 'dpkg', b: 'dpkg' });
+    assert.deepEqual(
+      image.packages.changed.map((c) => [c.name, c.a.version, c.b.version, c.files]),
+      [['hello', '2.10-2', '2.10-3', ['/usr/bin/hello']]],
+    );
+    assert.deepEqual(image.packages.removed, [
+      { name: 'gone', version: '1.0', ecosystem: 'deb', arch: 'amd64', files: ['/usr/share/gone'] },
+    ]);
+    assert.deepEqual(
+      image.packages.added.map((p) => [p.name, p.files]),
+      [['new', ['/usr/share/new']]],
+    );
+    assert.equal(image.files.changed.find((c) => c.path === '/usr/bin/hello')?.package, 'hello');
+  });
+
+  it("reads distroless' status.d and its md5sums", async () => {
+    const store = await layout();
+    const md5 = (p: string) => `${'0'.repeat(32)}  ${p}\n`;
+    const a = await layer([
+      file('var/lib/dpkg/status.d/base', stanza('base', '1', false)),
+      file('var/lib/dpkg/status.d/base.md5sums', md5('etc/base')),
+      file('etc/base', '1'),
+    ]);
+    const b = await layer([
+      file('var/lib/dpkg/status.d/base', stanza('base', '2', false)),
+      file('var/lib/dpkg/status.d/base.md5sums', md5('etc/base')),
+      file('etc/base', '2'),
+    ]);
+    await putImage(store, [a], { tag: 'a' });
+    await putImage(store, [b], { tag: 'b' });
+    const image = (await diffImages({ store, target: 'a' }, { store, target: 'b' })).images[0]!;
+    assert.deepEqual(
+      image.packages.changed.map((c) => [c.name, c.a.version, c.b.version, c.files]),
+      [['base', '1', '2', ['/etc/base']]],
+    );
+  });
+
+  it('falls back to an attached SBOM when an image has no package database', async () => {
+    const { statement, storeAttestations } = await import('../../src/attest/storage.ts');
+    const store = await layout();
+    const spdx = (version: string) => ({
+      spdxVersion: 'SPDX-2.3',
+      packages: [
+        { name: 'image', versionInfo: 'x', primaryPackagePurpose: 'CONTAINER' },
+        {
+          name: 'left-pad',
+          versionInfo: version,
+          externalRefs: [{ referenceType: 'purl', referenceLocator: `pkg:npm/left-pad@${version}` }],
+        },
+      ],
+    });
+    for (const [tag, version] of [
+      ['a', '1.0.0'],
+      ['b', '1.3.0'],
+    ] as const) {
+      const image = await putImage(store, [await layer([file('app.js', version)])], { tag });
+      await storeAttestations(
+        store,
+        image,
+        [{ manifest: image, statements: [statement('https://spdx.dev/Document', spdx(version), [{ name: 'x', digest: image.digest }])] }],
+        'referrers',
+      );
+    }
+    const image = (await diffImages({ store, target: 'a' }, { store, target: 'b' })).images[0]!;
+    assert.deepEqual(image.packages.source, { a: 'sbom', b: 'sbom' });
+    assert.deepEqual(
+      image.packages.changed.map((c) => [c.ecosystem, c.name, c.a.version, c.b.version]),
+      [['npm', 'left-pad', '1.0.0', '1.3.0']],
+    );
+  });
+});
