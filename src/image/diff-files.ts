@@ -31,7 +31,7 @@ export function compareFiles(a: FilesSide, b: FilesSide, options: { ignoreTimest
   const fields = options.ignoreTimestamps === true ? FIELDS.filter((f) => f !== 'mtime') : FIELDS;
   const paths = new Set<string>(a.fs.paths());
   for (const p of b.fs.paths()) paths.add(p);
-  for (const path of [...paths].sort(comparePaths)) {
+  for (const path of sortPaths(paths)) {
     const ra = a.fs.get(path);
     const rb = b.fs.get(path);
     if (ra === rb) continue;
@@ -43,7 +43,9 @@ export function compareFiles(a: FilesSide, b: FilesSide, options: { ignoreTimest
       out.removed.push(entry(path, ra, a));
       continue;
     }
-    const differ = fields.filter((f) => JSON.stringify(ra[f] ?? null) !== JSON.stringify(rb[f] ?? null));
+    const differ = fields.filter((f) =>
+      f === 'xattrs' ? JSON.stringify(ra.xattrs ?? {}) !== JSON.stringify(rb.xattrs ?? {}) : ra[f] !== rb[f],
+    );
     if (differ.length === 0) continue;
     const change: FileChange = { path: display(path), fields: differ, a: entry(path, ra, a), b: entry(path, rb, b) };
     const owner = b.owners.get(path) ?? a.owners.get(path);
@@ -53,10 +55,14 @@ export function compareFiles(a: FilesSide, b: FilesSide, options: { ignoreTimest
   return out;
 }
 
-/** Paths in the order `find` lists them: a folder before what is in it. */
-function comparePaths(x: string, y: string): number {
-  if (x === ROOT || y === ROOT) return x === y ? 0 : x === ROOT ? -1 : 1;
-  return compareText(x.replaceAll('/', '\0'), y.replaceAll('/', '\0'));
+/**
+ * Paths in the order `find` lists them: a folder before what is in it (`a/b` before `a-b`, which
+ * plain string order would put first). The sort keys are made once, not per comparison.
+ */
+function sortPaths(paths: Iterable<string>): string[] {
+  const keyed = [...paths].map((p) => [p === ROOT ? '' : `\0${p.replaceAll('/', '\0')}`, p] as const);
+  keyed.sort(([x], [y]) => compareText(x, y));
+  return keyed.map(([, p]) => p);
 }
 
 function display(path: string): string {
