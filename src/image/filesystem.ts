@@ -329,8 +329,11 @@ async function applyEntry(
   const dir = slash < 0 ? ROOT : path.slice(0, slash);
   if (base.startsWith('.wh.')) {
     if (base === '.wh..wh..opq') fs.opaque(dir, options.index);
-    // Other `.wh..wh.` names are aufs' own bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`), not paths.
-    else if (!base.startsWith('.wh..wh.')) fs.whiteout(dir === ROOT ? base.slice(4) : `${dir}/${base.slice(4)}`, options.index);
+    // Other `.wh..wh.` names are aufs' own bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`), not
+    // paths; `.wh.`, `.wh..` and `.wh...` name no entry of the folder and hide nothing.
+    else if (!base.startsWith('.wh..wh.') && !['', '.', '..'].includes(base.slice(4))) {
+      fs.whiteout(dir === ROOT ? base.slice(4) : `${dir}/${base.slice(4)}`, options.index);
+    }
     return;
   }
   const record: FileRecord = {

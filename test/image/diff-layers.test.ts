@@ -65,8 +65,10 @@ describe('the flattened filesystem', () => {
       file('f/child', 'c'),
       file('g', 'now a file'),
       file('a/y', 'y1'),
-      // aufs bookkeeping, not a path.
+      // aufs bookkeeping, not a path; and whiteouts that name no entry.
       file('.wh..wh.plnk', ''),
+      file('a/.wh.', ''),
+      file('a/.wh..', ''),
       // A whiteout hides lower layers only: the `h` of this layer stays.
       file('h', 'h1'),
       file('.wh.h', ''),
