@@ -44,6 +44,30 @@ export {
 export { type ErrorCode, type ErrorDetails, isProvenantError, ProvenantError } from './errors.ts';
 export { attestationSummaries, imageSbom, readStatements } from './image/attestations.ts';
 export { type CopyOptions, type CopyResult, copyImage } from './image/copy.ts';
+/** Comparing two images: packages, files, config, layers, attachments and provenance. */
+export {
+  type AttachmentDiff,
+  type AttachmentItem,
+  type Dependency,
+  type DiffOptions,
+  type DiffSide,
+  diffImages,
+  type FileChange,
+  type FileDiff,
+  type FileEntry,
+  type ImageDiff,
+  type ImageRef,
+  type LayerDiff,
+  type LayerRef,
+  type PackageChange,
+  type PackageDiff,
+  type PackageRef,
+  type PackageSource,
+  type PlatformDiff,
+  type ProvenanceDiff,
+  type ValueChange,
+} from './image/diff.ts';
+export { renderDiff } from './image/diff-render.ts';
 export { type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
 export {
   Annotation,

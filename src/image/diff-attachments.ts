@@ -1,0 +1,242 @@
+/**
+ * Signatures, attestations and SBOMs attached to two images, compared by what they are (kind,
+ * storage, predicate type, who claims to have signed) rather than by digest, which differs with
+ * every subject; and the SLSA provenance they carry, compared field by field: builder, build
+ * type, parameters and resolved dependencies (https://slsa.dev/spec/v1.0/provenance, and v0.2's
+ * `builder`, `invocation.parameters` and `materials`).
+ */
+import type { Attachment } from '../attest/attachments.ts';
+import type { Digest } from '../oci/digest.ts';
+import { summarize } from '../sign/inspect.ts';
+import { type FoundSignature, findSignatures } from '../sign/storage.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { type ReadStatement, readStatements } from './attestations.ts';
+import { compareText, mapChanges } from './diff-config.ts';
+import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
+
+/** What is attached to one manifest or index: the items, and the in-toto statements they hold. */
+export interface SideAttachments {
+  items: AttachmentItem[];
+  statements: ReadStatement[];
+}
+
+/**
+ * Everything attached to `subject`: signatures and attestations in cosign's tags and as
+ * referrers (through {@link findSignatures}, with who they say signed them), and the BuildKit and
+ * plain in-toto attestations and SBOMs `attachments` lists (from `inspectImage`).
+ */
+export async function attachmentsOf(
+  store: ContentStore,
+  subject: Digest,
+  attachments: readonly Attachment[],
+  options: OperationOptions,
+): Promise<SideAttachments> {
+  const items: AttachmentItem[] = [];
+  const statements: ReadStatement[] = [];
+  const found = await findSignatures(store, subject, options);
+  const covered = new Set<string>();
+  for (const f of found) {
+    const s = summarize(f);
+    // A cosign 2 layer signed with a key does not name the key; verification is what finds it.
+    const signer =
+      s.keyId !== undefined
+        ? `key ${s.keyId}`
+        : s.identity !== undefined
+          ? `${s.identity} (${s.issuer ?? ''})`
+          : s.signed
+            ? 'a key'
+            : 'nobody (unsigned)';
+    items.push(item(s.kind, s.storage, s.predicateType, signer));
+    const referrer = /^referrer (\S+)/.exec(s.source)?.[1];
+    if (referrer !== undefined) covered.add(referrer);
+    const statement = statementOf(f);
+    if (statement !== undefined) statements.push(statement);
+  }
+  for (const a of attachments) {
+    if (a.subject !== subject) continue;
+    // cosign's .sig and .att tags and the referrers findSignatures read are listed above.
+    if ((a.storage === 'cosign' && a.kind !== 'sbom') || (a.storage === 'referrers' && covered.has(a.digest))) continue;
+    const types = a.predicateTypes.length > 0 ? a.predicateTypes : [a.artifactType];
+    for (const t of types) items.push(item(a.kind, a.storage, t, undefined));
+    if (a.kind === 'attestation' || a.kind === 'sbom') statements.push(...(await readStatements(store, a, options)));
+  }
+  items.sort((x, y) => compareText(x.label, y.label));
+  return { items, statements };
+}
+
+function item(
+  kind: AttachmentItem['kind'],
+  storage: AttachmentItem['storage'],
+  predicateType: string | undefined,
+  signer: string | undefined,
+): AttachmentItem {
+  const out: AttachmentItem = { kind, storage, label: '' };
+  if (predicateType !== undefined && predicateType !== '') out.predicateType = predicateType;
+  if (signer !== undefined) out.signer = signer;
+  out.label = [kind, storage, out.predicateType, signer === undefined ? undefined : `by ${signer}`]
+    .filter((x) => x !== undefined)
+    .join(' ');
+  return out;
+}
+
+/** The in-toto statement inside a DSSE attestation (a cosign `.att` layer or a bundle). */
+function statementOf(f: FoundSignature): ReadStatement | undefined {
+  if (f.kind !== 'attestation') return undefined;
+  let payload: Uint8Array | undefined;
+  try {
+    if (f.format === 'cosign-layer') {
+      const envelope = JSON.parse(Buffer.from(f.layer.payload).toString('utf8')) as { payload?: unknown };
+      if (typeof envelope.payload === 'string') payload = Buffer.from(envelope.payload, 'base64');
+    } else if (f.bundle?.content.$case === 'dsseEnvelope') {
+      payload = f.bundle.content.dsseEnvelope.payload;
+    }
+    if (payload === undefined) return undefined;
+    const statement = JSON.parse(Buffer.from(payload).toString('utf8')) as ReadStatement['statement'];
+    return { predicateType: f.predicateType ?? statement.predicateType ?? '', statement };
+  } catch {
+    // An attestation whose payload is not JSON says nothing comparable; it is still listed.
+    return undefined;
+  }
+}
+
+/** Items in one side only and in both, matched by label (as many times as each side has it). */
+export function attachmentDiff(a: readonly AttachmentItem[], b: readonly AttachmentItem[]): AttachmentDiff {
+  const out: AttachmentDiff = { onlyA: [], onlyB: [], common: [] };
+  const left = [...b];
+  for (const x of a) {
+    const i = left.findIndex((y) => y.label === x.label);
+    if (i < 0) out.onlyA.push(x);
+    else {
+      out.common.push(x);
+      left.splice(i, 1);
+    }
+  }
+  out.onlyB.push(...left);
+  return out;
+}
+
+const SLSA = /^https:\/\/slsa\.dev\/provenance\//;
+
+interface Provenance {
+  predicateType: string;
+  builderId: string;
+  buildType: string;
+  parameters: Map<string, string>;
+  dependencies: Map<string, Dependency>;
+}
+
+/** The SLSA provenance of each side (v1 preferred), compared. */
+export function provenanceDiff(a: readonly ReadStatement[], b: readonly ReadStatement[]): ProvenanceDiff {
+  const pa = provenanceOf(a);
+  const pb = provenanceOf(b);
+  const out: ProvenanceDiff = { changes: [], dependencies: { added: [], removed: [], changed: [] } };
+  const head = (p: Provenance) => ({ predicateType: p.predicateType, builderId: p.builderId, buildType: p.buildType });
+  if (pa !== undefined) out.a = head(pa);
+  if (pb !== undefined) out.b = head(pb);
+  if (pa === undefined || pb === undefined) return out;
+  const scalar = (field: string, x: string, y: string): void => {
+    if (x !== y) out.changes.push({ field, a: x, b: y });
+  };
+  scalar('predicateType', pa.predicateType, pb.predicateType);
+  scalar('builder.id', pa.builderId, pb.builderId);
+  scalar('buildType', pa.buildType, pb.buildType);
+  out.changes.push(...mapChanges('parameters', pa.parameters, pb.parameters).map(parseBack));
+  for (const key of [...new Set([...pa.dependencies.keys(), ...pb.dependencies.keys()])].sort(compareText)) {
+    const x = pa.dependencies.get(key);
+    const y = pb.dependencies.get(key);
+    if (x === undefined && y !== undefined) out.dependencies.added.push(y);
+    else if (y === undefined && x !== undefined) out.dependencies.removed.push(x);
+    else if (x !== undefined && y !== undefined && JSON.stringify(x) !== JSON.stringify(y))
+      out.dependencies.changed.push({ key, a: x, b: y });
+  }
+  return out;
+}
+
+/** Parameters are compared as JSON text; the change gives the values back. */
+function parseBack(c: ValueChange): ValueChange {
+  const out: ValueChange = { field: c.field };
+  if (c.a !== undefined) out.a = JSON.parse(c.a as string);
+  if (c.b !== undefined) out.b = JSON.parse(c.b as string);
+  return out;
+}
+
+function provenanceOf(statements: readonly ReadStatement[]): Provenance | undefined {
+  const slsa = statements.filter((s) => SLSA.test(s.predicateType));
+  const s = slsa.find((x) => x.predicateType.endsWith('/v1')) ?? slsa[0];
+  if (s === undefined) return undefined;
+  const p = s.statement.predicate;
+  const parameters = new Map<string, string>();
+  const dependencies = new Map<string, Dependency>();
+  let builderId: unknown;
+  let buildType: unknown;
+  let deps: unknown;
+  if (at(p, 'buildDefinition') !== undefined || at(p, 'runDetails') !== undefined) {
+    builderId = at(p, 'runDetails', 'builder', 'id');
+    buildType = at(p, 'buildDefinition', 'buildType');
+    flatten('externalParameters', at(p, 'buildDefinition', 'externalParameters'), parameters);
+    flatten('internalParameters', at(p, 'buildDefinition', 'internalParameters'), parameters);
+    deps = at(p, 'buildDefinition', 'resolvedDependencies');
+  } else {
+    builderId = at(p, 'builder', 'id');
+    buildType = at(p, 'buildType');
+    flatten('invocation.parameters', at(p, 'invocation', 'parameters'), parameters);
+    flatten('invocation.configSource', at(p, 'invocation', 'configSource'), parameters);
+    deps = at(p, 'materials');
+  }
+  for (const d of Array.isArray(deps) ? deps : []) {
+    if (typeof d !== 'object' || d === null) continue;
+    const dep = dependency(d as Record<string, unknown>);
+    if (dep === undefined) continue;
+    let key = dep.key;
+    for (let n = 2; dependencies.has(key); n++) key = `${dep.key}#${n}`;
+    dependencies.set(key, { ...dep, key });
+  }
+  return {
+    predicateType: s.predicateType,
+    builderId: typeof builderId === 'string' ? builderId : '',
+    buildType: typeof buildType === 'string' ? buildType : '',
+    parameters,
+    dependencies,
+  };
+}
+
+function dependency(d: Record<string, unknown>): Dependency | undefined {
+  const uri = typeof d.uri === 'string' ? d.uri : undefined;
+  const name = typeof d.name === 'string' ? d.name : undefined;
+  const key = name ?? uri;
+  if (key === undefined) return undefined;
+  const dep: Dependency = { key };
+  if (uri !== undefined) dep.uri = uri;
+  if (name !== undefined) dep.name = name;
+  if (typeof d.digest === 'object' && d.digest !== null) {
+    dep.digest = Object.fromEntries(Object.entries(d.digest as Record<string, unknown>).filter(([, v]) => typeof v === 'string')) as Record<
+      string,
+      string
+    >;
+  }
+  const version = (d.annotations as Record<string, unknown> | undefined)?.version;
+  if (typeof version === 'string') dep.version = version;
+  return dep;
+}
+
+/** The value at `keys` in nested objects, or undefined. */
+function at(value: unknown, ...keys: string[]): unknown {
+  let v = value;
+  for (const k of keys) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+/** Leaves of a JSON value by path (`a.b[0].c`), as JSON text; arrays of scalars stay whole. */
+function flatten(prefix: string, value: unknown, out: Map<string, string>): void {
+  if (value === undefined) return;
+  if (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null)) {
+    for (const [i, v] of value.entries()) flatten(`${prefix}[${i}]`, v, out);
+  } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(`${prefix}.${k}`, v, out);
+  } else {
+    out.set(prefix, JSON.stringify(value));
+  }
+}

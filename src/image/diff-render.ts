@@ -1,0 +1,192 @@
+/**
+ * The text form of an {@link ImageDiff}: `identical` alone when the images are, else one section
+ * per platform with a line per change, marked as `diff` marks them (`-` only in A, `+` only in
+ * B, `~` in both but different, `=` the same). A pure function: the CLI prints what it returns.
+ */
+import type {
+  AttachmentDiff,
+  FileChange,
+  FileEntry,
+  ImageDiff,
+  LayerDiff,
+  PackageDiff,
+  PlatformDiff,
+  ProvenanceDiff,
+  ValueChange,
+} from './diff-types.ts';
+
+/** The longest a value is printed before it is cut (the JSON form has it whole). */
+const VALUE_WIDTH = 160;
+
+/** The text form of `diff`: `identical\n`, or the changes section by section. */
+export function renderDiff(diff: ImageDiff): string {
+  if (diff.identical) return 'identical\n';
+  const out: string[] = [`--- a: ${diff.a.name} ${diff.a.digest}`, `+++ b: ${diff.b.name} ${diff.b.digest}`];
+  if (diff.platforms.onlyA.length > 0) out.push(`platforms only in a: ${diff.platforms.onlyA.join(', ')}`);
+  if (diff.platforms.onlyB.length > 0) out.push(`platforms only in b: ${diff.platforms.onlyB.join(', ')}`);
+  section(out, 'index annotations', values(diff.annotations), '');
+  section(out, 'index attachments', attachments(diff.attachments), '');
+  for (const image of diff.images) out.push('', ...platform(image));
+  return `${out.join('\n')}\n`;
+}
+
+function platform(d: PlatformDiff): string[] {
+  if (d.identical) return [`${d.platform}: identical (${d.a.digest})`];
+  const out = [`${d.platform}: ${d.a.digest} → ${d.b.digest}`];
+  section(out, packagesTitle(d.packages), packages(d.packages), '  ');
+  section(out, 'files', files(d), '  ');
+  section(out, 'config', values(d.config), '  ');
+  section(out, layersTitle(d.layers), layers(d.layers), '  ');
+  section(out, 'attachments', attachments(d.attachments), '  ');
+  section(out, 'provenance', provenance(d.provenance), '  ');
+  section(out, 'notes', d.notes, '  ');
+  return out;
+}
+
+function section(out: string[], title: string, lines: readonly string[], indent: string): void {
+  if (lines.length === 0) return;
+  out.push(`${indent}${title}:`);
+  for (const l of lines) out.push(`${indent}  ${l}`);
+}
+
+function packagesTitle(p: PackageDiff): string {
+  return p.source.a === p.source.b ? `packages (${p.source.a})` : `packages (${p.source.a} → ${p.source.b})`;
+}
+
+function packages(p: PackageDiff): string[] {
+  const out: string[] = [];
+  const filesNote = (files: readonly string[] | undefined): string =>
+    files === undefined || files.length === 0 ? '' : `  (${count(files.length, 'file')})`;
+  for (const c of p.changed) {
+    const what = c.fields.map((f) => (f === 'version' ? `${c.a.version} → ${c.b.version}` : f === 'checksum' ? 'rebuilt' : `${f} changed`));
+    const where: string[] = [];
+    if (c.files.length > 0) where.push(count(c.files.length, 'file'));
+    if (c.layers.a.length > 0 || c.layers.b.length > 0) where.push(`layer ${c.layers.a.join(',') || '-'} → ${c.layers.b.join(',') || '-'}`);
+    out.push(`~ ${c.name} ${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
+  }
+  for (const r of p.removed) out.push(`- ${r.name} ${r.version}${filesNote(r.files)}`);
+  for (const r of p.added) out.push(`+ ${r.name} ${r.version}${filesNote(r.files)}`);
+  return out;
+}
+
+function files(d: PlatformDiff): string[] {
+  const out: string[] = [];
+  for (const c of d.files.changed) out.push(...changedFile(c));
+  for (const e of d.files.removed) out.push(`- ${e.path}  ${describeEntry(e)}  (${origin(e)})`);
+  for (const e of d.files.added) out.push(`+ ${e.path}  ${describeEntry(e)}  (${origin(e)})`);
+  return out;
+}
+
+function changedFile(c: FileChange): string[] {
+  const parts = c.fields.map((f) => `${f} ${field(f, c.a)} → ${field(f, c.b)}`);
+  const layer =
+    c.a.layer === c.b.layer && c.a.layerDigest === c.b.layerDigest
+      ? `layer ${c.a.layer} ${short(c.a.layerDigest)}`
+      : `layer ${c.a.layer} ${short(c.a.layerDigest)} → ${c.b.layer} ${short(c.b.layerDigest)}`;
+  const out = [`~ ${c.path}  ${parts.join(', ')}  (${layer}${c.package === undefined ? '' : `; ${c.package}`})`];
+  if (c.textDiff !== undefined) for (const l of c.textDiff.replace(/\n$/, '').split('\n')) out.push(`    ${l}`);
+  if (c.textDiffSkipped !== undefined) out.push(`    (no text diff: ${c.textDiffSkipped})`);
+  return out;
+}
+
+function origin(e: FileEntry): string {
+  return `layer ${e.layer} ${short(e.layerDigest)}${e.package === undefined ? '' : `; ${e.package}`}`;
+}
+
+function describeEntry(e: FileEntry): string {
+  const parts = [e.type, octal(e.mode), `${e.uid}:${e.gid}`];
+  if (e.type === 'file') parts.push(size(e.size), `sha256:${(e.sha256 ?? '').slice(0, 12)}`);
+  if (e.linkname !== undefined) parts.push(`→ ${e.linkname}`);
+  if (e.device !== undefined) parts.push(`device ${e.device}`);
+  return parts.join(' ');
+}
+
+function field(name: string, e: FileEntry): string {
+  switch (name) {
+    case 'mode':
+      return octal(e.mode);
+    case 'sha256':
+      return e.sha256 === undefined ? '-' : e.sha256.slice(0, 12);
+    case 'size':
+      return size(e.size);
+    case 'mtime':
+      return time(e.mtime);
+    default: {
+      const v = (e as unknown as Record<string, unknown>)[name];
+      return v === undefined ? '-' : typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v);
+    }
+  }
+}
+
+function layersTitle(l: LayerDiff): string {
+  return `layers (${l.shared.length} shared, ${l.onlyA.length} only in a, ${l.onlyB.length} only in b)`;
+}
+
+function layers(l: LayerDiff): string[] {
+  if (l.onlyA.length === 0 && l.onlyB.length === 0 && l.shared.every((s) => s.indexA === s.indexB)) return [];
+  const out: string[] = [];
+  for (const s of l.shared) out.push(`= ${s.indexA === s.indexB ? s.indexA : `${s.indexA} → ${s.indexB}`} ${s.digest} ${size(s.size)}`);
+  for (const r of l.onlyA) out.push(`- ${r.index} ${r.digest} ${size(r.size)}`);
+  for (const r of l.onlyB) out.push(`+ ${r.index} ${r.digest} ${size(r.size)}`);
+  return out;
+}
+
+function attachments(d: AttachmentDiff): string[] {
+  return [...d.onlyA.map((i) => `- ${i.label}`), ...d.onlyB.map((i) => `+ ${i.label}`)];
+}
+
+function provenance(p: ProvenanceDiff): string[] {
+  if (p.a === undefined && p.b === undefined) return [];
+  if (p.a === undefined) return [`+ ${p.b?.predicateType} by ${p.b?.builderId}`];
+  if (p.b === undefined) return [`- ${p.a.predicateType} by ${p.a.builderId}`];
+  const out = values(p.changes);
+  const dep = (d: { key: string; version?: string; digest?: Record<string, string> }): string =>
+    [d.version, ...Object.entries(d.digest ?? {}).map(([k, v]) => `${k}:${v.slice(0, 12)}`)].filter((x) => x !== undefined).join(' ');
+  for (const c of p.dependencies.changed) out.push(`~ dependency ${c.key}: ${dep(c.a)} → ${dep(c.b)}`);
+  for (const d of p.dependencies.removed) out.push(`- dependency ${d.key} ${dep(d)}`);
+  for (const d of p.dependencies.added) out.push(`+ dependency ${d.key} ${dep(d)}`);
+  return out;
+}
+
+function values(changes: readonly ValueChange[]): string[] {
+  return changes.map((c) => {
+    if (!('a' in c)) return `+ ${c.field}: ${value(c.b)}`;
+    if (!('b' in c)) return `- ${c.field}: ${value(c.a)}`;
+    return `~ ${c.field}: ${value(c.a)} → ${value(c.b)}`;
+  });
+}
+
+function value(v: unknown): string {
+  const text = JSON.stringify(v) ?? 'null';
+  return text.length > VALUE_WIDTH ? `${text.slice(0, VALUE_WIDTH - 1)}…` : text;
+}
+
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+function short(digest: string): string {
+  const i = digest.indexOf(':');
+  return digest.slice(0, i + 13);
+}
+
+function octal(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
+}
+
+function size(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+function time(seconds: number): string {
+  const ms = seconds * 1000;
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString().replace('.000Z', 'Z') : String(seconds);
+}

@@ -1,0 +1,267 @@
+/**
+ * `diff`: what differs between two images in any two stores. Per platform: packages (from the
+ * package databases, else an attached SBOM), files of the flattened filesystems (type, mode,
+ * owner, size, content digest, link target; a text diff of small text files on request), the
+ * config, the layers, the signatures and attestations attached, and what the SLSA provenance
+ * says. Layers are streamed and only hashes are kept, so memory is bounded by the number of paths
+ * and the package databases, never by a layer or a file. `renderDiff` (./diff-render.ts) turns
+ * the result into text; the result itself is the JSON form.
+ */
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { Stored } from '../oci/content.ts';
+import { type Digest, digestMismatch } from '../oci/digest.ts';
+import { formatPlatform, normalizePlatform, platformMatches } from '../oci/platform.ts';
+import type { ImageConfig, ImageManifest } from '../oci/types.ts';
+import type { ContentStore } from '../store/types.ts';
+import { collect } from '../store/verify.ts';
+import { attachmentDiff, attachmentsOf, provenanceDiff, type SideAttachments } from './diff-attachments.ts';
+import { configChanges, layerDiff, mapChanges } from './diff-config.ts';
+import { addTextDiffs, compareFiles } from './diff-files.ts';
+import { isPackageMetadataPath, NO_PACKAGES, packageDiff, packagesFromFilesystem, packagesFromSbom } from './diff-packages.ts';
+import type { AttachmentDiff, DiffOptions, DiffSide, ImageDiff, PlatformDiff } from './diff-types.ts';
+import { applyLayer, LayerFilesystem } from './filesystem.ts';
+import { type InspectedManifest, type InspectResult, inspectImage } from './inspect.ts';
+
+export type * from './diff-types.ts';
+
+const CONFIG_LIMIT = 64 * 1024 * 1024;
+
+interface Side {
+  store: ContentStore;
+  name: string;
+  inspected: InspectResult;
+}
+
+/**
+ * Compares image `a` with image `b`. With `options.platform`, that platform of each; otherwise
+ * every platform both have (two single-platform images are compared whatever their platforms),
+ * and those only one has are listed.
+ *
+ * @throws ProvenantError `NOT_FOUND` when a target is not in its store, `NO_MATCHING_PLATFORM`
+ *   when `options.platform` is not in one of them, `INVALID_CONFIG` for a config that is not a
+ *   JSON object, `DIGEST_MISMATCH` when a layer is not what its digest or diff_id says, what
+ *   reading a layer throws (`INVALID_ARCHIVE`, `TRUNCATED`, `UNSAFE_PATH`), `ABORTED`
+ */
+export async function diffImages(a: DiffSide, b: DiffSide, options: DiffOptions = {}): Promise<ImageDiff> {
+  const sideA = await open(a, options);
+  const sideB = await open(b, options);
+  const pairs = pairPlatforms(sideA, sideB, options);
+  const rootAttachments = attachmentDiff((await rootAttachmentsOf(sideA, options)).items, (await rootAttachmentsOf(sideB, options)).items);
+  const images: PlatformDiff[] = [];
+  for (const [ma, mb] of pairs.pairs) {
+    throwIfAborted(options.signal);
+    images.push(await diffPlatform(sideA, sideB, ma, mb, options));
+  }
+  const ia = sideA.inspected;
+  const ib = sideB.inspected;
+  const annotations =
+    ia.raw.kind === 'index' && ib.raw.kind === 'index'
+      ? mapChanges(
+          'annotations',
+          new Map(Object.entries(ia.raw.index.annotations ?? {})),
+          new Map(Object.entries(ib.raw.index.annotations ?? {})),
+        )
+      : [];
+  const identical =
+    ia.digest === ib.digest &&
+    pairs.onlyA.length === 0 &&
+    pairs.onlyB.length === 0 &&
+    attachmentsEqual(rootAttachments) &&
+    images.every((i) => i.identical);
+  return {
+    identical,
+    a: { name: sideA.name, digest: ia.digest, mediaType: ia.mediaType },
+    b: { name: sideB.name, digest: ib.digest, mediaType: ib.mediaType },
+    platforms: { onlyA: pairs.onlyA, onlyB: pairs.onlyB },
+    annotations,
+    attachments: rootAttachments,
+    images,
+  };
+}
+
+async function open(side: DiffSide, options: DiffOptions): Promise<Side> {
+  const target = side.target;
+  const name = side.name ?? `${side.store.location}${/^sha(256|512):/.test(target) ? '@' : ':'}${target}`;
+  return { store: side.store, name, inspected: await inspectImage(side.store, target, name, options) };
+}
+
+function platformName(m: InspectedManifest): string {
+  return m.platform === undefined ? 'unknown' : formatPlatform(normalizePlatform(m.platform));
+}
+
+function pairPlatforms(
+  a: Side,
+  b: Side,
+  options: DiffOptions,
+): { pairs: [InspectedManifest, InspectedManifest][]; onlyA: string[]; onlyB: string[] } {
+  const listA = a.inspected.manifests;
+  const listB = b.inspected.manifests;
+  if (options.platform !== undefined) {
+    const wanted = options.platform;
+    const pick = (side: Side): InspectedManifest => {
+      const found = side.inspected.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
+      if (found === undefined) {
+        throw new ProvenantError('NO_MATCHING_PLATFORM', `${side.name} has no image for ${formatPlatform(wanted)}`, {
+          where: side.name,
+          hint: `it has ${side.inspected.manifests.map(platformName).join(', ') || 'no images'}`,
+        });
+      }
+      return found;
+    };
+    return { pairs: [[pick(a), pick(b)]], onlyA: [], onlyB: [] };
+  }
+  // Two single-platform images are compared as they are: a platform change is a config change.
+  if (listA.length === 1 && listB.length === 1)
+    return { pairs: [[listA[0], listB[0]] as [InspectedManifest, InspectedManifest]], onlyA: [], onlyB: [] };
+  const byName = new Map(listB.map((m) => [platformName(m), m]));
+  const pairs: [InspectedManifest, InspectedManifest][] = [];
+  const onlyA: string[] = [];
+  for (const m of listA) {
+    const other = byName.get(platformName(m));
+    if (other === undefined) onlyA.push(platformName(m));
+    else {
+      pairs.push([m, other]);
+      byName.delete(platformName(m));
+    }
+  }
+  return { pairs, onlyA, onlyB: [...byName.keys()] };
+}
+
+/** The attachments of a top-level index (a single manifest's are its image's). */
+async function rootAttachmentsOf(side: Side, options: DiffOptions): Promise<SideAttachments> {
+  const i = side.inspected;
+  if (i.raw.kind !== 'index') return { items: [], statements: [] };
+  return attachmentsOf(side.store, i.digest, i.attachments, options);
+}
+
+function attachmentsEqual(d: AttachmentDiff): boolean {
+  return d.onlyA.length === 0 && d.onlyB.length === 0;
+}
+
+async function diffPlatform(a: Side, b: Side, ma: InspectedManifest, mb: InspectedManifest, options: DiffOptions): Promise<PlatformDiff> {
+  const attA = await attachmentsOf(a.store, ma.digest, ma.attachments, options);
+  const attB = await attachmentsOf(b.store, mb.digest, mb.attachments, options);
+  const nameA = platformName(ma);
+  const nameB = platformName(mb);
+  const out: PlatformDiff = {
+    platform: nameA === nameB ? nameA : `${nameA} ↔ ${nameB}`,
+    a: { digest: ma.digest, mediaType: ma.mediaType },
+    b: { digest: mb.digest, mediaType: mb.mediaType },
+    identical: false,
+    config: [],
+    layers: { shared: [], onlyA: [], onlyB: [], sharedPrefix: 0 },
+    files: { added: [], removed: [], changed: [] },
+    packages: { source: { a: 'none', b: 'none' }, added: [], removed: [], changed: [] },
+    attachments: attachmentDiff(attA.items, attB.items),
+    provenance: provenanceDiff(attA.statements, attB.statements),
+    notes: [],
+  };
+  if (ma.digest === mb.digest) {
+    // Content-addressed: the same manifest is the same config and layers.
+    out.identical = attachmentsEqual(out.attachments);
+    out.notes.push('the same manifest in both: config, layers, files and packages are identical and were not read');
+    return out;
+  }
+  const manA = await manifestOf(a, ma);
+  const manB = await manifestOf(b, mb);
+  const configA = await configOf(a, manA);
+  const configB = await configOf(b, manB);
+  out.config = configChanges(configA, configB, manA, manB, options);
+  out.layers = layerDiff(manA, manB);
+  const { fsA, fsB } = await filesystems(a, b, manA, manB, configA, configB, out.layers.sharedPrefix, options);
+  if (out.layers.sharedPrefix > 0) {
+    out.notes.push(
+      `the first ${out.layers.sharedPrefix} layer(s) are the same blobs in both: read once, and paths that no later layer changed were equal without comparing`,
+    );
+  }
+  const viewA = packagesFromFilesystem(fsA, { name: a.name, digest: ma.digest }) ?? packagesFromSbom(attA.statements) ?? NO_PACKAGES;
+  const viewB = packagesFromFilesystem(fsB, { name: b.name, digest: mb.digest }) ?? packagesFromSbom(attB.statements) ?? NO_PACKAGES;
+  out.files = compareFiles(
+    { fs: fsA, layers: manA.layers, owners: viewA.owners },
+    { fs: fsB, layers: manB.layers, owners: viewB.owners },
+    options,
+  );
+  if (options.textDiff === true) {
+    await addTextDiffs(
+      out.files.changed,
+      { store: a.store, layers: manA.layers, name: a.name },
+      { store: b.store, layers: manB.layers, name: b.name },
+      options,
+    );
+  }
+  out.packages = packageDiff(viewA, viewB, out.files);
+  return out;
+}
+
+async function manifestOf(side: Side, m: InspectedManifest): Promise<ImageManifest> {
+  const stored: Stored = await side.store.getManifest(m.digest);
+  if (stored.kind !== 'manifest') {
+    throw new ProvenantError('INVALID_MANIFEST', `${m.digest} is an index where an image manifest was expected`, { where: side.name });
+  }
+  return stored.manifest;
+}
+
+async function configOf(side: Side, manifest: ImageManifest): Promise<Partial<ImageConfig>> {
+  const where = `${side.name}@${manifest.config.digest}`;
+  const bytes = await collect(await side.store.readBlob(manifest.config), CONFIG_LIMIT, where);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (cause) {
+    throw new ProvenantError('INVALID_CONFIG', 'the image config is not JSON', { where, cause });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProvenantError('INVALID_CONFIG', 'the image config is not a JSON object', { where });
+  }
+  return value as Partial<ImageConfig>;
+}
+
+/**
+ * The flattened filesystems of both images. The first `shared` layers are the same blobs in the
+ * same order (verified by their digests as they are read), so they are read once, from A, into a
+ * base that both images then build on; a path no later layer touches keeps the very record
+ * object of the base in both, which compareFiles takes as equal without looking.
+ */
+async function filesystems(
+  a: Side,
+  b: Side,
+  manA: ImageManifest,
+  manB: ImageManifest,
+  configA: Partial<ImageConfig>,
+  configB: Partial<ImageConfig>,
+  shared: number,
+  options: DiffOptions,
+): Promise<{ fsA: LayerFilesystem; fsB: LayerFilesystem }> {
+  const diffIdsA = configA.rootfs?.diff_ids ?? [];
+  const diffIdsB = configB.rootfs?.diff_ids ?? [];
+  const base = new LayerFilesystem();
+  const read = async (fs: LayerFilesystem, side: Side, manifest: ImageManifest, diffIds: readonly string[], from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      throwIfAborted(options.signal);
+      const layer = manifest.layers[i];
+      if (layer === undefined) continue;
+      const diffId = diffIds[i];
+      await applyLayer(fs, side.store, layer, {
+        ...options,
+        index: i,
+        diffId: typeof diffId === 'string' && diffId.startsWith('sha256:') ? (diffId as `sha256:${string}`) : undefined,
+        keep: isPackageMetadataPath,
+        where: `${side.name}@${layer.digest}`,
+      });
+    }
+  };
+  await read(base, a, manA, diffIdsA, 0, shared);
+  for (let i = 0; i < shared; i++) {
+    // The same blob has one uncompressed digest; a config that says otherwise is wrong.
+    const x = diffIdsA[i];
+    const y = diffIdsB[i];
+    if (x !== undefined && y !== undefined && x !== y) {
+      throw digestMismatch(y as Digest, x as Digest, `${b.name}: diff_id ${i} of the config, for the layer ${manB.layers[i]?.digest}`);
+    }
+  }
+  const fsA = base.clone();
+  await read(fsA, a, manA, diffIdsA, shared, manA.layers.length);
+  const fsB = base;
+  await read(fsB, b, manB, diffIdsB, shared, manB.layers.length);
+  return { fsA, fsB };
+}

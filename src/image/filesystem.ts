@@ -1,0 +1,436 @@
+/**
+ * The flattened filesystem of an image, read from its layers as a runtime applies them
+ * (https://github.com/opencontainers/image-spec/blob/main/layer.md, "Applying Changesets" and
+ * "Whiteouts"), one layer at a time and streaming: each entry becomes a record of its type,
+ * mode, owner, size, link target and the SHA-256 of its content, and only the bodies asked for
+ * (package databases, small files for a text diff) are kept. Memory is bounded by the number of
+ * paths and the largest kept body, never by a layer or a file.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { gunzip, isGzip } from '../archive/gzip.ts';
+import { cleanEntryPath } from '../archive/paths.ts';
+import { readTar, type TarEntryType, type TarHeader } from '../archive/tar.ts';
+import { concatBytes } from '../bytes.ts';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
+import type { Inventory } from '../sbom/inventory.ts';
+import type { ByteStream, ContentStore, OperationOptions } from '../store/types.ts';
+
+/** One path of a flattened filesystem: what its last tar entry said, and which layer that was in. */
+export interface FileRecord {
+  type: TarEntryType;
+  /** Permission bits with setuid, setgid and sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes of a regular file's content; 0 for everything else. */
+  size: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** A symlink's or hardlink's target, else empty. */
+  linkname: string;
+  /** `major,minor` of a device node, else absent. */
+  device?: string;
+  /** Hex SHA-256 of a regular file's content, when the layer was read with hashing. */
+  sha256?: string;
+  /** Extended attributes (PAX `SCHILY.xattr.*`), sorted by name, when there are any. */
+  xattrs?: Record<string, string>;
+  /** The position in the manifest's `layers` of the layer this entry came from. */
+  layer: number;
+}
+
+/** The root of an image filesystem, as a path. */
+export const ROOT = '.';
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? ROOT : path.slice(0, i);
+}
+
+/**
+ * A flattened image filesystem: paths (relative, as {@link cleanEntryPath} makes them, the root
+ * being `.`) to records. A child index keeps whole subtrees removable without scanning every
+ * path, so a layer full of whiteouts costs what it removes.
+ */
+export class LayerFilesystem {
+  #records = new Map<string, FileRecord>();
+  /** Parent path → its children's paths, for every parent that has any (recorded or implicit). */
+  #children = new Map<string, Set<string>>();
+  /** Bodies kept while reading (see {@link ApplyLayerOptions.keep}), with the layer they came from. */
+  #kept = new Map<string, { layer: number; bytes: Uint8Array }>();
+
+  /** The record of `path`, if the path exists. */
+  get(path: string): FileRecord | undefined {
+    return this.#records.get(path);
+  }
+
+  /** Every path, in no particular order. */
+  paths(): IterableIterator<string> {
+    return this.#records.keys();
+  }
+
+  /** How many paths there are. */
+  get size(): number {
+    return this.#records.size;
+  }
+
+  /**
+   * The body kept for `path`, when one was kept and the path still holds the entry it was kept
+   * from (a later layer may have replaced or removed it).
+   */
+  body(path: string): Uint8Array | undefined {
+    const kept = this.#kept.get(path);
+    return kept !== undefined && this.#records.get(path)?.layer === kept.layer ? kept.bytes : undefined;
+  }
+
+  /** Paths with a current kept body. */
+  keptPaths(): string[] {
+    return [...this.#kept.keys()].filter((p) => this.body(p) !== undefined);
+  }
+
+  /** An independent copy (records are shared: they are never changed, only replaced). */
+  clone(): LayerFilesystem {
+    const out = new LayerFilesystem();
+    out.#records = new Map(this.#records);
+    for (const [k, v] of this.#children) out.#children.set(k, new Set(v));
+    out.#kept = new Map(this.#kept);
+    return out;
+  }
+
+  /**
+   * Applies one entry. Over an existing path, a directory on a directory only replaces its
+   * attributes; anything else removes the old path, with everything under it, first (layer.md,
+   * "Changeset over existing files").
+   */
+  put(path: string, record: FileRecord): void {
+    const old = this.#records.get(path);
+    if (old !== undefined && !(old.type === 'dir' && record.type === 'dir')) this.#remove(path, () => true);
+    if (record.type !== 'dir') this.#removeBelow(path, () => true);
+    this.#kept.delete(path);
+    this.#records.set(path, record);
+    this.#link(path);
+  }
+
+  /** Keeps `bytes` as the body of the entry just put at `path` from `layer`. */
+  keep(path: string, layer: number, bytes: Uint8Array): void {
+    this.#kept.set(path, { layer, bytes });
+  }
+
+  /**
+   * A whiteout `.wh.NAME` in layer `layer`: removes `path` and everything under it that came
+   * from lower layers. Entries of the same layer stay ("Whiteout files MUST only apply to
+   * resources in lower/parent layers").
+   */
+  whiteout(path: string, layer: number): void {
+    this.#remove(path, (r) => r.layer < layer);
+  }
+
+  /** An opaque whiteout `DIR/.wh..wh..opq` in `layer`: removes everything under `dir` from lower layers. */
+  opaque(dir: string, layer: number): void {
+    this.#removeBelow(dir, (r) => r.layer < layer);
+  }
+
+  #link(path: string): void {
+    let child = path;
+    while (child !== ROOT) {
+      const parent = parentOf(child);
+      const set = this.#children.get(parent);
+      if (set === undefined) this.#children.set(parent, new Set([child]));
+      else if (set.has(child)) return;
+      else set.add(child);
+      child = parent;
+    }
+  }
+
+  #remove(path: string, which: (r: FileRecord) => boolean): void {
+    this.#removeBelow(path, which);
+    const r = this.#records.get(path);
+    if (r !== undefined && which(r)) this.#records.delete(path);
+    this.#prune(path);
+  }
+
+  #removeBelow(path: string, which: (r: FileRecord) => boolean): void {
+    const children = this.#children.get(path);
+    if (children === undefined) return;
+    for (const child of [...children]) this.#remove(child, which);
+  }
+
+  /** Drops `path` from its parent's child set once nothing is left at or under it. */
+  #prune(path: string): void {
+    let p = path;
+    while (p !== ROOT && !this.#records.has(p) && (this.#children.get(p)?.size ?? 0) === 0) {
+      this.#children.delete(p);
+      const parent = parentOf(p);
+      const set = this.#children.get(parent);
+      set?.delete(p);
+      p = parent;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decompression
+// ---------------------------------------------------------------------------------------------
+
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+
+/**
+ * The tar stream of a layer blob, whatever its compression: gzip and zstd are recognised by their
+ * magic numbers (the media type is not trusted: Docker's gzip type is used for plain tars in
+ * `docker save` output, and zstd layers are often typed as gzip by older tools).
+ *
+ * @throws ProvenantError `UNSUPPORTED_MEDIA_TYPE` for zstd on a Node without it (before 22.15),
+ *   `INVALID_ARCHIVE` or `TRUNCATED` for a corrupt stream
+ */
+export async function* decompressLayer(stream: ByteStream, where: string): AsyncGenerator<Uint8Array> {
+  const it = stream[Symbol.asyncIterator]();
+  const head: Uint8Array[] = [];
+  let have = 0;
+  let done = false;
+  while (have < 4) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    head.push(r.value);
+    have += r.value.byteLength;
+  }
+  const first = concatBytes(head, have);
+  const whole = (async function* () {
+    if (first.byteLength > 0) yield first;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  })();
+  if (isGzip(first)) yield* gunzip(whole, { where });
+  else if (ZSTD_MAGIC.every((b, i) => first[i] === b)) yield* unzstd(whole, where);
+  else yield* whole;
+}
+
+type ZstdFactory = () => NodeJS.ReadWriteStream;
+
+async function* unzstd(input: AsyncIterable<Uint8Array>, where: string): AsyncGenerator<Uint8Array> {
+  const make = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress;
+  if (make === undefined) {
+    throw new ProvenantError('UNSUPPORTED_MEDIA_TYPE', 'the layer is zstd-compressed and this Node has no zstd decoder', {
+      where,
+      hint: 'run Provenant on Node 22.15 or later, where node:zlib decodes zstd',
+    });
+  }
+  const z = make();
+  let inputError: unknown;
+  const pumping = pipeline(Readable.from(input, { objectMode: false }), z).catch((err: unknown) => {
+    inputError = err;
+  });
+  try {
+    for await (const chunk of z as AsyncIterable<Uint8Array>) yield chunk;
+  } catch (err) {
+    throw inputError instanceof ProvenantError ? inputError : zstdError(err, where);
+  } finally {
+    (z as unknown as { destroy(): void }).destroy();
+    await pumping;
+  }
+  if (inputError !== undefined) throw inputError instanceof ProvenantError ? inputError : zstdError(inputError, where);
+}
+
+function zstdError(err: unknown, where: string): ProvenantError {
+  const message = err instanceof Error ? err.message : String(err);
+  return new ProvenantError('INVALID_ARCHIVE', `the zstd stream is corrupt: ${message}`, { where, cause: err });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying a layer
+// ---------------------------------------------------------------------------------------------
+
+/** Options of {@link applyLayer}. */
+export interface ApplyLayerOptions extends OperationOptions {
+  /** The layer's position in the manifest, recorded with each path. */
+  index: number;
+  /** The config's `rootfs.diff_ids` entry: the uncompressed stream must have this digest. */
+  diffId?: Digest | undefined;
+  /** Hash regular files' contents (default true); off when only kept bodies matter. */
+  hash?: boolean | undefined;
+  /** Which regular files' bodies to keep in memory (see {@link LayerFilesystem.body}). */
+  keep?: ((path: string, header: TarHeader) => boolean) | undefined;
+  /** What to name in errors: the image and the layer. */
+  where?: string | undefined;
+}
+
+/** A kept body larger than this is refused: kept bodies are package databases and small texts. */
+export const KEEP_LIMIT = 256 * 1024 * 1024;
+const XATTR = /^(SCHILY|LIBARCHIVE)\.xattr\./;
+
+/**
+ * Reads one layer blob from `store` and applies it to `fs`: entries in order, whiteouts to lower
+ * layers only, opaque whiteouts likewise whatever their place in the layer. The blob is read to
+ * its end, so its digest (checked by the store) and, when given, its diff_id are verified.
+ *
+ * @throws ProvenantError `UNSAFE_PATH` for an entry name that climbs out of the root,
+ *   `DIGEST_MISMATCH` when the uncompressed stream is not `diffId`, what {@link readTar} and
+ *   {@link decompressLayer} throw, `ABORTED`
+ */
+export async function applyLayer(fs: LayerFilesystem, store: ContentStore, layer: Descriptor, options: ApplyLayerOptions): Promise<void> {
+  const where = options.where ?? `${store.location}@${layer.digest}`;
+  const raw = await store.readBlob(layer, options);
+  const counted = countProgress(raw, layer, options);
+  const tarStream = decompressLayer(counted, where)[Symbol.asyncIterator]();
+  const diff = new Digester();
+  // readTar stops at the end-of-archive blocks and closes its input; this view hashes what it
+  // reads and leaves the stream open, so that the rest can be drained (and verified) below.
+  const view: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const r = await tarStream.next();
+        if (!r.done) diff.update(r.value);
+        return r;
+      },
+      return: async () => ({ done: true as const, value: undefined }),
+    }),
+  };
+  try {
+    for await (const entry of readTar(view, { where })) {
+      throwIfAborted(options.signal);
+      await applyEntry(fs, entry.header, entry.body, options, where);
+    }
+    for (;;) {
+      const r = await tarStream.next();
+      if (r.done) break;
+      diff.update(r.value);
+    }
+  } finally {
+    await tarStream.return?.(undefined);
+  }
+  if (options.diffId?.startsWith('sha256:')) {
+    const actual = diff.digest();
+    if (actual !== options.diffId) throw digestMismatch(options.diffId, actual, `${where} (uncompressed, against the config's diff_id)`);
+  }
+}
+
+async function applyEntry(
+  fs: LayerFilesystem,
+  header: TarHeader,
+  body: AsyncIterable<Uint8Array>,
+  options: ApplyLayerOptions,
+  where: string,
+): Promise<void> {
+  // Runtimes join entry names to the root, so a leading slash is no escape; `..` above it is.
+  const path = cleanEntryPath(header.name.replace(/^\/+/, '') || '.', where);
+  const slash = path.lastIndexOf('/');
+  const base = path.slice(slash + 1);
+  const dir = slash < 0 ? ROOT : path.slice(0, slash);
+  if (base.startsWith('.wh.')) {
+    if (base === '.wh..wh..opq') fs.opaque(dir, options.index);
+    // Other `.wh..wh.` names are aufs' own bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`), not
+    // paths; `.wh.`, `.wh..` and `.wh...` name no entry of the folder and hide nothing.
+    else if (!base.startsWith('.wh..wh.') && !['', '.', '..'].includes(base.slice(4))) {
+      fs.whiteout(dir === ROOT ? base.slice(4) : `${dir}/${base.slice(4)}`, options.index);
+    }
+    return;
+  }
+  const record: FileRecord = {
+    type: header.type,
+    mode: header.mode,
+    uid: header.uid,
+    gid: header.gid,
+    size: header.type === 'file' ? header.size : 0,
+    mtime: header.mtime,
+    linkname: header.linkname,
+    layer: options.index,
+  };
+  if (header.type === 'char' || header.type === 'block') record.device = `${header.devmajor},${header.devminor}`;
+  const xattrs = Object.keys(header.pax ?? {})
+    .filter((k) => XATTR.test(k))
+    .sort();
+  if (xattrs.length > 0) record.xattrs = Object.fromEntries(xattrs.map((k) => [k.replace(XATTR, ''), header.pax?.[k] ?? '']));
+  if (header.type === 'file') {
+    const keep = options.keep?.(path, header) === true;
+    if (keep && header.size > KEEP_LIMIT) {
+      throw new ProvenantError('INVALID_ARCHIVE', `${path} is ${header.size} bytes, more than ${KEEP_LIMIT} can be read into memory`, {
+        where,
+      });
+    }
+    const hash = options.hash === false ? undefined : createHash('sha256');
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for await (const chunk of body) {
+      hash?.update(chunk);
+      if (keep) {
+        parts.push(chunk);
+        total += chunk.byteLength;
+      }
+    }
+    if (hash !== undefined) record.sha256 = hash.digest('hex');
+    fs.put(path, record);
+    if (keep) fs.keep(path, options.index, concatBytes(parts, total));
+    return;
+  }
+  fs.put(path, record);
+}
+
+function countProgress(stream: ByteStream, layer: Descriptor, options: OperationOptions): ByteStream {
+  const report = options.onProgress;
+  if (report === undefined) return stream;
+  return (async function* () {
+    let done = 0;
+    for await (const chunk of stream) {
+      done += chunk.byteLength;
+      report({ kind: 'blob', digest: layer.digest, done, total: layer.size, phase: 'transfer' });
+      yield chunk;
+    }
+    report({ kind: 'blob', digest: layer.digest, done, total: layer.size, phase: 'done' });
+  })();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Package databases
+// ---------------------------------------------------------------------------------------------
+
+/** The files an inventory is read from: apk's and dpkg's databases and os-release. */
+export function isPackageDatabasePath(path: string): boolean {
+  return (
+    /^(usr\/)?lib\/apk\/db\/installed$/.test(path) ||
+    /^(etc|usr\/lib)\/os-release$/.test(path) ||
+    path === 'var/lib/dpkg/status' ||
+    /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(path)
+  );
+}
+
+/**
+ * The inventory of a flattened filesystem read with `keep: isPackageDatabasePath`: from apk's
+ * installed database, else distroless' `status.d`, else dpkg's `status`. Undefined when there is
+ * none of them.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when a database does not parse
+ */
+export function inventoryFromFilesystem(fs: LayerFilesystem, image: Inventory['image']): Inventory | undefined {
+  const decoder = new TextDecoder();
+  const text = (p: string): string | undefined => {
+    const b = fs.body(p);
+    return b === undefined ? undefined : decoder.decode(b);
+  };
+  const osRelease = text('etc/os-release') ?? text('usr/lib/os-release') ?? '';
+  const apkDb = text('usr/lib/apk/db/installed') ?? text('lib/apk/db/installed');
+  if (apkDb !== undefined) return inventoryFromApkDatabase(apkDb, osRelease, image);
+  // status.d holds one stanza file per package, and `.md5sums` files beside them.
+  const statusD = fs
+    .keptPaths()
+    .filter((p) => /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(p) && !p.endsWith('.md5sums'))
+    .sort();
+  if (statusD.length > 0)
+    return inventoryFromDpkgStatus(
+      statusD.map((p) => text(p) ?? ''),
+      osRelease,
+      image,
+    );
+  const status = text('var/lib/dpkg/status');
+  return status === undefined ? undefined : inventoryFromDpkgStatus(status, osRelease, image);
+}

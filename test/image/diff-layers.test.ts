@@ -1,0 +1,484 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import * as zlib from 'node:zlib';
+import fc from 'fast-check';
+import { tarHeader } from '../../src/archive/tar.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { copyImage } from '../../src/image/copy.ts';
+import { diffImages } from '../../src/image/diff.ts';
+import { renderDiff } from '../../src/image/diff-render.ts';
+import { applyLayer, LayerFilesystem } from '../../src/image/filesystem.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { bytesSource } from '../../src/store/types.ts';
+import {
+  code,
+  counting,
+  dir,
+  type Entry,
+  file,
+  flatten,
+  type Layer,
+  layer,
+  layout,
+  link,
+  putImage,
+  putIndex,
+  removeTemp,
+} from './diff-helpers.ts';
+
+after(removeTemp);
+
+// ---- the flattened filesystem ------------------------------------------------------------
+
+describe('the flattened filesystem', () => {
+  it('applies whiteouts, opaque whiteouts and replacements as layer.md says', async () => {
+    const l0 = await layer([
+      dir('a/'),
+      file('a/x', 'x'),
+      file('a/y', 'y0'),
+      dir('a/sub/'),
+      file('a/sub/deep', 'd'),
+      dir('b/'),
+      file('b/z', 'z'),
+      file('keep', 'k'),
+      dir('c/'),
+      file('c/1', '1'),
+      dir('c/old/'),
+      file('c/old/2', '2'),
+      file('f', 'a file that becomes a folder'),
+      dir('g/'),
+      file('g/inner', 'under a folder that becomes a file'),
+      file('h', 'h0'),
+    ]);
+    const l1 = await layer([
+      file('a/.wh.x', ''),
+      file('.wh.b', ''),
+      // Opaque after a sibling of the same layer: it still hides only what lower layers had.
+      file('c/new', 'n'),
+      file('c/.wh..wh..opq', ''),
+      dir('f/'),
+      file('f/child', 'c'),
+      file('g', 'now a file'),
+      file('a/y', 'y1'),
+      // aufs bookkeeping, not a path; and whiteouts that name no entry.
+      file('.wh..wh.plnk', ''),
+      file('a/.wh.', ''),
+      file('a/.wh..', ''),
+      // A whiteout hides lower layers only: the `h` of this layer stays.
+      file('h', 'h1'),
+      file('.wh.h', ''),
+    ]);
+    const l2 = await layer([file('.wh.keep', ''), dir('b/'), file('b/w', 'w'), link('l', 'a/y')]);
+    assert.deepEqual(await flatten([l0, l1, l2]), {
+      a: 'dir@0',
+      'a/sub': 'dir@0',
+      'a/sub/deep': 'file@0',
+      'a/y': 'file@1',
+      b: 'dir@2',
+      'b/w': 'file@2',
+      c: 'dir@0',
+      'c/new': 'file@1',
+      f: 'dir@1',
+      'f/child': 'file@1',
+      g: 'file@1',
+      h: 'file@1',
+      l: 'symlink@2',
+    });
+  });
+
+  it('matches a direct reading of the rules for any sequence of entries (property)', async () => {
+    const paths = ['a', 'a/b', 'a/b/c', 'a/d', 'e', 'e/f'];
+    const op = fc.record({ kind: fc.constantFrom('file', 'dir', 'wh', 'opq'), path: fc.constantFrom(...paths) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(op, { maxLength: 6 }), { minLength: 1, maxLength: 4 }), async (layers) => {
+        // The oracle: a flat map, every rule read straight from layer.md, subtrees by prefix.
+        const model = new Map<string, { type: string; layer: number }>();
+        const under = (p: string) => [...model.keys()].filter((k) => k.startsWith(`${p}/`));
+        const built: Layer[] = [];
+        for (const [k, ops] of layers.entries()) {
+          const entries: Entry[] = [];
+          for (const o of ops) {
+            const slash = o.path.lastIndexOf('/');
+            const parent = slash < 0 ? '' : `${o.path.slice(0, slash)}/`;
+            const base = o.path.slice(slash + 1);
+            if (o.kind === 'file' || o.kind === 'dir') {
+              entries.push(o.kind === 'file' ? file(o.path, 'x') : dir(`${o.path}/`));
+              const old = model.get(o.path);
+              if (old !== undefined && !(old.type === 'dir' && o.kind === 'dir')) {
+                model.delete(o.path);
+                for (const c of under(o.path)) model.delete(c);
+              }
+              if (o.kind !== 'dir') for (const c of under(o.path)) model.delete(c);
+              model.set(o.path, { type: o.kind, layer: k });
+            } else if (o.kind === 'wh') {
+              entries.push(file(`${parent}.wh.${base}`, ''));
+              for (const c of [o.path, ...under(o.path)]) if ((model.get(c)?.layer ?? k) < k) model.delete(c);
+            } else {
+              entries.push(file(`${o.path}/.wh..wh..opq`, ''));
+              for (const c of under(o.path)) if ((model.get(c)?.layer ?? k) < k) model.delete(c);
+            }
+          }
+          built.push(await layer(entries));
+        }
+        const expected = Object.fromEntries([...model].sort(([x], [y]) => (x < y ? -1 : 1)).map(([p, r]) => [p, `${r.type}@${r.layer}`]));
+        assert.deepEqual(await flatten(built), expected);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses an entry that climbs out of the root, and a layer that is not its diff_id', async () => {
+    await assert.rejects(flatten([await layer([file('../escape', 'x')])]), code('UNSAFE_PATH'));
+    const l = await layer([file('a', 'x')]);
+    await assert.rejects(flatten([{ ...l, diffId: digestOf('something else') }]), code('DIGEST_MISMATCH'));
+  });
+
+  it('fails on corrupt layers with a typed error only (property)', async () => {
+    const store = await layout();
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 2048 }), fc.boolean(), async (bytes, gzip) => {
+        const body = gzip ? new Uint8Array(zlib.gzipSync(bytes)) : bytes;
+        const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(body), size: body.length };
+        await store.putBlob(bytesSource(d, body));
+        try {
+          await applyLayer(new LayerFilesystem(), store, d, { index: 0 });
+        } catch (err) {
+          assert.ok(isProvenantError(err), `not a ProvenantError: ${err}`);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('diff of images made layer by layer', () => {
+  it('reads a shared layer prefix once, and still sees a change to its files made by a later layer', async () => {
+    const l0 = await layer([dir('etc/'), file('etc/conf', 'one\n'), file('etc/same', 'same\n'), file('bin', 'binary')]);
+    const l1 = await layer([file('etc/more', 'more\n')]);
+    const onlyA = await layer([file('etc/conf', 'two\n'), file('.wh.bin', '')]);
+    const onlyB = await layer([file('etc/other', 'other\n')]);
+    const base = await layout();
+    await putImage(base, [l0, l1, onlyA], { tag: 'a' });
+    await putImage(base, [l0, l1, onlyB], { tag: 'b' });
+    const { store, reads } = counting(base);
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    const image = diff.images[0]!;
+    assert.equal(image.layers.sharedPrefix, 2);
+    assert.equal(reads.get(l0.descriptor.digest), 1);
+    assert.equal(reads.get(l1.descriptor.digest), 1);
+    assert.equal(reads.get(onlyA.descriptor.digest), 1);
+    assert.equal(reads.get(onlyB.descriptor.digest), 1);
+    assert.match(image.notes.join('\n'), /first 2 layer\(s\) are the same blobs in both: read once/);
+    assert.deepEqual(
+      image.files.changed.map((c) => [c.path, c.fields, c.a.layer, c.b.layer]),
+      [['/etc/conf', ['sha256'], 2, 0]],
+    );
+    assert.deepEqual(
+      image.files.added.map((e) => [e.path, e.layer]),
+      [
+        ['/bin', 0],
+        ['/etc/other', 2],
+      ],
+    );
+    assert.deepEqual(image.files.removed, []);
+    assert.deepEqual(
+      image.layers.shared.map((s) => [s.indexA, s.indexB]),
+      [
+        [0, 0],
+        [1, 1],
+      ],
+    );
+    assert.deepEqual(
+      [image.layers.onlyA.map((l) => l.digest), image.layers.onlyB.map((l) => l.digest)],
+      [[onlyA.descriptor.digest], [onlyB.descriptor.digest]],
+    );
+    assert.deepEqual(image.packages.source, { a: 'none', b: 'none' });
+  });
+
+  it('compares contents, not compression: a zstd copy of a gzip layer has the same files', {
+    skip: !('zstdCompressSync' in zlib) && 'this Node has no zstd',
+  }, async () => {
+    const entries = [dir('usr/'), file('usr/x', 'x\n'), link('usr/y', 'x')];
+    const store = await layout();
+    await putImage(store, [await layer(entries, 'gzip')], { tag: 'gz' });
+    await putImage(store, [await layer(entries, 'zstd')], { tag: 'zst' });
+    await putImage(store, [await layer(entries, 'none')], { tag: 'tar' });
+    for (const other of ['zst', 'tar']) {
+      const diff = await diffImages({ store, target: 'gz' }, { store, target: other });
+      const image = diff.images[0]!;
+      assert.equal(diff.identical, false, 'different layer blobs are different images');
+      assert.deepEqual(image.files, { added: [], removed: [], changed: [] });
+      assert.equal(image.layers.onlyA.length, 1);
+      assert.equal(image.layers.onlyB.length, 1);
+    }
+  });
+
+  it('reports every kind of file attribute that differs', async () => {
+    const store = await layout();
+    const a = await layer([
+      file('f', 'same', { mode: 0o644, uid: 0, gid: 0, mtime: 1 }),
+      link('l', 'one'),
+      file('x', 'same', { pax: { 'SCHILY.xattr.user.k': 'v' } }),
+      { header: tarHeader({ name: 'dev', type: 'char', devmajor: 1, devminor: 3 }) },
+      file('t', 'a file'),
+    ]);
+    const b = await layer([
+      file('f', 'same', { mode: 0o755, uid: 1000, gid: 1000, mtime: 2 }),
+      link('l', 'two'),
+      file('x', 'same', { pax: { 'SCHILY.xattr.user.k': 'w' } }),
+      { header: tarHeader({ name: 'dev', type: 'char', devmajor: 1, devminor: 5 }) },
+      dir('t/'),
+    ]);
+    await putImage(store, [a], { tag: 'a' });
+    await putImage(store, [b], { tag: 'b' });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    assert.deepEqual(
+      diff.images[0]!.files.changed.map((c) => [c.path, c.fields]),
+      [
+        ['/dev', ['device']],
+        ['/f', ['mode', 'uid', 'gid', 'mtime']],
+        ['/l', ['linkname']],
+        ['/t', ['type', 'mode', 'size', 'sha256']],
+        ['/x', ['xattrs']],
+      ],
+    );
+    const quiet = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { ignoreTimestamps: true });
+    assert.deepEqual(quiet.images[0]!.files.changed.find((c) => c.path === '/f')?.fields, ['mode', 'uid', 'gid']);
+    const text = renderDiff(diff);
+    assert.match(
+      text,
+      /^ {4}~ \/f {2}mode 0644 → 0755, uid 0 → 1000, gid 0 → 1000, mtime 1970-01-01T00:00:01Z → 1970-01-01T00:00:02Z {2}\(layer 0 /m,
+    );
+    assert.match(text, /^ {4}~ \/l {2}linkname one → two /m);
+  });
+
+  it('lists config changes: entrypoint, cmd, env, user, workdir, labels, ports, volumes, stop signal, history', async () => {
+    const store = await layout();
+    const l = await layer([file('x', 'x')]);
+    await putImage(store, [l], {
+      tag: 'a',
+      config: {
+        Entrypoint: ['/a'],
+        Cmd: ['run'],
+        Env: ['PATH=/bin', 'GONE=1', 'SAME=s'],
+        User: 'root',
+        Labels: { 'org.opencontainers.image.version': '1', keep: 'k' },
+        ExposedPorts: { '80/tcp': {} },
+        StopSignal: 'SIGTERM',
+      },
+      history: [{ created_by: 'step one' }],
+    });
+    await putImage(store, [l], {
+      tag: 'b',
+      config: {
+        Entrypoint: ['/b', '--flag'],
+        Env: ['PATH=/usr/bin:/bin', 'SAME=s', 'NEW=2'],
+        User: '65532',
+        WorkingDir: '/app',
+        Labels: { 'org.opencontainers.image.version': '2', keep: 'k' },
+        ExposedPorts: { '443/tcp': {} },
+        Volumes: { '/data': {} },
+        StopSignal: 'SIGQUIT',
+      },
+      history: [{ created_by: 'step 1' }, { created_by: 'step two' }],
+    });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    const image = diff.images[0]!;
+    assert.deepEqual(image.config, [
+      { field: 'User', a: 'root', b: '65532' },
+      { field: 'WorkingDir', b: '/app' },
+      { field: 'Entrypoint', a: ['/a'], b: ['/b', '--flag'] },
+      { field: 'Cmd', a: ['run'] },
+      { field: 'StopSignal', a: 'SIGTERM', b: 'SIGQUIT' },
+      { field: 'Env.GONE', a: '1' },
+      { field: 'Env.NEW', b: '2' },
+      { field: 'Env.PATH', a: '/bin', b: '/usr/bin:/bin' },
+      { field: 'Labels.org.opencontainers.image.version', a: '1', b: '2' },
+      { field: 'ExposedPorts.443/tcp', b: true },
+      { field: 'ExposedPorts.80/tcp', a: true },
+      { field: 'Volumes./data', b: true },
+      { field: 'history', a: 1, b: 2 },
+      { field: 'history[0].created_by', a: 'step one', b: 'step 1' },
+    ]);
+    assert.deepEqual(image.files, { added: [], removed: [], changed: [] });
+    assert.deepEqual(image.layers.onlyA, []);
+    const text = renderDiff(diff);
+    assert.match(text, /^ {4}~ Entrypoint: \["\/a"\] → \["\/b","--flag"\]$/m);
+    assert.match(text, /^ {4}- Env\.GONE: "1"$/m);
+    assert.match(text, /^ {4}\+ Volumes\.\/data: true$/m);
+  });
+
+  it('compares the platforms both indexes have and lists the others', async () => {
+    const store = await layout();
+    const amd = await putImage(store, [await layer([file('arch', 'amd64')])]);
+    const arm = await putImage(store, [await layer([file('arch', 'arm64')])], { platform: { os: 'linux', architecture: 'arm64' } });
+    const amd2 = await putImage(store, [await layer([file('arch', 'amd64\n')])]);
+    const s390 = await putImage(store, [await layer([file('arch', 's390x')])], { platform: { os: 'linux', architecture: 's390x' } });
+    await putIndex(
+      store,
+      [
+        { stored: amd, platform: { os: 'linux', architecture: 'amd64' } },
+        { stored: arm, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      ],
+      'a',
+    );
+    await putIndex(
+      store,
+      [
+        { stored: amd2, platform: { os: 'linux', architecture: 'amd64' } },
+        { stored: s390, platform: { os: 'linux', architecture: 's390x' } },
+      ],
+      'b',
+    );
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    assert.deepEqual(diff.platforms, { onlyA: ['linux/arm64'], onlyB: ['linux/s390x'] });
+    assert.deepEqual(
+      diff.images.map((i) => [i.platform, i.files.changed.map((c) => c.path)]),
+      [['linux/amd64', ['/arch']]],
+    );
+    assert.match(renderDiff(diff), /^platforms only in a: linux\/arm64\nplatforms only in b: linux\/s390x$/m);
+    const one = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { platform: { os: 'linux', architecture: 'amd64' } });
+    assert.deepEqual(one.platforms, { onlyA: [], onlyB: [] });
+    assert.equal(one.images.length, 1);
+    await assert.rejects(
+      diffImages({ store, target: 'a' }, { store, target: 'b' }, { platform: { os: 'linux', architecture: 'arm64' } }),
+      (err: unknown) =>
+        isProvenantError(err, 'NO_MATCHING_PLATFORM') && /has no image for linux\/arm64/.test(err.message) && /s390x/.test(err.hint ?? ''),
+    );
+    // An index against one of its own platform images: that platform is the same manifest.
+    const single = await diffImages(
+      { store, target: 'a' },
+      { store, target: amd.digest },
+      { platform: { os: 'linux', architecture: 'amd64' } },
+    );
+    assert.equal(single.identical, false);
+    assert.equal(single.images[0]?.identical, true);
+    await assert.rejects(diffImages({ store, target: 'a' }, { store, target: 'nope' }), code('NOT_FOUND'));
+  });
+
+  it('shows a signature that only one copy of the same image has, without reading its layers', async () => {
+    const src = await layout();
+    const l = await layer([file('x', 'x')]);
+    await putImage(src, [l], { tag: 'v1' });
+    const dst = await layout();
+    await copyImage(src, 'v1', dst, { tags: ['v1'] });
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    await signImage(dst, 'v1', { signer, dockerReference: 'example/x' });
+    const { store, reads } = counting(dst);
+    const diff = await diffImages({ store: src, target: 'v1' }, { store, target: 'v1' });
+    assert.equal(diff.a.digest, diff.b.digest);
+    assert.equal(diff.identical, false);
+    const image = diff.images[0]!;
+    assert.equal(image.identical, false);
+    assert.deepEqual(image.attachments.onlyA, []);
+    assert.deepEqual(image.attachments.onlyB.map((i) => i.label).sort(), [
+      `signature cosign by a key`,
+      `signature referrers https://sigstore.dev/cosign/sign/v1 by key ${signer.keyId}`,
+    ]);
+    assert.equal(reads.get(l.descriptor.digest), undefined, 'the layer was not read');
+    assert.match(renderDiff(diff), /^ {4}\+ signature cosign by a key$/m);
+  });
+});
+
+// ---- packages from dpkg and from attached SBOMs ------------------------------------------
+
+function stanza(name: string, version: string, status = true): string {
+  return `Package: ${name}\n${status ? 'Status: install ok installed\n' : ''}Architecture: amd64\nVersion: ${version}\nDescription: ${name}\n`;
+}
+
+describe('packages', () => {
+  it("reads dpkg's status and file lists, and names the package of each changed file", async () => {
+    const store = await layout();
+    const a = await layer([
+      file('var/lib/dpkg/status', [stanza('hello', '2.10-2'), stanza('gone', '1.0')].join('\n')),
+      file('var/lib/dpkg/info/hello.list', '/.\n/usr\n/usr/bin\n/usr/bin/hello\n'),
+      file('var/lib/dpkg/info/gone.list', '/.\n/usr/share/gone\n'),
+      file('usr/bin/hello', 'v2'),
+      file('usr/share/gone', 'g'),
+    ]);
+    const b = await layer([
+      file('var/lib/dpkg/status', [stanza('hello', '2.10-3'), stanza('new', '1.0')].join('\n')),
+      file('var/lib/dpkg/info/hello.list', '/.\n/usr\n/usr/bin\n/usr/bin/hello\n'),
+      file('var/lib/dpkg/info/new.list', '/.\n/usr/share/new\n'),
+      file('usr/bin/hello', 'v3'),
+      file('usr/share/new', 'n'),
+    ]);
+    await putImage(store, [a], { tag: 'a' });
+    await putImage(store, [b], { tag: 'b' });
+    const image = (await diffImages({ store, target: 'a' }, { store, target: 'b' })).images[0]!;
+    assert.deepEqual(image.packages.source, { a: 'dpkg', b: 'dpkg' });
+    assert.deepEqual(
+      image.packages.changed.map((c) => [c.name, c.a.version, c.b.version, c.files]),
+      [['hello', '2.10-2', '2.10-3', ['/usr/bin/hello']]],
+    );
+    assert.deepEqual(image.packages.removed, [
+      { name: 'gone', version: '1.0', ecosystem: 'deb', arch: 'amd64', files: ['/usr/share/gone'] },
+    ]);
+    assert.deepEqual(
+      image.packages.added.map((p) => [p.name, p.files]),
+      [['new', ['/usr/share/new']]],
+    );
+    assert.equal(image.files.changed.find((c) => c.path === '/usr/bin/hello')?.package, 'hello');
+  });
+
+  it("reads distroless' status.d and its md5sums", async () => {
+    const store = await layout();
+    const md5 = (p: string) => `${'0'.repeat(32)}  ${p}\n`;
+    const a = await layer([
+      file('var/lib/dpkg/status.d/base', stanza('base', '1', false)),
+      file('var/lib/dpkg/status.d/base.md5sums', md5('etc/base')),
+      file('etc/base', '1'),
+    ]);
+    const b = await layer([
+      file('var/lib/dpkg/status.d/base', stanza('base', '2', false)),
+      file('var/lib/dpkg/status.d/base.md5sums', md5('etc/base')),
+      file('etc/base', '2'),
+    ]);
+    await putImage(store, [a], { tag: 'a' });
+    await putImage(store, [b], { tag: 'b' });
+    const image = (await diffImages({ store, target: 'a' }, { store, target: 'b' })).images[0]!;
+    assert.deepEqual(
+      image.packages.changed.map((c) => [c.name, c.a.version, c.b.version, c.files]),
+      [['base', '1', '2', ['/etc/base']]],
+    );
+  });
+
+  it('falls back to an attached SBOM when an image has no package database', async () => {
+    const { statement, storeAttestations } = await import('../../src/attest/storage.ts');
+    const store = await layout();
+    const spdx = (version: string) => ({
+      spdxVersion: 'SPDX-2.3',
+      packages: [
+        { name: 'image', versionInfo: 'x', primaryPackagePurpose: 'CONTAINER' },
+        {
+          name: 'left-pad',
+          versionInfo: version,
+          externalRefs: [{ referenceType: 'purl', referenceLocator: `pkg:npm/left-pad@${version}` }],
+        },
+      ],
+    });
+    for (const [tag, version] of [
+      ['a', '1.0.0'],
+      ['b', '1.3.0'],
+    ] as const) {
+      const image = await putImage(store, [await layer([file('app.js', version)])], { tag });
+      await storeAttestations(
+        store,
+        image,
+        [{ manifest: image, statements: [statement('https://spdx.dev/Document', spdx(version), [{ name: 'x', digest: image.digest }])] }],
+        'referrers',
+      );
+    }
+    const image = (await diffImages({ store, target: 'a' }, { store, target: 'b' })).images[0]!;
+    assert.deepEqual(image.packages.source, { a: 'sbom', b: 'sbom' });
+    assert.deepEqual(
+      image.packages.changed.map((c) => [c.ecosystem, c.name, c.a.version, c.b.version]),
+      [['npm', 'left-pad', '1.0.0', '1.3.0']],
+    );
+  });
+});
