@@ -363,13 +363,13 @@ async function readPolicy(ctx: Ctx, root: YNode): Promise<ImagePolicy> {
     if (problem !== undefined) fail(ctx, f.get('glob')!.node, `${path}.glob`, `${JSON.stringify(glob)}: ${problem}`);
     return { glob, pattern: compileGlob(glob), where: whereOf(ctx, f.get('glob')!.node) };
   });
-  if (images.length === 0) fail(ctx, imagesEntry?.node ?? specEntry.node, 'spec.images', 'at least one image glob is required');
+  if (images.length === 0) fail(ctx, imagesEntry?.keyNode ?? specEntry.keyNode, 'spec.images', 'at least one image glob is required');
   const authoritiesEntry = spec.get('authorities');
   const authorityNodes = list(ctx, authoritiesEntry);
   if (authorityNodes.length === 0) {
     fail(
       ctx,
-      authoritiesEntry?.node ?? specEntry.node,
+      authoritiesEntry?.keyNode ?? specEntry.keyNode,
       'spec.authorities',
       'at least one authority is required',
       'an authority is a key, keyless or static block',
@@ -453,7 +453,7 @@ async function readAuthority(ctx: Ctx, node: YNode | undefined, path: string, in
   if (identities.length === 0) {
     fail(
       ctx,
-      idsEntry?.node ?? e.node,
+      idsEntry?.keyNode ?? e.keyNode,
       `${e.path}.identities`,
       'at least one identity (issuer and subject) is required',
       'keyless signatures are only as good as the identity they must carry',
@@ -717,6 +717,8 @@ function distance(a: string, b: string): number {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      // Two letters swapped are one typo (optimal string alignment distance).
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
     }
   }
   return d[a.length]![b.length]!;
