@@ -269,7 +269,6 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
     policy: any,
     trustedRoot: ctx.options.trustedRoot,
     kind,
-    ignoreSCT: a.ignoreSCT,
   });
   const checked = report.checked.map((c): CheckedSignature => {
     if (!c.verified) return c;

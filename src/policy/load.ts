@@ -459,7 +459,17 @@ async function readAuthority(ctx: Ctx, node: YNode | undefined, path: string, in
       'keyless signatures are only as good as the identity they must carry',
     );
   }
-  return { kind: 'keyless', ...base, url: url(ctx, k.get('url')), identities, ignoreSCT: bool(ctx, k.get('insecureIgnoreSCT')) ?? false };
+  const ignore = k.get('insecureIgnoreSCT');
+  if (bool(ctx, ignore) === true) {
+    fail(
+      ctx,
+      ignore!.node,
+      ignore!.path,
+      'insecureIgnoreSCT: true is not supported: every SCT a certificate carries is checked against the trusted root’s CT logs',
+      'remove it, or put the CT log that issued the SCTs into the trusted root',
+    );
+  }
+  return { kind: 'keyless', ...base, url: url(ctx, k.get('url')), identities };
 }
 
 function url(ctx: Ctx, e: Entry | undefined): string | undefined {

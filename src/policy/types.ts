@@ -49,8 +49,6 @@ export interface KeylessAuthority extends VerifyingAuthority {
   /** The Fulcio instance's URL, as written (trust comes from the trusted root). */
   url: string | undefined;
   identities: Identity[];
-  /** `insecureIgnoreSCT: true`: certificates need no SCT. */
-  ignoreSCT: boolean;
 }
 
 /** `static`: passes or fails every image, without looking. */

@@ -68,11 +68,6 @@ export interface VerifyOptions extends OperationOptions {
    * an entry has it checked when a trusted root is given.
    */
   requireTransparencyLog?: boolean;
-  /**
-   * With a keyless policy: accept certificates without an SCT (policy-controller's
-   * `insecureIgnoreSCT`, cosign's `--insecure-ignore-sct`). Off by default.
-   */
-  ignoreSCT?: boolean;
 }
 
 /** Why a signature did not verify; each tampering case has its own. */
@@ -333,7 +328,7 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     trustMaterialOf(options.trustedRoot, keyMode ? policy.key : undefined, keyMode ? policy.validFor : undefined),
     {
       tlogThreshold: keyMode ? (options.requireTransparencyLog ? 1 : 0) : 1,
-      ctlogThreshold: keyMode || options.ignoreSCT ? 0 : 1,
+      ctlogThreshold: keyMode ? 0 : 1,
       timestampThreshold: keyMode ? 0 : 1,
     },
   );

@@ -181,21 +181,23 @@ describe('example: GitHub Actions keyless for one repository', () => {
     assert.deepEqual([warned.passed, warned.verdict], [true, 'warn']);
   });
 
-  it('insecureIgnoreSCT is passed through; keyless attestations are checked against the identities too', async () => {
-    const policies = await load(`apiVersion: policy.sigstore.dev/v1beta1
+  const POLICY = `apiVersion: policy.sigstore.dev/v1beta1
 kind: ClusterImagePolicy
 metadata: {name: attested-in-ci}
 spec:
   images: [{glob: "**"}]
   authorities:
   - keyless:
-      insecureIgnoreSCT: true
+      insecureIgnoreSCT: false
       identities: [{issuer: "${GITHUB}", subjectRegExp: "^https://github\\\\.com/acme/app/"}]
     attestations:
     - name: provenance
       predicateType: slsaprovenance1
       policy: {type: cel, data: 'predicate.buildDefinition.externalParameters.config.contents.packages.exists(p, p == "busybox")'}
-`);
+`;
+
+  it('keyless attestations are checked against the identities too', async () => {
+    const policies = await load(POLICY);
     const img = await image();
     await attestImage(img.layout, 'v1', [provenance(img.digest)], { signer: signer(WORKFLOW), storage: 'referrers' });
     const r = await evaluatePolicies(img.layout, img.digest, REF, policies, { trustedRoot: mock.trustedRoot });

@@ -277,6 +277,12 @@ describe('refusals, each naming the field and its place', () => {
       [/keyless\.ca-cert/, /trusted root/],
     ],
     [
+      'insecureIgnoreSCT: true',
+      `${HEAD}  - keyless:\n      insecureIgnoreSCT: true\n      identities: [{issuer: a, subject: b}]\n`,
+      'policy.yaml:10:26',
+      [/insecureIgnoreSCT: true is not supported/],
+    ],
+    [
       'keyless.trustRootRef',
       `${HEAD}  - keyless:\n      trustRootRef: mine\n      identities: [{issuer: a, subject: b}]\n`,
       'policy.yaml:10:7',
