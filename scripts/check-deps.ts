@@ -23,6 +23,7 @@ const LAYERS: Record<string, number> = {
   compat: 2,
   image: 2,
   pin: 2,
+  policy: 2,
   cli: 3,
   action: 3,
   'index.ts': 3,

@@ -134,6 +134,26 @@ export { parseSourceLine } from './pkg/deb/sources.ts';
 export { compareDebVersions } from './pkg/deb/version.ts';
 /** The resolver shared by apk and deb. */
 export { type Candidate, type Requirement, resolve, type VersionScheme } from './pkg/resolve/resolve.ts';
+/** Policies: ClusterImagePolicy files, CEL conditions, built-in checks, evaluation and reports. */
+export {
+  type AttestationOutcome,
+  type AttestationRule,
+  type Authority as PolicyAuthority,
+  type AuthorityOutcome,
+  type BuiltinCheck,
+  type Condition as PolicyCondition,
+  compileCel,
+  type EvaluateOptions as PolicyEvaluateOptions,
+  evaluatePolicies,
+  formatPolicyReport,
+  globMatches,
+  type ImagePolicy,
+  loadPolicyFile,
+  type PolicyOutcome,
+  type PolicyReport,
+  parsePolicies,
+  type SignatureOutcome,
+} from './policy/index.ts';
 export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
 /** SBOMs. */
 export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';

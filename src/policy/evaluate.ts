@@ -1,0 +1,517 @@
+/**
+ * Evaluating policies against one image, with policy-controller's semantics
+ * (pkg/webhook/validator.go in sigstore/policy-controller):
+ *
+ * - a policy covers an image when one of its globs matches the image's name; every policy that
+ *   covers the image must pass (an image no policy covers fails, as policy-controller's default
+ *   `no-match-policy: deny`, unless `noMatch` says otherwise);
+ * - within a policy the authorities are alternatives: the policy passes when any one passes;
+ * - a key or keyless authority without `attestations` passes when a signature of the image
+ *   verifies with it; with `attestations` it verifies the image's attestations instead, and
+ *   passes when each listed attestation has a verified statement of its predicate type that
+ *   meets its condition (any one statement of the type is enough, as in policy-controller);
+ * - a `static` authority passes or fails without looking;
+ * - a policy in `mode: warn` is reported, and its failure does not fail the verdict.
+ *
+ * Signatures are verified with src/sign (verifyImage): every storage, cosign 2 and 3.
+ */
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import type { TrustedRoot } from '../sign/trust.ts';
+import { type CheckedSignature, type FailureReason, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { celInput } from './cel.ts';
+import { globMatches } from './glob.ts';
+import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
+import type { AttestationRule, Authority, BuiltinCheck, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
+
+/** Options of {@link evaluatePolicies}. */
+export interface EvaluateOptions extends OperationOptions {
+  /** Fulcio CAs, Rekor logs, CT logs and timestamp authorities: needed by keyless authorities and by `ctlog`. */
+  trustedRoot?: TrustedRoot | undefined;
+  /** The time conditions and package ages are judged at (default: now). */
+  now?: Date | undefined;
+  /** An image that no policy covers: `fail` (default, policy-controller's `deny`), `warn` or `pass`. */
+  noMatch?: 'fail' | 'warn' | 'pass' | undefined;
+}
+
+/** The outcome for one image. */
+export interface PolicyReport {
+  /** The image's name as given (what the globs were matched against). */
+  image: string;
+  digest: Digest;
+  /** True when every enforced rule holds: the exit status is 0 exactly then. */
+  passed: boolean;
+  /** `pass`; `warn` when only warn-mode policies (or an uncovered image with noMatch warn) failed; `fail`. */
+  verdict: 'pass' | 'warn' | 'fail';
+  /** Each covering policy, in the order given. */
+  policies: PolicyOutcome[];
+  /** One line per failed rule, naming it (`policy / authority / attestation: why`). */
+  failures: string[];
+  /** One line per failure of a warn-mode policy. */
+  warnings: string[];
+}
+
+/** One policy's outcome. */
+export interface PolicyOutcome {
+  policy: string;
+  where: string;
+  mode: 'enforce' | 'warn';
+  /** The glob that matched the image. */
+  glob: string;
+  passed: boolean;
+  authorities: AuthorityOutcome[];
+}
+
+/** One authority's outcome. */
+export interface AuthorityOutcome {
+  authority: string;
+  where: string;
+  kind: Authority['kind'];
+  passed: boolean;
+  /** What passed or why it failed, in a sentence. */
+  message: string;
+  /** The signatures (or, with attestations, the attestations) tried and what each came to. */
+  signatures?: SignatureOutcome[];
+  /** With `attestations`: each one. */
+  attestations?: AttestationOutcome[];
+}
+
+/** One signature or attestation that was tried. */
+export interface SignatureOutcome {
+  source: string;
+  storage: CheckedSignature['storage'];
+  format: CheckedSignature['format'];
+  verified: boolean;
+  reason?: FailureReason | 'signature-format';
+  message?: string;
+  predicateType?: string;
+  /** The key id, or the certificate's identity and issuer. */
+  signer?: { keyId?: string; identity?: string; issuer?: string };
+}
+
+/** One required attestation's outcome. */
+export interface AttestationOutcome {
+  attestation: string;
+  where: string;
+  /** The predicate type as written, or what a builtin check reads. */
+  predicateType: string;
+  passed: boolean;
+  message: string;
+  /** Each verified statement of the type, and what the condition said of it. */
+  statements: { source: string; predicateType: string; passed: boolean; message: string; error?: string }[];
+}
+
+/**
+ * Evaluates `policies` for the image `digest` in `store`, named `image` (a registry reference is
+ * normalized as go-containerregistry names it before matching globs; any other name is matched
+ * as it is).
+ *
+ * @throws ProvenantError only for a store that cannot be read; everything about signatures and
+ *   conditions is in the report
+ */
+export async function evaluatePolicies(
+  store: ContentStore,
+  digest: Digest,
+  image: string,
+  policies: readonly ImagePolicy[],
+  options: EvaluateOptions = {},
+): Promise<PolicyReport> {
+  const ctx: EvalCtx = { store, digest, options, now: options.now ?? new Date(), cache: new Map(), packages: undefined };
+  const outcomes: PolicyOutcome[] = [];
+  const failures: string[] = [];
+  const warnings: string[] = [];
+  for (const policy of policies) {
+    const glob = policy.images.find((g) => globMatches(g.pattern, image));
+    if (glob === undefined) continue;
+    throwIfAborted(options.signal);
+    const authorities: AuthorityOutcome[] = [];
+    for (const a of policy.authorities) authorities.push(await evaluateAuthority(ctx, a));
+    const passed = authorities.some((a) => a.passed);
+    outcomes.push({ policy: policy.name, where: policy.where, mode: policy.mode, glob: glob.glob, passed, authorities });
+    if (!passed) {
+      const lines = authorities.flatMap((a) => failureLines(policy.name, a));
+      (policy.mode === 'warn' ? warnings : failures).push(...lines);
+    }
+  }
+  if (outcomes.length === 0) {
+    const noMatch = options.noMatch ?? 'fail';
+    const line = `no policy covers ${image}: none of the ${policies.length} policies has a glob that matches it`;
+    if (noMatch === 'fail') failures.push(line);
+    if (noMatch === 'warn') warnings.push(line);
+  }
+  const passed = failures.length === 0;
+  return {
+    image,
+    digest,
+    passed,
+    verdict: !passed ? 'fail' : warnings.length > 0 ? 'warn' : 'pass',
+    policies: outcomes,
+    failures,
+    warnings,
+  };
+}
+
+function failureLines(policy: string, a: AuthorityOutcome): string[] {
+  const failedAttestations = (a.attestations ?? []).filter((x) => !x.passed);
+  if (failedAttestations.length === 0) return [`${policy} / ${a.authority}: ${a.message}`];
+  return failedAttestations.map((x) => `${policy} / ${a.authority} / ${x.attestation}: ${x.message}`);
+}
+
+// ---- authorities ------------------------------------------------------------------------------
+
+interface EvalCtx {
+  store: ContentStore;
+  digest: Digest;
+  options: EvaluateOptions;
+  now: Date;
+  /** Verification results by authority and kind (an authority named in two policies is checked once each). */
+  cache: Map<string, Promise<Verified>>;
+  packages: Promise<ImagePackages | ProvenantError> | undefined;
+}
+
+interface Verified {
+  checked: SignatureOutcome[];
+  verified: CheckedSignature[];
+}
+
+async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<AuthorityOutcome> {
+  const base = { authority: a.name, where: a.where, kind: a.kind };
+  if (a.kind === 'static') {
+    return a.action === 'pass'
+      ? { ...base, passed: true, message: 'passes by static policy' }
+      : { ...base, passed: false, message: `disallowed by static policy${a.message === undefined ? '' : `: ${a.message}`}` };
+  }
+  const problem = trustProblem(ctx, a);
+  if (problem !== undefined) return { ...base, passed: false, message: problem };
+  const kind = a.attestations.length > 0 ? 'attestation' : 'signature';
+  const result = await verified(ctx, a, kind);
+  const what = kind === 'signature' ? 'signature' : 'attestation';
+  if (kind === 'signature') {
+    const n = result.verified.length;
+    if (n > 0) {
+      return {
+        ...base,
+        passed: true,
+        message: `${n} of ${result.checked.length} ${what}s verified (${signers(result.verified)})`,
+        signatures: result.checked,
+      };
+    }
+    return { ...base, passed: false, message: nothingVerified(result, what, a), signatures: result.checked };
+  }
+  if (result.verified.length === 0) {
+    const message = nothingVerified(result, what, a);
+    const attestations = a.attestations.map((r) => ({
+      attestation: r.name,
+      where: r.where,
+      predicateType: r.predicateTypeText,
+      passed: false,
+      message,
+      statements: [],
+    }));
+    return { ...base, passed: false, message, signatures: result.checked, attestations };
+  }
+  const attestations: AttestationOutcome[] = [];
+  for (const rule of a.attestations) attestations.push(await evaluateRule(ctx, rule, result.verified));
+  const failed = attestations.filter((x) => !x.passed);
+  const message =
+    failed.length === 0
+      ? `all ${attestations.length} attestation rules hold (${signers(result.verified)})`
+      : `${failed.length} of ${attestations.length} attestation rules failed: ${failed.map((x) => x.attestation).join(', ')}`;
+  return { ...base, passed: failed.length === 0, message, signatures: result.checked, attestations };
+}
+
+function trustProblem(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority): string | undefined {
+  if (ctx.options.trustedRoot !== undefined) return undefined;
+  if (a.kind === 'keyless')
+    return 'keyless verification needs a trusted root (the Fulcio CAs and Rekor keys to check against), and none was given';
+  if (a.ctlog !== undefined)
+    return 'ctlog asks for transparency log entries, which need a trusted root (the Rekor keys) to be checked, and none was given';
+  return undefined;
+}
+
+function verified(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
+  const key = `${a.where}\u0000${kind}`;
+  let p = ctx.cache.get(key);
+  if (p === undefined) {
+    p = a.kind === 'key' ? verifyWithKeys(ctx, a, kind) : verifyKeyless(ctx, a, kind);
+    ctx.cache.set(key, p);
+  }
+  return p;
+}
+
+async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
+  // A signature counts when any of the keys verifies it; one that none verifies is reported
+  // with the first key's reason.
+  const bySource = new Map<string, CheckedSignature>();
+  for (const k of a.keys) {
+    const report = await verifyImage(ctx.store, ctx.digest, {
+      ...operation(ctx),
+      policy: { key: k.key },
+      trustedRoot: ctx.options.trustedRoot,
+      kind,
+      requireTransparencyLog: a.ctlog !== undefined,
+    });
+    for (const c of report.checked) {
+      const before = bySource.get(c.source);
+      if (before === undefined || (!before.verified && c.verified)) bySource.set(c.source, c);
+    }
+  }
+  return select(a, [...bySource.values()]);
+}
+
+async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
+  // The certificate is verified once with any identity; the identities are then matched here
+  // with RE2, as policy-controller matches them (Go's regexp, unanchored).
+  const any: VerificationPolicy = { certificateIdentity: /(?:)/, certificateOidcIssuer: /(?:)/ };
+  const report = await verifyImage(ctx.store, ctx.digest, {
+    ...operation(ctx),
+    policy: any,
+    trustedRoot: ctx.options.trustedRoot,
+    kind,
+  });
+  const checked = report.checked.map((c): CheckedSignature => {
+    if (!c.verified) return c;
+    const identity = c.signer?.identity ?? '';
+    const issuer = c.signer?.issuer ?? '';
+    if (a.identities.some((id) => matches(id.issuer, issuer) && matches(id.subject, identity))) return c;
+    return {
+      ...c,
+      verified: false,
+      reason: 'identity',
+      message: `its certificate is for ${JSON.stringify(identity)} from issuer ${JSON.stringify(issuer)}, which matches none of the identities (${a.identities
+        .map((id) => `${describeMatcher(id.subject)} from ${describeMatcher(id.issuer)}`)
+        .join('; ')})`,
+    };
+  });
+  return select(a, checked);
+}
+
+function operation(ctx: EvalCtx): OperationOptions {
+  const o: OperationOptions = {};
+  if (ctx.options.signal !== undefined) o.signal = ctx.options.signal;
+  if (ctx.options.logger !== undefined) o.logger = ctx.options.logger;
+  return o;
+}
+
+/** The outcomes to report, with `signatureFormat` applied. */
+function select(a: KeyAuthority | KeylessAuthority, checked: CheckedSignature[]): Verified {
+  const wanted = a.signatureFormat === undefined ? undefined : a.signatureFormat === 'legacy' ? 'cosign-layer' : 'bundle';
+  const out: SignatureOutcome[] = [];
+  const ok: CheckedSignature[] = [];
+  for (const c of checked) {
+    const o: SignatureOutcome = { source: c.source, storage: c.storage, format: c.format, verified: c.verified };
+    if (c.predicateType !== undefined) o.predicateType = c.predicateType;
+    if (c.signer !== undefined) o.signer = c.signer;
+    if (wanted !== undefined && c.format !== wanted) {
+      o.verified = false;
+      o.reason = 'signature-format';
+      o.message = `it is in the ${c.format === 'bundle' ? 'bundle' : 'legacy'} format, and the authority asks for signatureFormat ${a.signatureFormat}`;
+    } else if (!c.verified) {
+      if (c.reason !== undefined) o.reason = c.reason;
+      if (c.message !== undefined) o.message = c.message;
+    } else ok.push(c);
+    out.push(o);
+  }
+  return { checked: out, verified: ok };
+}
+
+function matches(m: Matcher, text: string): boolean {
+  return 'exact' in m ? m.exact === text : m.test(text);
+}
+
+function describeMatcher(m: Matcher): string {
+  return 'exact' in m ? JSON.stringify(m.exact) : `/${m.regexp}/`;
+}
+
+function signers(list: readonly CheckedSignature[]): string {
+  const names = new Set(
+    list.map((c) =>
+      c.signer?.keyId !== undefined ? `key ${c.signer.keyId}` : `${c.signer?.identity ?? '?'} (${c.signer?.issuer ?? '?'})`,
+    ),
+  );
+  return `signed by ${[...names].join(', ')}`;
+}
+
+function nothingVerified(result: Verified, what: string, a: KeyAuthority | KeylessAuthority): string {
+  const by = a.kind === 'key' ? `the ${a.keys.length === 1 ? 'key' : `${a.keys.length} keys`}` : 'the keyless identities';
+  if (result.checked.length === 0) return `the image has no ${what}s`;
+  const reasons = result.checked.map((c) => `${c.source}: ${c.message ?? c.reason ?? 'not verified'}`);
+  return `none of the ${result.checked.length} ${what}s verified with ${by} (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? `; and ${reasons.length - 3} more` : ''})`;
+}
+
+// ---- attestation rules ------------------------------------------------------------------------
+
+async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: readonly CheckedSignature[]): Promise<AttestationOutcome> {
+  const base = { attestation: rule.name, where: rule.where, predicateType: rule.predicateTypeText };
+  const candidates = verifiedList.filter((c) => c.statement !== undefined && rule.predicateTypes.includes(c.statement.predicateType));
+  const c = rule.condition;
+  if (c.kind === 'builtin' && 'maxPackageAgeDays' in c.check)
+    return { ...base, ...(await packageAge(ctx, c.check.maxPackageAgeDays, candidates)) };
+  const check = c.kind === 'builtin' && !('maxPackageAgeDays' in c.check) ? c.check : undefined;
+  if (candidates.length === 0) {
+    const types = [...new Set(verifiedList.map((v) => v.statement?.predicateType ?? v.predicateType ?? '?'))];
+    return {
+      ...base,
+      passed: false,
+      message: `no verified ${rule.predicateTypeText} attestation (the verified ones are ${types.join(', ') || 'none'})`,
+      statements: [],
+    };
+  }
+  const statements: AttestationOutcome['statements'] = [];
+  for (const cand of candidates) {
+    const s = cand.statement!;
+    const one = { source: cand.source, predicateType: s.predicateType };
+    if (c.kind === 'none') statements.push({ ...one, passed: true, message: 'verified' });
+    else if (c.kind === 'cel') {
+      const r = c.program.run(celInput(s, ctx.now) as never);
+      if ('error' in r)
+        statements.push({ ...one, passed: false, message: `the condition could not be evaluated: ${r.error}`, error: r.error });
+      else
+        statements.push({
+          ...one,
+          passed: r.value,
+          message: r.value ? 'the condition holds' : `the condition is false: ${c.expression.trim()}`,
+        });
+    } else if (check !== undefined) statements.push({ ...one, ...builtin(check, s.predicate) });
+  }
+  const good = statements.find((x) => x.passed);
+  if (good !== undefined) return { ...base, passed: true, message: `${good.message} (${good.source})`, statements };
+  const first = statements[0]!;
+  return {
+    ...base,
+    passed: false,
+    message:
+      statements.length === 1 ? first.message : `none of the ${statements.length} verified statements passes; the first: ${first.message}`,
+    statements,
+  };
+}
+
+function builtin(check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>, predicate: unknown): { passed: boolean; message: string } {
+  if ('sbom' in check) {
+    const present = (typeof predicate === 'object' && predicate !== null) || (typeof predicate === 'string' && predicate !== '');
+    return present
+      ? { passed: true, message: 'an SBOM is attested' }
+      : { passed: false, message: 'the SBOM attestation has an empty predicate' };
+  }
+  if ('slsaBuilder' in check) {
+    const id = builderId(predicate);
+    if (id === undefined) return { passed: false, message: 'the provenance names no builder id' };
+    return id === check.slsaBuilder
+      ? { passed: true, message: `built by ${id}` }
+      : { passed: false, message: `built by ${JSON.stringify(id)}, not by ${JSON.stringify(check.slsaBuilder)}` };
+  }
+  const uris = dependencyUris(predicate);
+  if (uris.length === 0) return { passed: false, message: 'the provenance names no resolved dependencies (materials) to check' };
+  const outside = uris.filter((u) => !check.repositories.some((r) => under(u, r)));
+  if (outside.length === 0) return { passed: true, message: `all ${uris.length} dependencies come from the allowed repositories` };
+  return {
+    passed: false,
+    message: `${outside.length} of ${uris.length} dependencies come from elsewhere than ${check.repositories.join(', ')}: ${outside.slice(0, 3).join(', ')}${outside.length > 3 ? ', ...' : ''}`,
+  };
+}
+
+/** SLSA v1 `runDetails.builder.id`, v0.2 and v0.1 `builder.id`. */
+function builderId(predicate: unknown): string | undefined {
+  const p = predicate as { runDetails?: { builder?: { id?: unknown } }; builder?: { id?: unknown } } | null;
+  const id = p?.runDetails?.builder?.id ?? p?.builder?.id;
+  return typeof id === 'string' ? id : undefined;
+}
+
+/** SLSA v1 `buildDefinition.resolvedDependencies[].uri`, v0.2 and v0.1 `materials[].uri`. */
+function dependencyUris(predicate: unknown): string[] {
+  const p = predicate as { buildDefinition?: { resolvedDependencies?: unknown }; materials?: unknown } | null;
+  const list = p?.buildDefinition?.resolvedDependencies ?? p?.materials;
+  if (!Array.isArray(list)) return [];
+  return list.map((d) => (d as { uri?: unknown } | null)?.uri).filter((u): u is string => typeof u === 'string');
+}
+
+/**
+ * True when `uri` is `prefix` or lies under it: the prefix ends with `/`, or the uri goes on
+ * with `/`, `@`, `?` or `#`; so `https://example.org/alpine` does not admit
+ * `https://example.org/alpine-evil/...`.
+ */
+function under(uri: string, prefix: string): boolean {
+  if (!uri.startsWith(prefix)) return false;
+  if (uri.length === prefix.length || prefix.endsWith('/')) return true;
+  return '/@?#'.includes(uri[prefix.length]!);
+}
+
+async function packageAge(
+  ctx: EvalCtx,
+  days: number,
+  sboms: readonly CheckedSignature[],
+): Promise<Omit<AttestationOutcome, 'attestation' | 'where' | 'predicateType'>> {
+  ctx.packages ??= imagePackages(ctx.store, ctx.digest, operation(ctx)).catch((err: unknown) => {
+    if (err instanceof ProvenantError && ['NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE', 'INVALID_ARCHIVE', 'TRUNCATED'].includes(err.code))
+      return err;
+    throw err;
+  });
+  const db = await ctx.packages;
+  const statements: AttestationOutcome['statements'] = sboms.map((s) => ({
+    source: s.source,
+    predicateType: s.statement!.predicateType,
+    passed: true,
+    message: 'read for package build dates',
+  }));
+  // The database is the image's own record; an SBOM's builtDate fills in what it lacks.
+  const fromSbom = new Map<string, Date>();
+  const sbomList: DatedPackage[] = [];
+  for (const s of sboms) {
+    for (const p of sbomPackages(s.statement!.predicate)) {
+      sbomList.push(p);
+      if (p.builtAt !== undefined && !fromSbom.has(p.name)) fromSbom.set(p.name, p.builtAt);
+    }
+  }
+  const dbPackages = db instanceof ProvenantError ? [] : db.packages;
+  const packages: DatedPackage[] =
+    dbPackages.length > 0
+      ? dbPackages.map((p) =>
+          p.builtAt === undefined && fromSbom.has(p.name) ? { ...p, builtAt: fromSbom.get(p.name), source: 'SBOM' } : p,
+        )
+      : sbomList;
+  const unreadable = db instanceof ProvenantError ? ` (the image's layers could not be read: ${db.message})` : '';
+  if (packages.length === 0) {
+    return {
+      passed: false,
+      message: `no package list to check: the image has no apk or dpkg database${unreadable} and no verified SBOM attestation lists packages`,
+      statements,
+    };
+  }
+  const limit = ctx.now.getTime() - days * 86_400_000;
+  const old = packages
+    .filter((p) => p.builtAt !== undefined && p.builtAt.getTime() < limit)
+    .sort((x, y) => x.builtAt!.getTime() - y.builtAt!.getTime());
+  const unknown = packages.filter((p) => p.builtAt === undefined);
+  const ageDays = (d: Date) => Math.floor((ctx.now.getTime() - d.getTime()) / 86_400_000);
+  if (old.length > 0) {
+    const shown = old
+      .slice(0, 5)
+      .map((p) => `${p.name} ${p.version} (${ageDays(p.builtAt!)} days, built ${p.builtAt!.toISOString().slice(0, 10)})`);
+    return {
+      passed: false,
+      message: `${old.length} of ${packages.length} packages are older than ${days} days: ${shown.join(', ')}${old.length > 5 ? ', ...' : ''}`,
+      statements,
+    };
+  }
+  if (unknown.length > 0) {
+    const why =
+      db instanceof ProvenantError || db.database !== 'dpkg'
+        ? 'their source records no build date'
+        : 'Debian’s package database records no build dates; an attested SPDX SBOM with builtDate would give them';
+    return {
+      passed: false,
+      message: `${unknown.length} of ${packages.length} packages have no known build date (${why}): ${unknown
+        .slice(0, 5)
+        .map((p) => p.name)
+        .join(', ')}${unknown.length > 5 ? ', ...' : ''}`,
+      statements,
+    };
+  }
+  const newest = Math.max(...packages.map((p) => ageDays(p.builtAt!)));
+  return {
+    passed: true,
+    message: `all ${packages.length} packages were built within ${days} days (the oldest ${newest} days ago)`,
+    statements,
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Which images a policy covers: policy-controller's `spec.images[].glob`
+ * (pkg/apis/glob/glob.go in sigstore/policy-controller). A glob is letters, digits and
+ * `- _ : / * . @`; `*` matches within one path segment (no `/`), `**` matches anything, and
+ * the glob must match the whole name. The name is the reference as go-containerregistry's
+ * `ref.Name()` writes it: Docker Hub as `index.docker.io`, official images under `library/`,
+ * `:latest` when neither tag nor digest is given, and only the digest when both are.
+ * A glob that does not match that form is tried against the name as written, as
+ * policy-controller still does (with a deprecation warning there).
+ */
+import { parseReference } from '../ref/reference.ts';
+
+const VALID_GLOB = /^[a-zA-Z0-9\-_:/*.@]+$/;
+
+/** Why a glob is not one, or undefined when it is. */
+export function globProblem(glob: string): string | undefined {
+  if (glob === '') return 'the glob is empty';
+  if (!VALID_GLOB.test(glob)) return 'a glob holds only letters, digits and - _ : / * . @';
+  return undefined;
+}
+
+/** The glob as an anchored regular expression (`*` and `*\/*` as policy-controller rewrites them). */
+export function compileGlob(glob: string): RegExp {
+  let g = glob;
+  // policy-controller reads the bare `*` and `*/*` as Docker Hub's namespaces.
+  if (g === '*/*') g = 'index.docker.io/*/*';
+  if (g === '*') g = 'index.docker.io/library/*';
+  const body = g.replaceAll('.', '\\.').replaceAll('**', '\u0000').replaceAll('*', '[^/]*').replaceAll('\u0000', '.*');
+  return new RegExp(`^${body}$`);
+}
+
+/** go-containerregistry's `ref.Name()` for a reference, or undefined when it is not a registry reference. */
+export function canonicalImageName(image: string): string | undefined {
+  let ref: ReturnType<typeof parseReference>;
+  try {
+    ref = parseReference(image);
+  } catch {
+    return undefined;
+  }
+  const registry = ref.registry === 'docker.io' ? 'index.docker.io' : ref.registry;
+  const base = `${registry}/${ref.repository}`;
+  return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
+}
+
+/** True when `glob` covers the image named `image` (see the module comment). */
+export function globMatches(glob: string | RegExp, image: string): boolean {
+  const re = typeof glob === 'string' ? compileGlob(glob) : glob;
+  const name = canonicalImageName(image);
+  if (name !== undefined && re.test(name)) return true;
+  return name !== image && re.test(image);
+}

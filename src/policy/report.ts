@@ -1,0 +1,25 @@
+/**
+ * A policy report as text, for `verify --policy` and `policy test`: per image, per policy, per
+ * authority and per attestation, what passed and what failed. `--format json` prints the
+ * {@link PolicyReport} itself.
+ */
+import type { PolicyReport } from './evaluate.ts';
+
+const MARK = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' } as const;
+
+/** The report as lines of text (no trailing newline). */
+export function formatPolicyReport(report: PolicyReport): string {
+  const out: string[] = [`${report.image} (${report.digest}): ${MARK[report.verdict]}`];
+  for (const p of report.policies) {
+    const state = p.passed ? 'passed' : p.mode === 'warn' ? 'failed (mode: warn, not enforced)' : 'failed';
+    out.push(`  policy ${p.policy} (${p.mode}, glob ${JSON.stringify(p.glob)}): ${state}`);
+    for (const a of p.authorities) {
+      out.push(`    ${a.passed ? 'ok  ' : 'FAIL'} authority ${a.authority} (${a.kind}): ${a.message}`);
+      for (const x of a.attestations ?? []) {
+        out.push(`      ${x.passed ? 'ok  ' : 'FAIL'} attestation ${x.attestation} (${x.predicateType}): ${x.message}`);
+      }
+    }
+  }
+  if (report.policies.length === 0) out.push(...[...report.failures, ...report.warnings].map((l) => `  ${l}`));
+  return out.join('\n');
+}

@@ -1,0 +1,463 @@
+/**
+ * Evaluating policies against real signed images in a temporary OCI layout: the three
+ * documented examples pass for an image that meets them and fail, naming the rule, for one that
+ * does not; CEL conditions that are true, false and in error; the built-in checks; modes,
+ * alternatives, static authorities and signature formats. Keyless signatures come from
+ * @sigstore/mock's Fulcio, Rekor and TSA on 127.0.0.1 (test/sign/mock-sigstore.ts).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { statement } from '../../src/attest/storage.ts';
+import type { Digest } from '../../src/oci/digest.ts';
+import { evaluatePolicies } from '../../src/policy/evaluate.ts';
+import { parsePolicies } from '../../src/policy/load.ts';
+import { formatPolicyReport } from '../../src/policy/report.ts';
+import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
+import type { LayoutStore } from '../../src/store/layout.ts';
+import { makeImage } from '../helpers/images.ts';
+import { removeTemp, tempLayout } from '../sign/helpers.ts';
+import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { apkStanza, docExample, imageWithFiles } from './helpers.ts';
+
+const alice = generateSigningKeyPair();
+const bob = generateSigningKeyPair();
+const REF = 'registry.test/acme/app';
+const GITHUB = 'https://token.actions.githubusercontent.com';
+const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+const SPDX = 'https://spdx.dev/Document';
+const SLSA = 'https://slsa.dev/provenance/v1';
+const NOW = new Date('2026-06-01T00:00:00Z');
+const DAY = 86_400_000;
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'provenant-policy-eval-'));
+  await writeFile(join(dir, 'cosign.pub'), publicKeyPem(alice.publicKey));
+});
+after(async () => {
+  await removeTemp();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const load = (text: string) => parsePolicies(text, 'policy.yaml', { baseDir: dir });
+
+async function image(tag = 'v1'): Promise<{ layout: LayoutStore; digest: Digest }> {
+  const layout = await tempLayout();
+  const made = await makeImage(layout, { tag, platforms: [{ os: 'linux', architecture: 'amd64' }] });
+  return { layout, digest: made.root.digest };
+}
+
+function provenance(
+  digest: Digest,
+  builder = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main',
+  deps?: string[],
+) {
+  return statement(
+    SLSA,
+    {
+      buildDefinition: {
+        buildType: 'https://provenant.dev/build/apk/v1',
+        externalParameters: { config: { contents: { packages: ['busybox', 'ca-certificates'] } } },
+        resolvedDependencies: (deps ?? ['https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz']).map((uri) => ({
+          uri,
+          digest: { sha256: '0'.repeat(64) },
+        })),
+      },
+      runDetails: { builder: { id: builder } },
+    },
+    [{ name: REF, digest }],
+  );
+}
+
+function spdx(digest: Digest, packages: { name: string; versionInfo: string; builtDate?: string }[] = []) {
+  return statement(SPDX, { spdxVersion: 'SPDX-2.3', SPDXID: 'SPDXRef-DOCUMENT', name: 'app', packages }, [{ name: REF, digest }]);
+}
+
+describe('example: signed with our own key', () => {
+  it('passes for an image signed with the key, fails naming the rule for another key and for none', async () => {
+    const policies = await load(await docExample('own-key'));
+    const good = await image();
+    await signImage(good.layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+    const ok = await evaluatePolicies(good.layout, good.digest, `${REF}:v1`, policies);
+    assert.equal(ok.passed, true, ok.failures.join('\n'));
+    assert.equal(ok.verdict, 'pass');
+    assert.deepEqual(
+      ok.policies[0]!.authorities[0]!.signatures!.map((s) => [s.storage, s.verified]),
+      [
+        ['cosign', true],
+        ['referrers', true],
+      ],
+    );
+
+    const other = await image();
+    await signImage(other.layout, 'v1', { signer: new KeySigner(bob.privateKey), dockerReference: REF });
+    const bad = await evaluatePolicies(other.layout, other.digest, `${REF}:v1`, policies);
+    assert.equal(bad.passed, false);
+    assert.equal(bad.verdict, 'fail');
+    assert.equal(bad.failures.length, 1);
+    assert.match(bad.failures[0]!, /^signed-with-our-key \/ release-key: none of the 2 signatures verified with the key/);
+    assert.deepEqual(
+      bad.policies[0]!.authorities[0]!.signatures!.map((s) => s.reason),
+      ['signature', 'wrong-key'],
+    );
+
+    const unsigned = await image();
+    const none = await evaluatePolicies(unsigned.layout, unsigned.digest, `${REF}:v1`, policies);
+    assert.deepEqual(none.failures, ['signed-with-our-key / release-key: the image has no signatures']);
+    assert.match(formatPolicyReport(none), /FAIL authority release-key \(key\): the image has no signatures/);
+  });
+});
+
+describe('example: GitHub Actions keyless for one repository', () => {
+  let mock: MockSigstore;
+  before(async () => {
+    mock = await startMockSigstore({ dir });
+  });
+  after(async () => {
+    await mock?.stop();
+  });
+  const signer = (subject: string, issuer = GITHUB) =>
+    new KeylessSigner({
+      fulcioURL: mock.url,
+      rekorURL: mock.url,
+      tsaURL: mock.url,
+      identityToken: mock.token(subject, issuer),
+      trustedRoot: mock.trustedRoot,
+    });
+
+  it('passes for a workflow of the repository, fails naming the rule for a fork, another issuer, and without a trusted root', async () => {
+    const policies = await load(await docExample('github-actions'));
+    const name = 'ghcr.io/acme/app:v1';
+    const good = await image();
+    await signImage(good.layout, 'v1', { signer: signer(WORKFLOW), dockerReference: 'ghcr.io/acme/app' });
+    const ok = await evaluatePolicies(good.layout, good.digest, name, policies, { trustedRoot: mock.trustedRoot });
+    assert.equal(ok.passed, true, ok.failures.join('\n'));
+    assert.match(
+      ok.policies[0]!.authorities[0]!.message,
+      /2 of 2 signatures verified \(signed by https:\/\/github\.com\/acme\/app\/.*release\.yml@refs\/heads\/main \(https:\/\/token\.actions/,
+    );
+
+    const fork = await image();
+    await signImage(fork.layout, 'v1', {
+      signer: signer('https://github.com/acme/app-fork/.github/workflows/release.yml@refs/heads/main'),
+      dockerReference: 'ghcr.io/acme/app',
+    });
+    const bad = await evaluatePolicies(fork.layout, fork.digest, name, policies, { trustedRoot: mock.trustedRoot });
+    assert.equal(bad.passed, false);
+    assert.match(
+      bad.failures[0]!,
+      /^signed-by-acme-app-workflows \/ github-actions: none of the 2 signatures verified with the keyless identities/,
+    );
+    assert.match(bad.failures[0]!, /app-fork.*matches none of the identities/);
+    assert.deepEqual(
+      bad.policies[0]!.authorities[0]!.signatures!.map((s) => s.reason),
+      ['identity', 'identity'],
+    );
+
+    const elsewhere = await image();
+    await signImage(elsewhere.layout, 'v1', {
+      signer: signer(WORKFLOW, 'https://issuer.example'),
+      dockerReference: 'ghcr.io/acme/app',
+      storages: ['cosign'],
+    });
+    const wrongIssuer = await evaluatePolicies(elsewhere.layout, elsewhere.digest, name, policies, { trustedRoot: mock.trustedRoot });
+    assert.equal(wrongIssuer.passed, false);
+    assert.match(wrongIssuer.failures[0]!, /from issuer "https:\/\/issuer\.example"/);
+
+    const noRoot = await evaluatePolicies(good.layout, good.digest, name, policies);
+    assert.deepEqual(noRoot.failures, [
+      'signed-by-acme-app-workflows / github-actions: keyless verification needs a trusted root (the Fulcio CAs and Rekor keys to check against), and none was given',
+    ]);
+
+    // Not covered by the policy's glob: fails as policy-controller's no-match-policy deny, unless told otherwise.
+    const uncovered = await evaluatePolicies(good.layout, good.digest, 'ghcr.io/other/app:v1', policies, { trustedRoot: mock.trustedRoot });
+    assert.deepEqual(uncovered.failures, ['no policy covers ghcr.io/other/app:v1: none of the 1 policies has a glob that matches it']);
+    const warned = await evaluatePolicies(good.layout, good.digest, 'ghcr.io/other/app:v1', policies, { noMatch: 'warn' });
+    assert.deepEqual([warned.passed, warned.verdict], [true, 'warn']);
+  });
+
+  const POLICY = `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: attested-in-ci}
+spec:
+  images: [{glob: "**"}]
+  authorities:
+  - keyless:
+      insecureIgnoreSCT: false
+      identities: [{issuer: "${GITHUB}", subjectRegExp: "^https://github\\\\.com/acme/app/"}]
+    attestations:
+    - name: provenance
+      predicateType: slsaprovenance1
+      policy: {type: cel, data: 'predicate.buildDefinition.externalParameters.config.contents.packages.exists(p, p == "busybox")'}
+`;
+
+  it('keyless attestations are checked against the identities too', async () => {
+    const policies = await load(POLICY);
+    const img = await image();
+    await attestImage(img.layout, 'v1', [provenance(img.digest)], { signer: signer(WORKFLOW), storage: 'referrers' });
+    const r = await evaluatePolicies(img.layout, img.digest, REF, policies, { trustedRoot: mock.trustedRoot });
+    assert.equal(r.passed, true, r.failures.join('\n'));
+    assert.equal(r.policies[0]!.authorities[0]!.attestations![0]!.statements[0]!.message, 'the condition holds');
+  });
+});
+
+describe('example: must have SLSA provenance and an SBOM', () => {
+  it('passes with both attested, fails naming the rule without the SBOM and with a provenance that lacks the builder', async () => {
+    const policies = await load(await docExample('provenance-and-sbom'));
+    const signer = new KeySigner(alice.privateKey);
+    const good = await image();
+    await attestImage(good.layout, 'v1', [provenance(good.digest)], { signer, storage: 'cosign' });
+    await attestImage(good.layout, 'v1', [spdx(good.digest)], { signer, storage: 'referrers' });
+    const ok = await evaluatePolicies(good.layout, good.digest, `${REF}:v1`, policies);
+    assert.equal(ok.passed, true, ok.failures.join('\n'));
+    assert.deepEqual(
+      ok.policies[0]!.authorities[0]!.attestations!.map((a) => [a.attestation, a.passed]),
+      [
+        ['provenance', true],
+        ['sbom', true],
+      ],
+    );
+
+    const noSbom = await image();
+    await attestImage(noSbom.layout, 'v1', [provenance(noSbom.digest)], { signer, storage: 'cosign' });
+    const bad = await evaluatePolicies(noSbom.layout, noSbom.digest, `${REF}:v1`, policies);
+    assert.equal(bad.passed, false);
+    assert.deepEqual(bad.failures, [
+      `must-have-slsa-and-sbom / release-key / sbom: no verified SPDX or CycloneDX attestation (the verified ones are ${SLSA})`,
+    ]);
+    assert.match(formatPolicyReport(bad), /ok {3}attestation provenance .*\n.*FAIL attestation sbom \(SPDX or CycloneDX\)/);
+
+    const noBuilder = await image();
+    const p = provenance(noBuilder.digest);
+    const doc = JSON.parse(Buffer.from(p.bytes).toString('utf8'));
+    delete doc.predicate.runDetails;
+    const stripped = { predicateType: SLSA, bytes: new TextEncoder().encode(JSON.stringify(doc)) };
+    await attestImage(noBuilder.layout, 'v1', [stripped, spdx(noBuilder.digest)], { signer, storage: 'cosign' });
+    const r = await evaluatePolicies(noBuilder.layout, noBuilder.digest, `${REF}:v1`, policies);
+    assert.equal(r.failures.length, 1);
+    assert.match(
+      r.failures[0]!,
+      /^must-have-slsa-and-sbom \/ release-key \/ provenance: the condition is false: has\(predicate\.buildDefinition\)/,
+    );
+
+    // Attested by another key: nothing verifies, and the authority says so for each rule.
+    const byBob = await image();
+    await attestImage(byBob.layout, 'v1', [provenance(byBob.digest), spdx(byBob.digest)], {
+      signer: new KeySigner(bob.privateKey),
+      storage: 'cosign',
+    });
+    const rb = await evaluatePolicies(byBob.layout, byBob.digest, `${REF}:v1`, policies);
+    assert.equal(rb.failures.length, 2);
+    assert.match(rb.failures[1]!, /^must-have-slsa-and-sbom \/ release-key \/ sbom: none of the 2 attestations verified with the key/);
+  });
+});
+
+/** A policy with one key authority attesting with `rules` (YAML list items, indented by 4). */
+function keyPolicy(rules: string, extra = ''): string {
+  return `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: rules}
+spec:
+  images: [{glob: "**"}]
+  authorities:
+  - name: k
+    key: {secretRef: {name: cosign.pub}}${extra}
+    attestations:
+${rules}`;
+}
+
+async function attested(statements: (d: Digest) => ReturnType<typeof statement>[]) {
+  const img = await image();
+  await attestImage(img.layout, 'v1', statements(img.digest), { signer: new KeySigner(alice.privateKey), storage: 'cosign' });
+  return img;
+}
+
+describe('CEL conditions', () => {
+  const rule = (expr: string) => `    - name: cond\n      predicateType: ${SLSA}\n      policy: {type: cel, data: '${expr}'}\n`;
+
+  it('true passes, false fails with the expression, an error fails with CEL’s message, a non-bool is an error', async () => {
+    const img = await attested((d) => [provenance(d)]);
+    const run = async (expr: string) => {
+      const r = await evaluatePolicies(img.layout, img.digest, REF, await load(keyPolicy(rule(expr))), { now: NOW });
+      return r.policies[0]!.authorities[0]!.attestations![0]!;
+    };
+    const t = await run('predicate.buildDefinition.externalParameters.config.contents.packages.exists(p, p == "busybox")');
+    assert.deepEqual([t.passed, t.statements[0]!.message], [true, 'the condition holds']);
+    const f = await run('predicate.buildDefinition.externalParameters.config.contents.packages.exists(p, p == "bash")');
+    assert.equal(f.passed, false);
+    assert.match(f.message, /^the condition is false: predicate\.buildDefinition.*"bash"\)$/);
+    const e = await run('predicate.runDetails.metadata.invocationId == "x"');
+    assert.equal(e.passed, false);
+    assert.equal(e.statements[0]!.error, 'field not found: metadata');
+    assert.match(e.message, /could not be evaluated: field not found: metadata/);
+    const n = await run('predicate.runDetails.builder.id');
+    assert.match(n.message, /evaluates to a string .*not to true or false/);
+    const vars = await run(
+      'predicateType == "https://slsa.dev/provenance/v1" && statement._type == "https://in-toto.io/Statement/v1" && subject[0].name == "registry.test/acme/app" && now > timestamp("2026-01-01T00:00:00Z")',
+    );
+    assert.equal(vars.passed, true, vars.message);
+  });
+});
+
+describe('built-in checks', () => {
+  it('slsaBuilder: the exact builder passes, another fails naming both', async () => {
+    const img = await attested((d) => [provenance(d, 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main')]);
+    const run = async (id: string) =>
+      (
+        await evaluatePolicies(
+          img.layout,
+          img.digest,
+          REF,
+          await load(keyPolicy(`    - name: builder\n      builtin: {slsaBuilder: "${id}"}\n`)),
+        )
+      ).failures;
+    assert.deepEqual(await run('https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main'), []);
+    assert.deepEqual(await run('https://builder.example/trusted'), [
+      'rules / k / builder: built by "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", not by "https://builder.example/trusted"',
+    ]);
+  });
+
+  it('repositories: every dependency must lie under a prefix, and a look-alike prefix does not count', async () => {
+    const deps = [
+      'https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz',
+      'https://packages.acme.example/alpine-evil/v3.20/main/x86_64/busybox-1.36.1-r2.apk',
+    ];
+    const img = await attested((d) => [provenance(d, undefined, deps)]);
+    const run = async (list: string) =>
+      (
+        await evaluatePolicies(
+          img.layout,
+          img.digest,
+          REF,
+          await load(keyPolicy(`    - name: repos\n      builtin: {repositories: [${list}]}\n`)),
+        )
+      ).failures;
+    assert.deepEqual(await run('"https://packages.acme.example/alpine", "https://packages.acme.example/alpine-evil/"'), []);
+    assert.deepEqual(await run('"https://packages.acme.example/alpine"'), [
+      'rules / k / repos: 1 of 2 dependencies come from elsewhere than https://packages.acme.example/alpine: https://packages.acme.example/alpine-evil/v3.20/main/x86_64/busybox-1.36.1-r2.apk',
+    ]);
+  });
+
+  it('sbom: the format asked for must be attested', async () => {
+    const img = await attested((d) => [spdx(d)]);
+    const run = async (f: string) =>
+      (await evaluatePolicies(img.layout, img.digest, REF, await load(keyPolicy(`    - name: sbom\n      builtin: {sbom: ${f}}\n`))))
+        .failures;
+    assert.deepEqual(await run('spdx'), []);
+    assert.deepEqual(await run('cyclonedx'), [
+      'rules / k / sbom: no verified CycloneDX attestation (the verified ones are https://spdx.dev/Document)',
+    ]);
+  });
+
+  it('maxPackageAgeDays reads apk’s build times from the image, fails naming old and undated packages, and takes SPDX builtDate for Debian', async () => {
+    const signer = new KeySigner(alice.privateKey);
+    const policy = await load(keyPolicy('    - name: fresh\n      builtin: {maxPackageAgeDays: 30}\n'));
+    const check = async (files: Record<string, string>, statements: (d: Digest) => ReturnType<typeof statement>[]) => {
+      const layout = await tempLayout();
+      const stored = await imageWithFiles(layout, 'v1', files);
+      await attestImage(layout, 'v1', statements(stored.digest), { signer, storage: 'cosign' });
+      return evaluatePolicies(layout, stored.digest, REF, policy, { now: NOW });
+    };
+    const fresh =
+      apkStanza('busybox', '1.36.1-r2', new Date(NOW.getTime() - 3 * DAY)) +
+      apkStanza('musl', '1.2.5-r0', new Date(NOW.getTime() - 29 * DAY));
+    const ok = await check({ 'lib/apk/db/installed': fresh }, (d) => [provenance(d)]);
+    assert.equal(ok.passed, true, ok.failures.join('\n'));
+    assert.match(
+      ok.policies[0]!.authorities[0]!.attestations![0]!.message,
+      /all 2 packages were built within 30 days \(the oldest 29 days ago\)/,
+    );
+
+    const stale = fresh + apkStanza('zlib', '1.3.1-r0', new Date('2025-01-15T00:00:00Z'));
+    const old = await check({ 'lib/apk/db/installed': stale }, (d) => [provenance(d)]);
+    assert.deepEqual(old.failures, [
+      'rules / k / fresh: 1 of 3 packages are older than 30 days: zlib 1.3.1-r0 (502 days, built 2025-01-15)',
+    ]);
+
+    const undated = fresh + apkStanza('legacy', '1.0-r0', undefined);
+    const unknown = await check({ 'lib/apk/db/installed': undated }, (d) => [provenance(d)]);
+    assert.match(
+      unknown.failures[0]!,
+      /^rules \/ k \/ fresh: 1 of 3 packages have no known build date \(their source records no build date\): legacy$/,
+    );
+
+    const dpkg =
+      'Package: base-files\nStatus: install ok installed\nVersion: 12.4\n\nPackage: libc6\nStatus: install ok installed\nVersion: 2.36-9\n\n';
+    const debian = await check({ 'var/lib/dpkg/status': dpkg }, (d) => [provenance(d)]);
+    assert.match(
+      debian.failures[0]!,
+      /2 of 2 packages have no known build date \(Debian’s package database records no build dates; an attested SPDX SBOM with builtDate would give them\): base-files, libc6/,
+    );
+    const dated = await check({ 'var/lib/dpkg/status': dpkg }, (d) => [
+      spdx(d, [
+        { name: 'base-files', versionInfo: '12.4', builtDate: new Date(NOW.getTime() - 2 * DAY).toISOString() },
+        { name: 'libc6', versionInfo: '2.36-9', builtDate: new Date(NOW.getTime() - 40 * DAY).toISOString() },
+      ]),
+    ]);
+    assert.deepEqual(dated.failures, [
+      'rules / k / fresh: 1 of 2 packages are older than 30 days: libc6 2.36-9 (40 days, built 2026-04-22)',
+    ]);
+
+    const nothing = await check({ 'etc/hostname': 'x\n' }, (d) => [provenance(d)]);
+    assert.match(
+      nothing.failures[0]!,
+      /no package list to check: the image has no apk or dpkg database and no verified SBOM attestation lists packages/,
+    );
+  });
+});
+
+describe('policies, authorities and modes', () => {
+  const doc = (name: string, authorities: string, mode = '') =>
+    `---\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec:\n  images: [{glob: "registry.test/**"}]\n${mode}  authorities:\n${authorities}`;
+  const aliceKey = '  - name: alice\n    key: {secretRef: {name: cosign.pub}}\n';
+  const failing = '  - name: closed\n    static: {action: fail, message: frozen}\n';
+
+  it('authorities are alternatives, every covering policy must hold, warn mode reports without failing', async () => {
+    const img = await image();
+    await signImage(img.layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+    const anyOf = await load(doc('any', failing + aliceKey));
+    const r1 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, anyOf);
+    assert.equal(r1.passed, true);
+    assert.deepEqual(
+      r1.policies[0]!.authorities.map((a) => [a.authority, a.passed, a.message]),
+      [
+        ['closed', false, 'disallowed by static policy: frozen'],
+        ['alice', true, `2 of 2 signatures verified (signed by key ${r1.policies[0]!.authorities[1]!.signatures![0]!.signer!.keyId})`],
+      ],
+    );
+    const both = await load(doc('signed', aliceKey) + doc('frozen', failing));
+    const r2 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, both);
+    assert.deepEqual([r2.passed, r2.failures], [false, ['frozen / closed: disallowed by static policy: frozen']]);
+    const warn = await load(doc('signed', aliceKey) + doc('frozen', failing, '  mode: warn\n'));
+    const r3 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, warn);
+    assert.deepEqual(
+      [r3.passed, r3.verdict, r3.failures, r3.warnings],
+      [true, 'warn', [], ['frozen / closed: disallowed by static policy: frozen']],
+    );
+    assert.match(
+      formatPolicyReport(r3),
+      /: WARN\n.*\n.*\n {2}policy frozen \(warn, glob "registry\.test\/\*\*"\): failed \(mode: warn, not enforced\)/,
+    );
+    // The report is plain data: --format json prints it as it is.
+    assert.deepEqual(JSON.parse(JSON.stringify(r3)), r3);
+  });
+
+  it('signatureFormat keeps to one storage; ctlog with a key needs a trusted root and a log entry', async () => {
+    const img = await image();
+    await signImage(img.layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['referrers'] });
+    const legacy = await load(doc('legacy', `${aliceKey}    signatureFormat: legacy\n`));
+    const r1 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, legacy);
+    assert.equal(r1.passed, false);
+    assert.equal(r1.policies[0]!.authorities[0]!.signatures![0]!.reason, 'signature-format');
+    const bundle = await load(doc('bundle', `${aliceKey}    signatureFormat: bundle\n`));
+    assert.equal((await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, bundle)).passed, true);
+    const logged = await load(doc('logged', `${aliceKey}    ctlog: {url: https://rekor.sigstore.dev}\n`));
+    const r2 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, logged);
+    assert.match(r2.failures[0]!, /^logged \/ alice: ctlog asks for transparency log entries, which need a trusted root/);
+  });
+});

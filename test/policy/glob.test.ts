@@ -1,0 +1,47 @@
+/** Image globs as policy-controller matches them (pkg/apis/glob in sigstore/policy-controller). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { canonicalImageName, compileGlob, globMatches, globProblem } from '../../src/policy/glob.ts';
+
+describe('image globs', () => {
+  it('names images as go-containerregistry does', () => {
+    assert.equal(canonicalImageName('busybox'), 'index.docker.io/library/busybox:latest');
+    assert.equal(canonicalImageName('docker.io/acme/app:v1'), 'index.docker.io/acme/app:v1');
+    assert.equal(canonicalImageName(`ghcr.io/acme/app:v1@sha256:${'a'.repeat(64)}`), `ghcr.io/acme/app@sha256:${'a'.repeat(64)}`);
+    assert.equal(canonicalImageName('oci:./out:latest'), undefined);
+  });
+
+  const cases: [string, string, boolean][] = [
+    ['**', 'anything/at/all:v1', true],
+    ['ghcr.io/acme/*', 'ghcr.io/acme/app:v1', true],
+    ['ghcr.io/acme/*', 'ghcr.io/acme/team/app:v1', false],
+    ['ghcr.io/acme/**', 'ghcr.io/acme/team/app:v1', true],
+    ['ghcr.io/acme/app', 'ghcr.io/acme/app:latest', false],
+    ['ghcr.io/acme/app', 'ghcr.io/acme/app', true],
+    ['ghcr.io/acme/app:**', 'ghcr.io/acme/app', true],
+    ['ghcr.io/acme/app**', 'ghcr.io/acme/app-fork:v1', true],
+    ['*', 'busybox', true],
+    ['*', 'ghcr.io/busybox', false],
+    ['*/*', 'acme/app', true],
+    ['index.docker.io/library/busybox:*', 'busybox:1.36', true],
+    ['ghcr.io/acme/app.v1', 'ghcr.io/acme/appXv1:latest', false],
+    ['oci:./out:*', 'oci:./out:latest', true],
+    [`ghcr.io/acme/app@sha256:${'b'.repeat(64)}`, `ghcr.io/acme/app:v1@sha256:${'b'.repeat(64)}`, true],
+  ];
+  for (const [glob, image, want] of cases) {
+    it(`${glob} ${want ? 'matches' : 'does not match'} ${image}`, () => {
+      assert.equal(globMatches(glob, image), want);
+    });
+  }
+
+  it('refuses characters a glob cannot hold, and never throws on any name', () => {
+    assert.match(globProblem('registry/[ab]') ?? '', /only letters/);
+    assert.equal(globProblem('a/**'), undefined);
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z0-9\-_:/*.@]{1,20}$/), fc.string({ maxLength: 60 }), (glob, name) => {
+        assert.equal(typeof globMatches(compileGlob(glob), name), 'boolean');
+      }),
+    );
+  });
+});

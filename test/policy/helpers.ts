@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor, ImageManifest } from '../../src/oci/types.ts';
+import { bytesSource, type ContentStore } from '../../src/store/types.ts';
+
+/** The YAML of the docs/policy.md example marked `# example: NAME`, as a reader copies it. */
+export async function docExample(name: string): Promise<string> {
+  const text = await readFile(join(import.meta.dirname, '..', '..', 'docs', 'policy.md'), 'utf8');
+  for (const m of text.matchAll(/```yaml\n([\s\S]*?)```/g)) {
+    if (m[1]!.startsWith(`# example: ${name}\n`)) return m[1]!;
+  }
+  throw new Error(`docs/policy.md has no example ${name}`);
+}
+
+/**
+ * A one-platform image (a single manifest, tagged) whose one gzipped layer holds `files`
+ * (path → text), for checks that read an image's package database.
+ */
+export async function imageWithFiles(store: ContentStore, tag: string, files: Record<string, string>): Promise<Stored> {
+  const entries = Object.entries(files).map(([name, text]) => {
+    const body = new TextEncoder().encode(text);
+    return { header: tarHeader({ name, size: body.length }), body };
+  });
+  const tar = await tarBytes(entries);
+  const gz = new Uint8Array(gzipSync(tar));
+  const layer: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(gz), size: gz.length };
+  await store.putBlob(bytesSource(layer, gz));
+  const config = encodeJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(tar)] }, config: {} });
+  const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
+  await store.putBlob(bytesSource(configDesc, config));
+  const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [layer] };
+  const stored = parseStored(encodeJson(manifest));
+  await store.putManifest(stored, { tags: [tag] });
+  return stored;
+}
+
+/** An apk installed-database stanza. */
+export function apkStanza(name: string, version: string, buildTime: Date | undefined): string {
+  const t = buildTime === undefined ? '' : `t:${Math.floor(buildTime.getTime() / 1000)}\n`;
+  return `C:Q1${Buffer.alloc(20, name.length).toString('base64')}\nP:${name}\nV:${version}\nA:x86_64\nS:1000\nI:4000\nT:${name}\nU:https://example.org\nL:MIT\no:${name}\nm:Someone <someone@example.org>\n${t}\n`;
+}

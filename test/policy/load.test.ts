@@ -1,0 +1,525 @@
+/**
+ * Loading policy files: the documented examples, policies shaped like policy-controller's own
+ * examples (and those files themselves when a checkout is at hand), every refusal by name with
+ * its file:line:col, and a property test that random input only ever fails with a typed error.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { stringify } from 'yaml';
+import { isProvenantError, ProvenantError } from '../../src/errors.ts';
+import { loadPolicyFile, parsePolicies } from '../../src/policy/load.ts';
+import type { ImagePolicy, KeyAuthority, KeylessAuthority } from '../../src/policy/types.ts';
+import { generateSigningKeyPair, keyId, publicKeyPem } from '../../src/sign/keys.ts';
+import { docExample } from './helpers.ts';
+
+const alice = generateSigningKeyPair();
+const bob = generateSigningKeyPair();
+const alicePem = publicKeyPem(alice.publicKey);
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'provenant-policy-load-'));
+  await writeFile(join(dir, 'cosign.pub'), alicePem);
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const parse = (text: string, file = 'policy.yaml') => parsePolicies(text, file, { baseDir: dir });
+
+/** Asserts that `text` is refused with INVALID_CONFIG at `where`, with a message matching each of `patterns`. */
+async function refused(text: string, where: string, ...patterns: RegExp[]): Promise<ProvenantError> {
+  let caught: unknown;
+  try {
+    await parse(text);
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(isProvenantError(caught, 'INVALID_CONFIG'), `expected INVALID_CONFIG, got ${String(caught)}`);
+  const e = caught as ProvenantError;
+  assert.equal(e.where, where, `${e.message} at ${e.where}`);
+  for (const p of patterns) assert.match(`${e.message}\n${e.hint ?? ''}`, p);
+  return e;
+}
+
+const HEAD = `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: p
+spec:
+  images:
+  - glob: "**"
+  authorities:
+`;
+
+describe('the documented examples', () => {
+  it('each loads, with the key read from the secretRef file', async () => {
+    const [own] = await parse(await docExample('own-key'));
+    assert.equal(own!.name, 'signed-with-our-key');
+    const a = own!.authorities[0] as KeyAuthority;
+    assert.equal(a.kind, 'key');
+    assert.deepEqual(
+      a.keys.map((k) => k.id),
+      [keyId(alice.publicKey)],
+    );
+    const [gh] = await parse(await docExample('github-actions'));
+    const k = gh!.authorities[0] as KeylessAuthority;
+    assert.equal(k.kind, 'keyless');
+    assert.equal(k.url, 'https://fulcio.sigstore.dev');
+    assert.deepEqual(k.ctlog, { url: 'https://rekor.sigstore.dev' });
+    const id = k.identities[0]!;
+    assert.deepEqual(id.issuer, { exact: 'https://token.actions.githubusercontent.com' });
+    assert.ok('test' in id.subject);
+    assert.ok(id.subject.test('https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main'));
+    assert.ok(id.subject.test('https://github.com/acme/app/.github/workflows/ci.yaml@refs/tags/v1.2.0'));
+    assert.ok(!id.subject.test('https://github.com/acme/app-fork/.github/workflows/release.yml@refs/heads/main'));
+    assert.ok(
+      !id.subject.test(
+        'https://github.com/evil/x/.github/workflows/a.yml@refs/heads/main?https://github.com/acme/app/.github/workflows/a.yml@refs/heads/x',
+      ),
+    );
+    const [both] = await parse(await docExample('provenance-and-sbom'));
+    const b = both!.authorities[0] as KeyAuthority;
+    assert.deepEqual(
+      b.attestations.map((r) => [r.name, r.predicateTypes, r.condition.kind]),
+      [
+        ['provenance', ['https://slsa.dev/provenance/v1'], 'cel'],
+        ['sbom', ['https://spdx.dev/Document', 'https://cyclonedx.org/bom'], 'builtin'],
+      ],
+    );
+  });
+
+  it('loadPolicyFile reads secretRef relative to the policy file, and a folder of keys as a mounted Secret', async () => {
+    const sub = join(dir, 'sub');
+    await mkdir(join(sub, 'keys'), { recursive: true });
+    await writeFile(join(sub, 'keys', 'a.pub'), alicePem);
+    await writeFile(join(sub, 'keys', 'b.pub'), publicKeyPem(bob.publicKey));
+    await writeFile(join(sub, 'p.yaml'), `${HEAD}  - key:\n      secretRef:\n        name: keys\n        namespace: cosign-system\n`);
+    const [p] = await loadPolicyFile(join(sub, 'p.yaml'));
+    assert.deepEqual(
+      (p!.authorities[0] as KeyAuthority).keys.map((k) => k.id),
+      [keyId(alice.publicKey), keyId(bob.publicKey)],
+    );
+    await assert.rejects(loadPolicyFile(join(sub, 'missing.yaml')), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
+  });
+});
+
+// Policies built from the documented schema (clusterimagepolicy_types.go) with every field that
+// policy-controller's examples/policies use; the examples' own text is not copied here.
+describe('policies shaped like policy-controller’s examples', () => {
+  it('keyless with url, issuer and subject, and ctlog (v1alpha1 and v1beta1) load unchanged', async () => {
+    for (const v of ['v1alpha1', 'v1beta1']) {
+      const text = `apiVersion: policy.sigstore.dev/${v}
+kind: ClusterImagePolicy
+metadata:
+  name: signed-by-a-workflow
+spec:
+  images:
+  # every image
+  - glob: "**"
+  - glob: "registry.example/app@sha256:${'ab'.repeat(32)}"
+  authorities:
+  - keyless:
+      # the public Fulcio
+      url: https://fulcio.sigstore.dev
+      identities:
+      - issuer: https://token.actions.githubusercontent.com
+        subject: "https://github.com/example/repo/.github/workflows/release.yaml@refs/tags/v1.0.0"
+    ctlog:
+      url: https://rekor.sigstore.dev
+`;
+      const [p] = await parse(text);
+      assert.equal(p!.apiVersion, `policy.sigstore.dev/${v}`);
+      const a = p!.authorities[0] as KeylessAuthority;
+      assert.equal(a.name, 'authority-0');
+      assert.deepEqual(a.identities[0]!.subject, {
+        exact: 'https://github.com/example/repo/.github/workflows/release.yaml@refs/tags/v1.0.0',
+      });
+      assert.equal(p!.mode, 'enforce');
+      assert.deepEqual(
+        p!.images.map((i) => i.where),
+        ['policy.yaml:8:11', 'policy.yaml:9:11'],
+      );
+    }
+  });
+
+  it('a named key authority with inline data, ctlog and an attestation by short predicate type loads; with its CUE policy it is refused naming CUE', async () => {
+    const indented = alicePem
+      .trimEnd()
+      .split('\n')
+      .map((l) => `        ${l}`)
+      .join('\n');
+    const base = `apiVersion: policy.sigstore.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata:
+  name: key-attestation-spdx
+spec:
+  images:
+  - glob: "**"
+  authorities:
+  - name: custom-key
+    key:
+      data: |
+${indented}
+    ctlog:
+      url: https://rekor.sigstore.dev
+    attestations:
+    - name: must-have-spdxjson
+      predicateType: spdxjson
+`;
+    const [p] = await parse(base);
+    const a = p!.authorities[0] as KeyAuthority;
+    assert.equal(a.name, 'custom-key');
+    assert.deepEqual(a.ctlog, { url: 'https://rekor.sigstore.dev' });
+    assert.deepEqual(a.attestations[0]!.predicateTypes, ['https://spdx.dev/Document']);
+    const withCue = `${base}      policy:\n        type: cue\n        data: |\n          predicateType: "https://spdx.dev/Document"\n`;
+    await refused(withCue, 'policy.yaml:22:15', /attestations\[0\]\.policy\.type/, /CUE policies are not supported/, /type: cel/);
+    const withCel = `${base}      policy:\n        type: cel\n        data: predicateType == "https://spdx.dev/Document"\n`;
+    const [q] = await parse(withCel);
+    assert.equal((q!.authorities[0] as KeyAuthority).attestations[0]!.condition.kind, 'cel');
+  });
+
+  it('KMS keys, a CIP-level CUE policy with includeTypeMeta and a static authority: the unsupported parts are refused by name', async () => {
+    await refused(
+      `${HEAD}  - name: aws-kms\n    key:\n      kms: awskms:///arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab\n`,
+      'policy.yaml:11:7',
+      /key\.kms/,
+      /KMS/,
+      /cosign public-key/,
+    );
+    const cipPolicy = `${HEAD}  - static:\n      action: pass\n  policy:\n    includeTypeMeta: true\n    type: cue\n    data: |\n      typemeta:\n        kind: "Pod"\n`;
+    await refused(cipPolicy, 'policy.yaml:11:3', /spec\.policy/, /not supported/);
+    const [s] = await parse(`${HEAD}  - static:\n      action: pass\n`);
+    assert.deepEqual(s!.authorities[0], {
+      kind: 'static',
+      name: 'authority-0',
+      where: 'policy.yaml:9:5',
+      action: 'pass',
+      message: undefined,
+    });
+  });
+});
+
+const CONTROLLER =
+  process.env.PROVENANT_POLICY_CONTROLLER ?? join(import.meta.dirname, '..', '..', '..', '.mirror', 'sigstore+policy-controller', 'repo');
+const controllerMissing = existsSync(CONTROLLER)
+  ? false
+  : `no policy-controller checkout at ${CONTROLLER}; set PROVENANT_POLICY_CONTROLLER to one`;
+
+/** A file of the checkout: from a work tree, or with git from a (bare) git directory. */
+function controllerFile(path: string): string {
+  const inTree = join(CONTROLLER, path);
+  if (existsSync(inTree)) return inTree;
+  const r = spawnSync('git', ['--git-dir', CONTROLLER, 'show', `HEAD:${path}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git show ${path}: ${r.stderr}`);
+  const file = join(dir, path.replaceAll('/', '_'));
+  spawnSync('sh', ['-c', 'cat > "$1"', 'sh', file], { input: r.stdout });
+  return file;
+}
+
+describe('policy-controller’s examples/policies, read from a checkout', { skip: controllerMissing }, () => {
+  it('the two within our support load unchanged; the others are refused naming what is unsupported', async () => {
+    for (const name of ['signed-by-github-actions.yaml', 'release-signed-by-github-actions.yaml']) {
+      const policies = await loadPolicyFile(controllerFile(`examples/policies/${name}`));
+      assert.equal(policies.length, 1, name);
+      assert.equal(policies[0]!.authorities[0]!.kind, 'keyless', name);
+    }
+    const expect: Record<string, RegExp> = {
+      'custom-key-attestation-sbom-spdxjson.yaml': /policy\.type: CUE policies are not supported/,
+      'keyless-attestation-sbom-spdxjson.yaml': /policy\.type: CUE policies are not supported/,
+      'signed-by-aws-kms-key.yaml': /key\.kms: key\.kms \(a key held in a KMS\) is not supported/,
+      'signed-by-gcp-kms-key.yaml': /key\.kms/,
+      'allow-only-pods.yaml': /spec\.policy/,
+    };
+    for (const [name, pattern] of Object.entries(expect)) {
+      const file = controllerFile(`examples/policies/${name}`);
+      await assert.rejects(loadPolicyFile(file), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'INVALID_CONFIG'), name);
+        assert.match(e.message, pattern, name);
+        assert.match(e.where ?? '', new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+$`), name);
+        return true;
+      });
+    }
+  });
+});
+
+describe('refusals, each naming the field and its place', () => {
+  const cases: [string, string, string, RegExp[]][] = [
+    [
+      'a misspelt field',
+      `${HEAD}  - keyles:\n      url: https://fulcio.sigstore.dev\n`,
+      'policy.yaml:9:5',
+      [/unknown field "keyles" \(did you mean "keyless"\?\)/],
+    ],
+    ['a misspelt top-level field', HEAD.replace('spec:', 'sepc:'), 'policy.yaml:5:1', [/unknown field "sepc" \(did you mean "spec"\?\)/]],
+    [
+      'source',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    source:\n    - oci: registry.example/signatures\n`,
+      'policy.yaml:11:5',
+      [/authorities\[0\]\.source/, /another repository/],
+    ],
+    [
+      'rfc3161timestamp',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    rfc3161timestamp:\n      trustRootRef: tsa\n`,
+      'policy.yaml:11:5',
+      [/rfc3161timestamp/],
+    ],
+    [
+      'keyless.ca-cert',
+      `${HEAD}  - keyless:\n      ca-cert:\n        data: x\n      identities: [{issuer: a, subject: b}]\n`,
+      'policy.yaml:10:7',
+      [/keyless\.ca-cert/, /trusted root/],
+    ],
+    [
+      'insecureIgnoreSCT: true',
+      `${HEAD}  - keyless:\n      insecureIgnoreSCT: true\n      identities: [{issuer: a, subject: b}]\n`,
+      'policy.yaml:10:26',
+      [/insecureIgnoreSCT: true is not supported/],
+    ],
+    [
+      'keyless.trustRootRef',
+      `${HEAD}  - keyless:\n      trustRootRef: mine\n      identities: [{issuer: a, subject: b}]\n`,
+      'policy.yaml:10:7',
+      [/keyless\.trustRootRef/, /--trusted-root/],
+    ],
+    [
+      'ctlog.trustRootRef',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    ctlog:\n      trustRootRef: mine\n`,
+      'policy.yaml:12:7',
+      [/ctlog\.trustRootRef/],
+    ],
+    ['spec.match', `${HEAD}  - static: {action: pass}\n  match:\n  - resource: pods\n`, 'policy.yaml:10:3', [/spec\.match/, /Kubernetes/]],
+    [
+      'Rego',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      predicateType: custom\n      policy:\n        type: rego\n        data: x\n`,
+      'policy.yaml:15:15',
+      [/Rego policies are not supported/, /type: cel/],
+    ],
+    [
+      'policy.remote',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      predicateType: custom\n      policy:\n        type: cel\n        remote:\n          url: https://example.org/p\n`,
+      'policy.yaml:16:9',
+      [/policy\.remote/],
+    ],
+    [
+      'hashAlgorithm sha512',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n      hashAlgorithm: sha512\n`,
+      'policy.yaml:11:22',
+      [/hashAlgorithm "sha512" is not supported/],
+    ],
+    ['status', `${HEAD}  - static: {action: pass}\nstatus: {}\n`, 'policy.yaml:10:1', [/status is written by the cluster/]],
+    ['a TrustRoot', HEAD.replace('ClusterImagePolicy', 'TrustRoot'), 'policy.yaml:2:7', [/"TrustRoot" is not read here/, /--trusted-root/]],
+    ['another apiVersion', HEAD.replace('v1beta1', 'v2'), 'policy.yaml:1:13', [/"policy\.sigstore\.dev\/v2" is not one of/]],
+    [
+      'an unknown mode',
+      `${HEAD}  - static: {action: pass}\n  mode: enforced\n`,
+      'policy.yaml:10:9',
+      [/"enforced" is not one of enforce, warn \(did you mean "enforce"\?\)/],
+    ],
+    [
+      'key, keyless and static together',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    static: {action: pass}\n`,
+      'policy.yaml:11:5',
+      [/one of key, keyless or static, not key and static/],
+    ],
+    [
+      'attestations on a static authority',
+      `${HEAD}  - static: {action: pass}\n    attestations: []\n`,
+      'policy.yaml:10:5',
+      [/static authority checks nothing/],
+    ],
+    [
+      'keyless without identities',
+      `${HEAD}  - keyless:\n      url: https://fulcio.sigstore.dev\n`,
+      'policy.yaml:9:5',
+      [/at least one identity/],
+    ],
+    [
+      'issuer and issuerRegExp',
+      `${HEAD}  - keyless:\n      identities: [{issuer: a, issuerRegExp: b, subject: c}]\n`,
+      'policy.yaml:10:32',
+      [/one of issuer or issuerRegExp, not both/],
+    ],
+    [
+      'an invalid RE2 expression',
+      `${HEAD}  - keyless:\n      identities: [{issuer: a, subjectRegExp: "a(?=b)"}]\n`,
+      'policy.yaml:10:47',
+      [/subjectRegExp: "a\(\?=b\)" is not an RE2 regular expression/],
+    ],
+    [
+      'an invalid glob',
+      HEAD.replace('"**"', '"registry.example/[abc]"'),
+      'policy.yaml:7:11',
+      [/images\[0\]\.glob/, /only letters, digits/],
+    ],
+    ['no authorities', HEAD, 'policy.yaml:8:3', [/at least one authority/]],
+    ['key data that is not a key', `${HEAD}  - key:\n      data: hello\n`, 'policy.yaml:10:13', [/key\.data: expected a PEM public key/]],
+    [
+      'a secretRef that is not there',
+      `${HEAD}  - key:\n      secretRef: {name: nope.pub}\n`,
+      'policy.yaml:10:25',
+      [/the secret "nope\.pub" cannot be read/],
+    ],
+    [
+      'an unknown predicate type',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      predicateType: sbomish\n`,
+      'policy.yaml:13:22',
+      [/"sbomish" is not a predicate type/, /spdxjson/],
+    ],
+    [
+      'two builtin checks in one entry',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      builtin: {sbom: spdx, maxPackageAgeDays: 3}\n`,
+      'policy.yaml:13:16',
+      [/exactly one check/],
+    ],
+    [
+      'a builtin with a predicateType',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      predicateType: spdx\n      builtin: {sbom: spdx}\n`,
+      'policy.yaml:13:7',
+      [/chooses its own attestations/],
+    ],
+    [
+      'a misspelt builtin',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      builtin: {slsaBuilders: x}\n`,
+      'policy.yaml:13:17',
+      [/unknown field "slsaBuilders" \(did you mean "slsaBuilder"\?\)/],
+    ],
+    [
+      'a negative age',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      builtin: {maxPackageAgeDays: -1}\n`,
+      'policy.yaml:13:36',
+      [/whole number of days/],
+    ],
+    [
+      'an SBOM format that is none',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      builtin: {sbom: [spdx, swid]}\n`,
+      'policy.yaml:13:30',
+      [/"swid" is not an SBOM format/],
+    ],
+    ['invalid YAML', `${HEAD}  - key: [\n`, 'policy.yaml:10:1', [/invalid YAML/]],
+    [
+      'two policies of one name',
+      `${HEAD}  - static: {action: pass}\n---\n${HEAD}  - static: {action: pass}\n`,
+      'policy.yaml:11:1',
+      [/a second policy is named "p" \(the first is at policy\.yaml:1:1\)/],
+    ],
+    [
+      'a duplicate key',
+      `${HEAD}  - static: {action: pass}\n  mode: warn\n  mode: enforce\n`,
+      'policy.yaml:11:3',
+      [/invalid YAML: Map keys must be unique/],
+    ],
+    ['nothing at all', '# just a comment\n', 'policy.yaml', [/no ClusterImagePolicy/]],
+  ];
+  for (const [name, text, where, patterns] of cases) {
+    it(name, async () => {
+      await refused(text, where, ...patterns);
+    });
+  }
+
+  it('several documents in one file load in order; empty documents are skipped', async () => {
+    const text = `---\n${HEAD}  - static: {action: pass}\n---\n---\n${HEAD.replace('name: p', 'name: q')}  - static: {action: fail, message: no}\n  mode: warn\n`;
+    const ps = await parse(text);
+    assert.deepEqual(
+      ps.map((p) => [p.name, p.mode, p.where]),
+      [
+        ['p', 'enforce', 'policy.yaml:2:1'],
+        ['q', 'warn', 'policy.yaml:13:1'],
+      ],
+    );
+  });
+});
+
+describe('CEL conditions are compiled when the policy loads', () => {
+  const withCel = (data: string) =>
+    `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: cond\n      predicateType: slsaprovenance1\n      policy:\n        type: cel\n        data: ${data}\n`;
+
+  it('a syntax error is placed in the file: on the line, and on the line of a block', async () => {
+    await refused(withCel('"predicate.a == "'), 'policy.yaml:16:28', /does not compile/);
+    await refused(withCel('predicate.a ==== 1'), 'policy.yaml:16:27', /does not compile: found = but expecting end of input/);
+    await refused(withCel('|\n          predicate.a == 1 &&\n            predicate.b +\n'), 'policy.yaml:18:25', /does not compile/);
+  });
+
+  it('an unknown variable is named, with the variables there are', async () => {
+    await refused(
+      withCel('predicat.a == 1'),
+      'policy.yaml:16:15',
+      /unknown variable "predicat"/,
+      /predicateType, predicate, subject, statement, now/,
+    );
+    // Comprehension variables are bound, type names are known.
+    const [p] = await parse(withCel('"predicate.materials.all(m, m.uri.startsWith(\\"https://\\")) && type(predicateType) == string"'));
+    assert.equal((p!.authorities[0] as KeyAuthority).attestations[0]!.condition.kind, 'cel');
+  });
+});
+
+describe('the loader on random input', () => {
+  const isTyped = (e: unknown) => e instanceof ProvenantError && typeof e.message === 'string' && e.message.length > 0;
+
+  it('random YAML values never crash it: a policy or a typed error', async () => {
+    const value = fc.letrec((tie) => ({
+      any: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.boolean(), fc.constant(null), tie('arr'), tie('obj')),
+      arr: fc.array(tie('any'), { maxLength: 4 }),
+      obj: fc.dictionary(
+        fc.oneof(
+          fc.string(),
+          fc.constantFrom('apiVersion', 'kind', 'metadata', 'spec', 'images', 'authorities', 'key', 'keyless', 'glob', 'name'),
+        ),
+        tie('any'),
+        { maxKeys: 5 },
+      ),
+    })).any;
+    await fc.assert(
+      fc.asyncProperty(value, async (v) => {
+        try {
+          await parse(stringify(v));
+        } catch (e) {
+          assert.ok(isTyped(e), String(e));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('random text and random edits of a valid policy never crash it', async () => {
+    const valid = await docExample('provenance-and-sbom');
+    const edit = fc.tuple(fc.nat(valid.length), fc.nat(12), fc.string({ maxLength: 12 }));
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string({ maxLength: 200 }), fc.array(edit, { minLength: 1, maxLength: 4 })), async (input) => {
+        let text: string;
+        if (typeof input === 'string') text = input;
+        else {
+          text = valid;
+          for (const [at, cut, insert] of input) text = text.slice(0, at) + insert + text.slice(at + cut);
+        }
+        try {
+          const policies: ImagePolicy[] = await parse(text);
+          assert.ok(policies.length > 0);
+        } catch (e) {
+          assert.ok(isTyped(e), String(e));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('an alias bomb is refused quickly, not expanded', async () => {
+    const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++)
+      lines.push(
+        `a${i}: &a${i} [${Array(10)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]`,
+      );
+    const text = `${lines.join('\n')}\n${HEAD.replace('  name: p', '  name: p\n  labels: *a8')}  - static: {action: pass}\n`;
+    const started = Date.now();
+    await refused(text, 'policy.yaml:1:1', /unknown field "a0"/);
+    assert.ok(Date.now() - started < 2000);
+  });
+});
