@@ -22,6 +22,7 @@ const LAYERS: Record<string, number> = {
   compat: 2,
   image: 2,
   pin: 2,
+  report: 2,
   cli: 3,
   action: 3,
   'index.ts': 3,
