@@ -90,35 +90,37 @@ footer { color: var(--muted); font-size: .85rem; padding-bottom: 2rem; }
 `;
 
 const SCRIPT = `
-'use strict';
-for (const input of document.querySelectorAll('input[data-filter]')) {
-  const table = document.getElementById(input.dataset.filter);
-  const count = document.getElementById(input.dataset.filter + '-count');
-  const rows = Array.from(table.tBodies[0].rows, (row) => ({ row, text: row.textContent.toLowerCase() }));
-  const update = () => {
-    const terms = input.value.toLowerCase().split(/\\s+/).filter((t) => t !== '');
-    let shown = 0;
-    for (const r of rows) {
-      const match = terms.every((t) => r.text.includes(t));
-      r.row.hidden = !match;
-      if (match) shown++;
-    }
-    count.textContent = shown === rows.length ? rows.length + ' packages' : shown + ' of ' + rows.length + ' packages';
-  };
-  input.addEventListener('input', update);
-  input.closest('.filter').hidden = false;
-  update();
-}
-const setAll = (open) => { for (const d of document.querySelectorAll('details')) d.open = open; };
-document.getElementById('expand-all').addEventListener('click', () => setAll(true));
-document.getElementById('collapse-all').addEventListener('click', () => setAll(false));
-document.querySelector('.controls').hidden = false;
-let closed = [];
-window.addEventListener('beforeprint', () => {
-  closed = Array.from(document.querySelectorAll('details:not([open])'));
-  for (const d of closed) d.open = true;
-});
-window.addEventListener('afterprint', () => { for (const d of closed) d.open = false; closed = []; });
+(() => {
+  'use strict';
+  for (const input of document.querySelectorAll('input[data-filter]')) {
+    const table = document.getElementById(input.dataset.filter);
+    const count = document.getElementById(input.dataset.filter + '-count');
+    const rows = Array.from(table.tBodies[0].rows, (row) => ({ row, text: row.textContent.toLowerCase() }));
+    const update = () => {
+      const terms = input.value.toLowerCase().split(/\\s+/).filter((t) => t !== '');
+      let shown = 0;
+      for (const r of rows) {
+        const match = terms.every((t) => r.text.includes(t));
+        r.row.hidden = !match;
+        if (match) shown++;
+      }
+      count.textContent = shown === rows.length ? rows.length + ' packages' : shown + ' of ' + rows.length + ' packages';
+    };
+    input.addEventListener('input', update);
+    input.closest('.filter').hidden = false;
+    update();
+  }
+  const setAll = (open) => { for (const d of document.querySelectorAll('details')) d.open = open; };
+  document.getElementById('expand-all').addEventListener('click', () => setAll(true));
+  document.getElementById('collapse-all').addEventListener('click', () => setAll(false));
+  document.querySelector('.controls').hidden = false;
+  let closed = [];
+  window.addEventListener('beforeprint', () => {
+    closed = Array.from(document.querySelectorAll('details:not([open])'));
+    for (const d of closed) d.open = true;
+  });
+  window.addEventListener('afterprint', () => { for (const d of closed) d.open = false; closed = []; });
+})();
 `;
 
 const cspHash = (text: string): string => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
@@ -145,7 +147,6 @@ export function renderReport(data: ReportData): string {
 <meta name="referrer" content="no-referrer">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<meta name="generator" content="${data.toolVersion === '' ? 'Provenant' : `Provenant ${data.toolVersion}`}">
 <title>Provenant report: ${data.reference}</title>
 <style>${raw(CSS)}</style>
 </head>
