@@ -158,7 +158,7 @@ export function renderReport(data: ReportData): string {
 ${card('Kind', data.kind === 'index' ? 'image index' : 'image manifest')}
 ${card('Platforms', String(data.platforms.length))}
 ${card('Size (stored)', bytes(totalSize))}
-${card('Packages', String(packages))}
+${card(data.platforms.length > 1 ? 'Packages (all platforms)' : 'Packages', String(packages))}
 ${card('Signatures', String(signatures))}
 ${data.compat === undefined ? '' : card('Compatibility', html`<span class="badge ${data.compat.verdict}">${data.compat.verdict}</span>`)}
 </div>
@@ -336,9 +336,23 @@ function attachmentsTable(list: readonly ReportAttachment[], caption: string): H
           ? a.storage === 'cosign' && a.kind === 'signature'
             ? 'simple-signing payloads (cosign 2)'
             : html`<code>${a.artifactType ?? a.mediaType}</code>`
-          : html`<ul class="plain">${a.predicateTypes.map((t) => html`<li><code>${t}</code></li>`)}</ul>`
+          : html`<ul class="plain">${a.predicateTypes.map((t) => html`<li>${predicateName(t)}</li>`)}</ul>`
       }</td><td><code>${a.digest}</code>${a.size === 0 ? '' : html`<br><span class="muted">${bytes(a.size)}</span>`}</td><td>${signersCell(a.signers)}</td></tr>`,
   )}</tbody></table>`;
+}
+
+/** What people call the predicate types they meet; others are shown as they are. */
+const PREDICATES: Record<string, string> = {
+  'https://spdx.dev/Document': 'SPDX SBOM',
+  'https://cyclonedx.org/bom': 'CycloneDX SBOM',
+  'https://slsa.dev/provenance/v1': 'SLSA provenance v1',
+  'https://slsa.dev/provenance/v0.2': 'SLSA provenance v0.2',
+  'https://sigstore.dev/cosign/sign/v1': 'cosign signature',
+};
+
+function predicateName(type: string): Html {
+  const name = Object.hasOwn(PREDICATES, type) ? PREDICATES[type] : undefined;
+  return name === undefined ? html`<code>${type}</code>` : html`${name}`;
 }
 
 function signersCell(signers: readonly ReportSigner[]): Html {
@@ -355,7 +369,7 @@ function signerText(s: ReportSigner): Html {
       : s.keyId !== undefined
         ? html`key <code>${s.keyId}</code>`
         : html`<span class="muted">a key (the signature does not name it)</span>`;
-  return html`<span class="badge signed">signed</span> ${who}${s.predicateType === undefined ? '' : html`<br><span class="muted">${s.predicateType}</span>`}`;
+  return html`<span class="badge signed">signed</span> ${who}`;
 }
 
 function provenanceBody(p: ReportProvenance | undefined): Html {
