@@ -24,6 +24,7 @@ const LAYERS: Record<string, number> = {
   image: 2,
   pin: 2,
   policy: 2,
+  report: 2,
   cli: 3,
   action: 3,
   'index.ts': 3,

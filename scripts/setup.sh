@@ -6,8 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/node.sh"
 
-# The registry (distribution 2.8), and the tools that judge what we write.
-need=(docker-registry skopeo umoci oci-image-tool apache2-utils openssl tar gzip bubblewrap busybox-static)
+# The registry (distribution 2.8), the tools that judge what we write, and Chromium (headless,
+# driven by playwright-core) for the test that opens `provenant report`'s page.
+need=(docker-registry skopeo umoci oci-image-tool apache2-utils openssl tar gzip bubblewrap busybox-static chromium)
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

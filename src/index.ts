@@ -155,6 +155,20 @@ export {
   type SignatureOutcome,
 } from './policy/index.ts';
 export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
+/** `provenant report`: one self-contained HTML page about an image, and the data it shows. */
+export {
+  DEFAULT_REPORT_TARGETS,
+  gatherReport,
+  type ReportAttachment,
+  type ReportCompat,
+  type ReportConfig,
+  type ReportData,
+  type ReportOptions,
+  type ReportPackage,
+  type ReportPlatform,
+  type ReportProvenance,
+} from './report/gather.ts';
+export { renderReport } from './report/html.ts';
 /** SBOMs. */
 export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';
 /** Signing and verification in cosign 2's and cosign 3's formats. */
