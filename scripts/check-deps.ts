@@ -16,7 +16,7 @@ const LAYERS: Record<string, number> = {
   registry: 1,
   store: 1,
   pkg: 2,
-  build: 2,
+  builder: 2,
   sbom: 2,
   attest: 2,
   sign: 2,

@@ -15,10 +15,10 @@ export {
   buildImage,
   type WriteBuildOptions,
   writeBuild,
-} from './build/build.ts';
-export { type ImageConfig as BuildConfig, type LoadedConfig, loadConfig, parseConfig } from './build/config.ts';
-export { type DescribeOptions, describeBuild, describeIndex } from './build/describe.ts';
-export { formatLock, type Lock, type LockedPackage, parseLock } from './build/lock.ts';
+} from './builder/build.ts';
+export { type ImageConfig as BuildConfig, type LoadedConfig, loadConfig, parseConfig } from './builder/config.ts';
+export { type DescribeOptions, describeBuild, describeIndex } from './builder/describe.ts';
+export { formatLock, type Lock, type LockedPackage, parseLock } from './builder/lock.ts';
 /** Target compatibility: which registries and runtimes take an image, and the smallest fix. */
 export {
   type CheckOptions,

@@ -14,7 +14,7 @@ import {
   normalizeArch,
   type PathMutation,
   parseConfig,
-} from '../../src/build/config.ts';
+} from '../../src/builder/config.ts';
 import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -841,7 +841,7 @@ describe('fuzzing', () => {
 
 describe('Debian keys (Provenant extensions)', () => {
   it('reads deb sources, recommends, merged-usr and timezone, with file:line errors', async () => {
-    const { parseConfig } = await import('../../src/build/config.ts');
+    const { parseConfig } = await import('../../src/builder/config.ts');
     const { config } = parseConfig(
       'contents:\n  repositories:\n    - deb [arch=amd64] http://mirror.invalid/debian bookworm main\n  packages: [base-files]\n  recommends: true\n  merged-usr: yes\ntimezone: Europe/Paris\narchs: [x86_64]\n',
       'd.yaml',

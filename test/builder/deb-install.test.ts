@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
-import { caBundle, type DebInstallOptions, dpkgStatusFiles, installDeb, setTimezone } from '../../src/build/deb-install.ts';
+import { caBundle, type DebInstallOptions, dpkgStatusFiles, installDeb, setTimezone } from '../../src/builder/deb-install.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { writeAr } from '../../src/pkg/deb/ar.ts';
 import { parseControlStanzas } from '../../src/pkg/deb/control.ts';
