@@ -8,6 +8,7 @@ const LAYERS: Record<string, number> = {
   'errors.ts': 0,
   'bytes.ts': 0,
   'net.ts': 0,
+  'time.ts': 0,
   oci: 0,
   ref: 0,
   archive: 1,

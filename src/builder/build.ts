@@ -21,6 +21,7 @@ import { ApkKeyring } from '../pkg/apk/signature.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../pkg/fetch.ts';
 import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
 import { bytesSource, type ContentStore, type Logger, type OperationOptions, silentLogger } from '../store/types.ts';
+import { formatTimestamp } from '../time.ts';
 import { comparePaths, Tree } from '../vfs/tree.ts';
 import { type InstalledApk, installApk, installedDatabase, scriptsTar, triggersFile } from './apk-install.ts';
 import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, imageEnvironment, splitWords } from './assemble.ts';
@@ -307,7 +308,7 @@ export async function imageFromTree(
     layers.push(await treeLayer(tree, { paths, workers: options.workers, signal: options.signal, precompressed }));
   }
   const platform = apkArchToPlatform(arch);
-  const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
+  const created = formatTimestamp(mtime);
   const imageConfig: Record<string, unknown> = {};
   const entry = entrypointOf(config, options.configPath);
   if (entry !== undefined) imageConfig.Entrypoint = entry;
@@ -397,7 +398,7 @@ export function splitLayers(
 
 /** The multi-arch index of the platform images, with the configuration's annotations. */
 export function makeIndex(images: BuiltImage[], annotations: Readonly<Record<string, string>>, mtime: number): Stored {
-  const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
+  const created = formatTimestamp(mtime);
   const index: ImageIndex = {
     schemaVersion: 2,
     mediaType: MediaType.OciIndex,

@@ -8,7 +8,8 @@ import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
 import type { Digest } from '../oci/digest.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
-import { spdxDocument, spdxIndexDocument, timestampFromEpoch } from '../sbom/spdx.ts';
+import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
+import { formatTimestamp } from '../time.ts';
 import type { BuildResult } from './build.ts';
 import { inventoryOf } from './inventory.ts';
 
@@ -38,7 +39,7 @@ export interface DescribeOptions {
 
 /** The statements about each platform image, for {@link storeAttestations}. */
 export function describeBuild(result: BuildResult, options: DescribeOptions): Attested[] {
-  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const created = formatTimestamp(options.sourceDateEpoch ?? 0);
   const base = dirname(options.configPath);
   return result.images.map((image) => {
     const statements: StatementBlob[] = [];
@@ -89,7 +90,7 @@ function sha256(text: string): Digest {
  */
 export function describeIndex(result: BuildResult, options: DescribeOptions): Attested | undefined {
   if (options.sbom === false || result.index === undefined) return undefined;
-  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const created = formatTimestamp(options.sourceDateEpoch ?? 0);
   const images = result.images.map((image) => ({
     inventory: inventoryOf(image, options.imageName),
     manifestDigest: image.manifest.digest,

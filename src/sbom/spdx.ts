@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
+import { epochSeconds, formatTimestamp } from '../time.ts';
 import type { Inventory, InventoryPackage } from './inventory.ts';
 import { compareStrings, imagePackageUrl, packageUrl } from './purl.ts';
 
@@ -29,7 +30,7 @@ export function sbomTimestamp(created: string): string {
       hint: 'pass an ISO time such as 2024-01-01T00:00:00Z, or derive it from SOURCE_DATE_EPOCH with timestampFromEpoch',
     });
   }
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return formatTimestamp(new Date(ms));
 }
 
 /**
@@ -40,13 +41,7 @@ export function sbomTimestamp(created: string): string {
  * @throws ProvenantError `USAGE` when the value is not a whole number of seconds
  */
 export function timestampFromEpoch(seconds: number | string): string {
-  const text = String(seconds).trim();
-  if (!/^\d{1,12}$/.test(text)) {
-    throw new ProvenantError('USAGE', `SOURCE_DATE_EPOCH ${JSON.stringify(text)} is not a whole number of seconds`, {
-      hint: 'set SOURCE_DATE_EPOCH to seconds since 1970-01-01, for example $(git log -1 --format=%ct)',
-    });
-  }
-  return new Date(Number(text) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return formatTimestamp(epochSeconds(String(seconds).trim()));
 }
 
 /** A checksum algorithm both SBOM formats name. */
