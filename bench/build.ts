@@ -31,6 +31,7 @@ async function dist() {
     ...((await load('builder/build.js')) as typeof import('../src/builder/build.ts')),
     ...((await load('builder/config.js')) as typeof import('../src/builder/config.ts')),
     ...((await load('pkg/apk/write.js')) as typeof import('../src/pkg/apk/write.ts')),
+    ...((await load('pkg/apk/keys.js')) as typeof import('../src/pkg/apk/keys.ts')),
     ...((await load('store/layout.js')) as typeof import('../src/store/layout.ts')),
   };
 }

@@ -9,6 +9,7 @@ const LAYERS: Record<string, number> = {
   'bytes.ts': 0,
   'net.ts': 0,
   'time.ts': 0,
+  'yaml.ts': 0,
   oci: 0,
   ref: 0,
   archive: 1,

@@ -16,7 +16,8 @@ export {
   type WriteBuildOptions,
   writeBuild,
 } from './builder/build.ts';
-export { type ImageConfig as BuildConfig, type LoadedConfig, loadConfig, parseConfig } from './builder/config.ts';
+export { loadConfig, parseConfig } from './builder/config.ts';
+export type { ImageConfig as BuildConfig, LoadedConfig } from './builder/config-types.ts';
 export { type DescribeOptions, describeBuild, describeIndex } from './builder/describe.ts';
 export { formatLock, type Lock, type LockedPackage, parseLock } from './builder/lock.ts';
 /** Target compatibility: which registries and runtimes take an image, and the smallest fix. */
@@ -99,10 +100,11 @@ export {
 } from './pin/index.ts';
 /** apk: reading, verifying and writing packages and indexes, and apk-tools' version order. */
 export { type ApkIndex, type ApkPackageInfo, readApkIndex } from './pkg/apk/apkindex.ts';
+export { generateApkKeyPair } from './pkg/apk/keys.ts';
 export { type ApkPackage, readApkPackage } from './pkg/apk/package.ts';
 export { ApkKeyring } from './pkg/apk/signature.ts';
 export { compareApkVersions, parseApkDependency } from './pkg/apk/version.ts';
-export { buildApk, buildApkIndex, generateApkKeyPair } from './pkg/apk/write.ts';
+export { buildApk, buildApkIndex } from './pkg/apk/write.ts';
 export { type DebPackage, readDeb } from './pkg/deb/deb.ts';
 export { DebKeyring, fetchDebianIndex } from './pkg/deb/release.ts';
 export { parseSourceLine } from './pkg/deb/sources.ts';

@@ -5,7 +5,7 @@
  */
 import { ProvenantError } from '../errors.ts';
 import type { Tree } from '../vfs/tree.ts';
-import type { ImageAccounts, ImageConfig, ImageOsRelease, PathMutation } from './config.ts';
+import type { ImageAccounts, ImageConfig, ImageOsRelease, PathMutation } from './config-types.ts';
 
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 const decode = (b: Uint8Array | undefined): string => (b === undefined ? '' : new TextDecoder().decode(b));

@@ -24,8 +24,9 @@ import { bytesSource, type ContentStore, type Logger, type OperationOptions, sil
 import { formatTimestamp } from '../time.ts';
 import { comparePaths, Tree } from '../vfs/tree.ts';
 import { type InstalledApk, installApk, installedDatabase, scriptsTar, triggersFile } from './apk-install.ts';
+import { apkArchToPlatform } from './arch.ts';
 import { applyAccounts, applyOsRelease, applyPaths, baseLayout, buildFile, imageEnvironment, splitWords } from './assemble.ts';
-import { apkArchToPlatform, type LoadedConfig } from './config.ts';
+import type { LoadedConfig } from './config-types.ts';
 import { buildDebImage, isDebianConfig } from './deb-build.ts';
 import type { InstalledDeb } from './deb-install.ts';
 import { type Layer, LayerPrecompressor, treeLayer } from './layer.ts';

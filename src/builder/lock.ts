@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
 import type { ApkKeyring } from '../pkg/apk/signature.ts';
-import type { LoadedConfig } from './config.ts';
+import type { LoadedConfig } from './config-types.ts';
 
 /** A byte range of a package and its checksum (`sha1-<base64>` or `sha256-<base64>`). */
 export interface LockedRange {
