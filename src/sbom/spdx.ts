@@ -196,22 +196,16 @@ export function isSpdxLicenseExpression(text: string): boolean {
     }
     return true;
   };
-  const andExpression = (): boolean => {
-    if (!withExpression()) return false;
-    while (peek() === 'AND') {
+  // `a AND b AND c`, `a OR b`: one operand, then more after each `op`. AND binds tighter than OR.
+  const joined = (op: string, operand: () => boolean) => (): boolean => {
+    if (!operand()) return false;
+    while (peek() === op) {
       at++;
-      if (!withExpression()) return false;
+      if (!operand()) return false;
     }
     return true;
   };
-  const orExpression = (): boolean => {
-    if (!andExpression()) return false;
-    while (peek() === 'OR') {
-      at++;
-      if (!andExpression()) return false;
-    }
-    return true;
-  };
+  const orExpression = joined('OR', joined('AND', withExpression));
   return orExpression() && at === tokens.length;
 }
 

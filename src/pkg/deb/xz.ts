@@ -12,6 +12,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import xzDecompress from 'xz-decompress';
+import { concatBytes } from '../../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 
 /** Options of {@link decompressXz} and {@link decompressIndex}. */
@@ -75,13 +76,7 @@ export async function decompressXz(bytes: Uint8Array, options: DecompressOptions
     if (err instanceof ProvenantError) throw err;
     throw new ProvenantError('INVALID_PACKAGE', `the xz data is corrupt or truncated: ${(err as Error).message}`, { where, cause: err });
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
 
 /**
