@@ -19,7 +19,7 @@ export {
 export { loadConfig, parseConfig } from './builder/config.ts';
 export type { ImageConfig as BuildConfig, LoadedConfig } from './builder/config-types.ts';
 export { type DescribeOptions, describeBuild, describeIndex } from './builder/describe.ts';
-export { formatLock, type Lock, type LockedPackage, parseLock } from './builder/lock.ts';
+export { formatLock, type Lock, parseLock } from './builder/lock.ts';
 /** Target compatibility: which registries and runtimes take an image, and the smallest fix. */
 export {
   type CheckOptions,
@@ -106,12 +106,15 @@ export { ApkKeyring } from './pkg/apk/signature.ts';
 export { compareApkVersions, parseApkDependency } from './pkg/apk/version.ts';
 export { buildApk, buildApkIndex } from './pkg/apk/write.ts';
 export { type DebPackage, readDeb } from './pkg/deb/deb.ts';
-export { DebKeyring, fetchDebianIndex } from './pkg/deb/release.ts';
+export { fetchDebianIndex } from './pkg/deb/fetch-index.ts';
+export { DebKeyring } from './pkg/deb/keyring.ts';
 export { parseSourceLine } from './pkg/deb/sources.ts';
 /** Debian: signed repository metadata, .deb files and dpkg's version order. */
 export { compareDebVersions } from './pkg/deb/version.ts';
 /** The resolver shared by apk and deb. */
 export { type Candidate, type Requirement, resolve, type VersionScheme } from './pkg/resolve/resolve.ts';
+/** Package sources: what the builder needs of an ecosystem, and what it reports of each installed package. */
+export type { Ecosystem, InstalledPackage, LockedPackage, PackageSource } from './pkg/source.ts';
 export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
 /** SBOMs. */
 export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';

@@ -2,11 +2,10 @@
  * Describing a build: per platform image, SBOMs (SPDX 2.3 and CycloneDX 1.6, from what the
  * build installed) and SLSA provenance, as in-toto statements ready for any attestation storage.
  */
-import { createHash } from 'node:crypto';
 import { dirname, relative } from 'node:path';
 import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
-import type { Digest } from '../oci/digest.ts';
+import { digestOf } from '../oci/digest.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
 import { formatTimestamp } from '../time.ts';
@@ -51,8 +50,8 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
       const cdx = cyclonedxDocument(inventory, { created, toolVersion: options.toolVersion });
       statements.push(statement(SPDX_PREDICATE, spdx, [subject]), statement(CYCLONEDX_PREDICATE, cdx, [subject]));
       byproducts.push(
-        { name: 'sbom.spdx.json', digest: sha256(JSON.stringify(spdx)), mediaType: 'application/spdx+json' },
-        { name: 'sbom.cdx.json', digest: sha256(JSON.stringify(cdx)), mediaType: 'application/vnd.cyclonedx+json' },
+        { name: 'sbom.spdx.json', digest: digestOf(JSON.stringify(spdx)), mediaType: 'application/spdx+json' },
+        { name: 'sbom.cdx.json', digest: digestOf(JSON.stringify(cdx)), mediaType: 'application/vnd.cyclonedx+json' },
       );
     }
     if (options.provenance !== false) {
@@ -63,9 +62,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
         sourceDateEpoch: options.sourceDateEpoch,
         fromLock: options.fromLock,
         indexes: result.indexes.filter((i) => i.arch === image.arch),
-        packages: result.lock.contents.packages
-          .filter((l) => l.architecture === image.arch)
-          .map((l) => ({ ...l, sha256: result.packageDigests.get(l.url) ?? '' })),
+        packages: image.locked.map((l) => ({ ...l, kind: result.ecosystem, sha256: result.packageDigests.get(l.url) ?? '' })),
         keys: result.keys,
         builderId: options.builderId,
         toolVersion: options.toolVersion,
@@ -77,10 +74,6 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
     }
     return { manifest: image.manifest, statements };
   });
-}
-
-function sha256(text: string): Digest {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}` as Digest;
 }
 
 /**

@@ -71,10 +71,7 @@ export function renderBuild(result: BuildResult, digest: string, where: string, 
   const images = result.images.map((i) => ({
     platform: `linux/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}`,
     digest: i.manifest.digest,
-    packages: [
-      ...i.packages.map((p) => `${p.info.name}-${p.info.version}`),
-      ...(i.debPackages ?? []).map((d) => `${d.pkg.name}_${d.pkg.version}`),
-    ],
+    packages: i.packages.map((p) => p.label),
     skippedScripts: i.skippedScripts,
   }));
   if (format === 'json') return `${JSON.stringify({ digest, location: where, images }, null, 2)}\n`;

@@ -74,7 +74,7 @@ describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
         assert.deepEqual(s.subject, [{ name: 'example.com/app:1', digest: { sha256: image.manifest.digest.slice(7) } }]);
       }
       const [spdx, cdx, slsa] = a.statements.map((x) => parse(x.bytes).predicate);
-      const names = image.packages.map((p) => `${p.info.name}@${p.info.version}`).sort();
+      const names = image.packages.map((p) => `${p.name}@${p.version}`).sort();
       assert.deepEqual(
         ((spdx as { packages: unknown }).packages as { name: string; versionInfo: string; primaryPackagePurpose?: string }[])
           .filter((p) => p.primaryPackagePurpose === 'LIBRARY' || p.primaryPackagePurpose === undefined)
