@@ -129,7 +129,7 @@ export function readYaml(text: string, file: string, options: ReadYamlOptions = 
 }
 
 /** The place of an offset in the text. */
-export function locate(ctx: YamlContext, offset: number): ConfigLocation {
+function locate(ctx: YamlContext, offset: number): ConfigLocation {
   const { line, col } = ctx.lines.linePos(offset);
   return { file: ctx.file, line, column: col };
 }
@@ -151,7 +151,7 @@ export function childPath(parent: string, key: string): string {
 }
 
 /** The key path of a list item: `a[2]`. */
-export function itemPath(parent: string, index: number): string {
+function itemPath(parent: string, index: number): string {
   return `${parent}[${index}]`;
 }
 

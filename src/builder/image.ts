@@ -114,13 +114,13 @@ export function makeIndex(
 }
 
 /** The image's PATH when the configuration sets none: apko's and Alpine's default. */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin';
 
 /**
  * The environment of the image config: the configured variables, with PATH added when missing,
  * and SSL_CERT_FILE as apko sets it. Sorted by name, so the config's bytes are stable.
  */
-export function imageEnvironment(config: ImageConfig): string[] {
+function imageEnvironment(config: ImageConfig): string[] {
   const env: Record<string, string> = { PATH: DEFAULT_PATH, SSL_CERT_FILE: '/etc/ssl/certs/ca-certificates.crt', ...config.environment };
   return Object.keys(env)
     .sort()
@@ -133,7 +133,7 @@ export function imageEnvironment(config: ImageConfig): string[] {
  *
  * @throws ProvenantError `INVALID_CONFIG` for an unterminated quote
  */
-export function splitWords(line: string, where: string): string[] {
+function splitWords(line: string, where: string): string[] {
   const words: string[] = [];
   let cur = '';
   let inWord = false;

@@ -138,7 +138,7 @@ export function preparePackages(inventory: Inventory): PreparedPackage[] {
  * that is stable for `raw` and keeps apart strings that differ only in replaced characters:
  * when characters had to be replaced, the first 8 hex digits of the SHA-256 of `raw` follow.
  */
-export function stableId(raw: string): string {
+function stableId(raw: string): string {
   const clean = raw.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '');
   if (clean === raw && raw !== '') return raw;
   const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);

@@ -28,7 +28,7 @@ export const apkVersionScheme: VersionScheme = {
  * @throws ProvenantError `INVALID_PACKAGE` naming the package when one of its fields holds a
  *   malformed dependency
  */
-export function apkCandidate(info: ApkPackageInfo, repository: string, repoTag: string, repoOrder: number, where: string): ApkCandidate {
+function apkCandidate(info: ApkPackageInfo, repository: string, repoTag: string, repoOrder: number, where: string): ApkCandidate {
   const parse = (text: string): ApkDependency => {
     try {
       return parseApkDependency(text);

@@ -129,7 +129,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
  * (`F:`, with `M:uid:gid:mode` when not root 0755) and files (`R:`, with `a:uid:gid:mode` when
  * not root 0644, and `Z:` the Q1 checksum).
  */
-export function installedDatabase(installed: readonly InstalledApk[]): string {
+function installedDatabase(installed: readonly InstalledApk[]): string {
   let out = '';
   for (const { info, files } of installed) {
     // The index fields in apk-tools' order, then what only the database has.
@@ -168,7 +168,7 @@ export function installedDatabase(installed: readonly InstalledApk[]): string {
  * scripts.tar: each package's install scripts as `<name>-<version>.<Q1 checksum>.<script>`
  * entries, as apk-tools stores them (a tar without the end blocks, like apk's). Times are `mtime`.
  */
-export async function scriptsTar(installed: readonly InstalledApk[], mtime: number): Promise<Uint8Array> {
+async function scriptsTar(installed: readonly InstalledApk[], mtime: number): Promise<Uint8Array> {
   const entries = [];
   for (const { info, pkg } of installed) {
     for (const [name, body] of [...pkg.scripts].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -183,7 +183,7 @@ export async function scriptsTar(installed: readonly InstalledApk[], mtime: numb
 }
 
 /** The triggers file: `Q1checksum folder...` for each package with a `.trigger` script. */
-export function triggersFile(installed: readonly InstalledApk[]): string {
+function triggersFile(installed: readonly InstalledApk[]): string {
   let out = '';
   for (const { info, pkg } of installed) {
     const triggers = pkg.pkginfo.get('triggers');

@@ -358,7 +358,7 @@ export interface BuildApkFromDirectoryOptions extends BuildApkOptions {
  * @throws ProvenantError `USAGE` for a device, FIFO or socket in the folder; `NOT_FOUND` or `IO`
  *   when it cannot be read
  */
-export async function readApkFilesFromDirectory(dir: string, options: { keepOwners?: boolean | undefined } = {}): Promise<ApkFileSpec[]> {
+async function readApkFilesFromDirectory(dir: string, options: { keepOwners?: boolean | undefined } = {}): Promise<ApkFileSpec[]> {
   const root = resolve(dir);
   const out: ApkFileSpec[] = [];
   const walk = async (rel: string): Promise<void> => {

@@ -30,7 +30,7 @@ export type DebCompression = 'none' | 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma';
 export type DebScriptName = 'preinst' | 'postinst' | 'prerm' | 'postrm' | 'config' | 'triggers';
 
 /** Every {@link DebScriptName}, in the order dpkg would use them on a fresh install. */
-export const DEB_SCRIPTS: readonly DebScriptName[] = ['config', 'preinst', 'postinst', 'triggers', 'prerm', 'postrm'];
+const DEB_SCRIPTS: readonly DebScriptName[] = ['config', 'preinst', 'postinst', 'triggers', 'prerm', 'postrm'];
 
 /** A decoder for xz (`.xz`) data, supplied by the caller: Node has none built in. */
 export type XzDecoder = (bytes: Uint8Array) => Promise<Uint8Array>;

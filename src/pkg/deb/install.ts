@@ -60,7 +60,7 @@ export interface DebInstallOptions {
 }
 
 /** Where distroless keeps its dpkg database. */
-export const STATUS_D = 'var/lib/dpkg/status.d';
+const STATUS_D = 'var/lib/dpkg/status.d';
 const encoder = new TextEncoder();
 
 /**
@@ -148,7 +148,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
 }
 
 /** The status.d file name of a package: `<package>`, or `<package>:<arch>` for Multi-Arch: same with `multiArchNames`. */
-export function debStatusName(
+function debStatusName(
   pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch'>,
   options: Pick<DebInstallOptions, 'multiArchNames'> = {},
 ): string {

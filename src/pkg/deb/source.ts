@@ -42,7 +42,7 @@ const DEB_ARCH: Record<string, string> = {
 };
 
 /** A requested package: `name`, `name=version` (apt's pin) or `name (>= version)`. */
-export function debRequest(text: string, where: string): Request {
+function debRequest(text: string, where: string): Request {
   const pin = /^([a-z0-9][a-z0-9+.-]*)=(\S+)$/.exec(text);
   if (pin !== null) return { name: pin[1] as string, constraint: { op: '=', version: pin[2] as string } };
   const [alternatives] = parseDebRelations(text, 'contents.packages', where);

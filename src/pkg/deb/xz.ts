@@ -32,7 +32,7 @@ const DEFAULT_MAX = 2 * 1024 * 1024 * 1024;
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 
 /** True when `bytes` start with the xz magic. */
-export function isXz(bytes: Uint8Array): boolean {
+function isXz(bytes: Uint8Array): boolean {
   return XZ_MAGIC.every((b, i) => bytes[i] === b);
 }
 
@@ -112,12 +112,4 @@ export async function decompressIndex(
       }
       return bytes;
   }
-}
-
-/** The compression of an index file by its name (`Packages.xz` → `xz`), or undefined for an unknown suffix. */
-export function indexCompression(name: string): IndexCompression | undefined {
-  if (name.endsWith('.xz')) return 'xz';
-  if (name.endsWith('.gz')) return 'gzip';
-  if (/\/[^/.]+$/.test(`/${name}`)) return 'none';
-  return undefined;
 }
