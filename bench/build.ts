@@ -28,9 +28,10 @@ const root = join(import.meta.dirname, '..');
 async function dist() {
   const load = (path: string) => import(pathToFileURL(join(root, 'dist', path)).href);
   return {
-    ...((await load('build/build.js')) as typeof import('../src/build/build.ts')),
-    ...((await load('build/config.js')) as typeof import('../src/build/config.ts')),
+    ...((await load('builder/build.js')) as typeof import('../src/builder/build.ts')),
+    ...((await load('builder/config.js')) as typeof import('../src/builder/config.ts')),
     ...((await load('pkg/apk/write.js')) as typeof import('../src/pkg/apk/write.ts')),
+    ...((await load('pkg/apk/keys.js')) as typeof import('../src/pkg/apk/keys.ts')),
     ...((await load('store/layout.js')) as typeof import('../src/store/layout.ts')),
   };
 }

@@ -1,4 +1,4 @@
-// Benchmark: the Debian metadata step (src/pkg/deb/release.ts) against `apt-get update` on the
+// Benchmark: the Debian metadata step (src/pkg/deb/fetch-index.ts, release.ts) against `apt-get update` on the
 // same source, bookworm main amd64 (~63,000 stanzas), with the mirror of the machine's apt sources
 // or PROVENANT_DEBIAN_MIRROR (never written here).
 //
@@ -24,14 +24,9 @@ import { cpus, loadavg, release as osRelease, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseControlStanzas } from '../src/pkg/deb/control.ts';
-import {
-  DEBIAN_ARCHIVE_KEYRING,
-  DebKeyring,
-  fetchDebianIndex,
-  readPackagesIndex,
-  readRelease,
-  selectPackagesFile,
-} from '../src/pkg/deb/release.ts';
+import { fetchDebianIndex } from '../src/pkg/deb/fetch-index.ts';
+import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from '../src/pkg/deb/keyring.ts';
+import { readPackagesIndex, readRelease, selectPackagesFile } from '../src/pkg/deb/release.ts';
 import { decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from '../src/pkg/deb/stanza-index.ts';
 import { decompressXz } from '../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../src/pkg/fetch.ts';

@@ -11,10 +11,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildImage } from '../src/build/build.ts';
-import { loadConfig } from '../src/build/config.ts';
-import { describeBuild } from '../src/build/describe.ts';
-import { buildApk, buildApkIndex, generateApkKeyPair } from '../src/pkg/apk/write.ts';
+import { buildImage } from '../src/builder/build.ts';
+import { loadConfig } from '../src/builder/config.ts';
+import { describeBuild } from '../src/builder/describe.ts';
+import { generateApkKeyPair } from '../src/pkg/apk/keys.ts';
+import { buildApk, buildApkIndex } from '../src/pkg/apk/write.ts';
 
 const { values } = parseArgs({ options: { packages: { type: 'string', default: '100' }, runs: { type: 'string', default: '5' } } });
 const count = Number(values.packages);

@@ -15,10 +15,11 @@ export {
   buildImage,
   type WriteBuildOptions,
   writeBuild,
-} from './build/build.ts';
-export { type ImageConfig as BuildConfig, type LoadedConfig, loadConfig, parseConfig } from './build/config.ts';
-export { type DescribeOptions, describeBuild, describeIndex } from './build/describe.ts';
-export { formatLock, type Lock, type LockedPackage, parseLock } from './build/lock.ts';
+} from './builder/build.ts';
+export { loadConfig, parseConfig } from './builder/config.ts';
+export type { ImageConfig as BuildConfig, LoadedConfig } from './builder/config-types.ts';
+export { type DescribeOptions, describeBuild, describeIndex } from './builder/describe.ts';
+export { formatLock, type Lock, parseLock } from './builder/lock.ts';
 /** Target compatibility: which registries and runtimes take an image, and the smallest fix. */
 export {
   type CheckOptions,
@@ -61,8 +62,8 @@ export {
   type LayerRef,
   type PackageChange,
   type PackageDiff,
+  type PackageOrigin as DiffPackageOrigin,
   type PackageRef,
-  type PackageSource,
   type PlatformDiff,
   type ProvenanceDiff,
   type ValueChange,
@@ -123,17 +124,21 @@ export {
 } from './pin/index.ts';
 /** apk: reading, verifying and writing packages and indexes, and apk-tools' version order. */
 export { type ApkIndex, type ApkPackageInfo, readApkIndex } from './pkg/apk/apkindex.ts';
+export { generateApkKeyPair } from './pkg/apk/keys.ts';
 export { type ApkPackage, readApkPackage } from './pkg/apk/package.ts';
 export { ApkKeyring } from './pkg/apk/signature.ts';
 export { compareApkVersions, parseApkDependency } from './pkg/apk/version.ts';
-export { buildApk, buildApkIndex, generateApkKeyPair } from './pkg/apk/write.ts';
+export { buildApk, buildApkIndex } from './pkg/apk/write.ts';
 export { type DebPackage, readDeb } from './pkg/deb/deb.ts';
-export { DebKeyring, fetchDebianIndex } from './pkg/deb/release.ts';
+export { fetchDebianIndex } from './pkg/deb/fetch-index.ts';
+export { DebKeyring } from './pkg/deb/keyring.ts';
 export { parseSourceLine } from './pkg/deb/sources.ts';
 /** Debian: signed repository metadata, .deb files and dpkg's version order. */
 export { compareDebVersions } from './pkg/deb/version.ts';
 /** The resolver shared by apk and deb. */
 export { type Candidate, type Requirement, resolve, type VersionScheme } from './pkg/resolve/resolve.ts';
+/** Package sources: what the builder needs of an ecosystem, and what it reports of each installed package. */
+export type { Ecosystem, InstalledPackage, LockedPackage, PackageSource } from './pkg/source.ts';
 /** Policies: ClusterImagePolicy files, CEL conditions, built-in checks, evaluation and reports. */
 export {
   type AttestationOutcome,

@@ -7,8 +7,7 @@
  * package file and signing key with its digest (`resolvedDependencies`; packages carry their
  * lock fields, keys their PEM text). The build type is documented in docs/provenance.md.
  */
-import { createHash } from 'node:crypto';
-import type { Digest } from '../oci/digest.ts';
+import { type Digest, digestHex, digestOf } from '../oci/digest.ts';
 import { type StatementBlob, statement } from './storage.ts';
 
 /** Our build type URI: what `externalParameters` and `resolvedDependencies` mean. */
@@ -28,6 +27,8 @@ export interface ProvenanceInput {
   fromLock: boolean;
   indexes: { url: string; arch: string; digest: Digest }[];
   packages: {
+    /** The package's ecosystem (`apk`, `deb`); told from the checksum's form when absent. */
+    kind?: string | undefined;
     name: string;
     version: string;
     architecture: string;
@@ -73,7 +74,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
       digest: { sha256: p.sha256 },
       annotations: {
         // .debs are named by the SHA-256 of the file; apk packages by their Q1 identity.
-        kind: p.checksum.startsWith('sha256:') ? 'deb' : 'apk',
+        kind: p.kind ?? (p.checksum.startsWith('sha256:') ? 'deb' : 'apk'),
         version: p.version,
         arch: p.architecture,
         checksum: p.checksum,
@@ -84,7 +85,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     })),
     ...input.keys.map((k) => ({
       name: k.name,
-      digest: { sha256: createHash('sha256').update(k.pem).digest('hex') },
+      digest: { sha256: digestHex(digestOf(k.pem)) },
       content: Buffer.from(k.pem).toString('base64'),
       annotations: { kind: 'apk-key' },
     })),

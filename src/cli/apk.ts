@@ -2,7 +2,9 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
-import { buildApk, buildApkFromDirectory, buildApkIndex, generateApkKeyPair, parseApkSpecYaml } from '../pkg/apk/write.ts';
+import { generateApkKeyPair } from '../pkg/apk/keys.ts';
+import { parseApkSpecYaml } from '../pkg/apk/spec.ts';
+import { buildApk, buildApkFromDirectory, buildApkIndex } from '../pkg/apk/write.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './main.ts';
 

@@ -3,10 +3,11 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
-import { type BuildResult, buildImage } from '../build/build.ts';
-import { loadConfig, normalizeArch } from '../build/config.ts';
-import { describeBuild, describeIndex } from '../build/describe.ts';
-import { formatLock, type Lock, parseLock } from '../build/lock.ts';
+import { normalizeArch } from '../builder/arch.ts';
+import { type BuildResult, buildImage } from '../builder/build.ts';
+import { loadConfig } from '../builder/config.ts';
+import { describeBuild, describeIndex } from '../builder/describe.ts';
+import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './main.ts';
@@ -70,10 +71,7 @@ export function renderBuild(result: BuildResult, digest: string, where: string, 
   const images = result.images.map((i) => ({
     platform: `linux/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}`,
     digest: i.manifest.digest,
-    packages: [
-      ...i.packages.map((p) => `${p.info.name}-${p.info.version}`),
-      ...(i.debPackages ?? []).map((d) => `${d.pkg.name}_${d.pkg.version}`),
-    ],
+    packages: i.packages.map((p) => p.label),
     skippedScripts: i.skippedScripts,
   }));
   if (format === 'json') return `${JSON.stringify({ digest, location: where, images }, null, 2)}\n`;

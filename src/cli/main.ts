@@ -329,7 +329,7 @@ const commands: Record<string, Command> = {
       const result = await runBuild(configPath!, args, io, { sourceDateEpoch: sourceDateEpoch(io) });
       const dst = await open(outText, args, io, true);
       try {
-        const { writeBuild } = await import('../build/build.ts');
+        const { writeBuild } = await import('../builder/build.ts');
         const { attestationsFor } = await import('./build.ts');
         const attestations = await attestationsFor(result, args, io, {
           configPath: configPath!,

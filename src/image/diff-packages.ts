@@ -6,7 +6,7 @@
  */
 import type { ReadStatement } from './attestations.ts';
 import { compareText } from './diff-config.ts';
-import type { FileDiff, PackageChange, PackageDiff, PackageRef, PackageSource } from './diff-types.ts';
+import type { FileDiff, PackageChange, PackageDiff, PackageOrigin, PackageRef } from './diff-types.ts';
 import { inventoryFromFilesystem, isPackageDatabasePath, type LayerFilesystem } from './filesystem.ts';
 
 /** A package as both sources describe it. */
@@ -23,7 +23,7 @@ export interface PackageInfo {
 
 /** An image's packages and who owns which path (paths without a leading `/`). */
 export interface PackageView {
-  source: PackageSource;
+  source: PackageOrigin;
   packages: PackageInfo[];
   owners: Map<string, string>;
 }

@@ -142,7 +142,7 @@ export interface FileDiff {
 }
 
 /** Where an image's package list came from. */
-export type PackageSource = 'apk' | 'dpkg' | 'sbom' | 'none';
+export type PackageOrigin = 'apk' | 'dpkg' | 'sbom' | 'none';
 
 /** A package of one image. */
 export interface PackageRef {
@@ -170,7 +170,7 @@ export interface PackageChange {
 
 /** Packages added (only in B), removed (only in A) and changed, sorted by name. */
 export interface PackageDiff {
-  source: { a: PackageSource; b: PackageSource };
+  source: { a: PackageOrigin; b: PackageOrigin };
   added: PackageRef[];
   removed: PackageRef[];
   changed: PackageChange[];

@@ -28,7 +28,7 @@ export interface FetchFileOptions {
 }
 
 /** True for locations that are URLs with a scheme we fetch over the network. */
-export function isRemote(location: string): boolean {
+function isRemote(location: string): boolean {
   return /^https?:\/\//i.test(location);
 }
 
@@ -132,7 +132,7 @@ function requestError(err: unknown, location: string, where: string, signal: Abo
 }
 
 /** The local path of a `file://` URL or a path, relative ones against `baseDir`. */
-export function localPath(location: string, baseDir: string | undefined): string {
+function localPath(location: string, baseDir: string | undefined): string {
   if (location.startsWith('file://')) return fileURLToPath(location);
   if (isAbsolute(location)) return location;
   return resolvePath(baseDir ?? '.', location);

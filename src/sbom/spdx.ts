@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
+import { epochSeconds, formatTimestamp } from '../time.ts';
 import type { Inventory, InventoryPackage } from './inventory.ts';
 import { compareStrings, imagePackageUrl, packageUrl } from './purl.ts';
 
@@ -29,7 +30,7 @@ export function sbomTimestamp(created: string): string {
       hint: 'pass an ISO time such as 2024-01-01T00:00:00Z, or derive it from SOURCE_DATE_EPOCH with timestampFromEpoch',
     });
   }
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return formatTimestamp(new Date(ms));
 }
 
 /**
@@ -40,13 +41,7 @@ export function sbomTimestamp(created: string): string {
  * @throws ProvenantError `USAGE` when the value is not a whole number of seconds
  */
 export function timestampFromEpoch(seconds: number | string): string {
-  const text = String(seconds).trim();
-  if (!/^\d{1,12}$/.test(text)) {
-    throw new ProvenantError('USAGE', `SOURCE_DATE_EPOCH ${JSON.stringify(text)} is not a whole number of seconds`, {
-      hint: 'set SOURCE_DATE_EPOCH to seconds since 1970-01-01, for example $(git log -1 --format=%ct)',
-    });
-  }
-  return new Date(Number(text) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return formatTimestamp(epochSeconds(String(seconds).trim()));
 }
 
 /** A checksum algorithm both SBOM formats name. */
@@ -143,7 +138,7 @@ export function preparePackages(inventory: Inventory): PreparedPackage[] {
  * that is stable for `raw` and keeps apart strings that differ only in replaced characters:
  * when characters had to be replaced, the first 8 hex digits of the SHA-256 of `raw` follow.
  */
-export function stableId(raw: string): string {
+function stableId(raw: string): string {
   const clean = raw.replace(/[^A-Za-z0-9.-]+/g, '-').replace(/^-+|-+$/g, '');
   if (clean === raw && raw !== '') return raw;
   const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
@@ -201,22 +196,16 @@ export function isSpdxLicenseExpression(text: string): boolean {
     }
     return true;
   };
-  const andExpression = (): boolean => {
-    if (!withExpression()) return false;
-    while (peek() === 'AND') {
+  // `a AND b AND c`, `a OR b`: one operand, then more after each `op`. AND binds tighter than OR.
+  const joined = (op: string, operand: () => boolean) => (): boolean => {
+    if (!operand()) return false;
+    while (peek() === op) {
       at++;
-      if (!withExpression()) return false;
+      if (!operand()) return false;
     }
     return true;
   };
-  const orExpression = (): boolean => {
-    if (!andExpression()) return false;
-    while (peek() === 'OR') {
-      at++;
-      if (!andExpression()) return false;
-    }
-    return true;
-  };
+  const orExpression = joined('OR', joined('AND', withExpression));
   return orExpression() && at === tokens.length;
 }
 

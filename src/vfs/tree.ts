@@ -187,3 +187,16 @@ export function compareBytes(a: string, b: string): number {
   if (a === b) return 0;
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
+
+/** Puts a file the build writes (root-owned, 0644 unless said). */
+export function buildFile(tree: Tree, path: string, content: string | Uint8Array, mtime: number, mode = 0o644): void {
+  tree.put(path, {
+    type: 'file',
+    mode,
+    uid: 0,
+    gid: 0,
+    mtime,
+    body: typeof content === 'string' ? new TextEncoder().encode(content) : content,
+    owner: 'build',
+  });
+}

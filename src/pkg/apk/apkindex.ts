@@ -116,9 +116,6 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
   };
 }
 
-const LIST_FIELDS = new Set(['D', 'p', 'i', 'r']);
-const NUMBER_FIELDS = new Set(['S', 'I', 't', 'k', 'q']);
-
 /**
  * Parses APKINDEX text (also the format of /lib/apk/db/installed, whose file fields `F:`, `R:`,
  * `a:`, `M:`, `Z:` land in `extra`). Each stanza must name a package (`P:`), a version (`V:`)
@@ -130,7 +127,7 @@ const NUMBER_FIELDS = new Set(['S', 'I', 't', 'k', 'q']);
 export function parseApkIndexText(text: string, where: string): ApkPackageInfo[] {
   const packages: ApkPackageInfo[] = [];
   const lines = text.split('\n');
-  let current: Partial<ApkPackageInfo> & { extra: Record<string, string[]> } = { extra: {} };
+  let current: Draft = { extra: {} };
   let startLine = 1;
   let fields = 0;
   const finish = (lineNo: number): void => {
@@ -146,28 +143,7 @@ export function parseApkIndexText(text: string, where: string): ApkPackageInfo[]
         });
       }
     }
-    packages.push({
-      name: current.name ?? '',
-      version: current.version ?? '',
-      arch: current.arch ?? '',
-      checksum: current.checksum ?? '',
-      size: current.size ?? 0,
-      installedSize: current.installedSize ?? 0,
-      description: current.description ?? '',
-      url: current.url ?? '',
-      license: current.license ?? '',
-      origin: current.origin ?? '',
-      maintainer: current.maintainer ?? '',
-      buildTime: current.buildTime,
-      commit: current.commit ?? '',
-      depends: current.depends ?? [],
-      provides: current.provides ?? [],
-      installIf: current.installIf ?? [],
-      replaces: current.replaces ?? [],
-      providerPriority: current.providerPriority,
-      replacesPriority: current.replacesPriority,
-      extra: current.extra,
-    });
+    packages.push(infoOf(current));
     current = { extra: {} };
     fields = 0;
   };
@@ -188,7 +164,7 @@ export function parseApkIndexText(text: string, where: string): ApkPackageInfo[]
     const value = line.slice(2);
     fields++;
     let num: number | undefined;
-    if (NUMBER_FIELDS.has(letter)) {
+    if (Object.hasOwn(NUMBER_KEYS, letter)) {
       if (!/^-?\d+$/.test(value)) {
         throw new ProvenantError('INVALID_PACKAGE', `field ${letter}: on line ${lineNo} is not a whole number: ${JSON.stringify(value)}`, {
           where: `${where}:${lineNo}`,
@@ -196,74 +172,71 @@ export function parseApkIndexText(text: string, where: string): ApkPackageInfo[]
       }
       num = Number(value);
     }
-    const list = LIST_FIELDS.has(letter) ? value.split(/\s+/).filter((s) => s !== '') : [];
-    switch (letter) {
-      case 'P':
-        current.name = value;
-        break;
-      case 'V':
-        current.version = value;
-        break;
-      case 'A':
-        current.arch = value;
-        break;
-      case 'C':
-        current.checksum = value;
-        break;
-      case 'S':
-        current.size = num ?? 0;
-        break;
-      case 'I':
-        current.installedSize = num ?? 0;
-        break;
-      case 'T':
-        current.description = value;
-        break;
-      case 'U':
-        current.url = value;
-        break;
-      case 'L':
-        current.license = value;
-        break;
-      case 'o':
-        current.origin = value;
-        break;
-      case 'm':
-        current.maintainer = value;
-        break;
-      case 't':
-        current.buildTime = num;
-        break;
-      case 'c':
-        current.commit = value;
-        break;
-      case 'k':
-        current.providerPriority = num;
-        break;
-      case 'q':
-        current.replacesPriority = num;
-        break;
-      case 'D':
-        current.depends = [...(current.depends ?? []), ...list];
-        break;
-      case 'p':
-        current.provides = [...(current.provides ?? []), ...list];
-        break;
-      case 'i':
-        current.installIf = [...(current.installIf ?? []), ...list];
-        break;
-      case 'r':
-        current.replaces = [...(current.replaces ?? []), ...list];
-        break;
-      default: {
-        const values = current.extra[letter];
-        if (values === undefined) current.extra[letter] = [value];
-        else values.push(value);
-      }
-    }
+    applyField(current, letter, value, num);
   }
   finish(lines.length);
   return packages;
+}
+
+/** A stanza being read. */
+type Draft = Partial<ApkPackageInfo> & { extra: Record<string, string[]> };
+
+/** The index letters of text fields, list fields (repeatable, space-separated) and number fields. */
+const TEXT_KEYS = {
+  P: 'name',
+  V: 'version',
+  A: 'arch',
+  C: 'checksum',
+  T: 'description',
+  U: 'url',
+  L: 'license',
+  o: 'origin',
+  m: 'maintainer',
+  c: 'commit',
+} as const;
+const LIST_KEYS = { D: 'depends', p: 'provides', i: 'installIf', r: 'replaces' } as const;
+const NUMBER_KEYS = { S: 'size', I: 'installedSize', t: 'buildTime', k: 'providerPriority', q: 'replacesPriority' } as const;
+
+/** Sets one field of a stanza; repeated list fields add up, unknown letters land in `extra`. */
+function applyField(current: Draft, letter: string, value: string, num: number | undefined): void {
+  if (Object.hasOwn(TEXT_KEYS, letter)) {
+    current[TEXT_KEYS[letter as keyof typeof TEXT_KEYS]] = value;
+  } else if (Object.hasOwn(NUMBER_KEYS, letter)) {
+    current[NUMBER_KEYS[letter as keyof typeof NUMBER_KEYS]] = num ?? 0;
+  } else if (Object.hasOwn(LIST_KEYS, letter)) {
+    const key = LIST_KEYS[letter as keyof typeof LIST_KEYS];
+    current[key] = [...(current[key] ?? []), ...value.split(/\s+/).filter((s) => s !== '')];
+  } else {
+    const values = current.extra[letter];
+    if (values === undefined) current.extra[letter] = [value];
+    else values.push(value);
+  }
+}
+
+/** A finished stanza, with the defaults of the fields it did not have. */
+function infoOf(current: Draft): ApkPackageInfo {
+  return {
+    name: current.name ?? '',
+    version: current.version ?? '',
+    arch: current.arch ?? '',
+    checksum: current.checksum ?? '',
+    size: current.size ?? 0,
+    installedSize: current.installedSize ?? 0,
+    description: current.description ?? '',
+    url: current.url ?? '',
+    license: current.license ?? '',
+    origin: current.origin ?? '',
+    maintainer: current.maintainer ?? '',
+    buildTime: current.buildTime,
+    commit: current.commit ?? '',
+    depends: current.depends ?? [],
+    provides: current.provides ?? [],
+    installIf: current.installIf ?? [],
+    replaces: current.replaces ?? [],
+    providerPriority: current.providerPriority,
+    replacesPriority: current.replacesPriority,
+    extra: current.extra,
+  };
 }
 
 /**

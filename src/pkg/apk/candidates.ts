@@ -2,7 +2,7 @@
  * apk packages as resolver candidates, and apk's version scheme for the resolver.
  */
 import { isProvenantError, ProvenantError } from '../../errors.ts';
-import type { Candidate, Constraint, Request, Requirement, VersionScheme } from '../resolve/resolve.ts';
+import type { Candidate, Constraint, Requirement, VersionScheme } from '../resolve/resolve.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import { type ApkDependency, type ApkVersionOp, compareApkVersions, parseApkDependency, satisfiesApkConstraint } from './version.ts';
 
@@ -28,7 +28,7 @@ export const apkVersionScheme: VersionScheme = {
  * @throws ProvenantError `INVALID_PACKAGE` naming the package when one of its fields holds a
  *   malformed dependency
  */
-export function apkCandidate(info: ApkPackageInfo, repository: string, repoTag: string, repoOrder: number, where: string): ApkCandidate {
+function apkCandidate(info: ApkPackageInfo, repository: string, repoTag: string, repoOrder: number, where: string): ApkCandidate {
   const parse = (text: string): ApkDependency => {
     try {
       return parseApkDependency(text);
@@ -100,10 +100,4 @@ export function requirementOf(d: ApkDependency): Requirement {
     constraint: d.op === undefined || d.version === undefined ? undefined : { op: d.op, version: d.version },
     tag: d.tag,
   };
-}
-
-/** A `contents.packages` entry (an apk dependency atom) as a request. */
-export function apkRequest(text: string, where?: string): Request {
-  const d = parseApkDependency(text, where);
-  return { ...requirementOf(d), conflict: d.conflict };
 }

@@ -85,7 +85,7 @@ const SIGN_ENTRY = /^\.SIGN\.(RSA|RSA256)\.(.+)$/;
  * Parses one entry name of a signature member. Returns undefined for names that are not
  * signatures (which a signature member must not hold).
  */
-export function parseSignatureName(name: string): { type: 'RSA' | 'RSA256'; keyName: string } | undefined {
+function parseSignatureName(name: string): { type: 'RSA' | 'RSA256'; keyName: string } | undefined {
   const m = SIGN_ENTRY.exec(name);
   if (m === null || m[2] === undefined || m[2].includes('/')) return undefined;
   return { type: m[1] as 'RSA' | 'RSA256', keyName: m[2] };

@@ -1,5 +1,6 @@
+/** Reading a small in-memory tar whole (apk's signature, control and data members), bodies included. */
 import { readTar, type TarHeader } from '../../archive/tar.ts';
-import { concatBytes } from '../../bytes.ts';
+import { collectBytes } from '../../bytes.ts';
 
 /** A tar member read whole into memory. */
 export interface TarFile {
@@ -16,13 +17,7 @@ export interface TarFile {
 export async function tarFiles(data: Uint8Array, where: string): Promise<TarFile[]> {
   const out: TarFile[] = [];
   for await (const entry of readTar([data], { where })) {
-    out.push({ name: entry.header.name, header: entry.header, body: await readAll(entry.body) });
+    out.push({ name: entry.header.name, header: entry.header, body: await collectBytes(entry.body) });
   }
   return out;
-}
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of body) parts.push(chunk);
-  return concatBytes(parts);
 }

@@ -15,74 +15,20 @@
  * compressor of archive/deflate.ts, not abuild's `gzip -9`: apk checks hashes of the compressed
  * bytes it is given, never that they are what some gzip would make.
  */
-import { createHash, createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject, sign } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Scalar, type Node as YamlNode } from 'yaml';
+import { join, resolve } from 'node:path';
 import { pinnedGzipBytes } from '../../archive/deflate.ts';
 import { type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
+import { digestHex, digestOf } from '../../oci/digest.ts';
+import { compareBytes } from '../../vfs/tree.ts';
 import { type ApkPackageInfo, formatApkIndexText, parseApkIndexText } from './apkindex.ts';
+import { checkKeyName } from './keys.ts';
 import { apkPackageInfo, readApkPackage } from './package.ts';
 import type { ApkKeyring } from './signature.ts';
 import { compareApkVersions, isValidApkVersion } from './version.ts';
-
-// ---------------------------------------------------------------------------------------------
-// Keys
-// ---------------------------------------------------------------------------------------------
-
-/** A key pair made by {@link generateApkKeyPair}. */
-export interface ApkKeyPair {
-  /** PKCS#1 `RSA PRIVATE KEY` PEM, what `openssl genrsa` wrote before OpenSSL 3 and every apk signer reads. */
-  privateKeyPem: string;
-  /** SPKI `PUBLIC KEY` PEM, what `openssl rsa -pubout` writes: the file for /etc/apk/keys. */
-  publicKeyPem: string;
-  /** The public key's file name, `<name>-<8 hex>.rsa.pub`: the name signatures refer to. */
-  name: string;
-  /** The private key's file name, `<name>-<8 hex>.rsa`. */
-  privateKeyName: string;
-}
-
-/** Options of {@link generateApkKeyPair}. */
-export interface GenerateApkKeyPairOptions {
-  /** RSA modulus size; 4096 by default, as abuild-keygen makes them. */
-  bits?: 2048 | 4096;
-}
-
-/**
- * Makes an RSA key pair for signing packages and indexes, as `abuild-keygen` does.
- *
- * abuild-keygen names a key `<email>-<hex of the current time>.rsa`; here the 8 hex digits are
- * the start of the SHA-256 of the public key instead, so that two keys made in the same second
- * still get different names (the name is all apk uses to pick the key that verifies a signature).
- *
- * @param name the start of the file name (default `provenant`); a name that already ends in
- *   `.rsa` or `.rsa.pub` is used as it is
- * @throws ProvenantError `USAGE` for a name with a slash, whitespace or nothing in it
- */
-export function generateApkKeyPair(name = 'provenant', options: GenerateApkKeyPairOptions = {}): ApkKeyPair {
-  const bits = options.bits ?? 4096;
-  if (bits !== 2048 && bits !== 4096) throw new ProvenantError('USAGE', `an apk key has 2048 or 4096 bits, not ${String(bits)}`);
-  checkKeyName(name.replace(/\.rsa(\.pub)?$/, ''), 'the key name');
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 });
-  const privateKeyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  let base: string;
-  if (/\.rsa(\.pub)?$/.test(name)) {
-    base = name.replace(/\.rsa(\.pub)?$/, '');
-  } else {
-    const der = publicKey.export({ type: 'spki', format: 'der' });
-    base = `${name}-${createHash('sha256').update(der).digest('hex').slice(0, 8)}`;
-  }
-  return { privateKeyPem, publicKeyPem, name: `${base}.rsa.pub`, privateKeyName: `${base}.rsa` };
-}
-
-function checkKeyName(name: string, what: string): void {
-  if (name === '' || /[\s/\0]/.test(name)) {
-    throw new ProvenantError('USAGE', `${what} ${JSON.stringify(name)} must be a file name: not empty, no slash, no whitespace`);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Packages
@@ -177,7 +123,7 @@ const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
  *   twice or under a file, a symlink without a target
  */
 export async function buildApk(spec: ApkSpec, options: BuildApkOptions = {}): Promise<Uint8Array> {
-  checkSpec(spec);
+  checkApkSpec(spec);
   const mtime = options.mtime ?? spec.builddate ?? 0;
   checkInteger(mtime, 'options.mtime', Number.MIN_SAFE_INTEGER);
   const gz = (data: Uint8Array): Promise<Uint8Array> => pinnedGzipBytes(data, { workers: options.workers, signal: options.signal });
@@ -185,7 +131,7 @@ export async function buildApk(spec: ApkSpec, options: BuildApkOptions = {}): Pr
   const files = dataEntries(spec.files);
   const installedSize = files.reduce((n, f) => n + (f.type === 'file' ? (f.body?.length ?? 0) : 0), 0);
   const data = await gz(await tarBytes(files.map((f) => dataEntry(f, mtime))));
-  const datahash = createHash('sha256').update(data).digest('hex');
+  const datahash = digestHex(digestOf(data));
 
   const pkginfo = utf8.encode(formatPkgInfo(spec, { size: installedSize, builddate: spec.builddate ?? options.mtime ?? 0, datahash }));
   const control = await gz(cutEnd(await tarBytes([controlEntry('.PKGINFO', pkginfo, mtime, 'root')])));
@@ -222,7 +168,12 @@ function formatPkgInfo(spec: ApkSpec, computed: { size: number; builddate: numbe
   return `${lines.join('\n')}\n`;
 }
 
-function checkSpec(spec: ApkSpec): void {
+/**
+ * Checks a spec before it is written: names, versions, one-line fields, dependency atoms.
+ *
+ * @throws ProvenantError `USAGE` naming the field
+ */
+export function checkApkSpec(spec: ApkSpec): void {
   const bad = (field: string, why: string, hint?: string): ProvenantError =>
     new ProvenantError('USAGE', `the package's ${field} ${why}`, { where: spec?.name ? `package ${spec.name}` : undefined, hint });
   if (spec === null || typeof spec !== 'object') throw new ProvenantError('USAGE', 'the package spec is not an object');
@@ -275,11 +226,6 @@ export function checkApkPath(path: string, where?: string): void {
     if (part === '..') throw bad('has a ".." part', 'packages may only write inside the image root');
     if (part === '.' || part === '') throw bad('has an empty or "." part', 'write it as a/b/c, without "./", "//" or a trailing "/"');
   }
-}
-
-/** Byte order of UTF-8, which is what `LC_ALL=C sort` gives; a parent sorts before its children. */
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /** The spec's entries checked, with missing parent folders added, sorted by path. */
@@ -412,7 +358,7 @@ export interface BuildApkFromDirectoryOptions extends BuildApkOptions {
  * @throws ProvenantError `USAGE` for a device, FIFO or socket in the folder; `NOT_FOUND` or `IO`
  *   when it cannot be read
  */
-export async function readApkFilesFromDirectory(dir: string, options: { keepOwners?: boolean | undefined } = {}): Promise<ApkFileSpec[]> {
+async function readApkFilesFromDirectory(dir: string, options: { keepOwners?: boolean | undefined } = {}): Promise<ApkFileSpec[]> {
   const root = resolve(dir);
   const out: ApkFileSpec[] = [];
   const walk = async (rel: string): Promise<void> => {
@@ -478,238 +424,11 @@ export async function buildApkFromDirectory(
   return buildApk({ ...meta, files }, options);
 }
 
-function fsError(err: unknown, where: string): ProvenantError {
+/** A file system error as NOT_FOUND or IO, naming the path. */
+export function fsError(err: unknown, where: string): ProvenantError {
   const code = (err as { code?: string }).code;
   if (code === 'ENOENT') return new ProvenantError('NOT_FOUND', `${where} does not exist`, { where, cause: err });
   return new ProvenantError('IO', `cannot read ${where}: ${(err as Error).message}`, { where, cause: err });
-}
-
-// ---------------------------------------------------------------------------------------------
-// A package spec in YAML
-// ---------------------------------------------------------------------------------------------
-
-const SPEC_KEYS = [
-  'name',
-  'version',
-  'arch',
-  'description',
-  'url',
-  'license',
-  'origin',
-  'maintainer',
-  'depends',
-  'provides',
-  'replaces',
-  'install-if',
-  'builddate',
-  'files',
-] as const;
-const FILE_KEYS = ['path', 'type', 'source', 'content', 'target', 'mode', 'uid', 'gid'] as const;
-
-interface YamlCtx {
-  file: string;
-  lines: LineCounter;
-}
-
-/**
- * Parses a package spec written in YAML and reads the files it names:
- *
- * ```yaml
- * name: hello
- * version: 1.0-r0
- * arch: x86_64
- * description: says hello
- * license: MIT
- * depends: [musl]
- * provides: [cmd:hello=1.0-r0]
- * files:
- *   - { path: usr/bin/hello, source: build/hello, mode: "0755" }
- *   - { path: etc/hello.conf, content: "greeting = hi\n" }
- *   - { path: usr/bin/hi, type: symlink, target: hello }
- *   - { path: var/lib/hello, type: dir }
- * ```
- *
- * Also `url`, `origin`, `maintainer`, `replaces`, `install-if`, `builddate`; a file entry also
- * takes `uid` and `gid`. A `source` is relative to the YAML file's folder. Modes are octal.
- *
- * @param file the YAML file's path: sources are found from it and errors name it
- * @throws ProvenantError `INVALID_CONFIG` with `where` = `file:line:column` for invalid YAML, an
- *   unknown key, a missing or mistyped value; `NOT_FOUND`/`IO` at the entry's line when a source
- *   cannot be read; `USAGE` from {@link buildApk}'s checks, which run here too
- */
-export async function parseApkSpecYaml(text: string, file: string): Promise<ApkSpec> {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, schema: 'failsafe', prettyErrors: false, uniqueKeys: true });
-  const ctx: YamlCtx = { file, lines };
-  const syntax = doc.errors[0];
-  if (syntax !== undefined) {
-    throw yamlError(ctx, syntax.pos[0], '', `invalid YAML: ${syntax.message.split('\n')[0] ?? ''}`);
-  }
-  const top = mapping(ctx, doc.contents, '', SPEC_KEYS, 'the package spec');
-  const str = (key: string): string | undefined => optScalar(ctx, top.get(key), key);
-  const required = (key: string): string => {
-    const v = str(key);
-    if (v === undefined || v === '') throw yamlError(ctx, doc.contents?.range?.[0] ?? 0, key, 'is required');
-    return v;
-  };
-  const list = (key: string): string[] | undefined => {
-    const node = top.get(key);
-    if (node === undefined || isNullNode(node.value)) return undefined;
-    if (!isSeq(node.value)) throw yamlError(ctx, at(node.value), key, 'expected a list');
-    return node.value.items.map((item, i) => {
-      const v = optScalar(ctx, { value: item as YamlNode }, `${key}[${i}]`);
-      if (v === undefined || v === '') throw yamlError(ctx, at(item), `${key}[${i}]`, 'expected a string');
-      return v;
-    });
-  };
-  const spec: ApkSpec = { name: required('name'), version: required('version'), arch: required('arch'), files: [] };
-  const set = <K extends keyof ApkSpec>(k: K, v: ApkSpec[K] | undefined): void => {
-    if (v !== undefined) spec[k] = v;
-  };
-  set('description', str('description'));
-  set('url', str('url'));
-  set('license', str('license'));
-  set('origin', str('origin'));
-  set('maintainer', str('maintainer'));
-  set('depends', list('depends'));
-  set('provides', list('provides'));
-  set('replaces', list('replaces'));
-  set('installIf', list('install-if'));
-  const builddate = str('builddate');
-  if (builddate !== undefined) {
-    if (!/^\d{1,15}$/.test(builddate))
-      throw yamlError(ctx, at(top.get('builddate')?.value), 'builddate', 'expected seconds since the epoch');
-    spec.builddate = Number(builddate);
-  }
-
-  const filesNode = top.get('files');
-  const files: ApkFileSpec[] = [];
-  if (filesNode !== undefined && !isNullNode(filesNode.value)) {
-    if (!isSeq(filesNode.value)) throw yamlError(ctx, at(filesNode.value), 'files', 'expected a list of files');
-    const base = dirname(resolve(file));
-    for (const [i, item] of filesNode.value.items.entries()) {
-      const key = `files[${i}]`;
-      const f = mapping(ctx, item, key, FILE_KEYS, 'a file (a mapping with path)');
-      const get = (k: string): string | undefined => optScalar(ctx, f.get(k), `${key}.${k}`);
-      const fail = (k: string, problem: string): never => {
-        throw yamlError(ctx, at(f.get(k)?.value ?? item), k === '' ? key : `${key}.${k}`, problem);
-      };
-      const path = get('path');
-      if (path === undefined) fail('', 'has no path');
-      try {
-        checkApkPath(path as string);
-      } catch (err) {
-        fail('path', (err as ProvenantError).message);
-      }
-      const type = get('type') ?? 'file';
-      if (type !== 'file' && type !== 'dir' && type !== 'symlink') {
-        fail('type', `is ${JSON.stringify(type)}; expected file, dir or symlink${type === 'directory' ? ' (write "dir")' : ''}`);
-      }
-      const entry: ApkFileSpec = { path: path as string, type: type as ApkFileSpec['type'] };
-      const mode = get('mode');
-      if (mode !== undefined) {
-        if (!/^(0o?)?[0-7]{1,4}$/.test(mode)) fail('mode', `${JSON.stringify(mode)} is not an octal mode such as "0755"`);
-        entry.mode = Number.parseInt(mode.replace(/^0o/, ''), 8);
-      }
-      for (const id of ['uid', 'gid'] as const) {
-        const v = get(id);
-        if (v === undefined) continue;
-        if (!/^\d{1,10}$/.test(v) || Number(v) > 0xffff_ffff) fail(id, `${JSON.stringify(v)} is not a numeric id`);
-        entry[id] = Number(v);
-      }
-      const source = get('source');
-      const content = get('content');
-      const target = get('target');
-      if (entry.type === 'file') {
-        if (source !== undefined && content !== undefined) fail('content', 'a file has a source or a content, not both');
-        if (target !== undefined) fail('target', 'only a symlink has a target');
-        if (source !== undefined) {
-          const from = resolve(base, source);
-          try {
-            entry.body = new Uint8Array(await readFile(from));
-          } catch (err) {
-            const e = fsError(err, from);
-            throw new ProvenantError(e.code, `${key}.source: ${e.message}`, {
-              where: placeOf(ctx, at(f.get('source')?.value)),
-              cause: err,
-            });
-          }
-        } else if (content !== undefined) {
-          entry.body = utf8.encode(content);
-        }
-      } else {
-        for (const k of ['source', 'content'] as const) if (f.has(k)) fail(k, `a ${entry.type} has no ${k}`);
-        if (entry.type === 'symlink') {
-          if (target === undefined || target === '') fail('', 'is a symlink without a target');
-          entry.target = target;
-        } else if (target !== undefined) {
-          fail('target', 'only a symlink has a target');
-        }
-      }
-      files.push(entry);
-    }
-  }
-  spec.files = files;
-  try {
-    checkSpec(spec);
-  } catch (err) {
-    if (err instanceof ProvenantError) throw new ProvenantError(err.code, err.message, { where: file, hint: err.hint, cause: err });
-    throw err;
-  }
-  return spec;
-}
-
-interface YamlPair {
-  key?: Scalar | undefined;
-  value: YamlNode | null | undefined;
-}
-
-function at(node: unknown): number {
-  return (node as { range?: readonly number[] | null } | null | undefined)?.range?.[0] ?? 0;
-}
-
-function placeOf(ctx: YamlCtx, offset: number): string {
-  const { line, col } = ctx.lines.linePos(offset);
-  return `${ctx.file}:${line}:${col}`;
-}
-
-function yamlError(ctx: YamlCtx, offset: number, keyPath: string, problem: string, hint?: string): ProvenantError {
-  return new ProvenantError('INVALID_CONFIG', `${keyPath === '' ? '' : `${keyPath}: `}${problem}`, { where: placeOf(ctx, offset), hint });
-}
-
-function isNullNode(node: unknown): boolean {
-  return (
-    node === null ||
-    node === undefined ||
-    (isScalar(node) && node.type === 'PLAIN' && ['', '~', 'null', 'Null', 'NULL'].includes(String(node.value)))
-  );
-}
-
-/** A mapping's pairs by key, refusing keys not in `known` (with the line of the key). */
-function mapping(ctx: YamlCtx, node: unknown, path: string, known: readonly string[], what: string): Map<string, YamlPair> {
-  if (isAlias(node)) throw yamlError(ctx, at(node), path, 'aliases are not supported in a package spec');
-  if (!isMap(node)) throw yamlError(ctx, at(node), path, `expected ${what}`);
-  const out = new Map<string, YamlPair>();
-  for (const pair of node.items) {
-    const key = pair.key;
-    if (!isScalar(key)) throw yamlError(ctx, at(key ?? node), path, 'a key must be a string');
-    const name = String(key.value);
-    const keyPath = path === '' ? name : `${path}.${name}`;
-    if (!known.includes(name)) {
-      throw yamlError(ctx, at(key), keyPath, 'is not a known key', `known keys: ${known.join(', ')}`);
-    }
-    if (isAlias(pair.value)) throw yamlError(ctx, at(pair.value), keyPath, 'aliases are not supported in a package spec');
-    out.set(name, { key, value: pair.value as YamlNode | null });
-  }
-  return out;
-}
-
-function optScalar(ctx: YamlCtx, pair: { value: YamlNode | null | undefined } | undefined, path: string): string | undefined {
-  if (pair === undefined || isNullNode(pair.value)) return undefined;
-  const node = pair.value;
-  if (isAlias(node)) throw yamlError(ctx, at(node), path, 'aliases are not supported in a package spec');
-  if (!isScalar(node)) throw yamlError(ctx, at(node), path, `expected a single value, got ${isSeq(node) ? 'a list' : 'a mapping'}`);
-  return String(node.value);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ export interface ReadArOptions {
 }
 
 /** The 8 bytes every ar archive starts with. */
-export const AR_MAGIC = '!<arch>\n';
+const AR_MAGIC = '!<arch>\n';
 const HEADER = 60;
 const FIELDS = [
   ['name', 0, 16],
@@ -56,7 +56,7 @@ const FIELDS = [
 ] as const;
 
 /** True when `bytes` starts with the ar magic. */
-export function isAr(bytes: Uint8Array): boolean {
+function isAr(bytes: Uint8Array): boolean {
   if (bytes.length < AR_MAGIC.length) return false;
   for (let i = 0; i < AR_MAGIC.length; i++) if (bytes[i] !== AR_MAGIC.charCodeAt(i)) return false;
   return true;

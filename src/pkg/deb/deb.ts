@@ -15,8 +15,9 @@ import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { readTar, type TarHeader } from '../../archive/tar.ts';
-import { concatBytes } from '../../bytes.ts';
+import { collectBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
+import { digestHex, digestOf } from '../../oci/digest.ts';
 import { readAr } from './ar.ts';
 import { parseControlStanzas } from './control.ts';
 import { parseDebVersion } from './version.ts';
@@ -29,7 +30,7 @@ export type DebCompression = 'none' | 'gzip' | 'xz' | 'zstd' | 'bzip2' | 'lzma';
 export type DebScriptName = 'preinst' | 'postinst' | 'prerm' | 'postrm' | 'config' | 'triggers';
 
 /** Every {@link DebScriptName}, in the order dpkg would use them on a fresh install. */
-export const DEB_SCRIPTS: readonly DebScriptName[] = ['config', 'preinst', 'postinst', 'triggers', 'prerm', 'postrm'];
+const DEB_SCRIPTS: readonly DebScriptName[] = ['config', 'preinst', 'postinst', 'triggers', 'prerm', 'postrm'];
 
 /** A decoder for xz (`.xz`) data, supplied by the caller: Node has none built in. */
 export type XzDecoder = (bytes: Uint8Array) => Promise<Uint8Array>;
@@ -143,11 +144,52 @@ const fromUtf8 = new TextDecoder('utf-8');
  */
 export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promise<DebPackage> {
   const { where } = options;
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  if (options.expectedSha256 !== undefined) {
-    const expected = options.expectedSha256.toLowerCase();
+  const sha256 = checkedSha256(bytes, options.expectedSha256, where);
+  const { formatVersion, control, data, ignored } = debMembers(bytes, where);
+  const max = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
+  const cache = options.memberCache;
+  const controlCacheable = cache !== undefined && control.info.compression !== 'none';
+  const controlCached = controlCacheable ? await cache.get(sha256, 'control') : undefined;
+  const controlTar = controlCached ?? (await decompress(control.member.data, control.info, options, max));
+  const controlFiles = await readControlFiles(controlTar, control.info.name, where);
+  const meta = controlOf(controlFiles, where);
+
+  const dataCacheable = cache !== undefined && data.info.compression !== 'none';
+  const cached = dataCacheable ? await cache.get(sha256, 'data') : undefined;
+  const dataTar = cached ?? (await decompress(data.member.data, data.info, options, max));
+  const { entries, files } = await readDataEntries(dataTar, data.info.name, where);
+  // Members from the cache were checked before they were stored.
+  checkMd5sums(meta.md5sums, files, cached !== undefined, where);
+  if (controlCacheable && controlCached === undefined) await cache.put(sha256, 'control', controlTar);
+  if (dataCacheable && cached === undefined) await cache.put(sha256, 'data', dataTar);
+
+  return {
+    sha256,
+    size: bytes.length,
+    formatVersion,
+    name: meta.name,
+    version: meta.version,
+    architecture: meta.architecture,
+    multiArch: meta.fields['multi-arch'],
+    control: meta.fields,
+    controlBytes: meta.controlBytes,
+    md5sums: meta.md5sums,
+    md5sumsBytes: meta.md5sumsBytes,
+    conffiles: meta.conffiles,
+    scripts: meta.scripts,
+    controlFiles,
+    entries,
+    members: { control: control.info, data: data.info, ignored },
+  };
+}
+
+/** The file's SHA-256 (hex), checked against `expected` when given. */
+function checkedSha256(bytes: Uint8Array, expectedSha256: string | undefined, where: string): string {
+  const sha256 = digestHex(digestOf(bytes));
+  if (expectedSha256 !== undefined) {
+    const expected = expectedSha256.toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(expected)) {
-      throw new ProvenantError('USAGE', `the expected SHA-256 ${JSON.stringify(options.expectedSha256)} is not 64 hex digits`, { where });
+      throw new ProvenantError('USAGE', `the expected SHA-256 ${JSON.stringify(expectedSha256)} is not 64 hex digits`, { where });
     }
     if (sha256 !== expected) {
       throw new ProvenantError('DIGEST_MISMATCH', `the package's SHA-256 is ${sha256}, the index says ${expected}`, {
@@ -156,8 +198,22 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
       });
     }
   }
-  const invalid = (why: string, hint?: string): ProvenantError => new ProvenantError('INVALID_PACKAGE', why, { where, hint });
+  return sha256;
+}
 
+type ArMemberOf = ReturnType<typeof readAr>[number];
+
+/** The ar members of a .deb (deb(5)): debian-binary 2.x, control.tar, data.tar, and the ignored ones. */
+function debMembers(
+  bytes: Uint8Array,
+  where: string,
+): {
+  formatVersion: string;
+  control: { member: ArMemberOf; info: DebMemberInfo };
+  data: { member: ArMemberOf; info: DebMemberInfo };
+  ignored: string[];
+} {
+  const invalid = (why: string, hint?: string): ProvenantError => new ProvenantError('INVALID_PACKAGE', why, { where, hint });
   const members = readAr(bytes, { where });
   const first = members[0];
   if (first?.name !== 'debian-binary') {
@@ -176,7 +232,7 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
   }
   const ignored: string[] = [];
   let i = 1;
-  const nextRequired = (kind: 'control' | 'data'): { member: (typeof members)[number]; info: DebMemberInfo } => {
+  const nextRequired = (kind: 'control' | 'data'): { member: ArMemberOf; info: DebMemberInfo } => {
     // deb(5): members that older readers must skip go between the required ones, named `_...`.
     while (members[i]?.name.startsWith('_')) ignored.push(members[i++]!.name);
     const member = members[i++];
@@ -196,40 +252,48 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
   const data = nextRequired('data');
   // deb(5): members after data.tar are for future use, and readers ignore them.
   for (const m of members.slice(i)) ignored.push(m.name);
+  return { formatVersion: version[1]!, control, data, ignored };
+}
 
-  const max = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
-  const cache = options.memberCache;
-  const controlCacheable = cache !== undefined && control.info.compression !== 'none';
-  const controlCached = controlCacheable ? await cache.get(sha256, 'control') : undefined;
-  const controlTar = controlCached ?? (await decompress(control.member.data, control.info, options, max));
+/** The files of the control member, by name; it may hold nothing but files (and folders). */
+async function readControlFiles(tar: Uint8Array, member: string, where: string): Promise<Map<string, Uint8Array>> {
   const controlFiles = new Map<string, Uint8Array>();
-  for await (const entry of readTar([controlTar], { where: `${where}: ${control.info.name}` })) {
-    const name = cleanEntryPath(entry.header.name, `${where}: ${control.info.name}: ${entry.header.name}`);
-    const body = await readAll(entry.body);
+  for await (const entry of readTar([tar], { where: `${where}: ${member}` })) {
+    const name = cleanEntryPath(entry.header.name, `${where}: ${member}: ${entry.header.name}`);
+    const body = await collectBytes(entry.body);
     if (entry.header.type === 'dir') continue;
     if (entry.header.type !== 'file') {
-      throw invalid(`the control member holds ${JSON.stringify(entry.header.name)}, a ${entry.header.type}; it may only hold files`);
+      throw new ProvenantError(
+        'INVALID_PACKAGE',
+        `the control member holds ${JSON.stringify(entry.header.name)}, a ${entry.header.type}; it may only hold files`,
+        { where },
+      );
     }
     controlFiles.set(name, body);
   }
+  return controlFiles;
+}
+
+/** The control file's fields (name, version and architecture checked as dpkg checks them), md5sums, conffiles and scripts. */
+function controlOf(controlFiles: ReadonlyMap<string, Uint8Array>, where: string) {
+  const invalid = (why: string): ProvenantError => new ProvenantError('INVALID_PACKAGE', why, { where });
   const controlBytes = controlFiles.get('control');
   if (controlBytes === undefined) throw invalid('the control member has no "control" file');
   const stanzas = parseControlStanzas(fromUtf8.decode(controlBytes), `${where}: control`);
   if (stanzas.length !== 1) throw invalid(`the control file holds ${stanzas.length} stanzas, not 1`);
   const fields = stanzas[0]!;
   const name = fields.package ?? '';
-  const pkgVersion = fields.version ?? '';
+  const version = fields.version ?? '';
   const architecture = fields.architecture ?? '';
   // The name becomes a file name (status.d/<name>), so it is held to dpkg's grammar
   // (pkg_name_is_invalid in lib/dpkg/parsehelp.c), which leaves no room for "/" or "..".
   if (!/^[A-Za-z0-9][A-Za-z0-9+._-]*$/.test(name))
     throw invalid(`the control file's Package ${JSON.stringify(name)} is not a valid package name`);
   // What dpkg refuses (it only warns about an upstream part not starting with a digit, say).
-  parseDebVersion(pkgVersion, `${where}: control`);
+  parseDebVersion(version, `${where}: control`);
   if (!/^[a-z0-9][a-z0-9-]*$/.test(architecture)) {
     throw invalid(`the control file's Architecture ${JSON.stringify(architecture)} of ${name} is not a valid architecture`);
   }
-
   const md5sumsBytes = controlFiles.get('md5sums');
   const md5sums = md5sumsBytes === undefined ? new Map<string, string>() : parseMd5sums(fromUtf8.decode(md5sumsBytes), `${where}: md5sums`);
   const conffilesBytes = controlFiles.get('conffiles');
@@ -246,17 +310,22 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
     const body = controlFiles.get(s);
     if (body !== undefined) scripts.set(s, body);
   }
+  return { fields, name, version, architecture, controlBytes, md5sums, md5sumsBytes, conffiles, scripts };
+}
 
-  const dataCacheable = cache !== undefined && data.info.compression !== 'none';
-  const cached = dataCacheable ? await cache.get(sha256, 'data') : undefined;
-  const dataTar = cached ?? (await decompress(data.member.data, data.info, options, max));
+/** The data member's entries, and the body of each file (a hardlink shares its target's). */
+async function readDataEntries(
+  tar: Uint8Array,
+  member: string,
+  where: string,
+): Promise<{ entries: DebDataEntry[]; files: Map<string, Uint8Array> }> {
   const entries: DebDataEntry[] = [];
   const files = new Map<string, Uint8Array>();
-  for await (const entry of readTar([dataTar], { where: `${where}: ${data.info.name}` })) {
+  for await (const entry of readTar([tar], { where: `${where}: ${member}` })) {
     const h = entry.header;
     const at = `${where}: ${h.name}`;
     const path = cleanEntryPath(h.name, at);
-    const body = await readAll(entry.body);
+    const body = await collectBytes(entry.body);
     if (path === '.') continue;
     let hardlinkTarget: string | undefined;
     if (h.type === 'hardlink') {
@@ -280,11 +349,16 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
     }
     entries.push(hardlinkTarget === undefined ? { path, header: h, body } : { path, header: h, hardlinkTarget, body });
   }
+  return { entries, files };
+}
 
+/** Every path md5sums lists is a file of the package, with that MD5 unless `trusted` (from the cache). */
+function checkMd5sums(md5sums: ReadonlyMap<string, string>, files: ReadonlyMap<string, Uint8Array>, trusted: boolean, where: string): void {
   for (const [path, md5] of md5sums) {
     const body = files.get(path);
-    if (body === undefined) throw invalid(`md5sums lists /${path}, which is not a file of the package`);
-    if (cached !== undefined) continue;
+    if (body === undefined)
+      throw new ProvenantError('INVALID_PACKAGE', `md5sums lists /${path}, which is not a file of the package`, { where });
+    if (trusted) continue;
     const actual = createHash('md5').update(body).digest('hex');
     if (actual !== md5) {
       throw new ProvenantError('DIGEST_MISMATCH', `the file /${path} has MD5 ${actual}, md5sums says ${md5}`, {
@@ -293,27 +367,6 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
       });
     }
   }
-  if (controlCacheable && controlCached === undefined) await cache.put(sha256, 'control', controlTar);
-  if (dataCacheable && cached === undefined) await cache.put(sha256, 'data', dataTar);
-
-  return {
-    sha256,
-    size: bytes.length,
-    formatVersion: version[1]!,
-    name,
-    version: pkgVersion,
-    architecture,
-    multiArch: fields['multi-arch'],
-    control: fields,
-    controlBytes,
-    md5sums,
-    md5sumsBytes,
-    conffiles,
-    scripts,
-    controlFiles,
-    entries,
-    members: { control: control.info, data: data.info, ignored },
-  };
 }
 
 /**
@@ -401,10 +454,4 @@ async function decompress(data: Uint8Array, info: DebMemberInfo, options: ReadDe
         'only packages built in the last decade are supported: xz, zstd or gzip',
       );
   }
-}
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of body) parts.push(chunk);
-  return parts.length === 1 ? parts[0]! : concatBytes(parts);
 }

@@ -232,7 +232,7 @@ class RelationParser {
 }
 
 /** Formats one alternative: `name[:arch] [(op version)] [[archs]] [<profiles>...]`. */
-export function formatDebRelation(r: DebRelation): string {
+function formatDebRelation(r: DebRelation): string {
   let out = r.archQualifier === undefined ? r.name : `${r.name}:${r.archQualifier}`;
   if (r.op !== undefined && r.version !== undefined) out += ` (${r.op} ${r.version})`;
   if (r.architectures !== undefined) out += ` [${r.architectures.join(' ')}]`;

@@ -12,6 +12,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import xzDecompress from 'xz-decompress';
+import { concatBytes } from '../../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 
 /** Options of {@link decompressXz} and {@link decompressIndex}. */
@@ -31,7 +32,7 @@ const DEFAULT_MAX = 2 * 1024 * 1024 * 1024;
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 
 /** True when `bytes` start with the xz magic. */
-export function isXz(bytes: Uint8Array): boolean {
+function isXz(bytes: Uint8Array): boolean {
   return XZ_MAGIC.every((b, i) => bytes[i] === b);
 }
 
@@ -75,13 +76,7 @@ export async function decompressXz(bytes: Uint8Array, options: DecompressOptions
     if (err instanceof ProvenantError) throw err;
     throw new ProvenantError('INVALID_PACKAGE', `the xz data is corrupt or truncated: ${(err as Error).message}`, { where, cause: err });
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
 
 /**
@@ -117,12 +112,4 @@ export async function decompressIndex(
       }
       return bytes;
   }
-}
-
-/** The compression of an index file by its name (`Packages.xz` → `xz`), or undefined for an unknown suffix. */
-export function indexCompression(name: string): IndexCompression | undefined {
-  if (name.endsWith('.xz')) return 'xz';
-  if (name.endsWith('.gz')) return 'gzip';
-  if (/\/[^/.]+$/.test(`/${name}`)) return 'none';
-  return undefined;
 }

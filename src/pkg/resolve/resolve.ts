@@ -123,143 +123,184 @@ export function resolve<C extends Candidate>(
   scheme: VersionScheme,
   options: ResolveOptions = {},
 ): Resolution<C> {
-  const { where } = options;
   const index = Array.isArray(candidates) ? candidateIndex(candidates as readonly C[]) : (candidates as CandidateIndex<C>);
-  const chosen = new Map<string, C>(); // by name
-  const reasons = new Map<string, string>();
-  const providedBy = new Map<string, C[]>(); // provided name -> chosen packages providing it
-  const queue: { req: readonly Requirement[]; by: C | undefined; tags: Set<string> }[] = [];
+  const resolver = new Resolver(index, scheme, options.where);
+  // Requests first, all of them, so that their pins win.
+  for (const r of requests) if (!r.conflict) resolver.choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
+  do resolver.drain();
+  while (resolver.addInstallIf());
+  resolver.checkConflicts(requests.filter((r) => r.conflict));
+  return resolver.resolution();
+}
 
-  const describe = (by: C | undefined): string => {
-    const chain: string[] = [];
-    let cur = by;
-    for (let i = 0; cur !== undefined && i < 8; i++) {
-      chain.push(`${cur.name}-${cur.version}`);
-      const reason = reasons.get(cur.id);
-      cur = reason === undefined ? undefined : [...chosen.values()].find((c) => c.id === reason);
-    }
-    return chain.length === 0 ? 'the request' : `${chain.join(', needed by ')}${chain.length === 8 ? ', ...' : ''}`;
-  };
-  const fmt = (r: Requirement): string =>
-    `${r.name}${r.tag === undefined ? '' : `@${r.tag}`}${r.constraint === undefined ? '' : `${r.constraint.op}${r.constraint.version}`}`;
+/** A requirement still to meet: its alternatives, who needs it, and the repository tags it may use. */
+interface Pending<C> {
+  req: readonly Requirement[];
+  by: C | undefined;
+  tags: Set<string>;
+}
 
-  const meets = (c: C, r: Requirement): boolean => {
-    if (c.name === r.name && (r.constraint === undefined || scheme.satisfies(c.version, r.constraint))) return true;
-    return c.provides.some(
-      (p) => p.name === r.name && (r.constraint === undefined || (p.version !== undefined && scheme.satisfies(p.version, r.constraint))),
-    );
-  };
-  const tagAllowed = (c: C, r: Requirement, tags: Set<string>): boolean => c.repoTag === '' || c.repoTag === r.tag || tags.has(c.repoTag);
+/** One resolution in progress: what is chosen, why, and the requirements still to meet. */
+class Resolver<C extends Candidate> {
+  readonly #index: CandidateIndex<C>;
+  readonly #scheme: VersionScheme;
+  readonly #where: string | undefined;
+  /** Chosen packages, by name. */
+  readonly #chosen = new Map<string, C>();
+  /** For each chosen id: what pulled it in. */
+  readonly #reasons = new Map<string, string>();
+  /** Provided name → chosen packages providing it. */
+  readonly #providedBy = new Map<string, C[]>();
+  readonly #queue: Pending<C>[] = [];
 
-  const choose = (alternatives: readonly Requirement[], by: C | undefined, tags: Set<string>): void => {
-    // Met already by something chosen?
-    for (const r of alternatives) {
-      const named = chosen.get(r.name);
-      if (named !== undefined && meets(named, r)) return;
-      if ((providedBy.get(r.name) ?? []).some((c) => meets(c, r))) return;
-    }
+  constructor(index: CandidateIndex<C>, scheme: VersionScheme, where: string | undefined) {
+    this.#index = index;
+    this.#scheme = scheme;
+    this.#where = where;
+  }
+
+  /** Meets one requirement (any of its alternatives), choosing a package when nothing chosen meets it. */
+  choose(alternatives: readonly Requirement[], by: C | undefined, tags: Set<string>): void {
+    if (alternatives.some((r) => this.#isMet(r))) return;
     let best: C | undefined;
     let bestKey: number[] = [];
     let blocked: string | undefined;
     for (const r of alternatives) {
-      const pool: C[] = [...index.named(r.name), ...index.providing(r.name).map((p) => p.candidate)];
+      const pool: C[] = [...this.#index.named(r.name), ...this.#index.providing(r.name).map((p) => p.candidate)];
       for (const c of pool) {
-        if (!meets(c, r) || !tagAllowed(c, r, tags)) continue;
-        const taken = chosen.get(c.name);
+        if (!this.#meets(c, r) || !tagAllowed(c, r, tags)) continue;
+        const taken = this.#chosen.get(c.name);
         if (taken !== undefined && taken.id !== c.id) {
-          blocked ??= `${c.name}-${taken.version} is already chosen (for ${describe(taken)})`;
+          blocked ??= `${c.name}-${taken.version} is already chosen (for ${this.#describe(taken)})`;
           continue;
         }
         // Real name over provide, then priority, then newest, then earlier repository.
         const key = [c.name === r.name ? 1 : 0, c.providerPriority ?? 0];
-        if (best === undefined || better(key, bestKey, c, best)) {
+        if (best === undefined || this.#better(key, bestKey, c, best)) {
           best = c;
           bestKey = key;
         }
       }
       if (best !== undefined) break; // the first alternative that can be met wins, as in apt
     }
-    if (best === undefined) {
-      const wanted = alternatives.map(fmt).join(' | ');
-      throw new ProvenantError(
-        'UNRESOLVABLE',
-        blocked === undefined
-          ? `nothing provides ${wanted} (needed by ${describe(by)})`
-          : `cannot install ${wanted} (needed by ${describe(by)}): ${blocked}`,
-        {
-          where,
-          hint:
-            blocked === undefined
-              ? 'check the package name, the repositories and their tags, and the architecture'
-              : 'pin one version in contents.packages, or loosen the constraint',
-        },
-      );
+    if (best === undefined) throw this.#unmet(alternatives, by, blocked);
+    this.#add(best, by === undefined ? 'request' : by.id, tags);
+  }
+
+  /** Meets the dependencies of everything chosen, and of what that brings in. */
+  drain(): void {
+    while (this.#queue.length > 0) {
+      const next = this.#queue.shift() as Pending<C>;
+      this.choose(next.req, next.by, next.tags);
     }
-    add(best, by === undefined ? 'request' : by.id, tags);
-  };
+  }
 
-  const better = (key: number[], bestKey: number[], c: C, best: C): boolean => {
-    for (let i = 0; i < key.length; i++) if ((key[i] ?? 0) !== (bestKey[i] ?? 0)) return (key[i] ?? 0) > (bestKey[i] ?? 0);
-    const v = scheme.compare(c.version, best.version);
-    if (v !== 0) return v > 0;
-    if (c.repoOrder !== best.repoOrder) return c.repoOrder < best.repoOrder;
-    return c.name < best.name;
-  };
-
-  const add = (c: C, reason: string, tags: Set<string>): void => {
-    chosen.set(c.name, c);
-    reasons.set(c.id, reason);
-    for (const p of c.provides) push(providedBy, p.name, c);
-    const inherited = c.repoTag === '' ? tags : new Set([...tags, c.repoTag]);
-    for (const dep of c.depends) queue.push({ req: dep, by: c, tags: inherited });
-  };
-
-  // Requests first, all of them, so that their pins win.
-  for (const r of requests) if (!r.conflict) choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
-  for (;;) {
-    while (queue.length > 0) {
-      const next = queue.shift() as (typeof queue)[number];
-      choose(next.req, next.by, next.tags);
-    }
-    // install_if: the newest candidate of each name not chosen whose conditions all hold.
+  /** install_if: adds the newest candidate of each name not chosen whose conditions all hold. True when it added one. */
+  addInstallIf(): boolean {
     let added = false;
-    for (const list of index.withInstallIf()) {
-      if (chosen.has((list[0] as C).name)) continue;
-      const eligible = list.filter((c) => c.repoTag === '' && c.installIf.every((r) => isMet(r)));
+    for (const list of this.#index.withInstallIf()) {
+      if (this.#chosen.has((list[0] as C).name)) continue;
+      const eligible = list.filter((c) => c.repoTag === '' && c.installIf.every((r) => this.#isMet(r)));
       if (eligible.length === 0) continue;
-      const newest = eligible.reduce((a, b) => (scheme.compare(b.version, a.version) > 0 ? b : a));
-      add(newest, 'install_if', new Set());
+      const newest = eligible.reduce((a, b) => (this.#scheme.compare(b.version, a.version) > 0 ? b : a));
+      this.#add(newest, 'install_if', new Set());
       added = true;
     }
-    if (!added) break;
+    return added;
   }
 
-  function isMet(r: Requirement): boolean {
-    const named = chosen.get(r.name);
-    if (named !== undefined && meets(named, r)) return true;
-    return (providedBy.get(r.name) ?? []).some((c) => meets(c, r));
-  }
-
-  // Conflicts: requested ones and each package's own.
-  const conflictsOf: { req: Requirement; by: C | undefined }[] = requests.filter((r) => r.conflict).map((r) => ({ req: r, by: undefined }));
-  for (const c of chosen.values()) for (const req of c.conflicts) conflictsOf.push({ req, by: c });
-  for (const { req, by } of conflictsOf) {
-    for (const c of chosen.values()) {
-      if (c === by) continue;
-      if (meets(c, req)) {
+  /** Conflicts: the requested ones (`!name`) and each chosen package's own. */
+  checkConflicts(requested: readonly Requirement[]): void {
+    const conflicts: { req: Requirement; by: C | undefined }[] = requested.map((req) => ({ req, by: undefined }));
+    for (const c of this.#chosen.values()) for (const req of c.conflicts) conflicts.push({ req, by: c });
+    for (const { req, by } of conflicts) {
+      for (const c of this.#chosen.values()) {
+        if (c === by || !this.#meets(c, req)) continue;
         throw new ProvenantError(
           'UNRESOLVABLE',
-          `${c.name}-${c.version} (needed by ${describe(c)}) conflicts with ${by === undefined ? 'the request' : `${by.name}-${by.version}`}: !${fmt(req)}`,
+          `${c.name}-${c.version} (needed by ${this.#describe(c)}) conflicts with ${by === undefined ? 'the request' : `${by.name}-${by.version}`}: !${formatRequirement(req)}`,
           {
-            where,
+            where: this.#where,
             hint: 'remove one of the two from contents.packages, or the package that pulls it in',
           },
         );
       }
     }
   }
-  const packages = [...chosen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { packages, reasons };
+
+  resolution(): Resolution<C> {
+    const packages = [...this.#chosen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { packages, reasons: this.#reasons };
+  }
+
+  #add(c: C, reason: string, tags: Set<string>): void {
+    this.#chosen.set(c.name, c);
+    this.#reasons.set(c.id, reason);
+    for (const p of c.provides) push(this.#providedBy, p.name, c);
+    const inherited = c.repoTag === '' ? tags : new Set([...tags, c.repoTag]);
+    for (const dep of c.depends) this.#queue.push({ req: dep, by: c, tags: inherited });
+  }
+
+  #meets(c: C, r: Requirement): boolean {
+    const scheme = this.#scheme;
+    if (c.name === r.name && (r.constraint === undefined || scheme.satisfies(c.version, r.constraint))) return true;
+    return c.provides.some(
+      (p) => p.name === r.name && (r.constraint === undefined || (p.version !== undefined && scheme.satisfies(p.version, r.constraint))),
+    );
+  }
+
+  /** Met already by something chosen, by name or by what it provides? */
+  #isMet(r: Requirement): boolean {
+    const named = this.#chosen.get(r.name);
+    if (named !== undefined && this.#meets(named, r)) return true;
+    return (this.#providedBy.get(r.name) ?? []).some((c) => this.#meets(c, r));
+  }
+
+  #better(key: number[], bestKey: number[], c: C, best: C): boolean {
+    for (let i = 0; i < key.length; i++) if ((key[i] ?? 0) !== (bestKey[i] ?? 0)) return (key[i] ?? 0) > (bestKey[i] ?? 0);
+    const v = this.#scheme.compare(c.version, best.version);
+    if (v !== 0) return v > 0;
+    if (c.repoOrder !== best.repoOrder) return c.repoOrder < best.repoOrder;
+    return c.name < best.name;
+  }
+
+  /** The chain of packages that pulled `by` in: `a-1, needed by b-2, needed by ...`. */
+  #describe(by: C | undefined): string {
+    const chain: string[] = [];
+    let cur = by;
+    for (let i = 0; cur !== undefined && i < 8; i++) {
+      chain.push(`${cur.name}-${cur.version}`);
+      const reason = this.#reasons.get(cur.id);
+      cur = reason === undefined ? undefined : [...this.#chosen.values()].find((c) => c.id === reason);
+    }
+    return chain.length === 0 ? 'the request' : `${chain.join(', needed by ')}${chain.length === 8 ? ', ...' : ''}`;
+  }
+
+  #unmet(alternatives: readonly Requirement[], by: C | undefined, blocked: string | undefined): ProvenantError {
+    const wanted = alternatives.map(formatRequirement).join(' | ');
+    return new ProvenantError(
+      'UNRESOLVABLE',
+      blocked === undefined
+        ? `nothing provides ${wanted} (needed by ${this.#describe(by)})`
+        : `cannot install ${wanted} (needed by ${this.#describe(by)}): ${blocked}`,
+      {
+        where: this.#where,
+        hint:
+          blocked === undefined
+            ? 'check the package name, the repositories and their tags, and the architecture'
+            : 'pin one version in contents.packages, or loosen the constraint',
+      },
+    );
+  }
+}
+
+/** A package from a tagged repository is allowed only where its tag was asked for (apk's `name@tag`). */
+function tagAllowed(c: Candidate, r: Requirement, tags: Set<string>): boolean {
+  return c.repoTag === '' || c.repoTag === r.tag || tags.has(c.repoTag);
+}
+
+function formatRequirement(r: Requirement): string {
+  return `${r.name}${r.tag === undefined ? '' : `@${r.tag}`}${r.constraint === undefined ? '' : `${r.constraint.op}${r.constraint.version}`}`;
 }
 
 /**

@@ -9,20 +9,13 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
 import { readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
+import { type ApkKeyPair, generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
 import { splitGzipMembers } from '../../../src/pkg/apk/members.ts';
 import { readApkPackage } from '../../../src/pkg/apk/package.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { parseApkSpecYaml } from '../../../src/pkg/apk/spec.ts';
 import { tarFiles } from '../../../src/pkg/apk/tarfiles.ts';
-import {
-  type ApkFileSpec,
-  type ApkKeyPair,
-  type ApkSpec,
-  buildApk,
-  buildApkFromDirectory,
-  buildApkIndex,
-  generateApkKeyPair,
-  parseApkSpecYaml,
-} from '../../../src/pkg/apk/write.ts';
+import { type ApkFileSpec, type ApkSpec, buildApk, buildApkFromDirectory, buildApkIndex } from '../../../src/pkg/apk/write.ts';
 
 const run = promisify(execFile);
 const utf8 = new TextEncoder();
@@ -427,5 +420,17 @@ describe('parseApkSpecYaml', () => {
     await fails('name: a\narch: x\n', `${file}:1:1`, /version: is required/);
     await fails(`${head}name: b\n`, `${file}:4:1`, /invalid YAML/);
     await fails(`${head}files:\n  - { path: x, type: dir, content: y }\n`, `${file}:5:36`, /a dir has no content/);
+  });
+
+  it('reads anchors and aliases as the image configuration does, and names an alias with no anchor', async () => {
+    const file = '/nowhere/pkg.yaml';
+    const spec = await parseApkSpecYaml('name: a\nversion: 1-r0\narch: x86_64\ndepends: &deps [musl, zlib]\nreplaces: *deps\n', file);
+    assert.deepEqual(spec.replaces, ['musl', 'zlib']);
+    await assert.rejects(parseApkSpecYaml('name: a\nversion: 1-r0\narch: x86_64\ndepends: *nope\n', file), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.equal(err.where, `${file}:4:10`);
+      assert.match(err.message, /^depends: the alias \*nope names no anchor/);
+      return true;
+    });
   });
 });

@@ -6,17 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
-import {
-  checkReleaseFile,
-  DEBIAN_ARCHIVE_KEYRING,
-  DebKeyring,
-  type DebKeyring as DebKeyringType,
-  type DebRelease,
-  fetchDebianIndex,
-  readPackagesIndex,
-  readRelease,
-  selectPackagesFile,
-} from '../../../src/pkg/deb/release.ts';
+import { fetchDebianIndex } from '../../../src/pkg/deb/fetch-index.ts';
+import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType } from '../../../src/pkg/deb/keyring.ts';
+import { checkReleaseFile, type DebRelease, readPackagesIndex, readRelease, selectPackagesFile } from '../../../src/pkg/deb/release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
 import { decompressIndex, decompressXz } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../../../src/pkg/fetch.ts';

@@ -4,8 +4,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
 import { type ApkPackageInfo, readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
-import { apkCandidates, apkRequest, apkVersionScheme } from '../../../src/pkg/apk/candidates.ts';
+import { apkCandidates, apkVersionScheme } from '../../../src/pkg/apk/candidates.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { apkRequest } from '../../../src/pkg/apk/source.ts';
 import {
   type Candidate,
   type CandidateIndex,

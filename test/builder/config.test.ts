@@ -6,17 +6,12 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import {
-  apkArchToPlatform,
-  ConfigError,
-  type LoadedConfig,
-  loadConfig,
-  normalizeArch,
-  type PathMutation,
-  parseConfig,
-} from '../../src/build/config.ts';
+import { apkArchToPlatform, normalizeArch } from '../../src/builder/arch.ts';
+import { loadConfig, parseConfig } from '../../src/builder/config.ts';
+import type { LoadedConfig, PathMutation } from '../../src/builder/config-types.ts';
 import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/yaml.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 
 const HERE = join(import.meta.dirname, 'fixtures');
@@ -841,7 +836,7 @@ describe('fuzzing', () => {
 
 describe('Debian keys (Provenant extensions)', () => {
   it('reads deb sources, recommends, merged-usr and timezone, with file:line errors', async () => {
-    const { parseConfig } = await import('../../src/build/config.ts');
+    const { parseConfig } = await import('../../src/builder/config.ts');
     const { config } = parseConfig(
       'contents:\n  repositories:\n    - deb [arch=amd64] http://mirror.invalid/debian bookworm main\n  packages: [base-files]\n  recommends: true\n  merged-usr: yes\ntimezone: Europe/Paris\narchs: [x86_64]\n',
       'd.yaml',

@@ -8,9 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { readTar } from '../../src/archive/tar.ts';
-import { buildImage, writeBuild } from '../../src/build/build.ts';
-import { loadConfig } from '../../src/build/config.ts';
-import { formatLock, parseLock } from '../../src/build/lock.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { formatLock, parseLock } from '../../src/builder/lock.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { copyApkoRepository } from '../helpers/apk.ts';
@@ -154,7 +154,7 @@ describe('build from apk repositories', { skip }, () => {
     const src = (m: string) => JSON.stringify(new URL(`../../src/${m}`, import.meta.url).href);
     await writeFile(
       script,
-      `import { loadConfig } from ${src('build/config.ts')};\nimport { buildImage } from ${src('build/build.ts')};\n` +
+      `import { loadConfig } from ${src('builder/config.ts')};\nimport { buildImage } from ${src('builder/build.ts')};\n` +
         `const loaded = await loadConfig(${JSON.stringify(configPath)}, { hostArch: 'x86_64' });\n` +
         `const r = await buildImage({ config: loaded, configPath: ${JSON.stringify(configPath)} });\nconsole.log(process.version, r.index.digest);\n`,
     );

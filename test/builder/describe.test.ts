@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
-import { buildImage, writeBuild } from '../../src/build/build.ts';
-import { loadConfig } from '../../src/build/config.ts';
-import { CYCLONEDX_PREDICATE, describeBuild, describeIndex, SPDX_PREDICATE } from '../../src/build/describe.ts';
-import type { Lock } from '../../src/build/lock.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { CYCLONEDX_PREDICATE, describeBuild, describeIndex, SPDX_PREDICATE } from '../../src/builder/describe.ts';
+import type { Lock } from '../../src/builder/lock.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -74,7 +74,7 @@ describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
         assert.deepEqual(s.subject, [{ name: 'example.com/app:1', digest: { sha256: image.manifest.digest.slice(7) } }]);
       }
       const [spdx, cdx, slsa] = a.statements.map((x) => parse(x.bytes).predicate);
-      const names = image.packages.map((p) => `${p.info.name}@${p.info.version}`).sort();
+      const names = image.packages.map((p) => `${p.name}@${p.version}`).sort();
       assert.deepEqual(
         ((spdx as { packages: unknown }).packages as { name: string; versionInfo: string; primaryPackagePurpose?: string }[])
           .filter((p) => p.primaryPackagePurpose === 'LIBRARY' || p.primaryPackagePurpose === undefined)

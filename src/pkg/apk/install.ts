@@ -2,15 +2,50 @@
  * Installing apk packages into the in-memory tree, and writing apk's own database so that `apk`
  * inside the image, and scanners, see every package: /lib/apk/db/installed (apko's layout:
  * usr/lib/apk/db with lib/apk a symlink to it), scripts.tar, triggers, and /etc/apk/world,
- * repositories, arch and keys.
+ * repositories, arch and keys; and the folders every image has before packages go in.
  */
 import { createHash } from 'node:crypto';
-import { cleanEntryPath } from '../archive/paths.ts';
-import { tarBytes, tarHeader } from '../archive/tar.ts';
-import { ProvenantError } from '../errors.ts';
-import { type ApkPackageInfo, formatStanza } from '../pkg/apk/apkindex.ts';
-import type { ApkPackage } from '../pkg/apk/package.ts';
-import type { Tree } from '../vfs/tree.ts';
+import { cleanEntryPath } from '../../archive/paths.ts';
+import { tarBytes, tarHeader } from '../../archive/tar.ts';
+import { ProvenantError } from '../../errors.ts';
+import { buildFile, type Tree } from '../../vfs/tree.ts';
+import { xattrsOf } from '../xattrs.ts';
+import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
+import type { ApkPackage } from './package.ts';
+import type { ApkKeyring } from './signature.ts';
+
+/**
+ * The folders every image has before packages go in, as apko makes them: /tmp sticky and world
+ * writable, /proc read-only, apk's folders, and `lib/apk` a symlink to `usr/lib/apk` (apk-tools
+ * 3's place for its database, which apk-tools 2 finds through the link).
+ */
+export function baseLayout(tree: Tree, mtime: number): void {
+  const dir = (path: string, mode = 0o755): void => {
+    tree.put(path, { type: 'dir', mode, uid: 0, gid: 0, mtime, owner: 'build' });
+  };
+  for (const d of [
+    'dev',
+    'etc',
+    'etc/apk',
+    'etc/apk/keys',
+    'lib',
+    'opt',
+    'usr',
+    'usr/lib',
+    'usr/lib/apk',
+    'usr/lib/apk/db',
+    'usr/lib/apk/exec',
+    'var',
+    'var/cache',
+    'var/cache/apk',
+    'var/cache/misc',
+    'var/lib',
+  ])
+    dir(d);
+  dir('proc', 0o555);
+  dir('tmp', 0o1777);
+  tree.put('lib/apk', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: '../usr/lib/apk', owner: 'build' });
+}
 
 /** What one package put in the tree, for the installed database and SBOMs. */
 export interface InstalledApk {
@@ -89,19 +124,12 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   return { info, pkg, files };
 }
 
-function xattrsOf(pax: Record<string, string> | undefined): Record<string, string> | undefined {
-  if (pax === undefined) return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) out[k.slice('SCHILY.xattr.'.length)] = v;
-  return Object.keys(out).length === 0 ? undefined : out;
-}
-
 /**
  * The installed database, as apk-tools writes it: each package's index fields, then its folders
  * (`F:`, with `M:uid:gid:mode` when not root 0755) and files (`R:`, with `a:uid:gid:mode` when
  * not root 0644, and `Z:` the Q1 checksum).
  */
-export function installedDatabase(installed: readonly InstalledApk[]): string {
+function installedDatabase(installed: readonly InstalledApk[]): string {
   let out = '';
   for (const { info, files } of installed) {
     // The index fields in apk-tools' order, then what only the database has.
@@ -140,7 +168,7 @@ export function installedDatabase(installed: readonly InstalledApk[]): string {
  * scripts.tar: each package's install scripts as `<name>-<version>.<Q1 checksum>.<script>`
  * entries, as apk-tools stores them (a tar without the end blocks, like apk's). Times are `mtime`.
  */
-export async function scriptsTar(installed: readonly InstalledApk[], mtime: number): Promise<Uint8Array> {
+async function scriptsTar(installed: readonly InstalledApk[], mtime: number): Promise<Uint8Array> {
   const entries = [];
   for (const { info, pkg } of installed) {
     for (const [name, body] of [...pkg.scripts].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -155,11 +183,44 @@ export async function scriptsTar(installed: readonly InstalledApk[], mtime: numb
 }
 
 /** The triggers file: `Q1checksum folder...` for each package with a `.trigger` script. */
-export function triggersFile(installed: readonly InstalledApk[]): string {
+function triggersFile(installed: readonly InstalledApk[]): string {
   let out = '';
   for (const { info, pkg } of installed) {
     const triggers = pkg.pkginfo.get('triggers');
     if (pkg.scripts.has('.trigger') && triggers !== undefined && triggers.length > 0) out += `${info.checksum} ${triggers.join(' ')}\n`;
   }
   return out;
+}
+
+/** What {@link writeApkDatabase} writes besides the packages' records. */
+export interface ApkDatabaseOptions {
+  /** The requested packages (`contents.packages`), for /etc/apk/world. */
+  world: readonly string[];
+  /** The repositories as /etc/apk/repositories lists them: a URL, with its tag when it has one. */
+  repositories: readonly { url: string; tag: string }[];
+  arch: string;
+  keyring: ApkKeyring;
+  /** The time of the files written. */
+  mtime: number;
+}
+
+/**
+ * apk's own files, as apk-tools writes them: /etc/apk/world, repositories, arch and keys, and
+ * the installed database, scripts.tar, triggers and lock under usr/lib/apk/db.
+ */
+export async function writeApkDatabase(tree: Tree, installed: readonly InstalledApk[], options: ApkDatabaseOptions): Promise<void> {
+  const { mtime } = options;
+  buildFile(tree, 'etc/apk/world', `${[...options.world].sort().join('\n')}\n`, mtime);
+  buildFile(
+    tree,
+    'etc/apk/repositories',
+    `${options.repositories.map((r) => (r.tag === '' ? r.url : `@${r.tag} ${r.url}`)).join('\n')}\n`,
+    mtime,
+  );
+  buildFile(tree, 'etc/apk/arch', `${options.arch}\n`, mtime);
+  for (const name of options.keyring.names()) buildFile(tree, `etc/apk/keys/${name}`, options.keyring.pem(name) ?? '', mtime);
+  buildFile(tree, 'usr/lib/apk/db/installed', installedDatabase(installed), mtime);
+  buildFile(tree, 'usr/lib/apk/db/scripts.tar', await scriptsTar(installed, mtime), mtime);
+  buildFile(tree, 'usr/lib/apk/db/triggers', triggersFile(installed), mtime);
+  buildFile(tree, 'usr/lib/apk/db/lock', '', mtime, 0o600);
 }

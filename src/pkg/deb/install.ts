@@ -12,12 +12,13 @@
  * for tzdata), and each package reports the scripts it carried ({@link InstalledDeb.skippedScripts}).
  */
 
-import { concatBytes } from '../bytes.ts';
-import { ProvenantError } from '../errors.ts';
-import type { DebPackage, DebScriptName } from '../pkg/deb/deb.ts';
-import { parseDebRelations } from '../pkg/deb/relations.ts';
-import { satisfiesDebConstraint } from '../pkg/deb/version.ts';
-import { compareBytes, type FsNode, type Tree } from '../vfs/tree.ts';
+import { concatBytes } from '../../bytes.ts';
+import { ProvenantError } from '../../errors.ts';
+import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
+import { xattrsOf } from '../xattrs.ts';
+import type { DebPackage, DebScriptName } from './deb.ts';
+import { parseDebRelations } from './relations.ts';
+import { satisfiesDebConstraint } from './version.ts';
 
 /** What one package put in the tree, for SBOMs and reports. */
 export interface InstalledDeb {
@@ -59,7 +60,7 @@ export interface DebInstallOptions {
 }
 
 /** Where distroless keeps its dpkg database. */
-export const STATUS_D = 'var/lib/dpkg/status.d';
+const STATUS_D = 'var/lib/dpkg/status.d';
 const encoder = new TextEncoder();
 
 /**
@@ -147,7 +148,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
 }
 
 /** The status.d file name of a package: `<package>`, or `<package>:<arch>` for Multi-Arch: same with `multiArchNames`. */
-export function debStatusName(
+function debStatusName(
   pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch'>,
   options: Pick<DebInstallOptions, 'multiArchNames'> = {},
 ): string {
@@ -198,13 +199,6 @@ function replacedPackages(pkg: DebPackage, where: string, versions: ReadonlyMap<
       const installed = versions?.get(name);
       return r.op === undefined || r.version === undefined || installed === undefined || satisfiesDebConstraint(installed, r.op, r.version);
     });
-}
-
-function xattrsOf(pax: Record<string, string> | undefined): Record<string, string> | undefined {
-  if (pax === undefined) return undefined;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) out[k.slice('SCHILY.xattr.'.length)] = v;
-  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,60 +1,13 @@
 /**
- * The parts of an image that are not package files: the base folders, accounts, `paths`,
- * /etc/os-release, and apk's own files. Each takes the tree and the configuration and changes
- * the tree; nothing here reads the host.
+ * What every image gets after its packages, whatever their ecosystem: the configured accounts,
+ * /etc/os-release, and `paths`. Each takes the tree and the configuration and changes the tree;
+ * nothing here reads the host.
  */
 import { ProvenantError } from '../errors.ts';
-import type { Tree } from '../vfs/tree.ts';
-import type { ImageAccounts, ImageConfig, ImageOsRelease, PathMutation } from './config.ts';
+import { buildFile, type Tree } from '../vfs/tree.ts';
+import type { ImageAccounts, ImageOsRelease, PathMutation } from './config-types.ts';
 
-const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 const decode = (b: Uint8Array | undefined): string => (b === undefined ? '' : new TextDecoder().decode(b));
-
-/**
- * The folders every image has before packages go in, as apko makes them: /tmp sticky and world
- * writable, /proc read-only, apk's folders, and `lib/apk` a symlink to `usr/lib/apk` (apk-tools
- * 3's place for its database, which apk-tools 2 finds through the link).
- */
-export function baseLayout(tree: Tree, mtime: number): void {
-  const dir = (path: string, mode = 0o755): void => {
-    tree.put(path, { type: 'dir', mode, uid: 0, gid: 0, mtime, owner: 'build' });
-  };
-  for (const d of [
-    'dev',
-    'etc',
-    'etc/apk',
-    'etc/apk/keys',
-    'lib',
-    'opt',
-    'usr',
-    'usr/lib',
-    'usr/lib/apk',
-    'usr/lib/apk/db',
-    'usr/lib/apk/exec',
-    'var',
-    'var/cache',
-    'var/cache/apk',
-    'var/cache/misc',
-    'var/lib',
-  ])
-    dir(d);
-  dir('proc', 0o555);
-  dir('tmp', 0o1777);
-  tree.put('lib/apk', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: '../usr/lib/apk', owner: 'build' });
-}
-
-/** Puts a file the build writes (root-owned, 0644 unless said). */
-export function buildFile(tree: Tree, path: string, content: string | Uint8Array, mtime: number, mode = 0o644): void {
-  tree.put(path, {
-    type: 'file',
-    mode,
-    uid: 0,
-    gid: 0,
-    mtime,
-    body: typeof content === 'string' ? encode(content) : content,
-    owner: 'build',
-  });
-}
 
 /**
  * Adds the configured groups and users to /etc/group and /etc/passwd, keeping the lines packages
@@ -166,62 +119,4 @@ export function applyOsRelease(tree: Tree, osRelease: ImageOsRelease | undefined
     .map(([k, v]) => `${k}=${/^[A-Za-z0-9._-]+$/.test(v ?? '') ? v : JSON.stringify(v)}`)
     .join('\n');
   buildFile(tree, 'etc/os-release', `${text}\n`, mtime);
-}
-
-/** The image's PATH when the configuration sets none: apko's and Alpine's default. */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin';
-
-/**
- * The environment of the image config: the configured variables, with PATH added when missing,
- * and SSL_CERT_FILE as apko sets it. Sorted by name, so the config's bytes are stable.
- */
-export function imageEnvironment(config: ImageConfig): string[] {
-  const env: Record<string, string> = { PATH: DEFAULT_PATH, SSL_CERT_FILE: '/etc/ssl/certs/ca-certificates.crt', ...config.environment };
-  return Object.keys(env)
-    .sort()
-    .map((k) => `${k}=${env[k]}`);
-}
-
-/**
- * Splits a command line into words the way a POSIX shell would for a simple command (quotes and
- * backslashes; no expansion), as apko does for `entrypoint.command` and `cmd`.
- *
- * @throws ProvenantError `INVALID_CONFIG` for an unterminated quote
- */
-export function splitWords(line: string, where: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i] as string;
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated ' quote in ${JSON.stringify(line)}`, { where });
-      cur += line.slice(i + 1, end);
-      i = end;
-      inWord = true;
-    } else if (c === '"') {
-      let j = i + 1;
-      for (; j < line.length && line[j] !== '"'; j++) {
-        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1] as string)) j++;
-        cur += line[j];
-      }
-      if (j >= line.length)
-        throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated " quote in ${JSON.stringify(line)}`, { where });
-      i = j;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
 }

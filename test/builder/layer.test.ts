@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { deflateBlock, PINNED_GZIP_LEVEL, type PrecompressedSegment, precompressSegment } from '../../src/archive/deflate.ts';
-import { LAYER_SEGMENT_MIN, type Layer, LayerPrecompressor, type SegmentCache, treeLayer } from '../../src/build/layer.ts';
+import { LAYER_SEGMENT_MIN, type Layer, LayerPrecompressor, type SegmentCache, treeLayer } from '../../src/builder/layer.ts';
 import { type FsNode, Tree } from '../../src/vfs/tree.ts';
 import { concat, readAll, text } from '../archive/helpers.ts';
 

@@ -6,28 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
-import type { ApkKeyring } from '../pkg/apk/signature.ts';
-import type { LoadedConfig } from './config.ts';
-
-/** A byte range of a package and its checksum (`sha1-<base64>` or `sha256-<base64>`). */
-export interface LockedRange {
-  range: string;
-  checksum: string;
-}
-
-/** One pinned package file. */
-export interface LockedPackage {
-  name: string;
-  version: string;
-  architecture: string;
-  /** Where the .apk is: a URL, or a path relative to the configuration. */
-  url: string;
-  /** apk: `Q1` + base64 SHA-1 of the control member (the package's identity); deb: `sha256:` + hex of the .deb. */
-  checksum: string;
-  signature?: LockedRange | undefined;
-  control?: LockedRange | undefined;
-  data?: LockedRange | undefined;
-}
+import type { LockedPackage, LockedRange, LockSources } from '../pkg/source.ts';
+import type { LoadedConfig } from './config-types.ts';
 
 /** The lock. */
 export interface Lock {
@@ -42,43 +22,30 @@ export interface Lock {
   };
 }
 
-/** Makes the lock of a build. Keys are embedded, so a rebuild does not depend on fetching them. */
-export function lockFor(
-  loaded: LoadedConfig,
-  configName: string,
-  keyring: ApkKeyring | undefined,
-  keys: readonly string[],
-  repositories: readonly { url: string; tag: string }[],
-  archs: readonly string[],
-  packages: readonly LockedPackage[],
-): Lock {
+/**
+ * Makes the lock of a build: the source's repositories and keys (apk keys embedded, so that a
+ * rebuild does not depend on fetching them), and every package, fields in apko's order.
+ */
+export function lockFor(loaded: LoadedConfig, configName: string, sources: LockSources, packages: readonly LockedPackage[]): Lock {
   const checksum = `sha256-${createHash('sha256').update(loaded.raw).digest('base64')}`;
   return {
     version: 'v1',
     config: { name: configName, checksum },
     contents: {
-      keyring: keys.map((k) => ({ name: k, url: k, content: keyring?.pem(k.slice(k.lastIndexOf('/') + 1)) })),
+      keyring: sources.keyring,
       build_repositories: [],
       runtime_repositories: [],
-      repositories: archs.flatMap((arch) =>
-        repositories.map((r) => ({ name: `${r.url}/${arch}`, url: `${r.url}/${arch}/APKINDEX.tar.gz`, architecture: arch })),
-      ),
-      packages: packages.map((p) => {
-        const out: LockedPackage = { name: p.name, url: p.url, version: p.version, architecture: p.architecture, checksum: p.checksum };
-        if (p.signature !== undefined) out.signature = p.signature;
-        if (p.control !== undefined) out.control = p.control;
-        if (p.data !== undefined) out.data = p.data;
-        return {
-          name: out.name,
-          url: out.url,
-          version: out.version,
-          architecture: out.architecture,
-          signature: out.signature,
-          control: out.control,
-          data: out.data,
-          checksum: out.checksum,
-        };
-      }),
+      repositories: sources.repositories,
+      packages: packages.map((p) => ({
+        name: p.name,
+        url: p.url,
+        version: p.version,
+        architecture: p.architecture,
+        signature: p.signature,
+        control: p.control,
+        data: p.data,
+        checksum: p.checksum,
+      })),
     },
   };
 }

@@ -2,13 +2,13 @@
  * Describing a build: per platform image, SBOMs (SPDX 2.3 and CycloneDX 1.6, from what the
  * build installed) and SLSA provenance, as in-toto statements ready for any attestation storage.
  */
-import { createHash } from 'node:crypto';
 import { dirname, relative } from 'node:path';
 import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
-import type { Digest } from '../oci/digest.ts';
+import { digestOf } from '../oci/digest.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
-import { spdxDocument, spdxIndexDocument, timestampFromEpoch } from '../sbom/spdx.ts';
+import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
+import { formatTimestamp } from '../time.ts';
 import type { BuildResult } from './build.ts';
 import { inventoryOf } from './inventory.ts';
 
@@ -38,7 +38,7 @@ export interface DescribeOptions {
 
 /** The statements about each platform image, for {@link storeAttestations}. */
 export function describeBuild(result: BuildResult, options: DescribeOptions): Attested[] {
-  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const created = formatTimestamp(options.sourceDateEpoch ?? 0);
   const base = dirname(options.configPath);
   return result.images.map((image) => {
     const statements: StatementBlob[] = [];
@@ -50,8 +50,8 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
       const cdx = cyclonedxDocument(inventory, { created, toolVersion: options.toolVersion });
       statements.push(statement(SPDX_PREDICATE, spdx, [subject]), statement(CYCLONEDX_PREDICATE, cdx, [subject]));
       byproducts.push(
-        { name: 'sbom.spdx.json', digest: sha256(JSON.stringify(spdx)), mediaType: 'application/spdx+json' },
-        { name: 'sbom.cdx.json', digest: sha256(JSON.stringify(cdx)), mediaType: 'application/vnd.cyclonedx+json' },
+        { name: 'sbom.spdx.json', digest: digestOf(JSON.stringify(spdx)), mediaType: 'application/spdx+json' },
+        { name: 'sbom.cdx.json', digest: digestOf(JSON.stringify(cdx)), mediaType: 'application/vnd.cyclonedx+json' },
       );
     }
     if (options.provenance !== false) {
@@ -62,9 +62,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
         sourceDateEpoch: options.sourceDateEpoch,
         fromLock: options.fromLock,
         indexes: result.indexes.filter((i) => i.arch === image.arch),
-        packages: result.lock.contents.packages
-          .filter((l) => l.architecture === image.arch)
-          .map((l) => ({ ...l, sha256: result.packageDigests.get(l.url) ?? '' })),
+        packages: image.locked.map((l) => ({ ...l, kind: result.ecosystem, sha256: result.packageDigests.get(l.url) ?? '' })),
         keys: result.keys,
         builderId: options.builderId,
         toolVersion: options.toolVersion,
@@ -78,10 +76,6 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
   });
 }
 
-function sha256(text: string): Digest {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}` as Digest;
-}
-
 /**
  * The SBOM of the index itself (SPDX 2.3, in the shape of apko's `sbom-index.spdx.json`: the
  * index and each platform image), as an attestation whose subject is the index. Stored as a
@@ -89,7 +83,7 @@ function sha256(text: string): Digest {
  */
 export function describeIndex(result: BuildResult, options: DescribeOptions): Attested | undefined {
   if (options.sbom === false || result.index === undefined) return undefined;
-  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const created = formatTimestamp(options.sourceDateEpoch ?? 0);
   const images = result.images.map((image) => ({
     inventory: inventoryOf(image, options.imageName),
     manifestDigest: image.manifest.digest,

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { buildImage, writeBuild } from '../../src/build/build.ts';
-import { loadConfig } from '../../src/build/config.ts';
-import { describeBuild } from '../../src/build/describe.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { describeBuild } from '../../src/builder/describe.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { toolMissing } from '../helpers/images.ts';
@@ -40,8 +40,7 @@ describe('Debian builds from the real mirror', {
     const path = join(dir, file);
     return buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, cacheDir: debianCacheDir });
   };
-  const names = (image: { debPackages?: { pkg: { name: string } }[] | undefined } | undefined) =>
-    (image?.debPackages ?? []).map((d) => d.pkg.name).sort();
+  const names = (image: { packages: { name: string }[] } | undefined) => (image?.packages ?? []).map((p) => p.name).sort();
 
   it('resolves the same closure as apt-get install --simulate --no-install-recommends with an empty status', {
     skip: toolMissing('apt-get'),
@@ -195,7 +194,7 @@ describe('Debian builds from the real mirror', {
       .map((c) => `${c.name}@${c.version}`)
       .sort();
     // trivy writes versions without the epoch (it keeps the epoch in a property).
-    const ours = (image.debPackages ?? []).map((d) => `${d.pkg.name}@${d.pkg.version.replace(/^\d+:/, '')}`).sort();
+    const ours = image.packages.map((p) => `${p.name}@${p.version.replace(/^\d+:/, '')}`).sort();
     assert.deepEqual(theirs, ours);
     // Our own SBOM lists the same packages.
     const [attested] = describeBuild(result, {
@@ -205,6 +204,17 @@ describe('Debian builds from the real mirror', {
       builderId: 'b',
       fromLock: false,
     });
+    // The provenance names every .deb the image holds, as a deb.
+    const slsa = JSON.parse(Buffer.from(attested?.statements[2]?.bytes ?? new Uint8Array()).toString()).predicate as {
+      buildDefinition: { resolvedDependencies: { name?: string; annotations: { kind: string } }[] };
+    };
+    assert.deepEqual(
+      slsa.buildDefinition.resolvedDependencies
+        .filter((d) => d.annotations.kind === 'deb')
+        .map((d) => d.name)
+        .sort(),
+      names(image),
+    );
     const cdx = JSON.parse(Buffer.from(attested?.statements[1]?.bytes ?? new Uint8Array()).toString()).predicate as {
       components: { type: string; name: string }[];
     };

@@ -1,0 +1,252 @@
+/**
+ * `provenant build`: from a configuration (and optionally a lock) to a multi-arch OCI image.
+ *
+ * The same stages for every package source (../pkg/source.ts), data in, data out: plan each
+ * architecture (./plan.ts) → fetch and verify its packages, a few ahead, handing large file
+ * bodies to the compression pool as they arrive → install them into a tree in the source's
+ * order, with its database → the shared finishing (./assemble.ts) → layers (./layering.ts,
+ * ./layer.ts) → image config, manifest, index (./image.ts) → the lock (./lock.ts). Nothing
+ * touches the host's disk but the download cache; {@link writeBuild} writes the result to any
+ * content store.
+ */
+import { basename, dirname } from 'node:path';
+import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { descriptorOf, type Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
+import { DownloadCache } from '../pkg/fetch.ts';
+import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from '../pkg/source.ts';
+import { openPackageSource } from '../pkg/sources.ts';
+import { bytesSource, type ContentStore, type Logger, type OperationOptions, silentLogger } from '../store/types.ts';
+import { Tree } from '../vfs/tree.ts';
+import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
+import type { LoadedConfig } from './config-types.ts';
+import { imageFromTree, makeIndex } from './image.ts';
+import { type Layer, LayerPrecompressor } from './layer.ts';
+import { splitLayers } from './layering.ts';
+import { type Lock, lockFor } from './lock.ts';
+import { planBuild } from './plan.ts';
+
+/** Options of {@link buildImage}. */
+export interface BuildOptions {
+  /** The loaded configuration. */
+  config: LoadedConfig;
+  /** The configuration file's path: relative repositories and keys are relative to its folder. */
+  configPath: string;
+  /** Build from these pins instead of resolving (`--lock`). */
+  lock?: Lock | undefined;
+  /** Only these architectures (apk names); default the configuration's. */
+  archs?: readonly string[] | undefined;
+  /** SOURCE_DATE_EPOCH: the image's creation time and the latest time any file may have. */
+  sourceDateEpoch?: number | undefined;
+  /** Where downloads are cached; none when absent. */
+  cacheDir?: string | undefined;
+  /**
+   * Keep the compressed blocks of large file bodies in `cacheDir` and reuse them in later builds
+   * (default true). The layers are the same either way; only the time to make them differs.
+   */
+  layerCache?: boolean | undefined;
+  /** Worker threads for compression. */
+  workers?: number | undefined;
+  /** Resolve and fetch only, for `provenant lock`: `images` is empty and `index` undefined. */
+  lockOnly?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+  logger?: Logger | undefined;
+}
+
+/** One platform's image. */
+export interface BuiltImage {
+  arch: string;
+  platform: Platform;
+  manifest: Stored;
+  /** The image config's exact bytes and descriptor. */
+  config: { bytes: Uint8Array; descriptor: Descriptor };
+  layers: Layer[];
+  /** The installed packages, in install order, whatever their ecosystem. */
+  packages: InstalledPackage[];
+  /** The lock entries of this image's packages, in the plan's order. */
+  locked: LockedPackage[];
+  /** The image's /etc/os-release text ('' when it has none). */
+  osRelease: string;
+  /** Install scripts that were not run (apko does not run them either), per package. */
+  skippedScripts: { package: string; scripts: string[] }[];
+}
+
+/** A finished build, in memory. */
+export interface BuildResult {
+  /** The image index; undefined for a lock-only run. */
+  index: Stored | undefined;
+  images: BuiltImage[];
+  /** The lock that reproduces this build. */
+  lock: Lock;
+  /** The ecosystem the packages came from. */
+  ecosystem: Ecosystem;
+  /** Every repository index used, with its digest, for provenance. */
+  indexes: { url: string; arch: string; digest: Digest }[];
+  /** The SHA-256 (hex) of every package file, by the URL the lock names it with. */
+  packageDigests: Map<string, string>;
+  /** The trusted keys, by file name, with their PEM text. */
+  keys: { name: string; pem: string }[];
+  /** Every configuration file read, with its text. */
+  configFiles: { path: string; sha256: string; content: string }[];
+}
+
+/** Packages read or downloaded at once, ahead of the one being installed. */
+const READ_AHEAD = 4;
+
+/**
+ * Builds the image a configuration describes.
+ *
+ * @throws ProvenantError `UNRESOLVABLE`, `SIGNATURE`, `UNTRUSTED_KEY`, `DIGEST_MISMATCH`,
+ *   `FILE_CONFLICT`, `NOT_FOUND`, `NETWORK`, `INVALID_CONFIG` as each step finds
+ */
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const { config } = options.config;
+  const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
+  const archs = options.archs ?? config.archs;
+  const source = await openPackageSource({
+    ...config.contents,
+    timezone: config.timezone,
+    lockedKeys: options.lock?.contents.keyring,
+    configPath: options.configPath,
+    baseDir: dirname(options.configPath),
+    cache,
+    signal: options.signal,
+    logger: options.logger ?? silentLogger,
+  });
+  const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages });
+  const images: BuiltImage[] = [];
+  const lockPackages: LockedPackage[] = [];
+  const packageDigests = new Map<string, string>();
+  // Large file bodies are compressed on the worker pool while the rest is read, or come from the
+  // cache when an earlier build compressed them (./layer.ts).
+  const precompressed = options.lockOnly
+    ? undefined
+    : new LayerPrecompressor(options.workers, options.layerCache === false ? undefined : cache);
+  // A failed build drops the compression queued for its layers.
+  try {
+    for (const arch of archs) {
+      const fetched = await fetchAll(source, plan.packages.get(arch) ?? [], options.signal, precompressed);
+      for (const f of fetched) {
+        packageDigests.set(f.locked.url, f.sha256);
+        lockPackages.push(f.locked);
+      }
+      if (!options.lockOnly) images.push(await assembleImage(options, source, arch, fetched, precompressed));
+    }
+    await precompressed?.flush();
+  } catch (err) {
+    precompressed?.cancel();
+    throw err;
+  }
+  return {
+    index: options.lockOnly ? undefined : makeIndex(images, config.annotations, options.sourceDateEpoch ?? 0),
+    images,
+    lock: lockFor(options.config, basename(options.configPath), source.lockSources(archs), lockPackages),
+    ecosystem: source.ecosystem,
+    indexes: plan.indexes,
+    packageDigests,
+    keys: source.keys(),
+    configFiles: options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content })),
+  };
+}
+
+/**
+ * Fetches and verifies the packages of a plan, in its order. A few are read (or downloaded) ahead
+ * of the one being used, so that waiting on the disk or the network overlaps with reading; each
+ * one's large bodies go to the compression pool as soon as it is read.
+ */
+async function fetchAll(
+  source: PackageSource,
+  plan: readonly LockedPackage[],
+  signal: AbortSignal | undefined,
+  precompressed: LayerPrecompressor | undefined,
+): Promise<FetchedPackage[]> {
+  const load = (p: LockedPackage): Promise<FetchedPackage> => {
+    throwIfAborted(signal);
+    return source.fetch(p);
+  };
+  const out: FetchedPackage[] = [];
+  const ahead: Promise<FetchedPackage>[] = [];
+  for (let i = 0; i < plan.length; i++) {
+    while (ahead.length < READ_AHEAD && i + ahead.length < plan.length) {
+      const next = plan[i + ahead.length]!;
+      const started = Promise.resolve().then(() => load(next));
+      started.catch(() => {});
+      ahead.push(started);
+    }
+    const fetched = await ahead.shift()!;
+    for (const body of fetched.bodies) precompressed?.add(body);
+    out.push(fetched);
+  }
+  return out;
+}
+
+/** One platform's image: the packages installed in the source's order, the shared finishing, layers, config, manifest. */
+async function assembleImage(
+  options: BuildOptions,
+  source: PackageSource,
+  arch: string,
+  fetched: readonly FetchedPackage[],
+  precompressed: LayerPrecompressor | undefined,
+): Promise<BuiltImage> {
+  const { config } = options.config;
+  const mtime = options.sourceDateEpoch ?? 0;
+  const tree = new Tree();
+  const clamp = options.sourceDateEpoch;
+  const packages = source.installOrder(fetched.map((f) => f.package));
+  const installed = await source.install(tree, packages, arch, { mtime, clamp });
+  // SOURCE_DATE_EPOCH is the latest time any file may have.
+  if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
+  applyAccounts(tree, config.accounts, mtime);
+  applyOsRelease(tree, config.osRelease, mtime);
+  applyPaths(tree, config.paths, mtime);
+  const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize }));
+  const layerPaths = splitLayers(tree, groups, config.layering);
+  const imageOptions = { config, configPath: options.configPath, workers: options.workers, signal: options.signal };
+  const image = await imageFromTree(imageOptions, arch, tree, layerPaths, installed.length, mtime, precompressed);
+  return {
+    arch,
+    ...image,
+    packages: installed,
+    locked: fetched.map((f) => f.locked),
+    osRelease: new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array()),
+    skippedScripts: installed.filter((p) => p.skippedScripts.length > 0).map((p) => ({ package: p.label, scripts: p.skippedScripts })),
+  };
+}
+
+/** Options of {@link writeBuild}. */
+export interface WriteBuildOptions extends OperationOptions {
+  /** Statements about each image, and where to store them (see `attest/storage.ts`). */
+  attestations?: { attested: readonly Attested[]; mode: AttestationMode } | undefined;
+}
+
+/**
+ * Writes a build to a store: layers and configs, manifests, attestations, then the index, tagged
+ * last so that no tag points at incomplete content.
+ */
+export async function writeBuild(
+  result: BuildResult,
+  store: ContentStore,
+  tags: readonly string[],
+  options: WriteBuildOptions = {},
+): Promise<Descriptor> {
+  if (result.index === undefined) throw new ProvenantError('USAGE', 'a lock-only build has no image to write');
+  for (const image of result.images) {
+    for (const layer of image.layers) {
+      await store.putBlob(
+        bytesSource({ mediaType: MediaType.OciLayerGzip, digest: layer.digest, size: layer.bytes.length }, layer.bytes),
+        options,
+      );
+    }
+    await store.putBlob(bytesSource(image.config.descriptor, image.config.bytes), options);
+    await store.putManifest(image.manifest, { ...options, tags: [] });
+  }
+  const index =
+    options.attestations === undefined
+      ? result.index
+      : await storeAttestations(store, result.index, options.attestations.attested, options.attestations.mode, options);
+  await store.putManifest(index, { ...options, tags: [...tags] });
+  return descriptorOf(index);
+}

@@ -1,0 +1,399 @@
+/**
+ * Reading one configuration file against apko's schema: which keys each mapping takes, what
+ * each value must be, and what apko quietly does that this loader refuses or corrects (a
+ * directory with mode 0000, `permissions: 0999` read as the float 999); docs/config.md lists
+ * every such difference. Includes are followed and merged by ./config.ts and ./config-merge.ts.
+ */
+import { isScalar } from 'yaml';
+import {
+  boolean,
+  type ConfigLocation,
+  describe,
+  type Entry,
+  fail,
+  fields,
+  integer,
+  list,
+  locOf,
+  type MapSpec,
+  note,
+  oneOf,
+  optString,
+  readYaml,
+  reqString,
+  scalarText,
+  stringList,
+  stringMap,
+  suggest,
+  type YamlContext,
+  type YNode,
+} from '../yaml.ts';
+import { ARCH_HINT, ARCH_NAMES, lookupArch } from './arch.ts';
+import type {
+  ApkArch,
+  ImageEntrypoint,
+  ImageGroup,
+  ImageLayering,
+  ImageOsRelease,
+  ImageUser,
+  PathMutation,
+  PathMutationType,
+} from './config-types.ts';
+
+const TOP: MapSpec = {
+  known: [
+    'contents',
+    'entrypoint',
+    'cmd',
+    'stop-signal',
+    'work-dir',
+    'accounts',
+    'archs',
+    'environment',
+    'paths',
+    'vcs-url',
+    'annotations',
+    'include',
+    'volumes',
+    'layering',
+    'format',
+    'os-release',
+    'timezone',
+  ],
+  unsupported: {
+    certificates: 'apko\'s "certificates" (extra CA certificates) is not supported yet',
+    options: 'apko removed "options" in 2024; Provenant does not support it',
+  },
+  misplaced: {
+    packages: 'contents.packages',
+    repositories: 'contents.repositories',
+    keyring: 'contents.keyring',
+    build_repositories: 'contents.build_repositories',
+    users: 'accounts.users',
+    groups: 'accounts.groups',
+    'run-as': 'accounts.run-as',
+    command: 'entrypoint.command',
+    arch: 'archs',
+    env: 'environment',
+  },
+};
+const CONTENTS: MapSpec = {
+  known: ['repositories', 'build_repositories', 'runtime_repositories', 'keyring', 'packages', 'recommends', 'merged-usr'],
+  unsupported: {
+    baseimage: 'apko\'s experimental "baseimage" is not supported yet',
+    runtime_keyring: 'apko\'s "runtime_keyring" (inline keys for /etc/apk/keys) is not supported yet',
+  },
+};
+const ENTRYPOINT: MapSpec = { known: ['type', 'command', 'shell-fragment', 'services'] };
+const ACCOUNTS: MapSpec = { known: ['run-as', 'users', 'groups'] };
+const USER: MapSpec = { known: ['username', 'uid', 'gid', 'shell', 'homedir'] };
+const GROUP: MapSpec = { known: ['groupname', 'gid', 'members'] };
+const PATH: MapSpec = { known: ['path', 'type', 'uid', 'gid', 'permissions', 'source', 'recursive'] };
+const LAYERING: MapSpec = { known: ['strategy', 'budget'] };
+const OS_RELEASE: MapSpec = { known: ['id', 'name', 'pretty-name', 'version-id', 'home-url', 'bug-report-url'] };
+
+const PATH_TYPES: readonly PathMutationType[] = ['directory', 'empty-file', 'hardlink', 'symlink', 'permissions'];
+const UINT32_MAX = 0xffff_ffff;
+
+/** One file's configuration before includes are merged and defaults chosen. */
+export interface Part {
+  file: string;
+  repositories: string[];
+  buildRepositories: string[];
+  runtimeRepositories: string[];
+  keyring: string[];
+  packages: string[];
+  entrypoint: ImageEntrypoint | undefined;
+  cmd: string | undefined;
+  stopSignal: string | undefined;
+  workDir: string | undefined;
+  runAs: string | undefined;
+  users: ImageUser[];
+  groups: ImageGroup[];
+  archs: ApkArch[];
+  environment: Map<string, string>;
+  paths: PathMutation[];
+  vcsUrl: string | undefined;
+  annotations: Map<string, string>;
+  volumes: string[];
+  /** null: `layering: {}` was written, which (in apko) overrides an included layering with none. */
+  layering: ImageLayering | null | undefined;
+  osRelease: ImageOsRelease | undefined;
+  timezone: string | undefined;
+  recommends: boolean | undefined;
+  mergedUsr: boolean | undefined;
+  include: { path: string; at: ConfigLocation } | undefined;
+  locs: Map<string, ConfigLocation>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sections
+// ---------------------------------------------------------------------------------------------
+
+function readContents(ctx: YamlContext, e: Entry | undefined, part: Part): void {
+  if (e === undefined) return;
+  note(ctx, e.path, e.node, e.keyNode);
+  const f = fields(ctx, e.node, e.path, CONTENTS, '"contents"');
+  part.repositories = repositories(ctx, f.get('repositories'));
+  part.buildRepositories = repositories(ctx, f.get('build_repositories'));
+  part.runtimeRepositories = repositories(ctx, f.get('runtime_repositories'));
+  part.keyring = stringList(ctx, f.get('keyring'));
+  part.packages = stringList(ctx, f.get('packages'));
+  if (f.get('recommends') !== undefined) part.recommends = boolean(ctx, f.get('recommends'));
+  if (f.get('merged-usr') !== undefined) part.mergedUsr = boolean(ctx, f.get('merged-usr'));
+}
+
+/** `Area/City` as tzdata names zones: letters, digits, `_`, `-`, `+`, and `/` between parts. */
+function readTimezone(ctx: YamlContext, e: Entry | undefined): string | undefined {
+  const text = optString(ctx, e);
+  if (e === undefined || text === undefined) return undefined;
+  if (!/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(text) || text.includes('..')) {
+    return fail(ctx, e.node, e.path, `"${text}" is not a time zone name`, 'write a tzdata name such as Etc/UTC or Europe/Paris');
+  }
+  return text;
+}
+
+/** `URL` or `@tag URL`, with trailing slashes removed as apko's trimRepos does. */
+function repositories(ctx: YamlContext, e: Entry | undefined): string[] {
+  return list(ctx, e, 'strings').map(({ node, path }) => {
+    const text = (scalarText(ctx, node, path) ?? '').trim();
+    if (text === '') return fail(ctx, node, path, `expected a non-empty string, got ${describe(node)}`);
+    const words = text.split(/\s+/);
+    const tag = words[0]!;
+    // A Debian source, one-line sources.list style; checked in full by pkg/deb/sources.ts.
+    if (tag === 'deb') {
+      if (words.length < 4) fail(ctx, node, path, `"${text}" is not a Debian source`, 'write deb [options] URL SUITE COMPONENT...');
+      return text;
+    }
+    if (words.length > 2 || (words.length === 2 && (!tag.startsWith('@') || tag.length < 2))) {
+      fail(ctx, node, path, `"${text}" is not a repository`, 'write a repository as URL, or @tag URL for a tagged repository');
+    }
+    return text.replace(/\/+$/, '');
+  });
+}
+
+function readEntrypoint(ctx: YamlContext, e: Entry | undefined, part: Part): void {
+  if (e === undefined) return;
+  note(ctx, e.path, e.node, e.keyNode);
+  const f = fields(ctx, e.node, e.path, ENTRYPOINT, '"entrypoint"');
+  const typeEntry = f.get('type');
+  const typeText = optString(ctx, typeEntry);
+  const type = typeText === undefined ? undefined : oneOf(ctx, typeEntry!, typeText, ['service-bundle'] as const);
+  const command = optString(ctx, f.get('command'));
+  const shellFragment = optString(ctx, f.get('shell-fragment'));
+  const services = Object.fromEntries(stringMap(ctx, f.get('services')));
+  if (type === undefined && command === undefined && shellFragment === undefined && Object.keys(services).length === 0) return;
+  part.entrypoint = {
+    ...(type === undefined ? {} : { type }),
+    ...(command === undefined ? {} : { command }),
+    ...(shellFragment === undefined ? {} : { shellFragment }),
+    services,
+  };
+}
+
+function readAccounts(ctx: YamlContext, e: Entry | undefined, part: Part): void {
+  if (e === undefined) return;
+  note(ctx, e.path, e.node, e.keyNode);
+  const f = fields(ctx, e.node, e.path, ACCOUNTS, '"accounts"');
+  part.runAs = optString(ctx, f.get('run-as'));
+  part.users = list(ctx, f.get('users'), 'users').map(({ node, path }) => readUser(ctx, node, path));
+  part.groups = list(ctx, f.get('groups'), 'groups').map(({ node, path }) => readGroup(ctx, node, path));
+}
+
+function readUser(ctx: YamlContext, node: YNode | undefined, path: string): ImageUser {
+  const f = fields(ctx, node, path, USER, 'a user');
+  const username = reqString(ctx, f.get('username'), node, path, 'username');
+  const uidEntry = f.get('uid');
+  const uid = uidEntry === undefined ? undefined : integer(ctx, uidEntry, 0, UINT32_MAX);
+  if (uid === undefined) return fail(ctx, node, path, `user "${username}" has no uid`, 'give every user a uid other than 0');
+  if (uid === 0) {
+    // apko's Validate refuses this too: root already exists, and run-as: 0 is the way to run as it.
+    return fail(
+      ctx,
+      uidEntry?.node,
+      uidEntry?.path ?? path,
+      `user "${username}" has uid 0`,
+      'to run as root, use `run-as: 0` instead of a user entry',
+    );
+  }
+  const gidEntry = f.get('gid');
+  const gid = (gidEntry === undefined ? undefined : integer(ctx, gidEntry, 0, UINT32_MAX)) ?? uid;
+  return {
+    username,
+    uid,
+    gid,
+    shell: optString(ctx, f.get('shell')) ?? '/bin/sh',
+    homedir: optString(ctx, f.get('homedir')) ?? `/home/${username}`,
+  };
+}
+
+function readGroup(ctx: YamlContext, node: YNode | undefined, path: string): ImageGroup {
+  const f = fields(ctx, node, path, GROUP, 'a group');
+  const groupname = reqString(ctx, f.get('groupname'), node, path, 'groupname');
+  const gidEntry = f.get('gid');
+  const gid = gidEntry === undefined ? undefined : integer(ctx, gidEntry, 0, UINT32_MAX);
+  // apko reads a missing gid as 0, which makes a second group 0 next to root's; that is never meant.
+  if (gid === undefined) return fail(ctx, node, path, `group "${groupname}" has no gid`);
+  return { groupname, gid, members: stringList(ctx, f.get('members')) };
+}
+
+function readPath(ctx: YamlContext, node: YNode | undefined, path: string): PathMutation {
+  const f = fields(ctx, node, path, PATH, 'a path entry');
+  const target = reqString(ctx, f.get('path'), node, path, 'path');
+  const typeEntry = f.get('type');
+  const typeText = reqString(ctx, typeEntry, node, path, 'type');
+  const type = oneOf(ctx, typeEntry!, typeText, PATH_TYPES);
+  const uidEntry = f.get('uid');
+  const gidEntry = f.get('gid');
+  const uid = uidEntry === undefined ? undefined : integer(ctx, uidEntry, 0, UINT32_MAX);
+  const gid = gidEntry === undefined ? undefined : integer(ctx, gidEntry, 0, UINT32_MAX);
+  const permEntry = f.get('permissions');
+  let permissions = permEntry === undefined ? undefined : integer(ctx, permEntry, 0, 0o7777);
+  if (permEntry !== undefined && permissions !== undefined) checkDecimalMode(ctx, permEntry, permissions);
+  if (permissions === undefined && type === 'directory') permissions = 0o755; // apko: 0000
+  if (permissions === undefined && type === 'permissions') {
+    return fail(
+      ctx,
+      node,
+      path,
+      'a "permissions" entry needs permissions',
+      'apko would set mode 0000 here; write the mode you mean, e.g. permissions: 0o755',
+    );
+  }
+  const source = optString(ctx, f.get('source'));
+  if (source === undefined && (type === 'hardlink' || type === 'symlink')) {
+    return fail(ctx, node, path, `a ${type} entry needs a source (the link target)`);
+  }
+  return {
+    path: target,
+    type,
+    ...(uid === undefined ? {} : { uid }),
+    ...(gid === undefined ? {} : { gid }),
+    ...(permissions === undefined ? {} : { permissions }),
+    ...(source === undefined ? {} : { source }),
+    recursive: boolean(ctx, f.get('recursive')),
+  };
+}
+
+/**
+ * `permissions: 755` is decimal 755, which is 0o1363 (sticky bit, odd bits): apko takes it as
+ * is. A decimal number from 512 up whose digits are all octal digits is that mistake, so it is
+ * refused with the spelling that was meant. 420 (0o644) and 493 (0o755) stay valid.
+ */
+function checkDecimalMode(ctx: YamlContext, e: Entry, value: number): void {
+  const raw = isScalar(e.node) ? String(e.node.value).replaceAll('_', '') : '';
+  if (/^\+?[1-7][0-7]{2,3}$/.test(raw) && value > 0o777) {
+    fail(
+      ctx,
+      e.node,
+      e.path,
+      `${raw} is a decimal number (mode 0o${value.toString(8)}), not the octal mode 0o${raw.replace(/^\+/, '')}`,
+      `write 0o${raw.replace(/^\+/, '')} for the octal mode, or 0o${value.toString(8)} if that is really meant`,
+    );
+  }
+}
+
+function readArchs(ctx: YamlContext, e: Entry | undefined): ApkArch[] {
+  const out: ApkArch[] = [];
+  for (const { node, path } of list(ctx, e, 'architectures')) {
+    const text = scalarText(ctx, node, path, 'an architecture name');
+    if (text === undefined || text === '') return fail(ctx, node, path, `expected an architecture name, got ${describe(node)}`, ARCH_HINT);
+    const arch = lookupArch(text);
+    if (arch === undefined) {
+      const guess = suggest(text, ARCH_NAMES);
+      const all = text === 'all' || text === 'host' ? ` (apko's "${text}" works on its command line only)` : '';
+      fail(ctx, node, path, `"${text}" is not an architecture${guess === undefined ? '' : ` (did you mean "${guess}"?)`}${all}`, ARCH_HINT);
+    }
+    if (!out.includes(arch)) out.push(arch);
+  }
+  return out;
+}
+
+function readLayering(ctx: YamlContext, e: Entry | undefined): ImageLayering | null | undefined {
+  if (e === undefined) return undefined;
+  note(ctx, e.path, e.node, e.keyNode);
+  const f = fields(ctx, e.node, e.path, LAYERING, '"layering"');
+  const strategyEntry = f.get('strategy');
+  const strategy = optString(ctx, strategyEntry);
+  const budgetEntry = f.get('budget');
+  const budget = budgetEntry === undefined ? undefined : integer(ctx, budgetEntry, 0, 2 ** 31 - 1);
+  // apko treats an empty layering ({} or zero values) as no layering.
+  if (strategy === undefined && (budget === undefined || budget === 0)) return null;
+  if (strategy === undefined) return fail(ctx, e.node, e.path, '"strategy" is required (the only strategy is "origin")');
+  return { strategy: oneOf(ctx, strategyEntry!, strategy, ['origin'] as const), budget: budget ?? 0 };
+}
+
+function readOsRelease(ctx: YamlContext, e: Entry | undefined): ImageOsRelease | undefined {
+  if (e === undefined) return undefined;
+  note(ctx, e.path, e.node, e.keyNode);
+  const f = fields(ctx, e.node, e.path, OS_RELEASE, '"os-release"');
+  const out: Record<string, string> = {};
+  const names = {
+    id: 'id',
+    name: 'name',
+    'pretty-name': 'prettyName',
+    'version-id': 'versionId',
+    'home-url': 'homeUrl',
+    'bug-report-url': 'bugReportUrl',
+  };
+  for (const [key, field] of Object.entries(names)) {
+    const value = optString(ctx, f.get(key));
+    if (value !== undefined) out[field] = value;
+  }
+  return Object.keys(out).length === 0 ? undefined : (out as ImageOsRelease);
+}
+
+function checkEnvName(ctx: YamlContext, key: string, e: Entry): void {
+  if (key === '' || key.includes('=') || key.includes('\0')) {
+    fail(ctx, e.keyNode, e.path, `"${key}" is not an environment variable name (it is empty or holds "=" or NUL)`);
+  }
+}
+
+/** Parses one file's text into a {@link Part}, or throws a {@link ConfigError}. */
+export function parsePart(text: string, file: string): Part {
+  const { ctx, root } = readYaml(text, file);
+  const f = fields(ctx, root, '', TOP, 'the configuration');
+  const part: Part = {
+    file,
+    repositories: [],
+    buildRepositories: [],
+    runtimeRepositories: [],
+    keyring: [],
+    packages: [],
+    entrypoint: undefined,
+    cmd: optString(ctx, f.get('cmd')),
+    stopSignal: optString(ctx, f.get('stop-signal')),
+    workDir: optString(ctx, f.get('work-dir')),
+    runAs: undefined,
+    users: [],
+    groups: [],
+    archs: readArchs(ctx, f.get('archs')),
+    environment: stringMap(ctx, f.get('environment'), (key, e) => checkEnvName(ctx, key, e)),
+    paths: list(ctx, f.get('paths'), 'path entries').map(({ node, path }) => readPath(ctx, node, path)),
+    vcsUrl: optString(ctx, f.get('vcs-url')),
+    annotations: stringMap(ctx, f.get('annotations')),
+    volumes: stringList(ctx, f.get('volumes')),
+    layering: readLayering(ctx, f.get('layering')),
+    osRelease: readOsRelease(ctx, f.get('os-release')),
+    timezone: readTimezone(ctx, f.get('timezone')),
+    recommends: undefined,
+    mergedUsr: undefined,
+    include: undefined,
+    locs: ctx.locs,
+  };
+  readContents(ctx, f.get('contents'), part);
+  readEntrypoint(ctx, f.get('entrypoint'), part);
+  readAccounts(ctx, f.get('accounts'), part);
+  const format = f.get('format');
+  const formatText = optString(ctx, format);
+  if (format !== undefined && formatText !== undefined && formatText !== 'tar') {
+    if (formatText === 'erofs')
+      fail(ctx, format.node, format.path, 'the "erofs" layer format is not supported yet', 'remove the key to build tar layers');
+    oneOf(ctx, format, formatText, ['tar'] as const);
+  }
+  const include = f.get('include');
+  const includePath = optString(ctx, include);
+  if (include !== undefined && includePath !== undefined) part.include = { path: includePath, at: locOf(ctx, include.node) };
+  ctx.locs.delete('.');
+  return part;
+}

@@ -1,0 +1,190 @@
+/**
+ * From an assembled tree to OCI: the layers, the image config (entrypoint, cmd, environment,
+ * user, workdir, stop signal, volumes, labels from annotations), the manifest, and the
+ * multi-arch index of the platform images. The bytes depend on nothing but their inputs.
+ */
+import { ProvenantError } from '../errors.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { digestOf } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../oci/types.ts';
+import { formatTimestamp } from '../time.ts';
+import type { Tree } from '../vfs/tree.ts';
+import { apkArchToPlatform } from './arch.ts';
+import type { ImageConfig } from './config-types.ts';
+import { type Layer, type LayerPrecompressor, treeLayer } from './layer.ts';
+
+/** What {@link imageFromTree} needs of the build. */
+export interface ImageOptions {
+  config: ImageConfig;
+  /** The configuration file, for errors. */
+  configPath: string;
+  workers?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** One platform's image, as {@link imageFromTree} makes it. */
+export interface PlatformImage {
+  manifest: Stored;
+  /** The image config's exact bytes and descriptor. */
+  config: { bytes: Uint8Array; descriptor: Descriptor };
+  layers: Layer[];
+  platform: Platform;
+}
+
+/**
+ * From an assembled tree to a platform image: its layers (`layerPaths`, one list per layer), the
+ * image config (entrypoint, cmd, environment, user, workdir, stop signal, volumes, labels from
+ * annotations) and the manifest. `precompressed` holds the
+ * bodies the build has already started compressing.
+ */
+export async function imageFromTree(
+  options: ImageOptions,
+  arch: string,
+  tree: Tree,
+  layerPaths: string[][],
+  packageCount: number,
+  mtime: number,
+  precompressed?: LayerPrecompressor | undefined,
+): Promise<PlatformImage> {
+  const { config } = options;
+  const layers: Layer[] = [];
+  for (const paths of layerPaths) {
+    layers.push(await treeLayer(tree, { paths, workers: options.workers, signal: options.signal, precompressed }));
+  }
+  const platform = apkArchToPlatform(arch);
+  const created = formatTimestamp(mtime);
+  const imageConfig: Record<string, unknown> = {};
+  const entry = entrypointOf(config, options.configPath);
+  if (entry !== undefined) imageConfig.Entrypoint = entry;
+  if (config.cmd !== undefined) imageConfig.Cmd = splitWords(config.cmd, `${options.configPath}: cmd`);
+  imageConfig.Env = imageEnvironment(config);
+  if (config.accounts.runAs !== undefined) imageConfig.User = config.accounts.runAs;
+  if (config.workDir !== undefined) imageConfig.WorkingDir = config.workDir;
+  if (config.stopSignal !== undefined) imageConfig.StopSignal = config.stopSignal;
+  if (config.volumes.length > 0) imageConfig.Volumes = Object.fromEntries([...config.volumes].sort().map((v) => [v, {}]));
+  if (Object.keys(config.annotations).length > 0) imageConfig.Labels = sortedObject(config.annotations);
+  const configJson = {
+    architecture: platform.architecture,
+    ...(platform.variant === undefined ? {} : { variant: platform.variant }),
+    os: 'linux',
+    created,
+    config: imageConfig,
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    history: [{ created, created_by: 'provenant build', comment: `${packageCount} packages` }],
+  };
+  const configBytes = encodeJson(configJson);
+  const configStored = {
+    bytes: configBytes,
+    descriptor: {
+      mediaType: MediaType.OciConfig,
+      digest: digestOf(configBytes),
+      size: configBytes.length,
+    },
+  };
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: configStored.descriptor,
+    layers: layers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.bytes.length })),
+    ...(Object.keys(config.annotations).length > 0
+      ? { annotations: { 'org.opencontainers.image.created': created, ...sortedObject(config.annotations) } }
+      : {}),
+  } as ImageManifest;
+  const manifestStored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
+  return { manifest: manifestStored, config: configStored, layers, platform };
+}
+
+/** The multi-arch index of the platform images, with the configuration's annotations. */
+export function makeIndex(
+  images: readonly Pick<PlatformImage, 'manifest' | 'platform'>[],
+  annotations: Readonly<Record<string, string>>,
+  mtime: number,
+): Stored {
+  const created = formatTimestamp(mtime);
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests: images.map((i) => descriptorOf(i.manifest, { platform: { ...i.platform, os: 'linux' } })),
+    ...(Object.keys(annotations).length > 0
+      ? { annotations: { 'org.opencontainers.image.created': created, ...sortedObject(annotations) } }
+      : {}),
+  } as ImageIndex;
+  return parseStored(encodeJson(index), { mediaType: MediaType.OciIndex });
+}
+
+/** The image's PATH when the configuration sets none: apko's and Alpine's default. */
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/bin:/usr/sbin:/sbin:/bin';
+
+/**
+ * The environment of the image config: the configured variables, with PATH added when missing,
+ * and SSL_CERT_FILE as apko sets it. Sorted by name, so the config's bytes are stable.
+ */
+function imageEnvironment(config: ImageConfig): string[] {
+  const env: Record<string, string> = { PATH: DEFAULT_PATH, SSL_CERT_FILE: '/etc/ssl/certs/ca-certificates.crt', ...config.environment };
+  return Object.keys(env)
+    .sort()
+    .map((k) => `${k}=${env[k]}`);
+}
+
+/**
+ * Splits a command line into words the way a POSIX shell would for a simple command (quotes and
+ * backslashes; no expansion), as apko does for `entrypoint.command` and `cmd`.
+ *
+ * @throws ProvenantError `INVALID_CONFIG` for an unterminated quote
+ */
+function splitWords(line: string, where: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i] as string;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated ' quote in ${JSON.stringify(line)}`, { where });
+      cur += line.slice(i + 1, end);
+      i = end;
+      inWord = true;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < line.length && line[j] !== '"'; j++) {
+        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1] as string)) j++;
+        cur += line[j];
+      }
+      if (j >= line.length)
+        throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated " quote in ${JSON.stringify(line)}`, { where });
+      i = j;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < line.length) {
+      cur += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
+}
+
+function entrypointOf(config: ImageConfig, where: string): string[] | undefined {
+  const e = config.entrypoint;
+  if (e.type === 'service-bundle') {
+    throw new ProvenantError('INVALID_CONFIG', `${where}: entrypoint.type service-bundle is not supported yet`, { where });
+  }
+  if (e.shellFragment !== undefined) return ['/bin/sh', '-c', e.shellFragment];
+  if (e.command !== undefined) return splitWords(e.command, `${where}: entrypoint.command`);
+  return undefined;
+}
+
+function sortedObject(o: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, o[k] as string]),
+  );
+}

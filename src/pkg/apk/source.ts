@@ -1,0 +1,228 @@
+/**
+ * apk repositories as a {@link PackageSource}: signed `APKINDEX.tar.gz` per repository and
+ * architecture, packages checked against their `Q1` identity and signature, installed as
+ * apk-tools installs them, with apk's database and files so that `apk` in the image sees them.
+ */
+import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
+import { ProvenantError } from '../../errors.ts';
+import { digestHex, digestOf } from '../../oci/digest.ts';
+import { apkInventoryPackage } from '../../sbom/from-image.ts';
+import type { Tree } from '../../vfs/tree.ts';
+import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { dependencyOrder } from '../order.ts';
+import type { Request } from '../resolve/resolve.ts';
+import type {
+  FetchedPackage,
+  InstalledPackage,
+  InstallTimes,
+  LockedPackage,
+  LockSources,
+  PackageSource,
+  PackageSourceOptions,
+  SourceIndex,
+} from '../source.ts';
+import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
+import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
+import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
+import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
+import { ApkKeyring } from './signature.ts';
+import { parseApkDependency } from './version.ts';
+
+/** A fetched apk: its index fields (from the package itself) and its contents. */
+export interface ApkFetched {
+  info: ApkPackageInfo;
+  pkg: ApkPackage;
+}
+
+/** A `contents.packages` entry (an apk dependency atom) as a request. */
+export function apkRequest(text: string, where?: string): Request {
+  const d = parseApkDependency(text, where);
+  return { ...requirementOf(d), conflict: d.conflict };
+}
+
+/** Opens the apk repositories of a configuration: loads the keyring (from the lock when it embeds the keys). */
+export async function openApkSource(options: PackageSourceOptions): Promise<ApkSource> {
+  const keyring = new ApkKeyring();
+  for (const key of options.keyring) {
+    const locked = options.lockedKeys?.find((k) => k.name === key && k.content !== undefined);
+    const pem = locked?.content ?? new TextDecoder().decode(await fetchFile(key, { baseDir: options.baseDir, signal: options.signal }));
+    keyring.add(basename(key), pem, safeLocation(key));
+  }
+  return new ApkSource(options, keyring);
+}
+
+/** apk repositories (`URL` or `@tag URL`) and the keys that sign them. */
+export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
+  readonly ecosystem = 'apk';
+  readonly versionScheme = apkVersionScheme;
+  readonly #options: PackageSourceOptions;
+  readonly #keyring: ApkKeyring;
+  readonly #repositories: { url: string; tag: string }[];
+
+  constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
+    this.#options = options;
+    this.#keyring = keyring;
+    this.#repositories = options.repositories.map(parseRepository);
+  }
+
+  archName(arch: string): string {
+    return arch;
+  }
+
+  request(text: string, where: string): Request {
+    return apkRequest(text, where);
+  }
+
+  async readIndex(arch: string): Promise<SourceIndex<ApkCandidate>> {
+    const { baseDir, signal, logger } = this.#options;
+    const candidates: ApkCandidate[] = [];
+    const files: SourceIndex['files'] = [];
+    for (const [order, repo] of this.#repositories.entries()) {
+      const url = joinLocation(repo.url, arch, 'APKINDEX.tar.gz');
+      const where = safeLocation(url);
+      const bytes = await fetchFile(url, { baseDir, signal });
+      const index = await readApkIndex(bytes, { keyring: this.#keyring, where });
+      files.push({ url: where, digest: digestOf(bytes) });
+      const { candidates: found, skipped } = apkCandidates(index.packages, repo.url, repo.tag, order, where);
+      for (const s of skipped) logger.warn(`${where}: left out ${s.name}-${s.version}: ${s.reason}`);
+      candidates.push(...found);
+    }
+    return { candidates, files };
+  }
+
+  lockEntry(c: ApkCandidate, arch: string): LockedPackage {
+    return {
+      name: c.name,
+      version: c.version,
+      architecture: arch,
+      url: joinLocation(c.repository, arch, `${c.name}-${c.version}.apk`),
+      checksum: c.info.checksum,
+    };
+  }
+
+  async fetch(p: LockedPackage): Promise<FetchedPackage<ApkFetched>> {
+    const { cache, baseDir, signal } = this.#options;
+    const where = safeLocation(p.url);
+    const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
+    // The cache is keyed by the package's identity (the control checksum); the same package may
+    // have been signed again since (a new key, a rebuilt repository). A cached copy that no
+    // longer verifies is a miss, never a failure; what is downloaded must verify.
+    let bytes = await cache?.get(`apk:${p.checksum}`);
+    let pkg = bytes === undefined ? undefined : await read(bytes).catch(() => undefined);
+    if (pkg === undefined || bytes === undefined) {
+      bytes = await fetchFile(p.url, { baseDir, signal });
+      pkg = await read(bytes);
+      await cache?.put(`apk:${p.checksum}`, bytes);
+    }
+    const info = apkPackageInfo(pkg, bytes.length, where);
+    if (info.name !== p.name || info.version !== p.version) {
+      throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
+    }
+    const locked: LockedPackage = {
+      ...p,
+      signature: pkg.ranges.signature === undefined ? undefined : rangeOf(bytes, pkg.ranges.signature, 'sha1'),
+      control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
+      data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
+    };
+    const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
+    return { package: { info, pkg }, locked, sha256: digestHex(digestOf(bytes)), bodies };
+  }
+
+  /** apk's install order: dependencies (by name or by what a package provides) before dependents. */
+  installOrder(packages: readonly ApkFetched[]): ApkFetched[] {
+    const byName = new Map<string, ApkFetched>();
+    const provides = new Map<string, ApkFetched>();
+    for (const p of packages) {
+      byName.set(p.info.name, p);
+      for (const pr of p.info.provides) provides.set(pr.replace(/[<>=~].*$/, ''), p);
+    }
+    return dependencyOrder(
+      packages,
+      (p) => p.info.name,
+      (p) =>
+        p.info.depends
+          .filter((d) => !d.startsWith('!'))
+          .map((d) => d.replace(/[<>=~@].*$/, ''))
+          .map((n) => byName.get(n) ?? provides.get(n)),
+    );
+  }
+
+  async install(tree: Tree, packages: readonly ApkFetched[], arch: string, times: InstallTimes): Promise<InstalledPackage[]> {
+    baseLayout(tree, times.mtime);
+    const installed = packages.map(({ info, pkg }) => installApk(tree, info, pkg, times.clamp === undefined ? {} : { mtime: times.clamp }));
+    // A file a later package replaced belongs to that package alone, as in apk-tools' database.
+    for (const record of installed) {
+      record.files = record.files.filter((f) => f.type === 'dir' || tree.get(tree.resolveParent(f.path))?.owner === record.info.name);
+    }
+    await writeApkDatabase(tree, installed, {
+      world: this.#options.packages,
+      repositories: this.#repositories,
+      arch,
+      keyring: this.#keyring,
+      mtime: times.mtime,
+    });
+    return inventoryOfApks(installed);
+  }
+
+  lockSources(archs: readonly string[]): LockSources {
+    return {
+      keyring: this.#options.keyring.map((k) => ({ name: k, url: k, content: this.#keyring.pem(basename(k)) })),
+      repositories: archs.flatMap((arch) =>
+        this.#repositories.map((r) => ({ name: `${r.url}/${arch}`, url: `${r.url}/${arch}/APKINDEX.tar.gz`, architecture: arch })),
+      ),
+    };
+  }
+
+  keys(): { name: string; pem: string }[] {
+    return this.#keyring.names().map((name) => ({ name, pem: this.#keyring.pem(name) ?? '' }));
+  }
+}
+
+/**
+ * The inventory records of installed apks. Dependencies are resolved to the installed package
+ * that met them (by name, or through what it provides), as the resolver chose.
+ */
+function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[] {
+  const byName = new Set(installed.map(({ info }) => info.name));
+  const byProvide = new Map<string, string>();
+  for (const { info } of installed) for (const p of info.provides) byProvide.set(p.replace(/[<>=~].*$/, ''), info.name);
+  return installed.map(({ info, pkg, files }) => {
+    const deps = new Set<string>();
+    for (const d of info.depends) {
+      if (d.startsWith('!')) continue;
+      let name: string;
+      try {
+        name = parseApkDependency(d).name;
+      } catch {
+        continue;
+      }
+      const met = byName.has(name) ? name : byProvide.get(name);
+      if (met !== undefined && met !== info.name) deps.add(met);
+    }
+    const fileList = files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}`, sha1: f.sha1 }));
+    return {
+      ...apkInventoryPackage(info, deps, fileList),
+      files: fileList,
+      label: `${info.name}-${info.version}`,
+      installedSize: info.installedSize,
+      skippedScripts: [...pkg.scripts.keys()].sort(),
+    };
+  });
+}
+
+/** `URL` or `@tag URL`. */
+function parseRepository(text: string): { url: string; tag: string } {
+  const m = /^@(\S+)\s+(\S+)$/.exec(text.trim());
+  return m === null ? { url: text.trim(), tag: '' } : { url: m[2] as string, tag: m[1] as string };
+}
+
+/** A byte range of the package and its checksum, as apko's lock records it. */
+function rangeOf(bytes: Uint8Array, [start, end]: [number, number], algorithm: 'sha1' | 'sha256') {
+  return {
+    range: `bytes=${start}-${end}`,
+    checksum: `${algorithm}-${createHash(algorithm)
+      .update(bytes.subarray(start, end + 1))
+      .digest('base64')}`,
+  };
+}

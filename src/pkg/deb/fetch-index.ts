@@ -1,0 +1,267 @@
+/**
+ * Fetching a suite's signed metadata for one architecture: the Release (InRelease, or Release
+ * with Release.gpg), verified, then the Packages index of each component, checked against it.
+ *
+ * Downloads are cached by content digest in a {@link DownloadCache}; the decompressed Packages is
+ * cached too, under the SHA-256 the Release gives for the uncompressed file, so a build that finds
+ * it there skips both the download and the decompression (apt keeps its lists the same way).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ProvenantError, throwIfAborted } from '../../errors.ts';
+import { digestHex, digestOf } from '../../oci/digest.ts';
+import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { parseControlStanzas } from './control.ts';
+import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from './keyring.ts';
+import {
+  checkReleaseFile,
+  type DebRelease,
+  type DebReleaseFile,
+  type PackagesFile,
+  readRelease,
+  selectPackagesFile,
+  verifiedPackagesBytes,
+} from './release.ts';
+
+const utf8 = new TextDecoder('utf-8');
+
+/** Options of {@link fetchDebianIndex}. */
+export interface FetchDebianIndexOptions {
+  /** The archive's base URL (`dists/` is under it), or a path or file:// URL of a local copy. */
+  url: string;
+  suite: string;
+  components: readonly string[];
+  arch: string;
+  /** The trusted keys; {@link DEBIAN_ARCHIVE_KEYRING} by default. */
+  keyring?: DebKeyring | undefined;
+  /** A folder for the content-addressed download cache; no caching without it. */
+  cacheDir?: string | undefined;
+  /** `by-hash=`: `yes` (default) uses by-hash URLs when the Release offers them, `force` always, `no` never. */
+  byHash?: 'yes' | 'no' | 'force' | undefined;
+  /** See {@link ReadReleaseOptions.checkValidUntil}. */
+  checkValidUntil?: boolean | undefined;
+  /** See {@link ReadReleaseOptions.allowUnsigned}. */
+  allowUnsigned?: boolean | undefined;
+  /** The time to check `Valid-Until` against. Now by default. */
+  now?: Date | undefined;
+  signal?: AbortSignal | undefined;
+  /** Told of each file as it is read: from the network or the cache. */
+  onProgress?: ((update: { file: string; url: string; cached: boolean }) => void) | undefined;
+}
+
+/** A file the index was read from, for provenance. */
+export interface DebIndexSource {
+  /** The URL as fetched (without credentials). */
+  url: string;
+  /** Lowercase hex. */
+  sha256: string;
+  size: number;
+}
+
+/** One component's Packages index. */
+export interface DebPackagesIndex {
+  component: string;
+  arch: string;
+  /** The Packages file read, as the Release lists it (its URL is the plain path, not by-hash). */
+  file: DebIndexSource & { path: string };
+  /** The verified file, uncompressed. */
+  bytes: Uint8Array;
+  /** Lowercase hex SHA-256 of `bytes`. */
+  sha256: string;
+  /** The stanzas, field names lowercased: parsed from `bytes` when first read. */
+  readonly packages: Record<string, string>[];
+}
+
+/** What {@link fetchDebianIndex} read. */
+export interface DebianIndex {
+  release: DebRelease;
+  /** Per component, in the order asked. */
+  indexes: DebPackagesIndex[];
+  /** Every stanza of every component, in order (parsed when first read). */
+  readonly packages: Record<string, string>[];
+  /** The Release and each Packages file, with their SHA-256, for provenance. */
+  files: DebIndexSource[];
+}
+
+/**
+ * Fetches, verifies and parses a suite's Release and the Packages index of each component for one
+ * architecture. The Release is always fetched (it is what says which index is current); the
+ * indexes come from the cache when it holds them, checked against the Release as if downloaded.
+ *
+ * @throws ProvenantError as {@link readRelease} and {@link readPackagesIndex}; `NOT_FOUND` when
+ *   the suite or an index does not exist; `NETWORK` when the mirror cannot be reached; `ABORTED`
+ */
+export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promise<DebianIndex> {
+  const { url, suite, arch, signal } = options;
+  const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
+  const keyring = options.keyring ?? (await DebKeyring.load([DEBIAN_ARCHIVE_KEYRING], { signal }));
+  const dists = joinLocation(url, 'dists', suite);
+  const progress = options.onProgress ?? (() => {});
+
+  let releaseBytes: Uint8Array;
+  let releaseUrl = joinLocation(dists, 'InRelease');
+  let detachedSignature: Uint8Array | undefined;
+  try {
+    releaseBytes = await fetchFile(releaseUrl, { signal });
+  } catch (err) {
+    if (!(err instanceof ProvenantError) || err.code !== 'NOT_FOUND') throw err;
+    // Older or simpler repositories publish only Release and its detached Release.gpg.
+    releaseUrl = joinLocation(dists, 'Release');
+    try {
+      releaseBytes = await fetchFile(releaseUrl, { signal });
+    } catch (err2) {
+      if (err2 instanceof ProvenantError && err2.code === 'NOT_FOUND') {
+        throw new ProvenantError('NOT_FOUND', `the suite ${suite} has neither InRelease nor Release`, {
+          where: safeLocation(dists),
+          cause: err2,
+          hint: 'check the URL and the suite name',
+        });
+      }
+      throw err2;
+    }
+    detachedSignature = await fetchFile(joinLocation(dists, 'Release.gpg'), { signal }).catch((err3: unknown) => {
+      if (options.allowUnsigned === true && err3 instanceof ProvenantError && err3.code === 'NOT_FOUND') return undefined;
+      throw err3;
+    });
+  }
+  progress({ file: releaseUrl.slice(dists.length + 1), url: safeLocation(releaseUrl), cached: false });
+  const release = await readRelease(releaseBytes, keyring, safeLocation(releaseUrl), {
+    detachedSignature,
+    suite,
+    arch,
+    now: options.now,
+    checkValidUntil: options.checkValidUntil,
+    allowUnsigned: options.allowUnsigned,
+  });
+  const files: DebIndexSource[] = [
+    { url: safeLocation(releaseUrl), sha256: release.digest.slice('sha256:'.length), size: releaseBytes.length },
+  ];
+  const indexes: DebPackagesIndex[] = [];
+  for (const component of options.components) {
+    throwIfAborted(signal);
+    const file = selectPackagesFile(release, component, arch);
+    const fileUrl = joinLocation(dists, file.path);
+    const where = safeLocation(fileUrl);
+    const source = { url: where, sha256: file.entry.sha256, size: file.entry.size, path: file.path };
+    let packagesBytes: Uint8Array | undefined;
+    // The decompressed index, under the SHA-256 the signed Release gives it.
+    if (cache !== undefined && file.uncompressed !== undefined) {
+      const cached = await readCachedBlob(cache, file.uncompressed.entry);
+      if (cached !== undefined) {
+        progress({ file: file.uncompressed.path, url: where, cached: true });
+        packagesBytes = cached;
+      }
+    }
+    if (packagesBytes === undefined) {
+      const compressed = await fetchIndexFile(file, release, dists, cache, options, progress);
+      packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
+      if (cache !== undefined && file.uncompressed !== undefined && packagesBytes !== compressed)
+        await cache.put(`sha256:${file.uncompressed.entry.sha256}`, packagesBytes);
+    }
+    throwIfAborted(signal);
+    // The uncompressed file's digest, from the Release when it lists one (it was checked).
+    const sha256 = file.uncompressed?.entry.sha256 ?? digestHex(digestOf(packagesBytes));
+    indexes.push(packagesIndex(component, arch, source, packagesBytes, sha256, where));
+    files.push({ url: source.url, sha256: source.sha256, size: source.size });
+  }
+  let packages: Record<string, string>[] | undefined;
+  return {
+    release,
+    indexes,
+    get packages() {
+      packages ??= indexes.flatMap((i) => i.packages);
+      return packages;
+    },
+    files,
+  };
+}
+
+/**
+ * An index whose stanzas are parsed on first use: a build looks packages up by name instead
+ * (`debCandidateIndex`), and most of Debian's 60,000 stanzas are never needed in full.
+ */
+function packagesIndex(
+  component: string,
+  arch: string,
+  file: DebPackagesIndex['file'],
+  bytes: Uint8Array,
+  sha256: string,
+  where: string,
+): DebPackagesIndex {
+  let packages: Record<string, string>[] | undefined;
+  return {
+    component,
+    arch,
+    file,
+    bytes,
+    sha256,
+    get packages() {
+      packages ??= parseControlStanzas(utf8.decode(bytes), where);
+      return packages;
+    },
+  };
+}
+
+/** The compressed index file, from the cache or the mirror, checked against the Release. */
+async function fetchIndexFile(
+  file: PackagesFile,
+  release: DebRelease,
+  dists: string,
+  cache: DownloadCache | undefined,
+  options: FetchDebianIndexOptions,
+  progress: NonNullable<FetchDebianIndexOptions['onProgress']>,
+): Promise<Uint8Array> {
+  const plainUrl = joinLocation(dists, file.path);
+  if (cache !== undefined) {
+    const cached = await readCachedBlob(cache, file.entry);
+    if (cached !== undefined) {
+      progress({ file: file.path, url: safeLocation(plainUrl), cached: true });
+      return cached;
+    }
+  }
+  const byHash = options.byHash ?? 'yes';
+  const dir = file.path.slice(0, file.path.lastIndexOf('/'));
+  // by-hash names the file by its content, so a mirror in the middle of an update cannot give
+  // the new Packages for the old Release (the Debian wiki's DebianRepository/Format page, "indices acquisition via hashsums").
+  const candidates =
+    byHash === 'force' || (byHash === 'yes' && release.acquireByHash)
+      ? [joinLocation(dists, dir, 'by-hash', 'SHA256', file.entry.sha256), ...(byHash === 'force' ? [] : [plainUrl])]
+      : [plainUrl];
+  let bytes: Uint8Array | undefined;
+  let lastError: unknown;
+  for (const candidate of candidates) {
+    try {
+      // Through the cache, the index is written as it arrives (Debian main's is about 9 MB) and a
+      // download cut short is resumed by the next run; either way it is checked against the Release.
+      bytes =
+        cache === undefined
+          ? await fetchFile(candidate, { signal: options.signal })
+          : await cache.download(candidate, { sha256: file.entry.sha256, size: file.entry.size }, { signal: options.signal });
+      progress({ file: file.path, url: safeLocation(candidate), cached: false });
+      break;
+    } catch (err) {
+      // A by-hash file is removed some time after its Release is replaced; fall back as apt does.
+      if (!(err instanceof ProvenantError) || err.code !== 'NOT_FOUND') throw err;
+      lastError = err;
+    }
+  }
+  if (bytes === undefined) throw lastError;
+  checkReleaseFile(bytes, release, file.path, safeLocation(plainUrl));
+  return bytes;
+}
+
+/**
+ * A blob of the cache by its SHA-256 (DownloadCache keeps files under `dir/sha256/<hex>`), checked
+ * here against the Release's size and digest: one hash of the content rather than the cache's
+ * own check and ours.
+ */
+async function readCachedBlob(cache: DownloadCache, entry: DebReleaseFile): Promise<Uint8Array | undefined> {
+  let bytes: Uint8Array;
+  try {
+    // A Buffer is a Uint8Array: no copy of a 50 MB index.
+    bytes = await readFile(join(cache.dir, 'sha256', entry.sha256));
+  } catch {
+    return undefined;
+  }
+  return bytes.length === entry.size && digestHex(digestOf(bytes)) === entry.sha256 ? bytes : undefined;
+}

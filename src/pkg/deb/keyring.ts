@@ -1,0 +1,169 @@
+/**
+ * The OpenPGP side of a Debian repository: the keyring trusted to sign its Release, and checking
+ * the Release's signature with openpgp.js as apt checks it with gpgv: a good signature by a key
+ * of the keyring is needed, and none by a key of the keyring may be bad.
+ */
+import { createMessage, type PublicKey, readCleartextMessage, readKeys, readSignature, verify } from 'openpgp';
+import { ProvenantError } from '../../errors.ts';
+import { fetchFile, safeLocation } from '../fetch.ts';
+
+/** Debian's archive keyring as the `debian-archive-keyring` package installs it. */
+export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/** OpenPGP public keys trusted to sign a repository's Release. */
+export class DebKeyring {
+  /** The keys, in the order they were read. */
+  readonly keys: readonly PublicKey[];
+  /** The files (or other labels) the keys were read from. */
+  readonly sources: readonly string[];
+
+  constructor(keys: readonly PublicKey[], sources: readonly string[] = []) {
+    this.keys = keys;
+    this.sources = sources;
+  }
+
+  /**
+   * Reads a keyring file's bytes: binary OpenPGP packets (`.gpg`, as `gpg --export` and
+   * `debian-archive-keyring` write them) or an armored key block (`.asc`).
+   *
+   * @throws ProvenantError `UNTRUSTED_KEY` when the bytes hold no OpenPGP public key (a GnuPG
+   *   keybox, say)
+   */
+  static async fromBytes(bytes: Uint8Array, where: string): Promise<DebKeyring> {
+    const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
+    // A GnuPG keybox (pubring.kbx, `gpg --no-default-keyring --keyring x.gpg --import` output) has
+    // "KBXf" at offset 8; apt cannot read those either.
+    if (bytes[8] === 0x4b && bytes[9] === 0x42 && bytes[10] === 0x58 && bytes[11] === 0x66) {
+      throw new ProvenantError('UNTRUSTED_KEY', 'the keyring is a GnuPG keybox, not OpenPGP keys', {
+        where,
+        hint: 'export it with: gpg --no-default-keyring --keyring FILE --export > keyring.gpg',
+      });
+    }
+    try {
+      const keys = head.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----')
+        ? await readKeys({ armoredKeys: new TextDecoder().decode(bytes) })
+        : await readKeys({ binaryKeys: bytes });
+      if (keys.length === 0) throw new Error('no key');
+      return new DebKeyring(keys, [where]);
+    } catch (err) {
+      throw new ProvenantError('UNTRUSTED_KEY', `the keyring holds no OpenPGP public key: ${(err as Error).message}`, {
+        where,
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Reads keyring files (`signed-by=`), binary or armored, into one keyring; relative paths are
+   * relative to `baseDir`.
+   *
+   * @throws ProvenantError `NOT_FOUND` for a missing file, `UNTRUSTED_KEY` for one that holds no key
+   */
+  static async load(
+    paths: readonly string[],
+    options: { baseDir?: string | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<DebKeyring> {
+    const keys: PublicKey[] = [];
+    for (const path of paths) {
+      const bytes = await fetchFile(path, { baseDir: options.baseDir, signal: options.signal });
+      keys.push(...(await DebKeyring.fromBytes(bytes, safeLocation(path))).keys);
+    }
+    return new DebKeyring(keys, paths.map(safeLocation));
+  }
+
+  /** True when a key of the keyring (a primary key or a subkey) has the 16-hex-digit key ID. */
+  has(keyID: string): boolean {
+    return this.keys.some((k) => k.getKeys().some((sub) => sub.getKeyID().toHex() === keyID));
+  }
+}
+
+/** A key that made a good signature over the Release. */
+export interface DebSigner {
+  /** The ID of the (sub)key that signed, 16 hex digits. */
+  keyID: string;
+  /** The fingerprint of its primary key, lowercase hex. */
+  fingerprint: string;
+  /** The primary key's first user ID. */
+  userID: string;
+}
+
+const utf8 = new TextDecoder('utf-8');
+/** openpgp.js does not export the type of one signature's outcome. */
+type VerificationResult = Awaited<ReturnType<typeof verify>>['signatures'][number];
+
+/** The signed text and the keys of the keyring that made good signatures over it. */
+export async function verifySignedText(
+  bytes: Uint8Array,
+  keyring: DebKeyring,
+  where: string,
+  detached: Uint8Array | undefined,
+  now: Date,
+): Promise<{ text: string; signers: DebSigner[] }> {
+  let text: string;
+  let results: VerificationResult[];
+  try {
+    if (detached === undefined) {
+      const message = await readCleartextMessage({ cleartextMessage: utf8.decode(bytes) });
+      const out = await verify({ message, verificationKeys: [...keyring.keys], date: now });
+      text = out.data;
+      results = out.signatures;
+    } else {
+      const armored = utf8.decode(detached.subarray(0, 64)).trimStart().startsWith('-----BEGIN PGP SIGNATURE-----');
+      const signature = armored
+        ? await readSignature({ armoredSignature: utf8.decode(detached) })
+        : await readSignature({ binarySignature: detached });
+      const message = await createMessage({ binary: bytes });
+      const out = await verify({ message, signature, verificationKeys: [...keyring.keys], date: now, format: 'binary' });
+      text = utf8.decode(bytes);
+      results = out.signatures;
+    }
+  } catch (err) {
+    throw new ProvenantError('SIGNATURE', `the Release is not an OpenPGP-signed message: ${(err as Error).message}`, {
+      where,
+      cause: err,
+      hint: 'the mirror may have answered with an error page or a partial file',
+    });
+  }
+  const settled = await Promise.allSettled(results.map((r) => r.verified));
+  const signers: DebSigner[] = [];
+  const unknown: string[] = [];
+  for (let i = 0; i < results.length; i++) {
+    const result = results[i] as VerificationResult;
+    const outcome = settled[i] as PromiseSettledResult<true>;
+    const keyID = result.keyID.toHex();
+    if (!keyring.has(keyID)) {
+      unknown.push(keyID);
+      continue;
+    }
+    if (outcome.status === 'rejected') {
+      throw new ProvenantError(
+        'SIGNATURE',
+        `the Release's signature by key ${keyID} does not verify: ${(outcome.reason as Error).message}`,
+        {
+          where,
+          cause: outcome.reason,
+          hint: 'the Release was changed after it was signed, or the download is corrupt',
+        },
+      );
+    }
+    const primary = keyring.keys.find((k) => k.getKeys().some((sub) => sub.getKeyID().toHex() === keyID));
+    signers.push({ keyID, fingerprint: primary?.getFingerprint() ?? '', userID: primary?.getUserIDs()[0] ?? '' });
+  }
+  if (signers.length === 0) {
+    throw new ProvenantError(
+      'UNTRUSTED_KEY',
+      results.length === 0
+        ? 'the Release carries no signature'
+        : `no key of the keyring signed the Release (it is signed by ${unknown.join(', ')})`,
+      { where, hint: `give the repository's keyring with signed-by=; trusted: ${keyring.sources.join(', ') || 'no keyring file'}` },
+    );
+  }
+  return { text, signers };
+}
+
+/** The text of a Release whose signature is not checked (`trusted=yes`). */
+export async function unverifiedText(bytes: Uint8Array, detached: boolean): Promise<string> {
+  const text = utf8.decode(bytes);
+  if (detached || !text.trimStart().startsWith('-----BEGIN PGP SIGNED MESSAGE-----')) return text;
+  return (await readCleartextMessage({ cleartextMessage: text })).getText();
+}

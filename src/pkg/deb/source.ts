@@ -1,0 +1,311 @@
+/**
+ * Debian repositories as a {@link PackageSource}: `deb` lines in `contents.repositories` resolve
+ * through signed InRelease files and Packages indexes, .debs are verified against Packages and
+ * unpacked into the tree, maintainer scripts never run, and what they would have made is made
+ * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
+ */
+import { isProvenantError, ProvenantError } from '../../errors.ts';
+import type { Tree } from '../../vfs/tree.ts';
+import { type DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { dependencyOrder } from '../order.ts';
+import type { Request } from '../resolve/resolve.ts';
+import type {
+  FetchedPackage,
+  InstalledPackage,
+  InstallTimes,
+  LockedPackage,
+  LockSources,
+  PackageSource,
+  PackageSourceOptions,
+  SourceIndex,
+} from '../source.ts';
+import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
+import { type DebMemberCache, type DebPackage, readDeb } from './deb.ts';
+import { fetchDebianIndex } from './fetch-index.ts';
+import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.ts';
+import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from './keyring.ts';
+import { parseDebRelations } from './relations.ts';
+import { type DebSource, parseSourceLine } from './sources.ts';
+import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from './stanza-index.ts';
+
+/** apk architecture names (the configuration's) to Debian's. */
+const DEB_ARCH: Record<string, string> = {
+  x86_64: 'amd64',
+  aarch64: 'arm64',
+  armv7: 'armhf',
+  armhf: 'armel',
+  x86: 'i386',
+  ppc64le: 'ppc64el',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  loongarch64: 'loong64',
+};
+
+/** A requested package: `name`, `name=version` (apt's pin) or `name (>= version)`. */
+function debRequest(text: string, where: string): Request {
+  const pin = /^([a-z0-9][a-z0-9+.-]*)=(\S+)$/.exec(text);
+  if (pin !== null) return { name: pin[1] as string, constraint: { op: '=', version: pin[2] as string } };
+  const [alternatives] = parseDebRelations(text, 'contents.packages', where);
+  const r = alternatives?.[0];
+  if (alternatives === undefined || alternatives.length !== 1 || r === undefined) {
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `contents.packages: ${JSON.stringify(text)} is not one Debian package (name, name=version or "name (>= version)")`,
+      { where },
+    );
+  }
+  return { name: r.name, constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version } };
+}
+
+/**
+ * Debian sources (one-line sources.list entries) and the keyrings that sign them. The lock pins
+ * each .deb by its URL (the pool path under the mirror) and SHA-256.
+ */
+export class DebRepositorySource implements PackageSource<DebCandidate, DebPackage> {
+  readonly ecosystem = 'deb';
+  readonly versionScheme = debVersionScheme;
+  readonly #options: PackageSourceOptions;
+  readonly #sources: DebSource[];
+  /** One load per keyring, shared by the suites fetched at once. */
+  readonly #keyrings = new Map<string, Promise<DebKeyring>>();
+  readonly #memberCache: DebMemberCache | undefined;
+
+  /** @throws ProvenantError `INVALID_CONFIG` for a repository line that is not a Debian source */
+  constructor(options: PackageSourceOptions) {
+    this.#options = options;
+    this.#sources = options.repositories.map((r) => parseSourceLine(r, { where: options.configPath }));
+    this.#memberCache = memberCacheOf(options.cache);
+  }
+
+  archName(arch: string): string {
+    return DEB_ARCH[arch] ?? arch;
+  }
+
+  request(text: string, where: string): Request {
+    return debRequest(text, where);
+  }
+
+  async readIndex(arch: string): Promise<SourceIndex<DebCandidate>> {
+    const { signal, cache } = this.#options;
+    const debArch = this.archName(arch);
+    // The suites are fetched and verified at once (each waits on the network), then read in order.
+    const wanted = [...this.#sources.entries()].filter(([, s]) => s.archs === undefined || s.archs.includes(debArch));
+    const fetched = await Promise.all(
+      wanted.map(async ([, s]) =>
+        fetchDebianIndex({
+          url: s.url,
+          suite: s.suite,
+          components: s.components,
+          arch: debArch,
+          keyring: await this.#keyringFor(s),
+          cacheDir: cache?.dir,
+          byHash: s.byHash,
+          checkValidUntil: s.checkValidUntil,
+          signal,
+        }),
+      ),
+    );
+    const files: SourceIndex['files'] = [];
+    const packagesFiles: DebPackagesFile[] = [];
+    for (const [k, [order, s]] of wanted.entries()) {
+      const index = fetched[k]!;
+      for (const f of index.files) files.push({ url: f.url, digest: `sha256:${f.sha256}` });
+      for (const i of index.indexes) {
+        const stanzas = await stanzaIndexOf(i.bytes, i.sha256, i.file.url, cache);
+        packagesFiles.push({
+          bytes: i.bytes,
+          index: stanzas,
+          repo: { url: s.url, suite: s.suite, component: i.component, order },
+          where: i.file.url,
+        });
+      }
+    }
+    // Stanzas become candidates only when the resolver looks their names up.
+    const candidates = debCandidateIndex(packagesFiles, debArch, { withRecommends: this.#options.recommends === true });
+    return { candidates, files };
+  }
+
+  lockEntry(c: DebCandidate, arch: string): LockedPackage {
+    return {
+      name: c.name,
+      version: c.version,
+      architecture: this.archName(arch),
+      url: joinLocation(c.repository.url, c.filename),
+      checksum: `sha256:${c.sha256 ?? ''}`,
+    };
+  }
+
+  async fetch(p: LockedPackage): Promise<FetchedPackage<DebPackage>> {
+    const { cache, baseDir, signal } = this.#options;
+    const sha256 = p.checksum.replace(/^sha256:/, '');
+    if (!/^[0-9a-f]{64}$/.test(sha256))
+      throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
+    const where = safeLocation(p.url);
+    const read = (bytes: Uint8Array): Promise<DebPackage> =>
+      readDeb(bytes, { where, expectedSha256: sha256, memberCache: this.#memberCache });
+    // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
+    // A cached copy that does not match (a damaged cache) is downloaded again.
+    const hit = await cache?.get(`deb:${sha256}`, { check: false });
+    let pkg =
+      hit === undefined
+        ? undefined
+        : await read(hit).catch((err: unknown) => {
+            if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
+            throw err;
+          });
+    if (pkg === undefined) {
+      // Through the cache, a download is written as it arrives and checked against the lock's
+      // SHA-256 before it is kept, so that a build killed half way resumes it the next time.
+      const bytes =
+        cache === undefined
+          ? await fetchFile(p.url, { baseDir, signal })
+          : await cache.download(p.url, { sha256 }, { baseDir, signal, key: `deb:${sha256}` });
+      pkg = await read(bytes);
+    }
+    const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' && e.body !== undefined ? [e.body] : []));
+    return { package: pkg, locked: p, sha256: pkg.sha256, bodies };
+  }
+
+  /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */
+  installOrder(debs: readonly DebPackage[]): DebPackage[] {
+    const byName = new Map(debs.map((d) => [d.name, d]));
+    return dependencyOrder(
+      debs,
+      (d) => d.name,
+      (d) => {
+        const names: string[] = [];
+        for (const f of [d.control['pre-depends'], d.control.depends]) {
+          if (f === undefined || f === '') continue;
+          try {
+            for (const alt of parseDebRelations(f, 'Depends')) for (const r of alt) names.push(r.name.replace(/:.*$/, ''));
+          } catch {
+            // Ordering only: a field the resolver accepted parses here too.
+          }
+        }
+        return names.map((n) => byName.get(n));
+      },
+    );
+  }
+
+  async install(tree: Tree, debs: readonly DebPackage[], _arch: string, times: InstallTimes): Promise<InstalledPackage[]> {
+    const { mtime } = times;
+    if (this.#options.mergedUsr) {
+      for (const d of ['usr/bin', 'usr/sbin', 'usr/lib']) tree.mkdirAll(d);
+      for (const d of ['bin', 'sbin', 'lib'])
+        tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
+    }
+    const installed: InstalledDeb[] = [];
+    const versions = new Map<string, string>();
+    for (const pkg of debs) {
+      installed.push(installDeb(tree, pkg, { mtime: times.clamp, installedVersions: versions }));
+      versions.set(pkg.name, pkg.version);
+    }
+    if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });
+    if (this.#options.timezone !== undefined) setTimezone(tree, this.#options.timezone, { mtime });
+    tree.mkdirAll('tmp');
+    tree.update('tmp', { mode: 0o1777 });
+    return installed.map((d) => debInventoryPackage(d, installed));
+  }
+
+  lockSources(archs: readonly string[]): LockSources {
+    return {
+      keyring: [],
+      repositories: this.#sources.flatMap((s) =>
+        archs.map((a) => ({
+          name: `${s.url} ${s.suite}`,
+          url: joinLocation(s.url, 'dists', s.suite, 'InRelease'),
+          architecture: this.archName(a),
+        })),
+      ),
+    };
+  }
+
+  keys(): { name: string; pem: string }[] {
+    return [];
+  }
+
+  #keyringFor(s: DebSource): Promise<DebKeyring> {
+    const paths = s.signedBy ?? [DEBIAN_ARCHIVE_KEYRING];
+    const key = paths.join('\n');
+    let k = this.#keyrings.get(key);
+    if (k === undefined) {
+      k = DebKeyring.load(paths, { baseDir: this.#options.baseDir, signal: this.#options.signal });
+      this.#keyrings.set(key, k);
+    }
+    return k;
+  }
+}
+
+/**
+ * The inventory record of an installed .deb: Depends and Pre-Depends resolved to the installed
+ * package that met them (by name, or through what it provides), the first alternative that is
+ * installed winning; the source package without its version; the .deb's SHA-256.
+ */
+function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): InstalledPackage {
+  const c = d.pkg.control;
+  const names = new Set(all.map((x) => x.pkg.name));
+  const provides = new Map<string, string>();
+  for (const x of all)
+    for (const p of (x.pkg.control.provides ?? '').split(',')) provides.set(p.trim().split(/[\s(:]/)[0] ?? '', x.pkg.name);
+  const deps = new Set<string>();
+  for (const field of [c['pre-depends'], c.depends]) {
+    if (field === undefined) continue;
+    for (const alt of field.split(',')) {
+      for (const option of alt.split('|')) {
+        const n = option.trim().split(/[\s(:]/)[0] ?? '';
+        const met = names.has(n) ? n : provides.get(n);
+        if (met !== undefined && met !== d.pkg.name) {
+          deps.add(met);
+          break;
+        }
+      }
+    }
+  }
+  return {
+    ecosystem: 'deb',
+    name: d.pkg.name,
+    version: d.pkg.version,
+    arch: d.pkg.architecture,
+    license: '',
+    source: (c.source ?? d.pkg.name).split(' ')[0] ?? d.pkg.name,
+    supplier: c.maintainer ?? '',
+    homepage: c.homepage ?? '',
+    description: (c.description ?? '').split('\n')[0] ?? '',
+    checksums: { SHA256: d.pkg.sha256 },
+    dependsOn: [...deps].sort(),
+    files: d.files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}` })),
+    label: `${d.pkg.name}_${d.pkg.version}`,
+    // Installed-Size is in KiB.
+    installedSize: Number(c['installed-size'] ?? 0) * 1024,
+    skippedScripts: [...d.skippedScripts],
+  };
+}
+
+/**
+ * xz decoding (WebAssembly) is the slowest step of a build from cached packages, so the unpacked
+ * members are cached too, under the package's SHA-256, once readDeb has read the whole package
+ * and checked its files against md5sums. The cache checks the content against the digest it
+ * stored it under. Data members are read into shared memory, so that the deflate workers read
+ * the file bodies in them without a copy.
+ */
+function memberCacheOf(cache: DownloadCache | undefined): DebMemberCache | undefined {
+  if (cache === undefined) return undefined;
+  return {
+    get: (sha256, member) => cache.get(`deb-${member}:${sha256}`, { shared: member === 'data' }),
+    put: (sha256, member, tar) => cache.put(`deb-${member}:${sha256}`, tar),
+  };
+}
+
+/**
+ * The stanza index of a Packages file (./stanza-index.ts), kept in the cache under the file's
+ * SHA-256 (which the signed Release gives), so that it is made once per file.
+ */
+async function stanzaIndexOf(bytes: Uint8Array, sha256: string, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
+  const key = `deb-stanza-index:${sha256}`;
+  const cached = await cache?.get(key);
+  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, bytes.length);
+  if (index !== undefined) return index;
+  const made = indexDebStanzas(bytes, where);
+  await cache?.put(key, encodeStanzaIndex(made));
+  return made;
+}

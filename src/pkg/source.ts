@@ -1,0 +1,154 @@
+/**
+ * What the builder needs of a package ecosystem, and nothing it can do itself: a
+ * {@link PackageSource} reads and verifies its repositories' indexes and turns them into resolver
+ * candidates and requests, fetches and verifies one package, installs packages into the tree
+ * with the ecosystem's own database and finishing, and reports what it installed (inventory
+ * records) and what the lock file records.
+ *
+ * The builder (../builder/build.ts) runs the same stages for every source: plan each
+ * architecture (resolve, or read the lock), check the versions agree across architectures, fetch
+ * with read-ahead and precompression, install in the source's order, the shared finishing
+ * (accounts, os-release, paths), layering, the image and the index. apk (./apk/source.ts) and
+ * Debian (./deb/source.ts) implement it; ./sources.ts chooses one from the configuration.
+ */
+import type { Digest } from '../oci/digest.ts';
+import type { InventoryFile, InventoryPackage } from '../sbom/inventory.ts';
+import type { Logger } from '../store/types.ts';
+import type { Tree } from '../vfs/tree.ts';
+import type { DownloadCache } from './fetch.ts';
+import type { Candidate, CandidateIndex, Request, VersionScheme } from './resolve/resolve.ts';
+
+/** The ecosystems Provenant installs from: what inventories, PURLs and provenance call them. */
+export type Ecosystem = InventoryPackage['ecosystem'];
+
+/** A byte range of a package and its checksum (`sha1-<base64>` or `sha256-<base64>`). */
+export interface LockedRange {
+  range: string;
+  checksum: string;
+}
+
+/** One pinned package file, as the lock (apko's format) records it. */
+export interface LockedPackage {
+  name: string;
+  version: string;
+  /** The architecture as the ecosystem names it (apk `x86_64`, Debian `amd64`). */
+  architecture: string;
+  /** Where the package file is: a URL, or a path relative to the configuration. */
+  url: string;
+  /** apk: `Q1` + base64 SHA-1 of the control member (the package's identity); deb: `sha256:` + hex of the .deb. */
+  checksum: string;
+  signature?: LockedRange | undefined;
+  control?: LockedRange | undefined;
+  data?: LockedRange | undefined;
+}
+
+/** What the lock records about where packages come from and who signs them. */
+export interface LockSources {
+  keyring: { name: string; url: string; content?: string | undefined }[];
+  repositories: { name: string; url: string; architecture: string }[];
+}
+
+/** What a source is opened with: the configuration's package settings and the build's context. */
+export interface PackageSourceOptions {
+  /** `contents.repositories`, as written. */
+  repositories: readonly string[];
+  /** `contents.keyring`: keys (paths or URLs) that sign the repositories. */
+  keyring: readonly string[];
+  /** `contents.packages`, as written. */
+  packages: readonly string[];
+  /** Debian: install Recommends too. */
+  recommends?: boolean | undefined;
+  /** Debian: /bin, /sbin and /lib as symlinks into /usr. */
+  mergedUsr?: boolean | undefined;
+  /** The time zone /etc/localtime names. */
+  timezone?: string | undefined;
+  /** Keys a lock file embeds, so that a build from the lock fetches none. */
+  lockedKeys?: readonly { name: string; content?: string | undefined }[] | undefined;
+  /** The configuration file, for errors; relative repositories and keys are relative to `baseDir`. */
+  configPath: string;
+  baseDir: string;
+  /** The download cache, when the build has one. */
+  cache: DownloadCache | undefined;
+  signal?: AbortSignal | undefined;
+  logger: Logger;
+}
+
+/** A repository index file a plan was made from, for provenance. */
+export interface IndexFile {
+  /** Where it was read from (a URL without credentials, or a path). */
+  url: string;
+  digest: Digest;
+}
+
+/** The candidates of one architecture, and the index files they came from. */
+export interface SourceIndex<C extends Candidate = Candidate> {
+  candidates: readonly C[] | CandidateIndex<C>;
+  files: IndexFile[];
+}
+
+/** A fetched and verified package. */
+export interface FetchedPackage<P = unknown> {
+  /** The package as the source reads it, for {@link PackageSource.install}. */
+  package: P;
+  /** Its lock entry, completed with what only the file tells (apk's byte ranges). */
+  locked: LockedPackage;
+  /** Lowercase hex SHA-256 of the package file. */
+  sha256: string;
+  /** The file bodies it will install, so that large ones are compressed while the build goes on. */
+  bodies: readonly Uint8Array[];
+}
+
+/**
+ * One installed package, as the build reports it, whatever its ecosystem: its inventory record
+ * (with every file it installed) and what the build's output and layering need.
+ */
+export interface InstalledPackage extends InventoryPackage {
+  /** The package as its ecosystem writes it in messages: `busybox-1.36.1-r0`, `dash_0.5.12-2`. */
+  label: string;
+  /** Bytes it occupies once installed, as the package says: layering puts the largest apart. */
+  installedSize: number;
+  /** Every file it installed, with the checksums its database records. */
+  files: InventoryFile[];
+  /** Install scripts it carries, none of which ran (neither apk nor dpkg scripts run here). */
+  skippedScripts: string[];
+}
+
+/** The times of an install. */
+export interface InstallTimes {
+  /** The time of every file the build writes (SOURCE_DATE_EPOCH, or 0). */
+  mtime: number;
+  /** SOURCE_DATE_EPOCH when set: every package file gets this time instead of its own. */
+  clamp: number | undefined;
+}
+
+/**
+ * One package ecosystem, opened for one build. `C` is its resolver candidate, `P` a fetched
+ * package as it reads it.
+ */
+export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
+  readonly ecosystem: Ecosystem;
+  /** Its version order and constraints, for the resolver. */
+  readonly versionScheme: VersionScheme;
+  /** The name this ecosystem gives a configured architecture (apk's spelling): `x86_64` → `amd64` for Debian. */
+  archName(arch: string): string;
+  /** A `contents.packages` entry as a resolver request. */
+  request(text: string, where: string): Request;
+  /** Reads and verifies the indexes for an architecture (apk's spelling). */
+  readIndex(arch: string): Promise<SourceIndex<C>>;
+  /** The lock entry of a resolved candidate. */
+  lockEntry(candidate: C, arch: string): LockedPackage;
+  /** Fetches (or takes from the cache) and verifies a locked package. */
+  fetch(locked: LockedPackage): Promise<FetchedPackage<P>>;
+  /** The order the ecosystem's package manager would unpack them in: dependencies first. */
+  installOrder(packages: readonly P[]): P[];
+  /**
+   * Installs `packages` in the order given into an empty tree, with the folders the ecosystem
+   * expects, its package database and what its install scripts would have made; returns one
+   * record per package, in install order.
+   */
+  install(tree: Tree, packages: readonly P[], arch: string, times: InstallTimes): Promise<InstalledPackage[]>;
+  /** What the lock records of the repositories and keys, for these architectures. */
+  lockSources(archs: readonly string[]): LockSources;
+  /** The trusted keys with their PEM text, for provenance (none for sources whose keys are not PEM). */
+  keys(): { name: string; pem: string }[];
+}

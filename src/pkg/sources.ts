@@ -1,0 +1,45 @@
+/**
+ * The package sources Provenant knows, and which one a configuration's repositories name. A new
+ * ecosystem is a {@link PackageSource} and one entry here; the builder does not change.
+ */
+import { ProvenantError } from '../errors.ts';
+import { openApkSource } from './apk/source.ts';
+import { DebRepositorySource } from './deb/source.ts';
+import type { PackageSource, PackageSourceOptions } from './source.ts';
+
+/** A kind of repository line, and how to open the source it names. */
+interface SourceKind {
+  /** What the lines are called, for errors: `Debian sources`. */
+  readonly lines: string;
+  /** True when a `contents.repositories` line is of this kind. */
+  claims(line: string): boolean;
+  open(options: PackageSourceOptions): Promise<PackageSource>;
+}
+
+/** In the order they are tried; the last takes any line (and a configuration with none). */
+const KINDS: readonly SourceKind[] = [
+  // One-line sources.list style: `deb [options] URL SUITE COMPONENT...`.
+  { lines: 'Debian sources', claims: (line) => line.startsWith('deb '), open: async (o) => new DebRepositorySource(o) },
+  // `URL` or `@tag URL`.
+  { lines: 'apk repositories', claims: () => true, open: (o) => openApkSource(o) },
+];
+
+/**
+ * Opens the source the configuration's repositories name. One image takes packages from one
+ * kind of repository.
+ *
+ * @throws ProvenantError `INVALID_CONFIG` when the repositories mix kinds; as the source's opening
+ *   (a key that cannot be read, a malformed Debian source)
+ */
+export async function openPackageSource(options: PackageSourceOptions): Promise<PackageSource> {
+  const kinds = KINDS.filter((k) => options.repositories.some((line) => KINDS.find((c) => c.claims(line)) === k));
+  if (kinds.length > 1) {
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `contents.repositories mixes ${kinds.map((k) => k.lines).join(' and ')}; one image takes packages from one kind`,
+      { hint: `build the ${kinds.map((k) => k.lines.split(' ')[0]).join(' and the ')} parts as separate images` },
+    );
+  }
+  const kind = kinds[0] ?? (KINDS[KINDS.length - 1] as SourceKind);
+  return kind.open(options);
+}
