@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
+import { buildImage } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { generateEncryptedKeyPair, parsePublicKey } from '../../src/sign/keys.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
@@ -84,6 +86,16 @@ describe('the bundle, run as the runner runs it', { skip: registryMissing }, () 
     assert.match(outputs.digest!, /^sha256:[0-9a-f]{64}$/);
     assert.equal(outputs.digest, held.digest);
     assert.equal((await store.resolve('latest'))?.digest, held.digest);
+    // The bundle builds the image the library builds: same layers, byte for byte.
+    const configPath = join(job.workspace, job.config);
+    const library = await buildImage({
+      config: await loadConfig(configPath, { hostArch: 'x86_64' }),
+      configPath,
+      archs: ['x86_64', 'aarch64'],
+      sourceDateEpoch: 1700000000,
+      workers: 0,
+    });
+    assert.equal(library.index?.digest, held.digest);
     // Two platforms: the image id is the index's digest, as buildx's --iidfile has it.
     assert.equal(outputs.imageid, held.digest);
     const metadata = JSON.parse(outputs.metadata!) as Record<string, unknown>;
