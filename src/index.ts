@@ -69,6 +69,15 @@ export {
   type ValueChange,
 } from './image/diff.ts';
 export { renderDiff } from './image/diff-render.ts';
+/** Merging single-platform images into one index (`index create`), as `docker buildx imagetools create`. */
+export {
+  type CreateIndexOptions,
+  type CreateIndexResult,
+  createIndex,
+  type IndexAttestations,
+  type IndexPlatform,
+  type IndexSource,
+} from './image/index-create.ts';
 export { type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
 export {
   Annotation,

@@ -1,0 +1,175 @@
+/**
+ * The Action's inputs, read and checked before anything runs. Names and meanings follow
+ * docker/build-push-action's where the meaning is the same (`tags`, `push`, `platforms`,
+ * `provenance`, `sbom`); a mistake is a `USAGE` error naming the input.
+ */
+import { type AttestationMode, parseAttestationMode } from '../attest/storage.ts';
+import { normalizeArch } from '../builder/arch.ts';
+import { ProvenantError } from '../errors.ts';
+import type { ImageReference } from '../ref/reference.ts';
+import { parseReference } from '../ref/reference.ts';
+
+/** How to sign: not at all, with a cosign key from a secret, or keyless with the job's OIDC token. */
+export type SignInput =
+  | { kind: 'none' }
+  | { kind: 'key'; keyPem: string; password: string }
+  | { kind: 'keyless'; fulcioURL: string; rekorURL: string; tsaURL: string | undefined; trustedRoot: string | undefined };
+
+/** Everything the Action was asked to do. */
+export interface ActionInputs {
+  /** The build configuration file. */
+  config: string;
+  /** Full references (`ghcr.io/owner/app:1.0`), in the order given. */
+  tags: ImageReference[];
+  push: boolean;
+  /** apk architectures, from `platforms` (`linux/amd64,linux/arm64`); empty for the configuration's. */
+  archs: string[];
+  provenance: false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' };
+  sbom: boolean;
+  attestations: AttestationMode;
+  sign: SignInput;
+  /** Compatibility targets (`id` or `id@version`); empty for the report's defaults. */
+  targets: string[];
+  fix: boolean;
+  /** The download cache; undefined for the default under RUNNER_TEMP. */
+  cacheDir: string | undefined;
+  /** A lock file to build from, when given. */
+  lock: string | undefined;
+}
+
+/** Reads one input by name ('' when not set), as `core.getInput` does. */
+export type InputGetter = (name: string) => string;
+
+/** The public Sigstore instance, what cosign and sigstore-js sign with by default. */
+export const PUBLIC_FULCIO = 'https://fulcio.sigstore.dev';
+export const PUBLIC_REKOR = 'https://rekor.sigstore.dev';
+
+/**
+ * Reads and checks every input.
+ *
+ * @throws ProvenantError `USAGE` naming the input and what it accepts
+ */
+export function readInputs(get: InputGetter): ActionInputs {
+  const config = get('config').trim();
+  if (config === '') throw usage('config', 'is required: the path of the image configuration (apko-style YAML)');
+  const tags = splitList(get('tags')).map((t) => {
+    try {
+      return parseReference(t);
+    } catch (err) {
+      throw usage('tags', `has ${JSON.stringify(t)}, which is not an image reference (${(err as Error).message})`);
+    }
+  });
+  const push = bool(get, 'push', false);
+  if (push && tags.length === 0) throw usage('tags', 'is required with push: true (where would the image go?)');
+  for (const t of tags) {
+    if (t.digest !== undefined) throw usage('tags', `has ${t.registry}/${t.repository}@${t.digest}: a tag names no digest`);
+  }
+  const archs = splitList(get('platforms')).map((p) => {
+    const [os, ...rest] = p.split('/');
+    if (os !== 'linux' || rest.length === 0)
+      throw usage('platforms', `has ${JSON.stringify(p)}: write linux/ARCH[/VARIANT], such as linux/arm64`);
+    try {
+      return normalizeArch(rest.join('/'));
+    } catch (err) {
+      throw usage('platforms', `has ${JSON.stringify(p)}: ${(err as Error).message}`);
+    }
+  });
+  const attestationsText = get('attestations').trim() || 'referrers';
+  let attestations: AttestationMode;
+  try {
+    attestations = parseAttestationMode(attestationsText);
+  } catch {
+    throw usage('attestations', `must be referrers, buildkit, cosign or none, not ${JSON.stringify(attestationsText)}`);
+  }
+  const sign = readSign(get);
+  if (attestations === 'cosign' && sign.kind === 'none') {
+    throw usage('attestations', 'cosign storage holds signed attestations: set sign to key or keyless');
+  }
+  return {
+    config,
+    tags,
+    push,
+    archs,
+    provenance: parseProvenanceInput(get('provenance').trim() || 'true'),
+    sbom: bool(get, 'sbom', true),
+    attestations,
+    sign,
+    targets: splitList(get('targets')),
+    fix: bool(get, 'fix', false),
+    cacheDir: get('cache-dir').trim() || undefined,
+    lock: get('lock').trim() || undefined,
+  };
+}
+
+function readSign(get: InputGetter): SignInput {
+  const kind = get('sign').trim() || 'none';
+  if (kind === 'none' || kind === 'false') return { kind: 'none' };
+  if (kind === 'key') {
+    const keyPem = get('key');
+    if (keyPem.trim() === '') throw usage('key', 'is required with sign: key (the cosign.key text, from a secret)');
+    return { kind: 'key', keyPem, password: get('key-password') };
+  }
+  if (kind === 'keyless') {
+    return {
+      kind: 'keyless',
+      fulcioURL: url(get, 'fulcio-url', PUBLIC_FULCIO),
+      rekorURL: url(get, 'rekor-url', PUBLIC_REKOR),
+      tsaURL: get('tsa-url').trim() === '' ? undefined : url(get, 'tsa-url', ''),
+      trustedRoot: get('trusted-root').trim() || undefined,
+    };
+  }
+  throw usage('sign', `must be none, key or keyless, not ${JSON.stringify(kind)}`);
+}
+
+/**
+ * `provenance` as build-push-action takes it: `true`, `false`, or BuildKit's attribute list
+ * (`mode=min|max`, `version=v1|v0.2`, comma-separated).
+ */
+export function parseProvenanceInput(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
+  if (text === 'false' || text === '0') return false;
+  const out: { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } = { mode: 'min', version: 'v1' };
+  if (text === 'true' || text === '1') return out;
+  for (const part of text.split(',')) {
+    const [k, v, ...extra] = part.trim().split('=');
+    if (extra.length === 0 && k === 'mode' && (v === 'min' || v === 'max')) out.mode = v;
+    else if (extra.length === 0 && k === 'version' && (v === 'v1' || v === 'v0.2')) out.version = v;
+    else throw usage('provenance', `does not understand ${JSON.stringify(part)}: write true, false, or mode=min|max,version=v1|v0.2`);
+  }
+  return out;
+}
+
+/**
+ * A list input as build-push-action reads one: items separated by newlines or commas, each
+ * trimmed, empty ones and `#` comment lines dropped.
+ */
+export function splitList(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function bool(get: InputGetter, name: string, fallback: boolean): boolean {
+  const text = get(name).trim().toLowerCase();
+  if (text === '') return fallback;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw usage(name, `must be true or false, not ${JSON.stringify(text)}`);
+}
+
+function url(get: InputGetter, name: string, fallback: string): string {
+  const text = get(name).trim() || fallback;
+  try {
+    const u = new URL(text);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('not http(s)');
+  } catch {
+    throw usage(name, `must be an http(s) URL, not ${JSON.stringify(text)}`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+function usage(input: string, what: string): ProvenantError {
+  return new ProvenantError('USAGE', `the input ${input} ${what}`, { where: `with: ${input}` });
+}

@@ -1,0 +1,96 @@
+/**
+ * The GitHub Action's adapter: the only module of the Action that reads the runner's environment
+ * and talks to it (inputs, outputs, the job summary, masks, the exit status), through
+ * @actions/core. Everything else is library calls (run.ts). `run` is what the bundle's entry
+ * (index.ts) calls, and what @github/local-action calls.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as core from '@actions/core';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
+import { readInputs } from './inputs.ts';
+import { actionOutputs } from './metadata.ts';
+import { actionRegistryAccess } from './registry.ts';
+import { runAction } from './run.ts';
+import { addSummary } from './summary.ts';
+
+/** Runs the Action; failures are reported with `core.setFailed`, never thrown. */
+export async function run(): Promise<void> {
+  try {
+    const env = process.env;
+    // Secrets are masked before anything could print them.
+    for (const secret of [core.getInput('key'), core.getInput('key-password'), env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? '']) mask(secret);
+    const inputs = readInputs((name) => core.getInput(name));
+    const logger = { debug: core.debug, info: core.info, warn: core.warning };
+    const outcome = await runAction(inputs, {
+      env,
+      tempDir: env.RUNNER_TEMP || tmpdir(),
+      hostArch: process.arch,
+      sourceDateEpoch: sourceDateEpoch(env.SOURCE_DATE_EPOCH),
+      toolVersion: toolVersion(),
+      registry: actionRegistryAccess({ env, homedir: homedir(), logger }),
+      identityToken: identityToken(env),
+      logger,
+    });
+    const outputs = actionOutputs(outcome);
+    core.setOutput('digest', outputs.digest);
+    core.setOutput('imageid', outputs.imageid);
+    core.setOutput('metadata', outputs.metadata);
+    core.setOutput('report', outcome.reportPath);
+    core.info(`digest: ${outputs.digest}`);
+    core.info(`report: ${outcome.reportPath}`);
+    if (env.GITHUB_STEP_SUMMARY) await addSummary(core.summary, outcome).write();
+  } catch (err) {
+    if (isProvenantError(err)) core.setFailed(`${err.describe()}${err.hint ? `\nhint: ${err.hint}` : ''}`);
+    else core.setFailed(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+  }
+}
+
+/** Masks a secret in the log, line by line (the runner masks single lines: a PEM key is many). */
+function mask(secret: string): void {
+  for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) core.setSecret(line.trim());
+}
+
+/**
+ * The job's OIDC token for keyless signing (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN exist only
+ * with `permissions: id-token: write`), masked as soon as it arrives.
+ */
+function identityToken(env: Record<string, string | undefined>): TokenSource | undefined {
+  const url = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const token = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+  if (!url || !token) return undefined;
+  const fetchToken = githubActionsToken(url, token);
+  return async () => {
+    const value = await fetchToken();
+    core.setSecret(value);
+    return value;
+  };
+}
+
+function sourceDateEpoch(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text)) {
+    throw new ProvenantError('USAGE', `SOURCE_DATE_EPOCH must be whole seconds since 1970, not ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+/**
+ * Provenant's version, from the package.json above this file: two folders up from the sources
+ * (src/action/), one from the bundle (dist-action/).
+ */
+function toolVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const path = join(dir, 'package.json');
+    if (existsSync(path)) {
+      const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === '@provenant/cli' && typeof pkg.version === 'string') return pkg.version;
+    }
+    dir = dirname(dir);
+  }
+  throw new ProvenantError('IO', 'cannot find Provenant’s package.json beside the Action');
+}

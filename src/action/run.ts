@@ -1,0 +1,326 @@
+/**
+ * What the Action does, as library calls in the order `provenant build` makes them: build,
+ * describe (SBOMs and SLSA provenance), write to each repository the tags name (or to a local
+ * layout), sign, check and fix for the targets, and gather the report. Takes its inputs and the
+ * job's context as data; main.ts reads them from the runner and writes the outputs.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
+import type { Attested } from '../attest/storage.ts';
+import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
+import { loadConfig } from '../builder/config.ts';
+import { describeBuild, describeIndex } from '../builder/describe.ts';
+import { type Lock, parseLock } from '../builder/lock.ts';
+import { type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
+import { loadProfiles, selectTargets } from '../compat/profile.ts';
+import { ProvenantError } from '../errors.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { formatReference, type ImageReference } from '../ref/reference.ts';
+import { gatherReport, type ReportData } from '../report/gather.ts';
+import { renderReport } from '../report/html.ts';
+import { decryptPrivateKey, keyId } from '../sign/keys.ts';
+import { cosignDockerReference } from '../sign/payload.ts';
+import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
+import { KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
+import { parseTrustedRoot } from '../sign/trust.ts';
+import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
+import type { ContentStore, Logger } from '../store/types.ts';
+import type { ActionInputs } from './inputs.ts';
+
+/** The job's context: what main.ts reads from the runner. */
+export interface ActionContext {
+  /** The environment, for provenance (GITHUB_* variables) and nothing secret. */
+  env: Record<string, string | undefined>;
+  /** RUNNER_TEMP: the local layout, the report and the default cache go under it. */
+  tempDir: string;
+  /** The host's architecture (Node's `process.arch`), for configurations that name none. */
+  hostArch: string;
+  sourceDateEpoch: number | undefined;
+  toolVersion: string;
+  registry: RegistryOpenOptions;
+  /** The job's OIDC token, for keyless signing; undefined when the job cannot request one. */
+  identityToken: TokenSource | undefined;
+  logger: Logger;
+}
+
+/** Where the image was written. */
+export interface Destination {
+  /** `registry/repository`, or `oci:PATH` for a local layout. */
+  location: string;
+  /** The references written (`registry/repository:tag`, or `oci:PATH:tag`). */
+  names: string[];
+  kind: 'registry' | 'oci';
+}
+
+/** What signing did. */
+export interface SigningOutcome {
+  kind: 'key' | 'keyless';
+  /** The key's id (base64 SHA-256 of the public key), for key signing. */
+  keyId: string | undefined;
+  entries: SignedEntry[];
+}
+
+/** What a run did: everything the outputs and the summary show. */
+export interface ActionOutcome {
+  descriptor: Descriptor;
+  result: BuildResult;
+  destinations: Destination[];
+  /** The statements written or signed, per platform image (and the index). */
+  attested: Attested[];
+  signing: SigningOutcome | undefined;
+  /** The report of the first destination's image (after signing and fixing). */
+  report: ReportData;
+  reportPath: string;
+  fixes: FixReport[];
+}
+
+/**
+ * Runs the Action.
+ *
+ * @throws ProvenantError whatever a step raises; nothing is tagged before its content is stored
+ */
+export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promise<ActionOutcome> {
+  const work = join(ctx.tempDir, 'provenant');
+  await mkdir(work, { recursive: true });
+  // Checked before building: a typo in a target should not cost a build.
+  const profiles = await loadProfiles();
+  const targets = inputs.targets.length > 0 ? inputs.targets : undefined;
+  if (targets !== undefined) selectTargets(profiles, targets.join(','));
+  const signer = await makeSigner(inputs, ctx);
+
+  const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch });
+  const lock = inputs.lock === undefined ? undefined : await readLock(inputs.lock);
+  ctx.logger.info(`building ${inputs.config}${inputs.archs.length > 0 ? ` for ${inputs.archs.join(', ')}` : ''}`);
+  const result = await buildImage({
+    config,
+    configPath: inputs.config,
+    lock,
+    archs: inputs.archs.length > 0 ? inputs.archs : undefined,
+    sourceDateEpoch: ctx.sourceDateEpoch,
+    cacheDir: inputs.cacheDir ?? join(work, 'cache'),
+    logger: ctx.logger,
+  });
+  const imageName = inputs.tags[0] === undefined ? basename(inputs.config).replace(/\.ya?ml$/, '') : formatReference(inputs.tags[0]);
+  const attested = describe(result, inputs, ctx, imageName);
+
+  const destinations = groupDestinations(inputs, work);
+  let descriptor: Descriptor | undefined;
+  let signing: SigningOutcome | undefined;
+  let first: { store: ContentStore; reference: string; tags: string[] } | undefined;
+  const opened: ContentStore[] = [];
+  try {
+    for (const d of destinations) {
+      const { store } = await openLocation(d.location, { write: true, registry: ctx.registry, logger: ctx.logger });
+      opened.push(store);
+      const written = await writeBuild(result, store, d.tags, {
+        attestations:
+          inputs.attestations === 'referrers' || inputs.attestations === 'buildkit' ? { attested, mode: inputs.attestations } : undefined,
+        logger: ctx.logger,
+      });
+      descriptor = written;
+      ctx.logger.info(`wrote ${written.digest} to ${store.location} (${d.tags.join(', ')})`);
+      if (signer !== undefined) {
+        const entries = await sign(store, written, attested, signer.signer, inputs, ctx, d.dockerReference);
+        signing = { kind: signer.kind, keyId: signer.keyId, entries: [...(signing?.entries ?? []), ...entries] };
+      }
+      first ??= { store, reference: `${d.display}:${d.tags[0]}`, tags: d.tags };
+    }
+    if (descriptor === undefined || first === undefined) throw new ProvenantError('USAGE', 'nothing to write');
+
+    const fixes: FixReport[] = [];
+    let report = await gatherReport(first.store, descriptor.digest, {
+      reference: first.reference,
+      targets,
+      profiles,
+      toolVersion: ctx.toolVersion,
+      sourceDateEpoch: ctx.sourceDateEpoch,
+      logger: ctx.logger,
+    });
+    if (inputs.fix && report.compat !== undefined) {
+      const resign: Resigner | undefined =
+        signer === undefined
+          ? undefined
+          : (store, digest) => resignOne(store, digest, signer.signer, destinations[0]!.dockerReference, ctx);
+      for (const t of report.compat.targets) {
+        if (t.verdict !== 'refused') continue;
+        const [target] = selectTargets(profiles, t.target);
+        const fixTags = first.tags.map((tag) => fixTag(tag, target!.profile.id));
+        ctx.logger.info(`fixing for ${t.target}: ${fixTags.join(', ')}`);
+        fixes.push(await fixImage(first.store, descriptor.digest, first.store, target!, { tags: fixTags, resign, logger: ctx.logger }));
+      }
+      // The report names the fixed images too (their tags are in the store now).
+      if (fixes.length > 0) {
+        report = await gatherReport(first.store, descriptor.digest, {
+          reference: first.reference,
+          targets,
+          profiles,
+          toolVersion: ctx.toolVersion,
+          sourceDateEpoch: ctx.sourceDateEpoch,
+        });
+      }
+    }
+    const reportPath = join(work, 'report.html');
+    await writeFile(reportPath, renderReport(report));
+    for (const s of opened) await s.close();
+    opened.length = 0;
+    return {
+      descriptor,
+      result,
+      destinations: destinations.map((d) => ({
+        location: d.display,
+        names: d.tags.map((t) => `${d.display}:${t}`),
+        kind: d.location.kind === 'oci' ? 'oci' : 'registry',
+      })),
+      attested,
+      signing,
+      report,
+      reportPath,
+      fixes,
+    };
+  } finally {
+    for (const s of opened) await s.close().catch(() => {});
+  }
+}
+
+/** A tag for the image fixed for a target: `TAG-TARGET`, cut to the 128 characters a tag may have. */
+export function fixTag(tag: string, target: string): string {
+  const suffix = `-${target}`;
+  return `${tag.slice(0, 128 - suffix.length)}${suffix}`;
+}
+
+/** The statements `sbom` and `provenance` ask for (none when attestations are off). */
+function describe(result: BuildResult, inputs: ActionInputs, ctx: ActionContext, imageName: string): Attested[] {
+  if (inputs.attestations === 'none' || (!inputs.sbom && inputs.provenance === false)) return [];
+  const options = {
+    imageName,
+    configPath: inputs.config,
+    toolVersion: ctx.toolVersion,
+    sourceDateEpoch: ctx.sourceDateEpoch,
+    sbom: inputs.sbom,
+    provenance: inputs.provenance,
+    builderId: builderIdFromEnv(ctx.env),
+    invocation: inputs.provenance !== false && inputs.provenance.mode === 'max' ? invocationFromEnv(ctx.env) : undefined,
+    fromLock: inputs.lock !== undefined,
+  };
+  const attested = describeBuild(result, options);
+  const index = describeIndex(result, options);
+  if (index !== undefined) attested.push(index);
+  return attested;
+}
+
+interface Planned {
+  location: Parameters<typeof openLocation>[0];
+  /** How the location reads in messages and outputs. */
+  display: string;
+  tags: string[];
+  /** The repository the signature's payload names. */
+  dockerReference: string;
+}
+
+/**
+ * Where to write: each repository the tags name (its tags in the order given), or with
+ * `push: false` one local layout under RUNNER_TEMP holding every tag.
+ */
+function groupDestinations(inputs: ActionInputs, work: string): Planned[] {
+  if (!inputs.push) {
+    const path = join(work, 'image.oci');
+    const tags = inputs.tags.length === 0 ? ['latest'] : [...new Set(inputs.tags.map((t) => t.tag ?? 'latest'))];
+    const named = inputs.tags[0];
+    return [
+      {
+        location: { kind: 'oci', path, tag: undefined, digest: undefined },
+        display: `oci:${path}`,
+        tags,
+        dockerReference: named === undefined ? 'local/image' : cosignDockerReference(named),
+      },
+    ];
+  }
+  const byRepo = new Map<string, Planned>();
+  for (const t of inputs.tags) {
+    const ref: ImageReference = { registry: t.registry, repository: t.repository, tag: undefined, digest: undefined };
+    const key = formatReference(ref);
+    let p = byRepo.get(key);
+    if (p === undefined) {
+      p = { location: { kind: 'registry', reference: ref }, display: key, tags: [], dockerReference: cosignDockerReference(ref) };
+      byRepo.set(key, p);
+    }
+    const tag = t.tag ?? 'latest';
+    if (!p.tags.includes(tag)) p.tags.push(tag);
+  }
+  return [...byRepo.values()];
+}
+
+async function readLock(path: string): Promise<Lock> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ProvenantError('NOT_FOUND', `cannot read the lock file ${path}`, { where: path, cause: err });
+  }
+  return parseLock(text, path);
+}
+
+/** The signer `sign` asks for; the key is decrypted before the build, so a wrong password fails fast. */
+async function makeSigner(
+  inputs: ActionInputs,
+  ctx: ActionContext,
+): Promise<{ signer: Signer; kind: 'key' | 'keyless'; keyId: string | undefined } | undefined> {
+  const s = inputs.sign;
+  if (s.kind === 'none') return undefined;
+  if (s.kind === 'key') {
+    const key = await decryptPrivateKey(s.keyPem, s.password, 'the key input');
+    const signer = new KeySigner(key);
+    return { signer, kind: 'key', keyId: keyId(key) };
+  }
+  if (ctx.identityToken === undefined) {
+    throw new ProvenantError('CREDENTIALS', 'keyless signing needs the job’s OIDC token, and this job cannot request one', {
+      where: 'with: sign',
+      hint: 'give the job `permissions: id-token: write`',
+    });
+  }
+  const trustedRoot = s.trustedRoot === undefined ? undefined : parseTrustedRoot(await readFile(s.trustedRoot), s.trustedRoot);
+  const signer = new KeylessSigner({
+    fulcioURL: s.fulcioURL,
+    rekorURL: s.rekorURL,
+    tsaURL: s.tsaURL,
+    identityToken: ctx.identityToken,
+    trustedRoot,
+  });
+  return { signer, kind: 'keyless', keyId: undefined };
+}
+
+/**
+ * Signs the index and every image in it (as `cosign sign --recursive`), and signs each statement
+ * as an attestation: into the `.att` image for `cosign` storage, else as Sigstore bundles next to
+ * the unsigned statements.
+ */
+async function sign(
+  store: ContentStore,
+  written: Descriptor,
+  attested: readonly Attested[],
+  signer: Signer,
+  inputs: ActionInputs,
+  ctx: ActionContext,
+  dockerReference: string,
+): Promise<SignedEntry[]> {
+  const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
+  const entries = await signImage(store, written.digest, { signer, dockerReference, recursive: true, created, logger: ctx.logger });
+  if (inputs.attestations !== 'none') {
+    const storage = inputs.attestations === 'cosign' ? 'cosign' : 'referrers';
+    for (const a of attested) {
+      if (a.statements.length === 0) continue;
+      entries.push(...(await attestImage(store, a.manifest.digest, a.statements, { signer, storage, created, logger: ctx.logger })));
+    }
+  }
+  return entries;
+}
+
+/** Signs one image a fix made, for fixImage's `resign`. */
+async function resignOne(store: ContentStore, digest: Descriptor['digest'], signer: Signer, dockerReference: string, ctx: ActionContext) {
+  const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
+  const entries = await signImage(store, digest, { signer, dockerReference, storages: ['referrers'], created });
+  const entry = entries[0];
+  if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
+  return { subject: digest, signature: entry.location as Descriptor['digest'], storage: entry.storage };
+}

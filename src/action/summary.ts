@@ -1,0 +1,115 @@
+/**
+ * The job summary: one table per platform (digest, packages, layers, size), the attestations
+ * and where each is stored, the signature (key id or identity), the compatibility verdict per
+ * target with the fixes written, and where the report is. Built on `core.summary`, which writes
+ * cells as given (an empty one as an unclosed tag), so every string is escaped here and no cell
+ * is empty.
+ */
+import type * as core from '@actions/core';
+import type { ReportAttachment, ReportData } from '../report/gather.ts';
+import { bytes } from '../report/html.ts';
+import type { ActionOutcome } from './run.ts';
+
+type Summary = typeof core.summary;
+
+/** Escapes text for the summary's HTML. */
+export function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const code = (text: string): string => `<code>${esc(text)}</code>`;
+const header = (...cells: string[]) => cells.map((data) => ({ data, header: true }));
+
+const PREDICATES: Record<string, string> = {
+  'https://spdx.dev/Document': 'SPDX SBOM',
+  'https://cyclonedx.org/bom': 'CycloneDX SBOM',
+  'https://slsa.dev/provenance/v1': 'SLSA provenance v1',
+  'https://slsa.dev/provenance/v0.2': 'SLSA provenance v0.2',
+  'https://sigstore.dev/cosign/sign/v1': 'cosign signature',
+};
+
+/** Adds the run's summary to `summary` (the caller writes it). */
+export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
+  const r = outcome.report;
+  summary.addHeading('Provenant', 2);
+  const where = outcome.destinations.flatMap((d) => d.names);
+  summary.addRaw(`<p>${code(outcome.descriptor.digest)} written to ${where.map(code).join(', ')}</p>`, true);
+
+  summary.addHeading('Images', 3);
+  summary.addTable([
+    header('Platform', 'Digest', 'Packages', 'Layers', 'Size'),
+    ...r.platforms.map((p) => [
+      esc(p.platform),
+      code(p.digest),
+      String(p.sbom.packages.length),
+      String(p.layers.length),
+      esc(bytes(p.totalSize)),
+    ]),
+  ]);
+
+  const attestations = attestationRows(r);
+  summary.addHeading('Attestations', 3);
+  if (attestations.length === 0) summary.addRaw('<p>none</p>', true);
+  else summary.addTable([header('Platform', 'What', 'Stored as', 'Where', 'Signed by'), ...attestations]);
+
+  summary.addHeading('Signature', 3);
+  summary.addRaw(`<p>${signatureLine(outcome)}</p>`, true);
+
+  if (r.compat !== undefined) {
+    summary.addHeading('Compatibility', 3);
+    summary.addTable([
+      header('Target', 'Verdict', 'Problems', 'Fixed image'),
+      ...r.compat.targets.map((t) => {
+        const fix = outcome.fixes.find((f) => f.target === t.target);
+        const fixed = fix?.destination === undefined ? '' : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}`;
+        const problems = t.problems.map((p) => `${esc(p.severity)}: ${esc(p.rule)}`).join('<br>');
+        return [`${esc(t.name)} (${code(t.target)})`, esc(t.verdict), problems || 'none', fixed || '–'];
+      }),
+    ]);
+  }
+
+  summary.addHeading('Report', 3);
+  summary.addRaw(
+    `<p>${code(outcome.reportPath)}: one HTML page about the image. Upload it with actions/upload-artifact (see docs/action.md).</p>`,
+    true,
+  );
+  return summary;
+}
+
+function attestationRows(r: ReportData): string[][] {
+  const rows: string[][] = [];
+  const add = (platform: string, a: ReportAttachment) => {
+    if (a.kind !== 'attestation' && a.kind !== 'sbom') return;
+    const what =
+      a.predicateTypes.length > 0 ? a.predicateTypes.map((t) => esc(PREDICATES[t] ?? t)).join(', ') : esc(a.artifactType ?? a.mediaType);
+    const place = a.tag !== undefined ? code(a.tag) : code(a.digest);
+    rows.push([esc(platform), what, esc(a.storage), place, signers(a)]);
+  };
+  for (const p of r.platforms) for (const a of p.attachments) add(p.platform, a);
+  for (const a of r.attachments) add('index', a);
+  return rows;
+}
+
+function signers(a: ReportAttachment): string {
+  const named = a.signers.filter((s) => s.signed);
+  if (named.length === 0) return 'unsigned';
+  return named
+    .map((s) => (s.keyId !== undefined ? `key ${code(s.keyId)}` : s.identity !== undefined ? esc(s.identity) : 'signed'))
+    .join('<br>');
+}
+
+function signatureLine(outcome: ActionOutcome): string {
+  const s = outcome.signing;
+  if (s === undefined) return 'not signed';
+  const subjects = new Set(s.entries.filter((e) => e.predicateType === undefined).map((e) => e.digest)).size;
+  const storages = [...new Set(s.entries.map((e) => e.storage))].join(' and ');
+  if (s.kind === 'key') return `signed with key ${code(s.keyId ?? '')}: ${subjects} manifest(s), stored as ${esc(storages)}`;
+  // Keyless: who the certificate says signed, as the report reads it from the signature.
+  const identities = new Set<string>();
+  for (const a of [...outcome.report.attachments, ...outcome.report.platforms.flatMap((p) => p.attachments)]) {
+    if (a.kind !== 'signature') continue;
+    for (const x of a.signers)
+      if (x.identity !== undefined) identities.add(`${x.identity}${x.issuer === undefined ? '' : ` (${x.issuer})`}`);
+  }
+  return `signed keyless as ${[...identities].map(esc).join(', ') || 'the job’s identity'}: ${subjects} manifest(s), stored as ${esc(storages)}`;
+}

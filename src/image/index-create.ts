@@ -1,0 +1,346 @@
+/**
+ * `provenant index create DST SRC...`: single-platform images from any stores merged into one
+ * image index, as `docker buildx imagetools create` merges them, each platform's referrers,
+ * attestations and signatures brought along.
+ *
+ * Made for scale-out builds: one runner per architecture runs `build --arch`, pushes by digest,
+ * and a last job merges. The merged index is the one `build` writes for all the architectures at
+ * once, byte for byte, when the sources are the one-platform indexes those builds wrote, given in
+ * the order of the configuration's `archs`: the entries are the sources' own descriptors in the
+ * order given (the builder lists platforms in `archs` order, ../builder/image.ts makeIndex), the
+ * annotations are the sources' (the builder writes the same `created` and configuration
+ * annotations into every index it makes), and the document has makeIndex's shape.
+ *
+ * What is signed stays verifiable: signatures and attestations are about platform manifests
+ * (their digests do not change), so they are copied with them. Signatures of a source's own
+ * index are not carried: they sign another digest. Sign the merged index once it is written.
+ */
+import { ArtifactType, isAuxiliaryEntry, isBuildkitAttestation } from '../attest/attachments.ts';
+import { type Attested, type StatementBlob, storeAttestations } from '../attest/storage.ts';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
+import { isIndexType, MediaType } from '../oci/mediatypes.ts';
+import { formatPlatform } from '../oci/platform.ts';
+import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
+import type { ContentStore, OperationOptions } from '../store/types.ts';
+import { collect, MANIFEST_LIMIT } from '../store/verify.ts';
+import { copyImage } from './copy.ts';
+
+/** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */
+export interface IndexSource {
+  store: ContentStore;
+  /** A tag or digest in `store`. */
+  target: string;
+}
+
+/**
+ * What becomes of attestations:
+ * - `keep` (default): each stays in the storage it is in: BuildKit entries of a source index are
+ *   carried into the merged index, referrers stay referrers.
+ * - `buildkit`: every platform gets its attestations as BuildKit entries in the merged index;
+ *   attestation referrers (BuildKit's artifact type, as `build --attestations referrers` writes
+ *   them) are re-created in that form.
+ * - `referrers`: BuildKit entries of the sources become OCI referrers of their platform manifest,
+ *   and the merged index holds images only.
+ */
+export type IndexAttestations = 'keep' | 'buildkit' | 'referrers';
+
+/** Options of {@link createIndex}. */
+export interface CreateIndexOptions extends OperationOptions {
+  /**
+   * Annotations of the merged index. The sources' index annotations are merged first (a key two
+   * sources give different values is an error unless it is set here); these are then set over them.
+   */
+  annotations?: Readonly<Record<string, string>> | undefined;
+  attestations?: IndexAttestations | undefined;
+  /** Parallel blob transfers per copy (default 4). */
+  concurrency?: number | undefined;
+}
+
+/** One platform of the merged index. */
+export interface IndexPlatform {
+  platform: string;
+  digest: Digest;
+  /** Where it came from: the source's store and target. */
+  source: string;
+}
+
+/** What {@link createIndex} wrote. */
+export interface CreateIndexResult {
+  /** The merged index's descriptor (what the destination's tags point at). */
+  descriptor: Descriptor;
+  /** The merged index's exact bytes and parsed form. */
+  index: Stored;
+  platforms: IndexPlatform[];
+  /** Referrers copied (signatures, attestations, and theirs), over all platforms. */
+  referrers: number;
+  /** cosign `sha256-<hex>.sig|att|sbom` tags copied. */
+  cosignTags: number;
+}
+
+/** A platform image found in a source, with the BuildKit attestation entries about it. */
+interface Found {
+  source: IndexSource;
+  /** The entry for the merged index: the source index's own descriptor, or one made for a bare manifest. */
+  entry: Descriptor & { platform: Platform };
+  attestations: Descriptor[];
+}
+
+/**
+ * Merges the images of `sources` into one index written to `dst.store` and tagged `dst.tags`
+ * (tags last, after every platform, referrer and attestation is there). Returns what was written.
+ *
+ * @throws ProvenantError `USAGE` for no sources, a source that is not an image, two sources of
+ *   one platform, or annotations the sources disagree on; `NOT_FOUND` for a missing source;
+ *   whatever the stores raise
+ */
+export async function createIndex(
+  sources: readonly IndexSource[],
+  dst: { store: ContentStore; tags: readonly string[] },
+  options: CreateIndexOptions = {},
+): Promise<CreateIndexResult> {
+  if (sources.length === 0) throw new ProvenantError('USAGE', 'index create needs at least one source image');
+  const mode = options.attestations ?? 'keep';
+  const found: Found[] = [];
+  const merged = new AnnotationMerge();
+  for (const source of sources) {
+    throwIfAborted(options.signal);
+    const root = await source.store.getManifest(source.target, options);
+    if (root.kind === 'index') merged.add(root.index.annotations, where(source));
+    found.push(...(await imagesOf(source, root, options)));
+  }
+  assertDistinct(found);
+  const annotations = merged.result(options.annotations ?? {});
+
+  const copyOptions = {
+    ...pick(options),
+    withReferrers: true,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+  };
+  let referrers = 0;
+  let cosignTags = 0;
+  const images: Descriptor[] = [];
+  const extra: Descriptor[] = [];
+  for (const f of found) {
+    throwIfAborted(options.signal);
+    const copied = await copyImage(f.source.store, f.entry.digest, dst.store, copyOptions);
+    referrers += copied.referrers.length;
+    cosignTags += copied.cosignTags.length;
+    images.push(f.entry);
+  }
+  // Attestation entries follow every image, in image order: where storeAttestations puts them.
+  const base = indexOf(images, {});
+  for (const f of found) {
+    throwIfAborted(options.signal);
+    extra.push(...(await attestationsFor(f, dst.store, base, mode, copyOptions)));
+  }
+  const index = indexOf([...images, ...extra], annotations);
+  await dst.store.putManifest(index, { ...pick(options), tags: [...dst.tags], keepAsRoot: true });
+  return {
+    descriptor: descriptorOf(index),
+    index,
+    platforms: found.map((f) => ({ platform: formatPlatform(f.entry.platform), digest: f.entry.digest, source: where(f.source) })),
+    referrers,
+    cosignTags,
+  };
+}
+
+/** The index document, in the shape ../builder/image.ts makeIndex writes. */
+function indexOf(manifests: Descriptor[], annotations: Record<string, string>): Stored {
+  const index: ImageIndex = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests,
+    ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+  } as ImageIndex;
+  return parseStored(encodeJson(index), { mediaType: MediaType.OciIndex });
+}
+
+/** The runnable images of a source (one for a manifest), with their BuildKit attestation entries. */
+async function imagesOf(source: IndexSource, root: Stored, options: OperationOptions): Promise<Found[]> {
+  if (root.kind === 'manifest') {
+    const platform = await platformOf(source.store, root, where(source), options);
+    return [{ source, entry: { ...descriptorOf(root), platform }, attestations: [] }];
+  }
+  const out: Found[] = [];
+  for (const d of root.index.manifests) {
+    if (isAuxiliaryEntry(d)) continue;
+    if (isIndexType(d.mediaType)) {
+      throw new ProvenantError('USAGE', `${where(source)} holds a nested index (${d.digest}); merge its images instead`, {
+        where: where(source),
+      });
+    }
+    let platform = d.platform;
+    if (platform === undefined) {
+      const manifest = await source.store.getManifest(d.digest, options);
+      platform = await platformOf(source.store, manifest, `${where(source)} entry ${d.digest}`, options);
+    }
+    const attestations = root.index.manifests.filter(
+      (a) => isBuildkitAttestation(a) && a.annotations?.[Annotation.DockerReferenceDigest] === d.digest,
+    );
+    out.push({ source, entry: { ...d, platform }, attestations });
+  }
+  if (out.length === 0) {
+    throw new ProvenantError('USAGE', `${where(source)} is an index without any runnable image`, {
+      where: where(source),
+      hint: 'name an image index or a platform manifest',
+    });
+  }
+  return out;
+}
+
+/**
+ * The platform of a bare image manifest, from its config: os, architecture, variant, os.version
+ * and os.features, in the order the builder writes them.
+ */
+async function platformOf(store: ContentStore, manifest: Stored, at: string, options: OperationOptions): Promise<Platform> {
+  if (manifest.kind !== 'manifest') throw new ProvenantError('USAGE', `${at} is an index, not a platform image`, { where: at });
+  const config = manifest.manifest.config;
+  if (manifest.manifest.artifactType !== undefined || !IMAGE_CONFIG_TYPES.has(config.mediaType)) {
+    throw new ProvenantError('USAGE', `${at} is not a runnable image (its config is ${config.mediaType})`, {
+      where: at,
+      hint: 'merge image manifests or image indexes, not signatures or other artifacts',
+    });
+  }
+  const bytes = await collect(await store.readBlob(config, options), MANIFEST_LIMIT, `${at} config`);
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ProvenantError('INVALID_MANIFEST', `the config of ${at} is not JSON`, { where: at, cause });
+  }
+  const text = (k: string): string | undefined => (typeof doc[k] === 'string' && doc[k] !== '' ? (doc[k] as string) : undefined);
+  const os = text('os');
+  const architecture = text('architecture');
+  if (os === undefined || architecture === undefined) {
+    throw new ProvenantError('INVALID_MANIFEST', `the config of ${at} names no os and architecture`, { where: at });
+  }
+  const platform: Platform = { os, architecture };
+  const variant = text('variant');
+  if (variant !== undefined) platform.variant = variant;
+  const osVersion = text('os.version');
+  if (osVersion !== undefined) platform['os.version'] = osVersion;
+  const features = doc['os.features'];
+  if (Array.isArray(features) && features.length > 0 && features.every((x) => typeof x === 'string')) platform['os.features'] = features;
+  return platform;
+}
+
+const IMAGE_CONFIG_TYPES = new Set<string>([MediaType.OciConfig, 'application/vnd.docker.container.image.v1+json']);
+
+/**
+ * The attestation entries the merged index carries for one platform, with their content copied
+ * or made in `dst`, by `mode`.
+ */
+async function attestationsFor(
+  f: Found,
+  dst: ContentStore,
+  base: Stored,
+  mode: IndexAttestations,
+  copyOptions: OperationOptions & { withReferrers: boolean },
+): Promise<Descriptor[]> {
+  if (mode !== 'referrers' && f.attestations.length > 0) {
+    for (const a of f.attestations) await copyImage(f.source.store, a.digest, dst, copyOptions);
+    return f.attestations;
+  }
+  if (mode === 'keep') return [];
+  const platform = await dst.getManifest(f.entry.digest, copyOptions);
+  if (mode === 'referrers') {
+    // BuildKit entries become referrers of the platform manifest.
+    const statements: StatementBlob[] = [];
+    for (const a of f.attestations) statements.push(...(await statementsOf(f.source.store, a.digest, copyOptions)));
+    if (statements.length > 0) await storeAttestations(dst, base, [{ manifest: platform, statements }], 'referrers', copyOptions);
+    return [];
+  }
+  // buildkit, and the source keeps its attestations as referrers: the same statements, in
+  // BuildKit's form, as `build --attestations buildkit` would have written them.
+  const found = (await f.source.store.referrers(f.entry.digest, { ...copyOptions, artifactType: ArtifactType.BuildkitAttestation }))
+    .filter((r) => r.artifactType === ArtifactType.BuildkitAttestation)
+    .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  const statements: StatementBlob[] = [];
+  for (const r of found) statements.push(...(await statementsOf(f.source.store, r.digest, copyOptions)));
+  if (statements.length === 0) return [];
+  const attested: Attested[] = [{ manifest: platform, statements }];
+  const withEntries = await storeAttestations(dst, base, attested, 'buildkit', copyOptions);
+  return withEntries.kind === 'index' ? withEntries.index.manifests.slice(base.kind === 'index' ? base.index.manifests.length : 0) : [];
+}
+
+/** The in-toto statements an attestation manifest holds, one per layer, with their predicate types. */
+async function statementsOf(store: ContentStore, digest: Digest, options: OperationOptions): Promise<StatementBlob[]> {
+  const m = await store.getManifest(digest, options);
+  if (m.kind !== 'manifest') return [];
+  const out: StatementBlob[] = [];
+  for (const layer of m.manifest.layers) {
+    if (layer.mediaType !== MediaType.InToto) continue;
+    const predicateType = layer.annotations?.[Annotation.InTotoPredicateType];
+    if (predicateType === undefined) continue;
+    const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
+    out.push({ predicateType, bytes });
+  }
+  return out;
+}
+
+/** SBOMs of large images run to tens of megabytes; a statement past this is refused. */
+const STATEMENT_LIMIT = 256 * 1024 * 1024;
+
+/** Two sources of one platform would make an index no runtime can choose from. */
+function assertDistinct(found: readonly Found[]): void {
+  const seen = new Map<string, Found>();
+  for (const f of found) {
+    const p = f.entry.platform;
+    const key = `${formatPlatform(p)}|${p['os.version'] ?? ''}`;
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      throw new ProvenantError('USAGE', `${where(earlier.source)} and ${where(f.source)} both hold a ${formatPlatform(p)} image`, {
+        where: where(f.source),
+        hint: 'merge one image per platform',
+      });
+    }
+    seen.set(key, f);
+  }
+}
+
+/**
+ * The sources' index annotations, merged in the order met (so the first source's order is the
+ * merged index's order, as makeIndex wrote it), with explicit ones set over them.
+ */
+class AnnotationMerge {
+  readonly #values = new Map<string, { value: string; from: string }>();
+  readonly #conflicts = new Map<string, string[]>();
+
+  add(annotations: Readonly<Record<string, string>> | undefined, from: string): void {
+    for (const [k, v] of Object.entries(annotations ?? {})) {
+      const had = this.#values.get(k);
+      if (had === undefined) this.#values.set(k, { value: v, from });
+      else if (had.value !== v) this.#conflicts.set(k, [`${had.from}: ${JSON.stringify(had.value)}`, `${from}: ${JSON.stringify(v)}`]);
+    }
+  }
+
+  result(explicit: Readonly<Record<string, string>>): Record<string, string> {
+    for (const [k, values] of this.#conflicts) {
+      if (Object.hasOwn(explicit, k)) continue;
+      throw new ProvenantError('USAGE', `the sources disagree on the index annotation ${k} (${values.join('; ')})`, {
+        hint: `set it with --annotation ${k}=VALUE (for ${Annotation.Created}: build every architecture with the same SOURCE_DATE_EPOCH)`,
+      });
+    }
+    const out: Record<string, string> = {};
+    for (const [k, { value }] of this.#values) out[k] = value;
+    for (const [k, v] of Object.entries(explicit)) {
+      if (k === '') throw new ProvenantError('USAGE', 'an annotation needs a key');
+      out[k] = v;
+    }
+    return out;
+  }
+}
+
+function where(source: IndexSource): string {
+  return `${source.store.location}${/^sha\d+:/.test(source.target) ? '@' : ':'}${source.target}`;
+}
+
+function pick(options: OperationOptions): OperationOptions {
+  return {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  };
+}

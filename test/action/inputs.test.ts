@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { parseProvenanceInput, readInputs, splitList } from '../../src/action/inputs.ts';
+import { isProvenantError } from '../../src/errors.ts';
+
+const inputs =
+  (values: Record<string, string>) =>
+  (name: string): string =>
+    values[name] ?? '';
+
+/** A USAGE error that names the input. */
+const namesInput = (input: string) => (err: unknown) =>
+  isProvenantError(err) && err.code === 'USAGE' && err.where === `with: ${input}` && err.message.includes(`input ${input} `);
+
+describe('the Action’s inputs', () => {
+  it('reads a full set, as build-push-action writes lists', () => {
+    const read = readInputs(
+      inputs({
+        config: 'image.yaml',
+        tags: 'ghcr.io/acme/app:1.0\n# a comment\nghcr.io/acme/app:latest, docker.io/acme/app:1.0\n',
+        push: 'true',
+        platforms: 'linux/amd64,linux/arm64, linux/arm/v7',
+        provenance: 'mode=max,version=v0.2',
+        sbom: 'false',
+        attestations: 'buildkit',
+        sign: 'key',
+        key: '-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n',
+        'key-password': 'pw',
+        targets: 'ghcr,artifactory@6.23.38',
+        fix: 'TRUE',
+      }),
+    );
+    assert.deepEqual(
+      read.tags.map((t) => `${t.registry}/${t.repository}:${t.tag}`),
+      ['ghcr.io/acme/app:1.0', 'ghcr.io/acme/app:latest', 'docker.io/acme/app:1.0'],
+    );
+    assert.deepEqual(read.archs, ['x86_64', 'aarch64', 'armv7']);
+    assert.deepEqual(read.provenance, { mode: 'max', version: 'v0.2' });
+    assert.equal(read.sbom, false);
+    assert.equal(read.attestations, 'buildkit');
+    assert.equal(read.sign.kind, 'key');
+    assert.deepEqual(read.targets, ['ghcr', 'artifactory@6.23.38']);
+    assert.equal(read.fix, true);
+    assert.equal(read.cacheDir, undefined);
+  });
+
+  it('defaults as action.yml documents them', () => {
+    const read = readInputs(inputs({ config: 'image.yaml' }));
+    assert.equal(read.push, false);
+    assert.deepEqual(read.tags, []);
+    assert.deepEqual(read.archs, []);
+    assert.deepEqual(read.provenance, { mode: 'min', version: 'v1' });
+    assert.equal(read.sbom, true);
+    assert.equal(read.attestations, 'referrers');
+    assert.deepEqual(read.sign, { kind: 'none' });
+    const keyless = readInputs(inputs({ config: 'image.yaml', sign: 'keyless' }));
+    assert.equal(keyless.sign.kind === 'keyless' && keyless.sign.fulcioURL, 'https://fulcio.sigstore.dev');
+  });
+
+  it('refuses each mistake with the input named', () => {
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'config'],
+      [{ config: 'c.yaml', push: 'true' }, 'tags'],
+      [{ config: 'c.yaml', push: 'yes' }, 'push'],
+      [{ config: 'c.yaml', tags: 'Not A Reference' }, 'tags'],
+      [{ config: 'c.yaml', tags: `ghcr.io/a/b@sha256:${'0'.repeat(64)}` }, 'tags'],
+      [{ config: 'c.yaml', platforms: 'windows/amd64' }, 'platforms'],
+      [{ config: 'c.yaml', platforms: 'linux/sparc' }, 'platforms'],
+      [{ config: 'c.yaml', provenance: 'mode=maximal' }, 'provenance'],
+      [{ config: 'c.yaml', attestations: 'oci' }, 'attestations'],
+      [{ config: 'c.yaml', attestations: 'cosign' }, 'attestations'],
+      [{ config: 'c.yaml', sign: 'gpg' }, 'sign'],
+      [{ config: 'c.yaml', sign: 'key' }, 'key'],
+      [{ config: 'c.yaml', sign: 'keyless', 'fulcio-url': 'ftp://x' }, 'fulcio-url'],
+    ];
+    for (const [values, input] of cases) assert.throws(() => readInputs(inputs(values)), namesInput(input), JSON.stringify(values));
+  });
+
+  it('splits any list back into its items, whatever the separators and spacing', () => {
+    const item = fc.stringMatching(/^[a-z0-9][a-z0-9./:@-]{0,20}$/);
+    const sep = fc.constantFrom(',', '\n', ', ', ' ,\n', '\r\n', '\n\n');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(item, sep), { maxLength: 8 }), (parts) => {
+        const text = parts.map(([i, s]) => `${i}${s}`).join('');
+        assert.deepEqual(
+          splitList(text),
+          parts.map(([i]) => i),
+        );
+      }),
+    );
+  });
+
+  it('reads any provenance attribute list of known keys, and refuses anything else', () => {
+    const attr = fc.constantFrom('mode=min', 'mode=max', 'version=v1', 'version=v0.2');
+    fc.assert(
+      fc.property(fc.array(attr, { minLength: 1, maxLength: 4 }), (attrs) => {
+        const p = parseProvenanceInput(attrs.join(','));
+        assert.ok(p !== false);
+        const last = (k: string) =>
+          attrs
+            .filter((a) => a.startsWith(`${k}=`))
+            .pop()
+            ?.split('=')[1];
+        assert.equal(p.mode, last('mode') ?? 'min');
+        assert.equal(p.version, last('version') ?? 'v1');
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30 }), (text) => {
+        try {
+          const p = parseProvenanceInput(text);
+          // Only true/false spellings and known attributes are accepted.
+          assert.ok(
+            p === false ||
+              ['true', '1'].includes(text) ||
+              /^(mode=(min|max)|version=(v1|v0\.2))( *, *(mode=(min|max)|version=(v1|v0\.2)))*$/.test(
+                text
+                  .split(',')
+                  .map((s) => s.trim())
+                  .join(','),
+              ),
+          );
+        } catch (err) {
+          assert.ok(isProvenantError(err) && err.code === 'USAGE', String(err));
+        }
+      }),
+    );
+  });
+});

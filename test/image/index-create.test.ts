@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ArtifactType, isBuildkitAttestation } from '../../src/attest/attachments.ts';
+import type { AttestationMode } from '../../src/attest/storage.ts';
+import { type BuildResult, buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { describeBuild, describeIndex } from '../../src/builder/describe.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { createIndex } from '../../src/image/index-create.ts';
+import type { Digest } from '../../src/oci/digest.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { verifyImage } from '../../src/sign/verify.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+import { EPOCH, writeFixtureRepo } from '../action/fixture-repo.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'provenant-index-'));
+  dirs.push(d);
+  return d;
+}
+async function layout(): Promise<LayoutStore> {
+  return LayoutStore.open(join(await tempDir(), 'layout'), { create: true });
+}
+
+let configPath: string;
+const builds = new Map<string, BuildResult>();
+
+/** One build of `archs` (cached: the same inputs give the same bytes, which is what is tested). */
+async function build(archs: string[]): Promise<BuildResult> {
+  const key = archs.join(',');
+  let result = builds.get(key);
+  if (result === undefined) {
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    result = await buildImage({ config: loaded, configPath, archs, sourceDateEpoch: EPOCH, workers: 0 });
+    builds.set(key, result);
+  }
+  return result;
+}
+
+/** Builds `archs` and writes it with SBOMs and provenance in `mode` to `store` as `tag`. */
+async function buildInto(archs: string[], store: ContentStore, tag: string, mode: AttestationMode = 'referrers'): Promise<Digest> {
+  const result = await build(archs);
+  const options = {
+    imageName: 'example/app',
+    configPath,
+    toolVersion: '0.0.0-test',
+    sourceDateEpoch: EPOCH,
+    builderId: 'https://example.test/builder',
+    fromLock: false,
+  };
+  const attested = describeBuild(result, options);
+  const index = describeIndex(result, options);
+  if (index !== undefined) attested.push(index);
+  return (await writeBuild(result, store, [tag], { attestations: { attested, mode } })).digest;
+}
+
+before(async () => {
+  configPath = await writeFixtureRepo(await tempDir());
+});
+
+describe('createIndex: two single-arch builds merged are the two-arch build', () => {
+  it('gives the digest of one build of both archs, attestations as referrers', async () => {
+    const both = await layout();
+    const expected = await buildInto(['x86_64', 'aarch64'], both, 'both');
+    const amd = await layout();
+    const arm = await layout();
+    await buildInto(['x86_64'], amd, 'amd64');
+    await buildInto(['aarch64'], arm, 'arm64');
+    const dst = await layout();
+    const merged = await createIndex(
+      [
+        { store: amd, target: 'amd64' },
+        { store: arm, target: 'arm64' },
+      ],
+      { store: dst, tags: ['v1'] },
+    );
+    assert.equal(merged.descriptor.digest, expected);
+    assert.equal((await dst.resolve('v1'))?.digest, expected);
+    assert.deepEqual(
+      merged.platforms.map((p) => p.platform),
+      ['linux/amd64', 'linux/arm64'],
+    );
+    // The exact bytes, not only the digest.
+    assert.deepEqual(Buffer.from(merged.index.bytes), Buffer.from((await both.getManifest('both')).bytes));
+    // Each platform's attestation referrer came along.
+    assert.equal(merged.referrers, 2);
+    for (const p of merged.platforms) {
+      const refs = await dst.referrers(p.digest, { artifactType: ArtifactType.BuildkitAttestation });
+      assert.equal(refs.length, 1, p.platform);
+    }
+  });
+
+  // A build's provenance records the architectures that build built (its external parameters),
+  // so the attestations of two one-arch builds are not those of one two-arch build: with BuildKit
+  // storage, where the index names them, the digests differ for that true reason. What holds is
+  // that both ways of asking for BuildKit storage give the same index.
+  it('gives one index for BuildKit attestations, whether the sources kept theirs as entries or as referrers', async () => {
+    const src = await layout();
+    await buildInto(['x86_64'], src, 'amd64-bk', 'buildkit');
+    await buildInto(['aarch64'], src, 'arm64-bk', 'buildkit');
+    await buildInto(['x86_64'], src, 'amd64-ref', 'referrers');
+    await buildInto(['aarch64'], src, 'arm64-ref', 'referrers');
+    const bkEntries = async (tag: string) => {
+      const s = await src.getManifest(tag);
+      return s.kind === 'index' ? s.index.manifests.filter(isBuildkitAttestation) : [];
+    };
+
+    // BuildKit entries carried as they are.
+    const kept = await createIndex(
+      [
+        { store: src, target: 'amd64-bk' },
+        { store: src, target: 'arm64-bk' },
+      ],
+      { store: await layout(), tags: ['v1'] },
+    );
+    assert.equal(kept.index.kind, 'index');
+    if (kept.index.kind !== 'index') return;
+    assert.deepEqual(kept.index.index.manifests.slice(2), [...(await bkEntries('amd64-bk')), ...(await bkEntries('arm64-bk'))]);
+    // Referrers re-created as BuildKit entries: the same index.
+    const dst = await layout();
+    const recreated = await createIndex(
+      [
+        { store: src, target: 'amd64-ref' },
+        { store: src, target: 'arm64-ref' },
+      ],
+      { store: dst, tags: ['v1'] },
+      { attestations: 'buildkit' },
+    );
+    assert.equal(recreated.descriptor.digest, kept.descriptor.digest);
+    // Every attestation manifest the index names is in the destination, with its statements.
+    for (const e of kept.index.index.manifests.slice(2)) {
+      const m = await dst.getManifest(e.digest);
+      assert.equal(m.kind === 'manifest' && m.manifest.layers.length, 3);
+    }
+    // Without `buildkit`, referrer sources stay referrers, and the index holds the images only.
+    const plain = await createIndex(
+      [
+        { store: src, target: 'amd64-ref' },
+        { store: src, target: 'arm64-ref' },
+      ],
+      { store: await layout(), tags: ['v1'] },
+    );
+    assert.equal(plain.index.kind === 'index' && plain.index.index.manifests.length, 2);
+    // And a two-arch build's index is that one.
+    assert.equal(plain.descriptor.digest, await buildInto(['x86_64', 'aarch64'], await layout(), 'both'));
+  });
+
+  it('turns BuildKit entries into referrers when asked: the referrers build, its attestations as referrers', async () => {
+    const expected = await buildInto(['x86_64', 'aarch64'], await layout(), 'both', 'referrers');
+    const src = await layout();
+    await buildInto(['x86_64'], src, 'amd64', 'buildkit');
+    await buildInto(['aarch64'], src, 'arm64', 'buildkit');
+    const asReferrers = await layout();
+    await buildInto(['x86_64'], asReferrers, 'amd64', 'referrers');
+    await buildInto(['aarch64'], asReferrers, 'arm64', 'referrers');
+    const dst = await layout();
+    const merged = await createIndex(
+      [
+        { store: src, target: 'amd64' },
+        { store: src, target: 'arm64' },
+      ],
+      { store: dst, tags: ['v1'] },
+      { attestations: 'referrers' },
+    );
+    assert.equal(merged.descriptor.digest, expected);
+    for (const p of merged.platforms) {
+      const refs = await dst.referrers(p.digest, { artifactType: ArtifactType.BuildkitAttestation });
+      const want = await asReferrers.referrers(p.digest, { artifactType: ArtifactType.BuildkitAttestation });
+      assert.equal(refs.length, 1);
+      assert.deepEqual(
+        refs.map((r) => r.digest),
+        want.map((r) => r.digest),
+      );
+    }
+  });
+
+  it('merges bare platform manifests, taking each platform from its config', async () => {
+    const src = await layout();
+    const digest = await buildInto(['x86_64', 'aarch64'], src, 'both');
+    const index = await src.getManifest(digest);
+    assert.equal(index.kind, 'index');
+    if (index.kind !== 'index') return;
+    const [amd, arm] = index.index.manifests;
+    const merged = await createIndex(
+      [
+        { store: src, target: arm!.digest },
+        { store: src, target: amd!.digest },
+      ],
+      { store: await layout(), tags: ['v1'] },
+      { annotations: { 'org.example.note': 'merged' } },
+    );
+    assert.equal(merged.index.kind, 'index');
+    if (merged.index.kind !== 'index') return;
+    // The order given, each entry as the builder describes it; the annotations only those asked for.
+    assert.deepEqual(merged.index.index.manifests, [arm, amd]);
+    assert.deepEqual(merged.index.index.annotations, { 'org.example.note': 'merged' });
+  });
+});
+
+describe('createIndex: refusals', () => {
+  it('refuses two images of one platform, naming both', async () => {
+    const src = await layout();
+    await buildInto(['x86_64'], src, 'a');
+    await assert.rejects(
+      createIndex(
+        [
+          { store: src, target: 'a' },
+          { store: src, target: 'a' },
+        ],
+        { store: await layout(), tags: ['v1'] },
+      ),
+      (err: unknown) => isProvenantError(err) && err.code === 'USAGE' && /both hold a linux\/amd64 image/.test(err.message),
+    );
+  });
+
+  it('refuses sources whose index annotations disagree, unless the annotation is set', async () => {
+    const src = await layout();
+    await buildInto(['x86_64'], src, 'amd64');
+    // Another SOURCE_DATE_EPOCH, so another `created`.
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const later = await buildImage({ config: loaded, configPath, archs: ['aarch64'], sourceDateEpoch: EPOCH + 60, workers: 0 });
+    await writeBuild(later, src, ['arm64-later']);
+    const sources = [
+      { store: src, target: 'amd64' },
+      { store: src, target: 'arm64-later' },
+    ];
+    const dst = await layout();
+    await assert.rejects(
+      createIndex(sources, { store: dst, tags: ['v1'] }),
+      (err: unknown) =>
+        isProvenantError(err) &&
+        err.code === 'USAGE' &&
+        /disagree on the index annotation org\.opencontainers\.image\.created/.test(err.message),
+    );
+    // Nothing was tagged.
+    assert.equal(await dst.resolve('v1'), undefined);
+    const merged = await createIndex(sources, { store: dst, tags: ['v1'] }, { annotations: { 'org.opencontainers.image.created': 'x' } });
+    assert.equal(merged.index.kind === 'index' && merged.index.index.annotations?.['org.opencontainers.image.created'], 'x');
+  });
+
+  it('refuses a signature or other artifact as a source', async () => {
+    const src = await layout();
+    const digest = await buildInto(['x86_64'], src, 'amd64');
+    const index = await src.getManifest(digest);
+    const platform = index.kind === 'index' ? index.index.manifests[0]!.digest : digest;
+    const [attestation] = await src.referrers(platform, { artifactType: ArtifactType.BuildkitAttestation });
+    await assert.rejects(
+      createIndex([{ store: src, target: attestation!.digest }], { store: await layout(), tags: ['v1'] }),
+      (err: unknown) => isProvenantError(err) && err.code === 'USAGE' && /not a runnable image/.test(err.message),
+    );
+    await assert.rejects(
+      createIndex([], { store: await layout(), tags: [] }),
+      (err: unknown) => isProvenantError(err) && err.code === 'USAGE',
+    );
+  });
+});
+
+describe('createIndex across stores: a layout and a registry, signed before and after', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  before(async () => {
+    reg = await startRegistry();
+  });
+  after(async () => {
+    await reg?.stop();
+  });
+  const repo = (name: string) => new RegistryStore(new RegistryClient(reg.host), name);
+
+  it('carries signed attestations and signatures; they verify on each platform, and the merged index signs and verifies', async () => {
+    const { privateKey, publicKey } = generateSigningKeyPair();
+    const signer = new KeySigner(privateKey);
+    const amd = await layout();
+    const arm = repo('build/arm64');
+    const amdIndex = await buildInto(['x86_64'], amd, 'amd64');
+    const armIndex = await buildInto(['aarch64'], arm, 'arm64');
+    // Each runner signs its platform image and attests it (cosign 3 bundles, and cosign 2 tags).
+    const platformOf = async (store: ContentStore, index: Digest): Promise<Digest> => {
+      const s = await store.getManifest(index);
+      return s.kind === 'index' ? s.index.manifests[0]!.digest : index;
+    };
+    const platforms: Digest[] = [];
+    for (const [store, index, arch] of [
+      [amd, amdIndex, 'x86_64'],
+      [arm, armIndex, 'aarch64'],
+    ] as const) {
+      const digest = await platformOf(store, index);
+      platforms.push(digest);
+      const statements = describeBuild(await build([arch]), {
+        imageName: 'example/app',
+        configPath,
+        toolVersion: '0.0.0-test',
+        sourceDateEpoch: EPOCH,
+        builderId: 'https://example.test/builder',
+        fromLock: false,
+      })[0]!.statements;
+      await attestImage(store, digest, statements, { signer, storage: 'referrers' });
+      await attestImage(store, digest, statements.slice(0, 1), { signer, storage: 'cosign' });
+      await signImage(store, digest, { signer, dockerReference: 'example/app' });
+    }
+
+    const dst = repo('release/app');
+    const merged = await createIndex(
+      [
+        { store: amd, target: 'amd64' },
+        { store: arm, target: 'arm64' },
+      ],
+      { store: dst, tags: ['1.0'] },
+    );
+    const both = await layout();
+    assert.equal(merged.descriptor.digest, await buildInto(['x86_64', 'aarch64'], both, 'both'));
+    assert.equal((await dst.resolve('1.0'))?.digest, merged.descriptor.digest);
+    assert.deepEqual(
+      merged.platforms.map((p) => p.digest),
+      platforms,
+    );
+    // .sig and .att tags of both platforms.
+    assert.equal(merged.cosignTags, 4);
+
+    for (const digest of platforms) {
+      const attestations = await verifyImage(dst, digest, { policy: { key: publicKey }, kind: 'attestation' });
+      // SPDX, CycloneDX and provenance as bundles, SPDX again in the .att image.
+      assert.equal(attestations.verified.length, 4, digest);
+      assert.ok(attestations.verified.some((v) => v.predicateType === 'https://slsa.dev/provenance/v1'));
+      const signatures = await verifyImage(dst, digest, { policy: { key: publicKey } });
+      assert.equal(signatures.verified.length, 2, digest);
+    }
+    // The merged index is new: nothing signs it until it is signed.
+    assert.equal((await verifyImage(dst, merged.descriptor.digest, { policy: { key: publicKey } })).verified.length, 0);
+    await signImage(dst, merged.descriptor.digest, { signer, dockerReference: `${reg.host}/release/app` });
+    const report = await verifyImage(dst, merged.descriptor.digest, { policy: { key: publicKey } });
+    assert.equal(report.verified.length, 2);
+    // Another key does not verify it.
+    const other = generateSigningKeyPair();
+    assert.equal((await verifyImage(dst, merged.descriptor.digest, { policy: { key: other.publicKey } })).verified.length, 0);
+  });
+});
