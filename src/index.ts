@@ -181,6 +181,7 @@ export {
   type PackageFileChange,
   type PlatformReproduction,
   type ProvenanceReading,
+  parseRepositoryOverride,
   type ReplayPlan,
   type ReproduceOptions,
   type ReproduceProgress,

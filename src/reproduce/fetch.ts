@@ -195,6 +195,24 @@ function normalizeOverrides(list: readonly (readonly [string, string])[]): [stri
   return out.sort((a, b) => b[0].length - a[0].length);
 }
 
+/**
+ * A `--repository-override OLD=NEW` value as its two locations, split at the first `=` (a
+ * repository location has none before its query, and a package location has no query).
+ *
+ * @throws ProvenantError `USAGE` without `=`, or with either side empty
+ */
+export function parseRepositoryOverride(text: string): [string, string] {
+  const at = text.indexOf('=');
+  const from = at < 0 ? '' : text.slice(0, at).trim();
+  const to = at < 0 ? '' : text.slice(at + 1).trim();
+  if (from === '' || to === '') {
+    throw new ProvenantError('USAGE', `--repository-override ${JSON.stringify(text)} is not OLD=NEW`, {
+      hint: 'give the location the provenance names and where that repository is now, e.g. https://old.example/alpine=https://mirror.example/alpine',
+    });
+  }
+  return [from, to];
+}
+
 /** `location` with the first matching override applied; OLD matches whole path segments only. */
 export function overridden(location: string, overrides: readonly (readonly [string, string])[]): string {
   for (const [from, to] of overrides) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +9,7 @@ import type { BuildResult } from '../../src/builder/build.ts';
 import { writeBuild } from '../../src/builder/build.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
-import { type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
+import { type PlatformMismatch, type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { buildAndDescribe, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
@@ -17,7 +17,7 @@ import { buildAndDescribe, repositoryKey, writeConfig, writeRepository } from '.
 // biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
 type Json = any;
 
-describe('reproduce refuses what it cannot replay, naming what is missing', () => {
+describe('reproduce from a local repository: relative locations, refusals, a package file replaced', () => {
   let root: string;
   let result: BuildResult;
   let provenance: Json[];
@@ -59,12 +59,45 @@ describe('reproduce refuses what it cannot replay, naming what is missing', () =
       assert.match(err.message, /the package location \.\.\/\.\.\/served\/repo\/x86_64\/\S+\.apk is relative/);
       return true;
     });
-    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+    const kept = await LayoutStore.open(join(root, 'kept'), { create: true });
+    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app'), output: { store: kept, tags: ['rebuilt'] } });
     assert.equal(report.match, true, renderReproduce(report));
+    // The rebuild is kept on request: the same platform manifests, under the tag asked for.
+    const rebuilt = await kept.getManifest('rebuilt');
+    assert.ok(rebuilt.kind === 'index');
+    assert.deepEqual(
+      rebuilt.index.manifests.map((m) => m.digest),
+      result.images.map((i) => i.manifest.digest),
+    );
+    await kept.close();
     // An override from the relative location works as well.
     const moved = await reproduceImage(store, 'v1', { repositoryOverrides: [['../../served/repo', join(root, 'served', 'repo')]] });
     assert.equal(moved.match, true, renderReproduce(moved));
     await store.close();
+  });
+
+  it('reports a mismatch for the platform whose package file is now another package, and still compares the others', async () => {
+    const store = await imageWith((i) => [edited(i, () => {})]);
+    const file = join(root, 'served', 'repo', 'x86_64', 'data-2.1-r3.apk');
+    const saved = await readFile(file);
+    // Another package at data's location: the rebuild with it fails, for amd64 alone.
+    await copyFile(join(root, 'served', 'repo', 'x86_64', 'tool-0.9-r1.apk'), file);
+    try {
+      const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+      const [amd, arm] = report.platforms as PlatformMismatch[];
+      assert.equal(arm?.status, 'match', renderReproduce(report));
+      assert.equal(amd?.status, 'mismatch');
+      assert.equal(amd?.rebuilt, undefined);
+      assert.deepEqual(
+        amd?.changedPackageFiles.map((c) => [c.name, c.url]),
+        [['data', '../../served/repo/x86_64/data-2.1-r3.apk']],
+      );
+      assert.match(amd?.error ?? '', /^the rebuild with the changed package files failed: .*is tool-0\.9-r1, not data-2\.1-r3/);
+      assert.match(renderReproduce(report), /package file changed: data 2\.1-r3 \(x86_64\)/);
+    } finally {
+      await writeFile(file, saved);
+      await store.close();
+    }
   });
 
   it('refuses a BuildKit provenance naming its build type, and a platform with no provenance', { skip: fixturesMissing }, async () => {
