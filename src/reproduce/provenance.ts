@@ -85,6 +85,13 @@ const BUILDKIT_BUILD_TYPES = new Set([
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+/** A string for a message, cut short: the statement is anyone's to write. */
+const cut = (text: string): string => (text.length > 120 ? `${text.slice(0, 117)}...` : text);
+/** A value for a message, cut short. */
+const show = (v: unknown): string => {
+  const text = JSON.stringify(v) ?? String(v);
+  return cut(text);
+};
 
 /**
  * Reads one SLSA provenance statement (the in-toto statement as parsed JSON). Never throws: a
@@ -224,8 +231,8 @@ function readConfig(value: unknown, missing: string[]): ReplayPlan['config'] | u
       continue;
     }
     const path = configPath(f.path);
-    const name = str(f.path) ?? '';
-    if (path === undefined) missing.push(`${at}.path: a relative path (found ${JSON.stringify(f.path)})`);
+    const name = cut(str(f.path) ?? '');
+    if (path === undefined) missing.push(`${at}.path: a relative path (found ${show(f.path)})`);
     const sha256 = isObj(f.digest) ? str(f.digest.sha256) : undefined;
     if (sha256 === undefined || !HEX64.test(sha256)) missing.push(`${at}.digest.sha256 (${name})`);
     if (typeof f.content !== 'string') {
@@ -268,7 +275,7 @@ function readArchs(value: unknown, missing: string[]): string[] | undefined {
   for (const [i, a] of value.entries()) {
     const arch = typeof a === 'string' ? lookupArch(a) : undefined;
     if (arch === undefined) {
-      missing.push(`externalParameters.archs[${i}]: an architecture (found ${JSON.stringify(a)})`);
+      missing.push(`externalParameters.archs[${i}]: an architecture (found ${show(a)})`);
       bad = true;
     } else if (!out.includes(arch)) out.push(arch);
   }
@@ -292,7 +299,7 @@ function readPackage(d: Obj, kind: Ecosystem, at: string, missing: string[]): Pr
   const version = str(a.version);
   const architecture = str(a.arch);
   const checksum = str(a.checksum);
-  const label = `${at} (${name ?? url ?? 'a package'})`;
+  const label = `${at} (${cut(name ?? url ?? 'a package')})`;
   const need: string[] = [];
   if (name === undefined) need.push('name');
   if (url === undefined) need.push('uri');
@@ -335,12 +342,12 @@ function readKey(d: Obj, at: string, missing: string[]): { name: string; pem: st
     return undefined;
   }
   if (content === undefined) {
-    missing.push(`${at} (${name}): content (the key's PEM text, base64)`);
+    missing.push(`${at} (${cut(name)}): content (the key's PEM text, base64)`);
     return undefined;
   }
   const pem = Buffer.from(content, 'base64').toString('utf8');
   if (sha256 === undefined || digestHex(digestOf(pem)) !== sha256) {
-    missing.push(`${at} (${name}): content that matches its digest.sha256`);
+    missing.push(`${at} (${cut(name)}): content that matches its digest.sha256`);
     return undefined;
   }
   return { name, pem };

@@ -242,6 +242,8 @@ describe('reproduce an apk image built and pushed to a registry, its provenance 
       );
       assert.ok((m.detail?.firstFile?.layer ?? 0) > 0);
       assert.deepEqual(m.detail?.firstFile?.fields, ['sha256']);
+      // values.txt and the database; data's layer and layer 0.
+      assert.deepEqual(m.detail?.counts, { files: 2, packages: 1, layers: 2 });
       const text = renderReproduce(report);
       assert.match(text, /linux\/amd64 {2}MISMATCH/);
       assert.match(text, /first file: {2}\/usr\/share\/data\/values\.txt differs in sha256 \(layer \d, package data\)/);
