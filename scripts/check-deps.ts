@@ -27,6 +27,7 @@ const LAYERS: Record<string, number> = {
   pin: 2,
   policy: 2,
   report: 2,
+  reproduce: 2,
   cli: 3,
   action: 3,
   'index.ts': 3,

@@ -183,6 +183,23 @@ export {
   type ReportProvenance,
 } from './report/gather.ts';
 export { renderReport } from './report/html.ts';
+/** `provenant reproduce`: rebuild an image from its provenance and compare, per platform. */
+export {
+  findProvenance,
+  type MismatchDetail,
+  type PackageFileChange,
+  type PlatformReproduction,
+  type ProvenanceReading,
+  parseRepositoryOverride,
+  type ReplayPlan,
+  type ReproduceOptions,
+  type ReproduceProgress,
+  type ReproduceReport,
+  type ReproduceTrust,
+  readProvenance,
+  renderReproduce,
+  reproduceImage,
+} from './reproduce/index.ts';
 /** SBOMs. */
 export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';
 /** Signing and verification in cosign 2's and cosign 3's formats. */

@@ -1,0 +1,228 @@
+/**
+ * Fetching the package files a provenance names, for a rebuild: from the URL it names, or from
+ * where a `--repository-override OLD=NEW` says the repository moved, each checked against the
+ * SHA-256 the provenance gives. The files are kept in the rebuild's work folder, and the lock
+ * handed to the builder points at them, so the builder reads each once from disk (and checks it
+ * again: apk's `Q1` identity and signature, a .deb's SHA-256).
+ *
+ * A file whose bytes differ from the provenance's digest is not an error here: it is the answer
+ * to "what changed". Its lock entry then names the file as it is now (apk: the identity of its
+ * control member; Debian: its SHA-256), so that the rebuild can show where the image differs.
+ * Such a rebuild can never be reported as a reproduction of the provenance's package files.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { digestHex, digestOf } from '../oci/digest.ts';
+import { readApkPackage } from '../pkg/apk/package.ts';
+import { DownloadCache, fetchFile, safeLocation } from '../pkg/fetch.ts';
+import type { LockedPackage } from '../pkg/source.ts';
+import { forEachLimited, Limiter } from '../store/limit.ts';
+import type { ProvenancePackage } from './provenance.ts';
+
+/** A package file whose bytes are not the ones the provenance names. */
+export interface PackageFileChange {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Where it was fetched from (after overrides), without credentials. */
+  url: string;
+  /** The SHA-256 the provenance names. */
+  expected: string;
+  /** The SHA-256 of the file fetched. */
+  found: string;
+}
+
+/** One `--repository-override OLD=NEW`, and how many package locations it rewrote. */
+export interface OverrideUse {
+  from: string;
+  to: string;
+  used: number;
+}
+
+/** Options of {@link fetchPackages}. */
+export interface FetchPackagesOptions {
+  /** `[OLD, NEW]` location prefixes: a package whose location starts with OLD is fetched from NEW instead. */
+  overrides: readonly (readonly [string, string])[];
+  /** The folder relative package locations are relative to (the original configuration's folder). */
+  baseDir: string | undefined;
+  /** The download cache (the builder's), when there is one. */
+  cacheDir: string | undefined;
+  /** Where the fetched files are written. */
+  dir: string;
+  /** Downloads at once (default 4). */
+  concurrency?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Called as each file is fetched. */
+  onFetched?: ((done: number, total: number) => void) | undefined;
+}
+
+/** The fetched packages: lock entries pointing at local files, and the files whose bytes changed. */
+export interface FetchedPackages {
+  locked: LockedPackage[];
+  changes: PackageFileChange[];
+  overrides: OverrideUse[];
+}
+
+/**
+ * Fetches every package of `packages` (each file once, whatever the number of platforms naming
+ * it) into `options.dir`.
+ *
+ * @throws ProvenantError `USAGE` for a relative location without `baseDir`; `NOT_FOUND`,
+ *   `NETWORK`, `TLS_CERTIFICATE`, `ABORTED` from the download, with a hint about overrides;
+ *   `INVALID_PACKAGE` for a changed apk that cannot be read
+ */
+export async function fetchPackages(packages: readonly ProvenancePackage[], options: FetchPackagesOptions): Promise<FetchedPackages> {
+  const overrides = normalizeOverrides(options.overrides);
+  const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
+  await mkdir(options.dir, { recursive: true });
+  // The same file (a noarch apk, an arch: all .deb) may be named by several platforms.
+  const files = new Map<string, { location: string; expected: string; pkg: ProvenancePackage; local?: string; found?: string }>();
+  const used = overrides.map(() => 0);
+  for (const p of packages) {
+    const which = overrides.findIndex(([from]) => overridden(p.url, [[from, '']]) !== p.url);
+    if (which >= 0) used[which] = (used[which] ?? 0) + 1;
+    const location = overridden(p.url, overrides);
+    if (!isAbsoluteLocation(location) && options.baseDir === undefined) {
+      throw new ProvenantError('USAGE', `the package location ${location} is relative to the original build's configuration folder`, {
+        where: p.name,
+        hint: 'give the folder it is relative to (run from it), or a --repository-override from that relative location to where the repository is now',
+      });
+    }
+    const key = `${location}\n${p.sha256}`;
+    if (!files.has(key)) files.set(key, { location, expected: p.sha256, pkg: p });
+  }
+  let done = 0;
+  await forEachLimited([...files.values()], new Limiter(options.concurrency ?? 4), async (f) => {
+    throwIfAborted(options.signal);
+    const bytes = await download(f.location, f.expected, f.pkg, cache, options);
+    f.found = digestHex(digestOf(bytes));
+    f.local = join(options.dir, `${f.found}.${f.pkg.kind}`);
+    await writeFile(f.local, bytes);
+    options.onFetched?.(++done, files.size);
+  });
+  const locked: LockedPackage[] = [];
+  const changes: PackageFileChange[] = [];
+  for (const p of packages) {
+    const f = files.get(`${overridden(p.url, overrides)}\n${p.sha256}`);
+    if (f?.local === undefined || f.found === undefined) continue;
+    const entry: LockedPackage = {
+      name: p.name,
+      version: p.version,
+      architecture: p.architecture,
+      url: f.local,
+      checksum: p.checksum,
+      signature: p.signature,
+      control: p.control,
+      data: p.data,
+    };
+    if (f.found !== p.sha256) {
+      changes.push({
+        name: p.name,
+        version: p.version,
+        architecture: p.architecture,
+        url: safeLocation(f.location),
+        expected: p.sha256,
+        found: f.found,
+      });
+      entry.checksum = await checksumNow(f.local, f.found, p);
+      entry.signature = undefined;
+      entry.control = undefined;
+      entry.data = undefined;
+    }
+    locked.push(entry);
+  }
+  return {
+    locked,
+    changes,
+    overrides: overrides.map(([from, to], i) => ({ from, to, used: used[i] ?? 0 })),
+  };
+}
+
+/** The file's bytes: from the cache when it holds the expected file, else downloaded (and cached when it is the expected file). */
+async function download(
+  location: string,
+  expected: string,
+  pkg: ProvenancePackage,
+  cache: DownloadCache | undefined,
+  options: FetchPackagesOptions,
+): Promise<Uint8Array> {
+  const fetchOptions = { baseDir: options.baseDir, signal: options.signal };
+  try {
+    if (cache !== undefined) {
+      // The builder's keys: a cache filled by `provenant build` serves the rebuild.
+      const key = pkg.kind === 'deb' ? `deb:${expected}` : `apk:${pkg.checksum}`;
+      // The very file the provenance names needs no download: the mirror is not asked then.
+      const hit = await cache.get(key);
+      if (hit !== undefined && digestHex(digestOf(hit)) === expected) return hit;
+      try {
+        return await cache.download(location, { sha256: expected }, { ...fetchOptions, key });
+      } catch (err) {
+        // Not the expected file: fetched again below, to find out how it differs.
+        if (!isProvenantError(err, 'DIGEST_MISMATCH')) throw err;
+      }
+    }
+    return await fetchFile(location, fetchOptions);
+  } catch (err) {
+    if (isProvenantError(err, 'NOT_FOUND', 'NETWORK')) {
+      throw new ProvenantError(err.code, `${pkg.name} ${pkg.version} (${pkg.architecture}): ${err.message}`, {
+        where: err.where,
+        cause: err,
+        hint: 'if the repository moved, point at where it is now with --repository-override OLD=NEW',
+      });
+    }
+    throw err;
+  }
+}
+
+/** The lock checksum of a changed file: apk's `Q1` of its control member; a .deb's SHA-256. */
+async function checksumNow(local: string, sha256: string, p: ProvenancePackage): Promise<string> {
+  if (p.kind === 'deb') return `sha256:${sha256}`;
+  const bytes = await fetchFile(local);
+  // Read only to learn its identity; the builder reads it again and checks its signature.
+  const pkg = await readApkPackage(bytes, { where: safeLocation(p.url), allowUntrusted: true });
+  return pkg.checksum;
+}
+
+/** Overrides with trailing slashes removed, longest first, so the most specific one wins. */
+function normalizeOverrides(list: readonly (readonly [string, string])[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [from, to] of list) {
+    const f = from.replace(/\/+$/, '');
+    if (f === '') throw new ProvenantError('USAGE', `the repository override ${from}=${to} has an empty OLD location`);
+    out.push([f, to.replace(/\/+$/, '')]);
+  }
+  return out.sort((a, b) => b[0].length - a[0].length);
+}
+
+/**
+ * A `--repository-override OLD=NEW` value as its two locations, split at the first `=` (a
+ * repository location has none before its query, and a package location has no query).
+ *
+ * @throws ProvenantError `USAGE` without `=`, or with either side empty
+ */
+export function parseRepositoryOverride(text: string): [string, string] {
+  const at = text.indexOf('=');
+  const from = at < 0 ? '' : text.slice(0, at).trim();
+  const to = at < 0 ? '' : text.slice(at + 1).trim();
+  if (from === '' || to === '') {
+    throw new ProvenantError('USAGE', `--repository-override ${JSON.stringify(text)} is not OLD=NEW`, {
+      hint: 'give the location the provenance names and where that repository is now, e.g. https://old.example/alpine=https://mirror.example/alpine',
+    });
+  }
+  return [from, to];
+}
+
+/** `location` with the first matching override applied; OLD matches whole path segments only. */
+export function overridden(location: string, overrides: readonly (readonly [string, string])[]): string {
+  for (const [from, to] of overrides) {
+    if (location === from) return to;
+    if (location.startsWith(`${from}/`)) return `${to}${location.slice(from.length)}`;
+  }
+  return location;
+}
+
+/** A URL with a scheme, or an absolute path: not relative to any folder. */
+function isAbsoluteLocation(location: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) || location.startsWith('/');
+}

@@ -1,0 +1,470 @@
+/**
+ * `provenant reproduce`: build an image again from its provenance and say, per platform, whether
+ * the rebuild is the same image.
+ *
+ * The steps: find each platform image's SLSA provenance in any storage, verified against the
+ * trust given (./find.ts); read it as a rebuild recipe, or say what it lacks (./provenance.ts);
+ * load the configuration files it carries from memory, so that includes resolve among them and
+ * nothing is read from this machine's disk; fetch the package files it names, checked against
+ * its digests (./fetch.ts); build with the recorded architectures and SOURCE_DATE_EPOCH from a
+ * lock made of its package entries and keys; compare each platform manifest's digest with the
+ * original's, and for a difference compare the two images (../image/diff.ts) to name the first
+ * layer, the first file and the package that differ (./explain.ts).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, relative, resolve } from 'node:path';
+import { apkArchToPlatform } from '../builder/arch.ts';
+import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../builder/build.ts';
+import { loadConfig } from '../builder/config.ts';
+import type { LoadedConfig } from '../builder/config-types.ts';
+import type { Lock } from '../builder/lock.ts';
+import { isProvenantError, throwIfAborted } from '../errors.ts';
+import { diffImages } from '../image/diff.ts';
+import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
+import type { Digest } from '../oci/digest.ts';
+import { platformMatches } from '../oci/platform.ts';
+import type { LockedPackage } from '../pkg/source.ts';
+import { LayoutStore } from '../store/layout.ts';
+import { type ContentStore, type Logger, silentLogger } from '../store/types.ts';
+import { explainMismatch, type MismatchDetail } from './explain.ts';
+import { fetchPackages, type OverrideUse, type PackageFileChange } from './fetch.ts';
+import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
+import { type ProvenanceReading, type ReplayPlan, readProvenance } from './provenance.ts';
+
+/** What {@link reproduceImage} reports as it goes. */
+export type ReproduceProgress =
+  | { phase: 'provenance'; platforms: number }
+  | { phase: 'fetch'; done: number; total: number }
+  | { phase: 'build'; archs: string[] }
+  | { phase: 'compare'; platform: string };
+
+/** Options of {@link reproduceImage}. */
+export interface ReproduceOptions {
+  /** Require the provenance to be signed by this key or identity; without it nothing is verified, and the report says so. */
+  trust?: ReproduceTrust | undefined;
+  /** `[OLD, NEW]` location prefixes, for a repository that moved since the build (`--repository-override OLD=NEW`). */
+  repositoryOverrides?: readonly (readonly [string, string])[] | undefined;
+  /**
+   * The folder that package locations written as relative paths are relative to: the original
+   * build's configuration folder (the CLI passes the working directory). Without it such a
+   * location is a `USAGE` error.
+   */
+  baseDir?: string | undefined;
+  /** The builder's download cache; package files it already holds are not downloaded again. */
+  cacheDir?: string | undefined;
+  /** Where the temporary folder (fetched packages, the rebuilt layout) is made; default the OS's. */
+  workDir?: string | undefined;
+  /** Also write the rebuilt image here (every platform rebuilt, as an index), with these tags. */
+  output?: { store: ContentStore; tags?: readonly string[] | undefined } | undefined;
+  /** How to name the image in the report (default the target). */
+  name?: string | undefined;
+  /** Worker threads for compression. */
+  workers?: number | undefined;
+  signal?: AbortSignal | undefined;
+  logger?: Logger | undefined;
+  onProgress?: ((update: ReproduceProgress) => void) | undefined;
+}
+
+/** The provenance a platform was replayed from (or refused for). */
+export interface UsedProvenance {
+  predicateType: string;
+  buildType: string | undefined;
+  builderId: string | undefined;
+  storage: FoundProvenance['storage'];
+  source: string;
+  verified: boolean;
+  verifiedBy?: string | undefined;
+}
+
+interface PlatformBase {
+  /** `linux/amd64`. */
+  platform: string;
+  /** The original platform manifest. */
+  digest: Digest;
+  /** The provenance read; absent when there is none. */
+  provenance?: UsedProvenance | undefined;
+}
+
+/** The rebuild has the same manifest digest. */
+export interface PlatformMatch extends PlatformBase {
+  status: 'match';
+  rebuilt: Digest;
+  /**
+   * Package files whose bytes are not those the provenance names, although the image came out
+   * the same (a package signed again, say). Empty in a clean reproduction.
+   */
+  changedPackageFiles: PackageFileChange[];
+}
+
+/** The rebuild differs. */
+export interface PlatformMismatch extends PlatformBase {
+  status: 'mismatch';
+  /** The rebuilt manifest; absent when the rebuild with a changed package file failed (`error`). */
+  rebuilt?: Digest | undefined;
+  /** Package files whose bytes are not those the provenance names. */
+  changedPackageFiles: PackageFileChange[];
+  /** Where the two images part. */
+  detail?: MismatchDetail | undefined;
+  /** Why there is no rebuild to compare, when there is none. */
+  error?: string | undefined;
+}
+
+/** The provenance cannot be replayed (or there is none). */
+export interface PlatformNotReplayable extends PlatformBase {
+  status: 'not-replayable';
+  reason: string;
+  /** What a rebuild needs and the provenance lacks. */
+  missing: string[];
+}
+
+/** One platform's outcome. */
+export type PlatformReproduction = PlatformMatch | PlatformMismatch | PlatformNotReplayable;
+
+/** What {@link reproduceImage} returns: the JSON form of `provenant reproduce --format json`. */
+export interface ReproduceReport {
+  image: { name: string; digest: Digest; mediaType: string };
+  /** Whether the provenance used was verified, and by whom. */
+  verification: {
+    verified: boolean;
+    /** `key <id>`, `<identity> (<issuer>)`, `the index's signature (...)`. */
+    signers: string[];
+    /** One sentence for a person. */
+    summary: string;
+  };
+  /** True when every platform matched. */
+  match: boolean;
+  platforms: PlatformReproduction[];
+  /** The repository overrides given, and how many package locations each rewrote. */
+  overrides: OverrideUse[];
+}
+
+/** One platform to rebuild: its manifest, its recipe, the architecture it is. */
+interface Job {
+  manifest: InspectedManifest;
+  provenance: UsedProvenance;
+  plan: ReplayPlan;
+  arch: string;
+}
+
+/**
+ * Rebuilds `target` (a tag or digest in `store`) from its provenance and compares, per platform.
+ *
+ * @throws ProvenantError `SIGNATURE` when trust is given and a platform's provenance is not
+ *   signed or does not verify (nothing is fetched or built then); `NOT_FOUND` when the target is
+ *   not in the store or a package file is gone (with a hint about `--repository-override`);
+ *   `USAGE` for a relative package location without `baseDir`, or a bad override; `NETWORK`,
+ *   `ABORTED`; what the build throws for the provenance's own packages (`UNTRUSTED_KEY`, ...)
+ */
+export async function reproduceImage(store: ContentStore, target: string, options: ReproduceOptions = {}): Promise<ReproduceReport> {
+  const logger = options.logger ?? silentLogger;
+  const name = options.name ?? target;
+  const inspected = await inspectImage(store, target, name, { signal: options.signal });
+  options.onProgress?.({ phase: 'provenance', platforms: inspected.manifests.length });
+  const found = await findProvenance(store, inspected, { trust: options.trust, signal: options.signal, logger });
+
+  const results = new Map<Digest, PlatformReproduction>();
+  const jobs: Job[] = [];
+  for (const m of inspected.manifests) {
+    const job = jobFor(m, found.get(m.digest) ?? []);
+    if ('status' in job) results.set(m.digest, job);
+    else jobs.push(job);
+  }
+
+  const overrides: OverrideUse[] = [];
+  // Platforms whose provenance says the same build (normally all of them) are rebuilt at once.
+  const groups = new Map<string, Job[]>();
+  for (const j of jobs) {
+    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem]);
+    groups.set(key, [...(groups.get(key) ?? []), j]);
+  }
+  for (const group of groups.values()) {
+    throwIfAborted(options.signal);
+    const outcome = await replayGroup(store, name, group, options);
+    for (const [digest, r] of outcome.results) results.set(digest, r);
+    for (const o of outcome.overrides) {
+      const seen = overrides.find((x) => x.from === o.from);
+      if (seen === undefined) overrides.push({ ...o });
+      else seen.used += o.used;
+    }
+  }
+  if (overrides.length === 0) {
+    for (const [from, to] of options.repositoryOverrides ?? []) overrides.push({ from, to, used: 0 });
+  }
+  for (const o of overrides) if (o.used === 0) logger.warn(`the repository override ${o.from}=${o.to} matched no package location`);
+
+  const platforms = inspected.manifests.map((m) => results.get(m.digest) as PlatformReproduction);
+  const used = platforms.flatMap((p) => (p.provenance === undefined || p.status === 'not-replayable' ? [] : [p.provenance]));
+  const signers = [...new Set(used.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];
+  const verified = options.trust !== undefined && used.length > 0 && used.every((p) => p.verified);
+  return {
+    image: { name, digest: inspected.digest, mediaType: inspected.mediaType },
+    verification: {
+      verified,
+      signers,
+      summary: verified
+        ? `the provenance was verified: signed by ${signers.join(', ')}`
+        : options.trust === undefined
+          ? 'the provenance was NOT verified: no key or identity was given, so nothing vouches for what it says; a match shows only that the image follows from it'
+          : 'no provenance was used, so nothing was verified',
+    },
+    match: platforms.length > 0 && platforms.every((p) => p.status === 'match'),
+    platforms,
+    overrides,
+  };
+}
+
+/** The rebuild job of one platform, or why there is none. */
+function jobFor(m: InspectedManifest, found: readonly FoundProvenance[]): Job | PlatformNotReplayable {
+  const base = { platform: platformLabel(m), digest: m.digest };
+  if (found.length === 0) {
+    return {
+      ...base,
+      status: 'not-replayable',
+      reason:
+        'no SLSA provenance is attached to this platform image in any storage (BuildKit attestation manifests, OCI referrers, cosign .att)',
+      missing: ['SLSA provenance whose subject is this platform manifest'],
+    };
+  }
+  const readings = found.map((f) => ({ f, r: readProvenance(f.statement) }));
+  const used = (f: FoundProvenance, r: ProvenanceReading): UsedProvenance => ({
+    predicateType: f.predicateType,
+    buildType: r.replayable ? r.plan.buildType : r.buildType,
+    builderId: r.replayable ? r.plan.builderId : r.builderId,
+    storage: f.storage,
+    source: f.source,
+    verified: f.verified,
+    verifiedBy: f.verifiedBy,
+  });
+  const ok = readings.find((x) => x.r.replayable);
+  if (ok === undefined || !ok.r.replayable) {
+    // Explain with the most telling refusal: SLSA v1 over v0.2.
+    const first = readings.find((x) => x.f.predicateType.endsWith('/v1')) ?? (readings[0] as (typeof readings)[number]);
+    const r = first.r as Extract<ProvenanceReading, { replayable: false }>;
+    return { ...base, provenance: used(first.f, r), status: 'not-replayable', reason: r.reason, missing: r.missing };
+  }
+  const plan = ok.r.plan;
+  const arch =
+    m.platform === undefined
+      ? plan.archs.length === 1
+        ? plan.archs[0]
+        : undefined
+      : plan.archs.find((a) => platformMatches(apkArchToPlatform(a), m.platform as NonNullable<typeof m.platform>));
+  if (arch === undefined) {
+    return {
+      ...base,
+      provenance: used(ok.f, ok.r),
+      status: 'not-replayable',
+      reason: `the provenance's architectures (${plan.archs.join(', ')}) do not include this platform`,
+      missing: [`externalParameters.archs naming ${base.platform}`],
+    };
+  }
+  return { manifest: m, provenance: used(ok.f, ok.r), plan, arch };
+}
+
+/** Rebuilds the platforms of one recipe and compares each. */
+async function replayGroup(
+  store: ContentStore,
+  name: string,
+  group: readonly Job[],
+  options: ReproduceOptions,
+): Promise<{ results: Map<Digest, PlatformReproduction>; overrides: OverrideUse[] }> {
+  const results = new Map<Digest, PlatformReproduction>();
+  const plan = (group[0] as Job).plan;
+  const refuse = (reason: string, missing: string[]) => {
+    for (const j of group) results.set(j.manifest.digest, { ...baseOf(j), status: 'not-replayable', reason, missing });
+    return { results, overrides: [] };
+  };
+  const temp = await mkdtemp(join(options.workDir ?? tmpdir(), 'provenant-reproduce-'));
+  let rebuilt: LayoutStore | undefined;
+  try {
+    const configDir = configFolder(temp, plan);
+    const configPath = join(configDir, plan.config.path);
+    const loaded = await loadFromPlan(plan, temp, configDir, configPath, (group[0] as Job).arch);
+    if (!('config' in loaded)) return refuse(loaded.reason, loaded.missing);
+    const keyring = keyringFor(loaded, plan);
+    if ('missing' in keyring) return refuse('the provenance lacks an apk key the configuration trusts', keyring.missing);
+    const isDeb = loaded.config.contents.repositories.some((l) => l.startsWith('deb '));
+    if (isDeb !== (plan.ecosystem === 'deb')) {
+      return refuse(`the configuration's repositories are not ${plan.ecosystem} repositories, the kind of its packages`, [
+        `contents.repositories of ${plan.ecosystem} packages`,
+      ]);
+    }
+
+    const packages = group.flatMap((j) => j.plan.packages);
+    const fetched = await fetchPackages(packages, {
+      overrides: options.repositoryOverrides ?? [],
+      baseDir: options.baseDir,
+      cacheDir: options.cacheDir,
+      dir: join(temp, 'packages'),
+      signal: options.signal,
+      onFetched: (done, total) => options.onProgress?.({ phase: 'fetch', done, total }),
+    });
+    const lockOf = (locked: readonly LockedPackage[]): Lock => ({
+      version: 'v1',
+      config: { name: basename(plan.config.path), checksum: '' },
+      contents: { keyring: keyring.keyring, build_repositories: [], runtime_repositories: [], repositories: [], packages: dedupe(locked) },
+    });
+    const archs = group.map((j) => j.arch);
+    const build = (forArchs: string[]): Promise<BuildResult> => {
+      options.onProgress?.({ phase: 'build', archs: forArchs });
+      return buildImage({
+        config: loaded,
+        configPath,
+        lock: lockOf(fetched.locked),
+        archs: forArchs,
+        sourceDateEpoch: plan.sourceDateEpoch,
+        cacheDir: options.cacheDir,
+        workers: options.workers,
+        signal: options.signal,
+        logger: options.logger,
+      });
+    };
+    const changedFor = (j: Job): PackageFileChange[] =>
+      fetched.changes.filter((c) =>
+        j.plan.packages.some((p) => p.name === c.name && p.architecture === c.architecture && p.sha256 === c.expected),
+      );
+
+    // With a changed package file the rebuild may fail (a file that is not a package any more);
+    // then each platform is built alone, so that the others are still compared.
+    const builds: BuildResult[] = [];
+    const failed = new Map<string, string>();
+    try {
+      builds.push(await build(archs));
+    } catch (err) {
+      if (fetched.changes.length === 0 || !isProvenantError(err) || err.code === 'ABORTED') throw err;
+      for (const j of group) {
+        try {
+          builds.push(await build([j.arch]));
+        } catch (e) {
+          if (changedFor(j).length === 0 || !isProvenantError(e) || e.code === 'ABORTED') throw e;
+          failed.set(j.arch, e.describe());
+        }
+      }
+    }
+
+    rebuilt = await LayoutStore.open(join(temp, 'rebuilt'), { create: true });
+    for (const [i, b] of builds.entries()) {
+      await writeBuild(b, rebuilt, [`rebuilt-${i}`], { signal: options.signal });
+      if (options.output !== undefined) await writeBuild(b, options.output.store, options.output.tags ?? [], { signal: options.signal });
+    }
+    const images = new Map<string, BuiltImage>();
+    for (const b of builds) for (const image of b.images) images.set(image.arch, image);
+
+    for (const j of group) {
+      throwIfAborted(options.signal);
+      const base = baseOf(j);
+      const changedPackageFiles = changedFor(j);
+      const image = images.get(j.arch);
+      if (image === undefined) {
+        results.set(j.manifest.digest, {
+          ...base,
+          status: 'mismatch',
+          changedPackageFiles,
+          error: `the rebuild with the changed package files failed: ${failed.get(j.arch) ?? 'no image was made'}`,
+        });
+        continue;
+      }
+      if (image.manifest.digest === j.manifest.digest) {
+        results.set(j.manifest.digest, { ...base, status: 'match', rebuilt: image.manifest.digest, changedPackageFiles });
+        continue;
+      }
+      options.onProgress?.({ phase: 'compare', platform: base.platform });
+      const diff = await diffImages(
+        { store, target: j.manifest.digest, name: `${name}@${j.manifest.digest}` },
+        { store: rebuilt, target: image.manifest.digest, name: 'rebuild' },
+        { signal: options.signal },
+      );
+      const platformDiff = diff.images[0];
+      results.set(j.manifest.digest, {
+        ...base,
+        status: 'mismatch',
+        rebuilt: image.manifest.digest,
+        changedPackageFiles,
+        detail: platformDiff === undefined ? undefined : explainMismatch(platformDiff, changedPackageFiles),
+      });
+    }
+    return { results, overrides: fetched.overrides };
+  } finally {
+    await rebuilt?.close();
+    await rm(temp, { recursive: true, force: true });
+  }
+}
+
+function baseOf(j: Job): PlatformBase {
+  return { platform: platformLabel(j.manifest), digest: j.manifest.digest, provenance: j.provenance };
+}
+
+/** Lock entries once each (platforms name their own; a noarch file may be named by several). */
+function dedupe(locked: readonly LockedPackage[]): LockedPackage[] {
+  const seen = new Set<string>();
+  return locked.filter((p) => {
+    const key = `${p.architecture}\n${p.name}\n${p.version}\n${p.url}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * The folder the root configuration is taken to be in: nested as deep as the furthest `../` of
+ * an included file's path, so that every path stays distinct under the temporary folder. No file
+ * is written there; the loader reads from the provenance.
+ */
+function configFolder(temp: string, plan: ReplayPlan): string {
+  const depth = Math.max(0, ...plan.config.files.map((f) => f.path.split('/').findIndex((part) => part !== '..')));
+  return join(temp, 'config', ...Array.from({ length: depth }, (_, i) => `d${i}`));
+}
+
+/**
+ * Loads the configuration from the provenance's files, as the original build loaded it from
+ * disk: includes are followed among those files only, so an include the provenance left out is
+ * named as missing, and no file of this machine is read.
+ */
+async function loadFromPlan(
+  plan: ReplayPlan,
+  temp: string,
+  configDir: string,
+  configPath: string,
+  hostArch: string,
+): Promise<LoadedConfig | { reason: string; missing: string[] }> {
+  const files = new Map(plan.config.files.map((f) => [resolve(configDir, f.path), f.content]));
+  // Paths in messages as the provenance writes them: relative to the root file's folder.
+  const present = (text: string): string =>
+    text.replace(new RegExp(`${temp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s:'"]*`, 'g'), (p) => relative(configDir, p));
+  const absent: string[] = [];
+  const readFile = async (path: string): Promise<string> => {
+    const text = files.get(resolve(path));
+    if (text !== undefined) return text;
+    absent.push(relative(configDir, resolve(path)));
+    throw Object.assign(new Error(`${present(resolve(path))} is not in the provenance`), { code: 'ENOENT' });
+  };
+  try {
+    return await loadConfig(configPath, { hostArch, readFile });
+  } catch (err) {
+    if (!isProvenantError(err)) throw err;
+    const message = present(err.describe());
+    if (err.code === 'NOT_FOUND' && absent.length > 0) {
+      return {
+        reason: `the configuration includes a file the provenance does not carry: ${message}`,
+        missing: absent.map((a) => `externalParameters.config.files: ${a} (an included file)`),
+      };
+    }
+    return {
+      reason: `the configuration in the provenance does not load: ${message}`,
+      missing: ['a configuration this version of Provenant reads'],
+    };
+  }
+}
+
+/** The lock's keyring: each key the configuration names, with the PEM text the provenance carries. */
+function keyringFor(loaded: LoadedConfig, plan: ReplayPlan): { keyring: Lock['contents']['keyring'] } | { missing: string[] } {
+  const keyring: Lock['contents']['keyring'] = [];
+  const missing: string[] = [];
+  for (const entry of loaded.config.contents.keyring) {
+    const key = plan.keys.find((k) => k.name === basename(entry));
+    if (key === undefined) missing.push(`resolvedDependencies: the apk key ${basename(entry)} (contents.keyring: ${entry})`);
+    else keyring.push({ name: entry, url: entry, content: key.pem });
+  }
+  return missing.length > 0 ? { missing } : { keyring };
+}

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { describeBuild } from '../../src/builder/describe.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { renderReproduce } from '../../src/reproduce/render.ts';
+import { reproduceImage } from '../../src/reproduce/reproduce.ts';
+import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
+import { signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
+
+const examples = new URL('../../examples/debian/', import.meta.url).pathname;
+const EPOCH = 1_700_000_000;
+
+describe('reproduce a Debian image from its provenance, packages fetched from the mirror', { skip: debianMissing }, () => {
+  let dir: string;
+  let store: LayoutStore;
+  const cosign = generateSigningKeyPair();
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-reproduce-debian-'));
+    // The mirror comes from the machine's apt sources (or PROVENANT_DEBIAN_MIRROR), never from the code.
+    await writeFile(join(dir, 'sources.yaml'), `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n`);
+    await copyFile(join(examples, 'shell.yaml'), join(dir, 'shell.yaml'));
+    const configPath = join(dir, 'shell.yaml');
+    const result = await buildImage({
+      config: await loadConfig(configPath, { hostArch: 'x86_64' }),
+      configPath,
+      cacheDir: debianCacheDir,
+      sourceDateEpoch: EPOCH,
+    });
+    const attested = describeBuild(result, {
+      imageName: 'example/debian-shell',
+      configPath,
+      toolVersion: '0.0.0-test',
+      sourceDateEpoch: EPOCH,
+      builderId: 'https://example.com/builder',
+      fromLock: false,
+    });
+    // BuildKit's storage: the provenance inside the index, covered by the index's signature.
+    store = await LayoutStore.open(join(dir, 'layout'), { create: true });
+    await writeBuild(result, store, ['v1'], { attestations: { attested, mode: 'buildkit' } });
+    await signImage(store, 'v1', {
+      signer: new KeySigner(cosign.privateKey),
+      dockerReference: 'example/debian-shell',
+      storages: ['cosign'],
+    });
+  });
+  after(async () => {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('matches, the provenance verified through the signature of the index that holds it', async () => {
+    // No cache: every .deb comes from the mirror, by the URL the provenance names, checked by its SHA-256.
+    const report = await reproduceImage(store, 'v1', { trust: { key: cosign.publicKey } });
+    assert.equal(report.match, true, renderReproduce(report));
+    assert.deepEqual(
+      report.platforms.map((p) => [p.platform, p.status]),
+      [['linux/amd64', 'match']],
+    );
+    const used = report.platforms[0]?.provenance;
+    assert.equal(used?.storage, 'buildkit');
+    assert.equal(used?.verifiedBy, `the index's signature (key ${keyId(cosign.publicKey)})`);
+    assert.equal(report.verification.verified, true);
+  });
+
+  it('stops with SIGNATURE when the index signature is by another key', async () => {
+    await assert.rejects(
+      reproduceImage(store, 'v1', { trust: { key: generateSigningKeyPair().publicKey }, cacheDir: debianCacheDir }),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'SIGNATURE'), String(err));
+        assert.match(err.message, /the provenance of linux\/amd64 is in the image index, whose signatures do not verify/);
+        assert.match(err.hint ?? '', /\.sig layer 0: the signature does not verify with the given key/);
+        return true;
+      },
+    );
+  });
+});

@@ -1,0 +1,191 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { BUILD_TYPE, SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
+import { describeBuild } from '../../src/builder/describe.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { type ProvenanceReading, readProvenance } from '../../src/reproduce/provenance.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { buildAndDescribe, EPOCH, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
+type Json = any;
+
+const refusal = (r: ProvenanceReading) => {
+  assert.equal(r.replayable, false, 'expected a refusal');
+  return r as Extract<ProvenanceReading, { replayable: false }>;
+};
+
+describe('reading a provenance statement as a rebuild recipe', () => {
+  let root: string;
+  let statements: Json[];
+  let v02: Json;
+  let keyName: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-provenance-'));
+    const key = repositoryKey();
+    keyName = key.name;
+    await writeRepository(join(root, 'served'), key);
+    const configPath = await writeConfig(root, key, '../../served/repo');
+    const built = await buildAndDescribe(configPath, 'example/app');
+    statements = built.attested.map((a) =>
+      JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
+    );
+    const [old] = describeBuild(built.result, {
+      imageName: 'x',
+      configPath,
+      toolVersion: '0',
+      builderId: 'b',
+      fromLock: false,
+      sbom: false,
+      provenance: { mode: 'min', version: 'v0.2' },
+    });
+    v02 = JSON.parse(Buffer.from(old?.statements[0]?.bytes ?? []).toString());
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const ours = (): Json => structuredClone(statements[0]);
+
+  it("takes everything a rebuild needs from Provenant's SLSA v1 provenance", () => {
+    const r = readProvenance(ours());
+    assert.ok(r.replayable, JSON.stringify(r));
+    const plan = r.plan;
+    assert.equal(plan.buildType, BUILD_TYPE);
+    assert.equal(plan.builderId, 'https://example.com/builder');
+    assert.deepEqual(
+      plan.config.files.map((f) => f.path),
+      ['image.yaml', '../shared/common.yaml'],
+    );
+    assert.equal(plan.config.path, 'image.yaml');
+    assert.deepEqual(plan.archs, ['x86_64', 'aarch64']);
+    assert.equal(plan.sourceDateEpoch, EPOCH);
+    assert.equal(plan.ecosystem, 'apk');
+    assert.deepEqual(plan.packages.map((p) => `${p.name}-${p.version}.${p.architecture}`).sort(), [
+      'base-1.0-r0.x86_64',
+      'data-2.1-r3.x86_64',
+      'tool-0.9-r1.x86_64',
+    ]);
+    for (const p of plan.packages) {
+      assert.match(p.url, /^\.\.\/\.\.\/served\/repo\/x86_64\//);
+      assert.match(p.checksum, /^Q1/);
+      assert.ok(p.control !== undefined && p.data !== undefined && p.signature !== undefined);
+    }
+    assert.deepEqual(
+      plan.keys.map((k) => k.name),
+      [keyName],
+    );
+    assert.match(plan.keys[0]?.pem ?? '', /BEGIN PUBLIC KEY/);
+  });
+
+  it('refuses a BuildKit Dockerfile build, naming its build type and frontend', { skip: fixturesMissing }, async () => {
+    const v1 = JSON.parse(
+      await readFile(fixture('oci', 'buildkit-provenance-slsa-v1_statement-v0.1_mode-max_local-exporter.json'), 'utf8'),
+    );
+    const r = refusal(readProvenance(v1));
+    assert.equal(r.buildType, 'https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md');
+    assert.match(
+      r.reason,
+      /^a BuildKit build \(buildType https:\/\/github\.com\/moby\/buildkit\/blob\/master\/docs\/attestations\/slsa-definitions\.md, frontend dockerfile\.v0\)/,
+    );
+    assert.deepEqual(r.missing, [`buildType ${BUILD_TYPE}`]);
+    const old = JSON.parse(
+      await readFile(fixture('oci', 'buildkit-provenance-slsa-v0.2_statement-v0.1_mode-min_empty-subject_amd64.json'), 'utf8'),
+    );
+    const r2 = refusal(readProvenance(old));
+    assert.equal(r2.predicateType, SLSA_V02);
+    assert.equal(r2.buildType, 'https://mobyproject.org/buildkit@v1');
+    assert.match(r2.reason, /^a BuildKit build \(buildType https:\/\/mobyproject\.org\/buildkit@v1, frontend gateway\.v0\)/);
+  });
+
+  it('refuses its own SLSA v0.2 shape, which lists materials without lock fields or keys', () => {
+    const r = refusal(readProvenance(v02));
+    assert.equal(r.buildType, BUILD_TYPE);
+    assert.match(r.missing.join('\n'), /name, version, architecture and checksum/);
+    assert.match(r.missing.join('\n'), /PEM text/);
+  });
+
+  it('names a configuration file whose content is left out, or does not match its digest', () => {
+    const s = ours();
+    delete s.predicate.buildDefinition.externalParameters.config.files[1].content;
+    assert.deepEqual(refusal(readProvenance(s)).missing, [
+      'externalParameters.config.files[1].content (the text of ../shared/common.yaml)',
+    ]);
+    const t = ours();
+    t.predicate.buildDefinition.externalParameters.config.files[0].content += '\n# edited\n';
+    assert.match(refusal(readProvenance(t)).missing[0] ?? '', /files\[0\]\.content that matches its digest\.sha256 \(image\.yaml/);
+  });
+
+  it('names missing package entries, and package fields left out', () => {
+    const s = ours();
+    const deps = s.predicate.buildDefinition.resolvedDependencies;
+    s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.annotations.kind !== 'apk');
+    assert.deepEqual(refusal(readProvenance(s)).missing, [
+      'resolvedDependencies: the package files (annotations.kind apk or deb), with their lock fields',
+    ]);
+    const t = ours();
+    const i = t.predicate.buildDefinition.resolvedDependencies.findIndex((d: Json) => d.annotations.kind === 'apk');
+    delete t.predicate.buildDefinition.resolvedDependencies[i].annotations.checksum;
+    delete t.predicate.buildDefinition.resolvedDependencies[i].digest;
+    const name = t.predicate.buildDefinition.resolvedDependencies[i].name;
+    assert.deepEqual(refusal(readProvenance(t)).missing, [
+      `resolvedDependencies[${i}] (${name}): digest.sha256, annotations.checksum (Q1…)`,
+    ]);
+  });
+
+  it('refuses configuration paths that are absolute or name no file', () => {
+    for (const path of ['/etc/passwd', 'a/../..', '.', 'x\\y.yaml', 'C:/x.yaml']) {
+      const s = ours();
+      s.predicate.buildDefinition.externalParameters.config.files[1].path = path;
+      assert.match(refusal(readProvenance(s)).missing.join('\n'), /config\.files\[1\]\.path: a relative path/, path);
+    }
+  });
+
+  it('never throws on any JSON, and what it accepts is safe to act on (property)', () => {
+    const paths: string[][] = [
+      ['predicateType'],
+      ['predicate', 'buildDefinition', 'buildType'],
+      ['predicate', 'buildDefinition', 'externalParameters'],
+      ['predicate', 'buildDefinition', 'externalParameters', 'archs'],
+      ['predicate', 'buildDefinition', 'externalParameters', 'sourceDateEpoch'],
+      ['predicate', 'buildDefinition', 'externalParameters', 'config', 'path'],
+      ['predicate', 'buildDefinition', 'externalParameters', 'config', 'files', '0', 'path'],
+      ['predicate', 'buildDefinition', 'externalParameters', 'config', 'files', '1', 'content'],
+      ['predicate', 'buildDefinition', 'externalParameters', 'config', 'files', '1', 'digest'],
+      ['predicate', 'buildDefinition', 'resolvedDependencies'],
+      ['predicate', 'buildDefinition', 'resolvedDependencies', '0'],
+      ['predicate', 'buildDefinition', 'resolvedDependencies', '1', 'annotations'],
+      ['predicate', 'buildDefinition', 'resolvedDependencies', '2', 'annotations', 'data'],
+      ['predicate', 'buildDefinition', 'resolvedDependencies', '3', 'uri'],
+      ['predicate', 'buildDefinition', 'resolvedDependencies', '4', 'content'],
+    ];
+    const edit = fc.record({ at: fc.nat(paths.length - 1), value: fc.jsonValue({ maxDepth: 3 }) });
+    fc.assert(
+      fc.property(fc.array(edit, { maxLength: 4 }), fc.jsonValue({ maxDepth: 4 }), (edits, anything) => {
+        readProvenance(anything);
+        const s = ours();
+        for (const e of edits) {
+          const path = paths[e.at] as string[];
+          let node: Json = s;
+          for (const k of path.slice(0, -1)) node = node !== null && typeof node === 'object' ? node[k] : undefined;
+          if (node !== null && typeof node === 'object') node[path.at(-1) as string] = e.value;
+        }
+        const r = readProvenance(s);
+        if (!r.replayable) {
+          assert.ok(r.missing.length > 0 && r.reason !== '');
+          return;
+        }
+        for (const f of r.plan.config.files) {
+          assert.ok(!f.path.startsWith('/') && !f.path.includes('\0') && f.path !== '.');
+          assert.equal(digestHex(digestOf(f.content)), f.sha256);
+        }
+        assert.ok(r.plan.archs.length > 0);
+        for (const p of r.plan.packages) assert.match(p.sha256, /^[0-9a-f]{64}$/);
+        for (const k of r.plan.keys) assert.ok(!k.name.includes('/'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

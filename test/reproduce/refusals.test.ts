@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { BUILD_TYPE, SLSA_V1 } from '../../src/attest/provenance.ts';
+import { type StatementBlob, statement } from '../../src/attest/storage.ts';
+import type { BuildResult } from '../../src/builder/build.ts';
+import { writeBuild } from '../../src/builder/build.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { renderReproduce } from '../../src/reproduce/render.ts';
+import { type PlatformMismatch, type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { buildAndDescribe, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
+type Json = any;
+
+describe('reproduce from a local repository: relative locations, refusals, a package file replaced', () => {
+  let root: string;
+  let result: BuildResult;
+  let provenance: Json[];
+  let n = 0;
+
+  /** The image in a new layout, with `statements(i)` about platform i as referrers. */
+  const imageWith = async (statements: (i: number) => StatementBlob[]): Promise<LayoutStore> => {
+    const store = await LayoutStore.open(join(root, `layout-${n++}`), { create: true });
+    const attested = result.images.map((image, i) => ({ manifest: image.manifest, statements: statements(i) }));
+    await writeBuild(result, store, ['v1'], { attestations: { attested, mode: 'referrers' } });
+    return store;
+  };
+  /** Platform i's provenance, edited. */
+  const edited = (i: number, edit: (s: Json) => void): StatementBlob => {
+    const s = structuredClone(provenance[i]);
+    edit(s);
+    const digest = result.images[i]?.manifest.digest;
+    assert.ok(digest);
+    return statement(SLSA_V1, s.predicate, [{ name: 'example/app', digest }]);
+  };
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-refusals-'));
+    const key = repositoryKey();
+    await writeRepository(join(root, 'served'), key);
+    // A repository given as a relative path: its package locations are relative too.
+    const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
+    result = built.result;
+    provenance = built.attested.map((a) =>
+      JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
+    );
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  it('rebuilds from relative package locations only with the folder they are relative to', async () => {
+    const store = await imageWith((i) => [edited(i, () => {})]);
+    await assert.rejects(reproduceImage(store, 'v1'), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'USAGE'), String(err));
+      assert.match(err.message, /the package location \.\.\/\.\.\/served\/repo\/x86_64\/\S+\.apk is relative/);
+      return true;
+    });
+    const kept = await LayoutStore.open(join(root, 'kept'), { create: true });
+    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app'), output: { store: kept, tags: ['rebuilt'] } });
+    assert.equal(report.match, true, renderReproduce(report));
+    // The rebuild is kept on request: the same platform manifests, under the tag asked for.
+    const rebuilt = await kept.getManifest('rebuilt');
+    assert.ok(rebuilt.kind === 'index');
+    assert.deepEqual(
+      rebuilt.index.manifests.map((m) => m.digest),
+      result.images.map((i) => i.manifest.digest),
+    );
+    await kept.close();
+    // An override from the relative location works as well.
+    const moved = await reproduceImage(store, 'v1', { repositoryOverrides: [['../../served/repo', join(root, 'served', 'repo')]] });
+    assert.equal(moved.match, true, renderReproduce(moved));
+    await store.close();
+  });
+
+  it('reports a mismatch for the platform whose package file is now another package, and still compares the others', async () => {
+    const store = await imageWith((i) => [edited(i, () => {})]);
+    const file = join(root, 'served', 'repo', 'x86_64', 'data-2.1-r3.apk');
+    const saved = await readFile(file);
+    // Another package at data's location: the rebuild with it fails, for amd64 alone.
+    await copyFile(join(root, 'served', 'repo', 'x86_64', 'tool-0.9-r1.apk'), file);
+    try {
+      const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+      const [amd, arm] = report.platforms as PlatformMismatch[];
+      assert.equal(arm?.status, 'match', renderReproduce(report));
+      assert.equal(amd?.status, 'mismatch');
+      assert.equal(amd?.rebuilt, undefined);
+      assert.deepEqual(
+        amd?.changedPackageFiles.map((c) => [c.name, c.url]),
+        [['data', '../../served/repo/x86_64/data-2.1-r3.apk']],
+      );
+      assert.match(amd?.error ?? '', /^the rebuild with the changed package files failed: .*is tool-0\.9-r1, not data-2\.1-r3/);
+      assert.match(renderReproduce(report), /package file changed: data 2\.1-r3 \(x86_64\)/);
+    } finally {
+      await writeFile(file, saved);
+      await store.close();
+    }
+  });
+
+  it('refuses a BuildKit provenance naming its build type, and a platform with no provenance', { skip: fixturesMissing }, async () => {
+    const buildkit = JSON.parse(
+      await readFile(fixture('oci', 'buildkit-provenance-slsa-v1_statement-v0.1_mode-max_local-exporter.json'), 'utf8'),
+    );
+    const amd64 = result.images[0]?.manifest.digest;
+    assert.ok(amd64);
+    const store = await imageWith((i) => (i === 0 ? [statement(SLSA_V1, buildkit.predicate, [{ name: 'x', digest: amd64 }])] : []));
+    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+    assert.equal(report.match, false);
+    const [a, b] = report.platforms as PlatformNotReplayable[];
+    assert.equal(a?.status, 'not-replayable');
+    assert.equal(a?.provenance?.buildType, 'https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md');
+    assert.match(a?.reason ?? '', /^a BuildKit build \(buildType https:\/\/github\.com\/moby\/buildkit\/.*, frontend dockerfile\.v0\)/);
+    assert.deepEqual(a?.missing, [`buildType ${BUILD_TYPE}`]);
+    assert.equal(b?.status, 'not-replayable');
+    assert.match(b?.reason ?? '', /no SLSA provenance is attached to this platform image in any storage/);
+    assert.deepEqual(b?.missing, ['SLSA provenance whose subject is this platform manifest']);
+    const text = renderReproduce(report);
+    assert.match(text, /linux\/amd64 {2}NOT REPLAYABLE/);
+    assert.match(text, /missing: buildType https:\/\/provenant\.dev\/build\/apk\/v1/);
+    assert.match(text, /not reproduced: 2 not replayable/);
+    await store.close();
+  });
+
+  it('refuses a provenance that leaves out an included configuration file, naming it', async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        s.predicate.buildDefinition.externalParameters.config.files.splice(1, 1);
+      }),
+    ]);
+    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+    for (const p of report.platforms as PlatformNotReplayable[]) {
+      assert.equal(p.status, 'not-replayable');
+      assert.deepEqual(p.missing, ['externalParameters.config.files: ../shared/common.yaml (an included file)']);
+      assert.equal(
+        p.reason,
+        'the configuration includes a file the provenance does not carry: image.yaml:1:10: include: the included file ../shared/common.yaml does not exist',
+      );
+    }
+    await store.close();
+  });
+
+  it('refuses a provenance without the apk key the configuration trusts, naming it', async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        const deps = s.predicate.buildDefinition.resolvedDependencies;
+        s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.annotations.kind !== 'apk-key');
+      }),
+    ]);
+    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+    for (const p of report.platforms as PlatformNotReplayable[]) {
+      assert.equal(p.status, 'not-replayable');
+      assert.match(
+        p.missing[0] ?? '',
+        /^resolvedDependencies: the apk key reproduce-test-[0-9a-f]+\.rsa\.pub \(contents\.keyring: \.\/keys\//,
+      );
+    }
+    await store.close();
+  });
+});
