@@ -10,6 +10,7 @@ const LAYERS: Record<string, number> = {
   'net.ts': 0,
   oci: 0,
   ref: 0,
+  io: 0,
   archive: 1,
   vfs: 1,
   auth: 1,

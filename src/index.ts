@@ -45,6 +45,7 @@ export { type ErrorCode, type ErrorDetails, isProvenantError, ProvenantError } f
 export { attestationSummaries, imageSbom, readStatements } from './image/attestations.ts';
 export { type CopyOptions, type CopyResult, copyImage } from './image/copy.ts';
 export { type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
+export type { BlobSource, ByteStream, Logger, OperationOptions, ProgressUpdate } from './io/types.ts';
 export {
   Annotation,
   assertIndex,
@@ -180,13 +181,4 @@ export { DockerArchiveStore } from './store/docker-archive.ts';
 export { LayoutStore } from './store/layout.ts';
 export { LayoutReader } from './store/layout-reader.ts';
 export { type OpenedStore, type OpenOptions, openLocation } from './store/open.ts';
-export type {
-  BlobSource,
-  ByteStream,
-  ContentStore,
-  Logger,
-  OperationOptions,
-  ProgressUpdate,
-  PutBlobOptions,
-  PutManifestOptions,
-} from './store/types.ts';
+export type { ContentStore, PutBlobOptions, PutManifestOptions } from './store/types.ts';

@@ -16,11 +16,12 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
+import { bytesSource, type OperationOptions } from '../io/types.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.ts';
-import { bytesSource, type ContentStore, type OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { ArtifactType } from './attachments.ts';
 
 /** An in-toto statement ready to store: its predicate type and its exact bytes. */

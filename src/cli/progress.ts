@@ -1,4 +1,4 @@
-import type { ProgressUpdate } from '../store/types.ts';
+import type { ProgressUpdate } from '../io/types.ts';
 
 /**
  * Turns progress events into output: one redrawn line on a terminal, plain lines (one per blob

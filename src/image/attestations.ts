@@ -8,6 +8,8 @@ import { gunzipSync } from 'node:zlib';
 import { readTar } from '../archive/tar.ts';
 import type { Attachment } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
@@ -15,8 +17,7 @@ import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
 import type { Inventory } from '../sbom/inventory.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
 
 const STATEMENT_LIMIT = 64 * 1024 * 1024;

@@ -1,10 +1,11 @@
 import { type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import type { ImageConfig, Platform } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect, MANIFEST_LIMIT } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** One image manifest of an inspected image. */
 export interface InspectedManifest {

@@ -8,13 +8,13 @@ import { pipeline } from 'node:stream/promises';
 import { tarHeader, writeTar } from '../archive/tar.ts';
 import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore, writeAtomic } from './layout.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
-import type { BlobSource, ByteStream, OperationOptions } from './types.ts';
-import { collect, MANIFEST_LIMIT, verifyStream } from './verify.ts';
 
 /**
  * `oci-archive:FILE`: an OCI image layout in a tar file, as skopeo and BuildKit write them.

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestHex, isDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -10,8 +12,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference } from '../ref/reference.ts';
 import { packDirectory } from './archive.ts';
 import { LayoutStore } from './layout.ts';
-import type { BlobSource, ByteStream, ContentStore, OperationOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
-import { collect, MANIFEST_LIMIT, verifyStream } from './verify.ts';
+import type { ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
 
 // Docker's uncompressed layer type, which schema 2 defines though registries rarely see it.
 const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';

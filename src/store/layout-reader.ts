@@ -1,19 +1,12 @@
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
 import { assertConsistentDescriptors, assertIndex } from '../oci/validate.ts';
-import type {
-  BlobSource,
-  ByteStream,
-  ContentStore,
-  OperationOptions,
-  PutBlobOptions,
-  PutManifestOptions,
-  ReferrersOptions,
-} from './types.ts';
-import { collect, MANIFEST_LIMIT } from './verify.ts';
+import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /** The name of an image layout's marker file. */
 export const LAYOUT_FILE = 'oci-layout';

@@ -4,6 +4,8 @@ import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
+import { MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
@@ -20,8 +22,7 @@ import {
   type Writers,
 } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
-import type { BlobSource, ByteStream, OperationOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
-import { MANIFEST_LIMIT, verifyStream } from './verify.ts';
+import type { PutBlobOptions, PutManifestOptions } from './types.ts';
 
 const LAYOUT_VERSION = '1.0.0';
 const TMP_PREFIX = '.tmp-';
@@ -223,7 +224,7 @@ export class LayoutStore extends LayoutReader {
   async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
     const desc = descriptorOf(stored);
     // A manifest is small: one that is there is always checked before it is trusted.
-    await this.putBlob({ descriptor: desc, open: async () => oneChunk(stored.bytes) }, { ...options, verifyExisting: true });
+    await this.putBlob({ descriptor: desc, open: async () => streamOf(stored.bytes) }, { ...options, verifyExisting: true });
     const tags = options.tags ?? [];
     const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
     if (tags.length === 0 && subject === undefined && !options.keepAsRoot) return;
@@ -591,10 +592,6 @@ function layoutEntry(stored: Stored): Descriptor {
   const d = descriptorOf(stored);
   if (doc.artifactType !== undefined) d.artifactType = doc.artifactType;
   return d;
-}
-
-async function* oneChunk(bytes: Uint8Array): ByteStream {
-  yield bytes;
 }
 
 /** Writes a file through a temporary name and a rename, so readers never see half of it. */

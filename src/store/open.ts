@@ -1,9 +1,10 @@
 import { ProvenantError } from '../errors.ts';
+import type { Logger, ProgressUpdate } from '../io/types.ts';
 import type { Location } from '../ref/location.ts';
 import { openOciArchive } from './archive.ts';
 import { DockerArchiveStore, repoTag } from './docker-archive.ts';
 import { LayoutStore } from './layout.ts';
-import type { ContentStore, Logger, ProgressUpdate } from './types.ts';
+import type { ContentStore } from './types.ts';
 
 /** Options for opening any store from a location. */
 export interface OpenOptions {

@@ -1,4 +1,5 @@
 import { ProvenantError } from '../errors.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -6,15 +7,7 @@ import type { Descriptor, ImageIndex } from '../oci/types.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { RegistryClient, type RegistryClientOptions, referrersTag } from '../registry/client.ts';
 import { referrerDescriptor } from './layout-reader.ts';
-import type {
-  BlobSource,
-  ByteStream,
-  ContentStore,
-  OperationOptions,
-  PutBlobOptions,
-  PutManifestOptions,
-  ReferrersOptions,
-} from './types.ts';
+import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /**
  * A repository in a registry, as a {@link ContentStore}. Blobs are checked with a HEAD before

@@ -14,13 +14,13 @@ import { readImageGraph } from '../../src/compat/graph.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
 import { planFromGraph, TRANSFORMS } from '../../src/compat/transforms.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation } from '../../src/oci/types.ts';
-import { bytesSource } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { cosignTagOf, layouts, synth } from './images.ts';
 
 const stores = layouts();

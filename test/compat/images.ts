@@ -11,12 +11,13 @@ import { zstdCompressSync } from 'node:zlib';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { DOCKER_LAYER_TAR } from '../../src/compat/detectors.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../../src/oci/types.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource, type ContentStore } from '../../src/store/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { makeLayer, pseudoRandomBytes } from '../helpers/images.ts';
 
 /** A referrer to attach. */

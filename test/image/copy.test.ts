@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import type { ProgressUpdate } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import type { ProgressUpdate } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 
 const dirs: string[] = [];

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import type { Logger, ProgressUpdate } from '../../src/io/types.ts';
 import type { Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import type { RegistryStore } from '../../src/store/registry.ts';
-import type { Logger, ProgressUpdate, PutManifestOptions } from '../../src/store/types.ts';
+import type { PutManifestOptions } from '../../src/store/types.ts';
 import { type ProxyEvent, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import type { ProgressUpdate } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { parseReference } from '../../src/ref/reference.ts';
 import { openRegistryStore } from '../../src/store/registry.ts';
-import type { ProgressUpdate } from '../../src/store/types.ts';
 import { makeImage, pseudoRandomBytes, sh, toolMissing } from '../helpers/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { FAST_RETRY, readAll, recording, storeAt } from './common.ts';

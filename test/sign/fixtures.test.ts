@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { parsePublicKey, pemDecode, pemDecodeAll } from '../../src/sign/keys.ts';
 import type { Signed } from '../../src/sign/signer.ts';
 import { findSignatures, signatureLayer } from '../../src/sign/storage.ts';
 import { parseTrustedRoot } from '../../src/sign/trust.ts';
 import { type CheckedSignature, type VerificationPolicy, type VerifyOptions, verifyImage } from '../../src/sign/verify.ts';
-import { bytesSource } from '../../src/store/types.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import {
   cimageLayer,

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -8,7 +9,7 @@ import type { ImageManifest } from '../../src/oci/types.ts';
 import { appendCosignLayer, type CosignLayer } from '../../src/sign/storage.ts';
 import { parseTrustedRoot, type TrustedRoot } from '../../src/sign/trust.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource, type ContentStore } from '../../src/store/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { fixture } from '../helpers/fixtures.ts';
 
 const dirs: string[] = [];

@@ -10,6 +10,7 @@ import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import fc from 'fast-check';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import type { ByteStream } from '../../src/io/types.ts';
 import { parseStored, type Stored } from '../../src/oci/content.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -24,7 +25,7 @@ import { appendCosignLayer, cosignTag, findSignatures, writeBundleReferrer } fro
 import { emptyTrustedRoot } from '../../src/sign/trust.ts';
 import { assertVerified, verifyImage } from '../../src/sign/verify.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
-import type { ByteStream, ContentStore } from '../../src/store/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { putCosignLayer, removeTemp, tempLayout } from './helpers.ts';

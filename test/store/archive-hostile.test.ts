@@ -13,11 +13,11 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type TarEntryType, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { collect } from '../../src/io/verify.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import type { ContentStore } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 
 // Deep enough that no generated archive can climb above the sandbox even through a reader that

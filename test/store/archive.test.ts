@@ -7,12 +7,12 @@ import { after, describe, it } from 'node:test';
 import { readTar, type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { collect } from '../../src/io/verify.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeImage } from '../helpers/images.ts';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { isManifestLike, MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeImage } from '../helpers/images.ts';
 
 // Several processes writing one layout at once, with `gc` running beside them: every tag

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource } from '../../src/store/types.ts';
-import { collect, MANIFEST_LIMIT } from '../../src/store/verify.ts';
 import { makeImage, makeReferrer, sh, toolMissing } from '../helpers/images.ts';
 
 const dirs: string[] = [];

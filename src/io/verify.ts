@@ -1,3 +1,7 @@
+/**
+ * Checked reading: a stream passed through against its descriptor's digest and size, and small
+ * documents read whole under a size cap.
+ */
 import { concatBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { Digester, digestAlgorithm, digestMismatch } from '../oci/digest.ts';
@@ -42,11 +46,6 @@ export async function collect(stream: ByteStream, limit: number, where: string):
     parts.push(chunk);
   }
   return concatBytes(parts, total);
-}
-
-/** A one-chunk stream. */
-export async function* streamOf(bytes: Uint8Array): ByteStream {
-  yield bytes;
 }
 
 /**
