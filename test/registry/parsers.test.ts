@@ -4,9 +4,10 @@ import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { parseChallenges, quote } from '../../src/registry/challenge.ts';
-import { isLoopback, redactUrl, referrersTag } from '../../src/registry/client.ts';
 import { parseErrorBody, responseError } from '../../src/registry/errors.ts';
+import { isLoopback, redactUrl } from '../../src/registry/http.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
+import { referrersTag } from '../../src/registry/referrers.ts';
 import { backoffDelay, parseHttpDate, parseRetryAfter, retryAfterWait } from '../../src/registry/retry.ts';
 import { covers, scopeKey, scopeSet } from '../../src/registry/scope.ts';
 
