@@ -12,7 +12,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference } from '../ref/reference.ts';
 import { packDirectory } from './archive.ts';
 import { LayoutStore } from './layout.ts';
-import type { ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
+import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
 
 // Docker's uncompressed layer type, which schema 2 defines though registries rarely see it.
 const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
@@ -191,8 +191,8 @@ export class DockerArchiveStore implements ContentStore {
     return s;
   }
 
-  /** The one image to use when the location names none: the only image, or an error. */
-  defaultTarget(): string {
+  /** The one image to use when the location names none: the only image, or USAGE naming the images. */
+  async defaultTarget(): Promise<string> {
     if (this.#images.length === 1) return this.#images[0]!.stored.digest;
     throw new ProvenantError('USAGE', `the archive holds ${this.#images.length} images; name one`, {
       where: this.location,
@@ -221,12 +221,12 @@ export class DockerArchiveStore implements ContentStore {
     return [];
   }
 
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     const work = this.#work;
     if (work === undefined) return; // read in place, or closed already
     this.#work = undefined;
     try {
-      if (this.#blobs && this.#images.length > 0) {
+      if (this.#blobs && this.#images.length > 0 && !options.discard) {
         const out = join(work, 'out');
         const manifest: SavedImage[] = this.#images.map(({ stored, tags }) => {
           if (stored.kind !== 'manifest') throw new Error('unreachable');
@@ -241,7 +241,7 @@ export class DockerArchiveStore implements ContentStore {
         // so that no reader takes an empty index.json for the archive's contents.
         await rm(join(out, 'index.json'), { force: true });
         await rm(join(out, 'oci-layout'), { force: true });
-        await packDirectory(out, this.#path);
+        await packDirectory(out, this.#path, options.signal);
       }
     } finally {
       await rm(work, { recursive: true, force: true });

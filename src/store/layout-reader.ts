@@ -90,6 +90,16 @@ export abstract class LayoutReader implements ContentStore {
     return parseStored(bytes, { mediaType: desc.mediaType, digest: desc.digest, where });
   }
 
+  /** The layout's only image (index.json has one entry); USAGE naming the tags when it has several. */
+  async defaultTarget(): Promise<string> {
+    await this.refresh();
+    const roots = this.topIndex.manifests;
+    if (roots.length === 1) return roots[0]!.digest;
+    throw new ProvenantError('USAGE', `${this.location} holds ${roots.length} images; say which`, {
+      hint: `add :TAG (tags: ${this.#tags().join(', ') || 'none'}) or @DIGEST`,
+    });
+  }
+
   #tags(): string[] {
     const tags = this.topIndex.manifests.map((m) => m.annotations?.[Annotation.RefName]).filter((t): t is string => t !== undefined);
     return [...new Set(tags)].sort();

@@ -24,7 +24,7 @@ export interface RegistryOpenOptions {
 /** A store opened from a location, and what in it the location names. */
 export interface OpenedStore {
   store: ContentStore;
-  /** The tag or digest the location names, if any. */
+  /** The tag or digest the location names, if any; else {@link defaultTarget} of `store` says which image. */
   target: string | undefined;
   /** Tags the location asks to write. */
   tags: string[];
@@ -58,5 +58,17 @@ async function openArchive(location: Location & { kind: 'oci-archive' | 'docker-
   const store = await DockerArchiveStore.open(location.path, { write: options.write === true });
   const ref = location.reference;
   if (options.write) return { store, target: undefined, tags: ref === undefined ? [] : [repoTag(ref)] };
-  return { store, target: ref === undefined ? store.defaultTarget() : repoTag(ref), tags: [] };
+  return { store, target: ref === undefined ? undefined : repoTag(ref), tags: [] };
+}
+
+/**
+ * The image to use in a store whose location names none: {@link ContentStore.defaultTarget} (a
+ * layout's or archive's only image), for any store.
+ *
+ * @throws ProvenantError `USAGE` when the store holds several images (the message lists the
+ *   tags), or has no notion of a default (a registry repository)
+ */
+export async function defaultTarget(store: ContentStore): Promise<string> {
+  if (store.defaultTarget !== undefined) return store.defaultTarget();
+  throw new ProvenantError('USAGE', `${store.location} names no tag or digest`, { hint: 'add :TAG or @sha256:DIGEST' });
 }

@@ -5,7 +5,8 @@ import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
 import type { ImageReference } from '../ref/reference.ts';
-import { RegistryClient, type RegistryClientOptions, referrersTag } from '../registry/client.ts';
+import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
+import { referrersTag } from '../registry/referrers.ts';
 import { referrerDescriptor } from './layout-reader.ts';
 import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 

@@ -33,6 +33,14 @@ export interface PutManifestOptions extends OperationOptions {
   keepAsRoot?: boolean | undefined;
 }
 
+/** Options of {@link ContentStore.close}. */
+export interface CloseOptions {
+  /** Throw away what was not written yet rather than finish it (see {@link ContentStore.close}). */
+  discard?: boolean | undefined;
+  /** Cancels the writing of an archive; the file is then left as it was. */
+  signal?: AbortSignal | undefined;
+}
+
 /** Options of {@link ContentStore.referrers}. */
 export interface ReferrersOptions extends OperationOptions {
   artifactType?: string | undefined;
@@ -80,8 +88,19 @@ export interface ContentStore {
   /** Manifests whose `subject` is `subject`, as descriptors with `artifactType` and annotations. */
   referrers(subject: Digest, options?: ReferrersOptions): Promise<Descriptor[]>;
 
-  /** Finishes writing (archives are written here) and releases resources. */
-  close(): Promise<void>;
+  /**
+   * The image a location means when it names none: the only image of a layout or archive (as
+   * skopeo takes it). USAGE, naming the tags, when it holds several. Stores without the notion
+   * (a registry repository) leave it out; use {@link defaultTarget} to call it on any store.
+   */
+  defaultTarget?(): Promise<string>;
+
+  /**
+   * Finishes writing (archives are written here) and releases resources. With `discard`, what
+   * this store was to write is thrown away instead: an archive is not written (an existing one
+   * stays as it was) and its temporary files go. For a failed or cancelled operation.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 // src/build imports these from here; the builder branch moves it to io/types.ts, and this

@@ -126,7 +126,7 @@ describe('archives', () => {
     const { outcome, sandbox } = await inSandbox(async () => {
       const store = await DockerArchiveStore.open(evil);
       try {
-        const stored = await store.getManifest(store.defaultTarget());
+        const stored = await store.getManifest(await store.defaultTarget());
         return stored.kind === 'manifest' ? [stored.manifest.config.digest, ...stored.manifest.layers.map((l) => l.digest)] : [];
       } finally {
         await store.close();
