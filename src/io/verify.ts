@@ -3,7 +3,7 @@
  * documents read whole under a size cap.
  */
 import { concatBytes } from '../bytes.ts';
-import { ProvenantError } from '../errors.ts';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { Digester, digestAlgorithm, digestMismatch } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { ByteStream } from './types.ts';
@@ -34,6 +34,18 @@ function sizeMismatch(d: Descriptor, got: number, where: string, how: string): P
     where,
     hint: 'the content was truncated or changed in storage or transit',
   });
+}
+
+/**
+ * Passes a stream through until `signal` fires, then fails with ABORTED at the next chunk. For
+ * file streams: giving one the signal itself makes it emit an 'error' that nobody may be
+ * listening for yet (a blob opened but not read), which ends the process.
+ */
+export async function* untilAborted(stream: ByteStream, signal: AbortSignal | undefined): ByteStream {
+  for await (const chunk of stream) {
+    throwIfAborted(signal);
+    yield chunk;
+  }
 }
 
 /** Reads a whole (small) stream into one array, refusing more than `limit` bytes. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, isNotFound, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
-import { MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
+import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
@@ -146,7 +146,7 @@ export class LayoutStore extends LayoutReader {
     const prefix = offset > 0 ? createReadStream(path, { start: 0, end: offset - 1 }) : undefined;
     // 1 MiB reads: large blobs move in fewer, larger chunks (fewer hash and socket calls).
     return verifyStream(
-      createReadStream(path, { start: offset, signal: options.signal, highWaterMark: 1 << 20 }),
+      untilAborted(createReadStream(path, { start: offset, highWaterMark: 1 << 20 }), options.signal),
       descriptor,
       where,
       prefix,

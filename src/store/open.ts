@@ -1,9 +1,11 @@
+/**
+ * Opening the store a location names (`oci:`, `oci-archive:`, `docker-archive:`, a registry
+ * reference), and the image a location means when it names none. Each kind's module loads only
+ * when a location of that kind is opened, which keeps a command's start-up short.
+ */
 import { ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
 import type { Location } from '../ref/location.ts';
-import { openOciArchive } from './archive.ts';
-import { DockerArchiveStore, repoTag } from './docker-archive.ts';
-import { LayoutStore } from './layout.ts';
 import type { ContentStore } from './types.ts';
 
 /** Options for opening any store from a location. */
@@ -34,6 +36,7 @@ export interface OpenedStore {
 export async function openLocation(location: Location, options: OpenOptions = {}): Promise<OpenedStore> {
   switch (location.kind) {
     case 'oci': {
+      const { LayoutStore } = await import('./layout.ts');
       const store = await LayoutStore.open(location.path, { create: options.write === true });
       return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
     }
@@ -52,9 +55,11 @@ export async function openLocation(location: Location, options: OpenOptions = {}
 
 async function openArchive(location: Location & { kind: 'oci-archive' | 'docker-archive' }, options: OpenOptions): Promise<OpenedStore> {
   if (location.kind === 'oci-archive') {
+    const { openOciArchive } = await import('./archive.ts');
     const store = await openOciArchive(location.path, { write: options.write === true });
     return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
   }
+  const { DockerArchiveStore, repoTag } = await import('./docker-archive.ts');
   const store = await DockerArchiveStore.open(location.path, { write: options.write === true });
   const ref = location.reference;
   if (options.write) return { store, target: undefined, tags: ref === undefined ? [] : [repoTag(ref)] };
