@@ -7,6 +7,17 @@ export { type Attachment, type AttachmentKind, type AttachmentStorage, findAttac
 /** Attestations: provenance, statements, and the storages a target accepts. */
 export { builderIdFromEnv, type ProvenanceInput, provenance, provenancePredicate } from './attest/provenance.ts';
 export { type AttestationMode, type Attested, type StatementBlob, statement, storeAttestations } from './attest/storage.ts';
+/** Registries: the Distribution API client and where its credentials come from. */
+export { Credentials, type CredentialsInit } from './auth/credentials.ts';
+export {
+  type DefaultKeychainOptions,
+  DockerConfigKeychain,
+  type DockerConfigKeychainOptions,
+  defaultKeychain,
+  PodmanAuthKeychain,
+  type PodmanAuthKeychainOptions,
+} from './auth/docker-config.ts';
+export { anonymousKeychain, chainKeychains, type Keychain, StaticKeychain, staticKeychain } from './auth/keychain.ts';
 /** Building images: configuration, the build, its lock, and writing it to a store. */
 export {
   type BuildOptions,
@@ -42,10 +53,22 @@ export {
   type Verdict,
 } from './compat/index.ts';
 export { type ErrorCode, type ErrorDetails, isProvenantError, ProvenantError } from './errors.ts';
-export { attestationSummaries, imageSbom, readStatements } from './image/attestations.ts';
+/** Images: attaching a predicate, copying, inspecting, and reading what is attached. */
+export { type AttachPredicateOptions, type AttachResult, attachPredicate } from './image/attach.ts';
+export { attestationSummaries, type ImageSbomOptions, imageSbom, type ReadStatement, readStatements } from './image/attestations.ts';
 export { type CopyOptions, type CopyResult, copyImage } from './image/copy.ts';
-export { type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
-export type { BlobSource, ByteStream, Logger, OperationOptions, ProgressUpdate } from './io/types.ts';
+export { type InspectedManifest, type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
+/** What every long operation shares, and the one way files are replaced. */
+export { type WriteFileOptions, writeFileAtomic } from './io/files.ts';
+export {
+  type BlobSource,
+  type ByteStream,
+  bytesSource,
+  type Logger,
+  type OperationOptions,
+  type ProgressUpdate,
+  silentLogger,
+} from './io/types.ts';
 export {
   Annotation,
   assertIndex,
@@ -112,6 +135,10 @@ export { compareDebVersions } from './pkg/deb/version.ts';
 /** The resolver shared by apk and deb. */
 export { type Candidate, type Requirement, resolve, type VersionScheme } from './pkg/resolve/resolve.ts';
 export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
+export { type PutManifestResult, type ReadBlobOptions, RegistryClient, type RegistryClientOptions } from './registry/client.ts';
+export type { RetryOptions } from './registry/retry.ts';
+export type { TransportOptions } from './registry/transport.ts';
+export type { UploadBlobOptions } from './registry/uploads.ts';
 /** SBOMs. */
 export { cyclonedxDocument, type Inventory, type InventoryPackage, spdxDocument, spdxIndexDocument } from './sbom/index.ts';
 /** Signing and verification in cosign 2's and cosign 3's formats. */
@@ -178,7 +205,11 @@ export {
 } from './sign/verify.ts';
 export { OciArchiveStore, openOciArchive } from './store/archive.ts';
 export { DockerArchiveStore } from './store/docker-archive.ts';
-export { LayoutStore } from './store/layout.ts';
+export { type GcResult, type LayoutOpenOptions, LayoutStore } from './store/layout.ts';
 export { LayoutReader } from './store/layout-reader.ts';
-export { type OpenedStore, type OpenOptions, openLocation } from './store/open.ts';
-export type { ContentStore, PutBlobOptions, PutManifestOptions } from './store/types.ts';
+export { defaultTarget, type OpenedStore, type OpenOptions, openLocation, type RegistryOpenOptions } from './store/open.ts';
+export { RegistryStore } from './store/registry.ts';
+export { type RegistryAccessOptions, registryAccess } from './store/registry-access.ts';
+export type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './store/types.ts';
+/** The tool's version. */
+export { VERSION } from './version.ts';

@@ -281,7 +281,7 @@ function decodeAuth(auth: unknown): { username: string; password: string } | und
  * `{"ServerURL","Username","Secret"}`, and a Username of `<token>` means the secret is an
  * identity token. "credentials not found" (exit status 1) means none.
  */
-export async function runCredentialHelper(
+async function runCredentialHelper(
   name: string,
   serverUrl: string,
   options: FileKeychainOptions = {},

@@ -111,7 +111,7 @@ export function attestationsFor(
 }
 
 /** `--provenance`: `false`, `true`, or BuildKit's `mode=min|max` and `version=v1|v0.2`. */
-export function parseProvenance(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
+function parseProvenance(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
   if (text === 'false' || text === '0') return false;
   const out: { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } = { mode: 'min', version: 'v1' };
   if (text === 'true' || text === '1' || text === '') return out;

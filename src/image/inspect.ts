@@ -1,4 +1,5 @@
 import { type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
+import { decodeUtf8 } from '../bytes.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
@@ -99,7 +100,7 @@ async function platformFromConfig(
   const bytes = await collect(await store.readBlob(config, options), MANIFEST_LIMIT, `${store.location}@${config.digest}`);
   let c: Partial<ImageConfig>;
   try {
-    c = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;
+    c = JSON.parse(decodeUtf8(bytes)) as Partial<ImageConfig>;
   } catch {
     // An artifact's config need not be an image config; inspect shows no platform then.
     return undefined;

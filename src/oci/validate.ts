@@ -152,13 +152,6 @@ export function indexViolations(value: unknown): Violation[] {
   return out;
 }
 
-/** Violations of the content-descriptor schema; empty when `value` is valid. */
-export function descriptorViolations(value: unknown): Violation[] {
-  const out: Violation[] = [];
-  contentDescriptor(value, '', out);
-  return out;
-}
-
 function fail(kind: string, violations: Violation[], where: string | undefined): never {
   const first = violations.slice(0, 3).map((v) => `${v.pointer || '/'} ${v.message}`);
   const more = violations.length > 3 ? ` (and ${violations.length - 3} more)` : '';

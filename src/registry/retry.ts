@@ -24,15 +24,6 @@ export function backoffDelay(retry: number, options: RetryOptions, random: () =>
   return Math.round(exp / 2 + (random() * exp) / 2);
 }
 
-/**
- * `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP-date. Returns milliseconds from `now`,
- * capped at `cap`, or undefined when absent or unreadable.
- */
-export function parseRetryAfter(value: string | null | undefined, now: number, cap: number): number | undefined {
-  const ms = retryAfterMs(value, now);
-  return ms === undefined ? undefined : Math.min(cap, ms);
-}
-
 /** What a `Retry-After` answer asked for, and what will be waited. */
 export interface RetryAfterWait {
   /** Milliseconds to wait: what was asked, at most the cap. */

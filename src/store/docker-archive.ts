@@ -2,6 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TarView, type TarViewFile } from '../archive/view.ts';
+import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
@@ -88,7 +89,7 @@ export class DockerArchiveStore implements ContentStore {
     try {
       if (file === undefined) throw new Error('no manifest.json');
       const bytes = await collect(view.read(file), MANIFEST_LIMIT, `${this.location}/manifest.json`);
-      saved = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as SavedImage[];
+      saved = JSON.parse(decodeUtf8(bytes, true)) as SavedImage[];
     } catch (cause) {
       if (cause instanceof ProvenantError && cause.code !== 'INVALID_MANIFEST') throw cause;
       throw new ProvenantError('INVALID_ARCHIVE', 'manifest.json is missing, too large or not JSON', { where: this.location, cause });

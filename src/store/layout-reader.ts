@@ -1,3 +1,4 @@
+import { decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -154,7 +155,7 @@ function stripRefName(d: Descriptor): Descriptor {
 export function checkLayoutFile(bytes: Uint8Array, where: string): void {
   let version: unknown;
   try {
-    version = (JSON.parse(new TextDecoder('utf-8').decode(bytes)) as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
+    version = (JSON.parse(decodeUtf8(bytes)) as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
   } catch (cause) {
     throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} is not JSON`, { where, cause });
   }
@@ -171,7 +172,7 @@ export function checkLayoutFile(bytes: Uint8Array, where: string): void {
 export function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    value = JSON.parse(decodeUtf8(bytes, true));
   } catch (cause) {
     throw new ProvenantError('INVALID_LAYOUT', 'index.json is not valid JSON', { where, cause });
   }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { encodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, isNotFound, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
@@ -100,7 +101,7 @@ export class LayoutStore extends LayoutReader {
       layoutText = await readLayoutFile(path, where);
       if (layoutText === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
     }
-    checkLayoutFile(new TextEncoder().encode(layoutText), where);
+    checkLayoutFile(encodeUtf8(layoutText), where);
     return new LayoutStore(path, await readIndexJson(path, where), options);
   }
 

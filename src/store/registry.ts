@@ -4,8 +4,7 @@ import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
-import type { ImageReference } from '../ref/reference.ts';
-import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
+import type { RegistryClient } from '../registry/client.ts';
 import { referrersTag } from '../registry/referrers.ts';
 import { referrerDescriptor } from './layout-reader.ts';
 import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
@@ -135,13 +134,4 @@ function callOf(options: OperationOptions): { signal?: AbortSignal; onProgress?:
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   };
-}
-
-/** Opens the repository a reference names (its tag or digest is the caller's to use). */
-export function openRegistryStore(
-  ref: ImageReference,
-  options: RegistryClientOptions & { client?: RegistryClient | undefined } = {},
-): RegistryStore {
-  const { client, ...clientOptions } = options;
-  return new RegistryStore(client ?? new RegistryClient(ref.registry, clientOptions), ref.repository);
 }

@@ -8,7 +8,11 @@ import { parseErrorBody, responseError } from '../../src/registry/errors.ts';
 import { isLoopback, redactUrl } from '../../src/registry/http.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
 import { referrersTag } from '../../src/registry/referrers.ts';
-import { backoffDelay, parseHttpDate, parseRetryAfter, retryAfterWait } from '../../src/registry/retry.ts';
+import { backoffDelay, parseHttpDate, retryAfterWait } from '../../src/registry/retry.ts';
+
+/** The wait a Retry-After value asks for, capped, in ms (undefined when it says nothing usable). */
+const parseRetryAfter = (value: string | null, now: number, cap: number): number | undefined => retryAfterWait(value, now, cap)?.ms;
+
 import { covers, scopeKey, scopeSet } from '../../src/registry/scope.ts';
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".split('');

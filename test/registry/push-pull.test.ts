@@ -5,11 +5,9 @@ import type { ProgressUpdate } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
-import { parseReference } from '../../src/ref/reference.ts';
-import { openRegistryStore } from '../../src/store/registry.ts';
 import { makeImage, pseudoRandomBytes, sh, toolMissing } from '../helpers/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { FAST_RETRY, readAll, recording, storeAt } from './common.ts';
+import { readAll, recording, storeAt } from './common.ts';
 
 describe('RegistryStore against distribution', { skip: registryMissing }, () => {
   let reg: TestRegistry;
@@ -125,7 +123,7 @@ describe('RegistryStore against distribution', { skip: registryMissing }, () => 
         })(),
     };
     assert.equal(await src.putBlob(source), 'stored');
-    const dst = openRegistryStore(parseReference(`${reg.host}/pp/mount-dst:v1`), { retry: FAST_RETRY });
+    const dst = storeAt(reg.host, 'pp/mount-dst');
     const events: ProgressUpdate[] = [];
     assert.equal(await dst.putBlob(source, { mountFrom: ['pp/mount-src'], onProgress: (e) => events.push(e) }), 'mounted');
     assert.ok(events.some((e) => e.kind === 'blob' && e.phase === 'mounted'));
@@ -147,7 +145,7 @@ describe('RegistryStore against distribution', { skip: registryMissing }, () => 
   });
 
   it('lists many tags across pages', async () => {
-    const store = openRegistryStore(parseReference(`${reg.host}/pp/tags`), { retry: FAST_RETRY, tagPageSize: 2 });
+    const store = storeAt(reg.host, 'pp/tags', { tagPageSize: 2 });
     const made = await makeImage(store, { tag: 't0' });
     const tags = ['t1', 't2', 't3', 't4'];
     await store.putManifest(made.root, { tags });
