@@ -54,7 +54,7 @@ export const DESIGN: Record<string, ModuleRule> = {
   ref: { band: 'ground', imports: [...BASE, 'oci'] },
   io: { band: 'ground', imports: [...BASE, 'oci'] },
   vfs: { band: 'ground', imports: BASE },
-  archive: { band: 'I/O', imports: [...BASE, 'io'] },
+  archive: { band: 'I/O', imports: FLOOR },
   auth: { band: 'I/O', imports: BASE },
   registry: { band: 'I/O', imports: [...FLOOR, 'version.ts', 'net.ts', 'ref', 'auth'] },
   store: { band: 'I/O', imports: [...FLOOR, 'ref', 'archive', 'auth', 'registry'] },

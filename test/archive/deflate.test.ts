@@ -14,8 +14,8 @@ import {
   pinnedGzip,
   pinnedGzipBytes,
   precompressSegment,
-  walkDeflate,
 } from '../../src/archive/deflate.ts';
+import { walkDeflate } from '../../src/archive/deflate-walk.ts';
 import { isGzip } from '../../src/archive/gzip.ts';
 import { ProvenantError } from '../../src/errors.ts';
 import { toolMissing } from '../helpers/images.ts';
