@@ -104,23 +104,8 @@ export {
   type StoredManifest,
   verifyDigest,
 } from './oci/index.ts';
-/** Pinning GitHub Actions: every uses: to a commit SHA or image digest. */
-export {
-  DEFAULT_GIT_BASE,
-  type ImageResolver,
-  imageDigestResolver,
-  type PinEntry,
-  type PinFileResult,
-  type PinKind,
-  type PinOptions,
-  type PinResult,
-  parseUses,
-  pinWorkflows,
-  scanUses,
-  type UsesSite,
-  type UsesTarget,
-  writePinned,
-} from './pin/index.ts';
+/** Pinning GitHub Actions: every uses: to a commit SHA or image digest (pin/index.ts lists the names). */
+export * from './pin/index.ts';
 /** apk: reading, verifying and writing packages and indexes, and apk-tools' version order. */
 export { type ApkIndex, type ApkPackageInfo, readApkIndex } from './pkg/apk/apkindex.ts';
 export { type ApkPackage, readApkPackage } from './pkg/apk/package.ts';

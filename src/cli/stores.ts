@@ -7,6 +7,7 @@ import { ProvenantError } from '../errors.ts';
 import { parseLocation } from '../ref/location.ts';
 import { defaultTarget, type OpenedStore, openLocation, type RegistryOpenOptions } from '../store/open.ts';
 import { registryAccess } from '../store/registry-access.ts';
+import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 
@@ -50,6 +51,19 @@ export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: 
     }
   }
   return result;
+}
+
+/** Runs `task` on the image `text` names: its store and the tag or digest it means (see {@link withStores}). */
+export async function withImage<T>(
+  args: ParsedArgs,
+  io: CliIo,
+  text: string,
+  task: (store: ContentStore, target: string) => Promise<T>,
+): Promise<T> {
+  return withStores(args, io, async (stores) => {
+    const opened = await stores.open(text);
+    return task(opened.store, await targetOf(opened));
+  });
 }
 
 /** The tag or digest the location names, else the store's only image. */

@@ -12,7 +12,19 @@ import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { type Answer, baseType, drain, MiB, networkError, type Op, parseJsonObject, readLimited, targetWhere } from './http.ts';
+import {
+  type Answer,
+  baseType,
+  drain,
+  type Method,
+  MiB,
+  networkError,
+  type Op,
+  parseJsonObject,
+  type Req,
+  readLimited,
+  targetWhere,
+} from './http.ts';
 import { nextLink } from './link.ts';
 import { listReferrers, type ReferrersSupport } from './referrers.ts';
 import { backoffDelay, isNetworkError, sleep } from './retry.ts';
@@ -79,6 +91,30 @@ export class RegistryClient {
     return `RegistryClient(${this.registry})`;
   }
 
+  /**
+   * A request about one manifest or blob of `repository` (`path` is `manifests/<target>` or
+   * `blobs/<digest>`), needing `pull` unless `actions` says more; errors name the repository
+   * and target, never the URL.
+   */
+  async #send(
+    op: Op,
+    method: Method,
+    repository: string,
+    path: string,
+    request: Pick<Req, 'accept' | 'what' | 'headers' | 'body'> & { actions?: Array<'pull' | 'push' | 'delete'> },
+  ): Promise<Answer> {
+    const { actions, ...rest } = request;
+    return this.#t.send({
+      ...rest,
+      method,
+      url: await this.#t.url(`/v2/${repository}/${path}`, op),
+      scopes: [repositoryScope(repository, actions ?? ['pull'])],
+      repository,
+      where: targetWhere(this.registry, repository, path.slice(path.indexOf('/') + 1)),
+      op,
+    });
+  }
+
   /** Checks that the registry answers the API (`GET /v2/`) and learns how it authenticates. */
   async ping(options: OperationOptions = {}): Promise<void> {
     await this.#t.ping(this.#t.op(options));
@@ -91,17 +127,10 @@ export class RegistryClient {
    */
   async headManifest(repository: string, target: string, options: OperationOptions = {}): Promise<Descriptor | undefined> {
     const op = this.#t.op(options);
-    const where = targetWhere(this.registry, repository, target);
-    const { res } = await this.#t.send({
-      method: 'HEAD',
-      url: await this.#t.url(`/v2/${repository}/manifests/${target}`, op),
-      scopes: [repositoryScope(repository, ['pull'])],
-      repository,
+    const { res } = await this.#send(op, 'HEAD', repository, `manifests/${target}`, {
       headers: { accept: MANIFEST_ACCEPT },
       accept: [200, 404],
       what: `resolve ${target}`,
-      where,
-      op,
     });
     if (res.status === 404) return undefined;
     const digest = res.headers.get('docker-content-digest') ?? '';
@@ -122,19 +151,13 @@ export class RegistryClient {
   async getManifest(repository: string, target: string, options: OperationOptions = {}): Promise<Stored> {
     const op = this.#t.op(options);
     const where = targetWhere(this.registry, repository, target);
-    const { res } = await this.#t.send({
-      method: 'GET',
-      url: await this.#t.url(`/v2/${repository}/manifests/${target}`, op),
-      scopes: [repositoryScope(repository, ['pull'])],
-      repository,
+    const { res } = await this.#send(op, 'GET', repository, `manifests/${target}`, {
       // Every manifest type we read, OCI first: distribution 2.8 answers 404 (MANIFEST_UNKNOWN)
       // for a manifest stored as OCI when Accept does not name its type (distribution#3099),
       // and converts or refuses by Accept elsewhere.
       headers: { accept: MANIFEST_ACCEPT },
       accept: [200],
       what: `get manifest ${target}`,
-      where,
-      op,
     });
     const bytes = await readLimited(res, MANIFEST_LIMIT, where);
     const served = res.headers.get('docker-content-digest');
@@ -149,17 +172,12 @@ export class RegistryClient {
   async putManifest(repository: string, target: string, stored: Stored, options: OperationOptions = {}): Promise<PutManifestResult> {
     const op = this.#t.op(options);
     const where = targetWhere(this.registry, repository, target);
-    const { res } = await this.#t.send({
-      method: 'PUT',
-      url: await this.#t.url(`/v2/${repository}/manifests/${target}`, op),
-      scopes: [repositoryScope(repository, ['pull', 'push'])],
-      repository,
+    const { res } = await this.#send(op, 'PUT', repository, `manifests/${target}`, {
       headers: { 'content-type': stored.mediaType },
       body: async () => stored.bytes,
       accept: [200, 201, 202],
       what: `push manifest ${target}`,
-      where,
-      op,
+      actions: ['pull', 'push'],
     });
     await drain(res);
     const answered = res.headers.get('docker-content-digest');
@@ -176,15 +194,10 @@ export class RegistryClient {
   /** Deletes a manifest by digest (registries refuse deletion by tag, or altogether when configured so). */
   async deleteManifest(repository: string, digest: Digest, options: OperationOptions = {}): Promise<void> {
     const op = this.#t.op(options);
-    const { res } = await this.#t.send({
-      method: 'DELETE',
-      url: await this.#t.url(`/v2/${repository}/manifests/${digest}`, op),
-      scopes: [repositoryScope(repository, ['delete'])],
-      repository,
+    const { res } = await this.#send(op, 'DELETE', repository, `manifests/${digest}`, {
       accept: [200, 202],
       what: `delete manifest ${digest}`,
-      where: targetWhere(this.registry, repository, digest),
-      op,
+      actions: ['delete'],
     });
     await drain(res);
   }
@@ -255,15 +268,9 @@ export class RegistryClient {
   /** The blob's size when the repository has it (HEAD), or undefined. */
   async headBlob(repository: string, digest: Digest, options: OperationOptions = {}): Promise<Descriptor | undefined> {
     const op = this.#t.op(options);
-    const { res } = await this.#t.send({
-      method: 'HEAD',
-      url: await this.#t.url(`/v2/${repository}/blobs/${digest}`, op),
-      scopes: [repositoryScope(repository, ['pull'])],
-      repository,
+    const { res } = await this.#send(op, 'HEAD', repository, `blobs/${digest}`, {
       accept: [200, 404],
       what: `check blob ${digest}`,
-      where: targetWhere(this.registry, repository, digest),
-      op,
     });
     if (res.status === 404) return undefined;
     const size = Number(res.headers.get('content-length') ?? Number.NaN);
@@ -281,16 +288,10 @@ export class RegistryClient {
     const op = this.#t.op(options);
     const where = targetWhere(this.registry, repository, descriptor.digest);
     const request = async (from: number): Promise<Answer> =>
-      this.#t.send({
-        method: 'GET',
-        url: await this.#t.url(`/v2/${repository}/blobs/${descriptor.digest}`, op),
-        scopes: [repositoryScope(repository, ['pull'])],
-        repository,
+      this.#send(op, 'GET', repository, `blobs/${descriptor.digest}`, {
         headers: from > 0 ? { range: `bytes=${from}-` } : {},
         accept: from > 0 ? [200, 206] : [200],
         what: `get blob ${descriptor.digest}`,
-        where,
-        op,
       });
     const first = await request(0);
     const raw = this.#resumingBody(first.res, request, descriptor, where, op);

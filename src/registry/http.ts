@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { concatBytes, decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
-import { certificateError, isBlockedPort } from '../net.ts';
+import { blockedPortError, certificateError } from '../net.ts';
 import { isDigest } from '../oci/digest.ts';
 import { describeNetworkError } from './retry.ts';
 
@@ -92,17 +92,8 @@ export function baseType(contentType: string | null): string | undefined {
 export function networkError(registry: string, where: string, cause: unknown, tries: number): ProvenantError {
   const certificate = certificateError(cause, registry, where);
   if (certificate !== undefined) return certificate;
-  if (isBlockedPort(cause)) {
-    return new ProvenantError(
-      'INVALID_REFERENCE',
-      `cannot use ${registry}: Node's fetch refuses its port (a blocked port of the Fetch standard)`,
-      {
-        where,
-        cause,
-        hint: 'serve the registry on another port (https://fetch.spec.whatwg.org/#port-blocking lists the blocked ones)',
-      },
-    );
-  }
+  const blocked = blockedPortError(cause, 'INVALID_REFERENCE', `cannot use ${registry}`, where, 'serve the registry');
+  if (blocked !== undefined) return blocked;
   return new ProvenantError('NETWORK', `cannot reach ${registry}: ${describeNetworkError(cause)}`, {
     where,
     cause,

@@ -7,7 +7,7 @@ import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
-import { collect, MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -103,15 +103,13 @@ export class OciArchiveStore extends LayoutReader {
   }
 
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
-    const where = `${this.location}@${descriptor.digest}`;
     const file = this.#blob(descriptor.digest);
-    if (file === undefined) throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, { where });
-    const offset = options.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
-      throw new ProvenantError('USAGE', `cannot read blob ${descriptor.digest} from byte ${offset}: it has ${file.size} bytes`, { where });
+    if (file === undefined) {
+      throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, {
+        where: `${this.location}@${descriptor.digest}`,
+      });
     }
-    const prefix = offset > 0 ? this.#view.read(file, 0, offset) : undefined;
-    return verifyStream(this.#view.read(file, offset), descriptor, where, prefix);
+    return this.#view.readBlob(file, descriptor, options.offset ?? 0);
   }
 
   /** Every blob the archive holds under `blobs/<algorithm>/<hex>`, as descriptors with sizes. */

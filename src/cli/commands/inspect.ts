@@ -6,7 +6,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts';
 import { inspectJson, renderInspect } from '../render.ts';
-import { targetOf, withStores } from '../stores.ts';
+import { withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
@@ -21,15 +21,13 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
-  const out = await withStores(args, io, async (stores) => {
-    const opened = await stores.open(text);
-    const target = await targetOf(opened);
-    if (args.values.raw) return (await opened.store.getManifest(target, { signal: io.signal })).bytes;
-    const result = await inspectImage(opened.store, target, formatLocation(parseLocation(text)), { signal: io.signal });
+  const out = await withImage(args, io, text, async (store, target) => {
+    if (args.values.raw) return (await store.getManifest(target, { signal: io.signal })).bytes;
+    const result = await inspectImage(store, target, formatLocation(parseLocation(text)), { signal: io.signal });
     if (format === 'text') return renderInspect(result);
     // buildx's Provenance and SBOM fields: the statements' predicates, whatever the storage.
     const { attestationSummaries } = await import('../../image/attestations.ts');
-    const summaries = await attestationSummaries(opened.store, result, { signal: io.signal });
+    const summaries = await attestationSummaries(store, result, { signal: io.signal });
     return `${JSON.stringify({ ...(inspectJson(result) as object), ...summaries }, null, 2)}\n`;
   });
   io.stdout.write(out);

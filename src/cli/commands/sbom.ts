@@ -7,7 +7,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
-import { targetOf, withStores } from '../stores.ts';
+import { withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
@@ -25,16 +25,15 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (type !== 'spdx' && type !== 'cyclonedx')
     throw new ProvenantError('USAGE', `--type must be spdx or cyclonedx, not ${JSON.stringify(type)}`);
   const platform = args.values.platform === undefined ? undefined : platformArg(args.values.platform as string);
-  const sbom = await withStores(args, io, async (stores) => {
-    const opened = await stores.open(text);
-    return imageSbom(opened.store, await targetOf(opened), formatLocation(parseLocation(text)), {
+  const sbom = await withImage(args, io, text, (store, target) =>
+    imageSbom(store, target, formatLocation(parseLocation(text)), {
       platform,
       format: type,
       toolVersion: VERSION,
       sourceDateEpoch: sourceDateEpoch(io),
       signal: io.signal,
-    });
-  });
+    }),
+  );
   if (sbom.generated) io.stderr.write(`no ${type} SBOM attached to ${sbom.platform}; made one from the image's package database\n`);
   io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
 }
