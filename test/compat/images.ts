@@ -4,9 +4,6 @@
  * Docker or OCI media types, gzip, zstd or uncompressed layers (real tar layers made by GNU tar).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
@@ -16,7 +13,7 @@ import { descriptorOf, encodeJson, parseStored, type Stored } from '../../src/oc
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../../src/oci/types.ts';
-import { LayoutStore } from '../../src/store/layout.ts';
+import type { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { makeLayer, pseudoRandomBytes } from '../helpers/images.ts';
 
@@ -206,21 +203,6 @@ async function attachment(
   if (asReferrer) await store.putManifest(stored);
   else await store.putBlob(bytesSource(descriptorOf(stored), stored.bytes));
   return stored;
-}
-
-/** A fresh layout in a temporary folder; `cleanup` removes every folder made. */
-export function layouts(): { make(): Promise<LayoutStore>; cleanup(): Promise<void> } {
-  const dirs: string[] = [];
-  return {
-    async make() {
-      const d = await mkdtemp(join(tmpdir(), 'provenant-compat-'));
-      dirs.push(d);
-      return LayoutStore.open(join(d, 'l'), { create: true });
-    },
-    async cleanup() {
-      for (const d of dirs) await rm(d, { recursive: true, force: true });
-    },
-  };
 }
 
 /** The cosign tag for a subject. */

@@ -1,7 +1,6 @@
 // A folder tree to catch writes and reads outside a store's own temporary area (not a test file).
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 
 /**
@@ -35,9 +34,11 @@ const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(
 /** Names an escaping archive would write (ESCAPED, q, up) or read (secret) in the issue's examples. */
 const CANARY_NAMES = ['ESCAPED', 'secret', 'q', 'index.json', 'manifest.json'];
 
-/** Makes a sandbox `depth` folders deep (deep enough that no test archive climbs above `root`). */
-export async function makeSandbox(depth = 4): Promise<Sandbox> {
-  const root = await mkdtemp(join(tmpdir(), 'provenant-sandbox-'));
+/**
+ * Makes a sandbox in `root` (an empty folder, from useTempDir), `depth` folders deep (deep enough
+ * that no test archive climbs above `root`).
+ */
+export async function makeSandbox(root: string, depth = 4): Promise<Sandbox> {
   const levels: string[] = [root];
   for (let i = 1; i < depth; i++) levels.push(join(levels[i - 1]!, `l${i}`));
   const tmp = join(levels[depth - 1]!, 'tmp');

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { LayoutStore } from '../../src/store/layout.ts';
 
 /**
  * Registers an `after()` hook (of the file, or of the `describe` it is called in) that removes
@@ -19,4 +20,10 @@ export function useTempDir(name = 'test'): () => Promise<string> {
     made.push(dir);
     return dir;
   };
+}
+
+/** A new, empty OCI layout in a folder of {@link useTempDir} on each call: `const layout = useTempLayout('copy')`. */
+export function useTempLayout(name = 'layout'): () => Promise<LayoutStore> {
+  const tempDir = useTempDir(name);
+  return async () => LayoutStore.open(join(await tempDir(), 'l'), { create: true });
 }

@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import type { ProgressUpdate } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { makeImage, pseudoRandomBytes, sh, toolMissing } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { readAll, recording, storeAt } from './common.ts';
 
 describe('RegistryStore against distribution', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry();
-  });
-  after(async () => {
-    await reg?.stop();
-  });
+  const reg = useRegistry();
 
   it('pushes a multi-platform image byte for byte and pulls it back', async () => {
     const store = storeAt(reg.host, 'pp/multi');

@@ -2,7 +2,7 @@
 // a module cycle, a file cycle, an import the design does not list, and process use in the library.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -96,5 +96,11 @@ describe('scripts/check-deps.ts', () => {
     assert.match(r.stderr, /src\/store\/noisy\.ts:2: only cli\/ and action\/ may touch process or print/);
     assert.match(r.stderr, /src\/store\/noisy\.ts:3: only cli\/ and action\/ may touch process or print/);
     assert.doesNotMatch(r.stderr, /noisy\.ts:1:/);
+  });
+
+  it('docs/architecture.md holds the layering table the script prints', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [script, '--table']);
+    const doc = await readFile(join(import.meta.dirname, '..', '..', 'docs', 'architecture.md'), 'utf8');
+    assert.ok(doc.includes(stdout), 'docs/architecture.md is out of date: paste `node scripts/check-deps.ts --table` into it');
   });
 });

@@ -3,7 +3,7 @@
  * for byte, and each tampering case rejected with its own reason.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
@@ -27,8 +27,8 @@ import { assertVerified, verifyImage } from '../../src/sign/verify.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { putCosignLayer, removeTemp, tempLayout } from './helpers.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { putCosignLayer, tempLayout } from './helpers.ts';
 
 const REF = '127.0.0.1:5000/provenant/app';
 
@@ -66,7 +66,6 @@ async function referrerBundles(store: ContentStore, subject: Digest): Promise<Bu
 }
 
 describe('signing with a key', () => {
-  after(removeTemp);
   const alice = generateSigningKeyPair();
   const bob = generateSigningKeyPair();
 
@@ -403,13 +402,7 @@ describe('signing with a key', () => {
   });
 
   describe('in a real registry (distribution 2.8: no referrers API, so the referrers tag schema)', { skip: registryMissing }, () => {
-    let reg: TestRegistry;
-    before(async () => {
-      reg = await startRegistry();
-    });
-    after(async () => {
-      await reg?.stop();
-    });
+    const reg = useRegistry();
 
     it('signs, finds and verifies through RegistryStore with the same functions as a layout', async () => {
       const store = new RegistryStore(
