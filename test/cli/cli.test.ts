@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { digestOf } from '../../src/oci/digest.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { sh, toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -111,7 +110,7 @@ describe('provenant CLI', () => {
     const dir = join(await temp(), 'layout');
     assert.equal(provenant(['copy', '--quiet', example, `oci:${dir}:v1`]).status, 0);
     const orphan = 'nothing refers to this';
-    await writeFile(join(dir, 'blobs', 'sha256', createHash('sha256').update(orphan).digest('hex')), orphan);
+    await writeFile(join(dir, 'blobs', 'sha256', digestHex(digestOf(orphan))), orphan);
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-0123456789abcdef'), new Uint8Array(2_500_000));
     const r = provenant(['gc', `oci:${dir}`]);
     assert.equal(r.status, 0, r.stderr);

@@ -1,9 +1,3 @@
-/**
- * Small synthetic images for the compat tests, in the shapes the profiles talk about: BuildKit's
- * legacy and 0.32 (OCI-artifact) attestations in an index, referrers on an image or an index,
- * Docker or OCI media types, gzip, zstd or uncompressed layers (real tar layers made by GNU tar).
- */
-import { createHash } from 'node:crypto';
 import { zstdCompressSync } from 'node:zlib';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
@@ -80,7 +74,7 @@ export async function synth(store: LayoutStore, o: SynthOptions = {}): Promise<S
   let seed = o.seed ?? 7;
   for (const platform of platforms) {
     const { tar, gz } = makeLayer('hello.txt', pseudoRandomBytes(2048, seed++));
-    const diffId = `sha256:${createHash('sha256').update(tar).digest('hex')}` as Digest;
+    const diffId = digestOf(tar);
     let layer: Descriptor;
     if (o.layer === 'zstd') layer = await put(store, new Uint8Array(zstdCompressSync(tar)), MediaType.OciLayerZstd);
     else if (o.layer === 'uncompressed') layer = await put(store, tar, docker ? DOCKER_LAYER_TAR : MediaType.OciLayer);

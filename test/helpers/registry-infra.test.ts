@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { digestOf } from '../../src/oci/digest.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 import { makeLayer } from './images.ts';
 import { registryMissing, startRegistry, useRegistry } from './registry.ts';
@@ -22,10 +23,6 @@ const execFileAsync = promisify(execFile);
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
 function basic(user: string, pass: string): string {
   return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 }
@@ -36,14 +33,14 @@ const skopeoMissing: string | false = spawnSync('skopeo', ['--version']).status 
 function makeImage(seed: string): { layer: Uint8Array; config: Uint8Array; manifest: Uint8Array } {
   const { tar, gz: layer } = makeLayer('hello.txt', new TextEncoder().encode(`hello from ${seed}\n`));
   const config = new TextEncoder().encode(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(tar)] } }),
   );
   const manifest = new TextEncoder().encode(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.byteLength },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.byteLength }],
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.byteLength },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf(layer), size: layer.byteLength }],
     }),
   );
   return { layer, config, manifest };
@@ -51,7 +48,7 @@ function makeImage(seed: string): { layer: Uint8Array; config: Uint8Array; manif
 
 /** Monolithic blob upload: POST, then PUT to the Location with `?digest=`. */
 async function pushBlob(base: string, repo: string, bytes: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
-  const digest = sha256(bytes);
+  const digest = digestOf(bytes);
   const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
   await start.arrayBuffer();
   assert.equal(start.status, 202, `POST upload: ${start.status}`);
@@ -79,7 +76,7 @@ async function pushAndPull(base: string, repo: string, tag: string, headers: Rec
     body: image.manifest,
   });
   assert.equal(put.status, 201, `PUT manifest: ${put.status} ${await put.text()}`);
-  const digest = sha256(image.manifest);
+  const digest = digestOf(image.manifest);
   assert.equal(put.headers.get('docker-content-digest'), digest);
 
   // distribution 2.8 answers 404 to an OCI manifest without an OCI Accept header.
@@ -88,7 +85,7 @@ async function pushAndPull(base: string, repo: string, tag: string, headers: Rec
   assert.equal(get.headers.get('content-type'), OCI_MANIFEST);
   assert.deepEqual(new Uint8Array(await get.arrayBuffer()), image.manifest);
 
-  const blob = await fetch(`${base}/v2/${repo}/blobs/${sha256(image.layer)}`, { headers });
+  const blob = await fetch(`${base}/v2/${repo}/blobs/${digestOf(image.layer)}`, { headers });
   assert.equal(blob.status, 200);
   assert.deepEqual(new Uint8Array(await blob.arrayBuffer()), image.layer);
   return digest;
@@ -99,7 +96,7 @@ function writeLayout(dir: string, tag: string): string {
   const image = makeImage(`layout:${tag}`);
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
   for (const bytes of [image.layer, image.config, image.manifest]) {
-    writeFileSync(join(dir, 'blobs', 'sha256', sha256(bytes).slice('sha256:'.length)), bytes);
+    writeFileSync(join(dir, 'blobs', 'sha256', digestOf(bytes).slice('sha256:'.length)), bytes);
   }
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const index = {
@@ -108,14 +105,14 @@ function writeLayout(dir: string, tag: string): string {
     manifests: [
       {
         mediaType: OCI_MANIFEST,
-        digest: sha256(image.manifest),
+        digest: digestOf(image.manifest),
         size: image.manifest.byteLength,
         annotations: { 'org.opencontainers.image.ref.name': tag },
       },
     ],
   };
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
-  return sha256(image.manifest);
+  return digestOf(image.manifest);
 }
 
 /**

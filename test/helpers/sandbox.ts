@@ -1,7 +1,6 @@
-// A folder tree to catch writes and reads outside a store's own temporary area (not a test file).
-import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { digestOf } from '../../src/oci/digest.ts';
 
 /**
  * A sandbox: `tmp` is meant to be `TMPDIR` for the code under test, nested `depth` folders below
@@ -30,7 +29,6 @@ export interface Sandbox {
   remove(): Promise<void>;
 }
 
-const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 /** Names an escaping archive would write (ESCAPED, q, up) or read (secret) in the issue's examples. */
 const CANARY_NAMES = ['ESCAPED', 'secret', 'q', 'index.json', 'manifest.json'];
 
@@ -58,7 +56,7 @@ export async function makeSandbox(root: string, depth = 4): Promise<Sandbox> {
     tmp,
     levels,
     canaries,
-    canaryDigests: new Set([...canaries.values()].map(sha256)),
+    canaryDigests: new Set([...canaries.values()].map((c) => digestOf(c))),
     async changes() {
       const after = await snapshot(root, tmp);
       const out: string[] = [];

@@ -5,7 +5,6 @@
 // And the other side: where links stay inside, the reader finds what GNU tar extracts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import { type TarEntryType, type TarWriteEntry, tarBytes, tarHeader } from '../.
 import { isProvenantError } from '../../src/errors.ts';
 import { collect } from '../../src/io/verify.ts';
 import type { Digest } from '../../src/oci/digest.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import type { ContentStore } from '../../src/store/types.ts';
@@ -224,7 +224,7 @@ describe('hostile archives', { timeout: 600_000 }, () => {
     // One sandbox for every run, made again whenever a run changed it (so shrinking starts clean).
     const sandbox = await makeSandbox(await tempDir(), DEPTH);
     const secret = sandbox.canaries.get(join(sandbox.levels.at(-1)!, 'secret'))!;
-    const hex = createHash('sha256').update(secret).digest('hex');
+    const hex = digestHex(digestOf(secret));
     let n = 0;
     const outcomes = new Map<string, number>();
     await fc.assert(
@@ -291,7 +291,7 @@ describe('hostile archives', { timeout: 600_000 }, () => {
           const readable: Array<{ path: string; digest: string }> = [];
           for (const path of candidates(spec)) {
             const bytes = await readFile(join(tree, path)).catch(() => undefined);
-            if (bytes !== undefined) readable.push({ path, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` });
+            if (bytes !== undefined) readable.push({ path, digest: digestOf(bytes) });
           }
           fc.pre(readable.length > 0);
           const named = picks.map((i) => readable[i % readable.length]!);
