@@ -1,3 +1,4 @@
+/** The keychains of Docker's config.json (with credential helpers) and of podman's auth.json, and the order a CLI consults them in. */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

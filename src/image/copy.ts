@@ -1,3 +1,4 @@
+/** copyImage: an image and everything it references, from any store to any store, in an order that keeps a failure harmless. */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { OperationOptions } from '../io/types.ts';

@@ -1,3 +1,4 @@
+/** inspectImage: an image's manifests and platforms, and what is attached to each in all three attestation storages. */
 import { type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';

@@ -38,7 +38,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   let handle: FileHandle | undefined;
   try {
     if (options.mkdir) await mkdir(dirname(path), { recursive: true });
-    // Created before any byte flows, and closed before it is removed on failure.
+    // The file exists before any byte flows, and is closed before it is removed on failure: a
+    // write stream that opened its file on its own could create it after the cleanup ran.
     handle = await open(tmp, 'wx', options.mode ?? 0o666);
     if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
     else await pipeline(data, handle.createWriteStream(), { signal: options.signal });

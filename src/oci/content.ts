@@ -1,3 +1,4 @@
+/** Manifests and indexes as stored: their exact bytes beside the parsed value, and descriptors of them. */
 import { decodeUtf8, encodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { type Digest, digestOf, verifyDigest } from './digest.ts';

@@ -1,3 +1,4 @@
+/** Validation of manifests, indexes and descriptors against the OCI schemas, with every violation listed. */
 import { ProvenantError } from '../errors.ts';
 import type { ImageIndex, ImageManifest } from './types.ts';
 

@@ -1,3 +1,4 @@
+/** Image references (`registry/repo:tag@digest`) as Docker reads them, Docker Hub's short names included. */
 import { ProvenantError } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 

@@ -1,3 +1,4 @@
+/** When and how long the registry client waits before trying again: backoff with jitter, `Retry-After`, network failures worth a retry. */
 import { ProvenantError } from '../errors.ts';
 
 /** How often and how patiently to retry a request that failed in a way that may pass. */

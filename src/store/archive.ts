@@ -1,3 +1,4 @@
+/** `oci-archive:FILE`: an OCI image layout in a tar file, read in place and written through a private layout. */
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+/** `docker-archive:FILE`, the `docker save` / `docker load` format, as a content store. */
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

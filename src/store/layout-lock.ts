@@ -1,3 +1,4 @@
+/** How several processes share one layout: its lock file, and the lists of what each writer has written and not tagged yet, which gc keeps. */
 import { randomBytes } from 'node:crypto';
 import { appendFile, type FileHandle, open, readdir, rm, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';

@@ -1,3 +1,4 @@
+/** What every OCI image layout answers from its index.json (tags, manifests, referrers, its only image), wherever its blobs are. */
 import { decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';

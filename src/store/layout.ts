@@ -1,3 +1,4 @@
+/** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+/** A registry repository as a content store, with the referrers tag schema kept up to date where the registry has no referrers API. */
 import { ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../oci/content.ts';

@@ -1,3 +1,4 @@
+// pinnedGzip: the same bytes on every machine, golden digests, segments, workers and cancellation.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

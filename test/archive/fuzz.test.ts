@@ -1,3 +1,4 @@
+// The tar reader on random and damaged input: typed errors, never a crash or a hang.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// readTar, indexTarFile and openTarMember.
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
 import { rm, truncate, writeFile } from 'node:fs/promises';

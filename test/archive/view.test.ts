@@ -1,3 +1,4 @@
+// TarView: a tar file's members read in place, links resolved inside the archive only.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

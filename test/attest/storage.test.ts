@@ -1,3 +1,4 @@
+// Attestation storage: BuildKit's index form and OCI referrers, in a layout and in the real registry.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';

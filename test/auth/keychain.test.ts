@@ -1,3 +1,4 @@
+// Credentials and the keychains: explicit, Docker's config.json with helpers, podman's auth.json, and a real registry.
 import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

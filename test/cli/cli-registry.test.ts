@@ -1,3 +1,4 @@
+// The CLI against a registry with basic auth: credentials from flags and from DOCKER_CONFIG, never printed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';

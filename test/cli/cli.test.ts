@@ -1,3 +1,4 @@
+// The CLI end to end: inspect, copy into archives that skopeo reads, errors and exit codes, flags from the environment, gc.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';

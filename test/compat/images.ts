@@ -1,3 +1,8 @@
+/**
+ * Small synthetic images for the compat tests, in the shapes the profiles talk about: BuildKit's
+ * legacy and 0.32 (OCI-artifact) attestations in an index, referrers on an image or an index,
+ * Docker or OCI media types, gzip, zstd or uncompressed layers (real tar layers made by GNU tar).
+ */
 import { zstdCompressSync } from 'node:zlib';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';

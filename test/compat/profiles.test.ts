@@ -1,3 +1,4 @@
+// Target profiles: the bundled ones, version ranges, and the parser on arbitrary input.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// Small real images for tests: GNU tar layers, configs, manifests, indexes and referrers (not a test file).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// The real registry for integration tests: startRegistry() and useRegistry() (not a test file).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

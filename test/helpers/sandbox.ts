@@ -1,3 +1,4 @@
+// A folder tree to catch writes and reads outside a store's own temporary area (not a test file).
 import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { digestOf } from '../../src/oci/digest.ts';

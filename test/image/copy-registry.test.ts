@@ -1,3 +1,4 @@
+// copyImage through the real registry: round trips, mounts, referrers and faults.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+// copyImage between layouts: byte for byte, platforms, referrers, and repairing what it finds broken.
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// inspectImage on BuildKit's real layout and on images with referrers and cosign tags.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// pinWorkflows end to end: tags, branches and images pinned, the rest left byte for byte.
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

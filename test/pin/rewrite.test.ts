@@ -1,3 +1,4 @@
+// Rewriting uses: lines in workflow text, and scanning untrusted text.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';

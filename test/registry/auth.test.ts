@@ -1,3 +1,4 @@
+// Basic and Bearer authentication against the real registry.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// Transient faults between client and registry (500s, 429s, drops), injected by the fault proxy.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';

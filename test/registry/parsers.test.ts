@@ -1,3 +1,4 @@
+// The registry client's parsers: WWW-Authenticate, Link, Retry-After and HTTP dates, URLs for logs.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';

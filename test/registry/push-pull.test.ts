@@ -1,3 +1,4 @@
+// RegistryStore against distribution: push, pull, mounts, tags across pages.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';

@@ -1,3 +1,4 @@
+// Referrers on distribution 2.8: the sha256-<hex> tag schema.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { digestHex } from '../../src/oci/digest.ts';

@@ -1,3 +1,4 @@
+// Transport rules with in-process fakes for faults the real registry cannot produce, and against the real one.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';

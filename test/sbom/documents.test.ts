@@ -1,3 +1,4 @@
+// SPDX 2.3 and CycloneDX 1.6 documents, checked against their schemas.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';

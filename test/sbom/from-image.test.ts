@@ -1,3 +1,4 @@
+// Package inventories read from an image: os-release, apk's installed database, dpkg's status.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+// Package URLs for apk and deb packages.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';

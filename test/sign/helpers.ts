@@ -1,3 +1,4 @@
+// Layouts, fixtures and cosign layers shared by the signing tests (not a test file).
 import { readFile } from 'node:fs/promises';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';

@@ -1,3 +1,4 @@
+// oci-archive and docker-archive stores: read in place, written whole, and no escape from their folder.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+// LayoutStore shared by several processes: writers and a gc at once, and the lock protocol.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';

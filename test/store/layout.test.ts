@@ -1,3 +1,4 @@
+// LayoutStore: blobs, manifests, tags, referrers, gc and typed errors.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
