@@ -4,11 +4,6 @@ const require = __provenantRequire(import.meta.url);
 // src/archive/deflate-worker.ts
 import { parentPort } from "node:worker_threads";
 
-// src/archive/deflate.ts
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-
 // src/errors.ts
 var ProvenantError = class extends Error {
   code;
@@ -27,139 +22,7 @@ var ProvenantError = class extends Error {
   }
 };
 
-// src/archive/deflate.ts
-var PINNED_GZIP_BLOCK_SIZE = 1024 * 1024;
-var LIBDEFLATE_WASM_SHA256 = "f75470cc665db1d83e231ec57bf38696852cba5c2594813d47fc43117816affe";
-var MAX_BLOCK = 64 * 1024 * 1024;
-function deflateBlock(data, level, last) {
-  if (level === 0) return storedBlocks(data, last);
-  const out = libdeflate().deflate(data, level);
-  if (last) return out;
-  let walked;
-  try {
-    walked = walkDeflate(out);
-  } catch (err) {
-    throw new ProvenantError("IO", `libdeflate's output does not parse: ${err.message}`, { cause: err });
-  }
-  const { lastHeader, end } = walked;
-  if (end + 7 >> 3 !== out.length) {
-    throw new ProvenantError("IO", `libdeflate's output ends at bit ${end} of ${out.length} bytes`);
-  }
-  const aligned = end + 3 + 7 >> 3;
-  const result = new Uint8Array(aligned + 4);
-  result.set(out);
-  result[lastHeader >> 3] &= ~(1 << (lastHeader & 7));
-  if ((end & 7) !== 0) result[end >> 3] &= (1 << (end & 7)) - 1;
-  result[aligned + 2] = 255;
-  result[aligned + 3] = 255;
-  return result;
-}
-function storedBlocks(data, last) {
-  const pieces = Math.max(1, Math.ceil(data.length / 65535));
-  const out = new Uint8Array(data.length + 5 * pieces + (last ? 0 : 5));
-  let at = 0;
-  for (let i = 0; i < pieces; i++) {
-    const piece = data.subarray(i * 65535, (i + 1) * 65535);
-    out[at] = last && i === pieces - 1 ? 1 : 0;
-    out[at + 1] = piece.length & 255;
-    out[at + 2] = piece.length >> 8;
-    out[at + 3] = ~piece.length & 255;
-    out[at + 4] = ~piece.length >> 8 & 255;
-    out.set(piece, at + 5);
-    at += 5 + piece.length;
-  }
-  if (!last) out.set([0, 0, 0, 255, 255], at);
-  return out;
-}
-var Wasm = globalThis.WebAssembly;
-var instance;
-function libdeflate() {
-  instance ??= loadLibdeflate();
-  return instance;
-}
-function loadLibdeflate() {
-  let path = "";
-  let bytes;
-  try {
-    path = fileURLToPath(new URL("./libdeflate.wasm.mjs", import.meta.url));
-    const glue = readFileSync(path, "latin1");
-    const match = /wasmBinaryFile\s*=\s*"data:application\/octet-stream;base64,([A-Za-z0-9+/=]+)"/.exec(glue);
-    if (match === null) throw new Error("no embedded wasm found");
-    bytes = new Uint8Array(Buffer.from(match[1], "base64"));
-  } catch (err) {
-    throw new ProvenantError(
-      "IO",
-      `cannot load libdeflate's wasm (npm libdeflate 0.1.0)${path ? ` from ${path}` : ""}: ${err.message}`,
-      {
-        cause: err
-      }
-    );
-  }
-  const digest = createHash("sha256").update(bytes).digest("hex");
-  if (digest !== LIBDEFLATE_WASM_SHA256) {
-    throw new ProvenantError(
-      "IO",
-      `libdeflate's wasm in ${path} has SHA-256 ${digest}, not the pinned ${LIBDEFLATE_WASM_SHA256} of npm libdeflate 0.1.0: layer digests depend on those exact bytes, so pinnedGzip refuses to run with another build (reinstall libdeflate@0.1.0)`
-    );
-  }
-  let exports;
-  const imports = {
-    a: {
-      // emscripten_resize_heap: grow the memory to at least `requested` bytes; 1 on success.
-      a: (requested) => {
-        const memory = exports.c;
-        const pages = Math.ceil((requested - memory.buffer.byteLength) / 65536);
-        try {
-          if (pages > 0) memory.grow(pages);
-          return 1;
-        } catch {
-          return 0;
-        }
-      },
-      // emscripten_memcpy_big
-      b: (dest, src, n) => {
-        new Uint8Array(exports.c.buffer).copyWithin(dest, src, src + n);
-      }
-    }
-  };
-  exports = new Wasm.Instance(new Wasm.Module(bytes), imports).exports;
-  exports.d();
-  const wasm = exports;
-  const compressors = /* @__PURE__ */ new Map();
-  let inputAt = 0;
-  let inputRoom = 0;
-  let outputAt = 0;
-  let outputRoom = 0;
-  return {
-    deflate(data, level) {
-      let compressor = compressors.get(level);
-      if (compressor === void 0) {
-        compressor = wasm.e(level);
-        if (compressor === 0) throw new ProvenantError("IO", `libdeflate has no compression level ${level}`);
-        compressors.set(level, compressor);
-      }
-      const bound = wasm.h(compressor, data.length);
-      if (inputRoom < data.length || inputAt === 0) {
-        if (inputAt !== 0) wasm.o(inputAt);
-        inputRoom = Math.max(1, data.length);
-        inputAt = wasm.n(inputRoom);
-      }
-      if (outputRoom < bound || outputAt === 0) {
-        if (outputAt !== 0) wasm.o(outputAt);
-        outputRoom = bound;
-        outputAt = wasm.n(outputRoom);
-      }
-      if (inputAt === 0 || outputAt === 0) {
-        inputAt = outputAt = inputRoom = outputRoom = 0;
-        throw new ProvenantError("IO", `libdeflate ran out of memory for a block of ${data.length} bytes`);
-      }
-      new Uint8Array(wasm.c.buffer).set(data, inputAt);
-      const written = wasm.f(compressor, inputAt, data.length, outputAt, outputRoom);
-      if (written === 0) throw new ProvenantError("IO", `libdeflate failed to compress a block of ${data.length} bytes`);
-      return new Uint8Array(wasm.c.buffer).slice(outputAt, outputAt + written);
-    }
-  };
-}
+// src/archive/deflate-walk.ts
 var CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 var LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
 var MAX_BITS = 15;
@@ -281,6 +144,153 @@ function walkDeflate(buf) {
     if (pos > limit) throw new Error("truncated stream");
     if (final) return { lastHeader: header, end: pos };
   }
+}
+
+// src/archive/libdeflate.ts
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+// src/oci/digest.ts
+import { createHash } from "node:crypto";
+function digestHex(digest) {
+  return digest.slice(digest.indexOf(":") + 1);
+}
+function digestOf(data, algorithm = "sha256") {
+  return `${algorithm}:${createHash(algorithm).update(data).digest("hex")}`;
+}
+
+// src/archive/libdeflate.ts
+var LIBDEFLATE_WASM_SHA256 = "f75470cc665db1d83e231ec57bf38696852cba5c2594813d47fc43117816affe";
+var Wasm = globalThis.WebAssembly;
+var instance;
+function libdeflate() {
+  instance ??= loadLibdeflate();
+  return instance;
+}
+function loadLibdeflate() {
+  let path = "";
+  let bytes;
+  try {
+    path = fileURLToPath(new URL("./libdeflate.wasm.mjs", import.meta.url));
+    const glue = readFileSync(path, "latin1");
+    const match = /wasmBinaryFile\s*=\s*"data:application\/octet-stream;base64,([A-Za-z0-9+/=]+)"/.exec(glue);
+    if (match === null) throw new Error("no embedded wasm found");
+    bytes = new Uint8Array(Buffer.from(match[1], "base64"));
+  } catch (err) {
+    throw new ProvenantError(
+      "IO",
+      `cannot load libdeflate's wasm (npm libdeflate 0.1.0)${path ? ` from ${path}` : ""}: ${err.message}`,
+      {
+        cause: err
+      }
+    );
+  }
+  const digest = digestHex(digestOf(bytes));
+  if (digest !== LIBDEFLATE_WASM_SHA256) {
+    throw new ProvenantError(
+      "IO",
+      `libdeflate's wasm in ${path} has SHA-256 ${digest}, not the pinned ${LIBDEFLATE_WASM_SHA256} of npm libdeflate 0.1.0: layer digests depend on those exact bytes, so pinnedGzip refuses to run with another build (reinstall libdeflate@0.1.0)`
+    );
+  }
+  let exports;
+  const imports = {
+    a: {
+      // emscripten_resize_heap: grow the memory to at least `requested` bytes; 1 on success.
+      a: (requested) => {
+        const memory = exports.c;
+        const pages = Math.ceil((requested - memory.buffer.byteLength) / 65536);
+        try {
+          if (pages > 0) memory.grow(pages);
+          return 1;
+        } catch {
+          return 0;
+        }
+      },
+      // emscripten_memcpy_big
+      b: (dest, src, n) => {
+        new Uint8Array(exports.c.buffer).copyWithin(dest, src, src + n);
+      }
+    }
+  };
+  exports = new Wasm.Instance(new Wasm.Module(bytes), imports).exports;
+  exports.d();
+  const wasm = exports;
+  const compressors = /* @__PURE__ */ new Map();
+  let inputAt = 0;
+  let inputRoom = 0;
+  let outputAt = 0;
+  let outputRoom = 0;
+  return {
+    deflate(data, level) {
+      let compressor = compressors.get(level);
+      if (compressor === void 0) {
+        compressor = wasm.e(level);
+        if (compressor === 0) throw new ProvenantError("IO", `libdeflate has no compression level ${level}`);
+        compressors.set(level, compressor);
+      }
+      const bound = wasm.h(compressor, data.length);
+      if (inputRoom < data.length || inputAt === 0) {
+        if (inputAt !== 0) wasm.o(inputAt);
+        inputRoom = Math.max(1, data.length);
+        inputAt = wasm.n(inputRoom);
+      }
+      if (outputRoom < bound || outputAt === 0) {
+        if (outputAt !== 0) wasm.o(outputAt);
+        outputRoom = bound;
+        outputAt = wasm.n(outputRoom);
+      }
+      if (inputAt === 0 || outputAt === 0) {
+        inputAt = outputAt = inputRoom = outputRoom = 0;
+        throw new ProvenantError("IO", `libdeflate ran out of memory for a block of ${data.length} bytes`);
+      }
+      new Uint8Array(wasm.c.buffer).set(data, inputAt);
+      const written = wasm.f(compressor, inputAt, data.length, outputAt, outputRoom);
+      if (written === 0) throw new ProvenantError("IO", `libdeflate failed to compress a block of ${data.length} bytes`);
+      return new Uint8Array(wasm.c.buffer).slice(outputAt, outputAt + written);
+    }
+  };
+}
+
+// src/archive/deflate-block.ts
+function deflateBlock(data, level, last) {
+  if (level === 0) return storedBlocks(data, last);
+  const out = libdeflate().deflate(data, level);
+  if (last) return out;
+  let walked;
+  try {
+    walked = walkDeflate(out);
+  } catch (err) {
+    throw new ProvenantError("IO", `libdeflate's output does not parse: ${err.message}`, { cause: err });
+  }
+  const { lastHeader, end } = walked;
+  if (end + 7 >> 3 !== out.length) {
+    throw new ProvenantError("IO", `libdeflate's output ends at bit ${end} of ${out.length} bytes`);
+  }
+  const aligned = end + 3 + 7 >> 3;
+  const result = new Uint8Array(aligned + 4);
+  result.set(out);
+  result[lastHeader >> 3] &= ~(1 << (lastHeader & 7));
+  if ((end & 7) !== 0) result[end >> 3] &= (1 << (end & 7)) - 1;
+  result[aligned + 2] = 255;
+  result[aligned + 3] = 255;
+  return result;
+}
+function storedBlocks(data, last) {
+  const pieces = Math.max(1, Math.ceil(data.length / 65535));
+  const out = new Uint8Array(data.length + 5 * pieces + (last ? 0 : 5));
+  let at = 0;
+  for (let i = 0; i < pieces; i++) {
+    const piece = data.subarray(i * 65535, (i + 1) * 65535);
+    out[at] = last && i === pieces - 1 ? 1 : 0;
+    out[at + 1] = piece.length & 255;
+    out[at + 2] = piece.length >> 8;
+    out[at + 3] = ~piece.length & 255;
+    out[at + 4] = ~piece.length >> 8 & 255;
+    out.set(piece, at + 5);
+    at += 5 + piece.length;
+  }
+  if (!last) out.set([0, 0, 0, 255, 255], at);
+  return out;
 }
 
 // src/archive/deflate-worker.ts

@@ -11,7 +11,7 @@
  * - deflate-worker.js: the compression worker (src/archive/deflate-worker.ts), a second entry:
  *   pinnedGzip starts it from the URL `./deflate-worker.js` beside the module that runs it.
  * - libdeflate.wasm.mjs: npm libdeflate 0.1.0's file holding the wasm that layers are compressed
- *   with (read as text, never run; src/archive/deflate.ts checks its SHA-256). The sources find it
+ *   with (read as text, never run; src/archive/libdeflate.ts checks its SHA-256). The sources find it
  *   in node_modules; the bundle has none, so the lookup is pointed beside the bundle.
  * - profiles/*.yaml: the target profiles, which src/compat/profile.ts reads from `./profiles/`
  *   beside the module that runs it.
@@ -32,14 +32,14 @@ export const BUNDLE_DIR = 'dist-action';
 // require, so the bundle makes one (esbuild's documented way for format esm on platform node).
 const BANNER = "import { createRequire as __provenantRequire } from 'node:module';\nconst require = __provenantRequire(import.meta.url);";
 
-/** The exact text in deflate.ts that finds libdeflate's file in node_modules. */
+/** The exact text in libdeflate.ts that finds libdeflate's file in node_modules. */
 const LIBDEFLATE_LOOKUP = "new URL('./dist/libdeflate.wasm.mjs', import.meta.resolve('libdeflate'))";
 const LIBDEFLATE_BESIDE = "new URL('./libdeflate.wasm.mjs', import.meta.url)";
 
 const libdeflateBeside: esbuild.Plugin = {
   name: 'libdeflate-beside-the-bundle',
   setup(build) {
-    build.onLoad({ filter: /[\\/]src[\\/]archive[\\/]deflate\.ts$/ }, async (args) => {
+    build.onLoad({ filter: /[\\/]src[\\/]archive[\\/]libdeflate\.ts$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
       // Fail loudly rather than ship a bundle that looks for node_modules at run time.
       if (!text.includes(LIBDEFLATE_LOOKUP)) throw new Error(`${args.path} no longer finds libdeflate with ${LIBDEFLATE_LOOKUP}`);

@@ -1,4 +1,5 @@
-/** Byte-array helpers shared by the readers and writers: joining parts, reading a stream whole. */
+/** Byte helpers every module shares: joining arrays, reading a stream whole, UTF-8 both ways. */
+
 /** Joins byte arrays into one (of `total` bytes when the caller already counted them). */
 export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
   const out = new Uint8Array(total ?? parts.reduce((n, p) => n + p.byteLength, 0));
@@ -15,4 +16,21 @@ export async function collectBytes(chunks: AsyncIterable<Uint8Array>): Promise<U
   const parts: Uint8Array[] = [];
   for await (const chunk of chunks) parts.push(chunk);
   return parts.length === 1 ? parts[0]! : concatBytes(parts);
+}
+
+const encoder = new TextEncoder();
+const lenient = new TextDecoder('utf-8');
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+/** The UTF-8 bytes of `text`. */
+export function encodeUtf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/**
+ * The text of UTF-8 `bytes` (a leading byte order mark dropped). Malformed sequences become
+ * U+FFFD, or with `fatal` throw a TypeError: documents whose bytes are digested must be strict.
+ */
+export function decodeUtf8(bytes: Uint8Array, fatal = false): string {
+  return (fatal ? strict : lenient).decode(bytes);
 }

@@ -74,7 +74,10 @@ export function isProvenantError(err: unknown, ...codes: ErrorCode[]): err is Pr
 
 /** Throws `ABORTED` when `signal` has fired. Long loops call this between steps. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    throw new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason });
-  }
+  if (signal?.aborted) throw abortedError(signal);
+}
+
+/** The `ABORTED` error for an operation whose signal fired (its reason as the cause). */
+export function abortedError(signal: AbortSignal | undefined, where?: string): ProvenantError {
+  return new ProvenantError('ABORTED', 'the operation was cancelled', { where, cause: signal?.reason });
 }

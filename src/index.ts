@@ -7,6 +7,17 @@ export { type Attachment, type AttachmentKind, type AttachmentStorage, findAttac
 /** Attestations: provenance, statements, and the storages a target accepts. */
 export { builderIdFromEnv, type ProvenanceInput, provenance, provenancePredicate } from './attest/provenance.ts';
 export { type AttestationMode, type Attested, type StatementBlob, statement, storeAttestations } from './attest/storage.ts';
+/** Registries: the Distribution API client and where its credentials come from. */
+export { Credentials, type CredentialsInit } from './auth/credentials.ts';
+export {
+  type DefaultKeychainOptions,
+  DockerConfigKeychain,
+  type DockerConfigKeychainOptions,
+  defaultKeychain,
+  PodmanAuthKeychain,
+  type PodmanAuthKeychainOptions,
+} from './auth/docker-config.ts';
+export { anonymousKeychain, chainKeychains, type Keychain, StaticKeychain, staticKeychain } from './auth/keychain.ts';
 /** Building images: configuration, the build, its lock, and writing it to a store. */
 export {
   type BuildOptions,
@@ -43,7 +54,9 @@ export {
   type Verdict,
 } from './compat/index.ts';
 export { type ErrorCode, type ErrorDetails, isProvenantError, ProvenantError } from './errors.ts';
-export { attestationSummaries, imageSbom, readStatements } from './image/attestations.ts';
+/** Images: attaching a predicate, copying, inspecting, and reading what is attached. */
+export { type AttachPredicateOptions, type AttachResult, attachPredicate } from './image/attach.ts';
+export { attestationSummaries, type ImageSbomOptions, imageSbom, type ReadStatement, readStatements } from './image/attestations.ts';
 export { type CopyOptions, type CopyResult, copyImage } from './image/copy.ts';
 /** Comparing two images: packages, files, config, layers, attachments and provenance. */
 export {
@@ -78,7 +91,18 @@ export {
   type IndexPlatform,
   type IndexSource,
 } from './image/index-create.ts';
-export { type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
+export { type InspectedManifest, type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
+/** What every long operation shares, and the one way files are replaced. */
+export { type WriteFileOptions, writeFileAtomic } from './io/files.ts';
+export {
+  type BlobSource,
+  type ByteStream,
+  bytesSource,
+  type Logger,
+  type OperationOptions,
+  type ProgressUpdate,
+  silentLogger,
+} from './io/types.ts';
 export {
   Annotation,
   assertIndex,
@@ -114,23 +138,8 @@ export {
   type StoredManifest,
   verifyDigest,
 } from './oci/index.ts';
-/** Pinning GitHub Actions: every uses: to a commit SHA or image digest. */
-export {
-  DEFAULT_GIT_BASE,
-  type ImageResolver,
-  imageDigestResolver,
-  type PinEntry,
-  type PinFileResult,
-  type PinKind,
-  type PinOptions,
-  type PinResult,
-  parseUses,
-  pinWorkflows,
-  scanUses,
-  type UsesSite,
-  type UsesTarget,
-  writePinned,
-} from './pin/index.ts';
+/** Pinning GitHub Actions: every uses: to a commit SHA or image digest (pin/index.ts lists the names). */
+export * from './pin/index.ts';
 /** apk: reading, verifying and writing packages and indexes, and apk-tools' version order. */
 export { type ApkIndex, type ApkPackageInfo, readApkIndex } from './pkg/apk/apkindex.ts';
 export { generateApkKeyPair } from './pkg/apk/keys.ts';
@@ -169,6 +178,10 @@ export {
   type SignatureOutcome,
 } from './policy/index.ts';
 export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
+export { type PutManifestResult, type ReadBlobOptions, RegistryClient, type RegistryClientOptions } from './registry/client.ts';
+export type { RetryOptions } from './registry/retry.ts';
+export type { TransportOptions } from './registry/transport.ts';
+export type { UploadBlobOptions } from './registry/uploads.ts';
 /** `provenant report`: one self-contained HTML page about an image, and the data it shows. */
 export {
   DEFAULT_REPORT_TARGETS,
@@ -266,16 +279,11 @@ export {
 } from './sign/verify.ts';
 export { OciArchiveStore, openOciArchive } from './store/archive.ts';
 export { DockerArchiveStore } from './store/docker-archive.ts';
-export { LayoutStore } from './store/layout.ts';
+export { type GcResult, type LayoutOpenOptions, LayoutStore } from './store/layout.ts';
 export { LayoutReader } from './store/layout-reader.ts';
-export { type OpenedStore, type OpenOptions, openLocation } from './store/open.ts';
-export type {
-  BlobSource,
-  ByteStream,
-  ContentStore,
-  Logger,
-  OperationOptions,
-  ProgressUpdate,
-  PutBlobOptions,
-  PutManifestOptions,
-} from './store/types.ts';
+export { defaultTarget, type OpenedStore, type OpenOptions, openLocation, type RegistryOpenOptions } from './store/open.ts';
+export { RegistryStore } from './store/registry.ts';
+export { type RegistryAccessOptions, registryAccess } from './store/registry-access.ts';
+export type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './store/types.ts';
+/** The tool's version. */
+export { VERSION } from './version.ts';

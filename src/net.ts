@@ -3,7 +3,7 @@
  * `fetch` (undici wraps the socket's error in `TypeError: fetch failed`) or from `node:http(s)`:
  * a TLS certificate that does not verify, and a port the Fetch standard blocks.
  */
-import { ProvenantError } from './errors.ts';
+import { type ErrorCode, ProvenantError } from './errors.ts';
 
 /** What is wrong with a server's certificate, which decides what the user can do about it. */
 export type CertificateProblem = 'untrusted' | 'expired' | 'not-yet-valid' | 'wrong-name' | 'invalid';
@@ -103,6 +103,21 @@ export function certificateError(err: unknown, host: string, where: string): Pro
     }
   })();
   return new ProvenantError('TLS_CERTIFICATE', `the TLS certificate of ${host} ${what} (${said})`, { where, hint, cause: err });
+}
+
+/**
+ * The error for a request whose port `fetch` refuses (see {@link isBlockedPort}), or undefined
+ * when `err` is another failure: `code` is what the caller's input is (a reference, a
+ * configuration), `what` says what could not be done (`cannot use 127.0.0.1:10080`), `serve`
+ * what to move to another port.
+ */
+export function blockedPortError(err: unknown, code: ErrorCode, what: string, where: string, serve: string): ProvenantError | undefined {
+  if (!isBlockedPort(err)) return undefined;
+  return new ProvenantError(code, `${what}: Node's fetch refuses its port (a blocked port of the Fetch standard)`, {
+    where,
+    cause: err,
+    hint: `${serve} on another port (https://fetch.spec.whatwg.org/#port-blocking lists the blocked ones)`,
+  });
 }
 
 /**

@@ -11,9 +11,9 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@actions/core';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
+import { registryAccess } from '../store/registry-access.ts';
 import { readInputs } from './inputs.ts';
 import { actionOutputs } from './metadata.ts';
-import { actionRegistryAccess } from './registry.ts';
 import { runAction } from './run.ts';
 import { addSummary } from './summary.ts';
 
@@ -31,7 +31,7 @@ export async function run(): Promise<void> {
       hostArch: process.arch,
       sourceDateEpoch: sourceDateEpoch(env.SOURCE_DATE_EPOCH),
       toolVersion: toolVersion(),
-      registry: actionRegistryAccess({ env, homedir: homedir(), logger }),
+      registry: registryAccess({ env, homedir: homedir() }),
       identityToken: identityToken(env),
       logger,
     });

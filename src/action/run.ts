@@ -15,6 +15,7 @@ import { type Lock, parseLock } from '../builder/lock.ts';
 import { type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
 import { loadProfiles, selectTargets } from '../compat/profile.ts';
 import { ProvenantError } from '../errors.ts';
+import type { Logger } from '../io/types.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { formatReference, type ImageReference } from '../ref/reference.ts';
 import { gatherReport, type ReportData } from '../report/gather.ts';
@@ -25,7 +26,7 @@ import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
 import { KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
 import { parseTrustedRoot } from '../sign/trust.ts';
 import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
-import type { ContentStore, Logger } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import type { ActionInputs } from './inputs.ts';
 
 /** The job's context: what main.ts reads from the runner. */

@@ -4,7 +4,8 @@
  * wasm is loaded, checked and instantiated once per worker, on its first block.
  */
 import { parentPort } from 'node:worker_threads';
-import { type DeflateRequest, type DeflateResponse, deflateBlock } from './deflate.ts';
+import { deflateBlock } from './deflate-block.ts';
+import type { DeflateRequest, DeflateResponse } from './deflate-pool.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('deflate-worker runs as a worker thread of pinnedGzip');

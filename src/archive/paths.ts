@@ -1,3 +1,4 @@
+/** The lexical check every archive entry name passes before it may touch a folder. */
 import { ProvenantError } from '../errors.ts';
 
 /**

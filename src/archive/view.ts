@@ -4,6 +4,9 @@
  * read this way.
  */
 import { ProvenantError } from '../errors.ts';
+import type { ByteStream } from '../io/types.ts';
+import { verifyStream } from '../io/verify.ts';
+import type { Descriptor } from '../oci/types.ts';
 import { cleanEntryPath } from './paths.ts';
 import { openTarMember, scanTarFile, type TarHeader } from './tar.ts';
 
@@ -132,6 +135,22 @@ export class TarView {
    */
   read(file: TarViewFile, start = 0, end = file.size): AsyncGenerator<Uint8Array> {
     return openTarMember(this.path, { offset: file.offset, size: Math.min(end, file.size) }, start, { where: this.where });
+  }
+
+  /**
+   * A file read as the blob `descriptor` names: checked against its digest and size, from byte
+   * `offset` (the bytes before it hashed, not passed on), so a resumed read is checked whole.
+   *
+   * @throws ProvenantError `USAGE` when `offset` is not within the file; as {@link verifyStream}
+   *   (from the stream) when the bytes are not the blob's
+   */
+  readBlob(file: TarViewFile, descriptor: Descriptor, offset: number): ByteStream {
+    const where = `${this.where}@${descriptor.digest}`;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
+      throw new ProvenantError('USAGE', `cannot read blob ${descriptor.digest} from byte ${offset}: it has ${file.size} bytes`, { where });
+    }
+    const prefix = offset > 0 ? this.read(file, 0, offset) : undefined;
+    return verifyStream(this.read(file, offset), descriptor, where, prefix);
   }
 
   /**

@@ -1,8 +1,9 @@
+import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isUnknownPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** Where an attachment is stored. */
 export type AttachmentStorage = 'buildkit' | 'referrers' | 'cosign';

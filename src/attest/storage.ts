@@ -14,13 +14,13 @@
  *   the signing work and slots in as one more {@link AttestationStorage}.
  * - `none`.
  */
-import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
+import { bytesSource, type OperationOptions } from '../io/types.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
-import type { Digest } from '../oci/digest.ts';
+import { type Digest, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex, type ImageManifest } from '../oci/types.ts';
-import { bytesSource, type ContentStore, type OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { ArtifactType } from './attachments.ts';
 
 /** An in-toto statement ready to store: its predicate type and its exact bytes. */
@@ -36,7 +36,7 @@ export type AttestationMode = 'buildkit' | 'referrers' | 'cosign' | 'none';
 export const ATTESTATION_ARTIFACT_TYPE = ArtifactType.BuildkitAttestation;
 
 const EMPTY_CONFIG = new TextEncoder().encode('{}');
-const EMPTY_DIGEST = `sha256:${createHash('sha256').update(EMPTY_CONFIG).digest('hex')}` as Digest;
+const EMPTY_DIGEST = digestOf(EMPTY_CONFIG);
 
 /** Parses `--attestations`. */
 export function parseAttestationMode(text: string): AttestationMode {
@@ -140,5 +140,5 @@ export function statement(predicateType: string, predicate: unknown, subjects: r
 }
 
 function sha256(bytes: Uint8Array): Digest {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}` as Digest;
+  return digestOf(bytes);
 }

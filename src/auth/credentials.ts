@@ -1,3 +1,4 @@
+/** Registry credentials (a user and password, an identity token or a registry token) that never show themselves in logs or errors. */
 import { inspect } from 'node:util';
 
 /** What a credential is made of, as a keychain finds it. */

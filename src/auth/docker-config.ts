@@ -1,3 +1,4 @@
+/** The keychains of Docker's config.json (with credential helpers) and of podman's auth.json, and the order a CLI consults them in. */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +15,8 @@ interface AuthEntry {
   registrytoken?: unknown;
 }
 
-interface ConfigFile {
+/** Docker's config.json (and containers' auth.json), as far as credentials go. */
+export interface ConfigFile {
   auths?: Record<string, AuthEntry>;
   credsStore?: string;
   credHelpers?: Record<string, string>;
@@ -56,10 +58,10 @@ export class DockerConfigKeychain implements Keychain {
     this.#options = options;
   }
 
-  async resolve(registry: string): Promise<Credentials | undefined> {
-    if (this.#config === undefined) this.#config = readConfig(this.configPath);
-    const config = await this.#config;
+  async resolve(registry: string, _repository?: string): Promise<Credentials | undefined> {
+    const config = await this.read();
     if (config === undefined) return undefined;
+    // The host's credential helper (or the credsStore) first, then its auths entry.
     const host = normalizeRegistry(registry);
     const helper = findByHost(config.credHelpers, host) ?? config.credsStore;
     if (helper !== undefined && helper !== '') {
@@ -68,6 +70,12 @@ export class DockerConfigKeychain implements Keychain {
     }
     const entry = findByHost(config.auths, host);
     return entry === undefined ? undefined : entryCredentials(entry, this.configPath);
+  }
+
+  /** The file's content, read once; undefined when there is no file. */
+  protected read(): Promise<ConfigFile | undefined> {
+    this.#config ??= readConfig(this.configPath);
+    return this.#config;
   }
 
   toString(): string {
@@ -82,46 +90,35 @@ export interface PodmanAuthKeychainOptions extends FileKeychainOptions {
 }
 
 /**
- * The credentials of podman, buildah and skopeo (containers-auth.json(5)): the same `auths`
- * format as Docker, where keys may also name a namespace or repository (`quay.io/team`); the
- * most specific key that matches the repository wins, then the bare host. `credHelpers` is
- * honoured as in Docker's file.
+ * The credentials of podman, buildah and skopeo (containers-auth.json(5)): Docker's format, where
+ * `auths` keys may also name a namespace or repository (`quay.io/team`); the most specific key
+ * that matches the repository wins, then Docker's lookup of the host (`credHelpers` included).
  */
-export class PodmanAuthKeychain implements Keychain {
+export class PodmanAuthKeychain extends DockerConfigKeychain {
   readonly authPath: string;
-  readonly #options: FileKeychainOptions;
-  #config: Promise<ConfigFile | undefined> | undefined;
 
   constructor(options: PodmanAuthKeychainOptions) {
+    super({ ...options, configPath: options.authPath });
     this.authPath = options.authPath;
-    this.#options = options;
   }
 
-  async resolve(registry: string, repository?: string): Promise<Credentials | undefined> {
-    if (this.#config === undefined) this.#config = readConfig(this.authPath);
-    const config = await this.#config;
-    if (config === undefined) return undefined;
-    const host = normalizeRegistry(registry);
-    if (repository !== undefined && config.auths !== undefined) {
+  override async resolve(registry: string, repository?: string): Promise<Credentials | undefined> {
+    const auths = (await this.read())?.auths;
+    if (repository !== undefined && auths !== undefined) {
       // containers-auth.json(5): "registry/namespace/repo" entries are looked up from the most
       // specific path to the least before the host itself.
+      const host = normalizeRegistry(registry);
       const parts = repository.split('/');
       for (let n = parts.length; n > 0; n--) {
         const key = `${host}/${parts.slice(0, n).join('/')}`;
-        const entry = Object.entries(config.auths).find(([k]) => stripScheme(k).toLowerCase() === key)?.[1];
+        const entry = Object.entries(auths).find(([k]) => stripScheme(k).toLowerCase() === key)?.[1];
         if (entry !== undefined) return entryCredentials(entry, this.authPath);
       }
     }
-    const helper = findByHost(config.credHelpers, host) ?? config.credsStore;
-    if (helper !== undefined && helper !== '') {
-      const fromHelper = await runCredentialHelper(helper, serverUrlFor(host, config), this.#options, this.authPath);
-      if (fromHelper !== undefined) return fromHelper;
-    }
-    const entry = findByHost(config.auths, host);
-    return entry === undefined ? undefined : entryCredentials(entry, this.authPath);
+    return super.resolve(registry);
   }
 
-  toString(): string {
+  override toString(): string {
     return `PodmanAuthKeychain(${this.authPath})`;
   }
 }
@@ -281,7 +278,7 @@ function decodeAuth(auth: unknown): { username: string; password: string } | und
  * `{"ServerURL","Username","Secret"}`, and a Username of `<token>` means the secret is an
  * identity token. "credentials not found" (exit status 1) means none.
  */
-export async function runCredentialHelper(
+async function runCredentialHelper(
   name: string,
   serverUrl: string,
   options: FileKeychainOptions = {},

@@ -1,3 +1,8 @@
+/**
+ * The Keychain interface (where registry credentials come from) and the keychains that need no
+ * file: anonymous, explicit credentials, and a chain of others. The file keychains (Docker's
+ * config.json and credential helpers, podman's auth.json) are in docker-config.ts.
+ */
 import { Credentials, type CredentialsInit } from './credentials.ts';
 
 /**
@@ -76,7 +81,3 @@ export function normalizeRegistry(key: string): string {
 export function staticKeychain(registry: string, credentials: Credentials | CredentialsInit): Keychain {
   return new StaticKeychain(credentials, { registry });
 }
-
-export { Credentials, type CredentialsInit } from './credentials.ts';
-// The file keychains live in docker-config.ts; re-exported here so callers need one import.
-export { type DefaultKeychainOptions, DockerConfigKeychain, defaultKeychain } from './docker-config.ts';

@@ -12,6 +12,7 @@
 import { basename, dirname } from 'node:path';
 import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { bytesSource, type Logger, type OperationOptions, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -19,7 +20,7 @@ import type { Descriptor, Platform } from '../oci/types.ts';
 import { DownloadCache } from '../pkg/fetch.ts';
 import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from '../pkg/source.ts';
 import { openPackageSource } from '../pkg/sources.ts';
-import { bytesSource, type ContentStore, type Logger, type OperationOptions, silentLogger } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { Tree } from '../vfs/tree.ts';
 import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
 import type { LoadedConfig } from './config-types.ts';

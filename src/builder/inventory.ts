@@ -1,6 +1,7 @@
 /** The package inventory of a built image, for SBOMs: made from what the build installed. */
+
+import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { parseOsRelease } from '../sbom/from-image.ts';
-import type { Inventory, InventoryPackage } from '../sbom/inventory.ts';
 import type { BuiltImage } from './build.ts';
 
 /**

@@ -1,3 +1,4 @@
+/** Command lines: flags as each command declares them, with `PROVENANT_*` variables as their defaults. */
 import { parseArgs } from 'node:util';
 import { ProvenantError } from '../errors.ts';
 

@@ -1,3 +1,4 @@
+/** The CLI's exit codes, one per kind of error code. */
 import type { ErrorCode } from '../errors.ts';
 
 /**

@@ -1,16 +1,24 @@
-import type { ProgressUpdate } from '../store/types.ts';
+/** The progress of copies and pushes on standard error: a bar on a terminal, lines in a log. */
+import type { ProgressUpdate } from '../io/types.ts';
 
 /**
  * Turns progress events into output: one redrawn line on a terminal, plain lines (one per blob
- * finished, and each retry) elsewhere, so CI logs stay readable.
+ * finished, and each retry) elsewhere, so CI logs stay readable. Once `signal` fires (the user
+ * interrupted) it draws nothing more: main() ends the line.
  */
-export function progressReporter(out: NodeJS.WritableStream & { isTTY?: boolean }): {
+export function progressReporter(
+  out: NodeJS.WritableStream & { isTTY?: boolean },
+  signal?: AbortSignal,
+): {
   update: (u: ProgressUpdate) => void;
   finish: () => void;
 } {
   const tty = out.isTTY === true;
   const blobs = new Map<string, { done: number; total: number }>();
-  let finished = false;
+  let finished = signal?.aborted === true;
+  signal?.addEventListener('abort', () => {
+    finished = true;
+  });
   let lastDraw = 0;
   const draw = (force: boolean) => {
     const now = Date.now();

@@ -1,3 +1,4 @@
+/** The text and JSON forms of what `inspect` and `copy` print. */
 import type { Attachment } from '../attest/attachments.ts';
 import type { CopyResult } from '../image/copy.ts';
 import type { InspectResult } from '../image/inspect.ts';

@@ -2,9 +2,11 @@
  * `check`: runs every rule of every target over an image graph and says, for each problem, how
  * bad it is, the error the target gives, why, and the fix.
  */
+
+import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { RegistryStore } from '../store/registry.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { DETECTORS, type DetectorContext, type Finding, type ReferrersApiFact } from './detectors.ts';
 import { type ImageGraph, type ReadGraphOptions, readImageGraph } from './graph.ts';
 import type { DetectorName } from './params.ts';

@@ -6,13 +6,14 @@
  */
 import { type Attachment, type AttachmentKind, classifyReferrer, findAttachments, isBuildkitAttestation } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect } from '../io/verify.ts';
 import type { Stored, StoredManifest } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { isUnknownPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** A platform image: the root manifest, or a runnable entry of the root index. */
 export interface ImageNode {

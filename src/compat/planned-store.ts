@@ -7,12 +7,13 @@
  */
 import { createReadStream } from 'node:fs';
 import { ProvenantError } from '../errors.ts';
+import type { ByteStream, OperationOptions } from '../io/types.ts';
+import { verifyStream } from '../io/verify.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { referrerDescriptor } from '../store/layout-reader.ts';
-import type { ByteStream, ContentStore, OperationOptions, ReferrersOptions } from '../store/types.ts';
-import { verifyStream } from '../store/verify.ts';
+import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 import { subjectOf } from './graph.ts';
 import { cosignTag, type Plan } from './transforms.ts';
 

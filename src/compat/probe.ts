@@ -6,9 +6,9 @@
  * why the answer must also be an index.
  */
 import { isProvenantError } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import type { OperationOptions } from '../store/types.ts';
 import type { ReferrersApi } from './profile.ts';
 
 /** The digest no manifest has: asking for its referrers costs the registry nothing. */

@@ -4,19 +4,22 @@
  * `.att` images as DSSE envelopes), an image's SBOM (attached, or made from its package
  * databases when none is attached), and buildx-style `Provenance` and `SBOM` summaries.
  */
+
 import { gunzipSync } from 'node:zlib';
 import { readTar } from '../archive/tar.ts';
 import type { Attachment } from '../attest/attachments.ts';
+import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
+import type { Inventory } from '../pkg/inventory.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
-import type { Inventory } from '../sbom/inventory.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
 
 const STATEMENT_LIMIT = 64 * 1024 * 1024;
@@ -44,7 +47,7 @@ export async function readStatements(
     const isDsse = layer.mediaType === 'application/vnd.dsse.envelope.v1+json';
     if (!isInToto && !isDsse) continue;
     const bytes = await blob(store, layer, options);
-    let value = JSON.parse(new TextDecoder().decode(bytes)) as { payload?: string; predicateType?: string };
+    let value = JSON.parse(decodeUtf8(bytes)) as { payload?: string; predicateType?: string };
     if (isDsse && typeof value.payload === 'string') value = JSON.parse(Buffer.from(value.payload, 'base64').toString('utf8'));
     const predicateType = layer.annotations?.['in-toto.io/predicate-type'] ?? layer.annotations?.predicateType ?? value.predicateType ?? '';
     out.push({ predicateType, statement: value as ReadStatement['statement'] });
@@ -170,8 +173,8 @@ async function inventoryFromImage(store: ContentStore, digest: string, name: str
       files.set(path, Buffer.concat(parts));
     }
   }
-  const config = JSON.parse(new TextDecoder().decode(await blob(store, stored.manifest.config, options))) as Partial<ImageConfig>;
-  const text = (p: string): string | undefined => (files.has(p) ? new TextDecoder().decode(files.get(p)) : undefined);
+  const config = JSON.parse(decodeUtf8(await blob(store, stored.manifest.config, options))) as Partial<ImageConfig>;
+  const text = (p: string): string | undefined => (files.has(p) ? decodeUtf8(files.get(p)!) : undefined);
   const osRelease = text('etc/os-release') ?? text('usr/lib/os-release') ?? '';
   const image = { name, digest, architecture: config.architecture ?? 'unknown', variant: config.variant, os: config.os ?? 'linux' };
   const apkDb = text('usr/lib/apk/db/installed') ?? text('lib/apk/db/installed');

@@ -1,11 +1,13 @@
+/** copyImage: an image and everything it references, from any store to any store, in an order that keeps a failure harmless. */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { forEachLimited, Limiter } from '../io/limit.ts';
+import type { OperationOptions } from '../io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
-import { forEachLimited, Limiter } from '../store/limit.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** Options of {@link copyImage}. */
 export interface CopyOptions extends OperationOptions {

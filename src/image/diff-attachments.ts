@@ -6,10 +6,11 @@
  * `builder`, `invocation.parameters` and `materials`).
  */
 import type { Attachment } from '../attest/attachments.ts';
+import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { summarize } from '../sign/inspect.ts';
 import { type FoundSignature, findSignatures } from '../sign/storage.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { type ReadStatement, readStatements } from './attestations.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';

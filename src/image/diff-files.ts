@@ -3,8 +3,9 @@
  * text files, read in a second, targeted pass so that no body is held while the layers are walked.
  */
 import { throwIfAborted } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
 import type { Descriptor } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { compareText } from './diff-config.ts';
 import { unifiedDiff } from './diff-text.ts';
 import type { FileChange, FileDiff, FileEntry } from './diff-types.ts';

@@ -3,9 +3,10 @@
  * turns into text. Absent and empty mean the same thing everywhere: nothing differs there.
  */
 import type { TarEntryType } from '../archive/tar.ts';
+import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Platform } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** One side of a comparison: an image (a tag or digest) in any store. */
 export interface DiffSide {

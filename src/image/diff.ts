@@ -8,12 +8,12 @@
  * the result into text; the result itself is the JSON form.
  */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { collect } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestMismatch } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform, platformMatches } from '../oci/platform.ts';
 import type { ImageConfig, ImageManifest } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
-import { collect } from '../store/verify.ts';
 import { attachmentDiff, attachmentsOf, provenanceDiff, type SideAttachments } from './diff-attachments.ts';
 import { configChanges, layerDiff, mapChanges } from './diff-config.ts';
 import { addTextDiffs, compareFiles } from './diff-files.ts';

@@ -15,11 +15,12 @@ import { cleanEntryPath } from '../archive/paths.ts';
 import { readTar, type TarEntryType, type TarHeader } from '../archive/tar.ts';
 import { concatBytes } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
+import type { Inventory } from '../pkg/inventory.ts';
 import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
-import type { Inventory } from '../sbom/inventory.ts';
-import type { ByteStream, ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** One path of a flattened filesystem: what its last tar entry said, and which layer that was in. */
 export interface FileRecord {

@@ -18,13 +18,14 @@
 import { ArtifactType, isAuxiliaryEntry, isBuildkitAttestation } from '../attest/attachments.ts';
 import { type Attested, type StatementBlob, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect, MANIFEST_LIMIT } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 import { copyImage } from './copy.ts';
 
 /** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */

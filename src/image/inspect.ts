@@ -1,10 +1,13 @@
+/** inspectImage: an image's manifests and platforms, and what is attached to each in all three attestation storages. */
 import { type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
-import type { ImageConfig, Platform } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect, MANIFEST_LIMIT } from '../store/verify.ts';
+import { configPlatform } from '../oci/platform.ts';
+import type { Platform } from '../oci/types.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** One image manifest of an inspected image. */
 export interface InspectedManifest {
@@ -96,15 +99,5 @@ async function platformFromConfig(
   const config = stored.manifest.config;
   if (config.size > MANIFEST_LIMIT || !/config|container\.image/.test(config.mediaType)) return undefined;
   const bytes = await collect(await store.readBlob(config, options), MANIFEST_LIMIT, `${store.location}@${config.digest}`);
-  let c: Partial<ImageConfig>;
-  try {
-    c = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;
-  } catch {
-    // An artifact's config need not be an image config; inspect shows no platform then.
-    return undefined;
-  }
-  if (typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
-  const p: Platform = { os: c.os, architecture: c.architecture };
-  if (typeof c.variant === 'string') p.variant = c.variant;
-  return p;
+  return configPlatform(bytes);
 }

@@ -1,3 +1,5 @@
+/** Manifests and indexes as stored: their exact bytes beside the parsed value, and descriptors of them. */
+import { decodeUtf8, encodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { type Digest, digestOf, verifyDigest } from './digest.ts';
 import { isIndexType, isManifestType, MediaType } from './mediatypes.ts';
@@ -39,8 +41,6 @@ export interface ParseOptions {
   where?: string | undefined;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 /**
  * Parses and validates manifest bytes. The media type comes from the document itself, then
  * from `options.mediaType`, then from its shape (OCI 1.0 made `mediaType` optional); a document
@@ -53,7 +53,7 @@ export function parseStored(bytes: Uint8Array, options: ParseOptions = {}): Stor
   if (options.digest !== undefined) verifyDigest(bytes, options.digest, where);
   let value: unknown;
   try {
-    value = JSON.parse(decoder.decode(bytes));
+    value = JSON.parse(decodeUtf8(bytes, true));
   } catch (cause) {
     throw new ProvenantError('INVALID_MANIFEST', 'manifest is not valid UTF-8 JSON', { ...at, cause });
   }
@@ -97,7 +97,7 @@ function normalizeServedType(t: string | undefined): string | undefined {
 
 /** Serializes a new manifest, index or config. Only for documents we create. */
 export function encodeJson(value: unknown): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(value));
+  return encodeUtf8(JSON.stringify(value));
 }
 
 /** The descriptor of some stored bytes. */

@@ -1,3 +1,4 @@
+/** Content digests (`sha256:<hex>`, `sha512:<hex>`): checking, computing and verifying them. */
 import { createHash, type Hash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
 

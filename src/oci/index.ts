@@ -1,3 +1,4 @@
+/** The OCI model: digests, media types, descriptors, manifests and indexes with their bytes, platforms, validation. */
 export * from './content.ts';
 export * from './digest.ts';
 export * from './mediatypes.ts';

@@ -19,9 +19,6 @@ export const MediaType = {
   InToto: 'application/vnd.in-toto+json',
 } as const;
 
-/** Any media type string (known or not). */
-export type MediaTypeString = string;
-
 const MANIFEST_TYPES = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
 const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 

@@ -1,5 +1,7 @@
+/** Platforms (`os/arch[/variant]`): parsing, matching, this machine's, and an image config's. */
+import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
-import type { Platform } from './types.ts';
+import type { ImageConfig, Platform } from './types.ts';
 
 /**
  * Parses `os/arch[/variant]` (as `--platform` takes it). `all` is not a platform; callers treat
@@ -64,4 +66,21 @@ export function hostPlatform(arch: string): Platform {
     loong64: { os: 'linux', architecture: 'loong64' },
   };
   return map[arch] ?? { os: 'linux', architecture: arch };
+}
+
+/**
+ * The platform an image config's bytes declare (`os`, `architecture`, `variant`), or undefined
+ * when they are not a JSON image config: an artifact's config need not be one.
+ */
+export function configPlatform(bytes: Uint8Array): Platform | undefined {
+  let c: Partial<ImageConfig>;
+  try {
+    c = JSON.parse(decodeUtf8(bytes)) as Partial<ImageConfig>;
+  } catch {
+    return undefined;
+  }
+  if (typeof c !== 'object' || c === null || typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
+  const p: Platform = { os: c.os, architecture: c.architecture };
+  if (typeof c.variant === 'string') p.variant = c.variant;
+  return p;
 }

@@ -1,3 +1,4 @@
+/** The OCI image spec's types: descriptors, manifests, indexes, image configs, platforms, annotations. */
 import type { Digest } from './digest.ts';
 
 /** An OCI platform: where an image runs. */

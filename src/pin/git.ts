@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { ProvenantError } from '../errors.ts';
-import type { Logger } from '../store/types.ts';
+import type { Logger } from '../io/types.ts';
 
 /** The refs a repository advertises: full ref name (`refs/tags/v1`, `refs/tags/v1^{}`) to object id. */
 export type RemoteRefs = ReadonlyMap<string, string>;

@@ -11,11 +11,12 @@
  * (accounts, os-release, paths), layering, the image and the index. apk (./apk/source.ts) and
  * Debian (./deb/source.ts) implement it; ./sources.ts chooses one from the configuration.
  */
+
+import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { InventoryFile, InventoryPackage } from '../sbom/inventory.ts';
-import type { Logger } from '../store/types.ts';
 import type { Tree } from '../vfs/tree.ts';
 import type { DownloadCache } from './fetch.ts';
+import type { InventoryFile, InventoryPackage } from './inventory.ts';
 import type { Candidate, CandidateIndex, Request, VersionScheme } from './resolve/resolve.ts';
 
 /** The ecosystems Provenant installs from: what inventories, PURLs and provenance call them. */

@@ -16,10 +16,11 @@
  * Signatures are verified with src/sign (verifyImage): every storage, cosign 2 and 3.
  */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
 import { type CheckedSignature, type FailureReason, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { celInput } from './cel.ts';
 import { globMatches } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';

@@ -11,11 +11,12 @@ import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { readTar } from '../archive/tar.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
 import { parseControlStanzas } from '../pkg/deb/control.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** One installed package and its build time, when known. */
 export interface DatedPackage {

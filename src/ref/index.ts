@@ -1,2 +1,3 @@
+/** Image references and store locations. */
 export * from './location.ts';
 export * from './reference.ts';

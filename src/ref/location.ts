@@ -1,3 +1,4 @@
+/** Store locations: `oci:`, `oci-archive:`, `docker-archive:` and registry references, as the CLI and openLocation take them. */
 import { ProvenantError } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { type ImageReference, isValidTag, parseReference } from './reference.ts';

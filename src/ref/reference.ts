@@ -1,3 +1,4 @@
+/** Image references (`registry/repo:tag@digest`) as Docker reads them, Docker Hub's short names included. */
 import { ProvenantError } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 
@@ -88,7 +89,7 @@ const HOST_HINT = 'a registry is a host name or IP address with an optional port
  * this also refuses what no connection can be made to: a port outside 1-65535, and names the
  * WHATWG URL parser rejects or reads as another address (`999.1.1.1`, `1.2.3` for 1.2.0.3).
  */
-export function registryHostProblem(host: string): string | undefined {
+function registryHostProblem(host: string): string | undefined {
   const bracket = host.startsWith('[') ? host.indexOf(']') : -1;
   const colon = host.indexOf(':', bracket + 1);
   const name = colon < 0 ? host : host.slice(0, colon);
@@ -122,21 +123,6 @@ export function checkRegistryHost(host: string): void {
 /** `registry/repository[:tag][@digest]`, fully qualified. */
 export function formatReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}${ref.digest === undefined ? '' : `@${ref.digest}`}`;
-}
-
-/** `registry/repository`. */
-export function repositoryName(ref: ImageReference): string {
-  return `${ref.registry}/${ref.repository}`;
-}
-
-/** What to ask the registry for: the digest when there is one, else the tag. */
-export function referenceTarget(ref: ImageReference): string {
-  return ref.digest ?? ref.tag ?? 'latest';
-}
-
-/** The same repository at another tag or digest. */
-export function withTarget(ref: ImageReference, target: { tag?: string; digest?: Digest }): ImageReference {
-  return { registry: ref.registry, repository: ref.repository, tag: target.tag, digest: target.digest };
 }
 
 /** True when `tag` is a valid tag. */

@@ -1,3 +1,4 @@
+/** A registry's error answers (the distribution spec's error body and HTTP status) as typed errors that never name a credential. */
 import { type ErrorCode, ProvenantError } from '../errors.ts';
 
 /**

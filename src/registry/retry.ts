@@ -1,3 +1,4 @@
+/** When and how long the registry client waits before trying again: backoff with jitter, `Retry-After`, network failures worth a retry. */
 import { ProvenantError } from '../errors.ts';
 
 /** How often and how patiently to retry a request that failed in a way that may pass. */
@@ -22,15 +23,6 @@ export const DEFAULT_RETRY: Required<RetryOptions> = { attempts: 5, baseDelayMs:
 export function backoffDelay(retry: number, options: RetryOptions, random: () => number = Math.random): number {
   const exp = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, retry - 1));
   return Math.round(exp / 2 + (random() * exp) / 2);
-}
-
-/**
- * `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP-date. Returns milliseconds from `now`,
- * capped at `cap`, or undefined when absent or unreadable.
- */
-export function parseRetryAfter(value: string | null | undefined, now: number, cap: number): number | undefined {
-  const ms = retryAfterMs(value, now);
-  return ms === undefined ? undefined : Math.min(cap, ms);
 }
 
 /** What a `Retry-After` answer asked for, and what will be waited. */

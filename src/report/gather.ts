@@ -18,13 +18,14 @@ import { loadProfiles, type Profile, type Severity, selectTargets, type Target }
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageSbom, readStatements } from '../image/attestations.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { type SignatureSummary, summarize } from '../sign/inspect.ts';
 import { type FoundSignature, findSignatures } from '../sign/storage.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** The targets a report checks when none are named: the common runtimes and registries. */
 export const DEFAULT_REPORT_TARGETS: readonly string[] = ['aws-lambda', 'google-cloud-run', 'amazon-ecr', 'ghcr', 'docker-hub'];

@@ -13,11 +13,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { forEachLimited, Limiter } from '../io/limit.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import { readApkPackage } from '../pkg/apk/package.ts';
 import { DownloadCache, fetchFile, safeLocation } from '../pkg/fetch.ts';
 import type { LockedPackage } from '../pkg/source.ts';
-import { forEachLimited, Limiter } from '../store/limit.ts';
 import type { ProvenancePackage } from './provenance.ts';
 
 /** A package file whose bytes are not the ones the provenance names. */

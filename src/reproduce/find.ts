@@ -19,13 +19,14 @@ import type { AttachmentStorage } from '../attest/attachments.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { readStatements } from '../image/attestations.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
+import { type Logger, silentLogger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { parseStatement, statementNames } from '../sign/payload.ts';
 import { findSignatures } from '../sign/storage.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
 import { type CheckedSignature, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
-import { type ContentStore, type Logger, silentLogger } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 
 /** Whom the provenance must be signed by: a cosign public key, or a keyless identity and issuer. */
 export type ReproduceTrust =

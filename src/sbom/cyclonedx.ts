@@ -6,7 +6,7 @@
  * (CycloneDX/specification, schema/bom-1.6.schema.json).
  */
 import { createHash } from 'node:crypto';
-import type { Inventory } from './inventory.ts';
+import type { Inventory } from '../pkg/inventory.ts';
 import { compareStrings, imagePackageUrl } from './purl.ts';
 import { isSpdxLicenseExpression, namedChecksums, preparePackages, sbomTimestamp } from './spdx.ts';
 

@@ -4,6 +4,7 @@
  */
 
 export { parseControlStanzas } from '../pkg/deb/control.ts';
+export type { Inventory, InventoryFile, InventoryPackage } from '../pkg/inventory.ts';
 export {
   type CycloneDxComponent,
   type CycloneDxDocument,
@@ -12,7 +13,6 @@ export {
   cyclonedxDocument,
 } from './cyclonedx.ts';
 export { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseOsRelease } from './from-image.ts';
-export type { Inventory, InventoryFile, InventoryPackage } from './inventory.ts';
 export {
   distroQualifier,
   formatPackageUrl,

@@ -12,7 +12,7 @@
  * `wolfi`, `debian`), and names are lowercased.
  */
 import { ProvenantError } from '../errors.ts';
-import type { Inventory, InventoryPackage } from './inventory.ts';
+import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 
 /** The parts of a package URL, before encoding. */
 export interface PackageUrlParts {

@@ -9,8 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
+import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { epochSeconds, formatTimestamp } from '../time.ts';
-import type { Inventory, InventoryPackage } from './inventory.ts';
 import { compareStrings, imagePackageUrl, packageUrl } from './purl.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@
  * are claims read off the signature material; {@link verifyImage} is what checks them.
  */
 import { X509Certificate } from '@sigstore/core';
+import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import { pemDecode } from './keys.ts';
 import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
 

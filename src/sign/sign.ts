@@ -9,10 +9,11 @@
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { StatementBlob } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
+import type { ContentStore } from '../store/types.ts';
 import {
   b64decode,
   COSIGN_SIGN_PREDICATE_TYPE,

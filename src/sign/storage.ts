@@ -18,12 +18,13 @@
  */
 import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { ProvenantError } from '../errors.ts';
+import { bytesSource, type OperationOptions } from '../io/types.ts';
+import { collect } from '../io/verify.ts';
 import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
 import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
-import { bytesSource, type ContentStore, type OperationOptions } from '../store/types.ts';
-import { collect } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 import { pemEncode } from './keys.ts';
 import { COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import type { Signed } from './signer.ts';

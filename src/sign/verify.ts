@@ -19,9 +19,10 @@ import { crypto as sigCrypto, X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import { type SignedEntity, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
 import { ProvenantError } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
-import type { ContentStore, OperationOptions } from '../store/types.ts';
-import { collect, MANIFEST_LIMIT } from '../store/verify.ts';
+import type { ContentStore } from '../store/types.ts';
 import { keyId, pemDecode } from './keys.ts';
 import {
   b64decode,

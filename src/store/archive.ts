@@ -1,20 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+/** `oci-archive:FILE`: an OCI image layout in a tar file, read in place and written through a private layout. */
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { tarHeader, writeTar } from '../archive/tar.ts';
 import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
+import { writeFileAtomic } from '../io/files.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { LayoutStore, writeAtomic } from './layout.ts';
+import { LayoutStore } from './layout.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
-import type { BlobSource, ByteStream, OperationOptions } from './types.ts';
-import { collect, MANIFEST_LIMIT, verifyStream } from './verify.ts';
+import type { CloseOptions } from './types.ts';
 
 /**
  * `oci-archive:FILE`: an OCI image layout in a tar file, as skopeo and BuildKit write them.
@@ -104,15 +104,13 @@ export class OciArchiveStore extends LayoutReader {
   }
 
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
-    const where = `${this.location}@${descriptor.digest}`;
     const file = this.#blob(descriptor.digest);
-    if (file === undefined) throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, { where });
-    const offset = options.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
-      throw new ProvenantError('USAGE', `cannot read blob ${descriptor.digest} from byte ${offset}: it has ${file.size} bytes`, { where });
+    if (file === undefined) {
+      throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, {
+        where: `${this.location}@${descriptor.digest}`,
+      });
     }
-    const prefix = offset > 0 ? this.#view.read(file, 0, offset) : undefined;
-    return verifyStream(this.#view.read(file, offset), descriptor, where, prefix);
+    return this.#view.readBlob(file, descriptor, options.offset ?? 0);
   }
 
   /** Every blob the archive holds under `blobs/<algorithm>/<hex>`, as descriptors with sizes. */
@@ -159,8 +157,8 @@ export class OciArchiveStore extends LayoutReader {
 async function layoutFrom(archive: OciArchiveStore, dir: string): Promise<LayoutStore> {
   const files = archive.layoutFiles();
   await mkdir(dir, { recursive: true });
-  await writeAtomic(join(dir, LAYOUT_FILE), files.layout);
-  await writeAtomic(join(dir, 'index.json'), files.index);
+  await writeFileAtomic(join(dir, LAYOUT_FILE), files.layout);
+  await writeFileAtomic(join(dir, 'index.json'), files.index);
   const layout = await LayoutStore.open(dir);
   for (const descriptor of archive.blobs()) {
     await layout.putBlob({ descriptor, open: (offset = 0) => archive.readBlob(descriptor, { offset }) });
@@ -170,10 +168,10 @@ async function layoutFrom(archive: OciArchiveStore, dir: string): Promise<Layout
 
 function withPackOnClose(store: LayoutStore, path: string, work: string): LayoutStore {
   const close = store.close.bind(store);
-  store.close = async () => {
+  store.close = async (options: CloseOptions = {}) => {
     try {
       await close();
-      await packDirectory(join(work, 'layout'), path);
+      if (!options.discard) await packDirectory(join(work, 'layout'), path, options.signal);
     } finally {
       await rm(work, { recursive: true, force: true });
     }
@@ -182,22 +180,15 @@ function withPackOnClose(store: LayoutStore, path: string, work: string): Layout
 }
 
 /** Packs a folder into a deterministic tar (sorted names, zero times and owners), atomically. */
-export async function packDirectory(dir: string, archive: string): Promise<void> {
+export async function packDirectory(dir: string, archive: string, signal?: AbortSignal): Promise<void> {
   const files = await listFiles(dir);
-  const tmp = `${archive}.tmp-${randomBytes(6).toString('hex')}`;
   async function* entries() {
     for (const f of files) {
       const s = await stat(join(dir, f));
       yield { header: tarHeader({ name: f, size: s.size }), body: createReadStream(join(dir, f)) as AsyncIterable<Uint8Array> };
     }
   }
-  try {
-    await pipeline(Readable.from(writeTar(entries())), createWriteStream(tmp));
-    await rename(tmp, archive);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err instanceof ProvenantError ? err : new ProvenantError('IO', (err as Error).message, { where: archive, cause: err });
-  }
+  await writeFileAtomic(archive, writeTar(entries()), { signal });
 }
 
 async function listFiles(dir: string): Promise<string[]> {

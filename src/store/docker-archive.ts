@@ -1,8 +1,12 @@
+/** `docker-archive:FILE`, the `docker save` / `docker load` format, as a content store. */
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TarView, type TarViewFile } from '../archive/view.ts';
+import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestHex, isDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -10,8 +14,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference } from '../ref/reference.ts';
 import { packDirectory } from './archive.ts';
 import { LayoutStore } from './layout.ts';
-import type { BlobSource, ByteStream, ContentStore, OperationOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
-import { collect, MANIFEST_LIMIT, verifyStream } from './verify.ts';
+import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
 
 // Docker's uncompressed layer type, which schema 2 defines though registries rarely see it.
 const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
@@ -87,7 +90,7 @@ export class DockerArchiveStore implements ContentStore {
     try {
       if (file === undefined) throw new Error('no manifest.json');
       const bytes = await collect(view.read(file), MANIFEST_LIMIT, `${this.location}/manifest.json`);
-      saved = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as SavedImage[];
+      saved = JSON.parse(decodeUtf8(bytes, true)) as SavedImage[];
     } catch (cause) {
       if (cause instanceof ProvenantError && cause.code !== 'INVALID_MANIFEST') throw cause;
       throw new ProvenantError('INVALID_ARCHIVE', 'manifest.json is missing, too large or not JSON', { where: this.location, cause });
@@ -150,16 +153,13 @@ export class DockerArchiveStore implements ContentStore {
 
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
     if (this.#blobs) return this.#blobs.readBlob(descriptor, options);
-    const where = `${this.location}@${descriptor.digest}`;
     const file = this.#files.get(descriptor.digest);
-    if (file === undefined || this.#view === undefined)
-      throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, { where });
-    const offset = options.offset ?? 0;
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > file.size) {
-      throw new ProvenantError('USAGE', `cannot read blob ${descriptor.digest} from byte ${offset}: it has ${file.size} bytes`, { where });
+    if (file === undefined || this.#view === undefined) {
+      throw new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the archive`, {
+        where: `${this.location}@${descriptor.digest}`,
+      });
     }
-    const prefix = offset > 0 ? this.#view.read(file, 0, offset) : undefined;
-    return verifyStream(this.#view.read(file, offset), descriptor, where, prefix);
+    return this.#view.readBlob(file, descriptor, options.offset ?? 0);
   }
 
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
@@ -174,24 +174,21 @@ export class DockerArchiveStore implements ContentStore {
   }
 
   async resolve(target: string): Promise<Descriptor | undefined> {
-    const s = this.#find(target);
-    return s === undefined ? undefined : descriptorOf(s);
+    const found = this.#find(target);
+    return found && descriptorOf(found);
   }
 
   async getManifest(target: string): Promise<Stored> {
-    const s = this.#find(target);
-    if (s === undefined) {
-      const tags = this.#images.flatMap((i) => i.tags);
-      throw new ProvenantError('NOT_FOUND', `${target} is not in the archive`, {
-        where: this.location,
-        hint: `images here: ${tags.join(', ') || '(untagged)'}`,
-      });
-    }
-    return s;
+    const found = this.#find(target);
+    if (found !== undefined) return found;
+    throw new ProvenantError('NOT_FOUND', `${target} is not in the archive`, {
+      where: this.location,
+      hint: `images here: ${this.#images.flatMap((i) => i.tags).join(', ') || '(untagged)'}`,
+    });
   }
 
-  /** The one image to use when the location names none: the only image, or an error. */
-  defaultTarget(): string {
+  /** The one image to use when the location names none: the only image, or USAGE naming the images. */
+  async defaultTarget(): Promise<string> {
     if (this.#images.length === 1) return this.#images[0]!.stored.digest;
     throw new ProvenantError('USAGE', `the archive holds ${this.#images.length} images; name one`, {
       where: this.location,
@@ -220,12 +217,12 @@ export class DockerArchiveStore implements ContentStore {
     return [];
   }
 
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     const work = this.#work;
     if (work === undefined) return; // read in place, or closed already
     this.#work = undefined;
     try {
-      if (this.#blobs && this.#images.length > 0) {
+      if (this.#blobs && this.#images.length > 0 && !options.discard) {
         const out = join(work, 'out');
         const manifest: SavedImage[] = this.#images.map(({ stored, tags }) => {
           if (stored.kind !== 'manifest') throw new Error('unreachable');
@@ -240,7 +237,7 @@ export class DockerArchiveStore implements ContentStore {
         // so that no reader takes an empty index.json for the archive's contents.
         await rm(join(out, 'index.json'), { force: true });
         await rm(join(out, 'oci-layout'), { force: true });
-        await packDirectory(out, this.#path);
+        await packDirectory(out, this.#path, options.signal);
       }
     } finally {
       await rm(work, { recursive: true, force: true });

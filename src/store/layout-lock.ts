@@ -1,3 +1,4 @@
+/** How several processes share one layout: its lock file, and the lists of what each writer has written and not tagged yet, which gc keeps. */
 import { randomBytes } from 'node:crypto';
 import { appendFile, type FileHandle, open, readdir, rm, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -25,15 +26,15 @@ export const COORDINATION_PREFIX = '.provenant-';
 export const LOCK_FILE = `${COORDINATION_PREFIX}lock`;
 const BREAK_FILE = `${COORDINATION_PREFIX}lock-break`;
 /** Prefix of a writer's pending-digests file (see {@link WriterSession}). */
-export const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
+const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
 /** Where `gc` moves unreferenced blobs before deleting them (see LayoutStore.gc). */
 export const TRASH_DIR = `${COORDINATION_PREFIX}gc-trash`;
 
 /** A lock not refreshed for this long is stale whatever its owner file says. */
-export const LOCK_STALE_MS = 60_000;
+const LOCK_STALE_MS = 60_000;
 const LOCK_REFRESH_MS = 5_000;
 /** How long to wait for a live holder before giving up (gc of a large layout holds it a while). */
-export const LOCK_WAIT_MS = 10 * 60_000;
+const LOCK_WAIT_MS = 10 * 60_000;
 // A writer's pending file, refreshed as often: a writer that stops refreshing for an hour (it
 // died on another host, or its pid was reused) no longer protects its blobs.
 const WRITER_STALE_MS = 60 * 60_000;

@@ -1,19 +1,14 @@
+/** What every OCI image layout answers from its index.json (tags, manifests, referrers, its only image), wherever its blobs are. */
+import { decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
 import { assertConsistentDescriptors, assertIndex } from '../oci/validate.ts';
-import type {
-  BlobSource,
-  ByteStream,
-  ContentStore,
-  OperationOptions,
-  PutBlobOptions,
-  PutManifestOptions,
-  ReferrersOptions,
-} from './types.ts';
-import { collect, MANIFEST_LIMIT } from './verify.ts';
+import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /** The name of an image layout's marker file. */
 export const LAYOUT_FILE = 'oci-layout';
@@ -97,6 +92,16 @@ export abstract class LayoutReader implements ContentStore {
     return parseStored(bytes, { mediaType: desc.mediaType, digest: desc.digest, where });
   }
 
+  /** The layout's only image (index.json has one entry); USAGE naming the tags when it has several. */
+  async defaultTarget(): Promise<string> {
+    await this.refresh();
+    const roots = this.topIndex.manifests;
+    if (roots.length === 1) return roots[0]!.digest;
+    throw new ProvenantError('USAGE', `${this.location} holds ${roots.length} images; say which`, {
+      hint: `add :TAG (tags: ${this.#tags().join(', ') || 'none'}) or @DIGEST`,
+    });
+  }
+
   #tags(): string[] {
     const tags = this.topIndex.manifests.map((m) => m.annotations?.[Annotation.RefName]).filter((t): t is string => t !== undefined);
     return [...new Set(tags)].sort();
@@ -151,7 +156,7 @@ function stripRefName(d: Descriptor): Descriptor {
 export function checkLayoutFile(bytes: Uint8Array, where: string): void {
   let version: unknown;
   try {
-    version = (JSON.parse(new TextDecoder('utf-8').decode(bytes)) as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
+    version = (JSON.parse(decodeUtf8(bytes)) as { imageLayoutVersion?: unknown } | null)?.imageLayoutVersion;
   } catch (cause) {
     throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} is not JSON`, { where, cause });
   }
@@ -168,7 +173,7 @@ export function checkLayoutFile(bytes: Uint8Array, where: string): void {
 export function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    value = JSON.parse(decodeUtf8(bytes, true));
   } catch (cause) {
     throw new ProvenantError('INVALID_LAYOUT', 'index.json is not valid JSON', { where, cause });
   }

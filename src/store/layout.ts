@@ -1,9 +1,13 @@
+/** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { type FileHandle, link, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { encodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import { fileError, isNotFound, writeFileAtomic } from '../io/files.ts';
+import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
+import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
@@ -20,8 +24,7 @@ import {
   type Writers,
 } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
-import type { BlobSource, ByteStream, OperationOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
-import { MANIFEST_LIMIT, verifyStream } from './verify.ts';
+import type { PutBlobOptions, PutManifestOptions } from './types.ts';
 
 const LAYOUT_VERSION = '1.0.0';
 const TMP_PREFIX = '.tmp-';
@@ -99,7 +102,7 @@ export class LayoutStore extends LayoutReader {
       layoutText = await readLayoutFile(path, where);
       if (layoutText === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
     }
-    checkLayoutFile(new TextEncoder().encode(layoutText), where);
+    checkLayoutFile(encodeUtf8(layoutText), where);
     return new LayoutStore(path, await readIndexJson(path, where), options);
   }
 
@@ -110,7 +113,7 @@ export class LayoutStore extends LayoutReader {
     try {
       stamp = stampOf(await stat(join(this.path, 'index.json'), { bigint: true }));
     } catch (err) {
-      throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : ioError(err, where);
+      throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
     }
     if (stamp === this.#indexStamp) return;
     const read = await readIndexJson(this.path, where);
@@ -128,7 +131,7 @@ export class LayoutStore extends LayoutReader {
       return { mediaType: 'application/octet-stream', digest, size: s.size };
     } catch (err) {
       if (isNotFound(err)) return undefined;
-      throw ioError(err, this.location);
+      throw fileError(err, this.location);
     }
   }
 
@@ -138,14 +141,14 @@ export class LayoutStore extends LayoutReader {
     const handle = await open(path, 'r').catch((err: unknown) => {
       throw isNotFound(err)
         ? new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the layout`, { where })
-        : ioError(err, where);
+        : fileError(err, where);
     });
     await handle.close();
     const offset = options.offset ?? 0;
     const prefix = offset > 0 ? createReadStream(path, { start: 0, end: offset - 1 }) : undefined;
     // 1 MiB reads: large blobs move in fewer, larger chunks (fewer hash and socket calls).
     return verifyStream(
-      createReadStream(path, { start: offset, signal: options.signal, highWaterMark: 1 << 20 }),
+      untilAborted(createReadStream(path, { start: offset, highWaterMark: 1 << 20 }), options.signal),
       descriptor,
       where,
       prefix,
@@ -194,36 +197,24 @@ export class LayoutStore extends LayoutReader {
       await (await this.#writer).record(d.digest, d.mediaType);
     } catch (err) {
       this.#writer = undefined;
-      throw ioError(err, this.location);
+      throw fileError(err, this.location);
     }
   }
 
   async #writeBlob(d: Descriptor, stream: ByteStream, signal: AbortSignal | undefined): Promise<void> {
-    const final = this.#blobPath(d.digest);
     const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
     await mkdir(dir, { recursive: true });
     // Named after this writer's session, so gc knows the file is being written (see gc).
     const session = await this.#writer!;
-    const tmp = join(dir, `${TMP_PREFIX}${session.id}-${randomBytes(4).toString('hex')}`);
-    let handle: FileHandle | undefined;
-    try {
-      // The file exists before any byte flows, and is closed before it is removed on failure:
-      // a write stream that opened its file on its own could create it after the cleanup ran.
-      handle = await open(tmp, 'wx');
-      await pipeline(verifyStream(stream, d, `${this.location}@${d.digest}`), handle.createWriteStream(), { signal });
-      await handle.close();
-      await rename(tmp, final);
-    } catch (err) {
-      await handle?.close().catch(() => undefined);
-      await rm(tmp, { force: true });
-      throw err instanceof ProvenantError ? err : ioError(err, this.location);
-    }
+    const temporary = join(dir, `${TMP_PREFIX}${session.id}-${randomBytes(4).toString('hex')}`);
+    const where = `${this.location}@${d.digest}`;
+    await writeFileAtomic(this.#blobPath(d.digest), verifyStream(stream, d, where), { temporary, signal, where: this.location });
   }
 
   async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
     const desc = descriptorOf(stored);
     // A manifest is small: one that is there is always checked before it is trusted.
-    await this.putBlob({ descriptor: desc, open: async () => oneChunk(stored.bytes) }, { ...options, verifyExisting: true });
+    await this.putBlob({ descriptor: desc, open: async () => streamOf(stored.bytes) }, { ...options, verifyExisting: true });
     const tags = options.tags ?? [];
     const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
     if (tags.length === 0 && subject === undefined && !options.keepAsRoot) return;
@@ -258,7 +249,7 @@ export class LayoutStore extends LayoutReader {
         const current = await readIndexJson(this.path, this.location);
         const next = change(current.index);
         const path = join(this.path, 'index.json');
-        await writeAtomic(path, encodeJson(next));
+        await writeFileAtomic(path, encodeJson(next));
         this.topIndex = next;
         this.#indexStamp = stampOf(await stat(path, { bigint: true }));
       }),
@@ -270,13 +261,13 @@ export class LayoutStore extends LayoutReader {
   /** Runs `task` holding the layout's lock, after undoing what a gc that died left half-done. */
   async #locked<T>(task: () => Promise<T>): Promise<T> {
     const lock = await LayoutLock.acquire(this.path, this.#lockOptions).catch((err: unknown) => {
-      throw ioError(err, this.location);
+      throw fileError(err, this.location);
     });
     try {
       await restoreTrash(this.path);
       return await task();
     } catch (err) {
-      throw ioError(err, this.location);
+      throw fileError(err, this.location);
     } finally {
       await lock.release();
     }
@@ -348,7 +339,7 @@ export class LayoutStore extends LayoutReader {
         }
       } catch (err) {
         await restoreTrash(this.path);
-        throw ioError(err, this.location);
+        throw fileError(err, this.location);
       }
       let removedBytes = 0;
       for (const t of trashed.values()) {
@@ -439,7 +430,7 @@ async function readLayoutFile(path: string, where: string): Promise<string | und
     return await readFile(join(path, LAYOUT_FILE), 'utf8');
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    throw ioError(err, where);
+    throw fileError(err, where);
   }
 }
 
@@ -449,9 +440,9 @@ async function readLayoutFile(path: string, where: string): Promise<string | und
  */
 async function createLayout(path: string, where: string, options: LayoutOpenOptions): Promise<IndexRead | undefined> {
   await mkdir(path, { recursive: true }).catch((err: unknown) => {
-    throw ioError(err, where);
+    throw fileError(err, where);
   });
-  const list = () => readdir(path).catch((err: unknown) => Promise.reject(ioError(err, where)));
+  const list = () => readdir(path).catch((err: unknown) => Promise.reject(fileError(err, where)));
   const layoutFiles = (names: string[]) => names.filter((n) => !n.startsWith(COORDINATION_PREFIX));
   // One listing decides, not two: another creator may add files between two looks.
   const entries = await list();
@@ -460,7 +451,7 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
   // not a layout, and nobody is making one.
   if (!entries.includes(LOCK_FILE) && layoutFiles(entries).length > 0) throw notLayout(path, where);
   const lock = await LayoutLock.acquire(path, { waitMs: options.lockWaitMs }).catch((err: unknown) => {
-    throw ioError(err, where);
+    throw fileError(err, where);
   });
   try {
     if ((await readLayoutFile(path, where)) !== undefined) return undefined;
@@ -468,9 +459,9 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
     if (layoutFiles(await list()).length > 0) throw notLayout(path, where);
     await mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-    await writeAtomic(join(path, 'index.json'), encodeJson(index));
+    await writeFileAtomic(join(path, 'index.json'), encodeJson(index));
     // oci-layout last: its presence says the layout is complete.
-    await writeAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
+    await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
     return await readIndexJson(path, where);
   } finally {
     await lock.release();
@@ -528,7 +519,7 @@ async function readIndexJson(path: string, where: string): Promise<IndexRead> {
   try {
     read = await readCappedWithStamp(join(path, 'index.json'), MANIFEST_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
   } catch (err) {
-    throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : ioError(err, where);
+    throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
   }
   return { index: parseIndexJson(read.bytes, `${where}/index.json`), stamp: read.stamp };
 }
@@ -591,31 +582,4 @@ function layoutEntry(stored: Stored): Descriptor {
   const d = descriptorOf(stored);
   if (doc.artifactType !== undefined) d.artifactType = doc.artifactType;
   return d;
-}
-
-async function* oneChunk(bytes: Uint8Array): ByteStream {
-  yield bytes;
-}
-
-/** Writes a file through a temporary name and a rename, so readers never see half of it. */
-export async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw ioError(err, path);
-  }
-}
-
-function isNotFound(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-}
-
-function ioError(err: unknown, where: string): ProvenantError {
-  if (err instanceof ProvenantError) return err;
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ABORT_ERR') return new ProvenantError('ABORTED', 'the operation was cancelled', { where, cause: err });
-  return new ProvenantError('IO', `${(err as Error).message ?? String(err)}`, { where, cause: err });
 }

@@ -1,9 +1,12 @@
+/**
+ * Opening the store a location names (`oci:`, `oci-archive:`, `docker-archive:`, a registry
+ * reference), and the image a location means when it names none. Each kind's module loads only
+ * when a location of that kind is opened, which keeps a command's start-up short.
+ */
 import { ProvenantError } from '../errors.ts';
+import type { Logger, ProgressUpdate } from '../io/types.ts';
 import type { Location } from '../ref/location.ts';
-import { openOciArchive } from './archive.ts';
-import { DockerArchiveStore, repoTag } from './docker-archive.ts';
-import { LayoutStore } from './layout.ts';
-import type { ContentStore, Logger, ProgressUpdate } from './types.ts';
+import type { ContentStore } from './types.ts';
 
 /** Options for opening any store from a location. */
 export interface OpenOptions {
@@ -23,7 +26,7 @@ export interface RegistryOpenOptions {
 /** A store opened from a location, and what in it the location names. */
 export interface OpenedStore {
   store: ContentStore;
-  /** The tag or digest the location names, if any. */
+  /** The tag or digest the location names, if any; else {@link defaultTarget} of `store` says which image. */
   target: string | undefined;
   /** Tags the location asks to write. */
   tags: string[];
@@ -33,6 +36,7 @@ export interface OpenedStore {
 export async function openLocation(location: Location, options: OpenOptions = {}): Promise<OpenedStore> {
   switch (location.kind) {
     case 'oci': {
+      const { LayoutStore } = await import('./layout.ts');
       const store = await LayoutStore.open(location.path, { create: options.write === true });
       return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
     }
@@ -51,11 +55,25 @@ export async function openLocation(location: Location, options: OpenOptions = {}
 
 async function openArchive(location: Location & { kind: 'oci-archive' | 'docker-archive' }, options: OpenOptions): Promise<OpenedStore> {
   if (location.kind === 'oci-archive') {
+    const { openOciArchive } = await import('./archive.ts');
     const store = await openOciArchive(location.path, { write: options.write === true });
     return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
   }
+  const { DockerArchiveStore, repoTag } = await import('./docker-archive.ts');
   const store = await DockerArchiveStore.open(location.path, { write: options.write === true });
   const ref = location.reference;
   if (options.write) return { store, target: undefined, tags: ref === undefined ? [] : [repoTag(ref)] };
-  return { store, target: ref === undefined ? store.defaultTarget() : repoTag(ref), tags: [] };
+  return { store, target: ref === undefined ? undefined : repoTag(ref), tags: [] };
+}
+
+/**
+ * The image to use in a store whose location names none: {@link ContentStore.defaultTarget} (a
+ * layout's or archive's only image), for any store.
+ *
+ * @throws ProvenantError `USAGE` when the store holds several images (the message lists the
+ *   tags), or has no notion of a default (a registry repository)
+ */
+export async function defaultTarget(store: ContentStore): Promise<string> {
+  if (store.defaultTarget !== undefined) return store.defaultTarget();
+  throw new ProvenantError('USAGE', `${store.location} names no tag or digest`, { hint: 'add :TAG or @sha256:DIGEST' });
 }

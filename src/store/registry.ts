@@ -1,20 +1,14 @@
+/** A registry repository as a content store, with the referrers tag schema kept up to date where the registry has no referrers API. */
 import { ProvenantError } from '../errors.ts';
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
-import type { ImageReference } from '../ref/reference.ts';
-import { RegistryClient, type RegistryClientOptions, referrersTag } from '../registry/client.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import { referrersTag } from '../registry/referrers.ts';
 import { referrerDescriptor } from './layout-reader.ts';
-import type {
-  BlobSource,
-  ByteStream,
-  ContentStore,
-  OperationOptions,
-  PutBlobOptions,
-  PutManifestOptions,
-  ReferrersOptions,
-} from './types.ts';
+import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /**
  * A repository in a registry, as a {@link ContentStore}. Blobs are checked with a HEAD before
@@ -141,13 +135,4 @@ function callOf(options: OperationOptions): { signal?: AbortSignal; onProgress?:
     ...(options.signal === undefined ? {} : { signal: options.signal }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
   };
-}
-
-/** Opens the repository a reference names (its tag or digest is the caller's to use). */
-export function openRegistryStore(
-  ref: ImageReference,
-  options: RegistryClientOptions & { client?: RegistryClient | undefined } = {},
-): RegistryStore {
-  const { client, ...clientOptions } = options;
-  return new RegistryStore(client ?? new RegistryClient(ref.registry, clientOptions), ref.repository);
 }

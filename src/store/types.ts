@@ -1,41 +1,11 @@
+/**
+ * The one interface every place an image can live implements ({@link ContentStore}), and the
+ * options of its calls.
+ */
+import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-
-/** Bytes as a stream of chunks. Node's Readable and web ReadableStream both are this. */
-export type ByteStream = AsyncIterable<Uint8Array>;
-
-/**
- * Blob content that can be read more than once, from the start or from an offset, so that a
- * transfer that fails half-way can be retried or resumed without holding the blob in memory.
- */
-export interface BlobSource {
-  readonly descriptor: Descriptor;
-  open(offset?: number): Promise<ByteStream>;
-}
-
-/** What every long operation accepts. */
-export interface OperationOptions {
-  signal?: AbortSignal | undefined;
-  logger?: Logger | undefined;
-  onProgress?: ((update: ProgressUpdate) => void) | undefined;
-}
-
-/** A progress event; the CLI turns these into bars on a terminal and lines elsewhere. */
-export type ProgressUpdate =
-  | { kind: 'blob'; digest: Digest; done: number; total: number; phase: 'transfer' | 'exists' | 'mounted' | 'done' }
-  | { kind: 'manifest'; digest: Digest; mediaType: string; phase: 'exists' | 'done' }
-  | { kind: 'retry'; what: string; attempt: number; delayMs: number; reason: string };
-
-/** A logger; the library never prints. Messages never hold credentials. */
-export interface Logger {
-  debug(message: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-}
-
-/** A logger that drops everything, the default. */
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {} };
 
 /** Options of {@link ContentStore.putBlob}. */
 export interface PutBlobOptions extends OperationOptions {
@@ -61,6 +31,14 @@ export interface PutManifestOptions extends OperationOptions {
    * in index.json even without a tag. Registries ignore this.
    */
   keepAsRoot?: boolean | undefined;
+}
+
+/** Options of {@link ContentStore.close}. */
+export interface CloseOptions {
+  /** Throw away what was not written yet rather than finish it (see {@link ContentStore.close}). */
+  discard?: boolean | undefined;
+  /** Cancels the writing of an archive; the file is then left as it was. */
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link ContentStore.referrers}. */
@@ -110,18 +88,17 @@ export interface ContentStore {
   /** Manifests whose `subject` is `subject`, as descriptors with `artifactType` and annotations. */
   referrers(subject: Digest, options?: ReferrersOptions): Promise<Descriptor[]>;
 
-  /** Finishes writing (archives are written here) and releases resources. */
-  close(): Promise<void>;
-}
+  /**
+   * The image a location means when it names none: the only image of a layout or archive (as
+   * skopeo takes it). USAGE, naming the tags, when it holds several. Stores without the notion
+   * (a registry repository) leave it out; use {@link defaultTarget} to call it on any store.
+   */
+  defaultTarget?(): Promise<string>;
 
-/** A {@link BlobSource} over bytes in memory. */
-export function bytesSource(descriptor: Descriptor, bytes: Uint8Array): BlobSource {
-  return {
-    descriptor,
-    async open(offset = 0) {
-      return (async function* () {
-        yield bytes.subarray(offset);
-      })();
-    },
-  };
+  /**
+   * Finishes writing (archives are written here) and releases resources. With `discard`, what
+   * this store was to write is thrown away instead: an archive is not written (an existing one
+   * stays as it was) and its temporary files go. For a failed or cancelled operation.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }

@@ -1,3 +1,4 @@
+// pinnedGzip: the same bytes on every machine, golden digests, segments, workers and cancellation.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,8 +15,8 @@ import {
   pinnedGzip,
   pinnedGzipBytes,
   precompressSegment,
-  walkDeflate,
 } from '../../src/archive/deflate.ts';
+import { walkDeflate } from '../../src/archive/deflate-walk.ts';
 import { isGzip } from '../../src/archive/gzip.ts';
 import { ProvenantError } from '../../src/errors.ts';
 import { toolMissing } from '../helpers/images.ts';

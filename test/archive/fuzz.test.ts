@@ -1,11 +1,12 @@
+// The tar reader on random and damaged input: typed errors, never a crash or a hang.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { indexTarFile, tarBytes } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { chunked, concat, F, fixChecksum, hdr, readAll, setField, text } from './helpers.ts';
 
 /** Parses `bytes`; passes when they parse consistently or fail with INVALID_ARCHIVE or TRUNCATED. */
@@ -62,10 +63,7 @@ before(async () => {
   valid = await sample();
 });
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('fuzz');
 
 describe('tar reader fuzzing', { timeout: 120_000 }, () => {
   it('the sample archive itself parses', async () => {
@@ -145,8 +143,7 @@ describe('tar reader fuzzing', { timeout: 120_000 }, () => {
   });
 
   it('indexTarFile fails cleanly on changed and truncated files too', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-fuzz-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     const file = join(dir, 'f.tar');
     await fc.assert(
       fc.asyncProperty(

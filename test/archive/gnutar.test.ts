@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { chmod, link, lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, link, lstat, mkdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { cleanEntryPath } from '../../src/archive/paths.ts';
 import { type TarHeader, tarBytes } from '../../src/archive/tar.ts';
 import { toolMissing } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { hdr, readAll, text } from './helpers.ts';
 
 const TAR = '/usr/bin/tar';
@@ -20,15 +20,7 @@ function tar(args: string[], cwd: string): string {
   return r.stdout;
 }
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-gnutar-'));
-  dirs.push(d);
-  return d;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('gnutar');
 
 const LONG_DIR = `deep/${'d'.repeat(60)}/${'e'.repeat(60)}`; // a name over 100 bytes that ustar can still split
 const LONG_FILE = `${LONG_DIR}/${'f'.repeat(80)}.txt`;

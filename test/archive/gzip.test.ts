@@ -1,3 +1,4 @@
+// gzip detection, and gzip and gunzip streams (multi-member aware).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';

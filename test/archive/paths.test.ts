@@ -1,3 +1,4 @@
+// cleanEntryPath: the lexical check every archive entry name passes.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';

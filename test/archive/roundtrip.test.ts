@@ -1,3 +1,4 @@
+// What the tar writer writes, the reader (and GNU tar) reads back (property-based).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';

@@ -1,21 +1,14 @@
+// readTar, indexTarFile and openTarMember.
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { indexTarFile, openTarMember, readTar, tarBytes } from '../../src/archive/tar.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { chunked, collect, concat, F, fixChecksum, hdr, readAll, rejectsWith, setField, text } from './helpers.ts';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-tar-'));
-  dirs.push(d);
-  return d;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('tar');
 
 /** One header block of our writer, to be edited. */
 async function block(over: Parameters<typeof hdr>[0]): Promise<Uint8Array> {

@@ -1,3 +1,4 @@
+// writeTar: ustar with PAX only where needed, byte for byte.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';

@@ -4,30 +4,22 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { link, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { link, lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { cleanEntryPath } from '../../src/archive/paths.ts';
 import { indexTarFile, openTarMember, readTar, type TarEntryType, type TarHeader, tarBytes, writeTar } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { chunked, collect, hdr, readAll, rejectsWith, text } from './helpers.ts';
 
 const GNU_TAR = '/usr/bin/tar';
 const noGnuTar: string | false = existsSync(GNU_TAR) ? false : `${GNU_TAR} is not installed`;
 const OCI_TAR = 'buildkit-oci-layout-tar_2-platforms-with-legacy-attestation-manifests.tar';
 
-const temps: string[] = [];
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'provenant-tar-'));
-  temps.push(dir);
-  return dir;
-}
-after(async () => {
-  for (const dir of temps) await rm(dir, { recursive: true, force: true });
-});
+const tempDir = useTempDir('tar');
 
 function gnuTar(args: string[]): string {
   return execFileSync(GNU_TAR, args, { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', LC_ALL: 'C.UTF-8' } });

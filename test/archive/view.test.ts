@@ -1,22 +1,19 @@
+// TarView: a tar file's members read in place, links resolved inside the archive only.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { TarView } from '../../src/archive/view.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { collect, text } from './helpers.ts';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('view');
 
 let n = 0;
 async function view(entries: TarWriteEntry[]): Promise<TarView> {
-  const dir = await mkdtemp(join(tmpdir(), 'provenant-view-'));
-  dirs.push(dir);
+  const dir = await tempDir();
   const path = join(dir, `v${n++}.tar`);
   await writeFile(path, await tarBytes(entries));
   return TarView.open(path, { where: `test:${path}` });

@@ -1,9 +1,9 @@
+// Attestation storage: BuildKit's index form and OCI referrers, in a layout and in the real registry.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { provenance } from '../../src/attest/provenance.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
@@ -17,14 +17,14 @@ import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { makeImage } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 const run = promisify(execFile);
-const dirs: string[] = [];
+const tempDir = useTempDir('att');
 async function layout(): Promise<{ store: LayoutStore; path: string }> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-att-'));
-  dirs.push(d);
-  return { store: await LayoutStore.open(join(d, 'l'), { create: true }), path: join(d, 'l') };
+  const path = join(await tempDir(), 'l');
+  return { store: await LayoutStore.open(path, { create: true }), path };
 }
 
 async function attest(store: ContentStore, mode: 'buildkit' | 'referrers') {
@@ -57,10 +57,6 @@ async function attest(store: ContentStore, mode: 'buildkit' | 'referrers') {
 }
 
 describe('attestation storage', () => {
-  after(async () => {
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
-
   it("writes BuildKit's index form with the fields of the real BuildKit fixture", { skip: fixturesMissing }, async () => {
     const { store } = await layout();
     const { made, index } = await attest(store, 'buildkit');
@@ -139,13 +135,7 @@ describe('attestation storage', () => {
   });
 
   describe('through the real registry (distribution 2.8)', { skip: registryMissing }, () => {
-    let reg: TestRegistry;
-    before(async () => {
-      reg = await startRegistry();
-    });
-    after(async () => {
-      await reg?.stop();
-    });
+    const reg = useRegistry();
     const remote = (repo: string) =>
       new RegistryStore(new RegistryClient(reg.host, { retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 100 } }), repo);
 

@@ -1,25 +1,18 @@
+// Credentials and the keychains: explicit, Docker's config.json with helpers, podman's auth.json, and a real registry.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { Credentials } from '../../src/auth/credentials.ts';
 import { DockerConfigKeychain, defaultKeychain, defaultKeychainPaths, PodmanAuthKeychain } from '../../src/auth/docker-config.ts';
 import { chainKeychains, normalizeRegistry, StaticKeychain, staticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { registryMissing, startRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-auth-'));
-  dirs.push(d);
-  return d;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('auth');
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -235,27 +228,24 @@ describe('keychain composition and default paths', () => {
 });
 
 describe('keychains against the real registry', { skip: registryMissing }, () => {
+  const reg = useRegistry({ auth: 'htpasswd' });
+
   it('a Docker config.json entry logs in to an htpasswd registry; a wrong one is UNAUTHORIZED without secrets', async () => {
-    const reg = await startRegistry({ auth: 'htpasswd' });
-    try {
-      const good = await configFile({ auths: { [`http://${reg.host}`]: { auth: b64(`${reg.username}:${reg.password}`) } } });
-      const client = new RegistryClient(reg.host, { keychain: new DockerConfigKeychain({ configPath: good }) });
-      assert.deepEqual(
-        await client.listTags('auth/none').catch((e: unknown) => (isProvenantError(e, 'NOT_FOUND') ? [] : Promise.reject(e))),
-        [],
-      );
-      const wrongPassword = 'definitely-wrong-Pa55';
-      const bad = await configFile({ auths: { [reg.host]: { auth: b64(`${reg.username}:${wrongPassword}`) } } });
-      const badClient = new RegistryClient(reg.host, { keychain: new DockerConfigKeychain({ configPath: bad }) });
-      await assert.rejects(badClient.listTags('auth/none'), (e) => {
-        assert.ok(isProvenantError(e, 'UNAUTHORIZED'));
-        assert.equal(e.message, `wrong username or password for ${reg.host}`);
-        const all = `${inspect(e)} ${JSON.stringify(e)} ${e.hint ?? ''} ${e.where ?? ''}`;
-        assert.ok(!all.includes(wrongPassword) && !all.includes(b64(`${reg.username}:${wrongPassword}`)), all);
-        return true;
-      });
-    } finally {
-      await reg.stop();
-    }
+    const good = await configFile({ auths: { [`http://${reg.host}`]: { auth: b64(`${reg.username}:${reg.password}`) } } });
+    const client = new RegistryClient(reg.host, { keychain: new DockerConfigKeychain({ configPath: good }) });
+    assert.deepEqual(
+      await client.listTags('auth/none').catch((e: unknown) => (isProvenantError(e, 'NOT_FOUND') ? [] : Promise.reject(e))),
+      [],
+    );
+    const wrongPassword = 'definitely-wrong-Pa55';
+    const bad = await configFile({ auths: { [reg.host]: { auth: b64(`${reg.username}:${wrongPassword}`) } } });
+    const badClient = new RegistryClient(reg.host, { keychain: new DockerConfigKeychain({ configPath: bad }) });
+    await assert.rejects(badClient.listTags('auth/none'), (e) => {
+      assert.ok(isProvenantError(e, 'UNAUTHORIZED'));
+      assert.equal(e.message, `wrong username or password for ${reg.host}`);
+      const all = `${inspect(e)} ${JSON.stringify(e)} ${e.hint ?? ''} ${e.where ?? ''}`;
+      assert.ok(!all.includes(wrongPassword) && !all.includes(b64(`${reg.username}:${wrongPassword}`)), all);
+      return true;
+    });
   });
 });

@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import type { Lock } from '../../src/builder/lock.ts';
 import { planBuild } from '../../src/builder/plan.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/io/types.ts';
 import { openPackageSource } from '../../src/pkg/sources.ts';
-import { silentLogger } from '../../src/store/types.ts';
 
 const base = { keyring: [], packages: ['dash'], configPath: 'image.yaml', baseDir: '.', cache: undefined, logger: silentLogger };
 const sha = `sha256:${'0'.repeat(64)}`;

@@ -3,12 +3,11 @@
 // TLS certificate this machine does not trust (its own code and exit code, and not retried).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { useTempDir } from '../helpers/temp.ts';
 import { opensslMissing, selfSignedCertificate, type TestCertificate } from '../helpers/tls.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -69,7 +68,7 @@ describe('provenant CLI: registry addresses that cannot work', () => {
 });
 
 describe('provenant CLI: a registry whose TLS certificate is not trusted', { skip: opensslMissing }, () => {
-  let dir: string;
+  const tempDir = useTempDir('tls');
   let server: Server;
   let host: string;
   let connections = 0;
@@ -77,7 +76,7 @@ describe('provenant CLI: a registry whose TLS certificate is not trusted', { ski
   let self: TestCertificate;
   let other: TestCertificate;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'provenant-tls-'));
+    const dir = await tempDir();
     // A self-signed certificate for this address, and one for another name.
     self = await selfSignedCertificate(dir, 'self', '/CN=127.0.0.1', 'IP:127.0.0.1');
     other = await selfSignedCertificate(dir, 'other', '/CN=other.invalid', 'DNS:other.invalid');
@@ -101,7 +100,6 @@ describe('provenant CLI: a registry whose TLS certificate is not trusted', { ski
   after(async () => {
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('fails with TLS_CERTIFICATE (exit 5) naming NODE_EXTRA_CA_CERTS, after one try per scheme', async () => {

@@ -1,10 +1,11 @@
+// The CLI against a registry with basic auth: credentials from flags and from DOCKER_CONFIG, never printed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { before, describe, it } from 'node:test';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const example = `oci:${join(root, 'examples', 'hello-oci')}:latest`;
@@ -19,15 +20,11 @@ function provenant(args: string[], options: { env?: Record<string, string>; inpu
 }
 
 describe('provenant CLI against a registry with basic auth', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
+  const reg = useRegistry({ auth: 'htpasswd' });
+  const tempDir = useTempDir('cli-reg');
   let dir: string;
   before(async () => {
-    reg = await startRegistry({ auth: 'htpasswd' });
-    dir = await mkdtemp(join(tmpdir(), 'provenant-cli-reg-'));
-  });
-  after(async () => {
-    await reg?.stop();
-    await rm(dir, { recursive: true, force: true });
+    dir = await tempDir();
   });
 
   it('fails with exit 4 and no secret without the right credentials', () => {

@@ -1,25 +1,17 @@
+// The CLI end to end: inspect, copy into archives that skopeo reads, errors and exit codes, flags from the environment, gc.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { digestOf } from '../../src/oci/digest.ts';
+import { describe, it } from 'node:test';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { sh, toolMissing } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const example = `oci:${join(root, 'examples', 'hello-oci')}:latest`;
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-async function temp(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-cli-'));
-  dirs.push(d);
-  return d;
-}
+const temp = useTempDir('cli');
 
 function provenant(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
@@ -119,7 +111,7 @@ describe('provenant CLI', () => {
     const dir = join(await temp(), 'layout');
     assert.equal(provenant(['copy', '--quiet', example, `oci:${dir}:v1`]).status, 0);
     const orphan = 'nothing refers to this';
-    await writeFile(join(dir, 'blobs', 'sha256', createHash('sha256').update(orphan).digest('hex')), orphan);
+    await writeFile(join(dir, 'blobs', 'sha256', digestHex(digestOf(orphan))), orphan);
     await writeFile(join(dir, 'blobs', 'sha256', '.tmp-0123456789abcdef'), new Uint8Array(2_500_000));
     const r = provenant(['gc', `oci:${dir}`]);
     assert.equal(r.status, 0, r.stderr);

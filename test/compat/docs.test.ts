@@ -1,3 +1,4 @@
+// docs/targets.md is what the profiles say.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';

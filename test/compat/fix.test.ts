@@ -5,7 +5,7 @@
  * transforms leaving their input plan alone.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
@@ -14,24 +14,24 @@ import { readImageGraph } from '../../src/compat/graph.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
 import { planFromGraph, TRANSFORMS } from '../../src/compat/transforms.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation } from '../../src/oci/types.ts';
-import { bytesSource } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
-import { cosignTagOf, layouts, synth } from './images.ts';
+import { useTempLayout } from '../helpers/temp.ts';
+import { cosignTagOf, synth } from './images.ts';
 
-const stores = layouts();
-after(() => stores.cleanup());
+const layout = useTempLayout('compat');
 const profiles = await loadProfiles();
 const target = (text: string): Target => selectTargets(profiles, text)[0]!;
 const TWO = [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')];
 
 describe('fix carries a changed digest through the graph', () => {
   it('recompressing zstd layers: the index relists, BuildKit annotations follow, attestations re-attach, signatures stay behind', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, {
       platforms: TWO,
       layer: 'zstd',
@@ -46,7 +46,7 @@ describe('fix carries a changed digest through the graph', () => {
     const before = await checkImage(src, made.tag, [engine], { probe: false });
     assert.ok(before.targets[0]!.problems.some((p) => p.rule === 'zstd'));
 
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, made.tag, dst, engine, { tags: ['fixed'], probe: false });
     assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
 
@@ -88,10 +88,10 @@ describe('fix carries a changed digest through the graph', () => {
   });
 
   it('BuildKit 0.32 attestations become referrers unchanged: same digest, pushed after the image', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, { attestations: 'oci-artifact' });
     const attestation = made.attestations.get(made.images[0]!.digest)!;
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'] });
     assert.equal(report.destination?.digest, made.images[0]!.digest);
     assert.deepEqual(report.renamed, [], 'nothing was rewritten');
@@ -104,7 +104,7 @@ describe('fix carries a changed digest through the graph', () => {
   });
 
   it('a cosign .att tag that exists already takes the moved attestation’s layers too', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, { attestations: 'oci-artifact' });
     const amd64 = made.images[0]!;
     // A cosign v2 attestation image for the same manifest.
@@ -117,7 +117,7 @@ describe('fix carries a changed digest through the graph', () => {
     const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer] }));
     await src.putManifest(att, { tags: [cosignTagOf(amd64.digest, 'att')] });
 
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, made.tag, dst, target('alibaba-acr'), { tags: ['fixed'], probe: false });
     assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
     const merged = await dst.getManifest(cosignTagOf(amd64.digest, 'att'));
@@ -136,12 +136,12 @@ describe('fix carries a changed digest through the graph', () => {
 
 describe('fix chooses, refuses and leaves alone', () => {
   it('keeps the platform asked for, and says which exist when the image lacks it', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'], platform: parsePlatform('linux/arm64') });
     assert.equal(report.destination?.digest, made.images[1]!.digest);
-    const other = await stores.make();
+    const other = await layout();
     await assert.rejects(
       fixImage(src, made.tag, other, target('aws-lambda'), { platform: parsePlatform('linux/s390x') }),
       (e: unknown) => isProvenantError(e, 'NO_MATCHING_PLATFORM') && /linux\/amd64, linux\/arm64/.test(e.hint ?? ''),
@@ -150,10 +150,10 @@ describe('fix chooses, refuses and leaves alone', () => {
   });
 
   it('writes nothing when a refusal has no fix, unless forced', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, { platforms: [parsePlatform('linux/arm64')] });
     const run = target('google-cloud-run');
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, made.tag, dst, run, { tags: ['fixed'] });
     assert.equal(report.written, false);
     assert.equal(report.unfixable[0]?.rule, 'needs-amd64');
@@ -165,9 +165,9 @@ describe('fix chooses, refuses and leaves alone', () => {
   });
 
   it('copies an accepted image as it is, and says there was nothing to change', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, {});
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'] });
     assert.equal(report.destination?.digest, made.root.digest);
     assert.deepEqual(report.changes, []);
@@ -176,14 +176,14 @@ describe('fix chooses, refuses and leaves alone', () => {
   });
 
   it('fixes refusals only, unless asked to fix warnings too', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, { attestations: 'legacy' });
     const ecr = target('amazon-ecr');
-    const plain = await fixImage(src, made.tag, await stores.make(), ecr, { tags: ['fixed'], probe: false });
+    const plain = await fixImage(src, made.tag, await layout(), ecr, { tags: ['fixed'], probe: false });
     assert.deepEqual(plain.applied, []);
     assert.equal(plain.leftAlone[0]?.rule, 'attestation-rows');
     assert.equal(plain.after?.verdict, 'warnings');
-    const all = await fixImage(src, made.tag, await stores.make(), ecr, { tags: ['fixed'], include: 'all', probe: false });
+    const all = await fixImage(src, made.tag, await layout(), ecr, { tags: ['fixed'], include: 'all', probe: false });
     assert.equal(all.applied[0]?.fix, 'move-attestations');
     assert.equal(all.after?.verdict, 'accepted');
   });
@@ -191,7 +191,7 @@ describe('fix chooses, refuses and leaves alone', () => {
 
 describe('transforms', () => {
   it('return a new plan and leave the one they were given alone', async () => {
-    const src = await stores.make();
+    const src = await layout();
     const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
     const plan = planFromGraph(await readImageGraph(src, made.tag));
     const keys = [...plan.docs.keys()];

@@ -12,19 +12,20 @@ import { checkImage } from '../../src/compat/check.ts';
 import { fixImage, type Resigner } from '../../src/compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
 import { readStatements } from '../../src/image/attestations.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import type { LayoutReader } from '../../src/store/layout-reader.ts';
-import { bytesSource, type ContentStore } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { sh, toolMissing } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempLayout } from '../helpers/temp.ts';
 import { storeAt } from '../registry/common.ts';
-import { layouts } from './images.ts';
 
 const TAR = 'buildkit-oci-layout-tar_2-platforms-with-legacy-attestation-manifests.tar';
 const AMD64_MANIFEST = 'sha256:0f90b7af6b2fef777963e3e1ca4fd66f378af93f5fe46304886943a4c0c7a46b';
@@ -32,7 +33,7 @@ const LEGACY_ATTESTATION = 'sha256:1d88e5a3e13d830277704130ae7b1aa7d9eb25f952891
 const PROVENANCE_LAYER = 'sha256:26418efea0e73f6d53caec7094235ed1b16d6f7b31981fd7076760022c8e366d';
 const LAMBDA_ERROR = /^The image manifest, config or layer media type for the source image .+ is not supported\.$/;
 
-const stores = layouts();
+const layout = useTempLayout('compat');
 const skip = fixturesMissing || toolMissing('skopeo');
 
 function skopeoRaw(ref: string, ...flags: string[]): Record<string, unknown> {
@@ -99,7 +100,6 @@ describe('the real BuildKit image and AWS Lambda', { skip }, () => {
   });
   after(async () => {
     await src?.close();
-    await stores.cleanup();
   });
 
   it('is refused with Lambda’s own error, and skopeo agrees it is an index', async () => {
@@ -115,7 +115,7 @@ describe('the real BuildKit image and AWS Lambda', { skip }, () => {
   });
 
   it('after fix: accepted, a single manifest to skopeo, the attestation found as a referrer with its statement intact', async () => {
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, root, dst, lambda, { tags: ['fixed'] });
     assert.ok(report.written);
     assert.equal(report.after?.verdict, 'accepted');
@@ -147,7 +147,7 @@ describe('the real BuildKit image and AWS Lambda', { skip }, () => {
   });
 
   it('with a key: the digests the fix made are signed, and the signatures verify', async () => {
-    const dst = await stores.make();
+    const dst = await layout();
     const signer = testSigner();
     const report = await fixImage(src, root, dst, lambda, { tags: ['fixed'], resign: signer.resign });
     assert.ok(report.signing.resigned.length > 0);
@@ -163,7 +163,7 @@ describe('the real BuildKit image and AWS Lambda', { skip }, () => {
     const [old] = selectTargets(await loadProfiles(), 'artifactory@6.23.38') as [Target];
     const before = await checkImage(src, root, [old], {});
     assert.equal(before.verdict, 'refused');
-    const dst = await stores.make();
+    const dst = await layout();
     const report = await fixImage(src, root, dst, old, { tags: ['fixed'] });
     assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
     assert.match(report.account.join('\n'), /statements it holds still name/);
@@ -191,19 +191,13 @@ describe('the real BuildKit image and AWS Lambda', { skip }, () => {
       assert.equal((await readStatements(dst, att))[0]?.predicateType, 'https://slsa.dev/provenance/v0.2');
     }
     // The same fix twice gives the same bytes: the pinned gzip makes the layers reproducible.
-    const again = await stores.make();
+    const again = await layout();
     const second = await fixImage(src, root, again, old, { tags: ['fixed'] });
     assert.equal(second.destination?.digest, report.destination?.digest);
   });
 
   describe('written to a registry without a referrers API (distribution 2.8)', { skip: registryMissing }, () => {
-    let reg: TestRegistry;
-    before(async () => {
-      reg = await startRegistry();
-    });
-    after(async () => {
-      await reg?.stop();
-    });
+    const reg = useRegistry();
 
     it('for Artifactory 6, skopeo reads the Docker manifest list and its Docker manifests', async () => {
       const [old] = selectTargets(await loadProfiles(), 'artifactory@6.23.38') as [Target];

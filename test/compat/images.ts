@@ -3,20 +3,17 @@
  * legacy and 0.32 (OCI-artifact) attestations in an index, referrers on an image or an index,
  * Docker or OCI media types, gzip, zstd or uncompressed layers (real tar layers made by GNU tar).
  */
-import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { zstdCompressSync } from 'node:zlib';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { DOCKER_LAYER_TAR } from '../../src/compat/detectors.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../../src/oci/types.ts';
-import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource, type ContentStore } from '../../src/store/types.ts';
+import type { LayoutStore } from '../../src/store/layout.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { makeLayer, pseudoRandomBytes } from '../helpers/images.ts';
 
 /** A referrer to attach. */
@@ -82,7 +79,7 @@ export async function synth(store: LayoutStore, o: SynthOptions = {}): Promise<S
   let seed = o.seed ?? 7;
   for (const platform of platforms) {
     const { tar, gz } = makeLayer('hello.txt', pseudoRandomBytes(2048, seed++));
-    const diffId = `sha256:${createHash('sha256').update(tar).digest('hex')}` as Digest;
+    const diffId = digestOf(tar);
     let layer: Descriptor;
     if (o.layer === 'zstd') layer = await put(store, new Uint8Array(zstdCompressSync(tar)), MediaType.OciLayerZstd);
     else if (o.layer === 'uncompressed') layer = await put(store, tar, docker ? DOCKER_LAYER_TAR : MediaType.OciLayer);
@@ -205,21 +202,6 @@ async function attachment(
   if (asReferrer) await store.putManifest(stored);
   else await store.putBlob(bytesSource(descriptorOf(stored), stored.bytes));
   return stored;
-}
-
-/** A fresh layout in a temporary folder; `cleanup` removes every folder made. */
-export function layouts(): { make(): Promise<LayoutStore>; cleanup(): Promise<void> } {
-  const dirs: string[] = [];
-  return {
-    async make() {
-      const d = await mkdtemp(join(tmpdir(), 'provenant-compat-'));
-      dirs.push(d);
-      return LayoutStore.open(join(d, 'l'), { create: true });
-    },
-    async cleanup() {
-      for (const d of dirs) await rm(d, { recursive: true, force: true });
-    },
-  };
 }
 
 /** The cosign tag for a subject. */

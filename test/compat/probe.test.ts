@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { probeReferrersApi, ZERO_DIGEST } from '../../src/compat/probe.ts';
@@ -15,7 +15,7 @@ import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { FAST_RETRY, storeAt } from '../registry/common.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -97,13 +97,7 @@ describe('the referrers probe against a small server', () => {
 });
 
 describe('the referrers probe against distribution 2.8', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry();
-  });
-  after(async () => {
-    await reg?.stop();
-  });
+  const reg = useRegistry();
 
   it('reports no referrers API', async () => {
     const probe = await probeReferrersApi(new RegistryClient(reg.host, { retry: FAST_RETRY }), 'probe/none');

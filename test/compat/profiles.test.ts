@@ -1,11 +1,14 @@
+// Target profiles: the bundled ones, version ranges, and the parser on arbitrary input.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { compareVersions, inRange, loadProfiles, parseProfile, parseVersionRange, selectTargets } from '../../src/compat/profile.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('profiles');
 
 const REQUIRED = [
   'aws-lambda',
@@ -134,8 +137,7 @@ describe('profiles', () => {
   });
 
   it('reads extra profile folders, which add or replace targets by id', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-profiles-'));
-    after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     await writeFile(join(dir, 'x.yaml'), MINIMAL);
     const profiles = await loadProfiles({ extraDirs: [dir] });
     assert.ok(profiles.some((p) => p.id === 'x'));

@@ -3,7 +3,7 @@
  * names a fix, the broken image fixed and checked again against the same profile.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { fixImage } from '../../src/compat/fix.ts';
@@ -13,10 +13,10 @@ import type { ReferrersProbe } from '../../src/compat/probe.ts';
 import { inRange, loadProfiles, type Profile, parseVersion, type Rule, targetOf } from '../../src/compat/profile.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
-import { layouts, type SynthOptions, synth } from './images.ts';
+import { useTempLayout } from '../helpers/temp.ts';
+import { type SynthOptions, synth } from './images.ts';
 
-const stores = layouts();
-after(() => stores.cleanup());
+const layout = useTempLayout('compat');
 
 const ABSENT: ReferrersProbe = { registry: 'test', repository: 'x', api: 'absent', detail: 'a test probe that found no referrers API' };
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -138,7 +138,7 @@ for (const profile of profiles) {
         const c = caseFor(rule);
         const probe = c.probe ?? false;
 
-        const broken = await stores.make();
+        const broken = await layout();
         const b = await synth(broken, c.breaks);
         const before = await checkImage(broken, b.tag, [target], { probe });
         const problem = before.targets[0]!.problems.find((x) => x.rule === rule.id);
@@ -148,7 +148,7 @@ for (const profile of profiles) {
         if (rule.error !== undefined) assert.ok(problem.error !== undefined && !problem.error.includes('{image}'));
         if (rule.severity === 'refuses') assert.equal(before.targets[0]!.verdict, 'refused');
 
-        const fine = await stores.make();
+        const fine = await layout();
         const g = await synth(fine, c.passes);
         const passing = await checkImage(fine, g.tag, [target], { probe });
         assert.equal(
@@ -158,7 +158,7 @@ for (const profile of profiles) {
         );
 
         if (rule.fix === undefined) return;
-        const dst = await stores.make();
+        const dst = await layout();
         const fixed = await fixImage(broken, b.tag, dst, target, { tags: ['fixed'], include: 'all', probe });
         assert.ok(fixed.written, fixed.account.join('\n'));
         assert.ok(fixed.applied.some((a) => a.fix === rule.fix!.id && a.rules.includes(rule.id)));

@@ -1,3 +1,4 @@
+// apko's test repository, copied where a test build expects it (not a test file).
 import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fixture } from './fixtures.ts';

@@ -1,3 +1,4 @@
+// The Debian mirror the machine's apt sources name, for tests that read a real repository (not a test file).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// A fault-injecting proxy in front of the test registry (not a test file).
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 

@@ -1,3 +1,4 @@
+// Where the shared real-world fixtures are, and the skip reason when they are not (not a test file).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

@@ -1,11 +1,11 @@
+// Small real images for tests: GNU tar layers, configs, manifests, indexes and referrers (not a test file).
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
-import { digestOf } from '../../src/oci/digest.ts';
+import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../../src/oci/types.ts';
 import type { ContentStore } from '../../src/store/types.ts';
@@ -75,10 +75,10 @@ export async function makeImage(
   let seed = options.seed ?? 1;
   for (const platform of platforms) {
     const layers: Descriptor[] = [];
-    const diffIds: `sha256:${string}`[] = [];
+    const diffIds: Digest[] = [];
     for (let i = 0; i < (options.layers ?? 2); i++) {
       const { tar, gz } = makeLayer(`file-${i}.bin`, pseudoRandomBytes(options.layerBytes ?? 4096, seed++));
-      diffIds.push(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+      diffIds.push(digestOf(tar));
       layers.push(await put(store, blobs, gz, MediaType.OciLayerGzip));
     }
     const config: ImageConfig = {

@@ -6,10 +6,11 @@
 //   node test/helpers/layout-writer.ts die-holding-lock DIR  take the lock and exit without releasing it
 //
 // Exiting without closing or releasing is what a crash leaves behind.
+
+import { bytesSource } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { LayoutLock } from '../../src/store/layout-lock.ts';
-import { bytesSource } from '../../src/store/types.ts';
 
 const [mode, dir, arg] = process.argv.slice(2);
 if (dir === undefined) {

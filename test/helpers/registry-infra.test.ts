@@ -6,23 +6,22 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
+import { digestOf } from '../../src/oci/digest.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
-import { registryMissing, startRegistry, type TestRegistry } from './registry.ts';
+import { makeLayer } from './images.ts';
+import { registryMissing, startRegistry, useRegistry } from './registry.ts';
+import { useTempDir } from './temp.ts';
 import { parseScopes } from './token-server.ts';
+
+const tempDir = useTempDir('infra');
 
 const execFileAsync = promisify(execFile);
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 function basic(user: string, pass: string): string {
   return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
@@ -32,44 +31,24 @@ const skopeoMissing: string | false = spawnSync('skopeo', ['--version']).status 
 
 /** A small real image: a gzipped tar layer made by GNU tar, its config and an OCI manifest. */
 function makeImage(seed: string): { layer: Uint8Array; config: Uint8Array; manifest: Uint8Array } {
-  const dir = mkdtempSync(join(tmpdir(), 'provenant-infra-layer-'));
-  try {
-    writeFileSync(join(dir, 'hello.txt'), `hello from ${seed}\n`);
-    const r = spawnSync('tar', [
-      '--sort=name',
-      '--mtime=@0',
-      '--owner=0',
-      '--group=0',
-      '--numeric-owner',
-      '-C',
-      dir,
-      '-cf',
-      '-',
-      'hello.txt',
-    ]);
-    assert.equal(r.status, 0, String(r.stderr));
-    const tar = new Uint8Array(r.stdout);
-    const layer = new Uint8Array(gzipSync(tar));
-    const config = new TextEncoder().encode(
-      JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
-    );
-    const manifest = new TextEncoder().encode(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.byteLength },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.byteLength }],
-      }),
-    );
-    return { layer, config, manifest };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { tar, gz: layer } = makeLayer('hello.txt', new TextEncoder().encode(`hello from ${seed}\n`));
+  const config = new TextEncoder().encode(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(tar)] } }),
+  );
+  const manifest = new TextEncoder().encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.byteLength },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf(layer), size: layer.byteLength }],
+    }),
+  );
+  return { layer, config, manifest };
 }
 
 /** Monolithic blob upload: POST, then PUT to the Location with `?digest=`. */
 async function pushBlob(base: string, repo: string, bytes: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
-  const digest = sha256(bytes);
+  const digest = digestOf(bytes);
   const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
   await start.arrayBuffer();
   assert.equal(start.status, 202, `POST upload: ${start.status}`);
@@ -97,7 +76,7 @@ async function pushAndPull(base: string, repo: string, tag: string, headers: Rec
     body: image.manifest,
   });
   assert.equal(put.status, 201, `PUT manifest: ${put.status} ${await put.text()}`);
-  const digest = sha256(image.manifest);
+  const digest = digestOf(image.manifest);
   assert.equal(put.headers.get('docker-content-digest'), digest);
 
   // distribution 2.8 answers 404 to an OCI manifest without an OCI Accept header.
@@ -106,7 +85,7 @@ async function pushAndPull(base: string, repo: string, tag: string, headers: Rec
   assert.equal(get.headers.get('content-type'), OCI_MANIFEST);
   assert.deepEqual(new Uint8Array(await get.arrayBuffer()), image.manifest);
 
-  const blob = await fetch(`${base}/v2/${repo}/blobs/${sha256(image.layer)}`, { headers });
+  const blob = await fetch(`${base}/v2/${repo}/blobs/${digestOf(image.layer)}`, { headers });
   assert.equal(blob.status, 200);
   assert.deepEqual(new Uint8Array(await blob.arrayBuffer()), image.layer);
   return digest;
@@ -117,7 +96,7 @@ function writeLayout(dir: string, tag: string): string {
   const image = makeImage(`layout:${tag}`);
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
   for (const bytes of [image.layer, image.config, image.manifest]) {
-    writeFileSync(join(dir, 'blobs', 'sha256', sha256(bytes).slice('sha256:'.length)), bytes);
+    writeFileSync(join(dir, 'blobs', 'sha256', digestOf(bytes).slice('sha256:'.length)), bytes);
   }
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const index = {
@@ -126,14 +105,14 @@ function writeLayout(dir: string, tag: string): string {
     manifests: [
       {
         mediaType: OCI_MANIFEST,
-        digest: sha256(image.manifest),
+        digest: digestOf(image.manifest),
         size: image.manifest.byteLength,
         annotations: { 'org.opencontainers.image.ref.name': tag },
       },
     ],
   };
   writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
-  return sha256(image.manifest);
+  return digestOf(image.manifest);
 }
 
 /**
@@ -176,11 +155,7 @@ function decodeJwt(token: string): { header: Record<string, unknown>; claims: Re
 }
 
 describe('plain registry', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry();
-  });
-  after(() => reg?.stop());
+  const reg = useRegistry();
 
   test('answers /v2/ with 200 on 127.0.0.1', async () => {
     assert.match(reg.host, /^127\.0\.0\.1:\d+$/);
@@ -216,11 +191,7 @@ describe('plain registry', { skip: registryMissing }, () => {
 });
 
 describe('htpasswd registry', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry({ auth: 'htpasswd' });
-  });
-  after(() => reg?.stop());
+  const reg = useRegistry({ auth: 'htpasswd' });
 
   test('401 without credentials, 200 with them, 401 with a wrong password', async () => {
     assert.equal(reg.username, 'provenant');
@@ -244,31 +215,23 @@ describe('htpasswd registry', { skip: registryMissing }, () => {
   });
 
   test('skopeo, an independent client, pushes to it', { skip: skopeoMissing }, async () => {
-    const work = mkdtempSync(join(tmpdir(), 'provenant-infra-skopeo-'));
-    try {
-      const layout = join(work, 'layout');
-      const digest = writeLayout(layout, 'v1');
-      await skopeoCopy(layout, 'v1', `${reg.host}/provenant/skopeo:v1`, `${reg.username}:${reg.password}`);
-      const res = await fetch(`${reg.url}/v2/provenant/skopeo/manifests/v1`, {
-        method: 'HEAD',
-        headers: { authorization: basic(reg.username!, reg.password!), accept: OCI_MANIFEST },
-      });
-      assert.equal(res.status, 200);
-      assert.equal(res.headers.get('docker-content-digest'), digest);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
+    const work = await tempDir();
+    const layout = join(work, 'layout');
+    const digest = writeLayout(layout, 'v1');
+    await skopeoCopy(layout, 'v1', `${reg.host}/provenant/skopeo:v1`, `${reg.username}:${reg.password}`);
+    const res = await fetch(`${reg.url}/v2/provenant/skopeo/manifests/v1`, {
+      method: 'HEAD',
+      headers: { authorization: basic(reg.username!, reg.password!), accept: OCI_MANIFEST },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('docker-content-digest'), digest);
   });
 });
 
 describe('token-auth registry', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
+  const reg = useRegistry({ auth: 'token' });
   let realm: string;
   let service: string;
-  before(async () => {
-    reg = await startRegistry({ auth: 'token' });
-  });
-  after(() => reg?.stop());
 
   test('/v2/ challenges with Bearer realm and service', async () => {
     assert.ok(reg.tokenServer);
@@ -412,23 +375,19 @@ describe('token-auth registry', { skip: registryMissing }, () => {
 
   test('skopeo, an independent client, completes the token flow and pushes', { skip: skopeoMissing }, async () => {
     const issued = reg.tokenServer!.tokensIssued();
-    const work = mkdtempSync(join(tmpdir(), 'provenant-infra-skopeo-'));
-    try {
-      const layout = join(work, 'layout');
-      const digest = writeLayout(layout, 'v1');
-      await skopeoCopy(layout, 'v1', `${reg.host}/provenant/skopeo-token:v1`, `${reg.username}:${reg.password}`);
-      assert.ok(reg.tokenServer!.tokensIssued() > issued);
-      const res = await fetchToken(realm, service, ['repository:provenant/skopeo-token:pull'], basic(reg.username!, reg.password!));
-      const { token } = (await res.json()) as { token: string };
-      const head = await fetch(`${reg.url}/v2/provenant/skopeo-token/manifests/v1`, {
-        method: 'HEAD',
-        headers: { authorization: `Bearer ${token}`, accept: OCI_MANIFEST },
-      });
-      assert.equal(head.status, 200);
-      assert.equal(head.headers.get('docker-content-digest'), digest);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
+    const work = await tempDir();
+    const layout = join(work, 'layout');
+    const digest = writeLayout(layout, 'v1');
+    await skopeoCopy(layout, 'v1', `${reg.host}/provenant/skopeo-token:v1`, `${reg.username}:${reg.password}`);
+    assert.ok(reg.tokenServer!.tokensIssued() > issued);
+    const res = await fetchToken(realm, service, ['repository:provenant/skopeo-token:pull'], basic(reg.username!, reg.password!));
+    const { token } = (await res.json()) as { token: string };
+    const head = await fetch(`${reg.url}/v2/provenant/skopeo-token/manifests/v1`, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${token}`, accept: OCI_MANIFEST },
+    });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('docker-content-digest'), digest);
   });
 });
 
@@ -447,14 +406,10 @@ describe('scope parsing', () => {
 });
 
 describe('fault proxy', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
+  const reg = useRegistry();
   const proxies: FaultProxy[] = [];
-  before(async () => {
-    reg = await startRegistry();
-  });
   after(async () => {
     await Promise.all(proxies.map((p) => p.stop()));
-    await reg?.stop();
   });
   async function proxy(plan: Parameters<typeof startFaultProxy>[1]): Promise<FaultProxy> {
     const p = await startFaultProxy(reg.host, plan);

@@ -1,9 +1,11 @@
+// The real registry for integration tests: startRegistry() and useRegistry() (not a test file).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { after, before } from 'node:test';
 import { makeSigningMaterial, startTokenServer, type TokenServer } from './token-server.ts';
 
 /**
@@ -303,4 +305,26 @@ function once(fn: () => Promise<void>): () => Promise<void> {
     p ??= fn();
     return p;
   };
+}
+
+/**
+ * The registry of the `describe` it is called in (or of the file): started in a `before()` hook
+ * and stopped in an `after()` hook, so `const reg = useRegistry({ auth: 'htpasswd' })` replaces
+ * a variable and two hooks in every suite. Its fields can be read once the tests run; a suite
+ * with `{ skip: registryMissing }` runs neither hook.
+ */
+export function useRegistry(options: StartRegistryOptions = {}): TestRegistry {
+  let started: TestRegistry | undefined;
+  before(async () => {
+    started = await startRegistry(options);
+  });
+  after(async () => {
+    await started?.stop();
+  });
+  return new Proxy({} as TestRegistry, {
+    get(_target, field) {
+      if (started === undefined) throw new Error('useRegistry: the registry is started by a before() hook; read it inside a test');
+      return started[field as keyof TestRegistry];
+    },
+  });
 }

@@ -1,8 +1,7 @@
 // A folder tree to catch writes and reads outside a store's own temporary area (not a test file).
-import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { digestOf } from '../../src/oci/digest.ts';
 
 /**
  * A sandbox: `tmp` is meant to be `TMPDIR` for the code under test, nested `depth` folders below
@@ -31,13 +30,14 @@ export interface Sandbox {
   remove(): Promise<void>;
 }
 
-const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 /** Names an escaping archive would write (ESCAPED, q, up) or read (secret) in the issue's examples. */
 const CANARY_NAMES = ['ESCAPED', 'secret', 'q', 'index.json', 'manifest.json'];
 
-/** Makes a sandbox `depth` folders deep (deep enough that no test archive climbs above `root`). */
-export async function makeSandbox(depth = 4): Promise<Sandbox> {
-  const root = await mkdtemp(join(tmpdir(), 'provenant-sandbox-'));
+/**
+ * Makes a sandbox in `root` (an empty folder, from useTempDir), `depth` folders deep (deep enough
+ * that no test archive climbs above `root`).
+ */
+export async function makeSandbox(root: string, depth = 4): Promise<Sandbox> {
   const levels: string[] = [root];
   for (let i = 1; i < depth; i++) levels.push(join(levels[i - 1]!, `l${i}`));
   const tmp = join(levels[depth - 1]!, 'tmp');
@@ -57,7 +57,7 @@ export async function makeSandbox(depth = 4): Promise<Sandbox> {
     tmp,
     levels,
     canaries,
-    canaryDigests: new Set([...canaries.values()].map(sha256)),
+    canaryDigests: new Set([...canaries.values()].map((c) => digestOf(c))),
     async changes() {
       const after = await snapshot(root, tmp);
       const out: string[] = [];

@@ -1,3 +1,4 @@
+// Self-signed TLS certificates for tests of what the client does with a certificate it cannot trust.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sh, toolMissing } from './images.ts';

@@ -1,3 +1,4 @@
+// A Docker token-auth server, the other half of the test registry's token auth (not a test file).
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey, type KeyObject, randomBytes, sign, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -1,9 +1,7 @@
+// copyImage through the real registry: round trips, mounts, referrers and faults.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
@@ -11,30 +9,18 @@ import { inspectImage } from '../../src/image/inspect.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
-import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempLayout } from '../helpers/temp.ts';
 
 const run = promisify(execFile);
-const dirs: string[] = [];
-async function layout(): Promise<LayoutStore> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-creg-'));
-  dirs.push(d);
-  return LayoutStore.open(join(d, 'l'), { create: true });
-}
+const layout = useTempLayout('creg');
 
 describe('copy through the real registry', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry();
-  });
-  after(async () => {
-    await reg?.stop();
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
-  });
+  const reg = useRegistry();
   const store = (host: string, repo: string) =>
     new RegistryStore(new RegistryClient(host, { retry: { attempts: 6, baseDelayMs: 10, maxDelayMs: 200 } }), repo);
 

@@ -1,27 +1,20 @@
+// copyImage between layouts: byte for byte, platforms, referrers, and repairing what it finds broken.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import type { ProgressUpdate } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import type { ProgressUpdate } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { useTempLayout } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-async function layout(): Promise<LayoutStore> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-copy-'));
-  dirs.push(d);
-  return LayoutStore.open(join(d, 'l'), { create: true });
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const layout = useTempLayout('copy');
 
 describe('copyImage between layouts', () => {
   it('copies every platform byte for byte, and a second copy moves nothing', async () => {

@@ -8,12 +8,13 @@ import * as zlib from 'node:zlib';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { applyLayer, LayerFilesystem } from '../../src/image/filesystem.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../../src/oci/types.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource, type ContentStore } from '../../src/store/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 
 export const run = promisify(execFile);
 export const utf8 = new TextEncoder();

@@ -8,13 +8,13 @@ import { copyImage } from '../../src/image/copy.ts';
 import { diffImages } from '../../src/image/diff.ts';
 import { renderDiff } from '../../src/image/diff-render.ts';
 import { applyLayer, LayerFilesystem } from '../../src/image/filesystem.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
-import { bytesSource } from '../../src/store/types.ts';
 import {
   code,
   counting,

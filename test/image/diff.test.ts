@@ -11,17 +11,17 @@ import { describeBuild } from '../../src/builder/describe.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { diffImages } from '../../src/image/diff.ts';
 import { renderDiff } from '../../src/image/diff-render.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
-
 import { type ApkKeyPair, generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { type ApkSpec, buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
-import { bytesSource, type ContentStore } from '../../src/store/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type Layer, layout, removeTemp, run, tempDir, utf8 } from './diff-helpers.ts';
 

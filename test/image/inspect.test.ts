@@ -1,24 +1,20 @@
+// inspectImage on BuildKit's real layout and on images with referrers and cosign tags.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { renderInspect } from '../../src/cli/render.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('inspect');
 
 describe('inspectImage', () => {
   it('shows the real BuildKit layout as two platforms, each with its attestation', { skip: fixturesMissing }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-bk-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     // Unpacked by GNU tar so this test judges the layout reader alone.
     const r = spawnSync('tar', [
       '-xf',
@@ -50,8 +46,7 @@ describe('inspectImage', () => {
   });
 
   it('hangs OCI referrers and cosign tags under the manifest they describe', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-insp-'));
-    dirs.push(dir);
+    const dir = await tempDir();
     const store = await LayoutStore.open(join(dir, 'l'), { create: true });
     const made = await makeImage(store, { tag: 'v1' });
     const sbom = await makeReferrer(store, made.manifests[1]!, 'application/spdx+json', 'sbom');

@@ -1,3 +1,4 @@
+// OCI schema validation of manifests and indexes, and one size for one digest.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';

@@ -1,3 +1,4 @@
+// git ls-remote output, URL redaction, and resolving refs against real repositories.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';

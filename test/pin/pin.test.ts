@@ -1,6 +1,6 @@
+// pinWorkflows end to end: tags, branches and images pinned, the rest left byte for byte.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -9,18 +9,11 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import type { RegistryOpenOptions } from '../../src/store/open.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import { makeImage } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { gitMissing, makeRemotes, type Remotes, type RepoShas } from './remotes.ts';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-pin-'));
-  dirs.push(d);
-  return d;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('pin');
 
 async function put(dir: string, path: string, text: string | Uint8Array): Promise<string> {
   const file = join(dir, path);
@@ -62,16 +55,12 @@ describe('pinWorkflows', { skip: gitMissing }, () => {
   after(() => remotes?.remove());
 
   describe('with a registry', { skip: registryMissing }, () => {
-    let registry: TestRegistry;
+    const registry = useRegistry();
     let imageDigest: string;
     before(async () => {
-      registry = await startRegistry();
       const store = new RegistryStore(new RegistryClient(registry.host), 'tools/lint');
       const made = await makeImage(store, { tag: '1.0', layers: 1, layerBytes: 512 });
       imageDigest = made.root.digest;
-    });
-    after(async () => {
-      await registry?.stop();
     });
 
     // Issue 13's definition of done: tags, a branch, a pinned SHA, a docker:// image and a local

@@ -1,3 +1,4 @@
+// Bare git repositories standing in for GitHub, for the pin tests (not a test file).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,17 +1,17 @@
+// Rewriting uses: lines in workflow text, and scanning untrusted text.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parse } from 'yaml';
 import { isProvenantError } from '../../src/errors.ts';
-import type { Digest } from '../../src/oci/digest.ts';
+import { digestOf } from '../../src/oci/digest.ts';
 import { applyReplacements, type Replacement } from '../../src/pin/rewrite.ts';
 import { scanUses, type UsesSite } from '../../src/pin/scan.ts';
 import { formatAction, formatDocker } from '../../src/pin/uses.ts';
 
 // A stand-in resolver: any deterministic function of the ref will do for the rewriting.
 const shaOf = (ref: string): string => createHash('sha1').update(ref).digest('hex');
-const digestOf = (ref: string): Digest => `sha256:${createHash('sha256').update(ref).digest('hex')}`;
 
 function replacementsFor(sites: readonly UsesSite[]): Replacement[] {
   const out: Replacement[] = [];

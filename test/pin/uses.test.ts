@@ -1,3 +1,4 @@
+// Parsing the targets of uses: lines.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/io/types.ts';
 import { openPackageSource } from '../../src/pkg/sources.ts';
-import { silentLogger } from '../../src/store/types.ts';
 
 const base = { keyring: [], packages: [], configPath: 'image.yaml', baseDir: '.', cache: undefined, logger: silentLogger };
 

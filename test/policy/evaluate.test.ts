@@ -20,7 +20,7 @@ import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage } from '../helpers/images.ts';
-import { removeTemp, tempLayout } from '../sign/helpers.ts';
+import { tempLayout } from '../sign/helpers.ts';
 import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { apkStanza, docExample, imageWithFiles } from './helpers.ts';
 
@@ -40,7 +40,6 @@ before(async () => {
   await writeFile(join(dir, 'cosign.pub'), publicKeyPem(alice.publicKey));
 });
 after(async () => {
-  await removeTemp();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,3 +1,4 @@
+// Image references and store locations.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';

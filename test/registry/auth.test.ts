@@ -1,13 +1,17 @@
+// Basic and Bearer authentication against the real registry.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { DockerConfigKeychain, staticKeychain } from '../../src/auth/keychain.ts';
+import { describe, it } from 'node:test';
+import { DockerConfigKeychain } from '../../src/auth/docker-config.ts';
+import { staticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { makeImage } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { storeAt } from './common.ts';
+
+const tempDir = useTempDir('auth');
 
 function assertNoSecret(err: unknown, secret: string): void {
   assert.ok(err instanceof ProvenantError);
@@ -17,13 +21,7 @@ function assertNoSecret(err: unknown, secret: string): void {
 }
 
 describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry({ auth: 'htpasswd' });
-  });
-  after(async () => {
-    await reg?.stop();
-  });
+  const reg = useRegistry({ auth: 'htpasswd' });
 
   it('pushes and reads with the right password', async () => {
     const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });
@@ -45,17 +43,13 @@ describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
   });
 
   it('reads credentials from a Docker config.json (base64 auth)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-auth-'));
-    try {
-      const configPath = join(dir, 'config.json');
-      const auth = Buffer.from(`${reg.username}:${reg.password}`).toString('base64');
-      await writeFile(configPath, JSON.stringify({ auths: { [`http://${reg.host}`]: { auth } } }));
-      const store = storeAt(reg.host, 'auth/config', { keychain: new DockerConfigKeychain({ configPath }) });
-      const made = await makeImage(store, { tag: 'v1' });
-      assert.equal((await store.resolve('v1'))?.digest, made.root.digest);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const dir = await tempDir();
+    const configPath = join(dir, 'config.json');
+    const auth = Buffer.from(`${reg.username}:${reg.password}`).toString('base64');
+    await writeFile(configPath, JSON.stringify({ auths: { [`http://${reg.host}`]: { auth } } }));
+    const store = storeAt(reg.host, 'auth/config', { keychain: new DockerConfigKeychain({ configPath }) });
+    const made = await makeImage(store, { tag: 'v1' });
+    assert.equal((await store.resolve('v1'))?.digest, made.root.digest);
   });
 
   it('says UNAUTHORIZED when no credentials are given', async () => {
@@ -65,13 +59,7 @@ describe('htpasswd (Basic) auth', { skip: registryMissing }, () => {
 });
 
 describe('token (Bearer) auth', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry({ auth: 'token' });
-  });
-  after(async () => {
-    await reg?.stop();
-  });
+  const reg = useRegistry({ auth: 'token' });
 
   it('pushes and pulls with tokens, and caches them', async () => {
     const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });

@@ -1,3 +1,4 @@
+// What the registry tests share: a store on a host, fast retries, a recording store (not a test file).
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';

@@ -1,15 +1,17 @@
+// Transient faults between client and registry (500s, 429s, drops), injected by the fault proxy.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import type { Logger, ProgressUpdate } from '../../src/io/types.ts';
 import type { Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import type { RegistryStore } from '../../src/store/registry.ts';
-import type { Logger, ProgressUpdate, PutManifestOptions } from '../../src/store/types.ts';
+import type { PutManifestOptions } from '../../src/store/types.ts';
 import { type ProxyEvent, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { FAST_RETRY, readAll, recording, storeAt } from './common.ts';
 
 const isUpload = (method: string, path: string) => path.includes('/blobs/uploads') && method !== 'GET';
@@ -52,14 +54,10 @@ async function putOne(store: RegistryStore, size: number, seed: number): Promise
 }
 
 describe('transient faults between client and registry', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
+  const reg = useRegistry();
   const stops: Array<() => Promise<void>> = [];
-  before(async () => {
-    reg = await startRegistry();
-  });
   after(async () => {
     for (const stop of stops) await stop();
-    await reg?.stop();
   });
 
   async function proxy(plan: Parameters<typeof startFaultProxy>[1]) {

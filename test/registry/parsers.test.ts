@@ -1,13 +1,19 @@
+// The registry client's parsers: WWW-Authenticate, Link, Retry-After and HTTP dates, URLs for logs.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { parseChallenges, quote } from '../../src/registry/challenge.ts';
-import { isLoopback, redactUrl, referrersTag } from '../../src/registry/client.ts';
 import { parseErrorBody, responseError } from '../../src/registry/errors.ts';
+import { isLoopback, redactUrl } from '../../src/registry/http.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
-import { backoffDelay, parseHttpDate, parseRetryAfter, retryAfterWait } from '../../src/registry/retry.ts';
+import { referrersTag } from '../../src/registry/referrers.ts';
+import { backoffDelay, parseHttpDate, retryAfterWait } from '../../src/registry/retry.ts';
+
+/** The wait a Retry-After value asks for, capped, in ms (undefined when it says nothing usable). */
+const parseRetryAfter = (value: string | null, now: number, cap: number): number | undefined => retryAfterWait(value, now, cap)?.ms;
+
 import { covers, scopeKey, scopeSet } from '../../src/registry/scope.ts';
 
 const TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".split('');

@@ -1,24 +1,17 @@
+// RegistryStore against distribution: push, pull, mounts, tags across pages.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import type { ProgressUpdate } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
-import { parseReference } from '../../src/ref/reference.ts';
-import { openRegistryStore } from '../../src/store/registry.ts';
-import type { ProgressUpdate } from '../../src/store/types.ts';
 import { makeImage, pseudoRandomBytes, sh, toolMissing } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { FAST_RETRY, readAll, recording, storeAt } from './common.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { readAll, recording, storeAt } from './common.ts';
 
 describe('RegistryStore against distribution', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry();
-  });
-  after(async () => {
-    await reg?.stop();
-  });
+  const reg = useRegistry();
 
   it('pushes a multi-platform image byte for byte and pulls it back', async () => {
     const store = storeAt(reg.host, 'pp/multi');
@@ -125,7 +118,7 @@ describe('RegistryStore against distribution', { skip: registryMissing }, () => 
         })(),
     };
     assert.equal(await src.putBlob(source), 'stored');
-    const dst = openRegistryStore(parseReference(`${reg.host}/pp/mount-dst:v1`), { retry: FAST_RETRY });
+    const dst = storeAt(reg.host, 'pp/mount-dst');
     const events: ProgressUpdate[] = [];
     assert.equal(await dst.putBlob(source, { mountFrom: ['pp/mount-src'], onProgress: (e) => events.push(e) }), 'mounted');
     assert.ok(events.some((e) => e.kind === 'blob' && e.phase === 'mounted'));
@@ -147,7 +140,7 @@ describe('RegistryStore against distribution', { skip: registryMissing }, () => 
   });
 
   it('lists many tags across pages', async () => {
-    const store = openRegistryStore(parseReference(`${reg.host}/pp/tags`), { retry: FAST_RETRY, tagPageSize: 2 });
+    const store = storeAt(reg.host, 'pp/tags', { tagPageSize: 2 });
     const made = await makeImage(store, { tag: 't0' });
     const tags = ['t1', 't2', 't3', 't4'];
     await store.putManifest(made.root, { tags });

@@ -1,19 +1,14 @@
+// Referrers on distribution 2.8: the sha256-<hex> tag schema.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { digestHex } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { storeAt } from './common.ts';
 
 describe('referrers on distribution 2.8 (tag schema fallback)', { skip: registryMissing }, () => {
-  let reg: TestRegistry;
-  before(async () => {
-    reg = await startRegistry();
-  });
-  after(async () => {
-    await reg?.stop();
-  });
+  const reg = useRegistry();
 
   it('keeps both referrers in the sha256-<hex> index and finds them', async () => {
     const store = storeAt(reg.host, 'ref/img');

@@ -1,25 +1,26 @@
+// Transport rules with in-process fakes for faults the real registry cannot produce, and against the real one.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { StaticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import type { Logger, ProgressUpdate } from '../../src/io/types.ts';
 import { encodeJson } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
-import type { Logger, ProgressUpdate } from '../../src/store/types.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
-import { registryMissing, startRegistry } from '../helpers/registry.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { opensslMissing, selfSignedCertificate } from '../helpers/tls.ts';
 import { FAST_RETRY, readAll } from './common.ts';
+
+const tempDir = useTempDir('transport');
 
 // The real registry cannot redirect to another host, serve wrong bytes, lie in
 // Docker-Content-Digest, ignore Range, or speak the referrers API; these small in-process
@@ -241,7 +242,7 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
   });
 
   it('says TLS_CERTIFICATE for an untrusted certificate, without retrying, for either scheme order', { skip: opensslMissing }, async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'provenant-tls-client-'));
+    const dir = await tempDir();
     const cert = await selfSignedCertificate(dir, 'registry', '/CN=127.0.0.1', 'IP:127.0.0.1');
     let connections = 0;
     const server = createHttpsServer({ key: cert.key, cert: cert.cert }, (_req, res) => res.end('{}'));
@@ -274,59 +275,56 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
-      await rm(dir, { recursive: true, force: true });
     }
   });
 });
 
 describe('identity tokens (OAuth2 refresh_token grant) against the real registry', { skip: registryMissing }, () => {
-  it('pushes and pulls with an identity token, and logs neither it nor the access tokens', async () => {
-    const reg = await startRegistry({ auth: 'token' });
-    try {
-      // What `docker login` stores after an OAuth2 login: a refresh token.
-      const form = new URLSearchParams({
-        grant_type: 'password',
-        username: reg.username!,
-        password: reg.password!,
-        access_type: 'offline',
-        client_id: 'test',
-        service: 'test-registry',
-      });
-      const answer = await fetch(`${reg.tokenServer!.url}/token`, { method: 'POST', body: form });
-      const refresh = ((await answer.json()) as { refresh_token?: string }).refresh_token;
-      assert.ok(refresh, `the token server gave no refresh token (HTTP ${answer.status})`);
-      const logger = recordingLogger();
-      const before = reg.tokenServer!.tokensIssued();
-      const store = new RegistryStore(
-        new RegistryClient(reg.host, { keychain: new StaticKeychain({ identityToken: refresh }), logger, retry: FAST_RETRY }),
-        'oauth/img',
-      );
-      const made = await makeImage(store, { tag: 'v1' });
-      assert.deepEqual((await store.getManifest('v1')).bytes, made.root.bytes);
-      assert.ok(reg.tokenServer!.tokensIssued() - before <= 3, `too many tokens: ${reg.tokenServer!.tokensIssued() - before}`);
-      const text = logger.lines.join('\n');
-      assert.ok(!text.includes(refresh), 'the refresh token was logged');
-      assert.ok(!text.includes(reg.password!), 'the password was logged');
-      assert.ok(!/Bearer [A-Za-z0-9_-]+\./.test(text), 'a token was logged');
+  const reg = useRegistry({ auth: 'token' });
 
-      const wrong = new RegistryStore(
-        new RegistryClient(reg.host, { keychain: new StaticKeychain({ identityToken: 'not-a-refresh-token' }), retry: FAST_RETRY }),
-        'oauth/img',
-      );
-      await assert.rejects(
-        wrong.getManifest('v1'),
-        (e) => isProvenantError(e, 'UNAUTHORIZED') && !JSON.stringify(e).includes('not-a-refresh'),
-      );
-    } finally {
-      await reg.stop();
-    }
+  it('pushes and pulls with an identity token, and logs neither it nor the access tokens', async () => {
+    // What `docker login` stores after an OAuth2 login: a refresh token.
+    const form = new URLSearchParams({
+      grant_type: 'password',
+      username: reg.username!,
+      password: reg.password!,
+      access_type: 'offline',
+      client_id: 'test',
+      service: 'test-registry',
+    });
+    const answer = await fetch(`${reg.tokenServer!.url}/token`, { method: 'POST', body: form });
+    const refresh = ((await answer.json()) as { refresh_token?: string }).refresh_token;
+    assert.ok(refresh, `the token server gave no refresh token (HTTP ${answer.status})`);
+    const logger = recordingLogger();
+    const before = reg.tokenServer!.tokensIssued();
+    const store = new RegistryStore(
+      new RegistryClient(reg.host, { keychain: new StaticKeychain({ identityToken: refresh }), logger, retry: FAST_RETRY }),
+      'oauth/img',
+    );
+    const made = await makeImage(store, { tag: 'v1' });
+    assert.deepEqual((await store.getManifest('v1')).bytes, made.root.bytes);
+    assert.ok(reg.tokenServer!.tokensIssued() - before <= 3, `too many tokens: ${reg.tokenServer!.tokensIssued() - before}`);
+    const text = logger.lines.join('\n');
+    assert.ok(!text.includes(refresh), 'the refresh token was logged');
+    assert.ok(!text.includes(reg.password!), 'the password was logged');
+    assert.ok(!/Bearer [A-Za-z0-9_-]+\./.test(text), 'a token was logged');
+
+    const wrong = new RegistryStore(
+      new RegistryClient(reg.host, { keychain: new StaticKeychain({ identityToken: 'not-a-refresh-token' }), retry: FAST_RETRY }),
+      'oauth/img',
+    );
+    await assert.rejects(
+      wrong.getManifest('v1'),
+      (e) => isProvenantError(e, 'UNAUTHORIZED') && !JSON.stringify(e).includes('not-a-refresh'),
+    );
   });
 });
 
 describe('a 20 MB push and pull through injected faults (real registry behind the fault proxy)', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
   it('pushes a 20 MB blob set through 500s, 429s and dropped connections, then pulls it back through drops', async () => {
-    const reg = await startRegistry();
-    const stops: Array<() => Promise<void>> = [() => reg.stop()];
+    const stops: Array<() => Promise<void>> = [];
     try {
       const upload = await startFaultProxy(reg.host, {
         status500Every: 4,
@@ -383,7 +381,6 @@ describe('a 20 MB push and pull through injected faults (real registry behind th
   });
 
   it('completes when every 2nd upload request fails: an answered PUT reuses its still-empty session', async () => {
-    const reg = await startRegistry();
     const proxy = await startFaultProxy(reg.host, {
       status500Every: 2,
       match: (method, path) => path.includes('/blobs/uploads') && method !== 'GET',
@@ -395,7 +392,6 @@ describe('a 20 MB push and pull through injected faults (real registry behind th
       assert.deepEqual((await new RegistryStore(new RegistryClient(reg.host), 'every/second').getManifest('v1')).bytes, made.root.bytes);
     } finally {
       await proxy.stop();
-      await reg.stop();
     }
   });
 });

@@ -1,3 +1,4 @@
+// SPDX 2.3 and CycloneDX 1.6 documents, checked against their schemas.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
@@ -7,9 +8,9 @@ import addFormatsModule from 'ajv-formats';
 import fc from 'fast-check';
 import { readTar } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import type { Inventory, InventoryPackage } from '../../src/pkg/inventory.ts';
 import { cyclonedxDocument } from '../../src/sbom/cyclonedx.ts';
 import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../../src/sbom/from-image.ts';
-import type { Inventory, InventoryPackage } from '../../src/sbom/inventory.ts';
 import {
   isSpdxLicenseExpression,
   licenseRefFor,

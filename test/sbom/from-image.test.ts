@@ -1,11 +1,12 @@
+// Package inventories read from an image: os-release, apk's installed database, dpkg's status.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { parseControlStanzas } from '../../src/pkg/deb/control.ts';
+import type { Inventory } from '../../src/pkg/inventory.ts';
 import { inventoryFromApkDatabase, inventoryFromDpkgStatus, parseOsRelease } from '../../src/sbom/from-image.ts';
-import type { Inventory } from '../../src/sbom/inventory.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 
 const skip = fixturesMissing;

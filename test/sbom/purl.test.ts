@@ -1,9 +1,10 @@
+// Package URLs for apk and deb packages.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
-import type { InventoryPackage } from '../../src/sbom/inventory.ts';
+import type { InventoryPackage } from '../../src/pkg/inventory.ts';
 import {
   distroQualifier,
   formatPackageUrl,

@@ -13,10 +13,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
@@ -24,6 +23,7 @@ import { CYCLONEDX_PREDICATE, describeBuild } from '../../src/builder/describe.t
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 const run = promisify(execFile);
 
@@ -125,11 +125,12 @@ async function trivy(dir: string, command: 'image' | 'rootfs', target: string[])
 }
 
 describe('trivy lists the packages our SBOM lists', { skip }, () => {
+  const tempDir = useTempDir('trivy');
   let dir: string;
   let ours: { components?: CdxComponent[] };
   let layout: string;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'provenant-trivy-'));
+    dir = await tempDir();
     const configPath = await wolfiConfig(dir);
     const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
     const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: SOURCE_DATE_EPOCH });
@@ -149,9 +150,6 @@ describe('trivy lists the packages our SBOM lists', { skip }, () => {
     const cdx = attested?.statements.find((s) => s.predicateType === CYCLONEDX_PREDICATE);
     assert.ok(cdx, 'the build describes its image in CycloneDX');
     ours = (JSON.parse(Buffer.from(cdx.bytes).toString('utf8')) as { predicate: typeof ours }).predicate;
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('our SBOM lists the installed packages and the Wolfi os-release', () => {

@@ -5,16 +5,16 @@
  * verified with verifyImage, the function a registry is verified with too.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { parsePublicKey, pemDecode, pemDecodeAll } from '../../src/sign/keys.ts';
 import type { Signed } from '../../src/sign/signer.ts';
 import { findSignatures, signatureLayer } from '../../src/sign/storage.ts';
 import { parseTrustedRoot } from '../../src/sign/trust.ts';
 import { type CheckedSignature, type VerificationPolicy, type VerifyOptions, verifyImage } from '../../src/sign/verify.ts';
-import { bytesSource } from '../../src/store/types.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import {
   cimageLayer,
@@ -22,7 +22,6 @@ import {
   putBundleReferrer,
   putCosignLayer,
   putManifestBytes,
-  removeTemp,
   sigFixture,
   statementSubject,
   tempLayout,
@@ -54,8 +53,6 @@ function fails(c: CheckedSignature, reason: CheckedSignature['reason'], message?
 }
 
 describe('containers/image cosign signatures, attached as cosign 2 does', { skip: fixturesMissing }, () => {
-  after(removeTemp);
-
   async function image(manifest: string, signature: string): Promise<{ store: Awaited<ReturnType<typeof tempLayout>>; digest: Digest }> {
     const store = await tempLayout();
     const digest = await putManifestBytes(store, await sigFixture(manifest), 'img');
@@ -211,8 +208,6 @@ describe('containers/image cosign signatures, attached as cosign 2 does', { skip
 });
 
 describe('Sigstore bundles attached as cosign 3 does (OCI referrers)', { skip: fixturesMissing }, () => {
-  after(removeTemp);
-
   /** Attaches a DSSE bundle to the digest its statement names, and verifies its attestations there. */
   async function dsse(name: string, options: Omit<VerifyOptions, 'kind'>, subject?: Digest) {
     const store = await tempLayout();
@@ -558,7 +553,6 @@ describe('our .sig layers have exactly the shape of cosign’s', { skip: fixture
 });
 
 describe('the bundles in ../shared/fixtures/oci verify like their copies', { skip: fixturesMissing }, () => {
-  after(removeTemp);
   it('cosign testdata and sigstore-js bundles: OK through the store', async () => {
     const root = await trustedRoot(PGI);
     for (const [name, policy] of [

@@ -1,28 +1,18 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Layouts, fixtures and cosign layers shared by the signing tests (not a test file).
+import { readFile } from 'node:fs/promises';
+import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { ImageManifest } from '../../src/oci/types.ts';
 import { appendCosignLayer, type CosignLayer } from '../../src/sign/storage.ts';
 import { parseTrustedRoot, type TrustedRoot } from '../../src/sign/trust.ts';
-import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource, type ContentStore } from '../../src/store/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { fixture } from '../helpers/fixtures.ts';
+import { useTempLayout } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-
-/** A new, empty OCI layout in a temporary folder (removed by {@link removeTemp}). */
-export async function tempLayout(): Promise<LayoutStore> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-sign-'));
-  dirs.push(d);
-  return LayoutStore.open(join(d, 'layout'), { create: true });
-}
-
-export async function removeTemp(): Promise<void> {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-}
+/** A new, empty OCI layout in a temporary folder, removed after the tests of the file that imports this. */
+export const tempLayout = useTempLayout('sign');
 
 export const sigFixture = (name: string): Promise<Buffer> => readFile(fixture('sig', name));
 export const ociFixture = (name: string): Promise<Buffer> => readFile(fixture('oci', name));

@@ -4,9 +4,6 @@
  * @sigstore/verify, and the tampering cases only keyless signatures have.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
@@ -20,18 +17,20 @@ import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import { makeImage } from '../helpers/images.ts';
-import { removeTemp, tempLayout } from './helpers.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { tempLayout } from './helpers.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from './mock-sigstore.ts';
 
 const REF = 'registry.test/keyless/app';
 const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
 
 describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
+  const tempDir = useTempDir('keyless');
   let dir: string;
   let mock: MockSigstore;
   let signer: KeylessSigner;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'provenant-keyless-'));
+    dir = await tempDir();
     mock = await startMockSigstore({ dir });
     signer = new KeylessSigner({
       fulcioURL: mock.url,
@@ -43,8 +42,6 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
   });
   after(async () => {
     await mock?.stop();
-    await removeTemp();
-    await rm(dir, { recursive: true, force: true });
   });
   const policy = { certificateIdentity: IDENTITY, certificateOidcIssuer: MOCK_ISSUER };
 
@@ -197,7 +194,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
 
   it('a certificate used outside its validity: issued an hour before the log integrated the signature', async () => {
     const hourAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 60 * 60 * 1000);
-    const old = await startMockSigstore({ dir: await mkdtemp(join(dir, 'old-')), caClock: hourAgo });
+    const old = await startMockSigstore({ dir: await tempDir(), caClock: hourAgo });
     try {
       const layout = await tempLayout();
       const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
@@ -221,7 +218,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
 
   it('a certificate from another CA does not chain to the trusted root', async () => {
     const { layout, made } = await signed();
-    const otherDir = await mkdtemp(join(dir, 'other-'));
+    const otherDir = await tempDir();
     const other = await startMockSigstore({ dir: otherDir });
     try {
       const report = await verifyImage(layout, made.root.digest, { policy, trustedRoot: other.trustedRoot });
@@ -262,7 +259,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       ],
     );
     // Another log's trusted root does not vouch for these entries.
-    const otherDir = await mkdtemp(join(dir, 'other-log-'));
+    const otherDir = await tempDir();
     const other = await startMockSigstore({ dir: otherDir });
     try {
       const r = await verifyImage(layout, made.root.digest, { policy: { key: pair.publicKey }, trustedRoot: other.trustedRoot });

@@ -1,3 +1,4 @@
+// cosign key files: reading theirs, writing ours, and key files on disk.
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, randomBytes, scryptSync } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

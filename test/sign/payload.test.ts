@@ -1,3 +1,4 @@
+// Simple-signing payloads, DSSE envelopes and in-toto statements, byte for byte as cosign makes them.
 import assert from 'node:assert/strict';
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';

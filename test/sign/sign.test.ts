@@ -3,13 +3,14 @@
  * for byte, and each tampering case rejected with its own reason.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import fc from 'fast-check';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import type { ByteStream } from '../../src/io/types.ts';
 import { parseStored, type Stored } from '../../src/oci/content.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -24,10 +25,10 @@ import { appendCosignLayer, cosignTag, findSignatures, writeBundleReferrer } fro
 import { emptyTrustedRoot } from '../../src/sign/trust.ts';
 import { assertVerified, verifyImage } from '../../src/sign/verify.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
-import type { ByteStream, ContentStore } from '../../src/store/types.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { putCosignLayer, removeTemp, tempLayout } from './helpers.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { putCosignLayer, tempLayout } from './helpers.ts';
 
 const REF = '127.0.0.1:5000/provenant/app';
 
@@ -65,7 +66,6 @@ async function referrerBundles(store: ContentStore, subject: Digest): Promise<Bu
 }
 
 describe('signing with a key', () => {
-  after(removeTemp);
   const alice = generateSigningKeyPair();
   const bob = generateSigningKeyPair();
 
@@ -402,13 +402,7 @@ describe('signing with a key', () => {
   });
 
   describe('in a real registry (distribution 2.8: no referrers API, so the referrers tag schema)', { skip: registryMissing }, () => {
-    let reg: TestRegistry;
-    before(async () => {
-      reg = await startRegistry();
-    });
-    after(async () => {
-      await reg?.stop();
-    });
+    const reg = useRegistry();
 
     it('signs, finds and verifies through RegistryStore with the same functions as a layout', async () => {
       const store = new RegistryStore(

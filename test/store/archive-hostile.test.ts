@@ -5,20 +5,20 @@
 // And the other side: where links stay inside, the reader finds what GNU tar extracts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type TarEntryType, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { collect } from '../../src/io/verify.ts';
 import type { Digest } from '../../src/oci/digest.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import type { ContentStore } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 // Deep enough that no generated archive can climb above the sandbox even through a reader that
 // follows links: each link climbs at most as many folders as its target has `..` parts (6) or, as
@@ -216,20 +216,15 @@ function expectTyped(err: unknown): undefined {
   return undefined;
 }
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('hostile');
 
 describe('hostile archives', { timeout: 600_000 }, () => {
   it('never make, change or read anything outside the opener’s temporary folder', async () => {
-    const archives = await mkdtemp(join(tmpdir(), 'provenant-hostile-'));
-    dirs.push(archives);
+    const archives = await tempDir();
     // One sandbox for every run, made again whenever a run changed it (so shrinking starts clean).
-    const sandbox = await makeSandbox(DEPTH);
-    dirs.push(sandbox.root);
+    const sandbox = await makeSandbox(await tempDir(), DEPTH);
     const secret = sandbox.canaries.get(join(sandbox.levels.at(-1)!, 'secret'))!;
-    const hex = createHash('sha256').update(secret).digest('hex');
+    const hex = digestHex(digestOf(secret));
     let n = 0;
     const outcomes = new Map<string, number>();
     await fc.assert(
@@ -278,8 +273,7 @@ describe('hostile archives', { timeout: 600_000 }, () => {
   });
 
   it('read what GNU tar would extract when links stay inside the archive', async () => {
-    const work = await mkdtemp(join(tmpdir(), 'provenant-links-'));
-    dirs.push(work);
+    const work = await tempDir();
     let n = 0;
     let throughLinks = 0;
     await fc.assert(
@@ -297,7 +291,7 @@ describe('hostile archives', { timeout: 600_000 }, () => {
           const readable: Array<{ path: string; digest: string }> = [];
           for (const path of candidates(spec)) {
             const bytes = await readFile(join(tree, path)).catch(() => undefined);
-            if (bytes !== undefined) readable.push({ path, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` });
+            if (bytes !== undefined) readable.push({ path, digest: digestOf(bytes) });
           }
           fc.pre(readable.length > 0);
           const named = picks.map((i) => readable[i % readable.length]!);

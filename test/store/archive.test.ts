@@ -1,30 +1,24 @@
+// oci-archive and docker-archive stores: read in place, written whole, and no escape from their folder.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readTar, type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { collect } from '../../src/io/verify.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeImage } from '../helpers/images.ts';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-async function temp(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-archive-'));
-  dirs.push(d);
-  return d;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const temp = useTempDir('archive');
 
 function file(name: string, content: string): { header: TarHeader; body: Uint8Array } {
   const body = new TextEncoder().encode(content);
@@ -50,8 +44,7 @@ const CLIMB = [symlink('a/b/c/up', '../../..'), symlink('a/b/c/up/q', '../../..'
 
 /** Runs `open` on `archive` with TMPDIR in a sandbox; gives what it returned or threw, and the sandbox. */
 async function inSandbox<T>(open: () => Promise<T>): Promise<{ outcome: T | unknown; sandbox: Sandbox }> {
-  const sandbox = await makeSandbox();
-  dirs.push(sandbox.root);
+  const sandbox = await makeSandbox(await temp());
   const outcome = await sandbox.withTmp(() => open().catch((err: unknown) => err));
   return { outcome, sandbox };
 }
@@ -126,7 +119,7 @@ describe('archives', () => {
     const { outcome, sandbox } = await inSandbox(async () => {
       const store = await DockerArchiveStore.open(evil);
       try {
-        const stored = await store.getManifest(store.defaultTarget());
+        const stored = await store.getManifest(await store.defaultTarget());
         return stored.kind === 'manifest' ? [stored.manifest.config.digest, ...stored.manifest.layers.map((l) => l.digest)] : [];
       } finally {
         await store.close();

@@ -1,18 +1,20 @@
+// LayoutStore shared by several processes: writers and a gc at once, and the lock protocol.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { collect } from '../../src/io/verify.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { isManifestLike, MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource } from '../../src/store/types.ts';
-import { collect } from '../../src/store/verify.ts';
 import { makeImage } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 // Several processes writing one layout at once, with `gc` running beside them: every tag
 // survives, and every tagged image is whole. Separate Node processes, because what broke was
@@ -25,15 +27,7 @@ const writer = join(root, 'test', 'helpers', 'layout-writer.ts');
 const N = 8;
 const ROUNDS = 3;
 
-const dirs: string[] = [];
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-layout-conc-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = useTempDir('layout-conc');
 
 interface Run {
   status: number | null;

@@ -1,25 +1,18 @@
+// LayoutStore: blobs, manifests, tags, referrers, gc and typed errors.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { bytesSource } from '../../src/store/types.ts';
-import { collect, MANIFEST_LIMIT } from '../../src/store/verify.ts';
 import { makeImage, makeReferrer, sh, toolMissing } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'provenant-layout-'));
-  dirs.push(d);
-  return d;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = useTempDir('layout');
 
 describe('LayoutStore', () => {
   it('writes a multi-platform image that reads back byte for byte', async () => {

@@ -1,3 +1,4 @@
+// The in-memory filesystem a build assembles.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
-import { apkInventoryPackage } from '../../sbom/from-image.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
@@ -25,6 +24,7 @@ import type {
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
+import { apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring } from './signature.ts';
 import { parseApkDependency } from './version.ts';

@@ -1,5 +1,9 @@
+/**
+ * Checked reading: a stream passed through against its descriptor's digest and size, and small
+ * documents read whole under a size cap.
+ */
 import { concatBytes } from '../bytes.ts';
-import { ProvenantError } from '../errors.ts';
+import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { Digester, digestAlgorithm, digestMismatch } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { ByteStream } from './types.ts';
@@ -32,6 +36,18 @@ function sizeMismatch(d: Descriptor, got: number, where: string, how: string): P
   });
 }
 
+/**
+ * Passes a stream through until `signal` fires, then fails with ABORTED at the next chunk. For
+ * file streams: giving one the signal itself makes it emit an 'error' that nobody may be
+ * listening for yet (a blob opened but not read), which ends the process.
+ */
+export async function* untilAborted(stream: ByteStream, signal: AbortSignal | undefined): ByteStream {
+  for await (const chunk of stream) {
+    throwIfAborted(signal);
+    yield chunk;
+  }
+}
+
 /** Reads a whole (small) stream into one array, refusing more than `limit` bytes. */
 export async function collect(stream: ByteStream, limit: number, where: string): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -42,11 +58,6 @@ export async function collect(stream: ByteStream, limit: number, where: string):
     parts.push(chunk);
   }
   return concatBytes(parts, total);
-}
-
-/** A one-chunk stream. */
-export async function* streamOf(bytes: Uint8Array): ByteStream {
-  yield bytes;
 }
 
 /**

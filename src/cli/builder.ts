@@ -1,6 +1,6 @@
-/** The `build` and `lock` commands' glue: options from flags and environment, and output. */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+/** What the `build` and `lock` commands share: build options from flags and environment, attestations, output. */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
 import { normalizeArch } from '../builder/arch.ts';
@@ -9,8 +9,11 @@ import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
 import { ProvenantError } from '../errors.ts';
+import { writeFileAtomic } from '../io/files.ts';
+import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
-import type { CliIo } from './main.ts';
+import type { CliIo } from './io.ts';
+import { parseBool } from './options.ts';
 
 /** Loads the configuration and builds (or, with `lockOnly`, resolves and fetches). */
 export async function runBuild(
@@ -47,23 +50,16 @@ export async function runBuild(
     layerCache: parseBool((args.values['layer-cache'] as string | undefined) ?? 'true', '--layer-cache'),
     lockOnly: extra.lockOnly,
     logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${m}\n`) },
+    signal: io.signal,
   });
   const writeLock = args.values['write-lock'] as string | undefined;
-  if (writeLock !== undefined) await writeLockFile(writeLock, result.lock);
+  if (writeLock !== undefined) await writeLockFile(writeLock, result.lock, io.signal);
   return result;
 }
 
 /** Writes a lock file atomically. */
-export async function writeLockFile(path: string, lock: Lock): Promise<void> {
-  await mkdir(dirname(path) || '.', { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, formatLock(lock));
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+export async function writeLockFile(path: string, lock: Lock, signal?: AbortSignal): Promise<void> {
+  await writeFileAtomic(path, formatLock(lock), { mkdir: true, signal });
 }
 
 /** The build's summary: the index digest, then one line per platform. */
@@ -84,21 +80,20 @@ export function renderBuild(result: BuildResult, digest: string, where: string, 
 }
 
 /** The statements `--sbom` and `--provenance` ask for, and where `--attestations` puts them. */
-export async function attestationsFor(
+export function attestationsFor(
   result: BuildResult,
   args: ParsedArgs,
   io: CliIo,
   context: { configPath: string; imageName: string; sourceDateEpoch: number | undefined },
-): Promise<{ attested: Attested[]; mode: AttestationMode } | undefined> {
+): { attested: Attested[]; mode: AttestationMode } | undefined {
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const sbom = parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
   const provenance = parseProvenance((args.values.provenance as string | undefined) ?? 'true');
   if (mode === 'none' || (!sbom && provenance === false)) return undefined;
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const describeOptions = {
     imageName: context.imageName,
     configPath: context.configPath,
-    toolVersion: pkg.version,
+    toolVersion: VERSION,
     sourceDateEpoch: context.sourceDateEpoch,
     sbom,
     sbomFiles: args.values['sbom-files'] === true,
@@ -113,14 +108,8 @@ export async function attestationsFor(
   return { attested, mode };
 }
 
-function parseBool(text: string, flag: string): boolean {
-  if (text === 'true' || text === '1') return true;
-  if (text === 'false' || text === '0') return false;
-  throw new ProvenantError('USAGE', `${flag} must be true or false, not ${JSON.stringify(text)}`);
-}
-
 /** `--provenance`: `false`, `true`, or BuildKit's `mode=min|max` and `version=v1|v0.2`. */
-export function parseProvenance(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
+function parseProvenance(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
   if (text === 'false' || text === '0') return false;
   const out: { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } = { mode: 'min', version: 'v1' };
   if (text === 'true' || text === '1' || text === '') return out;

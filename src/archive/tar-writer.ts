@@ -1,0 +1,342 @@
+/**
+ * The deterministic streaming tar writer: POSIX ustar, with a PAX extended header only where a
+ * value does not fit, so that the same entries always give the same bytes.
+ */
+import { concatBytes, encodeUtf8 } from '../bytes.ts';
+import { ProvenantError } from '../errors.ts';
+import {
+  BLOCK,
+  MAX_META,
+  MAX_OCTAL_7,
+  MAX_OCTAL_11,
+  PAX_FIELDS,
+  padded,
+  type TarHeader,
+  type TarWriteEntry,
+  TYPEFLAG,
+  type UstarFields,
+} from './tar-format.ts';
+
+/**
+ * Writes a tar archive as a stream of chunks. Output is POSIX ustar; a PAX `x` header precedes an
+ * entry only when a value does not fit ustar (long or non-ASCII names and link targets, owner
+ * names over 32 bytes, sizes of 8 GiB and more, ids over 0o7777777, negative or huge times) or the
+ * header has extra `pax` records. Records are sorted by key and the PAX header's own fields are
+ * fixed, so the same entries always give the same bytes. Memory is bounded by one body chunk.
+ *
+ * @throws ProvenantError `INVALID_ARCHIVE` when a header cannot be written as given,
+ *   `SIZE_MISMATCH` when a body's length differs from `header.size`
+ */
+export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): AsyncGenerator<Uint8Array> {
+  let index = 0;
+  for await (const entry of entries) {
+    yield encodeHeader(entry.header, index);
+    yield* encodeBody(entry.header, entry.body);
+    index++;
+  }
+  // End of archive: two zero blocks.
+  yield new Uint8Array(2 * BLOCK);
+}
+
+/**
+ * A header with neutral defaults (a regular file, mode 0644, owned by root, time 0), for
+ * writers that only know a name and a size; `over` sets the rest.
+ */
+export function tarHeader(over: Partial<TarHeader> & { name: string }): TarHeader {
+  return {
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    size: 0,
+    mtime: 0,
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    ...over,
+  };
+}
+
+/** Writes a small archive into one array. Prefer {@link writeTar} for anything large. */
+export async function tarBytes(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of writeTar(entries)) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  return concatBytes(chunks, total);
+}
+
+function writeError(header: TarHeader, index: number, why: string): ProvenantError {
+  const name = typeof header?.name === 'string' ? JSON.stringify(header.name) : `#${index}`;
+  return new ProvenantError('INVALID_ARCHIVE', `cannot write tar entry ${name} (entry ${index}): ${why}`, {
+    hint: 'fix the entry given to writeTar',
+  });
+}
+
+function checkString(header: TarHeader, index: number, field: string, value: unknown): string {
+  if (typeof value !== 'string') throw writeError(header, index, `${field} is not a string`);
+  if (value.includes('\0')) throw writeError(header, index, `${field} holds a NUL byte`);
+  if (LONE_SURROGATE.test(value)) throw writeError(header, index, `${field} is not well-formed Unicode`);
+  return value;
+}
+
+function checkInt(header: TarHeader, index: number, field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw writeError(header, index, `${field} ${String(value)} is not an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+// A string with a lone surrogate has no UTF-8 form; it would not read back as written.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** The header block(s) of one entry: an optional PAX header with its data, then the ustar header. */
+function encodeHeader(header: TarHeader, index: number): Uint8Array {
+  if (header === null || typeof header !== 'object') throw writeError(header, index, 'the header is missing');
+  const name = checkString(header, index, 'name', header.name);
+  if (name.length === 0) throw writeError(header, index, 'the name is empty');
+  const typeflag = TYPEFLAG[header.type];
+  if (typeflag === undefined || !Object.hasOwn(TYPEFLAG, header.type)) {
+    throw writeError(header, index, `unknown type ${JSON.stringify(header.type)}`);
+  }
+  const linkname = checkString(header, index, 'linkname', header.linkname);
+  if ((header.type === 'symlink' || header.type === 'hardlink') && linkname.length === 0) {
+    throw writeError(header, index, `a ${header.type} needs a linkname`);
+  }
+  const uname = checkString(header, index, 'uname', header.uname);
+  const gname = checkString(header, index, 'gname', header.gname);
+  // Type bits (S_IFREG and so on) are dropped: the typeflag carries the type.
+  const mode = checkInt(header, index, 'mode', header.mode, 0, Number.MAX_SAFE_INTEGER) % 0o10000;
+  const uid = checkInt(header, index, 'uid', header.uid, 0, Number.MAX_SAFE_INTEGER);
+  const gid = checkInt(header, index, 'gid', header.gid, 0, Number.MAX_SAFE_INTEGER);
+  const size = checkInt(header, index, 'size', header.size, 0, Number.MAX_SAFE_INTEGER);
+  if (header.type !== 'file' && size !== 0) throw writeError(header, index, `a ${header.type} has size 0, not ${size}`);
+  const mtime = checkInt(header, index, 'mtime', header.mtime, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  const devmajor = checkInt(header, index, 'devmajor', header.devmajor, 0, MAX_OCTAL_7);
+  const devminor = checkInt(header, index, 'devminor', header.devminor, 0, MAX_OCTAL_7);
+
+  const records = new Map<string, string>();
+  let split = isAscii(name) ? splitName(name) : undefined;
+  if (split === undefined) {
+    records.set('path', name);
+    split = fallbackName(name);
+  }
+  let ustarLink = linkname;
+  if (!isAscii(linkname) || linkname.length > 100) {
+    records.set('linkpath', linkname);
+    ustarLink = sanitize(linkname).slice(0, 100);
+  }
+  let ustarSize = size;
+  if (size > MAX_OCTAL_11) {
+    records.set('size', String(size));
+    ustarSize = 0;
+  }
+  let ustarUid = uid;
+  if (uid > MAX_OCTAL_7) {
+    records.set('uid', String(uid));
+    ustarUid = 0;
+  }
+  let ustarGid = gid;
+  if (gid > MAX_OCTAL_7) {
+    records.set('gid', String(gid));
+    ustarGid = 0;
+  }
+  let ustarMtime = mtime;
+  if (mtime < 0 || mtime > MAX_OCTAL_11) {
+    records.set('mtime', String(mtime));
+    ustarMtime = 0;
+  }
+  let ustarUname = uname;
+  if (!isAscii(uname) || uname.length > 32) {
+    records.set('uname', uname);
+    ustarUname = '';
+  }
+  let ustarGname = gname;
+  if (!isAscii(gname) || gname.length > 32) {
+    records.set('gname', gname);
+    ustarGname = '';
+  }
+  if (header.pax !== undefined) {
+    if (header.pax === null || typeof header.pax !== 'object') throw writeError(header, index, 'pax is not an object');
+    for (const [key, value] of Object.entries(header.pax)) {
+      checkString(header, index, `pax key ${JSON.stringify(key)}`, key);
+      if (key.length === 0 || key.includes('=')) throw writeError(header, index, `pax key ${JSON.stringify(key)} is empty or holds "="`);
+      if (PAX_FIELDS.has(key)) throw writeError(header, index, `pax key "${key}" is a header field; set the field instead`);
+      if (key.startsWith('GNU.sparse.')) throw writeError(header, index, 'sparse files are not supported');
+      checkString(header, index, `pax value of ${key}`, value);
+      if (value.length === 0) throw writeError(header, index, `pax value of ${key} is empty (an empty value deletes the key)`);
+      records.set(key, value);
+    }
+  }
+
+  const ustar = ustarBlock({
+    name: split.name,
+    prefix: split.prefix,
+    mode,
+    uid: ustarUid,
+    gid: ustarGid,
+    size: ustarSize,
+    mtime: ustarMtime,
+    typeflag,
+    linkname: ustarLink,
+    uname: ustarUname,
+    gname: ustarGname,
+    devmajor,
+    devminor,
+  });
+  if (records.size === 0) return ustar;
+
+  const data = encodePaxRecords(records);
+  if (data.length > MAX_META) throw writeError(header, index, `its PAX records take ${data.length} bytes, over the ${MAX_META} byte limit`);
+  // The PAX header's own fields are fixed so that output depends on the entry only.
+  const paxName = `PaxHeaders/${baseName(split.prefix ? `${split.prefix}/${split.name}` : split.name)}`.slice(0, 100);
+  const paxHeader = ustarBlock({
+    name: paxName,
+    prefix: '',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: data.length,
+    mtime: 0,
+    typeflag: 'x',
+    linkname: '',
+    uname: '',
+    gname: '',
+    devmajor: 0,
+    devminor: 0,
+  });
+  const out = new Uint8Array(BLOCK + padded(data.length) + BLOCK);
+  out.set(paxHeader, 0);
+  out.set(data, BLOCK);
+  out.set(ustar, BLOCK + padded(data.length));
+  return out;
+}
+
+async function* encodeBody(header: TarHeader, body: TarWriteEntry['body']): AsyncGenerator<Uint8Array> {
+  const size = header.size;
+  const mismatch = (got: string): ProvenantError =>
+    new ProvenantError(
+      'SIZE_MISMATCH',
+      `the body of tar entry ${JSON.stringify(header.name)} has ${got} bytes, but its header says ${size}`,
+      {
+        hint: 'set header.size to the exact length of the body',
+      },
+    );
+  let written = 0;
+  if (body instanceof Uint8Array) {
+    if (body.length !== size) throw mismatch(String(body.length));
+    written = size;
+    if (size > 0) yield body;
+  } else if (body !== undefined) {
+    for await (const chunk of body) {
+      if (!(chunk instanceof Uint8Array)) {
+        throw new ProvenantError(
+          'INVALID_ARCHIVE',
+          `the body of tar entry ${JSON.stringify(header.name)} yielded a ${typeof chunk}, not bytes`,
+        );
+      }
+      if (written + chunk.length > size) throw mismatch(`more than ${size}`);
+      written += chunk.length;
+      if (chunk.length > 0) yield chunk;
+    }
+  }
+  if (written !== size) throw mismatch(String(written));
+  const pad = padded(size) - size;
+  if (pad > 0) yield new Uint8Array(pad);
+}
+
+/** Splits an ASCII name into ustar's prefix (155 bytes) and name (100 bytes), if it fits. */
+function splitName(name: string): { name: string; prefix: string } | undefined {
+  if (name.length <= 100) return { name, prefix: '' };
+  // The name part is what follows a slash; it must be 1..100 bytes and the prefix at most 155.
+  for (let i = Math.max(0, name.length - 101); i <= Math.min(155, name.length - 2); i++) {
+    if (name[i] === '/') return { prefix: name.slice(0, i), name: name.slice(i + 1) };
+  }
+  return undefined;
+}
+
+const sanitize = (s: string): string => s.replace(/[^\x20-\x7e]/gu, '_');
+
+/** The ustar name of an entry whose real name is in a PAX record: an ASCII approximation. */
+function fallbackName(name: string): { name: string; prefix: string } {
+  const ascii = sanitize(name);
+  return splitName(ascii) ?? { name: ascii.slice(0, 100), prefix: '' };
+}
+
+function baseName(name: string): string {
+  const trimmed = name.replace(/\/+$/, '');
+  return trimmed.slice(trimmed.lastIndexOf('/') + 1) || 'entry';
+}
+
+/** PAX records, `"<length> <key>=<value>\n"`, where the length counts the whole record. */
+function encodePaxRecords(records: Map<string, string>): Uint8Array {
+  const keys = [...records.keys()].sort();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (const key of keys) {
+    const rest = encodeUtf8(` ${key}=${records.get(key)}\n`);
+    let n = rest.length + 1;
+    for (;;) {
+      const m = rest.length + String(n).length;
+      if (m === n) break;
+      n = m;
+    }
+    const rec = new Uint8Array(n);
+    const digits = encodeUtf8(String(n));
+    rec.set(digits, 0);
+    rec.set(rest, digits.length);
+    parts.push(rec);
+    total += n;
+  }
+  return concatBytes(parts, total);
+}
+
+function ustarBlock(f: UstarFields & { prefix: string }): Uint8Array {
+  const b = new Uint8Array(BLOCK);
+  putString(b, 0, 100, f.name);
+  putOctal(b, 100, 8, f.mode);
+  putOctal(b, 108, 8, f.uid);
+  putOctal(b, 116, 8, f.gid);
+  putOctal(b, 124, 12, f.size);
+  putOctal(b, 136, 12, f.mtime);
+  putString(b, 156, 1, f.typeflag);
+  putString(b, 157, 100, f.linkname);
+  putString(b, 257, 6, 'ustar'); // "ustar\0"
+  putString(b, 263, 2, '00');
+  putString(b, 265, 32, f.uname);
+  putString(b, 297, 32, f.gname);
+  putOctal(b, 329, 8, f.devmajor);
+  putOctal(b, 337, 8, f.devminor);
+  putString(b, 345, 155, f.prefix);
+  // The checksum is computed with its own field as spaces, then written as 6 digits, NUL, space.
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const byte of b) sum += byte;
+  putString(b, 148, 7, sum.toString(8).padStart(6, '0'));
+  return b;
+}
+
+function putString(b: Uint8Array, at: number, width: number, s: string): void {
+  // ASCII, as nearly every name is, goes straight into the header; anything else through UTF-8.
+  let ascii = s.length <= width;
+  for (let i = 0; ascii && i < s.length; i++) ascii = s.charCodeAt(i) < 0x80;
+  if (ascii) {
+    for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
+    return;
+  }
+  const bytes = encodeUtf8(s);
+  if (bytes.length > width) throw new Error(`internal: ${JSON.stringify(s)} does not fit ${width} bytes`);
+  b.set(bytes, at);
+}
+
+function putOctal(b: Uint8Array, at: number, width: number, n: number): void {
+  putString(b, at, width, n.toString(8).padStart(width - 1, '0'));
+}

@@ -1,0 +1,121 @@
+/** `provenant apk keygen|build|index`: making signing keys, signed packages and signed repositories. */
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { ProvenantError } from '../../errors.ts';
+import { writeFileAtomic } from '../../io/files.ts';
+import { generateApkKeyPair } from '../../pkg/apk/keys.ts';
+import { parseApkSpecYaml } from '../../pkg/apk/spec.ts';
+import { buildApk, buildApkFromDirectory, buildApkIndex } from '../../pkg/apk/write.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { sourceDateEpoch } from '../options.ts';
+
+const USAGE = [
+  'provenant apk keygen [--name NAME] [-o DIR]',
+  'provenant apk build (DIR | SPEC.yaml) [--name N --version V --arch A] [--depends D]... [--provides P]... [--key KEY.rsa] [-o FILE.apk]',
+  'provenant apk index FILE.apk... [--key KEY.rsa] [--description TEXT] [-o APKINDEX.tar.gz]',
+].join('\n       ');
+
+export const spec: CommandSpec = {
+  summary: 'make signing keys, signed .apk packages and signed APKINDEX repositories',
+  usage: 'provenant apk keygen|build|index ... (see provenant help apk)',
+  flags: {
+    output: { type: 'string', short: 'o', description: 'where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz)' },
+    key: { type: 'string', description: 'private key (NAME.rsa) to sign with; signatures name NAME.rsa.pub' },
+    name: { type: 'string', description: 'keygen: the key name; build of a folder: the package name' },
+    version: { type: 'string', description: 'build of a folder: the package version (e.g. 1.0-r0)' },
+    arch: { type: 'string', description: 'build of a folder: the package arch (x86_64, aarch64, noarch, ...)' },
+    depends: { type: 'string', multiple: true, description: 'build of a folder: a dependency atom' },
+    provides: {
+      type: 'string',
+      multiple: true,
+      description: 'build of a folder: something the package provides (cmd:sh, so:..., name=version)',
+    },
+    description: { type: 'string', description: 'build: the package description; index: the DESCRIPTION text' },
+    license: { type: 'string', description: 'build of a folder: the license (an SPDX expression)' },
+  },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  if (args.positionals.length === 0) throw new ProvenantError('USAGE', 'apk needs a subcommand', { hint: `usage: ${USAGE}` });
+  const epoch = sourceDateEpoch(io);
+  const [sub, ...rest] = args.positionals;
+  const v = args.values;
+  switch (sub) {
+    case 'keygen': {
+      const pair = generateApkKeyPair((v.name as string | undefined) ?? 'provenant');
+      const dir = (v.output as string | undefined) ?? '.';
+      await mkdir(dir, { recursive: true });
+      await writeFileAtomic(join(dir, pair.privateKeyName), pair.privateKeyPem, { mode: 0o600, signal: io.signal });
+      await writeFileAtomic(join(dir, pair.name), pair.publicKeyPem, { mode: 0o644, signal: io.signal });
+      io.stdout.write(`${join(dir, pair.privateKeyName)}\n${join(dir, pair.name)}\n`);
+      return;
+    }
+    case 'build': {
+      const [source] = rest;
+      if (source === undefined || rest.length !== 1)
+        throw new ProvenantError('USAGE', 'apk build takes one folder or spec file', { hint: `usage: ${USAGE}` });
+      const key = await signingKey(v.key as string | undefined);
+      const options = { key, mtime: epoch };
+      let bytes: Uint8Array;
+      let name: string;
+      if (/\.ya?ml$/.test(source)) {
+        const spec = await parseApkSpecYaml(await readFile(source, 'utf8'), source);
+        bytes = await buildApk(epoch === undefined || spec.builddate !== undefined ? spec : { ...spec, builddate: epoch }, options);
+        name = `${spec.name}-${spec.version}.apk`;
+      } else {
+        const meta = {
+          name: required(v.name, '--name'),
+          version: required(v.version, '--version'),
+          arch: required(v.arch, '--arch'),
+          depends: (v.depends as string[] | undefined) ?? [],
+          provides: (v.provides as string[] | undefined) ?? [],
+          ...(v.description === undefined ? {} : { description: v.description as string }),
+          ...(v.license === undefined ? {} : { license: v.license as string }),
+          ...(epoch === undefined ? {} : { builddate: epoch }),
+        };
+        bytes = await buildApkFromDirectory(source, meta, options);
+        name = `${meta.name}-${meta.version}.apk`;
+      }
+      const out = (v.output as string | undefined) ?? name;
+      await writeFileAtomic(out, bytes, { mode: 0o644, mkdir: true, signal: io.signal });
+      io.stdout.write(`${out}\n`);
+      return;
+    }
+    case 'index': {
+      if (rest.length === 0) throw new ProvenantError('USAGE', 'apk index needs at least one .apk', { hint: `usage: ${USAGE}` });
+      const packages = await Promise.all(rest.map(async (f) => new Uint8Array(await readFile(f))));
+      const key = await signingKey(v.key as string | undefined);
+      const result = await buildApkIndex(packages, {
+        key,
+        names: rest,
+        ...(v.description === undefined ? {} : { description: v.description as string }),
+        ...(epoch === undefined ? {} : { mtime: epoch }),
+      });
+      const out = (v.output as string | undefined) ?? 'APKINDEX.tar.gz';
+      await writeFileAtomic(out, result.bytes, { mode: 0o644, mkdir: true, signal: io.signal });
+      io.stdout.write(`${out}: ${result.packages.length} packages${key === undefined ? ', unsigned' : `, signed with ${key.name}`}\n`);
+      return;
+    }
+    default:
+      throw new ProvenantError('USAGE', `unknown apk subcommand ${JSON.stringify(sub ?? '')}`, { hint: `usage: ${USAGE}` });
+  }
+}
+
+function required(value: unknown, flag: string): string {
+  if (typeof value !== 'string' || value === '') throw new ProvenantError('USAGE', `apk build of a folder needs ${flag}`);
+  return value;
+}
+
+/** A private key file `NAME.rsa`; signatures name its public key, `NAME.rsa.pub`. */
+async function signingKey(path: string | undefined): Promise<{ privateKeyPem: string; name: string } | undefined> {
+  if (path === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ProvenantError('NOT_FOUND', `cannot read the signing key ${path}`, { where: path, cause: err });
+  }
+  return { privateKeyPem: pem, name: `${basename(path)}.pub` };
+}

@@ -1,0 +1,54 @@
+/** `provenant attest REF --predicate FILE --type URI`: one more statement on every platform image of an image. */
+import { readFile } from 'node:fs/promises';
+import { parseAttestationMode } from '../../attest/storage.ts';
+import { ProvenantError } from '../../errors.ts';
+import { attachPredicate } from '../../image/attach.ts';
+import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { parsePredicateType } from '../../sign/payload.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { positional, REGISTRY_FLAGS } from '../options.ts';
+import { targetOf, withStores } from '../stores.ts';
+
+export const spec: CommandSpec = {
+  summary: 'attach an in-toto attestation (a predicate file of a type) to every platform image of an existing image',
+  usage: 'provenant attest REF --predicate FILE --type URI [--attestations referrers|buildkit]',
+  flags: {
+    predicate: { type: 'string', description: 'the predicate, a JSON file' },
+    type: {
+      type: 'string',
+      description: 'the predicate type URI (e.g. https://slsa.dev/provenance/v1, or spdx, cyclonedx, slsaprovenance)',
+    },
+    attestations: { type: 'string', description: 'where to store it: referrers (default) or buildkit (rewrites and retags the index)' },
+    ...REGISTRY_FLAGS,
+  },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const [text] = positional(args, 1, spec.usage) as [string];
+  const predicatePath = args.values.predicate as string | undefined;
+  const typeText = args.values.type as string | undefined;
+  if (predicatePath === undefined || typeText === undefined)
+    throw new ProvenantError('USAGE', 'attest needs --predicate FILE and --type URI');
+  // cosign's short names (spdx, cyclonedx, slsaprovenance, ...) or a URI.
+  const predicateType = parsePredicateType(typeText);
+  let predicate: unknown;
+  try {
+    predicate = JSON.parse(await readFile(predicatePath, 'utf8'));
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the predicate ${predicatePath} is not a readable JSON file: ${(err as Error).message}`, {
+      where: predicatePath,
+      cause: err,
+    });
+  }
+  const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
+  const name = formatLocation(parseLocation(text));
+  const result = await withStores(args, io, async (stores) => {
+    const opened = await stores.open(text, { write: true });
+    const target = await targetOf(opened);
+    const tags = opened.tags.length > 0 ? opened.tags : undefined;
+    return attachPredicate(opened.store, target, { predicateType, predicate, name, mode, tags, signal: io.signal });
+  });
+  io.stdout.write(`attached ${predicateType} to ${result.images.length} image(s) of ${name} (${mode})\n`);
+}

@@ -1,0 +1,60 @@
+/** `provenant copy SRC DST`: an image and everything it references, between any two stores. */
+import { ProvenantError } from '../../errors.ts';
+import { copyImage } from '../../image/copy.ts';
+import { hostPlatform } from '../../oci/platform.ts';
+import { formatLocation, parseLocation } from '../../ref/location.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, formatOf, platformArg, positional, REGISTRY_FLAGS } from '../options.ts';
+import { progressReporter } from '../progress.ts';
+import { renderCopy } from '../render.ts';
+import { targetOf, withStores } from '../stores.ts';
+
+export const spec: CommandSpec = {
+  summary: 'copy an image with everything it references between any two stores',
+  usage: 'provenant copy SRC DST [--platform os/arch]... [--with-referrers]',
+  flags: {
+    platform: {
+      type: 'string',
+      multiple: true,
+      description: 'copy only these platforms of an index (all by default; "host" for this machine)',
+    },
+    'with-referrers': { type: 'boolean', description: 'bring signatures and attestations along (OCI referrers and cosign tags)' },
+    concurrency: { type: 'string', description: 'parallel blob transfers (default 4)' },
+    format: FORMAT_FLAG,
+    quiet: { type: 'boolean', short: 'q', description: 'no progress output' },
+    ...REGISTRY_FLAGS,
+  },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const [srcText, dstText] = positional(args, 2, spec.usage) as [string, string];
+  const format = formatOf(args);
+  let platforms = ((args.values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map(platformArg);
+  // A docker-archive holds one platform's image; like skopeo, take this machine's by default.
+  if (platforms.length === 0 && parseLocation(dstText).kind === 'docker-archive') platforms = [hostPlatform(process.arch)];
+  const concurrency = args.values.concurrency === undefined ? 4 : Number(args.values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ProvenantError('USAGE', '--concurrency must be a positive whole number');
+  const progress = args.values.quiet ? undefined : progressReporter(io.stderr, io.signal);
+  try {
+    const result = await withStores(args, io, async (stores) => {
+      const src = await stores.open(srcText);
+      const dst = await stores.open(dstText, { write: true });
+      return copyImage(src.store, await targetOf(src), dst.store, {
+        tags: dst.tags,
+        platforms,
+        withReferrers: args.values['with-referrers'] === true,
+        concurrency,
+        signal: io.signal,
+        ...(progress ? { onProgress: progress.update } : {}),
+      });
+    });
+    progress?.finish();
+    io.stdout.write(
+      format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : renderCopy(result, formatLocation(parseLocation(dstText))),
+    );
+  } finally {
+    progress?.finish();
+  }
+}

@@ -1,0 +1,19 @@
+/** `provenant digest REF`: the digest of an image's manifest or index. */
+import { ProvenantError } from '../../errors.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { positional, REGISTRY_FLAGS } from '../options.ts';
+import { withImage } from '../stores.ts';
+
+export const spec: CommandSpec = { summary: 'print the digest of an image', usage: 'provenant digest REF', flags: REGISTRY_FLAGS };
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const [text] = positional(args, 1, spec.usage) as [string];
+  const digest = await withImage(args, io, text, async (store, target) => {
+    const d = await store.resolve(target, { signal: io.signal });
+    if (d === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not there`, { where: store.location });
+    return d.digest;
+  });
+  io.stdout.write(`${digest}\n`);
+}

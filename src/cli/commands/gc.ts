@@ -1,0 +1,33 @@
+/** `provenant gc oci:DIR`: unreferenced blobs and partial files of a layout, deleted. */
+import { ProvenantError } from '../../errors.ts';
+import { parseLocation } from '../../ref/location.ts';
+import { LayoutStore } from '../../store/layout.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, formatOf, positional } from '../options.ts';
+
+export const spec: CommandSpec = {
+  summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
+  usage: 'provenant gc oci:DIR',
+  flags: { format: FORMAT_FLAG },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const [text] = positional(args, 1, spec.usage) as [string];
+  const format = formatOf(args);
+  const location = parseLocation(text);
+  if (location.kind !== 'oci') throw new ProvenantError('USAGE', 'gc works on an OCI layout (oci:DIR)', { where: text });
+  const store = await LayoutStore.open(location.path);
+  try {
+    const r = await store.gc();
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    io.stdout.write(
+      format === 'json'
+        ? `${JSON.stringify(r)}\n`
+        : `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)\n`,
+    );
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,39 @@
+/** `provenant sbom REF`: an image's SBOM, the attached one or one made from its package database. */
+import { ProvenantError } from '../../errors.ts';
+import { imageSbom } from '../../image/attestations.ts';
+import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { VERSION } from '../../version.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { withImage } from '../stores.ts';
+
+export const spec: CommandSpec = {
+  summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
+  usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx]',
+  flags: {
+    platform: { type: 'string', description: 'which platform of an index (default the first)' },
+    type: { type: 'string', description: 'spdx (SPDX 2.3 JSON, default) or cyclonedx (CycloneDX 1.6 JSON)' },
+    ...REGISTRY_FLAGS,
+  },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const [text] = positional(args, 1, spec.usage) as [string];
+  const type = (args.values.type as string | undefined) ?? 'spdx';
+  if (type !== 'spdx' && type !== 'cyclonedx')
+    throw new ProvenantError('USAGE', `--type must be spdx or cyclonedx, not ${JSON.stringify(type)}`);
+  const platform = args.values.platform === undefined ? undefined : platformArg(args.values.platform as string);
+  const sbom = await withImage(args, io, text, (store, target) =>
+    imageSbom(store, target, formatLocation(parseLocation(text)), {
+      platform,
+      format: type,
+      toolVersion: VERSION,
+      sourceDateEpoch: sourceDateEpoch(io),
+      signal: io.signal,
+    }),
+  );
+  if (sbom.generated) io.stderr.write(`no ${type} SBOM attached to ${sbom.platform}; made one from the image's package database\n`);
+  io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
+}

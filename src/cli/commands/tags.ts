@@ -1,0 +1,19 @@
+/** `provenant tags REPO`: the tags of a registry repository, layout or archive. */
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts';
+import { withStores } from '../stores.ts';
+
+export const spec: CommandSpec = {
+  summary: 'list the tags of a repository or layout',
+  usage: 'provenant tags REPO',
+  flags: { format: FORMAT_FLAG, ...REGISTRY_FLAGS },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const [text] = positional(args, 1, spec.usage) as [string];
+  const format = formatOf(args);
+  const tags = await withStores(args, io, async (stores) => (await stores.open(text)).store.listTags({ signal: io.signal }));
+  io.stdout.write(format === 'json' ? `${JSON.stringify(tags)}\n` : tags.map((t) => `${t}\n`).join(''));
+}

@@ -1,0 +1,100 @@
+/**
+ * The stores a command works on: opened from the locations on its command line, registries
+ * reached with the credentials its flags give, and every store closed when the command ends,
+ * finished on success and discarded on failure or interrupt (an archive is then not written).
+ */
+import { ProvenantError } from '../errors.ts';
+import { parseLocation } from '../ref/location.ts';
+import { defaultTarget, type OpenedStore, openLocation, type RegistryOpenOptions } from '../store/open.ts';
+import { registryAccess } from '../store/registry-access.ts';
+import type { ContentStore } from '../store/types.ts';
+import type { ParsedArgs } from './args.ts';
+import type { CliIo } from './io.ts';
+
+/** Opens stores for one command run. */
+export interface Stores {
+  open(text: string, options?: { write?: boolean }): Promise<OpenedStore>;
+}
+
+/**
+ * Runs `task` with a {@link Stores}, then closes what it opened: on success each store finishes
+ * (an archive is written), on failure each is discarded, and the task's error is thrown.
+ */
+export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: Stores) => Promise<T>): Promise<T> {
+  const opened: OpenedStore[] = [];
+  // One registry access per run: the password is read once, and source and destination in
+  // one registry share a client (and its tokens).
+  let access: Promise<RegistryOpenOptions> | undefined;
+  const stores: Stores = {
+    async open(text, options = {}) {
+      const location = parseLocation(text);
+      access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io) : undefined;
+      const registry = location.kind === 'registry' ? await access : undefined;
+      const store = await openLocation(location, { write: options.write === true, ...(registry ? { registry } : {}) });
+      opened.push(store);
+      return store;
+    },
+  };
+  let result: T;
+  try {
+    result = await task(stores);
+  } catch (err) {
+    for (const o of opened.reverse()) await o.store.close({ discard: true }).catch(() => undefined);
+    throw err;
+  }
+  for (const [i, o] of opened.entries()) {
+    try {
+      await o.store.close({ signal: io.signal });
+    } catch (err) {
+      for (const rest of opened.slice(i + 1)) await rest.store.close({ discard: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+  return result;
+}
+
+/** Runs `task` on the image `text` names: its store and the tag or digest it means (see {@link withStores}). */
+export async function withImage<T>(
+  args: ParsedArgs,
+  io: CliIo,
+  text: string,
+  task: (store: ContentStore, target: string) => Promise<T>,
+): Promise<T> {
+  return withStores(args, io, async (stores) => {
+    const opened = await stores.open(text);
+    return task(opened.store, await targetOf(opened));
+  });
+}
+
+/** The tag or digest the location names, else the store's only image. */
+export async function targetOf(opened: OpenedStore): Promise<string> {
+  return opened.target ?? defaultTarget(opened.store);
+}
+
+/**
+ * Registry access from `--username` with `--password-stdin` (or PROVENANT_PASSWORD), then the
+ * credential files the environment points at; `--insecure` for plain HTTP beyond localhost.
+ */
+async function registryAccessFromFlags(args: ParsedArgs, io: CliIo): Promise<RegistryOpenOptions> {
+  const username = args.values.username as string | undefined;
+  let password: string | undefined;
+  if (args.values['password-stdin']) {
+    if (username === undefined) throw new ProvenantError('USAGE', '--password-stdin needs --username');
+    password = (await readStdin(io.stdin)).replace(/\r?\n$/, '');
+  } else if (username !== undefined) {
+    password = io.env.PROVENANT_PASSWORD;
+    if (password === undefined) throw new ProvenantError('USAGE', '--username needs --password-stdin (or PROVENANT_PASSWORD)');
+  }
+  return registryAccess({ username, password, insecure: args.values.insecure === true, env: io.env, homedir: io.homedir });
+}
+
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  if ((stdin as { isTTY?: boolean }).isTTY) {
+    throw new ProvenantError('USAGE', '--password-stdin reads a pipe, not a terminal', {
+      hint: 'echo "$PASSWORD" | provenant ... --password-stdin',
+    });
+  }
+  const chunks: Buffer[] = [];
+  for await (const c of stdin) chunks.push(Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,60 @@
+/**
+ * Attaching a predicate to an image that exists: one in-toto statement per platform image,
+ * stored the way a target accepts (OCI referrers, or BuildKit's entries in the index).
+ */
+import { type AttestationMode, statement, storeAttestations } from '../attest/storage.ts';
+import type { OperationOptions } from '../io/types.ts';
+import type { Stored } from '../oci/content.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
+import type { ContentStore } from '../store/types.ts';
+import { inspectImage } from './inspect.ts';
+
+/** Options of {@link attachPredicate}. */
+export interface AttachPredicateOptions extends OperationOptions {
+  /** The predicate type URI (`https://slsa.dev/provenance/v1`, `https://spdx.dev/Document`, ...). */
+  predicateType: string;
+  /** The predicate, any JSON value. */
+  predicate: unknown;
+  /** The image's name in the statements' subjects (`registry/repo:tag`, `oci:dir:tag`). */
+  name: string;
+  /** Where the statements go: `referrers` (default) or `buildkit`, which makes a new index. */
+  mode?: AttestationMode | undefined;
+  /** The tags that follow the new index of `buildkit` storage; default the target when it is a tag. */
+  tags?: readonly string[] | undefined;
+}
+
+/** What {@link attachPredicate} did. */
+export interface AttachResult {
+  predicateType: string;
+  mode: AttestationMode;
+  /** The platform images that got a statement. */
+  images: Digest[];
+  /** The image's digest afterwards: the same for referrers, a new index for buildkit. */
+  digest: Digest;
+}
+
+/**
+ * Attaches `predicate` to every platform image of the image `target` names in `store`: one
+ * statement per image, naming it by `name` and digest. BuildKit storage rewrites the index, and
+ * the new index takes over `tags` (written last, so a failure leaves the old tag in place).
+ *
+ * @throws ProvenantError as {@link storeAttestations} does (`USAGE` for `cosign`, which needs a signer)
+ */
+export async function attachPredicate(store: ContentStore, target: string, options: AttachPredicateOptions): Promise<AttachResult> {
+  const mode = options.mode ?? 'referrers';
+  const call: OperationOptions = { signal: options.signal, logger: options.logger, onProgress: options.onProgress };
+  const inspected = await inspectImage(store, target, options.name, { ...call, attachments: false });
+  const root = inspected.raw;
+  const images: Stored[] = [];
+  for (const m of inspected.manifests) images.push(await store.getManifest(m.digest, call));
+  const attested = images.map((manifest) => ({
+    manifest,
+    statements: [statement(options.predicateType, options.predicate, [{ name: options.name, digest: manifest.digest }])],
+  }));
+  const index = await storeAttestations(store, root, attested, mode);
+  if (index.digest !== root.digest) {
+    const tags = options.tags ?? (isDigest(target) ? [] : [target]);
+    await store.putManifest(index, { ...call, tags });
+  }
+  return { predicateType: options.predicateType, mode, images: images.map((i) => i.digest), digest: index.digest };
+}

@@ -1,0 +1,68 @@
+/**
+ * Files: writing one so that a reader sees the old file or the whole new one, never half of it
+ * (the one way the library and the CLI replace files: lock files, keys, packages, layout
+ * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
+ */
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { abortedError, ProvenantError } from '../errors.ts';
+import type { ByteStream } from './types.ts';
+
+/** Options of {@link writeFileAtomic}. */
+export interface WriteFileOptions {
+  /** The new file's permission bits (before the umask); default 0o666. */
+  mode?: number | undefined;
+  /** Create the parent folder when it is missing. */
+  mkdir?: boolean | undefined;
+  /** Cancels the write; the old file then stays as it was. */
+  signal?: AbortSignal | undefined;
+  /** The place to name in errors; default the path. */
+  where?: string | undefined;
+  /** The temporary file's path, in the same folder; default `<path>.tmp-<random>`. */
+  temporary?: string | undefined;
+}
+
+/**
+ * Writes `data` to `path` through a temporary file beside it (`<path>.tmp-<random>`, which a
+ * layout's gc counts as a partial write), renamed over `path` only once all of it is written.
+ * On any failure or cancellation the temporary file is removed and `path` is left as it was.
+ * A stream's own errors (a digest that did not verify, say) are thrown as they are.
+ *
+ * @throws ProvenantError `IO` when the file system refuses, `ABORTED` when `signal` fires
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
+  const where = options.where ?? path;
+  const tmp = options.temporary ?? `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  let handle: FileHandle | undefined;
+  try {
+    if (options.mkdir) await mkdir(dirname(path), { recursive: true });
+    // The file exists before any byte flows, and is closed before it is removed on failure: a
+    // write stream that opened its file on its own could create it after the cleanup ran.
+    handle = await open(tmp, 'wx', options.mode ?? 0o666);
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+    else await pipeline(data, handle.createWriteStream(), { signal: options.signal });
+    await handle.close();
+    handle = undefined;
+    if (options.signal?.aborted) throw abortedError(options.signal, where);
+    await rename(tmp, path);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw fileError(err, where, options.signal);
+  }
+}
+
+/** A file system error as a ProvenantError: ABORTED for a cancelled write, IO otherwise. */
+export function fileError(err: unknown, where: string, signal?: AbortSignal): ProvenantError {
+  if (err instanceof ProvenantError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ABORT_ERR' || signal?.aborted) return new ProvenantError('ABORTED', 'the operation was cancelled', { where, cause: err });
+  return new ProvenantError('IO', `${(err as Error)?.message ?? String(err)}`, { where, cause: err });
+}
+
+/** True for a file system error that says the file is not there. */
+export function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}

@@ -1,0 +1,49 @@
+/** An apk package as the inventory records it: what a build installed or an image's database says. */
+import type { InventoryFile, InventoryPackage } from '../inventory.ts';
+import type { ApkPackageInfo } from './apkindex.ts';
+
+const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * An apk checksum (`Q1` + base64 SHA-1, `Q2` + base64 SHA-256, or `X1`/`X2` + hex, as
+ * apk_blob_pull_digest reads them) as an algorithm and hex, or undefined when it is none of those.
+ */
+export function apkChecksum(text: string): { alg: 'sha1' | 'sha256'; hex: string } | undefined {
+  const kind = text.slice(0, 2);
+  const rest = text.slice(2);
+  const alg = kind[1] === '1' ? 'sha1' : kind[1] === '2' ? 'sha256' : undefined;
+  if (alg === undefined) return undefined;
+  let hex: string;
+  if (kind[0] === 'Q' && base64.test(rest)) hex = Buffer.from(rest, 'base64').toString('hex');
+  else if (kind[0] === 'X' && /^[0-9a-f]+$/i.test(rest)) hex = rest.toLowerCase();
+  else return undefined;
+  return hex.length === (alg === 'sha1' ? 40 : 64) ? { alg, hex } : undefined;
+}
+
+/**
+ * One apk package of an inventory: its index fields, the `C:` identity as its checksum, the
+ * installed packages it depends on, and its files when given. Shared by inventories read back
+ * from an image and those a build makes.
+ */
+export function apkInventoryPackage(
+  info: ApkPackageInfo,
+  dependsOn: Iterable<string>,
+  files?: InventoryFile[] | undefined,
+): InventoryPackage {
+  const sum = apkChecksum(info.checksum);
+  const pkg: InventoryPackage = {
+    ecosystem: 'apk',
+    name: info.name,
+    version: info.version,
+    arch: info.arch,
+    license: info.license,
+    source: info.origin,
+    supplier: info.maintainer,
+    homepage: info.url,
+    description: info.description,
+    checksums: sum === undefined ? {} : { [sum.alg]: sum.hex },
+    dependsOn: [...dependsOn].sort(),
+  };
+  if (files !== undefined) pkg.files = files;
+  return pkg;
+}

@@ -1,0 +1,206 @@
+/**
+ * Registry authentication: which scheme a registry asked for (none, Basic, Bearer), credentials
+ * from the keychain once per repository, and Bearer tokens fetched from the token server and
+ * cached per scope until they expire.
+ */
+import type { Credentials } from '../auth/credentials.ts';
+import type { Keychain } from '../auth/keychain.ts';
+import { ProvenantError } from '../errors.ts';
+import { type Challenge, findChallenge } from './challenge.ts';
+import { responseError, unauthorized } from './errors.ts';
+import { type Answer, isLoopback, type Method, MiB, parseJsonObject, type Req, readErrorText, readLimited } from './http.ts';
+import { covers, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
+
+/** How a registry authenticates, as its `/v2/` answer (or a later 401) said. */
+export type AuthScheme = { kind: 'none' } | { kind: 'basic' } | { kind: 'bearer'; realm: URL; service: string | undefined };
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+  scopes: ScopeSet;
+}
+
+/** What the authenticator needs of the client it serves. */
+export interface AuthenticatorOptions {
+  registry: string;
+  keychain: Keychain;
+  /** Credentials may go over plain HTTP to a token server beyond localhost. */
+  insecure: boolean;
+  /** The clock for token expiry, in ms since the epoch. */
+  clock: () => number;
+  /** Sends a request without registry credentials (token requests). */
+  send: (req: Req) => Promise<Answer>;
+}
+
+/** The scheme a challenge asks for; Basic when there is no usable Bearer realm. */
+export function schemeFrom(challenges: Challenge[]): AuthScheme {
+  const bearer = findChallenge(challenges, 'bearer');
+  if (bearer?.params.realm !== undefined) {
+    try {
+      return { kind: 'bearer', realm: new URL(bearer.params.realm), service: bearer.params.service };
+    } catch {
+      // An unusable realm: fall through to Basic, or fail when the registry asks for auth.
+    }
+  }
+  return { kind: 'basic' };
+}
+
+/** The authentication state of one registry client. */
+export class Authenticator {
+  /** Undefined until the registry has been pinged. */
+  scheme: AuthScheme | undefined;
+  readonly #o: AuthenticatorOptions;
+  #tokens: CachedToken[] = [];
+  readonly #pendingTokens = new Map<string, Promise<CachedToken>>();
+  readonly #credentials = new Map<string, Promise<Credentials | undefined>>();
+
+  constructor(options: AuthenticatorOptions) {
+    this.#o = options;
+  }
+
+  /** The keychain's credentials for a repository, asked once. */
+  credentialsFor(repository: string | undefined): Promise<Credentials | undefined> {
+    const key = repository ?? '';
+    let found = this.#credentials.get(key);
+    if (found === undefined) {
+      found = this.#o.keychain.resolve(this.#o.registry, repository);
+      this.#credentials.set(key, found);
+      found.catch(() => this.#credentials.delete(key));
+    }
+    return found;
+  }
+
+  /** The Authorization header for a request, fetching a token when one is needed. */
+  async authorization(req: Req): Promise<string | undefined> {
+    const auth = this.scheme;
+    if (auth === undefined || auth.kind === 'none') return undefined;
+    const creds = await this.credentialsFor(req.repository);
+    if (auth.kind === 'basic') return creds?.basicAuthorization();
+    if (creds?.kind === 'registryToken') return `Bearer ${creds.registryToken}`;
+    if (req.scopes.length === 0) return undefined;
+    const token = await this.#token(auth, req.scopes, creds, req);
+    return `Bearer ${token.token}`;
+  }
+
+  async #token(auth: AuthScheme & { kind: 'bearer' }, scopes: string[], creds: Credentials | undefined, req: Req): Promise<CachedToken> {
+    const now = this.#o.clock();
+    const wanted = scopeSet(scopes);
+    this.#tokens = this.#tokens.filter((t) => t.expiresAt > now);
+    const cached = this.#tokens.find((t) => covers(t.scopes, wanted));
+    if (cached !== undefined) return cached;
+    const key = scopeKey(scopes);
+    let pending = this.#pendingTokens.get(key);
+    if (pending === undefined) {
+      pending = this.#fetchToken(auth, scopes, creds, req).finally(() => this.#pendingTokens.delete(key));
+      this.#pendingTokens.set(key, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * The token flow (https://distribution.github.io/distribution/spec/auth/token/): GET the
+   * realm with `service` and one `scope` parameter per scope, Basic credentials when there are
+   * some; with an identity token, the OAuth2 refresh-token grant is POSTed instead, as Docker
+   * does (https://distribution.github.io/distribution/spec/auth/oauth/).
+   */
+  async #fetchToken(
+    auth: AuthScheme & { kind: 'bearer' },
+    scopes: string[],
+    creds: Credentials | undefined,
+    req: Req,
+  ): Promise<CachedToken> {
+    const registry = this.#o.registry;
+    const url = new URL(auth.realm);
+    const headers: Record<string, string> = {};
+    let body: URLSearchParams | undefined;
+    let method: Method = 'GET';
+    if (creds?.kind === 'identityToken') {
+      method = 'POST';
+      body = new URLSearchParams({ grant_type: 'refresh_token', client_id: 'provenant', refresh_token: creds.identityToken ?? '' });
+      if (auth.service !== undefined) body.set('service', auth.service);
+      body.set('scope', scopes.join(' '));
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      if (auth.service !== undefined) url.searchParams.set('service', auth.service);
+      for (const s of scopes) url.searchParams.append('scope', s);
+      const basic = creds?.basicAuthorization();
+      if (basic !== undefined) {
+        url.searchParams.set('account', creds?.username ?? '');
+        headers.authorization = basic;
+      }
+    }
+    if (creds !== undefined && url.protocol === 'http:' && !isLoopback(url.host) && !this.#o.insecure) {
+      throw new ProvenantError('INSECURE', `refusing to send credentials over plain HTTP to the token server ${url.host}`, {
+        where: req.where,
+      });
+    }
+    const sent = creds !== undefined;
+    const requested = this.#o.clock();
+    const { res } = await this.#o.send({
+      method,
+      url,
+      scopes: [],
+      headers,
+      body: body === undefined ? undefined : async () => body,
+      accept: [200, 400, 401, 403, 404, 405],
+      what: 'get a token',
+      where: req.where,
+      noAuth: true,
+      explicitCredentials: sent,
+      op: req.op,
+    });
+    if (res.status !== 200) {
+      const text = await readErrorText(res);
+      if (res.status === 401 || res.status === 403 || res.status === 400) {
+        throw unauthorized({ registry, where: req.where, hadCredentials: sent });
+      }
+      throw responseError(res.status, text, { registry, where: req.where, what: 'get a token', hadCredentials: sent });
+    }
+    const answer = parseJsonObject(await readLimited(res, MiB, req.where), req.where, 'token answer');
+    const token = typeof answer.token === 'string' ? answer.token : typeof answer.access_token === 'string' ? answer.access_token : '';
+    if (token === '')
+      throw new ProvenantError('REGISTRY', `the token server of ${registry} answered without a token`, { where: req.where });
+    // expires_in defaults to 60 s (the token spec); renew a little early so a token does not
+    // expire between being picked and being used.
+    const lifetimeMs = (typeof answer.expires_in === 'number' && answer.expires_in > 0 ? answer.expires_in : 60) * 1000;
+    const cached: CachedToken = { token, expiresAt: requested + lifetimeMs - Math.min(5000, lifetimeMs / 10), scopes: scopeSet(scopes) };
+    this.#tokens.push(cached);
+    req.op.logger.debug(`${registry}: got a token for ${scopeKey(scopes)} (${Math.round(lifetimeMs / 1000)} s)`);
+    return cached;
+  }
+
+  /** After a 401: true when a fresh try can help (a token expired early or the scope grew). */
+  async reauthenticate(req: Req, challenges: Challenge[]): Promise<boolean> {
+    if (this.scheme === undefined || this.scheme.kind === 'none') {
+      // The ping needed no auth but this repository does.
+      this.scheme = schemeFrom(challenges);
+      return true;
+    }
+    if (this.scheme.kind !== 'bearer') return false;
+    const creds = await this.credentialsFor(req.repository);
+    if (creds?.kind === 'registryToken') return false;
+    // Drop the tokens that would have been used, and take the scope the registry asked for.
+    const wanted = scopeSet(req.scopes);
+    this.#tokens = this.#tokens.filter((t) => !covers(t.scopes, wanted));
+    const bearer = findChallenge(challenges, 'bearer');
+    const scope = bearer?.params.scope;
+    if (scope !== undefined && scope !== '') {
+      for (const s of scope.split(' ')) if (!req.scopes.includes(s)) req.scopes.push(s);
+    }
+    return true;
+  }
+
+  /** The error for a 401 that a fresh try did not fix: DENIED for a scope the credentials lack. */
+  async unauthorized(req: Req, challenges: Challenge[]): Promise<ProvenantError> {
+    const registry = this.#o.registry;
+    const hadCredentials = (await this.credentialsFor(req.repository)) !== undefined;
+    const error = findChallenge(challenges, 'bearer')?.params.error;
+    if (hadCredentials && error === 'insufficient_scope') {
+      return new ProvenantError('DENIED', `${registry} denied ${req.what}: the credentials do not grant ${req.scopes.join(' ')}`, {
+        where: req.where,
+        hint: 'check that the account may push to (or read) this repository',
+      });
+    }
+    return unauthorized({ registry, where: req.where, hadCredentials });
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Referrers (OCI distribution 1.1): the `GET /v2/<name>/referrers/<digest>` API, and the name of
+ * the `sha256-<hex>` tag that registries without it use instead.
+ */
+import type { OperationOptions } from '../io/types.ts';
+import { type Digest, digestHex } from '../oci/digest.ts';
+import { isIndexType, MediaType } from '../oci/mediatypes.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { assertIndex } from '../oci/validate.ts';
+import { baseType, drain, MiB, parseJsonObject, readLimited, targetWhere } from './http.ts';
+import { nextLink } from './link.ts';
+import { repositoryScope } from './scope.ts';
+import type { Transport } from './transport.ts';
+
+/** The `sha256-<hex>` tag of the referrers tag schema, at most 128 characters (the tag grammar's limit). */
+export function referrersTag(digest: Digest): string {
+  return `${digest.slice(0, digest.indexOf(':'))}-${digestHex(digest)}`.slice(0, 128);
+}
+
+/** What a client has learnt about a registry's referrers API: undefined until it has asked. */
+export interface ReferrersSupport {
+  api: boolean | undefined;
+}
+
+/**
+ * The referrers API: descriptors of manifests whose `subject` is `digest`, filtered by
+ * `artifactType` (by the registry when it says so in `OCI-Filters-Applied`, else here).
+ * Undefined when the registry has no referrers API (a 404 or a non-index answer), which
+ * `support` then remembers: the caller reads the `sha256-<hex>` tag instead.
+ */
+export async function listReferrers(
+  t: Transport,
+  support: ReferrersSupport,
+  repository: string,
+  digest: Digest,
+  options: OperationOptions & { artifactType?: string | undefined },
+): Promise<Descriptor[] | undefined> {
+  if (support.api === false) return undefined;
+  const op = t.op(options);
+  const where = targetWhere(t.registry, repository, digest);
+  const query = options.artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(options.artifactType)}`;
+  let url: URL | undefined = await t.url(`/v2/${repository}/referrers/${digest}${query}`, op);
+  const out: Descriptor[] = [];
+  const seen = new Set<string>();
+  while (url !== undefined && !seen.has(url.href) && seen.size < 1000) {
+    seen.add(url.href);
+    const answer = await t.send({
+      method: 'GET',
+      url,
+      scopes: [repositoryScope(repository, ['pull'])],
+      repository,
+      headers: { accept: MediaType.OciIndex },
+      accept: [200, 404, 400, 405],
+      what: `list referrers of ${digest}`,
+      where,
+      op,
+    });
+    const { res } = answer;
+    if (res.status !== 200 || !isIndexType(baseType(res.headers.get('content-type')) ?? MediaType.OciIndex)) {
+      await drain(res);
+      if (seen.size === 1) {
+        support.api = false;
+        return undefined;
+      }
+      break;
+    }
+    let index: ReturnType<typeof assertIndex>;
+    try {
+      index = assertIndex(parseJsonObject(await readLimited(res, 16 * MiB, where), where, 'referrers index'), where);
+    } catch (err) {
+      if (seen.size === 1) {
+        support.api = false;
+        op.logger.debug(`${t.registry}: the referrers endpoint did not answer with an index; using the tag fallback`);
+        return undefined;
+      }
+      throw err;
+    }
+    support.api = true;
+    const filtered = (res.headers.get('oci-filters-applied') ?? '').split(',').some((f) => f.trim() === 'artifactType');
+    for (const d of index.manifests) {
+      if (options.artifactType === undefined || filtered || d.artifactType === options.artifactType) out.push(d);
+    }
+    url = nextLink(res.headers.get('link'), answer.url);
+  }
+  return out;
+}

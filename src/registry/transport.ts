@@ -1,0 +1,359 @@
+/**
+ * How the registry client talks to one registry host: it probes the scheme (HTTP only for
+ * loopback hosts unless `insecure`), learns the auth scheme from `GET /v2/`, retries what may
+ * pass (5xx, 429, dropped connections) with backoff and `Retry-After`, re-authenticates once on
+ * a 401, follows redirects without leaking credentials to other hosts, and turns every other
+ * answer into a {@link ProvenantError}.
+ */
+import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
+import { abortedError, ProvenantError, throwIfAborted } from '../errors.ts';
+import type { Logger, OperationOptions, ProgressUpdate } from '../io/types.ts';
+import { silentLogger } from '../io/types.ts';
+import { certificateFailure, isBlockedPort } from '../net.ts';
+import { checkRegistryHost } from '../ref/reference.ts';
+import { VERSION } from '../version.ts';
+import { Authenticator, schemeFrom } from './auth.ts';
+import { parseChallenges } from './challenge.ts';
+import { responseError } from './errors.ts';
+import {
+  type Answer,
+  drain,
+  isLoopback,
+  type Method,
+  networkError,
+  type Op,
+  type Req,
+  readErrorText,
+  redactUrl,
+  resolveLocation,
+  sendStreamed,
+} from './http.ts';
+import {
+  backoffDelay,
+  DEFAULT_RETRY,
+  describeNetworkError,
+  isNetworkError,
+  type RetryAfterWait,
+  type RetryOptions,
+  retryAfterWait,
+  sleep,
+} from './retry.ts';
+
+/** How to reach a registry: the options of a client that concern the connection. */
+export interface TransportOptions {
+  /** Where credentials come from; anonymous when absent. */
+  keychain?: Keychain | undefined;
+  /**
+   * Allow plain HTTP to a registry that is not on this machine. Loopback registries
+   * (`localhost`, 127.0.0.0/8, `[::1]`) may always use HTTP. (Unverified TLS is not offered:
+   * Node's fetch has no switch for it.)
+   */
+  insecure?: boolean | undefined;
+  /** Force a scheme instead of probing. `http` to a non-loopback host needs `insecure`. */
+  scheme?: 'http' | 'https' | undefined;
+  /** Debug lines (methods, redacted URLs, statuses, retries); never credentials. */
+  logger?: Logger | undefined;
+  /** Progress of every operation of this client, besides each call's own `onProgress`. */
+  onProgress?: ((update: ProgressUpdate) => void) | undefined;
+  /** The User-Agent header. */
+  userAgent?: string | undefined;
+  /** Retries of failed requests (5xx, 429, dropped connections). */
+  retry?: Partial<RetryOptions> | undefined;
+  /** The clock for token expiry, in ms since the epoch (tests move it). Default `Date.now`. */
+  clock?: (() => number) | undefined;
+}
+
+/** Errors worth another try (5xx, 429, a dropped connection), marked where they are made. */
+const retryable = new WeakSet<object>();
+/**
+ * The `Retry-After` of the answer an error came from. Upload requests are not retried by
+ * `send` (their session is restarted or resumed instead), so the wait travels with the error
+ * to the upload loop.
+ */
+const retryAfterOf = new WeakMap<object, RetryAfterWait>();
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** True when `err` failed in a way another try may not (see {@link Transport.send}). */
+export function isRetryable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && retryable.has(err);
+}
+
+/** The wait the registry asked for with the answer `err` came from, if it said. */
+export function retryAfterFor(err: unknown): RetryAfterWait | undefined {
+  return typeof err === 'object' && err !== null ? retryAfterOf.get(err) : undefined;
+}
+
+/** The connection to one registry host, shared by every call of a client. */
+export class Transport {
+  /** The registry as users write it (`docker.io`, `127.0.0.1:5000`). */
+  readonly registry: string;
+  /** The host the API is served from (`registry-1.docker.io` for `docker.io`). */
+  readonly apiHost: string;
+  readonly retry: Required<RetryOptions>;
+  readonly auth: Authenticator;
+  readonly #insecure: boolean;
+  readonly #schemes: Array<'http' | 'https'>;
+  readonly #logger: Logger;
+  readonly #onProgress: ((update: ProgressUpdate) => void) | undefined;
+  readonly #userAgent: string;
+  #base: URL | undefined;
+  #ping: Promise<void> | undefined;
+
+  /** @throws ProvenantError `INVALID_REFERENCE` when `registry` is no host[:port] a connection can be made to */
+  constructor(registry: string, options: TransportOptions = {}) {
+    checkRegistryHost(registry);
+    this.registry = registry;
+    this.apiHost = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
+    this.#insecure = options.insecure === true;
+    this.#logger = options.logger ?? silentLogger;
+    this.#onProgress = options.onProgress;
+    this.#userAgent = options.userAgent ?? `provenant/${VERSION}`;
+    this.retry = { ...DEFAULT_RETRY, ...definedOnly(options.retry ?? {}) };
+    this.retry.attempts = Math.max(1, Math.floor(this.retry.attempts));
+    this.auth = new Authenticator({
+      registry,
+      keychain: options.keychain ?? anonymousKeychain,
+      insecure: this.#insecure,
+      clock: options.clock ?? Date.now,
+      send: (req) => this.send(req),
+    });
+    const local = isLoopback(this.apiHost);
+    if (options.scheme === 'http' && !local && !this.#insecure) {
+      throw new ProvenantError('INSECURE', `refusing plain HTTP to ${registry}`, {
+        where: registry,
+        hint: 'plain HTTP is allowed only for localhost; pass --insecure if you really mean it',
+      });
+    }
+    // Loopback registries are usually plain HTTP (docker run registry:2), so HTTP is tried
+    // first and HTTPS after; --insecure tries HTTPS first, as Docker does for insecure registries.
+    this.#schemes =
+      options.scheme !== undefined ? [options.scheme] : local ? ['http', 'https'] : this.#insecure ? ['https', 'http'] : ['https'];
+  }
+
+  /** A call's options as the transport uses them: its signal, logger, and both progress sinks. */
+  op(options: OperationOptions): Op {
+    const own = options.onProgress;
+    const client = this.#onProgress;
+    return {
+      signal: options.signal,
+      logger: options.logger ?? this.#logger,
+      progress: (u) => {
+        own?.(u);
+        client?.(u);
+      },
+    };
+  }
+
+  /** An API URL on the registry, once it has answered a ping. */
+  async url(path: string, op: Op): Promise<URL> {
+    await this.ping(op);
+    return new URL(path, this.#base);
+  }
+
+  /** Logs a retry and reports it as progress. */
+  noteRetry(op: Op, what: string, attempt: number, delayMs: number, reason: string): void {
+    op.logger.debug(`${this.registry}: ${what} failed (${reason}); retry ${attempt} in ${delayMs} ms`);
+    op.progress({ kind: 'retry', what, attempt, delayMs, reason });
+  }
+
+  /** Checks that the registry answers the API (`GET /v2/`) and learns how it authenticates; once. */
+  ping(op: Op): Promise<void> {
+    this.#ping ??= this.#doPing(op).catch((err: unknown) => {
+      this.#ping = undefined;
+      throw err;
+    });
+    return this.#ping;
+  }
+
+  async #doPing(op: Op): Promise<void> {
+    const where = this.registry;
+    let res = this.#base === undefined ? await this.#probe(op) : undefined;
+    if (res === undefined || (res.status !== 200 && res.status !== 401)) {
+      if (res !== undefined) await drain(res);
+      const ping: Req = {
+        method: 'GET',
+        url: new URL('/v2/', this.#base),
+        scopes: [],
+        accept: [200, 401, 404],
+        what: 'ping',
+        where,
+        noAuth: true,
+        op,
+      };
+      res = (await this.send(ping)).res;
+    }
+    await drain(res);
+    if (res.status === 404) {
+      throw new ProvenantError('REGISTRY', `${this.registry} does not serve the registry API (GET /v2/ answered 404)`, {
+        where,
+        hint: 'check the registry host and port',
+      });
+    }
+    this.auth.scheme = res.status === 401 ? schemeFrom(parseChallenges(res.headers.get('www-authenticate') ?? '')) : { kind: 'none' };
+    op.logger.debug(`${this.registry}: ${this.#base?.protocol.replace(':', '')}, auth ${this.auth.scheme.kind}`);
+  }
+
+  /** Finds the scheme the registry answers on: each candidate once per round, rounds retried. */
+  async #probe(op: Op): Promise<Response> {
+    const where = this.registry;
+    for (let round = 1; ; round++) {
+      // The first scheme's failure is the one to report (a TLS "wrong version number" from
+      // probing HTTPS on an HTTP port says nothing); any dropped connection makes the round retryable.
+      const errors: unknown[] = [];
+      for (const scheme of this.#schemes) {
+        const url = new URL(`${scheme}://${this.apiHost}/v2/`);
+        try {
+          const r = await this.#fetchOnce({ method: 'GET', url, scopes: [], accept: [], what: 'ping', where, noAuth: true, op }, undefined);
+          if (r.res.status === 400 && this.#schemes.length > 1 && scheme === 'http') {
+            // Go's TLS servers answer plain HTTP with 400 "Client sent an HTTP request to an HTTPS server".
+            await drain(r.res);
+            continue;
+          }
+          this.#base = new URL(`${scheme}://${this.apiHost}`);
+          return r.res;
+        } catch (err) {
+          if (err instanceof ProvenantError) throw err;
+          if (op.signal?.aborted) throw abortedError(op.signal);
+          errors.push(err);
+        }
+      }
+      // A certificate that does not verify, or a port fetch refuses, says more than the other
+      // scheme's failure, and trying again cannot change it.
+      const lasting = errors.find((e) => certificateFailure(e) !== undefined || isBlockedPort(e));
+      if (lasting !== undefined) throw networkError(this.registry, where, lasting, round);
+      const first = errors[0];
+      if (round >= this.retry.attempts || !errors.some(isNetworkError)) throw networkError(this.registry, where, first, round);
+      const delayMs = backoffDelay(round, this.retry);
+      this.noteRetry(op, 'ping', round, delayMs, describeNetworkError(first));
+      await sleep(delayMs, op.signal);
+    }
+  }
+
+  /**
+   * One request with the retry policy: network failures, 5xx and 429 are retried (after
+   * `Retry-After` when the answer has one, at most `maxRetryAfterMs`), a 401 re-authenticates
+   * once, anything else outside `accept` is an error.
+   */
+  async send(req: Req): Promise<Answer> {
+    const attempts = req.retry === false ? 1 : this.retry.attempts;
+    let reauthenticated = false;
+    for (let attempt = 1; ; attempt++) {
+      throwIfAborted(req.op.signal);
+      let answer: Answer;
+      try {
+        answer = await this.#fetchOnce(req, req.noAuth ? undefined : await this.auth.authorization(req));
+      } catch (err) {
+        const e = this.#failure(err, req, attempt);
+        if (attempt < attempts && retryable.has(e)) {
+          const delayMs = backoffDelay(attempt, this.retry);
+          this.noteRetry(req.op, req.what, attempt, delayMs, describeNetworkError(err));
+          await sleep(delayMs, req.op.signal);
+          continue;
+        }
+        throw e;
+      }
+      const { res } = answer;
+      if (req.accept.includes(res.status)) return answer;
+      if (res.status === 401 && !req.explicitCredentials) {
+        const challenges = parseChallenges(res.headers.get('www-authenticate') ?? '');
+        await drain(res);
+        if (!reauthenticated && (await this.auth.reauthenticate(req, challenges))) {
+          reauthenticated = true;
+          attempt--;
+          continue;
+        }
+        throw await this.auth.unauthorized(req, challenges);
+      }
+      const error = await this.#answerError(res, req);
+      if (res.status >= 500 || res.status === 429) {
+        retryable.add(error);
+        const wait = retryAfterWait(res.headers.get('retry-after'), Date.now(), this.retry.maxRetryAfterMs ?? 60_000);
+        if (wait !== undefined) retryAfterOf.set(error, wait);
+        if (attempt < attempts) {
+          const delayMs = wait?.ms ?? backoffDelay(attempt, this.retry);
+          this.noteRetry(
+            req.op,
+            req.what,
+            attempt,
+            delayMs,
+            wait === undefined ? `HTTP ${res.status}` : `HTTP ${res.status}; ${wait.note}`,
+          );
+          await sleep(delayMs, req.op.signal);
+          continue;
+        }
+      }
+      throw error;
+    }
+  }
+
+  async #answerError(res: Response, req: Req): Promise<ProvenantError> {
+    const text = await readErrorText(res);
+    return responseError(res.status, text, {
+      registry: this.registry,
+      where: req.where,
+      what: req.what,
+      hadCredentials: req.explicitCredentials === true || (await this.auth.credentialsFor(req.repository)) !== undefined,
+    });
+  }
+
+  /** Sends a request once, following redirects of GET and HEAD (at most 10). */
+  async #fetchOnce(req: Req, authorization: string | undefined): Promise<Answer> {
+    let url = req.url;
+    let method: Method = req.method;
+    const headers = new Headers({ 'user-agent': this.#userAgent, 'accept-encoding': 'identity', ...(req.headers ?? {}) });
+    const follow = method === 'GET' || method === 'HEAD';
+    for (let hop = 0; ; hop++) {
+      this.#checkScheme(url, req.where);
+      if (authorization !== undefined && this.#base !== undefined && url.origin === this.#base.origin) {
+        headers.set('authorization', authorization);
+      } else if (hop > 0) {
+        // A redirect to another host (blob storage, a CDN) must not receive the registry's credentials.
+        headers.delete('authorization');
+      }
+      const body = hop === 0 && req.body !== undefined ? await req.body() : undefined;
+      const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: 'manual' };
+      if (body !== undefined) init.body = body;
+      if (req.op.signal !== undefined) init.signal = req.op.signal;
+      // Streamed uploads go through node:http, which waits for the socket (see sendStreamed).
+      const res = body instanceof ReadableStream ? await sendStreamed(url, method, headers, body, req.op.signal) : await fetch(url, init);
+      req.op.logger.debug(`${method} ${redactUrl(url)} -> ${res.status}`);
+      const location = res.headers.get('location');
+      if (!follow || !REDIRECTS.has(res.status) || location === null) return { res, url };
+      if (hop >= 10) {
+        await drain(res);
+        throw new ProvenantError('REGISTRY', `${this.registry} redirected more than 10 times`, { where: req.where });
+      }
+      await drain(res);
+      url = resolveLocation(location, url, this.registry, req.where);
+      if (res.status === 303) method = 'GET';
+    }
+  }
+
+  #checkScheme(url: URL, where: string): void {
+    if (url.protocol === 'https:') return;
+    if (url.protocol === 'http:' && (this.#insecure || isLoopback(url.host))) return;
+    throw new ProvenantError('INSECURE', `refusing to follow ${url.protocol.replace(':', '')} to ${url.host}`, {
+      where,
+      hint: url.protocol === 'http:' ? 'plain HTTP is allowed only for localhost unless --insecure is given' : undefined,
+    });
+  }
+
+  /**
+   * A thrown fetch failure as a ProvenantError, on try number `tries`; network failures are
+   * marked retryable (a certificate or a blocked port is not one).
+   */
+  #failure(err: unknown, req: Req, tries: number): ProvenantError {
+    if (req.op.signal?.aborted) return abortedError(req.op.signal);
+    for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+      // Our own error from inside a request body (a source that failed verification, say).
+      if (e instanceof ProvenantError) return e;
+    }
+    const e = networkError(this.registry, req.where, err, tries);
+    if (e.code === 'NETWORK' && isNetworkError(err)) retryable.add(e);
+    return e;
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
