@@ -15,12 +15,12 @@ import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { bytesSource, type Logger, type OperationOptions, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
-import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { DownloadCache } from '../pkg/fetch.ts';
 import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from '../pkg/source.ts';
 import { openPackageSource } from '../pkg/sources.ts';
 import type { ContentStore } from '../store/types.ts';
+import { readBody } from '../vfs/body.ts';
 import { Tree } from '../vfs/tree.ts';
 import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
 import type { LoadedConfig } from './config-types.ts';
@@ -134,7 +134,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         packageDigests.set(f.locked.url, f.sha256);
         lockPackages.push(f.locked);
       }
-      if (!options.lockOnly) images.push(await assembleImage(options, source, arch, fetched, precompressed));
+      if (!options.lockOnly) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
     }
     await precompressed?.flush();
   } catch (err) {
@@ -191,6 +191,7 @@ async function assembleImage(
   arch: string,
   fetched: readonly FetchedPackage[],
   precompressed: LayerPrecompressor | undefined,
+  layerCache: DownloadCache | undefined,
 ): Promise<BuiltImage> {
   const { config } = options.config;
   const mtime = options.sourceDateEpoch ?? 0;
@@ -205,14 +206,21 @@ async function assembleImage(
   applyPaths(tree, config.paths, mtime);
   const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize }));
   const layerPaths = splitLayers(tree, groups, config.layering);
-  const imageOptions = { config, configPath: options.configPath, workers: options.workers, signal: options.signal };
+  const imageOptions = {
+    config,
+    configPath: options.configPath,
+    workers: options.workers,
+    cache: layerCache,
+    reuse: options.layerCache !== false,
+    signal: options.signal,
+  };
   const image = await imageFromTree(imageOptions, arch, tree, layerPaths, installed.length, mtime, precompressed);
   return {
     arch,
     ...image,
     packages: installed,
     locked: fetched.map((f) => f.locked),
-    osRelease: new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array()),
+    osRelease: new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/os-release'))?.body)),
     skippedScripts: installed.filter((p) => p.skippedScripts.length > 0).map((p) => ({ package: p.label, scripts: p.skippedScripts })),
   };
 }
@@ -235,12 +243,7 @@ export async function writeBuild(
 ): Promise<Descriptor> {
   if (result.index === undefined) throw new ProvenantError('USAGE', 'a lock-only build has no image to write');
   for (const image of result.images) {
-    for (const layer of image.layers) {
-      await store.putBlob(
-        bytesSource({ mediaType: MediaType.OciLayerGzip, digest: layer.digest, size: layer.bytes.length }, layer.bytes),
-        options,
-      );
-    }
+    for (const layer of image.layers) await store.putBlob(layer.source, options);
     await store.putBlob(bytesSource(image.config.descriptor, image.config.bytes), options);
     await store.putManifest(image.manifest, { ...options, tags: [] });
   }

@@ -4,11 +4,13 @@
  * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
  */
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { abortedError, ProvenantError } from '../errors.ts';
-import type { ByteStream } from './types.ts';
+import type { Descriptor } from '../oci/types.ts';
+import type { BlobSource, ByteStream } from './types.ts';
 
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileOptions {
@@ -65,4 +67,18 @@ export function fileError(err: unknown, where: string, signal?: AbortSignal): Pr
 /** True for a file system error that says the file is not there. */
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/**
+ * A {@link BlobSource} over a whole file on disk (a layer a build wrote into its cache), read in
+ * 1 MiB chunks: the file is never held in memory. The store it is put into checks its digest.
+ */
+export function fileSource(descriptor: Descriptor, path: string): BlobSource & { readonly path: string } {
+  return {
+    descriptor,
+    path,
+    async open(offset = 0) {
+      return createReadStream(path, { start: offset, highWaterMark: 1 << 20 });
+    },
+  };
 }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
+import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
@@ -21,11 +22,12 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
+import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
-import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
+import { type ApkDataEntry, type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring } from './signature.ts';
 import { parseApkDependency } from './version.ts';
 
@@ -104,29 +106,40 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   async fetch(p: LockedPackage): Promise<FetchedPackage<ApkFetched>> {
     const { cache, baseDir, signal } = this.#options;
     const where = safeLocation(p.url);
+    const key = `apk:${p.checksum}`;
+    // Verified in full when first read, then kept unpacked under the same identity (../unpacked.ts).
+    const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
+    if (kept !== undefined) {
+      const meta = kept.meta as ApkKept;
+      checkIdentity(meta.info, p, where);
+      const pkg: ApkPackage = { ...meta.pkg, entries: kept.entries };
+      return { package: { info: meta.info, pkg }, locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries) };
+    }
     const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
     // The cache is keyed by the package's identity (the control checksum); the same package may
     // have been signed again since (a new key, a rebuilt repository). A cached copy that no
     // longer verifies is a miss, never a failure; what is downloaded must verify.
-    let bytes = await cache?.get(`apk:${p.checksum}`);
+    let bytes = await cache?.get(key);
     let pkg = bytes === undefined ? undefined : await read(bytes).catch(() => undefined);
     if (pkg === undefined || bytes === undefined) {
       bytes = await fetchFile(p.url, { baseDir, signal });
       pkg = await read(bytes);
-      await cache?.put(`apk:${p.checksum}`, bytes);
+      await cache?.put(key, bytes);
     }
     const info = apkPackageInfo(pkg, bytes.length, where);
-    if (info.name !== p.name || info.version !== p.version) {
-      throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
-    }
-    const locked: LockedPackage = {
-      ...p,
+    checkIdentity(info, p, where);
+    const ranges = {
       signature: pkg.ranges.signature === undefined ? undefined : rangeOf(bytes, pkg.ranges.signature, 'sha1'),
       control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
       data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
     };
-    const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
-    return { package: { info, pkg }, locked, sha256: digestHex(digestOf(bytes)), bodies };
+    const sha256 = digestHex(digestOf(bytes));
+    const { dataTar, entries, ...rest } = pkg;
+    if (cache !== undefined && dataTar !== undefined) {
+      const kept: ApkKept = { info, pkg: rest, ranges, sha256 };
+      pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
+    }
+    return { package: { info, pkg }, locked: { ...p, ...ranges }, sha256, bodies: fileBodies(pkg.entries) };
   }
 
   /** apk's install order: dependencies (by name or by what a package provides) before dependents. */
@@ -209,6 +222,26 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
       skippedScripts: [...pkg.scripts.keys()].sort(),
     };
   });
+}
+
+/** What the cache keeps of a verified package besides its entries (see ../unpacked.ts). */
+interface ApkKept {
+  info: ApkPackageInfo;
+  pkg: Omit<ApkPackage, 'entries' | 'dataTar'>;
+  ranges: Pick<LockedPackage, 'signature' | 'control' | 'data'>;
+  sha256: string;
+}
+
+/** A package file must be the package its lock entry names. */
+function checkIdentity(info: ApkPackageInfo, p: LockedPackage, where: string): void {
+  if (info.name !== p.name || info.version !== p.version) {
+    throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
+  }
+}
+
+/** The bodies of a package's files, for the compression that starts while the build goes on. */
+function fileBodies(entries: readonly ApkDataEntry[]): Body[] {
+  return entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
 }
 
 /** `URL` or `@tag URL`. */

@@ -5,6 +5,7 @@
  * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
  */
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
@@ -19,8 +20,9 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
+import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
-import { type DebMemberCache, type DebPackage, readDeb } from './deb.ts';
+import { type DebPackage, readDeb } from './deb.ts';
 import { fetchDebianIndex } from './fetch-index.ts';
 import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from './keyring.ts';
@@ -68,13 +70,11 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   readonly #sources: DebSource[];
   /** One load per keyring, shared by the suites fetched at once. */
   readonly #keyrings = new Map<string, Promise<DebKeyring>>();
-  readonly #memberCache: DebMemberCache | undefined;
 
   /** @throws ProvenantError `INVALID_CONFIG` for a repository line that is not a Debian source */
   constructor(options: PackageSourceOptions) {
     this.#options = options;
     this.#sources = options.repositories.map((r) => parseSourceLine(r, { where: options.configPath }));
-    this.#memberCache = memberCacheOf(options.cache);
   }
 
   archName(arch: string): string {
@@ -141,11 +141,17 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     if (!/^[0-9a-f]{64}$/.test(sha256))
       throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
     const where = safeLocation(p.url);
-    const read = (bytes: Uint8Array): Promise<DebPackage> =>
-      readDeb(bytes, { where, expectedSha256: sha256, memberCache: this.#memberCache });
+    const key = `deb:${sha256}`;
+    // Verified in full when first read, then kept unpacked under its SHA-256 (../unpacked.ts).
+    const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
+    if (kept !== undefined) {
+      const pkg: DebPackage = { ...(kept.meta as Omit<DebPackage, 'entries'>), entries: kept.entries };
+      return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg) };
+    }
+    const read = (bytes: Uint8Array): Promise<DebPackage> => readDeb(bytes, { where, expectedSha256: sha256 });
     // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
     // A cached copy that does not match (a damaged cache) is downloaded again.
-    const hit = await cache?.get(`deb:${sha256}`, { check: false });
+    const hit = await cache?.get(key, { check: false });
     let pkg =
       hit === undefined
         ? undefined
@@ -159,11 +165,14 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       const bytes =
         cache === undefined
           ? await fetchFile(p.url, { baseDir, signal })
-          : await cache.download(p.url, { sha256 }, { baseDir, signal, key: `deb:${sha256}` });
+          : await cache.download(p.url, { sha256 }, { baseDir, signal, key });
       pkg = await read(bytes);
     }
-    const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' && e.body !== undefined ? [e.body] : []));
-    return { package: pkg, locked: p, sha256: pkg.sha256, bodies };
+    const { dataTar, entries, ...rest } = pkg;
+    if (cache !== undefined && dataTar !== undefined) {
+      pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, rest, where) };
+    }
+    return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg) };
   }
 
   /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */
@@ -281,19 +290,9 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
   };
 }
 
-/**
- * xz decoding (WebAssembly) is the slowest step of a build from cached packages, so the unpacked
- * members are cached too, under the package's SHA-256, once readDeb has read the whole package
- * and checked its files against md5sums. The cache checks the content against the digest it
- * stored it under. Data members are read into shared memory, so that the deflate workers read
- * the file bodies in them without a copy.
- */
-function memberCacheOf(cache: DownloadCache | undefined): DebMemberCache | undefined {
-  if (cache === undefined) return undefined;
-  return {
-    get: (sha256, member) => cache.get(`deb-${member}:${sha256}`, { shared: member === 'data' }),
-    put: (sha256, member, tar) => cache.put(`deb-${member}:${sha256}`, tar),
-  };
+/** The bodies of a package's files, for the compression that starts while the build goes on. */
+function fileBodies(pkg: DebPackage): Body[] {
+  return pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
 }
 
 /**
