@@ -45,8 +45,9 @@ export interface BuildOptions {
   /** Where downloads are cached; none when absent. */
   cacheDir?: string | undefined;
   /**
-   * Keep the compressed blocks of large file bodies in `cacheDir` and reuse them in later builds
-   * (default true). The layers are the same either way; only the time to make them differs.
+   * Reuse what earlier builds made and kept in `cacheDir` (default true): a whole layer made of
+   * the same entries, and the compressed blocks of large file bodies. The layers are the same
+   * either way; only the time to make them differs.
    */
   layerCache?: boolean | undefined;
   /** Worker threads for compression. */
@@ -125,7 +126,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // cache when an earlier build compressed them (./layer.ts).
   const precompressed = options.lockOnly
     ? undefined
-    : new LayerPrecompressor(options.workers, options.layerCache === false ? undefined : cache);
+    : new LayerPrecompressor(options.workers, cache, { reuse: options.layerCache !== false });
   // A failed build drops the compression queued for its layers.
   try {
     for (const arch of archs) {

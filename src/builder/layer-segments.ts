@@ -35,7 +35,7 @@ export interface SegmentCache {
 }
 
 /** Raw bytes of bodies being compressed ahead at once (cache mode): beyond it, bodies wait their turn. */
-const AHEAD_BYTES = 32 * 1024 * 1024;
+const AHEAD_BYTES = 16 * 1024 * 1024;
 
 /**
  * Compresses file bodies ahead of the layer, on the worker pool, as a build finds them; the
@@ -50,11 +50,13 @@ const AHEAD_BYTES = 32 * 1024 * 1024;
 export class LayerPrecompressor {
   readonly #workers: number | undefined;
   readonly #cache: SegmentCache | undefined;
+  readonly #reuse: boolean;
   /** Without a cache: the segments, by the body they compress. */
   readonly #inMemory = new WeakMap<Uint8Array, PrecompressedSegment>();
   /** With a cache: settles once the cache holds the body's blocks (or failed to). */
   readonly #cached = new Map<string, Promise<void>>();
-  readonly #started: PrecompressedSegment[] = [];
+  /** Segments being compressed, for {@link cancel}; those of a cache leave it once kept. */
+  readonly #started = new Set<PrecompressedSegment>();
   readonly #queue: (() => void)[] = [];
   #aheadBytes = 0;
   #cancelled = false;
@@ -62,10 +64,13 @@ export class LayerPrecompressor {
   /**
    * @param workers worker threads, as {@link LayerOptions.workers}; with 0 nothing is done ahead
    * @param cache where compressed bodies are kept between builds
+   * @param options.reuse take blocks an earlier build kept (default true); with false every body
+   *   is compressed again, the cache only holding its blocks until the layer reads them
    */
-  constructor(workers?: number | undefined, cache?: SegmentCache | undefined) {
+  constructor(workers?: number | undefined, cache?: SegmentCache | undefined, options: { reuse?: boolean | undefined } = {}) {
     this.#workers = workers;
     this.#cache = cache;
+    this.#reuse = options.reuse !== false;
   }
 
   /** Starts compressing `body` (or finding it in the cache) when it will be a segment of a layer. */
@@ -77,7 +82,7 @@ export class LayerPrecompressor {
       const segment = precompressSegment(body, { workers: this.#workers });
       if (segment !== undefined) {
         this.#inMemory.set(body, segment);
-        this.#started.push(segment);
+        this.#started.add(segment);
       }
       return;
     }
@@ -85,7 +90,7 @@ export class LayerPrecompressor {
     if (this.#cached.has(key)) return;
     const done = (async (): Promise<void> => {
       // A cache that cannot be read is a miss, as one that cannot be written is.
-      if ((await cache.locate(key).catch(() => undefined)) !== undefined) return;
+      if (this.#reuse && (await cache.locate(key).catch(() => undefined)) !== undefined) return;
       const size = bodySize(body);
       await this.#turn(size);
       try {
@@ -95,8 +100,12 @@ export class LayerPrecompressor {
           level: PINNED_GZIP_LEVEL,
           blockSize: PINNED_GZIP_BLOCK_SIZE,
         })!;
-        this.#started.push(segment);
-        await cache.put(key, encodeBlocks(await segment.blocks));
+        this.#started.add(segment);
+        try {
+          await cache.put(key, encodeBlocks(await segment.blocks));
+        } finally {
+          this.#started.delete(segment);
+        }
       } finally {
         this.#aheadBytes -= size;
         this.#queue.shift()?.();
@@ -143,14 +152,15 @@ export class LayerPrecompressor {
    */
   cancel(): void {
     this.#cancelled = true;
-    for (const segment of this.#started.splice(0)) segment.cancel();
+    for (const segment of this.#started) segment.cancel();
+    this.#started.clear();
     for (const next of this.#queue.splice(0)) next();
   }
 
   /** Waits for the compression started so far to reach the cache (a failure is only a miss later). */
   async flush(): Promise<void> {
     for (const done of this.#cached.values()) await done.catch(() => {});
-    this.#started.length = 0;
+    this.#started.clear();
   }
 
   /** Waits until `size` more bytes fit in {@link AHEAD_BYTES} (one body always does). */
