@@ -4,6 +4,7 @@
  * unpacked into the tree, maintainer scripts never run, and what they would have made is made
  * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
@@ -23,9 +24,9 @@ import type {
 import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
-import { fetchDebianIndex } from './fetch-index.ts';
+import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.ts';
-import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from './keyring.ts';
+import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
 import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from './stanza-index.ts';
@@ -68,8 +69,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   readonly versionScheme = debVersionScheme;
   readonly #options: PackageSourceOptions;
   readonly #sources: DebSource[];
-  /** One load per keyring, shared by the suites fetched at once. */
-  readonly #keyrings = new Map<string, Promise<DebKeyring>>();
+  /** One read per keyring, shared by the suites fetched at once (parsed only to check a signature). */
+  readonly #keyrings = new Map<string, Promise<LazyDebKeyring>>();
 
   /** @throws ProvenantError `INVALID_CONFIG` for a repository line that is not a Debian source */
   constructor(options: PackageSourceOptions) {
@@ -111,9 +112,10 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       const index = fetched[k]!;
       for (const f of index.files) files.push({ url: f.url, digest: `sha256:${f.sha256}` });
       for (const i of index.indexes) {
-        const stanzas = await stanzaIndexOf(i.bytes, i.sha256, i.file.url, cache);
+        const stanzas = await stanzaIndexOf(i, i.file.url, cache);
         packagesFiles.push({
-          bytes: i.bytes,
+          // A Packages file the cache keeps is read a stanza at a time: most are never looked up.
+          bytes: i.path === undefined ? i.bytes : fileStanzas(i.path),
           index: stanzas,
           repo: { url: s.url, suite: s.suite, component: i.component, order },
           where: i.file.url,
@@ -233,12 +235,12 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     return [];
   }
 
-  #keyringFor(s: DebSource): Promise<DebKeyring> {
+  #keyringFor(s: DebSource): Promise<LazyDebKeyring> {
     const paths = s.signedBy ?? [DEBIAN_ARCHIVE_KEYRING];
     const key = paths.join('\n');
     let k = this.#keyrings.get(key);
     if (k === undefined) {
-      k = DebKeyring.load(paths, { baseDir: this.#options.baseDir, signal: this.#options.signal });
+      k = LazyDebKeyring.read(paths, { baseDir: this.#options.baseDir, signal: this.#options.signal });
       this.#keyrings.set(key, k);
     }
     return k;
@@ -299,12 +301,33 @@ function fileBodies(pkg: DebPackage): Body[] {
  * The stanza index of a Packages file (./stanza-index.ts), kept in the cache under the file's
  * SHA-256 (which the signed Release gives), so that it is made once per file.
  */
-async function stanzaIndexOf(bytes: Uint8Array, sha256: string, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
-  const key = `deb-stanza-index:${sha256}`;
+async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
+  const key = `deb-stanza-index:${file.sha256}`;
   const cached = await cache?.get(key);
-  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, bytes.length);
+  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size);
   if (index !== undefined) return index;
-  const made = indexDebStanzas(bytes, where);
+  const made = indexDebStanzas(file.bytes, where);
   await cache?.put(key, encodeStanzaIndex(made));
   return made;
+}
+
+/** The bytes of a file on disk, read a range at a time. */
+function fileStanzas(path: string): { subarray(start: number, end: number): Uint8Array } {
+  return {
+    subarray(start, end) {
+      const out = new Uint8Array(end - start);
+      const fd = openSync(path, 'r');
+      try {
+        let got = 0;
+        while (got < out.length) {
+          const n = readSync(fd, out, got, out.length - got, start + got);
+          if (n === 0) break;
+          got += n;
+        }
+        return out.subarray(0, got);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
 }
