@@ -205,7 +205,7 @@ async function assembleImage(
   applyAccounts(tree, config.accounts, mtime);
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
-  const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize }));
+  const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize, database: p.database }));
   const layerPaths = splitLayers(tree, groups, config.layering);
   const imageOptions = {
     config,

@@ -113,6 +113,11 @@ export interface InstalledPackage extends InventoryPackage {
   files: InventoryFile[];
   /** Install scripts it carries, none of which ran (neither apk nor dpkg scripts run here). */
   skippedScripts: string[];
+  /**
+   * The package database's files that describe this package alone (Debian's status.d files), as
+   * opposed to a database shared by all (apk's): per-package layering puts them in its layer.
+   */
+  database?: string[] | undefined;
 }
 
 /** The times of an install. */

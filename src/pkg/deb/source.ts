@@ -289,6 +289,7 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
     // Installed-Size is in KiB.
     installedSize: Number(c['installed-size'] ?? 0) * 1024,
     skippedScripts: [...d.skippedScripts],
+    database: d.database,
   };
 }
 
