@@ -35,7 +35,7 @@ export interface SegmentCache {
 }
 
 /** Raw bytes of bodies being compressed ahead at once (cache mode): beyond it, bodies wait their turn. */
-const AHEAD_BYTES = 16 * 1024 * 1024;
+const AHEAD_BYTES = 8 * 1024 * 1024;
 
 /**
  * Compresses file bodies ahead of the layer, on the worker pool, as a build finds them; the

@@ -19,6 +19,7 @@ import { type GzipSegment, LIBDEFLATE_WASM_SHA256, PINNED_GZIP_BLOCK_SIZE, PINNE
 import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
 import { fileSource } from '../io/files.ts';
+import { noteBytesMoved } from '../io/memory.ts';
 import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -120,6 +121,8 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
     for await (const chunk of writeTar(tarEntries())) {
       diff.update(chunk);
       tarSize += chunk.length;
+      // Bodies read from disk and the blocks made of them are fresh buffers (io/memory.ts).
+      noteBytesMoved(chunk.length);
       const body = segments.get(chunk);
       yield body === undefined ? chunk : { segment: chunk, precompressed: options.precompressed?.segment(body, chunk) };
     }

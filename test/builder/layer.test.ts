@@ -259,7 +259,7 @@ describe('treeLayer and LayerPrecompressor', () => {
       assert.equal(pre.segment(late, late), undefined);
     }
     {
-      // With a cache, bodies wait their turn (16 MiB ahead at most), and those still waiting are dropped.
+      // With a cache, bodies wait their turn (8 MiB ahead at most), and those still waiting are dropped.
       const { cache, counts } = memoryCache();
       const pre = new LayerPrecompressor(2, cache);
       for (const b of bodies) pre.add(b);
