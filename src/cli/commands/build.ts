@@ -32,7 +32,11 @@ export const spec: CommandSpec = {
       type: 'string',
       description: 'attach SLSA provenance: false, or mode=min|max and version=v1|v0.2, comma-separated (default mode=min,version=v1)',
     },
-    attestations: { type: 'string', description: 'where attestations go: referrers (default), buildkit, cosign or none' },
+    attestations: {
+      type: 'string',
+      description:
+        "where attestations go: referrers (default), buildkit (BuildKit's legacy in-index form), buildkit-artifact (its 0.32 OCI-artifact form), cosign or none",
+    },
     'builder-id': { type: 'string', description: "the provenance's builder id (default: the GitHub Actions workflow, else a local id)" },
     format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
