@@ -7,7 +7,7 @@
  */
 import type * as core from '@actions/core';
 import { predicateName } from '../attest/attachments.ts';
-import type { ReportAttachment, ReportData } from '../report/gather.ts';
+import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
 import type { ActionOutcome } from './run.ts';
 

@@ -21,7 +21,7 @@ import type {
   ReportPlatform,
   ReportProvenance,
   ReportSigner,
-} from './gather.ts';
+} from './data.ts';
 import { type Html, html, type Interpolation, raw } from './template.ts';
 
 const CSS = `
