@@ -35,7 +35,9 @@ export type ErrorCode =
   | 'SIGNATURE'
   | 'UNTRUSTED_KEY'
   | 'UNRESOLVABLE'
-  | 'FILE_CONFLICT';
+  | 'FILE_CONFLICT'
+  /** A target (registry or runtime) would refuse the image: `check`, `fix`. */
+  | 'INCOMPATIBLE';
 
 /** Options every {@link ProvenantError} accepts besides its code and message. */
 export interface ErrorDetails {

@@ -4,7 +4,7 @@
  */
 import { DETECTORS } from './detectors.ts';
 import { DETECTOR_PARAMS, FIX_PARAMS, type FixId, type ParamSpec, type Params } from './params.ts';
-import { CERTAINTIES, type Certainty, type Profile, type Rule, SEVERITIES, type Severity } from './profile.ts';
+import { CERTAINTIES, type Certainty, type FixSpec, type Profile, type Rule, SEVERITIES, type Severity } from './profile.ts';
 
 const SEVERITY_TEXT: Record<Severity, string> = {
   refuses: 'A push, pull, deploy or run fails. `check` exits with the refusal code.',
@@ -45,6 +45,11 @@ function paramText(params: Params): string {
     .filter(([, v]) => !(Array.isArray(v) && v.length === 0))
     .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`);
   return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
+}
+
+/** A fix as profiles name it, with its parameters: `single-manifest (attestations: referrers)`. */
+export function fixLabel(fix: FixSpec): string {
+  return `${fix.id}${paramText(fix.with)}`;
 }
 
 function specText(specs: Readonly<Record<string, ParamSpec>>): string {

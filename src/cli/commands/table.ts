@@ -20,6 +20,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'build a multi-arch image from an apko-style YAML configuration',
     load: () => import('./build.ts'),
   },
+  check: {
+    summary: 'say whether registries and runtimes would take an image: each problem, the error they give, why, and the fix',
+    load: () => import('./check.ts'),
+  },
   copy: {
     summary: 'copy an image with everything it references between any two stores',
     load: () => import('./copy.ts'),
@@ -31,6 +35,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
   env: {
     summary: 'list the environment variables Provenant reads',
     load: () => import('./env.ts'),
+  },
+  fix: {
+    summary: 'write the smallest change that makes a registry or runtime take an image, saying what changed',
+    load: () => import('./fix.ts'),
   },
   gc: {
     summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',

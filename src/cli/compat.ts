@@ -1,0 +1,132 @@
+/**
+ * What `check`, `fix`, `report` and `build --target` share: the targets `--target` names (from
+ * the built-in profiles and any `--profiles` folders), the text of a check and of a fix, and the
+ * error that makes a refusal exit 7.
+ */
+import type { CheckReport, Problem, TargetReport } from '../compat/check.ts';
+import { short } from '../compat/detectors.ts';
+import { fixLabel } from '../compat/docs.ts';
+import type { FixReport } from '../compat/fix.ts';
+import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
+import { ProvenantError } from '../errors.ts';
+import type { FlagSpec, ParsedArgs } from './args.ts';
+
+/** `--target`: ids, comma-separated or repeated, each optionally `@version`. */
+export const TARGET_FLAG: FlagSpec = {
+  type: 'string',
+  multiple: true,
+  description: 'targets, comma-separated or repeated: id or id@version (aws-lambda, amazon-ecr, ghcr, ...; see docs/targets.md)',
+};
+
+/** `--profiles DIR`: more target profiles, added to (or replacing, by id) the built-in ones. */
+export const PROFILES_FLAG: FlagSpec = {
+  type: 'string',
+  multiple: true,
+  description: 'a folder of more target profiles (*.yaml), added to the built-in ones',
+};
+
+/** The `--target` text as given: every value joined with commas, or undefined when none was given. */
+export function targetText(args: ParsedArgs): string | undefined {
+  const given = ((args.values.target as string[] | undefined) ?? []).filter((t) => t.trim() !== '');
+  return given.length === 0 ? undefined : given.join(',');
+}
+
+/**
+ * The profiles (built-in, then `--profiles` folders) and the targets `--target` names.
+ *
+ * @throws ProvenantError `USAGE` when no target is named (and `required`), for an unknown target,
+ *   or for more than one when the command takes `one`; `INVALID_CONFIG` for a bad profile file
+ */
+export async function targetsFrom(
+  args: ParsedArgs,
+  options: { required: boolean; one?: boolean },
+): Promise<{ profiles: Profile[]; targets: Target[] }> {
+  const profiles = await loadProfiles({ extraDirs: (args.values.profiles as string[] | undefined) ?? [] });
+  const text = targetText(args);
+  if (text === undefined) {
+    if (options.required) {
+      throw new ProvenantError('USAGE', 'name a target with --target', { hint: `targets: ${profiles.map((p) => p.id).join(', ')}` });
+    }
+    return { profiles, targets: [] };
+  }
+  const targets = selectTargets(profiles, text);
+  if (options.one && targets.length > 1) {
+    throw new ProvenantError('USAGE', `name one target, not ${targets.length} (${targets.map((t) => t.label).join(', ')})`, {
+      hint: 'fix makes the image one target accepts; run it once per target, each to its own destination',
+    });
+  }
+  return { profiles, targets };
+}
+
+/** The error `check` ends with when a target would refuse the image (exit code 7). */
+export function refusedError(report: CheckReport): ProvenantError | undefined {
+  const refused = report.targets.filter((t) => t.verdict === 'refused').map((t) => t.target);
+  if (refused.length === 0) return undefined;
+  return new ProvenantError('INCOMPATIBLE', `${refused.join(', ')} would refuse the image`, {
+    where: report.image.reference,
+    hint: `provenant fix ${report.image.reference} --target ${refused[0]} -o DEST writes the smallest change that ${refused[0]} accepts`,
+  });
+}
+
+const VERDICT: Record<TargetReport['verdict'], string> = {
+  accepted: 'accepted',
+  warnings: 'accepted, with warnings',
+  refused: 'REFUSED',
+};
+
+function problemLines(p: Problem, reference: string, target: string): string[] {
+  const mark = p.severity === 'refuses' ? 'refuses' : `warning: ${p.severity}`;
+  const lines = [`  - ${p.rule} (${mark})`];
+  lines.push(`      error:  ${p.error ?? '(no error text recorded)'}`);
+  lines.push(`      why:    ${p.why}`);
+  lines.push(
+    p.fix === undefined
+      ? '      fix:    none: no change to the image satisfies it'
+      : `      fix:    ${fixLabel(p.fix)}: provenant fix ${reference} --target ${target} -o DEST`,
+  );
+  for (const f of p.findings) lines.push(`      found:  ${f.digest === undefined ? '' : `${short(f.digest)}: `}${f.detail}`);
+  lines.push(`      how sure: ${p.certainty}${p.status === undefined ? '' : `; ${p.status}`}`);
+  for (const s of p.sources) lines.push(`      source: ${s}`);
+  return lines;
+}
+
+/** The text form of a check: the image, the probe, then each target's verdict and problems. */
+export function renderCheck(report: CheckReport): string {
+  const { image } = report;
+  const lines = [
+    `${image.reference}`,
+    `  ${image.digest} (${image.kind === 'index' ? 'image index' : 'single manifest'}, ${image.mediaType})`,
+  ];
+  if (report.probe !== undefined) lines.push(`  referrers API: ${report.probe.api}: ${report.probe.detail}`);
+  for (const t of report.targets) {
+    const version = t.version === undefined ? '' : t.assumedVersion ? ` (version ${t.version} assumed)` : '';
+    lines.push('', `${t.target}: ${VERDICT[t.verdict]}${version}  [${t.name}, ${t.kind}]`);
+    if (t.referrersApi !== undefined)
+      lines.push(`  referrers API: ${t.referrersApi.value} (${t.referrersApi.source}: ${t.referrersApi.detail})`);
+    // Refusals first: they decide the verdict.
+    const ordered = [...t.problems].sort((a, b) => Number(b.severity === 'refuses') - Number(a.severity === 'refuses'));
+    for (const p of ordered) lines.push(...problemLines(p, image.reference, t.target));
+  }
+  for (const n of report.notes) lines.push('', `note: ${n}`);
+  const refused = report.targets.filter((t) => t.verdict === 'refused').map((t) => t.target);
+  lines.push(
+    '',
+    refused.length > 0
+      ? `Refused by ${refused.join(', ')}.`
+      : report.verdict === 'warnings'
+        ? 'Every target accepts the image (with the warnings above).'
+        : 'Every target accepts the image.',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The text form of a fix: its account, sentence by sentence, and where the result went. */
+export function renderFix(report: FixReport): string {
+  const lines = [`${report.source.reference} for ${report.target}:`];
+  for (const a of report.account) lines.push(`  ${a}`);
+  if (report.destination !== undefined) {
+    const tags = report.destination.tags.length === 0 ? '' : ` (tags ${report.destination.tags.join(', ')})`;
+    lines.push(`${report.destination.location}@${report.destination.digest}${tags}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
