@@ -37,7 +37,9 @@ export type ErrorCode =
   | 'UNRESOLVABLE'
   | 'FILE_CONFLICT'
   /** A target (registry or runtime) would refuse the image: `check`, `fix`. */
-  | 'INCOMPATIBLE';
+  | 'INCOMPATIBLE'
+  /** `pin --check`: a `uses:` value is not pinned to a commit SHA or digest. */
+  | 'UNPINNED';
 
 /** Options every {@link ProvenantError} accepts besides its code and message. */
 export interface ErrorDetails {

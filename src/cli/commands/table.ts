@@ -56,6 +56,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'print the manifest or index of an image, byte for byte',
     load: () => import('./manifest.ts'),
   },
+  pin: {
+    summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
+    load: () => import('./pin.ts'),
+  },
   sbom: {
     summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
     load: () => import('./sbom.ts'),
