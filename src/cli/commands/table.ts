@@ -44,6 +44,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
     load: () => import('./gc.ts'),
   },
+  index: {
+    summary: 'merge single-platform images (from any stores) into one image index, with their signatures and attestations',
+    load: () => import('./index.ts'),
+  },
   inspect: {
     summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
     load: () => import('./inspect.ts'),
