@@ -25,6 +25,11 @@ export const PROFILES_FLAG: FlagSpec = {
   description: 'a folder of more target profiles (*.yaml), added to the built-in ones',
 };
 
+/** The built-in profiles, and those of the `--profiles` folders. */
+export function profilesFrom(args: ParsedArgs): Promise<Profile[]> {
+  return loadProfiles({ extraDirs: (args.values.profiles as string[] | undefined) ?? [] });
+}
+
 /** The `--target` text as given: every value joined with commas, or undefined when none was given. */
 export function targetText(args: ParsedArgs): string | undefined {
   const given = ((args.values.target as string[] | undefined) ?? []).filter((t) => t.trim() !== '');
@@ -41,7 +46,7 @@ export async function targetsFrom(
   args: ParsedArgs,
   options: { required: boolean; one?: boolean },
 ): Promise<{ profiles: Profile[]; targets: Target[] }> {
-  const profiles = await loadProfiles({ extraDirs: (args.values.profiles as string[] | undefined) ?? [] });
+  const profiles = await profilesFrom(args);
   const text = targetText(args);
   if (text === undefined) {
     if (options.required) {

@@ -64,6 +64,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
     load: () => import('./pin.ts'),
   },
+  report: {
+    summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
+    load: () => import('./report.ts'),
+  },
   sbom: {
     summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
     load: () => import('./sbom.ts'),
