@@ -3,12 +3,20 @@
  * the built-in profiles and any `--profiles` folders), the text of a check and of a fix, and the
  * error that makes a refusal exit 7.
  */
-import type { CheckReport, Problem, TargetReport } from '../compat/check.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AttestationMode, Attested } from '../attest/storage.ts';
+import { type BuildResult, writeBuild } from '../builder/build.ts';
+import { type CheckReport, checkImage, type Problem, type TargetReport } from '../compat/check.ts';
 import { short } from '../compat/detectors.ts';
 import { fixLabel } from '../compat/docs.ts';
-import type { FixReport } from '../compat/fix.ts';
+import { type FixReport, fixImage } from '../compat/fix.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { ProvenantError } from '../errors.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { LayoutStore } from '../store/layout.ts';
+import type { ContentStore } from '../store/types.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 
 /** `--target`: ids, comma-separated or repeated, each optionally `@version`. */
@@ -134,4 +142,86 @@ export function renderFix(report: FixReport): string {
     lines.push(`${report.destination.location}@${report.destination.digest}${tags}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** What {@link writeBuildFor} did: the descriptor the tags point at, and the fix when one was needed. */
+export interface TargetedBuild {
+  descriptor: Descriptor;
+  /** The check of the image as built; its verdict decided whether a fix ran. */
+  check: TargetReport;
+  fix: FixReport | undefined;
+}
+
+/**
+ * `build --target T`: writes the build into the shape `target` accepts. The build goes first to
+ * a temporary layout on this machine (its blobs are in memory already) and is checked there; an
+ * image the target accepts as built is written to `dst` as `build` writes it, one it refuses goes
+ * through `fix` on its way to `dst`. Either way the destination is written once, in the accepted
+ * shape: nothing refused is ever tagged there, and a registry receives only the blobs the fixed
+ * image keeps (one platform for Lambda). Choosing build options per profile up front could not
+ * do as much (the builder always writes an index, which Lambda refuses), so fix's transforms are
+ * the one implementation of every rule.
+ *
+ * @throws ProvenantError `INCOMPATIBLE` when the target would still refuse the image (nothing is
+ *   written to `dst`), and what build, check and fix raise
+ */
+export async function writeBuildFor(
+  result: BuildResult,
+  dst: ContentStore,
+  tags: readonly string[],
+  target: Target,
+  options: { attestations: { attested: Attested[]; mode: AttestationMode } | undefined; reference: string; signal: AbortSignal },
+): Promise<TargetedBuild> {
+  const dir = await mkdtemp(join(tmpdir(), 'provenant-build-target-'));
+  try {
+    const staged = await LayoutStore.open(join(dir, 'layout'), { create: true });
+    try {
+      const built = await writeBuild(result, staged, ['built'], { attestations: options.attestations, signal: options.signal });
+      // The probe describes the destination registry, not this layout.
+      const check = (
+        await checkImage(staged, built.digest, [target], { reference: options.reference, probe: false, signal: options.signal })
+      ).targets[0]!;
+      if (check.verdict !== 'refused') {
+        const descriptor = await writeBuild(result, dst, tags, { attestations: options.attestations, signal: options.signal });
+        return { descriptor, check, fix: undefined };
+      }
+      const fix = await fixImage(staged, built.digest, dst, target, { tags, reference: options.reference, signal: options.signal });
+      if (!fix.written || fix.destination === undefined || fix.after?.verdict === 'refused') {
+        throw new ProvenantError(
+          'INCOMPATIBLE',
+          `${target.label} would refuse the image and no change makes it accept it; nothing was written`,
+          {
+            where: options.reference,
+            hint: fix.account.join(' '),
+          },
+        );
+      }
+      const descriptor: Descriptor = {
+        mediaType: fix.destination.mediaType,
+        digest: fix.destination.digest,
+        size: (await dst.resolve(fix.destination.digest, { signal: options.signal }))?.size ?? 0,
+      };
+      return { descriptor, check, fix };
+    } finally {
+      await staged.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What `build --target` adds to the build's JSON: the target's verdict on the image as built, and the fix. */
+export function targetedJson(written: { check: TargetReport | undefined; fix: FixReport | undefined }): Record<string, unknown> {
+  if (written.check === undefined) return {};
+  return { target: { target: written.check.target, asBuilt: written.check.verdict, fix: written.fix } };
+}
+
+/** What `build --target` adds to the build's text: accepted as built, or the fix's account. */
+export function renderTargeted(written: { check: TargetReport | undefined; fix: FixReport | undefined }): string {
+  if (written.check === undefined) return '';
+  if (written.fix === undefined) {
+    const how = written.check.verdict === 'warnings' ? 'accepts it as built, with warnings (check shows them)' : 'accepts it as built';
+    return `${written.check.target} ${how}: written unchanged.\n`;
+  }
+  return `${written.check.target} refuses the image as built; written as fix makes it:\n${written.fix.account.map((a) => `  ${a}`).join('\n')}\n`;
 }
