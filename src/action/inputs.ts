@@ -3,7 +3,7 @@
  * docker/build-push-action's where the meaning is the same (`tags`, `push`, `platforms`,
  * `provenance`, `sbom`); a mistake is a `USAGE` error naming the input.
  */
-import { type AttestationMode, parseAttestationMode } from '../attest/storage.ts';
+import { ATTESTATION_MODES, type AttestationMode, parseAttestationMode } from '../attest/storage.ts';
 import { normalizeArch } from '../builder/arch.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ImageReference } from '../ref/reference.ts';
@@ -79,7 +79,7 @@ export function readInputs(get: InputGetter): ActionInputs {
   try {
     attestations = parseAttestationMode(attestationsText);
   } catch {
-    throw usage('attestations', `must be referrers, buildkit, cosign or none, not ${JSON.stringify(attestationsText)}`);
+    throw usage('attestations', `must be ${ATTESTATION_MODES.join(', ')}, not ${JSON.stringify(attestationsText)}`);
   }
   const sign = readSign(get);
   if (attestations === 'cosign' && sign.kind === 'none') {

@@ -7,7 +7,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
-import type { Attested } from '../attest/storage.ts';
+import { type Attested, isInIndexMode } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
@@ -18,7 +18,8 @@ import { ProvenantError } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { formatReference, type ImageReference } from '../ref/reference.ts';
-import { gatherReport, type ReportData } from '../report/gather.ts';
+import type { ReportData } from '../report/data.ts';
+import { gatherReport } from '../report/gather.ts';
 import { renderReport } from '../report/html.ts';
 import { decryptPrivateKey, keyId } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
@@ -116,7 +117,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       opened.push(store);
       const written = await writeBuild(result, store, d.tags, {
         attestations:
-          inputs.attestations === 'referrers' || inputs.attestations === 'buildkit' ? { attested, mode: inputs.attestations } : undefined,
+          inputs.attestations === 'referrers' || isInIndexMode(inputs.attestations) ? { attested, mode: inputs.attestations } : undefined,
         logger: ctx.logger,
       });
       descriptor = written;

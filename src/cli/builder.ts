@@ -63,14 +63,20 @@ export async function writeLockFile(path: string, lock: Lock, signal?: AbortSign
 }
 
 /** The build's summary: the index digest, then one line per platform. */
-export function renderBuild(result: BuildResult, digest: string, where: string, format: 'text' | 'json'): string {
+export function renderBuild(
+  result: BuildResult,
+  digest: string,
+  where: string,
+  format: 'text' | 'json',
+  extra: Record<string, unknown> = {},
+): string {
   const images = result.images.map((i) => ({
     platform: `linux/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}`,
     digest: i.manifest.digest,
     packages: i.packages.map((p) => p.label),
     skippedScripts: i.skippedScripts,
   }));
-  if (format === 'json') return `${JSON.stringify({ digest, location: where, images }, null, 2)}\n`;
+  if (format === 'json') return `${JSON.stringify({ digest, location: where, images, ...extra }, null, 2)}\n`;
   const lines = [`${where}@${digest}`];
   for (const i of images) lines.push(`  ${i.platform.padEnd(14)} ${i.digest}  ${i.packages.length} packages`);
   const skipped = images[0]?.skippedScripts ?? [];

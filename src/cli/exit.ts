@@ -7,6 +7,7 @@ import type { ErrorCode } from '../errors.ts';
  * signature did not verify, a key is not trusted, or a server's TLS certificate did not verify),
  * 6 network after retries, 130 cancelled. A certificate is not a network failure: retrying
  * brings the same certificate back, so scripts that retry on 6 must not see it.
+ * 7: a target (registry or runtime) would refuse the image (`check`, `fix`).
  */
 export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
@@ -31,6 +32,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'NETWORK':
     case 'TOO_MANY_REQUESTS':
       return 6;
+    case 'INCOMPATIBLE':
+      return 7;
     case 'ABORTED':
       return 130;
     default:

@@ -3,6 +3,7 @@
  * per platform with a line per change, marked as `diff` marks them (`-` only in A, `+` only in
  * B, `~` in both but different, `=` the same). A pure function: the CLI prints what it returns.
  */
+import { formatBytes } from '../bytes.ts';
 import type {
   AttachmentDiff,
   FileChange,
@@ -175,15 +176,7 @@ function octal(mode: number): string {
 }
 
 function size(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
+  return formatBytes(n);
 }
 
 function time(seconds: number): string {

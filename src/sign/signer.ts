@@ -21,7 +21,7 @@ import {
   TSAWitness,
   type Witness,
 } from '@sigstore/sign';
-import { ProvenantError } from '../errors.ts';
+import { abortedError, ProvenantError } from '../errors.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
@@ -183,7 +183,7 @@ function witnesses(o: WitnessOptions): Witness[] {
 }
 
 async function build(content: Signable, signer: SigstoreSigner, w: Witness[], signal: AbortSignal | undefined): Promise<Bundle> {
-  if (signal?.aborted) throw new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason });
+  if (signal?.aborted) throw abortedError(signal);
   try {
     if (content.kind === 'message') {
       return await new MessageSignatureBundleBuilder({ signer, witnesses: w }).create({ data: Buffer.from(content.bytes) });

@@ -13,14 +13,18 @@ import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'attach an in-toto attestation (a predicate file of a type) to every platform image of an existing image',
-  usage: 'provenant attest REF --predicate FILE --type URI [--attestations referrers|buildkit]',
+  usage: 'provenant attest REF --predicate FILE --type URI [--attestations referrers|buildkit|buildkit-artifact]',
   flags: {
     predicate: { type: 'string', description: 'the predicate, a JSON file' },
     type: {
       type: 'string',
       description: 'the predicate type URI (e.g. https://slsa.dev/provenance/v1, or spdx, cyclonedx, slsaprovenance)',
     },
-    attestations: { type: 'string', description: 'where to store it: referrers (default) or buildkit (rewrites and retags the index)' },
+    attestations: {
+      type: 'string',
+      description:
+        "where to store it: referrers (default), or in the index (rewritten and retagged) as buildkit (BuildKit's legacy form) or buildkit-artifact (its 0.32 OCI-artifact form)",
+    },
     ...REGISTRY_FLAGS,
   },
 };

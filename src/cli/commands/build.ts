@@ -4,6 +4,7 @@ import { formatLocation, parseLocation } from '../../ref/location.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
+import { PROFILES_FLAG, renderTargeted, TARGET_FLAG, targetedJson, targetsFrom, writeBuildFor } from '../compat.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
 import { withStores } from '../stores.ts';
@@ -32,8 +33,17 @@ export const spec: CommandSpec = {
       type: 'string',
       description: 'attach SLSA provenance: false, or mode=min|max and version=v1|v0.2, comma-separated (default mode=min,version=v1)',
     },
-    attestations: { type: 'string', description: 'where attestations go: referrers (default), buildkit, cosign or none' },
+    attestations: {
+      type: 'string',
+      description:
+        "where attestations go: referrers (default), buildkit (BuildKit's legacy in-index form), buildkit-artifact (its 0.32 OCI-artifact form), cosign or none",
+    },
     'builder-id': { type: 'string', description: "the provenance's builder id (default: the GitHub Actions workflow, else a local id)" },
+    target: {
+      ...TARGET_FLAG,
+      description: 'write the image in the shape this registry or runtime accepts, as fix would make it (one target; see docs/targets.md)',
+    },
+    profiles: PROFILES_FLAG,
     format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
   },
@@ -44,11 +54,17 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const format = formatOf(args);
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
   const epoch = sourceDateEpoch(io);
+  // --target is read before the build: a typo costs nothing.
+  const [target] = (await targetsFrom(args, { required: false, one: true })).targets;
   const result = await runBuild(configPath, args, io, { sourceDateEpoch: epoch });
   const attestations = attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
-  const descriptor = await withStores(args, io, async (stores) => {
+  const written = await withStores(args, io, async (stores) => {
     const dst = await stores.open(outText, { write: true });
-    return writeBuild(result, dst.store, dst.tags.length > 0 ? dst.tags : ['latest'], { attestations, signal: io.signal });
+    const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
+    if (target !== undefined)
+      return writeBuildFor(result, dst.store, tags, target, { attestations, reference: outText, signal: io.signal });
+    return { descriptor: await writeBuild(result, dst.store, tags, { attestations, signal: io.signal }), check: undefined, fix: undefined };
   });
-  io.stdout.write(renderBuild(result, descriptor.digest, formatLocation(parseLocation(outText)), format));
+  io.stdout.write(renderBuild(result, written.descriptor.digest, formatLocation(parseLocation(outText)), format, targetedJson(written)));
+  if (format === 'text' && written.check !== undefined) io.stdout.write(renderTargeted(written));
 }

@@ -15,6 +15,9 @@ const VARIABLES = [
   'PROVENANT_PASSWORD    registry password, instead of --password-stdin',
   'SOURCE_DATE_EPOCH     build: the image creation time, and the latest time any file may have',
   'XDG_CACHE_HOME        build, lock: the download cache goes in $XDG_CACHE_HOME/provenant',
+  'PROVENANT_GIT_BASE    pin: where owner/repo is looked up, as <base>/owner/repo (default https://github.com)',
+  "COSIGN_PASSWORD       fix --key: the private key's password (PROVENANT_KEY_PASSWORD first, when set)",
+  'SIGSTORE_ID_TOKEN     fix --keyless: the OIDC identity token, when --identity-token is not given',
 ];
 
 export async function run(_args: ParsedArgs, io: CliIo, context: CommandContext): Promise<void> {

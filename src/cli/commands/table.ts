@@ -20,6 +20,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'build a multi-arch image from an apko-style YAML configuration',
     load: () => import('./build.ts'),
   },
+  check: {
+    summary: 'say whether registries and runtimes would take an image: each problem, the error they give, why, and the fix',
+    load: () => import('./check.ts'),
+  },
   copy: {
     summary: 'copy an image with everything it references between any two stores',
     load: () => import('./copy.ts'),
@@ -32,9 +36,17 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'list the environment variables Provenant reads',
     load: () => import('./env.ts'),
   },
+  fix: {
+    summary: 'write the smallest change that makes a registry or runtime take an image, saying what changed',
+    load: () => import('./fix.ts'),
+  },
   gc: {
     summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
     load: () => import('./gc.ts'),
+  },
+  index: {
+    summary: 'merge single-platform images (from any stores) into one image index, with their signatures and attestations',
+    load: () => import('./index.ts'),
   },
   inspect: {
     summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
@@ -47,6 +59,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
   manifest: {
     summary: 'print the manifest or index of an image, byte for byte',
     load: () => import('./manifest.ts'),
+  },
+  pin: {
+    summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
+    load: () => import('./pin.ts'),
+  },
+  report: {
+    summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
+    load: () => import('./report.ts'),
   },
   sbom: {
     summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
