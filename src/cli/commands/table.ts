@@ -36,6 +36,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
     load: () => import('./gc.ts'),
   },
+  'generate-key-pair': {
+    summary: 'make a cosign key pair: PREFIX.key (encrypted with a password) and PREFIX.pub',
+    load: () => import('./generate-key-pair.ts'),
+  },
   inspect: {
     summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
     load: () => import('./inspect.ts'),
@@ -48,13 +52,29 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'print the manifest or index of an image, byte for byte',
     load: () => import('./manifest.ts'),
   },
+  'public-key': {
+    summary: 'print the public key (PEM) of a cosign private key',
+    load: () => import('./public-key.ts'),
+  },
   sbom: {
     summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
     load: () => import('./sbom.ts'),
   },
+  sign: {
+    summary: "sign an image (index, or with --recursive each image too) with a cosign key or keyless, in cosign 2's and cosign 3's storage",
+    load: () => import('./sign.ts'),
+  },
   tags: {
     summary: 'list the tags of a repository or layout',
     load: () => import('./tags.ts'),
+  },
+  verify: {
+    summary: "verify an image's signatures (cosign 2 and 3) with a key, a keyless identity, or a policy file",
+    load: () => import('./verify.ts'),
+  },
+  'verify-attestation': {
+    summary: "verify an image's signed attestations (cosign 2 .att, cosign 3 bundles) of a predicate type",
+    load: () => import('./verify-attestation.ts'),
   },
   version: {
     summary: 'print the version',
