@@ -301,10 +301,15 @@ function exactOrPattern(args: ParsedArgs, flag: string): string | RegExp | undef
 }
 
 /** The digest to verify: the target's, or with `--platform` that platform's image in the index. */
-export async function subjectOf(store: ContentStore, target: string, args: ParsedArgs, signal: AbortSignal): Promise<Digest> {
+export async function subjectOf(
+  store: ContentStore,
+  target: string,
+  args: ParsedArgs,
+  signal: AbortSignal,
+): Promise<{ digest: Digest; index: boolean }> {
   const root = await store.getManifest(target, { signal });
   const text = args.values.platform as string | undefined;
-  if (text === undefined) return root.digest;
+  if (text === undefined) return { digest: root.digest, index: root.kind === 'index' };
   if (root.kind !== 'index') throw new ProvenantError('USAGE', '--platform picks an image of an index, and this is a single image');
   const wanted = platformArg(text);
   const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
@@ -315,7 +320,7 @@ export async function subjectOf(store: ContentStore, target: string, args: Parse
       hint: `its platforms: ${available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)'}`,
     });
   }
-  return match.digest;
+  return { digest: match.digest, index: false };
 }
 
 /** A verification as `--format json` prints it (dates as ISO strings). */
@@ -354,12 +359,21 @@ export function renderVerified(name: string, report: VerificationReport): string
 }
 
 /** The error of a verification where nothing verified: one line per signature tried, with why. */
-export function verificationFailure(name: string, report: VerificationReport, predicateType?: string): ProvenantError {
-  const what = report.kind === 'signature' ? 'signatures' : `${predicateType === undefined ? '' : `${predicateType} `}attestations`;
+export function verificationFailure(
+  name: string,
+  report: VerificationReport,
+  options: { predicateType?: string | undefined; index?: boolean } = {},
+): ProvenantError {
+  const type = options.predicateType === undefined ? '' : `${options.predicateType} `;
+  const what = report.kind === 'signature' ? 'signatures' : `${type}attestations`;
   if (report.checked.length === 0) {
-    return new ProvenantError('SIGNATURE', `${name} (${report.subject}) has no ${what}`, {
-      hint: report.kind === 'signature' ? 'sign it first (provenant sign), or check the reference' : 'attest it first, or check --type',
-    });
+    const hint =
+      report.kind === 'signature'
+        ? 'sign it first (provenant sign), or check the reference'
+        : options.index
+          ? 'this is an index, and a build attests each platform image: add --platform os/arch'
+          : 'attest it first, or check --type';
+    return new ProvenantError('SIGNATURE', `${name} (${report.subject}) has no ${what}`, { hint });
   }
   const lines = report.checked.map(checkedLine);
   return new ProvenantError(

@@ -1,11 +1,14 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
 import { writeBuild } from '../../builder/build.ts';
+import { ProvenantError } from '../../errors.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { type SignedEntry, signBuild } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
 import { withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
@@ -32,9 +35,15 @@ export const spec: CommandSpec = {
       type: 'string',
       description: 'attach SLSA provenance: false, or mode=min|max and version=v1|v0.2, comma-separated (default mode=min,version=v1)',
     },
-    attestations: { type: 'string', description: 'where attestations go: referrers (default), buildkit, cosign or none' },
+    attestations: {
+      type: 'string',
+      description: 'where attestations go: referrers (default), buildkit, cosign (signed: needs --sign) or none',
+    },
     'builder-id': { type: 'string', description: "the provenance's builder id (default: the GitHub Actions workflow, else a local id)" },
     format: FORMAT_FLAG,
+    // Signing: the index, each image and each statement, once all is written.
+    sign: { type: 'boolean', description: 'sign the image, each platform image and every attestation: with --key, else keyless' },
+    ...SIGNING_FLAGS,
     ...REGISTRY_FLAGS,
   },
 };
@@ -44,11 +53,36 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const format = formatOf(args);
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
   const epoch = sourceDateEpoch(io);
+  // The key is decrypted (or the token found) before the build, so a wrong password costs no build.
+  const chosen = await signerFromFlags(args, io, args.values.sign === true);
+  if (args.values.attestations === 'cosign' && chosen === undefined) {
+    throw new ProvenantError('USAGE', '--attestations cosign stores signed attestations: add --sign (with --key FILE, or keyless)');
+  }
   const result = await runBuild(configPath, args, io, { sourceDateEpoch: epoch });
   const attestations = attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
+  const location = parseLocation(outText);
+  let signed: SignedEntry[] | undefined;
   const descriptor = await withStores(args, io, async (stores) => {
     const dst = await stores.open(outText, { write: true });
-    return writeBuild(result, dst.store, dst.tags.length > 0 ? dst.tags : ['latest'], { attestations, signal: io.signal });
+    // cosign storage has no unsigned form: its statements are written by signing them.
+    const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
+    const written = await writeBuild(result, dst.store, dst.tags.length > 0 ? dst.tags : ['latest'], {
+      attestations: unsigned,
+      signal: io.signal,
+    });
+    if (chosen !== undefined) {
+      signed = await signBuild(dst.store, written.digest, attestations?.attested ?? [], {
+        signer: chosen.signer,
+        dockerReference: dockerReferenceOf(location, args),
+        attestations: attestations?.mode ?? 'none',
+        created: epoch === undefined ? undefined : new Date(epoch * 1000),
+        signal: io.signal,
+      });
+    }
+    return written;
   });
-  io.stdout.write(renderBuild(result, descriptor.digest, formatLocation(parseLocation(outText)), format));
+  const rendered = renderBuild(result, descriptor.digest, formatLocation(location), format);
+  if (signed === undefined) io.stdout.write(rendered);
+  else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: chosen?.label, signed }, null, 2)}\n`);
+  else io.stdout.write(`${rendered}signed with ${chosen?.label}:\n${renderSigned(signed)}`);
 }

@@ -42,21 +42,16 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const trust = await trustFromFlags(args);
   const typeText = args.values.type as string | undefined;
   const predicateType = kind === 'attestation' && typeText !== undefined ? parsePredicateType(typeText) : undefined;
-  const results: { name: string; report: VerificationReport }[] = [];
+  const results: { name: string; report: VerificationReport; index: boolean }[] = [];
   for (const text of args.positionals) {
     const name = formatLocation(parseLocation(text));
-    const report = await withStores(args, io, async (stores) => {
+    const { report, index } = await withStores(args, io, async (stores) => {
       const opened = await stores.open(text);
-      const digest = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
-      return verifyImage(opened.store, digest, {
-        policy: trust.policy,
-        trustedRoot: trust.trustedRoot,
-        kind,
-        predicateType,
-        signal: io.signal,
-      });
+      const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
+      const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, signal: io.signal };
+      return { report: await verifyImage(opened.store, subject.digest, options), index: subject.index };
     });
-    results.push({ name, report });
+    results.push({ name, report, index });
     if (format === 'text' && report.verified.length > 0) io.stdout.write(renderVerified(name, report));
   }
   if (format === 'json') {
@@ -65,7 +60,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   }
   const failed = results.filter((r) => r.report.verified.length === 0);
   if (failed.length === 0) return;
-  const errors = failed.map((f) => verificationFailure(f.name, f.report, predicateType));
+  const errors = failed.map((f) => verificationFailure(f.name, f.report, { predicateType, index: f.index }));
   if (errors.length === 1) throw errors[0];
   throw new ProvenantError('SIGNATURE', errors.map((e) => e.message).join('\n'));
 }

@@ -55,8 +55,8 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
     const name = formatLocation(parseLocation(text));
     const report = await withStores(args, io, async (stores) => {
       const opened = await stores.open(text);
-      const digest = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
-      return evaluatePolicies(opened.store, digest, name, policies, { trustedRoot, signal: io.signal });
+      const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
+      return evaluatePolicies(opened.store, subject.digest, name, policies, { trustedRoot, signal: io.signal });
     });
     reports.push(report);
     if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
