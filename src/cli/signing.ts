@@ -104,8 +104,9 @@ export async function keyPassword(io: CliIo, purpose: { file: string; new?: bool
  * terminal sends Ctrl-C as a byte rather than a signal: it cancels here.
  */
 function promptHidden(io: CliIo, input: ReadStream, question: string): Promise<string> {
-  io.stderr.write(question);
+  // Raw mode before the question: whoever answers it once it shows is not echoed.
   input.setRawMode(true);
+  io.stderr.write(question);
   return new Promise((resolve, reject) => {
     let text = '';
     const finish = (outcome: () => void): void => {

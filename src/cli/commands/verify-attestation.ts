@@ -39,9 +39,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
  */
 export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' | 'attestation'): Promise<void> {
   const format = formatOf(args);
-  const trust = await trustFromFlags(args);
   const typeText = args.values.type as string | undefined;
   const predicateType = kind === 'attestation' && typeText !== undefined ? parsePredicateType(typeText) : undefined;
+  const trust = await trustFromFlags(args);
   const results: { name: string; report: VerificationReport; index: boolean }[] = [];
   for (const text of args.positionals) {
     const name = formatLocation(parseLocation(text));
