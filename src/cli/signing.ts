@@ -272,7 +272,15 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
     if (identity !== undefined || issuer !== undefined) {
       throw new ProvenantError('USAGE', '--key and --certificate-* each say whom to trust: give one');
     }
-    return { policy: { key: await loadPublicKeyFile(keyPath) }, trustedRoot: fromFile, trustedRootSource: rootPath };
+    const key = await loadPublicKeyFile(keyPath).catch((err: unknown) => {
+      if (!(err instanceof ProvenantError) || err.code !== 'INVALID_CONFIG') throw err;
+      throw new ProvenantError(err.code, err.message, {
+        where: keyPath,
+        cause: err,
+        hint: 'verification takes the public key (cosign.pub); provenant public-key --key cosign.key prints it',
+      });
+    });
+    return { policy: { key }, trustedRoot: fromFile, trustedRootSource: rootPath };
   }
   if (identity === undefined || issuer === undefined) {
     throw new ProvenantError(
