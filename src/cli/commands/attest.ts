@@ -13,8 +13,7 @@ import { dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from 
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
-  summary:
-    'attach an in-toto attestation (a predicate file of a type) to every platform image of an existing image; signed with --key or keyless',
+  summary: 'attach an in-toto attestation (a predicate file) to every platform image of an image, signed with --key or keyless',
   usage:
     'provenant attest REF --predicate FILE --type URI [--attestations referrers|cosign|buildkit] [--key cosign.key | --sign [--identity-token TOKEN]]',
   flags: {
