@@ -381,6 +381,43 @@ describe('keyless against a mock Sigstore on 127.0.0.1', { skip: fixturesMissing
   });
 });
 
+describe('key signatures logged with --tlog-upload', { skip: fixturesMissing }, () => {
+  let mock: MockSigstore;
+  let dir: string;
+  before(async () => {
+    dir = await project();
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    mock = await startMockSigstore({ dir });
+  });
+  after(async () => {
+    await mock?.stop();
+  });
+
+  it('logs each in Rekor; verify --key checks the entry with a trusted root', async () => {
+    const r = await provenant(['sign', '--key', 'cosign.key', '--tlog-upload', '--rekor-url', mock.url, 'oci:layout:latest'], {
+      cwd: dir,
+      env: { COSIGN_PASSWORD: PASSWORD },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(mock.requests.rekor, 2);
+    const v = await provenant(
+      ['verify', '--key', 'cosign.pub', '--trusted-root', mock.trustedRootPath, '--format', 'json', 'oci:layout:latest'],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(v.status, 0, v.stderr);
+    const checked = JSON.parse(v.stdout).checked as { transparencyLog: boolean; logIndex?: string }[];
+    assert.deepEqual(
+      checked.map((c) => [c.transparencyLog, typeof c.logIndex]),
+      [
+        [true, 'string'],
+        [true, 'string'],
+      ],
+    );
+  });
+});
+
 describe('verify --policy', () => {
   it('checks every image; exit 0 only when each passes', async () => {
     const dir = await tempDir();
