@@ -248,8 +248,10 @@ export {
   type AttestImageOptions,
   attestImage,
   type SignatureStorage,
+  type SignBuildOptions,
   type SignedEntry,
   type SignImageOptions,
+  signBuild,
   signImage,
 } from './sign/sign.ts';
 export {
@@ -257,6 +259,8 @@ export {
   KeylessSigner,
   type KeylessSignerOptions,
   KeySigner,
+  PUBLIC_FULCIO,
+  PUBLIC_REKOR,
   type Signable,
   type Signed,
   type Signer,
@@ -264,7 +268,7 @@ export {
   type WitnessOptions,
 } from './sign/signer.ts';
 export { cosignTag, type FoundSignature, findSignatures } from './sign/storage.ts';
-export { parseTrustedRoot, type TrustedRoot } from './sign/trust.ts';
+export { type EmbeddedTrustedRoot, parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from './sign/trust.ts';
 export {
   assertVerified,
   type CheckedSignature,

@@ -8,6 +8,7 @@ import { normalizeArch } from '../builder/arch.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { parseReference } from '../ref/reference.ts';
+import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/signer.ts';
 
 /** How to sign: not at all, with a cosign key from a secret, or keyless with the job's OIDC token. */
 export type SignInput =
@@ -39,10 +40,6 @@ export interface ActionInputs {
 
 /** Reads one input by name ('' when not set), as `core.getInput` does. */
 export type InputGetter = (name: string) => string;
-
-/** The public Sigstore instance, what cosign and sigstore-js sign with by default. */
-export const PUBLIC_FULCIO = 'https://fulcio.sigstore.dev';
-export const PUBLIC_REKOR = 'https://rekor.sigstore.dev';
 
 /**
  * Reads and checks every input.

@@ -23,7 +23,7 @@ import { gatherReport } from '../report/gather.ts';
 import { renderReport } from '../report/html.ts';
 import { decryptPrivateKey, keyId } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
-import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
+import { type SignedEntry, signBuild, signImage } from '../sign/sign.ts';
 import { KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
 import { parseTrustedRoot } from '../sign/trust.ts';
 import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
@@ -292,11 +292,7 @@ async function makeSigner(
   return { signer, kind: 'keyless', keyId: undefined };
 }
 
-/**
- * Signs the index and every image in it (as `cosign sign --recursive`), and signs each statement
- * as an attestation: into the `.att` image for `cosign` storage, else as Sigstore bundles next to
- * the unsigned statements.
- */
+/** Signs the index, every image in it and every statement (see signBuild). */
 async function sign(
   store: ContentStore,
   written: Descriptor,
@@ -307,15 +303,13 @@ async function sign(
   dockerReference: string,
 ): Promise<SignedEntry[]> {
   const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  const entries = await signImage(store, written.digest, { signer, dockerReference, recursive: true, created, logger: ctx.logger });
-  if (inputs.attestations !== 'none') {
-    const storage = inputs.attestations === 'cosign' ? 'cosign' : 'referrers';
-    for (const a of attested) {
-      if (a.statements.length === 0) continue;
-      entries.push(...(await attestImage(store, a.manifest.digest, a.statements, { signer, storage, created, logger: ctx.logger })));
-    }
-  }
-  return entries;
+  return signBuild(store, written.digest, attested, {
+    signer,
+    dockerReference,
+    attestations: inputs.attestations,
+    created,
+    logger: ctx.logger,
+  });
 }
 
 /** Signs one image a fix made, for fixImage's `resign`. */

@@ -14,8 +14,8 @@
  *   config and BuildKit's artifact type `application/vnd.docker.attestation.manifest.v1+json`
  *   (what `buildx --attest ... oci-artifact=true` writes), found through the referrers API, the
  *   tag fallback, or a layout's index. The image index itself stays clean.
- * - `cosign`: DSSE envelopes under `sha256-<hex>.att` tags; that needs signing, which comes with
- *   the signing work and slots in as one more {@link AttestationStorage}.
+ * - `cosign`: DSSE envelopes under `sha256-<hex>.att` tags; they are signed, so sign/ writes
+ *   them (`attestImage`, `signBuild`), not this module.
  * - `none`.
  */
 import { ProvenantError } from '../errors.ts';
@@ -70,8 +70,8 @@ export interface Attested {
  * same index for `referrers` and `none`, a new one with attestation entries for `buildkit` and
  * `buildkit-artifact`. Blobs and manifests go first; the caller tags the returned index last.
  *
- * @throws ProvenantError `USAGE` for `cosign` (signed attestations: src/sign's attestImage), and
- *   for the in-index storages when the image is a single manifest
+ * @throws ProvenantError `USAGE` for `cosign` (signed storage, which sign/'s attestImage writes),
+ *   and for the in-index storages when the image is a single manifest
  */
 export async function storeAttestations(
   store: ContentStore,
@@ -82,8 +82,8 @@ export async function storeAttestations(
 ): Promise<Stored> {
   if (mode === 'none' || attested.every((a) => a.statements.length === 0)) return index;
   if (mode === 'cosign') {
-    throw new ProvenantError('USAGE', 'cosign attestation storage needs signing, which Provenant does not do yet', {
-      hint: 'use --attestations referrers (the default) or buildkit',
+    throw new ProvenantError('USAGE', 'cosign attestation storage holds signed attestations: they are written by signing', {
+      hint: 'sign them (--sign with --key FILE, or keyless), or use --attestations referrers (the default) or buildkit',
     });
   }
   if (isInIndexMode(mode) && index.kind !== 'index') {
