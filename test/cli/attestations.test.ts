@@ -79,7 +79,7 @@ describe('--attestations buildkit-artifact', () => {
     await import('node:fs/promises').then((fs) => fs.writeFile(predicate, '{"scanner":{"uri":"https://example.test/scanner"}}'));
     r = await provenant(['attest', ref, '--predicate', predicate, '--type', 'vuln', '--attestations', 'buildkit-artifact']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /\(buildkit-artifact\)/);
+    assert.match(r.stdout, /\(buildkit-artifact, unsigned\)/);
     const entries = await inIndex(join(dir, 'plain'), 'v1');
     assert.equal(entries.length, 2);
     for (const { stored } of entries)
