@@ -14,6 +14,7 @@ import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
+import { BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
 import { imageInventory } from './inventory.ts';
@@ -29,7 +30,16 @@ export interface ReadStatement {
   statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
 }
 
-/** The in-toto statements an attachment holds. */
+/**
+ * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
+ * (BuildKit's and referrer manifests), DSSE envelope layers (cosign 2's `.att` images) and
+ * Sigstore bundles whose DSSE envelope carries a statement (cosign 3's referrers: its image
+ * signatures are statements too, of type `https://sigstore.dev/cosign/sign/v1`). A bundle
+ * holding a message signature holds no statement.
+ *
+ * @throws SyntaxError when a statement or a bundle is not JSON, Error when a bundle's JSON is not
+ *   a Sigstore bundle, what reading a blob throws
+ */
 export async function readStatements(
   store: ContentStore,
   attachment: Attachment,
@@ -41,11 +51,24 @@ export async function readStatements(
   for (const layer of stored.manifest.layers) {
     const isInToto = layer.mediaType === 'application/vnd.in-toto+json';
     const isDsse = layer.mediaType === 'application/vnd.dsse.envelope.v1+json';
-    if (!isInToto && !isDsse) continue;
+    const isBundle = isBundleMediaType(layer.mediaType);
+    if (!isInToto && !isDsse && !isBundle) continue;
     const bytes = await blob(store, layer, options);
-    let value = JSON.parse(decodeUtf8(bytes)) as { payload?: string; predicateType?: string };
-    if (isDsse && typeof value.payload === 'string') value = JSON.parse(Buffer.from(value.payload, 'base64').toString('utf8'));
-    const predicateType = layer.annotations?.['in-toto.io/predicate-type'] ?? layer.annotations?.predicateType ?? value.predicateType ?? '';
+    let value: { payload?: string; predicateType?: string };
+    if (isBundle) {
+      const content = parseBundle(bytes).content;
+      if (content.$case !== 'dsseEnvelope') continue;
+      value = JSON.parse(decodeUtf8(content.dsseEnvelope.payload));
+    } else {
+      value = JSON.parse(decodeUtf8(bytes));
+      if (isDsse && typeof value.payload === 'string') value = JSON.parse(Buffer.from(value.payload, 'base64').toString('utf8'));
+    }
+    const predicateType =
+      layer.annotations?.['in-toto.io/predicate-type'] ??
+      layer.annotations?.predicateType ??
+      value.predicateType ??
+      stored.manifest.annotations?.[BundleAnnotation.PredicateType] ??
+      '';
     out.push({ predicateType, statement: value as ReadStatement['statement'] });
   }
   return out;

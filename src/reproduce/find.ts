@@ -22,8 +22,6 @@ import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
-import { parseStatement, statementNames } from '../sign/payload.ts';
-import { findSignatures } from '../sign/storage.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
 import { type CheckedSignature, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -199,10 +197,10 @@ function subjectNames(subject: unknown, digest: Digest): boolean {
 }
 
 /**
- * Every SLSA statement about `m`, unverified: in-toto layers of BuildKit and referrer manifests,
- * DSSE layers of cosign's `.att` image, and the envelopes of cosign 3 bundle referrers. A
- * statement that does not name this manifest in its subject is left out: it is about another
- * image.
+ * Every SLSA statement about `m`, unverified, as {@link readStatements} reads them: in-toto
+ * layers of BuildKit and referrer manifests, DSSE layers of cosign's `.att` image, and the
+ * envelopes of cosign 3 bundle referrers. A statement that does not name this manifest in its
+ * subject is left out: it is about another image.
  */
 async function unsignedProvenance(store: ContentStore, m: InspectedManifest, options: FindProvenanceOptions): Promise<FoundProvenance[]> {
   const logger = options.logger ?? silentLogger;
@@ -213,11 +211,10 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
     try {
       statements = await readStatements(store, a, { signal: options.signal });
     } catch (err) {
-      if (err instanceof SyntaxError) {
-        logger.warn(`${platformLabel(m)}: skipped ${a.storage} attachment ${a.digest}: a statement in it is not JSON`);
-        continue;
-      }
-      throw err;
+      // A statement that is not JSON, or a bundle that is not one, is that attachment's problem.
+      if (err instanceof ProvenantError) throw err;
+      logger.warn(`${platformLabel(m)}: skipped ${a.storage} attachment ${a.digest}: ${(err as Error).message}`);
+      continue;
     }
     for (const s of statements) {
       if (!SLSA.test(s.predicateType) || !subjectNames(s.statement.subject, m.digest)) continue;
@@ -229,24 +226,6 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
         verified: false,
       });
     }
-  }
-  // A cosign 3 bundle keeps its statement inside a DSSE envelope, which readStatements leaves shut.
-  for (const f of await findSignatures(store, m.digest, { signal: options.signal })) {
-    if (f.format !== 'bundle' || f.bundle?.content.$case !== 'dsseEnvelope') continue;
-    let statement: ReturnType<typeof parseStatement>;
-    try {
-      statement = parseStatement(f.bundle.content.dsseEnvelope.payload, f.source);
-    } catch {
-      continue;
-    }
-    if (!SLSA.test(statement.predicateType) || !statementNames(statement, m.digest)) continue;
-    out.push({
-      statement: { predicateType: statement.predicateType, predicate: statement.predicate },
-      predicateType: statement.predicateType,
-      storage: 'referrers',
-      source: f.source,
-      verified: false,
-    });
   }
   return out;
 }
