@@ -62,7 +62,9 @@ function packages(p: PackageDiff): string[] {
     const where: string[] = [];
     if (c.files.length > 0) where.push(count(c.files.length, 'file'));
     if (c.layers.a.length > 0 || c.layers.b.length > 0) where.push(`layer ${c.layers.a.join(',') || '-'} → ${c.layers.b.join(',') || '-'}`);
-    out.push(`~ ${c.name} ${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
+    // The same version built again still names its version.
+    const version = c.fields.includes('version') ? '' : `${c.a.version} `;
+    out.push(`~ ${c.name} ${version}${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
   }
   for (const r of p.removed) out.push(`- ${r.name} ${r.version}${filesNote(r.files)}`);
   for (const r of p.added) out.push(`+ ${r.name} ${r.version}${filesNote(r.files)}`);
