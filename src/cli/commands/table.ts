@@ -24,6 +24,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'copy an image with everything it references between any two stores',
     load: () => import('./copy.ts'),
   },
+  diff: {
+    summary: 'compare two images: packages, files, config, layers, attachments and provenance (exit 1 when they differ)',
+    load: () => import('./diff.ts'),
+  },
   digest: {
     summary: 'print the digest of an image',
     load: () => import('./digest.ts'),
@@ -47,6 +51,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
   manifest: {
     summary: 'print the manifest or index of an image, byte for byte',
     load: () => import('./manifest.ts'),
+  },
+  policy: {
+    summary: 'test images against a policy file (policy-controller ClusterImagePolicy, CEL conditions; exit 1 when a rule fails)',
+    load: () => import('./policy.ts'),
+  },
+  reproduce: {
+    summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
+    load: () => import('./reproduce.ts'),
   },
   sbom: {
     summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
