@@ -15,7 +15,7 @@
  * stored unsigned, stops the run with `SIGNATURE`: its claims are not to be acted on.
  */
 import type { KeyObject } from 'node:crypto';
-import type { AttachmentStorage } from '../attest/attachments.ts';
+import type { Attachment, AttachmentStorage } from '../attest/attachments.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { readStatements } from '../image/attestations.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
@@ -186,6 +186,16 @@ async function indexSignature(
   };
 }
 
+/**
+ * True for a statement with an empty subject in a BuildKit attestation manifest: BuildKit's OCI
+ * exporter writes `subject: []` when the image has no name, and the index entry's
+ * `vnd.docker.reference.digest` (covered by the index digest) is then what says which platform
+ * image it is about.
+ */
+function boundByIndex(a: Attachment, subject: unknown): boolean {
+  return a.storage === 'buildkit' && Array.isArray(subject) && subject.length === 0;
+}
+
 /** True when an in-toto `subject` list (as JSON) names `digest`. */
 function subjectNames(subject: unknown, digest: Digest): boolean {
   if (!Array.isArray(subject)) return false;
@@ -217,12 +227,12 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
       continue;
     }
     for (const s of statements) {
-      if (!SLSA.test(s.predicateType) || !subjectNames(s.statement.subject, m.digest)) continue;
+      if (!SLSA.test(s.predicateType) || !(subjectNames(s.statement.subject, m.digest) || boundByIndex(a, s.statement.subject))) continue;
       out.push({
         statement: { predicateType: s.predicateType, predicate: s.statement.predicate },
         predicateType: s.predicateType,
         storage: a.storage,
-        source: `${a.storage} ${a.tag ?? a.digest}`,
+        source: a.tag ?? a.digest,
         verified: false,
       });
     }
