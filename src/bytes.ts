@@ -34,3 +34,16 @@ export function encodeUtf8(text: string): Uint8Array {
 export function decodeUtf8(bytes: Uint8Array, fatal = false): string {
   return (fatal ? strict : lenient).decode(bytes);
 }
+
+/** A size for a person: exact bytes below 1 KiB, else KiB, MiB, GiB or TiB (one decimal below 10). */
+export function formatSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}

@@ -32,6 +32,31 @@ export const BUILD_TYPE = BUILD_TYPES.apk;
 export const SLSA_V1 = 'https://slsa.dev/provenance/v1';
 export const SLSA_V02 = 'https://slsa.dev/provenance/v0.2';
 
+/** A byte range of a package file (`bytes=START-END`) and its checksum, as the lock records it. */
+export interface ByteRangeChecksum {
+  range: string;
+  checksum: string;
+}
+
+/** One package file a build installed: its lock entry and the file's SHA-256. */
+export interface ProvenancePackageInput {
+  /** The package's ecosystem (`apk`, `deb`); told from the checksum's form when absent. */
+  kind?: string | undefined;
+  name: string;
+  version: string;
+  /** The architecture as the ecosystem names it (`x86_64`, `amd64`). */
+  architecture: string;
+  /** Where the build fetched it: a URL, or a path relative to the configuration's folder. */
+  url: string;
+  /** apk: the `Q1` identity; Debian: `sha256:<hex>` of the file. */
+  checksum: string;
+  /** Lowercase hex SHA-256 of the whole file. */
+  sha256: string;
+  control?: ByteRangeChecksum | undefined;
+  data?: ByteRangeChecksum | undefined;
+  signature?: ByteRangeChecksum | undefined;
+}
+
 /** What a build hands to {@link provenance}. */
 export interface ProvenanceInput {
   /**
@@ -46,19 +71,7 @@ export interface ProvenanceInput {
   /** Whether the build was from a lock file the user gave. */
   fromLock: boolean;
   indexes: { url: string; arch: string; digest: Digest }[];
-  packages: {
-    /** The package's ecosystem (`apk`, `deb`); told from the checksum's form when absent. */
-    kind?: string | undefined;
-    name: string;
-    version: string;
-    architecture: string;
-    url: string;
-    checksum: string;
-    sha256: string;
-    control?: { range: string; checksum: string } | undefined;
-    data?: { range: string; checksum: string } | undefined;
-    signature?: { range: string; checksum: string } | undefined;
-  }[];
+  packages: ProvenancePackageInput[];
   keys: { name: string; pem: string }[];
   /** The builder: `--builder-id`, or from CI (see docs/provenance.md). */
   builderId: string;
@@ -72,7 +85,7 @@ export interface ProvenanceInput {
 }
 
 /** A package's ecosystem: as given, else told from its checksum (.debs are named by the SHA-256 of the file; apk packages by their Q1 identity). */
-function kindOf(p: ProvenanceInput['packages'][number]): string {
+function kindOf(p: ProvenancePackageInput): string {
   return p.kind ?? (p.checksum.startsWith('sha256:') ? 'deb' : 'apk');
 }
 

@@ -9,6 +9,7 @@
  * the package filters, expand/collapse-all, and opens everything for printing.
  */
 import { createHash } from 'node:crypto';
+import { formatSize } from '../bytes.ts';
 import type {
   ReportAttachment,
   ReportCompat,
@@ -440,14 +441,4 @@ function link(text: string): Html {
 }
 
 /** Bytes for a person (KiB, MiB, GiB), exact below 1 KiB. */
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
-}
+export const bytes = formatSize;

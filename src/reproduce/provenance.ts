@@ -12,27 +12,14 @@
  * must have the digest the statement gives it.
  */
 import { posix } from 'node:path';
-import { BUILD_TYPES, SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
+import { BUILD_TYPES, type ProvenancePackageInput, SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import { lookupArch } from '../builder/arch.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import type { Ecosystem, LockedRange } from '../pkg/source.ts';
 
 /** One package file a build installed, as its provenance names it: a lock entry and the file's SHA-256. */
-export interface ProvenancePackage {
+export interface ProvenancePackage extends Omit<ProvenancePackageInput, 'kind'> {
   kind: Ecosystem;
-  name: string;
-  version: string;
-  /** The architecture as the ecosystem names it (`x86_64`, `amd64`). */
-  architecture: string;
-  /** Where the build fetched it: a URL, or a path relative to the configuration's folder. */
-  url: string;
-  /** apk: the `Q1` identity; Debian: `sha256:<hex>` of the file. */
-  checksum: string;
-  /** Lowercase hex SHA-256 of the whole file. */
-  sha256: string;
-  signature?: LockedRange | undefined;
-  control?: LockedRange | undefined;
-  data?: LockedRange | undefined;
 }
 
 /** Everything a rebuild takes from one platform's provenance. */
