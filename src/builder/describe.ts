@@ -57,6 +57,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
     if (options.provenance !== false) {
       const p = options.provenance ?? { mode: 'min', version: 'v1' };
       const input: ProvenanceInput = {
+        ecosystem: result.ecosystem,
         configFiles: result.configFiles.map((f) => ({ path: relative(base, f.path) || f.path, sha256: f.sha256, content: f.content })),
         archs: result.images.map((i) => i.arch),
         sourceDateEpoch: options.sourceDateEpoch,

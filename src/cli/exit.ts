@@ -1,5 +1,6 @@
 /** The CLI's exit codes, one per kind of error code. */
 import type { ErrorCode } from '../errors.ts';
+import type { CommandSpec } from './command.ts';
 
 /**
  * Exit codes: 0 success, 1 any other error, 2 usage (the command line or a reference was
@@ -39,4 +40,13 @@ export function exitCodeFor(code: ErrorCode): number {
     default:
       return 1;
   }
+}
+
+/**
+ * The exit code of a command that failed: the usual one for the error's code (1 for an error
+ * that has none), unless the command maps it to another ({@link CommandSpec.errorExitCodes}).
+ */
+export function errorExitCode(code: ErrorCode | undefined, spec: Pick<CommandSpec, 'errorExitCodes'> | undefined): number {
+  const usual = code === undefined ? 1 : exitCodeFor(code);
+  return spec?.errorExitCodes?.[usual] ?? usual;
 }

@@ -28,6 +28,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'copy an image with everything it references between any two stores',
     load: () => import('./copy.ts'),
   },
+  diff: {
+    summary: 'compare two images: packages, files, config, layers, attachments and provenance (exit 1 when they differ)',
+    load: () => import('./diff.ts'),
+  },
   digest: {
     summary: 'print the digest of an image',
     load: () => import('./digest.ts'),
@@ -68,6 +72,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
     load: () => import('./pin.ts'),
   },
+  policy: {
+    summary: 'test images against a policy file (policy-controller ClusterImagePolicy, CEL conditions; exit 1 when a rule fails)',
+    load: () => import('./policy.ts'),
+  },
   'public-key': {
     summary: 'print the public key (PEM) of a cosign private key',
     load: () => import('./public-key.ts'),
@@ -75,6 +83,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
   report: {
     summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
     load: () => import('./report.ts'),
+  },
+  reproduce: {
+    summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
+    load: () => import('./reproduce.ts'),
   },
   sbom: {
     summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
