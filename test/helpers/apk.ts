@@ -1,5 +1,5 @@
 // apko's test repository, copied where a test build expects it (not a test file).
-import { cp, mkdir } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fixture } from './fixtures.ts';
 
@@ -18,4 +18,17 @@ export async function copyApkoRepository(dir: string): Promise<void> {
     }
   }
   await cp(fixture('apk', 'melange.rsa.pub'), join(dir, 'testdata', 'melange.rsa.pub'));
+}
+
+/**
+ * apko's golden configuration laid out with its repository under `dir`, with the title and
+ * vendor annotations apko's golden build was given on its command line (internal/cli/build_test.go),
+ * written into the configuration. Returns the configuration's path.
+ */
+export async function apkoGoldenConfig(dir: string): Promise<string> {
+  await copyApkoRepository(dir);
+  const yaml = await readFile(fixture('apk', 'apkotest-golden-apko.yaml'), 'utf8');
+  const path = join(dir, 'apko.yaml');
+  await writeFile(path, `${yaml}\nannotations:\n  org.opencontainers.image.title: Title\n  org.opencontainers.image.vendor: Vendor\n`);
+  return path;
 }
