@@ -108,6 +108,8 @@ export interface BuildResult {
   configFiles: { path: string; sha256: string; content: string }[];
   /** Set when the build was apko-compatible. */
   compat?: BuildCompat | undefined;
+  /** The configuration's `vcs-url`, which an apko-compatible build's index SBOM names. */
+  vcsUrl?: string | undefined;
 }
 
 /** Packages read or downloaded at once, ahead of the one being installed. */
@@ -176,7 +178,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
             Math.max(options.sourceDateEpoch ?? 0, ...images.map((i) => i.apko?.created ?? 0)),
           );
   return {
-    ...(apko === undefined ? {} : { compat: 'apko' as const }),
+    ...(apko === undefined ? {} : { compat: 'apko' as const, vcsUrl: config.vcsUrl }),
     index,
     images,
     lock: lockFor(options.config, basename(options.configPath), source.lockSources(archs), lockPackages),
