@@ -43,11 +43,22 @@ function createdOf(config: Partial<ImageConfig>, where: string): number {
   return Math.floor(ms / 1000);
 }
 
-/** The files of an image an apko SBOM reads, after every layer (whiteouts applied, symlinks kept). */
-async function sbomFiles(store: ContentStore, layers: readonly Descriptor[], where: string, options: OperationOptions) {
+/**
+ * Some files of an image, as the image has them after every layer (whiteouts applied), read
+ * through symlinks among them (`etc/os-release -> ../usr/lib/os-release`).
+ *
+ * @param wanted the paths to keep (relative, no leading slash), symlinks included
+ * @returns a reader of those files: bytes, or undefined for a path the image does not have
+ */
+export async function imageFiles(
+  store: ContentStore,
+  layers: readonly Descriptor[],
+  wanted: (path: string) => boolean,
+  where: string,
+  options: OperationOptions,
+): Promise<(path: string) => Uint8Array | undefined> {
   const files = new Map<string, Uint8Array>();
   const links = new Map<string, string>();
-  const wanted = (p: string) => /^(usr\/)?lib\/apk\/db\/installed$|^(etc|usr\/lib)\/os-release$|^var\/lib\/db\/sbom\/[^/]+$/.test(p);
   for (const layer of layers) {
     let bytes = await blob(store, layer, options, LAYER_LIMIT);
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
@@ -103,7 +114,8 @@ async function platformSbom(store: ContentStore, m: InspectedManifest, name: str
   if (stored.kind !== 'manifest') throw new ProvenantError('INVALID_MANIFEST', `${m.digest} is not an image manifest`, { where: m.digest });
   const where = `${name}@${m.digest}`;
   const config = JSON.parse(decodeUtf8(await blob(store, stored.manifest.config, options))) as Partial<ImageConfig>;
-  const read = await sbomFiles(store, stored.manifest.layers, where, options);
+  const wanted = (p: string) => /^(usr\/)?lib\/apk\/db\/installed$|^(etc|usr\/lib)\/os-release$|^var\/lib\/db\/sbom\/[^/]+$/.test(p);
+  const read = await imageFiles(store, stored.manifest.layers, wanted, where, options);
   const db = read('usr/lib/apk/db/installed') ?? read('lib/apk/db/installed');
   if (db === undefined) throw new ProvenantError('NOT_FOUND', `${where} has no apk database, so it is not an image apko built`, { where });
   const installed = installedPackages(decodeUtf8(db));
