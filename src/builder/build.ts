@@ -42,6 +42,12 @@ export interface BuildOptions {
   configPath: string;
   /** Build from these pins instead of resolving (`--lock`). */
   lock?: Lock | undefined;
+  /**
+   * The lock stands for a resolution, not for a lock the user gave: a rebuild from the provenance
+   * of a build that resolved. apko compatibility then installs and records packages as apko does
+   * when it resolves (apko keeps a user's lock order).
+   */
+  resolvedLock?: boolean | undefined;
   /** Only these architectures (apk names); default the configuration's. */
   archs?: readonly string[] | undefined;
   /** SOURCE_DATE_EPOCH: the image's creation time and the latest time any file may have. */
@@ -136,6 +142,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     logger: options.logger ?? silentLogger,
   });
   const apko = options.compat === 'apko' ? apkoSource(options, source) : undefined;
+  const fromLock = options.lock !== undefined && options.resolvedLock !== true;
   const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages });
   const images: BuiltImage[] = [];
   const lockPackages: LockedPackage[] = [];
@@ -150,7 +157,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     for (const arch of archs) {
       let fetched = await fetchAll(source, plan.packages.get(arch) ?? [], options.signal, precompressed);
       // apko's lock lists packages in the order apko installs them.
-      if (apko !== undefined) fetched = apkoOrdered(apko, config.contents.packages, fetched, options.lock !== undefined);
+      if (apko !== undefined) fetched = apkoOrdered(apko, config.contents.packages, fetched, fromLock);
       for (const f of fetched) {
         packageDigests.set(f.locked.url, f.sha256);
         lockPackages.push(f.locked);
@@ -158,7 +165,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       if (options.lockOnly) continue;
       if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed));
       else {
-        const imageOptions = { ...options, loaded: options.config, source: apko, fromLock: options.lock !== undefined, precompressed };
+        const imageOptions = { ...options, loaded: options.config, source: apko, fromLock, precompressed };
         images.push(await apkoPlatformImage(imageOptions, arch, fetched as FetchedPackage<ApkFetched>[]));
       }
     }

@@ -85,6 +85,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
         configFiles: result.configFiles.map((f) => ({ path: relative(base, f.path) || f.path, sha256: f.sha256, content: f.content })),
         archs: result.images.map((i) => i.arch),
         sourceDateEpoch: options.sourceDateEpoch,
+        compat: result.compat,
         fromLock: options.fromLock,
         indexes: result.indexes.filter((i) => i.arch === image.arch),
         packages: image.locked.map((l) => ({ ...l, kind: result.ecosystem, sha256: result.packageDigests.get(l.url) ?? '' })),

@@ -184,7 +184,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   // Platforms whose provenance says the same build (normally all of them) are rebuilt at once.
   const groups = new Map<string, Job[]>();
   for (const j of jobs) {
-    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem]);
+    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem, j.plan.compat]);
     groups.set(key, [...(groups.get(key) ?? []), j]);
   }
   for (const group of groups.values()) {
@@ -326,6 +326,8 @@ async function replayGroup(
         lock: lockOf(fetched.locked),
         archs: forArchs,
         sourceDateEpoch: plan.sourceDateEpoch,
+        compat: plan.compat,
+        resolvedLock: plan.fromLock !== true,
         cacheDir: options.cacheDir,
         workers: options.workers,
         signal: options.signal,

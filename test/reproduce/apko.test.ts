@@ -6,6 +6,9 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { readTar, tarBytes } from '../../src/archive/tar.ts';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { describeBuild } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
@@ -14,8 +17,8 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { APKO_CONFIGURATION, readApkoConfiguration } from '../../src/reproduce/apko.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
-import type { LayoutStore } from '../../src/store/layout.ts';
-import { apkoGoldenLayout, copyApkoRepository } from '../helpers/apk.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { apkoGoldenConfig, apkoGoldenLayout, copyApkoRepository } from '../helpers/apk.ts';
 import { fixturesMissing, readFixture } from '../helpers/fixtures.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -140,6 +143,26 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
       assert.ok(amd64?.status === 'mismatch', renderReproduce(report));
       assert.equal(amd64.detail?.firstFile?.path.replace(/^\//, ''), 'etc/os-release');
       assert.match(renderReproduce(report), /first file: {2}\/?etc\/os-release differs/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reproduces a Provenant build made with --compat apko from its SLSA provenance, byte for byte', async () => {
+    const dir = await tempDir();
+    const configPath = await apkoGoldenConfig(dir);
+    const result = await buildImage({ config: await loadConfig(configPath, { hostArch: 'x86_64' }), configPath, compat: 'apko' });
+    const options = { imageName: 'golden', configPath, toolVersion: 'test', builderId: 'https://example.test/builder', fromLock: false };
+    const store = await LayoutStore.open(join(dir, 'built'), { create: true });
+    try {
+      await writeBuild(result, store, ['latest'], { attestations: { attested: describeBuild(result, options), mode: 'referrers' } });
+      const report = await reproduceImage(store, 'latest', { baseDir: dir });
+      assert.equal(report.match, true, renderReproduce(report));
+      for (const p of report.platforms) {
+        assert.ok(p.status === 'match');
+        assert.equal(p.rebuilt, p.digest);
+        assert.equal(p.provenance?.predicateType, 'https://slsa.dev/provenance/v1');
+      }
     } finally {
       await store.close();
     }
