@@ -91,29 +91,43 @@ function checksum(b: Uint8Array): void {
   b[155] = 0x20;
 }
 
-function magic(b: Uint8Array): void {
-  b.set([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30], 257); // "ustar\0" "00"
-}
+const USTAR_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30]; // "ustar\0" "00"
+const GNU_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x20, 0x20, 0x00]; // "ustar " " \0"
 
-/** templateV7Plus: the fields every format shares, with the string formatter given. */
-function mainBlock(f: GoHeaderFields, name: string, prefix: string, str: (s: string) => string): Uint8Array {
+type NumberFormat = (b: Uint8Array, at: number, width: number, n: number) => void;
+
+/** A header block: each field at its offset (strings as given, numbers with `num`), the magic, the checksum. */
+function block(fields: readonly (readonly [number, number, string | number])[], num: NumberFormat, magic: readonly number[]): Uint8Array {
   const b = new Uint8Array(BLOCK);
-  putString(b, 0, 100, str(name));
-  putOctal(b, 100, 8, f.mode);
-  putOctal(b, 108, 8, f.uid);
-  putOctal(b, 116, 8, f.gid);
-  putOctal(b, 124, 12, f.size);
-  putOctal(b, 136, 12, f.mtime);
-  b[156] = f.typeflag.charCodeAt(0);
-  putString(b, 157, 100, str(f.linkname));
-  magic(b);
-  putString(b, 265, 32, str(f.uname));
-  putString(b, 297, 32, str(f.gname));
-  putOctal(b, 329, 8, f.devmajor);
-  putOctal(b, 337, 8, f.devminor);
-  if (prefix !== '') putString(b, 345, 155, prefix);
+  for (const [at, width, value] of fields) {
+    if (typeof value === 'number') num(b, at, width, value);
+    else if (value !== '') putString(b, at, width, value);
+  }
+  b.set(magic, 257);
   checksum(b);
   return b;
+}
+
+/** templateV7Plus: the fields every format shares, strings passed through `str`. */
+function fieldsOf(f: Omit<GoHeaderFields, 'records' | 'paxOnly'>, name: string, str: (s: string) => string) {
+  return [
+    [0, 100, str(name)],
+    [100, 8, f.mode],
+    [108, 8, f.uid],
+    [116, 8, f.gid],
+    [124, 12, f.size],
+    [136, 12, f.mtime],
+    [156, 1, f.typeflag],
+    [157, 100, str(f.linkname)],
+    [265, 32, str(f.uname)],
+    [297, 32, str(f.gname)],
+    [329, 8, f.devmajor],
+    [337, 8, f.devminor],
+  ] as const;
+}
+
+function mainBlock(f: GoHeaderFields, name: string, prefix: string, str: (s: string) => string): Uint8Array {
+  return block([...fieldsOf(f, name, str), [345, 155, prefix]], putOctal, USTAR_MAGIC);
 }
 
 /** PAX records, `"<length> <key>=<value>\n"`, sorted by key bytewise (strconv.go:formatPAXRecord). */
@@ -203,16 +217,20 @@ export function encodeGoHeader(f: GoHeaderFields): Uint8Array {
   const main = mainBlock(f, f.name, '', (s) => toAscii(s));
   if (pax.size === 0) return main;
   const data = paxData(pax);
-  const head = new Uint8Array(BLOCK);
-  putString(head, 0, 100, paxHeaderName(f.name));
-  putOctal(head, 100, 8, 0);
-  putOctal(head, 108, 8, 0);
-  putOctal(head, 116, 8, 0);
-  putOctal(head, 124, 12, data.length);
-  putOctal(head, 136, 12, 0);
-  head[156] = 0x78; // 'x'
-  magic(head);
-  checksum(head);
+  // writeRawFile: zero fields, and uname, gname and the device numbers left empty.
+  const head = block(
+    [
+      [0, 100, paxHeaderName(f.name)],
+      [100, 8, 0],
+      [108, 8, 0],
+      [116, 8, 0],
+      [124, 12, data.length],
+      [136, 12, 0],
+      [156, 1, 'x'],
+    ],
+    putOctal,
+    USTAR_MAGIC,
+  );
   const out = new Uint8Array(BLOCK + padded(data.length) + BLOCK);
   out.set(head, 0);
   out.set(data, BLOCK);
@@ -243,20 +261,9 @@ function putNumeric(b: Uint8Array, at: number, width: number, n: number): void {
  */
 export function encodeGoGnuHeader(f: Omit<GoHeaderFields, 'records' | 'paxOnly'>): Uint8Array | undefined {
   if (encodeUtf8(f.name).length > NAME_SIZE || encodeUtf8(f.linkname).length > NAME_SIZE) return undefined;
-  const b = new Uint8Array(BLOCK);
-  putString(b, 0, 100, f.name);
-  putNumeric(b, 100, 8, f.mode);
-  putNumeric(b, 108, 8, f.uid);
-  putNumeric(b, 116, 8, f.gid);
-  putNumeric(b, 124, 12, f.size);
-  putNumeric(b, 136, 12, f.mtime);
-  b[156] = f.typeflag.charCodeAt(0);
-  putString(b, 157, 100, f.linkname);
-  b.set([0x75, 0x73, 0x74, 0x61, 0x72, 0x20, 0x20, 0x00], 257); // "ustar " " \0"
-  putString(b, 265, 32, f.uname);
-  putString(b, 297, 32, f.gname);
-  putNumeric(b, 329, 8, f.devmajor);
-  putNumeric(b, 337, 8, f.devminor);
-  checksum(b);
-  return b;
+  return block(
+    fieldsOf(f, f.name, (s) => s),
+    putNumeric,
+    GNU_MAGIC,
+  );
 }

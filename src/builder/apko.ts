@@ -15,8 +15,6 @@
 import { createHash } from 'node:crypto';
 import type { TarHeader } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
-import type { Stored } from '../oci/content.ts';
-import type { Descriptor, Platform } from '../oci/types.ts';
 import type { ApkoInstalledRecord } from '../pkg/apk/apko-db.ts';
 import { ApkoFs } from '../pkg/apk/apko-fs.ts';
 import { setRepositories } from '../pkg/apk/apko-install.ts';
@@ -28,7 +26,8 @@ import { apkoLockedConfig, goJson } from './apko-config.ts';
 import { apkoImageConfig, apkoManifest, configDescriptor } from './apko-image.ts';
 import { apkArchToPlatform } from './arch.ts';
 import type { LoadedConfig } from './config-types.ts';
-import { type Layer, type LayerPrecompressor, treeLayer } from './layer.ts';
+import type { PlatformImage } from './image.ts';
+import { type LayerPrecompressor, treeLayer } from './layer.ts';
 
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -46,13 +45,9 @@ export interface ApkoImageFacts {
   packageSboms: Map<string, Uint8Array>;
 }
 
-/** One platform image built as apko builds it. */
-export interface ApkoPlatformImage {
+/** One platform image built as apko builds it (the fields of a BuiltImage, ./build.ts). */
+export interface ApkoPlatformImage extends PlatformImage {
   arch: string;
-  platform: Platform;
-  manifest: Stored;
-  config: { bytes: Uint8Array; descriptor: Descriptor };
-  layers: Layer[];
   packages: InstalledPackage[];
   locked: LockedPackage[];
   osRelease: string;

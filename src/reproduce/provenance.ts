@@ -137,7 +137,8 @@ export function readProvenance(statement: unknown): ProvenanceReading {
     if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) sourceDateEpoch = n;
     else missing.push('externalParameters.sourceDateEpoch as a whole number of seconds, 0 or more');
   }
-  if (external.compat !== undefined && external.compat !== 'apko') missing.push('externalParameters.compat this version builds (apko, or none)');
+  if (external.compat !== undefined && external.compat !== 'apko')
+    missing.push('externalParameters.compat this version builds (apko, or none)');
   const deps = Array.isArray(def.resolvedDependencies) ? def.resolvedDependencies : undefined;
   if (deps === undefined) missing.push('buildDefinition.resolvedDependencies');
   const packages: ProvenancePackage[] = [];

@@ -10,6 +10,7 @@
  * apko's comparison by Go's stable sort, files whose parent folder the package does not list
  * left out, and scripts.tar a complete tar whose entries keep the control member's headers.
  */
+import type { UstarFields } from '../../archive/tar-format.ts';
 import { encodeGoGnuHeader, encodeGoHeader } from '../../archive/tar-go.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -243,20 +244,8 @@ function q1(checksum: string, where: string): string {
   return `Q1${Buffer.from(checksum, 'hex').toString('base64')}`;
 }
 
-/** A control-tar member with the header fields Go's reader gives (raw mode, names, format). */
-interface ControlMember {
-  name: string;
-  /** The mode field as written (it may hold file-type bits). */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  typeflag: string;
-  linkname: string;
-  uname: string;
-  gname: string;
-  devmajor: number;
-  devminor: number;
+/** A control-tar member with the header fields Go's reader gives (the mode as written: it may hold file-type bits). */
+interface ControlMember extends Omit<UstarFields, 'mtime'> {
   /** USTAR, PAX (records were read for it), GNU, or unknown (V7, no magic). */
   format: 'ustar' | 'pax' | 'gnu' | 'unknown';
   /** PAX records, as Go keeps them on the header. */

@@ -120,16 +120,7 @@ export function parseApkoPkgInfo(text: string, where: string): ApkoPkgInfo {
 }
 
 /** Lines as bufio.ReadBytes('\n') gives them: each with its `\n`, the last without when the text has none. */
-function splitLines(text: string): string[] {
-  const out: string[] = [];
-  let start = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', start)) {
-    out.push(text.slice(start, i + 1));
-    start = i + 1;
-  }
-  if (start < text.length) out.push(text.slice(start));
-  return out;
-}
+const splitLines = (text: string): string[] => text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
 
 /** go-ini's readKeyName with the delimiters `=` and `:`. */
 function readKey(line: string): { name: string; rest: string } | undefined {
