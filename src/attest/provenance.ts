@@ -68,6 +68,8 @@ export interface ProvenanceInput {
   configFiles: { path: string; sha256: string; content: string }[];
   archs: string[];
   sourceDateEpoch: number | undefined;
+  /** The build's compatibility mode (`apko`), which a rebuild must use too. */
+  compat?: string | undefined;
   /** Whether the build was from a lock file the user gave. */
   fromLock: boolean;
   indexes: { url: string; arch: string; digest: Digest }[];
@@ -105,6 +107,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     },
     archs: input.archs,
     ...(input.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: input.sourceDateEpoch }),
+    ...(input.compat === undefined ? {} : { compat: input.compat }),
     fromLock: input.fromLock,
   };
   const resolvedDependencies: Record<string, unknown>[] = [

@@ -18,11 +18,12 @@ import {
   pinnedGzip,
   precompressSegment,
 } from '../archive/deflate.ts';
-import { type TarWriteEntry, tarHeader, writeTar } from '../archive/tar.ts';
+import { type TarHeader, type TarWriteEntry, tarHeader, writeTar } from '../archive/tar.ts';
+import type { TarFormat } from '../archive/tar-writer.ts';
 import { concatBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { Tree } from '../vfs/tree.ts';
+import type { FsNode, Tree } from '../vfs/tree.ts';
 
 /** A finished layer: its compressed bytes and both digests. */
 export interface Layer {
@@ -169,6 +170,10 @@ export interface LayerOptions {
   /** Bodies already being compressed. */
   precompressed?: LayerPrecompressor | undefined;
   signal?: AbortSignal | undefined;
+  /** How tar headers are laid out (apko compatibility writes Go's; ../archive/tar-go.ts). */
+  format?: TarFormat | undefined;
+  /** Each entry's header, instead of the one made from the node (apko compatibility: ./apko.ts). */
+  header?: ((path: string, node: FsNode) => TarHeader) | undefined;
 }
 
 /**
@@ -189,7 +194,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
     if (body !== undefined && body.length >= LAYER_SEGMENT_MIN && tree.get(path)?.type === 'file') segments.add(body);
   }
   async function* tar(): AsyncGenerator<Uint8Array | GzipSegment> {
-    for await (const chunk of writeTar(entries(tree, paths))) {
+    for await (const chunk of writeTar(entries(tree, paths, options.header), { format: options.format })) {
       diff.update(chunk);
       tarSize += chunk.length;
       yield segments.has(chunk) ? { segment: chunk, precompressed: options.precompressed?.get(chunk) } : chunk;
@@ -204,10 +209,15 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   return { bytes, digest: `sha256:${comp.digest('hex')}` as Digest, diffId: `sha256:${diff.digest('hex')}` as Digest, tarSize };
 }
 
-function* entries(tree: Tree, paths: readonly string[]): Generator<TarWriteEntry> {
+function* entries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['header']): Generator<TarWriteEntry> {
   for (const path of paths) {
     const n = tree.get(path);
     if (n === undefined) continue;
+    if (headerOf !== undefined) {
+      const header = headerOf(path, n);
+      yield header.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header };
+      continue;
+    }
     const pax: Record<string, string> = {};
     for (const [k, v] of Object.entries(n.xattrs ?? {})) pax[`SCHILY.xattr.${k}`] = v;
     const header = tarHeader({

@@ -153,11 +153,13 @@ export async function findProvenance(
   return out;
 }
 
-function policyOf(trust: ReproduceTrust): VerificationPolicy {
+/** The verification policy a trust asks for. */
+export function policyOf(trust: ReproduceTrust): VerificationPolicy {
   return 'key' in trust ? { key: trust.key } : { certificateIdentity: trust.identity, certificateOidcIssuer: trust.issuer };
 }
 
-function signerOf(c: CheckedSignature): string {
+/** Who signed a verified signature, for the report. */
+export function signerOf(c: CheckedSignature): string {
   if (c.signer?.keyId !== undefined) return `key ${c.signer.keyId}`;
   return `${c.signer?.identity ?? 'an unknown identity'} (${c.signer?.issuer ?? 'an unknown issuer'})`;
 }

@@ -38,6 +38,10 @@ export interface ReplayPlan {
   archs: string[];
   /** SOURCE_DATE_EPOCH of the build; undefined when it had none. */
   sourceDateEpoch: number | undefined;
+  /** `apko` when the build was apko-compatible (`build --compat apko`). */
+  compat?: 'apko' | undefined;
+  /** Whether the build read a lock the user gave (apko compatibility orders packages by it then). */
+  fromLock?: boolean | undefined;
   ecosystem: Ecosystem;
   packages: ProvenancePackage[];
   /** The trusted apk keys by file name, with their PEM text. */
@@ -126,6 +130,8 @@ export function readProvenance(statement: unknown): ProvenanceReading {
     if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) sourceDateEpoch = n;
     else missing.push('externalParameters.sourceDateEpoch as a whole number of seconds, 0 or more');
   }
+  if (external.compat !== undefined && external.compat !== 'apko')
+    missing.push('externalParameters.compat this version builds (apko, or none)');
   const deps = Array.isArray(def.resolvedDependencies) ? def.resolvedDependencies : undefined;
   if (deps === undefined) missing.push('buildDefinition.resolvedDependencies');
   const packages: ProvenancePackage[] = [];
@@ -158,6 +164,8 @@ export function readProvenance(statement: unknown): ProvenanceReading {
       config,
       archs,
       sourceDateEpoch,
+      ...(external.compat === 'apko' ? { compat: 'apko' as const } : {}),
+      ...(typeof external.fromLock === 'boolean' ? { fromLock: external.fromLock } : {}),
       ecosystem: kinds[0] as Ecosystem,
       packages,
       keys,

@@ -4,7 +4,7 @@ import { ProvenantError } from '../../errors.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { type SignedEntry, signBuild } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
-import { attestationsFor, renderBuild, runBuild } from '../builder.ts';
+import { attestationsFor, COMPAT_FLAG, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import { PROFILES_FLAG, renderTargeted, TARGET_FLAG, targetedJson, targetsFrom, writeBuildFor } from '../compat.ts';
 import type { CliIo } from '../io.ts';
@@ -15,7 +15,7 @@ import { withStores } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'build a multi-arch image from an apko-style YAML configuration',
   usage:
-    'provenant build CONFIG.yaml [-o oci:DIR[:TAG] | oci-archive:FILE | docker-archive:FILE | REGISTRY/REPO:TAG] [--arch ARCH]... [--lock FILE]',
+    'provenant build CONFIG.yaml [-o oci:DIR[:TAG] | oci-archive:FILE | docker-archive:FILE | REGISTRY/REPO:TAG] [--arch ARCH]... [--lock FILE] [--compat apko]',
   flags: {
     output: { type: 'string', short: 'o', description: 'where to write the image (default oci:<config name>.oci:latest)' },
     arch: {
@@ -26,6 +26,7 @@ export const spec: CommandSpec = {
     lock: { type: 'string', description: 'build exactly the packages this lock file pins, resolving nothing' },
     'write-lock': { type: 'string', description: 'also write the lock of this build to FILE' },
     'cache-dir': CACHE_DIR_FLAG,
+    compat: COMPAT_FLAG,
     'layer-cache': {
       type: 'string',
       description: 'keep the compressed form of large files in the cache and reuse it: true (default) or false',
