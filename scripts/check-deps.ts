@@ -62,7 +62,7 @@ export const DESIGN: Record<string, ModuleRule> = {
   pin: { band: 'feature', imports: [...FLOOR, 'ref', 'store'] },
   compat: { band: 'feature', imports: [...FLOOR, 'ref', 'archive', 'registry', 'store', 'attest', 'image'] },
   builder: { band: 'feature', imports: [...FLOOR, 'version.ts', 'time.ts', 'yaml.ts', 'archive', 'vfs', 'store', 'pkg', 'sbom', 'attest'] },
-  policy: { band: 'feature', imports: [...FLOOR, 'ref', 'archive', 'store', 'pkg', 'sbom', 'attest', 'image', 'sign'] },
+  policy: { band: 'feature', imports: [...FLOOR, 'yaml.ts', 'ref', 'store', 'sbom', 'attest', 'image', 'sign'] },
   reproduce: { band: 'feature', imports: [...FLOOR, 'ref', 'store', 'pkg', 'attest', 'image', 'sign', 'builder'] },
   report: { band: 'feature', imports: [...FLOOR, 'ref', 'store', 'sbom', 'attest', 'image', 'sign', 'compat'] },
   'index.ts': { band: 'adapter', imports: [] }, // filled below: the whole library

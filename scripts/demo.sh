@@ -3,12 +3,14 @@
 #  1. packages the machine's statically linked busybox as a signed apk and indexes it into a signed
 #     local repository (examples/busybox/busybox.yaml),
 #  2. builds the example image from it (examples/busybox/image.yaml) into an OCI layout, with its
-#     lock file, and rebuilds it from the lock to show the digest does not change,
-#  3. inspects it, has skopeo read it, unpacks it with umoci and runs it with bwrap.
+#     lock file, signed (index, image and every attestation) with a cosign key pair made for the
+#     demo, and rebuilds it from the lock to show the digest does not change,
+#  3. verifies its signature and its SLSA provenance attestation with the public key, inspects
+#     it, has skopeo read it, unpacks it with umoci and runs it with bwrap.
 #  4. prints its SBOMs and provenance summary (attached as OCI referrers by the build);
 #  5. builds the Debian examples (examples/debian) from the mirror this machine's apt sources
 #     name: a distroless-static-like image and a shell image, which it runs.
-# Output goes to out/demo. (Signing and verification join this script when they land.)
+# Output goes to out/demo.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/setup.sh"
@@ -23,8 +25,13 @@ p() { echo "+ provenant $*" >&2; node "$root/src/cli/main.ts" "$@"; }
 p apk keygen --name demo.rsa -o keys
 p apk build busybox.yaml --key keys/demo.rsa -o repo/x86_64/busybox-1.36.1-r0.apk
 p apk index repo/x86_64/busybox-1.36.1-r0.apk --key keys/demo.rsa -o repo/x86_64/APKINDEX.tar.gz
-p build image.yaml -o oci:layout:latest --write-lock image.lock.json --cache-dir cache
+# A cosign key pair for the demo (release.key, encrypted with this password, and release.pub).
+export COSIGN_PASSWORD=provenant-demo
+p generate-key-pair --output-key-prefix release
+p build image.yaml -o oci:layout:latest --write-lock image.lock.json --cache-dir cache --sign --key release.key
 p build image.yaml -o oci:layout-from-lock:latest --lock image.lock.json --cache-dir cache
+p verify oci:layout:latest --key release.pub
+p verify-attestation oci:layout:latest --platform linux/amd64 --type slsaprovenance1 --key release.pub
 p inspect oci:layout:latest
 p sbom oci:layout:latest > sbom.spdx.json
 p sbom oci:layout:latest --type cyclonedx > sbom.cdx.json

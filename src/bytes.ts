@@ -34,3 +34,19 @@ export function encodeUtf8(text: string): Uint8Array {
 export function decodeUtf8(bytes: Uint8Array, fatal = false): string {
   return (fatal ? strict : lenient).decode(bytes);
 }
+
+/**
+ * A size for people, in binary units (KiB, MiB, GiB, TiB), exact below 1 KiB: with one decimal
+ * (`fixed`, for aligned listings), or one decimal below 10 and whole numbers above (`short`).
+ */
+export function formatBytes(n: number, precision: 'fixed' | 'short' = 'fixed'): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${precision === 'fixed' || v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}

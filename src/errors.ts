@@ -35,7 +35,11 @@ export type ErrorCode =
   | 'SIGNATURE'
   | 'UNTRUSTED_KEY'
   | 'UNRESOLVABLE'
-  | 'FILE_CONFLICT';
+  | 'FILE_CONFLICT'
+  /** A target (registry or runtime) would refuse the image: `check`, `fix`. */
+  | 'INCOMPATIBLE'
+  /** `pin --check`: a `uses:` value is not pinned to a commit SHA or digest. */
+  | 'UNPINNED';
 
 /** Options every {@link ProvenantError} accepts besides its code and message. */
 export interface ErrorDetails {

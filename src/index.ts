@@ -183,18 +183,16 @@ export type { RetryOptions } from './registry/retry.ts';
 export type { TransportOptions } from './registry/transport.ts';
 export type { UploadBlobOptions } from './registry/uploads.ts';
 /** `provenant report`: one self-contained HTML page about an image, and the data it shows. */
-export {
-  DEFAULT_REPORT_TARGETS,
-  gatherReport,
-  type ReportAttachment,
-  type ReportCompat,
-  type ReportConfig,
-  type ReportData,
-  type ReportOptions,
-  type ReportPackage,
-  type ReportPlatform,
-  type ReportProvenance,
-} from './report/gather.ts';
+export type {
+  ReportAttachment,
+  ReportCompat,
+  ReportConfig,
+  ReportData,
+  ReportPackage,
+  ReportPlatform,
+  ReportProvenance,
+} from './report/data.ts';
+export { DEFAULT_REPORT_TARGETS, gatherReport, type ReportOptions } from './report/gather.ts';
 export { renderReport } from './report/html.ts';
 /** `provenant reproduce`: rebuild an image from its provenance and compare, per platform. */
 export {
@@ -250,8 +248,10 @@ export {
   type AttestImageOptions,
   attestImage,
   type SignatureStorage,
+  type SignBuildOptions,
   type SignedEntry,
   type SignImageOptions,
+  signBuild,
   signImage,
 } from './sign/sign.ts';
 export {
@@ -259,6 +259,8 @@ export {
   KeylessSigner,
   type KeylessSignerOptions,
   KeySigner,
+  PUBLIC_FULCIO,
+  PUBLIC_REKOR,
   type Signable,
   type Signed,
   type Signer,
@@ -266,7 +268,7 @@ export {
   type WitnessOptions,
 } from './sign/signer.ts';
 export { cosignTag, type FoundSignature, findSignatures } from './sign/storage.ts';
-export { parseTrustedRoot, type TrustedRoot } from './sign/trust.ts';
+export { type EmbeddedTrustedRoot, parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from './sign/trust.ts';
 export {
   assertVerified,
   type CheckedSignature,

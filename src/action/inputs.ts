@@ -3,11 +3,12 @@
  * docker/build-push-action's where the meaning is the same (`tags`, `push`, `platforms`,
  * `provenance`, `sbom`); a mistake is a `USAGE` error naming the input.
  */
-import { type AttestationMode, parseAttestationMode } from '../attest/storage.ts';
+import { ATTESTATION_MODES, type AttestationMode, parseAttestationMode } from '../attest/storage.ts';
 import { normalizeArch } from '../builder/arch.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { parseReference } from '../ref/reference.ts';
+import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/signer.ts';
 
 /** How to sign: not at all, with a cosign key from a secret, or keyless with the job's OIDC token. */
 export type SignInput =
@@ -39,10 +40,6 @@ export interface ActionInputs {
 
 /** Reads one input by name ('' when not set), as `core.getInput` does. */
 export type InputGetter = (name: string) => string;
-
-/** The public Sigstore instance, what cosign and sigstore-js sign with by default. */
-export const PUBLIC_FULCIO = 'https://fulcio.sigstore.dev';
-export const PUBLIC_REKOR = 'https://rekor.sigstore.dev';
 
 /**
  * Reads and checks every input.
@@ -79,7 +76,7 @@ export function readInputs(get: InputGetter): ActionInputs {
   try {
     attestations = parseAttestationMode(attestationsText);
   } catch {
-    throw usage('attestations', `must be referrers, buildkit, cosign or none, not ${JSON.stringify(attestationsText)}`);
+    throw usage('attestations', `must be ${ATTESTATION_MODES.join(', ')}, not ${JSON.stringify(attestationsText)}`);
   }
   const sign = readSign(get);
   if (attestations === 'cosign' && sign.kind === 'none') {

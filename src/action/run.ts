@@ -7,7 +7,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
-import type { Attested } from '../attest/storage.ts';
+import { type Attested, isInIndexMode } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
@@ -18,11 +18,12 @@ import { ProvenantError } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { formatReference, type ImageReference } from '../ref/reference.ts';
-import { gatherReport, type ReportData } from '../report/gather.ts';
+import type { ReportData } from '../report/data.ts';
+import { gatherReport } from '../report/gather.ts';
 import { renderReport } from '../report/html.ts';
 import { decryptPrivateKey, keyId } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
-import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
+import { type SignedEntry, signBuild, signImage } from '../sign/sign.ts';
 import { KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
 import { parseTrustedRoot } from '../sign/trust.ts';
 import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
@@ -116,7 +117,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       opened.push(store);
       const written = await writeBuild(result, store, d.tags, {
         attestations:
-          inputs.attestations === 'referrers' || inputs.attestations === 'buildkit' ? { attested, mode: inputs.attestations } : undefined,
+          inputs.attestations === 'referrers' || isInIndexMode(inputs.attestations) ? { attested, mode: inputs.attestations } : undefined,
         logger: ctx.logger,
       });
       descriptor = written;
@@ -291,11 +292,7 @@ async function makeSigner(
   return { signer, kind: 'keyless', keyId: undefined };
 }
 
-/**
- * Signs the index and every image in it (as `cosign sign --recursive`), and signs each statement
- * as an attestation: into the `.att` image for `cosign` storage, else as Sigstore bundles next to
- * the unsigned statements.
- */
+/** Signs the index, every image in it and every statement (see signBuild). */
 async function sign(
   store: ContentStore,
   written: Descriptor,
@@ -306,15 +303,13 @@ async function sign(
   dockerReference: string,
 ): Promise<SignedEntry[]> {
   const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  const entries = await signImage(store, written.digest, { signer, dockerReference, recursive: true, created, logger: ctx.logger });
-  if (inputs.attestations !== 'none') {
-    const storage = inputs.attestations === 'cosign' ? 'cosign' : 'referrers';
-    for (const a of attested) {
-      if (a.statements.length === 0) continue;
-      entries.push(...(await attestImage(store, a.manifest.digest, a.statements, { signer, storage, created, logger: ctx.logger })));
-    }
-  }
-  return entries;
+  return signBuild(store, written.digest, attested, {
+    signer,
+    dockerReference,
+    attestations: inputs.attestations,
+    created,
+    logger: ctx.logger,
+  });
 }
 
 /** Signs one image a fix made, for fixImage's `resign`. */

@@ -6,7 +6,8 @@
  * is empty.
  */
 import type * as core from '@actions/core';
-import type { ReportAttachment, ReportData } from '../report/gather.ts';
+import { predicateName } from '../attest/attachments.ts';
+import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
 import type { ActionOutcome } from './run.ts';
 
@@ -19,14 +20,6 @@ export function esc(text: string): string {
 
 const code = (text: string): string => `<code>${esc(text)}</code>`;
 const header = (...cells: string[]) => cells.map((data) => ({ data, header: true }));
-
-const PREDICATES: Record<string, string> = {
-  'https://spdx.dev/Document': 'SPDX SBOM',
-  'https://cyclonedx.org/bom': 'CycloneDX SBOM',
-  'https://slsa.dev/provenance/v1': 'SLSA provenance v1',
-  'https://slsa.dev/provenance/v0.2': 'SLSA provenance v0.2',
-  'https://sigstore.dev/cosign/sign/v1': 'cosign signature',
-};
 
 /** Adds the run's summary to `summary` (the caller writes it). */
 export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
@@ -81,7 +74,7 @@ function attestationRows(r: ReportData): string[][] {
   const add = (platform: string, a: ReportAttachment) => {
     if (a.kind !== 'attestation' && a.kind !== 'sbom') return;
     const what =
-      a.predicateTypes.length > 0 ? a.predicateTypes.map((t) => esc(PREDICATES[t] ?? t)).join(', ') : esc(a.artifactType ?? a.mediaType);
+      a.predicateTypes.length > 0 ? a.predicateTypes.map((t) => esc(predicateName(t) ?? t)).join(', ') : esc(a.artifactType ?? a.mediaType);
     const place = a.tag !== undefined ? code(a.tag) : code(a.digest);
     rows.push([esc(platform), what, esc(a.storage), place, signers(a)]);
   };

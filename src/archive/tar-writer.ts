@@ -16,6 +16,7 @@ import {
   TYPEFLAG,
   type UstarFields,
 } from './tar-format.ts';
+import { encodeGoHeader } from './tar-go.ts';
 
 /**
  * Writes a tar archive as a stream of chunks. Output is POSIX ustar; a PAX `x` header precedes an
@@ -27,15 +28,30 @@ import {
  * @throws ProvenantError `INVALID_ARCHIVE` when a header cannot be written as given,
  *   `SIZE_MISMATCH` when a body's length differs from `header.size`
  */
-export async function* writeTar(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): AsyncGenerator<Uint8Array> {
+export async function* writeTar(
+  entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>,
+  options: WriteTarOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const format = options.format ?? 'provenant';
   let index = 0;
   for await (const entry of entries) {
-    yield encodeHeader(entry.header, index);
+    yield encodeHeader(entry.header, index, format);
     yield* encodeBody(entry.header, entry.body);
     index++;
   }
   // End of archive: two zero blocks.
   yield new Uint8Array(2 * BLOCK);
+}
+
+/**
+ * How headers are laid out: `provenant` (the default, above), or `go`, the bytes Go's
+ * archive/tar writes, as apko's layers have them (./tar-go.ts).
+ */
+export type TarFormat = 'provenant' | 'go';
+
+/** Options of {@link writeTar}. */
+export interface WriteTarOptions {
+  format?: TarFormat | undefined;
 }
 
 /**
@@ -65,15 +81,18 @@ export function tarHeader(over: Partial<TarHeader> & { name: string }): TarHeade
  *
  * @throws ProvenantError `INVALID_ARCHIVE` as {@link writeTar}
  */
-export function tarHeaderBytes(header: TarHeader): Uint8Array {
-  return encodeHeader(header, 0);
+export function tarHeaderBytes(header: TarHeader, format: TarFormat = 'provenant'): Uint8Array {
+  return encodeHeader(header, 0, format);
 }
 
 /** Writes a small archive into one array. Prefer {@link writeTar} for anything large. */
-export async function tarBytes(entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>): Promise<Uint8Array> {
+export async function tarBytes(
+  entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>,
+  options: WriteTarOptions = {},
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of writeTar(entries)) {
+  for await (const chunk of writeTar(entries, options)) {
     chunks.push(chunk);
     total += chunk.length;
   }
@@ -109,7 +128,7 @@ function isAscii(s: string): boolean {
 }
 
 /** The header block(s) of one entry: an optional PAX header with its data, then the ustar header. */
-function encodeHeader(header: TarHeader, index: number): Uint8Array {
+function encodeHeader(header: TarHeader, index: number, format: TarFormat): Uint8Array {
   if (header === null || typeof header !== 'object') throw writeError(header, index, 'the header is missing');
   const name = checkString(header, index, 'name', header.name);
   if (name.length === 0) throw writeError(header, index, 'the name is empty');
@@ -133,6 +152,29 @@ function encodeHeader(header: TarHeader, index: number): Uint8Array {
   const devmajor = checkInt(header, index, 'devmajor', header.devmajor, 0, MAX_OCTAL_7);
   const devminor = checkInt(header, index, 'devminor', header.devminor, 0, MAX_OCTAL_7);
 
+  const extra = new Map<string, string>();
+  if (header.pax !== undefined) {
+    if (header.pax === null || typeof header.pax !== 'object') throw writeError(header, index, 'pax is not an object');
+    for (const [key, value] of Object.entries(header.pax)) {
+      checkString(header, index, `pax key ${JSON.stringify(key)}`, key);
+      if (key.length === 0 || key.includes('=')) throw writeError(header, index, `pax key ${JSON.stringify(key)} is empty or holds "="`);
+      if (PAX_FIELDS.has(key)) throw writeError(header, index, `pax key "${key}" is a header field; set the field instead`);
+      if (key.startsWith('GNU.sparse.')) throw writeError(header, index, 'sparse files are not supported');
+      checkString(header, index, `pax value of ${key}`, value);
+      if (value.length === 0) throw writeError(header, index, `pax value of ${key} is empty (an empty value deletes the key)`);
+      extra.set(key, value);
+    }
+  }
+
+  if (format === 'go') {
+    if (['file', 'char', 'block', 'fifo'].includes(header.type) && name.endsWith('/')) {
+      throw writeError(header, index, `a ${header.type} name may not end in "/" (Go's archive/tar refuses it)`);
+    }
+    // Go keeps no atime or ctime record it was given, but any record at all makes the entry PAX.
+    const records = new Map([...extra].filter(([k]) => k !== 'atime' && k !== 'ctime'));
+    const fields = { name, mode, uid, gid, size, mtime, typeflag, linkname, uname, gname, devmajor, devminor };
+    return encodeGoHeader({ ...fields, records, paxOnly: extra.size > 0 });
+  }
   const records = new Map<string, string>();
   let split = isAscii(name) ? splitName(name) : undefined;
   if (split === undefined) {
@@ -174,19 +216,7 @@ function encodeHeader(header: TarHeader, index: number): Uint8Array {
     records.set('gname', gname);
     ustarGname = '';
   }
-  if (header.pax !== undefined) {
-    if (header.pax === null || typeof header.pax !== 'object') throw writeError(header, index, 'pax is not an object');
-    for (const [key, value] of Object.entries(header.pax)) {
-      checkString(header, index, `pax key ${JSON.stringify(key)}`, key);
-      if (key.length === 0 || key.includes('=')) throw writeError(header, index, `pax key ${JSON.stringify(key)} is empty or holds "="`);
-      if (PAX_FIELDS.has(key)) throw writeError(header, index, `pax key "${key}" is a header field; set the field instead`);
-      if (key.startsWith('GNU.sparse.')) throw writeError(header, index, 'sparse files are not supported');
-      checkString(header, index, `pax value of ${key}`, value);
-      if (value.length === 0) throw writeError(header, index, `pax value of ${key} is empty (an empty value deletes the key)`);
-      records.set(key, value);
-    }
-  }
-
+  for (const [key, value] of extra) records.set(key, value);
   const ustar = ustarBlock({
     name: split.name,
     prefix: split.prefix,

@@ -43,6 +43,20 @@ export const ArtifactType = {
   DsseEnvelope: 'application/vnd.dsse.envelope.v1+json',
 } as const;
 
+/** What people call the predicate types they meet (for reports and summaries). */
+const PREDICATE_NAMES: Readonly<Record<string, string>> = {
+  'https://spdx.dev/Document': 'SPDX SBOM',
+  'https://cyclonedx.org/bom': 'CycloneDX SBOM',
+  'https://slsa.dev/provenance/v1': 'SLSA provenance v1',
+  'https://slsa.dev/provenance/v0.2': 'SLSA provenance v0.2',
+  'https://sigstore.dev/cosign/sign/v1': 'cosign signature',
+};
+
+/** The common name of a predicate type (`SPDX SBOM`), or undefined when it has none. */
+export function predicateName(type: string): string | undefined {
+  return Object.hasOwn(PREDICATE_NAMES, type) ? PREDICATE_NAMES[type] : undefined;
+}
+
 /** The predicate type cosign v3 uses for a plain signature inside a Sigstore bundle. */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 

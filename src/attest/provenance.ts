@@ -10,35 +10,70 @@
 import { type Digest, digestHex, digestOf } from '../oci/digest.ts';
 import { type StatementBlob, statement } from './storage.ts';
 
-/** Our build type URI: what `externalParameters` and `resolvedDependencies` mean. */
-export const BUILD_TYPE = 'https://provenant.dev/build/apk/v1';
+/**
+ * Our build types, one per package ecosystem: what `externalParameters` and
+ * `resolvedDependencies` mean (docs/provenance.md). Both share one shape; the ecosystem says
+ * which kinds of index and package the dependencies are.
+ */
+export const BUILD_TYPES = {
+  apk: 'https://provenant.dev/build/apk/v1',
+  deb: 'https://provenant.dev/build/deb/v1',
+} as const;
+
+/**
+ * The apk build type, which Provenant also wrote for Debian builds before the Debian one
+ * existed; readers take it for both.
+ *
+ * @deprecated name the ecosystem's type in {@link BUILD_TYPES}
+ */
+export const BUILD_TYPE = BUILD_TYPES.apk;
 
 /** SLSA v1's predicate type, and v0.2's. */
 export const SLSA_V1 = 'https://slsa.dev/provenance/v1';
 export const SLSA_V02 = 'https://slsa.dev/provenance/v0.2';
 
+/** A byte range of a package file (`bytes=START-END`) and its checksum, as the lock records it. */
+export interface ByteRangeChecksum {
+  range: string;
+  checksum: string;
+}
+
+/** One package file a build installed: its lock entry and the file's SHA-256. */
+export interface ProvenancePackageInput {
+  /** The package's ecosystem (`apk`, `deb`); told from the checksum's form when absent. */
+  kind?: string | undefined;
+  name: string;
+  version: string;
+  /** The architecture as the ecosystem names it (`x86_64`, `amd64`). */
+  architecture: string;
+  /** Where the build fetched it: a URL, or a path relative to the configuration's folder. */
+  url: string;
+  /** apk: the `Q1` identity; Debian: `sha256:<hex>` of the file. */
+  checksum: string;
+  /** Lowercase hex SHA-256 of the whole file. */
+  sha256: string;
+  control?: ByteRangeChecksum | undefined;
+  data?: ByteRangeChecksum | undefined;
+  signature?: ByteRangeChecksum | undefined;
+}
+
 /** What a build hands to {@link provenance}. */
 export interface ProvenanceInput {
+  /**
+   * The package ecosystem: chooses the build type and the kind of the repository indexes.
+   * Default: that of the packages (their `kind`, else their checksums' form), else apk.
+   */
+  ecosystem?: 'apk' | 'deb' | undefined;
   /** Configuration files read (the root first), paths relative to the root's folder. */
   configFiles: { path: string; sha256: string; content: string }[];
   archs: string[];
   sourceDateEpoch: number | undefined;
+  /** The build's compatibility mode (`apko`), which a rebuild must use too. */
+  compat?: string | undefined;
   /** Whether the build was from a lock file the user gave. */
   fromLock: boolean;
   indexes: { url: string; arch: string; digest: Digest }[];
-  packages: {
-    /** The package's ecosystem (`apk`, `deb`); told from the checksum's form when absent. */
-    kind?: string | undefined;
-    name: string;
-    version: string;
-    architecture: string;
-    url: string;
-    checksum: string;
-    sha256: string;
-    control?: { range: string; checksum: string } | undefined;
-    data?: { range: string; checksum: string } | undefined;
-    signature?: { range: string; checksum: string } | undefined;
-  }[];
+  packages: ProvenancePackageInput[];
   keys: { name: string; pem: string }[];
   /** The builder: `--builder-id`, or from CI (see docs/provenance.md). */
   builderId: string;
@@ -51,8 +86,20 @@ export interface ProvenanceInput {
   invocation?: { id?: string | undefined; environment?: Record<string, string> | undefined } | undefined;
 }
 
+/** A package's ecosystem: as given, else told from its checksum (.debs are named by the SHA-256 of the file; apk packages by their Q1 identity). */
+function kindOf(p: ProvenancePackageInput): string {
+  return p.kind ?? (p.checksum.startsWith('sha256:') ? 'deb' : 'apk');
+}
+
+function ecosystemOf(input: ProvenanceInput): 'apk' | 'deb' {
+  if (input.ecosystem !== undefined) return input.ecosystem;
+  const first = input.packages[0];
+  return first !== undefined && kindOf(first) === 'deb' ? 'deb' : 'apk';
+}
+
 /** The SLSA v1 predicate. */
 export function provenancePredicate(input: ProvenanceInput): Record<string, unknown> {
+  const ecosystem = ecosystemOf(input);
   const externalParameters: Record<string, unknown> = {
     config: {
       path: input.configFiles[0]?.path ?? '',
@@ -60,21 +107,21 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     },
     archs: input.archs,
     ...(input.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: input.sourceDateEpoch }),
+    ...(input.compat === undefined ? {} : { compat: input.compat }),
     fromLock: input.fromLock,
   };
   const resolvedDependencies: Record<string, unknown>[] = [
     ...input.indexes.map((i) => ({
       uri: i.url,
       digest: { sha256: i.digest.slice('sha256:'.length) },
-      annotations: { kind: 'apk-index', arch: i.arch },
+      annotations: { kind: `${ecosystem}-index`, arch: i.arch },
     })),
     ...input.packages.map((p) => ({
       uri: p.url,
       name: p.name,
       digest: { sha256: p.sha256 },
       annotations: {
-        // .debs are named by the SHA-256 of the file; apk packages by their Q1 identity.
-        kind: p.kind ?? (p.checksum.startsWith('sha256:') ? 'deb' : 'apk'),
+        kind: kindOf(p),
         version: p.version,
         arch: p.architecture,
         checksum: p.checksum,
@@ -95,7 +142,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
   const builder: Record<string, unknown> = { id: input.builderId, version: { provenant: input.toolVersion } };
   return {
     buildDefinition: {
-      buildType: BUILD_TYPE,
+      buildType: BUILD_TYPES[ecosystem],
       externalParameters,
       ...(input.mode === 'max' && input.invocation?.environment !== undefined
         ? { internalParameters: { environment: input.invocation.environment } }
@@ -130,7 +177,7 @@ export function provenance(
   };
   const predicate = {
     builder: { id: input.builderId },
-    buildType: BUILD_TYPE,
+    buildType: BUILD_TYPES[ecosystemOf(input)],
     invocation: { parameters: v1.buildDefinition.externalParameters },
     materials: v1.buildDefinition.resolvedDependencies.filter((d) => d.uri !== undefined).map((d) => ({ uri: d.uri, digest: d.digest })),
     metadata: { reproducible: true, completeness: { parameters: true, environment: input.mode === 'max', materials: true } },

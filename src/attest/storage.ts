@@ -6,12 +6,16 @@
  *   platform manifest, platform `unknown/unknown`, a config `{"architecture":"unknown",...}` and
  *   one `application/vnd.in-toto+json` layer per statement, annotated with
  *   `in-toto.io/predicate-type` (https://github.com/moby/buildkit/blob/master/docs/attestations/attestation-storage.md).
+ * - `buildkit-artifact`: the same entries in the index, each an OCI 1.1 artifact manifest (the
+ *   empty config, BuildKit's artifact type and the platform manifest as `subject`): BuildKit's
+ *   `oci-artifact=true` form, its default since 0.32. Registries that process `subject` list them
+ *   as referrers too.
  * - `referrers`: one OCI 1.1 artifact manifest per platform image, with `subject`, the empty
  *   config and BuildKit's artifact type `application/vnd.docker.attestation.manifest.v1+json`
  *   (what `buildx --attest ... oci-artifact=true` writes), found through the referrers API, the
  *   tag fallback, or a layout's index. The image index itself stays clean.
- * - `cosign`: DSSE envelopes under `sha256-<hex>.att` tags; that needs signing, which comes with
- *   the signing work and slots in as one more {@link AttestationStorage}.
+ * - `cosign`: DSSE envelopes under `sha256-<hex>.att` tags; they are signed, so sign/ writes
+ *   them (`attestImage`, `signBuild`), not this module.
  * - `none`.
  */
 import { ProvenantError } from '../errors.ts';
@@ -29,8 +33,14 @@ export interface StatementBlob {
   bytes: Uint8Array;
 }
 
-/** The storages `--attestations` accepts. */
-export type AttestationMode = 'buildkit' | 'referrers' | 'cosign' | 'none';
+/**
+ * The storages `--attestations` accepts. `buildkit` is BuildKit's legacy in-index form,
+ * `buildkit-artifact` the OCI-artifact form BuildKit 0.32 writes by default (both exist in the wild).
+ */
+export type AttestationMode = 'buildkit' | 'buildkit-artifact' | 'referrers' | 'cosign' | 'none';
+
+/** Every {@link AttestationMode}, in the order messages list them. */
+export const ATTESTATION_MODES: readonly AttestationMode[] = ['referrers', 'buildkit', 'buildkit-artifact', 'cosign', 'none'];
 
 /** The artifact type of an attestation manifest stored as an OCI referrer (BuildKit's). */
 export const ATTESTATION_ARTIFACT_TYPE = ArtifactType.BuildkitAttestation;
@@ -40,8 +50,13 @@ const EMPTY_DIGEST = digestOf(EMPTY_CONFIG);
 
 /** Parses `--attestations`. */
 export function parseAttestationMode(text: string): AttestationMode {
-  if (text === 'buildkit' || text === 'referrers' || text === 'cosign' || text === 'none') return text;
-  throw new ProvenantError('USAGE', `--attestations must be buildkit, referrers, cosign or none, not ${JSON.stringify(text)}`);
+  if ((ATTESTATION_MODES as readonly string[]).includes(text)) return text as AttestationMode;
+  throw new ProvenantError('USAGE', `--attestations must be ${ATTESTATION_MODES.join(', ')}, not ${JSON.stringify(text)}`);
+}
+
+/** True for the storages that list attestation manifests in the image index. */
+export function isInIndexMode(mode: AttestationMode): mode is 'buildkit' | 'buildkit-artifact' {
+  return mode === 'buildkit' || mode === 'buildkit-artifact';
 }
 
 /** One platform image and the statements about it. */
@@ -52,10 +67,11 @@ export interface Attested {
 
 /**
  * Writes the statements' blobs and attestation manifests, and returns the index to tag: the
- * same index for `referrers` and `none`, a new one with attestation entries for `buildkit`.
- * Blobs and manifests go first; the caller tags the returned index last.
+ * same index for `referrers` and `none`, a new one with attestation entries for `buildkit` and
+ * `buildkit-artifact`. Blobs and manifests go first; the caller tags the returned index last.
  *
- * @throws ProvenantError `USAGE` for `cosign`, which needs signing (not available yet)
+ * @throws ProvenantError `USAGE` for `cosign` (signed storage, which sign/'s attestImage writes),
+ *   and for the in-index storages when the image is a single manifest
  */
 export async function storeAttestations(
   store: ContentStore,
@@ -66,11 +82,11 @@ export async function storeAttestations(
 ): Promise<Stored> {
   if (mode === 'none' || attested.every((a) => a.statements.length === 0)) return index;
   if (mode === 'cosign') {
-    throw new ProvenantError('USAGE', 'cosign attestation storage needs signing, which Provenant does not do yet', {
-      hint: 'use --attestations referrers (the default) or buildkit',
+    throw new ProvenantError('USAGE', 'cosign attestation storage holds signed attestations: they are written by signing', {
+      hint: 'sign them (--sign with --key FILE, or keyless), or use --attestations referrers (the default) or buildkit',
     });
   }
-  if (mode === 'buildkit' && index.kind !== 'index') {
+  if (isInIndexMode(mode) && index.kind !== 'index') {
     throw new ProvenantError('USAGE', 'BuildKit attestation storage needs an image index; this is a single manifest', {
       hint: 'use referrers storage',
     });
@@ -78,43 +94,9 @@ export async function storeAttestations(
   const extra: Descriptor[] = [];
   for (const a of attested) {
     // BuildKit's storage attaches statements to platform manifests only.
-    if (a.statements.length === 0 || (mode === 'buildkit' && a.manifest.kind !== 'manifest')) continue;
-    const layers: Descriptor[] = [];
-    for (const s of a.statements) {
-      const d: Descriptor = {
-        mediaType: MediaType.InToto,
-        digest: sha256(s.bytes),
-        size: s.bytes.length,
-        annotations: { [Annotation.InTotoPredicateType]: s.predicateType },
-      };
-      await store.putBlob(bytesSource(d, s.bytes), options);
-      layers.push(d);
-    }
-    let manifest: ImageManifest;
-    if (mode === 'buildkit') {
-      const config = encodeJson({
-        architecture: 'unknown',
-        os: 'unknown',
-        config: {},
-        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
-      });
-      const configDescriptor: Descriptor = { mediaType: MediaType.OciConfig, digest: sha256(config), size: config.length };
-      await store.putBlob(bytesSource(configDescriptor, config), options);
-      manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDescriptor, layers } as ImageManifest;
-    } else {
-      await store.putBlob(bytesSource({ mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 }, EMPTY_CONFIG), options);
-      manifest = {
-        schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        artifactType: ATTESTATION_ARTIFACT_TYPE,
-        config: { mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2, data: 'e30=' },
-        layers,
-        subject: descriptorOf(a.manifest),
-      } as ImageManifest;
-    }
-    const stored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
-    await store.putManifest(stored, { ...options, tags: [] });
-    if (mode === 'buildkit') {
+    if (a.statements.length === 0 || (isInIndexMode(mode) && a.manifest.kind !== 'manifest')) continue;
+    const stored = await writeAttestationManifest(store, a, mode === 'buildkit' ? 'legacy' : 'artifact', options);
+    if (isInIndexMode(mode)) {
       extra.push(
         descriptorOf(stored, {
           annotations: { [Annotation.DockerReferenceDigest]: a.manifest.digest, [Annotation.DockerReferenceType]: 'attestation-manifest' },
@@ -128,6 +110,57 @@ export async function storeAttestations(
   return parseStored(encodeJson(withAttestations), { mediaType: MediaType.OciIndex });
 }
 
+/**
+ * Writes one platform image's statements and their attestation manifest (untagged), in one of
+ * BuildKit's two forms (moby/buildkit exporter/containerimage/writer.go, commitAttestationsManifest):
+ * `legacy`, a config `{"architecture":"unknown","os":"unknown",...}` naming the statements as
+ * layers; `artifact`, the empty config, BuildKit's artifact type and the image as `subject`,
+ * which is also what an OCI referrer of the image is.
+ */
+async function writeAttestationManifest(
+  store: ContentStore,
+  a: Attested,
+  form: 'legacy' | 'artifact',
+  options: OperationOptions,
+): Promise<Stored> {
+  const layers: Descriptor[] = [];
+  for (const s of a.statements) {
+    const d: Descriptor = {
+      mediaType: MediaType.InToto,
+      digest: digestOf(s.bytes),
+      size: s.bytes.length,
+      annotations: { [Annotation.InTotoPredicateType]: s.predicateType },
+    };
+    await store.putBlob(bytesSource(d, s.bytes), options);
+    layers.push(d);
+  }
+  let manifest: ImageManifest;
+  if (form === 'legacy') {
+    const config = encodeJson({
+      architecture: 'unknown',
+      os: 'unknown',
+      config: {},
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+    });
+    const configDescriptor: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
+    await store.putBlob(bytesSource(configDescriptor, config), options);
+    manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDescriptor, layers } as ImageManifest;
+  } else {
+    await store.putBlob(bytesSource({ mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 }, EMPTY_CONFIG), options);
+    manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      artifactType: ATTESTATION_ARTIFACT_TYPE,
+      config: { mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2, data: 'e30=' },
+      layers,
+      subject: descriptorOf(a.manifest),
+    } as ImageManifest;
+  }
+  const stored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
+  await store.putManifest(stored, { ...options, tags: [] });
+  return stored;
+}
+
 /** Wraps a predicate in an in-toto Statement v1 about `subjects`. */
 export function statement(predicateType: string, predicate: unknown, subjects: readonly { name: string; digest: Digest }[]): StatementBlob {
   const body = {
@@ -137,8 +170,4 @@ export function statement(predicateType: string, predicate: unknown, subjects: r
     predicate,
   };
   return { predicateType, bytes: encodeJson(body) };
-}
-
-function sha256(bytes: Uint8Array): Digest {
-  return digestOf(bytes);
 }

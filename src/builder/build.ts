@@ -16,12 +16,16 @@ import { bytesSource, type Logger, type OperationOptions, silentLogger } from '.
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
+import { type ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import { DownloadCache } from '../pkg/fetch.ts';
 import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from '../pkg/source.ts';
 import { openPackageSource } from '../pkg/sources.ts';
 import type { ContentStore } from '../store/types.ts';
 import { readBody } from '../vfs/body.ts';
 import { Tree } from '../vfs/tree.ts';
+import { type ApkoImageFacts, apkoOrdered, apkoPlatformImage } from './apko.ts';
+import { checkApkoConfig } from './apko-config.ts';
+import { apkoIndex } from './apko-image.ts';
 import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
 import type { LoadedConfig } from './config-types.ts';
 import { imageFromTree, makeIndex } from './image.ts';
@@ -38,6 +42,12 @@ export interface BuildOptions {
   configPath: string;
   /** Build from these pins instead of resolving (`--lock`). */
   lock?: Lock | undefined;
+  /**
+   * The lock stands for a resolution, not for a lock the user gave: a rebuild from the provenance
+   * of a build that resolved. apko compatibility then installs and records packages as apko does
+   * when it resolves (apko keeps a user's lock order).
+   */
+  resolvedLock?: boolean | undefined;
   /** Only these architectures (apk names); default the configuration's. */
   archs?: readonly string[] | undefined;
   /** SOURCE_DATE_EPOCH: the image's creation time and the latest time any file may have. */
@@ -54,9 +64,17 @@ export interface BuildOptions {
   workers?: number | undefined;
   /** Resolve and fetch only, for `provenant lock`: `images` is empty and `index` undefined. */
   lockOnly?: boolean | undefined;
+  /**
+   * `apko`: build as apko v1.2.39 does, so that the uncompressed layers and the image configs are
+   * apko's byte for byte (apk repositories only; docs/build.md, "apko compatibility").
+   */
+  compat?: BuildCompat | undefined;
   signal?: AbortSignal | undefined;
   logger?: Logger | undefined;
 }
+
+/** The builds other than Provenant's own: `apko` builds as apko does. */
+export type BuildCompat = 'apko';
 
 /** One platform's image. */
 export interface BuiltImage {
@@ -74,6 +92,8 @@ export interface BuiltImage {
   osRelease: string;
   /** Install scripts that were not run (apko does not run them either), per package. */
   skippedScripts: { package: string; scripts: string[] }[];
+  /** In an apko-compatible build: what apko's SBOM of the image is made from. */
+  apko?: ApkoImageFacts | undefined;
 }
 
 /** A finished build, in memory. */
@@ -93,6 +113,10 @@ export interface BuildResult {
   keys: { name: string; pem: string }[];
   /** Every configuration file read, with its text. */
   configFiles: { path: string; sha256: string; content: string }[];
+  /** Set when the build was apko-compatible. */
+  compat?: BuildCompat | undefined;
+  /** The configuration's `vcs-url`, which an apko-compatible build's index SBOM names. */
+  vcsUrl?: string | undefined;
 }
 
 /** Packages read or downloaded at once, ahead of the one being installed. */
@@ -118,6 +142,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     signal: options.signal,
     logger: options.logger ?? silentLogger,
   });
+  const apko = options.compat === 'apko' ? apkoSource(options, source) : undefined;
+  const fromLock = options.lock !== undefined && options.resolvedLock !== true;
   const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages });
   const images: BuiltImage[] = [];
   const lockPackages: LockedPackage[] = [];
@@ -130,20 +156,38 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // A failed build drops the compression queued for its layers.
   try {
     for (const arch of archs) {
-      const fetched = await fetchAll(source, plan.packages.get(arch) ?? [], options.signal, precompressed);
+      let fetched = await fetchAll(source, plan.packages.get(arch) ?? [], options.signal, precompressed);
+      // apko's lock lists packages in the order apko installs them.
+      if (apko !== undefined) fetched = apkoOrdered(apko, config.contents.packages, fetched, fromLock);
       for (const f of fetched) {
         packageDigests.set(f.locked.url, f.sha256);
         lockPackages.push(f.locked);
       }
-      if (!options.lockOnly) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
+      if (options.lockOnly) continue;
+      if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
+      else {
+        const imageOptions = { ...options, loaded: options.config, source: apko, fromLock, precompressed };
+        images.push(await apkoPlatformImage(imageOptions, arch, fetched as FetchedPackage<ApkFetched>[]));
+      }
     }
     await precompressed?.flush();
   } catch (err) {
     precompressed?.cancel();
     throw err;
   }
+  const index =
+    options.lockOnly === true
+      ? undefined
+      : apko === undefined
+        ? makeIndex(images, config.annotations, options.sourceDateEpoch ?? 0)
+        : apkoIndex(
+            images.map((i) => ({ apkArch: i.arch, manifest: i.manifest, platform: i.platform })),
+            config,
+            Math.max(options.sourceDateEpoch ?? 0, ...images.map((i) => i.apko?.created ?? 0)),
+          );
   return {
-    index: options.lockOnly ? undefined : makeIndex(images, config.annotations, options.sourceDateEpoch ?? 0),
+    ...(apko === undefined ? {} : { compat: 'apko' as const, vcsUrl: config.vcsUrl }),
+    index,
     images,
     lock: lockFor(options.config, basename(options.configPath), source.lockSources(archs), lockPackages),
     ecosystem: source.ecosystem,
@@ -152,6 +196,25 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     keys: source.keys(),
     configFiles: options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content })),
   };
+}
+
+/**
+ * The apk source of an apko-compatible build, once the configuration is checked.
+ *
+ * @throws ProvenantError `INVALID_CONFIG` for Debian sources and what apko compatibility refuses
+ */
+function apkoSource(options: BuildOptions, source: PackageSource): ApkSource {
+  if (!(source instanceof ApkSource)) {
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `${options.configPath}: --compat apko builds from apk repositories, and these are ${source.ecosystem} ones`,
+      {
+        where: options.configPath,
+      },
+    );
+  }
+  checkApkoConfig(options.config, options.configPath);
+  return source;
 }
 
 /**

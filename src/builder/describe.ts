@@ -6,6 +6,7 @@ import { dirname, relative } from 'node:path';
 import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
 import { digestOf } from '../oci/digest.ts';
+import { apkoImageSbom, apkoIndexSbom } from '../sbom/apko-spdx.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
 import { formatTimestamp } from '../time.ts';
@@ -34,6 +35,18 @@ export interface DescribeOptions {
   invocation?: ProvenanceInput['invocation'];
   /** Whether the build read a lock the user gave. */
   fromLock: boolean;
+  /**
+   * An apko-compatible build's SPDX SBOMs are apko's (../sbom/apko-spdx.ts): the tag they name
+   * the image by (default `imageName` when it is a registry reference, else apko's `image`) and
+   * the apko version they name as their tool (default `devel`, as in apko's golden SBOMs).
+   */
+  apko?: { tag?: string | undefined; version?: string | undefined } | undefined;
+}
+
+/** The tag an apko SBOM names the image by: a registry reference, not a file or layout location. */
+function apkoTag(options: DescribeOptions): string | undefined {
+  if (options.apko?.tag !== undefined) return options.apko.tag;
+  return /^(oci|oci-archive|docker-archive):/.test(options.imageName) ? undefined : options.imageName;
 }
 
 /** The statements about each platform image, for {@link storeAttestations}. */
@@ -46,7 +59,19 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
     const byproducts: ProvenanceInput['byproducts'] = [];
     if (options.sbom !== false) {
       const inventory = inventoryOf(image, options.imageName, options.sbomFiles === true);
-      const spdx = spdxDocument(inventory, { created, toolVersion: options.toolVersion, withFiles: options.sbomFiles === true });
+      const spdx =
+        image.apko === undefined
+          ? spdxDocument(inventory, { created, toolVersion: options.toolVersion, withFiles: options.sbomFiles === true })
+          : JSON.parse(
+              apkoImageSbom({
+                ...image.apko,
+                manifestDigest: image.manifest.digest,
+                layers: image.layers.map((l) => ({ digest: l.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' })),
+                architecture: image.platform.architecture,
+                tag: apkoTag(options),
+                apkoVersion: options.apko?.version,
+              }),
+            );
       const cdx = cyclonedxDocument(inventory, { created, toolVersion: options.toolVersion });
       statements.push(statement(SPDX_PREDICATE, spdx, [subject]), statement(CYCLONEDX_PREDICATE, cdx, [subject]));
       byproducts.push(
@@ -57,9 +82,11 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
     if (options.provenance !== false) {
       const p = options.provenance ?? { mode: 'min', version: 'v1' };
       const input: ProvenanceInput = {
+        ecosystem: result.ecosystem,
         configFiles: result.configFiles.map((f) => ({ path: relative(base, f.path) || f.path, sha256: f.sha256, content: f.content })),
         archs: result.images.map((i) => i.arch),
         sourceDateEpoch: options.sourceDateEpoch,
+        compat: result.compat,
         fromLock: options.fromLock,
         indexes: result.indexes.filter((i) => i.arch === image.arch),
         packages: image.locked.map((l) => ({ ...l, kind: result.ecosystem, sha256: result.packageDigests.get(l.url) ?? '' })),
@@ -88,7 +115,22 @@ export function describeIndex(result: BuildResult, options: DescribeOptions): At
     inventory: inventoryOf(image, options.imageName),
     manifestDigest: image.manifest.digest,
   }));
-  const doc = spdxIndexDocument(images, result.index.digest, { created, toolVersion: options.toolVersion });
+  const apko = result.compat === 'apko';
+  const doc = apko
+    ? JSON.parse(
+        apkoIndexSbom({
+          indexDigest: result.index.digest,
+          images: result.images.map((i) => ({
+            arch: `${i.platform.architecture}${i.platform.variant === undefined ? '' : `/${i.platform.variant}`}`,
+            digest: i.manifest.digest,
+          })),
+          created: Math.max(options.sourceDateEpoch ?? 0, ...result.images.map((i) => i.apko?.created ?? 0)),
+          tag: apkoTag(options),
+          vcsUrl: result.vcsUrl,
+          apkoVersion: options.apko?.version,
+        }),
+      )
+    : spdxIndexDocument(images, result.index.digest, { created, toolVersion: options.toolVersion });
   return {
     manifest: result.index,
     statements: [statement(SPDX_PREDICATE, doc, [{ name: options.imageName, digest: result.index.digest }])],

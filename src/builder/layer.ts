@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { type GzipSegment, LIBDEFLATE_WASM_SHA256, PINNED_GZIP_BLOCK_SIZE, PINNED_GZIP_LEVEL, pinnedGzip } from '../archive/deflate.ts';
 import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar } from '../archive/tar.ts';
+import type { TarFormat } from '../archive/tar-writer.ts';
 import { ProvenantError } from '../errors.ts';
 import { fileSource } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
@@ -65,6 +66,10 @@ export interface LayerOptions {
   /** Look the layer up in `cache` by its content first, and keep it there (default true). */
   reuse?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /** How tar headers are laid out (apko compatibility writes Go's; ../archive/tar-go.ts). */
+  format?: TarFormat | undefined;
+  /** Each entry's header, instead of the one made from the node (apko compatibility: ./apko.ts). */
+  header?: ((path: string, node: FsNode) => TarHeader) | undefined;
 }
 
 /**
@@ -89,10 +94,10 @@ interface LayerRecord {
  *   kept in the cache cannot be read back as it was stored
  */
 export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise<Layer> {
-  const entries = layerEntries(tree, options.paths ?? tree.paths());
+  const entries = layerEntries(tree, options.paths ?? tree.paths(), options.header);
   const cache = options.cache;
   const reuse = cache !== undefined && options.reuse !== false;
-  const key = reuse ? layerKey(entries) : undefined;
+  const key = reuse ? layerKey(entries, options.format ?? 'provenant') : undefined;
   if (key !== undefined) {
     const found = await reused(cache!, key);
     if (found !== undefined) return found;
@@ -118,7 +123,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
     }
   }
   async function* tar(): AsyncGenerator<Uint8Array | GzipSegment> {
-    for await (const chunk of writeTar(tarEntries())) {
+    for await (const chunk of writeTar(tarEntries(), { format: options.format })) {
       diff.update(chunk);
       tarSize += chunk.length;
       // Bodies read from disk and the blocks made of them are fresh buffers (io/memory.ts).
@@ -159,11 +164,16 @@ interface LayerEntry {
   body?: Body | undefined;
 }
 
-function layerEntries(tree: Tree, paths: readonly string[]): LayerEntry[] {
+function layerEntries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['header']): LayerEntry[] {
   const out: LayerEntry[] = [];
   for (const path of paths) {
     const n = tree.get(path);
     if (n === undefined) continue;
+    if (headerOf !== undefined) {
+      const header = headerOf(path, n);
+      out.push(header.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header });
+      continue;
+    }
     const header = tarHeader({
       name: path,
       type: n.type,
@@ -192,10 +202,10 @@ function paxOf(n: FsNode): Record<string, string> | undefined {
  * The layer's key: the SHA-256 of {@link LAYER_FORMAT} and, entry by entry, the header bytes the
  * tar holds and the body's SHA-256. The compressed bytes are a function of exactly these.
  */
-function layerKey(entries: readonly LayerEntry[]): string {
-  const h = createHash('sha256').update(LAYER_FORMAT);
+function layerKey(entries: readonly LayerEntry[], format: TarFormat): string {
+  const h = createHash('sha256').update(`${LAYER_FORMAT}:${format}`);
   for (const e of entries) {
-    h.update(tarHeaderBytes(e.header));
+    h.update(tarHeaderBytes(e.header, format));
     if (e.body === undefined) continue;
     const sha256 = isFileBody(e.body) && e.body.sha256 !== '' ? e.body.sha256 : undefined;
     h.update(sha256 ?? createHash('sha256').update(readBody(e.body)).digest('hex'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
 import { normalizeArch } from '../builder/arch.ts';
-import { type BuildResult, buildImage } from '../builder/build.ts';
+import { type BuildCompat, type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
@@ -14,6 +14,25 @@ import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { parseBool } from './options.ts';
+
+/** `--compat`: build as another tool does (the `build` and `lock` commands). */
+export const COMPAT_FLAG = {
+  type: 'string',
+  description: 'apko: layers and image configs byte for byte as apko v1.2.39 builds them (apk only; see docs/build.md)',
+} as const;
+
+/**
+ * `--compat`'s value, in any case.
+ *
+ * @throws ProvenantError `USAGE` for anything but `apko`
+ */
+export function parseCompat(text: string | undefined): BuildCompat | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (text.toLowerCase() === 'apko') return 'apko';
+  throw new ProvenantError('USAGE', `--compat ${JSON.stringify(text)} is not a build Provenant knows`, {
+    hint: 'write --compat apko, or leave it out',
+  });
+}
 
 /** Loads the configuration and builds (or, with `lockOnly`, resolves and fetches). */
 export async function runBuild(
@@ -49,6 +68,7 @@ export async function runBuild(
     cacheDir,
     layerCache: parseBool((args.values['layer-cache'] as string | undefined) ?? 'true', '--layer-cache'),
     lockOnly: extra.lockOnly,
+    compat: parseCompat(args.values.compat as string | undefined),
     logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${m}\n`) },
     signal: io.signal,
   });
@@ -63,14 +83,20 @@ export async function writeLockFile(path: string, lock: Lock, signal?: AbortSign
 }
 
 /** The build's summary: the index digest, then one line per platform. */
-export function renderBuild(result: BuildResult, digest: string, where: string, format: 'text' | 'json'): string {
+export function renderBuild(
+  result: BuildResult,
+  digest: string,
+  where: string,
+  format: 'text' | 'json',
+  extra: Record<string, unknown> = {},
+): string {
   const images = result.images.map((i) => ({
     platform: `linux/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}`,
     digest: i.manifest.digest,
     packages: i.packages.map((p) => p.label),
     skippedScripts: i.skippedScripts,
   }));
-  if (format === 'json') return `${JSON.stringify({ digest, location: where, images }, null, 2)}\n`;
+  if (format === 'json') return `${JSON.stringify({ digest, location: where, images, ...extra }, null, 2)}\n`;
   const lines = [`${where}@${digest}`];
   for (const i of images) lines.push(`  ${i.platform.padEnd(14)} ${i.digest}  ${i.packages.length} packages`);
   const skipped = images[0]?.skippedScripts ?? [];

@@ -9,7 +9,7 @@ import { isProvenantError } from '../errors.ts';
 import { parseCommandArgs } from './args.ts';
 import type { CommandContext, CommandModule, CommandSpec } from './command.ts';
 import { COMMANDS } from './commands/table.ts';
-import { exitCodeFor } from './exit.ts';
+import { errorExitCode } from './exit.ts';
 import type { CliIo } from './io.ts';
 
 // Node keeps the compiled code of the modules loaded after this (each command's) in a folder of
@@ -62,18 +62,18 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       io.stdout.write(commandHelp(command.spec));
       return 0;
     }
-    await command.run(parseCommandArgs(rest, command.spec.flags, io.env), io, context(name));
-    return 0;
+    const status = await command.run(parseCommandArgs(rest, command.spec.flags, io.env), io, context(name));
+    return typeof status === 'number' ? status : 0;
   } catch (err) {
     if (isProvenantError(err)) {
       // A cancelled operation says so, without the (often temporary) place it stopped at.
       const what = err.code === 'ABORTED' ? err.message : err.describe();
       io.stderr.write(`provenant ${name}: ${what}\n${err.hint ? `  hint: ${err.hint}\n` : ''}`);
       if (io.env.PROVENANT_DEBUG) io.stderr.write(`${err.stack}\n`);
-      return exitCodeFor(err.code);
+      return errorExitCode(err.code, command?.spec);
     }
     io.stderr.write(`provenant ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    return 1;
+    return errorExitCode(undefined, command?.spec);
   }
 }
 

@@ -1,13 +1,26 @@
 /** The text and JSON forms of what `inspect` and `copy` print. */
-import type { Attachment } from '../attest/attachments.ts';
 import type { CopyResult } from '../image/copy.ts';
-import type { InspectResult } from '../image/inspect.ts';
+import type { InspectedAttachment, InspectResult } from '../image/inspect.ts';
 import { formatPlatform } from '../oci/platform.ts';
 
-function attachmentLine(a: Attachment): string {
+function attachmentLine(a: InspectedAttachment): string {
   const what = a.predicateTypes.length > 0 ? a.predicateTypes.join(', ') : (a.artifactType ?? a.mediaType);
   const where = a.storage === 'cosign' ? `tag ${a.tag}` : a.storage === 'buildkit' ? 'in index' : 'referrer';
-  return `${a.kind.padEnd(11)} ${a.storage.padEnd(9)} ${a.digest}  ${what}  (${where})`;
+  return `${a.kind.padEnd(11)} ${a.storage.padEnd(9)} ${a.digest}  ${what}  (${where})${signedBy(a)}`;
+}
+
+/** Whether a signature or attestation is signed, and by which key or identity it says (not verified). */
+function signedBy(a: InspectedAttachment): string {
+  if (a.signatures === undefined) return '';
+  if (a.signatures.length === 0 || a.signatures.every((s) => !s.signed)) return '  unsigned';
+  const who = a.signatures.map((s) => {
+    if (!s.signed) return 'unsigned';
+    if (s.keyId !== undefined) return `key ${s.keyId}`;
+    if (s.identity !== undefined) return `${s.identity} (${s.issuer})`;
+    // cosign 2 layers carry no key hint: the signature says only that a key made it.
+    return 'an unnamed key';
+  });
+  return `  signed by ${[...new Set(who)].join(', ')}`;
 }
 
 /** The text form of `inspect`, after `docker buildx imagetools inspect`, with attachments as a tree. */

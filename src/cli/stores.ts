@@ -75,7 +75,7 @@ export async function targetOf(opened: OpenedStore): Promise<string> {
  * Registry access from `--username` with `--password-stdin` (or PROVENANT_PASSWORD), then the
  * credential files the environment points at; `--insecure` for plain HTTP beyond localhost.
  */
-async function registryAccessFromFlags(args: ParsedArgs, io: CliIo): Promise<RegistryOpenOptions> {
+export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo): Promise<RegistryOpenOptions> {
   const username = args.values.username as string | undefined;
   let password: string | undefined;
   if (args.values['password-stdin']) {

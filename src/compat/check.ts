@@ -11,35 +11,19 @@ import { DETECTORS, type DetectorContext, type Finding, type ReferrersApiFact } 
 import { type ImageGraph, type ReadGraphOptions, readImageGraph } from './graph.ts';
 import type { DetectorName } from './params.ts';
 import { probeReferrersApi, type ReferrersProbe } from './probe.ts';
-import {
-  type Certainty,
-  type FixSpec,
-  type Profile,
-  type ReferrersApi,
-  referrersApiOf,
-  rulesFor,
-  type Severity,
-  type Target,
-  targetOf,
-} from './profile.ts';
+import { type Profile, type ReferrersApi, type Rule, referrersApiOf, rulesFor, type Target, targetOf } from './profile.ts';
 
 /** What a target would do with the image as a whole. */
 export type Verdict = 'accepted' | 'warnings' | 'refused';
 
-/** One rule the image breaks. */
-export interface Problem {
+/** One rule the image breaks: the rule's severity, why, fix, certainty, status and sources, and what was found. */
+export interface Problem extends Pick<Rule, 'severity' | 'why' | 'fix' | 'certainty' | 'status' | 'sources'> {
   /** The target's label (`id` or `id@version`). */
   readonly target: string;
   readonly rule: string;
   readonly detector: DetectorName;
-  readonly severity: Severity;
   /** The error the target gives, with `{image}`, `{digest}` and `{mediaType}` filled in; undefined when none was recorded. */
   readonly error: string | undefined;
-  readonly why: string;
-  readonly fix: FixSpec | undefined;
-  readonly certainty: Certainty;
-  readonly status: string | undefined;
-  readonly sources: readonly string[];
   /** What the detector found, each with the digest it is about. */
   readonly findings: readonly Finding[];
 }

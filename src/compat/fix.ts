@@ -31,19 +31,11 @@ import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, 
 import { short } from './detectors.ts';
 import { readImageGraph } from './graph.ts';
 import type { FixId, Params } from './params.ts';
+import { type Change, type Dropped, type Plan, type PlannedBlob, planFromGraph, type Rename } from './plan.ts';
 import { PlannedStore } from './planned-store.ts';
 import type { Profile, Target } from './profile.ts';
 import { targetOf } from './profile.ts';
-import {
-  type Change,
-  type Dropped,
-  layersToGzip,
-  type Plan,
-  type PlannedBlob,
-  planFromGraph,
-  type Rename,
-  TRANSFORMS,
-} from './transforms.ts';
+import { layersToGzip, TRANSFORMS } from './transforms.ts';
 
 /** What a signer made for one digest. */
 export interface SignedInfo {

@@ -11,8 +11,8 @@ import { collect } from '../io/verify.ts';
 import type { Stored, StoredManifest } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
-import { isUnknownPlatform } from '../oci/platform.ts';
-import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
+import { configPlatform, isUnknownPlatform } from '../oci/platform.ts';
+import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** A platform image: the root manifest, or a runnable entry of the root index. */
@@ -181,14 +181,5 @@ async function platformFromConfig(store: ContentStore, stored: StoredManifest, o
     if (isProvenantError(err, 'NOT_FOUND')) return undefined;
     throw err;
   }
-  let c: Partial<ImageConfig>;
-  try {
-    c = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ImageConfig>;
-  } catch {
-    return undefined;
-  }
-  if (typeof c.os !== 'string' || typeof c.architecture !== 'string') return undefined;
-  const p: Platform = { os: c.os, architecture: c.architecture };
-  if (typeof c.variant === 'string') p.variant = c.variant;
-  return p;
+  return configPlatform(bytes);
 }

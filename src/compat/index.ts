@@ -14,10 +14,11 @@ export {
   type Verdict,
 } from './check.ts';
 export { DETECTORS, type Detector, type DetectorContext, type Finding, type ReferrersApiFact } from './detectors.ts';
-export { renderTargetsDoc } from './docs.ts';
+export { fixLabel, renderTargetsDoc } from './docs.ts';
 export { type FixOptions, type FixReport, fixImage, type Resigner, type SignedInfo, type SigningReport } from './fix.ts';
 export { type ImageGraph, type ReadGraphOptions, readImageGraph } from './graph.ts';
 export { DETECTOR_PARAMS, type DetectorName, FIX_PARAMS, type FixId, type Params } from './params.ts';
+export { type Change, type Dropped, type Plan, type PlannedDoc, planFromGraph, type Rename } from './plan.ts';
 export { PlannedStore } from './planned-store.ts';
 export { probeReferrersApi, type ReferrersProbe, ZERO_DIGEST } from './probe.ts';
 export {
@@ -34,4 +35,4 @@ export {
   type Target,
   targetOf,
 } from './profile.ts';
-export { type Change, type Dropped, type Plan, type PlannedDoc, planFromGraph, type Rename, TRANSFORMS } from './transforms.ts';
+export { TRANSFORMS } from './transforms.ts';

@@ -15,7 +15,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { referrerDescriptor } from '../store/layout-reader.ts';
 import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 import { subjectOf } from './graph.ts';
-import { cosignTag, type Plan } from './transforms.ts';
+import { cosignTag, type Plan } from './plan.ts';
 
 /** See the module comment. */
 export class PlannedStore implements ContentStore {

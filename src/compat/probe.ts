@@ -20,17 +20,20 @@ export interface ReferrersProbe {
   readonly repository: string;
   /** `unknown` when the registry could not be asked (authentication, network). */
   readonly api: ReferrersApi;
+  /** The HTTP status the registry answered; undefined when it could not be asked. */
+  readonly status?: number | undefined;
+  /** The answer's `Content-Type`, as sent. */
+  readonly contentType?: string | undefined;
   /** What was asked and what came back, in words. */
   readonly detail: string;
 }
 
 /**
- * Probes `repository` on the client's registry for the referrers API.
- *
- * Uses {@link RegistryClient.referrers}, which answers undefined for a 404, 400 or 405 and for a
- * 200 that is not an OCI index, and an array for a 200 with an index; it does not expose the
- * status itself, so the report says which of the two it was. Errors other than those (401, a
- * network failure after retries) make the answer `unknown`, with the error's words.
+ * Probes `repository` on the client's registry for the referrers API with one request
+ * ({@link RegistryClient.probeReferrers}), and says what came back: the status, the content
+ * type, and whether the body was an OCI index. Only a 200 with an index is an API. Errors other
+ * than a 400, 404 or 405 (a 401, a 403, a network failure after retries) make the answer
+ * `unknown`, with the error's words.
  */
 export async function probeReferrersApi(
   client: RegistryClient,
@@ -40,11 +43,18 @@ export async function probeReferrersApi(
   const asked = `GET /v2/${repository}/referrers/${ZERO_DIGEST}`;
   const base = { registry: client.registry, repository };
   try {
-    const answer = await client.referrers(repository, ZERO_DIGEST, options);
-    if (answer === undefined) {
-      return { ...base, api: 'absent', detail: `${client.registry}: ${asked} did not answer 200 with an OCI index (no referrers API)` };
+    const answer = await client.probeReferrers(repository, ZERO_DIGEST, options);
+    const said = `${answer.status}${answer.contentType === undefined ? ' with no content type' : ` (${answer.contentType})`}`;
+    const found = { ...base, status: answer.status, contentType: answer.contentType };
+    if (answer.index) {
+      return {
+        ...found,
+        api: 'present',
+        detail: `${client.registry}: ${asked} answered ${said} with an OCI index (referrers API present)`,
+      };
     }
-    return { ...base, api: 'present', detail: `${client.registry}: ${asked} answered 200 with an OCI index (referrers API present)` };
+    const body = answer.status === 200 ? ', not an OCI index' : '';
+    return { ...found, api: 'absent', detail: `${client.registry}: ${asked} answered ${said}${body} (no referrers API)` };
   } catch (err) {
     if (isProvenantError(err, 'ABORTED')) throw err;
     const why = err instanceof Error ? err.message : String(err);

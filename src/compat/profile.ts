@@ -217,51 +217,12 @@ export function parseProfile(text: string, path: string): Profile {
   }
 
   const rules: Rule[] = [];
-  const ruleIds = new Set<string>();
   const ruleList = r.optionalList(['rules']);
   if (ruleList.length === 0) r.fail(['rules'], 'a profile needs at least one rule');
   for (const [i] of ruleList.entries()) {
-    const at = (k: string | number): Array<string | number> => ['rules', i, k];
-    const node = r.object(
-      ['rules', i],
-      ['id', 'detect', 'with', 'severity', 'error', 'why', 'fix', 'certainty', 'status', 'versions', 'sources'],
-    );
-    const ruleId = r.string(at('id'));
-    if (!ID_RE.test(ruleId)) r.fail(at('id'), 'must be lower-case letters, digits and dashes');
-    if (ruleIds.has(ruleId)) r.fail(at('id'), `rule ${ruleId} is defined twice`);
-    ruleIds.add(ruleId);
-    const detect = r.string(at('detect'));
-    if (!isDetectorName(detect)) r.fail(at('detect'), `unknown detector "${detect}" (known: ${Object.keys(DETECTOR_PARAMS).join(', ')})`);
-    const checked = checkParams(DETECTOR_PARAMS[detect as DetectorName], node.with);
-    if (checked.problems.length > 0) {
-      const [key, message] = checked.problems[0]!;
-      r.fail(key === undefined ? at('with') : ['rules', i, 'with', key], message);
-    }
-    const severity = r.string(at('severity'));
-    if (!SEVERITIES.includes(severity as Severity)) r.fail(at('severity'), `must be one of ${SEVERITIES.join(', ')}`);
-    if (!Object.hasOwn(node, 'error')) r.fail(at('error'), 'is required (write `error: null` when no error text was recorded)');
-    const error = node.error === null ? undefined : r.string(at('error'));
-    if (!Object.hasOwn(node, 'fix')) r.fail(at('fix'), 'is required (write `fix: null` when no change to the image satisfies the rule)');
-    const fix = r.fix(at('fix'), node.fix);
-    const certainty = r.string(at('certainty'));
-    if (!CERTAINTIES.includes(certainty as Certainty)) r.fail(at('certainty'), `must be one of ${CERTAINTIES.join(', ')}`);
-    const sources = r.urls(at('sources'));
-    if (sources.length === 0 && certainty !== 'unverified') {
-      r.fail(at('sources'), 'a rule needs a public source unless its certainty is `unverified`');
-    }
-    rules.push({
-      id: ruleId,
-      detect: detect as DetectorName,
-      with: checked.params,
-      severity: severity as Severity,
-      error,
-      why: r.string(at('why')),
-      fix,
-      certainty: certainty as Certainty,
-      status: r.optionalString(at('status')),
-      versions: range(at('versions')),
-      sources,
-    });
+    const rule = parseRule(r, i, range);
+    if (rules.some((x) => x.id === rule.id)) r.fail(['rules', i, 'id'], `rule ${rule.id} is defined twice`);
+    rules.push(rule);
   }
 
   const history = r.optionalList(['history']).map((_, i) => {
@@ -282,6 +243,49 @@ export function parseProfile(text: string, path: string): Profile {
     history,
     notes,
     file: path,
+  };
+}
+
+/** One rule of a profile: `rules[i]`, checked field by field. */
+function parseRule(r: Reader, i: number, range: (path: Array<string | number>) => VersionRange | undefined): Rule {
+  const at = (k: string | number): Array<string | number> => ['rules', i, k];
+  const node = r.object(
+    ['rules', i],
+    ['id', 'detect', 'with', 'severity', 'error', 'why', 'fix', 'certainty', 'status', 'versions', 'sources'],
+  );
+  const ruleId = r.string(at('id'));
+  if (!ID_RE.test(ruleId)) r.fail(at('id'), 'must be lower-case letters, digits and dashes');
+  const detect = r.string(at('detect'));
+  if (!isDetectorName(detect)) r.fail(at('detect'), `unknown detector "${detect}" (known: ${Object.keys(DETECTOR_PARAMS).join(', ')})`);
+  const checked = checkParams(DETECTOR_PARAMS[detect as DetectorName], node.with);
+  if (checked.problems.length > 0) {
+    const [key, message] = checked.problems[0]!;
+    r.fail(key === undefined ? at('with') : ['rules', i, 'with', key], message);
+  }
+  const severity = r.string(at('severity'));
+  if (!SEVERITIES.includes(severity as Severity)) r.fail(at('severity'), `must be one of ${SEVERITIES.join(', ')}`);
+  if (!Object.hasOwn(node, 'error')) r.fail(at('error'), 'is required (write `error: null` when no error text was recorded)');
+  const error = node.error === null ? undefined : r.string(at('error'));
+  if (!Object.hasOwn(node, 'fix')) r.fail(at('fix'), 'is required (write `fix: null` when no change to the image satisfies the rule)');
+  const fix = r.fix(at('fix'), node.fix);
+  const certainty = r.string(at('certainty'));
+  if (!CERTAINTIES.includes(certainty as Certainty)) r.fail(at('certainty'), `must be one of ${CERTAINTIES.join(', ')}`);
+  const sources = r.urls(at('sources'));
+  if (sources.length === 0 && certainty !== 'unverified') {
+    r.fail(at('sources'), 'a rule needs a public source unless its certainty is `unverified`');
+  }
+  return {
+    id: ruleId,
+    detect: detect as DetectorName,
+    with: checked.params,
+    severity: severity as Severity,
+    error,
+    why: r.string(at('why')),
+    fix,
+    certainty: certainty as Certainty,
+    status: r.optionalString(at('status')),
+    versions: range(at('versions')),
+    sources,
   };
 }
 

@@ -1,11 +1,16 @@
 /**
  * Attaching a predicate to an image that exists: one in-toto statement per platform image,
- * stored the way a target accepts (OCI referrers, or BuildKit's entries in the index).
+ * stored the way a target accepts (OCI referrers, or BuildKit's entries in the index), and with
+ * a signer signed as cosign stores it (a DSSE envelope in the `.att` image, or a Sigstore bundle
+ * referrer).
  */
 import { type AttestationMode, statement, storeAttestations } from '../attest/storage.ts';
+import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
+import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
+import type { Signer } from '../sign/signer.ts';
 import type { ContentStore } from '../store/types.ts';
 import { inspectImage } from './inspect.ts';
 
@@ -21,6 +26,17 @@ export interface AttachPredicateOptions extends OperationOptions {
   mode?: AttestationMode | undefined;
   /** The tags that follow the new index of `buildkit` storage; default the target when it is a tag. */
   tags?: readonly string[] | undefined;
+  /**
+   * Sign the statements: `cosign` puts each, as a DSSE envelope, into the image's `.att` tag (as
+   * cosign 2 does), `referrers` stores each as a Sigstore bundle referrer (as cosign 3 does) and
+   * not also unsigned. `buildkit` has no signed form: the statements stay unsigned in the index,
+   * as BuildKit stores them, and the new index is signed, which covers them.
+   */
+  signer?: Signer | undefined;
+  /** `critical.identity.docker-reference` for the index signature of signed `buildkit` storage. */
+  dockerReference?: string | undefined;
+  /** The bundle referrers' creation time (default now). */
+  created?: Date | undefined;
 }
 
 /** What {@link attachPredicate} did. */
@@ -31,6 +47,8 @@ export interface AttachResult {
   images: Digest[];
   /** The image's digest afterwards: the same for referrers, a new index for buildkit. */
   digest: Digest;
+  /** What signing wrote, with a signer. */
+  signed?: SignedEntry[];
 }
 
 /**
@@ -38,7 +56,7 @@ export interface AttachResult {
  * statement per image, naming it by `name` and digest. BuildKit storage rewrites the index, and
  * the new index takes over `tags` (written last, so a failure leaves the old tag in place).
  *
- * @throws ProvenantError as {@link storeAttestations} does (`USAGE` for `cosign`, which needs a signer)
+ * @throws ProvenantError as {@link storeAttestations} does; `USAGE` for `cosign` without a signer
  */
 export async function attachPredicate(store: ContentStore, target: string, options: AttachPredicateOptions): Promise<AttachResult> {
   const mode = options.mode ?? 'referrers';
@@ -51,10 +69,29 @@ export async function attachPredicate(store: ContentStore, target: string, optio
     manifest,
     statements: [statement(options.predicateType, options.predicate, [{ name: options.name, digest: manifest.digest }])],
   }));
+  const result = { predicateType: options.predicateType, mode, images: images.map((i) => i.digest) };
+  const signer = options.signer;
+  if (signer !== undefined && (mode === 'cosign' || mode === 'referrers')) {
+    const signed: SignedEntry[] = [];
+    for (const a of attested) {
+      signed.push(
+        ...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage: mode, created: options.created })),
+      );
+    }
+    return { ...result, digest: root.digest, signed };
+  }
+  if (mode === 'cosign') {
+    throw new ProvenantError('USAGE', 'cosign attestation storage holds signed attestations, and no signer was given', {
+      hint: 'sign them (--key FILE, or keyless), or use --attestations referrers',
+    });
+  }
   const index = await storeAttestations(store, root, attested, mode);
   if (index.digest !== root.digest) {
     const tags = options.tags ?? (isDigest(target) ? [] : [target]);
     await store.putManifest(index, { ...call, tags });
   }
-  return { predicateType: options.predicateType, mode, images: images.map((i) => i.digest), digest: index.digest };
+  if (signer === undefined || mode === 'none') return { ...result, digest: index.digest };
+  const dockerReference = options.dockerReference ?? 'local/image';
+  const signed = await signImage(store, index.digest, { ...call, signer, dockerReference, created: options.created });
+  return { ...result, digest: index.digest, signed };
 }

@@ -5,22 +5,19 @@
  * databases when none is attached), and buildx-style `Provenance` and `SBOM` summaries.
  */
 
-import { gunzipSync } from 'node:zlib';
-import { readTar } from '../archive/tar.ts';
 import type { Attachment } from '../attest/attachments.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import type { Stored } from '../oci/content.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
-import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
-import type { Inventory } from '../pkg/inventory.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
-import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
+import { BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
+import { imageInventory } from './inventory.ts';
 
 const STATEMENT_LIMIT = 64 * 1024 * 1024;
 const SPDX = 'https://spdx.dev/Document';
@@ -33,7 +30,16 @@ export interface ReadStatement {
   statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
 }
 
-/** The in-toto statements an attachment holds. */
+/**
+ * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
+ * (BuildKit's and referrer manifests), DSSE envelope layers (cosign 2's `.att` images) and
+ * Sigstore bundles whose DSSE envelope carries a statement (cosign 3's referrers: its image
+ * signatures are statements too, of type `https://sigstore.dev/cosign/sign/v1`). A bundle
+ * holding a message signature holds no statement.
+ *
+ * @throws SyntaxError when a statement or a bundle is not JSON, Error when a bundle's JSON is not
+ *   a Sigstore bundle, what reading a blob throws
+ */
 export async function readStatements(
   store: ContentStore,
   attachment: Attachment,
@@ -45,11 +51,24 @@ export async function readStatements(
   for (const layer of stored.manifest.layers) {
     const isInToto = layer.mediaType === 'application/vnd.in-toto+json';
     const isDsse = layer.mediaType === 'application/vnd.dsse.envelope.v1+json';
-    if (!isInToto && !isDsse) continue;
+    const isBundle = isBundleMediaType(layer.mediaType);
+    if (!isInToto && !isDsse && !isBundle) continue;
     const bytes = await blob(store, layer, options);
-    let value = JSON.parse(decodeUtf8(bytes)) as { payload?: string; predicateType?: string };
-    if (isDsse && typeof value.payload === 'string') value = JSON.parse(Buffer.from(value.payload, 'base64').toString('utf8'));
-    const predicateType = layer.annotations?.['in-toto.io/predicate-type'] ?? layer.annotations?.predicateType ?? value.predicateType ?? '';
+    let value: { payload?: string; predicateType?: string };
+    if (isBundle) {
+      const content = parseBundle(bytes).content;
+      if (content.$case !== 'dsseEnvelope') continue;
+      value = JSON.parse(decodeUtf8(content.dsseEnvelope.payload));
+    } else {
+      value = JSON.parse(decodeUtf8(bytes));
+      if (isDsse && typeof value.payload === 'string') value = JSON.parse(Buffer.from(value.payload, 'base64').toString('utf8'));
+    }
+    const predicateType =
+      layer.annotations?.['in-toto.io/predicate-type'] ??
+      layer.annotations?.predicateType ??
+      value.predicateType ??
+      stored.manifest.annotations?.[BundleAnnotation.PredicateType] ??
+      '';
     out.push({ predicateType, statement: value as ReadStatement['statement'] });
   }
   return out;
@@ -87,7 +106,12 @@ export async function imageSbom(
       if (s.predicateType === wanted) return { generated: false, platform: platformName(image.platform), document: s.statement.predicate };
     }
   }
-  const inventory = await inventoryFromImage(store, image.digest, name, options);
+  const inventory = await imageInventory(store, image.digest, name, options);
+  if (inventory === undefined) {
+    throw new ProvenantError('NOT_FOUND', `${name} has no SBOM attached and no apk or dpkg package database to make one from`, {
+      where: image.digest,
+    });
+  }
   const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
   const document =
     options.format === 'cyclonedx'
@@ -147,52 +171,6 @@ function platformName(p: Platform | undefined): string {
   return p === undefined ? 'unknown' : formatPlatform(p);
 }
 
-/** Reads the package databases out of an image's layers (later layers win) into an inventory. */
-async function inventoryFromImage(store: ContentStore, digest: string, name: string, options: OperationOptions): Promise<Inventory> {
-  const stored: Stored = await store.getManifest(digest, options);
-  if (stored.kind !== 'manifest') throw new ProvenantError('INVALID_MANIFEST', `${digest} is not an image manifest`);
-  const files = new Map<string, Uint8Array>();
-  const wanted = (p: string): boolean =>
-    /^(usr\/)?lib\/apk\/db\/installed$/.test(p) ||
-    /^(etc|usr\/lib)\/os-release$/.test(p) ||
-    p === 'var/lib/dpkg/status' ||
-    /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(p);
-  for (const layer of stored.manifest.layers) {
-    let bytes = await blob(store, layer, options, 4 * 1024 * 1024 * 1024);
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
-    for await (const e of readTar([bytes], { where: `${name}@${layer.digest}` })) {
-      const path = e.header.name.replace(/^\.?\/+/, '').replace(/\/$/, '');
-      const base = path.slice(path.lastIndexOf('/') + 1);
-      if (base.startsWith('.wh.')) {
-        files.delete(`${path.slice(0, path.lastIndexOf('/') + 1)}${base.slice(4)}`);
-        continue;
-      }
-      if (!wanted(path) || e.header.type !== 'file') continue;
-      const parts: Uint8Array[] = [];
-      for await (const c of e.body) parts.push(c);
-      files.set(path, Buffer.concat(parts));
-    }
-  }
-  const config = JSON.parse(decodeUtf8(await blob(store, stored.manifest.config, options))) as Partial<ImageConfig>;
-  const text = (p: string): string | undefined => (files.has(p) ? decodeUtf8(files.get(p)!) : undefined);
-  const osRelease = text('etc/os-release') ?? text('usr/lib/os-release') ?? '';
-  const image = { name, digest, architecture: config.architecture ?? 'unknown', variant: config.variant, os: config.os ?? 'linux' };
-  const apkDb = text('usr/lib/apk/db/installed') ?? text('lib/apk/db/installed');
-  if (apkDb !== undefined) return inventoryFromApkDatabase(apkDb, osRelease, image);
-  const statusD = [...files.keys()].filter((p) => p.startsWith('var/lib/dpkg/status.d/')).sort();
-  if (statusD.length > 0)
-    return inventoryFromDpkgStatus(
-      statusD.map((p) => text(p) ?? ''),
-      osRelease,
-      image,
-    );
-  const status = text('var/lib/dpkg/status');
-  if (status !== undefined) return inventoryFromDpkgStatus(status, osRelease, image);
-  throw new ProvenantError('NOT_FOUND', `${name} has no SBOM attached and no apk or dpkg package database to make one from`, {
-    where: digest,
-  });
-}
-
-async function blob(store: ContentStore, d: Descriptor, options: OperationOptions, limit = STATEMENT_LIMIT): Promise<Uint8Array> {
-  return collect(await store.readBlob(d, options), limit, `${store.location}@${d.digest}`);
+async function blob(store: ContentStore, d: Descriptor, options: OperationOptions): Promise<Uint8Array> {
+  return collect(await store.readBlob(d, options), STATEMENT_LIMIT, `${store.location}@${d.digest}`);
 }

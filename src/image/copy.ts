@@ -7,6 +7,7 @@ import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
+import { findSignatures } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** Options of {@link copyImage}. */
@@ -41,6 +42,13 @@ export interface CopyResult {
   manifests: { stored: number; existed: number };
   referrers: Digest[];
   cosignTags: string[];
+  /**
+   * Set when `platforms` made the copy another manifest than the source names (one platform's
+   * image, or a new index of some): the source's digest, and how many signatures and
+   * attestations it has. They are about that digest, so they do not cover the copy and are not
+   * copied; the copy's own (a platform image signed by itself) come with `withReferrers`.
+   */
+  changedFrom?: { digest: Digest; signatures: number };
 }
 
 // cosign's tag schema: https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
@@ -64,7 +72,9 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   };
   let root = await src.getManifest(target, options);
   if (options.platforms !== undefined && options.platforms.length > 0 && root.kind === 'index') {
+    const source = root.digest;
     root = await selectPlatforms(src, root, options.platforms, options);
+    if (root.digest !== source) result.changedFrom = { digest: source, signatures: await countSignatures(src, source, options) };
   }
   const ctx: CopyContext = {
     src,
@@ -226,6 +236,16 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     await copyTree(ctx, stored, true);
     await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag] });
     ctx.result.cosignTags.push(tag);
+  }
+}
+
+/** How many signatures and attestations `digest` has in `src`; 0 when they cannot be read (the copy goes on). */
+async function countSignatures(src: ContentStore, digest: Digest, options: OperationOptions): Promise<number> {
+  try {
+    return (await findSignatures(src, digest, options)).length;
+  } catch (err) {
+    if (err instanceof ProvenantError && err.code !== 'ABORTED') return 0;
+    throw err;
   }
 }
 

@@ -3,6 +3,7 @@
  * per platform with a line per change, marked as `diff` marks them (`-` only in A, `+` only in
  * B, `~` in both but different, `=` the same). A pure function: the CLI prints what it returns.
  */
+import { formatBytes } from '../bytes.ts';
 import type {
   AttachmentDiff,
   FileChange,
@@ -62,7 +63,9 @@ function packages(p: PackageDiff): string[] {
     const where: string[] = [];
     if (c.files.length > 0) where.push(count(c.files.length, 'file'));
     if (c.layers.a.length > 0 || c.layers.b.length > 0) where.push(`layer ${c.layers.a.join(',') || '-'} → ${c.layers.b.join(',') || '-'}`);
-    out.push(`~ ${c.name} ${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
+    // The same version built again still names its version.
+    const version = c.fields.includes('version') ? '' : `${c.a.version} `;
+    out.push(`~ ${c.name} ${version}${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
   }
   for (const r of p.removed) out.push(`- ${r.name} ${r.version}${filesNote(r.files)}`);
   for (const r of p.added) out.push(`+ ${r.name} ${r.version}${filesNote(r.files)}`);
@@ -95,7 +98,7 @@ function origin(e: FileEntry): string {
 
 function describeEntry(e: FileEntry): string {
   const parts = [e.type, octal(e.mode), `${e.uid}:${e.gid}`];
-  if (e.type === 'file') parts.push(size(e.size), `sha256:${(e.sha256 ?? '').slice(0, 12)}`);
+  if (e.type === 'file') parts.push(formatBytes(e.size, 'short'), `sha256:${(e.sha256 ?? '').slice(0, 12)}`);
   if (e.linkname !== undefined) parts.push(`→ ${e.linkname}`);
   if (e.device !== undefined) parts.push(`device ${e.device}`);
   return parts.join(' ');
@@ -108,7 +111,7 @@ function field(name: string, e: FileEntry): string {
     case 'sha256':
       return e.sha256 === undefined ? '-' : e.sha256.slice(0, 12);
     case 'size':
-      return size(e.size);
+      return formatBytes(e.size, 'short');
     case 'mtime':
       return time(e.mtime);
     default: {
@@ -125,9 +128,10 @@ function layersTitle(l: LayerDiff): string {
 function layers(l: LayerDiff): string[] {
   if (l.onlyA.length === 0 && l.onlyB.length === 0 && l.shared.every((s) => s.indexA === s.indexB)) return [];
   const out: string[] = [];
-  for (const s of l.shared) out.push(`= ${s.indexA === s.indexB ? s.indexA : `${s.indexA} → ${s.indexB}`} ${s.digest} ${size(s.size)}`);
-  for (const r of l.onlyA) out.push(`- ${r.index} ${r.digest} ${size(r.size)}`);
-  for (const r of l.onlyB) out.push(`+ ${r.index} ${r.digest} ${size(r.size)}`);
+  for (const s of l.shared)
+    out.push(`= ${s.indexA === s.indexB ? s.indexA : `${s.indexA} → ${s.indexB}`} ${s.digest} ${formatBytes(s.size, 'short')}`);
+  for (const r of l.onlyA) out.push(`- ${r.index} ${r.digest} ${formatBytes(r.size, 'short')}`);
+  for (const r of l.onlyB) out.push(`+ ${r.index} ${r.digest} ${formatBytes(r.size, 'short')}`);
   return out;
 }
 
@@ -172,18 +176,6 @@ function short(digest: string): string {
 
 function octal(mode: number): string {
   return mode.toString(8).padStart(4, '0');
-}
-
-function size(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 function time(seconds: number): string {

@@ -2,11 +2,11 @@
  * The data `diffImages` returns: plain JSON (what `--format json` prints), which `renderDiff`
  * turns into text. Absent and empty mean the same thing everywhere: nothing differs there.
  */
-import type { TarEntryType } from '../archive/tar.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
+import type { FileRecord } from './filesystem.ts';
 
 /** One side of a comparison: an image (a tag or digest) in any store. */
 export interface DiffSide {
@@ -97,24 +97,16 @@ export interface LayerDiff {
   sharedPrefix: number;
 }
 
-/** A path in one image, as the flattened filesystem has it. */
-export interface FileEntry {
+/**
+ * A path in one image, as the flattened filesystem has it: its record (./filesystem.ts), with
+ * the path made absolute, the link target left out when there is none, and the layer's digest
+ * and the owning package added.
+ */
+export interface FileEntry extends Omit<FileRecord, 'linkname'> {
   /** Absolute: `/usr/bin/hello`; the root is `/`. */
   path: string;
-  type: TarEntryType;
-  /** Permission bits, as a number (renderers print octal). */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  /** Hex SHA-256 of a regular file's content. */
-  sha256?: string;
   linkname?: string;
-  device?: string;
-  xattrs?: Record<string, string>;
-  /** The layer the path's last entry came from. */
-  layer: number;
+  /** The digest of the layer the path's last entry came from. */
   layerDigest: Digest;
   /** The package that installed it, by that image's package database. */
   package?: string;

@@ -8,7 +8,6 @@
  * the result into text; the result itself is the JSON form.
  */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
-import { collect } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestMismatch } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform, platformMatches } from '../oci/platform.ts';
@@ -21,10 +20,9 @@ import { isPackageMetadataPath, NO_PACKAGES, packageDiff, packagesFromFilesystem
 import type { AttachmentDiff, DiffOptions, DiffSide, ImageDiff, PlatformDiff } from './diff-types.ts';
 import { applyLayer, LayerFilesystem } from './filesystem.ts';
 import { type InspectedManifest, type InspectResult, inspectImage } from './inspect.ts';
+import { readImageConfig } from './inventory.ts';
 
 export type * from './diff-types.ts';
-
-const CONFIG_LIMIT = 64 * 1024 * 1024;
 
 interface Side {
   store: ContentStore;
@@ -202,18 +200,7 @@ async function manifestOf(side: Side, m: InspectedManifest): Promise<ImageManife
 }
 
 async function configOf(side: Side, manifest: ImageManifest): Promise<Partial<ImageConfig>> {
-  const where = `${side.name}@${manifest.config.digest}`;
-  const bytes = await collect(await side.store.readBlob(manifest.config), CONFIG_LIMIT, where);
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (cause) {
-    throw new ProvenantError('INVALID_CONFIG', 'the image config is not JSON', { where, cause });
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ProvenantError('INVALID_CONFIG', 'the image config is not a JSON object', { where });
-  }
-  return value as Partial<ImageConfig>;
+  return readImageConfig(side.store, manifest.config, `${side.name}@${manifest.config.digest}`);
 }
 
 /**

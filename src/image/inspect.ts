@@ -1,5 +1,10 @@
-/** inspectImage: an image's manifests and platforms, and what is attached to each in all three attestation storages. */
-import { type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
+/**
+ * inspectImage: an image's manifests and platforms, and what is attached to each in all three
+ * attestation storages, with whether each signature and attestation is signed and by whom it
+ * says (read off the signature material; `verifyImage` is what checks it).
+ */
+import { ArtifactType, type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
+import { isProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
@@ -7,7 +12,17 @@ import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { configPlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
+import { type SignatureSummary, summarizeSignatures } from '../sign/inspect.ts';
 import type { ContentStore } from '../store/types.ts';
+
+/** An attachment, with what its signatures claim for a signature or attestation. */
+export interface InspectedAttachment extends Attachment {
+  /**
+   * For signatures and attestations: each signature it holds (a cosign tag holds one per layer),
+   * whether it is signed and by which key id or identity; [] for an unsigned one (BuildKit's).
+   */
+  signatures?: SignatureSummary[];
+}
 
 /** One image manifest of an inspected image. */
 export interface InspectedManifest {
@@ -17,7 +32,7 @@ export interface InspectedManifest {
   platform?: Platform;
   annotations?: Record<string, string>;
   /** Signatures, attestations and SBOMs attached to this manifest, from every storage. */
-  attachments: Attachment[];
+  attachments: InspectedAttachment[];
 }
 
 /** What `inspect` shows of an image. */
@@ -30,7 +45,7 @@ export interface InspectResult {
   /** The runnable images: an index's platform manifests (attestation entries are not images), or the manifest itself. */
   manifests: InspectedManifest[];
   /** Attachments of the index itself (for a single manifest they are on `manifests[0]`). */
-  attachments: Attachment[];
+  attachments: InspectedAttachment[];
   /** The exact stored bytes of the top-level manifest or index. */
   raw: Stored;
 }
@@ -73,6 +88,7 @@ export async function inspectImage(
     options.attachments === false
       ? await findAttachments(store, subjects, index, { ...options, tags: [] }).then((a) => a.filter((x) => x.storage === 'buildkit'))
       : await findAttachments(store, subjects, index, options);
+  if (options.attachments !== false) await addSigners(store, all, options);
   const rootAttachments: Attachment[] = [];
   for (const a of all) {
     const m = manifests.find((x) => x.digest === a.subject);
@@ -89,6 +105,30 @@ export async function inspectImage(
     attachments: rootAttachments,
     raw: root,
   };
+}
+
+/** Fills in each signature's and attestation's signers, read once per subject. */
+async function addSigners(store: ContentStore, attachments: InspectedAttachment[], options: OperationOptions): Promise<void> {
+  const bySubject = new Map<Digest, SignatureSummary[]>();
+  for (const a of attachments) {
+    if (a.kind !== 'signature' && a.kind !== 'attestation') continue;
+    if (a.storage === 'buildkit' || a.artifactType === ArtifactType.BuildkitAttestation) {
+      a.signatures = [];
+      continue;
+    }
+    let summaries = bySubject.get(a.subject);
+    if (summaries === undefined) {
+      summaries = await summarizeSignatures(store, a.subject, options).catch((err: unknown) => {
+        // A malformed signature image must not hide the rest of the image; inspect shows what it can.
+        if (isProvenantError(err) && err.code !== 'ABORTED') return [];
+        throw err;
+      });
+      bySubject.set(a.subject, summaries);
+    }
+    // cosign: `<tag> layer <i>`; referrers: `referrer <digest>`, or its layers for cosign's OCI 1.1 form.
+    const own = a.storage === 'cosign' ? `${a.tag} layer ` : `referrer ${a.digest}`;
+    a.signatures = summaries.filter((s) => s.storage === a.storage && s.source.startsWith(own));
+  }
 }
 
 async function platformFromConfig(

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { ProvenantError } from '../errors.ts';
+import { abortedError, ProvenantError } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
 
 /** The refs a repository advertises: full ref name (`refs/tags/v1`, `refs/tags/v1^{}`) to object id. */
@@ -108,7 +108,7 @@ export async function lsRemote(url: string, options: LsRemoteOptions = {}): Prom
   // `--` ends git's options: the URL can never be read as one.
   const args = ['ls-remote', '--tags', '--heads', '--', url];
   const { code, stdout, stderr, error, overflow } = await run(options.git ?? 'git', args, env, options.signal);
-  if (options.signal?.aborted) throw new ProvenantError('ABORTED', 'the operation was cancelled', { cause: options.signal.reason });
+  if (options.signal?.aborted) throw abortedError(options.signal, shown);
   if (error !== undefined) {
     throw new ProvenantError('IO', `cannot run git: ${error.message}`, {
       where: shown,

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { writeFileAtomic } from '../io/files.ts';
 import { Limiter } from '../io/limit.ts';
 import type { Logger, OperationOptions } from '../io/types.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
@@ -180,14 +181,9 @@ export async function writePinned(result: PinResult): Promise<string[]> {
         hint: 'run pin again',
       });
     }
-    const tmp = join(dirname(f.path), `.${basename(f.path)}.provenant-${randomBytes(6).toString('hex')}`);
-    try {
-      await writeFile(tmp, f.text, { mode, flag: 'wx' });
-      await rename(tmp, f.path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw ioError(err, f.file);
-    }
+    // A dot file beside it, so a workflow folder never shows a stray `.yml` while it is written.
+    const temporary = join(dirname(f.path), `.${basename(f.path)}.provenant-${randomBytes(6).toString('hex')}`);
+    await writeFileAtomic(f.path, f.text, { mode, temporary, where: f.file });
     written.push(f.file);
   }
   return written;

@@ -40,6 +40,11 @@ export interface InventoryPackage {
   dependsOn: string[];
   /** Installed files, when the caller wants them in the SBOM. */
   files?: InventoryFile[] | undefined;
+  /**
+   * When the package was built, in seconds since the epoch, where the source records it (apk's
+   * `t:` in an installed database read from an image); Debian's databases record none.
+   */
+  builtAt?: number | undefined;
 }
 
 /** The inventory of one platform image. */

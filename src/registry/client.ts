@@ -27,7 +27,7 @@ import {
   targetWhere,
 } from './http.ts';
 import { nextLink } from './link.ts';
-import { listReferrers, type ReferrersSupport } from './referrers.ts';
+import { listReferrers, probeReferrersEndpoint, type ReferrersEndpointAnswer, type ReferrersSupport } from './referrers.ts';
 import { backoffDelay, isNetworkError, sleep } from './retry.ts';
 import { repositoryScope } from './scope.ts';
 import { Transport, type TransportOptions } from './transport.ts';
@@ -247,6 +247,15 @@ export class RegistryClient {
     options: OperationOptions & { artifactType?: string | undefined } = {},
   ): Promise<Descriptor[] | undefined> {
     return listReferrers(this.#t, this.#referrers, repository, digest, options);
+  }
+
+  /**
+   * One request to the referrers endpoint, reported as it came back (status, content type,
+   * whether the body is an OCI index): for probes that must say what they saw. See
+   * {@link probeReferrersEndpoint}.
+   */
+  async probeReferrers(repository: string, digest: Digest, options: OperationOptions = {}): Promise<ReferrersEndpointAnswer> {
+    return probeReferrersEndpoint(this.#t, repository, digest, options);
   }
 
   /**

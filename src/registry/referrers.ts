@@ -2,6 +2,7 @@
  * Referrers (OCI distribution 1.1): the `GET /v2/<name>/referrers/<digest>` API, and the name of
  * the `sha256-<hex>` tag that registries without it use instead.
  */
+import { isProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { type Digest, digestHex } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
@@ -83,4 +84,58 @@ export async function listReferrers(
     url = nextLink(res.headers.get('link'), answer.url);
   }
   return out;
+}
+
+/** What one `GET /v2/<name>/referrers/<digest>` answered, as a probe reports it. */
+export interface ReferrersEndpointAnswer {
+  /** The HTTP status (after redirects and authentication). */
+  status: number;
+  /** The `Content-Type` header as sent, undefined when there was none. */
+  contentType: string | undefined;
+  /** The body is an OCI image index (a 200 that is not one is no referrers API). */
+  index: boolean;
+  /** How many descriptors the index listed (first page), when it is one. */
+  manifests: number | undefined;
+}
+
+/**
+ * Asks the referrers endpoint once, as sigstore-js decides whether a registry has the API
+ * (sigstore/sigstore-js#1183), and says exactly what came back: the status, the content type
+ * and whether the body is an OCI index. A 200, 400, 404 or 405 is an answer; anything else
+ * (401 after credentials, 403, a 5xx after retries) is thrown as the registry's error.
+ */
+export async function probeReferrersEndpoint(
+  t: Transport,
+  repository: string,
+  digest: Digest,
+  options: OperationOptions,
+): Promise<ReferrersEndpointAnswer> {
+  const op = t.op(options);
+  const where = targetWhere(t.registry, repository, digest);
+  const { res } = await t.send({
+    method: 'GET',
+    url: await t.url(`/v2/${repository}/referrers/${digest}`, op),
+    scopes: [repositoryScope(repository, ['pull'])],
+    repository,
+    headers: { accept: MediaType.OciIndex },
+    accept: [200, 404, 400, 405],
+    what: `probe the referrers API with ${digest}`,
+    where,
+    op,
+  });
+  const contentType = res.headers.get('content-type') ?? undefined;
+  if (res.status !== 200) {
+    await drain(res);
+    return { status: res.status, contentType, index: false, manifests: undefined };
+  }
+  // A 200 whose type is not an index may still carry one (some registries send no type):
+  // the body decides, as it does for listReferrers.
+  try {
+    const index = assertIndex(parseJsonObject(await readLimited(res, 16 * MiB, where), where, 'referrers index'), where);
+    const typed = contentType === undefined || isIndexType(baseType(contentType) ?? MediaType.OciIndex);
+    return { status: 200, contentType, index: typed, manifests: typed ? index.manifests.length : undefined };
+  } catch (err) {
+    if (isProvenantError(err, 'ABORTED')) throw err;
+    return { status: 200, contentType, index: false, manifests: undefined };
+  }
 }

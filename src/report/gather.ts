@@ -4,17 +4,16 @@
  * platform's packages (from the attached SBOM, else from its package database, as `sbom` does),
  * its SLSA provenance and the compatibility verdicts for a few targets.
  *
- * The result is plain data (JSON-serializable, nothing but strings, numbers, booleans, arrays
- * and objects), so it can be rendered (see html.ts), printed as JSON or compared in tests.
- * Everything in it comes from the image and is untrusted: renderers must escape every string.
+ * The result is plain data (data.ts), so it can be rendered (see html.ts), printed as JSON or
+ * compared in tests. Everything in it comes from the image and is untrusted: renderers must
+ * escape every string. Statements are read into it by statements.ts.
  *
  * Reads manifests, configs, attestation and signature blobs; reads layers only for a platform
  * that has no SBOM attached (then its apk or dpkg database, through {@link imageSbom}).
  */
 import { type Attachment, isAuxiliaryEntry, isBuildkitAttestation } from '../attest/attachments.ts';
-import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import { type CheckOptions, checkImage } from '../compat/check.ts';
-import { loadProfiles, type Profile, type Severity, selectTargets, type Target } from '../compat/profile.ts';
+import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageSbom, readStatements } from '../image/attestations.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
@@ -23,9 +22,21 @@ import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
-import { type SignatureSummary, summarize } from '../sign/inspect.ts';
+import { summarize } from '../sign/inspect.ts';
 import { type FoundSignature, findSignatures } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
+import type { ReportAttachment, ReportCompat, ReportConfig, ReportData, ReportIndexEntry, ReportLayer, ReportPlatform } from './data.ts';
+import {
+  type FoundStatement,
+  isObject,
+  parseJson,
+  provenanceFrom,
+  sbomFrom,
+  spdxPackages,
+  str,
+  stringRecord,
+  strings,
+} from './statements.ts';
 
 /** The targets a report checks when none are named: the common runtimes and registries. */
 export const DEFAULT_REPORT_TARGETS: readonly string[] = ['aws-lambda', 'google-cloud-run', 'amazon-ecr', 'ghcr', 'docker-hub'];
@@ -46,212 +57,7 @@ export interface ReportOptions extends OperationOptions {
   sourceDateEpoch?: number | undefined;
 }
 
-/** An entry of the image index, runnable image or not. */
-export interface ReportIndexEntry {
-  digest: Digest;
-  mediaType: string;
-  size: number;
-  /** `os/arch[/variant]`, or undefined when the entry names none. */
-  platform: string | undefined;
-  /** `image`: a runnable image; `attestation`: a BuildKit attestation manifest; `other`: anything else. */
-  role: 'image' | 'attestation' | 'other';
-  annotations: Record<string, string>;
-}
-
-/** One layer of a platform image. */
-export interface ReportLayer {
-  digest: Digest;
-  mediaType: string;
-  /** Bytes as stored (compressed). */
-  size: number;
-  /** The uncompressed layer's digest, from the config's `rootfs.diff_ids`. */
-  diffId: string | undefined;
-  annotations: Record<string, string>;
-}
-
-/** One step of the config's `history`. */
-export interface ReportHistory {
-  created: string | undefined;
-  createdBy: string | undefined;
-  comment: string | undefined;
-  emptyLayer: boolean;
-}
-
-/** What a platform image's config says, the fields a person reads. */
-export interface ReportConfig {
-  digest: Digest;
-  mediaType: string;
-  size: number;
-  os: string | undefined;
-  architecture: string | undefined;
-  variant: string | undefined;
-  created: string | undefined;
-  author: string | undefined;
-  user: string | undefined;
-  entrypoint: string[] | undefined;
-  cmd: string[] | undefined;
-  workingDir: string | undefined;
-  env: string[];
-  exposedPorts: string[];
-  volumes: string[];
-  labels: Record<string, string>;
-  stopSignal: string | undefined;
-  history: ReportHistory[];
-  /** Why the config could not be read as an image config, when it could not. */
-  error: string | undefined;
-}
-
-/** A signature or attestation, as what it claims about who signed it (unverified). */
-export type ReportSigner = SignatureSummary;
-
-/** Something attached to a manifest or index, in whichever storage. */
-export interface ReportAttachment {
-  storage: Attachment['storage'];
-  kind: Attachment['kind'];
-  /** The manifest or index it is about. */
-  subject: Digest;
-  /** Its own manifest. */
-  digest: Digest;
-  mediaType: string;
-  size: number;
-  artifactType: string | undefined;
-  predicateTypes: string[];
-  /** The tag it is stored under (cosign storage). */
-  tag: string | undefined;
-  /** The signatures it carries, each with the key id or identity it names; empty when unsigned. */
-  signers: ReportSigner[];
-}
-
-/** One package of an SBOM. */
-export interface ReportPackage {
-  name: string;
-  version: string;
-  /** The licence expression or text as the SBOM gives it, '' when it asserts none. */
-  license: string;
-  purl: string;
-  /** The PURL's type (`apk`, `deb`, ...), else what the document calls the component. */
-  type: string;
-}
-
-/** A platform image's packages and where they came from. */
-export interface ReportSbom {
-  /** `attached`: an SBOM attestation; `generated`: made from the image's package database; `missing`: neither. */
-  source: 'attached' | 'generated' | 'missing';
-  format: 'spdx' | 'cyclonedx' | undefined;
-  /** The attachment the SBOM was read from. */
-  attachment: Digest | undefined;
-  packages: ReportPackage[];
-  /** Why there are no packages, when `missing`. */
-  note: string | undefined;
-}
-
-/** A configuration file recorded in the provenance's external parameters. */
-export interface ReportConfigFile {
-  path: string;
-  sha256: string;
-  content: string;
-}
-
-/** A resolved dependency (SLSA v1) or material (v0.2). */
-export interface ReportMaterial {
-  uri: string;
-  name: string;
-  /** `alg:hex`, the first digest given. */
-  digest: string;
-  /** `annotations.kind` (`apk`, `deb`, `apk-index`, `apk-key`, ...), '' when not given. */
-  kind: string;
-  version: string;
-}
-
-/** The SLSA provenance of a platform image. */
-export interface ReportProvenance {
-  predicateType: string;
-  /** The attachment it was read from, and whether that attachment is signed. */
-  attachment: Digest;
-  signed: boolean;
-  builderId: string;
-  buildType: string;
-  /** `externalParameters` (v1) or `invocation.parameters` (v0.2), without the configuration files' text. */
-  parameters: unknown;
-  configFiles: ReportConfigFile[];
-  materials: ReportMaterial[];
-}
-
-/** One runnable image of the index (or the image itself). */
-export interface ReportPlatform {
-  platform: string;
-  digest: Digest;
-  mediaType: string;
-  size: number;
-  annotations: Record<string, string>;
-  config: ReportConfig | undefined;
-  layers: ReportLayer[];
-  /** Manifest, config and layers, as stored. */
-  totalSize: number;
-  attachments: ReportAttachment[];
-  sbom: ReportSbom;
-  provenance: ReportProvenance | undefined;
-}
-
-/** One problem a target has with the image. */
-export interface ReportProblem {
-  rule: string;
-  severity: Severity;
-  error: string | undefined;
-  why: string;
-  fix: string | undefined;
-  certainty: string;
-  sources: string[];
-}
-
-/** The verdict of one target. */
-export interface ReportTarget {
-  target: string;
-  name: string;
-  kind: 'registry' | 'runtime';
-  verdict: 'accepted' | 'warnings' | 'refused';
-  problems: ReportProblem[];
-}
-
-/** The compatibility check's result. */
-export interface ReportCompat {
-  verdict: 'accepted' | 'warnings' | 'refused';
-  targets: ReportTarget[];
-  notes: string[];
-}
-
-/** Everything a report shows. */
-export interface ReportData {
-  reference: string;
-  location: string;
-  digest: Digest;
-  mediaType: string;
-  size: number;
-  kind: 'index' | 'manifest';
-  annotations: Record<string, string>;
-  /** Every entry of the index; undefined for a single manifest. */
-  index: ReportIndexEntry[] | undefined;
-  platforms: ReportPlatform[];
-  /** What is attached to the index itself (a single manifest's are on its platform). */
-  attachments: ReportAttachment[];
-  /** Undefined when no targets were asked for. */
-  compat: ReportCompat | undefined;
-  toolVersion: string;
-  /** What could not be read, in words. */
-  notes: string[];
-}
-
 const CONFIG_LIMIT = 8 * 1024 * 1024;
-const SPDX = 'https://spdx.dev/Document';
-const CYCLONEDX = 'https://cyclonedx.org/bom';
-
-/** An in-toto statement read from an attachment, with where it came from. */
-interface FoundStatement {
-  predicateType: string;
-  predicate: unknown;
-  attachment: Digest;
-  signed: boolean;
-}
 
 /**
  * Gathers the report of the image `target` (a tag or digest) in `store`.
@@ -542,186 +348,6 @@ async function readConfig(
   };
 }
 
-/**
- * The statement of one of `types` (in order of preference) to show: a signed one before an
- * unsigned one, since a signature is what lets a reader trust it; else the first found.
- */
-function pick(statements: readonly FoundStatement[], ...types: string[]): FoundStatement | undefined {
-  for (const signed of [true, false]) {
-    for (const t of types) {
-      const s = statements.find((x) => x.predicateType === t && x.signed === signed);
-      if (s !== undefined) return s;
-    }
-  }
-  return undefined;
-}
-
-/** The packages of the SPDX statement, else of the CycloneDX one (signed ones first, see {@link pick}). */
-function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | undefined {
-  const spdx = pick(statements, SPDX);
-  if (spdx !== undefined) {
-    return { source: 'attached', format: 'spdx', attachment: spdx.attachment, packages: spdxPackages(spdx.predicate), note: undefined };
-  }
-  const cdx = pick(statements, CYCLONEDX);
-  if (cdx !== undefined) {
-    return {
-      source: 'attached',
-      format: 'cyclonedx',
-      attachment: cdx.attachment,
-      packages: cyclonedxPackages(cdx.predicate),
-      note: undefined,
-    };
-  }
-  return undefined;
-}
-
-/**
- * The packages of an SPDX 2.3 document, without the ones the document describes (the image
- * itself). A `LicenseRef-` is shown as the licence text it stands for.
- */
-export function spdxPackages(doc: unknown): ReportPackage[] {
-  if (!isObject(doc)) return [];
-  const described = new Set(strings(doc.documentDescribes) ?? []);
-  const extracted = new Map<string, string>();
-  for (const x of Array.isArray(doc.hasExtractedLicensingInfos) ? doc.hasExtractedLicensingInfos : []) {
-    if (!isObject(x)) continue;
-    const id = str(x.licenseId);
-    const text = str(x.name) ?? str(x.extractedText);
-    if (id !== undefined && text !== undefined) extracted.set(id, text);
-  }
-  const license = (v: unknown): string => {
-    const s = str(v);
-    if (s === undefined || s === 'NOASSERTION' || s === 'NONE') return '';
-    return extracted.get(s) ?? s;
-  };
-  const out: ReportPackage[] = [];
-  for (const p of Array.isArray(doc.packages) ? doc.packages : []) {
-    if (!isObject(p) || described.has(str(p.SPDXID) ?? '')) continue;
-    const refs = (Array.isArray(p.externalRefs) ? p.externalRefs : []).filter(isObject);
-    const purl = str(refs.find((r) => r.referenceType === 'purl')?.referenceLocator) ?? '';
-    out.push({
-      name: str(p.name) ?? '',
-      version: str(p.versionInfo) ?? '',
-      license: license(p.licenseDeclared) || license(p.licenseConcluded),
-      purl,
-      type: purlType(purl) ?? str(p.primaryPackagePurpose)?.toLowerCase().replaceAll('_', '-') ?? '',
-    });
-  }
-  return out;
-}
-
-/** The components of a CycloneDX document. */
-export function cyclonedxPackages(doc: unknown): ReportPackage[] {
-  if (!isObject(doc)) return [];
-  const out: ReportPackage[] = [];
-  for (const c of Array.isArray(doc.components) ? doc.components : []) {
-    if (!isObject(c)) continue;
-    const licenses = (Array.isArray(c.licenses) ? c.licenses : [])
-      .filter(isObject)
-      .map((l) => str(l.expression) ?? (isObject(l.license) ? (str(l.license.id) ?? str(l.license.name)) : undefined))
-      .filter((l): l is string => l !== undefined);
-    const purl = str(c.purl) ?? '';
-    out.push({
-      name: str(c.name) ?? '',
-      version: str(c.version) ?? '',
-      license: licenses.join(', '),
-      purl,
-      type: purlType(purl) ?? str(c.type) ?? '',
-    });
-  }
-  return out;
-}
-
-/** The provenance summary of the SLSA v1 statement, else of the v0.2 one (signed ones first, see {@link pick}). */
-function provenanceFrom(statements: readonly FoundStatement[]): ReportProvenance | undefined {
-  const s = pick(statements, SLSA_V1, SLSA_V02);
-  if (s === undefined || !isObject(s.predicate)) return undefined;
-  const p = s.predicate;
-  const base = { predicateType: s.predicateType, attachment: s.attachment, signed: s.signed };
-  if (s.predicateType === SLSA_V1) {
-    const def = isObject(p.buildDefinition) ? p.buildDefinition : {};
-    const run = isObject(p.runDetails) ? p.runDetails : {};
-    const builder = isObject(run.builder) ? run.builder : {};
-    const { parameters, configFiles } = splitConfigFiles(def.externalParameters);
-    return {
-      ...base,
-      builderId: str(builder.id) ?? '',
-      buildType: str(def.buildType) ?? '',
-      parameters,
-      configFiles,
-      materials: materials(def.resolvedDependencies),
-    };
-  }
-  const builder = isObject(p.builder) ? p.builder : {};
-  const invocation = isObject(p.invocation) ? p.invocation : {};
-  const { parameters, configFiles } = splitConfigFiles(invocation.parameters);
-  return {
-    ...base,
-    builderId: str(builder.id) ?? '',
-    buildType: str(p.buildType) ?? '',
-    parameters,
-    configFiles,
-    materials: materials(p.materials),
-  };
-}
-
-/** Provenant's `config.files[]` (docs/provenance.md) taken out of the parameters, to be shown as files. */
-function splitConfigFiles(params: unknown): { parameters: unknown; configFiles: ReportConfigFile[] } {
-  if (!isObject(params) || !isObject(params.config) || !Array.isArray(params.config.files))
-    return { parameters: params ?? {}, configFiles: [] };
-  const configFiles = params.config.files.filter(isObject).map((f) => ({
-    path: str(f.path) ?? '',
-    sha256: isObject(f.digest) ? (str(f.digest.sha256) ?? '') : '',
-    content: str(f.content) ?? '',
-  }));
-  const { files: _files, ...config } = params.config;
-  return { parameters: { ...params, config }, configFiles };
-}
-
-function materials(list: unknown): ReportMaterial[] {
-  return (Array.isArray(list) ? list : []).filter(isObject).map((m) => {
-    const digest = isObject(m.digest) ? Object.entries(m.digest).find(([, v]) => typeof v === 'string') : undefined;
-    const annotations = isObject(m.annotations) ? m.annotations : {};
-    return {
-      uri: str(m.uri) ?? '',
-      name: str(m.name) ?? '',
-      digest: digest === undefined ? '' : `${digest[0]}:${digest[1] as string}`,
-      kind: str(annotations.kind) ?? '',
-      version: str(annotations.version) ?? '',
-    };
-  });
-}
-
-function purlType(purl: string): string | undefined {
-  return /^pkg:([a-zA-Z][a-zA-Z0-9.+-]*)\//.exec(purl)?.[1]?.toLowerCase();
-}
-
 function platformName(p: Platform | undefined): string {
   return p === undefined ? 'unknown' : formatPlatform(p);
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
-function strings(v: unknown): string[] | undefined {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
-}
-
-function stringRecord(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (isObject(v)) for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-  return out;
 }

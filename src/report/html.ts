@@ -9,6 +9,8 @@
  * the package filters, expand/collapse-all, and opens everything for printing.
  */
 import { createHash } from 'node:crypto';
+import { predicateName } from '../attest/attachments.ts';
+import { formatBytes } from '../bytes.ts';
 import type {
   ReportAttachment,
   ReportCompat,
@@ -19,7 +21,7 @@ import type {
   ReportPlatform,
   ReportProvenance,
   ReportSigner,
-} from './gather.ts';
+} from './data.ts';
 import { type Html, html, type Interpolation, raw } from './template.ts';
 
 const CSS = `
@@ -336,22 +338,14 @@ function attachmentsTable(list: readonly ReportAttachment[], caption: string): H
           ? a.storage === 'cosign' && a.kind === 'signature'
             ? 'simple-signing payloads (cosign 2)'
             : html`<code>${a.artifactType ?? a.mediaType}</code>`
-          : html`<ul class="plain">${a.predicateTypes.map((t) => html`<li>${predicateName(t)}</li>`)}</ul>`
+          : html`<ul class="plain">${a.predicateTypes.map((t) => html`<li>${predicateLabel(t)}</li>`)}</ul>`
       }</td><td><code>${a.digest}</code>${a.size === 0 ? '' : html`<br><span class="muted">${bytes(a.size)}</span>`}</td><td>${signersCell(a.signers)}</td></tr>`,
   )}</tbody></table>`;
 }
 
-/** What people call the predicate types they meet; others are shown as they are. */
-const PREDICATES: Record<string, string> = {
-  'https://spdx.dev/Document': 'SPDX SBOM',
-  'https://cyclonedx.org/bom': 'CycloneDX SBOM',
-  'https://slsa.dev/provenance/v1': 'SLSA provenance v1',
-  'https://slsa.dev/provenance/v0.2': 'SLSA provenance v0.2',
-  'https://sigstore.dev/cosign/sign/v1': 'cosign signature',
-};
-
-function predicateName(type: string): Html {
-  const name = Object.hasOwn(PREDICATES, type) ? PREDICATES[type] : undefined;
+/** A predicate type by its common name; others are shown as they are. */
+function predicateLabel(type: string): Html {
+  const name = predicateName(type);
   return name === undefined ? html`<code>${type}</code>` : html`${name}`;
 }
 
@@ -441,13 +435,5 @@ function link(text: string): Html {
 
 /** Bytes for a person (KiB, MiB, GiB), exact below 1 KiB. */
 export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+  return formatBytes(n, 'short');
 }

@@ -15,15 +15,13 @@
  * stored unsigned, stops the run with `SIGNATURE`: its claims are not to be acted on.
  */
 import type { KeyObject } from 'node:crypto';
-import type { AttachmentStorage } from '../attest/attachments.ts';
+import type { Attachment, AttachmentStorage } from '../attest/attachments.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { readStatements } from '../image/attestations.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
-import { parseStatement, statementNames } from '../sign/payload.ts';
-import { findSignatures } from '../sign/storage.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
 import { type CheckedSignature, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -155,11 +153,13 @@ export async function findProvenance(
   return out;
 }
 
-function policyOf(trust: ReproduceTrust): VerificationPolicy {
+/** The verification policy a trust asks for. */
+export function policyOf(trust: ReproduceTrust): VerificationPolicy {
   return 'key' in trust ? { key: trust.key } : { certificateIdentity: trust.identity, certificateOidcIssuer: trust.issuer };
 }
 
-function signerOf(c: CheckedSignature): string {
+/** Who signed a verified signature, for the report. */
+export function signerOf(c: CheckedSignature): string {
   if (c.signer?.keyId !== undefined) return `key ${c.signer.keyId}`;
   return `${c.signer?.identity ?? 'an unknown identity'} (${c.signer?.issuer ?? 'an unknown issuer'})`;
 }
@@ -188,6 +188,16 @@ async function indexSignature(
   };
 }
 
+/**
+ * True for a statement with an empty subject in a BuildKit attestation manifest: BuildKit's OCI
+ * exporter writes `subject: []` when the image has no name, and the index entry's
+ * `vnd.docker.reference.digest` (covered by the index digest) is then what says which platform
+ * image it is about.
+ */
+function boundByIndex(a: Attachment, subject: unknown): boolean {
+  return a.storage === 'buildkit' && Array.isArray(subject) && subject.length === 0;
+}
+
 /** True when an in-toto `subject` list (as JSON) names `digest`. */
 function subjectNames(subject: unknown, digest: Digest): boolean {
   if (!Array.isArray(subject)) return false;
@@ -199,10 +209,10 @@ function subjectNames(subject: unknown, digest: Digest): boolean {
 }
 
 /**
- * Every SLSA statement about `m`, unverified: in-toto layers of BuildKit and referrer manifests,
- * DSSE layers of cosign's `.att` image, and the envelopes of cosign 3 bundle referrers. A
- * statement that does not name this manifest in its subject is left out: it is about another
- * image.
+ * Every SLSA statement about `m`, unverified, as {@link readStatements} reads them: in-toto
+ * layers of BuildKit and referrer manifests, DSSE layers of cosign's `.att` image, and the
+ * envelopes of cosign 3 bundle referrers. A statement that does not name this manifest in its
+ * subject is left out: it is about another image.
  */
 async function unsignedProvenance(store: ContentStore, m: InspectedManifest, options: FindProvenanceOptions): Promise<FoundProvenance[]> {
   const logger = options.logger ?? silentLogger;
@@ -213,40 +223,21 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
     try {
       statements = await readStatements(store, a, { signal: options.signal });
     } catch (err) {
-      if (err instanceof SyntaxError) {
-        logger.warn(`${platformLabel(m)}: skipped ${a.storage} attachment ${a.digest}: a statement in it is not JSON`);
-        continue;
-      }
-      throw err;
+      // A statement that is not JSON, or a bundle that is not one, is that attachment's problem.
+      if (err instanceof ProvenantError) throw err;
+      logger.warn(`${platformLabel(m)}: skipped ${a.storage} attachment ${a.digest}: ${(err as Error).message}`);
+      continue;
     }
     for (const s of statements) {
-      if (!SLSA.test(s.predicateType) || !subjectNames(s.statement.subject, m.digest)) continue;
+      if (!SLSA.test(s.predicateType) || !(subjectNames(s.statement.subject, m.digest) || boundByIndex(a, s.statement.subject))) continue;
       out.push({
         statement: { predicateType: s.predicateType, predicate: s.statement.predicate },
         predicateType: s.predicateType,
         storage: a.storage,
-        source: `${a.storage} ${a.tag ?? a.digest}`,
+        source: a.tag ?? a.digest,
         verified: false,
       });
     }
-  }
-  // A cosign 3 bundle keeps its statement inside a DSSE envelope, which readStatements leaves shut.
-  for (const f of await findSignatures(store, m.digest, { signal: options.signal })) {
-    if (f.format !== 'bundle' || f.bundle?.content.$case !== 'dsseEnvelope') continue;
-    let statement: ReturnType<typeof parseStatement>;
-    try {
-      statement = parseStatement(f.bundle.content.dsseEnvelope.payload, f.source);
-    } catch {
-      continue;
-    }
-    if (!SLSA.test(statement.predicateType) || !statementNames(statement, m.digest)) continue;
-    out.push({
-      statement: { predicateType: statement.predicateType, predicate: statement.predicate },
-      predicateType: statement.predicateType,
-      storage: 'referrers',
-      source: f.source,
-      verified: false,
-    });
   }
   return out;
 }

@@ -1,6 +1,7 @@
 /**
- * Reading a provenance statement as a rebuild recipe: what Provenant's build type
- * (`https://provenant.dev/build/apk/v1`, docs/provenance.md) records is enough to build the image
+ * Reading a provenance statement as a rebuild recipe: what Provenant's build types
+ * (`https://provenant.dev/build/apk/v1` and `…/deb/v1`, docs/provenance.md; Debian builds wrote
+ * the apk one before theirs existed, so it is read for both) record is enough to build the image
  * again: the configuration files with their text, the architectures, SOURCE_DATE_EPOCH, every
  * package file with its lock fields and digest, and the apk keys with their PEM text. Anything
  * else (another build type, BuildKit's Dockerfile builds, our own SLSA v0.2 shape, a statement
@@ -11,27 +12,14 @@
  * must have the digest the statement gives it.
  */
 import { posix } from 'node:path';
-import { BUILD_TYPE, SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
+import { BUILD_TYPES, type ProvenancePackageInput, SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import { lookupArch } from '../builder/arch.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import type { Ecosystem, LockedRange } from '../pkg/source.ts';
 
 /** One package file a build installed, as its provenance names it: a lock entry and the file's SHA-256. */
-export interface ProvenancePackage {
+export interface ProvenancePackage extends Omit<ProvenancePackageInput, 'kind'> {
   kind: Ecosystem;
-  name: string;
-  version: string;
-  /** The architecture as the ecosystem names it (`x86_64`, `amd64`). */
-  architecture: string;
-  /** Where the build fetched it: a URL, or a path relative to the configuration's folder. */
-  url: string;
-  /** apk: the `Q1` identity; Debian: `sha256:<hex>` of the file. */
-  checksum: string;
-  /** Lowercase hex SHA-256 of the whole file. */
-  sha256: string;
-  signature?: LockedRange | undefined;
-  control?: LockedRange | undefined;
-  data?: LockedRange | undefined;
 }
 
 /** Everything a rebuild takes from one platform's provenance. */
@@ -50,6 +38,10 @@ export interface ReplayPlan {
   archs: string[];
   /** SOURCE_DATE_EPOCH of the build; undefined when it had none. */
   sourceDateEpoch: number | undefined;
+  /** `apko` when the build was apko-compatible (`build --compat apko`). */
+  compat?: 'apko' | undefined;
+  /** Whether the build read a lock the user gave (apko compatibility orders packages by it then). */
+  fromLock?: boolean | undefined;
   ecosystem: Ecosystem;
   packages: ProvenancePackage[];
   /** The trusted apk keys by file name, with their PEM text. */
@@ -81,6 +73,11 @@ const BUILDKIT_BUILD_TYPES = new Set([
   'https://github.com/moby/buildkit/blob/master/docs/attestations/slsa-definitions.md',
   'https://mobyproject.org/buildkit@v1',
 ]);
+
+/** The build types replayed, and what a refusal names as missing. */
+const OURS: ReadonlySet<string> = new Set(Object.values(BUILD_TYPES));
+const isOurs = (t: string | undefined): t is string => t !== undefined && OURS.has(t);
+const OUR_BUILD_TYPES = `buildType ${BUILD_TYPES.apk} or ${BUILD_TYPES.deb}`;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -120,7 +117,7 @@ export function readProvenance(statement: unknown): ProvenanceReading {
       `predicateType ${SLSA_V1}`,
     ]);
   }
-  if (buildType !== BUILD_TYPE) return refuse(foreignBuild(buildType, def.externalParameters), [`buildType ${BUILD_TYPE}`]);
+  if (!isOurs(buildType)) return refuse(foreignBuild(buildType, def.externalParameters), [OUR_BUILD_TYPES]);
 
   const missing: string[] = [];
   const external = isObj(def.externalParameters) ? def.externalParameters : {};
@@ -133,6 +130,8 @@ export function readProvenance(statement: unknown): ProvenanceReading {
     if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) sourceDateEpoch = n;
     else missing.push('externalParameters.sourceDateEpoch as a whole number of seconds, 0 or more');
   }
+  if (external.compat !== undefined && external.compat !== 'apko')
+    missing.push('externalParameters.compat this version builds (apko, or none)');
   const deps = Array.isArray(def.resolvedDependencies) ? def.resolvedDependencies : undefined;
   if (deps === undefined) missing.push('buildDefinition.resolvedDependencies');
   const packages: ProvenancePackage[] = [];
@@ -152,6 +151,7 @@ export function readProvenance(statement: unknown): ProvenanceReading {
     missing.push('resolvedDependencies: the package files (annotations.kind apk or deb), with their lock fields');
   }
   if (kinds.length > 1) missing.push('packages of one ecosystem: the statement names both apk and deb packages');
+  else if (buildType === BUILD_TYPES.deb && kinds[0] === 'apk') missing.push(`deb packages, as the buildType ${BUILD_TYPES.deb} says`);
   if (missing.length > 0 || config === undefined || archs === undefined) {
     return refuse('the provenance lacks what a rebuild needs', missing);
   }
@@ -164,6 +164,8 @@ export function readProvenance(statement: unknown): ProvenanceReading {
       config,
       archs,
       sourceDateEpoch,
+      ...(external.compat === 'apko' ? { compat: 'apko' as const } : {}),
+      ...(typeof external.fromLock === 'boolean' ? { fromLock: external.fromLock } : {}),
       ecosystem: kinds[0] as Ecosystem,
       packages,
       keys,
@@ -176,14 +178,14 @@ function readV02(predicate: Obj): ProvenanceReading {
   const buildType = str(predicate.buildType);
   const builderId = isObj(predicate.builder) ? str(predicate.builder.id) : undefined;
   const invocation = isObj(predicate.invocation) ? predicate.invocation : {};
-  if (buildType !== BUILD_TYPE) {
+  if (!isOurs(buildType)) {
     return {
       replayable: false,
       predicateType: SLSA_V02,
       buildType,
       builderId,
       reason: foreignBuild(buildType, invocation.parameters),
-      missing: [`buildType ${BUILD_TYPE}`],
+      missing: [OUR_BUILD_TYPES],
     };
   }
   return {
@@ -208,7 +210,7 @@ function foreignBuild(buildType: string | undefined, parameters: unknown): strin
     const frontend = str(isObj(p.request) ? p.request.frontend : undefined) ?? str(p.frontend);
     return `a BuildKit build (buildType ${buildType}${frontend === undefined ? '' : `, frontend ${frontend}`}): it records what a BuildKit frontend read (a Dockerfile, its context, base images), not packages Provenant can install`;
   }
-  return `buildType ${buildType} is not Provenant's; only builds of ${BUILD_TYPE} are replayed`;
+  return `buildType ${buildType} is not Provenant's; only builds of ${BUILD_TYPES.apk} and ${BUILD_TYPES.deb} are replayed`;
 }
 
 function readConfig(value: unknown, missing: string[]): ReplayPlan['config'] | undefined {

@@ -46,7 +46,16 @@ function platform(p: PlatformReproduction, width: number): string[] {
     );
   switch (p.status) {
     case 'match':
-      return [`${name}  match     ${p.digest}`, ...changedFiles(p.changedPackageFiles)];
+      return [
+        `${name}  match     ${p.digest}`,
+        ...(p.compression === 'other'
+          ? [
+              `    same content, other compression: the rebuild (${p.rebuilt}) has the original's config and uncompressed layers (diff_ids); its layers are compressed differently`,
+            ]
+          : []),
+        ...changedFiles(p.changedPackageFiles),
+        ...(p.provenance?.storage === 'image' || p.provenance?.predicateType.startsWith('https://apko.dev/') ? from : []),
+      ];
     case 'not-replayable':
       return [`${name}  NOT REPLAYABLE  ${p.digest}`, `    ${p.reason}`, ...p.missing.map((m) => `    missing: ${m}`), ...from];
     case 'mismatch': {

@@ -28,6 +28,7 @@ import { platformMatches } from '../oci/platform.ts';
 import type { LockedPackage } from '../pkg/source.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
+import { reproduceApko } from './apko.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { fetchPackages, type OverrideUse, type PackageFileChange } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
@@ -72,7 +73,8 @@ export interface UsedProvenance {
   predicateType: string;
   buildType: string | undefined;
   builderId: string | undefined;
-  storage: FoundProvenance['storage'];
+  /** Where it was: an attachment storage, or `image` for an apko configuration in the image (/etc/apko.json). */
+  storage: FoundProvenance['storage'] | 'image';
   source: string;
   verified: boolean;
   verifiedBy?: string | undefined;
@@ -87,10 +89,16 @@ interface PlatformBase {
   provenance?: UsedProvenance | undefined;
 }
 
-/** The rebuild has the same manifest digest. */
+/** The rebuild has the same manifest digest (or, rebuilt as apko builds, the same config). */
 export interface PlatformMatch extends PlatformBase {
   status: 'match';
   rebuilt: Digest;
+  /**
+   * `other` when the rebuild has the original's config, and so its uncompressed layers (diff_ids),
+   * but compresses them differently (an apko image rebuilt: ./apko.ts); absent or `same` when the
+   * manifest is the same.
+   */
+  compression?: 'same' | 'other' | undefined;
   /**
    * Package files whose bytes are not those the provenance names, although the image came out
    * the same (a package signed again, say). Empty in a clean reproduction.
@@ -176,7 +184,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   // Platforms whose provenance says the same build (normally all of them) are rebuilt at once.
   const groups = new Map<string, Job[]>();
   for (const j of jobs) {
-    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem]);
+    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem, j.plan.compat]);
     groups.set(key, [...(groups.get(key) ?? []), j]);
   }
   for (const group of groups.values()) {
@@ -194,6 +202,9 @@ export async function reproduceImage(store: ContentStore, target: string, option
   }
   for (const o of overrides) if (o.used === 0) logger.warn(`the repository override ${o.from}=${o.to} matched no package location`);
 
+  // Platforms without replayable SLSA provenance may carry the configuration apko was given.
+  const unreplayed = inspected.manifests.filter((m) => results.get(m.digest)?.status === 'not-replayable');
+  if (unreplayed.length > 0) for (const [digest, r] of await reproduceApko(store, inspected, unreplayed, options)) results.set(digest, r);
   const platforms = inspected.manifests.map((m) => results.get(m.digest) as PlatformReproduction);
   const used = platforms.flatMap((p) => (p.provenance === undefined || p.status === 'not-replayable' ? [] : [p.provenance]));
   const signers = [...new Set(used.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];
@@ -315,6 +326,8 @@ async function replayGroup(
         lock: lockOf(fetched.locked),
         archs: forArchs,
         sourceDateEpoch: plan.sourceDateEpoch,
+        compat: plan.compat,
+        resolvedLock: plan.fromLock !== true,
         cacheDir: options.cacheDir,
         workers: options.workers,
         signal: options.signal,

@@ -120,7 +120,9 @@ export function inventoryFromApkDatabase(installedText: string, osRelease: strin
       const targets = names.has(name) ? [name] : (providers.get(name) ?? []);
       for (const t of targets) if (t !== info.name) dependsOn.add(t);
     }
-    return apkInventoryPackage(info, dependsOn, files[i] ?? []);
+    const pkg = apkInventoryPackage(info, dependsOn, files[i] ?? []);
+    if (info.buildTime !== undefined) pkg.builtAt = info.buildTime;
+    return pkg;
   });
   return { distro: distroOf(osRelease), image, packages };
 }

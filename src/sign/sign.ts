@@ -7,7 +7,7 @@
  * keyless identity adds a signature.
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import type { StatementBlob } from '../attest/storage.ts';
+import type { AttestationMode, Attested, StatementBlob } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
@@ -161,6 +161,44 @@ export async function attestImage(
     out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag, predicateType: s.predicateType });
   }
   return out;
+}
+
+/** Options of {@link signBuild}. */
+export interface SignBuildOptions extends OperationOptions {
+  signer: Signer;
+  /** `critical.identity.docker-reference` of the image signatures (see {@link SignImageOptions}). */
+  dockerReference: string;
+  /**
+   * Where the build stored its statements: `cosign` signs each into the `.att` image (there is
+   * no unsigned form of it); `referrers` and `buildkit` keep the unsigned statements as they
+   * are and add a signed bundle referrer per statement; `none` signs none.
+   */
+  attestations: AttestationMode;
+  /** The bundle referrers' creation time (default now). */
+  created?: Date | undefined;
+}
+
+/**
+ * Signs what a build wrote: the index and every image in it (as `cosign sign --recursive`:
+ * attestations are per platform image, so each image needs its own signature to be checked
+ * alone), then every statement of `attested` as an attestation of its image.
+ */
+export async function signBuild(
+  store: ContentStore,
+  digest: Digest,
+  attested: readonly Attested[],
+  options: SignBuildOptions,
+): Promise<SignedEntry[]> {
+  const { signer, created } = options;
+  const call: OperationOptions = { signal: options.signal, logger: options.logger, onProgress: options.onProgress };
+  const entries = await signImage(store, digest, { ...call, signer, dockerReference: options.dockerReference, recursive: true, created });
+  if (options.attestations === 'none') return entries;
+  const storage: SignatureStorage = options.attestations === 'cosign' ? 'cosign' : 'referrers';
+  for (const a of attested) {
+    if (a.statements.length === 0) continue;
+    entries.push(...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage, created })));
+  }
+  return entries;
 }
 
 function assertNames(s: StatementBlob, digest: Digest): void {

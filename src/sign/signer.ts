@@ -21,9 +21,14 @@ import {
   TSAWitness,
   type Witness,
 } from '@sigstore/sign';
-import { ProvenantError } from '../errors.ts';
+import { abortedError, ProvenantError } from '../errors.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
+
+/** The public-good Sigstore instance's Fulcio, what cosign and sigstore-js sign with by default. */
+export const PUBLIC_FULCIO = 'https://fulcio.sigstore.dev';
+/** The public-good instance's Rekor. */
+export const PUBLIC_REKOR = 'https://rekor.sigstore.dev';
 
 /** What to sign: raw bytes (a simple-signing payload), or a DSSE payload of a type. */
 export type Signable = { kind: 'message'; bytes: Uint8Array } | { kind: 'dsse'; payloadType: string; payload: Uint8Array };
@@ -183,7 +188,7 @@ function witnesses(o: WitnessOptions): Witness[] {
 }
 
 async function build(content: Signable, signer: SigstoreSigner, w: Witness[], signal: AbortSignal | undefined): Promise<Bundle> {
-  if (signal?.aborted) throw new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason });
+  if (signal?.aborted) throw abortedError(signal);
   try {
     if (content.kind === 'message') {
       return await new MessageSignatureBundleBuilder({ signer, witnesses: w }).create({ data: Buffer.from(content.bytes) });

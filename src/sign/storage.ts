@@ -314,9 +314,9 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
     if (stored.kind !== 'manifest' || stored.manifest.subject?.digest !== subject) continue;
     const m = stored.manifest;
     const artifactType = (m.artifactType ?? m.config.mediaType).split(';')[0] ?? '';
-    if (artifactType.startsWith('application/vnd.dev.sigstore.bundle')) {
+    if (isBundleMediaType(artifactType)) {
       for (const l of m.layers) {
-        if (!l.mediaType.startsWith('application/vnd.dev.sigstore.bundle')) continue;
+        if (!isBundleMediaType(l.mediaType)) continue;
         const source = `referrer ${stored.digest}`;
         const bytes = await readSmall(store, l, options).catch((err: unknown) => {
           if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return undefined;
@@ -336,7 +336,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
           continue;
         }
         try {
-          out.push({ ...base, bundle: bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8'))) });
+          out.push({ ...base, bundle: parseBundle(bytes) });
         } catch (err) {
           out.push({ ...base, bundle: undefined, error: `the bundle is malformed: ${(err as Error).message}` });
         }
@@ -350,6 +350,20 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
     }
   }
   return out;
+}
+
+/** True for a Sigstore bundle's media type, of any version (cosign 3 writes v0.3). */
+export function isBundleMediaType(mediaType: string): boolean {
+  return mediaType.startsWith('application/vnd.dev.sigstore.bundle');
+}
+
+/**
+ * A Sigstore bundle from its stored JSON, parsed and not verified.
+ *
+ * @throws SyntaxError when the bytes are not JSON, Error when the JSON is not a bundle
+ */
+export function parseBundle(bytes: Uint8Array): Bundle {
+  return bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8')));
 }
 
 async function cosignLayer(

@@ -5,6 +5,8 @@
  * optionally with a public key for key-signed content.
  */
 import type { KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { X509Certificate } from '@sigstore/core';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { type TrustMaterial, toTrustMaterial } from '@sigstore/verify';
@@ -45,6 +47,49 @@ export function parseTrustedRoot(bytes: Uint8Array | string, where?: string): Tr
     throw new ProvenantError('INVALID_CONFIG', `the trusted root is malformed: ${(cause as Error).message}`, { ...at, cause });
   }
   return root;
+}
+
+/** Sigstore's public-good trusted root as a package ships it, and which package version that is. */
+export interface EmbeddedTrustedRoot {
+  root: TrustedRoot;
+  /** `@sigstore/tuf <version>`: the root is the one of that release. */
+  source: string;
+}
+
+let embedded: Promise<EmbeddedTrustedRoot> | undefined;
+
+/**
+ * The public-good instance's trusted root (Fulcio, Rekor, CT logs and timestamp authority of
+ * Sigstore's own deployment) as @sigstore/tuf embeds it: the seed of its TUF client holds the
+ * repository's `trusted_root.json` target as of that release. It is read offline and not
+ * refreshed: keys rotated after that release need a newer root (`cosign trusted-root create`,
+ * or the TUF repository's current target) passed explicitly.
+ *
+ * @throws ProvenantError `INVALID_CONFIG` when the package's seed holds no trusted root
+ */
+export function publicGoodTrustedRoot(): Promise<EmbeddedTrustedRoot> {
+  embedded ??= loadEmbedded().catch((err: unknown) => {
+    embedded = undefined;
+    throw err;
+  });
+  return embedded;
+}
+
+async function loadEmbedded(): Promise<EmbeddedTrustedRoot> {
+  const require = createRequire(import.meta.url);
+  const seedsPath = require.resolve('@sigstore/tuf/seeds.json');
+  const pkg = JSON.parse(await readFile(require.resolve('@sigstore/tuf/package.json'), 'utf8')) as { version?: string };
+  const source = `@sigstore/tuf ${pkg.version ?? '(unknown version)'}`;
+  // { "<TUF repository URL>": { "root.json": ..., "targets": { "trusted_root.json": base64, ... } } }
+  const seeds = JSON.parse(await readFile(seedsPath, 'utf8')) as Record<string, { targets?: Record<string, string> }>;
+  for (const repo of Object.values(seeds)) {
+    const target = repo.targets?.['trusted_root.json'];
+    if (target !== undefined) return { root: parseTrustedRoot(Buffer.from(target, 'base64'), `${source}: seeds.json`), source };
+  }
+  throw new ProvenantError('INVALID_CONFIG', `${source} embeds no trusted_root.json`, {
+    where: seedsPath,
+    hint: 'pass the trusted root with --trusted-root',
+  });
 }
 
 /** A trusted root that trusts nothing: for key-only verification without one. */

@@ -101,6 +101,8 @@ export interface CheckedSignature {
   predicateType?: string;
   /** When a transparency log recorded it. */
   loggedAt?: Date;
+  /** Its index in that log, when it carries a log entry. */
+  logIndex?: string;
   /** Whether the transparency log entry was checked (false: none, or no trusted root to check it with). */
   transparencyLog: boolean;
   /** A verified simple-signing payload (cosign 2 signatures). */
@@ -344,6 +346,8 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
   const loggedAt = integratedTime(entity.tlogEntries);
   const out: CheckedSignature = { ...base, verified: true, transparencyLog: tlogs > 0 && (options.trustedRoot !== undefined || !keyMode) };
   if (loggedAt !== undefined) out.loggedAt = loggedAt;
+  const logIndex = entity.tlogEntries[0]?.logIndex;
+  if (logIndex !== undefined && logIndex !== '') out.logIndex = logIndex;
   if (keyMode) {
     out.signer = { keyId: keyId(policy.key) };
     return out;

@@ -70,12 +70,7 @@ export class RegistryStore implements ContentStore {
     const run = previous.then(async () => {
       const call = callOf(options);
       let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-      let current: Stored | undefined;
-      try {
-        current = await this.client.getManifest(this.repository, tag, call);
-      } catch (err) {
-        if (!(err instanceof ProvenantError && err.code === 'NOT_FOUND')) throw err;
-      }
+      const current = await this.#fallbackIndex(subject, tag, call);
       if (current !== undefined) {
         if (current.kind !== 'index') {
           throw new ProvenantError('INVALID_MANIFEST', `the referrers tag ${tag} does not hold an index`, {
@@ -96,6 +91,26 @@ export class RegistryStore implements ContentStore {
     await run;
   }
 
+  /**
+   * What the referrers tag holds: undefined when there is nothing there yet. GitLab answers a
+   * GET of the tag `sha256-<hex>` with the manifest `sha256:<hex>`, the subject itself
+   * (oras-project/oras#2148, oras-project/oras-go#1396): an answer whose digest is the
+   * subject's is no fallback index either, whether the subject is an image (which would fail as
+   * "not an index") or an index (whose platform manifests would pass for referrers). There the
+   * tag cannot be read back, so each push writes it with its own referrer alone; readers find
+   * referrers through cosign's `.sig`/`.att` tags, which the quirk does not touch.
+   */
+  async #fallbackIndex(subject: Digest, tag: string, call: OperationOptions): Promise<Stored | undefined> {
+    let current: Stored;
+    try {
+      current = await this.client.getManifest(this.repository, tag, call);
+    } catch (err) {
+      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+    return current.digest === subject ? undefined : current;
+  }
+
   async listTags(options: OperationOptions = {}): Promise<string[]> {
     try {
       return await this.client.listTags(this.repository, callOf(options));
@@ -112,15 +127,8 @@ export class RegistryStore implements ContentStore {
     const fromApi = await this.client.referrers(this.repository, subject, { ...call, artifactType: options.artifactType });
     if (fromApi !== undefined) return fromApi;
     // No referrers API (distribution 2.8): the referrers tag schema's index.
-    const tag = referrersTag(subject);
-    let index: Stored;
-    try {
-      index = await this.client.getManifest(this.repository, tag, call);
-    } catch (err) {
-      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return [];
-      throw err;
-    }
-    if (index.kind !== 'index') return [];
+    const index = await this.#fallbackIndex(subject, referrersTag(subject), call);
+    if (index === undefined || index.kind !== 'index') return [];
     const all = index.index.manifests;
     return options.artifactType === undefined ? all : all.filter((m) => m.artifactType === options.artifactType);
   }

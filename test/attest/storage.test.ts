@@ -27,7 +27,7 @@ async function layout(): Promise<{ store: LayoutStore; path: string }> {
   return { store: await LayoutStore.open(path, { create: true }), path };
 }
 
-async function attest(store: ContentStore, mode: 'buildkit' | 'referrers') {
+async function attest(store: ContentStore, mode: 'buildkit' | 'buildkit-artifact' | 'referrers') {
   const made = await makeImage(store, { tag: 'v1' });
   const attested = made.manifests.map((m) => ({
     manifest: m,
@@ -112,6 +112,46 @@ describe('attestation storage', () => {
         m.attachments.map((a) => [a.storage, a.predicateTypes]),
         [['buildkit', ['https://spdx.dev/Document', 'https://slsa.dev/provenance/v1']]],
       );
+    }
+  });
+
+  it("writes BuildKit 0.32's OCI-artifact form: index entries as BuildKit lists them, manifests as its real one", {
+    skip: fixturesMissing,
+  }, async () => {
+    const { store } = await layout();
+    const { made, index } = await attest(store, 'buildkit-artifact');
+    assert.equal(index.kind, 'index');
+    const entries = (index as { index: ImageIndex }).index.manifests;
+    assert.equal(entries.length, 4);
+    const legacy = JSON.parse(
+      await readFile(fixture('oci', 'buildkit-image-index_2-platforms-plus-attestation-manifests_legacy.json'), 'utf8'),
+    ) as ImageIndex;
+    const real = JSON.parse(
+      await readFile(fixture('oci', 'buildkit-oci-artifact-attestation-manifest_spdx2-slsa1_ecr-public.json'), 'utf8'),
+    ) as ImageManifest;
+    for (const [i, m] of made.manifests.entries()) {
+      const entry = entries[i + 2]!;
+      // BuildKit lists either form in the index the same way (writer.go's commitAttestationsManifest).
+      assert.deepEqual(Object.keys(entry).sort(), Object.keys(legacy.manifests[i + 2]!).sort());
+      assert.deepEqual(entry.platform, { architecture: 'unknown', os: 'unknown' });
+      assert.equal(entry.annotations?.['vnd.docker.reference.type'], 'attestation-manifest');
+      assert.equal(entry.annotations?.['vnd.docker.reference.digest'], m.digest);
+      const att = await store.getManifest(entry.digest);
+      assert.equal(att.kind, 'manifest');
+      if (att.kind !== 'manifest') continue;
+      assert.deepEqual(Object.keys(att.manifest), Object.keys(real), "the real manifest's fields, in its order");
+      assert.equal(att.manifest.artifactType, real.artifactType);
+      assert.deepEqual(att.manifest.config, real.config, 'the empty descriptor, with its data');
+      assert.deepEqual(att.manifest.subject, { mediaType: m.mediaType, digest: m.digest, size: m.bytes.byteLength });
+      assert.deepEqual(
+        att.manifest.layers.map((l) => [l.mediaType, Object.keys(l.annotations ?? {})]),
+        real.layers.slice(1).map((l) => [l.mediaType, Object.keys(l.annotations ?? {})]),
+      );
+    }
+    // Listed in the index and a referrer of its image: inspect finds it under the image.
+    const seen = await inspectImage(store, 'v1', 'img');
+    for (const m of seen.manifests) {
+      assert.ok(m.attachments.some((a) => a.storage === 'buildkit' && a.predicateTypes.includes('https://slsa.dev/provenance/v1')));
     }
   });
 

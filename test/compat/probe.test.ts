@@ -49,7 +49,9 @@ describe('the referrers probe against a small server', () => {
     after(() => srv.close());
     const probe = await probeReferrersApi(new RegistryClient(srv.host, { retry: FAST_RETRY }), 'app');
     assert.equal(probe.api, 'present');
-    assert.match(probe.detail, /answered 200 with an OCI index/);
+    assert.equal(probe.status, 200);
+    assert.equal(probe.contentType, MediaType.OciIndex);
+    assert.match(probe.detail, /answered 200 \(application\/vnd\.oci\.image\.index\.v1\+json\) with an OCI index/);
     assert.ok(srv.paths.includes(`GET /v2/app/referrers/${ZERO_DIGEST}`));
   });
 
@@ -74,6 +76,9 @@ describe('the referrers probe against a small server', () => {
     assert.equal(put.subjectProcessed, true, 'the server claims to process subjects');
     const probe = await probeReferrersApi(new RegistryClient(srv.host, { retry: FAST_RETRY }), 'app');
     assert.equal(probe.api, 'absent');
+    assert.equal(probe.status, 404);
+    assert.equal(probe.contentType, 'application/json');
+    assert.match(probe.detail, /answered 404 \(application\/json\) \(no referrers API\)/);
   });
 
   it('does not take a 200 that is not an OCI index as an API', async () => {
@@ -83,6 +88,19 @@ describe('the referrers probe against a small server', () => {
     after(() => srv.close());
     const probe = await probeReferrersApi(new RegistryClient(srv.host, { retry: FAST_RETRY }), 'app');
     assert.equal(probe.api, 'absent');
+    assert.equal(probe.status, 200);
+    assert.equal(probe.contentType, 'text/html');
+    assert.match(probe.detail, /answered 200 \(text\/html\), not an OCI index/);
+  });
+
+  it('does not take an index served as another type as an API, and says which type', async () => {
+    const srv = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(EMPTY_INDEX);
+    });
+    after(() => srv.close());
+    const probe = await probeReferrersApi(new RegistryClient(srv.host, { retry: FAST_RETRY }), 'app');
+    assert.equal(probe.api, 'absent');
+    assert.match(probe.detail, /answered 200 \(application\/json\), not an OCI index/);
   });
 
   it('says it does not know when the registry refuses to answer', async () => {
@@ -102,7 +120,8 @@ describe('the referrers probe against distribution 2.8', { skip: registryMissing
   it('reports no referrers API', async () => {
     const probe = await probeReferrersApi(new RegistryClient(reg.host, { retry: FAST_RETRY }), 'probe/none');
     assert.equal(probe.api, 'absent');
-    assert.match(probe.detail, /no referrers API/);
+    assert.equal(probe.status, 404, 'distribution 2.8 answers 404 for the referrers path');
+    assert.match(probe.detail, /answered 404 .*no referrers API/);
   });
 
   it('check of an image held there uses the live answer over the profile’s, and says so', async () => {

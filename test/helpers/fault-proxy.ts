@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A reverse proxy in front of a test registry that injects the faults the real registry
- * cannot produce on demand: 500s, 429s and 503s with Retry-After, and connections dropped in
- * the middle of a response. Bodies stream both ways (uploads may be hundreds of MB). It keeps a
- * log of what it received and when, so a test can measure the client's waits as the server sees
- * them.
+ * cannot produce on demand: 500s, 429s and 503s with Retry-After, connections dropped in the
+ * middle of a response, and (with `rewrite`) another registry's quirks. Bodies stream both ways
+ * (uploads may be hundreds of MB). It keeps a log of what it received and when, so a test can
+ * measure the client's waits as the server sees them.
  */
 
 /** Which faults to inject. Every count is over matching requests only. */
@@ -34,6 +34,12 @@ export interface FaultPlan {
   match?: (method: string, path: string) => boolean;
   /** Stop injecting after this many faults in total. */
   maxFaults?: number;
+  /**
+   * Forwards a request to another path (with its query): a registry's quirk played on the real
+   * one, such as GitLab answering a GET of the tag `sha256-<hex>` with the manifest
+   * `sha256:<hex>`. Undefined keeps the path.
+   */
+  rewrite?: (method: string, url: string) => string | undefined;
 }
 
 /** A running fault proxy. */
@@ -154,7 +160,8 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
       headers['transfer-encoding'] = 'chunked';
     }
     const method = req.method ?? 'GET';
-    const upstream = httpRequest({ host: targetHost, port: targetPort, method, path: req.url ?? '/', headers, agent });
+    const path = plan.rewrite?.(method, req.url ?? '/') ?? req.url ?? '/';
+    const upstream = httpRequest({ host: targetHost, port: targetPort, method, path, headers, agent });
 
     upstream.on('error', (err) => {
       if (!res.headersSent) {

@@ -18,7 +18,7 @@ import type {
   ReportProvenance,
   ReportSbom,
   ReportSigner,
-} from '../../src/report/gather.ts';
+} from '../../src/report/data.ts';
 import { renderReport } from '../../src/report/html.ts';
 import { type Browser, chromiumMissing, launch } from './browser.ts';
 import { assertSelfContained, stringsOf, TEMPLATE_TAGS } from './checks.ts';

@@ -3,6 +3,8 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { BUILD_TYPES, SLSA_V1 } from '../../src/attest/provenance.ts';
+import type { Attested } from '../../src/attest/storage.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
@@ -21,6 +23,7 @@ const EPOCH = 1_700_000_000;
 describe('reproduce a Debian image from its provenance, packages fetched from the mirror', { skip: debianMissing }, () => {
   let dir: string;
   let store: LayoutStore;
+  let attested: Attested[];
   const cosign = generateSigningKeyPair();
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'provenant-reproduce-debian-'));
@@ -34,7 +37,7 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
       cacheDir: debianCacheDir,
       sourceDateEpoch: EPOCH,
     });
-    const attested = describeBuild(result, {
+    attested = describeBuild(result, {
       imageName: 'example/debian-shell',
       configPath,
       toolVersion: '0.0.0-test',
@@ -54,6 +57,14 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
   after(async () => {
     await store?.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is described with the Debian build type, its indexes as deb-index and its packages as deb', () => {
+    const statement = JSON.parse(new TextDecoder().decode(attested[0]?.statements.find((s) => s.predicateType === SLSA_V1)?.bytes));
+    const def = statement.predicate.buildDefinition;
+    assert.equal(def.buildType, BUILD_TYPES.deb);
+    const kinds = new Set(def.resolvedDependencies.map((d: { annotations?: { kind?: string } }) => d.annotations?.kind));
+    assert.deepEqual([...kinds].sort(), ['deb', 'deb-index']);
   });
 
   it('matches, the provenance verified through the signature of the index that holds it', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BUILD_TYPE, SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
+import { BUILD_TYPES, SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { type ProvenanceReading, readProvenance } from '../../src/reproduce/provenance.ts';
@@ -53,7 +53,7 @@ describe('reading a provenance statement as a rebuild recipe', () => {
     const r = readProvenance(ours());
     assert.ok(r.replayable, JSON.stringify(r));
     const plan = r.plan;
-    assert.equal(plan.buildType, BUILD_TYPE);
+    assert.equal(plan.buildType, BUILD_TYPES.apk);
     assert.equal(plan.builderId, 'https://example.com/builder');
     assert.deepEqual(
       plan.config.files.map((f) => f.path),
@@ -90,7 +90,7 @@ describe('reading a provenance statement as a rebuild recipe', () => {
       r.reason,
       /^a BuildKit build \(buildType https:\/\/github\.com\/moby\/buildkit\/blob\/master\/docs\/attestations\/slsa-definitions\.md, frontend dockerfile\.v0\)/,
     );
-    assert.deepEqual(r.missing, [`buildType ${BUILD_TYPE}`]);
+    assert.deepEqual(r.missing, [`buildType ${BUILD_TYPES.apk} or ${BUILD_TYPES.deb}`]);
     const old = JSON.parse(
       await readFile(fixture('oci', 'buildkit-provenance-slsa-v0.2_statement-v0.1_mode-min_empty-subject_amd64.json'), 'utf8'),
     );
@@ -100,9 +100,37 @@ describe('reading a provenance statement as a rebuild recipe', () => {
     assert.match(r2.reason, /^a BuildKit build \(buildType https:\/\/mobyproject\.org\/buildkit@v1, frontend gateway\.v0\)/);
   });
 
+  it('reads Debian provenance under the Debian build type, and under the apk one older builds wrote, and refuses apk packages under the Debian one', () => {
+    // The recipe's own packages made into .debs: checksum sha256:<hex> of the file, no ranges.
+    const asDeb = (buildType: string): Json => {
+      const s = ours();
+      s.predicate.buildDefinition.buildType = buildType;
+      for (const d of s.predicate.buildDefinition.resolvedDependencies) {
+        if (d.annotations?.kind === 'apk-index') d.annotations.kind = 'deb-index';
+        if (d.annotations?.kind !== 'apk') continue;
+        d.annotations = { kind: 'deb', version: d.annotations.version, arch: 'amd64', checksum: `sha256:${d.digest.sha256}` };
+      }
+      return s;
+    };
+    for (const type of [BUILD_TYPES.deb, BUILD_TYPES.apk]) {
+      const r = readProvenance(asDeb(type));
+      assert.ok(r.replayable, JSON.stringify(r));
+      assert.equal(r.plan.buildType, type);
+      assert.equal(r.plan.ecosystem, 'deb');
+      assert.deepEqual(
+        r.plan.packages.map((p) => p.kind),
+        ['deb', 'deb', 'deb'],
+      );
+    }
+    const apkUnderDeb = ours();
+    apkUnderDeb.predicate.buildDefinition.buildType = BUILD_TYPES.deb;
+    const r = refusal(readProvenance(apkUnderDeb));
+    assert.deepEqual(r.missing, [`deb packages, as the buildType ${BUILD_TYPES.deb} says`]);
+  });
+
   it('refuses its own SLSA v0.2 shape, which lists materials without lock fields or keys', () => {
     const r = refusal(readProvenance(v02));
-    assert.equal(r.buildType, BUILD_TYPE);
+    assert.equal(r.buildType, BUILD_TYPES.apk);
     assert.match(r.missing.join('\n'), /name, version, architecture and checksum/);
     assert.match(r.missing.join('\n'), /PEM text/);
   });

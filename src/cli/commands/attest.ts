@@ -1,6 +1,6 @@
-/** `provenant attest REF --predicate FILE --type URI`: one more statement on every platform image of an image. */
+/** `provenant attest REF --predicate FILE --type URI`: one more statement on every platform image of an image, signed with --key or keyless. */
 import { readFile } from 'node:fs/promises';
-import { parseAttestationMode } from '../../attest/storage.ts';
+import { isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
 import { ProvenantError } from '../../errors.ts';
 import { attachPredicate } from '../../image/attach.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
@@ -8,19 +8,27 @@ import { parsePredicateType } from '../../sign/payload.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { positional, REGISTRY_FLAGS } from '../options.ts';
+import { positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
-  summary: 'attach an in-toto attestation (a predicate file of a type) to every platform image of an existing image',
-  usage: 'provenant attest REF --predicate FILE --type URI [--attestations referrers|buildkit]',
+  summary: 'attach an in-toto attestation (a predicate file) to every platform image of an image, signed with --key or keyless',
+  usage:
+    'provenant attest REF --predicate FILE --type URI [--attestations referrers|cosign|buildkit|buildkit-artifact] [--key cosign.key | --sign [--identity-token TOKEN]]',
   flags: {
     predicate: { type: 'string', description: 'the predicate, a JSON file' },
     type: {
       type: 'string',
       description: 'the predicate type URI (e.g. https://slsa.dev/provenance/v1, or spdx, cyclonedx, slsaprovenance)',
     },
-    attestations: { type: 'string', description: 'where to store it: referrers (default) or buildkit (rewrites and retags the index)' },
+    attestations: {
+      type: 'string',
+      description:
+        "where to store it: referrers (default; signed: a Sigstore bundle), cosign (signed only: the .att tag), or in the index (rewritten and retagged; unsigned there, and the new index is signed) as buildkit (BuildKit's legacy form) or buildkit-artifact (its 0.32 OCI-artifact form)",
+    },
+    sign: { type: 'boolean', description: 'sign the statements: with --key, else keyless' },
+    ...SIGNING_FLAGS,
     ...REGISTRY_FLAGS,
   },
 };
@@ -43,12 +51,35 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     });
   }
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
-  const name = formatLocation(parseLocation(text));
+  const location = parseLocation(text);
+  const name = formatLocation(location);
+  const chosen = await signerFromFlags(args, io, args.values.sign === true);
+  if (chosen === undefined && mode === 'cosign') {
+    throw new ProvenantError('USAGE', 'cosign storage holds signed attestations: sign with --key FILE, or --sign for keyless');
+  }
+  const epoch = sourceDateEpoch(io);
   const result = await withStores(args, io, async (stores) => {
     const opened = await stores.open(text, { write: true });
     const target = await targetOf(opened);
     const tags = opened.tags.length > 0 ? opened.tags : undefined;
-    return attachPredicate(opened.store, target, { predicateType, predicate, name, mode, tags, signal: io.signal });
+    return attachPredicate(opened.store, target, {
+      predicateType,
+      predicate,
+      name,
+      mode,
+      tags,
+      signer: chosen?.signer,
+      dockerReference: dockerReferenceOf(location, args),
+      created: epoch === undefined ? undefined : new Date(epoch * 1000),
+      signal: io.signal,
+    });
   });
-  io.stdout.write(`attached ${predicateType} to ${result.images.length} image(s) of ${name} (${mode})\n`);
+  const how =
+    chosen === undefined
+      ? 'unsigned'
+      : isInIndexMode(mode)
+        ? `unsigned in the index, and the new index signed with ${chosen.label}`
+        : `signed with ${chosen.label}`;
+  io.stdout.write(`attached ${predicateType} to ${result.images.length} image(s) of ${name} (${mode}, ${how})\n`);
+  if (result.signed !== undefined) io.stdout.write(renderSigned(result.signed));
 }

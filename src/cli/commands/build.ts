@@ -1,17 +1,21 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
 import { writeBuild } from '../../builder/build.ts';
+import { ProvenantError } from '../../errors.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { type SignedEntry, signBuild } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
-import { attestationsFor, renderBuild, runBuild } from '../builder.ts';
+import { attestationsFor, COMPAT_FLAG, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
+import { PROFILES_FLAG, renderTargeted, TARGET_FLAG, targetedJson, targetsFrom, writeBuildFor } from '../compat.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
 import { withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'build a multi-arch image from an apko-style YAML configuration',
   usage:
-    'provenant build CONFIG.yaml [-o oci:DIR[:TAG] | oci-archive:FILE | docker-archive:FILE | REGISTRY/REPO:TAG] [--arch ARCH]... [--lock FILE]',
+    'provenant build CONFIG.yaml [-o oci:DIR[:TAG] | oci-archive:FILE | docker-archive:FILE | REGISTRY/REPO:TAG] [--arch ARCH]... [--lock FILE] [--compat apko]',
   flags: {
     output: { type: 'string', short: 'o', description: 'where to write the image (default oci:<config name>.oci:latest)' },
     arch: {
@@ -22,6 +26,7 @@ export const spec: CommandSpec = {
     lock: { type: 'string', description: 'build exactly the packages this lock file pins, resolving nothing' },
     'write-lock': { type: 'string', description: 'also write the lock of this build to FILE' },
     'cache-dir': CACHE_DIR_FLAG,
+    compat: COMPAT_FLAG,
     'layer-cache': {
       type: 'string',
       description: 'keep the compressed form of large files in the cache and reuse it: true (default) or false',
@@ -32,9 +37,21 @@ export const spec: CommandSpec = {
       type: 'string',
       description: 'attach SLSA provenance: false, or mode=min|max and version=v1|v0.2, comma-separated (default mode=min,version=v1)',
     },
-    attestations: { type: 'string', description: 'where attestations go: referrers (default), buildkit, cosign or none' },
+    attestations: {
+      type: 'string',
+      description:
+        "where attestations go: referrers (default), buildkit (BuildKit's legacy in-index form), buildkit-artifact (its 0.32 OCI-artifact form), cosign (signed: needs --sign) or none",
+    },
     'builder-id': { type: 'string', description: "the provenance's builder id (default: the GitHub Actions workflow, else a local id)" },
+    target: {
+      ...TARGET_FLAG,
+      description: 'write the image in the shape this registry or runtime accepts, as fix would make it (one target; see docs/targets.md)',
+    },
+    profiles: PROFILES_FLAG,
     format: FORMAT_FLAG,
+    // Signing: the index, each image and each statement, once all is written.
+    sign: { type: 'boolean', description: 'sign the image, each platform image and every attestation: with --key, else keyless' },
+    ...SIGNING_FLAGS,
     ...REGISTRY_FLAGS,
   },
 };
@@ -44,11 +61,49 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const format = formatOf(args);
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
   const epoch = sourceDateEpoch(io);
+  // --target is read before the build: a typo costs nothing.
+  const [target] = (await targetsFrom(args, { required: false, one: true })).targets;
+  // The key is decrypted (or the token found) before the build, so a wrong password costs no build.
+  const chosen = await signerFromFlags(args, io, args.values.sign === true);
+  if (args.values.attestations === 'cosign' && chosen === undefined) {
+    throw new ProvenantError('USAGE', '--attestations cosign stores signed attestations: add --sign (with --key FILE, or keyless)');
+  }
   const result = await runBuild(configPath, args, io, { sourceDateEpoch: epoch });
   const attestations = attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
-  const descriptor = await withStores(args, io, async (stores) => {
+  const location = parseLocation(outText);
+  let signed: SignedEntry[] | undefined;
+  const written = await withStores(args, io, async (stores) => {
     const dst = await stores.open(outText, { write: true });
-    return writeBuild(result, dst.store, dst.tags.length > 0 ? dst.tags : ['latest'], { attestations, signal: io.signal });
+    const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
+    // cosign storage has no unsigned form: its statements are written by signing them.
+    const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
+    const out =
+      target === undefined
+        ? {
+            descriptor: await writeBuild(result, dst.store, tags, { attestations: unsigned, signal: io.signal }),
+            check: undefined,
+            fix: undefined,
+          }
+        : await writeBuildFor(result, dst.store, tags, target, { attestations: unsigned, reference: outText, signal: io.signal });
+    if (chosen !== undefined) {
+      // A fix for a target may leave out platform images (Lambda takes one): only the statements
+      // about images that were written are signed.
+      const kept = [];
+      for (const a of attestations?.attested ?? [])
+        if ((await dst.store.resolve(a.manifest.digest, { signal: io.signal })) !== undefined) kept.push(a);
+      signed = await signBuild(dst.store, out.descriptor.digest, kept, {
+        signer: chosen.signer,
+        dockerReference: dockerReferenceOf(location, args),
+        attestations: attestations?.mode ?? 'none',
+        created: epoch === undefined ? undefined : new Date(epoch * 1000),
+        signal: io.signal,
+      });
+    }
+    return out;
   });
-  io.stdout.write(renderBuild(result, descriptor.digest, formatLocation(parseLocation(outText)), format));
+  const rendered = renderBuild(result, written.descriptor.digest, formatLocation(location), format, targetedJson(written));
+  if (signed === undefined) io.stdout.write(rendered);
+  else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: chosen?.label, signed }, null, 2)}\n`);
+  else io.stdout.write(`${rendered}signed with ${chosen?.label}:\n${renderSigned(signed)}`);
+  if (format === 'text' && written.check !== undefined) io.stdout.write(renderTargeted(written));
 }

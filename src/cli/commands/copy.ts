@@ -51,6 +51,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       });
     });
     progress?.finish();
+    // A platform filter makes another digest: the source's signatures are not the copy's.
+    const changed = result.changedFrom;
+    if (changed !== undefined && changed.signatures > 0) {
+      io.stderr.write(
+        `warning: --platform made the copy ${result.digest}, not the signed ${changed.digest}: its ${changed.signatures} signature(s) and attestation(s) do not cover the copy and were not copied${args.values['with-referrers'] === true ? '' : " (the copy's own come with --with-referrers)"}\n`,
+      );
+    }
     io.stdout.write(
       format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : renderCopy(result, formatLocation(parseLocation(dstText))),
     );

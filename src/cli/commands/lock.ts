@@ -1,17 +1,18 @@
 /** `provenant lock CONFIG.yaml`: every package of a configuration resolved and pinned in a lock file. */
 import type { ParsedArgs } from '../args.ts';
-import { runBuild, writeLockFile } from '../builder.ts';
+import { COMPAT_FLAG, runBuild, writeLockFile } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, positional } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'resolve a configuration and pin every package in a lock file',
-  usage: 'provenant lock CONFIG.yaml [-o CONFIG.lock.json] [--arch ARCH]...',
+  usage: 'provenant lock CONFIG.yaml [-o CONFIG.lock.json] [--arch ARCH]... [--compat apko]',
   flags: {
     output: { type: 'string', short: 'o', description: 'the lock file to write (default CONFIG.lock.json beside the config)' },
     arch: { type: 'string', multiple: true, description: "lock only these architectures; default the config's archs" },
     'cache-dir': CACHE_DIR_FLAG,
+    compat: COMPAT_FLAG,
   },
 };
 

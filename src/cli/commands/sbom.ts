@@ -1,9 +1,11 @@
 /** `provenant sbom REF`: an image's SBOM, the attached one or one made from its package database. */
 import { ProvenantError } from '../../errors.ts';
+import { apkoSbomOfImage } from '../../image/apko-sbom.ts';
 import { imageSbom } from '../../image/attestations.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { VERSION } from '../../version.ts';
 import type { ParsedArgs } from '../args.ts';
+import { parseCompat } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
@@ -11,8 +13,14 @@ import { withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
-  usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx]',
+  usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx] [--compat apko [--index] [--tag NAME:TAG]]',
   flags: {
+    compat: {
+      type: 'string',
+      description: "apko: make the SBOM apko writes, from the image's files (byte for byte for an image apko built)",
+    },
+    index: { type: 'boolean', description: "with --compat apko: the index's SBOM (sbom-index.spdx.json)" },
+    tag: { type: 'string', description: 'with --compat apko: the tag apko was given, which names the image in purls (default: image)' },
     platform: { type: 'string', description: 'which platform of an index (default the first)' },
     type: { type: 'string', description: 'spdx (SPDX 2.3 JSON, default) or cyclonedx (CycloneDX 1.6 JSON)' },
     ...REGISTRY_FLAGS,
@@ -25,6 +33,19 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (type !== 'spdx' && type !== 'cyclonedx')
     throw new ProvenantError('USAGE', `--type must be spdx or cyclonedx, not ${JSON.stringify(type)}`);
   const platform = args.values.platform === undefined ? undefined : platformArg(args.values.platform as string);
+  if (parseCompat(args.values.compat as string | undefined) === 'apko') {
+    if (type !== 'spdx') throw new ProvenantError('USAGE', 'apko writes SPDX SBOMs only', { hint: 'leave out --type, or use --type spdx' });
+    const apko = await withImage(args, io, text, (store, target) =>
+      apkoSbomOfImage(store, target, formatLocation(parseLocation(text)), {
+        platform,
+        index: args.values.index === true,
+        tag: args.values.tag as string | undefined,
+        signal: io.signal,
+      }),
+    );
+    io.stdout.write(apko.document);
+    return;
+  }
   const sbom = await withImage(args, io, text, (store, target) =>
     imageSbom(store, target, formatLocation(parseLocation(text)), {
       platform,

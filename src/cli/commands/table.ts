@@ -9,7 +9,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./apk.ts'),
   },
   attest: {
-    summary: 'attach an in-toto attestation (a predicate file of a type) to every platform image of an existing image',
+    summary: 'attach an in-toto attestation (a predicate file) to every platform image of an image, signed with --key or keyless',
     load: () => import('./attest.ts'),
   },
   blob: {
@@ -20,9 +20,17 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'build a multi-arch image from an apko-style YAML configuration',
     load: () => import('./build.ts'),
   },
+  check: {
+    summary: 'say whether registries and runtimes would take an image: each problem, the error they give, why, and the fix',
+    load: () => import('./check.ts'),
+  },
   copy: {
     summary: 'copy an image with everything it references between any two stores',
     load: () => import('./copy.ts'),
+  },
+  diff: {
+    summary: 'compare two images: packages, files, config, layers, attachments and provenance (exit 1 when they differ)',
+    load: () => import('./diff.ts'),
   },
   digest: {
     summary: 'print the digest of an image',
@@ -32,9 +40,21 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'list the environment variables Provenant reads',
     load: () => import('./env.ts'),
   },
+  fix: {
+    summary: 'write the smallest change that makes a registry or runtime take an image, saying what changed',
+    load: () => import('./fix.ts'),
+  },
   gc: {
     summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
     load: () => import('./gc.ts'),
+  },
+  'generate-key-pair': {
+    summary: 'make a cosign key pair: PREFIX.key (encrypted with a password) and PREFIX.pub',
+    load: () => import('./generate-key-pair.ts'),
+  },
+  index: {
+    summary: 'merge single-platform images (from any stores) into one image index, with their signatures and attestations',
+    load: () => import('./index.ts'),
   },
   inspect: {
     summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
@@ -48,13 +68,45 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'print the manifest or index of an image, byte for byte',
     load: () => import('./manifest.ts'),
   },
+  pin: {
+    summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
+    load: () => import('./pin.ts'),
+  },
+  policy: {
+    summary: 'test images against a policy file (policy-controller ClusterImagePolicy, CEL conditions; exit 1 when a rule fails)',
+    load: () => import('./policy.ts'),
+  },
+  'public-key': {
+    summary: 'print the public key (PEM) of a cosign private key',
+    load: () => import('./public-key.ts'),
+  },
+  report: {
+    summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
+    load: () => import('./report.ts'),
+  },
+  reproduce: {
+    summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
+    load: () => import('./reproduce.ts'),
+  },
   sbom: {
     summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
     load: () => import('./sbom.ts'),
   },
+  sign: {
+    summary: "sign an image (index, or with --recursive each image too) with a cosign key or keyless, in cosign 2's and cosign 3's storage",
+    load: () => import('./sign.ts'),
+  },
   tags: {
     summary: 'list the tags of a repository or layout',
     load: () => import('./tags.ts'),
+  },
+  verify: {
+    summary: "verify an image's signatures (cosign 2 and 3) with a key, a keyless identity, or a policy file",
+    load: () => import('./verify.ts'),
+  },
+  'verify-attestation': {
+    summary: "verify an image's signed attestations (cosign 2 .att, cosign 3 bundles) of a predicate type",
+    load: () => import('./verify-attestation.ts'),
   },
   version: {
     summary: 'print the version',

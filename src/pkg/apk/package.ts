@@ -32,6 +32,10 @@ export interface ApkPackage {
   pkginfo: PkgInfo;
   /** Control members other than `.PKGINFO` (install scripts, `.trigger`), by name. */
   scripts: Map<string, Uint8Array>;
+  /** The control member as a tar (its headers matter to apko's scripts.tar, ./apko-db.ts). */
+  control: Uint8Array;
+  /** `.PKGINFO`'s text, which apko reads with other rules than apk-tools (./apko-pkginfo.ts). */
+  pkginfoText: string;
   /** Data entries in archive order. */
   entries: ApkDataEntry[];
   /** The signatures the package carries, and the one that verified (when a keyring was given). */
@@ -112,7 +116,8 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
   const controlFiles = await tarFiles(control.data, where);
   const info = controlFiles.find((f) => f.name === '.PKGINFO');
   if (info === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the control member has no .PKGINFO', { where });
-  const pkginfo = parsePkgInfo(new TextDecoder().decode(info.body), `${where}: .PKGINFO`);
+  const pkginfoText = new TextDecoder().decode(info.body);
+  const pkginfo = parsePkgInfo(pkginfoText, `${where}: .PKGINFO`);
   const scripts = new Map<string, Uint8Array>();
   for (const f of controlFiles) if (f.name !== '.PKGINFO') scripts.set(f.name, f.body);
 
@@ -150,7 +155,7 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
     data: [dataStart, dataEnd - 1],
   };
   if (signed && members[0] !== undefined) ranges.signature = [members[0].start, members[0].end - 1];
-  return { checksum, pkginfo, scripts, entries, signatures, signedBy, ranges, dataHash, dataTar: data };
+  return { checksum, pkginfo, scripts, control: control.data, pkginfoText, entries, signatures, signedBy, ranges, dataHash, dataTar: data };
 }
 
 /**

@@ -24,6 +24,9 @@ import type {
 } from '../source.ts';
 import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
+import type { ApkoInstalledRecord } from './apko-db.ts';
+import type { ApkoFs } from './apko-fs.ts';
+import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
@@ -176,6 +179,50 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       mtime: times.mtime,
     });
     return inventoryOfApks(installed);
+  }
+
+  /**
+   * apko compatibility (`--compat apko`): the order apko installs a resolved set in, for the
+   * locked world `name=version` (../builder/apko.ts keeps a lock's order instead, as apko does).
+   */
+  apkoOrder(world: readonly string[], packages: readonly ApkFetched[]): ApkFetched[] {
+    return apkoInstallOrder(world, packages);
+  }
+
+  /**
+   * apko compatibility: initialises apk's database and installs `packages` in the order given,
+   * with apko's rules (./apko-install.ts), into `fs`.
+   *
+   * @returns the inventory records, and apko's database records, in install order
+   */
+  installApko(
+    fs: ApkoFs,
+    packages: readonly ApkFetched[],
+    arch: string,
+    options: { world: readonly string[]; repositories: readonly string[]; sourceDateEpoch: number },
+  ): { installed: InstalledPackage[]; records: ApkoInstalledRecord[] } {
+    // apko writes the keys of the sorted, unique keyring entries, each under its file name.
+    const entries = [...new Set(this.#options.keyring)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const keys = entries.map((k) => ({ name: basename(k), content: new TextEncoder().encode(this.#keyring.pem(basename(k)) ?? '') }));
+    apkoInitDb(fs, { arch, keys, repositories: options.repositories, world: options.world });
+    const records = apkoInstall(fs, packages, { sourceDateEpoch: options.sourceDateEpoch });
+    const installed = packages.map(({ info, pkg }, i): InstalledApk => {
+      const files = (records[i]?.files ?? []).map((f) => ({
+        path: f.path,
+        type: f.type,
+        mode: f.mode,
+        uid: f.uid,
+        gid: f.gid,
+        sha1:
+          f.checksum === undefined
+            ? undefined
+            : f.checksum.startsWith('Q1')
+              ? Buffer.from(f.checksum.slice(2), 'base64').toString('hex')
+              : f.checksum,
+      }));
+      return { info, pkg, files };
+    });
+    return { installed: inventoryOfApks(installed), records };
   }
 
   lockSources(archs: readonly string[]): LockSources {

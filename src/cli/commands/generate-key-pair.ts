@@ -1,0 +1,54 @@
+/** `provenant generate-key-pair`: a cosign key pair, `cosign.key` (encrypted) and `cosign.pub`, as cosign writes them. */
+import { access } from 'node:fs/promises';
+import { ProvenantError } from '../../errors.ts';
+import { writeFileAtomic } from '../../io/files.ts';
+import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../sign/keys.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { positional } from '../options.ts';
+import { keyPassword } from '../signing.ts';
+
+export const spec: CommandSpec = {
+  summary: 'make a cosign key pair: PREFIX.key (encrypted with a password) and PREFIX.pub',
+  usage: 'provenant generate-key-pair [--output-key-prefix PREFIX] [--force]',
+  flags: {
+    'output-key-prefix': { type: 'string', description: 'the files to write: PREFIX.key and PREFIX.pub (default cosign)' },
+    force: { type: 'boolean', description: 'replace PREFIX.key and PREFIX.pub when they exist' },
+  },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  positional(args, 0, spec.usage);
+  const prefix = (args.values['output-key-prefix'] as string | undefined) ?? 'cosign';
+  if (prefix === '') throw new ProvenantError('USAGE', '--output-key-prefix is empty');
+  const keyPath = `${prefix}.key`;
+  const pubPath = `${prefix}.pub`;
+  // cosign asks before overwriting; a script cannot answer, so it is a flag here.
+  if (args.values.force !== true) {
+    for (const path of [keyPath, pubPath]) {
+      if (await exists(path)) {
+        throw new ProvenantError('USAGE', `${path} exists; a new key pair would replace it`, {
+          hint: 'pass --force to replace it, or choose another --output-key-prefix',
+        });
+      }
+    }
+  }
+  const password = await keyPassword(io, { file: keyPath, new: true });
+  const pair = await generateEncryptedKeyPair(password);
+  // The private key first, and readable by its owner only: a public key without its private
+  // key is useless, the other way round the public key can be derived again (public-key).
+  await writeFileAtomic(keyPath, pair.privateKeyPem, { mode: 0o600, signal: io.signal });
+  await writeFileAtomic(pubPath, pair.publicKeyPem, { mode: 0o644, signal: io.signal });
+  io.stderr.write(`Private key written to ${keyPath}\nPublic key written to ${pubPath}\n`);
+  io.stdout.write(`key id ${keyId(parsePublicKey(pair.publicKeyPem))}\n`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,98 @@
+/** `provenant pin [PATH...] [--write] [--check]`: every `uses:` of GitHub workflows and actions pinned to a commit SHA or an image digest. */
+import { ProvenantError } from '../../errors.ts';
+import { imageDigestResolver, type PinEntry, type PinResult, pinWorkflows, writePinned } from '../../pin/pin.ts';
+import type { RegistryOpenOptions } from '../../store/open.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
+import { registryAccessFromFlags } from '../stores.ts';
+
+export const spec: CommandSpec = {
+  summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
+  usage: 'provenant pin [PATH...] [--write | --check] [--format json]',
+  flags: {
+    write: { type: 'boolean', description: 'rewrite the files (default: show what would change)' },
+    check: {
+      type: 'boolean',
+      description: 'resolve nothing; list what is not pinned and exit 1 when there is any (for CI)',
+    },
+    format: FORMAT_FLAG,
+    ...REGISTRY_FLAGS,
+  },
+};
+
+/**
+ * Pins, shows or checks. The repositories are `git ls-remote`d at `PROVENANT_GIT_BASE` (default
+ * https://github.com); images are resolved through the registry with the usual credentials.
+ */
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const format = formatOf(args);
+  const write = args.values.write === true;
+  const check = args.values.check === true;
+  if (write && check) throw new ProvenantError('USAGE', 'give --write or --check, not both');
+  // Registry access only when an image needs resolving: --password-stdin is read then, not before.
+  let access: Promise<RegistryOpenOptions> | undefined;
+  const result = await pinWorkflows({
+    dir: process.cwd(),
+    paths: args.positionals,
+    resolve: !check,
+    gitBase: io.env.PROVENANT_GIT_BASE,
+    env: io.env,
+    resolveImage: async (reference, call) => {
+      access ??= registryAccessFromFlags(args, io);
+      return imageDigestResolver(await access)(reference, call);
+    },
+    signal: io.signal,
+    logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${m}\n`) },
+  });
+  const written = write ? await writePinned(result) : [];
+  io.stdout.write(
+    format === 'json' ? `${JSON.stringify(pinJson(result, written), null, 2)}\n` : renderPin(result, { write, check, written }),
+  );
+  const unpinned = result.files.flatMap((f) => f.entries).filter((e) => !e.pinned);
+  if (check && unpinned.length > 0) {
+    throw new ProvenantError('UNPINNED', `${unpinned.length} uses: value${unpinned.length === 1 ? ' is' : 's are'} not pinned`, {
+      hint: 'provenant pin --write pins them to the commit SHAs and digests their tags name now',
+    });
+  }
+}
+
+function pinJson(result: PinResult, written: readonly string[]): unknown {
+  return {
+    files: result.files.map((f) => ({
+      file: f.file,
+      kind: f.kind,
+      changed: f.changed,
+      written: written.includes(f.file),
+      entries: f.entries,
+    })),
+    skipped: result.skipped,
+  };
+}
+
+function entryLine(e: PinEntry, mode: { check: boolean }): string[] {
+  const at = `${e.file}:${e.line}:${e.column}`;
+  let line: string;
+  if (e.pinned) line = `  ${at}  ${e.old}  (${e.kind}: pinned)`;
+  else if (e.new === undefined) line = `  ${at}  ${e.old}  (${e.kind}: NOT PINNED${mode.check ? '' : ', not resolved'})`;
+  else line = `  ${at}  ${e.old} -> ${e.new}  (${e.kind}${e.written ? '' : ': not rewritten'})`;
+  return [line, ...e.notes.map((n) => `      note: ${n}`)];
+}
+
+/** The text form: each file's values, what they became, and a last line that counts. */
+function renderPin(result: PinResult, mode: { write: boolean; check: boolean; written: readonly string[] }): string {
+  const lines: string[] = [];
+  for (const f of result.files) {
+    lines.push(`${f.file} (${f.kind})${mode.written.includes(f.file) ? ': written' : ''}`);
+    for (const e of f.entries) lines.push(...entryLine(e, mode));
+  }
+  for (const s of result.skipped) lines.push(`skipped ${s.file}: ${s.reason}`);
+  const entries = result.files.flatMap((f) => f.entries);
+  const toPin = entries.filter((e) => e.new !== undefined).length;
+  const unpinned = entries.filter((e) => !e.pinned).length;
+  if (mode.check) lines.push(unpinned === 0 ? 'Everything is pinned.' : `${unpinned} not pinned.`);
+  else if (mode.write) lines.push(`${toPin} pinned in ${mode.written.length} file(s); ${entries.length - toPin} left as they were.`);
+  else lines.push(toPin === 0 ? 'Nothing to pin.' : `${toPin} would be pinned: run with --write to rewrite the files.`);
+  return `${lines.join('\n')}\n`;
+}

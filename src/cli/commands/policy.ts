@@ -1,0 +1,31 @@
+/** `provenant policy test POLICY.yaml REF...`: whether images meet a ClusterImagePolicy file, per image and per authority. */
+import { ProvenantError } from '../../errors.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { REGISTRY_FLAGS } from '../options.ts';
+import { checkPolicies, POLICY_CHECK_FLAGS } from '../policy-check.ts';
+
+const USAGE =
+  'provenant policy test POLICY.yaml REF... [--trusted-root FILE] [--image-name NAME] [--no-match fail|warn|pass] [--format json]';
+
+export const spec: CommandSpec = {
+  summary: 'test images against a policy file (policy-controller ClusterImagePolicy, CEL conditions; exit 1 when a rule fails)',
+  usage: USAGE,
+  flags: { ...POLICY_CHECK_FLAGS, ...REGISTRY_FLAGS },
+  // 1 is the answer "a rule does not hold"; an error that would exit 1 exits 2.
+  errorExitCodes: { 1: 2 },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
+  const [sub, policyFile, ...refs] = args.positionals;
+  if (sub !== 'test') {
+    throw new ProvenantError('USAGE', sub === undefined ? 'policy needs a subcommand' : `policy has no subcommand "${sub}"`, {
+      hint: `usage: ${USAGE}`,
+    });
+  }
+  if (policyFile === undefined || refs.length === 0) {
+    throw new ProvenantError('USAGE', 'policy test needs a policy file and at least one image', { hint: `usage: ${USAGE}` });
+  }
+  return checkPolicies(args, io, policyFile, refs);
+}

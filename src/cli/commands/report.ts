@@ -1,0 +1,66 @@
+/** `provenant report REF -o report.html`: one self-contained page about an image, its attachments, packages, provenance and verdicts. */
+import { ProvenantError } from '../../errors.ts';
+import { writeFileAtomic } from '../../io/files.ts';
+import { DEFAULT_REPORT_TARGETS, gatherReport } from '../../report/gather.ts';
+import { renderReport } from '../../report/html.ts';
+import { VERSION } from '../../version.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import { PROFILES_FLAG, profilesFrom, TARGET_FLAG, targetText } from '../compat.ts';
+import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, parseBool, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { withImage } from '../stores.ts';
+
+export const spec: CommandSpec = {
+  summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
+  usage: 'provenant report REF -o report.html [--target T,...] [--format json]',
+  flags: {
+    output: { type: 'string', short: 'o', description: 'the page to write (with --format json, the data; default standard output)' },
+    target: {
+      ...TARGET_FLAG,
+      description: `${TARGET_FLAG.description}; default ${DEFAULT_REPORT_TARGETS.join(',')}; none for no verdicts`,
+    },
+    probe: {
+      type: 'string',
+      description: "ask the image's registry whether it has the referrers API: true (default) or false",
+    },
+    profiles: PROFILES_FLAG,
+    format: { ...FORMAT_FLAG, description: 'html (default) or json (the data the page is made from)' },
+    ...REGISTRY_FLAGS,
+  },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  const [text] = positional(args, 1, spec.usage) as [string];
+  const format = (args.values.format as string | undefined) ?? 'html';
+  if (format !== 'html' && format !== 'json') throw new ProvenantError('USAGE', `--format must be html or json, not "${format}"`);
+  const json = format === 'json';
+  const output = args.values.output as string | undefined;
+  if (output === undefined && !json) {
+    throw new ProvenantError('USAGE', 'report needs -o FILE: where to write the page', { hint: `usage: ${spec.usage}` });
+  }
+  const probe = parseBool((args.values.probe as string | undefined) ?? 'true', '--probe');
+  const named = targetText(args);
+  // `--target none`: no verdicts. gatherReport checks the names before it reads the image.
+  const targets = named === undefined ? undefined : named === 'none' ? [] : named.split(',');
+  const profiles = await profilesFrom(args);
+  const data = await withImage(args, io, text, (store, target) =>
+    gatherReport(store, target, {
+      reference: text,
+      targets,
+      profiles,
+      probe: probe ? 'auto' : false,
+      toolVersion: VERSION,
+      sourceDateEpoch: sourceDateEpoch(io),
+      signal: io.signal,
+    }),
+  );
+  const body = json ? `${JSON.stringify(data, null, 2)}\n` : renderReport(data);
+  if (output === undefined) {
+    io.stdout.write(body);
+    return;
+  }
+  await writeFileAtomic(output, body, { signal: io.signal });
+  const verdict = data.compat === undefined ? '' : `; ${data.compat.targets.map((t) => `${t.target} ${t.verdict}`).join(', ')}`;
+  io.stdout.write(`${output}: ${data.reference} (${data.platforms.length} platform(s)${verdict})\n`);
+}

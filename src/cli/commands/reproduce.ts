@@ -1,0 +1,123 @@
+/**
+ * `provenant reproduce REF`: rebuild an image from its own provenance and compare, per platform.
+ * Exits 0 when every platform matches, 1 when one differs, 3 when none differs but one could not
+ * be replayed, 5 when trust was given and the provenance does not verify (docs/reproduce.md).
+ */
+import { ProvenantError } from '../../errors.ts';
+import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { parseRepositoryOverride } from '../../reproduce/fetch.ts';
+import type { ReproduceTrust } from '../../reproduce/find.ts';
+import { renderReproduce } from '../../reproduce/render.ts';
+import { type ReproduceReport, reproduceImage } from '../../reproduce/reproduce.ts';
+import { loadPublicKeyFile } from '../../sign/keys.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts';
+import { trustedRootArg } from '../policy-check.ts';
+import { targetOf, withStores } from '../stores.ts';
+
+export const spec: CommandSpec = {
+  summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
+  usage:
+    'provenant reproduce REF [--key FILE | --certificate-identity ID --certificate-oidc-issuer URL --trusted-root FILE] [--repository-override OLD=NEW]... [--cache-dir DIR] [-o DEST] [--format json]',
+  flags: {
+    key: { type: 'string', description: 'the provenance must be signed by this cosign public key (PEM file)' },
+    'certificate-identity': { type: 'string', description: 'keyless: the signing certificate must name this identity' },
+    'certificate-identity-regexp': { type: 'string', description: 'keyless: ... an identity this regular expression matches' },
+    'certificate-oidc-issuer': { type: 'string', description: 'keyless: the certificate must come from this OIDC issuer' },
+    'certificate-oidc-issuer-regexp': { type: 'string', description: 'keyless: ... an issuer this regular expression matches' },
+    'trusted-root': {
+      type: 'string',
+      description: 'Sigstore trusted root JSON: required for keyless trust; with --key, transparency log entries are checked against it',
+    },
+    'repository-override': {
+      type: 'string',
+      multiple: true,
+      description: 'OLD=NEW: fetch packages the provenance names under OLD from NEW (a repository that moved)',
+    },
+    'cache-dir': {
+      type: 'string',
+      description: 'take package files this download cache holds under the digests the provenance names (default: fetch every one)',
+    },
+    output: { type: 'string', short: 'o', description: 'also write the rebuilt image here (any store location)' },
+    format: FORMAT_FLAG,
+    ...REGISTRY_FLAGS,
+  },
+  // 1 is the answer "the rebuild differs"; an error that would exit 1 exits 2.
+  errorExitCodes: { 1: 2 },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
+  const [text] = positional(args, 1, spec.usage) as [string];
+  const format = formatOf(args);
+  const trust = await trustOf(args);
+  const repositoryOverrides = ((args.values['repository-override'] as string[] | undefined) ?? []).map(parseRepositoryOverride);
+  const outputText = args.values.output as string | undefined;
+  const report = await withStores(args, io, async (stores) => {
+    const source = await stores.open(text);
+    const output = outputText === undefined ? undefined : await stores.open(outputText, { write: true });
+    return reproduceImage(source.store, await targetOf(source), {
+      trust,
+      repositoryOverrides,
+      // Relative package locations are relative to the original build's configuration folder:
+      // run reproduce from there.
+      baseDir: process.cwd(),
+      cacheDir: args.values['cache-dir'] as string | undefined,
+      output: output === undefined ? undefined : { store: output.store, tags: output.tags },
+      name: formatLocation(parseLocation(text)),
+      signal: io.signal,
+      logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${m}\n`) },
+    });
+  });
+  io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReproduce(report));
+  return exitStatus(report);
+}
+
+/** 0 every platform matches, 1 one differs, 3 none differs and one could not be replayed. */
+function exitStatus(report: ReproduceReport): number {
+  if (report.platforms.some((p) => p.status === 'mismatch')) return 1;
+  return report.match ? 0 : 3;
+}
+
+/** The signer the provenance must have, from the trust flags; undefined when none is given. */
+async function trustOf(args: ParsedArgs): Promise<ReproduceTrust | undefined> {
+  const v = args.values;
+  const key = v.key as string | undefined;
+  const identity = matcher(args, 'certificate-identity');
+  const issuer = matcher(args, 'certificate-oidc-issuer');
+  const trustedRoot = await trustedRootArg(args);
+  if (key !== undefined) {
+    if (identity !== undefined || issuer !== undefined) {
+      throw new ProvenantError('USAGE', 'give either --key or a certificate identity and issuer, not both');
+    }
+    return { key: await loadPublicKeyFile(key), trustedRoot };
+  }
+  if (identity === undefined && issuer === undefined) {
+    if (trustedRoot !== undefined) throw new ProvenantError('USAGE', '--trusted-root needs --key or a certificate identity and issuer');
+    return undefined;
+  }
+  if (identity === undefined || issuer === undefined) {
+    throw new ProvenantError(
+      'USAGE',
+      'keyless trust needs both --certificate-identity and --certificate-oidc-issuer (or their -regexp forms)',
+    );
+  }
+  if (trustedRoot === undefined) {
+    throw new ProvenantError('USAGE', 'keyless trust needs --trusted-root: the Fulcio CAs and the logs to check the certificate against');
+  }
+  return { identity, issuer, trustedRoot };
+}
+
+/** `--NAME` as an exact string or `--NAME-regexp` as a pattern (not both). */
+function matcher(args: ParsedArgs, name: string): string | RegExp | undefined {
+  const exact = args.values[name] as string | undefined;
+  const pattern = args.values[`${name}-regexp`] as string | undefined;
+  if (exact !== undefined && pattern !== undefined) throw new ProvenantError('USAGE', `give --${name} or --${name}-regexp, not both`);
+  if (pattern === undefined) return exact;
+  try {
+    return new RegExp(pattern);
+  } catch (cause) {
+    throw new ProvenantError('USAGE', `--${name}-regexp is not a regular expression: ${(cause as Error).message}`, { cause });
+  }
+}

@@ -1,0 +1,71 @@
+/** `provenant verify REF...`: check an image's signatures with a key, a keyless identity, or a policy file. */
+import { ProvenantError } from '../../errors.ts';
+import type { PolicyReport } from '../../policy/evaluate.ts';
+import { evaluatePolicies } from '../../policy/evaluate.ts';
+import { loadPolicyFile } from '../../policy/load.ts';
+import { formatPolicyReport } from '../../policy/report.ts';
+import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { publicGoodTrustedRoot } from '../../sign/trust.ts';
+import type { ParsedArgs } from '../args.ts';
+import type { CommandSpec } from '../command.ts';
+import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
+import { readTrustedRoot, subjectOf, TRUST_FLAGS } from '../signing.ts';
+import { targetOf, withStores } from '../stores.ts';
+import { verifyEach } from './verify-attestation.ts';
+
+export const spec: CommandSpec = {
+  summary: "verify an image's signatures (cosign 2 and 3) with a key, a keyless identity, or a policy file",
+  usage:
+    'provenant verify REF... (--key cosign.pub | --certificate-identity[-regexp] ID --certificate-oidc-issuer[-regexp] URL | --policy FILE) [--trusted-root FILE] [--format json]',
+  flags: {
+    ...TRUST_FLAGS,
+    policy: { type: 'string', description: 'check each image against this policy file (ClusterImagePolicy YAML, docs/policy.md)' },
+    format: FORMAT_FLAG,
+    ...REGISTRY_FLAGS,
+  },
+};
+
+export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  if (args.positionals.length === 0) throw new ProvenantError('USAGE', 'verify needs an image', { hint: `usage: ${spec.usage}` });
+  const policyPath = args.values.policy as string | undefined;
+  if (policyPath === undefined) return verifyEach(args, io, 'signature');
+  for (const flag of [
+    'key',
+    'certificate-identity',
+    'certificate-identity-regexp',
+    'certificate-oidc-issuer',
+    'certificate-oidc-issuer-regexp',
+  ]) {
+    if (args.values[flag] !== undefined) {
+      throw new ProvenantError('USAGE', `--policy names its own keys and identities; --${flag} cannot be given with it`);
+    }
+  }
+  return verifyPolicy(args, io, policyPath);
+}
+
+/** Every image against the policy file: exit 0 only when every enforced rule holds for every image. */
+async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<void> {
+  const format = formatOf(args);
+  const policies = await loadPolicyFile(path);
+  const rootPath = args.values['trusted-root'] as string | undefined;
+  const trustedRoot = rootPath === undefined ? (await publicGoodTrustedRoot()).root : await readTrustedRoot(rootPath);
+  const reports: PolicyReport[] = [];
+  for (const text of args.positionals) {
+    const name = formatLocation(parseLocation(text));
+    const report = await withStores(args, io, async (stores) => {
+      const opened = await stores.open(text);
+      const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
+      return evaluatePolicies(opened.store, subject.digest, name, policies, { trustedRoot, signal: io.signal });
+    });
+    reports.push(report);
+    if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
+  }
+  if (format === 'json') io.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+  const failed = reports.filter((r) => !r.passed);
+  if (failed.length > 0) {
+    throw new ProvenantError('SIGNATURE', `${failed.map((r) => r.image).join(', ')} did not pass the policies of ${path}`, {
+      hint: failed.flatMap((r) => r.failures).join('; '),
+    });
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * What `check`, `fix`, `report` and `build --target` share: the targets `--target` names (from
+ * the built-in profiles and any `--profiles` folders), the text of a check and of a fix, and the
+ * error that makes a refusal exit 7.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AttestationMode, Attested } from '../attest/storage.ts';
+import { type BuildResult, writeBuild } from '../builder/build.ts';
+import { type CheckReport, checkImage, type Problem, type TargetReport } from '../compat/check.ts';
+import { short } from '../compat/detectors.ts';
+import { fixLabel } from '../compat/docs.ts';
+import { type FixReport, fixImage } from '../compat/fix.ts';
+import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
+import { ProvenantError } from '../errors.ts';
+import type { Descriptor } from '../oci/types.ts';
+import { LayoutStore } from '../store/layout.ts';
+import type { ContentStore } from '../store/types.ts';
+import type { FlagSpec, ParsedArgs } from './args.ts';
+
+/** `--target`: ids, comma-separated or repeated, each optionally `@version`. */
+export const TARGET_FLAG: FlagSpec = {
+  type: 'string',
+  multiple: true,
+  description: 'targets, comma-separated or repeated: id or id@version (aws-lambda, amazon-ecr, ghcr, ...; see docs/targets.md)',
+};
+
+/** `--profiles DIR`: more target profiles, added to (or replacing, by id) the built-in ones. */
+export const PROFILES_FLAG: FlagSpec = {
+  type: 'string',
+  multiple: true,
+  description: 'a folder of more target profiles (*.yaml), added to the built-in ones',
+};
+
+/** The built-in profiles, and those of the `--profiles` folders. */
+export function profilesFrom(args: ParsedArgs): Promise<Profile[]> {
+  return loadProfiles({ extraDirs: (args.values.profiles as string[] | undefined) ?? [] });
+}
+
+/** The `--target` text as given: every value joined with commas, or undefined when none was given. */
+export function targetText(args: ParsedArgs): string | undefined {
+  const given = ((args.values.target as string[] | undefined) ?? []).filter((t) => t.trim() !== '');
+  return given.length === 0 ? undefined : given.join(',');
+}
+
+/**
+ * The profiles (built-in, then `--profiles` folders) and the targets `--target` names.
+ *
+ * @throws ProvenantError `USAGE` when no target is named (and `required`), for an unknown target,
+ *   or for more than one when the command takes `one`; `INVALID_CONFIG` for a bad profile file
+ */
+export async function targetsFrom(
+  args: ParsedArgs,
+  options: { required: boolean; one?: boolean },
+): Promise<{ profiles: Profile[]; targets: Target[] }> {
+  const profiles = await profilesFrom(args);
+  const text = targetText(args);
+  if (text === undefined) {
+    if (options.required) {
+      throw new ProvenantError('USAGE', 'name a target with --target', { hint: `targets: ${profiles.map((p) => p.id).join(', ')}` });
+    }
+    return { profiles, targets: [] };
+  }
+  const targets = selectTargets(profiles, text);
+  if (options.one && targets.length > 1) {
+    throw new ProvenantError('USAGE', `name one target, not ${targets.length} (${targets.map((t) => t.label).join(', ')})`, {
+      hint: 'fix makes the image one target accepts; run it once per target, each to its own destination',
+    });
+  }
+  return { profiles, targets };
+}
+
+/** The error `check` ends with when a target would refuse the image (exit code 7). */
+export function refusedError(report: CheckReport): ProvenantError | undefined {
+  const refused = report.targets.filter((t) => t.verdict === 'refused').map((t) => t.target);
+  if (refused.length === 0) return undefined;
+  return new ProvenantError('INCOMPATIBLE', `${refused.join(', ')} would refuse the image`, {
+    where: report.image.reference,
+    hint: `provenant fix ${report.image.reference} --target ${refused[0]} -o DEST writes the smallest change that ${refused[0]} accepts`,
+  });
+}
+
+const VERDICT: Record<TargetReport['verdict'], string> = {
+  accepted: 'accepted',
+  warnings: 'accepted, with warnings',
+  refused: 'REFUSED',
+};
+
+function problemLines(p: Problem, reference: string, target: string): string[] {
+  const mark = p.severity === 'refuses' ? 'refuses' : `warning: ${p.severity}`;
+  const lines = [`  - ${p.rule} (${mark})`];
+  lines.push(`      error:  ${p.error ?? '(no error text recorded)'}`);
+  lines.push(`      why:    ${p.why}`);
+  lines.push(
+    p.fix === undefined
+      ? '      fix:    none: no change to the image satisfies it'
+      : `      fix:    ${fixLabel(p.fix)}: provenant fix ${reference} --target ${target} -o DEST`,
+  );
+  for (const f of p.findings) lines.push(`      found:  ${f.digest === undefined ? '' : `${short(f.digest)}: `}${f.detail}`);
+  lines.push(`      how sure: ${p.certainty}${p.status === undefined ? '' : `; ${p.status}`}`);
+  for (const s of p.sources) lines.push(`      source: ${s}`);
+  return lines;
+}
+
+/** The text form of a check: the image, the probe, then each target's verdict and problems. */
+export function renderCheck(report: CheckReport): string {
+  const { image } = report;
+  const lines = [
+    `${image.reference}`,
+    `  ${image.digest} (${image.kind === 'index' ? 'image index' : 'single manifest'}, ${image.mediaType})`,
+  ];
+  if (report.probe !== undefined) lines.push(`  referrers API: ${report.probe.api}: ${report.probe.detail}`);
+  for (const t of report.targets) {
+    const version = t.version === undefined ? '' : t.assumedVersion ? ` (version ${t.version} assumed)` : '';
+    lines.push('', `${t.target}: ${VERDICT[t.verdict]}${version}  [${t.name}, ${t.kind}]`);
+    if (t.referrersApi !== undefined)
+      lines.push(`  referrers API: ${t.referrersApi.value} (${t.referrersApi.source}: ${t.referrersApi.detail})`);
+    // Refusals first: they decide the verdict.
+    const ordered = [...t.problems].sort((a, b) => Number(b.severity === 'refuses') - Number(a.severity === 'refuses'));
+    for (const p of ordered) lines.push(...problemLines(p, image.reference, t.target));
+  }
+  for (const n of report.notes) lines.push('', `note: ${n}`);
+  const refused = report.targets.filter((t) => t.verdict === 'refused').map((t) => t.target);
+  lines.push(
+    '',
+    refused.length > 0
+      ? `Refused by ${refused.join(', ')}.`
+      : report.verdict === 'warnings'
+        ? 'Every target accepts the image (with the warnings above).'
+        : 'Every target accepts the image.',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The text form of a fix: its account, sentence by sentence, and where the result went. */
+export function renderFix(report: FixReport): string {
+  const lines = [`${report.source.reference} for ${report.target}:`];
+  for (const a of report.account) lines.push(`  ${a}`);
+  if (report.destination !== undefined) {
+    const tags = report.destination.tags.length === 0 ? '' : ` (tags ${report.destination.tags.join(', ')})`;
+    lines.push(`${report.destination.location}@${report.destination.digest}${tags}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** What {@link writeBuildFor} did: the descriptor the tags point at, and the fix when one was needed. */
+export interface TargetedBuild {
+  descriptor: Descriptor;
+  /** The check of the image as built; its verdict decided whether a fix ran. */
+  check: TargetReport;
+  fix: FixReport | undefined;
+}
+
+/**
+ * `build --target T`: writes the build into the shape `target` accepts. The build goes first to
+ * a temporary layout on this machine (its blobs are in memory already) and is checked there; an
+ * image the target accepts as built is written to `dst` as `build` writes it, one it refuses goes
+ * through `fix` on its way to `dst`. Either way the destination is written once, in the accepted
+ * shape: nothing refused is ever tagged there, and a registry receives only the blobs the fixed
+ * image keeps (one platform for Lambda). Choosing build options per profile up front could not
+ * do as much (the builder always writes an index, which Lambda refuses), so fix's transforms are
+ * the one implementation of every rule.
+ *
+ * @throws ProvenantError `INCOMPATIBLE` when the target would still refuse the image (nothing is
+ *   written to `dst`), and what build, check and fix raise
+ */
+export async function writeBuildFor(
+  result: BuildResult,
+  dst: ContentStore,
+  tags: readonly string[],
+  target: Target,
+  options: { attestations: { attested: Attested[]; mode: AttestationMode } | undefined; reference: string; signal: AbortSignal },
+): Promise<TargetedBuild> {
+  const dir = await mkdtemp(join(tmpdir(), 'provenant-build-target-'));
+  try {
+    const staged = await LayoutStore.open(join(dir, 'layout'), { create: true });
+    try {
+      const built = await writeBuild(result, staged, ['built'], { attestations: options.attestations, signal: options.signal });
+      // The probe describes the destination registry, not this layout.
+      const check = (
+        await checkImage(staged, built.digest, [target], { reference: options.reference, probe: false, signal: options.signal })
+      ).targets[0]!;
+      if (check.verdict !== 'refused') {
+        const descriptor = await writeBuild(result, dst, tags, { attestations: options.attestations, signal: options.signal });
+        return { descriptor, check, fix: undefined };
+      }
+      const fix = await fixImage(staged, built.digest, dst, target, { tags, reference: options.reference, signal: options.signal });
+      if (!fix.written || fix.destination === undefined || fix.after?.verdict === 'refused') {
+        throw new ProvenantError(
+          'INCOMPATIBLE',
+          `${target.label} would refuse the image and no change makes it accept it; nothing was written`,
+          {
+            where: options.reference,
+            hint: fix.account.join(' '),
+          },
+        );
+      }
+      const descriptor: Descriptor = {
+        mediaType: fix.destination.mediaType,
+        digest: fix.destination.digest,
+        size: (await dst.resolve(fix.destination.digest, { signal: options.signal }))?.size ?? 0,
+      };
+      return { descriptor, check, fix };
+    } finally {
+      await staged.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What `build --target` adds to the build's JSON: the target's verdict on the image as built, and the fix. */
+export function targetedJson(written: { check: TargetReport | undefined; fix: FixReport | undefined }): Record<string, unknown> {
+  if (written.check === undefined) return {};
+  return { target: { target: written.check.target, asBuilt: written.check.verdict, fix: written.fix } };
+}
+
+/** What `build --target` adds to the build's text: accepted as built, or the fix's account. */
+export function renderTargeted(written: { check: TargetReport | undefined; fix: FixReport | undefined }): string {
+  if (written.check === undefined) return '';
+  if (written.fix === undefined) {
+    const how = written.check.verdict === 'warnings' ? 'accepts it as built, with warnings (check shows them)' : 'accepts it as built';
+    return `${written.check.target} ${how}: written unchanged.\n`;
+  }
+  return `${written.check.target} refuses the image as built; written as fix makes it:\n${written.fix.account.map((a) => `  ${a}`).join('\n')}\n`;
+}

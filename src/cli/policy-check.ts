@@ -1,0 +1,92 @@
+/**
+ * Checking images against a policy file from the command line: what `provenant policy test`
+ * does, and what `verify --policy` can share. Each image is resolved in its store and evaluated
+ * with the library (src/policy), and its report printed; the exit status says whether every
+ * enforced rule of every image holds.
+ */
+import { readFile } from 'node:fs/promises';
+import { ProvenantError } from '../errors.ts';
+import { type EvaluateOptions, evaluatePolicies, type PolicyReport } from '../policy/evaluate.ts';
+import { loadPolicyFile } from '../policy/load.ts';
+import { formatPolicyReport } from '../policy/report.ts';
+import { formatLocation, parseLocation } from '../ref/location.ts';
+import { parseTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
+import type { FlagSpec, ParsedArgs } from './args.ts';
+import type { CliIo } from './io.ts';
+import { FORMAT_FLAG, formatOf } from './options.ts';
+import { targetOf, withStores } from './stores.ts';
+
+/** The flags of a policy check (besides the registry's). */
+export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
+  'trusted-root': {
+    type: 'string',
+    description: 'Sigstore trusted root JSON (Fulcio CAs, Rekor and CT logs, timestamp authorities): for keyless authorities and ctlog',
+  },
+  'image-name': {
+    type: 'string',
+    description:
+      'match the globs against this name instead of REF (one REF only): an image in a layout tested as the registry will name it',
+  },
+  'no-match': { type: 'string', description: 'an image no policy covers: fail (default, as policy-controller), warn or pass' },
+  format: FORMAT_FLAG,
+};
+
+/** Reads `--trusted-root FILE`, when given. */
+export async function trustedRootArg(args: ParsedArgs): Promise<TrustedRoot | undefined> {
+  const path = args.values['trusted-root'] as string | undefined;
+  if (path === undefined) return undefined;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the trusted root: ${(cause as Error).message}`, {
+      where: path,
+      cause,
+    });
+  }
+  return parseTrustedRoot(bytes, path);
+}
+
+function noMatchArg(args: ParsedArgs): EvaluateOptions['noMatch'] {
+  const v = (args.values['no-match'] as string | undefined) ?? 'fail';
+  if (v !== 'fail' && v !== 'warn' && v !== 'pass') throw new ProvenantError('USAGE', `--no-match must be fail, warn or pass, not "${v}"`);
+  return v;
+}
+
+/**
+ * Evaluates the policies of `policyFile` for each image of `refs` and prints the reports (text,
+ * or with `--format json` a list of PolicyReport, one per image). Returns 0 when every enforced
+ * rule holds for every image, else 1.
+ *
+ * @throws ProvenantError what loading the policy throws (`INVALID_CONFIG` at its place), what
+ *   opening the stores throws (`NOT_FOUND`, ...), `USAGE` for bad flags
+ */
+export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: string, refs: readonly string[]): Promise<number> {
+  const format = formatOf(args);
+  const noMatch = noMatchArg(args);
+  const policies = await loadPolicyFile(policyFile);
+  const trustedRoot = await trustedRootArg(args);
+  const imageName = args.values['image-name'] as string | undefined;
+  if (imageName !== undefined && refs.length !== 1)
+    throw new ProvenantError('USAGE', '--image-name names one image, and there are several');
+  const reports = await withStores(args, io, async (stores) => {
+    const out: PolicyReport[] = [];
+    for (const text of refs) {
+      const opened = await stores.open(text);
+      const target = await targetOf(opened);
+      const resolved = await opened.store.resolve(target, { signal: io.signal });
+      if (resolved === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not in ${opened.store.location}`, { where: text });
+      out.push(
+        await evaluatePolicies(opened.store, resolved.digest, imageName ?? formatLocation(parseLocation(text)), policies, {
+          trustedRoot,
+          noMatch,
+          signal: io.signal,
+        }),
+      );
+    }
+    return out;
+  });
+  io.stdout.write(format === 'json' ? `${JSON.stringify(reports, null, 2)}\n` : `${reports.map(formatPolicyReport).join('\n\n')}\n`);
+  return reports.every((r) => r.passed) ? 0 : 1;
+}

@@ -1,0 +1,392 @@
+/**
+ * What the signing commands share (sign, attest, build --sign, verify, verify-attestation,
+ * generate-key-pair, public-key): the key password, the signer and the trust their flags name
+ * (cosign's flag names), the image they sign or verify, and the verification report as text and
+ * JSON. The library (src/sign) does the work; this is the command line around it.
+ */
+import type { ReadStream } from 'node:tty';
+import { ProvenantError } from '../errors.ts';
+import type { Digest } from '../oci/digest.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import type { Location } from '../ref/location.ts';
+import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
+import { cosignDockerReference } from '../sign/payload.ts';
+import type { SignedEntry } from '../sign/sign.ts';
+import {
+  githubActionsToken,
+  KeylessSigner,
+  KeySigner,
+  PUBLIC_FULCIO,
+  PUBLIC_REKOR,
+  type Signer,
+  type TokenSource,
+} from '../sign/signer.ts';
+import { parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
+import type { CheckedSignature, VerificationPolicy, VerificationReport } from '../sign/verify.ts';
+import type { ContentStore } from '../store/types.ts';
+import type { FlagSpec, ParsedArgs } from './args.ts';
+import type { CliIo } from './io.ts';
+import { platformArg } from './options.ts';
+
+/** Where a key password is read from, in this order (`PROVENANT_PASSWORD` is the registry's). */
+export const PASSWORD_VARIABLES = ['COSIGN_PASSWORD', 'PROVENANT_KEY_PASSWORD'] as const;
+
+/** The OIDC token variable cosign and sigstore-js read for keyless signing. */
+export const TOKEN_VARIABLE = 'SIGSTORE_ID_TOKEN';
+
+/** The flags that choose how to sign, as cosign names them. */
+export const SIGNING_FLAGS: Record<string, FlagSpec> = {
+  key: {
+    type: 'string',
+    description: 'sign with this cosign private key (cosign.key); its password from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD, else asked',
+  },
+  'identity-token': {
+    type: 'string',
+    description: `keyless: the OIDC identity token (default ${TOKEN_VARIABLE}, else the GitHub Actions job's token)`,
+  },
+  'fulcio-url': { type: 'string', description: `keyless: the Fulcio that issues the certificate (default ${PUBLIC_FULCIO})` },
+  'rekor-url': {
+    type: 'string',
+    description: `the Rekor that logs keyless signatures, and key ones with --tlog-upload (default ${PUBLIC_REKOR})`,
+  },
+  'timestamp-server-url': { type: 'string', description: 'an RFC 3161 timestamp authority to timestamp each signature' },
+  'tlog-upload': { type: 'boolean', description: 'with --key: log each signature in --rekor-url too (keyless ones always are)' },
+  'trusted-root': {
+    type: 'string',
+    description: "keyless: the trusted root whose Fulcio chain is written beside cosign 2 signatures (default Sigstore's public-good root)",
+  },
+};
+
+/** The flags that say whom to trust, as cosign names them. */
+export const TRUST_FLAGS: Record<string, FlagSpec> = {
+  key: { type: 'string', description: 'trust this public key (cosign.pub)' },
+  'certificate-identity': {
+    type: 'string',
+    description: "keyless: the signer's identity (the certificate's SAN: an email, a workflow URL)",
+  },
+  'certificate-identity-regexp': { type: 'string', description: "keyless: a regular expression the signer's identity must match" },
+  'certificate-oidc-issuer': { type: 'string', description: 'keyless: the OIDC issuer of the identity' },
+  'certificate-oidc-issuer-regexp': { type: 'string', description: 'keyless: a regular expression the OIDC issuer must match' },
+  'trusted-root': {
+    type: 'string',
+    description: "the trusted root (Fulcio, Rekor, CT logs, TSAs) as JSON; default Sigstore's public-good root for keyless, none for --key",
+  },
+  platform: { type: 'string', description: 'check this platform image of an index (os/arch[/variant]) instead of the index' },
+};
+
+// ---- passwords ------------------------------------------------------------------------------
+
+/**
+ * The password of a private key: from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD (an empty value
+ * is an empty password, as in cosign), else asked on the terminal without echo (twice for a new
+ * key), else a USAGE error naming the variables. It is never printed.
+ */
+export async function keyPassword(io: CliIo, purpose: { file: string; new?: boolean }): Promise<string> {
+  for (const name of PASSWORD_VARIABLES) {
+    const value = io.env[name];
+    if (value !== undefined) return value;
+  }
+  const input = io.stdin as Partial<ReadStream>;
+  if (input.isTTY !== true || typeof input.setRawMode !== 'function') {
+    throw new ProvenantError('USAGE', `the password of ${purpose.file} is needed, and there is no terminal to ask it on`, {
+      hint: `set ${PASSWORD_VARIABLES.join(' or ')} (empty for a key without a password)`,
+    });
+  }
+  if (!purpose.new) return promptHidden(io, input as ReadStream, `Enter password for private key ${purpose.file}: `);
+  const first = await promptHidden(io, input as ReadStream, `Enter password for private key ${purpose.file}: `);
+  const again = await promptHidden(io, input as ReadStream, `Enter password for private key ${purpose.file} again: `);
+  if (first !== again) throw new ProvenantError('USAGE', 'the two passwords differ', { hint: 'run the command again' });
+  return first;
+}
+
+/**
+ * Reads one line from the terminal in raw mode, so nothing is echoed. Raw mode also means the
+ * terminal sends Ctrl-C as a byte rather than a signal: it cancels here.
+ */
+function promptHidden(io: CliIo, input: ReadStream, question: string): Promise<string> {
+  // Raw mode before the question: whoever answers it once it shows is not echoed.
+  input.setRawMode(true);
+  io.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const finish = (outcome: () => void): void => {
+      input.off('data', onData);
+      io.signal.removeEventListener('abort', onAbort);
+      input.setRawMode(false);
+      input.pause();
+      io.stderr.write('\n');
+      outcome();
+    };
+    const onAbort = (): void => finish(() => reject(new ProvenantError('ABORTED', 'the operation was cancelled')));
+    const onData = (chunk: Buffer | string): void => {
+      for (const ch of chunk.toString()) {
+        if (ch === '\r' || ch === '\n') {
+          finish(() => resolve(text));
+          return;
+        }
+        if (ch === '\u0003') {
+          finish(() => reject(new ProvenantError('ABORTED', 'the password prompt was cancelled')));
+          return;
+        }
+        if (ch === '\u0004' && text === '') {
+          finish(() => reject(new ProvenantError('USAGE', 'no password was typed')));
+          return;
+        }
+        if (ch === '\u007f' || ch === '\b') text = [...text].slice(0, -1).join('');
+        else if (ch !== '\u0004') text += ch;
+      }
+    };
+    io.signal.addEventListener('abort', onAbort, { once: true });
+    input.on('data', onData);
+    input.resume();
+  });
+}
+
+// ---- signers --------------------------------------------------------------------------------
+
+/** A signer chosen on the command line, and how to name it to the user. */
+export interface ChosenSigner {
+  signer: Signer;
+  /** `key <id>` or `keyless (<Fulcio URL>)`. */
+  label: string;
+}
+
+/**
+ * The signer the flags ask for: `--key FILE` (decrypted now, so a wrong password fails before
+ * any work), else keyless when `keyless` is true (the `sign` command, `--sign`, or an
+ * `--identity-token`), else none.
+ *
+ * @throws ProvenantError `USAGE` for contradicting flags, a bad URL or no token for keyless
+ */
+export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: boolean): Promise<ChosenSigner | undefined> {
+  const v = args.values;
+  const keyPath = v.key as string | undefined;
+  const tokenFlag = v['identity-token'] as string | undefined;
+  const tsaURL = urlFlag(args, 'timestamp-server-url', undefined);
+  const rekorURL = urlFlag(args, 'rekor-url', PUBLIC_REKOR) as string;
+  if (keyPath !== undefined) {
+    if (tokenFlag !== undefined) throw new ProvenantError('USAGE', '--key and --identity-token each choose a way to sign: give one');
+    const key = await loadPrivateKeyFile(keyPath, await keyPassword(io, { file: keyPath }));
+    const signer = new KeySigner(key, { rekorURL: v['tlog-upload'] === true ? rekorURL : undefined, tsaURL });
+    return { signer, label: `key ${signer.keyId}` };
+  }
+  if (!keyless && tokenFlag === undefined) return undefined;
+  const fulcioURL = urlFlag(args, 'fulcio-url', PUBLIC_FULCIO) as string;
+  const rootPath = v['trusted-root'] as string | undefined;
+  const trustedRoot = rootPath === undefined ? (await publicGoodTrustedRoot()).root : await readTrustedRoot(rootPath);
+  const signer = new KeylessSigner({ fulcioURL, rekorURL, tsaURL, identityToken: identityToken(tokenFlag, io), trustedRoot });
+  return { signer, label: `keyless (${fulcioURL})` };
+}
+
+function identityToken(flag: string | undefined, io: CliIo): TokenSource {
+  const given = flag ?? io.env[TOKEN_VARIABLE];
+  if (given !== undefined && given !== '') return given;
+  const url = io.env.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const token = io.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+  if (url !== undefined && url !== '' && token !== undefined && token !== '') return githubActionsToken(url, token);
+  throw new ProvenantError('USAGE', 'keyless signing needs an OIDC identity token, and none was given', {
+    hint: `pass --identity-token (or set ${TOKEN_VARIABLE}), run in a GitHub Actions job with \`permissions: id-token: write\`, or sign with --key`,
+  });
+}
+
+/**
+ * A Sigstore service URL. The identity token goes to Fulcio, so plain HTTP is for this machine
+ * only (a local instance, tests).
+ */
+function urlFlag(args: ParsedArgs, flag: string, fallback: string | undefined): string | undefined {
+  const text = (args.values[flag] as string | undefined) ?? fallback;
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ProvenantError('USAGE', `--${flag} is not a URL: ${JSON.stringify(text)}`);
+  }
+  const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
+    throw new ProvenantError('USAGE', `--${flag} must be an https URL (plain http only on this machine), not ${JSON.stringify(text)}`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+/** Reads a trusted root file. */
+export async function readTrustedRoot(path: string): Promise<TrustedRoot> {
+  const { readFile } = await import('node:fs/promises');
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    throw new ProvenantError('NOT_FOUND', `cannot read the trusted root: ${(cause as Error).message}`, { where: path, cause });
+  }
+  return parseTrustedRoot(bytes, path);
+}
+
+/**
+ * The repository a signature's payload names (`critical.identity.docker-reference`): the
+ * registry repository, as cosign writes it; `--sign-container-identity` overrides it (cosign's
+ * flag), and a local layout or archive, which has no repository, is `local/image` unless given.
+ */
+export function dockerReferenceOf(location: Location, args: ParsedArgs): string {
+  const given = args.values['sign-container-identity'] as string | undefined;
+  if (given !== undefined) return given;
+  if (location.kind === 'registry') return cosignDockerReference(location.reference);
+  if (location.kind === 'docker-archive' && location.reference !== undefined) return cosignDockerReference(location.reference);
+  return 'local/image';
+}
+
+/** One line per signature written: what, where, and whether it was already there. */
+export function renderSigned(entries: readonly SignedEntry[]): string {
+  return entries
+    .map((e) => {
+      const what = e.predicateType === undefined ? 'signature' : `attestation ${e.predicateType}`;
+      return `  ${e.digest}  ${e.storage.padEnd(9)} ${what}  ${e.location}${e.added ? '' : '  (already there)'}\n`;
+    })
+    .join('');
+}
+
+// ---- verification ---------------------------------------------------------------------------
+
+/** Whom to trust, and the trusted root to check with. */
+export interface Trust {
+  policy: VerificationPolicy;
+  trustedRoot: TrustedRoot | undefined;
+  /** Where the trusted root came from: a file, or the embedded public-good root. */
+  trustedRootSource: string | undefined;
+}
+
+/**
+ * The trust the flags give: `--key FILE`, or a certificate identity and issuer (each exact or a
+ * `-regexp`, as cosign). Keyless verification without `--trusted-root` uses Sigstore's
+ * public-good root as @sigstore/tuf embeds it.
+ *
+ * @throws ProvenantError `USAGE` when neither or both are given, or a pattern does not parse
+ */
+export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
+  const v = args.values;
+  const keyPath = v.key as string | undefined;
+  const identity = exactOrPattern(args, 'certificate-identity');
+  const issuer = exactOrPattern(args, 'certificate-oidc-issuer');
+  const rootPath = v['trusted-root'] as string | undefined;
+  const fromFile = rootPath === undefined ? undefined : await readTrustedRoot(rootPath);
+  if (keyPath !== undefined) {
+    if (identity !== undefined || issuer !== undefined) {
+      throw new ProvenantError('USAGE', '--key and --certificate-* each say whom to trust: give one');
+    }
+    const key = await loadPublicKeyFile(keyPath).catch((err: unknown) => {
+      if (!(err instanceof ProvenantError) || err.code !== 'INVALID_CONFIG') throw err;
+      throw new ProvenantError(err.code, err.message, {
+        where: keyPath,
+        cause: err,
+        hint: 'verification takes the public key (cosign.pub); provenant public-key --key cosign.key prints it',
+      });
+    });
+    return { policy: { key }, trustedRoot: fromFile, trustedRootSource: rootPath };
+  }
+  if (identity === undefined || issuer === undefined) {
+    throw new ProvenantError(
+      'USAGE',
+      'say whom to trust: --key FILE, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]',
+      {
+        hint: 'for GitHub Actions: --certificate-oidc-issuer https://token.actions.githubusercontent.com --certificate-identity-regexp ^https://github.com/OWNER/REPO/',
+      },
+    );
+  }
+  const policy: VerificationPolicy = { certificateIdentity: identity, certificateOidcIssuer: issuer };
+  if (fromFile !== undefined) return { policy, trustedRoot: fromFile, trustedRootSource: rootPath };
+  const embedded = await publicGoodTrustedRoot();
+  return { policy, trustedRoot: embedded.root, trustedRootSource: `Sigstore public-good root embedded in ${embedded.source}` };
+}
+
+function exactOrPattern(args: ParsedArgs, flag: string): string | RegExp | undefined {
+  const exact = args.values[flag] as string | undefined;
+  const pattern = args.values[`${flag}-regexp`] as string | undefined;
+  if (exact !== undefined && pattern !== undefined) throw new ProvenantError('USAGE', `give --${flag} or --${flag}-regexp, not both`);
+  if (pattern === undefined) return exact;
+  try {
+    return new RegExp(pattern);
+  } catch (cause) {
+    throw new ProvenantError('USAGE', `--${flag}-regexp is not a regular expression: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** The digest to verify: the target's, or with `--platform` that platform's image in the index. */
+export async function subjectOf(
+  store: ContentStore,
+  target: string,
+  args: ParsedArgs,
+  signal: AbortSignal,
+): Promise<{ digest: Digest; index: boolean }> {
+  const root = await store.getManifest(target, { signal });
+  const text = args.values.platform as string | undefined;
+  if (text === undefined) return { digest: root.digest, index: root.kind === 'index' };
+  if (root.kind !== 'index') throw new ProvenantError('USAGE', '--platform picks an image of an index, and this is a single image');
+  const wanted = platformArg(text);
+  const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
+  if (match === undefined) {
+    const available = root.index.manifests.flatMap((m) => (m.platform === undefined ? [] : [formatPlatform(m.platform)]));
+    throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
+      where: `${store.location}@${root.digest}`,
+      hint: `its platforms: ${available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)'}`,
+    });
+  }
+  return { digest: match.digest, index: false };
+}
+
+/** A verification as `--format json` prints it (dates as ISO strings). */
+export function verificationJson(name: string, report: VerificationReport, trust: Trust): unknown {
+  return {
+    image: name,
+    digest: report.subject,
+    kind: report.kind,
+    verified: report.verified.length > 0,
+    ...(trust.trustedRootSource === undefined ? {} : { trustedRoot: trust.trustedRootSource }),
+    checked: report.checked,
+  };
+}
+
+function signerText(c: CheckedSignature): string {
+  const s = c.signer;
+  if (s?.keyId !== undefined) return `key ${s.keyId}`;
+  if (s?.identity !== undefined) return `${s.identity} (${s.issuer ?? 'no issuer'})`;
+  return '';
+}
+
+/** One line for a signature or attestation that was tried. */
+function checkedLine(c: CheckedSignature): string {
+  const what = c.kind === 'attestation' ? `attestation ${c.predicateType ?? '(no predicate type)'}` : 'signature';
+  const where = `${c.storage.padEnd(9)} ${c.source}`;
+  if (!c.verified) return `  FAIL ${what}  ${where}: ${c.reason}: ${c.message}`;
+  const log = c.logIndex === undefined ? '' : `  rekor log index ${c.logIndex}${c.loggedAt ? ` (${c.loggedAt.toISOString()})` : ''}`;
+  return `  ok   ${what}  ${where}  by ${signerText(c)}${log}`;
+}
+
+/** What verified (and what did not), for a report with at least one verified. */
+export function renderVerified(name: string, report: VerificationReport): string {
+  const what = report.kind === 'signature' ? 'signatures' : 'attestations';
+  const head = `${name} (${report.subject}): ${report.verified.length} of ${report.checked.length} ${what} verified`;
+  return `${[head, ...report.checked.map(checkedLine)].join('\n')}\n`;
+}
+
+/** The error of a verification where nothing verified: one line per signature tried, with why. */
+export function verificationFailure(
+  name: string,
+  report: VerificationReport,
+  options: { predicateType?: string | undefined; index?: boolean } = {},
+): ProvenantError {
+  const type = options.predicateType === undefined ? '' : `${options.predicateType} `;
+  const what = report.kind === 'signature' ? 'signatures' : `${type}attestations`;
+  if (report.checked.length === 0) {
+    const hint =
+      report.kind === 'signature'
+        ? 'sign it first (provenant sign), or check the reference'
+        : options.index
+          ? 'this is an index, and a build attests each platform image: add --platform os/arch'
+          : 'attest it first, or check --type';
+    return new ProvenantError('SIGNATURE', `${name} (${report.subject}) has no ${what}`, { hint });
+  }
+  const lines = report.checked.map(checkedLine);
+  return new ProvenantError(
+    'SIGNATURE',
+    `none of the ${report.checked.length} ${what} of ${name} (${report.subject}) verified:\n${lines.join('\n')}`,
+  );
+}

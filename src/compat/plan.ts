@@ -1,0 +1,387 @@
+/**
+ * The plan of a fixed image: the set of manifests it will be written as, with where each
+ * attachment goes, and the {@link Draft} the transforms (transforms.ts) change it through. A
+ * changed manifest changes the digest of everything that names it, so {@link Draft.replace}
+ * carries a change up the graph: an index lists the new digest, an attestation gets the new
+ * subject (its statements still name the old digest, and the account says so), a signature of
+ * the old digest is not carried (it stays valid for the old digest only).
+ */
+import { ArtifactType, type AttachmentKind } from '../attest/attachments.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import { formatPlatform } from '../oci/platform.ts';
+import { Annotation, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.ts';
+import { short } from './detectors.ts';
+import type { ImageGraph } from './graph.ts';
+import type { FixId, Params } from './params.ts';
+
+/** Where an attachment is stored. */
+export type Placement =
+  /** Listed in the root index (BuildKit's storage). */
+  | { readonly type: 'index-entry' }
+  /** A manifest with `subject`, found through the referrers API or its tag fallback. */
+  | { readonly type: 'referrer' }
+  /** Under cosign's `sha256-<hex>.<suffix>` tag for its subject. */
+  | { readonly type: 'tag'; readonly suffix: 'att' | 'sig' | 'sbom' };
+
+/** One manifest of the fixed image. */
+export interface PlannedDoc {
+  readonly stored: Stored;
+  readonly role: 'index' | 'image' | 'attachment';
+  readonly platform?: Platform | undefined;
+  readonly kind?: AttachmentKind | undefined;
+  /** For attachments: what they are about. */
+  readonly subject?: Digest | undefined;
+  readonly placement?: Placement | undefined;
+}
+
+/** A blob the fix makes: a small new config (bytes), or a recompressed layer (a file). */
+export interface PlannedBlob {
+  readonly descriptor: Descriptor;
+  readonly bytes?: Uint8Array | undefined;
+  readonly file?: string | undefined;
+}
+
+/** One line of the account of a fix. */
+export interface Change {
+  /** The fix that made it, or `cascade` for what followed from another change. */
+  readonly fix: FixId | 'cascade';
+  readonly text: string;
+  readonly from?: Digest | undefined;
+  readonly to?: Digest | undefined;
+}
+
+/** Something the fixed image does not carry, and why. */
+export interface Dropped {
+  readonly digest: Digest;
+  readonly what: string;
+  readonly why: string;
+  /** For a signature: the digest it signs (and stays valid for). */
+  readonly signs?: Digest | undefined;
+}
+
+/** A manifest whose digest changed. */
+export interface Rename {
+  readonly from: Digest;
+  readonly to: Digest;
+  readonly role: PlannedDoc['role'];
+  readonly kind?: AttachmentKind | undefined;
+}
+
+/** The fixed image, before it is written. */
+export interface Plan {
+  /** What the destination's tags will point at. */
+  readonly root: Digest;
+  readonly docs: ReadonlyMap<Digest, PlannedDoc>;
+  readonly blobs: ReadonlyMap<Digest, PlannedBlob>;
+  readonly changes: readonly Change[];
+  readonly dropped: readonly Dropped[];
+  readonly renames: readonly Rename[];
+}
+
+/** What transforms may need besides the plan. */
+export interface TransformContext {
+  /** The target's platforms, in the order a fix prefers them. */
+  readonly platforms: readonly Platform[];
+  /** The platform the user asked for, before the target's. */
+  readonly platform?: Platform | undefined;
+  /** gzip versions of layers (by the original layer's digest), made beforehand by the writer. */
+  readonly gzipped?: ReadonlyMap<Digest, Descriptor> | undefined;
+}
+
+/** A transform. */
+export type Transform = (plan: Plan, params: Params, context: TransformContext) => Plan;
+
+/** The plan that writes the image as it is. */
+export function planFromGraph(graph: ImageGraph): Plan {
+  const docs = new Map<Digest, PlannedDoc>();
+  if (graph.root.kind === 'index') docs.set(graph.root.digest, { stored: graph.root, role: 'index' });
+  for (const i of graph.images) docs.set(i.stored.digest, { stored: i.stored, role: 'image', platform: i.platform });
+  for (const e of graph.indexEntries) {
+    if (e.stored === undefined) continue;
+    docs.set(e.stored.digest, {
+      stored: e.stored,
+      role: 'attachment',
+      kind: e.kind,
+      subject: e.subject,
+      placement: { type: 'index-entry' },
+    });
+  }
+  for (const a of graph.attachments) {
+    const at = a.attachment;
+    const placement: Placement =
+      at.storage === 'cosign'
+        ? { type: 'tag', suffix: (at.tag?.split('.').pop() ?? 'att') as 'att' | 'sig' | 'sbom' }
+        : { type: 'referrer' };
+    docs.set(a.stored.digest, { stored: a.stored, role: 'attachment', kind: at.kind, subject: at.subject, placement });
+  }
+  return { root: graph.root.digest, docs, blobs: new Map(), changes: [], dropped: [], renames: [] };
+}
+
+/** The cosign tag an attachment is stored under. */
+export function cosignTag(subject: Digest, suffix: string): string {
+  return `${digestAlgorithm(subject)}-${digestHex(subject)}.${suffix}`;
+}
+
+/** A mutable copy of a plan, for one transform. */
+export class Draft {
+  root: Digest;
+  readonly docs: Map<Digest, PlannedDoc>;
+  readonly blobs: Map<Digest, PlannedBlob>;
+  readonly changes: Change[];
+  readonly dropped: Dropped[];
+  readonly renames: Rename[];
+  readonly fix: FixId;
+
+  constructor(plan: Plan, fix: FixId) {
+    this.root = plan.root;
+    this.docs = new Map(plan.docs);
+    this.blobs = new Map(plan.blobs);
+    this.changes = [...plan.changes];
+    this.dropped = [...plan.dropped];
+    this.renames = [...plan.renames];
+    this.fix = fix;
+  }
+
+  finish(): Plan {
+    return { root: this.root, docs: this.docs, blobs: this.blobs, changes: this.changes, dropped: this.dropped, renames: this.renames };
+  }
+
+  note(text: string, from?: Digest, to?: Digest, fix: FixId | 'cascade' = this.fix): void {
+    this.changes.push({ fix, text, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+  }
+
+  describe(doc: PlannedDoc): string {
+    if (doc.role === 'index') return `index ${short(doc.stored.digest)}`;
+    if (doc.role === 'image') return `${doc.platform ? formatPlatform(doc.platform) : 'image'} manifest ${short(doc.stored.digest)}`;
+    return `${doc.kind ?? 'attachment'} ${short(doc.stored.digest)}`;
+  }
+
+  attachedTo(digest: Digest): PlannedDoc[] {
+    return [...this.docs.values()].filter((d) => d.role === 'attachment' && d.subject === digest);
+  }
+
+  /**
+   * Puts `next` in place of the manifest `old`, and carries the change to everything that names
+   * `old`: indexes that list it, attachments about it.
+   */
+  replace(old: Digest, next: Stored, text: string, fix: FixId | 'cascade' = this.fix, meta: Partial<PlannedDoc> = {}): void {
+    const doc = this.docs.get(old);
+    if (doc === undefined) throw new Error(`internal: ${old} is not in the plan`);
+    if (next.digest === old && Object.keys(meta).length === 0) return;
+    this.docs.delete(old);
+    this.docs.set(next.digest, { ...doc, ...meta, stored: next });
+    if (next.digest === old) return;
+    this.renames.push({ from: old, to: next.digest, role: doc.role, kind: doc.kind });
+    this.note(text, old, next.digest, fix);
+    if (this.root === old) this.root = next.digest;
+    for (const index of [...this.docs.values()].filter((d) => d.stored.kind === 'index' && listsDigest(d.stored, old))) {
+      const updated = relistIndex(index.stored as Stored & { kind: 'index' }, old, next);
+      this.replace(
+        index.stored.digest,
+        updated,
+        `${this.describe(index)} now lists ${short(next.digest)} in place of ${short(old)}`,
+        'cascade',
+      );
+    }
+    for (const a of this.attachedTo(old)) this.reattach(a, old, next);
+  }
+
+  reattach(a: PlannedDoc, old: Digest, next: Stored): void {
+    if (a.kind === 'signature') {
+      this.drop(
+        a.stored.digest,
+        `signature ${short(a.stored.digest)} of ${short(old)}`,
+        `it signs ${old}, which the fixed image replaces with ${next.digest}; it stays valid for the old digest only`,
+        old,
+      );
+      return;
+    }
+    const own = subjectField(a.stored);
+    if (own !== undefined && own.digest === old && a.stored.kind === 'manifest') {
+      const moved = manifestStored({ ...a.stored.manifest, subject: descriptorOf(next) });
+      this.replace(
+        a.stored.digest,
+        moved,
+        `${this.describe(a)} now has subject ${short(next.digest)}; the statements it holds still name ${short(old)}`,
+        'cascade',
+        { subject: next.digest },
+      );
+      return;
+    }
+    this.docs.set(a.stored.digest, { ...a, subject: next.digest });
+    const where =
+      a.placement?.type === 'tag' ? `now under tag ${cosignTag(next.digest, a.placement.suffix)}` : `now attached to ${short(next.digest)}`;
+    this.note(`${this.describe(a)} ${where}; the statements it holds still name ${short(old)}`, undefined, undefined, 'cascade');
+  }
+
+  /** Leaves a manifest out, with everything attached to it. */
+  drop(digest: Digest, what: string, why: string, signs?: Digest): void {
+    const doc = this.docs.get(digest);
+    if (doc === undefined) return;
+    this.docs.delete(digest);
+    this.dropped.push({ digest, what, why, ...(signs === undefined ? {} : { signs }) });
+    for (const a of this.attachedTo(digest)) {
+      this.drop(
+        a.stored.digest,
+        this.describe(a),
+        `it is attached to ${short(digest)}, which the fixed image does not carry`,
+        a.kind === 'signature' ? digest : undefined,
+      );
+    }
+  }
+
+  /** A new small blob (a config). */
+  blob(bytes: Uint8Array, mediaType: string): Descriptor {
+    const descriptor: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+    this.blobs.set(descriptor.digest, { descriptor, bytes });
+    return descriptor;
+  }
+
+  /**
+   * Turns an attachment into a referrer or a cosign-tagged manifest. The caller has taken it
+   * out of any index. Returns false (and says why) when it cannot.
+   */
+  detach(doc: PlannedDoc, to: 'referrers' | 'cosign-tag', config: 'keep' | 'image'): boolean {
+    const stored = doc.stored;
+    if (stored.kind !== 'manifest') {
+      this.note(`${this.describe(doc)} is an index, not a manifest; left where it is`);
+      return false;
+    }
+    const subject = doc.subject === undefined ? undefined : this.docs.get(doc.subject);
+    if (doc.subject === undefined || subject === undefined) {
+      this.drop(stored.digest, this.describe(doc), 'it names no subject that the fixed image carries, so it has nowhere to be attached');
+      return false;
+    }
+    let m: ImageManifest = stored.manifest;
+    if (config === 'image' && m.config.mediaType === MediaType.OciEmpty) {
+      m = { ...m, config: this.blob(attestationConfig(m.layers), MediaType.OciConfig) };
+    }
+    if (to === 'referrers') {
+      const artifactType = m.artifactType ?? (doc.kind === 'attestation' ? ArtifactType.BuildkitAttestation : undefined);
+      m = { ...m, ...(artifactType === undefined ? {} : { artifactType }), subject: descriptorOf(subject.stored) };
+      const next = manifestStored(m);
+      const meta = { placement: { type: 'referrer' } as const, subject: subject.stored.digest };
+      if (next.digest === stored.digest) {
+        this.docs.set(stored.digest, { ...doc, ...meta });
+        this.note(`${this.describe(doc)} is now a referrer of ${short(subject.stored.digest)} (manifest unchanged)`);
+      } else {
+        this.replace(
+          stored.digest,
+          next,
+          `${this.describe(doc)} rewritten as a referrer of ${short(subject.stored.digest)}; its layers are unchanged`,
+          this.fix,
+          meta,
+        );
+      }
+      return true;
+    }
+    const suffix = doc.kind === 'signature' ? 'sig' : doc.kind === 'sbom' ? 'sbom' : 'att';
+    const { subject: _dropped, ...rest } = m;
+    let next = manifestStored(rest);
+    const tag = cosignTag(subject.stored.digest, suffix);
+    const sharing = [...this.docs.values()].find(
+      (d) => d !== doc && d.placement?.type === 'tag' && d.placement.suffix === suffix && d.subject === subject.stored.digest,
+    );
+    if (sharing !== undefined && sharing.stored.kind === 'manifest') {
+      // cosign keeps one manifest per tag and appends layers to it; so does this.
+      const layers = [...sharing.stored.manifest.layers, ...rest.layers];
+      const merged: ImageManifest = {
+        ...sharing.stored.manifest,
+        config: this.blob(attestationConfig(layers), MediaType.OciConfig),
+        layers,
+      };
+      next = manifestStored(merged);
+      this.drop(stored.digest, this.describe(doc), `its layers were added to the manifest under ${tag}`);
+      this.replace(
+        sharing.stored.digest,
+        next,
+        `${this.describe(sharing)} under ${tag} now also holds the layers of ${short(stored.digest)}`,
+      );
+      return true;
+    }
+    const meta = { placement: { type: 'tag', suffix } as const, subject: subject.stored.digest };
+    if (next.digest === stored.digest) {
+      this.docs.set(stored.digest, { ...doc, ...meta });
+      this.note(`${this.describe(doc)} is now stored under tag ${tag} (manifest unchanged)`);
+    } else {
+      this.replace(
+        stored.digest,
+        next,
+        `${this.describe(doc)} rewritten without a subject and stored under tag ${tag}; its layers are unchanged`,
+        this.fix,
+        meta,
+      );
+    }
+    return true;
+  }
+}
+
+/** The config BuildKit gives an attestation manifest: an image config over its layers. */
+export function attestationConfig(layers: readonly Descriptor[]): Uint8Array {
+  return encodeJson({
+    architecture: 'unknown',
+    os: 'unknown',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+  });
+}
+
+export function subjectField(stored: Stored): Descriptor | undefined {
+  return stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+}
+
+function listsDigest(index: Stored, digest: Digest): boolean {
+  return (
+    index.kind === 'index' &&
+    index.index.manifests.some((m) => m.digest === digest || m.annotations?.[Annotation.DockerReferenceDigest] === digest)
+  );
+}
+
+function relistIndex(index: Stored & { kind: 'index' }, old: Digest, next: Stored): Stored {
+  const manifests = index.index.manifests.map((m) => {
+    let e = m;
+    if (e.digest === old) e = { ...e, mediaType: next.mediaType, digest: next.digest, size: next.bytes.byteLength };
+    if (e.annotations?.[Annotation.DockerReferenceDigest] === old) {
+      e = { ...e, annotations: { ...e.annotations, [Annotation.DockerReferenceDigest]: next.digest } };
+    }
+    return e;
+  });
+  return indexStored({ ...index.index, manifests }, index.mediaType);
+}
+
+/** A manifest's JSON in the spec's field order. */
+export function manifestStored(m: ImageManifest): Stored & { kind: 'manifest' } {
+  const { schemaVersion, mediaType, artifactType, config, layers, subject, annotations, ...other } = m;
+  const ordered = {
+    schemaVersion,
+    ...(mediaType === undefined ? {} : { mediaType }),
+    ...(artifactType === undefined ? {} : { artifactType }),
+    config,
+    layers,
+    ...(subject === undefined ? {} : { subject }),
+    ...(annotations === undefined ? {} : { annotations }),
+    ...other,
+  };
+  return parseStored(encodeJson(ordered), { mediaType: mediaType ?? MediaType.OciManifest }) as Stored & { kind: 'manifest' };
+}
+
+export function indexStored(index: ImageIndex, mediaType: string): Stored {
+  return parseStored(encodeJson(index), { mediaType: index.mediaType ?? mediaType });
+}
+
+export function docsWhere(d: Draft, test: (doc: PlannedDoc) => boolean): PlannedDoc[] {
+  return [...d.docs.values()].filter(test);
+}
+
+/**
+ * The documents `test` picks, each as it is when its turn comes: changing one can change or drop
+ * another (an attestation of a rewritten manifest gets a new subject, a signature of it goes).
+ */
+export function* eachWhere(d: Draft, test: (doc: PlannedDoc) => boolean): Generator<PlannedDoc> {
+  for (const picked of docsWhere(d, test)) {
+    const now = d.docs.get(picked.stored.digest);
+    if (now !== undefined && test(now)) yield now;
+  }
+}

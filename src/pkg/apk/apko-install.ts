@@ -1,0 +1,328 @@
+/**
+ * Installing apk packages the way apko does (`--compat apko`), into {@link ApkoFs}: the apk
+ * database initialised as apko's InitDB does it, packages in apko's install order with its tree
+ * rules, then apko's installed database, scripts.tar and triggers, and the `lib/apk` link.
+ *
+ * Sources: apko v1.2.39, pkg/apk/apk/implementation.go (InitDB, InitKeyring, InstallPackages,
+ * installPackage, resolveApkDB), pkg/apk/apk/install.go (lazilyInstallAPKFiles),
+ * pkg/apk/apk/repo.go (GetPackagesWithDependencies, getPackageDependencies),
+ * pkg/apk/apk/world.go (SetWorld), pkg/apk/apk/repo.go (SetRepositories).
+ */
+import { ProvenantError } from '../../errors.ts';
+import type { ApkPackageInfo } from './apkindex.ts';
+import {
+  type ApkoFileEntry,
+  type ApkoInstalledRecord,
+  apkoInstalledStanza,
+  apkoScriptsEntries,
+  apkoScriptsTar,
+  apkoTriggers,
+} from './apko-db.ts';
+import type { ApkoFs } from './apko-fs.ts';
+import { parseApkoPkgInfo } from './apko-pkginfo.ts';
+import type { ApkPackage } from './package.ts';
+import { type ApkDependency, parseApkDependency, satisfiesApkConstraint } from './version.ts';
+
+/** A fetched package: its index fields and its contents. */
+export interface ApkoInput {
+  info: ApkPackageInfo;
+  pkg: ApkPackage;
+}
+
+const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** What apko's InitDB, InitKeyring, SetRepositories and SetWorld write before any package. */
+export interface ApkoInitOptions {
+  /** The architecture as apk names it (`x86_64`), for /etc/apk/arch. */
+  arch: string;
+  /** The keyring's keys by file name, in the order of the sorted keyring entries. */
+  keys: readonly { name: string; content: Uint8Array }[];
+  /** The build repositories (sorted, unique), for /etc/apk/repositories until the build ends. */
+  repositories: readonly string[];
+  /** The locked packages (`name=version`), for /etc/apk/world (sorted there). */
+  world: readonly string[];
+}
+
+/** InitDB and what initializeApk does after it (pkg/build/apk.go). */
+export function apkoInitDb(fs: ApkoFs, options: ApkoInitOptions): void {
+  for (const [path, perm] of [
+    ['tmp', 0o1777],
+    ['dev', 0o755],
+    ['etc', 0o755],
+    ['opt', 0o755],
+    ['proc', 0o555],
+    ['var', 0o755],
+    ['usr', 0o755],
+  ] as const) {
+    const node = fs.stat(path);
+    if (node === undefined) fs.mkdir(path, perm);
+    else if (node.type !== 'dir' || node.mode !== perm) fs.fail(path, `is not the ${perm.toString(8)} folder apko expects`);
+  }
+  for (const path of [
+    'etc/apk',
+    'etc/apk/keys',
+    'usr/lib',
+    'usr/lib/apk',
+    'usr/lib/apk/db',
+    'usr/lib/apk/exec',
+    'var/cache',
+    'var/cache/apk',
+    'var/cache/misc',
+  ]) {
+    const node = fs.stat(path);
+    if (node === undefined) fs.mkdir(path, 0o755);
+    else if (node.type !== 'dir') fs.fail(path, 'is not a folder');
+  }
+  fs.writeFile('etc/apk/world', encode('\n'), 0o644);
+  fs.writeFile('etc/apk/repositories', encode('\n'), 0o644);
+  fs.writeFile('usr/lib/apk/db/lock', new Uint8Array(), 0o600);
+  fs.writeFile('usr/lib/apk/db/triggers', new Uint8Array(), 0o644);
+  fs.writeFile('usr/lib/apk/db/installed', new Uint8Array(), 0o644);
+  fs.writeFile('etc/apk/arch', encode(`${options.arch}\n`), 0o644);
+  for (const [path, major, minor, perm] of [
+    ['dev/zero', 1, 5, 0o666],
+    ['dev/urandom', 1, 9, 0o666],
+    ['dev/null', 1, 3, 0o666],
+    ['dev/random', 1, 8, 0o666],
+    ['dev/console', 5, 1, 0o620],
+  ] as const) {
+    // apko ignores a device it cannot make (WithIgnoreMknodErrors).
+    if (fs.lstat(path) === undefined) fs.mknod(path, perm, major, minor);
+  }
+  // An empty tar: Go's writer closed with nothing in it.
+  fs.writeFile('usr/lib/apk/db/scripts.tar', new Uint8Array(1024), 0o644);
+  fs.mkdirAll('etc/apk/keys', 0o755);
+  for (const key of options.keys) fs.writeFile(`etc/apk/keys/${key.name}`, key.content, 0o644);
+  setRepositories(fs, options.repositories);
+  fs.writeFile('etc/apk/world', encode(`${[...options.world].sort(byteOrder).join('\n')}\n`), 0o644);
+}
+
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** SetRepositories: one per line, as given. */
+export function setRepositories(fs: ApkoFs, repositories: readonly string[]): void {
+  if (repositories.length === 0) {
+    throw new ProvenantError('INVALID_CONFIG', 'apko needs at least one repository in contents.repositories', {
+      where: 'contents.repositories',
+    });
+  }
+  fs.writeFile('etc/apk/repositories', encode(`${repositories.join('\n')}\n`), 0o644);
+}
+
+/** What the install order reads of a package. */
+export type ApkoOrderInfo = Pick<ApkPackageInfo, 'name' | 'version' | 'depends' | 'provides' | 'installIf'>;
+
+/** Whether a package meets a dependency: by its name and version, or by what it provides. */
+function meets(p: ApkoOrderInfo, dep: ApkDependency): boolean {
+  const ok = (version: string | undefined): boolean =>
+    dep.op === undefined || dep.version === undefined
+      ? true
+      : version !== undefined && dep.op !== '><' && satisfiesApkConstraint(version, dep.op, dep.version);
+  if (p.name === dep.name) return ok(p.version);
+  return p.provides.some((pr) => {
+    const d = tryParse(pr);
+    return d !== undefined && d.name === dep.name && ok(d.version);
+  });
+}
+
+function tryParse(text: string): ApkDependency | undefined {
+  try {
+    return parseApkDependency(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The order apko installs a resolved set in: for each entry of the sorted world, its
+ * dependencies depth first (at each level the dependency with the fewest candidates, then the
+ * smallest by name, before the others; a package's own dependencies before it), then what it
+ * triggers through `install_if`, then the entry; each package once (apko's
+ * GetPackagesWithDependencies). Candidates are the packages of the set: with a world where every
+ * package is pinned, as apko's is, apko's own candidates are those.
+ *
+ * @throws ProvenantError `UNRESOLVABLE` when a dependency has no package in the set
+ */
+export function apkoInstallOrder<T extends { info: ApkoOrderInfo }>(world: readonly string[], packages: readonly T[]): T[] {
+  const byName = new Map(packages.map((p) => [p.info.name, p]));
+  const picked = new Set<string>();
+  const visit = (pkg: T, parents: ReadonlySet<string>): T[] => {
+    if (parents.has(pkg.info.name)) return [];
+    const mine = new Set<string>();
+    for (const pr of pkg.info.provides) {
+      mine.add(pr);
+      const d = tryParse(pr);
+      if (d !== undefined) mine.add(d.name);
+    }
+    let constraints = [...pkg.info.depends];
+    const deps: T[] = [];
+    for (;;) {
+      const options = new Map<string, T[]>();
+      for (const text of constraints) {
+        if (text.startsWith('!')) continue;
+        const dep = tryParse(text);
+        if (dep === undefined) continue;
+        if (mine.has(dep.name) || mine.has(text)) continue;
+        if (dep.name === pkg.info.name && meets(pkg.info, dep)) continue;
+        if (picked.has(dep.name)) continue;
+        const found = packages.filter((p) => meets(p.info, dep));
+        if (found.length === 0) {
+          throw new ProvenantError(
+            'UNRESOLVABLE',
+            `${pkg.info.name}-${pkg.info.version} depends on ${text}, which no package of the build provides`,
+            {
+              where: `${pkg.info.name}-${pkg.info.version}`,
+            },
+          );
+        }
+        options.set(text, found);
+      }
+      if (options.size === 0) break;
+      let lowest = '';
+      for (const [k, v] of options) {
+        const best = options.get(lowest);
+        if (lowest === '' || v.length < (best?.length ?? 0) || (v.length === best?.length && byteOrder(k, lowest) < 0)) lowest = k;
+      }
+      constraints = [...options.keys()].filter((k) => k !== lowest);
+      const dep = (options.get(lowest) as T[])[0] as T;
+      picked.add(pkg.info.name);
+      for (const pr of pkg.info.provides) {
+        const d = tryParse(pr);
+        if (d?.version !== undefined) picked.add(d.name);
+      }
+      deps.push(...visit(dep, new Set([...parents, pkg.info.name])), dep);
+    }
+    return deps;
+  };
+  const order: T[] = [];
+  const tracked = new Set<string>();
+  for (const entry of [...world].sort(byteOrder)) {
+    const name = entry.replace(/[=<>~@].*$/, '');
+    const pkg = byName.get(name);
+    if (pkg === undefined)
+      throw new ProvenantError('UNRESOLVABLE', `the world names ${entry}, which is not in the build`, { where: '/etc/apk/world' });
+    const added = new Map<string, T>();
+    for (const d of visit(pkg, new Set())) if (!added.has(d.info.name)) added.set(d.info.name, d);
+    for (const d of [...added.values()]) {
+      for (const candidate of packages) {
+        if (added.has(candidate.info.name) || candidate.info.installIf.length === 0) continue;
+        const triggered = candidate.info.installIf.some((i) => i === d.info.name || i === `${d.info.name}=${d.info.version}`);
+        if (!triggered) continue;
+        const all = candidate.info.installIf.every((i) => {
+          if (added.has(i)) return true;
+          const c = tryParse(i);
+          return c !== undefined && added.get(c.name)?.info.version === c.version;
+        });
+        if (all) added.set(candidate.info.name, candidate);
+      }
+    }
+    for (const d of added.values()) {
+      if (tracked.has(d.info.name)) continue;
+      tracked.add(d.info.name);
+      order.push(d);
+    }
+    if (!tracked.has(pkg.info.name)) {
+      tracked.add(pkg.info.name);
+      order.push(pkg);
+    }
+  }
+  return order;
+}
+
+/** What {@link apkoInstall} needs besides the packages. */
+export interface ApkoInstallOptions {
+  /** SOURCE_DATE_EPOCH as apko's option holds it (0 when unset): the time of scripts.tar's entries. */
+  sourceDateEpoch: number;
+}
+
+/** The SHA-1 a package's header gives a file, as lowercase hex. */
+function headerSha1(checksum: string): string {
+  return checksum.startsWith('Q1') ? Buffer.from(checksum.slice(2), 'base64').toString('hex') : checksum.toLowerCase();
+}
+
+/**
+ * Installs `packages` in the order given, as apko's InstallPackages does, then writes the
+ * installed database, scripts.tar and triggers, and makes `lib/apk` point at `usr/lib/apk`.
+ *
+ * @returns one record per package, in install order, with the files the database lists
+ * @throws ProvenantError `FILE_CONFLICT`, `UNSAFE_PATH`, `INVALID_PACKAGE` where apko fails
+ */
+export function apkoInstall(fs: ApkoFs, packages: readonly ApkoInput[], options: ApkoInstallOptions): ApkoInstalledRecord[] {
+  const records: ApkoInstalledRecord[] = [];
+  const installedFiles = new Map<string, number>();
+  const scripts: Uint8Array[] = [];
+  for (const [index, { info: indexInfo, pkg }] of packages.entries()) {
+    const where = `${indexInfo.name}-${indexInfo.version}`;
+    const info = parseApkoPkgInfo(pkg.pkginfoText, `${where}: .PKGINFO`);
+    const owner = { name: info.name, origin: info.origin, replaces: info.replaces };
+    const files: ApkoFileEntry[] = [];
+    let started = false;
+    for (const entry of pkg.entries) {
+      const h = entry.header;
+      // APKv1 compatibility: hidden top-level names before the first other one are control files.
+      if (!started && h.name.startsWith('.') && !h.name.includes('/')) continue;
+      started = true;
+      const checksum = h.pax?.['APK-TOOLS.checksum.SHA1'];
+      const xattrs = Object.entries(h.pax ?? {}).filter(([k]) => k.startsWith('SCHILY.xattr.'));
+      if (h.type === 'dir') {
+        fs.writeDirectory(entry.path, h.mode, h.mtime);
+        for (const [k, v] of xattrs) fs.setXattr(entry.path, k.slice('SCHILY.xattr.'.length), v);
+      } else if (h.type === 'file' || h.type === 'symlink') {
+        if (checksum === undefined)
+          throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} has no APK-TOOLS.checksum.SHA1, which apko requires`, { where });
+        const node = h.type === 'file' ? { type: 'file' as const, body: entry.body } : { type: 'symlink' as const, linkname: h.linkname };
+        const written = fs.writePackageFile(entry.path, { ...node, mode: h.mode, mtime: h.mtime }, headerSha1(checksum), owner);
+        for (const [k, v] of xattrs) fs.setXattr(entry.path, k.slice('SCHILY.xattr.'.length), v);
+        if (written && h.type === 'file') installedFiles.set(entry.path, index);
+      } else if (h.type === 'hardlink') {
+        fs.link(h.linkname, entry.path, h.linkname);
+      } else {
+        throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} is a ${h.type}, which apko does not install`, { where });
+      }
+      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, checksum });
+    }
+    scripts.push(apkoScriptsEntries(pkg.control, info.name, info.version, pkg.checksum, options.sourceDateEpoch, where));
+    records.push({ info, checksum: pkg.checksum, fileSize: indexInfo.size, files });
+  }
+  // A file another package wrote last (or first, with the same bytes) is listed under that package only.
+  for (const [index, record] of records.entries()) {
+    record.files = record.files.filter((f) => {
+      const owner = installedFiles.get(f.path);
+      return owner === undefined || owner === index;
+    });
+  }
+  fs.writeFile(
+    'usr/lib/apk/db/installed',
+    encode(records.map((r) => apkoInstalledStanza(r, `${r.info.name}-${r.info.version}`)).join('')),
+    0o644,
+  );
+  fs.writeFile('usr/lib/apk/db/scripts.tar', apkoScriptsTar(scripts), 0o644);
+  fs.writeFile('usr/lib/apk/db/triggers', encode(apkoTriggers(records)), 0o644);
+  resolveApkDb(fs);
+  return records;
+}
+
+/** resolveApkDB: `lib/apk` a symlink to `../usr/lib/apk`, unless `lib` or `lib/apk` already lead there. */
+function resolveApkDb(fs: ApkoFs): void {
+  // path.Clean("/" + target): `..` stops at the root.
+  const leadsTo = (link: string | undefined, to: string): boolean => {
+    if (link === undefined) return false;
+    const parts: string[] = [];
+    for (const p of link.split('/')) {
+      if (p === '..') parts.pop();
+      else if (p !== '' && p !== '.') parts.push(p);
+    }
+    return parts.join('/') === to;
+  };
+  if (leadsTo(fs.readlink('lib'), 'usr/lib') || leadsTo(fs.readlink('lib/apk'), 'usr/lib/apk')) return;
+  if (fs.stat('lib') === undefined) fs.mkdir('lib', 0o755);
+  if (fs.stat('lib/apk')?.type === 'dir') {
+    for (const child of fs.readDir('lib/apk')) {
+      if (fs.stat(`lib/apk/${child}`)?.type !== 'dir') fs.fail(`lib/apk/${child}`, 'is in /lib/apk, which apko replaces with a symlink');
+      if (fs.readDir(`lib/apk/${child}`).length > 0) fs.fail(`lib/apk/${child}`, 'is not empty, so apko refuses to replace /lib/apk');
+      fs.remove(`lib/apk/${child}`);
+    }
+    fs.remove('lib/apk');
+  }
+  fs.symlink('../usr/lib/apk', 'lib/apk');
+}

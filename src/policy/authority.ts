@@ -1,0 +1,251 @@
+/**
+ * The authorities of a policy: `key` (inline PEM or a secretRef file or folder), `keyless`
+ * (identities, exact or RE2), `static`, with `ctlog`, `signatureFormat` and `attestations`, as
+ * policy-controller's clusterimagepolicy_types.go defines them; what Provenant does not support
+ * is refused by name.
+ */
+import type { KeyObject } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { RE2JS } from '@bufbuild/re2';
+import { keyId, parsePublicKey, pemDecodeAll, pemEncode } from '../sign/keys.ts';
+import { readAttestation } from './attestation-rule.ts';
+import {
+  bool,
+  type Ctx,
+  type Entry,
+  fail,
+  fields,
+  isNull,
+  list,
+  type MapSpec,
+  oneOf,
+  required,
+  str,
+  whereOf,
+  type YNode,
+} from './nodes.ts';
+import type { Authority, Identity, Matcher } from './types.ts';
+
+/** Where to read a trusted root instead of a TrustRoot resource. */
+export const TRUST_ROOT_HINT = 'give Provenant the trusted root JSON instead (verify --trusted-root)';
+
+const AUTHORITY: MapSpec = {
+  known: ['name', 'key', 'keyless', 'static', 'ctlog', 'attestations', 'signatureFormat'],
+  unsupported: {
+    source: [
+      'source (signatures kept in another repository) is not supported: signatures are looked up next to the image',
+      'copy the signatures to the image’s repository (provenant copy takes them along), or remove source',
+    ],
+    rfc3161timestamp: [
+      'rfc3161timestamp (requiring a timestamp from a TrustRoot resource) is not supported; timestamps a signature carries are checked against the trusted root’s timestamp authorities',
+      `remove it; ${TRUST_ROOT_HINT}`,
+    ],
+  },
+};
+const KEY: MapSpec = {
+  known: ['data', 'secretRef', 'hashAlgorithm'],
+  unsupported: {
+    kms: [
+      'key.kms (a key held in a KMS) is not supported',
+      'export the public key (cosign public-key --key <kms-uri>) and put its PEM in key.data, or in a file named by key.secretRef',
+    ],
+  },
+};
+const SECRET_REF: MapSpec = { known: ['name', 'namespace'] };
+const KEYLESS: MapSpec = {
+  known: ['url', 'identities', 'insecureIgnoreSCT'],
+  unsupported: {
+    'ca-cert': [
+      'keyless.ca-cert (a Fulcio CA given in the policy) is not supported',
+      'put the CA into the trusted root (cosign trusted-root create --certificate-chain ...) and pass that',
+    ],
+    trustRootRef: ['keyless.trustRootRef (a TrustRoot resource) is not supported', TRUST_ROOT_HINT],
+  },
+};
+const IDENTITY: MapSpec = { known: ['issuer', 'subject', 'issuerRegExp', 'subjectRegExp'] };
+const STATIC: MapSpec = { known: ['action', 'message'] };
+const CTLOG: MapSpec = {
+  known: ['url'],
+  unsupported: { trustRootRef: ['ctlog.trustRootRef (a TrustRoot resource) is not supported', TRUST_ROOT_HINT] },
+};
+
+/** The authority at `path` (the `index`th of its policy). */
+export async function readAuthority(ctx: Ctx, node: YNode | undefined, path: string, index: number): Promise<Authority> {
+  const f = fields(ctx, node, path, AUTHORITY, 'an authority');
+  const where = whereOf(ctx, node);
+  const name = str(ctx, f.get('name')) || `authority-${index}`;
+  const kinds = (['key', 'keyless', 'static'] as const).filter((k) => f.has(k));
+  if (kinds.length !== 1) {
+    fail(
+      ctx,
+      kinds.length === 0 ? node : f.get(kinds[1]!)!.keyNode,
+      path,
+      kinds.length === 0
+        ? 'an authority needs one of key, keyless or static'
+        : `an authority has one of key, keyless or static, not ${kinds.join(' and ')}`,
+    );
+  }
+  const kind = kinds[0]!;
+  if (kind === 'static') {
+    for (const k of ['attestations', 'ctlog', 'signatureFormat']) {
+      const e = f.get(k);
+      if (e !== undefined) fail(ctx, e.keyNode, e.path, `a static authority checks nothing, so ${k} has no meaning in it`);
+    }
+    const e = f.get('static')!;
+    const s = fields(ctx, e.node, e.path, STATIC, 'static');
+    const actionEntry = s.get('action');
+    if (actionEntry === undefined) fail(ctx, e.node, `${e.path}.action`, '"action" (pass or fail) is required');
+    return { kind: 'static', name, where, action: oneOf(ctx, actionEntry, ['pass', 'fail'] as const), message: str(ctx, s.get('message')) };
+  }
+  const formatEntry = f.get('signatureFormat');
+  const signatureFormat =
+    formatEntry === undefined || isNull(formatEntry.node) ? undefined : oneOf(ctx, formatEntry, ['legacy', 'bundle'] as const);
+  const ctlogEntry = f.get('ctlog');
+  let ctlog: { url: string | undefined } | undefined;
+  if (ctlogEntry !== undefined) {
+    const c = isNull(ctlogEntry.node) ? new Map<string, Entry>() : fields(ctx, ctlogEntry.node, ctlogEntry.path, CTLOG, 'ctlog');
+    ctlog = { url: url(ctx, c.get('url')) };
+  }
+  const attestations = list(ctx, f.get('attestations')).map(({ node: n, path: p }) => readAttestation(ctx, n, p));
+  const names = new Set<string>();
+  for (const a of attestations) {
+    if (names.has(a.name)) fail(ctx, undefined, `${path}.attestations`, `two attestations are named ${JSON.stringify(a.name)}`);
+    names.add(a.name);
+  }
+  const base = { name, where, signatureFormat, ctlog, attestations };
+  if (kind === 'key') {
+    const e = f.get('key')!;
+    return { kind: 'key', ...base, keys: await readKeys(ctx, e) };
+  }
+  const e = f.get('keyless')!;
+  const k = fields(ctx, e.node, e.path, KEYLESS, 'keyless');
+  const idsEntry = k.get('identities');
+  const identities = list(ctx, idsEntry).map(({ node: n, path: p }) => readIdentity(ctx, n, p));
+  if (identities.length === 0) {
+    fail(
+      ctx,
+      idsEntry?.keyNode ?? e.keyNode,
+      `${e.path}.identities`,
+      'at least one identity (issuer and subject) is required',
+      'keyless signatures are only as good as the identity they must carry',
+    );
+  }
+  const ignore = k.get('insecureIgnoreSCT');
+  if (bool(ctx, ignore) === true) {
+    fail(
+      ctx,
+      ignore!.node,
+      ignore!.path,
+      'insecureIgnoreSCT: true is not supported: every SCT a certificate carries is checked against the trusted root’s CT logs',
+      'remove it, or put the CT log that issued the SCTs into the trusted root',
+    );
+  }
+  return { kind: 'keyless', ...base, url: url(ctx, k.get('url')), identities };
+}
+
+function url(ctx: Ctx, e: Entry | undefined): string | undefined {
+  const v = str(ctx, e);
+  if (v === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return fail(ctx, e!.node, e!.path, `${JSON.stringify(v)} is not a URL`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') fail(ctx, e!.node, e!.path, `${JSON.stringify(v)} is not an http(s) URL`);
+  return v;
+}
+
+async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: string; source: string }[]> {
+  const k = fields(ctx, e.node, e.path, KEY, 'key');
+  const hash = k.get('hashAlgorithm');
+  const hashName = str(ctx, hash);
+  if (hashName !== undefined && hashName !== 'sha256') {
+    fail(
+      ctx,
+      hash!.node,
+      hash!.path,
+      `hashAlgorithm ${JSON.stringify(hashName)} is not supported; signatures are checked with sha256, cosign's default`,
+    );
+  }
+  const data = k.get('data');
+  const ref = k.get('secretRef');
+  if ((data === undefined) === (ref === undefined)) {
+    fail(
+      ctx,
+      e.node,
+      e.path,
+      data === undefined
+        ? 'key needs data (an inline PEM public key) or secretRef (a file of them)'
+        : 'key has one of data or secretRef, not both',
+    );
+  }
+  if (data !== undefined) {
+    const pem = str(ctx, data) ?? '';
+    return pemKeys(pem, `${e.path}.data`, (problem) => fail(ctx, data.node, data.path, problem));
+  }
+  const r = fields(ctx, ref!.node, ref!.path, SECRET_REF, 'secretRef');
+  const name = required(ctx, r.get('name'), ref!.node!, ref!.path, 'name');
+  str(ctx, r.get('namespace'));
+  const path = resolve(ctx.baseDir, name);
+  const refFail = (problem: string): never => fail(ctx, r.get('name')!.node, `${ref!.path}.name`, problem);
+  let files: string[];
+  try {
+    files = (await stat(path)).isDirectory()
+      ? (await readdir(path, { withFileTypes: true }))
+          .filter((d) => d.isFile() && !d.name.startsWith('.'))
+          .map((d) => resolve(path, d.name))
+          .sort()
+      : [path];
+  } catch (cause) {
+    return refFail(`the secret ${JSON.stringify(name)} cannot be read (${path}): ${(cause as Error).message}`);
+  }
+  const keys: { key: KeyObject; id: string; source: string }[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = await readFile(f, 'utf8');
+    } catch (cause) {
+      return refFail(`cannot read ${f}: ${(cause as Error).message}`);
+    }
+    keys.push(...pemKeys(text, f, (problem) => refFail(`${f}: ${problem}`)));
+  }
+  if (keys.length === 0) refFail(`the secret ${JSON.stringify(name)} (${path}) holds no public key`);
+  return keys;
+}
+
+function pemKeys(text: string, source: string, problem: (why: string) => never): { key: KeyObject; id: string; source: string }[] {
+  const blocks = pemDecodeAll(text);
+  if (blocks.length === 0) problem('expected a PEM public key (-----BEGIN PUBLIC KEY-----)');
+  return blocks.map((b, i) => {
+    if (b.type !== 'PUBLIC KEY') problem(`PEM block ${i + 1} is a ${b.type}, not a PUBLIC KEY`);
+    let key: KeyObject;
+    try {
+      key = parsePublicKey(pemEncode(b.type, b.bytes));
+    } catch (err) {
+      return problem(`PEM block ${i + 1} is not a public key: ${(err as Error).message}`);
+    }
+    return { key, id: keyId(key), source };
+  });
+}
+
+function readIdentity(ctx: Ctx, node: YNode | undefined, path: string): Identity {
+  const f = fields(ctx, node, path, IDENTITY, 'an identity');
+  const matcher = (exactKey: string, reKey: string): Matcher => {
+    const exact = f.get(exactKey);
+    const re = f.get(reKey);
+    if (exact !== undefined && re !== undefined) fail(ctx, re.keyNode, path, `an identity has one of ${exactKey} or ${reKey}, not both`);
+    if (exact === undefined && re === undefined) fail(ctx, node, path, `an identity needs ${exactKey} or ${reKey}`);
+    if (exact !== undefined) return { exact: required(ctx, exact, node!, path, exactKey) };
+    const pattern = required(ctx, re, node!, path, reKey);
+    let compiled: RE2JS;
+    try {
+      compiled = RE2JS.compile(pattern);
+    } catch (err) {
+      return fail(ctx, re!.node, re!.path, `${JSON.stringify(pattern)} is not an RE2 regular expression: ${(err as Error).message}`);
+    }
+    return { regexp: pattern, test: (text: string) => compiled.test(text) };
+  };
+  return { issuer: matcher('issuer', 'issuerRegExp'), subject: matcher('subject', 'subjectRegExp') };
+}

@@ -1,0 +1,191 @@
+/**
+ * What the report reads out of in-toto statements: the packages of an SPDX or CycloneDX SBOM and
+ * the summary of a SLSA provenance (v1 or v0.2), preferring a signed statement to an unsigned one.
+ * Every value is untrusted JSON, read field by field; what is missing or of the wrong type is left out.
+ */
+import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
+import type { Digest } from '../oci/digest.ts';
+import type { ReportConfigFile, ReportMaterial, ReportPackage, ReportProvenance, ReportSbom } from './data.ts';
+
+const SPDX = 'https://spdx.dev/Document';
+const CYCLONEDX = 'https://cyclonedx.org/bom';
+
+/** An in-toto statement read from an attachment, with where it came from. */
+export interface FoundStatement {
+  predicateType: string;
+  predicate: unknown;
+  attachment: Digest;
+  signed: boolean;
+}
+
+/**
+ * The statement of one of `types` (in order of preference) to show: a signed one before an
+ * unsigned one, since a signature is what lets a reader trust it; else the first found.
+ */
+function pick(statements: readonly FoundStatement[], ...types: string[]): FoundStatement | undefined {
+  for (const signed of [true, false]) {
+    for (const t of types) {
+      const s = statements.find((x) => x.predicateType === t && x.signed === signed);
+      if (s !== undefined) return s;
+    }
+  }
+  return undefined;
+}
+
+/** The packages of the SPDX statement, else of the CycloneDX one (signed ones first, see {@link pick}). */
+export function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | undefined {
+  const spdx = pick(statements, SPDX);
+  if (spdx !== undefined) {
+    return { source: 'attached', format: 'spdx', attachment: spdx.attachment, packages: spdxPackages(spdx.predicate), note: undefined };
+  }
+  const cdx = pick(statements, CYCLONEDX);
+  if (cdx !== undefined) {
+    return {
+      source: 'attached',
+      format: 'cyclonedx',
+      attachment: cdx.attachment,
+      packages: cyclonedxPackages(cdx.predicate),
+      note: undefined,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The packages of an SPDX 2.3 document, without the ones the document describes (the image
+ * itself). A `LicenseRef-` is shown as the licence text it stands for.
+ */
+export function spdxPackages(doc: unknown): ReportPackage[] {
+  if (!isObject(doc)) return [];
+  const described = new Set(strings(doc.documentDescribes) ?? []);
+  const extracted = new Map<string, string>();
+  for (const x of Array.isArray(doc.hasExtractedLicensingInfos) ? doc.hasExtractedLicensingInfos : []) {
+    if (!isObject(x)) continue;
+    const id = str(x.licenseId);
+    const text = str(x.name) ?? str(x.extractedText);
+    if (id !== undefined && text !== undefined) extracted.set(id, text);
+  }
+  const license = (v: unknown): string => {
+    const s = str(v);
+    if (s === undefined || s === 'NOASSERTION' || s === 'NONE') return '';
+    return extracted.get(s) ?? s;
+  };
+  const out: ReportPackage[] = [];
+  for (const p of Array.isArray(doc.packages) ? doc.packages : []) {
+    if (!isObject(p) || described.has(str(p.SPDXID) ?? '')) continue;
+    const refs = (Array.isArray(p.externalRefs) ? p.externalRefs : []).filter(isObject);
+    const purl = str(refs.find((r) => r.referenceType === 'purl')?.referenceLocator) ?? '';
+    out.push({
+      name: str(p.name) ?? '',
+      version: str(p.versionInfo) ?? '',
+      license: license(p.licenseDeclared) || license(p.licenseConcluded),
+      purl,
+      type: purlType(purl) ?? str(p.primaryPackagePurpose)?.toLowerCase().replaceAll('_', '-') ?? '',
+    });
+  }
+  return out;
+}
+
+/** The components of a CycloneDX document. */
+export function cyclonedxPackages(doc: unknown): ReportPackage[] {
+  if (!isObject(doc)) return [];
+  const out: ReportPackage[] = [];
+  for (const c of Array.isArray(doc.components) ? doc.components : []) {
+    if (!isObject(c)) continue;
+    const licenses = (Array.isArray(c.licenses) ? c.licenses : [])
+      .filter(isObject)
+      .map((l) => str(l.expression) ?? (isObject(l.license) ? (str(l.license.id) ?? str(l.license.name)) : undefined))
+      .filter((l): l is string => l !== undefined);
+    const purl = str(c.purl) ?? '';
+    out.push({
+      name: str(c.name) ?? '',
+      version: str(c.version) ?? '',
+      license: licenses.join(', '),
+      purl,
+      type: purlType(purl) ?? str(c.type) ?? '',
+    });
+  }
+  return out;
+}
+
+/** The provenance summary of the SLSA v1 statement, else of the v0.2 one (signed ones first, see {@link pick}). */
+export function provenanceFrom(statements: readonly FoundStatement[]): ReportProvenance | undefined {
+  const s = pick(statements, SLSA_V1, SLSA_V02);
+  if (s === undefined || !isObject(s.predicate)) return undefined;
+  const p = s.predicate;
+  const summary = (builder: unknown, buildType: unknown, params: unknown, list: unknown): ReportProvenance => ({
+    predicateType: s.predicateType,
+    attachment: s.attachment,
+    signed: s.signed,
+    builderId: (isObject(builder) ? str(builder.id) : undefined) ?? '',
+    buildType: str(buildType) ?? '',
+    ...splitConfigFiles(params),
+    materials: materials(list),
+  });
+  if (s.predicateType === SLSA_V1) {
+    // SLSA v1: buildDefinition {buildType, externalParameters, resolvedDependencies}, runDetails.builder.
+    const def = isObject(p.buildDefinition) ? p.buildDefinition : {};
+    const run = isObject(p.runDetails) ? p.runDetails : {};
+    return summary(run.builder, def.buildType, def.externalParameters, def.resolvedDependencies);
+  }
+  // SLSA v0.2: builder, buildType, invocation.parameters, materials.
+  const invocation = isObject(p.invocation) ? p.invocation : {};
+  return summary(p.builder, p.buildType, invocation.parameters, p.materials);
+}
+
+/** Provenant's `config.files[]` (docs/provenance.md) taken out of the parameters, to be shown as files. */
+function splitConfigFiles(params: unknown): { parameters: unknown; configFiles: ReportConfigFile[] } {
+  if (!isObject(params) || !isObject(params.config) || !Array.isArray(params.config.files))
+    return { parameters: params ?? {}, configFiles: [] };
+  const configFiles = params.config.files.filter(isObject).map((f) => ({
+    path: str(f.path) ?? '',
+    sha256: isObject(f.digest) ? (str(f.digest.sha256) ?? '') : '',
+    content: str(f.content) ?? '',
+  }));
+  const { files: _files, ...config } = params.config;
+  return { parameters: { ...params, config }, configFiles };
+}
+
+function materials(list: unknown): ReportMaterial[] {
+  return (Array.isArray(list) ? list : []).filter(isObject).map((m) => {
+    const digest = isObject(m.digest) ? Object.entries(m.digest).find(([, v]) => typeof v === 'string') : undefined;
+    const annotations = isObject(m.annotations) ? m.annotations : {};
+    return {
+      uri: str(m.uri) ?? '',
+      name: str(m.name) ?? '',
+      digest: digest === undefined ? '' : `${digest[0]}:${digest[1] as string}`,
+      kind: str(annotations.kind) ?? '',
+      version: str(annotations.version) ?? '',
+    };
+  });
+}
+
+function purlType(purl: string): string | undefined {
+  return /^pkg:([a-zA-Z][a-zA-Z0-9.+-]*)\//.exec(purl)?.[1]?.toLowerCase();
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function strings(v: unknown): string[] | undefined {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
+}
+
+export function stringRecord(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (isObject(v)) for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+  return out;
+}

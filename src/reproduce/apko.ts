@@ -1,0 +1,302 @@
+/**
+ * Reproducing an apko-built image (`provenant reproduce`) from the configuration apko was given:
+ * an `https://apko.dev/image-configuration` attestation (the locked configuration Chainguard
+ * attests for each image), else the image's own /etc/apko.json. Each platform is built again with
+ * apko compatibility (../builder/apko.ts) and compared with the original by its config, which
+ * holds the diff_ids of its uncompressed layers: the same config is the same content. The layers'
+ * compressed bytes differ from apko's (apko compresses with pgzip; docs/build.md), so a rebuild
+ * whose config is the original's but whose manifest is not is reported as a match of content,
+ * with the other compression said.
+ *
+ * The build date: apko dates an image SOURCE_DATE_EPOCH when it was set, else the newest
+ * package's build time. The rebuild tries the second, and when the config's `created` says
+ * otherwise, builds again with SOURCE_DATE_EPOCH at that time.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { apkArchToPlatform, normalizeArch } from '../builder/arch.ts';
+import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
+import { parseConfig } from '../builder/config.ts';
+import type { LoadedConfig } from '../builder/config-types.ts';
+import { decodeUtf8 } from '../bytes.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { imageFiles } from '../image/apko-sbom.ts';
+import { readStatements } from '../image/attestations.ts';
+import { diffImages } from '../image/diff.ts';
+import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
+import { collect } from '../io/verify.ts';
+import type { Digest } from '../oci/digest.ts';
+import { platformMatches } from '../oci/platform.ts';
+import type { ImageConfig } from '../oci/types.ts';
+import { verifyImage } from '../sign/verify.ts';
+import { LayoutStore } from '../store/layout.ts';
+import type { ContentStore } from '../store/types.ts';
+import { explainMismatch, type MismatchDetail } from './explain.ts';
+import { platformLabel, policyOf, type ReproduceTrust, signerOf } from './find.ts';
+
+/** The predicate type of the locked configuration apko was given. */
+export const APKO_CONFIGURATION = 'https://apko.dev/image-configuration';
+
+/** Where a platform's apko configuration came from. */
+export interface ApkoRecipeSource {
+  predicateType: string;
+  buildType: undefined;
+  builderId: undefined;
+  /** The attestation's storage, or `image` for /etc/apko.json. */
+  storage: 'buildkit' | 'referrers' | 'cosign' | 'image';
+  source: string;
+  verified: boolean;
+  verifiedBy?: string | undefined;
+}
+
+/** What {@link reproduceApko} says of one platform. */
+export type ApkoPlatformResult = { platform: string; digest: Digest; provenance: ApkoRecipeSource } & (
+  | {
+      status: 'match';
+      rebuilt: Digest;
+      /** `other`: the same config (so the same diff_ids) and another compression of the layers. */
+      compression: 'same' | 'other';
+      changedPackageFiles: [];
+    }
+  | { status: 'mismatch'; rebuilt: Digest; detail?: MismatchDetail | undefined; changedPackageFiles: [] }
+  | { status: 'not-replayable'; reason: string; missing: string[] }
+);
+
+/** What {@link reproduceApko} needs of reproduce's options. */
+export interface ApkoReproduceOptions {
+  trust?: ReproduceTrust | undefined;
+  baseDir?: string | undefined;
+  cacheDir?: string | undefined;
+  workDir?: string | undefined;
+  output?: { store: ContentStore; tags?: readonly string[] | undefined } | undefined;
+  workers?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+const LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Reads an apko configuration (the attestation's predicate, or /etc/apko.json) as a
+ * configuration Provenant builds: JSON is YAML, and apko's keys are the configuration's keys.
+ *
+ * @returns the loaded configuration, or why it cannot be replayed (not an object, packages not
+ *   pinned to versions, keys Provenant does not build)
+ */
+export function readApkoConfiguration(value: unknown, where: string): { loaded: LoadedConfig } | { reason: string; missing: string[] } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { reason: `${where} is not an apko configuration (a JSON object)`, missing: ['an apko image configuration'] };
+  }
+  const packages = (value as { contents?: { packages?: unknown } }).contents?.packages;
+  const list = Array.isArray(packages) ? packages : [];
+  const loose = list.filter((p) => typeof p !== 'string' || !/^[^=<>~]+=[^=<>~]+$/.test(p.replace(/@[^=]*$/, '')));
+  if (list.length === 0 || loose.length > 0) {
+    return {
+      reason: `${where} is not a locked configuration: ${list.length === 0 ? 'it names no packages' : `${loose.map((p) => JSON.stringify(p)).join(', ')} is not pinned to a version`}`,
+      missing: ['contents.packages pinned as name=version, as apko locks them'],
+    };
+  }
+  try {
+    return { loaded: parseConfig(JSON.stringify(value), where, { hostArch: 'x86_64' }) };
+  } catch (err) {
+    if (!isProvenantError(err)) throw err;
+    return { reason: `${where} does not load: ${err.message}`, missing: ['an apko configuration this version of Provenant builds'] };
+  }
+}
+
+/** The statements about `subject` among an image's attachments whose predicate is apko's configuration. */
+async function attested(
+  store: ContentStore,
+  attachments: InspectedManifest['attachments'],
+  subject: Digest,
+  options: ApkoReproduceOptions,
+) {
+  const out: { predicate: unknown; source: ApkoRecipeSource }[] = [];
+  for (const a of attachments) {
+    if (a.kind === 'signature') continue;
+    for (const s of await readStatements(store, a, options).catch(() => [])) {
+      const subjects = Array.isArray(s.statement.subject) ? (s.statement.subject as { digest?: Record<string, string> }[]) : [];
+      if (s.predicateType !== APKO_CONFIGURATION || !subjects.some((x) => x.digest?.sha256 === subject.slice(7))) continue;
+      const source = {
+        predicateType: APKO_CONFIGURATION,
+        buildType: undefined,
+        builderId: undefined,
+        storage: a.storage,
+        source: `image-configuration attestation ${a.tag ?? a.digest}`,
+        verified: false,
+      };
+      out.push({ predicate: s.statement.predicate, source });
+    }
+  }
+  return out;
+}
+
+/**
+ * The apko configuration of one platform: its own attestation, else the index's, else (without
+ * trust) its /etc/apko.json. With trust, only an attestation whose signature verifies counts.
+ */
+async function recipeOf(store: ContentStore, inspected: InspectResult, m: InspectedManifest, options: ApkoReproduceOptions) {
+  const trust = options.trust;
+  if (trust !== undefined) {
+    for (const subject of [m.digest, inspected.digest]) {
+      const report = await verifyImage(store, subject, {
+        policy: policyOf(trust),
+        trustedRoot: trust.trustedRoot,
+        kind: 'attestation',
+        signal: options.signal,
+      });
+      const c = report.checked.find((x) => x.verified && x.statement?.predicateType === APKO_CONFIGURATION);
+      if (c?.statement !== undefined) {
+        const source = {
+          predicateType: APKO_CONFIGURATION,
+          buildType: undefined,
+          builderId: undefined,
+          storage: c.storage,
+          source: c.source,
+          verified: true,
+          verifiedBy: signerOf(c),
+        };
+        return { predicate: c.statement.predicate, source };
+      }
+    }
+    return undefined;
+  }
+  const own = await attested(store, m.attachments, m.digest, options);
+  const shared = inspected.kind === 'index' ? await attested(store, inspected.attachments, inspected.digest, options) : [];
+  const found = own[0] ?? shared[0];
+  if (found !== undefined) return found;
+  const stored = await store.getManifest(m.digest, options);
+  if (stored.kind !== 'manifest') return undefined;
+  const read = await imageFiles(store, stored.manifest.layers, (p) => p === 'etc/apko.json', `${inspected.name}@${m.digest}`, options);
+  const bytes = read('etc/apko.json');
+  if (bytes === undefined) return undefined;
+  let predicate: unknown;
+  try {
+    predicate = JSON.parse(decodeUtf8(bytes, true));
+  } catch {
+    predicate = undefined;
+  }
+  const source = {
+    predicateType: APKO_CONFIGURATION,
+    buildType: undefined,
+    builderId: undefined,
+    storage: 'image' as const,
+    source: '/etc/apko.json',
+    verified: false,
+  };
+  return { predicate, source };
+}
+
+/**
+ * Rebuilds, with apko compatibility, each platform of `manifests` that has an apko configuration,
+ * and compares it with the original. Platforms without one are left out of the result.
+ *
+ * @throws ProvenantError `USAGE` when the configuration names relative repositories or keys and
+ *   no `baseDir` says what they are relative to; what the build throws
+ */
+export async function reproduceApko(
+  store: ContentStore,
+  inspected: InspectResult,
+  manifests: readonly InspectedManifest[],
+  options: ApkoReproduceOptions,
+): Promise<Map<Digest, ApkoPlatformResult>> {
+  const out = new Map<Digest, ApkoPlatformResult>();
+  for (const m of manifests) {
+    throwIfAborted(options.signal);
+    const recipe = await recipeOf(store, inspected, m, options);
+    if (recipe === undefined) continue;
+    const base = { platform: platformLabel(m), digest: m.digest, provenance: recipe.source };
+    const read = readApkoConfiguration(recipe.predicate, recipe.source.source);
+    if ('reason' in read) {
+      out.set(m.digest, { ...base, status: 'not-replayable', reason: read.reason, missing: read.missing });
+      continue;
+    }
+    out.set(m.digest, await rebuild(store, inspected.name, m, read.loaded, base, options));
+  }
+  return out;
+}
+
+async function rebuild(
+  store: ContentStore,
+  name: string,
+  m: InspectedManifest,
+  loaded: LoadedConfig,
+  base: { platform: string; digest: Digest; provenance: ApkoRecipeSource },
+  options: ApkoReproduceOptions,
+): Promise<ApkoPlatformResult> {
+  const { contents } = loaded.config;
+  const relative = [...contents.repositories, ...contents.buildRepositories, ...contents.keyring].filter(
+    (e) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(e) && !isAbsolute(e),
+  );
+  if (relative.length > 0 && options.baseDir === undefined) {
+    throw new ProvenantError(
+      'USAGE',
+      `the apko configuration of ${base.platform} names ${relative.join(', ')}, relative to where apko ran`,
+      {
+        hint: 'run reproduce from that folder (the CLI passes the working directory), or give baseDir',
+      },
+    );
+  }
+  const stored = await store.getManifest(m.digest, options);
+  if (stored.kind !== 'manifest') throw new ProvenantError('INVALID_MANIFEST', `${m.digest} is not an image manifest`, { where: m.digest });
+  const original = JSON.parse(
+    decodeUtf8(await collect(await store.readBlob(stored.manifest.config, options), LIMIT, m.digest)),
+  ) as Partial<ImageConfig>;
+  // An index's configuration names every architecture: build the one this platform is.
+  const platform = m.platform;
+  const arch =
+    (platform === undefined ? undefined : loaded.config.archs.find((a) => platformMatches(apkArchToPlatform(a), platform))) ??
+    normalizeArch(loaded.config.archs[0] ?? original.architecture ?? '');
+  const temp = await mkdtemp(join(options.workDir ?? tmpdir(), 'provenant-reproduce-apko-'));
+  try {
+    const configPath = join(options.baseDir ?? temp, 'apko.json');
+    const build = (sourceDateEpoch?: number): Promise<BuildResult> =>
+      buildImage({
+        config: loaded,
+        configPath,
+        archs: [arch],
+        compat: 'apko',
+        sourceDateEpoch,
+        cacheDir: options.cacheDir,
+        workers: options.workers,
+        signal: options.signal,
+      });
+    let result = await build();
+    const created = Math.floor(Date.parse(original.created ?? '') / 1000);
+    if (
+      result.images[0]?.config.descriptor.digest !== stored.manifest.config.digest &&
+      Number.isSafeInteger(created) &&
+      created !== result.images[0]?.apko?.created
+    ) {
+      result = await build(created);
+    }
+    const image = result.images[0];
+    if (image === undefined) throw new ProvenantError('INVALID_CONFIG', `the rebuild of ${base.platform} made no image`);
+    if (options.output !== undefined) await writeBuild(result, options.output.store, options.output.tags ?? [], { signal: options.signal });
+    if (image.manifest.digest === m.digest || image.config.descriptor.digest === stored.manifest.config.digest) {
+      const compression = image.manifest.digest === m.digest ? 'same' : 'other';
+      return { ...base, status: 'match', rebuilt: image.manifest.digest, compression, changedPackageFiles: [] };
+    }
+    const rebuilt = await LayoutStore.open(join(temp, 'rebuilt'), { create: true });
+    try {
+      await writeBuild(result, rebuilt, ['rebuilt'], { signal: options.signal });
+      const diff = await diffImages(
+        { store, target: m.digest, name: `${name}@${m.digest}` },
+        { store: rebuilt, target: image.manifest.digest, name: 'rebuild' },
+        { signal: options.signal },
+      );
+      const platformDiff = diff.images[0];
+      return {
+        ...base,
+        status: 'mismatch',
+        rebuilt: image.manifest.digest,
+        detail: platformDiff === undefined ? undefined : explainMismatch(platformDiff, []),
+        changedPackageFiles: [],
+      };
+    } finally {
+      await rebuilt.close();
+    }
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
+}

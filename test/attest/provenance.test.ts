@@ -1,0 +1,80 @@
+// The build type and the kinds of dependency a provenance names, per package ecosystem.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BUILD_TYPES, type ProvenanceInput, provenance, provenancePredicate } from '../../src/attest/provenance.ts';
+
+const SHA = 'a'.repeat(64);
+
+function input(over: Partial<ProvenanceInput>): ProvenanceInput {
+  return {
+    configFiles: [{ path: 'image.yaml', sha256: SHA, content: 'contents: {}\n' }],
+    archs: ['x86_64'],
+    sourceDateEpoch: 0,
+    fromLock: false,
+    indexes: [],
+    packages: [],
+    keys: [],
+    builderId: 'https://example.com/builder',
+    toolVersion: '0.0.0-test',
+    byproducts: [],
+    mode: 'min',
+    ...over,
+  };
+}
+
+const deb = {
+  name: 'base-files',
+  version: '12.4',
+  architecture: 'amd64',
+  url: 'http://127.0.0.1/debian/pool/main/b/base-files/base-files_12.4_amd64.deb',
+  checksum: `sha256:${SHA}`,
+  sha256: SHA,
+};
+const apk = {
+  name: 'busybox',
+  version: '1.36.1-r2',
+  architecture: 'x86_64',
+  url: './repo/x86_64/busybox-1.36.1-r2.apk',
+  checksum: 'Q1abc=',
+  sha256: SHA,
+};
+const index = (url: string) => ({ url, arch: 'x86_64', digest: `sha256:${SHA}` as const });
+
+// biome-ignore lint/suspicious/noExplicitAny: the predicate is JSON
+const definition = (p: Record<string, unknown>): any => p.buildDefinition;
+
+describe('provenance build types', () => {
+  it('names a Debian build with the Debian build type, its indexes deb-index and its packages deb', () => {
+    const p = definition(
+      provenancePredicate(
+        input({ ecosystem: 'deb', indexes: [index('http://127.0.0.1/debian/dists/bookworm/InRelease')], packages: [deb] }),
+      ),
+    );
+    assert.equal(p.buildType, BUILD_TYPES.deb);
+    assert.deepEqual(
+      p.resolvedDependencies.map((d: { annotations: { kind: string } }) => d.annotations.kind),
+      ['deb-index', 'deb'],
+    );
+    // Without the ecosystem given, the packages' checksums tell it.
+    assert.equal(definition(provenancePredicate(input({ packages: [deb] }))).buildType, BUILD_TYPES.deb);
+    // SLSA v0.2 carries the same build type.
+    const v02 = JSON.parse(
+      new TextDecoder().decode(
+        provenance(input({ ecosystem: 'deb', packages: [deb] }), { name: 'x', digest: `sha256:${SHA}` }, 'v0.2').bytes,
+      ),
+    );
+    assert.equal(v02.predicate.buildType, BUILD_TYPES.deb);
+  });
+
+  it('names an apk build as before', () => {
+    const p = definition(
+      provenancePredicate(input({ ecosystem: 'apk', indexes: [index('./repo/x86_64/APKINDEX.tar.gz')], packages: [apk] })),
+    );
+    assert.equal(p.buildType, 'https://provenant.dev/build/apk/v1');
+    assert.deepEqual(
+      p.resolvedDependencies.map((d: { annotations: { kind: string } }) => d.annotations.kind),
+      ['apk-index', 'apk'],
+    );
+    assert.equal(definition(provenancePredicate(input({}))).buildType, BUILD_TYPES.apk);
+  });
+});

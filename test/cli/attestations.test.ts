@@ -1,0 +1,100 @@
+// build and attest with --attestations buildkit-artifact: BuildKit 0.32's in-index OCI-artifact form, through the CLI.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { ArtifactType, isBuildkitAttestation } from '../../src/attest/attachments.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { writeFixtureRepo } from '../action/fixture-repo.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { provenant } from './provenant.ts';
+
+const temp = useTempDir('cli-att');
+const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
+
+/** The in-index attestation entries of `ref`'s index, each with its manifest. */
+async function inIndex(path: string, tag: string) {
+  const store = await LayoutStore.open(path);
+  try {
+    const root = await store.getManifest(tag);
+    assert.equal(root.kind, 'index');
+    if (root.kind !== 'index') return [];
+    const out = [];
+    for (const e of root.index.manifests.filter(isBuildkitAttestation)) out.push({ entry: e, stored: await store.getManifest(e.digest) });
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+describe('--attestations buildkit-artifact', () => {
+  let dir: string;
+  let config: string;
+  before(async () => {
+    dir = await temp();
+    config = await writeFixtureRepo(dir);
+  });
+
+  it('build writes the attestations in the index as OCI artifacts about their platform manifests', async () => {
+    const r = await provenant(
+      ['build', config, '-o', `oci:${join(dir, 'art')}:v1`, '--attestations', 'buildkit-artifact', '--format', 'json'],
+      {
+        env: EPOCH,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const built = JSON.parse(r.stdout) as { images: { digest: string }[] };
+    const entries = await inIndex(join(dir, 'art'), 'v1');
+    assert.equal(entries.length, 2);
+    for (const [i, { entry, stored }] of entries.entries()) {
+      assert.deepEqual(entry.platform, { architecture: 'unknown', os: 'unknown' });
+      assert.equal(stored.kind, 'manifest');
+      if (stored.kind !== 'manifest') continue;
+      assert.equal(stored.manifest.artifactType, ArtifactType.BuildkitAttestation);
+      assert.equal(stored.manifest.subject?.digest, built.images[i]!.digest);
+      assert.equal(entry.annotations?.['vnd.docker.reference.digest'], built.images[i]!.digest);
+    }
+    // The legacy form differs only in the attestation manifests: the same images.
+    const legacy = await provenant(
+      ['build', config, '-o', `oci:${join(dir, 'legacy')}:v1`, '--attestations', 'buildkit', '--format', 'json'],
+      {
+        env: EPOCH,
+      },
+    );
+    assert.equal(legacy.status, 0, legacy.stderr);
+    const old = JSON.parse(legacy.stdout) as { digest: string; images: { digest: string }[] };
+    assert.deepEqual(
+      old.images.map((i) => i.digest),
+      built.images.map((i) => i.digest),
+    );
+    for (const { stored } of await inIndex(join(dir, 'legacy'), 'v1')) {
+      assert.ok(stored.kind === 'manifest' && stored.manifest.subject === undefined && stored.manifest.artifactType === undefined);
+    }
+  });
+
+  it('attest adds a statement in that form, and inspect finds it under each image', async () => {
+    const ref = `oci:${join(dir, 'plain')}:v1`;
+    let r = await provenant(['build', config, '-o', ref, '--attestations', 'none'], { env: EPOCH });
+    assert.equal(r.status, 0, r.stderr);
+    const predicate = join(dir, 'vuln.json');
+    await import('node:fs/promises').then((fs) => fs.writeFile(predicate, '{"scanner":{"uri":"https://example.test/scanner"}}'));
+    r = await provenant(['attest', ref, '--predicate', predicate, '--type', 'vuln', '--attestations', 'buildkit-artifact']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\(buildkit-artifact, unsigned\)/);
+    const entries = await inIndex(join(dir, 'plain'), 'v1');
+    assert.equal(entries.length, 2);
+    for (const { stored } of entries)
+      assert.ok(stored.kind === 'manifest' && stored.manifest.artifactType === ArtifactType.BuildkitAttestation);
+    const inspect = await provenant(['inspect', ref, '--format', 'json']);
+    assert.equal(inspect.status, 0, inspect.stderr);
+    const seen = JSON.parse(inspect.stdout) as { manifests: { attachments: { storage: string; predicateTypes: string[] }[] }[] };
+    for (const m of seen.manifests) {
+      assert.ok(m.attachments.some((a) => a.storage === 'buildkit' && a.predicateTypes.some((t) => t.includes('vuln'))));
+    }
+  });
+
+  it('refuses a storage it does not know, naming the ones it does', async () => {
+    const r = await provenant(['build', config, '-o', `oci:${join(dir, 'x')}:v1`, '--attestations', 'buildkit-oci']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /referrers, buildkit, buildkit-artifact, cosign, none/);
+  });
+});

@@ -1,0 +1,216 @@
+/**
+ * check and fix through the CLI entry point, on the real BuildKit image the issue starts from:
+ * Lambda refuses it with its own error text and exit 7; after fix it passes, skopeo sees a single
+ * manifest, its attestation is found through referrers, and with --key what the fix made verifies.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import type { CheckReport } from '../../src/compat/check.ts';
+import type { FixReport } from '../../src/compat/fix.ts';
+import type { Digest } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import { encryptPrivateKey, generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { verifyImage } from '../../src/sign/verify.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+import { synth } from '../compat/images.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { sh, toolMissing } from '../helpers/images.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { storeAt } from '../registry/common.ts';
+import { provenant } from './provenant.ts';
+
+const TAR = 'buildkit-oci-layout-tar_2-platforms-with-legacy-attestation-manifests.tar';
+const AMD64_MANIFEST = 'sha256:0f90b7af6b2fef777963e3e1ca4fd66f378af93f5fe46304886943a4c0c7a46b';
+const LAMBDA_ERROR = 'The image manifest, config or layer media type for the source image';
+const temp = useTempDir('cli-compat');
+const skip = fixturesMissing || toolMissing('skopeo');
+
+interface Inspected {
+  mediaType: string;
+  manifests: { digest: Digest; attachments: { storage: string; kind: string; digest: Digest; predicateTypes: string[] }[] }[];
+}
+
+/** The attestations `provenant inspect` finds under the image, by storage. */
+async function attestationsOf(ref: string): Promise<Inspected['manifests'][number]['attachments']> {
+  const r = await provenant(['inspect', ref, '--format', 'json']);
+  assert.equal(r.status, 0, r.stderr);
+  const seen = JSON.parse(r.stdout) as Inspected;
+  assert.equal(seen.manifests.length, 1);
+  return seen.manifests[0]!.attachments.filter((a) => a.kind === 'attestation');
+}
+
+describe('check and fix of the real BuildKit image for AWS Lambda', { skip }, () => {
+  const src = `oci-archive:${fixture('oci', TAR)}`;
+  let dir: string;
+  before(async () => {
+    dir = await temp();
+  });
+
+  it('check: refused with Lambda’s own error text, exit 7; JSON says the same', async () => {
+    const r = await provenant(['check', src, '--target', 'aws-lambda']);
+    assert.equal(r.status, 7, r.stderr);
+    assert.ok(r.stdout.includes(`error:  ${LAMBDA_ERROR} ${src} is not supported.`), r.stdout);
+    assert.match(r.stdout, /aws-lambda: REFUSED/);
+    assert.match(r.stdout, /fix: {4}single-manifest \(attestations: referrers\): provenant fix .* --target aws-lambda -o DEST/);
+    assert.match(r.stderr, /provenant check: aws-lambda would refuse the image/);
+    const json = await provenant(['check', src, '--target', 'aws-lambda', '--format', 'json']);
+    assert.equal(json.status, 7);
+    const report = JSON.parse(json.stdout) as CheckReport;
+    assert.equal(report.verdict, 'refused');
+    const problem = report.targets[0]!.problems.find((p) => p.rule === 'index');
+    assert.equal(problem?.severity, 'refuses');
+    assert.equal(problem?.error, `${LAMBDA_ERROR} ${src} is not supported.`);
+    assert.ok((problem?.sources.length ?? 0) > 0);
+  });
+
+  it('check: warnings alone exit 0 (ECR misdisplays the attestation rows)', async () => {
+    const r = await provenant(['check', src, '--target', 'amazon-ecr']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /amazon-ecr: accepted, with warnings/);
+    assert.match(r.stdout, /warning: misdisplays/);
+  });
+
+  it('fix: a single manifest skopeo agrees on, accepted on a second check, the attestation found through referrers', async () => {
+    const dst = `oci:${join(dir, 'fixed')}:lambda`;
+    const r = await provenant(['fix', src, '--target', 'aws-lambda', '-o', dst]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /The image is now the linux\/amd64 manifest/);
+    assert.match(r.stdout, /Not carried: linux\/arm64 manifest/);
+    assert.match(r.stdout, /No key or identity was given/);
+    assert.match(r.stdout, /Checked again: aws-lambda accepts it\./);
+    assert.ok(r.stdout.includes(AMD64_MANIFEST));
+
+    const again = await provenant(['check', dst, '--target', 'aws-lambda']);
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /aws-lambda: accepted/);
+    const raw = sh('skopeo', ['inspect', '--raw', dst]);
+    assert.equal(raw.status, 0, raw.stderr);
+    const manifest = JSON.parse(raw.stdout) as { mediaType: string; manifests?: unknown };
+    assert.equal(manifest.mediaType, MediaType.OciManifest);
+    assert.equal(manifest.manifests, undefined);
+    const [attestation, ...more] = await attestationsOf(dst);
+    assert.equal(more.length, 0);
+    assert.equal(attestation?.storage, 'referrers');
+    assert.deepEqual(attestation?.predicateTypes, ['https://slsa.dev/provenance/v0.2']);
+  });
+
+  it('fix --key: what the fix made is signed with the key, and verifies against its public key', async () => {
+    const keys = generateSigningKeyPair();
+    const keyFile = join(dir, 'cosign.key');
+    await writeFile(keyFile, await encryptPrivateKey(keys.privateKey, 'correct horse'));
+    const dst = join(dir, 'signed');
+    let r = await provenant(['fix', src, '--target', 'aws-lambda', '-o', `oci:${dst}:lambda`, '--key', keyFile, '--format', 'json'], {
+      env: { COSIGN_PASSWORD: 'wrong' },
+    });
+    assert.equal(r.status, 4, 'a wrong password is refused before anything is written');
+    r = await provenant(['fix', src, '--target', 'aws-lambda', '-o', `oci:${dst}:lambda`, '--key', keyFile, '--format', 'json'], {
+      env: { COSIGN_PASSWORD: 'correct horse' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as FixReport;
+    assert.deepEqual(report.signing.unsigned, []);
+    assert.ok(report.signing.resigned.length > 0);
+    const [attestation] = await attestationsOf(`oci:${dst}:lambda`);
+    assert.ok(attestation !== undefined);
+    assert.ok(report.signing.resigned.some((s) => s.subject === attestation.digest));
+    const store: ContentStore = await LayoutStore.open(dst);
+    try {
+      const verified = await verifyImage(store, attestation.digest, { policy: { key: keys.publicKey } });
+      assert.equal(verified.verified.length, 1, JSON.stringify(verified.checked));
+      const other = await verifyImage(store, attestation.digest, { policy: { key: generateSigningKeyPair().publicKey } });
+      assert.equal(other.verified.length, 0, 'another key does not verify it');
+    } finally {
+      await store.close();
+    }
+  });
+
+  describe('to a registry (distribution 2.8, no referrers API)', { skip: registryMissing }, () => {
+    const reg = useRegistry();
+
+    it('skopeo sees a single manifest there, and the attestation is found through the tag fallback', async () => {
+      const dst = `${reg.host}/lambda/app:fixed`;
+      const r = await provenant(['fix', src, '--target', 'aws-lambda', '-o', dst]);
+      assert.equal(r.status, 0, r.stderr);
+      const raw = sh('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${dst}`]);
+      assert.equal(raw.status, 0, raw.stderr);
+      assert.equal((JSON.parse(raw.stdout) as { mediaType: string }).mediaType, MediaType.OciManifest);
+      const [attestation] = await attestationsOf(dst);
+      assert.equal(attestation?.storage, 'referrers');
+      const fallback = await storeAt(reg.host, 'lambda/app').referrers(AMD64_MANIFEST);
+      assert.deepEqual(
+        fallback.map((d) => d.digest),
+        [attestation?.digest],
+      );
+      const check = await provenant(['check', dst, '--target', 'aws-lambda,amazon-ecr', '--format', 'json']);
+      assert.equal(check.status, 0, check.stdout);
+      const report = JSON.parse(check.stdout) as CheckReport;
+      assert.equal(report.probe?.api, 'absent', 'the registry was probed');
+      assert.equal(report.probe?.status, 404);
+    });
+  });
+});
+
+describe('check and fix: what they refuse', () => {
+  let dir: string;
+  before(async () => {
+    dir = await temp();
+  });
+
+  it('a refusal no change can fix: exit 7, the rule named, nothing written', async () => {
+    const path = join(dir, 'huge');
+    const store = await LayoutStore.open(path, { create: true });
+    await synth(store, { hugeLayer: 11_000_000_000, tag: 'v1' });
+    await store.close();
+    const check = await provenant(['check', `oci:${path}:v1`, '--target', 'aws-lambda']);
+    assert.equal(check.status, 7);
+    assert.match(check.stdout, /image-size \(refuses\)[\s\S]*error: {2}\(no error text recorded\)[\s\S]*fix: {4}none/);
+    const out = join(dir, 'huge-fixed');
+    const fix = await provenant(['fix', `oci:${path}:v1`, '--target', 'aws-lambda', '-o', `oci:${out}:v1`]);
+    assert.equal(fix.status, 7, fix.stderr);
+    assert.match(fix.stdout, /Cannot fix image-size/);
+    assert.match(fix.stdout, /Nothing was written\./);
+    assert.match(fix.stderr, /nothing was written/);
+    const written = await provenant(['tags', `oci:${out}`]);
+    assert.equal(written.stdout, '', 'no image is tagged at the destination');
+  });
+
+  it('usage: no target, an unknown one, two for fix, fix without -o', async () => {
+    const ref = `oci:${join(dir, 'huge')}:v1`;
+    let r = await provenant(['check', ref]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /name a target with --target[\s\S]*aws-lambda/);
+    r = await provenant(['check', ref, '--target', 'aws-lamda']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown target "aws-lamda"/);
+    r = await provenant(['fix', ref, '--target', 'aws-lambda,ghcr', '-o', `oci:${join(dir, 'x')}`]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /name one target, not 2/);
+    r = await provenant(['fix', ref, '--target', 'aws-lambda']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /fix needs -o DST/);
+    r = await provenant(['fix', ref, '--target', 'aws-lambda', '-o', `oci:${join(dir, 'x')}`, '--key', 'k', '--keyless']);
+    assert.equal(r.status, 2);
+  });
+
+  it('targets from the environment and repeated flags, versions named', async () => {
+    const ref = `oci:${join(dir, 'huge')}:v1`;
+    const r = await provenant(['check', ref, '--target', 'artifactory@6.23.38', '--target', 'ghcr', '--format', 'json'], {
+      env: { PROVENANT_TARGET: 'aws-lambda' },
+    });
+    const report = JSON.parse(r.stdout) as CheckReport;
+    assert.deepEqual(
+      report.targets.map((t) => t.target),
+      ['artifactory@6.23.38', 'ghcr'],
+      'the command line wins over PROVENANT_TARGET',
+    );
+    const fromEnv = await provenant(['check', ref, '--format', 'json'], { env: { PROVENANT_TARGET: 'aws-lambda,ghcr' } });
+    assert.deepEqual(
+      (JSON.parse(fromEnv.stdout) as CheckReport).targets.map((t) => t.target),
+      ['aws-lambda', 'ghcr'],
+    );
+  });
+});

@@ -1,0 +1,91 @@
+// `provenant diff` through the CLI: two builds with one package changed, an image with itself, and trouble exiting 2 or more.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { digestOf } from '../../src/oci/digest.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { layer, putImage } from '../image/diff-helpers.ts';
+import { buildAndDescribe, packages, repositoryKey, writeConfig, writeRepository, writeWithAttestations } from '../reproduce/helpers.ts';
+import { provenantAsync as provenant } from './provenant-async.ts';
+
+const tempDir = useTempDir('cli-diff');
+
+describe('provenant diff', () => {
+  let dir: string;
+  let layout: string;
+  before(async () => {
+    dir = await tempDir();
+    layout = join(dir, 'layout');
+    const key = repositoryKey();
+    const store = await LayoutStore.open(layout, { create: true });
+    // Two builds of the same configuration; the second repository's `data` is the same name
+    // and version with other bytes in one file.
+    for (const [tag, text] of [
+      ['a', 'alpha\nbeta\ngamma\n'],
+      ['b', 'alpha\nBETA\ngamma\n'],
+    ] as const) {
+      const root = join(dir, tag);
+      await writeRepository(join(root, 'served'), key, (arch) => packages(arch, text));
+      const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
+      await writeWithAttestations(store, built, tag);
+    }
+    // An image whose layer is not a tar: reading it is trouble, not a difference.
+    const broken = await layer([]);
+    broken.bytes = new TextEncoder().encode('this is not a tar archive, and not compressed either....');
+    broken.descriptor = { ...broken.descriptor, digest: digestOf(broken.bytes), size: broken.bytes.length };
+    await putImage(store, [broken], { tag: 'broken' });
+    await store.close();
+  });
+
+  it('names the package that changed, its files and its layer, and exits 1', async () => {
+    const r = await provenant(['diff', '--platform', 'linux/amd64', `oci:${layout}:a`, `oci:${layout}:b`]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /^ {4}~ data 2\.1-r3 .*rebuilt/m);
+    assert.match(
+      r.stdout,
+      /^ {4}~ \/usr\/share\/data\/values\.txt {2}sha256 [0-9a-f]{12} → [0-9a-f]{12} {2}\(layer \d+ sha256:[0-9a-f]{12} → \d+ sha256:[0-9a-f]{12}; data\)/m,
+    );
+    const json = await provenant(['diff', '--platform', 'linux/amd64', '--format', 'json', `oci:${layout}:a`, `oci:${layout}:b`]);
+    assert.equal(json.status, 1, json.stderr);
+    const diff = JSON.parse(json.stdout);
+    assert.equal(diff.identical, false);
+    const [image] = diff.images;
+    assert.deepEqual(
+      image.packages.changed.map((p: { name: string; fields: string[] }) => [p.name, p.fields]),
+      [['data', ['checksum']]],
+    );
+    assert.deepEqual(image.packages.changed[0].files, ['/usr/share/data/values.txt']);
+    const changed = image.files.changed.find((f: { path: string }) => f.path === '/usr/share/data/values.txt');
+    assert.equal(changed.package, 'data');
+    // The layer that holds the file differs, and the text names it whole.
+    const layers = (side: { digest: string }[]) => side.map((l) => l.digest);
+    assert.ok(layers(image.layers.onlyA).includes(changed.a.layerDigest));
+    assert.ok(layers(image.layers.onlyB).includes(changed.b.layerDigest));
+    assert.match(r.stdout, new RegExp(`^ {4}- ${changed.a.layer} ${changed.a.layerDigest} `, 'm'));
+    assert.match(r.stdout, new RegExp(`^ {4}\\+ ${changed.b.layer} ${changed.b.layerDigest} `, 'm'));
+
+    // A text diff on request.
+    const text = await provenant(['diff', '--platform', 'linux/amd64', '--text-diff', `oci:${layout}:a`, `oci:${layout}:b`]);
+    assert.match(text.stdout, /^ {8}-beta\n {8}\+BETA$/m);
+  });
+
+  it('prints only "identical" and exits 0 for an image and itself', async () => {
+    const r = await provenant(['diff', `oci:${layout}:a`, `oci:${layout}:a`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'identical\n');
+    assert.equal(r.stderr, '');
+  });
+
+  it('exits 2 or more on trouble, never 1: a missing image 3, a bad flag 2, a layer that is not a tar 2', async () => {
+    const missing = await provenant(['diff', `oci:${layout}:a`, `oci:${layout}:nothing`]);
+    assert.equal(missing.status, 3, missing.stderr);
+    assert.match(missing.stderr, /^provenant diff: .*nothing/);
+    const usage = await provenant(['diff', `oci:${layout}:a`]);
+    assert.equal(usage.status, 2, usage.stderr);
+    // INVALID_ARCHIVE is exit 1 for other commands.
+    const broken = await provenant(['diff', `oci:${layout}:a`, `oci:${layout}:broken`]);
+    assert.equal(broken.status, 2, broken.stderr);
+    assert.match(broken.stderr, /^provenant diff: /);
+  });
+});

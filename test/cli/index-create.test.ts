@@ -1,0 +1,114 @@
+/**
+ * index create through the CLI entry point: two single-arch builds merged give the digest of one
+ * two-arch build, with each platform's attestations brought along; what cannot be merged is refused.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { EPOCH, writeFixtureRepo } from '../action/fixture-repo.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { provenant } from './provenant.ts';
+
+const temp = useTempDir('cli-index');
+const env = { SOURCE_DATE_EPOCH: String(EPOCH) };
+
+interface Built {
+  digest: string;
+  images: { platform: string; digest: string }[];
+}
+
+describe('provenant index create', () => {
+  let dir: string;
+  let config: string;
+  const built = new Map<string, Built>();
+  const ref = (name: string): string => `oci:${join(dir, name)}:v1`;
+
+  before(async () => {
+    dir = await temp();
+    config = await writeFixtureRepo(dir);
+    for (const [name, archs] of [
+      ['both', []],
+      ['amd64', ['--arch', 'x86_64']],
+      ['arm64', ['--arch', 'aarch64']],
+    ] as const) {
+      const r = await provenant(['build', config, '-o', ref(name), ...archs, '--format', 'json'], { env });
+      assert.equal(r.status, 0, r.stderr);
+      built.set(name, JSON.parse(r.stdout) as Built);
+    }
+  });
+
+  it('two single-arch builds merged have the digest of one two-arch build, their attestations along', async () => {
+    const r = await provenant(['index', 'create', ref('merged'), ref('amd64'), ref('arm64')]);
+    assert.equal(r.status, 0, r.stderr);
+    const both = built.get('both')!;
+    assert.ok(r.stdout.startsWith(`oci:${join(dir, 'merged')}:v1@${both.digest}\n`), r.stdout);
+    assert.match(r.stdout, /linux\/amd64 .* from oci:/);
+    assert.match(r.stdout, /[1-9]\d* referrer\(s\)/);
+    const digest = await provenant(['digest', ref('merged')]);
+    assert.equal(digest.stdout.trim(), both.digest);
+    const inspect = await provenant(['inspect', ref('merged'), '--format', 'json']);
+    const seen = JSON.parse(inspect.stdout) as {
+      manifests: { digest: string; attachments: { storage: string; predicateTypes: string[] }[] }[];
+    };
+    assert.deepEqual(
+      seen.manifests.map((m) => m.digest),
+      both.images.map((i) => i.digest),
+    );
+    for (const m of seen.manifests) {
+      const types = m.attachments.filter((a) => a.storage === 'referrers').flatMap((a) => a.predicateTypes);
+      assert.ok(types.includes('https://slsa.dev/provenance/v1'), `provenance of ${m.digest} came along`);
+      assert.ok(types.includes('https://spdx.dev/Document'), `the SBOM of ${m.digest} came along`);
+    }
+  });
+
+  it('an annotation given changes the index; the order of the sources is the order of the entries', async () => {
+    const r = await provenant(
+      ['index', 'create', ref('annotated'), ref('arm64'), ref('amd64'), '--annotation', 'org.example.team=platform', '--format', 'json'],
+      { env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      descriptor: { digest: string };
+      index: { annotations: Record<string, string> };
+      platforms: { platform: string }[];
+    };
+    assert.notEqual(out.descriptor.digest, built.get('both')!.digest);
+    assert.equal(out.index.annotations['org.example.team'], 'platform');
+    assert.deepEqual(
+      out.platforms.map((p) => p.platform),
+      ['linux/arm64', 'linux/amd64'],
+    );
+  });
+
+  it('refuses two sources of one platform, a bad annotation, no sources and an unknown subcommand', async () => {
+    let r = await provenant(['index', 'create', ref('dup'), ref('amd64'), ref('both')]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /linux\/amd64/);
+    assert.equal((await provenant(['tags', `oci:${join(dir, 'dup')}`])).stdout, '', 'nothing is tagged');
+    r = await provenant(['index', 'create', ref('x'), ref('amd64'), '--annotation', 'novalue']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /KEY=VALUE/);
+    r = await provenant(['index', 'create', ref('x')]);
+    assert.equal(r.status, 2);
+    r = await provenant(['index', 'merge', ref('x'), ref('amd64')]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /no subcommand "merge"/);
+  });
+
+  describe('into a registry', { skip: registryMissing }, () => {
+    const reg = useRegistry();
+
+    it('merges images pushed by digest into a tag there, with the same digest', async () => {
+      const pushed: string[] = [];
+      for (const name of ['amd64', 'arm64']) {
+        const r = await provenant(['copy', '--quiet', '--with-referrers', ref(name), `${reg.host}/app:build-${name}`]);
+        assert.equal(r.status, 0, r.stderr);
+        pushed.push(`${reg.host}/app@${built.get(name)!.digest}`);
+      }
+      const r = await provenant(['index', 'create', `${reg.host}/app:1.0`, ...pushed]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal((await provenant(['digest', `${reg.host}/app:1.0`])).stdout.trim(), built.get('both')!.digest);
+    });
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * pin through the CLI entry point: bare git repositories stand in for GitHub (PROVENANT_GIT_BASE),
+ * the docker:// image lives in the real registry. `pin --write` on a workflow with a tag, a branch,
+ * a SHA already pinned, a docker:// image and a local action rewrites exactly the first two and
+ * the image, and leaves every other byte; `--check` fails before and passes after.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import { makeImage } from '../helpers/images.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { gitMissing, makeRemotes, type Remotes, type RepoShas } from '../pin/remotes.ts';
+import { provenant } from './provenant.ts';
+
+const temp = useTempDir('cli-pin');
+const PINNED = '0123456789abcdef0123456789abcdef01234567';
+
+describe('provenant pin', { skip: gitMissing || registryMissing }, () => {
+  const registry = useRegistry();
+  let remotes: Remotes;
+  let checkout: RepoShas;
+  let setup: RepoShas;
+  let image: string;
+  before(async () => {
+    remotes = makeRemotes();
+    checkout = remotes.repo('acme/checkout', { commits: 3, branches: { main: 2 }, tags: { v4: 1 } });
+    setup = remotes.repo('acme/setup', { commits: 2, branches: { main: 1 } });
+    const made = await makeImage(new RegistryStore(new RegistryClient(registry.host), 'tools/lint'), {
+      tag: '1.0',
+      layers: 1,
+      layerBytes: 256,
+    });
+    image = made.root.digest;
+  });
+  after(() => remotes?.remove());
+
+  const workflowText = (host: string): string => `name: ci   # the formatting people write
+on: [push]
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/checkout@v4
+      - uses: "acme/setup@main"   # the tool
+      - uses: acme/cache@${PINNED} # v3
+      - uses: ./.github/actions/local
+      - uses: docker://${host}/tools/lint:1.0
+`;
+
+  async function repository(): Promise<{ dir: string; file: string; before: string }> {
+    const dir = await temp();
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    const file = join(dir, '.github', 'workflows', 'ci.yml');
+    const text = workflowText(registry.host);
+    await writeFile(file, text);
+    return { dir, file, before: text };
+  }
+
+  it('--check fails while anything is unpinned, resolving nothing', async () => {
+    const { dir } = await repository();
+    // No git base: were anything looked up, it would fail.
+    const r = await provenant(['pin', '--check'], { cwd: dir, env: { PROVENANT_GIT_BASE: 'file:///nonexistent' } });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /acme\/checkout@v4 {2}\(ref: NOT PINNED\)/);
+    assert.match(r.stdout, /acme\/cache@0123456789abcdef0123456789abcdef01234567 {2}\(sha: pinned\)/);
+    assert.match(r.stdout, /\.\/\.github\/actions\/local {2}\(local: pinned\)/);
+    assert.match(r.stdout, /3 not pinned\./);
+    assert.match(r.stderr, /provenant pin: 3 uses: values are not pinned/);
+  });
+
+  it('without --write shows what it would pin and writes nothing', async () => {
+    const { dir, file, before: text } = await repository();
+    const r = await provenant(['pin'], { cwd: dir, env: { PROVENANT_GIT_BASE: remotes.base } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.includes(`acme/checkout@v4 -> acme/checkout@${checkout.commits[1]}  (tag)`), r.stdout);
+    assert.match(r.stdout, /3 would be pinned: run with --write/);
+    assert.equal(await readFile(file, 'utf8'), text);
+  });
+
+  it('--write rewrites exactly the tag, the branch and the image; a second run and --check change nothing', async () => {
+    const { dir, file } = await repository();
+    const env = { PROVENANT_GIT_BASE: remotes.base };
+    const r = await provenant(['pin', '--write'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\.github\/workflows\/ci\.yml \(workflow\): written/);
+    assert.match(r.stdout, /acme\/setup@main -> .*\n {6}note: main is a branch/);
+    // Written by hand: the SHAs come from git, the digest from the pushed image.
+    const expected = `name: ci   # the formatting people write
+on: [push]
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: acme/checkout@${checkout.commits[1]} # v4
+      - uses: "acme/setup@${setup.commits[1]}"   # main # the tool
+      - uses: acme/cache@${PINNED} # v3
+      - uses: ./.github/actions/local
+      - uses: docker://${registry.host}/tools/lint@${image} # 1.0
+`;
+    assert.equal(await readFile(file, 'utf8'), expected);
+    const again = await provenant(['pin', '--write'], { cwd: dir, env });
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /0 pinned in 0 file\(s\)/);
+    assert.equal(await readFile(file, 'utf8'), expected);
+    const check = await provenant(['pin', '--check', '--format', 'json'], { cwd: dir });
+    assert.equal(check.status, 0, check.stderr);
+    const json = JSON.parse(check.stdout) as { files: { entries: { pinned: boolean }[] }[] };
+    assert.ok(json.files[0]!.entries.every((e) => e.pinned));
+  });
+
+  it('names the file, line and column of a tag that does not exist, and writes nothing', async () => {
+    const { dir, file } = await repository();
+    const broken = `${workflowText(registry.host)}      - uses: acme/checkout@v9\n`;
+    await writeFile(file, broken);
+    const r = await provenant(['pin', '--write', '.github/workflows/ci.yml'], { cwd: dir, env: { PROVENANT_GIT_BASE: remotes.base } });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /acme\/checkout has no tag or branch "v9" \(\.github\/workflows\/ci\.yml:12:15\)/);
+    assert.equal(await readFile(file, 'utf8'), broken);
+  });
+});

@@ -1,0 +1,192 @@
+/**
+ * `provenant policy test` through the CLI: each of the three docs/policy.md examples, as a reader
+ * copies it, passes (exit 0) for an image that meets it and fails (exit 1) naming the rule for
+ * one that does not; trouble exits 2 or more. Keyless signatures come from @sigstore/mock on
+ * 127.0.0.1, verified by the CLI against the mock's trusted root file.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SLSA_V1 } from '../../src/attest/provenance.ts';
+import { writeBuild } from '../../src/builder/build.ts';
+import { SPDX_PREDICATE } from '../../src/builder/describe.ts';
+import type { Digest } from '../../src/oci/digest.ts';
+import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { KeylessSigner, KeySigner, type Signer } from '../../src/sign/signer.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { makeImage } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { docExample } from '../policy/helpers.ts';
+import { buildAndDescribe, repositoryKey, writeConfig, writeRepository } from '../reproduce/helpers.ts';
+import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { provenantAsync as provenant } from './provenant-async.ts';
+
+const tempDir = useTempDir('cli-policy');
+const alice = generateSigningKeyPair();
+const bob = generateSigningKeyPair();
+const GITHUB = 'https://token.actions.githubusercontent.com';
+const WORKFLOW = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+
+describe('provenant policy test', () => {
+  let dir: string;
+  let n = 0;
+  /** A one-platform image in a new layout, tagged v1; returns its location and digest. */
+  const image = async (): Promise<{ store: LayoutStore; ref: string; digest: Digest }> => {
+    const path = join(dir, `layout-${n++}`);
+    const store = await LayoutStore.open(path, { create: true });
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    return { store, ref: `oci:${path}:v1`, digest: made.root.digest };
+  };
+  const signed = async (signer: Signer, storages?: ('cosign' | 'referrers')[]): Promise<string> => {
+    const img = await image();
+    await signImage(img.store, 'v1', { signer, dockerReference: 'ghcr.io/acme/app', ...(storages ? { storages } : {}) });
+    await img.store.close();
+    return img.ref;
+  };
+  const policyFile = async (name: string): Promise<string> => {
+    const path = join(dir, `${name}.yaml`);
+    await writeFile(path, await docExample(name));
+    return path;
+  };
+
+  before(async () => {
+    dir = await tempDir();
+    // The key the examples name (`secretRef: cosign.pub`), next to the policy files.
+    await writeFile(join(dir, 'cosign.pub'), publicKeyPem(alice.publicKey));
+  });
+
+  it('own key: passes for an image signed with it, fails naming the rule for another key, exits 1 when any image fails', async () => {
+    const policy = await policyFile('own-key');
+    const good = await signed(new KeySigner(alice.privateKey));
+    const ok = await provenant(['policy', 'test', policy, good]);
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^oci:.*:v1 \(sha256:[0-9a-f]{64}\): PASS$/m);
+    assert.match(ok.stdout, /^ {4}ok {3}authority release-key \(key\): 2 of 2 signatures verified/m);
+
+    const other = await signed(new KeySigner(bob.privateKey));
+    const bad = await provenant(['policy', 'test', policy, other]);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(
+      bad.stdout,
+      /: FAIL\n {2}policy signed-with-our-key \(enforce, glob "\*\*"\): failed\n {4}FAIL authority release-key \(key\): none of the 2 signatures verified with the key/,
+    );
+
+    // Several images: every one is reported, and one failing fails the run.
+    const both = await provenant(['policy', 'test', '--format', 'json', policy, good, other]);
+    assert.equal(both.status, 1, both.stderr);
+    const reports = JSON.parse(both.stdout);
+    assert.deepEqual(
+      reports.map((r: { passed: boolean }) => r.passed),
+      [true, false],
+    );
+    assert.match(reports[1].failures[0], /^signed-with-our-key \/ release-key: none of the 2 signatures verified/);
+  });
+
+  describe('GitHub Actions keyless for one repository', () => {
+    let mock: MockSigstore;
+    before(async () => {
+      mock = await startMockSigstore({ dir: await tempDir() });
+    });
+    after(async () => {
+      await mock?.stop();
+    });
+    const keyless = (subject: string) =>
+      new KeylessSigner({
+        fulcioURL: mock.url,
+        rekorURL: mock.url,
+        tsaURL: mock.url,
+        identityToken: mock.token(subject, GITHUB),
+        trustedRoot: mock.trustedRoot,
+      });
+
+    it('passes for a workflow of the repository, fails naming the rule for a fork and without a trusted root', async () => {
+      const policy = await policyFile('github-actions');
+      const name = ['--image-name', 'ghcr.io/acme/app:v1'];
+      const root = ['--trusted-root', mock.trustedRootPath];
+      const good = await signed(keyless(WORKFLOW));
+      const ok = await provenant(['policy', 'test', ...root, ...name, policy, good]);
+      assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /^ghcr\.io\/acme\/app:v1 \(sha256:[0-9a-f]{64}\): PASS$/m);
+      assert.match(
+        ok.stdout,
+        /ok {3}authority github-actions \(keyless\): 2 of 2 signatures verified \(signed by https:\/\/github\.com\/acme\/app\//,
+      );
+
+      const fork = await signed(keyless('https://github.com/acme/app-fork/.github/workflows/release.yml@refs/heads/main'));
+      const bad = await provenant(['policy', 'test', '--format', 'json', ...root, ...name, policy, fork]);
+      assert.equal(bad.status, 1, bad.stderr);
+      const [report] = JSON.parse(bad.stdout);
+      assert.match(
+        report.failures[0],
+        /^signed-by-acme-app-workflows \/ github-actions: none of the 2 signatures verified with the keyless identities/,
+      );
+
+      const noRoot = await provenant(['policy', 'test', ...name, policy, good]);
+      assert.equal(noRoot.status, 1, noRoot.stderr);
+      assert.match(noRoot.stdout, /FAIL authority github-actions \(keyless\): keyless verification needs a trusted root/);
+
+      // Its own name is not covered by the glob: no policy covers it, which fails.
+      const uncovered = await provenant(['policy', 'test', ...root, policy, good]);
+      assert.equal(uncovered.status, 1, uncovered.stderr);
+      assert.match(uncovered.stdout, /no policy covers oci:.*: none of the 1 policies has a glob that matches it/);
+      const warned = await provenant(['policy', 'test', ...root, '--no-match', 'warn', policy, good]);
+      assert.equal(warned.status, 0, warned.stdout + warned.stderr);
+      assert.match(warned.stdout, /: WARN$/m);
+    });
+  });
+
+  it('SLSA provenance and an SBOM: passes for a build with both attested, fails naming the sbom rule with provenance alone', async () => {
+    const policy = await policyFile('provenance-and-sbom');
+    // A real build's statements, attested with the release key after the build, as `provenant attest` would.
+    const key = repositoryKey();
+    await writeRepository(join(dir, 'served'), key);
+    const built = await buildAndDescribe(await writeConfig(dir, key, '../../served/repo'), 'example/app');
+    const path = join(dir, 'built');
+    const store = await LayoutStore.open(path, { create: true });
+    await writeBuild(built.result, store, ['v1'], {});
+    const signer = new KeySigner(alice.privateKey);
+    const [amd64, arm64] = built.attested;
+    assert.ok(amd64 !== undefined && arm64 !== undefined);
+    const pick = (type: string, a: typeof amd64) => a.statements.filter((s) => s.predicateType === type);
+    await attestImage(store, amd64.manifest.digest, [...pick(SLSA_V1, amd64), ...pick(SPDX_PREDICATE, amd64)], {
+      signer,
+      storage: 'referrers',
+    });
+    await attestImage(store, arm64.manifest.digest, pick(SLSA_V1, arm64), { signer, storage: 'cosign' });
+    await store.close();
+
+    const ok = await provenant(['policy', 'test', policy, `oci:${path}@${amd64.manifest.digest}`]);
+    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /ok {3}attestation provenance \(https:\/\/slsa\.dev\/provenance\/v1\): the condition holds/);
+    assert.match(ok.stdout, /ok {3}attestation sbom \(SPDX or CycloneDX\): an SBOM is attested/);
+
+    const bad = await provenant(['policy', 'test', policy, `oci:${path}@${arm64.manifest.digest}`]);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stdout, /FAIL authority release-key \(key\): 1 of 2 attestation rules failed: sbom/);
+    assert.match(bad.stdout, /FAIL attestation sbom \(SPDX or CycloneDX\): no verified SPDX or CycloneDX attestation/);
+
+    // The index itself carries no attestation: policy-controller checks the digest it is given.
+    const index = await provenant(['policy', 'test', policy, `oci:${path}:v1`]);
+    assert.equal(index.status, 1, index.stderr);
+    assert.match(index.stdout, /the image has no attestations/);
+  });
+
+  it('exits 2 or more on trouble: a policy that does not load, a missing image, a bad command line', async () => {
+    const broken = join(dir, 'broken.yaml');
+    await writeFile(
+      broken,
+      'apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: x}\nspec:\n  images: [{glob: "**"}]\n  authorities: [{key: {kms: "awskms://x"}}]\n',
+    );
+    const img = await image();
+    await img.store.close();
+    const invalid = await provenant(['policy', 'test', broken, img.ref]);
+    assert.equal(invalid.status, 2, invalid.stderr);
+    assert.match(invalid.stderr, /^provenant policy: .*kms.*\(.*broken\.yaml:6:/);
+    const missing = await provenant(['policy', 'test', await policyFile('own-key'), `${img.ref.slice(0, -3)}:nothing`]);
+    assert.equal(missing.status, 3, missing.stderr);
+    assert.equal((await provenant(['policy', 'check', broken, img.ref])).status, 2);
+    assert.equal((await provenant(['policy', 'test', broken])).status, 2);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * report through the CLI entry point: a page about an image the CLI built, that the report
+ * tests' checks accept (self-contained, no console error, no request but the page, a package
+ * filter that filters), and its JSON form.
+ */
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import type { ReportData } from '../../src/report/data.ts';
+import { EPOCH, writeFixtureRepo } from '../action/fixture-repo.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { chromiumMissing, launch } from '../report/browser.ts';
+import { assertSelfContained } from '../report/checks.ts';
+import { provenant } from './provenant.ts';
+
+const temp = useTempDir('cli-report');
+
+describe('provenant report', () => {
+  let dir: string;
+  let ref: string;
+  before(async () => {
+    dir = await temp();
+    const config = await writeFixtureRepo(dir);
+    ref = `oci:${join(dir, 'image')}:v1`;
+    const r = await provenant(['build', config, '-o', ref], { env: { SOURCE_DATE_EPOCH: String(EPOCH) } });
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  it('writes a page Chromium opens without errors or requests, whose package filter works', { skip: chromiumMissing }, async () => {
+    const file = join(dir, 'report.html');
+    const r = await provenant(['report', ref, '-o', file, '--target', 'aws-lambda,ghcr']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${file}: ${ref} (2 platform(s); aws-lambda refused, ghcr warnings)\n`);
+    const page = await readFile(file, 'utf8');
+    assertSelfContained(page);
+    assert.equal((await stat(file)).mode & 0o777 & ~0o022, 0o644 & ~0o022);
+    const browser = await launch();
+    try {
+      const opened = await browser.open(file);
+      const p = opened.page;
+      assert.deepEqual(opened.errors, []);
+      assert.equal(await p.title(), `Provenant report: ${ref}`);
+      const rows = () => p.locator('#platform-0-packages tbody tr:visible').count();
+      // The operating system (from os-release) and the two packages, as the SBOM lists them.
+      assert.equal(await rows(), 3);
+      await p.getByRole('searchbox', { name: 'Filter packages' }).first().fill('hello');
+      assert.equal(await rows(), 1);
+      assert.equal(await p.locator('#platform-0-packages tbody tr:visible td').first().textContent(), 'hello');
+      assert.match((await p.locator('body').textContent()) ?? '', /aws-lambda[\s\S]*refused/);
+      assert.deepEqual(opened.requests, [opened.url]);
+      assert.deepEqual(opened.errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('prints the data as JSON; --target none leaves the verdicts out', async () => {
+    let r = await provenant(['report', ref, '--format', 'json', '--target', 'aws-lambda']);
+    assert.equal(r.status, 0, r.stderr);
+    let data = JSON.parse(r.stdout) as ReportData;
+    assert.equal(data.reference, ref);
+    assert.deepEqual(
+      data.platforms.map((x) => x.platform),
+      ['linux/amd64', 'linux/arm64'],
+    );
+    assert.deepEqual(
+      data.platforms[0]!.sbom?.packages.map((x) => x.name),
+      ['fixture', 'base', 'hello'],
+    );
+    assert.equal(data.compat?.targets[0]?.verdict, 'refused');
+    r = await provenant(['report', ref, '--format', 'json', '--target', 'none']);
+    data = JSON.parse(r.stdout) as ReportData;
+    assert.equal(data.compat, undefined);
+  });
+
+  it('refuses a page with nowhere to go, an unknown target and another format, writing nothing', async () => {
+    const file = join(dir, 'never.html');
+    let r = await provenant(['report', ref]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /report needs -o FILE/);
+    r = await provenant(['report', ref, '-o', file, '--target', 'nowhere']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown target "nowhere"/);
+    r = await provenant(['report', ref, '-o', file, '--format', 'text']);
+    assert.equal(r.status, 2);
+    await assert.rejects(stat(file), { code: 'ENOENT' });
+  });
+});

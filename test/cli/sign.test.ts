@@ -1,0 +1,302 @@
+// The signing commands end to end: generate-key-pair, public-key, sign, verify on layouts and a
+// real registry, the key password from the environment and from a terminal prompt, tampering
+// seen through the CLI, inspect naming the signer, and copy --platform warning about signatures.
+import assert from 'node:assert/strict';
+import { cp, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import type { ImageIndex } from '../../src/oci/types.ts';
+import { cosignTag, findSignatures } from '../../src/sign/storage.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { toolMissing } from '../helpers/images.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { exampleDir, provenant, provenantOnTerminal } from './provenant.ts';
+
+const tempDir = useTempDir('cli-sign');
+const PASSWORD = 'correct horse battery staple';
+
+/** A folder with a key pair (`cosign.key`, `cosign.pub`), another (`other.*`), and the example image as `layout`. */
+async function workspace(): Promise<string> {
+  const dir = await tempDir();
+  await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+  for (const prefix of ['cosign', 'other']) {
+    const r = await provenant(['generate-key-pair', '--output-key-prefix', prefix], { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  return dir;
+}
+
+describe('generate-key-pair and public-key', () => {
+  it('writes NAME.key (0600, encrypted) and NAME.pub, refuses to overwrite without --force, and public-key prints the .pub', async () => {
+    const dir = await tempDir();
+    const env = { PROVENANT_KEY_PASSWORD: PASSWORD };
+    const r = await provenant(['generate-key-pair', '--output-key-prefix', 'release'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^key id [A-Za-z0-9+/]{43}=\n$/);
+    const key = await readFile(join(dir, 'release.key'), 'utf8');
+    assert.match(key, /^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n/);
+    assert.equal((await stat(join(dir, 'release.key'))).mode & 0o777, 0o600);
+    assert.match(await readFile(join(dir, 'release.pub'), 'utf8'), /^-----BEGIN PUBLIC KEY-----\n/);
+
+    const again = await provenant(['generate-key-pair', '--output-key-prefix', 'release'], { cwd: dir, env });
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /release\.key exists.*\n.*--force/);
+    assert.equal(await readFile(join(dir, 'release.key'), 'utf8'), key, 'the refused run left the key as it was');
+    const forced = await provenant(['generate-key-pair', '--output-key-prefix', 'release', '--force'], { cwd: dir, env });
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.notEqual(await readFile(join(dir, 'release.key'), 'utf8'), key);
+
+    const pub = await provenant(['public-key', '--key', 'release.key'], { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
+    assert.equal(pub.status, 0, pub.stderr);
+    assert.equal(pub.stdout, await readFile(join(dir, 'release.pub'), 'utf8'));
+    const toFile = await provenant(['public-key', '--key', 'release.key', '-o', 'copy.pub'], { cwd: dir, env });
+    assert.equal(toFile.status, 0, toFile.stderr);
+    assert.equal(await readFile(join(dir, 'copy.pub'), 'utf8'), pub.stdout);
+  });
+
+  it('without a password variable or a terminal: a usage error naming the variables; a wrong one: exit 4, never shown', async () => {
+    const dir = await workspace();
+    for (const args of [
+      ['generate-key-pair', '--output-key-prefix', 'x'],
+      ['public-key', '--key', 'cosign.key'],
+      ['sign', '--key', 'cosign.key', 'oci:layout'],
+    ]) {
+      const r = await provenant(args, { cwd: dir });
+      assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /no terminal to ask it on\n.*COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD/);
+    }
+    const wrong = await provenant(['sign', '--key', 'cosign.key', 'oci:layout'], {
+      cwd: dir,
+      env: { COSIGN_PASSWORD: 'not-the-password' },
+    });
+    assert.equal(wrong.status, 4, wrong.stderr);
+    assert.match(wrong.stderr, /the password does not decrypt the private key \(cosign\.key\)/);
+    assert.doesNotMatch(wrong.stdout + wrong.stderr, /not-the-password/);
+  });
+
+  it('asks for the password on a terminal, without echo: twice for a new key, once to use it', {
+    skip: toolMissing('python3'),
+  }, async () => {
+    const dir = await tempDir();
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const made = await provenantOnTerminal(
+      ['generate-key-pair'],
+      [
+        ['Enter password for private key cosign.key:', PASSWORD],
+        ['again:', PASSWORD],
+      ],
+      { cwd: dir },
+    );
+    assert.equal(made.status, 0, made.screen);
+    assert.match(made.screen, /Enter password for private key cosign\.key: \r?\nEnter password for private key cosign\.key again: /);
+    assert.doesNotMatch(made.screen, new RegExp(PASSWORD), 'the password is not echoed');
+    // The key is encrypted with what was typed.
+    const pub = await provenant(['public-key', '--key', 'cosign.key'], { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
+    assert.equal(pub.status, 0, pub.stderr);
+    assert.equal(pub.stdout, await readFile(join(dir, 'cosign.pub'), 'utf8'));
+
+    const mismatch = await provenantOnTerminal(
+      ['generate-key-pair', '--output-key-prefix', 'x'],
+      [
+        ['Enter password', 'one'],
+        ['again:', 'two'],
+      ],
+      { cwd: dir },
+    );
+    assert.equal(mismatch.status, 2, mismatch.screen);
+    assert.match(mismatch.screen, /the two passwords differ/);
+
+    const signed = await provenantOnTerminal(['sign', '--key', 'cosign.key', 'oci:layout'], [['Enter password', PASSWORD]], { cwd: dir });
+    assert.equal(signed.status, 0, signed.screen);
+    assert.match(signed.screen, /signed oci:layout with key /);
+    assert.doesNotMatch(signed.screen, new RegExp(PASSWORD));
+  });
+});
+
+describe('sign and verify a layout', () => {
+  let dir: string;
+  const env = { COSIGN_PASSWORD: PASSWORD };
+  before(async () => {
+    dir = await workspace();
+  });
+
+  it('signs the index in both storages; again adds nothing; verify lists what verified; another key fails with exit 5, one line per signature', async () => {
+    const signed = await provenant(['sign', '--key', 'cosign.key', 'oci:layout:latest', '-a', 'team=blue'], { cwd: dir, env });
+    assert.equal(signed.status, 0, signed.stderr);
+    assert.match(signed.stdout, /2 signature\(s\) added, 0 already there/);
+    assert.match(signed.stdout, /cosign +signature +sha256-[0-9a-f]{64}\.sig/);
+    const again = await provenant(['sign', '--key', 'cosign.key', 'oci:layout:latest', '-a', 'team=blue'], { cwd: dir, env });
+    assert.match(again.stdout, /0 signature\(s\) added, 2 already there/);
+
+    const ok = await provenant(['verify', '--key', 'cosign.pub', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /oci:layout:latest \(sha256:[0-9a-f]{64}\): 2 of 2 signatures verified/);
+    assert.match(ok.stdout, /ok +signature +cosign +sha256-[0-9a-f]{64}\.sig layer 0 +by key [A-Za-z0-9+/]{43}=/);
+    assert.match(ok.stdout, /ok +signature +referrers referrer sha256:[0-9a-f]{64} +by key /);
+
+    const json = await provenant(['verify', '--key', 'cosign.pub', '--format', 'json', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(json.status, 0, json.stderr);
+    const doc = JSON.parse(json.stdout);
+    assert.equal(doc.verified, true);
+    assert.deepEqual(doc.checked.map((c: { storage: string; verified: boolean }) => [c.storage, c.verified]).sort(), [
+      ['cosign', true],
+      ['referrers', true],
+    ]);
+    const payload = doc.checked.find((c: { storage: string }) => c.storage === 'cosign').payload;
+    assert.deepEqual(payload.optional, { team: 'blue' });
+
+    const bad = await provenant(['verify', '--key', 'other.pub', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(bad.status, 5, bad.stderr);
+    const lines = bad.stderr.split('\n');
+    assert.match(lines[0]!, /^provenant verify: none of the 2 signatures of oci:layout:latest \(sha256:[0-9a-f]{64}\) verified:$/);
+    assert.match(
+      bad.stderr,
+      /FAIL signature +cosign +sha256-[0-9a-f]{64}\.sig layer 0: signature: the signature does not verify with the given key/,
+    );
+    assert.match(
+      bad.stderr,
+      /FAIL signature +referrers referrer sha256:[0-9a-f]{64}: wrong-key: it was signed by key \S+, not by the given key/,
+    );
+    const badJson = await provenant(['verify', '--key', 'other.pub', '--format', 'json', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(badJson.status, 5);
+    assert.deepEqual(
+      JSON.parse(badJson.stdout)
+        .checked.map((c: { reason: string }) => c.reason)
+        .sort(),
+      ['signature', 'wrong-key'],
+    );
+  });
+
+  it('--recursive signs each platform image too, and --platform verifies one; --new-bundle-format picks one storage', async () => {
+    const r = await provenant(['sign', '--key', 'cosign.key', '--recursive', 'oci:layout:latest'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    const arm = await provenant(['verify', '--key', 'cosign.pub', '--platform', 'linux/arm64', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(arm.status, 0, arm.stderr);
+    assert.match(arm.stdout, /2 of 2 signatures verified/);
+    const other = await provenant(['sign', '--key', 'other.key', '--new-bundle-format', 'false', 'oci:layout:latest'], { cwd: dir, env });
+    assert.equal(other.status, 0, other.stderr);
+    assert.match(other.stdout, /1 signature\(s\) added/);
+    const both = await provenant(['verify', '--key', 'other.pub', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(both.status, 0, both.stderr);
+    // The other key verifies its own signature; the first key's (one or two payloads, in both storages) fail.
+    assert.match(both.stdout, /: 1 of [35] signatures verified/);
+    assert.equal(both.stdout.match(/\n {2}ok /g)?.length, 1);
+    assert.match(both.stdout, /FAIL signature +referrers referrer sha256:[0-9a-f]{64}: wrong-key/);
+    const none = await provenant(['verify', '--key', 'cosign.pub', '--platform', 'linux/s390x', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(none.status, 3, none.stderr);
+  });
+
+  it('inspect shows each signature signed, and by which key', async () => {
+    const text = await provenant(['inspect', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /signature +referrers .*\(referrer\) +signed by key [A-Za-z0-9+/]{43}=/);
+    assert.match(text.stdout, /signature +cosign .*\.sig\) +signed by an unnamed key/);
+    const json = JSON.parse((await provenant(['inspect', '--format', 'json', 'oci:layout:latest'], { cwd: dir })).stdout);
+    const bundle = json.attachments.find((a: { storage: string; kind: string }) => a.storage === 'referrers' && a.kind === 'signature');
+    assert.equal(bundle.signatures.length, 1);
+    assert.equal(bundle.signatures[0].signed, true);
+    assert.match(bundle.signatures[0].keyId, /^[A-Za-z0-9+/]{43}=$/);
+  });
+
+  it('a changed manifest carrying the old signatures: exit 5, naming the digest each signature is for', async () => {
+    const store = await LayoutStore.open(join(dir, 'layout'));
+    const original = await store.getManifest('latest');
+    const index = (original as { index: ImageIndex }).index;
+    const changed = parseStored(encodeJson({ ...index, annotations: { 'org.example.changed': 'yes' } }));
+    await store.putManifest(changed, { tags: ['tampered'] });
+    // What an attacker would do: the old signature image under the new digest's tag, and the
+    // old bundle's referrer pointed at the new digest.
+    const sig = await store.getManifest(cosignTag(original.digest, 'sig'));
+    await store.putManifest(sig, { tags: [cosignTag(changed.digest, 'sig')] });
+    const bundle = (await findSignatures(store, original.digest)).find((f) => f.format === 'bundle' && f.kind === 'signature')!;
+    const referrer = await store.getManifest(bundle.source.replace('referrer ', ''));
+    const moved = JSON.parse(Buffer.from(referrer.bytes).toString('utf8'));
+    moved.subject = { mediaType: changed.mediaType, digest: changed.digest, size: changed.bytes.length };
+    await store.putManifest(parseStored(encodeJson(moved)), { tags: [] });
+    await store.close();
+
+    const r = await provenant(['verify', '--key', 'cosign.pub', 'oci:layout:tampered'], { cwd: dir });
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, new RegExp(`the signature is for ${original.digest}, not for this image \\(${changed.digest}\\)`));
+    assert.match(r.stderr, new RegExp(`wrong-subject: the signature is about ${original.digest}, not this image \\(${changed.digest}\\)`));
+  });
+});
+
+describe('sign and verify in a registry', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
+  it('signs a pushed image, verifies it from the registry, and another key fails with exit 5', async () => {
+    const dir = await workspace();
+    const env = { COSIGN_PASSWORD: PASSWORD };
+    const ref = `${reg.host}/sign/app:1`;
+    assert.equal((await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir })).status, 0);
+    const signed = await provenant(['sign', '--key', 'cosign.key', '--recursive', ref], { cwd: dir, env });
+    assert.equal(signed.status, 0, signed.stderr);
+    assert.match(signed.stdout, /6 signature\(s\) added/);
+    const ok = await provenant(['verify', '--key', 'cosign.pub', ref], { cwd: dir });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /2 of 2 signatures verified/);
+    const json = JSON.parse((await provenant(['verify', '--key', 'cosign.pub', '--format', 'json', ref], { cwd: dir })).stdout);
+    assert.equal(json.checked.find((c: { storage: string }) => c.storage === 'cosign').payload.dockerReference, `${reg.host}/sign/app`);
+    const bad = await provenant(['verify', '--key', 'other.pub', ref], { cwd: dir });
+    assert.equal(bad.status, 5, bad.stderr);
+    assert.match(bad.stderr, /none of the 2 signatures/);
+
+    // copy --platform makes another digest: a warning, and the index's signatures stay behind.
+    const copied = await provenant(['copy', '--quiet', '--platform', 'linux/amd64', ref, `oci:${join(dir, 'amd64')}:x`], { cwd: dir });
+    assert.equal(copied.status, 0, copied.stderr);
+    assert.match(
+      copied.stderr,
+      /warning: --platform made the copy sha256:[0-9a-f]{64}, not the signed sha256:[0-9a-f]{64}: its 2 signature\(s\)/,
+    );
+    const carried = await provenant(
+      ['copy', '--quiet', '--platform', 'linux/amd64', '--with-referrers', ref, `oci:${join(dir, 'amd64r')}:x`],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(carried.status, 0, carried.stderr);
+    // The platform image was signed by itself (--recursive): those signatures come along and verify.
+    const own = await provenant(['verify', '--key', 'cosign.pub', `oci:${join(dir, 'amd64r')}:x`], { cwd: dir });
+    assert.equal(own.status, 0, own.stderr);
+    const whole = await provenant(['copy', '--quiet', ref, `oci:${join(dir, 'whole')}:x`], { cwd: dir });
+    assert.doesNotMatch(whole.stderr, /warning/);
+  });
+});
+
+describe('copy --platform of an unsigned index', () => {
+  it('says nothing about signatures', async () => {
+    const dir = await tempDir();
+    const r = await provenant(['copy', '--quiet', '--platform', 'linux/amd64', `oci:${exampleDir}:latest`, `oci:${join(dir, 'out')}:x`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+  });
+});
+
+describe('verify: what to trust', () => {
+  it('needs a key, an identity and issuer, or a policy, and not two of them', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'x.pub'), 'not a key');
+    const cases: [string[], RegExp][] = [
+      [['verify', `oci:${exampleDir}:latest`], /say whom to trust: --key FILE, or --certificate-identity/],
+      [['verify', '--certificate-identity', 'a@example.com', `oci:${exampleDir}:latest`], /say whom to trust/],
+      [
+        ['verify', '--key', 'x.pub', '--certificate-identity', 'a', '--certificate-oidc-issuer', 'b', `oci:${exampleDir}:latest`],
+        /give one/,
+      ],
+      [
+        ['verify', '--certificate-identity-regexp', '(', '--certificate-oidc-issuer', 'b', `oci:${exampleDir}:latest`],
+        /not a regular expression/,
+      ],
+      [['verify', '--policy', 'p.yaml', '--key', 'x.pub', `oci:${exampleDir}:latest`], /--policy names its own keys/],
+      [['verify-attestation', '--type', 'nonsense', '--key', 'x.pub', `oci:${exampleDir}:latest`], /invalid predicate type/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await provenant(args, { cwd: dir });
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+});

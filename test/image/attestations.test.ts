@@ -1,0 +1,40 @@
+// Reading attestations back: cosign 3's Sigstore bundle referrers as well as in-toto and DSSE layers.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { statement } from '../../src/attest/storage.ts';
+import { imageSbom, readStatements } from '../../src/image/attestations.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { makeImage } from '../helpers/images.ts';
+import { useTempLayout } from '../helpers/temp.ts';
+
+const tempLayout = useTempLayout('attestations');
+const SPDX = 'https://spdx.dev/Document';
+const SPDX_DOC = { spdxVersion: 'SPDX-2.3', name: 'attested', packages: [{ name: 'busybox', versionInfo: '1.36.1-r2' }] };
+
+describe('readStatements', () => {
+  it('reads the statements of cosign 3 bundle referrers', async () => {
+    const store = await tempLayout();
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const digest = made.manifests[0]!.digest;
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    await attestImage(store, digest, [statement(SPDX, SPDX_DOC, [{ name: 'img', digest }])], { signer, storage: 'referrers' });
+    await signImage(store, digest, { signer, storages: ['referrers'], dockerReference: 'registry.test/img' });
+    const inspected = await inspectImage(store, 'v1', 'img');
+    const attachments = inspected.manifests[0]!.attachments.filter((a) => a.storage === 'referrers');
+    assert.equal(attachments.length, 2);
+    const read = (await Promise.all(attachments.map((a) => readStatements(store, a)))).flat();
+    // cosign 3 signs an image with a statement too, of its own predicate type.
+    assert.deepEqual(read.map((r) => r.predicateType).sort(), ['https://sigstore.dev/cosign/sign/v1', SPDX]);
+    const sbom = read.find((r) => r.predicateType === SPDX);
+    assert.deepEqual(sbom?.statement.predicate, SPDX_DOC);
+    assert.deepEqual(sbom?.statement.subject, [{ name: 'img', digest: { sha256: digest.slice(7) } }]);
+
+    // `sbom` takes the attested SBOM rather than making one.
+    const made2 = await imageSbom(store, 'v1', 'img', { toolVersion: '0.0.0-test' });
+    assert.equal(made2.generated, false);
+    assert.deepEqual(made2.document, SPDX_DOC);
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * The package inventory of an image read from its layers (what `sbom` makes when nothing is
+ * attached, and what policy's package-age check reads): one streaming walker, the one diff uses,
+ * so that zstd layers, distroless' `status.d/*.md5sums` and whiteouts of whole folders are read
+ * as a runtime reads them, and a large layer never sits in memory.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { tarHeader, writeTar } from '../../src/archive/tar.ts';
+import { imageSbom } from '../../src/image/attestations.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { type Digest, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor, ImageManifest } from '../../src/oci/types.ts';
+import { imagePackages } from '../../src/policy/packages.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+import { apkStanza } from '../policy/helpers.ts';
+import { type Entry, file, layer, layout, putImage, removeTemp } from './diff-helpers.ts';
+
+after(removeTemp);
+
+const OPTIONS = { toolVersion: '0.0.0-test' } as const;
+const dpkg = (name: string, version: string) =>
+  `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\nMaintainer: Someone <someone@example.org>\nDescription: ${name}\n`;
+
+/** The SPDX packages of the SBOM made from the image's layers, as `name@version`, sorted. */
+async function sbomNames(store: ContentStore, tag: string): Promise<string[]> {
+  const made = await imageSbom(store, tag, 'img', OPTIONS);
+  assert.equal(made.generated, true);
+  const doc = made.document as { packages: { name: string; versionInfo?: string; primaryPackagePurpose?: string }[] };
+  return doc.packages
+    .filter((p) => p.primaryPackagePurpose !== 'OPERATING_SYSTEM' && p.primaryPackagePurpose !== 'CONTAINER')
+    .map((p) => `${p.name}@${p.versionInfo}`)
+    .sort();
+}
+
+async function policyNames(store: ContentStore, digest: Digest): Promise<string[]> {
+  const read = await imagePackages(store, digest);
+  return read.packages.map((p) => `${p.name}@${p.version}`).sort();
+}
+
+async function image(layers: Entry[][], compression: 'gzip' | 'zstd' = 'gzip') {
+  const store = await layout();
+  const made = await Promise.all(layers.map((l) => layer(l, compression)));
+  const stored = await putImage(store, made, { tag: 'v1' });
+  return { store, digest: stored.digest };
+}
+
+describe('the inventory of an image read from its layers', () => {
+  it('reads a zstd layer', async () => {
+    const { store, digest } = await image([[file('lib/apk/db/installed', apkStanza('busybox', '1.36.1-r2', undefined))]], 'zstd');
+    assert.deepEqual(await sbomNames(store, 'v1'), ['busybox@1.36.1-r2']);
+    assert.deepEqual(await policyNames(store, digest), ['busybox@1.36.1-r2']);
+  });
+
+  it("reads distroless' status.d with the .md5sums files beside the stanzas", async () => {
+    const { store, digest } = await image([
+      [
+        file('var/lib/dpkg/status.d/base-files', dpkg('base-files', '12.4')),
+        file('var/lib/dpkg/status.d/base-files.md5sums', 'd41d8cd98f00b204e9800998ecf8427e  etc/debian_version\n'),
+        file('var/lib/dpkg/status.d/tzdata', dpkg('tzdata', '2024a-0')),
+        file('var/lib/dpkg/status.d/tzdata.md5sums', '0123456789abcdef0123456789abcdef  usr/share/zoneinfo/UTC\n'),
+      ],
+    ]);
+    assert.deepEqual(await sbomNames(store, 'v1'), ['base-files@12.4', 'tzdata@2024a-0']);
+    assert.deepEqual(await policyNames(store, digest), ['base-files@12.4', 'tzdata@2024a-0']);
+  });
+
+  it('applies a whiteout of a folder to the databases under it', async () => {
+    // The apk database goes with its folder; the dpkg one a later layer adds is what remains.
+    const { store, digest } = await image([
+      [file('lib/apk/db/installed', apkStanza('busybox', '1.36.1-r2', undefined))],
+      [file('lib/apk/.wh.db', ''), file('var/lib/dpkg/status', `${dpkg('base-files', '12.4')}Status: install ok installed\n`)],
+    ]);
+    assert.deepEqual(await sbomNames(store, 'v1'), ['base-files@12.4']);
+    assert.deepEqual(await policyNames(store, digest), ['base-files@12.4']);
+  });
+
+  it('applies an opaque whiteout to the status.d files of lower layers only', async () => {
+    const { store, digest } = await image([
+      [file('var/lib/dpkg/status.d/old', dpkg('old', '1'))],
+      [file('var/lib/dpkg/status.d/new', dpkg('new', '2')), file('var/lib/dpkg/status.d/.wh..wh..opq', '')],
+    ]);
+    assert.deepEqual(await sbomNames(store, 'v1'), ['new@2']);
+    assert.deepEqual(await policyNames(store, digest), ['new@2']);
+  });
+
+  it('streams a large layer: memory does not grow with it', async () => {
+    // A 256 MiB file in a layer, made as it is read (fresh chunks, none kept by the reader),
+    // before the database; the peak of array-buffer memory while it passes is sampled.
+    const size = 256 * 1024 * 1024;
+    const db = new TextEncoder().encode(apkStanza('busybox', '1.36.1-r2', undefined));
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    let peak = 0;
+    const start = process.memoryUsage().arrayBuffers;
+    async function* zeros(): AsyncGenerator<Uint8Array> {
+      for (let done = 0; done < size; done += 1 << 20) {
+        // A collection first, so that what is measured is what the reader still holds.
+        if (done % (16 << 20) === 0) {
+          gc();
+          peak = Math.max(peak, process.memoryUsage().arrayBuffers - start);
+        }
+        yield new Uint8Array(1 << 20);
+      }
+    }
+    const stream = () =>
+      writeTar([
+        { header: tarHeader({ name: 'opt/big.bin', size }), body: zeros() },
+        { header: tarHeader({ name: 'lib/apk/db/installed', size: db.length }), body: db },
+      ]);
+    const store = await layout();
+    const descriptor: Descriptor = { mediaType: MediaType.OciLayer, digest: `sha256:${'ab'.repeat(32)}`, size: 0 };
+    const config = encodeJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: {} });
+    const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
+    await store.putBlob(bytesSource(configDesc, config));
+    const manifest: ImageManifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [descriptor] };
+    const stored = parseStored(encodeJson(manifest));
+    await store.putManifest(stored, { tags: ['v1'] });
+    const generated = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'readBlob') {
+          return (d: Descriptor, o?: object) => (d.digest === descriptor.digest ? Promise.resolve(stream()) : target.readBlob(d, o));
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    assert.deepEqual(await sbomNames(generated, 'v1'), ['busybox@1.36.1-r2']);
+    assert.ok(peak < 64 * 1024 * 1024, `array buffers grew by ${Math.round(peak / 1048576)} MiB while a 256 MiB layer passed`);
+    peak = 0;
+    assert.deepEqual(await policyNames(generated, stored.digest), ['busybox@1.36.1-r2']);
+    assert.ok(peak < 64 * 1024 * 1024, `array buffers grew by ${Math.round(peak / 1048576)} MiB while a 256 MiB layer passed`);
+  });
+});

@@ -1,0 +1,217 @@
+// reproduce of apko-built images: apko's golden image from its image-configuration attestation or /etc/apko.json.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { readTar, tarBytes } from '../../src/archive/tar.ts';
+import { statement, storeAttestations } from '../../src/attest/storage.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { describeBuild } from '../../src/builder/describe.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import { APKO_CONFIGURATION, readApkoConfiguration } from '../../src/reproduce/apko.ts';
+import { renderReproduce } from '../../src/reproduce/render.ts';
+import { reproduceImage } from '../../src/reproduce/reproduce.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { apkoGoldenConfig, apkoGoldenLayout, copyApkoRepository } from '../helpers/apk.ts';
+import { fixturesMissing, readFixture } from '../helpers/fixtures.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('reproduce-apko');
+
+/** A file of apko's golden layer of one architecture. */
+async function goldenFile(arch: 'amd64' | 'arm64', path: string): Promise<Uint8Array> {
+  for await (const e of readTar([gunzipSync(await readFixture('apk', `apkotest-golden-${arch}-layer.tar.gz`))])) {
+    const parts: Uint8Array[] = [];
+    for await (const c of e.body) parts.push(c);
+    if (e.header.name === path) return Buffer.concat(parts);
+  }
+  throw new Error(`no ${path}`);
+}
+
+/** Attaches each platform's apko configuration (its /etc/apko.json) as an image-configuration attestation, as Chainguard does. */
+async function attachConfigurations(store: LayoutStore, index: Stored): Promise<void> {
+  assert.ok(index.kind === 'index');
+  const attested = [];
+  for (const d of index.index.manifests) {
+    const arch = d.platform?.architecture === 'arm64' ? 'arm64' : 'amd64';
+    const predicate = JSON.parse(Buffer.from(await goldenFile(arch, 'etc/apko.json')).toString());
+    attested.push({
+      manifest: await store.getManifest(d.digest),
+      statements: [statement(APKO_CONFIGURATION, predicate, [{ name: 'golden', digest: d.digest }])],
+    });
+  }
+  await storeAttestations(store, index, attested, 'referrers');
+}
+
+/** A copy of apko's golden image whose amd64 layer has one file changed: a new layer, config, manifest and index, tagged `changed`. */
+async function changedCopy(store: LayoutStore): Promise<Stored> {
+  const index = await store.getManifest('latest');
+  assert.ok(index.kind === 'index');
+  const manifests = [];
+  for (const d of index.index.manifests) {
+    if (d.platform?.architecture !== 'amd64') {
+      manifests.push(d);
+      continue;
+    }
+    const manifest = await store.getManifest(d.digest);
+    assert.ok(manifest.kind === 'manifest');
+    const entries = [];
+    for await (const e of readTar([gunzipSync(await readFixture('apk', 'apkotest-golden-amd64-layer.tar.gz'))])) {
+      const parts: Uint8Array[] = [];
+      for await (const c of e.body) parts.push(c);
+      const body = e.header.name === 'etc/os-release' ? new TextEncoder().encode('ID=tampered\n') : new Uint8Array(Buffer.concat(parts));
+      entries.push({ header: { ...e.header, size: e.header.type === 'file' ? body.length : 0 }, body });
+    }
+    const tar = await tarBytes(entries, { format: 'go' });
+    const layer = gzipSync(tar);
+    const layerDescriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(layer), size: layer.length };
+    await store.putBlob(bytesSource(layerDescriptor, layer));
+    const config = JSON.parse(Buffer.from(await readFixture('apk', 'apkotest-golden-amd64-config.json')).toString());
+    config.rootfs.diff_ids = [digestOf(tar)];
+    const configBytes = encodeJson(config);
+    const configDescriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
+    await store.putBlob(bytesSource(configDescriptor, configBytes));
+    const changed = parseStored(encodeJson({ ...manifest.manifest, config: configDescriptor, layers: [layerDescriptor] }), {
+      mediaType: MediaType.OciManifest,
+    });
+    await store.putManifest(changed);
+    manifests.push({ ...d, digest: changed.digest, size: changed.bytes.length });
+  }
+  const copy = parseStored(encodeJson({ ...index.index, manifests }), { mediaType: MediaType.OciIndex });
+  await store.putManifest(copy, { tags: ['changed'] });
+  return copy;
+}
+
+describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
+  it("reproduces apko's golden image from its image-configuration attestation: same content, other compression", async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    try {
+      await attachConfigurations(store, await store.getManifest('latest'));
+      const report = await reproduceImage(store, 'latest', { baseDir: dir, cacheDir: join(dir, 'cache') });
+      assert.equal(report.match, true, renderReproduce(report));
+      for (const p of report.platforms) {
+        assert.ok(p.status === 'match');
+        assert.equal(p.compression, 'other');
+        assert.equal(p.provenance?.predicateType, APKO_CONFIGURATION);
+        assert.equal(p.provenance?.storage, 'referrers');
+      }
+      const text = renderReproduce(report);
+      assert.match(text, /same content, other compression/);
+      assert.match(text, /reproduced: every platform \(2\) matches/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reproduces it from the /etc/apko.json it carries when nothing is attached', async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    try {
+      const report = await reproduceImage(store, 'latest', { baseDir: dir });
+      assert.equal(report.match, true, renderReproduce(report));
+      assert.deepEqual(
+        report.platforms.map((p) => [p.status, p.provenance?.storage, p.provenance?.source]),
+        [
+          ['match', 'image', '/etc/apko.json'],
+          ['match', 'image', '/etc/apko.json'],
+        ],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reports a copy with one file changed as not reproduced, naming the file', async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    try {
+      await attachConfigurations(store, await changedCopy(store));
+      const report = await reproduceImage(store, 'changed', { baseDir: dir });
+      assert.equal(report.match, false);
+      const [amd64, arm64] = report.platforms;
+      assert.equal(arm64?.status, 'match');
+      assert.ok(amd64?.status === 'mismatch', renderReproduce(report));
+      assert.equal(amd64.detail?.firstFile?.path.replace(/^\//, ''), 'etc/os-release');
+      assert.match(renderReproduce(report), /first file: {2}\/?etc\/os-release differs/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reproduces a Provenant build made with --compat apko from its SLSA provenance, byte for byte', async () => {
+    const dir = await tempDir();
+    const configPath = await apkoGoldenConfig(dir);
+    const result = await buildImage({ config: await loadConfig(configPath, { hostArch: 'x86_64' }), configPath, compat: 'apko' });
+    const options = { imageName: 'golden', configPath, toolVersion: 'test', builderId: 'https://example.test/builder', fromLock: false };
+    const store = await LayoutStore.open(join(dir, 'built'), { create: true });
+    try {
+      await writeBuild(result, store, ['latest'], { attestations: { attested: describeBuild(result, options), mode: 'referrers' } });
+      const report = await reproduceImage(store, 'latest', { baseDir: dir });
+      assert.equal(report.match, true, renderReproduce(report));
+      for (const p of report.platforms) {
+        assert.ok(p.status === 'match');
+        assert.equal(p.rebuilt, p.digest);
+        assert.equal(p.provenance?.predicateType, 'https://slsa.dev/provenance/v1');
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('needs baseDir for the relative repositories of the configuration', async () => {
+    const dir = await tempDir();
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    try {
+      await assert.rejects(
+        reproduceImage(store, 'latest'),
+        (err: unknown) => isProvenantError(err, 'USAGE') && /relative/.test(err.message),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('reading an apko configuration to replay', () => {
+  it('refuses what is not a locked configuration, and reads apko.json', async () => {
+    assert.ok('reason' in readApkoConfiguration([], 'x'));
+    assert.ok('reason' in readApkoConfiguration({ contents: { packages: ['busybox'] } }, 'x'));
+    const ok = readApkoConfiguration({ contents: { repositories: ['https://r'], packages: ['busybox=1.36-r0'] }, archs: ['amd64'] }, 'x');
+    assert.ok('loaded' in ok);
+    assert.deepEqual(ok.loaded.config.archs, ['x86_64']);
+  });
+
+  it('gives a configuration or a reason for any JSON, never another error (property-based)', () => {
+    const pkg = fc.oneof(fc.stringMatching(/^[a-z]{1,6}=[0-9]\.[0-9]-r[0-9]$/), fc.string({ maxLength: 10 }));
+    const config = fc.record(
+      {
+        contents: fc.record(
+          { repositories: fc.array(fc.string({ maxLength: 12 }), { maxLength: 2 }), packages: fc.array(pkg, { maxLength: 3 }) },
+          { requiredKeys: [] },
+        ),
+        archs: fc.array(fc.constantFrom('amd64', 'arm64', 'x86_64', 'bogus'), { maxLength: 2 }),
+        entrypoint: fc.oneof(fc.record({ command: fc.string({ maxLength: 10 }) }), fc.string()),
+        environment: fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 })),
+        extra: fc.jsonValue(),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(config, fc.jsonValue()), (value) => {
+        const r = readApkoConfiguration(value, 'predicate');
+        assert.ok('loaded' in r || (typeof r.reason === 'string' && r.missing.length > 0));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

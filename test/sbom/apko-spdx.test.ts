@@ -1,0 +1,182 @@
+// apko's SPDX SBOMs: from an apko-compatible build and from apko's golden image, byte for byte.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { buildImage } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { describeBuild, describeIndex, SPDX_PREDICATE } from '../../src/builder/describe.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { apkoSbomOfImage } from '../../src/image/apko-sbom.ts';
+import { apkoImageSbom, apkoPurlName, apkoReleaseData, spdxIdentifier } from '../../src/sbom/apko-spdx.ts';
+import { apkoGoldenConfig, apkoGoldenLayout } from '../helpers/apk.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const golden = (name: string) => readFile(fixture('apk', `apkotest-golden-sbom-${name}.spdx.json`), 'utf8');
+const tempDir = useTempDir('apko-sbom');
+
+describe("apko's SBOMs", { skip: fixturesMissing }, () => {
+  it("are made again from apko's golden image, byte for byte (each platform and the index)", async () => {
+    const store = await apkoGoldenLayout(join(await tempDir(), 'golden'));
+    try {
+      for (const [platform, name] of [
+        ['amd64', 'x86_64'],
+        ['arm64', 'aarch64'],
+      ] as const) {
+        const sbom = await apkoSbomOfImage(store, 'latest', 'golden', {
+          platform: { os: 'linux', architecture: platform },
+          tag: 'golden:latest',
+        });
+        assert.equal(sbom.document, await golden(name), name);
+      }
+      const index = await apkoSbomOfImage(store, 'latest', 'golden', { index: true, tag: 'golden:latest' });
+      assert.equal(index.document, await golden('index'));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("are attached to an apko-compatible build: apko's, but for the digests of the images built", async () => {
+    const configPath = await apkoGoldenConfig(await tempDir());
+    const result = await buildImage({ config: await loadConfig(configPath, { hostArch: 'x86_64' }), configPath, compat: 'apko' });
+    const options = {
+      imageName: 'golden:latest',
+      configPath,
+      toolVersion: 'test',
+      provenance: false as const,
+      builderId: 'test',
+      fromLock: false,
+    };
+    const goldenIndex = JSON.parse(await readFile(fixture('apk', 'apkotest-golden-oci-index.json'), 'utf8'));
+    // apko's digests, in the golden documents, stand for ours: the layer compressions differ.
+    const digests = new Map<string, string>();
+    for (const [i, image] of result.images.entries()) {
+      const theirs = JSON.parse(await readFile(fixture('apk', `apkotest-golden-${image.platform.architecture}-manifest.json`), 'utf8'));
+      digests.set(goldenIndex.manifests[i].digest, image.manifest.digest);
+      digests.set(theirs.layers[0].digest, image.layers[0]?.digest ?? '');
+    }
+    digests.set('sha256:b5f05e6fc882c97d61c1daee566954ae6fc09924f8e152293e2b97a06092069f', result.index?.digest ?? '');
+    const ours = (text: string): unknown => {
+      let out = text;
+      for (const [from, to] of digests) {
+        out = out.replaceAll(from, to).replaceAll(from.replace(':', '-'), to.replace(':', '-')).replaceAll(from.slice(7), to.slice(7));
+      }
+      return JSON.parse(out);
+    };
+    for (const [i, attested] of describeBuild(result, options).entries()) {
+      const spdx = attested.statements.find((s) => s.predicateType === SPDX_PREDICATE);
+      const name = result.images[i]?.arch ?? '';
+      assert.deepEqual(JSON.parse(Buffer.from(spdx?.bytes ?? []).toString()).predicate, ours(await golden(name)), name);
+    }
+    const index = describeIndex(result, options)?.statements[0];
+    assert.deepEqual(JSON.parse(Buffer.from(index?.bytes ?? []).toString()).predicate, ours(await golden('index')));
+  });
+});
+
+describe("apko's SBOM rules", () => {
+  it('makes SPDX ids as stringToIdentifier does (property-based)', () => {
+    assert.equal(spdxIdentifier('SPDXRef-Package-Image-sha256:ab'), 'SPDXRef-Package-Image-sha256-ab');
+    assert.equal(spdxIdentifier('a b/é'), 'aC32bC47C65533C65533');
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (s) => {
+        assert.match(spdxIdentifier(s), /^[A-Za-z0-9.-]*$/);
+      }),
+    );
+  });
+
+  it('names the image in purls by its tag repository, else image', () => {
+    assert.equal(apkoPurlName('golden:latest'), 'golden');
+    assert.equal(apkoPurlName('cgr.dev/chainguard/static:latest'), 'static');
+    assert.equal(apkoPurlName('localhost:5000/a/b@sha256:00'), 'b');
+    assert.equal(apkoPurlName(undefined), 'image');
+  });
+
+  it('reads os-release as apko does, failing on a line without =, never otherwise (property-based)', () => {
+    assert.deepEqual(apkoReleaseData('ID=wolfi\nNAME="Wolfi"\n# c\n\nVERSION_ID=20230201\n'), {
+      id: 'wolfi',
+      name: 'Wolfi',
+      versionId: '20230201',
+    });
+    assert.deepEqual(apkoReleaseData(undefined), { id: 'unknown', name: 'apko-generated image', versionId: 'unknown' });
+    assert.throws(
+      () => apkoReleaseData('ID=x\nbroken\n'),
+      (err: unknown) => isProvenantError(err, 'INVALID_PACKAGE'),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => {
+        try {
+          apkoReleaseData(text);
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_PACKAGE'));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("merges a package's own SBOM as apko does, and skips one apko cannot decode (property-based)", () => {
+    const base = {
+      manifestDigest: 'sha256:aa',
+      layers: [{ digest: 'sha256:bb', mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }],
+      architecture: 'amd64',
+      created: 0,
+      osRelease: 'ID=x\nNAME=X\n',
+      installed: [{ name: 'p', version: '1-r0' }],
+    };
+    const own = {
+      documentDescribes: ['SPDXRef-Package-p'],
+      packages: [
+        {
+          SPDXID: 'SPDXRef-Package-p',
+          name: 'p',
+          filesAnalyzed: true,
+          packageVerificationCode: { packageVerificationCodeValue: 'x' },
+          unknown: 1,
+        },
+        { SPDXID: 'SPDXRef-Package-src', NAME: 'src', supplier: 'Organization: Up' },
+        { SPDXID: 'SPDXRef-Package-unrelated', name: 'u' },
+      ],
+      relationships: [
+        { spdxElementId: 'SPDXRef-Package-p', relationshipType: 'GENERATED_FROM', relatedSpdxElement: 'SPDXRef-Package-src', comment: 'x' },
+        { spdxElementId: 'SPDXRef-Package-p', relationshipType: 'CONTAINS', relatedSpdxElement: 'SPDXRef-File-a' },
+      ],
+    };
+    const doc = JSON.parse(apkoImageSbom({ ...base, packageSboms: new Map([['p', new TextEncoder().encode(JSON.stringify(own))]]) }));
+    // Unknown fields and the verification code dropped, NAME read as name, apko's defaults filled.
+    assert.deepEqual(doc.packages.slice(3), [
+      {
+        SPDXID: 'SPDXRef-Package-p',
+        name: 'p',
+        filesAnalyzed: false,
+        downloadLocation: '',
+        originator: 'Organization: X',
+        supplier: 'Organization: X',
+      },
+      {
+        SPDXID: 'SPDXRef-Package-src',
+        name: 'src',
+        filesAnalyzed: false,
+        downloadLocation: '',
+        originator: 'Organization: X',
+        supplier: 'Organization: Up',
+      },
+    ]);
+    assert.deepEqual(doc.relationships.slice(1), [
+      { spdxElementId: 'SPDXRef-Package-p', relationshipType: 'GENERATED_FROM', relatedSpdxElement: 'SPDXRef-Package-src' },
+      { spdxElementId: 'SPDXRef-Package-Image-sha256-aa', relationshipType: 'CONTAINS', relatedSpdxElement: 'SPDXRef-Package-p' },
+    ]);
+    fc.assert(
+      fc.property(fc.json(), (json) => {
+        const bytes = new TextEncoder().encode(json);
+        try {
+          JSON.parse(apkoImageSbom({ ...base, packageSboms: new Map([['p', bytes]]) }));
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_PACKAGE'), String(err));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
