@@ -4,6 +4,7 @@
  * apk-tools installs them, with apk's database and files so that `apk` in the image sees them.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
@@ -31,7 +32,7 @@ import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } fro
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
 import { type ApkDataEntry, type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
-import { ApkKeyring } from './signature.ts';
+import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { parseApkDependency } from './version.ts';
 
 /** A fetched apk: its index fields (from the package itself) and its contents. */
@@ -112,10 +113,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const key = `apk:${p.checksum}`;
     // Verified in full when first read, then kept unpacked under the same identity (../unpacked.ts).
     const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
-    if (kept !== undefined) {
-      const meta = kept.meta as ApkKept;
+    const meta = kept?.meta as ApkKept | undefined;
+    const signedBy = kept === undefined || meta === undefined ? false : await this.#stillVouched(meta, key, where);
+    if (kept !== undefined && meta !== undefined && signedBy !== false) {
       checkIdentity(meta.info, p, where);
-      const pkg: ApkPackage = { ...meta.pkg, entries: kept.entries };
+      const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
       return { package: { info: meta.info, pkg }, locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries) };
     }
     const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
@@ -143,6 +145,25 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
     }
     return { package: { info, pkg }, locked: { ...p, ...ranges }, sha256, bodies: fileBodies(pkg.entries) };
+  }
+
+  /**
+   * Whether a kept package may stand for the file cached under `key`, as a fresh read of that file
+   * would (its signature's key and member are not covered by the checksum the package is kept
+   * under): the file must be the one it was read from, and a signature by a key of the keyring
+   * must verify with that key now. Returns who signed it (undefined for none trusted), or false.
+   */
+  async #stillVouched(meta: ApkKept, key: string, where: string): Promise<VerifiedSignature | undefined | false> {
+    const file = await this.#options.cache?.locate(key);
+    if (file === undefined || file.sha256 !== meta.sha256) return false;
+    const { signatures } = meta.pkg;
+    if (!signatures.some((s) => this.#keyring.get(s.keyName) !== undefined)) return meta.pkg.signedBy;
+    const [start, end] = meta.pkg.ranges.control;
+    try {
+      return verifyApkSignatures(signatures, await readRange(file.path, start, end + 1 - start), this.#keyring, where);
+    } catch {
+      return false;
+    }
   }
 
   /** apk's install order: dependencies (by name or by what a package provides) before dependents. */
@@ -277,6 +298,18 @@ interface ApkKept {
   pkg: Omit<ApkPackage, 'entries' | 'dataTar'>;
   ranges: Pick<LockedPackage, 'signature' | 'control' | 'data'>;
   sha256: string;
+}
+
+/** `length` bytes at `start` of the file at `path` (a few KiB: a package's control member). */
+async function readRange(path: string, start: number, length: number): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const out = new Uint8Array(length);
+    const { bytesRead } = await handle.read(out, 0, length, start);
+    return out.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** A package file must be the package its lock entry names. */
