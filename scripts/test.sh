@@ -4,7 +4,7 @@
 # docker-registry on 127.0.0.1 with a temporary storage folder and stop it (by pid) after.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-source "$root/scripts/setup.sh"
+source "$root/scripts/setup.sh" --tests
 cd "$root"
 echo '== typecheck' >&2
 npx tsc -p tsconfig.json
