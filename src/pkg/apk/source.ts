@@ -110,6 +110,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // longer verifies is a miss, never a failure; what is downloaded must verify.
     let bytes = await cache?.get(`apk:${p.checksum}`);
     let pkg = bytes === undefined ? undefined : await read(bytes).catch(() => undefined);
+    const cached = pkg !== undefined;
     if (pkg === undefined || bytes === undefined) {
       bytes = await fetchFile(p.url, { baseDir, signal });
       pkg = await read(bytes);
@@ -126,7 +127,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
     };
     const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
-    return { package: { info, pkg }, locked, sha256: digestHex(digestOf(bytes)), bodies };
+    return { package: { info, pkg }, locked, sha256: digestHex(digestOf(bytes)), bodies, size: bytes.length, cached };
   }
 
   /** apk's install order: dependencies (by name or by what a package provides) before dependents. */
