@@ -51,12 +51,24 @@ export function inspectJson(r: InspectResult): unknown {
   return { ...rest, manifest: raw.kind === 'index' ? raw.index : raw.manifest };
 }
 
-/** One line about a finished copy. */
+/**
+ * Two lines about a finished copy. A manifest already at the destination has everything it
+ * names there too, so the copy skips it without looking at its blobs: it is counted as a
+ * manifest, not as blobs nobody counted.
+ */
 export function renderCopy(r: CopyResult, dst: string): string {
+  if (
+    r.blobs.stored + r.blobs.mounted + r.manifests.stored === 0 &&
+    r.manifests.existed > 0 &&
+    r.referrers.length + r.cosignTags.length === 0
+  ) {
+    return `${dst} ${r.digest}\n  already there with everything it references: nothing copied\n`;
+  }
   const mb = (r.blobs.bytes / 1e6).toFixed(1);
   const parts = [
     `${r.blobs.stored} blob(s) copied (${mb} MB)`,
-    `${r.blobs.existed} already there`,
+    ...(r.blobs.existed > 0 ? [`${r.blobs.existed} blob(s) already there`] : []),
+    ...(r.manifests.existed > 0 ? [`${r.manifests.existed} manifest(s) already there`] : []),
     ...(r.blobs.mounted > 0 ? [`${r.blobs.mounted} mounted`] : []),
     ...(r.blobs.skippedForeign > 0 ? [`${r.blobs.skippedForeign} foreign layer(s) left at their URLs`] : []),
     ...(r.referrers.length + r.cosignTags.length > 0 ? [`${r.referrers.length + r.cosignTags.length} signature(s)/attestation(s)`] : []),

@@ -8,12 +8,13 @@ import { parsePredicateType } from '../../sign/payload.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { positional, REGISTRY_FLAGS } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, writeJson } from '../options.ts';
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'attach an in-toto attestation (a predicate file of a type) to every platform image of an existing image',
   usage: 'provenant attest REF --predicate FILE --type URI [--attestations referrers|buildkit]',
+  prints: 'result',
   flags: {
     predicate: { type: 'string', description: 'the predicate, a JSON file' },
     type: {
@@ -21,12 +22,14 @@ export const spec: CommandSpec = {
       description: 'the predicate type URI (e.g. https://slsa.dev/provenance/v1, or spdx, cyclonedx, slsaprovenance)',
     },
     attestations: { type: 'string', description: 'where to store it: referrers (default) or buildkit (rewrites and retags the index)' },
+    format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
   },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
+  const format = formatOf(args);
   const predicatePath = args.values.predicate as string | undefined;
   const typeText = args.values.type as string | undefined;
   if (predicatePath === undefined || typeText === undefined)
@@ -50,5 +53,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     const tags = opened.tags.length > 0 ? opened.tags : undefined;
     return attachPredicate(opened.store, target, { predicateType, predicate, name, mode, tags, signal: io.signal });
   });
-  io.stdout.write(`attached ${predicateType} to ${result.images.length} image(s) of ${name} (${mode})\n`);
+  if (format === 'json') writeJson(io, { name, ...result });
+  else io.stdout.write(`attached ${predicateType} to ${result.images.length} image(s) of ${name} (${mode})\n`);
 }

@@ -6,13 +6,15 @@ import { VERSION } from '../../version.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { outputFlag, platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch, writeData } from '../options.ts';
 import { withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
-  usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx]',
+  usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx] [-o FILE]',
+  prints: 'data',
   flags: {
+    output: outputFlag('write the SBOM to this file instead of standard output'),
     platform: { type: 'string', description: 'which platform of an index (default the first)' },
     type: { type: 'string', description: 'spdx (SPDX 2.3 JSON, default) or cyclonedx (CycloneDX 1.6 JSON)' },
     ...REGISTRY_FLAGS,
@@ -35,5 +37,5 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     }),
   );
   if (sbom.generated) io.stderr.write(`no ${type} SBOM attached to ${sbom.platform}; made one from the image's package database\n`);
-  io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
+  await writeData(io, args, `${JSON.stringify(sbom.document, null, 2)}\n`);
 }

@@ -57,7 +57,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./tags.ts'),
   },
   version: {
-    summary: 'print the version',
+    summary: 'print the version, the Node running it and the pinned compressor',
     load: () => import('./version.ts'),
   },
 };
