@@ -2,12 +2,36 @@
 import type { Attachment } from '../attest/attachments.ts';
 import type { CopyResult } from '../image/copy.ts';
 import type { InspectResult } from '../image/inspect.ts';
+import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
+import { formatLocation, type Location, parseLocation } from '../ref/location.ts';
 
 function attachmentLine(a: Attachment): string {
   const what = a.predicateTypes.length > 0 ? a.predicateTypes.join(', ') : (a.artifactType ?? a.mediaType);
   const where = a.storage === 'cosign' ? `tag ${a.tag}` : a.storage === 'buildkit' ? 'in index' : 'referrer';
   return `${a.kind.padEnd(11)} ${a.storage.padEnd(9)} ${a.digest}  ${what}  (${where})`;
+}
+
+/**
+ * The name of one manifest of the image `name` names, written so that it works as input: the
+ * same store, by digest (`oci:image.oci@sha256:...`, `registry/repo@sha256:...`). A docker-archive
+ * holds one image and cannot be addressed by digest, so its name stays.
+ */
+export function digestName(name: string, digest: Digest): string {
+  let location: Location;
+  try {
+    location = parseLocation(name);
+  } catch {
+    return `${name}@${digest}`;
+  }
+  switch (location.kind) {
+    case 'registry':
+      return formatLocation({ kind: 'registry', reference: { ...location.reference, tag: undefined, digest } });
+    case 'docker-archive':
+      return name;
+    default:
+      return formatLocation({ ...location, tag: undefined, digest });
+  }
 }
 
 /** The text form of `inspect`, after `docker buildx imagetools inspect`, with attachments as a tree. */
@@ -25,9 +49,8 @@ export function renderInspect(r: InspectResult): string {
     return `${lines.join('\n')}\n`;
   }
   lines.push('', 'Manifests:');
-  const nameBase = r.name.replace(/[:@][^/]*$/, '');
   for (const m of r.manifests) {
-    lines.push(`  Name:        ${nameBase}@${m.digest}`, `  MediaType:   ${m.mediaType}`);
+    lines.push(`  Name:        ${digestName(r.name, m.digest)}`, `  MediaType:   ${m.mediaType}`);
     if (m.platform) lines.push(`  Platform:    ${formatPlatform(m.platform)}`);
     if (m.attachments.length > 0) {
       lines.push('  Attached:');

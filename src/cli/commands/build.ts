@@ -1,14 +1,14 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
 import { writeBuild } from '../../builder/build.ts';
 import { ProvenantError } from '../../errors.ts';
-import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { formatLocation } from '../../ref/location.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FLAG, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
 import { progressReporter } from '../progress.ts';
-import { withStores } from '../stores.ts';
+import { parseLocationOrPath, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'build a multi-arch image from an apko-style YAML configuration',
@@ -52,7 +52,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [configPath] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
-  const out = parseLocation(outText);
+  const out = parseLocationOrPath(outText);
   const epoch = sourceDateEpoch(io);
   const progress = progressReporter(io, { quiet: args.values.quiet === true });
   try {
