@@ -11,5 +11,7 @@ npx tsc -p tsconfig.json
 echo '== lint and format' >&2
 npx biome check .
 node scripts/check-deps.ts
+# The command table and docs/cli.md, generated from the command modules, are up to date.
+node scripts/gen-commands.ts --check
 echo '== tests' >&2
 node --test --test-concurrency=2 'test/**/*.test.ts'

@@ -20,6 +20,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'build a multi-arch image from an apko-style YAML configuration',
     load: () => import('./build.ts'),
   },
+  completion: {
+    summary: 'print a shell completion script: bash, zsh or fish',
+    load: () => import('./completion.ts'),
+  },
   copy: {
     summary: 'copy an image with everything it references between any two stores',
     load: () => import('./copy.ts'),
