@@ -1,7 +1,6 @@
 /** Command lines: flags as each command declares them, with `PROVENANT_*` variables as their defaults. */
 import { parseArgs } from 'node:util';
 import { ProvenantError } from '../errors.ts';
-import { suggest } from '../yaml.ts';
 
 /** A flag a command accepts. Every flag can also be set by `PROVENANT_<NAME>` in the environment. */
 export interface FlagSpec {
@@ -26,17 +25,17 @@ export function envName(flag: string): string {
  * Parses argv for one command. A flag missing from the command line is read from its
  * `PROVENANT_*` variable (lists separated by commas; booleans as 1/true/0/false).
  */
-export function parseCommandArgs(
+export async function parseCommandArgs(
   argv: string[],
   flags: Record<string, FlagSpec>,
   env: Record<string, string | undefined>,
   command = 'this command',
-): ParsedArgs {
+): Promise<ParsedArgs> {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(flags)) {
     options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
   }
-  checkFlags(argv, options, flags, command);
+  await checkFlags(argv, options, flags, command);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -71,12 +70,12 @@ function flagName(rawName: string, flags: Record<string, FlagSpec>): string | un
  * flag the command does not have (with the closest one it has), a value missing, a value given
  * to a switch. node:util's own messages name its API instead of the user's command line.
  */
-function checkFlags(
+async function checkFlags(
   argv: string[],
   options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
   flags: Record<string, FlagSpec>,
   command: string,
-): void {
+): Promise<void> {
   const { tokens } = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
   const help = `provenant help ${command} lists its flags`;
   for (const token of tokens) {
@@ -84,6 +83,8 @@ function checkFlags(
     const name = flagName(token.rawName, flags);
     if (name === undefined) {
       const known = Object.keys(flags);
+      // Loaded for mistakes only: the YAML module is not needed to run a command right.
+      const { suggest } = await import('../yaml.ts');
       const guess = token.rawName.startsWith('--') ? suggest(token.name, known) : undefined;
       throw new ProvenantError('USAGE', `unknown flag ${token.rawName}${guess === undefined ? '' : `: did you mean --${guess}?`}`, {
         hint: known.length === 0 ? `${command} takes no flags` : help,

@@ -1,6 +1,5 @@
 /** What `provenant help` prints, for the CLI and for docs/cli.md (scripts/gen-commands.ts), and how errors read. */
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { suggest } from '../yaml.ts';
 import type { CommandEntry, CommandSpec } from './command.ts';
 
 /** `provenant help`: every command with its summary. */
@@ -43,10 +42,10 @@ export function commandHelp(name: string, spec: CommandSpec): string {
   return `${out.join('\n')}\n`;
 }
 
-/** `provenant help COMMAND SUBCOMMAND`: its usage and the flags it takes. */
-export function subcommandHelp(name: string, spec: CommandSpec, sub: string): string {
+/** `provenant help COMMAND SUBCOMMAND`: its usage and the flags it takes (undefined for a subcommand it does not have). */
+export function subcommandHelp(name: string, spec: CommandSpec, sub: string): string | undefined {
   const s = spec.subcommands?.[sub];
-  if (s === undefined) throw unknownSubcommand(name, spec, sub);
+  if (s === undefined) return undefined;
   const out = [s.summary, '', `Usage: ${s.usage}`];
   const flags = flagLines(spec, s.flags);
   if (flags.length > 0) out.push('', 'Flags (each also read from PROVENANT_<FLAG>):', ...flags);
@@ -54,7 +53,9 @@ export function subcommandHelp(name: string, spec: CommandSpec, sub: string): st
 }
 
 /** USAGE for a subcommand the command does not have, with the closest one it has. */
-export function unknownSubcommand(name: string, spec: CommandSpec, sub: string): ProvenantError {
+export async function unknownSubcommand(name: string, spec: CommandSpec, sub: string): Promise<ProvenantError> {
+  // Loaded for mistakes only: the YAML module is not needed to run a command right.
+  const { suggest } = await import('../yaml.ts');
   const known = Object.keys(spec.subcommands ?? {});
   const guess = suggest(sub, known);
   return new ProvenantError(
@@ -67,7 +68,8 @@ export function unknownSubcommand(name: string, spec: CommandSpec, sub: string):
 }
 
 /** USAGE for a command that does not exist, with the closest one that does. */
-export function unknownCommand(commands: Record<string, CommandEntry>, name: string): ProvenantError {
+export async function unknownCommand(commands: Record<string, CommandEntry>, name: string): Promise<ProvenantError> {
+  const { suggest } = await import('../yaml.ts');
   const guess = suggest(name, Object.keys(commands));
   return new ProvenantError('USAGE', `unknown command "${name}"${guess === undefined ? '' : `: did you mean ${guess}?`}`, {
     hint: 'provenant help lists the commands',

@@ -30,14 +30,15 @@ async function help(words: string[], io: CliIo): Promise<void> {
     return;
   }
   const entry = COMMANDS[name];
-  if (entry === undefined) throw unknownCommand(COMMANDS, name);
+  if (entry === undefined) throw await unknownCommand(COMMANDS, name);
   const { spec } = await entry.load();
   if (sub === undefined) {
     io.stdout.write(commandHelp(name, spec));
     return;
   }
-  if (extra.length > 0 || spec.subcommands === undefined) throw unknownSubcommand(name, spec, [sub, ...extra].join(' '));
-  io.stdout.write(subcommandHelp(name, spec, sub));
+  const text = extra.length > 0 ? undefined : subcommandHelp(name, spec, sub);
+  if (text === undefined) throw await unknownSubcommand(name, spec, [sub, ...extra].join(' '));
+  io.stdout.write(text);
 }
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
@@ -55,7 +56,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const entry = COMMANDS[name];
     if (entry === undefined) {
       name = 'help';
-      throw unknownCommand(COMMANDS, first ?? '');
+      throw await unknownCommand(COMMANDS, first ?? '');
     }
     command = await entry.load();
     const dashes = rest.indexOf('--');
@@ -66,7 +67,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       await help([name, ...sub], io);
       return 0;
     }
-    await command.run(parseCommandArgs(rest, command.spec.flags, io.env, name), io, context(name));
+    await command.run(await parseCommandArgs(rest, command.spec.flags, io.env, name), io, context(name));
     return 0;
   } catch (err) {
     io.stderr.write(formatError(name, err, io.env.PROVENANT_DEBUG !== undefined && io.env.PROVENANT_DEBUG !== ''));

@@ -123,7 +123,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       return;
     }
     default:
-      throw unknownSubcommand('apk', spec, sub ?? '');
+      throw await unknownSubcommand('apk', spec, sub ?? '');
   }
 }
 
