@@ -42,7 +42,7 @@ export async function cliDocText(doc: string): Promise<string> {
   for (const [name, { spec }] of await commandModules()) {
     parts.push(`### provenant ${name}`, '', '```text', commandHelp(name, spec).trimEnd(), '```', '');
     for (const sub of Object.keys(spec.subcommands ?? {})) {
-      parts.push(`#### provenant ${name} ${sub}`, '', '```text', (subcommandHelp(name, spec, sub) ?? '').trimEnd(), '```', '');
+      parts.push(`#### provenant ${name} ${sub}`, '', '```text', (subcommandHelp(spec, sub) ?? '').trimEnd(), '```', '');
     }
   }
   return parts.join('\n');

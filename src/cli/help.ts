@@ -43,7 +43,7 @@ export function commandHelp(name: string, spec: CommandSpec): string {
 }
 
 /** `provenant help COMMAND SUBCOMMAND`: its usage and the flags it takes (undefined for a subcommand it does not have). */
-export function subcommandHelp(name: string, spec: CommandSpec, sub: string): string | undefined {
+export function subcommandHelp(spec: CommandSpec, sub: string): string | undefined {
   const s = spec.subcommands?.[sub];
   if (s === undefined) return undefined;
   const out = [s.summary, '', `Usage: ${s.usage}`];

@@ -36,7 +36,7 @@ async function help(words: string[], io: CliIo): Promise<void> {
     io.stdout.write(commandHelp(name, spec));
     return;
   }
-  const text = extra.length > 0 ? undefined : subcommandHelp(name, spec, sub);
+  const text = extra.length > 0 ? undefined : subcommandHelp(spec, sub);
   if (text === undefined) throw await unknownSubcommand(name, spec, [sub, ...extra].join(' '));
   io.stdout.write(text);
 }
