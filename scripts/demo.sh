@@ -24,9 +24,8 @@ cp examples/busybox/image.yaml examples/busybox/busybox.yaml "$out/"
 cd "$out"
 export SOURCE_DATE_EPOCH=1700000000
 p() { echo "+ provenant $*" >&2; "$root/bin/provenant" "$@"; }
-p apk keygen --name demo.rsa -o keys
-p apk build busybox.yaml --key keys/demo.rsa -o repo/x86_64/busybox-1.36.1-r0.apk
-p apk index repo/x86_64/busybox-1.36.1-r0.apk --key keys/demo.rsa -o repo/x86_64/APKINDEX.tar.gz
+# The key, the package and the signed repository the example reads (as for a build in place).
+bash "$root/examples/busybox/prepare.sh" "$out"
 p build image.yaml -o oci:layout:latest --write-lock image.lock.json --cache-dir cache
 p build image.yaml -o oci:layout-from-lock:latest --lock image.lock.json --cache-dir cache
 p inspect oci:layout:latest
@@ -44,10 +43,10 @@ umoci raw unpack --rootless --image layout:amd64 rootfs >/dev/null
 echo "+ bwrap (the image's entrypoint, as its user app)" >&2
 bwrap --bind rootfs / --proc /proc --dev /dev --unshare-user --uid 1000 --gid 1000 /bin/sh -c "echo hello from a provenant image"
 
-echo "+ Debian: scripts/debian-sources.sh debian/sources.yaml (the mirror from this machine's apt sources)" >&2
+echo "+ Debian: examples/debian/prepare.sh debian (sources.yaml: the mirror from this machine's apt sources)" >&2
 mkdir -p debian
 cp "$root/examples/debian/static.yaml" "$root/examples/debian/shell.yaml" debian/
-bash "$root/scripts/debian-sources.sh" debian/sources.yaml
+bash "$root/examples/debian/prepare.sh" debian
 p build debian/static.yaml -o oci:debian/layout:static --cache-dir cache
 p build debian/shell.yaml -o oci:debian/layout:shell --cache-dir cache
 p sbom oci:debian/layout:static --type cyclonedx > debian/static.cdx.json

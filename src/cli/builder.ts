@@ -1,6 +1,8 @@
 /** What the `build` and `lock` commands share: build options from flags and environment, attestations, output. */
+
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
 import { hostApkArch, normalizeArch } from '../builder/arch.ts';
@@ -8,7 +10,7 @@ import { type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
@@ -45,6 +47,29 @@ export interface RunBuildOptions {
 
 /** Loads the configuration and builds (or, with `lockOnly`, resolves and fetches). */
 export async function runBuild(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
+  try {
+    return await buildFromConfig(configPath, args, io, extra);
+  } catch (err) {
+    throw withPrepareHint(err, configPath);
+  }
+}
+
+/**
+ * A file the configuration reads does not exist, and its folder has a `prepare.sh` (the examples
+ * do: it makes their keys, repositories or sources): the hint names the script to run.
+ */
+function withPrepareHint(err: unknown, configPath: string): unknown {
+  if (!isProvenantError(err, 'NOT_FOUND') || !err.message.includes('does not exist')) return err;
+  const script = join(dirname(configPath), 'prepare.sh');
+  if (!existsSync(script)) return err;
+  return new ProvenantError(err.code, err.message, {
+    where: err.where,
+    cause: err,
+    hint: `run bash ${script} first: it makes the files this configuration reads`,
+  });
+}
+
+async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
   const loaded = await loadConfig(configPath, { hostArch: process.arch });
   const archs = requestedArchs(args);
   extra.check?.(archs.length > 0 ? archs : loaded.config.archs);
@@ -94,7 +119,8 @@ export function renderBuild(result: BuildResult, digest: string, where: string, 
   }));
   if (format === 'json') return `${JSON.stringify({ digest, location: where, images }, null, 2)}\n`;
   const lines = [`${where}@${digest}`];
-  for (const i of images) lines.push(`  ${i.platform.padEnd(14)} ${i.digest}  ${i.packages.length} packages`);
+  for (const i of images)
+    lines.push(`  ${i.platform.padEnd(14)} ${i.digest}  ${i.packages.length} package${i.packages.length === 1 ? '' : 's'}`);
   const skipped = images[0]?.skippedScripts ?? [];
   if (skipped.length > 0)
     lines.push(`  install scripts not run: ${skipped.map((s) => `${s.package} (${s.scripts.join(', ')})`).join('; ')}`);

@@ -2,14 +2,18 @@
 // problem, place once, what to do) and the exit code; names printed that work as input; the
 // conventions (--format json on every command that reports, -o on those that write).
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { LIBDEFLATE_WASM_SHA256 } from '../../src/archive/libdeflate.ts';
 import { cliOk, makeApkProject, ROOT, runCli } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
+const exec = promisify(execFile);
 const example = `oci:${join(ROOT, 'examples', 'hello-oci')}:latest`;
 const tempDir = useTempDir('messages');
 
@@ -176,6 +180,20 @@ describe('messages and exit codes', () => {
       assert.equal(one.status, 0, one.stderr);
       assert.match(one.stdout, /^docker-archive:one\.tar@sha256:/);
     });
+  });
+
+  it('an example built before its prepare.sh ran says to run it; after it, the example builds on its own', async () => {
+    const dir = await tempDir();
+    for (const f of ['image.yaml', 'prepare.sh']) await copyFile(join(ROOT, 'examples', 'busybox', f), join(dir, f));
+    const before = await runCli(['build', 'image.yaml', '--quiet'], { cwd: dir });
+    assert.equal(before.status, 3);
+    assertMessage(before.stderr, /^provenant build: \S+\/keys\/demo\.rsa\.pub does not exist$/);
+    assert.match(before.stderr, /hint: run bash prepare\.sh first: it makes the files this configuration reads/);
+    if (!existsSync('/bin/busybox')) return; // Debian's busybox-static, which the example packages.
+    await exec('bash', [join(ROOT, 'examples', 'busybox', 'prepare.sh'), dir], { env: { PATH: process.env.PATH ?? '' } });
+    const built = await runCli(['build', 'image.yaml', '--quiet', '--cache-dir', 'cache'], { cwd: dir });
+    assert.equal(built.status, 0, built.stderr);
+    assert.match(built.stdout, /^oci:image\.oci:latest@sha256:[0-9a-f]{64}\n/);
   });
 
   it('inspect prints names that work as input, and says when a bare name is a local path', async () => {
