@@ -6,7 +6,7 @@
 #            dependencies, the Debian tools the demo runs (skopeo, umoci, bubblewrap,
 #            busybox-static), and the `provenant` launcher (bin/provenant) linked onto PATH.
 #   --tests: all of that, and what only the tests use as judges and peers: Debian's
-#            docker-registry, oci-image-tool, apache2-utils, openssl and chromium, a Node 22 for
+#            docker-registry, oci-image-tool, apache2-utils, openssl, chromium, zsh and fish, a Node 22 for
 #            the cross-version reproducibility test, and trivy (scripts/trivy.sh).
 set -euo pipefail
 setup_mode=${1:---demo}
@@ -22,8 +22,8 @@ source "$root/scripts/node.sh"
 need=(skopeo umoci bubblewrap busybox-static tar gzip)
 # The tests' judges and peers: the registry (distribution 2.8), oci-image-tool, htpasswd and
 # openssl for authentication and TLS, and Chromium (headless, driven by playwright-core) for the
-# test that opens `provenant report`'s page.
-[[ $setup_mode == --tests ]] && need+=(docker-registry oci-image-tool apache2-utils openssl chromium)
+# test that opens `provenant report`'s page, and zsh and fish for the completion scripts' test.
+[[ $setup_mode == --tests ]] && need+=(docker-registry oci-image-tool apache2-utils openssl chromium zsh fish)
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
