@@ -144,6 +144,7 @@ describe('progress', () => {
         cwd: dir,
         env: env(),
         interrupt: 'resolving x86_64 (',
+        timeoutSeconds: 30,
       });
       assert.equal(r.status, 130, r.output);
       // After the last clear of the line: the step, marked, and the message on a line of its own.

@@ -8,16 +8,22 @@ export const ptyMissing: string | false = toolMissing('python3');
 
 // The child gets the terminal's slave side as its standard streams and a 120x40 window; the
 // parent copies what it writes, types Ctrl-C (^C, which the terminal turns into SIGINT for the
-// foreground process) once `interrupt` has appeared, and reports the exit code on stderr.
+// foreground process) once `interrupt` has appeared, kills the child at the deadline, and reports
+// the exit code on stderr.
 const SCRIPT = `
-import fcntl, json, os, pty, struct, sys, termios
-argv = json.loads(sys.argv[1]); interrupt = sys.argv[2].encode()
+import fcntl, json, os, pty, select, signal, struct, sys, termios, time
+argv = json.loads(sys.argv[1]); interrupt = sys.argv[2].encode(); deadline = time.time() + float(sys.argv[3])
 pid, fd = pty.fork()
 if pid == 0:
     fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 40, 120, 0, 0))
     os.execvp(argv[0], argv)
-out = b''; sent = False
+out = b''; sent = False; killed = False
 while True:
+    if not killed and time.time() > deadline:
+        os.kill(pid, signal.SIGKILL); killed = True
+        out += b'[pty runner: killed at the deadline]'
+    if not select.select([fd], [], [], 1)[0]:
+        continue
     try:
         data = os.read(fd, 65536)
     except OSError:
@@ -38,17 +44,18 @@ export interface PtyRun {
   output: string;
 }
 
-/** Runs `argv` on a pseudo-terminal in `cwd` with `env`; types Ctrl-C once `interrupt` has been shown. */
+/**
+ * Runs `argv` on a pseudo-terminal in `cwd` with `env`; types Ctrl-C once `interrupt` has been
+ * shown; kills it after `timeoutSeconds` (default 120), so that a test waiting for output that
+ * never comes fails instead of hanging.
+ */
 export function runInPty(
   argv: readonly string[],
-  options: { cwd: string; env: Record<string, string>; interrupt?: string },
+  options: { cwd: string; env: Record<string, string>; interrupt?: string; timeoutSeconds?: number },
 ): Promise<PtyRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', SCRIPT, JSON.stringify(argv), options.interrupt ?? ''], {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const args = ['-c', SCRIPT, JSON.stringify(argv), options.interrupt ?? '', String(options.timeoutSeconds ?? 120)];
+    const child = spawn('python3', args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
