@@ -23,6 +23,7 @@ const PUBLIC_REKOR = 'https://rekor.sigstore.dev';
 export const spec: CommandSpec = {
   summary: 'write the smallest change that makes a registry or runtime take an image, saying what changed',
   usage: 'provenant fix REF --target T -o DST [--platform os/arch] [--key FILE | --keyless] [--format json]',
+  prints: 'result',
   flags: {
     target: TARGET_FLAG,
     output: { type: 'string', short: 'o', description: 'where to write the fixed image (any store; default tag latest)' },

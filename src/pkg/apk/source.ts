@@ -66,7 +66,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
     this.#options = options;
     this.#keyring = keyring;
-    this.#repositories = options.repositories.map(parseRepository);
+    this.#repositories = options.repositories.map((r) => parseRepository(r, options.configPath));
   }
 
   archName(arch: string): string {
@@ -113,6 +113,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // longer verifies is a miss, never a failure; what is downloaded must verify.
     let bytes = await cache?.get(`apk:${p.checksum}`);
     let pkg = bytes === undefined ? undefined : await read(bytes).catch(() => undefined);
+    const cached = pkg !== undefined;
     if (pkg === undefined || bytes === undefined) {
       bytes = await fetchFile(p.url, { baseDir, signal });
       pkg = await read(bytes);
@@ -129,7 +130,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
     };
     const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
-    return { package: { info, pkg }, locked, sha256: digestHex(digestOf(bytes)), bodies };
+    return { package: { info, pkg }, locked, sha256: digestHex(digestOf(bytes)), bodies, size: bytes.length, cached };
   }
 
   /** apk's install order: dependencies (by name or by what a package provides) before dependents. */
@@ -259,9 +260,18 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
 }
 
 /** `URL` or `@tag URL`. */
-function parseRepository(text: string): { url: string; tag: string } {
+function parseRepository(text: string, where: string): { url: string; tag: string } {
   const m = /^@(\S+)\s+(\S+)$/.exec(text.trim());
-  return m === null ? { url: text.trim(), tag: '' } : { url: m[2] as string, tag: m[1] as string };
+  const repository = m === null ? { url: text.trim(), tag: '' } : { url: m[2] as string, tag: m[1] as string };
+  // A URL that does not parse (a port out of range, say) is the configuration's mistake, said
+  // here rather than as a failed download.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repository.url) && !URL.canParse(repository.url)) {
+    throw new ProvenantError('INVALID_CONFIG', `the repository URL ${JSON.stringify(repository.url)} is malformed`, {
+      where,
+      hint: 'write it as http(s)://HOST[:PORT]/PATH, with a port from 1 to 65535',
+    });
+  }
+  return repository;
 }
 
 /** A byte range of the package and its checksum, as apko's lock records it. */

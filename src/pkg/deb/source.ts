@@ -153,6 +153,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
             if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
             throw err;
           });
+    let size = hit?.length ?? 0;
+    const cached = pkg !== undefined;
     if (pkg === undefined) {
       // Through the cache, a download is written as it arrives and checked against the lock's
       // SHA-256 before it is kept, so that a build killed half way resumes it the next time.
@@ -161,9 +163,10 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
           ? await fetchFile(p.url, { baseDir, signal })
           : await cache.download(p.url, { sha256 }, { baseDir, signal, key: `deb:${sha256}` });
       pkg = await read(bytes);
+      size = bytes.length;
     }
     const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' && e.body !== undefined ? [e.body] : []));
-    return { package: pkg, locked: p, sha256: pkg.sha256, bodies };
+    return { package: pkg, locked: p, sha256: pkg.sha256, bodies, size, cached };
   }
 
   /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */
