@@ -1,6 +1,8 @@
-// Makes examples/hello-oci, the small two-platform image the README's demo copies and inspects
-// until `provenant build` exists. Its layer is a gzipped tar made by GNU tar with fixed times and
-// owners, so running this again gives the same digests.
+// Makes examples/hello-oci, a small two-platform image (linux/amd64 and linux/arm64, one layer
+// holding examples/hello-rootfs and no packages) that the tests and the documentation copy and
+// inspect: an image made without Provenant's builder, as images from elsewhere are. Its layer is
+// a gzipped tar made by GNU tar with fixed times and owners, so running this again gives the same
+// digests. Usage: node examples/make-hello.ts
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

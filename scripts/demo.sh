@@ -10,21 +10,24 @@
 #  4. prints its SBOMs and provenance summary (attached as OCI referrers by the build);
 #  5. builds the Debian examples (examples/debian) from the mirror this machine's apt sources
 #     name: a distroless-static-like image and a shell image, which it runs.
-# Output goes to out/demo.
+# Output goes to out/demo (or the folder given as the first argument); it ends with a summary of
+# what it made and the command to look at each. Set-up (scripts/setup.sh --demo) installs only
+# what the demo runs, and links the `provenant` launcher onto PATH; the tests' tools come with
+# scripts/test.sh.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-source "$root/scripts/setup.sh"
-cd "$root"
+start=$PWD
 out=$(realpath -m "${1:-out/demo}")
+source "$root/scripts/setup.sh" --demo
+cd "$root"
 rm -rf "$out"
 mkdir -p "$out"
 cp examples/busybox/image.yaml examples/busybox/busybox.yaml "$out/"
 cd "$out"
 export SOURCE_DATE_EPOCH=1700000000
-p() { echo "+ provenant $*" >&2; node "$root/src/cli/main.ts" "$@"; }
-p apk keygen --name demo.rsa -o keys
-p apk build busybox.yaml --key keys/demo.rsa -o repo/x86_64/busybox-1.36.1-r0.apk
-p apk index repo/x86_64/busybox-1.36.1-r0.apk --key keys/demo.rsa -o repo/x86_64/APKINDEX.tar.gz
+p() { echo "+ provenant $*" >&2; "$root/bin/provenant" "$@"; }
+# The key, the package and the signed repository the example reads (as for a build in place).
+bash "$root/examples/busybox/prepare.sh" "$out"
 # A cosign key pair for the demo (release.key, encrypted with this password, and release.pub).
 export COSIGN_PASSWORD=provenant-demo
 p generate-key-pair --output-key-prefix release
@@ -37,7 +40,7 @@ p sbom oci:layout:latest > sbom.spdx.json
 p sbom oci:layout:latest --type cyclonedx > sbom.cdx.json
 echo "SBOMs: sbom.spdx.json ($(grep -c '"SPDXID"' sbom.spdx.json) SPDX elements), sbom.cdx.json" >&2
 p inspect oci:layout:latest --format json > inspect.json
-node -e 'const j=require(process.argv[1]); const p=j.Provenance.SLSA; console.log("provenance:", p.buildDefinition.buildType, "builder", p.runDetails.builder.id, "-", p.buildDefinition.resolvedDependencies.length, "resolved dependencies")' "$out/inspect.json"
+node -e 'const fs=require("fs"); const j=require(process.argv[1]); const p=j.Provenance.SLSA; fs.writeFileSync(process.argv[2], JSON.stringify(p, null, 2) + "\n"); console.log("provenance:", p.buildDefinition.buildType, "builder", p.runDetails.builder.id, "-", p.buildDefinition.resolvedDependencies.length, "resolved dependencies")' "$out/inspect.json" "$out/provenance.json"
 p digest oci:layout-from-lock:latest
 echo "+ skopeo inspect --raw oci:layout:latest | sha256sum" >&2
 skopeo inspect --raw oci:layout:latest | sha256sum
@@ -47,10 +50,10 @@ umoci raw unpack --rootless --image layout:amd64 rootfs >/dev/null
 echo "+ bwrap (the image's entrypoint, as its user app)" >&2
 bwrap --bind rootfs / --proc /proc --dev /dev --unshare-user --uid 1000 --gid 1000 /bin/sh -c "echo hello from a provenant image"
 
-echo "+ Debian: scripts/debian-sources.sh debian/sources.yaml (the mirror from this machine's apt sources)" >&2
+echo "+ Debian: examples/debian/prepare.sh debian (sources.yaml: the mirror from this machine's apt sources)" >&2
 mkdir -p debian
 cp "$root/examples/debian/static.yaml" "$root/examples/debian/shell.yaml" debian/
-bash "$root/scripts/debian-sources.sh" debian/sources.yaml
+bash "$root/examples/debian/prepare.sh" debian
 p build debian/static.yaml -o oci:debian/layout:static --cache-dir cache
 p build debian/shell.yaml -o oci:debian/layout:shell --cache-dir cache
 p sbom oci:debian/layout:static --type cyclonedx > debian/static.cdx.json
@@ -58,3 +61,36 @@ p copy -q --platform linux/amd64 oci:debian/layout:shell oci:debian/layout:shell
 umoci raw unpack --rootless --image debian/layout:shell-amd64 debian/shell-rootfs >/dev/null
 echo "+ bwrap (the Debian shell image's entrypoint)" >&2
 bwrap --bind debian/shell-rootfs / --proc /proc --dev /dev /bin/sh -c "echo hello from a debian image"
+
+# What the demo made, and the command to look at each: paths as seen from where the demo was
+# started when the output is below it, else absolute.
+rel() {
+  local r
+  r=$(realpath -m --relative-to="$start" "$out/$1")
+  [[ $r == ../* ]] && r="$out/$1"
+  echo "$r"
+}
+row() { printf '  %-40s %s\n' "$1" "$2"; }
+img=oci:$(rel layout:latest)
+{
+  echo
+  echo "== The demo made, in $(rel .):"
+  echo "images (OCI layouts; digest of each index):"
+  for i in layout:latest layout-from-lock:latest debian/layout:static debian/layout:shell; do
+    row "oci:$(rel "$i")" "$("$root/bin/provenant" digest "oci:$out/$i")"
+  done
+  echo "SBOMs and provenance of $img (also attached to it as OCI referrers):"
+  row "$(rel sbom.spdx.json)" "SPDX 2.3"
+  row "$(rel sbom.cdx.json)" "CycloneDX 1.6"
+  row "$(rel provenance.json)" "SLSA provenance v1 (the predicate)"
+  row "$(rel debian/static.cdx.json)" "CycloneDX 1.6 of oci:$(rel debian/layout:static)"
+  echo "and the lock $(rel image.lock.json), the apk signing key $(rel keys/demo.rsa), the repository $(rel repo),"
+  echo "the cosign key pair $(rel release.key) (password: provenant-demo) and $(rel release.pub) that signed $img"
+  echo "look at them with:"
+  row "provenant inspect $img" "platforms, and the signatures, SBOMs and provenance attached"
+  row "provenant verify $img --key $(rel release.pub)" "the signatures, checked as cosign checks them"
+  row "provenant sbom $img --type cyclonedx" "the attached SBOM"
+  row "provenant inspect --format json $img" "with .Provenance and .SBOM, as buildx prints them"
+  row "provenant copy $img docker-archive:image.tar" "then: docker load -i image.tar"
+  row "provenant help" "every command ($(command -v provenant || echo "$root/bin/provenant"))"
+}

@@ -1,18 +1,52 @@
 /**
  * Writes src/cli/commands/table.ts from the command modules beside it: each command's name and
  * summary, and a lazy `import()` of its module, so that running one command loads that module
- * alone and `provenant help` loads none.
+ * alone and `provenant help` loads none. And writes the command reference of docs/cli.md (below
+ * its marker line) from the same modules, as `provenant help` prints it, so the page never
+ * drifts from the CLI.
  *
- * Usage: `node scripts/gen-commands.ts` writes the table; `--check` only compares, and fails
- * (exit 1) when the table on disk is not what the commands give (test/cli/table.test.ts runs it).
+ * Usage: `node scripts/gen-commands.ts` writes both; `--check` only compares, and fails (exit 1)
+ * when either on disk is not what the commands give (test/cli/table.test.ts checks both).
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CommandModule } from '../src/cli/command.ts';
+import { commandHelp, subcommandHelp } from '../src/cli/help.ts';
 
 const dir = join(import.meta.dirname, '..', 'src', 'cli', 'commands');
 const TABLE = 'table.ts';
+/** docs/cli.md: what is above this line is written by hand, what is below is generated. */
+export const CLI_DOC = join(import.meta.dirname, '..', 'docs', 'cli.md');
+const MARKER = '<!-- Generated below by scripts/gen-commands.ts from src/cli/commands/: edit the command modules, not this part. -->';
+
+async function commandModules(): Promise<[string, CommandModule][]> {
+  const names = (await readdir(dir))
+    .filter((f) => f.endsWith('.ts') && f !== TABLE)
+    .map((f) => f.slice(0, -3))
+    .sort();
+  const out: [string, CommandModule][] = [];
+  for (const name of names) {
+    const mod = (await import(pathToFileURL(join(dir, `${name}.ts`)).href)) as Partial<CommandModule>;
+    if (mod.spec === undefined || typeof mod.run !== 'function') throw new Error(`src/cli/commands/${name}.ts exports no spec and run`);
+    out.push([name, mod as CommandModule]);
+  }
+  return out;
+}
+
+/** docs/cli.md with its generated part made from the command modules; `doc` is the page as it is. */
+export async function cliDocText(doc: string): Promise<string> {
+  const at = doc.indexOf(MARKER);
+  if (at < 0) throw new Error(`docs/cli.md has no marker line: ${MARKER}`);
+  const parts = [doc.slice(0, at + MARKER.length), '', '## Commands', ''];
+  for (const [name, { spec }] of await commandModules()) {
+    parts.push(`### provenant ${name}`, '', '```text', commandHelp(name, spec).trimEnd(), '```', '');
+    for (const sub of Object.keys(spec.subcommands ?? {})) {
+      parts.push(`#### provenant ${name} ${sub}`, '', '```text', (subcommandHelp(spec, sub) ?? '').trimEnd(), '```', '');
+    }
+  }
+  return parts.join('\n');
+}
 
 /** A string literal as biome writes it: single quotes, unless the text holds one. */
 function literal(text: string): string {
@@ -21,14 +55,8 @@ function literal(text: string): string {
 
 /** The table's text for the command modules in `dir`. */
 export async function tableText(): Promise<string> {
-  const names = (await readdir(dir))
-    .filter((f) => f.endsWith('.ts') && f !== TABLE)
-    .map((f) => f.slice(0, -3))
-    .sort();
   const entries: string[] = [];
-  for (const name of names) {
-    const mod = (await import(pathToFileURL(join(dir, `${name}.ts`)).href)) as Partial<CommandModule>;
-    if (mod.spec === undefined || typeof mod.run !== 'function') throw new Error(`src/cli/commands/${name}.ts exports no spec and run`);
+  for (const [name, mod] of await commandModules()) {
     const key = /^[a-z]+$/.test(name) ? name : literal(name);
     entries.push(`  ${key}: {\n    summary: ${literal(mod.spec.summary)},\n    load: () => import('./${name}.ts'),\n  },`);
   }
@@ -47,15 +75,20 @@ export async function tableText(): Promise<string> {
 
 const isMain = process.argv[1] !== undefined && join(process.argv[1]) === join(import.meta.filename);
 if (isMain) {
-  const want = await tableText();
-  const path = join(dir, TABLE);
-  if (process.argv.includes('--check')) {
+  const table = join(dir, TABLE);
+  const doc = await readFile(CLI_DOC, 'utf8');
+  const wants: [string, string][] = [
+    [table, await tableText()],
+    [CLI_DOC, await cliDocText(doc)],
+  ];
+  let stale = false;
+  for (const [path, want] of wants) {
     const have = await readFile(path, 'utf8').catch(() => '');
-    if (have !== want) {
-      console.error('src/cli/commands/table.ts is stale: run node scripts/gen-commands.ts');
-      process.exit(1);
-    }
-  } else {
-    await writeFile(path, want);
+    if (have === want) continue;
+    if (process.argv.includes('--check')) {
+      console.error(`${path} is stale: run node scripts/gen-commands.ts`);
+      stale = true;
+    } else await writeFile(path, want);
   }
+  if (stale) process.exit(1);
 }

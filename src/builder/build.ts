@@ -12,7 +12,7 @@
 import { basename, dirname } from 'node:path';
 import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
-import { bytesSource, type Logger, type OperationOptions, silentLogger } from '../io/types.ts';
+import { bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
@@ -71,6 +71,8 @@ export interface BuildOptions {
   compat?: BuildCompat | undefined;
   signal?: AbortSignal | undefined;
   logger?: Logger | undefined;
+  /** Each step as it starts, advances and ends (`kind: 'step'`), for a progress display. */
+  onProgress?: ((update: ProgressUpdate) => void) | undefined;
 }
 
 /** The builds other than Provenant's own: `apko` builds as apko does. */
@@ -144,7 +146,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   });
   const apko = options.compat === 'apko' ? apkoSource(options, source) : undefined;
   const fromLock = options.lock !== undefined && options.resolvedLock !== true;
+  const progress = options.onProgress ?? (() => {});
+  const resolving = archs.join(', ');
+  progress({ kind: 'step', step: 'resolve', subject: resolving, done: 0 });
   const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages });
+  const planned = archs.reduce((n, a) => n + (plan.packages.get(a)?.length ?? 0), 0);
+  progress({ kind: 'step', step: 'resolve', subject: resolving, done: planned, total: planned, finished: true });
   const images: BuiltImage[] = [];
   const lockPackages: LockedPackage[] = [];
   const packageDigests = new Map<string, string>();
@@ -156,7 +163,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // A failed build drops the compression queued for its layers.
   try {
     for (const arch of archs) {
-      let fetched = await fetchAll(source, plan.packages.get(arch) ?? [], options.signal, precompressed);
+      let fetched = await fetchAll(source, plan.packages.get(arch) ?? [], options.signal, precompressed, (fetchedSoFar, total) => {
+        const bytes = fetchedSoFar.reduce((n, f) => n + f.size, 0);
+        const reused = fetchedSoFar.filter((f) => f.cached).length;
+        const finished = fetchedSoFar.length === total;
+        progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
+      });
       // apko's lock lists packages in the order apko installs them.
       if (apko !== undefined) fetched = apkoOrdered(apko, config.contents.packages, fetched, fromLock);
       for (const f of fetched) {
@@ -227,6 +239,7 @@ async function fetchAll(
   plan: readonly LockedPackage[],
   signal: AbortSignal | undefined,
   precompressed: LayerPrecompressor | undefined,
+  onFetched: (fetched: readonly FetchedPackage[], total: number) => void,
 ): Promise<FetchedPackage[]> {
   const load = (p: LockedPackage): Promise<FetchedPackage> => {
     throwIfAborted(signal);
@@ -234,6 +247,7 @@ async function fetchAll(
   };
   const out: FetchedPackage[] = [];
   const ahead: Promise<FetchedPackage>[] = [];
+  onFetched(out, plan.length);
   for (let i = 0; i < plan.length; i++) {
     while (ahead.length < READ_AHEAD && i + ahead.length < plan.length) {
       const next = plan[i + ahead.length]!;
@@ -244,6 +258,7 @@ async function fetchAll(
     const fetched = await ahead.shift()!;
     for (const body of fetched.bodies) precompressed?.add(body);
     out.push(fetched);
+    onFetched(out, plan.length);
   }
   return out;
 }
@@ -262,7 +277,10 @@ async function assembleImage(
   const tree = new Tree();
   const clamp = options.sourceDateEpoch;
   const packages = source.installOrder(fetched.map((f) => f.package));
+  const progress = options.onProgress ?? (() => {});
+  progress({ kind: 'step', step: 'install', subject: arch, done: 0, total: packages.length });
   const installed = await source.install(tree, packages, arch, { mtime, clamp });
+  progress({ kind: 'step', step: 'install', subject: arch, done: packages.length, total: packages.length, finished: true });
   // SOURCE_DATE_EPOCH is the latest time any file may have.
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
   applyAccounts(tree, config.accounts, mtime);
@@ -278,7 +296,18 @@ async function assembleImage(
     reuse: options.layerCache !== false,
     signal: options.signal,
   };
+  progress({ kind: 'step', step: 'compress', subject: arch, done: 0, total: layerPaths.length });
   const image = await imageFromTree(imageOptions, arch, tree, layerPaths, installed.length, mtime, precompressed);
+  const layerBytes = image.layers.reduce((n, l) => n + l.size, 0);
+  progress({
+    kind: 'step',
+    step: 'compress',
+    subject: arch,
+    done: layerPaths.length,
+    total: layerPaths.length,
+    bytes: layerBytes,
+    finished: true,
+  });
   return {
     arch,
     ...image,
@@ -306,10 +335,28 @@ export async function writeBuild(
   options: WriteBuildOptions = {},
 ): Promise<Descriptor> {
   if (result.index === undefined) throw new ProvenantError('USAGE', 'a lock-only build has no image to write');
-  for (const image of result.images) {
-    for (const layer of image.layers) await store.putBlob(layer.source, options);
-    await store.putBlob(bytesSource(image.config.descriptor, image.config.bytes), options);
-    await store.putManifest(image.manifest, { ...options, tags: [] });
+  const blobs = result.images.flatMap((image) => [
+    ...image.layers.map((l) => ({ source: l.source, image })),
+    { source: bytesSource(image.config.descriptor, image.config.bytes), image },
+  ]);
+  // Progress: the step, and each blob as the stores that do not report their own (local ones) do not.
+  const step = { kind: 'step', step: 'write', subject: store.location, total: blobs.length } as const;
+  const totalBytes = blobs.reduce((n, b) => n + b.source.descriptor.size, 0);
+  let done = 0;
+  let bytes = 0;
+  let reused = 0;
+  options.onProgress?.({ ...step, done, bytes, totalBytes, reused });
+  for (const [i, { source, image }] of blobs.entries()) {
+    const outcome = await store.putBlob(source, options);
+    const d = source.descriptor;
+    const phase = outcome === 'stored' ? 'done' : outcome === 'mounted' ? 'mounted' : 'exists';
+    options.onProgress?.({ kind: 'blob', digest: d.digest, done: d.size, total: d.size, phase });
+    done++;
+    bytes += d.size;
+    if (phase !== 'done') reused++;
+    options.onProgress?.({ ...step, done, bytes, totalBytes, reused, finished: done === blobs.length });
+    // The config is the last blob of its image: the manifest that names them goes next.
+    if (blobs[i + 1]?.image !== image) await store.putManifest(image.manifest, { ...options, tags: [] });
   }
   const index =
     options.attestations === undefined

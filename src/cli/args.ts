@@ -25,16 +25,24 @@ export function envName(flag: string): string {
  * Parses argv for one command. A flag missing from the command line is read from its
  * `PROVENANT_*` variable (lists separated by commas; booleans as 1/true/0/false).
  */
-export function parseCommandArgs(argv: string[], flags: Record<string, FlagSpec>, env: Record<string, string | undefined>): ParsedArgs {
+export async function parseCommandArgs(
+  argv: string[],
+  flags: Record<string, FlagSpec>,
+  env: Record<string, string | undefined>,
+  command = 'this command',
+): Promise<ParsedArgs> {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(flags)) {
     options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
   }
+  await checkFlags(argv, options, flags, command);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (cause) {
-    throw new ProvenantError('USAGE', (cause as Error).message.replace(/^.*?: /, ''), { hint: 'see provenant help' });
+    // checkFlags has said what is wrong with every case it knows; this is the rest, cleaned.
+    const said = (cause as Error).message.replace(/^.*?: /, '').replace(/\. To specify .*$/s, '');
+    throw new ProvenantError('USAGE', said, { hint: `provenant help ${command} lists its flags`, cause });
   }
   const values = { ...parsed.values } as ParsedArgs['values'];
   for (const [name, spec] of Object.entries(flags)) {
@@ -49,4 +57,52 @@ export function parseCommandArgs(argv: string[], flags: Record<string, FlagSpec>
     } else values[name] = spec.multiple ? raw.split(',').map((s) => s.trim()) : raw;
   }
   return { values, positionals: parsed.positionals };
+}
+
+/** The flag as the user wrote it, and as the command knows it. */
+function flagName(rawName: string, flags: Record<string, FlagSpec>): string | undefined {
+  if (rawName.startsWith('--')) return rawName.slice(2) in flags ? rawName.slice(2) : undefined;
+  return Object.entries(flags).find(([, f]) => f.short === rawName.slice(1))?.[0];
+}
+
+/**
+ * The mistakes a command line can hold, each said with the flag as written and what to do: a
+ * flag the command does not have (with the closest one it has), a value missing, a value given
+ * to a switch. node:util's own messages name its API instead of the user's command line.
+ */
+async function checkFlags(
+  argv: string[],
+  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
+  flags: Record<string, FlagSpec>,
+  command: string,
+): Promise<void> {
+  const { tokens } = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
+  const help = `provenant help ${command} lists its flags`;
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const name = flagName(token.rawName, flags);
+    if (name === undefined) {
+      const known = Object.keys(flags);
+      // Loaded for mistakes only: the YAML module is not needed to run a command right.
+      const { suggest } = await import('../yaml.ts');
+      const guess = token.rawName.startsWith('--') ? suggest(token.name, known) : undefined;
+      throw new ProvenantError('USAGE', `unknown flag ${token.rawName}${guess === undefined ? '' : `: did you mean --${guess}?`}`, {
+        hint: known.length === 0 ? `${command} takes no flags` : help,
+      });
+    }
+    const spec = flags[name]!;
+    if (spec.type === 'boolean' && token.inlineValue === true) {
+      throw new ProvenantError('USAGE', `--${name} is a switch and takes no value (it was given "${token.value}")`, {
+        hint: `write --${name} alone, or set ${envName(name)}=true or false`,
+      });
+    }
+    if (
+      spec.type === 'string' &&
+      (token.value === undefined || (token.inlineValue !== true && token.value.startsWith('-') && token.value !== '-'))
+    ) {
+      throw new ProvenantError('USAGE', `${token.rawName} needs a value`, {
+        hint: `write ${token.rawName} VALUE, or --${name}=VALUE for a value that starts with "-"`,
+      });
+    }
+  }
 }

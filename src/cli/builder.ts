@@ -1,19 +1,49 @@
 /** What the `build` and `lock` commands share: build options from flags and environment, attestations, output. */
+
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
-import { normalizeArch } from '../builder/arch.ts';
+import { hostApkArch, normalizeArch } from '../builder/arch.ts';
 import { type BuildCompat, type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { parseBool } from './options.ts';
+import type { Progress } from './progress.ts';
+
+/**
+ * The architectures `--arch` (apk or OCI names) and `--platform` (`linux/ARCH[/VARIANT]`, as
+ * buildx writes them, or `host`) ask for, in apk's spelling; none when neither is given.
+ */
+export function requestedArchs(args: ParsedArgs): string[] {
+  const list = (name: string) => ((args.values[name] as string[] | undefined) ?? []).flatMap((a) => a.split(',')).filter((a) => a !== '');
+  const fromPlatforms = list('platform').map((p) => {
+    if (p === 'host') return hostApkArch(process.arch);
+    const [os, ...arch] = p.split('/');
+    if (os !== 'linux' || arch.length === 0)
+      throw new ProvenantError('USAGE', `--platform ${p} is not a linux/ARCH[/VARIANT] platform`, {
+        hint: 'images are built for linux: write --platform linux/amd64, linux/arm64, linux/arm/v7, ... or --arch x86_64',
+      });
+    return normalizeArch(arch.join('/'));
+  });
+  return [...new Set([...list('arch').map(normalizeArch), ...fromPlatforms])];
+}
+
+/** What {@link runBuild} takes besides the command line. */
+export interface RunBuildOptions {
+  sourceDateEpoch?: number | undefined;
+  lockOnly?: boolean;
+  progress: Progress;
+  /** Called with the architectures to build once the configuration is read, before anything is resolved. */
+  check?: (archs: readonly string[]) => void;
+}
 
 /** `--compat`: build as another tool does (the `build` and `lock` commands). */
 export const COMPAT_FLAG = {
@@ -35,17 +65,33 @@ export function parseCompat(text: string | undefined): BuildCompat | undefined {
 }
 
 /** Loads the configuration and builds (or, with `lockOnly`, resolves and fetches). */
-export async function runBuild(
-  configPath: string,
-  args: ParsedArgs,
-  io: CliIo,
-  extra: { sourceDateEpoch?: number | undefined; lockOnly?: boolean },
-): Promise<BuildResult> {
+export async function runBuild(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
+  try {
+    return await buildFromConfig(configPath, args, io, extra);
+  } catch (err) {
+    throw withPrepareHint(err, configPath);
+  }
+}
+
+/**
+ * A file the configuration reads does not exist, and its folder has a `prepare.sh` (the examples
+ * do: it makes their keys, repositories or sources): the hint names the script to run.
+ */
+function withPrepareHint(err: unknown, configPath: string): unknown {
+  if (!isProvenantError(err, 'NOT_FOUND') || !err.message.includes('does not exist')) return err;
+  const script = join(dirname(configPath), 'prepare.sh');
+  if (!existsSync(script)) return err;
+  return new ProvenantError(err.code, err.message, {
+    where: err.where,
+    cause: err,
+    hint: `run bash ${script} first: it makes the files this configuration reads`,
+  });
+}
+
+async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
   const loaded = await loadConfig(configPath, { hostArch: process.arch });
-  const archs = ((args.values.arch as string[] | undefined) ?? [])
-    .flatMap((a) => a.split(','))
-    .filter((a) => a !== '')
-    .map(normalizeArch);
+  const archs = requestedArchs(args);
+  extra.check?.(archs.length > 0 ? archs : loaded.config.archs);
   let lock: Lock | undefined;
   const lockPath = args.values.lock as string | undefined;
   if (lockPath !== undefined) {
@@ -69,8 +115,9 @@ export async function runBuild(
     layerCache: parseBool((args.values['layer-cache'] as string | undefined) ?? 'true', '--layer-cache'),
     lockOnly: extra.lockOnly,
     compat: parseCompat(args.values.compat as string | undefined),
-    logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${m}\n`) },
+    logger: { debug() {}, info() {}, warn: (m) => extra.progress.message(`warning: ${m}`) },
     signal: io.signal,
+    onProgress: extra.progress.update,
   });
   const writeLock = args.values['write-lock'] as string | undefined;
   if (writeLock !== undefined) await writeLockFile(writeLock, result.lock, io.signal);
@@ -98,7 +145,8 @@ export function renderBuild(
   }));
   if (format === 'json') return `${JSON.stringify({ digest, location: where, images, ...extra }, null, 2)}\n`;
   const lines = [`${where}@${digest}`];
-  for (const i of images) lines.push(`  ${i.platform.padEnd(14)} ${i.digest}  ${i.packages.length} packages`);
+  for (const i of images)
+    lines.push(`  ${i.platform.padEnd(14)} ${i.digest}  ${i.packages.length} package${i.packages.length === 1 ? '' : 's'}`);
   const skipped = images[0]?.skippedScripts ?? [];
   if (skipped.length > 0)
     lines.push(`  install scripts not run: ${skipped.map((s) => `${s.package} (${s.scripts.join(', ')})`).join('; ')}`);

@@ -7,9 +7,10 @@
 import { enableCompileCache } from 'node:module';
 import { isProvenantError } from '../errors.ts';
 import { parseCommandArgs } from './args.ts';
-import type { CommandContext, CommandModule, CommandSpec } from './command.ts';
+import type { CommandContext, CommandModule } from './command.ts';
 import { COMMANDS } from './commands/table.ts';
 import { errorExitCode } from './exit.ts';
+import { commandHelp, formatError, generalHelp, subcommandHelp, unknownCommand, unknownSubcommand } from './help.ts';
 import type { CliIo } from './io.ts';
 
 // Node keeps the compiled code of the modules loaded after this (each command's) in a folder of
@@ -17,19 +18,6 @@ import type { CliIo } from './io.ts';
 // without compiling them again; NODE_COMPILE_CACHE moves it, NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 const { env } = process;
 enableCompileCache?.(env.NODE_COMPILE_CACHE ?? `${env.XDG_CACHE_HOME ?? `${env.HOME ?? '/tmp'}/.cache`}/provenant/node-compile-cache`);
-
-function help(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `provenant: build, describe, sign and move container images\n\nUsage: provenant COMMAND [ARGS]\n\nCommands:\n${lines.join('\n')}\n\nRun provenant help COMMAND for a command's flags.\n`;
-}
-
-function commandHelp(c: CommandSpec): string {
-  const flags = Object.entries(c.flags).map(
-    ([f, s]) => `  ${s.short ? `-${s.short}, ` : '    '}--${f}${s.type === 'string' ? ' VALUE' : ''}\n        ${s.description}`,
-  );
-  return `${c.summary}\n\nUsage: ${c.usage}\n${flags.length > 0 ? `\nFlags (each also read from PROVENANT_<FLAG>):\n${flags.join('\n')}\n` : ''}`;
-}
 
 function context(name: string): CommandContext {
   return {
@@ -41,39 +29,56 @@ function context(name: string): CommandContext {
   };
 }
 
+/** `provenant help [COMMAND [SUBCOMMAND]]`, and `COMMAND [SUBCOMMAND] --help`. */
+async function help(words: string[], io: CliIo): Promise<void> {
+  const [name, sub, ...extra] = words;
+  if (name === undefined) {
+    io.stdout.write(generalHelp(COMMANDS));
+    return;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) throw await unknownCommand(COMMANDS, name);
+  const { spec } = await entry.load();
+  if (sub === undefined) {
+    io.stdout.write(commandHelp(name, spec));
+    return;
+  }
+  const text = extra.length > 0 ? undefined : subcommandHelp(spec, sub);
+  if (text === undefined) throw await unknownSubcommand(name, spec, [sub, ...extra].join(' '));
+  io.stdout.write(text);
+}
+
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    const entry = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
-    io.stdout.write(entry ? commandHelp((await entry.load()).spec) : help());
-    return 0;
-  }
-  if (name === '--version') return run(['version'], io);
-  const entry = COMMANDS[name];
-  if (entry === undefined) {
-    io.stderr.write(`provenant: unknown command "${name}"\n${help()}`);
-    return 2;
-  }
+  const [first, ...rest] = argv;
+  let name = first ?? 'help';
   let command: CommandModule | undefined;
   try {
-    command = await entry.load();
-    if (rest.includes('--help') || rest.includes('-h')) {
-      io.stdout.write(commandHelp(command.spec));
+    if (name === 'help' || name === '--help' || name === '-h') {
+      name = 'help';
+      await help(rest, io);
       return 0;
     }
-    const status = await command.run(parseCommandArgs(rest, command.spec.flags, io.env), io, context(name));
+    if (name === '--version') return run(['version', ...rest], io);
+    const entry = COMMANDS[name];
+    if (entry === undefined) {
+      name = 'help';
+      throw await unknownCommand(COMMANDS, first ?? '');
+    }
+    command = await entry.load();
+    const dashes = rest.indexOf('--');
+    const flags = dashes < 0 ? rest : rest.slice(0, dashes);
+    if (flags.includes('--help') || flags.includes('-h')) {
+      // `apk keygen --help`: the subcommand's help when the first word names one.
+      const sub = flags[0] !== undefined && command.spec.subcommands?.[flags[0]] !== undefined ? [flags[0]] : [];
+      await help([name, ...sub], io);
+      return 0;
+    }
+    const status = await command.run(await parseCommandArgs(rest, command.spec.flags, io.env, name), io, context(name));
     return typeof status === 'number' ? status : 0;
   } catch (err) {
-    if (isProvenantError(err)) {
-      // A cancelled operation says so, without the (often temporary) place it stopped at.
-      const what = err.code === 'ABORTED' ? err.message : err.describe();
-      io.stderr.write(`provenant ${name}: ${what}\n${err.hint ? `  hint: ${err.hint}\n` : ''}`);
-      if (io.env.PROVENANT_DEBUG) io.stderr.write(`${err.stack}\n`);
-      return errorExitCode(err.code, command?.spec);
-    }
-    io.stderr.write(`provenant ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    return errorExitCode(undefined, command?.spec);
+    io.stderr.write(formatError(name, err, io.env.PROVENANT_DEBUG !== undefined && io.env.PROVENANT_DEBUG !== ''));
+    return errorExitCode(isProvenantError(err) ? err.code : undefined, command?.spec);
   }
 }
 
@@ -89,9 +94,10 @@ async function main(): Promise<void> {
   const interrupt = (signal: NodeJS.Signals): void => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    // Ends the line the terminal echoed ^C on, or a progress bar.
-    process.stderr.write('\n');
+    // The progress display draws its last line first (progress.ts); this newline ends it, or
+    // the line the terminal echoed ^C on, so that what follows starts on a clean line.
     controller.abort(new Error(`interrupted by ${signal}`));
+    process.stderr.write('\n');
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);

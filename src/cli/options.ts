@@ -1,13 +1,22 @@
 /** Flags several commands share, and the parsing of their values and of the environment they read. */
 import { ProvenantError } from '../errors.ts';
+import { writeFileAtomic } from '../io/files.ts';
 import { hostPlatform, parsePlatform } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { parseSourceDateEpoch } from '../time.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 
-/** `--format text|json`. */
-export const FORMAT_FLAG: FlagSpec = { type: 'string', description: 'output format: text or json' };
+/** `--format text|json`: every command that prints a result (`prints: 'result'`) takes it. */
+export const FORMAT_FLAG: FlagSpec = { type: 'string', description: 'output format: text (default) or json' };
+
+/** `-o/--output`: where a command that writes something writes it; `what` says what that is. */
+export function outputFlag(what: string): FlagSpec {
+  return { type: 'string', short: 'o', description: what };
+}
+
+/** `-q/--quiet`: commands that show progress take it. */
+export const QUIET_FLAG: FlagSpec = { type: 'boolean', short: 'q', description: 'no progress on standard error' };
 
 /** How to reach registries: credentials and plain HTTP. */
 export const REGISTRY_FLAGS: Record<string, FlagSpec> = {
@@ -27,6 +36,24 @@ export function formatOf(args: ParsedArgs): 'text' | 'json' {
   const f = (args.values.format as string | undefined) ?? 'text';
   if (f !== 'text' && f !== 'json') throw new ProvenantError('USAGE', `--format must be text or json, not "${f}"`);
   return f;
+}
+
+/** A result as JSON: one document, indented, and a final newline. */
+export function writeJson(io: CliIo, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * A command's data (`prints: 'data'`): to the `-o/--output` file when given, written under a
+ * temporary name and renamed once complete, else to standard output (also for `-o -`).
+ */
+export async function writeData(io: CliIo, args: ParsedArgs, data: string | Uint8Array): Promise<void> {
+  const out = args.values.output as string | undefined;
+  if (out === undefined || out === '-') {
+    io.stdout.write(data);
+    return;
+  }
+  await writeFileAtomic(out, data, { mkdir: true, signal: io.signal });
 }
 
 /** Exactly `count` positional arguments, or USAGE with the command's usage line. */

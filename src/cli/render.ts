@@ -1,7 +1,9 @@
 /** The text and JSON forms of what `inspect` and `copy` print. */
 import type { CopyResult } from '../image/copy.ts';
 import type { InspectedAttachment, InspectResult } from '../image/inspect.ts';
+import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
+import { formatLocation, type Location, parseLocation } from '../ref/location.ts';
 
 function attachmentLine(a: InspectedAttachment): string {
   const what = a.predicateTypes.length > 0 ? a.predicateTypes.join(', ') : (a.artifactType ?? a.mediaType);
@@ -23,6 +25,28 @@ function signedBy(a: InspectedAttachment): string {
   return `  signed by ${[...new Set(who)].join(', ')}`;
 }
 
+/**
+ * The name of one manifest of the image `name` names, written so that it works as input: the
+ * same store, by digest (`oci:image.oci@sha256:...`, `registry/repo@sha256:...`). A docker-archive
+ * holds one image and cannot be addressed by digest, so its name stays.
+ */
+export function digestName(name: string, digest: Digest): string {
+  let location: Location;
+  try {
+    location = parseLocation(name);
+  } catch {
+    return `${name}@${digest}`;
+  }
+  switch (location.kind) {
+    case 'registry':
+      return formatLocation({ kind: 'registry', reference: { ...location.reference, tag: undefined, digest } });
+    case 'docker-archive':
+      return name;
+    default:
+      return formatLocation({ ...location, tag: undefined, digest });
+  }
+}
+
 /** The text form of `inspect`, after `docker buildx imagetools inspect`, with attachments as a tree. */
 export function renderInspect(r: InspectResult): string {
   const lines = [`Name:      ${r.name}`, `MediaType: ${r.mediaType}`, `Digest:    ${r.digest}`];
@@ -38,9 +62,8 @@ export function renderInspect(r: InspectResult): string {
     return `${lines.join('\n')}\n`;
   }
   lines.push('', 'Manifests:');
-  const nameBase = r.name.replace(/[:@][^/]*$/, '');
   for (const m of r.manifests) {
-    lines.push(`  Name:        ${nameBase}@${m.digest}`, `  MediaType:   ${m.mediaType}`);
+    lines.push(`  Name:        ${digestName(r.name, m.digest)}`, `  MediaType:   ${m.mediaType}`);
     if (m.platform) lines.push(`  Platform:    ${formatPlatform(m.platform)}`);
     if (m.attachments.length > 0) {
       lines.push('  Attached:');
@@ -64,12 +87,24 @@ export function inspectJson(r: InspectResult): unknown {
   return { ...rest, manifest: raw.kind === 'index' ? raw.index : raw.manifest };
 }
 
-/** One line about a finished copy. */
+/**
+ * Two lines about a finished copy. A manifest already at the destination has everything it
+ * names there too, so the copy skips it without looking at its blobs: it is counted as a
+ * manifest, not as blobs nobody counted.
+ */
 export function renderCopy(r: CopyResult, dst: string): string {
+  if (
+    r.blobs.stored + r.blobs.mounted + r.manifests.stored === 0 &&
+    r.manifests.existed > 0 &&
+    r.referrers.length + r.cosignTags.length === 0
+  ) {
+    return `${dst} ${r.digest}\n  already there with everything it references: nothing copied\n`;
+  }
   const mb = (r.blobs.bytes / 1e6).toFixed(1);
   const parts = [
     `${r.blobs.stored} blob(s) copied (${mb} MB)`,
-    `${r.blobs.existed} already there`,
+    ...(r.blobs.existed > 0 ? [`${r.blobs.existed} blob(s) already there`] : []),
+    ...(r.manifests.existed > 0 ? [`${r.manifests.existed} manifest(s) already there`] : []),
     ...(r.blobs.mounted > 0 ? [`${r.blobs.mounted} mounted`] : []),
     ...(r.blobs.skippedForeign > 0 ? [`${r.blobs.skippedForeign} foreign layer(s) left at their URLs`] : []),
     ...(r.referrers.length + r.cosignTags.length > 0 ? [`${r.referrers.length + r.cosignTags.length} signature(s)/attestation(s)`] : []),

@@ -3,8 +3,9 @@
  * reached with the credentials its flags give, and every store closed when the command ends,
  * finished on success and discarded on failure or interrupt (an archive is then not written).
  */
+import { statSync } from 'node:fs';
 import { ProvenantError } from '../errors.ts';
-import { parseLocation } from '../ref/location.ts';
+import { type Location, parseLocation } from '../ref/location.ts';
 import { defaultTarget, type OpenedStore, openLocation, type RegistryOpenOptions } from '../store/open.ts';
 import { registryAccess } from '../store/registry-access.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -27,7 +28,7 @@ export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: 
   let access: Promise<RegistryOpenOptions> | undefined;
   const stores: Stores = {
     async open(text, options = {}) {
-      const location = parseLocation(text);
+      const location = parseLocationOrPath(text);
       access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io) : undefined;
       const registry = location.kind === 'registry' ? await access : undefined;
       const store = await openLocation(location, { write: options.write === true, ...(registry ? { registry } : {}) });
@@ -51,6 +52,53 @@ export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: 
     }
   }
   return result;
+}
+
+/**
+ * A location, or USAGE when `text` is a local path that would be read as a registry reference
+ * (`image.oci` means Docker Hub's library/image.oci): the user meant the file or folder, which
+ * needs its prefix. Said before any registry is asked. A reference that names its registry
+ * (`docker.io/...`, `docker://...`) is taken as written.
+ */
+export function parseLocationOrPath(text: string): Location {
+  let location: Location | undefined;
+  let error: unknown;
+  try {
+    location = parseLocation(text);
+  } catch (err) {
+    error = err;
+  }
+  const first = text.split('/')[0] ?? '';
+  const namesRegistry = text.startsWith('docker://') || (text.includes('/') && (/[.:]/.test(first) || first === 'localhost'));
+  if ((location === undefined || location.kind === 'registry') && !namesRegistry) {
+    // The path as written, or without a :TAG or @DIGEST the user may have added.
+    for (const path of [text, text.replace(/(@[a-z0-9]+:[0-9a-f]+|:[^/:@]*)$/, '')]) {
+      const kind = localKind(path);
+      if (kind === undefined) continue;
+      const prefixed = kind === 'dir' ? `oci:${text}` : `oci-archive:${text}`;
+      throw new ProvenantError(
+        'USAGE',
+        `${path} is a local ${kind === 'dir' ? 'folder' : 'file'}, but without a prefix "${text}" names an image on Docker Hub`,
+        {
+          hint:
+            kind === 'dir'
+              ? `for the OCI layout there write ${prefixed}; for Docker Hub write docker.io/${text}`
+              : `for an OCI archive write ${prefixed}, for a docker save archive docker-archive:${text}; for Docker Hub write docker.io/${text}`,
+        },
+      );
+    }
+  }
+  if (location === undefined) throw error;
+  return location;
+}
+
+function localKind(path: string): 'dir' | 'file' | undefined {
+  try {
+    const stat = statSync(path);
+    return stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs `task` on the image `text` names: its store and the tag or digest it means (see {@link withStores}). */

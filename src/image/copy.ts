@@ -205,6 +205,10 @@ async function copyBlob(ctx: CopyContext, d: Descriptor): Promise<void> {
     { descriptor: d, open: (offset) => ctx.src.readBlob(d, { ...ctx.options, ...(offset === undefined ? {} : { offset }) }) },
     { ...ctx.options, mountFrom: ctx.mountFrom, verifyExisting: ctx.recheck },
   );
+  // Registries report each blob themselves; local stores do not, so the copy does (a display
+  // counts a blob once).
+  const phase = outcome === 'stored' ? 'done' : outcome === 'mounted' ? 'mounted' : 'exists';
+  ctx.options.onProgress?.({ kind: 'blob', digest: d.digest, done: d.size, total: d.size, phase });
   if (outcome === 'stored') {
     ctx.result.blobs.stored++;
     ctx.result.blobs.bytes += d.size;

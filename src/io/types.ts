@@ -34,7 +34,34 @@ export interface OperationOptions {
 export type ProgressUpdate =
   | { kind: 'blob'; digest: Digest; done: number; total: number; phase: 'transfer' | 'exists' | 'mounted' | 'done' }
   | { kind: 'manifest'; digest: Digest; mediaType: string; phase: 'exists' | 'done' }
-  | { kind: 'retry'; what: string; attempt: number; delayMs: number; reason: string };
+  | { kind: 'retry'; what: string; attempt: number; delayMs: number; reason: string }
+  | StepProgress;
+
+/**
+ * A step of a long operation (a build's), for displays that show where it is: started (`done` 0),
+ * advanced, and `finished`. Counts are of packages (resolve, fetch, install), layers (compress)
+ * or blobs (write); `total` is absent until it is known.
+ */
+export interface StepProgress {
+  kind: 'step';
+  /**
+   * resolve: reading the repositories' indexes and choosing packages; fetch: downloading (or
+   * reading from the cache) and verifying package files; install: unpacking them into the image
+   * tree; compress: making the layers; write: storing blobs and manifests (a push, for a registry).
+   */
+  step: 'resolve' | 'fetch' | 'install' | 'compress' | 'write';
+  /** What the step works on: an architecture, or where the image is written. */
+  subject: string;
+  done: number;
+  total?: number | undefined;
+  /** Bytes so far: package files (fetch), compressed layers (compress), blobs (write). */
+  bytes?: number | undefined;
+  /** Bytes in all, when known (write). */
+  totalBytes?: number | undefined;
+  /** fetch: how many of `done` came from the download cache; write: how many were there already. */
+  reused?: number | undefined;
+  finished?: boolean | undefined;
+}
 
 /** A logger; the library never prints. Messages never hold credentials. */
 export interface Logger {

@@ -128,7 +128,11 @@ function requestError(err: unknown, location: string, where: string, signal: Abo
   }
   const cause = (err as { cause?: { message?: unknown } }).cause;
   const detail = typeof cause?.message === 'string' ? cause.message : (err as Error).message;
-  return new ProvenantError('NETWORK', `cannot fetch ${where}: ${detail}`, { where, cause: err });
+  return new ProvenantError('NETWORK', `cannot fetch ${where}: ${detail}`, {
+    where,
+    cause: err,
+    hint: 'check the address (contents.repositories, contents.keyring) and that this machine reaches the server',
+  });
 }
 
 /** The local path of a `file://` URL or a path, relative ones against `baseDir`. */

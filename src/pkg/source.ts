@@ -98,6 +98,9 @@ export interface FetchedPackage<P = unknown> {
   sha256: string;
   /** The file bodies it will install, so that large ones are compressed while the build goes on. */
   bodies: readonly Body[];
+  /** The package file's size in bytes, and whether it came from the download cache (for progress). */
+  size: number;
+  cached: boolean;
 }
 
 /**

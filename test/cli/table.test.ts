@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tableText } from '../../scripts/gen-commands.ts';
+import { CLI_DOC, cliDocText, tableText } from '../../scripts/gen-commands.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const example = `oci:${join(root, 'examples', 'hello-oci')}:latest`;
@@ -38,6 +38,14 @@ describe('the command table', () => {
     assert.equal(have, await tableText(), 'src/cli/commands/table.ts is stale: run node scripts/gen-commands.ts');
   });
 
+  it('docs/cli.md holds what provenant help prints for every command and subcommand', async () => {
+    const have = await readFile(CLI_DOC, 'utf8');
+    assert.equal(have, await cliDocText(have), 'docs/cli.md is stale: run node scripts/gen-commands.ts');
+    // And the generated part is help's own text: one command's, byte for byte.
+    const help = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), 'help', 'apk', 'keygen'], { encoding: 'utf8' });
+    assert.ok(have.includes(`#### provenant apk keygen\n\n\`\`\`text\n${help.stdout}\`\`\``));
+  });
+
   it('running digest on a layout loads the digest command alone, and neither registry nor archive code', () => {
     const loaded = loadedModules(['digest', example]);
     assert.deepEqual(
@@ -56,5 +64,7 @@ describe('the command table', () => {
       loaded.filter((m) => m.startsWith('cli/commands/')),
       ['cli/commands/table.ts'],
     );
+    // The did-you-mean of mistakes lives in yaml.ts, with the YAML parser: loaded for mistakes only.
+    assert.ok(!loaded.includes('yaml.ts'), loaded.join(', '));
   });
 });

@@ -8,20 +8,34 @@ import { parseApkSpecYaml } from '../../pkg/apk/spec.ts';
 import { buildApk, buildApkFromDirectory, buildApkIndex } from '../../pkg/apk/write.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
+import { unknownSubcommand } from '../help.ts';
 import type { CliIo } from '../io.ts';
-import { sourceDateEpoch } from '../options.ts';
-
-const USAGE = [
-  'provenant apk keygen [--name NAME] [-o DIR]',
-  'provenant apk build (DIR | SPEC.yaml) [--name N --version V --arch A] [--depends D]... [--provides P]... [--key KEY.rsa] [-o FILE.apk]',
-  'provenant apk index FILE.apk... [--key KEY.rsa] [--description TEXT] [-o APKINDEX.tar.gz]',
-].join('\n       ');
+import { FORMAT_FLAG, formatOf, outputFlag, sourceDateEpoch, writeJson } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'make signing keys, signed .apk packages and signed APKINDEX repositories',
-  usage: 'provenant apk keygen|build|index ... (see provenant help apk)',
+  usage: 'provenant apk keygen|build|index ...',
+  prints: 'result',
+  subcommands: {
+    keygen: {
+      summary: 'make an RSA key pair: NAME.rsa (private) and NAME.rsa.pub, the name signatures give',
+      usage: 'provenant apk keygen [--name NAME] [-o DIR]',
+      flags: ['name', 'output', 'format'],
+    },
+    build: {
+      summary: 'make a signed .apk from a folder (with --name, --version, --arch) or from a YAML spec',
+      usage:
+        'provenant apk build (DIR | SPEC.yaml) [--name N --version V --arch A] [--depends D]... [--provides P]... [--key KEY.rsa] [-o FILE.apk]',
+      flags: ['key', 'name', 'version', 'arch', 'depends', 'provides', 'description', 'license', 'output', 'format'],
+    },
+    index: {
+      summary: 'make a signed APKINDEX.tar.gz of .apk files, the index of a repository folder',
+      usage: 'provenant apk index FILE.apk... [--key KEY.rsa] [--description TEXT] [-o APKINDEX.tar.gz]',
+      flags: ['key', 'description', 'output', 'format'],
+    },
+  },
   flags: {
-    output: { type: 'string', short: 'o', description: 'where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz)' },
+    output: outputFlag('where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz)'),
     key: { type: 'string', description: 'private key (NAME.rsa) to sign with; signatures name NAME.rsa.pub' },
     name: { type: 'string', description: 'keygen: the key name; build of a folder: the package name' },
     version: { type: 'string', description: 'build of a folder: the package version (e.g. 1.0-r0)' },
@@ -34,11 +48,17 @@ export const spec: CommandSpec = {
     },
     description: { type: 'string', description: 'build: the package description; index: the DESCRIPTION text' },
     license: { type: 'string', description: 'build of a folder: the license (an SPDX expression)' },
+    format: FORMAT_FLAG,
   },
 };
 
+const USAGE = Object.values(spec.subcommands ?? {})
+  .map((s) => s.usage)
+  .join('\n       ');
+
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (args.positionals.length === 0) throw new ProvenantError('USAGE', 'apk needs a subcommand', { hint: `usage: ${USAGE}` });
+  const format = formatOf(args);
   const epoch = sourceDateEpoch(io);
   const [sub, ...rest] = args.positionals;
   const v = args.values;
@@ -49,7 +69,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       await mkdir(dir, { recursive: true });
       await writeFileAtomic(join(dir, pair.privateKeyName), pair.privateKeyPem, { mode: 0o600, signal: io.signal });
       await writeFileAtomic(join(dir, pair.name), pair.publicKeyPem, { mode: 0o644, signal: io.signal });
-      io.stdout.write(`${join(dir, pair.privateKeyName)}\n${join(dir, pair.name)}\n`);
+      const written = { privateKey: join(dir, pair.privateKeyName), publicKey: join(dir, pair.name) };
+      if (format === 'json') writeJson(io, written);
+      else io.stdout.write(`${written.privateKey}\n${written.publicKey}\n`);
       return;
     }
     case 'build': {
@@ -80,7 +102,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       }
       const out = (v.output as string | undefined) ?? name;
       await writeFileAtomic(out, bytes, { mode: 0o644, mkdir: true, signal: io.signal });
-      io.stdout.write(`${out}\n`);
+      if (format === 'json') writeJson(io, { path: out, name, signedWith: key?.name ?? null });
+      else io.stdout.write(`${out}\n`);
       return;
     }
     case 'index': {
@@ -95,11 +118,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       });
       const out = (v.output as string | undefined) ?? 'APKINDEX.tar.gz';
       await writeFileAtomic(out, result.bytes, { mode: 0o644, mkdir: true, signal: io.signal });
-      io.stdout.write(`${out}: ${result.packages.length} packages${key === undefined ? ', unsigned' : `, signed with ${key.name}`}\n`);
+      if (format === 'json') writeJson(io, { path: out, packages: result.packages.length, signedWith: key?.name ?? null });
+      else io.stdout.write(`${out}: ${result.packages.length} packages${key === undefined ? ', unsigned' : `, signed with ${key.name}`}\n`);
       return;
     }
     default:
-      throw new ProvenantError('USAGE', `unknown apk subcommand ${JSON.stringify(sub ?? '')}`, { hint: `usage: ${USAGE}` });
+      throw await unknownSubcommand('apk', spec, sub ?? '');
   }
 }
 

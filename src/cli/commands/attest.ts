@@ -8,7 +8,7 @@ import { parsePredicateType } from '../../sign/payload.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch, writeJson } from '../options.ts';
 import { dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
 import { targetOf, withStores } from '../stores.ts';
 
@@ -16,6 +16,7 @@ export const spec: CommandSpec = {
   summary: 'attach an in-toto attestation (a predicate file) to every platform image of an image, signed with --key or keyless',
   usage:
     'provenant attest REF --predicate FILE --type URI [--attestations referrers|cosign|buildkit|buildkit-artifact] [--key cosign.key | --sign [--identity-token TOKEN]]',
+  prints: 'result',
   flags: {
     predicate: { type: 'string', description: 'the predicate, a JSON file' },
     type: {
@@ -29,12 +30,14 @@ export const spec: CommandSpec = {
     },
     sign: { type: 'boolean', description: 'sign the statements: with --key, else keyless' },
     ...SIGNING_FLAGS,
+    format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
   },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
+  const format = formatOf(args);
   const predicatePath = args.values.predicate as string | undefined;
   const typeText = args.values.type as string | undefined;
   if (predicatePath === undefined || typeText === undefined)
@@ -80,6 +83,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       : isInIndexMode(mode)
         ? `unsigned in the index, and the new index signed with ${chosen.label}`
         : `signed with ${chosen.label}`;
+  if (format === 'json') {
+    writeJson(io, { name, ...result });
+    return;
+  }
   io.stdout.write(`attached ${predicateType} to ${result.images.length} image(s) of ${name} (${mode}, ${how})\n`);
   if (result.signed !== undefined) io.stdout.write(renderSigned(result.signed));
 }

@@ -7,13 +7,14 @@ import { parseDigest } from '../../oci/digest.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { positional, REGISTRY_FLAGS } from '../options.ts';
+import { outputFlag, positional, REGISTRY_FLAGS } from '../options.ts';
 import { withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'write a blob to standard output (or -o FILE), checked against its digest',
   usage: 'provenant blob REPO DIGEST [-o FILE]',
-  flags: { output: { type: 'string', short: 'o', description: 'write to this file instead of standard output' }, ...REGISTRY_FLAGS },
+  prints: 'data',
+  flags: { output: outputFlag('write to this file instead of standard output'), ...REGISTRY_FLAGS },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
@@ -26,7 +27,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     if (stat === undefined) throw new ProvenantError('NOT_FOUND', `blob ${digest} is not there`, { where: opened.store.location });
     const stream = await opened.store.readBlob(stat, { signal: io.signal });
     // A file is written under a temporary name and renamed only once the digest checked out.
-    if (out === undefined) await pipeline(Readable.from(stream), io.stdout);
+    if (out === undefined || out === '-') await pipeline(Readable.from(stream), io.stdout);
     else await writeFileAtomic(out, stream, { signal: io.signal });
   });
 }

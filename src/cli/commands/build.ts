@@ -1,23 +1,31 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
-import { writeBuild } from '../../builder/build.ts';
+import { type BuildResult, writeBuild } from '../../builder/build.ts';
+import type { Target } from '../../compat/profile.ts';
 import { ProvenantError } from '../../errors.ts';
-import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { formatLocation, type Location } from '../../ref/location.ts';
 import { type SignedEntry, signBuild } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, COMPAT_FLAG, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
-import { PROFILES_FLAG, renderTargeted, TARGET_FLAG, targetedJson, targetsFrom, writeBuildFor } from '../compat.ts';
+import { PROFILES_FLAG, renderTargeted, TARGET_FLAG, type TargetedBuild, targetedJson, targetsFrom, writeBuildFor } from '../compat.ts';
 import type { CliIo } from '../io.ts';
-import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
-import { dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
-import { withStores } from '../stores.ts';
+import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FLAG, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { type Progress, progressReporter } from '../progress.ts';
+import { type ChosenSigner, dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
+import { parseLocationOrPath, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'build a multi-arch image from an apko-style YAML configuration',
   usage:
-    'provenant build CONFIG.yaml [-o oci:DIR[:TAG] | oci-archive:FILE | docker-archive:FILE | REGISTRY/REPO:TAG] [--arch ARCH]... [--lock FILE] [--compat apko]',
+    'provenant build CONFIG.yaml [-o oci:DIR[:TAG] | oci-archive:FILE | docker-archive:FILE | REGISTRY/REPO:TAG] [--platform linux/ARCH]... [--lock FILE] [--compat apko]',
+  prints: 'result',
   flags: {
-    output: { type: 'string', short: 'o', description: 'where to write the image (default oci:<config name>.oci:latest)' },
+    output: outputFlag('where to write the image (default oci:<config name>.oci:latest)'),
+    platform: {
+      type: 'string',
+      multiple: true,
+      description: 'build only these platforms, as buildx names them (linux/amd64, linux/arm64, linux/arm/v7, host)',
+    },
     arch: {
       type: 'string',
       multiple: true,
@@ -52,6 +60,7 @@ export const spec: CommandSpec = {
     // Signing: the index, each image and each statement, once all is written.
     sign: { type: 'boolean', description: 'sign the image, each platform image and every attestation: with --key, else keyless' },
     ...SIGNING_FLAGS,
+    quiet: QUIET_FLAG,
     ...REGISTRY_FLAGS,
   },
 };
@@ -60,6 +69,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [configPath] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
+  const out = parseLocationOrPath(outText);
   const epoch = sourceDateEpoch(io);
   // --target is read before the build: a typo costs nothing.
   const [target] = (await targetsFrom(args, { required: false, one: true })).targets;
@@ -68,42 +78,100 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (args.values.attestations === 'cosign' && chosen === undefined) {
     throw new ProvenantError('USAGE', '--attestations cosign stores signed attestations: add --sign (with --key FILE, or keyless)');
   }
-  const result = await runBuild(configPath, args, io, { sourceDateEpoch: epoch });
-  const attestations = attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
-  const location = parseLocation(outText);
+  const progress = progressReporter(io, { quiet: args.values.quiet === true });
+  try {
+    const result = await runBuild(configPath, args, io, {
+      sourceDateEpoch: epoch,
+      progress,
+      // A docker-archive holds one image of one platform (`docker load` takes no index): say so
+      // before anything is downloaded.
+      check: (archs) => {
+        if (out.kind === 'docker-archive' && archs.length > 1)
+          throw new ProvenantError(
+            'USAGE',
+            `a docker-archive holds one platform's image, and this build makes ${archs.length} (${archs.join(', ')})`,
+            {
+              where: outText,
+              hint: `choose one with --platform (e.g. --platform linux/amd64), or write all of them to oci:DIR or oci-archive:FILE`,
+            },
+          );
+      },
+    });
+    let attestations = attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
+    // `docker load` takes one platform's manifest and nothing attached to it.
+    const single = out.kind === 'docker-archive' && result.images[0] !== undefined;
+    if (single && attestations !== undefined) {
+      progress.message(`note: a docker-archive cannot hold SBOMs or provenance; write to oci:DIR or oci-archive:FILE to keep them`);
+      attestations = undefined;
+    }
+    const built = single ? { ...result, index: result.images[0]!.manifest } : result;
+    const { written, signed } = await writeSigned(built, args, io, { outText, out, target, chosen, attestations, epoch, progress });
+    progress.finish();
+    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, targetedJson(written));
+    if (signed === undefined) io.stdout.write(rendered);
+    else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: chosen?.label, signed }, null, 2)}\n`);
+    else io.stdout.write(`${rendered}signed with ${chosen?.label}:\n${renderSigned(signed)}`);
+    if (format === 'text' && written.check !== undefined) io.stdout.write(renderTargeted(written));
+  } finally {
+    progress.finish();
+  }
+}
+
+/** What was written: as built, or in the shape `--target` accepts (then with its check and fix). */
+type Written = Omit<TargetedBuild, 'check'> & { check: TargetedBuild['check'] | undefined };
+
+/**
+ * Writes the build to its destination (in the shape `target` accepts, when one is named) and,
+ * with a signer, signs the index, each image and each statement written.
+ */
+async function writeSigned(
+  built: BuildResult,
+  args: ParsedArgs,
+  io: CliIo,
+  how: {
+    outText: string;
+    out: Location;
+    target: Target | undefined;
+    chosen: ChosenSigner | undefined;
+    attestations: ReturnType<typeof attestationsFor>;
+    epoch: number | undefined;
+    progress: Progress;
+  },
+): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
+  const { attestations, chosen } = how;
   let signed: SignedEntry[] | undefined;
   const written = await withStores(args, io, async (stores) => {
-    const dst = await stores.open(outText, { write: true });
+    const dst = await stores.open(how.outText, { write: true });
     const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
     // cosign storage has no unsigned form: its statements are written by signing them.
     const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
-    const out =
-      target === undefined
+    const result: Written =
+      how.target === undefined
         ? {
-            descriptor: await writeBuild(result, dst.store, tags, { attestations: unsigned, signal: io.signal }),
+            descriptor: await writeBuild(built, dst.store, tags, {
+              attestations: unsigned,
+              signal: io.signal,
+              onProgress: how.progress.update,
+            }),
             check: undefined,
             fix: undefined,
           }
-        : await writeBuildFor(result, dst.store, tags, target, { attestations: unsigned, reference: outText, signal: io.signal });
+        : await writeBuildFor(built, dst.store, tags, how.target, { attestations: unsigned, reference: how.outText, signal: io.signal });
     if (chosen !== undefined) {
       // A fix for a target may leave out platform images (Lambda takes one): only the statements
       // about images that were written are signed.
       const kept = [];
       for (const a of attestations?.attested ?? [])
         if ((await dst.store.resolve(a.manifest.digest, { signal: io.signal })) !== undefined) kept.push(a);
-      signed = await signBuild(dst.store, out.descriptor.digest, kept, {
+      signed = await signBuild(dst.store, result.descriptor.digest, kept, {
         signer: chosen.signer,
-        dockerReference: dockerReferenceOf(location, args),
+        dockerReference: dockerReferenceOf(how.out, args),
         attestations: attestations?.mode ?? 'none',
-        created: epoch === undefined ? undefined : new Date(epoch * 1000),
+        created: how.epoch === undefined ? undefined : new Date(how.epoch * 1000),
         signal: io.signal,
       });
     }
-    return out;
+    return result;
   });
-  const rendered = renderBuild(result, written.descriptor.digest, formatLocation(location), format, targetedJson(written));
-  if (signed === undefined) io.stdout.write(rendered);
-  else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: chosen?.label, signed }, null, 2)}\n`);
-  else io.stdout.write(`${rendered}signed with ${chosen?.label}:\n${renderSigned(signed)}`);
-  if (format === 'text' && written.check !== undefined) io.stdout.write(renderTargeted(written));
+  return { written, signed };
 }

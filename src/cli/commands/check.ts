@@ -10,6 +10,7 @@ import { withImage } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'say whether registries and runtimes would take an image: each problem, the error they give, why, and the fix',
   usage: 'provenant check REF --target T[,T...] [--format json]',
+  prints: 'result',
   flags: {
     target: TARGET_FLAG,
     probe: {

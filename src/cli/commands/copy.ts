@@ -6,7 +6,7 @@ import { formatLocation, parseLocation } from '../../ref/location.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, platformArg, positional, REGISTRY_FLAGS } from '../options.ts';
+import { FORMAT_FLAG, formatOf, platformArg, positional, QUIET_FLAG, REGISTRY_FLAGS, writeJson } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { renderCopy } from '../render.ts';
 import { targetOf, withStores } from '../stores.ts';
@@ -14,6 +14,7 @@ import { targetOf, withStores } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'copy an image with everything it references between any two stores',
   usage: 'provenant copy SRC DST [--platform os/arch]... [--with-referrers]',
+  prints: 'result',
   flags: {
     platform: {
       type: 'string',
@@ -23,7 +24,7 @@ export const spec: CommandSpec = {
     'with-referrers': { type: 'boolean', description: 'bring signatures and attestations along (OCI referrers and cosign tags)' },
     concurrency: { type: 'string', description: 'parallel blob transfers (default 4)' },
     format: FORMAT_FLAG,
-    quiet: { type: 'boolean', short: 'q', description: 'no progress output' },
+    quiet: QUIET_FLAG,
     ...REGISTRY_FLAGS,
   },
 };
@@ -36,7 +37,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (platforms.length === 0 && parseLocation(dstText).kind === 'docker-archive') platforms = [hostPlatform(process.arch)];
   const concurrency = args.values.concurrency === undefined ? 4 : Number(args.values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ProvenantError('USAGE', '--concurrency must be a positive whole number');
-  const progress = args.values.quiet ? undefined : progressReporter(io.stderr, io.signal);
+  const dstName = formatLocation(parseLocation(dstText));
+  const progress = progressReporter(io, { quiet: args.values.quiet === true, label: `copying to ${dstName}` });
   try {
     const result = await withStores(args, io, async (stores) => {
       const src = await stores.open(srcText);
@@ -47,10 +49,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         withReferrers: args.values['with-referrers'] === true,
         concurrency,
         signal: io.signal,
-        ...(progress ? { onProgress: progress.update } : {}),
+        onProgress: progress.update,
       });
     });
-    progress?.finish();
+    progress.finish();
     // A platform filter makes another digest: the source's signatures are not the copy's.
     const changed = result.changedFrom;
     if (changed !== undefined && changed.signatures > 0) {
@@ -58,10 +60,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         `warning: --platform made the copy ${result.digest}, not the signed ${changed.digest}: its ${changed.signatures} signature(s) and attestation(s) do not cover the copy and were not copied${args.values['with-referrers'] === true ? '' : " (the copy's own come with --with-referrers)"}\n`,
       );
     }
-    io.stdout.write(
-      format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : renderCopy(result, formatLocation(parseLocation(dstText))),
-    );
+    if (format === 'json') writeJson(io, result);
+    else io.stdout.write(renderCopy(result, dstName));
   } finally {
-    progress?.finish();
+    progress.finish();
   }
 }

@@ -11,6 +11,7 @@ import { targetOf, withStores } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'compare two images: packages, files, config, layers, attachments and provenance (exit 1 when they differ)',
   usage: 'provenant diff A B [--platform os/arch] [--text-diff] [--ignore-timestamps] [--format json]',
+  prints: 'result',
   flags: {
     platform: { type: 'string', description: 'compare this platform of each (default: every platform both have)' },
     'text-diff': { type: 'boolean', description: 'a unified diff of changed text files of 64 KiB or less' },

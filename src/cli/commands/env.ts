@@ -2,39 +2,82 @@
 import { envName, type ParsedArgs } from '../args.ts';
 import type { CommandContext, CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
+import { FORMAT_FLAG, formatOf, writeJson } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'list the environment variables Provenant reads',
-  usage: 'provenant env',
-  flags: {},
+  usage: 'provenant env [--format json]',
+  prints: 'result',
+  flags: { format: FORMAT_FLAG },
 };
 
-const VARIABLES = [
-  'DOCKER_CONFIG         folder of config.json with registry credentials (default ~/.docker)',
-  'REGISTRY_AUTH_FILE    containers auth.json with registry credentials (podman, skopeo)',
-  'PROVENANT_PASSWORD    registry password, instead of --password-stdin',
+/** The variables that are not flags: who reads them and what for. */
+const VARIABLES: { name: string; description: string }[] = [
+  { name: 'DOCKER_CONFIG', description: 'folder of config.json with registry credentials (default ~/.docker)' },
+  { name: 'REGISTRY_AUTH_FILE', description: 'containers auth.json with registry credentials (podman, skopeo)' },
+  { name: 'PROVENANT_PASSWORD', description: 'registry password, instead of --password-stdin' },
   // Signing: cosign's variables, so a job set up for cosign signs with Provenant as it is.
-  'COSIGN_PASSWORD       the password of a cosign private key (--key); also PROVENANT_KEY_PASSWORD',
-  'PROVENANT_KEY_PASSWORD the password of a cosign private key, when COSIGN_PASSWORD is not set',
-  'SIGSTORE_ID_TOKEN     keyless signing: the OIDC identity token, instead of --identity-token',
-  'ACTIONS_ID_TOKEN_REQUEST_URL, ACTIONS_ID_TOKEN_REQUEST_TOKEN  keyless signing in GitHub Actions: the job asks for its OIDC token',
-  'SOURCE_DATE_EPOCH     build: the image creation time, and the latest time any file may have',
-  'XDG_CACHE_HOME        build, lock: the download cache goes in $XDG_CACHE_HOME/provenant',
-  'PROVENANT_GIT_BASE    pin: where owner/repo is looked up, as <base>/owner/repo (default https://github.com)',
-  "COSIGN_PASSWORD       fix --key: the private key's password (PROVENANT_KEY_PASSWORD first, when set)",
-  'SIGSTORE_ID_TOKEN     fix --keyless: the OIDC identity token, when --identity-token is not given',
+  {
+    name: 'COSIGN_PASSWORD',
+    description: 'the password of a cosign private key (--key, generate-key-pair), as cosign reads it',
+  },
+  {
+    name: 'PROVENANT_KEY_PASSWORD',
+    description: 'the password of a cosign private key, when COSIGN_PASSWORD is not set',
+  },
+  { name: 'SIGSTORE_ID_TOKEN', description: 'keyless signing: the OIDC identity token, when --identity-token is not given' },
+  {
+    name: 'ACTIONS_ID_TOKEN_REQUEST_URL',
+    description: 'keyless signing in GitHub Actions: where the job asks for its OIDC token (with ACTIONS_ID_TOKEN_REQUEST_TOKEN)',
+  },
+  { name: 'SOURCE_DATE_EPOCH', description: 'build: the image creation time, and the latest time any file may have' },
+  { name: 'XDG_CACHE_HOME', description: 'build, lock: the download cache goes in $XDG_CACHE_HOME/provenant' },
+  { name: 'PROVENANT_GIT_BASE', description: 'pin: where owner/repo is looked up, as <base>/owner/repo (default https://github.com)' },
+  { name: 'CI', description: 'when set, progress is printed as plain timestamped lines even on a terminal' },
+  { name: 'PROVENANT_DEBUG', description: 'when set, errors are printed with their stack' },
 ];
 
-export async function run(_args: ParsedArgs, io: CliIo, context: CommandContext): Promise<void> {
-  const rows = [...VARIABLES];
-  const seen = new Set<string>();
-  for (const [name, cmd] of Object.entries(await context.specs())) {
+interface FlagVariable {
+  name: string;
+  flag: string;
+  commands: string[];
+  description: string;
+}
+
+/**
+ * One row per PROVENANT_<FLAG>: the flag, every command that has it, and what it means, when that
+ * is the same for all of them (`--output` names a different thing in each).
+ */
+function flagVariables(specs: Record<string, CommandSpec>): FlagVariable[] {
+  const rows = new Map<string, FlagVariable & { descriptions: Set<string> }>();
+  for (const [command, cmd] of Object.entries(specs)) {
     for (const [flag, flagSpec] of Object.entries(cmd.flags)) {
-      const key = envName(flag);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      rows.push(`${key.padEnd(21)} --${flag} (${name}${flagSpec.multiple ? ', comma-separated' : ''}): ${flagSpec.description}`);
+      const name = envName(flag);
+      const row = rows.get(name) ?? { name, flag, commands: [], description: '', descriptions: new Set<string>() };
+      row.commands.push(command);
+      row.descriptions.add(`${flagSpec.description}${flagSpec.multiple ? ' (comma-separated)' : ''}`);
+      rows.set(name, row);
     }
   }
-  io.stdout.write(`${rows.join('\n')}\n`);
+  return [...rows.values()]
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map(({ descriptions, ...row }) => ({
+      ...row,
+      description: descriptions.size === 1 ? [...descriptions][0]! : 'see provenant help COMMAND for what it means in each',
+    }));
+}
+
+export async function run(args: ParsedArgs, io: CliIo, context: CommandContext): Promise<void> {
+  const format = formatOf(args);
+  const specs = await context.specs();
+  const all = Object.keys(specs).length;
+  const flags = flagVariables(specs);
+  if (format === 'json') return writeJson(io, { variables: VARIABLES, flags });
+  const width = Math.max(...[...VARIABLES, ...flags].map((v) => v.name.length)) + 2;
+  const lines = VARIABLES.map((v) => `${v.name.padEnd(width)}${v.description}`);
+  for (const f of flags) {
+    const who = f.commands.length === all ? 'every command' : f.commands.join(', ');
+    lines.push(`${f.name.padEnd(width)}--${f.flag} (${who}): ${f.description}`);
+  }
+  io.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -5,11 +5,12 @@ import { LayoutStore } from '../../store/layout.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, positional } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, writeJson } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
   usage: 'provenant gc oci:DIR',
+  prints: 'result',
   flags: { format: FORMAT_FLAG },
 };
 
@@ -22,11 +23,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   try {
     const r = await store.gc();
     const mb = (n: number) => (n / 1e6).toFixed(1);
-    io.stdout.write(
-      format === 'json'
-        ? `${JSON.stringify(r)}\n`
-        : `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)\n`,
-    );
+    if (format === 'json') writeJson(io, r);
+    else
+      io.stdout.write(
+        `removed ${r.removed.length} blob(s) (${mb(r.removedBytes)} MB) and ${r.partials.count} partial file(s) (${mb(r.partials.bytes)} MB)\n`,
+      );
   } finally {
     await store.close();
   }

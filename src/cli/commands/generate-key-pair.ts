@@ -6,20 +6,23 @@ import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../sign/keys
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { positional } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, writeJson } from '../options.ts';
 import { keyPassword } from '../signing.ts';
 
 export const spec: CommandSpec = {
   summary: 'make a cosign key pair: PREFIX.key (encrypted with a password) and PREFIX.pub',
-  usage: 'provenant generate-key-pair [--output-key-prefix PREFIX] [--force]',
+  usage: 'provenant generate-key-pair [--output-key-prefix PREFIX] [--force] [--format json]',
+  prints: 'result',
   flags: {
     'output-key-prefix': { type: 'string', description: 'the files to write: PREFIX.key and PREFIX.pub (default cosign)' },
     force: { type: 'boolean', description: 'replace PREFIX.key and PREFIX.pub when they exist' },
+    format: FORMAT_FLAG,
   },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   positional(args, 0, spec.usage);
+  const format = formatOf(args);
   const prefix = (args.values['output-key-prefix'] as string | undefined) ?? 'cosign';
   if (prefix === '') throw new ProvenantError('USAGE', '--output-key-prefix is empty');
   const keyPath = `${prefix}.key`;
@@ -40,8 +43,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   // key is useless, the other way round the public key can be derived again (public-key).
   await writeFileAtomic(keyPath, pair.privateKeyPem, { mode: 0o600, signal: io.signal });
   await writeFileAtomic(pubPath, pair.publicKeyPem, { mode: 0o644, signal: io.signal });
+  const id = keyId(parsePublicKey(pair.publicKeyPem));
+  if (format === 'json') return writeJson(io, { privateKey: keyPath, publicKey: pubPath, keyId: id });
   io.stderr.write(`Private key written to ${keyPath}\nPublic key written to ${pubPath}\n`);
-  io.stdout.write(`key id ${keyId(parsePublicKey(pair.publicKeyPem))}\n`);
+  io.stdout.write(`key id ${id}\n`);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -12,6 +12,7 @@ import { targetOf, withStores } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'merge single-platform images (from any stores) into one image index, with their signatures and attestations',
   usage: 'provenant index create DST SRC... [--annotation KEY=VALUE]... [--attestations keep|buildkit|referrers]',
+  prints: 'result',
   flags: {
     annotation: { type: 'string', multiple: true, description: 'set an annotation of the merged index (KEY=VALUE; repeat for more)' },
     attestations: {
@@ -22,6 +23,13 @@ export const spec: CommandSpec = {
     concurrency: { type: 'string', description: 'parallel blob transfers per image (default 4)' },
     format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
+  },
+  subcommands: {
+    create: {
+      summary: 'merge single-platform images into one index, with their referrers, signatures and attestations',
+      usage: 'provenant index create DST SRC... [--annotation KEY=VALUE]... [--attestations keep|buildkit|referrers]',
+      flags: ['annotation', 'attestations', 'concurrency', 'format', ...Object.keys(REGISTRY_FLAGS)],
+    },
   },
 };
 

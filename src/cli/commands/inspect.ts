@@ -11,6 +11,7 @@ import { withImage } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
   usage: 'provenant inspect REF [--raw] [--format json]',
+  prints: 'result',
   flags: {
     raw: { type: 'boolean', description: 'print the exact stored bytes of the manifest or index' },
     format: FORMAT_FLAG,

@@ -3,24 +3,36 @@ import type { ParsedArgs } from '../args.ts';
 import { COMPAT_FLAG, runBuild, writeLockFile } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { CACHE_DIR_FLAG, positional } from '../options.ts';
+import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FLAG, writeJson } from '../options.ts';
+import { progressReporter } from '../progress.ts';
 
 export const spec: CommandSpec = {
   summary: 'resolve a configuration and pin every package in a lock file',
   usage: 'provenant lock CONFIG.yaml [-o CONFIG.lock.json] [--arch ARCH]... [--compat apko]',
+  prints: 'result',
   flags: {
-    output: { type: 'string', short: 'o', description: 'the lock file to write (default CONFIG.lock.json beside the config)' },
+    output: outputFlag('the lock file to write (default CONFIG.lock.json beside the config)'),
     arch: { type: 'string', multiple: true, description: "lock only these architectures; default the config's archs" },
     'cache-dir': CACHE_DIR_FLAG,
     compat: COMPAT_FLAG,
+    format: FORMAT_FLAG,
+    quiet: QUIET_FLAG,
   },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [configPath] = positional(args, 1, spec.usage) as [string];
-  const result = await runBuild(configPath, args, io, { lockOnly: true });
+  const format = formatOf(args);
+  const progress = progressReporter(io, { quiet: args.values.quiet === true });
+  let result: Awaited<ReturnType<typeof runBuild>>;
+  try {
+    result = await runBuild(configPath, args, io, { lockOnly: true, progress });
+  } finally {
+    progress.finish();
+  }
   const out = (args.values.output as string | undefined) ?? `${configPath.replace(/\.ya?ml$/, '')}.lock.json`;
   await writeLockFile(out, result.lock, io.signal);
   const archs = [...new Set(result.lock.contents.packages.map((p) => p.architecture))];
-  io.stdout.write(`locked ${result.lock.contents.packages.length} packages for ${archs.join(', ')} in ${out}\n`);
+  if (format === 'json') writeJson(io, { path: out, packages: result.lock.contents.packages.length, archs });
+  else io.stdout.write(`locked ${result.lock.contents.packages.length} packages for ${archs.join(', ')} in ${out}\n`);
 }

@@ -2,17 +2,18 @@
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { positional, REGISTRY_FLAGS } from '../options.ts';
+import { outputFlag, positional, REGISTRY_FLAGS, writeData } from '../options.ts';
 import { withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'print the manifest or index of an image, byte for byte',
-  usage: 'provenant manifest REF',
-  flags: REGISTRY_FLAGS,
+  usage: 'provenant manifest REF [-o FILE]',
+  prints: 'data',
+  flags: { output: outputFlag('write to this file instead of standard output'), ...REGISTRY_FLAGS },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const stored = await withImage(args, io, text, (store, target) => store.getManifest(target, { signal: io.signal }));
-  io.stdout.write(stored.bytes);
+  await writeData(io, args, stored.bytes);
 }

@@ -11,6 +11,7 @@ import { registryAccessFromFlags } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
   usage: 'provenant pin [PATH...] [--write | --check] [--format json]',
+  prints: 'result',
   flags: {
     write: { type: 'boolean', description: 'rewrite the files (default: show what would change)' },
     check: {

@@ -12,7 +12,15 @@ const USAGE =
 export const spec: CommandSpec = {
   summary: 'test images against a policy file (policy-controller ClusterImagePolicy, CEL conditions; exit 1 when a rule fails)',
   usage: USAGE,
+  prints: 'result',
   flags: { ...POLICY_CHECK_FLAGS, ...REGISTRY_FLAGS },
+  subcommands: {
+    test: {
+      summary: 'whether images meet a policy file, per image, policy and authority',
+      usage: USAGE,
+      flags: [...Object.keys(POLICY_CHECK_FLAGS), ...Object.keys(REGISTRY_FLAGS)],
+    },
+  },
   // 1 is the answer "a rule does not hold"; an error that would exit 1 exits 2.
   errorExitCodes: { 1: 2 },
 };

@@ -11,6 +11,7 @@ import { keyPassword } from '../signing.ts';
 export const spec: CommandSpec = {
   summary: 'print the public key (PEM) of a cosign private key',
   usage: 'provenant public-key --key cosign.key [-o FILE]',
+  prints: 'data',
   flags: {
     key: { type: 'string', description: 'the cosign private key; its password from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD, else asked' },
     output: { type: 'string', short: 'o', description: 'write the PEM to FILE instead of standard output' },

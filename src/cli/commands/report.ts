@@ -14,6 +14,7 @@ import { withImage } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
   usage: 'provenant report REF -o report.html [--target T,...] [--format json]',
+  prints: 'data',
   flags: {
     output: { type: 'string', short: 'o', description: 'the page to write (with --format json, the data; default standard output)' },
     target: {

@@ -21,6 +21,7 @@ export const spec: CommandSpec = {
   summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
   usage:
     'provenant reproduce REF [--key FILE | --certificate-identity ID --certificate-oidc-issuer URL --trusted-root FILE] [--repository-override OLD=NEW]... [--cache-dir DIR] [-o DEST] [--format json]',
+  prints: 'result',
   flags: {
     key: { type: 'string', description: 'the provenance must be signed by this cosign public key (PEM file)' },
     'certificate-identity': { type: 'string', description: 'keyless: the signing certificate must name this identity' },

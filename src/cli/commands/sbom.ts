@@ -8,13 +8,15 @@ import type { ParsedArgs } from '../args.ts';
 import { parseCompat } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { outputFlag, platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch, writeData } from '../options.ts';
 import { withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
-  usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx] [--compat apko [--index] [--tag NAME:TAG]]',
+  usage: 'provenant sbom REF [--platform os/arch] [--type spdx|cyclonedx] [-o FILE] [--compat apko [--index] [--tag NAME:TAG]]',
+  prints: 'data',
   flags: {
+    output: outputFlag('write the SBOM to this file instead of standard output'),
     compat: {
       type: 'string',
       description: "apko: make the SBOM apko writes, from the image's files (byte for byte for an image apko built)",
@@ -43,7 +45,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         signal: io.signal,
       }),
     );
-    io.stdout.write(apko.document);
+    await writeData(io, args, apko.document);
     return;
   }
   const sbom = await withImage(args, io, text, (store, target) =>
@@ -56,5 +58,5 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     }),
   );
   if (sbom.generated) io.stderr.write(`no ${type} SBOM attached to ${sbom.platform}; made one from the image's package database\n`);
-  io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
+  await writeData(io, args, `${JSON.stringify(sbom.document, null, 2)}\n`);
 }

@@ -12,6 +12,7 @@ import { targetOf, withStores } from '../stores.ts';
 export const spec: CommandSpec = {
   summary: "sign an image (index, or with --recursive each image too) with a cosign key or keyless, in cosign 2's and cosign 3's storage",
   usage: 'provenant sign REF (--key cosign.key | --identity-token TOKEN) [-a key=value]... [--recursive] [--new-bundle-format true|false]',
+  prints: 'result',
   flags: {
     ...SIGNING_FLAGS,
     annotations: { type: 'string', short: 'a', multiple: true, description: 'an annotation key=value for the signed payload' },

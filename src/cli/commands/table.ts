@@ -24,6 +24,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'say whether registries and runtimes would take an image: each problem, the error they give, why, and the fix',
     load: () => import('./check.ts'),
   },
+  completion: {
+    summary: 'print a shell completion script: bash, zsh or fish',
+    load: () => import('./completion.ts'),
+  },
   copy: {
     summary: 'copy an image with everything it references between any two stores',
     load: () => import('./copy.ts'),
@@ -109,7 +113,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./verify-attestation.ts'),
   },
   version: {
-    summary: 'print the version',
+    summary: 'print the version, the Node running it and the pinned compressor',
     load: () => import('./version.ts'),
   },
 };

@@ -2,12 +2,13 @@
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, writeJson } from '../options.ts';
 import { withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'list the tags of a repository or layout',
   usage: 'provenant tags REPO',
+  prints: 'result',
   flags: { format: FORMAT_FLAG, ...REGISTRY_FLAGS },
 };
 
@@ -15,5 +16,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
   const tags = await withStores(args, io, async (stores) => (await stores.open(text)).store.listTags({ signal: io.signal }));
-  io.stdout.write(format === 'json' ? `${JSON.stringify(tags)}\n` : tags.map((t) => `${t}\n`).join(''));
+  if (format === 'json') writeJson(io, tags);
+  else io.stdout.write(tags.map((t) => `${t}\n`).join(''));
 }

@@ -14,6 +14,7 @@ export const spec: CommandSpec = {
   summary: "verify an image's signed attestations (cosign 2 .att, cosign 3 bundles) of a predicate type",
   usage:
     'provenant verify-attestation REF... --type slsaprovenance1|spdxjson|cyclonedx|...|URI (--key cosign.pub | --certificate-identity[-regexp] ID --certificate-oidc-issuer[-regexp] URL) [--trusted-root FILE] [--format json]',
+  prints: 'result',
   flags: {
     type: {
       type: 'string',

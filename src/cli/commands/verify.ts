@@ -18,6 +18,7 @@ export const spec: CommandSpec = {
   summary: "verify an image's signatures (cosign 2 and 3) with a key, a keyless identity, or a policy file",
   usage:
     'provenant verify REF... (--key cosign.pub | --certificate-identity[-regexp] ID --certificate-oidc-issuer[-regexp] URL | --policy FILE) [--trusted-root FILE] [--format json]',
+  prints: 'result',
   flags: {
     ...TRUST_FLAGS,
     policy: { type: 'string', description: 'check each image against this policy file (ClusterImagePolicy YAML, docs/policy.md)' },

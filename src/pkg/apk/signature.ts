@@ -107,9 +107,9 @@ export function verifyApkSignatures(
   where: string,
 ): VerifiedSignature {
   if (signatures.length === 0) {
-    throw new ProvenantError('SIGNATURE', 'it is not signed', {
+    throw new ProvenantError('SIGNATURE', `${where} is not signed, and Provenant installs nothing unsigned`, {
       where,
-      hint: 'sign it with `provenant apk index --key` or `abuild-sign`, or trust unsigned content explicitly',
+      hint: 'sign a package with `provenant apk build --key KEY.rsa`, an index with `provenant apk index --key KEY.rsa` (or abuild-sign), and list KEY.rsa.pub in contents.keyring',
     });
   }
   let verified: VerifiedSignature | undefined;

@@ -69,7 +69,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
     this.#options = options;
     this.#keyring = keyring;
-    this.#repositories = options.repositories.map(parseRepository);
+    this.#repositories = options.repositories.map((r) => parseRepository(r, options.configPath));
   }
 
   archName(arch: string): string {
@@ -118,7 +118,8 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     if (kept !== undefined && meta !== undefined && signedBy !== false) {
       checkIdentity(meta.info, p, where);
       const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
-      return { package: { info: meta.info, pkg }, locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries) };
+      const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries) };
+      return { package: { info: meta.info, pkg }, ...fetched, size: meta.info.size, cached: true };
     }
     const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
     // The cache is keyed by the package's identity (the control checksum); the same package may
@@ -126,6 +127,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // longer verifies is a miss, never a failure; what is downloaded must verify.
     let bytes = await cache?.get(key);
     let pkg = bytes === undefined ? undefined : await read(bytes).catch(() => undefined);
+    const cached = pkg !== undefined;
     if (pkg === undefined || bytes === undefined) {
       bytes = await fetchFile(p.url, { baseDir, signal });
       pkg = await read(bytes);
@@ -144,7 +146,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       const kept: ApkKept = { info, pkg: rest, ranges, sha256 };
       pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
     }
-    return { package: { info, pkg }, locked: { ...p, ...ranges }, sha256, bodies: fileBodies(pkg.entries) };
+    return { package: { info, pkg }, locked: { ...p, ...ranges }, sha256, bodies: fileBodies(pkg.entries), size: bytes.length, cached };
   }
 
   /**
@@ -325,9 +327,18 @@ function fileBodies(entries: readonly ApkDataEntry[]): Body[] {
 }
 
 /** `URL` or `@tag URL`. */
-function parseRepository(text: string): { url: string; tag: string } {
+function parseRepository(text: string, where: string): { url: string; tag: string } {
   const m = /^@(\S+)\s+(\S+)$/.exec(text.trim());
-  return m === null ? { url: text.trim(), tag: '' } : { url: m[2] as string, tag: m[1] as string };
+  const repository = m === null ? { url: text.trim(), tag: '' } : { url: m[2] as string, tag: m[1] as string };
+  // A URL that does not parse (a port out of range, say) is the configuration's mistake, said
+  // here rather than as a failed download.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repository.url) && !URL.canParse(repository.url)) {
+    throw new ProvenantError('INVALID_CONFIG', `the repository URL ${JSON.stringify(repository.url)} is malformed`, {
+      where,
+      hint: 'write it as http(s)://HOST[:PORT]/PATH, with a port from 1 to 65535',
+    });
+  }
+  return repository;
 }
 
 /** A byte range of the package and its checksum, as apko's lock records it. */

@@ -148,7 +148,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
     if (kept !== undefined) {
       const pkg: DebPackage = { ...(kept.meta as Omit<DebPackage, 'entries'>), entries: kept.entries };
-      return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg) };
+      // The size is for progress only: the .deb kept beside it, when it still is.
+      const size = (await cache?.locate(key))?.size ?? 0;
+      return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg), size, cached: true };
     }
     const read = (bytes: Uint8Array): Promise<DebPackage> => readDeb(bytes, { where, expectedSha256: sha256 });
     // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
@@ -161,6 +163,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
             if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
             throw err;
           });
+    let size = hit?.length ?? 0;
+    const cached = pkg !== undefined;
     if (pkg === undefined) {
       // Through the cache, a download is written as it arrives and checked against the lock's
       // SHA-256 before it is kept, so that a build killed half way resumes it the next time.
@@ -169,12 +173,13 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
           ? await fetchFile(p.url, { baseDir, signal })
           : await cache.download(p.url, { sha256 }, { baseDir, signal, key });
       pkg = await read(bytes);
+      size = bytes.length;
     }
     const { dataTar, entries, ...rest } = pkg;
     if (cache !== undefined && dataTar !== undefined) {
       pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, rest, where) };
     }
-    return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg) };
+    return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg), size, cached };
   }
 
   /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */

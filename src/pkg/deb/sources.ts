@@ -142,7 +142,7 @@ function applyOption(
       if (value === 'yes' && options.allowTrusted !== true) {
         throw new ProvenantError('INSECURE', `the repository entry sets trusted=yes, which turns signature checks off`, {
           where: options.where,
-          hint: 'give the repository key with signed-by=KEYRING instead, or allow unsigned repositories explicitly',
+          hint: 'give the repository key with signed-by=KEYRING instead: Provenant installs nothing unsigned',
         });
       }
       source.trusted = value === 'yes';

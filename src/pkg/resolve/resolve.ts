@@ -278,6 +278,14 @@ class Resolver<C extends Candidate> {
 
   #unmet(alternatives: readonly Requirement[], by: C | undefined, blocked: string | undefined): ProvenantError {
     const wanted = alternatives.map(formatRequirement).join(' | ');
+    // A package the configuration asks for by a name (or version) no repository has is not
+    // found; one that a chosen package needs is a repository that cannot be resolved.
+    if (by === undefined && blocked === undefined) {
+      return new ProvenantError('NOT_FOUND', `nothing provides ${wanted}, which contents.packages asks for`, {
+        where: this.#where,
+        hint: 'check the package name and version, the repositories (and their tags) and the architecture',
+      });
+    }
     return new ProvenantError(
       'UNRESOLVABLE',
       blocked === undefined

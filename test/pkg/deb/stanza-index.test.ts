@@ -385,7 +385,7 @@ describe('debCandidateIndex', () => {
             try {
               return resolve([{ name: 'app' }], c, debVersionScheme).packages.map((p) => p.id);
             } catch (err) {
-              assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+              assert.ok(isProvenantError(err, 'UNRESOLVABLE', 'NOT_FOUND'), String(err));
               return err.message;
             }
           };

@@ -55,6 +55,7 @@ function solve(requests: string[], infos: ApkPackageInfo[], tagged: ApkPackageIn
 }
 
 const unresolvable = (pattern: RegExp) => (err: unknown) => isProvenantError(err, 'UNRESOLVABLE') && pattern.test(err.message);
+const notFound = (pattern: RegExp) => (err: unknown) => isProvenantError(err, 'NOT_FOUND') && pattern.test(err.message);
 
 describe('resolve (apk)', () => {
   it('takes the newest version, honours constraints, and follows so:/cmd:/pc: provides', () => {
@@ -79,7 +80,11 @@ describe('resolve (apk)', () => {
     assert.deepEqual(solve(['cmd:sh'], repo), ['cmd:sh-0.1-r0']);
     assert.deepEqual(solve(['cmd:sh'], repo.slice(0, 2)), ['sh-b-1-r0']);
     // An unversioned provide does not meet a versioned requirement.
-    assert.throws(() => solve(['cmd:sh>=1'], repo.slice(0, 2)), unresolvable(/nothing provides cmd:sh>=1/));
+    // What the request names and nothing provides is not found (exit 3); what a package needs is unresolvable.
+    assert.throws(
+      () => solve(['cmd:sh>=1'], repo.slice(0, 2)),
+      notFound(/^nothing provides cmd:sh>=1, which contents\.packages asks for$/),
+    );
   });
 
   it('uses a pinned repository only when asked, and lets its packages pull from it', () => {
@@ -105,7 +110,7 @@ describe('resolve (apk)', () => {
     const ok = [info('a', '1-r0'), info('c', '1-r0', { depends: ['!a'] })];
     assert.throws(() => solve(['a', 'c'], ok), unresolvable(/a-1-r0 .*conflicts with c-1-r0/));
     assert.throws(() => solve(['a', '!a'], ok), unresolvable(/conflicts with the request/));
-    assert.throws(() => solve(['a=2-r0'], ok), unresolvable(/nothing provides a=2-r0/));
+    assert.throws(() => solve(['a=2-r0'], ok), notFound(/nothing provides a=2-r0/));
     // One version per name: a dependency cannot downgrade a requested package.
     const pinned = [info('x', '1-r0', { depends: ['y<2'] }), info('y', '1-r0'), info('y', '2-r0')];
     assert.throws(() => solve(['y=2-r0', 'x'], pinned), unresolvable(/cannot install y<2 .*y-2-r0 is already chosen/));
@@ -133,7 +138,7 @@ describe('resolve (apk)', () => {
             apkVersionScheme,
           );
         } catch (err) {
-          assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+          assert.ok(isProvenantError(err, 'UNRESOLVABLE', 'NOT_FOUND'), String(err));
           return;
         }
         const chosen = new Map(result.packages.map((p) => [p.name, p]));
@@ -260,7 +265,7 @@ describe('resolve with a CandidateIndex', () => {
       const { packages, reasons } = resolve(requests, candidates, apkVersionScheme);
       return { ids: packages.map((p) => p.id), reasons: [...reasons] };
     } catch (err) {
-      assert.ok(isProvenantError(err, 'UNRESOLVABLE'), String(err));
+      assert.ok(isProvenantError(err, 'UNRESOLVABLE', 'NOT_FOUND'), String(err));
       return { error: err.message };
     }
   }

