@@ -1,10 +1,9 @@
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ApkFileSpec } from '../src/pkg/apk/write.ts';
+import { EPOCH, makeApkInput } from './apk-input.ts';
 import { buildDist, imageOf, type LayerRef, median, need, type Sample, sh, timed } from './lib.ts';
 
 const { values } = parseArgs({
@@ -13,6 +12,8 @@ const { values } = parseArgs({
     packages: { type: 'string' },
     runs: { type: 'string' },
     'no-profile': { type: 'boolean' },
+    // Only the builds, the floor and their memory: no buildah, no library cases (the 1 GB run).
+    'no-peers': { type: 'boolean' },
     // Keep the temporary folder (input, cache, rootfs, profiles) and print where it is.
     keep: { type: 'boolean' },
     // Internal: one library build in this process (see libBuild).
@@ -30,13 +31,9 @@ async function dist() {
   return {
     ...((await load('builder/build.js')) as typeof import('../src/builder/build.ts')),
     ...((await load('builder/config.js')) as typeof import('../src/builder/config.ts')),
-    ...((await load('pkg/apk/write.js')) as typeof import('../src/pkg/apk/write.ts')),
-    ...((await load('pkg/apk/keys.js')) as typeof import('../src/pkg/apk/keys.ts')),
     ...((await load('store/layout.js')) as typeof import('../src/store/layout.ts')),
   };
 }
-const EPOCH = '1700000000';
-const MAX_FILE = 16 * 1024 * 1024;
 
 if (values['lib-build'] !== undefined) {
   await libBuild(JSON.parse(values['lib-build']) as LibBuildArgs);
@@ -67,144 +64,6 @@ async function libBuild(a: LibBuildArgs): Promise<void> {
   const d = await writeBuild(result, store, ['bench']);
   await store.close();
   process.stdout.write(`${JSON.stringify({ seconds: Number(process.hrtime.bigint() - t) / 1e9, digest: d.digest })}\n`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Input
-// ---------------------------------------------------------------------------------------------
-
-interface HostEntry {
-  /** Path in the image, no leading slash. */
-  path: string;
-  /** Path on the host. */
-  source: string;
-  type: 'file' | 'symlink';
-  size: number;
-  mode: number;
-}
-
-/** Files (each inode once, up to MAX_FILE) and symlinks under `dir`, in name order, up to `budget` bytes. */
-function hostEntries(dir: string, budget: number, seen: Set<string>): HostEntry[] {
-  const out: HostEntry[] = [];
-  let total = 0;
-  const walk = (abs: string): boolean => {
-    let names: string[];
-    try {
-      names = readdirSync(abs).sort();
-    } catch {
-      return true;
-    }
-    for (const name of names) {
-      const full = join(abs, name);
-      let st: ReturnType<typeof lstatSync>;
-      try {
-        st = lstatSync(full);
-      } catch {
-        continue;
-      }
-      const path = full.slice(1);
-      if (st.isDirectory()) {
-        if (!walk(full)) return false;
-      } else if (st.isSymbolicLink()) {
-        out.push({ path, source: full, type: 'symlink', size: 0, mode: 0o777 });
-      } else if (st.isFile() && st.size <= MAX_FILE) {
-        const inode = `${st.dev}:${st.ino}`;
-        if (seen.has(inode)) continue;
-        try {
-          closeSync(openSync(full, 'r'));
-        } catch {
-          continue;
-        }
-        seen.add(inode);
-        out.push({ path, source: full, type: 'file', size: st.size, mode: st.mode & 0o7777 });
-        total += st.size;
-        if (total >= budget) return false;
-      }
-    }
-    return true;
-  };
-  walk(dir);
-  return out;
-}
-
-interface Input {
-  dir: string;
-  config: string;
-  packageCount: number;
-  bytes: number;
-  files: number;
-  symlinks: number;
-  apkBytes: number;
-}
-
-async function makeInput(dir: string, sizeMb: number, packageCount: number): Promise<Input> {
-  const budget = sizeMb * 1024 * 1024;
-  const seen = new Set<string>();
-  const entries = [
-    ...hostEntries('/usr/lib/x86_64-linux-gnu', Math.round(budget * 0.7), seen),
-    ...hostEntries('/usr/bin', Math.round(budget * 0.3), seen),
-  ];
-  const bytes = entries.reduce((n, e) => n + e.size, 0);
-  const { buildApk, buildApkIndex, generateApkKeyPair } = await dist();
-  const key = generateApkKeyPair('bench', { bits: 2048 });
-  await mkdir(join(dir, 'keys'), { recursive: true });
-  await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
-  const repo = join(dir, 'repo', 'x86_64');
-  await mkdir(repo, { recursive: true });
-  // Contiguous runs of the name-ordered list, each about bytes / packageCount.
-  const packages: Uint8Array[] = [];
-  const names: string[] = [];
-  let at = 0;
-  let apkBytes = 0;
-  for (let i = 0; i < packageCount; i++) {
-    const target = ((i + 1) * bytes) / packageCount;
-    const files: ApkFileSpec[] = [];
-    let sum = entries.slice(0, at).reduce((n, e) => n + e.size, 0);
-    while (at < entries.length && (sum < target || i === packageCount - 1)) {
-      const e = entries[at++]!;
-      sum += e.size;
-      files.push(
-        e.type === 'file'
-          ? { path: e.path, type: 'file', mode: e.mode, body: new Uint8Array(readFileSync(e.source)) }
-          : { path: e.path, type: 'symlink', target: readlinkSync(e.source) },
-      );
-    }
-    const name = `bench-${String(i).padStart(2, '0')}`;
-    const apk = await buildApk(
-      { name, version: '1.0-r0', arch: 'x86_64', description: 'host files for bench/build.ts', license: 'MIT', files },
-      { key: { privateKeyPem: key.privateKeyPem, name: key.name }, mtime: Number(EPOCH) },
-    );
-    await writeFile(join(repo, `${name}-1.0-r0.apk`), apk);
-    packages.push(apk);
-    names.push(name);
-    apkBytes += apk.length;
-  }
-  const index = await buildApkIndex(packages, { key: { privateKeyPem: key.privateKeyPem, name: key.name }, mtime: Number(EPOCH) });
-  await writeFile(join(repo, 'APKINDEX.tar.gz'), index.bytes);
-  const config = join(dir, 'image.yaml');
-  await writeFile(
-    config,
-    [
-      'contents:',
-      '  repositories:',
-      '    - ./repo',
-      '  keyring:',
-      `    - ./keys/${key.name}`,
-      '  packages:',
-      ...names.map((n) => `    - ${n}`),
-      'archs: [x86_64]',
-      '',
-    ].join('\n'),
-  );
-  return {
-    dir,
-    config,
-    packageCount,
-    bytes,
-    files: entries.filter((e) => e.type === 'file').length,
-    symlinks: entries.filter((e) => e.type === 'symlink').length,
-    apkBytes,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,8 +134,9 @@ async function main(): Promise<void> {
   const packageCount = Number(values.packages ?? 20);
   const runs = Number(values.runs ?? 3);
   if (process.getuid?.() !== 0) throw new Error('run as root: buildah uses vfs storage and the layer is unpacked with its owners');
+  const peers = values['no-peers'] !== true;
   need('pigz', 'pigz');
-  need('buildah', 'buildah');
+  if (peers) need('buildah', 'buildah');
   need('/usr/bin/time', 'time');
   if (!sh('tar', ['--version']).includes('GNU tar')) throw new Error('GNU tar is needed (--sort=name)');
 
@@ -287,21 +147,25 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0]!;
   try {
     const t0 = process.hrtime.bigint();
-    const input = await makeInput(join(work, 'in'), sizeMb, packageCount);
+    const input = await makeApkInput(join(work, 'in'), sizeMb, packageCount);
     const inputSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
     const cache = join(work, 'cache');
     const rootfs = join(work, 'rootfs');
     let digest = '';
     let ourLayer: LayerRef | undefined;
-    /** `provenant build` from dist/ to a new layout; checks that every build gives the same image. */
-    const cliBuild = async (extra: readonly string[] = []): Promise<Sample> => {
+    /**
+     * `provenant build` from dist/ to a new layout; checks that every build gives the same image
+     * (unless `epoch` asks for another SOURCE_DATE_EPOCH, which changes every header).
+     */
+    const cliBuild = async (extra: readonly string[] = [], epoch?: number): Promise<Sample> => {
       const out = join(work, 'out');
       await rm(out, { recursive: true, force: true });
       const s = timed(node, [cli, 'build', input.config, '-o', `oci:${out}:bench`, '--cache-dir', cache, '--format', 'json', ...extra], {
-        env,
+        env: epoch === undefined ? env : { ...env, SOURCE_DATE_EPOCH: String(epoch) },
       });
       const image = await imageOf(out);
+      if (epoch !== undefined) return s;
       if (digest !== '' && image.manifest !== digest) throw new Error(`the build is not reproducible: ${image.manifest} after ${digest}`);
       digest = image.manifest;
       if (image.layers.length !== 1) throw new Error(`expected one layer, got ${image.layers.length}`);
@@ -351,6 +215,8 @@ async function main(): Promise<void> {
 
     // Each run takes every case in turn, so that other load on the machine falls on all of them.
     const LAYER_COLD = 'provenant build, cached, --layer-cache false (every file compressed)';
+    const LAYER_AGAIN = 'provenant build, cached, layer made again (new SOURCE_DATE_EPOCH: every header differs; compressed bodies reused)';
+    let epoch = Number(EPOCH);
     const cases: [string, () => Promise<Sample>][] = [
       [
         'provenant build, first (empty cache)',
@@ -360,13 +226,18 @@ async function main(): Promise<void> {
         },
       ],
       ['provenant build, cached', () => cliBuild()],
+      [LAYER_AGAIN, () => cliBuild([], ++epoch)],
       [LAYER_COLD, () => cliBuild(['--layer-cache', 'false'])],
       ['floor: tar | pigz -6 | sha256sum', async () => timed('bash', ['-o', 'pipefail', '-c', floor])],
-      ['buildah from+copy+commit (gzip)', () => buildah('buildah from+copy+commit (gzip)', ['--disable-compression=false'])],
-      ['buildah from+copy+commit (its default: uncompressed)', () => buildah('buildah from+copy+commit (its default: uncompressed)', [])],
-      ['library, default workers', () => libBuildTimed('library, default workers', null)],
-      ['library, workers: 1', () => libBuildTimed('library, workers: 1', 1)],
     ];
+    if (peers) {
+      cases.push(
+        ['buildah from+copy+commit (gzip)', () => buildah('buildah from+copy+commit (gzip)', ['--disable-compression=false'])],
+        ['buildah from+copy+commit (its default: uncompressed)', () => buildah('buildah from+copy+commit (its default: uncompressed)', [])],
+        ['library, default workers', () => libBuildTimed('library, default workers', null)],
+        ['library, workers: 1', () => libBuildTimed('library, workers: 1', 1)],
+      );
+    }
     const results: Record<string, Sample[]> = Object.fromEntries(cases.map(([label]) => [label, []]));
     const loads: number[] = [loadBefore];
     for (let run = 0; run < runs; run++) {
@@ -392,6 +263,7 @@ async function main(): Promise<void> {
       'provenant build, first (empty cache)': mb(ourLayer!.size),
       'provenant build, cached': mb(ourLayer!.size),
       [LAYER_COLD]: mb(ourLayer!.size),
+      [LAYER_AGAIN]: mb(ourLayer!.size),
       'floor: tar | pigz -6 | sha256sum': mb(floorSize),
       ...Object.fromEntries(Object.entries(buildahSizes).map(([k, v]) => [k, mb(v)])),
       'library, default workers': mb(ourLayer!.size),
@@ -399,12 +271,12 @@ async function main(): Promise<void> {
     };
     process.stdout.write(
       `Machine: ${cpus().length} × ${cpu} (availableParallelism ${availableParallelism()}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
-        `Node ${process.version}; ${sh('buildah', ['--version']).trim()}; ${sh('pigz', ['--version']).trim()}; ${sh('tar', ['--version']).split('\n')[0]}; ` +
+        `Node ${process.version}; ${peers ? `${sh('buildah', ['--version']).trim()}; ` : ''}${sh('pigz', ['--version']).trim()}; ${sh('tar', ['--version']).split('\n')[0]}; ` +
         `1-minute load average at the start and after each run: ${loads.map((l) => l.toFixed(2)).join(', ')}.\n` +
         `Input: ${input.packageCount} signed apk packages of ${input.files} files and ${input.symlinks} symlinks from the host, ` +
         `${mb(input.bytes)} MB of file data, ${mb(input.apkBytes)} MB of .apk (made in ${inputSeconds.toFixed(1)} s); ` +
         `layer tar ${mb(tarSize)} MB. Median of ${runs} runs. linux/amd64 manifest ${digest}.\n` +
-        `Command: node bench/build.ts --size-mb ${sizeMb} --packages ${packageCount} --runs ${runs}\n\n` +
+        `Command: node bench/build.ts --size-mb ${sizeMb} --packages ${packageCount} --runs ${runs}${peers ? '' : ' --no-peers'}\n\n` +
         '| case | median seconds | runs (s) | max RSS (MB) | layer (MB) | × cached build |\n|---|---|---|---|---|---|\n',
     );
     for (const [name, samples] of Object.entries(results)) {
@@ -415,18 +287,27 @@ async function main(): Promise<void> {
       );
     }
     for (const [name, xs] of Object.entries(inProcess)) {
+      // Without peers the library rows are not run.
+      if (xs.length === 0) continue;
       process.stdout.write(
         `| ${name}, in process (no start-up) | ${median(xs).toFixed(2)} | ${xs.map((x) => x.toFixed(2)).join(', ')} | - | - | - |\n`,
       );
     }
     const floorM = med('floor: tar | pigz -6 | sha256sum');
-    const buildahM = med('buildah from+copy+commit (gzip)');
     process.stdout.write(
       `\nprovenant (cached) / floor: ${(headline / floorM).toFixed(2)} (goal ≤ 1.3); ` +
-        `provenant (cached) / buildah gzip: ${(headline / buildahM).toFixed(2)} (goal < 1); ` +
-        `provenant (cached, --layer-cache false) / floor: ${(med(LAYER_COLD) / floorM).toFixed(2)}, / buildah gzip: ${(med(LAYER_COLD) / buildahM).toFixed(2)}; ` +
-        `/ buildah uncompressed: ${(headline / med('buildah from+copy+commit (its default: uncompressed)')).toFixed(2)}.\n`,
+        `layer made again / floor: ${(med(LAYER_AGAIN) / floorM).toFixed(2)}; ` +
+        `--layer-cache false / floor: ${(med(LAYER_COLD) / floorM).toFixed(2)}` +
+        `; peak RSS of the cached build: ${Math.max(...results['provenant build, cached']!.map((x) => x.maxRssMb)).toFixed(0)} MB (goal ≤ 200)`,
     );
+    if (peers) {
+      const buildahM = med('buildah from+copy+commit (gzip)');
+      process.stdout.write(
+        `; provenant (cached) / buildah gzip: ${(headline / buildahM).toFixed(2)} (goal < 1); ` +
+          `layer made again / buildah gzip: ${(med(LAYER_AGAIN) / buildahM).toFixed(2)}; --layer-cache false / buildah gzip: ${(med(LAYER_COLD) / buildahM).toFixed(2)}`,
+      );
+    }
+    process.stdout.write('.\n');
     if (profile !== '') process.stdout.write(`\nProfile of one cached library build (default workers), node --cpu-prof:\n\n${profile}`);
   } finally {
     if (values.keep) process.stderr.write(`kept ${work}\n`);

@@ -100,20 +100,27 @@ try {
   const src = join(work, 'src');
   await makeSource(src);
   const du = spawnSync('du', ['-sm', src], { encoding: 'utf8' }).stdout.split('\t')[0];
-  const results: Record<string, Sample[]> = { 'provenant cold': [], 'skopeo cold': [], 'provenant no-op': [], 'skopeo no-op': [] };
+  // provenant at its default concurrency (4 transfers), then at 1 and 8: memory is bounded per transfer.
+  const tools = ['provenant', 'skopeo', 'provenant --concurrency 1', 'provenant --concurrency 8'] as const;
+  const results: Record<string, Sample[]> = Object.fromEntries(
+    tools.flatMap((t) => [
+      [`${t} cold`, []],
+      [`${t} no-op`, []],
+    ]),
+  );
   const node = process.execPath;
   const cache = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
   for (let run = 0; run < runs; run++) {
-    for (const tool of ['provenant', 'skopeo'] as const) {
+    for (const tool of tools) {
       const reg = await startRegistry();
       try {
-        const dst = `${reg.host}/bench/${tool}:bench`;
+        const dst = `${reg.host}/bench/${tool.replace(/[^a-z0-9]+/g, '-')}:bench`;
         await rm(cache, { force: true });
-        const args =
-          tool === 'provenant'
-            ? [join(root, 'dist/cli/main.js'), 'copy', '--quiet', `oci:${src}:bench`, dst]
-            : ['copy', '--quiet', '--dest-tls-verify=false', `oci:${src}:bench`, `docker://${dst}`];
-        const cmd = tool === 'provenant' ? node : 'skopeo';
+        const concurrency = tool.startsWith('provenant --') ? tool.split(' ').slice(1) : [];
+        const args = tool.startsWith('provenant')
+          ? [join(root, 'dist/cli/main.js'), 'copy', '--quiet', ...concurrency, `oci:${src}:bench`, dst]
+          : ['copy', '--quiet', '--dest-tls-verify=false', `oci:${src}:bench`, `docker://${dst}`];
+        const cmd = tool.startsWith('provenant') ? node : 'skopeo';
         results[`${tool} cold`]!.push(timed(cmd, args));
         results[`${tool} no-op`]!.push(timed(cmd, args));
       } finally {

@@ -75,6 +75,16 @@ export function tarHeader(over: Partial<TarHeader> & { name: string }): TarHeade
   };
 }
 
+/**
+ * The header block(s) {@link writeTar} writes for `header` (with a PAX header first when one is
+ * needed): what identifies an entry's metadata in the bytes of an archive.
+ *
+ * @throws ProvenantError `INVALID_ARCHIVE` as {@link writeTar}
+ */
+export function tarHeaderBytes(header: TarHeader, format: TarFormat = 'provenant'): Uint8Array {
+  return encodeHeader(header, 0, format);
+}
+
 /** Writes a small archive into one array. Prefer {@link writeTar} for anything large. */
 export async function tarBytes(
   entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>,

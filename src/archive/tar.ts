@@ -4,4 +4,4 @@
  */
 export type { ReadTarOptions, TarEntry, TarEntryType, TarHeader, TarIndexEntry, TarWriteEntry } from './tar-format.ts';
 export { indexTarFile, openTarMember, readTar, scanTarFile } from './tar-reader.ts';
-export { tarBytes, tarHeader, writeTar } from './tar-writer.ts';
+export { tarBytes, tarHeader, tarHeaderBytes, writeTar } from './tar-writer.ts';

@@ -20,6 +20,7 @@ import { ApkoFs } from '../pkg/apk/apko-fs.ts';
 import { setRepositories } from '../pkg/apk/apko-install.ts';
 import type { ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import type { FetchedPackage, InstalledPackage, LockedPackage } from '../pkg/source.ts';
+import { bodySize } from '../vfs/body.ts';
 import { type FsNode, Tree } from '../vfs/tree.ts';
 import { apkoAccounts, apkoPaths, readGoUsers } from './apko-accounts.ts';
 import { apkoLockedConfig, goJson } from './apko-config.ts';
@@ -158,7 +159,7 @@ export async function apkoPlatformImage(
     apkArch: arch,
     runAs,
     created,
-    layers: [{ digest: layer.digest, size: layer.bytes.length, diffId: layer.diffId }],
+    layers: [{ digest: layer.digest, size: layer.size, diffId: layer.diffId }],
   };
   const configBytes = apkoImageConfig(imageInput);
   const descriptor = configDescriptor(configBytes);
@@ -303,7 +304,7 @@ function apkoHeaders(fs: ApkoFs): (path: string, node: FsNode) => TarHeader {
       gid: node.gid,
       uname: users.get(node.uid) ?? '',
       gname: groups.get(node.gid) ?? '',
-      size: type === 'file' ? (node.body?.length ?? 0) : 0,
+      size: type === 'file' ? bodySize(node.body) : 0,
       mtime: node.mtime,
       linkname: link ?? (node.type === 'symlink' ? (node.linkname ?? '') : ''),
       devmajor: node.devmajor ?? 0,

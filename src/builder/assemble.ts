@@ -4,10 +4,11 @@
  * nothing here reads the host.
  */
 import { ProvenantError } from '../errors.ts';
+import { type Body, readBody } from '../vfs/body.ts';
 import { buildFile, type Tree } from '../vfs/tree.ts';
 import type { ImageAccounts, ImageOsRelease, PathMutation } from './config-types.ts';
 
-const decode = (b: Uint8Array | undefined): string => (b === undefined ? '' : new TextDecoder().decode(b));
+const decode = (b: Body | undefined): string => (b === undefined ? '' : new TextDecoder().decode(readBody(b)));
 
 /**
  * Adds the configured groups and users to /etc/group and /etc/passwd, keeping the lines packages

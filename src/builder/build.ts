@@ -15,13 +15,13 @@ import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
-import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { type ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import { DownloadCache } from '../pkg/fetch.ts';
 import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from '../pkg/source.ts';
 import { openPackageSource } from '../pkg/sources.ts';
 import type { ContentStore } from '../store/types.ts';
+import { readBody } from '../vfs/body.ts';
 import { Tree } from '../vfs/tree.ts';
 import { type ApkoImageFacts, apkoOrdered, apkoPlatformImage } from './apko.ts';
 import { checkApkoConfig } from './apko-config.ts';
@@ -55,8 +55,9 @@ export interface BuildOptions {
   /** Where downloads are cached; none when absent. */
   cacheDir?: string | undefined;
   /**
-   * Keep the compressed blocks of large file bodies in `cacheDir` and reuse them in later builds
-   * (default true). The layers are the same either way; only the time to make them differs.
+   * Reuse what earlier builds made and kept in `cacheDir` (default true): a whole layer made of
+   * the same entries, and the compressed blocks of large file bodies. The layers are the same
+   * either way; only the time to make them differs.
    */
   layerCache?: boolean | undefined;
   /** Worker threads for compression. */
@@ -158,7 +159,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // cache when an earlier build compressed them (./layer.ts).
   const precompressed = options.lockOnly
     ? undefined
-    : new LayerPrecompressor(options.workers, options.layerCache === false ? undefined : cache);
+    : new LayerPrecompressor(options.workers, cache, { reuse: options.layerCache !== false });
   // A failed build drops the compression queued for its layers.
   try {
     for (const arch of archs) {
@@ -175,7 +176,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         lockPackages.push(f.locked);
       }
       if (options.lockOnly) continue;
-      if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed));
+      if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
       else {
         const imageOptions = { ...options, loaded: options.config, source: apko, fromLock, precompressed };
         images.push(await apkoPlatformImage(imageOptions, arch, fetched as FetchedPackage<ApkFetched>[]));
@@ -269,6 +270,7 @@ async function assembleImage(
   arch: string,
   fetched: readonly FetchedPackage[],
   precompressed: LayerPrecompressor | undefined,
+  layerCache: DownloadCache | undefined,
 ): Promise<BuiltImage> {
   const { config } = options.config;
   const mtime = options.sourceDateEpoch ?? 0;
@@ -284,12 +286,19 @@ async function assembleImage(
   applyAccounts(tree, config.accounts, mtime);
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
-  const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize }));
+  const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize, database: p.database }));
   const layerPaths = splitLayers(tree, groups, config.layering);
-  const imageOptions = { config, configPath: options.configPath, workers: options.workers, signal: options.signal };
+  const imageOptions = {
+    config,
+    configPath: options.configPath,
+    workers: options.workers,
+    cache: layerCache,
+    reuse: options.layerCache !== false,
+    signal: options.signal,
+  };
   progress({ kind: 'step', step: 'compress', subject: arch, done: 0, total: layerPaths.length });
   const image = await imageFromTree(imageOptions, arch, tree, layerPaths, installed.length, mtime, precompressed);
-  const layerBytes = image.layers.reduce((n, l) => n + l.bytes.length, 0);
+  const layerBytes = image.layers.reduce((n, l) => n + l.size, 0);
   progress({
     kind: 'step',
     step: 'compress',
@@ -304,7 +313,7 @@ async function assembleImage(
     ...image,
     packages: installed,
     locked: fetched.map((f) => f.locked),
-    osRelease: new TextDecoder().decode(tree.get(tree.resolve('etc/os-release'))?.body ?? new Uint8Array()),
+    osRelease: new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/os-release'))?.body)),
     skippedScripts: installed.filter((p) => p.skippedScripts.length > 0).map((p) => ({ package: p.label, scripts: p.skippedScripts })),
   };
 }
@@ -327,10 +336,7 @@ export async function writeBuild(
 ): Promise<Descriptor> {
   if (result.index === undefined) throw new ProvenantError('USAGE', 'a lock-only build has no image to write');
   const blobs = result.images.flatMap((image) => [
-    ...image.layers.map((l) => ({
-      source: bytesSource({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.bytes.length }, l.bytes),
-      image,
-    })),
+    ...image.layers.map((l) => ({ source: l.source, image })),
     { source: bytesSource(image.config.descriptor, image.config.bytes), image },
   ]);
   // Progress: the step, and each blob as the stores that do not report their own (local ones) do not.

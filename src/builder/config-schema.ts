@@ -319,8 +319,8 @@ function readLayering(ctx: YamlContext, e: Entry | undefined): ImageLayering | n
   const budget = budgetEntry === undefined ? undefined : integer(ctx, budgetEntry, 0, 2 ** 31 - 1);
   // apko treats an empty layering ({} or zero values) as no layering.
   if (strategy === undefined && (budget === undefined || budget === 0)) return null;
-  if (strategy === undefined) return fail(ctx, e.node, e.path, '"strategy" is required (the only strategy is "origin")');
-  return { strategy: oneOf(ctx, strategyEntry!, strategy, ['origin'] as const), budget: budget ?? 0 };
+  if (strategy === undefined) return fail(ctx, e.node, e.path, '"strategy" is required ("origin" or "per-package")');
+  return { strategy: oneOf(ctx, strategyEntry!, strategy, ['origin', 'per-package'] as const), budget: budget ?? 0 };
 }
 
 function readOsRelease(ctx: YamlContext, e: Entry | undefined): ImageOsRelease | undefined {

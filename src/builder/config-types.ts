@@ -90,9 +90,16 @@ export interface PathMutation {
 
 /** `layering`: split packages into several layers. */
 export interface ImageLayering {
-  /** The only strategy apko has: group packages by origin. */
-  readonly strategy: 'origin';
-  /** How many package layers at most (0 behaves as 1 in apko). */
+  /**
+   * `origin` (apko's): packages grouped by the source package they were built from;
+   * `per-package` (Provenant's): each package a layer of its own, with its database records
+   * where the ecosystem keeps them per package.
+   */
+  readonly strategy: 'origin' | 'per-package';
+  /**
+   * How many layers at most, the first holding what is not in a package layer. With `origin`, 0
+   * behaves as 1 (as in apko); with `per-package`, 0 means no limit.
+   */
   readonly budget: number;
 }
 

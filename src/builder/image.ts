@@ -12,7 +12,7 @@ import { formatTimestamp } from '../time.ts';
 import type { Tree } from '../vfs/tree.ts';
 import { apkArchToPlatform } from './arch.ts';
 import type { ImageConfig } from './config-types.ts';
-import { type Layer, type LayerPrecompressor, treeLayer } from './layer.ts';
+import { type Layer, type LayerCache, type LayerPrecompressor, treeLayer } from './layer.ts';
 
 /** What {@link imageFromTree} needs of the build. */
 export interface ImageOptions {
@@ -20,6 +20,10 @@ export interface ImageOptions {
   /** The configuration file, for errors. */
   configPath: string;
   workers?: number | undefined;
+  /** Where layers are written, and found again by their content (./layer.ts). */
+  cache?: LayerCache | undefined;
+  /** Take a layer from `cache` when an earlier build made it (default true). */
+  reuse?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -50,7 +54,8 @@ export async function imageFromTree(
   const { config } = options;
   const layers: Layer[] = [];
   for (const paths of layerPaths) {
-    layers.push(await treeLayer(tree, { paths, workers: options.workers, signal: options.signal, precompressed }));
+    const { workers, cache, reuse, signal } = options;
+    layers.push(await treeLayer(tree, { paths, workers, cache, reuse, signal, precompressed }));
   }
   const platform = apkArchToPlatform(arch);
   const created = formatTimestamp(mtime);
@@ -86,7 +91,7 @@ export async function imageFromTree(
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
     config: configStored.descriptor,
-    layers: layers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.bytes.length })),
+    layers: layers.map((l) => ({ mediaType: MediaType.OciLayerGzip, digest: l.digest, size: l.size })),
     ...(Object.keys(config.annotations).length > 0
       ? { annotations: { 'org.opencontainers.image.created': created, ...sortedObject(config.annotations) } }
       : {}),

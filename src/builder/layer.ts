@@ -4,161 +4,53 @@
  *
  * Every file body of at least {@link LAYER_SEGMENT_MIN} bytes is a gzip segment of its own (its
  * deflate blocks start at its first byte and end at its last), so its compressed bytes depend on
- * the body alone. A build hands bodies to a {@link LayerPrecompressor} as soon as it has them,
- * and the workers compress them while the build still unpacks packages; the layer then only
- * compresses the headers and the small files. The bytes are the same with or without it.
+ * the body alone: a build compresses them ahead (./layer-segments.ts) while it still reads
+ * packages, and the layer then only compresses the headers and the small files. The bytes are
+ * the same with or without it.
+ *
+ * With a cache, the layer is written into it as it is compressed (never collected in memory),
+ * and kept under a key made of everything its bytes depend on: the format's fixed parameters,
+ * and each entry's header bytes and body SHA-256. A later build that makes the same layer (the
+ * same packages and files, whatever else changed in the image) finds it by that key and reads
+ * no body at all.
  */
 import { createHash } from 'node:crypto';
-import {
-  type GzipSegment,
-  LIBDEFLATE_WASM_SHA256,
-  PINNED_GZIP_BLOCK_SIZE,
-  PINNED_GZIP_LEVEL,
-  type PrecompressedSegment,
-  pinnedGzip,
-  precompressSegment,
-} from '../archive/deflate.ts';
-import { type TarHeader, type TarWriteEntry, tarHeader, writeTar } from '../archive/tar.ts';
+import { type GzipSegment, LIBDEFLATE_WASM_SHA256, PINNED_GZIP_BLOCK_SIZE, PINNED_GZIP_LEVEL, pinnedGzip } from '../archive/deflate.ts';
+import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar } from '../archive/tar.ts';
 import type { TarFormat } from '../archive/tar-writer.ts';
-import { concatBytes } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import { fileSource } from '../io/files.ts';
+import { noteBytesMoved } from '../io/memory.ts';
+import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import type { CacheWriter } from '../pkg/fetch.ts';
+import { type Body, BodyReader, bodySize, isFileBody, readBody } from '../vfs/body.ts';
 import type { FsNode, Tree } from '../vfs/tree.ts';
+import { LAYER_SEGMENT_MIN, type LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
 
-/** A finished layer: its compressed bytes and both digests. */
+export { LAYER_SEGMENT_MIN, LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
+
+/** A finished layer: where its compressed bytes are, and both digests. */
 export interface Layer {
-  /** The gzip-compressed tar. */
-  bytes: Uint8Array;
-  /** sha256 of `bytes`: the layer's descriptor digest. */
+  /** sha256 of the compressed bytes: the layer's descriptor digest. */
   digest: Digest;
   /** sha256 of the uncompressed tar: the config's diff_id. */
   diffId: Digest;
+  /** The compressed size. */
+  size: number;
   /** The uncompressed size. */
   tarSize: number;
+  /** The compressed bytes: a file in the cache (`path`), or memory for a build without one. */
+  source: BlobSource & { readonly path?: string | undefined };
+  /** True when an earlier build made this layer and it was taken from the cache as it was. */
+  reused: boolean;
 }
 
-/**
- * File bodies this large or larger are gzip segments of their own. Part of the layer format: a
- * change changes layer digests. At 64 KiB, three quarters of a Debian image's bytes are in such
- * bodies, and the extra block headers cost about 0.1 % of the compressed size.
- */
-export const LAYER_SEGMENT_MIN = 64 * 1024;
-
-/** Where {@link LayerPrecompressor} keeps compressed bodies between builds (a DownloadCache). */
-export interface SegmentCache {
-  get(key: string): Promise<Uint8Array | undefined>;
-  put(key: string, bytes: Uint8Array): Promise<void>;
-}
-
-/**
- * Compresses file bodies ahead of {@link treeLayer}, on the worker pool, as a build finds them.
- * Bodies are matched by identity: the tree must hold the same Uint8Array, unchanged.
- *
- * With a cache, a body's compressed blocks are kept under its SHA-256 (with the level, the block
- * size and the libdeflate build, which all decide the bytes), so that a file compressed by an
- * earlier build, of this package or of another version that has the same file, is not compressed
- * again. The cache is trusted as the download cache is: what comes out of it is checked against
- * the digest it was stored under, not decompressed again.
- */
-export class LayerPrecompressor {
-  readonly #workers: number | undefined;
-  readonly #cache: SegmentCache | undefined;
-  readonly #segments = new WeakMap<Uint8Array, PrecompressedSegment>();
-  readonly #writes: Promise<void>[] = [];
-  readonly #started: PrecompressedSegment[] = [];
-  #cancelled = false;
-
-  /**
-   * @param workers worker threads, as {@link LayerOptions.workers}; with 0 nothing is done ahead
-   * @param cache where compressed bodies are kept between builds
-   */
-  constructor(workers?: number | undefined, cache?: SegmentCache | undefined) {
-    this.#workers = workers;
-    this.#cache = cache;
-  }
-
-  /** Starts compressing `body` (or reading it from the cache) when it will be a segment of a layer. */
-  add(body: Uint8Array): void {
-    if (body.length < LAYER_SEGMENT_MIN || this.#segments.has(body) || this.#workers === 0 || this.#cancelled) return;
-    const cache = this.#cache;
-    if (cache === undefined) {
-      const segment = precompressSegment(body, { workers: this.#workers });
-      if (segment !== undefined) {
-        this.#segments.set(body, segment);
-        this.#started.push(segment);
-      }
-      return;
-    }
-    const level = PINNED_GZIP_LEVEL;
-    const blockSize = PINNED_GZIP_BLOCK_SIZE;
-    const key = `gzip-segment:${LIBDEFLATE_WASM_SHA256}:${level}:${blockSize}:${createHash('sha256').update(body).digest('hex')}`;
-    const count = Math.ceil(body.length / blockSize);
-    const blocks = (async (): Promise<Uint8Array[]> => {
-      // A cache that cannot be read is a miss, as one that cannot be written is.
-      const cached = await cache.get(key).catch(() => undefined);
-      const found = cached === undefined ? undefined : decodeBlocks(cached, count);
-      if (found !== undefined) return found;
-      if (this.#cancelled) throw new ProvenantError('ABORTED', 'the build stopped before the layer was written');
-      const segment = precompressSegment(body, { workers: this.#workers, level, blockSize })!;
-      this.#started.push(segment);
-      const made = await segment.blocks;
-      this.#writes.push(cache.put(key, encodeBlocks(made)).catch(() => {}));
-      return made;
-    })();
-    blocks.catch(() => {});
-    this.#segments.set(body, { data: body, level, blockSize, blocks, cancel: () => {} });
-  }
-
-  /**
-   * Drops what the workers have not started yet, for a build that failed or was cancelled: the
-   * process then need not wait for compression nobody will read.
-   */
-  cancel(): void {
-    this.#cancelled = true;
-    for (const segment of this.#started.splice(0)) segment.cancel();
-  }
-
-  get(body: Uint8Array): PrecompressedSegment | undefined {
-    return this.#segments.get(body);
-  }
-
-  /** Waits for the cache writes started so far (a failed write is only a cache miss next time). */
-  async flush(): Promise<void> {
-    while (this.#writes.length > 0) await this.#writes.shift();
-    this.#started.length = 0;
-  }
-}
-
-/** Compressed blocks for the cache: their count and lengths (32-bit little-endian), then the blocks. */
-function encodeBlocks(blocks: readonly Uint8Array[]): Uint8Array {
-  const head = 4 * (blocks.length + 1);
-  const out = new Uint8Array(head + blocks.reduce((n, b) => n + b.length, 0));
-  const view = new DataView(out.buffer);
-  view.setUint32(0, blocks.length, true);
-  let at = head;
-  for (const [i, b] of blocks.entries()) {
-    view.setUint32(4 * (i + 1), b.length, true);
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
-}
-
-/** {@link encodeBlocks}'s blocks, or undefined when the bytes are not `count` of them. */
-function decodeBlocks(bytes: Uint8Array, count: number): Uint8Array[] | undefined {
-  const head = 4 * (count + 1);
-  if (bytes.length < head) return undefined;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint32(0, true) !== count) return undefined;
-  const blocks: Uint8Array[] = [];
-  let at = head;
-  for (let i = 0; i < count; i++) {
-    const n = view.getUint32(4 * (i + 1), true);
-    if (n === 0 || at + n > bytes.length) return undefined;
-    blocks.push(bytes.subarray(at, at + n));
-    at += n;
-  }
-  return at === bytes.length ? blocks : undefined;
+/** Where layers are written and kept (a DownloadCache). */
+export interface LayerCache extends SegmentCache {
+  writer(): Promise<CacheWriter>;
+  locate(key: string): Promise<{ sha256: string; path: string; size: number } | undefined>;
 }
 
 /** Options of {@link treeLayer}. */
@@ -169,6 +61,10 @@ export interface LayerOptions {
   workers?: number | undefined;
   /** Bodies already being compressed. */
   precompressed?: LayerPrecompressor | undefined;
+  /** Where the layer is written as it is compressed; in memory without one. */
+  cache?: LayerCache | undefined;
+  /** Look the layer up in `cache` by its content first, and keep it there (default true). */
+  reuse?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** How tar headers are laid out (apko compatibility writes Go's; ../archive/tar-go.ts). */
   format?: TarFormat | undefined;
@@ -177,49 +73,107 @@ export interface LayerOptions {
 }
 
 /**
+ * What a layer's bytes depend on besides its entries: the layer format's version, the gzip
+ * level and block size, the libdeflate build and the segment threshold.
+ */
+const LAYER_FORMAT = `provenant-layer-v1:${LIBDEFLATE_WASM_SHA256}:${PINNED_GZIP_LEVEL}:${PINNED_GZIP_BLOCK_SIZE}:${LAYER_SEGMENT_MIN}`;
+
+/** What the cache records of a layer under its key. */
+interface LayerRecord {
+  digest: Digest;
+  diffId: Digest;
+  size: number;
+  tarSize: number;
+}
+
+/**
  * Writes the tree (or `paths` of it) as a layer. Headers carry no user or group names and no
  * device numbers but for devices; times, modes and owners are the tree's.
+ *
+ * @throws ProvenantError `ABORTED` when `signal` fires; `IO` or `DIGEST_MISMATCH` when a body
+ *   kept in the cache cannot be read back as it was stored
  */
 export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise<Layer> {
-  const paths = options.paths ?? tree.paths();
+  const entries = layerEntries(tree, options.paths ?? tree.paths(), options.header);
+  const cache = options.cache;
+  const reuse = cache !== undefined && options.reuse !== false;
+  const key = reuse ? layerKey(entries, options.format ?? 'provenant') : undefined;
+  if (key !== undefined) {
+    const found = await reused(cache!, key);
+    if (found !== undefined) return found;
+  }
+  const writer = await cache?.writer();
+  const parts: Uint8Array[] = [];
   const diff = createHash('sha256');
   const comp = createHash('sha256');
   let tarSize = 0;
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  // The bodies that are segments; writeTar yields a Uint8Array body as it is, so they are found by identity.
-  const segments = new Set<Uint8Array>();
-  for (const path of paths) {
-    const body = tree.get(path)?.body;
-    if (body !== undefined && body.length >= LAYER_SEGMENT_MIN && tree.get(path)?.type === 'file') segments.add(body);
-  }
-  async function* tar(): AsyncGenerator<Uint8Array | GzipSegment> {
-    for await (const chunk of writeTar(entries(tree, paths, options.header), { format: options.format })) {
-      diff.update(chunk);
-      tarSize += chunk.length;
-      yield segments.has(chunk) ? { segment: chunk, precompressed: options.precompressed?.get(chunk) } : chunk;
+  let size = 0;
+  const reader = new BodyReader();
+  // The bodies that are segments, found by identity: writeTar yields a Uint8Array body as it is.
+  const segments = new WeakMap<Uint8Array, Body>();
+  function* tarEntries(): Generator<TarWriteEntry> {
+    for (const e of entries) {
+      if (e.body === undefined) {
+        yield { header: e.header };
+        continue;
+      }
+      const bytes = reader.read(e.body);
+      if (bytes.length >= LAYER_SEGMENT_MIN) segments.set(bytes, e.body);
+      yield { header: e.header, body: bytes };
     }
   }
-  for await (const chunk of pinnedGzip(tar(), { workers: options.workers, signal: options.signal })) {
-    comp.update(chunk);
-    parts.push(chunk);
-    total += chunk.length;
+  async function* tar(): AsyncGenerator<Uint8Array | GzipSegment> {
+    for await (const chunk of writeTar(tarEntries(), { format: options.format })) {
+      diff.update(chunk);
+      tarSize += chunk.length;
+      // Bodies read from disk and the blocks made of them are fresh buffers (io/memory.ts).
+      noteBytesMoved(chunk.length);
+      const body = segments.get(chunk);
+      yield body === undefined ? chunk : { segment: chunk, precompressed: options.precompressed?.segment(body, chunk) };
+    }
   }
-  const bytes = concatBytes(parts, total);
-  return { bytes, digest: `sha256:${comp.digest('hex')}` as Digest, diffId: `sha256:${diff.digest('hex')}` as Digest, tarSize };
+  try {
+    for await (const chunk of pinnedGzip(tar(), { workers: options.workers, signal: options.signal })) {
+      comp.update(chunk);
+      size += chunk.length;
+      if (writer === undefined) parts.push(chunk);
+      else await writer.write(chunk);
+    }
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  } finally {
+    reader.close();
+  }
+  const record: LayerRecord = {
+    digest: `sha256:${comp.digest('hex')}` as Digest,
+    diffId: `sha256:${diff.digest('hex')}` as Digest,
+    size,
+    tarSize,
+  };
+  const descriptor = { mediaType: MediaType.OciLayerGzip, digest: record.digest, size };
+  if (writer === undefined) return { ...record, source: chunksSource(descriptor, parts), reused: false };
+  const stored = await writer.finish(key === undefined ? undefined : `layer-blob:${key}`);
+  if (key !== undefined) await cache!.put(`layer:${key}`, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
+  return { ...record, source: fileSource(descriptor, stored.path), reused: false };
 }
 
-function* entries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['header']): Generator<TarWriteEntry> {
+/** One tar entry of the layer: its header and, for a file, its body. */
+interface LayerEntry {
+  header: TarHeader;
+  body?: Body | undefined;
+}
+
+function layerEntries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['header']): LayerEntry[] {
+  const out: LayerEntry[] = [];
   for (const path of paths) {
     const n = tree.get(path);
     if (n === undefined) continue;
     if (headerOf !== undefined) {
       const header = headerOf(path, n);
-      yield header.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header };
+      out.push(header.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header });
       continue;
     }
-    const pax: Record<string, string> = {};
-    for (const [k, v] of Object.entries(n.xattrs ?? {})) pax[`SCHILY.xattr.${k}`] = v;
     const header = tarHeader({
       name: path,
       type: n.type,
@@ -227,12 +181,98 @@ function* entries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['
       uid: n.uid,
       gid: n.gid,
       mtime: n.mtime,
-      size: n.type === 'file' ? (n.body?.length ?? 0) : 0,
+      size: n.type === 'file' ? bodySize(n.body) : 0,
       linkname: n.type === 'symlink' || n.type === 'hardlink' ? (n.linkname ?? '') : '',
       devmajor: n.devmajor ?? 0,
       devminor: n.devminor ?? 0,
-      pax: Object.keys(pax).length === 0 ? undefined : pax,
+      pax: paxOf(n),
     });
-    yield n.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header };
+    out.push(n.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header });
   }
+  return out;
+}
+
+function paxOf(n: FsNode): Record<string, string> | undefined {
+  const pax: Record<string, string> = {};
+  for (const [k, v] of Object.entries(n.xattrs ?? {})) pax[`SCHILY.xattr.${k}`] = v;
+  return Object.keys(pax).length === 0 ? undefined : pax;
+}
+
+/**
+ * The layer's key: the SHA-256 of {@link LAYER_FORMAT} and, entry by entry, the header bytes the
+ * tar holds and the body's SHA-256. The compressed bytes are a function of exactly these.
+ */
+function layerKey(entries: readonly LayerEntry[], format: TarFormat): string {
+  const h = createHash('sha256').update(`${LAYER_FORMAT}:${format}`);
+  for (const e of entries) {
+    h.update(tarHeaderBytes(e.header, format));
+    if (e.body === undefined) continue;
+    const sha256 = isFileBody(e.body) && e.body.sha256 !== '' ? e.body.sha256 : undefined;
+    h.update(sha256 ?? createHash('sha256').update(readBody(e.body)).digest('hex'));
+  }
+  return h.digest('hex');
+}
+
+/**
+ * The layer kept under `key`, when the cache has its record and its bytes still hash to its
+ * digest (a file that changed on disk is a miss, and the layer is written again).
+ */
+async function reused(cache: LayerCache, key: string): Promise<Layer | undefined> {
+  const bytes = await cache.get(`layer:${key}`).catch(() => undefined);
+  if (bytes === undefined) return undefined;
+  let record: LayerRecord;
+  try {
+    record = JSON.parse(new TextDecoder().decode(bytes)) as LayerRecord;
+  } catch {
+    return undefined;
+  }
+  const blob = await cache.locate(`layer-blob:${key}`);
+  if (blob === undefined || `sha256:${blob.sha256}` !== record.digest || blob.size !== record.size) return undefined;
+  if (!(await hashesTo(blob.path, blob.sha256))) return undefined;
+  const descriptor = { mediaType: MediaType.OciLayerGzip, digest: record.digest, size: record.size };
+  return { ...record, source: fileSource(descriptor, blob.path), reused: true };
+}
+
+async function hashesTo(path: string, sha256: string): Promise<boolean> {
+  const h = createHash('sha256');
+  try {
+    for await (const chunk of await fileSource({ mediaType: '', digest: `sha256:${sha256}` as Digest, size: 0 }, path).open())
+      h.update(chunk);
+  } catch {
+    return false;
+  }
+  return h.digest('hex') === sha256;
+}
+
+/** A source over the chunks of a layer held in memory, joined only as they are read. */
+function chunksSource(descriptor: BlobSource['descriptor'], parts: readonly Uint8Array[]): BlobSource {
+  return {
+    descriptor,
+    async open(offset = 0) {
+      if (offset === 0)
+        return (async function* () {
+          yield* parts;
+        })();
+      let skip = offset;
+      const rest: Uint8Array[] = [];
+      for (const p of parts) {
+        if (skip >= p.length) skip -= p.length;
+        else {
+          rest.push(p.subarray(skip));
+          skip = 0;
+        }
+      }
+      return bytesSource(descriptor, Buffer.concat(rest)).open();
+    },
+  };
+}
+
+/** The compressed bytes of a layer read whole, for tests and small layers. */
+export async function layerBytes(layer: Layer): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of await layer.source.open()) parts.push(chunk);
+  const out = Buffer.concat(parts);
+  if (out.length !== layer.size)
+    throw new ProvenantError('SIZE_MISMATCH', `the layer ${layer.digest} has ${out.length} bytes, not ${layer.size}`);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }

@@ -1,7 +1,9 @@
 /**
- * Which paths of a tree go in which layer: one layer, or with `layering: {strategy: origin}`
- * the largest groups of packages in layers of their own, so that their layers stay the same
- * while other packages change.
+ * Which paths of a tree go in which layer: one layer; with `layering: {strategy: origin}` the
+ * largest groups of packages (by source package) in layers of their own; with
+ * `layering: {strategy: per-package}` every package in a layer of its own. A package layer
+ * depends on that package's files alone, so its digest stays the same while other packages
+ * change, and a build finds it in its cache by content (./layer.ts) and does not make it again.
  */
 import { comparePaths, type Tree } from '../vfs/tree.ts';
 import type { ImageLayering } from './config-types.ts';
@@ -11,42 +13,50 @@ export interface LayeredPackage {
   name: string;
   origin: string;
   size: number;
+  /** Database files that describe this package alone (Debian's status.d), for its own layer. */
+  database?: readonly string[] | undefined;
 }
 
 /**
- * `layering: {strategy: origin, budget: N}`: the packages grouped by origin (the source package),
- * the largest groups (by installed size; ties by name) each in a layer of their own, at most
- * N - 1 of them, and everything else (folders, the build's own files, the other packages) in a
- * first layer. Each package layer repeats the folders above its files, so it unpacks on its own.
- * A group's layer depends on that group's packages alone, so its digest stays the same while
- * other packages change.
+ * The layers' paths, the first layer first. Every package layer repeats the folders above its
+ * files, so it unpacks on its own; everything that is in no package layer (folders, the build's
+ * own files, a shared package database, packages left over) is in the first.
+ *
+ * - `origin`, budget N: packages grouped by origin, the largest groups (by installed size; ties
+ *   by name) each in a layer, at most N - 1 of them; a budget of 0 or 1 gives one layer (apko).
+ * - `per-package`, budget N: each package a group, with its database files; the largest N - 1
+ *   when N is more than 1, every one when N is 0.
  */
 export function splitLayers(tree: Tree, installed: readonly LayeredPackage[], layering: ImageLayering | undefined): string[][] {
   const all = tree.paths();
-  if (layering === undefined || layering.budget <= 1) return [all];
-  const originOf = new Map(installed.map((i) => [i.name, i.origin || i.name]));
+  const perPackage = layering?.strategy === 'per-package';
+  const budget = perPackage && layering.budget === 0 ? Number.POSITIVE_INFINITY : (layering?.budget ?? 0);
+  if (layering === undefined || budget <= 1) return [all];
+  const groupOf = new Map(installed.map((i) => [i.name, perPackage ? i.name : i.origin || i.name]));
   const size = new Map<string, number>();
   for (const i of installed) {
-    const o = originOf.get(i.name) as string;
-    size.set(o, (size.get(o) ?? 0) + i.size);
+    const g = groupOf.get(i.name) as string;
+    size.set(g, (size.get(g) ?? 0) + i.size);
   }
   const chosen = [...size]
     .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))
-    .slice(0, layering.budget - 1)
-    .map(([o]) => o)
+    .slice(0, budget - 1)
+    .map(([g]) => g)
     .sort();
-  const groups = new Map<string, string[]>(chosen.map((o) => [o, []]));
+  const groups = new Map<string, string[]>(chosen.map((g) => [g, []]));
+  const database = new Map<string, string>();
+  if (perPackage) for (const i of installed) for (const path of i.database ?? []) database.set(path, i.name);
   const base: string[] = [];
   for (const path of all) {
     const node = tree.get(path);
-    const origin = node?.type === 'dir' || node?.owner === undefined ? undefined : originOf.get(node.owner);
-    const group = origin === undefined ? undefined : groups.get(origin);
+    const owner = node?.type === 'dir' ? undefined : (database.get(path) ?? node?.owner);
+    const group = owner === undefined ? undefined : groups.get(groupOf.get(owner) ?? '');
     if (group === undefined) base.push(path);
     else group.push(path);
   }
   const out = [base];
-  for (const o of chosen) {
-    const files = groups.get(o) ?? [];
+  for (const g of chosen) {
+    const files = groups.get(g) ?? [];
     if (files.length === 0) continue;
     const parents = new Set<string>();
     for (const f of files) for (let i = f.indexOf('/'); i > 0; i = f.indexOf('/', i + 1)) parents.add(f.slice(0, i));

@@ -4,11 +4,13 @@
  * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { copyFile, type FileHandle, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { abortedError, ProvenantError } from '../errors.ts';
-import type { ByteStream } from './types.ts';
+import type { Descriptor } from '../oci/types.ts';
+import type { BlobSource, ByteStream } from './types.ts';
 
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileOptions {
@@ -54,6 +56,38 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   }
 }
 
+/**
+ * Puts the file at `source` at `path` without copying its bytes where the file system allows:
+ * a hard link (files that are only ever replaced, never changed in place, such as a cache's
+ * content-addressed files), else a copy-on-write clone, else a copy; made under `temporary` and
+ * renamed over `path` once `check` has read it whole without error (a digest check). False when
+ * no link or copy could be made, for the caller to stream the bytes instead.
+ *
+ * @throws what `check` throws (the temporary file is removed), or `IO`
+ */
+export async function linkFileAtomic(
+  source: string,
+  path: string,
+  options: { temporary: string; where: string; check: (stream: ByteStream) => ByteStream },
+): Promise<boolean> {
+  const { temporary, where } = options;
+  try {
+    await link(source, temporary).catch(() => copyFile(source, temporary, constants.COPYFILE_FICLONE));
+  } catch {
+    return false;
+  }
+  try {
+    for await (const _ of options.check(createReadStream(temporary, { highWaterMark: 1 << 20 }))) {
+      // The check reads it all and fails at the end when it does not hold.
+    }
+    await rename(temporary, path);
+  } catch (err) {
+    await rm(temporary, { force: true });
+    throw fileError(err, where);
+  }
+  return true;
+}
+
 /** A file system error as a ProvenantError: ABORTED for a cancelled write, IO otherwise. */
 export function fileError(err: unknown, where: string, signal?: AbortSignal): ProvenantError {
   if (err instanceof ProvenantError) return err;
@@ -65,4 +99,18 @@ export function fileError(err: unknown, where: string, signal?: AbortSignal): Pr
 /** True for a file system error that says the file is not there. */
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/**
+ * A {@link BlobSource} over a whole file on disk (a layer a build wrote into its cache), read in
+ * 1 MiB chunks: the file is never held in memory. The store it is put into checks its digest.
+ */
+export function fileSource(descriptor: Descriptor, path: string): BlobSource & { readonly path: string } {
+  return {
+    descriptor,
+    path,
+    async open(offset = 0) {
+      return createReadStream(path, { start: offset, highWaterMark: 1 << 20 });
+    },
+  };
 }

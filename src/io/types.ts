@@ -16,6 +16,11 @@ export type ByteStream = AsyncIterable<Uint8Array>;
 export interface BlobSource {
   readonly descriptor: Descriptor;
   open(offset?: number): Promise<ByteStream>;
+  /**
+   * The bytes are this whole local file (a layer a build wrote into its cache): a store on the
+   * same machine may link or copy the file rather than stream it, and still checks it.
+   */
+  readonly path?: string | undefined;
 }
 
 /** What every long operation accepts. */

@@ -6,6 +6,7 @@ import { concatBytes } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { Digester, digestAlgorithm, digestMismatch } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { noteBytesMoved } from './memory.ts';
 import type { ByteStream } from './types.ts';
 
 /**
@@ -21,6 +22,7 @@ export async function* verifyStream(stream: ByteStream, descriptor: Descriptor, 
   if (prefix !== undefined) for await (const chunk of prefix) digester.update(chunk);
   for await (const chunk of stream) {
     digester.update(chunk);
+    noteBytesMoved(chunk.byteLength);
     if (digester.size > descriptor.size) throw sizeMismatch(descriptor, digester.size, where, 'more than');
     yield chunk;
   }

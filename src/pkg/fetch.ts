@@ -154,6 +154,15 @@ export interface DownloadOptions extends FetchFileOptions {
   key?: string | undefined;
 }
 
+/** Content being written into a {@link DownloadCache} (see {@link DownloadCache.writer}). */
+export interface CacheWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Closes the file and keeps it under its SHA-256 (and `key`, when given). */
+  finish(key?: string): Promise<{ sha256: string; path: string; size: number }>;
+  /** Closes the file and removes it. */
+  abort(): Promise<void>;
+}
+
 /** A temporary file whose writer is alive on this machine is left alone for this long (a writer touches its file as it goes). */
 const TEMP_STALE_MS = 60 * 60 * 1000;
 /** A partial download is kept this long for a later run to resume. */
@@ -210,6 +219,63 @@ export class DownloadCache {
     const hex = createHash('sha256').update(bytes).digest('hex');
     await atomicWrite(join(this.dir, 'sha256', hex), bytes);
     await atomicWrite(this.keyPath(key), `${hex}\n`);
+  }
+
+  /**
+   * Where the content stored under `key` is, without reading it: its SHA-256 (hex), path and
+   * size; undefined when the key or its file is missing. The caller checks the bytes it reads.
+   */
+  async locate(key: string): Promise<{ sha256: string; path: string; size: number } | undefined> {
+    await this.#sweepOnce();
+    try {
+      const hex = (await readFile(this.keyPath(key), 'utf8')).trim();
+      if (!HEX64.test(hex)) return undefined;
+      const path = join(this.dir, 'sha256', hex);
+      return { sha256: hex, path, size: (await stat(path)).size };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A file for content that is written as it is made (a layer as it is compressed): written
+   * under a temporary name, hashed as it goes, and renamed to its SHA-256 by `finish`, which
+   * records it under `key` too; `abort` removes it. Nothing is held in memory.
+   */
+  async writer(): Promise<CacheWriter> {
+    await this.#sweepOnce();
+    const folder = join(this.dir, 'sha256');
+    await mkdir(folder, { recursive: true });
+    const tmp = join(folder, `stream.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'w');
+    const hash = createHash('sha256');
+    let size = 0;
+    let isOpen = true;
+    const close = async (): Promise<void> => {
+      if (!isOpen) return;
+      isOpen = false;
+      await fh.close();
+    };
+    return {
+      write: async (chunk) => {
+        hash.update(chunk);
+        size += chunk.length;
+        let at = 0;
+        while (at < chunk.length) at += (await fh.write(chunk, at, chunk.length - at)).bytesWritten;
+      },
+      finish: async (key) => {
+        await close();
+        const hex = hash.digest('hex');
+        const path = join(folder, hex);
+        await rename(tmp, path);
+        if (key !== undefined) await atomicWrite(this.keyPath(key), `${hex}\n`);
+        return { sha256: hex, path, size };
+      },
+      abort: async () => {
+        await close().catch(() => {});
+        await rm(tmp, { force: true });
+      },
+    };
   }
 
   /**

@@ -14,6 +14,7 @@
 
 import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
+import type { Body } from '../vfs/body.ts';
 import type { Tree } from '../vfs/tree.ts';
 import type { DownloadCache } from './fetch.ts';
 import type { InventoryFile, InventoryPackage } from './inventory.ts';
@@ -96,7 +97,7 @@ export interface FetchedPackage<P = unknown> {
   /** Lowercase hex SHA-256 of the package file. */
   sha256: string;
   /** The file bodies it will install, so that large ones are compressed while the build goes on. */
-  bodies: readonly Uint8Array[];
+  bodies: readonly Body[];
   /** The package file's size in bytes, and whether it came from the download cache (for progress). */
   size: number;
   cached: boolean;
@@ -115,6 +116,11 @@ export interface InstalledPackage extends InventoryPackage {
   files: InventoryFile[];
   /** Install scripts it carries, none of which ran (neither apk nor dpkg scripts run here). */
   skippedScripts: string[];
+  /**
+   * The package database's files that describe this package alone (Debian's status.d files), as
+   * opposed to a database shared by all (apk's): per-package layering puts them in its layer.
+   */
+  database?: string[] | undefined;
 }
 
 /** The times of an install. */

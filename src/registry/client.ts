@@ -16,6 +16,7 @@ import {
   type Answer,
   baseType,
   drain,
+  type HttpResponse,
   type Method,
   MiB,
   networkError,
@@ -310,7 +311,7 @@ export class RegistryClient {
   }
 
   async *#resumingBody(
-    first: Response,
+    first: HttpResponse,
     request: (from: number) => Promise<Answer>,
     descriptor: Descriptor,
     where: string,

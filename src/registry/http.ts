@@ -1,15 +1,21 @@
 /**
  * The plumbing under the registry client's requests: what a request and its answer are, bounded
- * body reads, URLs fit for logs and errors, and a streamed upload through node:http.
+ * body reads, URLs fit for logs and errors, and the request itself, through node:http.
+ *
+ * Requests go through node:http(s) rather than `fetch`: Node loads fetch's implementation (undici)
+ * on first use, about 40 ms of every registry command's start (issue 16), and a streamed request
+ * body through fetch is read ahead of a slower server without bound (measured: ~300 MB held for a
+ * 256 MB PUT), where a stream pipeline into http.request waits for the socket to drain. The
+ * modules are taken with process.getBuiltinModule: an ESM import of node:http builds its export
+ * facade, whose lazy WebSocket export loads undici all the same.
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { concatBytes, decodeUtf8 } from '../bytes.ts';
+import { concatBytes, decodeUtf8, encodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
-import { blockedPortError, certificateError } from '../net.ts';
+import { blockedPortError, certificateError, FETCH_BLOCKED_PORTS } from '../net.ts';
 import { isDigest } from '../oci/digest.ts';
 import { describeNetworkError } from './retry.ts';
 
@@ -33,7 +39,7 @@ export interface Req {
   repository?: string | undefined;
   headers?: Record<string, string>;
   /** Creates the body for each try (a stream can be sent only once). */
-  body?: (() => Promise<Uint8Array | ReadableStream<Uint8Array> | URLSearchParams>) | undefined;
+  body?: (() => Promise<RequestBody>) | undefined;
   /** Statuses handed back to the caller; any other is an error. */
   accept: readonly number[];
   what: string;
@@ -47,9 +53,20 @@ export interface Req {
   op: Op;
 }
 
+/** A request's body: bytes, a form (token requests), or a stream sent with backpressure. */
+export type RequestBody = Uint8Array | URLSearchParams | AsyncIterable<Uint8Array>;
+
+/** What the registry answered: the parts of a fetch Response the client reads. */
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null; has(name: string): boolean };
+  /** The body as it arrives; null for HEAD and for 204, 205 and 304 answers. */
+  readonly body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
+}
+
 /** A registry's answer. */
 export interface Answer {
-  res: Response;
+  res: HttpResponse;
   /** The URL that answered (after redirects), to resolve relative Location and Link against. */
   url: URL;
 }
@@ -118,7 +135,7 @@ export function resolveLocation(location: string, base: URL, registry: string, w
 }
 
 /** Discards a body so the connection can be reused. */
-export async function drain(res: Response): Promise<void> {
+export async function drain(res: HttpResponse): Promise<void> {
   try {
     await res.body?.cancel();
   } catch {
@@ -127,7 +144,7 @@ export async function drain(res: Response): Promise<void> {
 }
 
 /** The start of an error answer's body, as text; empty when it cannot be read. */
-export async function readErrorText(res: Response): Promise<string> {
+export async function readErrorText(res: HttpResponse): Promise<string> {
   try {
     return decodeUtf8(await readLimited(res, 64 * 1024, ''));
   } catch {
@@ -136,7 +153,7 @@ export async function readErrorText(res: Response): Promise<string> {
 }
 
 /** Reads a body of at most `limit` bytes; a larger one is refused before it fills memory. */
-export async function readLimited(res: Response, limit: number, where: string): Promise<Uint8Array> {
+export async function readLimited(res: HttpResponse, limit: number, where: string): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);
   if (Number.isFinite(declared) && declared > limit) {
     await drain(res);
@@ -172,39 +189,66 @@ export function parseJsonObject(bytes: Uint8Array, where: string, what: string):
 }
 
 /**
- * Sends a request whose body streams, with backpressure, and answers a fetch Response. Node's
- * fetch reads a streamed request body ahead of a slower server without bound (measured: ~300 MB
- * held for a 256 MB PUT), while a stream pipeline into http.request waits for the socket to drain.
+ * Sends one request through node:http(s) and answers when the status and headers are in. A
+ * failure to connect or send rejects with `TypeError('fetch failed', {cause})`, as fetch does, so
+ * that the network errors read the same; a failing body source rejects with its own error. The
+ * ports the Fetch standard blocks are refused as fetch refused them, so that an address behaves
+ * as it did (https://fetch.spec.whatwg.org/#port-blocking).
  */
-export async function sendStreamed(
+export function sendRequest(
   url: URL,
-  method: string,
-  headers: Headers,
-  body: ReadableStream<Uint8Array>,
+  method: Method,
+  headers: Record<string, string>,
+  body: RequestBody | undefined,
   signal: AbortSignal | undefined,
-): Promise<Response> {
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  const outgoing: Record<string, string> = {};
-  headers.forEach((value, key) => {
-    outgoing[key] = value;
-  });
-  return new Promise<Response>((resolve, reject) => {
+): Promise<HttpResponse> {
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  if (FETCH_BLOCKED_PORTS.has(port)) return Promise.reject(new TypeError('fetch failed', { cause: new Error('bad port') }));
+  const { request: send } = process.getBuiltinModule(url.protocol === 'https:' ? 'node:https' : 'node:http') as typeof import('node:http');
+  const outgoing: Record<string, string> = { accept: '*/*', ...headers };
+  let payload: Uint8Array | undefined;
+  let stream: AsyncIterable<Uint8Array> | undefined;
+  if (body instanceof URLSearchParams) {
+    payload = encodeUtf8(body.toString());
+    outgoing['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
+  } else if (body instanceof Uint8Array) payload = body;
+  else stream = body;
+  if (payload !== undefined) outgoing['content-length'] = String(payload.byteLength);
+  else if (stream === undefined && method !== 'GET' && method !== 'HEAD') outgoing['content-length'] = '0';
+  return new Promise<HttpResponse>((resolve, reject) => {
     const request = send(url, { method, headers: outgoing, ...(signal === undefined ? {} : { signal }) }, (incoming) => {
-      const answer = new Headers();
-      for (const [key, value] of Object.entries(incoming.headers)) {
-        if (value === undefined) continue;
-        for (const v of Array.isArray(value) ? value : [value]) answer.append(key, v);
-      }
       const status = incoming.statusCode ?? 0;
-      const nullBody = status === 204 || status === 205 || status === 304;
+      const nullBody = method === 'HEAD' || status === 204 || status === 205 || status === 304;
       if (nullBody) incoming.resume();
-      resolve(new Response(nullBody ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>), { status, headers: answer }));
+      resolve({ status, headers: headersOf(incoming), body: nullBody ? null : bodyOf(incoming) });
     });
     request.on('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
-    pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), request).catch((err: unknown) => {
+    if (stream === undefined) {
+      request.end(payload);
+      return;
+    }
+    pipeline(Readable.from(stream, { objectMode: false }), request).catch((err: unknown) => {
       request.destroy();
       // A failing source (say, a blob that does not match its digest) is the error to report.
       reject(err instanceof ProvenantError ? err : new TypeError('fetch failed', { cause: err }));
     });
   });
+}
+
+/** An answer's headers as fetch reads them: by name in any case, repeated values joined by ", ". */
+function headersOf(incoming: IncomingMessage): HttpResponse['headers'] {
+  const value = (name: string): string | null => {
+    const v = incoming.headers[name.toLowerCase()];
+    return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+  };
+  return { get: value, has: (name) => value(name) !== null };
+}
+
+function bodyOf(incoming: IncomingMessage): NonNullable<HttpResponse['body']> {
+  return {
+    [Symbol.asyncIterator]: () => incoming[Symbol.asyncIterator](),
+    async cancel() {
+      incoming.destroy();
+    },
+  };
 }

@@ -18,6 +18,7 @@ import { responseError } from './errors.ts';
 import {
   type Answer,
   drain,
+  type HttpResponse,
   isLoopback,
   type Method,
   networkError,
@@ -26,7 +27,7 @@ import {
   readErrorText,
   redactUrl,
   resolveLocation,
-  sendStreamed,
+  sendRequest,
 } from './http.ts';
 import {
   backoffDelay,
@@ -194,7 +195,7 @@ export class Transport {
   }
 
   /** Finds the scheme the registry answers on: each candidate once per round, rounds retried. */
-  async #probe(op: Op): Promise<Response> {
+  async #probe(op: Op): Promise<HttpResponse> {
     const where = this.registry;
     for (let round = 1; ; round++) {
       // The first scheme's failure is the one to report (a TLS "wrong version number" from
@@ -286,7 +287,7 @@ export class Transport {
     }
   }
 
-  async #answerError(res: Response, req: Req): Promise<ProvenantError> {
+  async #answerError(res: HttpResponse, req: Req): Promise<ProvenantError> {
     const text = await readErrorText(res);
     return responseError(res.status, text, {
       registry: this.registry,
@@ -300,22 +301,20 @@ export class Transport {
   async #fetchOnce(req: Req, authorization: string | undefined): Promise<Answer> {
     let url = req.url;
     let method: Method = req.method;
-    const headers = new Headers({ 'user-agent': this.#userAgent, 'accept-encoding': 'identity', ...(req.headers ?? {}) });
+    // Header names in lower case, as a Headers object would keep them.
+    const headers: Record<string, string> = { 'user-agent': this.#userAgent, 'accept-encoding': 'identity' };
+    for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
     const follow = method === 'GET' || method === 'HEAD';
     for (let hop = 0; ; hop++) {
       this.#checkScheme(url, req.where);
       if (authorization !== undefined && this.#base !== undefined && url.origin === this.#base.origin) {
-        headers.set('authorization', authorization);
+        headers.authorization = authorization;
       } else if (hop > 0) {
         // A redirect to another host (blob storage, a CDN) must not receive the registry's credentials.
-        headers.delete('authorization');
+        delete headers.authorization;
       }
       const body = hop === 0 && req.body !== undefined ? await req.body() : undefined;
-      const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: 'manual' };
-      if (body !== undefined) init.body = body;
-      if (req.op.signal !== undefined) init.signal = req.op.signal;
-      // Streamed uploads go through node:http, which waits for the socket (see sendStreamed).
-      const res = body instanceof ReadableStream ? await sendStreamed(url, method, headers, body, req.op.signal) : await fetch(url, init);
+      const res = await sendRequest(url, method, headers, body, req.op.signal);
       req.op.logger.debug(`${method} ${redactUrl(url)} -> ${res.status}`);
       const location = res.headers.get('location');
       if (!follow || !REDIRECTS.has(res.status) || location === null) return { res, url };

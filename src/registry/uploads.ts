@@ -8,7 +8,7 @@ import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { type Answer, drain, type Op, resolveLocation, targetWhere } from './http.ts';
+import { type Answer, drain, type HttpResponse, type Op, resolveLocation, targetWhere } from './http.ts';
 import { backoffDelay, sleep } from './retry.ts';
 import { repositoryScope } from './scope.ts';
 import { isRetryable, retryAfterFor, type Transport } from './transport.ts';
@@ -149,7 +149,7 @@ async function uploadWhole(s: Session, source: BlobSource, location: URL): Promi
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
     // The source is checked on the way out: a source that does not match its descriptor fails
     // here with DIGEST_MISMATCH/SIZE_MISMATCH rather than as the registry's DIGEST_INVALID.
-    body: async () => ReadableStream.from(progressStream(verifyStream(await source.open(), d, s.where), d, 0, s.op)),
+    body: async () => progressStream(verifyStream(await source.open(), d, s.where), d, 0, s.op),
     accept: [201, 204],
     what: `upload blob ${d.digest}`,
     where: s.where,
@@ -187,7 +187,7 @@ async function uploadChunks(
           // The distribution spec's form, without "bytes ": start-end, inclusive.
           'content-range': `${from}-${from + n - 1}`,
         },
-        body: async () => ReadableStream.from(progressStream(reader.take(n), d, from, s.op)),
+        body: async () => progressStream(reader.take(n), d, from, s.op),
         accept: [202],
         what: `upload chunk ${from}-${from + n - 1} of ${d.digest}`,
         where: s.where,
@@ -265,7 +265,7 @@ function withDigest(location: URL, digest: Digest): URL {
 }
 
 /** DIGEST_MISMATCH when the registry says it stored the blob under another digest. */
-function checkStoredDigest(res: Response, digest: Digest, registry: string, where: string): void {
+function checkStoredDigest(res: HttpResponse, digest: Digest, registry: string, where: string): void {
   const answered = res.headers.get('docker-content-digest');
   if (isDigest(answered) && answered !== digest) {
     throw new ProvenantError('DIGEST_MISMATCH', `${registry} stored the blob as ${answered}, expected ${digest}`, { where });

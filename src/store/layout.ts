@@ -5,7 +5,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/
 import { join } from 'node:path';
 import { encodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileError, isNotFound, writeFileAtomic } from '../io/files.ts';
+import { fileError, isNotFound, linkFileAtomic, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
@@ -173,7 +173,7 @@ export class LayoutStore extends LayoutReader {
       }
       options.logger?.warn(`${this.location}@${d.digest}: the stored blob does not match its digest; writing it again`);
     }
-    await this.#writeBlob(d, await source.open(), options.signal);
+    if (source.path === undefined || !(await this.#linkBlob(d, source.path))) await this.#writeBlob(d, await source.open(), options.signal);
     this.#verified.add(d.digest);
     return 'stored';
   }
@@ -209,6 +209,15 @@ export class LayoutStore extends LayoutReader {
     const temporary = join(dir, `${TMP_PREFIX}${session.id}-${randomBytes(4).toString('hex')}`);
     const where = `${this.location}@${d.digest}`;
     await writeFileAtomic(this.#blobPath(d.digest), verifyStream(stream, d, where), { temporary, signal, where: this.location });
+  }
+
+  /** Stores a blob that is a whole local file by linking (or cloning) it, checked; false when that cannot be done. */
+  async #linkBlob(d: Descriptor, path: string): Promise<boolean> {
+    const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
+    await mkdir(dir, { recursive: true });
+    const temporary = join(dir, `${TMP_PREFIX}${(await this.#writer!).id}-${randomBytes(4).toString('hex')}`);
+    const where = `${this.location}@${d.digest}`;
+    return linkFileAtomic(path, this.#blobPath(d.digest), { temporary, where, check: (stream) => verifyStream(stream, d, where) });
   }
 
   async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {

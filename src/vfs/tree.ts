@@ -7,6 +7,7 @@
  * root and `..` stops at the root, so nothing can point outside it.
  */
 import { ProvenantError } from '../errors.ts';
+import type { Body } from './body.ts';
 
 /** The kinds of node the tree holds. */
 export type NodeType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
@@ -20,8 +21,8 @@ export interface FsNode {
   gid: number;
   /** Seconds since the epoch. */
   mtime: number;
-  /** The body of a file. */
-  body?: Uint8Array | undefined;
+  /** The body of a file: bytes, or a range of a file on disk (./body.ts). */
+  body?: Body | undefined;
   /** Symlink target as written, or for a hardlink the tree path it links to. */
   linkname?: string | undefined;
   devmajor?: number | undefined;

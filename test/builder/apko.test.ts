@@ -10,6 +10,7 @@ import { readGoUsers } from '../../src/builder/apko-accounts.ts';
 import { apkoImageConfig, apkoIndex, apkoManifest, configDescriptor } from '../../src/builder/apko-image.ts';
 import { buildImage } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
+import { layerBytes } from '../../src/builder/layer.ts';
 import { parseLock } from '../../src/builder/lock.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { digestOf } from '../../src/oci/digest.ts';
@@ -62,7 +63,7 @@ describe('build --compat apko', { skip }, () => {
       assert.equal(image.layers[0]?.diffId, golden.diffId, `${image.arch} diff_id`);
       assert.equal(image.config.descriptor.digest, golden.config, `${image.arch} config digest`);
       const goldenLayer = gunzipSync(await readFixture('apk', `apkotest-golden-${golden.oci}-layer.tar.gz`));
-      assert.ok(Buffer.from(gunzipSync(image.layers[0]?.bytes ?? new Uint8Array())).equals(goldenLayer), `${image.arch} layer bytes`);
+      assert.ok(Buffer.from(gunzipSync(await layerBytes(image.layers[0]!))).equals(goldenLayer), `${image.arch} layer bytes`);
       assert.ok(Buffer.from(image.config.bytes).equals(await readFixture('apk', `apkotest-golden-${golden.oci}-config.json`)));
     }
   });
@@ -119,7 +120,7 @@ describe('build --compat apko', { skip }, () => {
     const config = JSON.parse(Buffer.from(image.config.bytes).toString());
     assert.equal(config.created, '2023-11-14T22:13:20Z');
     assert.equal(config.config.Labels['org.opencontainers.image.created'], '2023-11-14T22:13:20Z');
-    const ours = await entries(gunzipSync(image.layers[0]?.bytes ?? new Uint8Array()));
+    const ours = await entries(gunzipSync(await layerBytes(image.layers[0]!)));
     const golden = await entries(gunzipSync(await readFixture('apk', 'apkotest-golden-amd64-layer.tar.gz')));
     for (const [name, g] of golden) assert.equal(ours.get(name)?.mtime, g.mtime, name);
   });
@@ -151,7 +152,7 @@ describe('build --compat apko', { skip }, () => {
     const result = await buildImage({ config: await loadConfig(configPath, { hostArch: 'x86_64' }), configPath, compat: 'apko' });
     const image = result.images[0];
     assert.ok(image);
-    const files = await entries(gunzipSync(image.layers[0]?.bytes ?? new Uint8Array()));
+    const files = await entries(gunzipSync(await layerBytes(image.layers[0]!)));
     assert.equal(
       files.get('etc/passwd')?.body,
       'nonroot:x:65532:65532:Account created by apko:/home/nonroot:/bin/sh\nsvc:x:1000:1000:Account created by apko:/home/svc:/bin/false\n',

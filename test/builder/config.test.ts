@@ -195,6 +195,8 @@ contents:
   it('treats layering: {} as no layering, as apko does', () => {
     assert.equal(parse('layering: {}\n').config.layering, undefined);
     assert.deepEqual(parse('layering: {strategy: origin}\n').config.layering, { strategy: 'origin', budget: 0 });
+    assert.deepEqual(parse('layering: {strategy: per-package}\n').config.layering, { strategy: 'per-package', budget: 0 });
+    assert.deepEqual(parse('layering: {strategy: per-package, budget: 20}\n').config.layering, { strategy: 'per-package', budget: 20 });
   });
 
   it('an empty file is an empty config for the host architecture', () => {

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { crc32, gunzipSync } from 'node:zlib';
 import { deflateBlock, PINNED_GZIP_LEVEL, type PrecompressedSegment, precompressSegment } from '../../src/archive/deflate.ts';
-import { LAYER_SEGMENT_MIN, type Layer, LayerPrecompressor, type SegmentCache, treeLayer } from '../../src/builder/layer.ts';
+import { LAYER_SEGMENT_MIN, type Layer, LayerPrecompressor, layerBytes, type SegmentCache, treeLayer } from '../../src/builder/layer.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { DownloadCache } from '../../src/pkg/fetch.ts';
+import { type FileBody, readBody } from '../../src/vfs/body.ts';
 import { type FsNode, Tree } from '../../src/vfs/tree.ts';
 import { concat, readAll, text } from '../archive/helpers.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -43,12 +49,12 @@ function sampleTree(): Tree {
   return tree;
 }
 
-/** The distinct bodies of the tree, in walk order. */
+/** The distinct bodies of the tree (all in memory here), in walk order. */
 function bodies(tree: Tree): Uint8Array[] {
   const out = new Set<Uint8Array>();
   for (const path of tree.paths()) {
     const b = tree.get(path)?.body;
-    if (b !== undefined) out.add(b);
+    if (b !== undefined) out.add(readBody(b));
   }
   return [...out];
 }
@@ -62,11 +68,16 @@ function precompressor(tree: Tree, workers?: number, cache?: SegmentCache): Laye
 /** A cache in a Map that counts its calls and hands out copies, as a cache on disk would. */
 function memoryCache(map = new Map<string, Uint8Array>()): {
   map: Map<string, Uint8Array>;
-  counts: { gets: number; hits: number; puts: number };
+  counts: { gets: number; hits: number; puts: number; found: number };
   cache: SegmentCache;
 } {
-  const counts = { gets: 0, hits: 0, puts: 0 };
+  const counts = { gets: 0, hits: 0, puts: 0, found: 0 };
   const cache: SegmentCache = {
+    async locate(key) {
+      if (!map.has(key)) return undefined;
+      counts.found++;
+      return { size: map.get(key)!.length };
+    },
     async get(key) {
       counts.gets++;
       const bytes = map.get(key);
@@ -81,8 +92,8 @@ function memoryCache(map = new Map<string, Uint8Array>()): {
   return { map, counts, cache };
 }
 
-function assertSameLayer(got: Layer, expected: Layer, message: string): void {
-  assert.ok(Buffer.from(got.bytes).equals(expected.bytes), `${message}: bytes`);
+async function assertSameLayer(got: Layer, expected: Layer, message: string): Promise<void> {
+  assert.ok(Buffer.from(await layerBytes(got)).equals(await layerBytes(expected)), `${message}: bytes`);
   assert.equal(got.digest, expected.digest, message);
   assert.equal(got.diffId, expected.diffId, message);
   assert.equal(got.tarSize, expected.tarSize, message);
@@ -93,8 +104,9 @@ describe('treeLayer and LayerPrecompressor', () => {
     const tree = sampleTree();
     const expected = await treeLayer(tree, { workers: 0 });
 
-    const tar = gunzipSync(expected.bytes);
-    assert.equal(expected.digest, `sha256:${sha256(expected.bytes)}`);
+    const expectedBytes = await layerBytes(expected);
+    const tar = gunzipSync(expectedBytes);
+    assert.equal(expected.digest, `sha256:${sha256(expectedBytes)}`);
     assert.equal(expected.diffId, `sha256:${sha256(tar)}`);
     assert.equal(expected.tarSize, tar.length);
     const entries = await readAll([tar]);
@@ -106,7 +118,7 @@ describe('treeLayer and LayerPrecompressor', () => {
       const node = tree.get(header.name)!;
       assert.equal(header.type, node.type, header.name);
       assert.equal(header.mode, node.mode, header.name);
-      assert.ok(Buffer.from(got).equals(node.body ?? new Uint8Array(0)), header.name);
+      assert.ok(Buffer.from(got).equals(readBody(node.body)), header.name);
     }
 
     const variants: Array<[string, () => Promise<Layer>]> = [
@@ -118,12 +130,12 @@ describe('treeLayer and LayerPrecompressor', () => {
       ['precompressor with nothing added', () => treeLayer(tree, { workers: 2, precompressed: new LayerPrecompressor(2) })],
       ['precompressor with a cache', () => treeLayer(tree, { workers: 2, precompressed: precompressor(tree, 2, memoryCache().cache) })],
     ];
-    for (const [name, build] of variants) assertSameLayer(await build(), expected, name);
+    for (const [name, build] of variants) await assertSameLayer(await build(), expected, name);
   });
 
   it('makes each body from LAYER_SEGMENT_MIN bytes up a segment, compressed as it would be alone', async () => {
     const tree = sampleTree();
-    const stream = Buffer.from((await treeLayer(tree, { workers: 2 })).bytes);
+    const stream = Buffer.from(await layerBytes(await treeLayer(tree, { workers: 2 })));
     const segments = bodies(tree).filter((b) => b.length >= LAYER_SEGMENT_MIN);
     assert.equal(segments.length, 4);
     for (const b of segments) {
@@ -131,7 +143,7 @@ describe('treeLayer and LayerPrecompressor', () => {
       assert.ok(stream.includes(Buffer.from(concat(blocks))), `the ${b.length}-byte body's ${blocks.length} blocks`);
     }
     // A body one byte shorter shares its block with the headers around it.
-    const below = tree.get('usr/lib/below')!.body!;
+    const below = readBody(tree.get('usr/lib/below')!.body);
     assert.ok(!stream.includes(Buffer.from(deflateBlock(below, PINNED_GZIP_LEVEL, false))));
   });
 
@@ -141,7 +153,7 @@ describe('treeLayer and LayerPrecompressor', () => {
     // Level 1 blocks that claim the default level: a layer built without them would not change.
     class Mislabelled extends LayerPrecompressor {
       readonly asked: Uint8Array[] = [];
-      override get(b: Uint8Array): PrecompressedSegment | undefined {
+      override segment(_body: unknown, b: Uint8Array): PrecompressedSegment | undefined {
         this.asked.push(b);
         const made = precompressSegment(b, { workers: 2, level: 1 })!;
         return { ...made, level: PINNED_GZIP_LEVEL };
@@ -154,7 +166,7 @@ describe('treeLayer and LayerPrecompressor', () => {
     }
     assert.notEqual(layer.digest, expected.digest);
     assert.equal(layer.diffId, expected.diffId);
-    assert.ok(Buffer.from(gunzipSync(layer.bytes)).equals(gunzipSync(expected.bytes)));
+    assert.ok(Buffer.from(gunzipSync(await layerBytes(layer))).equals(gunzipSync(await layerBytes(expected))));
   });
 
   it('keeps compressed bodies in the cache and takes them from it in the next build', async () => {
@@ -162,15 +174,17 @@ describe('treeLayer and LayerPrecompressor', () => {
     const expected = await treeLayer(tree, { workers: 0 });
     const first = memoryCache();
     const pre = precompressor(tree, 2, first.cache);
-    assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, 'first build');
+    await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, 'first build');
     await pre.flush();
-    assert.deepEqual(first.counts, { gets: 4, hits: 0, puts: 4 });
+    // Compressed ahead and kept, then read back from the cache by the layer (the body two paths
+    // share, twice).
+    assert.deepEqual(first.counts, { gets: 5, hits: 5, puts: 4, found: 0 });
     assert.equal(first.map.size, 4);
 
     const again = precompressor(tree, 2, first.cache);
-    assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: again }), expected, 'second build');
+    await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: again }), expected, 'second build');
     await again.flush();
-    assert.deepEqual(first.counts, { gets: 8, hits: 4, puts: 4 }, 'every segment came from the cache');
+    assert.deepEqual(first.counts, { gets: 10, hits: 10, puts: 4, found: 4 }, 'every segment came from the cache');
 
     const damages: Record<string, (bytes: Uint8Array) => Uint8Array> = {
       truncated: (bytes) => bytes.subarray(0, -1),
@@ -191,9 +205,10 @@ describe('treeLayer and LayerPrecompressor', () => {
     for (const [name, damage] of Object.entries(damages)) {
       const damaged = memoryCache(new Map([...first.map].map(([key, bytes]) => [key, damage(bytes)])));
       const pre = precompressor(tree, 2, damaged.cache);
-      assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, name);
+      await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, name);
       await pre.flush();
-      assert.equal(damaged.counts.puts, 4, `${name}: every entry is written again`);
+      // (The body two paths share may be written twice: both read the damaged entry.)
+      assert.ok(damaged.counts.puts >= 4, `${name}: every entry is written again`);
       for (const [key, bytes] of first.map) assert.ok(Buffer.from(damaged.map.get(key)!).equals(bytes), `${name}: ${key}`);
     }
   });
@@ -206,50 +221,141 @@ describe('treeLayer and LayerPrecompressor', () => {
       // The same content in other arrays: the layer is the same.
       for (const path of tree.paths()) {
         const node = tree.get(path)!;
-        if (node.body !== undefined) tree.put(path, { ...node, body: node.body.slice() });
+        if (node.body !== undefined) tree.put(path, { ...node, body: readBody(node.body).slice() });
       }
-      assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, 'copies');
+      await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, 'copies');
 
       // Other content of the same length: the blocks made for the old bodies must not be used.
       const replaced = sampleTree();
       const again = precompressor(replaced, 2, cache);
       const tool = replaced.get('usr/bin/tool')!;
-      replaced.put('usr/bin/tool', { ...tool, body: body(tool.body!.length, 99) });
+      replaced.put('usr/bin/tool', { ...tool, body: body(readBody(tool.body).length, 99) });
       replaced.put('usr/lib/exact', { ...replaced.get('usr/lib/exact')!, body: body(LAYER_SEGMENT_MIN, 98) });
       const layer = await treeLayer(replaced, { workers: 2, precompressed: again });
-      assertSameLayer(layer, await treeLayer(replaced, { workers: 0 }), 'other content');
-      const entries = await readAll([gunzipSync(layer.bytes)]);
+      await assertSameLayer(layer, await treeLayer(replaced, { workers: 0 }), 'other content');
+      const entries = await readAll([gunzipSync(await layerBytes(layer))]);
       const got = entries.find((e) => e.header.name === 'usr/bin/tool')!;
-      assert.ok(Buffer.from(got.body).equals(replaced.get('usr/bin/tool')!.body!));
+      assert.ok(Buffer.from(got.body).equals(readBody(replaced.get('usr/bin/tool')!.body)));
     }
   });
 
   it('drops the compression it queued when the build fails, and the pool goes on working', async () => {
-    for (const cache of [undefined, mapCacheForCancel()]) {
-      const pre = new LayerPrecompressor(2, cache);
-      // Far more blocks than two workers take at once (16 queued each): 48 bodies of 1 MiB.
-      const bodies = Array.from({ length: 48 }, (_, i) => body(1024 * 1024, 100 + i));
+    // Far more blocks than two workers take at once (16 queued each): 48 bodies of 1 MiB.
+    const bodies = Array.from({ length: 48 }, (_, i) => body(1024 * 1024, 100 + i));
+    {
+      const pre = new LayerPrecompressor(2);
       for (const b of bodies) pre.add(b);
       pre.cancel();
-      const outcomes = await Promise.allSettled(bodies.map((b) => pre.get(b)!.blocks));
+      const outcomes = await Promise.allSettled(bodies.map((b) => pre.segment(b, b)!.blocks));
       const aborted = outcomes.filter((o) => o.status === 'rejected' && (o.reason as { code?: string }).code === 'ABORTED');
       assert.ok(aborted.length > 0, 'queued blocks were dropped');
       assert.ok(
         outcomes.every((o) => o.status === 'fulfilled' || (o.reason as { code?: string }).code === 'ABORTED'),
         'nothing fails otherwise',
       );
-      // Nothing more is started once cancelled, and a layer made afterwards is right.
+      // Nothing more is started once cancelled.
       const late = body(LAYER_SEGMENT_MIN, 999);
       pre.add(late);
-      assert.equal(pre.get(late), undefined);
-      const tree = sampleTree();
-      const layer = await treeLayer(tree, { workers: 2 });
-      assert.deepEqual(layer, await treeLayer(tree, { workers: 0 }));
+      assert.equal(pre.segment(late, late), undefined);
     }
+    {
+      // With a cache, bodies wait their turn (8 MiB ahead at most), and those still waiting are dropped.
+      const { cache, counts } = memoryCache();
+      const pre = new LayerPrecompressor(2, cache);
+      for (const b of bodies) pre.add(b);
+      pre.cancel();
+      await pre.flush();
+      assert.ok(counts.puts < bodies.length, `${counts.puts} of ${bodies.length} bodies compressed after the cancel`);
+      const late = body(LAYER_SEGMENT_MIN, 999);
+      pre.add(late);
+      assert.equal(pre.segment(late, late), undefined);
+    }
+    // A layer made afterwards is right.
+    const tree = sampleTree();
+    await assertSameLayer(await treeLayer(tree, { workers: 2 }), await treeLayer(tree, { workers: 0 }), 'after a cancel');
   });
 });
 
-/** A cache that never holds anything, so that every body is compressed. */
-function mapCacheForCancel(): SegmentCache {
-  return { get: async () => undefined, put: async () => {} };
+describe('layers from bodies on disk, written into the cache and found there again', () => {
+  const tempDir = useTempDir('layer-cache');
+
+  /** The sample tree with every body moved into one file on disk, as an unpacked package keeps them. */
+  async function onDisk(dir: string, tree: Tree): Promise<{ tree: Tree; data: string }> {
+    const data = join(dir, 'data');
+    const parts: Uint8Array[] = [];
+    const placed = new Map<Uint8Array, FileBody>();
+    let at = 7; // not at the start of the file, as in a tar
+    parts.push(new Uint8Array(7));
+    const out = new Tree();
+    for (const path of tree.paths()) {
+      const node = tree.get(path)!;
+      if (node.type !== 'file') {
+        out.put(path, node);
+        continue;
+      }
+      const bytes = readBody(node.body);
+      let body = placed.get(bytes);
+      if (body === undefined) {
+        body = { path: data, offset: at, size: bytes.length, sha256: sha256(bytes), crc32: crc32(bytes) >>> 0 };
+        placed.set(bytes, body);
+        parts.push(bytes);
+        at += bytes.length;
+      }
+      out.put(path, { ...node, body });
+    }
+    await writeFile(data, concat(parts));
+    return { tree: out, data };
+  }
+
+  it('gives the layer of the same bodies in memory, and takes it from the cache the next time', async () => {
+    const dir = await tempDir();
+    const memory = sampleTree();
+    const expected = await treeLayer(memory, { workers: 0 });
+    const { tree, data } = await onDisk(dir, memory);
+    const cache = new DownloadCache(join(dir, 'cache'));
+
+    const first = await treeLayer(tree, { workers: 2, cache, precompressed: precompressorOf(tree, cache) });
+    await assertSameLayer(first, expected, 'written from disk into the cache');
+    assert.equal(first.reused, false);
+    assert.ok(first.source.path?.startsWith(join(dir, 'cache')), 'the layer is a file of the cache');
+
+    const again = await treeLayer(tree, { workers: 2, cache });
+    await assertSameLayer(again, expected, 'found again');
+    assert.equal(again.reused, true);
+    assert.equal((await treeLayer(tree, { workers: 2, cache, reuse: false })).reused, false, 'reuse: false writes it again');
+
+    // Another mode on one file is another layer.
+    const other = new Tree();
+    for (const p of tree.paths()) other.put(p, tree.get(p)!);
+    other.update('usr/lib/mid', { mode: 0o600 });
+    const changed = await treeLayer(other, { workers: 2, cache });
+    assert.equal(changed.reused, false);
+    assert.notEqual(changed.digest, expected.digest);
+
+    // A cached layer that changed on disk is not used: the layer is written again, right.
+    const blob = again.source.path!;
+    const bytes = await readFile(blob);
+    bytes[100] = (bytes[100] ?? 0) ^ 1;
+    await writeFile(blob, bytes);
+    const rewritten = await treeLayer(tree, { workers: 2, cache });
+    assert.equal(rewritten.reused, false);
+    await assertSameLayer(rewritten, expected, 'written again');
+
+    // A body that changed on disk fails the layer, naming the file.
+    const damaged = await readFile(data);
+    damaged[8] = (damaged[8] ?? 0) ^ 1;
+    await writeFile(data, damaged);
+    await assert.rejects(treeLayer(tree, { workers: 2, cache, reuse: false }), (err: unknown) => {
+      return isProvenantError(err, 'DIGEST_MISMATCH') && err.message.includes(data);
+    });
+  });
+});
+
+function precompressorOf(tree: Tree, cache: SegmentCache): LayerPrecompressor {
+  const pre = new LayerPrecompressor(2, cache);
+  for (const p of tree.paths()) {
+    const b = tree.get(p)?.body;
+    if (b !== undefined) pre.add(b);
+  }
+  return pre;
 }

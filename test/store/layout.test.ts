@@ -5,6 +5,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import { fileSource } from '../../src/io/files.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
@@ -137,6 +138,30 @@ describe('LayoutStore', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), []);
+  });
+
+  it('stores a blob that is a local file by linking it, checked, and refuses a file that does not match', async () => {
+    const dir = await tempDir();
+    const store = await LayoutStore.open(join(dir, 'img'), { create: true });
+    const bytes = new TextEncoder().encode('a layer kept in a cache\n'.repeat(1000));
+    const d = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length };
+    const file = join(dir, 'kept');
+    await writeFile(file, bytes);
+    assert.equal(await store.putBlob(fileSource(d, file)), 'stored');
+    const blob = join(dir, 'img', 'blobs', 'sha256', digestHex(d.digest));
+    assert.deepEqual(new Uint8Array(await readFile(blob)), bytes);
+    assert.equal(fs.statSync(blob).ino, fs.statSync(file).ino, 'a hard link, not a copy');
+
+    // The file does not have the digest its source claims: nothing is stored, nothing is left.
+    const other = { ...d, digest: digestOf(new TextEncoder().encode('something else')) };
+    await assert.rejects(store.putBlob(fileSource(other, file)), (err: unknown) => isProvenantError(err, 'DIGEST_MISMATCH'));
+    assert.equal(await store.statBlob(other.digest), undefined);
+    assert.deepEqual(
+      (await readdir(join(dir, 'img', 'blobs', 'sha256'))).filter((n) => n.startsWith('.tmp-')),
+      [],
+      'no temporary file is left',
+    );
+    await store.close();
   });
 
   it('hashes a blob that is there when asked, and writes a corrupt one again', async () => {

@@ -21,6 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../../errors.ts';
+import { type Body, bodySize, readBody } from '../../vfs/body.ts';
 import type { FsNode, Tree } from '../../vfs/tree.ts';
 
 /** Who installed a package file, for apko's conflict rules. */
@@ -36,7 +37,7 @@ interface PackageFile {
   sha1: string;
   owner: ApkoOwner;
   /** The package's bytes (memFS reads them again when its own buffer is empty). */
-  body: Uint8Array;
+  body: Body;
 }
 
 const parentOf = (p: string): string => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
@@ -101,7 +102,7 @@ export class ApkoFs {
   /** The file's bytes, through symlinks. */
   readFile(path: string): Uint8Array | undefined {
     const node = this.stat(path);
-    return node?.type === 'file' || node?.type === 'hardlink' ? (node.body ?? new Uint8Array()) : undefined;
+    return node?.type === 'file' || node?.type === 'hardlink' ? readBody(node.body) : undefined;
   }
 
   mkdir(path: string, perm: number): void {
@@ -255,7 +256,7 @@ export class ApkoFs {
    */
   writePackageFile(
     path: string,
-    node: { type: 'file' | 'symlink'; mode: number; mtime: number; body?: Uint8Array; linkname?: string },
+    node: { type: 'file' | 'symlink'; mode: number; mtime: number; body?: Body; linkname?: string },
     sha1: string,
     owner: ApkoOwner,
   ): boolean {
@@ -266,11 +267,9 @@ export class ApkoFs {
     if (existing !== undefined) {
       const got = this.#packageFiles.get(at);
       if (got === undefined) {
-        if (existing.type !== 'file' || (existing.body?.length ?? 0) === 0)
+        if (existing.type !== 'file' || bodySize(existing.body) === 0)
           this.fail(at, 'conflicts with a file apko made, which has no package entry');
-        const have = createHash('sha1')
-          .update(existing.body ?? new Uint8Array())
-          .digest('hex');
+        const have = createHash('sha1').update(readBody(existing.body)).digest('hex');
         if (have === sha1) return false;
         throw new ProvenantError('FILE_CONFLICT', `${owner.name} installs /${at}, which the build already wrote with other contents`, {
           where: `/${at}`,

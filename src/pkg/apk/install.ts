@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { tarBytes, tarHeader } from '../../archive/tar.ts';
 import { ProvenantError } from '../../errors.ts';
+import { readBody } from '../../vfs/body.ts';
 import { buildFile, type Tree } from '../../vfs/tree.ts';
 import { xattrsOf } from '../xattrs.ts';
 import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
@@ -98,7 +99,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
         tree.put(entry.path, { type: 'dir', ...base });
         break;
       case 'file':
-        sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(entry.body).digest('hex');
+        sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(entry.body)).digest('hex');
         tree.put(entry.path, { type: 'file', ...base, body: entry.body });
         break;
       case 'symlink':

@@ -8,9 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import { cleanEntryPath } from '../../archive/paths.ts';
-import type { TarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
+import type { PackageEntry } from '../unpacked.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import { splitGzipMembers } from './members.ts';
 import { ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
@@ -19,14 +19,11 @@ import { tarFiles } from './tarfiles.ts';
 /** `.PKGINFO`: `key = value` lines; keys that repeat (depend, provides, license, ...) keep every value. */
 export type PkgInfo = Map<string, string[]>;
 
-/** A file, folder or link from a package's data member, its path cleaned and checked. */
-export interface ApkDataEntry {
-  /** Relative path inside the image root, no `./`, no trailing slash, no `..`. */
-  path: string;
-  header: TarHeader;
-  /** The body of a regular file; empty for the rest. */
-  body: Uint8Array;
-}
+/**
+ * A file, folder or link from a package's data member, its path cleaned and checked; a file's
+ * body in memory, or in the build's cache once the package is kept unpacked there (../unpacked.ts).
+ */
+export type ApkDataEntry = PackageEntry;
 
 /** A read and verified package. */
 export interface ApkPackage {
@@ -48,6 +45,8 @@ export interface ApkPackage {
   ranges: { signature?: [number, number]; control: [number, number]; data: [number, number] };
   /** SHA-256 (hex) of the compressed data member, checked against `datahash`. */
   dataHash: string;
+  /** The data member unpacked, which the entries were read from; absent once kept in the cache. */
+  dataTar?: Uint8Array | undefined;
 }
 
 /** Options of {@link readApkPackage}. */
@@ -156,7 +155,7 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
     data: [dataStart, dataEnd - 1],
   };
   if (signed && members[0] !== undefined) ranges.signature = [members[0].start, members[0].end - 1];
-  return { checksum, pkginfo, scripts, control: control.data, pkginfoText, entries, signatures, signedBy, ranges, dataHash };
+  return { checksum, pkginfo, scripts, control: control.data, pkginfoText, entries, signatures, signedBy, ranges, dataHash, dataTar: data };
 }
 
 /**

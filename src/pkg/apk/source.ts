@@ -4,9 +4,11 @@
  * apk-tools installs them, with apk's database and files so that `apk` in the image sees them.
  */
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
+import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
@@ -21,6 +23,7 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
+import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
 import type { ApkoInstalledRecord } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
@@ -28,8 +31,8 @@ import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
-import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
-import { ApkKeyring } from './signature.ts';
+import { type ApkDataEntry, type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
+import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { parseApkDependency } from './version.ts';
 
 /** A fetched apk: its index fields (from the package itself) and its contents. */
@@ -107,30 +110,62 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   async fetch(p: LockedPackage): Promise<FetchedPackage<ApkFetched>> {
     const { cache, baseDir, signal } = this.#options;
     const where = safeLocation(p.url);
+    const key = `apk:${p.checksum}`;
+    // Verified in full when first read, then kept unpacked under the same identity (../unpacked.ts).
+    const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
+    const meta = kept?.meta as ApkKept | undefined;
+    const signedBy = kept === undefined || meta === undefined ? false : await this.#stillVouched(meta, key, where);
+    if (kept !== undefined && meta !== undefined && signedBy !== false) {
+      checkIdentity(meta.info, p, where);
+      const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
+      const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries) };
+      return { package: { info: meta.info, pkg }, ...fetched, size: meta.info.size, cached: true };
+    }
     const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
     // The cache is keyed by the package's identity (the control checksum); the same package may
     // have been signed again since (a new key, a rebuilt repository). A cached copy that no
     // longer verifies is a miss, never a failure; what is downloaded must verify.
-    let bytes = await cache?.get(`apk:${p.checksum}`);
+    let bytes = await cache?.get(key);
     let pkg = bytes === undefined ? undefined : await read(bytes).catch(() => undefined);
     const cached = pkg !== undefined;
     if (pkg === undefined || bytes === undefined) {
       bytes = await fetchFile(p.url, { baseDir, signal });
       pkg = await read(bytes);
-      await cache?.put(`apk:${p.checksum}`, bytes);
+      await cache?.put(key, bytes);
     }
     const info = apkPackageInfo(pkg, bytes.length, where);
-    if (info.name !== p.name || info.version !== p.version) {
-      throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
-    }
-    const locked: LockedPackage = {
-      ...p,
+    checkIdentity(info, p, where);
+    const ranges = {
       signature: pkg.ranges.signature === undefined ? undefined : rangeOf(bytes, pkg.ranges.signature, 'sha1'),
       control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
       data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
     };
-    const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
-    return { package: { info, pkg }, locked, sha256: digestHex(digestOf(bytes)), bodies, size: bytes.length, cached };
+    const sha256 = digestHex(digestOf(bytes));
+    const { dataTar, entries, ...rest } = pkg;
+    if (cache !== undefined && dataTar !== undefined) {
+      const kept: ApkKept = { info, pkg: rest, ranges, sha256 };
+      pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
+    }
+    return { package: { info, pkg }, locked: { ...p, ...ranges }, sha256, bodies: fileBodies(pkg.entries), size: bytes.length, cached };
+  }
+
+  /**
+   * Whether a kept package may stand for the file cached under `key`, as a fresh read of that file
+   * would (its signature's key and member are not covered by the checksum the package is kept
+   * under): the file must be the one it was read from, and a signature by a key of the keyring
+   * must verify with that key now. Returns who signed it (undefined for none trusted), or false.
+   */
+  async #stillVouched(meta: ApkKept, key: string, where: string): Promise<VerifiedSignature | undefined | false> {
+    const file = await this.#options.cache?.locate(key);
+    if (file === undefined || file.sha256 !== meta.sha256) return false;
+    const { signatures } = meta.pkg;
+    if (!signatures.some((s) => this.#keyring.get(s.keyName) !== undefined)) return meta.pkg.signedBy;
+    const [start, end] = meta.pkg.ranges.control;
+    try {
+      return verifyApkSignatures(signatures, await readRange(file.path, start, end + 1 - start), this.#keyring, where);
+    } catch {
+      return false;
+    }
   }
 
   /** apk's install order: dependencies (by name or by what a package provides) before dependents. */
@@ -257,6 +292,38 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
       skippedScripts: [...pkg.scripts.keys()].sort(),
     };
   });
+}
+
+/** What the cache keeps of a verified package besides its entries (see ../unpacked.ts). */
+interface ApkKept {
+  info: ApkPackageInfo;
+  pkg: Omit<ApkPackage, 'entries' | 'dataTar'>;
+  ranges: Pick<LockedPackage, 'signature' | 'control' | 'data'>;
+  sha256: string;
+}
+
+/** `length` bytes at `start` of the file at `path` (a few KiB: a package's control member). */
+async function readRange(path: string, start: number, length: number): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const out = new Uint8Array(length);
+    const { bytesRead } = await handle.read(out, 0, length, start);
+    return out.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A package file must be the package its lock entry names. */
+function checkIdentity(info: ApkPackageInfo, p: LockedPackage, where: string): void {
+  if (info.name !== p.name || info.version !== p.version) {
+    throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
+  }
+}
+
+/** The bodies of a package's files, for the compression that starts while the build goes on. */
+function fileBodies(entries: readonly ApkDataEntry[]): Body[] {
+  return entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
 }
 
 /** `URL` or `@tag URL`. */

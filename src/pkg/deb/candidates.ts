@@ -237,8 +237,8 @@ export function debCandidates(
 
 /** A Packages file as {@link debCandidateIndex} takes it. */
 export interface DebPackagesFile {
-  /** The whole file, verified. */
-  bytes: Uint8Array;
+  /** The whole file, verified: in memory, or read a stanza at a time from where it is kept. */
+  bytes: { subarray(start: number, end: number): Uint8Array };
   /** Its index (./stanza-index.ts). */
   index: DebStanzaIndex;
   repo: DebRepository;

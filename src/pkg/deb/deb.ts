@@ -14,10 +14,11 @@
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { cleanEntryPath } from '../../archive/paths.ts';
-import { readTar, type TarHeader } from '../../archive/tar.ts';
+import { readTar } from '../../archive/tar.ts';
 import { collectBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
+import type { PackageEntry } from '../unpacked.ts';
 import { readAr } from './ar.ts';
 import { parseControlStanzas } from './control.ts';
 import { parseDebVersion } from './version.ts';
@@ -35,17 +36,12 @@ const DEB_SCRIPTS: readonly DebScriptName[] = ['config', 'preinst', 'postinst', 
 /** A decoder for xz (`.xz`) data, supplied by the caller: Node has none built in. */
 export type XzDecoder = (bytes: Uint8Array) => Promise<Uint8Array>;
 
-/** A file, folder or link from the data member, its path cleaned and checked. */
-export interface DebDataEntry {
-  /** Relative path inside the image root: no `./`, no trailing slash, no `..`. */
-  path: string;
-  /** The tar header as stored (`linkname` of a hardlink as stored too; see {@link hardlinkTarget}). */
-  header: TarHeader;
-  /** For a hardlink, the cleaned path of the entry it links to; else undefined. */
-  hardlinkTarget?: string | undefined;
-  /** The body of a regular file; empty for the rest. */
-  body: Uint8Array;
-}
+/**
+ * A file, folder or link from the data member, its path cleaned and checked (`linkname` of a
+ * hardlink as stored; `hardlinkTarget` cleaned); a file's body in memory, or in the build's cache
+ * once the package is kept unpacked there (../unpacked.ts).
+ */
+export type DebDataEntry = PackageEntry;
 
 /** Where a member lies in the .deb and how it is compressed. */
 export interface DebMemberInfo {
@@ -86,6 +82,8 @@ export interface DebPackage {
   controlFiles: Map<string, Uint8Array>;
   /** Data entries in archive order (the root `./` left out). */
   entries: DebDataEntry[];
+  /** The data member unpacked, which the entries were read from; absent once kept in the cache. */
+  dataTar?: Uint8Array | undefined;
   /** The control and data members, and the names of members that were ignored (`_*`, or after data). */
   members: { control: DebMemberInfo; data: DebMemberInfo; ignored: string[] };
 }
@@ -179,6 +177,7 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
     scripts: meta.scripts,
     controlFiles,
     entries,
+    dataTar,
     members: { control: control.info, data: data.info, ignored },
   };
 }

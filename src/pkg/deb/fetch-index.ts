@@ -6,13 +6,14 @@
  * cached too, under the SHA-256 the Release gives for the uncompressed file, so a build that finds
  * it there skips both the download and the decompression (apt keeps its lists the same way).
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
-import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from './keyring.ts';
+import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, verifySignedText } from './keyring.ts';
 import {
   checkReleaseFile,
   type DebRelease,
@@ -33,7 +34,7 @@ export interface FetchDebianIndexOptions {
   components: readonly string[];
   arch: string;
   /** The trusted keys; {@link DEBIAN_ARCHIVE_KEYRING} by default. */
-  keyring?: DebKeyring | undefined;
+  keyring?: DebKeyring | LazyDebKeyring | undefined;
   /** A folder for the content-addressed download cache; no caching without it. */
   cacheDir?: string | undefined;
   /** `by-hash=`: `yes` (default) uses by-hash URLs when the Release offers them, `force` always, `no` never. */
@@ -64,8 +65,15 @@ export interface DebPackagesIndex {
   arch: string;
   /** The Packages file read, as the Release lists it (its URL is the plain path, not by-hash). */
   file: DebIndexSource & { path: string };
-  /** The verified file, uncompressed. */
-  bytes: Uint8Array;
+  /** The verified file, uncompressed (read from `path` when first asked for). */
+  readonly bytes: Uint8Array;
+  /** Its length. */
+  size: number;
+  /**
+   * Where the cache keeps it, when it came from there: it was checked against the Release when
+   * it was stored, under the SHA-256 the Release gives, and is not hashed again.
+   */
+  path: string | undefined;
   /** Lowercase hex SHA-256 of `bytes`. */
   sha256: string;
   /** The stanzas, field names lowercased: parsed from `bytes` when first read. */
@@ -94,7 +102,7 @@ export interface DebianIndex {
 export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promise<DebianIndex> {
   const { url, suite, arch, signal } = options;
   const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
-  const keyring = options.keyring ?? (await DebKeyring.load([DEBIAN_ARCHIVE_KEYRING], { signal }));
+  const keyring = options.keyring ?? (await LazyDebKeyring.read([DEBIAN_ARCHIVE_KEYRING], { signal }));
   const dists = joinLocation(url, 'dists', suite);
   const progress = options.onProgress ?? (() => {});
 
@@ -125,13 +133,19 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     });
   }
   progress({ file: releaseUrl.slice(dists.length + 1), url: safeLocation(releaseUrl), cached: false });
+  const now = options.now ?? new Date();
+  const verified =
+    cache === undefined || options.allowUnsigned === true || keyring.id === undefined
+      ? undefined
+      : await verifiedOnce(cache, keyring, releaseBytes, detachedSignature, safeLocation(releaseUrl), now);
   const release = await readRelease(releaseBytes, keyring, safeLocation(releaseUrl), {
     detachedSignature,
     suite,
     arch,
-    now: options.now,
+    now,
     checkValidUntil: options.checkValidUntil,
     allowUnsigned: options.allowUnsigned,
+    verified,
   });
   const files: DebIndexSource[] = [
     { url: safeLocation(releaseUrl), sha256: release.digest.slice('sha256:'.length), size: releaseBytes.length },
@@ -143,21 +157,19 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     const fileUrl = joinLocation(dists, file.path);
     const where = safeLocation(fileUrl);
     const source = { url: where, sha256: file.entry.sha256, size: file.entry.size, path: file.path };
-    let packagesBytes: Uint8Array | undefined;
-    // The decompressed index, under the SHA-256 the signed Release gives it.
-    if (cache !== undefined && file.uncompressed !== undefined) {
-      const cached = await readCachedBlob(cache, file.uncompressed.entry);
-      if (cached !== undefined) {
-        progress({ file: file.uncompressed.path, url: where, cached: true });
-        packagesBytes = cached;
-      }
+    // The decompressed index, under the SHA-256 the signed Release gives it: checked when it was
+    // stored, and trusted by that name since (a warm build reads only the stanzas it looks up).
+    const kept = cache === undefined || file.uncompressed === undefined ? undefined : await keptFile(cache, file.uncompressed.entry);
+    if (kept !== undefined && file.uncompressed !== undefined) {
+      progress({ file: file.uncompressed.path, url: where, cached: true });
+      indexes.push(packagesIndex(component, arch, source, kept, file.uncompressed.entry.sha256, where));
+      files.push({ url: source.url, sha256: source.sha256, size: source.size });
+      continue;
     }
-    if (packagesBytes === undefined) {
-      const compressed = await fetchIndexFile(file, release, dists, cache, options, progress);
-      packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
-      if (cache !== undefined && file.uncompressed !== undefined && packagesBytes !== compressed)
-        await cache.put(`sha256:${file.uncompressed.entry.sha256}`, packagesBytes);
-    }
+    const compressed = await fetchIndexFile(file, release, dists, cache, options, progress);
+    const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
+    if (cache !== undefined && file.uncompressed !== undefined && packagesBytes !== compressed)
+      await cache.put(`sha256:${file.uncompressed.entry.sha256}`, packagesBytes);
     throwIfAborted(signal);
     // The uncompressed file's digest, from the Release when it lists one (it was checked).
     const sha256 = file.uncompressed?.entry.sha256 ?? digestHex(digestOf(packagesBytes));
@@ -176,6 +188,54 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
   };
 }
 
+/** What the cache keeps of a Release's signature check. */
+interface KeptVerification {
+  text: string;
+  signers: DebSigner[];
+  /** When the first of the signing keys expires (ms since the epoch), or null when none does. */
+  expires: number | null;
+}
+
+/**
+ * The Release's signature check, done once per Release and keyring: its outcome is kept in the
+ * cache under the SHA-256 of the Release's bytes (and of its detached signature) and of the
+ * keyring's files, until the first signing key expires. A warm build then fetches the InRelease
+ * (which says whether the indexes changed) but does not load openpgp.js to check it again.
+ *
+ * @throws ProvenantError as {@link verifySignedText}
+ */
+async function verifiedOnce(
+  cache: DownloadCache,
+  keyring: DebKeyring | LazyDebKeyring,
+  bytes: Uint8Array,
+  detached: Uint8Array | undefined,
+  where: string,
+  now: Date,
+): Promise<{ text: string; signers: DebSigner[] }> {
+  const hex = (b: Uint8Array | undefined): string => (b === undefined ? '-' : digestHex(digestOf(b)));
+  const key = `deb-release-verified:v1:${hex(bytes)}:${hex(detached)}:${keyring.id}`;
+  const kept = await cache.get(key).catch(() => undefined);
+  if (kept !== undefined) {
+    try {
+      const v = JSON.parse(utf8.decode(kept)) as KeptVerification;
+      if (typeof v.text === 'string' && Array.isArray(v.signers) && (v.expires === null || v.expires > now.getTime())) return v;
+    } catch {
+      // Not one: checked again below.
+    }
+  }
+  const keys = keyring instanceof LazyDebKeyring ? await keyring.load() : keyring;
+  const verified = await verifySignedText(bytes, keys, where, detached, now);
+  let expires: number | null = null;
+  for (const signer of verified.signers) {
+    const primary = keys.keys.find((k) => k.getFingerprint() === signer.fingerprint);
+    const at = await primary?.getExpirationTime().catch(() => null);
+    if (at instanceof Date && (expires === null || at.getTime() < expires)) expires = at.getTime();
+  }
+  const record: KeptVerification = { ...verified, expires };
+  await cache.put(key, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
+  return verified;
+}
+
 /**
  * An index whose stanzas are parsed on first use: a build looks packages up by name instead
  * (`debCandidateIndex`), and most of Debian's 60,000 stanzas are never needed in full.
@@ -184,22 +244,39 @@ function packagesIndex(
   component: string,
   arch: string,
   file: DebPackagesIndex['file'],
-  bytes: Uint8Array,
+  content: Uint8Array | { path: string; size: number },
   sha256: string,
   where: string,
 ): DebPackagesIndex {
   let packages: Record<string, string>[] | undefined;
+  let bytes = content instanceof Uint8Array ? content : undefined;
+  const path = content instanceof Uint8Array ? undefined : content.path;
   return {
     component,
     arch,
     file,
-    bytes,
+    get bytes() {
+      bytes ??= new Uint8Array(readFileSync(path as string));
+      return bytes;
+    },
+    size: content instanceof Uint8Array ? content.length : content.size,
+    path,
     sha256,
     get packages() {
-      packages ??= parseControlStanzas(utf8.decode(bytes), where);
+      packages ??= parseControlStanzas(utf8.decode(this.bytes), where);
       return packages;
     },
   };
+}
+
+/** The cache's file of the SHA-256 `entry` gives, when it is there with that size. */
+async function keptFile(cache: DownloadCache, entry: DebReleaseFile): Promise<{ path: string; size: number } | undefined> {
+  const path = join(cache.dir, 'sha256', entry.sha256);
+  try {
+    return (await stat(path)).size === entry.size ? { path, size: entry.size } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The compressed index file, from the cache or the mirror, checked against the Release. */

@@ -14,6 +14,7 @@
 
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
+import { readBody } from '../../vfs/body.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import { xattrsOf } from '../xattrs.ts';
 import type { DebPackage, DebScriptName } from './deb.ts';
@@ -342,5 +343,5 @@ function readText(tree: Tree, path: string): string | undefined {
 function bodyOf(tree: Tree, path: string): Uint8Array {
   let node = tree.get(tree.resolve(path));
   if (node?.type === 'hardlink' && node.linkname !== undefined) node = tree.get(node.linkname);
-  return node?.body ?? new Uint8Array();
+  return readBody(node?.body);
 }

@@ -3,7 +3,8 @@
  * the Release's signature with openpgp.js as apt checks it with gpgv: a good signature by a key
  * of the keyring is needed, and none by a key of the keyring may be bad.
  */
-import { createMessage, type PublicKey, readCleartextMessage, readKeys, readSignature, verify } from 'openpgp';
+import { createHash } from 'node:crypto';
+import type { PublicKey, verify } from 'openpgp';
 import { ProvenantError } from '../../errors.ts';
 import { fetchFile, safeLocation } from '../fetch.ts';
 
@@ -17,9 +18,13 @@ export class DebKeyring {
   /** The files (or other labels) the keys were read from. */
   readonly sources: readonly string[];
 
-  constructor(keys: readonly PublicKey[], sources: readonly string[] = []) {
+  /** The SHA-256 of its files' bytes, when it was read from files: what a kept verification is tied to. */
+  readonly id: string | undefined;
+
+  constructor(keys: readonly PublicKey[], sources: readonly string[] = [], id?: string | undefined) {
     this.keys = keys;
     this.sources = sources;
+    this.id = id;
   }
 
   /**
@@ -40,6 +45,7 @@ export class DebKeyring {
       });
     }
     try {
+      const { readKeys } = await import('openpgp');
       const keys = head.startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----')
         ? await readKeys({ armoredKeys: new TextDecoder().decode(bytes) })
         : await readKeys({ binaryKeys: bytes });
@@ -63,17 +69,61 @@ export class DebKeyring {
     paths: readonly string[],
     options: { baseDir?: string | undefined; signal?: AbortSignal | undefined } = {},
   ): Promise<DebKeyring> {
-    const keys: PublicKey[] = [];
-    for (const path of paths) {
-      const bytes = await fetchFile(path, { baseDir: options.baseDir, signal: options.signal });
-      keys.push(...(await DebKeyring.fromBytes(bytes, safeLocation(path))).keys);
-    }
-    return new DebKeyring(keys, paths.map(safeLocation));
+    return (await LazyDebKeyring.read(paths, options)).load();
   }
 
   /** True when a key of the keyring (a primary key or a subkey) has the 16-hex-digit key ID. */
   has(keyID: string): boolean {
     return this.keys.some((k) => k.getKeys().some((sub) => sub.getKeyID().toHex() === keyID));
+  }
+}
+
+/**
+ * Keyring files read but not parsed: their bytes identify them ({@link id}), and openpgp.js
+ * parses them only when a signature must be checked ({@link load}).
+ */
+export class LazyDebKeyring {
+  readonly id: string;
+  readonly #files: readonly { where: string; bytes: Uint8Array }[];
+  #loaded: Promise<DebKeyring> | undefined;
+
+  private constructor(files: readonly { where: string; bytes: Uint8Array }[]) {
+    this.#files = files;
+    const h = createHash('sha256');
+    for (const f of files) h.update(createHash('sha256').update(f.bytes).digest('hex'));
+    this.id = h.digest('hex');
+  }
+
+  /**
+   * Reads keyring files (`signed-by=`); relative paths are relative to `baseDir`.
+   *
+   * @throws ProvenantError `NOT_FOUND` for a missing file
+   */
+  static async read(
+    paths: readonly string[],
+    options: { baseDir?: string | undefined; signal?: AbortSignal | undefined } = {},
+  ): Promise<LazyDebKeyring> {
+    const files = [];
+    for (const path of paths) files.push({ where: safeLocation(path), bytes: await fetchFile(path, options) });
+    return new LazyDebKeyring(files);
+  }
+
+  /**
+   * The keys, parsed once.
+   *
+   * @throws ProvenantError `UNTRUSTED_KEY` for a file that holds no key
+   */
+  load(): Promise<DebKeyring> {
+    this.#loaded ??= (async () => {
+      const keys: PublicKey[] = [];
+      for (const f of this.#files) keys.push(...(await DebKeyring.fromBytes(f.bytes, f.where)).keys);
+      return new DebKeyring(
+        keys,
+        this.#files.map((f) => f.where),
+        this.id,
+      );
+    })();
+    return this.#loaded;
   }
 }
 
@@ -102,6 +152,7 @@ export async function verifySignedText(
   let text: string;
   let results: VerificationResult[];
   try {
+    const { createMessage, readCleartextMessage, readSignature, verify } = await import('openpgp');
     if (detached === undefined) {
       const message = await readCleartextMessage({ cleartextMessage: utf8.decode(bytes) });
       const out = await verify({ message, verificationKeys: [...keyring.keys], date: now });
@@ -165,5 +216,6 @@ export async function verifySignedText(
 export async function unverifiedText(bytes: Uint8Array, detached: boolean): Promise<string> {
   const text = utf8.decode(bytes);
   if (detached || !text.trimStart().startsWith('-----BEGIN PGP SIGNED MESSAGE-----')) return text;
+  const { readCleartextMessage } = await import('openpgp');
   return (await readCleartextMessage({ cleartextMessage: text })).getText();
 }

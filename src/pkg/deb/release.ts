@@ -14,7 +14,7 @@
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import { parseControlStanzas } from './control.ts';
-import { type DebKeyring, type DebSigner, unverifiedText, verifySignedText } from './keyring.ts';
+import { type DebKeyring, type DebSigner, LazyDebKeyring, unverifiedText, verifySignedText } from './keyring.ts';
 import { decompressIndex, type IndexCompression } from './xz.ts';
 
 /** One file of the Release's SHA256 section. */
@@ -67,6 +67,12 @@ export interface ReadReleaseOptions {
   checkValidUntil?: boolean | undefined;
   /** Accept a Release whose signature does not verify (`trusted=yes`). Off by default. */
   allowUnsigned?: boolean | undefined;
+  /**
+   * What an earlier check of these same bytes against the same keyring found (the signed text
+   * and its signers), kept by the caller: the signature is not checked again. Everything else
+   * (Valid-Until, suite, architecture) is.
+   */
+  verified?: { text: string; signers: DebSigner[] } | undefined;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -86,7 +92,7 @@ const utf8 = new TextDecoder('utf-8');
  */
 export async function readRelease(
   bytes: Uint8Array,
-  keyring: DebKeyring,
+  keyring: DebKeyring | LazyDebKeyring,
   where: string,
   options: ReadReleaseOptions = {},
 ): Promise<DebRelease> {
@@ -94,7 +100,8 @@ export async function readRelease(
   let text: string;
   let signers: DebSigner[] = [];
   try {
-    const verified = await verifySignedText(bytes, keyring, where, options.detachedSignature, now);
+    const keys = async (): Promise<DebKeyring> => (keyring instanceof LazyDebKeyring ? keyring.load() : keyring);
+    const verified = options.verified ?? (await verifySignedText(bytes, await keys(), where, options.detachedSignature, now));
     text = verified.text;
     signers = verified.signers;
   } catch (err) {

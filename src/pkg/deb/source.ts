@@ -4,7 +4,9 @@
  * unpacked into the tree, maintainer scripts never run, and what they would have made is made
  * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
@@ -19,11 +21,12 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
+import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
-import { type DebMemberCache, type DebPackage, readDeb } from './deb.ts';
-import { fetchDebianIndex } from './fetch-index.ts';
+import { type DebPackage, readDeb } from './deb.ts';
+import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.ts';
-import { DEBIAN_ARCHIVE_KEYRING, DebKeyring } from './keyring.ts';
+import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
 import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from './stanza-index.ts';
@@ -66,15 +69,13 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   readonly versionScheme = debVersionScheme;
   readonly #options: PackageSourceOptions;
   readonly #sources: DebSource[];
-  /** One load per keyring, shared by the suites fetched at once. */
-  readonly #keyrings = new Map<string, Promise<DebKeyring>>();
-  readonly #memberCache: DebMemberCache | undefined;
+  /** One read per keyring, shared by the suites fetched at once (parsed only to check a signature). */
+  readonly #keyrings = new Map<string, Promise<LazyDebKeyring>>();
 
   /** @throws ProvenantError `INVALID_CONFIG` for a repository line that is not a Debian source */
   constructor(options: PackageSourceOptions) {
     this.#options = options;
     this.#sources = options.repositories.map((r) => parseSourceLine(r, { where: options.configPath }));
-    this.#memberCache = memberCacheOf(options.cache);
   }
 
   archName(arch: string): string {
@@ -111,9 +112,10 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       const index = fetched[k]!;
       for (const f of index.files) files.push({ url: f.url, digest: `sha256:${f.sha256}` });
       for (const i of index.indexes) {
-        const stanzas = await stanzaIndexOf(i.bytes, i.sha256, i.file.url, cache);
+        const stanzas = await stanzaIndexOf(i, i.file.url, cache);
         packagesFiles.push({
-          bytes: i.bytes,
+          // A Packages file the cache keeps is read a stanza at a time: most are never looked up.
+          bytes: i.path === undefined ? i.bytes : fileStanzas(i.path),
           index: stanzas,
           repo: { url: s.url, suite: s.suite, component: i.component, order },
           where: i.file.url,
@@ -141,11 +143,19 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     if (!/^[0-9a-f]{64}$/.test(sha256))
       throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
     const where = safeLocation(p.url);
-    const read = (bytes: Uint8Array): Promise<DebPackage> =>
-      readDeb(bytes, { where, expectedSha256: sha256, memberCache: this.#memberCache });
+    const key = `deb:${sha256}`;
+    // Verified in full when first read, then kept unpacked under its SHA-256 (../unpacked.ts).
+    const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
+    if (kept !== undefined) {
+      const pkg: DebPackage = { ...(kept.meta as Omit<DebPackage, 'entries'>), entries: kept.entries };
+      // The size is for progress only: the .deb kept beside it, when it still is.
+      const size = (await cache?.locate(key))?.size ?? 0;
+      return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg), size, cached: true };
+    }
+    const read = (bytes: Uint8Array): Promise<DebPackage> => readDeb(bytes, { where, expectedSha256: sha256 });
     // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
     // A cached copy that does not match (a damaged cache) is downloaded again.
-    const hit = await cache?.get(`deb:${sha256}`, { check: false });
+    const hit = await cache?.get(key, { check: false });
     let pkg =
       hit === undefined
         ? undefined
@@ -161,12 +171,15 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       const bytes =
         cache === undefined
           ? await fetchFile(p.url, { baseDir, signal })
-          : await cache.download(p.url, { sha256 }, { baseDir, signal, key: `deb:${sha256}` });
+          : await cache.download(p.url, { sha256 }, { baseDir, signal, key });
       pkg = await read(bytes);
       size = bytes.length;
     }
-    const bodies = pkg.entries.flatMap((e) => (e.header.type === 'file' && e.body !== undefined ? [e.body] : []));
-    return { package: pkg, locked: p, sha256: pkg.sha256, bodies, size, cached };
+    const { dataTar, entries, ...rest } = pkg;
+    if (cache !== undefined && dataTar !== undefined) {
+      pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, rest, where) };
+    }
+    return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg), size, cached };
   }
 
   /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */
@@ -227,12 +240,12 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     return [];
   }
 
-  #keyringFor(s: DebSource): Promise<DebKeyring> {
+  #keyringFor(s: DebSource): Promise<LazyDebKeyring> {
     const paths = s.signedBy ?? [DEBIAN_ARCHIVE_KEYRING];
     const key = paths.join('\n');
     let k = this.#keyrings.get(key);
     if (k === undefined) {
-      k = DebKeyring.load(paths, { baseDir: this.#options.baseDir, signal: this.#options.signal });
+      k = LazyDebKeyring.read(paths, { baseDir: this.#options.baseDir, signal: this.#options.signal });
       this.#keyrings.set(key, k);
     }
     return k;
@@ -281,34 +294,46 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
     // Installed-Size is in KiB.
     installedSize: Number(c['installed-size'] ?? 0) * 1024,
     skippedScripts: [...d.skippedScripts],
+    database: d.database,
   };
 }
 
-/**
- * xz decoding (WebAssembly) is the slowest step of a build from cached packages, so the unpacked
- * members are cached too, under the package's SHA-256, once readDeb has read the whole package
- * and checked its files against md5sums. The cache checks the content against the digest it
- * stored it under. Data members are read into shared memory, so that the deflate workers read
- * the file bodies in them without a copy.
- */
-function memberCacheOf(cache: DownloadCache | undefined): DebMemberCache | undefined {
-  if (cache === undefined) return undefined;
-  return {
-    get: (sha256, member) => cache.get(`deb-${member}:${sha256}`, { shared: member === 'data' }),
-    put: (sha256, member, tar) => cache.put(`deb-${member}:${sha256}`, tar),
-  };
+/** The bodies of a package's files, for the compression that starts while the build goes on. */
+function fileBodies(pkg: DebPackage): Body[] {
+  return pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
 }
 
 /**
  * The stanza index of a Packages file (./stanza-index.ts), kept in the cache under the file's
  * SHA-256 (which the signed Release gives), so that it is made once per file.
  */
-async function stanzaIndexOf(bytes: Uint8Array, sha256: string, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
-  const key = `deb-stanza-index:${sha256}`;
+async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
+  const key = `deb-stanza-index:${file.sha256}`;
   const cached = await cache?.get(key);
-  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, bytes.length);
+  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size);
   if (index !== undefined) return index;
-  const made = indexDebStanzas(bytes, where);
+  const made = indexDebStanzas(file.bytes, where);
   await cache?.put(key, encodeStanzaIndex(made));
   return made;
+}
+
+/** The bytes of a file on disk, read a range at a time. */
+function fileStanzas(path: string): { subarray(start: number, end: number): Uint8Array } {
+  return {
+    subarray(start, end) {
+      const out = new Uint8Array(end - start);
+      const fd = openSync(path, 'r');
+      try {
+        let got = 0;
+        while (got < out.length) {
+          const n = readSync(fd, out, got, out.length - got, start + got);
+          if (n === 0) break;
+          got += n;
+        }
+        return out.subarray(0, got);
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
 }

@@ -16,6 +16,7 @@ import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { parseApkSpecYaml } from '../../../src/pkg/apk/spec.ts';
 import { tarFiles } from '../../../src/pkg/apk/tarfiles.ts';
 import { type ApkFileSpec, type ApkSpec, buildApk, buildApkFromDirectory, buildApkIndex } from '../../../src/pkg/apk/write.ts';
+import { readBody } from '../../../src/vfs/body.ts';
 
 const run = promisify(execFile);
 const utf8 = new TextEncoder();
@@ -290,7 +291,7 @@ describe('buildApkFromDirectory', () => {
         ['usr/bin/tool', 'file', '750', 0, ''],
       ],
     );
-    assert.equal(new TextDecoder().decode(pkg.entries.at(-1)?.body), 'tool\n');
+    assert.equal(new TextDecoder().decode(readBody(pkg.entries.at(-1)?.body)), 'tool\n');
     assert.deepEqual(await buildApkFromDirectory(root, { name: 'tool', version: '2-r1', arch: 'aarch64' }), bytes);
   });
 });

@@ -12,6 +12,7 @@ import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/ta
 import { isProvenantError } from '../../../src/errors.ts';
 import { type ArWriteMember, readAr, writeAr } from '../../../src/pkg/deb/ar.ts';
 import { type DebMemberCache, parseMd5sums, readDeb } from '../../../src/pkg/deb/deb.ts';
+import { bodySize, readBody } from '../../../src/vfs/body.ts';
 import { realDebs as realDebsOf } from '../../helpers/debian.ts';
 
 const code = (c: string) => (err: unknown) => isProvenantError(err) && err.code === c;
@@ -237,7 +238,12 @@ describe('readDeb on real packages', { skip: noRealDebs }, () => {
         })
         .filter((e) => e.path !== '');
       assert.deepEqual(
-        pkg.entries.map((e) => ({ path: e.path, type: e.header.type, size: e.body.length, link: e.hardlinkTarget ?? e.header.linkname })),
+        pkg.entries.map((e) => ({
+          path: e.path,
+          type: e.header.type,
+          size: bodySize(e.body),
+          link: e.hardlinkTarget ?? e.header.linkname,
+        })),
         listing,
         name,
       );
@@ -475,7 +481,7 @@ describe('readDeb with a member cache', () => {
   const view = (p: Awaited<ReturnType<typeof readDeb>>) => ({
     name: p.name,
     control: p.control,
-    entries: p.entries.map((e) => ({ path: e.path, header: e.header, body: Buffer.from(e.body).toString('hex') })),
+    entries: p.entries.map((e) => ({ path: e.path, header: e.header, body: Buffer.from(readBody(e.body)).toString('hex') })),
     scripts: [...p.scripts.keys()],
   });
 
@@ -491,7 +497,7 @@ describe('readDeb with a member cache', () => {
     // member put there by hand is what the third read unpacks.
     cache.entries.set(`data:${sha(deb)}`, await tarBytes([dir('./'), file('./usr/bin/hello', 'other\n')]));
     const third = await readDeb(deb, { where: 'hello.deb', memberCache: cache });
-    assert.equal(Buffer.from(third.entries.find((e) => e.path === 'usr/bin/hello')!.body).toString(), 'other\n');
+    assert.equal(Buffer.from(readBody(third.entries.find((e) => e.path === 'usr/bin/hello')!.body)).toString(), 'other\n');
   });
 
   it('uses cached members instead of decompressing', { skip: !haveXz && 'xz is not installed' }, async () => {

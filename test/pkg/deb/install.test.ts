@@ -15,12 +15,13 @@ import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
 import { caBundle, type DebInstallOptions, dpkgStatusFiles, installDeb, setTimezone } from '../../../src/pkg/deb/install.ts';
+import { type Body, readBody } from '../../../src/vfs/body.ts';
 import { Tree } from '../../../src/vfs/tree.ts';
 import { realDebs as realDebsOf } from '../../helpers/debian.ts';
 
 const code = (c: string) => (err: unknown) => isProvenantError(err) && err.code === c;
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
+const dec = (b: Body | undefined): string => new TextDecoder().decode(readBody(b));
 
 // Real packages, fetched once with `apt-get download` into a folder under the OS temp dir.
 const REAL = ['base-files', 'netbase', 'tzdata', 'ca-certificates', 'libc6'];
@@ -190,7 +191,7 @@ describe('caBundle', { skip: noRealDebs }, () => {
     const tmp = mkdtempSync(join(tmpdir(), 'provenant-cabundle-'));
     try {
       const bundle = join(tmp, 'ca-certificates.crt');
-      writeFileSync(bundle, tree.get('etc/ssl/certs/ca-certificates.crt')!.body!);
+      writeFileSync(bundle, readBody(tree.get('etc/ssl/certs/ca-certificates.crt')!.body));
       const run = spawnSync('sh', ['-c', 'openssl crl2pkcs7 -nocrl -certfile "$1" | openssl pkcs7 -print_certs -noout', 'sh', bundle], {
         encoding: 'utf8',
         maxBuffer: 1 << 26,

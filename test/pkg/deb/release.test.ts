@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
+import { generateKey } from 'openpgp';
 import { isProvenantError } from '../../../src/errors.ts';
 import { fetchDebianIndex } from '../../../src/pkg/deb/fetch-index.ts';
-import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType } from '../../../src/pkg/deb/keyring.ts';
+import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
 import { checkReleaseFile, type DebRelease, readPackagesIndex, readRelease, selectPackagesFile } from '../../../src/pkg/deb/release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
 import { decompressIndex, decompressXz } from '../../../src/pkg/deb/xz.ts';
@@ -384,6 +385,37 @@ describe('Debian repository metadata (the real mirror)', { skip: debianMissing }
       const third = await fetchDebianIndex(options);
       assert.deepEqual(third.packages, first.packages);
       assert.ok(!urls.some((u) => u.startsWith('cache ')), urls.join('\n'));
+    });
+
+    it('checks a Release signature once per Release and keyring, and again for another keyring', async () => {
+      const cacheDir = await mkdtemp(join(tmpdir(), 'provenant-deb-verified-'));
+      const loads: string[] = [];
+      const load = LazyDebKeyring.prototype.load;
+      LazyDebKeyring.prototype.load = function (this: LazyDebKeyring) {
+        loads.push(this.id);
+        return load.call(this);
+      };
+      try {
+        const fetchWith = async (keyring: LazyDebKeyring) =>
+          fetchDebianIndex({ url: mirror, suite: 'bookworm', components: ['non-free-firmware'], arch: 'arm64', keyring, cacheDir });
+        const archive = await LazyDebKeyring.read([DEBIAN_ARCHIVE_KEYRING]);
+        const first = await fetchWith(archive);
+        assert.equal(loads.length, 1, 'the first fetch parses the keyring to check the signature');
+        const second = await fetchWith(await LazyDebKeyring.read([DEBIAN_ARCHIVE_KEYRING]));
+        assert.equal(loads.length, 1, 'the second finds the check it made and parses nothing');
+        assert.deepEqual(second.release.signers, first.release.signers);
+        assert.equal(second.release.digest, first.release.digest);
+
+        // A keyring of another key: the kept check does not count for it.
+        const { publicKey } = await generateKey({ userIDs: [{ name: 'not debian' }], format: 'binary' });
+        const other = join(cacheDir, 'other.gpg');
+        await writeFile(other, publicKey);
+        await assert.rejects(fetchWith(await LazyDebKeyring.read([other])), code('UNTRUSTED_KEY'));
+        assert.equal(loads.length, 2);
+      } finally {
+        LazyDebKeyring.prototype.load = load;
+        await rm(cacheDir, { recursive: true, force: true });
+      }
     });
 
     it('stops when cancelled: ABORTED', async () => {

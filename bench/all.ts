@@ -1,0 +1,83 @@
+// Runs every benchmark of docs/benchmarks.md, one after the other, each measuring Provenant and its
+// peer side by side in the same run, and writes their tables to .bench/results-<date>.md (and to
+// standard output). Run as root on a quiet machine after bench/setup.sh:
+//
+//   node bench/all.ts                 # everything (about half an hour on 2 cores)
+//   node bench/all.ts --only start,copy
+//   node bench/all.ts --quick         # fewer runs each, to check that they all work
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean' } } });
+const quick = values.quick === true;
+const root = join(import.meta.dirname, '..');
+
+/** Each benchmark: its name, the rows of issue 16 it measures, and its command line. */
+const BENCHMARKS: { name: string; rows: string; args: string[] }[] = [
+  {
+    name: 'start',
+    rows: '`digest` of an OCI layout (CLI process), against skopeo and `node -e 0`',
+    args: ['start.ts', '--runs', quick ? '5' : '31'],
+  },
+  {
+    name: 'copy',
+    rows: 'peak memory of a copy of a 257 MB image; no-op re-push (CLI process), against skopeo',
+    args: ['copy.ts', '--size-mb', '256', '--layers', '8', '--runs', quick ? '1' : '5'],
+  },
+  {
+    name: 'build-200',
+    rows: 'warm build of a ~200 MB apk image: time against the floor and buildah, peak memory',
+    args: ['build.ts', '--size-mb', '200', '--packages', '20', '--runs', quick ? '1' : '3', ...(quick ? ['--no-profile'] : [])],
+  },
+  {
+    name: 'build-200-10',
+    rows: 'peak memory, ~200 MB apk image of ten packages of 20 MB',
+    args: ['build.ts', '--size-mb', '200', '--packages', '10', '--runs', quick ? '1' : '3', '--no-peers', '--no-profile'],
+  },
+  {
+    name: 'build-1000',
+    rows: 'peak memory, warm build of a ~1 GB apk image (must not exceed the 200 MB one)',
+    args: ['build.ts', '--size-mb', '1000', '--packages', '50', '--runs', quick ? '1' : '2', '--no-peers', '--no-profile'],
+  },
+  {
+    name: 'deb-30',
+    rows: 'warm build and peak memory of a small Debian image of six packages, against the floor and mmdebstrap',
+    args: ['deb-build.ts', '--packages', 'base-files,libc6,libstdc++6', '--runs', quick ? '1' : '5'],
+  },
+  {
+    name: 'incremental',
+    rows: 'rebuild-and-push after a one-package update with per-package layers, against the floor of the whole image',
+    args: ['incremental.ts', '--size-mb', '200', '--packages', '20', '--runs', quick ? '1' : '3'],
+  },
+];
+
+const only = values.only?.split(',');
+const chosen = BENCHMARKS.filter((b) => only === undefined || only.includes(b.name));
+if (chosen.length === 0) throw new Error(`--only names none of: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+const date = new Date().toISOString().replace(/[:.]/g, '-');
+mkdirSync(join(root, '.bench'), { recursive: true });
+const out = join(root, '.bench', `results-${date}.md`);
+let report = `# Benchmarks, ${new Date().toISOString()}\n\n`;
+let failed = 0;
+for (const b of chosen) {
+  const command = `node bench/${b.args.join(' ')}`;
+  process.stderr.write(`\n== ${b.name}: ${command}\n`);
+  const started = Date.now();
+  const r = spawnSync(process.execPath, [join(root, 'bench', b.args[0]!), ...b.args.slice(1)], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  });
+  const took = ((Date.now() - started) / 1000).toFixed(0);
+  const body = r.status === 0 ? r.stdout : `FAILED (exit ${r.status}):\n\n${r.stdout}`;
+  if (r.status !== 0) failed++;
+  const section = `## ${b.name}: ${b.rows}\n\n\`${command}\` (${took} s)\n\n${body}\n`;
+  process.stdout.write(section);
+  report += section;
+  writeFileSync(out, report);
+}
+process.stderr.write(`\nwritten to ${out}\n`);
+process.exitCode = failed > 0 ? 1 : 0;

@@ -1,0 +1,113 @@
+// Benchmark: how fast the CLI starts. `provenant digest oci:DIR` (open a layout, resolve its tag,
+// print the digest: nearly all start-up) against `skopeo inspect --format {{.Digest}}` on the same
+// layout and against `node -e 0` (Node's own start), in the same run, interleaved, with the peak
+// RSS of each. The CLI runs as the published package runs it (dist/, compiled by tsc), with and
+// without Node's compile cache, and bundled by esbuild into one file per entry (with the lazily
+// loaded commands as chunks), so that the docs can say whether bundling is worth it.
+//
+//   node bench/start.ts [--runs 31]
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { bytesSource } from '../src/io/types.ts';
+import { encodeJson, parseStored } from '../src/oci/content.ts';
+import { digestOf } from '../src/oci/digest.ts';
+import { MediaType } from '../src/oci/mediatypes.ts';
+import { LayoutStore } from '../src/store/layout.ts';
+import { buildDist, has, median } from './lib.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const runs = Number(values.runs ?? 31);
+const root = join(import.meta.dirname, '..');
+
+/** A one-layer image in a new layout, tagged `latest`. */
+async function makeLayout(dir: string): Promise<void> {
+  const store = await LayoutStore.open(dir, { create: true });
+  const layer = new Uint8Array(4096).fill(7);
+  const l = { mediaType: MediaType.OciLayerGzip, digest: digestOf(layer), size: layer.length };
+  await store.putBlob(bytesSource(l, layer));
+  const config = encodeJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [l.digest] } });
+  const c = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
+  await store.putBlob(bytesSource(c, config));
+  const manifest = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: c, layers: [l] });
+  await store.putManifest(parseStored(manifest, { mediaType: MediaType.OciManifest }), { tags: ['latest'] });
+  await store.close();
+}
+
+/** Wall milliseconds and peak RSS (MB, from GNU time) of one run; throws when it fails or prints something else. */
+function once(cmd: string, args: string[], env: NodeJS.ProcessEnv, expect?: string): { ms: number; rssMb: number } {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', env });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  if (expect !== undefined && r.stdout.trim() !== expect) throw new Error(`${cmd} printed ${JSON.stringify(r.stdout)}, not ${expect}`);
+  const lines = r.stderr.trim().split('\n');
+  return { ms, rssMb: Number(lines[lines.length - 1]) / 1024 };
+}
+
+async function main(): Promise<void> {
+  if (!has('/usr/bin/time')) throw new Error('GNU time is missing: apt-get install -y time (or run bench/setup.sh)');
+  const cli = buildDist(root);
+  const work = await mkdtemp(join(tmpdir(), 'provenant-bench-start-'));
+  try {
+    const layout = join(work, 'layout');
+    await makeLayout(layout);
+    const expected = (await (await LayoutStore.open(layout)).resolve('latest'))!.digest;
+    // The bundle: one file per entry, the commands' modules (loaded lazily) as chunks.
+    const bundle = join(work, 'bundle');
+    const esbuild = spawnSync(
+      join(root, 'node_modules/.bin/esbuild'),
+      [cli, '--bundle', '--platform=node', '--format=esm', '--splitting', `--outdir=${bundle}`, '--target=node22', '--log-level=warning'],
+      { encoding: 'utf8' },
+    );
+    if (esbuild.status !== 0) throw new Error(`esbuild failed: ${esbuild.stderr}`);
+    const node = process.execPath;
+    const home = join(work, 'home');
+    const cached = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache'), NODE_COMPILE_CACHE: join(work, 'ccache') };
+    const uncached = { ...cached, NODE_DISABLE_COMPILE_CACHE: '1' };
+    const target = `oci:${layout}:latest`;
+    const cases: [string, () => { ms: number; rssMb: number }][] = [
+      ['node -e 0', () => once(node, ['-e', '0'], uncached)],
+      ['provenant digest (dist, compile cache warm)', () => once(node, [cli, 'digest', target], cached, expected)],
+      ['provenant digest (dist, no compile cache)', () => once(node, [cli, 'digest', target], uncached, expected)],
+      [
+        'provenant digest (esbuild bundle, compile cache warm)',
+        () => once(node, [join(bundle, 'main.js'), 'digest', target], cached, expected),
+      ],
+      [
+        'provenant digest (esbuild bundle, no compile cache)',
+        () => once(node, [join(bundle, 'main.js'), 'digest', target], uncached, expected),
+      ],
+    ];
+    if (has('skopeo'))
+      cases.push([
+        'skopeo inspect --format {{.Digest}}',
+        () => once('skopeo', ['inspect', '--format', '{{.Digest}}', target], process.env, expected),
+      ]);
+    // One untimed round fills the compile caches and the page cache for everyone alike.
+    for (const [, run] of cases) run();
+    const samples = new Map<string, { ms: number; rssMb: number }[]>(cases.map(([name]) => [name, []]));
+    const loads = [loadavg()[0]!];
+    for (let i = 0; i < runs; i++) for (const [name, run] of cases) samples.get(name)!.push(run());
+    loads.push(loadavg()[0]!);
+
+    const nodeMs = median(samples.get('node -e 0')!.map((s) => s.ms));
+    process.stdout.write(
+      `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; 1-minute load average before and after: ${loads.map((l) => l.toFixed(2)).join(', ')}.\n` +
+        `Command: node bench/start.ts --runs ${runs} (each case ${runs} times, interleaved, after one untimed round)\n\n` +
+        '| case | median ms | min ms | × node -e 0 | max RSS (MB) |\n|---|---:|---:|---:|---:|\n',
+    );
+    for (const [name, xs] of samples) {
+      const ms = median(xs.map((s) => s.ms));
+      process.stdout.write(
+        `| ${name} | ${ms.toFixed(1)} | ${Math.min(...xs.map((s) => s.ms)).toFixed(1)} | ${(ms / nodeMs).toFixed(2)} | ${Math.max(...xs.map((s) => s.rssMb)).toFixed(0)} |\n`,
+      );
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();

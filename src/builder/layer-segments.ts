@@ -1,0 +1,216 @@
+/**
+ * Large file bodies compressed ahead of the layer (./layer.ts): each body of at least
+ * {@link LAYER_SEGMENT_MIN} bytes is a gzip segment of its own, whose compressed blocks depend on
+ * its bytes alone, so a build starts compressing it as soon as it has the package, on the worker
+ * pool, while it still reads the others.
+ *
+ * With a cache, the blocks go to it as soon as they are made and are read back when the layer
+ * reaches the body, so that memory holds a bounded window of them however large the image; a
+ * body whose blocks an earlier build made (of this package, or of another that has the same
+ * file) is not compressed again. Without a cache, they stay in memory until the layer is written.
+ */
+import { createHash } from 'node:crypto';
+import {
+  LIBDEFLATE_WASM_SHA256,
+  PINNED_GZIP_BLOCK_SIZE,
+  PINNED_GZIP_LEVEL,
+  type PrecompressedSegment,
+  precompressSegment,
+} from '../archive/deflate.ts';
+import { ProvenantError } from '../errors.ts';
+import { type Body, bodySize, isFileBody, readBody } from '../vfs/body.ts';
+
+/**
+ * File bodies this large or larger are gzip segments of their own. Part of the layer format: a
+ * change changes layer digests. At 64 KiB, three quarters of a Debian image's bytes are in such
+ * bodies, and the extra block headers cost about 0.1 % of the compressed size.
+ */
+export const LAYER_SEGMENT_MIN = 64 * 1024;
+
+/** Where {@link LayerPrecompressor} keeps compressed bodies between builds (a DownloadCache). */
+export interface SegmentCache {
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  locate(key: string): Promise<unknown>;
+}
+
+/** Raw bytes of bodies being compressed ahead at once (cache mode): beyond it, bodies wait their turn. */
+const AHEAD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Compresses file bodies ahead of the layer, on the worker pool, as a build finds them; the
+ * layer asks for a body's blocks with {@link segment}. A body is known by its SHA-256 with a
+ * cache (the bytes of a body on disk are read only to compress them), by identity without one.
+ *
+ * With a cache, a body's blocks are kept under its SHA-256 with the level, the block size and
+ * the libdeflate build, which all decide the bytes. The cache is trusted as the download cache
+ * is: what comes out of it is checked against the digest it was stored under, not decompressed
+ * again.
+ */
+export class LayerPrecompressor {
+  readonly #workers: number | undefined;
+  readonly #cache: SegmentCache | undefined;
+  readonly #reuse: boolean;
+  /** Without a cache: the segments, by the body they compress. */
+  readonly #inMemory = new WeakMap<Uint8Array, PrecompressedSegment>();
+  /** With a cache: settles once the cache holds the body's blocks (or failed to). */
+  readonly #cached = new Map<string, Promise<void>>();
+  /** Segments being compressed, for {@link cancel}; those of a cache leave it once kept. */
+  readonly #started = new Set<PrecompressedSegment>();
+  readonly #queue: (() => void)[] = [];
+  #aheadBytes = 0;
+  #cancelled = false;
+
+  /**
+   * @param workers worker threads, as {@link LayerOptions.workers}; with 0 nothing is done ahead
+   * @param cache where compressed bodies are kept between builds
+   * @param options.reuse take blocks an earlier build kept (default true); with false every body
+   *   is compressed again, the cache only holding its blocks until the layer reads them
+   */
+  constructor(workers?: number | undefined, cache?: SegmentCache | undefined, options: { reuse?: boolean | undefined } = {}) {
+    this.#workers = workers;
+    this.#cache = cache;
+    this.#reuse = options.reuse !== false;
+  }
+
+  /** Starts compressing `body` (or finding it in the cache) when it will be a segment of a layer. */
+  add(body: Body): void {
+    if (bodySize(body) < LAYER_SEGMENT_MIN || this.#workers === 0 || this.#cancelled) return;
+    const cache = this.#cache;
+    if (cache === undefined) {
+      if (isFileBody(body) || this.#inMemory.has(body)) return;
+      const segment = precompressSegment(body, { workers: this.#workers });
+      if (segment !== undefined) {
+        this.#inMemory.set(body, segment);
+        this.#started.add(segment);
+      }
+      return;
+    }
+    const key = segmentKey(body);
+    if (this.#cached.has(key)) return;
+    const done = (async (): Promise<void> => {
+      // A cache that cannot be read is a miss, as one that cannot be written is.
+      if (this.#reuse && (await cache.locate(key).catch(() => undefined)) !== undefined) return;
+      const size = bodySize(body);
+      await this.#turn(size);
+      try {
+        if (this.#cancelled) throw new ProvenantError('ABORTED', 'the build stopped before the layer was written');
+        const segment = precompressSegment(readBody(body), {
+          workers: this.#workers,
+          level: PINNED_GZIP_LEVEL,
+          blockSize: PINNED_GZIP_BLOCK_SIZE,
+        })!;
+        this.#started.add(segment);
+        try {
+          await cache.put(key, encodeBlocks(await segment.blocks));
+        } finally {
+          this.#started.delete(segment);
+        }
+      } finally {
+        this.#aheadBytes -= size;
+        this.#queue.shift()?.();
+      }
+    })();
+    done.catch(() => {});
+    this.#cached.set(key, done);
+  }
+
+  /**
+   * The compressed blocks of `body`, whose bytes are `bytes`, for the layer: undefined when
+   * nothing was done ahead (the layer then compresses it in turn).
+   */
+  segment(body: Body, bytes: Uint8Array): PrecompressedSegment | undefined {
+    const cache = this.#cache;
+    if (cache === undefined) return body instanceof Uint8Array ? this.#inMemory.get(body) : undefined;
+    const key = segmentKey(body, bytes);
+    const done = this.#cached.get(key);
+    if (done === undefined) return undefined;
+    const level = PINNED_GZIP_LEVEL;
+    const blockSize = PINNED_GZIP_BLOCK_SIZE;
+    const count = Math.ceil(bytes.length / blockSize);
+    let fallback: PrecompressedSegment | undefined;
+    const blocks = (async (): Promise<Uint8Array[]> => {
+      await done.catch(() => {});
+      const stored = await cache.get(key).catch(() => undefined);
+      const found = stored === undefined ? undefined : decodeBlocks(stored, count);
+      if (found !== undefined) return found;
+      // Not in the cache after all (it could not be written, was removed or damaged): compressed
+      // now, and kept again for the next build.
+      fallback = precompressSegment(bytes, { workers: this.#workers, level, blockSize });
+      if (fallback === undefined) throw new ProvenantError('IO', 'the compressed blocks of a file body are missing from the cache');
+      const made = await fallback.blocks;
+      await cache.put(key, encodeBlocks(made)).catch(() => {});
+      return made;
+    })();
+    blocks.catch(() => {});
+    return { data: bytes, level, blockSize, blocks, cancel: () => fallback?.cancel() };
+  }
+
+  /**
+   * Drops what the workers have not started yet, for a build that failed or was cancelled: the
+   * process then need not wait for compression nobody will read.
+   */
+  cancel(): void {
+    this.#cancelled = true;
+    for (const segment of this.#started) segment.cancel();
+    this.#started.clear();
+    for (const next of this.#queue.splice(0)) next();
+  }
+
+  /** Waits for the compression started so far to reach the cache (a failure is only a miss later). */
+  async flush(): Promise<void> {
+    for (const done of this.#cached.values()) await done.catch(() => {});
+    this.#started.clear();
+  }
+
+  /** Waits until `size` more bytes fit in {@link AHEAD_BYTES} (one body always does). */
+  async #turn(size: number): Promise<void> {
+    while (this.#aheadBytes > 0 && this.#aheadBytes + size > AHEAD_BYTES && !this.#cancelled) {
+      await new Promise<void>((resolve) => this.#queue.push(resolve));
+    }
+    this.#aheadBytes += size;
+  }
+}
+
+/** The cache key of a body's compressed blocks: its SHA-256 and what decides the bytes. */
+function segmentKey(body: Body, bytes?: Uint8Array): string {
+  const sha256 =
+    isFileBody(body) && body.sha256 !== ''
+      ? body.sha256
+      : createHash('sha256')
+          .update(bytes ?? readBody(body))
+          .digest('hex');
+  return `gzip-segment:${LIBDEFLATE_WASM_SHA256}:${PINNED_GZIP_LEVEL}:${PINNED_GZIP_BLOCK_SIZE}:${sha256}`;
+}
+
+/** Compressed blocks for the cache: their count and lengths (32-bit little-endian), then the blocks. */
+function encodeBlocks(blocks: readonly Uint8Array[]): Uint8Array {
+  const head = 4 * (blocks.length + 1);
+  const out = new Uint8Array(head + blocks.reduce((n, b) => n + b.length, 0));
+  const view = new DataView(out.buffer);
+  view.setUint32(0, blocks.length, true);
+  let at = head;
+  for (const [i, b] of blocks.entries()) {
+    view.setUint32(4 * (i + 1), b.length, true);
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+/** {@link encodeBlocks}'s blocks, or undefined when the bytes are not `count` of them. */
+function decodeBlocks(bytes: Uint8Array, count: number): Uint8Array[] | undefined {
+  const head = 4 * (count + 1);
+  if (bytes.length < head) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== count) return undefined;
+  const blocks: Uint8Array[] = [];
+  let at = head;
+  for (let i = 0; i < count; i++) {
+    const n = view.getUint32(4 * (i + 1), true);
+    if (n === 0 || at + n > bytes.length) return undefined;
+    blocks.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return at === bytes.length ? blocks : undefined;
+}

@@ -1,0 +1,153 @@
+/**
+ * File bodies as the tree holds them: bytes in memory, or a range of a file on disk (a package's
+ * unpacked data in the build's download cache), so that a tree of any size holds its files'
+ * metadata and not their contents. A body on disk is read when the layer is written, and checked
+ * against the CRC-32 it was stored with, which catches a cache file that changed on disk.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { ProvenantError } from '../errors.ts';
+
+/** `size` bytes at `offset` of the file at `path`, with the digests taken when it was stored. */
+export interface FileBody {
+  readonly path: string;
+  readonly offset: number;
+  readonly size: number;
+  /** Lowercase hex SHA-256 of the bytes: what identifies them in caches. */
+  readonly sha256: string;
+  /** CRC-32 of the bytes, checked on every read. */
+  readonly crc32: number;
+}
+
+/** A file's body: bytes in memory or on disk. */
+export type Body = Uint8Array | FileBody;
+
+/** True for a body on disk. */
+export function isFileBody(body: Body | undefined): body is FileBody {
+  return body !== undefined && !(body instanceof Uint8Array);
+}
+
+/** The length of a body in bytes. */
+export function bodySize(body: Body | undefined): number {
+  if (body === undefined) return 0;
+  return body instanceof Uint8Array ? body.length : body.size;
+}
+
+/**
+ * The bytes of a body: itself when in memory, else read from its file and checked.
+ *
+ * @throws ProvenantError `IO` when the file cannot be read or is shorter than the range,
+ *   `DIGEST_MISMATCH` when the bytes read are not the ones stored
+ */
+export function readBody(body: Body | undefined): Uint8Array {
+  if (body === undefined) return new Uint8Array();
+  if (body instanceof Uint8Array) return body;
+  const out = new Uint8Array(body.size);
+  let fd: number;
+  try {
+    fd = openSync(body.path, 'r');
+  } catch (err) {
+    throw new ProvenantError('IO', `cannot read ${body.path}: ${(err as Error).message}`, { where: body.path, cause: err });
+  }
+  try {
+    readRange(fd, body, out);
+  } finally {
+    closeSync(fd);
+  }
+  checkBody(body, out);
+  return out;
+}
+
+/**
+ * Reads bodies from their files through a few open descriptors and read-ahead windows: the layer
+ * writer reads thousands of small bodies in path order, which lie near each other in their
+ * package's data file, so most come out of a window without a system call.
+ */
+export class BodyReader {
+  readonly #files = new Map<string, { fd: number; window: Uint8Array; start: number; end: number }>();
+  readonly #windowSize: number;
+  readonly #maxFiles: number;
+
+  /** @param windowSize bytes read at once for a small body; @param maxFiles descriptors kept open */
+  constructor(windowSize = 256 * 1024, maxFiles = 16) {
+    this.#windowSize = windowSize;
+    this.#maxFiles = maxFiles;
+  }
+
+  /** The bytes of `body` (a fresh array for a body on disk), checked as {@link readBody} checks. */
+  read(body: Body | undefined): Uint8Array {
+    if (body === undefined) return new Uint8Array();
+    if (body instanceof Uint8Array) return body;
+    const file = this.#open(body.path);
+    let out: Uint8Array;
+    if (body.offset >= file.start && body.offset + body.size <= file.end) {
+      out = file.window.slice(body.offset - file.start, body.offset - file.start + body.size);
+    } else if (body.size >= this.#windowSize / 2) {
+      out = new Uint8Array(body.size);
+      readRange(file.fd, body, out);
+    } else {
+      const got = readSync(file.fd, file.window, 0, file.window.length, body.offset);
+      file.start = body.offset;
+      file.end = body.offset + got;
+      if (got < body.size) throw short(body, got);
+      out = file.window.slice(0, body.size);
+    }
+    checkBody(body, out);
+    return out;
+  }
+
+  /** Closes every descriptor. */
+  close(): void {
+    for (const f of this.#files.values()) closeSync(f.fd);
+    this.#files.clear();
+  }
+
+  #open(path: string): { fd: number; window: Uint8Array; start: number; end: number } {
+    const found = this.#files.get(path);
+    if (found !== undefined) {
+      // Most recently used last, so that the oldest is the one closed.
+      this.#files.delete(path);
+      this.#files.set(path, found);
+      return found;
+    }
+    if (this.#files.size >= this.#maxFiles) {
+      const [oldest, f] = this.#files.entries().next().value as [string, { fd: number }];
+      closeSync(f.fd);
+      this.#files.delete(oldest);
+    }
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where: path, cause: err });
+    }
+    const f = { fd, window: new Uint8Array(this.#windowSize), start: 0, end: 0 };
+    this.#files.set(path, f);
+    return f;
+  }
+}
+
+function readRange(fd: number, body: FileBody, out: Uint8Array): void {
+  let got = 0;
+  while (got < body.size) {
+    const n = readSync(fd, out, got, body.size - got, body.offset + got);
+    if (n === 0) throw short(body, got);
+    got += n;
+  }
+}
+
+function short(body: FileBody, got: number): ProvenantError {
+  return new ProvenantError('IO', `${body.path} ends ${body.size - got} bytes short of the body at byte ${body.offset}`, {
+    where: body.path,
+    hint: 'the build cache was changed or cut short; remove it and build again',
+  });
+}
+
+function checkBody(body: FileBody, bytes: Uint8Array): void {
+  if (crc32(bytes) >>> 0 !== body.crc32 >>> 0) {
+    throw new ProvenantError('DIGEST_MISMATCH', `the body at byte ${body.offset} of ${body.path} is not the one stored there`, {
+      where: body.path,
+      hint: 'the build cache was changed on disk; remove it and build again',
+    });
+  }
+}

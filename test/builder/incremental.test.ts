@@ -1,0 +1,183 @@
+// Rebuilds that redo only what changed: with `layering: per-package`, a build after one package
+// changed writes one new layer, and a push of it sends that layer, the config and the manifests.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { formatLock, type Lock, parseLock } from '../../src/builder/lock.ts';
+import type { BlobSource } from '../../src/io/types.ts';
+import { writeAr } from '../../src/pkg/deb/ar.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const EPOCH = 1_700_000_000;
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Bytes that compress, different for each seed, `size` long: a body large enough to be a segment of its own. */
+function filler(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0;
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = 97 + ((x >>> 24) & 15);
+  }
+  return out;
+}
+
+/** A .deb of `name` at `version` holding /usr/share/<name>/small and /usr/lib/<name>/large (made from `seed`). */
+async function deb(name: string, version: string, seed: number): Promise<Uint8Array> {
+  const small = enc(`${name} ${version}\n`);
+  const large = filler(200_000, seed);
+  const dir = (path: string): TarWriteEntry => ({ header: tarHeader({ name: path, type: 'dir', mode: 0o755, mtime: EPOCH }) });
+  const file = (path: string, body: Uint8Array): TarWriteEntry => ({
+    header: tarHeader({ name: path, size: body.length, mtime: EPOCH }),
+    body,
+  });
+  const data = [
+    dir('./'),
+    dir('./usr/'),
+    dir('./usr/lib/'),
+    dir(`./usr/lib/${name}/`),
+    file(`./usr/lib/${name}/large`, large),
+    dir('./usr/share/'),
+    dir(`./usr/share/${name}/`),
+    file(`./usr/share/${name}/small`, small),
+  ];
+  const md5sums = enc(`${md5(large)}  usr/lib/${name}/large\n${md5(small)}  usr/share/${name}/small\n`);
+  const control = enc(`Package: ${name}\nVersion: ${version}\nArchitecture: amd64\nMaintainer: A <a@example.org>\nDescription: ${name}\n`);
+  const controlTar = await tarBytes([dir('./'), file('./control', control), file('./md5sums', md5sums)]);
+  return writeAr([
+    { name: 'debian-binary', data: enc('2.0\n') },
+    { name: 'control.tar.gz', data: gzipSync(controlTar) },
+    { name: 'data.tar.gz', data: gzipSync(await tarBytes(data)) },
+  ]);
+}
+
+/** Writes the .debs and the lock that pins them; returns the lock's path. */
+async function pinned(dir: string, name: string, debs: readonly { name: string; version: string; bytes: Uint8Array }[]): Promise<string> {
+  const packages = [];
+  for (const d of debs) {
+    const file = `${d.name}_${d.version}_amd64.deb`;
+    await writeFile(join(dir, file), d.bytes);
+    packages.push({ name: d.name, version: d.version, architecture: 'amd64', url: file, checksum: `sha256:${sha256(d.bytes)}` });
+  }
+  const lock: Lock = {
+    version: 'v1',
+    config: { name: 'image.yaml', checksum: '' },
+    contents: { keyring: [], build_repositories: [], runtime_repositories: [], repositories: [], packages },
+  };
+  const path = join(dir, name);
+  await writeFile(path, formatLock(lock));
+  return path;
+}
+
+/** A store that records which blobs it stored (as opposed to found there) and which manifests it was given. */
+function recording(store: ContentStore): { store: ContentStore; blobs: string[]; manifests: string[] } {
+  const blobs: string[] = [];
+  const manifests: string[] = [];
+  const wrapped = new Proxy(store, {
+    get(target, field, receiver) {
+      if (field === 'putBlob') {
+        return async (source: BlobSource, options?: object) => {
+          const outcome = await target.putBlob(source, options);
+          if (outcome === 'stored') blobs.push(source.descriptor.digest);
+          return outcome;
+        };
+      }
+      if (field === 'putManifest') {
+        return async (stored: { digest: string }, options?: object) => {
+          manifests.push(stored.digest);
+          return target.putManifest(stored as never, options);
+        };
+      }
+      const value = Reflect.get(target, field, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: wrapped, blobs, manifests };
+}
+
+describe('a rebuild after one package changed, with per-package layers', { skip: registryMissing }, () => {
+  const tempDir = useTempDir('incremental');
+  const reg = useRegistry();
+
+  it('makes one new layer, and a push sends that layer, the config and the manifests', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'image.yaml');
+    await writeFile(
+      config,
+      [
+        'contents:',
+        '  repositories: [deb http://deb.invalid/debian bookworm main]',
+        '  packages: [pkg-a, pkg-b, pkg-c]',
+        'archs: [x86_64]',
+        'layering:',
+        '  strategy: per-package',
+        '',
+      ].join('\n'),
+    );
+    const a = { name: 'pkg-a', version: '1.0', bytes: await deb('pkg-a', '1.0', 1) };
+    const b1 = { name: 'pkg-b', version: '1.0', bytes: await deb('pkg-b', '1.0', 2) };
+    const b2 = { name: 'pkg-b', version: '1.1', bytes: await deb('pkg-b', '1.1', 3) };
+    const c = { name: 'pkg-c', version: '1.0', bytes: await deb('pkg-c', '1.0', 4) };
+    const cacheDir = join(dir, 'cache');
+    const build = async (lock: string) =>
+      buildImage({
+        config: await loadConfig(config, { hostArch: 'x86_64' }),
+        configPath: config,
+        lock: parseLock(await readFile(lock, 'utf8'), lock),
+        sourceDateEpoch: EPOCH,
+        cacheDir,
+      });
+
+    const first = await build(await pinned(dir, 'first.lock', [a, b1, c]));
+    const firstLayers = first.images[0]!.layers;
+    // The first layer (folders, the build's own files), then one per package, by name.
+    assert.equal(firstLayers.length, 4);
+    assert.ok(firstLayers.every((l) => !l.reused));
+
+    const layout = await LayoutStore.open(join(dir, 'layout'), { create: true });
+    await writeBuild(first, layout, ['latest']);
+    const repo = 'incremental/image';
+    const registry = () => new RegistryStore(new RegistryClient(reg.host), repo);
+    const firstPush = recording(registry());
+    await writeBuild(first, firstPush.store, ['latest']);
+    assert.equal(firstPush.blobs.length, 5, 'four layers and the config');
+    const blobsBefore = new Set(await readdir(join(dir, 'layout', 'blobs', 'sha256')));
+
+    const second = await build(await pinned(dir, 'second.lock', [a, b2, c]));
+    const secondLayers = second.images[0]!.layers;
+    assert.equal(secondLayers.length, 4);
+    const rewritten = secondLayers.filter((l) => !l.reused);
+    assert.equal(rewritten.length, 1, 'only the changed package is compressed again');
+    assert.equal(secondLayers.indexOf(rewritten[0]!), 2, "it is pkg-b's layer");
+    for (const i of [0, 1, 3]) assert.equal(secondLayers[i]!.digest, firstLayers[i]!.digest, `layer ${i} is the same blob`);
+
+    // Exactly one new layer blob in the store; the rest that is new is the config and the manifests.
+    await writeBuild(second, layout, ['latest']);
+    const added = (await readdir(join(dir, 'layout', 'blobs', 'sha256'))).filter((n) => !blobsBefore.has(n)).map((n) => `sha256:${n}`);
+    const image = second.images[0]!;
+    assert.deepEqual(
+      added.sort(),
+      [rewritten[0]!.digest, image.config.descriptor.digest, image.manifest.digest, second.index!.digest].sort(),
+    );
+
+    // The push sends that layer and the config, then the manifest and the index.
+    const push = recording(registry());
+    await writeBuild(second, push.store, ['latest']);
+    assert.deepEqual(push.blobs, [rewritten[0]!.digest, image.config.descriptor.digest]);
+    assert.deepEqual(push.manifests, [image.manifest.digest, second.index!.digest]);
+    await layout.close();
+  });
+});

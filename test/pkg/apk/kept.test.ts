@@ -1,0 +1,62 @@
+// A package kept unpacked in the cache (src/pkg/unpacked.ts) is found by its control checksum,
+// which does not cover its signature: the same package signed again (a new key under the same
+// name, as a rebuilt repository or a new test key has it) is another file. A build must record
+// the file it installs and check its signature as a fresh read does, not the facts of the file
+// that was kept.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { buildImage } from '../../../src/builder/build.ts';
+import { loadConfig } from '../../../src/builder/config.ts';
+import { generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
+import { buildApk, buildApkIndex } from '../../../src/pkg/apk/write.ts';
+import { useTempDir } from '../../helpers/temp.ts';
+
+const EPOCH = 1_700_000_000;
+const spec = {
+  name: 'hello',
+  version: '1.0-r0',
+  arch: 'x86_64',
+  files: [{ path: 'usr/share/hello/greeting', type: 'file' as const, body: new TextEncoder().encode('hello\n') }],
+};
+
+/** Signs the package and its index with a new key named `test.rsa.pub`; returns the package's SHA-256. */
+async function signedRepository(dir: string): Promise<string> {
+  const key = generateApkKeyPair('test.rsa', { bits: 2048 });
+  const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
+  await mkdir(join(dir, 'repo', 'x86_64'), { recursive: true });
+  await mkdir(join(dir, 'keys'), { recursive: true });
+  await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+  const apk = await buildApk({ ...spec, builddate: EPOCH }, { key: signing });
+  await writeFile(join(dir, 'repo', 'x86_64', 'hello-1.0-r0.apk'), apk);
+  await writeFile(join(dir, 'repo', 'x86_64', 'APKINDEX.tar.gz'), (await buildApkIndex([apk], { key: signing, mtime: EPOCH })).bytes);
+  return createHash('sha256').update(apk).digest('hex');
+}
+
+describe('a package kept unpacked in the cache', () => {
+  const tempDir = useTempDir('apk-kept');
+
+  it('is not used for a file signed again: the build records and checks the file it installs', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'image.yaml');
+    await writeFile(
+      config,
+      'contents:\n  repositories: [./repo]\n  keyring: [./keys/test.rsa.pub]\n  packages: [hello]\narchs: [x86_64]\n',
+    );
+    const cacheDir = join(dir, 'cache');
+    const build = async (cache: string | undefined) =>
+      buildImage({ config: await loadConfig(config, { hostArch: 'x86_64' }), configPath: config, sourceDateEpoch: EPOCH, cacheDir: cache });
+
+    const first = await signedRepository(dir);
+    assert.deepEqual([...(await build(cacheDir)).packageDigests.values()], [first]);
+    // The same package (same control member, so the same checksum), signed with another key.
+    const second = await signedRepository(dir);
+    assert.notEqual(second, first);
+    const cached = await build(cacheDir);
+    assert.deepEqual([...cached.packageDigests.values()], [second], 'the digest of the file installed, not of the one kept');
+    const fresh = await build(undefined);
+    assert.equal(cached.index?.digest, fresh.index?.digest, 'the same image as a build without a cache');
+  });
+});
