@@ -4,6 +4,28 @@ const require = __provenantRequire(import.meta.url);
 // src/archive/deflate-worker.ts
 import { parentPort } from "node:worker_threads";
 
+// src/io/memory.ts
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+var COLLECT_EVERY = 32 * 1024 * 1024;
+var moved = 0;
+var collect;
+function noteBytesMoved(n) {
+  moved += n;
+  if (moved < COLLECT_EVERY) return;
+  moved = 0;
+  if (collect === void 0) {
+    const exposed = globalThis.gc;
+    try {
+      if (exposed === void 0) setFlagsFromString("--expose-gc");
+      collect = exposed ?? runInNewContext("gc");
+    } catch {
+      collect = null;
+    }
+  }
+  collect?.();
+}
+
 // src/errors.ts
 var ProvenantError = class extends Error {
   code;
@@ -298,6 +320,7 @@ var port = parentPort;
 if (port === null) throw new Error("deflate-worker runs as a worker thread of pinnedGzip");
 port.on("message", (request) => {
   let response;
+  noteBytesMoved(request.byteLength);
   try {
     const out = deflateBlock(new Uint8Array(request.buffer, request.byteOffset, request.byteLength), request.level, request.last);
     response = { buffer: out.buffer, byteLength: out.byteLength };
