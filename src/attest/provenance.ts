@@ -66,6 +66,13 @@ export interface ProvenanceInput {
   ecosystem?: 'apk' | 'deb' | undefined;
   /** Configuration files read (the root first), paths relative to the root's folder. */
   configFiles: { path: string; sha256: string; content: string }[];
+  /**
+   * The configuration's `contents` after its includes are merged (repositories, keyring,
+   * packages), stated beside the files' text so that a policy can read what was asked for
+   * (`externalParameters.config.contents.packages`) without parsing YAML. A rebuild reads the
+   * files; this is a statement about them.
+   */
+  contents?: { repositories: string[]; keyring: string[]; packages: string[] } | undefined;
   archs: string[];
   sourceDateEpoch: number | undefined;
   /** The build's compatibility mode (`apko`), which a rebuild must use too. */
@@ -104,6 +111,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     config: {
       path: input.configFiles[0]?.path ?? '',
       files: input.configFiles.map((f) => ({ path: f.path, digest: { sha256: f.sha256 }, content: f.content })),
+      ...(input.contents === undefined ? {} : { contents: input.contents }),
     },
     archs: input.archs,
     ...(input.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: input.sourceDateEpoch }),

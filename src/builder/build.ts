@@ -78,6 +78,13 @@ export interface BuildOptions {
 /** The builds other than Provenant's own: `apko` builds as apko does. */
 export type BuildCompat = 'apko';
 
+/** A configuration's `contents` as requested: repositories, keys and package constraints. */
+export interface RequestedContents {
+  repositories: string[];
+  keyring: string[];
+  packages: string[];
+}
+
 /** One platform's image. */
 export interface BuiltImage {
   arch: string;
@@ -115,6 +122,11 @@ export interface BuildResult {
   keys: { name: string; pem: string }[];
   /** Every configuration file read, with its text. */
   configFiles: { path: string; sha256: string; content: string }[];
+  /**
+   * What the configuration asked for, once its includes are merged: the repositories, keys and
+   * package constraints, as the provenance states them for policies to read.
+   */
+  contents: RequestedContents;
   /** Set when the build was apko-compatible. */
   compat?: BuildCompat | undefined;
   /** The configuration's `vcs-url`, which an apko-compatible build's index SBOM names. */
@@ -207,6 +219,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     packageDigests,
     keys: source.keys(),
     configFiles: options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content })),
+    contents: {
+      repositories: [...config.contents.repositories],
+      keyring: [...config.contents.keyring],
+      packages: [...config.contents.packages],
+    },
   };
 }
 

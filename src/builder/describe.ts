@@ -84,6 +84,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
       const input: ProvenanceInput = {
         ecosystem: result.ecosystem,
         configFiles: result.configFiles.map((f) => ({ path: relative(base, f.path) || f.path, sha256: f.sha256, content: f.content })),
+        contents: result.contents,
         archs: result.images.map((i) => i.arch),
         sourceDateEpoch: options.sourceDateEpoch,
         compat: result.compat,

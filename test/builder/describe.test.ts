@@ -10,6 +10,7 @@ import { CYCLONEDX_PREDICATE, describeBuild, describeIndex, SPDX_PREDICATE } fro
 import type { Lock } from '../../src/builder/lock.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
+import { celInput, compileCel } from '../../src/policy/cel.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { copyApkoRepository } from '../helpers/apk.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
@@ -97,6 +98,20 @@ describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
       );
       assert.equal(def.externalParameters.config.files[1].content, 'entrypoint:\n  command: /bin/sh -l\n');
       assert.equal(def.externalParameters.sourceDateEpoch, 1700000000);
+      // What the configuration asked for, its includes merged, so that a policy reads it without
+      // parsing YAML: the condition docs/policy.md and the issue write holds over a real build.
+      assert.deepEqual(def.externalParameters.config.contents, {
+        repositories: ['./testdata/packages'],
+        keyring: ['./testdata/melange.rsa.pub'],
+        packages: ['replayout', 'custom-ca-certs-1'],
+      });
+      const condition = compileCel('predicate.buildDefinition.externalParameters.config.contents.packages.exists(p, p == "replayout")');
+      assert.ok('run' in condition, JSON.stringify(condition));
+      const input = celInput(
+        { type: 'https://in-toto.io/Statement/v1', predicateType: SLSA_V1, subjects: [], predicate: slsa },
+        new Date(),
+      );
+      assert.deepEqual(condition.run(input as Parameters<typeof condition.run>[0]), { value: true });
       assert.equal(slsa?.runDetails.builder.id, 'https://ci.example/builder');
       assert.deepEqual(
         slsa?.runDetails.byproducts.map((b: { name: string }) => b.name),
