@@ -123,6 +123,8 @@ export async function loadUnpacked(cache: DownloadCache, key: string): Promise<{
   const data = await cache.locate(`${FORMAT}-data:${key}`);
   if (data === undefined || data.sha256 !== index.data.sha256 || data.size !== index.data.size) return undefined;
   const entries = index.entries.map((e): PackageEntry => {
+    // One string for both when they are the same, not two copies for every file of the image.
+    if (e.header.name === e.path) e.header.name = e.path;
     const entry: PackageEntry = { path: e.path, header: e.header, body: e.header.type === 'file' ? fileBody(data.path, e) : EMPTY };
     if (e.hardlinkTarget !== undefined) entry.hardlinkTarget = e.hardlinkTarget;
     return entry;

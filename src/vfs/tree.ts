@@ -72,7 +72,10 @@ export class Tree {
   resolveParent(path: string): string {
     const slash = path.lastIndexOf('/');
     if (slash < 0) return path;
-    const dir = this.resolve(path.slice(0, slash), 0);
+    const parent = path.slice(0, slash);
+    const dir = this.resolve(parent, 0);
+    // Most often nothing changed: the tree then keys the node by the caller's string, not a copy.
+    if (dir === parent) return path;
     const base = path.slice(slash + 1);
     return dir === '' ? base : `${dir}/${base}`;
   }
@@ -115,7 +118,7 @@ export class Tree {
       parts.push(part);
       at = candidate;
     }
-    return at;
+    return at === path ? path : at;
   }
 
   /** Creates the folders of `path` (resolved) that are missing, with `mode` and root owner. */
