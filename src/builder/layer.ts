@@ -19,7 +19,7 @@ import { type GzipSegment, LIBDEFLATE_WASM_SHA256, PINNED_GZIP_BLOCK_SIZE, PINNE
 import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar } from '../archive/tar.ts';
 import type { TarFormat } from '../archive/tar-writer.ts';
 import { ProvenantError } from '../errors.ts';
-import { fileSource } from '../io/files.ts';
+import { fileChunksReused, fileSource } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -236,8 +236,7 @@ async function reused(cache: LayerCache, key: string): Promise<Layer | undefined
 async function hashesTo(path: string, sha256: string): Promise<boolean> {
   const h = createHash('sha256');
   try {
-    for await (const chunk of await fileSource({ mediaType: '', digest: `sha256:${sha256}` as Digest, size: 0 }, path).open())
-      h.update(chunk);
+    for await (const chunk of fileChunksReused(path)) h.update(chunk);
   } catch {
     return false;
   }

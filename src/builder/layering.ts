@@ -5,7 +5,7 @@
  * depends on that package's files alone, so its digest stays the same while other packages
  * change, and a build finds it in its cache by content (./layer.ts) and does not make it again.
  */
-import { comparePaths, type Tree } from '../vfs/tree.ts';
+import { sortPaths, type Tree } from '../vfs/tree.ts';
 import type { ImageLayering } from './config-types.ts';
 
 /** A package as layering sees it: its name, its group (the source package) and its installed size. */
@@ -60,7 +60,7 @@ export function splitLayers(tree: Tree, installed: readonly LayeredPackage[], la
     if (files.length === 0) continue;
     const parents = new Set<string>();
     for (const f of files) for (let i = f.indexOf('/'); i > 0; i = f.indexOf('/', i + 1)) parents.add(f.slice(0, i));
-    out.push([...parents, ...files].sort(comparePaths));
+    out.push(sortPaths([...parents, ...files]));
   }
   return out;
 }

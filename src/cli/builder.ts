@@ -12,6 +12,7 @@ import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
+import { holdYoungGeneration } from '../io/memory.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -66,6 +67,8 @@ export function parseCompat(text: string | undefined): BuildCompat | undefined {
 
 /** Loads the configuration and builds (or, with `lockOnly`, resolves and fetches). */
 export async function runBuild(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
+  // The process is the CLI's: its peak memory should not grow with the image (io/memory.ts).
+  holdYoungGeneration();
   try {
     return await buildFromConfig(configPath, args, io, extra);
   } catch (err) {

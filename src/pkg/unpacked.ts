@@ -111,7 +111,11 @@ export async function loadUnpacked(cache: DownloadCache, key: string): Promise<{
   if (bytes === undefined) return undefined;
   let index: StoredIndex;
   try {
-    index = JSON.parse(new TextDecoder().decode(bytes), reviver) as StoredIndex;
+    // Only `meta` has tagged values: a reviver over the whole index would be called for every
+    // field of every entry (tens of thousands in a large package), and its garbage is what grew
+    // a warm build's heap with the image.
+    index = JSON.parse(new TextDecoder().decode(bytes)) as StoredIndex;
+    index.meta = revive(index.meta);
   } catch {
     return undefined;
   }
@@ -119,6 +123,8 @@ export async function loadUnpacked(cache: DownloadCache, key: string): Promise<{
   const data = await cache.locate(`${FORMAT}-data:${key}`);
   if (data === undefined || data.sha256 !== index.data.sha256 || data.size !== index.data.size) return undefined;
   const entries = index.entries.map((e): PackageEntry => {
+    // One string for both when they are the same, not two copies for every file of the image.
+    if (e.header.name === e.path) e.header.name = e.path;
     const entry: PackageEntry = { path: e.path, header: e.header, body: e.header.type === 'file' ? fileBody(data.path, e) : EMPTY };
     if (e.hardlinkTarget !== undefined) entry.hardlinkTarget = e.hardlinkTarget;
     return entry;
@@ -143,7 +149,19 @@ function replacer(this: unknown, key: string, value: unknown): unknown {
   return value;
 }
 
-function reviver(_key: string, value: unknown): unknown {
+/** `value` with {@link replacer}'s tags turned back into Maps and byte arrays, innermost first as `JSON.parse`'s reviver. */
+function revive(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i]);
+    return value;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  const o = value as Record<string, unknown>;
+  for (const k of Object.keys(o)) o[k] = revive(o[k]);
+  return untag(o);
+}
+
+function untag(value: unknown): unknown {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const o = value as { $map?: unknown; $bytes?: unknown };
     if (Array.isArray(o.$map) && Object.keys(o).length === 1) return new Map(o.$map as [unknown, unknown][]);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
-import { comparePaths, type FsNode, Tree } from '../../src/vfs/tree.ts';
+import { comparePaths, type FsNode, sortPaths, Tree } from '../../src/vfs/tree.ts';
 
 const file = (body = ''): FsNode => ({ type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, body: new TextEncoder().encode(body) });
 const link = (target: string): FsNode => ({ type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: target });
@@ -81,5 +81,26 @@ describe('Tree', () => {
     assert.ok(comparePaths('a/b', 'a-b') < 0);
     assert.ok(comparePaths('a', 'a/b') < 0);
     assert.equal(comparePaths('x/y', 'x/y'), 0);
+  });
+
+  it('sorts paths as comparePaths orders them, by precomputed keys', () => {
+    assert.deepEqual(sortPaths(['a-b', 'a/b', 'a', 'a/b/c', 'é', 'z', '\u{1F600}', '\uFFFD']), [
+      'a',
+      'a/b',
+      'a/b/c',
+      'a-b',
+      'z',
+      'é',
+      '\uFFFD',
+      '\u{1F600}',
+    ]);
+    const name = fc.stringMatching(/^[a-c\-./_\u00e9\uffff\u{1F600}]{1,4}$/u).filter((n) => n !== '.' && n !== '..' && !n.includes('/'));
+    const path = fc.array(name, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
+    fc.assert(
+      fc.property(fc.array(path, { maxLength: 40 }), (paths) => {
+        assert.deepEqual(sortPaths(paths), [...paths].sort(comparePaths));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
