@@ -197,7 +197,15 @@ describe('provenant report', { skip: fixturesMissing }, () => {
     assert.match(p.configFiles[0]?.content ?? '', /custom-ca-certs-1/);
     assert.match(p.configFiles[0]?.sha256 ?? '', /^[0-9a-f]{64}$/);
     const params = p.parameters as { config: { path: string; files?: unknown }; archs: string[]; sourceDateEpoch: number };
-    assert.deepEqual(params.config, { path: 'apko.yaml' });
+    // The files' text is shown as files; what the configuration asked for stays with the parameters.
+    assert.deepEqual(params.config, {
+      path: 'apko.yaml',
+      contents: {
+        repositories: ['./testdata/packages'],
+        keyring: ['./testdata/melange.rsa.pub'],
+        packages: ['replayout', 'custom-ca-certs-1'],
+      },
+    });
     assert.deepEqual(params.archs, ['x86_64', 'aarch64']);
     assert.equal(params.sourceDateEpoch, 1700000000);
     assert.deepEqual([...new Set(p.materials.map((m) => m.kind))].sort(), ['apk', 'apk-index', 'apk-key']);
