@@ -17,21 +17,9 @@ import { ProvenantError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
-import type { FlagSpec, ParsedArgs } from './args.ts';
+import type { ParsedArgs } from './args.ts';
 
-/** `--target`: ids, comma-separated or repeated, each optionally `@version`. */
-export const TARGET_FLAG: FlagSpec = {
-  type: 'string',
-  multiple: true,
-  description: 'targets, comma-separated or repeated: id or id@version (aws-lambda, amazon-ecr, ghcr, ...; see docs/targets.md)',
-};
-
-/** `--profiles DIR`: more target profiles, added to (or replacing, by id) the built-in ones. */
-export const PROFILES_FLAG: FlagSpec = {
-  type: 'string',
-  multiple: true,
-  description: 'a folder of more target profiles (*.yaml), added to the built-in ones',
-};
+export { PROFILES_FLAG, TARGET_FLAG } from './compat-flags.ts';
 
 /** The built-in profiles, and those of the `--profiles` folders. */
 export function profilesFrom(args: ParsedArgs): Promise<Profile[]> {

@@ -24,55 +24,12 @@ import {
 import { parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { CheckedSignature, VerificationPolicy, VerificationReport } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
-import type { FlagSpec, ParsedArgs } from './args.ts';
+import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { platformArg } from './options.ts';
+import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
 
-/** Where a key password is read from, in this order (`PROVENANT_PASSWORD` is the registry's). */
-export const PASSWORD_VARIABLES = ['COSIGN_PASSWORD', 'PROVENANT_KEY_PASSWORD'] as const;
-
-/** The OIDC token variable cosign and sigstore-js read for keyless signing. */
-export const TOKEN_VARIABLE = 'SIGSTORE_ID_TOKEN';
-
-/** The flags that choose how to sign, as cosign names them. */
-export const SIGNING_FLAGS: Record<string, FlagSpec> = {
-  key: {
-    type: 'string',
-    description: 'sign with this cosign private key (cosign.key); its password from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD, else asked',
-  },
-  'identity-token': {
-    type: 'string',
-    description: `keyless: the OIDC identity token (default ${TOKEN_VARIABLE}, else the GitHub Actions job's token)`,
-  },
-  'fulcio-url': { type: 'string', description: `keyless: the Fulcio that issues the certificate (default ${PUBLIC_FULCIO})` },
-  'rekor-url': {
-    type: 'string',
-    description: `the Rekor that logs keyless signatures, and key ones with --tlog-upload (default ${PUBLIC_REKOR})`,
-  },
-  'timestamp-server-url': { type: 'string', description: 'an RFC 3161 timestamp authority to timestamp each signature' },
-  'tlog-upload': { type: 'boolean', description: 'with --key: log each signature in --rekor-url too (keyless ones always are)' },
-  'trusted-root': {
-    type: 'string',
-    description: "keyless: the trusted root whose Fulcio chain is written beside cosign 2 signatures (default Sigstore's public-good root)",
-  },
-};
-
-/** The flags that say whom to trust, as cosign names them. */
-export const TRUST_FLAGS: Record<string, FlagSpec> = {
-  key: { type: 'string', description: 'trust this public key (cosign.pub)' },
-  'certificate-identity': {
-    type: 'string',
-    description: "keyless: the signer's identity (the certificate's SAN: an email, a workflow URL)",
-  },
-  'certificate-identity-regexp': { type: 'string', description: "keyless: a regular expression the signer's identity must match" },
-  'certificate-oidc-issuer': { type: 'string', description: 'keyless: the OIDC issuer of the identity' },
-  'certificate-oidc-issuer-regexp': { type: 'string', description: 'keyless: a regular expression the OIDC issuer must match' },
-  'trusted-root': {
-    type: 'string',
-    description: "the trusted root (Fulcio, Rekor, CT logs, TSAs) as JSON; default Sigstore's public-good root for keyless, none for --key",
-  },
-  platform: { type: 'string', description: 'check this platform image of an index (os/arch[/variant]) instead of the index' },
-};
+export { PASSWORD_VARIABLES, SIGNING_FLAGS, TOKEN_VARIABLE, TRUST_FLAGS } from './signing-flags.ts';
 
 // ---- passwords ------------------------------------------------------------------------------
 

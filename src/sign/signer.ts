@@ -25,10 +25,7 @@ import { abortedError, ProvenantError } from '../errors.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
-/** The public-good Sigstore instance's Fulcio, what cosign and sigstore-js sign with by default. */
-export const PUBLIC_FULCIO = 'https://fulcio.sigstore.dev';
-/** The public-good instance's Rekor. */
-export const PUBLIC_REKOR = 'https://rekor.sigstore.dev';
+export { PUBLIC_FULCIO, PUBLIC_REKOR } from './public-good.ts';
 
 /** What to sign: raw bytes (a simple-signing payload), or a DSSE payload of a type. */
 export type Signable = { kind: 'message'; bytes: Uint8Array } | { kind: 'dsse'; payloadType: string; payload: Uint8Array };

@@ -3,15 +3,17 @@ import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { Target } from '../../compat/profile.ts';
 import { ProvenantError } from '../../errors.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
-import { type SignedEntry, signBuild } from '../../sign/sign.ts';
+import type { SignedEntry } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, COMPAT_FLAG, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
-import { PROFILES_FLAG, renderTargeted, TARGET_FLAG, type TargetedBuild, targetedJson, targetsFrom, writeBuildFor } from '../compat.ts';
+import type { TargetedBuild } from '../compat.ts';
+import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FLAG, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
 import { type Progress, progressReporter } from '../progress.ts';
-import { type ChosenSigner, dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
+import type { ChosenSigner } from '../signing.ts';
+import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { parseLocationOrPath, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
@@ -71,10 +73,14 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
   const out = parseLocationOrPath(outText);
   const epoch = sourceDateEpoch(io);
-  // --target is read before the build: a typo costs nothing.
-  const [target] = (await targetsFrom(args, { required: false, one: true })).targets;
+  // The target checker and the signing libraries load only when a flag asks for them, so that a
+  // plain build starts without them. --target is read before the build: a typo costs nothing.
+  const compat = args.values.target === undefined ? undefined : await import('../compat.ts');
+  const [target] = compat === undefined ? [] : (await compat.targetsFrom(args, { required: false, one: true })).targets;
   // The key is decrypted (or the token found) before the build, so a wrong password costs no build.
-  const chosen = await signerFromFlags(args, io, args.values.sign === true);
+  const v = args.values;
+  const signing = v.key !== undefined || v.sign === true || v['identity-token'] !== undefined ? await import('../signing.ts') : undefined;
+  const chosen = await signing?.signerFromFlags(args, io, v.sign === true);
   if (args.values.attestations === 'cosign' && chosen === undefined) {
     throw new ProvenantError('USAGE', '--attestations cosign stores signed attestations: add --sign (with --key FILE, or keyless)');
   }
@@ -105,13 +111,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       attestations = undefined;
     }
     const built = single ? { ...result, index: result.images[0]!.manifest } : result;
-    const { written, signed } = await writeSigned(built, args, io, { outText, out, target, chosen, attestations, epoch, progress });
+    const { written, signed } = await writeSigned(built, args, io, { outText, out, target, chosen, attestations, epoch, progress, compat });
     progress.finish();
-    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, targetedJson(written));
-    if (signed === undefined) io.stdout.write(rendered);
+    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, compat?.targetedJson(written) ?? {});
+    if (signed === undefined || signing === undefined) io.stdout.write(rendered);
     else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: chosen?.label, signed }, null, 2)}\n`);
-    else io.stdout.write(`${rendered}signed with ${chosen?.label}:\n${renderSigned(signed)}`);
-    if (format === 'text' && written.check !== undefined) io.stdout.write(renderTargeted(written));
+    else io.stdout.write(`${rendered}signed with ${chosen?.label}:\n${signing.renderSigned(signed)}`);
+    if (format === 'text' && compat !== undefined && written.check !== undefined) io.stdout.write(compat.renderTargeted(written));
   } finally {
     progress.finish();
   }
@@ -136,6 +142,8 @@ async function writeSigned(
     attestations: ReturnType<typeof attestationsFor>;
     epoch: number | undefined;
     progress: Progress;
+    /** cli/compat.ts, loaded when `--target` is given. */
+    compat: typeof import('../compat.ts') | undefined;
   },
 ): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
   const { attestations, chosen } = how;
@@ -146,7 +154,7 @@ async function writeSigned(
     // cosign storage has no unsigned form: its statements are written by signing them.
     const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
     const result: Written =
-      how.target === undefined
+      how.target === undefined || how.compat === undefined
         ? {
             descriptor: await writeBuild(built, dst.store, tags, {
               attestations: unsigned,
@@ -156,8 +164,13 @@ async function writeSigned(
             check: undefined,
             fix: undefined,
           }
-        : await writeBuildFor(built, dst.store, tags, how.target, { attestations: unsigned, reference: how.outText, signal: io.signal });
+        : await how.compat.writeBuildFor(built, dst.store, tags, how.target, {
+            attestations: unsigned,
+            reference: how.outText,
+            signal: io.signal,
+          });
     if (chosen !== undefined) {
+      const [{ signBuild }, { dockerReferenceOf }] = await Promise.all([import('../../sign/sign.ts'), import('../signing.ts')]);
       // A fix for a target may leave out platform images (Lambda takes one): only the statements
       // about images that were written are signed.
       const kept = [];
