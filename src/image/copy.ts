@@ -7,7 +7,6 @@ import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
-import { findSignatures } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** Options of {@link copyImage}. */
@@ -246,6 +245,9 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
 /** How many signatures and attestations `digest` has in `src`; 0 when they cannot be read (the copy goes on). */
 async function countSignatures(src: ContentStore, digest: Digest, options: OperationOptions): Promise<number> {
   try {
+    // Loaded here, when a platform filter made a new digest: a copy that keeps the source's
+    // digest never reads signatures, and starts without the Sigstore bundle modules.
+    const { findSignatures } = await import('../sign/storage.ts');
     return (await findSignatures(src, digest, options)).length;
   } catch (err) {
     if (err instanceof ProvenantError && err.code !== 'ABORTED') return 0;
