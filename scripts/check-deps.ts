@@ -43,7 +43,7 @@ export const DESIGN: Record<string, ModuleRule> = {
   'errors.ts': { band: 'ground', imports: [] },
   'bytes.ts': { band: 'ground', imports: [] },
   'version.ts': { band: 'ground', imports: [] },
-  'net.ts': { band: 'ground', imports: ['errors.ts'] },
+  'net.ts': { band: 'ground', imports: ['errors.ts', 'bytes.ts'] },
   'time.ts': { band: 'ground', imports: ['errors.ts'] },
   'yaml.ts': { band: 'ground', imports: BASE },
   oci: { band: 'ground', imports: BASE },

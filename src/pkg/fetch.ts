@@ -15,8 +15,9 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writ
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { concatBytes } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { certificateError, isBlockedPort } from '../net.ts';
+import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
 
 /** Options of {@link fetchFile}. */
 export interface FetchFileOptions {
@@ -64,15 +65,13 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
   if (isRemote(location)) {
     const res = await request(location, where, options.signal);
-    let body: Uint8Array;
     try {
-      body = new Uint8Array(await res.arrayBuffer());
+      return await readAll(res, where, maxBytes);
     } catch (err) {
+      if (isProvenantError(err)) throw err;
       // The connection broke in the middle of the body.
       throw requestError(err, location, where, options.signal);
     }
-    if (body.length > maxBytes) throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
-    return body;
   }
   const path = localPath(location, options.baseDir);
   try {
@@ -85,22 +84,64 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   }
 }
 
-/** A GET answered with 2xx (or 206/416 when `range` is sent); 404 is NOT_FOUND, other answers NETWORK. */
-async function request(location: string, where: string, signal: AbortSignal | undefined, range?: number): Promise<Response> {
-  let res: Response;
+/** An answer to a GET, as {@link request} gives it: status, headers and the body as it arrives. */
+interface Answer {
+  readonly status: number;
+  readonly headers: HttpResponse['headers'];
+  readonly body: NonNullable<HttpResponse['body']> | null;
+}
+
+/** Redirects followed before giving up, as fetch's limit. */
+const MAX_REDIRECTS = 20;
+
+/**
+ * A GET answered with 2xx (or 206/416 when `range` is sent); 404 is NOT_FOUND, other answers
+ * NETWORK. Sent through node:http(s) (net.ts), not fetch: fetch's implementation costs a warm
+ * build about 30 ms to load (issue 16) for the one request that checks a repository's index.
+ * Redirects are followed as fetch follows them, to at most 20.
+ */
+async function request(location: string, where: string, signal: AbortSignal | undefined, range?: number): Promise<Answer> {
+  let url: URL;
   try {
-    res = await fetch(location, {
-      signal: signal ?? null,
-      redirect: 'follow',
-      ...(range === undefined ? {} : { headers: { range: `bytes=${range}-` } }),
-    });
+    url = new URL(location);
   } catch (err) {
     throw requestError(err, location, where, signal);
   }
-  if (res.ok || (range !== undefined && res.status === 416)) return res;
-  await res.body?.cancel().catch(() => {});
-  if (res.status === 404) throw new ProvenantError('NOT_FOUND', `${where} does not exist (HTTP 404)`, { where });
-  throw new ProvenantError('NETWORK', `${where} answered HTTP ${res.status}`, { where });
+  const headers: Record<string, string> = range === undefined ? {} : { range: `bytes=${range}-` };
+  for (let redirects = 0; ; redirects++) {
+    let res: HttpResponse;
+    try {
+      res = await sendRequest(url, 'GET', headers, undefined, signal);
+    } catch (err) {
+      throw requestError(err, url.href, where, signal);
+    }
+    const next = res.headers.get('location');
+    if ([301, 302, 303, 307, 308].includes(res.status) && next !== null) {
+      await res.body?.cancel().catch(() => {});
+      if (redirects >= MAX_REDIRECTS) throw new ProvenantError('NETWORK', `${where} redirects more than ${MAX_REDIRECTS} times`, { where });
+      url = new URL(next, url);
+      continue;
+    }
+    if ((res.status >= 200 && res.status < 300) || (range !== undefined && res.status === 416)) return res;
+    await res.body?.cancel().catch(() => {});
+    if (res.status === 404) throw new ProvenantError('NOT_FOUND', `${where} does not exist (HTTP 404)`, { where });
+    throw new ProvenantError('NETWORK', `${where} answered HTTP ${res.status}`, { where });
+  }
+}
+
+/** The whole body of an answer, refused past `maxBytes`. */
+async function readAll(res: Answer, where: string, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res.body ?? []) {
+    total += chunk.byteLength;
+    if (total > maxBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
+    }
+    chunks.push(chunk);
+  }
+  return concatBytes(chunks);
 }
 
 /** A failed request as ABORTED, TLS_CERTIFICATE, INVALID_CONFIG (a port fetch refuses) or NETWORK. */

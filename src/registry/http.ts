@@ -9,15 +9,15 @@
  * modules are taken with process.getBuiltinModule: an ESM import of node:http builds its export
  * facade, whose lazy WebSocket export loads undici all the same.
  */
-import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { concatBytes, decodeUtf8, encodeUtf8 } from '../bytes.ts';
+import { concatBytes, decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
-import { blockedPortError, certificateError, FETCH_BLOCKED_PORTS } from '../net.ts';
+import { blockedPortError, certificateError, type HttpResponse, type Method, type RequestBody } from '../net.ts';
 import { isDigest } from '../oci/digest.ts';
 import { describeNetworkError } from './retry.ts';
+
+// The request itself lives in net.ts, under both the registry client and package downloads.
+export { type HttpResponse, type Method, type RequestBody, sendRequest } from '../net.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -27,8 +27,6 @@ export interface Op {
   logger: Logger;
   progress: (update: ProgressUpdate) => void;
 }
-
-export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
 /** A request to the registry (or its token server), as the transport sends it. */
 export interface Req {
@@ -51,17 +49,6 @@ export interface Req {
   /** Credentials were sent in `headers` (token requests): a 401 means they are wrong. */
   explicitCredentials?: boolean;
   op: Op;
-}
-
-/** A request's body: bytes, a form (token requests), or a stream sent with backpressure. */
-export type RequestBody = Uint8Array | URLSearchParams | AsyncIterable<Uint8Array>;
-
-/** What the registry answered: the parts of a fetch Response the client reads. */
-export interface HttpResponse {
-  readonly status: number;
-  readonly headers: { get(name: string): string | null; has(name: string): boolean };
-  /** The body as it arrives; null for HEAD and for 204, 205 and 304 answers. */
-  readonly body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
 }
 
 /** A registry's answer. */
@@ -186,69 +173,4 @@ export function parseJsonObject(bytes: Uint8Array, where: string, what: string):
     throw new ProvenantError('REGISTRY', `the ${what} is not a JSON object`, { where });
   }
   return value as Record<string, unknown>;
-}
-
-/**
- * Sends one request through node:http(s) and answers when the status and headers are in. A
- * failure to connect or send rejects with `TypeError('fetch failed', {cause})`, as fetch does, so
- * that the network errors read the same; a failing body source rejects with its own error. The
- * ports the Fetch standard blocks are refused as fetch refused them, so that an address behaves
- * as it did (https://fetch.spec.whatwg.org/#port-blocking).
- */
-export function sendRequest(
-  url: URL,
-  method: Method,
-  headers: Record<string, string>,
-  body: RequestBody | undefined,
-  signal: AbortSignal | undefined,
-): Promise<HttpResponse> {
-  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-  if (FETCH_BLOCKED_PORTS.has(port)) return Promise.reject(new TypeError('fetch failed', { cause: new Error('bad port') }));
-  const { request: send } = process.getBuiltinModule(url.protocol === 'https:' ? 'node:https' : 'node:http') as typeof import('node:http');
-  const outgoing: Record<string, string> = { accept: '*/*', ...headers };
-  let payload: Uint8Array | undefined;
-  let stream: AsyncIterable<Uint8Array> | undefined;
-  if (body instanceof URLSearchParams) {
-    payload = encodeUtf8(body.toString());
-    outgoing['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
-  } else if (body instanceof Uint8Array) payload = body;
-  else stream = body;
-  if (payload !== undefined) outgoing['content-length'] = String(payload.byteLength);
-  else if (stream === undefined && method !== 'GET' && method !== 'HEAD') outgoing['content-length'] = '0';
-  return new Promise<HttpResponse>((resolve, reject) => {
-    const request = send(url, { method, headers: outgoing, ...(signal === undefined ? {} : { signal }) }, (incoming) => {
-      const status = incoming.statusCode ?? 0;
-      const nullBody = method === 'HEAD' || status === 204 || status === 205 || status === 304;
-      if (nullBody) incoming.resume();
-      resolve({ status, headers: headersOf(incoming), body: nullBody ? null : bodyOf(incoming) });
-    });
-    request.on('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
-    if (stream === undefined) {
-      request.end(payload);
-      return;
-    }
-    pipeline(Readable.from(stream, { objectMode: false }), request).catch((err: unknown) => {
-      request.destroy();
-      // A failing source (say, a blob that does not match its digest) is the error to report.
-      reject(err instanceof ProvenantError ? err : new TypeError('fetch failed', { cause: err }));
-    });
-  });
-}
-
-/** An answer's headers as fetch reads them: by name in any case, repeated values joined by ", ". */
-function headersOf(incoming: IncomingMessage): HttpResponse['headers'] {
-  const value = (name: string): string | null => {
-    const v = incoming.headers[name.toLowerCase()];
-    return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
-  };
-  return { get: value, has: (name) => value(name) !== null };
-}
-
-function bodyOf(incoming: IncomingMessage): NonNullable<HttpResponse['body']> {
-  return {
-    [Symbol.asyncIterator]: () => incoming[Symbol.asyncIterator](),
-    async cancel() {
-      incoming.destroy();
-    },
-  };
 }

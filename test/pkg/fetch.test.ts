@@ -307,6 +307,44 @@ describe('fetchFile', () => {
   });
 });
 
+describe('fetchFile and redirects', () => {
+  it('follows redirects (relative and absolute, 301 to 308) to the file, and gives up on a loop', async () => {
+    const body = pseudoRandomBytes(100_000, 5);
+    const server = createServer((req, res) => {
+      const hops: Record<string, [number, string]> = {
+        '/a': [301, '/b'],
+        '/b': [302, `http://127.0.0.1:${(server.address() as AddressInfo).port}/c`],
+        '/c': [307, 'd'],
+        '/d': [308, '/file'],
+        '/loop': [302, '/loop'],
+      };
+      const hop = hops[req.url ?? ''];
+      if (hop !== undefined) {
+        res.writeHead(hop[0], { location: hop[1] }).end();
+        return;
+      }
+      if (req.url === '/file') {
+        res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      assert.deepEqual(await fetchFile(`${base}/a`), body);
+      await assert.rejects(
+        fetchFile(`${base}/loop`),
+        (e) => isProvenantError(e, 'NETWORK') && /redirects more than 20 times/.test(e.message),
+      );
+      await assert.rejects(fetchFile(`${base}/nothing`), (e) => isProvenantError(e, 'NOT_FOUND'));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
 describe('fetchFile over TLS', { skip: opensslMissing }, () => {
   it('says TLS_CERTIFICATE, naming NODE_EXTRA_CA_CERTS, for a server whose certificate is not trusted', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-tls-fetch-'));
