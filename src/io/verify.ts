@@ -50,13 +50,17 @@ export async function* untilAborted(stream: ByteStream, signal: AbortSignal | un
   }
 }
 
-/** Reads a whole (small) stream into one array, refusing more than `limit` bytes. */
-export async function collect(stream: ByteStream, limit: number, where: string): Promise<Uint8Array> {
+/**
+ * Reads a whole (small) stream into one array, refusing more than `limit` bytes: with
+ * `tooLarge`'s error when given (a package is not a manifest), else INVALID_MANIFEST. Leaving
+ * the loop ends the stream (an HTTP body's socket is closed).
+ */
+export async function collect(stream: ByteStream, limit: number, where: string, tooLarge?: () => ProvenantError): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of stream) {
     total += chunk.byteLength;
-    if (total > limit) throw new ProvenantError('INVALID_MANIFEST', `content is larger than ${limit} bytes`, { where });
+    if (total > limit) throw tooLarge?.() ?? new ProvenantError('INVALID_MANIFEST', `content is larger than ${limit} bytes`, { where });
     parts.push(chunk);
   }
   return concatBytes(parts, total);

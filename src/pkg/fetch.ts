@@ -15,8 +15,8 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writ
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { concatBytes } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
 
 /** Options of {@link fetchFile}. */
@@ -66,7 +66,8 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   if (isRemote(location)) {
     const res = await request(location, where, options.signal);
     try {
-      return await readAll(res, where, maxBytes);
+      const tooLarge = () => new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
+      return res.body === null ? new Uint8Array() : await collect(res.body, maxBytes, where, tooLarge);
     } catch (err) {
       if (isProvenantError(err)) throw err;
       // The connection broke in the middle of the body.
@@ -127,21 +128,6 @@ async function request(location: string, where: string, signal: AbortSignal | un
     if (res.status === 404) throw new ProvenantError('NOT_FOUND', `${where} does not exist (HTTP 404)`, { where });
     throw new ProvenantError('NETWORK', `${where} answered HTTP ${res.status}`, { where });
   }
-}
-
-/** The whole body of an answer, refused past `maxBytes`. */
-async function readAll(res: Answer, where: string, maxBytes: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of res.body ?? []) {
-    total += chunk.byteLength;
-    if (total > maxBytes) {
-      await res.body?.cancel().catch(() => {});
-      throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
-    }
-    chunks.push(chunk);
-  }
-  return concatBytes(chunks);
 }
 
 /** A failed request as ABORTED, TLS_CERTIFICATE, INVALID_CONFIG (a port fetch refuses) or NETWORK. */
