@@ -308,7 +308,7 @@ describe('fetchFile', () => {
 });
 
 describe('fetchFile and redirects', () => {
-  it('follows redirects (relative and absolute, 301 to 308) to the file, and gives up on a loop', async () => {
+  it('follows redirects (relative and absolute, 301 to 308) to the file, gives up on a loop, and refuses a body over maxBytes', async () => {
     const body = pseudoRandomBytes(100_000, 5);
     const server = createServer((req, res) => {
       const hops: Record<string, [number, string]> = {
@@ -338,6 +338,10 @@ describe('fetchFile and redirects', () => {
         (e) => isProvenantError(e, 'NETWORK') && /redirects more than 20 times/.test(e.message),
       );
       await assert.rejects(fetchFile(`${base}/nothing`), (e) => isProvenantError(e, 'NOT_FOUND'));
+      await assert.rejects(
+        fetchFile(`${base}/file`, { maxBytes: 1000 }),
+        (e) => isProvenantError(e, 'INVALID_PACKAGE') && e.message.endsWith('is larger than 1000 bytes'),
+      );
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
