@@ -4,16 +4,16 @@
  * with the library (src/policy), and its report printed; the exit status says whether every
  * enforced rule of every image holds.
  */
-import { readFile } from 'node:fs/promises';
 import { ProvenantError } from '../errors.ts';
 import { type EvaluateOptions, evaluatePolicies, type PolicyReport } from '../policy/evaluate.ts';
 import { loadPolicyFile } from '../policy/load.ts';
 import { formatPolicyReport } from '../policy/report.ts';
 import { formatLocation, parseLocation } from '../ref/location.ts';
-import { parseTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
+import type { TrustedRoot } from '../sign/trust.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { FORMAT_FLAG, formatOf } from './options.ts';
+import { readTrustedRoot } from './signing.ts';
 import { targetOf, withStores } from './stores.ts';
 
 /** The flags of a policy check (besides the registry's). */
@@ -34,18 +34,7 @@ export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
 /** Reads `--trusted-root FILE`, when given. */
 export async function trustedRootArg(args: ParsedArgs): Promise<TrustedRoot | undefined> {
   const path = args.values['trusted-root'] as string | undefined;
-  if (path === undefined) return undefined;
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the trusted root: ${(cause as Error).message}`, {
-      where: path,
-      cause,
-    });
-  }
-  return parseTrustedRoot(bytes, path);
+  return path === undefined ? undefined : readTrustedRoot(path);
 }
 
 function noMatchArg(args: ParsedArgs): EvaluateOptions['noMatch'] {

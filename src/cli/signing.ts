@@ -173,7 +173,11 @@ export async function readTrustedRoot(path: string): Promise<TrustedRoot> {
   try {
     bytes = await readFile(path);
   } catch (cause) {
-    throw new ProvenantError('NOT_FOUND', `cannot read the trusted root: ${(cause as Error).message}`, { where: path, cause });
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the trusted root: ${(cause as Error).message}`, {
+      where: path,
+      cause,
+    });
   }
   return parseTrustedRoot(bytes, path);
 }
@@ -254,7 +258,8 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
   return { policy, trustedRoot: embedded.root, trustedRootSource: `Sigstore public-good root embedded in ${embedded.source}` };
 }
 
-function exactOrPattern(args: ParsedArgs, flag: string): string | RegExp | undefined {
+/** `--FLAG` as an exact string or `--FLAG-regexp` as a pattern (not both), as cosign reads them. */
+export function exactOrPattern(args: ParsedArgs, flag: string): string | RegExp | undefined {
   const exact = args.values[flag] as string | undefined;
   const pattern = args.values[`${flag}-regexp`] as string | undefined;
   if (exact !== undefined && pattern !== undefined) throw new ProvenantError('USAGE', `give --${flag} or --${flag}-regexp, not both`);

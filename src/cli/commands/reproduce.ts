@@ -15,6 +15,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts';
 import { trustedRootArg } from '../policy-check.ts';
+import { exactOrPattern } from '../signing.ts';
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
@@ -85,8 +86,8 @@ function exitStatus(report: ReproduceReport): number {
 async function trustOf(args: ParsedArgs): Promise<ReproduceTrust | undefined> {
   const v = args.values;
   const key = v.key as string | undefined;
-  const identity = matcher(args, 'certificate-identity');
-  const issuer = matcher(args, 'certificate-oidc-issuer');
+  const identity = exactOrPattern(args, 'certificate-identity');
+  const issuer = exactOrPattern(args, 'certificate-oidc-issuer');
   const trustedRoot = await trustedRootArg(args);
   if (key !== undefined) {
     if (identity !== undefined || issuer !== undefined) {
@@ -108,17 +109,4 @@ async function trustOf(args: ParsedArgs): Promise<ReproduceTrust | undefined> {
     throw new ProvenantError('USAGE', 'keyless trust needs --trusted-root: the Fulcio CAs and the logs to check the certificate against');
   }
   return { identity, issuer, trustedRoot };
-}
-
-/** `--NAME` as an exact string or `--NAME-regexp` as a pattern (not both). */
-function matcher(args: ParsedArgs, name: string): string | RegExp | undefined {
-  const exact = args.values[name] as string | undefined;
-  const pattern = args.values[`${name}-regexp`] as string | undefined;
-  if (exact !== undefined && pattern !== undefined) throw new ProvenantError('USAGE', `give --${name} or --${name}-regexp, not both`);
-  if (pattern === undefined) return exact;
-  try {
-    return new RegExp(pattern);
-  } catch (cause) {
-    throw new ProvenantError('USAGE', `--${name}-regexp is not a regular expression: ${(cause as Error).message}`, { cause });
-  }
 }
