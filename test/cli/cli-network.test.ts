@@ -2,35 +2,15 @@
 // can hold (usage errors, found when the reference is read), a port Node's fetch refuses, and a
 // TLS certificate this machine does not trust (its own code and exit code, and not retried).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { opensslMissing, selfSignedCertificate, type TestCertificate } from '../helpers/tls.ts';
 
-const root = join(import.meta.dirname, '..', '..');
-
 /** Runs the CLI without blocking this process (the HTTPS server below lives in it). */
-function provenant(args: string[], env: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', DOCKER_CONFIG: '/nonexistent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ status: code ?? -1, stdout, stderr }));
-  });
-}
+const provenant = (args: string[], env: Record<string, string> = {}) => runCli(args, { env });
 
 /** One line for the user (and a hint line), no stack trace. */
 function assertOneLine(stderr: string): void {
