@@ -16,6 +16,7 @@ if [[ $setup_mode != --demo && $setup_mode != --tests ]]; then
 fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/node.sh"
+source "$root/scripts/packages.sh"
 
 # What the demo runs: skopeo reads the image, umoci unpacks it, bwrap runs it, and busybox-static
 # is the binary the example packages.
@@ -24,25 +25,10 @@ need=(skopeo umoci bubblewrap busybox-static tar gzip)
 # openssl for authentication and TLS, and Chromium (headless, driven by playwright-core) for the
 # test that opens `provenant report`'s page, and zsh and fish for the completion scripts' test.
 [[ $setup_mode == --tests ]] && need+=(docker-registry oci-image-tool apache2-utils openssl chromium zsh fish)
-missing=()
-for pkg in "${need[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if ((${#missing[@]} > 0)); then
-  echo "installing Debian packages: ${missing[*]}" >&2
-  sudo_cmd=()
-  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+install_debian_packages "${need[@]}"
 
 cd "$root"
-if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  # npm install, not npm ci: the package registry these machines reach has no builds of biome
-  # for other platforms, so the lock cannot list them and npm ci's sync check would refuse it.
-  # With the lock present, npm install installs exactly its versions and leaves it unchanged.
-  npm install --no-audit --no-fund >&2
-fi
+install_npm_dependencies
 
 if [[ $setup_mode == --tests ]]; then
   # A second Node major for the tests that build the same image on Node 22 and on Node 24 and
