@@ -77,11 +77,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   // plain build starts without them. --target is read before the build: a typo costs nothing.
   const compat = args.values.target === undefined ? undefined : await import('../compat.ts');
   const [target] = compat === undefined ? [] : (await compat.targetsFrom(args, { required: false, one: true })).targets;
+  const targeted = compat === undefined || target === undefined ? undefined : { compat, target };
   // The key is decrypted (or the token found) before the build, so a wrong password costs no build.
   const v = args.values;
   const signing = v.key !== undefined || v.sign === true || v['identity-token'] !== undefined ? await import('../signing.ts') : undefined;
   const chosen = await signing?.signerFromFlags(args, io, v.sign === true);
-  if (args.values.attestations === 'cosign' && chosen === undefined) {
+  const signer = signing === undefined || chosen === undefined ? undefined : { ...chosen, signing };
+  if (args.values.attestations === 'cosign' && signer === undefined) {
     throw new ProvenantError('USAGE', '--attestations cosign stores signed attestations: add --sign (with --key FILE, or keyless)');
   }
   const progress = progressReporter(io, { quiet: args.values.quiet === true });
@@ -111,20 +113,24 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       attestations = undefined;
     }
     const built = single ? { ...result, index: result.images[0]!.manifest } : result;
-    const { written, signed } = await writeSigned(built, args, io, { outText, out, target, chosen, attestations, epoch, progress, compat });
+    const { written, signed } = await writeSigned(built, args, io, { outText, out, targeted, signer, attestations, epoch, progress });
     progress.finish();
-    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, compat?.targetedJson(written) ?? {});
-    if (signed === undefined || signing === undefined) io.stdout.write(rendered);
-    else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: chosen?.label, signed }, null, 2)}\n`);
-    else io.stdout.write(`${rendered}signed with ${chosen?.label}:\n${signing.renderSigned(signed)}`);
-    if (format === 'text' && compat !== undefined && written.check !== undefined) io.stdout.write(compat.renderTargeted(written));
+    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, written.targetedJson);
+    if (signed === undefined || signer === undefined) io.stdout.write(rendered);
+    else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: signer.label, signed }, null, 2)}\n`);
+    else io.stdout.write(`${rendered}signed with ${signer.label}:\n${signer.signing.renderSigned(signed)}`);
+    if (format === 'text') io.stdout.write(written.targetedText);
   } finally {
     progress.finish();
   }
 }
 
-/** What was written: as built, or in the shape `--target` accepts (then with its check and fix). */
-type Written = Omit<TargetedBuild, 'check'> & { check: TargetedBuild['check'] | undefined };
+/** What was written, and what to say of the target (nothing without `--target`). */
+interface Written {
+  descriptor: TargetedBuild['descriptor'];
+  targetedJson: Record<string, unknown>;
+  targetedText: string;
+}
 
 /**
  * Writes the build to its destination (in the shape `target` accepts, when one is named) and,
@@ -137,48 +143,49 @@ async function writeSigned(
   how: {
     outText: string;
     out: Location;
-    target: Target | undefined;
-    chosen: ChosenSigner | undefined;
+    /** `--target`, with cli/compat.ts (loaded only then). */
+    targeted: { target: Target; compat: typeof import('../compat.ts') } | undefined;
+    /** The signer, with cli/signing.ts (loaded only when asked to sign). */
+    signer: (ChosenSigner & { signing: typeof import('../signing.ts') }) | undefined;
     attestations: ReturnType<typeof attestationsFor>;
     epoch: number | undefined;
     progress: Progress;
-    /** cli/compat.ts, loaded when `--target` is given. */
-    compat: typeof import('../compat.ts') | undefined;
   },
 ): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
-  const { attestations, chosen } = how;
+  const { attestations, signer, targeted } = how;
   let signed: SignedEntry[] | undefined;
   const written = await withStores(args, io, async (stores) => {
     const dst = await stores.open(how.outText, { write: true });
     const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
     // cosign storage has no unsigned form: its statements are written by signing them.
     const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
-    const result: Written =
-      how.target === undefined || how.compat === undefined
-        ? {
-            descriptor: await writeBuild(built, dst.store, tags, {
-              attestations: unsigned,
-              signal: io.signal,
-              onProgress: how.progress.update,
-            }),
-            check: undefined,
-            fix: undefined,
-          }
-        : await how.compat.writeBuildFor(built, dst.store, tags, how.target, {
-            attestations: unsigned,
-            reference: how.outText,
-            signal: io.signal,
-          });
-    if (chosen !== undefined) {
-      const [{ signBuild }, { dockerReferenceOf }] = await Promise.all([import('../../sign/sign.ts'), import('../signing.ts')]);
+    let result: Written;
+    if (targeted === undefined) {
+      const descriptor = await writeBuild(built, dst.store, tags, {
+        attestations: unsigned,
+        signal: io.signal,
+        onProgress: how.progress.update,
+      });
+      result = { descriptor, targetedJson: {}, targetedText: '' };
+    } else {
+      const { compat, target } = targeted;
+      const t = await compat.writeBuildFor(built, dst.store, tags, target, {
+        attestations: unsigned,
+        reference: how.outText,
+        signal: io.signal,
+      });
+      result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t) };
+    }
+    if (signer !== undefined) {
+      const { signBuild } = await import('../../sign/sign.ts');
       // A fix for a target may leave out platform images (Lambda takes one): only the statements
       // about images that were written are signed.
       const kept = [];
       for (const a of attestations?.attested ?? [])
         if ((await dst.store.resolve(a.manifest.digest, { signal: io.signal })) !== undefined) kept.push(a);
       signed = await signBuild(dst.store, result.descriptor.digest, kept, {
-        signer: chosen.signer,
-        dockerReference: dockerReferenceOf(how.out, args),
+        signer: signer.signer,
+        dockerReference: signer.signing.dockerReferenceOf(how.out, args),
         attestations: attestations?.mode ?? 'none',
         created: how.epoch === undefined ? undefined : new Date(how.epoch * 1000),
         signal: io.signal,
