@@ -16,6 +16,7 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
+import { compressibleBytes } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -24,21 +25,10 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-/** Bytes that compress, different for each seed, `size` long: a body large enough to be a segment of its own. */
-function filler(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0;
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = 97 + ((x >>> 24) & 15);
-  }
-  return out;
-}
-
 /** A .deb of `name` at `version` holding /usr/share/<name>/small and /usr/lib/<name>/large (made from `seed`). */
 async function deb(name: string, version: string, seed: number): Promise<Uint8Array> {
   const small = enc(`${name} ${version}\n`);
-  const large = filler(200_000, seed);
+  const large = compressibleBytes(200_000, seed);
   const dir = (path: string): TarWriteEntry => ({ header: tarHeader({ name: path, type: 'dir', mode: 0o755, mtime: EPOCH }) });
   const file = (path: string, body: Uint8Array): TarWriteEntry => ({
     header: tarHeader({ name: path, size: body.length, mtime: EPOCH }),

@@ -11,20 +11,10 @@ import { DownloadCache } from '../../src/pkg/fetch.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
 import { type FsNode, Tree } from '../../src/vfs/tree.ts';
 import { concat, readAll, text } from '../archive/helpers.ts';
+import { compressibleBytes } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
-
-/** Compressible bytes, the same on every run: 16 letters picked by a linear congruential generator. */
-function body(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0;
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    out[i] = 97 + ((x >>> 24) & 15);
-  }
-  return out;
-}
 
 const file = (bytes: Uint8Array, mode = 0o644): FsNode => ({ type: 'file', mode, uid: 0, gid: 0, mtime: 1_700_000_000, body: bytes });
 
@@ -34,14 +24,14 @@ const file = (bytes: Uint8Array, mode = 0o644): FsNode => ({ type: 'file', mode,
  */
 function sampleTree(): Tree {
   const tree = new Tree();
-  const shared = body(150_000, 5);
+  const shared = compressibleBytes(150_000, 5);
   tree.mkdirAll('var/empty');
   tree.put('etc/hostname', file(text('box\n')));
   tree.put('etc/empty', file(new Uint8Array(0)));
-  tree.put('usr/bin/tool', file(body(3 * 1024 * 1024 + 123_457, 1), 0o755));
-  tree.put('usr/lib/exact', file(body(LAYER_SEGMENT_MIN, 2)));
-  tree.put('usr/lib/below', file(body(LAYER_SEGMENT_MIN - 1, 3)));
-  tree.put('usr/lib/mid', file(body(200_000, 4)));
+  tree.put('usr/bin/tool', file(compressibleBytes(3 * 1024 * 1024 + 123_457, 1), 0o755));
+  tree.put('usr/lib/exact', file(compressibleBytes(LAYER_SEGMENT_MIN, 2)));
+  tree.put('usr/lib/below', file(compressibleBytes(LAYER_SEGMENT_MIN - 1, 3)));
+  tree.put('usr/lib/mid', file(compressibleBytes(200_000, 4)));
   tree.put('usr/lib/shared-a', file(shared));
   tree.put('usr/lib/shared-b', file(shared));
   tree.put('usr/lib/link', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: 'mid' });
@@ -229,8 +219,8 @@ describe('treeLayer and LayerPrecompressor', () => {
       const replaced = sampleTree();
       const again = precompressor(replaced, 2, cache);
       const tool = replaced.get('usr/bin/tool')!;
-      replaced.put('usr/bin/tool', { ...tool, body: body(readBody(tool.body).length, 99) });
-      replaced.put('usr/lib/exact', { ...replaced.get('usr/lib/exact')!, body: body(LAYER_SEGMENT_MIN, 98) });
+      replaced.put('usr/bin/tool', { ...tool, body: compressibleBytes(readBody(tool.body).length, 99) });
+      replaced.put('usr/lib/exact', { ...replaced.get('usr/lib/exact')!, body: compressibleBytes(LAYER_SEGMENT_MIN, 98) });
       const layer = await treeLayer(replaced, { workers: 2, precompressed: again });
       await assertSameLayer(layer, await treeLayer(replaced, { workers: 0 }), 'other content');
       const entries = await readAll([gunzipSync(await layerBytes(layer))]);
@@ -241,7 +231,7 @@ describe('treeLayer and LayerPrecompressor', () => {
 
   it('drops the compression it queued when the build fails, and the pool goes on working', async () => {
     // Far more blocks than two workers take at once (16 queued each): 48 bodies of 1 MiB.
-    const bodies = Array.from({ length: 48 }, (_, i) => body(1024 * 1024, 100 + i));
+    const bodies = Array.from({ length: 48 }, (_, i) => compressibleBytes(1024 * 1024, 100 + i));
     {
       const pre = new LayerPrecompressor(2);
       for (const b of bodies) pre.add(b);
@@ -254,7 +244,7 @@ describe('treeLayer and LayerPrecompressor', () => {
         'nothing fails otherwise',
       );
       // Nothing more is started once cancelled.
-      const late = body(LAYER_SEGMENT_MIN, 999);
+      const late = compressibleBytes(LAYER_SEGMENT_MIN, 999);
       pre.add(late);
       assert.equal(pre.segment(late, late), undefined);
     }
@@ -266,7 +256,7 @@ describe('treeLayer and LayerPrecompressor', () => {
       pre.cancel();
       await pre.flush();
       assert.ok(counts.puts < bodies.length, `${counts.puts} of ${bodies.length} bodies compressed after the cancel`);
-      const late = body(LAYER_SEGMENT_MIN, 999);
+      const late = compressibleBytes(LAYER_SEGMENT_MIN, 999);
       pre.add(late);
       assert.equal(pre.segment(late, late), undefined);
     }

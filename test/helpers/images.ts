@@ -23,6 +23,17 @@ export function pseudoRandomBytes(size: number, seed: number): Uint8Array {
   return out;
 }
 
+/** Compressible bytes, the same on every run: 16 letters picked by a linear congruential generator. */
+export function compressibleBytes(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0;
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    out[i] = 97 + ((x >>> 24) & 15);
+  }
+  return out;
+}
+
 /** A real gzipped tar layer holding one file, made with GNU tar (an independent writer). */
 export function makeLayer(name: string, content: Uint8Array): { tar: Uint8Array; gz: Uint8Array } {
   const dir = mkdtempSync(join(tmpdir(), 'provenant-layer-'));
