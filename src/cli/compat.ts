@@ -19,8 +19,6 @@ import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 
-export { PROFILES_FLAG, TARGET_FLAG } from './compat-flags.ts';
-
 /** The built-in profiles, and those of the `--profiles` folders. */
 export function profilesFrom(args: ParsedArgs): Promise<Profile[]> {
   return loadProfiles({ extraDirs: (args.values.profiles as string[] | undefined) ?? [] });

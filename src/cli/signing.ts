@@ -29,8 +29,6 @@ import type { CliIo } from './io.ts';
 import { platformArg } from './options.ts';
 import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
 
-export { PASSWORD_VARIABLES, SIGNING_FLAGS, TOKEN_VARIABLE, TRUST_FLAGS } from './signing-flags.ts';
-
 // ---- passwords ------------------------------------------------------------------------------
 
 /**

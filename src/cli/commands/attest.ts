@@ -9,7 +9,8 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch, writeJson } from '../options.ts';
-import { dockerReferenceOf, renderSigned, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
+import { dockerReferenceOf, renderSigned, signerFromFlags } from '../signing.ts';
+import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {

@@ -2,7 +2,8 @@
 import { checkImage } from '../../compat/check.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
-import { PROFILES_FLAG, refusedError, renderCheck, TARGET_FLAG, targetsFrom } from '../compat.ts';
+import { refusedError, renderCheck, targetsFrom } from '../compat.ts';
+import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, parseBool, positional, REGISTRY_FLAGS } from '../options.ts';
 import { withImage } from '../stores.ts';

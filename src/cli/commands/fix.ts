@@ -7,10 +7,12 @@ import { signImage } from '../../sign/sign.ts';
 import type { Signer } from '../../sign/signer.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
-import { PROFILES_FLAG, renderFix, TARGET_FLAG, targetsFrom } from '../compat.ts';
+import { renderFix, targetsFrom } from '../compat.ts';
+import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
-import { dockerReferenceOf, SIGNING_FLAGS, signerFromFlags } from '../signing.ts';
+import { dockerReferenceOf, signerFromFlags } from '../signing.ts';
+import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {

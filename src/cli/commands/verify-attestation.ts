@@ -7,7 +7,8 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
-import { renderVerified, subjectOf, TRUST_FLAGS, trustFromFlags, verificationFailure, verificationJson } from '../signing.ts';
+import { renderVerified, subjectOf, trustFromFlags, verificationFailure, verificationJson } from '../signing.ts';
+import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {

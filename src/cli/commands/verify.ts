@@ -10,7 +10,8 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
-import { readTrustedRoot, subjectOf, TRUST_FLAGS } from '../signing.ts';
+import { readTrustedRoot, subjectOf } from '../signing.ts';
+import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { verifyEach } from './verify-attestation.ts';
 
