@@ -6,9 +6,10 @@
 import type { Credentials } from '../auth/credentials.ts';
 import type { Keychain } from '../auth/keychain.ts';
 import { ProvenantError } from '../errors.ts';
+import type { Method } from '../net.ts';
 import { type Challenge, findChallenge } from './challenge.ts';
 import { responseError, unauthorized } from './errors.ts';
-import { type Answer, isLoopback, type Method, MiB, parseJsonObject, type Req, readErrorText, readLimited } from './http.ts';
+import { type Answer, isLoopback, MiB, parseJsonObject, type Req, readErrorText, readLimited } from './http.ts';
 import { covers, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
 
 /** How a registry authenticates, as its `/v2/` answer (or a later 401) said. */

@@ -8,24 +8,12 @@ import { abortedError, ProvenantError } from '../errors.ts';
 import { Limiter } from '../io/limit.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
+import type { HttpResponse, Method } from '../net.ts';
 import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
-import {
-  type Answer,
-  baseType,
-  drain,
-  type HttpResponse,
-  type Method,
-  MiB,
-  networkError,
-  type Op,
-  parseJsonObject,
-  type Req,
-  readLimited,
-  targetWhere,
-} from './http.ts';
+import { type Answer, baseType, drain, MiB, networkError, type Op, parseJsonObject, type Req, readLimited, targetWhere } from './http.ts';
 import { nextLink } from './link.ts';
 import { listReferrers, probeReferrersEndpoint, type ReferrersEndpointAnswer, type ReferrersSupport } from './referrers.ts';
 import { backoffDelay, isNetworkError, sleep } from './retry.ts';

@@ -16,9 +16,6 @@ import { blockedPortError, certificateError, type HttpResponse, type Method, typ
 import { isDigest } from '../oci/digest.ts';
 import { describeNetworkError } from './retry.ts';
 
-// The request itself lives in net.ts, under both the registry client and package downloads.
-export { type HttpResponse, type Method, type RequestBody, sendRequest } from '../net.ts';
-
 export const MiB = 1024 * 1024;
 
 /** One call's signal, logger and progress sink (the call's own and the client's). */

@@ -9,26 +9,13 @@ import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
 import { abortedError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Logger, OperationOptions, ProgressUpdate } from '../io/types.ts';
 import { silentLogger } from '../io/types.ts';
-import { certificateFailure, isBlockedPort } from '../net.ts';
+import { certificateFailure, type HttpResponse, isBlockedPort, type Method, sendRequest } from '../net.ts';
 import { checkRegistryHost } from '../ref/reference.ts';
 import { VERSION } from '../version.ts';
 import { Authenticator, schemeFrom } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
 import { responseError } from './errors.ts';
-import {
-  type Answer,
-  drain,
-  type HttpResponse,
-  isLoopback,
-  type Method,
-  networkError,
-  type Op,
-  type Req,
-  readErrorText,
-  redactUrl,
-  resolveLocation,
-  sendRequest,
-} from './http.ts';
+import { type Answer, drain, isLoopback, networkError, type Op, type Req, readErrorText, redactUrl, resolveLocation } from './http.ts';
 import {
   backoffDelay,
   DEFAULT_RETRY,

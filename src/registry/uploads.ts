@@ -6,9 +6,10 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
+import type { HttpResponse } from '../net.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { type Answer, drain, type HttpResponse, type Op, resolveLocation, targetWhere } from './http.ts';
+import { type Answer, drain, type Op, resolveLocation, targetWhere } from './http.ts';
 import { backoffDelay, sleep } from './retry.ts';
 import { repositoryScope } from './scope.ts';
 import { isRetryable, retryAfterFor, type Transport } from './transport.ts';
