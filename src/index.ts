@@ -244,6 +244,7 @@ export {
   type SimpleSigning,
   simpleSigningPayload,
 } from './sign/payload.ts';
+export { PUBLIC_FULCIO, PUBLIC_REKOR } from './sign/public-good.ts';
 export {
   type AttestImageOptions,
   attestImage,
@@ -259,8 +260,6 @@ export {
   KeylessSigner,
   type KeylessSignerOptions,
   KeySigner,
-  PUBLIC_FULCIO,
-  PUBLIC_REKOR,
   type Signable,
   type Signed,
   type Signer,

@@ -8,7 +8,7 @@ import { normalizeArch } from '../builder/arch.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { parseReference } from '../ref/reference.ts';
-import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/signer.ts';
+import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
 
 /** How to sign: not at all, with a cosign key from a secret, or keyless with the job's OIDC token. */
 export type SignInput =

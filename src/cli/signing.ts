@@ -11,16 +11,9 @@ import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Location } from '../ref/location.ts';
 import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
+import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
 import type { SignedEntry } from '../sign/sign.ts';
-import {
-  githubActionsToken,
-  KeylessSigner,
-  KeySigner,
-  PUBLIC_FULCIO,
-  PUBLIC_REKOR,
-  type Signer,
-  type TokenSource,
-} from '../sign/signer.ts';
+import { githubActionsToken, KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
 import { parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { CheckedSignature, VerificationPolicy, VerificationReport } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';

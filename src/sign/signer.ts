@@ -25,8 +25,6 @@ import { abortedError, ProvenantError } from '../errors.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
-export { PUBLIC_FULCIO, PUBLIC_REKOR } from './public-good.ts';
-
 /** What to sign: raw bytes (a simple-signing payload), or a DSSE payload of a type. */
 export type Signable = { kind: 'message'; bytes: Uint8Array } | { kind: 'dsse'; payloadType: string; payload: Uint8Array };
 
