@@ -4,7 +4,6 @@
  * @actions/core. Everything else is library calls (run.ts). `run` is what the bundle's entry
  * (index.ts) calls, and what @github/local-action calls.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,8 @@ import { readInputs } from './inputs.ts';
 import { actionOutputs } from './metadata.ts';
 import { runAction } from './run.ts';
 import { addSummary } from './summary.ts';
+
+const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 
 /** Runs the Action; failures are reported with `core.setFailed`, never thrown. */
 export async function run(): Promise<void> {

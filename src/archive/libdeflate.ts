@@ -4,10 +4,11 @@
  * installs process-wide `uncaughtException`/`unhandledRejection` handlers), and refused unless its
  * SHA-256 is the pinned one: every layer digest depends on those exact bytes.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ProvenantError } from '../errors.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
+
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 /**
  * SHA-256 of the WebAssembly module embedded (as a base64 data URI) in npm `libdeflate` 0.1.0's

@@ -2,7 +2,6 @@
  * The streaming tar reader (ustar, PAX `x`/`g`, GNU `L`/`K` long names, base-256 numbers, v7):
  * entries from a stream, and entries of a file on disk indexed and read in place.
  */
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
@@ -19,6 +18,8 @@ import {
   type UstarFields,
 } from './tar-format.ts';
 import { FileSource, ioError, type Source, StreamSource } from './tar-source.ts';
+
+const { createReadStream } = process.getBuiltinModule('node:fs');
 
 interface Parsed {
   header: TarHeader;

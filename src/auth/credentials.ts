@@ -1,5 +1,5 @@
 /** Registry credentials (a user and password, an identity token or a registry token) that never show themselves in logs or errors. */
-import { inspect } from 'node:util';
+const { inspect } = process.getBuiltinModule('node:util');
 
 /** What a credential is made of, as a keychain finds it. */
 export type CredentialsInit =

@@ -1,6 +1,7 @@
 /** Command lines: flags as each command declares them, with `PROVENANT_*` variables as their defaults. */
-import { parseArgs } from 'node:util';
 import { ProvenantError } from '../errors.ts';
+
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 /** A flag a command accepts. Every flag can also be set by `PROVENANT_<NAME>` in the environment. */
 export interface FlagSpec {

@@ -1,6 +1,5 @@
 /** What the `build` and `lock` commands share: build options from flags and environment, attestations, output. */
 
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
@@ -18,6 +17,8 @@ import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { parseBool } from './options.ts';
 import type { Progress } from './progress.ts';
+
+const { existsSync } = process.getBuiltinModule('node:fs');
 
 /**
  * The architectures `--arch` (apk or OCI names) and `--platform` (`linux/ARCH[/VARIANT]`, as

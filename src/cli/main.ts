@@ -4,7 +4,6 @@
  * its module alone, parses its flags and runs it, and turns a typed error into one line and an
  * exit code. As a program it also turns SIGINT and SIGTERM into the commands' cancel signal.
  */
-import { enableCompileCache } from 'node:module';
 import { isProvenantError } from '../errors.ts';
 import { parseCommandArgs } from './args.ts';
 import type { CommandContext, CommandModule } from './command.ts';
@@ -12,6 +11,8 @@ import { COMMANDS } from './commands/table.ts';
 import { errorExitCode } from './exit.ts';
 import { commandHelp, formatError, generalHelp, subcommandHelp, unknownCommand, unknownSubcommand } from './help.ts';
 import type { CliIo } from './io.ts';
+
+const { enableCompileCache } = process.getBuiltinModule('node:module');
 
 // Node keeps the compiled code of the modules loaded after this (each command's) in a folder of
 // Provenant's cache (not the temporary folder, which is the user's), so that a command starts

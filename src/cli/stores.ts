@@ -3,7 +3,6 @@
  * reached with the credentials its flags give, and every store closed when the command ends,
  * finished on success and discarded on failure or interrupt (an archive is then not written).
  */
-import { statSync } from 'node:fs';
 import { ProvenantError } from '../errors.ts';
 import { type Location, parseLocation } from '../ref/location.ts';
 import { defaultTarget, type OpenedStore, openLocation, type RegistryOpenOptions } from '../store/open.ts';
@@ -11,6 +10,8 @@ import { registryAccess } from '../store/registry-access.ts';
 import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
+
+const { statSync } = process.getBuiltinModule('node:fs');
 
 /** Opens stores for one command run. */
 export interface Stores {

@@ -11,7 +11,6 @@
  * it the report says plainly which digests are unsigned, and that the old signatures stay valid
  * for the old digests only.
  */
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +35,8 @@ import { PlannedStore } from './planned-store.ts';
 import type { Profile, Target } from './profile.ts';
 import { targetOf } from './profile.ts';
 import { layersToGzip, TRANSFORMS } from './transforms.ts';
+
+const { createWriteStream } = process.getBuiltinModule('node:fs');
 
 /** What a signer made for one digest. */
 export interface SignedInfo {

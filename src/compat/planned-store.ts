@@ -5,7 +5,6 @@
  * manifest that names them, children before their index, referrers after their subject, cosign
  * tags after the manifests they are about, the destination's tags last.
  */
-import { createReadStream } from 'node:fs';
 import { ProvenantError } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
@@ -16,6 +15,8 @@ import { referrerDescriptor } from '../store/layout-reader.ts';
 import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 import { subjectOf } from './graph.ts';
 import { cosignTag, type Plan } from './plan.ts';
+
+const { createReadStream } = process.getBuiltinModule('node:fs');
 
 /** See the module comment. */
 export class PlannedStore implements ContentStore {

@@ -3,14 +3,22 @@
  * (the one way the library and the CLI replace files: lock files, keys, packages, layout
  * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
  */
-import { randomBytes } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
 import { copyFile, type FileHandle, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { abortedError, ProvenantError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
+
+const { constants, createReadStream } = process.getBuiltinModule('node:fs');
+
+/**
+ * `bytes` random bytes in hex, for names of temporary files. node:crypto is taken on first use
+ * rather than imported: it takes about 5 ms to load, and most commands that write a file write
+ * it only at the end, or not at all.
+ */
+export function randomHex(bytes: number): string {
+  return process.getBuiltinModule('node:crypto').randomBytes(bytes).toString('hex');
+}
 
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileOptions {
@@ -36,7 +44,7 @@ export interface WriteFileOptions {
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
   const where = options.where ?? path;
-  const tmp = options.temporary ?? `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
   let handle: FileHandle | undefined;
   try {
     if (options.mkdir) await mkdir(dirname(path), { recursive: true });
@@ -44,7 +52,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
     // write stream that opened its file on its own could create it after the cleanup ran.
     handle = await open(tmp, 'wx', options.mode ?? 0o666);
     if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
-    else await pipeline(data, handle.createWriteStream(), { signal: options.signal });
+    else await process.getBuiltinModule('node:stream/promises').pipeline(data, handle.createWriteStream(), { signal: options.signal });
     await handle.close();
     handle = undefined;
     if (options.signal?.aborted) throw abortedError(options.signal, where);

@@ -10,8 +10,6 @@
  * `gc` in new contexts (one of which this module makes to take it), not in the program's own
  * global scope. Where that cannot be done, nothing is collected early and nothing fails.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 /** Bytes moved between two collections. */
 export const COLLECT_EVERY = 32 * 1024 * 1024;
@@ -27,8 +25,8 @@ export function noteBytesMoved(n: number): void {
   if (collect === undefined) {
     const exposed = (globalThis as { gc?: () => void }).gc;
     try {
-      if (exposed === undefined) setFlagsFromString('--expose-gc');
-      collect = exposed ?? (runInNewContext('gc') as () => void);
+      if (exposed === undefined) process.getBuiltinModule('node:v8').setFlagsFromString('--expose-gc');
+      collect = exposed ?? (process.getBuiltinModule('node:vm').runInNewContext('gc') as () => void);
     } catch {
       collect = null;
     }
@@ -52,7 +50,7 @@ export function noteBytesMoved(n: number): void {
  */
 export function holdYoungGeneration(): void {
   try {
-    setFlagsFromString('--semi-space-growth-factor=1');
+    process.getBuiltinModule('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
   } catch {
     // Without it the peak is higher, and nothing else changes.
   }

@@ -6,11 +6,12 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { X509Certificate } from '@sigstore/core';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { type TrustMaterial, toTrustMaterial } from '@sigstore/verify';
 import { ProvenantError } from '../errors.ts';
+
+const { createRequire } = process.getBuiltinModule('node:module');
 
 export type { TrustedRoot } from '@sigstore/protobuf-specs';
 

@@ -1,5 +1,4 @@
 /** `oci-archive:FILE`: an OCI image layout in a tar file, read in place and written through a private layout. */
-import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -15,6 +14,8 @@ import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore } from './layout.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { CloseOptions } from './types.ts';
+
+const { createReadStream } = process.getBuiltinModule('node:fs');
 
 /**
  * `oci-archive:FILE`: an OCI image layout in a tar file, as skopeo and BuildKit write them.

@@ -1,10 +1,9 @@
 /** How several processes share one layout: its lock file, and the lists of what each writer has written and not tagged yet, which gc keeps. */
-import { randomBytes } from 'node:crypto';
 import { appendFile, type FileHandle, open, readdir, rm, unlink, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ProvenantError } from '../errors.ts';
+import { randomHex } from '../io/files.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
 
@@ -142,7 +141,7 @@ export class LayoutLock {
   /** Waits for the lock of the layout at `dir` and takes it. */
   static async acquire(dir: string, options: LockOptions = {}): Promise<LayoutLock> {
     const path = join(dir, LOCK_FILE);
-    const id = randomBytes(8).toString('hex');
+    const id = randomHex(8);
     const started = Date.now();
     const waitMs = options.waitMs ?? LOCK_WAIT_MS;
     for (let attempt = 0; ; attempt++) {
@@ -164,7 +163,9 @@ export class LayoutLock {
       // Holders keep it for one index.json write, or one gc: back off from 2 ms to 100 ms, with
       // jitter so that waiters do not wake in step.
       const delay = Math.min(100, 2 * 1.5 ** Math.min(attempt, 12)) * (0.5 + Math.random());
-      await sleep(delay, undefined, options.signal === undefined ? {} : { signal: options.signal });
+      await process
+        .getBuiltinModule('node:timers/promises')
+        .setTimeout(delay, undefined, options.signal === undefined ? {} : { signal: options.signal });
     }
   }
 
@@ -202,7 +203,7 @@ async function breakStale(dir: string, path: string, seen: Seen): Promise<void> 
     // Someone else is breaking it; a breaker left by a crash goes after a while.
     const other = await readOwnerFile(breaker);
     if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await rm(breaker, { force: true });
-    await sleep(5);
+    await process.getBuiltinModule('node:timers/promises').setTimeout(5);
     return;
   }
   try {
@@ -240,7 +241,7 @@ export class WriterSession {
 
   /** Starts a session in the layout at `dir`. */
   static async start(dir: string): Promise<WriterSession> {
-    const id = randomBytes(8).toString('hex');
+    const id = randomHex(8);
     const path = join(dir, `${WRITER_PREFIX}${id}`);
     if (!(await createExclusive(path, `${ownerLine(id)}\n`))) throw new Error(`${path} exists`);
     return new WriterSession(path, id);

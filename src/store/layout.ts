@@ -1,11 +1,9 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
-import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileError, isNotFound, linkFileAtomic, writeFileAtomic } from '../io/files.ts';
+import { fileError, isNotFound, linkFileAtomic, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
@@ -25,6 +23,8 @@ import {
 } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { PutBlobOptions, PutManifestOptions } from './types.ts';
+
+const { createReadStream } = process.getBuiltinModule('node:fs');
 
 const LAYOUT_VERSION = '1.0.0';
 const TMP_PREFIX = '.tmp-';
@@ -206,7 +206,7 @@ export class LayoutStore extends LayoutReader {
     await mkdir(dir, { recursive: true });
     // Named after this writer's session, so gc knows the file is being written (see gc).
     const session = await this.#writer!;
-    const temporary = join(dir, `${TMP_PREFIX}${session.id}-${randomBytes(4).toString('hex')}`);
+    const temporary = join(dir, `${TMP_PREFIX}${session.id}-${randomHex(4)}`);
     const where = `${this.location}@${d.digest}`;
     await writeFileAtomic(this.#blobPath(d.digest), verifyStream(stream, d, where), { temporary, signal, where: this.location });
   }
@@ -215,7 +215,7 @@ export class LayoutStore extends LayoutReader {
   async #linkBlob(d: Descriptor, path: string): Promise<boolean> {
     const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
     await mkdir(dir, { recursive: true });
-    const temporary = join(dir, `${TMP_PREFIX}${(await this.#writer!).id}-${randomBytes(4).toString('hex')}`);
+    const temporary = join(dir, `${TMP_PREFIX}${(await this.#writer!).id}-${randomHex(4)}`);
     const where = `${this.location}@${d.digest}`;
     return linkFileAtomic(path, this.#blobPath(d.digest), { temporary, where, check: (stream) => verifyStream(stream, d, where) });
   }

@@ -4,9 +4,10 @@
  * metadata and not their contents. A body on disk is read when the layer is written, and checked
  * against the CRC-32 it was stored with, which catches a cache file that changed on disk.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { ProvenantError } from '../errors.ts';
+
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /** `size` bytes at `offset` of the file at `path`, with the digests taken when it was stored. */
 export interface FileBody {
