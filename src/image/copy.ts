@@ -87,7 +87,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     mountFrom: mountSources(src, dst),
   };
   const copied = await copyTree(ctx, root, true);
-  await dst.putManifest(root, { ...options, tags: options.tags ?? [], keepAsRoot: true });
+  await dst.putManifest(root, { ...options, tags: options.tags ?? [], keepAsRoot: true, present: ctx.rootPresent === true });
   result.digest = root.digest;
   result.mediaType = root.mediaType;
   result.size = root.bytes.byteLength;
@@ -108,6 +108,8 @@ interface CopyContext {
   /** Walk and check subtrees the destination already has (see CopyOptions.verifyExisting). */
   recheck: boolean;
   mountFrom: string[] | undefined;
+  /** The root manifest was at the destination before this copy: only its tags are written. */
+  rootPresent?: boolean;
 }
 
 async function selectPlatforms(
@@ -149,6 +151,7 @@ async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, withi
   // push one HEAD request. Children of an index still count for referrers. A store of local
   // files is walked anyway (`recheck`): a file there may have been corrupted since.
   const existing = within || (await ctx.dst.resolve(stored.digest, ctx.options)) !== undefined;
+  if (isRoot) ctx.rootPresent = existing;
   if (existing && !within) {
     // Counted once, for the top of what is there, checked or not.
     ctx.result.manifests.existed++;

@@ -55,9 +55,11 @@ export class RegistryStore implements ContentStore {
 
   async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
     const call = callOf(options);
-    const { subjectProcessed } = await this.client.putManifest(this.repository, stored.digest, stored, call);
-    const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
-    if (subject !== undefined && !subjectProcessed) await this.#addToFallbackIndex(subject.digest, stored, options);
+    if (options.present !== true) {
+      const { subjectProcessed } = await this.client.putManifest(this.repository, stored.digest, stored, call);
+      const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+      if (subject !== undefined && !subjectProcessed) await this.#addToFallbackIndex(subject.digest, stored, options);
+    }
     // Tags last: a failure above leaves no tag pointing at the manifest.
     for (const tag of options.tags ?? []) await this.client.putManifest(this.repository, tag, stored, call);
     options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'done' });

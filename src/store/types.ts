@@ -31,6 +31,12 @@ export interface PutManifestOptions extends OperationOptions {
    * in index.json even without a tag. Registries ignore this.
    */
   keepAsRoot?: boolean | undefined;
+  /**
+   * The caller found the manifest at this store already (its digest resolved here), so a store
+   * may write only the tags: a registry is then not sent the manifest again under its digest,
+   * which makes a push of what is already there one HEAD and one PUT per tag.
+   */
+  present?: boolean | undefined;
 }
 
 /** Options of {@link ContentStore.close}. */

@@ -41,6 +41,27 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     assert.equal(again.manifests.existed, 1);
   });
 
+  it('pushes an image already there with one HEAD and a PUT per tag, and moves a tag to it', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1', layers: 2 });
+    await copyImage(src, 'v1', store(reg.host, 'noop/push'), { tags: ['v1'] });
+    const proxy = await startFaultProxy(reg.host, {});
+    try {
+      const remote = store(proxy.host, 'noop/push');
+      const again = await copyImage(src, 'v1', remote, { tags: ['v1', 'v2'] });
+      assert.equal(again.manifests.existed, 1);
+      const digest = made.root.digest;
+      assert.deepEqual(
+        proxy.log().filter((e) => e.path !== '/v2/').map((e) => `${e.method} ${e.path}`),
+        [`HEAD /v2/noop/push/manifests/${digest}`, 'PUT /v2/noop/push/manifests/v1', 'PUT /v2/noop/push/manifests/v2'],
+      );
+      // The tag that was not there before now names the image.
+      assert.equal((await store(reg.host, 'noop/push').resolve('v2'))?.digest, made.root.digest);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('keeps the real BuildKit attestations through the registry and skopeo copy --all', { skip: fixturesMissing }, async () => {
     const bk = await openOciArchive(fixture('oci', 'buildkit-oci-layout-tar_2-platforms-with-legacy-attestation-manifests.tar'));
     const root = bk.index.manifests[0]!.digest;
