@@ -4,8 +4,6 @@
  * a TLS certificate that does not verify, and a port the Fetch standard blocks.
  */
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { encodeUtf8 } from './bytes.ts';
 import { type ErrorCode, ProvenantError } from './errors.ts';
 
@@ -198,6 +196,10 @@ export function sendRequest(
       request.end(payload);
       return;
     }
+    // Taken here, not imported: stream/promises costs milliseconds at start-up, and most
+    // requests (a no-op push's every one) send no streamed body.
+    const { pipeline } = process.getBuiltinModule('node:stream/promises');
+    const { Readable } = process.getBuiltinModule('node:stream');
     pipeline(Readable.from(stream, { objectMode: false }), request).catch((err: unknown) => {
       request.destroy();
       // A failing source (say, a blob that does not match its digest) is the error to report.
