@@ -85,6 +85,11 @@ const PENDING: readonly string[] = [];
 const ADAPTERS = new Set(['cli', 'action']);
 const PROCESS_USE = /\bprocess\.(env|argv|exit|exitCode|stdout|stderr|stdin|cwd|chdir|on|once)\b/;
 const PRINTING = /\bconsole\.\w+\(/;
+// Built-ins whose ESM import costs start-up time a command may never need: importing node:fs or
+// node:util builds their whole export list (which loads fs/promises, readline and util's diff);
+// node:child_process takes milliseconds to load at all. The first three are taken with
+// process.getBuiltinModule; child_process where it is first called.
+const COSTLY_IMPORT = /^import (?!type )[^;]*from 'node:(fs|util|module|child_process)'/;
 
 /** Each module's floor: 0 for a module that imports nothing, else one above the highest it may import. */
 export function floors(design: Record<string, ModuleRule> = DESIGN): Map<string, number> {
@@ -223,6 +228,13 @@ export async function check(root: string): Promise<{ problems: string[]; files: 
       }
     }
     fileEdges.set(file, edges);
+    text.split('\n').forEach((line, i) => {
+      if (COSTLY_IMPORT.test(line)) {
+        problems.push(
+          `${show(file)}:${i + 1}: take ${line.match(/'(node:[a-z_]+)'/)![1]} with process.getBuiltinModule, not an import (start-up, docs/architecture.md)`,
+        );
+      }
+    });
     if (ADAPTERS.has(mod)) continue;
     text.split('\n').forEach((line, i) => {
       const code = line.replace(/\/\/.*$/, '');

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { abortedError, ProvenantError } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
 
@@ -165,6 +164,7 @@ interface RunResult {
 
 async function run(cmd: string, args: string[], env: Record<string, string>, signal: AbortSignal | undefined): Promise<RunResult> {
   return new Promise((resolve) => {
+    const { spawn } = process.getBuiltinModule('node:child_process');
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];

@@ -1,5 +1,6 @@
 // scripts/check-deps.ts on small trees made for each rule: it passes a clean tree and fails on
-// a module cycle, a file cycle, an import the design does not list, and process use in the library.
+// a module cycle, a file cycle, an import the design does not list, process use in the library,
+// and an ESM import of a built-in that costs start-up.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -96,6 +97,21 @@ describe('scripts/check-deps.ts', () => {
     assert.match(r.stderr, /src\/store\/noisy\.ts:2: only cli\/ and action\/ may touch process or print/);
     assert.match(r.stderr, /src\/store\/noisy\.ts:3: only cli\/ and action\/ may touch process or print/);
     assert.doesNotMatch(r.stderr, /noisy\.ts:1:/);
+  });
+
+  it('fails on an ESM import of a built-in that costs start-up, and lets type imports and getBuiltinModule pass', async () => {
+    const r = await checkTree({
+      ...CLEAN,
+      'io/files.ts': "import { readFileSync } from 'node:fs';\nimport type { Stats } from 'node:fs';\nexport const f = readFileSync;\nexport type S = Stats;\n",
+      'io/args.ts': "import { parseArgs, type ParseArgsConfig } from 'node:util';\nexport const p = parseArgs;\nexport type C = ParseArgsConfig;\n",
+      'io/run.ts': "import { spawn } from 'node:child_process';\nexport const s = spawn;\n",
+      'io/lazy.ts': "import { open } from 'node:fs/promises';\nconst { statSync } = process.getBuiltinModule('node:fs');\nexport const o = [open, statSync];\n",
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /src\/io\/files\.ts:1: take node:fs with process\.getBuiltinModule/);
+    assert.match(r.stderr, /src\/io\/args\.ts:1: take node:util with process\.getBuiltinModule/);
+    assert.match(r.stderr, /src\/io\/run\.ts:1: take node:child_process with process\.getBuiltinModule/);
+    assert.doesNotMatch(r.stderr, /files\.ts:2:|lazy\.ts/);
   });
 
   it('docs/architecture.md holds the layering table the script prints', async () => {

@@ -6,7 +6,6 @@
  * cached too, under the SHA-256 the Release gives for the uncompressed file, so a build that finds
  * it there skips both the download and the decompression (apt keeps its lists the same way).
  */
-import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
@@ -23,6 +22,8 @@ import {
   selectPackagesFile,
   verifiedPackagesBytes,
 } from './release.ts';
+
+const { readFileSync } = process.getBuiltinModule('node:fs');
 
 const utf8 = new TextDecoder('utf-8');
 

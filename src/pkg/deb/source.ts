@@ -4,7 +4,6 @@
  * unpacked into the tree, maintainer scripts never run, and what they would have made is made
  * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
@@ -30,6 +29,8 @@ import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
 import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from './stanza-index.ts';
+
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /** apk architecture names (the configuration's) to Debian's. */
 const DEB_ARCH: Record<string, string> = {
