@@ -89,7 +89,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
  * written), then exits 130; a second one exits at once.
  */
 async function main(): Promise<void> {
-  const { homedir } = await import('node:os');
+  const { homedir } = process.getBuiltinModule('node:os');
   const controller = new AbortController();
   let interrupted = false;
   const interrupt = (signal: NodeJS.Signals): void => {

@@ -52,7 +52,10 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
       assert.equal(again.manifests.existed, 1);
       const digest = made.root.digest;
       assert.deepEqual(
-        proxy.log().filter((e) => e.path !== '/v2/').map((e) => `${e.method} ${e.path}`),
+        proxy
+          .log()
+          .filter((e) => e.path !== '/v2/')
+          .map((e) => `${e.method} ${e.path}`),
         [`HEAD /v2/noop/push/manifests/${digest}`, 'PUT /v2/noop/push/manifests/v1', 'PUT /v2/noop/push/manifests/v2'],
       );
       // The tag that was not there before now names the image.
