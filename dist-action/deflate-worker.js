@@ -5,8 +5,6 @@ const require = __provenantRequire(import.meta.url);
 import { parentPort } from "node:worker_threads";
 
 // src/io/memory.ts
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 var COLLECT_EVERY = 32 * 1024 * 1024;
 var moved = 0;
 var collect;
@@ -17,8 +15,8 @@ function noteBytesMoved(n) {
   if (collect === void 0) {
     const exposed = globalThis.gc;
     try {
-      if (exposed === void 0) setFlagsFromString("--expose-gc");
-      collect = exposed ?? runInNewContext("gc");
+      if (exposed === void 0) process.getBuiltinModule("node:v8").setFlagsFromString("--expose-gc");
+      collect = exposed ?? process.getBuiltinModule("node:vm").runInNewContext("gc");
     } catch {
       collect = null;
     }
@@ -169,11 +167,12 @@ function walkDeflate(buf) {
 }
 
 // src/archive/libdeflate.ts
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 // src/oci/digest.ts
-import { createHash } from "node:crypto";
+function createHash(algorithm) {
+  return process.getBuiltinModule("node:crypto").createHash(algorithm);
+}
 function digestHex(digest) {
   return digest.slice(digest.indexOf(":") + 1);
 }
@@ -182,6 +181,7 @@ function digestOf(data, algorithm = "sha256") {
 }
 
 // src/archive/libdeflate.ts
+var { readFileSync } = process.getBuiltinModule("node:fs");
 var LIBDEFLATE_WASM_SHA256 = "f75470cc665db1d83e231ec57bf38696852cba5c2594813d47fc43117816affe";
 var Wasm = globalThis.WebAssembly;
 var instance;
