@@ -86,13 +86,29 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     recheck: options.verifyExisting !== false && dst.checksExistingContent === true,
     mountFrom: mountSources(src, dst),
   };
+  // A tag that names the image already proves it is there with all it references (stores write
+  // tags last), and needs no PUT: a no-op push asks for the tag and is done.
+  const tags = options.tags ?? [];
+  const placed = await tagsNaming(dst, tags, root.digest, options);
+  if (placed.length > 0) ctx.rootPresent = true;
   const copied = await copyTree(ctx, root, true);
-  await dst.putManifest(root, { ...options, tags: options.tags ?? [], keepAsRoot: true, present: ctx.rootPresent === true });
+  const missing = tags.filter((t) => !placed.includes(t));
+  await dst.putManifest(root, { ...options, tags: missing, keepAsRoot: true, present: ctx.rootPresent === true });
   result.digest = root.digest;
   result.mediaType = root.mediaType;
   result.size = root.bytes.byteLength;
   if (options.withReferrers) await copyReferrers(ctx, copied);
   return result;
+}
+
+/** Those of `tags` that name `digest` at `store` already; asked one by one, stopping at the first that does not. */
+async function tagsNaming(store: ContentStore, tags: readonly string[], digest: Digest, options: OperationOptions): Promise<string[]> {
+  const placed: string[] = [];
+  for (const tag of tags) {
+    if ((await store.resolve(tag, options))?.digest !== digest) break;
+    placed.push(tag);
+  }
+  return placed;
 }
 
 interface CopyContext {
@@ -108,7 +124,7 @@ interface CopyContext {
   /** Walk and check subtrees the destination already has (see CopyOptions.verifyExisting). */
   recheck: boolean;
   mountFrom: string[] | undefined;
-  /** The root manifest was at the destination before this copy: only its tags are written. */
+  /** The root manifest was at the destination before this copy (a tag named it, or its digest resolved): only tags are written. */
   rootPresent?: boolean;
 }
 
@@ -150,7 +166,7 @@ async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, withi
   // writes blobs and children first), so its subtree is skipped: this is what makes a no-op
   // push one HEAD request. Children of an index still count for referrers. A store of local
   // files is walked anyway (`recheck`): a file there may have been corrupted since.
-  const existing = within || (await ctx.dst.resolve(stored.digest, ctx.options)) !== undefined;
+  const existing = within || (isRoot && ctx.rootPresent === true) || (await ctx.dst.resolve(stored.digest, ctx.options)) !== undefined;
   if (isRoot) ctx.rootPresent = existing;
   if (existing && !within) {
     // Counted once, for the top of what is there, checked or not.
