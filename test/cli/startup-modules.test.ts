@@ -1,0 +1,59 @@
+// The Node built-ins a command loads before it is done: each costs start-up time (issue 16,
+// "instant start"). `digest` of a layout hashes nothing, spawns nothing and starts no worker, so
+// node:crypto, child_process and worker_threads must not load; an ESM import of node:fs or
+// node:util would also load util's diff and the fs watchers, which check-deps forbids.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MAIN, runCli } from '../helpers/cli.ts';
+import { makeImage } from '../helpers/images.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempLayout } from '../helpers/temp.ts';
+
+/** Prints Node's list of the built-in modules it loaded, on exit. */
+const HOOK = "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(process.moduleLoadList) + '\\n'));";
+
+/** What `provenant ARGS` printed, and the built-in modules it loaded (`crypto`, `internal/util/diff`, ...). */
+async function builtinsOf(args: string[]): Promise<{ stdout: string; builtins: string[] }> {
+  const r = await runCli(args, { command: [process.execPath, '--import', `data:text/javascript,${encodeURIComponent(HOOK)}`, MAIN] });
+  assert.equal(r.status, 0, r.stderr);
+  const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+  assert.ok(line, r.stderr);
+  const list = JSON.parse(line.slice('LOADED '.length)) as string[];
+  return { stdout: r.stdout, builtins: list.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length)) };
+}
+
+// (Node's own standard output loads the streams, and fs/promises its watchers and readline.)
+const NOT_FOR_DIGEST = ['crypto', 'child_process', 'worker_threads', 'internal/util/diff', 'v8', 'vm'];
+
+describe('the built-ins a command loads', () => {
+  const layout = useTempLayout('startup');
+
+  it('digest of a layout loads no hashing, no process spawning, no workers', async () => {
+    const store = await layout();
+    const made = await makeImage(store, { tag: 'v1' });
+    const { stdout, builtins } = await builtinsOf(['digest', `${store.location}:v1`]);
+    assert.equal(stdout, `${made.root.digest}\n`);
+    assert.ok(builtins.includes('fs/promises'), 'the list is the real one');
+    assert.deepEqual(
+      NOT_FOR_DIGEST.filter((m) => builtins.includes(m)),
+      [],
+    );
+  });
+
+  describe('a push of an image the registry has', { skip: registryMissing }, () => {
+    const reg = useRegistry();
+
+    it('spawns nothing and starts no worker', async () => {
+      const store = await layout();
+      await makeImage(store, { tag: 'v1' });
+      const args = ['copy', '--quiet', `${store.location}:v1`, `${reg.host}/startup/noop:v1`];
+      await builtinsOf(args);
+      const { builtins } = await builtinsOf(args);
+      assert.ok(builtins.includes('crypto'), 'the source manifest is checked against its digest');
+      assert.deepEqual(
+        ['child_process', 'worker_threads'].filter((m) => builtins.includes(m)),
+        [],
+      );
+    });
+  });
+});
