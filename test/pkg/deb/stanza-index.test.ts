@@ -299,7 +299,9 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
       42,
       [1, 2],
       {},
-      { ...plain(), format: 'provenant-deb-stanza-index/0' },
+      { ...plain(), format: 'provenant-deb-stanza-index/1' },
+      { ...index, format: 'provenant-deb-stanza-index/1' },
+      { ...index, format: 'provenant-deb-stanza-index/2' },
       { ...plain(), format: undefined },
     ])
       assert.equal(decodeStanzaIndex(serialize(value), size), undefined, JSON.stringify(value));
@@ -308,10 +310,18 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
   it('refuses an index whose parts do not fit together', () => {
     const n = index.names.length;
     const damaged: [string, (v: Record<string, unknown>) => void][] = [
-      ['names not an array', (v) => (v.names = 'app')],
+      ['names not packed', (v) => (v.names = 'app')],
+      ['names as an array', (v) => (v.names = [...index.names])],
+      ['a name fewer', (v) => (v.names = { ...(v.names as object), count: index.names.length + 1 })],
+      ['a name more', (v) => (v.names = { ...(v.names as object), count: index.names.length - 1 })],
+      ['names as a string', (v) => (v.names = { text: index.names.join('\n'), count: index.names.length })],
+      ['provided names short', (v) => (v.provided = { ...(v.provided as object), count: index.provided.length - 1 })],
+      ['provided names of none', (v) => (v.provided = { ...(v.provided as object), count: 0 })],
       ['starts a plain array', (v) => (v.starts = [...index.starts])],
       ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
-      ['an architecture short', (v) => (v.archs = index.archs.slice(1))],
+      ['an architecture short', (v) => (v.archs = (v.archs as Int32Array).slice(1))],
+      ['an architecture past the table', (v) => (v.archs = (v.archs as Int32Array).map(() => (v.archTable as string[]).length))],
+      ['the architectures not strings', (v) => (v.archTable = (v.archTable as string[]).map(() => 1))],
       ['an end short', (v) => (v.ends = index.ends.slice(1))],
       ['a provider short', (v) => (v.providers = index.providers.slice(1))],
       ['byName past the stanzas', (v) => (v.byName = Int32Array.from(index.byName, (s, i) => (i === 0 ? n : s)))],
