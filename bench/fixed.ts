@@ -5,7 +5,9 @@
 // packages and indexes cached, each without and with SBOMs and provenance; in the same run,
 // interleaved: `node -e 0` (Node's own start, the least any Node CLI costs), the floor
 // (`tar | pigz -6 | sha256sum` of the apk image's files) and buildah (from scratch + copy + commit
-// of the same files, gzip: the nearest peer installed here, as apko is not).
+// of the same files, gzip: the nearest peer installed here, as apko is not). The CPU time of each
+// (user + system, GNU time) is printed too: on a machine other work shares, it moves less than
+// the wall time of a process that mostly runs on one core (the floor's pigz runs on all of them).
 //
 //   node bench/fixed.ts [--runs 11] [--no-deb] [--no-buildah] [--keep]
 //
@@ -119,6 +121,7 @@ async function main(): Promise<void> {
           return {
             seconds: from.seconds + copy.seconds + commit.seconds,
             maxRssMb: Math.max(from.maxRssMb, copy.maxRssMb, commit.maxRssMb),
+            cpuSeconds: (from.cpuSeconds ?? Number.NaN) + (copy.cpuSeconds ?? Number.NaN) + (commit.cpuSeconds ?? Number.NaN),
           };
         },
       ]);
@@ -143,12 +146,12 @@ async function main(): Promise<void> {
         `Debian, ${DEB_PACKAGE} alone from this machine's apt sources (the Release is fetched from the mirror each build; the indexes and the package come from the cache). ${debNote}\n` +
         `Images: ${packages}. Median of ${runs} runs, after one untimed round. apko, the peer the issue names, is not installed.\n` +
         `Command: node bench/fixed.ts --runs ${runs}${values['no-deb'] === true ? ' --no-deb' : ''}${values['no-buildah'] === true ? ' --no-buildah' : ''}\n\n` +
-        '| case | median seconds | min | runs (s) | max RSS (MB) | × node -e 0 |\n|---|---:|---:|---|---:|---:|\n',
+        '| case | median seconds | min | runs (s) | median CPU seconds (user + sys) | max RSS (MB) | × node -e 0 |\n|---|---:|---:|---|---:|---:|---:|\n',
     );
     for (const [name, xs] of samples) {
       const m = median(xs.map((s) => s.seconds));
       process.stdout.write(
-        `| ${name.replaceAll('|', '\\|')} | ${m.toFixed(3)} | ${Math.min(...xs.map((s) => s.seconds)).toFixed(3)} | ${xs.map((s) => s.seconds.toFixed(2)).join(', ')} | ` +
+        `| ${name.replaceAll('|', '\\|')} | ${m.toFixed(3)} | ${Math.min(...xs.map((s) => s.seconds)).toFixed(3)} | ${xs.map((s) => s.seconds.toFixed(2)).join(', ')} | ${median(xs.map((s) => s.cpuSeconds ?? Number.NaN)).toFixed(2)} | ` +
           `${Math.max(...xs.map((s) => s.maxRssMb)).toFixed(0)} | ${(m / nodeS).toFixed(1)} |\n`,
       );
     }
