@@ -47,6 +47,11 @@ const BENCHMARKS: { name: string; rows: string; args: string[] }[] = [
     args: ['deb-build.ts', '--packages', 'base-files,libc6,libstdc++6', '--runs', quick ? '1' : '5'],
   },
   {
+    name: 'fixed',
+    rows: 'fixed cost of a warm build (a one-package image, apk and Debian), against `node -e 0`, the floor and buildah',
+    args: ['fixed.ts', '--runs', quick ? '3' : '11'],
+  },
+  {
     name: 'incremental',
     rows: 'rebuild-and-push after a one-package update with per-package layers, against the floor of the whole image',
     args: ['incremental.ts', '--size-mb', '200', '--packages', '20', '--runs', quick ? '1' : '3'],

@@ -25,12 +25,17 @@ export function buildDist(root: string): string {
 export interface Sample {
   seconds: number;
   maxRssMb: number;
+  /**
+   * User + system CPU seconds (GNU time, 10 ms steps), when known: steadier than wall time on a
+   * machine that other work shares, for a process that mostly runs on one core.
+   */
+  cpuSeconds?: number;
 }
 
 /** Runs `cmd` under /usr/bin/time; throws when it fails. */
 export function timed(cmd: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Sample & { stdout: string } {
   const start = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], {
+  const r = spawnSync('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
     cwd: options.cwd,
@@ -38,8 +43,8 @@ export function timed(cmd: string, args: string[], options: { cwd?: string; env?
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  return { seconds, maxRssMb: Number(lines[lines.length - 1]) / 1024, stdout: r.stdout };
+  const [rss, user, sys] = (r.stderr.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  return { seconds, maxRssMb: (rss ?? Number.NaN) / 1024, cpuSeconds: (user ?? Number.NaN) + (sys ?? Number.NaN), stdout: r.stdout };
 }
 
 /** Runs `cmd` and returns its standard output; throws when it fails. */

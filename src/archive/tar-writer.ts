@@ -358,8 +358,11 @@ function ustarBlock(f: UstarFields & { prefix: string }): Uint8Array {
   putString(b, 345, 155, f.prefix);
   // The checksum is computed with its own field as spaces, then written as 6 digits, NUL, space.
   b.fill(0x20, 148, 156);
+  // An indexed loop: a build writes a few hundred headers, too few for V8 to compile this, and
+  // an iterator over 512 bytes costs several times as much as an index in the interpreter (about
+  // 40 us a header: 18 ms of a small Debian image's 0.3 s build).
   let sum = 0;
-  for (const byte of b) sum += byte;
+  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
   putString(b, 148, 7, sum.toString(8).padStart(6, '0'));
   return b;
 }

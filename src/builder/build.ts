@@ -16,16 +16,14 @@ import { bytesSource, type Logger, type OperationOptions, type ProgressUpdate, s
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
-import { type ApkFetched, ApkSource } from '../pkg/apk/source.ts';
+import type { ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import { DownloadCache } from '../pkg/fetch.ts';
 import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from '../pkg/source.ts';
 import { openPackageSource } from '../pkg/sources.ts';
 import type { ContentStore } from '../store/types.ts';
 import { readBody } from '../vfs/body.ts';
 import { Tree } from '../vfs/tree.ts';
-import { type ApkoImageFacts, apkoOrdered, apkoPlatformImage } from './apko.ts';
-import { checkApkoConfig } from './apko-config.ts';
-import { apkoIndex } from './apko-image.ts';
+import type { ApkoImageFacts } from './apko.ts';
 import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
 import type { LoadedConfig } from './config-types.ts';
 import { imageFromTree, makeIndex } from './image.ts';
@@ -156,7 +154,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     signal: options.signal,
     logger: options.logger ?? silentLogger,
   });
-  const apko = options.compat === 'apko' ? apkoSource(options, source) : undefined;
+  const apko = options.compat === 'apko' ? await apkoCompat(options, source) : undefined;
   const fromLock = options.lock !== undefined && options.resolvedLock !== true;
   const progress = options.onProgress ?? (() => {});
   const resolving = archs.join(', ');
@@ -182,7 +180,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
       });
       // apko's lock lists packages in the order apko installs them.
-      if (apko !== undefined) fetched = apkoOrdered(apko, config.contents.packages, fetched, fromLock);
+      if (apko !== undefined) fetched = apko.ordered(apko.source, config.contents.packages, fetched, fromLock);
       for (const f of fetched) {
         packageDigests.set(f.locked.url, f.sha256);
         lockPackages.push(f.locked);
@@ -190,8 +188,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       if (options.lockOnly) continue;
       if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
       else {
-        const imageOptions = { ...options, loaded: options.config, source: apko, fromLock, precompressed };
-        images.push(await apkoPlatformImage(imageOptions, arch, fetched as FetchedPackage<ApkFetched>[]));
+        const imageOptions = { ...options, loaded: options.config, source: apko.source, fromLock, precompressed };
+        images.push(await apko.platformImage(imageOptions, arch, fetched as FetchedPackage<ApkFetched>[]));
       }
     }
     await precompressed?.flush();
@@ -204,7 +202,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       ? undefined
       : apko === undefined
         ? makeIndex(images, config.annotations, options.sourceDateEpoch ?? 0)
-        : apkoIndex(
+        : apko.index(
             images.map((i) => ({ apkArch: i.arch, manifest: i.manifest, platform: i.platform })),
             config,
             Math.max(options.sourceDateEpoch ?? 0, ...images.map((i) => i.apko?.created ?? 0)),
@@ -228,11 +226,18 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 }
 
 /**
- * The apk source of an apko-compatible build, once the configuration is checked.
+ * The apk source of an apko-compatible build, once the configuration is checked, and the steps
+ * that build as apko does (loaded only for such a build).
  *
  * @throws ProvenantError `INVALID_CONFIG` for Debian sources and what apko compatibility refuses
  */
-function apkoSource(options: BuildOptions, source: PackageSource): ApkSource {
+async function apkoCompat(options: BuildOptions, source: PackageSource) {
+  const [{ ApkSource }, { checkApkoConfig }, { apkoOrdered, apkoPlatformImage }, { apkoIndex }] = await Promise.all([
+    import('../pkg/apk/source.ts'),
+    import('./apko-config.ts'),
+    import('./apko.ts'),
+    import('./apko-image.ts'),
+  ]);
   if (!(source instanceof ApkSource)) {
     throw new ProvenantError(
       'INVALID_CONFIG',
@@ -243,7 +248,7 @@ function apkoSource(options: BuildOptions, source: PackageSource): ApkSource {
     );
   }
   checkApkoConfig(options.config, options.configPath);
-  return source;
+  return { source: source as ApkSource, ordered: apkoOrdered, platformImage: apkoPlatformImage, index: apkoIndex };
 }
 
 /**

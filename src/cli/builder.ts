@@ -2,12 +2,10 @@
 
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
 import { hostApkArch, normalizeArch } from '../builder/arch.ts';
 import { type BuildCompat, type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
-import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
@@ -157,17 +155,24 @@ export function renderBuild(
   return `${lines.join('\n')}\n`;
 }
 
-/** The statements `--sbom` and `--provenance` ask for, and where `--attestations` puts them. */
-export function attestationsFor(
+/**
+ * The statements `--sbom` and `--provenance` ask for, and where `--attestations` puts them. The
+ * SBOM and provenance writers load only when one is asked for: a build without them starts sooner.
+ */
+export async function attestationsFor(
   result: BuildResult,
   args: ParsedArgs,
   io: CliIo,
   context: { configPath: string; imageName: string; sourceDateEpoch: number | undefined },
-): { attested: Attested[]; mode: AttestationMode } | undefined {
+): Promise<{ attested: Attested[]; mode: AttestationMode } | undefined> {
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const sbom = parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
   const provenance = parseProvenance((args.values.provenance as string | undefined) ?? 'true');
   if (mode === 'none' || (!sbom && provenance === false)) return undefined;
+  const [{ builderIdFromEnv, invocationFromEnv }, { describeBuild, describeIndex }] = await Promise.all([
+    import('../attest/provenance.ts'),
+    import('../builder/describe.ts'),
+  ]);
   const describeOptions = {
     imageName: context.imageName,
     configPath: context.configPath,

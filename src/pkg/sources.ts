@@ -3,8 +3,6 @@
  * ecosystem is a {@link PackageSource} and one entry here; the builder does not change.
  */
 import { ProvenantError } from '../errors.ts';
-import { openApkSource } from './apk/source.ts';
-import { DebRepositorySource } from './deb/source.ts';
 import type { PackageSource, PackageSourceOptions } from './source.ts';
 
 /** A kind of repository line, and how to open the source it names. */
@@ -16,12 +14,19 @@ interface SourceKind {
   open(options: PackageSourceOptions): Promise<PackageSource>;
 }
 
-/** In the order they are tried; the last takes any line (and a configuration with none). */
+/**
+ * In the order they are tried; the last takes any line (and a configuration with none). Each
+ * source's modules are loaded when it is opened: a build reads one kind of repository.
+ */
 const KINDS: readonly SourceKind[] = [
   // One-line sources.list style: `deb [options] URL SUITE COMPONENT...`.
-  { lines: 'Debian sources', claims: (line) => line.startsWith('deb '), open: async (o) => new DebRepositorySource(o) },
+  {
+    lines: 'Debian sources',
+    claims: (line) => line.startsWith('deb '),
+    open: async (o) => new (await import('./deb/source.ts')).DebRepositorySource(o),
+  },
   // `URL` or `@tag URL`.
-  { lines: 'apk repositories', claims: () => true, open: (o) => openApkSource(o) },
+  { lines: 'apk repositories', claims: () => true, open: async (o) => (await import('./apk/source.ts')).openApkSource(o) },
 ];
 
 /**

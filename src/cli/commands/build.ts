@@ -105,7 +105,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           );
       },
     });
-    let attestations = attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
+    let attestations = await attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
     // `docker load` takes one platform's manifest and nothing attached to it.
     const single = out.kind === 'docker-archive' && result.images[0] !== undefined;
     if (single && attestations !== undefined) {
@@ -147,7 +147,7 @@ async function writeSigned(
     targeted: { target: Target; compat: typeof import('../compat.ts') } | undefined;
     /** The signer, with cli/signing.ts (loaded only when asked to sign). */
     signer: (ChosenSigner & { signing: typeof import('../signing.ts') }) | undefined;
-    attestations: ReturnType<typeof attestationsFor>;
+    attestations: Awaited<ReturnType<typeof attestationsFor>>;
     epoch: number | undefined;
     progress: Progress;
   },

@@ -261,7 +261,7 @@ export function debCandidateIndex(
   const decoder = new TextDecoder('utf-8');
   const make = (f: number, s: number): DebCandidate | null => {
     const file = files[f]!;
-    const a = file.index.archs[s]!;
+    const a = file.index.archs.at(s);
     if (a !== '' && a !== arch && a !== 'all') return null;
     let c = made[f]!.get(s);
     if (c !== undefined) return c;
@@ -271,7 +271,7 @@ export function debCandidateIndex(
       const stanza = stanzas[0];
       c = stanzas.length === 1 && stanza !== undefined ? debCandidate(stanza, file.repo, arch, { ...options, where: file.where }) : null;
       // An index that does not describe this file (a damaged cache) must not be believed.
-      if (c !== null && (c.name !== file.index.names[s] || (c.architecture !== arch && c.architecture !== 'all'))) c = null;
+      if (c !== null && (c.name !== file.index.names.at(s) || (c.architecture !== arch && c.architecture !== 'all'))) c = null;
     } catch (err) {
       if (!isProvenantError(err, 'INVALID_PACKAGE')) throw err;
       c = null;

@@ -309,7 +309,7 @@ function fileBodies(pkg: DebPackage): Body[] {
  * SHA-256 (which the signed Release gives), so that it is made once per file.
  */
 async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
-  const key = `deb-stanza-index:${file.sha256}`;
+  const key = `deb-stanza-index:v2:${file.sha256}`;
   const cached = await cache?.get(key);
   const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size);
   if (index !== undefined) return index;

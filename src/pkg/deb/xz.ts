@@ -11,7 +11,6 @@
  * `decompressXz` has the shape of `XzDecoder` (./deb.ts), so it can be passed to `readDeb`.
  */
 import { gunzipSync } from 'node:zlib';
-import xzDecompress from 'xz-decompress';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 
@@ -55,6 +54,9 @@ export async function decompressXz(bytes: Uint8Array, options: DecompressOptions
   });
   const chunks: Uint8Array[] = [];
   let total = 0;
+  // Loaded when first needed: a build from a warm cache decompresses nothing, and the decoder's
+  // module (its WebAssembly inline) takes a few ms to load.
+  const { default: xzDecompress } = await import('xz-decompress');
   const reader = new xzDecompress.XzReadableStream(input).getReader();
   try {
     for (;;) {

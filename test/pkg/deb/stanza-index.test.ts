@@ -21,6 +21,7 @@ import {
   decodeStanzaIndex,
   encodeStanzaIndex,
   indexDebStanzas,
+  StringTable,
   stanzasNamed,
   stanzasProviding,
 } from '../../../src/pkg/deb/stanza-index.ts';
@@ -175,11 +176,11 @@ function checkIndex(text: string): DebStanzaIndex {
   const index = indexDebStanzas(bytes, 'Packages');
   const parsed = parseControlStanzas(text, 'Packages');
   assert.deepEqual(
-    index.names,
+    index.names.toArray(),
     parsed.map((s) => s.package ?? ''),
   );
   assert.deepEqual(
-    index.archs,
+    index.archs.toArray(),
     parsed.map((s) => s.architecture ?? ''),
   );
   for (const name of LOOKUPS) {
@@ -207,12 +208,12 @@ describe('indexDebStanzas', () => {
       'Package: a\nDescription: café\n\nPackage: b\nArchitecture: all\nDescription: ☕\n more ☕\nProvides: awk, mta (= 1.0)\nMulti-Arch: allowed\n';
     const bytes = utf8(text);
     const index = indexDebStanzas(bytes, 'Packages');
-    assert.deepEqual(index.names, ['a', 'b']);
-    assert.deepEqual(index.archs, ['', 'all']);
+    assert.deepEqual(index.names.toArray(), ['a', 'b']);
+    assert.deepEqual(index.archs.toArray(), ['', 'all']);
     // Offsets are in bytes, not characters: é takes 2, ☕ 3.
     assert.deepEqual([...index.starts], [0, utf8('Package: a\nDescription: café\n\n').length]);
     assert.deepEqual([...index.ends], [utf8('Package: a\nDescription: café').length, bytes.length - 1]);
-    assert.deepEqual(index.provided, ['awk', 'awk:any', 'b:any', 'mta', 'mta:any']);
+    assert.deepEqual(index.provided.toArray(), ['awk', 'awk:any', 'b:any', 'mta', 'mta:any']);
     assert.deepEqual(stanzasProviding(index, 'mta:any'), [1]);
     assert.deepEqual(stanzasProviding(index, 'a:any'), []);
     assert.deepEqual(stanzasNamed(index, 'b'), [1]);
@@ -241,20 +242,33 @@ describe('indexDebStanzas', () => {
     // Field names are case-insensitive; a file written this way must not lose its names.
     const text = 'Package: a\nVersion: 1\n\npackage: b\nprovides: awk\n';
     const index = checkIndex(text);
-    assert.deepEqual(index.names, ['a', 'b']);
+    assert.deepEqual(index.names.toArray(), ['a', 'b']);
     assert.deepEqual(stanzasProviding(index, 'awk'), [1]);
   });
 
   it('makes no stanza of a whitespace-only first line', () => {
     // The full parse reads it as a separator, as it would any other whitespace-only line.
-    assert.deepEqual(checkIndex('\t\n\nPackage: a\n').names, ['a']);
-    assert.deepEqual(checkIndex(' ').names, []);
+    assert.deepEqual(checkIndex('\t\n\nPackage: a\n').names.toArray(), ['a']);
+    assert.deepEqual(checkIndex(' ').names.toArray(), []);
   });
 
   it('throws INVALID_PACKAGE for a malformed line in a file the line-by-line scan reads', () => {
     assert.throws(
       () => indexDebStanzas(utf8('Package: a\r\nnot a field\r\n'), 'Packages'),
       (err) => isProvenantError(err, 'INVALID_PACKAGE') && err.where === 'Packages:2',
+    );
+  });
+});
+
+describe('StringTable', () => {
+  it('gives back each string, empty and non-ASCII ones too (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary' })), (strings) => {
+        const table = StringTable.of(strings);
+        assert.equal(table.length, strings.length);
+        assert.deepEqual(table.toArray(), strings);
+        for (const [i, s] of strings.entries()) assert.equal(table.at(i), s);
+      }),
     );
   });
 });
@@ -299,7 +313,9 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
       42,
       [1, 2],
       {},
-      { ...plain(), format: 'provenant-deb-stanza-index/0' },
+      { ...plain(), format: 'provenant-deb-stanza-index/1' },
+      { ...index, format: 'provenant-deb-stanza-index/1' },
+      { ...index, format: 'provenant-deb-stanza-index/2' },
       { ...plain(), format: undefined },
     ])
       assert.equal(decodeStanzaIndex(serialize(value), size), undefined, JSON.stringify(value));
@@ -308,10 +324,22 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
   it('refuses an index whose parts do not fit together', () => {
     const n = index.names.length;
     const damaged: [string, (v: Record<string, unknown>) => void][] = [
-      ['names not an array', (v) => (v.names = 'app')],
+      ['names not a table', (v) => (v.names = 'app')],
+      ['names as an array', (v) => (v.names = index.names.toArray())],
+      ['names as a string', (v) => (v.names = { text: index.names.text, ends: index.names.ends })],
+      ['name ends a plain array', (v) => (v.names = { ...(v.names as object), ends: [...index.names.ends] })],
+      ['name ends going back', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice().reverse() })],
+      ['name ends short of the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e - 1) })],
+      ['name ends past the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e + 1) })],
+      ['a name fewer', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice(1) })],
+      ['provided names short', (v) => (v.provided = { ...(v.provided as object), ends: index.provided.ends.slice(1) })],
+      ['an architecture short', (v) => (v.archs = { ...(v.archs as object), ends: index.archs.ends.slice(1) })],
+      [
+        'text not UTF-8',
+        (v) => (v.names = { text: Uint8Array.from([0xff, ...utf8(index.names.text).subarray(1)]), ends: index.names.ends }),
+      ],
       ['starts a plain array', (v) => (v.starts = [...index.starts])],
       ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
-      ['an architecture short', (v) => (v.archs = index.archs.slice(1))],
       ['an end short', (v) => (v.ends = index.ends.slice(1))],
       ['a provider short', (v) => (v.providers = index.providers.slice(1))],
       ['byName past the stanzas', (v) => (v.byName = Int32Array.from(index.byName, (s, i) => (i === 0 ? n : s)))],
@@ -433,7 +461,7 @@ describe('debCandidateIndex', () => {
     assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').named('libc6'), []);
     assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').providing('awk'), []);
     // A name the text does not have.
-    const renamed = { ...index, names: ['evil', 'libc6'], byName: Int32Array.from([0, 1]) };
+    const renamed = { ...index, names: StringTable.of(['evil', 'libc6']), byName: Int32Array.from([0, 1]) };
     assert.deepEqual(stanzasNamed(renamed, 'evil'), [0]);
     assert.deepEqual(debCandidateIndex(file(renamed), 'amd64').named('evil'), []);
   });
@@ -443,7 +471,7 @@ describe('debCandidateIndex', () => {
     const text = 'Package: app\nVersion: 1\nArchitecture: arm64\nFilename: a\n';
     const bytes = utf8(text);
     const index = indexDebStanzas(bytes, 'P');
-    const lie = { ...index, archs: ['amd64'] };
+    const lie = { ...index, archs: StringTable.of(['amd64']) };
     assert.deepEqual(debCandidateIndex([{ bytes, index, repo: repoOf(0), where: 'P' }], 'amd64').named('app'), []);
     assert.deepEqual(debCandidateIndex([{ bytes, index: lie, repo: repoOf(0), where: 'P' }], 'amd64').named('app'), []);
   });
