@@ -1,11 +1,12 @@
 // The npm package as a user gets it: `npm pack` (which builds dist/ through scripts/build-dist.ts),
 // `npm install -g` of the tarball into a temporary prefix, then `provenant` from that prefix's
-// bin/ on Node 22 and on Node 24 builds an image (the compression workers and libdeflate's wasm
-// included) with the same digest as the sources, and the library finds its target profiles.
+// bin/ on Node 22 and on Node 24 builds an image (the compression workers, libdeflate's wasm and
+// the yaml bundled into dist/vendor/ included) with the same digest as the sources, and the
+// library finds its target profiles.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -47,6 +48,8 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
       'dist/archive/deflate-worker.js',
       'dist/compat/profiles/docker-hub.yaml',
       'dist/index.d.ts',
+      'dist/vendor/yaml.js',
+      'dist/vendor/yaml.LICENSE',
     ]) {
       assert.ok(files.includes(f), `the package lacks ${f}`);
     }
@@ -60,6 +63,13 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
       env: npmEnv(),
       maxBuffer: 64 << 20,
     });
+    // dist/ takes yaml from its one-file bundle, not from the package's 72 modules.
+    const installed = join(prefix, 'lib', 'node_modules', '@provenant', 'cli', 'dist');
+    const js = (await readdir(installed, { recursive: true })).filter((f) => f.endsWith('.js'));
+    const fromPackage = [];
+    for (const f of js) if (/(from |import\()'yaml'/.test(await readFile(join(installed, f), 'utf8'))) fromPackage.push(f);
+    assert.deepEqual(fromPackage, []);
+    assert.ok((await readFile(join(installed, 'yaml.js'), 'utf8')).includes("from './vendor/yaml.js'"));
     const project = join(dir, 'project');
     await exec('mkdir', [project]);
     // A body of 300 kB goes to the compression workers.
