@@ -12,6 +12,7 @@
 import { basename, dirname } from 'node:path';
 import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { collectGarbage } from '../io/memory.ts';
 import { bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -188,6 +189,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         lockPackages.push(f.locked);
       }
       if (options.lockOnly) continue;
+      // What reading the packages' indexes left (../io/memory.ts).
+      collectGarbage();
       if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
       else {
         const imageOptions = { ...options, loaded: options.config, source: apko, fromLock, precompressed };
@@ -298,6 +301,8 @@ async function assembleImage(
   progress({ kind: 'step', step: 'install', subject: arch, done: 0, total: packages.length });
   const installed = await source.install(tree, packages, arch, { mtime, clamp });
   progress({ kind: 'step', step: 'install', subject: arch, done: packages.length, total: packages.length, finished: true });
+  // The packages' entries, now in the tree, and what installing them left.
+  collectGarbage();
   // SOURCE_DATE_EPOCH is the latest time any file may have.
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
   applyAccounts(tree, config.accounts, mtime);
