@@ -138,6 +138,12 @@ export interface BuildResult {
 const READ_AHEAD = 4;
 
 /**
+ * The heap from which a build asks for a collection between its steps: a warm build of an
+ * image of 1,300 files (200 MB) uses about 15 MB, one of 31,000 files (1 GB) 35 to 50 MB.
+ */
+const COLLECT_ABOVE = 24 * 1024 * 1024;
+
+/**
  * Builds the image a configuration describes.
  *
  * @throws ProvenantError `UNRESOLVABLE`, `SIGNATURE`, `UNTRUSTED_KEY`, `DIGEST_MISMATCH`,
@@ -189,8 +195,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         lockPackages.push(f.locked);
       }
       if (options.lockOnly) continue;
-      // What reading the packages' indexes left (../io/memory.ts).
-      collectGarbage();
+      // What reading the packages' indexes left, in a large build (../io/memory.ts).
+      collectGarbage(COLLECT_ABOVE);
       if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
       else {
         const imageOptions = { ...options, loaded: options.config, source: apko, fromLock, precompressed };
@@ -302,7 +308,7 @@ async function assembleImage(
   const installed = await source.install(tree, packages, arch, { mtime, clamp });
   progress({ kind: 'step', step: 'install', subject: arch, done: packages.length, total: packages.length, finished: true });
   // The packages' entries, now in the tree, and what installing them left.
-  collectGarbage();
+  collectGarbage(COLLECT_ABOVE);
   // SOURCE_DATE_EPOCH is the latest time any file may have.
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
   applyAccounts(tree, config.accounts, mtime);
