@@ -10,7 +10,7 @@
  * `gc` in new contexts (one of which this module makes to take it), not in the program's own
  * global scope. Where that cannot be done, nothing is collected early and nothing fails.
  */
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** Bytes moved between two collections. */
@@ -28,14 +28,12 @@ export function noteBytesMoved(n: number): void {
 
 /**
  * Asks V8 for a full collection now, where a program knows that much of what it made is no
- * longer needed, when V8's heap holds at least `minHeapBytes`: between the steps of a build,
- * whose records of every file of the image would otherwise pile up, dead, until V8 decides on
- * a collection of its own, which it does not before the old generation has grown by about
- * half. A collection takes time in proportion to the heap (a few tens of milliseconds for a
- * few tens of MB): below the threshold, what it would give back is not worth that.
+ * longer needed: between the steps of a large build, whose records of every file of the image
+ * would otherwise pile up, dead, until V8 decides on a collection of its own, which it does not
+ * before the old generation has grown by about half. A collection takes time in proportion to
+ * the heap: a few tens of milliseconds for a few tens of MB.
  */
-export function collectGarbage(minHeapBytes = 0): void {
-  if (minHeapBytes > 0 && getHeapStatistics().used_heap_size < minHeapBytes) return;
+export function collectGarbage(): void {
   moved = 0;
   if (collect === undefined) {
     const exposed = (globalThis as { gc?: () => void }).gc;
