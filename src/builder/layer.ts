@@ -94,10 +94,14 @@ interface LayerRecord {
  *   kept in the cache cannot be read back as it was stored
  */
 export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise<Layer> {
-  const entries = layerEntries(tree, options.paths ?? tree.paths(), options.header);
+  const paths = options.paths ?? tree.paths();
+  // The entries are made as they are used, once for the key and once more when the layer is
+  // written: a list of them all (a header per file of the image) is what made a build's memory
+  // grow with the image.
+  const entries = (): Generator<LayerEntry> => layerEntries(tree, paths, options.header);
   const cache = options.cache;
   const reuse = cache !== undefined && options.reuse !== false;
-  const key = reuse ? layerKey(entries, options.format ?? 'provenant') : undefined;
+  const key = reuse ? layerKey(entries(), options.format ?? 'provenant') : undefined;
   if (key !== undefined) {
     const found = await reused(cache!, key);
     if (found !== undefined) return found;
@@ -112,7 +116,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   // The bodies that are segments, found by identity: writeTar yields a Uint8Array body as it is.
   const segments = new WeakMap<Uint8Array, Body>();
   function* tarEntries(): Generator<TarWriteEntry> {
-    for (const e of entries) {
+    for (const e of entries()) {
       if (e.body === undefined) {
         yield { header: e.header };
         continue;
@@ -164,14 +168,13 @@ interface LayerEntry {
   body?: Body | undefined;
 }
 
-function layerEntries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['header']): LayerEntry[] {
-  const out: LayerEntry[] = [];
+function* layerEntries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['header']): Generator<LayerEntry> {
   for (const path of paths) {
     const n = tree.get(path);
     if (n === undefined) continue;
     if (headerOf !== undefined) {
       const header = headerOf(path, n);
-      out.push(header.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header });
+      yield header.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header };
       continue;
     }
     const header = tarHeader({
@@ -187,9 +190,8 @@ function layerEntries(tree: Tree, paths: readonly string[], headerOf: LayerOptio
       devminor: n.devminor ?? 0,
       pax: paxOf(n),
     });
-    out.push(n.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header });
+    yield n.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header };
   }
-  return out;
 }
 
 function paxOf(n: FsNode): Record<string, string> | undefined {
@@ -202,7 +204,7 @@ function paxOf(n: FsNode): Record<string, string> | undefined {
  * The layer's key: the SHA-256 of {@link LAYER_FORMAT} and, entry by entry, the header bytes the
  * tar holds and the body's SHA-256. The compressed bytes are a function of exactly these.
  */
-function layerKey(entries: readonly LayerEntry[], format: TarFormat): string {
+function layerKey(entries: Iterable<LayerEntry>, format: TarFormat): string {
   const h = createHash('sha256').update(`${LAYER_FORMAT}:${format}`);
   for (const e of entries) {
     h.update(tarHeaderBytes(e.header, format));

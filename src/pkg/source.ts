@@ -154,7 +154,8 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
   /**
    * Installs `packages` in the order given into an empty tree, with the folders the ecosystem
    * expects, its package database and what its install scripts would have made; returns one
-   * record per package, in install order.
+   * record per package, in install order. A package is installed once: a source may take its
+   * file entries over as it installs it, leaving the package without them (apk does).
    */
   install(tree: Tree, packages: readonly P[], arch: string, times: InstallTimes): Promise<InstalledPackage[]>;
   /** What the lock records of the repositories and keys, for these architectures. */

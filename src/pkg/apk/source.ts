@@ -189,7 +189,13 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
 
   async install(tree: Tree, packages: readonly ApkFetched[], arch: string, times: InstallTimes): Promise<InstalledPackage[]> {
     baseLayout(tree, times.mtime);
-    const installed = packages.map(({ info, pkg }) => installApk(tree, info, pkg, times.clamp === undefined ? {} : { mtime: times.clamp }));
+    const installed = packages.map(({ info, pkg }) => {
+      const record = installApk(tree, info, pkg, times.clamp === undefined ? {} : { mtime: times.clamp });
+      // Handed over: the tree holds what the rest of the build needs of each entry, and a
+      // header per file of the image, kept until the build ends, is what grew its memory.
+      pkg.entries = [];
+      return record;
+    });
     // A file a later package replaced belongs to that package alone, as in apk-tools' database.
     for (const record of installed) {
       record.files = record.files.filter((f) => f.type === 'dir' || tree.get(tree.resolveParent(f.path))?.owner === record.info.name);
