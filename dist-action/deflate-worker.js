@@ -11,6 +11,9 @@ var collect;
 function noteBytesMoved(n) {
   moved += n;
   if (moved < COLLECT_EVERY) return;
+  collectGarbage();
+}
+function collectGarbage() {
   moved = 0;
   if (collect === void 0) {
     const exposed = globalThis.gc;
