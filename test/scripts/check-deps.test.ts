@@ -102,10 +102,13 @@ describe('scripts/check-deps.ts', () => {
   it('fails on an ESM import of a built-in that costs start-up, and lets type imports and getBuiltinModule pass', async () => {
     const r = await checkTree({
       ...CLEAN,
-      'io/files.ts': "import { readFileSync } from 'node:fs';\nimport type { Stats } from 'node:fs';\nexport const f = readFileSync;\nexport type S = Stats;\n",
-      'io/args.ts': "import { parseArgs, type ParseArgsConfig } from 'node:util';\nexport const p = parseArgs;\nexport type C = ParseArgsConfig;\n",
+      'io/files.ts':
+        "import { readFileSync } from 'node:fs';\nimport type { Stats } from 'node:fs';\nexport const f = readFileSync;\nexport type S = Stats;\n",
+      'io/args.ts':
+        "import { parseArgs, type ParseArgsConfig } from 'node:util';\nexport const p = parseArgs;\nexport type C = ParseArgsConfig;\n",
       'io/run.ts': "import { spawn } from 'node:child_process';\nexport const s = spawn;\n",
-      'io/lazy.ts': "import { open } from 'node:fs/promises';\nconst { statSync } = process.getBuiltinModule('node:fs');\nexport const o = [open, statSync];\n",
+      'io/lazy.ts':
+        "import { open } from 'node:fs/promises';\nconst { statSync } = process.getBuiltinModule('node:fs');\nexport const o = [open, statSync];\n",
     });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /src\/io\/files\.ts:1: take node:fs with process\.getBuiltinModule/);
