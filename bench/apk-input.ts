@@ -19,6 +19,35 @@ interface HostEntry {
   type: 'file' | 'symlink';
   size: number;
   mode: number;
+  /** A joined file (see {@link joinEntries}): the host files whose bytes it holds, in order. */
+  parts?: string[];
+}
+
+/**
+ * The regular files of `entries` joined, in order, into files of about `mb` MB each
+ * (`opt/bench/joined-NNNNN`), symlinks left out: the same bytes in far fewer files, to tell
+ * what a build's memory owes to the bytes of an image from what it owes to its number of files.
+ */
+function joinEntries(entries: readonly HostEntry[], mb: number): HostEntry[] {
+  const out: HostEntry[] = [];
+  let current: HostEntry | undefined;
+  for (const e of entries) {
+    if (e.type !== 'file') continue;
+    if (current === undefined || current.size >= mb * 1024 * 1024) {
+      current = {
+        path: `opt/bench/joined-${String(out.length).padStart(5, '0')}`,
+        source: e.source,
+        type: 'file',
+        size: 0,
+        mode: 0o644,
+        parts: [],
+      };
+      out.push(current);
+    }
+    current.parts!.push(e.source);
+    current.size += e.size;
+  }
+  return out;
 }
 
 /** Files (each inode once, up to MAX_FILE) and symlinks under `dir`, in name order, up to `budget` bytes. */
@@ -86,9 +115,16 @@ export interface ApkInput {
  * `sizeMb` of this machine's files (70 % from /usr/lib/x86_64-linux-gnu, 30 % from /usr/bin, then
  * /usr/lib and /usr/share when those fall short), cut in name order into `packageCount` signed
  * packages of about the same size, with a signed index, a key, and `image.yaml` that installs them
- * (with `extra` lines added, such as a layering).
+ * (with `extra` lines added, such as a layering). With `joinMb`, the same bytes come as files of
+ * about that many MB each (see {@link joinEntries}).
  */
-export async function makeApkInput(dir: string, sizeMb: number, packageCount: number, extra: readonly string[] = []): Promise<ApkInput> {
+export async function makeApkInput(
+  dir: string,
+  sizeMb: number,
+  packageCount: number,
+  extra: readonly string[] = [],
+  joinMb?: number,
+): Promise<ApkInput> {
   const budget = sizeMb * 1024 * 1024;
   const seen = new Set<string>();
   const entries = [
@@ -102,6 +138,7 @@ export async function makeApkInput(dir: string, sizeMb: number, packageCount: nu
     entries.push(...found);
     bytes += found.reduce((n, e) => n + e.size, 0);
   }
+  if (joinMb !== undefined) entries.splice(0, entries.length, ...joinEntries(entries, joinMb));
   const key = generateApkKeyPair('bench', { bits: 2048 });
   const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
   await mkdir(join(dir, 'keys'), { recursive: true });
@@ -127,7 +164,8 @@ export async function makeApkInput(dir: string, sizeMb: number, packageCount: nu
   const make = async (i: number, release: number, changed?: string): Promise<Uint8Array> => {
     const files: ApkFileSpec[] = groups[i]!.map((e) => {
       if (e.type === 'symlink') return { path: e.path, type: 'symlink', target: readlinkSync(e.source) };
-      let body = new Uint8Array(readFileSync(e.source));
+      let body =
+        e.parts === undefined ? new Uint8Array(readFileSync(e.source)) : new Uint8Array(Buffer.concat(e.parts.map((f) => readFileSync(f))));
       if (e.path === changed) body = Uint8Array.from([...new TextEncoder().encode(`release ${release}\n`), ...body]);
       return { path: e.path, type: 'file', mode: e.mode, body };
     });
