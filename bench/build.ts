@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EPOCH, makeApkInput } from './apk-input.ts';
-import { buildDist, imageOf, type LayerRef, median, need, type Sample, sh, timed } from './lib.ts';
+import { buildahCommit, buildDist, imageOf, type LayerRef, median, need, type Sample, sh, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -184,23 +184,12 @@ async function main(): Promise<void> {
     const floor = `tar -C '${rootfs}' --sort=name -cf - . | pigz -6 | sha256sum`;
     const floorSize = Number(sh('bash', ['-o', 'pipefail', '-c', `tar -C '${rootfs}' --sort=name -cf - . | pigz -6 | wc -c`]).trim());
 
-    // buildah: from scratch, copy the files in, commit to an OCI layout; its own storage under
-    // the temporary folder (vfs: no overlay mount needed, and nothing left in /var/lib/containers).
+    // buildah: from scratch, copy the files in, commit to an OCI layout.
     const buildahSizes: Record<string, number> = {};
     const buildah = async (label: string, compress: readonly string[]): Promise<Sample> => {
-      const storage = join(work, 'buildah');
-      const out = join(work, 'buildah-out');
-      await rm(out, { recursive: true, force: true });
-      const b = ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs'];
-      const from = timed('buildah', [...b, 'from', '--quiet', 'scratch']);
-      const ctr = from.stdout.trim();
-      const copy = timed('buildah', [...b, 'copy', '--quiet', ctr, rootfs, '/']);
-      const commit = timed('buildah', [...b, 'commit', '--quiet', '--format', 'oci', ...compress, ctr, `oci:${out}:bench`]);
-      buildahSizes[label] = (await imageOf(out)).layers[0]!.size;
-      sh('buildah', [...b, 'rm', '--all']);
-      sh('buildah', [...b, 'rmi', '--all', '--force']);
-      await rm(storage, { recursive: true, force: true });
-      return { seconds: from.seconds + copy.seconds + commit.seconds, maxRssMb: Math.max(from.maxRssMb, copy.maxRssMb, commit.maxRssMb) };
+      const { layerSize, ...sample } = await buildahCommit(work, rootfs, compress);
+      buildahSizes[label] = layerSize;
+      return sample;
     };
 
     // The library from the sources, warm cache, in a child process (for its RSS).

@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EPOCH, makeApkInput } from './apk-input.ts';
-import { buildDist, has, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
+import { buildahCommit, buildDist, has, imageOf, median, need, q, type Sample, sh, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -98,31 +98,8 @@ async function main(): Promise<void> {
       cases.push([
         'buildah from scratch + copy + commit --format oci, gzip (the apk image)',
         async () => {
-          const storage = join(work, 'buildah');
-          const out = join(work, 'buildah-out');
-          await rm(out, { recursive: true, force: true });
-          const b = ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs'];
-          const from = timed('buildah', [...b, 'from', '--quiet', 'scratch']);
-          const ctr = from.stdout.trim();
-          const copy = timed('buildah', [...b, 'copy', '--quiet', ctr, rootfs, '/']);
-          const commit = timed('buildah', [
-            ...b,
-            'commit',
-            '--quiet',
-            '--format',
-            'oci',
-            '--disable-compression=false',
-            ctr,
-            `oci:${out}:bench`,
-          ]);
-          sh('buildah', [...b, 'rm', '--all']);
-          sh('buildah', [...b, 'rmi', '--all', '--force']);
-          await rm(storage, { recursive: true, force: true });
-          return {
-            seconds: from.seconds + copy.seconds + commit.seconds,
-            maxRssMb: Math.max(from.maxRssMb, copy.maxRssMb, commit.maxRssMb),
-            cpuSeconds: (from.cpuSeconds ?? Number.NaN) + (copy.cpuSeconds ?? Number.NaN) + (commit.cpuSeconds ?? Number.NaN),
-          };
+          const { layerSize: _, ...sample } = await buildahCommit(work, rootfs, ['--disable-compression=false']);
+          return sample;
         },
       ]);
     }

@@ -1,9 +1,9 @@
 // Helpers shared by the benchmarks: building the CLI, timing a command with its peak memory,
-// running one, checking for tools, medians, shell quoting, and finding the image a build wrote
-// into an OCI layout.
+// running one, checking for tools, medians, shell quoting, finding the image a build wrote into
+// an OCI layout, and buildah as a peer.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -97,4 +97,32 @@ export async function imageOf(layout: string): Promise<{ manifest: string; layer
     entry = (doc.manifests as Entry[]).find((m) => m.platform?.architecture === 'amd64') ?? (doc.manifests as Entry[])[0];
   }
   throw new Error(`no linux/amd64 image tagged bench in ${layout}`);
+}
+
+/**
+ * buildah as a peer: from scratch, `rootfs` copied in, committed to an OCI layout (with
+ * `compress`, buildah's commit flags for its layer), with its own storage under `work` (vfs: no
+ * overlay mount needed, and nothing left in /var/lib/containers), removed after. The three steps
+ * timed together; the layer's size.
+ */
+export async function buildahCommit(work: string, rootfs: string, compress: readonly string[]): Promise<Sample & { layerSize: number }> {
+  const storage = join(work, 'buildah');
+  const out = join(work, 'buildah-out');
+  await rm(out, { recursive: true, force: true });
+  const b = ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs'];
+  const from = timed('buildah', [...b, 'from', '--quiet', 'scratch']);
+  const ctr = from.stdout.trim();
+  const copy = timed('buildah', [...b, 'copy', '--quiet', ctr, rootfs, '/']);
+  const commit = timed('buildah', [...b, 'commit', '--quiet', '--format', 'oci', ...compress, ctr, `oci:${out}:bench`]);
+  const layerSize = (await imageOf(out)).layers[0]!.size;
+  sh('buildah', [...b, 'rm', '--all']);
+  sh('buildah', [...b, 'rmi', '--all', '--force']);
+  await rm(storage, { recursive: true, force: true });
+  const steps = [from, copy, commit];
+  return {
+    seconds: steps.reduce((n, s) => n + s.seconds, 0),
+    maxRssMb: Math.max(...steps.map((s) => s.maxRssMb)),
+    cpuSeconds: steps.reduce((n, s) => n + (s.cpuSeconds ?? Number.NaN), 0),
+    layerSize,
+  };
 }
