@@ -14,6 +14,11 @@ const { values } = parseArgs({ options: { only: { type: 'string' }, quick: { typ
 const quick = values.quick === true;
 const root = join(import.meta.dirname, '..');
 
+/** bench/build.ts's command line for an apk image of `sizeMb` MB of host files in `packages` packages. */
+function apkBuild(sizeMb: number, packages: number, runs: number): string[] {
+  return ['build.ts', '--size-mb', String(sizeMb), '--packages', String(packages), '--runs', String(runs)];
+}
+
 /** Each benchmark: its name, the rows of issue 16 it measures, and its command line. */
 const BENCHMARKS: { name: string; rows: string; args: string[] }[] = [
   {
@@ -29,51 +34,27 @@ const BENCHMARKS: { name: string; rows: string; args: string[] }[] = [
   {
     name: 'build-200',
     rows: 'warm build of a ~200 MB apk image: time against the floor and buildah, peak memory',
-    args: ['build.ts', '--size-mb', '200', '--packages', '20', '--runs', quick ? '1' : '3', ...(quick ? ['--no-profile'] : [])],
+    args: [...apkBuild(200, 20, quick ? 1 : 3), ...(quick ? ['--no-profile'] : [])],
   },
   {
     name: 'build-200-10',
     rows: 'peak memory, ~200 MB apk image of ten packages of 20 MB',
-    args: ['build.ts', '--size-mb', '200', '--packages', '10', '--runs', quick ? '1' : '3', '--no-peers', '--no-profile'],
+    args: [...apkBuild(200, 10, quick ? 1 : 3), '--no-peers', '--no-profile'],
   },
   {
     name: 'build-1000',
     rows: 'peak memory, warm build of a ~1 GB apk image (must not exceed the 200 MB one)',
-    args: ['build.ts', '--size-mb', '1000', '--packages', '50', '--runs', quick ? '1' : '2', '--no-peers', '--no-profile'],
+    args: [...apkBuild(1000, 50, quick ? 1 : 2), '--no-peers', '--no-profile'],
   },
   {
     name: 'build-1000-joined',
     rows: 'peak memory, the same 1 GB of files joined into files of about 10 MB: memory against bytes, not files',
-    args: [
-      'build.ts',
-      '--size-mb',
-      '1000',
-      '--packages',
-      '50',
-      '--join-mb',
-      '10',
-      '--runs',
-      quick ? '1' : '2',
-      '--no-peers',
-      '--no-profile',
-    ],
+    args: [...apkBuild(1000, 50, quick ? 1 : 2), '--join-mb', '10', '--no-peers', '--no-profile'],
   },
   {
     name: 'build-200-joined',
     rows: 'peak memory, the same 200 MB of files joined into files of about 10 MB',
-    args: [
-      'build.ts',
-      '--size-mb',
-      '200',
-      '--packages',
-      '20',
-      '--join-mb',
-      '10',
-      '--runs',
-      quick ? '1' : '2',
-      '--no-peers',
-      '--no-profile',
-    ],
+    args: [...apkBuild(200, 20, quick ? 1 : 2), '--join-mb', '10', '--no-peers', '--no-profile'],
   },
   {
     name: 'deb-30',
