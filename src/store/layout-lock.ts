@@ -163,9 +163,7 @@ export class LayoutLock {
       // Holders keep it for one index.json write, or one gc: back off from 2 ms to 100 ms, with
       // jitter so that waiters do not wake in step.
       const delay = Math.min(100, 2 * 1.5 ** Math.min(attempt, 12)) * (0.5 + Math.random());
-      await process
-        .getBuiltinModule('node:timers/promises')
-        .setTimeout(delay, undefined, options.signal === undefined ? {} : { signal: options.signal });
+      await sleep(delay, options.signal);
     }
   }
 
@@ -175,6 +173,11 @@ export class LayoutLock {
     const seen = await readOwnerFile(this.#path).catch(() => undefined);
     if (seen?.owner?.id === this.#id) await rm(this.#path, { force: true });
   }
+}
+
+/** Waits `ms` (node:timers/promises, taken when a lock is first waited for: most runs never wait). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return process.getBuiltinModule('node:timers/promises').setTimeout(ms, undefined, signal === undefined ? {} : { signal });
 }
 
 /** Creates `path` with `text` unless it exists; false when it exists. */
@@ -203,7 +206,7 @@ async function breakStale(dir: string, path: string, seen: Seen): Promise<void> 
     // Someone else is breaking it; a breaker left by a crash goes after a while.
     const other = await readOwnerFile(breaker);
     if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await rm(breaker, { force: true });
-    await process.getBuiltinModule('node:timers/promises').setTimeout(5);
+    await sleep(5);
     return;
   }
   try {
