@@ -32,9 +32,9 @@ export interface PutManifestOptions extends OperationOptions {
    */
   keepAsRoot?: boolean | undefined;
   /**
-   * The caller found the manifest at this store already (its digest resolved here), so a store
-   * may write only the tags: a registry is then not sent the manifest again under its digest,
-   * which makes a push of what is already there one HEAD and one PUT per tag.
+   * The caller found the manifest at this store already (a tag or its digest resolved here), so a
+   * store may write only the tags: a registry is then not sent the manifest again under its
+   * digest, only under each tag it is given.
    */
   present?: boolean | undefined;
 }
