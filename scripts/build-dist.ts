@@ -72,9 +72,9 @@ async function vendor(out: string): Promise<void> {
     for (const js of (await readdir(out, { recursive: true })).filter((f) => f.endsWith('.js') && !f.startsWith('vendor/'))) {
       const path = join(out, js);
       const text = await readFile(path, 'utf8');
-      if (!specifier.test(text)) continue;
       const to = relative(dirname(path), file);
-      await writeFile(path, text.replace(specifier, `$1'${to.startsWith('.') ? to : `./${to}`}'`));
+      const pointed = text.replace(specifier, `$1'${to.startsWith('.') ? to : `./${to}`}'`);
+      if (pointed !== text) await writeFile(path, pointed);
     }
   }
 }
