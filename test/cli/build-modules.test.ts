@@ -3,32 +3,26 @@
 // plain build loads costs start-up time (issue 16, the warm build's fixed cost).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { makeApkProject, runCli } from '../helpers/cli.ts';
+import { cliLoading, makeApkProject } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
-/** A hook that lists, on exit, every module URL the process resolved. */
-const HOOK = [
-  "import { registerHooks } from 'node:module';",
-  'const seen = new Set();',
-  'registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.add(r.url); return r; } });',
-  "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify([...seen]) + '\\n'));",
-].join('\n');
+/** A hook that lists every module URL the process resolved. */
+const RESOLVED = {
+  setup: [
+    "import { registerHooks } from 'node:module';",
+    'const seen = new Set();',
+    'registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.add(r.url); return r; } });',
+  ].join('\n'),
+  list: '[...seen]',
+};
 
 /** The src/ modules (and the xz decoder) a build of `config` loads, with `flags`. */
 async function buildLoads(dir: string, config: string, flags: string[]): Promise<string[]> {
-  const r = await runCli(['build', config, '-o', `oci:${dir}/out-${flags.join('')}:latest`, '--cache-dir', `${dir}/cache`, ...flags], {
-    cwd: dir,
-    env: { SOURCE_DATE_EPOCH: '1700000000' },
-    command: [
-      process.execPath,
-      '--import',
-      `data:text/javascript,${encodeURIComponent(HOOK)}`,
-      new URL('../../src/cli/main.ts', import.meta.url).pathname,
-    ],
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
-  const urls = JSON.parse(line!.slice('LOADED '.length)) as string[];
+  const { loaded: urls } = await cliLoading(
+    ['build', config, '-o', `oci:${dir}/out-${flags.join('')}:latest`, '--cache-dir', `${dir}/cache`, ...flags],
+    RESOLVED,
+    { cwd: dir, env: { SOURCE_DATE_EPOCH: '1700000000' } },
+  );
   const src = new URL('../../src/', import.meta.url).href;
   return urls.flatMap((u) => (u.startsWith(src) ? [u.slice(src.length)] : u.includes('/xz-decompress/') ? ['xz-decompress'] : []));
 }

@@ -4,22 +4,15 @@
 // node:util would also load util's diff and the fs watchers, which check-deps forbids.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAIN, runCli } from '../helpers/cli.ts';
+import { cliLoading } from '../helpers/cli.ts';
 import { makeImage } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
-/** Prints Node's list of the built-in modules it loaded, on exit. */
-const HOOK = "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(process.moduleLoadList) + '\\n'));";
-
-/** What `provenant ARGS` printed, and the built-in modules it loaded (`crypto`, `internal/util/diff`, ...). */
+/** What `provenant ARGS` printed, and the built-in modules it loaded (`crypto`, `internal/util/diff`, ...), from Node's list. */
 async function builtinsOf(args: string[]): Promise<{ stdout: string; builtins: string[] }> {
-  const r = await runCli(args, { command: [process.execPath, '--import', `data:text/javascript,${encodeURIComponent(HOOK)}`, MAIN] });
-  assert.equal(r.status, 0, r.stderr);
-  const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
-  assert.ok(line, r.stderr);
-  const list = JSON.parse(line.slice('LOADED '.length)) as string[];
-  return { stdout: r.stdout, builtins: list.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length)) };
+  const { run, loaded } = await cliLoading(args, { list: 'process.moduleLoadList' });
+  return { stdout: run.stdout, builtins: loaded.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length)) };
 }
 
 // (Node's own standard output loads the streams, and fs/promises its watchers and readline.)

@@ -42,6 +42,27 @@ export function runCli(
   });
 }
 
+/**
+ * Runs the CLI from its sources, which must exit 0, with `hook` (JavaScript run before it, as
+ * `--import`) setting up a list that `list` (an expression) gives on exit; returns the run and
+ * that list. For tests of which modules a command loads.
+ */
+export async function cliLoading(
+  args: readonly string[],
+  hook: { setup?: string; list: string },
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ run: CliRun; loaded: string[] }> {
+  const code = `${hook.setup ?? ''}\nprocess.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(${hook.list}) + '\\n'));`;
+  const run = await runCli(args, {
+    ...options,
+    command: [process.execPath, '--import', `data:text/javascript,${encodeURIComponent(code)}`, MAIN],
+  });
+  if (run.status !== 0) throw new Error(`provenant ${args.join(' ')} exited ${run.status}:\n${run.stderr}`);
+  const line = run.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+  if (line === undefined) throw new Error(`provenant ${args.join(' ')} printed no list of what it loaded:\n${run.stderr}`);
+  return { run, loaded: JSON.parse(line.slice('LOADED '.length)) as string[] };
+}
+
 /** Runs the CLI and fails with its standard error unless it exits 0. */
 export async function cliOk(args: readonly string[], options: Parameters<typeof runCli>[1] = {}): Promise<CliRun> {
   const r = await runCli(args, options);
