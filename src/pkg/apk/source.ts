@@ -8,7 +8,6 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
-import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
@@ -23,7 +22,7 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
-import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
+import { countFiles, fileBodies, loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
 import type { ApkoInstalledRecord } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
@@ -31,7 +30,7 @@ import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
-import { type ApkDataEntry, type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
+import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { parseApkDependency } from './version.ts';
 
@@ -118,7 +117,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     if (kept !== undefined && meta !== undefined && signedBy !== false) {
       checkIdentity(meta.info, p, where);
       const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
-      const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries) };
+      const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries), files: kept.entries.files };
       return { package: { info: meta.info, pkg }, ...fetched, size: meta.info.size, cached: true };
     }
     const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
@@ -142,11 +141,21 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     };
     const sha256 = digestHex(digestOf(bytes));
     const { dataTar, entries, ...rest } = pkg;
+    let installing: ApkPackage = pkg;
     if (cache !== undefined && dataTar !== undefined) {
       const kept: ApkKept = { info, pkg: rest, ranges, sha256 };
-      pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
+      installing = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
     }
-    return { package: { info, pkg }, locked: { ...p, ...ranges }, sha256, bodies: fileBodies(pkg.entries), size: bytes.length, cached };
+    const files = countFiles(installing.entries);
+    return {
+      package: { info, pkg: installing },
+      locked: { ...p, ...ranges },
+      sha256,
+      bodies: fileBodies(installing.entries),
+      files,
+      size: bytes.length,
+      cached,
+    };
   }
 
   /**
@@ -325,11 +334,6 @@ function checkIdentity(info: ApkPackageInfo, p: LockedPackage, where: string): v
   if (info.name !== p.name || info.version !== p.version) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
   }
-}
-
-/** The bodies of a package's files, for the compression that starts while the build goes on. */
-function fileBodies(entries: readonly ApkDataEntry[]): Body[] {
-  return entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
 }
 
 /** `URL` or `@tag URL`. */
