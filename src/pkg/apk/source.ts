@@ -10,6 +10,7 @@ import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import type { InventoryFile } from '../inventory.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
 import type {
@@ -28,6 +29,7 @@ import type { ApkoInstalledRecord } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
 import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
+import { ApkFiles } from './files.ts';
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
@@ -207,7 +209,10 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     });
     // A file a later package replaced belongs to that package alone, as in apk-tools' database.
     for (const record of installed) {
-      record.files = record.files.filter((f) => f.type === 'dir' || tree.get(tree.resolveParent(f.path))?.owner === record.info.name);
+      const { files } = record;
+      record.files = files.filter(
+        (i) => files.type(i) === 'dir' || tree.get(tree.resolveParent(files.path(i)))?.owner === record.info.name,
+      );
     }
     await writeApkDatabase(tree, installed, {
       world: this.#options.packages,
@@ -245,19 +250,16 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     apkoInitDb(fs, { arch, keys, repositories: options.repositories, world: options.world });
     const records = apkoInstall(fs, packages, { sourceDateEpoch: options.sourceDateEpoch });
     const installed = packages.map(({ info, pkg }, i): InstalledApk => {
-      const files = (records[i]?.files ?? []).map((f) => ({
-        path: f.path,
-        type: f.type,
-        mode: f.mode,
-        uid: f.uid,
-        gid: f.gid,
-        sha1:
+      const files = new ApkFiles();
+      for (const f of records[i]?.files ?? []) {
+        const sha1 =
           f.checksum === undefined
             ? undefined
             : f.checksum.startsWith('Q1')
               ? Buffer.from(f.checksum.slice(2), 'base64').toString('hex')
-              : f.checksum,
-      }));
+              : f.checksum;
+        files.push({ path: f.path, type: f.type, mode: f.mode, uid: f.uid, gid: f.gid, sha1 });
+      }
       return { info, pkg, files };
     });
     return { installed: inventoryOfApks(installed), records };
@@ -298,14 +300,25 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
       const met = byName.has(name) ? name : byProvide.get(name);
       if (met !== undefined && met !== info.name) deps.add(met);
     }
-    const fileList = files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}`, sha1: f.sha1 }));
-    return {
-      ...apkInventoryPackage(info, deps, fileList),
-      files: fileList,
+    const record: InstalledPackage = {
+      ...apkInventoryPackage(info, deps),
+      files: [],
       label: `${info.name}-${info.version}`,
       installedSize: info.installedSize,
       skippedScripts: [...pkg.scripts.keys()].sort(),
     };
+    // Made each time it is read, from the paths and SHA-1 bytes alone: a record, a `/` path and
+    // a hex SHA-1 per file of the image, kept to the end of the build, were a few hundred bytes
+    // per file (issue 16). Set, it is a list as any other.
+    const list = files.inventoryFiles();
+    Object.defineProperty(record, 'files', {
+      enumerable: true,
+      configurable: true,
+      get: list,
+      set: (value: InventoryFile[]) =>
+        Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true }),
+    });
+    return record;
   });
 }
 
