@@ -98,6 +98,14 @@ export class ApkFiles implements Iterable<ApkFileRecord> {
       if (this.#other.has(i)) other.set(k, this.#other.get(i));
       else sha1.set(this.#sha1.subarray(20 * i, 20 * i + 20), 20 * k);
     }
-    return () => paths.map((p, k) => ({ path: `/${p}`, sha1: other.has(k) ? other.get(k) : sha1.toString('hex', 20 * k, 20 * k + 20) }));
+    return inventoryList(paths, sha1, other);
   }
+}
+
+/**
+ * The inventory's list of `paths`, made when called. Made outside the class: a closure made in
+ * a method shares its scope, `this` with it, and would hold every entry of the package.
+ */
+function inventoryList(paths: readonly string[], sha1: Buffer, other: ReadonlyMap<number, string | undefined>): () => InventoryFile[] {
+  return () => paths.map((p, k) => ({ path: `/${p}`, sha1: other.has(k) ? other.get(k) : sha1.toString('hex', 20 * k, 20 * k + 20) }));
 }
