@@ -329,3 +329,9 @@ export function countFiles(entries: Iterable<PackageEntry>): number {
   for (const e of entries) if (e.header.type === 'file') n++;
   return n;
 }
+
+/** How many `entries` there are, when that is known without walking them; else 0. */
+export function countEntries(entries: Iterable<PackageEntry>): number {
+  if (Array.isArray(entries)) return entries.length;
+  return entries instanceof KeptEntries ? entries.count : 0;
+}

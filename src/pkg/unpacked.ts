@@ -19,7 +19,7 @@ import { ProvenantError } from '../errors.ts';
 import type { DownloadCache } from './fetch.ts';
 import { encodeEntries, type KeptEntries, keptEntries, type PackageEntry, type StoredBody } from './unpacked-index.ts';
 
-export { countFiles, fileBodies, KeptEntries, type PackageEntry } from './unpacked-index.ts';
+export { countEntries, countFiles, fileBodies, KeptEntries, type PackageEntry } from './unpacked-index.ts';
 
 /** Bumped when the index's form changes: older entries are then read as misses. */
 const FORMAT = 'unpacked-v2';

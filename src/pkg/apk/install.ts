@@ -11,6 +11,7 @@ import { Utf8Builder } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { readBody } from '../../vfs/body.ts';
 import { buildFile, type Tree } from '../../vfs/tree.ts';
+import { countEntries } from '../unpacked.ts';
 import { xattrsOf } from '../xattrs.ts';
 import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
 import { ApkFiles } from './files.ts';
@@ -74,7 +75,7 @@ export interface InstallOptions {
 export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, options: InstallOptions = {}): InstalledApk {
   const owner = info.name;
   const replaces = new Set(info.replaces.map((r) => r.replace(/[<>=~].*$/, '')));
-  const files = new ApkFiles();
+  const files = new ApkFiles(countEntries(pkg.entries));
   const where = `${info.name}-${info.version}`;
   for (const entry of pkg.entries) {
     const h = entry.header;

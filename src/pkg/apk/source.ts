@@ -210,9 +210,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // A file a later package replaced belongs to that package alone, as in apk-tools' database.
     for (const record of installed) {
       const { files } = record;
-      record.files = files.filter(
-        (i) => files.type(i) === 'dir' || tree.get(tree.resolveParent(files.path(i)))?.owner === record.info.name,
-      );
+      files.retain((i) => files.type(i) === 'dir' || tree.get(tree.resolveParent(files.path(i)))?.owner === record.info.name);
     }
     await writeApkDatabase(tree, installed, {
       world: this.#options.packages,
