@@ -6,9 +6,10 @@
  * of every entry of the image, parsed whole from JSON and kept alive between fetching and
  * installing, were what grew a build's memory with the number of files (issue 16).
  *
- * A record: flags (u8), the type (u8, an index of {@link TYPES}), the path, the stored name when
- * it is not the path, mode, uid, gid, mtime (zigzag), uname, gname, size, linkname, devmajor,
- * devminor, then the PAX records when there are any (a count, then name, kind and value: kind 1
+ * A record: flags (u8), the type (u8, an index of {@link TYPES}), the path (how many of its bytes
+ * begin the previous entry's path too, then the rest: the entries of a folder share most of
+ * theirs), the stored name when it is not the path, mode, uid, gid, mtime (zigzag), uname,
+ * gname, size, linkname, devmajor, devminor, then the PAX records when there are any (a count, then name, kind and value: kind 1
  * holds a lowercase hex SHA-1, apk's `APK-TOOLS.checksum.SHA1`, as its 20 bytes), then for a file
  * where its body lies in the data tar (offset), its SHA-256 (32 bytes) and CRC-32 (u32 LE), and
  * for a hardlink the cleaned path of its target. Numbers are unsigned LEB128, strings a byte
@@ -94,13 +95,20 @@ class Writer {
 export function encodeEntries(entries: readonly PackageEntry[], bodies: readonly (StoredBody | undefined)[]): Uint8Array {
   const w = new Writer();
   w.uint(entries.length, 'the entry count');
+  let previous = Buffer.alloc(0);
   for (const [i, e] of entries.entries()) {
     const h = e.header;
     const pax = h.pax === undefined ? [] : Object.entries(h.pax);
     const flags = (h.name !== e.path ? NAMED : 0) | (e.hardlinkTarget !== undefined ? LINKED : 0) | (h.pax !== undefined ? PAX : 0);
     w.byte(flags);
     w.byte(TYPES.indexOf(h.type));
-    w.string(e.path);
+    const path = Buffer.from(e.path, 'utf8');
+    let shared = 0;
+    while (shared < path.length && shared < previous.length && path[shared] === previous[shared]) shared++;
+    w.uint(shared, 'a shared prefix');
+    w.uint(path.length - shared, 'a path length');
+    w.raw(path.subarray(shared));
+    previous = path;
     if (flags & NAMED) w.string(h.name);
     w.uint(h.mode, 'a mode');
     w.uint(h.uid, 'a uid');
@@ -182,6 +190,34 @@ class Reader {
   skipString(): void {
     this.skip(this.uint());
   }
+
+  /** The bytes of the last path read: the next path begins with some of them. */
+  #path = Buffer.alloc(256);
+  #pathLength = 0;
+
+  /** Reads a path (how many bytes it shares with the previous one, then the rest) into #path. */
+  #pathBytes(): void {
+    const shared = this.uint();
+    if (shared > this.#pathLength) throw DAMAGED;
+    const n = this.uint();
+    const start = this.skip(n);
+    if (shared + n > this.#path.length) {
+      const grown = Buffer.alloc(Math.max(2 * this.#path.length, shared + n));
+      this.#path.copy(grown, 0, 0, shared);
+      this.#path = grown;
+    }
+    this.b.copy(this.#path, shared, start, start + n);
+    this.#pathLength = shared + n;
+  }
+
+  path(): string {
+    this.#pathBytes();
+    return this.#path.toString('utf8', 0, this.#pathLength);
+  }
+
+  skipPath(): void {
+    this.#pathBytes();
+  }
 }
 
 /** Thrown inside a walk of damaged records; never leaves this module. */
@@ -218,7 +254,7 @@ const EMPTY = new Uint8Array();
 function readEntry(r: Reader, dataPath: string): PackageEntry {
   const flags = r.byte();
   const type = TYPES[r.byte()] as TarEntryType;
-  const path = r.string();
+  const path = r.path();
   const name = flags & NAMED ? r.string() : path;
   const mode = r.uint();
   const uid = r.uint();
@@ -270,7 +306,7 @@ function checkEntry(r: Reader, dataSize: number): boolean {
   const flags = r.byte();
   const type = r.byte();
   if ((flags & ~FLAGS) !== 0 || type >= TYPES.length) throw DAMAGED;
-  r.skipString();
+  r.skipPath();
   if (flags & NAMED) r.skipString();
   for (let i = 0; i < 4; i++) r.uint();
   r.skipString();

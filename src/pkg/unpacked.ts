@@ -22,7 +22,7 @@ import { encodeEntries, type KeptEntries, keptEntries, type PackageEntry, type S
 export { countEntries, countFiles, fileBodies, KeptEntries, type PackageEntry } from './unpacked-index.ts';
 
 /** Bumped when the index's form changes: older entries are then read as misses. */
-const FORMAT = 'unpacked-v2';
+const FORMAT = 'unpacked-v3';
 
 /** The index's head, as JSON before the entries' records (./unpacked-index.ts). */
 interface StoredHead {
