@@ -50,3 +50,31 @@ export function formatBytes(n: number, precision: 'fixed' | 'short' = 'fixed'): 
   }
   return `${precision === 'fixed' || v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
 }
+
+/**
+ * A large text built as UTF-8 bytes in one growing buffer, part by part: for a file of many
+ * lines (apk's installed database, a line or three per file of the image), where a string per
+ * line, a joined string per block and the whole text as a string, then encoded, were each made
+ * and dropped at once.
+ */
+export class Utf8Builder {
+  #buf = Buffer.alloc(64 * 1024);
+  #length = 0;
+
+  /** Appends `text`, encoded as UTF-8. */
+  append(text: string): void {
+    // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, two units, is 4).
+    const most = 3 * text.length;
+    if (this.#length + most > this.#buf.length) {
+      const grown = Buffer.alloc(Math.max(2 * this.#buf.length, this.#length + most));
+      this.#buf.copy(grown, 0, 0, this.#length);
+      this.#buf = grown;
+    }
+    this.#length += this.#buf.write(text, this.#length, 'utf8');
+  }
+
+  /** The bytes appended so far, in an array of their own size. */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.#buf.subarray(0, this.#length));
+  }
+}

@@ -196,7 +196,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       }
       if (options.lockOnly) continue;
       // What reading the packages' indexes left, in a large build (../io/memory.ts).
-      if (fetched.reduce((n, f) => n + f.bodies.length, 0) >= COLLECT_FROM_FILES) collectGarbage();
+      if (fetched.reduce((n, f) => n + f.files, 0) >= COLLECT_FROM_FILES) collectGarbage();
       if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
       else {
         const imageOptions = { ...options, loaded: options.config, source: apko.source, fromLock, precompressed };
@@ -290,6 +290,8 @@ async function fetchAll(
     }
     const fetched = await ahead.shift()!;
     for (const body of fetched.bodies) precompressed?.add(body);
+    // Walked: a walk over a kept package's entries holds them (and their records) while it is held.
+    fetched.bodies = [];
     out.push(fetched);
     onFetched(out, plan.length);
   }

@@ -96,8 +96,13 @@ export interface FetchedPackage<P = unknown> {
   locked: LockedPackage;
   /** Lowercase hex SHA-256 of the package file. */
   sha256: string;
-  /** The file bodies it will install, so that large ones are compressed while the build goes on. */
-  bodies: readonly Body[];
+  /**
+   * The file bodies it will install, so that large ones are compressed while the build goes on:
+   * walked once, made as they are walked.
+   */
+  bodies: Iterable<Body>;
+  /** How many files it installs. */
+  files: number;
   /** The package file's size in bytes, and whether it came from the download cache (for progress). */
   size: number;
   cached: boolean;

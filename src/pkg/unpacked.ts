@@ -14,39 +14,20 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { cleanEntryPath } from '../archive/paths.ts';
-import { scanTarFile, type TarHeader } from '../archive/tar.ts';
+import { scanTarFile } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
-import type { Body, FileBody } from '../vfs/body.ts';
 import type { DownloadCache } from './fetch.ts';
+import { encodeEntries, type KeptEntries, keptEntries, type PackageEntry, type StoredBody } from './unpacked-index.ts';
 
-/** An entry of a package's data member, its path cleaned; a file's body in memory or in the cache. */
-export interface PackageEntry {
-  /** Relative path inside the image root: no `./`, no trailing slash, no `..`. */
-  path: string;
-  header: TarHeader;
-  /** For a hardlink, the cleaned path of the entry it links to (Debian). */
-  hardlinkTarget?: string | undefined;
-  /** The body of a regular file; empty for the rest. */
-  body: Body;
-}
+export { countEntries, countFiles, fileBodies, KeptEntries, type PackageEntry } from './unpacked-index.ts';
 
 /** Bumped when the index's form changes: older entries are then read as misses. */
-const FORMAT = 'unpacked-v1';
+const FORMAT = 'unpacked-v3';
 
-interface StoredEntry {
-  path: string;
-  header: TarHeader;
-  hardlinkTarget?: string | undefined;
-  offset: number;
-  size: number;
-  sha256?: string | undefined;
-  crc32?: number | undefined;
-}
-
-interface StoredIndex {
+/** The index's head, as JSON before the entries' records (./unpacked-index.ts). */
+interface StoredHead {
   format: string;
   data: { sha256: string; size: number };
-  entries: StoredEntry[];
   meta: unknown;
 }
 
@@ -65,13 +46,12 @@ export async function storeUnpacked(
   entries: readonly PackageEntry[],
   meta: unknown,
   where: string,
-): Promise<PackageEntry[]> {
+): Promise<KeptEntries> {
   const dataKey = `${FORMAT}-data:${key}`;
   await cache.put(dataKey, dataTar);
   const located = await cache.locate(dataKey);
   if (located === undefined) throw new ProvenantError('IO', `the unpacked data of ${where} vanished from the cache`, { where });
-  const stored: StoredEntry[] = [];
-  const out: PackageEntry[] = [];
+  const bodies: (StoredBody | undefined)[] = [];
   let i = 0;
   for await (const scanned of scanTarFile(located.path, { where })) {
     if (cleanEntryPath(scanned.header.name, where) === '.') continue;
@@ -81,61 +61,66 @@ export async function storeUnpacked(
         where,
       });
     }
-    const record: StoredEntry = { path: entry.path, header: entry.header, offset: scanned.offset, size: scanned.size };
-    if (entry.hardlinkTarget !== undefined) record.hardlinkTarget = entry.hardlinkTarget;
-    let body: Body = entry.body;
-    if (entry.header.type === 'file') {
-      const bytes = entry.body instanceof Uint8Array ? entry.body : undefined;
-      if (bytes === undefined || bytes.length !== scanned.size) {
-        throw new ProvenantError('INVALID_PACKAGE', `the body of ${entry.path} is not the one in the data member`, { where });
-      }
-      record.sha256 = createHash('sha256').update(bytes).digest('hex');
-      record.crc32 = crc32(bytes) >>> 0;
-      body = fileBody(located.path, record);
+    if (entry.header.type !== 'file') {
+      bodies.push(undefined);
+      continue;
     }
-    stored.push(record);
-    out.push({ ...entry, body });
+    const bytes = entry.body instanceof Uint8Array ? entry.body : undefined;
+    if (bytes === undefined || bytes.length !== scanned.size || entry.header.size !== scanned.size) {
+      throw new ProvenantError('INVALID_PACKAGE', `the body of ${entry.path} is not the one in the data member`, { where });
+    }
+    bodies.push({ offset: scanned.offset, sha256: createHash('sha256').update(bytes).digest('hex'), crc32: crc32(bytes) >>> 0 });
   }
   if (i !== entries.length) throw new ProvenantError('INVALID_PACKAGE', 'the data member has fewer entries than were read', { where });
-  const index: StoredIndex = { format: FORMAT, data: { sha256: located.sha256, size: located.size }, entries: stored, meta };
-  await cache.put(`${FORMAT}:${key}`, new TextEncoder().encode(JSON.stringify(index, replacer)));
+  const records = encodeEntries(entries, bodies);
+  const head: StoredHead = { format: FORMAT, data: { sha256: located.sha256, size: located.size }, meta };
+  await cache.put(`${FORMAT}:${key}`, indexBytes(new TextEncoder().encode(JSON.stringify(head, replacer)), records));
+  const kept = keptEntries(records, located.path, located.size);
+  if (kept === undefined) throw new ProvenantError('INVALID_PACKAGE', `the entries of ${where} could not be kept`, { where });
+  return kept;
+}
+
+/** The index: the head's length (u32 LE), the head, the entries' records. */
+function indexBytes(head: Uint8Array, records: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + head.length + records.length);
+  new DataView(out.buffer).setUint32(0, head.length, true);
+  out.set(head, 4);
+  out.set(records, 4 + head.length);
   return out;
 }
 
 /**
- * The package kept under `key` by {@link storeUnpacked}: its entries (bodies in the cache) and
- * its `meta`; undefined when the cache does not have it whole (a miss, never a failure).
+ * The package kept under `key` by {@link storeUnpacked}: its entries (bodies in the cache, each
+ * made as it is walked) and its `meta`; undefined when the cache does not have it whole or its
+ * index is damaged (a miss, never a failure).
  */
-export async function loadUnpacked(cache: DownloadCache, key: string): Promise<{ entries: PackageEntry[]; meta: unknown } | undefined> {
+export async function loadUnpacked(cache: DownloadCache, key: string): Promise<{ entries: KeptEntries; meta: unknown } | undefined> {
   const bytes = await cache.get(`${FORMAT}:${key}`);
   if (bytes === undefined) return undefined;
-  let index: StoredIndex;
+  const read = readIndex(bytes);
+  if (read === undefined) return undefined;
+  const { head, records } = read;
+  const data = await cache.locate(`${FORMAT}-data:${key}`);
+  if (data === undefined || data.sha256 !== head.data.sha256 || data.size !== head.data.size) return undefined;
+  const entries = keptEntries(records, data.path, data.size);
+  return entries === undefined ? undefined : { entries, meta: head.meta };
+}
+
+/** The head and the records of an index; undefined when it is not one of this format. */
+export function readIndex(bytes: Uint8Array): { head: StoredHead; records: Uint8Array } | undefined {
+  if (bytes.length < 4) return undefined;
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  if (length > bytes.length - 4) return undefined;
+  let head: StoredHead;
   try {
-    // Only `meta` has tagged values: a reviver over the whole index would be called for every
-    // field of every entry (tens of thousands in a large package), and its garbage is what grew
-    // a warm build's heap with the image.
-    index = JSON.parse(new TextDecoder().decode(bytes)) as StoredIndex;
-    index.meta = revive(index.meta);
+    head = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length))) as StoredHead;
+    if (head === null || typeof head !== 'object' || head.format !== FORMAT) return undefined;
+    if (typeof head.data?.sha256 !== 'string' || typeof head.data.size !== 'number') return undefined;
+    head.meta = revive(head.meta);
   } catch {
     return undefined;
   }
-  if (index.format !== FORMAT) return undefined;
-  const data = await cache.locate(`${FORMAT}-data:${key}`);
-  if (data === undefined || data.sha256 !== index.data.sha256 || data.size !== index.data.size) return undefined;
-  const entries = index.entries.map((e): PackageEntry => {
-    // One string for both when they are the same, not two copies for every file of the image.
-    if (e.header.name === e.path) e.header.name = e.path;
-    const entry: PackageEntry = { path: e.path, header: e.header, body: e.header.type === 'file' ? fileBody(data.path, e) : EMPTY };
-    if (e.hardlinkTarget !== undefined) entry.hardlinkTarget = e.hardlinkTarget;
-    return entry;
-  });
-  return { entries, meta: index.meta };
-}
-
-const EMPTY = new Uint8Array();
-
-function fileBody(path: string, e: StoredEntry): FileBody {
-  return { path, offset: e.offset, size: e.size, sha256: e.sha256 ?? '', crc32: e.crc32 ?? 0 };
+  return { head, records: bytes.subarray(4 + length) };
 }
 
 /**

@@ -16,7 +16,7 @@ export interface FileBody {
   readonly size: number;
   /** Lowercase hex SHA-256 of the bytes: what identifies them in caches. */
   readonly sha256: string;
-  /** CRC-32 of the bytes, checked on every read. */
+  /** CRC-32 of the bytes, checked on every read; compared as unsigned, so it may be stored signed. */
   readonly crc32: number;
 }
 

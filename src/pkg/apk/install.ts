@@ -7,11 +7,14 @@
 import { createHash } from 'node:crypto';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { tarBytes, tarHeader } from '../../archive/tar.ts';
+import { Utf8Builder } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { readBody } from '../../vfs/body.ts';
 import { buildFile, type Tree } from '../../vfs/tree.ts';
+import { countEntries } from '../unpacked.ts';
 import { xattrsOf } from '../xattrs.ts';
 import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
+import { ApkFiles } from './files.ts';
 import type { ApkPackage } from './package.ts';
 import type { ApkKeyring } from './signature.ts';
 
@@ -53,7 +56,7 @@ export interface InstalledApk {
   info: ApkPackageInfo;
   pkg: ApkPackage;
   /** Entries in archive order, with the checksum apk records for each file and symlink. */
-  files: { path: string; type: string; mode: number; uid: number; gid: number; sha1?: string | undefined }[];
+  files: ApkFiles;
 }
 
 /** Options of {@link installApk}. */
@@ -72,7 +75,7 @@ export interface InstallOptions {
 export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, options: InstallOptions = {}): InstalledApk {
   const owner = info.name;
   const replaces = new Set(info.replaces.map((r) => r.replace(/[<>=~].*$/, '')));
-  const files: InstalledApk['files'] = [];
+  const files = new ApkFiles(countEntries(pkg.entries));
   const where = `${info.name}-${info.version}`;
   for (const entry of pkg.entries) {
     const h = entry.header;
@@ -92,19 +95,21 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
       });
     }
     const xattrs = xattrsOf(h.pax);
-    const base = { mode: h.mode, uid: h.uid, gid: h.gid, mtime, owner, xattrs };
+    const { mode, uid, gid } = h;
+    // Each node a literal with its fields named, not spread from a shared base: a spread object
+    // keeps its fields out of line, in a second allocation per node of the image.
     let sha1: string | undefined;
     switch (h.type) {
       case 'dir':
-        tree.put(entry.path, { type: 'dir', ...base });
+        tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
         break;
       case 'file':
         sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(entry.body)).digest('hex');
-        tree.put(entry.path, { type: 'file', ...base, body: entry.body });
+        tree.put(entry.path, { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body });
         break;
       case 'symlink':
         sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(h.linkname).digest('hex');
-        tree.put(entry.path, { type: 'symlink', ...base, linkname: h.linkname });
+        tree.put(entry.path, { type: 'symlink', mode, uid, gid, mtime, owner, xattrs, linkname: h.linkname });
         break;
       case 'hardlink': {
         const target = tree.resolve(cleanEntryPath(h.linkname, `${where}: ${entry.path}`));
@@ -114,11 +119,11 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
             where,
           });
         }
-        tree.put(entry.path, { type: 'hardlink', ...base, linkname: target });
+        tree.put(entry.path, { type: 'hardlink', mode, uid, gid, mtime, owner, xattrs, linkname: target });
         break;
       }
       default:
-        tree.put(entry.path, { type: h.type, ...base, devmajor: h.devmajor, devminor: h.devminor });
+        tree.put(entry.path, { type: h.type, mode, uid, gid, mtime, owner, xattrs, devmajor: h.devmajor, devminor: h.devminor });
     }
     files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, sha1 });
   }
@@ -128,27 +133,35 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
 /**
  * The installed database, as apk-tools writes it: each package's index fields, then its folders
  * (`F:`, with `M:uid:gid:mode` when not root 0755) and files (`R:`, with `a:uid:gid:mode` when
- * not root 0644, and `Z:` the Q1 checksum).
+ * not root 0644, and `Z:` the Q1 checksum). Written as bytes, line by line: a string per line
+ * and per package, then the text and its bytes, were as much again as the tree of a large image
+ * for a moment, and the peak of its build.
  */
-function installedDatabase(installed: readonly InstalledApk[]): string {
-  let out = '';
+function installedDatabase(installed: readonly InstalledApk[]): Uint8Array {
+  const out = new Utf8Builder();
+  const line = (...parts: string[]): void => {
+    out.append('\n');
+    for (const p of parts) out.append(p);
+  };
   for (const { info, files } of installed) {
     // The index fields in apk-tools' order, then what only the database has.
-    const lines = formatStanza({ ...info, extra: {} })
-      .trimEnd()
-      .split('\n');
-    if (info.replaces.length > 0) lines.push(`r:${info.replaces.join(' ')}`);
-    if (info.replacesPriority !== undefined) lines.push(`q:${info.replacesPriority}`);
+    out.append(formatStanza({ ...info, extra: {} }).trimEnd());
+    if (info.replaces.length > 0) line('r:', info.replaces.join(' '));
+    if (info.replacesPriority !== undefined) line('q:', String(info.replacesPriority));
     let folder: string | undefined;
-    const dirs = new Set(files.filter((f) => f.type === 'dir').map((f) => f.path));
+    /** Each folder entry's index, the first for a path listed twice. */
+    const dirs = new Map<string, number>();
+    for (let i = files.length - 1; i >= 0; i--) if (files.type(i) === 'dir') dirs.set(files.path(i), i);
     const emitFolder = (dir: string): void => {
       if (folder === dir) return;
       folder = dir;
-      lines.push(`F:${dir}`);
-      const d = files.find((f) => f.type === 'dir' && f.path === dir);
-      if (d !== undefined && (d.uid !== 0 || d.gid !== 0 || d.mode !== 0o755)) lines.push(`M:${d.uid}:${d.gid}:${d.mode.toString(8)}`);
+      line('F:', dir);
+      const at = dirs.get(dir);
+      const d = at === undefined ? undefined : files.at(at);
+      if (d !== undefined && (d.uid !== 0 || d.gid !== 0 || d.mode !== 0o755)) line(`M:${d.uid}:${d.gid}:${d.mode.toString(8)}`);
     };
-    for (const f of files) {
+    for (let i = 0; i < files.length; i++) {
+      const f = files.at(i);
       if (f.type === 'dir') {
         emitFolder(f.path);
         continue;
@@ -156,13 +169,14 @@ function installedDatabase(installed: readonly InstalledApk[]): string {
       const slash = f.path.lastIndexOf('/');
       const dir = slash < 0 ? '' : f.path.slice(0, slash);
       if (dir !== '' && (folder !== dir || !dirs.has(dir))) emitFolder(dir);
-      lines.push(`R:${f.path.slice(slash + 1)}`);
-      if (f.uid !== 0 || f.gid !== 0 || f.mode !== 0o644) lines.push(`a:${f.uid}:${f.gid}:${f.mode.toString(8)}`);
-      if (f.sha1 !== undefined) lines.push(`Z:Q1${Buffer.from(f.sha1, 'hex').toString('base64')}`);
+      line('R:', f.path.slice(slash + 1));
+      if (f.uid !== 0 || f.gid !== 0 || f.mode !== 0o644) line(`a:${f.uid}:${f.gid}:${f.mode.toString(8)}`);
+      const q1 = files.q1(i);
+      if (q1 !== undefined) line('Z:', q1);
     }
-    out += `${lines.join('\n')}\n\n`;
+    out.append('\n\n');
   }
-  return out;
+  return out.bytes();
 }
 
 /**

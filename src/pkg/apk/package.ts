@@ -36,8 +36,8 @@ export interface ApkPackage {
   control: Uint8Array;
   /** `.PKGINFO`'s text, which apko reads with other rules than apk-tools (./apko-pkginfo.ts). */
   pkginfoText: string;
-  /** Data entries in archive order. */
-  entries: ApkDataEntry[];
+  /** Data entries in archive order: a list once read, made as they are walked once kept (../unpacked.ts). */
+  entries: Iterable<ApkDataEntry>;
   /** The signatures the package carries, and the one that verified (when a keyring was given). */
   signatures: ApkSignature[];
   signedBy: VerifiedSignature | undefined;
@@ -71,7 +71,7 @@ export interface ReadApkPackageOptions {
  *   checksum, `datahash` or a file's SHA-1; `SIGNATURE`/`UNTRUSTED_KEY` when nothing vouches for
  *   it; `UNSAFE_PATH` for a path that leaves the root; `INVALID_PACKAGE` when malformed
  */
-export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageOptions): Promise<ApkPackage> {
+export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageOptions): Promise<ApkPackage & { entries: ApkDataEntry[] }> {
   const { where } = options;
   const members = splitGzipMembers(bytes, { where });
   if (members.length < 2)

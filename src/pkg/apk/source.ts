@@ -8,9 +8,9 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
-import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import type { InventoryFile } from '../inventory.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
 import type {
@@ -23,15 +23,16 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
-import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
+import { countFiles, fileBodies, loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
 import type { ApkoInstalledRecord } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
 import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
+import { ApkFiles } from './files.ts';
 import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
-import { type ApkDataEntry, type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
+import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { parseApkDependency } from './version.ts';
 
@@ -118,7 +119,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     if (kept !== undefined && meta !== undefined && signedBy !== false) {
       checkIdentity(meta.info, p, where);
       const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
-      const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries) };
+      const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries), files: kept.entries.files };
       return { package: { info: meta.info, pkg }, ...fetched, size: meta.info.size, cached: true };
     }
     const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
@@ -142,11 +143,21 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     };
     const sha256 = digestHex(digestOf(bytes));
     const { dataTar, entries, ...rest } = pkg;
+    let installing: ApkPackage = pkg;
     if (cache !== undefined && dataTar !== undefined) {
       const kept: ApkKept = { info, pkg: rest, ranges, sha256 };
-      pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
+      installing = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
     }
-    return { package: { info, pkg }, locked: { ...p, ...ranges }, sha256, bodies: fileBodies(pkg.entries), size: bytes.length, cached };
+    const files = countFiles(installing.entries);
+    return {
+      package: { info, pkg: installing },
+      locked: { ...p, ...ranges },
+      sha256,
+      bodies: fileBodies(installing.entries),
+      files,
+      size: bytes.length,
+      cached,
+    };
   }
 
   /**
@@ -198,7 +209,8 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     });
     // A file a later package replaced belongs to that package alone, as in apk-tools' database.
     for (const record of installed) {
-      record.files = record.files.filter((f) => f.type === 'dir' || tree.get(tree.resolveParent(f.path))?.owner === record.info.name);
+      const { files } = record;
+      files.retain((i) => files.type(i) === 'dir' || tree.get(tree.resolveParent(files.path(i)))?.owner === record.info.name);
     }
     await writeApkDatabase(tree, installed, {
       world: this.#options.packages,
@@ -236,19 +248,16 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     apkoInitDb(fs, { arch, keys, repositories: options.repositories, world: options.world });
     const records = apkoInstall(fs, packages, { sourceDateEpoch: options.sourceDateEpoch });
     const installed = packages.map(({ info, pkg }, i): InstalledApk => {
-      const files = (records[i]?.files ?? []).map((f) => ({
-        path: f.path,
-        type: f.type,
-        mode: f.mode,
-        uid: f.uid,
-        gid: f.gid,
-        sha1:
+      const files = new ApkFiles();
+      for (const f of records[i]?.files ?? []) {
+        const sha1 =
           f.checksum === undefined
             ? undefined
             : f.checksum.startsWith('Q1')
               ? Buffer.from(f.checksum.slice(2), 'base64').toString('hex')
-              : f.checksum,
-      }));
+              : f.checksum;
+        files.push({ path: f.path, type: f.type, mode: f.mode, uid: f.uid, gid: f.gid, sha1 });
+      }
       return { info, pkg, files };
     });
     return { installed: inventoryOfApks(installed), records };
@@ -289,14 +298,25 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
       const met = byName.has(name) ? name : byProvide.get(name);
       if (met !== undefined && met !== info.name) deps.add(met);
     }
-    const fileList = files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}`, sha1: f.sha1 }));
-    return {
-      ...apkInventoryPackage(info, deps, fileList),
-      files: fileList,
+    const record: InstalledPackage = {
+      ...apkInventoryPackage(info, deps),
+      files: [],
       label: `${info.name}-${info.version}`,
       installedSize: info.installedSize,
       skippedScripts: [...pkg.scripts.keys()].sort(),
     };
+    // Made each time it is read, from the paths and SHA-1 bytes alone: a record, a `/` path and
+    // a hex SHA-1 per file of the image, kept to the end of the build, were a few hundred bytes
+    // per file (issue 16). Set, it is a list as any other.
+    const list = files.inventoryFiles();
+    Object.defineProperty(record, 'files', {
+      enumerable: true,
+      configurable: true,
+      get: list,
+      set: (value: InventoryFile[]) =>
+        Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true }),
+    });
+    return record;
   });
 }
 
@@ -325,11 +345,6 @@ function checkIdentity(info: ApkPackageInfo, p: LockedPackage, where: string): v
   if (info.name !== p.name || info.version !== p.version) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
   }
-}
-
-/** The bodies of a package's files, for the compression that starts while the build goes on. */
-function fileBodies(entries: readonly ApkDataEntry[]): Body[] {
-  return entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
 }
 
 /** `URL` or `@tag URL`. */

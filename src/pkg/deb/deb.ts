@@ -80,8 +80,11 @@ export interface DebPackage {
   scripts: Map<DebScriptName, Uint8Array>;
   /** Every regular file of the control member by its cleaned name (control, md5sums, shlibs, templates...). */
   controlFiles: Map<string, Uint8Array>;
-  /** Data entries in archive order (the root `./` left out). */
-  entries: DebDataEntry[];
+  /**
+   * Data entries in archive order (the root `./` left out): a list once read, made as they are
+   * walked once kept (../unpacked.ts).
+   */
+  entries: Iterable<DebDataEntry>;
   /** The data member unpacked, which the entries were read from; absent once kept in the cache. */
   dataTar?: Uint8Array | undefined;
   /** The control and data members, and the names of members that were ignored (`_*`, or after data). */
@@ -140,7 +143,7 @@ const fromUtf8 = new TextDecoder('utf-8');
  *   `maxUnpackedSize`; `USAGE` for a malformed `expectedSha256`; `INVALID_ARCHIVE` or
  *   `TRUNCATED` from the ar and tar readers
  */
-export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promise<DebPackage> {
+export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promise<DebPackage & { entries: DebDataEntry[] }> {
   const { where } = options;
   const sha256 = checkedSha256(bytes, options.expectedSha256, where);
   const { formatVersion, control, data, ignored } = debMembers(bytes, where);

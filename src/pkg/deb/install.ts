@@ -102,18 +102,20 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
         hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
       });
     }
-    const base = { mode: h.mode, uid: h.uid, gid: h.gid, mtime, owner, xattrs: xattrsOf(h.pax) };
+    const xattrs = xattrsOf(h.pax);
+    const { mode, uid, gid } = h;
+    // Literals with their fields named, as ../apk/install.ts makes them (a spread keeps them out of line).
     switch (h.type) {
       case 'dir':
         // dpkg follows a symlink to a folder rather than replacing it with the package's folder.
-        if (existing?.type !== 'symlink' || !existingIsDir) tree.put(entry.path, { type: 'dir', ...base });
+        if (existing?.type !== 'symlink' || !existingIsDir) tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
         break;
       case 'file':
-        mine.set(entry.path, tree.put(entry.path, { type: 'file', ...base, body: entry.body }));
+        mine.set(entry.path, tree.put(entry.path, { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body }));
         break;
       case 'symlink':
         mine.delete(entry.path);
-        tree.put(entry.path, { type: 'symlink', ...base, linkname: h.linkname });
+        tree.put(entry.path, { type: 'symlink', mode, uid, gid, mtime, owner, xattrs, linkname: h.linkname });
         break;
       case 'hardlink': {
         const target = entry.hardlinkTarget === undefined ? undefined : mine.get(entry.hardlinkTarget);
@@ -125,12 +127,12 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
             { where },
           );
         }
-        mine.set(entry.path, tree.put(entry.path, { type: 'hardlink', ...base, linkname: target }));
+        mine.set(entry.path, tree.put(entry.path, { type: 'hardlink', mode, uid, gid, mtime, owner, xattrs, linkname: target }));
         break;
       }
       default:
         mine.delete(entry.path);
-        tree.put(entry.path, { type: h.type, ...base, devmajor: h.devmajor, devminor: h.devminor });
+        tree.put(entry.path, { type: h.type, mode, uid, gid, mtime, owner, xattrs, devmajor: h.devmajor, devminor: h.devminor });
     }
     files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: pkg.md5sums.get(entry.path) });
   }

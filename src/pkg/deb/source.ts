@@ -5,7 +5,6 @@
  * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
  */
 import { isProvenantError, ProvenantError } from '../../errors.ts';
-import type { Body } from '../../vfs/body.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
@@ -20,7 +19,7 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
-import { loadUnpacked, storeUnpacked } from '../unpacked.ts';
+import { countFiles, fileBodies, loadUnpacked, storeUnpacked } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
@@ -151,9 +150,17 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       const pkg: DebPackage = { ...(kept.meta as Omit<DebPackage, 'entries'>), entries: kept.entries };
       // The size is for progress only: the .deb kept beside it, when it still is.
       const size = (await cache?.locate(key))?.size ?? 0;
-      return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg), size, cached: true };
+      return {
+        package: pkg,
+        locked: p,
+        sha256: pkg.sha256,
+        bodies: fileBodies(pkg.entries),
+        files: kept.entries.files,
+        size,
+        cached: true,
+      };
     }
-    const read = (bytes: Uint8Array): Promise<DebPackage> => readDeb(bytes, { where, expectedSha256: sha256 });
+    const read = (bytes: Uint8Array) => readDeb(bytes, { where, expectedSha256: sha256 });
     // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
     // A cached copy that does not match (a damaged cache) is downloaded again.
     const hit = await cache?.get(key, { check: false });
@@ -177,10 +184,12 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       size = bytes.length;
     }
     const { dataTar, entries, ...rest } = pkg;
+    let installing: DebPackage = pkg;
     if (cache !== undefined && dataTar !== undefined) {
-      pkg = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, rest, where) };
+      installing = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, rest, where) };
     }
-    return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(pkg), size, cached };
+    const files = countFiles(installing.entries);
+    return { package: installing, locked: p, sha256: pkg.sha256, bodies: fileBodies(installing.entries), files, size, cached };
   }
 
   /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */
@@ -297,11 +306,6 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
     skippedScripts: [...d.skippedScripts],
     database: d.database,
   };
-}
-
-/** The bodies of a package's files, for the compression that starts while the build goes on. */
-function fileBodies(pkg: DebPackage): Body[] {
-  return pkg.entries.flatMap((e) => (e.header.type === 'file' ? [e.body] : []));
 }
 
 /**

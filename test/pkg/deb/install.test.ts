@@ -317,7 +317,7 @@ describe('installDeb rules', () => {
     // A package whose hardlink target is not its own (a reader bypassed) is refused.
     const forged: DebPackage = {
       ...pkg,
-      entries: pkg.entries.map((e) => (e.path === 'usr/b' ? { ...e, hardlinkTarget: 'etc/shadow' } : e)),
+      entries: [...pkg.entries].map((e) => (e.path === 'usr/b' ? { ...e, hardlinkTarget: 'etc/shadow' } : e)),
     };
     assert.throws(() => installDeb(new Tree(), forged), code('UNSAFE_PATH'));
   });

@@ -1,0 +1,200 @@
+// A package kept unpacked in the cache (src/pkg/unpacked.ts): its entries stored as compact
+// records (src/pkg/unpacked-index.ts) and read back as they were, one at a time as they are
+// walked; a damaged index is a miss, never a failure.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { cleanEntryPath } from '../../src/archive/paths.ts';
+import { type TarEntryType, type TarHeader, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { tarFiles } from '../../src/pkg/apk/tarfiles.ts';
+import { DownloadCache } from '../../src/pkg/fetch.ts';
+import { loadUnpacked, type PackageEntry, readIndex, storeUnpacked } from '../../src/pkg/unpacked.ts';
+import { encodeEntries, keptEntries, type StoredBody } from '../../src/pkg/unpacked-index.ts';
+import { type FileBody, readBody } from '../../src/vfs/body.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/** The entries of a data tar as a reader makes them: cleaned paths, bodies in memory, the root left out. */
+async function entriesOf(tar: Uint8Array): Promise<PackageEntry[]> {
+  const out: PackageEntry[] = [];
+  for (const f of await tarFiles(tar, 'test')) {
+    const path = cleanEntryPath(f.name, 'test');
+    if (path !== '.') out.push({ path, header: f.header, body: f.header.type === 'file' ? f.body : new Uint8Array() });
+  }
+  return out;
+}
+
+/** What an entry says, its body's bytes read back. */
+const view = (e: PackageEntry) => ({ path: e.path, header: e.header, hardlinkTarget: e.hardlinkTarget, body: [...readBody(e.body)] });
+
+describe('a package kept unpacked', () => {
+  const tempDir = useTempDir('unpacked');
+
+  it('reads back the entries it stored, headers, PAX records and bodies, each walk making them anew', async () => {
+    const dir = await tempDir();
+    const cache = new DownloadCache(join(dir, 'cache'));
+    const tar = await tarBytes([
+      { header: tarHeader({ name: './', type: 'dir' }) },
+      { header: tarHeader({ name: './usr/', type: 'dir', mode: 0o755, mtime: -5 }) },
+      {
+        header: tarHeader({
+          name: './usr/hello',
+          size: 6,
+          mode: 0o4755,
+          uid: 1000,
+          gid: 1001,
+          uname: 'me',
+          mtime: 1_700_000_000,
+          pax: { 'APK-TOOLS.checksum.SHA1': 'f572d396fae9206628714fb2ce00f72e94f2258f', 'SCHILY.xattr.user.a': 'b' },
+        }),
+        body: enc('hello\n'),
+      },
+      { header: tarHeader({ name: './usr/link', type: 'symlink', linkname: 'hello', pax: { 'APK-TOOLS.checksum.SHA1': 'NOT HEX' } }) },
+      { header: tarHeader({ name: './usr/hard', type: 'hardlink', linkname: './usr/hello' }) },
+      { header: tarHeader({ name: './dev/null', type: 'char', devmajor: 1, devminor: 3 }) },
+      { header: tarHeader({ name: './usr/empty', size: 0 }), body: new Uint8Array() },
+    ]);
+    const entries = await entriesOf(tar);
+    entries[3]!.hardlinkTarget = 'usr/hello';
+    const stored = await storeUnpacked(cache, 'k', tar, entries, { a: new Map([['x', new Uint8Array([1, 2])]]) }, 'test');
+    const loaded = await loadUnpacked(cache, 'k');
+    assert.ok(loaded !== undefined);
+    assert.deepEqual(loaded.meta, { a: new Map([['x', new Uint8Array([1, 2])]]) });
+    assert.deepEqual([...loaded.entries].map(view), entries.map(view));
+    assert.deepEqual([...stored].map(view), entries.map(view));
+    assert.equal(loaded.entries.count, entries.length);
+    assert.equal(loaded.entries.files, 2);
+    // Nothing of an entry is kept between walks: the records are all a kept package holds.
+    const [first] = loaded.entries;
+    const [again] = loaded.entries;
+    assert.notEqual(first, again);
+    assert.notEqual(first?.header, again?.header);
+  });
+
+  it('reads a damaged or foreign index as a miss', async () => {
+    const dir = await tempDir();
+    const cache = new DownloadCache(join(dir, 'cache'));
+    const tar = await tarBytes([{ header: tarHeader({ name: 'a', size: 2 }), body: enc('hi') }]);
+    await storeUnpacked(cache, 'k', tar, await entriesOf(tar), {}, 'test');
+    assert.notEqual(await loadUnpacked(cache, 'k'), undefined);
+    // The index rewritten whole (so that the cache's own digest holds) with its last byte cut.
+    const bytes = await cache.get('unpacked-v3:k');
+    await cache.put('unpacked-v3:k', bytes!.subarray(0, bytes!.length - 1));
+    assert.equal(await loadUnpacked(cache, 'k'), undefined);
+    await cache.put('unpacked-v3:k', enc('{"format":"unpacked-v1","entries":[]}'));
+    assert.equal(await loadUnpacked(cache, 'k'), undefined);
+    // The data tar shorter than a body says.
+    await cache.put('unpacked-v3:k', bytes!);
+    await writeFile((await cache.locate('unpacked-v3-data:k'))!.path, tar.subarray(0, 512));
+    assert.equal(await loadUnpacked(cache, 'k'), undefined);
+  });
+});
+
+const TYPES: TarEntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
+
+const arbEntry = fc
+  .record({
+    path: fc.string({ minLength: 1, maxLength: 20, unit: 'grapheme' }),
+    name: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+    type: fc.constantFrom(...TYPES),
+    mode: fc.integer({ min: 0, max: 0o7777 }),
+    uid: fc.nat(),
+    gid: fc.nat(),
+    uname: fc.string({ maxLength: 8 }),
+    mtime: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+    size: fc.nat({ max: 1000 }),
+    linkname: fc.string({ maxLength: 20 }),
+    devmajor: fc.nat({ max: 4095 }),
+    pax: fc.option(
+      fc.dictionary(
+        fc.oneof(fc.constant('APK-TOOLS.checksum.SHA1'), fc.string({ minLength: 1, maxLength: 12 })),
+        fc.oneof(fc.stringMatching(/^[0-9a-f]{40}$/), fc.string({ maxLength: 12 })),
+      ),
+      { nil: undefined },
+    ),
+    hardlinkTarget: fc.option(fc.string({ maxLength: 12 }), { nil: undefined }),
+    offset: fc.nat({ max: 1000 }),
+    sha256: fc.stringMatching(/^[0-9a-f]{64}$/),
+    crc32: fc.nat({ max: 2 ** 32 - 1 }),
+  })
+  .map((r) => {
+    const header: TarHeader = {
+      name: r.name ?? r.path,
+      type: r.type,
+      mode: r.mode,
+      uid: r.uid,
+      gid: r.gid,
+      uname: r.uname,
+      gname: '',
+      size: r.type === 'file' ? r.size : 0,
+      mtime: r.mtime,
+      linkname: r.linkname,
+      devmajor: r.devmajor,
+      devminor: 0,
+    };
+    if (r.pax !== undefined) header.pax = { ...r.pax };
+    const entry: PackageEntry = { path: r.path, header, body: new Uint8Array() };
+    if (r.hardlinkTarget !== undefined) entry.hardlinkTarget = r.hardlinkTarget;
+    const body: StoredBody | undefined = r.type === 'file' ? { offset: r.offset, sha256: r.sha256, crc32: r.crc32 } : undefined;
+    return { entry, body };
+  });
+
+describe('the records of kept entries', () => {
+  it('give back every entry as it was stored', () => {
+    fc.assert(
+      fc.property(fc.array(arbEntry, { maxLength: 8 }), (list) => {
+        const records = encodeEntries(
+          list.map((l) => l.entry),
+          list.map((l) => l.body),
+        );
+        const kept = keptEntries(records, '/data', 2000);
+        assert.ok(kept !== undefined);
+        const back = [...kept];
+        assert.equal(back.length, list.length);
+        for (const [i, e] of back.entries()) {
+          const { entry, body } = list[i]!;
+          assert.equal(e.path, entry.path);
+          assert.deepEqual(e.header, entry.header);
+          assert.equal(e.hardlinkTarget, entry.hardlinkTarget);
+          if (body === undefined) assert.deepEqual(e.body, new Uint8Array());
+          else {
+            const b = e.body as FileBody;
+            assert.deepEqual(
+              { path: b.path, offset: b.offset, size: b.size, sha256: b.sha256, crc32: b.crc32 },
+              { path: '/data', offset: body.offset, size: entry.header.size, sha256: body.sha256, crc32: body.crc32 | 0 },
+            );
+          }
+        }
+      }),
+    );
+  });
+
+  it('are a miss when cut short, changed or made up, and a walk of records that pass never fails', () => {
+    const walk = (records: Uint8Array) => {
+      const kept = keptEntries(records, '/data', 2000);
+      if (kept !== undefined) assert.equal([...kept].length, kept.count);
+    };
+    fc.assert(
+      fc.property(fc.array(arbEntry, { minLength: 1, maxLength: 5 }), fc.nat(), fc.nat({ max: 255 }), (list, at, byte) => {
+        const records = encodeEntries(
+          list.map((l) => l.entry),
+          list.map((l) => l.body),
+        );
+        assert.equal(keptEntries(records.subarray(0, at % records.length), '/data', 2000), undefined);
+        const changed = records.slice();
+        changed[at % changed.length] = byte;
+        walk(changed);
+        assert.equal(keptEntries(new Uint8Array([...records, 0]), '/data', 2000), undefined, 'bytes left over');
+      }),
+    );
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), walk));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        readIndex(bytes);
+      }),
+    );
+  });
+});
