@@ -11,6 +11,7 @@ import { COMMANDS } from './commands/table.ts';
 import { errorExitCode } from './exit.ts';
 import { commandHelp, formatError, generalHelp, subcommandHelp, unknownCommand, unknownSubcommand } from './help.ts';
 import type { CliIo } from './io.ts';
+import { FdOutput } from './output.ts';
 
 const { enableCompileCache } = process.getBuiltinModule('node:module');
 
@@ -104,9 +105,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', interrupt);
   const code = await run(process.argv.slice(2), {
     env: process.env,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    // Made on first use: opening standard input costs milliseconds that most commands never need.
+    stdout: new FdOutput(1, () => process.stdout),
+    // Both made on first use (a progress display, an error): each stream costs milliseconds to make.
+    get stderr() {
+      return process.stderr;
+    },
     get stdin() {
       return process.stdin;
     },

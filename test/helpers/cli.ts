@@ -52,7 +52,8 @@ export async function cliLoading(
   hook: { setup?: string; list: string },
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<{ run: CliRun; loaded: string[] }> {
-  const code = `${hook.setup ?? ''}\nprocess.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(${hook.list}) + '\\n'));`;
+  // The list is taken before process.stderr is touched: making that stream loads modules too.
+  const code = `${hook.setup ?? ''}\nprocess.on('exit', () => { const list = JSON.stringify(${hook.list}); process.stderr.write('LOADED ' + list + '\\n'); });`;
   const run = await runCli(args, {
     ...options,
     command: [process.execPath, '--import', `data:text/javascript,${encodeURIComponent(code)}`, MAIN],
