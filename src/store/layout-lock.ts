@@ -1,11 +1,15 @@
 /** How several processes share one layout: its lock file, and the lists of what each writer has written and not tagged yet, which gc keeps. */
-import { appendFile, type FileHandle, open, readdir, rm, unlink, utimes } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 import { randomHex } from '../io/files.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
+
+// node:fs/promises is taken on first use: loading it (with its watchers and readline) costs
+// about 2 ms of a start that only reads (a layout's digest, say), which needs none of it.
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 
 // Coordination between processes that write one OCI layout at once (issue 9, item 2).
 //
@@ -93,7 +97,7 @@ async function readOwnerFile(path: string): Promise<Seen | undefined> {
   // is replaced meanwhile.
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await fsp().open(path, 'r');
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -110,7 +114,9 @@ async function readOwnerFile(path: string): Promise<Seen | undefined> {
 function keepFresh(path: string, every: number): NodeJS.Timeout {
   const timer = setInterval(() => {
     const now = new Date();
-    utimes(path, now, now).catch(() => undefined);
+    fsp()
+      .utimes(path, now, now)
+      .catch(() => undefined);
   }, every);
   timer.unref();
   return timer;
@@ -171,7 +177,7 @@ export class LayoutLock {
   async release(): Promise<void> {
     clearInterval(this.#timer);
     const seen = await readOwnerFile(this.#path).catch(() => undefined);
-    if (seen?.owner?.id === this.#id) await rm(this.#path, { force: true });
+    if (seen?.owner?.id === this.#id) await fsp().rm(this.#path, { force: true });
   }
 }
 
@@ -184,7 +190,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 async function createExclusive(path: string, text: string): Promise<boolean> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'wx');
+    handle = await fsp().open(path, 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
@@ -194,7 +200,7 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
     await handle.close();
   } catch (err) {
     await handle.close().catch(() => undefined);
-    await rm(path, { force: true });
+    await fsp().rm(path, { force: true });
     throw err;
   }
   return true;
@@ -205,7 +211,7 @@ async function breakStale(dir: string, path: string, seen: Seen): Promise<void> 
   if (!(await createExclusive(breaker, `${ownerLine('break')}\n`))) {
     // Someone else is breaking it; a breaker left by a crash goes after a while.
     const other = await readOwnerFile(breaker);
-    if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await rm(breaker, { force: true });
+    if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await fsp().rm(breaker, { force: true });
     await sleep(5);
     return;
   }
@@ -213,10 +219,10 @@ async function breakStale(dir: string, path: string, seen: Seen): Promise<void> 
     const now = await readOwnerFile(path);
     // Still the lock judged stale (the same file, the same text)? Then nobody took it since.
     if (now !== undefined && now.ino === seen.ino && now.text === seen.text && now.mtimeMs === seen.mtimeMs) {
-      await rm(path, { force: true });
+      await fsp().rm(path, { force: true });
     }
   } finally {
-    await rm(breaker, { force: true });
+    await fsp().rm(breaker, { force: true });
   }
 }
 
@@ -257,7 +263,7 @@ export class WriterSession {
       // The media type says whether gc must look inside (a manifest) for more to keep. Opened
       // for each record with O_APPEND (no handle is held: a store nobody closes leaks nothing),
       // so each line lands whole at the end whatever else is in flight.
-      done = appendFile(this.#path, `${digest} ${mediaType}\n`, { flag: 'a' });
+      done = fsp().appendFile(this.#path, `${digest} ${mediaType}\n`, { flag: 'a' });
       this.#recorded.set(digest, done);
       done.catch(() => this.#recorded.delete(digest));
     }
@@ -268,7 +274,7 @@ export class WriterSession {
   async end(): Promise<void> {
     clearInterval(this.#timer);
     await Promise.allSettled(this.#recorded.values());
-    await rm(this.#path, { force: true });
+    await fsp().rm(this.#path, { force: true });
   }
 }
 
@@ -288,7 +294,7 @@ export interface Writers {
  */
 export async function readWriters(dir: string, self?: string): Promise<Writers> {
   const out: Writers = { pending: new Map(), live: new Set(), stale: [] };
-  for (const name of await readdir(dir)) {
+  for (const name of await fsp().readdir(dir)) {
     if (!name.startsWith(WRITER_PREFIX)) continue;
     const path = join(dir, name);
     const seen = await readOwnerFile(path);
@@ -313,9 +319,11 @@ export async function readWriters(dir: string, self?: string): Promise<Writers> 
 
 /** Removes a file, ignoring that it is already gone. */
 export async function removeFile(path: string): Promise<void> {
-  await unlink(path).catch((err: unknown) => {
-    if (!isNotFound(err)) throw err;
-  });
+  await fsp()
+    .unlink(path)
+    .catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
 }
 
 function isNotFound(err: unknown): boolean {
