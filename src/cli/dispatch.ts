@@ -82,7 +82,6 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
  * written), then exits 130; a second one exits at once.
  */
 export async function main(): Promise<void> {
-  const { homedir } = process.getBuiltinModule('node:os');
   const controller = new AbortController();
   let interrupted = false;
   const interrupt = (signal: NodeJS.Signals): void => {
@@ -98,14 +97,17 @@ export async function main(): Promise<void> {
   const code = await run(process.argv.slice(2), {
     env: process.env,
     stdout: new FdOutput(1, () => process.stdout),
-    // Both made on first use (a progress display, an error): each stream costs milliseconds to make.
+    // Made on first use (a progress display, an error, a password, a registry's credentials):
+    // each stream, and node:os, costs start-up time that most commands never need.
     get stderr() {
       return process.stderr;
     },
     get stdin() {
       return process.stdin;
     },
-    homedir: homedir(),
+    get homedir() {
+      return process.getBuiltinModule('node:os').homedir();
+    },
     signal: controller.signal,
   });
   // Cleanup is done; whatever still holds the event loop (a connection the abort left open)

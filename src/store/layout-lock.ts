@@ -1,6 +1,5 @@
 /** How several processes share one layout: its lock file, and the lists of what each writer has written and not tagged yet, which gc keeps. */
 import type { FileHandle } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 import { randomHex } from '../io/files.ts';
@@ -45,7 +44,10 @@ const WRITER_REFRESH_MS = 60_000;
 // A breaker file older than this was left by a process that died while breaking.
 const BREAK_STALE_MS = 10_000;
 
-const HOST = hostname();
+// This host's name, asked on first use: node:os is not otherwise loaded by a command that only
+// reads a layout, which never takes a lock.
+let host: string | undefined;
+const thisHost = (): string => (host ??= process.getBuiltinModule('node:os').hostname());
 
 /** Who holds a lock or a writer session. */
 interface Owner {
@@ -55,7 +57,7 @@ interface Owner {
 }
 
 function ownerLine(id: string): string {
-  return JSON.stringify({ host: HOST, pid: process.pid, id } satisfies Owner);
+  return JSON.stringify({ host: thisHost(), pid: process.pid, id } satisfies Owner);
 }
 
 function parseOwner(line: string | undefined): Owner | undefined {
@@ -82,7 +84,7 @@ function pidRunning(pid: number): boolean {
 /** True when an owner file may be taken for abandoned. */
 function isStale(owner: Owner | undefined, mtimeMs: number, staleMs: number): boolean {
   if (Date.now() - mtimeMs > staleMs) return true;
-  return owner !== undefined && owner.host === HOST && !pidRunning(owner.pid);
+  return owner !== undefined && owner.host === thisHost() && !pidRunning(owner.pid);
 }
 
 interface Seen {

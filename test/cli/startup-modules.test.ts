@@ -17,7 +17,8 @@ async function builtinsOf(args: string[]): Promise<{ stdout: string; builtins: s
 
 // Nor the streams: its one line goes out with writeSync (cli/output.ts), not through
 // process.stdout, whose stream object loads them. Nor fs/promises (with its watchers and
-// readline): the layout is read with the callback API (store/layout-files.ts).
+// readline): the layout is read with the callback API (store/layout-files.ts). Nor node:os: the
+// home folder and the host name are asked for when a command needs them.
 const NOT_FOR_DIGEST = [
   'crypto',
   'child_process',
@@ -28,6 +29,7 @@ const NOT_FOR_DIGEST = [
   'stream',
   'internal/streams/writable',
   'fs/promises',
+  'os',
 ];
 
 describe('the built-ins a command loads', () => {
