@@ -10,6 +10,9 @@
  * dist/vendor/ (see {@link VENDORED}), and dist/ imports that file: Node pays for every module it
  * loads, whatever its size.
  *
+ * The CLI (the package's `bin`, dist/cli/main.js) runs from a bundle of those modules in
+ * dist/cli/bundle/ (scripts/bundle-cli.ts): a command then loads a few files rather than thirty.
+ *
  * This is the one way dist/ is made (`npm run build`, and `npm pack` through `prepack`): how it
  * compiles may change (a bundler, say) as long as those files keep their places.
  *
@@ -20,6 +23,7 @@ import { chmod, cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { bundleCli } from './bundle-cli.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -44,6 +48,7 @@ export async function buildDist(out = join(root, 'dist')): Promise<string[]> {
     .sort();
   for (const asset of assets) await cp(join(src, asset), join(out, asset));
   await vendor(out);
+  await bundleCli(out);
   // npm makes bin files executable when it installs them; a dist/ run in place needs it too.
   const main = join(out, 'cli', 'main.js');
   if (!(await readFile(main, 'utf8')).startsWith('#!/usr/bin/env node\n')) throw new Error(`${main} lost its #! line`);

@@ -1,7 +1,10 @@
 /** Command lines: flags as each command declares them, with `PROVENANT_*` variables as their defaults. */
 import { ProvenantError } from '../errors.ts';
 
-const { parseArgs } = process.getBuiltinModule('node:util');
+// node:util's parseArgs is a lazy property whose modules are not in Node's start-up snapshot: it
+// is read when a command line has flags, not when this module loads.
+const util = () => process.getBuiltinModule('node:util');
+type ParseArgs = typeof import('node:util').parseArgs;
 
 /** A flag a command accepts. Every flag can also be set by `PROVENANT_<NAME>` in the environment. */
 export interface FlagSpec {
@@ -32,19 +35,11 @@ export async function parseCommandArgs(
   env: Record<string, string | undefined>,
   command = 'this command',
 ): Promise<ParsedArgs> {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-  for (const [name, spec] of Object.entries(flags)) {
-    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
-  }
-  await checkFlags(argv, options, flags, command);
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (cause) {
-    // checkFlags has said what is wrong with every case it knows; this is the rest, cleaned.
-    const said = (cause as Error).message.replace(/^.*?: /, '').replace(/\. To specify .*$/s, '');
-    throw new ProvenantError('USAGE', said, { hint: `provenant help ${command} lists its flags`, cause });
-  }
+  const parsed = argv.some((a) => a.startsWith('-'))
+    ? await parseFlags(argv, flags, command)
+    : // No word is a flag (`digest oci:DIR:TAG`): all are positionals, as parseArgs would say,
+      // without loading it (node:util's parseArgs is not in Node's start-up snapshot).
+      { values: {}, positionals: [...argv] };
   const values = { ...parsed.values } as ParsedArgs['values'];
   for (const [name, spec] of Object.entries(flags)) {
     if (values[name] !== undefined) continue;
@@ -60,6 +55,23 @@ export async function parseCommandArgs(
   return { values, positionals: parsed.positionals };
 }
 
+/** The command line parsed by node:util's parseArgs, after {@link checkFlags} has said what is wrong with it. */
+async function parseFlags(argv: string[], flags: Record<string, FlagSpec>, command: string): Promise<ParsedArgs> {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries(flags)) {
+    options[name] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}), ...(spec.multiple ? { multiple: true } : {}) };
+  }
+  await checkFlags(argv, options, flags, command);
+  try {
+    const { values, positionals } = util().parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as ParsedArgs['values'], positionals };
+  } catch (cause) {
+    // checkFlags has said what is wrong with every case it knows; this is the rest, cleaned.
+    const said = (cause as Error).message.replace(/^.*?: /, '').replace(/\. To specify .*$/s, '');
+    throw new ProvenantError('USAGE', said, { hint: `provenant help ${command} lists its flags`, cause });
+  }
+}
+
 /** The flag as the user wrote it, and as the command knows it. */
 function flagName(rawName: string, flags: Record<string, FlagSpec>): string | undefined {
   if (rawName.startsWith('--')) return rawName.slice(2) in flags ? rawName.slice(2) : undefined;
@@ -73,11 +85,11 @@ function flagName(rawName: string, flags: Record<string, FlagSpec>): string | un
  */
 async function checkFlags(
   argv: string[],
-  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
+  options: NonNullable<Parameters<ParseArgs>[0]>['options'],
   flags: Record<string, FlagSpec>,
   command: string,
 ): Promise<void> {
-  const { tokens } = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
+  const { tokens } = util().parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
   const help = `provenant help ${command} lists its flags`;
   for (const token of tokens) {
     if (token.kind !== 'option') continue;

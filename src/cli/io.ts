@@ -3,7 +3,8 @@
 /** The command's environment, streams and cancel signal. */
 export interface CliIo {
   env: Record<string, string | undefined>;
-  stdout: NodeJS.WritableStream;
+  /** Standard output: the command's result or data. */
+  stdout: Output;
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: NodeJS.ReadableStream;
   homedir: string;
@@ -12,4 +13,16 @@ export interface CliIo {
    * operation stops, its stores close and its temporary files go before the process exits.
    */
   signal: AbortSignal;
+}
+
+/** Where a command writes its result: main's FdOutput (output.ts) writes standard output synchronously. */
+export interface Output {
+  /** Writes text (as UTF-8) or bytes, in order with what was written before. */
+  write(chunk: string | Uint8Array): void;
+  /**
+   * Settles once the output has taken what was written (a stream's backpressure), so that data
+   * written in a loop does not pile up in memory: true, or false when its reader is gone (EPIPE)
+   * and whatever is written from then on is dropped, so that the writer may stop.
+   */
+  flushed(): Promise<boolean>;
 }

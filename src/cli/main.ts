@@ -1,123 +1,16 @@
 #!/usr/bin/env node
 /**
- * The `provenant` command: finds the command in the generated table (commands/table.ts), loads
- * its module alone, parses its flags and runs it, and turns a typed error into one line and an
- * exit code. As a program it also turns SIGINT and SIGTERM into the commands' cancel signal.
+ * The `provenant` command. It turns on Node's compile cache and only then loads the dispatcher
+ * (dispatch.ts) and through it the command: a module loaded before the cache is on is compiled
+ * afresh at every start, and these are about thirty (issue 16, "instant start").
  */
-import { isProvenantError } from '../errors.ts';
-import { parseCommandArgs } from './args.ts';
-import type { CommandContext, CommandModule } from './command.ts';
-import { COMMANDS } from './commands/table.ts';
-import { errorExitCode } from './exit.ts';
-import { commandHelp, formatError, generalHelp, subcommandHelp, unknownCommand, unknownSubcommand } from './help.ts';
-import type { CliIo } from './io.ts';
-
 const { enableCompileCache } = process.getBuiltinModule('node:module');
 
-// Node keeps the compiled code of the modules loaded after this (each command's) in a folder of
-// Provenant's cache (not the temporary folder, which is the user's), so that a command starts
-// without compiling them again; NODE_COMPILE_CACHE moves it, NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+// Node keeps the compiled code of the modules loaded after this in a folder of Provenant's cache
+// (not the temporary folder, which is the user's), so that a command starts without compiling
+// them again; NODE_COMPILE_CACHE moves it, NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 const { env } = process;
 enableCompileCache?.(env.NODE_COMPILE_CACHE ?? `${env.XDG_CACHE_HOME ?? `${env.HOME ?? '/tmp'}/.cache`}/provenant/node-compile-cache`);
 
-function context(name: string): CommandContext {
-  return {
-    name,
-    async specs() {
-      const entries = await Promise.all(Object.entries(COMMANDS).map(async ([n, c]) => [n, (await c.load()).spec] as const));
-      return Object.fromEntries(entries);
-    },
-  };
-}
-
-/** `provenant help [COMMAND [SUBCOMMAND]]`, and `COMMAND [SUBCOMMAND] --help`. */
-async function help(words: string[], io: CliIo): Promise<void> {
-  const [name, sub, ...extra] = words;
-  if (name === undefined) {
-    io.stdout.write(generalHelp(COMMANDS));
-    return;
-  }
-  const entry = COMMANDS[name];
-  if (entry === undefined) throw await unknownCommand(COMMANDS, name);
-  const { spec } = await entry.load();
-  if (sub === undefined) {
-    io.stdout.write(commandHelp(name, spec));
-    return;
-  }
-  const text = extra.length > 0 ? undefined : subcommandHelp(spec, sub);
-  if (text === undefined) throw await unknownSubcommand(name, spec, [sub, ...extra].join(' '));
-  io.stdout.write(text);
-}
-
-/** Runs the CLI with `argv` (without node and script); returns the exit code. */
-export async function run(argv: string[], io: CliIo): Promise<number> {
-  const [first, ...rest] = argv;
-  let name = first ?? 'help';
-  let command: CommandModule | undefined;
-  try {
-    if (name === 'help' || name === '--help' || name === '-h') {
-      name = 'help';
-      await help(rest, io);
-      return 0;
-    }
-    if (name === '--version') return run(['version', ...rest], io);
-    const entry = COMMANDS[name];
-    if (entry === undefined) {
-      name = 'help';
-      throw await unknownCommand(COMMANDS, first ?? '');
-    }
-    command = await entry.load();
-    const dashes = rest.indexOf('--');
-    const flags = dashes < 0 ? rest : rest.slice(0, dashes);
-    if (flags.includes('--help') || flags.includes('-h')) {
-      // `apk keygen --help`: the subcommand's help when the first word names one.
-      const sub = flags[0] !== undefined && command.spec.subcommands?.[flags[0]] !== undefined ? [flags[0]] : [];
-      await help([name, ...sub], io);
-      return 0;
-    }
-    const status = await command.run(await parseCommandArgs(rest, command.spec.flags, io.env, name), io, context(name));
-    return typeof status === 'number' ? status : 0;
-  } catch (err) {
-    io.stderr.write(formatError(name, err, io.env.PROVENANT_DEBUG !== undefined && io.env.PROVENANT_DEBUG !== ''));
-    return errorExitCode(isProvenantError(err) ? err.code : undefined, command?.spec);
-  }
-}
-
-/**
- * Runs the CLI as the process. The first SIGINT or SIGTERM aborts the running command's signal
- * and waits for it to clean up (stores closed, temporary files removed, no archive half
- * written), then exits 130; a second one exits at once.
- */
-async function main(): Promise<void> {
-  const { homedir } = process.getBuiltinModule('node:os');
-  const controller = new AbortController();
-  let interrupted = false;
-  const interrupt = (signal: NodeJS.Signals): void => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    // The progress display draws its last line first (progress.ts); this newline ends it, or
-    // the line the terminal echoed ^C on, so that what follows starts on a clean line.
-    controller.abort(new Error(`interrupted by ${signal}`));
-    process.stderr.write('\n');
-  };
-  process.on('SIGINT', interrupt);
-  process.on('SIGTERM', interrupt);
-  const code = await run(process.argv.slice(2), {
-    env: process.env,
-    stdout: process.stdout,
-    stderr: process.stderr,
-    // Made on first use: opening standard input costs milliseconds that most commands never need.
-    get stdin() {
-      return process.stdin;
-    },
-    homedir: homedir(),
-    signal: controller.signal,
-  });
-  // Cleanup is done; whatever still holds the event loop (a connection the abort left open)
-  // must not keep an interrupted process alive.
-  if (interrupted) process.exit(130);
-  process.exitCode = code;
-}
-
 const isMain = process.argv[1] !== undefined && import.meta.url === new URL(process.argv[1], 'file:').href;
-if (isMain || process.argv[1]?.endsWith('/provenant')) await main();
+if (isMain || process.argv[1]?.endsWith('/provenant')) await (await import('./dispatch.ts')).main();

@@ -3,11 +3,15 @@
  * (the one way the library and the CLI replace files: lock files, keys, packages, layout
  * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
  */
-import { copyFile, type FileHandle, link, mkdir, open, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { abortedError, ProvenantError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
+
+// node:fs/promises is taken on first use: loading it (with its watchers and readline) costs
+// about 2 ms of a start that only reads (a layout's digest, say), which needs none of it.
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 
 const { constants, createReadStream } = process.getBuiltinModule('node:fs');
 
@@ -47,19 +51,19 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
   let handle: FileHandle | undefined;
   try {
-    if (options.mkdir) await mkdir(dirname(path), { recursive: true });
+    if (options.mkdir) await fsp().mkdir(dirname(path), { recursive: true });
     // The file exists before any byte flows, and is closed before it is removed on failure: a
     // write stream that opened its file on its own could create it after the cleanup ran.
-    handle = await open(tmp, 'wx', options.mode ?? 0o666);
+    handle = await fsp().open(tmp, 'wx', options.mode ?? 0o666);
     if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
     else await process.getBuiltinModule('node:stream/promises').pipeline(data, handle.createWriteStream(), { signal: options.signal });
     await handle.close();
     handle = undefined;
     if (options.signal?.aborted) throw abortedError(options.signal, where);
-    await rename(tmp, path);
+    await fsp().rename(tmp, path);
   } catch (err) {
     await handle?.close().catch(() => undefined);
-    await rm(tmp, { force: true });
+    await fsp().rm(tmp, { force: true });
     throw fileError(err, where, options.signal);
   }
 }
@@ -80,7 +84,9 @@ export async function linkFileAtomic(
 ): Promise<boolean> {
   const { temporary, where } = options;
   try {
-    await link(source, temporary).catch(() => copyFile(source, temporary, constants.COPYFILE_FICLONE));
+    await fsp()
+      .link(source, temporary)
+      .catch(() => fsp().copyFile(source, temporary, constants.COPYFILE_FICLONE));
   } catch {
     return false;
   }
@@ -88,9 +94,9 @@ export async function linkFileAtomic(
     for await (const _ of options.check(fileChunksReused(temporary))) {
       // The check reads it all and fails at the end when it does not hold.
     }
-    await rename(temporary, path);
+    await fsp().rename(temporary, path);
   } catch (err) {
-    await rm(temporary, { force: true });
+    await fsp().rm(temporary, { force: true });
     throw fileError(err, where);
   }
   return true;
@@ -103,7 +109,7 @@ export async function linkFileAtomic(
  * and piles up until a collection, which made a warm build's peak memory grow with its layer.
  */
 export async function* fileChunksReused(path: string, bufferSize = 1 << 20): ByteStream {
-  const handle = await open(path, 'r');
+  const handle = await fsp().open(path, 'r');
   try {
     const buffer = new Uint8Array(bufferSize);
     for (;;) {

@@ -1,11 +1,14 @@
 /** How several processes share one layout: its lock file, and the lists of what each writer has written and not tagged yet, which gc keeps. */
-import { appendFile, type FileHandle, open, readdir, rm, unlink, utimes } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 import { randomHex } from '../io/files.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
+
+// node:fs/promises is taken on first use: loading it (with its watchers and readline) costs
+// about 2 ms of a start that only reads (a layout's digest, say), which needs none of it.
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 
 // Coordination between processes that write one OCI layout at once (issue 9, item 2).
 //
@@ -41,7 +44,10 @@ const WRITER_REFRESH_MS = 60_000;
 // A breaker file older than this was left by a process that died while breaking.
 const BREAK_STALE_MS = 10_000;
 
-const HOST = hostname();
+// This host's name, asked on first use: node:os is not otherwise loaded by a command that only
+// reads a layout, which never takes a lock.
+let host: string | undefined;
+const thisHost = (): string => (host ??= process.getBuiltinModule('node:os').hostname());
 
 /** Who holds a lock or a writer session. */
 interface Owner {
@@ -51,7 +57,7 @@ interface Owner {
 }
 
 function ownerLine(id: string): string {
-  return JSON.stringify({ host: HOST, pid: process.pid, id } satisfies Owner);
+  return JSON.stringify({ host: thisHost(), pid: process.pid, id } satisfies Owner);
 }
 
 function parseOwner(line: string | undefined): Owner | undefined {
@@ -78,7 +84,7 @@ function pidRunning(pid: number): boolean {
 /** True when an owner file may be taken for abandoned. */
 function isStale(owner: Owner | undefined, mtimeMs: number, staleMs: number): boolean {
   if (Date.now() - mtimeMs > staleMs) return true;
-  return owner !== undefined && owner.host === HOST && !pidRunning(owner.pid);
+  return owner !== undefined && owner.host === thisHost() && !pidRunning(owner.pid);
 }
 
 interface Seen {
@@ -93,7 +99,7 @@ async function readOwnerFile(path: string): Promise<Seen | undefined> {
   // is replaced meanwhile.
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await fsp().open(path, 'r');
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -110,7 +116,9 @@ async function readOwnerFile(path: string): Promise<Seen | undefined> {
 function keepFresh(path: string, every: number): NodeJS.Timeout {
   const timer = setInterval(() => {
     const now = new Date();
-    utimes(path, now, now).catch(() => undefined);
+    fsp()
+      .utimes(path, now, now)
+      .catch(() => undefined);
   }, every);
   timer.unref();
   return timer;
@@ -171,7 +179,7 @@ export class LayoutLock {
   async release(): Promise<void> {
     clearInterval(this.#timer);
     const seen = await readOwnerFile(this.#path).catch(() => undefined);
-    if (seen?.owner?.id === this.#id) await rm(this.#path, { force: true });
+    if (seen?.owner?.id === this.#id) await fsp().rm(this.#path, { force: true });
   }
 }
 
@@ -184,7 +192,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 async function createExclusive(path: string, text: string): Promise<boolean> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'wx');
+    handle = await fsp().open(path, 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
@@ -194,7 +202,7 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
     await handle.close();
   } catch (err) {
     await handle.close().catch(() => undefined);
-    await rm(path, { force: true });
+    await fsp().rm(path, { force: true });
     throw err;
   }
   return true;
@@ -205,7 +213,7 @@ async function breakStale(dir: string, path: string, seen: Seen): Promise<void> 
   if (!(await createExclusive(breaker, `${ownerLine('break')}\n`))) {
     // Someone else is breaking it; a breaker left by a crash goes after a while.
     const other = await readOwnerFile(breaker);
-    if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await rm(breaker, { force: true });
+    if (other !== undefined && isStale(other.owner, other.mtimeMs, BREAK_STALE_MS)) await fsp().rm(breaker, { force: true });
     await sleep(5);
     return;
   }
@@ -213,10 +221,10 @@ async function breakStale(dir: string, path: string, seen: Seen): Promise<void> 
     const now = await readOwnerFile(path);
     // Still the lock judged stale (the same file, the same text)? Then nobody took it since.
     if (now !== undefined && now.ino === seen.ino && now.text === seen.text && now.mtimeMs === seen.mtimeMs) {
-      await rm(path, { force: true });
+      await fsp().rm(path, { force: true });
     }
   } finally {
-    await rm(breaker, { force: true });
+    await fsp().rm(breaker, { force: true });
   }
 }
 
@@ -257,7 +265,7 @@ export class WriterSession {
       // The media type says whether gc must look inside (a manifest) for more to keep. Opened
       // for each record with O_APPEND (no handle is held: a store nobody closes leaks nothing),
       // so each line lands whole at the end whatever else is in flight.
-      done = appendFile(this.#path, `${digest} ${mediaType}\n`, { flag: 'a' });
+      done = fsp().appendFile(this.#path, `${digest} ${mediaType}\n`, { flag: 'a' });
       this.#recorded.set(digest, done);
       done.catch(() => this.#recorded.delete(digest));
     }
@@ -268,7 +276,7 @@ export class WriterSession {
   async end(): Promise<void> {
     clearInterval(this.#timer);
     await Promise.allSettled(this.#recorded.values());
-    await rm(this.#path, { force: true });
+    await fsp().rm(this.#path, { force: true });
   }
 }
 
@@ -288,7 +296,7 @@ export interface Writers {
  */
 export async function readWriters(dir: string, self?: string): Promise<Writers> {
   const out: Writers = { pending: new Map(), live: new Set(), stale: [] };
-  for (const name of await readdir(dir)) {
+  for (const name of await fsp().readdir(dir)) {
     if (!name.startsWith(WRITER_PREFIX)) continue;
     const path = join(dir, name);
     const seen = await readOwnerFile(path);
@@ -313,9 +321,11 @@ export async function readWriters(dir: string, self?: string): Promise<Writers> 
 
 /** Removes a file, ignoring that it is already gone. */
 export async function removeFile(path: string): Promise<void> {
-  await unlink(path).catch((err: unknown) => {
-    if (!isNotFound(err)) throw err;
-  });
+  await fsp()
+    .unlink(path)
+    .catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
 }
 
 function isNotFound(err: unknown): boolean {

@@ -1,5 +1,4 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
-import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
@@ -10,6 +9,7 @@ import { children, descriptorOf, encodeJson, parseStored, type Stored } from '..
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
+import { readCapped, readCappedWithStamp, readText, stampOfFile } from './layout-files.ts';
 import {
   COORDINATION_PREFIX,
   LayoutLock,
@@ -23,6 +23,10 @@ import {
 } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { PutBlobOptions, PutManifestOptions } from './types.ts';
+
+// node:fs/promises is taken on first use: loading it (with its watchers and readline) costs
+// about 2 ms of a start that only reads (a layout's digest, say), which needs none of it.
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 
 const { createReadStream } = process.getBuiltinModule('node:fs');
 
@@ -111,7 +115,7 @@ export class LayoutStore extends LayoutReader {
     const where = this.location;
     let stamp: string;
     try {
-      stamp = stampOf(await stat(join(this.path, 'index.json'), { bigint: true }));
+      stamp = await stampOfFile(join(this.path, 'index.json'));
     } catch (err) {
       throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
     }
@@ -127,7 +131,7 @@ export class LayoutStore extends LayoutReader {
 
   async statBlob(digest: Digest): Promise<Descriptor | undefined> {
     try {
-      const s = await stat(this.#blobPath(digest));
+      const s = await fsp().stat(this.#blobPath(digest));
       return { mediaType: 'application/octet-stream', digest, size: s.size };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -138,11 +142,13 @@ export class LayoutStore extends LayoutReader {
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
     const path = this.#blobPath(descriptor.digest);
     const where = `${this.location}@${descriptor.digest}`;
-    const handle = await open(path, 'r').catch((err: unknown) => {
-      throw isNotFound(err)
-        ? new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the layout`, { where })
-        : fileError(err, where);
-    });
+    const handle = await fsp()
+      .open(path, 'r')
+      .catch((err: unknown) => {
+        throw isNotFound(err)
+          ? new ProvenantError('NOT_FOUND', `blob ${descriptor.digest} is not in the layout`, { where })
+          : fileError(err, where);
+      });
     await handle.close();
     const offset = options.offset ?? 0;
     const prefix = offset > 0 ? createReadStream(path, { start: 0, end: offset - 1 }) : undefined;
@@ -203,7 +209,7 @@ export class LayoutStore extends LayoutReader {
 
   async #writeBlob(d: Descriptor, stream: ByteStream, signal: AbortSignal | undefined): Promise<void> {
     const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
-    await mkdir(dir, { recursive: true });
+    await fsp().mkdir(dir, { recursive: true });
     // Named after this writer's session, so gc knows the file is being written (see gc).
     const session = await this.#writer!;
     const temporary = join(dir, `${TMP_PREFIX}${session.id}-${randomHex(4)}`);
@@ -214,7 +220,7 @@ export class LayoutStore extends LayoutReader {
   /** Stores a blob that is a whole local file by linking (or cloning) it, checked; false when that cannot be done. */
   async #linkBlob(d: Descriptor, path: string): Promise<boolean> {
     const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
-    await mkdir(dir, { recursive: true });
+    await fsp().mkdir(dir, { recursive: true });
     const temporary = join(dir, `${TMP_PREFIX}${(await this.#writer!).id}-${randomHex(4)}`);
     const where = `${this.location}@${d.digest}`;
     return linkFileAtomic(path, this.#blobPath(d.digest), { temporary, where, check: (stream) => verifyStream(stream, d, where) });
@@ -260,7 +266,7 @@ export class LayoutStore extends LayoutReader {
         const path = join(this.path, 'index.json');
         await writeFileAtomic(path, encodeJson(next));
         this.topIndex = next;
-        this.#indexStamp = stampOf(await stat(path, { bigint: true }));
+        this.#indexStamp = await stampOfFile(path);
       }),
     );
     this.#indexLock = run.catch(() => undefined);
@@ -320,10 +326,12 @@ export class LayoutStore extends LayoutReader {
       const partials: Array<{ path: string; name: string }> = [];
       let writers: Writers;
       try {
-        for (const algorithm of await readdir(join(this.path, 'blobs'), { withFileTypes: true }).catch(() => [])) {
+        for (const algorithm of await fsp()
+          .readdir(join(this.path, 'blobs'), { withFileTypes: true })
+          .catch(() => [])) {
           if (!algorithm.isDirectory()) continue;
           const dir = join(this.path, 'blobs', algorithm.name);
-          for (const name of await readdir(dir)) {
+          for (const name of await fsp().readdir(dir)) {
             if (name.startsWith(TMP_PREFIX)) {
               partials.push({ path: join(dir, name), name });
               continue;
@@ -331,7 +339,7 @@ export class LayoutStore extends LayoutReader {
             const digest = `${algorithm.name}:${name}`;
             if (!isDigest(digest) || live.has(digest)) continue;
             const moved = join(trash, algorithm.name, name);
-            await mkdir(join(trash, algorithm.name), { recursive: true });
+            await fsp().mkdir(join(trash, algorithm.name), { recursive: true });
             const size = await moveIfPresent(join(dir, name), moved);
             if (size !== undefined) trashed.set(digest, { path: moved, size });
           }
@@ -355,14 +363,16 @@ export class LayoutStore extends LayoutReader {
         await removeFile(t.path);
         removedBytes += t.size;
       }
-      await rm(trash, { recursive: true, force: true });
+      await fsp().rm(trash, { recursive: true, force: true });
 
       const result: GcResult = { removed: [...trashed.keys()].sort(), removedBytes, partials: { count: 0, bytes: 0 } };
       const removePartial = async (path: string): Promise<void> => {
-        const size = await stat(path).then(
-          (s) => s.size,
-          () => undefined,
-        );
+        const size = await fsp()
+          .stat(path)
+          .then(
+            (s) => s.size,
+            () => undefined,
+          );
         if (size === undefined) return; // finished (renamed) or removed meanwhile
         await removeFile(path);
         result.partials.count++;
@@ -375,7 +385,7 @@ export class LayoutStore extends LayoutReader {
       }
       // index.json and oci-layout are written only under the lock, which gc holds: their
       // temporary files now are left from a crash.
-      for (const name of await readdir(this.path)) {
+      for (const name of await fsp().readdir(this.path)) {
         if (name.startsWith(`index.json${TMP_PREFIX}`) || name.startsWith(`${LAYOUT_FILE}${TMP_PREFIX}`)) {
           await removePartial(join(this.path, name));
         }
@@ -430,13 +440,9 @@ interface IndexRead {
   stamp: string;
 }
 
-function stampOf(s: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
-  return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-}
-
 async function readLayoutFile(path: string, where: string): Promise<string | undefined> {
   try {
-    return await readFile(join(path, LAYOUT_FILE), 'utf8');
+    return await readText(join(path, LAYOUT_FILE));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw fileError(err, where);
@@ -448,10 +454,15 @@ async function readLayoutFile(path: string, where: string): Promise<string | und
  * (then undefined: open what is there). Several copies into one new layout may race here.
  */
 async function createLayout(path: string, where: string, options: LayoutOpenOptions): Promise<IndexRead | undefined> {
-  await mkdir(path, { recursive: true }).catch((err: unknown) => {
-    throw fileError(err, where);
-  });
-  const list = () => readdir(path).catch((err: unknown) => Promise.reject(fileError(err, where)));
+  await fsp()
+    .mkdir(path, { recursive: true })
+    .catch((err: unknown) => {
+      throw fileError(err, where);
+    });
+  const list = () =>
+    fsp()
+      .readdir(path)
+      .catch((err: unknown) => Promise.reject(fileError(err, where)));
   const layoutFiles = (names: string[]) => names.filter((n) => !n.startsWith(COORDINATION_PREFIX));
   // One listing decides, not two: another creator may add files between two looks.
   const entries = await list();
@@ -466,7 +477,7 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
     if ((await readLayoutFile(path, where)) !== undefined) return undefined;
     // Under the lock nobody is half-way through making it.
     if (layoutFiles(await list()).length > 0) throw notLayout(path, where);
-    await mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
+    await fsp().mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
     await writeFileAtomic(join(path, 'index.json'), encodeJson(index));
     // oci-layout last: its presence says the layout is complete.
@@ -482,45 +493,6 @@ function notLayout(path: string, where: string): ProvenantError {
     where,
     hint: 'write the layout into a new or empty directory',
   });
-}
-
-/**
- * Reads a file of at most `limit` bytes; a larger one is refused before it is read (a hostile
- * or broken index.json of hundreds of MB would otherwise be held in memory several times over).
- * ENOENT is thrown as is.
- */
-async function readCapped(path: string, limit: number, where: string, code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT'): Promise<Uint8Array> {
-  return (await readCappedWithStamp(path, limit, where, code)).bytes;
-}
-
-async function readCappedWithStamp(
-  path: string,
-  limit: number,
-  where: string,
-  code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT',
-): Promise<{ bytes: Uint8Array; stamp: string }> {
-  const handle = await open(path, 'r');
-  try {
-    const s = await handle.stat({ bigint: true });
-    const tooLarge = (size: bigint | number) =>
-      new ProvenantError(code, `${path.slice(path.lastIndexOf('/') + 1)} is ${size} bytes, more than the limit of ${limit}`, {
-        where,
-        hint: 'manifests, indexes, configs and index.json are capped at 4 MiB (MANIFEST_LIMIT), as registries cap manifests',
-      });
-    if (s.size > BigInt(limit)) throw tooLarge(s.size);
-    // One byte more than the size: a file that grew meanwhile shows it.
-    const buf = Buffer.allocUnsafe(Number(s.size) + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
-    if (n > limit) throw tooLarge(n);
-    return { bytes: new Uint8Array(buf.buffer, buf.byteOffset, n), stamp: stampOf(s) };
-  } finally {
-    await handle.close();
-  }
 }
 
 async function readIndexJson(path: string, where: string): Promise<IndexRead> {
@@ -541,8 +513,8 @@ function pendingDescriptors(writers: Writers): Descriptor[] {
 /** Renames `from` to `to`; returns the size moved, or undefined when `from` was gone. */
 async function moveIfPresent(from: string, to: string): Promise<number | undefined> {
   try {
-    const { size } = await stat(from);
-    await rename(from, to);
+    const { size } = await fsp().stat(from);
+    await fsp().rename(from, to);
     return size;
   } catch (err) {
     if (isNotFound(err)) return undefined;
@@ -556,13 +528,18 @@ async function moveIfPresent(from: string, to: string): Promise<number | undefin
  */
 async function restoreBlob(from: string, to: string): Promise<void> {
   try {
-    await link(from, to);
+    await fsp().link(from, to);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EEXIST') {
       // A file system without hard links: a rename, when nothing is there.
       if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK', 'EXDEV'].includes(code ?? '')) throw err;
-      if ((await stat(to).catch(() => undefined)) === undefined) await rename(from, to);
+      if (
+        (await fsp()
+          .stat(to)
+          .catch(() => undefined)) === undefined
+      )
+        await fsp().rename(from, to);
     }
   }
   await removeFile(from);
@@ -573,17 +550,17 @@ async function restoreTrash(path: string): Promise<void> {
   const trash = join(path, TRASH_DIR);
   let algorithms: string[];
   try {
-    algorithms = await readdir(trash);
+    algorithms = await fsp().readdir(trash);
   } catch (err) {
     if (isNotFound(err)) return;
     throw err;
   }
   for (const algorithm of algorithms) {
-    for (const name of await readdir(join(trash, algorithm))) {
+    for (const name of await fsp().readdir(join(trash, algorithm))) {
       if (isDigest(`${algorithm}:${name}`)) await restoreBlob(join(trash, algorithm, name), join(path, 'blobs', algorithm, name));
     }
   }
-  await rm(trash, { recursive: true, force: true });
+  await fsp().rm(trash, { recursive: true, force: true });
 }
 
 function layoutEntry(stored: Stored): Descriptor {

@@ -2,15 +2,16 @@
 // `npm install -g` of the tarball into a temporary prefix, then `provenant` from that prefix's
 // bin/ on Node 22 and on Node 24 builds an image (the compression workers, libdeflate's wasm and
 // the yaml bundled into dist/vendor/ included) with the same digest as the sources, and the
-// library finds its target profiles.
+// library finds its target profiles; and `digest` runs from the CLI's bundle (scripts/bundle-cli.ts).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { cliOk, makeApkProject, ROOT, runCli } from '../helpers/cli.ts';
+import { cliLoading, cliOk, makeApkProject, ROOT, runCli } from '../helpers/cli.ts';
 import { toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -81,6 +82,29 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
       },
     );
     sourceDigest = JSON.parse(built.stdout).digest;
+  });
+
+  it('runs digest from its bundle: the launcher and four files of dist/cli/bundle/, not the thirty per-module files', async () => {
+    const pkg = join(prefix, 'lib', 'node_modules', '@provenant', 'cli');
+    const hook = {
+      setup:
+        "import { registerHooks } from 'node:module';\nconst seen = [];\nregisterHooks({ load(u, c, next) { seen.push(u); return next(u, c); } });",
+      list: 'seen',
+    };
+    const { run, loaded } = await cliLoading(['digest', `oci:${join(dir, 'from-sources')}:latest`], hook, {
+      main: join(pkg, 'dist', 'cli', 'main.js'),
+      cwd: dir,
+    });
+    assert.equal(run.stdout, `${sourceDigest}\n`);
+    const files = loaded.filter((u) => u.startsWith('file:')).map((u) => relative(pkg, fileURLToPath(u)));
+    // The launcher; the dispatcher; the core chunk; digest's and the layout store's entries.
+    assert.equal(files[0], 'dist/cli/main.js');
+    assert.equal(files[1], 'dist/cli/bundle/dispatch.js');
+    assert.equal(files.length, 5, files.join(', '));
+    assert.deepEqual(
+      files.filter((f) => !f.startsWith('dist/cli/')),
+      [],
+    );
   });
 
   for (const { name, node, skip } of NODES) {

@@ -43,19 +43,20 @@ export function runCli(
 }
 
 /**
- * Runs the CLI from its sources, which must exit 0, with `hook` (JavaScript run before it, as
+ * Runs the CLI from its sources (or `options.main`), which must exit 0, with `hook` (JavaScript run before it, as
  * `--import`) setting up a list that `list` (an expression) gives on exit; returns the run and
  * that list. For tests of which modules a command loads.
  */
 export async function cliLoading(
   args: readonly string[],
   hook: { setup?: string; list: string },
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string>; main?: string } = {},
 ): Promise<{ run: CliRun; loaded: string[] }> {
-  const code = `${hook.setup ?? ''}\nprocess.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify(${hook.list}) + '\\n'));`;
+  // The list is taken before process.stderr is touched: making that stream loads modules too.
+  const code = `${hook.setup ?? ''}\nprocess.on('exit', () => { const list = JSON.stringify(${hook.list}); process.stderr.write('LOADED ' + list + '\\n'); });`;
   const run = await runCli(args, {
     ...options,
-    command: [process.execPath, '--import', `data:text/javascript,${encodeURIComponent(code)}`, MAIN],
+    command: [process.execPath, '--import', `data:text/javascript,${encodeURIComponent(code)}`, options.main ?? MAIN],
   });
   if (run.status !== 0) throw new Error(`provenant ${args.join(' ')} exited ${run.status}:\n${run.stderr}`);
   const line = run.stderr.split('\n').find((l) => l.startsWith('LOADED '));

@@ -1,6 +1,4 @@
 /** `provenant blob REPO DIGEST`: one blob, checked against its digest, to standard output or a file. */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { ProvenantError } from '../../errors.ts';
 import { writeFileAtomic } from '../../io/files.ts';
 import { parseDigest } from '../../oci/digest.ts';
@@ -27,7 +25,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     if (stat === undefined) throw new ProvenantError('NOT_FOUND', `blob ${digest} is not there`, { where: opened.store.location });
     const stream = await opened.store.readBlob(stat, { signal: io.signal });
     // A file is written under a temporary name and renamed only once the digest checked out.
-    if (out === undefined || out === '-') await pipeline(Readable.from(stream), io.stdout);
-    else await writeFileAtomic(out, stream, { signal: io.signal });
+    if (out === undefined || out === '-') {
+      // A reader that went away (`| head -c N`) ends the download too.
+      for await (const chunk of stream) {
+        io.stdout.write(chunk);
+        if (!(await io.stdout.flushed())) break;
+      }
+    } else await writeFileAtomic(out, stream, { signal: io.signal });
   });
 }

@@ -1,0 +1,163 @@
+/**
+ * Bundles the CLI of dist/ into dist/cli/bundle/, which dist/cli/main.js (the package's `bin`)
+ * loads instead of the per-module files; the library (`exports`, dist/index.js) keeps those.
+ *
+ * Why: Node pays for every module it loads (resolving, reading, the compile cache, linking),
+ * whatever its size. `provenant digest oci:DIR:TAG` loaded about thirty modules of dist/, which
+ * took more of its start than the work did (issue 16, "instant start"). Bundled, it loads five.
+ *
+ * How: esbuild with code splitting, so that what a command loads on demand (its own module, the
+ * registry client, the signing libraries) stays in files of its own, loaded only when used, and
+ * the modules of Node and of the dependencies stay imports. Splitting alone puts each set of
+ * modules that the same entries share into a chunk of its own, and the many commands share the
+ * common modules in so many combinations that digest still loaded twenty-three files. So each
+ * of {@link GROUPS} is made one chunk: every entry (the dispatcher, and each module that is
+ * imported dynamically) that uses a module of a group is made to import the whole group too, so
+ * that to esbuild the group's modules all have the same users. The cost: such an entry runs the
+ * top level of all of the group's modules, and the group's imports of Node's modules and of
+ * dependencies load with it; so a group holds only what its users run anyway, and nothing heavy
+ * (test/cli/package.test.ts and test/cli/startup-modules.test.ts check what digest loads).
+ *
+ * A bundled module's `import.meta.url` is pointed back at its file in dist/, because the code
+ * finds files beside itself: ../package.json (version.ts), compat/profiles/ and the deflate
+ * worker (archive/deflate-pool.ts), which stays a per-module file of dist/.
+ */
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type * as esbuild from 'esbuild';
+
+/**
+ * The chunks made of several modules: each is the modules that its roots (under dist/) import
+ * statically, themselves included, less those of the groups before it.
+ * - core: what almost every command runs: the dispatcher's imports, the command-line options,
+ *   opening stores, the OCI layout store.
+ * - registry: the registry store and client, credentials and their helpers: `copy` to or from a
+ *   registry otherwise loaded them as a dozen chunks.
+ */
+export const GROUPS: Record<string, string[]> = {
+  core: ['cli/dispatch.js', 'cli/options.js', 'cli/stores.js', 'store/layout.js'],
+  registry: ['store/registry.js', 'registry/client.js', 'auth/docker-config.js', 'auth/keychain.js'],
+};
+
+/** The dispatcher, the entry of the bundle: dist/cli/main.js imports it once the compile cache is on. */
+const DISPATCH = 'cli/dispatch.js';
+
+/** The text in dist/cli/main.js that loads the dispatcher, and what it becomes. */
+const LOAD_DISPATCH = 'import("./dispatch.js")';
+const LOAD_BUNDLE = 'import("./bundle/dispatch.js")';
+
+/** Bundles the CLI of `out` (a compiled dist/) into `out`/cli/bundle/ and points cli/main.js at it. */
+export async function bundleCli(out: string): Promise<void> {
+  const { build } = await import('esbuild');
+  const bundle = join(out, 'cli', 'bundle');
+  await rm(bundle, { recursive: true, force: true });
+  const options: esbuild.BuildOptions = {
+    absWorkingDir: out,
+    entryPoints: [join(out, DISPATCH)],
+    outdir: bundle,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node22',
+    packages: 'external',
+    logLevel: 'warning',
+  };
+  const vendor = vendorPlugin(out, bundle);
+  // A first pass finds the entries (dynamic imports) and what each module imports.
+  const { metafile } = await build({ ...options, write: false, metafile: true, plugins: [vendor] });
+  const inputs = metafile.inputs;
+  const entries = new Set([DISPATCH]);
+  for (const input of Object.values(inputs)) {
+    for (const i of input.imports) if (i.kind === 'dynamic-import' && !i.external) entries.add(i.path);
+  }
+  const groups = groupsOf(inputs);
+  await build({ ...options, plugins: [vendor, groupPlugin(out, bundle, groupImports(inputs, entries, groups), groups)] });
+  const main = join(out, 'cli', 'main.js');
+  const text = await readFile(main, 'utf8');
+  if (text.split(LOAD_DISPATCH).length !== 2) throw new Error(`${main} does not load the dispatcher with ${LOAD_DISPATCH} once`);
+  await writeFile(main, text.replace(LOAD_DISPATCH, LOAD_BUNDLE));
+}
+
+/** The modules `roots` import statically, themselves included (paths as in the metafile). */
+function staticClosure(inputs: esbuild.Metafile['inputs'], roots: string[]): Set<string> {
+  const seen = new Set<string>();
+  const queue = [...roots];
+  for (let m = queue.pop(); m !== undefined; m = queue.pop()) {
+    const input = inputs[m];
+    if (input === undefined) throw new Error(`the CLI bundle has no module ${m}`);
+    if (seen.has(m)) continue;
+    seen.add(m);
+    for (const i of input.imports) if (i.kind === 'import-statement' && !i.external) queue.push(i.path);
+  }
+  return seen;
+}
+
+/** dist/vendor/yaml.js stays the one file it is: imported from the bundle by its path relative to the bundle. */
+function vendorPlugin(out: string, bundle: string): esbuild.Plugin {
+  const path = `./${relative(bundle, join(out, 'vendor', 'yaml.js'))}`;
+  return {
+    name: 'vendor-stays',
+    setup(b) {
+      b.onResolve({ filter: /[\\/]vendor[\\/]yaml\.js$/ }, () => ({ path, external: true }));
+    },
+  };
+}
+
+/** The modules of each of {@link GROUPS}. */
+function groupsOf(inputs: esbuild.Metafile['inputs']): Map<string, Set<string>> {
+  const groups = new Map<string, Set<string>>();
+  const taken = new Set([DISPATCH]);
+  for (const [name, roots] of Object.entries(GROUPS)) {
+    const members = [...staticClosure(inputs, roots)].filter((m) => !taken.has(m));
+    for (const m of members) taken.add(m);
+    groups.set(name, new Set(members));
+  }
+  return groups;
+}
+
+/**
+ * For each entry, the groups it must import: those whose modules it uses, counting what the
+ * groups it imports use in turn (until nothing changes).
+ */
+function groupImports(inputs: esbuild.Metafile['inputs'], entries: Set<string>, groups: Map<string, Set<string>>): Map<string, string[]> {
+  const imports = new Map<string, string[]>();
+  for (const entry of entries) {
+    const taken = new Set<string>();
+    for (let changed = true; changed; ) {
+      changed = false;
+      const used = staticClosure(inputs, [entry, ...[...taken].flatMap((g) => [...groups.get(g)!])]);
+      for (const [name, members] of groups) {
+        if (taken.has(name) || ![...members].some((m) => used.has(m))) continue;
+        taken.add(name);
+        changed = true;
+      }
+    }
+    if (taken.size > 0) imports.set(entry, [...taken]);
+  }
+  return imports;
+}
+
+/** Makes each entry import its groups (see the file's comment) and points `import.meta.url` at each module's file. */
+function groupPlugin(out: string, bundle: string, imports: Map<string, string[]>, groups: Map<string, Set<string>>): esbuild.Plugin {
+  const id = (group: string) => join(out, `(cli group ${group})`);
+  return {
+    name: 'cli-groups',
+    setup(b) {
+      b.onResolve({ filter: /\(cli group \w+\)$/ }, (args) => ({ path: args.path, namespace: 'cli-group' }));
+      b.onLoad({ filter: /.*/, namespace: 'cli-group' }, (args) => {
+        const members = groups.get(/\(cli group (\w+)\)$/.exec(args.path)?.[1] ?? '');
+        if (members === undefined) throw new Error(`no CLI group ${args.path}`);
+        return { contents: [...members].map((m) => `import ${JSON.stringify(join(out, m))};`).join('\n'), resolveDir: out, loader: 'js' };
+      });
+      b.onLoad({ filter: /\.js$/ }, async (args) => {
+        const module = relative(out, args.path);
+        let text = await readFile(args.path, 'utf8');
+        const here = `new URL(${JSON.stringify(relative(bundle, args.path))}, import.meta.url).href`;
+        text = text.replaceAll('import.meta.url', here);
+        for (const group of imports.get(module) ?? []) text += `\nimport ${JSON.stringify(id(group))};`;
+        return { contents: text, loader: 'js' };
+      });
+    },
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The dispatcher behind the `provenant` command (main.ts): finds the command in the generated
+ * table (commands/table.ts), loads its module alone, parses its flags and runs it, and turns a
+ * typed error into one line and an exit code. {@link main} also turns SIGINT and SIGTERM into the
+ * commands' cancel signal.
+ */
+import { isProvenantError } from '../errors.ts';
+import { parseCommandArgs } from './args.ts';
+import type { CommandContext, CommandModule } from './command.ts';
+import { COMMANDS } from './commands/table.ts';
+import { errorExitCode } from './exit.ts';
+import { commandHelp, formatError, generalHelp, subcommandHelp, unknownCommand, unknownSubcommand } from './help.ts';
+import type { CliIo } from './io.ts';
+import { FdOutput } from './output.ts';
+
+function context(name: string): CommandContext {
+  return {
+    name,
+    async specs() {
+      const entries = await Promise.all(Object.entries(COMMANDS).map(async ([n, c]) => [n, (await c.load()).spec] as const));
+      return Object.fromEntries(entries);
+    },
+  };
+}
+
+/** `provenant help [COMMAND [SUBCOMMAND]]`, and `COMMAND [SUBCOMMAND] --help`. */
+async function help(words: string[], io: CliIo): Promise<void> {
+  const [name, sub, ...extra] = words;
+  if (name === undefined) {
+    io.stdout.write(generalHelp(COMMANDS));
+    return;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) throw await unknownCommand(COMMANDS, name);
+  const { spec } = await entry.load();
+  if (sub === undefined) {
+    io.stdout.write(commandHelp(name, spec));
+    return;
+  }
+  const text = extra.length > 0 ? undefined : subcommandHelp(spec, sub);
+  if (text === undefined) throw await unknownSubcommand(name, spec, [sub, ...extra].join(' '));
+  io.stdout.write(text);
+}
+
+/** Runs the CLI with `argv` (without node and script); returns the exit code. */
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const [first, ...rest] = argv;
+  let name = first ?? 'help';
+  let command: CommandModule | undefined;
+  try {
+    if (name === 'help' || name === '--help' || name === '-h') {
+      name = 'help';
+      await help(rest, io);
+      return 0;
+    }
+    if (name === '--version') return run(['version', ...rest], io);
+    const entry = COMMANDS[name];
+    if (entry === undefined) {
+      name = 'help';
+      throw await unknownCommand(COMMANDS, first ?? '');
+    }
+    command = await entry.load();
+    const dashes = rest.indexOf('--');
+    const flags = dashes < 0 ? rest : rest.slice(0, dashes);
+    if (flags.includes('--help') || flags.includes('-h')) {
+      // `apk keygen --help`: the subcommand's help when the first word names one.
+      const sub = flags[0] !== undefined && command.spec.subcommands?.[flags[0]] !== undefined ? [flags[0]] : [];
+      await help([name, ...sub], io);
+      return 0;
+    }
+    const status = await command.run(await parseCommandArgs(rest, command.spec.flags, io.env, name), io, context(name));
+    return typeof status === 'number' ? status : 0;
+  } catch (err) {
+    io.stderr.write(formatError(name, err, io.env.PROVENANT_DEBUG !== undefined && io.env.PROVENANT_DEBUG !== ''));
+    return errorExitCode(isProvenantError(err) ? err.code : undefined, command?.spec);
+  }
+}
+
+/**
+ * Runs the CLI as the process. The first SIGINT or SIGTERM aborts the running command's signal
+ * and waits for it to clean up (stores closed, temporary files removed, no archive half
+ * written), then exits 130; a second one exits at once.
+ */
+export async function main(): Promise<void> {
+  const controller = new AbortController();
+  let interrupted = false;
+  const interrupt = (signal: NodeJS.Signals): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    // The progress display draws its last line first (progress.ts); this newline ends it, or
+    // the line the terminal echoed ^C on, so that what follows starts on a clean line.
+    controller.abort(new Error(`interrupted by ${signal}`));
+    process.stderr.write('\n');
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
+  const code = await run(process.argv.slice(2), {
+    env: process.env,
+    stdout: new FdOutput(1, () => process.stdout),
+    // Made on first use (a progress display, an error, a password, a registry's credentials):
+    // each stream, and node:os, costs start-up time that most commands never need.
+    get stderr() {
+      return process.stderr;
+    },
+    get stdin() {
+      return process.stdin;
+    },
+    get homedir() {
+      return process.getBuiltinModule('node:os').homedir();
+    },
+    signal: controller.signal,
+  });
+  // Cleanup is done; whatever still holds the event loop (a connection the abort left open)
+  // must not keep an interrupted process alive.
+  if (interrupted) process.exit(130);
+  process.exitCode = code;
+}

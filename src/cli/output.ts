@@ -1,0 +1,82 @@
+/**
+ * Standard output written with `fs.writeSync` on file descriptor 1 rather than through
+ * `process.stdout`: making that stream object loads Node's streams and costs 2 to 4 ms of a start
+ * that takes 50 (issue 16, "instant start"), and a command's output is a few lines written once.
+ *
+ * Two cases the stream would have handled are handled here:
+ * - EAGAIN: the descriptor is in non-blocking mode (a parent left the pipe so, or something in this
+ *   process opened `process.stdout`, which makes a pipe non-blocking). What this write did not take,
+ *   and everything after it, goes to `process.stdout`, which waits for the pipe in the event loop;
+ *   the order of the output stays the same.
+ * - EPIPE: the reader is gone (`provenant tags REPO | head -1`). There is no one left to read the
+ *   rest, so it is dropped, and the command ends as it would have (its status, its cleanup)
+ *   rather than with a stack trace.
+ */
+import type { Output } from './io.ts';
+
+const { writeSync } = process.getBuiltinModule('node:fs');
+
+type Stream = NodeJS.WritableStream & { writableNeedDrain?: boolean };
+
+/** Writes to a file descriptor synchronously, falling back to a stream when the descriptor would block. */
+export class FdOutput implements Output {
+  readonly #fd: number;
+  readonly #stream: () => NodeJS.WritableStream;
+  #fallback: Stream | undefined;
+  #closed = false;
+
+  /** `fd` is written with writeSync; `stream()` gives the stream that takes over when it would block. */
+  constructor(fd: number, stream: () => NodeJS.WritableStream) {
+    this.#fd = fd;
+    this.#stream = stream;
+  }
+
+  write(chunk: string | Uint8Array): void {
+    if (this.#closed) return;
+    if (this.#fallback !== undefined) {
+      this.#fallback.write(chunk);
+      return;
+    }
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let done = 0;
+    while (done < bytes.length) {
+      try {
+        done += writeSync(this.#fd, bytes, done, bytes.length - done);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EPIPE') {
+          this.#closed = true;
+          return;
+        }
+        if (code !== 'EAGAIN') throw err;
+        this.#fallback = this.#takeOver();
+        this.#fallback.write(bytes.subarray(done));
+        return;
+      }
+    }
+  }
+
+  flushed(): Promise<boolean> {
+    const stream = this.#fallback;
+    if (stream?.writableNeedDrain !== true || this.#closed) return Promise.resolve(!this.#closed);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve(!this.#closed);
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
+  }
+
+  /** The stream, with a reader that went away (EPIPE) ending the output as it does for writeSync. */
+  #takeOver(): Stream {
+    const stream = this.#stream() as Stream;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      this.#closed = true;
+    });
+    return stream;
+  }
+}

@@ -1,0 +1,74 @@
+// Standard output written with writeSync (src/cli/output.ts): a pipe in non-blocking mode (EAGAIN)
+// still gets every byte in order, and a reader that goes away (EPIPE) ends the command quietly.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { bytesSource } from '../../src/io/types.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MAIN } from '../helpers/cli.ts';
+import { useTempLayout } from '../helpers/temp.ts';
+
+/** Runs the CLI with `pre` (node flags before the script); `read` gets its standard output stream. */
+function cli(
+  pre: string[],
+  args: string[],
+  read: (out: NodeJS.ReadableStream, kill: () => void) => void,
+): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...pre, MAIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    read(child.stdout, () => child.stdout.destroy());
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+describe('standard output', () => {
+  const layout = useTempLayout('output');
+
+  async function blob(): Promise<{ location: string; digest: string; bytes: Uint8Array }> {
+    const store = await layout();
+    const bytes = new Uint8Array(randomBytes(3 << 20));
+    const digest = digestOf(bytes);
+    await store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest, size: bytes.length }, bytes));
+    return { location: store.location, digest, bytes };
+  }
+
+  it('gets every byte in order when the pipe is non-blocking and its reader slow', async () => {
+    const { location, digest } = await blob();
+    const hash = createHash('sha256');
+    let size = 0;
+    // Making process.stdout puts the pipe in non-blocking mode, as a parent can: writeSync then
+    // meets EAGAIN once the pipe's buffer is full, while nothing reads it for a while.
+    const r = await cli(['--import', 'data:text/javascript,process.stdout'], ['blob', location, digest], (out) => {
+      out.pause();
+      setTimeout(() => {
+        out.on('data', (b: Buffer) => {
+          hash.update(b);
+          size += b.length;
+        });
+        out.resume();
+      }, 300);
+    });
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
+    assert.equal(size, 3 << 20);
+    assert.equal(`sha256:${hash.digest('hex')}`, digest);
+  });
+
+  it('ends quietly, with the command’s status, when the reader goes away', async () => {
+    const { location, digest } = await blob();
+    const r = await cli([], ['blob', location, digest], (out, kill) => {
+      out.once('data', kill);
+    });
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
+  });
+});
