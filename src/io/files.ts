@@ -9,9 +9,12 @@ import { abortedError, ProvenantError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
 
-// node:fs/promises is taken on first use: loading it (with its watchers and readline) costs
-// about 2 ms of a start that only reads (a layout's digest, say), which needs none of it.
-const fsp = () => process.getBuiltinModule('node:fs/promises');
+/**
+ * node:fs/promises, taken on first use: loading it (with its watchers and readline) costs about
+ * 2 ms of a start that only reads (a layout's digest, say), which needs none of it. The modules
+ * on that path (this one, the layout store and its lock) take it through this.
+ */
+export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
 const { constants, createReadStream } = process.getBuiltinModule('node:fs');
 

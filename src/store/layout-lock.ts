@@ -2,13 +2,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
-import { randomHex } from '../io/files.ts';
+import { fsp, randomHex } from '../io/files.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
-
-// node:fs/promises is taken on first use: loading it (with its watchers and readline) costs
-// about 2 ms of a start that only reads (a layout's digest, say), which needs none of it.
-const fsp = () => process.getBuiltinModule('node:fs/promises');
 
 // Coordination between processes that write one OCI layout at once (issue 9, item 2).
 //

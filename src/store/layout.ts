@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { encodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileError, isNotFound, linkFileAtomic, randomHex, writeFileAtomic } from '../io/files.ts';
+import { fileError, fsp, isNotFound, linkFileAtomic, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
@@ -23,10 +23,6 @@ import {
 } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { PutBlobOptions, PutManifestOptions } from './types.ts';
-
-// node:fs/promises is taken on first use: loading it (with its watchers and readline) costs
-// about 2 ms of a start that only reads (a layout's digest, say), which needs none of it.
-const fsp = () => process.getBuiltinModule('node:fs/promises');
 
 const { createReadStream } = process.getBuiltinModule('node:fs');
 
