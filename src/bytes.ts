@@ -52,28 +52,49 @@ export function formatBytes(n: number, precision: 'fixed' | 'short' = 'fixed'): 
 }
 
 /**
- * A large text built as UTF-8 bytes in one growing buffer, part by part: for a file of many
- * lines (apk's installed database, a line or three per file of the image), where a string per
- * line, a joined string per block and the whole text as a string, then encoded, were each made
- * and dropped at once.
+ * Bytes built in one growing buffer, part by part: for a large file of many lines (apk's
+ * installed database, a line or three per file of the image), where a string per line, a joined
+ * string per block and the whole text as a string, then encoded, were each made and dropped at
+ * once; and for binary records (a kept package's index, ./pkg/unpacked-index.ts).
  */
-export class Utf8Builder {
+export class ByteBuilder {
   #buf = Buffer.alloc(64 * 1024);
   #length = 0;
+
+  /** How many bytes have been added. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Makes room for `n` more bytes. */
+  #room(n: number): void {
+    if (this.#length + n <= this.#buf.length) return;
+    const grown = Buffer.alloc(Math.max(2 * this.#buf.length, this.#length + n));
+    this.#buf.copy(grown, 0, 0, this.#length);
+    this.#buf = grown;
+  }
 
   /** Appends `text`, encoded as UTF-8. */
   append(text: string): void {
     // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, two units, is 4).
-    const most = 3 * text.length;
-    if (this.#length + most > this.#buf.length) {
-      const grown = Buffer.alloc(Math.max(2 * this.#buf.length, this.#length + most));
-      this.#buf.copy(grown, 0, 0, this.#length);
-      this.#buf = grown;
-    }
+    this.#room(3 * text.length);
     this.#length += this.#buf.write(text, this.#length, 'utf8');
   }
 
-  /** The bytes appended so far, in an array of their own size. */
+  /** Appends one byte. */
+  byte(b: number): void {
+    this.#room(1);
+    this.#buf[this.#length++] = b;
+  }
+
+  /** Appends `bytes` as they are. */
+  raw(bytes: Uint8Array): void {
+    this.#room(bytes.length);
+    this.#buf.set(bytes, this.#length);
+    this.#length += bytes.length;
+  }
+
+  /** The bytes added so far, in an array of their own size. */
   bytes(): Uint8Array {
     return new Uint8Array(this.#buf.subarray(0, this.#length));
   }

@@ -16,6 +16,7 @@
  * length then UTF-8.
  */
 import type { TarEntryType, TarHeader } from '../archive/tar.ts';
+import { ByteBuilder } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Body, FileBody } from '../vfs/body.ts';
 
@@ -46,23 +47,8 @@ const SHA1_RECORD = 'APK-TOOLS.checksum.SHA1';
 const HEX40 = /^[0-9a-f]{40}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Grows as records are added. */
-class Writer {
-  bytes = new Uint8Array(64 * 1024);
-  length = 0;
-
-  #room(n: number): void {
-    if (this.length + n <= this.bytes.length) return;
-    const next = new Uint8Array(Math.max(this.bytes.length * 2, this.length + n));
-    next.set(this.bytes.subarray(0, this.length));
-    this.bytes = next;
-  }
-
-  byte(b: number): void {
-    this.#room(1);
-    this.bytes[this.length++] = b;
-  }
-
+/** The records as they are added: numbers as unsigned LEB128, strings as a length and UTF-8. */
+class Writer extends ByteBuilder {
   uint(n: number, what: string): void {
     if (!Number.isSafeInteger(n) || n < 0) throw new ProvenantError('INVALID_PACKAGE', `${what} is ${n}, not a whole number from 0`);
     let v = n;
@@ -77,12 +63,6 @@ class Writer {
     const b = Buffer.from(s, 'utf8');
     this.uint(b.length, 'a string length');
     this.raw(b);
-  }
-
-  raw(b: Uint8Array): void {
-    this.#room(b.length);
-    this.bytes.set(b, this.length);
-    this.length += b.length;
   }
 }
 
@@ -141,7 +121,7 @@ export function encodeEntries(entries: readonly PackageEntry[], bodies: readonly
     }
     if (flags & LINKED) w.string(e.hardlinkTarget as string);
   }
-  return w.bytes.slice(0, w.length);
+  return w.bytes();
 }
 
 /** Reads records; every read is bounds-checked, and a record out of bounds ends the walk as damaged. */

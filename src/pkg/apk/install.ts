@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { tarBytes, tarHeader } from '../../archive/tar.ts';
-import { Utf8Builder } from '../../bytes.ts';
+import { ByteBuilder } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { readBody } from '../../vfs/body.ts';
 import { buildFile, type Tree } from '../../vfs/tree.ts';
@@ -138,7 +138,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
  * for a moment, and the peak of its build.
  */
 function installedDatabase(installed: readonly InstalledApk[]): Uint8Array {
-  const out = new Utf8Builder();
+  const out = new ByteBuilder();
   const line = (...parts: string[]): void => {
     out.append('\n');
     for (const p of parts) out.append(p);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Utf8Builder } from '../../../src/bytes.ts';
+import { ByteBuilder } from '../../../src/bytes.ts';
 import { type ApkFileRecord, ApkFiles } from '../../../src/pkg/apk/files.ts';
 
 const arbRecord: fc.Arbitrary<ApkFileRecord> = fc
@@ -40,11 +40,11 @@ describe('ApkFiles', () => {
   });
 });
 
-describe('Utf8Builder', () => {
+describe('ByteBuilder', () => {
   it('gives the UTF-8 of the parts appended, across its growth', () => {
     fc.assert(
       fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 40_000 }), { maxLength: 8 }), (parts) => {
-        const b = new Utf8Builder();
+        const b = new ByteBuilder();
         for (const p of parts) b.append(p);
         assert.deepEqual(Buffer.from(b.bytes()), Buffer.from(parts.join(''), 'utf8'));
       }),
