@@ -7,8 +7,15 @@
  * https://www.gnu.org/software/tar/manual/html_node/Standard.html
  */
 
-/** The kinds of entry a tar archive holds, as Provenant models them. */
-export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
+/**
+ * The kinds of entry a tar archive holds, as Provenant models them. The order is fixed: records
+ * that store a type as a small number store its place here (a kept package's index, which is on
+ * disk, ../pkg/unpacked-index.ts; an apk package's installed entries, ../pkg/apk/files.ts).
+ */
+export const TAR_ENTRY_TYPES = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'] as const;
+
+/** One of {@link TAR_ENTRY_TYPES}. */
+export type TarEntryType = (typeof TAR_ENTRY_TYPES)[number];
 
 /** One tar header, after PAX and GNU extensions are applied. */
 export interface TarHeader {

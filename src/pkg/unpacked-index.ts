@@ -6,7 +6,7 @@
  * of every entry of the image, parsed whole from JSON and kept alive between fetching and
  * installing, were what grew a build's memory with the number of files (issue 16).
  *
- * A record: flags (u8), the type (u8, an index of {@link TYPES}), the path (how many of its bytes
+ * A record: flags (u8), the type (u8, its place in {@link TAR_ENTRY_TYPES}), the path (how many of its bytes
  * begin the previous entry's path too, then the rest: the entries of a folder share most of
  * theirs), the stored name when it is not the path, mode, uid, gid, mtime (zigzag), uname,
  * gname, size, linkname, devmajor, devminor, then the PAX records when there are any (a count, then name, kind and value: kind 1
@@ -15,7 +15,7 @@
  * for a hardlink the cleaned path of its target. Numbers are unsigned LEB128, strings a byte
  * length then UTF-8.
  */
-import type { TarEntryType, TarHeader } from '../archive/tar.ts';
+import { TAR_ENTRY_TYPES, type TarEntryType, type TarHeader } from '../archive/tar.ts';
 import { ByteBuilder } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Body, FileBody } from '../vfs/body.ts';
@@ -38,7 +38,6 @@ export interface StoredBody {
   crc32: number;
 }
 
-const TYPES: readonly TarEntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 const NAMED = 1;
 const LINKED = 2;
 const PAX = 4;
@@ -81,7 +80,7 @@ export function encodeEntries(entries: readonly PackageEntry[], bodies: readonly
     const pax = h.pax === undefined ? [] : Object.entries(h.pax);
     const flags = (h.name !== e.path ? NAMED : 0) | (e.hardlinkTarget !== undefined ? LINKED : 0) | (h.pax !== undefined ? PAX : 0);
     w.byte(flags);
-    w.byte(TYPES.indexOf(h.type));
+    w.byte(TAR_ENTRY_TYPES.indexOf(h.type));
     const path = Buffer.from(e.path, 'utf8');
     let shared = 0;
     while (shared < path.length && shared < previous.length && path[shared] === previous[shared]) shared++;
@@ -258,7 +257,7 @@ class KeptBody implements FileBody {
 
 function readEntry(r: Reader, dataPath: string): PackageEntry {
   const flags = r.byte();
-  const type = TYPES[r.byte()] as TarEntryType;
+  const type = TAR_ENTRY_TYPES[r.byte()] as TarEntryType;
   const path = r.path();
   const name = flags & NAMED ? r.string() : path;
   const mode = r.uint();
@@ -310,7 +309,7 @@ function readEntry(r: Reader, dataPath: string): PackageEntry {
 function checkEntry(r: Reader, dataSize: number): boolean {
   const flags = r.byte();
   const type = r.byte();
-  if ((flags & ~FLAGS) !== 0 || type >= TYPES.length) throw DAMAGED;
+  if ((flags & ~FLAGS) !== 0 || type >= TAR_ENTRY_TYPES.length) throw DAMAGED;
   r.skipPath();
   if (flags & NAMED) r.skipString();
   for (let i = 0; i < 4; i++) r.uint();
@@ -329,7 +328,7 @@ function checkEntry(r: Reader, dataSize: number): boolean {
       else throw DAMAGED;
     }
   }
-  const file = TYPES[type] === 'file';
+  const file = TAR_ENTRY_TYPES[type] === 'file';
   if (file) {
     if (r.uint() + size > dataSize) throw DAMAGED;
     r.skip(36);

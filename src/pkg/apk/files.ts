@@ -4,6 +4,7 @@
  * record and a hex string per entry, which a build held for every file of the image from its
  * install to the end of the build (issue 16).
  */
+import { TAR_ENTRY_TYPES } from '../../archive/tar.ts';
 import type { InventoryFile } from '../inventory.ts';
 
 /** One entry as {@link ApkFiles} gives it back: made when asked for. */
@@ -18,7 +19,7 @@ export interface ApkFileRecord {
 }
 
 const HEX40 = /^[0-9a-f]{40}$/;
-const TYPES = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
+const TYPES: readonly string[] = TAR_ENTRY_TYPES;
 const NONE = 0;
 const BYTES = 1;
 const OTHER = 2;
