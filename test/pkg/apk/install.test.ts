@@ -57,4 +57,27 @@ describe('ApkSource.install', () => {
     assert.match(database, /\nR:greeting\n/);
     assert.match(database, /\nR:link\n/);
   });
+  it("writes apk-tools' ownership lines: M: for a folder and a: for a file that is not root's with the usual mode", async () => {
+    const body = new TextEncoder().encode('x\n');
+    const bytes = await buildApk({
+      name: 'hello',
+      version: '1.0-r0',
+      arch: 'x86_64',
+      builddate: EPOCH,
+      files: [
+        { path: 'opt/a', type: 'dir', mode: 0o700, uid: 5, gid: 6 },
+        { path: 'opt/a/f', type: 'file', body, mode: 0o4755 },
+        { path: 'opt/a/g', type: 'file', body, uid: 7 },
+        { path: 'opt/b', type: 'dir' },
+        { path: 'opt/b/h', type: 'file', body },
+      ],
+    });
+    const pkg = await readApkPackage(bytes, { where: 'hello.apk', allowUntrusted: true });
+    const info = apkPackageInfo(pkg, bytes.length, 'hello.apk');
+    const tree = new Tree();
+    await new ApkSource(options, new ApkKeyring()).install(tree, [{ info, pkg }], 'x86_64', { mtime: EPOCH, clamp: undefined });
+    const database = new TextDecoder().decode(readBody(tree.get('usr/lib/apk/db/installed')?.body));
+    const block = database.slice(database.indexOf('\nF:opt\n'));
+    assert.match(block, /\nF:opt\/a\nM:5:6:700\nR:f\na:0:0:4755\nZ:Q1[^\n]+\nR:g\na:7:0:644\nZ:Q1[^\n]+\nF:opt\/b\nR:h\nZ:Q1[^\n]+\n/);
+  });
 });
