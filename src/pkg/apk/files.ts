@@ -90,6 +90,19 @@ export class ApkFiles implements Iterable<ApkFileRecord> {
     return this.#paths[i] as string;
   }
 
+  /** The permission bits, uid and gid of the entry at `i`. */
+  mode(i: number): number {
+    return this.#ids[3 * i] as number;
+  }
+
+  uid(i: number): number {
+    return this.#ids[3 * i + 1] as number;
+  }
+
+  gid(i: number): number {
+    return this.#ids[3 * i + 2] as number;
+  }
+
   type(i: number): string {
     const t = this.#types[i] as number;
     return t === 255 ? (this.#otherTypes.get(i) as string) : (TYPES[t] as string);
@@ -97,15 +110,7 @@ export class ApkFiles implements Iterable<ApkFileRecord> {
 
   /** The entry at `i`, made now. */
   at(i: number): ApkFileRecord {
-    const ids = this.#ids;
-    return {
-      path: this.path(i),
-      type: this.type(i),
-      mode: ids[3 * i] as number,
-      uid: ids[3 * i + 1] as number,
-      gid: ids[3 * i + 2] as number,
-      sha1: this.sha1(i),
-    };
+    return { path: this.path(i), type: this.type(i), mode: this.mode(i), uid: this.uid(i), gid: this.gid(i), sha1: this.sha1(i) };
   }
 
   /** The hex SHA-1 of the entry at `i`. */

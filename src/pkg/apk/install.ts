@@ -152,25 +152,34 @@ function installedDatabase(installed: readonly InstalledApk[]): Uint8Array {
     /** Each folder entry's index, the first for a path listed twice. */
     const dirs = new Map<string, number>();
     for (let i = files.length - 1; i >= 0; i--) if (files.type(i) === 'dir') dirs.set(files.path(i), i);
+    // `uid:gid:mode` of entry `i` when it is not root's with the `usual` mode. Read field by field:
+    // a record per entry (files.at) would make a hex SHA-1 per file only to drop it.
+    const ids = (i: number, usual: number): string | undefined => {
+      const uid = files.uid(i);
+      const gid = files.gid(i);
+      const mode = files.mode(i);
+      return uid !== 0 || gid !== 0 || mode !== usual ? `${uid}:${gid}:${mode.toString(8)}` : undefined;
+    };
     const emitFolder = (dir: string): void => {
       if (folder === dir) return;
       folder = dir;
       line('F:', dir);
       const at = dirs.get(dir);
-      const d = at === undefined ? undefined : files.at(at);
-      if (d !== undefined && (d.uid !== 0 || d.gid !== 0 || d.mode !== 0o755)) line(`M:${d.uid}:${d.gid}:${d.mode.toString(8)}`);
+      const m = at === undefined ? undefined : ids(at, 0o755);
+      if (m !== undefined) line('M:', m);
     };
     for (let i = 0; i < files.length; i++) {
-      const f = files.at(i);
-      if (f.type === 'dir') {
-        emitFolder(f.path);
+      const path = files.path(i);
+      if (files.type(i) === 'dir') {
+        emitFolder(path);
         continue;
       }
-      const slash = f.path.lastIndexOf('/');
-      const dir = slash < 0 ? '' : f.path.slice(0, slash);
+      const slash = path.lastIndexOf('/');
+      const dir = slash < 0 ? '' : path.slice(0, slash);
       if (dir !== '' && (folder !== dir || !dirs.has(dir))) emitFolder(dir);
-      line('R:', f.path.slice(slash + 1));
-      if (f.uid !== 0 || f.gid !== 0 || f.mode !== 0o644) line(`a:${f.uid}:${f.gid}:${f.mode.toString(8)}`);
+      line('R:', path.slice(slash + 1));
+      const a = ids(i, 0o644);
+      if (a !== undefined) line('a:', a);
       const q1 = files.q1(i);
       if (q1 !== undefined) line('Z:', q1);
     }
