@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants, createGunzip, createGzip, type Gunzip, type Gzip } from 'node:zlib';
+import { constants, createGunzip, createGzip } from 'node:zlib';
 import { ProvenantError } from '../errors.ts';
 
 /** Options of {@link gunzip} and {@link gzip}. */
@@ -37,7 +37,7 @@ export async function* gunzip(
   options: GzipOptions = {},
 ): AsyncGenerator<Uint8Array> {
   // Empty input is an error too: zlib reports it as an unexpected end of file.
-  yield* through(input, createGunzip(), 'gunzip', options.where);
+  yield* through(input, createGunzip(), (err) => mapError(err, 'gunzip', options.where));
 }
 
 /**
@@ -54,15 +54,18 @@ export async function* gzip(
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new ProvenantError('USAGE', `gzip level ${level} is not an integer from 0 to 9`, { where: options.where });
   }
-  yield* through(input, createGzip({ level }), 'gzip', options.where);
+  yield* through(input, createGzip({ level }), (err) => mapError(err, 'gzip', options.where));
 }
 
-/** Pumps `input` through a zlib transform with back-pressure, mapping zlib's errors to ours. */
-async function* through(
+/**
+ * Pumps `input` through a zlib transform (gzip, gunzip, zstd) with back-pressure, mapping what
+ * fails to ours with `mapError`. When the input fails, its own error is the one reported when it
+ * is already ours, not what the transform says about being cut off.
+ */
+export async function* through(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  z: Gzip | Gunzip,
-  what: string,
-  where: string | undefined,
+  z: NodeJS.ReadWriteStream & { destroy(): void },
+  mapError: (err: unknown) => ProvenantError,
 ): AsyncGenerator<Uint8Array> {
   let inputError: unknown;
   const pumping = pipeline(Readable.from(input, { objectMode: false }), z).catch((err: unknown) => {
@@ -71,12 +74,12 @@ async function* through(
   try {
     for await (const chunk of z as AsyncIterable<Uint8Array>) yield chunk;
   } catch (err) {
-    throw mapError(err, what, where);
+    throw mapError(inputError instanceof ProvenantError ? inputError : err);
   } finally {
     z.destroy();
     await pumping;
   }
-  if (inputError !== undefined) throw mapError(inputError, what, where);
+  if (inputError !== undefined) throw mapError(inputError);
 }
 
 function mapError(err: unknown, what: string, where: string | undefined): ProvenantError {

@@ -7,10 +7,8 @@
  * paths and the largest kept body, never by a layer or a file.
  */
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { gunzip, isGzip } from '../archive/gzip.ts';
+import { gunzip, isGzip, through } from '../archive/gzip.ts';
 import { cleanEntryPath } from '../archive/paths.ts';
 import { readTar, type TarEntryType, type TarHeader } from '../archive/tar.ts';
 import { concatBytes } from '../bytes.ts';
@@ -217,7 +215,7 @@ export async function* decompressLayer(stream: ByteStream, where: string): Async
   else yield* whole;
 }
 
-type ZstdFactory = () => NodeJS.ReadWriteStream;
+type ZstdFactory = () => NodeJS.ReadWriteStream & { destroy(): void };
 
 async function* unzstd(input: AsyncIterable<Uint8Array>, where: string): AsyncGenerator<Uint8Array> {
   const make = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress;
@@ -227,20 +225,7 @@ async function* unzstd(input: AsyncIterable<Uint8Array>, where: string): AsyncGe
       hint: 'run Provenant on Node 22.15 or later, where node:zlib decodes zstd',
     });
   }
-  const z = make();
-  let inputError: unknown;
-  const pumping = pipeline(Readable.from(input, { objectMode: false }), z).catch((err: unknown) => {
-    inputError = err;
-  });
-  try {
-    for await (const chunk of z as AsyncIterable<Uint8Array>) yield chunk;
-  } catch (err) {
-    throw inputError instanceof ProvenantError ? inputError : zstdError(err, where);
-  } finally {
-    (z as unknown as { destroy(): void }).destroy();
-    await pumping;
-  }
-  if (inputError !== undefined) throw inputError instanceof ProvenantError ? inputError : zstdError(inputError, where);
+  yield* through(input, make(), (err) => (err instanceof ProvenantError ? err : zstdError(err, where)));
 }
 
 function zstdError(err: unknown, where: string): ProvenantError {
