@@ -23,19 +23,20 @@
  * worker (archive/deflate-pool.ts), which stays a per-module file of dist/.
  */
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type * as esbuild from 'esbuild';
 
 /**
  * The chunks made of several modules: each is the modules that its roots (under dist/) import
  * statically, themselves included, less those of the groups before it.
  * - core: what almost every command runs: the dispatcher's imports, the command-line options,
- *   opening stores, the OCI layout store.
+ *   opening stores, the OCI layout store; and `digest`, a few lines over those modules, which as
+ *   a file of its own cost its start-up more than its code does (a module load per file).
  * - registry: the registry store and client, credentials and their helpers: `copy` to or from a
  *   registry otherwise loaded them as a dozen chunks.
  */
 export const GROUPS: Record<string, string[]> = {
-  core: ['cli/dispatch.js', 'cli/options.js', 'cli/stores.js', 'store/layout.js'],
+  core: ['cli/dispatch.js', 'cli/options.js', 'cli/stores.js', 'store/layout.js', 'cli/commands/digest.js'],
   registry: ['store/registry.js', 'registry/client.js', 'auth/docker-config.js', 'auth/keychain.js'],
 };
 
@@ -152,7 +153,7 @@ function groupPlugin(out: string, bundle: string, imports: Map<string, string[]>
       });
       b.onLoad({ filter: /\.js$/ }, async (args) => {
         const module = relative(out, args.path);
-        let text = await readFile(args.path, 'utf8');
+        let text = staticWithinGroup(await readFile(args.path, 'utf8'), module, groups);
         const here = `new URL(${JSON.stringify(relative(bundle, args.path))}, import.meta.url).href`;
         text = text.replaceAll('import.meta.url', here);
         for (const group of imports.get(module) ?? []) text += `\nimport ${JSON.stringify(id(group))};`;
@@ -160,4 +161,24 @@ function groupPlugin(out: string, bundle: string, imports: Map<string, string[]>
       });
     },
   };
+}
+
+/**
+ * `text` (the module `module`) with each `import("./x.js")` of a module of its own group made a
+ * static import: both are in one chunk, loaded and run together, so the dynamic import only made
+ * esbuild write a file that re-exports the chunk's names, which the command then loaded on its
+ * own (`digest` of a layout loaded store/layout's re-export of the core chunk: a module load of
+ * its own for nothing, issue 16). A module outside every group keeps its dynamic imports.
+ */
+export function staticWithinGroup(text: string, module: string, groups: Map<string, Set<string>>): string {
+  const group = [...groups.values()].find((members) => members.has(module));
+  if (group === undefined) return text;
+  const names: string[] = [];
+  const replaced = text.replace(/\bimport\((["'])(\.\.?\/[^"']+\.js)\1\)/g, (call, _quote: string, path: string) => {
+    if (!group.has(join(dirname(module), path))) return call;
+    const name = `__cliGroupModule${names.length}`;
+    names.push(`import * as ${name} from ${JSON.stringify(path)};`);
+    return `Promise.resolve(${name})`;
+  });
+  return names.length === 0 ? text : `${replaced}\n${names.join('\n')}\n`;
 }
