@@ -27,17 +27,23 @@ import { dirname, join, relative } from 'node:path';
 import type * as esbuild from 'esbuild';
 
 /**
- * The chunks made of several modules: each is the modules that its roots (under dist/) import
- * statically, themselves included, less those of the groups before it.
+ * The chunks made of several modules: each is the modules that its `roots` (under dist/) import
+ * statically, themselves included, less those of the groups before it and those that `without`
+ * import, statically or dynamically but for the roots (what those commands load in any case,
+ * which must not pull the group in).
  * - core: what almost every command runs: the dispatcher's imports, the command-line options,
  *   opening stores, the OCI layout store; and `digest`, a few lines over those modules, which as
  *   a file of its own cost its start-up more than its code does (a module load per file).
  * - registry: the registry store and client, credentials and their helpers: `copy` to or from a
  *   registry otherwise loaded them as a dozen chunks.
+ * - statements: the SBOM and provenance writers that `build` loads when it describes what it
+ *   built (builder/describe): shared in so many ways with `sbom`, `attest` and `reproduce` that
+ *   they were eight files; not what `build` loads without statements.
  */
-export const GROUPS: Record<string, string[]> = {
-  core: ['cli/dispatch.js', 'cli/options.js', 'cli/stores.js', 'store/layout.js', 'cli/commands/digest.js'],
-  registry: ['store/registry.js', 'registry/client.js', 'auth/docker-config.js', 'auth/keychain.js'],
+export const GROUPS: Record<string, { roots: string[]; without?: string[] }> = {
+  core: { roots: ['cli/dispatch.js', 'cli/options.js', 'cli/stores.js', 'store/layout.js', 'cli/commands/digest.js'] },
+  registry: { roots: ['store/registry.js', 'registry/client.js', 'auth/docker-config.js', 'auth/keychain.js'] },
+  statements: { roots: ['builder/describe.js'], without: ['cli/commands/build.js'] },
 };
 
 /** The dispatcher, the entry of the bundle: dist/cli/main.js imports it once the compile cache is on. */
@@ -80,8 +86,11 @@ export async function bundleCli(out: string): Promise<void> {
   await writeFile(main, text.replace(LOAD_DISPATCH, LOAD_BUNDLE));
 }
 
-/** The modules `roots` import statically, themselves included (paths as in the metafile). */
-function staticClosure(inputs: esbuild.Metafile['inputs'], roots: string[]): Set<string> {
+/**
+ * The modules `roots` import statically, themselves included (paths as in the metafile); with
+ * `dynamic`, also those they import dynamically, but for the modules in `dynamic.except`.
+ */
+function staticClosure(inputs: esbuild.Metafile['inputs'], roots: string[], dynamic?: { except: string[] }): Set<string> {
   const seen = new Set<string>();
   const queue = [...roots];
   for (let m = queue.pop(); m !== undefined; m = queue.pop()) {
@@ -89,7 +98,11 @@ function staticClosure(inputs: esbuild.Metafile['inputs'], roots: string[]): Set
     if (input === undefined) throw new Error(`the CLI bundle has no module ${m}`);
     if (seen.has(m)) continue;
     seen.add(m);
-    for (const i of input.imports) if (i.kind === 'import-statement' && !i.external) queue.push(i.path);
+    for (const i of input.imports) {
+      if (i.external) continue;
+      if (i.kind === 'import-statement' || (i.kind === 'dynamic-import' && dynamic !== undefined && !dynamic.except.includes(i.path)))
+        queue.push(i.path);
+    }
   }
   return seen;
 }
@@ -109,8 +122,9 @@ function vendorPlugin(out: string, bundle: string): esbuild.Plugin {
 function groupsOf(inputs: esbuild.Metafile['inputs']): Map<string, Set<string>> {
   const groups = new Map<string, Set<string>>();
   const taken = new Set([DISPATCH]);
-  for (const [name, roots] of Object.entries(GROUPS)) {
-    const members = [...staticClosure(inputs, roots)].filter((m) => !taken.has(m));
+  for (const [name, { roots, without = [] }] of Object.entries(GROUPS)) {
+    const left = staticClosure(inputs, without, { except: roots });
+    const members = [...staticClosure(inputs, roots)].filter((m) => !taken.has(m) && !left.has(m));
     for (const m of members) taken.add(m);
     groups.set(name, new Set(members));
   }

@@ -108,6 +108,56 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
     );
   });
 
+  it('loads the SBOM and provenance writers of a build as one chunk of the bundle, not eight files', async () => {
+    const pkg = join(prefix, 'lib', 'node_modules', '@provenant', 'cli');
+    const hook = {
+      setup:
+        "import { registerHooks } from 'node:module';\nconst seen = [];\nregisterHooks({ load(u, c, next) { seen.push(u); return next(u, c); } });",
+      list: 'seen',
+    };
+    const loads = async (flags: string[]) => {
+      const args = [
+        'build',
+        config,
+        '-o',
+        `oci:${join(dir, `statements${flags.length}`)}:latest`,
+        '--quiet',
+        '--cache-dir',
+        join(dir, 'cache'),
+      ];
+      const { loaded } = await cliLoading([...args, ...flags], hook, {
+        main: join(pkg, 'dist', 'cli', 'main.js'),
+        cwd: dir,
+        env: { SOURCE_DATE_EPOCH: '1700000000' },
+      });
+      return loaded.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
+    };
+    const lean = await loads(['--sbom', 'false', '--provenance', 'false']);
+    const extra = (await loads([])).filter((f) => !lean.includes(f));
+    // The module each file of the bundle holds, from the comment esbuild writes above each.
+    const held = new Map<string, string[]>();
+    for (const f of extra)
+      held.set(
+        relative(pkg, f),
+        [...(await readFile(f, 'utf8')).matchAll(/^\/\/ (\S+\.js)$/gm)].map((m) => m[1] ?? ''),
+      );
+    const writers = ['builder/describe.js', 'attest/provenance.js', 'sbom/spdx.js', 'sbom/cyclonedx.js', 'sbom/apko-spdx.js'];
+    const holding = [...held].filter(([, modules]) => writers.some((w) => modules.includes(w)));
+    assert.equal(holding.length, 1, JSON.stringify([...held]));
+    assert.deepEqual(
+      writers.filter((w) => !holding[0]?.[1].includes(w)),
+      [],
+    );
+    // Besides that chunk and describe's entry, which re-exports it: the other ecosystem's package
+    // database reader (sbom/from-image reads both), which the build loads already when its packages are of that kind.
+    const others = [...held].filter(([f, modules]) => f !== holding[0]?.[0] && modules.length > 0);
+    assert.deepEqual(
+      others.flatMap(([, modules]) => modules).filter((m) => !m.startsWith('pkg/deb/')),
+      [],
+    );
+    assert.ok(extra.length <= 3, extra.join(', '));
+  });
+
   for (const { name, node, skip } of NODES) {
     it(`runs on ${name} as \`provenant\` from the prefix, and builds the image the sources build`, { skip: skip ?? false }, async () => {
       // Only this Node and the prefix's bin/ on PATH: the installed launcher's #! finds this node.
