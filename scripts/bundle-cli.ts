@@ -22,8 +22,8 @@
  * finds files beside itself: ../package.json (version.ts), compat/profiles/ and the deflate
  * worker (archive/deflate-pool.ts), which stays a per-module file of dist/.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import type * as esbuild from 'esbuild';
 
 /**
@@ -79,7 +79,14 @@ export async function bundleCli(out: string): Promise<void> {
     for (const i of input.imports) if (i.kind === 'dynamic-import' && !i.external) entries.add(i.path);
   }
   const groups = groupsOf(inputs);
-  await build({ ...options, plugins: [vendor, groupPlugin(out, bundle, groupImports(inputs, entries, groups), groups)] });
+  const { outputFiles } = await build({
+    ...options,
+    write: false,
+    plugins: [vendor, groupPlugin(out, bundle, groupImports(inputs, entries, groups), groups)],
+  });
+  const files = new Map(outputFiles.map((f) => [f.path, f.text]));
+  await mkdir(bundle, { recursive: true });
+  for (const [path, text] of skipReexports(files)) await writeFile(path, text);
   const main = join(out, 'cli', 'main.js');
   const text = await readFile(main, 'utf8');
   if (text.split(LOAD_DISPATCH).length !== 2) throw new Error(`${main} does not load the dispatcher with ${LOAD_DISPATCH} once`);
@@ -195,4 +202,62 @@ export function staticWithinGroup(text: string, module: string, groups: Map<stri
     return `Promise.resolve(${name})`;
   });
   return names.length === 0 ? text : `${replaced}\n${names.join('\n')}\n`;
+}
+
+/** A file of the bundle that only re-exports, under their own names, what it imports from one chunk. */
+const REEXPORT = /^import\s*\{([^}]*)\}\s*from\s*"\.\/([^"]+)";\s*((?:import\s*"\.\/[^"]+";\s*)*)export\s*\{([^}]*)\};\s*$/;
+
+/**
+ * The bundle's files (path to text) with each `import("./F.js")` of a file F that only
+ * re-exports a chunk's names made an import of that chunk. esbuild writes such a file for a
+ * module that is imported dynamically but lives in a group's chunk (the registry store, the
+ * registry client and the keychains, which the core's registry-access.ts imports when a command
+ * reaches a registry): four module loads of `copy` to a registry that held nothing but names
+ * (issue 16). Only when the names are not renamed, and whatever else F imports (for its side
+ * effects) has run by then (the chunk or the importer imports it), so that what runs is the same.
+ */
+export function skipReexports(files: Map<string, string>): Map<string, string> {
+  const stubs = new Map<string, { chunk: string; bare: string[] }>();
+  for (const [path, text] of files) {
+    const m = REEXPORT.exec(text);
+    if (m === null) continue;
+    const [, imported = '', chunk = '', bare = '', exported = ''] = m;
+    const names = (list: string) =>
+      list
+        .split(',')
+        .map((n) => n.trim())
+        .filter((n) => n !== '')
+        .sort()
+        .join(',');
+    if (imported.includes(' as ') || exported.includes(' as ') || names(imported) !== names(exported)) continue;
+    stubs.set(basename(path), { chunk, bare: [...bare.matchAll(/"\.\/([^"]+)"/g)].map((b) => b[1] ?? '') });
+  }
+  // The files each file imports statically, directly or not: those have run once it has.
+  const dir = dirname([...files.keys()][0] ?? '');
+  const loaded = (file: string): Set<string> => {
+    const seen = new Set<string>();
+    const queue = [file];
+    for (let f = queue.pop(); f !== undefined; f = queue.pop()) {
+      if (seen.has(f)) continue;
+      seen.add(f);
+      for (const m of (files.get(join(dir, f)) ?? '').matchAll(/^(?:import|export)\b[^;]*?["']\.\/([^"']+)["'];/gms))
+        queue.push(m[1] ?? '');
+    }
+    return seen;
+  };
+  const out = new Map<string, string>();
+  for (const [path, importer] of files) {
+    const self = basename(path);
+    out.set(
+      path,
+      importer.replace(/\bimport\("\.\/([^"]+)"\)/g, (call, file: string) => {
+        const stub = stubs.get(file);
+        if (stub === undefined) return call;
+        // What the stub imports for its side effects has run by then: the chunk or the importer imports it.
+        const ran = new Set([...loaded(stub.chunk), ...loaded(self)]);
+        return stub.bare.every((o) => ran.has(o)) ? `import("./${stub.chunk}")` : call;
+      }),
+    );
+  }
+  return out;
 }

@@ -108,6 +108,18 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
     );
   });
 
+  it('imports no file of the bundle dynamically that only re-exports a chunk (one module load for nothing)', async () => {
+    const bundle = join(prefix, 'lib', 'node_modules', '@provenant', 'cli', 'dist', 'cli', 'bundle');
+    const texts = new Map<string, string>();
+    for (const f of await readdir(bundle)) texts.set(f, await readFile(join(bundle, f), 'utf8'));
+    const imported = new Set([...texts.values()].flatMap((t) => [...t.matchAll(/\bimport\("\.\/([^"]+)"\)/g)].map((m) => m[1] ?? '')));
+    const reexports = [...imported].filter((f) =>
+      /^import\s*\{[^}]*\}\s*from\s*"[^"]+";\s*(import\s*"[^"]+";\s*)*export\s*\{[^}]*\};\s*$/.test(texts.get(f) ?? ''),
+    );
+    assert.ok(imported.size > 10, 'the commands are imported dynamically');
+    assert.deepEqual(reexports, []);
+  });
+
   it('loads the SBOM and provenance writers of a build as one chunk of the bundle, not eight files', async () => {
     const pkg = join(prefix, 'lib', 'node_modules', '@provenant', 'cli');
     const hook = {
