@@ -125,7 +125,7 @@ const DRAIN_READ_LIMIT = 64 * 1024;
  * Discards a body. A small one (a ping's `{}`, an error's JSON, a HEAD's empty body) is read to
  * its end, which hands the connection back to the agent for the next request; cancelling
  * destroys the socket, so that the next request (a no-op push's one look-up after its ping)
- * connected again, and Node made process.stderr while destroying it (issue 16). A large or
+ * connected again, and Node made the standard error stream while destroying it (issue 16). A large or
  * unsized body is cancelled, not waited for.
  */
 export async function drain(res: HttpResponse): Promise<void> {
