@@ -22,21 +22,28 @@
  * finds files beside itself: ../package.json (version.ts), compat/profiles/ and the deflate
  * worker (archive/deflate-pool.ts), which stays a per-module file of dist/.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
 import type * as esbuild from 'esbuild';
 
 /**
- * The chunks made of several modules: each is the modules that its roots (under dist/) import
- * statically, themselves included, less those of the groups before it.
+ * The chunks made of several modules: each is the modules that its `roots` (under dist/) import
+ * statically, themselves included, less those of the groups before it and those that `without`
+ * import, statically or dynamically but for the roots (what those commands load in any case,
+ * which must not pull the group in).
  * - core: what almost every command runs: the dispatcher's imports, the command-line options,
- *   opening stores, the OCI layout store.
+ *   opening stores, the OCI layout store; and `digest`, a few lines over those modules, which as
+ *   a file of its own cost its start-up more than its code does (a module load per file).
  * - registry: the registry store and client, credentials and their helpers: `copy` to or from a
  *   registry otherwise loaded them as a dozen chunks.
+ * - statements: the SBOM and provenance writers that `build` loads when it describes what it
+ *   built (builder/describe): shared in so many ways with `sbom`, `attest` and `reproduce` that
+ *   they were eight files; not what `build` loads without statements.
  */
-export const GROUPS: Record<string, string[]> = {
-  core: ['cli/dispatch.js', 'cli/options.js', 'cli/stores.js', 'store/layout.js'],
-  registry: ['store/registry.js', 'registry/client.js', 'auth/docker-config.js', 'auth/keychain.js'],
+export const GROUPS: Record<string, { roots: string[]; without?: string[] }> = {
+  core: { roots: ['cli/dispatch.js', 'cli/options.js', 'cli/stores.js', 'store/layout.js', 'cli/commands/digest.js'] },
+  registry: { roots: ['store/registry.js', 'registry/client.js', 'auth/docker-config.js', 'auth/keychain.js'] },
+  statements: { roots: ['builder/describe.js'], without: ['cli/commands/build.js'] },
 };
 
 /** The dispatcher, the entry of the bundle: dist/cli/main.js imports it once the compile cache is on. */
@@ -72,15 +79,25 @@ export async function bundleCli(out: string): Promise<void> {
     for (const i of input.imports) if (i.kind === 'dynamic-import' && !i.external) entries.add(i.path);
   }
   const groups = groupsOf(inputs);
-  await build({ ...options, plugins: [vendor, groupPlugin(out, bundle, groupImports(inputs, entries, groups), groups)] });
+  const { outputFiles } = await build({
+    ...options,
+    write: false,
+    plugins: [vendor, groupPlugin(out, bundle, groupImports(inputs, entries, groups), groups)],
+  });
+  const files = new Map(outputFiles.map((f) => [f.path, f.text]));
+  await mkdir(bundle, { recursive: true });
+  for (const [path, text] of skipReexports(files)) await writeFile(path, text);
   const main = join(out, 'cli', 'main.js');
   const text = await readFile(main, 'utf8');
   if (text.split(LOAD_DISPATCH).length !== 2) throw new Error(`${main} does not load the dispatcher with ${LOAD_DISPATCH} once`);
   await writeFile(main, text.replace(LOAD_DISPATCH, LOAD_BUNDLE));
 }
 
-/** The modules `roots` import statically, themselves included (paths as in the metafile). */
-function staticClosure(inputs: esbuild.Metafile['inputs'], roots: string[]): Set<string> {
+/**
+ * The modules `roots` import statically, themselves included (paths as in the metafile); with
+ * `dynamic`, also those they import dynamically, but for the modules in `dynamic.except`.
+ */
+function staticClosure(inputs: esbuild.Metafile['inputs'], roots: string[], dynamic?: { except: string[] }): Set<string> {
   const seen = new Set<string>();
   const queue = [...roots];
   for (let m = queue.pop(); m !== undefined; m = queue.pop()) {
@@ -88,7 +105,11 @@ function staticClosure(inputs: esbuild.Metafile['inputs'], roots: string[]): Set
     if (input === undefined) throw new Error(`the CLI bundle has no module ${m}`);
     if (seen.has(m)) continue;
     seen.add(m);
-    for (const i of input.imports) if (i.kind === 'import-statement' && !i.external) queue.push(i.path);
+    for (const i of input.imports) {
+      if (i.external) continue;
+      if (i.kind === 'import-statement' || (i.kind === 'dynamic-import' && dynamic !== undefined && !dynamic.except.includes(i.path)))
+        queue.push(i.path);
+    }
   }
   return seen;
 }
@@ -108,8 +129,9 @@ function vendorPlugin(out: string, bundle: string): esbuild.Plugin {
 function groupsOf(inputs: esbuild.Metafile['inputs']): Map<string, Set<string>> {
   const groups = new Map<string, Set<string>>();
   const taken = new Set([DISPATCH]);
-  for (const [name, roots] of Object.entries(GROUPS)) {
-    const members = [...staticClosure(inputs, roots)].filter((m) => !taken.has(m));
+  for (const [name, { roots, without = [] }] of Object.entries(GROUPS)) {
+    const left = staticClosure(inputs, without, { except: roots });
+    const members = [...staticClosure(inputs, roots)].filter((m) => !taken.has(m) && !left.has(m));
     for (const m of members) taken.add(m);
     groups.set(name, new Set(members));
   }
@@ -152,7 +174,7 @@ function groupPlugin(out: string, bundle: string, imports: Map<string, string[]>
       });
       b.onLoad({ filter: /\.js$/ }, async (args) => {
         const module = relative(out, args.path);
-        let text = await readFile(args.path, 'utf8');
+        let text = staticWithinGroup(await readFile(args.path, 'utf8'), module, groups);
         const here = `new URL(${JSON.stringify(relative(bundle, args.path))}, import.meta.url).href`;
         text = text.replaceAll('import.meta.url', here);
         for (const group of imports.get(module) ?? []) text += `\nimport ${JSON.stringify(id(group))};`;
@@ -160,4 +182,82 @@ function groupPlugin(out: string, bundle: string, imports: Map<string, string[]>
       });
     },
   };
+}
+
+/**
+ * `text` (the module `module`) with each `import("./x.js")` of a module of its own group made a
+ * static import: both are in one chunk, loaded and run together, so the dynamic import only made
+ * esbuild write a file that re-exports the chunk's names, which the command then loaded on its
+ * own (`digest` of a layout loaded store/layout's re-export of the core chunk: a module load of
+ * its own for nothing, issue 16). A module outside every group keeps its dynamic imports.
+ */
+export function staticWithinGroup(text: string, module: string, groups: Map<string, Set<string>>): string {
+  const group = [...groups.values()].find((members) => members.has(module));
+  if (group === undefined) return text;
+  const names: string[] = [];
+  const replaced = text.replace(/\bimport\((["'])(\.\.?\/[^"']+\.js)\1\)/g, (call, _quote: string, path: string) => {
+    if (!group.has(join(dirname(module), path))) return call;
+    const name = `__cliGroupModule${names.length}`;
+    names.push(`import * as ${name} from ${JSON.stringify(path)};`);
+    return `Promise.resolve(${name})`;
+  });
+  return names.length === 0 ? text : `${replaced}\n${names.join('\n')}\n`;
+}
+
+/** A file of the bundle that only re-exports, under their own names, what it imports from one chunk. */
+const REEXPORT = /^import\s*\{([^}]*)\}\s*from\s*"\.\/([^"]+)";\s*((?:import\s*"\.\/[^"]+";\s*)*)export\s*\{([^}]*)\};\s*$/;
+
+/**
+ * The bundle's files (path to text) with each `import("./F.js")` of a file F that only
+ * re-exports a chunk's names made an import of that chunk. esbuild writes such a file for a
+ * module that is imported dynamically but lives in a group's chunk (the registry store, the
+ * registry client and the keychains, which the core's registry-access.ts imports when a command
+ * reaches a registry): four module loads of `copy` to a registry that held nothing but names
+ * (issue 16). Only when the names are not renamed, and whatever else F imports (for its side
+ * effects) has run by then (the chunk or the importer imports it), so that what runs is the same.
+ */
+export function skipReexports(files: Map<string, string>): Map<string, string> {
+  const stubs = new Map<string, { chunk: string; bare: string[] }>();
+  for (const [path, text] of files) {
+    const m = REEXPORT.exec(text);
+    if (m === null) continue;
+    const [, imported = '', chunk = '', bare = '', exported = ''] = m;
+    const names = (list: string) =>
+      list
+        .split(',')
+        .map((n) => n.trim())
+        .filter((n) => n !== '')
+        .sort()
+        .join(',');
+    if (imported.includes(' as ') || exported.includes(' as ') || names(imported) !== names(exported)) continue;
+    stubs.set(basename(path), { chunk, bare: [...bare.matchAll(/"\.\/([^"]+)"/g)].map((b) => b[1] ?? '') });
+  }
+  // The files each file imports statically, directly or not: those have run once it has.
+  const dir = dirname([...files.keys()][0] ?? '');
+  const loaded = (file: string): Set<string> => {
+    const seen = new Set<string>();
+    const queue = [file];
+    for (let f = queue.pop(); f !== undefined; f = queue.pop()) {
+      if (seen.has(f)) continue;
+      seen.add(f);
+      for (const m of (files.get(join(dir, f)) ?? '').matchAll(/^(?:import|export)\b[^;]*?["']\.\/([^"']+)["'];/gms))
+        queue.push(m[1] ?? '');
+    }
+    return seen;
+  };
+  const out = new Map<string, string>();
+  for (const [path, importer] of files) {
+    const self = basename(path);
+    out.set(
+      path,
+      importer.replace(/\bimport\("\.\/([^"]+)"\)/g, (call, file: string) => {
+        const stub = stubs.get(file);
+        if (stub === undefined) return call;
+        // What the stub imports for its side effects has run by then: the chunk or the importer imports it.
+        const ran = new Set([...loaded(stub.chunk), ...loaded(self)]);
+        return stub.bare.every((o) => ran.has(o)) ? `import("./${stub.chunk}")` : call;
+      }),
+    );
+  }
+  return out;
 }

@@ -91,15 +91,25 @@ export async function storeAttestations(
       hint: 'use referrers storage',
     });
   }
+  // BuildKit's storage attaches statements to platform manifests only.
+  const manifests = attested
+    .filter((a) => a.statements.length > 0 && !(isInIndexMode(mode) && a.manifest.kind !== 'manifest'))
+    .map((a) => ({ subject: a.manifest, ...attestationManifest(a, mode === 'buildkit' ? 'legacy' : 'artifact') }));
+  // Every blob at once (each once: the empty config is every artifact's), then the manifests in
+  // order: one after another, the writes of a build's few small blobs were a wait of their own
+  // (issue 16, a one-package build with statements).
+  const blobs = new Map(manifests.flatMap((m) => m.blobs).map((b) => [b.descriptor.digest, b]));
+  // Settled, all of them, before a failure is thrown: no write still runs when the caller discards the store.
+  const written = await Promise.allSettled([...blobs.values()].map((b) => store.putBlob(bytesSource(b.descriptor, b.bytes), options)));
+  const failed = written.find((w) => w.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
   const extra: Descriptor[] = [];
-  for (const a of attested) {
-    // BuildKit's storage attaches statements to platform manifests only.
-    if (a.statements.length === 0 || (isInIndexMode(mode) && a.manifest.kind !== 'manifest')) continue;
-    const stored = await writeAttestationManifest(store, a, mode === 'buildkit' ? 'legacy' : 'artifact', options);
+  for (const { subject, stored } of manifests) {
+    await store.putManifest(stored, { ...options, tags: [] });
     if (isInIndexMode(mode)) {
       extra.push(
         descriptorOf(stored, {
-          annotations: { [Annotation.DockerReferenceDigest]: a.manifest.digest, [Annotation.DockerReferenceType]: 'attestation-manifest' },
+          annotations: { [Annotation.DockerReferenceDigest]: subject.digest, [Annotation.DockerReferenceType]: 'attestation-manifest' },
           platform: { architecture: 'unknown', os: 'unknown' },
         }),
       );
@@ -111,18 +121,17 @@ export async function storeAttestations(
 }
 
 /**
- * Writes one platform image's statements and their attestation manifest (untagged), in one of
- * BuildKit's two forms (moby/buildkit exporter/containerimage/writer.go, commitAttestationsManifest):
- * `legacy`, a config `{"architecture":"unknown","os":"unknown",...}` naming the statements as
- * layers; `artifact`, the empty config, BuildKit's artifact type and the image as `subject`,
- * which is also what an OCI referrer of the image is.
+ * One platform image's attestation manifest and the blobs it names (its statements and config),
+ * in one of BuildKit's two forms (moby/buildkit exporter/containerimage/writer.go,
+ * commitAttestationsManifest): `legacy`, a config `{"architecture":"unknown","os":"unknown",...}`
+ * naming the statements as layers; `artifact`, the empty config, BuildKit's artifact type and the
+ * image as `subject`, which is also what an OCI referrer of the image is.
  */
-async function writeAttestationManifest(
-  store: ContentStore,
+function attestationManifest(
   a: Attested,
   form: 'legacy' | 'artifact',
-  options: OperationOptions,
-): Promise<Stored> {
+): { blobs: { descriptor: Descriptor; bytes: Uint8Array }[]; stored: Stored } {
+  const blobs: { descriptor: Descriptor; bytes: Uint8Array }[] = [];
   const layers: Descriptor[] = [];
   for (const s of a.statements) {
     const d: Descriptor = {
@@ -131,7 +140,7 @@ async function writeAttestationManifest(
       size: s.bytes.length,
       annotations: { [Annotation.InTotoPredicateType]: s.predicateType },
     };
-    await store.putBlob(bytesSource(d, s.bytes), options);
+    blobs.push({ descriptor: d, bytes: s.bytes });
     layers.push(d);
   }
   let manifest: ImageManifest;
@@ -143,10 +152,10 @@ async function writeAttestationManifest(
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
     });
     const configDescriptor: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
-    await store.putBlob(bytesSource(configDescriptor, config), options);
+    blobs.push({ descriptor: configDescriptor, bytes: config });
     manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDescriptor, layers } as ImageManifest;
   } else {
-    await store.putBlob(bytesSource({ mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 }, EMPTY_CONFIG), options);
+    blobs.push({ descriptor: { mediaType: MediaType.OciEmpty, digest: EMPTY_DIGEST, size: 2 }, bytes: EMPTY_CONFIG });
     manifest = {
       schemaVersion: 2,
       mediaType: MediaType.OciManifest,
@@ -156,9 +165,7 @@ async function writeAttestationManifest(
       subject: descriptorOf(a.manifest),
     } as ImageManifest;
   }
-  const stored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
-  await store.putManifest(stored, { ...options, tags: [] });
-  return stored;
+  return { blobs, stored: parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest }) };
 }
 
 /** Wraps a predicate in an in-toto Statement v1 about `subjects`. */

@@ -13,6 +13,9 @@ import { formatTimestamp } from '../time.ts';
 import type { BuildResult } from './build.ts';
 import { inventoryOf } from './inventory.ts';
 
+/** From ../attest/provenance.ts, for the CLI (cli/builder.ts), which then loads only this module to describe a build. */
+export { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
+
 /** The predicate types of the SBOM statements. */
 export const SPDX_PREDICATE = 'https://spdx.dev/Document';
 export const CYCLONEDX_PREDICATE = 'https://cyclonedx.org/bom';

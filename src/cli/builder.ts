@@ -169,10 +169,9 @@ export async function attestationsFor(
   const sbom = parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
   const provenance = parseProvenance((args.values.provenance as string | undefined) ?? 'true');
   if (mode === 'none' || (!sbom && provenance === false)) return undefined;
-  const [{ builderIdFromEnv, invocationFromEnv }, { describeBuild, describeIndex }] = await Promise.all([
-    import('../attest/provenance.ts'),
-    import('../builder/describe.ts'),
-  ]);
+  // One module to load: describe.ts gives the provenance helpers too (scripts/bundle-cli.ts
+  // bundles the statement writers into one chunk that this import loads).
+  const { builderIdFromEnv, describeBuild, describeIndex, invocationFromEnv } = await import('../builder/describe.ts');
   const describeOptions = {
     imageName: context.imageName,
     configPath: context.configPath,

@@ -23,7 +23,7 @@ export interface Stores {
  * (an archive is written), on failure each is discarded, and the task's error is thrown.
  */
 export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: Stores) => Promise<T>): Promise<T> {
-  const opened: OpenedStore[] = [];
+  const opened: (OpenedStore & { write: boolean })[] = [];
   // One registry access per run: the password is read once, and source and destination in
   // one registry share a client (and its tokens).
   let access: Promise<RegistryOpenOptions> | undefined;
@@ -33,7 +33,7 @@ export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: 
       access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io) : undefined;
       const registry = location.kind === 'registry' ? await access : undefined;
       const store = await openLocation(location, { write: options.write === true, ...(registry ? { registry } : {}) });
-      opened.push(store);
+      opened.push({ ...store, write: options.write === true });
       return store;
     },
   };
@@ -46,7 +46,7 @@ export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: 
   }
   for (const [i, o] of opened.entries()) {
     try {
-      await o.store.close({ signal: io.signal });
+      await o.store.close(o.write ? { signal: io.signal } : signalFor(io, o.store));
     } catch (err) {
       for (const rest of opened.slice(i + 1)) await rest.store.close({ discard: true }).catch(() => undefined);
       throw err;
@@ -100,6 +100,16 @@ function localKind(path: string): 'dir' | 'file' | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * `{ signal }` (the command's cancel signal) for work on a registry, whose requests may wait on
+ * the network; nothing for reading a local store, which is short and leaves nothing to clean up
+ * on an interrupt. So a command that only reads a layout never makes the signal, whose
+ * AbortController costs start-up time (issue 16; dispatch.ts makes it on first use).
+ */
+export function signalFor(io: CliIo, store: ContentStore): { signal?: AbortSignal } {
+  return store.registryRepository === undefined ? {} : { signal: io.signal };
 }
 
 /** Runs `task` on the image `text` names: its store and the tag or digest it means (see {@link withStores}). */

@@ -118,9 +118,25 @@ export function resolveLocation(location: string, base: URL, registry: string, w
   }
 }
 
-/** Discards a body so the connection can be reused. */
+/** The largest declared body {@link drain} reads to its end rather than cancels. */
+const DRAIN_READ_LIMIT = 64 * 1024;
+
+/**
+ * Discards a body. A small one (a ping's `{}`, an error's JSON, a HEAD's empty body) is read to
+ * its end, which hands the connection back to the agent for the next request; cancelling
+ * destroys the socket, so that the next request (a no-op push's one look-up after its ping)
+ * connected again, and Node made the standard error stream while destroying it (issue 16). A large or
+ * unsized body is cancelled, not waited for.
+ */
 export async function drain(res: HttpResponse): Promise<void> {
+  const declared = Number(res.headers.get('content-length') ?? Number.NaN);
   try {
+    if (res.body !== null && Number.isFinite(declared) && declared <= DRAIN_READ_LIMIT) {
+      for await (const _ of res.body) {
+        // Read to the end: the connection is then free.
+      }
+      return;
+    }
     await res.body?.cancel();
   } catch {
     // Already closed.

@@ -167,6 +167,50 @@ describe('attestation storage', () => {
     }
   });
 
+  it('writes all the blobs together, each once, and the attestation manifests after them', async () => {
+    const { store } = await layout();
+    const made = await makeImage(store, { tag: 'v1' });
+    const attested = made.manifests.map((m) => ({
+      manifest: m,
+      statements: ['https://spdx.dev/Document', 'https://cyclonedx.org/bom'].map((type) =>
+        statement(type, { m: m.digest }, [{ name: 'i', digest: m.digest }]),
+      ),
+    }));
+    // The writes under way, and the order of blobs and manifests; a blob write waits a turn
+    // first, so that writes made together are under way together.
+    let running = 0;
+    let most = 0;
+    const events: string[] = [];
+    const watched: ContentStore = Object.create(store, {
+      putBlob: {
+        value: async (...args: Parameters<ContentStore['putBlob']>) => {
+          running++;
+          most = Math.max(most, running);
+          events.push(args[0].descriptor.digest);
+          await new Promise((r) => setImmediate(r));
+          try {
+            return await store.putBlob(...args);
+          } finally {
+            running--;
+          }
+        },
+      },
+      putManifest: {
+        value: async (...args: Parameters<ContentStore['putManifest']>) => {
+          events.push('manifest');
+          return store.putManifest(...args);
+        },
+      },
+    });
+    await storeAttestations(watched, made.root, attested, 'referrers');
+    // Two platform images of two statements each, and the empty config their manifests share.
+    const blobs = events.filter((e) => e !== 'manifest');
+    assert.equal(blobs.length, 5);
+    assert.equal(new Set(blobs).size, 5, 'each blob once');
+    assert.equal(most, 5, 'all at once');
+    assert.deepEqual(events.slice(5), ['manifest', 'manifest']);
+  });
+
   it('refuses cosign storage until signing exists, writing nothing', async () => {
     const { store } = await layout();
     const made = await makeImage(store, { tag: 'v1' });

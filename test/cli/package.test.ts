@@ -84,7 +84,7 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
     sourceDigest = JSON.parse(built.stdout).digest;
   });
 
-  it('runs digest from its bundle: the launcher and four files of dist/cli/bundle/, not the thirty per-module files', async () => {
+  it('runs digest from its bundle: the launcher and two files of dist/cli/bundle/, not the thirty per-module files', async () => {
     const pkg = join(prefix, 'lib', 'node_modules', '@provenant', 'cli');
     const hook = {
       setup:
@@ -97,14 +97,77 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
     });
     assert.equal(run.stdout, `${sourceDigest}\n`);
     const files = loaded.filter((u) => u.startsWith('file:')).map((u) => relative(pkg, fileURLToPath(u)));
-    // The launcher; the dispatcher; the core chunk; digest's and the layout store's entries.
+    // The launcher; the dispatcher; the core chunk, which holds digest's module and the layout
+    // store (no file that only re-exports the chunk's names: scripts/bundle-cli.ts).
     assert.equal(files[0], 'dist/cli/main.js');
     assert.equal(files[1], 'dist/cli/bundle/dispatch.js');
-    assert.equal(files.length, 5, files.join(', '));
+    assert.equal(files.length, 3, files.join(', '));
     assert.deepEqual(
       files.filter((f) => !f.startsWith('dist/cli/')),
       [],
     );
+  });
+
+  it('imports no file of the bundle dynamically that only re-exports a chunk (one module load for nothing)', async () => {
+    const bundle = join(prefix, 'lib', 'node_modules', '@provenant', 'cli', 'dist', 'cli', 'bundle');
+    const texts = new Map<string, string>();
+    for (const f of await readdir(bundle)) texts.set(f, await readFile(join(bundle, f), 'utf8'));
+    const imported = new Set([...texts.values()].flatMap((t) => [...t.matchAll(/\bimport\("\.\/([^"]+)"\)/g)].map((m) => m[1] ?? '')));
+    const reexports = [...imported].filter((f) =>
+      /^import\s*\{[^}]*\}\s*from\s*"[^"]+";\s*(import\s*"[^"]+";\s*)*export\s*\{[^}]*\};\s*$/.test(texts.get(f) ?? ''),
+    );
+    assert.ok(imported.size > 10, 'the commands are imported dynamically');
+    assert.deepEqual(reexports, []);
+  });
+
+  it('loads the SBOM and provenance writers of a build as one chunk of the bundle, not eight files', async () => {
+    const pkg = join(prefix, 'lib', 'node_modules', '@provenant', 'cli');
+    const hook = {
+      setup:
+        "import { registerHooks } from 'node:module';\nconst seen = [];\nregisterHooks({ load(u, c, next) { seen.push(u); return next(u, c); } });",
+      list: 'seen',
+    };
+    const loads = async (flags: string[]) => {
+      const args = [
+        'build',
+        config,
+        '-o',
+        `oci:${join(dir, `statements${flags.length}`)}:latest`,
+        '--quiet',
+        '--cache-dir',
+        join(dir, 'cache'),
+      ];
+      const { loaded } = await cliLoading([...args, ...flags], hook, {
+        main: join(pkg, 'dist', 'cli', 'main.js'),
+        cwd: dir,
+        env: { SOURCE_DATE_EPOCH: '1700000000' },
+      });
+      return loaded.filter((u) => u.startsWith('file:')).map((u) => fileURLToPath(u));
+    };
+    const lean = await loads(['--sbom', 'false', '--provenance', 'false']);
+    const extra = (await loads([])).filter((f) => !lean.includes(f));
+    // The module each file of the bundle holds, from the comment esbuild writes above each.
+    const held = new Map<string, string[]>();
+    for (const f of extra)
+      held.set(
+        relative(pkg, f),
+        [...(await readFile(f, 'utf8')).matchAll(/^\/\/ (\S+\.js)$/gm)].map((m) => m[1] ?? ''),
+      );
+    const writers = ['builder/describe.js', 'attest/provenance.js', 'sbom/spdx.js', 'sbom/cyclonedx.js', 'sbom/apko-spdx.js'];
+    const holding = [...held].filter(([, modules]) => writers.some((w) => modules.includes(w)));
+    assert.equal(holding.length, 1, JSON.stringify([...held]));
+    assert.deepEqual(
+      writers.filter((w) => !holding[0]?.[1].includes(w)),
+      [],
+    );
+    // Besides that chunk and describe's entry, which re-exports it: the other ecosystem's package
+    // database reader (sbom/from-image reads both), which the build loads already when its packages are of that kind.
+    const others = [...held].filter(([f, modules]) => f !== holding[0]?.[0] && modules.length > 0);
+    assert.deepEqual(
+      others.flatMap(([, modules]) => modules).filter((m) => !m.startsWith('pkg/deb/')),
+      [],
+    );
+    assert.ok(extra.length <= 3, extra.join(', '));
   });
 
   for (const { name, node, skip } of NODES) {

@@ -1,5 +1,6 @@
 // Transport rules with in-process fakes for faults the real registry cannot produce, and against the real one.
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -276,6 +277,27 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('connections to the real registry', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
+  it("reuses one connection for a ping and look-ups whose answers' bodies are discarded", async () => {
+    // Node announces each client socket it makes on this channel.
+    const sockets: unknown[] = [];
+    const count = (socket: unknown) => sockets.push(socket);
+    subscribe('net.client.socket', count);
+    try {
+      const client = new RegistryClient(reg.host, { retry: FAST_RETRY });
+      await client.ping();
+      // A tag that is not there: a 404 whose JSON error body is discarded, twice.
+      assert.equal(await client.headManifest('connections/none', 'missing'), undefined);
+      assert.equal(await client.headManifest('connections/none', 'missing'), undefined);
+    } finally {
+      unsubscribe('net.client.socket', count);
+    }
+    assert.equal(sockets.length, 1);
   });
 });
 

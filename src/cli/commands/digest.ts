@@ -4,7 +4,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, writeJson } from '../options.ts';
-import { withImage } from '../stores.ts';
+import { signalFor, withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'print the digest of an image',
@@ -17,7 +17,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
   const digest = await withImage(args, io, text, async (store, target) => {
-    const d = await store.resolve(target, { signal: io.signal });
+    const d = await store.resolve(target, signalFor(io, store));
     if (d === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not there`, { where: store.location });
     return d.digest;
   });

@@ -1,0 +1,78 @@
+// The plain command lines the CLI reads without node:util's parseArgs (cli/args.ts, plainArgs):
+// whatever it reads, it reads as parseArgs does; what it does not read, parseArgs reads.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseArgs } from 'node:util';
+import fc from 'fast-check';
+import { type FlagSpec, parseCommandArgs, plainArgs } from '../../src/cli/args.ts';
+
+const FLAGS: Record<string, FlagSpec> = {
+  quiet: { type: 'boolean', short: 'q', description: '' },
+  format: { type: 'string', description: '' },
+  output: { type: 'string', short: 'o', description: '' },
+  platform: { type: 'string', multiple: true, description: '' },
+  'dry-run': { type: 'boolean', description: '' },
+};
+
+/** What parseArgs makes of `argv` with FLAGS, strict, or the error it throws. */
+function reference(argv: string[]): { values: Record<string, unknown>; positionals: string[] } | Error {
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([n, f]) => [
+      n,
+      { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) },
+    ]),
+  );
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: { ...values }, positionals };
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+/** Words of command lines: flags known and unknown, written every way, values, positionals. */
+const word = fc.oneof(
+  fc.constantFrom('--quiet', '-q', '--format', '--output', '-o', '--platform', '--dry-run', '--', '-', '--nope', '-x', '-qo', '--quiet=1'),
+  fc.constantFrom('--format=json', '--format=', '--platform=linux/arm64', '-o=out', '--output=a=b', '--__proto__', '--constructor'),
+  fc.constantFrom('json', 'oci:dir:tag', 'linux/amd64', '-1', 'a b', ''),
+  fc.string({ maxLength: 6 }),
+);
+
+describe('plain command lines (plainArgs)', () => {
+  it('reads what it reads as parseArgs does, and leaves the rest to it', () => {
+    fc.assert(
+      fc.property(fc.array(word, { maxLength: 8 }), (argv) => {
+        const plain = plainArgs(argv, FLAGS);
+        if (plain === undefined) return;
+        const expected = reference(argv);
+        assert.ok(!(expected instanceof Error), `parseArgs refuses ${JSON.stringify(argv)}: ${String(expected)}`);
+        assert.deepEqual({ values: { ...plain.values }, positionals: plain.positionals }, expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('reads the command lines the benchmarks and the docs write, without parseArgs', () => {
+    assert.deepEqual(plainArgs(['--quiet', 'oci:a:b', 'host/r:t'], FLAGS), {
+      values: { quiet: true },
+      positionals: ['oci:a:b', 'host/r:t'],
+    });
+    assert.deepEqual(
+      plainArgs(['c.yaml', '-o', 'oci:out:t', '--format', 'json', '--platform=linux/arm64', '--platform', 'linux/amd64'], FLAGS),
+      {
+        values: { output: 'oci:out:t', format: 'json', platform: ['linux/arm64', 'linux/amd64'] },
+        positionals: ['c.yaml'],
+      },
+    );
+    assert.deepEqual(plainArgs(['-q', '--', '--format', '-'], FLAGS), { values: { quiet: true }, positionals: ['--format', '-'] });
+    // Left to parseArgs, which says what is wrong: unknown flags, a switch given a value, a value missing.
+    for (const argv of [['--nope'], ['--quiet=1'], ['--format'], ['--format', '--quiet'], ['-qo', 'x'], ['--__proto__']]) {
+      assert.equal(plainArgs(argv, FLAGS), undefined, JSON.stringify(argv));
+    }
+  });
+
+  it('still says what is wrong with a command line it leaves to parseArgs', async () => {
+    await assert.rejects(parseCommandArgs(['--formt', 'json'], FLAGS, {}, 'copy'), /unknown flag --formt: did you mean --format\?/);
+    await assert.rejects(parseCommandArgs(['--format'], FLAGS, {}, 'copy'), /--format needs a value/);
+  });
+});
