@@ -11,16 +11,21 @@ import { ProvenantError } from '../errors.ts';
 export interface Block {
   data: Uint8Array;
   last: boolean;
-  /** `data` is a whole buffer of its own, so it can be transferred to a worker rather than copied. */
-  owned: boolean;
+  /**
+   * The caller reuses `data`'s memory once {@link Lane.deflate} returns (pinnedGzip's cutting
+   * buffer): the pool copies it at once. Otherwise `data` must stay as it is until the block's
+   * promise settles, and is copied only when a worker takes it (or not at all when it is a view
+   * of shared memory).
+   */
+  reused: boolean;
   /** Its compressed bytes, when a PrecompressedSegment (deflate.ts) already has them. */
   compressed?: Promise<Uint8Array> | undefined;
 }
 
-/** What the calling thread posts to a worker; `buffer` is transferred. @internal */
+/** What the calling thread posts to a worker. @internal */
 export interface DeflateRequest {
-  /** Transferred, unless shared. */
-  buffer: ArrayBuffer | SharedArrayBuffer;
+  /** Shared memory: the worker reads the block in place (see {@link Slots}). */
+  buffer: SharedArrayBuffer;
   byteOffset: number;
   byteLength: number;
   level: number;
@@ -33,6 +38,8 @@ export type DeflateResponse = { buffer: ArrayBuffer; byteLength: number } | { er
 interface Task {
   lane: Lane;
   block: Block;
+  /** The slot holding the block's bytes, once they are copied into one (given back when the worker answers). */
+  slot?: SharedArrayBuffer | undefined;
   level: number;
   resolve: (out: Uint8Array) => void;
   reject: (err: unknown) => void;
@@ -48,8 +55,8 @@ interface PoolWorker {
  * Blocks posted to a worker ahead of the one it is compressing. The calling thread hands out
  * blocks only when it is free to run callbacks; while it is busy for a while (unpacking packages
  * into the tree takes a few hundred milliseconds), a worker with blocks queued in its port goes on
- * compressing instead of waiting for it. Queued blocks are views of shared memory or copies of at
- * most a block each.
+ * compressing instead of waiting for it. Each posted block is in a slot of shared memory of its
+ * own (see {@link Slots}).
  */
 const WORKER_DEPTH = 16;
 
@@ -77,6 +84,7 @@ export class Lane {
 class DeflatePool {
   readonly #workers = new Set<PoolWorker>();
   readonly #queue: Task[] = [];
+  readonly #slots = new Slots();
   readonly #url: URL;
 
   constructor(url: URL) {
@@ -90,8 +98,19 @@ class DeflatePool {
   }
 
   submit(task: Task): void {
+    if (task.block.reused) this.#copy(task);
     this.#queue.push(task);
     this.#pump();
+  }
+
+  /** Copies the task's block into a slot, whose view it posts from then on. */
+  #copy(task: Task): void {
+    const { data } = task.block;
+    const slot = this.#slots.take(data.byteLength);
+    const view = new Uint8Array(slot, 0, data.byteLength);
+    view.set(data);
+    task.slot = slot;
+    task.block = { ...task.block, data: view, reused: false };
   }
 
   drop(lane: Lane): void {
@@ -99,6 +118,8 @@ class DeflatePool {
       const task = this.#queue[i]!;
       if (task.lane === lane) {
         this.#queue.splice(i, 1);
+        // No worker has seen it: its slot serves the next block.
+        if (task.slot !== undefined) this.#slots.give(task.slot);
         task.reject(new ProvenantError('ABORTED', 'the compression was stopped'));
       }
     }
@@ -132,20 +153,19 @@ class DeflatePool {
       pw.tasks.push(task);
       task.lane.running++;
       if (pw.tasks.length === 1) pw.worker.ref();
-      // A block in a buffer of its own is transferred; a view into shared memory is shared; any
-      // other view (a segment's block) is copied, only now that a worker takes it, so that the
-      // blocks queued ahead hold no second copy of their bytes.
-      const { block } = task;
-      const shared = !block.owned && block.data.buffer instanceof SharedArrayBuffer;
-      const data = block.owned || shared ? block.data : block.data.slice();
+      // A view into shared memory is read by the worker in place; any other (a segment's block)
+      // is copied into a slot only now that a worker takes it, so that the blocks queued ahead
+      // hold no second copy of their bytes.
+      if (task.slot === undefined && !(task.block.data.buffer instanceof SharedArrayBuffer)) this.#copy(task);
+      const { data, last } = task.block;
       const request: DeflateRequest = {
-        buffer: data.buffer,
+        buffer: data.buffer as SharedArrayBuffer,
         byteOffset: data.byteOffset,
         byteLength: data.byteLength,
         level: task.level,
-        last: block.last,
+        last,
       };
-      pw.worker.postMessage(request, shared ? [] : [request.buffer as ArrayBuffer]);
+      pw.worker.postMessage(request);
     }
   }
 
@@ -153,6 +173,8 @@ class DeflatePool {
     const task = pw.tasks.shift();
     if (task === undefined) return;
     task.lane.running--;
+    // The worker has read the block: its slot serves the next one.
+    if (task.slot !== undefined) this.#slots.give(task.slot);
     if (pw.tasks.length === 0) pw.worker.unref();
     if ('error' in response) task.reject(new ProvenantError('IO', `deflate failed in a worker thread: ${response.error}`));
     else task.resolve(new Uint8Array(response.buffer, 0, response.byteLength));
@@ -163,6 +185,7 @@ class DeflatePool {
   #lost(pw: PoolWorker, err: unknown): void {
     if (!this.#workers.delete(pw)) return;
     void pw.worker.terminate();
+    // Their slots are not given back: the thread may still be reading them as it stops.
     const tasks = pw.tasks.splice(0);
     const message = err instanceof Error ? err.message : String(err);
     for (const task of tasks) {
@@ -175,6 +198,45 @@ class DeflatePool {
     if (this.#queue.length > 0) this.#spawn();
     this.#pump();
   }
+}
+
+/**
+ * Shared memory for the blocks handed to the workers, reused from block to block. A block in a
+ * buffer of its own, transferred to a worker, was freed only when that worker's V8 next collected
+ * garbage, and the pinnedGzip stream made a new one for every block: with two workers, the
+ * compression of a layer held about 100 MB of such buffers more than it used (issue 16,
+ * "streaming end to end"). A worker reads its block from the slot in place, before it answers;
+ * the slot then serves the next block. Free slots are held weakly: what no block asks for again
+ * goes at the next collection, and an idle pool keeps nothing.
+ */
+class Slots {
+  /** Free slots by size. */
+  readonly #free = new Map<number, WeakRef<SharedArrayBuffer>[]>();
+
+  /** A slot of at least `size` bytes: a free one, or a new one. */
+  take(size: number): SharedArrayBuffer {
+    const room = slotSize(size);
+    const free = this.#free.get(room);
+    while (free !== undefined && free.length > 0) {
+      const slot = free.pop()!.deref();
+      if (slot !== undefined) return slot;
+    }
+    return new SharedArrayBuffer(room);
+  }
+
+  give(slot: SharedArrayBuffer): void {
+    let free = this.#free.get(slot.byteLength);
+    if (free === undefined) {
+      free = [];
+      this.#free.set(slot.byteLength, free);
+    }
+    free.push(new WeakRef(slot));
+  }
+}
+
+/** Slot sizes are powers of two from 64 KiB: a block of the usual size fits one exactly, short ones share a few sizes. */
+function slotSize(size: number): number {
+  return Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(Math.max(1, size))));
 }
 
 const ENTRY_OPTION = /^(-e|--eval|-p|--print|--input-type)(=|$)/;

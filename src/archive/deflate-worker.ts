@@ -8,15 +8,21 @@ import { noteBytesMoved } from '../io/memory.ts';
 import { deflateBlock } from './deflate-block.ts';
 import type { DeflateRequest, DeflateResponse } from './deflate-pool.ts';
 
+/** Bytes of buffers made between two collections of this thread's heap (a few MB: a collection takes about a millisecond). */
+const WORKER_COLLECT_EVERY = 4 * 1024 * 1024;
+
 const port = parentPort;
 if (port === null) throw new Error('deflate-worker runs as a worker thread of pinnedGzip');
 
 port.on('message', (request: DeflateRequest) => {
   let response: DeflateResponse;
-  // Each block arrives in a buffer of its own: collected every few dozen MiB (../io/memory.ts).
-  noteBytesMoved(request.byteLength);
   try {
+    // The block is read in place, from the pool's shared memory.
     const out = deflateBlock(new Uint8Array(request.buffer, request.byteOffset, request.byteLength), request.level, request.last);
+    // The compressed block is memory of this thread's until it is sent, and deflateBlock made it
+    // from a copy out of the wasm's memory: twice its length of buffers that V8 frees only when it
+    // collects. This thread's heap is small, so it collects often (../io/memory.ts).
+    noteBytesMoved(2 * out.byteLength, WORKER_COLLECT_EVERY);
     // deflateBlock returns a whole buffer, never a view into a larger one.
     response = { buffer: out.buffer as ArrayBuffer, byteLength: out.byteLength };
     port.postMessage(response, [response.buffer]);

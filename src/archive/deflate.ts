@@ -127,7 +127,7 @@ export function precompressSegment(data: Uint8Array, options: PinnedGzipOptions 
   const lane = sharedPool().lane(workers);
   const pieces: Array<Promise<Uint8Array>> = [];
   for (let at = 0; at < data.length; at += blockSize) {
-    pieces.push(lane.deflate({ data: data.subarray(at, at + blockSize), last: false, owned: false }, level));
+    pieces.push(lane.deflate({ data: data.subarray(at, at + blockSize), last: false, reused: false }, level));
   }
   const blocks = Promise.all(pieces);
   // A caller that never reads the blocks (the file was replaced) must not see an unhandled rejection.
@@ -185,7 +185,6 @@ export async function* pinnedGzip(
     try {
       for await (const block of cutBlocks(source, level, blockSize, totals, signal)) {
         throwIfAborted(signal);
-        // Read before the block is handed to a worker, which detaches a transferred buffer.
         const size = block.data.length;
         const compressed = block.compressed ?? lane.deflate(block, level);
         // Awaited in order below; this only keeps a block dropped by an abort from being reported
@@ -259,9 +258,9 @@ function gzipTrailer(crc: number, size: number): Uint8Array {
 
 /**
  * Cuts the source into blocks of `blockSize` bytes, whatever its chunking: plain bytes at fixed
- * offsets from the start or from the end of the last segment, each block copied into a fresh
- * buffer; a segment into blocks from its own start, as views of its bytes (or its precompressed
- * blocks). A full block of plain bytes is held until more input arrives, so that the last block,
+ * offsets from the start or from the end of the last segment, each block in one buffer that the
+ * next block reuses; a segment into blocks from its own start, as views of its bytes (or its
+ * precompressed blocks). A full block of plain bytes is held until more input arrives, so that the last block,
  * the only one finished, is never empty unless the input is, or ends with a segment. Updates
  * `totals` (CRC-32 and length) as blocks are cut.
  */
@@ -272,7 +271,10 @@ async function* cutBlocks(
   totals: { crc: number; size: number },
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Block> {
-  let buffer = new Uint8Array(blockSize);
+  // One buffer for every block cut from plain bytes: the consumer is done with a block's bytes
+  // when it asks for the next one (the pool copies them as it takes the block, the calling
+  // thread compresses them before), so a stream of any length uses this one block of memory.
+  const buffer = new Uint8Array(blockSize);
   let fill = 0;
 
   const count = (data: Uint8Array): void => {
@@ -282,23 +284,16 @@ async function* cutBlocks(
   const seal = (last: boolean): Block => {
     const data = buffer.subarray(0, fill);
     count(data);
-    return { data, last, owned: true };
-  };
-  // A block cut short by a segment is copied out, and the buffer kept for the next one: a layer
-  // has a short block before each of its hundreds of segments, and a fresh 1 MiB each time would
-  // cost more than the copy.
-  const sealShort = (): Block => {
-    const data = buffer.slice(0, fill);
-    count(data);
     fill = 0;
-    return { data, last: false, owned: true };
+    return { data, last, reused: true };
   };
 
   try {
     for await (const chunk of source) {
       throwIfAborted(signal);
       if (!(chunk instanceof Uint8Array)) {
-        if (fill > 0) yield sealShort();
+        // A block cut short by the segment.
+        if (fill > 0) yield seal(false);
         const { segment, precompressed: pre } = chunk;
         const blocks =
           pre !== undefined && pre.data === segment && pre.level === level && pre.blockSize === blockSize ? pre.blocks : undefined;
@@ -306,17 +301,13 @@ async function* cutBlocks(
           const data = segment.subarray(at, at + blockSize);
           count(data);
           const n = i;
-          yield { data, last: false, owned: false, compressed: blocks?.then((b) => b[n] as Uint8Array) };
+          yield { data, last: false, reused: false, compressed: blocks?.then((b) => b[n] as Uint8Array) };
         }
         continue;
       }
       let at = 0;
       while (at < chunk.length) {
-        if (fill === blockSize) {
-          yield seal(false);
-          buffer = new Uint8Array(blockSize);
-          fill = 0;
-        }
+        if (fill === blockSize) yield seal(false);
         const n = Math.min(blockSize - fill, chunk.length - at);
         buffer.set(chunk.subarray(at, at + n), fill);
         fill += n;

@@ -17,10 +17,14 @@ export const COLLECT_EVERY = 32 * 1024 * 1024;
 let moved = 0;
 let collect: (() => void) | null | undefined;
 
-/** Counts `n` bytes read or written; asks V8 for a collection every {@link COLLECT_EVERY} bytes. */
-export function noteBytesMoved(n: number): void {
+/**
+ * Counts `n` bytes read or written; asks V8 for a collection every `every` bytes
+ * ({@link COLLECT_EVERY} unless said: a thread whose heap is small collects cheaply, and so can
+ * collect more often).
+ */
+export function noteBytesMoved(n: number, every = COLLECT_EVERY): void {
   moved += n;
-  if (moved < COLLECT_EVERY) return;
+  if (moved < every) return;
   collectGarbage();
 }
 

@@ -396,6 +396,30 @@ describe('pinnedGzip', () => {
     assert.ok(Buffer.from(await pinnedGzipBytes(data, { workers: 2 })).equals(await pinnedGzipBytes(data, { workers: 0 })));
   });
 
+  it('gives each of many compressions at once its own bytes, while the pool reuses the memory of their blocks', async () => {
+    // Five streams and three precompressed segments share two workers with small blocks, so
+    // blocks wait in the pool's queue, the stream's cutting buffer is refilled while earlier
+    // blocks wait, and the pool's slots go from one compression to another many times.
+    const blockSize = 4096;
+    const streams = [0, 1, 2, 3, 4].map((seed) => concat([layerLike(150_000 + seed * 999, seed + 10), noise(60_000, seed)]));
+    const segments = [5, 6, 7].map((seed) => noise(90_000 + seed, seed));
+    const expected = await Promise.all([...streams, ...segments].map((d) => pinnedGzipBytes(d, { workers: 0, blockSize })));
+    const precompressed = segments.map((s) => precompressSegment(s, { workers: 2, blockSize })!);
+    const got = await Promise.all(streams.map((d, i) => collect(pinnedGzip(chunked(d, [1000 + i, 5000, 3]), { workers: 2, blockSize }))));
+    for (const [i, g] of got.entries()) assert.ok(Buffer.from(g).equals(expected[i]!), `stream ${i}`);
+    for (const [i, p] of precompressed.entries()) {
+      const segment = segments[i]!;
+      const own = await collect(pinnedGzip([{ segment }], { workers: 0, blockSize }));
+      const again = await collect(pinnedGzip([{ segment, precompressed: p }], { workers: 2, blockSize }));
+      assert.ok(Buffer.from(again).equals(own), `segment ${i}`);
+      const blocks = await p.blocks;
+      for (const [n, b] of blocks.entries()) {
+        const plain = segment.subarray(n * blockSize, (n + 1) * blockSize);
+        assert.ok(Buffer.from(inflateRawSync(b, { finishFlush: 2 })).equals(plain), `segment ${i}, block ${n}`);
+      }
+    }
+  });
+
   it('passes an error of the source through', async () => {
     async function* failing(): AsyncGenerator<Uint8Array> {
       yield layerLike(100_000);
