@@ -11,13 +11,13 @@
  * digest it must have.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
+import { atomicWrite, isAlive, ownerOf, ownerTag, readShared } from './cache-files.ts';
 
 /** Options of {@link fetchFile}. */
 export interface FetchFileOptions {
@@ -552,69 +552,3 @@ async function sizeOf(path: string): Promise<number> {
 
 /** Partial files this process is writing now (another download of the same file must not take them). */
 const writing = new Set<string>();
-
-let ownTag: string | undefined;
-
-/** `<host>-<pid>` of this process, for the names of its temporary files. */
-function ownerTag(): string {
-  ownTag ??= `${createHash('sha256').update(hostname()).digest('hex').slice(0, 8)}-${process.pid}`;
-  return ownTag;
-}
-
-/**
- * Who wrote a temporary file, from its name: `<name>.<host>-<pid>-<random>.tmp` and
- * `<sha256>.<host>-<pid>-<random>.part`, and the `<name>.<pid>.<random>.tmp` of earlier
- * versions (written on this machine, as caches were then). Undefined for other files.
- */
-function ownerOf(name: string): { here: boolean; pid: number; partial: boolean } | undefined {
-  const current = /\.([0-9a-f]{8})-(\d+)-[0-9a-z]+\.(tmp|part)$/.exec(name);
-  if (current !== null) {
-    return { here: current[1] === ownerTag().slice(0, 8), pid: Number(current[2]), partial: current[3] === 'part' };
-  }
-  const earlier = /\.(\d+)\.[0-9a-z]+\.tmp$/.exec(name);
-  if (earlier !== null) return { here: true, pid: Number(earlier[1]), partial: false };
-  return undefined;
-}
-
-/** True when a process with this id runs on this machine (signal 0 tests without signalling). */
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A whole file read into a SharedArrayBuffer. */
-async function readShared(path: string): Promise<Uint8Array> {
-  const fh = await open(path, 'r');
-  try {
-    const { size } = await fh.stat();
-    const bytes = new Uint8Array(new SharedArrayBuffer(size));
-    let got = 0;
-    while (got < size) {
-      const { bytesRead } = await fh.read(bytes, got, size - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return bytes.subarray(0, got);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes under a temporary name (see {@link DownloadCache}) and renames; removes the temporary file when the write fails. */
-async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
