@@ -326,27 +326,32 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
       assert.equal(decodeStanzaIndex(serialize(value), size), undefined, JSON.stringify(value));
   });
 
+  type Damage = [string, (v: Record<string, unknown>) => void];
+  /** Damage to the index's format, types and lengths: refused with checked too. */
+  const shapes: Damage[] = [
+    ['another format', (v) => (v.format = 'provenant-deb-stanza-index/1')],
+    ['names not a table', (v) => (v.names = 'app')],
+    ['names as an array', (v) => (v.names = index.names.toArray())],
+    ['names as a string', (v) => (v.names = { text: index.names.text, ends: index.names.ends })],
+    ['name ends a plain array', (v) => (v.names = { ...(v.names as object), ends: [...index.names.ends] })],
+    ['name ends going back', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice().reverse() })],
+    ['name ends short of the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e - 1) })],
+    ['name ends past the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e + 1) })],
+    ['a name fewer', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice(1) })],
+    ['provided names short', (v) => (v.provided = { ...(v.provided as object), ends: index.provided.ends.slice(1) })],
+    ['an architecture short', (v) => (v.archs = { ...(v.archs as object), ends: index.archs.ends.slice(1) })],
+    ['text not UTF-8', (v) => (v.names = { text: Uint8Array.from([0xff, ...utf8(index.names.text).subarray(1)]), ends: index.names.ends })],
+    ['starts a plain array', (v) => (v.starts = [...index.starts])],
+    ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
+    ['an end short', (v) => (v.ends = index.ends.slice(1))],
+    ['a provider short', (v) => (v.providers = index.providers.slice(1))],
+    ['the last end past the file', (v) => (v.ends = Int32Array.from(index.ends, (e, i) => (i === index.ends.length - 1 ? size + 1 : e)))],
+  ];
+
   it('refuses an index whose parts do not fit together', () => {
     const n = index.names.length;
-    const damaged: [string, (v: Record<string, unknown>) => void][] = [
-      ['names not a table', (v) => (v.names = 'app')],
-      ['names as an array', (v) => (v.names = index.names.toArray())],
-      ['names as a string', (v) => (v.names = { text: index.names.text, ends: index.names.ends })],
-      ['name ends a plain array', (v) => (v.names = { ...(v.names as object), ends: [...index.names.ends] })],
-      ['name ends going back', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice().reverse() })],
-      ['name ends short of the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e - 1) })],
-      ['name ends past the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e + 1) })],
-      ['a name fewer', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice(1) })],
-      ['provided names short', (v) => (v.provided = { ...(v.provided as object), ends: index.provided.ends.slice(1) })],
-      ['an architecture short', (v) => (v.archs = { ...(v.archs as object), ends: index.archs.ends.slice(1) })],
-      [
-        'text not UTF-8',
-        (v) => (v.names = { text: Uint8Array.from([0xff, ...utf8(index.names.text).subarray(1)]), ends: index.names.ends }),
-      ],
-      ['starts a plain array', (v) => (v.starts = [...index.starts])],
-      ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
-      ['an end short', (v) => (v.ends = index.ends.slice(1))],
-      ['a provider short', (v) => (v.providers = index.providers.slice(1))],
+    // Each offset and number in range: what decodeStanzaIndex walks unless the bytes are checked.
+    const elements: Damage[] = [
       ['byName past the stanzas', (v) => (v.byName = Int32Array.from(index.byName, (s, i) => (i === 0 ? n : s)))],
       ['a provider past the stanzas', (v) => (v.providers = Int32Array.from(index.providers, (s, i) => (i === 0 ? n : s)))],
       ['a negative provider', (v) => (v.providers = Int32Array.from(index.providers, (s, i) => (i === 0 ? -1 : s)))],
@@ -354,6 +359,7 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
       ['a start after its end', (v) => (v.starts = Int32Array.from(index.starts, (s, i) => (i === 1 ? (index.ends[1] ?? 0) + 1 : s)))],
       ['an end past the file', (v) => (v.ends = Int32Array.from(index.ends, (e, i) => (i === 0 ? size + 1 : e)))],
     ];
+    const damaged = [...shapes, ...elements];
     for (const [why, damage] of damaged) {
       const v = plain();
       damage(v);
@@ -385,23 +391,6 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (garbage) => assert.equal(decodeStanzaIndex(garbage, size, checked), undefined)),
     );
-    const shapes: [string, (v: Record<string, unknown>) => void][] = [
-      ['another format', (v) => (v.format = 'provenant-deb-stanza-index/1')],
-      ['names as an array', (v) => (v.names = index.names.toArray())],
-      ['name ends past the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e + 1) })],
-      ['a name fewer', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice(1) })],
-      ['provided names short', (v) => (v.provided = { ...(v.provided as object), ends: index.provided.ends.slice(1) })],
-      ['an architecture short', (v) => (v.archs = { ...(v.archs as object), ends: index.archs.ends.slice(1) })],
-      [
-        'text not UTF-8',
-        (v) => (v.names = { text: Uint8Array.from([0xff, ...utf8(index.names.text).subarray(1)]), ends: index.names.ends }),
-      ],
-      ['starts a plain array', (v) => (v.starts = [...index.starts])],
-      ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
-      ['an end short', (v) => (v.ends = index.ends.slice(1))],
-      ['a provider short', (v) => (v.providers = index.providers.slice(1))],
-      ['the last end past the file', (v) => (v.ends = Int32Array.from(index.ends, (e, i) => (i === index.ends.length - 1 ? size + 1 : e)))],
-    ];
     for (const [why, damage] of shapes) {
       const v = plain();
       damage(v);
