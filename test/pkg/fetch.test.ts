@@ -48,6 +48,50 @@ describe('DownloadCache', async () => {
     // check: false hands the bytes over unchecked: the caller compares them with its own digest.
     assert.deepEqual(await cache.get('deb:y', { check: false }), damaged);
   });
+
+  it('checks the size and CRC-32 put recorded: a bit changed anywhere, a byte cut or added is a miss', async () => {
+    const cache = new DownloadCache(dir);
+    await cache.put('deb:z', bytes);
+    const file = join(dir, 'sha256', hex);
+    const damages: [string, Uint8Array][] = [
+      ['cut short', bytes.subarray(0, bytes.length - 1)],
+      ['a byte more', Uint8Array.from([...bytes, 0x0a])],
+      ['empty', new Uint8Array()],
+    ];
+    for (let at = 0; at < bytes.length; at += 997) {
+      for (const bit of [0x01, 0x80]) {
+        const damaged = bytes.slice();
+        damaged[at]! ^= bit;
+        damages.push([`byte ${at} ^ ${bit}`, damaged]);
+      }
+    }
+    for (const [why, damaged] of damages) {
+      await writeFile(file, damaged);
+      assert.equal(await cache.get('deb:z'), undefined, why);
+    }
+    await writeFile(file, bytes);
+    assert.deepEqual(await cache.get('deb:z'), bytes);
+  });
+
+  it('checks an entry whose key names only its digest (as download and an older cache write it) against its SHA-256, once', async () => {
+    const cache = new DownloadCache(dir);
+    await cache.put('deb:old', bytes);
+    const keys = join(dir, 'keys');
+    const key = join(keys, createHash('sha256').update('deb:old').digest('hex'));
+    assert.match(await readFile(key, 'utf8'), new RegExp(`^${hex} ${bytes.length} [0-9a-f]{8}\n$`));
+    const recorded = await readFile(key, 'utf8');
+    await writeFile(key, `${hex}\n`);
+    const damaged = bytes.slice();
+    damaged[3]! ^= 1;
+    await writeFile(join(dir, 'sha256', hex), damaged);
+    assert.equal(await cache.get('deb:old'), undefined);
+    assert.equal(await readFile(key, 'utf8'), `${hex}\n`, 'no CRC recorded for damaged bytes');
+    await writeFile(join(dir, 'sha256', hex), bytes);
+    assert.equal((await cache.locate('deb:old'))?.sha256, hex);
+    // Checked whole once, then given the size and CRC-32.
+    assert.deepEqual(await cache.get('deb:old'), bytes);
+    assert.equal(await readFile(key, 'utf8'), recorded);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -135,11 +135,14 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
   }
   progress({ file: releaseUrl.slice(dists.length + 1), url: safeLocation(releaseUrl), cached: false });
   const now = options.now ?? new Date();
+  // Hashed once, from the network: the key of the kept signature check and the Release's digest.
+  const sha256 = digestHex(digestOf(releaseBytes));
   const verified =
     cache === undefined || options.allowUnsigned === true || keyring.id === undefined
       ? undefined
-      : await verifiedOnce(cache, keyring, releaseBytes, detachedSignature, safeLocation(releaseUrl), now);
+      : await verifiedOnce(cache, keyring, { bytes: releaseBytes, sha256 }, detachedSignature, safeLocation(releaseUrl), now);
   const release = await readRelease(releaseBytes, keyring, safeLocation(releaseUrl), {
+    sha256,
     detachedSignature,
     suite,
     arch,
@@ -208,13 +211,13 @@ interface KeptVerification {
 async function verifiedOnce(
   cache: DownloadCache,
   keyring: DebKeyring | LazyDebKeyring,
-  bytes: Uint8Array,
+  release: { bytes: Uint8Array; sha256: string },
   detached: Uint8Array | undefined,
   where: string,
   now: Date,
 ): Promise<{ text: string; signers: DebSigner[] }> {
-  const hex = (b: Uint8Array | undefined): string => (b === undefined ? '-' : digestHex(digestOf(b)));
-  const key = `deb-release-verified:v1:${hex(bytes)}:${hex(detached)}:${keyring.id}`;
+  const { bytes } = release;
+  const key = `deb-release-verified:v1:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
   const kept = await cache.get(key).catch(() => undefined);
   if (kept !== undefined) {
     try {

@@ -73,6 +73,8 @@ export interface ReadReleaseOptions {
    * (Valid-Until, suite, architecture) is.
    */
   verified?: { text: string; signers: DebSigner[] } | undefined;
+  /** The SHA-256 (hex) of the bytes, when the caller has hashed them already: not hashed again. */
+  sha256?: string | undefined;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -113,7 +115,7 @@ export async function readRelease(
   const field = (name: string): string => stanza[name] ?? '';
   const release: DebRelease = {
     bytes,
-    digest: `sha256:${digestHex(digestOf(bytes))}`,
+    digest: `sha256:${options.sha256 ?? digestHex(digestOf(bytes))}`,
     where,
     origin: field('origin'),
     label: field('label'),

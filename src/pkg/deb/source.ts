@@ -310,12 +310,14 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
 
 /**
  * The stanza index of a Packages file (./stanza-index.ts), kept in the cache under the file's
- * SHA-256 (which the signed Release gives), so that it is made once per file.
+ * SHA-256 (which the signed Release gives), so that it is made once per file. What the cache
+ * gives back it has checked against the size and CRC-32 it recorded: the bytes encodeStanzaIndex
+ * wrote, whose offsets are not walked again.
  */
 async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
   const key = `deb-stanza-index:v2:${file.sha256}`;
   const cached = await cache?.get(key);
-  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size);
+  const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size, { checked: true });
   if (index !== undefined) return index;
   const made = indexDebStanzas(file.bytes, where);
   await cache?.put(key, encodeStanzaIndex(made));

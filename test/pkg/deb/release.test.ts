@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -406,12 +406,28 @@ describe('Debian repository metadata (the real mirror)', { skip: debianMissing }
         assert.deepEqual(second.release.signers, first.release.signers);
         assert.equal(second.release.digest, first.release.digest);
 
+        // The kept check damaged (a letter of the signed text it holds, the JSON still whole): the
+        // cache refuses it by its CRC, and the signature is checked again.
+        let damaged = 0;
+        for (const blob of await readdir(join(cacheDir, 'sha256'))) {
+          const path = join(cacheDir, 'sha256', blob);
+          const text = await readFile(path, 'latin1');
+          if (!text.startsWith('{"text":')) continue;
+          await writeFile(path, text.replace('Origin: Debian', 'Origin: Debiam'), 'latin1');
+          damaged++;
+        }
+        assert.equal(damaged, 1);
+        const third = await fetchWith(await LazyDebKeyring.read([DEBIAN_ARCHIVE_KEYRING]));
+        assert.equal(loads.length, 2, 'the damaged check is made again');
+        assert.equal(third.release.origin, 'Debian');
+        assert.equal(third.release.digest, first.release.digest);
+
         // A keyring of another key: the kept check does not count for it.
         const { publicKey } = await generateKey({ userIDs: [{ name: 'not debian' }], format: 'binary' });
         const other = join(cacheDir, 'other.gpg');
         await writeFile(other, publicKey);
         await assert.rejects(fetchWith(await LazyDebKeyring.read([other])), code('UNTRUSTED_KEY'));
-        assert.equal(loads.length, 2);
+        assert.equal(loads.length, 3);
       } finally {
         LazyDebKeyring.prototype.load = load;
         await rm(cacheDir, { recursive: true, force: true });

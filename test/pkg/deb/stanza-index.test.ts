@@ -4,7 +4,10 @@
 // whitespace-only separators), debCandidateIndex against candidateIndex(debCandidates(...)).
 // The cached form must refuse bytes that are not an index of the file at hand.
 import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
 import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
@@ -25,7 +28,9 @@ import {
   stanzasNamed,
   stanzasProviding,
 } from '../../../src/pkg/deb/stanza-index.ts';
+import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import { candidateIndex, resolve } from '../../../src/pkg/resolve/resolve.ts';
+import { useTempDir } from '../../helpers/temp.ts';
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text);
 const decoder = new TextDecoder('utf-8');
@@ -321,27 +326,32 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
       assert.equal(decodeStanzaIndex(serialize(value), size), undefined, JSON.stringify(value));
   });
 
+  type Damage = [string, (v: Record<string, unknown>) => void];
+  /** Damage to the index's format, types and lengths: refused with checked too. */
+  const shapes: Damage[] = [
+    ['another format', (v) => (v.format = 'provenant-deb-stanza-index/1')],
+    ['names not a table', (v) => (v.names = 'app')],
+    ['names as an array', (v) => (v.names = index.names.toArray())],
+    ['names as a string', (v) => (v.names = { text: index.names.text, ends: index.names.ends })],
+    ['name ends a plain array', (v) => (v.names = { ...(v.names as object), ends: [...index.names.ends] })],
+    ['name ends going back', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice().reverse() })],
+    ['name ends short of the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e - 1) })],
+    ['name ends past the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e + 1) })],
+    ['a name fewer', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice(1) })],
+    ['provided names short', (v) => (v.provided = { ...(v.provided as object), ends: index.provided.ends.slice(1) })],
+    ['an architecture short', (v) => (v.archs = { ...(v.archs as object), ends: index.archs.ends.slice(1) })],
+    ['text not UTF-8', (v) => (v.names = { text: Uint8Array.from([0xff, ...utf8(index.names.text).subarray(1)]), ends: index.names.ends })],
+    ['starts a plain array', (v) => (v.starts = [...index.starts])],
+    ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
+    ['an end short', (v) => (v.ends = index.ends.slice(1))],
+    ['a provider short', (v) => (v.providers = index.providers.slice(1))],
+    ['the last end past the file', (v) => (v.ends = Int32Array.from(index.ends, (e, i) => (i === index.ends.length - 1 ? size + 1 : e)))],
+  ];
+
   it('refuses an index whose parts do not fit together', () => {
     const n = index.names.length;
-    const damaged: [string, (v: Record<string, unknown>) => void][] = [
-      ['names not a table', (v) => (v.names = 'app')],
-      ['names as an array', (v) => (v.names = index.names.toArray())],
-      ['names as a string', (v) => (v.names = { text: index.names.text, ends: index.names.ends })],
-      ['name ends a plain array', (v) => (v.names = { ...(v.names as object), ends: [...index.names.ends] })],
-      ['name ends going back', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice().reverse() })],
-      ['name ends short of the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e - 1) })],
-      ['name ends past the text', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.map((e) => e + 1) })],
-      ['a name fewer', (v) => (v.names = { ...(v.names as object), ends: index.names.ends.slice(1) })],
-      ['provided names short', (v) => (v.provided = { ...(v.provided as object), ends: index.provided.ends.slice(1) })],
-      ['an architecture short', (v) => (v.archs = { ...(v.archs as object), ends: index.archs.ends.slice(1) })],
-      [
-        'text not UTF-8',
-        (v) => (v.names = { text: Uint8Array.from([0xff, ...utf8(index.names.text).subarray(1)]), ends: index.names.ends }),
-      ],
-      ['starts a plain array', (v) => (v.starts = [...index.starts])],
-      ['providers a Uint32Array', (v) => (v.providers = Uint32Array.from(index.providers))],
-      ['an end short', (v) => (v.ends = index.ends.slice(1))],
-      ['a provider short', (v) => (v.providers = index.providers.slice(1))],
+    // Each offset and number in range: what decodeStanzaIndex walks unless the bytes are checked.
+    const elements: Damage[] = [
       ['byName past the stanzas', (v) => (v.byName = Int32Array.from(index.byName, (s, i) => (i === 0 ? n : s)))],
       ['a provider past the stanzas', (v) => (v.providers = Int32Array.from(index.providers, (s, i) => (i === 0 ? n : s)))],
       ['a negative provider', (v) => (v.providers = Int32Array.from(index.providers, (s, i) => (i === 0 ? -1 : s)))],
@@ -349,6 +359,7 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
       ['a start after its end', (v) => (v.starts = Int32Array.from(index.starts, (s, i) => (i === 1 ? (index.ends[1] ?? 0) + 1 : s)))],
       ['an end past the file', (v) => (v.ends = Int32Array.from(index.ends, (e, i) => (i === 0 ? size + 1 : e)))],
     ];
+    const damaged = [...shapes, ...elements];
     for (const [why, damage] of damaged) {
       const v = plain();
       damage(v);
@@ -358,9 +369,59 @@ describe('encodeStanzaIndex and decodeStanzaIndex', () => {
 
   it('refuses the index of a larger file', () => {
     const last = Math.max(...index.ends);
-    assert.ok(decodeStanzaIndex(encoded, last) !== undefined);
-    assert.equal(decodeStanzaIndex(encoded, last - 1), undefined);
-    assert.equal(decodeStanzaIndex(encoded, 0), undefined);
+    for (const checked of [false, true]) {
+      assert.ok(decodeStanzaIndex(encoded, last, { checked }) !== undefined);
+      assert.equal(decodeStanzaIndex(encoded, last - 1, { checked }), undefined);
+      assert.equal(decodeStanzaIndex(encoded, 0, { checked }), undefined);
+    }
+  });
+
+  it('with checked (bytes the cache vouches for): the same index, and still no other format, shape or garbage', () => {
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 8 }), fc.oneof(ordinary, unusual), (pkgs, style) => {
+        const bytes = utf8(render(pkgs, style, 'p'));
+        const made = indexDebStanzas(bytes, 'Packages');
+        assert.deepEqual(decodeStanzaIndex(encodeStanzaIndex(made), bytes.length, { checked: true }), made);
+      }),
+      { numRuns: 100 },
+    );
+    const checked = { checked: true };
+    for (let n = 0; n < encoded.length; n++)
+      assert.equal(decodeStanzaIndex(encoded.subarray(0, n), size, checked), undefined, `${n} bytes`);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (garbage) => assert.equal(decodeStanzaIndex(garbage, size, checked), undefined)),
+    );
+    for (const [why, damage] of shapes) {
+      const v = plain();
+      damage(v);
+      assert.equal(decodeStanzaIndex(serialize(v), size, checked), undefined, why);
+    }
+  });
+
+  const cacheDir = useTempDir('stanza-index');
+  it('a damaged index the cache keeps is refused by the cache, before it is decoded with checked', async () => {
+    // Bytes of the encoded index that, changed, still decode with checked, to another index: the
+    // damage that only the cache's check finds.
+    const silent: number[] = [];
+    for (let at = 0; at < encoded.length; at++) {
+      const damaged = Uint8Array.from(encoded);
+      damaged[at]! ^= 1;
+      const decoded = decodeStanzaIndex(damaged, size, { checked: true });
+      if (decoded !== undefined && !isDeepStrictEqual(decoded, index)) silent.push(at);
+    }
+    assert.ok(silent.length > 0);
+    const dir = await cacheDir();
+    const cache = new DownloadCache(dir);
+    await cache.put('deb-stanza-index:v2:test', encoded);
+    const [blob] = await readdir(join(dir, 'sha256'));
+    assert.ok(blob !== undefined);
+    assert.deepEqual(decodeStanzaIndex((await cache.get('deb-stanza-index:v2:test'))!, size, { checked: true }), index);
+    for (const at of silent) {
+      const damaged = Uint8Array.from(encoded);
+      damaged[at]! ^= 1;
+      await writeFile(join(dir, 'sha256', blob), damaged);
+      assert.equal(await cache.get('deb-stanza-index:v2:test'), undefined, `byte ${at}`);
+    }
   });
 });
 
