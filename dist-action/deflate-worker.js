@@ -8,9 +8,9 @@ import { parentPort } from "node:worker_threads";
 var COLLECT_EVERY = 32 * 1024 * 1024;
 var moved = 0;
 var collect;
-function noteBytesMoved(n) {
+function noteBytesMoved(n, every = COLLECT_EVERY) {
   moved += n;
-  if (moved < COLLECT_EVERY) return;
+  if (moved < every) return;
   collectGarbage();
 }
 function collectGarbage() {
@@ -319,13 +319,14 @@ function storedBlocks(data, last) {
 }
 
 // src/archive/deflate-worker.ts
+var WORKER_COLLECT_EVERY = 4 * 1024 * 1024;
 var port = parentPort;
 if (port === null) throw new Error("deflate-worker runs as a worker thread of pinnedGzip");
 port.on("message", (request) => {
   let response;
-  noteBytesMoved(request.byteLength);
   try {
     const out = deflateBlock(new Uint8Array(request.buffer, request.byteOffset, request.byteLength), request.level, request.last);
+    noteBytesMoved(2 * out.byteLength, WORKER_COLLECT_EVERY);
     response = { buffer: out.buffer, byteLength: out.byteLength };
     port.postMessage(response, [response.buffer]);
   } catch (err) {
