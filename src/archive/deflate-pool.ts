@@ -156,7 +156,7 @@ class DeflatePool {
       // A view into shared memory is read by the worker in place; any other (a segment's block)
       // is copied into a slot only now that a worker takes it, so that the blocks queued ahead
       // hold no second copy of their bytes.
-      if (task.slot === undefined && !(task.block.data.buffer instanceof SharedArrayBuffer)) this.#copy(task);
+      if (!(task.block.data.buffer instanceof SharedArrayBuffer)) this.#copy(task);
       const { data, last } = task.block;
       const request: DeflateRequest = {
         buffer: data.buffer as SharedArrayBuffer,

@@ -260,9 +260,9 @@ function gzipTrailer(crc: number, size: number): Uint8Array {
  * Cuts the source into blocks of `blockSize` bytes, whatever its chunking: plain bytes at fixed
  * offsets from the start or from the end of the last segment, each block in one buffer that the
  * next block reuses; a segment into blocks from its own start, as views of its bytes (or its
- * precompressed blocks). A full block of plain bytes is held until more input arrives, so that the last block,
- * the only one finished, is never empty unless the input is, or ends with a segment. Updates
- * `totals` (CRC-32 and length) as blocks are cut.
+ * precompressed blocks). A full block of plain bytes is held until more input arrives, so that
+ * the last block, the only one finished, is never empty unless the input is, or ends with a
+ * segment. Updates `totals` (CRC-32 and length) as blocks are cut.
  */
 async function* cutBlocks(
   source: AsyncIterable<Uint8Array | GzipSegment> | Iterable<Uint8Array | GzipSegment>,
