@@ -50,7 +50,6 @@ const AHEAD_BYTES = 8 * 1024 * 1024;
 export class LayerPrecompressor {
   readonly #workers: number | undefined;
   readonly #cache: SegmentCache | undefined;
-  readonly #reuse: boolean;
   /** Without a cache: the segments, by the body they compress. */
   readonly #inMemory = new WeakMap<Uint8Array, PrecompressedSegment>();
   /** With a cache: settles once the cache holds the body's blocks (or failed to). */
@@ -64,13 +63,10 @@ export class LayerPrecompressor {
   /**
    * @param workers worker threads, as {@link LayerOptions.workers}; with 0 nothing is done ahead
    * @param cache where compressed bodies are kept between builds
-   * @param options.reuse take blocks an earlier build kept (default true); with false every body
-   *   is compressed again, the cache only holding its blocks until the layer reads them
    */
-  constructor(workers?: number | undefined, cache?: SegmentCache | undefined, options: { reuse?: boolean | undefined } = {}) {
+  constructor(workers?: number | undefined, cache?: SegmentCache | undefined) {
     this.#workers = workers;
     this.#cache = cache;
-    this.#reuse = options.reuse !== false;
   }
 
   /** Starts compressing `body` (or finding it in the cache) when it will be a segment of a layer. */
@@ -90,7 +86,7 @@ export class LayerPrecompressor {
     if (this.#cached.has(key)) return;
     const done = (async (): Promise<void> => {
       // A cache that cannot be read is a miss, as one that cannot be written is.
-      if (this.#reuse && (await cache.locate(key).catch(() => undefined)) !== undefined) return;
+      if ((await cache.locate(key).catch(() => undefined)) !== undefined) return;
       const size = bodySize(body);
       await this.#turn(size);
       try {

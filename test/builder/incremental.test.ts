@@ -1,11 +1,13 @@
 // Rebuilds that redo only what changed: with `layering: per-package`, a build after one package
 // changed writes one new layer, and a push of it sends that layer, the config and the manifests.
+// And a build told not to use the layer cache keeps nothing of its layers there.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { LIBDEFLATE_WASM_SHA256, PINNED_GZIP_BLOCK_SIZE, PINNED_GZIP_LEVEL } from '../../src/archive/deflate.ts';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
@@ -169,5 +171,49 @@ describe('a rebuild after one package changed, with per-package layers', { skip:
     assert.deepEqual(push.blobs, [rewritten[0]!.digest, image.config.descriptor.digest]);
     assert.deepEqual(push.manifests, [image.manifest.digest, second.index!.digest]);
     await layout.close();
+  });
+});
+
+describe('a build with the layer cache off', () => {
+  const tempDir = useTempDir('layer-cache-off');
+
+  it('keeps nothing of its layer in the cache and makes the same image', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'image.yaml');
+    await writeFile(
+      config,
+      ['contents:', '  repositories: [deb http://deb.invalid/debian bookworm main]', '  packages: [pkg-a]', 'archs: [x86_64]', ''].join(
+        '\n',
+      ),
+    );
+    const lock = await pinned(dir, 'image.lock', [{ name: 'pkg-a', version: '1.0', bytes: await deb('pkg-a', '1.0', 1) }]);
+    const cacheDir = join(dir, 'cache');
+    const build = async (layerCache: boolean) =>
+      buildImage({
+        config: await loadConfig(config, { hostArch: 'x86_64' }),
+        configPath: config,
+        lock: parseLock(await readFile(lock, 'utf8'), lock),
+        sourceDateEpoch: EPOCH,
+        cacheDir,
+        layerCache,
+      });
+    // The cache's key files are named by the SHA-256 of the key (src/pkg/fetch.ts); the large
+    // body's compressed blocks are kept under the key layer-segments.ts makes of its SHA-256.
+    const keys = join(cacheDir, 'keys');
+    const large = compressibleBytes(200_000, 1);
+    const segmentKey = sha256(
+      enc(`gzip-segment:${LIBDEFLATE_WASM_SHA256}:${PINNED_GZIP_LEVEL}:${PINNED_GZIP_BLOCK_SIZE}:${sha256(large)}`),
+    );
+
+    const off = await build(false);
+    const keptOff = new Set(await readdir(keys));
+    assert.ok(!keptOff.has(segmentKey), "the large body's compressed blocks are not kept");
+
+    const on = await build(true);
+    assert.equal(on.images[0]!.manifest.digest, off.images[0]!.manifest.digest);
+    const added = (await readdir(keys)).filter((k) => !keptOff.has(k));
+    assert.ok(added.includes(segmentKey), 'with the layer cache, they are kept under that key');
+    // And the layer itself, under its record and its blob.
+    assert.equal(added.length, 3, `keys added with the layer cache: ${added.join(', ')}`);
   });
 });
