@@ -96,6 +96,25 @@ export const PINNED_GZIP_BLOCK_SIZE = 1024 * 1024;
 export interface GzipSegment {
   readonly segment: Uint8Array;
   readonly precompressed?: PrecompressedSegment | undefined;
+  /**
+   * The compressed blocks of `segment` when the source already has them (kept by an earlier
+   * build): used when their level and block size are the stream's, and compressed otherwise.
+   */
+  readonly compressed?: CompressedBlocks | undefined;
+  /**
+   * The source reuses `segment`'s memory once the stream asks for its next chunk: its blocks are
+   * copied as they are cut. Consecutive segments whose lengths, but the last's, are multiples of
+   * the block size give the bytes one segment of them all would, so a large file can be streamed
+   * through one buffer, a few blocks at a time.
+   */
+  readonly reused?: boolean | undefined;
+}
+
+/** Compressed blocks of a segment, one per `blockSize` bytes, none final. */
+export interface CompressedBlocks {
+  readonly level: number;
+  readonly blockSize: number;
+  readonly blocks: readonly Uint8Array[];
 }
 
 /** The compressed blocks of a segment, being made by the worker pool. */
@@ -294,14 +313,24 @@ async function* cutBlocks(
       if (!(chunk instanceof Uint8Array)) {
         // A block cut short by the segment.
         if (fill > 0) yield seal(false);
-        const { segment, precompressed: pre } = chunk;
+        const { segment, precompressed: pre, compressed: given } = chunk;
+        const ready =
+          given !== undefined &&
+          given.level === level &&
+          given.blockSize === blockSize &&
+          given.blocks.length === Math.ceil(segment.length / blockSize)
+            ? given.blocks
+            : undefined;
         const blocks =
-          pre !== undefined && pre.data === segment && pre.level === level && pre.blockSize === blockSize ? pre.blocks : undefined;
+          ready === undefined && pre !== undefined && pre.data === segment && pre.level === level && pre.blockSize === blockSize
+            ? pre.blocks
+            : undefined;
         for (let at = 0, i = 0; at < segment.length; at += blockSize, i++) {
           const data = segment.subarray(at, at + blockSize);
           count(data);
           const n = i;
-          yield { data, last: false, reused: false, compressed: blocks?.then((b) => b[n] as Uint8Array) };
+          const compressed = ready !== undefined ? Promise.resolve(ready[n] as Uint8Array) : blocks?.then((b) => b[n] as Uint8Array);
+          yield { data, last: false, reused: chunk.reused === true, compressed };
         }
         continue;
       }

@@ -18,7 +18,7 @@ import {
   precompressSegment,
 } from '../archive/deflate.ts';
 import { ProvenantError } from '../errors.ts';
-import { type Body, bodySize, isFileBody, readBody } from '../vfs/body.ts';
+import { type Body, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
 
 /**
  * File bodies this large or larger are gzip segments of their own. Part of the layer format: a
@@ -113,7 +113,8 @@ export class LayerPrecompressor {
 
   /**
    * The compressed blocks of `body`, whose bytes are `bytes`, for the layer: undefined when
-   * nothing was done ahead (the layer then compresses it in turn).
+   * nothing was done ahead (the layer then compresses it in turn). A body on disk is streamed
+   * instead, with {@link blocksOf}.
    */
   segment(body: Body, bytes: Uint8Array): PrecompressedSegment | undefined {
     const cache = this.#cache;
@@ -140,6 +141,22 @@ export class LayerPrecompressor {
     })();
     blocks.catch(() => {});
     return { data: bytes, level, blockSize, blocks, cancel: () => fallback?.cancel() };
+  }
+
+  /**
+   * The compressed blocks of a body on disk, when an earlier build or this one kept them in the
+   * cache; undefined otherwise (the layer then compresses the body as it streams it, and nothing
+   * is kept: its blocks would have to be collected whole).
+   */
+  async blocksOf(body: FileBody): Promise<Uint8Array[] | undefined> {
+    const cache = this.#cache;
+    if (cache === undefined) return undefined;
+    const key = segmentKey(body);
+    const done = this.#cached.get(key);
+    if (done === undefined) return undefined;
+    await done.catch(() => {});
+    const stored = await cache.get(key).catch(() => undefined);
+    return stored === undefined ? undefined : decodeBlocks(stored, Math.ceil(body.size / PINNED_GZIP_BLOCK_SIZE));
   }
 
   /**

@@ -25,7 +25,7 @@ import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { CacheWriter } from '../pkg/fetch.ts';
-import { type Body, BodyReader, bodySize, isFileBody, readBody } from '../vfs/body.ts';
+import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
 import type { FsNode, Tree } from '../vfs/tree.ts';
 import { LAYER_SEGMENT_MIN, type LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
 
@@ -113,27 +113,47 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   let tarSize = 0;
   let size = 0;
   const reader = new BodyReader();
-  // The bodies that are segments, found by identity: writeTar yields a Uint8Array body as it is.
-  const segments = new WeakMap<Uint8Array, Body>();
-  function* tarEntries(): Generator<TarWriteEntry> {
-    for (const e of entries()) {
+  // The chunks that are segments, found by identity: writeTar yields a body's bytes as they are.
+  const segments = new WeakMap<Uint8Array, GzipSegment>();
+  async function* tarEntries(): AsyncGenerator<TarWriteEntry> {
+    for (const { entry: e, blocks } of lookedUp(entries(), options.precompressed)) {
       if (e.body === undefined) {
         yield { header: e.header };
         continue;
       }
+      if (blocks !== undefined && isFileBody(e.body)) {
+        yield { header: e.header, body: streamed(e.body, await blocks) };
+        continue;
+      }
       const bytes = reader.read(e.body);
-      if (bytes.length >= LAYER_SEGMENT_MIN) segments.set(bytes, e.body);
+      if (bytes.length >= LAYER_SEGMENT_MIN) {
+        segments.set(bytes, { segment: bytes, precompressed: options.precompressed?.segment(e.body, bytes) });
+      }
       yield { header: e.header, body: bytes };
+    }
+  }
+  // A large body on disk goes through one buffer a block at a time, each block a segment of its
+  // own (which gives the bytes of one segment of the whole body): memory then holds no body whole,
+  // however large its file (issue 16, "streaming end to end").
+  async function* streamed(body: FileBody, blocks: readonly Uint8Array[] | undefined): AsyncGenerator<Uint8Array> {
+    let i = 0;
+    for (const piece of reader.pieces(body, PINNED_GZIP_BLOCK_SIZE)) {
+      const compressed =
+        blocks === undefined ? undefined : { level: PINNED_GZIP_LEVEL, blockSize: PINNED_GZIP_BLOCK_SIZE, blocks: [blocks[i]!] };
+      segments.set(piece, { segment: piece, compressed, reused: true });
+      i++;
+      yield piece;
     }
   }
   async function* tar(): AsyncGenerator<Uint8Array | GzipSegment> {
     for await (const chunk of writeTar(tarEntries(), { format: options.format })) {
       diff.update(chunk);
       tarSize += chunk.length;
-      // Bodies read from disk and the blocks made of them are fresh buffers (io/memory.ts).
-      noteBytesMoved(chunk.length);
-      const body = segments.get(chunk);
-      yield body === undefined ? chunk : { segment: chunk, precompressed: options.precompressed?.segment(body, chunk) };
+      const segment = segments.get(chunk);
+      // Bodies read from disk whole and the blocks made of them are fresh buffers (io/memory.ts);
+      // a streamed piece is not.
+      if (segment?.reused !== true) noteBytesMoved(chunk.length);
+      yield segment ?? chunk;
     }
   }
   try {
@@ -160,6 +180,53 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   const stored = await writer.finish(key === undefined ? undefined : `layer-blob:${key}`);
   if (key !== undefined) await cache!.put(`layer:${key}`, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
   return { ...record, source: fileSource(descriptor, stored.path), reused: false };
+}
+
+/**
+ * Raw bytes of large bodies on disk whose compressed blocks are looked up in the cache ahead of
+ * the one being written: each look-up waits on a few reads, and the layer would wait on them in
+ * turn (the 200 MB bench image made again took 2.3 s instead of 1.6 s), while what is read ahead
+ * is only their compressed blocks.
+ */
+const LOOKUP_AHEAD_BYTES = 8 * 1024 * 1024;
+/** Entries walked ahead at most, whatever their bodies. */
+const LOOKUP_AHEAD_ENTRIES = 1024;
+
+/**
+ * The entries with, for each large body on disk (one the layer streams), the look-up of its
+ * compressed blocks (undefined when there is none to make), started up to
+ * {@link LOOKUP_AHEAD_BYTES} ahead.
+ */
+function* lookedUp(
+  entries: Iterator<LayerEntry>,
+  precompressed: LayerPrecompressor | undefined,
+): Generator<{ entry: LayerEntry; blocks?: Promise<Uint8Array[] | undefined> | undefined }> {
+  const ahead: { entry: LayerEntry; blocks?: Promise<Uint8Array[] | undefined> | undefined; size: number }[] = [];
+  let aheadBytes = 0;
+  let more = true;
+  for (;;) {
+    while (more && (ahead.length === 0 || (aheadBytes < LOOKUP_AHEAD_BYTES && ahead.length < LOOKUP_AHEAD_ENTRIES))) {
+      const next = entries.next();
+      if (next.done === true) {
+        more = false;
+        break;
+      }
+      const entry = next.value;
+      const body = entry.body;
+      if (isFileBody(body) && body.size >= LAYER_SEGMENT_MIN) {
+        const blocks = precompressed?.blocksOf(body) ?? Promise.resolve(undefined);
+        blocks.catch(() => {});
+        ahead.push({ entry, blocks, size: body.size });
+        aheadBytes += body.size;
+      } else {
+        ahead.push({ entry, size: 0 });
+      }
+    }
+    const item = ahead.shift();
+    if (item === undefined) return;
+    aheadBytes -= item.size;
+    yield item;
+  }
 }
 
 /** One tar entry of the layer: its header and, for a file, its body. */

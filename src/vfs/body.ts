@@ -68,6 +68,8 @@ export class BodyReader {
   readonly #files = new Map<string, { fd: number; window: Uint8Array; start: number; end: number }>();
   readonly #windowSize: number;
   readonly #maxFiles: number;
+  /** The buffer {@link pieces} reads into, reused from body to body. */
+  #piece: Uint8Array | undefined;
 
   /** @param windowSize bytes read at once for a small body; @param maxFiles descriptors kept open */
   constructor(windowSize = 256 * 1024, maxFiles = 16) {
@@ -95,6 +97,34 @@ export class BodyReader {
     }
     checkBody(body, out);
     return out;
+  }
+
+  /**
+   * The bytes of a body on disk in pieces of `size` bytes (the last one shorter), each read into
+   * the same buffer: a piece is valid only until the next one is asked for. The whole body is
+   * checked as {@link readBody} checks it, once its last piece has been read: a caller that made
+   * anything of the pieces must drop it when this throws.
+   *
+   * @throws ProvenantError as {@link readBody}
+   */
+  *pieces(body: FileBody, size: number): Generator<Uint8Array> {
+    const file = this.#open(body.path);
+    if (this.#piece === undefined || this.#piece.length !== size) this.#piece = new Uint8Array(size);
+    const buffer = this.#piece;
+    let crc = 0;
+    for (let at = 0; at < body.size; at += size) {
+      const length = Math.min(size, body.size - at);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(file.fd, buffer, got, length - got, body.offset + at + got);
+        if (n === 0) throw short(body, at + got);
+        got += n;
+      }
+      const piece = buffer.subarray(0, length);
+      crc = crc32(piece, crc);
+      yield piece;
+    }
+    if (crc >>> 0 !== body.crc32 >>> 0) throw changed(body);
   }
 
   /** Closes every descriptor. */
@@ -145,10 +175,12 @@ function short(body: FileBody, got: number): ProvenantError {
 }
 
 function checkBody(body: FileBody, bytes: Uint8Array): void {
-  if (crc32(bytes) >>> 0 !== body.crc32 >>> 0) {
-    throw new ProvenantError('DIGEST_MISMATCH', `the body at byte ${body.offset} of ${body.path} is not the one stored there`, {
-      where: body.path,
-      hint: 'the build cache was changed on disk; remove it and build again',
-    });
-  }
+  if (crc32(bytes) >>> 0 !== body.crc32 >>> 0) throw changed(body);
+}
+
+function changed(body: FileBody): ProvenantError {
+  return new ProvenantError('DIGEST_MISMATCH', `the body at byte ${body.offset} of ${body.path} is not the one stored there`, {
+    where: body.path,
+    hint: 'the build cache was changed on disk; remove it and build again',
+  });
 }

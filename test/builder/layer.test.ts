@@ -341,6 +341,76 @@ describe('layers from bodies on disk, written into the cache and found there aga
   });
 });
 
+describe('large bodies on disk, streamed a block at a time', () => {
+  const tempDir = useTempDir('layer-stream');
+
+  /** The sample tree with its large bodies in a file on disk, one after the other. */
+  async function largeOnDisk(dir: string): Promise<{ tree: Tree; data: string; placed: Map<string, FileBody> }> {
+    const tree = sampleTree();
+    const data = join(dir, 'data');
+    const parts: Uint8Array[] = [new Uint8Array(3)];
+    const placed = new Map<string, FileBody>();
+    let at = 3;
+    for (const path of tree.paths()) {
+      const bytes = tree.get(path)?.body;
+      if (!(bytes instanceof Uint8Array) || bytes.length < LAYER_SEGMENT_MIN) continue;
+      const body: FileBody = { path: data, offset: at, size: bytes.length, sha256: sha256(bytes), crc32: crc32(bytes) >>> 0 };
+      placed.set(path, body);
+      parts.push(bytes);
+      at += bytes.length;
+      tree.update(path, { body });
+    }
+    await writeFile(data, concat(parts));
+    return { tree, data, placed };
+  }
+
+  it('uses the blocks kept for each body, a block per piece', async () => {
+    const dir = await tempDir();
+    const expected = await treeLayer(sampleTree(), { workers: 0 });
+    const { tree, placed } = await largeOnDisk(dir);
+    // Level 1 blocks that claim the default level: a layer built without them would not change.
+    class Mislabelled extends LayerPrecompressor {
+      readonly asked: FileBody[] = [];
+      override async blocksOf(body: FileBody): Promise<Uint8Array[]> {
+        this.asked.push(body);
+        return precompressSegment(readBody(body), { workers: 2, level: 1 })!.blocks;
+      }
+    }
+    for (const workers of [0, 2]) {
+      const pre = new Mislabelled(2);
+      const layer = await treeLayer(tree, { workers, precompressed: pre });
+      assert.deepEqual(new Set(pre.asked), new Set(placed.values()), 'every large body on disk is looked up');
+      assert.notEqual(layer.digest, expected.digest);
+      assert.equal(layer.diffId, expected.diffId);
+      assert.ok(Buffer.from(gunzipSync(await layerBytes(layer))).equals(gunzipSync(await layerBytes(expected))));
+    }
+    // Without kept blocks, the pieces are compressed as they come: the layer of the bodies in memory.
+    await assertSameLayer(await treeLayer(tree, { workers: 2 }), expected, 'streamed and compressed');
+    await assertSameLayer(await treeLayer(tree, { workers: 0 }), expected, 'streamed and compressed in this thread');
+  });
+
+  it('fails the layer when a large body changed on disk, and keeps nothing of it', async () => {
+    const dir = await tempDir();
+    const expected = await treeLayer(sampleTree(), { workers: 0 });
+    const { tree, data, placed } = await largeOnDisk(dir);
+    const cache = new DownloadCache(join(dir, 'cache'));
+    const tool = placed.get('usr/bin/tool')!;
+    const good = await readFile(data);
+    const bad = Buffer.from(good);
+    // In its third 1 MiB piece, after two pieces went to the compressor.
+    const at = tool.offset + 2 * 1024 * 1024 + 17;
+    bad[at] = (bad[at] ?? 0) ^ 1;
+    await writeFile(data, bad);
+    await assert.rejects(treeLayer(tree, { workers: 2, cache }), (err: unknown) => {
+      return isProvenantError(err, 'DIGEST_MISMATCH') && err.message.includes(data);
+    });
+    await writeFile(data, good);
+    const layer = await treeLayer(tree, { workers: 2, cache });
+    assert.equal(layer.reused, false, 'the failed layer was not kept');
+    await assertSameLayer(layer, expected, 'after the file was mended');
+  });
+});
+
 function precompressorOf(tree: Tree, cache: SegmentCache): LayerPrecompressor {
   const pre = new LayerPrecompressor(2, cache);
   for (const p of tree.paths()) {
