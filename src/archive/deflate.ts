@@ -236,6 +236,11 @@ export async function pinnedGzipBytes(data: Uint8Array, options: PinnedGzipOptio
   return concatBytes(parts, length);
 }
 
+/** The worker threads {@link pinnedGzip} uses unless told: one per core, up to 4. */
+export function defaultGzipWorkers(): number {
+  return Math.min(availableParallelism(), 4);
+}
+
 interface ResolvedOptions {
   level: number;
   blockSize: number;
@@ -246,7 +251,7 @@ interface ResolvedOptions {
 function resolveOptions(options: PinnedGzipOptions): ResolvedOptions {
   const level = options.level ?? PINNED_GZIP_LEVEL;
   const blockSize = options.blockSize ?? PINNED_GZIP_BLOCK_SIZE;
-  const workers = options.workers ?? Math.min(availableParallelism(), 4);
+  const workers = options.workers ?? defaultGzipWorkers();
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new ProvenantError('USAGE', `gzip level ${level} is not an integer from 0 to 9`);
   }

@@ -111,6 +111,15 @@ export class LayerPrecompressor {
     this.#cached.set(key, done);
   }
 
+  /** True when `body`'s compressed blocks were asked for (with {@link add}): found in the cache, or being made. */
+  has(body: Body | undefined): boolean {
+    if (body === undefined || bodySize(body) < LAYER_SEGMENT_MIN) return false;
+    if (this.#cache === undefined) return body instanceof Uint8Array && this.#inMemory.has(body);
+    // A body on disk without a SHA-256 would have to be read to be known.
+    if (isFileBody(body) && body.sha256 === '') return false;
+    return this.#cached.has(segmentKey(body));
+  }
+
   /**
    * The compressed blocks of `body`, whose bytes are `bytes`, for the layer: undefined when
    * nothing was done ahead (the layer then compresses it in turn). A body on disk is streamed

@@ -4,8 +4,22 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { crc32, gunzipSync } from 'node:zlib';
-import { deflateBlock, PINNED_GZIP_LEVEL, type PrecompressedSegment, precompressSegment } from '../../src/archive/deflate.ts';
-import { LAYER_SEGMENT_MIN, type Layer, LayerPrecompressor, layerBytes, type SegmentCache, treeLayer } from '../../src/builder/layer.ts';
+import {
+  defaultGzipWorkers,
+  deflateBlock,
+  PINNED_GZIP_LEVEL,
+  type PrecompressedSegment,
+  precompressSegment,
+} from '../../src/archive/deflate.ts';
+import {
+  LAYER_SEGMENT_MIN,
+  type Layer,
+  LayerPrecompressor,
+  layerBytes,
+  type SegmentCache,
+  treeLayer,
+  workersFor,
+} from '../../src/builder/layer.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
@@ -419,3 +433,37 @@ function precompressorOf(tree: Tree, cache: SegmentCache): LayerPrecompressor {
   }
   return pre;
 }
+
+describe('worker threads for a layer', () => {
+  /** A tree of `count` files of `size` bytes on disk (never read here). */
+  function sized(count: number, size: number): Tree {
+    const tree = new Tree();
+    for (let i = 0; i < count; i++) {
+      const body: FileBody = { path: '/nonexistent', offset: i * size, size, sha256: String(i).padStart(64, '0'), crc32: 0 };
+      tree.put(`usr/lib/f${i}`, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, body });
+    }
+    return tree;
+  }
+  const MiB = 1024 * 1024;
+
+  it('starts one per 32 MiB to compress, from one to the default', () => {
+    const most = defaultGzipWorkers();
+    const small = sized(16, MiB);
+    assert.equal(workersFor(small, small.paths(), undefined), 1);
+    const large = sized(100, MiB);
+    assert.equal(workersFor(large, large.paths(), undefined), Math.min(most, 4));
+    const some = sized(2, 40 * MiB);
+    assert.equal(workersFor(some, some.paths(), undefined), Math.min(most, 3));
+    assert.equal(workersFor(large, large.paths().slice(0, 10), undefined), 1, 'only the paths of the layer count');
+  });
+
+  it('does not count the bodies compressed elsewhere', () => {
+    const large = sized(100, MiB);
+    class Holding extends LayerPrecompressor {
+      override has(): boolean {
+        return true;
+      }
+    }
+    assert.equal(workersFor(large, large.paths(), new Holding(2)), 1);
+  });
+});
