@@ -172,7 +172,12 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
       comp.update(chunk);
       size += chunk.length;
       if (writer === undefined) parts.push(chunk);
-      else await writer.write(chunk);
+      else {
+        await writer.write(chunk);
+        // Each compressed block came from a worker in a buffer of its own, now written and done
+        // with; the worker's allocator keeps the memory until V8 here frees the buffer.
+        noteBytesMoved(chunk.length);
+      }
     }
   } catch (err) {
     await writer?.abort();
