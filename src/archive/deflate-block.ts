@@ -9,12 +9,13 @@ import { libdeflate } from './libdeflate.ts';
 /**
  * Raw-deflates `data` on its own, ending with a sync flush (an empty stored block, 00 00 FF FF)
  * or, when `last`, finishing the stream. The one place the compressed bytes are made, by the
- * workers and by the calling thread alike. Returns a whole buffer, never a view into a larger one.
-
+ * workers and by the calling thread alike. Returns a view at the start of a buffer of its own,
+ * which may be a few bytes longer (a worker sends that buffer).
  */
 export function deflateBlock(data: Uint8Array, level: number, last: boolean): Uint8Array {
   if (level === 0) return storedBlocks(data, last);
-  const out = libdeflate().deflate(data, level);
+  // Room for the sync flush: at most a byte of padding and four of LEN and NLEN.
+  const out = libdeflate().deflate(data, level, last ? 0 : 5);
   if (last) return out;
   let walked: { lastHeader: number; end: number };
   try {
@@ -29,8 +30,8 @@ export function deflateBlock(data: Uint8Array, level: number, last: boolean): Ui
   // After the end-of-block code: the 3 header bits (BFINAL 0, BTYPE 00) of an empty stored block,
   // padding to a byte, LEN 0000 and NLEN FFFF.
   const aligned = (end + 3 + 7) >> 3;
-  const result = new Uint8Array(aligned + 4);
-  result.set(out);
+  // The bytes after libdeflate's output are zero: the padding and LEN.
+  const result = new Uint8Array(out.buffer, 0, aligned + 4);
   result[lastHeader >> 3]! &= ~(1 << (lastHeader & 7)); // BFINAL = 0
   if ((end & 7) !== 0) result[end >> 3]! &= (1 << (end & 7)) - 1; // header bits and padding: 0
   result[aligned + 2] = 0xff;

@@ -19,11 +19,10 @@ port.on('message', (request: DeflateRequest) => {
   try {
     // The block is read in place, from the pool's shared memory.
     const out = deflateBlock(new Uint8Array(request.buffer, request.byteOffset, request.byteLength), request.level, request.last);
-    // The compressed block is memory of this thread's until it is sent, and deflateBlock made it
-    // from a copy out of the wasm's memory: twice its length of buffers that V8 frees only when it
-    // collects. This thread's heap is small, so it collects often (../io/memory.ts).
-    noteBytesMoved(2 * out.byteLength, WORKER_COLLECT_EVERY);
-    // deflateBlock returns a whole buffer, never a view into a larger one.
+    // The compressed block is memory of this thread's until it is sent, a buffer that V8 frees
+    // only when it collects. This thread's heap is small, so it collects often (../io/memory.ts).
+    noteBytesMoved(out.byteLength, WORKER_COLLECT_EVERY);
+    // deflateBlock returns a view at the start of its own buffer.
     response = { buffer: out.buffer as ArrayBuffer, byteLength: out.byteLength };
     port.postMessage(response, [response.buffer]);
   } catch (err) {

@@ -18,8 +18,11 @@ const { readFileSync } = process.getBuiltinModule('node:fs');
 export const LIBDEFLATE_WASM_SHA256 = 'f75470cc665db1d83e231ec57bf38696852cba5c2594813d47fc43117816affe';
 
 export interface Libdeflate {
-  /** A finished raw deflate stream of `data` at `level` (1 to 12), in a fresh buffer. */
-  deflate(data: Uint8Array, level: number): Uint8Array;
+  /**
+   * A finished raw deflate stream of `data` at `level` (1 to 12), at the start of a fresh buffer
+   * with `room` zero bytes after it (for a caller that appends, without another copy).
+   */
+  deflate(data: Uint8Array, level: number, room?: number): Uint8Array;
 }
 
 /** The wasm's exports, minified by emscripten; named as in the package's glue code. */
@@ -116,7 +119,7 @@ function loadLibdeflate(): Libdeflate {
   let outputAt = 0;
   let outputRoom = 0;
   return {
-    deflate(data: Uint8Array, level: number): Uint8Array {
+    deflate(data: Uint8Array, level: number, room = 0): Uint8Array {
       let compressor = compressors.get(level);
       if (compressor === undefined) {
         compressor = wasm.e(level);
@@ -141,7 +144,9 @@ function loadLibdeflate(): Libdeflate {
       new Uint8Array(wasm.c.buffer).set(data, inputAt);
       const written = wasm.f(compressor, inputAt, data.length, outputAt, outputRoom);
       if (written === 0) throw new ProvenantError('IO', `libdeflate failed to compress a block of ${data.length} bytes`);
-      return new Uint8Array(wasm.c.buffer).slice(outputAt, outputAt + written);
+      const out = new Uint8Array(written + room);
+      out.set(new Uint8Array(wasm.c.buffer, outputAt, written));
+      return out.subarray(0, written);
     },
   };
 }
