@@ -137,7 +137,8 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
   }
 
   const entries: ApkDataEntry[] = [];
-  const data = concatBytes(dataMembers.map((m) => m.data));
+  // Most packages have one data member: its bytes are the data, without another copy.
+  const data = dataMembers.length === 1 ? dataMembers[0]!.data : concatBytes(dataMembers.map((m) => m.data));
   for (const f of await tarFiles(data, where)) {
     const path = cleanEntryPath(f.name, `${where}: ${f.name}`);
     if (path === '.') continue;
