@@ -246,7 +246,7 @@ function loadLibdeflate() {
   let outputAt = 0;
   let outputRoom = 0;
   return {
-    deflate(data, level) {
+    deflate(data, level, room = 0) {
       let compressor = compressors.get(level);
       if (compressor === void 0) {
         compressor = wasm.e(level);
@@ -271,7 +271,9 @@ function loadLibdeflate() {
       new Uint8Array(wasm.c.buffer).set(data, inputAt);
       const written = wasm.f(compressor, inputAt, data.length, outputAt, outputRoom);
       if (written === 0) throw new ProvenantError("IO", `libdeflate failed to compress a block of ${data.length} bytes`);
-      return new Uint8Array(wasm.c.buffer).slice(outputAt, outputAt + written);
+      const out = new Uint8Array(written + room);
+      out.set(new Uint8Array(wasm.c.buffer, outputAt, written));
+      return out.subarray(0, written);
     }
   };
 }
@@ -279,7 +281,7 @@ function loadLibdeflate() {
 // src/archive/deflate-block.ts
 function deflateBlock(data, level, last) {
   if (level === 0) return storedBlocks(data, last);
-  const out = libdeflate().deflate(data, level);
+  const out = libdeflate().deflate(data, level, last ? 0 : 5);
   if (last) return out;
   let walked;
   try {
@@ -292,8 +294,7 @@ function deflateBlock(data, level, last) {
     throw new ProvenantError("IO", `libdeflate's output ends at bit ${end} of ${out.length} bytes`);
   }
   const aligned = end + 3 + 7 >> 3;
-  const result = new Uint8Array(aligned + 4);
-  result.set(out);
+  const result = new Uint8Array(out.buffer, 0, aligned + 4);
   result[lastHeader >> 3] &= ~(1 << (lastHeader & 7));
   if ((end & 7) !== 0) result[end >> 3] &= (1 << (end & 7)) - 1;
   result[aligned + 2] = 255;
@@ -326,7 +327,7 @@ port.on("message", (request) => {
   let response;
   try {
     const out = deflateBlock(new Uint8Array(request.buffer, request.byteOffset, request.byteLength), request.level, request.last);
-    noteBytesMoved(2 * out.byteLength, WORKER_COLLECT_EVERY);
+    noteBytesMoved(out.byteLength, WORKER_COLLECT_EVERY);
     response = { buffer: out.buffer, byteLength: out.byteLength };
     port.postMessage(response, [response.buffer]);
   } catch (err) {
