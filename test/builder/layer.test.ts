@@ -403,6 +403,35 @@ describe('large bodies on disk, streamed a block at a time', () => {
     await assertSameLayer(await treeLayer(tree, { workers: 0 }), expected, 'streamed and compressed in this thread');
   });
 
+  it('gives the layer of the bodies in memory when a body ends exactly at a block boundary', async () => {
+    const dir = await tempDir();
+    const memory = new Tree();
+    const MiB = 1024 * 1024;
+    memory.put('a/two-blocks', file(compressibleBytes(2 * MiB, 6)));
+    memory.put('a/then', file(text('after\n')));
+    memory.put('b/one-block', file(compressibleBytes(MiB, 7)));
+    memory.put('b/one-more', file(compressibleBytes(MiB + 1, 8)));
+    const expected = await treeLayer(memory, { workers: 0 });
+    const data = join(dir, 'data');
+    const parts: Uint8Array[] = [];
+    const tree = new Tree();
+    let at = 0;
+    for (const path of memory.paths()) {
+      const node = memory.get(path)!;
+      const bytes = node.body instanceof Uint8Array ? node.body : undefined;
+      if (bytes === undefined || bytes.length < LAYER_SEGMENT_MIN) {
+        tree.put(path, node);
+        continue;
+      }
+      tree.put(path, { ...node, body: { path: data, offset: at, size: bytes.length, sha256: sha256(bytes), crc32: crc32(bytes) >>> 0 } });
+      parts.push(bytes);
+      at += bytes.length;
+    }
+    await writeFile(data, concat(parts));
+    await assertSameLayer(await treeLayer(tree, { workers: 2 }), expected, 'two workers');
+    await assertSameLayer(await treeLayer(tree, { workers: 0 }), expected, 'this thread');
+  });
+
   it('fails the layer when a large body changed on disk, and keeps nothing of it', async () => {
     const dir = await tempDir();
     const expected = await treeLayer(sampleTree(), { workers: 0 });
