@@ -97,11 +97,6 @@ export interface GzipSegment {
   readonly segment: Uint8Array;
   readonly precompressed?: PrecompressedSegment | undefined;
   /**
-   * The compressed blocks of `segment` when the source already has them (kept by an earlier
-   * build): used when their level and block size are the stream's, and compressed otherwise.
-   */
-  readonly compressed?: CompressedBlocks | undefined;
-  /**
    * The source reuses `segment`'s memory once the stream asks for its next chunk: its blocks are
    * copied as they are cut. Consecutive segments whose lengths, but the last's, are multiples of
    * the block size give the bytes one segment of them all would, so a large file can be streamed
@@ -110,14 +105,7 @@ export interface GzipSegment {
   readonly reused?: boolean | undefined;
 }
 
-/** Compressed blocks of a segment, one per `blockSize` bytes, none final. */
-export interface CompressedBlocks {
-  readonly level: number;
-  readonly blockSize: number;
-  readonly blocks: readonly Uint8Array[];
-}
-
-/** The compressed blocks of a segment, being made by the worker pool. */
+/** The compressed blocks of a segment: being made by the worker pool, or kept by an earlier build. */
 export interface PrecompressedSegment {
   readonly data: Uint8Array;
   readonly level: number;
@@ -126,7 +114,7 @@ export interface PrecompressedSegment {
   readonly blocks: Promise<Uint8Array[]>;
   /**
    * Drops the blocks no worker has taken yet (`blocks` then fails with `ABORTED`), for a build
-   * that failed or was cancelled before it needed them.
+   * that failed or was cancelled before it needed them; nothing for blocks already made.
    */
   cancel(): void;
 }
@@ -323,24 +311,14 @@ async function* cutBlocks(
       if (!(chunk instanceof Uint8Array)) {
         // A block cut short by the segment.
         if (fill > 0) yield seal(false);
-        const { segment, precompressed: pre, compressed: given } = chunk;
-        const ready =
-          given !== undefined &&
-          given.level === level &&
-          given.blockSize === blockSize &&
-          given.blocks.length === Math.ceil(segment.length / blockSize)
-            ? given.blocks
-            : undefined;
+        const { segment, precompressed: pre } = chunk;
         const blocks =
-          ready === undefined && pre !== undefined && pre.data === segment && pre.level === level && pre.blockSize === blockSize
-            ? pre.blocks
-            : undefined;
+          pre !== undefined && pre.data === segment && pre.level === level && pre.blockSize === blockSize ? pre.blocks : undefined;
         for (let at = 0, i = 0; at < segment.length; at += blockSize, i++) {
           const data = segment.subarray(at, at + blockSize);
           count(data);
           const n = i;
-          const compressed = ready !== undefined ? Promise.resolve(ready[n] as Uint8Array) : blocks?.then((b) => b[n] as Uint8Array);
-          yield { data, last: false, reused: chunk.reused === true, compressed };
+          yield { data, last: false, reused: chunk.reused === true, compressed: blocks?.then((b) => b[n] as Uint8Array) };
         }
         continue;
       }

@@ -148,9 +148,18 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   async function* streamed(body: FileBody, blocks: readonly Uint8Array[] | undefined): AsyncGenerator<Uint8Array> {
     let i = 0;
     for (const piece of reader.pieces(body, PINNED_GZIP_BLOCK_SIZE)) {
-      const compressed =
-        blocks === undefined ? undefined : { level: PINNED_GZIP_LEVEL, blockSize: PINNED_GZIP_BLOCK_SIZE, blocks: [blocks[i]!] };
-      segments.set(piece, { segment: piece, compressed, reused: true });
+      // The piece is one block: its compressed block, when kept, is the body's i-th.
+      const precompressed =
+        blocks === undefined
+          ? undefined
+          : {
+              data: piece,
+              level: PINNED_GZIP_LEVEL,
+              blockSize: PINNED_GZIP_BLOCK_SIZE,
+              blocks: Promise.resolve([blocks[i]!]),
+              cancel() {},
+            };
+      segments.set(piece, { segment: piece, precompressed, reused: true });
       i++;
       yield piece;
     }
