@@ -136,9 +136,7 @@ export class LayerPrecompressor {
     const count = Math.ceil(bytes.length / blockSize);
     let fallback: PrecompressedSegment | undefined;
     const blocks = (async (): Promise<Uint8Array[]> => {
-      await done.catch(() => {});
-      const stored = await cache.get(key).catch(() => undefined);
-      const found = stored === undefined ? undefined : decodeBlocks(stored, count);
+      const found = await kept(cache, key, done, count);
       if (found !== undefined) return found;
       // Not in the cache after all (it could not be written, was removed or damaged): compressed
       // now, and kept again for the next build.
@@ -162,10 +160,7 @@ export class LayerPrecompressor {
     if (cache === undefined) return undefined;
     const key = segmentKey(body);
     const done = this.#cached.get(key);
-    if (done === undefined) return undefined;
-    await done.catch(() => {});
-    const stored = await cache.get(key).catch(() => undefined);
-    return stored === undefined ? undefined : decodeBlocks(stored, Math.ceil(body.size / PINNED_GZIP_BLOCK_SIZE));
+    return done === undefined ? undefined : kept(cache, key, done, Math.ceil(body.size / PINNED_GZIP_BLOCK_SIZE));
   }
 
   /**
@@ -192,6 +187,16 @@ export class LayerPrecompressor {
     }
     this.#aheadBytes += size;
   }
+}
+
+/**
+ * The `count` compressed blocks the cache keeps under `key`, once `done` (their compression ahead,
+ * or the look-up that found them) has settled; undefined when they are not there, or damaged.
+ */
+async function kept(cache: SegmentCache, key: string, done: Promise<void>, count: number): Promise<Uint8Array[] | undefined> {
+  await done.catch(() => {});
+  const stored = await cache.get(key).catch(() => undefined);
+  return stored === undefined ? undefined : decodeBlocks(stored, count);
 }
 
 /** The cache key of a body's compressed blocks: its SHA-256 and what decides the bytes. */

@@ -113,14 +113,8 @@ export class BodyReader {
     const buffer = this.#piece;
     let crc = 0;
     for (let at = 0; at < body.size; at += size) {
-      const length = Math.min(size, body.size - at);
-      let got = 0;
-      while (got < length) {
-        const n = readSync(file.fd, buffer, got, length - got, body.offset + at + got);
-        if (n === 0) throw short(body, at + got);
-        got += n;
-      }
-      const piece = buffer.subarray(0, length);
+      const piece = buffer.subarray(0, Math.min(size, body.size - at));
+      readRange(file.fd, body, piece, at);
       crc = crc32(piece, crc);
       yield piece;
     }
@@ -158,11 +152,12 @@ export class BodyReader {
   }
 }
 
-function readRange(fd: number, body: FileBody, out: Uint8Array): void {
+/** Fills `out` with the body's bytes from byte `from` of the body on. */
+function readRange(fd: number, body: FileBody, out: Uint8Array, from = 0): void {
   let got = 0;
-  while (got < body.size) {
-    const n = readSync(fd, out, got, body.size - got, body.offset + got);
-    if (n === 0) throw short(body, got);
+  while (got < out.length) {
+    const n = readSync(fd, out, got, out.length - got, body.offset + from + got);
+    if (n === 0) throw short(body, from + got);
     got += n;
   }
 }
