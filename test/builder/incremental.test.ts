@@ -74,6 +74,18 @@ async function pinned(dir: string, name: string, debs: readonly { name: string; 
   return path;
 }
 
+/** Builds the image `config` describes with the packages `lock` pins, at EPOCH, with the cache in `cacheDir`. */
+async function buildPinned(config: string, lock: string, cacheDir: string, options: { layerCache?: boolean } = {}) {
+  return buildImage({
+    config: await loadConfig(config, { hostArch: 'x86_64' }),
+    configPath: config,
+    lock: parseLock(await readFile(lock, 'utf8'), lock),
+    sourceDateEpoch: EPOCH,
+    cacheDir,
+    ...options,
+  });
+}
+
 /** A store that records which blobs it stored (as opposed to found there) and which manifests it was given. */
 function recording(store: ContentStore): { store: ContentStore; blobs: string[]; manifests: string[] } {
   const blobs: string[] = [];
@@ -124,14 +136,7 @@ describe('a rebuild after one package changed, with per-package layers', { skip:
     const b2 = { name: 'pkg-b', version: '1.1', bytes: await deb('pkg-b', '1.1', 3) };
     const c = { name: 'pkg-c', version: '1.0', bytes: await deb('pkg-c', '1.0', 4) };
     const cacheDir = join(dir, 'cache');
-    const build = async (lock: string) =>
-      buildImage({
-        config: await loadConfig(config, { hostArch: 'x86_64' }),
-        configPath: config,
-        lock: parseLock(await readFile(lock, 'utf8'), lock),
-        sourceDateEpoch: EPOCH,
-        cacheDir,
-      });
+    const build = (lock: string) => buildPinned(config, lock, cacheDir);
 
     const first = await build(await pinned(dir, 'first.lock', [a, b1, c]));
     const firstLayers = first.images[0]!.layers;
@@ -188,15 +193,7 @@ describe('a build with the layer cache off', () => {
     );
     const lock = await pinned(dir, 'image.lock', [{ name: 'pkg-a', version: '1.0', bytes: await deb('pkg-a', '1.0', 1) }]);
     const cacheDir = join(dir, 'cache');
-    const build = async (layerCache: boolean) =>
-      buildImage({
-        config: await loadConfig(config, { hostArch: 'x86_64' }),
-        configPath: config,
-        lock: parseLock(await readFile(lock, 'utf8'), lock),
-        sourceDateEpoch: EPOCH,
-        cacheDir,
-        layerCache,
-      });
+    const build = (layerCache: boolean) => buildPinned(config, lock, cacheDir, { layerCache });
     // The cache's key files are named by the SHA-256 of the key (src/pkg/fetch.ts); the large
     // body's compressed blocks are kept under the key layer-segments.ts makes of its SHA-256.
     const keys = join(cacheDir, 'keys');
