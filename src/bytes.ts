@@ -52,13 +52,20 @@ export function formatBytes(n: number, precision: 'fixed' | 'short' = 'fixed'): 
 }
 
 /**
- * Bytes built in one growing buffer, part by part: for a large file of many lines (apk's
+ * Bytes built in blocks, part by part: for a large file of many lines (apk's
  * installed database, a line or three per file of the image), where a string per line, a joined
  * string per block and the whole text as a string, then encoded, were each made and dropped at
  * once; and for binary records (a kept package's index, ./pkg/unpacked-index.ts).
  */
 export class ByteBuilder {
+  /**
+   * The blocks filled so far, and the one being filled: blocks are added, never copied into a
+   * larger one, since the earlier copies of a doubling buffer were as much again as the bytes
+   * (apk's installed database of a 30,000-file image is a few MB), left for V8 to collect.
+   */
+  readonly #full: Buffer[] = [];
   #buf = Buffer.alloc(64 * 1024);
+  #at = 0;
   #length = 0;
 
   /** How many bytes have been added. */
@@ -66,36 +73,47 @@ export class ByteBuilder {
     return this.#length;
   }
 
-  /** Makes room for `n` more bytes. */
+  /** Makes room for `n` more bytes in the block being filled. */
   #room(n: number): void {
-    if (this.#length + n <= this.#buf.length) return;
-    const grown = Buffer.alloc(Math.max(2 * this.#buf.length, this.#length + n));
-    this.#buf.copy(grown, 0, 0, this.#length);
-    this.#buf = grown;
+    if (this.#at + n <= this.#buf.length) return;
+    if (this.#at > 0) this.#full.push(this.#buf.subarray(0, this.#at));
+    this.#buf = Buffer.alloc(Math.max(64 * 1024, n));
+    this.#at = 0;
   }
 
   /** Appends `text`, encoded as UTF-8. */
   append(text: string): void {
     // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, two units, is 4).
     this.#room(3 * text.length);
-    this.#length += this.#buf.write(text, this.#length, 'utf8');
+    const n = this.#buf.write(text, this.#at, 'utf8');
+    this.#at += n;
+    this.#length += n;
   }
 
   /** Appends one byte. */
   byte(b: number): void {
     this.#room(1);
-    this.#buf[this.#length++] = b;
+    this.#buf[this.#at++] = b;
+    this.#length++;
   }
 
   /** Appends `bytes` as they are. */
   raw(bytes: Uint8Array): void {
     this.#room(bytes.length);
-    this.#buf.set(bytes, this.#length);
+    this.#buf.set(bytes, this.#at);
+    this.#at += bytes.length;
     this.#length += bytes.length;
   }
 
   /** The bytes added so far, in an array of their own size. */
   bytes(): Uint8Array {
-    return new Uint8Array(this.#buf.subarray(0, this.#length));
+    const out = new Uint8Array(this.#length);
+    let at = 0;
+    for (const b of this.#full) {
+      out.set(b, at);
+      at += b.length;
+    }
+    out.set(this.#buf.subarray(0, this.#at), at);
+    return out;
   }
 }

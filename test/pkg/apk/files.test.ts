@@ -51,4 +51,34 @@ describe('ByteBuilder', () => {
       { numRuns: 30 },
     );
   });
+
+  it('gives text, raw bytes and single bytes back in order, whichever block each lands in', () => {
+    const part = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 30_000 }),
+      fc.uint8Array({ maxLength: 100_000 }),
+      fc.integer({ min: 0, max: 255 }),
+    );
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 12 }), (parts) => {
+        const b = new ByteBuilder();
+        const expected: Buffer[] = [];
+        for (const p of parts) {
+          if (typeof p === 'string') {
+            b.append(p);
+            expected.push(Buffer.from(p, 'utf8'));
+          } else if (typeof p === 'number') {
+            b.byte(p);
+            expected.push(Buffer.from([p]));
+          } else {
+            b.raw(p);
+            expected.push(Buffer.from(p));
+          }
+        }
+        const out = b.bytes();
+        assert.equal(b.length, out.length);
+        assert.deepEqual(Buffer.from(out), Buffer.concat(expected));
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
