@@ -326,8 +326,10 @@ function paxOf(n: FsNode): Record<string, string> | undefined {
  */
 function layerKey(entries: Iterable<LayerEntry>, format: TarFormat): string {
   const h = createHash('sha256').update(`${LAYER_FORMAT}:${format}`);
+  // Each header is hashed before the next is made: one block serves them all.
+  const scratch = new Uint8Array(512);
   for (const e of entries) {
-    h.update(tarHeaderBytes(e.header, format));
+    h.update(tarHeaderBytes(e.header, format, scratch));
     if (e.body === undefined) continue;
     const sha256 = isFileBody(e.body) && e.body.sha256 !== '' ? e.body.sha256 : undefined;
     h.update(sha256 ?? createHash('sha256').update(readBody(e.body)).digest('hex'));

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { tarBytes, writeTar } from '../../src/archive/tar.ts';
+import fc from 'fast-check';
+import { tarBytes, tarHeaderBytes, writeTar } from '../../src/archive/tar.ts';
 import { F, field, hdr, readAll, rejectsWith, text } from './helpers.ts';
 
 const f = (block: Uint8Array, k: keyof typeof F): string => field(block, F[k][0], F[k][1]);
@@ -226,3 +227,39 @@ describe('writeTar', () => {
 async function* chunks(parts: string[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield text(p);
 }
+
+describe('tarHeaderBytes with a scratch block', () => {
+  it('gives the bytes of a fresh header, whatever the scratch held before, and leaves PAX headers their own array', () => {
+    const arbHeader = fc.record({
+      name: fc.oneof(fc.stringMatching(/^[a-z][a-z/]{0,150}$/), fc.string({ minLength: 1, maxLength: 120 })),
+      type: fc.constantFrom('file' as const, 'dir' as const, 'symlink' as const),
+      mode: fc.integer({ min: 0, max: 0o7777 }),
+      uid: fc.nat({ max: 2 ** 22 }),
+      mtime: fc.integer({ min: -10, max: 2 ** 34 }),
+      size: fc.nat({ max: 2 ** 20 }),
+    });
+    const scratch = new Uint8Array(512).fill(0xa5);
+    fc.assert(
+      fc.property(fc.array(arbHeader, { minLength: 1, maxLength: 6 }), (headers) => {
+        for (const h of headers) {
+          if (h.name.includes('\0') || /[\uD800-\uDFFF]/.test(h.name)) continue;
+          const header = hdr({
+            name: h.name,
+            type: h.type,
+            mode: h.mode,
+            uid: h.uid,
+            mtime: h.mtime,
+            size: h.type === 'file' ? h.size : 0,
+            linkname: h.type === 'symlink' ? 'target' : '',
+          });
+          const fresh = tarHeaderBytes(header);
+          const reused = tarHeaderBytes(header, 'provenant', scratch);
+          assert.deepEqual(Buffer.from(reused), Buffer.from(fresh));
+          // One block is written into the scratch; a PAX header and its records are an array of their own.
+          assert.equal(reused === scratch, fresh.length === 512);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
