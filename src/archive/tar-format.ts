@@ -57,6 +57,8 @@ export interface TarWriteEntry {
 export interface TarEntry {
   header: TarHeader;
   body: AsyncIterable<Uint8Array>;
+  /** Where the body begins in the input, in bytes: its place in the archive, for a reader that keeps the archive. */
+  offset: number;
 }
 
 /** Options of {@link readTar} and {@link indexTarFile}. */

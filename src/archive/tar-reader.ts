@@ -387,7 +387,7 @@ export async function* readTar(
     for (;;) {
       const parsed = await parser.next();
       if (parsed === undefined) return;
-      yield { header: parsed.header, body: parser.body() };
+      yield { header: parsed.header, body: parser.body(), offset: parsed.dataOffset };
     }
   } finally {
     await src.close();
