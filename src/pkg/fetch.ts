@@ -19,6 +19,8 @@ import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
 import { atomicWrite, isAlive, ownerOf, ownerTag, readShared } from './cache-files.ts';
 
+const { createReadStream } = process.getBuiltinModule('node:fs');
+
 /** Options of {@link fetchFile}. */
 export interface FetchFileOptions {
   /** The folder relative locations are relative to (the configuration's folder). */
@@ -81,6 +83,46 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR')
       throw new ProvenantError('NOT_FOUND', `${path} does not exist`, { where: path, cause: err });
+    throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where: path, cause: err });
+  }
+}
+
+/**
+ * Reads a file from a URL or path as it arrives, in chunks, never whole: for a package that may be
+ * larger than what a build should hold (issue 16, "streaming end to end"). Fails as
+ * {@link fetchFile}, when the chunks are read.
+ *
+ * @throws ProvenantError as {@link fetchFile}
+ */
+export async function* streamFile(location: string, options: FetchFileOptions = {}): AsyncGenerator<Uint8Array> {
+  const where = safeLocation(location);
+  const maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
+  let total = 0;
+  const counted = (chunk: Uint8Array): Uint8Array => {
+    total += chunk.length;
+    if (total > maxBytes) throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
+    return chunk;
+  };
+  if (isRemote(location)) {
+    const res = await request(location, where, options.signal);
+    if (res.body === null) return;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) yield counted(chunk);
+    } catch (err) {
+      if (isProvenantError(err)) throw err;
+      throw requestError(err, location, where, options.signal);
+    }
+    return;
+  }
+  const path = localPath(location, options.baseDir);
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal: options.signal })) yield counted(chunk as Buffer);
+  } catch (err) {
+    if (isProvenantError(err)) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new ProvenantError('NOT_FOUND', `${path} does not exist`, { where: path, cause: err });
+    if (options.signal?.aborted) throw new ProvenantError('ABORTED', 'the download was cancelled', { where: path, cause: err });
     throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where: path, cause: err });
   }
 }
@@ -274,6 +316,16 @@ export class DownloadCache {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Records under `key` content a {@link writer} finished without one (by its SHA-256, hex): for
+   * content that is checked only once it is whole on disk, and must not be found under its key
+   * before.
+   */
+  async record(key: string, sha256: string): Promise<void> {
+    if (!HEX64.test(sha256)) throw new ProvenantError('USAGE', `${JSON.stringify(sha256)} is not a SHA-256 in hex`);
+    await atomicWrite(this.keyPath(key), `${sha256}\n`);
   }
 
   /**
