@@ -8,11 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { cleanEntryPath } from '../../archive/paths.ts';
+import type { TarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
-import { splitGzipMembers } from './members.ts';
+import { type GzipMember, splitGzipMembers } from './members.ts';
 import { ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
@@ -78,16 +79,61 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
     throw new ProvenantError('INVALID_PACKAGE', `an apk has 2 or 3 gzip members (signature, control, data); this has ${members.length}`, {
       where,
     });
-  const firstFiles = await tarFiles((members[0] as { data: Uint8Array }).data, where);
-  const found = signaturesOf(firstFiles, where);
+  const found = await signaturesIn(members[0]!, where);
   const signed = found !== undefined;
-  const signatures: ApkSignature[] = found ?? [];
-  const controlIndex = signed ? 1 : 0;
-  const control = members[controlIndex];
-  const dataMembers = members.slice(controlIndex + 1);
-  if (control === undefined || dataMembers.length === 0) {
-    throw new ProvenantError('INVALID_PACKAGE', 'the package has no data member after its control member', { where });
+  const control = members[signed ? 1 : 0];
+  const dataMembers = members.slice(signed ? 2 : 1);
+  if (control === undefined || dataMembers.length === 0) throw noDataMember(where);
+  const facts = await verifyControl(control, found ?? [], options);
+
+  const dataStart = (dataMembers[0] as { start: number }).start;
+  const dataEnd = (dataMembers.at(-1) as { end: number }).end;
+  const dataHash = createHash('sha256').update(bytes.subarray(dataStart, dataEnd)).digest('hex');
+  checkDataHash(facts.pkginfo, dataHash, options);
+
+  const entries: ApkDataEntry[] = [];
+  // Most packages have one data member: its bytes are the data, without another copy.
+  const data = dataMembers.length === 1 ? dataMembers[0]!.data : concatBytes(dataMembers.map((m) => m.data));
+  for (const f of await tarFiles(data, where)) {
+    const path = cleanEntryPath(f.name, `${where}: ${f.name}`);
+    if (path === '.') continue;
+    if (f.header.type === 'file' && hasFileSha1(f.header))
+      checkFileSha1(path, f.header, createHash('sha1').update(f.body).digest('hex'), where);
+    entries.push({ path, header: f.header, body: f.body });
   }
+  const ranges: ApkPackage['ranges'] = {
+    control: [control.start, control.end - 1],
+    data: [dataStart, dataEnd - 1],
+  };
+  if (signed && members[0] !== undefined) ranges.signature = [members[0].start, members[0].end - 1];
+  return { ...facts, control: control.data, entries, ranges, dataHash, dataTar: data };
+}
+
+/** What a package's control member vouches for, once verified (./stream.ts reads the rest as a stream). */
+export type ApkControlFacts = Pick<ApkPackage, 'checksum' | 'pkginfo' | 'scripts' | 'pkginfoText' | 'signatures' | 'signedBy'>;
+
+/** The signatures in a package's first member; undefined when it is not a signature member (the control member then). */
+export async function signaturesIn(first: GzipMember, where: string): Promise<ApkSignature[] | undefined> {
+  return signaturesOf(await tarFiles(first.data, where), where);
+}
+
+/** The error for a package that ends after its control member. */
+export function noDataMember(where: string): ProvenantError {
+  return new ProvenantError('INVALID_PACKAGE', 'the package has no data member after its control member', { where });
+}
+
+/**
+ * Verifies the control member (against the index's checksum, else the package's signatures) and
+ * reads it: `.PKGINFO` and the install scripts.
+ *
+ * @throws ProvenantError as {@link readApkPackage}
+ */
+export async function verifyControl(
+  control: GzipMember,
+  signatures: ApkSignature[],
+  options: ReadApkPackageOptions,
+): Promise<ApkControlFacts> {
+  const { where } = options;
   const checksum = `Q1${createHash('sha1').update(control.compressed).digest('base64')}`;
   let signedBy: VerifiedSignature | undefined;
   if (options.expectedChecksum !== undefined) {
@@ -120,10 +166,17 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
   const pkginfo = parsePkgInfo(pkginfoText, `${where}: .PKGINFO`);
   const scripts = new Map<string, Uint8Array>();
   for (const f of controlFiles) if (f.name !== '.PKGINFO') scripts.set(f.name, f.body);
+  return { checksum, pkginfo, scripts, pkginfoText, signatures, signedBy };
+}
 
-  const dataStart = (dataMembers[0] as { start: number }).start;
-  const dataEnd = (dataMembers.at(-1) as { end: number }).end;
-  const dataHash = createHash('sha256').update(bytes.subarray(dataStart, dataEnd)).digest('hex');
+/**
+ * Checks the data member's SHA-256 (hex) against `.PKGINFO`'s `datahash`.
+ *
+ * @throws ProvenantError `DIGEST_MISMATCH` when they differ; `INVALID_PACKAGE` when there is no
+ *   datahash and untrusted packages are not allowed
+ */
+export function checkDataHash(pkginfo: PkgInfo, dataHash: string, options: ReadApkPackageOptions): void {
+  const { where } = options;
   const declared = pkginfo.get('datahash')?.[0];
   if (declared === undefined) {
     if (!options.allowUntrusted) {
@@ -135,28 +188,23 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
       hint: 'the files of the package were changed after it was built',
     });
   }
+}
 
-  const entries: ApkDataEntry[] = [];
-  // Most packages have one data member: its bytes are the data, without another copy.
-  const data = dataMembers.length === 1 ? dataMembers[0]!.data : concatBytes(dataMembers.map((m) => m.data));
-  for (const f of await tarFiles(data, where)) {
-    const path = cleanEntryPath(f.name, `${where}: ${f.name}`);
-    if (path === '.') continue;
-    const sha1 = f.header.pax?.['APK-TOOLS.checksum.SHA1'];
-    if (sha1 !== undefined && f.header.type === 'file') {
-      const actual = createHash('sha1').update(f.body).digest('hex');
-      if (actual !== sha1.toLowerCase()) {
-        throw new ProvenantError('DIGEST_MISMATCH', `the file ${path} has SHA-1 ${actual}, its header says ${sha1}`, { where });
-      }
-    }
-    entries.push({ path, header: f.header, body: f.body });
+/** Whether a data entry's header carries its SHA-1 (`APK-TOOLS.checksum.SHA1`). */
+export function hasFileSha1(header: TarHeader): boolean {
+  return header.pax?.['APK-TOOLS.checksum.SHA1'] !== undefined;
+}
+
+/**
+ * Checks a file's SHA-1 (hex) against the one its header carries (`APK-TOOLS.checksum.SHA1`), when it carries one.
+ *
+ * @throws ProvenantError `DIGEST_MISMATCH` when they differ
+ */
+export function checkFileSha1(path: string, header: TarHeader, actual: string, where: string): void {
+  const sha1 = header.pax?.['APK-TOOLS.checksum.SHA1'];
+  if (sha1 !== undefined && actual !== sha1.toLowerCase()) {
+    throw new ProvenantError('DIGEST_MISMATCH', `the file ${path} has SHA-1 ${actual}, its header says ${sha1}`, { where });
   }
-  const ranges: ApkPackage['ranges'] = {
-    control: [control.start, control.end - 1],
-    data: [dataStart, dataEnd - 1],
-  };
-  if (signed && members[0] !== undefined) ranges.signature = [members[0].start, members[0].end - 1];
-  return { checksum, pkginfo, scripts, control: control.data, pkginfoText, entries, signatures, signedBy, ranges, dataHash, dataTar: data };
 }
 
 /**
@@ -192,7 +240,7 @@ export function parsePkgInfo(text: string, where: string): PkgInfo {
  * @throws ProvenantError `INVALID_PACKAGE` when `pkgname` or `pkgver` is missing or a number
  *   field is not a number
  */
-export function apkPackageInfo(pkg: ApkPackage, fileSize: number, where: string): ApkPackageInfo {
+export function apkPackageInfo(pkg: Pick<ApkPackage, 'pkginfo' | 'checksum'>, fileSize: number, where: string): ApkPackageInfo {
   const one = (k: string): string => pkg.pkginfo.get(k)?.[0] ?? '';
   const all = (k: string): string[] => (pkg.pkginfo.get(k) ?? []).flatMap((v) => v.split(/\s+/)).filter((v) => v !== '');
   const num = (k: string): number | undefined => {
