@@ -19,7 +19,7 @@ import { ProvenantError } from '../errors.ts';
 import type { DownloadCache } from './fetch.ts';
 import { encodeEntries, type KeptEntries, keptEntries, type PackageEntry, type StoredBody } from './unpacked-index.ts';
 
-export { countEntries, countFiles, fileBodies, KeptEntries, type PackageEntry } from './unpacked-index.ts';
+export { countEntries, countFiles, fileBodies, KeptEntries, type PackageEntry, type StoredBody } from './unpacked-index.ts';
 
 /** Bumped when the index's form changes: older entries are then read as misses. */
 const FORMAT = 'unpacked-v3';
@@ -47,7 +47,7 @@ export async function storeUnpacked(
   meta: unknown,
   where: string,
 ): Promise<KeptEntries> {
-  const dataKey = `${FORMAT}-data:${key}`;
+  const dataKey = unpackedDataKey(key);
   await cache.put(dataKey, dataTar);
   const located = await cache.locate(dataKey);
   if (located === undefined) throw new ProvenantError('IO', `the unpacked data of ${where} vanished from the cache`, { where });
@@ -72,10 +72,35 @@ export async function storeUnpacked(
     bodies.push({ offset: scanned.offset, sha256: createHash('sha256').update(bytes).digest('hex'), crc32: crc32(bytes) >>> 0 });
   }
   if (i !== entries.length) throw new ProvenantError('INVALID_PACKAGE', 'the data member has fewer entries than were read', { where });
+  return keepIndex(cache, key, located, entries, bodies, meta, where);
+}
+
+/** The key a package's data tar is kept under, beside its index (`key` the package's identity). */
+export function unpackedDataKey(key: string): string {
+  return `${FORMAT}-data:${key}`;
+}
+
+/**
+ * Keeps the index of a package whose data tar is in the cache already, under
+ * {@link unpackedDataKey} (`data`: where): for a reader that wrote the tar as it unpacked it
+ * (./apk/stream.ts) and knows where each body lies. Returns the entries as {@link storeUnpacked}.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when the places do not fit the data tar; `IO` when the
+ *   cache cannot be written
+ */
+export async function keepIndex(
+  cache: DownloadCache,
+  key: string,
+  data: { sha256: string; path: string; size: number },
+  entries: readonly PackageEntry[],
+  bodies: readonly (StoredBody | undefined)[],
+  meta: unknown,
+  where: string,
+): Promise<KeptEntries> {
   const records = encodeEntries(entries, bodies);
-  const head: StoredHead = { format: FORMAT, data: { sha256: located.sha256, size: located.size }, meta };
+  const head: StoredHead = { format: FORMAT, data: { sha256: data.sha256, size: data.size }, meta };
   await cache.put(`${FORMAT}:${key}`, indexBytes(new TextEncoder().encode(JSON.stringify(head, replacer)), records));
-  const kept = keptEntries(records, located.path, located.size);
+  const kept = keptEntries(records, data.path, data.size);
   if (kept === undefined) throw new ProvenantError('INVALID_PACKAGE', `the entries of ${where} could not be kept`, { where });
   return kept;
 }
