@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { isProvenantError } from '../../src/errors.ts';
-import { DownloadCache, fetchFile } from '../../src/pkg/fetch.ts';
+import { DownloadCache, fetchFile, streamFile } from '../../src/pkg/fetch.ts';
 import { pseudoRandomBytes } from '../helpers/images.ts';
 import { opensslMissing, selfSignedCertificate } from '../helpers/tls.ts';
 
@@ -347,6 +347,67 @@ describe('fetchFile', () => {
       );
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('streamFile', () => {
+  const collected = async (it: AsyncIterable<Uint8Array>) => {
+    const parts: Uint8Array[] = [];
+    for await (const c of it) parts.push(c);
+    return Buffer.concat(parts);
+  };
+
+  it('gives a file over HTTP or on disk as fetchFile does, chunk by chunk, and fails as it does', async () => {
+    const body = pseudoRandomBytes(3_000_000, 7);
+    const server = await fileServer(body, () => ({ kind: 'serve', honourRange: false }));
+    const dir = await mkdtemp(join(tmpdir(), 'stream-file-'));
+    try {
+      assert.deepEqual(await collected(streamFile(server.url)), Buffer.from(body));
+      await writeFile(join(dir, 'f'), body);
+      const chunks: number[] = [];
+      for await (const c of streamFile('f', { baseDir: dir })) chunks.push(c.length);
+      assert.ok(chunks.length > 1, 'read in pieces');
+      assert.deepEqual(await collected(streamFile(pathToFileURL(join(dir, 'f')).href)), Buffer.from(body));
+      await assert.rejects(collected(streamFile('missing', { baseDir: dir })), (e) => isProvenantError(e, 'NOT_FOUND'));
+      await assert.rejects(
+        collected(streamFile('f', { baseDir: dir, maxBytes: 1000 })),
+        (e) => isProvenantError(e, 'INVALID_PACKAGE') && e.message.endsWith('is larger than 1000 bytes'),
+      );
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says NETWORK when the connection breaks in the middle of the body', async () => {
+    const server = await fileServer(pseudoRandomBytes(2_000_000, 3), () => ({ kind: 'drop-after', bytes: 100_000 }));
+    try {
+      await assert.rejects(
+        collected(streamFile(server.url)),
+        (e) => isProvenantError(e, 'NETWORK') && e.message.startsWith(`cannot fetch ${server.url}`),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('DownloadCache.record', () => {
+  it('names content a writer finished without a key, and refuses what is not a SHA-256', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cache-record-'));
+    try {
+      const cache = new DownloadCache(dir);
+      const w = await cache.writer();
+      await w.write(new TextEncoder().encode('kept later'));
+      const stored = await w.finish();
+      assert.equal(await cache.locate('k'), undefined, 'not under the key before it is recorded');
+      await cache.record('k', stored.sha256);
+      assert.deepEqual(await cache.locate('k'), stored);
+      assert.deepEqual(Buffer.from((await cache.get('k'))!), Buffer.from('kept later'));
+      await assert.rejects(cache.record('k', 'nope'), (e) => isProvenantError(e, 'USAGE'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
