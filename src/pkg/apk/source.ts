@@ -9,7 +9,7 @@ import { basename } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { type DownloadCache, fetchFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
 import type { InventoryFile } from '../inventory.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
@@ -23,7 +23,7 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
-import { countFiles, fileBodies, loadUnpacked, storeUnpacked } from '../unpacked.ts';
+import { countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
 import type { ApkoInstalledRecord } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
@@ -34,6 +34,7 @@ import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './i
 import { apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
+import { type StreamedApk, streamApkFile } from './stream.ts';
 import { parseApkDependency } from './version.ts';
 
 /** A fetched apk: its index fields (from the package itself) and its contents. */
@@ -122,18 +123,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries), files: kept.entries.files };
       return { package: { info: meta.info, pkg }, ...fetched, size: meta.info.size, cached: true };
     }
-    const read = (bytes: Uint8Array) => readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
-    // The cache is keyed by the package's identity (the control checksum); the same package may
-    // have been signed again since (a new key, a rebuilt repository). A cached copy that no
-    // longer verifies is a miss, never a failure; what is downloaded must verify.
-    let bytes = await cache?.get(key);
-    let pkg = bytes === undefined ? undefined : await read(bytes).catch(() => undefined);
-    const cached = pkg !== undefined;
-    if (pkg === undefined || bytes === undefined) {
-      bytes = await fetchFile(p.url, { baseDir, signal });
-      pkg = await read(bytes);
-      await cache?.put(key, bytes);
-    }
+    // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
+    // without one, it is read and held whole for the build.
+    if (cache !== undefined) return this.#streamed(cache, p, key, where);
+    const bytes = await fetchFile(p.url, { baseDir, signal });
+    const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
     const info = apkPackageInfo(pkg, bytes.length, where);
     checkIdentity(info, p, where);
     const ranges = {
@@ -141,22 +135,86 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
       data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
     };
-    const sha256 = digestHex(digestOf(bytes));
-    const { dataTar, entries, ...rest } = pkg;
-    let installing: ApkPackage = pkg;
-    if (cache !== undefined && dataTar !== undefined) {
-      const kept: ApkKept = { info, pkg: rest, ranges, sha256 };
-      installing = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, kept, where) };
-    }
-    const files = countFiles(installing.entries);
     return {
-      package: { info, pkg: installing },
+      package: { info, pkg },
       locked: { ...p, ...ranges },
-      sha256,
-      bodies: fileBodies(installing.entries),
-      files,
+      sha256: digestHex(digestOf(bytes)),
+      bodies: fileBodies(pkg.entries),
+      files: countFiles(pkg.entries),
       size: bytes.length,
-      cached,
+      cached: false,
+    };
+  }
+
+  /**
+   * A package not kept unpacked yet, read into the cache as a stream: from the .apk cached under
+   * `key` when it still verifies (a copy that does not is a miss, never a failure), else
+   * downloaded into the cache and then read. The .apk is recorded under `key` only once it has
+   * verified.
+   */
+  async #streamed(cache: DownloadCache, p: LockedPackage, key: string, where: string): Promise<FetchedPackage<ApkFetched>> {
+    const { baseDir, signal } = this.#options;
+    const found = await cache.locate(key);
+    if (found !== undefined) {
+      const kept = await this.#keepFile(cache, p, key, found, where).catch(() => undefined);
+      if (kept !== undefined) return { ...kept, cached: true };
+    }
+    const writer = await cache.writer();
+    let stored: { sha256: string; path: string; size: number };
+    try {
+      for await (const chunk of streamFile(p.url, { baseDir, signal })) await writer.write(chunk);
+      stored = await writer.finish();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    const kept = await this.#keepFile(cache, p, key, stored, where);
+    await cache.record(key, stored.sha256);
+    return { ...kept, cached: false };
+  }
+
+  /**
+   * Reads and verifies the .apk at `file.path` into the cache (./stream.ts), and keeps it unpacked
+   * under `key`. The file must hash to `file.sha256`, the digest the build records for it.
+   */
+  async #keepFile(
+    cache: DownloadCache,
+    p: LockedPackage,
+    key: string,
+    file: { sha256: string; path: string; size: number },
+    where: string,
+  ): Promise<Omit<FetchedPackage<ApkFetched>, 'cached'>> {
+    const writer = await cache.writer();
+    let read: StreamedApk;
+    let info: ApkPackageInfo;
+    try {
+      read = await streamApkFile(file.path, file.size, writer, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
+      if (read.sha256 !== file.sha256) {
+        throw new ProvenantError('DIGEST_MISMATCH', `${where} hashes to ${read.sha256} on disk, not ${file.sha256}`, { where });
+      }
+      info = apkPackageInfo(read.pkg, file.size, where);
+      checkIdentity(info, p, where);
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    const { ranges } = read.pkg;
+    const lockRanges = {
+      signature: ranges.signature === undefined ? undefined : lockRange(ranges.signature, 'sha1', read.digests.signature!),
+      control: lockRange(ranges.control, 'sha1', read.digests.control),
+      data: lockRange(ranges.data, 'sha256', read.digests.data),
+    };
+    const data = await writer.finish(unpackedDataKey(key));
+    const kept: ApkKept = { info, pkg: read.pkg, ranges: lockRanges, sha256: file.sha256 };
+    const entries = await keepIndex(cache, key, data, read.entries, read.bodies, kept, where);
+    const pkg: ApkPackage = { ...read.pkg, entries };
+    return {
+      package: { info, pkg },
+      locked: { ...p, ...lockRanges },
+      sha256: file.sha256,
+      bodies: fileBodies(entries),
+      files: entries.files,
+      size: file.size,
     };
   }
 
@@ -363,11 +421,17 @@ function parseRepository(text: string, where: string): { url: string; tag: strin
 }
 
 /** A byte range of the package and its checksum, as apko's lock records it. */
-function rangeOf(bytes: Uint8Array, [start, end]: [number, number], algorithm: 'sha1' | 'sha256') {
-  return {
-    range: `bytes=${start}-${end}`,
-    checksum: `${algorithm}-${createHash(algorithm)
-      .update(bytes.subarray(start, end + 1))
-      .digest('base64')}`,
-  };
+function rangeOf(bytes: Uint8Array, range: [number, number], algorithm: 'sha1' | 'sha256') {
+  return lockRange(
+    range,
+    algorithm,
+    createHash(algorithm)
+      .update(bytes.subarray(range[0], range[1] + 1))
+      .digest(),
+  );
+}
+
+/** A byte range and the digest of its bytes, as apko's lock records them. */
+function lockRange([start, end]: [number, number], algorithm: 'sha1' | 'sha256', digest: Uint8Array) {
+  return { range: `bytes=${start}-${end}`, checksum: `${algorithm}-${Buffer.from(digest).toString('base64')}` };
 }
