@@ -15,6 +15,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } fro
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
 import { atomicWrite, isAlive, ownerOf, ownerTag, readShared } from './cache-files.ts';
@@ -100,6 +101,8 @@ export async function* streamFile(location: string, options: FetchFileOptions = 
   let total = 0;
   const counted = (chunk: Uint8Array): Uint8Array => {
     total += chunk.length;
+    // Each chunk is a fresh buffer outside V8's heap (../io/memory.ts).
+    noteBytesMoved(chunk.length);
     if (total > maxBytes) throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
     return chunk;
   };

@@ -19,6 +19,7 @@ import { crc32, createGunzip } from 'node:zlib';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { noteBytesMoved } from '../../io/memory.ts';
 import type { CacheWriter } from '../fetch.ts';
 import type { PackageEntry, StoredBody } from '../unpacked.ts';
 import { type GzipMember, splitGzipMembers } from './members.ts';
@@ -165,6 +166,7 @@ async function unpack(path: string, start: number, size: number, writer: CacheWr
       hash.update(chunk);
       file.update(chunk);
       hashed += chunk.length;
+      noteBytesMoved(chunk.length);
       yield chunk;
     }
   }
@@ -186,6 +188,7 @@ async function unpack(path: string, start: number, size: number, writer: CacheWr
     if (tarSize > DATA_MAX)
       throw new ProvenantError('INVALID_PACKAGE', `the data members inflate to more than ${DATA_MAX} bytes`, { where });
     await writer.write(next.value);
+    noteBytesMoved(next.value.length);
     return next;
   };
   const tar: AsyncIterable<Uint8Array> = {
