@@ -228,6 +228,10 @@ export interface DownloadOptions extends FetchFileOptions {
 
 /** Content being written into a {@link DownloadCache} (see {@link DownloadCache.writer}). */
 export interface CacheWriter {
+  /** The file being written, under a temporary name: whole once every write has resolved, for a reader that checks it before {@link finish}. */
+  readonly path: string;
+  /** Bytes written so far. */
+  readonly size: number;
   write(chunk: Uint8Array): Promise<void>;
   /** Closes the file and keeps it under its SHA-256 (and `key`, when given). */
   finish(key?: string): Promise<{ sha256: string; path: string; size: number }>;
@@ -322,16 +326,6 @@ export class DownloadCache {
   }
 
   /**
-   * Records under `key` content a {@link writer} finished without one (by its SHA-256, hex): for
-   * content that is checked only once it is whole on disk, and must not be found under its key
-   * before.
-   */
-  async record(key: string, sha256: string): Promise<void> {
-    if (!HEX64.test(sha256)) throw new ProvenantError('USAGE', `${JSON.stringify(sha256)} is not a SHA-256 in hex`);
-    await atomicWrite(this.keyPath(key), `${sha256}\n`);
-  }
-
-  /**
    * A file for content that is written as it is made (a layer as it is compressed): written
    * under a temporary name, hashed as it goes, and renamed to its SHA-256 by `finish`, which
    * records it under `key` too; `abort` removes it. Nothing is held in memory.
@@ -351,6 +345,10 @@ export class DownloadCache {
       await fh.close();
     };
     return {
+      path: tmp,
+      get size() {
+        return size;
+      },
       write: async (chunk) => {
         hash.update(chunk);
         size += chunk.length;

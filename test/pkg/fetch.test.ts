@@ -393,19 +393,23 @@ describe('streamFile', () => {
   });
 });
 
-describe('DownloadCache.record', () => {
-  it('names content a writer finished without a key, and refuses what is not a SHA-256', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cache-record-'));
+describe('DownloadCache.writer', () => {
+  it('gives the temporary file it writes, whole once the writes resolved, and nothing under a key before finish', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cache-writer-'));
     try {
       const cache = new DownloadCache(dir);
       const w = await cache.writer();
-      await w.write(new TextEncoder().encode('kept later'));
-      const stored = await w.finish();
-      assert.equal(await cache.locate('k'), undefined, 'not under the key before it is recorded');
-      await cache.record('k', stored.sha256);
+      await w.write(new TextEncoder().encode('checked '));
+      await w.write(new TextEncoder().encode('first'));
+      assert.equal(w.size, 13);
+      assert.equal(await readFile(w.path, 'utf8'), 'checked first');
+      assert.equal(await cache.locate('k'), undefined);
+      const stored = await w.finish('k');
       assert.deepEqual(await cache.locate('k'), stored);
-      assert.deepEqual(Buffer.from((await cache.get('k'))!), Buffer.from('kept later'));
-      await assert.rejects(cache.record('k', 'nope'), (e) => isProvenantError(e, 'USAGE'));
+      const aborted = await cache.writer();
+      await aborted.write(new Uint8Array(10));
+      await aborted.abort();
+      await assert.rejects(stat(aborted.path), { code: 'ENOENT' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
