@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
@@ -34,7 +34,7 @@ import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './i
 import { apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
-import { type StreamedApk, streamApkFile } from './stream.ts';
+import { streamApkFile } from './stream.ts';
 import { parseApkDependency } from './version.ts';
 
 /** A fetched apk: its index fields (from the package itself) and its contents. */
@@ -149,73 +149,79 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   /**
    * A package not kept unpacked yet, read into the cache as a stream: from the .apk cached under
    * `key` when it still verifies (a copy that does not is a miss, never a failure), else
-   * downloaded into the cache and then read. The .apk is recorded under `key` only once it has
-   * verified.
+   * downloaded into a temporary file of the cache, read from there, and kept under `key` only
+   * once it has verified: a file that does not is removed.
    */
   async #streamed(cache: DownloadCache, p: LockedPackage, key: string, where: string): Promise<FetchedPackage<ApkFetched>> {
     const { baseDir, signal } = this.#options;
     const found = await cache.locate(key);
     if (found !== undefined) {
-      const kept = await this.#keepFile(cache, p, key, found, where).catch(() => undefined);
+      const kept = await this.#keepFile(cache, p, key, found, where).catch((err: unknown) => {
+        if (isProvenantError(err, 'ABORTED')) throw err;
+        return undefined;
+      });
       if (kept !== undefined) return { ...kept, cached: true };
     }
     const writer = await cache.writer();
-    let stored: { sha256: string; path: string; size: number };
     try {
       for await (const chunk of streamFile(p.url, { baseDir, signal })) await writer.write(chunk);
-      stored = await writer.finish();
+      const kept = await this.#keepFile(cache, p, key, { path: writer.path, size: writer.size }, where);
+      const stored = await writer.finish(key);
+      // The file read is the file kept: nothing else writes a writer's temporary file.
+      if (stored.sha256 !== kept.sha256) {
+        throw new ProvenantError('DIGEST_MISMATCH', `${where} changed while it was read: ${stored.sha256}, not ${kept.sha256}`, { where });
+      }
+      return { ...kept, cached: false };
     } catch (err) {
       await writer.abort();
       throw err;
     }
-    const kept = await this.#keepFile(cache, p, key, stored, where);
-    await cache.record(key, stored.sha256);
-    return { ...kept, cached: false };
   }
 
   /**
    * Reads and verifies the .apk at `file.path` into the cache (./stream.ts), and keeps it unpacked
-   * under `key`. The file must hash to `file.sha256`, the digest the build records for it.
+   * under `key`. The file must hash to `file.sha256` when given (the name the cache keeps it by).
    */
   async #keepFile(
     cache: DownloadCache,
     p: LockedPackage,
     key: string,
-    file: { sha256: string; path: string; size: number },
+    file: { path: string; size: number; sha256?: string | undefined },
     where: string,
   ): Promise<Omit<FetchedPackage<ApkFetched>, 'cached'>> {
     const writer = await cache.writer();
-    let read: StreamedApk;
-    let info: ApkPackageInfo;
     try {
-      read = await streamApkFile(file.path, file.size, writer, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
-      if (read.sha256 !== file.sha256) {
+      const options = { expectedChecksum: p.checksum, keyring: this.#keyring, where };
+      const read = await streamApkFile(file.path, file.size, writer, options, this.#options.signal);
+      if (file.sha256 !== undefined && read.sha256 !== file.sha256) {
         throw new ProvenantError('DIGEST_MISMATCH', `${where} hashes to ${read.sha256} on disk, not ${file.sha256}`, { where });
       }
-      info = apkPackageInfo(read.pkg, file.size, where);
+      const info = apkPackageInfo(read.pkg, file.size, where);
       checkIdentity(info, p, where);
+      const { ranges } = read.pkg;
+      const lockRanges = {
+        signature: ranges.signature === undefined ? undefined : lockRange(ranges.signature, 'sha1', read.digests.signature!),
+        control: lockRange(ranges.control, 'sha1', read.digests.control),
+        data: lockRange(ranges.data, 'sha256', read.digests.data),
+      };
+      const data = await writer.finish(unpackedDataKey(key));
+      const kept: ApkKept = { info, pkg: read.pkg, ranges: lockRanges, sha256: read.sha256 };
+      // The data tar is kept under its key from here; without the index it is never used.
+      const entries = await keepIndex(cache, key, data, read.entries, read.bodies, kept, where);
+      const pkg: ApkPackage = { ...read.pkg, entries };
+      return {
+        package: { info, pkg },
+        locked: { ...p, ...lockRanges },
+        sha256: read.sha256,
+        bodies: fileBodies(entries),
+        files: entries.files,
+        size: file.size,
+      };
     } catch (err) {
+      // Once finished, the writer's file is the kept data tar, and abort leaves it alone.
       await writer.abort();
       throw err;
     }
-    const { ranges } = read.pkg;
-    const lockRanges = {
-      signature: ranges.signature === undefined ? undefined : lockRange(ranges.signature, 'sha1', read.digests.signature!),
-      control: lockRange(ranges.control, 'sha1', read.digests.control),
-      data: lockRange(ranges.data, 'sha256', read.digests.data),
-    };
-    const data = await writer.finish(unpackedDataKey(key));
-    const kept: ApkKept = { info, pkg: read.pkg, ranges: lockRanges, sha256: file.sha256 };
-    const entries = await keepIndex(cache, key, data, read.entries, read.bodies, kept, where);
-    const pkg: ApkPackage = { ...read.pkg, entries };
-    return {
-      package: { info, pkg },
-      locked: { ...p, ...lockRanges },
-      sha256: file.sha256,
-      bodies: fileBodies(entries),
-      files: entries.files,
-      size: file.size,
-    };
   }
 
   /**

@@ -18,7 +18,7 @@ import { pipeline, Readable } from 'node:stream';
 import { crc32, createGunzip } from 'node:zlib';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
-import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import type { CacheWriter } from '../fetch.ts';
 import type { PackageEntry, StoredBody } from '../unpacked.ts';
@@ -67,7 +67,13 @@ export interface StreamedApk {
  * @throws ProvenantError as {@link readApkPackage}: `DIGEST_MISMATCH`, `SIGNATURE`,
  *   `UNTRUSTED_KEY`, `UNSAFE_PATH`, `INVALID_PACKAGE`, `TRUNCATED`; `IO` when the file cannot be read
  */
-export async function streamApkFile(path: string, size: number, writer: CacheWriter, options: ReadApkPackageOptions): Promise<StreamedApk> {
+export async function streamApkFile(
+  path: string,
+  size: number,
+  writer: CacheWriter,
+  options: ReadApkPackageOptions,
+  signal?: AbortSignal | undefined,
+): Promise<StreamedApk> {
   const { where } = options;
   const { head, signature, signatures, control } = await readHead(path, size, where);
   const facts = await verifyControl(control, signatures, options);
@@ -75,8 +81,9 @@ export async function streamApkFile(path: string, size: number, writer: CacheWri
   if (dataStart >= size) throw noDataMember(where);
   let data: Unpacked;
   try {
-    data = await unpack(path, dataStart, size, writer, where, createHash('sha256').update(head.subarray(0, dataStart)));
+    data = await unpack(path, dataStart, size, writer, where, createHash('sha256').update(head.subarray(0, dataStart)), signal);
   } catch (err) {
+    if (isProvenantError(err, 'ABORTED')) throw err;
     // A data member that is not the one vouched for is reported as that, as when read whole.
     checkDataHash(facts.pkginfo, (await hashFrom(path, dataStart, where)).toString('hex'), options);
     throw err;
@@ -110,36 +117,40 @@ async function readHead(
   size: number,
   where: string,
 ): Promise<{ head: Uint8Array; signature?: GzipMember | undefined; signatures: ApkSignature[]; control: GzipMember }> {
-  let length = Math.min(size, HEAD_START);
-  for (;;) {
+  for (let length = Math.min(size, HEAD_START); ; length = Math.min(size, 4 * length)) {
     const head = await readAt(path, 0, length, where);
-    try {
-      const [first] = splitGzipMembers(head, { where, maxMembers: 1 });
-      if (first === undefined) {
-        throw new ProvenantError('INVALID_PACKAGE', 'an apk has 2 or 3 gzip members (signature, control, data); this file is empty', {
-          where,
-        });
+    // The next member of the head, or `more` when the head ends inside it and the file goes on.
+    const member = (from: number): GzipMember | undefined | typeof more => {
+      try {
+        const [m] = splitGzipMembers(head.subarray(from), { where, maxMembers: 1 });
+        if (m === undefined) return length < size ? more : undefined;
+        return { ...m, start: m.start + from, end: m.end + from };
+      } catch (err) {
+        if (isProvenantError(err, 'TRUNCATED') && length < size) return more;
+        throw err;
       }
-      const signatures = await signaturesIn(first, where);
-      if (signatures === undefined) return { head, signatures: [], control: first };
-      const [next] = splitGzipMembers(head.subarray(first.end), { where, maxMembers: 1 });
-      if (next === undefined && length < size)
-        throw new ProvenantError('TRUNCATED', 'the head read ends after the signature member', { where });
-      if (next === undefined) throw noDataMember(where);
-      return { head, signature: first, signatures, control: { ...next, start: next.start + first.end, end: next.end + first.end } };
-    } catch (err) {
-      // The head ends inside a member: read more of the file, unless it is all read.
-      if (isProvenantError(err) && err.code === 'TRUNCATED' && length < size) {
-        if (length >= HEAD_MAX) {
-          throw new ProvenantError('INVALID_PACKAGE', `the signature and control members take more than ${HEAD_MAX} bytes`, { where });
-        }
-        length = Math.min(size, 4 * length);
-        continue;
-      }
-      throw err;
+    };
+    const first = member(0);
+    if (first === more || first === undefined) {
+      if (first === more && length < HEAD_MAX) continue;
+      throw first === more
+        ? new ProvenantError('INVALID_PACKAGE', `the signature and control members take more than ${HEAD_MAX} bytes`, { where })
+        : new ProvenantError('INVALID_PACKAGE', 'an apk has 2 or 3 gzip members (signature, control, data); this file is empty', { where });
     }
+    const signatures = await signaturesIn(first, where);
+    if (signatures === undefined) return { head, signatures: [], control: first };
+    const control = member(first.end);
+    if (control === more) {
+      if (length < HEAD_MAX) continue;
+      throw new ProvenantError('INVALID_PACKAGE', `the signature and control members take more than ${HEAD_MAX} bytes`, { where });
+    }
+    if (control === undefined) throw noDataMember(where);
+    return { head, signature: first, signatures, control };
   }
 }
+
+/** {@link readHead}'s word for a head that ends inside a member. */
+const more = Symbol('more');
 
 /** What {@link unpack} read of the data members. */
 interface Unpacked {
@@ -158,7 +169,15 @@ const EMPTY = new Uint8Array();
  * Inflates the data members (from `start` to the end of the file) into `writer`, parsing their tar
  * as it goes; `file` has hashed the bytes before `start` and hashes the rest.
  */
-async function unpack(path: string, start: number, size: number, writer: CacheWriter, where: string, file: Hash): Promise<Unpacked> {
+async function unpack(
+  path: string,
+  start: number,
+  size: number,
+  writer: CacheWriter,
+  where: string,
+  file: Hash,
+  signal: AbortSignal | undefined,
+): Promise<Unpacked> {
   const hash = createHash('sha256');
   let hashed = 0;
   async function* compressed(): AsyncGenerator<Uint8Array> {
@@ -177,6 +196,7 @@ async function unpack(path: string, start: number, size: number, writer: CacheWr
   // Each piece goes to the cache before the tar reader sees it; the reader stopping (at the
   // archive's end blocks) does not stop the inflating, which is drained below.
   const pull = async (): Promise<IteratorResult<Uint8Array>> => {
+    throwIfAborted(signal);
     let next: IteratorResult<Buffer>;
     try {
       next = await inflated.next();
