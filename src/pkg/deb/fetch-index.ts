@@ -17,6 +17,7 @@ import {
   checkReleaseFile,
   type DebRelease,
   type DebReleaseFile,
+  keepPackagesFile,
   type PackagesFile,
   readRelease,
   selectPackagesFile,
@@ -171,6 +172,13 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       continue;
     }
     const compressed = await fetchIndexFile(file, release, dists, cache, options, progress);
+    if (cache !== undefined && file.uncompressed !== undefined && file.compression === 'xz') {
+      // Decompressed into the cache as it is decoded, then read as a kept one is.
+      const kept = await keepPackagesFile(compressed, release, { ...file, uncompressed: file.uncompressed }, cache, { where, signal });
+      indexes.push(packagesIndex(component, arch, source, kept, file.uncompressed.entry.sha256, where));
+      files.push({ url: source.url, sha256: source.sha256, size: source.size });
+      continue;
+    }
     const packagesBytes = await verifiedPackagesBytes(compressed, release, file, { where, signal });
     if (cache !== undefined && file.uncompressed !== undefined && packagesBytes !== compressed)
       await cache.put(`sha256:${file.uncompressed.entry.sha256}`, packagesBytes);

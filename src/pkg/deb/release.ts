@@ -11,11 +11,14 @@
  *
  * Fetching them is ./fetch-index.ts; the keyring and the signature check are ./keyring.ts.
  */
+import { createHash } from 'node:crypto';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
+import { noteBytesMoved } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
+import type { DownloadCache } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
 import { type DebKeyring, type DebSigner, LazyDebKeyring, unverifiedText, verifySignedText } from './keyring.ts';
-import { decompressIndex, type IndexCompression } from './xz.ts';
+import { decompressIndex, decompressIndexChunks, type IndexCompression } from './xz.ts';
 
 /** One file of the Release's SHA256 section. */
 export interface DebReleaseFile {
@@ -289,6 +292,47 @@ export async function verifiedPackagesBytes(
   });
   if (file.uncompressed !== undefined) checkReleaseFile(unpacked, release, file.uncompressed.path, `${options.where} (decompressed)`);
   return unpacked;
+}
+
+/**
+ * Checks a compressed Packages file against its Release, and decompresses it into `cache` as it
+ * is decoded (never whole in memory: Debian main's is 50 MB), checked against the Release's
+ * entry of the uncompressed file before it is kept, under its SHA-256. Gives where it is.
+ *
+ * @throws ProvenantError as {@link verifiedPackagesBytes}; `IO` when the cache cannot be written
+ */
+export async function keepPackagesFile(
+  bytes: Uint8Array,
+  release: DebRelease,
+  file: PackagesFile & { uncompressed: NonNullable<PackagesFile['uncompressed']> },
+  cache: DownloadCache,
+  options: ReadPackagesIndexOptions,
+): Promise<{ path: string; size: number }> {
+  checkReleaseFile(bytes, release, file.path, options.where);
+  const { entry, path } = file.uncompressed;
+  const writer = await cache.writer();
+  try {
+    const hash = createHash('sha256');
+    const chunks = decompressIndexChunks(bytes, file.compression, { where: options.where, maxBytes: entry.size, signal: options.signal });
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      await writer.write(chunk);
+      noteBytesMoved(chunk.length);
+    }
+    const actual = hash.digest('hex');
+    const where = `${options.where} (decompressed)`;
+    if (writer.size !== entry.size) {
+      throw new ProvenantError('DIGEST_MISMATCH', `${path} is ${writer.size} bytes, but the Release says ${entry.size}`, { where });
+    }
+    if (actual !== entry.sha256) {
+      throw new ProvenantError('DIGEST_MISMATCH', `${path} has SHA-256 ${actual}, but the Release says ${entry.sha256}`, { where });
+    }
+    const kept = await writer.finish();
+    return { path: kept.path, size: kept.size };
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
 }
 
 function words(text: string): string[] {

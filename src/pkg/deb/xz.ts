@@ -42,6 +42,21 @@ function isXz(bytes: Uint8Array): boolean {
  *   unpacks to more than `maxBytes`; `ABORTED` when cancelled
  */
 export async function decompressXz(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of xzChunks(bytes, options)) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  return concatBytes(chunks, total);
+}
+
+/**
+ * Decompresses a whole xz file as it is decoded, chunk by chunk, never whole.
+ *
+ * @throws ProvenantError as {@link decompressXz}, when the chunks are read
+ */
+export async function* xzChunks(bytes: Uint8Array, options: DecompressOptions = {}): AsyncGenerator<Uint8Array> {
   const where = options.where;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX;
   if (!isXz(bytes)) throw new ProvenantError('INVALID_PACKAGE', 'the data is not xz (the magic bytes are wrong)', { where });
@@ -52,18 +67,26 @@ export async function decompressXz(bytes: Uint8Array, options: DecompressOptions
       controller.close();
     },
   });
-  const chunks: Uint8Array[] = [];
   let total = 0;
   // Loaded when first needed: a build from a warm cache decompresses nothing, and the decoder's
   // module (its WebAssembly inline) takes a few ms to load.
   const { default: xzDecompress } = await import('xz-decompress');
   const reader = new xzDecompress.XzReadableStream(input).getReader();
+  let done = false;
   try {
     for (;;) {
       throwIfAborted(options.signal);
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
+      let next: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        next = await reader.read();
+      } catch (err) {
+        throw new ProvenantError('INVALID_PACKAGE', `the xz data is corrupt or truncated: ${(err as Error).message}`, {
+          where,
+          cause: err,
+        });
+      }
+      if (next.done) break;
+      total += next.value.length;
       if (total > maxBytes) {
         throw new ProvenantError('INVALID_PACKAGE', `the xz data unpacks to more than ${maxBytes} bytes`, {
           where,
@@ -71,14 +94,32 @@ export async function decompressXz(bytes: Uint8Array, options: DecompressOptions
         });
       }
       // Each chunk is already a copy out of the decoder's WebAssembly memory.
-      chunks.push(value);
+      yield next.value;
     }
-  } catch (err) {
-    await reader.cancel().catch(() => {});
-    if (err instanceof ProvenantError) throw err;
-    throw new ProvenantError('INVALID_PACKAGE', `the xz data is corrupt or truncated: ${(err as Error).message}`, { where, cause: err });
+    done = true;
+  } finally {
+    // Stopped early (an error, a limit, a reader that went away): the decoder's lock is released.
+    if (!done) await reader.cancel().catch(() => {});
   }
-  return concatBytes(chunks, total);
+}
+
+/**
+ * Decompresses an index file as it is decoded, chunk by chunk (see {@link decompressIndex}).
+ *
+ * @throws ProvenantError as {@link decompressIndex}, when the chunks are read
+ */
+export async function* decompressIndexChunks(
+  bytes: Uint8Array,
+  compression: IndexCompression,
+  options: DecompressOptions = {},
+): AsyncGenerator<Uint8Array> {
+  if (compression === 'xz') {
+    yield* xzChunks(bytes, options);
+    return;
+  }
+  // gzip and plain indexes are decoded at once, as before: Debian's repositories list xz, which
+  // selectPackagesFile chooses first.
+  yield await decompressIndex(bytes, compression, options);
 }
 
 /**

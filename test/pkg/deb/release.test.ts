@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,14 @@ import { generateKey } from 'openpgp';
 import { isProvenantError } from '../../../src/errors.ts';
 import { fetchDebianIndex } from '../../../src/pkg/deb/fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
-import { checkReleaseFile, type DebRelease, readPackagesIndex, readRelease, selectPackagesFile } from '../../../src/pkg/deb/release.ts';
+import {
+  checkReleaseFile,
+  type DebRelease,
+  keepPackagesFile,
+  readPackagesIndex,
+  readRelease,
+  selectPackagesFile,
+} from '../../../src/pkg/deb/release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
 import { decompressIndex, decompressXz } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../../../src/pkg/fetch.ts';
@@ -385,6 +393,52 @@ describe('Debian repository metadata (the real mirror)', { skip: debianMissing }
       const third = await fetchDebianIndex(options);
       assert.deepEqual(third.packages, first.packages);
       assert.ok(!urls.some((u) => u.startsWith('cache ')), urls.join('\n'));
+    });
+
+    it('decompresses an index into the cache as it decodes it, and keeps nothing but the file the Release names', async () => {
+      const file = selectPackagesFile(release, 'non-free-firmware', 'amd64');
+      assert.equal(file.compression, 'xz');
+      assert.ok(file.uncompressed !== undefined);
+      const xz = await fetchFile(`${mirror}/dists/bookworm/${file.path}`);
+      const cacheDir = await mkdtemp(join(dir, 'keep-'));
+      const cache = new DownloadCache(cacheDir);
+      const uncompressed = { ...file, uncompressed: file.uncompressed };
+      const kept = await keepPackagesFile(xz, release, uncompressed, cache, { where: 'Packages.xz' });
+      assert.equal(kept.path, join(cacheDir, 'sha256', file.uncompressed.entry.sha256));
+      assert.deepEqual(new Uint8Array(await readFile(kept.path)), await decompressXz(xz));
+      // A Release whose uncompressed entry says otherwise: refused, and nothing left in the cache.
+      const other = join(dir, 'keep-other');
+      const wrong = { ...file.uncompressed, entry: { ...file.uncompressed.entry, sha256: '0'.repeat(64) } };
+      const lying: DebRelease = { ...release, files: new Map([...release.files, [wrong.path, wrong.entry]]) };
+      await assert.rejects(
+        keepPackagesFile(xz, lying, { ...file, uncompressed: wrong }, new DownloadCache(other), { where: 'Packages.xz' }),
+        code('DIGEST_MISMATCH'),
+      );
+      assert.deepEqual(await readdir(join(other, 'sha256')), []);
+      // Cut short: refused as corrupt, nothing kept.
+      const cut = {
+        ...release,
+        files: new Map([
+          ...release.files,
+          [file.path, { sha256: createHash('sha256').update(xz.subarray(0, 2000)).digest('hex'), size: 2000 }],
+        ]),
+      };
+      await assert.rejects(
+        keepPackagesFile(xz.subarray(0, 2000), cut, uncompressed, new DownloadCache(other), { where: 'Packages.xz' }),
+        code('INVALID_PACKAGE'),
+      );
+      assert.deepEqual(await readdir(join(other, 'sha256')), []);
+      // A build reads the kept file a stanza at a time: the index says where it is.
+      const fetched = await fetchDebianIndex({
+        url: mirror,
+        suite: 'bookworm',
+        components: ['non-free-firmware'],
+        arch: 'amd64',
+        keyring: debian,
+        cacheDir: await mkdtemp(join(dir, 'fetch-')),
+      });
+      assert.ok(fetched.indexes[0]?.path !== undefined, 'read from the cache, not held in memory');
+      assert.deepEqual(fetched.indexes[0]?.packages, await readPackagesIndex(xz, release, file, { where: 'x' }));
     });
 
     it('checks a Release signature once per Release and keyring, and again for another keyring', async () => {
