@@ -34,13 +34,14 @@ export interface ScannedStanza {
  * {@link parseControlStanzas} keeping only the fields named in `fields` (lowercased), with each
  * stanza's place in the text, so that a whole stanza can be parsed later from its slice. Checks
  * every line as the full parse does, and throws the same errors; it is faster because the values
- * of the other fields are never built.
+ * of the other fields are never built. `firstLine` is the number of the text's first line, for
+ * errors, when the text is a piece of a file that begins after a blank line.
  *
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
  */
-export function scanControlStanzas(text: string, where: string, fields: ReadonlySet<string>): ScannedStanza[] {
+export function scanControlStanzas(text: string, where: string, fields: ReadonlySet<string>, firstLine = 1): ScannedStanza[] {
   const spans: number[] = [];
-  const stanzas = parseStanzas(text, where, fields, spans);
+  const stanzas = parseStanzas(text, where, fields, spans, firstLine);
   return stanzas.map((f, i) => ({ fields: f, start: spans[2 * i] as number, end: spans[2 * i + 1] as number }));
 }
 
@@ -49,6 +50,7 @@ function parseStanzas(
   where: string,
   wanted: ReadonlySet<string> | undefined,
   spans: number[] | undefined,
+  firstLine = 1,
 ): Record<string, string>[] {
   const stanzas: Record<string, string>[] = [];
   // Where the stanza being read starts (its first field line), for `spans`.
@@ -69,7 +71,8 @@ function parseStanzas(
   // dozen names over a million lines, and looking them up this way spares a string per line.
   const keys = new Map<number, string>();
   const n = text.length;
-  let lineNo = 0;
+  // Errors name lines from `firstLine`: the text may be a piece of a file, cut after a blank line.
+  let lineNo = firstLine - 1;
   for (let pos = 0; pos <= n; ) {
     let eol = text.indexOf('\n', pos);
     if (eol < 0) eol = n;

@@ -27,7 +27,7 @@ import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
-import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzas } from './stanza-index.ts';
+import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzaFile, indexDebStanzas } from './stanza-index.ts';
 
 const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
@@ -319,7 +319,8 @@ async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: Downl
   const cached = await cache?.get(key);
   const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size, { checked: true });
   if (index !== undefined) return index;
-  const made = indexDebStanzas(file.bytes, where);
+  // A file in the cache is read a piece at a time: its `bytes` would hold it whole for the build.
+  const made = file.path === undefined ? indexDebStanzas(file.bytes, where) : indexDebStanzaFile(file.path, where);
   await cache?.put(key, encodeStanzaIndex(made));
   return made;
 }

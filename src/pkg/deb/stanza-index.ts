@@ -9,9 +9,11 @@
  * Offsets are in bytes of the file, so that a stanza is decoded from its own bytes when it is parsed.
  */
 import { deserialize, serialize } from 'node:v8';
-import { isProvenantError } from '../../errors.ts';
-import { scanControlStanzas } from './control.ts';
+import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { type ScannedStanza, scanControlStanzas } from './control.ts';
 import { parseDebRelations } from './relations.ts';
+
+const { closeSync, fstatSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /**
  * Strings kept as one text and where each ends in it. An index of Debian main holds about 160,000
@@ -81,7 +83,69 @@ const INDEX_FIELDS: ReadonlySet<string> = new Set(['package', 'architecture', 'p
  * @throws ProvenantError `INVALID_PACKAGE` for a line that is neither a field nor a continuation
  */
 export function indexDebStanzas(bytes: Uint8Array, where: string): DebStanzaIndex {
-  const stanzas = scanBytes(bytes, where);
+  return indexOf(scanBytes(bytes, where, 1));
+}
+
+/** Bytes of a Packages file on disk scanned at once by {@link indexDebStanzaFile}, before it cuts them after a blank line. */
+const PIECE = 4 * 1024 * 1024;
+
+/**
+ * {@link indexDebStanzas} of a Packages file on disk, read a piece at a time, each cut after a
+ * blank line (which ends a stanza): the file is never held whole, nor its text, which was 50 MB
+ * each for Debian main, and twice that when V8 keeps the text at two bytes a character.
+ *
+ * @throws ProvenantError as {@link indexDebStanzas}, naming the line in the whole file; `IO` when
+ *   the file cannot be read
+ */
+export function indexDebStanzaFile(path: string, where: string, piece = PIECE): DebStanzaIndex {
+  const stanzas: ScannedStanza[] = [];
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    let offset = 0;
+    let line = 1;
+    while (offset < size) {
+      let bytes: Buffer;
+      for (let want = piece; ; want *= 2) {
+        const read = readAt(fd, offset, Math.min(want, size - offset));
+        if (offset + read.length >= size) {
+          bytes = read;
+          break;
+        }
+        const blank = read.lastIndexOf('\n\n');
+        if (blank >= 0) {
+          bytes = read.subarray(0, blank + 2);
+          break;
+        }
+      }
+      for (const s of scanBytes(bytes, where, line)) stanzas.push({ fields: s.fields, start: s.start + offset, end: s.end + offset });
+      for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) line++;
+      offset += bytes.length;
+    }
+  } catch (err) {
+    if (isProvenantError(err)) throw err;
+    throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where, cause: err });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return indexOf(stanzas);
+}
+
+/** `length` bytes at `offset` of the open file `fd`, or fewer at its end. */
+function readAt(fd: number, offset: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, out, got, length - got, offset + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return out.subarray(0, got);
+}
+
+/** The index of the scanned stanzas of a file, in file order. */
+function indexOf(stanzas: readonly ScannedStanza[]): DebStanzaIndex {
   const n = stanzas.length;
   const names: string[] = new Array(n);
   const archs: string[] = new Array(n);
@@ -268,9 +332,9 @@ function compareStrings(a: string, b: string): number {
 }
 
 /** {@link scanControlStanzas} of the UTF-8 text, with its character offsets turned into byte offsets. */
-function scanBytes(bytes: Uint8Array, where: string): { fields: Record<string, string>; start: number; end: number }[] {
+function scanBytes(bytes: Uint8Array, where: string, firstLine: number): ScannedStanza[] {
   const text = new TextDecoder('utf-8').decode(bytes);
-  const stanzas = scanControlStanzas(text, where, INDEX_FIELDS);
+  const stanzas = scanControlStanzas(text, where, INDEX_FIELDS, firstLine);
   let chars = 0;
   let at = 0;
   const byteAt = (offset: number): number => {

@@ -4,6 +4,7 @@
 // whitespace-only separators), debCandidateIndex against candidateIndex(debCandidates(...)).
 // The cached form must refuse bytes that are not an index of the file at hand.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -23,6 +24,7 @@ import {
   type DebStanzaIndex,
   decodeStanzaIndex,
   encodeStanzaIndex,
+  indexDebStanzaFile,
   indexDebStanzas,
   StringTable,
   stanzasNamed,
@@ -206,6 +208,42 @@ function checkIndex(text: string): DebStanzaIndex {
   }
   return index;
 }
+
+describe('indexDebStanzaFile', () => {
+  const tempDir = useTempDir('stanza-file');
+
+  /** The index of `text` read from a file in pieces of about `piece` bytes, or the error's message. */
+  const both = (path: string, text: string, piece: number) => {
+    writeFileSync(path, text);
+    const outcome = (f: () => DebStanzaIndex) => {
+      try {
+        return { index: f() };
+      } catch (err) {
+        return { error: isProvenantError(err) ? `${err.code} ${err.message} ${err.where}` : String(err) };
+      }
+    };
+    return {
+      whole: outcome(() => indexDebStanzas(utf8(text), 'Packages')),
+      pieces: outcome(() => indexDebStanzaFile(path, 'Packages', piece)),
+    };
+  };
+
+  it('reads a file in pieces cut after blank lines into the index of the whole file, errors and their lines included (property)', async () => {
+    const path = join(await tempDir(), 'Packages');
+    fc.assert(
+      fc.property(fc.array(pkg, { maxLength: 8 }), fc.oneof(ordinary, unusual), fc.integer({ min: 1, max: 400 }), (pkgs, style, piece) => {
+        const { whole, pieces } = both(path, render(pkgs, style, 'p'), piece);
+        assert.deepEqual(pieces, whole);
+      }),
+      { numRuns: 300 },
+    );
+    // A malformed line far into the file is named by its line in the whole file.
+    const text = `${'Package: a\nVersion: 1\n\n'.repeat(50)}Package: b\nnot a field\n`;
+    const { whole, pieces } = both(path, text, 64);
+    assert.ok('error' in whole && /line 152 /.test(whole.error ?? ''), JSON.stringify(whole));
+    assert.deepEqual(pieces, whole);
+  });
+});
 
 describe('indexDebStanzas', () => {
   it('indexes names, provides and byte ranges of a small file', () => {
