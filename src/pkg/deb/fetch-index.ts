@@ -172,7 +172,7 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       continue;
     }
     const compressed = await fetchIndexFile(file, release, dists, cache, options, progress);
-    if (cache !== undefined && file.uncompressed !== undefined && file.compression === 'xz') {
+    if (cache !== undefined && file.uncompressed !== undefined && file.compression !== 'none') {
       // Decompressed into the cache as it is decoded, then read as a kept one is.
       const kept = await keepPackagesFile(compressed, release, { ...file, uncompressed: file.uncompressed }, cache, { where, signal });
       indexes.push(packagesIndex(component, arch, source, kept, file.uncompressed.entry.sha256, where));

@@ -10,7 +10,7 @@
  *
  * `decompressXz` has the shape of `XzDecoder` (./deb.ts), so it can be passed to `readDeb`.
  */
-import { gunzipSync } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 
@@ -113,13 +113,35 @@ export async function* decompressIndexChunks(
   compression: IndexCompression,
   options: DecompressOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  if (compression === 'xz') {
-    yield* xzChunks(bytes, options);
-    return;
+  if (compression === 'xz') yield* xzChunks(bytes, options);
+  else if (compression === 'gzip') yield* gzipChunks(bytes, options);
+  else yield await decompressIndex(bytes, compression, options);
+}
+
+/** Decompresses gzip data (one or more members) as it is inflated, refusing more than `maxBytes`. */
+async function* gzipChunks(bytes: Uint8Array, options: DecompressOptions): AsyncGenerator<Uint8Array> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX;
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  gunzip.end(bytes);
+  let total = 0;
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      throwIfAborted(options.signal);
+      total += chunk.length;
+      if (total > maxBytes) {
+        throw new ProvenantError('INVALID_PACKAGE', `the gzip data unpacks to more than ${maxBytes} bytes`, { where: options.where });
+      }
+      yield chunk;
+    }
+  } catch (err) {
+    if (err instanceof ProvenantError) throw err;
+    throw new ProvenantError('INVALID_PACKAGE', `the gzip data is corrupt: ${(err as Error).message}`, {
+      where: options.where,
+      cause: err,
+    });
+  } finally {
+    gunzip.destroy();
   }
-  // gzip and plain indexes are decoded at once, as before: Debian's repositories list xz, which
-  // selectPackagesFile chooses first.
-  yield await decompressIndex(bytes, compression, options);
 }
 
 /**

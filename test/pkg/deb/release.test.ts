@@ -19,7 +19,7 @@ import {
   selectPackagesFile,
 } from '../../../src/pkg/deb/release.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
-import { decompressIndex, decompressXz } from '../../../src/pkg/deb/xz.ts';
+import { decompressIndex, decompressIndexChunks, decompressXz } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../../../src/pkg/fetch.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../../helpers/debian.ts';
 
@@ -204,6 +204,25 @@ describe('index decompression', () => {
     await assert.rejects(decompressIndex(gzipSync(text), 'gzip', { maxBytes: 100 }), code('INVALID_PACKAGE'));
     await assert.rejects(decompressIndex(gzipSync(text).subarray(0, 20), 'gzip'), code('INVALID_PACKAGE'));
     await assert.rejects(decompressXz(gzipSync(text)), code('INVALID_PACKAGE'));
+  });
+
+  it('decodes gzip indexes chunk by chunk as decompressIndex decodes them whole, refusals included', async () => {
+    const collect = async (chunks: AsyncIterable<Uint8Array>) => {
+      const parts: Uint8Array[] = [];
+      for await (const c of chunks) parts.push(c);
+      return { data: Buffer.concat(parts), pieces: parts.length };
+    };
+    const text = new TextEncoder().encode('Package: a\nVersion: 1\n\n'.repeat(100_000));
+    const gz = gzipSync(text);
+    const { data, pieces } = await collect(decompressIndexChunks(gz, 'gzip'));
+    assert.deepEqual(data, Buffer.from(await decompressIndex(gz, 'gzip')));
+    assert.ok(pieces > 1, 'in pieces');
+    // Two members, as `cat a.gz b.gz` makes them.
+    assert.deepEqual((await collect(decompressIndexChunks(Buffer.concat([gz, gzipSync(text)]), 'gzip'))).data, Buffer.concat([text, text]));
+    await assert.rejects(collect(decompressIndexChunks(gz, 'gzip', { maxBytes: 100_000 })), code('INVALID_PACKAGE'));
+    await assert.rejects(collect(decompressIndexChunks(gz.subarray(0, 2000), 'gzip')), code('INVALID_PACKAGE'));
+    await assert.rejects(collect(decompressIndexChunks(Buffer.concat([gz, Buffer.from('garbage')]), 'gzip')), code('INVALID_PACKAGE'));
+    assert.deepEqual((await collect(decompressIndexChunks(text, 'none'))).data, Buffer.from(text));
   });
 });
 
