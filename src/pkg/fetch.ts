@@ -232,6 +232,8 @@ export interface CacheWriter {
   readonly path: string;
   /** Bytes written so far. */
   readonly size: number;
+  /** The SHA-256 (hex) of the bytes written so far, which {@link finish} keeps them under. */
+  sha256(): string;
   write(chunk: Uint8Array): Promise<void>;
   /** Closes the file and keeps it under its SHA-256 (and `key`, when given). */
   finish(key?: string): Promise<{ sha256: string; path: string; size: number }>;
@@ -349,6 +351,7 @@ export class DownloadCache {
       get size() {
         return size;
       },
+      sha256: () => hash.copy().digest('hex'),
       write: async (chunk) => {
         hash.update(chunk);
         size += chunk.length;

@@ -11,7 +11,6 @@
  *
  * Fetching them is ./fetch-index.ts; the keyring and the signature check are ./keyring.ts.
  */
-import { createHash } from 'node:crypto';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
@@ -201,20 +200,30 @@ function parseSha256Section(section: string | undefined, where: string): Map<str
 export function checkReleaseFile(bytes: Uint8Array, release: DebRelease, path: string, where: string): DebReleaseFile {
   const entry = release.files.get(path);
   if (entry === undefined) throw new ProvenantError('NOT_FOUND', `the Release does not list ${path}`, { where: release.where });
-  if (bytes.length !== entry.size) {
-    throw new ProvenantError('DIGEST_MISMATCH', `${path} is ${bytes.length} bytes, but the Release says ${entry.size}`, {
+  checkReleaseEntry(entry, path, bytes.length, () => digestHex(digestOf(bytes)), where);
+  return entry;
+}
+
+/**
+ * Checks a file of `size` bytes against the Release's `entry` of `path`; its SHA-256 (hex) is
+ * asked for only when the size is right.
+ *
+ * @throws ProvenantError `DIGEST_MISMATCH` when the size or the SHA-256 differs
+ */
+function checkReleaseEntry(entry: DebReleaseFile, path: string, size: number, sha256: () => string, where: string): void {
+  if (size !== entry.size) {
+    throw new ProvenantError('DIGEST_MISMATCH', `${path} is ${size} bytes, but the Release says ${entry.size}`, {
       where,
       hint: 'the download is truncated, or the mirror is being updated; try again',
     });
   }
-  const actual = digestHex(digestOf(bytes));
+  const actual = sha256();
   if (actual !== entry.sha256) {
     throw new ProvenantError('DIGEST_MISMATCH', `${path} has SHA-256 ${actual}, but the Release says ${entry.sha256}`, {
       where,
       hint: 'the mirror is being updated or serves a corrupt file; try again',
     });
   }
-  return entry;
 }
 
 /** The Packages index of a component and architecture that a Release lists, best compression first. */
@@ -312,21 +321,13 @@ export async function keepPackagesFile(
   const { entry, path } = file.uncompressed;
   const writer = await cache.writer();
   try {
-    const hash = createHash('sha256');
     const chunks = decompressIndexChunks(bytes, file.compression, { where: options.where, maxBytes: entry.size, signal: options.signal });
     for await (const chunk of chunks) {
-      hash.update(chunk);
       await writer.write(chunk);
       noteBytesMoved(chunk.length);
     }
-    const actual = hash.digest('hex');
-    const where = `${options.where} (decompressed)`;
-    if (writer.size !== entry.size) {
-      throw new ProvenantError('DIGEST_MISMATCH', `${path} is ${writer.size} bytes, but the Release says ${entry.size}`, { where });
-    }
-    if (actual !== entry.sha256) {
-      throw new ProvenantError('DIGEST_MISMATCH', `${path} has SHA-256 ${actual}, but the Release says ${entry.sha256}`, { where });
-    }
+    // The writer hashes what it writes: checked before it is kept.
+    checkReleaseEntry(entry, path, writer.size, () => writer.sha256(), `${options.where} (decompressed)`);
     const kept = await writer.finish();
     return { path: kept.path, size: kept.size };
   } catch (err) {
