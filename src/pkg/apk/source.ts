@@ -4,7 +4,6 @@
  * apk-tools installs them, with apk's database and files so that `apk` in the image sees them.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
@@ -34,7 +33,7 @@ import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './i
 import { apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
-import { streamApkFile } from './stream.ts';
+import { readAt, streamApkFile } from './stream.ts';
 import { parseApkDependency } from './version.ts';
 
 /** A fetched apk: its index fields (from the package itself) and its contents. */
@@ -237,7 +236,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     if (!signatures.some((s) => this.#keyring.get(s.keyName) !== undefined)) return meta.pkg.signedBy;
     const [start, end] = meta.pkg.ranges.control;
     try {
-      return verifyApkSignatures(signatures, await readRange(file.path, start, end + 1 - start), this.#keyring, where);
+      return verifyApkSignatures(signatures, await readAt(file.path, start, end + 1 - start, where), this.#keyring, where);
     } catch {
       return false;
     }
@@ -390,18 +389,6 @@ interface ApkKept {
   pkg: Omit<ApkPackage, 'entries' | 'dataTar'>;
   ranges: Pick<LockedPackage, 'signature' | 'control' | 'data'>;
   sha256: string;
-}
-
-/** `length` bytes at `start` of the file at `path` (a few KiB: a package's control member). */
-async function readRange(path: string, start: number, length: number): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
-  try {
-    const out = new Uint8Array(length);
-    const { bytesRead } = await handle.read(out, 0, length, start);
-    return out.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
 }
 
 /** A package file must be the package its lock entry names. */

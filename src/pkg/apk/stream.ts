@@ -282,8 +282,12 @@ async function hashFrom(path: string, start: number, where: string): Promise<Buf
   return hash.digest();
 }
 
-/** `length` bytes at `offset` of the file at `path`. */
-async function readAt(path: string, offset: number, length: number, where: string): Promise<Uint8Array> {
+/**
+ * `length` bytes at `offset` of the file at `path`.
+ *
+ * @throws ProvenantError `TRUNCATED` when the file ends before them; `IO` when it cannot be read
+ */
+export async function readAt(path: string, offset: number, length: number, where: string): Promise<Uint8Array> {
   let handle: Awaited<ReturnType<typeof open>> | undefined;
   try {
     handle = await open(path, 'r');

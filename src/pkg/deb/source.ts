@@ -27,9 +27,9 @@ import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
-import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzaFile, indexDebStanzas } from './stanza-index.ts';
+import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzaFile, indexDebStanzas, readAt } from './stanza-index.ts';
 
-const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
 /** apk architecture names (the configuration's) to Debian's. */
 const DEB_ARCH: Record<string, string> = {
@@ -329,16 +329,9 @@ async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: Downl
 function fileStanzas(path: string): { subarray(start: number, end: number): Uint8Array } {
   return {
     subarray(start, end) {
-      const out = new Uint8Array(end - start);
       const fd = openSync(path, 'r');
       try {
-        let got = 0;
-        while (got < out.length) {
-          const n = readSync(fd, out, got, out.length - got, start + got);
-          if (n === 0) break;
-          got += n;
-        }
-        return out.subarray(0, got);
+        return readAt(fd, start, end - start);
       } finally {
         closeSync(fd);
       }

@@ -133,7 +133,7 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE): 
 }
 
 /** `length` bytes at `offset` of the open file `fd`, or fewer at its end. */
-function readAt(fd: number, offset: number, length: number): Buffer {
+export function readAt(fd: number, offset: number, length: number): Buffer {
   const out = Buffer.alloc(length);
   let got = 0;
   while (got < length) {
