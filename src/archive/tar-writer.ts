@@ -2,7 +2,7 @@
  * The deterministic streaming tar writer: POSIX ustar, with a PAX extended header only where a
  * value does not fit, so that the same entries always give the same bytes.
  */
-import { concatBytes, encodeUtf8 } from '../bytes.ts';
+import { collectBytes, concatBytes, encodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import {
   BLOCK,
@@ -95,13 +95,7 @@ export async function tarBytes(
   entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>,
   options: WriteTarOptions = {},
 ): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of writeTar(entries, options)) {
-    chunks.push(chunk);
-    total += chunk.length;
-  }
-  return concatBytes(chunks, total);
+  return collectBytes(writeTar(entries, options));
 }
 
 function writeError(header: TarHeader, index: number, why: string): ProvenantError {

@@ -11,7 +11,7 @@
  * `decompressXz` has the shape of `XzDecoder` (./deb.ts), so it can be passed to `readDeb`.
  */
 import { createGunzip, gunzipSync } from 'node:zlib';
-import { concatBytes } from '../../bytes.ts';
+import { collectBytes } from '../../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 
 /** Options of {@link decompressXz} and {@link decompressIndex}. */
@@ -42,13 +42,7 @@ function isXz(bytes: Uint8Array): boolean {
  *   unpacks to more than `maxBytes`; `ABORTED` when cancelled
  */
 export async function decompressXz(bytes: Uint8Array, options: DecompressOptions = {}): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of xzChunks(bytes, options)) {
-    chunks.push(chunk);
-    total += chunk.length;
-  }
-  return concatBytes(chunks, total);
+  return collectBytes(xzChunks(bytes, options));
 }
 
 /**
