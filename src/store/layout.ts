@@ -1,6 +1,5 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
 import { join } from 'node:path';
-import { encodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, fsp, isNotFound, linkFileAtomic, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
@@ -9,7 +8,7 @@ import { children, descriptorOf, encodeJson, parseStored, type Stored } from '..
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { readCapped, readCappedWithStamp, readText, stampOfFile } from './layout-files.ts';
+import { readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
 import {
   COORDINATION_PREFIX,
   LayoutLock,
@@ -89,8 +88,8 @@ export class LayoutStore extends LayoutReader {
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
     const where = `oci:${path}`;
-    let layoutText = await readLayoutFile(path, where);
-    if (layoutText === undefined) {
+    let layoutFile = await readLayoutFile(path, where);
+    if (layoutFile === undefined) {
       if (!options.create) {
         throw new ProvenantError('NOT_FOUND', `no OCI image layout at ${path} (no ${LAYOUT_FILE} file)`, {
           where,
@@ -99,10 +98,10 @@ export class LayoutStore extends LayoutReader {
       }
       const created = await createLayout(path, where, options);
       if (created !== undefined) return new LayoutStore(path, created, options);
-      layoutText = await readLayoutFile(path, where);
-      if (layoutText === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
+      layoutFile = await readLayoutFile(path, where);
+      if (layoutFile === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
     }
-    checkLayoutFile(encodeUtf8(layoutText), where);
+    checkLayoutFile(layoutFile, where);
     return new LayoutStore(path, await readIndexJson(path, where), options);
   }
 
@@ -436,9 +435,9 @@ interface IndexRead {
   stamp: string;
 }
 
-async function readLayoutFile(path: string, where: string): Promise<string | undefined> {
+async function readLayoutFile(path: string, where: string): Promise<Uint8Array | undefined> {
   try {
-    return await readText(join(path, LAYOUT_FILE));
+    return await readCapped(join(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT');
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw fileError(err, where);

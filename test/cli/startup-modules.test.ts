@@ -3,6 +3,7 @@
 // node:crypto, child_process and worker_threads must not load; an ESM import of node:fs or
 // node:util would also load util's diff and the fs watchers, which check-deps forbids.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { cliLoading } from '../helpers/cli.ts';
 import { makeImage } from '../helpers/images.ts';
@@ -17,7 +18,7 @@ async function builtinsOf(args: string[]): Promise<{ stdout: string; builtins: s
 
 // Nor the streams: its one line goes out with writeSync (cli/output.ts), not through
 // process.stdout, whose stream object loads them. Nor fs/promises (with its watchers and
-// readline): the layout is read with the callback API (store/layout-files.ts). Nor node:os: the
+// readline): the layout is read with synchronous calls (store/layout-files.ts). Nor node:os: the
 // home folder and the host name are asked for when a command needs them. Nor parseArgs, for a
 // command line without flags.
 const NOT_FOR_DIGEST = [
@@ -50,6 +51,28 @@ describe('the built-ins a command loads', () => {
       NOT_FOR_DIGEST.filter((m) => builtins.includes(m)),
       [],
     );
+  });
+
+  // libuv's thread pool starts with the first asynchronous file call and costs about 5 million
+  // instructions; the layout's small files are read with synchronous calls (store/layout-files.ts).
+  it('digest of a layout starts no thread beyond those Node starts for `node -e 0`', async () => {
+    const store = await layout();
+    const made = await makeImage(store, { tag: 'v1' });
+    const threads = "process.getBuiltinModule('node:fs').readdirSync('/proc/self/task')";
+    const { run, loaded } = await cliLoading(['digest', `${store.location}:v1`], { list: threads });
+    assert.equal(run.stdout, `${made.root.digest}\n`);
+    const node = spawnSync(process.execPath, ['-e', `process.stdout.write(String(${threads}.length))`], { encoding: 'utf8' });
+    assert.equal(node.status, 0, node.stderr);
+    const own = Number(node.stdout);
+    assert.ok(own >= 1, `Node's own threads: ${node.stdout}`);
+    assert.equal(loaded.length, own, `digest ran ${loaded.length} threads, node -e 0 ${own}`);
+    // The count does tell: a read through the callback API starts the pool.
+    const pooled = spawnSync(
+      process.execPath,
+      ['-e', `process.getBuiltinModule('node:fs').stat('/', () => process.stdout.write(String(${threads}.length)))`],
+      { encoding: 'utf8' },
+    );
+    assert.ok(Number(pooled.stdout) > own, `with the pool ${pooled.stdout}, without ${own}`);
   });
 
   describe('a push of an image the registry has', { skip: registryMissing }, () => {

@@ -197,6 +197,36 @@ describe('LayoutStore', () => {
     );
   });
 
+  it('refuses an index.json or oci-layout that is not a regular file, without waiting on a FIFO', async () => {
+    const dir = join(await tempDir(), 'img');
+    await LayoutStore.open(dir, { create: true });
+    const index = join(dir, 'index.json');
+    const kept = await readFile(index);
+    // Opened for reading with no writer, a FIFO would block the process for good.
+    fs.rmSync(index);
+    sh('mkfifo', [index]);
+    await assert.rejects(
+      LayoutStore.open(dir),
+      (e: unknown) =>
+        isProvenantError(e, 'INVALID_LAYOUT') && e.message === 'index.json is not a regular file' && e.where === `oci:${dir}/index.json`,
+    );
+    fs.rmSync(index);
+    fs.mkdirSync(index);
+    await assert.rejects(
+      LayoutStore.open(dir),
+      (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && /index\.json is not a regular file/.test(e.message),
+    );
+    fs.rmdirSync(index);
+    await writeFile(index, kept);
+    const layout = join(dir, 'oci-layout');
+    fs.rmSync(layout);
+    sh('mkfifo', [layout]);
+    await assert.rejects(
+      LayoutStore.open(dir),
+      (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && e.message === 'oci-layout is not a regular file' && e.where === `oci:${dir}`,
+    );
+  });
+
   it('refuses an index.json that gives one digest two sizes', async () => {
     const dir = join(await tempDir(), 'img');
     await LayoutStore.open(dir, { create: true });
