@@ -86,11 +86,31 @@ export async function bundleCli(out: string): Promise<void> {
   });
   const files = new Map(outputFiles.map((f) => [f.path, f.text]));
   await mkdir(bundle, { recursive: true });
-  for (const [path, text] of skipReexports(files)) await writeFile(path, text);
+  for (const [path, text] of skipReexports(files)) await writeFile(path, await asciiOnly(text, path));
   const main = join(out, 'cli', 'main.js');
   const text = await readFile(main, 'utf8');
   if (text.split(LOAD_DISPATCH).length !== 2) throw new Error(`${main} does not load the dispatcher with ${LOAD_DISPATCH} once`);
   await writeFile(main, text.replace(LOAD_DISPATCH, LOAD_BUNDLE));
+}
+
+/**
+ * `text` with every character outside ASCII written as `\u{...}`. esbuild escapes them in
+ * strings, templates, regular expressions and names, but keeps the comments it keeps (on class
+ * members) as they are, and one `…` in a comment makes V8 hold the whole file as UTF-16: Node's
+ * compile cache then hashes it through a UTF-8 conversion, about 2.3 million instructions of
+ * `digest`'s start for the core chunk alone (issue 16, "instant start"). So what is left can only
+ * be in comments, and this checks it: the file with its comments dropped (esbuild's
+ * `minifyWhitespace`) must be the same before and after.
+ */
+async function asciiOnly(text: string, path: string): Promise<string> {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the class is everything outside ASCII
+  if (!/[^\u0000-\u007f]/u.test(text)) return text;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: as above
+  const escaped = text.replace(/[^\u0000-\u007f]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  const { transform } = await import('esbuild');
+  const code = async (t: string) => (await transform(t, { format: 'esm', minifyWhitespace: true, charset: 'ascii' })).code;
+  if ((await code(text)) !== (await code(escaped))) throw new Error(`${path}: a character outside ASCII is not in a comment`);
+  return escaped;
 }
 
 /**

@@ -120,6 +120,19 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
     assert.deepEqual(reexports, []);
   });
 
+  it('writes every file of the bundle in ASCII, so that V8 holds none of them as UTF-16', async () => {
+    const bundle = join(prefix, 'lib', 'node_modules', '@provenant', 'cli', 'dist', 'cli', 'bundle');
+    const files = await readdir(bundle);
+    assert.ok(files.length > 10, files.join(', '));
+    const outside: string[] = [];
+    for (const f of files) {
+      const bytes = await readFile(join(bundle, f));
+      const at = bytes.findIndex((b) => b > 0x7f);
+      if (at >= 0) outside.push(`${f} at byte ${at}`);
+    }
+    assert.deepEqual(outside, []);
+  });
+
   it('loads the SBOM and provenance writers of a build as one chunk of the bundle, not eight files', async () => {
     const pkg = join(prefix, 'lib', 'node_modules', '@provenant', 'cli');
     const hook = {
