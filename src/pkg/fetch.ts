@@ -386,16 +386,41 @@ export class DownloadCache {
    *   for the next try), `TLS_CERTIFICATE`, `ABORTED`, `INVALID_PACKAGE` (over `maxBytes`)
    */
   async download(location: string, expected: ExpectedFile, options: DownloadOptions = {}): Promise<Uint8Array> {
+    const { path } = await this.downloadFile(location, expected, options);
+    const file = await readFile(path);
+    return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
+  }
+
+  /**
+   * {@link download}, without reading the file into memory: where it is kept in the cache, for a
+   * reader that streams it (a .deb read for the first time, ./deb/stream.ts). The file was hashed
+   * as a stream, and has `expected.sha256` and size.
+   *
+   * @throws ProvenantError as {@link download}
+   */
+  async downloadFile(
+    location: string,
+    expected: ExpectedFile,
+    options: DownloadOptions = {},
+  ): Promise<{ sha256: string; path: string; size: number }> {
     const where = safeLocation(location);
     if (!HEX64.test(expected.sha256)) {
       throw new ProvenantError('INVALID_DIGEST', `"${expected.sha256}" is not a SHA-256 in hex`, { where });
     }
     await this.#sweepOnce();
     if (!isRemote(location)) {
-      const bytes = await fetchFile(location, options);
-      checkDownload(bytes, expected, where);
-      await this.#keep(expected.sha256, bytes, options.key);
-      return bytes;
+      const writer = await this.writer();
+      try {
+        for await (const chunk of streamFile(location, options)) await writer.write(chunk);
+        const actual = writer.sha256();
+        if (actual !== expected.sha256 || (expected.size !== undefined && writer.size !== expected.size)) {
+          throw digestMismatch(where, actual, writer.size, expected);
+        }
+        return await writer.finish(options.key);
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
     }
     const limits = { maxBytes: options.maxBytes ?? 2 * 1024 * 1024 * 1024, size: expected.size };
     const partial = await this.#claimPartial(expected.sha256);
@@ -403,20 +428,18 @@ export class DownloadCache {
       for (let fresh = false; ; fresh = true) {
         const from = fresh ? 0 : await sizeOf(partial);
         await receive(location, where, partial, from, limits, options.signal);
-        const file = await readFile(partial);
-        const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
-        const actual = createHash('sha256').update(bytes).digest('hex');
-        if (actual === expected.sha256 && (expected.size === undefined || bytes.length === expected.size)) {
+        const { sha256: actual, size } = await hashFile(partial, where);
+        if (actual === expected.sha256 && (expected.size === undefined || size === expected.size)) {
           const final = join(this.dir, 'sha256', expected.sha256);
           await mkdir(dirname(final), { recursive: true });
           await rename(partial, final);
           if (options.key !== undefined) await atomicWrite(this.keyPath(options.key), `${expected.sha256}\n`);
-          return bytes;
+          return { sha256: actual, path: final, size };
         }
         // Resumed bytes that do not add up: the file changed on the server since the first part,
         // or the partial file was damaged. One more try, whole.
         if (from > 0 && !fresh) continue;
-        throw digestMismatch(where, actual, bytes.length, expected);
+        throw digestMismatch(where, actual, size, expected);
       }
     } catch (err) {
       // What arrived before a dropped connection or a cancel is kept for the next try; bytes
@@ -464,11 +487,6 @@ export class DownloadCache {
     return this.#swept;
   }
 
-  async #keep(hex: string, bytes: Uint8Array, key: string | undefined): Promise<void> {
-    await atomicWrite(join(this.dir, 'sha256', hex), bytes);
-    if (key !== undefined) await atomicWrite(this.keyPath(key), `${hex}\n`);
-  }
-
   /**
    * A partial file of this process for the download of `sha256`: one left by a writer that is
    * gone when there is one (renamed to this process's name, so two runs never append to the
@@ -509,12 +527,23 @@ function crc32Hex(bytes: Uint8Array): string {
   return process.getBuiltinModule('node:zlib').crc32(bytes).toString(16).padStart(8, '0');
 }
 
-/** The download's bytes against what they must be; DIGEST_MISMATCH otherwise. */
-function checkDownload(bytes: Uint8Array, expected: ExpectedFile, where: string): void {
-  const actual = createHash('sha256').update(bytes).digest('hex');
-  if (actual !== expected.sha256 || (expected.size !== undefined && bytes.length !== expected.size)) {
-    throw digestMismatch(where, actual, bytes.length, expected);
+/**
+ * The SHA-256 (hex) and size of the file at `path`, read in 1 MiB pieces.
+ *
+ * @throws ProvenantError `IO` when it cannot be read
+ */
+export async function hashFile(path: string, where: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+  } catch (err) {
+    throw new ProvenantError('IO', `cannot read ${where}: ${(err as Error).message}`, { where, cause: err });
   }
+  return { sha256: hash.digest('hex'), size };
 }
 
 function digestMismatch(where: string, actual: string, length: number, expected: ExpectedFile): ProvenantError {

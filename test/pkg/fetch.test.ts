@@ -335,6 +335,30 @@ describe('DownloadCache after an interrupted run', async () => {
       await server.close();
     }
   });
+
+  it('downloadFile keeps the file over HTTP or on disk and says where, and refuses and removes one that is not the expected file', async () => {
+    const server = await fileServer(body, () => ({ kind: 'serve', honourRange: true }));
+    const local = join(await cacheDir(), 'local.bin');
+    await writeFile(local, body);
+    try {
+      for (const location of [server.url, local]) {
+        const dir = await cacheDir();
+        const cache = new DownloadCache(dir);
+        const kept = await cache.downloadFile(location, { sha256, size: body.length }, { key: 'deb:y' });
+        assert.deepEqual({ sha256: kept.sha256, size: kept.size }, { sha256, size: body.length });
+        assert.deepEqual(new Uint8Array(await readFile(kept.path)), body);
+        assert.deepEqual(await cache.locate('deb:y'), kept);
+        await assert.rejects(cache.downloadFile(location, { sha256: 'ab'.repeat(32) }, { key: 'deb:x' }), (e) =>
+          isProvenantError(e, 'DIGEST_MISMATCH'),
+        );
+        assert.equal(await cache.locate('deb:x'), undefined);
+        const left = (await filesUnder(dir)).map((f) => f.replace(/^keys\/[0-9a-f]{64}$/, 'keys/KEY')).sort();
+        assert.deepEqual(left, ['keys/KEY', `sha256/${sha256}`], `${location}: nothing but the kept file and its key`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('fetchFile', () => {
