@@ -62,6 +62,14 @@ function isAr(bytes: Uint8Array): boolean {
   return true;
 }
 
+/** Where a member of an ar archive lies, without its body: what {@link readAr} and {@link readArFile} walk. */
+export type ArEntry = Omit<ArMember, 'data'> & {
+  /** Byte offset of the body in the archive. */
+  start: number;
+  /** Size of the body in bytes. */
+  size: number;
+};
+
 /**
  * Reads every member of an ar archive held in memory. Bodies are views into `bytes`.
  *
@@ -75,24 +83,62 @@ function isAr(bytes: Uint8Array): boolean {
  *   or a body
  */
 export function readAr(bytes: Uint8Array, options: ReadArOptions = {}): ArMember[] {
-  const { where } = options;
+  return walkAr(bytes.length, (at, length) => bytes.subarray(at, at + length), options.where).map(({ start, size, ...m }) => ({
+    ...m,
+    data: bytes.subarray(start, start + size),
+  }));
+}
+
+/**
+ * {@link readAr} of the archive in the file open as `fd` (`size` bytes), reading its headers and
+ * padding bytes and none of its bodies: where each member lies, for a reader that streams them.
+ *
+ * @throws ProvenantError as {@link readAr}; `IO` when the file cannot be read
+ */
+export function readArFile(fd: number, size: number, options: ReadArOptions = {}): ArEntry[] {
+  const { readSync } = process.getBuiltinModule('node:fs');
+  return walkAr(
+    size,
+    (at, length) => {
+      const out = new Uint8Array(Math.max(0, Math.min(length, size - at)));
+      let n = 0;
+      try {
+        while (n < out.length) {
+          const read = readSync(fd, out, n, out.length - n, at + n);
+          if (read === 0) break;
+          n += read;
+        }
+      } catch (err) {
+        throw new ProvenantError('IO', `cannot read the archive: ${(err as Error).message}`, { where: options.where, cause: err });
+      }
+      return out.subarray(0, n);
+    },
+    options.where,
+  );
+}
+
+/**
+ * The members of an ar archive of `total` bytes, `at(offset, length)` giving its bytes there (fewer
+ * at its end): the rules and errors of {@link readAr}.
+ */
+function walkAr(total: number, at: (offset: number, length: number) => Uint8Array, where: string | undefined): ArEntry[] {
   const invalid = (why: string): ProvenantError =>
     new ProvenantError('INVALID_ARCHIVE', `not a valid ar archive: ${why}`, {
       where,
       hint: 'the file is corrupt or not a Debian package',
     });
-  if (!isAr(bytes)) throw invalid('it does not start with "!<arch>\\n"');
-  const members: ArMember[] = [];
+  if (!isAr(at(0, AR_MAGIC.length))) throw invalid('it does not start with "!<arch>\\n"');
+  const members: ArEntry[] = [];
   let pos = AR_MAGIC.length;
-  while (pos < bytes.length) {
-    if (pos + HEADER > bytes.length) {
+  while (pos < total) {
+    if (pos + HEADER > total) {
       throw new ProvenantError(
         'TRUNCATED',
-        `the ar archive ends inside the header of member ${members.length + 1} at byte ${pos} (${bytes.length - pos} of ${HEADER} bytes)`,
+        `the ar archive ends inside the header of member ${members.length + 1} at byte ${pos} (${total - pos} of ${HEADER} bytes)`,
         { where },
       );
     }
-    const header = bytes.subarray(pos, pos + HEADER);
+    const header = at(pos, HEADER);
     if (header[58] !== 0x60 || header[59] !== 0x0a) throw invalid(`the header at byte ${pos} does not end in "\`\\n"`);
     const field = (i: number): string => {
       const [, off, len] = FIELDS[i]!;
@@ -123,16 +169,16 @@ export function readAr(bytes: Uint8Array, options: ReadArOptions = {}): ArMember
     const mode = number(4, 8, true);
     const size = number(5, 10, false);
     const start = pos + HEADER;
-    if (start + size > bytes.length) {
+    if (start + size > total) {
       throw new ProvenantError(
         'TRUNCATED',
-        `the ar member ${JSON.stringify(name)} at byte ${pos} has ${bytes.length - start} of its ${size} bytes`,
+        `the ar member ${JSON.stringify(name)} at byte ${pos} has ${total - start} of its ${size} bytes`,
         { where },
       );
     }
     let next = start + size;
     if (size % 2 === 1) {
-      if (next >= bytes.length) {
+      if (next >= total) {
         throw new ProvenantError(
           'TRUNCATED',
           `the ar member ${JSON.stringify(name)} at byte ${pos} lacks the padding byte after its odd-sized body`,
@@ -141,10 +187,10 @@ export function readAr(bytes: Uint8Array, options: ReadArOptions = {}): ArMember
           },
         );
       }
-      if (bytes[next] !== 0x0a) throw invalid(`the padding byte after the member ${JSON.stringify(name)} at byte ${pos} is not "\\n"`);
+      if (at(next, 1)[0] !== 0x0a) throw invalid(`the padding byte after the member ${JSON.stringify(name)} at byte ${pos} is not "\\n"`);
       next++;
     }
-    members.push({ name, mtime, uid, gid, mode, offset: pos, data: bytes.subarray(start, start + size) });
+    members.push({ name, mtime, uid, gid, mode, offset: pos, start, size });
     pos = next;
   }
   return members;

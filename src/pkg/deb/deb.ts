@@ -117,7 +117,7 @@ export interface DebMemberCache {
   put(sha256: string, member: 'control' | 'data', tar: Uint8Array): Promise<void>;
 }
 
-const DEFAULT_MAX_UNPACKED = 2 * 1024 * 1024 * 1024;
+export const DEFAULT_MAX_UNPACKED = 2 * 1024 * 1024 * 1024;
 const SUFFIXES: Record<string, DebCompression> = {
   '': 'none',
   '.gz': 'gzip',
@@ -146,7 +146,11 @@ const fromUtf8 = new TextDecoder('utf-8');
 export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promise<DebPackage & { entries: DebDataEntry[] }> {
   const { where } = options;
   const sha256 = checkedSha256(bytes, options.expectedSha256, where);
-  const { formatVersion, control, data, ignored } = debMembers(bytes, where);
+  const { formatVersion, control, data, ignored } = debMembers(
+    readAr(bytes, { where }).map((m) => ({ ...m, size: m.data.length })),
+    (m, n) => m.data.subarray(0, n),
+    where,
+  );
   const max = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
   const cache = options.memberCache;
   const controlCacheable = cache !== undefined && control.info.compression !== 'none';
@@ -187,7 +191,11 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
 
 /** The file's SHA-256 (hex), checked against `expected` when given. */
 function checkedSha256(bytes: Uint8Array, expectedSha256: string | undefined, where: string): string {
-  const sha256 = digestHex(digestOf(bytes));
+  return checkSha256(digestHex(digestOf(bytes)), expectedSha256, where);
+}
+
+/** `sha256`, the SHA-256 (hex) of a .deb, checked against `expectedSha256` when given. */
+export function checkSha256(sha256: string, expectedSha256: string | undefined, where: string): string {
   if (expectedSha256 !== undefined) {
     const expected = expectedSha256.toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(expected)) {
@@ -203,20 +211,28 @@ function checkedSha256(bytes: Uint8Array, expectedSha256: string | undefined, wh
   return sha256;
 }
 
-type ArMemberOf = ReturnType<typeof readAr>[number];
+/** A member of a .deb as {@link debMembers} needs it: name, header offset and body size. */
+interface DebArMember {
+  name: string;
+  offset: number;
+  size: number;
+}
 
-/** The ar members of a .deb (deb(5)): debian-binary 2.x, control.tar, data.tar, and the ignored ones. */
-function debMembers(
-  bytes: Uint8Array,
+/**
+ * The ar members of a .deb (deb(5)): debian-binary 2.x, control.tar, data.tar, and the ignored
+ * ones; `head(m, n)` gives the first `n` bytes (fewer when it is shorter) of member `m`'s body.
+ */
+export function debMembers<M extends DebArMember>(
+  members: readonly M[],
+  head: (m: M, n: number) => Uint8Array,
   where: string,
 ): {
   formatVersion: string;
-  control: { member: ArMemberOf; info: DebMemberInfo };
-  data: { member: ArMemberOf; info: DebMemberInfo };
+  control: { member: M; info: DebMemberInfo };
+  data: { member: M; info: DebMemberInfo };
   ignored: string[];
 } {
   const invalid = (why: string, hint?: string): ProvenantError => new ProvenantError('INVALID_PACKAGE', why, { where, hint });
-  const members = readAr(bytes, { where });
   const first = members[0];
   if (first?.name !== 'debian-binary') {
     throw invalid(
@@ -225,16 +241,17 @@ function debMembers(
     );
   }
   // deb(5): "2.0\n"; readers must accept a higher minor version and ignore lines that follow.
-  const version = /^(2\.\d+)\n/.exec(fromUtf8.decode(first.data.subarray(0, 64)));
+  const start = head(first, 64);
+  const version = /^(2\.\d+)\n/.exec(fromUtf8.decode(start));
   if (version === null) {
     throw invalid(
-      `debian-binary says ${JSON.stringify(fromUtf8.decode(first.data.subarray(0, 16)))}, not format 2.x`,
+      `debian-binary says ${JSON.stringify(fromUtf8.decode(start.subarray(0, 16)))}, not format 2.x`,
       'only the deb 2.x format (every .deb since 1995) is supported',
     );
   }
   const ignored: string[] = [];
   let i = 1;
-  const nextRequired = (kind: 'control' | 'data'): { member: ArMemberOf; info: DebMemberInfo } => {
+  const nextRequired = (kind: 'control' | 'data'): { member: M; info: DebMemberInfo } => {
     // deb(5): members that older readers must skip go between the required ones, named `_...`.
     while (members[i]?.name.startsWith('_')) ignored.push(members[i++]!.name);
     const member = members[i++];
@@ -248,7 +265,7 @@ function debMembers(
     if (compression === undefined || !Object.hasOwn(SUFFIXES, m[2]!) || !ACCEPTED[kind].includes(compression)) {
       throw invalid(`the member ${JSON.stringify(member.name)} has a compression that a .deb does not use`);
     }
-    return { member, info: { name: member.name, compression, offset: member.offset, size: member.data.length } };
+    return { member, info: { name: member.name, compression, offset: member.offset, size: member.size } };
   };
   const control = nextRequired('control');
   const data = nextRequired('data');
@@ -258,7 +275,7 @@ function debMembers(
 }
 
 /** The files of the control member, by name; it may hold nothing but files (and folders). */
-async function readControlFiles(tar: Uint8Array, member: string, where: string): Promise<Map<string, Uint8Array>> {
+export async function readControlFiles(tar: Uint8Array, member: string, where: string): Promise<Map<string, Uint8Array>> {
   const controlFiles = new Map<string, Uint8Array>();
   for await (const entry of readTar([tar], { where: `${where}: ${member}` })) {
     const name = cleanEntryPath(entry.header.name, `${where}: ${member}: ${entry.header.name}`);
@@ -277,7 +294,7 @@ async function readControlFiles(tar: Uint8Array, member: string, where: string):
 }
 
 /** The control file's fields (name, version and architecture checked as dpkg checks them), md5sums, conffiles and scripts. */
-function controlOf(controlFiles: ReadonlyMap<string, Uint8Array>, where: string) {
+export function controlOf(controlFiles: ReadonlyMap<string, Uint8Array>, where: string) {
   const invalid = (why: string): ProvenantError => new ProvenantError('INVALID_PACKAGE', why, { where });
   const controlBytes = controlFiles.get('control');
   if (controlBytes === undefined) throw invalid('the control member has no "control" file');
@@ -354,14 +371,22 @@ async function readDataEntries(
   return { entries, files };
 }
 
-/** Every path md5sums lists is a file of the package, with that MD5 unless `trusted` (from the cache). */
-function checkMd5sums(md5sums: ReadonlyMap<string, string>, files: ReadonlyMap<string, Uint8Array>, trusted: boolean, where: string): void {
+/**
+ * Every path md5sums lists is a file of the package, with that MD5 unless `trusted` (from the
+ * cache); `files` gives each file's body, or its MD5 (hex) already taken.
+ */
+export function checkMd5sums(
+  md5sums: ReadonlyMap<string, string>,
+  files: ReadonlyMap<string, Uint8Array | string>,
+  trusted: boolean,
+  where: string,
+): void {
   for (const [path, md5] of md5sums) {
     const body = files.get(path);
     if (body === undefined)
       throw new ProvenantError('INVALID_PACKAGE', `md5sums lists /${path}, which is not a file of the package`, { where });
     if (trusted) continue;
-    const actual = createHash('md5').update(body).digest('hex');
+    const actual = typeof body === 'string' ? body : createHash('md5').update(body).digest('hex');
     if (actual !== md5) {
       throw new ProvenantError('DIGEST_MISMATCH', `the file /${path} has MD5 ${actual}, md5sums says ${md5}`, {
         where,
@@ -395,8 +420,8 @@ export function parseMd5sums(text: string, where: string): Map<string, string> {
   return out;
 }
 
-async function decompress(data: Uint8Array, info: DebMemberInfo, options: ReadDebOptions, max: number): Promise<Uint8Array> {
-  const { where } = options;
+/** The errors of a member that cannot be unpacked: {@link decompress}'s, and ./stream.ts's. */
+export function memberErrors(info: DebMemberInfo, where: string, max: number) {
   const unsupported = (why: string, hint: string): ProvenantError =>
     new ProvenantError('INVALID_PACKAGE', `the member ${info.name} is compressed with ${why}`, { where, hint });
   const tooBig = (): ProvenantError =>
@@ -413,6 +438,22 @@ async function decompress(data: Uint8Array, info: DebMemberInfo, options: ReadDe
         cause: err,
       },
     );
+  const notSupported = (compression: 'bzip2' | 'lzma' | 'zstd'): ProvenantError =>
+    compression === 'zstd'
+      ? unsupported('zstd, which this Node.js cannot decode', 'use Node.js 22.15 or later')
+      : compression === 'bzip2'
+        ? unsupported('bzip2, which Provenant does not support', 'only packages built in the last decade are supported: xz, zstd or gzip')
+        : unsupported(
+            'lzma (not xz), which Provenant does not support',
+            'only packages built in the last decade are supported: xz, zstd or gzip',
+          );
+  return { tooBig, failed, notSupported };
+}
+
+/** A member's bytes unpacked (at most `max` bytes). */
+export async function decompress(data: Uint8Array, info: DebMemberInfo, options: ReadDebOptions, max: number): Promise<Uint8Array> {
+  const { where } = options;
+  const { tooBig, failed, notSupported } = memberErrors(info, where, max);
   const zlibCall = (fn: (buf: Uint8Array, opts: { maxOutputLength: number }) => Uint8Array): Uint8Array => {
     try {
       return fn(data, { maxOutputLength: max });
@@ -429,7 +470,7 @@ async function decompress(data: Uint8Array, info: DebMemberInfo, options: ReadDe
     case 'zstd': {
       // zstd is in node:zlib from Node 22.15 and 23.8; the property is absent before.
       const zstd = (zlib as { zstdDecompressSync?: (buf: Uint8Array, opts: { maxOutputLength: number }) => Uint8Array }).zstdDecompressSync;
-      if (typeof zstd !== 'function') throw unsupported('zstd, which this Node.js cannot decode', 'use Node.js 22.15 or later');
+      if (typeof zstd !== 'function') throw notSupported('zstd');
       return zlibCall(zstd);
     }
     case 'xz': {
@@ -446,14 +487,7 @@ async function decompress(data: Uint8Array, info: DebMemberInfo, options: ReadDe
       return out;
     }
     case 'bzip2':
-      throw unsupported(
-        'bzip2, which Provenant does not support',
-        'only packages built in the last decade are supported: xz, zstd or gzip',
-      );
     case 'lzma':
-      throw unsupported(
-        'lzma (not xz), which Provenant does not support',
-        'only packages built in the last decade are supported: xz, zstd or gzip',
-      );
+      throw notSupported(info.compression);
   }
 }

@@ -11,7 +11,7 @@
  * `decompressXz` has the shape of `XzDecoder` (./deb.ts), so it can be passed to `readDeb`.
  */
 import { createGunzip, gunzipSync } from 'node:zlib';
-import { collectBytes } from '../../bytes.ts';
+import { collectBytes, concatBytes } from '../../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 
 /** Options of {@link decompressXz} and {@link decompressIndex}. */
@@ -46,21 +46,48 @@ export async function decompressXz(bytes: Uint8Array, options: DecompressOptions
 }
 
 /**
- * Decompresses a whole xz file as it is decoded, chunk by chunk, never whole.
+ * Decompresses a whole xz file as it is decoded, chunk by chunk, never whole; the file is given
+ * whole, or as pieces as they are read (a .deb's data member, ./stream.ts).
  *
- * @throws ProvenantError as {@link decompressXz}, when the chunks are read
+ * @throws ProvenantError as {@link decompressXz}, when the chunks are read; what reading the
+ *   pieces throws, as it is
  */
-export async function* xzChunks(bytes: Uint8Array, options: DecompressOptions = {}): AsyncGenerator<Uint8Array> {
+export async function* xzChunks(
+  bytes: Uint8Array | AsyncIterable<Uint8Array>,
+  options: DecompressOptions = {},
+): AsyncGenerator<Uint8Array> {
   const where = options.where;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX;
-  if (!isXz(bytes)) throw new ProvenantError('INVALID_PACKAGE', 'the data is not xz (the magic bytes are wrong)', { where });
-  // One input chunk: the decoder copies input into WebAssembly memory as it needs it.
-  const input = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(bytes);
-      controller.close();
-    },
-  });
+  const notXz = () => new ProvenantError('INVALID_PACKAGE', 'the data is not xz (the magic bytes are wrong)', { where });
+  let input: ReadableStream<Uint8Array>;
+  if (bytes instanceof Uint8Array) {
+    if (!isXz(bytes)) throw notXz();
+    // One input chunk: the decoder copies input into WebAssembly memory as it needs it.
+    input = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes);
+        controller.close();
+      },
+    });
+  } else {
+    // The pieces that hold the magic are read first, and given to the decoder before the rest.
+    const pieces = bytes[Symbol.asyncIterator]();
+    const first: Uint8Array[] = [];
+    let length = 0;
+    while (length < XZ_MAGIC.length) {
+      const next = await pieces.next();
+      if (next.done === true) break;
+      first.push(next.value);
+      length += next.value.length;
+    }
+    if (!isXz(concatBytes(first, length))) throw notXz();
+    input = ReadableStream.from(
+      (async function* () {
+        yield* first;
+        for (let next = await pieces.next(); next.done !== true; next = await pieces.next()) yield next.value;
+      })(),
+    );
+  }
   let total = 0;
   // Loaded when first needed: a build from a warm cache decompresses nothing, and the decoder's
   // module (its WebAssembly inline) takes a few ms to load.
@@ -74,6 +101,7 @@ export async function* xzChunks(bytes: Uint8Array, options: DecompressOptions = 
       try {
         next = await reader.read();
       } catch (err) {
+        if (err instanceof ProvenantError) throw err;
         throw new ProvenantError('INVALID_PACKAGE', `the xz data is corrupt or truncated: ${(err as Error).message}`, {
           where,
           cause: err,
