@@ -19,7 +19,7 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
-import { countFiles, fileBodies, loadUnpacked, storeUnpacked } from '../unpacked.ts';
+import { countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
@@ -28,6 +28,7 @@ import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
 import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzaFile, indexDebStanzas, readAt } from './stanza-index.ts';
+import { streamDebFile } from './stream.ts';
 
 const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
@@ -160,36 +161,65 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
         cached: true,
       };
     }
-    const read = (bytes: Uint8Array) => readDeb(bytes, { where, expectedSha256: sha256 });
-    // readDeb checks the file against the lock's SHA-256, so the cache need not check it first.
-    // A cached copy that does not match (a damaged cache) is downloaded again.
-    const hit = await cache?.get(key, { check: false });
-    let pkg =
-      hit === undefined
-        ? undefined
-        : await read(hit).catch((err: unknown) => {
-            if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
-            throw err;
-          });
-    let size = hit?.length ?? 0;
-    const cached = pkg !== undefined;
-    if (pkg === undefined) {
-      // Through the cache, a download is written as it arrives and checked against the lock's
-      // SHA-256 before it is kept, so that a build killed half way resumes it the next time.
-      const bytes =
-        cache === undefined
-          ? await fetchFile(p.url, { baseDir, signal })
-          : await cache.download(p.url, { sha256 }, { baseDir, signal, key });
-      pkg = await read(bytes);
-      size = bytes.length;
+    // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
+    // without one, it is read and held whole for the build.
+    if (cache !== undefined) return this.#streamed(cache, p, key, sha256, where);
+    const bytes = await fetchFile(p.url, { baseDir, signal });
+    const pkg = await readDeb(bytes, { where, expectedSha256: sha256 });
+    return {
+      package: pkg,
+      locked: p,
+      sha256: pkg.sha256,
+      bodies: fileBodies(pkg.entries),
+      files: countFiles(pkg.entries),
+      size: bytes.length,
+      cached: false,
+    };
+  }
+
+  /**
+   * A package not kept unpacked yet, read into the cache as a stream: from the .deb cached under
+   * `key` when it still has the lock's SHA-256 (a copy that does not is downloaded again), else
+   * downloaded into the cache (checked against that SHA-256 as it is) and read from there.
+   */
+  async #streamed(cache: DownloadCache, p: LockedPackage, key: string, sha256: string, where: string): Promise<FetchedPackage<DebPackage>> {
+    const { baseDir, signal } = this.#options;
+    const found = await cache.locate(key);
+    if (found !== undefined) {
+      const kept = await this.#keepFile(cache, p, key, found.path, sha256, where).catch((err: unknown) => {
+        if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
+        throw err;
+      });
+      if (kept !== undefined) return { ...kept, cached: true };
     }
-    const { dataTar, entries, ...rest } = pkg;
-    let installing: DebPackage = pkg;
-    if (cache !== undefined && dataTar !== undefined) {
-      installing = { ...rest, entries: await storeUnpacked(cache, key, dataTar, entries, rest, where) };
+    // A download is written as it arrives and checked against the lock's SHA-256 before it is
+    // kept, so that a build killed half way resumes it the next time.
+    const file = await cache.downloadFile(p.url, { sha256 }, { baseDir, signal, key });
+    return { ...(await this.#keepFile(cache, p, key, file.path, sha256, where)), cached: false };
+  }
+
+  /** Reads and verifies the .deb at `path` into the cache (./stream.ts), and keeps it unpacked under `key`. */
+  async #keepFile(
+    cache: DownloadCache,
+    p: LockedPackage,
+    key: string,
+    path: string,
+    sha256: string,
+    where: string,
+  ): Promise<Omit<FetchedPackage<DebPackage>, 'cached'>> {
+    const writer = await cache.writer();
+    try {
+      const read = await streamDebFile(path, writer, { where, expectedSha256: sha256, signal: this.#options.signal });
+      const data = await writer.finish(unpackedDataKey(key));
+      // The data tar is kept under its key from here; without the index it is never used.
+      const entries = await keepIndex(cache, key, data, read.entries, read.bodies, read.pkg, where);
+      const pkg: DebPackage = { ...read.pkg, entries };
+      return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(entries), files: entries.files, size: pkg.size };
+    } catch (err) {
+      // Once finished, the writer's file is the kept data tar, and abort leaves it alone.
+      await writer.abort();
+      throw err;
     }
-    const files = countFiles(installing.entries);
-    return { package: installing, locked: p, sha256: pkg.sha256, bodies: fileBodies(installing.entries), files, size, cached };
   }
 
   /** Pre-Depends and Depends before dependents, as dpkg would unpack them. */

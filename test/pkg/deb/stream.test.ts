@@ -1,0 +1,253 @@
+// A .deb read into the cache as a stream (src/pkg/deb/stream.ts) must be read as the whole
+// package is (readDeb): the same facts, the same data tar, the same bodies at the places it
+// gives, and the same refusals, with the same error codes.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as zlib from 'node:zlib';
+import fc from 'fast-check';
+import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { isProvenantError } from '../../../src/errors.ts';
+import { writeAr } from '../../../src/pkg/deb/ar.ts';
+import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
+import { type StreamedDeb, streamDebFile } from '../../../src/pkg/deb/stream.ts';
+import { DownloadCache } from '../../../src/pkg/fetch.ts';
+import { realDebs } from '../../helpers/debian.ts';
+import { useTempDir } from '../../helpers/temp.ts';
+
+const tempDir = useTempDir('deb-stream');
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; code: string; message: string };
+
+function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (err: unknown) => ({
+      ok: false as const,
+      code: isProvenantError(err) ? err.code : String(err),
+      message: String((err as Error)?.message),
+    }),
+  );
+}
+
+/** Reads `bytes` both ways, the stream from a file in `dir`; `expected` is the SHA-256 both are given (the bytes' own by default). */
+async function bothWays(dir: string, bytes: Uint8Array, expected = sha256(bytes)) {
+  const path = join(dir, 'p.deb');
+  await writeFile(path, bytes);
+  const where = 'p.deb';
+  const whole = await outcome(readDeb(bytes, { where, expectedSha256: expected }));
+  const cache = new DownloadCache(join(dir, 'cache'));
+  const writer = await cache.writer();
+  const streamed = await outcome(
+    streamDebFile(path, writer, { where, expectedSha256: expected }).then(
+      async (s) => ({ s, tar: new Uint8Array(await readFile((await writer.finish()).path)) }),
+      async (err: unknown) => {
+        await writer.abort();
+        throw err;
+      },
+    ),
+  );
+  return { whole, streamed };
+}
+
+/** The facts both readers give, without the entries and data tar. */
+function facts(p: Omit<DebPackage, 'entries' | 'dataTar'>) {
+  const { sha256: s, size, formatVersion, name, version, architecture, multiArch, control, controlBytes, md5sums, md5sumsBytes } = p;
+  return {
+    s,
+    size,
+    formatVersion,
+    name,
+    version,
+    architecture,
+    multiArch,
+    control,
+    controlBytes: Buffer.from(controlBytes),
+    md5sums,
+    md5sumsBytes: md5sumsBytes === undefined ? undefined : Buffer.from(md5sumsBytes),
+    conffiles: p.conffiles,
+    scripts: new Map([...p.scripts].map(([k, v]) => [k, Buffer.from(v)])),
+    controlFiles: new Map([...p.controlFiles].map(([k, v]) => [k, Buffer.from(v)])),
+    members: p.members,
+  };
+}
+
+/** Both reads of one package agree: facts, data tar, and every entry with its body where the stream says it lies. */
+function assertSame(whole: Awaited<ReturnType<typeof readDeb>>, streamed: { s: StreamedDeb; tar: Uint8Array }): void {
+  const { s, tar } = streamed;
+  assert.deepEqual(facts(s.pkg), facts(whole));
+  assert.ok(whole.dataTar !== undefined);
+  assert.ok(Buffer.from(tar).equals(Buffer.from(whole.dataTar)), 'the data tar kept is the member unpacked');
+  const entries = whole.entries;
+  assert.equal(s.entries.length, entries.length);
+  assert.equal(s.bodies.length, entries.length);
+  for (const [i, e] of entries.entries()) {
+    const got = s.entries[i]!;
+    assert.equal(got.path, e.path);
+    assert.deepEqual(got.header, e.header);
+    assert.equal(got.hardlinkTarget, e.hardlinkTarget);
+    const body = s.bodies[i];
+    if (e.header.type !== 'file') {
+      assert.equal(body, undefined, e.path);
+      continue;
+    }
+    assert.ok(body !== undefined && e.body instanceof Uint8Array, e.path);
+    const bytes = e.body;
+    assert.ok(
+      Buffer.from(tar.subarray(body.offset, body.offset + bytes.length)).equals(Buffer.from(bytes)),
+      `${e.path} lies where the stream says`,
+    );
+    assert.equal(body.sha256, sha256(bytes));
+    assert.equal(body.crc32, zlib.crc32(bytes) >>> 0);
+  }
+}
+
+const file = (name: string, body: Uint8Array, over: Partial<Parameters<typeof tarHeader>[0]> = {}): TarWriteEntry => ({
+  header: tarHeader({ name, size: body.length, ...over }),
+  body,
+});
+const dir = (name: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'dir', mode: 0o755 }) });
+const hardlink = (name: string, target: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'hardlink', linkname: target }) });
+
+type Compression = 'gzip' | 'zstd' | 'none';
+
+/** A .deb of `files` (md5sums of every regular file unless `md5sums` is given), its members compressed as said. */
+async function craftDeb(files: TarWriteEntry[], compress: Compression, md5sums?: string): Promise<Uint8Array> {
+  const sums =
+    md5sums ??
+    files
+      .filter((f) => f.header.type === 'file')
+      .map((f) => `${md5(f.body as Uint8Array)}  ${f.header.name.replace(/^\.\//, '')}\n`)
+      .join('');
+  const control = 'Package: hello\nVersion: 1.0-1\nArchitecture: all\nMaintainer: A <a@example.org>\nDescription: says hi\n';
+  const z = (b: Uint8Array): Uint8Array =>
+    compress === 'gzip'
+      ? zlib.gzipSync(b)
+      : compress === 'zstd'
+        ? (zlib as unknown as { zstdCompressSync: (b: Uint8Array) => Uint8Array }).zstdCompressSync(b)
+        : b;
+  const ext = compress === 'gzip' ? '.gz' : compress === 'zstd' ? '.zst' : '';
+  return writeAr([
+    { name: 'debian-binary', data: enc('2.0\n') },
+    { name: `control.tar${ext}`, data: z(await tarBytes([dir('./'), file('./control', enc(control)), file('./md5sums', enc(sums))])) },
+    { name: `data.tar${ext}`, data: z(await tarBytes(files)) },
+  ]);
+}
+
+const haveZstd = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
+const COMPRESSIONS: Compression[] = haveZstd ? ['gzip', 'zstd', 'none'] : ['gzip', 'none'];
+
+/** Some files, folders and a hardlink, with bodies of every size class (empty, odd, over a tar block, over a read piece). */
+function sampleFiles(big: number): TarWriteEntry[] {
+  const body = (n: number, seed: number) => new Uint8Array(n).map((_, i) => (i * 31 + seed) % 251);
+  return [
+    dir('./'),
+    dir('./usr/'),
+    dir('./usr/bin/'),
+    file('./usr/bin/hello', enc('#!/bin/sh\necho hi\n'), { mode: 0o755 }),
+    file('./usr/bin/empty', new Uint8Array()),
+    file('./usr/bin/big', body(big, 7)),
+    hardlink('./usr/bin/hello2', './usr/bin/hello'),
+    { header: tarHeader({ name: './usr/bin/sh', type: 'symlink', linkname: 'hello' }) },
+    file('./usr/bin/odd', body(513, 3)),
+  ];
+}
+
+const { debs: real, missing: noRealDebs } = realDebs(['base-files', 'tzdata', 'libc6', 'busybox-static', 'ca-certificates']);
+
+describe('a .deb read as a stream', () => {
+  for (const compress of COMPRESSIONS) {
+    it(`is read as readDeb reads it whole (${compress} members, a body over a read piece)`, async () => {
+      const d = await tempDir();
+      const bytes = await craftDeb(sampleFiles(1_300_000), compress);
+      const { whole, streamed } = await bothWays(d, bytes);
+      assert.ok(whole.ok && streamed.ok, JSON.stringify({ whole, streamed }));
+      assertSame(whole.value, streamed.value);
+    });
+  }
+
+  it('reads real packages (xz, zstd and gzip members from the mirror) as readDeb does', { skip: noRealDebs }, async () => {
+    for (const [name, path] of real) {
+      const d = await tempDir();
+      const bytes = new Uint8Array(await readFile(path!));
+      const { whole, streamed } = await bothWays(d, bytes);
+      assert.ok(whole.ok && streamed.ok, `${name}: ${JSON.stringify({ whole, streamed })}`);
+      assertSame(whole.value, streamed.value);
+    }
+  });
+
+  it('refuses a file that is not the one the index names, as readDeb does', async () => {
+    const d = await tempDir();
+    const bytes = await craftDeb(sampleFiles(10), 'gzip');
+    const { whole, streamed } = await bothWays(d, bytes, 'a'.repeat(64));
+    assert.ok(!whole.ok && !streamed.ok);
+    assert.equal(streamed.code, 'DIGEST_MISMATCH');
+    assert.equal(streamed.message, whole.message);
+  });
+
+  it('refuses a file whose MD5 is not what md5sums says, and a hardlink to no earlier file', async () => {
+    const d = await tempDir();
+    const files = sampleFiles(10);
+    const wrong = await craftDeb(files, 'gzip', `${'0'.repeat(32)}  usr/bin/hello\n`);
+    const first = await bothWays(d, wrong);
+    assert.ok(!first.whole.ok && !first.streamed.ok);
+    assert.equal(first.streamed.code, 'DIGEST_MISMATCH');
+    assert.equal(first.streamed.message, first.whole.message);
+    const dangling = await craftDeb([dir('./'), hardlink('./a', './b'), file('./b', enc('b'))], 'gzip');
+    const second = await bothWays(d, dangling);
+    assert.ok(!second.whole.ok && !second.streamed.ok);
+    assert.equal(second.streamed.code, 'UNSAFE_PATH');
+    assert.equal(second.streamed.message, second.whole.message);
+  });
+
+  it('accepts and refuses what readDeb does, with the same code, for packages cut short or with bytes changed (property)', async () => {
+    const d = await tempDir();
+    const originals = new Map<Compression, Uint8Array>();
+    for (const c of COMPRESSIONS) originals.set(c, await craftDeb(sampleFiles(3000), c));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...COMPRESSIONS),
+        fc.option(fc.nat(), { nil: undefined }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+        async (compress, cut, flips) => {
+          const original = originals.get(compress)!;
+          let bytes = original.slice();
+          for (const [at, value] of flips) bytes[at % bytes.length] = value;
+          if (cut !== undefined) bytes = bytes.subarray(0, cut % (bytes.length + 1));
+          const { whole, streamed } = await bothWays(d, bytes);
+          if (whole.ok) {
+            assert.ok(streamed.ok, `readDeb read it; the stream said ${!streamed.ok && `${streamed.code}: ${streamed.message}`}`);
+            assertSame(whole.value, streamed.value);
+          } else {
+            assert.ok(!streamed.ok, `readDeb refused it (${whole.code}: ${whole.message}); the stream read it`);
+            assert.equal(streamed.code, whole.code, `${whole.message} / ${streamed.message}`);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('reads packages of random files as readDeb does (property)', async () => {
+    const d = await tempDir();
+    const name = fc.stringMatching(/^[a-z0-9]{1,12}$/);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...COMPRESSIONS),
+        fc.uniqueArray(fc.tuple(name, fc.uint8Array({ maxLength: 2000 })), { selector: ([n]) => n, maxLength: 8 }),
+        async (compress, list) => {
+          const files = [dir('./'), ...list.map(([n, body]) => file(`./${n}`, body))];
+          const { whole, streamed } = await bothWays(d, await craftDeb(files, compress));
+          assert.ok(whole.ok && streamed.ok, JSON.stringify({ whole, streamed }));
+          assertSame(whole.value, streamed.value);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
