@@ -11,10 +11,6 @@
  * in the cached tar (../vfs/body.ts), and the layer writer reads each when it writes it, checking
  * its CRC-32. The cache is trusted as the download cache is: protect it as the images it builds.
  */
-import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
-import { cleanEntryPath } from '../archive/paths.ts';
-import { scanTarFile } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
 import type { DownloadCache } from './fetch.ts';
 import { encodeEntries, type KeptEntries, keptEntries, type PackageEntry, type StoredBody } from './unpacked-index.ts';
@@ -31,50 +27,6 @@ interface StoredHead {
   meta: unknown;
 }
 
-/**
- * Keeps a verified package unpacked in `cache` under `key`: its data tar (the bytes its entries
- * were read from), the entries, and `meta`, which may hold Maps and byte arrays. Returns the
- * entries with their bodies in the cache, for the build to use instead of the bytes in memory.
- *
- * @throws ProvenantError `INVALID_PACKAGE` when `entries` are not those of `dataTar` (in order,
- *   the root left out), or as the tar reader; `IO` when the cache cannot be written
- */
-export async function storeUnpacked(
-  cache: DownloadCache,
-  key: string,
-  dataTar: Uint8Array,
-  entries: readonly PackageEntry[],
-  meta: unknown,
-  where: string,
-): Promise<KeptEntries> {
-  const dataKey = unpackedDataKey(key);
-  await cache.put(dataKey, dataTar);
-  const located = await cache.locate(dataKey);
-  if (located === undefined) throw new ProvenantError('IO', `the unpacked data of ${where} vanished from the cache`, { where });
-  const bodies: (StoredBody | undefined)[] = [];
-  let i = 0;
-  for await (const scanned of scanTarFile(located.path, { where })) {
-    if (cleanEntryPath(scanned.header.name, where) === '.') continue;
-    const entry = entries[i++];
-    if (entry === undefined || entry.header.name !== scanned.header.name) {
-      throw new ProvenantError('INVALID_PACKAGE', `the data member's entry ${JSON.stringify(scanned.header.name)} was read differently`, {
-        where,
-      });
-    }
-    if (entry.header.type !== 'file') {
-      bodies.push(undefined);
-      continue;
-    }
-    const bytes = entry.body instanceof Uint8Array ? entry.body : undefined;
-    if (bytes === undefined || bytes.length !== scanned.size || entry.header.size !== scanned.size) {
-      throw new ProvenantError('INVALID_PACKAGE', `the body of ${entry.path} is not the one in the data member`, { where });
-    }
-    bodies.push({ offset: scanned.offset, sha256: createHash('sha256').update(bytes).digest('hex'), crc32: crc32(bytes) >>> 0 });
-  }
-  if (i !== entries.length) throw new ProvenantError('INVALID_PACKAGE', 'the data member has fewer entries than were read', { where });
-  return keepIndex(cache, key, located, entries, bodies, meta, where);
-}
-
 /** The key a package's data tar is kept under, beside its index (`key` the package's identity). */
 export function unpackedDataKey(key: string): string {
   return `${FORMAT}-data:${key}`;
@@ -83,7 +35,8 @@ export function unpackedDataKey(key: string): string {
 /**
  * Keeps the index of a package whose data tar is in the cache already, under
  * {@link unpackedDataKey} (`data`: where): for a reader that wrote the tar as it unpacked it
- * (./apk/stream.ts) and knows where each body lies. Returns the entries as {@link storeUnpacked}.
+ * (./apk/stream.ts, ./deb/stream.ts) and knows where each body lies. Returns the entries with
+ * their bodies in the cache, for the build to use instead of bytes in memory.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the places do not fit the data tar; `IO` when the
  *   cache cannot be written
@@ -115,7 +68,7 @@ function indexBytes(head: Uint8Array, records: Uint8Array): Uint8Array {
 }
 
 /**
- * The package kept under `key` by {@link storeUnpacked}: its entries (bodies in the cache, each
+ * The package kept under `key` by {@link keepIndex}: its entries (bodies in the cache, each
  * made as it is walked) and its `meta`; undefined when the cache does not have it whole or its
  * index is damaged (a miss, never a failure).
  */

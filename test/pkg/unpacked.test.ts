@@ -2,15 +2,17 @@
 // records (src/pkg/unpacked-index.ts) and read back as they were, one at a time as they are
 // walked; a damaged index is a miss, never a failure.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { cleanEntryPath } from '../../src/archive/paths.ts';
-import { type TarEntryType, type TarHeader, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { scanTarFile, type TarEntryType, type TarHeader, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { tarFiles } from '../../src/pkg/apk/tarfiles.ts';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
-import { loadUnpacked, type PackageEntry, readIndex, storeUnpacked } from '../../src/pkg/unpacked.ts';
+import { keepIndex, loadUnpacked, type PackageEntry, readIndex, unpackedDataKey } from '../../src/pkg/unpacked.ts';
 import { encodeEntries, keptEntries, type StoredBody } from '../../src/pkg/unpacked-index.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -25,6 +27,23 @@ async function entriesOf(tar: Uint8Array): Promise<PackageEntry[]> {
     if (path !== '.') out.push({ path, header: f.header, body: f.header.type === 'file' ? f.body : new Uint8Array() });
   }
   return out;
+}
+
+/** Keeps `tar` and its `entries` in the cache under `key`, as the package readers do: the tar, then the index of where each body lies. */
+async function storeUnpacked(cache: DownloadCache, key: string, tar: Uint8Array, entries: PackageEntry[], meta: unknown, where: string) {
+  await cache.put(unpackedDataKey(key), tar);
+  const data = (await cache.locate(unpackedDataKey(key)))!;
+  const bodies: (StoredBody | undefined)[] = [];
+  for await (const scanned of scanTarFile(data.path, { where })) {
+    if (cleanEntryPath(scanned.header.name, where) === '.') continue;
+    const body = entries[bodies.length]!.body as Uint8Array;
+    bodies.push(
+      scanned.header.type === 'file'
+        ? { offset: scanned.offset, sha256: createHash('sha256').update(body).digest('hex'), crc32: crc32(body) >>> 0 }
+        : undefined,
+    );
+  }
+  return keepIndex(cache, key, data, entries, bodies, meta, where);
 }
 
 /** What an entry says, its body's bytes read back. */
