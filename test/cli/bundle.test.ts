@@ -1,0 +1,60 @@
+// The rewrites scripts/bundle-cli.ts makes to the CLI's bundle keep what a chunk does: its
+// top-level functions made parenthesised expressions at the top (eagerFunctions), compiled with
+// the chunk and so kept in Node's compile cache.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { eagerFunctions } from '../../scripts/bundle-cli.ts';
+
+/** The exports of `text` run as a module. */
+async function run(text: string): Promise<Record<string, unknown>> {
+  return import(`data:text/javascript,${encodeURIComponent(text)}`);
+}
+
+const CHUNK = [
+  'import { join } from "node:path";',
+  'var early = later(2);',
+  'var Klass = class {',
+  '  static made = twice(3);',
+  '};',
+  'function later(n) {',
+  '  return n + 1;',
+  '}',
+  'async function waits(n) {',
+  '  return later(await n);',
+  '}',
+  'function* counts(n) {',
+  '  for (let i = 0; i < n; i++) yield i;',
+  '}',
+  'function oneLine() { return "stays"; }',
+  'function twice(n) {',
+  '  const text = `a',
+  '}`;',
+  '  return n * 2 + text.length - text.length + (join("a", "b") === "a/b" ? 0 : 1);',
+  '}',
+  'export { early, Klass, waits, counts, oneLine, twice };',
+].join('\n');
+
+describe('eagerFunctions', () => {
+  it('moves each multi-line top-level function to the top in parentheses, and the chunk does what it did', async () => {
+    const out = await eagerFunctions(CHUNK, 'chunk.js');
+    assert.match(out, /^var later = \(function later\(n\) \{/);
+    assert.match(out, /\nvar waits = \(async function waits\(n\) \{/);
+    assert.match(out, /\nvar counts = \(function\* counts\(n\) \{/);
+    assert.match(out, /\nfunction oneLine\(\) \{ return "stays"; \}\n/);
+    const before = await run(CHUNK);
+    const after = await run(out);
+    for (const m of [before, after]) {
+      assert.equal(m.early, 3);
+      assert.equal((m.Klass as { made: number }).made, 6);
+      assert.equal(await (m.waits as (n: Promise<number>) => Promise<number>)(Promise.resolve(4)), 5);
+      assert.deepEqual([...(m.counts as (n: number) => Iterable<number>)(3)], [0, 1, 2]);
+      assert.equal((m.oneLine as () => string)(), 'stays');
+    }
+  });
+
+  it('stops the build when a function cut at its closing line does not parse on its own', async () => {
+    // A template literal with a line that is only "}" inside a function: cut there, it would not parse.
+    const chunk = ['function broken() {', '  return `', '}', '`;', '}', 'export { broken };'].join('\n');
+    await assert.rejects(eagerFunctions(chunk, 'chunk.js'), /chunk\.js:1: the function broken does not parse on its own/);
+  });
+});
