@@ -144,8 +144,24 @@ async function unpackData(
   options: { where: string; max: number; signal: AbortSignal | undefined },
 ): Promise<UnpackedData> {
   const { where, max, signal } = options;
-  const errors = memberErrors(info, where, max);
   const unpacking = unpacked(pieces(path, member, where, signal), info, { where, max, signal });
+  try {
+    return await readData(unpacking.chunks, info, md5, writer, { where, max });
+  } finally {
+    unpacking.close();
+  }
+}
+
+/** {@link unpackData} of the member's unpacked `chunks`. */
+async function readData(
+  unpacking: AsyncIterator<Uint8Array>,
+  info: DebMemberInfo,
+  md5: boolean,
+  writer: CacheWriter,
+  options: { where: string; max: number },
+): Promise<UnpackedData> {
+  const { where, max } = options;
+  const errors = memberErrors(info, where, max);
   let total = 0;
   let writing = true;
   /** The error unpacking threw: it stands, whatever the tar reader made of what came before it. */
@@ -249,31 +265,33 @@ async function* pieces(path: string, member: ArEntry, where: string, signal: Abo
   }
 }
 
-/** `compressed` unpacked as `info` says, chunk by chunk. */
+/** `compressed` unpacked as `info` says, chunk by chunk; `close` lets go of the file and the decoder when they are not read to the end. */
 function unpacked(
   compressed: AsyncGenerator<Uint8Array>,
   info: DebMemberInfo,
   options: { where: string; max: number; signal: AbortSignal | undefined },
-): AsyncIterator<Uint8Array> {
+): { chunks: AsyncIterator<Uint8Array>; close(): void } {
   const { where, max, signal } = options;
   const { notSupported } = memberErrors(info, where, max);
-  const through = (stream: NodeJS.ReadWriteStream): AsyncIterator<Uint8Array> => {
+  const through = (stream: NodeJS.ReadWriteStream & { destroy(): void }) => {
     pipeline(Readable.from(compressed), stream, () => {});
-    return (stream as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    return { chunks: (stream as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), close: () => stream.destroy() };
   };
+  const generator = (chunks: AsyncGenerator<Uint8Array>) => ({ chunks, close: () => void chunks.return(undefined).catch(() => {}) });
   switch (info.compression) {
     case 'none':
-      return compressed;
+      return generator(compressed);
     case 'gzip':
       return through(zlib.createGunzip({ chunkSize: UNPACK_CHUNK }));
     case 'zstd': {
       // zstd is in node:zlib from Node 22.15 and 23.8; the property is absent before.
-      const zstd = (zlib as { createZstdDecompress?: (o: { chunkSize: number }) => NodeJS.ReadWriteStream }).createZstdDecompress;
+      const zstd = (zlib as { createZstdDecompress?: (o: { chunkSize: number }) => NodeJS.ReadWriteStream & { destroy(): void } })
+        .createZstdDecompress;
       if (typeof zstd !== 'function') throw notSupported('zstd');
       return through(zstd({ chunkSize: UNPACK_CHUNK }));
     }
     case 'xz':
-      return xzChunks(compressed, { where: `${where}: ${info.name}`, maxBytes: max, signal });
+      return generator(xzChunks(compressed, { where: `${where}: ${info.name}`, maxBytes: max, signal }));
     case 'bzip2':
     case 'lzma':
       throw notSupported(info.compression);
