@@ -168,9 +168,22 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
   if (controlCacheable && controlCached === undefined) await cache.put(sha256, 'control', controlTar);
   if (dataCacheable && cached === undefined) await cache.put(sha256, 'data', dataTar);
 
+  const members = { control: control.info, data: data.info, ignored };
+  return { ...debPackageFacts(sha256, bytes.length, formatVersion, meta, controlFiles, members), entries, dataTar };
+}
+
+/** What a read .deb is, but its entries and data tar: from its control member (`meta`, {@link controlOf}) and its members. */
+export function debPackageFacts(
+  sha256: string,
+  size: number,
+  formatVersion: string,
+  meta: ReturnType<typeof controlOf>,
+  controlFiles: Map<string, Uint8Array>,
+  members: DebPackage['members'],
+): Omit<DebPackage, 'entries' | 'dataTar'> {
   return {
     sha256,
-    size: bytes.length,
+    size,
     formatVersion,
     name: meta.name,
     version: meta.version,
@@ -183,9 +196,7 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
     conffiles: meta.conffiles,
     scripts: meta.scripts,
     controlFiles,
-    entries,
-    dataTar,
-    members: { control: control.info, data: data.info, ignored },
+    members,
   };
 }
 

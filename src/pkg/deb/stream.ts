@@ -33,6 +33,7 @@ import {
   type DebMemberInfo,
   type DebPackage,
   debMembers,
+  debPackageFacts,
   decompress,
   memberErrors,
   readControlFiles,
@@ -100,23 +101,7 @@ export async function streamDebFile(path: string, writer: CacheWriter, options: 
   const unpacked = await unpackData(path, data.member, data.info, meta.md5sums.size > 0, writer, { where, max, signal });
   checkMd5sums(meta.md5sums, unpacked.files, false, where);
   return {
-    pkg: {
-      sha256,
-      size,
-      formatVersion,
-      name: meta.name,
-      version: meta.version,
-      architecture: meta.architecture,
-      multiArch: meta.fields['multi-arch'],
-      control: meta.fields,
-      controlBytes: meta.controlBytes,
-      md5sums: meta.md5sums,
-      md5sumsBytes: meta.md5sumsBytes,
-      conffiles: meta.conffiles,
-      scripts: meta.scripts,
-      controlFiles,
-      members: { control: control.info, data: data.info, ignored },
-    },
+    pkg: debPackageFacts(sha256, size, formatVersion, meta, controlFiles, { control: control.info, data: data.info, ignored }),
     entries: unpacked.entries,
     bodies: unpacked.bodies,
   };
