@@ -361,16 +361,7 @@ async function readDataEntries(
     if (h.type === 'hardlink') {
       hardlinkTarget = cleanEntryPath(h.linkname, at);
       const target = files.get(hardlinkTarget);
-      if (target === undefined) {
-        throw new ProvenantError(
-          'UNSAFE_PATH',
-          `the hardlink /${path} points at /${hardlinkTarget}, which is not an earlier file of the package`,
-          {
-            where,
-            hint: 'a hardlink in a package may only link to a file the same package put there before',
-          },
-        );
-      }
+      if (target === undefined) throw hardlinkNotEarlier(path, hardlinkTarget, where);
       files.set(path, target);
     } else if (h.type === 'file') {
       files.set(path, body);
@@ -380,6 +371,14 @@ async function readDataEntries(
     entries.push(hardlinkTarget === undefined ? { path, header: h, body } : { path, header: h, hardlinkTarget, body });
   }
   return { entries, files };
+}
+
+/** The error for a hardlink at `path` to `target`, which is not an earlier file of the package. */
+export function hardlinkNotEarlier(path: string, target: string, where: string): ProvenantError {
+  return new ProvenantError('UNSAFE_PATH', `the hardlink /${path} points at /${target}, which is not an earlier file of the package`, {
+    where,
+    hint: 'a hardlink in a package may only link to a file the same package put there before',
+  });
 }
 
 /**

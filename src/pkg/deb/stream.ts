@@ -35,6 +35,7 @@ import {
   debMembers,
   debPackageFacts,
   decompress,
+  hardlinkNotEarlier,
   memberErrors,
   readControlFiles,
 } from './deb.ts';
@@ -189,13 +190,7 @@ async function readData(
       if (h.type === 'hardlink') {
         hardlinkTarget = cleanEntryPath(h.linkname, at);
         const target = files.get(hardlinkTarget);
-        if (target === undefined) {
-          throw new ProvenantError(
-            'UNSAFE_PATH',
-            `the hardlink /${entryPath} points at /${hardlinkTarget}, which is not an earlier file of the package`,
-            { where, hint: 'a hardlink in a package may only link to a file the same package put there before' },
-          );
-        }
+        if (target === undefined) throw hardlinkNotEarlier(entryPath, hardlinkTarget, where);
         files.set(entryPath, target);
       } else if (h.type === 'file') {
         const md5Hash = md5 ? createHash('md5') : undefined;
