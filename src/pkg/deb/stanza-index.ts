@@ -225,9 +225,15 @@ class IndexBuilder {
 /** The strings of `list` from `from` on replaced by copies that share no memory with what they were cut from. */
 function copyOut(list: string[], from: number): void {
   if (list.length === from) return;
-  // One string made of them all (a join copies), then cut again: slices of that string only.
+  // One string made of them all (a join copies), then cut again: slices of that string only. A
+  // field continued on a second line holds a line feed; then each string is copied on its own
+  // (a concatenation, flattened when sliced).
   const copies = list.slice(from).join('\n').split('\n');
-  for (const [k, s] of copies.entries()) list[from + k] = s;
+  if (copies.length === list.length - from) {
+    for (const [k, s] of copies.entries()) list[from + k] = s;
+    return;
+  }
+  for (let k = from; k < list.length; k++) list[k] = `${list[k]}\n`.slice(0, -1);
 }
 
 /** The stanzas named `name`, in file order. */

@@ -243,6 +243,23 @@ describe('indexDebStanzaFile', () => {
     assert.ok('error' in whole && /line 152 /.test(whole.error ?? ''), JSON.stringify(whole));
     assert.deepEqual(pieces, whole);
   });
+
+  it('keeps every stanza under its own name when a Package or Provides value runs on to a second line', async () => {
+    // A malformed stanza is left for the full parse to refuse; the stanzas around it must stay
+    // findable, in a file read whole and in one read in pieces.
+    const text =
+      'Package: bash\nArchitecture: amd64\n\nPackage: evil\n x\nArchitecture: amd64\nProvides: a,\n b\n\nPackage: curl\nArchitecture: amd64\nProvides: www\n';
+    const { whole, pieces } = both(join(await tempDir(), 'Packages'), text, 16);
+    for (const { index } of [whole, pieces]) {
+      assert.ok(index !== undefined);
+      assert.deepEqual(index.names.toArray(), ['bash', 'evil\nx', 'curl']);
+      assert.deepEqual(index.archs.toArray(), ['amd64', 'amd64', 'amd64']);
+      assert.deepEqual(stanzasNamed(index, 'bash'), [0]);
+      assert.deepEqual(stanzasNamed(index, 'curl'), [2]);
+      assert.deepEqual(stanzasProviding(index, 'www'), [2]);
+      assert.deepEqual(stanzasProviding(index, 'b'), [1]);
+    }
+  });
 });
 
 describe('indexDebStanzas', () => {
