@@ -345,7 +345,8 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
  * wrote, whose offsets are not walked again.
  */
 async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
-  const key = `deb-stanza-index:v2:${file.sha256}`;
+  // v3: indexes made while the piecewise index could scramble names (a value with a line feed) are not read.
+  const key = `deb-stanza-index:v3:${file.sha256}`;
   const cached = await cache?.get(key);
   const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size, { checked: true });
   if (index !== undefined) return index;
