@@ -80,11 +80,19 @@ export async function* xzChunks(
       first.push(next.value);
       length += next.value.length;
     }
-    if (!isXz(concatBytes(first, length))) throw notXz();
+    if (!isXz(concatBytes(first, length))) {
+      await pieces.return?.(undefined);
+      throw notXz();
+    }
     input = ReadableStream.from(
       (async function* () {
-        yield* first;
-        for (let next = await pieces.next(); next.done !== true; next = await pieces.next()) yield next.value;
+        // Cancelled (a limit, an error, a reader that went away), the pieces' source is let go too.
+        try {
+          yield* first;
+          for (let next = await pieces.next(); next.done !== true; next = await pieces.next()) yield next.value;
+        } finally {
+          await pieces.return?.(undefined);
+        }
       })(),
     );
   }
