@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isProvenantError, ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
@@ -530,17 +530,19 @@ function crc32Hex(bytes: Uint8Array): string {
 /**
  * The SHA-256 (hex) and size of the file at `path`, read in 1 MiB pieces.
  *
- * @throws ProvenantError `IO` when it cannot be read
+ * @throws ProvenantError `IO` when it cannot be read; `ABORTED`
  */
-export async function hashFile(path: string, where: string): Promise<{ sha256: string; size: number }> {
+export async function hashFile(path: string, where: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+      throwIfAborted(signal);
       hash.update(chunk);
       size += chunk.length;
     }
   } catch (err) {
+    if (isProvenantError(err)) throw err;
     throw new ProvenantError('IO', `cannot read ${where}: ${(err as Error).message}`, { where, cause: err });
   }
   return { sha256: hash.digest('hex'), size };

@@ -118,6 +118,8 @@ export interface DebMemberCache {
 }
 
 export const DEFAULT_MAX_UNPACKED = 2 * 1024 * 1024 * 1024;
+/** The most bytes a (compressed) control member may take. */
+const CONTROL_MAX = 64 * 1024 * 1024;
 const SUFFIXES: Record<string, DebCompression> = {
   '': 'none',
   '.gz': 'gzip',
@@ -279,6 +281,11 @@ export function debMembers<M extends DebArMember>(
     return { member, info: { name: member.name, compression, offset: member.offset, size: member.size } };
   };
   const control = nextRequired('control');
+  // The control member is read whole (its files are kept whole: the control file, md5sums,
+  // scripts); a few KiB in practice.
+  if (control.member.size > CONTROL_MAX) {
+    throw invalid(`the control member ${control.member.name} is ${control.member.size} bytes, more than the limit of ${CONTROL_MAX}`);
+  }
   const data = nextRequired('data');
   // deb(5): members after data.tar are for future use, and readers ignore them.
   for (const m of members.slice(i)) ignored.push(m.name);
@@ -474,6 +481,7 @@ export async function decompress(data: Uint8Array, info: DebMemberInfo, options:
   };
   switch (info.compression) {
     case 'none':
+      if (data.length > max) throw tooBig();
       return data;
     case 'gzip':
       return zlibCall(zlib.gunzipSync);

@@ -21,6 +21,7 @@ import * as zlib from 'node:zlib';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.ts';
+import { fileError } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { type CacheWriter, hashFile } from '../fetch.ts';
 import type { PackageEntry, StoredBody } from '../unpacked.ts';
@@ -78,7 +79,7 @@ const EMPTY = new Uint8Array();
 export async function streamDebFile(path: string, writer: CacheWriter, options: StreamDebOptions): Promise<StreamedDeb> {
   const { where, signal } = options;
   const max = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
-  const { sha256, size } = await hashFile(path, where);
+  const { sha256, size } = await hashFile(path, where, signal);
   checkSha256(sha256, options.expectedSha256, where);
   let fd: number;
   try {
@@ -132,7 +133,7 @@ async function unpackData(
   const { where, max, signal } = options;
   const unpacking = unpacked(pieces(path, member, where, signal), info, { where, max, signal });
   try {
-    return await readData(unpacking.chunks, info, md5, writer, { where, max });
+    return await readData(unpacking.chunks, info, md5, writer, { where, max, signal });
   } finally {
     unpacking.close();
   }
@@ -144,15 +145,19 @@ async function readData(
   info: DebMemberInfo,
   md5: boolean,
   writer: CacheWriter,
-  options: { where: string; max: number },
+  options: { where: string; max: number; signal: AbortSignal | undefined },
 ): Promise<UnpackedData> {
-  const { where, max } = options;
+  const { where, max, signal } = options;
   const errors = memberErrors(info, where, max);
   let total = 0;
   let writing = true;
-  /** The error unpacking threw: it stands, whatever the tar reader made of what came before it. */
+  /**
+   * The error unpacking or writing into the cache threw: it stands, whatever the tar reader made
+   * of what came before it, and nothing more is unpacked.
+   */
   let unpackError: unknown;
   const pull = async (): Promise<IteratorResult<Uint8Array>> => {
+    throwIfAborted(signal);
     let next: IteratorResult<Uint8Array>;
     try {
       next = await unpacking.next();
@@ -165,7 +170,12 @@ async function readData(
       throw unpackError;
     }
     if (next.done !== true && writing) {
-      await writer.write(next.value);
+      try {
+        await writer.write(next.value);
+      } catch (err) {
+        unpackError = fileError(err, where);
+        throw unpackError;
+      }
       noteBytesMoved(next.value.length);
     }
     return next;
@@ -254,7 +264,8 @@ function unpacked(
   const { where, max, signal } = options;
   const { notSupported } = memberErrors(info, where, max);
   const through = (stream: NodeJS.ReadWriteStream & { destroy(): void }) => {
-    pipeline(Readable.from(compressed), stream, () => {});
+    // One piece read ahead of the decoder at most (Readable.from would take sixteen).
+    pipeline(Readable.from(compressed, { highWaterMark: 1 }), stream, () => {});
     return { chunks: (stream as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](), close: () => stream.destroy() };
   };
   const generator = (chunks: AsyncGenerator<Uint8Array>) => ({ chunks, close: () => void chunks.return(undefined).catch(() => {}) });
@@ -270,8 +281,16 @@ function unpacked(
       if (typeof zstd !== 'function') throw notSupported('zstd');
       return through(zstd({ chunkSize: UNPACK_CHUNK }));
     }
-    case 'xz':
-      return generator(xzChunks(compressed, { where: `${where}: ${info.name}`, maxBytes: max, signal }));
+    case 'xz': {
+      const chunks = xzChunks(compressed, { where: `${where}: ${info.name}`, maxBytes: max, signal });
+      return {
+        chunks,
+        close: () => {
+          void chunks.return(undefined).catch(() => {});
+          void compressed.return(undefined).catch(() => {});
+        },
+      };
+    }
     case 'bzip2':
     case 'lzma':
       throw notSupported(info.compression);

@@ -2,7 +2,9 @@
 // package is (readDeb): the same facts, the same data tar, the same bodies at the places it
 // gives, and the same refusals, with the same error codes.
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -13,7 +15,7 @@ import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
 import { type StreamedDeb, streamDebFile } from '../../../src/pkg/deb/stream.ts';
-import { DownloadCache } from '../../../src/pkg/fetch.ts';
+import { type CacheWriter, DownloadCache } from '../../../src/pkg/fetch.ts';
 import { realDebs } from '../../helpers/debian.ts';
 import { useTempDir } from '../../helpers/temp.ts';
 
@@ -36,15 +38,20 @@ function outcome<T>(p: Promise<T>): Promise<Outcome<T>> {
 }
 
 /** Reads `bytes` both ways, the stream from a file in `dir`; `expected` is the SHA-256 both are given (the bytes' own by default). */
-async function bothWays(dir: string, bytes: Uint8Array, expected = sha256(bytes)) {
+async function bothWays(
+  dir: string,
+  bytes: Uint8Array,
+  expected = sha256(bytes),
+  options: { maxUnpackedSize?: number; signal?: AbortSignal } = {},
+) {
   const path = join(dir, 'p.deb');
   await writeFile(path, bytes);
   const where = 'p.deb';
-  const whole = await outcome(readDeb(bytes, { where, expectedSha256: expected }));
+  const whole = await outcome(readDeb(bytes, { where, expectedSha256: expected, maxUnpackedSize: options.maxUnpackedSize }));
   const cache = new DownloadCache(join(dir, 'cache'));
   const writer = await cache.writer();
   const streamed = await outcome(
-    streamDebFile(path, writer, { where, expectedSha256: expected }).then(
+    streamDebFile(path, writer, { where, expectedSha256: expected, ...options }).then(
       async (s) => ({ s, tar: new Uint8Array(await readFile((await writer.finish()).path)) }),
       async (err: unknown) => {
         await writer.abort();
@@ -114,7 +121,7 @@ const file = (name: string, body: Uint8Array, over: Partial<Parameters<typeof ta
 const dir = (name: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'dir', mode: 0o755 }) });
 const hardlink = (name: string, target: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'hardlink', linkname: target }) });
 
-type Compression = 'gzip' | 'zstd' | 'none';
+type Compression = 'gzip' | 'zstd' | 'none' | 'xz';
 
 /** A .deb of `files` (md5sums of every regular file unless `md5sums` is given), its members compressed as said. */
 async function craftDeb(files: TarWriteEntry[], compress: Compression, md5sums?: string): Promise<Uint8Array> {
@@ -130,8 +137,10 @@ async function craftDeb(files: TarWriteEntry[], compress: Compression, md5sums?:
       ? zlib.gzipSync(b)
       : compress === 'zstd'
         ? (zlib as unknown as { zstdCompressSync: (b: Uint8Array) => Uint8Array }).zstdCompressSync(b)
-        : b;
-  const ext = compress === 'gzip' ? '.gz' : compress === 'zstd' ? '.zst' : '';
+        : compress === 'xz'
+          ? new Uint8Array(execFileSync('xz', ['-c', '-0'], { input: b, maxBuffer: 1 << 28 }))
+          : b;
+  const ext = { gzip: '.gz', zstd: '.zst', xz: '.xz', none: '' }[compress];
   return writeAr([
     { name: 'debian-binary', data: enc('2.0\n') },
     { name: `control.tar${ext}`, data: z(await tarBytes([dir('./'), file('./control', enc(control)), file('./md5sums', enc(sums))])) },
@@ -141,6 +150,21 @@ async function craftDeb(files: TarWriteEntry[], compress: Compression, md5sums?:
 
 const haveZstd = typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
 const COMPRESSIONS: Compression[] = haveZstd ? ['gzip', 'zstd', 'none'] : ['gzip', 'none'];
+/** Those, and xz where the xz tool is there to make it (xz-utils, on any Debian). */
+const ALL: Compression[] = spawnSync('xz', ['--version']).status === 0 ? [...COMPRESSIONS, 'xz'] : COMPRESSIONS;
+
+/** The files this process holds open whose path ends in .deb. */
+function openDebs(): string[] {
+  return readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })
+    .filter((p) => p.endsWith('.deb'));
+}
 
 /** Some files, folders and a hardlink, with bodies of every size class (empty, odd, over a tar block, over a read piece). */
 function sampleFiles(big: number): TarWriteEntry[] {
@@ -179,6 +203,77 @@ describe('a .deb read as a stream', () => {
       assert.ok(whole.ok && streamed.ok, `${name}: ${JSON.stringify({ whole, streamed })}`);
       assertSame(whole.value, streamed.value);
     }
+  });
+
+  for (const compress of ALL) {
+    it(`refuses a data member (${compress}) that unpacks past maxUnpackedSize as readDeb does, and lets go of the file`, async () => {
+      const d = await tempDir();
+      const bytes = await craftDeb(sampleFiles(3_000_000), compress);
+      const { whole, streamed } = await bothWays(d, bytes, sha256(bytes), { maxUnpackedSize: 1 << 20 });
+      assert.ok(!whole.ok && !streamed.ok, JSON.stringify({ whole, streamed }));
+      assert.equal(streamed.code, 'INVALID_PACKAGE');
+      assert.equal(streamed.message, whole.message);
+      // What the stream opened is closed once it has said so (streams close on their next turn).
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(openDebs(), []);
+    });
+
+    it(`stops when cancelled while it reads a data member (${compress}), and lets go of the file`, async () => {
+      const d = await tempDir();
+      const bytes = await craftDeb(sampleFiles(6_000_000), compress);
+      const path = join(d, 'p.deb');
+      await writeFile(path, bytes);
+      const controller = new AbortController();
+      const writer = await new DownloadCache(join(d, 'cache')).writer();
+      const reading = streamDebFile(path, writer, { where: 'p.deb', expectedSha256: sha256(bytes), signal: controller.signal });
+      // Once the data member is being written, the build is cancelled.
+      while (writer.size === 0) await new Promise((r) => setTimeout(r, 1));
+      controller.abort(new Error('cancelled'));
+      await assert.rejects(reading, (e: unknown) => isProvenantError(e, 'ABORTED'));
+      await writer.abort();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(openDebs(), []);
+    });
+  }
+
+  it('says IO at once when the cache cannot be written (a full disk), without unpacking the rest', async () => {
+    const d = await tempDir();
+    const bytes = await craftDeb(sampleFiles(6_000_000), 'gzip');
+    const path = join(d, 'p.deb');
+    await writeFile(path, bytes);
+    // A disk that fills up cannot be had on demand: a writer that fails its second write.
+    let writes = 0;
+    const writer: CacheWriter = {
+      path: join(d, 'never'),
+      size: 0,
+      sha256: () => '',
+      write: async () => {
+        if (++writes > 1) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      },
+      finish: async () => {
+        throw new Error('not reached');
+      },
+      abort: async () => {},
+    };
+    await assert.rejects(
+      streamDebFile(path, writer, { where: 'p.deb', expectedSha256: sha256(bytes) }),
+      (e: unknown) => isProvenantError(e, 'IO') && /no space left/.test(e.message),
+    );
+    assert.equal(writes, 2, 'nothing was unpacked after the failed write');
+  });
+
+  it('refuses a control member over 64 MiB before reading it, as readDeb does', async () => {
+    const d = await tempDir();
+    const bytes = writeAr([
+      { name: 'debian-binary', data: enc('2.0\n') },
+      { name: 'control.tar', data: new Uint8Array(64 * 1024 * 1024 + 1) },
+      { name: 'data.tar', data: await tarBytes([dir('./')]) },
+    ]);
+    const { whole, streamed } = await bothWays(d, bytes);
+    assert.ok(!whole.ok && !streamed.ok);
+    assert.equal(streamed.code, 'INVALID_PACKAGE');
+    assert.match(streamed.message, /control member control\.tar is 67108865 bytes, more than the limit of 67108864/);
+    assert.equal(streamed.message, whole.message);
   });
 
   it('refuses a file that is not the one the index names, as readDeb does', async () => {
