@@ -5,8 +5,8 @@
  * (`provenant digest`) then never loads fs/promises, its watchers and readline, about 2 ms of its
  * start; and not the callback calls either: the first of those starts libuv's thread pool, about
  * 5 million instructions and 1 to 1.5 ms of a start that needs no thread (issue 16, "instant
- * start"). A read blocks the event loop for as long as the page cache takes to copy at most
- * 4 MiB, as Node's own module loading does.
+ * start"). A read blocks the event loop while the disk gives at most 4 MiB (a copy from the
+ * page cache, usually; a cold or network disk takes longer), as Node's own module loading does.
  */
 import { ProvenantError } from '../errors.ts';
 
