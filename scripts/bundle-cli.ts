@@ -127,36 +127,54 @@ async function asciiOnly(text: string, path: string): Promise<string> {
  * called; Node's compile cache holds what V8 compiled when the chunk was compiled, so those
  * functions come from the cache, where a function compiled on its first call is compiled afresh
  * at every start: `digest` of a layout compiled about 60 functions of the core chunk so, 7.7
- * million instructions. Moved to the top, the functions are all assigned before any other
- * statement of the chunk runs, as declarations are (imports are linked before either). Each moved
- * function must parse on its own and the whole chunk must parse, or the build stops.
+ * million instructions.
+ *
+ * The declarations are found with TypeScript's parser, not by their lines. Moved to the top, the
+ * functions are all assigned before any other statement of the chunk runs, as declarations are;
+ * what differs is left alone or refused: a function whose name is assigned to anywhere in the
+ * chunk stays a declaration (a function expression's own name cannot be assigned inside it), and
+ * a chunk that imports another chunk of the bundle is refused (in an import cycle, the other chunk could call a
+ * function before this chunk has run, which a declaration allows and a `var` does not).
  */
 export async function eagerFunctions(text: string, path: string): Promise<string> {
+  const { default: ts } = await import('typescript');
   const { transform } = await import('esbuild');
-  const lines = text.split('\n');
-  const kept: string[] = [];
-  const moved: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    const m = /^(?:async )?function\*? ([\w$]+)\(/.exec(line);
-    // A declaration on one line is left where it is.
-    if (m === null || line.endsWith('}')) {
-      kept.push(line);
-      continue;
+  const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  for (const statement of source.statements) {
+    if (
+      ts.isImportDeclaration(statement) &&
+      ts.isStringLiteral(statement.moduleSpecifier) &&
+      statement.moduleSpecifier.text.startsWith('./')
+    ) {
+      throw new Error(`${path}: imports ${statement.moduleSpecifier.text}; its functions may not be moved (see eagerFunctions)`);
     }
-    // esbuild ends a top-level function with a line that is only its closing brace.
-    const end = lines.indexOf('}', i + 1);
-    if (end < 0) throw new Error(`${path}:${i + 1}: the function ${m[1]} has no closing line`);
-    const fn = lines.slice(i, end + 1).join('\n');
-    try {
-      await transform(`(${fn});`, { format: 'esm', logLevel: 'silent' });
-    } catch (err) {
-      throw new Error(`${path}:${i + 1}: the function ${m[1]} does not parse on its own: ${(err as Error).message}`);
-    }
-    moved.push(`var ${m[1]} = (${fn});`);
-    i = end;
   }
-  const out = [...moved, ...kept].join('\n');
+  const assigned = new Set<string>();
+  const visit = (node: import('typescript').Node): void => {
+    if (
+      ts.isBinaryExpression(node) &&
+      node.operatorToken.kind >= ts.SyntaxKind.FirstAssignment &&
+      node.operatorToken.kind <= ts.SyntaxKind.LastAssignment
+    ) {
+      if (ts.isIdentifier(node.left)) assigned.add(node.left.text);
+    } else if ((ts.isPrefixUnaryExpression(node) || ts.isPostfixUnaryExpression(node)) && ts.isIdentifier(node.operand)) {
+      if (node.operator === ts.SyntaxKind.PlusPlusToken || node.operator === ts.SyntaxKind.MinusMinusToken) assigned.add(node.operand.text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  const moved: string[] = [];
+  let rest = '';
+  let at = 0;
+  for (const statement of source.statements) {
+    if (!ts.isFunctionDeclaration(statement) || statement.name === undefined || statement.body === undefined) continue;
+    if (statement.modifiers?.some((m) => m.kind !== ts.SyntaxKind.AsyncKeyword) || assigned.has(statement.name.text)) continue;
+    const start = statement.getStart(source);
+    moved.push(`var ${statement.name.text} = (${text.slice(start, statement.end)});`);
+    rest += text.slice(at, start);
+    at = statement.end;
+  }
+  const out = `${moved.join('\n')}\n${rest}${text.slice(at)}`;
   await transform(out, { format: 'esm', logLevel: 'silent' });
   return out;
 }
