@@ -131,109 +131,97 @@ async function unpackData(
   options: { where: string; max: number; signal: AbortSignal | undefined },
 ): Promise<UnpackedData> {
   const { where, max, signal } = options;
+  const errors = memberErrors(info, where, max);
   const unpacking = unpacked(pieces(path, member, where, signal), info, { where, max, signal });
   try {
-    return await readData(unpacking.chunks, info, md5, writer, { where, max, signal });
+    let total = 0;
+    let writing = true;
+    /**
+     * The error unpacking or writing into the cache threw: it stands, whatever the tar reader made
+     * of what came before it, and nothing more is unpacked.
+     */
+    let unpackError: unknown;
+    const pull = async (): Promise<IteratorResult<Uint8Array>> => {
+      throwIfAborted(signal);
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await unpacking.chunks.next();
+        if (next.done !== true) {
+          total += next.value.length;
+          if (total > max) throw errors.tooBig();
+        }
+      } catch (err) {
+        unpackError = isProvenantError(err) ? err : errors.failed(err);
+        throw unpackError;
+      }
+      if (next.done !== true && writing) {
+        try {
+          await writer.write(next.value);
+        } catch (err) {
+          unpackError = fileError(err, where);
+          throw unpackError;
+        }
+        noteBytesMoved(next.value.length);
+      }
+      return next;
+    };
+    const tar: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => ({ next: pull, return: async () => ({ done: true, value: undefined }) }),
+    };
+    const entries: PackageEntry[] = [];
+    const bodies: (StoredBody | undefined)[] = [];
+    const files = new Map<string, string>();
+    try {
+      for await (const e of readTar(tar, { where: `${where}: ${info.name}` })) {
+        const h = e.header;
+        const at = `${where}: ${h.name}`;
+        const entryPath = cleanEntryPath(h.name, at);
+        if (entryPath === '.' || h.type !== 'file') {
+          for await (const _ of e.body);
+          if (entryPath === '.') continue;
+        }
+        let hardlinkTarget: string | undefined;
+        let body: StoredBody | undefined;
+        if (h.type === 'hardlink') {
+          hardlinkTarget = cleanEntryPath(h.linkname, at);
+          const target = files.get(hardlinkTarget);
+          if (target === undefined) throw hardlinkNotEarlier(entryPath, hardlinkTarget, where);
+          files.set(entryPath, target);
+        } else if (h.type === 'file') {
+          const md5Hash = md5 ? createHash('md5') : undefined;
+          const sha256 = createHash('sha256');
+          let crc = 0;
+          for await (const chunk of e.body) {
+            md5Hash?.update(chunk);
+            sha256.update(chunk);
+            crc = zlib.crc32(chunk, crc);
+          }
+          files.set(entryPath, md5Hash?.digest('hex') ?? '');
+          body = { offset: e.offset, sha256: sha256.digest('hex'), crc32: crc >>> 0 };
+        } else {
+          files.delete(entryPath);
+        }
+        entries.push(
+          hardlinkTarget === undefined
+            ? { path: entryPath, header: h, body: EMPTY }
+            : { path: entryPath, header: h, hardlinkTarget, body: EMPTY },
+        );
+        bodies.push(body);
+      }
+    } catch (err) {
+      if (unpackError !== undefined || isProvenantError(err, 'ABORTED')) throw unpackError ?? err;
+      // Read whole, the member is unpacked before its tar is read: an error unpacking the rest
+      // would have come first.
+      writing = false;
+      while ((await pull()).done !== true);
+      throw err;
+    }
+    // The rest of the member after the tar's end blocks is part of the data tar kept, as read whole.
+    while ((await pull()).done !== true);
+    return { entries, bodies, files };
   } finally {
     unpacking.close();
   }
-}
-
-/** {@link unpackData} of the member's unpacked `chunks`. */
-async function readData(
-  unpacking: AsyncIterator<Uint8Array>,
-  info: DebMemberInfo,
-  md5: boolean,
-  writer: CacheWriter,
-  options: { where: string; max: number; signal: AbortSignal | undefined },
-): Promise<UnpackedData> {
-  const { where, max, signal } = options;
-  const errors = memberErrors(info, where, max);
-  let total = 0;
-  let writing = true;
-  /**
-   * The error unpacking or writing into the cache threw: it stands, whatever the tar reader made
-   * of what came before it, and nothing more is unpacked.
-   */
-  let unpackError: unknown;
-  const pull = async (): Promise<IteratorResult<Uint8Array>> => {
-    throwIfAborted(signal);
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await unpacking.next();
-      if (next.done !== true) {
-        total += next.value.length;
-        if (total > max) throw errors.tooBig();
-      }
-    } catch (err) {
-      unpackError = isProvenantError(err) ? err : errors.failed(err);
-      throw unpackError;
-    }
-    if (next.done !== true && writing) {
-      try {
-        await writer.write(next.value);
-      } catch (err) {
-        unpackError = fileError(err, where);
-        throw unpackError;
-      }
-      noteBytesMoved(next.value.length);
-    }
-    return next;
-  };
-  const tar: AsyncIterable<Uint8Array> = {
-    [Symbol.asyncIterator]: () => ({ next: pull, return: async () => ({ done: true, value: undefined }) }),
-  };
-  const entries: PackageEntry[] = [];
-  const bodies: (StoredBody | undefined)[] = [];
-  const files = new Map<string, string>();
-  try {
-    for await (const e of readTar(tar, { where: `${where}: ${info.name}` })) {
-      const h = e.header;
-      const at = `${where}: ${h.name}`;
-      const entryPath = cleanEntryPath(h.name, at);
-      if (entryPath === '.' || h.type !== 'file') {
-        for await (const _ of e.body);
-        if (entryPath === '.') continue;
-      }
-      let hardlinkTarget: string | undefined;
-      let body: StoredBody | undefined;
-      if (h.type === 'hardlink') {
-        hardlinkTarget = cleanEntryPath(h.linkname, at);
-        const target = files.get(hardlinkTarget);
-        if (target === undefined) throw hardlinkNotEarlier(entryPath, hardlinkTarget, where);
-        files.set(entryPath, target);
-      } else if (h.type === 'file') {
-        const md5Hash = md5 ? createHash('md5') : undefined;
-        const sha256 = createHash('sha256');
-        let crc = 0;
-        for await (const chunk of e.body) {
-          md5Hash?.update(chunk);
-          sha256.update(chunk);
-          crc = zlib.crc32(chunk, crc);
-        }
-        files.set(entryPath, md5Hash?.digest('hex') ?? '');
-        body = { offset: e.offset, sha256: sha256.digest('hex'), crc32: crc >>> 0 };
-      } else {
-        files.delete(entryPath);
-      }
-      entries.push(
-        hardlinkTarget === undefined
-          ? { path: entryPath, header: h, body: EMPTY }
-          : { path: entryPath, header: h, hardlinkTarget, body: EMPTY },
-      );
-      bodies.push(body);
-    }
-  } catch (err) {
-    if (unpackError !== undefined || isProvenantError(err, 'ABORTED')) throw unpackError ?? err;
-    // Read whole, the member is unpacked before its tar is read: an error unpacking the rest
-    // would have come first.
-    writing = false;
-    while ((await pull()).done !== true);
-    throw err;
-  }
-  // The rest of the member after the tar's end blocks is part of the data tar kept, as read whole.
-  while ((await pull()).done !== true);
-  return { entries, bodies, files };
 }
 
 /** The body of `member` in the file at `path`, in pieces of {@link PIECE} bytes. */
