@@ -40,6 +40,13 @@ export class Tree {
   readonly #nodes = new Map<string, FsNode>();
   /** {@link paths}' answer until a path is added or removed: a build asks for it several times. */
   #sorted: string[] | undefined;
+  /**
+   * Whether some key starts with `/` or ends in `.`, `..` or an empty part (a caller put such a
+   * path: `put` keeps the last part as given). Until one does, every key is a resolved path:
+   * its folders are folders of the tree (`put` makes them, and a folder with contents is never
+   * replaced), so a key that is no symlink resolves to itself.
+   */
+  #oddKeys = false;
 
   constructor(rootMode = 0o755) {
     this.#nodes.set('', { type: 'dir', mode: rootMode, uid: 0, gid: 0, mtime: 0 });
@@ -73,6 +80,9 @@ export class Tree {
     const slash = path.lastIndexOf('/');
     if (slash < 0) return path;
     const parent = path.slice(0, slash);
+    // Most paths a package names are in a folder it or another has made: a walk part by part
+    // would find each part and make a string of every prefix on the way, to give `path` back.
+    if (!this.#oddKeys && this.#nodes.get(parent)?.type === 'dir') return path;
     const dir = this.resolve(parent, 0);
     // Most often nothing changed: the tree then keys the node by the caller's string, not a copy.
     if (dir === parent) return path;
@@ -82,6 +92,10 @@ export class Tree {
 
   /** Resolves every part of `path` through symlinks; the result may not exist. */
   resolve(path: string, depth = 0): string {
+    if (!this.#oddKeys) {
+      const node = this.#nodes.get(path);
+      if (node !== undefined && node.type !== 'symlink') return path;
+    }
     // The parts still to walk, the next last (popped, not shifted); the path so far is `at`,
     // extended part by part: joining every prefix again made a build's garbage grow with the
     // depth and the number of its files.
@@ -145,7 +159,10 @@ export class Tree {
 
   /** Sets a node, forgetting the sorted paths when the path is new. */
   #set(path: string, node: FsNode): void {
-    if (!this.#nodes.has(path)) this.#sorted = undefined;
+    if (!this.#nodes.has(path)) {
+      this.#sorted = undefined;
+      if (isOddKey(path)) this.#oddKeys = true;
+    }
     this.#nodes.set(path, node);
   }
 
@@ -201,6 +218,19 @@ export class Tree {
     for (const p of this.#nodes.keys()) if (p.startsWith(prefix)) return true;
     return false;
   }
+}
+
+/** A key whose last part `put` kept as given, or which starts at `/`: not a resolved path. */
+function isOddKey(path: string): boolean {
+  return (
+    path === '' ||
+    path === '.' ||
+    path === '..' ||
+    path.startsWith('/') ||
+    path.endsWith('/') ||
+    path.endsWith('/.') ||
+    path.endsWith('/..')
+  );
 }
 
 /** Walk order of two relative paths: component by component, each compared bytewise. */

@@ -77,6 +77,82 @@ describe('Tree', () => {
     );
   });
 
+  it('resolves as a walk part by part would, whatever was put where (property)', () => {
+    // The oracle: every part looked up in turn, a symlink's target walked in its place.
+    const walk = (t: Tree, path: string): string => {
+      const todo = path
+        .split('/')
+        .filter((p) => p !== '' && p !== '.')
+        .reverse();
+      const parts: string[] = [];
+      let links = 0;
+      while (todo.length > 0) {
+        const part = todo.pop() as string;
+        if (part === '..') {
+          parts.pop();
+          continue;
+        }
+        const node = t.get([...parts, part].join('/'));
+        if (node?.type === 'symlink' && node.linkname !== undefined) {
+          if (++links > 40) throw new Error('loop');
+          if (node.linkname.startsWith('/')) parts.length = 0;
+          todo.push(
+            ...node.linkname
+              .split('/')
+              .filter((p) => p !== '' && p !== '.')
+              .reverse(),
+          );
+          continue;
+        }
+        if (node !== undefined && node.type !== 'dir' && todo.length > 0) throw new Error('not a folder');
+        parts.push(part);
+      }
+      return parts.join('/');
+    };
+    const outcome = (f: () => string): string => {
+      try {
+        return f();
+      } catch {
+        return 'throws';
+      }
+    };
+    // Parts that make odd keys too: `put` keeps a last part of `.`, `..` or nothing as given.
+    const seg = fc.constantFrom('a', 'b', 'c', '..', '.', '');
+    const path = fc
+      .array(seg, { minLength: 1, maxLength: 4 })
+      .chain((parts) => fc.boolean().map((abs) => `${abs ? '/' : ''}${parts.join('/')}`));
+    const node = fc.oneof(
+      fc.constant(file()),
+      fc.constant<FsNode>({ type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 }),
+      path.map((to) => link(to)),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(path, node), { maxLength: 8 }), fc.array(path, { minLength: 1, maxLength: 6 }), (puts, asked) => {
+        const t = new Tree();
+        for (const [at, n] of puts) outcome(() => t.put(at, n));
+        for (const p of asked) {
+          assert.equal(
+            outcome(() => t.resolve(p)),
+            outcome(() => walk(t, p)),
+            `resolve(${JSON.stringify(p)})`,
+          );
+          const slash = p.lastIndexOf('/');
+          // The path as given when its folder resolves to itself, as `put` keys it.
+          const folder = p.slice(0, Math.max(slash, 0));
+          const parent = outcome(() => walk(t, folder));
+          const base = p.slice(slash + 1);
+          const expected = slash < 0 || parent === folder ? p : parent === 'throws' ? parent : parent === '' ? base : `${parent}/${base}`;
+          assert.equal(
+            outcome(() => t.resolveParent(p)),
+            expected,
+            `resolveParent(${JSON.stringify(p)})`,
+          );
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('orders paths component by component', () => {
     assert.ok(comparePaths('a/b', 'a-b') < 0);
     assert.ok(comparePaths('a', 'a/b') < 0);
