@@ -116,8 +116,12 @@ describe('Tree', () => {
         return 'throws';
       }
     };
-    // Parts that make odd keys too: `put` keeps a last part of `.`, `..` or nothing as given.
-    const seg = fc.constantFrom('a', 'b', 'c', '..', '.', '');
+    // Mostly names, so that most trees have only resolved keys; now and then parts that make odd
+    // keys: `put` keeps a last part of `.`, `..` or nothing as given.
+    const seg = fc.oneof(
+      { arbitrary: fc.constantFrom('a', 'b', 'c'), weight: 8 },
+      { arbitrary: fc.constantFrom('..', '.', ''), weight: 1 },
+    );
     const path = fc
       .array(seg, { minLength: 1, maxLength: 4 })
       .chain((parts) => fc.boolean().map((abs) => `${abs ? '/' : ''}${parts.join('/')}`));
@@ -151,6 +155,23 @@ describe('Tree', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('resolves a path under a key put unresolved (a leading /, a last part of ., .. or nothing) as a walk does', () => {
+    const dir: FsNode = { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+    for (const [odd, under, expected] of [
+      ['.', './x', 'x'],
+      ['/a', '/a/x', 'a/x'],
+      ['a/..', 'a/../x', 'x'],
+      ['a/.', 'a/./x', 'a/x'],
+      ['a/', 'a//x', 'a/x'],
+    ] as const) {
+      const t = new Tree();
+      t.put('a/b', file());
+      t.put(odd, dir);
+      assert.equal(t.resolveParent(under), expected, `${odd} then ${under}`);
+      assert.equal(t.resolve(under), expected, `${odd} then ${under}`);
+    }
   });
 
   it('orders paths component by component', () => {
