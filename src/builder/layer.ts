@@ -26,7 +26,7 @@ import {
 import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar } from '../archive/tar.ts';
 import type { TarFormat } from '../archive/tar-writer.ts';
 import { ProvenantError } from '../errors.ts';
-import { fileChunksReused, fileSource } from '../io/files.ts';
+import { fileChunksReused, fileSource, fileVersion } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -94,6 +94,11 @@ interface LayerRecord {
   diffId: Digest;
   size: number;
   tarSize: number;
+  /**
+   * The blob file's version (../io/files.ts fileVersion) when it was written or last hashed:
+   * while the file is still that version, a build takes it without hashing it again.
+   */
+  version?: string | undefined;
 }
 
 /**
@@ -203,7 +208,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   const descriptor = { mediaType: MediaType.OciLayerGzip, digest: record.digest, size };
   if (writer === undefined) return { ...record, source: chunksSource(descriptor, parts), reused: false };
   const stored = await writer.finish(key === undefined ? undefined : `layer-blob:${key}`);
-  if (key !== undefined) await cache!.put(`layer:${key}`, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
+  if (key !== undefined) await keepRecord(cache!, key, { ...record, version: fileVersion(stored.path) });
   return { ...record, source: fileSource(descriptor, stored.path), reused: false };
 }
 
@@ -352,9 +357,22 @@ async function reused(cache: LayerCache, key: string): Promise<Layer | undefined
   }
   const blob = await cache.locate(`layer-blob:${key}`);
   if (blob === undefined || `sha256:${blob.sha256}` !== record.digest || blob.size !== record.size) return undefined;
-  if (!(await hashesTo(blob.path, blob.sha256))) return undefined;
-  const descriptor = { mediaType: MediaType.OciLayerGzip, digest: record.digest, size: record.size };
-  return { ...record, source: fileSource(descriptor, blob.path), reused: true };
+  // Hashed only when the file is not the version the record names: hashing the blob at every
+  // build took as long again as the store's own check of it (0.17 s of a 1.4 s warm build of the
+  // 1 GB bench image). The version read before hashing: a change made while it is hashed shows.
+  const version = fileVersion(blob.path);
+  if (version === undefined || version !== record.version) {
+    if (!(await hashesTo(blob.path, blob.sha256))) return undefined;
+    await keepRecord(cache, key, { ...record, version });
+  }
+  const { digest, diffId, size, tarSize } = record;
+  const descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
+  return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true };
+}
+
+/** Keeps a layer's record under its key; a cache that cannot be written only makes the next build slower. */
+async function keepRecord(cache: LayerCache, key: string, record: LayerRecord): Promise<void> {
+  await cache.put(`layer:${key}`, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
 }
 
 async function hashesTo(path: string, sha256: string): Promise<boolean> {

@@ -16,7 +16,7 @@ import type { BlobSource, ByteStream } from './types.ts';
  */
 export const fsp = (): typeof import('node:fs/promises') => process.getBuiltinModule('node:fs/promises');
 
-const { constants, createReadStream } = process.getBuiltinModule('node:fs');
+const { constants, createReadStream, statSync } = process.getBuiltinModule('node:fs');
 
 /**
  * `bytes` random bytes in hex, for names of temporary files. node:crypto is taken on first use
@@ -136,6 +136,21 @@ export function fileError(err: unknown, where: string, signal?: AbortSignal): Pr
 /** True for a file system error that says the file is not there. */
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/**
+ * What tells one version of a file at `path` from the next, for a file that is only ever written
+ * or replaced: its inode, size and modification time in nanoseconds, or undefined when it cannot
+ * be read. A write or a truncation changes the time, a replacement the inode. The change time is
+ * left out: a hard link made to the file (a layout's blob linked from a cache) changes it too.
+ */
+export function fileVersion(path: string): string | undefined {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.ino}:${s.size}:${s.mtimeNs}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { crc32, gunzipSync } from 'node:zlib';
@@ -22,6 +22,7 @@ import {
 } from '../../src/builder/layer.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
 import { type FsNode, Tree } from '../../src/vfs/tree.ts';
 import { concat, readAll, text } from '../archive/helpers.ts';
@@ -336,14 +337,33 @@ describe('layers from bodies on disk, written into the cache and found there aga
     assert.equal(changed.reused, false);
     assert.notEqual(changed.digest, expected.digest);
 
-    // A cached layer that changed on disk is not used: the layer is written again, right.
+    // A cached layer that changed on disk is not used: the layer is written again, right. (Its
+    // time set apart: a write within the clock tick of the last leaves the time as it was.)
     const blob = again.source.path!;
     const bytes = await readFile(blob);
     bytes[100] = (bytes[100] ?? 0) ^ 1;
     await writeFile(blob, bytes);
+    await utimes(blob, new Date(), new Date(Date.now() + 60_000));
     const rewritten = await treeLayer(tree, { workers: 2, cache });
     assert.equal(rewritten.reused, false);
     await assertSameLayer(rewritten, expected, 'written again');
+
+    // A cached layer is hashed only when its file is not the version last hashed: one changed
+    // with its time put back is taken as it is, and the store it goes to refuses it. (Times in
+    // whole seconds, which utimes sets exactly.)
+    const path = rewritten.source.path!;
+    const second = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    await utimes(path, second, second);
+    assert.equal((await treeLayer(tree, { workers: 2, cache })).reused, true, 'hashed again, then taken');
+    const altered = await readFile(path);
+    altered[100] = (altered[100] ?? 0) ^ 1;
+    await writeFile(path, altered);
+    await utimes(path, second, second);
+    const unhashed = await treeLayer(tree, { workers: 2, cache });
+    assert.equal(unhashed.reused, true, 'not hashed again');
+    const layout = await LayoutStore.open(join(dir, 'layout'), { create: true });
+    await assert.rejects(layout.putBlob(unhashed.source), (err: unknown) => isProvenantError(err, 'DIGEST_MISMATCH'));
+    await layout.close();
 
     // A body that changed on disk fails the layer, naming the file.
     const damaged = await readFile(data);

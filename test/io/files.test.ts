@@ -1,10 +1,10 @@
 // writeFileAtomic: the one way files are replaced; a reader sees the old file or the whole new one.
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
-import { writeFileAtomic } from '../../src/io/files.ts';
+import { fileVersion, writeFileAtomic } from '../../src/io/files.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('files');
@@ -64,5 +64,31 @@ describe('writeFileAtomic', () => {
       writeFileAtomic(join(dir, 'missing', 'f'), 'x', { where: 'the lock file' }),
       (e: unknown) => isProvenantError(e, 'IO') && e.where === 'the lock file',
     );
+  });
+});
+
+describe('fileVersion', () => {
+  it('changes with a write, a replacement or a new time, and not with a hard link', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'blob');
+    await writeFile(path, 'one');
+    // Whole seconds, which utimes sets exactly: a write within the clock tick of the last would
+    // otherwise leave the time as it was.
+    const at = (s: number) => new Date(Math.floor(Date.now() / 1000) * 1000 - s * 1000);
+    await utimes(path, at(60), at(60));
+    const first = fileVersion(path);
+    assert.ok(first);
+    assert.equal(fileVersion(path), first, 'read twice');
+    await link(path, join(dir, 'linked'));
+    assert.equal(fileVersion(path), first, 'a hard link to it');
+    await writeFile(path, 'two');
+    await utimes(path, at(50), at(50));
+    const written = fileVersion(path);
+    assert.notEqual(written, first, 'written to');
+    await writeFile(join(dir, 'next'), 'two');
+    await utimes(join(dir, 'next'), at(50), at(50));
+    await rename(join(dir, 'next'), path);
+    assert.notEqual(fileVersion(path), written, 'replaced by another file of the same size and time');
+    assert.equal(fileVersion(join(dir, 'absent')), undefined);
   });
 });
