@@ -1,8 +1,11 @@
-// Collections asked for between the steps of a large build (src/io/memory.ts).
+// Collections asked for between the steps of a large build, and as bytes move in fresh buffers (src/io/memory.ts).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
-import { collectGarbage } from '../../src/io/memory.ts';
+import { COLLECT_EVERY, collectGarbage } from '../../src/io/memory.ts';
+import { verifyStream } from '../../src/io/verify.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 
 /** A WeakRef to an object nothing else holds, once the job that made it has ended (until then V8 keeps it). */
 async function unreferenced(): Promise<WeakRef<object>> {
@@ -16,5 +19,34 @@ describe('collectGarbage', () => {
     const ref = await unreferenced();
     collectGarbage();
     assert.equal(ref.deref(), undefined);
+  });
+});
+
+describe('verifyStream', () => {
+  /** A stream of `count` chunks of 1 MiB: one buffer given again and again, or a fresh one each time. */
+  async function* chunks(count: number, fresh: boolean): AsyncGenerator<Uint8Array> {
+    const reused = new Uint8Array(1 << 20);
+    for (let i = 0; i < count; i++) yield fresh ? new Uint8Array(1 << 20) : reused;
+  }
+  const count = (2 * COLLECT_EVERY) >> 20;
+  const h = createHash('sha256');
+  const zeros = new Uint8Array(1 << 20);
+  for (let i = 0; i < count; i++) h.update(zeros);
+  const zeroed = { mediaType: 'application/octet-stream', digest: `sha256:${h.digest('hex')}` as Digest, size: count << 20 };
+
+  it('asks for collections as bytes arrive in fresh buffers', async () => {
+    const ref = await unreferenced();
+    for await (const _ of verifyStream(chunks(count, true), zeroed, 'test')) {
+      // read through
+    }
+    assert.equal(ref.deref(), undefined, 'collected');
+  });
+
+  it('asks for none for a stream that reads into one buffer again and again', async () => {
+    const ref = await unreferenced();
+    for await (const _ of verifyStream(chunks(count, false), zeroed, 'test')) {
+      // read through
+    }
+    assert.notEqual(ref.deref(), undefined, 'not collected');
   });
 });
