@@ -106,21 +106,32 @@ export async function linkFileAtomic(
 }
 
 /**
- * The bytes of the file at `path`, read through one buffer of `bufferSize` bytes: each chunk is a
- * view of that buffer, valid only until the next one is asked for. For readers that hash and drop
- * (checking a layer of hundreds of MB): a stream's fresh buffer per read lives outside V8's heap
- * and piles up until a collection, which made a warm build's peak memory grow with its layer.
+ * The bytes of the file at `path`, read through two buffers of `bufferSize` bytes: each chunk is
+ * a view of one of them, valid only until the next one is asked for. For readers that hash and
+ * drop (checking a layer of hundreds of MB): a stream's fresh buffer per read lives outside V8's
+ * heap and piles up until a collection, which made a warm build's peak memory grow with its
+ * layer. The next chunk is read while the caller uses this one: read one after the other, the
+ * reads of the 1 GB bench image's 329 MB layer left this thread idle for about 0.1 s.
  */
 export async function* fileChunksReused(path: string, bufferSize = 1 << 20): ByteStream {
   const handle = await fsp().open(path, 'r');
+  let reading: Promise<unknown> | undefined;
   try {
-    const buffer = new Uint8Array(bufferSize);
+    let buffer = new Uint8Array(bufferSize);
+    let spare = new Uint8Array(bufferSize);
+    let next = handle.read(buffer, 0, bufferSize, null);
+    reading = next;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, bufferSize, null);
+      const { bytesRead } = await next;
       if (bytesRead === 0) return;
+      next = handle.read(spare, 0, bufferSize, null);
+      reading = next;
       yield buffer.subarray(0, bytesRead);
+      [buffer, spare] = [spare, buffer];
     }
   } finally {
+    // A read still under way (the caller stopped early) ends before the file is closed.
+    await reading?.catch(() => {});
     await handle.close();
   }
 }

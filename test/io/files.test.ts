@@ -4,7 +4,7 @@ import { link, readdir, readFile, rename, stat, utimes, writeFile } from 'node:f
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
-import { fileVersion, writeFileAtomic } from '../../src/io/files.ts';
+import { fileChunksReused, fileVersion, writeFileAtomic } from '../../src/io/files.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('files');
@@ -90,5 +90,37 @@ describe('fileVersion', () => {
     await rename(join(dir, 'next'), path);
     assert.notEqual(fileVersion(path), written, 'replaced by another file of the same size and time');
     assert.equal(fileVersion(join(dir, 'absent')), undefined);
+  });
+});
+
+describe('fileChunksReused', () => {
+  it('gives the file whole, in chunks of the buffer size, whatever its length', async () => {
+    const dir = await tempDir();
+    for (const length of [0, 1, 4095, 4096, 4097, 3 * 4096, 10_000]) {
+      const path = join(dir, `f${length}`);
+      const bytes = new Uint8Array(length).map((_, i) => (i * 7) % 251);
+      await writeFile(path, bytes);
+      const got: number[] = [];
+      const sizes: number[] = [];
+      for await (const chunk of fileChunksReused(path, 4096)) {
+        sizes.push(chunk.length);
+        // A chunk is read before the next is asked for, as its contract says.
+        got.push(...chunk);
+      }
+      assert.deepEqual(new Uint8Array(got), bytes, `${length} bytes`);
+      assert.ok(
+        sizes.every((s, i) => s === 4096 || i === sizes.length - 1),
+        `chunks of ${sizes.join(', ')}`,
+      );
+    }
+  });
+
+  it('closes the file when the reader stops early, with a read still under way', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'big');
+    await writeFile(path, new Uint8Array(64 * 1024));
+    const before = (await readdir('/proc/self/fd')).length;
+    for await (const _ of fileChunksReused(path, 4096)) break;
+    assert.equal((await readdir('/proc/self/fd')).length, before);
   });
 });

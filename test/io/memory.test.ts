@@ -23,10 +23,10 @@ describe('collectGarbage', () => {
 });
 
 describe('verifyStream', () => {
-  /** A stream of `count` chunks of 1 MiB: one buffer given again and again, or a fresh one each time. */
+  /** A stream of `count` chunks of 1 MiB: two buffers given in turn (as fileChunksReused does), or a fresh one each time. */
   async function* chunks(count: number, fresh: boolean): AsyncGenerator<Uint8Array> {
-    const reused = new Uint8Array(1 << 20);
-    for (let i = 0; i < count; i++) yield fresh ? new Uint8Array(1 << 20) : reused;
+    const reused = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
+    for (let i = 0; i < count; i++) yield fresh ? new Uint8Array(1 << 20) : reused[i % 2]!;
   }
   const count = (2 * COLLECT_EVERY) >> 20;
   const h = createHash('sha256');
@@ -42,7 +42,7 @@ describe('verifyStream', () => {
     assert.equal(ref.deref(), undefined, 'collected');
   });
 
-  it('asks for none for a stream that reads into one buffer again and again', async () => {
+  it('asks for none for a stream that reads into the same buffers again and again', async () => {
     const ref = await unreferenced();
     for await (const _ of verifyStream(chunks(count, false), zeroed, 'test')) {
       // read through
