@@ -20,7 +20,7 @@ import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
 import { atomicWrite, isAlive, ownerOf, ownerTag, readShared } from './cache-files.ts';
 
-const { createReadStream } = process.getBuiltinModule('node:fs');
+const { createReadStream, existsSync } = process.getBuiltinModule('node:fs');
 
 /** Options of {@link fetchFile}. */
 export interface FetchFileOptions {
@@ -309,6 +309,14 @@ export class DownloadCache {
     const hex = createHash('sha256').update(bytes).digest('hex');
     await atomicWrite(join(this.dir, 'sha256', hex), bytes);
     await atomicWrite(this.keyPath(key), `${hex} ${bytes.length} ${crc32Hex(bytes)}\n`);
+  }
+
+  /**
+   * Whether something is stored under `key`, from its key alone (one system call, made at once):
+   * for a look-up made for many keys, most of them there; `get` or `locate` may still miss.
+   */
+  has(key: string): boolean {
+    return existsSync(this.keyPath(key));
   }
 
   /**

@@ -78,10 +78,10 @@ function memoryCache(map = new Map<string, Uint8Array>()): {
 } {
   const counts = { gets: 0, hits: 0, puts: 0, found: 0 };
   const cache: SegmentCache = {
-    async locate(key) {
-      if (!map.has(key)) return undefined;
+    has(key) {
+      if (!map.has(key)) return false;
       counts.found++;
-      return { size: map.get(key)!.length };
+      return true;
     },
     async get(key) {
       counts.gets++;
