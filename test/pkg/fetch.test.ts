@@ -428,8 +428,11 @@ describe('DownloadCache.writer', () => {
       assert.equal(w.size, 13);
       assert.equal(await readFile(w.path, 'utf8'), 'checked first');
       assert.equal(await cache.locate('k'), undefined);
+      assert.equal(cache.has('k'), false);
       const stored = await w.finish('k');
       assert.deepEqual(await cache.locate('k'), stored);
+      assert.equal(cache.has('k'), true);
+      assert.equal(cache.has('other'), false);
       const aborted = await cache.writer();
       await aborted.write(new Uint8Array(10));
       await aborted.abort();
