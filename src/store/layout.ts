@@ -8,7 +8,7 @@ import { children, descriptorOf, encodeJson, parseStored, type Stored } from '..
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
+import { pathIn, readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
 import {
   COORDINATION_PREFIX,
   LayoutLock,
@@ -110,7 +110,7 @@ export class LayoutStore extends LayoutReader {
     const where = this.location;
     let stamp: string;
     try {
-      stamp = await stampOfFile(join(this.path, 'index.json'));
+      stamp = await stampOfFile(pathIn(this.path, 'index.json'));
     } catch (err) {
       throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
     }
@@ -121,7 +121,7 @@ export class LayoutStore extends LayoutReader {
   }
 
   #blobPath(digest: Digest): string {
-    return join(this.path, 'blobs', digestAlgorithm(digest), digestHex(digest));
+    return pathIn(this.path, 'blobs', digestAlgorithm(digest), digestHex(digest));
   }
 
   async statBlob(digest: Digest): Promise<Descriptor | undefined> {
@@ -437,7 +437,7 @@ interface IndexRead {
 
 async function readLayoutFile(path: string, where: string): Promise<Uint8Array | undefined> {
   try {
-    return await readCapped(join(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT');
+    return await readCapped(pathIn(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT');
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw fileError(err, where);
@@ -493,7 +493,7 @@ function notLayout(path: string, where: string): ProvenantError {
 async function readIndexJson(path: string, where: string): Promise<IndexRead> {
   let read: { bytes: Uint8Array; stamp: string };
   try {
-    read = await readCappedWithStamp(join(path, 'index.json'), MANIFEST_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
+    read = await readCappedWithStamp(pathIn(path, 'index.json'), MANIFEST_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
   } catch (err) {
     throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
   }
