@@ -87,35 +87,13 @@ export class LayoutStore extends LayoutReader {
 
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
-    const where = `oci:${path}`;
-    let layoutFile = await readLayoutFile(path, where);
-    if (layoutFile === undefined) {
-      if (!options.create) {
-        throw new ProvenantError('NOT_FOUND', `no OCI image layout at ${path} (no ${LAYOUT_FILE} file)`, {
-          where,
-          hint: 'check the path; an OCI layout directory holds oci-layout, index.json and blobs/',
-        });
-      }
-      const created = await createLayout(path, where, options);
-      if (created !== undefined) return new LayoutStore(path, created, options);
-      layoutFile = await readLayoutFile(path, where);
-      if (layoutFile === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
-    }
-    checkLayoutFile(layoutFile, where);
-    return new LayoutStore(path, await readIndexJson(path, where), options);
+    return new LayoutStore(path, await openIndex(path, options), options);
   }
 
   /** Re-reads index.json when another store or process has replaced it since. */
   protected override async refresh(): Promise<void> {
-    const where = this.location;
-    let stamp: string;
-    try {
-      stamp = await stampOfFile(pathIn(this.path, 'index.json'));
-    } catch (err) {
-      throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
-    }
-    if (stamp === this.#indexStamp) return;
-    const read = await readIndexJson(this.path, where);
+    const read = await changedIndex(this.path, this.location, this.#indexStamp);
+    if (read === undefined) return;
     this.topIndex = read.index;
     this.#indexStamp = read.stamp;
   }
@@ -433,6 +411,46 @@ export class LayoutStore extends LayoutReader {
 interface IndexRead {
   index: ImageIndex;
   stamp: string;
+}
+
+// What opening a layout and looking a tag up run is in functions of the module, the methods
+// calling them: the CLI's bundle has V8 compile a chunk's top-level functions with the chunk,
+// into Node's compile cache (scripts/bundle-cli.ts, eagerFunctions), but a method only when it is
+// first called, at every start, at a cost that grows with its length (issue 16, "instant start").
+
+/**
+ * What {@link LayoutStore.open} reads: the index.json of the layout at `path`, once its
+ * oci-layout file is checked; with `create`, that of a new empty layout made there when there is
+ * none.
+ */
+async function openIndex(path: string, options: LayoutOpenOptions): Promise<IndexRead> {
+  const where = `oci:${path}`;
+  let layoutFile = await readLayoutFile(path, where);
+  if (layoutFile === undefined) {
+    if (!options.create) {
+      throw new ProvenantError('NOT_FOUND', `no OCI image layout at ${path} (no ${LAYOUT_FILE} file)`, {
+        where,
+        hint: 'check the path; an OCI layout directory holds oci-layout, index.json and blobs/',
+      });
+    }
+    const created = await createLayout(path, where, options);
+    if (created !== undefined) return created;
+    layoutFile = await readLayoutFile(path, where);
+    if (layoutFile === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
+  }
+  checkLayoutFile(layoutFile, where);
+  return readIndexJson(path, where);
+}
+
+/** The index.json of the layout at `path` read again, or undefined when its stamp is still `stamp`. */
+async function changedIndex(path: string, where: string, stamp: string): Promise<IndexRead | undefined> {
+  let now: string;
+  try {
+    now = await stampOfFile(pathIn(path, 'index.json'));
+  } catch (err) {
+    throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
+  }
+  return now === stamp ? undefined : readIndexJson(path, where);
 }
 
 async function readLayoutFile(path: string, where: string): Promise<Uint8Array | undefined> {
