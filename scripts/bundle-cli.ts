@@ -46,6 +46,31 @@ export const GROUPS: Record<string, { roots: string[]; without?: string[] }> = {
   statements: { roots: ['builder/describe.js'], without: ['cli/commands/build.js'] },
 };
 
+/**
+ * Modules of the core chunk whose functions eagerFunctions leaves to be compiled on their first
+ * call. A function compiled with the chunk comes from Node's compile cache, but every command
+ * that loads the chunk then reads, checks and deserialises its code; one compiled on its first
+ * call costs only the commands that call it. So what the start of most commands runs (the
+ * command line, opening a store, a layout's index.json) is compiled with the chunk, and the
+ * modules that only some commands or only failures reach are not: help and exit (help text,
+ * errors), files and layout-lock (writing), platform (`--platform`), reference and
+ * registry-access (registries), verify (reading blobs), memory (large builds), time
+ * (SOURCE_DATE_EPOCH). `digest` of a layout deserialised their 52 functions at every start,
+ * about 1 million instructions (issue 16).
+ */
+export const LAZY_IN_CORE = [
+  'cli/help.js',
+  'cli/exit.js',
+  'io/files.js',
+  'store/layout-lock.js',
+  'oci/platform.js',
+  'ref/reference.js',
+  'store/registry-access.js',
+  'io/verify.js',
+  'io/memory.js',
+  'time.js',
+];
+
 /** The dispatcher, the entry of the bundle: dist/cli/main.js imports it once the compile cache is on. */
 const DISPATCH = 'cli/dispatch.js';
 
@@ -98,7 +123,8 @@ export async function bundleCli(out: string): Promise<void> {
   for (const [path, text] of written) {
     const ascii = await asciiOnly(text, path);
     const eager = basename(path) === core || path === dispatcher;
-    await writeFile(path, eager ? await eagerFunctions(ascii, path, importers(path)) : ascii);
+    const lazyModules = basename(path) === core ? LAZY_IN_CORE : [];
+    await writeFile(path, eager ? await eagerFunctions(ascii, path, { importers: importers(path), lazyModules }) : ascii);
   }
   const main = join(out, 'cli', 'main.js');
   const text = await readFile(main, 'utf8');
@@ -144,8 +170,15 @@ async function asciiOnly(text: string, path: string): Promise<string> {
  * could call a function before this chunk has run, which a declaration allows and a `var` does
  * not. The dispatcher, which dist/cli/main.js alone imports, has no cycle: `digest` of a layout
  * compiled its three functions on every start, 0.4 million instructions (issue 16).
+ *
+ * The functions of `lazyModules` (paths under dist/, as in esbuild's `// path.js` line before
+ * each module's code) stay declarations (see {@link LAZY_IN_CORE}).
  */
-export async function eagerFunctions(text: string, path: string, importers?: string[]): Promise<string> {
+export async function eagerFunctions(
+  text: string,
+  path: string,
+  { importers, lazyModules = [] }: { importers?: string[]; lazyModules?: string[] } = {},
+): Promise<string> {
   const { default: ts } = await import('typescript');
   const { transform } = await import('esbuild');
   const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
@@ -174,6 +207,10 @@ export async function eagerFunctions(text: string, path: string, importers?: str
     ts.forEachChild(node, visit);
   };
   visit(source);
+  // Where each module's code starts: esbuild writes `// path.js` on a line of its own before it.
+  const modules = [...text.matchAll(/^\/\/ (\S+\.js)$/gm)].map((m) => ({ at: m.index, module: m[1] }));
+  for (const m of lazyModules) if (!modules.some((k) => k.module === m)) throw new Error(`${path}: has no module ${m}`);
+  const moduleAt = (position: number) => modules.findLast((m) => m.at < position)?.module;
   const moved: string[] = [];
   let rest = '';
   let at = 0;
@@ -181,6 +218,8 @@ export async function eagerFunctions(text: string, path: string, importers?: str
     if (!ts.isFunctionDeclaration(statement) || statement.name === undefined || statement.body === undefined) continue;
     if (statement.modifiers?.some((m) => m.kind !== ts.SyntaxKind.AsyncKeyword) || assigned.has(statement.name.text)) continue;
     const start = statement.getStart(source);
+    const module = moduleAt(start);
+    if (module !== undefined && lazyModules.includes(module)) continue;
     moved.push(`var ${statement.name.text} = (${text.slice(start, statement.end)});`);
     rest += text.slice(at, start);
     at = statement.end;
