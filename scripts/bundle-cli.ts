@@ -4,14 +4,15 @@
  *
  * Why: Node pays for every module it loads (resolving, reading, the compile cache, linking),
  * whatever its size. `provenant digest oci:DIR:TAG` loaded about thirty modules of dist/, which
- * took more of its start than the work did (issue 16, "instant start"). Bundled, it loads five.
+ * took more of its start than the work did (issue 16, "instant start"). Bundled, it loads two:
+ * the launcher and the core chunk, which holds the dispatcher.
  *
  * How: esbuild with code splitting, so that what a command loads on demand (its own module, the
  * registry client, the signing libraries) stays in files of its own, loaded only when used, and
  * the modules of Node and of the dependencies stay imports. Splitting alone puts each set of
  * modules that the same entries share into a chunk of its own, and the many commands share the
  * common modules in so many combinations that digest still loaded twenty-three files. So each
- * of {@link GROUPS} is made one chunk: every entry (the dispatcher, and each module that is
+ * of {@link GROUPS} is made one chunk: every entry ({@link ENTRY}, and each module that is
  * imported dynamically) that uses a module of a group is made to import the whole group too, so
  * that to esbuild the group's modules all have the same users. The cost: such an entry runs the
  * top level of all of the group's modules, and the group's imports of Node's modules and of
@@ -31,7 +32,7 @@ import type * as esbuild from 'esbuild';
  * statically, themselves included, less those of the groups before it and those that `without`
  * import, statically or dynamically but for the roots (what those commands load in any case,
  * which must not pull the group in).
- * - core: what almost every command runs: the dispatcher's imports, the command-line options,
+ * - core: what almost every command runs: the dispatcher and its imports, the command-line options,
  *   opening stores, the OCI layout store; and `digest`, a few lines over those modules, which as
  *   a file of its own cost its start-up more than its code does (a module load per file).
  * - registry: the registry store and client, credentials and their helpers: `copy` to or from a
@@ -71,21 +72,38 @@ export const LAZY_IN_CORE = [
   'time.js',
 ];
 
-/** The dispatcher, the entry of the bundle: dist/cli/main.js imports it once the compile cache is on. */
-const DISPATCH = 'cli/dispatch.js';
+/**
+ * The entry of the bundle, a file written into dist/ for the build only: it exports the
+ * dispatcher's `main`, which dist/cli/main.js runs once the compile cache is on. The dispatcher
+ * itself is a module of the core group, so its code is in the core chunk, and main.js imports
+ * that chunk: one module to load rather than two. With the dispatcher as the entry, esbuild wrote
+ * it to a file of its own, which digest of a layout loaded before the core chunk, 0.7 million
+ * instructions (resolving, reading and checking its cache, linking; issue 16).
+ */
+const ENTRY = 'cli/bundle-entry.js';
+const ENTRY_TEXT = "export { main } from './dispatch.js';\n";
 
-/** The text in dist/cli/main.js that loads the dispatcher, and what it becomes. */
+/** The text in dist/cli/main.js that loads the dispatcher, made to load the core chunk. */
 const LOAD_DISPATCH = 'import("./dispatch.js")';
-const LOAD_BUNDLE = 'import("./bundle/dispatch.js")';
 
 /** Bundles the CLI of `out` (a compiled dist/) into `out`/cli/bundle/ and points cli/main.js at it. */
 export async function bundleCli(out: string): Promise<void> {
-  const { build } = await import('esbuild');
   const bundle = join(out, 'cli', 'bundle');
   await rm(bundle, { recursive: true, force: true });
+  await writeFile(join(out, ENTRY), ENTRY_TEXT);
+  try {
+    await bundleFrom(out, bundle);
+  } finally {
+    await rm(join(out, ENTRY), { force: true });
+  }
+}
+
+/** {@link bundleCli}, with the entry written. */
+async function bundleFrom(out: string, bundle: string): Promise<void> {
+  const { build } = await import('esbuild');
   const options: esbuild.BuildOptions = {
     absWorkingDir: out,
-    entryPoints: [join(out, DISPATCH)],
+    entryPoints: [join(out, ENTRY)],
     outdir: bundle,
     bundle: true,
     splitting: true,
@@ -99,7 +117,7 @@ export async function bundleCli(out: string): Promise<void> {
   // A first pass finds the entries (dynamic imports) and what each module imports.
   const { metafile } = await build({ ...options, write: false, metafile: true, plugins: [vendor] });
   const inputs = metafile.inputs;
-  const entries = new Set([DISPATCH]);
+  const entries = new Set([ENTRY]);
   for (const input of Object.values(inputs)) {
     for (const i of input.imports) if (i.kind === 'dynamic-import' && !i.external) entries.add(i.path);
   }
@@ -110,26 +128,24 @@ export async function bundleCli(out: string): Promise<void> {
     plugins: [vendor, groupPlugin(out, bundle, groupImports(inputs, entries, groups), groups)],
   });
   const files = new Map(outputFiles.map((f) => [f.path, f.text]));
+  // The entry only re-exports `main` from the core chunk (the core group, which every command
+  // runs), which main.js imports instead; so the entry's file is not written.
+  const entry = join(bundle, basename(ENTRY));
+  const core = /\bimport\s*\{\s*main\s*\}\s*from\s*"\.\/(chunk-[^"]+\.js)";/.exec(files.get(entry) ?? '')?.[1];
+  if (core === undefined) throw new Error(`${entry} does not take main, under its name, from a chunk`);
+  files.delete(entry);
   await mkdir(bundle, { recursive: true });
   const written = skipReexports(files);
-  // The chunk the dispatcher imports: the core group, which every command runs.
-  const core = /^import\s*\{[^}]*\}\s*from\s*"\.\/(chunk-[^"]+\.js)";/m.exec(written.get(join(bundle, 'dispatch.js')) ?? '')?.[1];
-  if (core === undefined) throw new Error('the dispatcher of the CLI bundle imports no chunk');
-  // Its functions compiled with it (eagerFunctions), and the dispatcher's: every command runs
-  // both. The dispatcher imports the core chunk, but nothing in the bundle imports it (main.js,
-  // outside, does), so no import cycle can call its functions before it has run.
-  const dispatcher = join(bundle, 'dispatch.js');
-  const importers = (path: string) => [...written].filter(([p, t]) => p !== path && t.includes(`"./${basename(path)}"`)).map(([p]) => p);
+  // The core chunk's functions compiled with it (eagerFunctions), but those of LAZY_IN_CORE.
   for (const [path, text] of written) {
     const ascii = await asciiOnly(text, path);
-    const eager = basename(path) === core || path === dispatcher;
-    const lazyModules = basename(path) === core ? LAZY_IN_CORE : [];
-    await writeFile(path, eager ? await eagerFunctions(ascii, path, { importers: importers(path), lazyModules }) : ascii);
+    const eager = basename(path) === core;
+    await writeFile(path, eager ? await eagerFunctions(ascii, path, { lazyModules: LAZY_IN_CORE }) : ascii);
   }
   const main = join(out, 'cli', 'main.js');
   const text = await readFile(main, 'utf8');
   if (text.split(LOAD_DISPATCH).length !== 2) throw new Error(`${main} does not load the dispatcher with ${LOAD_DISPATCH} once`);
-  await writeFile(main, text.replace(LOAD_DISPATCH, LOAD_BUNDLE));
+  await writeFile(main, text.replace(LOAD_DISPATCH, `import("./bundle/${core}")`));
 }
 
 /**
@@ -165,32 +181,24 @@ async function asciiOnly(text: string, path: string): Promise<string> {
  * functions are all assigned before any other statement of the chunk runs, as declarations are;
  * what differs is left alone or refused: a function whose name is assigned to anywhere in the
  * chunk stays a declaration (a function expression's own name cannot be assigned inside it), and
- * a chunk that imports another chunk of the bundle is refused unless `importers` (the files of
- * the bundle that import it; unknown, by default) is empty: in an import cycle, the other chunk
- * could call a function before this chunk has run, which a declaration allows and a `var` does
- * not. The dispatcher, which dist/cli/main.js alone imports, has no cycle: `digest` of a layout
- * compiled its three functions on every start, 0.4 million instructions (issue 16).
+ * a chunk that imports another chunk of the bundle is refused (in an import cycle, the other
+ * chunk could call a function before this chunk has run, which a declaration allows and a `var`
+ * does not).
  *
  * The functions of `lazyModules` (paths under dist/, as in esbuild's `// path.js` line before
  * each module's code) stay declarations (see {@link LAZY_IN_CORE}).
  */
-export async function eagerFunctions(
-  text: string,
-  path: string,
-  { importers, lazyModules = [] }: { importers?: string[]; lazyModules?: string[] } = {},
-): Promise<string> {
+export async function eagerFunctions(text: string, path: string, { lazyModules = [] }: { lazyModules?: string[] } = {}): Promise<string> {
   const { default: ts } = await import('typescript');
   const { transform } = await import('esbuild');
   const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
   for (const statement of source.statements) {
     if (
-      importers?.length !== 0 &&
       ts.isImportDeclaration(statement) &&
       ts.isStringLiteral(statement.moduleSpecifier) &&
       statement.moduleSpecifier.text.startsWith('./')
     ) {
-      const by = importers === undefined ? '' : ` and ${importers.map((i) => basename(i)).join(', ')} imports it`;
-      throw new Error(`${path}: imports ${statement.moduleSpecifier.text}${by}; its functions may not be moved (see eagerFunctions)`);
+      throw new Error(`${path}: imports ${statement.moduleSpecifier.text}; its functions may not be moved (see eagerFunctions)`);
     }
   }
   const assigned = new Set<string>();
@@ -264,7 +272,7 @@ function vendorPlugin(out: string, bundle: string): esbuild.Plugin {
 /** The modules of each of {@link GROUPS}. */
 function groupsOf(inputs: esbuild.Metafile['inputs']): Map<string, Set<string>> {
   const groups = new Map<string, Set<string>>();
-  const taken = new Set([DISPATCH]);
+  const taken = new Set([ENTRY]);
   for (const [name, { roots, without = [] }] of Object.entries(GROUPS)) {
     const left = staticClosure(inputs, without, { except: roots });
     const members = [...staticClosure(inputs, roots)].filter((m) => !taken.has(m) && !left.has(m));

@@ -75,16 +75,6 @@ describe('eagerFunctions', () => {
   it('refuses a chunk that imports another chunk of the bundle (an import cycle could call a function before it is assigned)', async () => {
     const chunk = ['import { a } from "./chunk-OTHER.js";', 'function f() {', '  return a;', '}', 'export { f };'].join('\n');
     await assert.rejects(eagerFunctions(chunk, 'chunk.js'), /chunk\.js: imports \.\/chunk-OTHER\.js/);
-    await assert.rejects(
-      eagerFunctions(chunk, 'chunk.js', { importers: ['dir/chunk-OTHER.js'] }),
-      /chunk\.js: imports \.\/chunk-OTHER\.js and chunk-OTHER\.js imports it/,
-    );
-  });
-
-  it('moves the functions of a file that imports a chunk when no file of the bundle imports it (the dispatcher)', async () => {
-    const chunk = ['import { join } from "./chunk-OTHER.js";', 'function f() {', '  return join;', '}', 'export { f };'].join('\n');
-    const out = await eagerFunctions(chunk, 'dispatch.js', { importers: [] });
-    assert.match(out, /^var f = \(function f\(\) \{/);
   });
 
   it('leaves the functions of the lazy modules as they are, and refuses a lazy module the chunk does not have', async () => {
