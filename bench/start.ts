@@ -85,11 +85,13 @@ async function main(): Promise<void> {
     const cached: NodeJS.ProcessEnv = { ...process.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
     delete cached.NODE_COMPILE_CACHE;
     const uncached = { ...cached, NODE_DISABLE_COMPILE_CACHE: '1' };
-    // The launcher as built, pointed at the per-module dispatcher instead of the bundle's.
+    // The launcher as built, pointed at the per-module dispatcher instead of the bundle's core
+    // chunk, which holds the dispatcher (scripts/bundle-cli.ts).
     const perModule = join(dirname(cli), 'main-per-module.js');
     const launcher = await readFile(cli, 'utf8');
-    if (!launcher.includes('import("./bundle/dispatch.js")')) throw new Error(`${cli} does not load the bundle's dispatcher`);
-    await writeFile(perModule, launcher.replace('import("./bundle/dispatch.js")', 'import("./dispatch.js")'));
+    const loadBundle = /import\("\.\/bundle\/[^"]+\.js"\)/g;
+    if (launcher.match(loadBundle)?.length !== 1) throw new Error(`${cli} does not load the bundle's dispatcher once`);
+    await writeFile(perModule, launcher.replace(loadBundle, 'import("./dispatch.js")'));
     // The work alone, in the fewest lines of Node.
     const script = join(work, 'digest-only.mjs');
     await writeFile(

@@ -4,14 +4,15 @@
  *
  * Why: Node pays for every module it loads (resolving, reading, the compile cache, linking),
  * whatever its size. `provenant digest oci:DIR:TAG` loaded about thirty modules of dist/, which
- * took more of its start than the work did (issue 16, "instant start"). Bundled, it loads five.
+ * took more of its start than the work did (issue 16, "instant start"). Bundled, it loads two:
+ * the launcher and the core chunk, which holds the dispatcher.
  *
  * How: esbuild with code splitting, so that what a command loads on demand (its own module, the
  * registry client, the signing libraries) stays in files of its own, loaded only when used, and
  * the modules of Node and of the dependencies stay imports. Splitting alone puts each set of
  * modules that the same entries share into a chunk of its own, and the many commands share the
  * common modules in so many combinations that digest still loaded twenty-three files. So each
- * of {@link GROUPS} is made one chunk: every entry (the dispatcher, and each module that is
+ * of {@link GROUPS} is made one chunk: every entry ({@link ENTRY}, and each module that is
  * imported dynamically) that uses a module of a group is made to import the whole group too, so
  * that to esbuild the group's modules all have the same users. The cost: such an entry runs the
  * top level of all of the group's modules, and the group's imports of Node's modules and of
@@ -31,7 +32,7 @@ import type * as esbuild from 'esbuild';
  * statically, themselves included, less those of the groups before it and those that `without`
  * import, statically or dynamically but for the roots (what those commands load in any case,
  * which must not pull the group in).
- * - core: what almost every command runs: the dispatcher's imports, the command-line options,
+ * - core: what almost every command runs: the dispatcher and its imports, the command-line options,
  *   opening stores, the OCI layout store; and `digest`, a few lines over those modules, which as
  *   a file of its own cost its start-up more than its code does (a module load per file).
  * - registry: the registry store and client, credentials and their helpers: `copy` to or from a
@@ -46,21 +47,63 @@ export const GROUPS: Record<string, { roots: string[]; without?: string[] }> = {
   statements: { roots: ['builder/describe.js'], without: ['cli/commands/build.js'] },
 };
 
-/** The dispatcher, the entry of the bundle: dist/cli/main.js imports it once the compile cache is on. */
-const DISPATCH = 'cli/dispatch.js';
+/**
+ * Modules of the core chunk whose functions eagerFunctions leaves to be compiled on their first
+ * call. A function compiled with the chunk comes from Node's compile cache, but every command
+ * that loads the chunk then reads, checks and deserialises its code; one compiled on its first
+ * call costs only the commands that call it. So what the start of most commands runs (the
+ * command line, opening a store, a layout's index.json) is compiled with the chunk, and the
+ * modules that only some commands or only failures reach are not: help and exit (help text,
+ * errors), files and layout-lock (writing), platform (`--platform`), reference and
+ * registry-access (registries), verify (reading blobs), memory (large builds), time
+ * (SOURCE_DATE_EPOCH). `digest` of a layout deserialised their 52 functions at every start,
+ * about 1 million instructions (issue 16).
+ */
+export const LAZY_IN_CORE = [
+  'cli/help.js',
+  'cli/exit.js',
+  'io/files.js',
+  'store/layout-lock.js',
+  'oci/platform.js',
+  'ref/reference.js',
+  'store/registry-access.js',
+  'io/verify.js',
+  'io/memory.js',
+  'time.js',
+];
 
-/** The text in dist/cli/main.js that loads the dispatcher, and what it becomes. */
+/**
+ * The entry of the bundle, a file written into dist/ for the build only: it exports the
+ * dispatcher's `main`, which dist/cli/main.js runs once the compile cache is on. The dispatcher
+ * itself is a module of the core group, so its code is in the core chunk, and main.js imports
+ * that chunk: one module to load rather than two. With the dispatcher as the entry, esbuild wrote
+ * it to a file of its own, which digest of a layout loaded before the core chunk, 0.7 million
+ * instructions (resolving, reading and checking its cache, linking; issue 16).
+ */
+const ENTRY = 'cli/bundle-entry.js';
+const ENTRY_TEXT = "export { main } from './dispatch.js';\n";
+
+/** The text in dist/cli/main.js that loads the dispatcher, made to load the core chunk. */
 const LOAD_DISPATCH = 'import("./dispatch.js")';
-const LOAD_BUNDLE = 'import("./bundle/dispatch.js")';
 
 /** Bundles the CLI of `out` (a compiled dist/) into `out`/cli/bundle/ and points cli/main.js at it. */
 export async function bundleCli(out: string): Promise<void> {
-  const { build } = await import('esbuild');
   const bundle = join(out, 'cli', 'bundle');
   await rm(bundle, { recursive: true, force: true });
+  await writeFile(join(out, ENTRY), ENTRY_TEXT);
+  try {
+    await bundleFrom(out, bundle);
+  } finally {
+    await rm(join(out, ENTRY), { force: true });
+  }
+}
+
+/** {@link bundleCli}, with the entry written. */
+async function bundleFrom(out: string, bundle: string): Promise<void> {
+  const { build } = await import('esbuild');
   const options: esbuild.BuildOptions = {
     absWorkingDir: out,
-    entryPoints: [join(out, DISPATCH)],
+    entryPoints: [join(out, ENTRY)],
     outdir: bundle,
     bundle: true,
     splitting: true,
@@ -74,7 +117,7 @@ export async function bundleCli(out: string): Promise<void> {
   // A first pass finds the entries (dynamic imports) and what each module imports.
   const { metafile } = await build({ ...options, write: false, metafile: true, plugins: [vendor] });
   const inputs = metafile.inputs;
-  const entries = new Set([DISPATCH]);
+  const entries = new Set([ENTRY]);
   for (const input of Object.values(inputs)) {
     for (const i of input.imports) if (i.kind === 'dynamic-import' && !i.external) entries.add(i.path);
   }
@@ -85,19 +128,24 @@ export async function bundleCli(out: string): Promise<void> {
     plugins: [vendor, groupPlugin(out, bundle, groupImports(inputs, entries, groups), groups)],
   });
   const files = new Map(outputFiles.map((f) => [f.path, f.text]));
+  // The entry only re-exports `main` from the core chunk (the core group, which every command
+  // runs), which main.js imports instead; so the entry's file is not written.
+  const entry = join(bundle, basename(ENTRY));
+  const core = /\bimport\s*\{\s*main\s*\}\s*from\s*"\.\/(chunk-[^"]+\.js)";/.exec(files.get(entry) ?? '')?.[1];
+  if (core === undefined) throw new Error(`${entry} does not take main, under its name, from a chunk`);
+  files.delete(entry);
   await mkdir(bundle, { recursive: true });
   const written = skipReexports(files);
-  // The chunk the dispatcher imports: the core group, which every command runs.
-  const core = /^import\s*\{[^}]*\}\s*from\s*"\.\/(chunk-[^"]+\.js)";/m.exec(written.get(join(bundle, 'dispatch.js')) ?? '')?.[1];
-  if (core === undefined) throw new Error('the dispatcher of the CLI bundle imports no chunk');
+  // The core chunk's functions compiled with it (eagerFunctions), but those of LAZY_IN_CORE.
   for (const [path, text] of written) {
     const ascii = await asciiOnly(text, path);
-    await writeFile(path, basename(path) === core ? await eagerFunctions(ascii, path) : ascii);
+    const eager = basename(path) === core;
+    await writeFile(path, eager ? await eagerFunctions(ascii, path, { lazyModules: LAZY_IN_CORE }) : ascii);
   }
   const main = join(out, 'cli', 'main.js');
   const text = await readFile(main, 'utf8');
   if (text.split(LOAD_DISPATCH).length !== 2) throw new Error(`${main} does not load the dispatcher with ${LOAD_DISPATCH} once`);
-  await writeFile(main, text.replace(LOAD_DISPATCH, LOAD_BUNDLE));
+  await writeFile(main, text.replace(LOAD_DISPATCH, `import("./bundle/${core}")`));
 }
 
 /**
@@ -133,10 +181,14 @@ async function asciiOnly(text: string, path: string): Promise<string> {
  * functions are all assigned before any other statement of the chunk runs, as declarations are;
  * what differs is left alone or refused: a function whose name is assigned to anywhere in the
  * chunk stays a declaration (a function expression's own name cannot be assigned inside it), and
- * a chunk that imports another chunk of the bundle is refused (in an import cycle, the other chunk could call a
- * function before this chunk has run, which a declaration allows and a `var` does not).
+ * a chunk that imports another chunk of the bundle is refused (in an import cycle, the other
+ * chunk could call a function before this chunk has run, which a declaration allows and a `var`
+ * does not).
+ *
+ * The functions of `lazyModules` (paths under dist/, as in esbuild's `// path.js` line before
+ * each module's code) stay declarations (see {@link LAZY_IN_CORE}).
  */
-export async function eagerFunctions(text: string, path: string): Promise<string> {
+export async function eagerFunctions(text: string, path: string, { lazyModules = [] }: { lazyModules?: string[] } = {}): Promise<string> {
   const { default: ts } = await import('typescript');
   const { transform } = await import('esbuild');
   const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
@@ -163,6 +215,10 @@ export async function eagerFunctions(text: string, path: string): Promise<string
     ts.forEachChild(node, visit);
   };
   visit(source);
+  // Where each module's code starts: esbuild writes `// path.js` on a line of its own before it.
+  const modules = [...text.matchAll(/^\/\/ (\S+\.js)$/gm)].map((m) => ({ at: m.index, module: m[1] }));
+  for (const m of lazyModules) if (!modules.some((k) => k.module === m)) throw new Error(`${path}: has no module ${m}`);
+  const moduleAt = (position: number) => modules.findLast((m) => m.at < position)?.module;
   const moved: string[] = [];
   let rest = '';
   let at = 0;
@@ -170,6 +226,8 @@ export async function eagerFunctions(text: string, path: string): Promise<string
     if (!ts.isFunctionDeclaration(statement) || statement.name === undefined || statement.body === undefined) continue;
     if (statement.modifiers?.some((m) => m.kind !== ts.SyntaxKind.AsyncKeyword) || assigned.has(statement.name.text)) continue;
     const start = statement.getStart(source);
+    const module = moduleAt(start);
+    if (module !== undefined && lazyModules.includes(module)) continue;
     moved.push(`var ${statement.name.text} = (${text.slice(start, statement.end)});`);
     rest += text.slice(at, start);
     at = statement.end;
@@ -214,7 +272,7 @@ function vendorPlugin(out: string, bundle: string): esbuild.Plugin {
 /** The modules of each of {@link GROUPS}. */
 function groupsOf(inputs: esbuild.Metafile['inputs']): Map<string, Set<string>> {
   const groups = new Map<string, Set<string>>();
-  const taken = new Set([DISPATCH]);
+  const taken = new Set([ENTRY]);
   for (const [name, { roots, without = [] }] of Object.entries(GROUPS)) {
     const left = staticClosure(inputs, without, { except: roots });
     const members = [...staticClosure(inputs, roots)].filter((m) => !taken.has(m) && !left.has(m));

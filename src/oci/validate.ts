@@ -28,57 +28,75 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const mediaType: Checker = (v, p, out) => {
+// The checkers are function declarations, not arrow functions in constants, and those that
+// integer, array and object make are such functions bound to their parameters, not closures:
+// the CLI's bundle has V8 compile a chunk's top-level functions with the chunk, into Node's
+// compile cache (scripts/bundle-cli.ts, eagerFunctions), where an arrow function or a closure is
+// compiled when first called, at every start; `digest` of a layout validates index.json with
+// eight of them (issue 16).
+
+function mediaType(v: unknown, p: string, out: Violation[]): void {
   if (typeof v !== 'string') out.push({ pointer: p, message: 'must be a string' });
   else if (!MEDIA_TYPE_RE.test(v)) out.push({ pointer: p, message: `"${v}" is not a media type` });
-};
+}
 
-const integer =
-  (min: number, max: number): Checker =>
-  (v, p, out) => {
-    if (typeof v !== 'number' || !Number.isInteger(v)) out.push({ pointer: p, message: 'must be an integer' });
-    else if (v < min || v > max) out.push({ pointer: p, message: `must be between ${min} and ${max}` });
-  };
+function integer(min: number, max: number): Checker {
+  return checkInteger.bind(undefined, min, max);
+}
 
-const digest: Checker = (v, p, out) => {
+function checkInteger(min: number, max: number, v: unknown, p: string, out: Violation[]): void {
+  if (typeof v !== 'number' || !Number.isInteger(v)) out.push({ pointer: p, message: 'must be an integer' });
+  else if (v < min || v > max) out.push({ pointer: p, message: `must be between ${min} and ${max}` });
+}
+
+function digest(v: unknown, p: string, out: Violation[]): void {
   if (typeof v !== 'string') out.push({ pointer: p, message: 'must be a string' });
   else if (!DIGEST_GRAMMAR_RE.test(v)) out.push({ pointer: p, message: `"${v}" is not a digest` });
-};
+}
 
-const urls: Checker = (v, p, out) => {
+function urls(v: unknown, p: string, out: Violation[]): void {
   if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
   for (const [i, u] of v.entries()) {
     if (typeof u !== 'string' || !URI_RE.test(u)) out.push({ pointer: `${p}/${i}`, message: 'must be a URI' });
   }
-};
+}
 
-const stringMap: Checker = (v, p, out) => {
+function stringMap(v: unknown, p: string, out: Violation[]): void {
   if (!isObject(v)) return void out.push({ pointer: p, message: 'must be an object' });
   for (const [k, val] of Object.entries(v)) {
     if (k.length > 0 && typeof val !== 'string') out.push({ pointer: `${p}/${pointerEscape(k)}`, message: 'must be a string' });
   }
-};
+}
 
-const string: Checker = (v, p, out) => {
+function string(v: unknown, p: string, out: Violation[]): void {
   if (typeof v !== 'string') out.push({ pointer: p, message: 'must be a string' });
-};
+}
 
-const stringArray: Checker = (v, p, out) => {
+function stringArray(v: unknown, p: string, out: Violation[]): void {
   if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
   for (const [i, s] of v.entries()) string(s, `${p}/${i}`, out);
-};
+}
 
 function object(required: string[], properties: Record<string, Checker>, extra?: Checker): Checker {
-  return (v, p, out) => {
-    if (!isObject(v)) return void out.push({ pointer: p || '/', message: 'must be an object' });
-    for (const key of required) {
-      if (!(key in v)) out.push({ pointer: `${p}/${key}`, message: 'is required' });
-    }
-    for (const [key, check] of Object.entries(properties)) {
-      if (key in v) check(v[key], `${p}/${pointerEscape(key)}`, out);
-    }
-    extra?.(v, p, out);
-  };
+  return checkObject.bind(undefined, required, properties, extra);
+}
+
+function checkObject(
+  required: string[],
+  properties: Record<string, Checker>,
+  extra: Checker | undefined,
+  v: unknown,
+  p: string,
+  out: Violation[],
+): void {
+  if (!isObject(v)) return void out.push({ pointer: p || '/', message: 'must be an object' });
+  for (const key of required) {
+    if (!(key in v)) out.push({ pointer: `${p}/${key}`, message: 'is required' });
+  }
+  for (const [key, check] of Object.entries(properties)) {
+    if (key in v) check(v[key], `${p}/${pointerEscape(key)}`, out);
+  }
+  extra?.(v, p, out);
 }
 
 const contentDescriptor = object(['mediaType', 'size', 'digest'], {
@@ -108,13 +126,15 @@ const manifestDescriptor = object(['mediaType', 'size', 'digest'], {
   annotations: stringMap,
 });
 
-const array =
-  (item: Checker, minItems = 0): Checker =>
-  (v, p, out) => {
-    if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
-    if (v.length < minItems) out.push({ pointer: p, message: `must have at least ${minItems} item(s)` });
-    for (const [i, x] of v.entries()) item(x, `${p}/${i}`, out);
-  };
+function array(item: Checker, minItems = 0): Checker {
+  return checkArray.bind(undefined, item, minItems);
+}
+
+function checkArray(item: Checker, minItems: number, v: unknown, p: string, out: Violation[]): void {
+  if (!Array.isArray(v)) return void out.push({ pointer: p, message: 'must be an array' });
+  if (v.length < minItems) out.push({ pointer: p, message: `must have at least ${minItems} item(s)` });
+  for (const [i, x] of v.entries()) item(x, `${p}/${i}`, out);
+}
 
 const manifestSchema = object(['schemaVersion', 'config', 'layers'], {
   schemaVersion: integer(2, 2),

@@ -49,27 +49,22 @@ export abstract class LayoutReader implements ContentStore {
 
   async resolve(target: string): Promise<Descriptor | undefined> {
     await this.refresh();
-    if (isDigest(target)) {
-      const fromIndex = this.topIndex.manifests.find((m) => m.digest === target);
-      if (fromIndex !== undefined) return stripRefName(fromIndex);
-      const s = await this.statBlob(target);
-      if (s === undefined) return undefined;
-      // Not an entry of index.json (a child of an index, say): the media type is in the document.
-      try {
-        return descriptorOf(await this.readManifest(s));
-      } catch (err) {
-        // Collected by a gc in another process between the two looks: not there.
-        if (isProvenantError(err, 'NOT_FOUND')) return undefined;
-        throw err;
-      }
-    }
-    const found = this.#findTag(target);
-    return found === undefined ? undefined : stripRefName(found);
+    return isDigest(target) ? this.#resolveDigest(target) : taggedEntry(this.topIndex, target);
   }
 
-  #findTag(tag: string): Descriptor | undefined {
-    // The last entry wins, as in containers/image, should a hand-edited index name a tag twice.
-    return this.topIndex.manifests.findLast((m) => m.annotations?.[Annotation.RefName] === tag);
+  async #resolveDigest(digest: Digest): Promise<Descriptor | undefined> {
+    const fromIndex = this.topIndex.manifests.find((m) => m.digest === digest);
+    if (fromIndex !== undefined) return stripRefName(fromIndex);
+    const s = await this.statBlob(digest);
+    if (s === undefined) return undefined;
+    // Not an entry of index.json (a child of an index, say): the media type is in the document.
+    try {
+      return descriptorOf(await this.readManifest(s));
+    } catch (err) {
+      // Collected by a gc in another process between the two looks: not there.
+      if (isProvenantError(err, 'NOT_FOUND')) return undefined;
+      throw err;
+    }
   }
 
   async getManifest(target: string): Promise<Stored> {
@@ -139,6 +134,20 @@ export function referrerDescriptor(stored: Stored): Descriptor {
     ...(artifactType === undefined ? {} : { artifactType }),
     ...(doc.annotations === undefined ? {} : { annotations: doc.annotations }),
   });
+}
+
+/**
+ * The entry of `index` tagged `tag`, without its tag. The last one wins, as in containers/image,
+ * should a hand-edited index name a tag twice. A function of the module and a loop rather than a
+ * method and findLast with an arrow function: what `digest` of a layout runs is then compiled
+ * with the CLI's bundle, not at every start (see layout.ts's openIndex).
+ */
+function taggedEntry(index: ImageIndex, tag: string): Descriptor | undefined {
+  for (let i = index.manifests.length - 1; i >= 0; i--) {
+    const entry = index.manifests[i]!;
+    if (entry.annotations?.[Annotation.RefName] === tag) return stripRefName(entry);
+  }
+  return undefined;
 }
 
 function stripRefName(d: Descriptor): Descriptor {

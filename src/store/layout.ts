@@ -8,7 +8,7 @@ import { children, descriptorOf, encodeJson, parseStored, type Stored } from '..
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
+import { pathIn, readCapped, readCappedWithStamp, stampOfFile } from './layout-files.ts';
 import {
   COORDINATION_PREFIX,
   LayoutLock,
@@ -87,41 +87,19 @@ export class LayoutStore extends LayoutReader {
 
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
-    const where = `oci:${path}`;
-    let layoutFile = await readLayoutFile(path, where);
-    if (layoutFile === undefined) {
-      if (!options.create) {
-        throw new ProvenantError('NOT_FOUND', `no OCI image layout at ${path} (no ${LAYOUT_FILE} file)`, {
-          where,
-          hint: 'check the path; an OCI layout directory holds oci-layout, index.json and blobs/',
-        });
-      }
-      const created = await createLayout(path, where, options);
-      if (created !== undefined) return new LayoutStore(path, created, options);
-      layoutFile = await readLayoutFile(path, where);
-      if (layoutFile === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
-    }
-    checkLayoutFile(layoutFile, where);
-    return new LayoutStore(path, await readIndexJson(path, where), options);
+    return new LayoutStore(path, await openIndex(path, options), options);
   }
 
   /** Re-reads index.json when another store or process has replaced it since. */
   protected override async refresh(): Promise<void> {
-    const where = this.location;
-    let stamp: string;
-    try {
-      stamp = await stampOfFile(join(this.path, 'index.json'));
-    } catch (err) {
-      throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
-    }
-    if (stamp === this.#indexStamp) return;
-    const read = await readIndexJson(this.path, where);
+    const read = await changedIndex(this.path, this.location, this.#indexStamp);
+    if (read === undefined) return;
     this.topIndex = read.index;
     this.#indexStamp = read.stamp;
   }
 
   #blobPath(digest: Digest): string {
-    return join(this.path, 'blobs', digestAlgorithm(digest), digestHex(digest));
+    return pathIn(this.path, 'blobs', digestAlgorithm(digest), digestHex(digest));
   }
 
   async statBlob(digest: Digest): Promise<Descriptor | undefined> {
@@ -435,9 +413,49 @@ interface IndexRead {
   stamp: string;
 }
 
+// What opening a layout and looking a tag up run is in functions of the module, the methods
+// calling them: the CLI's bundle has V8 compile a chunk's top-level functions with the chunk,
+// into Node's compile cache (scripts/bundle-cli.ts, eagerFunctions), but a method only when it is
+// first called, at every start, at a cost that grows with its length (issue 16, "instant start").
+
+/**
+ * What {@link LayoutStore.open} reads: the index.json of the layout at `path`, once its
+ * oci-layout file is checked; with `create`, that of a new empty layout made there when there is
+ * none.
+ */
+async function openIndex(path: string, options: LayoutOpenOptions): Promise<IndexRead> {
+  const where = `oci:${path}`;
+  let layoutFile = await readLayoutFile(path, where);
+  if (layoutFile === undefined) {
+    if (!options.create) {
+      throw new ProvenantError('NOT_FOUND', `no OCI image layout at ${path} (no ${LAYOUT_FILE} file)`, {
+        where,
+        hint: 'check the path; an OCI layout directory holds oci-layout, index.json and blobs/',
+      });
+    }
+    const created = await createLayout(path, where, options);
+    if (created !== undefined) return created;
+    layoutFile = await readLayoutFile(path, where);
+    if (layoutFile === undefined) throw new ProvenantError('INVALID_LAYOUT', `${LAYOUT_FILE} vanished while opening`, { where });
+  }
+  checkLayoutFile(layoutFile, where);
+  return readIndexJson(path, where);
+}
+
+/** The index.json of the layout at `path` read again, or undefined when its stamp is still `stamp`. */
+async function changedIndex(path: string, where: string, stamp: string): Promise<IndexRead | undefined> {
+  let now: string;
+  try {
+    now = await stampOfFile(pathIn(path, 'index.json'));
+  } catch (err) {
+    throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
+  }
+  return now === stamp ? undefined : readIndexJson(path, where);
+}
+
 async function readLayoutFile(path: string, where: string): Promise<Uint8Array | undefined> {
   try {
-    return await readCapped(join(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT');
+    return await readCapped(pathIn(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT');
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw fileError(err, where);
@@ -493,7 +511,7 @@ function notLayout(path: string, where: string): ProvenantError {
 async function readIndexJson(path: string, where: string): Promise<IndexRead> {
   let read: { bytes: Uint8Array; stamp: string };
   try {
-    read = await readCappedWithStamp(join(path, 'index.json'), MANIFEST_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
+    read = await readCappedWithStamp(pathIn(path, 'index.json'), MANIFEST_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
   } catch (err) {
     throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
   }

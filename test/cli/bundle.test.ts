@@ -76,4 +76,26 @@ describe('eagerFunctions', () => {
     const chunk = ['import { a } from "./chunk-OTHER.js";', 'function f() {', '  return a;', '}', 'export { f };'].join('\n');
     await assert.rejects(eagerFunctions(chunk, 'chunk.js'), /chunk\.js: imports \.\/chunk-OTHER\.js/);
   });
+
+  it('leaves the functions of the lazy modules as they are, and refuses a lazy module the chunk does not have', async () => {
+    const chunk = [
+      '// a.js',
+      'function eager() {',
+      '  return 1;',
+      '}',
+      '',
+      '// b.js',
+      'function lazy() {',
+      '  return 2;',
+      '}',
+      'export { eager, lazy };',
+    ].join('\n');
+    const out = await eagerFunctions(chunk, 'chunk.js', { lazyModules: ['b.js'] });
+    assert.match(out, /^var eager = \(function eager\(\) \{/);
+    assert.match(out, /\n\/\/ b\.js\nfunction lazy\(\) \{/);
+    const m = await run(out);
+    assert.equal((m.eager as () => number)(), 1);
+    assert.equal((m.lazy as () => number)(), 2);
+    await assert.rejects(eagerFunctions(chunk, 'chunk.js', { lazyModules: ['c.js'] }), /chunk\.js: has no module c\.js/);
+  });
 });
