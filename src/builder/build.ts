@@ -11,9 +11,9 @@
  */
 import { basename, dirname } from 'node:path';
 import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
-import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { collectGarbage } from '../io/memory.ts';
-import { bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
+import { type BlobSource, bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
@@ -358,6 +358,21 @@ async function assembleImage(
   };
 }
 
+/**
+ * `err` from putting a layer into a store; for a layer taken from the cache whose bytes the store
+ * found damaged, the layer is dropped from the cache first and the error says so, so that the next
+ * build makes it again rather than failing the same way.
+ */
+async function damagedLayer(err: unknown, layer: Layer | undefined): Promise<never> {
+  if (!isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH') || layer?.forget === undefined) throw err;
+  await layer.forget().catch(() => {});
+  throw new ProvenantError(err.code, `the build cache's copy of layer ${layer.digest} is damaged: ${err.message}`, {
+    where: layer.source.path ?? err.where,
+    hint: 'it is dropped from the cache now: build again, and the layer is made anew',
+    cause: err,
+  });
+}
+
 /** Options of {@link writeBuild}. */
 export interface WriteBuildOptions extends OperationOptions {
   /** Statements about each image, and where to store them (see `attest/storage.ts`). */
@@ -375,8 +390,8 @@ export async function writeBuild(
   options: WriteBuildOptions = {},
 ): Promise<Descriptor> {
   if (result.index === undefined) throw new ProvenantError('USAGE', 'a lock-only build has no image to write');
-  const blobs = result.images.flatMap((image) => [
-    ...image.layers.map((l) => ({ source: l.source, image })),
+  const blobs: { source: BlobSource; image: BuiltImage; layer?: Layer }[] = result.images.flatMap((image) => [
+    ...image.layers.map((layer) => ({ source: layer.source, image, layer })),
     { source: bytesSource(image.config.descriptor, image.config.bytes), image },
   ]);
   // Progress: the step, and each blob as the stores that do not report their own (local ones) do not.
@@ -386,8 +401,8 @@ export async function writeBuild(
   let bytes = 0;
   let reused = 0;
   options.onProgress?.({ ...step, done, bytes, totalBytes, reused });
-  for (const [i, { source, image }] of blobs.entries()) {
-    const outcome = await store.putBlob(source, options);
+  for (const [i, { source, image, layer }] of blobs.entries()) {
+    const outcome = await store.putBlob(source, options).catch((err: unknown) => damagedLayer(err, layer));
     const d = source.descriptor;
     const phase = outcome === 'stored' ? 'done' : outcome === 'mounted' ? 'mounted' : 'exists';
     options.onProgress?.({ kind: 'blob', digest: d.digest, done: d.size, total: d.size, phase });

@@ -52,6 +52,12 @@ export interface Layer {
   source: BlobSource & { readonly path?: string | undefined };
   /** True when an earlier build made this layer and it was taken from the cache as it was. */
   reused: boolean;
+  /**
+   * For a layer taken from the cache: drops it from there, so that the next build makes it again.
+   * For a store that found its bytes damaged ({@link reused} hashes the file only when it is a new
+   * version of it, so a file damaged in place is found by the store that takes it).
+   */
+  forget?: (() => Promise<void>) | undefined;
 }
 
 /** Where layers are written and kept (a DownloadCache). */
@@ -343,8 +349,11 @@ function layerKey(entries: Iterable<LayerEntry>, format: TarFormat): string {
 }
 
 /**
- * The layer kept under `key`, when the cache has its record and its bytes still hash to its
- * digest (a file that changed on disk is a miss, and the layer is written again).
+ * The layer kept under `key`, when the cache has its record and its file: hashed again when the
+ * file is not the version the record names (written to, truncated or replaced since), and then a
+ * miss when it no longer hashes to its digest (the layer is written again). A file damaged in
+ * place, its version unchanged, is taken as it is: the store it is put into checks its digest,
+ * and `forget` then drops it from the cache.
  */
 async function reused(cache: LayerCache, key: string): Promise<Layer | undefined> {
   const bytes = await cache.get(`layer:${key}`).catch(() => undefined);
@@ -367,7 +376,8 @@ async function reused(cache: LayerCache, key: string): Promise<Layer | undefined
   }
   const { digest, diffId, size, tarSize } = record;
   const descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
-  return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true };
+  const forget = () => cache.forget(`layer:${key}`);
+  return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true, forget };
 }
 
 /** Keeps a layer's record under its key; a cache that cannot be written only makes the next build slower. */

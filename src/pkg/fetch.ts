@@ -319,6 +319,11 @@ export class DownloadCache {
     return existsSync(this.keyPath(key));
   }
 
+  /** Drops the key (not the content, which other keys may name): a later `get` of it misses. */
+  async forget(key: string): Promise<void> {
+    await rm(this.keyPath(key), { force: true });
+  }
+
   /**
    * Where the content stored under `key` is, without reading it: its SHA-256 (hex), path and
    * size; undefined when the key or its file is missing. The caller checks the bytes it reads.

@@ -3,7 +3,7 @@
 // And a build told not to use the layer cache keeps nothing of its layers there.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +12,7 @@ import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.t
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { formatLock, type Lock, parseLock } from '../../src/builder/lock.ts';
+import { isProvenantError } from '../../src/errors.ts';
 import type { BlobSource } from '../../src/io/types.ts';
 import { writeAr } from '../../src/pkg/deb/ar.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -212,5 +213,50 @@ describe('a build with the layer cache off', () => {
     assert.ok(added.includes(segmentKey), 'with the layer cache, they are kept under that key');
     // And the layer itself, under its record and its blob.
     assert.equal(added.length, 3, `keys added with the layer cache: ${added.join(', ')}`);
+  });
+});
+
+describe('a cached layer damaged in place', () => {
+  const tempDir = useTempDir('layer-damaged');
+
+  it('fails the write that finds it, naming the cache, and is made anew by the next build', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'image.yaml');
+    await writeFile(
+      config,
+      ['contents:', '  repositories: [deb http://deb.invalid/debian bookworm main]', '  packages: [pkg-a]', 'archs: [x86_64]', ''].join(
+        '\n',
+      ),
+    );
+    const lock = await pinned(dir, 'image.lock', [{ name: 'pkg-a', version: '1.0', bytes: await deb('pkg-a', '1.0', 1) }]);
+    const cacheDir = join(dir, 'cache');
+    const build = () => buildPinned(config, lock, cacheDir);
+    const first = await build();
+    const path = first.images[0]!.layers[0]!.source.path!;
+    // A time in whole seconds, which utimes sets exactly: the next build hashes the file (a new
+    // version of it) and records that version; the damage below then keeps it.
+    const second = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    await utimes(path, second, second);
+    assert.equal((await build()).images[0]!.layers[0]!.reused, true);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 1;
+    await writeFile(path, bytes);
+    await utimes(path, second, second);
+
+    const damaged = await build();
+    assert.equal(damaged.images[0]!.layers[0]!.reused, true, 'its version unchanged, it is not hashed');
+    const layout = await LayoutStore.open(join(dir, 'layout'), { create: true });
+    await assert.rejects(writeBuild(damaged, layout, ['latest']), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+      assert.match(err.message, /build cache's copy of layer/);
+      assert.equal(err.where, path);
+      assert.match(err.hint ?? '', /build again/);
+      return true;
+    });
+    const again = await build();
+    assert.equal(again.images[0]!.layers[0]!.reused, false, 'dropped from the cache, it is made anew');
+    assert.equal(again.index!.digest, first.index!.digest);
+    await writeBuild(again, layout, ['latest']);
+    await layout.close();
   });
 });
