@@ -33,6 +33,8 @@ export interface SegmentCache {
   put(key: string, bytes: Uint8Array): Promise<void>;
   /** Whether something is kept under `key`, at a glance: a later `get` may still miss. */
   has(key: string): boolean;
+  /** Drops what is kept under `key` (a key whose content is missing or damaged). */
+  forget(key: string): Promise<void>;
 }
 
 /** Raw bytes of bodies being compressed ahead at once (cache mode): beyond it, bodies wait their turn. */
@@ -200,7 +202,11 @@ export class LayerPrecompressor {
 async function kept(cache: SegmentCache, key: string, done: Promise<void>, count: number): Promise<Uint8Array[] | undefined> {
   await done.catch(() => {});
   const stored = await cache.get(key).catch(() => undefined);
-  return stored === undefined ? undefined : decodeBlocks(stored, count);
+  const blocks = stored === undefined ? undefined : decodeBlocks(stored, count);
+  // A key without its blocks (their file removed or damaged) is dropped: `has` would otherwise
+  // tell every later build that they are kept, and a body on disk would never be compressed ahead.
+  if (blocks === undefined) await cache.forget(key).catch(() => {});
+  return blocks;
 }
 
 /** The cache key of a body's compressed blocks: its SHA-256 and what decides the bytes. */

@@ -14,6 +14,7 @@ import {
 import {
   LAYER_SEGMENT_MIN,
   type Layer,
+  type LayerCache,
   LayerPrecompressor,
   layerBytes,
   type SegmentCache,
@@ -21,6 +22,7 @@ import {
   workersFor,
 } from '../../src/builder/layer.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { fileVersion } from '../../src/io/files.ts';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
@@ -82,6 +84,9 @@ function memoryCache(map = new Map<string, Uint8Array>()): {
       if (!map.has(key)) return false;
       counts.found++;
       return true;
+    },
+    async forget(key) {
+      map.delete(key);
     },
     async get(key) {
       counts.gets++;
@@ -319,10 +324,26 @@ describe('layers from bodies on disk, written into the cache and found there aga
     const { tree, data } = await onDisk(dir, memory);
     const cache = new DownloadCache(join(dir, 'cache'));
 
-    const first = await treeLayer(tree, { workers: 2, cache, precompressed: precompressorOf(tree, cache) });
+    // The record kept with a layer names the version of its file, so that the next build does not
+    // hash it: the puts of the layer records, seen through a cache that passes them on.
+    const records: string[] = [];
+    const seen: LayerCache = {
+      writer: () => cache.writer(),
+      locate: (key) => cache.locate(key),
+      get: (key) => cache.get(key),
+      has: (key) => cache.has(key),
+      forget: (key) => cache.forget(key),
+      put: async (key, bytes) => {
+        if (key.startsWith('layer:')) records.push(new TextDecoder().decode(bytes));
+        await cache.put(key, bytes);
+      },
+    };
+    const first = await treeLayer(tree, { workers: 2, cache: seen, precompressed: precompressorOf(tree, cache) });
     await assertSameLayer(first, expected, 'written from disk into the cache');
     assert.equal(first.reused, false);
     assert.ok(first.source.path?.startsWith(join(dir, 'cache')), 'the layer is a file of the cache');
+    assert.equal(records.length, 1);
+    assert.equal((JSON.parse(records[0]!) as { version?: string }).version, fileVersion(first.source.path!));
 
     const again = await treeLayer(tree, { workers: 2, cache });
     await assertSameLayer(again, expected, 'found again');
@@ -421,6 +442,27 @@ describe('large bodies on disk, streamed a block at a time', () => {
     // Without kept blocks, the pieces are compressed as they come: the layer of the bodies in memory.
     await assertSameLayer(await treeLayer(tree, { workers: 2 }), expected, 'streamed and compressed');
     await assertSameLayer(await treeLayer(tree, { workers: 0 }), expected, 'streamed and compressed in this thread');
+  });
+
+  it("drops a body's key whose kept blocks are damaged, so that the next build compresses it ahead again", async () => {
+    const dir = await tempDir();
+    const expected = await treeLayer(sampleTree(), { workers: 0 });
+    const { tree, placed } = await largeOnDisk(dir);
+    const kept = memoryCache();
+    const first = precompressorOf(tree, kept.cache);
+    await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: first }), expected, 'first build');
+    await first.flush();
+    const keys = [...kept.map.keys()];
+    assert.equal(keys.length, new Set([...placed.values()].map((b) => b.sha256)).size, 'one key per large body');
+    for (const key of keys) kept.map.set(key, new Uint8Array(0));
+    const damaged = precompressorOf(tree, kept.cache);
+    await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: damaged }), expected, 'blocks damaged');
+    await damaged.flush();
+    for (const key of keys) assert.equal(kept.map.has(key), false, `${key} dropped`);
+    const next = precompressorOf(tree, kept.cache);
+    await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: next }), expected, 'next build');
+    await next.flush();
+    for (const key of keys) assert.ok((kept.map.get(key)?.length ?? 0) > 0, `${key} compressed ahead and kept again`);
   });
 
   it('gives the layer of the bodies in memory when a body ends exactly at a block boundary', async () => {
