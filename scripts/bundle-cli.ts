@@ -129,10 +129,14 @@ async function bundleFrom(out: string, bundle: string): Promise<void> {
   });
   const files = new Map(outputFiles.map((f) => [f.path, f.text]));
   // The entry only re-exports `main` from the core chunk (the core group, which every command
-  // runs), which main.js imports instead; so the entry's file is not written.
+  // runs), which main.js imports instead; so the entry's file is not written. It must hold
+  // nothing else (another chunk imported for its side effects, code of its own), which main.js
+  // would then not run.
   const entry = join(bundle, basename(ENTRY));
-  const core = /\bimport\s*\{\s*main\s*\}\s*from\s*"\.\/(chunk-[^"]+\.js)";/.exec(files.get(entry) ?? '')?.[1];
-  if (core === undefined) throw new Error(`${entry} does not take main, under its name, from a chunk`);
+  const core = /^import\s*\{\s*main\s*\}\s*from\s*"\.\/(chunk-[^"]+\.js)";\s*export\s*\{\s*main\s*\};\s*$/.exec(
+    files.get(entry) ?? '',
+  )?.[1];
+  if (core === undefined) throw new Error(`${entry} holds more than main, taken under its name from a chunk and exported`);
   files.delete(entry);
   await mkdir(bundle, { recursive: true });
   const written = skipReexports(files);
