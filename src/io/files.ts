@@ -115,23 +115,27 @@ export async function linkFileAtomic(
  */
 export async function* fileChunksReused(path: string, bufferSize = 1 << 20): ByteStream {
   const handle = await fsp().open(path, 'r');
-  let reading: Promise<unknown> | undefined;
+  let next: Promise<{ bytesRead: number }> | undefined;
+  /** Starts the next read. Its failure is handled when it is awaited: until then, not unhandled. */
+  const read = (into: Uint8Array): Promise<{ bytesRead: number }> => {
+    const started = handle.read(into, 0, bufferSize, null);
+    started.catch(() => {});
+    return started;
+  };
   try {
     let buffer = new Uint8Array(bufferSize);
     let spare = new Uint8Array(bufferSize);
-    let next = handle.read(buffer, 0, bufferSize, null);
-    reading = next;
+    next = read(buffer);
     for (;;) {
       const { bytesRead } = await next;
       if (bytesRead === 0) return;
-      next = handle.read(spare, 0, bufferSize, null);
-      reading = next;
+      next = read(spare);
       yield buffer.subarray(0, bytesRead);
       [buffer, spare] = [spare, buffer];
     }
   } finally {
     // A read still under way (the caller stopped early) ends before the file is closed.
-    await reading?.catch(() => {});
+    await next?.catch(() => {});
     await handle.close();
   }
 }
@@ -152,8 +156,11 @@ export function isNotFound(err: unknown): boolean {
 /**
  * What tells one version of a file at `path` from the next, for a file that is only ever written
  * or replaced: its inode, size and modification time in nanoseconds, or undefined when it cannot
- * be read. A write or a truncation changes the time, a replacement the inode. The change time is
- * left out: a hard link made to the file (a layout's blob linked from a cache) changes it too.
+ * be read. A replacement changes the inode; a write or a truncation changes the time, unless it
+ * comes within the same tick of the kernel's clock as the last (a few milliseconds), or the time
+ * is set back. The change time is left out: a hard link made to the file (a layout's blob linked
+ * from a cache) changes it too. (A layout's index.json is told apart with the change time too:
+ * ../store/layout-files.ts stampOf.)
  */
 export function fileVersion(path: string): string | undefined {
   try {

@@ -36,7 +36,11 @@ export function pathIn(dir: string, ...names: string[]): string {
   return normal ? `${dir}/${names.join('/')}` : join(dir, ...names);
 }
 
-/** What tells one version of a file from another: inode, size, modification and change times. */
+/**
+ * What tells one version of a file from another: inode, size, modification and change times
+ * (index.json, which a writer may change in place; a cache's blobs, which are hard-linked into
+ * layouts, are told apart without the change time: ../io/files.ts fileVersion).
+ */
 export function stampOf(s: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
   return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
