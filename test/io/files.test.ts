@@ -115,7 +115,7 @@ describe('fileChunksReused', () => {
     }
   });
 
-  it('closes the file when the reader stops early, with a read still under way', async () => {
+  it('leaves no file open when the reader stops early, a read still under way', async () => {
     const dir = await tempDir();
     const path = join(dir, 'big');
     await writeFile(path, new Uint8Array(64 * 1024));
