@@ -198,12 +198,16 @@ export class Tree {
     for (const p of [...this.#nodes.keys()]) if (p.startsWith(prefix)) this.#nodes.delete(p);
   }
 
-  /** Changes metadata of the node at `path` (resolved through symlinks). */
-  update(path: string, change: Partial<FsNode>): void {
+  /**
+   * Changes metadata of the node at `path` (resolved through symlinks), never its type: a folder
+   * stays a folder, as the shortcut of {@link resolve} needs (put replaces a node, and refuses to
+   * replace a folder that has contents).
+   */
+  update(path: string, change: Partial<Omit<FsNode, 'type'>>): void {
     const at = this.resolve(path);
     const node = this.#nodes.get(at);
     if (node === undefined) throw new ProvenantError('NOT_FOUND', `${JSON.stringify(path)} is not in the image`);
-    this.#nodes.set(at, { ...node, ...change });
+    this.#nodes.set(at, { ...node, ...change, type: node.type });
   }
 
   /** Paths under `dir` (resolved), sorted; `dir` itself excluded. */
