@@ -180,20 +180,22 @@ describe('a rebuild after one package changed, with per-package layers', { skip:
   });
 });
 
+/** An image of pkg-a alone, pinned by a lock, in `dir`, with its cache in `dir`/cache. */
+async function onePackage(dir: string): Promise<{ config: string; lock: string; cacheDir: string }> {
+  const config = join(dir, 'image.yaml');
+  await writeFile(
+    config,
+    ['contents:', '  repositories: [deb http://deb.invalid/debian bookworm main]', '  packages: [pkg-a]', 'archs: [x86_64]', ''].join('\n'),
+  );
+  const lock = await pinned(dir, 'image.lock', [{ name: 'pkg-a', version: '1.0', bytes: await deb('pkg-a', '1.0', 1) }]);
+  return { config, lock, cacheDir: join(dir, 'cache') };
+}
+
 describe('a build with the layer cache off', () => {
   const tempDir = useTempDir('layer-cache-off');
 
   it('keeps nothing of its layer in the cache and makes the same image', async () => {
-    const dir = await tempDir();
-    const config = join(dir, 'image.yaml');
-    await writeFile(
-      config,
-      ['contents:', '  repositories: [deb http://deb.invalid/debian bookworm main]', '  packages: [pkg-a]', 'archs: [x86_64]', ''].join(
-        '\n',
-      ),
-    );
-    const lock = await pinned(dir, 'image.lock', [{ name: 'pkg-a', version: '1.0', bytes: await deb('pkg-a', '1.0', 1) }]);
-    const cacheDir = join(dir, 'cache');
+    const { config, lock, cacheDir } = await onePackage(await tempDir());
     const build = (layerCache: boolean) => buildPinned(config, lock, cacheDir, { layerCache });
     // The cache's key files are named by the SHA-256 of the key (src/pkg/fetch.ts); the large
     // body's compressed blocks are kept under the key layer-segments.ts makes of its SHA-256.
@@ -221,15 +223,7 @@ describe('a cached layer damaged in place', () => {
 
   it('fails the write that finds it, naming the cache, and is made anew by the next build', async () => {
     const dir = await tempDir();
-    const config = join(dir, 'image.yaml');
-    await writeFile(
-      config,
-      ['contents:', '  repositories: [deb http://deb.invalid/debian bookworm main]', '  packages: [pkg-a]', 'archs: [x86_64]', ''].join(
-        '\n',
-      ),
-    );
-    const lock = await pinned(dir, 'image.lock', [{ name: 'pkg-a', version: '1.0', bytes: await deb('pkg-a', '1.0', 1) }]);
-    const cacheDir = join(dir, 'cache');
+    const { config, lock, cacheDir } = await onePackage(dir);
     const build = () => buildPinned(config, lock, cacheDir);
     const first = await build();
     const path = first.images[0]!.layers[0]!.source.path!;
