@@ -359,13 +359,14 @@ async function assembleImage(
 }
 
 /**
- * `err` from putting a layer into a store; for a layer taken from the cache whose bytes the store
- * found damaged, the layer is dropped from the cache first and the error says so, so that the next
- * build makes it again rather than failing the same way.
+ * `err` from putting a layer into a store. When the store refused the bytes of a layer kept in
+ * the cache and its file there is damaged (hashed again to tell, since a registry may refuse sound
+ * bytes too), the layer is dropped from the cache first and the error says so, so that the next
+ * build makes it again rather than failing the same way. Otherwise `err` as it is.
  */
 async function damagedLayer(err: unknown, layer: Layer | undefined): Promise<never> {
-  if (!isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH') || layer?.forget === undefined) throw err;
-  await layer.forget().catch(() => {});
+  if (!isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH') || layer?.dropIfDamaged === undefined) throw err;
+  if (!(await layer.dropIfDamaged().catch(() => false))) throw err;
   throw new ProvenantError(err.code, `the build cache's copy of layer ${layer.digest} is damaged: ${err.message}`, {
     where: layer.source.path ?? err.where,
     hint: 'it is dropped from the cache now: build again, and the layer is made anew',

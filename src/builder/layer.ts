@@ -53,11 +53,13 @@ export interface Layer {
   /** True when an earlier build made this layer and it was taken from the cache as it was. */
   reused: boolean;
   /**
-   * For a layer taken from the cache: drops it from there, so that the next build makes it again.
-   * For a store that found its bytes damaged ({@link reused} hashes the file only when it is a new
-   * version of it, so a file damaged in place is found by the store that takes it).
+   * For a layer kept in the cache, for a store that refused its bytes: hashes its file there and,
+   * when it no longer hashes to the digest, drops it from the cache, so that the next build makes it
+   * again; true when it did. ({@link reused} hashes the file only when it is a new version of it,
+   * so a file damaged in place is found by the store that takes it. A store may also refuse bytes
+   * that are sound: a registry's own failure.)
    */
-  forget?: (() => Promise<void>) | undefined;
+  dropIfDamaged?: (() => Promise<boolean>) | undefined;
 }
 
 /** Where layers are written and kept (a DownloadCache). */
@@ -214,8 +216,19 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   const descriptor = { mediaType: MediaType.OciLayerGzip, digest: record.digest, size };
   if (writer === undefined) return { ...record, source: chunksSource(descriptor, parts), reused: false };
   const stored = await writer.finish(key === undefined ? undefined : `layer-blob:${key}`);
-  if (key !== undefined) await keepRecord(cache!, key, { ...record, version: fileVersion(stored.path) });
-  return { ...record, source: fileSource(descriptor, stored.path), reused: false };
+  const source = fileSource(descriptor, stored.path);
+  if (key === undefined) return { ...record, source, reused: false };
+  await keepRecord(cache!, key, { ...record, version: fileVersion(stored.path) });
+  return { ...record, source, reused: false, dropIfDamaged: dropper(cache!, key, stored.path, stored.sha256) };
+}
+
+/** {@link Layer.dropIfDamaged} of the layer kept under `key`, in the file at `path`. */
+function dropper(cache: LayerCache, key: string, path: string, sha256: string): () => Promise<boolean> {
+  return async () => {
+    if (await hashesTo(path, sha256)) return false;
+    await cache.forget(`layer:${key}`);
+    return true;
+  };
 }
 
 /**
@@ -353,7 +366,7 @@ function layerKey(entries: Iterable<LayerEntry>, format: TarFormat): string {
  * file is not the version the record names (written to, truncated or replaced since), and then a
  * miss when it no longer hashes to its digest (the layer is written again). A file damaged in
  * place, its version unchanged, is taken as it is: the store it is put into checks its digest,
- * and `forget` then drops it from the cache.
+ * and `dropIfDamaged` then drops it from the cache.
  */
 async function reused(cache: LayerCache, key: string): Promise<Layer | undefined> {
   const bytes = await cache.get(`layer:${key}`).catch(() => undefined);
@@ -376,8 +389,8 @@ async function reused(cache: LayerCache, key: string): Promise<Layer | undefined
   }
   const { digest, diffId, size, tarSize } = record;
   const descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
-  const forget = () => cache.forget(`layer:${key}`);
-  return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true, forget };
+  const dropIfDamaged = dropper(cache, key, blob.path, blob.sha256);
+  return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true, dropIfDamaged };
 }
 
 /** Keeps a layer's record under its key; a cache that cannot be written only makes the next build slower. */

@@ -12,7 +12,7 @@ import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.t
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { formatLock, type Lock, parseLock } from '../../src/builder/lock.ts';
-import { isProvenantError } from '../../src/errors.ts';
+import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import type { BlobSource } from '../../src/io/types.ts';
 import { writeAr } from '../../src/pkg/deb/ar.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -252,5 +252,24 @@ describe('a cached layer damaged in place', () => {
     assert.equal(again.index!.digest, first.index!.digest);
     await writeBuild(again, layout, ['latest']);
     await layout.close();
+  });
+
+  it("passes on a store's own refusal of a sound cached layer as it is, and keeps the layer", async () => {
+    const { config, lock, cacheDir } = await onePackage(await tempDir());
+    const build = () => buildPinned(config, lock, cacheDir);
+    await build();
+    const kept = await build();
+    assert.equal(kept.images[0]!.layers[0]!.reused, true);
+    // A registry that says the digest is wrong (DIGEST_INVALID) of bytes that are right.
+    const refusal = new ProvenantError('DIGEST_MISMATCH', 'the registry refused the blob: DIGEST_INVALID', { where: 'registry' });
+    const refusing = new Proxy(await LayoutStore.open(join(cacheDir, '..', 'layout'), { create: true }), {
+      get(target, field, receiver) {
+        if (field === 'putBlob') return async () => Promise.reject(refusal);
+        const value = Reflect.get(target, field, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    await assert.rejects(writeBuild(kept, refusing, ['latest']), (err: unknown) => err === refusal);
+    assert.equal((await build()).images[0]!.layers[0]!.reused, true, 'still in the cache');
   });
 });
