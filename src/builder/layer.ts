@@ -26,7 +26,7 @@ import {
 import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar } from '../archive/tar.ts';
 import type { TarFormat } from '../archive/tar-writer.ts';
 import { ProvenantError } from '../errors.ts';
-import { fileChunksReused, fileSource, fileVersion } from '../io/files.ts';
+import { fileSource, fileVersion, hashFile } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -398,14 +398,9 @@ async function keepRecord(cache: LayerCache, key: string, record: LayerRecord): 
   await cache.put(`layer:${key}`, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
 }
 
+/** Whether the file at `path` hashes to `sha256`; false when it cannot be read. */
 async function hashesTo(path: string, sha256: string): Promise<boolean> {
-  const h = createHash('sha256');
-  try {
-    for await (const chunk of fileChunksReused(path)) h.update(chunk);
-  } catch {
-    return false;
-  }
-  return h.digest('hex') === sha256;
+  return (await hashFile(path, path).catch(() => undefined))?.sha256 === sha256;
 }
 
 /** A source over the chunks of a layer held in memory, joined only as they are read. */

@@ -5,7 +5,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { abortedError, ProvenantError } from '../errors.ts';
+import { abortedError, isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
 
@@ -138,6 +138,27 @@ export async function* fileChunksReused(path: string, bufferSize = 1 << 20): Byt
     await next?.catch(() => {});
     await handle.close();
   }
+}
+
+/**
+ * The SHA-256 (hex) and size of the file at `path`, read through {@link fileChunksReused}.
+ *
+ * @throws ProvenantError `IO` when it cannot be read; `ABORTED`
+ */
+export async function hashFile(path: string, where: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+  const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of fileChunksReused(path)) {
+      throwIfAborted(signal);
+      hash.update(chunk);
+      size += chunk.length;
+    }
+  } catch (err) {
+    if (isProvenantError(err)) throw err;
+    throw new ProvenantError('IO', `cannot read ${where}: ${(err as Error).message}`, { where, cause: err });
+  }
+  return { sha256: hash.digest('hex'), size };
 }
 
 /** A file system error as a ProvenantError: ABORTED for a cancelled write, IO otherwise. */

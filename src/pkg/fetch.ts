@@ -14,7 +14,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { hashFile } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
@@ -538,27 +539,6 @@ export class DownloadCache {
 /** The CRC-32 of `bytes`, as 8 hex digits (node:zlib is loaded when first needed). */
 function crc32Hex(bytes: Uint8Array): string {
   return process.getBuiltinModule('node:zlib').crc32(bytes).toString(16).padStart(8, '0');
-}
-
-/**
- * The SHA-256 (hex) and size of the file at `path`, read in 1 MiB pieces.
- *
- * @throws ProvenantError `IO` when it cannot be read; `ABORTED`
- */
-export async function hashFile(path: string, where: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-      throwIfAborted(signal);
-      hash.update(chunk);
-      size += chunk.length;
-    }
-  } catch (err) {
-    if (isProvenantError(err)) throw err;
-    throw new ProvenantError('IO', `cannot read ${where}: ${(err as Error).message}`, { where, cause: err });
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 function digestMismatch(where: string, actual: string, length: number, expected: ExpectedFile): ProvenantError {

@@ -1,10 +1,11 @@
 // writeFileAtomic: the one way files are replaced; a reader sees the old file or the whole new one.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { link, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
-import { fileChunksReused, fileVersion, writeFileAtomic } from '../../src/io/files.ts';
+import { fileChunksReused, fileVersion, hashFile, writeFileAtomic } from '../../src/io/files.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('files');
@@ -122,5 +123,19 @@ describe('fileChunksReused', () => {
     const before = (await readdir('/proc/self/fd')).length;
     for await (const _ of fileChunksReused(path, 4096)) break;
     assert.equal((await readdir('/proc/self/fd')).length, before);
+  });
+});
+
+describe('hashFile', () => {
+  it('gives the SHA-256 and size of a file; IO naming it when it cannot be read; ABORTED when told', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'f');
+    const bytes = new Uint8Array(3 * (1 << 20) + 5).map((_, i) => i % 253);
+    await writeFile(path, bytes);
+    assert.deepEqual(await hashFile(path, 'the file'), { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length });
+    await assert.rejects(hashFile(join(dir, 'absent'), 'the absent file'), (err: unknown) => {
+      return isProvenantError(err, 'IO') && err.where === 'the absent file' && err.message.startsWith('cannot read the absent file');
+    });
+    await assert.rejects(hashFile(path, 'the file', AbortSignal.abort()), (err: unknown) => isProvenantError(err, 'ABORTED'));
   });
 });

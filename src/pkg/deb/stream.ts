@@ -21,9 +21,9 @@ import * as zlib from 'node:zlib';
 import { cleanEntryPath } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.ts';
-import { fileError } from '../../io/files.ts';
+import { fileError, hashFile } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
-import { type CacheWriter, hashFile } from '../fetch.ts';
+import type { CacheWriter } from '../fetch.ts';
 import type { PackageEntry, StoredBody } from '../unpacked.ts';
 import { type ArEntry, readArFile } from './ar.ts';
 import {
