@@ -68,6 +68,16 @@ function indexBytes(head: Uint8Array, records: Uint8Array): Uint8Array {
 }
 
 /**
+ * The data tar as a tar reader reads it while it is unpacked into the cache (./apk/stream.ts,
+ * ./deb/stream.ts): `pull` gives each piece once it is written there. The reader stopping (at the
+ * archive's end blocks) does not end `pull`'s source, which the stream then drains, so that every
+ * byte still reaches the cache and its checks.
+ */
+export function pulledTar(pull: () => Promise<IteratorResult<Uint8Array>>): AsyncIterable<Uint8Array> {
+  return { [Symbol.asyncIterator]: () => ({ next: pull, return: async () => ({ done: true, value: undefined }) }) };
+}
+
+/**
  * The package kept under `key` by {@link keepIndex}: its entries (bodies in the cache, each
  * made as it is walked) and its `meta`; undefined when the cache does not have it whole or its
  * index is damaged (a miss, never a failure).

@@ -21,7 +21,7 @@ import { readTar } from '../../archive/tar.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import type { CacheWriter } from '../fetch.ts';
-import type { PackageEntry, StoredBody } from '../unpacked.ts';
+import { type PackageEntry, pulledTar, type StoredBody } from '../unpacked.ts';
 import { type GzipMember, splitGzipMembers } from './members.ts';
 import {
   type ApkControlFacts,
@@ -211,9 +211,7 @@ async function unpack(
     noteBytesMoved(next.value.length);
     return next;
   };
-  const tar: AsyncIterable<Uint8Array> = {
-    [Symbol.asyncIterator]: () => ({ next: pull, return: async () => ({ done: true, value: undefined }) }),
-  };
+  const tar = pulledTar(pull);
   const entries: PackageEntry[] = [];
   const bodies: (StoredBody | undefined)[] = [];
   let badFile: ProvenantError | undefined;

@@ -24,7 +24,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.t
 import { fileError, hashFile } from '../../io/files.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import type { CacheWriter } from '../fetch.ts';
-import type { PackageEntry, StoredBody } from '../unpacked.ts';
+import { type PackageEntry, pulledTar, type StoredBody } from '../unpacked.ts';
 import { type ArEntry, readArFile } from './ar.ts';
 import {
   checkMd5sums,
@@ -165,9 +165,7 @@ async function unpackData(
       }
       return next;
     };
-    const tar: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => ({ next: pull, return: async () => ({ done: true, value: undefined }) }),
-    };
+    const tar = pulledTar(pull);
     const entries: PackageEntry[] = [];
     const bodies: (StoredBody | undefined)[] = [];
     const files = new Map<string, string>();
