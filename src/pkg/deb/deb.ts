@@ -366,10 +366,7 @@ async function readDataEntries(
     if (path === '.') continue;
     let hardlinkTarget: string | undefined;
     if (h.type === 'hardlink') {
-      hardlinkTarget = cleanEntryPath(h.linkname, at);
-      const target = files.get(hardlinkTarget);
-      if (target === undefined) throw hardlinkNotEarlier(path, hardlinkTarget, where);
-      files.set(path, target);
+      hardlinkTarget = linkToEarlier(files, path, h.linkname, at, where);
     } else if (h.type === 'file') {
       files.set(path, body);
     } else {
@@ -380,12 +377,24 @@ async function readDataEntries(
   return { entries, files };
 }
 
-/** The error for a hardlink at `path` to `target`, which is not an earlier file of the package. */
-export function hardlinkNotEarlier(path: string, target: string, where: string): ProvenantError {
-  return new ProvenantError('UNSAFE_PATH', `the hardlink /${path} points at /${target}, which is not an earlier file of the package`, {
-    where,
-    hint: 'a hardlink in a package may only link to a file the same package put there before',
-  });
+/**
+ * The target of the hardlink at `path` (its `linkname`, cleaned; `at` names the entry), which must
+ * be an earlier file of the package in `files`: the hardlink is then a file of it too, with the
+ * target's contents (bytes, or their MD5).
+ *
+ * @throws ProvenantError `UNSAFE_PATH` for a target outside the package's earlier files
+ */
+export function linkToEarlier<T>(files: Map<string, T>, path: string, linkname: string, at: string, where: string): string {
+  const target = cleanEntryPath(linkname, at);
+  const contents = files.get(target);
+  if (contents === undefined) {
+    throw new ProvenantError('UNSAFE_PATH', `the hardlink /${path} points at /${target}, which is not an earlier file of the package`, {
+      where,
+      hint: 'a hardlink in a package may only link to a file the same package put there before',
+    });
+  }
+  files.set(path, contents);
+  return target;
 }
 
 /**

@@ -36,7 +36,7 @@ import {
   debMembers,
   debPackageFacts,
   decompress,
-  hardlinkNotEarlier,
+  linkToEarlier,
   memberErrors,
   readControlFiles,
 } from './deb.ts';
@@ -181,10 +181,7 @@ async function unpackData(
         let hardlinkTarget: string | undefined;
         let body: StoredBody | undefined;
         if (h.type === 'hardlink') {
-          hardlinkTarget = cleanEntryPath(h.linkname, at);
-          const target = files.get(hardlinkTarget);
-          if (target === undefined) throw hardlinkNotEarlier(entryPath, hardlinkTarget, where);
-          files.set(entryPath, target);
+          hardlinkTarget = linkToEarlier(files, entryPath, h.linkname, at, where);
         } else if (h.type === 'file') {
           const md5Hash = md5 ? createHash('md5') : undefined;
           const sha256 = createHash('sha256');
