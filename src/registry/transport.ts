@@ -155,9 +155,9 @@ export class Transport {
 
   async #doPing(op: Op): Promise<void> {
     const where = this.registry;
-    let res = this.#base === undefined ? await this.#probe(op) : undefined;
-    if (res === undefined || (res.status !== 200 && res.status !== 401)) {
-      if (res !== undefined) await drain(res);
+    let answer = this.#base === undefined ? await this.#probe(op) : undefined;
+    if (answer === undefined || (answer.res.status !== 200 && answer.res.status !== 401)) {
+      if (answer !== undefined) await drain(answer.res);
       const ping: Req = {
         method: 'GET',
         url: new URL('/v2/', this.#base),
@@ -168,9 +168,16 @@ export class Transport {
         noAuth: true,
         op,
       };
-      res = (await this.send(ping)).res;
+      answer = await this.send(ping);
     }
+    const { res } = answer;
     await drain(res);
+    if (res.status === 401 && !this.#ownOrigin(answer.url)) {
+      throw new ProvenantError('REGISTRY', `${this.registry} redirected its API to ${answer.url.host}, which asks for credentials`, {
+        where,
+        hint: "the registry's credentials go only to the registry itself",
+      });
+    }
     if (res.status === 404) {
       throw new ProvenantError('REGISTRY', `${this.registry} does not serve the registry API (GET /v2/ answered 404)`, {
         where,
@@ -182,7 +189,7 @@ export class Transport {
   }
 
   /** Finds the scheme the registry answers on: each candidate once per round, rounds retried. */
-  async #probe(op: Op): Promise<HttpResponse> {
+  async #probe(op: Op): Promise<Answer> {
     const where = this.registry;
     for (let round = 1; ; round++) {
       // The first scheme's failure is the one to report (a TLS "wrong version number" from
@@ -198,7 +205,7 @@ export class Transport {
             continue;
           }
           this.#base = new URL(`${scheme}://${this.apiHost}`);
-          return r.res;
+          return r;
         } catch (err) {
           if (err instanceof ProvenantError) throw err;
           if (op.signal?.aborted) throw abortedError(op.signal);
@@ -242,7 +249,10 @@ export class Transport {
       }
       const { res } = answer;
       if (req.accept.includes(res.status)) return answer;
-      if (res.status === 401 && !req.explicitCredentials) {
+      // Only the registry's own answers say how to authenticate to it: a 401 from where a redirect
+      // led (blob storage, a CDN) is that host's, and its challenge must not choose the token
+      // server the registry's credentials go to.
+      if (res.status === 401 && !req.explicitCredentials && this.#ownOrigin(answer.url)) {
         const challenges = parseChallenges(res.headers.get('www-authenticate') ?? '');
         await drain(res);
         if (!reauthenticated && (await this.auth.reauthenticate(req, challenges))) {
@@ -313,6 +323,11 @@ export class Transport {
       url = resolveLocation(location, url, this.registry, req.where);
       if (res.status === 303) method = 'GET';
     }
+  }
+
+  /** Whether `url` is on the registry's own origin (the one its API answered on). */
+  #ownOrigin(url: URL): boolean {
+    return this.#base !== undefined && url.origin === this.#base.origin;
   }
 
   #checkScheme(url: URL, where: string): void {

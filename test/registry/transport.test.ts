@@ -86,6 +86,34 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.equal(storage.requests[0]?.headers.authorization, undefined, 'the credentials followed the redirect');
   });
 
+  it("takes no challenge from where a redirect led: the registry's credentials never reach another host's token server", async () => {
+    const bytes = pseudoRandomBytes(1000, 9);
+    const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+    // Another origin that asks for credentials, naming a token server of its own.
+    const tokens = await fakeServer((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}'));
+    const storage = await fakeServer((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${tokens.host}/token",service="storage"` });
+      res.end();
+    });
+    // A registry that needs no credentials for its API, and redirects blobs there.
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(307, { location: `http://${storage.host}/blob` });
+      res.end();
+    });
+    // And one whose API itself is redirected there.
+    const moved = await fakeServer((_req, res) => void res.writeHead(307, { location: `http://${storage.host}/v2/` }).end());
+    for (const host of [registry.host, moved.host]) {
+      const client = new RegistryClient(host, { keychain: new StaticKeychain({ username: 'user', password: 'pass' }), retry: FAST_RETRY });
+      await assert.rejects(
+        async () => readAll(await client.readBlob('a/b', d)),
+        (e) => isProvenantError(e) && (e.code === 'UNAUTHORIZED' || e.code === 'REGISTRY'),
+      );
+    }
+    assert.equal(tokens.requests.length, 0, 'the credentials went to the token server another host named');
+    assert.ok(storage.requests.every((r) => r.headers.authorization === undefined));
+  });
+
   it('refuses a blob whose bytes are not the digest asked for, and a tag whose bytes contradict Docker-Content-Digest', async () => {
     const bytes = pseudoRandomBytes(5000, 8);
     const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
