@@ -30,7 +30,7 @@ export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: 
   const stores: Stores = {
     async open(text, options = {}) {
       const location = parseLocationOrPath(text);
-      access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io) : undefined;
+      access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io, location.reference.registry) : undefined;
       const registry = location.kind === 'registry' ? await access : undefined;
       const store = await openLocation(location, { write: options.write === true, ...(registry ? { registry } : {}) });
       opened.push({ ...store, write: options.write === true });
@@ -69,9 +69,7 @@ export function parseLocationOrPath(text: string): Location {
   } catch (err) {
     error = err;
   }
-  const first = text.split('/')[0] ?? '';
-  const namesRegistry = text.startsWith('docker://') || (text.includes('/') && (/[.:]/.test(first) || first === 'localhost'));
-  if ((location === undefined || location.kind === 'registry') && !namesRegistry) {
+  if ((location === undefined || location.kind === 'registry') && !namesRegistry(text)) {
     // The path as written, or without a :TAG or @DIGEST the user may have added.
     for (const path of [text, text.replace(/(@[a-z0-9]+:[0-9a-f]+|:[^/:@]*)$/, '')]) {
       const kind = localKind(path);
@@ -91,6 +89,44 @@ export function parseLocationOrPath(text: string): Location {
   }
   if (location === undefined) throw error;
   return location;
+}
+
+/**
+ * Whether `text` names its registry (`docker://...`, or a first part that is a host: with a `.`
+ * or a `:`, or `localhost`), rather than meaning Docker Hub by default or being a path.
+ */
+function namesRegistry(text: string): boolean {
+  const first = text.split('/')[0] ?? '';
+  return text.startsWith('docker://') || (text.includes('/') && (/[.:]/.test(first) || first === 'localhost'));
+}
+
+/**
+ * The registry `--username`'s credentials are for: the one registry the command's arguments
+ * (its images, and `-o`) name, or, when they name none, `first`, the registry it opens first
+ * (Docker Hub's, by a reference such as `me/app`). Every other registry the command reaches gets
+ * the credential files alone: a source and a destination in two registries cannot share one
+ * password.
+ *
+ * @throws ProvenantError `USAGE` when the arguments name more than one registry
+ */
+function credentialsRegistryOf(args: ParsedArgs, first: string | undefined): string | undefined {
+  const named = new Set<string>();
+  for (const text of [...args.positionals, args.values.output]) {
+    if (typeof text !== 'string' || !namesRegistry(text)) continue;
+    let location: Location;
+    try {
+      location = parseLocation(text);
+    } catch {
+      continue;
+    }
+    if (location.kind === 'registry') named.add(location.reference.registry);
+  }
+  if (named.size > 1) {
+    throw new ProvenantError('USAGE', `--username is for one registry, and this command reaches ${[...named].join(' and ')}`, {
+      hint: 'log in to each with docker login or podman login instead: their credential files are read per registry',
+    });
+  }
+  return [...named][0] ?? first;
 }
 
 function localKind(path: string): 'dir' | 'file' | undefined {
@@ -131,11 +167,17 @@ export async function targetOf(opened: OpenedStore): Promise<string> {
 }
 
 /**
- * Registry access from `--username` with `--password-stdin` (or PROVENANT_PASSWORD), then the
- * credential files the environment points at; `--insecure` for plain HTTP beyond localhost.
+ * Registry access from `--username` with `--password-stdin` (or PROVENANT_PASSWORD), for the one
+ * registry the command names (or `first`, the registry it opens first, when it names none: see
+ * {@link credentialsRegistryOf}), then the credential files the environment points at;
+ * `--insecure` for plain HTTP beyond localhost.
+ *
+ * @throws ProvenantError `USAGE` when `--username` comes without a password, or the command names
+ *   more than one registry
  */
-export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo): Promise<RegistryOpenOptions> {
+export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, first?: string): Promise<RegistryOpenOptions> {
   const username = args.values.username as string | undefined;
+  const credentialsRegistry = username === undefined ? undefined : credentialsRegistryOf(args, first);
   let password: string | undefined;
   if (args.values['password-stdin']) {
     if (username === undefined) throw new ProvenantError('USAGE', '--password-stdin needs --username');
@@ -144,7 +186,14 @@ export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo): Prom
     password = io.env.PROVENANT_PASSWORD;
     if (password === undefined) throw new ProvenantError('USAGE', '--username needs --password-stdin (or PROVENANT_PASSWORD)');
   }
-  return registryAccess({ username, password, insecure: args.values.insecure === true, env: io.env, homedir: io.homedir });
+  return registryAccess({
+    username,
+    password,
+    credentialsRegistry,
+    insecure: args.values.insecure === true,
+    env: io.env,
+    homedir: io.homedir,
+  });
 }
 
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {

@@ -10,10 +10,17 @@ import type { RegistryOpenOptions } from './open.ts';
 
 /** Options of {@link registryAccess}. */
 export interface RegistryAccessOptions {
-  /** A user name for every registry opened, tried before the credential files; needs `password`. */
+  /** A user name, tried before the credential files at `credentialsRegistry`; needs `password`. */
   username?: string | undefined;
   /** The password (or token) that goes with `username`. */
   password?: string | undefined;
+  /**
+   * The one registry `username` and `password` are for (a host as a reference names it:
+   * `ghcr.io`, `localhost:5000`, `docker.io`). Every other registry gets the credential files
+   * alone: a password sent to each registry a command reaches would go to all of them, a source
+   * and a destination alike.
+   */
+  credentialsRegistry?: string | undefined;
   /** Allow plain HTTP to registries other than localhost (TLS is always verified when used). */
   insecure?: boolean | undefined;
   /**
@@ -29,17 +36,21 @@ export interface RegistryAccessOptions {
 
 /**
  * How to reach registries, for {@link openLocation}: credentials from `username` and `password`
- * when given, then `$DOCKER_CONFIG/config.json` (`auths`, `credsStore`, `credHelpers`), then
+ * at `credentialsRegistry` when given, then `$DOCKER_CONFIG/config.json` (`auths`, `credsStore`, `credHelpers`), then
  * podman's `auth.json`. One client per registry host, so tokens are shared between a source and a
  * destination in the same registry. The registry modules load on first use, so a program that
  * opens only local stores never loads them.
  *
- * @throws ProvenantError `USAGE` when only one of `username` and `password` is given
+ * @throws ProvenantError `USAGE` when only one of `username` and `password` is given, or they are
+ *   given without `credentialsRegistry`
  */
 export function registryAccess(options: RegistryAccessOptions): RegistryOpenOptions {
-  const { username, password } = options;
+  const { username, password, credentialsRegistry } = options;
   if ((username === undefined) !== (password === undefined)) {
     throw new ProvenantError('USAGE', username === undefined ? 'a password needs a username' : `the username ${username} needs a password`);
+  }
+  if (username !== undefined && credentialsRegistry === undefined) {
+    throw new ProvenantError('USAGE', `the credentials of ${username} need the registry they are for (credentialsRegistry)`);
   }
   const clients = new Map<string, RegistryClient>();
   return {
@@ -53,7 +64,7 @@ export function registryAccess(options: RegistryAccessOptions): RegistryOpenOpti
         const { RegistryClient } = await import('../registry/client.ts');
         const files = defaultKeychain({ env: options.env, homedir: options.homedir });
         const keychain: Keychain =
-          username !== undefined && password !== undefined
+          username !== undefined && password !== undefined && registry === credentialsRegistry
             ? chainKeychains(staticKeychain(registry, { username, password }), files)
             : files;
         client = new RegistryClient(registry, {

@@ -2,10 +2,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
+import { provenant as provenantAsync } from './provenant.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const example = `oci:${join(root, 'examples', 'hello-oci')}:latest`;
@@ -36,6 +39,56 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
     });
     assert.equal(r.status, 4, r.stderr);
     assert.doesNotMatch(r.stderr, /wrong-password/);
+  });
+
+  it('sends --username to the one registry the command names, and refuses a command that names two', async () => {
+    // Another registry, which records what it is sent (the real one logs no headers).
+    const seen: (string | undefined)[] = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="other"' }).end();
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const host = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+      // Asynchronous: the recording server runs in this process.
+      const run = (args: string[]) => provenantAsync(args, { input: `${reg.password}\n` });
+      const two = await run([
+        'copy',
+        '--quiet',
+        '--username',
+        reg.username!,
+        '--password-stdin',
+        `${host}/pub/app:1`,
+        `${reg.host}/cli/app:2`,
+      ]);
+      assert.equal(two.status, 2, two.stderr);
+      assert.match(two.stderr, /--username is for one registry/);
+      assert.deepEqual(seen, [], 'a registry was asked before the command was refused');
+      // A source in another registry, named by the destination only: the source gets nothing.
+      const one = await run([
+        'copy',
+        '--quiet',
+        '--username',
+        reg.username!,
+        '--password-stdin',
+        `${host}/pub/app:1`,
+        `oci:${join(dir, 'x')}`,
+      ]);
+      assert.equal(one.status, 4, one.stderr);
+      assert.ok(seen.length > 0);
+      assert.ok(
+        seen.some((a) => a !== undefined),
+        'the named registry got the credentials',
+      );
+      seen.length = 0;
+      const pin = await run(['pin', '--username', reg.username!, '--password-stdin']);
+      assert.equal(pin.status, 2, pin.stderr);
+      assert.match(pin.stderr, /username/);
+    } finally {
+      other.closeAllConnections();
+      await new Promise((r) => other.close(r));
+    }
   });
 
   it('pushes with --password-stdin, then reads with credentials from DOCKER_CONFIG', async () => {

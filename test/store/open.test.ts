@@ -2,6 +2,8 @@
 // access from explicit credentials or the standard credential files.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -57,15 +59,51 @@ describe('defaultTarget', () => {
 });
 
 describe('registryAccess', () => {
-  it('refuses a username without a password, and the other way round', () => {
+  it('refuses a username without a password, the other way round, and both without the registry they are for', () => {
     assert.throws(
-      () => registryAccess({ username: 'u', env: {}, homedir: '/nonexistent' }),
+      () => registryAccess({ username: 'u', credentialsRegistry: 'r.example', env: {}, homedir: '/nonexistent' }),
       (e: unknown) => isProvenantError(e, 'USAGE'),
     );
     assert.throws(
-      () => registryAccess({ password: 'p', env: {}, homedir: '/nonexistent' }),
+      () => registryAccess({ password: 'p', credentialsRegistry: 'r.example', env: {}, homedir: '/nonexistent' }),
       (e: unknown) => isProvenantError(e, 'USAGE'),
     );
+    assert.throws(
+      () => registryAccess({ username: 'u', password: 'p', env: {}, homedir: '/nonexistent' }),
+      (e: unknown) => isProvenantError(e, 'USAGE'),
+    );
+  });
+
+  it('sends explicit credentials to their registry alone, not to another one a command reaches', async () => {
+    // A registry that asks for Basic credentials and records what it is sent (the real one logs
+    // no headers).
+    const seen: (string | undefined)[] = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="other"' }).end();
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const host = `127.0.0.1:${(other.address() as AddressInfo).port}`;
+      const access = registryAccess({
+        username: 'u',
+        password: 'secret-for-r',
+        credentialsRegistry: 'r.example',
+        env: {},
+        homedir: '/nonexistent',
+      });
+      const opened = await openLocation(parseLocation(`${host}/some/app:v1`), { registry: access });
+      await assert.rejects(opened.store.resolve('v1'), (e: unknown) => isProvenantError(e, 'UNAUTHORIZED'));
+      assert.ok(seen.length > 0);
+      assert.deepEqual(
+        seen.filter((a) => a !== undefined),
+        [],
+        'the credentials went to a registry they are not for',
+      );
+    } finally {
+      other.closeAllConnections();
+      await new Promise((r) => other.close(r));
+    }
   });
 
   describe('against a registry with basic auth', { skip: registryMissing }, () => {
@@ -75,7 +113,13 @@ describe('registryAccess', () => {
       const dir = await tempDir();
       const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
       const made = await makeImage(layout, { tag: 'v1' });
-      const explicit = registryAccess({ username: reg.username, password: reg.password, env: {}, homedir: dir });
+      const explicit = registryAccess({
+        username: reg.username,
+        password: reg.password,
+        credentialsRegistry: reg.host,
+        env: {},
+        homedir: dir,
+      });
       const dst = await openLocation(parseLocation(`${reg.host}/access/app:v1`), { write: true, registry: explicit });
       await copyImage(layout, 'v1', dst.store, { tags: dst.tags });
       await writeFile(

@@ -2,7 +2,7 @@
 import { ProvenantError } from '../../errors.ts';
 import { imageDigestResolver, type PinEntry, type PinResult, pinWorkflows, writePinned } from '../../pin/pin.ts';
 import type { RegistryOpenOptions } from '../../store/open.ts';
-import type { ParsedArgs } from '../args.ts';
+import type { FlagSpec, ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
@@ -19,20 +19,23 @@ export const spec: CommandSpec = {
       description: 'resolve nothing; list what is not pinned and exit 1 when there is any (for CI)',
     },
     format: FORMAT_FLAG,
-    ...REGISTRY_FLAGS,
+    // No --username: the images are whatever the workflow files name, on any registry, and a
+    // password given here would go to each of them. Credential files are read per registry.
+    insecure: REGISTRY_FLAGS.insecure as FlagSpec,
   },
 };
 
 /**
  * Pins, shows or checks. The repositories are `git ls-remote`d at `PROVENANT_GIT_BASE` (default
- * https://github.com); images are resolved through the registry with the usual credentials.
+ * https://github.com); images are resolved through their registries with the credential files
+ * (docker login, podman login).
  */
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const format = formatOf(args);
   const write = args.values.write === true;
   const check = args.values.check === true;
   if (write && check) throw new ProvenantError('USAGE', 'give --write or --check, not both');
-  // Registry access only when an image needs resolving: --password-stdin is read then, not before.
+  // Registry access only when an image needs resolving.
   let access: Promise<RegistryOpenOptions> | undefined;
   const result = await pinWorkflows({
     dir: process.cwd(),
