@@ -9,6 +9,9 @@
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { ProvenantError } from '../../errors.ts';
 
+/** A PEM block of a private key: PKCS#8, PKCS#1 or encrypted, RSA or any other. */
+const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
 /** Trusted public keys, by the file name that signatures use to refer to them. */
 export class ApkKeyring {
   readonly #keys = new Map<string, { key: KeyObject; pem: string }>();
@@ -17,10 +20,19 @@ export class ApkKeyring {
    * Adds a PEM public key (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`) under `name`, the key's
    * file name (a path is cut to its last part).
    *
-   * @throws ProvenantError `UNTRUSTED_KEY` when the text is not an RSA public key
+   * @throws ProvenantError `UNTRUSTED_KEY` when the text is not an RSA public key, or holds a
+   *   private key
    */
   add(name: string, pem: string, where?: string): this {
     const base = name.slice(name.lastIndexOf('/') + 1);
+    // A private key would pass for its public one (createPublicKey derives it), and the text is
+    // written where keys are published: the lock, the provenance, /etc/apk/keys of the image.
+    if (PRIVATE_KEY.test(pem)) {
+      throw new ProvenantError('UNTRUSTED_KEY', `the key ${JSON.stringify(base)} is a private key: the keyring takes public keys`, {
+        where: where ?? name,
+        hint: 'name the public key (abuild and melange write it beside the private one, as NAME.rsa.pub)',
+      });
+    }
     let key: KeyObject;
     try {
       key = createPublicKey(pem);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -293,5 +293,27 @@ describe('APKINDEX text and .PKGINFO parsers', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('the apk keyring', () => {
+  it('takes RSA public keys and refuses a private key, which would be published as a trusted key', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const spki = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const pkcs1 = publicKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    const kr = new ApkKeyring().add('k.rsa.pub', spki).add('k1.rsa.pub', pkcs1);
+    assert.deepEqual(kr.names(), ['k.rsa.pub', 'k1.rsa.pub']);
+    for (const pem of [
+      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+      privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'p' }).toString(),
+      // A public key with the private one after it: the text as a whole would be published.
+      `${spki}${privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()}`,
+    ]) {
+      assert.throws(
+        () => new ApkKeyring().add('k.rsa', pem, 'keys/k.rsa'),
+        (err: unknown) => isProvenantError(err, 'UNTRUSTED_KEY') && /private key/.test(err.message) && err.where === 'keys/k.rsa',
+      );
+    }
   });
 });
