@@ -430,13 +430,20 @@ function dependencyUris(predicate: unknown): string[] {
 /**
  * True when `uri` is `prefix` or lies under it: the prefix ends with `/`, or the uri goes on
  * with `/`, `@`, `?` or `#`; so `https://example.org/alpine` does not admit
- * `https://example.org/alpine-evil/...`.
+ * `https://example.org/alpine-evil/...`. After a prefix that ends with its host, an `@` would
+ * make that host the user name of another one (`https://example.org@evil.example/...`), so it
+ * does not count there.
  */
 function under(uri: string, prefix: string): boolean {
   if (!uri.startsWith(prefix)) return false;
   if (uri.length === prefix.length || prefix.endsWith('/')) return true;
-  return '/@?#'.includes(uri[prefix.length]!);
+  const next = uri[prefix.length]!;
+  if (next === '@' && AUTHORITY_ONLY.test(prefix)) return false;
+  return '/@?#'.includes(next);
 }
+
+/** A URL that ends with its authority (`scheme://host[:port]`, no path). */
+const AUTHORITY_ONLY = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*$/i;
 
 async function packageAge(
   ctx: EvalCtx,

@@ -325,6 +325,9 @@ describe('built-in checks', () => {
     const deps = [
       'https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz',
       'https://packages.acme.example/alpine-evil/v3.20/main/x86_64/busybox-1.36.1-r2.apk',
+      // The host of this one is evil.example: packages.acme.example is its user name.
+      'https://packages.acme.example@evil.example/alpine/v3.20/main/x86_64/curl-8.9.1-r0.apk',
+      'git+https://packages.acme.example/alpine/aports@refs/heads/main',
     ];
     const img = await attested((d) => [provenance(d, undefined, deps)]);
     const run = async (list: string) =>
@@ -336,9 +339,14 @@ describe('built-in checks', () => {
           await load(keyPolicy(`    - name: repos\n      builtin: {repositories: [${list}]}\n`)),
         )
       ).failures;
-    assert.deepEqual(await run('"https://packages.acme.example/alpine", "https://packages.acme.example/alpine-evil/"'), []);
-    assert.deepEqual(await run('"https://packages.acme.example/alpine"'), [
-      'rules / k / repos: 1 of 2 dependencies come from elsewhere than https://packages.acme.example/alpine: https://packages.acme.example/alpine-evil/v3.20/main/x86_64/busybox-1.36.1-r2.apk',
+    const all =
+      '"https://packages.acme.example/alpine", "https://packages.acme.example/alpine-evil/", "https://packages.acme.example@evil.example", "git+https://packages.acme.example/alpine/aports"';
+    assert.deepEqual(await run(all), []);
+    assert.deepEqual(await run('"https://packages.acme.example/alpine", "git+https://packages.acme.example/alpine/aports"'), [
+      'rules / k / repos: 2 of 4 dependencies come from elsewhere than https://packages.acme.example/alpine, git+https://packages.acme.example/alpine/aports: https://packages.acme.example/alpine-evil/v3.20/main/x86_64/busybox-1.36.1-r2.apk, https://packages.acme.example@evil.example/alpine/v3.20/main/x86_64/curl-8.9.1-r0.apk',
+    ]);
+    assert.deepEqual(await run('"https://packages.acme.example", "git+https://packages.acme.example"'), [
+      'rules / k / repos: 1 of 4 dependencies come from elsewhere than https://packages.acme.example, git+https://packages.acme.example: https://packages.acme.example@evil.example/alpine/v3.20/main/x86_64/curl-8.9.1-r0.apk',
     ]);
   });
 
