@@ -43,7 +43,11 @@ import { type TrustedRoot, trustMaterialOf } from './trust.ts';
 export type VerificationPolicy =
   | {
       key: KeyObject;
-      /** When the key may have signed (as a trusted root bounds a key); default always. */
+      /**
+       * When the key may have signed (as a trusted root bounds a key); default always. With a
+       * window, a signature needs a verified time (a transparency log entry or a timestamp,
+       * which need `trustedRoot`) inside it.
+       */
       validFor?: KeyValidity | undefined;
     }
   | { certificateIdentity: string | RegExp; certificateOidcIssuer: string | RegExp };
@@ -327,14 +331,16 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
     }
   }
   const tlogs = entity.tlogEntries.length;
-  const verifier = new Verifier(
-    trustMaterialOf(options.trustedRoot, keyMode ? policy.key : undefined, keyMode ? policy.validFor : undefined),
-    {
-      tlogThreshold: keyMode ? (options.requireTransparencyLog ? 1 : 0) : 1,
-      ctlogThreshold: keyMode ? 0 : 1,
-      timestampThreshold: keyMode ? 0 : 1,
-    },
-  );
+  const validFor = keyMode ? policy.validFor : undefined;
+  // A key's window is checked against the signature's verified times: without one there is
+  // nothing to check it against, and a signature that left its timestamps out (they are not
+  // signed) would pass for one made inside the window.
+  const windowed = validFor?.start !== undefined || validFor?.end !== undefined;
+  const verifier = new Verifier(trustMaterialOf(options.trustedRoot, keyMode ? policy.key : undefined, validFor), {
+    tlogThreshold: keyMode ? (options.requireTransparencyLog ? 1 : 0) : 1,
+    ctlogThreshold: keyMode ? 0 : 1,
+    timestampThreshold: keyMode && !windowed ? 0 : 1,
+  });
   let signer: VerifiedSigner;
   try {
     // Keys are trusted whatever the bundle's certificate says: `cosign verify --key` ignores one.

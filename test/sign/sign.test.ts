@@ -96,6 +96,18 @@ describe('signing with a key', () => {
     }
   });
 
+  it("a key's validity window needs a verified time: a signature without one does not pass for one made inside it", async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+    const reasons = async (validFor?: { start?: Date; end?: Date }) =>
+      (await verifyImage(layout, made.root.digest, { policy: { key: alice.publicKey, validFor } })).checked.map((c) => c.reason);
+    assert.deepEqual(await reasons(), [undefined, undefined]);
+    // Retired in 2020, and signed today without a log entry or a timestamp (they are not signed).
+    assert.deepEqual(await reasons({ start: new Date('2019-01-01'), end: new Date('2020-01-01') }), ['timestamp', 'timestamp']);
+    assert.deepEqual(await reasons({ start: new Date('2019-01-01') }), ['timestamp', 'timestamp']);
+  });
+
   it('the .sig image has cosign’s exact shape: go-containerregistry manifest and config, the payload as layer', async () => {
     const layout = await tempLayout();
     const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
