@@ -158,11 +158,20 @@ export interface HttpResponse {
 }
 
 /**
+ * How long a connection may stay silent before its request fails (undici's fetch, which the
+ * client used before, waited 300 s for headers and 300 s between pieces of a body).
+ */
+export const IDLE_TIMEOUT_MS = 300_000;
+
+/**
  * Sends one request through node:http(s) and answers when the status and headers are in. A
  * failure to connect or send rejects with `TypeError('fetch failed', {cause})`, as fetch does, so
  * that the network errors read the same; a failing body source rejects with its own error. The
  * ports the Fetch standard blocks are refused as fetch refused them, so that an address behaves
- * as it did (https://fetch.spec.whatwg.org/#port-blocking).
+ * as it did (https://fetch.spec.whatwg.org/#port-blocking). A connection silent for `idleMs`
+ * (connecting, waiting for the answer, or between pieces of its body) is dropped with
+ * `ETIMEDOUT`: a server that accepts a connection and never answers would otherwise hold the
+ * command until it is interrupted.
  */
 export function sendRequest(
   url: URL,
@@ -170,6 +179,7 @@ export function sendRequest(
   headers: Record<string, string>,
   body: RequestBody | undefined,
   signal: AbortSignal | undefined,
+  idleMs = IDLE_TIMEOUT_MS,
 ): Promise<HttpResponse> {
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   if (FETCH_BLOCKED_PORTS.has(port)) return Promise.reject(new TypeError('fetch failed', { cause: new Error('bad port') }));
@@ -190,6 +200,11 @@ export function sendRequest(
       const nullBody = method === 'HEAD' || status === 204 || status === 205 || status === 304;
       if (nullBody) incoming.resume();
       resolve({ status, headers: headersOf(incoming), body: nullBody ? null : bodyOf(incoming) });
+    });
+    request.setTimeout(idleMs, () => {
+      const err = new Error(`${url.host} sent nothing for ${Math.round(idleMs / 1000)} s`) as Error & { code: string };
+      err.code = 'ETIMEDOUT';
+      request.destroy(err);
     });
     request.on('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
     if (stream === undefined) {

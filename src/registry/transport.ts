@@ -49,6 +49,12 @@ export interface TransportOptions {
   retry?: Partial<RetryOptions> | undefined;
   /** The clock for token expiry, in ms since the epoch (tests move it). Default `Date.now`. */
   clock?: (() => number) | undefined;
+  /**
+   * How long a connection may stay silent, waiting to connect, for an answer or for more of its
+   * body, before the request fails as a dropped connection (and is retried). Default 300 s, as
+   * fetch's were: a registry may take long to answer the last request of a large upload.
+   */
+  idleTimeoutMs?: number | undefined;
 }
 
 /** Errors worth another try (5xx, 429, a dropped connection), marked where they are made. */
@@ -84,6 +90,7 @@ export class Transport {
   readonly #logger: Logger;
   readonly #onProgress: ((update: ProgressUpdate) => void) | undefined;
   readonly #userAgent: string;
+  readonly #idleTimeoutMs: number | undefined;
   #base: URL | undefined;
   #ping: Promise<void> | undefined;
 
@@ -96,6 +103,7 @@ export class Transport {
     this.#logger = options.logger ?? silentLogger;
     this.#onProgress = options.onProgress;
     this.#userAgent = options.userAgent ?? `provenant/${VERSION}`;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
     this.retry = { ...DEFAULT_RETRY, ...definedOnly(options.retry ?? {}) };
     this.retry.attempts = Math.max(1, Math.floor(this.retry.attempts));
     this.auth = new Authenticator({
@@ -311,7 +319,7 @@ export class Transport {
         delete headers.authorization;
       }
       const body = hop === 0 && req.body !== undefined ? await req.body() : undefined;
-      const res = await sendRequest(url, method, headers, body, req.op.signal);
+      const res = await sendRequest(url, method, headers, body, req.op.signal, this.#idleTimeoutMs);
       req.op.logger.debug(`${method} ${redactUrl(url)} -> ${res.status}`);
       const location = res.headers.get('location');
       if (!follow || !REDIRECTS.has(res.status) || location === null) return { res, url };

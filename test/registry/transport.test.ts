@@ -114,6 +114,26 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.ok(storage.requests.every((r) => r.headers.authorization === undefined));
   });
 
+  it('gives up on a registry that accepts the connection and goes silent, before the answer or in the body', async () => {
+    const bytes = pseudoRandomBytes(1000, 10);
+    const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+    const silent = await fakeServer(() => {});
+    const stalls = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(200, { 'content-length': String(bytes.byteLength) });
+      res.write(bytes.subarray(0, 10));
+    });
+    for (const host of [silent.host, stalls.host]) {
+      const client = new RegistryClient(host, { retry: FAST_RETRY, idleTimeoutMs: 200 });
+      await assert.rejects(
+        async () => readAll(await client.readBlob('a/b', d)),
+        (e) => isProvenantError(e, 'NETWORK'),
+      );
+    }
+    // Each silence was retried, as a dropped connection is.
+    assert.ok(silent.requests.length > 1);
+  });
+
   it('refuses a blob whose bytes are not the digest asked for, and a tag whose bytes contradict Docker-Content-Digest', async () => {
     const bytes = pseudoRandomBytes(5000, 8);
     const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
