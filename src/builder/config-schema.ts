@@ -264,6 +264,20 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
   if (source === undefined && (type === 'hardlink' || type === 'symlink')) {
     return fail(ctx, node, path, `a ${type} entry needs a source (the link target)`);
   }
+  // The image's paths, as the layer names them: a `.` or `..` part would be kept as the entry's
+  // last part (`etc/..` a file named `..`), which an extractor may take for the folder above. A
+  // symlink's source is its target, which may go up.
+  for (const [what, value] of [['path', target], ...(type === 'hardlink' ? [['source', source]] : [])] as [string, string | undefined][]) {
+    if (value?.split('/').some((part) => part === '.' || part === '..')) {
+      return fail(
+        ctx,
+        node,
+        path,
+        `the ${what} ${JSON.stringify(value)} has a "." or ".." part`,
+        'write the path from the image root, as /etc/app',
+      );
+    }
+  }
   return {
     path: target,
     type,

@@ -306,6 +306,26 @@ describe('permissions', () => {
     );
     await rejects(() => parse('paths:\n  - {type: directory}\n'), 'INVALID_CONFIG', 'image.yaml:2:5', /paths\[0\]: "path" is required/);
   });
+
+  it('refuses a path with a "." or ".." part, which a layer would hold as a name', async () => {
+    for (const entry of ['{path: foo/.., type: empty-file}', '{path: /a/../../etc, type: directory}', '{path: ./x, type: empty-file}']) {
+      await rejects(
+        () => parse(`paths:\n  - ${entry}\n`),
+        'INVALID_CONFIG',
+        'image.yaml:2:5',
+        /paths\[0\]: the path .* has a "\." or "\.\." part/,
+      );
+    }
+    await rejects(
+      () => parse('paths:\n  - {path: /x, type: hardlink, source: /etc/../etc/passwd}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:5',
+      /the source .* has a "\." or "\.\." part/,
+    );
+    // A symlink's source is its target, which may go up.
+    const ok = await parse('paths:\n  - {path: /usr/bin/sh, type: symlink, source: ../../bin/busybox}\n');
+    assert.equal(ok.config.paths[0]?.source, '../../bin/busybox');
+  });
 });
 
 describe('architectures', () => {
