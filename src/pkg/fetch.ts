@@ -80,8 +80,10 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   }
   const path = localPath(location, options.baseDir);
   try {
+    await checkLocalFile(path, maxBytes);
     return new Uint8Array(await readFile(path));
   } catch (err) {
+    if (isProvenantError(err)) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR')
       throw new ProvenantError('NOT_FOUND', `${path} does not exist`, { where: path, cause: err });
@@ -120,6 +122,7 @@ export async function* streamFile(location: string, options: FetchFileOptions = 
   }
   const path = localPath(location, options.baseDir);
   try {
+    await checkLocalFile(path, maxBytes);
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal: options.signal })) yield counted(chunk as Buffer);
   } catch (err) {
     if (isProvenantError(err)) throw err;
@@ -213,6 +216,18 @@ function localPath(location: string, baseDir: string | undefined): string {
   if (location.startsWith('file://')) return fileURLToPath(location);
   if (isAbsolute(location)) return location;
   return resolvePath(baseDir ?? '.', location);
+}
+
+/**
+ * A local file must be a regular file of at most `maxBytes`: a FIFO would block the read, and a
+ * device (/dev/zero) never end it.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when it is not; the file system's error when it is missing
+ */
+async function checkLocalFile(path: string, maxBytes: number): Promise<void> {
+  const s = await stat(path);
+  if (!s.isFile()) throw new ProvenantError('INVALID_PACKAGE', `${path} is not a regular file`, { where: path });
+  if (s.size > maxBytes) throw new ProvenantError('INVALID_PACKAGE', `${path} is larger than ${maxBytes} bytes`, { where: path });
 }
 
 /** What a download must be: its SHA-256 (hex), and its size when known. */

@@ -96,7 +96,9 @@ export async function fetchPackages(packages: readonly ProvenancePackage[], opti
   await forEachLimited([...files.values()], new Limiter(options.concurrency ?? 4), async (f) => {
     throwIfAborted(options.signal);
     const bytes = await download(f.location, f.expected, f.pkg, cache, options);
-    f.found = digestHex(digestOf(bytes));
+    const found = digestHex(digestOf(bytes));
+    if (found !== f.expected) checkStillPackage(bytes, f.location, f.pkg);
+    f.found = found;
     f.local = join(options.dir, `${f.found}.${f.pkg.kind}`);
     await writeFile(f.local, bytes);
     options.onFetched?.(++done, files.size);
@@ -223,6 +225,28 @@ export function overridden(location: string, overrides: readonly (readonly [stri
 }
 
 /** A URL with a scheme, or an absolute path: not relative to any folder. */
+/**
+ * A file that is not the one the provenance names is reported with its own SHA-256, as the
+ * package the repository serves now; it must still be a package of that kind. The provenance may
+ * be unverified and name any file of this machine: its SHA-256 would tell whoever reads the
+ * report what the file holds.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` when it is no .deb (an ar archive whose first member is
+ *   debian-binary) or no .apk (gzip; ./reproduce.ts reads it whole later)
+ */
+function checkStillPackage(bytes: Uint8Array, location: string, pkg: ProvenancePackage): void {
+  const head = new TextDecoder('latin1').decode(bytes.subarray(0, 21));
+  const ok = pkg.kind === 'deb' ? head === '!<arch>\ndebian-binary' : bytes[0] === 0x1f && bytes[1] === 0x8b;
+  if (ok) return;
+  throw new ProvenantError(
+    'INVALID_PACKAGE',
+    `${safeLocation(location)} is not the package ${pkg.name} ${pkg.version}, nor any ${pkg.kind} package`,
+    {
+      where: pkg.name,
+    },
+  );
+}
+
 function isAbsoluteLocation(location: string): boolean {
   return /^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) || location.startsWith('/');
 }

@@ -1,7 +1,7 @@
 // The download cache: what comes out is what went in, checked against its digest unless the
 // caller checks it itself, and damaged entries are misses rather than failures.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -362,6 +362,38 @@ describe('DownloadCache after an interrupted run', async () => {
 });
 
 describe('fetchFile', () => {
+  it('reads only regular files on disk, up to its limit: a FIFO would block, a device never end', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fetch-file-'));
+    try {
+      await writeFile(join(dir, 'f'), 'twelve bytes');
+      assert.equal(Buffer.from(await fetchFile('f', { baseDir: dir })).toString(), 'twelve bytes');
+      const fifo = spawnSync('mkfifo', [join(dir, 'fifo')]);
+      assert.equal(fifo.status, 0, String(fifo.stderr));
+      for (const [location, what] of [
+        [join(dir, 'fifo'), 'is not a regular file'],
+        ['/dev/zero', 'is not a regular file'],
+        [dir, 'is not a regular file'],
+      ] as const) {
+        for (const read of [
+          () => fetchFile(location),
+          async () => {
+            for await (const _ of streamFile(location)) {
+              // read to the end
+            }
+          },
+        ]) {
+          await assert.rejects(read(), (e) => isProvenantError(e, 'INVALID_PACKAGE') && e.message.endsWith(what));
+        }
+      }
+      await assert.rejects(
+        fetchFile('f', { baseDir: dir, maxBytes: 5 }),
+        (e) => isProvenantError(e, 'INVALID_PACKAGE') && e.message.endsWith('is larger than 5 bytes'),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('says NETWORK when the connection breaks in the middle of the body', async () => {
     const server = await fileServer(pseudoRandomBytes(2_000_000, 3), () => ({ kind: 'drop-after', bytes: 100_000 }));
     try {

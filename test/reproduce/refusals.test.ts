@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +95,25 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       );
       assert.match(amd?.error ?? '', /^the rebuild with the changed package files failed: .*is tool-0\.9-r1, not data-2\.1-r3/);
       assert.match(renderReproduce(report), /package file changed: data 2\.1-r3 \(x86_64\)/);
+    } finally {
+      await writeFile(file, saved);
+      await store.close();
+    }
+  });
+
+  it('does not report the SHA-256 of a file that is no package any more (the provenance may name any file)', async () => {
+    const store = await imageWith((i) => [edited(i, () => {})]);
+    const file = join(root, 'served', 'repo', 'x86_64', 'data-2.1-r3.apk');
+    const saved = await readFile(file);
+    await writeFile(file, 'a secret of this machine\n');
+    try {
+      await assert.rejects(
+        reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') }),
+        (e: unknown) =>
+          isProvenantError(e, 'INVALID_PACKAGE') &&
+          /is not the package data 2\.1-r3, nor any apk package/.test(e.message) &&
+          !e.message.includes(createHash('sha256').update('a secret of this machine\n').digest('hex')),
+      );
     } finally {
       await writeFile(file, saved);
       await store.close();
