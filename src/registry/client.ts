@@ -13,7 +13,19 @@ import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { type Answer, baseType, drain, MiB, networkError, type Op, parseJsonObject, type Req, readLimited, targetWhere } from './http.ts';
+import {
+  type Answer,
+  baseType,
+  drain,
+  LIST_BYTES,
+  MiB,
+  networkError,
+  type Op,
+  parseJsonObject,
+  type Req,
+  readLimited,
+  targetWhere,
+} from './http.ts';
 import { nextLink } from './link.ts';
 import { listReferrers, probeReferrersEndpoint, type ReferrersEndpointAnswer, type ReferrersSupport } from './referrers.ts';
 import { backoffDelay, isNetworkError, sleep } from './retry.ts';
@@ -198,6 +210,9 @@ export class RegistryClient {
     let url: URL | undefined = await this.#t.url(`/v2/${repository}/tags/list?n=${this.#tagPageSize}`, op);
     const tags: string[] = [];
     const seen = new Set<string>();
+    // What all pages may hold together: each is a few KB from a registry that pages, and pages
+    // (up to 10,000) of 16 MiB each would be memory without end from one that does not behave.
+    let left = LIST_BYTES;
     while (url !== undefined) {
       if (seen.has(url.href) || seen.size > 10_000) {
         throw new ProvenantError('REGISTRY', `${this.registry} paginates the tag list in a loop`, { where });
@@ -213,7 +228,9 @@ export class RegistryClient {
         where,
         op,
       });
-      const page = parseJsonObject(await readLimited(answer.res, 16 * MiB, where), where, 'tag list');
+      const bytes = await readLimited(answer.res, Math.min(16 * MiB, left), where);
+      left -= bytes.length;
+      const page = parseJsonObject(bytes, where, 'tag list');
       const list = page.tags;
       if (list !== null && list !== undefined) {
         if (!Array.isArray(list)) throw new ProvenantError('REGISTRY', 'the tag list is not an array', { where });

@@ -152,6 +152,9 @@ export async function readErrorText(res: HttpResponse): Promise<string> {
   }
 }
 
+/** The bytes a listing (tags, referrers) may take over all its pages. */
+export const LIST_BYTES = 64 * MiB;
+
 /** Reads a body of at most `limit` bytes; a larger one is refused before it fills memory. */
 export async function readLimited(res: HttpResponse, limit: number, where: string): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);

@@ -8,7 +8,7 @@ import { type Digest, digestHex } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { assertIndex } from '../oci/validate.ts';
-import { baseType, drain, MiB, parseJsonObject, readLimited, targetWhere } from './http.ts';
+import { baseType, drain, LIST_BYTES, MiB, parseJsonObject, readLimited, targetWhere } from './http.ts';
 import { nextLink } from './link.ts';
 import { repositoryScope } from './scope.ts';
 import type { Transport } from './transport.ts';
@@ -43,6 +43,7 @@ export async function listReferrers(
   let url: URL | undefined = await t.url(`/v2/${repository}/referrers/${digest}${query}`, op);
   const out: Descriptor[] = [];
   const seen = new Set<string>();
+  let left = LIST_BYTES;
   while (url !== undefined && !seen.has(url.href) && seen.size < 1000) {
     seen.add(url.href);
     const answer = await t.send({
@@ -67,7 +68,9 @@ export async function listReferrers(
     }
     let index: ReturnType<typeof assertIndex>;
     try {
-      index = assertIndex(parseJsonObject(await readLimited(res, 16 * MiB, where), where, 'referrers index'), where);
+      const bytes = await readLimited(res, Math.min(16 * MiB, left), where);
+      left -= bytes.length;
+      index = assertIndex(parseJsonObject(bytes, where, 'referrers index'), where);
     } catch (err) {
       if (seen.size === 1) {
         support.api = false;

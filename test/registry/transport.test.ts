@@ -134,6 +134,23 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.ok(silent.requests.length > 1);
   });
 
+  it('stops reading a tag list whose pages, each within bounds, would add up without end', async () => {
+    // Pages of 2 MiB of tags, each naming a next one.
+    const page = Buffer.from(
+      JSON.stringify({ name: 'a/b', tags: Array.from({ length: 40_000 }, (_, i) => `tag-${String(i).padStart(40, '0')}`) }),
+    );
+    let served = 0;
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      served++;
+      res.writeHead(200, { 'content-type': 'application/json', link: `</v2/a/b/tags/list?n=100&last=${served}>; rel="next"` });
+      res.end(page);
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'INVALID_MANIFEST'));
+    assert.ok(served * page.length > 60 * 1024 * 1024 && served * page.length < 70 * 1024 * 1024, `${served} pages`);
+  });
+
   it('refuses a blob whose bytes are not the digest asked for, and a tag whose bytes contradict Docker-Content-Digest', async () => {
     const bytes = pseudoRandomBytes(5000, 8);
     const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
