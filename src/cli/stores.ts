@@ -112,7 +112,8 @@ function namesRegistry(text: string): boolean {
 function credentialsRegistryOf(args: ParsedArgs, first: string | undefined): string | undefined {
   const named = new Set<string>();
   for (const text of [...args.positionals, args.values.output]) {
-    if (typeof text !== 'string' || !namesRegistry(text)) continue;
+    // A file or folder given as an argument (build's configs/image.yaml) names no registry.
+    if (typeof text !== 'string' || !namesRegistry(text) || localKind(text) !== undefined) continue;
     let location: Location;
     try {
       location = parseLocation(text);

@@ -1,7 +1,8 @@
 // The CLI against a registry with basic auth: credentials from flags and from DOCKER_CONFIG, never printed.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -82,6 +83,25 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
         'the named registry got the credentials',
       );
       seen.length = 0;
+      // A file argument in a folder whose name has a dot names no registry.
+      await mkdir(join(dir, 'policies.d'), { recursive: true });
+      const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const key = pem
+        .trim()
+        .split('\n')
+        .map((l) => `        ${l}`)
+        .join('\n');
+      await writeFile(
+        join(dir, 'policies.d', 'p.yaml'),
+        `apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: p}\nspec:\n  images: [{glob: "**"}]\n  authorities:\n  - key:\n      data: |\n${key}\n`,
+      );
+      const policy = await provenantAsync(
+        ['policy', 'test', 'policies.d/p.yaml', `${reg.host}/cli/app:1`, '--username', reg.username!, '--password-stdin'],
+        { cwd: dir, input: `${reg.password}\n` },
+      );
+      assert.doesNotMatch(policy.stderr, /--username is for one registry/);
+      // It went on to the registry (where the image is missing).
+      assert.match(policy.stderr, /cli\/app/, policy.stderr);
       const pin = await run(['pin', '--username', reg.username!, '--password-stdin']);
       assert.equal(pin.status, 2, pin.stderr);
       assert.match(pin.stderr, /username/);
