@@ -12,6 +12,7 @@ import { errorExitCode } from './exit.ts';
 import { commandHelp, formatError, generalHelp, subcommandHelp, unknownCommand, unknownSubcommand } from './help.ts';
 import type { CliIo } from './io.ts';
 import { FdOutput } from './output.ts';
+import { visible, visibleOutput } from './visible.ts';
 
 function context(name: string): CommandContext {
   return {
@@ -68,10 +69,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       await help([name, ...sub], io);
       return 0;
     }
-    const status = await command.run(await parseCommandArgs(rest, command.spec.flags, io.env, name), io, context(name));
+    // A result is text for people and scripts, parts of it from outside (visible.ts); data
+    // (a manifest, a blob, an SBOM) is written as it is. The other fields stay the getters
+    // main() made, so that nothing is made before it is used.
+    const runIo: CliIo = command.spec.prints === 'result' ? Object.create(io, { stdout: { value: visibleOutput(io.stdout) } }) : io;
+    const status = await command.run(await parseCommandArgs(rest, command.spec.flags, io.env, name), runIo, context(name));
     return typeof status === 'number' ? status : 0;
   } catch (err) {
-    io.stderr.write(formatError(name, err, io.env.PROVENANT_DEBUG !== undefined && io.env.PROVENANT_DEBUG !== ''));
+    io.stderr.write(visible(formatError(name, err, io.env.PROVENANT_DEBUG !== undefined && io.env.PROVENANT_DEBUG !== '')));
     return errorExitCode(isProvenantError(err) ? err.code : undefined, command?.spec);
   }
 }

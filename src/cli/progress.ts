@@ -5,6 +5,7 @@
  */
 import type { ProgressUpdate, StepProgress } from '../io/types.ts';
 import type { CliIo } from './io.ts';
+import { visible } from './visible.ts';
 
 /** How progress is shown. */
 export type ProgressMode = 'live' | 'plain' | 'quiet';
@@ -89,7 +90,7 @@ function stepText(s: StepProgress, inFlight: { done: number }): string {
  */
 export function progressReporter(io: CliIo, options: ProgressOptions = {}): Progress {
   const mode = progressMode(io, options.quiet === true);
-  if (mode === 'quiet') return { update() {}, message: (text) => io.stderr.write(`${text}\n`), finish() {} };
+  if (mode === 'quiet') return { update() {}, message: (text) => io.stderr.write(`${visible(text)}\n`), finish() {} };
   const out = io.stderr as NodeJS.WritableStream & { columns?: number };
   const now = options.now ?? Date.now;
   const start = now();
@@ -145,11 +146,12 @@ export function progressReporter(io: CliIo, options: ProgressOptions = {}): Prog
       return;
     }
     frame = (frame + 1) % SPINNER.length;
-    out.write(`${CLEAR}${fit(`${SPINNER[frame]} ${text}`)}`);
+    out.write(`${CLEAR}${fit(`${SPINNER[frame]} ${visible(text)}`)}`);
     drawn = true;
   };
   /** A line that stays: above the live line on a terminal, timestamped in a log. */
-  const line = (text: string) => {
+  const line = (raw: string) => {
+    const text = visible(raw);
     if (mode === 'live') {
       out.write(`${drawn ? CLEAR : ''}${text}\n`);
       drawn = false;
@@ -165,7 +167,7 @@ export function progressReporter(io: CliIo, options: ProgressOptions = {}): Prog
   const onAbort = () => {
     if (stopped) return;
     const text = status();
-    if (mode === 'live' && text !== undefined) out.write(`${CLEAR}${fit(`${text}: interrupted`)}`);
+    if (mode === 'live' && text !== undefined) out.write(`${CLEAR}${fit(`${visible(text)}: interrupted`)}`);
     else if (mode === 'live' && drawn) out.write(CLEAR);
     stop();
   };
@@ -221,7 +223,7 @@ export function progressReporter(io: CliIo, options: ProgressOptions = {}): Prog
       else if (u.kind === 'retry') line(`retrying ${u.what} in ${u.delayMs} ms (attempt ${u.attempt}): ${u.reason}`);
     },
     message(text) {
-      if (stopped || mode === 'plain') io.stderr.write(`${text}\n`);
+      if (stopped || mode === 'plain') io.stderr.write(`${visible(text)}\n`);
       else line(text);
     },
     finish() {

@@ -13,6 +13,7 @@ import { parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { isValidTag } from '../ref/reference.ts';
 import {
   type Answer,
   baseType,
@@ -234,7 +235,12 @@ export class RegistryClient {
       const list = page.tags;
       if (list !== null && list !== undefined) {
         if (!Array.isArray(list)) throw new ProvenantError('REGISTRY', 'the tag list is not an array', { where });
-        for (const t of list) if (typeof t === 'string') tags.push(t);
+        // A tag is a name, not text: one that no reference could name (a newline, an escape
+        // sequence) is the registry's mistake, and would be a line of its own in a listing.
+        for (const t of list) {
+          if (typeof t === 'string' && isValidTag(t)) tags.push(t);
+          else op.logger.debug(`${where}: left out ${JSON.stringify(t)}, which is no tag`);
+        }
       }
       url = nextLink(answer.res.headers.get('link'), answer.url);
     }

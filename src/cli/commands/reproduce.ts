@@ -17,6 +17,7 @@ import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts
 import { trustedRootArg } from '../policy-check.ts';
 import { exactOrPattern } from '../signing.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { visible } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
@@ -69,7 +70,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
       output: output === undefined ? undefined : { store: output.store, tags: output.tags },
       name: formatLocation(parseLocation(text)),
       signal: io.signal,
-      logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${m}\n`) },
+      logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${visible(m)}\n`) },
     });
   });
   io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReproduce(report));

@@ -1,0 +1,55 @@
+// Text from outside printed by the CLI: no control character reaches the terminal raw.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { visible } from '../../src/cli/visible.ts';
+import { provenant } from './provenant.ts';
+
+/** C0 but newline and tab, DEL, C1. */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+
+describe('visible', () => {
+  it('escapes every control character but newline and tab, keeps the rest, and reads back as JSON', () => {
+    assert.equal(visible('plain text, ünïcode\tand\nlines'), 'plain text, ünïcode\tand\nlines');
+    assert.equal(visible('a\u001b]8;;https://x/\u0007b\r\u001b[2Kc\u009b'), 'a\\u001b]8;;https://x/\\u0007b\\u000d\\u001b[2Kc\\u009b');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        const out = visible(s);
+        assert.doesNotMatch(out, CONTROL);
+        // Each escape is JSON's: inside a JSON string it reads back as the character it stands for.
+        if (!/\\/.test(s)) assert.equal(JSON.parse(`"${out.replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t')}"`), s);
+      }),
+    );
+  });
+});
+
+describe('the CLI prints outside text visibly', () => {
+  it("escapes a registry's error message and leaves out tags that are no tags", async () => {
+    const evil = 'oops\u001b]8;;https://evil.example/\u0007click\u001b]8;;\u0007\r\u001b[2Kprovenant: everything is fine';
+    const server = createServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.url?.includes('/tags/list')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify({ name: 'a/b', tags: ['v1', 'v2\nlatest; rm -rf ~', 'x\u001b]0;title\u0007'] }));
+      }
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: evil }] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const inspect = await provenant(['inspect', `${host}/a/b:v1`]);
+      assert.notEqual(inspect.status, 0);
+      assert.match(inspect.stderr, /oops\\u001b\]8;;https:\/\/evil\.example\//);
+      assert.doesNotMatch(inspect.stderr, CONTROL);
+      const tags = await provenant(['tags', `${host}/a/b`]);
+      assert.equal(tags.status, 0, tags.stderr);
+      assert.equal(tags.stdout, 'v1\n');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
