@@ -47,6 +47,14 @@ export interface BuildOptions {
    * when it resolves (apko keeps a user's lock order).
    */
   resolvedLock?: boolean | undefined;
+  /**
+   * The lock vouches for its packages itself: a rebuild from a provenance, which names the very
+   * files the build used (and may be verified), when repositories no longer list old versions.
+   * Otherwise a lock's packages are checked against the verified indexes, and one that none lists
+   * must be signed by a trusted key itself (apk; a .deb never is): a lock is a file anyone may
+   * edit in a pull request.
+   */
+  lockVouches?: boolean | undefined;
   /** Only these architectures (apk names); default the configuration's. */
   archs?: readonly string[] | undefined;
   /** SOURCE_DATE_EPOCH: the image's creation time and the latest time any file may have. */
@@ -158,6 +166,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     ...config.contents,
     timezone: config.timezone,
     lockedKeys: options.lock?.contents.keyring,
+    lockVouches: options.lockVouches,
     configPath: options.configPath,
     baseDir: dirname(options.configPath),
     cache,
@@ -169,7 +178,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const progress = options.onProgress ?? (() => {});
   const resolving = archs.join(', ');
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: 0 });
-  const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages });
+  const checkLock = options.lock !== undefined && options.lockVouches !== true;
+  const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages, checkLock });
   const planned = archs.reduce((n, a) => n + (plan.packages.get(a)?.length ?? 0), 0);
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: planned, total: planned, finished: true });
   const images: BuiltImage[] = [];
@@ -185,12 +195,19 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // A failed build drops the compression queued for its layers.
   try {
     for (const arch of archs) {
-      let fetched = await fetchAll(source, plan.packages.get(arch) ?? [], options.signal, precompressed, (fetchedSoFar, total) => {
-        const bytes = fetchedSoFar.reduce((n, f) => n + f.size, 0);
-        const reused = fetchedSoFar.filter((f) => f.cached).length;
-        const finished = fetchedSoFar.length === total;
-        progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
-      });
+      let fetched = await fetchAll(
+        source,
+        plan.packages.get(arch) ?? [],
+        plan.unlisted,
+        options.signal,
+        precompressed,
+        (fetchedSoFar, total) => {
+          const bytes = fetchedSoFar.reduce((n, f) => n + f.size, 0);
+          const reused = fetchedSoFar.filter((f) => f.cached).length;
+          const finished = fetchedSoFar.length === total;
+          progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
+        },
+      );
       // apko's lock lists packages in the order apko installs them.
       if (apko !== undefined) fetched = apko.ordered(apko.source, config.contents.packages, fetched, fromLock);
       for (const f of fetched) {
@@ -266,20 +283,23 @@ async function apkoCompat(options: BuildOptions, source: PackageSource) {
 }
 
 /**
- * Fetches and verifies the packages of a plan, in its order. A few are read (or downloaded) ahead
+ * Fetches and verifies the packages of a plan, in its order (`unlisted`: those of a lock that no
+ * verified index lists). A few are read (or downloaded) ahead
  * of the one being used, so that waiting on the disk or the network overlaps with reading; each
  * one's large bodies go to the compression pool as soon as it is read.
  */
 async function fetchAll(
   source: PackageSource,
   plan: readonly LockedPackage[],
+  unlisted: ReadonlySet<LockedPackage>,
   signal: AbortSignal | undefined,
   precompressed: LayerPrecompressor | undefined,
   onFetched: (fetched: readonly FetchedPackage[], total: number) => void,
 ): Promise<FetchedPackage[]> {
   const load = (p: LockedPackage): Promise<FetchedPackage> => {
     throwIfAborted(signal);
-    return source.fetch(p);
+    // What no verified index lists must be signed by a trusted key itself.
+    return source.fetch(p, { signed: unlisted.has(p) });
   };
   const out: FetchedPackage[] = [];
   const ahead: Promise<FetchedPackage>[] = [];

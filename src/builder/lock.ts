@@ -1,8 +1,9 @@
 /**
  * The lock file: every package pinned by repository, version, arch and checksums, in apko's lock
  * format (version `v1`), so either tool reads the other's. `build --lock` resolves nothing and
- * fetches exactly these files; each is checked against its `Q1` checksum and, being signed,
- * against the keyring.
+ * fetches exactly these files; each is checked against its checksum, and the lock itself against
+ * the verified indexes: a package none lists must be signed by a key of the keyring
+ * (./plan.ts, ./build.ts; docs/build.md, "The lock").
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';

@@ -3,7 +3,7 @@
  * source's indexes (the same versions on every architecture) or read from a lock.
  */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
-import { checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
+import { type Candidate, checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
 import type { IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
 import type { Lock } from './lock.ts';
 
@@ -14,6 +14,12 @@ export interface PlanOptions {
   /** The configuration file, for errors. */
   configPath: string;
   lock?: Lock | undefined;
+  /**
+   * Check the lock's packages against the verified indexes (a lock the user gave, which may have
+   * been edited): those no index lists are in {@link BuildPlan.unlisted}. A rebuild from a
+   * provenance does not, since repositories drop old versions (the provenance vouches instead).
+   */
+  checkLock?: boolean | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -21,6 +27,8 @@ export interface PlanOptions {
 export interface BuildPlan {
   packages: Map<string, LockedPackage[]>;
   indexes: (IndexFile & { arch: string })[];
+  /** Locked packages that no verified index lists: only their own signature can vouch for them. */
+  unlisted: Set<LockedPackage>;
 }
 
 /**
@@ -34,9 +42,26 @@ export interface BuildPlan {
 export async function planBuild(source: PackageSource, archs: readonly string[], options: PlanOptions): Promise<BuildPlan> {
   const packages = new Map<string, LockedPackage[]>();
   const indexes: BuildPlan['indexes'] = [];
+  const unlisted = new Set<LockedPackage>();
   if (options.lock !== undefined) {
-    for (const arch of archs) packages.set(arch, lockedFor(options.lock, source.archName(arch), arch));
-    return { packages, indexes };
+    for (const arch of archs) {
+      const locked = lockedFor(options.lock, source.archName(arch), arch);
+      packages.set(arch, locked);
+      if (options.checkLock !== true) continue;
+      throwIfAborted(options.signal);
+      const { candidates, files } = await source.readIndex(arch);
+      for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
+      for (const p of locked) {
+        const named: readonly Candidate[] =
+          'named' in candidates ? candidates.named(p.name) : (candidates as readonly Candidate[]).filter((c) => c.name === p.name);
+        const listed = named.some((c) => {
+          const entry = source.lockEntry(c, arch);
+          return entry.version === p.version && entry.checksum === p.checksum;
+        });
+        if (!listed) unlisted.add(p);
+      }
+    }
+    return { packages, indexes, unlisted };
   }
   const resolved = new Map<string, ReturnType<typeof resolve>['packages']>();
   for (const arch of archs) {
@@ -53,7 +78,7 @@ export async function planBuild(source: PackageSource, archs: readonly string[],
       arch,
       chosen.map((c) => source.lockEntry(c, arch)),
     );
-  return { packages, indexes };
+  return { packages, indexes, unlisted };
 }
 
 function lockedFor(lock: Lock, name: string, arch: string): LockedPackage[] {

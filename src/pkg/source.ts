@@ -66,6 +66,12 @@ export interface PackageSourceOptions {
   timezone?: string | undefined;
   /** Keys a lock file embeds, so that a build from the lock fetches none. */
   lockedKeys?: readonly { name: string; content?: string | undefined }[] | undefined;
+  /**
+   * The lock's keys are used as they are (a rebuild from a provenance). Otherwise each key is read
+   * from its file or URL, and a lock that embeds another text under its name is refused: a lock
+   * must not be able to swap a trusted key.
+   */
+  lockVouches?: boolean | undefined;
   /** The configuration file, for errors; relative repositories and keys are relative to `baseDir`. */
   configPath: string;
   baseDir: string;
@@ -152,8 +158,14 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
   readIndex(arch: string): Promise<SourceIndex<C>>;
   /** The lock entry of a resolved candidate. */
   lockEntry(candidate: C, arch: string): LockedPackage;
-  /** Fetches (or takes from the cache) and verifies a locked package. */
-  fetch(locked: LockedPackage): Promise<FetchedPackage<P>>;
+  /**
+   * Fetches (or takes from the cache) and verifies a locked package. With `signed`, the package
+   * must be signed by a trusted key itself: it comes from a lock that no verified index confirms.
+   *
+   * @throws ProvenantError `UNTRUSTED_KEY` with `signed` when no trusted key signed it (a .deb
+   *   never is: only a Release vouches for it)
+   */
+  fetch(locked: LockedPackage, options?: { signed?: boolean | undefined }): Promise<FetchedPackage<P>>;
   /** The order the ecosystem's package manager would unpack them in: dependencies first. */
   installOrder(packages: readonly P[]): P[];
   /**

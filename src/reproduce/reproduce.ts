@@ -328,6 +328,7 @@ async function replayGroup(
         sourceDateEpoch: plan.sourceDateEpoch,
         compat: plan.compat,
         resolvedLock: plan.fromLock !== true,
+        lockVouches: true,
         cacheDir: options.cacheDir,
         workers: options.workers,
         signal: options.signal,

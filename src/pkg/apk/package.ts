@@ -63,6 +63,11 @@ export interface ReadApkPackageOptions {
   keyring?: ApkKeyring | undefined;
   /** Accept a package that neither a checksum nor a trusted signature vouches for. */
   allowUntrusted?: boolean;
+  /**
+   * Require a signature by a trusted key even with `expectedChecksum`: the checksum then comes
+   * from a lock that no verified index confirms, and vouches for nothing.
+   */
+  requireSignature?: boolean | undefined;
 }
 
 /**
@@ -157,6 +162,9 @@ export async function verifyControl(
   ) {
     // Vouched for by the index already; a signature by a trusted key must still verify.
     signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring, where);
+  }
+  if (options.requireSignature === true && signedBy === undefined) {
+    signedBy = verifyApkSignatures(signatures, control.compressed, options.keyring ?? new ApkKeyring(), where);
   }
 
   const controlFiles = await tarFiles(control.data, where);

@@ -52,8 +52,15 @@ export function apkRequest(text: string, where?: string): Request {
 export async function openApkSource(options: PackageSourceOptions): Promise<ApkSource> {
   const keyring = new ApkKeyring();
   for (const key of options.keyring) {
-    const locked = options.lockedKeys?.find((k) => k.name === key && k.content !== undefined);
-    const pem = locked?.content ?? new TextDecoder().decode(await fetchFile(key, { baseDir: options.baseDir, signal: options.signal }));
+    const locked = options.lockedKeys?.find((k) => k.name === key && k.content !== undefined)?.content;
+    const read = async () => new TextDecoder().decode(await fetchFile(key, { baseDir: options.baseDir, signal: options.signal }));
+    const pem = locked !== undefined && options.lockVouches === true ? locked : await read();
+    if (locked !== undefined && locked.trim() !== pem.trim()) {
+      throw new ProvenantError('UNTRUSTED_KEY', `the lock holds another key than ${safeLocation(key)} under its name`, {
+        where: safeLocation(key),
+        hint: 'the key changed since the lock was made, or the lock was edited: lock again (provenant lock) if the new key is the right one',
+      });
+    }
     keyring.add(basename(key), pem, safeLocation(key));
   }
   return new ApkSource(options, keyring);
@@ -108,15 +115,17 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     };
   }
 
-  async fetch(p: LockedPackage): Promise<FetchedPackage<ApkFetched>> {
+  async fetch(p: LockedPackage, options: { signed?: boolean | undefined } = {}): Promise<FetchedPackage<ApkFetched>> {
     const { cache, baseDir, signal } = this.#options;
     const where = safeLocation(p.url);
     const key = `apk:${p.checksum}`;
+    const signed = options.signed === true;
     // Verified in full when first read, then kept unpacked under the same identity (../unpacked.ts).
     const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
     const meta = kept?.meta as ApkKept | undefined;
     const signedBy = kept === undefined || meta === undefined ? false : await this.#stillVouched(meta, key, where);
     if (kept !== undefined && meta !== undefined && signedBy !== false) {
+      if (signed && signedBy === undefined) throw unvouched(p, where);
       checkIdentity(meta.info, p, where);
       const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
       const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries), files: kept.entries.files };
@@ -124,9 +133,9 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     }
     // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
     // without one, it is read and held whole for the build.
-    if (cache !== undefined) return this.#streamed(cache, p, key, where);
+    if (cache !== undefined) return this.#streamed(cache, p, key, where, signed);
     const bytes = await fetchFile(p.url, { baseDir, signal });
-    const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where });
+    const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where, requireSignature: signed });
     const info = apkPackageInfo(pkg, bytes.length, where);
     checkIdentity(info, p, where);
     const ranges = {
@@ -151,11 +160,17 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
    * downloaded into a temporary file of the cache, read from there, and kept under `key` only
    * once it has verified: a file that does not is removed.
    */
-  async #streamed(cache: DownloadCache, p: LockedPackage, key: string, where: string): Promise<FetchedPackage<ApkFetched>> {
+  async #streamed(
+    cache: DownloadCache,
+    p: LockedPackage,
+    key: string,
+    where: string,
+    signed: boolean,
+  ): Promise<FetchedPackage<ApkFetched>> {
     const { baseDir, signal } = this.#options;
     const found = await cache.locate(key);
     if (found !== undefined) {
-      const kept = await this.#keepFile(cache, p, key, found, where).catch((err: unknown) => {
+      const kept = await this.#keepFile(cache, p, key, found, where, signed).catch((err: unknown) => {
         if (isProvenantError(err, 'ABORTED')) throw err;
         return undefined;
       });
@@ -164,7 +179,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const writer = await cache.writer();
     try {
       for await (const chunk of streamFile(p.url, { baseDir, signal })) await writer.write(chunk);
-      const kept = await this.#keepFile(cache, p, key, { path: writer.path, size: writer.size }, where);
+      const kept = await this.#keepFile(cache, p, key, { path: writer.path, size: writer.size }, where, signed);
       const stored = await writer.finish(key);
       // The file read is the file kept: nothing else writes a writer's temporary file.
       if (stored.sha256 !== kept.sha256) {
@@ -187,10 +202,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     key: string,
     file: { path: string; size: number; sha256?: string | undefined },
     where: string,
+    signed: boolean,
   ): Promise<Omit<FetchedPackage<ApkFetched>, 'cached'>> {
     const writer = await cache.writer();
     try {
-      const options = { expectedChecksum: p.checksum, keyring: this.#keyring, where };
+      const options = { expectedChecksum: p.checksum, keyring: this.#keyring, where, requireSignature: signed };
       const read = await streamApkFile(file.path, file.size, writer, options, this.#options.signal);
       if (file.sha256 !== undefined && read.sha256 !== file.sha256) {
         throw new ProvenantError('DIGEST_MISMATCH', `${where} hashes to ${read.sha256} on disk, not ${file.sha256}`, { where });
@@ -389,6 +405,18 @@ interface ApkKept {
   pkg: Omit<ApkPackage, 'entries' | 'dataTar'>;
   ranges: Pick<LockedPackage, 'signature' | 'control' | 'data'>;
   sha256: string;
+}
+
+/** A package from a lock that no verified index lists, and no trusted key signed. */
+function unvouched(p: LockedPackage, where: string): ProvenantError {
+  return new ProvenantError(
+    'UNTRUSTED_KEY',
+    `${where}: the lock names ${p.name}-${p.version}, which no verified index lists and no trusted key signed`,
+    {
+      where,
+      hint: 'lock again (provenant lock) to pin what the repositories list now, or add the key that signs the package to contents.keyring',
+    },
+  );
 }
 
 /** A package file must be the package its lock entry names. */

@@ -138,12 +138,19 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     };
   }
 
-  async fetch(p: LockedPackage): Promise<FetchedPackage<DebPackage>> {
+  async fetch(p: LockedPackage, options: { signed?: boolean | undefined } = {}): Promise<FetchedPackage<DebPackage>> {
     const { cache, baseDir, signal } = this.#options;
     const sha256 = p.checksum.replace(/^sha256:/, '');
     if (!/^[0-9a-f]{64}$/.test(sha256))
       throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
     const where = safeLocation(p.url);
+    if (options.signed === true) {
+      // A .deb carries no signature: only a Release, through its Packages, vouches for one.
+      throw new ProvenantError('UNTRUSTED_KEY', `${where}: the lock names ${p.name} ${p.version}, which no verified Packages index lists`, {
+        where,
+        hint: 'lock again (provenant lock) to pin what the repositories list now; the lock is checked against them at every build',
+      });
+    }
     const key = `deb:${sha256}`;
     // Verified in full when first read, then kept unpacked under its SHA-256 (../unpacked.ts).
     const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);

@@ -1,0 +1,91 @@
+// A lock the user gives is a file anyone may edit in a pull request: its packages are checked
+// against the verified indexes, one that no index lists must be signed by a trusted key itself,
+// and the lock cannot swap a trusted key.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import type { Lock } from '../../src/builder/lock.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { readApkPackage } from '../../src/pkg/apk/package.ts';
+import { buildApk } from '../../src/pkg/apk/write.ts';
+import { EPOCH, packages, repositoryKey, type StaticServer, serveFolder, writeConfig, writeRepository } from '../reproduce/helpers.ts';
+
+describe('a build from a lock', () => {
+  let root: string;
+  let server: StaticServer;
+  let configPath: string;
+  let lock: Lock;
+  const key = repositoryKey();
+  const build = async (l: Lock) =>
+    buildImage({
+      config: await loadConfig(configPath, { hostArch: 'x86_64' }),
+      configPath,
+      lock: l,
+      archs: ['x86_64'],
+      sourceDateEpoch: EPOCH,
+    });
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'provenant-lock-trust-'));
+    await writeRepository(join(root, 'served'), key);
+    server = await serveFolder(join(root, 'served'));
+    configPath = await writeConfig(root, key, `${server.url}/repo`);
+    lock = (
+      await buildImage({ config: await loadConfig(configPath, { hostArch: 'x86_64' }), configPath, archs: ['x86_64'], lockOnly: true })
+    ).lock;
+  });
+  after(async () => {
+    await server.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** The lock with `data` replaced by `bytes`, written beside the repository as data-9.9-r0.apk. */
+  const edited = async (bytes: Uint8Array): Promise<Lock> => {
+    const file = join(root, 'served', `data-9.9-r0-${lockCount++}.apk`);
+    await writeFile(file, bytes);
+    const checksum = (await readApkPackage(bytes, { where: 'test', allowUntrusted: true })).checksum;
+    const l = structuredClone(lock);
+    const entry = l.contents.packages.find((p) => p.name === 'data');
+    assert.ok(entry);
+    Object.assign(entry, { version: '9.9-r0', url: file, checksum, signature: undefined, control: undefined, data: undefined });
+    return l;
+  };
+  let lockCount = 0;
+  const data = packages('x86_64').find((p) => p.name === 'data')!;
+
+  it('builds from a lock whose packages the verified index lists', async () => {
+    const result = await build(lock);
+    assert.deepEqual(
+      result.images[0]?.packages.map((p) => p.name),
+      ['base', 'data', 'tool'],
+    );
+    // The indexes it checked the lock against are in the result, for provenance.
+    assert.ok(result.indexes.length > 0);
+  });
+
+  it('refuses a package no index lists and no trusted key signed, and takes one a trusted key signed', async () => {
+    const spec = { ...data, version: '9.9-r0', builddate: EPOCH };
+    await assert.rejects(
+      build(await edited(await buildApk(spec))),
+      (e: unknown) => isProvenantError(e, 'SIGNATURE') && /not signed/.test(e.message),
+    );
+    const other = repositoryKey();
+    await assert.rejects(
+      build(await edited(await buildApk(spec, { key: { privateKeyPem: other.privateKeyPem, name: key.name } }))),
+      (e: unknown) => isProvenantError(e) && (e.code === 'SIGNATURE' || e.code === 'UNTRUSTED_KEY'),
+    );
+    const signed = await build(await edited(await buildApk(spec, { key: { privateKeyPem: key.privateKeyPem, name: key.name } })));
+    assert.equal(signed.images[0]?.packages.find((p) => p.name === 'data')?.version, '9.9-r0');
+  });
+
+  it("refuses a lock that holds another key's text under a trusted key's name", async () => {
+    const l = structuredClone(lock);
+    const other = repositoryKey();
+    l.contents.keyring = l.contents.keyring.map((k) => ({ ...k, content: other.publicKeyPem }));
+    await assert.rejects(build(l), (e: unknown) => isProvenantError(e, 'UNTRUSTED_KEY') && /another key/.test(e.message));
+  });
+});
