@@ -59,7 +59,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
   const imageName = args.values['image-name'] as string | undefined;
   if (imageName !== undefined && refs.length !== 1)
     throw new ProvenantError('USAGE', '--image-name names one image, and there are several');
-  const reports = await withStores(args, io, async (stores) => {
+  const reports = await withStores(args, io, refs, async (stores) => {
     const out: PolicyReport[] = [];
     for (const text of refs) {
       const opened = await stores.open(text);

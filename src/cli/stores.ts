@@ -21,8 +21,15 @@ export interface Stores {
 /**
  * Runs `task` with a {@link Stores}, then closes what it opened: on success each store finishes
  * (an archive is written), on failure each is discarded, and the task's error is thrown.
+ * `locations` are the texts the task opens: `--username`'s credentials go to the one registry
+ * among them ({@link credentialsRegistryOf}).
  */
-export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: Stores) => Promise<T>): Promise<T> {
+export async function withStores<T>(
+  args: ParsedArgs,
+  io: CliIo,
+  locations: readonly string[],
+  task: (stores: Stores) => Promise<T>,
+): Promise<T> {
   const opened: (OpenedStore & { write: boolean })[] = [];
   // One registry access per run: the password is read once, and source and destination in
   // one registry share a client (and its tokens).
@@ -30,7 +37,7 @@ export async function withStores<T>(args: ParsedArgs, io: CliIo, task: (stores: 
   const stores: Stores = {
     async open(text, options = {}) {
       const location = parseLocationOrPath(text);
-      access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io, location.reference.registry) : undefined;
+      access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io, locations) : undefined;
       const registry = location.kind === 'registry' ? await access : undefined;
       const store = await openLocation(location, { write: options.write === true, ...(registry ? { registry } : {}) });
       opened.push({ ...store, write: options.write === true });
@@ -101,25 +108,17 @@ function namesRegistry(text: string): boolean {
 }
 
 /**
- * The registry `--username`'s credentials are for: the one registry the command's arguments
- * (its images, and `-o`) name, or, when they name none, `first`, the registry it opens first
- * (Docker Hub's, by a reference such as `me/app`). Every other registry the command reaches gets
- * the credential files alone: a source and a destination in two registries cannot share one
- * password.
+ * The registry `--username`'s credentials are for: the one registry among the locations a
+ * command opens (a short reference such as `me/app` is Docker Hub's). Every other registry it
+ * reaches gets the credential files alone: a source and a destination in two registries cannot
+ * share one password.
  *
- * @throws ProvenantError `USAGE` when the arguments name more than one registry
+ * @throws ProvenantError `USAGE` when the locations name more than one registry, or none
  */
-function credentialsRegistryOf(args: ParsedArgs, first: string | undefined): string | undefined {
+function credentialsRegistryOf(locations: readonly string[]): string {
   const named = new Set<string>();
-  for (const text of [...args.positionals, args.values.output]) {
-    // A file or folder given as an argument (build's configs/image.yaml) names no registry.
-    if (typeof text !== 'string' || !namesRegistry(text) || localKind(text) !== undefined) continue;
-    let location: Location;
-    try {
-      location = parseLocation(text);
-    } catch {
-      continue;
-    }
+  for (const text of locations) {
+    const location = parseLocationOrPath(text);
     if (location.kind === 'registry') named.add(location.reference.registry);
   }
   if (named.size > 1) {
@@ -127,7 +126,9 @@ function credentialsRegistryOf(args: ParsedArgs, first: string | undefined): str
       hint: 'log in to each with docker login or podman login instead: their credential files are read per registry',
     });
   }
-  return [...named][0] ?? first;
+  const [registry] = named;
+  if (registry === undefined) throw new ProvenantError('USAGE', '--username is for a registry, and this command names none');
+  return registry;
 }
 
 function localKind(path: string): 'dir' | 'file' | undefined {
@@ -156,7 +157,7 @@ export async function withImage<T>(
   text: string,
   task: (store: ContentStore, target: string) => Promise<T>,
 ): Promise<T> {
-  return withStores(args, io, async (stores) => {
+  return withStores(args, io, [text], async (stores) => {
     const opened = await stores.open(text);
     return task(opened.store, await targetOf(opened));
   });
@@ -169,16 +170,15 @@ export async function targetOf(opened: OpenedStore): Promise<string> {
 
 /**
  * Registry access from `--username` with `--password-stdin` (or PROVENANT_PASSWORD), for the one
- * registry the command names (or `first`, the registry it opens first, when it names none: see
- * {@link credentialsRegistryOf}), then the credential files the environment points at;
- * `--insecure` for plain HTTP beyond localhost.
+ * registry among `locations` (see {@link credentialsRegistryOf}), then the credential files the
+ * environment points at; `--insecure` for plain HTTP beyond localhost.
  *
- * @throws ProvenantError `USAGE` when `--username` comes without a password, or the command names
- *   more than one registry
+ * @throws ProvenantError `USAGE` when `--username` comes without a password, or the locations
+ *   name more than one registry
  */
-export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, first?: string): Promise<RegistryOpenOptions> {
+export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, locations: readonly string[]): Promise<RegistryOpenOptions> {
   const username = args.values.username as string | undefined;
-  const credentialsRegistry = username === undefined ? undefined : credentialsRegistryOf(args, first);
+  const credentialsRegistry = username === undefined ? undefined : credentialsRegistryOf(locations);
   let password: string | undefined;
   if (args.values['password-stdin']) {
     if (username === undefined) throw new ProvenantError('USAGE', '--password-stdin needs --username');

@@ -65,6 +65,10 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
       ]);
       assert.equal(two.status, 2, two.stderr);
       assert.match(two.stderr, /--username is for one registry/);
+      // Docker Hub by a short reference is a registry too.
+      const hub = await run(['copy', '--quiet', '--username', reg.username!, '--password-stdin', `${host}/pub/app:1`, 'me/app:1']);
+      assert.equal(hub.status, 2, hub.stderr);
+      assert.match(hub.stderr, /reaches 127\.0\.0\.1:\d+ and docker\.io/);
       assert.deepEqual(seen, [], 'a registry was asked before the command was refused');
       // A source in another registry, named by the destination only: the source gets nothing.
       const one = await run([

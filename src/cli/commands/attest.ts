@@ -62,7 +62,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     throw new ProvenantError('USAGE', 'cosign storage holds signed attestations: sign with --key FILE, or --sign for keyless');
   }
   const epoch = sourceDateEpoch(io);
-  const result = await withStores(args, io, async (stores) => {
+  const result = await withStores(args, io, [text], async (stores) => {
     const opened = await stores.open(text, { write: true });
     const target = await targetOf(opened);
     const tags = opened.tags.length > 0 ? opened.tags : undefined;

@@ -19,7 +19,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text, digestText] = positional(args, 2, spec.usage) as [string, string];
   const digest = parseDigest(digestText, 'the DIGEST argument');
   const out = args.values.output as string | undefined;
-  await withStores(args, io, async (stores) => {
+  await withStores(args, io, [text], async (stores) => {
     const opened = await stores.open(text);
     const stat = await opened.store.statBlob(digest, { signal: io.signal });
     if (stat === undefined) throw new ProvenantError('NOT_FOUND', `blob ${digest} is not there`, { where: opened.store.location });

@@ -154,7 +154,7 @@ async function writeSigned(
 ): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
   const { attestations, signer, targeted } = how;
   let signed: SignedEntry[] | undefined;
-  const written = await withStores(args, io, async (stores) => {
+  const written = await withStores(args, io, [how.outText], async (stores) => {
     const dst = await stores.open(how.outText, { write: true });
     const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
     // cosign storage has no unsigned form: its statements are written by signing them.

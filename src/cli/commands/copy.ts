@@ -40,7 +40,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const dstName = formatLocation(parseLocation(dstText));
   const progress = progressReporter(io, { quiet: args.values.quiet === true, label: `copying to ${dstName}` });
   try {
-    const result = await withStores(args, io, async (stores) => {
+    const result = await withStores(args, io, [srcText, dstText], async (stores) => {
       const src = await stores.open(srcText);
       const dst = await stores.open(dstText, { write: true });
       return copyImage(src.store, await targetOf(src), dst.store, {

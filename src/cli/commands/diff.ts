@@ -27,7 +27,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const [textA, textB] = positional(args, 2, spec.usage) as [string, string];
   const format = formatOf(args);
   const platform = args.values.platform === undefined ? undefined : platformArg(args.values.platform as string);
-  const diff = await withStores(args, io, async (stores) => {
+  const diff = await withStores(args, io, [textA, textB], async (stores) => {
     const a = await stores.open(textA);
     const b = await stores.open(textB);
     return diffImages(

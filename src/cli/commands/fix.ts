@@ -51,7 +51,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (args.values.key !== undefined && args.values.keyless === true) throw new ProvenantError('USAGE', 'give --key or --keyless, not both');
   const signer = (await signerFromFlags(args, io, args.values.keyless === true))?.signer;
   const dstLocation = parseLocation(dstText);
-  const report = await withStores(args, io, async (stores) => {
+  const report = await withStores(args, io, [srcText, dstText], async (stores) => {
     const src = await stores.open(srcText);
     const dst = await stores.open(dstText, { write: true });
     return fixImage(src.store, await targetOf(src), dst.store, target, {

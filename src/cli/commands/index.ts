@@ -66,7 +66,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const concurrency = args.values.concurrency === undefined ? 4 : Number(args.values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ProvenantError('USAGE', '--concurrency must be a positive whole number');
-  const result = await withStores(args, io, async (stores) => {
+  const result = await withStores(args, io, [...srcTexts, dstText], async (stores) => {
     const sources: IndexSource[] = [];
     for (const text of srcTexts) {
       const opened = await stores.open(text);

@@ -45,7 +45,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     gitBase: io.env.PROVENANT_GIT_BASE,
     env: io.env,
     resolveImage: async (reference, call) => {
-      access ??= registryAccessFromFlags(args, io);
+      access ??= registryAccessFromFlags(args, io, []);
       return imageDigestResolver(await access)(reference, call);
     },
     signal: io.signal,

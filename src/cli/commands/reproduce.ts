@@ -57,7 +57,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const trust = await trustOf(args);
   const repositoryOverrides = ((args.values['repository-override'] as string[] | undefined) ?? []).map(parseRepositoryOverride);
   const outputText = args.values.output as string | undefined;
-  const report = await withStores(args, io, async (stores) => {
+  const report = await withStores(args, io, outputText === undefined ? [text] : [text, outputText], async (stores) => {
     const source = await stores.open(text);
     const output = outputText === undefined ? undefined : await stores.open(outputText, { write: true });
     return reproduceImage(source.store, await targetOf(source), {

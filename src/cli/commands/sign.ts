@@ -40,7 +40,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const name = formatLocation(location);
   const chosen = (await signerFromFlags(args, io, true))!;
   const epoch = sourceDateEpoch(io);
-  const entries = await withStores(args, io, async (stores) => {
+  const entries = await withStores(args, io, [text], async (stores) => {
     const opened = await stores.open(text, { write: true });
     return signImage(opened.store, await targetOf(opened), {
       signer: chosen.signer,
