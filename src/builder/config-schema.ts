@@ -264,29 +264,36 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
   if (source === undefined && (type === 'hardlink' || type === 'symlink')) {
     return fail(ctx, node, path, `a ${type} entry needs a source (the link target)`);
   }
-  // The image's paths, as the layer names them: a `.` or `..` part would be kept as the entry's
-  // last part (`etc/..` a file named `..`), which an extractor may take for the folder above. A
-  // symlink's source is its target, which may go up.
+  // The image's paths, as the layer names them: a `..` part would be kept as the entry's last
+  // part (`etc/..` a file named `..`), which an extractor may take for the folder above. `.`
+  // parts are left out, as apko cleans them. A symlink's source is its target, which may go up.
   for (const [what, value] of [['path', target], ...(type === 'hardlink' ? [['source', source]] : [])] as [string, string | undefined][]) {
-    if (value?.split('/').some((part) => part === '.' || part === '..')) {
+    if (value?.split('/').some((part) => part === '..')) {
       return fail(
         ctx,
         node,
         path,
-        `the ${what} ${JSON.stringify(value)} has a "." or ".." part`,
+        `the ${what} ${JSON.stringify(value)} has a ".." part`,
         'write the path from the image root, as /etc/app',
       );
     }
   }
   return {
-    path: target,
+    path: withoutDots(target),
     type,
     ...(uid === undefined ? {} : { uid }),
     ...(gid === undefined ? {} : { gid }),
     ...(permissions === undefined ? {} : { permissions }),
-    ...(source === undefined ? {} : { source }),
+    ...(source === undefined ? {} : { source: type === 'hardlink' ? withoutDots(source) : source }),
     recursive: boolean(ctx, f.get('recursive')),
   };
+}
+
+/** A path without its `.` parts (`/usr/./lib/.` → `/usr/lib`), keeping a leading `/`. */
+function withoutDots(path: string): string {
+  if (!path.split('/').includes('.')) return path;
+  const parts = path.split('/').filter((p, i) => p !== '.' && (p !== '' || i === 0));
+  return parts.join('/') || '/';
 }
 
 /**

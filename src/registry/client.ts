@@ -25,6 +25,7 @@ import {
   parseJsonObject,
   type Req,
   readLimited,
+  readListPage,
   targetWhere,
 } from './http.ts';
 import { nextLink } from './link.ts';
@@ -229,7 +230,7 @@ export class RegistryClient {
         where,
         op,
       });
-      const bytes = await readLimited(answer.res, Math.min(16 * MiB, left), where);
+      const bytes = await readListPage(answer.res, left, where, 'tag list');
       left -= bytes.length;
       const page = parseJsonObject(bytes, where, 'tag list');
       const list = page.tags;

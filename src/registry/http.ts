@@ -10,7 +10,7 @@
  * facade, whose lazy WebSocket export loads undici all the same.
  */
 import { concatBytes, decodeUtf8 } from '../bytes.ts';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
 import { blockedPortError, certificateError, type HttpResponse, type Method, type RequestBody } from '../net.ts';
 import { isDigest } from '../oci/digest.ts';
@@ -154,6 +154,25 @@ export async function readErrorText(res: HttpResponse): Promise<string> {
 
 /** The bytes a listing (tags, referrers) may take over all its pages. */
 export const LIST_BYTES = 64 * MiB;
+
+/**
+ * One page of a listing, of at most 16 MiB and what is `left` of {@link LIST_BYTES}.
+ *
+ * @throws ProvenantError `INVALID_MANIFEST` for a page over 16 MiB; `REGISTRY` when the pages
+ *   together go over {@link LIST_BYTES}
+ */
+export async function readListPage(res: HttpResponse, left: number, where: string, what: string): Promise<Uint8Array> {
+  if (left >= 16 * MiB) return readLimited(res, 16 * MiB, where);
+  try {
+    return await readLimited(res, left, where);
+  } catch (err) {
+    if (!isProvenantError(err, 'INVALID_MANIFEST')) throw err;
+    throw new ProvenantError('REGISTRY', `the registry's ${what} is larger than ${LIST_BYTES / MiB} MiB over its pages`, {
+      where,
+      cause: err,
+    });
+  }
+}
 
 /** Reads a body of at most `limit` bytes; a larger one is refused before it fills memory. */
 export async function readLimited(res: HttpResponse, limit: number, where: string): Promise<Uint8Array> {

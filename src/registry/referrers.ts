@@ -8,7 +8,7 @@ import { type Digest, digestHex } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { assertIndex } from '../oci/validate.ts';
-import { baseType, drain, LIST_BYTES, MiB, parseJsonObject, readLimited, targetWhere } from './http.ts';
+import { baseType, drain, LIST_BYTES, MiB, parseJsonObject, readLimited, readListPage, targetWhere } from './http.ts';
 import { nextLink } from './link.ts';
 import { repositoryScope } from './scope.ts';
 import type { Transport } from './transport.ts';
@@ -68,7 +68,7 @@ export async function listReferrers(
     }
     let index: ReturnType<typeof assertIndex>;
     try {
-      const bytes = await readLimited(res, Math.min(16 * MiB, left), where);
+      const bytes = await readListPage(res, left, where, 'referrers list');
       left -= bytes.length;
       index = assertIndex(parseJsonObject(bytes, where, 'referrers index'), where);
     } catch (err) {

@@ -260,7 +260,14 @@ export class Transport {
       // Only the registry's own answers say how to authenticate to it: a 401 from where a redirect
       // led (blob storage, a CDN) is that host's, and its challenge must not choose the token
       // server the registry's credentials go to.
-      if (res.status === 401 && !req.explicitCredentials && this.#ownOrigin(answer.url)) {
+      if (res.status === 401 && !this.#ownOrigin(answer.url)) {
+        await drain(res);
+        throw new ProvenantError('REGISTRY', `${answer.url.host}, where ${this.registry} sent ${req.what}, asks for credentials`, {
+          where: req.where,
+          hint: "the registry redirected the request to another host, which refused it; the registry's credentials go only to the registry",
+        });
+      }
+      if (res.status === 401 && !req.explicitCredentials) {
         const challenges = parseChallenges(res.headers.get('www-authenticate') ?? '');
         await drain(res);
         if (!reauthenticated && (await this.auth.reauthenticate(req, challenges))) {

@@ -446,6 +446,12 @@ function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy:
     case 'TLOG_MISSING_INCLUSION_ERROR':
       return new Failure('transparency-log', `no verifiable transparency log entry: ${message}`);
     case 'TIMESTAMP_ERROR':
+      if (keyMode && 'key' in policy && policy.validFor !== undefined) {
+        return new Failure(
+          'timestamp',
+          `the key's validity window needs a verified time of signing (a transparency log entry or a timestamp, checked against a trusted root), and there is none: ${message}`,
+        );
+      }
       return new Failure('timestamp', `no verifiable time of signing: ${message}`);
     default:
       if (err instanceof Error && !(err instanceof ProvenantError) && code === '')
