@@ -3,11 +3,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { recordingRegistry, registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { provenant as provenantAsync } from './provenant.ts';
 
@@ -43,43 +41,22 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
   });
 
   it('sends --username to the one registry the command names, and refuses a command that names two', async () => {
-    // Another registry, which records what it is sent (the real one logs no headers).
-    const seen: (string | undefined)[] = [];
-    const other = createServer((req, res) => {
-      seen.push(req.headers.authorization);
-      res.writeHead(401, { 'www-authenticate': 'Basic realm="other"' }).end();
-    });
-    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const other = await recordingRegistry();
+    const { host, seen } = other;
     try {
-      const host = `127.0.0.1:${(other.address() as AddressInfo).port}`;
       // Asynchronous: the recording server runs in this process.
       const run = (args: string[]) => provenantAsync(args, { input: `${reg.password}\n` });
-      const two = await run([
-        'copy',
-        '--quiet',
-        '--username',
-        reg.username!,
-        '--password-stdin',
-        `${host}/pub/app:1`,
-        `${reg.host}/cli/app:2`,
-      ]);
+      const copy = (src: string, dst: string) => run(['copy', '--quiet', '--username', reg.username!, '--password-stdin', src, dst]);
+      const two = await copy(`${host}/pub/app:1`, `${reg.host}/cli/app:2`);
       assert.equal(two.status, 2, two.stderr);
       assert.match(two.stderr, /--username is for one registry/);
       // Docker Hub by a short reference is a registry too.
-      const hub = await run(['copy', '--quiet', '--username', reg.username!, '--password-stdin', `${host}/pub/app:1`, 'me/app:1']);
+      const hub = await copy(`${host}/pub/app:1`, 'me/app:1');
       assert.equal(hub.status, 2, hub.stderr);
       assert.match(hub.stderr, /reaches 127\.0\.0\.1:\d+ and docker\.io/);
       assert.deepEqual(seen, [], 'a registry was asked before the command was refused');
       // A source in another registry, named by the destination only: the source gets nothing.
-      const one = await run([
-        'copy',
-        '--quiet',
-        '--username',
-        reg.username!,
-        '--password-stdin',
-        `${host}/pub/app:1`,
-        `oci:${join(dir, 'x')}`,
-      ]);
+      const one = await copy(`${host}/pub/app:1`, `oci:${join(dir, 'x')}`);
       assert.equal(one.status, 4, one.stderr);
       assert.ok(seen.length > 0);
       assert.ok(
@@ -110,8 +87,7 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
       assert.equal(pin.status, 2, pin.stderr);
       assert.match(pin.stderr, /username/);
     } finally {
-      other.closeAllConnections();
-      await new Promise((r) => other.close(r));
+      await other.close();
     }
   });
 

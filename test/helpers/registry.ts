@@ -328,3 +328,33 @@ export function useRegistry(options: StartRegistryOptions = {}): TestRegistry {
     },
   });
 }
+
+/** A registry that asks for Basic credentials and records what each request sends (see {@link recordingRegistry}). */
+export interface RecordingRegistry {
+  host: string;
+  /** Each request's Authorization header, in order. */
+  seen: (string | undefined)[];
+  close(): Promise<void>;
+}
+
+/**
+ * A registry on 127.0.0.1 that answers every request 401 (Basic) and records its Authorization
+ * header: the real one logs no headers, and a test of where credentials go needs to see them.
+ */
+export async function recordingRegistry(): Promise<RecordingRegistry> {
+  const { createServer: createHttpServer } = await import('node:http');
+  const seen: (string | undefined)[] = [];
+  const server = createHttpServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(401, { 'www-authenticate': 'Basic realm="recording"' }).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}

@@ -2,8 +2,6 @@
 // access from explicit credentials or the standard credential files.
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -13,7 +11,7 @@ import { LayoutStore } from '../../src/store/layout.ts';
 import { defaultTarget, openLocation } from '../../src/store/open.ts';
 import { registryAccess } from '../../src/store/registry-access.ts';
 import { makeImage } from '../helpers/images.ts';
-import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { recordingRegistry, registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('open');
@@ -75,16 +73,9 @@ describe('registryAccess', () => {
   });
 
   it('sends explicit credentials to their registry alone, not to another one a command reaches', async () => {
-    // A registry that asks for Basic credentials and records what it is sent (the real one logs
-    // no headers).
-    const seen: (string | undefined)[] = [];
-    const other = createServer((req, res) => {
-      seen.push(req.headers.authorization);
-      res.writeHead(401, { 'www-authenticate': 'Basic realm="other"' }).end();
-    });
-    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    const other = await recordingRegistry();
+    const { host, seen } = other;
     try {
-      const host = `127.0.0.1:${(other.address() as AddressInfo).port}`;
       const access = registryAccess({
         username: 'u',
         password: 'secret-for-r',
@@ -101,8 +92,7 @@ describe('registryAccess', () => {
         'the credentials went to a registry they are not for',
       );
     } finally {
-      other.closeAllConnections();
-      await new Promise((r) => other.close(r));
+      await other.close();
     }
   });
 
