@@ -8,6 +8,7 @@ import { visible } from '../../src/cli/visible.ts';
 import { provenant } from './provenant.ts';
 
 /** C0 but newline and tab, DEL, C1. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what the tests look for
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
 describe('visible', () => {
