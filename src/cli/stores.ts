@@ -182,7 +182,13 @@ export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, locat
   let password: string | undefined;
   if (args.values['password-stdin']) {
     if (username === undefined) throw new ProvenantError('USAGE', '--password-stdin needs --username');
-    password = (await readStdin(io.stdin)).replace(/\r?\n$/, '');
+    // Read once per run: a command that works on several images opens stores once per image.
+    let read = passwords.get(io);
+    if (read === undefined) {
+      read = readStdin(io.stdin).then((text) => text.replace(/\r?\n$/, ''));
+      passwords.set(io, read);
+    }
+    password = await read;
   } else if (username !== undefined) {
     password = io.env.PROVENANT_PASSWORD;
     if (password === undefined) throw new ProvenantError('USAGE', '--username needs --password-stdin (or PROVENANT_PASSWORD)');
@@ -196,6 +202,9 @@ export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, locat
     homedir: io.homedir,
   });
 }
+
+/** The password each run read from standard input (--password-stdin). */
+const passwords = new WeakMap<CliIo, Promise<string>>();
 
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
   if ((stdin as { isTTY?: boolean }).isTTY) {

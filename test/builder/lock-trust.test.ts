@@ -82,6 +82,43 @@ describe('a build from a lock', () => {
     assert.equal(signed.images[0]?.packages.find((p) => p.name === 'data')?.version, '9.9-r0');
   });
 
+  it('refuses it from a cache that a build trusting its key filled', async () => {
+    // A second configuration beside the first trusts another key too, and shares the cache.
+    const other = repositoryKey();
+    const otherName = 'other.rsa.pub';
+    await writeFile(join(root, 'cfg', 'app', 'keys', otherName), other.publicKeyPem);
+    const second = join(root, 'cfg', 'app', 'second.yaml');
+    await writeFile(
+      second,
+      [
+        'contents:',
+        `  repositories: [${server.url}/repo]`,
+        `  keyring: [./keys/${key.name}, ./keys/${otherName}]`,
+        '  packages: [base, data, tool]',
+        'archs: [x86_64]',
+        '',
+      ].join('\n'),
+    );
+    const l = await edited(
+      await buildApk({ ...data, version: '9.9-r0', builddate: EPOCH }, { key: { privateKeyPem: other.privateKeyPem, name: otherName } }),
+    );
+    const cacheDir = join(root, 'shared-cache');
+    const withCache = async (path: string) =>
+      buildImage({
+        config: await loadConfig(path, { hostArch: 'x86_64' }),
+        configPath: path,
+        lock: l,
+        archs: ['x86_64'],
+        sourceDateEpoch: EPOCH,
+        cacheDir,
+      });
+    assert.equal((await withCache(second)).images[0]?.packages.find((p) => p.name === 'data')?.version, '9.9-r0');
+    await assert.rejects(
+      withCache(configPath),
+      (e: unknown) => isProvenantError(e, 'UNTRUSTED_KEY') && /no trusted key signed/.test(e.message),
+    );
+  });
+
   it("refuses a lock that holds another key's text under a trusted key's name", async () => {
     const l = structuredClone(lock);
     const other = repositoryKey();

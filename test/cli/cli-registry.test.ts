@@ -54,6 +54,23 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
       const hub = await copy(`${host}/pub/app:1`, 'me/app:1');
       assert.equal(hub.status, 2, hub.stderr);
       assert.match(hub.stderr, /reaches 127\.0\.0\.1:\d+ and docker\.io/);
+      // A command that opens its images one at a time names them all the same.
+      const pub = join(dir, 'verify.pub');
+      await writeFile(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString());
+      for (const command of ['verify', 'verify-attestation']) {
+        const both = await run([
+          command,
+          '--key',
+          pub,
+          '--username',
+          reg.username!,
+          '--password-stdin',
+          `${reg.host}/cli/app:1`,
+          `${host}/evil/x:1`,
+        ]);
+        assert.equal(both.status, 2, both.stderr);
+        assert.match(both.stderr, /--username is for one registry/);
+      }
       assert.deepEqual(seen, [], 'a registry was asked before the command was refused');
       // A source in another registry, named by the destination only: the source gets nothing.
       const one = await copy(`${host}/pub/app:1`, `oci:${join(dir, 'x')}`);
@@ -117,5 +134,16 @@ describe('provenant CLI against a registry with basic auth', { skip: registryMis
     assert.equal(back.status, 0, back.stderr);
     const missing = provenant(['inspect', `${reg.host}/cli/app:nope`], { env });
     assert.equal(missing.status, 3, missing.stderr);
+    // --password-stdin is read once: a command that opens its images one at a time uses it for each.
+    const pub = join(dir, 'twice.pub');
+    await writeFile(pub, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    const twice = provenant(
+      ['verify', '--key', pub, '--username', reg.username!, '--password-stdin', `${reg.host}/cli/app:1`, `${reg.host}/cli/app:1`],
+      {
+        input: `${reg.password}\n`,
+      },
+    );
+    assert.doesNotMatch(twice.stderr, /username or password|UNAUTHORIZED|credentials/i, twice.stderr);
+    assert.match(twice.stderr, /not signed|no signature|signature/i, twice.stderr);
   });
 });

@@ -47,7 +47,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const results: { name: string; report: VerificationReport; index: boolean }[] = [];
   for (const text of args.positionals) {
     const name = formatLocation(parseLocation(text));
-    const { report, index } = await withStores(args, io, [text], async (stores) => {
+    const { report, index } = await withStores(args, io, args.positionals, async (stores) => {
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, signal: io.signal };

@@ -55,7 +55,7 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
   const reports: PolicyReport[] = [];
   for (const text of args.positionals) {
     const name = formatLocation(parseLocation(text));
-    const report = await withStores(args, io, [text], async (stores) => {
+    const report = await withStores(args, io, args.positionals, async (stores) => {
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       return evaluatePolicies(opened.store, subject.digest, name, policies, { trustedRoot, signal: io.signal });

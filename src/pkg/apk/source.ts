@@ -249,7 +249,9 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const file = await this.#options.cache?.locate(key);
     if (file === undefined || file.sha256 !== meta.sha256) return false;
     const { signatures } = meta.pkg;
-    if (!signatures.some((s) => this.#keyring.get(s.keyName) !== undefined)) return meta.pkg.signedBy;
+    // Signed by no key of this keyring: vouched for by an index alone, if at all. (The signer an
+    // earlier build recorded was a key of that build's keyring.)
+    if (!signatures.some((s) => this.#keyring.get(s.keyName) !== undefined)) return undefined;
     const [start, end] = meta.pkg.ranges.control;
     try {
       return verifyApkSignatures(signatures, await readAt(file.path, start, end + 1 - start, where), this.#keyring, where);
@@ -423,6 +425,10 @@ function unvouched(p: LockedPackage, where: string): ProvenantError {
 function checkIdentity(info: ApkPackageInfo, p: LockedPackage, where: string): void {
   if (info.name !== p.name || info.version !== p.version) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
+  }
+  // A lock names a package for one architecture; a noarch one serves every architecture.
+  if (info.arch !== '' && info.arch !== 'noarch' && p.architecture !== '' && info.arch !== p.architecture) {
+    throw new ProvenantError('DIGEST_MISMATCH', `${where} is built for ${info.arch}, not ${p.architecture}`, { where });
   }
 }
 
