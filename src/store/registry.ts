@@ -7,8 +7,9 @@ import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { referrersTag } from '../registry/referrers.ts';
+import { sleep } from '../registry/retry.ts';
 import { referrerDescriptor } from './layout-reader.ts';
-import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
+import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /**
  * A repository in a registry, as a {@link ContentStore}. Blobs are checked with a HEAD before
@@ -17,6 +18,11 @@ import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions
  * referrers API when it has one, else the referrers tag schema (`sha256-<hex>` index tags),
  * which this store keeps up to date when the registry does not process `subject` itself.
  */
+/** Reads of each referrers tag at close at most, when another writer keeps writing over this one's entries. */
+const FALLBACK_ATTEMPTS = 5;
+/** About how long after writing the referrers tag it is read again, to find a concurrent writer's overwrite. */
+const FALLBACK_RECHECK_MS = 200;
+
 export class RegistryStore implements ContentStore {
   readonly client: RegistryClient;
   readonly repository: string;
@@ -24,6 +30,8 @@ export class RegistryStore implements ContentStore {
   readonly registryRepository: { readonly registry: string; readonly repository: string };
   // Updates of one fallback index tag must not interleave (read, append, write).
   readonly #fallbackLocks = new Map<string, Promise<unknown>>();
+  /** The referrers this store added to referrers tags, by tag, for {@link close} to check. */
+  readonly #fallbackWritten = new Map<string, { subject: Digest; referrers: Map<string, Stored> }>();
 
   constructor(client: RegistryClient, repository: string) {
     this.client = client;
@@ -71,26 +79,34 @@ export class RegistryStore implements ContentStore {
     const previous = this.#fallbackLocks.get(tag) ?? Promise.resolve();
     const run = previous.then(async () => {
       const call = callOf(options);
-      let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-      const current = await this.#fallbackIndex(subject, tag, call);
-      if (current !== undefined) {
-        if (current.kind !== 'index') {
-          throw new ProvenantError('INVALID_MANIFEST', `the referrers tag ${tag} does not hold an index`, {
-            where: `${this.location}:${tag}`,
-          });
-        }
-        index = current.index;
+      const index = await this.#readFallbackIndex(subject, tag, call);
+      if (index?.manifests.some((m) => m.digest === referrer.digest)) return;
+      await this.#writeFallbackIndex(tag, index, [referrer], call);
+      // Another writer (another process) doing the same at the same time may write an index
+      // without this entry over this one, and the registry offers no conditional write: the
+      // tag is read again when the store closes (checkFallbackIndexes).
+      let written = this.#fallbackWritten.get(tag);
+      if (written === undefined) {
+        written = { subject, referrers: new Map() };
+        this.#fallbackWritten.set(tag, written);
       }
-      if (index.manifests.some((m) => m.digest === referrer.digest)) return;
-      const next: ImageIndex = { ...index, manifests: [...index.manifests, referrerDescriptor(referrer)] };
-      const bytes = encodeJson(next);
-      await this.client.putManifest(this.repository, tag, parseStored(bytes, { mediaType: MediaType.OciIndex }), call);
+      written.referrers.set(referrer.digest, referrer);
     });
     this.#fallbackLocks.set(
       tag,
       run.catch(() => undefined),
     );
     await run;
+  }
+
+  /** The fallback index the referrers tag holds, or undefined when there is none yet. */
+  async #readFallbackIndex(subject: Digest, tag: string, call: OperationOptions): Promise<ImageIndex | undefined> {
+    const current = await this.#fallbackIndex(subject, tag, call);
+    if (current === undefined) return undefined;
+    if (current.kind !== 'index') {
+      throw new ProvenantError('INVALID_MANIFEST', `the referrers tag ${tag} does not hold an index`, { where: `${this.location}:${tag}` });
+    }
+    return current.index;
   }
 
   /**
@@ -135,8 +151,41 @@ export class RegistryStore implements ContentStore {
     return options.artifactType === undefined ? all : all.filter((m) => m.artifactType === options.artifactType);
   }
 
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     await Promise.all(this.#fallbackLocks.values());
+    if (options.discard !== true) await this.#checkFallbackIndexes(options.signal);
+  }
+
+  /** Writes the referrers tag: `index` (or a new one) with `referrers` added. */
+  async #writeFallbackIndex(
+    tag: string,
+    index: ImageIndex | undefined,
+    referrers: readonly Stored[],
+    call: OperationOptions,
+  ): Promise<void> {
+    const base = index ?? { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+    const next: ImageIndex = { ...base, manifests: [...base.manifests, ...referrers.map(referrerDescriptor)] };
+    await this.client.putManifest(this.repository, tag, parseStored(encodeJson(next), { mediaType: MediaType.OciIndex }), call);
+  }
+
+  /**
+   * Reads again, after a pause, each referrers tag this store wrote, and adds back the entries
+   * that a concurrent writer's index replaced (each writer checks its own the same way). A
+   * registry whose tag cannot be read back (GitLab, {@link fallbackIndex}) is left as written.
+   */
+  async #checkFallbackIndexes(signal: AbortSignal | undefined): Promise<void> {
+    const call = signal === undefined ? {} : { signal };
+    for (let attempt = 1; attempt < FALLBACK_ATTEMPTS && this.#fallbackWritten.size > 0; attempt++) {
+      await sleep(FALLBACK_RECHECK_MS * (0.5 + Math.random()), signal);
+      for (const [tag, { subject, referrers }] of [...this.#fallbackWritten]) {
+        const index = await this.#readFallbackIndex(subject, tag, call);
+        const missing =
+          index === undefined ? [] : [...referrers.values()].filter((r) => !index.manifests.some((m) => m.digest === r.digest));
+        if (missing.length === 0) this.#fallbackWritten.delete(tag);
+        else await this.#writeFallbackIndex(tag, index, missing, call);
+      }
+    }
+    this.#fallbackWritten.clear();
   }
 }
 

@@ -42,4 +42,20 @@ describe('referrers on distribution 2.8 (tag schema fallback)', { skip: registry
     // The referrers are stored as manifests by digest.
     assert.deepEqual((await store.getManifest(sbom.digest)).bytes, sbom.bytes);
   });
+
+  it('keeps the referrers of writers that race on the tag, once each closes its store', async () => {
+    // Two stores with clients of their own, as two processes: each reads the tag, adds its
+    // referrer and writes the tag back, so one overwrites the other.
+    const a = storeAt(reg.host, 'ref/race');
+    const b = storeAt(reg.host, 'ref/race');
+    const made = await makeImage(a, { tag: 'v1' });
+    const referrers = await Promise.all(
+      ['one', 'two', 'three', 'four'].map((name, i) =>
+        makeReferrer(i % 2 === 0 ? a : b, made.root, `application/vnd.example.${name}`, name),
+      ),
+    );
+    await Promise.all([a.close(), b.close()]);
+    const listed = (await storeAt(reg.host, 'ref/race').referrers(made.root.digest)).map((d) => d.digest);
+    assert.deepEqual(listed.sort(), referrers.map((r) => r.digest).sort());
+  });
 });
