@@ -188,7 +188,9 @@ export function provenance(
     buildType: BUILD_TYPES[ecosystemOf(input)],
     invocation: { parameters: v1.buildDefinition.externalParameters },
     materials: v1.buildDefinition.resolvedDependencies.filter((d) => d.uri !== undefined).map((d) => ({ uri: d.uri, digest: d.digest })),
-    metadata: { reproducible: true, completeness: { parameters: true, environment: input.mode === 'max', materials: true } },
+    // Complete only in what this shape holds: no environment (v1's internalParameters are left
+    // out), and not every material (the keys, which have no URI, are left out).
+    metadata: { reproducible: true, completeness: { parameters: true, environment: false, materials: false } },
   };
   // v0.2 predicates travel in in-toto Statement v0.1, as BuildKit writes them.
   const body = {

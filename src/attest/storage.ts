@@ -116,7 +116,14 @@ export async function storeAttestations(
     }
   }
   if (mode === 'referrers' || index.kind !== 'index') return index;
-  const withAttestations: ImageIndex = { ...index.index, manifests: [...index.index.manifests, ...extra] };
+  // An attestation already in the index (attested again with the same statements) once; and a
+  // Docker manifest list becomes an OCI index, as BuildKit writes one whenever it attests.
+  const fresh = extra.filter((d) => !index.index.manifests.some((m) => m.digest === d.digest));
+  const withAttestations: ImageIndex = {
+    ...index.index,
+    mediaType: MediaType.OciIndex,
+    manifests: [...index.index.manifests, ...fresh],
+  };
   return parseStored(encodeJson(withAttestations), { mediaType: MediaType.OciIndex });
 }
 

@@ -10,6 +10,8 @@ import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { ImageIndex, ImageManifest } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -153,6 +155,34 @@ describe('attestation storage', () => {
     for (const m of seen.manifests) {
       assert.ok(m.attachments.some((a) => a.storage === 'buildkit' && a.predicateTypes.includes('https://slsa.dev/provenance/v1')));
     }
+  });
+
+  it('adds an attestation that is in the index already once, and makes a Docker manifest list an OCI index', async () => {
+    const { store } = await layout();
+    const { made, index } = await attest(store, 'buildkit');
+    assert.equal(index.kind, 'index');
+    if (index.kind !== 'index') return;
+    const attested = made.manifests.map((m) => ({
+      manifest: m,
+      statements: [
+        statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3', name: m.digest }, [{ name: 'img', digest: m.digest }]),
+      ],
+    }));
+    // The same statements again, onto the index that holds them: nothing new.
+    const again = await storeAttestations(store, made.root, attested, 'buildkit');
+    const once = await storeAttestations(store, again, attested, 'buildkit');
+    assert.equal(once.digest, again.digest);
+    // A Docker manifest list of the same images.
+    const list = parseStored(
+      encodeJson({ ...(made.root.kind === 'index' ? made.root.index : {}), mediaType: MediaType.DockerManifestList }),
+      {
+        mediaType: MediaType.DockerManifestList,
+      },
+    );
+    await store.putManifest(list);
+    const fromList = await storeAttestations(store, list, attested, 'buildkit');
+    assert.equal(fromList.mediaType, MediaType.OciIndex);
+    assert.equal(fromList.kind === 'index' ? fromList.index.mediaType : undefined, MediaType.OciIndex);
   });
 
   it('keeps the index clean in referrers mode; inspect finds them through the layout index', async () => {
