@@ -26,6 +26,12 @@ export interface InventoryPackage {
   license: string;
   /** The source package (apk `origin`, deb `Source`), or ''. */
   source: string;
+  /**
+   * The source package's version when it differs from the package's (Debian's `Source: name
+   * (version)`, as for bsdutils 1:2.38.1-5 built from util-linux 2.38.1-5): advisories are filed
+   * against it. Absent when it is the package's own.
+   */
+  sourceVersion?: string | undefined;
   /** Who supplies it (apk `maintainer`, deb `Maintainer`), or ''. */
   supplier: string;
   /** The project's home page, or ''. */

@@ -113,6 +113,7 @@ export function cyclonedxDocument(inventory: Inventory, options: CycloneDxOption
       { name: 'provenant:package:ecosystem', value: pkg.ecosystem },
       ...(pkg.arch === '' ? [] : [{ name: 'provenant:package:arch', value: pkg.arch }]),
       ...(pkg.source === '' ? [] : [{ name: 'provenant:package:source', value: pkg.source }]),
+      ...(pkg.sourceVersion === undefined ? [] : [{ name: 'provenant:package:source-version', value: pkg.sourceVersion }]),
     ];
     const supplier = pkg.supplier.replace(/\s+/g, ' ').trim();
     components.push({

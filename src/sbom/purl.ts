@@ -97,7 +97,8 @@ export function distroQualifier(distro: Inventory['distro']): string {
  * `pkg:apk/alpine/busybox@1.36.1-r2?arch=x86_64&distro=alpine-3.20.3`,
  * `pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12`. The namespace is the
  * os-release ID (`unknown` when the image has none). `upstream` names the source package when it
- * differs from the binary package, as syft writes it, so scanners can match advisories filed
+ * differs from the binary package, with its version when that differs too
+ * (`upstream=util-linux@2.38.1-5`), as syft writes it, so scanners can match advisories filed
  * against the source.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the package has no name
@@ -105,7 +106,8 @@ export function distroQualifier(distro: Inventory['distro']): string {
 export function packageUrl(pkg: InventoryPackage, distro: Inventory['distro']): string {
   const name = pkg.name.toLowerCase();
   const qualifiers: Record<string, string> = { arch: pkg.arch, distro: distroQualifier(distro) };
-  if (pkg.source !== '' && pkg.source.toLowerCase() !== name) qualifiers.upstream = pkg.source;
+  if (pkg.sourceVersion !== undefined && pkg.source !== '') qualifiers.upstream = `${pkg.source}@${pkg.sourceVersion}`;
+  else if (pkg.source !== '' && pkg.source.toLowerCase() !== name) qualifiers.upstream = pkg.source;
   return formatPackageUrl({
     type: pkg.ecosystem,
     namespace: distro.id === '' ? 'unknown' : distro.id.toLowerCase(),

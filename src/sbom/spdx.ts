@@ -452,7 +452,8 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
       downloadLocation: NOASSERTION,
       filesAnalyzed: false,
       ...(isUrl(pkg.homepage) ? { homepage: pkg.homepage } : {}),
-      ...(pkg.source === '' ? {} : { sourceInfo: `built from the source package ${pkg.source}` }),
+      // The form scanners read the source package from (trivy: "built package from: NAME VERSION").
+      ...(pkg.source === '' ? {} : { sourceInfo: `built package from: ${pkg.source} ${pkg.sourceVersion ?? pkg.version}` }),
       licenseConcluded: NOASSERTION,
       licenseDeclared: declared,
       copyrightText: NOASSERTION,

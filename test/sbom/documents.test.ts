@@ -173,7 +173,7 @@ describe('SPDX 2.3 documents', { skip }, () => {
       downloadLocation: 'NOASSERTION',
       filesAnalyzed: false,
       homepage: 'https://busybox.net/',
-      sourceInfo: 'built from the source package busybox',
+      sourceInfo: 'built package from: busybox 1.35.0-r17',
       licenseConcluded: 'NOASSERTION',
       licenseDeclared: 'GPL-2.0-only',
       copyrightText: 'NOASSERTION',

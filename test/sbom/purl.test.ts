@@ -110,6 +110,19 @@ describe('package URLs', () => {
       }),
       'pkg:deb/debian/libstdc%2B%2B6@12.2.0-14?arch=amd64&distro=debian-12&upstream=gcc-12',
     );
+    // A source version apart from the package's: the epoch of bsdutils is not util-linux's.
+    const bsdutils = pkg({
+      ecosystem: 'deb',
+      name: 'bsdutils',
+      version: '1:2.38.1-5+deb12u3',
+      arch: 'amd64',
+      source: 'util-linux',
+      sourceVersion: '2.38.1-5+deb12u3',
+    });
+    assert.equal(
+      packageUrl(bsdutils, { id: 'debian', versionId: '12', prettyName: '' }),
+      'pkg:deb/debian/bsdutils@1:2.38.1-5%2Bdeb12u3?arch=amd64&distro=debian-12&upstream=util-linux%402.38.1-5%2Bdeb12u3',
+    );
   });
 
   it('lowercases apk and deb names, as their type definitions say', () => {

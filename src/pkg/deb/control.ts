@@ -183,3 +183,13 @@ function blank(text: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (!isWhitespace(text.charCodeAt(i))) return false;
   return true;
 }
+
+/**
+ * A `Source:` field (`util-linux (2.38.1-5+deb12u3)`, or a name alone) as the source package's
+ * name and, when the field gives one, its version.
+ */
+export function debSourceField(field: string): { name: string; version?: string | undefined } {
+  const m = /^\s*(\S+)(?:\s+\(\s*([^)\s]+)\s*\))?/.exec(field);
+  if (m === null) return { name: '' };
+  return m[2] === undefined ? { name: m[1] as string } : { name: m[1] as string, version: m[2] };
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError, ProvenantError } from '../../../src/errors.ts';
-import { parseControlStanzas, scanControlStanzas } from '../../../src/pkg/deb/control.ts';
+import { debSourceField, parseControlStanzas, scanControlStanzas } from '../../../src/pkg/deb/control.ts';
 
 /** The first version of parseControlStanzas, line by line with a regular expression. */
 function reference(text: string, where: string): Record<string, string>[] {
@@ -229,5 +229,15 @@ describe('scanControlStanzas', () => {
     );
     // Both outcomes are exercised, not only one.
     assert.ok(failed > 50 && stanzas > 1000, `${failed} failures, ${stanzas} stanzas`);
+  });
+});
+
+describe('debSourceField', () => {
+  it('reads a Source field as a name and, when given, a version; never throws', () => {
+    assert.deepEqual(debSourceField('util-linux (2.38.1-5+deb12u3)'), { name: 'util-linux', version: '2.38.1-5+deb12u3' });
+    assert.deepEqual(debSourceField('glibc'), { name: 'glibc' });
+    assert.deepEqual(debSourceField('lvm2 ( 2.03.16-2 )'), { name: 'lvm2', version: '2.03.16-2' });
+    assert.deepEqual(debSourceField(''), { name: '' });
+    fc.assert(fc.property(fc.string(), (text) => void debSourceField(text)));
   });
 });
