@@ -71,6 +71,21 @@ describe('--attestations buildkit-artifact', () => {
     }
   });
 
+  it('writes the same attestations to any local folder, naming none of them', async () => {
+    const built = [];
+    for (const name of ['here', 'there']) {
+      const r = await provenant(['build', config, '-o', `oci:${join(dir, name)}:v1`, '--attestations', 'buildkit', '--format', 'json'], {
+        env: EPOCH,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const entries = await inIndex(join(dir, name), 'v1');
+      assert.equal(entries.length, 2);
+      built.push(entries.map((e) => e.entry.digest));
+      for (const { stored } of entries) assert.doesNotMatch(new TextDecoder().decode(stored.bytes), new RegExp(name));
+    }
+    assert.deepEqual(built[0], built[1]);
+  });
+
   it('attest adds a statement in that form, and inspect finds it under each image', async () => {
     const ref = `oci:${join(dir, 'plain')}:v1`;
     let r = await provenant(['build', config, '-o', ref, '--attestations', 'none'], { env: EPOCH });

@@ -1,4 +1,5 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
+import { basename } from 'node:path';
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { Target } from '../../compat/profile.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -105,7 +106,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           );
       },
     });
-    let attestations = await attestationsFor(result, args, io, { configPath, imageName: outText, sourceDateEpoch: epoch });
+    // The name SBOMs and provenance give the image: its reference in a registry; for a local
+    // output the configuration's name, as the Action gives it, so that the documents do not
+    // depend on (nor tell) where on this machine the image was written.
+    const imageName = out.kind === 'registry' ? outText : basename(configPath).replace(/\.ya?ml$/, '');
+    let attestations = await attestationsFor(result, args, io, { configPath, imageName, sourceDateEpoch: epoch });
     // `docker load` takes one platform's manifest and nothing attached to it.
     const single = out.kind === 'docker-archive' && result.images[0] !== undefined;
     if (single && attestations !== undefined) {
