@@ -131,8 +131,10 @@ export function cyclonedxDocument(inventory: Inventory, options: CycloneDxOption
     });
   }
   const dependencies = [
-    { ref: imageRef, dependsOn: [osRef, ...prepared.map((p) => p.purl)].sort(compareStrings) },
-    { ref: osRef, dependsOn: [] },
+    // The image holds the system, which holds its packages, as trivy writes it (trivy takes a
+    // package as the system's only through that edge).
+    { ref: imageRef, dependsOn: [osRef] },
+    { ref: osRef, dependsOn: prepared.map((p) => p.purl).sort(compareStrings) },
     ...prepared.map((p) => ({ ref: p.purl, dependsOn: p.dependsOn.map((j) => prepared[j]?.purl ?? '').sort(compareStrings) })),
   ].sort((a, b) => compareStrings(a.ref, b.ref));
   const body = {

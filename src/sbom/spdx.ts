@@ -397,7 +397,7 @@ function creationInfo(options: SpdxOptions): SpdxDocument['creationInfo'] {
  * The SPDX 2.3 document of one image: a package for the image (purpose `CONTAINER`, with its OCI
  * PURL), one for its operating system (`OPERATING_SYSTEM`) and one per installed package (PURL,
  * declared license, supplier, checksums, source), with relationships `DESCRIBES` (document →
- * image), `CONTAINS` (image → system and packages; package → files with `withFiles`) and
+ * image), `CONTAINS` (image → system → packages; package → files with `withFiles`) and
  * `DEPENDS_ON` between packages.
  *
  * A license that is not an SPDX expression is declared as `LicenseRef-…`, with the text in
@@ -461,7 +461,9 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
       ...(checksums.length === 0 ? {} : { checksums: checksums.map((c) => ({ algorithm: c.spdx, checksumValue: c.hex })) }),
       externalRefs: [{ referenceCategory: 'PACKAGE-MANAGER', referenceType: 'purl', referenceLocator: p.purl }],
     });
-    relationships.push({ spdxElementId: imageSpdxId, relationshipType: 'CONTAINS', relatedSpdxElement: id });
+    // The system contains its packages (the image contains the system), as trivy and syft write
+    // it: trivy takes a package as the system's only through that edge.
+    relationships.push({ spdxElementId: osId, relationshipType: 'CONTAINS', relatedSpdxElement: id });
     for (const j of p.dependsOn) {
       relationships.push({ spdxElementId: id, relationshipType: 'DEPENDS_ON', relatedSpdxElement: packageIds[j] as string });
     }

@@ -479,8 +479,27 @@ describe('any inventory', { skip }, () => {
           const declared = p.licenseDeclared;
           if (declared !== undefined) assert.ok(isSpdxLicenseExpression(declared), declared);
         }
+        // The image holds the system, and the system every package (how trivy finds them).
+        const os = doc.packages.find((p) => p.primaryPackagePurpose === 'OPERATING_SYSTEM');
+        assert.ok(os);
+        const contains = (from: string) =>
+          doc.relationships.filter((r) => r.spdxElementId === from && r.relationshipType === 'CONTAINS').map((r) => r.relatedSpdxElement);
+        const image = doc.relationships.find((r) => r.relationshipType === 'DESCRIBES')?.relatedSpdxElement ?? '';
+        assert.deepEqual(contains(image), [os.SPDXID]);
+        const installed = doc.packages.filter((p) => p.SPDXID.startsWith('SPDXRef-Package-')).map((p) => p.SPDXID);
+        assert.deepEqual(contains(os.SPDXID).sort(), installed.sort());
         const bom = cyclonedxDocument(linked, OPTIONS);
         cyclonedx(bom);
+        const osRef = bom.components.find((c) => c.type === 'operating-system')?.['bom-ref'];
+        const dependsOn = (ref: string | undefined) => bom.dependencies.find((d) => d.ref === ref)?.dependsOn;
+        assert.deepEqual(dependsOn(bom.metadata.component['bom-ref']), [osRef]);
+        assert.deepEqual(
+          dependsOn(osRef),
+          bom.components
+            .filter((c) => c.type === 'library')
+            .map((c) => c['bom-ref'])
+            .sort(),
+        );
         const shuffled = { ...linked, packages: [...linked.packages].reverse() };
         assert.equal(JSON.stringify(spdxDocument(shuffled, { ...OPTIONS, withFiles })), JSON.stringify(doc));
         assert.equal(JSON.stringify(cyclonedxDocument(shuffled, OPTIONS)), JSON.stringify(bom));
