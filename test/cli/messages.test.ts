@@ -48,6 +48,13 @@ describe('messages and exit codes', () => {
     assertMessage(valued.stderr, /^provenant copy: --quiet is a switch and takes no value/);
   });
 
+  it('a --builder-id that is no URI, before anything is built; exit 2', async () => {
+    const r = await runCli(['build', join(ROOT, 'examples', 'busybox', 'image.yaml'), '-o', 'oci:/tmp/never', '--builder-id', 'my laptop']);
+    assert.equal(r.status, 2, r.stderr);
+    assertMessage(r.stderr, /^provenant build: --builder-id must be a URI, not "my laptop"$/);
+    assert.doesNotMatch(r.stderr, /resolving|fetching/);
+  });
+
   it('help for a subcommand, and for what does not exist (exit 2, with a did-you-mean)', async () => {
     const keygen = await cliOk(['help', 'apk', 'keygen']);
     assert.match(keygen.stdout, /^make an RSA key pair/);

@@ -74,6 +74,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
   const out = parseLocationOrPath(outText);
   const epoch = sourceDateEpoch(io);
+  // SLSA's builder.id is a URI; said before the build, not after it.
+  const builderId = args.values['builder-id'] as string | undefined;
+  if (builderId !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(builderId)) {
+    throw new ProvenantError('USAGE', `--builder-id must be a URI, not ${JSON.stringify(builderId)}`, {
+      hint: 'name the builder as SLSA does, e.g. https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main',
+    });
+  }
   // The target checker and the signing libraries load only when a flag asks for them, so that a
   // plain build starts without them. --target is read before the build: a typo costs nothing.
   const compat = args.values.target === undefined ? undefined : await import('../compat.ts');
