@@ -153,6 +153,9 @@ export async function findAttachments(
   const out: Attachment[] = index === undefined ? [] : buildkitAttachments(index).filter((a) => wanted.has(a.subject));
   for (const subject of subjects) {
     for (const r of await store.referrers(subject, options)) {
+      // BuildKit's artifact form is in the index and names its subject, so a layout or a
+      // registry lists it as a referrer too: it is the same attachment.
+      if (out.some((a) => a.digest === r.digest && a.subject === subject)) continue;
       const att: Attachment = {
         storage: 'referrers',
         kind: classifyReferrer(r.artifactType, r.annotations),

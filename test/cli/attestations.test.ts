@@ -104,6 +104,8 @@ describe('--attestations buildkit-artifact', () => {
     const seen = JSON.parse(inspect.stdout) as { manifests: { attachments: { storage: string; predicateTypes: string[] }[] }[] };
     for (const m of seen.manifests) {
       assert.ok(m.attachments.some((a) => a.storage === 'buildkit' && a.predicateTypes.some((t) => t.includes('vuln'))));
+      // In the index and a referrer of its image at once: listed once.
+      assert.equal(m.attachments.length, 1, JSON.stringify(m.attachments));
     }
   });
 
