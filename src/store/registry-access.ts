@@ -36,8 +36,8 @@ export interface RegistryAccessOptions {
 
 /**
  * How to reach registries, for {@link openLocation}: credentials from `username` and `password`
- * at `credentialsRegistry` when given, then `$DOCKER_CONFIG/config.json` (`auths`, `credsStore`, `credHelpers`), then
- * podman's `auth.json`. One client per registry host, so tokens are shared between a source and a
+ * at `credentialsRegistry` when given, then `$DOCKER_CONFIG/config.json` (`auths`, `credsStore`,
+ * `credHelpers`), then podman's `auth.json`. One client per registry host, so tokens are shared between a source and a
  * destination in the same registry. The registry modules load on first use, so a program that
  * opens only local stores never loads them.
  *

@@ -11,6 +11,11 @@ import { sleep } from '../registry/retry.ts';
 import { referrerDescriptor } from './layout-reader.ts';
 import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
+/** Reads of each referrers tag at close at most, when another writer keeps writing over this one's entries. */
+const FALLBACK_ATTEMPTS = 5;
+/** About how long after writing the referrers tag it is read again, to find a concurrent writer's overwrite. */
+const FALLBACK_RECHECK_MS = 200;
+
 /**
  * A repository in a registry, as a {@link ContentStore}. Blobs are checked with a HEAD before
  * they are uploaded, mounted from sibling repositories when the caller knows where they live,
@@ -18,11 +23,6 @@ import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, Re
  * referrers API when it has one, else the referrers tag schema (`sha256-<hex>` index tags),
  * which this store keeps up to date when the registry does not process `subject` itself.
  */
-/** Reads of each referrers tag at close at most, when another writer keeps writing over this one's entries. */
-const FALLBACK_ATTEMPTS = 5;
-/** About how long after writing the referrers tag it is read again, to find a concurrent writer's overwrite. */
-const FALLBACK_RECHECK_MS = 200;
-
 export class RegistryStore implements ContentStore {
   readonly client: RegistryClient;
   readonly repository: string;
