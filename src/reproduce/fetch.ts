@@ -16,6 +16,8 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import { readApkPackage } from '../pkg/apk/package.ts';
+import { readAr } from '../pkg/deb/ar.ts';
+import { debMembers } from '../pkg/deb/deb.ts';
 import { DownloadCache, fetchFile, safeLocation } from '../pkg/fetch.ts';
 import type { LockedPackage } from '../pkg/source.ts';
 import type { ProvenancePackage } from './provenance.ts';
@@ -224,29 +226,38 @@ export function overridden(location: string, overrides: readonly (readonly [stri
   return location;
 }
 
-/** A URL with a scheme, or an absolute path: not relative to any folder. */
 /**
  * A file that is not the one the provenance names is reported with its own SHA-256, as the
  * package the repository serves now; it must still be a package of that kind. The provenance may
  * be unverified and name any file of this machine: its SHA-256 would tell whoever reads the
  * report what the file holds.
  *
- * @throws ProvenantError `INVALID_PACKAGE` when it is no .deb (an ar archive whose first member is
- *   debian-binary) or no .apk (gzip; ./reproduce.ts reads it whole later)
+ * @throws ProvenantError `INVALID_PACKAGE` when it is no .deb (its ar members as deb(5) has them,
+ *   ../pkg/deb/deb.ts debMembers) or no .apk (gzip; ./reproduce.ts reads it whole later)
  */
 function checkStillPackage(bytes: Uint8Array, location: string, pkg: ProvenancePackage): void {
-  const head = new TextDecoder('latin1').decode(bytes.subarray(0, 21));
-  const ok = pkg.kind === 'deb' ? head === '!<arch>\ndebian-binary' : bytes[0] === 0x1f && bytes[1] === 0x8b;
+  const where = safeLocation(location);
+  let ok: boolean;
+  if (pkg.kind === 'deb') {
+    try {
+      const members = readAr(bytes, { where }).map((m) => ({ ...m, size: m.data.length }));
+      debMembers(members, (m, n) => m.data.subarray(0, n), where);
+      ok = true;
+    } catch (err) {
+      if (!isProvenantError(err, 'INVALID_ARCHIVE', 'TRUNCATED', 'INVALID_PACKAGE')) throw err;
+      ok = false;
+    }
+  } else {
+    // gzip's magic (../archive/gzip.ts, which this module may not import, checks the same).
+    ok = bytes[0] === 0x1f && bytes[1] === 0x8b;
+  }
   if (ok) return;
-  throw new ProvenantError(
-    'INVALID_PACKAGE',
-    `${safeLocation(location)} is not the package ${pkg.name} ${pkg.version}, nor any ${pkg.kind} package`,
-    {
-      where: pkg.name,
-    },
-  );
+  throw new ProvenantError('INVALID_PACKAGE', `${where} is not the package ${pkg.name} ${pkg.version}, nor any ${pkg.kind} package`, {
+    where: pkg.name,
+  });
 }
 
+/** A URL with a scheme, or an absolute path: not relative to any folder. */
 function isAbsoluteLocation(location: string): boolean {
   return /^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) || location.startsWith('/');
 }
