@@ -5,7 +5,7 @@
  */
 import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
 import { apkChecksum, apkInventoryPackage } from '../pkg/apk/inventory.ts';
-import { debSourceField, parseControlStanzas } from '../pkg/deb/control.ts';
+import { debSourceOf, parseControlStanzas } from '../pkg/deb/control.ts';
 import type { Inventory, InventoryFile, InventoryPackage } from '../pkg/inventory.ts';
 import { compareStrings } from './purl.ts';
 
@@ -181,15 +181,13 @@ export function inventoryFromDpkgStatus(status: string | readonly string[], osRe
         break;
       }
     }
-    const source = debSourceField(s.source ?? '');
     return {
       ecosystem: 'deb',
       name,
       version: s.version as string,
       arch: s.architecture ?? '',
       license: '',
-      source: source.name,
-      ...(source.version === undefined || source.version === s.version ? {} : { sourceVersion: source.version }),
+      ...debSourceOf(s.source, s.version as string),
       supplier: s.maintainer ?? '',
       homepage: s.homepage ?? '',
       description: (s.description ?? '').split('\n', 1)[0] ?? '',

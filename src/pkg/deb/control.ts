@@ -193,3 +193,14 @@ export function debSourceField(field: string): { name: string; version?: string 
   if (m === null) return { name: '' };
   return m[2] === undefined ? { name: m[1] as string } : { name: m[1] as string, version: m[2] };
 }
+
+/**
+ * An inventory's source fields from a `Source:` field: the source package's name (`orName` when
+ * the field is absent), and its version when the field gives one other than `version`, the
+ * binary package's.
+ */
+export function debSourceOf(field: string | undefined, version: string, orName = ''): { source: string; sourceVersion?: string } {
+  const parsed = debSourceField(field ?? '');
+  const source = parsed.name === '' ? orName : parsed.name;
+  return parsed.version === undefined || parsed.version === version ? { source } : { source, sourceVersion: parsed.version };
+}

@@ -21,7 +21,7 @@ import type {
 } from '../source.ts';
 import { countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
-import { debSourceField } from './control.ts';
+import { debSourceOf } from './control.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.ts';
@@ -331,7 +331,7 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
     version: d.pkg.version,
     arch: d.pkg.architecture,
     license: '',
-    ...sourceOf(c.source, d.pkg.name, d.pkg.version),
+    ...debSourceOf(c.source, d.pkg.version, d.pkg.name),
     supplier: c.maintainer ?? '',
     homepage: c.homepage ?? '',
     description: (c.description ?? '').split('\n')[0] ?? '',
@@ -376,13 +376,4 @@ function fileStanzas(path: string): { subarray(start: number, end: number): Uint
       }
     },
   };
-}
-
-/** The inventory's source fields of a package whose `Source:` is `field` (its own name and version when absent). */
-function sourceOf(field: string | undefined, name: string, version: string): { source: string; sourceVersion?: string } {
-  const source = debSourceField(field ?? name);
-  const sourceName = source.name === '' ? name : source.name;
-  return source.version === undefined || source.version === version
-    ? { source: sourceName }
-    : { source: sourceName, sourceVersion: source.version };
 }
