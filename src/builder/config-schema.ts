@@ -291,9 +291,9 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
 
 /** A path without its `.` parts (`/usr/./lib/.` → `/usr/lib`), keeping a leading `/`. */
 function withoutDots(path: string): string {
-  if (!path.split('/').includes('.')) return path;
-  const parts = path.split('/').filter((p, i) => p !== '.' && (p !== '' || i === 0));
-  return parts.join('/') || '/';
+  const parts = path.split('/');
+  if (!parts.includes('.')) return path;
+  return parts.filter((p, i) => p !== '.' && (p !== '' || i === 0)).join('/') || '/';
 }
 
 /**
