@@ -51,12 +51,27 @@ export async function imageFromTree(
   mtime: number,
   precompressed?: LayerPrecompressor | undefined,
 ): Promise<PlatformImage> {
-  const { config } = options;
   const layers: Layer[] = [];
   for (const paths of layerPaths) {
     const { workers, cache, reuse, signal } = options;
     layers.push(await treeLayer(tree, { paths, workers, cache, reuse, signal, precompressed }));
   }
+  return imageOfLayers(options, arch, layers, packageCount, mtime);
+}
+
+/**
+ * A platform image from its layers, made already or kept by an earlier build (./memo.ts): the
+ * image config and the manifest, which depend on nothing but the configuration, the layers, the
+ * number of packages and the time.
+ */
+export function imageOfLayers(
+  options: Pick<ImageOptions, 'config' | 'configPath'>,
+  arch: string,
+  layers: Layer[],
+  packageCount: number,
+  mtime: number,
+): PlatformImage {
+  const { config } = options;
   const platform = apkArchToPlatform(arch);
   const created = formatTimestamp(mtime);
   const imageConfig: Record<string, unknown> = {};

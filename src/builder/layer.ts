@@ -53,9 +53,14 @@ export interface Layer {
   /** True when an earlier build made this layer and it was taken from the cache as it was. */
   reused: boolean;
   /**
+   * The key it is kept under in the cache (a hash of its entries: {@link layerKey}), when it is
+   * kept: an earlier build's record names its layers by these (./memo.ts).
+   */
+  key?: string | undefined;
+  /**
    * For a layer kept in the cache, for a store that refused its bytes: hashes its file there and,
    * when it no longer hashes to the digest, drops it from the cache, so that the next build makes it
-   * again; true when it did. ({@link reused} hashes the file only when it is a new version of it,
+   * again; true when it did. ({@link keptLayer} hashes the file only when it is a new version of it,
    * so a file damaged in place is found by the store that takes it. A store may also refuse bytes
    * that are sound: a registry's own failure.)
    */
@@ -126,7 +131,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   const reuse = cache !== undefined && options.reuse !== false;
   const key = reuse ? layerKey(entries(), options.format ?? 'provenant') : undefined;
   if (key !== undefined) {
-    const found = await reused(cache!, key);
+    const found = await keptLayer(cache!, key);
     if (found !== undefined) return found;
   }
   const writer = await cache?.writer();
@@ -219,7 +224,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
   const source = fileSource(descriptor, stored.path);
   if (key === undefined) return { ...record, source, reused: false };
   await keepRecord(cache!, key, { ...record, version: fileVersion(stored.path) });
-  return { ...record, source, reused: false, dropIfDamaged: dropper(cache!, key, stored.path, stored.sha256) };
+  return { ...record, source, reused: false, key, dropIfDamaged: dropper(cache!, key, stored.path, stored.sha256) };
 }
 
 /** {@link Layer.dropIfDamaged} of the layer kept under `key`, in the file at `path`. */
@@ -368,7 +373,7 @@ function layerKey(entries: Iterable<LayerEntry>, format: TarFormat): string {
  * place, its version unchanged, is taken as it is: the store it is put into checks its digest,
  * and `dropIfDamaged` then drops it from the cache.
  */
-async function reused(cache: LayerCache, key: string): Promise<Layer | undefined> {
+export async function keptLayer(cache: LayerCache, key: string): Promise<Layer | undefined> {
   const bytes = await cache.get(`layer:${key}`).catch(() => undefined);
   if (bytes === undefined) return undefined;
   let record: LayerRecord;
@@ -390,7 +395,7 @@ async function reused(cache: LayerCache, key: string): Promise<Layer | undefined
   const { digest, diffId, size, tarSize } = record;
   const descriptor = { mediaType: MediaType.OciLayerGzip, digest, size };
   const dropIfDamaged = dropper(cache, key, blob.path, blob.sha256);
-  return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true, dropIfDamaged };
+  return { digest, diffId, size, tarSize, source: fileSource(descriptor, blob.path), reused: true, key, dropIfDamaged };
 }
 
 /** Keeps a layer's record under its key; a cache that cannot be written only makes the next build slower. */
