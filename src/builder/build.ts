@@ -9,7 +9,7 @@
  * touches the host's disk but the download cache; {@link writeBuild} writes the result to any
  * content store.
  */
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { collectGarbage } from '../io/memory.ts';
@@ -27,10 +27,11 @@ import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
 import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
 import type { LoadedConfig } from './config-types.ts';
-import { imageFromTree, makeIndex } from './image.ts';
+import { imageFromTree, imageOfLayers, makeIndex } from './image.ts';
 import { type Layer, LayerPrecompressor } from './layer.ts';
 import { splitLayers } from './layering.ts';
 import { type Lock, lockFor } from './lock.ts';
+import { memoKey, type RecalledImage, recallImage, rememberImage } from './memo.ts';
 import { planBuild } from './plan.ts';
 
 /** Options of {@link buildImage}. */
@@ -68,6 +69,13 @@ export interface BuildOptions {
    * time to make them differs.
    */
   layerCache?: boolean | undefined;
+  /**
+   * Take the image an earlier build of the same inputs made, and keep what this one makes, in
+   * `cacheDir` (./memo.ts; default true, with the layer cache): the same build again then reads
+   * and verifies the repositories' indexes but fetches and installs nothing. `reproduce` turns it
+   * off: a rebuild that took what this machine made before would prove nothing.
+   */
+  memo?: boolean | undefined;
   /** Worker threads for compression. */
   workers?: number | undefined;
   /** Resolve and fetch only, for `provenant lock`: `images` is empty and `index` undefined. */
@@ -193,21 +201,31 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   // and 190 MB this way).
   const precompressed = options.lockOnly || options.layerCache === false ? undefined : new LayerPrecompressor(options.workers, cache);
   // A failed build drops the compression queued for its layers.
+  // An earlier build of the same inputs kept what it made (./memo.ts): apko compatibility, a
+  // lock-only run and a build without the layer cache neither take nor keep it.
+  const memoCache =
+    cache !== undefined && options.layerCache !== false && options.memo !== false && apko === undefined && options.lockOnly !== true
+      ? cache
+      : undefined;
   try {
     for (const arch of archs) {
-      let fetched = await fetchAll(
-        source,
-        plan.packages.get(arch) ?? [],
-        plan.unlisted,
-        options.signal,
-        precompressed,
-        (fetchedSoFar, total) => {
-          const bytes = fetchedSoFar.reduce((n, f) => n + f.size, 0);
-          const reused = fetchedSoFar.filter((f) => f.cached).length;
-          const finished = fetchedSoFar.length === total;
-          progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
-        },
-      );
+      const planFor = plan.packages.get(arch) ?? [];
+      const recordKey = memoCache === undefined ? undefined : imageMemoKey(options, source, arch, planFor, plan.unlisted);
+      const recalled = recordKey === undefined ? undefined : await recallImage(memoCache!, recordKey);
+      if (recalled !== undefined) {
+        for (const f of recalled.fetched) {
+          packageDigests.set(f.locked.url, f.sha256);
+          lockPackages.push(f.locked);
+        }
+        images.push(recalledImage(options, arch, recalled));
+        continue;
+      }
+      let fetched = await fetchAll(source, planFor, plan.unlisted, options.signal, precompressed, (fetchedSoFar, total) => {
+        const bytes = fetchedSoFar.reduce((n, f) => n + f.size, 0);
+        const reused = fetchedSoFar.filter((f) => f.cached).length;
+        const finished = fetchedSoFar.length === total;
+        progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
+      });
       // apko's lock lists packages in the order apko installs them.
       if (apko !== undefined) fetched = apko.ordered(apko.source, config.contents.packages, fetched, fromLock);
       for (const f of fetched) {
@@ -217,8 +235,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       if (options.lockOnly) continue;
       // What reading the packages' indexes left, in a large build (../io/memory.ts).
       if (fetched.reduce((n, f) => n + f.files, 0) >= COLLECT_FROM_FILES) collectGarbage();
-      if (apko === undefined) images.push(await assembleImage(options, source, arch, fetched, precompressed, cache));
-      else {
+      if (apko === undefined) {
+        const image = await assembleImage(options, source, arch, fetched, precompressed, cache);
+        if (recordKey !== undefined) await rememberImage(memoCache!, recordKey, { fetched, ...image });
+        images.push(image);
+      } else {
         const imageOptions = { ...options, loaded: options.config, source: apko.source, fromLock, precompressed };
         images.push(await apko.platformImage(imageOptions, arch, fetched as FetchedPackage<ApkFetched>[]));
       }
@@ -254,6 +275,66 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       packages: [...config.contents.packages],
     },
   };
+}
+
+/**
+ * The key of what a build of `arch` makes (./memo.ts): everything the image is made from. The
+ * configuration as loaded holds the packages asked for, the repositories, accounts, paths,
+ * layering, timezone and the image config; the source adds the keys' text and where the
+ * repositories are; the plan, each package's identity.
+ */
+function imageMemoKey(
+  options: BuildOptions,
+  source: PackageSource,
+  arch: string,
+  planned: readonly LockedPackage[],
+  unlisted: ReadonlySet<LockedPackage>,
+): string {
+  return memoKey({
+    arch,
+    ecosystem: source.ecosystem,
+    config: options.config.config,
+    configPath: resolve(options.configPath),
+    keys: source.keys(),
+    sources: source.lockSources([arch]),
+    sourceDateEpoch: options.sourceDateEpoch ?? null,
+    lockVouches: options.lockVouches === true,
+    packages: planned.map((p) => ({ ...p, unlisted: unlisted.has(p) })),
+  });
+}
+
+/** The image an earlier build of the same inputs made, as {@link assembleImage} gives one. */
+function recalledImage(options: BuildOptions, arch: string, recalled: RecalledImage): BuiltImage {
+  const { packages, layers } = recalled;
+  const image = imageOfLayers(
+    { config: options.config.config, configPath: options.configPath },
+    arch,
+    layers,
+    packages.length,
+    options.sourceDateEpoch ?? 0,
+  );
+  options.onProgress?.({
+    kind: 'step',
+    step: 'reuse',
+    subject: arch,
+    done: packages.length,
+    total: packages.length,
+    bytes: layers.reduce((n, l) => n + l.size, 0),
+    finished: true,
+  });
+  return {
+    arch,
+    ...image,
+    packages,
+    locked: recalled.fetched.map((f) => f.locked),
+    osRelease: recalled.osRelease,
+    skippedScripts: skippedScriptsOf(packages),
+  };
+}
+
+/** Install scripts that were not run, per package. */
+function skippedScriptsOf(packages: readonly InstalledPackage[]): BuiltImage['skippedScripts'] {
+  return packages.filter((p) => p.skippedScripts.length > 0).map((p) => ({ package: p.label, scripts: p.skippedScripts }));
 }
 
 /**
@@ -374,7 +455,7 @@ async function assembleImage(
     packages: installed,
     locked: fetched.map((f) => f.locked),
     osRelease: new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/os-release'))?.body)),
-    skippedScripts: installed.filter((p) => p.skippedScripts.length > 0).map((p) => ({ package: p.label, scripts: p.skippedScripts })),
+    skippedScripts: skippedScriptsOf(installed),
   };
 }
 

@@ -40,6 +40,7 @@ const VERBS: Record<StepProgress['step'], [string, string]> = {
   fetch: ['fetching', 'fetched'],
   install: ['installing', 'installed'],
   compress: ['compressing', 'compressed'],
+  reuse: ['reusing an earlier build for', 'reused an earlier build for'],
   write: ['writing to', 'wrote to'],
 };
 const SPINNER = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
@@ -75,6 +76,8 @@ function stepText(s: StepProgress, inFlight: { done: number }): string {
       return `${verb}: ${counted('package')}`;
     case 'compress':
       return `${verb}: ${counted('layer')}${s.finished ? `, ${formatBytes(s.bytes ?? 0)}` : ''}`;
+    case 'reuse':
+      return `${verb} (same inputs): ${counted('package')}, ${formatBytes(s.bytes ?? 0)} of layers`;
     case 'write': {
       const bytes = (s.bytes ?? 0) + (s.finished ? 0 : inFlight.done);
       const of = s.totalBytes === undefined || s.finished ? '' : `/${formatBytes(s.totalBytes)}`;

@@ -329,6 +329,8 @@ async function replayGroup(
         compat: plan.compat,
         resolvedLock: plan.fromLock !== true,
         lockVouches: true,
+        // A rebuild that took the image an earlier build on this machine made would prove nothing.
+        memo: false,
         cacheDir: options.cacheDir,
         workers: options.workers,
         signal: options.signal,

@@ -1,0 +1,217 @@
+/**
+ * What a build made of its inputs, kept in the build cache: the same build again takes it
+ * instead of installing its packages into a tree (issue 16, docs/architecture.md "Memory per
+ * file"). A warm build whose layer was reused still installed every package to find that out,
+ * since a layer is kept by a hash of its entries (./layer.ts): its memory grew with the image's
+ * files. Kept by a hash of the inputs instead, it needs none of them.
+ *
+ * The key is a SHA-256 of everything the image is made from: the configuration as loaded, the
+ * configuration file's path (relative repositories and keys are read from its folder), the
+ * trusted keys' text, the repositories, SOURCE_DATE_EPOCH, each planned package's lock entry
+ * (its checksum is its identity, verified against the indexes this build read) and whether it
+ * must be signed itself, and a digest of Provenant's own code, so that another version or a
+ * changed checkout never takes what an older one made. The indexes are read and verified at
+ * every build; only fetching, installing and layering are skipped.
+ *
+ * The record holds the layers' keys (each layer is then taken from the cache as a layer reused
+ * always is, and checked the same way), the packages' lock entries and digests, the inventory
+ * and /etc/os-release. The files of the inventory are kept apart and read only when asked for
+ * (an SBOM with files): they are a record per file of the image.
+ */
+import { createHash } from 'node:crypto';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProvenantError } from '../errors.ts';
+import type { DownloadCache } from '../pkg/fetch.ts';
+import type { InventoryFile } from '../pkg/inventory.ts';
+import type { FetchedPackage, InstalledPackage, LockedPackage } from '../pkg/source.ts';
+import { keptLayer, type Layer } from './layer.ts';
+
+const { existsSync, readdirSync, readFileSync } = process.getBuiltinModule('node:fs');
+
+/** Changes when the record's form or the key's inputs change: older records are then missed. */
+const MEMO_FORMAT = 'provenant-image-memo-v1';
+
+/** A package as the record keeps it: what the build's lock and provenance need of its fetch. */
+export interface RecalledPackage {
+  locked: LockedPackage;
+  sha256: string;
+  size: number;
+}
+
+/** One platform's image as an earlier build of the same inputs made it. */
+export interface RecalledImage {
+  /** The packages in the plan's order, as fetched. */
+  fetched: RecalledPackage[];
+  /** The inventory in install order; each package's `files` are read when first asked for. */
+  packages: InstalledPackage[];
+  layers: Layer[];
+  osRelease: string;
+}
+
+/** The record as kept. */
+interface Memo {
+  format: string;
+  fetched: RecalledPackage[];
+  /** The inventory without its files. */
+  packages: Omit<InstalledPackage, 'files'>[];
+  /** SHA-256 (hex) of the file lists: a line of JSON per package, in install order. */
+  files: string;
+  layers: string[];
+  osRelease: string;
+}
+
+let code: string | undefined;
+
+/**
+ * A SHA-256 of the code this process runs: every source or compiled file (not type declarations
+ * nor maps) of the folder it was loaded from (`src/`, `dist/` or `dist-action/`: the folder
+ * beside the package's package.json), by path and content. About 10 ms, once per process.
+ */
+export function codeDigest(): string {
+  if (code !== undefined) return code;
+  const here = dirname(fileURLToPath(import.meta.url));
+  let root = here;
+  while (!existsSync(join(dirname(root), 'package.json'))) {
+    if (dirname(root) === root) {
+      root = here;
+      break;
+    }
+    root = dirname(root);
+  }
+  const files = readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile() && /\.(?:[cm]?js|ts|wasm|json)$/.test(d.name) && !d.name.endsWith('.d.ts'))
+    .map((d) => join(d.parentPath, d.name))
+    .sort();
+  const h = createHash('sha256').update(MEMO_FORMAT);
+  for (const path of files) {
+    const bytes = readFileSync(path);
+    h.update(`\0${relative(root, path)}\0${bytes.length}\0`).update(bytes);
+  }
+  code = h.digest('hex');
+  return code;
+}
+
+/** The record's key for a build's inputs (JSON values): see the module's comment for what they must hold. */
+export function memoKey(inputs: Record<string, unknown>): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ format: MEMO_FORMAT, code: codeDigest(), ...inputs }))
+    .digest('hex');
+}
+
+/**
+ * The image an earlier build with these inputs made, when the cache still holds its record, its
+ * file lists and every one of its layers; undefined otherwise (the build then makes it).
+ */
+export async function recallImage(cache: DownloadCache, key: string): Promise<RecalledImage | undefined> {
+  const bytes = await cache.get(`image-memo:${key}`).catch(() => undefined);
+  if (bytes === undefined) return undefined;
+  let memo: Memo;
+  try {
+    memo = JSON.parse(new TextDecoder().decode(bytes)) as Memo;
+  } catch {
+    return undefined;
+  }
+  if (memo?.format !== MEMO_FORMAT || !Array.isArray(memo.layers) || !Array.isArray(memo.packages)) return undefined;
+  const lists = await cache.locate(`image-memo-files:${key}`);
+  if (lists === undefined || lists.sha256 !== memo.files) return undefined;
+  const layers: Layer[] = [];
+  for (const layerKey of memo.layers) {
+    const layer = await keptLayer(cache, layerKey);
+    if (layer === undefined) return undefined;
+    layers.push(layer);
+  }
+  const packages = memo.packages.map((p) => ({ ...p, files: [] }) as InstalledPackage);
+  withFilesFrom(packages, lists.path, lists.sha256);
+  return { fetched: memo.fetched, packages, layers, osRelease: memo.osRelease };
+}
+
+/**
+ * Keeps what a build made of its inputs under `key`. Nothing is kept when a layer is not kept in
+ * the cache itself; a cache that cannot be written only makes the next build slower.
+ */
+export async function rememberImage(
+  cache: DownloadCache,
+  key: string,
+  made: { fetched: readonly FetchedPackage[]; packages: readonly InstalledPackage[]; layers: readonly Layer[]; osRelease: string },
+): Promise<void> {
+  const layers = made.layers.map((l) => l.key);
+  if (layers.some((k) => k === undefined)) return;
+  try {
+    // A package's files at a time: a list of every file of the image, made whole, is what the
+    // record is there to spare.
+    const writer = await cache.writer();
+    let files: string;
+    try {
+      for (const p of made.packages) await writer.write(new TextEncoder().encode(`${JSON.stringify(p.files)}\n`));
+      files = (await writer.finish(`image-memo-files:${key}`)).sha256;
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    const memo: Memo = {
+      format: MEMO_FORMAT,
+      fetched: made.fetched.map((f) => ({ locked: f.locked, sha256: f.sha256, size: f.size })),
+      packages: made.packages.map(withoutFiles),
+      files,
+      layers: layers as string[],
+      osRelease: made.osRelease,
+    };
+    await cache.put(`image-memo:${key}`, new TextEncoder().encode(JSON.stringify(memo)));
+  } catch {
+    // Kept or not, the image is the same.
+  }
+}
+
+/** A package's record without `files`, which a source may give as a getter that makes the list (apk's). */
+function withoutFiles(p: InstalledPackage): Omit<InstalledPackage, 'files'> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(p)) if (k !== 'files') out[k] = p[k as keyof InstalledPackage];
+  return out as Omit<InstalledPackage, 'files'>;
+}
+
+/**
+ * Gives each package `files` read from the lists' file when first asked for (all at once, then
+ * held). Set, it is a list as any other.
+ *
+ * @throws ProvenantError (from the getter) `IO` when the file is gone, `DIGEST_MISMATCH` when
+ *   it is not the one recorded
+ */
+function withFilesFrom(packages: InstalledPackage[], path: string, sha256: string): void {
+  let lists: InventoryFile[][] | undefined;
+  const load = (): InventoryFile[][] => {
+    lists ??= readLists(path, sha256, packages.length);
+    return lists;
+  };
+  for (const [i, record] of packages.entries()) {
+    Object.defineProperty(record, 'files', {
+      enumerable: true,
+      configurable: true,
+      get: () => load()[i],
+      set: (value: InventoryFile[]) =>
+        Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true }),
+    });
+  }
+}
+
+function readLists(path: string, sha256: string, count: number): InventoryFile[][] {
+  const hint = 'the build cache was changed since the build that kept it; remove it, or build with --layer-cache false';
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new ProvenantError('IO', `cannot read the packages' file lists an earlier build kept: ${(err as Error).message}`, {
+      where: path,
+      hint,
+      cause: err,
+    });
+  }
+  const lines = new TextDecoder().decode(bytes).split('\n');
+  if (createHash('sha256').update(bytes).digest('hex') !== sha256 || lines.length !== count + 1) {
+    throw new ProvenantError('DIGEST_MISMATCH', "the packages' file lists an earlier build kept are not the ones it recorded", {
+      where: path,
+      hint,
+    });
+  }
+  return lines.slice(0, count).map((line) => JSON.parse(line) as InventoryFile[]);
+}

@@ -1,0 +1,294 @@
+// What a build made of its inputs, kept in the cache (src/builder/memo.ts): the same build again
+// takes it instead of fetching and installing, and must give exactly what building gives; a
+// change of any input builds again; a record whose parts are gone is built again; and a build
+// told not to use it (reproduce's) neither takes nor keeps it.
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { type BuildOptions, type BuildResult, buildImage } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import type { ProgressUpdate } from '../../src/io/types.ts';
+import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
+import { type ApkSpec, buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
+import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const EPOCH = 1_700_000_000;
+const ARCHS = ['x86_64', 'aarch64'];
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Three packages per architecture (one depending on another, files, folders, a symlink), signed, in a signed index. */
+async function repository(dir: string, libVersion = '1.0-r0'): Promise<void> {
+  const key = generateApkKeyPair('memo.rsa', { bits: 2048 });
+  const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
+  await mkdir(join(dir, 'keys'), { recursive: true });
+  await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+  for (const arch of ARCHS) {
+    const specs: ApkSpec[] = [
+      {
+        name: 'base',
+        version: '1.0-r0',
+        arch,
+        license: 'MIT',
+        files: [
+          { path: 'etc', type: 'dir' },
+          { path: 'etc/os-release', type: 'file', body: enc('ID=memo\nNAME="Memo"\n') },
+          { path: 'etc/motd', type: 'file', body: enc('hello\n') },
+        ],
+      },
+      {
+        name: 'libthing',
+        version: libVersion,
+        arch,
+        license: 'Apache-2.0',
+        provides: ['so:libthing.so.1=1'],
+        files: [
+          { path: 'usr/lib', type: 'dir' },
+          { path: 'usr/lib/libthing.so.1', type: 'file', body: enc(`lib ${libVersion} ${arch}\n`.repeat(500)) },
+          { path: 'usr/lib/libthing.so', type: 'symlink', target: 'libthing.so.1' },
+        ],
+      },
+      {
+        name: 'app',
+        version: '2.0-r1',
+        arch,
+        license: 'GPL-2.0-only',
+        depends: ['base', 'so:libthing.so.1'],
+        files: [
+          { path: 'usr/bin', type: 'dir' },
+          { path: 'usr/bin/app', type: 'file', body: enc('#!/bin/sh\necho app\n'), mode: 0o755 },
+        ],
+      },
+    ];
+    const apks = await Promise.all(specs.map((s) => buildApk({ ...s, builddate: EPOCH }, { key: signing })));
+    await mkdir(join(dir, 'repo', arch), { recursive: true });
+    for (const [i, s] of specs.entries()) await writeFile(join(dir, 'repo', arch, `${s.name}-${s.version}.apk`), apks[i]!);
+    await writeFile(join(dir, 'repo', arch, 'APKINDEX.tar.gz'), (await buildApkIndex(apks, { key: signing, mtime: EPOCH })).bytes);
+  }
+  await writeImageConfig(dir, 'image.yaml');
+}
+
+/** The configuration: accounts, a path, annotations, both architectures. */
+async function writeImageConfig(dir: string, name: string, title = 'memo'): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(
+    path,
+    [
+      'contents:',
+      '  repositories: [./repo]',
+      '  keyring: [./keys/memo.rsa.pub]',
+      '  packages: [app]',
+      `archs: [${ARCHS.join(', ')}]`,
+      'entrypoint: {command: /usr/bin/app}',
+      'accounts:',
+      '  users: [{username: app, uid: 1000}]',
+      '  groups: [{groupname: app, gid: 1000}]',
+      '  run-as: app',
+      'paths:',
+      '  - {path: /data, type: directory, uid: 1000, gid: 1000, permissions: 0o750}',
+      `annotations: {org.opencontainers.image.title: ${title}}`,
+      '',
+    ].join('\n'),
+  );
+  return path;
+}
+
+interface Run {
+  result: BuildResult;
+  steps: Set<string>;
+}
+
+async function build(config: string, options: Partial<BuildOptions> = {}): Promise<Run> {
+  const steps = new Set<string>();
+  const result = await buildImage({
+    config: await loadConfig(config, { hostArch: 'x86_64' }),
+    configPath: config,
+    sourceDateEpoch: EPOCH,
+    onProgress: (u: ProgressUpdate) => {
+      if (u.kind === 'step') steps.add(u.step);
+    },
+    ...options,
+  });
+  return { result, steps };
+}
+
+/** Everything a build gives that later steps (writing, SBOMs, provenance, the lock) read. */
+function everything(r: BuildResult): unknown {
+  return JSON.parse(
+    JSON.stringify({
+      index: r.index === undefined ? undefined : Buffer.from(r.index.bytes).toString(),
+      images: r.images.map((i) => ({
+        arch: i.arch,
+        manifest: Buffer.from(i.manifest.bytes).toString(),
+        config: Buffer.from(i.config.bytes).toString(),
+        layers: i.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, tarSize: l.tarSize })),
+        // With every file and its checksums: what an SBOM with files lists.
+        packages: i.packages,
+        locked: i.locked,
+        osRelease: i.osRelease,
+        skippedScripts: i.skippedScripts,
+      })),
+      lock: r.lock,
+      packageDigests: [...r.packageDigests],
+      indexes: r.indexes,
+      keys: r.keys,
+      contents: r.contents,
+    }),
+  );
+}
+
+const MADE = ['fetch', 'install', 'compress'];
+
+describe('the same build again', () => {
+  const tempDir = useTempDir('memo');
+
+  it('takes what the first made, and gives what building gives: manifests, layers, inventory with files, lock', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const config = join(dir, 'image.yaml');
+    const made = await build(config, { cacheDir: join(dir, 'plain'), memo: false });
+    const first = await build(config, { cacheDir: join(dir, 'cache') });
+    for (const step of MADE) assert.ok(first.steps.has(step), `the first build runs ${step}`);
+    assert.ok(!first.steps.has('reuse'));
+    const again = await build(config, { cacheDir: join(dir, 'cache') });
+    assert.deepEqual([...again.steps].sort(), ['resolve', 'reuse'], 'the indexes are read; nothing is fetched, installed or compressed');
+    assert.ok(again.result.images.every((i) => i.layers.every((l) => l.reused)));
+    assert.ok(again.result.images[0]!.packages.find((p) => p.name === 'libthing')!.files.length > 0, 'the files are there');
+    assert.deepEqual(everything(again.result), everything(made.result));
+    assert.deepEqual(everything(first.result), everything(made.result));
+  });
+
+  it('builds again when an input changes, and reuses the layer when only the image config changed', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const config = join(dir, 'image.yaml');
+    const cacheDir = join(dir, 'cache');
+    const first = await build(config, { cacheDir });
+
+    const later = await build(config, { cacheDir, sourceDateEpoch: EPOCH + 1 });
+    assert.ok(later.steps.has('install'), 'another SOURCE_DATE_EPOCH');
+    assert.notEqual(later.result.index!.digest, first.result.index!.digest);
+
+    const retitled = await build(await writeImageConfig(dir, 'retitled.yaml', 'another title'), { cacheDir });
+    assert.ok(retitled.steps.has('install'), 'another configuration');
+    assert.ok(
+      retitled.result.images.every((i) => i.layers.every((l) => l.reused)),
+      'the same entries: the layer is reused',
+    );
+    assert.deepEqual(
+      retitled.result.images.map((i) => i.layers.map((l) => l.digest)),
+      first.result.images.map((i) => i.layers.map((l) => l.digest)),
+    );
+    assert.notEqual(retitled.result.index!.digest, first.result.index!.digest);
+
+    // A new version of a package: another plan.
+    await repository(dir, '1.1-r0');
+    const updated = await build(config, { cacheDir });
+    assert.ok(updated.steps.has('install'), 'another package');
+    const lib = updated.result.images[0]!.packages.find((p) => p.name === 'libthing')!;
+    assert.equal(lib.version, '1.1-r0');
+    // Another key signs it all now: the keys' text is an input too.
+    assert.notDeepEqual(updated.result.keys, first.result.keys);
+  });
+
+  it('builds again when the cache lost a layer or the file lists the record names', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const config = join(dir, 'image.yaml');
+    const cacheDir = join(dir, 'cache');
+    const first = await build(config, { cacheDir });
+    await rm(first.result.images[1]!.layers[0]!.source.path!);
+    const noLayer = await build(config, { cacheDir });
+    assert.ok(noLayer.steps.has('install') && noLayer.steps.has('compress'));
+    assert.deepEqual(everything(noLayer.result), everything(first.result));
+
+    // The file lists are the only blobs of the cache made of JSON lines, one per package.
+    const lists = await listsFiles(cacheDir);
+    assert.equal(lists.length, ARCHS.length);
+    for (const path of lists) await rm(path);
+    const noLists = await build(config, { cacheDir });
+    assert.ok(noLists.steps.has('install'));
+    assert.deepEqual(everything(noLists.result), everything(first.result));
+  });
+
+  it('fails clearly when the file lists change after the record was taken, and only when they are read', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const config = join(dir, 'image.yaml');
+    const cacheDir = join(dir, 'cache');
+    await build(config, { cacheDir });
+    const again = await build(config, { cacheDir });
+    assert.ok(again.steps.has('reuse'));
+    const [path] = await listsFiles(cacheDir);
+    await writeFile(path!, '[]\n[]\n[]\n');
+    const image = again.result.images.find((i) => i.arch === 'x86_64')!;
+    const other = again.result.images.find((i) => i.arch !== 'x86_64')!;
+    const packages = [...image.packages, ...other.packages];
+    const reads = packages.map((p) => {
+      try {
+        return p.files.length;
+      } catch (err) {
+        return err;
+      }
+    });
+    const failed = reads.filter((r) => typeof r !== 'number');
+    assert.equal(failed.length, 3, 'the three packages of the damaged lists');
+    for (const err of failed) {
+      assert.ok(isProvenantError(err) && err.code === 'DIGEST_MISMATCH', String(err));
+      assert.match(err.message, /file lists/);
+      assert.ok(err.hint?.includes('--layer-cache false'));
+    }
+    await rm(path!);
+    const gone = await build(config, { cacheDir });
+    assert.ok(gone.steps.has('install'), 'a later build does not take a record whose lists are gone');
+  });
+
+  it('with memo false or without the layer cache, neither takes nor keeps it', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const config = join(dir, 'image.yaml');
+    const cacheDir = join(dir, 'cache');
+    for (const options of [{ memo: false }, { layerCache: false }, { memo: false }]) {
+      const r = await build(config, { cacheDir, ...options });
+      assert.ok(r.steps.has('install') && !r.steps.has('reuse'), JSON.stringify(options));
+    }
+    assert.equal((await listsFiles(cacheDir)).length, 0, 'nothing kept');
+    assert.ok((await build(config, { cacheDir })).steps.has('install'));
+    assert.ok((await build(config, { cacheDir, memo: false })).steps.has('install'), 'a record there is not taken');
+    assert.ok((await build(config, { cacheDir })).steps.has('reuse'));
+  });
+});
+
+describe('the same Debian build again', { skip: debianMissing || (process.arch === 'x64' ? false : 'the example is amd64') }, () => {
+  const tempDir = useTempDir('memo-debian');
+
+  it('gives what building gives, install scripts not run included', async () => {
+    const dir = await tempDir();
+    const examples = new URL('../../examples/debian/', import.meta.url).pathname;
+    // The mirror comes from the machine's apt sources (or PROVENANT_DEBIAN_MIRROR), never from the code.
+    await writeFile(join(dir, 'sources.yaml'), `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n`);
+    await writeFile(join(dir, 'shell.yaml'), await readFile(join(examples, 'shell.yaml')));
+    const config = join(dir, 'shell.yaml');
+    // Packages from the suite's shared download cache, layers made here.
+    const made = await build(config, { cacheDir: debianCacheDir, memo: false });
+    const cacheDir = join(dir, 'cache');
+    await build(config, { cacheDir });
+    const again = await build(config, { cacheDir });
+    assert.deepEqual([...again.steps].sort(), ['resolve', 'reuse']);
+    assert.ok(made.result.images[0]!.skippedScripts.length > 0, 'the image has install scripts that did not run');
+    assert.deepEqual(everything(again.result), everything(made.result));
+  });
+});
+
+/** The cache's files that hold a record's file lists: JSON lines of file entries, one per package. */
+async function listsFiles(cacheDir: string): Promise<string[]> {
+  const out: string[] = [];
+  const folder = join(cacheDir, 'sha256');
+  for (const name of await readdir(folder)) {
+    const text = (await readFile(join(folder, name))).toString('latin1');
+    if (/^\[(\{"path":.*)?\]\n/.test(text) && text.split('\n').length === 4) out.push(join(folder, name));
+  }
+  return out;
+}
