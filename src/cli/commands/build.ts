@@ -40,7 +40,8 @@ export const spec: CommandSpec = {
     compat: COMPAT_FLAG,
     'layer-cache': {
       type: 'string',
-      description: 'keep the compressed form of large files in the cache and reuse it: true (default) or false',
+      description:
+        'keep layers, the compressed form of large files and a record of what the build made in the cache, and reuse them: true (default) or false',
     },
     sbom: { type: 'string', description: 'attach SPDX and CycloneDX SBOMs: true (default) or false' },
     'sbom-files': { type: 'boolean', description: "list each package's files in the SBOMs" },
