@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type BuildOptions, type BuildResult, buildImage } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
+import { describeBuild } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { ProgressUpdate } from '../../src/io/types.ts';
 import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
@@ -223,6 +224,21 @@ describe('the same build again', () => {
     assert.ok(again.steps.has('reuse'));
     const [path] = await listsFiles(cacheDir);
     await writeFile(path!, '[]\n[]\n[]\n');
+    // SBOMs without files and provenance do not read them.
+    const describe = (sbomFiles: boolean) =>
+      describeBuild(again.result, {
+        imageName: 'oci:out',
+        configPath: config,
+        toolVersion: '0',
+        builderId: 'https://b.example/',
+        fromLock: false,
+        sbomFiles,
+      });
+    assert.equal(describe(false).length, ARCHS.length);
+    assert.throws(
+      () => describe(true),
+      (err: unknown) => isProvenantError(err) && err.code === 'DIGEST_MISMATCH',
+    );
     const image = again.result.images.find((i) => i.arch === 'x86_64')!;
     const other = again.result.images.find((i) => i.arch !== 'x86_64')!;
     const packages = [...image.packages, ...other.packages];
