@@ -206,9 +206,10 @@ async function main(): Promise<void> {
     };
 
     /**
-     * The same packages and layer from another configuration (an annotation the run numbers):
-     * no earlier build had these inputs, so this one installs every package to find that its
-     * layer is the one in the cache (src/builder/memo.ts); "cached" takes the whole image.
+     * The same packages and layer from another configuration file (a new path each run, with an
+     * annotation the run numbers): no earlier build had these inputs (the configuration's path is
+     * one), so this one installs every package to find that its layer is the one in the cache
+     * (src/builder/memo.ts); "cached" takes the whole image.
      */
     let variant = 0;
     const installedBuild = async (): Promise<Sample> => {

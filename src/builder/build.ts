@@ -278,10 +278,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 }
 
 /**
- * The key of what a build of `arch` makes (./memo.ts): everything the image is made from. The
- * configuration as loaded holds the packages asked for, the repositories, accounts, paths,
- * layering, timezone and the image config; the source adds the keys' text and where the
- * repositories are; the plan, each package's identity.
+ * The key of what a build of `arch` makes (./memo.ts): everything its layers, inventory, lock
+ * entries and os-release are made from. The configuration as loaded holds the packages asked
+ * for, the repositories, accounts, paths, layering and timezone; the source adds the keys' text
+ * and where the repositories are; the plan, each package's identity. The image config and the
+ * manifest are made again from the configuration at every build (imageOfLayers), so what only
+ * they read is left out: a new entrypoint, environment or annotation takes the recorded layers.
+ * Anything else the configuration holds, and any key added to it later, is in the key.
  */
 function imageMemoKey(
   options: BuildOptions,
@@ -290,10 +293,13 @@ function imageMemoKey(
   planned: readonly LockedPackage[],
   unlisted: ReadonlySet<LockedPackage>,
 ): string {
+  // Read by imageOfLayers and makeIndex alone (and by apko compatibility, which keeps no record).
+  const { entrypoint, cmd, stopSignal, workDir, environment, vcsUrl, annotations, volumes, archs, archsFromHost, ...layered } =
+    options.config.config;
   return memoKey({
     arch,
     ecosystem: source.ecosystem,
-    config: options.config.config,
+    config: layered,
     configPath: resolve(options.configPath),
     keys: source.keys(),
     sources: source.lockSources([arch]),

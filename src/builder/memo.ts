@@ -5,13 +5,14 @@
  * since a layer is kept by a hash of its entries (./layer.ts): its memory grew with the image's
  * files. Kept by a hash of the inputs instead, it needs none of them.
  *
- * The key is a SHA-256 of everything the image is made from: the configuration as loaded, the
- * configuration file's path (relative repositories and keys are read from its folder), the
- * trusted keys' text, the repositories, SOURCE_DATE_EPOCH, each planned package's lock entry
- * (its checksum is its identity, verified against the indexes this build read) and whether it
- * must be signed itself, and a digest of Provenant's own code, so that another version or a
- * changed checkout never takes what an older one made. The indexes are read and verified at
- * every build; only fetching, installing and layering are skipped.
+ * The key is a SHA-256 of everything the record's parts are made from (./build.ts,
+ * imageMemoKey): the configuration as loaded but for what only the image config reads (made
+ * again at every build), the configuration file's path (relative repositories and keys are
+ * read from its folder), the trusted keys' text, the repositories, SOURCE_DATE_EPOCH, each
+ * planned package's lock entry (its checksum is its identity, verified against the indexes this
+ * build read) and whether it must be signed itself, and a digest of Provenant's own code, so
+ * that another version or a changed checkout never takes what an older one made. The indexes
+ * are read and verified at every build; only fetching, installing and layering are skipped.
  *
  * The record holds the layers' keys (each layer is then taken from the cache as a layer reused
  * always is, and checked the same way), the packages' lock entries and digests, the inventory

@@ -40,7 +40,7 @@ const VERBS: Record<StepProgress['step'], [string, string]> = {
   fetch: ['fetching', 'fetched'],
   install: ['installing', 'installed'],
   compress: ['compressing', 'compressed'],
-  reuse: ['reusing an earlier build for', 'reused an earlier build for'],
+  reuse: ["reusing an earlier build's layers for", "reused an earlier build's layers for"],
   write: ['writing to', 'wrote to'],
 };
 const SPINNER = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
@@ -77,7 +77,7 @@ function stepText(s: StepProgress, inFlight: { done: number }): string {
     case 'compress':
       return `${verb}: ${counted('layer')}${s.finished ? `, ${formatBytes(s.bytes ?? 0)}` : ''}`;
     case 'reuse':
-      return `${verb} (same inputs): ${counted('package')}, ${formatBytes(s.bytes ?? 0)} of layers`;
+      return `${verb}: ${counted('package')}, ${formatBytes(s.bytes ?? 0)}`;
     case 'write': {
       const bytes = (s.bytes ?? 0) + (s.finished ? 0 : inFlight.done);
       const of = s.totalBytes === undefined || s.finished ? '' : `/${formatBytes(s.totalBytes)}`;

@@ -48,8 +48,8 @@ export interface StepProgress {
    * resolve: reading the repositories' indexes and choosing packages; fetch: downloading (or
    * reading from the cache) and verifying package files; install: unpacking them into the image
    * tree; compress: making the layers; write: storing blobs and manifests (a push, for a registry);
-   * reuse: taking the image an earlier build of the same inputs made, instead of fetch, install and
-   * compress (`done` counts its packages, `bytes` its layers).
+   * reuse: taking the layers and inventory an earlier build made of the same inputs, instead of
+   * fetch, install and compress (`done` counts its packages, `bytes` its layers).
    */
   step: 'resolve' | 'fetch' | 'install' | 'compress' | 'reuse' | 'write';
   /** What the step works on: an architecture, or where the image is written. */

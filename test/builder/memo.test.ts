@@ -71,8 +71,18 @@ async function repository(dir: string, libVersion = '1.0-r0'): Promise<void> {
   await writeImageConfig(dir, 'image.yaml');
 }
 
+/** What {@link writeImageConfig} may change. */
+interface ConfigChange {
+  title?: string;
+  command?: string;
+  /** The permissions of the path entry. */
+  permissions?: string;
+  /** Lines added at the end. */
+  extra?: string[];
+}
+
 /** The configuration: accounts, a path, annotations, both architectures. */
-async function writeImageConfig(dir: string, name: string, title = 'memo'): Promise<string> {
+async function writeImageConfig(dir: string, name: string, change: ConfigChange = {}): Promise<string> {
   const path = join(dir, name);
   await writeFile(
     path,
@@ -82,14 +92,15 @@ async function writeImageConfig(dir: string, name: string, title = 'memo'): Prom
       '  keyring: [./keys/memo.rsa.pub]',
       '  packages: [app]',
       `archs: [${ARCHS.join(', ')}]`,
-      'entrypoint: {command: /usr/bin/app}',
+      `entrypoint: {command: ${change.command ?? '/usr/bin/app'}}`,
       'accounts:',
       '  users: [{username: app, uid: 1000}]',
       '  groups: [{groupname: app, gid: 1000}]',
       '  run-as: app',
       'paths:',
-      '  - {path: /data, type: directory, uid: 1000, gid: 1000, permissions: 0o750}',
-      `annotations: {org.opencontainers.image.title: ${title}}`,
+      `  - {path: /data, type: directory, uid: 1000, gid: 1000, permissions: ${change.permissions ?? '0o750'}}`,
+      `annotations: {org.opencontainers.image.title: ${change.title ?? 'memo'}}`,
+      ...(change.extra ?? []),
       '',
     ].join('\n'),
   );
@@ -161,28 +172,43 @@ describe('the same build again', () => {
     assert.deepEqual(everything(first.result), everything(made.result));
   });
 
-  it('builds again when an input changes, and reuses the layer when only the image config changed', async () => {
+  it('builds again when what the layers are made of changes, and takes them when only the image config did', async () => {
     const dir = await tempDir();
     await repository(dir);
     const config = join(dir, 'image.yaml');
     const cacheDir = join(dir, 'cache');
     const first = await build(config, { cacheDir });
+    const layersOf = (r: Run) => r.result.images.map((i) => i.layers.map((l) => l.digest));
 
     const later = await build(config, { cacheDir, sourceDateEpoch: EPOCH + 1 });
     assert.ok(later.steps.has('install'), 'another SOURCE_DATE_EPOCH');
     assert.notEqual(later.result.index!.digest, first.result.index!.digest);
 
-    const retitled = await build(await writeImageConfig(dir, 'retitled.yaml', 'another title'), { cacheDir });
-    assert.ok(retitled.steps.has('install'), 'another configuration');
-    assert.ok(
-      retitled.result.images.every((i) => i.layers.every((l) => l.reused)),
-      'the same entries: the layer is reused',
-    );
-    assert.deepEqual(
-      retitled.result.images.map((i) => i.layers.map((l) => l.digest)),
-      first.result.images.map((i) => i.layers.map((l) => l.digest)),
-    );
+    // The image config alone: made again from the configuration, on the recorded layers.
+    await writeImageConfig(dir, 'image.yaml', {
+      title: 'another title',
+      command: '/usr/bin/app --other',
+      extra: ['environment: {GREETING: hello}', 'work-dir: /data', 'cmd: --verbose', 'volumes: [/data]'],
+    });
+    const retitled = await build(config, { cacheDir });
+    assert.deepEqual([...retitled.steps].sort(), ['resolve', 'reuse']);
+    const retitledMade = await build(config, { cacheDir: join(dir, 'plain'), memo: false });
+    assert.deepEqual(everything(retitled.result), everything(retitledMade.result));
     assert.notEqual(retitled.result.index!.digest, first.result.index!.digest);
+    assert.deepEqual(layersOf(retitled), layersOf(first));
+
+    // What the layer is made of: another mode for a path.
+    await writeImageConfig(dir, 'image.yaml', { permissions: '0o700' });
+    const repathed = await build(config, { cacheDir });
+    assert.ok(repathed.steps.has('install'), 'another path entry');
+    assert.notDeepEqual(layersOf(repathed), layersOf(first));
+
+    // The same configuration at another path: installed again, to the same layers, reused.
+    await writeImageConfig(dir, 'image.yaml');
+    const moved = await build(await writeImageConfig(dir, 'moved.yaml'), { cacheDir });
+    assert.ok(moved.steps.has('install'), 'another configuration file');
+    assert.ok(moved.result.images.every((i) => i.layers.every((l) => l.reused)));
+    assert.deepEqual(layersOf(moved), layersOf(first));
 
     // A new version of a package: another plan.
     await repository(dir, '1.1-r0');

@@ -71,7 +71,7 @@ describe('progress', () => {
     const progress = lines.filter((l) => PLAIN.test(l));
     // The first build made this image from the same inputs: this one takes it from the cache.
     assert.ok(
-      progress.some((l) => /\] reused an earlier build for x86_64 \(same inputs\): 1 package, \d+ kB of layers /.test(l)),
+      progress.some((l) => /\] reused an earlier build's layers for x86_64: 1 package, \d+ kB /.test(l)),
       ci.output,
     );
     assert.deepEqual(lines.slice(progress.length).length, 2, ci.output);
