@@ -281,7 +281,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
  * The key of what a build of `arch` makes (./memo.ts): everything its layers, inventory, lock
  * entries and os-release are made from. The configuration as loaded holds the packages asked
  * for, the repositories, accounts, paths, layering and timezone; the source adds the keys' text
- * and where the repositories are; the plan, each package's identity. The image config and the
+ * (apk's, which the image holds; Debian's verify a Release at every build) and where the
+ * repositories are; the plan, each package's identity. The image config and the
  * manifest are made again from the configuration at every build (imageOfLayers), so what only
  * they read is left out: a new entrypoint, environment or annotation takes the recorded layers.
  * Anything else the configuration holds, and any key added to it later, is in the key.
@@ -292,7 +293,7 @@ function imageMemoKey(
   arch: string,
   planned: readonly LockedPackage[],
   unlisted: ReadonlySet<LockedPackage>,
-): string {
+): string | undefined {
   // Read by imageOfLayers and makeIndex alone (and by apko compatibility, which keeps no record).
   const { entrypoint, cmd, stopSignal, workDir, environment, vcsUrl, annotations, volumes, archs, archsFromHost, ...layered } =
     options.config.config;

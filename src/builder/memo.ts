@@ -20,7 +20,7 @@
  * (an SBOM with files): they are a record per file of the image.
  */
 import { createHash } from 'node:crypto';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvenantError } from '../errors.ts';
 import type { DownloadCache } from '../pkg/fetch.ts';
@@ -62,41 +62,58 @@ interface Memo {
   osRelease: string;
 }
 
+/** {@link codeDigest}'s answer, once made ('' when there is none). */
 let code: string | undefined;
 
 /**
- * A SHA-256 of the code this process runs: every source or compiled file (not type declarations
- * nor maps) of the folder it was loaded from (`src/`, `dist/` or `dist-action/`: the folder
- * beside the package's package.json), by path and content. About 10 ms, once per process.
+ * A SHA-256 of the code this process runs, by path and content of every source or compiled file
+ * (not type declarations nor maps) of the folder it was loaded from: `src/`, `dist/` (less the
+ * CLI's bundle, which holds a second copy of it) or `dist-action/`, the folder beside the
+ * package's package.json; or the CLI's bundle alone, which holds all it runs. Undefined when that
+ * folder cannot be found or read: builds then keep no record. 6 to 15 ms, once per process.
  */
-export function codeDigest(): string {
-  if (code !== undefined) return code;
-  const here = dirname(fileURLToPath(import.meta.url));
-  let root = here;
-  while (!existsSync(join(dirname(root), 'package.json'))) {
-    if (dirname(root) === root) {
-      root = here;
-      break;
+export function codeDigest(): string | undefined {
+  if (code === undefined) {
+    try {
+      code = hashCode(dirname(fileURLToPath(import.meta.url))) ?? '';
+    } catch {
+      code = '';
     }
-    root = dirname(root);
+  }
+  return code === '' ? undefined : code;
+}
+
+function hashCode(here: string): string | undefined {
+  let root = here;
+  if (basename(here) !== 'bundle') {
+    while (!existsSync(join(dirname(root), 'package.json'))) {
+      // Bundled into something else: what it runs cannot be told from its folder.
+      if (dirname(root) === root) return undefined;
+      root = dirname(root);
+    }
   }
   const files = readdirSync(root, { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile() && /\.(?:[cm]?js|ts|wasm|json)$/.test(d.name) && !d.name.endsWith('.d.ts'))
     .map((d) => join(d.parentPath, d.name))
+    .filter((path) => root === here || !relative(root, path).split(sep).includes('bundle'))
     .sort();
   const h = createHash('sha256').update(MEMO_FORMAT);
   for (const path of files) {
     const bytes = readFileSync(path);
     h.update(`\0${relative(root, path)}\0${bytes.length}\0`).update(bytes);
   }
-  code = h.digest('hex');
-  return code;
+  return h.digest('hex');
 }
 
-/** The record's key for a build's inputs (JSON values): see the module's comment for what they must hold. */
-export function memoKey(inputs: Record<string, unknown>): string {
+/**
+ * The record's key for a build's inputs (JSON values): see the module's comment for what they
+ * must hold. Undefined when the code's digest is (no record is then taken or kept).
+ */
+export function memoKey(inputs: Record<string, unknown>): string | undefined {
+  const digest = codeDigest();
+  if (digest === undefined) return undefined;
   return createHash('sha256')
-    .update(JSON.stringify({ format: MEMO_FORMAT, code: codeDigest(), ...inputs }))
+    .update(JSON.stringify({ format: MEMO_FORMAT, code: digest, ...inputs }))
     .digest('hex');
 }
 
@@ -113,7 +130,7 @@ export async function recallImage(cache: DownloadCache, key: string): Promise<Re
   } catch {
     return undefined;
   }
-  if (memo?.format !== MEMO_FORMAT || !Array.isArray(memo.layers) || !Array.isArray(memo.packages)) return undefined;
+  if (memo?.format !== MEMO_FORMAT || ![memo.layers, memo.packages, memo.fetched].every(Array.isArray)) return undefined;
   const lists = await cache.locate(`image-memo-files:${key}`);
   if (lists === undefined || lists.sha256 !== memo.files) return undefined;
   const layers: Layer[] = [];
