@@ -103,13 +103,16 @@ export async function main(): Promise<void> {
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
+  const stdout = new FdOutput(1, () => process.stdout);
+  let stderr: NodeJS.WriteStream | undefined;
   const code = await run(process.argv.slice(2), {
     env: process.env,
-    stdout: new FdOutput(1, () => process.stdout),
+    stdout,
     // Made on first use (a progress display, an error, a password, a registry's credentials):
     // each stream, and node:os, costs start-up time that most commands never need.
     get stderr() {
-      return process.stderr;
+      stderr = process.stderr;
+      return stderr;
     },
     get stdin() {
       return process.stdin;
@@ -129,4 +132,9 @@ export async function main(): Promise<void> {
   // must not keep an interrupted process alive.
   if (interrupted !== undefined) process.exit(130);
   process.exitCode = code;
+  // The command is done and its output written: ending now, rather than once the event loop
+  // is empty, spares tearing V8's heap down, about 4 ms of `digest`'s 35 (Node alone starts
+  // in 30; issue 16). Output a stream still holds (a pipe that would block) drains first, the
+  // usual way.
+  if (!stdout.queued && (stderr?.writableLength ?? 0) === 0) process.exit(code);
 }
