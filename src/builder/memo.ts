@@ -20,7 +20,7 @@
  * (an SBOM with files): they are a record per file of the image.
  */
 import { createHash } from 'node:crypto';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvenantError } from '../errors.ts';
 import type { DownloadCache } from '../pkg/fetch.ts';
@@ -67,15 +67,16 @@ let code: string | undefined;
 
 /**
  * A SHA-256 of the code this process runs, by path and content of every source or compiled file
- * (not type declarations nor maps) of the folder it was loaded from: `src/`, `dist/` (less the
- * CLI's bundle, which holds a second copy of it) or `dist-action/`, the folder beside the
- * package's package.json; or the CLI's bundle alone, which holds all it runs. Undefined when that
- * folder cannot be found or read: builds then keep no record. 6 to 15 ms, once per process.
+ * (not type declarations nor maps) of the folder it was loaded from: `src/`, `dist/` or
+ * `dist-action/`, the folder beside the package's package.json. The CLI's bundle (dist/cli/bundle)
+ * is left out: it is made from dist/'s files, and its modules name those as theirs
+ * (scripts/bundle-cli.ts). Undefined when that folder cannot be found or read: builds then keep
+ * no record. 6 to 15 ms, once per process.
  */
 export function codeDigest(): string | undefined {
   if (code === undefined) {
     try {
-      code = hashCode(dirname(fileURLToPath(import.meta.url))) ?? '';
+      code = codeDigestFrom(dirname(fileURLToPath(import.meta.url))) ?? '';
     } catch {
       code = '';
     }
@@ -83,19 +84,21 @@ export function codeDigest(): string | undefined {
   return code === '' ? undefined : code;
 }
 
-function hashCode(here: string): string | undefined {
+/**
+ * {@link codeDigest} of the code whose module is in the folder `here`: undefined when no folder
+ * above it is beside a package.json (Provenant bundled into something else, whose folder may hold
+ * anything). Exported for tests.
+ */
+export function codeDigestFrom(here: string): string | undefined {
   let root = here;
-  if (basename(here) !== 'bundle') {
-    while (!existsSync(join(dirname(root), 'package.json'))) {
-      // Bundled into something else: what it runs cannot be told from its folder.
-      if (dirname(root) === root) return undefined;
-      root = dirname(root);
-    }
+  while (!existsSync(join(dirname(root), 'package.json'))) {
+    if (dirname(root) === root) return undefined;
+    root = dirname(root);
   }
   const files = readdirSync(root, { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile() && /\.(?:[cm]?js|ts|wasm|json)$/.test(d.name) && !d.name.endsWith('.d.ts'))
     .map((d) => join(d.parentPath, d.name))
-    .filter((path) => root === here || !relative(root, path).split(sep).includes('bundle'))
+    .filter((path) => !relative(root, path).startsWith(`cli${sep}bundle${sep}`))
     .sort();
   const h = createHash('sha256').update(MEMO_FORMAT);
   for (const path of files) {

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { type BuildOptions, type BuildResult, buildImage } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
+import { codeDigestFrom } from '../../src/builder/memo.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { ProgressUpdate } from '../../src/io/types.ts';
 import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
@@ -300,6 +301,33 @@ describe('the same build again', () => {
     assert.ok((await build(config, { cacheDir })).steps.has('install'));
     assert.ok((await build(config, { cacheDir, memo: false })).steps.has('install'), 'a record there is not taken');
     assert.ok((await build(config, { cacheDir })).steps.has('reuse'));
+  });
+});
+
+describe("the digest of Provenant's code in a record's key", () => {
+  const tempDir = useTempDir('memo-code');
+
+  it('changes with the code, not with type declarations or the CLI bundle, and is undefined without a package', async () => {
+    const dir = await tempDir();
+    const put = async (path: string, text: string) => {
+      await mkdir(join(dir, path, '..'), { recursive: true });
+      await writeFile(join(dir, path), text);
+    };
+    await put('dist/builder/memo.js', 'export {};');
+    await put('dist/pkg/install.js', 'export const a = 1;');
+    await put('dist/cli/bundle/chunk-ABCDEFGH.js', 'export const b = 1;');
+    await put('dist/pkg/install.d.ts', 'export declare const a: number;');
+    const here = join(dir, 'dist', 'builder');
+    assert.equal(codeDigestFrom(here), undefined, 'no package.json beside dist/: the code cannot be told');
+    await put('package.json', '{}');
+    const first = codeDigestFrom(here);
+    assert.match(first ?? '', /^[0-9a-f]{64}$/);
+    await put('dist/pkg/install.d.ts', 'export declare const a: 1;');
+    await put('dist/cli/bundle/chunk-ABCDEFGH.js', 'export const b = 2;');
+    await put('README.md', 'beside, not in, dist/');
+    assert.equal(codeDigestFrom(here), first);
+    await put('dist/pkg/install.js', 'export const a = 2;');
+    assert.notEqual(codeDigestFrom(here), first, 'a changed module');
   });
 });
 
