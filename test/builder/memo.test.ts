@@ -72,6 +72,12 @@ async function repository(dir: string, libVersion = '1.0-r0'): Promise<void> {
   await writeImageConfig(dir, 'image.yaml');
 }
 
+/** A folder with {@link repository}'s packages, its image.yaml, and where the build's cache goes. */
+async function project(dir: string): Promise<{ dir: string; config: string; cacheDir: string }> {
+  await repository(dir);
+  return { dir, config: join(dir, 'image.yaml'), cacheDir: join(dir, 'cache') };
+}
+
 /** What {@link writeImageConfig} may change. */
 interface ConfigChange {
   title?: string;
@@ -174,10 +180,7 @@ describe('the same build again', () => {
   });
 
   it('builds again when what the layers are made of changes, and takes them when only the image config did', async () => {
-    const dir = await tempDir();
-    await repository(dir);
-    const config = join(dir, 'image.yaml');
-    const cacheDir = join(dir, 'cache');
+    const { dir, config, cacheDir } = await project(await tempDir());
     const first = await build(config, { cacheDir });
     const layersOf = (r: Run) => r.result.images.map((i) => i.layers.map((l) => l.digest));
 
@@ -222,10 +225,7 @@ describe('the same build again', () => {
   });
 
   it('builds again when the cache lost a layer or the file lists the record names', async () => {
-    const dir = await tempDir();
-    await repository(dir);
-    const config = join(dir, 'image.yaml');
-    const cacheDir = join(dir, 'cache');
+    const { config, cacheDir } = await project(await tempDir());
     const first = await build(config, { cacheDir });
     await rm(first.result.images[1]!.layers[0]!.source.path!);
     const noLayer = await build(config, { cacheDir });
@@ -242,10 +242,7 @@ describe('the same build again', () => {
   });
 
   it('fails clearly when the file lists change after the record was taken, and only when they are read', async () => {
-    const dir = await tempDir();
-    await repository(dir);
-    const config = join(dir, 'image.yaml');
-    const cacheDir = join(dir, 'cache');
+    const { config, cacheDir } = await project(await tempDir());
     await build(config, { cacheDir });
     const again = await build(config, { cacheDir });
     assert.ok(again.steps.has('reuse'));
@@ -289,10 +286,7 @@ describe('the same build again', () => {
   });
 
   it('with memo false or without the layer cache, neither takes nor keeps it', async () => {
-    const dir = await tempDir();
-    await repository(dir);
-    const config = join(dir, 'image.yaml');
-    const cacheDir = join(dir, 'cache');
+    const { config, cacheDir } = await project(await tempDir());
     for (const options of [{ memo: false }, { layerCache: false }, { memo: false }]) {
       const r = await build(config, { cacheDir, ...options });
       assert.ok(r.steps.has('install') && !r.steps.has('reuse'), JSON.stringify(options));
