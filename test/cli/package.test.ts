@@ -193,7 +193,10 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
       assert.equal(v.node, (await exec(node, ['--version'])).stdout.trim());
       assert.equal(v.version, JSON.parse((await exec('cat', [join(ROOT, 'package.json')])).stdout).version);
       const out = `oci:${join(dir, `installed-${name.replace(' ', '')}`)}:latest`;
-      const r = await runCli(['build', config, '-o', out, '--quiet', '--format', 'json', '--cache-dir', join(dir, 'cache')], {
+      // A cache of its own: with the other Node's, this build would take that one's record
+      // (src/builder/memo.ts) and install nothing.
+      const cache = join(dir, `cache-${name.replace(' ', '')}`);
+      const r = await runCli(['build', config, '-o', out, '--quiet', '--format', 'json', '--cache-dir', cache], {
         command: ['provenant'],
         env,
         cwd: dir,
