@@ -9,10 +9,12 @@
  * imageMemoKey): the configuration as loaded but for what only the image config reads (made
  * again at every build), the configuration file's path (relative repositories and keys are
  * read from its folder), the trusted keys' text, the repositories, SOURCE_DATE_EPOCH, each
- * planned package's lock entry (its checksum is its identity, verified against the indexes this
- * build read) and whether it must be signed itself, and a digest of Provenant's own code, so
- * that another version or a changed checkout never takes what an older one made. The indexes
- * are read and verified at every build; only fetching, installing and layering are skipped.
+ * planned package's name, version, URL and checksum and whether it must be signed itself, and
+ * a digest of Provenant's own code, so that another version or a changed checkout never takes
+ * what an older one made. A package's checksum is its identity, verified against the indexes
+ * this build read; an apk's `Q1` does not cover its signature, so one signed again under the
+ * same identity is taken as recorded (as the kept unpacked package is). The indexes are read and
+ * verified at every build; only fetching, installing and layering are skipped.
  *
  * The record holds the layers' keys (each layer is then taken from the cache as a layer reused
  * always is, and checked the same way), the packages' lock entries and digests, the inventory
