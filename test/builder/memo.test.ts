@@ -179,6 +179,20 @@ describe('the same build again', () => {
     assert.deepEqual(everything(first.result), everything(made.result));
   });
 
+  it('takes every layer of an image of several (per-package layering)', async () => {
+    const { dir, config, cacheDir } = await project(await tempDir());
+    await writeImageConfig(dir, 'image.yaml', { extra: ['layering: {strategy: per-package, budget: 0}'] });
+    const made = await build(config, { cacheDir: join(dir, 'plain'), memo: false });
+    assert.ok(
+      made.result.images.every((i) => i.layers.length > 1),
+      'several layers',
+    );
+    await build(config, { cacheDir });
+    const again = await build(config, { cacheDir });
+    assert.deepEqual([...again.steps].sort(), ['resolve', 'reuse']);
+    assert.deepEqual(everything(again.result), everything(made.result));
+  });
+
   it('builds again when what the layers are made of changes, and takes them when only the image config did', async () => {
     const { dir, config, cacheDir } = await project(await tempDir());
     const first = await build(config, { cacheDir });
