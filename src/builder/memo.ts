@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { ProvenantError } from '../errors.ts';
 import type { DownloadCache } from '../pkg/fetch.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
-import type { FetchedPackage, InstalledPackage, LockedPackage } from '../pkg/source.ts';
+import { type FetchedPackage, type InstalledPackage, installedFieldsBut, type LockedPackage } from '../pkg/source.ts';
 import { keptLayer, type Layer } from './layer.ts';
 
 const { existsSync, readdirSync, readFileSync } = process.getBuiltinModule('node:fs');
@@ -175,7 +175,7 @@ export async function rememberImage(
     const memo: Memo = {
       format: MEMO_FORMAT,
       fetched: made.fetched.map((f) => ({ locked: f.locked, sha256: f.sha256, size: f.size })),
-      packages: made.packages.map(withoutFiles),
+      packages: made.packages.map((p) => installedFieldsBut(p, FILES) as Omit<InstalledPackage, 'files'>),
       files,
       layers: layers as string[],
       osRelease: made.osRelease,
@@ -186,12 +186,8 @@ export async function rememberImage(
   }
 }
 
-/** A package's record without `files`, which a source may give as a getter that makes the list (apk's). */
-function withoutFiles(p: InstalledPackage): Omit<InstalledPackage, 'files'> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(p)) if (k !== 'files') out[k] = p[k as keyof InstalledPackage];
-  return out as Omit<InstalledPackage, 'files'>;
-}
+/** What a record keeps apart of each package (its file lists' file). */
+const FILES = new Set(['files']);
 
 /**
  * Gives each package `files` read from the lists' file when first asked for (all at once, then

@@ -123,7 +123,10 @@ export interface InstalledPackage extends InventoryPackage {
   label: string;
   /** Bytes it occupies once installed, as the package says: layering puts the largest apart. */
   installedSize: number;
-  /** Every file it installed, with the checksums its database records. */
+  /**
+   * Every file it installed, with the checksums its database records. A source may give it as a
+   * getter that makes the list when read ({@link installedFieldsBut} copies a record without it).
+   */
   files: InventoryFile[];
   /** Install scripts it carries, none of which ran (neither apk nor dpkg scripts run here). */
   skippedScripts: string[];
@@ -179,4 +182,16 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
   lockSources(archs: readonly string[]): LockSources;
   /** The trusted keys with their PEM text, for provenance (none for sources whose keys are not PEM). */
   keys(): { name: string; pem: string }[];
+}
+
+/**
+ * `p`'s own fields but those named in `omit`, copied key by key, so that a field left out is never
+ * read. `files` may be a getter that makes the list of every file the package installed (apk's,
+ * from its columns; a recalled build's, from the cache: ../builder/memo.ts), and a destructuring
+ * that leaves it out reads it all the same.
+ */
+export function installedFieldsBut(p: InstalledPackage, omit: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(p)) if (!omit.has(k)) out[k] = p[k as keyof InstalledPackage];
+  return out;
 }
