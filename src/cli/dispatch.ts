@@ -134,10 +134,11 @@ export async function main(): Promise<void> {
   process.exitCode = code;
   // The command is done and its output written: ending now, rather than once the event loop
   // is empty, spares tearing V8's heap down: about 4 ms, which took `digest` of a layout from
-  // 6.5 ms over Node's own start to 2.3-3.3 (issue 16). One turn of the loop first, so that a warning or a promise rejected
-  // without a handler in the command's last steps is still reported. A failed command ends the
-  // usual way (what it left running, a download filling the cache, may finish), and so does one
-  // whose output a stream still holds (a pipe that would block).
+  // 6.5 ms over Node's own start to 2.3-3.3 (issue 16). One turn of the loop first, so that a
+  // warning or a promise rejected without a handler in the command's last steps is still
+  // reported. A failed command ends the usual way (what it left running, a download filling the
+  // cache, may finish), and so does one whose output a stream still holds (a pipe that would
+  // block).
   if (code !== 0) return;
   await new Promise((resolve) => setImmediate(resolve));
   if (!stdout.queued && (stderr?.writableLength ?? 0) === 0) process.exit(code);
