@@ -267,7 +267,7 @@ const SLASH = 0x2f;
  * UTF-16 code units compare as UTF-8 bytes (code points) do but for surrogates, which stand for
  * code points above every other unit's and are moved above them.
  */
-function walkOrder(a: string, b: string): number {
+export function walkOrder(a: string, b: string): number {
   if (a === b) return 0;
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {

@@ -1,0 +1,481 @@
+/**
+ * Files kept out of the tree while a build installs (issue 16): a package's regular files, whose
+ * bodies are in the build's cache already, are written to a scratch file as the package is
+ * installed, sorted in walk order, one run per package, and the layer walks the tree's own nodes
+ * (folders, links, devices, what the build writes) merged with the runs. What the build holds per
+ * file is then 8 bytes of a path hash, not a path, a node and a body record: memory follows the
+ * number of packages and the largest one, not the image's files.
+ *
+ * The merge gives the tree's walk only while nothing happened that a tree settles by its order:
+ * a path given twice, a file under a symlinked folder or under another file, a folder replaced
+ * by something else, a link to a file the walk does not know. At the first of these {@link
+ * refuse} throws {@link SpillRefused}, and the build installs again into a tree alone
+ * (docs/architecture.md, "Memory per file"). What only a tree holds whole (`paths` with
+ * `recursive`, several layers) never starts here.
+ */
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { type FileBody, isFileBody } from './body.ts';
+import { type FsNode, type Tree, walkOrder } from './tree.ts';
+
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
+
+/** Why files could not be kept out of the tree; never leaves the build, which installs again. */
+export class SpillRefused extends Error {
+  /** What was found, as a clause: `/usr/lib/x is given twice`. */
+  readonly why: string;
+
+  constructor(why: string) {
+    super(`files cannot be kept out of the tree: ${why}`);
+    this.name = 'SpillRefused';
+    this.why = why;
+  }
+}
+
+function refuse(why: string): never {
+  throw new SpillRefused(why);
+}
+
+/** A file being written (a DownloadCache's writer): read while written, removed when done. */
+export interface ScratchFile {
+  /** Where the file is: whole once every write has resolved. */
+  readonly path: string;
+  /** Bytes written so far. */
+  readonly size: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Closes the file and removes it. */
+  abort(): Promise<void>;
+}
+
+/** Where scratch files are made (a DownloadCache). */
+export interface ScratchFiles {
+  writer(): Promise<ScratchFile>;
+}
+
+/** A run: one package's files in walk order, at `offset` of the scratch file. */
+interface Run {
+  offset: number;
+  length: number;
+  owner: string;
+  /** The files the run's bodies lie in, by index. */
+  bodyPaths: string[];
+}
+
+/** Bytes read at once from a run as the walk goes. */
+const READ_SIZE = 32 * 1024;
+
+/**
+ * The files of a build kept out of its tree. Made with {@link open}, filled package by package
+ * ({@link check} each entry, {@link takes} each file, {@link endRun} after each package), walked
+ * with the tree ({@link walk}) as often as the layer needs, and {@link close}d.
+ */
+export class SpilledFiles {
+  readonly #scratch: ScratchFiles;
+  readonly #writer: ScratchFile;
+  readonly #bodies: ScratchFile[] = [];
+  readonly #paths = new PathSet();
+  /** Paths the build's own steps read or change: kept in the tree, where those steps look. */
+  readonly #inTree: ReadonlySet<string>;
+  readonly #runs: Run[] = [];
+  #pending: [string, FsNode][] = [];
+  #closed = false;
+
+  private constructor(scratch: ScratchFiles, writer: ScratchFile, inTree: ReadonlySet<string>) {
+    this.#scratch = scratch;
+    this.#writer = writer;
+    this.#inTree = inTree;
+  }
+
+  /** @param inTree paths kept in the tree when a package gives them (accounts, os-release, `paths`) */
+  static async open(scratch: ScratchFiles, inTree: Iterable<string>): Promise<SpilledFiles> {
+    return new SpilledFiles(scratch, await scratch.writer(), new Set(inTree));
+  }
+
+  /** How many files were kept out of the tree. */
+  get size(): number {
+    return this.#paths.size;
+  }
+
+  /** True when a package's file at `path` was kept out of the tree. */
+  has(path: string): boolean {
+    return this.#paths.has(path);
+  }
+
+  /**
+   * Checks that an entry of type `type` at `path` can be installed with the files kept out of
+   * the tree: that it lands at its own path, under no kept file, and replaces nothing the walk
+   * would have to settle.
+   *
+   * @throws SpillRefused when it cannot
+   */
+  check(tree: Tree, path: string, type: FsNode['type']): void {
+    const slash = path.lastIndexOf('/');
+    if (slash >= 0 && tree.get(path.slice(0, slash))?.type !== 'dir') {
+      // A folder the tree has not made yet could be a kept file, or lie under one.
+      for (let i = path.indexOf('/'); i > 0; i = path.indexOf('/', i + 1)) {
+        if (this.#paths.has(path.slice(0, i))) refuse(`/${path} is under a file`);
+      }
+      if (tree.resolveParent(path) !== path) refuse(`/${path} lies under a symlinked folder`);
+    }
+    if (this.#paths.has(path)) refuse(`/${path} is given twice`);
+    // Folders merge; anything else given again replaces what a package put there, which that
+    // package's file list and database would then leave out (apk's `replaces`).
+    const there = tree.get(path);
+    if (there !== undefined && (there.type !== 'dir' || type !== 'dir')) refuse(`a ${type} replaces the ${there.type} /${path}`);
+  }
+
+  /**
+   * Keeps the file `node` at `path` out of the tree, when its body is on disk with its SHA-256
+   * and the build's steps do not read it; false when the caller must put it in the tree. The
+   * folders above it that the tree lacks are made there, as putting it would. Call {@link check}
+   * first.
+   */
+  takes(tree: Tree, path: string, node: FsNode): boolean {
+    const body = node.body;
+    if (node.type !== 'file' || !isFileBody(body) || body.sha256 === '' || this.#inTree.has(path)) return false;
+    const slash = path.lastIndexOf('/');
+    if (slash >= 0) tree.mkdirAll(path.slice(0, slash));
+    this.#paths.add(path);
+    this.#pending.push([path, node]);
+    return true;
+  }
+
+  /** Writes the files kept since the last run as a run of `owner`'s, in walk order. */
+  async endRun(owner: string): Promise<void> {
+    const pending = this.#pending.sort(([a], [b]) => walkOrder(a, b));
+    this.#pending = [];
+    if (pending.length === 0) return;
+    const bodyPaths: string[] = [];
+    const index = new Map<string, number>();
+    const out = new RunWriter();
+    for (const [path, node] of pending) {
+      const body = node.body as FileBody;
+      let at = index.get(body.path);
+      if (at === undefined) {
+        at = bodyPaths.push(body.path) - 1;
+        index.set(body.path, at);
+      }
+      out.record(path, node, at);
+    }
+    const bytes = out.bytes();
+    this.#runs.push({ offset: this.#writer.size, length: bytes.length, owner, bodyPaths });
+    await this.#writer.write(bytes);
+  }
+
+  /**
+   * Checks that the build's steps, which read and change `paths` in the tree, see what a tree
+   * holding every file would show them: that neither such a path, resolved, nor a folder above
+   * it is a file kept out of the tree.
+   *
+   * @throws SpillRefused when one is
+   */
+  verify(tree: Tree, paths: Iterable<string>): void {
+    for (const path of paths) {
+      let at: string;
+      try {
+        at = tree.resolve(path);
+      } catch {
+        refuse(`/${path} does not resolve`);
+      }
+      if (this.#paths.has(at)) refuse(`the build changes /${at}, a package's file`);
+      for (let i = at.indexOf('/'); i > 0; i = at.indexOf('/', i + 1)) {
+        if (this.#paths.has(at.slice(0, i))) refuse(`/${at} lies under a package's file`);
+      }
+    }
+  }
+
+  /**
+   * Every entry of the image in walk order: the tree's (but its root) merged with the runs. Where
+   * both have a path, the tree's node is the one (the build wrote it after the packages).
+   */
+  *walk(tree: Tree): Generator<[string, FsNode]> {
+    if (this.#closed) throw new Error('the kept files were closed');
+    const treePaths = tree.paths();
+    const fd = this.#runs.length === 0 ? undefined : openSync(this.#writer.path, 'r');
+    try {
+      const heap = new CursorHeap();
+      for (const run of this.#runs) {
+        const cursor = new RunCursor(fd as number, run);
+        if (cursor.next()) heap.push(cursor);
+      }
+      let t = 0;
+      for (;;) {
+        const top = heap.peek();
+        const path = treePaths[t];
+        if (top === undefined && path === undefined) return;
+        const order = top === undefined ? -1 : path === undefined ? 1 : walkOrder(path, top.path);
+        if (order <= 0) {
+          t++;
+          const node = tree.get(path as string);
+          if (node !== undefined) yield [path as string, node];
+          if (order < 0) continue;
+        } else {
+          yield [top!.path, top!.node];
+        }
+        if (top!.next()) heap.fix();
+        else heap.pop();
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  /**
+   * A file body written to a scratch file of its own as it is made, for what the build writes
+   * that grows with the image's files (apk's installed database); removed by {@link close}.
+   */
+  async body(): Promise<ScratchBody> {
+    const writer = await this.#scratch.writer();
+    this.#bodies.push(writer);
+    return new ScratchBody(writer);
+  }
+
+  /** Removes the scratch files. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of [this.#writer, ...this.#bodies]) await w.abort();
+  }
+}
+
+/** A body being written to a scratch file: {@link append} its bytes in order, then {@link finish}. */
+export class ScratchBody {
+  readonly #writer: ScratchFile;
+  readonly #sha256 = createHash('sha256');
+  #crc32 = 0;
+
+  constructor(writer: ScratchFile) {
+    this.#writer = writer;
+  }
+
+  async append(bytes: Uint8Array): Promise<void> {
+    this.#sha256.update(bytes);
+    this.#crc32 = crc32(bytes, this.#crc32);
+    await this.#writer.write(bytes);
+  }
+
+  /** The body: the whole scratch file, read when the layer is written. */
+  finish(): FileBody {
+    const { path, size } = this.#writer;
+    return { path, offset: 0, size, sha256: this.#sha256.digest('hex'), crc32: this.#crc32 };
+  }
+}
+
+/**
+ * A set of path hashes (53 bits of two 32-bit FNV-1a hashes), open addressing in a Float64Array:
+ * 8 bytes a path at most half full. Two paths with one hash would make a path look given twice,
+ * and the build install into a tree: the same image.
+ */
+class PathSet {
+  #slots = new Float64Array(1024);
+  size = 0;
+
+  add(path: string): void {
+    if (2 * (this.size + 1) > this.#slots.length) this.#grow();
+    if (place(this.#slots, hashPath(path))) this.size++;
+  }
+
+  has(path: string): boolean {
+    const slots = this.#slots;
+    const h = hashPath(path);
+    const mask = slots.length - 1;
+    for (let i = h % slots.length; ; i = (i + 1) & mask) {
+      if (slots[i] === h) return true;
+      if (slots[i] === 0) return false;
+    }
+  }
+
+  #grow(): void {
+    const old = this.#slots;
+    this.#slots = new Float64Array(2 * old.length);
+    for (const h of old) if (h !== 0) place(this.#slots, h);
+  }
+}
+
+/** Puts `h` in `slots`; false when it was there. */
+function place(slots: Float64Array, h: number): boolean {
+  const mask = slots.length - 1;
+  for (let i = h % slots.length; ; i = (i + 1) & mask) {
+    if (slots[i] === h) return false;
+    if (slots[i] === 0) {
+      slots[i] = h;
+      return true;
+    }
+  }
+}
+
+/** A path's hash, from 1 to 2^53 - 1 (0 marks an empty slot). */
+function hashPath(path: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
+  }
+  return ((a >>> 0) % 0x200000) * 0x100000000 + (b >>> 0) || 1;
+}
+
+/**
+ * A run's records: each a u32 LE length, then the path (u32 count of UTF-16 units, the units),
+ * mode, uid, gid (u32), mtime (f64), the body's file (u32 index of the run's), offset and size
+ * (f64), CRC-32 (u32), SHA-256 (32 bytes), and the extended attributes as JSON (u32 count of
+ * UTF-16 units, 0 for none, the units). UTF-16 keeps any string as it was.
+ */
+class RunWriter {
+  #buffer = Buffer.alloc(64 * 1024);
+  #at = 0;
+
+  record(path: string, node: FsNode, bodyPath: number): void {
+    const body = node.body as FileBody;
+    const xattrs = node.xattrs === undefined || Object.keys(node.xattrs).length === 0 ? '' : JSON.stringify(node.xattrs);
+    const length = 4 + 2 * path.length + 12 + 8 + 4 + 16 + 4 + 32 + 4 + 2 * xattrs.length;
+    this.#ensure(4 + length);
+    const b = this.#buffer;
+    let at = b.writeUInt32LE(length, this.#at);
+    at = b.writeUInt32LE(path.length, at);
+    at += b.write(path, at, 'utf16le');
+    at = b.writeUInt32LE(node.mode, at);
+    at = b.writeUInt32LE(node.uid, at);
+    at = b.writeUInt32LE(node.gid, at);
+    at = b.writeDoubleLE(node.mtime, at);
+    at = b.writeUInt32LE(bodyPath, at);
+    at = b.writeDoubleLE(body.offset, at);
+    at = b.writeDoubleLE(body.size, at);
+    at = b.writeUInt32LE(body.crc32 >>> 0, at);
+    at += b.write(body.sha256, at, 'hex');
+    at = b.writeUInt32LE(xattrs.length, at);
+    at += b.write(xattrs, at, 'utf16le');
+    this.#at = at;
+  }
+
+  bytes(): Uint8Array {
+    return this.#buffer.subarray(0, this.#at);
+  }
+
+  #ensure(n: number): void {
+    if (this.#at + n <= this.#buffer.length) return;
+    const bigger = Buffer.alloc(Math.max(2 * this.#buffer.length, this.#at + n));
+    this.#buffer.copy(bigger, 0, 0, this.#at);
+    this.#buffer = bigger;
+  }
+}
+
+/** A run read record by record, {@link READ_SIZE} bytes at a time. */
+class RunCursor {
+  readonly #fd: number;
+  readonly #run: Run;
+  /** Where the next read starts, from the run's start. */
+  #read = 0;
+  #buffer = Buffer.alloc(READ_SIZE);
+  #start = 0;
+  #end = 0;
+  path = '';
+  node: FsNode = { type: 'file', mode: 0, uid: 0, gid: 0, mtime: 0 };
+
+  constructor(fd: number, run: Run) {
+    this.#fd = fd;
+    this.#run = run;
+  }
+
+  /** Moves to the next record; false at the run's end. */
+  next(): boolean {
+    if (!this.#have(4)) return false;
+    const length = this.#buffer.readUInt32LE(this.#start);
+    if (!this.#have(4 + length)) throw new Error('a run of kept files is cut short');
+    const b = this.#buffer;
+    let at = this.#start + 4;
+    const units = b.readUInt32LE(at);
+    at += 4;
+    const path = b.toString('utf16le', at, at + 2 * units);
+    at += 2 * units;
+    const mode = b.readUInt32LE(at);
+    const uid = b.readUInt32LE(at + 4);
+    const gid = b.readUInt32LE(at + 8);
+    const mtime = b.readDoubleLE(at + 12);
+    const bodyPath = this.#run.bodyPaths[b.readUInt32LE(at + 20)] as string;
+    const offset = b.readDoubleLE(at + 24);
+    const size = b.readDoubleLE(at + 32);
+    const crc32 = b.readUInt32LE(at + 40);
+    const sha256 = b.toString('hex', at + 44, at + 76);
+    at += 76;
+    const xattrUnits = b.readUInt32LE(at);
+    at += 4;
+    const xattrs = xattrUnits === 0 ? undefined : (JSON.parse(b.toString('utf16le', at, at + 2 * xattrUnits)) as Record<string, string>);
+    const body: FileBody = { path: bodyPath, offset, size, sha256, crc32 };
+    this.path = path;
+    this.node = { type: 'file', mode, uid, gid, mtime, owner: this.#run.owner, xattrs, body };
+    this.#start += 4 + length;
+    return true;
+  }
+
+  /** Whether `n` bytes of the run are in the buffer from #start on, reading more as needed. */
+  #have(n: number): boolean {
+    if (this.#end - this.#start >= n) return true;
+    const left = this.#run.length - this.#read;
+    if (left === 0) return false;
+    const kept = this.#end - this.#start;
+    if (this.#buffer.length < n) {
+      const bigger = Buffer.alloc(Math.max(n, READ_SIZE));
+      this.#buffer.copy(bigger, 0, this.#start, this.#end);
+      this.#buffer = bigger;
+    } else this.#buffer.copy(this.#buffer, 0, this.#start, this.#end);
+    this.#start = 0;
+    this.#end = kept;
+    const want = Math.min(this.#buffer.length - kept, left);
+    let got = 0;
+    while (got < want) {
+      const r = readSync(this.#fd, this.#buffer, kept + got, want - got, this.#run.offset + this.#read + got);
+      if (r === 0) throw new Error('the scratch file of kept files is cut short');
+      got += r;
+    }
+    this.#read += got;
+    this.#end = kept + got;
+    return this.#end - this.#start >= n;
+  }
+}
+
+/** The runs' cursors, the one whose path walks first on top. */
+class CursorHeap {
+  readonly #items: RunCursor[] = [];
+
+  peek(): RunCursor | undefined {
+    return this.#items[0];
+  }
+
+  push(c: RunCursor): void {
+    const items = this.#items;
+    items.push(c);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (walkOrder(items[parent]!.path, items[i]!.path) <= 0) break;
+      [items[parent], items[i]] = [items[i]!, items[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): void {
+    const items = this.#items;
+    const last = items.pop();
+    if (items.length === 0 || last === undefined) return;
+    items[0] = last;
+    this.fix();
+  }
+
+  /** Sifts the top down after its cursor moved. */
+  fix(): void {
+    const items = this.#items;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let least = i;
+      if (l < items.length && walkOrder(items[l]!.path, items[least]!.path) < 0) least = l;
+      if (r < items.length && walkOrder(items[r]!.path, items[least]!.path) < 0) least = r;
+      if (least === i) return;
+      [items[least], items[i]] = [items[i]!, items[least]!];
+      i = least;
+    }
+  }
+}

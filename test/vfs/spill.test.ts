@@ -1,0 +1,155 @@
+// Files kept out of the tree (src/vfs/spill.ts): whatever entries are installed, in whatever
+// order, the walk of the tree and the kept files is the walk of a tree that holds them all, or
+// the entries are refused; kept files' nodes come back as they went in; and scratch files go.
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { DownloadCache } from '../../src/pkg/fetch.ts';
+import type { FileBody } from '../../src/vfs/body.ts';
+import { SpilledFiles, SpillRefused } from '../../src/vfs/spill.ts';
+import { type FsNode, Tree } from '../../src/vfs/tree.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('spill');
+
+/** A body on disk as a package's would be; never read here. */
+const body = (n: number): FileBody => ({
+  path: `/cache/data-${n % 3}`,
+  offset: n * 512,
+  size: n,
+  sha256: n.toString(16).padStart(64, '0'),
+  crc32: n,
+});
+
+/** An entry: a path of a small universe (so that entries meet), a kind, and a number for its fields. */
+const entry = fc.record({
+  path: fc.constantFrom('a', 'a/b', 'a/b/c', 'a/d', 'b', 'b/é', 'c', 'c/x', 'a-b', 'a/b-c', 'z/y/x'),
+  type: fc.constantFrom('file', 'file', 'file', 'dir', 'symlink'),
+  n: fc.nat(5000),
+  xattr: fc.boolean(),
+});
+type Entry = { path: string; type: string; n: number; xattr: boolean };
+
+function nodeOf(e: Entry): FsNode {
+  const base = { mode: 0o644 + (e.n % 8), uid: e.n % 3, gid: e.n % 5, mtime: 1_700_000_000 + e.n, owner: 'p' };
+  const xattrs = e.xattr ? { 'user.n': `v${e.n}\u0000é` } : undefined;
+  if (e.type === 'dir') return { ...base, type: 'dir', mode: 0o755, xattrs };
+  if (e.type === 'symlink') return { ...base, type: 'symlink', mode: 0o777, linkname: e.n % 2 === 0 ? 'a' : '../b' };
+  return { ...base, type: 'file', body: body(e.n), xattrs };
+}
+
+/** Puts the packages' entries as the installer does: checked, a file kept out when it can be, the rest in the tree. */
+async function install(tree: Tree, packages: Entry[][], spill: SpilledFiles | undefined): Promise<void> {
+  for (const [i, entries] of packages.entries()) {
+    for (const e of entries) {
+      const node = { ...nodeOf(e), owner: `p${i}` };
+      spill?.check(tree, e.path, node.type);
+      if (spill?.takes(tree, e.path, node) !== true) tree.put(e.path, node);
+    }
+    await spill?.endRun(`p${i}`);
+  }
+}
+
+describe('SpilledFiles', () => {
+  it('walks as a tree of every file walks, or refuses, for any entries in any order', async () => {
+    const dir = await tempDir();
+    const cache = new DownloadCache(dir);
+    let kept = 0;
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(entry, { maxLength: 8 }), { minLength: 1, maxLength: 4 }), async (packages) => {
+        const whole = new Tree();
+        try {
+          await install(whole, packages, undefined);
+        } catch {
+          // What a tree refuses (a folder with contents replaced) is no case here.
+          return;
+        }
+        const tree = new Tree();
+        const spill = await SpilledFiles.open(cache, ['a/d']);
+        try {
+          await install(tree, packages, spill);
+          const walked = [...spill.walk(tree)];
+          assert.deepEqual(
+            walked.map(([p]) => p),
+            whole.paths(),
+          );
+          for (const [p, node] of walked) assert.deepEqual(node, whole.get(p), p);
+          assert.equal(spill.has('a/d'), false, 'a path the build reads stays in the tree');
+          if (spill.size > 0) kept++;
+        } catch (err) {
+          if (!(err instanceof SpillRefused)) throw err;
+          refused++;
+        } finally {
+          await spill.close();
+        }
+      }),
+      { numRuns: 400, seed: 7 },
+    );
+    assert.ok(kept > 20 && refused > 20, `kept ${kept}, refused ${refused}`);
+    assert.deepEqual(await readdir(join(dir, 'sha256')), [], 'every scratch file removed');
+  });
+
+  it('refuses what only a tree settles, naming it', async () => {
+    const cache = new DownloadCache(await tempDir());
+    const symlink = (target: string): FsNode => ({ type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: target });
+    const cases: [string, (t: Tree, s: SpilledFiles) => void, RegExp][] = [
+      [
+        'a path given twice',
+        (t, s) => {
+          put(t, s, 'a/x', 'file');
+          put(t, s, 'a/x', 'file');
+        },
+        /\/a\/x is given twice/,
+      ],
+      [
+        'a file under a kept file',
+        (t, s) => {
+          put(t, s, 'a/x', 'file');
+          put(t, s, 'a/x/y', 'file');
+        },
+        /\/a\/x\/y is under a file/,
+      ],
+      [
+        'a file under a symlinked folder',
+        (t, s) => {
+          t.put('l', symlink('a'));
+          put(t, s, 'l/y', 'file');
+        },
+        /lies under a symlinked folder/,
+      ],
+      [
+        'a symlink over a folder',
+        (t, s) => {
+          t.mkdirAll('a/b');
+          put(t, s, 'a/b', 'symlink');
+        },
+        /a symlink replaces the dir \/a\/b/,
+      ],
+    ];
+    for (const [what, act, message] of cases) {
+      const spill = await SpilledFiles.open(cache, []);
+      assert.throws(
+        () => act(new Tree(), spill),
+        (err: unknown) => err instanceof SpillRefused && message.test(err.message),
+        what,
+      );
+      await spill.close();
+    }
+    const spill = await SpilledFiles.open(cache, []);
+    const tree = new Tree();
+    put(tree, spill, 'etc/passwd', 'file');
+    assert.throws(() => spill.verify(tree, ['etc/passwd']), /the build changes \/etc\/passwd, a package's file/);
+    assert.throws(() => spill.verify(tree, ['etc/passwd/x']), /lies under a package's file/);
+    spill.verify(tree, ['etc/group']);
+    await spill.close();
+  });
+});
+
+function put(tree: Tree, spill: SpilledFiles, path: string, type: 'file' | 'symlink'): void {
+  const node = nodeOf({ path, type, n: 1, xattr: false });
+  spill.check(tree, path, type);
+  if (!spill.takes(tree, path, node)) tree.put(path, node);
+}
