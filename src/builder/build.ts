@@ -23,13 +23,14 @@ import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, Packag
 import { openPackageSource } from '../pkg/sources.ts';
 import type { ContentStore } from '../store/types.ts';
 import { readBody } from '../vfs/body.ts';
+import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
 import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
-import type { LoadedConfig } from './config-types.ts';
-import { imageFromTree, imageOfLayers, makeIndex } from './image.ts';
-import { type Layer, LayerPrecompressor } from './layer.ts';
-import { splitLayers } from './layering.ts';
+import type { ImageConfig, LoadedConfig } from './config-types.ts';
+import { imageFromWalks, imageOfLayers, makeIndex } from './image.ts';
+import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
+import { isOneLayer, splitLayers } from './layering.ts';
 import { type Lock, lockFor } from './lock.ts';
 import { memoKey, type RecalledImage, recallImage, rememberImage } from './memo.ts';
 import { planBuild } from './plan.ts';
@@ -76,6 +77,14 @@ export interface BuildOptions {
    * off: a rebuild that took what this machine made before would prove nothing.
    */
   memo?: boolean | undefined;
+  /**
+   * Keep the packages' files out of the in-memory tree as they are installed, in a scratch file
+   * in `cacheDir` (../vfs/spill.ts; default true, with `cacheDir`): the build's memory then does
+   * not grow with the image's files. A build that needs a tree of every file (several layers,
+   * `paths` with `recursive`, packages that replace each other's files) installs into one anyway.
+   * The image is the same either way.
+   */
+  spill?: boolean | undefined;
   /** Worker threads for compression. */
   workers?: number | undefined;
   /** Resolve and fetch only, for `provenant lock`: `images` is empty and `index` undefined. */
@@ -429,50 +438,113 @@ async function assembleImage(
 ): Promise<BuiltImage> {
   const { config } = options.config;
   const mtime = options.sourceDateEpoch ?? 0;
-  const tree = new Tree();
   const clamp = options.sourceDateEpoch;
   const packages = source.installOrder(fetched.map((f) => f.package));
   const progress = options.onProgress ?? (() => {});
   progress({ kind: 'step', step: 'install', subject: arch, done: 0, total: packages.length });
-  const installed = await source.install(tree, packages, arch, { mtime, clamp });
-  progress({ kind: 'step', step: 'install', subject: arch, done: packages.length, total: packages.length, finished: true });
+  // The packages' files kept out of the tree where they can be (../vfs/spill.ts): the build then
+  // holds no record per file. What a tree alone settles makes it install again, into a tree.
+  const logger = options.logger ?? silentLogger;
+  const spill =
+    layerCache !== undefined && options.spill !== false && spillable(config)
+      ? await SpilledFiles.open(layerCache, keptInTree(config))
+      : undefined;
+  try {
+    let assembled =
+      spill === undefined ? undefined : await assemble(config, source, packages, arch, mtime, clamp, spill).catch(refused(logger, arch));
+    if (assembled === undefined) {
+      await spill?.close();
+      assembled = await assemble(config, source, packages, arch, mtime, clamp, undefined);
+    }
+    const { tree, installed } = assembled;
+    const using = assembled.spill;
+    if (using !== undefined) logger.debug(`${arch}: ${using.size} files kept out of memory as they were installed`);
+    progress({ kind: 'step', step: 'install', subject: arch, done: packages.length, total: packages.length, finished: true });
+    const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize, database: p.database }));
+    const walks =
+      using === undefined
+        ? splitLayers(tree, groups, config.layering).map((paths) => () => treeWalk(tree, paths))
+        : [() => using.walk(tree)];
+    const imageOptions = {
+      config,
+      configPath: options.configPath,
+      workers: options.workers,
+      cache: layerCache,
+      reuse: options.layerCache !== false,
+      signal: options.signal,
+    };
+    progress({ kind: 'step', step: 'compress', subject: arch, done: 0, total: walks.length });
+    const image = await imageFromWalks(imageOptions, arch, walks, installed.length, mtime, precompressed);
+    const bytes = image.layers.reduce((n, l) => n + l.size, 0);
+    progress({ kind: 'step', step: 'compress', subject: arch, done: walks.length, total: walks.length, bytes, finished: true });
+    return {
+      arch,
+      ...image,
+      packages: installed,
+      locked: fetched.map((f) => f.locked),
+      osRelease: new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/os-release'))?.body)),
+      skippedScripts: skippedScriptsOf(installed),
+    };
+  } finally {
+    await spill?.close();
+  }
+}
+
+/**
+ * Installs the packages into a new tree, files kept out of it in `spill` when given, and does
+ * the shared finishing: the SOURCE_DATE_EPOCH clamp, accounts, os-release, `paths`.
+ *
+ * @throws SpillRefused when the files could not be kept out of the tree
+ */
+async function assemble(
+  config: ImageConfig,
+  source: PackageSource,
+  packages: readonly unknown[],
+  arch: string,
+  mtime: number,
+  clamp: number | undefined,
+  spill: SpilledFiles | undefined,
+): Promise<{ tree: Tree; installed: InstalledPackage[]; spill: SpilledFiles | undefined }> {
+  const tree = new Tree();
+  const installed = await source.install(tree, packages, arch, { mtime, clamp }, spill);
   // The packages' entries, now in the tree, and what installing them left.
-  if (tree.size >= COLLECT_FROM_FILES) collectGarbage();
-  // SOURCE_DATE_EPOCH is the latest time any file may have.
+  if (tree.size + (spill?.size ?? 0) >= COLLECT_FROM_FILES) collectGarbage();
+  // What the steps below read and change must be in the tree, as a tree of every file would have it.
+  spill?.verify(tree, keptInTree(config));
+  // SOURCE_DATE_EPOCH is the latest time any file may have (a kept file has it already: ../pkg/apk/install.ts).
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
   applyAccounts(tree, config.accounts, mtime);
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
-  const groups = installed.map((p) => ({ name: p.name, origin: p.source, size: p.installedSize, database: p.database }));
-  const layerPaths = splitLayers(tree, groups, config.layering);
-  const imageOptions = {
-    config,
-    configPath: options.configPath,
-    workers: options.workers,
-    cache: layerCache,
-    reuse: options.layerCache !== false,
-    signal: options.signal,
+  return { tree, installed, spill };
+}
+
+/** Undefined for a SpillRefused, said in the log (the build installs again, into a tree alone); anything else thrown as it is. */
+function refused(logger: Logger, arch: string): (err: unknown) => undefined {
+  return (err) => {
+    if (!(err instanceof SpillRefused)) throw err;
+    logger.debug(`${arch}: installing again with every file in memory, since ${err.why}`);
+    return undefined;
   };
-  progress({ kind: 'step', step: 'compress', subject: arch, done: 0, total: layerPaths.length });
-  const image = await imageFromTree(imageOptions, arch, tree, layerPaths, installed.length, mtime, precompressed);
-  const layerBytes = image.layers.reduce((n, l) => n + l.size, 0);
-  progress({
-    kind: 'step',
-    step: 'compress',
-    subject: arch,
-    done: layerPaths.length,
-    total: layerPaths.length,
-    bytes: layerBytes,
-    finished: true,
-  });
-  return {
-    arch,
-    ...image,
-    packages: installed,
-    locked: fetched.map((f) => f.locked),
-    osRelease: new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/os-release'))?.body)),
-    skippedScripts: skippedScriptsOf(installed),
-  };
+}
+
+/**
+ * Whether a build's files can be kept out of its tree: when its image is one layer, and no
+ * `paths` entry changes a folder's contents (`recursive`), which needs every file of the folder.
+ */
+function spillable(config: ImageConfig): boolean {
+  return isOneLayer(config.layering) && !config.paths.some((p) => p.recursive === true);
+}
+
+/**
+ * The paths the shared finishing reads or changes: the accounts' files and homes, os-release,
+ * and each `paths` entry's path and source. A package's file at one of these stays in the tree.
+ */
+function keptInTree(config: ImageConfig): string[] {
+  const paths = ['etc/passwd', 'etc/group', 'etc/os-release'];
+  for (const u of config.accounts.users) paths.push(u.homedir);
+  for (const p of config.paths) paths.push(p.path, ...(p.source === undefined ? [] : [p.source]));
+  return paths.map((p) => p.replace(/^\/+/, '')).filter((p) => p !== '');
 }
 
 /**

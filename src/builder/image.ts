@@ -9,12 +9,11 @@ import { digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../oci/types.ts';
 import { formatTimestamp } from '../time.ts';
-import type { Tree } from '../vfs/tree.ts';
 import { apkArchToPlatform } from './arch.ts';
 import type { ImageConfig } from './config-types.ts';
-import { type Layer, type LayerCache, type LayerPrecompressor, treeLayer } from './layer.ts';
+import { type Layer, type LayerCache, type LayerPrecompressor, type LayerWalk, walkLayer } from './layer.ts';
 
-/** What {@link imageFromTree} needs of the build. */
+/** What {@link imageFromWalks} needs of the build. */
 export interface ImageOptions {
   config: ImageConfig;
   /** The configuration file, for errors. */
@@ -27,7 +26,7 @@ export interface ImageOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** One platform's image, as {@link imageFromTree} makes it. */
+/** One platform's image, as {@link imageFromWalks} makes it. */
 export interface PlatformImage {
   manifest: Stored;
   /** The image config's exact bytes and descriptor. */
@@ -37,24 +36,23 @@ export interface PlatformImage {
 }
 
 /**
- * From an assembled tree to a platform image: its layers (`layerPaths`, one list per layer), the
- * image config (entrypoint, cmd, environment, user, workdir, stop signal, volumes, labels from
- * annotations) and the manifest. `precompressed` holds the
- * bodies the build has already started compressing.
+ * From an assembled image to a platform image: its layers (`layers`, one walk of its entries per
+ * layer: ./layer.ts), the image config (entrypoint, cmd, environment, user, workdir, stop signal,
+ * volumes, labels from annotations) and the manifest. `precompressed` holds the bodies the build
+ * has already started compressing.
  */
-export async function imageFromTree(
+export async function imageFromWalks(
   options: ImageOptions,
   arch: string,
-  tree: Tree,
-  layerPaths: string[][],
+  walks: readonly LayerWalk[],
   packageCount: number,
   mtime: number,
   precompressed?: LayerPrecompressor | undefined,
 ): Promise<PlatformImage> {
   const layers: Layer[] = [];
-  for (const paths of layerPaths) {
+  for (const walk of walks) {
     const { workers, cache, reuse, signal } = options;
-    layers.push(await treeLayer(tree, { paths, workers, cache, reuse, signal, precompressed }));
+    layers.push(await walkLayer(walk, { workers, cache, reuse, signal, precompressed }));
   }
   return imageOfLayers(options, arch, layers, packageCount, mtime);
 }

@@ -123,10 +123,29 @@ interface LayerRecord {
  */
 export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise<Layer> {
   const paths = options.paths ?? tree.paths();
+  return walkLayer(() => treeWalk(tree, paths), options);
+}
+
+/** The nodes at `paths` of `tree`, in the order given. */
+export function* treeWalk(tree: Tree, paths: readonly string[]): Generator<[string, FsNode]> {
+  for (const path of paths) {
+    const node = tree.get(path);
+    if (node !== undefined) yield [path, node];
+  }
+}
+
+/** What a layer is made of: each entry's path and node, in walk order, walked anew at each call. */
+export type LayerWalk = () => Iterable<readonly [string, FsNode]>;
+
+/**
+ * Writes the entries `walk` gives as a layer, as {@link treeLayer} does a tree's (`options.paths`
+ * aside): walked once for the key, and once more when the layer is written.
+ */
+export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Promise<Layer> {
   // The entries are made as they are used, once for the key and once more when the layer is
   // written: a list of them all (a header per file of the image) is what made a build's memory
   // grow with the image.
-  const entries = (): Generator<LayerEntry> => layerEntries(tree, paths, options.header);
+  const entries = (): Generator<LayerEntry> => layerEntries(walk(), options.header);
   const cache = options.cache;
   const reuse = cache !== undefined && options.reuse !== false;
   const key = reuse ? layerKey(entries(), options.format ?? 'provenant') : undefined;
@@ -194,7 +213,7 @@ export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise
     }
   }
   try {
-    const workers = options.workers ?? workersFor(tree, paths, options.precompressed);
+    const workers = options.workers ?? workersFor(walk(), options.precompressed);
     for await (const chunk of pinnedGzip(tar(), { workers, signal: options.signal })) {
       comp.update(chunk);
       size += chunk.length;
@@ -250,13 +269,11 @@ const BYTES_PER_WORKER = 32 * 1024 * 1024;
  * Worker threads for a layer: one per {@link BYTES_PER_WORKER} it has to compress (about), from 1
  * to the default. @internal
  */
-export function workersFor(tree: Tree, paths: readonly string[], precompressed: LayerPrecompressor | undefined): number {
+export function workersFor(entries: Iterable<readonly [string, FsNode]>, precompressed: LayerPrecompressor | undefined): number {
   const most = defaultGzipWorkers();
   // A header (and PAX records, if any) per entry, and each body whose blocks are not made elsewhere.
   let bytes = 0;
-  for (const path of paths) {
-    const n = tree.get(path);
-    if (n === undefined) continue;
+  for (const [, n] of entries) {
     bytes += 512;
     if (n.type === 'file' && precompressed?.has(n.body) !== true) bytes += bodySize(n.body);
     if (bytes >= most * BYTES_PER_WORKER) return most;
@@ -317,10 +334,8 @@ interface LayerEntry {
   body?: Body | undefined;
 }
 
-function* layerEntries(tree: Tree, paths: readonly string[], headerOf: LayerOptions['header']): Generator<LayerEntry> {
-  for (const path of paths) {
-    const n = tree.get(path);
-    if (n === undefined) continue;
+function* layerEntries(walk: Iterable<readonly [string, FsNode]>, headerOf: LayerOptions['header']): Generator<LayerEntry> {
+  for (const [path, n] of walk) {
     if (headerOf !== undefined) {
       const header = headerOf(path, n);
       yield header.type === 'file' ? { header, body: n.body ?? new Uint8Array() } : { header };

@@ -29,9 +29,9 @@ export interface LayeredPackage {
  */
 export function splitLayers(tree: Tree, installed: readonly LayeredPackage[], layering: ImageLayering | undefined): string[][] {
   const all = tree.paths();
-  const perPackage = layering?.strategy === 'per-package';
-  const budget = perPackage && layering.budget === 0 ? Number.POSITIVE_INFINITY : (layering?.budget ?? 0);
-  if (layering === undefined || budget <= 1) return [all];
+  if (layering === undefined || isOneLayer(layering)) return [all];
+  const perPackage = layering.strategy === 'per-package';
+  const budget = layersBudget(layering);
   const groupOf = new Map(installed.map((i) => [i.name, perPackage ? i.name : i.origin || i.name]));
   const size = new Map<string, number>();
   for (const i of installed) {
@@ -63,4 +63,14 @@ export function splitLayers(tree: Tree, installed: readonly LayeredPackage[], la
     out.push(sortPaths([...parents, ...files]));
   }
   return out;
+}
+
+/** How many layers `layering` may make: `per-package` with a budget of 0 has no bound. */
+function layersBudget(layering: ImageLayering): number {
+  return layering.strategy === 'per-package' && layering.budget === 0 ? Number.POSITIVE_INFINITY : (layering.budget ?? 0);
+}
+
+/** Whether `layering` makes one layer of every path (apko's default). */
+export function isOneLayer(layering: ImageLayering | undefined): boolean {
+  return layering === undefined || layersBudget(layering) <= 1;
 }

@@ -15,6 +15,7 @@
 import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Body } from '../vfs/body.ts';
+import type { SpilledFiles } from '../vfs/spill.ts';
 import type { Tree } from '../vfs/tree.ts';
 import type { DownloadCache } from './fetch.ts';
 import type { InventoryFile, InventoryPackage } from './inventory.ts';
@@ -176,8 +177,13 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
    * expects, its package database and what its install scripts would have made; returns one
    * record per package, in install order. A package is installed once: a source may take its
    * file entries over as it installs it, leaving the package without them (apk does).
+   *
+   * With `spill`, a source that can keeps the packages' files out of the tree
+   * (../vfs/spill.ts) and leaves the packages whole, and throws SpillRefused when it finds
+   * something only a tree settles: the build then installs them again without. A source that
+   * cannot ignores it.
    */
-  install(tree: Tree, packages: readonly P[], arch: string, times: InstallTimes): Promise<InstalledPackage[]>;
+  install(tree: Tree, packages: readonly P[], arch: string, times: InstallTimes, spill?: SpilledFiles): Promise<InstalledPackage[]>;
   /** What the lock records of the repositories and keys, for these architectures. */
   lockSources(archs: readonly string[]): LockSources;
   /** The trusted keys with their PEM text, for provenance (none for sources whose keys are not PEM). */

@@ -19,6 +19,7 @@ import {
   layerBytes,
   type SegmentCache,
   treeLayer,
+  treeWalk,
   workersFor,
 } from '../../src/builder/layer.ts';
 import { isProvenantError } from '../../src/errors.ts';
@@ -540,12 +541,12 @@ describe('worker threads for a layer', () => {
   it('starts one per 32 MiB to compress, from one to the default', () => {
     const most = defaultGzipWorkers();
     const small = sized(16, MiB);
-    assert.equal(workersFor(small, small.paths(), undefined), 1);
+    assert.equal(workersFor(treeWalk(small, small.paths()), undefined), 1);
     const large = sized(100, MiB);
-    assert.equal(workersFor(large, large.paths(), undefined), Math.min(most, 4));
+    assert.equal(workersFor(treeWalk(large, large.paths()), undefined), Math.min(most, 4));
     const some = sized(2, 40 * MiB);
-    assert.equal(workersFor(some, some.paths(), undefined), Math.min(most, 3));
-    assert.equal(workersFor(large, large.paths().slice(0, 10), undefined), 1, 'only the paths of the layer count');
+    assert.equal(workersFor(treeWalk(some, some.paths()), undefined), Math.min(most, 3));
+    assert.equal(workersFor(treeWalk(large, large.paths().slice(0, 10)), undefined), 1, 'only the paths of the layer count');
   });
 
   it('does not count the bodies compressed elsewhere', () => {
@@ -555,6 +556,6 @@ describe('worker threads for a layer', () => {
         return true;
       }
     }
-    assert.equal(workersFor(large, large.paths(), new Holding(2)), 1);
+    assert.equal(workersFor(treeWalk(large, large.paths()), new Holding(2)), 1);
   });
 });

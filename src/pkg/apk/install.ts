@@ -9,9 +9,11 @@ import { cleanEntryPath } from '../../archive/paths.ts';
 import { tarBytes, tarHeader } from '../../archive/tar.ts';
 import { ByteBuilder } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { readBody } from '../../vfs/body.ts';
-import { buildFile, type Tree } from '../../vfs/tree.ts';
-import { countEntries } from '../unpacked.ts';
+import { type FileBody, readBody } from '../../vfs/body.ts';
+import type { SpilledFiles } from '../../vfs/spill.ts';
+import { buildFile, type FsNode, type Tree } from '../../vfs/tree.ts';
+import type { InventoryFile } from '../inventory.ts';
+import { countEntries, type PackageEntry } from '../unpacked.ts';
 import { xattrsOf } from '../xattrs.ts';
 import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
 import { ApkFiles } from './files.ts';
@@ -57,12 +59,40 @@ export interface InstalledApk {
   pkg: ApkPackage;
   /** Entries in archive order, with the checksum apk records for each file and symlink. */
   files: ApkFiles;
+  /**
+   * The inventory's file list, made again from the package's entries each time it is asked for,
+   * when `files` was dropped once the package's database part was written (a build that keeps
+   * its files out of the tree holds nothing per file: ../../vfs/spill.ts).
+   */
+  inventoryFiles?: (() => InventoryFile[]) | undefined;
+}
+
+/**
+ * The regular files among `entries` as the inventory lists them (absolute paths, the SHA-1 apk
+ * records), made each time the function is called: what {@link ApkFiles.inventoryFiles} gives of
+ * a package installed without replacements.
+ */
+export function entriesInventory(entries: Iterable<PackageEntry>): () => InventoryFile[] {
+  return () => {
+    const out: InventoryFile[] = [];
+    for (const e of entries) {
+      if (e.header.type !== 'file') continue;
+      const sha1 = e.header.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(e.body)).digest('hex');
+      out.push({ path: `/${e.path}`, sha1 });
+    }
+    return out;
+  };
 }
 
 /** Options of {@link installApk}. */
 export interface InstallOptions {
   /** When set, every time in the tree becomes this (SOURCE_DATE_EPOCH); else the package's. */
   mtime?: number | undefined;
+  /**
+   * Where the package's files go instead of the tree, when they can (../../vfs/spill.ts): the
+   * install then throws SpillRefused at the first entry that a tree alone can settle.
+   */
+  spill?: SpilledFiles | undefined;
 }
 
 /**
@@ -77,9 +107,11 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   const replaces = new Set(info.replaces.map((r) => r.replace(/[<>=~].*$/, '')));
   const files = new ApkFiles(countEntries(pkg.entries));
   const where = `${info.name}-${info.version}`;
+  const spill = options.spill;
   for (const entry of pkg.entries) {
     const h = entry.header;
     const mtime = options.mtime ?? h.mtime;
+    spill?.check(tree, entry.path, h.type);
     const existing = tree.get(tree.resolveParent(entry.path));
     if (
       h.type !== 'dir' &&
@@ -103,10 +135,12 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
       case 'dir':
         tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
         break;
-      case 'file':
+      case 'file': {
         sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(entry.body)).digest('hex');
-        tree.put(entry.path, { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body });
+        const node: FsNode = { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body };
+        if (spill?.takes(tree, entry.path, node) !== true) tree.put(entry.path, node);
         break;
+      }
       case 'symlink':
         sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(h.linkname).digest('hex');
         tree.put(entry.path, { type: 'symlink', mode, uid, gid, mtime, owner, xattrs, linkname: h.linkname });
@@ -114,7 +148,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
       case 'hardlink': {
         const target = tree.resolve(cleanEntryPath(h.linkname, `${where}: ${entry.path}`));
         const node = tree.get(target);
-        if (node?.type !== 'file') {
+        if (node?.type !== 'file' && spill?.has(target) !== true) {
           throw new ProvenantError('UNSAFE_PATH', `the hardlink /${entry.path} points at /${target}, which is not a file of the image`, {
             where,
           });
@@ -139,53 +173,56 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
  */
 function installedDatabase(installed: readonly InstalledApk[]): Uint8Array {
   const out = new ByteBuilder();
+  for (const record of installed) installedStanza(out, record);
+  return out.bytes();
+}
+
+/** One package's part of the installed database ({@link installedDatabase}), added to `out`. */
+export function installedStanza(out: ByteBuilder, { info, files }: Pick<InstalledApk, 'info' | 'files'>): void {
   const line = (...parts: string[]): void => {
     out.append('\n');
     for (const p of parts) out.append(p);
   };
-  for (const { info, files } of installed) {
-    // The index fields in apk-tools' order, then what only the database has.
-    out.append(formatStanza({ ...info, extra: {} }).trimEnd());
-    if (info.replaces.length > 0) line('r:', info.replaces.join(' '));
-    if (info.replacesPriority !== undefined) line('q:', String(info.replacesPriority));
-    let folder: string | undefined;
-    /** Each folder entry's index, the first for a path listed twice. */
-    const dirs = new Map<string, number>();
-    for (let i = files.length - 1; i >= 0; i--) if (files.type(i) === 'dir') dirs.set(files.path(i), i);
-    // `uid:gid:mode` of entry `i` when it is not root's with the `usual` mode. Read field by field:
-    // a record per entry (files.at) would make a hex SHA-1 per file only to drop it.
-    const ids = (i: number, usual: number): string | undefined => {
-      const uid = files.uid(i);
-      const gid = files.gid(i);
-      const mode = files.mode(i);
-      return uid !== 0 || gid !== 0 || mode !== usual ? `${uid}:${gid}:${mode.toString(8)}` : undefined;
-    };
-    const emitFolder = (dir: string): void => {
-      if (folder === dir) return;
-      folder = dir;
-      line('F:', dir);
-      const at = dirs.get(dir);
-      const m = at === undefined ? undefined : ids(at, 0o755);
-      if (m !== undefined) line('M:', m);
-    };
-    for (let i = 0; i < files.length; i++) {
-      const path = files.path(i);
-      if (files.type(i) === 'dir') {
-        emitFolder(path);
-        continue;
-      }
-      const slash = path.lastIndexOf('/');
-      const dir = slash < 0 ? '' : path.slice(0, slash);
-      if (dir !== '' && (folder !== dir || !dirs.has(dir))) emitFolder(dir);
-      line('R:', path.slice(slash + 1));
-      const a = ids(i, 0o644);
-      if (a !== undefined) line('a:', a);
-      const q1 = files.q1(i);
-      if (q1 !== undefined) line('Z:', q1);
+  // The index fields in apk-tools' order, then what only the database has.
+  out.append(formatStanza({ ...info, extra: {} }).trimEnd());
+  if (info.replaces.length > 0) line('r:', info.replaces.join(' '));
+  if (info.replacesPriority !== undefined) line('q:', String(info.replacesPriority));
+  let folder: string | undefined;
+  /** Each folder entry's index, the first for a path listed twice. */
+  const dirs = new Map<string, number>();
+  for (let i = files.length - 1; i >= 0; i--) if (files.type(i) === 'dir') dirs.set(files.path(i), i);
+  // `uid:gid:mode` of entry `i` when it is not root's with the `usual` mode. Read field by field:
+  // a record per entry (files.at) would make a hex SHA-1 per file only to drop it.
+  const ids = (i: number, usual: number): string | undefined => {
+    const uid = files.uid(i);
+    const gid = files.gid(i);
+    const mode = files.mode(i);
+    return uid !== 0 || gid !== 0 || mode !== usual ? `${uid}:${gid}:${mode.toString(8)}` : undefined;
+  };
+  const emitFolder = (dir: string): void => {
+    if (folder === dir) return;
+    folder = dir;
+    line('F:', dir);
+    const at = dirs.get(dir);
+    const m = at === undefined ? undefined : ids(at, 0o755);
+    if (m !== undefined) line('M:', m);
+  };
+  for (let i = 0; i < files.length; i++) {
+    const path = files.path(i);
+    if (files.type(i) === 'dir') {
+      emitFolder(path);
+      continue;
     }
-    out.append('\n\n');
+    const slash = path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : path.slice(0, slash);
+    if (dir !== '' && (folder !== dir || !dirs.has(dir))) emitFolder(dir);
+    line('R:', path.slice(slash + 1));
+    const a = ids(i, 0o644);
+    if (a !== undefined) line('a:', a);
+    const q1 = files.q1(i);
+    if (q1 !== undefined) line('Z:', q1);
   }
-  return out.bytes();
+  out.append('\n\n');
 }
 
 /**
@@ -226,6 +263,8 @@ export interface ApkDatabaseOptions {
   keyring: ApkKeyring;
   /** The time of the files written. */
   mtime: number;
+  /** The installed database written already, package by package (with {@link installedStanza}); else made of `installed`. */
+  installed?: FileBody | undefined;
 }
 
 /**
@@ -243,7 +282,8 @@ export async function writeApkDatabase(tree: Tree, installed: readonly Installed
   );
   buildFile(tree, 'etc/apk/arch', `${options.arch}\n`, mtime);
   for (const name of options.keyring.names()) buildFile(tree, `etc/apk/keys/${name}`, options.keyring.pem(name) ?? '', mtime);
-  buildFile(tree, 'usr/lib/apk/db/installed', installedDatabase(installed), mtime);
+  if (options.installed === undefined) buildFile(tree, 'usr/lib/apk/db/installed', installedDatabase(installed), mtime);
+  else tree.put('usr/lib/apk/db/installed', { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body: options.installed, owner: 'build' });
   buildFile(tree, 'usr/lib/apk/db/scripts.tar', await scriptsTar(installed, mtime), mtime);
   buildFile(tree, 'usr/lib/apk/db/triggers', triggersFile(installed), mtime);
   buildFile(tree, 'usr/lib/apk/db/lock', '', mtime, 0o600);

@@ -5,8 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
+import { ByteBuilder } from '../../bytes.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
+import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
 import type { InventoryFile } from '../inventory.ts';
@@ -29,7 +31,7 @@ import type { ApkoFs } from './apko-fs.ts';
 import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
 import { ApkFiles } from './files.ts';
-import { baseLayout, type InstalledApk, installApk, writeApkDatabase } from './install.ts';
+import { baseLayout, entriesInventory, type InstalledApk, installApk, installedStanza, writeApkDatabase } from './install.ts';
 import { apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
@@ -279,19 +281,43 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     );
   }
 
-  async install(tree: Tree, packages: readonly ApkFetched[], arch: string, times: InstallTimes): Promise<InstalledPackage[]> {
+  async install(
+    tree: Tree,
+    packages: readonly ApkFetched[],
+    arch: string,
+    times: InstallTimes,
+    spill?: SpilledFiles,
+  ): Promise<InstalledPackage[]> {
     baseLayout(tree, times.mtime);
-    const installed = packages.map(({ info, pkg }) => {
-      const record = installApk(tree, info, pkg, times.clamp === undefined ? {} : { mtime: times.clamp });
-      // Handed over: the tree holds what the rest of the build needs of each entry, and a
-      // header per file of the image, kept until the build ends, is what grew its memory.
-      pkg.entries = [];
-      return record;
-    });
+    const installed: InstalledApk[] = [];
+    // With files kept out of the tree, nothing a package installs is replaced later (spill.ts
+    // refuses that), so each package's part of the installed database is final once it is
+    // installed: written out then, and its file list dropped.
+    const database = await spill?.body();
+    for (const { info, pkg } of packages) {
+      const record = installApk(tree, info, pkg, { mtime: times.clamp, spill });
+      installed.push(record);
+      if (spill === undefined || database === undefined) {
+        // Handed over: the tree holds what the rest of the build needs of each entry, and a
+        // header per file of the image, kept until the build ends, is what grew its memory.
+        pkg.entries = [];
+        continue;
+      }
+      // The package stays whole: the build may yet install again into a tree alone, and its
+      // inventory reads the entries again.
+      await spill.endRun(info.name);
+      const part = new ByteBuilder();
+      installedStanza(part, record);
+      await database.append(part.bytes());
+      record.files = new ApkFiles();
+      record.inventoryFiles = entriesInventory(pkg.entries);
+    }
     // A file a later package replaced belongs to that package alone, as in apk-tools' database.
-    for (const record of installed) {
-      const { files } = record;
-      files.retain((i) => files.type(i) === 'dir' || tree.get(tree.resolveParent(files.path(i)))?.owner === record.info.name);
+    if (spill === undefined) {
+      for (const record of installed) {
+        const { files } = record;
+        files.retain((i) => files.type(i) === 'dir' || tree.get(tree.resolveParent(files.path(i)))?.owner === record.info.name);
+      }
     }
     await writeApkDatabase(tree, installed, {
       world: this.#options.packages,
@@ -299,6 +325,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       arch,
       keyring: this.#keyring,
       mtime: times.mtime,
+      installed: database?.finish(),
     });
     return inventoryOfApks(installed);
   }
@@ -366,7 +393,7 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
   const byName = new Set(installed.map(({ info }) => info.name));
   const byProvide = new Map<string, string>();
   for (const { info } of installed) for (const p of info.provides) byProvide.set(p.replace(/[<>=~].*$/, ''), info.name);
-  return installed.map(({ info, pkg, files }) => {
+  return installed.map(({ info, pkg, files, inventoryFiles }) => {
     const deps = new Set<string>();
     for (const d of info.depends) {
       if (d.startsWith('!')) continue;
@@ -389,7 +416,7 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
     // Made each time it is read, from the paths and SHA-1 bytes alone: a record, a `/` path and
     // a hex SHA-1 per file of the image, kept to the end of the build, were a few hundred bytes
     // per file (issue 16). Set, it is a list as any other.
-    const list = files.inventoryFiles();
+    const list = inventoryFiles ?? files.inventoryFiles();
     Object.defineProperty(record, 'files', {
       enumerable: true,
       configurable: true,
