@@ -124,6 +124,16 @@ describe('a package kept unpacked', () => {
     };
     walksAsStored();
     walksAsStored();
+    // Walks of two packages, one inside the other, each read their own records.
+    const otherTar = await tarBytes([{ header: tarHeader({ name: 'etc/x', size: 1 }), body: enc('x') }]);
+    const other = await entriesOf(otherTar);
+    const otherKept = await storeUnpacked(cache, 'k2', otherTar, other, {}, 'test');
+    const nested = [];
+    for (const e of loaded) nested.push([view(e), [...otherKept].map(view)]);
+    assert.deepEqual(
+      nested,
+      entries.map((e) => [view(e), other.map(view)]),
+    );
     // A byte of the last record changed: the file is the same length, its records are not the ones checked.
     const changed = Buffer.from(sound);
     changed[changed.length - 1]! ^= 1;
