@@ -30,7 +30,8 @@ export const LAYER_SEGMENT_MIN = 64 * 1024;
 /** Where {@link LayerPrecompressor} keeps compressed bodies between builds (a DownloadCache). */
 export interface SegmentCache {
   get(key: string): Promise<Uint8Array | undefined>;
-  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** Stores `bytes` under `key`; what it resolves to (DownloadCache's gives where they are) is not used here. */
+  put(key: string, bytes: Uint8Array): Promise<unknown>;
   /** Whether something is kept under `key`, at a glance: a later `get` may still miss. */
   has(key: string): boolean;
   /** Drops what is kept under `key` (a key whose content is missing or damaged). */

@@ -318,13 +318,16 @@ export class DownloadCache {
    * disk's, a copy's), which a CRC-32 catches too, for a fifteenth of the instructions (a warm
    * Debian build reads the 4 MB stanza index of Debian main each time: 8 M instructions of CRC,
    * 115 M of SHA-256); it was never a defence against someone who can write the cache, who can
-   * rewrite the key as well.
+   * rewrite the key as well. Returns where the bytes are, as {@link locate} would: the file of
+   * these bytes, even when another process puts something else under the key at the same time.
    */
-  async put(key: string, bytes: Uint8Array): Promise<void> {
+  async put(key: string, bytes: Uint8Array): Promise<{ sha256: string; path: string; size: number }> {
     await this.#sweepOnce();
     const hex = createHash('sha256').update(bytes).digest('hex');
-    await atomicWrite(join(this.dir, 'sha256', hex), bytes);
+    const path = join(this.dir, 'sha256', hex);
+    await atomicWrite(path, bytes);
     await atomicWrite(this.keyPath(key), `${hex} ${bytes.length} ${crc32Hex(bytes)}\n`);
+    return { sha256: hex, path, size: bytes.length };
   }
 
   /**

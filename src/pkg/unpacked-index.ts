@@ -1,10 +1,12 @@
 /**
  * The entries of a package kept unpacked (./unpacked.ts), as the cache stores them: one compact
- * binary record per entry, read back one at a time. A warm build holds these bytes, a few dozen
- * per entry besides its path, from when it reads a package until it installs it, and makes an
- * entry's objects (its header, its body's range) only as the installer walks to it; the objects
- * of every entry of the image, parsed whole from JSON and kept alive between fetching and
- * installing, were what grew a build's memory with the number of files (issue 16).
+ * binary record per entry, read back one at a time. A warm build makes an entry's objects (its
+ * header, its body's range) only as the installer walks to it; the objects of every entry of the
+ * image, parsed whole from JSON and kept alive between fetching and installing, were what grew a
+ * build's memory with the number of files (issue 16). Nor does it hold the records, a few dozen
+ * bytes per entry besides its path, between walks: a package lives until the build ends, so
+ * entries read from the cache keep only where their records lie in the index file, and each walk
+ * reads them from there again.
  *
  * A record: flags (u8), the type (u8, its place in {@link TAR_ENTRY_TYPES}), the path (how many of its bytes
  * begin the previous entry's path too, then the rest: the entries of a folder share most of
@@ -15,10 +17,13 @@
  * for a hardlink the cleaned path of its target. Numbers are unsigned LEB128, strings a byte
  * length then UTF-8.
  */
+import { crc32 } from 'node:zlib';
 import { TAR_ENTRY_TYPES, type TarEntryType, type TarHeader } from '../archive/tar.ts';
 import { ByteBuilder } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Body, FileBody } from '../vfs/body.ts';
+
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /** An entry of a package's data member, its path cleaned; a file's body in memory or in the cache. */
 export interface PackageEntry {
@@ -203,29 +208,124 @@ class Reader {
 const DAMAGED = new Error('damaged unpacked index');
 
 /**
+ * Where the records of kept entries lie in the cache: `length` bytes at `offset` of the index file
+ * at `path`, with the CRC-32 they had when {@link keptEntries} checked them.
+ */
+export interface StoredRecords {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+  readonly crc32: number;
+}
+
+/**
  * The entries of a package kept unpacked, decoded one at a time each time they are walked: an
  * entry's objects live only as long as the caller keeps them. Made by {@link keptEntries}, which
- * checks the records first, so that a walk never fails.
+ * checks the records first, so that a walk of the records it checked never fails. Entries read
+ * from the cache hold no records: each walk reads them from the index file, and fails only when
+ * that file was changed or removed since.
  */
 export class KeptEntries implements Iterable<PackageEntry> {
-  readonly #records: Buffer;
+  /** The records, or where they are on disk. */
+  readonly #records: Buffer | StoredRecords;
   readonly #dataPath: string;
   /** How many entries, and how many of them are files. */
   readonly count: number;
   readonly files: number;
 
-  constructor(records: Buffer, dataPath: string, count: number, files: number) {
+  constructor(records: Buffer | StoredRecords, dataPath: string, count: number, files: number) {
     this.#records = records;
     this.#dataPath = dataPath;
     this.count = count;
     this.files = files;
   }
 
+  /**
+   * @throws ProvenantError `IO` when the records' file cannot be read or is cut short,
+   *   `DIGEST_MISMATCH` when its records are not the ones checked; both at the first step
+   */
   *[Symbol.iterator](): Generator<PackageEntry> {
-    const r = new Reader(this.#records);
+    const records = this.#records;
+    if (Buffer.isBuffer(records)) {
+      yield* this.#walk(records);
+      return;
+    }
+    const buffer = takeBuffer(records.length);
+    try {
+      yield* this.#walk(readRecords(records, buffer));
+    } finally {
+      giveBack(buffer);
+    }
+  }
+
+  *#walk(records: Buffer): Generator<PackageEntry> {
+    const r = new Reader(records);
     r.uint();
     for (let i = 0; i < this.count; i++) yield readEntry(r, this.#dataPath);
   }
+}
+
+/**
+ * A buffer that a walk read records into, kept for the next walk when it ends. A build walks each
+ * package at least twice (for its bodies, to install it), and a buffer per walk is garbage outside
+ * V8's heap, collected when V8 gets to it: loading the 50 packages of the 1 GB bench image and
+ * walking each twice, ArrayBuffers peaked at 5.2 MB with a buffer per walk (the records held, as
+ * before, 5.1 MB) and at 2.8 MB with this one. One is kept, the largest: the size of one
+ * package's records, whatever the number of packages. A walk inside another takes a new one.
+ */
+let spare: Buffer | undefined;
+
+/** A buffer of at least `size` bytes: the spare when it is large enough, else a new one. */
+function takeBuffer(size: number): Buffer {
+  if (spare !== undefined && spare.length >= size) {
+    const b = spare;
+    spare = undefined;
+    return b;
+  }
+  // In steps of 64 KiB, so that packages of growing sizes seldom make a new one each.
+  return Buffer.allocUnsafeSlow(Math.ceil(size / 65536) * 65536);
+}
+
+function giveBack(b: Buffer): void {
+  if (spare === undefined || b.length > spare.length) spare = b;
+}
+
+/**
+ * The records at `stored`, read whole into `buffer` (they are one package's, a few dozen bytes
+ * per entry) and checked against the CRC-32 they had when they were checked at load.
+ *
+ * @throws ProvenantError `IO`, `DIGEST_MISMATCH` as {@link KeptEntries}' walk
+ */
+function readRecords(stored: StoredRecords, buffer: Buffer): Buffer {
+  const hint = 'the build cache was changed on disk; remove it and build again';
+  const out = buffer.subarray(0, stored.length);
+  try {
+    const fd = openSync(stored.path, 'r');
+    try {
+      for (let got = 0; got < out.length; ) {
+        const n = readSync(fd, out, got, out.length - got, stored.offset + got);
+        if (n === 0) {
+          throw new ProvenantError('IO', `${stored.path} ends ${out.length - got} bytes short of the package's entries`, {
+            where: stored.path,
+            hint,
+          });
+        }
+        got += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    if (err instanceof ProvenantError) throw err;
+    throw new ProvenantError('IO', `cannot read ${stored.path}: ${(err as Error).message}`, { where: stored.path, hint, cause: err });
+  }
+  if (crc32(out) !== stored.crc32) {
+    throw new ProvenantError('DIGEST_MISMATCH', `the entries at byte ${stored.offset} of ${stored.path} are not the ones stored there`, {
+      where: stored.path,
+      hint,
+    });
+  }
+  return out;
 }
 
 const EMPTY = new Uint8Array();
@@ -340,9 +440,16 @@ function checkEntry(r: Reader, dataSize: number): boolean {
 /**
  * The entries `records` hold, their bodies in the data tar at `dataPath` of `dataSize` bytes;
  * undefined when the records are damaged (cut short, a field out of range, a body past the end
- * of the data tar, bytes left over), which the cache reads as a miss.
+ * of the data tar, bytes left over), which the cache reads as a miss. With `file`, where the
+ * records lie in the cache (at `offset` of the file at `path`), the entries keep that and not the
+ * records, which each walk reads again.
  */
-export function keptEntries(records: Uint8Array, dataPath: string, dataSize: number): KeptEntries | undefined {
+export function keptEntries(
+  records: Uint8Array,
+  dataPath: string,
+  dataSize: number,
+  file?: { path: string; offset: number },
+): KeptEntries | undefined {
   const b = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
   const r = new Reader(b);
   try {
@@ -350,7 +457,8 @@ export function keptEntries(records: Uint8Array, dataPath: string, dataSize: num
     let files = 0;
     for (let i = 0; i < count; i++) if (checkEntry(r, dataSize)) files++;
     if (r.at !== b.length) return undefined;
-    return new KeptEntries(b, dataPath, count, files);
+    const kept = file === undefined ? b : { path: file.path, offset: file.offset, length: b.length, crc32: crc32(b) };
+    return new KeptEntries(kept, dataPath, count, files);
   } catch (err) {
     if (err === DAMAGED) return undefined;
     throw err;

@@ -36,7 +36,8 @@ export function unpackedDataKey(key: string): string {
  * Keeps the index of a package whose data tar is in the cache already, under
  * {@link unpackedDataKey} (`data`: where): for a reader that wrote the tar as it unpacked it
  * (./apk/stream.ts, ./deb/stream.ts) and knows where each body lies. Returns the entries with
- * their bodies in the cache, for the build to use instead of bytes in memory.
+ * their bodies in the cache, and their records in the index just written, for the build to use
+ * instead of bytes in memory.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the places do not fit the data tar; `IO` when the
  *   cache cannot be written
@@ -52,8 +53,10 @@ export async function keepIndex(
 ): Promise<KeptEntries> {
   const records = encodeEntries(entries, bodies);
   const head: StoredHead = { format: FORMAT, data: { sha256: data.sha256, size: data.size }, meta };
-  await cache.put(`${FORMAT}:${key}`, indexBytes(new TextEncoder().encode(JSON.stringify(head, replacer)), records));
-  const kept = keptEntries(records, data.path, data.size);
+  const index = indexBytes(new TextEncoder().encode(JSON.stringify(head, replacer)), records);
+  const stored = await cache.put(`${FORMAT}:${key}`, index);
+  // The records are the index's tail: the entries read them from there, as loadUnpacked's do.
+  const kept = keptEntries(records, data.path, data.size, { path: stored.path, offset: index.length - records.length });
   if (kept === undefined) throw new ProvenantError('INVALID_PACKAGE', `the entries of ${where} could not be kept`, { where });
   return kept;
 }
@@ -79,18 +82,24 @@ export function pulledTar(pull: () => Promise<IteratorResult<Uint8Array>>): Asyn
 
 /**
  * The package kept under `key` by {@link keepIndex}: its entries (bodies in the cache, each
- * made as it is walked) and its `meta`; undefined when the cache does not have it whole or its
- * index is damaged (a miss, never a failure).
+ * made as it is walked from the records in the index) and its `meta`; undefined when the cache
+ * does not have it whole or its index is damaged (a miss, never a failure).
  */
 export async function loadUnpacked(cache: DownloadCache, key: string): Promise<{ entries: KeptEntries; meta: unknown } | undefined> {
   const bytes = await cache.get(`${FORMAT}:${key}`);
   if (bytes === undefined) return undefined;
+  // The file the entries will read their records from on each walk. Should another build put
+  // other bytes under the key in between, that file's records are not the ones checked here,
+  // and a walk says so (DIGEST_MISMATCH) rather than give other entries.
+  const index = await cache.locate(`${FORMAT}:${key}`);
+  if (index === undefined || index.size !== bytes.length) return undefined;
   const read = readIndex(bytes);
   if (read === undefined) return undefined;
   const { head, records } = read;
   const data = await cache.locate(`${FORMAT}-data:${key}`);
   if (data === undefined || data.sha256 !== head.data.sha256 || data.size !== head.data.size) return undefined;
-  const entries = keptEntries(records, data.path, data.size);
+  // The records are the index's tail.
+  const entries = keptEntries(records, data.path, data.size, { path: index.path, offset: bytes.length - records.length });
   return entries === undefined ? undefined : { entries, meta: head.meta };
 }
 

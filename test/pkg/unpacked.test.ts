@@ -3,13 +3,15 @@
 // walked; a damaged index is a miss, never a failure.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { cleanEntryPath } from '../../src/archive/paths.ts';
 import { scanTarFile, type TarEntryType, type TarHeader, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { isProvenantError } from '../../src/errors.ts';
 import { tarFiles } from '../../src/pkg/apk/tarfiles.ts';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
 import { keepIndex, loadUnpacked, type PackageEntry, readIndex, unpackedDataKey } from '../../src/pkg/unpacked.ts';
@@ -86,11 +88,63 @@ describe('a package kept unpacked', () => {
     assert.deepEqual([...stored].map(view), entries.map(view));
     assert.equal(loaded.entries.count, entries.length);
     assert.equal(loaded.entries.files, 2);
-    // Nothing of an entry is kept between walks: the records are all a kept package holds.
+    // Nothing of an entry is kept between walks: where its records are is all a kept package holds.
     const [first] = loaded.entries;
     const [again] = loaded.entries;
     assert.notEqual(first, again);
     assert.notEqual(first?.header, again?.header);
+  });
+
+  it('holds no records: each walk reads them from the index file, and fails once that file changed or is gone', async () => {
+    const dir = await tempDir();
+    const cache = new DownloadCache(join(dir, 'cache'));
+    const tar = await tarBytes([
+      { header: tarHeader({ name: 'usr/', type: 'dir' }) },
+      { header: tarHeader({ name: 'usr/a', size: 2 }), body: enc('hi') },
+      { header: tarHeader({ name: 'usr/b', type: 'symlink', linkname: 'a' }) },
+    ]);
+    const entries = await entriesOf(tar);
+    // The entries a fresh read keeps, and those a later build loads: both read the index.
+    const stored = await storeUnpacked(cache, 'k', tar, entries, {}, 'test');
+    const loaded = (await loadUnpacked(cache, 'k'))!.entries;
+    const index = (await cache.locate('unpacked-v3:k'))!;
+    const sound = await readFile(index.path);
+    const walksAsStored = () => {
+      for (const kept of [stored, loaded]) assert.deepEqual([...kept].map(view), entries.map(view));
+    };
+    const walkFails = (code: 'IO' | 'DIGEST_MISMATCH') => {
+      for (const kept of [stored, loaded]) {
+        assert.throws(
+          () => [...kept],
+          (err) => isProvenantError(err, code) && err.where === index.path && /remove it and build again/.test(err.hint ?? ''),
+        );
+        // What is known without a walk still is.
+        assert.deepEqual([kept.count, kept.files], [3, 1]);
+      }
+    };
+    walksAsStored();
+    walksAsStored();
+    // Walks of two packages, one inside the other, each read their own records.
+    const otherTar = await tarBytes([{ header: tarHeader({ name: 'etc/x', size: 1 }), body: enc('x') }]);
+    const other = await entriesOf(otherTar);
+    const otherKept = await storeUnpacked(cache, 'k2', otherTar, other, {}, 'test');
+    const nested = [];
+    for (const e of loaded) nested.push([view(e), [...otherKept].map(view)]);
+    assert.deepEqual(
+      nested,
+      entries.map((e) => [view(e), other.map(view)]),
+    );
+    // A byte of the last record changed: the file is the same length, its records are not the ones checked.
+    const changed = Buffer.from(sound);
+    changed[changed.length - 1]! ^= 1;
+    await writeFile(index.path, changed);
+    walkFails('DIGEST_MISMATCH');
+    await writeFile(index.path, sound.subarray(0, sound.length - 1));
+    walkFails('IO');
+    await rm(index.path);
+    walkFails('IO');
+    await writeFile(index.path, sound);
+    walksAsStored();
   });
 
   it('reads a damaged or foreign index as a miss', async () => {
@@ -162,6 +216,8 @@ const arbEntry = fc
   });
 
 describe('the records of kept entries', () => {
+  const tempDir = useTempDir('kept-records');
+
   it('give back every entry as it was stored', () => {
     fc.assert(
       fc.property(fc.array(arbEntry, { maxLength: 8 }), (list) => {
@@ -188,6 +244,29 @@ describe('the records of kept entries', () => {
           }
         }
       }),
+    );
+  });
+
+  it('give the same entries read from a file, at any place in it, as from memory', async () => {
+    const file = join(await tempDir(), 'index');
+    fc.assert(
+      fc.property(
+        fc.array(arbEntry, { maxLength: 8 }),
+        fc.uint8Array({ maxLength: 40 }),
+        fc.uint8Array({ maxLength: 8 }),
+        (list, before, after) => {
+          const records = encodeEntries(
+            list.map((l) => l.entry),
+            list.map((l) => l.body),
+          );
+          writeFileSync(file, Buffer.concat([before, records, after]));
+          const onDisk = keptEntries(records, '/data', 2000, { path: file, offset: before.length });
+          const inMemory = keptEntries(records, '/data', 2000);
+          assert.ok(onDisk !== undefined && inMemory !== undefined);
+          assert.deepEqual([onDisk.count, onDisk.files], [inMemory.count, inMemory.files]);
+          assert.deepEqual([...onDisk], [...inMemory]);
+        },
+      ),
     );
   });
 
