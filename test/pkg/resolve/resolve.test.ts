@@ -384,8 +384,10 @@ describe('resolve with a CandidateIndex', () => {
       }),
       { numRuns: 2000 },
     );
-    // Both kinds of outcome are compared, and install_if is among them.
-    assert.ok(resolved > 300 && installIf > 20, `${resolved} resolved, ${installIf} with install_if`);
+    // Both kinds of outcome are compared, and install_if is among them. (Unseeded, 2,000 runs gave
+    // 408-497 resolved and 26-58 with install_if in twelve trials: a bar of 20 failed about one
+    // run in forty.)
+    assert.ok(resolved > 200 && installIf > 5, `${resolved} resolved, ${installIf} with install_if`);
   });
 
   it('asks a lazy index only for the names the resolution reaches', () => {
