@@ -105,6 +105,16 @@ export class ByteBuilder {
     this.#length += bytes.length;
   }
 
+  /**
+   * Drops what was added, keeping the block being filled for what comes next: a builder used
+   * for one part after another (a package's lines of a database) then makes no block per part.
+   */
+  clear(): void {
+    this.#full.length = 0;
+    this.#at = 0;
+    this.#length = 0;
+  }
+
   /** The bytes added so far, in an array of their own size. */
   bytes(): Uint8Array {
     const out = new Uint8Array(this.#length);

@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvenantError } from '../errors.ts';
+import { noteRecordsDropped } from '../io/memory.ts';
 import type { DownloadCache } from '../pkg/fetch.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
 import { type FetchedPackage, type InstalledPackage, installedFieldsBut, type LockedPackage } from '../pkg/source.ts';
@@ -166,7 +167,11 @@ export async function rememberImage(
     const writer = await cache.writer();
     let files: string;
     try {
-      for (const p of made.packages) await writer.write(new TextEncoder().encode(`${JSON.stringify(p.files)}\n`));
+      for (const p of made.packages) {
+        const files = p.files;
+        await writer.write(new TextEncoder().encode(`${JSON.stringify(files)}\n`));
+        noteRecordsDropped(files.length);
+      }
       files = (await writer.finish(`image-memo-files:${key}`)).sha256;
     } catch (err) {
       await writer.abort();

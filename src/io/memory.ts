@@ -28,6 +28,26 @@ export function noteBytesMoved(n: number, every = COLLECT_EVERY): void {
   collectGarbage();
 }
 
+/** Records made and dropped between two collections ({@link noteRecordsDropped}). */
+export const COLLECT_EVERY_RECORDS = 8000;
+
+let dropped = 0;
+
+/**
+ * Counts `n` records (a file's entry and node, its line in a list) that were made and are
+ * garbage now; asks V8 for a full collection every {@link COLLECT_EVERY_RECORDS}. A build that
+ * keeps nothing per file still makes a few objects per file and drops them; those that lived
+ * through a young collection are left in the old generation, which V8 lets grow by about half
+ * before it collects it, so that the heap grew with the image's files. A full collection of a
+ * heap of a dozen MB takes a few milliseconds: four for the 30,000 files of the 1 GB bench image.
+ */
+export function noteRecordsDropped(n: number): void {
+  dropped += n;
+  if (dropped < COLLECT_EVERY_RECORDS) return;
+  dropped = 0;
+  collectGarbage();
+}
+
 /**
  * Asks V8 for a full collection now, where a program knows that much of what it made is no
  * longer needed: between the steps of a large build, whose records of every file of the image

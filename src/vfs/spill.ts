@@ -78,6 +78,8 @@ export class SpilledFiles {
   readonly #inTree: ReadonlySet<string>;
   readonly #runs: Run[] = [];
   #pending: [string, FsNode][] = [];
+  /** One for every run, its buffer kept from run to run: a buffer per package was garbage outside V8's heap, several MB of it for a large image before V8 collected it. */
+  readonly #runWriter = new RunWriter();
   #closed = false;
 
   private constructor(scratch: ScratchFiles, writer: ScratchFile, inTree: ReadonlySet<string>) {
@@ -147,7 +149,8 @@ export class SpilledFiles {
     if (pending.length === 0) return;
     const bodyPaths: string[] = [];
     const index = new Map<string, number>();
-    const out = new RunWriter();
+    const out = this.#runWriter;
+    out.clear();
     for (const [path, node] of pending) {
       const body = node.body as FileBody;
       let at = index.get(body.path);
@@ -351,6 +354,11 @@ class RunWriter {
 
   bytes(): Uint8Array {
     return this.#buffer.subarray(0, this.#at);
+  }
+
+  /** Drops the records written, keeping the buffer (whose bytes {@link bytes} gave are then overwritten). */
+  clear(): void {
+    this.#at = 0;
   }
 
   #ensure(n: number): void {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { ByteBuilder } from '../../bytes.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { noteRecordsDropped } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
@@ -24,7 +25,7 @@ import type {
   PackageSourceOptions,
   SourceIndex,
 } from '../source.ts';
-import { countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
+import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
 import type { ApkoInstalledRecord } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
@@ -294,6 +295,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // refuses that), so each package's part of the installed database is final once it is
     // installed: written out then, and its file list dropped.
     const database = await spill?.body();
+    const part = new ByteBuilder();
     for (const { info, pkg } of packages) {
       const record = installApk(tree, info, pkg, { mtime: times.clamp, spill });
       installed.push(record);
@@ -306,11 +308,13 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       // The package stays whole: the build may yet install again into a tree alone, and its
       // inventory reads the entries again.
       await spill.endRun(info.name);
-      const part = new ByteBuilder();
+      part.clear();
       installedStanza(part, record);
       await database.append(part.bytes());
       record.files = new ApkFiles();
       record.inventoryFiles = entriesInventory(pkg.entries);
+      // What installing the package made is garbage now, but for its few folders and links in the tree.
+      noteRecordsDropped(countEntries(pkg.entries));
     }
     // A file a later package replaced belongs to that package alone, as in apk-tools' database.
     if (spill === undefined) {
