@@ -2,7 +2,7 @@
 // peer side by side in the same run, and writes their tables to .bench/results-<date>.md (and to
 // standard output). Run as root on a quiet machine after bench/setup.sh:
 //
-//   node bench/all.ts                 # everything (about half an hour on 2 cores)
+//   node bench/all.ts                 # everything (about forty minutes on 2 cores)
 //   node bench/all.ts --only start,copy
 //   node bench/all.ts --quick         # fewer runs each, to check that they all work
 import { spawnSync } from 'node:child_process';
@@ -45,6 +45,11 @@ const BENCHMARKS: { name: string; rows: string; args: string[] }[] = [
     name: 'build-1000',
     rows: 'peak memory, warm build of a ~1 GB apk image (must not exceed the 200 MB one)',
     args: [...apkBuild(1000, 50, quick ? 1 : 2), '--no-peers', '--no-profile'],
+  },
+  {
+    name: 'build-2000',
+    rows: 'peak memory, ~2 GB apk image of 100 packages (twice the 1 GB one's files): memory against the number of files',
+    args: [...apkBuild(2000, 100, 1), '--no-peers', '--no-profile'],
   },
   {
     name: 'build-1000-joined',
