@@ -48,7 +48,7 @@ const BENCHMARKS: { name: string; rows: string; args: string[] }[] = [
   },
   {
     name: 'build-2000',
-    rows: 'peak memory, ~2 GB apk image of 100 packages (twice the 1 GB one's files): memory against the number of files',
+    rows: 'peak memory, ~2 GB apk image of 100 packages, twice the files of the 1 GB one: memory against the number of files',
     args: [...apkBuild(2000, 100, 1), '--no-peers', '--no-profile'],
   },
   {
