@@ -219,7 +219,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   try {
     for (const arch of archs) {
       const planFor = plan.packages.get(arch) ?? [];
-      const recordKey = memoCache === undefined ? undefined : imageMemoKey(options, source, arch, planFor, plan.unlisted);
+      const recordKey = memoCache === undefined ? undefined : await imageMemoKey(options, source, arch, planFor, plan.unlisted, memoCache);
       const recalled = recordKey === undefined ? undefined : await recallImage(memoCache!, recordKey);
       if (recalled !== undefined) {
         for (const f of recalled.fetched) {
@@ -296,36 +296,40 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
  * they read is left out: a new entrypoint, environment or annotation takes the recorded layers.
  * Anything else the configuration holds, and any key added to it later, is in the key.
  */
-function imageMemoKey(
+async function imageMemoKey(
   options: BuildOptions,
   source: PackageSource,
   arch: string,
   planned: readonly LockedPackage[],
   unlisted: ReadonlySet<LockedPackage>,
-): string | undefined {
+  cache: DownloadCache,
+): Promise<string | undefined> {
   // Read by imageOfLayers and makeIndex alone (and by apko compatibility, which keeps no record).
   const { entrypoint, cmd, stopSignal, workDir, environment, vcsUrl, annotations, volumes, archs, archsFromHost, ...layered } =
     options.config.config;
-  return memoKey({
-    arch,
-    ecosystem: source.ecosystem,
-    config: layered,
-    configPath: resolve(options.configPath),
-    keys: source.keys(),
-    sources: source.lockSources([arch]),
-    sourceDateEpoch: options.sourceDateEpoch ?? null,
-    lockVouches: options.lockVouches === true,
-    // In one order of fields, whether the entry came from a lock or from resolving. A lock's
-    // byte ranges are left out: the build takes them from the file (fetch), whatever the lock says.
-    packages: planned.map((p) => ({
-      name: p.name,
-      version: p.version,
-      architecture: p.architecture,
-      url: p.url,
-      checksum: p.checksum,
-      unlisted: unlisted.has(p),
-    })),
-  });
+  return memoKey(
+    {
+      arch,
+      ecosystem: source.ecosystem,
+      config: layered,
+      configPath: resolve(options.configPath),
+      keys: source.keys(),
+      sources: source.lockSources([arch]),
+      sourceDateEpoch: options.sourceDateEpoch ?? null,
+      lockVouches: options.lockVouches === true,
+      // In one order of fields, whether the entry came from a lock or from resolving. A lock's
+      // byte ranges are left out: the build takes them from the file (fetch), whatever the lock says.
+      packages: planned.map((p) => ({
+        name: p.name,
+        version: p.version,
+        architecture: p.architecture,
+        url: p.url,
+        checksum: p.checksum,
+        unlisted: unlisted.has(p),
+      })),
+    },
+    cache,
+  );
 }
 
 /** The image an earlier build of the same inputs made, as {@link assembleImage} gives one. */

@@ -31,7 +31,7 @@ import type { InventoryFile } from '../pkg/inventory.ts';
 import { type FetchedPackage, type InstalledPackage, installedFieldsBut, type LockedPackage } from '../pkg/source.ts';
 import { keptLayer, type Layer } from './layer.ts';
 
-const { existsSync, readdirSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
 /** Changes when the record's form or the key's inputs change: older records are then missed. */
 const MEMO_FORMAT = 'provenant-image-memo-v1';
@@ -66,7 +66,13 @@ interface Memo {
 }
 
 /** {@link codeDigest}'s answer, once made ('' when there is none). */
-let code: string | undefined;
+let code: Promise<string> | undefined;
+
+/** Where {@link codeDigest} keeps its answer between processes (a DownloadCache). */
+export interface CodeDigestCache {
+  get(key: string): Promise<Uint8Array | undefined>;
+  put(key: string, bytes: Uint8Array): Promise<unknown>;
+}
 
 /**
  * A SHA-256 of the code this process runs, by path and content of every source or compiled file
@@ -74,25 +80,30 @@ let code: string | undefined;
  * `dist-action/`, the folder beside the package's package.json. The CLI's bundle (dist/cli/bundle)
  * is left out: it is made from dist/'s files, and its modules name those as theirs
  * (scripts/bundle-cli.ts). Undefined when that folder cannot be found or read: builds then keep
- * no record. 6 to 15 ms, once per process.
+ * no record. Once per process; with `cache`, kept there under the files' versions
+ * ({@link codeDigestFrom}).
  */
-export function codeDigest(): string | undefined {
-  if (code === undefined) {
-    try {
-      code = codeDigestFrom(dirname(fileURLToPath(import.meta.url))) ?? '';
-    } catch {
-      code = '';
-    }
-  }
-  return code === '' ? undefined : code;
+export async function codeDigest(cache?: CodeDigestCache): Promise<string | undefined> {
+  code ??= codeDigestFrom(dirname(fileURLToPath(import.meta.url)), cache)
+    .then((d) => d ?? '')
+    .catch(() => '');
+  const digest = await code;
+  return digest === '' ? undefined : digest;
 }
 
 /**
  * {@link codeDigest} of the code whose module is in the folder `here`: undefined when no folder
  * above it is beside a package.json (Provenant bundled into something else, whose folder may hold
  * anything). Exported for tests.
+ *
+ * Reading and hashing the 4 MB of dist/ took 6 to 16 ms of every build, a tenth of a warm
+ * one-package build; with `cache`, the digest is kept under a hash of each file's version (its
+ * path, size, modification time and inode, as ../io/files.ts fileVersion tells a changed layer
+ * file) and read back while no file changed: a stat of each, a millisecond or two. A file
+ * rewritten in place, same size, within one tick of the file system's clock, would go unseen, as
+ * for a kept layer.
  */
-export function codeDigestFrom(here: string): string | undefined {
+export async function codeDigestFrom(here: string, cache?: CodeDigestCache): Promise<string | undefined> {
   let root = here;
   while (!existsSync(join(dirname(root), 'package.json'))) {
     if (dirname(root) === root) return undefined;
@@ -103,20 +114,34 @@ export function codeDigestFrom(here: string): string | undefined {
     .map((d) => join(d.parentPath, d.name))
     .filter((path) => !relative(root, path).startsWith(`cli${sep}bundle${sep}`))
     .sort();
+  let versions: string | undefined;
+  if (cache !== undefined) {
+    const v = createHash('sha256').update(`${MEMO_FORMAT}\0${root}`);
+    for (const path of files) {
+      const st = statSync(path, { bigint: true });
+      v.update(`\0${relative(root, path)}\0${st.size}\0${st.mtimeNs}\0${st.ino}`);
+    }
+    versions = v.digest('hex');
+    const kept = await cache.get(`code-digest:${versions}`).catch(() => undefined);
+    const text = kept === undefined ? '' : new TextDecoder().decode(kept);
+    if (/^[0-9a-f]{64}$/.test(text)) return text;
+  }
   const h = createHash('sha256').update(MEMO_FORMAT);
   for (const path of files) {
     const bytes = readFileSync(path);
     h.update(`\0${relative(root, path)}\0${bytes.length}\0`).update(bytes);
   }
-  return h.digest('hex');
+  const digest = h.digest('hex');
+  if (versions !== undefined) await cache?.put(`code-digest:${versions}`, new TextEncoder().encode(digest)).catch(() => {});
+  return digest;
 }
 
 /**
  * The record's key for a build's inputs (JSON values): see the module's comment for what they
  * must hold. Undefined when the code's digest is (no record is then taken or kept).
  */
-export function memoKey(inputs: Record<string, unknown>): string | undefined {
-  const digest = codeDigest();
+export async function memoKey(inputs: Record<string, unknown>, cache?: CodeDigestCache): Promise<string | undefined> {
+  const digest = await codeDigest(cache);
   if (digest === undefined) return undefined;
   return createHash('sha256')
     .update(JSON.stringify({ format: MEMO_FORMAT, code: digest, ...inputs }))

@@ -3,7 +3,7 @@
 // change of any input builds again; a record whose parts are gone is built again; and a build
 // told not to use it (reproduce's) neither takes nor keeps it.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type BuildOptions, type BuildResult, buildImage } from '../../src/builder/build.ts';
@@ -14,6 +14,7 @@ import { isProvenantError } from '../../src/errors.ts';
 import type { ProgressUpdate } from '../../src/io/types.ts';
 import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { type ApkSpec, buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
+import { DownloadCache } from '../../src/pkg/fetch.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -328,16 +329,38 @@ describe("the digest of Provenant's code in a record's key", () => {
     await put('dist/cli/bundle/chunk-ABCDEFGH.js', 'export const b = 1;');
     await put('dist/pkg/install.d.ts', 'export declare const a: number;');
     const here = join(dir, 'dist', 'builder');
-    assert.equal(codeDigestFrom(here), undefined, 'no package.json beside dist/: the code cannot be told');
+    assert.equal(await codeDigestFrom(here), undefined, 'no package.json beside dist/: the code cannot be told');
     await put('package.json', '{}');
-    const first = codeDigestFrom(here);
+    const first = await codeDigestFrom(here);
     assert.match(first ?? '', /^[0-9a-f]{64}$/);
     await put('dist/pkg/install.d.ts', 'export declare const a: 1;');
     await put('dist/cli/bundle/chunk-ABCDEFGH.js', 'export const b = 2;');
     await put('README.md', 'beside, not in, dist/');
-    assert.equal(codeDigestFrom(here), first);
+    assert.equal(await codeDigestFrom(here), first);
     await put('dist/pkg/install.js', 'export const a = 2;');
-    assert.notEqual(codeDigestFrom(here), first, 'a changed module');
+    assert.notEqual(await codeDigestFrom(here), first, 'a changed module');
+  });
+
+  it('is kept in the cache under the files versions, and made again when one changes', async () => {
+    const dir = await tempDir();
+    const cache = new DownloadCache(join(dir, 'cache'));
+    const module = join(dir, 'dist', 'pkg', 'install.js');
+    await mkdir(join(dir, 'dist', 'pkg'), { recursive: true });
+    await writeFile(join(dir, 'package.json'), '{}');
+    await writeFile(module, 'export const a = 1;');
+    // A whole second, which setting the time back can give again exactly.
+    await utimes(module, 1_700_000_000, 1_700_000_000);
+    const here = join(dir, 'dist', 'pkg');
+    const first = await codeDigestFrom(here, cache);
+    assert.equal(first, await codeDigestFrom(here), 'the same digest as made without a cache');
+    // Other bytes of the same size, with the time set back: the version is the same, so the
+    // kept digest is taken (as the module's comment says), which shows it is read from the cache.
+    await writeFile(module, 'export const a = 2;');
+    await utimes(module, 1_700_000_000, 1_700_000_000);
+    assert.equal(await codeDigestFrom(here, cache), first, 'taken from the cache');
+    assert.notEqual(await codeDigestFrom(here), first, 'made anew without it');
+    await writeFile(module, 'export const a = 22;');
+    assert.equal(await codeDigestFrom(here, cache), await codeDigestFrom(here), 'a new version: made again');
   });
 });
 
