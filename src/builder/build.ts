@@ -510,11 +510,12 @@ async function assemble(
   spill: SpilledFiles | undefined,
 ): Promise<{ tree: Tree; installed: InstalledPackage[]; spill: SpilledFiles | undefined }> {
   const tree = new Tree();
+  if (spill !== undefined) tree.keepOutside(spill);
   const installed = await source.install(tree, packages, arch, { mtime, clamp }, spill);
   // The packages' entries, now in the tree, and what installing them left.
   if (tree.size + (spill?.size ?? 0) >= COLLECT_FROM_FILES) collectGarbage();
   // What the steps below read and change must be in the tree, as a tree of every file would have it.
-  spill?.verify(tree, keptInTree(config));
+  spill?.bringIn(tree, keptInTree(config));
   // SOURCE_DATE_EPOCH is the latest time any file may have (a kept file has it already: ../pkg/apk/install.ts).
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
   applyAccounts(tree, config.accounts, mtime);

@@ -303,28 +303,34 @@ function* lookedUp(
   const ahead: { entry: LayerEntry; blocks?: Promise<Uint8Array[] | undefined> | undefined; size: number }[] = [];
   let aheadBytes = 0;
   let more = true;
-  for (;;) {
-    while (more && (ahead.length === 0 || (aheadBytes < LOOKUP_AHEAD_BYTES && ahead.length < LOOKUP_AHEAD_ENTRIES))) {
-      const next = entries.next();
-      if (next.done === true) {
-        more = false;
-        break;
+  // Ended when the layer fails or is cancelled too: a walk of files kept out of the tree holds a
+  // descriptor of its scratch file until it ends.
+  try {
+    for (;;) {
+      while (more && (ahead.length === 0 || (aheadBytes < LOOKUP_AHEAD_BYTES && ahead.length < LOOKUP_AHEAD_ENTRIES))) {
+        const next = entries.next();
+        if (next.done === true) {
+          more = false;
+          break;
+        }
+        const entry = next.value;
+        const body = entry.body;
+        if (isFileBody(body) && body.size >= LAYER_SEGMENT_MIN) {
+          const blocks = precompressed?.blocksOf(body) ?? Promise.resolve(undefined);
+          blocks.catch(() => {});
+          ahead.push({ entry, blocks, size: body.size });
+          aheadBytes += body.size;
+        } else {
+          ahead.push({ entry, size: 0 });
+        }
       }
-      const entry = next.value;
-      const body = entry.body;
-      if (isFileBody(body) && body.size >= LAYER_SEGMENT_MIN) {
-        const blocks = precompressed?.blocksOf(body) ?? Promise.resolve(undefined);
-        blocks.catch(() => {});
-        ahead.push({ entry, blocks, size: body.size });
-        aheadBytes += body.size;
-      } else {
-        ahead.push({ entry, size: 0 });
-      }
+      const item = ahead.shift();
+      if (item === undefined) return;
+      aheadBytes -= item.size;
+      yield item;
     }
-    const item = ahead.shift();
-    if (item === undefined) return;
-    aheadBytes -= item.size;
-    yield item;
+  } finally {
+    entries.return?.();
   }
 }
 

@@ -6,17 +6,20 @@
  * file is then 8 bytes of a path hash, not a path, a node and a body record: memory follows the
  * number of packages and the largest one, not the image's files.
  *
+ * The tree is told of the kept files (FilesOutside): a path through one of them, or a folder
+ * replaced while it holds some, fails as it would with every file in the tree. The files the
+ * build's own steps read or change are brought into the tree ({@link SpilledFiles.bringIn}).
  * The merge gives the tree's walk only while nothing happened that a tree settles by its order:
- * a path given twice, a file under a symlinked folder or under another file, a folder replaced
- * by something else, a link to a file the walk does not know. At the first of these {@link
- * refuse} throws {@link SpillRefused}, and the build installs again into a tree alone
- * (docs/architecture.md, "Memory per file"). What only a tree holds whole (`paths` with
- * `recursive`, several layers) never starts here.
+ * a path given twice, a file under a symlinked folder, anything but a folder over an entry, a
+ * hardlink to an earlier package's file. At the first of these {@link refuse} throws
+ * {@link SpillRefused}, and the build installs again into a tree alone (docs/architecture.md,
+ * "Memory per file"). What only a tree holds whole (`paths` with `recursive`, several layers)
+ * never starts here.
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { type FileBody, isFileBody } from './body.ts';
-import { type FsNode, type Tree, walkOrder } from './tree.ts';
+import { type FilesOutside, type FsNode, type Tree, walkOrder } from './tree.ts';
 
 const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
@@ -69,11 +72,15 @@ const READ_SIZE = 32 * 1024;
  * ({@link check} each entry, {@link takes} each file, {@link endRun} after each package), walked
  * with the tree ({@link walk}) as often as the layer needs, and {@link close}d.
  */
-export class SpilledFiles {
+export class SpilledFiles implements FilesOutside {
   readonly #scratch: ScratchFiles;
   readonly #writer: ScratchFile;
   readonly #bodies: ScratchFile[] = [];
   readonly #paths = new PathSet();
+  /** The folders that hold kept files directly, for {@link holds}. */
+  readonly #folders = new PathSet();
+  /** The paths of the files kept since the last run, exactly (a hash may match another path). */
+  readonly #pendingPaths = new Set<string>();
   /** Paths the build's own steps read or change: kept in the tree, where those steps look. */
   readonly #inTree: ReadonlySet<string>;
   readonly #runs: Run[] = [];
@@ -98,9 +105,27 @@ export class SpilledFiles {
     return this.#paths.size;
   }
 
-  /** True when a package's file at `path` was kept out of the tree. */
+  /** True when a package's file at `path` was kept out of the tree (or a path of the same hash). */
   has(path: string): boolean {
     return this.#paths.has(path);
+  }
+
+  /** True when some file kept out of the tree lies directly in `folder` (or a folder of the same hash). */
+  holds(folder: string): boolean {
+    return this.#folders.has(folder);
+  }
+
+  /**
+   * Whether a hardlink may point at `path` as at a kept file: true for a file of the package
+   * being installed, false for a path kept nowhere.
+   *
+   * @throws SpillRefused for a file of an earlier package, or a path whose hash is a kept
+   *   file's: the tree alone can tell (a hardlink is checked against what the tree holds)
+   */
+  isKeptFile(path: string): boolean {
+    if (this.#pendingPaths.has(path)) return true;
+    if (this.#paths.has(path)) refuse(`a hardlink points at /${path}, which an earlier package gave`);
+    return false;
   }
 
   /**
@@ -138,7 +163,9 @@ export class SpilledFiles {
     const slash = path.lastIndexOf('/');
     if (slash >= 0) tree.mkdirAll(path.slice(0, slash));
     this.#paths.add(path);
+    this.#folders.add(slash < 0 ? '' : path.slice(0, slash));
     this.#pending.push([path, node]);
+    this.#pendingPaths.add(path);
     return true;
   }
 
@@ -146,6 +173,7 @@ export class SpilledFiles {
   async endRun(owner: string): Promise<void> {
     const pending = this.#pending.sort(([a], [b]) => walkOrder(a, b));
     this.#pending = [];
+    this.#pendingPaths.clear();
     if (pending.length === 0) return;
     const bodyPaths: string[] = [];
     const index = new Map<string, number>();
@@ -166,13 +194,15 @@ export class SpilledFiles {
   }
 
   /**
-   * Checks that the build's steps, which read and change `paths` in the tree, see what a tree
-   * holding every file would show them: that neither such a path, resolved, nor a folder above
-   * it is a file kept out of the tree.
+   * Puts in the tree the kept files that the build's steps read or change: each of `paths`,
+   * resolved (`etc/os-release` may be a symlink to a package's `usr/lib/os-release`). The tree's
+   * node then wins over the run's, as a node the build writes does.
    *
-   * @throws SpillRefused when one is
+   * @throws SpillRefused when a path does not resolve (a tree of every file would say why), or
+   *   when its hash is a kept file's but no run holds it
    */
-  verify(tree: Tree, paths: Iterable<string>): void {
+  bringIn(tree: Tree, paths: Iterable<string>): void {
+    const wanted = new Set<string>();
     for (const path of paths) {
       let at: string;
       try {
@@ -180,11 +210,15 @@ export class SpilledFiles {
       } catch {
         refuse(`/${path} does not resolve`);
       }
-      if (this.#paths.has(at)) refuse(`the build changes /${at}, a package's file`);
-      for (let i = at.indexOf('/'); i > 0; i = at.indexOf('/', i + 1)) {
-        if (this.#paths.has(at.slice(0, i))) refuse(`/${at} lies under a package's file`);
-      }
+      if (tree.get(at) === undefined && this.#paths.has(at)) wanted.add(at);
     }
+    if (wanted.size === 0) return;
+    for (const [path, node] of this.walk(tree)) {
+      if (!wanted.has(path)) continue;
+      tree.put(path, node);
+      wanted.delete(path);
+    }
+    for (const path of wanted) refuse(`/${path} is a kept file's hash, not a kept file`);
   }
 
   /**
@@ -321,9 +355,10 @@ function hashPath(path: string): number {
 
 /**
  * A run's records: each a u32 LE length, then the path (u32 count of UTF-16 units, the units),
- * mode, uid, gid (u32), mtime (f64), the body's file (u32 index of the run's), offset and size
- * (f64), CRC-32 (u32), SHA-256 (32 bytes), and the extended attributes as JSON (u32 count of
- * UTF-16 units, 0 for none, the units). UTF-16 keeps any string as it was.
+ * mode, uid, gid and mtime (f64: a PAX record may give an id beyond 32 bits), the body's file
+ * (u32 index of the run's), offset and size (f64), CRC-32 (u32), SHA-256 (32 bytes), and the
+ * extended attributes as JSON (u32 count of UTF-16 units, 0 for none, the units). UTF-16 keeps
+ * any string as it was.
  */
 class RunWriter {
   #buffer = Buffer.alloc(64 * 1024);
@@ -332,15 +367,15 @@ class RunWriter {
   record(path: string, node: FsNode, bodyPath: number): void {
     const body = node.body as FileBody;
     const xattrs = node.xattrs === undefined || Object.keys(node.xattrs).length === 0 ? '' : JSON.stringify(node.xattrs);
-    const length = 4 + 2 * path.length + 12 + 8 + 4 + 16 + 4 + 32 + 4 + 2 * xattrs.length;
+    const length = 4 + 2 * path.length + 24 + 8 + 4 + 16 + 4 + 32 + 4 + 2 * xattrs.length;
     this.#ensure(4 + length);
     const b = this.#buffer;
     let at = b.writeUInt32LE(length, this.#at);
     at = b.writeUInt32LE(path.length, at);
     at += b.write(path, at, 'utf16le');
-    at = b.writeUInt32LE(node.mode, at);
-    at = b.writeUInt32LE(node.uid, at);
-    at = b.writeUInt32LE(node.gid, at);
+    at = b.writeDoubleLE(node.mode, at);
+    at = b.writeDoubleLE(node.uid, at);
+    at = b.writeDoubleLE(node.gid, at);
     at = b.writeDoubleLE(node.mtime, at);
     at = b.writeUInt32LE(bodyPath, at);
     at = b.writeDoubleLE(body.offset, at);
@@ -397,16 +432,16 @@ class RunCursor {
     at += 4;
     const path = b.toString('utf16le', at, at + 2 * units);
     at += 2 * units;
-    const mode = b.readUInt32LE(at);
-    const uid = b.readUInt32LE(at + 4);
-    const gid = b.readUInt32LE(at + 8);
-    const mtime = b.readDoubleLE(at + 12);
-    const bodyPath = this.#run.bodyPaths[b.readUInt32LE(at + 20)] as string;
-    const offset = b.readDoubleLE(at + 24);
-    const size = b.readDoubleLE(at + 32);
-    const crc32 = b.readUInt32LE(at + 40);
-    const sha256 = b.toString('hex', at + 44, at + 76);
-    at += 76;
+    const mode = b.readDoubleLE(at);
+    const uid = b.readDoubleLE(at + 8);
+    const gid = b.readDoubleLE(at + 16);
+    const mtime = b.readDoubleLE(at + 24);
+    const bodyPath = this.#run.bodyPaths[b.readUInt32LE(at + 32)] as string;
+    const offset = b.readDoubleLE(at + 36);
+    const size = b.readDoubleLE(at + 44);
+    const crc32 = b.readUInt32LE(at + 52);
+    const sha256 = b.toString('hex', at + 56, at + 88);
+    at += 88;
     const xattrUnits = b.readUInt32LE(at);
     at += 4;
     const xattrs = xattrUnits === 0 ? undefined : (JSON.parse(b.toString('utf16le', at, at + 2 * xattrUnits)) as Record<string, string>);

@@ -35,6 +35,18 @@ export interface FsNode {
 
 const MAX_LINKS = 40; // as Linux's MAXSYMLINKS
 
+/**
+ * Files that belong in a tree but are kept out of it (./spill.ts): the tree treats them as there
+ * where that changes what it does, so that a folder part that is such a file, or a folder that
+ * holds some, is refused as it would be if they were in.
+ */
+export interface FilesOutside {
+  /** True when a file is kept out at `path` (a false positive only makes the tree refuse more). */
+  has(path: string): boolean;
+  /** True when some file kept out lies directly in the folder `path`. */
+  holds(folder: string): boolean;
+}
+
 /** A mutable tree, keyed by path; the root is `''`. */
 export class Tree {
   readonly #nodes = new Map<string, FsNode>();
@@ -47,9 +59,16 @@ export class Tree {
    * replaced), so a key that is no symlink resolves to itself.
    */
   #oddKeys = false;
+  /** Files kept out of the tree, which it must see as there ({@link keepOutside}). */
+  #outside: FilesOutside | undefined;
 
   constructor(rootMode = 0o755) {
     this.#nodes.set('', { type: 'dir', mode: rootMode, uid: 0, gid: 0, mtime: 0 });
+  }
+
+  /** Tells the tree of the files kept out of it, which it then refuses to walk into or replace. */
+  keepOutside(outside: FilesOutside): void {
+    this.#outside = outside;
   }
 
   /** The node at `path` exactly as stored (no symlink following). */
@@ -126,8 +145,9 @@ export class Tree {
         for (let i = target.length - 1; i >= 0; i--) todo.push(target[i] as string);
         continue;
       }
-      if (node !== undefined && node.type !== 'dir' && todo.length > 0) {
-        throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(candidate)} is a ${node.type}, not a folder, in ${JSON.stringify(path)}`);
+      const type = node?.type ?? (todo.length > 0 && this.#outside?.has(candidate) === true ? 'file' : undefined);
+      if (type !== undefined && type !== 'dir' && todo.length > 0) {
+        throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(candidate)} is a ${type}, not a folder, in ${JSON.stringify(path)}`);
       }
       parts.push(part);
       at = candidate;
@@ -149,10 +169,11 @@ export class Tree {
     for (const part of resolved.split('/')) {
       cur = cur === '' ? part : `${cur}/${part}`;
       const node = this.#nodes.get(cur);
-      if (node === undefined) {
+      const type = node?.type ?? (this.#outside?.has(cur) === true ? 'file' : undefined);
+      if (type === undefined) {
         this.#set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template });
-      } else if (node.type !== 'dir') {
-        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(cur)}: a ${node.type} is there`);
+      } else if (type !== 'dir') {
+        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(cur)}: a ${type} is there`);
       }
     }
   }
@@ -218,6 +239,7 @@ export class Tree {
   }
 
   hasChildren(path: string): boolean {
+    if (this.#outside?.holds(path) === true) return true;
     const prefix = `${path}/`;
     for (const p of this.#nodes.keys()) if (p.startsWith(prefix)) return true;
     return false;

@@ -44,6 +44,12 @@ const UNIVERSE: readonly ApkFileSpec[] = [
   { path: 'usr/share/doc/n', type: 'file', body: enc('n\n') },
   { path: 'usr/share/doc/m', type: 'file', body: enc('m\n') },
   { path: 'e', type: 'file', body: enc('') },
+  { path: 'd', type: 'symlink', target: 'a/x/../b' },
+  { path: 'etc/apk/world/x', type: 'file', body: enc('a file where apk writes its own\n') },
+  { path: 'usr/lib/apk/db/installed', type: 'file', body: enc('C:Q1\n') },
+  // Alpine's: os-release a symlink to a package's file that the build reads.
+  { path: 'etc/os-release', type: 'symlink', target: '../usr/lib/os-release' },
+  { path: 'usr/lib/os-release', type: 'file', body: enc('ID=alpine-like\n') },
 ];
 
 /** Configuration lines beyond the packages: what the build's own steps do. */
@@ -55,6 +61,10 @@ const STEPS: readonly string[][] = [
   ['paths:', '  - {path: /h, type: hardlink, source: /a/x}', '  - {path: /s, type: symlink, source: a}'],
   ['paths:', '  - {path: /a, type: permissions, permissions: 0o700, recursive: true}'],
   ['os-release: {id: spill, name: Spill}'],
+  // What replaces a folder that holds package files, and paths through `..`.
+  ['paths:', '  - {path: /usr/share/doc, type: empty-file}', '  - {path: /a/b, type: symlink, source: c}'],
+  ['accounts:', '  users: [{username: app, uid: 1000, homedir: /a/x/../home}]', '  groups: [{groupname: app, gid: 1000}]'],
+  ['paths:', '  - {path: /d/y, type: permissions, permissions: 0o600}', '  - {path: /h2, type: hardlink, source: /a/x/../b/y}'],
 ];
 
 interface Case {

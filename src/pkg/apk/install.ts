@@ -148,7 +148,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
       case 'hardlink': {
         const target = tree.resolve(cleanEntryPath(h.linkname, `${where}: ${entry.path}`));
         const node = tree.get(target);
-        if (node?.type !== 'file' && spill?.has(target) !== true) {
+        if (node?.type !== 'file' && spill?.isKeptFile(target) !== true) {
           throw new ProvenantError('UNSAFE_PATH', `the hardlink /${entry.path} points at /${target}, which is not a file of the image`, {
             where,
           });
