@@ -20,6 +20,7 @@ import {
   type SegmentCache,
   treeLayer,
   treeWalk,
+  walkLayer,
   workersFor,
 } from '../../src/builder/layer.ts';
 import { isProvenantError } from '../../src/errors.ts';
@@ -525,6 +526,23 @@ function precompressorOf(tree: Tree, cache: SegmentCache): LayerPrecompressor {
   }
   return pre;
 }
+
+describe('a layer from a walk', () => {
+  it('ends the walk it pulls from when the layer fails, so that what the walk holds is let go', async () => {
+    let ended = false;
+    const missing: FileBody = { path: '/nonexistent/provenant-body', offset: 0, size: 10, sha256: '0'.repeat(64), crc32: 0 };
+    function* walk(): Generator<[string, FsNode]> {
+      try {
+        yield ['a', { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, body: missing }];
+        for (let i = 0; i < 5000; i++) yield [`b${i}`, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 }];
+      } finally {
+        ended = true;
+      }
+    }
+    await assert.rejects(walkLayer(walk, { workers: 0 }), (err: unknown) => isProvenantError(err, 'IO'));
+    assert.ok(ended, 'the walk was ended');
+  });
+});
 
 describe('worker threads for a layer', () => {
   /** A tree of `count` files of `size` bytes on disk (never read here). */
