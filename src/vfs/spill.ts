@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { ProvenantError } from '../errors.ts';
 import { type FileBody, isFileBody } from './body.ts';
 import { type FilesOutside, type FsNode, type Tree, walkOrder } from './tree.ts';
 
@@ -64,6 +65,8 @@ interface Run {
   bodyPaths: string[];
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
 /** Bytes read at once from a run as the walk goes. */
 const READ_SIZE = 32 * 1024;
 
@@ -85,9 +88,14 @@ export class SpilledFiles implements FilesOutside {
   readonly #inTree: ReadonlySet<string>;
   readonly #runs: Run[] = [];
   #pending: [string, FsNode][] = [];
-  /** One for every run, its buffer kept from run to run: a buffer per package was garbage outside V8's heap, several MB of it for a large image before V8 collected it. */
+  /**
+   * The runs' writer, one for them all, its buffer kept from run to run: a buffer per package was
+   * garbage outside V8's heap, several MB of it for a large image before V8 collected it.
+   */
   readonly #runWriter = new RunWriter();
   #closed = false;
+  /** The runs' file, open for reading from the first walk on. */
+  #fd: number | undefined;
 
   private constructor(scratch: ScratchFiles, writer: ScratchFile, inTree: ReadonlySet<string>) {
     this.#scratch = scratch;
@@ -113,6 +121,10 @@ export class SpilledFiles implements FilesOutside {
   /** True when some file kept out of the tree lies directly in `folder` (or a folder of the same hash). */
   holds(folder: string): boolean {
     return this.#folders.has(folder);
+  }
+
+  decides(why: string): never {
+    refuse(why);
   }
 
   /**
@@ -159,7 +171,7 @@ export class SpilledFiles implements FilesOutside {
    */
   takes(tree: Tree, path: string, node: FsNode): boolean {
     const body = node.body;
-    if (node.type !== 'file' || !isFileBody(body) || body.sha256 === '' || this.#inTree.has(path)) return false;
+    if (node.type !== 'file' || !isFileBody(body) || !HEX64.test(body.sha256) || this.#inTree.has(path)) return false;
     const slash = path.lastIndexOf('/');
     if (slash >= 0) tree.mkdirAll(path.slice(0, slash));
     this.#paths.add(path);
@@ -228,33 +240,48 @@ export class SpilledFiles implements FilesOutside {
   *walk(tree: Tree): Generator<[string, FsNode]> {
     if (this.#closed) throw new Error('the kept files were closed');
     const treePaths = tree.paths();
-    const fd = this.#runs.length === 0 ? undefined : openSync(this.#writer.path, 'r');
-    try {
-      const heap = new CursorHeap();
+    const heap = new CursorHeap();
+    if (this.#runs.length > 0) {
+      const fd = this.#readable();
       for (const run of this.#runs) {
-        const cursor = new RunCursor(fd as number, run);
+        const cursor = new RunCursor(fd, run, this.#writer.path);
         if (cursor.next()) heap.push(cursor);
       }
-      let t = 0;
-      for (;;) {
-        const top = heap.peek();
-        const path = treePaths[t];
-        if (top === undefined && path === undefined) return;
-        const order = top === undefined ? -1 : path === undefined ? 1 : walkOrder(path, top.path);
-        if (order <= 0) {
-          t++;
-          const node = tree.get(path as string);
-          if (node !== undefined) yield [path as string, node];
-          if (order < 0) continue;
-        } else {
-          yield [top!.path, top!.node];
-        }
-        if (top!.next()) heap.fix();
-        else heap.pop();
-      }
-    } finally {
-      if (fd !== undefined) closeSync(fd);
     }
+    let t = 0;
+    for (;;) {
+      const top = heap.peek();
+      const path = treePaths[t];
+      if (top === undefined && path === undefined) return;
+      const order = top === undefined ? -1 : path === undefined ? 1 : walkOrder(path, top.path);
+      if (order <= 0) {
+        t++;
+        const node = tree.get(path as string);
+        if (node !== undefined) yield [path as string, node];
+        if (order < 0) continue;
+      } else {
+        yield [top!.path, top!.node];
+      }
+      if (top!.next()) heap.fix();
+      else heap.pop();
+    }
+  }
+
+  /**
+   * A descriptor of the runs' file, opened at the first walk and kept to {@link close}: the file
+   * stays readable should something remove it meanwhile (another build's sweep of temporary
+   * files that were not written to for an hour).
+   *
+   * @throws ProvenantError `IO` when it cannot be opened
+   */
+  #readable(): number {
+    if (this.#fd !== undefined) return this.#fd;
+    try {
+      this.#fd = openSync(this.#writer.path, 'r');
+    } catch (err) {
+      throw scratchError(this.#writer.path, `cannot read ${this.#writer.path}: ${(err as Error).message}`, err);
+    }
+    return this.#fd;
   }
 
   /**
@@ -271,6 +298,7 @@ export class SpilledFiles implements FilesOutside {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#fd !== undefined) closeSync(this.#fd);
     for (const w of [this.#writer, ...this.#bodies]) await w.abort();
   }
 }
@@ -327,6 +355,15 @@ class PathSet {
     this.#slots = new Float64Array(2 * old.length);
     for (const h of old) if (h !== 0) place(this.#slots, h);
   }
+}
+
+/** A scratch file that could not be read back as it was written. */
+function scratchError(where: string, message: string, cause?: unknown): ProvenantError {
+  return new ProvenantError('IO', message, {
+    where,
+    hint: 'a scratch file of the build in its cache was removed or cut short while it ran; build again',
+    cause,
+  });
 }
 
 /** Puts `h` in `slots`; false when it was there. */
@@ -416,8 +453,11 @@ class RunCursor {
   path = '';
   node: FsNode = { type: 'file', mode: 0, uid: 0, gid: 0, mtime: 0 };
 
-  constructor(fd: number, run: Run) {
+  readonly #where: string;
+
+  constructor(fd: number, run: Run, where: string) {
     this.#fd = fd;
+    this.#where = where;
     this.#run = run;
   }
 
@@ -425,7 +465,7 @@ class RunCursor {
   next(): boolean {
     if (!this.#have(4)) return false;
     const length = this.#buffer.readUInt32LE(this.#start);
-    if (!this.#have(4 + length)) throw new Error('a run of kept files is cut short');
+    if (!this.#have(4 + length)) throw scratchError(this.#where, `${this.#where} ends within a record of its runs`);
     const b = this.#buffer;
     let at = this.#start + 4;
     const units = b.readUInt32LE(at);
@@ -469,7 +509,7 @@ class RunCursor {
     let got = 0;
     while (got < want) {
       const r = readSync(this.#fd, this.#buffer, kept + got, want - got, this.#run.offset + this.#read + got);
-      if (r === 0) throw new Error('the scratch file of kept files is cut short');
+      if (r === 0) throw scratchError(this.#where, `${this.#where} ends before its runs do`);
       got += r;
     }
     this.#read += got;

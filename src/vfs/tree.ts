@@ -41,10 +41,16 @@ const MAX_LINKS = 40; // as Linux's MAXSYMLINKS
  * holds some, is refused as it would be if they were in.
  */
 export interface FilesOutside {
-  /** True when a file is kept out at `path` (a false positive only makes the tree refuse more). */
+  /** True when a file is kept out at `path`, or a path of the same hash. */
   has(path: string): boolean;
-  /** True when some file kept out lies directly in the folder `path`. */
+  /** True when some file kept out lies directly in the folder `path`, or one of the same hash. */
   holds(folder: string): boolean;
+  /**
+   * Called where a file kept out would decide what the tree does (a path through it, a folder
+   * holding it replaced): throws, so that the build installs into a tree of every file, which
+   * decides exactly (a hash cannot tell a kept file from another path of the same hash).
+   */
+  decides(why: string): never;
 }
 
 /** A mutable tree, keyed by path; the root is `''`. */
@@ -145,9 +151,11 @@ export class Tree {
         for (let i = target.length - 1; i >= 0; i--) todo.push(target[i] as string);
         continue;
       }
-      const type = node?.type ?? (todo.length > 0 && this.#outside?.has(candidate) === true ? 'file' : undefined);
-      if (type !== undefined && type !== 'dir' && todo.length > 0) {
-        throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(candidate)} is a ${type}, not a folder, in ${JSON.stringify(path)}`);
+      if (node === undefined && todo.length > 0 && this.#outside?.has(candidate) === true) {
+        this.#outside.decides(`${JSON.stringify(path)} goes through /${candidate}`);
+      }
+      if (node !== undefined && node.type !== 'dir' && todo.length > 0) {
+        throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(candidate)} is a ${node.type}, not a folder, in ${JSON.stringify(path)}`);
       }
       parts.push(part);
       at = candidate;
@@ -169,11 +177,11 @@ export class Tree {
     for (const part of resolved.split('/')) {
       cur = cur === '' ? part : `${cur}/${part}`;
       const node = this.#nodes.get(cur);
-      const type = node?.type ?? (this.#outside?.has(cur) === true ? 'file' : undefined);
-      if (type === undefined) {
+      if (node === undefined) {
+        if (this.#outside?.has(cur) === true) this.#outside.decides(`the folder /${cur} would be made where a file is kept`);
         this.#set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template });
-      } else if (type !== 'dir') {
-        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(cur)}: a ${type} is there`);
+      } else if (node.type !== 'dir') {
+        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(cur)}: a ${node.type} is there`);
       }
     }
   }
@@ -239,7 +247,7 @@ export class Tree {
   }
 
   hasChildren(path: string): boolean {
-    if (this.#outside?.holds(path) === true) return true;
+    if (this.#outside?.holds(path) === true) this.#outside.decides(`the folder /${path}, which holds kept files, would be replaced`);
     const prefix = `${path}/`;
     for (const p of this.#nodes.keys()) if (p.startsWith(prefix)) return true;
     return false;
