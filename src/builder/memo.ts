@@ -98,10 +98,8 @@ export async function codeDigest(cache?: CodeDigestCache): Promise<string | unde
  *
  * Reading and hashing the 4 MB of dist/ took 6 to 16 ms of every build, a tenth of a warm
  * one-package build; with `cache`, the digest is kept under a hash of each file's version (its
- * path, size, modification time and inode, as ../io/files.ts fileVersion tells a changed layer
- * file) and read back while no file changed: a stat of each, a millisecond or two. A file
- * rewritten in place, same size, within one tick of the file system's clock, would go unseen, as
- * for a kept layer.
+ * path, size, modification and change times and inode: {@link versionsOf}) and read back while no
+ * file changed: a stat of each, a millisecond or two.
  */
 export async function codeDigestFrom(here: string, cache?: CodeDigestCache): Promise<string | undefined> {
   let root = here;
@@ -114,14 +112,8 @@ export async function codeDigestFrom(here: string, cache?: CodeDigestCache): Pro
     .map((d) => join(d.parentPath, d.name))
     .filter((path) => !relative(root, path).startsWith(`cli${sep}bundle${sep}`))
     .sort();
-  let versions: string | undefined;
+  const versions = cache === undefined ? undefined : versionsOf(root, files);
   if (cache !== undefined) {
-    const v = createHash('sha256').update(`${MEMO_FORMAT}\0${root}`);
-    for (const path of files) {
-      const st = statSync(path, { bigint: true });
-      v.update(`\0${relative(root, path)}\0${st.size}\0${st.mtimeNs}\0${st.ino}`);
-    }
-    versions = v.digest('hex');
     const kept = await cache.get(`code-digest:${versions}`).catch(() => undefined);
     const text = kept === undefined ? '' : new TextDecoder().decode(kept);
     if (/^[0-9a-f]{64}$/.test(text)) return text;
@@ -132,8 +124,26 @@ export async function codeDigestFrom(here: string, cache?: CodeDigestCache): Pro
     h.update(`\0${relative(root, path)}\0${bytes.length}\0`).update(bytes);
   }
   const digest = h.digest('hex');
-  if (versions !== undefined) await cache?.put(`code-digest:${versions}`, new TextEncoder().encode(digest)).catch(() => {});
+  // Kept only when no file changed while it was read: else the digest is of neither version.
+  if (versions !== undefined && versionsOf(root, files) === versions) {
+    await cache?.put(`code-digest:${versions}`, new TextEncoder().encode(digest)).catch(() => {});
+  }
   return digest;
+}
+
+/**
+ * A hash of the versions of `files` (under `root`): each one's path, size, modification and
+ * change times and inode. The change time is there for files whose modification time was pinned
+ * (unpacked from an image built with SOURCE_DATE_EPOCH, as Provenant's own are): it is the
+ * kernel's, and no one sets it.
+ */
+function versionsOf(root: string, files: readonly string[]): string {
+  const v = createHash('sha256').update(`${MEMO_FORMAT}\0${root}`);
+  for (const path of files) {
+    const st = statSync(path, { bigint: true });
+    v.update(`\0${relative(root, path)}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}\0${st.ino}`);
+  }
+  return v.digest('hex');
 }
 
 /**
