@@ -288,3 +288,5 @@ export { type RegistryAccessOptions, registryAccess } from './store/registry-acc
 export type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './store/types.ts';
 /** The tool's version. */
 export { VERSION } from './version.ts';
+/** What PackageSource.install may be given to keep files out of the tree, and what it throws when it cannot. */
+export { type SpilledFiles, SpillRefused } from './vfs/spill.ts';

@@ -543,12 +543,13 @@ function spillable(config: ImageConfig): boolean {
 
 /**
  * The paths the shared finishing reads or changes: the accounts' files and homes, os-release,
- * and each `paths` entry's path and source. A package's file at one of these stays in the tree.
+ * and each `paths` entry's path and a hardlink's source. A package's file at one of these stays in the tree.
  */
 function keptInTree(config: ImageConfig): string[] {
   const paths = ['etc/passwd', 'etc/group', 'etc/os-release'];
   for (const u of config.accounts.users) paths.push(u.homedir);
-  for (const p of config.paths) paths.push(p.path, ...(p.source === undefined ? [] : [p.source]));
+  // A symlink's source is its target, written into the link, not a path the build reads.
+  for (const p of config.paths) paths.push(p.path, ...(p.type === 'hardlink' && p.source !== undefined ? [p.source] : []));
   return paths.map((p) => p.replace(/^\/+/, '')).filter((p) => p !== '');
 }
 
