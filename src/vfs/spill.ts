@@ -10,8 +10,8 @@
  * replaced while it holds some, fails as it would with every file in the tree. The files the
  * build's own steps read or change are brought into the tree ({@link SpilledFiles.bringIn}).
  * The merge gives the tree's walk only while nothing happened that a tree settles by its order:
- * a path given twice, a file under a symlinked folder, anything but a folder over an entry, a
- * hardlink to an earlier package's file. At the first of these {@link refuse} throws
+ * a path given twice, anything but a folder over an entry, a hardlink to an earlier package's
+ * file. A file under a symlinked folder is kept where it lands. At the first of these {@link refuse} throws
  * {@link SpillRefused}, and the build installs again into a tree alone (docs/architecture.md,
  * "Memory per file"). What only a tree holds whole (`paths` with `recursive`, several layers)
  * never starts here.
@@ -86,6 +86,8 @@ export class SpilledFiles implements FilesOutside {
   readonly #pendingPaths = new Set<string>();
   /** Paths the build's own steps read or change: kept in the tree, where those steps look. */
   readonly #inTree: ReadonlySet<string>;
+  /** Paths that stay in the tree with what is under them ({@link keepInTree}). */
+  readonly #inTreeUnder: string[] = [];
   readonly #runs: Run[] = [];
   #pending: [string, FsNode][] = [];
   /**
@@ -142,36 +144,48 @@ export class SpilledFiles implements FilesOutside {
 
   /**
    * Checks that an entry of type `type` at `path` can be installed with the files kept out of
-   * the tree: that it lands at its own path, under no kept file, and replaces nothing the walk
-   * would have to settle.
+   * the tree: that it lands under no kept file and replaces nothing the walk would have to
+   * settle. Returns where it lands: `path`, or where a symlinked folder above it leads
+   * (merged /usr: `lib/x` lands at `usr/lib/x`).
    *
    * @throws SpillRefused when it cannot
    */
-  check(tree: Tree, path: string, type: FsNode['type']): void {
+  check(tree: Tree, path: string, type: FsNode['type']): string {
     const slash = path.lastIndexOf('/');
+    let at = path;
     if (slash >= 0 && tree.get(path.slice(0, slash))?.type !== 'dir') {
       // A folder the tree has not made yet could be a kept file, or lie under one.
       for (let i = path.indexOf('/'); i > 0; i = path.indexOf('/', i + 1)) {
         if (this.#paths.has(path.slice(0, i))) refuse(`/${path} is under a file`);
       }
-      if (tree.resolveParent(path) !== path) refuse(`/${path} lies under a symlinked folder`);
+      at = tree.resolveParent(path);
     }
-    if (this.#paths.has(path)) refuse(`/${path} is given twice`);
+    if (this.#paths.has(at)) refuse(`/${at} is given twice`);
     // Folders merge; anything else given again replaces what a package put there, which that
     // package's file list and database would then leave out (apk's `replaces`).
-    const there = tree.get(path);
-    if (there !== undefined && (there.type !== 'dir' || type !== 'dir')) refuse(`a ${type} replaces the ${there.type} /${path}`);
+    const there = tree.get(at);
+    if (there !== undefined && (there.type !== 'dir' || type !== 'dir')) refuse(`a ${type} replaces the ${there.type} /${at}`);
+    return at;
   }
 
   /**
-   * Keeps the file `node` at `path` out of the tree, when its body is on disk with its SHA-256
-   * and the build's steps do not read it; false when the caller must put it in the tree. The
-   * folders above it that the tree lacks are made there, as putting it would. Call {@link check}
-   * first.
+   * Keeps these paths, and every file under them, in the tree: what an ecosystem's own steps
+   * read (Debian's ca-certificates bundle, its time zone).
+   */
+  keepInTree(paths: Iterable<string>): void {
+    for (const p of paths) this.#inTreeUnder.push(p);
+  }
+
+  /**
+   * Keeps the file `node` at `path` (where {@link check} said it lands) out of the tree, when its
+   * body is on disk with its SHA-256 and the build's steps do not read it; false when the caller
+   * must put it in the tree. The folders above it that the tree lacks are made there, as putting
+   * it would.
    */
   takes(tree: Tree, path: string, node: FsNode): boolean {
     const body = node.body;
     if (node.type !== 'file' || !isFileBody(body) || !HEX64.test(body.sha256) || this.#inTree.has(path)) return false;
+    if (this.#inTreeUnder.some((p) => path === p || path.startsWith(`${p}/`))) return false;
     const slash = path.lastIndexOf('/');
     if (slash >= 0) tree.mkdirAll(path.slice(0, slash));
     this.#paths.add(path);

@@ -83,6 +83,16 @@ export class Tree {
   }
 
   /**
+   * {@link get}, for a caller that reads what it finds: where a file kept out of the tree is
+   * there instead, the build installs into a tree of every file ({@link FilesOutside.decides}).
+   */
+  read(path: string): FsNode | undefined {
+    const node = this.#nodes.get(path);
+    if (node === undefined && this.#outside?.has(path) === true) this.#outside.decides(`/${path} is read, and kept out of the tree`);
+    return node;
+  }
+
+  /**
    * Every path except the root, in walk order: each folder followed by its contents, names
    * compared bytewise (so `a`, `a/b`, `a-c`; the order `find | LC_ALL=C sort` would not give).
    */

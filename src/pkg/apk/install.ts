@@ -111,7 +111,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   for (const entry of pkg.entries) {
     const h = entry.header;
     const mtime = options.mtime ?? h.mtime;
-    spill?.check(tree, entry.path, h.type);
+    const at = spill?.check(tree, entry.path, h.type) ?? entry.path;
     const existing = tree.get(tree.resolveParent(entry.path));
     if (
       h.type !== 'dir' &&
@@ -138,7 +138,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
       case 'file': {
         sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(entry.body)).digest('hex');
         const node: FsNode = { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body };
-        if (spill?.takes(tree, entry.path, node) !== true) tree.put(entry.path, node);
+        if (spill?.takes(tree, at, node) !== true) tree.put(entry.path, node);
         break;
       }
       case 'symlink':
