@@ -201,3 +201,19 @@ export function installedFieldsBut(p: InstalledPackage, omit: ReadonlySet<string
   for (const k of Object.keys(p)) if (!omit.has(k)) out[k] = p[k as keyof InstalledPackage];
   return out;
 }
+
+/**
+ * Gives `record` a `files` made by `list` each time it is read: a record, a `/` path and a
+ * checksum per file of the image, kept to the end of a build, were a few hundred bytes per file
+ * (issue 16). Set, it is a list as any other.
+ */
+export function filesOnDemand(record: InstalledPackage, list: () => InventoryFile[]): InstalledPackage {
+  Object.defineProperty(record, 'files', {
+    enumerable: true,
+    configurable: true,
+    get: list,
+    set: (value: InventoryFile[]) =>
+      Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true }),
+  });
+  return record;
+}

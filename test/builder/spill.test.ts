@@ -4,7 +4,7 @@
 // again into a tree alone (a path given twice, a file under a symlinked folder or under another
 // file, a folder replaced, what the build's own steps change).
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -15,6 +15,7 @@ import type { Logger } from '../../src/io/types.ts';
 import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { type ApkFileSpec, type ApkSpec, buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
 import { apkoGoldenConfig } from '../helpers/apk.ts';
+import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -196,4 +197,30 @@ describe('a build with its files kept out of the tree', () => {
       assert.ok(kept.kept || kept.refused, 'the build tried to keep its files out of the tree');
     }
   });
+});
+
+describe('a Debian build with its files kept out of the tree', {
+  skip: debianMissing || (process.arch === 'x64' ? false : 'the examples are amd64'),
+}, () => {
+  const tempDir = useTempDir('spill-debian');
+
+  for (const example of ['shell.yaml', 'static.yaml']) {
+    it(`gives the ${example} example's image as a tree of every file does (merged /usr, ca-certificates, tzdata)`, async () => {
+      const dir = await tempDir();
+      const examples = new URL('../../examples/debian/', import.meta.url).pathname;
+      // The mirror comes from the machine's apt sources (or PROVENANT_DEBIAN_MIRROR), never from the code.
+      await writeFile(join(dir, 'sources.yaml'), `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n`);
+      await writeFile(join(dir, example), await readFile(join(examples, example)));
+      const config = join(dir, example);
+      for (const epoch of [true, false]) {
+        // Packages from the suite's shared download cache; layers made anew by each.
+        const kept = await build(config, { epoch }, { cacheDir: debianCacheDir, layerCache: false });
+        const tree = await build(config, { epoch }, { cacheDir: debianCacheDir, spill: false, layerCache: false });
+        assert.ok(!('error' in kept) && !('error' in tree), JSON.stringify({ kept, tree }));
+        assert.equal(kept.index, tree.index);
+        assert.equal(kept.inventory, tree.inventory);
+        assert.ok(kept.kept, `the files were kept out of the tree: ${JSON.stringify(kept)}`);
+      }
+    });
+  }
 });

@@ -12,18 +12,18 @@ import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
-import type { InventoryFile } from '../inventory.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
-import type {
-  FetchedPackage,
-  InstalledPackage,
-  InstallTimes,
-  LockedPackage,
-  LockSources,
-  PackageSource,
-  PackageSourceOptions,
-  SourceIndex,
+import {
+  type FetchedPackage,
+  filesOnDemand,
+  type InstalledPackage,
+  type InstallTimes,
+  type LockedPackage,
+  type LockSources,
+  type PackageSource,
+  type PackageSourceOptions,
+  type SourceIndex,
 } from '../source.ts';
 import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { type ApkPackageInfo, readApkIndex } from './apkindex.ts';
@@ -417,18 +417,8 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
       installedSize: info.installedSize,
       skippedScripts: [...pkg.scripts.keys()].sort(),
     };
-    // Made each time it is read, from the paths and SHA-1 bytes alone: a record, a `/` path and
-    // a hex SHA-1 per file of the image, kept to the end of the build, were a few hundred bytes
-    // per file (issue 16). Set, it is a list as any other.
-    const list = inventoryFiles ?? files.inventoryFiles();
-    Object.defineProperty(record, 'files', {
-      enumerable: true,
-      configurable: true,
-      get: list,
-      set: (value: InventoryFile[]) =>
-        Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true }),
-    });
-    return record;
+    // Made each time it is read, from the paths and SHA-1 bytes alone (or the package's entries).
+    return filesOnDemand(record, inventoryFiles ?? files.inventoryFiles());
   });
 }
 

@@ -15,7 +15,10 @@
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { readBody } from '../../vfs/body.ts';
+import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
+import type { InventoryFile } from '../inventory.ts';
+import type { PackageEntry } from '../unpacked.ts';
 import { xattrsOf } from '../xattrs.ts';
 import type { DebPackage, DebScriptName } from './deb.ts';
 import { parseDebRelations } from './relations.ts';
@@ -26,8 +29,10 @@ export interface InstalledDeb {
   pkg: DebPackage;
   /** The package's file name in status.d: `<package>`, or `<package>:<arch>` (see {@link DebInstallOptions.multiArchNames}). */
   statusName: string;
-  /** Entries in archive order, with the MD5 that md5sums gives for each file. */
+  /** Entries in archive order, with the MD5 that md5sums gives for each file; empty when the files were kept out of the tree. */
   files: { path: string; type: string; mode: number; uid: number; gid: number; md5?: string | undefined }[];
+  /** The inventory's file list, made from the package's entries when asked for, when `files` was not kept. */
+  inventoryFiles?: (() => InventoryFile[]) | undefined;
   /** The maintainer scripts (and `triggers`) the package has, none of which ran. */
   skippedScripts: DebScriptName[];
   /** The database files written (relative paths), empty when `database` is off. */
@@ -52,6 +57,12 @@ export interface DebInstallOptions {
    * default: distroless uses the bare package name.
    */
   multiArchNames?: boolean | undefined;
+  /**
+   * Where the package's files go instead of the tree, when they can (../../vfs/spill.ts): the
+   * install then throws SpillRefused at the first entry that a tree alone can settle, and the
+   * record's `files` stays empty (`inventoryFiles` makes its list from the package's entries).
+   */
+  spill?: SpilledFiles | undefined;
   /**
    * The versions of the packages already installed, by name, so that a versioned `Replaces`
    * (`Replaces: foo (<< 2.0)`) only covers the versions it names. A package not listed here is
@@ -83,12 +94,15 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const files: InstalledDeb['files'] = [];
   /** Files and hardlinks this package installed: cleaned path → where it landed. */
   const mine = new Map<string, string>();
+  const spill = options.spill;
   for (const entry of pkg.entries) {
     const h = entry.header;
     const mtime = options.mtime ?? h.mtime;
     const at = tree.resolveParent(entry.path);
     const existing = tree.get(at);
-    const existingIsDir = existing?.type === 'dir' || (existing?.type === 'symlink' && tree.get(tree.resolve(at))?.type === 'dir');
+    const existingIsDir = existing?.type === 'dir' || (existing?.type === 'symlink' && tree.read(tree.resolve(at))?.type === 'dir');
+    // A folder over a symlink to a folder changes nothing (below): nothing to check.
+    if (spill !== undefined && !(h.type === 'dir' && existing?.type === 'symlink' && existingIsDir)) spill.check(tree, entry.path, h.type);
     if (
       existing !== undefined &&
       existing.type !== 'dir' &&
@@ -110,9 +124,11 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
         // dpkg follows a symlink to a folder rather than replacing it with the package's folder.
         if (existing?.type !== 'symlink' || !existingIsDir) tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
         break;
-      case 'file':
-        mine.set(entry.path, tree.put(entry.path, { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body }));
+      case 'file': {
+        const node: FsNode = { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body };
+        mine.set(entry.path, spill?.takes(tree, at, node) === true ? at : tree.put(entry.path, node));
         break;
+      }
       case 'symlink':
         mine.delete(entry.path);
         tree.put(entry.path, { type: 'symlink', mode, uid, gid, mtime, owner, xattrs, linkname: h.linkname });
@@ -120,7 +136,9 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       case 'hardlink': {
         const target = entry.hardlinkTarget === undefined ? undefined : mine.get(entry.hardlinkTarget);
         const node = target === undefined ? undefined : tree.get(target);
-        if (target === undefined || node?.type !== 'file' || node.owner !== owner) {
+        // A file of this package kept out of the tree is its own.
+        const kept = target !== undefined && node === undefined && spill?.isKeptFile(target) === true;
+        if (target === undefined || (!kept && (node?.type !== 'file' || node.owner !== owner))) {
           throw new ProvenantError(
             'UNSAFE_PATH',
             `the hardlink /${entry.path} points at /${entry.hardlinkTarget ?? h.linkname}, which is not a file this package installed`,
@@ -134,7 +152,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
         mine.delete(entry.path);
         tree.put(entry.path, { type: h.type, mode, uid, gid, mtime, owner, xattrs, devmajor: h.devmajor, devminor: h.devminor });
     }
-    files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: pkg.md5sums.get(entry.path) });
+    if (spill === undefined)
+      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: pkg.md5sums.get(entry.path) });
   }
 
   const statusName = debStatusName(pkg, options);
@@ -147,7 +166,21 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       database.push(path);
     }
   }
-  return { pkg, statusName, files, skippedScripts: [...pkg.scripts.keys()], database };
+  const inventoryFiles = spill === undefined ? undefined : debInventoryFiles(pkg.entries);
+  return { pkg, statusName, files, inventoryFiles, skippedScripts: [...pkg.scripts.keys()], database };
+}
+
+/**
+ * The regular files among `entries` as the inventory lists them, made each time the function is
+ * called: a list per file of the image, held to the end of a build, is what keeping files out of
+ * the tree spares.
+ */
+function debInventoryFiles(entries: Iterable<PackageEntry>): () => InventoryFile[] {
+  return () => {
+    const out: InventoryFile[] = [];
+    for (const e of entries) if (e.header.type === 'file') out.push({ path: `/${e.path}` });
+    return out;
+  };
 }
 
 /** The status.d file name of a package: `<package>`, or `<package>:<arch>` for Multi-Arch: same with `multiArchNames`. */
@@ -226,9 +259,11 @@ export interface CaBundleResult {
   certificates: number;
 }
 
-const CERTS_DIR = 'usr/share/ca-certificates';
-const LOCAL_CERTS_DIR = 'usr/local/share/ca-certificates';
-const CERTS_CONF = 'etc/ca-certificates.conf';
+/** Where tzdata keeps the zones. */
+export const ZONEINFO = 'usr/share/zoneinfo';
+export const CERTS_DIR = 'usr/share/ca-certificates';
+export const LOCAL_CERTS_DIR = 'usr/local/share/ca-certificates';
+export const CERTS_CONF = 'etc/ca-certificates.conf';
 const BUNDLE = 'etc/ssl/certs/ca-certificates.crt';
 
 /**
@@ -249,17 +284,17 @@ const BUNDLE = 'etc/ssl/certs/ca-certificates.crt';
  *   ca-certificates package is not installed)
  */
 export function caBundle(tree: Tree, options: GeneratedFileOptions = {}): CaBundleResult {
-  if (tree.get(tree.resolve(CERTS_DIR))?.type !== 'dir') {
+  if (tree.read(tree.resolve(CERTS_DIR))?.type !== 'dir') {
     throw new ProvenantError('NOT_FOUND', `/${CERTS_DIR} is not in the image, so there are no certificates to bundle`, {
       hint: 'install the ca-certificates package',
     });
   }
   const isFile = (path: string): boolean => {
-    const node = tree.get(tree.resolve(path));
+    const node = tree.read(tree.resolve(path));
     return node?.type === 'file' || node?.type === 'hardlink';
   };
   const crtFiles = (dir: string): string[] => {
-    if (tree.get(tree.resolve(dir))?.type !== 'dir') return [];
+    if (tree.read(tree.resolve(dir))?.type !== 'dir') return [];
     const resolved = tree.resolve(dir);
     // `find -L DIR -type f -name '*.crt' | sort`: paths as find prints them, sorted bytewise.
     return tree
@@ -319,8 +354,8 @@ export function setTimezone(tree: Tree, tz: string, options: GeneratedFileOption
       hint: 'write a tzdata name such as Etc/UTC or Europe/Paris',
     });
   }
-  const zone = `usr/share/zoneinfo/${tz}`;
-  const node = tree.get(tree.resolve(zone));
+  const zone = `${ZONEINFO}/${tz}`;
+  const node = tree.read(tree.resolve(zone));
   if (node?.type !== 'file' && node?.type !== 'hardlink') {
     throw new ProvenantError('NOT_FOUND', `the time zone ${tz} is not in the image: /${zone} is missing`, {
       hint: 'install tzdata, and check the zone name',
@@ -336,14 +371,14 @@ export function setTimezone(tree: Tree, tz: string, options: GeneratedFileOption
 }
 
 function readText(tree: Tree, path: string): string | undefined {
-  const node = tree.get(tree.resolve(path));
+  const node = tree.read(tree.resolve(path));
   if (node?.type !== 'file' && node?.type !== 'hardlink') return undefined;
   return new TextDecoder().decode(bodyOf(tree, path));
 }
 
 /** A file's body, through a hardlink to the file it shares its body with. */
 function bodyOf(tree: Tree, path: string): Uint8Array {
-  let node = tree.get(tree.resolve(path));
-  if (node?.type === 'hardlink' && node.linkname !== undefined) node = tree.get(node.linkname);
+  let node = tree.read(tree.resolve(path));
+  if (node?.type === 'hardlink' && node.linkname !== undefined) node = tree.read(node.linkname);
   return readBody(node?.body);
 }

@@ -5,26 +5,29 @@
  * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
  */
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { noteRecordsDropped } from '../../io/memory.ts';
+import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
-import type {
-  FetchedPackage,
-  InstalledPackage,
-  InstallTimes,
-  LockedPackage,
-  LockSources,
-  PackageSource,
-  PackageSourceOptions,
-  SourceIndex,
+import {
+  type FetchedPackage,
+  filesOnDemand,
+  type InstalledPackage,
+  type InstallTimes,
+  type LockedPackage,
+  type LockSources,
+  type PackageSource,
+  type PackageSourceOptions,
+  type SourceIndex,
 } from '../source.ts';
-import { countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
+import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { debSourceOf } from './control.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
-import { caBundle, type InstalledDeb, installDeb, setTimezone } from './install.ts';
+import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_CERTS_DIR, setTimezone, ZONEINFO } from './install.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
@@ -251,8 +254,16 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     );
   }
 
-  async install(tree: Tree, debs: readonly DebPackage[], _arch: string, times: InstallTimes): Promise<InstalledPackage[]> {
+  async install(
+    tree: Tree,
+    debs: readonly DebPackage[],
+    _arch: string,
+    times: InstallTimes,
+    spill?: SpilledFiles,
+  ): Promise<InstalledPackage[]> {
     const { mtime } = times;
+    // What the steps after the packages read (the certificates bundled, the time zone) stays in the tree.
+    spill?.keepInTree([CERTS_DIR, LOCAL_CERTS_DIR, CERTS_CONF, ...(this.#options.timezone === undefined ? [] : [ZONEINFO])]);
     if (this.#options.mergedUsr) {
       for (const d of ['usr/bin', 'usr/sbin', 'usr/lib']) tree.mkdirAll(d);
       for (const d of ['bin', 'sbin', 'lib'])
@@ -261,8 +272,12 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const installed: InstalledDeb[] = [];
     const versions = new Map<string, string>();
     for (const pkg of debs) {
-      installed.push(installDeb(tree, pkg, { mtime: times.clamp, installedVersions: versions }));
+      installed.push(installDeb(tree, pkg, { mtime: times.clamp, installedVersions: versions, spill }));
       versions.set(pkg.name, pkg.version);
+      if (spill === undefined) continue;
+      await spill.endRun(pkg.name);
+      // What installing the package made is garbage now, but for its folders, links and database in the tree.
+      noteRecordsDropped(countEntries(pkg.entries));
     }
     if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });
     if (this.#options.timezone !== undefined) setTimezone(tree, this.#options.timezone, { mtime });
@@ -325,7 +340,7 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
       }
     }
   }
-  return {
+  const record: InstalledPackage = {
     ecosystem: 'deb',
     name: d.pkg.name,
     version: d.pkg.version,
@@ -337,13 +352,14 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
     description: (c.description ?? '').split('\n')[0] ?? '',
     checksums: { SHA256: d.pkg.sha256 },
     dependsOn: [...deps].sort(),
-    files: d.files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}` })),
+    files: d.inventoryFiles === undefined ? d.files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}` })) : [],
     label: `${d.pkg.name}_${d.pkg.version}`,
     // Installed-Size is in KiB.
     installedSize: Number(c['installed-size'] ?? 0) * 1024,
     skippedScripts: [...d.skippedScripts],
     database: d.database,
   };
+  return d.inventoryFiles === undefined ? record : filesOnDemand(record, d.inventoryFiles);
 }
 
 /**
