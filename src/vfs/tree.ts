@@ -253,7 +253,16 @@ export class Tree {
   under(dir: string): string[] {
     const at = this.resolve(dir);
     const prefix = at === '' ? '' : `${at}/`;
-    return this.paths().filter((p) => p.startsWith(prefix));
+    const found = this.paths().filter((p) => p.startsWith(prefix));
+    // A listing that would leave out files kept out of the tree is not given: the build asks a
+    // tree of every file (a folder holding kept files, the listed one or one below it).
+    const outside = this.#outside;
+    if (outside !== undefined) {
+      for (const folder of [at, ...found.filter((p) => this.#nodes.get(p)?.type === 'dir')]) {
+        if (outside.holds(folder)) outside.decides(`/${dir} is listed, and /${folder} holds files kept out of the tree`);
+      }
+    }
+    return found;
   }
 
   hasChildren(path: string): boolean {

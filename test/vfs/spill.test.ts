@@ -141,6 +141,7 @@ describe('SpilledFiles', () => {
     }
     const landing = await SpilledFiles.open(cache, []);
     const linked = new Tree();
+    linked.keepOutside(landing);
     linked.mkdirAll('usr/lib');
     linked.put('lib', symlink('usr/lib'));
     put(linked, landing, 'lib/x.so', 'file');
@@ -149,6 +150,18 @@ describe('SpilledFiles', () => {
       [...landing.walk(linked)].map(([p]) => p),
       ['lib', 'usr', 'usr/lib', 'usr/lib/x.so'],
       'a file under a symlinked folder is kept where it lands',
+    );
+    // A listing that would leave out kept files asks for a tree of every file (ca-certificates'
+    // folders are listed, and a symlinked one may hold files that landed through it).
+    linked.mkdirAll('opt');
+    assert.deepEqual(linked.under('opt'), []);
+    assert.throws(
+      () => linked.under('lib'),
+      (err: unknown) => err instanceof SpillRefused && /holds files kept out/.test(err.message),
+    );
+    assert.throws(
+      () => linked.under('usr'),
+      (err: unknown) => err instanceof SpillRefused && /\/usr\/lib holds files kept out/.test(err.message),
     );
     await landing.close();
     const spill = await SpilledFiles.open(cache, []);
