@@ -2,7 +2,7 @@
 // peer side by side in the same run, and writes their tables to .bench/results-<date>.md (and to
 // standard output). Run as root on a quiet machine after bench/setup.sh:
 //
-//   node bench/all.ts                 # everything (about forty minutes on 2 cores)
+//   node bench/all.ts                 # everything (about 25 minutes on 2 cores)
 //   node bench/all.ts --only start,copy
 //   node bench/all.ts --quick         # fewer runs each, to check that they all work
 import { spawnSync } from 'node:child_process';

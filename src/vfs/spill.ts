@@ -6,12 +6,13 @@
  * file is then 8 bytes of a path hash, not a path, a node and a body record: memory follows the
  * number of packages and the largest one, not the image's files.
  *
- * The tree is told of the kept files (FilesOutside): a path through one of them, or a folder
- * replaced while it holds some, fails as it would with every file in the tree. The files the
- * build's own steps read or change are brought into the tree ({@link SpilledFiles.bringIn}).
- * The merge gives the tree's walk only while nothing happened that a tree settles by its order:
- * a path given twice, anything but a folder over an entry, a hardlink to an earlier package's
- * file. A file under a symlinked folder is kept where it lands. At the first of these {@link refuse} throws
+ * A file under a symlinked folder is kept where it lands. The tree is told of the kept files
+ * (FilesOutside): where one would decide what it does (a path through it, a folder holding some
+ * replaced or listed, a read of it), the build installs into a tree of every file instead. The
+ * files the build's own steps read or change are kept in the tree, or brought into it
+ * ({@link SpilledFiles.bringIn}). The merge gives the tree's walk only while nothing happened
+ * that a tree settles by its order: a path given twice, anything but a folder over an entry, a
+ * hardlink to an earlier package's file. At the first of these {@link refuse} throws
  * {@link SpillRefused}, and the build installs again into a tree alone (docs/architecture.md,
  * "Memory per file"). What only a tree holds whole (`paths` with `recursive`, several layers)
  * never starts here.
