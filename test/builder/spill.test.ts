@@ -4,7 +4,7 @@
 // again into a tree alone (a path given twice, a file under a symlinked folder or under another
 // file, a folder replaced, what the build's own steps change).
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -166,6 +166,13 @@ describe('a build with its files kept out of the tree', () => {
         const kept = await build(config, c, {});
         // The layer cache off: the layer is made from the tree, not taken by a key the other made.
         const tree = await build(config, c, { spill: false, layerCache: false });
+        // Kept, refused or failed, a build leaves no scratch file behind.
+        const left = await readdir(join(dir, 'cache', 'sha256')).catch(() => []);
+        assert.deepEqual(
+          left.filter((f) => f.endsWith('.tmp')),
+          [],
+          'no scratch files left in the cache',
+        );
         if ('error' in tree) {
           assert.deepEqual(kept, tree, 'both fail, the same way');
           seen.failed++;
