@@ -103,16 +103,13 @@ export async function main(): Promise<void> {
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
-  const stdout = new FdOutput(1, () => process.stdout);
-  let stderr: NodeJS.WriteStream | undefined;
   const code = await run(process.argv.slice(2), {
     env: process.env,
-    stdout,
+    stdout: new FdOutput(1, () => process.stdout),
     // Made on first use (a progress display, an error, a password, a registry's credentials):
     // each stream, and node:os, costs start-up time that most commands never need.
     get stderr() {
-      stderr = process.stderr;
-      return stderr;
+      return process.stderr;
     },
     get stdin() {
       return process.stdin;

@@ -16,7 +16,7 @@ import type { Output } from './io.ts';
 
 const { writeSync } = process.getBuiltinModule('node:fs');
 
-type Stream = NodeJS.WritableStream & { writableNeedDrain?: boolean; writableLength?: number };
+type Stream = NodeJS.WritableStream & { writableNeedDrain?: boolean };
 
 /** Writes to a file descriptor synchronously, falling back to a stream when the descriptor would block. */
 export class FdOutput implements Output {
@@ -54,11 +54,6 @@ export class FdOutput implements Output {
         return;
       }
     }
-  }
-
-  /** Whether output is still queued in the stream that took over (none was, or it was written). */
-  get queued(): boolean {
-    return (this.#fallback?.writableLength ?? 0) > 0 && !this.#closed;
   }
 
   flushed(): Promise<boolean> {
