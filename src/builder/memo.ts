@@ -28,7 +28,7 @@ import { ProvenantError } from '../errors.ts';
 import { noteRecordsDropped } from '../io/memory.ts';
 import type { DownloadCache } from '../pkg/fetch.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
-import { type FetchedPackage, type InstalledPackage, installedFieldsBut, type LockedPackage } from '../pkg/source.ts';
+import { type FetchedPackage, filesOnDemand, type InstalledPackage, installedFieldsBut, type LockedPackage } from '../pkg/source.ts';
 import { keptLayer, type Layer } from './layer.ts';
 
 const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
@@ -242,15 +242,7 @@ function withFilesFrom(packages: InstalledPackage[], path: string, sha256: strin
     lists ??= readLists(path, sha256, packages.length);
     return lists;
   };
-  for (const [i, record] of packages.entries()) {
-    Object.defineProperty(record, 'files', {
-      enumerable: true,
-      configurable: true,
-      get: () => load()[i],
-      set: (value: InventoryFile[]) =>
-        Object.defineProperty(record, 'files', { value, enumerable: true, writable: true, configurable: true }),
-    });
-  }
+  for (const [i, record] of packages.entries()) filesOnDemand(record, () => load()[i]!);
 }
 
 function readLists(path: string, sha256: string, count: number): InventoryFile[][] {
