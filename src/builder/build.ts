@@ -515,8 +515,9 @@ async function assemble(
   // The packages' entries, now in the tree, and what installing them left.
   if (tree.size + (spill?.size ?? 0) >= COLLECT_FROM_FILES) collectGarbage();
   // What the steps below read and change must be in the tree, as a tree of every file would have it.
-  spill?.bringIn(tree, keptInTree(config));
-  // SOURCE_DATE_EPOCH is the latest time any file may have (a kept file has it already: ../pkg/apk/install.ts).
+  spill?.bringIn(tree);
+  // SOURCE_DATE_EPOCH is the latest time any file may have (a kept file has it already: the
+  // installers give every entry that time).
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
   applyAccounts(tree, config.accounts, mtime);
   applyOsRelease(tree, config.osRelease, mtime);

@@ -221,16 +221,17 @@ export class SpilledFiles implements FilesOutside {
   }
 
   /**
-   * Puts in the tree the kept files that the build's steps read or change: each of `paths`,
-   * resolved (`etc/os-release` may be a symlink to a package's `usr/lib/os-release`). The tree's
-   * node then wins over the run's, as a node the build writes does.
+   * Puts in the tree the kept files that the build's steps read or change: each of the paths
+   * {@link open} was given, resolved (`etc/os-release` may be a symlink to a package's
+   * `usr/lib/os-release`). The tree's node then wins over the run's, as a node the build writes
+   * does.
    *
    * @throws SpillRefused when a path does not resolve (a tree of every file would say why), or
    *   when its hash is a kept file's but no run holds it
    */
-  bringIn(tree: Tree, paths: Iterable<string>): void {
+  bringIn(tree: Tree): void {
     const wanted = new Set<string>();
-    for (const path of paths) {
+    for (const path of this.#inTree) {
       let at: string;
       try {
         at = tree.resolve(path);

@@ -164,16 +164,29 @@ describe('SpilledFiles', () => {
       (err: unknown) => err instanceof SpillRefused && /\/usr\/lib holds files kept out/.test(err.message),
     );
     await landing.close();
-    const spill = await SpilledFiles.open(cache, []);
+    // What the build reads: a package's file there stays in the tree; one reached through a
+    // symlink (Alpine's etc/os-release) is brought in; a path kept nowhere is left alone.
+    const spill = await SpilledFiles.open(cache, ['etc/passwd', 'etc/os-release', 'etc/group']);
     const tree = new Tree();
-    put(tree, spill, 'etc/passwd', 'file');
     tree.keepOutside(spill);
+    tree.mkdirAll('etc');
+    tree.put('etc/os-release', symlink('../usr/lib/os-release'));
+    put(tree, spill, 'etc/passwd', 'file');
+    put(tree, spill, 'usr/lib/os-release', 'file');
     await spill.endRun('p');
-    assert.throws(() => spill.bringIn(tree, ['etc/passwd/x']), /\/etc\/passwd\/x does not resolve/);
-    spill.bringIn(tree, ['etc/passwd', 'etc/group']);
-    assert.equal(tree.get('etc/passwd')?.type, 'file', 'a kept file the build reads is brought into the tree');
+    assert.equal(tree.get('etc/passwd')?.type, 'file', "a package's file the build reads stays in the tree");
+    assert.equal(tree.get('usr/lib/os-release'), undefined);
+    spill.bringIn(tree);
+    assert.equal(tree.get('usr/lib/os-release')?.type, 'file', 'a kept file the build reads is brought into the tree');
     assert.equal(tree.get('etc/group'), undefined);
     await spill.close();
+    const unresolved = await SpilledFiles.open(cache, ['etc/passwd/x']);
+    const other = new Tree();
+    other.keepOutside(unresolved);
+    put(other, unresolved, 'etc/passwd', 'file');
+    await unresolved.endRun('p');
+    assert.throws(() => unresolved.bringIn(other), /\/etc\/passwd\/x does not resolve/);
+    await unresolved.close();
   });
 });
 
