@@ -68,8 +68,11 @@ interface Run {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Bytes read at once from a run as the walk goes. */
-const READ_SIZE = 32 * 1024;
+/**
+ * Bytes read at once from a run as the walk goes, at most: a walk holds a buffer for every run (a
+ * package's files) at once, so this is memory per package. 8 KiB is about forty records a read.
+ */
+const READ_SIZE = 8 * 1024;
 
 /**
  * The files of a build kept out of its tree. Made with {@link open}, filled package by package
@@ -292,6 +295,9 @@ export class SpilledFiles implements FilesOutside {
    */
   #readable(): number {
     if (this.#fd !== undefined) return this.#fd;
+    // The runs are written: the writer's buffer, grown to the largest package's records (4 MB for
+    // the 2 GB bench image), is not held through the layer's compression.
+    this.#runWriter.release();
     try {
       this.#fd = openSync(this.#writer.path, 'r');
     } catch (err) {
@@ -449,9 +455,15 @@ class RunWriter {
     this.#at = 0;
   }
 
+  /** Drops the records written and the buffer; another record makes a new one. */
+  release(): void {
+    this.#at = 0;
+    this.#buffer = Buffer.alloc(0);
+  }
+
   #ensure(n: number): void {
     if (this.#at + n <= this.#buffer.length) return;
-    const bigger = Buffer.alloc(Math.max(2 * this.#buffer.length, this.#at + n));
+    const bigger = Buffer.alloc(Math.max(2 * this.#buffer.length, this.#at + n, 64 * 1024));
     this.#buffer.copy(bigger, 0, 0, this.#at);
     this.#buffer = bigger;
   }
@@ -463,7 +475,7 @@ class RunCursor {
   readonly #run: Run;
   /** Where the next read starts, from the run's start. */
   #read = 0;
-  #buffer = Buffer.alloc(READ_SIZE);
+  #buffer: Buffer;
   #start = 0;
   #end = 0;
   path = '';
@@ -475,6 +487,8 @@ class RunCursor {
     this.#fd = fd;
     this.#where = where;
     this.#run = run;
+    // A package of a few files needs less than a full read's buffer.
+    this.#buffer = Buffer.alloc(Math.min(READ_SIZE, run.length));
   }
 
   /** Moves to the next record; false at the run's end. */

@@ -101,6 +101,37 @@ describe('SpilledFiles', () => {
     assert.deepEqual(await readdir(join(dir, 'sha256')), [], 'every scratch file removed');
   });
 
+  it('walks runs longer than a read, and runs written after a walk', async () => {
+    const cache = new DownloadCache(await tempDir());
+    // Long paths and attributes: each package's run is many reads long.
+    const files = (prefix: string, count: number): Entry[] =>
+      Array.from({ length: count }, (_, n) => ({ path: `${prefix}/${'d'.repeat(60)}/f${n}`, type: 'file', n, xattr: n % 7 === 0 }));
+    const packages = [files('a', 300), files('b', 40), files('a', 200).map((e) => ({ ...e, path: `${e.path}x` }))];
+    const whole = new Tree();
+    await install(whole, packages, undefined);
+    const tree = new Tree();
+    const spill = await SpilledFiles.open(cache, []);
+    try {
+      await install(tree, packages.slice(0, 2), spill);
+      assert.equal([...spill.walk(tree)].length, 344, 'two folders each for a and b, and 340 files');
+      // A package installed after a walk: the runs' writer makes its buffer again.
+      tree.keepOutside(spill);
+      for (const e of packages[2]!) {
+        const node = { ...nodeOf(e), owner: 'p2' };
+        assert.equal(spill.takes(tree, spill.check(tree, e.path, 'file'), node), true, e.path);
+      }
+      await spill.endRun('p2');
+      const walked = [...spill.walk(tree)];
+      assert.deepEqual(
+        walked.map(([p]) => p),
+        whole.paths(),
+      );
+      for (const [p, node] of walked) assert.deepEqual(node, whole.get(p), p);
+    } finally {
+      await spill.close();
+    }
+  });
+
   it('refuses what only a tree settles, naming it', async () => {
     const cache = new DownloadCache(await tempDir());
     const symlink = (target: string): FsNode => ({ type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: target });
