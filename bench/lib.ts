@@ -2,9 +2,20 @@
 // running one, checking for tools, medians, shell quoting, finding the image a build wrote into
 // an OCI layout, and buildah as a peer.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+
+/**
+ * The glibc allocator settings that the checkout's launcher (bin/provenant) exports unless the
+ * caller set them, read from it: the build cases that compress a large layer run with and without.
+ */
+export function launcherMallocSettings(root: string): Record<string, string> {
+  const text = readFileSync(join(root, 'bin', 'provenant'), 'utf8');
+  const settings = Object.fromEntries([...text.matchAll(/^export (MALLOC_\w+)=\$\{\1:-(\d+)\}$/gm)].map((m) => [m[1]!, m[2]!]));
+  if (Object.keys(settings).length === 0) throw new Error('bin/provenant sets no MALLOC_ variable');
+  return settings;
+}
 
 /**
  * Builds dist/ from the checkout at `root` (the CLI as users run it, the published package's
