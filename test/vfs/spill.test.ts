@@ -132,6 +132,42 @@ describe('SpilledFiles', () => {
     }
   });
 
+  it('walks records larger than a read: alone, mid-run and last', async () => {
+    const cache = new DownloadCache(await tempDir());
+    // Extended attributes of 9,000 and 30,000 characters: records of 18 and 60 KB against reads of 8 KiB.
+    const big = (path: string, size: number, owner: string): [string, FsNode] => [
+      path,
+      { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: size, owner, xattrs: { 'user.big': 'é'.repeat(size) }, body: body(size % 5000) },
+    ];
+    const small = (path: string, n: number, owner: string): [string, FsNode] => [path, { ...nodeOf({ path, type: 'file', n, xattr: false }), owner }];
+    const packages: [string, FsNode][][] = [
+      [big('a/x', 30_000, 'p0')],
+      Array.from({ length: 100 }, (_, k) => (k === 50 || k === 99 ? big(`b/f${k}`, 9000, 'p1') : small(`b/f${k}`, k, 'p1'))),
+    ];
+    const whole = new Tree();
+    const tree = new Tree();
+    const spill = await SpilledFiles.open(cache, []);
+    tree.keepOutside(spill);
+    try {
+      for (const [i, files] of packages.entries()) {
+        for (const [path, node] of files) {
+          whole.mkdirAll(path.slice(0, path.lastIndexOf('/')));
+          whole.put(path, node);
+          assert.equal(spill.takes(tree, spill.check(tree, path, 'file'), node), true, path);
+        }
+        await spill.endRun(`p${i}`);
+      }
+      const walked = [...spill.walk(tree)];
+      assert.deepEqual(
+        walked.map(([p]) => p),
+        whole.paths(),
+      );
+      for (const [p, node] of walked) assert.deepEqual(node, whole.get(p), p);
+    } finally {
+      await spill.close();
+    }
+  });
+
   it('refuses what only a tree settles, naming it', async () => {
     const cache = new DownloadCache(await tempDir());
     const symlink = (target: string): FsNode => ({ type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, linkname: target });
