@@ -18,6 +18,7 @@ import { readTar } from '../../archive/tar.ts';
 import { collectBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
+import type { FileBody } from '../../vfs/body.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import { readAr } from './ar.ts';
 import { parseControlStanzas } from './control.ts';
@@ -70,16 +71,27 @@ export interface DebPackage {
   control: Record<string, string>;
   /** The control file's exact bytes. */
   controlBytes: Uint8Array;
-  /** `md5sums` parsed: cleaned path → lowercase MD5. Empty when the package has none. */
-  md5sums: Map<string, string>;
-  /** The `md5sums` file's exact bytes, when the package has one. */
+  /**
+   * `md5sums` parsed: cleaned path → lowercase MD5. Empty when the package has none. A Map as
+   * read; for a package kept in the cache, parsed again from the cache at each use (./kept.ts).
+   */
+  md5sums: ReadonlyMap<string, string>;
+  /** The `md5sums` file's exact bytes, when the package has one (read from the cache when asked, for a package kept there). */
   md5sumsBytes: Uint8Array | undefined;
+  /**
+   * Where the `md5sums` file lies in the cache, for a package kept there (./kept.ts): its
+   * status.d copy points there rather than holding the bytes for the build.
+   */
+  md5sumsFile?: FileBody | undefined;
   /** `conffiles`, one line each (a path, possibly after a flag such as `remove-on-upgrade`). */
   conffiles: string[];
   /** The maintainer scripts and `triggers` file the package has, by name: kept, never run. */
   scripts: Map<DebScriptName, Uint8Array>;
-  /** Every regular file of the control member by its cleaned name (control, md5sums, shlibs, templates...). */
-  controlFiles: Map<string, Uint8Array>;
+  /**
+   * Every regular file of the control member by its cleaned name (control, md5sums, shlibs,
+   * templates...); for a package kept in the cache, each read from there when asked (./kept.ts).
+   */
+  controlFiles: ReadonlyMap<string, Uint8Array>;
   /**
    * Data entries in archive order (the root `./` left out): a list once read, made as they are
    * walked once kept (../unpacked.ts).

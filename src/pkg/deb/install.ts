@@ -14,7 +14,7 @@
 
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { readBody } from '../../vfs/body.ts';
+import { type Body, readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import type { InventoryFile } from '../inventory.ts';
@@ -95,6 +95,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   /** Files and hardlinks this package installed: cleaned path → where it landed. */
   const mine = new Map<string, string>();
   const spill = options.spill;
+  // Parsed once for the install: a kept package's md5sums is parsed again at each use (./kept.ts).
+  const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
   for (const entry of pkg.entries) {
     const h = entry.header;
     const mtime = options.mtime ?? h.mtime;
@@ -153,7 +155,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
         tree.put(entry.path, { type: h.type, mode, uid, gid, mtime, owner, xattrs, devmajor: h.devmajor, devminor: h.devminor });
     }
     if (spill === undefined)
-      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: pkg.md5sums.get(entry.path) });
+      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
   }
 
   const statusName = debStatusName(pkg, options);
@@ -194,18 +196,21 @@ function debStatusName(
 /**
  * The status.d files of one package, as distroless writes them: `<name>` (the control file's
  * bytes, with `Status: install ok installed` after `Package` unless `statusLine` is false) and
- * `<name>.md5sums` (the package's md5sums, byte for byte) when the package has one.
+ * `<name>.md5sums` (the package's md5sums, byte for byte: where it lies in the cache for a
+ * package kept there) when the package has one.
  */
 export function dpkgStatusFiles(
   pkg: DebPackage,
   options: Pick<DebInstallOptions, 'statusLine' | 'multiArchNames'> = {},
-): { path: string; body: Uint8Array }[] {
+): { path: string; body: Body }[] {
   const name = debStatusName(pkg, options);
   let control = pkg.controlBytes;
   if (control.length > 0 && control[control.length - 1] !== 0x0a) control = concatBytes([control, encoder.encode('\n')]);
   if (options.statusLine !== false) control = withStatusLine(control);
-  const out = [{ path: `${STATUS_D}/${name}`, body: control }];
-  if (pkg.md5sumsBytes !== undefined) out.push({ path: `${STATUS_D}/${name}.md5sums`, body: pkg.md5sumsBytes });
+  const out: { path: string; body: Body }[] = [{ path: `${STATUS_D}/${name}`, body: control }];
+  // A kept package's md5sums stays in the cache, where the layer reads it (./kept.ts).
+  const md5sums = pkg.md5sumsFile ?? pkg.md5sumsBytes;
+  if (md5sums !== undefined) out.push({ path: `${STATUS_D}/${name}.md5sums`, body: md5sums });
   return out;
 }
 

@@ -28,6 +28,7 @@ import { debSourceOf } from './control.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_CERTS_DIR, setTimezone, ZONEINFO } from './install.ts';
+import { keepDebControl, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
@@ -158,15 +159,15 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const key = `deb:${sha256}`;
     // Verified in full when first read, then kept unpacked under its SHA-256 (../unpacked.ts).
     const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
-    if (kept !== undefined) {
-      const pkg: DebPackage = { ...(kept.meta as Omit<DebPackage, 'entries'>), entries: kept.entries };
+    const found = kept === undefined ? undefined : await loadKeptDeb(cache!, key, kept.meta, kept.entries);
+    if (kept !== undefined && found !== undefined) {
       // The size is for progress only: the .deb kept beside it, when it still is.
       const size = (await cache?.locate(key))?.size ?? 0;
       return {
-        package: pkg,
+        package: found,
         locked: p,
-        sha256: pkg.sha256,
-        bodies: fileBodies(pkg.entries),
+        sha256: found.sha256,
+        bodies: fileBodies(found.entries),
         files: kept.entries.files,
         size,
         cached: true,
@@ -222,9 +223,12 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     try {
       const read = await streamDebFile(path, writer, { where, expectedSha256: sha256, signal: this.#options.signal });
       const data = await writer.finish(unpackedDataKey(key));
-      // The data tar is kept under its key from here; without the index it is never used.
-      const entries = await keepIndex(cache, key, data, read.entries, read.bodies, read.pkg, where);
-      const pkg: DebPackage = { ...read.pkg, entries };
+      // The data tar and the control files are kept under their keys from here; without the
+      // index they are never used. The package is then the one a later build loads: what was
+      // read of its control member stays in the cache.
+      const control = await keepDebControl(cache, key, read.pkg);
+      const entries = await keepIndex(cache, key, data, read.entries, read.bodies, control.meta, where);
+      const pkg = keptDebPackage(control.meta, control.path, entries);
       return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(entries), files: entries.files, size: pkg.size };
     } catch (err) {
       // Once finished, the writer's file is the kept data tar, and abort leaves it alone.
