@@ -40,9 +40,18 @@ export interface KeptDebMeta extends DebFacts {
   controlFiles: { sha256: string; size: number; files: ControlFileRecord[] };
 }
 
-/** The key the control member's files of the package kept under `key` are kept under. */
-function controlFilesKey(key: string): string {
-  return `${FORMAT}-control:${key}`;
+/**
+ * The key a package whose .deb is kept under `key` is kept unpacked under (its index, data tar and
+ * control files). It names this form: a Provenant of an earlier form that shares the cache looks
+ * under its own key and finds nothing, rather than a head it would take for its own and misread.
+ */
+export function keptDebKey(key: string): string {
+  return `${FORMAT}:${key}`;
+}
+
+/** The key the control member's files of the package kept under `key` ({@link keptDebKey}) are kept under. */
+export function controlFilesKey(key: string): string {
+  return `control:${key}`;
 }
 
 /**

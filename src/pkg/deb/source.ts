@@ -28,7 +28,7 @@ import { debSourceOf } from './control.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_CERTS_DIR, setTimezone, ZONEINFO } from './install.ts';
-import { keepDebControl, keptDebPackage, loadKeptDeb } from './kept.ts';
+import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
@@ -158,8 +158,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     }
     const key = `deb:${sha256}`;
     // Verified in full when first read, then kept unpacked under its SHA-256 (../unpacked.ts).
-    const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
-    const found = kept === undefined ? undefined : await loadKeptDeb(cache!, key, kept.meta, kept.entries);
+    const kept = cache === undefined ? undefined : await loadUnpacked(cache, keptDebKey(key));
+    const found = kept === undefined ? undefined : await loadKeptDeb(cache!, keptDebKey(key), kept.meta, kept.entries);
     if (kept !== undefined && found !== undefined) {
       // The size is for progress only: the .deb kept beside it, when it still is.
       const size = (await cache?.locate(key))?.size ?? 0;
@@ -222,12 +222,13 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const writer = await cache.writer();
     try {
       const read = await streamDebFile(path, writer, { where, expectedSha256: sha256, signal: this.#options.signal });
-      const data = await writer.finish(unpackedDataKey(key));
+      const kept = keptDebKey(key);
+      const data = await writer.finish(unpackedDataKey(kept));
       // The data tar and the control files are kept under their keys from here; without the
       // index they are never used. The package is then the one a later build loads: what was
       // read of its control member stays in the cache.
-      const control = await keepDebControl(cache, key, read.pkg);
-      const entries = await keepIndex(cache, key, data, read.entries, read.bodies, control.meta, where);
+      const control = await keepDebControl(cache, kept, read.pkg);
+      const entries = await keepIndex(cache, kept, data, read.entries, read.bodies, control.meta, where);
       const pkg = keptDebPackage(control.meta, control.path, entries);
       return { package: pkg, locked: p, sha256: pkg.sha256, bodies: fileBodies(entries), files: entries.files, size: pkg.size };
     } catch (err) {

@@ -14,7 +14,7 @@ import { type ErrorCode, isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
 import { installDeb } from '../../../src/pkg/deb/install.ts';
-import { loadKeptDeb } from '../../../src/pkg/deb/kept.ts';
+import { controlFilesKey, keptDebKey, loadKeptDeb } from '../../../src/pkg/deb/kept.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import { loadUnpacked } from '../../../src/pkg/unpacked.ts';
@@ -75,7 +75,7 @@ async function sourceFor(dir: string, bytes: Uint8Array) {
     logger: { debug() {}, info() {}, warn() {} },
   });
   const locked = { name: 'hello', version: '1.0-1', architecture: 'amd64', url: 'hello.deb', checksum: `sha256:${sha256(bytes)}` };
-  return { source, cache, locked, key: `deb:${sha256(bytes)}` };
+  return { source, cache, locked, key: keptDebKey(`deb:${sha256(bytes)}`), debKey: `deb:${sha256(bytes)}` };
 }
 
 /** What a package says, every per-file part read. */
@@ -143,8 +143,11 @@ describe('a .deb kept in the cache', () => {
   it('reads a head of another form as a miss, never as a package', async () => {
     const d = await tempDir();
     const bytes = await craftDeb();
-    const { source, cache, locked, key } = await sourceFor(d, bytes);
+    const { source, cache, locked, key, debKey } = await sourceFor(d, bytes);
     await source.fetch(locked);
+    // An earlier Provenant sharing the cache looks under the .deb's own key, and finds no index
+    // there to misread.
+    assert.equal(await loadUnpacked(cache, debKey), undefined);
     const kept = (await loadUnpacked(cache, key))!;
     assert.ok((await loadKeptDeb(cache, key, kept.meta, kept.entries)) !== undefined);
     // The form before this one: the facts with md5sums, its bytes and the control files themselves.
@@ -161,7 +164,7 @@ describe('a .deb kept in the cache', () => {
     const { source, cache, locked, key } = await sourceFor(d, bytes);
     const first = await source.fetch(locked);
     const control = first.package.md5sumsFile!.path;
-    await cache.forget(`deb-kept-v2-control:${key}`);
+    await cache.forget(controlFilesKey(key));
     const kept = (await loadUnpacked(cache, key))!;
     assert.equal(await loadKeptDeb(cache, key, kept.meta, kept.entries), undefined);
     const again = await source.fetch(locked);
