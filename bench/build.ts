@@ -4,7 +4,19 @@ import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EPOCH, makeApkInput } from './apk-input.ts';
-import { buildahCommit, buildDist, imageOf, type LayerRef, launcherMallocSettings, median, need, type Sample, sh, timed } from './lib.ts';
+import {
+  buildahCommit,
+  buildDist,
+  imageOf,
+  type LayerRef,
+  launcherMallocSettings,
+  median,
+  need,
+  type Sample,
+  sh,
+  timed,
+  withoutMallocSettings,
+} from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -148,7 +160,8 @@ async function main(): Promise<void> {
 
   const cli = buildDist(root);
   const node = process.execPath;
-  const env = { ...process.env, SOURCE_DATE_EPOCH: EPOCH };
+  // The default cases run with glibc's own allocator settings, whatever the shell exported.
+  const env = { ...withoutMallocSettings(process.env), SOURCE_DATE_EPOCH: EPOCH };
   const work = await mkdtemp(join(tmpdir(), 'provenant-bench-build-'));
   const loadBefore = loadavg()[0]!;
   try {
@@ -283,6 +296,8 @@ async function main(): Promise<void> {
       [LAYER_INSTALLED]: mb(ourLayer!.size),
       [LAYER_COLD]: mb(ourLayer!.size),
       [LAYER_AGAIN]: mb(ourLayer!.size),
+      [LAYER_AGAIN_ALLOC]: mb(ourLayer!.size),
+      [LAYER_COLD_ALLOC]: mb(ourLayer!.size),
       'floor: tar | pigz -6 | sha256sum': mb(floorSize),
       ...Object.fromEntries(Object.entries(buildahSizes).map(([k, v]) => [k, mb(v)])),
       'library, installing, default workers': mb(ourLayer!.size),

@@ -11,10 +11,22 @@ import { join } from 'node:path';
  * caller set them, read from it: the build cases that compress a large layer run with and without.
  */
 export function launcherMallocSettings(root: string): Record<string, string> {
-  const text = readFileSync(join(root, 'bin', 'provenant'), 'utf8');
-  const settings = Object.fromEntries([...text.matchAll(/^export (MALLOC_\w+)=\$\{\1:-(\d+)\}$/gm)].map((m) => [m[1]!, m[2]!]));
-  if (Object.keys(settings).length === 0) throw new Error('bin/provenant sets no MALLOC_ variable');
-  return settings;
+  const lines = readFileSync(join(root, 'bin', 'provenant'), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('export MALLOC_'));
+  if (lines.length === 0) throw new Error('bin/provenant sets no MALLOC_ variable');
+  return Object.fromEntries(
+    lines.map((line) => {
+      const m = /^export (MALLOC_\w+)=\$\{\1:-(\d+)\}$/.exec(line);
+      if (m === null) throw new Error(`bin/provenant: cannot read the setting in: ${line}`);
+      return [m[1]!, m[2]!];
+    }),
+  );
+}
+
+/** `env` without glibc's allocator settings (`MALLOC_*`, `GLIBC_TUNABLES`): the allocator as glibc sets it. */
+export function withoutMallocSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('MALLOC_') && name !== 'GLIBC_TUNABLES'));
 }
 
 /**
