@@ -139,7 +139,10 @@ describe('SpilledFiles', () => {
       path,
       { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: size, owner, xattrs: { 'user.big': 'é'.repeat(size) }, body: body(size % 5000) },
     ];
-    const small = (path: string, n: number, owner: string): [string, FsNode] => [path, { ...nodeOf({ path, type: 'file', n, xattr: false }), owner }];
+    const small = (path: string, n: number, owner: string): [string, FsNode] => [
+      path,
+      { ...nodeOf({ path, type: 'file', n, xattr: false }), owner },
+    ];
     const packages: [string, FsNode][][] = [
       [big('a/x', 30_000, 'p0')],
       Array.from({ length: 100 }, (_, k) => (k === 50 || k === 99 ? big(`b/f${k}`, 9000, 'p1') : small(`b/f${k}`, k, 'p1'))),
