@@ -121,12 +121,7 @@ describe('SpilledFiles', () => {
         assert.equal(spill.takes(tree, spill.check(tree, e.path, 'file'), node), true, e.path);
       }
       await spill.endRun('p2');
-      const walked = [...spill.walk(tree)];
-      assert.deepEqual(
-        walked.map(([p]) => p),
-        whole.paths(),
-      );
-      for (const [p, node] of walked) assert.deepEqual(node, whole.get(p), p);
+      assertWalksAs(spill, tree, whole);
     } finally {
       await spill.close();
     }
@@ -160,12 +155,7 @@ describe('SpilledFiles', () => {
         }
         await spill.endRun(`p${i}`);
       }
-      const walked = [...spill.walk(tree)];
-      assert.deepEqual(
-        walked.map(([p]) => p),
-        whole.paths(),
-      );
-      for (const [p, node] of walked) assert.deepEqual(node, whole.get(p), p);
+      assertWalksAs(spill, tree, whole);
     } finally {
       await spill.close();
     }
@@ -259,6 +249,16 @@ describe('SpilledFiles', () => {
     await unresolved.close();
   });
 });
+
+/** The walk of `tree` and the kept files is the walk of `whole`, path by path and node by node. */
+function assertWalksAs(spill: SpilledFiles, tree: Tree, whole: Tree): void {
+  const walked = [...spill.walk(tree)];
+  assert.deepEqual(
+    walked.map(([p]) => p),
+    whole.paths(),
+  );
+  for (const [p, node] of walked) assert.deepEqual(node, whole.get(p), p);
+}
 
 function put(tree: Tree, spill: SpilledFiles, path: string, type: 'file' | 'symlink'): void {
   const node = nodeOf({ path, type, n: 1, xattr: false });
