@@ -81,12 +81,16 @@ export async function keepDebControl(
 /**
  * The package kept under `key`, from its index's `meta` and `entries` (../unpacked.ts's
  * loadUnpacked); undefined when the meta is of another form or the control member's files are
- * not in the cache as it recorded them (a miss, never a failure).
+ * not in the cache as it recorded them, or damaged (a miss, never a failure: the .deb is read
+ * again, which writes them anew).
  */
 export async function loadKeptDeb(cache: DownloadCache, key: string, meta: unknown, entries: KeptEntries): Promise<DebPackage | undefined> {
   if (!isKeptDebMeta(meta)) return undefined;
   const file = await cache.locate(controlFilesKey(key));
   if (file === undefined || file.sha256 !== meta.controlFiles.sha256 || file.size !== meta.controlFiles.size) return undefined;
+  // Read once and checked (a CRC-32 over a few KB, a few MB for the largest packages), then let
+  // go: damaged files would otherwise fail every build that reads them, until the cache is cleared.
+  if ((await cache.get(controlFilesKey(key))) === undefined) return undefined;
   return keptDebPackage(meta, file.path, entries);
 }
 

@@ -158,7 +158,7 @@ describe('a .deb kept in the cache', () => {
     }
   });
 
-  it('reads the .deb again when its control files are gone from the cache, and refuses them changed on disk', async () => {
+  it('reads the .deb again when its control files are gone from the cache or damaged, and refuses them changed under a package', async () => {
     const d = await tempDir();
     const bytes = await craftDeb();
     const { source, cache, locked, key } = await sourceFor(d, bytes);
@@ -173,11 +173,22 @@ describe('a .deb kept in the cache', () => {
     const stored = await readFile(again.package.md5sumsFile!.path);
     assert.equal(again.package.md5sumsFile!.path, control);
     const offset = again.package.md5sumsFile!.offset;
+    // A package loaded before the change (its md5sums not read yet) reads the changed bytes, and refuses them.
+    const index = (await loadUnpacked(cache, key))!;
+    const loaded = (await loadKeptDeb(cache, key, index.meta, index.entries))!;
     stored[offset] = stored[offset]! ^ 1;
     await writeFile(control, stored);
-    const changed = (await source.fetch(locked)).package;
-    assert.throws(() => changed.md5sumsBytes, code('DIGEST_MISMATCH'));
-    assert.throws(() => changed.md5sums.get('usr/bin/hello'), code('DIGEST_MISMATCH'));
+    assert.throws(() => loaded.md5sumsBytes, code('DIGEST_MISMATCH'));
+    assert.throws(() => loaded.md5sums.get('usr/bin/hello'), code('DIGEST_MISMATCH'));
+    // A later build finds them damaged: a miss, and the .deb read again writes them anew.
+    assert.equal(await loadKeptDeb(cache, key, index.meta, index.entries), undefined);
+    const repaired = await source.fetch(locked);
+    assert.deepEqual(facts(repaired.package), facts(first.package));
+    assert.deepEqual(repaired.package.md5sumsBytes, first.package.md5sumsBytes);
+    assert.ok((await loadKeptDeb(cache, key, index.meta, index.entries)) !== undefined);
+    // Other bytes, whole and sound, under the key: not the files the index recorded, so a miss.
+    await cache.put(controlFilesKey(key), enc('other control files'));
+    assert.equal(await loadKeptDeb(cache, key, index.meta, index.entries), undefined);
   });
 
   it('refuses a file whose MD5 is not what md5sums says, with its code, and keeps nothing of the package', async () => {
