@@ -76,7 +76,12 @@ export interface DebPackage {
    * read; for a package kept in the cache, parsed again from the cache at each use (./kept.ts).
    */
   md5sums: ReadonlyMap<string, string>;
-  /** The `md5sums` file's exact bytes, when the package has one (read from the cache when asked, for a package kept there). */
+  /**
+   * The `md5sums` file's exact bytes, when the package has one. For a package kept in the cache,
+   * read from there when asked.
+   *
+   * @throws ProvenantError `IO` or `DIGEST_MISMATCH` when read from the cache and it is gone or damaged
+   */
   md5sumsBytes: Uint8Array | undefined;
   /**
    * Where the `md5sums` file lies in the cache, for a package kept there (./kept.ts): its
