@@ -4,11 +4,12 @@
  * trusted root that describes them, written to a file the way a user would pass one. Nothing
  * goes to the public instances.
  */
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyPairKeyObjectResult } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { X509Certificate } from '@sigstore/core';
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, initializeTSA, rekorHandler, tsaHandler } from '@sigstore/mock';
 import { parseTrustedRoot, type TrustedRoot } from '../../src/sign/trust.ts';
 
@@ -34,6 +35,8 @@ export interface MockOptions {
   caClock?: Date;
   logClock?: Date;
   dir: string;
+  /** Where the instance's P-256 keys come from, for each service: fresh ones unless a test hands out its own. */
+  key?: (use: 'fulcio' | 'ctlog' | 'rekor' | 'tsa') => KeyPairKeyObjectResult;
 }
 
 export const MOCK_ISSUER = 'https://issuer.mock.test';
@@ -65,8 +68,34 @@ function canonicalDsse(body: string): string {
   });
 }
 
+/**
+ * Whether @sigstore/core 3 verifies `der`'s signature (by `issuer`, or its own key). It checks
+ * the signature over the TBS bytes it writes back from its parse (x509/cert.js:169), and its
+ * parser reads an OCTET STRING's content as DER when it can (asn1/obj.js:119-124), taking a
+ * long-form length it then writes in short form (asn1/length.js:23, 49). A subject key
+ * identifier is the SHA-1 of the key: about one in 130,000 reads as such DER (`db 81 11` and 17
+ * bytes: tag, length 17 in long form), and a CA certificate carrying it verifies nothing, so
+ * every signature under the CA fails: "no valid certificate path found" for Fulcio
+ * (@sigstore/verify key/certificate.js:86-91, 115, 147), "timestamp could not be verified" for
+ * the TSA. A real Fulcio or TSA root is made once and known to verify; the mock makes its CAs
+ * per run, so it makes another until one verifies. (A leaf certificate's identifier has the
+ * same chance; that one is @sigstore/core's to fix: sigstore-js#1678 rejects such lengths.)
+ */
+function checkable(der: ArrayBufferView, issuer: ArrayBufferView = der): boolean {
+  const parse = (b: ArrayBufferView) => X509Certificate.parse(Buffer.from(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)));
+  return parse(der).verify(parse(issuer));
+}
+
+/** `make()` again until `ok` holds for what it made. */
+async function until<T>(make: () => Promise<T>, ok: (made: T) => boolean): Promise<T> {
+  for (;;) {
+    const made = await make();
+    if (ok(made)) return made;
+  }
+}
+
 export async function startMockSigstore(options: MockOptions): Promise<MockSigstore> {
-  const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const key = options.key ?? (() => generateKeyPairSync('ec', { namedCurve: 'P-256' }));
   const handlers = new Map<string, { handler: Handler; name: 'fulcio' | 'rekor' | 'tsa' }>();
   const requests = { fulcio: 0, rekor: 0, tsa: 0 };
   const server: Server = createServer((req, res) => {
@@ -100,14 +129,18 @@ export async function startMockSigstore(options: MockOptions): Promise<MockSigst
   const now = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
   const logClock = options.logClock ?? now;
   const caClock = options.caClock ?? logClock;
-  const caKey = key();
-  const ctKey = key();
-  const logKey = key();
-  const tsaKey = key();
-  const ctlog = await initializeCTLog(ctKey, caClock);
-  const ca = await initializeCA(caKey, ctlog, caClock);
+  const ctlog = await initializeCTLog(key('ctlog'), caClock);
+  const logKey = key('rekor');
+  const ca = await until(
+    () => initializeCA(key('fulcio'), ctlog, caClock),
+    (c) => checkable(c.rootCertificate),
+  );
   const tlog = await initializeTLog(url, logKey, logClock);
-  const tsa = await initializeTSA(tsaKey, logClock);
+  // The TSA's intermediate certificate has the root's key and key identifier.
+  const tsa = await until(
+    () => initializeTSA(key('tsa'), logClock),
+    (t) => checkable(t.rootCertificate) && checkable(t.intCertificate, t.rootCertificate),
+  );
   const rekor = rekorHandler(tlog) as Handler;
   for (const [name, handler] of [
     ['fulcio', fulcioHandler(ca) as Handler],
