@@ -142,6 +142,49 @@ export function precompressSegment(data: Uint8Array, options: PinnedGzipOptions 
   return { data, level, blockSize, blocks, cancel: () => lane.close() };
 }
 
+/**
+ * The compressed blocks of a segment (see {@link GzipSegment}) whose bytes come in `pieces`, in
+ * order, as they are made: the blocks {@link precompressSegment} gives for the same bytes, level
+ * and block size, with no more in flight than {@link pinnedGzip} keeps (about `3 × workers`
+ * blocks), however long the segment. Every piece but the last must be `blockSize` bytes long, and
+ * the source may reuse a piece's memory once the next is asked for (a file read a block at a time
+ * into one buffer). With `workers: 0`, each block is compressed in the calling thread.
+ *
+ * @throws ProvenantError `USAGE` for an option out of range or a piece of the wrong length,
+ *   `ABORTED` when `signal` fires, `IO` when a worker fails or the libdeflate wasm is not the
+ *   pinned one; an error of the source passes through unchanged when it is a ProvenantError,
+ *   else as `IO`
+ */
+export async function* segmentBlocks(
+  pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: PinnedGzipOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const { level, blockSize, workers, signal } = resolveOptions(options);
+  throwIfAborted(signal);
+  if (level > 0) libdeflate();
+  async function* blocks(): AsyncGenerator<Block> {
+    let short = false;
+    try {
+      for await (const data of pieces) {
+        throwIfAborted(signal);
+        if (short || data.length === 0 || data.length > blockSize) {
+          throw new ProvenantError('USAGE', `a segment's pieces must be ${blockSize} bytes long but for the last one`);
+        }
+        short = data.length < blockSize;
+        yield { data, last: false, reused: true };
+      }
+    } catch (err) {
+      if (err instanceof ProvenantError) throw err;
+      throw new ProvenantError('IO', `reading the input to gzip failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  }
+  if (workers === 0) {
+    for await (const block of blocks()) yield deflateBlock(block.data, level, false);
+    return;
+  }
+  yield* inOrder(blocks(), level, workers, blockSize, signal);
+}
+
 const MIN_BLOCK = 1024;
 const MAX_BLOCK = 64 * 1024 * 1024;
 const MAX_WORKERS = 64;
@@ -182,34 +225,7 @@ export async function* pinnedGzip(
       yield block.compressed === undefined ? deflateBlock(block.data, level, block.last) : await block.compressed;
     }
   } else {
-    const lane = sharedPool().lane(workers);
-    // Blocks being compressed or waiting, with their input sizes. The window is counted in bytes,
-    // not blocks: a stream of segments has many small blocks, and a window of a few of them
-    // would leave the workers waiting on this thread.
-    const inFlight: Array<{ compressed: Promise<Uint8Array>; size: number }> = [];
-    const window = WINDOW_BLOCKS * workers * blockSize;
-    let inFlightBytes = 0;
-    const next = async (): Promise<Uint8Array> => {
-      const head = inFlight.shift()!;
-      inFlightBytes -= head.size;
-      return abortable(head.compressed, signal);
-    };
-    try {
-      for await (const block of cutBlocks(source, level, blockSize, totals, signal)) {
-        throwIfAborted(signal);
-        const size = block.data.length;
-        const compressed = block.compressed ?? lane.deflate(block, level);
-        // Awaited in order below; this only keeps a block dropped by an abort from being reported
-        // as an unhandled rejection.
-        compressed.catch(() => {});
-        inFlight.push({ compressed, size });
-        inFlightBytes += size;
-        while (inFlightBytes >= window) yield await next();
-      }
-      while (inFlight.length > 0) yield await next();
-    } finally {
-      lane.close();
-    }
+    yield* inOrder(cutBlocks(source, level, blockSize, totals, signal), level, workers, blockSize, signal);
   }
   yield gzipTrailer(totals.crc, totals.size);
 }
@@ -255,6 +271,49 @@ function resolveOptions(options: PinnedGzipOptions): ResolvedOptions {
     throw new ProvenantError('USAGE', `gzip worker count ${workers} is not an integer from 0 to ${MAX_WORKERS}`);
   }
   return { level, blockSize, workers, signal: options.signal };
+}
+
+/**
+ * The blocks of `blocks` compressed on `workers` threads of the pool and given back in order,
+ * with at most {@link WINDOW_BLOCKS} × `workers` × `blockSize` bytes of input in flight: the
+ * source is read no further ahead. A block that brings its compressed bytes is not compressed
+ * again.
+ */
+async function* inOrder(
+  blocks: AsyncIterable<Block>,
+  level: number,
+  workers: number,
+  blockSize: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Uint8Array> {
+  const lane = sharedPool().lane(workers);
+  // Blocks being compressed or waiting, with their input sizes. The window is counted in bytes,
+  // not blocks: a stream of segments has many small blocks, and a window of a few of them
+  // would leave the workers waiting on this thread.
+  const inFlight: Array<{ compressed: Promise<Uint8Array>; size: number }> = [];
+  const window = WINDOW_BLOCKS * workers * blockSize;
+  let inFlightBytes = 0;
+  const next = async (): Promise<Uint8Array> => {
+    const head = inFlight.shift()!;
+    inFlightBytes -= head.size;
+    return abortable(head.compressed, signal);
+  };
+  try {
+    for await (const block of blocks) {
+      throwIfAborted(signal);
+      const size = block.data.length;
+      const compressed = block.compressed ?? lane.deflate(block, level);
+      // Awaited in order below; this only keeps a block dropped by an abort from being reported
+      // as an unhandled rejection.
+      compressed.catch(() => {});
+      inFlight.push({ compressed, size });
+      inFlightBytes += size;
+      while (inFlightBytes >= window) yield await next();
+    }
+    while (inFlight.length > 0) yield await next();
+  } finally {
+    lane.close();
+  }
 }
 
 /** RFC 1952 section 2.3: ID1 ID2 CM FLG MTIME(4) XFL OS, with no optional fields. */

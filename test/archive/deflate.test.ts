@@ -15,6 +15,7 @@ import {
   pinnedGzip,
   pinnedGzipBytes,
   precompressSegment,
+  segmentBlocks,
 } from '../../src/archive/deflate.ts';
 import { walkDeflate } from '../../src/archive/deflate-walk.ts';
 import { isGzip } from '../../src/archive/gzip.ts';
@@ -606,3 +607,68 @@ describe('pinnedGzip segments', () => {
     }
   });
 });
+
+describe('segmentBlocks', () => {
+  /** `data` in pieces of `size` bytes, each read into the same buffer, as a file read a block at a time. */
+  function* reusedPieces(data: Uint8Array, size: number, counter?: { read: number }): Generator<Uint8Array> {
+    const buffer = new Uint8Array(size);
+    for (let at = 0; at < data.length; at += size) {
+      const piece = buffer.subarray(0, Math.min(size, data.length - at));
+      piece.set(data.subarray(at, at + piece.length));
+      if (counter !== undefined) counter.read += piece.length;
+      yield piece;
+    }
+  }
+
+  it("gives precompressSegment's blocks, whatever the workers, from pieces that reuse one buffer", async () => {
+    const blockSize = 16 * 1024;
+    for (const size of [1, blockSize - 1, blockSize, 5 * blockSize, 7 * blockSize + 123]) {
+      const data = layerLike(size, size);
+      const expected = await precompressSegment(data, { workers: 2, blockSize })!.blocks;
+      for (const workers of [0, 1, 2]) {
+        const got = await collectAll(segmentBlocks(reusedPieces(data, blockSize), { workers, blockSize }));
+        assert.equal(got.length, expected.length, `${size} bytes, ${workers} workers`);
+        for (const [i, block] of got.entries()) {
+          assert.ok(Buffer.from(block).equals(expected[i]!), `${size} bytes, ${workers} workers: block ${i}`);
+        }
+      }
+    }
+  });
+
+  it('reads its pieces no further ahead than about 3 × workers blocks', async () => {
+    const blockSize = 16 * 1024;
+    for (const workers of [1, 2]) {
+      const counter = { read: 0 };
+      const out = segmentBlocks(reusedPieces(layerLike(200 * blockSize, 3), blockSize, counter), { workers, blockSize });
+      await out.next();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(counter.read <= (3 * workers + 2) * blockSize, `workers ${workers}: read ${counter.read} bytes`);
+      await out.return(undefined);
+    }
+  });
+
+  it('refuses pieces that are not whole blocks but for the last, and stops with ABORTED', async () => {
+    const blockSize = 16 * 1024;
+    for (const pieces of [[new Uint8Array(100), new Uint8Array(blockSize)], [new Uint8Array(blockSize + 1)], [new Uint8Array(0)]]) {
+      await rejectsWith(() => collectAll(segmentBlocks(pieces, { workers: 2, blockSize })), 'USAGE');
+    }
+    const controller = new AbortController();
+    const out = segmentBlocks(reusedPieces(layerLike(100 * blockSize, 4), blockSize), { workers: 2, blockSize, signal: controller.signal });
+    await out.next();
+    controller.abort();
+    await rejectsWith(() => collectAll(out), 'ABORTED');
+    // An error of the source passes through, typed.
+    function* failing(): Generator<Uint8Array> {
+      yield new Uint8Array(blockSize);
+      throw new Error('disk gone');
+    }
+    const err = await rejectsWith(() => collectAll(segmentBlocks(failing(), { workers: 2, blockSize })), 'IO');
+    assert.match(err.message, /disk gone/);
+  });
+});
+
+async function collectAll(blocks: AsyncIterable<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  for await (const block of blocks) out.push(block);
+  return out;
+}
