@@ -10,7 +10,7 @@
  * was cut off from where its partial file ends (HTTP `Range`), checking the whole file against the
  * digest it must have.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -257,6 +257,26 @@ export interface CacheWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * Content being put into a {@link DownloadCache} as it is made (see {@link DownloadCache.putStream}).
+ * Calls are made one at a time: each waits for the one before.
+ */
+export interface CachePut {
+  /** Bytes written so far. */
+  readonly size: number;
+  /** Appends `chunk`. */
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Writes `bytes` over bytes already written from `position` on: a header whose room was
+   * written first and whose values are known only at the end.
+   */
+  writeAt(position: number, bytes: Uint8Array): Promise<void>;
+  /** Keeps what was written under its SHA-256 and the key, as {@link DownloadCache.put} does. */
+  finish(): Promise<{ sha256: string; path: string; size: number }>;
+  /** Removes what was written; the key is left as it was. */
+  abort(): Promise<void>;
+}
+
 /** A temporary file whose writer is alive on this machine is left alone for this long (a writer touches its file as it goes). */
 const TEMP_STALE_MS = 60 * 60 * 1000;
 /** A partial download is kept this long for a later run to resume. */
@@ -328,6 +348,124 @@ export class DownloadCache {
     await atomicWrite(path, bytes);
     await atomicWrite(this.keyPath(key), `${hex} ${bytes.length} ${crc32Hex(bytes)}\n`);
     return { sha256: hex, path, size: bytes.length };
+  }
+
+  /**
+   * {@link put}, for content written as it is made (a large body's compressed blocks as the
+   * workers give them), so that none of it is held in memory: into a temporary file, which
+   * `finish` renames to its SHA-256 and records under `key` with its size and CRC-32, exactly as
+   * put records them. Until then, and after `abort` or a failed write or finish, nothing is under
+   * the key or the digest; a run killed meanwhile leaves a temporary file, which the next sweep
+   * removes. The digests are taken as the bytes are appended, or, once bytes were written over
+   * (`writeAt`), from the file as `finish` reads it back, a block at a time.
+   *
+   * @throws ProvenantError `IO` (from this and from each call of the put) when the file cannot be
+   *   written or read back; `USAGE` for a `writeAt` beyond what was written or a call after the end
+   */
+  async putStream(key: string): Promise<CachePut> {
+    await this.#sweepOnce();
+    const folder = join(this.dir, 'sha256');
+    const tmp = join(folder, `put.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
+    const failed = (err: unknown, doing: string): ProvenantError =>
+      isProvenantError(err)
+        ? err
+        : new ProvenantError('IO', `cannot ${doing} ${tmp}: ${(err as Error)?.message ?? String(err)}`, { where: tmp, cause: err });
+    let fh: FileHandle;
+    try {
+      await mkdir(folder, { recursive: true });
+      fh = await open(tmp, 'wx+');
+    } catch (err) {
+      throw failed(err, 'create');
+    }
+    const { crc32 } = process.getBuiltinModule('node:zlib');
+    let hash: Hash | undefined = createHash('sha256');
+    let crc = 0;
+    let size = 0;
+    // Ended by finish, abort or a failed write: nothing more is written.
+    let ended = false;
+    let closed = false;
+    const writeFully = async (bytes: Uint8Array, position: number): Promise<void> => {
+      for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, bytes.length - at, position + at)).bytesWritten;
+    };
+    const usable = (): void => {
+      if (ended) throw new ProvenantError('USAGE', `the cache file ${tmp} was already kept or removed`, { where: tmp });
+    };
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    };
+    // Removes the file; never fails (a put that failed fails with its own error).
+    const discard = async (): Promise<void> => {
+      ended = true;
+      await close().catch(() => {});
+      await rm(tmp, { force: true }).catch(() => {});
+    };
+    return {
+      get size() {
+        return size;
+      },
+      write: async (chunk) => {
+        usable();
+        try {
+          await writeFully(chunk, size);
+        } catch (err) {
+          await discard();
+          throw failed(err, 'write');
+        }
+        if (hash !== undefined) {
+          hash.update(chunk);
+          crc = crc32(chunk, crc);
+        }
+        size += chunk.length;
+      },
+      writeAt: async (position, bytes) => {
+        usable();
+        if (!Number.isInteger(position) || position < 0 || position + bytes.length > size) {
+          throw new ProvenantError('USAGE', `${bytes.length} bytes at ${position} are not within the ${size} written to ${tmp}`, {
+            where: tmp,
+          });
+        }
+        // The digests so far no longer hold: finish takes them from the file.
+        hash = undefined;
+        try {
+          await writeFully(bytes, position);
+        } catch (err) {
+          await discard();
+          throw failed(err, 'write');
+        }
+      },
+      finish: async () => {
+        usable();
+        ended = true;
+        try {
+          let digest = hash;
+          if (digest === undefined) {
+            digest = createHash('sha256');
+            crc = 0;
+            const buffer = new Uint8Array(Math.min(size, 1024 * 1024));
+            for (let at = 0; at < size; ) {
+              const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, size - at), at);
+              if (bytesRead === 0) throw new Error(`it ends at byte ${at} of ${size}`);
+              const got = buffer.subarray(0, bytesRead);
+              digest.update(got);
+              crc = crc32(got, crc);
+              at += bytesRead;
+            }
+          }
+          await close();
+          const hex = digest.digest('hex');
+          const path = join(folder, hex);
+          await rename(tmp, path);
+          await atomicWrite(this.keyPath(key), `${hex} ${size} ${crc.toString(16).padStart(8, '0')}\n`);
+          return { sha256: hex, path, size };
+        } catch (err) {
+          await discard();
+          throw failed(err, 'keep');
+        }
+      },
+      abort: discard,
+    };
   }
 
   /**

@@ -475,6 +475,110 @@ describe('DownloadCache.writer', () => {
   });
 });
 
+describe('DownloadCache.putStream', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const cacheDir = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'provenant-cache-put-'));
+    dirs.push(d);
+    return d;
+  };
+  const bytes = pseudoRandomBytes(3 * 1024 * 1024 + 17, 11);
+  const keyFile = (dir: string, key: string) => join(dir, 'keys', createHash('sha256').update(key).digest('hex'));
+
+  it('keeps what put would keep, byte for byte and with the same record, and nothing before finish', async () => {
+    const [byPut, byStream] = [await cacheDir(), await cacheDir()];
+    await new DownloadCache(byPut).put('k', bytes);
+    // Appended only, and with a head whose room is written first and filled in at the end.
+    for (const withHead of [false, true]) {
+      const cache = new DownloadCache(byStream);
+      await cache.forget('k');
+      const put = await cache.putStream('k');
+      await put.write(withHead ? new Uint8Array(1000) : bytes.subarray(0, 1000));
+      for (let at = 1000; at < bytes.length; at += 300_000) await put.write(bytes.subarray(at, at + 300_000));
+      if (withHead) await put.writeAt(0, bytes.subarray(0, 1000));
+      assert.equal(put.size, bytes.length);
+      assert.equal(cache.has('k'), false, 'no key before finish');
+      assert.equal(await cache.get('k'), undefined);
+      assert.deepEqual(
+        (await readdir(join(byStream, 'sha256'))).filter((name) => !name.endsWith('.tmp')),
+        withHead ? [createHash('sha256').update(bytes).digest('hex')] : [],
+        'no file under a digest but the one kept by the first round',
+      );
+      const stored = await put.finish();
+      assert.deepEqual(stored, await cache.locate('k'));
+      assert.equal(stored.sha256, (await new DownloadCache(byPut).locate('k'))?.sha256);
+      assert.equal(await readFile(keyFile(byStream, 'k'), 'utf8'), await readFile(keyFile(byPut, 'k'), 'utf8'), 'the same size and CRC-32');
+      assert.deepEqual((await filesUnder(byStream)).sort(), (await filesUnder(byPut)).sort());
+      assert.deepEqual(await new DownloadCache(byStream).get('k'), bytes);
+      await assert.rejects(put.write(new Uint8Array(1)), (err: unknown) => isProvenantError(err, 'USAGE'));
+    }
+  });
+
+  it('leaves the key as it was and nothing written when aborted, or when it fails', async () => {
+    const dir = await cacheDir();
+    const cache = new DownloadCache(dir);
+    const earlier = new TextEncoder().encode('what the key held before\n');
+    await cache.put('k', earlier);
+    const before = await filesUnder(dir);
+
+    const aborted = await cache.putStream('k');
+    await aborted.write(bytes);
+    await aborted.abort();
+    assert.deepEqual(await filesUnder(dir), before);
+    assert.deepEqual(await cache.get('k'), earlier);
+
+    // Written over beyond its end: refused, and the put can still be aborted.
+    const beyond = await cache.putStream('k');
+    await beyond.write(new Uint8Array(10));
+    await assert.rejects(beyond.writeAt(5, new Uint8Array(6)), (err: unknown) => isProvenantError(err, 'USAGE'));
+    await beyond.abort();
+    assert.deepEqual(await filesUnder(dir), before);
+
+    // A real fault at the end: a folder stands where the file would be renamed to.
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    await mkdir(join(dir, 'sha256', hex, 'in-the-way'), { recursive: true });
+    const failing = await cache.putStream('k');
+    await failing.write(bytes);
+    const err = await failing.finish().then(
+      () => assert.fail('finish should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(isProvenantError(err, 'IO'), String(err));
+    assert.ok(err.where?.startsWith(join(dir, 'sha256')), err.where);
+    assert.deepEqual((await filesUnder(dir)).sort(), before.sort(), 'nothing written but the folder in the way');
+    assert.deepEqual(await cache.get('k'), earlier);
+  });
+
+  it('leaves only a temporary file when the process is killed in the middle, which the next run removes', async () => {
+    const dir = await cacheDir();
+    const script = `import('${pathToFileURL(join(root, 'src', 'pkg', 'fetch.ts')).href}').then(async (m) => {
+      const put = await new m.DownloadCache(${JSON.stringify(dir)}).putStream('k');
+      await put.write(new Uint8Array(1024 * 1024));
+      setInterval(() => {}, 1000);
+    })`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+    const exited = once(child, 'exit');
+    let left: string[] = [];
+    for (let i = 0; i < 500 && left.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const names = await readdir(join(dir, 'sha256')).catch(() => [] as string[]);
+      for (const name of names) if ((await stat(join(dir, 'sha256', name))).size === 1024 * 1024) left = [name];
+    }
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal(left.length, 1, 'the child wrote its first megabyte');
+    assert.ok(left[0]!.startsWith('put.') && left[0]!.endsWith('.tmp'), left[0]);
+
+    const next = new DownloadCache(dir);
+    assert.equal(next.has('k'), false);
+    assert.equal(await next.get('k'), undefined);
+    assert.deepEqual(await filesUnder(dir), [], 'swept');
+  });
+});
+
 describe('fetchFile and redirects', () => {
   it('follows redirects (relative and absolute, 301 to 308) to the file, gives up on a loop, and refuses a body over maxBytes', async () => {
     const body = pseudoRandomBytes(100_000, 5);
