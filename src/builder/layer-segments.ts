@@ -16,9 +16,11 @@ import {
   PINNED_GZIP_LEVEL,
   type PrecompressedSegment,
   precompressSegment,
+  segmentBlocks,
 } from '../archive/deflate.ts';
 import { ProvenantError } from '../errors.ts';
-import { type Body, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
+import { noteBytesMoved } from '../io/memory.ts';
+import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
 
 /**
  * File bodies this large or larger are gzip segments of their own. Part of the layer format: a
@@ -30,15 +32,30 @@ export const LAYER_SEGMENT_MIN = 64 * 1024;
 /** Where {@link LayerPrecompressor} keeps compressed bodies between builds (a DownloadCache). */
 export interface SegmentCache {
   get(key: string): Promise<Uint8Array | undefined>;
-  /** Stores `bytes` under `key`; what it resolves to (DownloadCache's gives where they are) is not used here. */
-  put(key: string, bytes: Uint8Array): Promise<unknown>;
+  /**
+   * Stores what is written under `key` as it is written, visible only once `finish` has resolved
+   * and never after `abort`; what `finish` resolves to (DownloadCache's gives where the bytes are)
+   * is not used here.
+   */
+  putStream(key: string): Promise<SegmentPut>;
   /** Whether something is kept under `key`, at a glance: a later `get` may still miss. */
   has(key: string): boolean;
   /** Drops what is kept under `key` (a key whose content is missing or damaged). */
   forget(key: string): Promise<void>;
 }
 
-/** Raw bytes of bodies being compressed ahead at once (cache mode): beyond it, bodies wait their turn. */
+/** What {@link SegmentCache.putStream} gives: a DownloadCache's CachePut. */
+export interface SegmentPut {
+  write(chunk: Uint8Array): Promise<void>;
+  writeAt(position: number, bytes: Uint8Array): Promise<void>;
+  finish(): Promise<unknown>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Raw bytes of bodies being compressed ahead at once (cache mode): beyond it, bodies wait their
+ * turn. A larger body goes alone, a block at a time (see {@link LayerPrecompressor.add}).
+ */
 const AHEAD_BYTES = 8 * 1024 * 1024;
 
 /**
@@ -58,8 +75,10 @@ export class LayerPrecompressor {
   readonly #inMemory = new WeakMap<Uint8Array, PrecompressedSegment>();
   /** With a cache: settles once the cache holds the body's blocks (or failed to). */
   readonly #cached = new Map<string, Promise<void>>();
-  /** Segments being compressed, for {@link cancel}; those of a cache leave it once kept. */
+  /** Segments being compressed without a cache, for {@link cancel}. */
   readonly #started = new Set<PrecompressedSegment>();
+  /** Stops the bodies being compressed into the cache, for {@link cancel}. */
+  readonly #stop = new AbortController();
   readonly #queue: (() => void)[] = [];
   #aheadBytes = 0;
   #cancelled = false;
@@ -99,17 +118,7 @@ export class LayerPrecompressor {
       await this.#turn(size);
       try {
         if (this.#cancelled) throw new ProvenantError('ABORTED', 'the build stopped before the layer was written');
-        const segment = precompressSegment(readBody(body), {
-          workers: this.#workers,
-          level: PINNED_GZIP_LEVEL,
-          blockSize: PINNED_GZIP_BLOCK_SIZE,
-        })!;
-        this.#started.add(segment);
-        try {
-          await cache.put(key, encodeBlocks(await segment.blocks));
-        } finally {
-          this.#started.delete(segment);
-        }
+        await keepBlocks(cache, key, size, this.#blocks(body));
       } finally {
         this.#aheadBytes -= size;
         this.#queue.shift()?.();
@@ -151,7 +160,7 @@ export class LayerPrecompressor {
       fallback = precompressSegment(bytes, { workers: this.#workers, level, blockSize });
       if (fallback === undefined) throw new ProvenantError('IO', 'the compressed blocks of a file body are missing from the cache');
       const made = await fallback.blocks;
-      await cache.put(key, encodeBlocks(made)).catch(() => {});
+      await keepBlocks(cache, key, bytes.length, made).catch(() => {});
       return made;
     })();
     blocks.catch(() => {});
@@ -177,6 +186,7 @@ export class LayerPrecompressor {
    */
   cancel(): void {
     this.#cancelled = true;
+    this.#stop.abort();
     for (const segment of this.#started) segment.cancel();
     this.#started.clear();
     for (const next of this.#queue.splice(0)) next();
@@ -186,6 +196,30 @@ export class LayerPrecompressor {
   async flush(): Promise<void> {
     for (const done of this.#cached.values()) await done.catch(() => {});
     this.#started.clear();
+  }
+
+  /**
+   * The compressed blocks of `body`, made as they are asked for: a body on disk is read a block
+   * at a time into one buffer, and no further ahead than the workers have room for (about 3
+   * blocks each), so that a body of any size holds a few blocks of memory, not its size. Before,
+   * a body was read whole and its blocks collected, then copied into one buffer for the cache:
+   * precompressing a 300 MB file into an empty cache peaked at 686 MB of RSS (issue 16, "fast at
+   * every size").
+   */
+  async *#blocks(body: Body): AsyncGenerator<Uint8Array> {
+    const options = { workers: this.#workers, level: PINNED_GZIP_LEVEL, blockSize: PINNED_GZIP_BLOCK_SIZE, signal: this.#stop.signal };
+    if (!isFileBody(body)) {
+      yield* segmentBlocks(blocksIn(body), options);
+      return;
+    }
+    // A reader of its own: bodies are compressed side by side, and a reader's pieces share a buffer.
+    // Its read-ahead window serves small bodies, which this one does not read.
+    const reader = new BodyReader(0, 1);
+    try {
+      yield* segmentBlocks(reader.pieces(body, PINNED_GZIP_BLOCK_SIZE), options);
+    } finally {
+      reader.close();
+    }
   }
 
   /** Waits until `size` more bytes fit in {@link AHEAD_BYTES} (one body always does). */
@@ -222,22 +256,53 @@ function segmentKey(body: Body, bytes?: Uint8Array): string {
   return `gzip-segment:${LIBDEFLATE_WASM_SHA256}:${PINNED_GZIP_LEVEL}:${PINNED_GZIP_BLOCK_SIZE}:${sha256}`;
 }
 
-/** Compressed blocks for the cache: their count and lengths (32-bit little-endian), then the blocks. */
-function encodeBlocks(blocks: readonly Uint8Array[]): Uint8Array {
-  const head = 4 * (blocks.length + 1);
-  const out = new Uint8Array(head + blocks.reduce((n, b) => n + b.length, 0));
-  const view = new DataView(out.buffer);
-  view.setUint32(0, blocks.length, true);
-  let at = head;
-  for (const [i, b] of blocks.entries()) {
-    view.setUint32(4 * (i + 1), b.length, true);
-    out.set(b, at);
-    at += b.length;
+/**
+ * Keeps the compressed blocks of a body of `size` bytes under `key`, written to the cache as they
+ * come: their count and lengths (32-bit little-endian), then the blocks. The lengths are known
+ * only once each block is made, so their room is written first and filled in at the end; the
+ * cache keeps the entry only when it is whole, and nothing of it when a block fails.
+ *
+ * @throws ProvenantError what `blocks` or the cache throws; `IO` when they are not one block per
+ *   {@link PINNED_GZIP_BLOCK_SIZE} bytes of the body
+ */
+async function keepBlocks(
+  cache: SegmentCache,
+  key: string,
+  size: number,
+  blocks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<void> {
+  const count = Math.ceil(size / PINNED_GZIP_BLOCK_SIZE);
+  const head = new Uint8Array(4 * (count + 1));
+  const view = new DataView(head.buffer);
+  view.setUint32(0, count, true);
+  const put = await cache.putStream(key);
+  try {
+    await put.write(head);
+    let i = 0;
+    for await (const block of blocks) {
+      if (++i > count) break;
+      view.setUint32(4 * i, block.length, true);
+      await put.write(block);
+      // Each block came from a worker in a buffer of its own, now written and done with.
+      noteBytesMoved(block.length);
+    }
+    if (i !== count) {
+      throw new ProvenantError('IO', `a body of ${size} bytes was compressed to ${i} blocks, not ${count}`, { where: key });
+    }
+    await put.writeAt(0, head);
+    await put.finish();
+  } catch (err) {
+    await put.abort();
+    throw err;
   }
-  return out;
 }
 
-/** {@link encodeBlocks}'s blocks, or undefined when the bytes are not `count` of them. */
+/** The blocks of a body in memory, as views of it. */
+function* blocksIn(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += PINNED_GZIP_BLOCK_SIZE) yield bytes.subarray(at, at + PINNED_GZIP_BLOCK_SIZE);
+}
+
+/** The blocks {@link keepBlocks} kept, or undefined when the bytes are not `count` of them. */
 function decodeBlocks(bytes: Uint8Array, count: number): Uint8Array[] | undefined {
   const head = 4 * (count + 1);
   if (bytes.length < head) return undefined;

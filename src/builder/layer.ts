@@ -69,6 +69,8 @@ export interface Layer {
 
 /** Where layers are written and kept (a DownloadCache). */
 export interface LayerCache extends SegmentCache {
+  /** Stores `bytes` under `key` (a layer's record); what it resolves to is not used here. */
+  put(key: string, bytes: Uint8Array): Promise<unknown>;
   writer(): Promise<CacheWriter>;
   locate(key: string): Promise<{ sha256: string; path: string; size: number } | undefined>;
 }

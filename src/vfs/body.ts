@@ -68,10 +68,10 @@ export class BodyReader {
   readonly #files = new Map<string, { fd: number; window: Uint8Array; start: number; end: number }>();
   readonly #windowSize: number;
   readonly #maxFiles: number;
-  /** The buffer {@link pieces} reads into, reused from body to body. */
+  /** The buffer {@link pieces} reads into, reused from body to body (grown as asked). */
   #piece: Uint8Array | undefined;
 
-  /** @param windowSize bytes read at once for a small body; @param maxFiles descriptors kept open */
+  /** @param windowSize bytes read at once for a small body (0: none read ahead); @param maxFiles descriptors kept open */
   constructor(windowSize = 256 * 1024, maxFiles = 16) {
     this.#windowSize = windowSize;
     this.#maxFiles = maxFiles;
@@ -109,7 +109,9 @@ export class BodyReader {
    */
   *pieces(body: FileBody, size: number): Generator<Uint8Array> {
     const file = this.#open(body.path);
-    if (this.#piece === undefined || this.#piece.length !== size) this.#piece = new Uint8Array(size);
+    // No larger than the body: a reader made for one body (a precompressed one) holds no more.
+    const room = Math.min(size, body.size);
+    if (this.#piece === undefined || this.#piece.length < room) this.#piece = new Uint8Array(room);
     const buffer = this.#piece;
     let crc = 0;
     for (let at = 0; at < body.size; at += size) {

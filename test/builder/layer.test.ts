@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { crc32, gunzipSync } from 'node:zlib';
@@ -30,7 +30,7 @@ import { LayoutStore } from '../../src/store/layout.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
 import { type FsNode, Tree } from '../../src/vfs/tree.ts';
 import { concat, readAll, text } from '../archive/helpers.ts';
-import { compressibleBytes } from '../helpers/images.ts';
+import { compressibleBytes, pseudoRandomBytes } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -96,9 +96,22 @@ function memoryCache(map = new Map<string, Uint8Array>()): {
       if (bytes !== undefined) counts.hits++;
       return bytes?.slice();
     },
-    async put(key, bytes) {
-      counts.puts++;
-      map.set(key, bytes.slice());
+    async putStream(key) {
+      let bytes: Uint8Array = new Uint8Array(0);
+      return {
+        async write(chunk) {
+          bytes = concat([bytes, chunk]);
+        },
+        async writeAt(position, patch) {
+          assert.ok(position + patch.length <= bytes.length, 'written over bytes already written');
+          bytes.set(patch, position);
+        },
+        async finish() {
+          counts.puts++;
+          map.set(key, bytes);
+        },
+        async abort() {},
+      };
     },
   };
   return { map, counts, cache };
@@ -335,6 +348,7 @@ describe('layers from bodies on disk, written into the cache and found there aga
       get: (key) => cache.get(key),
       has: (key) => cache.has(key),
       forget: (key) => cache.forget(key),
+      putStream: (key) => cache.putStream(key),
       put: async (key, bytes) => {
         if (key.startsWith('layer:')) records.push(new TextDecoder().decode(bytes));
         await cache.put(key, bytes);
@@ -515,6 +529,131 @@ describe('large bodies on disk, streamed a block at a time', () => {
     const layer = await treeLayer(tree, { workers: 2, cache });
     assert.equal(layer.reused, false, 'the failed layer was not kept');
     await assertSameLayer(layer, expected, 'after the file was mended');
+  });
+});
+
+describe('a large body compressed ahead into the cache, a block at a time', () => {
+  const tempDir = useTempDir('layer-ahead');
+  const MiB = 1024 * 1024;
+
+  /**
+   * One body larger than what precompression holds at once (a few blocks per worker, and the
+   * 8 MiB of bodies it compresses side by side), not a whole number of blocks, half compressible,
+   * in a file on disk after a few bytes of something else.
+   */
+  async function largeBody(dir: string): Promise<{ tree: Tree; memory: Tree; body: FileBody; bytes: Uint8Array }> {
+    const bytes = concat([compressibleBytes(10 * MiB, 21), pseudoRandomBytes(10 * MiB + 12_345, 22)]);
+    const data = join(dir, 'data');
+    await writeFile(data, concat([new Uint8Array(5), bytes]));
+    const body: FileBody = { path: data, offset: 5, size: bytes.length, sha256: sha256(bytes), crc32: crc32(bytes) >>> 0 };
+    const tree = new Tree();
+    const memory = new Tree();
+    tree.put('usr/lib/libhuge.so', { ...file(bytes), body });
+    memory.put('usr/lib/libhuge.so', file(bytes));
+    for (const t of [tree, memory]) t.put('usr/lib/small', file(text('small\n')));
+    return { tree, memory, body, bytes };
+  }
+
+  /** The blocks of a body as the cache kept them before they were written as they came: count, lengths, blocks. */
+  async function encodedAsBefore(bytes: Uint8Array): Promise<Uint8Array> {
+    const blocks = await precompressSegment(bytes, { workers: 2, level: PINNED_GZIP_LEVEL })!.blocks;
+    const head = new Uint8Array(4 * (blocks.length + 1));
+    const view = new DataView(head.buffer);
+    view.setUint32(0, blocks.length, true);
+    for (const [i, b] of blocks.entries()) view.setUint32(4 * (i + 1), b.length, true);
+    return concat([head, ...blocks]);
+  }
+
+  /** The files of the cache's content folder, temporary ones included. */
+  async function contentFiles(dir: string): Promise<string[]> {
+    return readdir(join(dir, 'sha256')).catch(() => []);
+  }
+
+  it('keeps its blocks as the cache always kept them, and the layer made of them is the layer made without', async () => {
+    const dir = await tempDir();
+    const { tree, memory, body, bytes } = await largeBody(dir);
+    const expected = await treeLayer(tree, { workers: 2 });
+    await assertSameLayer(expected, await treeLayer(memory, { workers: 2 }), 'streamed from disk or from memory');
+    const cacheDir = join(dir, 'cache');
+    const cache = new DownloadCache(cacheDir);
+
+    const pre = precompressorOf(tree, cache);
+    await pre.flush();
+    const kept = await pre.blocksOf(body);
+    assert.equal(kept?.length, Math.ceil(bytes.length / MiB), 'kept, a block per MiB');
+    const [key] = await readdir(join(cacheDir, 'keys'));
+    const [hex, size] = (await readFile(join(cacheDir, 'keys', key!), 'utf8')).trim().split(' ');
+    const stored = await readFile(join(cacheDir, 'sha256', hex!));
+    assert.ok(stored.equals(await encodedAsBefore(bytes)), 'the bytes a cache of earlier versions holds');
+    assert.equal(Number(size), stored.length);
+    assert.equal(sha256(stored), hex);
+    assert.deepEqual(await contentFiles(cacheDir), [hex], 'no temporary file left');
+
+    await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: pre }), expected, 'first build');
+    await assertSameLayer(await treeLayer(tree, { workers: 0, precompressed: precompressorOf(tree, cache) }), expected, 'next build');
+    // A body in memory is compressed ahead the same way, into the same entry.
+    const inMemory = await tempDir();
+    const memoryPre = precompressorOf(memory, new DownloadCache(inMemory));
+    await memoryPre.flush();
+    assert.ok((await readFile(join(inMemory, 'sha256', hex!))).equals(stored), 'the same entry from a body in memory');
+    await assertSameLayer(await treeLayer(memory, { workers: 2, precompressed: memoryPre }), expected, 'from memory');
+  });
+
+  it('keeps nothing of a body that changed on disk or was cut short, found only once it was compressed', async () => {
+    const dir = await tempDir();
+    const { tree, body } = await largeBody(dir);
+    const good = await readFile(body.path);
+    const faults: Record<string, Uint8Array> = {
+      // Its last block changed: the CRC-32 tells when the last piece has been read.
+      changed: (() => {
+        const bad = Buffer.from(good);
+        const at = body.offset + body.size - 10;
+        bad[at] = (bad[at] ?? 0) ^ 1;
+        return bad;
+      })(),
+      'cut short': good.subarray(0, body.offset + body.size - 100),
+    };
+    for (const [name, bytes] of Object.entries(faults)) {
+      await writeFile(body.path, bytes);
+      const cacheDir = join(dir, `cache-${name}`);
+      const cache = new DownloadCache(cacheDir);
+      const pre = precompressorOf(tree, cache);
+      await pre.flush();
+      assert.deepEqual(await readdir(join(cacheDir, 'keys')).catch(() => []), [], `${name}: no key`);
+      assert.deepEqual(await contentFiles(cacheDir), [], `${name}: no file, whole or not`);
+      assert.equal(await pre.blocksOf(body), undefined, name);
+      // The layer reads the body itself, and says what is wrong with it.
+      await assert.rejects(treeLayer(tree, { workers: 2, precompressed: pre }), (err: unknown) => {
+        return isProvenantError(err, 'DIGEST_MISMATCH', 'IO') && err.where === body.path;
+      });
+    }
+    await writeFile(body.path, good);
+  });
+
+  it('keeps nothing of a body it was compressing when the build is cancelled', async () => {
+    const dir = await tempDir();
+    const { tree, body } = await largeBody(dir);
+    const cacheDir = join(dir, 'cache');
+    const cache = new DownloadCache(cacheDir);
+    const pre = precompressorOf(tree, cache);
+    // Cancelled in the middle: once part of the body is written to a temporary file.
+    let partWritten = false;
+    for (let i = 0; i < 500 && !partWritten; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      for (const name of await contentFiles(cacheDir)) {
+        const size = (await stat(join(cacheDir, 'sha256', name)).catch(() => undefined))?.size ?? 0;
+        if (name.endsWith('.tmp') && size > MiB) partWritten = true;
+      }
+    }
+    assert.ok(partWritten, 'the body was being written when cancelled');
+    pre.cancel();
+    await pre.flush();
+    assert.equal(await pre.blocksOf(body), undefined);
+    assert.deepEqual(await readdir(join(cacheDir, 'keys')).catch(() => []), [], 'no key');
+    assert.deepEqual(await contentFiles(cacheDir), [], 'no file, whole or not');
+    // The workers go on for the next layer.
+    const { memory } = await largeBody(await tempDir());
+    await assertSameLayer(await treeLayer(tree, { workers: 2 }), await treeLayer(memory, { workers: 2 }), 'after the cancel');
   });
 });
 
