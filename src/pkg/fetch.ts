@@ -10,7 +10,7 @@
  * was cut off from where its partial file ends (HTTP `Range`), checking the whole file against the
  * digest it must have.
  */
-import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -356,8 +356,9 @@ export class DownloadCache {
    * `finish` renames to its SHA-256 and records under `key` with its size and CRC-32, exactly as
    * put records them. Until then, and after `abort` or a failed write or finish, nothing is under
    * the key or the digest; a run killed meanwhile leaves a temporary file, which the next sweep
-   * removes. The digests are taken as the bytes are appended, or, once bytes were written over
-   * (`writeAt`), from the file as `finish` reads it back, a block at a time.
+   * removes. The digests are taken from the file as `finish` reads it back, a block at a time:
+   * bytes may be written over (`writeAt`) until then, and a put whose head is filled in last
+   * (segments' blocks: their lengths come first) would otherwise hash everything twice.
    *
    * @throws ProvenantError `IO` (from this and from each call of the put) when the file cannot be
    *   written or read back; `USAGE` for a `writeAt` beyond what was written or a call after the end
@@ -377,9 +378,6 @@ export class DownloadCache {
     } catch (err) {
       throw failed(err, 'create');
     }
-    const { crc32 } = process.getBuiltinModule('node:zlib');
-    let hash: Hash | undefined = createHash('sha256');
-    let crc = 0;
     let size = 0;
     // Ended by finish, abort or a failed write: nothing more is written.
     let ended = false;
@@ -413,10 +411,6 @@ export class DownloadCache {
           await discard();
           throw failed(err, 'write');
         }
-        if (hash !== undefined) {
-          hash.update(chunk);
-          crc = crc32(chunk, crc);
-        }
         size += chunk.length;
       },
       writeAt: async (position, bytes) => {
@@ -426,8 +420,6 @@ export class DownloadCache {
             where: tmp,
           });
         }
-        // The digests so far no longer hold: finish takes them from the file.
-        hash = undefined;
         try {
           await writeFully(bytes, position);
         } catch (err) {
@@ -439,19 +431,17 @@ export class DownloadCache {
         usable();
         ended = true;
         try {
-          let digest = hash;
-          if (digest === undefined) {
-            digest = createHash('sha256');
-            crc = 0;
-            const buffer = new Uint8Array(Math.min(size, 1024 * 1024));
-            for (let at = 0; at < size; ) {
-              const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, size - at), at);
-              if (bytesRead === 0) throw new Error(`it ends at byte ${at} of ${size}`);
-              const got = buffer.subarray(0, bytesRead);
-              digest.update(got);
-              crc = crc32(got, crc);
-              at += bytesRead;
-            }
+          const { crc32 } = process.getBuiltinModule('node:zlib');
+          const digest = createHash('sha256');
+          let crc = 0;
+          const buffer = new Uint8Array(Math.min(size, 1024 * 1024));
+          for (let at = 0; at < size; ) {
+            const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, size - at), at);
+            if (bytesRead === 0) throw new Error(`it ends at byte ${at} of ${size}`);
+            const got = buffer.subarray(0, bytesRead);
+            digest.update(got);
+            crc = crc32(got, crc);
+            at += bytesRead;
           }
           await close();
           const hex = digest.digest('hex');
