@@ -12,6 +12,7 @@ import {
   LIBDEFLATE_WASM_SHA256,
   PINNED_GZIP_BLOCK_SIZE,
   PINNED_GZIP_LEVEL,
+  type PrecompressedSegment,
   pinnedGzip,
   pinnedGzipBytes,
   precompressSegment,
@@ -104,6 +105,27 @@ function endless(
     }
   }
   return { source: source(), read: () => read, closed: () => closed };
+}
+
+/** `data` in pieces of `size` bytes, each read into the same buffer, as a file read a block at a time. */
+function* reusedPieces(data: Uint8Array, size: number, counter?: { read: number }): Generator<Uint8Array> {
+  const buffer = new Uint8Array(size);
+  for (let at = 0; at < data.length; at += size) {
+    const piece = buffer.subarray(0, Math.min(size, data.length - at));
+    piece.set(data.subarray(at, at + piece.length));
+    if (counter !== undefined) counter.read += piece.length;
+    yield piece;
+  }
+}
+
+/**
+ * Fills every worker of the shared pool (4, as many as any test here asks for) with the blocks of
+ * a segment and queues the rest. The pool hands out queued blocks in order, so the blocks of a
+ * compression started next wait until those are all taken: its source is read meanwhile, as far
+ * as its window lets it, with no worker taking one of its blocks in between.
+ */
+function busyPool(): PrecompressedSegment {
+  return precompressSegment(layerLike(256 * 1024, 42), { workers: 4, blockSize: 1024 })!;
 }
 
 /** The bytes a source of plain chunks and segments stands for. */
@@ -609,17 +631,6 @@ describe('pinnedGzip segments', () => {
 });
 
 describe('segmentBlocks', () => {
-  /** `data` in pieces of `size` bytes, each read into the same buffer, as a file read a block at a time. */
-  function* reusedPieces(data: Uint8Array, size: number, counter?: { read: number }): Generator<Uint8Array> {
-    const buffer = new Uint8Array(size);
-    for (let at = 0; at < data.length; at += size) {
-      const piece = buffer.subarray(0, Math.min(size, data.length - at));
-      piece.set(data.subarray(at, at + piece.length));
-      if (counter !== undefined) counter.read += piece.length;
-      yield piece;
-    }
-  }
-
   it("gives precompressSegment's blocks, whatever the workers, from pieces that reuse one buffer", async () => {
     const blockSize = 16 * 1024;
     for (const size of [1, blockSize - 1, blockSize, 5 * blockSize, 7 * blockSize + 123]) {
@@ -633,6 +644,21 @@ describe('segmentBlocks', () => {
         }
       }
     }
+  });
+
+  it('copies each piece as it comes, while its blocks wait behind another compression', async () => {
+    // The pool copies a block when a worker takes it, unless told that the source reuses its
+    // memory: with a worker free that is at once, so only a busy pool shows whether a piece is
+    // copied before the source reads the next one into the same buffer.
+    const blockSize = 16 * 1024;
+    const data = layerLike(40 * blockSize, 41);
+    const expected = await precompressSegment(data, { workers: 2, blockSize })!.blocks;
+    // Its window is 6 blocks: 6 pieces are read into the buffer before a worker takes the first.
+    const busy = busyPool();
+    const got = await collectAll(segmentBlocks(reusedPieces(data, blockSize), { workers: 2, blockSize }));
+    await busy.blocks;
+    assert.equal(got.length, expected.length);
+    for (const [i, block] of got.entries()) assert.ok(Buffer.from(block).equals(expected[i]!), `block ${i}`);
   });
 
   it('reads its pieces no further ahead than about 3 × workers blocks', async () => {
