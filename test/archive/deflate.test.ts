@@ -612,6 +612,25 @@ describe('pinnedGzip segments', () => {
     assert.equal(precompressSegment(segment, { workers: 0, blockSize }), undefined);
   });
 
+  it('copies a reused segment as it comes, while its blocks wait behind another compression', async () => {
+    // As segmentBlocks below: the pool copies a block before the source refills its buffer only
+    // when told the segment is reused, and a busy pool is what shows it.
+    const blockSize = 16 * 1024;
+    const prefix = layerLike(5_000, 43);
+    const data = layerLike(40 * blockSize + 777, 44);
+    const suffix = layerLike(3_000, 45);
+    const expected = await collect(pinnedGzip([prefix, { segment: data }, suffix], { workers: 0, blockSize }));
+    function* source(): Generator<Uint8Array | GzipSegment> {
+      yield prefix;
+      for (const segment of reusedPieces(data, blockSize)) yield { segment, reused: true };
+      yield suffix;
+    }
+    const busy = busyPool();
+    const got = await collect(pinnedGzip(source(), { workers: 2, blockSize }));
+    await busy.blocks;
+    assert.ok(Buffer.from(got).equals(expected));
+  });
+
   it('counts the read-ahead in bytes when the source yields small segments', async () => {
     for (const workers of [0, 1, 2]) {
       const blockSize = 16 * 1024;
