@@ -25,7 +25,7 @@ import {
 } from '../../src/builder/layer.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { fileVersion } from '../../src/io/files.ts';
-import { DownloadCache } from '../../src/pkg/fetch.ts';
+import { type CachePut, DownloadCache } from '../../src/pkg/fetch.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { type FileBody, readBody } from '../../src/vfs/body.ts';
 import { type FsNode, Tree } from '../../src/vfs/tree.ts';
@@ -630,24 +630,70 @@ describe('a large body compressed ahead into the cache, a block at a time', () =
     await writeFile(body.path, good);
   });
 
+  /**
+   * A cache in `dir` whose puts hold their third write (the entry's head and first block are in
+   * its temporary file) until `release` is called; `held` resolves when one is held, and `ends`
+   * tells how each put ended.
+   */
+  function holdingCache(dir: string): { cache: SegmentCache; held: Promise<void>; release: () => void; ends: string[] } {
+    let hold!: () => void;
+    const held = new Promise<void>((resolve) => {
+      hold = resolve;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const ends: string[] = [];
+    class Holding extends DownloadCache {
+      override async putStream(key: string): Promise<CachePut> {
+        const put = await super.putStream(key);
+        let writes = 0;
+        return {
+          get size() {
+            return put.size;
+          },
+          async write(chunk) {
+            if (++writes === 3) {
+              hold();
+              await gate;
+            }
+            await put.write(chunk);
+          },
+          writeAt: (position, bytes) => put.writeAt(position, bytes),
+          finish() {
+            ends.push('finish');
+            return put.finish();
+          },
+          abort() {
+            ends.push('abort');
+            return put.abort();
+          },
+        };
+      }
+    }
+    return { cache: new Holding(dir), held, release, ends };
+  }
+
   it('keeps nothing of a body it was compressing when the build is cancelled', async () => {
     const dir = await tempDir();
     const { tree, body } = await largeBody(dir);
     const cacheDir = join(dir, 'cache');
-    const cache = new DownloadCache(cacheDir);
+    const { cache, held, release, ends } = holdingCache(cacheDir);
     const pre = precompressorOf(tree, cache);
-    // Cancelled in the middle: once part of the body is written to a temporary file.
-    let partWritten = false;
-    for (let i = 0; i < 500 && !partWritten; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      for (const name of await contentFiles(cacheDir)) {
-        const size = (await stat(join(cacheDir, 'sha256', name)).catch(() => undefined))?.size ?? 0;
-        if (name.endsWith('.tmp') && size > MiB) partWritten = true;
-      }
-    }
-    assert.ok(partWritten, 'the body was being written when cancelled');
+    // Cancelled in the middle: part of the body is in a temporary file, the next block waits to
+    // be written, and more are being compressed.
+    const first = await Promise.race([held.then(() => 'held'), pre.flush().then(() => 'ended')]);
+    assert.equal(first, 'held', 'a write was held before the put ended');
+    const [tmp, ...others] = await contentFiles(cacheDir);
+    assert.deepEqual(others, []);
+    assert.match(tmp ?? '', /\.tmp$/);
+    const head = 4 * (Math.ceil(body.size / MiB) + 1);
+    assert.ok((await stat(join(cacheDir, 'sha256', tmp!))).size > head, 'a block was written when cancelled');
     pre.cancel();
+    release();
     await pre.flush();
+    assert.deepEqual(ends, ['abort'], 'the entry was dropped, not kept');
     assert.equal(await pre.blocksOf(body), undefined);
     assert.deepEqual(await readdir(join(cacheDir, 'keys')).catch(() => []), [], 'no key');
     assert.deepEqual(await contentFiles(cacheDir), [], 'no file, whole or not');
