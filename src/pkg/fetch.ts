@@ -15,7 +15,7 @@ import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } fro
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { hashFile } from '../io/files.ts';
+import { fileChunksReused, hashFile } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
@@ -325,7 +325,7 @@ export class DownloadCache {
       if (crc !== undefined) return `${bytes.length}` === size && crc32Hex(bytes) === crc ? bytes : undefined;
       if (createHash('sha256').update(bytes).digest('hex') !== hex) return undefined;
       // A key without a CRC (download's, or an older cache's): hashed this once.
-      await atomicWrite(this.keyPath(key), `${hex} ${bytes.length} ${crc32Hex(bytes)}\n`).catch(() => {});
+      await atomicWrite(this.keyPath(key), keyRecord(hex, bytes.length, crc32Hex(bytes))).catch(() => {});
       return bytes;
     } catch {
       return undefined;
@@ -346,7 +346,7 @@ export class DownloadCache {
     const hex = createHash('sha256').update(bytes).digest('hex');
     const path = join(this.dir, 'sha256', hex);
     await atomicWrite(path, bytes);
-    await atomicWrite(this.keyPath(key), `${hex} ${bytes.length} ${crc32Hex(bytes)}\n`);
+    await atomicWrite(this.keyPath(key), keyRecord(hex, bytes.length, crc32Hex(bytes)));
     return { sha256: hex, path, size: bytes.length };
   }
 
@@ -354,9 +354,11 @@ export class DownloadCache {
    * {@link put}, for content written as it is made (a large body's compressed blocks as the
    * workers give them), so that none of it is held in memory: into a temporary file, which
    * `finish` renames to its SHA-256 and records under `key` with its size and CRC-32, exactly as
-   * put records them. Until then, and after `abort` or a failed write or finish, nothing is under
-   * the key or the digest; a run killed meanwhile leaves a temporary file, which the next sweep
-   * removes. The digests are taken from the file as `finish` reads it back, a block at a time:
+   * put records them. Until then, and after `abort` or a failed write, nothing is under the key
+   * or the digest; after a failed finish, nothing is under the key (the content may be under its
+   * digest, as whole content stays after a put whose key could not be written); a run killed
+   * meanwhile leaves a temporary file, which the next sweep removes. The digests are taken from
+   * the file as `finish` reads it back, a buffer at a time:
    * bytes may be written over (`writeAt`) until then, and a put whose head is filled in last
    * (segments' blocks: their lengths come first) would otherwise hash everything twice.
    *
@@ -374,7 +376,7 @@ export class DownloadCache {
     let fh: FileHandle;
     try {
       await mkdir(folder, { recursive: true });
-      fh = await open(tmp, 'wx+');
+      fh = await open(tmp, 'wx');
     } catch (err) {
       throw failed(err, 'create');
     }
@@ -431,24 +433,13 @@ export class DownloadCache {
         usable();
         ended = true;
         try {
-          const { crc32 } = process.getBuiltinModule('node:zlib');
-          const digest = createHash('sha256');
-          let crc = 0;
-          const buffer = new Uint8Array(Math.min(size, 1024 * 1024));
-          for (let at = 0; at < size; ) {
-            const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, size - at), at);
-            if (bytesRead === 0) throw new Error(`it ends at byte ${at} of ${size}`);
-            const got = buffer.subarray(0, bytesRead);
-            digest.update(got);
-            crc = crc32(got, crc);
-            at += bytesRead;
-          }
           await close();
-          const hex = digest.digest('hex');
-          const path = join(folder, hex);
+          const sums = await fileSums(tmp, true);
+          if (sums.size !== size) throw new Error(`it holds ${sums.size} bytes, not the ${size} written`);
+          const path = join(folder, sums.sha256);
           await rename(tmp, path);
-          await atomicWrite(this.keyPath(key), `${hex} ${size} ${crc.toString(16).padStart(8, '0')}\n`);
-          return { sha256: hex, path, size };
+          await atomicWrite(this.keyPath(key), keyRecord(sums.sha256, size, sums.crc32));
+          return { sha256: sums.sha256, path, size };
         } catch (err) {
           await discard();
           throw failed(err, 'keep');
@@ -469,6 +460,31 @@ export class DownloadCache {
   /** Drops the key (not the content, which other keys may name): a later `get` of it misses. */
   async forget(key: string): Promise<void> {
     await rm(this.keyPath(key), { force: true });
+  }
+
+  /**
+   * Where the content stored under `key` is, once read through and checked as {@link get} checks
+   * it (the size and CRC-32 the key records, else the SHA-256), a buffer at a time: for content
+   * that its reader takes a part at a time (a large body's compressed blocks, each when the layer
+   * reaches it), which `get` would hold whole. Undefined when the key or its file is missing or
+   * the check fails. What is read afterwards is not checked again: the file is named by its
+   * SHA-256, written once and never changed by Provenant.
+   */
+  async checked(key: string): Promise<{ sha256: string; path: string; size: number } | undefined> {
+    await this.#sweepOnce();
+    try {
+      const [hex = '', size, crc] = (await readFile(this.keyPath(key), 'utf8')).trim().split(' ');
+      if (!HEX64.test(hex)) return undefined;
+      const path = join(this.dir, 'sha256', hex);
+      const sums = await fileSums(path, crc === undefined);
+      if (crc !== undefined) return `${sums.size}` === size && sums.crc32 === crc ? { sha256: hex, path, size: sums.size } : undefined;
+      if (sums.sha256 !== hex) return undefined;
+      // A key without a CRC: hashed this once, as get does.
+      await atomicWrite(this.keyPath(key), keyRecord(hex, sums.size, sums.crc32)).catch(() => {});
+      return { sha256: hex, path, size: sums.size };
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -685,6 +701,28 @@ export class DownloadCache {
 /** The CRC-32 of `bytes`, as 8 hex digits (node:zlib is loaded when first needed). */
 function crc32Hex(bytes: Uint8Array): string {
   return process.getBuiltinModule('node:zlib').crc32(bytes).toString(16).padStart(8, '0');
+}
+
+/** What the cache records under a key: the content's SHA-256 (hex), its size and its CRC-32 (8 hex digits). */
+function keyRecord(sha256: string, size: number, crc32: string): string {
+  return `${sha256} ${size} ${crc32}\n`;
+}
+
+/**
+ * The size and CRC-32 (8 hex digits) of the file at `path`, and with `sha256` its SHA-256 (hex,
+ * else ''), read a buffer at a time: for files too large to hold whole.
+ */
+async function fileSums(path: string, sha256: boolean): Promise<{ size: number; crc32: string; sha256: string }> {
+  const { crc32 } = process.getBuiltinModule('node:zlib');
+  const hash = sha256 ? createHash('sha256') : undefined;
+  let crc = 0;
+  let size = 0;
+  for await (const chunk of fileChunksReused(path, 256 * 1024)) {
+    hash?.update(chunk);
+    crc = crc32(chunk, crc);
+    size += chunk.length;
+  }
+  return { size, crc32: crc.toString(16).padStart(8, '0'), sha256: hash?.digest('hex') ?? '' };
 }
 
 function digestMismatch(where: string, actual: string, length: number, expected: ExpectedFile): ProvenantError {

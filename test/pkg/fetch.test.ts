@@ -49,7 +49,7 @@ describe('DownloadCache', async () => {
     assert.deepEqual(await cache.get('deb:y', { check: false }), damaged);
   });
 
-  it('checks the size and CRC-32 put recorded: a bit changed anywhere, a byte cut or added is a miss', async () => {
+  it('checks the size and CRC-32 put recorded, whole (get) or a buffer at a time (checked): a bit changed anywhere, a byte cut or added is a miss', async () => {
     const cache = new DownloadCache(dir);
     await cache.put('deb:z', bytes);
     const file = join(dir, 'sha256', hex);
@@ -68,9 +68,12 @@ describe('DownloadCache', async () => {
     for (const [why, damaged] of damages) {
       await writeFile(file, damaged);
       assert.equal(await cache.get('deb:z'), undefined, why);
+      assert.equal(await cache.checked('deb:z'), undefined, `${why} (checked)`);
     }
     await writeFile(file, bytes);
     assert.deepEqual(await cache.get('deb:z'), bytes);
+    assert.deepEqual(await cache.checked('deb:z'), { sha256: hex, path: file, size: bytes.length });
+    assert.equal(await cache.checked('deb:none'), undefined);
   });
 
   it('checks an entry whose key names only its digest (as download and an older cache write it) against its SHA-256, once', async () => {
@@ -85,9 +88,14 @@ describe('DownloadCache', async () => {
     damaged[3]! ^= 1;
     await writeFile(join(dir, 'sha256', hex), damaged);
     assert.equal(await cache.get('deb:old'), undefined);
+    assert.equal(await cache.checked('deb:old'), undefined);
     assert.equal(await readFile(key, 'utf8'), `${hex}\n`, 'no CRC recorded for damaged bytes');
     await writeFile(join(dir, 'sha256', hex), bytes);
     assert.equal((await cache.locate('deb:old'))?.sha256, hex);
+    // checked hashes it through a buffer at a time, and records the size and CRC-32 as get does.
+    assert.deepEqual(await cache.checked('deb:old'), { sha256: hex, path: join(dir, 'sha256', hex), size: bytes.length });
+    assert.equal(await readFile(key, 'utf8'), recorded);
+    await writeFile(key, `${hex}\n`);
     // Checked whole once, then given the size and CRC-32.
     assert.deepEqual(await cache.get('deb:old'), bytes);
     assert.equal(await readFile(key, 'utf8'), recorded);
