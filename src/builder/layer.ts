@@ -34,9 +34,9 @@ import { MediaType } from '../oci/mediatypes.ts';
 import type { CacheWriter } from '../pkg/fetch.ts';
 import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
 import type { FsNode, Tree } from '../vfs/tree.ts';
-import { LAYER_SEGMENT_MIN, type LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
+import { type KeptBlocks, LAYER_SEGMENT_MIN, type LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
 
-export { LAYER_SEGMENT_MIN, LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
+export { type KeptBlocks, LAYER_SEGMENT_MIN, LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
 
 /** A finished layer: where its compressed bytes are, and both digests. */
 export interface Layer {
@@ -184,23 +184,27 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
   // A large body on disk goes through one buffer a block at a time, each block a segment of its
   // own (which gives the bytes of one segment of the whole body): memory then holds no body whole,
   // however large its file (issue 16, "streaming end to end").
-  async function* streamed(body: FileBody, blocks: readonly Uint8Array[] | undefined): AsyncGenerator<Uint8Array> {
+  async function* streamed(body: FileBody, blocks: KeptBlocks | undefined): AsyncGenerator<Uint8Array> {
     let i = 0;
-    for (const piece of reader.pieces(body, PINNED_GZIP_BLOCK_SIZE)) {
-      // The piece is one block: its compressed block, when kept, is the body's i-th.
-      const precompressed =
-        blocks === undefined
-          ? undefined
-          : {
-              data: piece,
-              level: PINNED_GZIP_LEVEL,
-              blockSize: PINNED_GZIP_BLOCK_SIZE,
-              blocks: Promise.resolve([blocks[i]!]),
-              cancel() {},
-            };
-      segments.set(piece, { segment: piece, precompressed, reused: true });
-      i++;
-      yield piece;
+    try {
+      for (const piece of reader.pieces(body, PINNED_GZIP_BLOCK_SIZE)) {
+        // The piece is one block: its compressed block, when kept, is the body's i-th, read now.
+        const precompressed =
+          blocks === undefined
+            ? undefined
+            : {
+                data: piece,
+                level: PINNED_GZIP_LEVEL,
+                blockSize: PINNED_GZIP_BLOCK_SIZE,
+                blocks: Promise.resolve([blocks.block(i)]),
+                cancel() {},
+              };
+        segments.set(piece, { segment: piece, precompressed, reused: true });
+        i++;
+        yield piece;
+      }
+    } finally {
+      blocks?.close();
     }
   }
   async function* tar(): AsyncGenerator<Uint8Array | GzipSegment> {
@@ -301,8 +305,8 @@ const LOOKUP_AHEAD_ENTRIES = 1024;
 function* lookedUp(
   entries: Iterator<LayerEntry>,
   precompressed: LayerPrecompressor | undefined,
-): Generator<{ entry: LayerEntry; blocks?: Promise<Uint8Array[] | undefined> | undefined }> {
-  const ahead: { entry: LayerEntry; blocks?: Promise<Uint8Array[] | undefined> | undefined; size: number }[] = [];
+): Generator<{ entry: LayerEntry; blocks?: Promise<KeptBlocks | undefined> | undefined }> {
+  const ahead: { entry: LayerEntry; blocks?: Promise<KeptBlocks | undefined> | undefined; size: number }[] = [];
   let aheadBytes = 0;
   let more = true;
   // Ended when the layer fails or is cancelled too: a walk of files kept out of the tree holds a

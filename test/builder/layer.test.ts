@@ -12,6 +12,7 @@ import {
   precompressSegment,
 } from '../../src/archive/deflate.ts';
 import {
+  type KeptBlocks,
   LAYER_SEGMENT_MIN,
   type Layer,
   type LayerCache,
@@ -74,7 +75,10 @@ function precompressor(tree: Tree, workers?: number, cache?: SegmentCache): Laye
   return pre;
 }
 
-/** A cache in a Map that counts its calls and hands out copies, as a cache on disk would. */
+/** Folders for what a {@link memoryCache} hands out as files. */
+const memoryCacheFiles = useTempDir('layer-memory-cache');
+
+/** A cache in a Map that counts its calls and hands out copies, as a cache on disk would (`checked`: a file of its own). */
 function memoryCache(map = new Map<string, Uint8Array>()): {
   map: Map<string, Uint8Array>;
   counts: { gets: number; hits: number; puts: number; found: number };
@@ -95,6 +99,15 @@ function memoryCache(map = new Map<string, Uint8Array>()): {
       const bytes = map.get(key);
       if (bytes !== undefined) counts.hits++;
       return bytes?.slice();
+    },
+    async checked(key) {
+      counts.gets++;
+      const bytes = map.get(key);
+      if (bytes === undefined) return undefined;
+      counts.hits++;
+      const path = join(await memoryCacheFiles(), 'kept');
+      await writeFile(path, bytes);
+      return { path, size: bytes.length };
     },
     async putStream(key) {
       let bytes: Uint8Array = new Uint8Array(0);
@@ -346,6 +359,7 @@ describe('layers from bodies on disk, written into the cache and found there aga
       writer: () => cache.writer(),
       locate: (key) => cache.locate(key),
       get: (key) => cache.get(key),
+      checked: (key) => cache.checked(key),
       has: (key) => cache.has(key),
       forget: (key) => cache.forget(key),
       putStream: (key) => cache.putStream(key),
@@ -442,9 +456,10 @@ describe('large bodies on disk, streamed a block at a time', () => {
     // Level 1 blocks that claim the default level: a layer built without them would not change.
     class Mislabelled extends LayerPrecompressor {
       readonly asked: FileBody[] = [];
-      override async blocksOf(body: FileBody): Promise<Uint8Array[]> {
+      override async blocksOf(body: FileBody): Promise<KeptBlocks> {
         this.asked.push(body);
-        return precompressSegment(readBody(body), { workers: 2, level: 1 })!.blocks;
+        const blocks = await precompressSegment(readBody(body), { workers: 2, level: 1 })!.blocks;
+        return { count: blocks.length, block: (i) => blocks[i]!, close() {} };
       }
     }
     for (const workers of [0, 2]) {
@@ -580,7 +595,8 @@ describe('a large body compressed ahead into the cache, a block at a time', () =
     const pre = precompressorOf(tree, cache);
     await pre.flush();
     const kept = await pre.blocksOf(body);
-    assert.equal(kept?.length, Math.ceil(bytes.length / MiB), 'kept, a block per MiB');
+    assert.equal(kept?.count, Math.ceil(bytes.length / MiB), 'kept, a block per MiB');
+    kept?.close();
     const [key] = await readdir(join(cacheDir, 'keys'));
     const [hex, size] = (await readFile(join(cacheDir, 'keys', key!), 'utf8')).trim().split(' ');
     const stored = await readFile(join(cacheDir, 'sha256', hex!));
@@ -597,6 +613,51 @@ describe('a large body compressed ahead into the cache, a block at a time', () =
     await memoryPre.flush();
     assert.ok((await readFile(join(inMemory, 'sha256', hex!))).equals(stored), 'the same entry from a body in memory');
     await assertSameLayer(await treeLayer(memory, { workers: 2, precompressed: memoryPre }), expected, 'from memory');
+  });
+
+  it("reads a large body's kept blocks a block at a time once its file is checked, and a damaged file is a miss", async () => {
+    const dir = await tempDir();
+    const { tree, body } = await largeBody(dir);
+    const expected = await treeLayer(tree, { workers: 2 });
+    const cacheDir = join(dir, 'cache');
+    await precompressorOf(tree, new DownloadCache(cacheDir)).flush();
+    // What is read whole: nothing of the body's blocks (its 20 MB are above the whole-read size).
+    class Counting extends DownloadCache {
+      readonly gets: string[] = [];
+      override get(key: string, options?: { check?: boolean; shared?: boolean }): Promise<Uint8Array | undefined> {
+        this.gets.push(key);
+        return super.get(key, options);
+      }
+    }
+    const counting = new Counting(cacheDir);
+    await assertSameLayer(await treeLayer(tree, { workers: 2, precompressed: precompressorOf(tree, counting) }), expected, 'kept blocks');
+    assert.deepEqual(counting.gets, [], 'no kept blocks read whole');
+
+    const [hex] = await contentFiles(cacheDir);
+    const file = join(cacheDir, 'sha256', hex!);
+    const good = await readFile(file);
+    // Cut short after the check: a typed error, not a layer of what was there.
+    const blocks = await precompressorOf(tree, new DownloadCache(cacheDir)).blocksOf(body);
+    assert.ok(blocks !== undefined && blocks.count === 21);
+    assert.equal(blocks.block(0).length > 0, true);
+    await writeFile(file, good.subarray(0, good.length - 1));
+    assert.throws(
+      () => blocks.block(20),
+      (err) => isProvenantError(err, 'IO') && err.where === file,
+    );
+    blocks.close();
+    // Damaged: a miss, the key dropped, and the layer compressed as the body streams.
+    const damaged = Buffer.from(good);
+    damaged[damaged.length >> 1]! ^= 0x10;
+    await writeFile(file, damaged);
+    const missed = new DownloadCache(cacheDir);
+    assert.equal(await precompressorOf(tree, missed).blocksOf(body), undefined);
+    assert.deepEqual(await readdir(join(cacheDir, 'keys')), [], 'the key is dropped');
+    await assertSameLayer(
+      await treeLayer(tree, { workers: 2, precompressed: precompressorOf(tree, missed) }),
+      expected,
+      'after the damage',
+    );
   });
 
   it('keeps nothing of a body that changed on disk or was cut short, found only once it was compressed', async () => {
