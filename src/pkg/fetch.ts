@@ -310,9 +310,9 @@ export class DownloadCache {
   async get(key: string, options: { check?: boolean; shared?: boolean } = {}): Promise<Uint8Array | undefined> {
     await this.#sweepOnce();
     try {
-      const [hex = '', size, crc] = (await readFile(this.keyPath(key), 'utf8')).trim().split(' ');
-      if (!HEX64.test(hex)) return undefined;
-      const path = join(this.dir, 'sha256', hex);
+      const record = await this.#record(key);
+      if (record === undefined) return undefined;
+      const { hex, size, crc, path } = record;
       let bytes: Uint8Array;
       if (options.shared === true) {
         bytes = await readShared(path);
@@ -434,7 +434,7 @@ export class DownloadCache {
         ended = true;
         try {
           await close();
-          const sums = await fileSums(tmp, true);
+          const sums = await fileSums(tmp, true, size);
           if (sums.size !== size) throw new Error(`it holds ${sums.size} bytes, not the ${size} written`);
           const path = join(folder, sums.sha256);
           await rename(tmp, path);
@@ -468,15 +468,17 @@ export class DownloadCache {
    * that its reader takes a part at a time (a large body's compressed blocks, each when the layer
    * reaches it), which `get` would hold whole. Undefined when the key or its file is missing or
    * the check fails. What is read afterwards is not checked again: the file is named by its
-   * SHA-256, written once and never changed by Provenant.
+   * SHA-256 and Provenant only ever renames the same bytes over it, so damage done after the
+   * check (by something else) passes through; a reader finds a file cut short since, not one
+   * changed in place.
    */
   async checked(key: string): Promise<{ sha256: string; path: string; size: number } | undefined> {
     await this.#sweepOnce();
     try {
-      const [hex = '', size, crc] = (await readFile(this.keyPath(key), 'utf8')).trim().split(' ');
-      if (!HEX64.test(hex)) return undefined;
-      const path = join(this.dir, 'sha256', hex);
-      const sums = await fileSums(path, crc === undefined);
+      const record = await this.#record(key);
+      if (record === undefined) return undefined;
+      const { hex, size, crc, path } = record;
+      const sums = await fileSums(path, crc === undefined, Number(size));
       if (crc !== undefined) return `${sums.size}` === size && sums.crc32 === crc ? { sha256: hex, path, size: sums.size } : undefined;
       if (sums.sha256 !== hex) return undefined;
       // A key without a CRC: hashed this once, as get does.
@@ -485,6 +487,12 @@ export class DownloadCache {
     } catch {
       return undefined;
     }
+  }
+
+  /** What the key records (SHA-256, and the size and CRC-32 when it has them) and where that content is; undefined without a key. */
+  async #record(key: string): Promise<{ hex: string; size: string | undefined; crc: string | undefined; path: string } | undefined> {
+    const [hex = '', size, crc] = (await readFile(this.keyPath(key), 'utf8')).trim().split(' ');
+    return HEX64.test(hex) ? { hex, size, crc, path: join(this.dir, 'sha256', hex) } : undefined;
   }
 
   /**
@@ -710,19 +718,23 @@ function keyRecord(sha256: string, size: number, crc32: string): string {
 
 /**
  * The size and CRC-32 (8 hex digits) of the file at `path`, and with `sha256` its SHA-256 (hex,
- * else ''), read a buffer at a time: for files too large to hold whole.
+ * else ''), read a buffer at a time: for files too large to hold whole. `size`, when known, only
+ * sizes the buffers.
  */
-async function fileSums(path: string, sha256: boolean): Promise<{ size: number; crc32: string; sha256: string }> {
+async function fileSums(path: string, sha256: boolean, size?: number): Promise<{ size: number; crc32: string; sha256: string }> {
   const { crc32 } = process.getBuiltinModule('node:zlib');
   const hash = sha256 ? createHash('sha256') : undefined;
   let crc = 0;
-  let size = 0;
-  for await (const chunk of fileChunksReused(path, 256 * 1024)) {
+  let read = 0;
+  // Two buffers of this: no larger than the file when its size is known (most kept entries are a
+  // few KB), and not so small that a wrong size makes reads of a few bytes.
+  const buffer = Math.max(4096, Math.min(size !== undefined && Number.isSafeInteger(size) ? size : Infinity, 256 * 1024));
+  for await (const chunk of fileChunksReused(path, buffer)) {
     hash?.update(chunk);
     crc = crc32(chunk, crc);
-    size += chunk.length;
+    read += chunk.length;
   }
-  return { size, crc32: crc.toString(16).padStart(8, '0'), sha256: hash?.digest('hex') ?? '' };
+  return { size: read, crc32: crc.toString(16).padStart(8, '0'), sha256: hash?.digest('hex') ?? '' };
 }
 
 function digestMismatch(where: string, actual: string, length: number, expected: ExpectedFile): ProvenantError {
