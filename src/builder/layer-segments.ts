@@ -401,6 +401,9 @@ function keptBlocks(path: string, size: number, count: number): KeptBlocks | und
   return {
     count,
     block(i) {
+      if (!Number.isInteger(i) || i < 0 || i >= count) {
+        throw new ProvenantError('USAGE', `a body kept in ${count} blocks has no block ${i}`, { where: path });
+      }
       const out = new Uint8Array(starts[i + 1]! - starts[i]!);
       try {
         fd ??= openSync(path, 'r');
@@ -409,6 +412,7 @@ function keptBlocks(path: string, size: number, count: number): KeptBlocks | und
         close();
         throw new ProvenantError('IO', `cannot read block ${i} of a kept body's compressed blocks: ${(err as Error).message}`, {
           where: path,
+          hint: 'the build cache was changed or cut short; remove it and build again',
           cause: err,
         });
       }
