@@ -11,7 +11,6 @@
  * file) is not compressed again. Without a cache, they stay in memory until the layer is written.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import {
   LIBDEFLATE_WASM_SHA256,
   PINNED_GZIP_BLOCK_SIZE,
@@ -23,6 +22,8 @@ import {
 import { ProvenantError } from '../errors.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
+
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 /**
  * File bodies this large or larger are gzip segments of their own. Part of the layer format: a
