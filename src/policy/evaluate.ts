@@ -118,7 +118,7 @@ export async function evaluatePolicies(
   policies: readonly ImagePolicy[],
   options: EvaluateOptions = {},
 ): Promise<PolicyReport> {
-  const ctx: EvalCtx = { store, digest, options, now: options.now ?? new Date(), cache: new Map(), packages: undefined };
+  const ctx: EvalCtx = { store, digest, options, now: options.now ?? new Date(), cache: new WeakMap(), packages: undefined };
   const outcomes: PolicyOutcome[] = [];
   const failures: string[] = [];
   const warnings: string[] = [];
@@ -167,7 +167,11 @@ interface EvalCtx {
   options: EvaluateOptions;
   now: Date;
   /** Verification results by authority and kind (an authority named in two policies is checked once each). */
-  cache: Map<string, Promise<Verified>>;
+  /**
+   * What each authority verified, by kind: keyed by the authority itself, not by where it was
+   * written (two policies parsed under the same file name have authorities at the same places).
+   */
+  cache: WeakMap<KeyAuthority | KeylessAuthority, Map<'signature' | 'attestation', Promise<Verified>>>;
   packages: Promise<ImagePackages | ProvenantError> | undefined;
 }
 
@@ -232,11 +236,15 @@ function trustProblem(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority): string 
 }
 
 function verified(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
-  const key = `${a.where}\u0000${kind}`;
-  let p = ctx.cache.get(key);
+  let byKind = ctx.cache.get(a);
+  if (byKind === undefined) {
+    byKind = new Map();
+    ctx.cache.set(a, byKind);
+  }
+  let p = byKind.get(kind);
   if (p === undefined) {
     p = a.kind === 'key' ? verifyWithKeys(ctx, a, kind) : verifyKeyless(ctx, a, kind);
-    ctx.cache.set(key, p);
+    byKind.set(kind, p);
   }
   return p;
 }
@@ -404,6 +412,7 @@ function builtin(check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>, pr
   }
   const uris = dependencyUris(predicate);
   if (uris.length === 0) return { passed: false, message: 'the provenance names no resolved dependencies (materials) to check' };
+  // A dependency named without a URI (a name and a digest, say) comes from nowhere it says.
   const outside = uris.filter((u) => !check.repositories.some((r) => under(u, r)));
   if (outside.length === 0) return { passed: true, message: `all ${uris.length} dependencies come from the allowed repositories` };
   return {
@@ -419,12 +428,22 @@ function builderId(predicate: unknown): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-/** SLSA v1 `buildDefinition.resolvedDependencies[].uri`, v0.2 and v0.1 `materials[].uri`. */
+/**
+ * SLSA v1 `buildDefinition.resolvedDependencies[].uri`, v0.2 and v0.1 `materials[].uri`: one per
+ * dependency. One without a string `uri` is given as a description that no repository admits
+ * (`(no uri: ...)`), so that every dependency is checked, not only those that say where they
+ * came from.
+ */
 function dependencyUris(predicate: unknown): string[] {
   const p = predicate as { buildDefinition?: { resolvedDependencies?: unknown }; materials?: unknown } | null;
   const list = p?.buildDefinition?.resolvedDependencies ?? p?.materials;
   if (!Array.isArray(list)) return [];
-  return list.map((d) => (d as { uri?: unknown } | null)?.uri).filter((u): u is string => typeof u === 'string');
+  return list.map((d) => {
+    const uri = (d as { uri?: unknown } | null)?.uri;
+    if (typeof uri === 'string') return uri;
+    const name = (d as { name?: unknown } | null)?.name;
+    return `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})`;
+  });
 }
 
 /**
@@ -436,6 +455,9 @@ function dependencyUris(predicate: unknown): string[] {
  */
 function under(uri: string, prefix: string): boolean {
   if (!uri.startsWith(prefix)) return false;
+  // A dot segment after the prefix climbs out of it (`.../alpine/../../evil.example/y`), in
+  // whatever spelling a URL parser resolves as one (`%2e`).
+  if (/(^|[/\\])(\.|%2e){1,2}([/\\?#]|$)/i.test(uri.slice(prefix.length))) return false;
   if (uri.length === prefix.length || prefix.endsWith('/')) return true;
   const next = uri[prefix.length]!;
   if (next === '@' && AUTHORITY_ONLY.test(prefix)) return false;
@@ -462,20 +484,22 @@ async function packageAge(
     passed: true,
     message: 'read for package build dates',
   }));
-  // The database is the image's own record; an SBOM's builtDate fills in what it lacks.
+  // The database is the image's own record; an SBOM's builtDate fills in what it lacks, for the
+  // same package at the same version only (another version's date says nothing of this one).
   const fromSbom = new Map<string, Date>();
   const sbomList: DatedPackage[] = [];
+  const same = (p: DatedPackage) => `${p.name}\u0000${p.version}`;
   for (const s of sboms) {
     for (const p of sbomPackages(s.statement!.predicate)) {
       sbomList.push(p);
-      if (p.builtAt !== undefined && !fromSbom.has(p.name)) fromSbom.set(p.name, p.builtAt);
+      if (p.builtAt !== undefined && !fromSbom.has(same(p))) fromSbom.set(same(p), p.builtAt);
     }
   }
   const dbPackages = db instanceof ProvenantError ? [] : db.packages;
   const packages: DatedPackage[] =
     dbPackages.length > 0
       ? dbPackages.map((p) =>
-          p.builtAt === undefined && fromSbom.has(p.name) ? { ...p, builtAt: fromSbom.get(p.name), source: 'SBOM' } : p,
+          p.builtAt === undefined && fromSbom.has(same(p)) ? { ...p, builtAt: fromSbom.get(same(p)), source: 'SBOM' } : p,
         )
       : sbomList;
   const unreadable = db instanceof ProvenantError ? ` (the image's layers could not be read: ${db.message})` : '';
@@ -492,6 +516,16 @@ async function packageAge(
     .sort((x, y) => x.builtAt!.getTime() - y.builtAt!.getTime());
   const unknown = packages.filter((p) => p.builtAt === undefined);
   const ageDays = (d: Date) => Math.floor((ctx.now.getTime() - d.getTime()) / 86_400_000);
+  // A build date later than now (a day of clock skew aside) is not one to judge an age by.
+  const future = packages.filter((p) => p.builtAt !== undefined && p.builtAt.getTime() > ctx.now.getTime() + 86_400_000);
+  if (future.length > 0) {
+    const shown = future.slice(0, 5).map((p) => `${p.name} ${p.version} (built ${p.builtAt!.toISOString().slice(0, 10)})`);
+    return {
+      passed: false,
+      message: `${future.length} of ${packages.length} packages have a build date later than now: ${shown.join(', ')}${future.length > 5 ? ', ...' : ''}`,
+      statements,
+    };
+  }
   if (old.length > 0) {
     const shown = old
       .slice(0, 5)

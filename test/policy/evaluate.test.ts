@@ -54,7 +54,7 @@ async function image(tag = 'v1'): Promise<{ layout: LayoutStore; digest: Digest 
 function provenance(
   digest: Digest,
   builder = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main',
-  deps?: string[],
+  deps?: (string | Record<string, unknown>)[],
 ) {
   return statement(
     SLSA,
@@ -63,7 +63,7 @@ function provenance(
         buildType: 'https://provenant.dev/build/apk/v1',
         externalParameters: { config: { contents: { packages: ['busybox', 'ca-certificates'] } } },
         resolvedDependencies: (deps ?? ['https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz']).map((uri) => ({
-          uri,
+          ...(typeof uri === 'string' ? { uri } : uri),
           digest: { sha256: '0'.repeat(64) },
         })),
       },
@@ -350,6 +350,22 @@ describe('built-in checks', () => {
     ]);
   });
 
+  it('repositories: a dot segment does not climb out of a prefix, and a dependency without a uri does not pass', async () => {
+    const deps = [
+      'https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz',
+      'https://packages.acme.example/alpine/../../evil.example/y.apk',
+      'https://packages.acme.example/alpine/%2E%2e/evil/z.apk',
+      'https://packages.acme.example/alpine/v3.20/./main/x86_64/musl-1.2.5-r0.apk',
+      { name: 'evil-tarball' },
+      { uri: ['https://evil.example/w.tar.gz'] },
+    ];
+    const img = await attested((d) => [provenance(d, undefined, deps)]);
+    const policy = await load(keyPolicy('    - name: repos\n      builtin: {repositories: ["https://packages.acme.example/alpine"]}\n'));
+    assert.deepEqual((await evaluatePolicies(img.layout, img.digest, REF, policy)).failures, [
+      'rules / k / repos: 5 of 6 dependencies come from elsewhere than https://packages.acme.example/alpine: https://packages.acme.example/alpine/../../evil.example/y.apk, https://packages.acme.example/alpine/%2E%2e/evil/z.apk, https://packages.acme.example/alpine/v3.20/./main/x86_64/musl-1.2.5-r0.apk, ...',
+    ]);
+  });
+
   it('sbom: the format asked for must be attested', async () => {
     const img = await attested((d) => [spdx(d)]);
     const run = async (f: string) =>
@@ -410,6 +426,19 @@ describe('built-in checks', () => {
       'rules / k / fresh: 1 of 2 packages are older than 30 days: libc6 2.36-9 (40 days, built 2026-04-22)',
     ]);
 
+    // A build date later than now is not an age; an SBOM's date is for its own version only.
+    const future = fresh + apkStanza('zlib', '1.2.11-r0', new Date('2099-01-01T00:00:00Z'));
+    assert.deepEqual((await check({ 'lib/apk/db/installed': future }, (d) => [provenance(d)])).failures, [
+      'rules / k / fresh: 1 of 3 packages have a build date later than now: zlib 1.2.11-r0 (built 2099-01-01)',
+    ]);
+    const otherVersion = await check({ 'var/lib/dpkg/status': dpkg.replace('Version: 2.36-9', 'Version: 2.24-11') }, (d) => [
+      spdx(d, [
+        { name: 'base-files', versionInfo: '12.4', builtDate: new Date(NOW.getTime() - 2 * DAY).toISOString() },
+        { name: 'libc6', versionInfo: '2.36-9', builtDate: new Date(NOW.getTime() - 2 * DAY).toISOString() },
+      ]),
+    ]);
+    assert.match(otherVersion.failures[0]!, /^rules \/ k \/ fresh: 1 of 2 packages have no known build date \(.*\): libc6$/);
+
     const nothing = await check({ 'etc/hostname': 'x\n' }, (d) => [provenance(d)]);
     assert.match(
       nothing.failures[0]!,
@@ -423,6 +452,27 @@ describe('policies, authorities and modes', () => {
     `---\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {name: ${name}}\nspec:\n  images: [{glob: "registry.test/**"}]\n${mode}  authorities:\n${authorities}`;
   const aliceKey = '  - name: alice\n    key: {secretRef: {name: cosign.pub}}\n';
   const failing = '  - name: closed\n    static: {action: fail, message: frozen}\n';
+
+  it('two policies parsed under the same file name keep their own authorities', async () => {
+    const img = await image();
+    await signImage(img.layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+    const inline = (key: ReturnType<typeof generateSigningKeyPair>) =>
+      `  - name: k\n    key:\n      data: |\n${publicKeyPem(key.publicKey)
+        .trim()
+        .split('\n')
+        .map((l) => `        ${l}`)
+        .join('\n')}\n`;
+    // The same file name, the same places: only the authorities differ.
+    const a = await load(doc('trusted', inline(alice)));
+    const b = await load(doc('trusted', inline(bob)));
+    assert.equal((await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, b)).passed, false);
+    const both = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, [...a, ...b]);
+    assert.deepEqual(
+      both.policies.map((p) => p.passed),
+      [true, false],
+    );
+    assert.equal(both.passed, false);
+  });
 
   it('authorities are alternatives, every covering policy must hold, warn mode reports without failing', async () => {
     const img = await image();
