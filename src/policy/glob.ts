@@ -4,8 +4,10 @@
  * `- _ : / * . @`; `*` matches within one path segment (no `/`), `**` matches anything, and
  * the glob must match the whole name. The name is the reference as go-containerregistry's
  * `ref.Name()` writes it: Docker Hub as `index.docker.io`, official images under `library/`,
- * `:latest` when neither tag nor digest is given, and only the digest when both are.
- * A glob that does not match that form is tried against the name as written, as
+ * `:latest` when neither tag nor digest is given, and only the digest when both are; and,
+ * unlike `ref.Name()`, the registry host in lower case and without `:443`, since both spellings
+ * name the registry the image is fetched from (otherwise `REGISTRY.TEST/prod/app` escaped a
+ * policy for `registry.test/prod/**` and fell to a weaker one). A glob that does not match that form is tried against the name as written, as
  * policy-controller still does (with a deprecation warning there).
  */
 import { parseReference } from '../ref/reference.ts';
@@ -37,7 +39,8 @@ export function canonicalImageName(image: string): string | undefined {
   } catch {
     return undefined;
   }
-  const registry = ref.registry === 'docker.io' ? 'index.docker.io' : ref.registry;
+  const host = ref.registry.toLowerCase().replace(/:443$/, '');
+  const registry = host === 'docker.io' ? 'index.docker.io' : host;
   const base = `${registry}/${ref.repository}`;
   return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
 }

@@ -10,6 +10,11 @@ describe('image globs', () => {
     assert.equal(canonicalImageName('docker.io/acme/app:v1'), 'index.docker.io/acme/app:v1');
     assert.equal(canonicalImageName(`ghcr.io/acme/app:v1@sha256:${'a'.repeat(64)}`), `ghcr.io/acme/app@sha256:${'a'.repeat(64)}`);
     assert.equal(canonicalImageName('oci:./out:latest'), undefined);
+    // The registry fetched from, however its host is spelled.
+    assert.equal(canonicalImageName('REGISTRY.TEST/prod/app:v1'), 'registry.test/prod/app:v1');
+    assert.equal(canonicalImageName('registry.test:443/prod/app:v1'), 'registry.test/prod/app:v1');
+    assert.equal(canonicalImageName('registry.test:5000/prod/app:v1'), 'registry.test:5000/prod/app:v1');
+    assert.equal(globMatches('registry.test/prod/**', 'Registry.Test:443/prod/app:v1'), true);
   });
 
   const cases: [string, string, boolean][] = [
