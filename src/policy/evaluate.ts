@@ -398,7 +398,10 @@ async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: r
 
 function builtin(check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>, predicate: unknown): { passed: boolean; message: string } {
   if ('sbom' in check) {
-    const present = (typeof predicate === 'object' && predicate !== null) || (typeof predicate === 'string' && predicate !== '');
+    // An SBOM says something: an empty object or array is as empty as an empty string.
+    const present =
+      (typeof predicate === 'object' && predicate !== null && Object.keys(predicate).length > 0) ||
+      (typeof predicate === 'string' && predicate !== '');
     return present
       ? { passed: true, message: 'an SBOM is attested' }
       : { passed: false, message: 'the SBOM attestation has an empty predicate' };

@@ -375,6 +375,13 @@ describe('built-in checks', () => {
     assert.deepEqual(await run('cyclonedx'), [
       'rules / k / sbom: no verified CycloneDX attestation (the verified ones are https://spdx.dev/Document)',
     ]);
+    // A signed statement with an empty predicate is no SBOM.
+    const empty = await attested((d) => [statement(SPDX, {}, [{ name: REF, digest: d }])]);
+    assert.deepEqual(
+      (await evaluatePolicies(empty.layout, empty.digest, REF, await load(keyPolicy('    - name: sbom\n      builtin: {sbom: spdx}\n'))))
+        .failures,
+      ['rules / k / sbom: the SBOM attestation has an empty predicate'],
+    );
   });
 
   it('maxPackageAgeDays reads apk’s build times from the image, fails naming old and undated packages, and takes SPDX builtDate for Debian', async () => {
