@@ -118,7 +118,8 @@ export const DETECTORS: Record<DetectorName, Detector> = {
       if (graph.root.kind !== 'index') return [];
       const kinds = listParam(params, 'kinds');
       const out: Finding[] = [];
-      for (const e of graph.root.index.manifests) {
+      const indexes = [graph.root, ...graph.nested.map((n) => n.stored)];
+      for (const e of indexes.flatMap((i) => (i.kind === 'index' ? i.index.manifests : []))) {
         const p = e.platform;
         if (p === undefined) continue;
         const unknown = p.os === 'unknown' || p.architecture === 'unknown';

@@ -15,7 +15,7 @@ import { configPlatform, isUnknownPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 
-/** A platform image: the root manifest, or a runnable entry of the root index. */
+/** A platform image: the root manifest, or a runnable entry of the root index or of an index nested in it. */
 export interface ImageNode {
   readonly stored: Stored;
   /** The root index's entry for it (undefined when it is the root). */
@@ -24,7 +24,18 @@ export interface ImageNode {
   readonly platform: Platform | undefined;
 }
 
-/** An entry of the root index that is not a runnable image. */
+/** An index listed by an index (index → index → manifests). */
+export interface NestedIndexNode {
+  readonly stored: Stored & { kind: 'index' };
+  /** The listing index's entry for it. */
+  readonly entry: Descriptor;
+  /** The index that lists it. */
+  readonly parent: Digest;
+  /** 1 when the root lists it. */
+  readonly depth: number;
+}
+
+/** An entry of the root index (or of a nested one) that is not a runnable image. */
 export interface EntryNode {
   readonly entry: Descriptor;
   /** Undefined when the store does not hold it (BuildKit exports may leave attestations out). */
@@ -45,6 +56,8 @@ export interface ImageGraph {
   /** Where the image is (a store location). */
   readonly location: string;
   readonly root: Stored;
+  /** Indexes listed by the root index or by another nested one, parents before children. */
+  readonly nested: readonly NestedIndexNode[];
   readonly images: readonly ImageNode[];
   readonly indexEntries: readonly EntryNode[];
   readonly attachments: readonly AttachmentNode[];
@@ -62,6 +75,8 @@ export interface ReadGraphOptions extends OperationOptions {
 
 const CONFIG_LIMIT = 8 * 1024 * 1024;
 const MAX_DEPTH = 4;
+/** How deep indexes may nest under the root: the root is 0, an index it lists 1. */
+const MAX_NESTING = 8;
 
 /**
  * Reads the graph of an image from any store.
@@ -74,44 +89,67 @@ export async function readImageGraph(store: ContentStore, target: string, option
   const notes: string[] = [];
   const images: ImageNode[] = [];
   const indexEntries: EntryNode[] = [];
+  const nested: NestedIndexNode[] = [];
   if (root.kind === 'manifest') {
     images.push({ stored: root, entry: undefined, platform: await platformFromConfig(store, root, options) });
   } else {
-    for (const entry of root.index.manifests) {
-      throwIfAborted(options.signal);
-      if (!isManifestLike(entry.mediaType)) {
-        notes.push(`index entry ${entry.digest} has media type ${entry.mediaType}, not a manifest; not read`);
-        continue;
-      }
-      const stored = await store.getManifest(entry.digest, options).catch((err: unknown) => {
-        if (isProvenantError(err, 'NOT_FOUND')) return undefined;
-        throw err;
-      });
-      const subject = stored === undefined ? undefined : subjectOf(stored);
-      // Not images: BuildKit's attestations, entries with no real platform (unknown/unknown, or
-      // linux/"" as `imagetools create` lists attached SBOMs), and anything with a subject.
-      const noPlatform = isUnknownPlatform(entry.platform) || entry.platform?.os === '' || entry.platform?.architecture === '';
-      if (isBuildkitAttestation(entry) || noPlatform || subject !== undefined || hasReferenceType(entry)) {
-        const kind: AttachmentKind = isBuildkitAttestation(entry) ? 'attestation' : classifyReferrer(artifactTypeOf(stored), undefined);
-        const refDigest = entry.annotations?.[Annotation.DockerReferenceDigest] as Digest | undefined;
-        indexEntries.push({ entry, stored, subject: subject?.digest ?? refDigest, kind });
-        if (stored === undefined) notes.push(`index entry ${entry.digest} is not in ${store.location}`);
-        continue;
-      }
-      if (stored === undefined) {
-        throw new ProvenantError('NOT_FOUND', `the index names ${entry.digest}, which is not in the store`, {
-          where: `${store.location}@${root.digest}`,
+    // An index may list indexes (a multi-platform image gathered per variant, or `crane index
+    // append` of an index). Read down to the manifests, as a pull by `--platform` does, so that
+    // rules judge what runs: https://github.com/opencontainers/image-spec/blob/v1.1.0/image-index.md
+    const walk = async (index: Stored & { kind: 'index' }, depth: number, path: readonly Digest[]): Promise<void> => {
+      for (const entry of index.index.manifests) {
+        throwIfAborted(options.signal);
+        if (!isManifestLike(entry.mediaType)) {
+          notes.push(`index entry ${entry.digest} has media type ${entry.mediaType}, not a manifest; not read`);
+          continue;
+        }
+        const stored = await store.getManifest(entry.digest, options).catch((err: unknown) => {
+          if (isProvenantError(err, 'NOT_FOUND')) return undefined;
+          throw err;
         });
+        const subject = stored === undefined ? undefined : subjectOf(stored);
+        // Not images: BuildKit's attestations, entries with no real platform (unknown/unknown, or
+        // linux/"" as `imagetools create` lists attached SBOMs), and anything with a subject.
+        const noPlatform = isUnknownPlatform(entry.platform) || entry.platform?.os === '' || entry.platform?.architecture === '';
+        if (isBuildkitAttestation(entry) || noPlatform || subject !== undefined || hasReferenceType(entry)) {
+          const kind: AttachmentKind = isBuildkitAttestation(entry) ? 'attestation' : classifyReferrer(artifactTypeOf(stored), undefined);
+          const refDigest = entry.annotations?.[Annotation.DockerReferenceDigest] as Digest | undefined;
+          indexEntries.push({ entry, stored, subject: subject?.digest ?? refDigest, kind });
+          if (stored === undefined) notes.push(`index entry ${entry.digest} is not in ${store.location}`);
+          continue;
+        }
+        if (stored === undefined) {
+          throw new ProvenantError('NOT_FOUND', `the index names ${entry.digest}, which is not in the store`, {
+            where: `${store.location}@${index.digest}`,
+          });
+        }
+        if (stored.kind === 'index') {
+          // Content addressing makes a cycle impossible (an index cannot name its own digest),
+          // but a store can lie about what it holds; the path and the depth bound both guard.
+          if (path.includes(stored.digest) || depth + 1 >= MAX_NESTING) {
+            notes.push(`index ${stored.digest} is nested ${depth + 1} deep (or lists itself); not read further`);
+            continue;
+          }
+          nested.push({ stored, entry, parent: index.digest, depth: depth + 1 });
+          await walk(stored, depth + 1, [...path, stored.digest]);
+          continue;
+        }
+        const platform = entry.platform ?? (await platformFromConfig(store, stored, options));
+        images.push({ stored, entry, platform });
       }
-      const platform = entry.platform ?? (stored.kind === 'manifest' ? await platformFromConfig(store, stored, options) : undefined);
-      images.push({ stored, entry, platform });
-    }
+    };
+    await walk(root, 0, [root.digest]);
   }
 
   const attachments: AttachmentNode[] = [];
   if (options.attachments !== false) {
     const max = options.maxAttachments ?? 256;
-    const seen = new Set<string>([root.digest, ...images.map((i) => i.stored.digest), ...indexEntries.map((e) => e.entry.digest)]);
+    const seen = new Set<string>([
+      root.digest,
+      ...nested.map((n) => n.stored.digest),
+      ...images.map((i) => i.stored.digest),
+      ...indexEntries.map((e) => e.entry.digest),
+    ]);
     const tags = await store.listTags(options).catch(() => [] as string[]);
     let subjects = [...seen] as Digest[];
     for (let depth = 0; depth < MAX_DEPTH && subjects.length > 0; depth++) {
@@ -138,7 +176,7 @@ export async function readImageGraph(store: ContentStore, target: string, option
       subjects = next;
     }
   }
-  return { location: store.location, root, images, indexEntries, attachments, notes };
+  return { location: store.location, root, nested, images, indexEntries, attachments, notes };
 }
 
 /** A manifest's or index's `subject`. */
@@ -155,6 +193,7 @@ export function artifactTypeOf(stored: Stored | undefined): string | undefined {
 /** Every manifest the graph holds, with where it sits. */
 export function* allDocuments(graph: ImageGraph): Generator<{ stored: Stored; scope: 'image' | 'index-entries' | 'attachments' }> {
   if (graph.root.kind === 'index') yield { stored: graph.root, scope: 'image' };
+  for (const n of graph.nested) yield { stored: n.stored, scope: 'image' };
   for (const i of graph.images) yield { stored: i.stored, scope: 'image' };
   for (const e of graph.indexEntries) if (e.stored !== undefined) yield { stored: e.stored, scope: 'index-entries' };
   for (const a of graph.attachments) yield { stored: a.stored, scope: 'attachments' };

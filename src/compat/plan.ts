@@ -97,6 +97,7 @@ export type Transform = (plan: Plan, params: Params, context: TransformContext) 
 export function planFromGraph(graph: ImageGraph): Plan {
   const docs = new Map<Digest, PlannedDoc>();
   if (graph.root.kind === 'index') docs.set(graph.root.digest, { stored: graph.root, role: 'index' });
+  for (const n of graph.nested) docs.set(n.stored.digest, { stored: n.stored, role: 'index' });
   for (const i of graph.images) docs.set(i.stored.digest, { stored: i.stored, role: 'image', platform: i.platform });
   for (const e of graph.indexEntries) {
     if (e.stored === undefined) continue;

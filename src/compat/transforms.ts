@@ -24,7 +24,7 @@ import {
   type TransformContext,
 } from './plan.ts';
 
-/** Takes the listed attestations out of the root index and stores them `to`. */
+/** Takes the listed attestations out of the root index (and any index nested in it) and stores them `to`. */
 function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'keep' | 'image', kinds: readonly string[]): void {
   const rootDoc = d.docs.get(d.root);
   if (rootDoc === undefined || rootDoc.stored.kind !== 'index') {
@@ -38,13 +38,19 @@ function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'kee
   }
   if (moving.length === 0) return;
   const gone = new Set(moving.map((e) => e.stored.digest));
-  const index = rootDoc.stored.index;
-  const next = indexStored({ ...index, manifests: index.manifests.filter((m) => !gone.has(m.digest)) }, rootDoc.stored.mediaType);
-  d.replace(
-    rootDoc.stored.digest,
-    next,
-    `index ${short(rootDoc.stored.digest)} no longer lists ${moving.length} attestation entr${moving.length === 1 ? 'y' : 'ies'} (unknown/unknown)`,
-  );
+  // The root first, then nested indexes: a nested index's new digest is carried up by replace().
+  for (const doc of eachWhere(d, (x) => x.role === 'index')) {
+    if (doc.stored.kind !== 'index') continue;
+    const index = doc.stored.index;
+    const kept = index.manifests.filter((m) => !gone.has(m.digest));
+    const removed = index.manifests.length - kept.length;
+    if (removed === 0) continue;
+    d.replace(
+      doc.stored.digest,
+      indexStored({ ...index, manifests: kept }, doc.stored.mediaType),
+      `index ${short(doc.stored.digest)} no longer lists ${removed} attestation entr${removed === 1 ? 'y' : 'ies'} (unknown/unknown)`,
+    );
+  }
   for (const e of moving) {
     const current = d.docs.get(e.stored.digest);
     if (current !== undefined) d.detach(current, to, config);
@@ -83,6 +89,13 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     const entries = docsWhere(d, (doc) => doc.placement?.type === 'index-entry');
     const indexDigest = rootDoc.stored.digest;
     d.drop(indexDigest, `index ${short(indexDigest)}`, `the target takes a single manifest; the ${platform} manifest takes its place`);
+    for (const nested of docsWhere(d, (doc) => doc.role === 'index')) {
+      d.drop(
+        nested.stored.digest,
+        `nested index ${short(nested.stored.digest)}`,
+        `it was listed in the index ${short(indexDigest)}, which the fixed image does not carry`,
+      );
+    }
     d.root = chosenDigest;
     d.note(
       `the image is now the ${platform} manifest ${short(chosenDigest)} itself, in place of the index ${short(indexDigest)}`,
@@ -176,6 +189,19 @@ export const TRANSFORMS: Record<FixId, Transform> = {
 
   'docker-media-types'(plan, _params, context) {
     const d = new Draft(plan, 'docker-media-types');
+    // A Docker manifest list lists manifests only (schema 2 has no nested lists), and flattening
+    // would change which digests the image is made of; crane and regctl would refuse it too.
+    const nested = docsWhere(d, (x) => x.role === 'index' && x.stored.digest !== d.root);
+    if (nested.length > 0) {
+      throw new ProvenantError(
+        'INCOMPATIBLE',
+        `the image lists the index ${nested[0]!.stored.digest}, and a Docker manifest list cannot list an index`,
+        {
+          where: d.root,
+          hint: 'fix the nested index itself (name its digest) instead; crane and regctl copy the nesting as it is',
+        },
+      );
+    }
     if (docsWhere(d, (x) => x.placement?.type === 'index-entry').length > 0) moveIndexEntries(d, 'cosign-tag', 'image', ALL_KINDS);
     for (const doc of eachWhere(d, (x) => x.stored.kind === 'manifest' && (x.role === 'image' || x.placement?.type === 'tag'))) {
       const m = (doc.stored as Stored & { kind: 'manifest' }).manifest;

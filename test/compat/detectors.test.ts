@@ -116,6 +116,7 @@ function graphOf(g: GraphSpec): ImageGraph {
   return {
     location: 'test',
     root,
+    nested: [],
     images:
       root.kind === 'index'
         ? images.map((i) => ({ stored: i.stored, entry: descriptorOf(i.stored), platform: i.platform }))

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
+import { short } from '../../src/compat/detectors.ts';
 import { fixImage } from '../../src/compat/fix.ts';
 import { readImageGraph } from '../../src/compat/graph.ts';
 import { planFromGraph } from '../../src/compat/plan.ts';
@@ -206,5 +207,78 @@ describe('transforms', () => {
     const referrer = [...next.docs.values()].find((d) => d.placement?.type === 'referrer');
     assert.ok(referrer?.stored.kind === 'manifest' && referrer.stored.manifest.subject?.digest === made.images[0]!.digest);
     assert.deepEqual(referrer.stored.kind === 'manifest' && referrer.stored.manifest.subject, descriptorOf(made.images[0]!));
+  });
+});
+
+describe('nested indexes (index → index → manifests)', () => {
+  /** A synthetic image whose index is listed by an outer index, tagged `outer`. */
+  async function nested(options: Parameters<typeof synth>[1]) {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, index: true, ...options });
+    const outer = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [descriptorOf(made.root)] }), {
+      mediaType: MediaType.OciIndex,
+    });
+    await src.putManifest(outer, { tags: ['outer'], keepAsRoot: true });
+    return { src, made, outer };
+  }
+
+  it('check judges the inner manifests', async () => {
+    const { src, made } = await nested({ layer: 'zstd' });
+    const report = await checkImage(src, 'outer', [target('docker-engine@20.10'), target('google-cloud-run')], { probe: false });
+    const [engine, run] = report.targets as [(typeof report.targets)[0], (typeof report.targets)[0]];
+    assert.equal(engine.verdict, 'refused');
+    const zstd = engine.problems.find((p) => p.rule === 'zstd');
+    assert.deepEqual(
+      zstd?.findings.map((f) => f.detail.split(' of ')[1]?.split(' ')[0]).sort(),
+      made.images.map((i) => short(i.digest)).sort(),
+    );
+    assert.notEqual(run.verdict, 'refused', run.problems.map((p) => p.rule).join(', '));
+  });
+
+  it('single-manifest picks an inner manifest and leaves both indexes out', async () => {
+    const { src, made } = await nested({});
+    const dst = await layout();
+    const report = await fixImage(src, 'outer', dst, target('aws-lambda'), { tags: ['fixed'] });
+    assert.equal(report.destination?.digest, made.images[0]!.digest, report.account.join('\n'));
+    assert.ok(report.dropped.some((d) => d.digest === made.root.digest));
+    assert.equal(report.after?.verdict, 'accepted');
+  });
+
+  it('a changed inner manifest changes each index above it', async () => {
+    const { src, made, outer } = await nested({ layer: 'zstd', attestations: 'legacy' });
+    const dst = await layout();
+    const report = await fixImage(src, 'outer', dst, target('docker-engine@20.10'), { tags: ['fixed'], include: 'all', probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const top = await dst.getManifest('fixed');
+    assert.ok(top.kind === 'index' && top.digest !== outer.digest);
+    const inner = await dst.getManifest(top.index.manifests[0]!.digest);
+    assert.ok(inner.kind === 'index' && inner.digest !== made.root.digest);
+    const images = inner.index.manifests.filter((e) => e.platform?.os === 'linux');
+    assert.equal(images.length, 2);
+    for (const e of images) {
+      const m = await dst.getManifest(e.digest);
+      assert.ok(m.kind === 'manifest' && m.manifest.layers.every((l) => l.mediaType === MediaType.OciLayerGzip));
+    }
+  });
+
+  it('move-attestations takes attestations out of the nested index', async () => {
+    const { src, made } = await nested({ attestations: 'legacy' });
+    const report = await fixImage(src, 'outer', await layout(), target('amazon-ecr'), { tags: ['fixed'], include: 'all', probe: false });
+    assert.equal(report.applied[0]?.fix, 'move-attestations');
+    assert.ok(
+      report.renamed.some((r) => r.from === made.root.digest && r.role === 'index'),
+      report.account.join('\n'),
+    );
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+  });
+
+  it('docker-media-types refuses, naming the nested index, and writes nothing', async () => {
+    const { src, made } = await nested({});
+    const dst = await layout();
+    await assert.rejects(
+      fixImage(src, 'outer', dst, target('artifactory@6.23.38'), { tags: ['fixed'], force: true, probe: false }),
+      (e: unknown) => isProvenantError(e, 'INCOMPATIBLE') && e.message.includes(made.root.digest),
+    );
+    assert.deepEqual(await dst.listTags(), []);
   });
 });
