@@ -30,7 +30,7 @@ import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, 
 import { short } from './detectors.ts';
 import { readImageGraph } from './graph.ts';
 import type { FixId, Params } from './params.ts';
-import { type Change, type Dropped, type Plan, type PlannedBlob, planFromGraph, type Rename } from './plan.ts';
+import { type Change, type Dropped, type Plan, type PlannedBlob, planFromGraph, type Rename, withoutMissingEntries } from './plan.ts';
 import { PlannedStore } from './planned-store.ts';
 import type { Profile, Target } from './profile.ts';
 import { targetOf } from './profile.ts';
@@ -143,7 +143,7 @@ export async function fixImage(
   const applied = fixesFor(chosen);
   const source = { location: src.location, reference, digest: graph.root.digest };
 
-  let plan = planFromGraph(graph);
+  let plan = withoutMissingEntries(planFromGraph(graph), graph);
   const context = { platforms: t.profile.platforms, platform: options.platform };
   const structural = applied.filter((a) => a.fix !== 'gzip-layers' && a.fix !== 'docker-media-types');
   for (const a of structural) plan = TRANSFORMS[a.fix](plan, a.with, context);
@@ -306,7 +306,7 @@ function signingStatement(
 
 function accountOf(r: Omit<FixReport, 'account'>): string[] {
   const lines: string[] = [];
-  if (r.applied.length === 0 && r.unfixable.length === 0)
+  if (r.applied.length === 0 && r.unfixable.length === 0 && r.changes.length === 0)
     lines.push(`Nothing to change: ${r.target} accepts ${r.source.reference} as it is.`);
   for (const p of r.unfixable) {
     lines.push(`Cannot fix ${p.rule} (${p.severity}): no change to the image satisfies it. ${p.why}`);

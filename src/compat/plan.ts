@@ -120,6 +120,40 @@ export function planFromGraph(graph: ImageGraph): Plan {
   return { root: graph.root.digest, docs, blobs: new Map(), changes: [], dropped: [], renames: [] };
 }
 
+/**
+ * The plan without the index entries the source store does not hold. A BuildKit export may leave
+ * attestation manifests out (graph.ts reads such an image); the fixed image cannot carry what
+ * does not exist, and an index that still listed them would name manifests the destination never
+ * gets. So every index stops listing them, and the account says which and why.
+ */
+export function withoutMissingEntries(plan: Plan, graph: ImageGraph): Plan {
+  const missing = graph.indexEntries.filter((e) => e.stored === undefined);
+  if (missing.length === 0) return plan;
+  const gone = new Set<string>(missing.map((e) => e.entry.digest));
+  const d = new Draft(plan, 'cascade');
+  // The root first: a nested index's new digest is then carried up to it by replace().
+  for (const doc of eachWhere(d, (x) => x.role === 'index')) {
+    if (doc.stored.kind !== 'index') continue;
+    const index = doc.stored.index;
+    const kept = index.manifests.filter((m) => !gone.has(m.digest));
+    const removed = index.manifests.length - kept.length;
+    if (removed === 0) continue;
+    d.replace(
+      doc.stored.digest,
+      indexStored({ ...index, manifests: kept }, doc.stored.mediaType),
+      `${d.describe(doc)} no longer lists ${removed} entr${removed === 1 ? 'y' : 'ies'} that ${graph.location} does not hold`,
+    );
+  }
+  for (const e of missing) {
+    d.dropped.push({
+      digest: e.entry.digest,
+      what: `${e.kind} ${short(e.entry.digest)}, listed in the index`,
+      why: `${graph.location} does not hold it (BuildKit exports may leave attestations out), so there is nothing to copy`,
+    });
+  }
+  return d.finish();
+}
+
 /** The cosign tag an attachment is stored under. */
 export function cosignTag(subject: Digest, suffix: string): string {
   return `${digestAlgorithm(subject)}-${digestHex(subject)}.${suffix}`;
@@ -133,9 +167,9 @@ export class Draft {
   readonly changes: Change[];
   readonly dropped: Dropped[];
   readonly renames: Rename[];
-  readonly fix: FixId;
+  readonly fix: FixId | 'cascade';
 
-  constructor(plan: Plan, fix: FixId) {
+  constructor(plan: Plan, fix: FixId | 'cascade') {
     this.root = plan.root;
     this.docs = new Map(plan.docs);
     this.blobs = new Map(plan.blobs);

@@ -5,6 +5,8 @@
  * transforms leaving their input plan alone.
  */
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
@@ -188,6 +190,26 @@ describe('fix chooses, refuses and leaves alone', () => {
     const all = await fixImage(src, made.tag, await layout(), ecr, { tags: ['fixed'], include: 'all', probe: false });
     assert.equal(all.applied[0]?.fix, 'move-attestations');
     assert.equal(all.after?.verdict, 'accepted');
+  });
+});
+
+describe('an attestation the source does not hold', () => {
+  it('is not carried: each index stops listing it, the account says so, and the rest is fixed', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    const [gone, kept] = [...made.attestations.values()] as [typeof made.root, typeof made.root];
+    await rm(join(src.path, 'blobs', 'sha256', gone.digest.slice('sha256:'.length)));
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, target('kubernetes'), { tags: ['fixed'], include: 'all', probe: false });
+    assert.equal(report.written, true);
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    assert.ok(report.dropped.some((d) => d.digest === gone.digest && /does not hold it/.test(d.why)));
+    assert.match(report.account.join('\n'), new RegExp(`Not carried: attestation ${short(gone.digest)}`));
+    const index = await dst.getManifest('fixed');
+    assert.ok(index.kind === 'index');
+    assert.ok(!index.index.manifests.some((e) => e.digest === gone.digest));
+    const moved = await findAttachments(dst, [made.images[1]!.digest], undefined, { details: false });
+    assert.equal(moved.length, 1, `the attestation held (${short(kept.digest)}) moved`);
   });
 });
 
