@@ -28,7 +28,7 @@ const FIX_TEXT: Record<FixId, string> = {
   'move-attestations':
     'Takes attestations out of the image index (BuildKit’s `unknown/unknown` entries, legacy or 0.32 OCI-artifact form) and stores them as OCI referrers of their image (pushed after it) or under cosign’s `sha256-<hex>.att` tag. Their in-toto layers are unchanged; nothing is dropped.',
   'docker-media-types':
-    'Rewrites the image with Docker schema 2 media types: manifests, manifest list, config types; gzip layers keep their bytes, zstd and uncompressed layers are recompressed. Attestations in the index move to cosign tags first (schema 2 cannot carry them).',
+    'Rewrites the image with Docker schema 2 media types: manifests, manifest list, config types; gzip layers keep their bytes, zstd and uncompressed layers are recompressed. Attestations in the index, and OCI referrers, move to cosign tags first (schema 2 has no place for them; cosign does the same for such registries).',
   'gzip-layers':
     'Recompresses the named layers with gzip (pinned compressor: the same input gives the same bytes). The files, diff_ids and config are unchanged; the manifest changes.',
   'set-artifact-type': 'Gives each referrer without an `artifactType` its config’s media type as one (the OCI rule for listing referrers).',

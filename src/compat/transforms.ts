@@ -203,6 +203,13 @@ export const TRANSFORMS: Record<FixId, Transform> = {
       );
     }
     if (docsWhere(d, (x) => x.placement?.type === 'index-entry').length > 0) moveIndexEntries(d, 'cosign-tag', 'image', ALL_KINDS);
+    // A referrer is an OCI manifest with a subject, which schema 2 has no place for: a registry
+    // that reads schema 2 only refuses it. cosign stores attachments under tags for such
+    // registries; so does this, before the rewrite below gives them Docker media types.
+    const referrers = new Set(docsWhere(d, (x) => x.placement?.type === 'referrer').map((x) => x.stored.digest));
+    for (const r of eachWhere(d, (x) => referrers.has(x.stored.digest) && x.placement?.type === 'referrer')) {
+      d.detach(r, 'cosign-tag', 'image');
+    }
     for (const doc of eachWhere(d, (x) => x.stored.kind === 'manifest' && (x.role === 'image' || x.placement?.type === 'tag'))) {
       const m = (doc.stored as Stored & { kind: 'manifest' }).manifest;
       let config = m.config;
@@ -230,9 +237,6 @@ export const TRANSFORMS: Record<FixId, Transform> = {
         mediaType: MediaType.DockerManifestList,
       });
       d.replace(rootDoc.stored.digest, next, `index ${short(rootDoc.stored.digest)} rewritten as a Docker manifest list`);
-    }
-    for (const r of docsWhere(d, (x) => x.placement?.type === 'referrer')) {
-      d.note(`${d.describe(r)} stays an OCI referrer (schema 2 has no subject); a registry without OCI support may refuse it`);
     }
     return d.finish();
   },

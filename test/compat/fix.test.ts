@@ -213,6 +213,30 @@ describe('an attestation the source does not hold', () => {
   });
 });
 
+describe('docker-media-types and referrers', () => {
+  it('stores referrers under cosign tags, so a schema-2-only registry accepts the image', async () => {
+    const src = await layout();
+    const made = await synth(src, {
+      platforms: TWO,
+      attestations: 'oci-artifact',
+      referrers: [
+        { on: 'index', artifactType: ArtifactType.CosignSignature },
+        { on: 'index', artifactType: ArtifactType.SpdxJson },
+      ],
+    });
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, target('artifactory@6.23.38'), { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true);
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const root = await dst.getManifest('fixed');
+    assert.equal(root.mediaType, MediaType.DockerManifestList);
+    const sbom = await dst.getManifest(cosignTagOf(root.digest, 'sbom'));
+    assert.ok(sbom.kind === 'manifest' && sbom.mediaType === MediaType.DockerManifest && sbom.manifest.subject === undefined);
+    assert.match(report.account.join('\n'), /stored under tag sha256-[0-9a-f]+\.sbom/);
+    assert.deepEqual(await findAttachments(dst, [root.digest], undefined, { details: false, tags: [] }), [], 'no referrer is left');
+  });
+});
+
 describe('transforms', () => {
   it('return a new plan and leave the one they were given alone', async () => {
     const src = await layout();
