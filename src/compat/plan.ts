@@ -131,19 +131,12 @@ export function withoutMissingEntries(plan: Plan, graph: ImageGraph): Plan {
   if (missing.length === 0) return plan;
   const gone = new Set<string>(missing.map((e) => e.entry.digest));
   const d = new Draft(plan, 'cascade');
-  // The root first: a nested index's new digest is then carried up to it by replace().
-  for (const doc of eachWhere(d, (x) => x.role === 'index')) {
-    if (doc.stored.kind !== 'index') continue;
-    const index = doc.stored.index;
-    const kept = index.manifests.filter((m) => !gone.has(m.digest));
-    const removed = index.manifests.length - kept.length;
-    if (removed === 0) continue;
-    d.replace(
-      doc.stored.digest,
-      indexStored({ ...index, manifests: kept }, doc.stored.mediaType),
+  unlistEntries(
+    d,
+    gone,
+    (doc, removed) =>
       `${d.describe(doc)} no longer lists ${removed} entr${removed === 1 ? 'y' : 'ies'} that ${graph.location} does not hold`,
-    );
-  }
+  );
   for (const e of missing) {
     d.dropped.push({
       digest: e.entry.digest,
@@ -152,6 +145,36 @@ export function withoutMissingEntries(plan: Plan, graph: ImageGraph): Plan {
     });
   }
   return d.finish();
+}
+
+/**
+ * Makes every index of the draft stop listing the digests in `gone`, each index's own edit made
+ * once. An edit gives the index a new digest, which replace() carries up: each index above it is
+ * rewritten too and moves to the end of the map. A walk over a list taken beforehand would then
+ * hold a parent's old digest, find it gone from the draft, and skip the parent's own edit; so
+ * this reads the draft afresh before each edit, and takes the deepest index first (one that
+ * lists no other index still to edit), so that a parent is edited once its children are done.
+ */
+export function unlistEntries(d: Draft, gone: ReadonlySet<string>, text: (doc: PlannedDoc, removed: number) => string): void {
+  const lists = (doc: PlannedDoc): boolean =>
+    doc.role === 'index' && doc.stored.kind === 'index' && doc.stored.index.manifests.some((m) => gone.has(m.digest));
+  // Each edit takes at least one entry in `gone` out of an index, and a carried change adds none,
+  // so this ends.
+  for (;;) {
+    const pending = docsWhere(d, lists);
+    if (pending.length === 0) return;
+    const waiting = new Set<string>(pending.map((p) => p.stored.digest));
+    const doc =
+      pending.find((p) => p.stored.kind === 'index' && !p.stored.index.manifests.some((m) => waiting.has(m.digest))) ?? pending[0]!;
+    if (doc.stored.kind !== 'index') return;
+    const index = doc.stored.index;
+    const kept = index.manifests.filter((m) => !gone.has(m.digest));
+    d.replace(
+      doc.stored.digest,
+      indexStored({ ...index, manifests: kept }, doc.stored.mediaType),
+      text(doc, index.manifests.length - kept.length),
+    );
+  }
 }
 
 /** The cosign tag an attachment is stored under. */

@@ -15,13 +15,13 @@ import {
   Draft,
   docsWhere,
   eachWhere,
-  indexStored,
   manifestStored,
   type Plan,
   type PlannedDoc,
   subjectField,
   type Transform,
   type TransformContext,
+  unlistEntries,
 } from './plan.ts';
 
 /** Takes the listed attestations out of the root index (and any index nested in it) and stores them `to`. */
@@ -38,19 +38,12 @@ function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'kee
   }
   if (moving.length === 0) return;
   const gone = new Set(moving.map((e) => e.stored.digest));
-  // The root first, then nested indexes: a nested index's new digest is carried up by replace().
-  for (const doc of eachWhere(d, (x) => x.role === 'index')) {
-    if (doc.stored.kind !== 'index') continue;
-    const index = doc.stored.index;
-    const kept = index.manifests.filter((m) => !gone.has(m.digest));
-    const removed = index.manifests.length - kept.length;
-    if (removed === 0) continue;
-    d.replace(
-      doc.stored.digest,
-      indexStored({ ...index, manifests: kept }, doc.stored.mediaType),
+  unlistEntries(
+    d,
+    gone,
+    (doc, removed) =>
       `index ${short(doc.stored.digest)} no longer lists ${removed} attestation entr${removed === 1 ? 'y' : 'ies'} (unknown/unknown)`,
-    );
-  }
+  );
   for (const e of moving) {
     const current = d.docs.get(e.stored.digest);
     if (current !== undefined) d.detach(current, to, config);

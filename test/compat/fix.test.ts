@@ -318,6 +318,35 @@ describe('nested indexes (index → index → manifests)', () => {
     assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
   });
 
+  it('an index and the index it lists each lose their own attestation entries once, with one missing', async () => {
+    // The outer index lists the attestations too. Leaving out the missing one rewrites the outer
+    // index; moving the attestations then rewrites the inner one, and the outer again through it:
+    // the outer index's own entries must still go.
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    assert.ok(made.root.kind === 'index');
+    const entries = made.root.index.manifests.filter((e) => e.platform?.os === 'unknown');
+    const outer = parseStored(
+      encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [descriptorOf(made.root), ...entries] }),
+      { mediaType: MediaType.OciIndex },
+    );
+    await src.putManifest(outer, { tags: ['outer'], keepAsRoot: true });
+    const gone = [...made.attestations.values()][0]!;
+    await rm(join(src.path, 'blobs', 'sha256', gone.digest.slice('sha256:'.length)));
+    const dst = await layout();
+    const report = await fixImage(src, 'outer', dst, target('amazon-ecr'), { tags: ['fixed'], include: 'all', probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const top = await dst.getManifest('fixed');
+    assert.ok(top.kind === 'index');
+    assert.deepEqual(
+      top.index.manifests.map((e) => e.mediaType),
+      [MediaType.OciIndex],
+      'the outer index lists the inner one only',
+    );
+    const inner = await dst.getManifest(top.index.manifests[0]!.digest);
+    assert.ok(inner.kind === 'index' && inner.index.manifests.every((e) => e.platform?.os === 'linux'));
+  });
+
   it('docker-media-types refuses, naming the nested index, and writes nothing', async () => {
     const { src, made } = await nested({});
     const dst = await layout();
