@@ -27,11 +27,11 @@ export interface ImageNode {
 /** An index listed by an index (index → index → manifests). */
 export interface NestedIndexNode {
   readonly stored: Stored & { kind: 'index' };
-  /** The listing index's entry for it. */
+  /** The entry for it of the first index found to list it. */
   readonly entry: Descriptor;
-  /** The index that lists it. */
-  readonly parent: Digest;
-  /** 1 when the root lists it. */
+  /** The indexes that list it (one node however many list it, each index once). */
+  readonly parents: readonly Digest[];
+  /** 1 when the root lists it; where it was first found when several indexes list it. */
   readonly depth: number;
 }
 
@@ -71,18 +71,26 @@ export interface ReadGraphOptions extends OperationOptions {
   attachments?: boolean | undefined;
   /** Stop after this many attachments (default 256): a registry decides how many there are. */
   maxAttachments?: number | undefined;
+  /**
+   * Fail when an index and the indexes nested in it name more documents than this (default
+   * {@link MAX_DOCUMENTS}): the source decides how many there are.
+   */
+  maxDocuments?: number | undefined;
 }
 
 const CONFIG_LIMIT = 8 * 1024 * 1024;
 const MAX_DEPTH = 4;
 /** How deep indexes may nest under the root: the root is 0, an index it lists 1. */
 const MAX_NESTING = 8;
+/** How many documents an index and its nested indexes may name, each counted once. */
+export const MAX_DOCUMENTS = 10_000;
 
 /**
  * Reads the graph of an image from any store.
  *
- * @throws ProvenantError `NOT_FOUND` when `target` is not in the store, and whatever the store
- *   raises for content it cannot read
+ * @throws ProvenantError `NOT_FOUND` when `target` is not in the store; `INVALID_MANIFEST` when
+ *   the indexes name more than `maxDocuments` documents; and whatever the store raises for
+ *   content it cannot read
  */
 export async function readImageGraph(store: ContentStore, target: string, options: ReadGraphOptions = {}): Promise<ImageGraph> {
   const root = await store.getManifest(target, options);
@@ -96,9 +104,27 @@ export async function readImageGraph(store: ContentStore, target: string, option
     // An index may list indexes (a multi-platform image gathered per variant, or `crane index
     // append` of an index). Read down to the manifests, as a pull by `--platform` does, so that
     // rules judge what runs: https://github.com/opencontainers/image-spec/blob/v1.1.0/image-index.md
-    const walk = async (index: Stored & { kind: 'index' }, depth: number, path: readonly Digest[]): Promise<void> => {
+    // Each digest is read once, however many indexes list it and however often: an index may
+    // list one child many times at each level, and walking every path would read (and judge)
+    // fan-out^depth documents. A nested index listed by several indexes is one node with several
+    // parents. Content addressing makes a cycle impossible, and a store that lies about it meets
+    // a digest already seen.
+    const seen = new Set<string>([root.digest]);
+    const parentsOf = new Map<string, Digest[]>();
+    const maxDocuments = options.maxDocuments ?? MAX_DOCUMENTS;
+    const walk = async (index: Stored & { kind: 'index' }, depth: number): Promise<void> => {
       for (const entry of index.index.manifests) {
         throwIfAborted(options.signal);
+        const parents = parentsOf.get(entry.digest);
+        if (parents !== undefined && !parents.includes(index.digest)) parents.push(index.digest);
+        if (seen.has(entry.digest)) continue;
+        seen.add(entry.digest);
+        if (seen.size > maxDocuments) {
+          throw new ProvenantError('INVALID_MANIFEST', `the index names more than ${maxDocuments} documents; not read further`, {
+            where: `${store.location}@${root.digest}`,
+            hint: 'an index this large is more likely a mistake than an image; check how it was assembled',
+          });
+        }
         if (!isManifestLike(entry.mediaType)) {
           notes.push(`index entry ${entry.digest} has media type ${entry.mediaType}, not a manifest; not read`);
           continue;
@@ -124,21 +150,21 @@ export async function readImageGraph(store: ContentStore, target: string, option
           });
         }
         if (stored.kind === 'index') {
-          // Content addressing makes a cycle impossible (an index cannot name its own digest),
-          // but a store can lie about what it holds; the path and the depth bound both guard.
-          if (path.includes(stored.digest) || depth + 1 >= MAX_NESTING) {
-            notes.push(`index ${stored.digest} is nested ${depth + 1} deep (or lists itself); not read further`);
+          if (depth + 1 >= MAX_NESTING) {
+            notes.push(`index ${stored.digest} is nested ${depth + 1} deep; not read further`);
             continue;
           }
-          nested.push({ stored, entry, parent: index.digest, depth: depth + 1 });
-          await walk(stored, depth + 1, [...path, stored.digest]);
+          const parents: Digest[] = [index.digest];
+          parentsOf.set(stored.digest, parents);
+          nested.push({ stored, entry, parents, depth: depth + 1 });
+          await walk(stored, depth + 1);
           continue;
         }
         const platform = entry.platform ?? (await platformFromConfig(store, stored, options));
         images.push({ stored, entry, platform });
       }
     };
-    await walk(root, 0, [root.digest]);
+    await walk(root, 0);
   }
 
   const attachments: AttachmentNode[] = [];

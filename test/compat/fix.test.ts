@@ -347,6 +347,51 @@ describe('nested indexes (index → index → manifests)', () => {
     assert.ok(inner.kind === 'index' && inner.index.manifests.every((e) => e.platform?.os === 'linux'));
   });
 
+  it('a child listed many times at several levels is read once and judged once', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+    const idx = (manifests: unknown[], annotations?: Record<string, string>) =>
+      parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests, ...(annotations ? { annotations } : {}) }), {
+        mediaType: MediaType.OciIndex,
+      });
+    // Two indexes list the image's index six times each; the next levels list them six times.
+    const a = idx(Array(6).fill(descriptorOf(made.root)));
+    const b = idx(Array(6).fill(descriptorOf(made.root)), { note: 'b' });
+    const mid = idx([...Array(6).fill(descriptorOf(a)), ...Array(6).fill(descriptorOf(b))]);
+    const top = idx(Array(6).fill(descriptorOf(mid)));
+    for (const i of [a, b, mid]) await src.putManifest(i);
+    await src.putManifest(top, { tags: ['outer'], keepAsRoot: true });
+    let reads = 0;
+    const counted = new Proxy(src, {
+      get(t, k) {
+        const v = Reflect.get(t, k) as unknown;
+        if (k !== 'getManifest') return typeof v === 'function' ? v.bind(t) : v;
+        return (...args: Parameters<typeof src.getManifest>) => {
+          reads++;
+          return t.getManifest(...args);
+        };
+      },
+    });
+    const graph = await readImageGraph(counted, 'outer', { attachments: false });
+    assert.equal(reads, 1 + 3 + 1 + 2, 'the root, mid, a and b, the image index, its two manifests');
+    assert.equal(graph.images.length, 2);
+    assert.deepEqual(
+      graph.nested.map((n) => [n.stored.digest, n.parents]),
+      [
+        [mid.digest, [top.digest]],
+        [a.digest, [mid.digest]],
+        [made.root.digest, [a.digest, b.digest]],
+        [b.digest, [mid.digest]],
+      ],
+    );
+    const report = await checkImage(src, 'outer', [target('docker-engine@20.10')], { probe: false });
+    assert.equal(report.targets[0]!.problems.find((p) => p.rule === 'zstd')?.findings.length, 2);
+    await assert.rejects(
+      readImageGraph(src, 'outer', { attachments: false, maxDocuments: 4 }),
+      (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.where?.endsWith(top.digest) === true,
+    );
+  });
+
   it('docker-media-types refuses, naming the nested index, and writes nothing', async () => {
     const { src, made } = await nested({});
     const dst = await layout();
