@@ -3,6 +3,7 @@
  * the file is stale). Everything a user reads about a target comes from its data file.
  */
 import { DETECTORS } from './detectors.ts';
+import { MAX_NESTING } from './graph.ts';
 import { DETECTOR_PARAMS, FIX_PARAMS, type FixId, type ParamSpec, type Params } from './params.ts';
 import { CERTAINTIES, type Certainty, type FixSpec, type Profile, type Rule, SEVERITIES, type Severity } from './profile.ts';
 
@@ -177,8 +178,10 @@ function introLines(): string[] {
     'manifests out; `check` notes it and reads on) is not carried: there is nothing to copy, so every index',
     'stops listing it, which changes the index digest, and the account names it under “Not carried”.',
     '',
-    'An index that lists indexes (index → index → manifests) is read down to its manifests (at most 8',
-    'deep), and the rules judge those. `single-manifest`, `move-attestations` and `gzip-layers` work',
+    'An index that lists indexes (index → index → manifests) is read down to its manifests, and the rules',
+    `judge those. Indexes may nest ${MAX_NESTING} levels below the one named (an index it lists is level 1); \`check\``,
+    'and `fix` stop with an error (exit 1) that names an index nested deeper, rather than judge an image',
+    'they have not read. `single-manifest`, `move-attestations` and `gzip-layers` work',
     'through the nesting: a changed manifest changes each index above it. `docker-media-types` refuses',
     'such an image with exit 7 and writes nothing, even with `--force`: a Docker manifest list can list',
     'manifests only, and flattening it would make an image of other digests (crane and regctl copy the',

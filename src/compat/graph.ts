@@ -80,8 +80,12 @@ export interface ReadGraphOptions extends OperationOptions {
 
 const CONFIG_LIMIT = 8 * 1024 * 1024;
 const MAX_DEPTH = 4;
-/** How deep indexes may nest under the root: the root is 0, an index it lists 1. */
-const MAX_NESTING = 8;
+/**
+ * How deep indexes may nest under the root: the root is 0, an index it lists 1, and an index 8
+ * levels down is read (docs/targets.md says so, from docs.ts). Deeper is an error, not a note:
+ * an image left unread would be judged accepted.
+ */
+export const MAX_NESTING = 8;
 /** How many documents an index and its nested indexes may name, each counted once. */
 export const MAX_DOCUMENTS = 10_000;
 
@@ -89,8 +93,8 @@ export const MAX_DOCUMENTS = 10_000;
  * Reads the graph of an image from any store.
  *
  * @throws ProvenantError `NOT_FOUND` when `target` is not in the store; `INVALID_MANIFEST` when
- *   the indexes name more than `maxDocuments` documents; and whatever the store raises for
- *   content it cannot read
+ *   an index is nested more than {@link MAX_NESTING} deep, or the indexes name more than
+ *   `maxDocuments` documents; and whatever the store raises for content it cannot read
  */
 export async function readImageGraph(store: ContentStore, target: string, options: ReadGraphOptions = {}): Promise<ImageGraph> {
   const root = await store.getManifest(target, options);
@@ -150,9 +154,12 @@ export async function readImageGraph(store: ContentStore, target: string, option
           });
         }
         if (stored.kind === 'index') {
-          if (depth + 1 >= MAX_NESTING) {
-            notes.push(`index ${stored.digest} is nested ${depth + 1} deep; not read further`);
-            continue;
+          if (depth + 1 > MAX_NESTING) {
+            throw new ProvenantError(
+              'INVALID_MANIFEST',
+              `the index ${stored.digest} is nested ${depth + 1} deep, more than the ${MAX_NESTING} levels read; the images in it would go unjudged`,
+              { where: `${store.location}@${stored.digest}`, hint: 'check or fix the nested index itself (name its digest)' },
+            );
           }
           const parents: Digest[] = [index.digest];
           parentsOf.set(stored.digest, parents);

@@ -13,7 +13,7 @@ import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { short } from '../../src/compat/detectors.ts';
 import { fixImage } from '../../src/compat/fix.ts';
-import { readImageGraph } from '../../src/compat/graph.ts';
+import { MAX_NESTING, readImageGraph } from '../../src/compat/graph.ts';
 import { planFromGraph } from '../../src/compat/plan.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
 import { TRANSFORMS } from '../../src/compat/transforms.ts';
@@ -390,6 +390,30 @@ describe('nested indexes (index → index → manifests)', () => {
       readImageGraph(src, 'outer', { attachments: false, maxDocuments: 4 }),
       (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.where?.endsWith(top.digest) === true,
     );
+  });
+
+  it('reads an image index 8 levels down, and fails on one deeper in both check and fix', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+    const wrap = async (levels: number, tag: string) => {
+      let current = made.root;
+      for (let i = 0; i < levels; i++) {
+        current = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [descriptorOf(current)] }), {
+          mediaType: MediaType.OciIndex,
+        });
+        await src.putManifest(current, i === levels - 1 ? { tags: [tag], keepAsRoot: true } : {});
+      }
+    };
+    const engine = target('docker-engine@20.10');
+    await wrap(MAX_NESTING, 'eight');
+    const read = await checkImage(src, 'eight', [engine], { probe: false });
+    assert.equal(read.targets[0]!.verdict, 'refused', 'the zstd manifests 8 levels down are judged');
+    await wrap(MAX_NESTING + 1, 'nine');
+    const deep = (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.where?.endsWith(made.root.digest) === true;
+    await assert.rejects(checkImage(src, 'nine', [engine], { probe: false }), deep);
+    const dst = await layout();
+    await assert.rejects(fixImage(src, 'nine', dst, engine, { tags: ['fixed'], include: 'all', probe: false }), deep);
+    assert.deepEqual(await dst.listTags(), []);
   });
 
   it('docker-media-types refuses, naming the nested index, and writes nothing', async () => {
