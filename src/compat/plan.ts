@@ -191,6 +191,11 @@ export class Draft {
   readonly dropped: Dropped[];
   readonly renames: Rename[];
   readonly fix: FixId | 'cascade';
+  /** Where this draft's own lines of the account (changes, then what is not carried) start. */
+  private readonly ownChanges: number;
+  private readonly ownDropped: number;
+  /** Manifests this draft put under a cosign tag, by their current digest. */
+  private readonly tagged = new Set<Digest>();
 
   constructor(plan: Plan, fix: FixId | 'cascade') {
     this.root = plan.root;
@@ -200,6 +205,8 @@ export class Draft {
     this.dropped = [...plan.dropped];
     this.renames = [...plan.renames];
     this.fix = fix;
+    this.ownChanges = plan.changes.length;
+    this.ownDropped = plan.dropped.length;
   }
 
   finish(): Plan {
@@ -234,6 +241,7 @@ export class Draft {
     this.renames.push({ from: old, to: next.digest, role: doc.role, kind: doc.kind });
     this.note(text, old, next.digest, fix);
     if (this.root === old) this.root = next.digest;
+    if (this.tagged.delete(old)) this.tagged.add(next.digest);
     for (const index of [...this.docs.values()].filter((d) => d.stored.kind === 'index' && listsDigest(d.stored, old))) {
       const updated = relistIndex(index.stored as Stored & { kind: 'index' }, old, next);
       this.replace(
@@ -269,8 +277,25 @@ export class Draft {
       return;
     }
     this.docs.set(a.stored.digest, { ...a, subject: next.digest });
+    if (a.placement?.type === 'tag') {
+      // A tag this draft named is not written until the plan is: name the tag it will be, so the
+      // account lists only tags that exist (docker-media-types tags an attachment, then
+      // rewrites its subject, often more than once).
+      const before = cosignTag(old, a.placement.suffix);
+      const after = cosignTag(next.digest, a.placement.suffix);
+      for (let i = this.ownChanges; i < this.changes.length; i++) {
+        const c = this.changes[i]!;
+        if (c.text.includes(before)) this.changes[i] = { ...c, text: c.text.replaceAll(before, after) };
+      }
+      for (let i = this.ownDropped; i < this.dropped.length; i++) {
+        const x = this.dropped[i]!;
+        if (x.why.includes(before)) this.dropped[i] = { ...x, why: x.why.replaceAll(before, after) };
+      }
+    }
     const where =
-      a.placement?.type === 'tag' ? `now under tag ${cosignTag(next.digest, a.placement.suffix)}` : `now attached to ${short(next.digest)}`;
+      a.placement?.type === 'tag' && !this.tagged.has(a.stored.digest)
+        ? `now under tag ${cosignTag(next.digest, a.placement.suffix)}`
+        : `now attached to ${short(next.digest)}`;
     this.note(`${this.describe(a)} ${where}; the statements it holds still name ${short(old)}`, undefined, undefined, 'cascade');
   }
 
@@ -360,6 +385,7 @@ export class Draft {
       return true;
     }
     const meta = { placement: { type: 'tag', suffix } as const, subject: subject.stored.digest };
+    this.tagged.add(next.digest);
     if (next.digest === stored.digest) {
       this.docs.set(stored.digest, { ...doc, ...meta });
       this.note(`${this.describe(doc)} is now stored under tag ${tag} (manifest unchanged)`);

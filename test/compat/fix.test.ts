@@ -233,6 +233,10 @@ describe('docker-media-types and referrers', () => {
     const sbom = await dst.getManifest(cosignTagOf(root.digest, 'sbom'));
     assert.ok(sbom.kind === 'manifest' && sbom.mediaType === MediaType.DockerManifest && sbom.manifest.subject === undefined);
     assert.match(report.account.join('\n'), /stored under tag sha256-[0-9a-f]+\.sbom/);
+    const written = await dst.listTags();
+    const named = report.account.join('\n').match(/sha256-[0-9a-f]{64}\.(att|sig|sbom)/g) ?? [];
+    assert.ok(named.length >= 3);
+    for (const tag of named) assert.ok(written.includes(tag), `the account names ${tag}, which was not written`);
     assert.deepEqual(await findAttachments(dst, [root.digest], undefined, { details: false, tags: [] }), [], 'no referrer is left');
   });
 });
