@@ -199,10 +199,9 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     // A referrer is an OCI manifest with a subject, which schema 2 has no place for: a registry
     // that reads schema 2 only refuses it. cosign stores attachments under tags for such
     // registries; so does this, before the rewrite below gives them Docker media types.
-    const referrers = new Set(docsWhere(d, (x) => x.placement?.type === 'referrer').map((x) => x.stored.digest));
-    for (const r of eachWhere(d, (x) => referrers.has(x.stored.digest) && x.placement?.type === 'referrer')) {
-      d.detach(r, 'cosign-tag', 'image');
-    }
+    // eachWhere picks the referrers before the first detach and skips any one an earlier detach
+    // dropped or moved.
+    for (const r of eachWhere(d, (x) => x.placement?.type === 'referrer')) d.detach(r, 'cosign-tag', 'image');
     for (const doc of eachWhere(d, (x) => x.stored.kind === 'manifest' && (x.role === 'image' || x.placement?.type === 'tag'))) {
       const m = (doc.stored as Stored & { kind: 'manifest' }).manifest;
       let config = m.config;
