@@ -3,8 +3,9 @@
  * the file is stale). Everything a user reads about a target comes from its data file.
  */
 import { DETECTORS } from './detectors.ts';
-import { MAX_NESTING } from './graph.ts';
+import { MAX_DOCUMENTS, MAX_NESTING } from './graph.ts';
 import { DETECTOR_PARAMS, FIX_PARAMS, type FixId, type ParamSpec, type Params } from './params.ts';
+import { MAX_REPLACEMENTS } from './plan.ts';
 import { CERTAINTIES, type Certainty, type FixSpec, type Profile, type Rule, SEVERITIES, type Severity } from './profile.ts';
 
 const SEVERITY_TEXT: Record<Severity, string> = {
@@ -181,8 +182,11 @@ function introLines(): string[] {
     'An index that lists indexes (index → index → manifests) is read down to its manifests, and the rules',
     `judge those. Indexes may nest ${MAX_NESTING} levels below the one named (an index it lists is level 1); \`check\``,
     'and `fix` stop with an error (exit 1) that names an index nested deeper, rather than judge an image',
-    'they have not read. `single-manifest`, `move-attestations` and `gzip-layers` work',
-    'through the nesting: a changed manifest changes each index above it. `docker-media-types` refuses',
+    'they have not read. Each index and manifest is read once however many indexes list it (a manifest',
+    `listed under two platforms is judged for each), and at most ${MAX_DOCUMENTS.toLocaleString('en-US')} are read. \`single-manifest\`,`,
+    '`move-attestations` and `gzip-layers` work through the nesting: a changed manifest changes each',
+    'index above it; an image whose indexes share their children so much that this would replace',
+    `more than ${MAX_REPLACEMENTS.toLocaleString('en-US')} of them is refused with an error (exit 1). \`docker-media-types\` refuses`,
     'such an image with exit 7 and writes nothing, even with `--force`: a Docker manifest list can list',
     'manifests only, and flattening it would make an image of other digests (crane and regctl copy the',
     'nesting as it is). Fix the nested index itself (name its digest) instead.',

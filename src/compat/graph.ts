@@ -112,8 +112,10 @@ export async function readImageGraph(store: ContentStore, target: string, option
     // list one child many times at each level, and walking every path would read (and judge)
     // fan-out^depth documents. A nested index listed by several indexes is one node with several
     // parents. Content addressing makes a cycle impossible, and a store that lies about it meets
-    // a digest already seen.
-    const seen = new Set<string>([root.digest]);
+    // a digest already seen. A manifest is one image per platform it is listed under (the same
+    // manifest as linux/amd64 and as linux/amd64/v3 is judged for each).
+    const seen = new Set<string>();
+    const walked = new Set<string>([root.digest]);
     const parentsOf = new Map<string, Digest[]>();
     const maxDocuments = options.maxDocuments ?? MAX_DOCUMENTS;
     const walk = async (index: Stored & { kind: 'index' }, depth: number): Promise<void> => {
@@ -121,8 +123,9 @@ export async function readImageGraph(store: ContentStore, target: string, option
         throwIfAborted(options.signal);
         const parents = parentsOf.get(entry.digest);
         if (parents !== undefined && !parents.includes(index.digest)) parents.push(index.digest);
-        if (seen.has(entry.digest)) continue;
-        seen.add(entry.digest);
+        const listing = `${entry.digest} ${JSON.stringify(entry.platform ?? null)}`;
+        if (seen.has(listing) || walked.has(entry.digest)) continue;
+        seen.add(listing);
         if (seen.size > maxDocuments) {
           throw new ProvenantError('INVALID_MANIFEST', `the index names more than ${maxDocuments} documents; not read further`, {
             where: `${store.location}@${root.digest}`,
@@ -161,6 +164,9 @@ export async function readImageGraph(store: ContentStore, target: string, option
               { where: `${store.location}@${stored.digest}`, hint: 'check or fix the nested index itself (name its digest)' },
             );
           }
+          // Listed again under another platform: still one index, walked once.
+          if (walked.has(stored.digest)) continue;
+          walked.add(stored.digest);
           const parents: Digest[] = [index.digest];
           parentsOf.set(stored.digest, parents);
           nested.push({ stored, entry, parents, depth: depth + 1 });

@@ -7,6 +7,7 @@
  * the old digest is not carried (it stays valid for the old digest only).
  */
 import { ArtifactType, type AttachmentKind } from '../attest/attachments.ts';
+import { ProvenantError } from '../errors.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -182,6 +183,14 @@ export function cosignTag(subject: Digest, suffix: string): string {
   return `${digestAlgorithm(subject)}-${digestHex(subject)}.${suffix}`;
 }
 
+/**
+ * Manifests one transform may replace, cascades included. Each change to a manifest re-lists
+ * every index that lists it, and each of those the indexes above it: an image whose indexes
+ * share their children level after level (6 indexes each listing the 6 below, 7 levels, 43
+ * documents) made `fix` replace indexes over a million times. Real images need a few hundred.
+ */
+export const MAX_REPLACEMENTS = 20_000;
+
 /** A mutable copy of a plan, for one transform. */
 export class Draft {
   root: Digest;
@@ -196,6 +205,8 @@ export class Draft {
   private readonly ownDropped: number;
   /** Manifests this draft put under a cosign tag, by their current digest. */
   private readonly tagged = new Set<Digest>();
+  /** Manifests replaced so far, cascades included (see {@link MAX_REPLACEMENTS}). */
+  private replacements = 0;
 
   constructor(plan: Plan, fix: FixId | 'cascade') {
     this.root = plan.root;
@@ -238,11 +249,26 @@ export class Draft {
     this.docs.delete(old);
     this.docs.set(next.digest, { ...doc, ...meta, stored: next });
     if (next.digest === old) return;
+    if (++this.replacements > MAX_REPLACEMENTS) {
+      throw new ProvenantError(
+        'INVALID_MANIFEST',
+        `rewriting the image would replace its manifests and indexes more than ${MAX_REPLACEMENTS} times: its nested indexes share their children too much to fix`,
+        { where: this.root, hint: 'fix the nested indexes one by one (name each by its digest), or list each image once' },
+      );
+    }
     this.renames.push({ from: old, to: next.digest, role: doc.role, kind: doc.kind });
     this.note(text, old, next.digest, fix);
     if (this.root === old) this.root = next.digest;
     if (this.tagged.delete(old)) this.tagged.add(next.digest);
-    for (const index of [...this.docs.values()].filter((d) => d.stored.kind === 'index' && listsDigest(d.stored, old))) {
+    // The indexes that list `old` now: one of them may be replaced while another is re-listed
+    // (an index listed both by the root and by an index the root lists), so each is looked up
+    // again, under its digest of the moment, before it is re-listed.
+    const listing = [...this.docs.values()]
+      .filter((d) => d.stored.kind === 'index' && listsDigest(d.stored, old))
+      .map((d) => d.stored.digest);
+    for (const listed of listing) {
+      const index = this.docs.get(this.current(listed));
+      if (index === undefined || !listsDigest(index.stored, old)) continue;
       const updated = relistIndex(index.stored as Stored & { kind: 'index' }, old, next);
       this.replace(
         index.stored.digest,
@@ -252,6 +278,13 @@ export class Draft {
       );
     }
     for (const a of this.attachedTo(old)) this.reattach(a, old, next);
+  }
+
+  /** The digest that the manifest once at `digest` has now, following this draft's renames. */
+  current(digest: Digest): Digest {
+    let at = digest;
+    for (const r of this.renames) if (r.from === at) at = r.to;
+    return at;
   }
 
   reattach(a: PlannedDoc, old: Digest, next: Stored): void {

@@ -20,11 +20,11 @@ import { TRANSFORMS } from '../../src/compat/transforms.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
-import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
-import { parsePlatform } from '../../src/oci/platform.ts';
-import { Annotation } from '../../src/oci/types.ts';
+import { formatPlatform, parsePlatform } from '../../src/oci/platform.ts';
+import { Annotation, type Platform } from '../../src/oci/types.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 import { cosignTagOf, synth } from './images.ts';
 
@@ -394,6 +394,90 @@ describe('nested indexes (index → index → manifests)', () => {
       readImageGraph(src, 'outer', { attachments: false, maxDocuments: 4 }),
       (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.where?.endsWith(top.digest) === true,
     );
+  });
+
+  it('judges a manifest once for each platform it is listed under', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: [parsePlatform('linux/amd64')], layer: 'zstd', index: true });
+    assert.ok(made.root.kind === 'index');
+    const m = made.root.index.manifests[0]!;
+    const idx = (platform: Platform, note: string) =>
+      parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ ...m, platform }], annotations: { note } }), {
+        mediaType: MediaType.OciIndex,
+      });
+    const a = idx(parsePlatform('linux/amd64'), 'a');
+    const b = idx(parsePlatform('linux/amd64/v3'), 'b');
+    for (const i of [a, b]) await src.putManifest(i);
+    const top = parseStored(
+      encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [descriptorOf(a), descriptorOf(b)] }),
+      {
+        mediaType: MediaType.OciIndex,
+      },
+    );
+    await src.putManifest(top, { tags: ['outer'], keepAsRoot: true });
+    const graph = await readImageGraph(src, 'outer', { attachments: false });
+    assert.deepEqual(
+      graph.images.map((i) => formatPlatform(i.platform!)),
+      ['linux/amd64', 'linux/amd64/v3'],
+    );
+  });
+
+  it('fixes an image whose root lists an index and also what that index lists', async () => {
+    for (const order of ['index first', 'image first']) {
+      const src = await layout();
+      const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+      const inner = parseStored(
+        encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [descriptorOf(made.root)], annotations: { w: '1' } }),
+        {
+          mediaType: MediaType.OciIndex,
+        },
+      );
+      await src.putManifest(inner);
+      const listed =
+        order === 'index first' ? [descriptorOf(inner), descriptorOf(made.root)] : [descriptorOf(made.root), descriptorOf(inner)];
+      const top = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: listed }), {
+        mediaType: MediaType.OciIndex,
+      });
+      await src.putManifest(top, { tags: ['outer'], keepAsRoot: true });
+      const dst = await layout();
+      const report = await fixImage(src, 'outer', dst, target('docker-engine@20.10'), { tags: ['fixed'], include: 'all', probe: false });
+      assert.equal(report.after?.verdict, 'accepted', order);
+    }
+  });
+
+  it('refuses, with a typed error, an image whose indexes share their children so much that a fix would rewrite them without end', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+    // Six indexes at each of seven levels, each listing the six below: 43 documents, and a
+    // rewrite of the image's manifests re-lists each index once per path to them.
+    let level: Stored[] = [made.root];
+    for (let l = 0; l < 7; l++) {
+      const next: Stored[] = [];
+      for (let j = 0; j < 6; j++) {
+        const index = parseStored(
+          encodeJson({
+            schemaVersion: 2,
+            mediaType: MediaType.OciIndex,
+            manifests: level.map((c) => descriptorOf(c)),
+            annotations: { l: `${l}`, j: `${j}` },
+          }),
+          { mediaType: MediaType.OciIndex },
+        );
+        await src.putManifest(index);
+        next.push(index);
+      }
+      level = next;
+    }
+    const top = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: level.map((c) => descriptorOf(c)) }), {
+      mediaType: MediaType.OciIndex,
+    });
+    await src.putManifest(top, { tags: ['outer'], keepAsRoot: true });
+    const dst = await layout();
+    await assert.rejects(
+      fixImage(src, 'outer', dst, target('docker-engine@20.10'), { tags: ['fixed'], include: 'all', probe: false }),
+      (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && /share their children too much/.test(e.message),
+    );
+    assert.deepEqual(await dst.listTags(), []);
   });
 
   it('reads an image index 8 levels down, and fails on one deeper in both check and fix', async () => {
