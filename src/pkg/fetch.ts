@@ -312,7 +312,7 @@ export class DownloadCache {
     try {
       const record = await this.#record(key);
       if (record === undefined) return undefined;
-      const { hex, size, crc, path } = record;
+      const { path } = record;
       let bytes: Uint8Array;
       if (options.shared === true) {
         bytes = await readShared(path);
@@ -322,11 +322,8 @@ export class DownloadCache {
         bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
       }
       if (options.check === false) return bytes;
-      if (crc !== undefined) return `${bytes.length}` === size && crc32Hex(bytes) === crc ? bytes : undefined;
-      if (createHash('sha256').update(bytes).digest('hex') !== hex) return undefined;
-      // A key without a CRC (download's, or an older cache's): hashed this once.
-      await atomicWrite(this.keyPath(key), keyRecord(hex, bytes.length, crc32Hex(bytes))).catch(() => {});
-      return bytes;
+      const sums = { crc32: () => crc32Hex(bytes), sha256: () => createHash('sha256').update(bytes).digest('hex') };
+      return (await this.#holds(key, record, bytes.length, sums)) ? bytes : undefined;
     } catch {
       return undefined;
     }
@@ -384,9 +381,6 @@ export class DownloadCache {
     // Ended by finish, abort or a failed write: nothing more is written.
     let ended = false;
     let closed = false;
-    const writeFully = async (bytes: Uint8Array, position: number): Promise<void> => {
-      for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, bytes.length - at, position + at)).bytesWritten;
-    };
     const usable = (): void => {
       if (ended) throw new ProvenantError('USAGE', `the cache file ${tmp} was already kept or removed`, { where: tmp });
     };
@@ -408,7 +402,7 @@ export class DownloadCache {
       write: async (chunk) => {
         usable();
         try {
-          await writeFully(chunk, size);
+          await writeAll(fh, chunk, size);
         } catch (err) {
           await discard();
           throw failed(err, 'write');
@@ -423,7 +417,7 @@ export class DownloadCache {
           });
         }
         try {
-          await writeFully(bytes, position);
+          await writeAll(fh, bytes, position);
         } catch (err) {
           await discard();
           throw failed(err, 'write');
@@ -477,16 +471,29 @@ export class DownloadCache {
     try {
       const record = await this.#record(key);
       if (record === undefined) return undefined;
-      const { hex, size, crc, path } = record;
-      const sums = await fileSums(path, crc === undefined, Number(size));
-      if (crc !== undefined) return `${sums.size}` === size && sums.crc32 === crc ? { sha256: hex, path, size: sums.size } : undefined;
-      if (sums.sha256 !== hex) return undefined;
-      // A key without a CRC: hashed this once, as get does.
-      await atomicWrite(this.keyPath(key), keyRecord(hex, sums.size, sums.crc32)).catch(() => {});
-      return { sha256: hex, path, size: sums.size };
+      const sums = await fileSums(record.path, record.crc === undefined, Number(record.size));
+      const held = await this.#holds(key, record, sums.size, { crc32: () => sums.crc32, sha256: () => sums.sha256 });
+      return held ? { sha256: record.hex, path: record.path, size: sums.size } : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Whether content of `size` bytes, whose CRC-32 and SHA-256 (hex) `sums` give when asked, is
+   * what `key` recorded: its size and CRC-32, else (a key from download, or an older cache) its
+   * SHA-256, and then the key is given the size and CRC-32, so that it is hashed this once.
+   */
+  async #holds(
+    key: string,
+    record: { hex: string; size: string | undefined; crc: string | undefined },
+    size: number,
+    sums: { crc32(): string; sha256(): string },
+  ): Promise<boolean> {
+    if (record.crc !== undefined) return `${size}` === record.size && sums.crc32() === record.crc;
+    if (sums.sha256() !== record.hex) return false;
+    await atomicWrite(this.keyPath(key), keyRecord(record.hex, size, sums.crc32())).catch(() => {});
+    return true;
   }
 
   /** What the key records (SHA-256, and the size and CRC-32 when it has them) and where that content is; undefined without a key. */
@@ -539,8 +546,7 @@ export class DownloadCache {
       write: async (chunk) => {
         hash.update(chunk);
         size += chunk.length;
-        let at = 0;
-        while (at < chunk.length) at += (await fh.write(chunk, at, chunk.length - at)).bytesWritten;
+        await writeAll(fh, chunk);
       },
       finish: async (key) => {
         await close();
@@ -709,6 +715,13 @@ export class DownloadCache {
 /** The CRC-32 of `bytes`, as 8 hex digits (node:zlib is loaded when first needed). */
 function crc32Hex(bytes: Uint8Array): string {
   return process.getBuiltinModule('node:zlib').crc32(bytes).toString(16).padStart(8, '0');
+}
+
+/** Writes all of `bytes` to `fh`, at `position` when given, else where the file is. */
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position?: number): Promise<void> {
+  for (let at = 0; at < bytes.length; ) {
+    at += (await fh.write(bytes, at, bytes.length - at, position === undefined ? null : position + at)).bytesWritten;
+  }
 }
 
 /** What the cache records under a key: the content's SHA-256 (hex), its size and its CRC-32 (8 hex digits). */
