@@ -6,7 +6,8 @@
  *
  * With a cache, a body is read and compressed a block at a time and its blocks go to the cache as
  * they are made, so that compressing ahead holds a bounded window however large the image or the
- * body; the layer reads a body's blocks back (its compressed size) when it reaches it. A
+ * body; the layer reads a body's blocks back when it reaches it (a large body's a block at a
+ * time, see {@link KeptBlocks}). A
  * body whose blocks an earlier build made (of this package, or of another that has the same
  * file) is not compressed again. Without a cache, they stay in memory until the layer is written.
  */
@@ -21,9 +22,9 @@ import {
 } from '../archive/deflate.ts';
 import { ProvenantError } from '../errors.ts';
 import { noteBytesMoved } from '../io/memory.ts';
-import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
+import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody, readFullyAt } from '../vfs/body.ts';
 
-const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
+const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
 /**
  * File bodies this large or larger are gzip segments of their own. Part of the layer format: a
@@ -247,10 +248,8 @@ export class LayerPrecompressor {
   /**
    * The compressed blocks of `body`, made as they are asked for: a body on disk is read a block
    * at a time into one buffer, and no further ahead than the workers have room for (about 3
-   * blocks each), so that a body of any size holds a few blocks of memory, not its size. Before,
-   * a body was read whole and its blocks collected, then copied into one buffer for the cache:
-   * precompressing a 300 MB file into an empty cache peaked at 686 MB of RSS, now 175 MB (152 MB
-   * for a 2 MiB file; issue 16, "fast at every size").
+   * blocks each), so that a body of any size holds a few blocks of memory, not its size
+   * (docs/architecture.md, "Memory per file", has the figures).
    */
   async *#blocks(body: Body): AsyncGenerator<Uint8Array> {
     const options = { workers: this.#workers, level: PINNED_GZIP_LEVEL, blockSize: PINNED_GZIP_BLOCK_SIZE, signal: this.#stop.signal };
@@ -385,7 +384,7 @@ function keptBlocks(path: string, size: number, count: number): KeptBlocks | und
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
-    if (readAt(fd, head, 0) !== head.length) return undefined;
+    if (readFullyAt(fd, head, 0) !== head.length) return undefined;
   } catch {
     // Removed since it was checked: a miss.
     return undefined;
@@ -408,7 +407,7 @@ function keptBlocks(path: string, size: number, count: number): KeptBlocks | und
       const out = new Uint8Array(starts[i + 1]! - starts[i]!);
       try {
         fd ??= openSync(path, 'r');
-        if (readAt(fd, out, starts[i]!) !== out.length) throw new Error(`it ends before byte ${starts[i + 1]}`);
+        if (readFullyAt(fd, out, starts[i]!) !== out.length) throw new Error(`it ends before byte ${starts[i + 1]}`);
       } catch (err) {
         close();
         throw new ProvenantError('IO', `cannot read block ${i} of a kept body's compressed blocks: ${(err as Error).message}`, {
@@ -422,15 +421,4 @@ function keptBlocks(path: string, size: number, count: number): KeptBlocks | und
     },
     close,
   };
-}
-
-/** Reads into all of `out` from `position` of `fd`; returns the bytes read (fewer at the end of the file). */
-function readAt(fd: number, out: Uint8Array, position: number): number {
-  let got = 0;
-  while (got < out.length) {
-    const n = readSync(fd, out, got, out.length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return got;
 }

@@ -156,12 +156,19 @@ export class BodyReader {
 
 /** Fills `out` with the body's bytes from byte `from` of the body on. */
 function readRange(fd: number, body: FileBody, out: Uint8Array, from = 0): void {
+  const got = readFullyAt(fd, out, body.offset + from);
+  if (got < out.length) throw short(body, from + got);
+}
+
+/** Reads into all of `out` from byte `position` of the file `fd`; returns the bytes read (fewer only at the end of the file). */
+export function readFullyAt(fd: number, out: Uint8Array, position: number): number {
   let got = 0;
   while (got < out.length) {
-    const n = readSync(fd, out, got, out.length - got, body.offset + from + got);
-    if (n === 0) throw short(body, from + got);
+    const n = readSync(fd, out, got, out.length - got, position + got);
+    if (n === 0) break;
     got += n;
   }
+  return got;
 }
 
 function short(body: FileBody, got: number): ProvenantError {
