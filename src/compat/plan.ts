@@ -281,7 +281,7 @@ export class Draft {
   }
 
   /** The digest that the manifest once at `digest` has now, following this draft's renames. */
-  current(digest: Digest): Digest {
+  private current(digest: Digest): Digest {
     let at = digest;
     for (const r of this.renames) if (r.from === at) at = r.to;
     return at;
