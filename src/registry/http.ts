@@ -35,6 +35,13 @@ export interface Req {
   headers?: Record<string, string>;
   /** Creates the body for each try (a stream can be sent only once). */
   body?: (() => Promise<RequestBody>) | undefined;
+  /**
+   * `body` cannot be made again: it reads on from a stream the first try consumed (a PATCH
+   * chunk). A 401 then renews the credentials without sending the request again and fails with
+   * an error that `credentialsRenewed` (transport.ts) knows, for the caller to resume the
+   * upload where the registry says it stands.
+   */
+  bodyOnce?: boolean;
   /** Statuses handed back to the caller; any other is an error. */
   accept: readonly number[];
   what: string;

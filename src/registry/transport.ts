@@ -65,11 +65,21 @@ const retryable = new WeakSet<object>();
  * to the upload loop.
  */
 const retryAfterOf = new WeakMap<object, RetryAfterWait>();
+/** 401s of requests whose body could not be sent again ({@link Req.bodyOnce}), after which the credentials were renewed. */
+const renewed = new WeakSet<object>();
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /** True when `err` failed in a way another try may not (see {@link Transport.send}). */
 export function isRetryable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && retryable.has(err);
+}
+
+/**
+ * True when `err` is a 401 of a request that could not be sent again ({@link Req.bodyOnce}),
+ * after which the credentials were renewed: a new request (a resumed upload) may pass.
+ */
+export function credentialsRenewed(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && renewed.has(err);
 }
 
 /** The wait the registry asked for with the answer `err` came from, if it said. */
@@ -271,6 +281,12 @@ export class Transport {
         const challenges = parseChallenges(res.headers.get('www-authenticate') ?? '');
         await drain(res);
         if (!reauthenticated && (await this.auth.reauthenticate(req, challenges))) {
+          if (req.bodyOnce === true) {
+            // Sending it again would send the bytes that follow the ones this try took.
+            const e = await this.auth.unauthorized(req, challenges);
+            renewed.add(e);
+            throw e;
+          }
           reauthenticated = true;
           attempt--;
           continue;

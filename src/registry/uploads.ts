@@ -12,7 +12,7 @@ import type { Descriptor } from '../oci/types.ts';
 import { type Answer, drain, type Op, resolveLocation, targetWhere } from './http.ts';
 import { backoffDelay, sleep } from './retry.ts';
 import { repositoryScope } from './scope.ts';
-import { isRetryable, retryAfterFor, type Transport } from './transport.ts';
+import { credentialsRenewed, isRetryable, retryAfterFor, type Transport } from './transport.ts';
 
 /** Options of {@link uploadBlob}. */
 export interface UploadBlobOptions extends OperationOptions {
@@ -75,6 +75,8 @@ export async function uploadBlob(
   const session: Session = { t, repository, where, op };
   const chunked = d.size > chunkSize;
   let offset = 0;
+  // Where the last 401 that renewed the credentials came (see the catch below).
+  let renewedAt = -1;
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(op.signal);
     try {
@@ -93,13 +95,23 @@ export async function uploadBlob(
     } catch (err) {
       // 416: the registry and we disagree about the session's offset; only a new session helps.
       const outOfRange = err instanceof ProvenantError && /HTTP 416/.test(err.message);
-      if (!(isRetryable(err) || outOfRange) || attempt >= t.retry.attempts) throw err;
-      // A 429 or 503 that says how long to wait is obeyed here too, as in Transport.send.
-      const wait = retryAfterFor(err);
-      const delayMs = wait?.ms ?? backoffDelay(attempt, t.retry);
-      const reason = (err as Error).message;
-      t.noteRetry(op, `upload blob ${d.digest}`, attempt, delayMs, wait === undefined ? reason : `${reason}; ${wait.note}`);
-      await sleep(delayMs, op.signal);
+      if (credentialsRenewed(err) && offset !== renewedAt) {
+        // A 401 to a PATCH is a token that expired during a long upload. The chunk was not sent
+        // again (its bytes came from the source once); with the credentials renewed, the upload
+        // resumes at once where the registry says it stands, and that is no failed try. A second
+        // 401 before any more of the blob went through is a refusal.
+        renewedAt = offset;
+        t.noteRetry(op, `upload blob ${d.digest}`, attempt, 0, `${(err as Error).message}; credentials renewed`);
+        attempt--;
+      } else {
+        if (!(isRetryable(err) || outOfRange) || attempt >= t.retry.attempts) throw err;
+        // A 429 or 503 that says how long to wait is obeyed here too, as in Transport.send.
+        const wait = retryAfterFor(err);
+        const delayMs = wait?.ms ?? backoffDelay(attempt, t.retry);
+        const reason = (err as Error).message;
+        t.noteRetry(op, `upload blob ${d.digest}`, attempt, delayMs, wait === undefined ? reason : `${reason}; ${wait.note}`);
+        await sleep(delayMs, op.signal);
+      }
       // Where does the session stand? A chunked upload resumes from the registry's Range. A
       // whole-blob PUT that was answered (5xx, 429) appended nothing, so its session is reused
       // while it is still empty; after a dropped connection it may hold part of the body, and
@@ -189,6 +201,7 @@ async function uploadChunks(
           'content-range': `${from}-${from + n - 1}`,
         },
         body: async () => progressStream(reader.take(n), d, from, s.op),
+        bodyOnce: true,
         accept: [202],
         what: `upload chunk ${from}-${from + n - 1} of ${d.digest}`,
         where: s.where,

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 /**
  * A reverse proxy in front of a test registry that injects the faults the real registry
  * cannot produce on demand: 500s, 429s and 503s with Retry-After, connections dropped in the
- * middle of a response, and (with `rewrite`) another registry's quirks. Bodies stream both ways
+ * middle of a response, 401s as to an expired token, and (with `rewrite`) another registry's
+ * quirks. Bodies stream both ways
  * (uploads may be hundreds of MB). It keeps a log of what it received and when, so a test can
  * measure the client's waits as the server sees them.
  */
@@ -18,6 +19,11 @@ export interface FaultPlan {
   status429Every?: number;
   /** Every Nth matching request answers 503 (with `retryAfter` when given). */
   status503Every?: number;
+  /**
+   * Every Nth matching request is forwarded without its Authorization header, so that the
+   * registry itself refuses it with 401 and its own challenge, as it does a token that expired.
+   */
+  unauthorizedEvery?: number;
   /** `Retry-After` on 429, in seconds (default 1). */
   retryAfterSeconds?: number;
   /**
@@ -69,7 +75,7 @@ export interface ProxyEvent {
   retryAfter?: string;
 }
 
-export type Fault = 'status500' | 'status429' | 'status503' | 'drop';
+export type Fault = 'status500' | 'status429' | 'status503' | 'drop' | 'unauthorized';
 
 /** Connection-level headers that a proxy must not forward (RFC 9110 section 7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -101,6 +107,7 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     else if (every(plan.status429Every, matched)) fault = 'status429';
     else if (every(plan.status503Every, matched)) fault = 'status503';
     else if (every(plan.dropEvery, matched)) fault = 'drop';
+    else if (every(plan.unauthorizedEvery, matched)) fault = 'unauthorized';
     if (fault !== undefined) faults++;
     return fault;
   }
@@ -148,10 +155,10 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     return out;
   }
 
-  function forward(req: IncomingMessage, res: ServerResponse, drop: boolean): void {
+  function forward(req: IncomingMessage, res: ServerResponse, drop: boolean, unauthorized: boolean): void {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+      if (v !== undefined && !HOP_BY_HOP.has(k) && !(unauthorized && k === 'authorization')) headers[k] = v;
     }
     // The registry builds absolute Location URLs from Host; keep it the target's and rewrite
     // Location on the way back, as a transparent proxy would.
@@ -224,7 +231,7 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     const event: ProxyEvent = { method, path, at: Date.now(), fault };
     events.push(event);
     if (fault === 'status500' || fault === 'status429' || fault === 'status503') answerStatus(req, res, fault, event);
-    else forward(req, res, fault === 'drop');
+    else forward(req, res, fault === 'drop', fault === 'unauthorized');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

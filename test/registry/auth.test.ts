@@ -6,10 +6,15 @@ import { describe, it } from 'node:test';
 import { DockerConfigKeychain } from '../../src/auth/docker-config.ts';
 import { staticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
-import { makeImage } from '../helpers/images.ts';
+import type { ProgressUpdate } from '../../src/io/types.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
+import { startFaultProxy } from '../helpers/fault-proxy.ts';
+import { makeImage, pseudoRandomBytes } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
-import { storeAt } from './common.ts';
+import { readAll, storeAt } from './common.ts';
 
 const tempDir = useTempDir('auth');
 
@@ -95,6 +100,67 @@ describe('token (Bearer) auth', { skip: registryMissing }, () => {
     now += 3600_000;
     assert.deepEqual((await store.getManifest('v1')).bytes, made.root.bytes);
     assert.ok(reg.tokenServer!.tokensIssued() > afterReads, 'no new token after expiry');
+  });
+
+  it('resumes a chunked upload refused with 401 half-way (a token that expired) without sending wrong bytes', async () => {
+    // The proxy forwards the 3rd PATCH without its token, so the registry itself answers 401.
+    const p = await startFaultProxy(reg.host, { unauthorizedEvery: 3, match: (m) => m === 'PATCH', maxFaults: 1 });
+    try {
+      const keychain = staticKeychain(p.host, { username: reg.username!, password: reg.password! });
+      const events: ProgressUpdate[] = [];
+      // No retries: a renewed token is not a failed try.
+      const store = storeAt(p.host, 'auth/expiry', { keychain, chunkSize: 1000, retry: { attempts: 1 } });
+      const bytes = pseudoRandomBytes(5500, 11);
+      const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+      const opened: number[] = [];
+      const result = await store.putBlob(
+        {
+          descriptor: d,
+          open: async (offset = 0) => {
+            opened.push(offset);
+            return (async function* () {
+              for (let i = offset; i < bytes.byteLength; i += 700) yield bytes.subarray(i, Math.min(i + 700, bytes.byteLength));
+            })();
+          },
+        },
+        { onProgress: (e) => events.push(e) },
+      );
+      assert.equal(result, 'stored');
+      assert.equal(p.stats().faults, 1);
+      // Re-opened where the registry said the session stood: after the two chunks it took.
+      assert.deepEqual(opened, [0, 2000]);
+      assert.ok(events.some((e) => e.kind === 'retry' && /credentials renewed/.test(e.reason)));
+      const direct = storeAt(reg.host, 'auth/expiry', {
+        keychain: staticKeychain(reg.host, { username: reg.username!, password: reg.password! }),
+      });
+      assert.deepEqual(await readAll(await direct.readBlob(d)), bytes);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('gives up with UNAUTHORIZED when a PATCH is refused again right after the token was renewed', async () => {
+    const p = await startFaultProxy(reg.host, { unauthorizedEvery: 1, match: (m) => m === 'PATCH' });
+    try {
+      const keychain = staticKeychain(p.host, { username: reg.username!, password: reg.password! });
+      const store = storeAt(p.host, 'auth/refused', { keychain, chunkSize: 1000 });
+      const bytes = pseudoRandomBytes(2500, 12);
+      const d: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(bytes), size: bytes.byteLength };
+      await assert.rejects(
+        store.putBlob({
+          descriptor: d,
+          open: async (offset = 0) =>
+            (async function* () {
+              yield bytes.subarray(offset);
+            })(),
+        }),
+        (e) => isProvenantError(e, 'UNAUTHORIZED'),
+      );
+      // The first refusal renews the token and resumes; the second ends it (no loop, no retries).
+      assert.equal(p.log().filter((e) => e.method === 'PATCH').length, 2);
+    } finally {
+      await p.stop();
+    }
   });
 
   it('says UNAUTHORIZED for a wrong password, without the password', async () => {
