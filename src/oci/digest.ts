@@ -77,6 +77,14 @@ export class Digester {
     return this.#size;
   }
 
+  /** A digester that has seen the same bytes and goes on from there on its own (Hash.copy). */
+  copy(): Digester {
+    const c = new Digester(this.algorithm);
+    c.#hash = this.#hash.copy();
+    c.#size = this.#size;
+    return c;
+  }
+
   digest(): Digest {
     return `${this.algorithm}:${this.#hash.digest('hex')}`;
   }

@@ -7,7 +7,7 @@ import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import type { HttpResponse } from '../net.ts';
-import { type Digest, isDigest } from '../oci/digest.ts';
+import { type Digest, Digester, digestAlgorithm, digestMismatch, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { type Answer, drain, type Op, resolveLocation, targetWhere } from './http.ts';
 import { backoffDelay, sleep } from './retry.ts';
@@ -77,6 +77,8 @@ export async function uploadBlob(
   let offset = 0;
   // Where the last 401 that renewed the credentials came (see the catch below).
   let renewedAt = -1;
+  // The chunks' hash where the registry last took one, so a resumed upload is checked whole.
+  const hashed: Checkpoint = { offset: 0, digester: new Digester(digestAlgorithm(d.digest)) };
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(op.signal);
     try {
@@ -85,7 +87,7 @@ export async function uploadBlob(
         offset = 0;
       }
       if (chunked)
-        await uploadChunks(session, source, chunkSize, location, offset, (l, o) => {
+        await uploadChunks(session, source, chunkSize, location, offset, hashed, (l, o) => {
           location = l;
           offset = o;
         });
@@ -126,6 +128,15 @@ export async function uploadBlob(
       }
     }
   }
+}
+
+/**
+ * The hash of a blob's first `offset` bytes, as sent in the chunks the registry took. A resumed
+ * upload that starts there goes on from a copy of it instead of reading those bytes again.
+ */
+interface Checkpoint {
+  offset: number;
+  digester: Digester;
 }
 
 /** One upload's repository and call. */
@@ -173,18 +184,28 @@ async function uploadWhole(s: Session, source: BlobSource, location: URL): Promi
   checkStoredDigest(res, d.digest, s.t.registry, s.where);
 }
 
+/**
+ * The PATCH chunks from `startOffset` on, then the closing PUT. The bytes are hashed on their
+ * way out as uploadWhole's are, and the PUT that commits the blob goes only once the source has
+ * ended where the descriptor says and its digest matched: a registry that does not hash what it
+ * was sent would otherwise store a lying source's bytes under the claimed digest.
+ */
 async function uploadChunks(
   s: Session,
   source: BlobSource,
   chunkSize: number,
   start: URL,
   startOffset: number,
+  hashed: Checkpoint,
   progressed: (location: URL, offset: number) => void,
 ): Promise<void> {
   const d = source.descriptor;
   let location = start;
   let offset = startOffset;
-  const reader = new ChunkReader(await source.open(offset), d, s.where);
+  // Where the registry's Range is not where the last chunk ended (a connection dropped in the
+  // middle of a PATCH may leave part of it stored), the bytes before it are read again to hash them.
+  const digester = hashed.offset === offset ? hashed.digester.copy() : await hashPrefix(source, offset, s.where);
+  const reader = new ChunkReader(await source.open(offset), d, s.where, digester);
   try {
     while (offset < d.size) {
       const n = Math.min(chunkSize, d.size - offset);
@@ -211,8 +232,11 @@ async function uploadChunks(
       await drain(answer.res);
       location = uploadLocation(answer, s.t.registry, s.repository);
       offset += n;
+      hashed.offset = offset;
+      hashed.digester = digester.copy();
       progressed(location, offset);
     }
+    await reader.finish();
   } finally {
     await reader.close();
   }
@@ -300,17 +324,36 @@ async function* progressStream(stream: ByteStream, d: Descriptor, start: number,
   }
 }
 
-/** Cuts a source stream into consecutive pieces of exact sizes, for chunked uploads. */
+/** A digester that has seen the first `n` bytes of `source`. */
+async function hashPrefix(source: BlobSource, n: number, where: string): Promise<Digester> {
+  const d = source.descriptor;
+  const digester = new Digester(digestAlgorithm(d.digest));
+  if (n === 0) return digester;
+  const reader = new ChunkReader(await source.open(), d, where, digester);
+  try {
+    for await (const _ of reader.take(n));
+  } finally {
+    await reader.close();
+  }
+  return digester;
+}
+
+/**
+ * Cuts a source stream into consecutive pieces of exact sizes, for chunked uploads, hashing what
+ * it hands out; {@link ChunkReader.finish} checks the whole.
+ */
 class ChunkReader {
   readonly #it: AsyncIterator<Uint8Array>;
   readonly #d: Descriptor;
   readonly #where: string;
+  readonly #digester: Digester;
   #pending: Uint8Array | undefined;
 
-  constructor(stream: ByteStream, d: Descriptor, where: string) {
+  constructor(stream: ByteStream, d: Descriptor, where: string, digester: Digester) {
     this.#it = stream[Symbol.asyncIterator]();
     this.#d = d;
     this.#where = where;
+    this.#digester = digester;
   }
 
   async *take(n: number): ByteStream {
@@ -332,7 +375,33 @@ class ChunkReader {
         chunk = chunk.subarray(0, left);
       }
       left -= chunk.byteLength;
+      this.#digester.update(chunk);
       if (chunk.byteLength > 0) yield chunk;
+    }
+  }
+
+  /**
+   * After the last chunk: the source must end here (which also lets a source that checks itself,
+   * such as a registry's verified read, finish its check), and what was taken must hash to the
+   * descriptor's digest. SIZE_MISMATCH or DIGEST_MISMATCH otherwise.
+   */
+  async finish(): Promise<void> {
+    if ((this.#pending !== undefined && this.#pending.byteLength > 0) || (await this.#nextNonEmpty())) {
+      throw new ProvenantError('SIZE_MISMATCH', `the source of blob ${this.#d.digest} has more than ${this.#d.size} bytes`, {
+        where: this.#where,
+        hint: 'the content was truncated or changed in storage or transit',
+      });
+    }
+    const actual = this.#digester.digest();
+    if (actual !== this.#d.digest) throw digestMismatch(this.#d.digest, actual, this.#where);
+  }
+
+  /** True when the source has another byte to give. */
+  async #nextNonEmpty(): Promise<boolean> {
+    for (;;) {
+      const next = await this.#it.next();
+      if (next.done) return false;
+      if (next.value.byteLength > 0) return true;
     }
   }
 

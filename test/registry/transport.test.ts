@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { StaticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError } from '../../src/errors.ts';
-import type { Logger, ProgressUpdate } from '../../src/io/types.ts';
+import type { BlobSource, Logger, ProgressUpdate } from '../../src/io/types.ts';
 import { encodeJson } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -58,6 +58,58 @@ function recordingLogger(): Logger & { lines: string[] } {
 }
 
 const BASIC = `Basic ${Buffer.from('user:pass').toString('base64')}`;
+
+/**
+ * One upload session kept as distribution keeps it (PATCH appends at the Range it reported, a
+ * GET says the Range), except that the closing PUT commits whatever was sent without hashing it,
+ * as a registry that trusts the client's digest would. `onPatch` may fail the nth PATCH after
+ * keeping `keep` of its bytes: 'status' answers 500, 'drop' closes the connection unanswered.
+ */
+async function lazyUploadRegistry(onPatch: (n: number) => { fault: 'status' | 'drop'; keep: number } | undefined = () => undefined) {
+  let stored = Buffer.alloc(0);
+  let patches = 0;
+  let committed: Buffer | undefined;
+  const range = () => `0-${Math.max(0, stored.length - 1)}`;
+  const registry = await fakeServer((req, res, body) => {
+    if (req.url === '/v2/') return void res.writeHead(200).end();
+    if (req.method === 'HEAD') return void res.writeHead(404).end();
+    const session = { location: '/v2/a/b/blobs/uploads/u1', range: range() };
+    if (req.method === 'POST') {
+      stored = Buffer.alloc(0);
+      return void res.writeHead(202, { ...session, range: '0-0' }).end();
+    }
+    if (req.method === 'GET') return void res.writeHead(204, session).end();
+    if (req.method === 'PATCH') {
+      patches++;
+      const start = Number(/^(\d+)-/.exec(req.headers['content-range'] ?? '')?.[1]);
+      if (start !== stored.length) return void res.writeHead(416, session).end();
+      const fault = onPatch(patches);
+      stored = Buffer.concat([stored, body.subarray(0, fault?.keep ?? body.length)]);
+      if (fault?.fault === 'drop') return void res.destroy();
+      if (fault?.fault === 'status') return void res.writeHead(500).end();
+      return void res.writeHead(202, { ...session, range: range() }).end();
+    }
+    committed = stored;
+    const digest = new URL(req.url ?? '', 'http://x').searchParams.get('digest') ?? '';
+    res.writeHead(201, { 'docker-content-digest': digest }).end();
+  });
+  return { ...registry, committed: () => committed, stored: () => stored };
+}
+
+/** A BlobSource of `bytes` under `d` that does not check itself, in 700-byte pieces; it records the offsets it was opened at. */
+function uncheckedSource(bytes: Uint8Array, d: Descriptor): BlobSource & { opened: number[] } {
+  const opened: number[] = [];
+  return {
+    descriptor: d,
+    opened,
+    open: async (offset = 0) => {
+      opened.push(offset);
+      return (async function* () {
+        for (let i = offset; i < bytes.byteLength; i += 700) yield bytes.subarray(i, Math.min(i + 700, bytes.byteLength));
+      })();
+    },
+  };
+}
 
 describe('transport rules (in-process fakes for faults the real registry cannot produce)', () => {
   it('follows a blob redirect to another host without the Authorization header, and verifies the bytes', async () => {
@@ -274,6 +326,51 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
       (e) => isProvenantError(e, 'NETWORK') && e.message.includes(registry.host) && /tried 3 times/.test(e.hint ?? ''),
     );
     assert.equal(events.filter((e) => e.kind === 'retry').length, 2);
+  });
+
+  it('refuses a chunked upload whose source does not match its descriptor, before the closing PUT', async () => {
+    const good = pseudoRandomBytes(5000, 21);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(good), size: good.byteLength };
+    const changed = Buffer.from(good);
+    changed[4321] = (changed[4321]! + 1) % 256;
+    const longer = Buffer.concat([good, Buffer.from('x')]);
+    for (const [bytes, code] of [
+      [changed, 'DIGEST_MISMATCH'],
+      [longer, 'SIZE_MISMATCH'],
+    ] as const) {
+      const registry = await lazyUploadRegistry();
+      const client = new RegistryClient(registry.host, { retry: FAST_RETRY, chunkSize: 1000 });
+      await assert.rejects(client.uploadBlob('a/b', uncheckedSource(bytes, d)), (e) => isProvenantError(e, code));
+      assert.equal(registry.stored().length, 5000, 'every chunk was sent');
+      assert.equal(registry.committed(), undefined, 'the blob was committed');
+      assert.ok(!registry.requests.some((r) => r.method === 'PUT'));
+    }
+  });
+
+  it('checks a resumed chunked upload whole: bytes sent before the resume count', async () => {
+    const good = pseudoRandomBytes(5000, 22);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(good), size: good.byteLength };
+    const changed = Buffer.from(good);
+    changed[10] = (changed[10]! + 1) % 256;
+    // The 3rd PATCH fails: the upload resumes at 2000, past the changed byte.
+    const registry = await lazyUploadRegistry((n) => (n === 3 ? { fault: 'status', keep: 0 } : undefined));
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY, chunkSize: 1000 });
+    const source = uncheckedSource(changed, d);
+    await assert.rejects(client.uploadBlob('a/b', source), (e) => isProvenantError(e, 'DIGEST_MISMATCH'));
+    assert.deepEqual(source.opened, [0, 2000]);
+    assert.equal(registry.committed(), undefined);
+  });
+
+  it('resumes a chunked upload from a Range inside a chunk (a PATCH cut half-way) and checks the whole', async () => {
+    const bytes = pseudoRandomBytes(5000, 23);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
+    const registry = await lazyUploadRegistry((n) => (n === 3 ? { fault: 'drop', keep: 500 } : undefined));
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY, chunkSize: 1000 });
+    const source = uncheckedSource(bytes, d);
+    assert.equal(await client.uploadBlob('a/b', source), 'stored');
+    // Opened at 0 again to hash the 2500 bytes before the Range, then at 2500 to send the rest.
+    assert.deepEqual(source.opened, [0, 0, 2500]);
+    assert.deepEqual(registry.committed(), Buffer.from(bytes));
   });
 
   it('says REGISTRY, not a TypeError, when a redirect or an upload Location is no URL', async () => {
