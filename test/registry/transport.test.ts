@@ -300,18 +300,24 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
   });
 
   it('refuses plain HTTP beyond this machine, also when redirected there', async () => {
-    assert.throws(
-      () => new RegistryClient('registry.example', { scheme: 'http' }),
-      (e) => isProvenantError(e, 'INSECURE'),
-    );
-    assert.doesNotThrow(() => new RegistryClient('registry.example', { scheme: 'http', insecure: true }));
-    const registry = await fakeServer((req, res) => {
-      if (req.url === '/v2/') return void res.writeHead(200).end();
-      res.writeHead(302, { location: 'http://registry.example/elsewhere' });
-      res.end();
-    });
-    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
-    await assert.rejects(client.getManifest('a/b', 'latest'), (e) => isProvenantError(e, 'INSECURE'));
+    // A name under .localhost is looked up like any other (DNS here), so it is not this machine.
+    for (const host of ['registry.example', 'registry.localhost:5000']) {
+      assert.throws(
+        () => new RegistryClient(host, { scheme: 'http' }),
+        (e) => isProvenantError(e, 'INSECURE'),
+        host,
+      );
+      assert.doesNotThrow(() => new RegistryClient(host, { scheme: 'http', insecure: true }));
+    }
+    for (const target of ['registry.example', 'evil.localhost']) {
+      const registry = await fakeServer((req, res) => {
+        if (req.url === '/v2/') return void res.writeHead(200).end();
+        res.writeHead(302, { location: `http://${target}/elsewhere` });
+        res.end();
+      });
+      const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+      await assert.rejects(client.getManifest('a/b', 'latest'), (e) => isProvenantError(e, 'INSECURE'), target);
+    }
   });
 
   it('gives up on a registry that is down with NETWORK, after retrying', async () => {
