@@ -85,3 +85,35 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export function abortedError(signal: AbortSignal | undefined, where?: string): ProvenantError {
   return new ProvenantError('ABORTED', 'the operation was cancelled', { where, cause: signal?.reason });
 }
+
+// The one other use of @ in what users write: a reference's @digest (the OCI grammar, less the
+// dots an algorithm may hold and none does, so that host:port is not taken for one).
+const DIGEST_AFTER = /^(?!localhost:)[a-z0-9]+(?:[+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/i;
+const SCHEME = /[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * `text` as a message may quote it: the credentials of each URL in it (`https://user:password@`,
+ * `https://token@`) and of what reads as one without a scheme (`user:password@ghcr.io/app`,
+ * `token@ghcr.io/app`, as a reference pasted with credentials) replaced by `***`. Everything up to
+ * the last `@` of a URL goes, since a password may hold an unescaped `@` or `/`; an `@` before a
+ * digest (`name@sha256:...`) is kept, as is `name@word` (no `:` before it, no `.`, `:` or `/`
+ * after), which cannot be told from `token@host`.
+ */
+export function redactCredentials(text: string): string {
+  return text.replace(/\S+/g, (word) => {
+    const scheme = SCHEME.exec(word);
+    const start = scheme === null ? 0 : scheme.index + scheme[0].length;
+    const body = word.slice(start);
+    // Without a scheme, credentials come before the first "/" (user info has none).
+    const slash = body.indexOf('/');
+    const searchEnd = scheme === null && slash >= 0 ? slash : body.length;
+    for (let at = body.lastIndexOf('@', searchEnd); at > 0; at = body.lastIndexOf('@', at - 1)) {
+      const before = body.slice(0, at);
+      const after = body.slice(at + 1);
+      if (DIGEST_AFTER.test(after)) continue;
+      if (scheme === null && !before.includes(':') && !/[.:/]/.test(after)) return word;
+      return `${word.slice(0, start)}***@${after}`;
+    }
+    return word;
+  });
+}

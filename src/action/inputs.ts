@@ -5,7 +5,7 @@
  */
 import { ATTESTATION_MODES, type AttestationMode, parseAttestationMode } from '../attest/storage.ts';
 import { normalizeArch } from '../builder/arch.ts';
-import { ProvenantError } from '../errors.ts';
+import { ProvenantError, redactCredentials } from '../errors.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { parseReference } from '../ref/reference.ts';
 import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
@@ -53,7 +53,7 @@ export function readInputs(get: InputGetter): ActionInputs {
     try {
       return parseReference(t);
     } catch (err) {
-      throw usage('tags', `has ${JSON.stringify(t)}, which is not an image reference (${(err as Error).message})`);
+      throw usage('tags', `has ${JSON.stringify(redactCredentials(t))}, which is not an image reference (${(err as Error).message})`);
     }
   });
   const push = bool(get, 'push', false);
@@ -162,7 +162,7 @@ function url(get: InputGetter, name: string, fallback: string): string {
     const u = new URL(text);
     if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('not http(s)');
   } catch {
-    throw usage(name, `must be an http(s) URL, not ${JSON.stringify(text)}`);
+    throw usage(name, `must be an http(s) URL, not ${JSON.stringify(redactCredentials(text))}`);
   }
   return text.replace(/\/+$/, '');
 }

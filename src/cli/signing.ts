@@ -5,7 +5,7 @@
  * JSON. The library (src/sign) does the work; this is the command line around it.
  */
 import type { ReadStream } from 'node:tty';
-import { ProvenantError } from '../errors.ts';
+import { ProvenantError, redactCredentials } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Location } from '../ref/location.ts';
@@ -148,11 +148,14 @@ function urlFlag(args: ParsedArgs, flag: string, fallback: string | undefined): 
   try {
     url = new URL(text);
   } catch {
-    throw new ProvenantError('USAGE', `--${flag} is not a URL: ${JSON.stringify(text)}`);
+    throw new ProvenantError('USAGE', `--${flag} is not a URL: ${JSON.stringify(redactCredentials(text))}`);
   }
   const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) {
-    throw new ProvenantError('USAGE', `--${flag} must be an https URL (plain http only on this machine), not ${JSON.stringify(text)}`);
+    throw new ProvenantError(
+      'USAGE',
+      `--${flag} must be an https URL (plain http only on this machine), not ${JSON.stringify(redactCredentials(text))}`,
+    );
   }
   return text.replace(/\/+$/, '');
 }

@@ -1,7 +1,7 @@
 /** Store locations: `oci:`, `oci-archive:`, `docker-archive:` and registry references, as the CLI and openLocation take them. */
 import { ProvenantError } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
-import { type ImageReference, isValidTag, parseReference } from './reference.ts';
+import { type ImageReference, isValidTag, parseReference, refuseCredentials } from './reference.ts';
 
 /** Where an image lives: one of the stores every command accepts. */
 export type Location =
@@ -31,6 +31,8 @@ export function parseLocation(text: string): Location {
     const name = colon < 0 ? undefined : body.slice(colon + 1);
     return { kind: 'docker-archive', path, reference: name === undefined || name === '' ? undefined : parseReference(name) };
   }
+  // Checked before docker:// goes: with it, everything up to the last "@" is taken as credentials.
+  refuseCredentials(text);
   const bare = text.startsWith('docker://') ? text.slice('docker://'.length) : text;
   return { kind: 'registry', reference: parseReference(bare) };
 }

@@ -1,5 +1,5 @@
 /** Image references (`registry/repo:tag@digest`) as Docker reads them, Docker Hub's short names included. */
-import { ProvenantError } from '../errors.ts';
+import { ProvenantError, redactCredentials } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 
 /**
@@ -35,6 +35,7 @@ function invalid(text: string, why: string, hint?: string): ProvenantError {
 /** Parses an image reference; throws INVALID_REFERENCE saying which part is wrong. */
 export function parseReference(text: string): ImageReference {
   if (text.length === 0) throw invalid(text, 'it is empty');
+  refuseCredentials(text);
   let rest = text;
   let digest: Digest | undefined;
   const at = rest.indexOf('@');
@@ -81,6 +82,22 @@ export function parseReference(text: string): ImageReference {
   return { registry, repository, tag: tag === undefined && digest === undefined ? 'latest' : tag, digest };
 }
 
+/**
+ * Throws INVALID_REFERENCE when `text` holds what reads as credentials (a URL pasted with them,
+ * `https://user:password@ghcr.io/app`), quoting it without them: the parts a parse error would
+ * quote may hold some of the password. No valid reference is refused here.
+ */
+export function refuseCredentials(text: string): void {
+  const shown = redactCredentials(text);
+  if (shown !== text) {
+    throw invalid(
+      shown,
+      'what comes before "@" reads as credentials (user:password@), which a reference cannot hold',
+      'log in instead (docker login REGISTRY, or --username and --password-stdin) and write the reference as registry/repository:tag',
+    );
+  }
+}
+
 const HOST_HINT = 'a registry is a host name or IP address with an optional port from 1 to 65535, e.g. localhost:5000';
 
 /**
@@ -114,9 +131,12 @@ function registryHostProblem(host: string): string | undefined {
  * {@link registryHostProblem}): for hosts that did not come through {@link parseReference}.
  */
 export function checkRegistryHost(host: string): void {
-  const problem = DOMAIN_RE.test(host) ? registryHostProblem(host) : `"${host}" is not a registry host`;
+  // A host has no "@": what comes before one is credentials (user:password@host).
+  const at = host.lastIndexOf('@');
+  const shown = at < 0 ? host : `***@${host.slice(at + 1)}`;
+  const problem = DOMAIN_RE.test(host) ? registryHostProblem(host) : `"${shown}" is not a registry host`;
   if (problem !== undefined) {
-    throw new ProvenantError('INVALID_REFERENCE', `"${host}" is not a registry: ${problem}`, { where: host, hint: HOST_HINT });
+    throw new ProvenantError('INVALID_REFERENCE', `"${shown}" is not a registry: ${problem}`, { where: shown, hint: HOST_HINT });
   }
 }
 

@@ -77,6 +77,19 @@ describe('the Action’s inputs', () => {
     for (const [values, input] of cases) assert.throws(() => readInputs(inputs(values)), namesInput(input), JSON.stringify(values));
   });
 
+  it('quotes no credentials of a tag or URL it refuses', () => {
+    for (const [values, input] of [
+      [{ config: 'c.yaml', tags: 'https://user:Secret-pw@ghcr.io/a/b:1' }, 'tags'],
+      [{ config: 'c.yaml', tags: 'user:Secret-pw@ghcr.io/a/b' }, 'tags'],
+      [{ config: 'c.yaml', sign: 'keyless', 'fulcio-url': 'ftp://user:Secret-pw@fulcio.example' }, 'fulcio-url'],
+    ] as const) {
+      assert.throws(
+        () => readInputs(inputs(values)),
+        (err: unknown) => namesInput(input)(err) && !String(err).includes('Secret') && (err as Error).message.includes('***@'),
+      );
+    }
+  });
+
   it('splits any list back into its items, whatever the separators and spacing', () => {
     const item = fc.stringMatching(/^[a-z0-9][a-z0-9./:@-]{0,20}$/);
     const sep = fc.constantFrom(',', '\n', ', ', ' ,\n', '\r\n', '\n\n');

@@ -373,11 +373,15 @@ describe('keyless against a mock Sigstore on 127.0.0.1', { skip: fixturesMissing
     const none = await provenant(['sign', ...services(), 'oci:layout:latest'], { cwd: dir2 });
     assert.equal(none.status, 2, none.stderr);
     assert.match(none.stderr, /keyless signing needs an OIDC identity token, and none was given\n.*--identity-token.*SIGSTORE_ID_TOKEN/);
-    const plain = await provenant(['sign', '--identity-token', 'x', '--fulcio-url', 'http://fulcio.example', 'oci:layout:latest'], {
-      cwd: dir2,
-    });
+    const plain = await provenant(
+      ['sign', '--identity-token', 'x', '--fulcio-url', 'http://u:Secret-pw@fulcio.example', 'oci:layout:latest'],
+      {
+        cwd: dir2,
+      },
+    );
     assert.equal(plain.status, 2, plain.stderr);
-    assert.match(plain.stderr, /--fulcio-url must be an https URL/);
+    assert.match(plain.stderr, /--fulcio-url must be an https URL .*, not "http:\/\/\*\*\*@fulcio\.example"/);
+    assert.ok(!plain.stderr.includes('Secret'), plain.stderr);
   });
 });
 

@@ -27,6 +27,13 @@ describe('openPackageSource', () => {
     );
   });
 
+  it('never shows the credentials of a malformed apk repository URL', async () => {
+    await assert.rejects(
+      openPackageSource({ ...base, repositories: ['https://user:Secret-pw@127.0.0.1:99999/alpine'] }),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && /malformed/.test(err.message) && !err.message.includes('Secret'),
+    );
+  });
+
   it('refuses a deb line that is not a Debian source when it is opened', async () => {
     await assert.rejects(
       openPackageSource({ ...base, repositories: ['deb [arch=amd64 http://127.0.0.1:9/debian bookworm main'] }),

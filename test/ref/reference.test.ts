@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { parseLocation } from '../../src/ref/location.ts';
-import { formatReference, parseReference } from '../../src/ref/reference.ts';
+import { checkRegistryHost, formatReference, parseReference } from '../../src/ref/reference.ts';
 
 const HEX = 'a'.repeat(64);
 
@@ -100,6 +100,56 @@ describe('parseReference', () => {
         }
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it('never quotes the password of a reference pasted with credentials', () => {
+    // What a password may hold; "/" only after a scheme (without one it ends the user info, as in a URL).
+    const passwordChar = fc.constantFrom(..."abcXYZ0189!$&'()*+,;=~-._%:@".split(''));
+    const scheme = fc.constantFrom('', 'https://', 'http://', 'docker://', 'ssh://');
+    const registry = fc.constantFrom('ghcr.io', 'localhost:5000', '127.0.0.1:5000', 'registry.example.com', '[::1]:5000');
+    const after = fc.constantFrom('', '/app', '/org/app:1', `/app@sha256:${HEX}`, '/org/app:v1.2@sha256:bad', '/UPPER', '/a//b');
+    const user = fc.option(fc.constantFrom('user', 'oauth2accesstoken', 'x-access-token'), { nil: undefined });
+    fc.assert(
+      fc.property(
+        scheme,
+        user,
+        fc.string({ unit: passwordChar, minLength: 1, maxLength: 16 }),
+        fc.boolean(),
+        registry,
+        after,
+        (sc, u, p, slash, r, a) => {
+          // "Pw" marks the password: no other part of the text holds it.
+          const password = `Pw${slash && sc !== '' ? '/' : ''}${p}`;
+          const text = `${sc}${u === undefined ? '' : `${u}:`}${password}@${r}${a}`;
+          for (const attempt of [
+            () => parseReference(text),
+            () => parseLocation(text),
+            () => checkRegistryHost(`${u ?? 'u'}:${password}@${r}`),
+          ]) {
+            try {
+              attempt();
+              assert.fail(`accepted ${text}`);
+            } catch (err) {
+              assert.ok(isProvenantError(err, 'INVALID_REFERENCE'), String(err));
+              for (const shown of [err.message, err.where ?? '', err.hint ?? '', String(err)]) {
+                assert.ok(!shown.includes(password), `the password of ${text} is in: ${shown}`);
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    assert.throws(
+      () => parseReference('https://user:hunter2@ghcr.io/org/app:1'),
+      (err: unknown) =>
+        isProvenantError(err, 'INVALID_REFERENCE') && err.message.startsWith('"https://***@ghcr.io/org/app:1" is not an image reference'),
+    );
+    // A mistyped digest is still quoted whole: there is nothing secret in it.
+    assert.throws(
+      () => parseReference('alpine:3@sha256:abc'),
+      (err: unknown) => isProvenantError(err, 'INVALID_REFERENCE') && err.message.startsWith('"alpine:3@sha256:abc"'),
     );
   });
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { ByteBuilder } from '../../bytes.ts';
-import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError, redactCredentials } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
@@ -460,7 +460,7 @@ function parseRepository(text: string, where: string): { url: string; tag: strin
   // A URL that does not parse (a port out of range, say) is the configuration's mistake, said
   // here rather than as a failed download.
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repository.url) && !URL.canParse(repository.url)) {
-    throw new ProvenantError('INVALID_CONFIG', `the repository URL ${JSON.stringify(repository.url)} is malformed`, {
+    throw new ProvenantError('INVALID_CONFIG', `the repository URL ${JSON.stringify(redactCredentials(repository.url))} is malformed`, {
       where,
       hint: 'write it as http(s)://HOST[:PORT]/PATH, with a port from 1 to 65535',
     });

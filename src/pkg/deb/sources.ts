@@ -9,7 +9,7 @@
  * option cannot silently weaken verification. `trusted=yes` (apt skips the signature check) is
  * refused unless the caller allows it explicitly.
  */
-import { ProvenantError } from '../../errors.ts';
+import { ProvenantError, redactCredentials } from '../../errors.ts';
 
 /** One Debian repository: a base URL, a suite and its components. */
 export interface DebSource {
@@ -182,6 +182,6 @@ export function formatSourceLine(source: DebSource): string {
 
 /** The text quoted for a message, cut to 120 characters, with a URL's credentials removed. */
 function quote(text: string): string {
-  const redacted = text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1');
+  const redacted = redactCredentials(text);
   return JSON.stringify(redacted.length > 120 ? `${redacted.slice(0, 117)}...` : redacted);
 }

@@ -94,6 +94,11 @@ describe('sources.list entries', () => {
       () => parseSourceLine('deb [bogus=1] https://user:secret@m.invalid/d bookworm main'),
       (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && !err.message.includes('secret'),
     );
+    // An unescaped @ in the password: everything up to the last @ goes.
+    assert.throws(
+      () => parseSourceLine('deb [bogus=1] https://user:p@ss-Secret@m.invalid/d bookworm main'),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && !err.message.includes('Secret') && err.message.includes('m.invalid/d'),
+    );
   });
 
   it('reads a sources.list, naming the line of an error', () => {
