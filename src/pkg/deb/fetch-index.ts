@@ -12,7 +12,7 @@ import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
-import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, verifySignedText } from './keyring.ts';
+import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, signingKeyExpiry, verifySignedText } from './keyring.ts';
 import {
   checkReleaseFile,
   type DebRelease,
@@ -225,7 +225,8 @@ async function verifiedOnce(
   now: Date,
 ): Promise<{ text: string; signers: DebSigner[] }> {
   const { bytes } = release;
-  const key = `deb-release-verified:v1:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
+  // v2: the expiry counts a signing subkey's own, not only its primary key's.
+  const key = `deb-release-verified:v2:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
   const kept = await cache.get(key).catch(() => undefined);
   if (kept !== undefined) {
     try {
@@ -238,10 +239,12 @@ async function verifiedOnce(
   const keys = keyring instanceof LazyDebKeyring ? await keyring.load() : keyring;
   const verified = await verifySignedText(bytes, keys, where, detached, now);
   let expires: number | null = null;
+  // verifySignedText counts only keys valid now; the kept check lasts until the first of them
+  // (a signing subkey or its primary key) expires, and is made again from then on.
   for (const signer of verified.signers) {
     const primary = keys.keys.find((k) => k.getFingerprint() === signer.fingerprint);
-    const at = await primary?.getExpirationTime().catch(() => null);
-    if (at instanceof Date && (expires === null || at.getTime() < expires)) expires = at.getTime();
+    const at = primary === undefined ? undefined : await signingKeyExpiry(primary, signer.keyID, now);
+    if (at !== undefined && (expires === null || at.getTime() < expires)) expires = at.getTime();
   }
   const record: KeptVerification = { ...verified, expires };
   await cache.put(key, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});

@@ -141,7 +141,14 @@ const utf8 = new TextDecoder('utf-8');
 /** openpgp.js does not export the type of one signature's outcome. */
 type VerificationResult = Awaited<ReturnType<typeof verify>>['signatures'][number];
 
-/** The signed text and the keys of the keyring that made good signatures over it. */
+/**
+ * The signed text and the keys of the keyring that made good signatures over it and are valid at
+ * `now` (signatures by keys expired or revoked by then are ignored, as apt ignores gpgv's
+ * EXPKEYSIG and REVKEYSIG).
+ *
+ * @throws ProvenantError `SIGNATURE` when a signature by a key of the keyring is bad or the bytes
+ *   are not a signed message; `UNTRUSTED_KEY` when no valid key of the keyring signed them
+ */
 export async function verifySignedText(
   bytes: Uint8Array,
   keyring: DebKeyring,
@@ -178,6 +185,9 @@ export async function verifySignedText(
   const settled = await Promise.allSettled(results.map((r) => r.verified));
   const signers: DebSigner[] = [];
   const unknown: string[] = [];
+  // Good signatures by keys of the keyring that are not valid now (gpgv's EXPKEYSIG, REVKEYSIG):
+  // apt counts them as worthless, neither good nor bad.
+  const worthless: string[] = [];
   for (let i = 0; i < results.length; i++) {
     const result = results[i] as VerificationResult;
     const outcome = settled[i] as PromiseSettledResult<true>;
@@ -198,7 +208,22 @@ export async function verifySignedText(
       );
     }
     const primary = keyring.keys.find((k) => k.getKeys().some((sub) => sub.getKeyID().toHex() === keyID));
-    signers.push({ keyID, fingerprint: primary?.getFingerprint() ?? '', userID: primary?.getUserIDs()[0] ?? '' });
+    if (primary === undefined) continue;
+    // openpgp.js checks the key as it was when the signature was made (RFC 9580, section 5.2.3.18:
+    // the signature's creation time), so a key that has expired or been revoked since, or a
+    // signature dated back into its life, verifies. apt (gpgv) refuses both: the key must be valid now.
+    const invalid = await invalidNow(primary, result.keyID, now);
+    if (invalid !== undefined) {
+      worthless.push(`${keyID} (${invalid})`);
+      continue;
+    }
+    signers.push({ keyID, fingerprint: primary.getFingerprint(), userID: primary.getUserIDs()[0] ?? '' });
+  }
+  if (signers.length === 0 && worthless.length > 0) {
+    throw new ProvenantError('UNTRUSTED_KEY', `the Release is signed only by keys that are not valid now: ${worthless.join(', ')}`, {
+      where,
+      hint: `the mirror is stale, or the keyring is out of date (update it: debian-archive-keyring for Debian); trusted: ${keyring.sources.join(', ') || 'no keyring file'}`,
+    });
   }
   if (signers.length === 0) {
     throw new ProvenantError(
@@ -210,6 +235,34 @@ export async function verifySignedText(
     );
   }
   return { text, signers };
+}
+
+/**
+ * Why the (sub)key `keyID` of `primary` cannot sign at `now` (expired, revoked, not a signing
+ * key), or undefined when it can.
+ */
+async function invalidNow(primary: PublicKey, keyID: VerificationResult['keyID'], now: Date): Promise<string | undefined> {
+  try {
+    await primary.getSigningKey(keyID, now);
+    return undefined;
+  } catch (err) {
+    const expiry = await signingKeyExpiry(primary, keyID.toHex(), now);
+    if (expiry !== undefined && expiry.getTime() <= now.getTime()) return `expired at ${expiry.toISOString()}`;
+    return `not valid for signing at ${now.toISOString()}: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * When the key that signs as `keyID` stops being valid: the earlier of its primary key's expiry
+ * and, for a subkey, the subkey's own; undefined when neither expires.
+ */
+export async function signingKeyExpiry(primary: PublicKey, keyID: string, now: Date): Promise<Date | undefined> {
+  const times: unknown[] = [await primary.getExpirationTime().catch(() => null)];
+  const subkey = primary.subkeys.find((s) => s.getKeyID().toHex() === keyID);
+  if (subkey !== undefined) times.push(await subkey.getExpirationTime(now).catch(() => null));
+  let first: Date | undefined;
+  for (const t of times) if (t instanceof Date && (first === undefined || t < first)) first = t;
+  return first;
 }
 
 /** The text of a Release whose signature is not checked (`trusted=yes`). */

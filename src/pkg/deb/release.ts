@@ -90,7 +90,8 @@ const utf8 = new TextDecoder('utf-8');
  *
  * @throws ProvenantError `SIGNATURE` when a signature by a key of the keyring does not verify (the
  *   text was changed), the data is not a signed message, or the Release is past its
- *   `Valid-Until`; `UNTRUSTED_KEY` when no key of the keyring signed it; `INVALID_PACKAGE` when
+ *   `Valid-Until`; `UNTRUSTED_KEY` when no key of the keyring that is valid at `options.now`
+ *   (not expired, not revoked) signed it; `INVALID_PACKAGE` when
  *   the Release is malformed, has no SHA256 section or is for another suite; `NOT_FOUND` when it
  *   does not list `options.arch`
  */

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { generateKey } from 'openpgp';
+import { createCleartextMessage, generateKey, type PrivateKey, type PublicKey, sign } from 'openpgp';
 import { isProvenantError } from '../../../src/errors.ts';
 import { fetchDebianIndex } from '../../../src/pkg/deb/fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
@@ -228,6 +228,110 @@ describe('index decompression', () => {
     await assert.rejects(collect(decompressIndexChunks(gz.subarray(0, 2000), 'gzip')), code('INVALID_PACKAGE'));
     await assert.rejects(collect(decompressIndexChunks(Buffer.concat([gz, Buffer.from('garbage')]), 'gzip')), code('INVALID_PACKAGE'));
     assert.deepEqual((await collect(decompressIndexChunks(text, 'none'))).data, Buffer.from(text));
+  });
+});
+
+/** A Release's text for `suite` with one uncompressed Packages index of `packages`, dated `date`. */
+function releaseText(suite: string, packages: Uint8Array, date = 'Sat, 05 Dec 2026 00:00:00 UTC'): string {
+  const sha = createHash('sha256').update(packages).digest('hex');
+  return `Origin: Test\nSuite: ${suite}\nCodename: ${suite}\nDate: ${date}\nArchitectures: amd64\nComponents: main\nSHA256:\n ${sha} ${packages.length} main/binary-amd64/Packages\n`;
+}
+
+/** `text` cleartext-signed by each of `keys` (by its first subkey with `subkey`), dated `date`. */
+async function clearsign(text: string, keys: PrivateKey[], options: { date?: Date; subkey?: boolean } = {}): Promise<Uint8Array> {
+  const message = await createCleartextMessage({ text });
+  const signed = await sign({
+    message,
+    signingKeys: keys,
+    ...(options.date === undefined ? {} : { date: options.date }),
+    ...(options.subkey === true ? { signingKeyIDs: keys.map((k) => (k.subkeys[0] ?? k).getKeyID()) } : {}),
+  });
+  return new TextEncoder().encode(signed);
+}
+
+/** An Ed25519 key pair created at `date` (past dates give keys that expired long before this run, whatever the clock). */
+async function pgpKey(name: string, options: { date?: Date; keyExpirationTime?: number; subkeys?: object[] } = {}) {
+  return generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name }], format: 'object', ...options });
+}
+
+describe("Release signatures and the keys' validity now", () => {
+  const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
+  const text = releaseText('stable', packages);
+  // Created at the start of 2020, for one day: expired at 2020-01-02, long before any run of this.
+  const created = new Date('2020-01-01T00:00:00Z');
+  const during = new Date('2020-01-01T12:00:00Z');
+
+  it('refuses a signature by a key that has expired since it signed (apt: EXPKEYSIG): UNTRUSTED_KEY naming the key and its expiry', async () => {
+    const old = await pgpKey('old', { date: created, keyExpirationTime: 86400 });
+    const keyring = new DebKeyring([old.publicKey as PublicKey], ['old.gpg']);
+    const signed = await clearsign(text, [old.privateKey], { date: during });
+    const keyID = old.publicKey.getKeyID().toHex();
+    await assert.rejects(readRelease(signed, keyring, 'InRelease'), (err: unknown) => {
+      code('UNTRUSTED_KEY')(err);
+      assert.ok(isProvenantError(err));
+      assert.match(err.message, new RegExp(`${keyID} \\(expired at 2020-01-02T00:00:00.000Z\\)`));
+      return true;
+    });
+    // The same signature read at a time when the key was valid: good.
+    const r = await readRelease(signed, keyring, 'InRelease', { now: new Date('2020-01-01T13:00:00Z'), checkValidUntil: false });
+    assert.deepEqual(
+      r.signers.map((s) => s.keyID),
+      [keyID],
+    );
+  });
+
+  it('refuses a signature by a signing subkey that has expired, its primary key still valid', async () => {
+    const k = await pgpKey('sub', { date: created, subkeys: [{ sign: true, keyExpirationTime: 86400 }] });
+    const subkeyID = k.publicKey.subkeys[0]?.getKeyID().toHex() ?? '';
+    const keyring = new DebKeyring([k.publicKey as PublicKey], ['sub.gpg']);
+    const signed = await clearsign(text, [k.privateKey], { date: during, subkey: true });
+    await assert.rejects(readRelease(signed, keyring, 'InRelease'), (err: unknown) => {
+      code('UNTRUSTED_KEY')(err);
+      assert.ok(isProvenantError(err));
+      assert.match(err.message, new RegExp(`${subkeyID} \\(expired at 2020-01-02T00:00:00.000Z\\)`));
+      return true;
+    });
+  });
+
+  it('counts a signature by an expired key as neither good nor bad beside a good one', async () => {
+    // Signed by a current key and by an expired one, as a repository does while it moves to a new key.
+    const old = await pgpKey('old', { date: created, keyExpirationTime: 86400 });
+    const current = await pgpKey('current', { date: created });
+    const both = new DebKeyring([old.publicKey as PublicKey, current.publicKey as PublicKey], ['both.gpg']);
+    const r = await readRelease(await clearsign(text, [current.privateKey, old.privateKey], { date: during }), both, 'InRelease');
+    assert.deepEqual(
+      r.signers.map((s) => s.keyID),
+      [current.publicKey.getKeyID().toHex()],
+    );
+  });
+
+  it('keeps a signature check in the cache only until the signing subkey expires', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-expiry-'));
+    try {
+      const k = await pgpKey('sub', { date: created, subkeys: [{ sign: true, keyExpirationTime: 86400 }] });
+      const repo = join(dir, 'repo');
+      await mkdir(join(repo, 'dists', 'stable', 'main', 'binary-amd64'), { recursive: true });
+      await writeFile(join(repo, 'dists', 'stable', 'main', 'binary-amd64', 'Packages'), packages);
+      await writeFile(join(repo, 'dists', 'stable', 'InRelease'), await clearsign(text, [k.privateKey], { date: during, subkey: true }));
+      const keyringFile = join(dir, 'sub.gpg');
+      await writeFile(keyringFile, k.publicKey.write());
+      const fetchAt = async (now?: Date) =>
+        fetchDebianIndex({
+          url: repo,
+          suite: 'stable',
+          components: ['main'],
+          arch: 'amd64',
+          keyring: await LazyDebKeyring.read([keyringFile]),
+          cacheDir: join(dir, 'cache'),
+          ...(now === undefined ? {} : { now }),
+        });
+      // Checked and kept while the subkey was valid (its primary key never expires) ...
+      assert.equal((await fetchAt(new Date('2020-01-01T13:00:00Z'))).packages.length, 1);
+      // ... and not taken from the cache once it has expired.
+      await assert.rejects(fetchAt(), code('UNTRUSTED_KEY'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
