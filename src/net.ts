@@ -142,6 +142,17 @@ export function isBlockedPort(err: unknown): boolean {
   return false;
 }
 
+/**
+ * True for a URL host on this machine: localhost (and *.localhost), 127.0.0.0/8 and [::1], with
+ * any port. Plain HTTP to it never leaves the machine. (The registry client has the same rule in
+ * registry/http.ts.)
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d+$/, '');
+  return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name);
+}
+
 // ---- requests through node:http(s) ------------------------------------------------------------
 
 export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';

@@ -18,7 +18,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileChunksReused, hashFile } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
-import { certificateError, type HttpResponse, isBlockedPort, sendRequest } from '../net.ts';
+import { certificateError, type HttpResponse, isBlockedPort, isLoopbackHost, sendRequest } from '../net.ts';
 import { atomicWrite, isAlive, ownerOf, ownerTag, readShared } from './cache-files.ts';
 
 const { createReadStream, existsSync } = process.getBuiltinModule('node:fs');
@@ -30,6 +30,12 @@ export interface FetchFileOptions {
   signal?: AbortSignal | undefined;
   /** Largest accepted body, in bytes. Default 2 GiB. */
   maxBytes?: number;
+  /**
+   * The bytes are trusted as they arrive, with no signature or digest to check them (a key): the
+   * location and every redirect must be https, or plain http to this machine only (see
+   * {@link fetchTrustedFile}).
+   */
+  secure?: boolean | undefined;
 }
 
 /** True for locations that are URLs with a scheme we fetch over the network. */
@@ -68,7 +74,7 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   const where = safeLocation(location);
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024 * 1024;
   if (isRemote(location)) {
-    const res = await request(location, where, options.signal);
+    const res = await request(location, where, options.signal, undefined, options.secure === true);
     try {
       const tooLarge = () => new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
       return res.body === null ? new Uint8Array() : await collect(res.body, maxBytes, where, tooLarge);
@@ -92,6 +98,34 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
 }
 
 /**
+ * Reads a file whose bytes are trusted as they arrive, with nothing to check them against: a key
+ * (`contents.keyring`, a Debian `signed-by=`). Whoever can change it in transit chooses what
+ * every signature is checked with, so it must come from a local file, over https, or over plain
+ * http only from this machine (localhost, 127.0.0.0/8, [::1]: test servers, a local mirror); a
+ * redirect to plain http elsewhere is refused as well.
+ *
+ * @param what What the location is, for the error: `the key`, `the keyring`.
+ * @param configWhere Where the location is configured (the configuration file), for the error.
+ * @throws ProvenantError `INSECURE` for a plain-http location beyond this machine, or a redirect
+ *   to one; as {@link fetchFile} otherwise
+ */
+export async function fetchTrustedFile(
+  location: string,
+  what: string,
+  configWhere: string | undefined,
+  options: FetchFileOptions = {},
+): Promise<Uint8Array> {
+  const where = safeLocation(location);
+  if (/^http:\/\//i.test(location) && !(URL.canParse(location) && isLoopbackHost(new URL(location).host))) {
+    throw new ProvenantError('INSECURE', `${what} ${where} is fetched over plain HTTP, which anyone on the way can change`, {
+      where: configWhere === undefined ? where : `${configWhere}: ${where}`,
+      hint: 'fetch it over https, or download it, check its fingerprint, and give its path',
+    });
+  }
+  return fetchFile(location, { ...options, secure: true });
+}
+
+/**
  * Reads a file from a URL or path as it arrives, in chunks, never whole: for a package that may be
  * larger than what a build should hold (issue 16, "streaming end to end"). Fails as
  * {@link fetchFile}, when the chunks are read.
@@ -110,7 +144,7 @@ export async function* streamFile(location: string, options: FetchFileOptions = 
     return chunk;
   };
   if (isRemote(location)) {
-    const res = await request(location, where, options.signal);
+    const res = await request(location, where, options.signal, undefined, options.secure === true);
     if (res.body === null) return;
     try {
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) yield counted(chunk);
@@ -148,9 +182,11 @@ const MAX_REDIRECTS = 20;
  * A GET answered with 2xx (or 206/416 when `range` is sent); 404 is NOT_FOUND, other answers
  * NETWORK. Sent through node:http(s) (net.ts), not fetch: fetch's implementation costs a warm
  * build about 30 ms to load (issue 16) for the one request that checks a repository's index.
- * Redirects are followed as fetch follows them, to at most 20.
+ * Redirects are followed as fetch follows them, to at most 20, but never from https to plain
+ * http beyond this machine (apt refuses that downgrade too), nor, when `secure`, to plain http
+ * beyond this machine at all.
  */
-async function request(location: string, where: string, signal: AbortSignal | undefined, range?: number): Promise<Answer> {
+async function request(location: string, where: string, signal: AbortSignal | undefined, range?: number, secure = false): Promise<Answer> {
   let url: URL;
   try {
     url = new URL(location);
@@ -169,7 +205,16 @@ async function request(location: string, where: string, signal: AbortSignal | un
     if ([301, 302, 303, 307, 308].includes(res.status) && next !== null) {
       await res.body?.cancel().catch(() => {});
       if (redirects >= MAX_REDIRECTS) throw new ProvenantError('NETWORK', `${where} redirects more than ${MAX_REDIRECTS} times`, { where });
-      url = new URL(next, url);
+      const to = new URL(next, url);
+      if (to.protocol === 'http:' && (secure || url.protocol === 'https:') && !isLoopbackHost(to.host)) {
+        throw new ProvenantError('INSECURE', `${where} redirects to plain HTTP (${safeLocation(to.href)}), which is not followed`, {
+          where,
+          hint: secure
+            ? 'a key must come over https (or from a file): give the https address it should have'
+            : 'the server downgrades https to http; give the repository its http address if plain http is what you mean',
+        });
+      }
+      url = to;
       continue;
     }
     if ((res.status >= 200 && res.status < 300) || (range !== undefined && res.status === 416)) return res;

@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { isProvenantError } from '../../src/errors.ts';
-import { DownloadCache, fetchFile, streamFile } from '../../src/pkg/fetch.ts';
+import { silentLogger } from '../../src/io/types.ts';
+import { openApkSource } from '../../src/pkg/apk/source.ts';
+import { LazyDebKeyring } from '../../src/pkg/deb/keyring.ts';
+import { DownloadCache, fetchFile, fetchTrustedFile, streamFile } from '../../src/pkg/fetch.ts';
 import { pseudoRandomBytes } from '../helpers/images.ts';
 import { opensslMissing, selfSignedCertificate } from '../helpers/tls.ts';
 
@@ -652,6 +655,93 @@ describe('fetchFile over TLS', { skip: opensslMissing }, () => {
         isProvenantError(e, 'TLS_CERTIFICATE'),
       );
       assert.equal(requests, 0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('keys and plain HTTP', () => {
+  // Never contacted: a key at a plain-http address beyond this machine is refused before any request.
+  const remote = 'http://keys.invalid/signing.rsa.pub';
+
+  it('reads a key from a file, or over plain http from this machine only: INSECURE naming the configuration and the key otherwise', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-trusted-'));
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      if (req.url === '/away') res.writeHead(302, { location: remote }).end();
+      else res.end('KEY');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const insecure = (e: unknown) =>
+      isProvenantError(e, 'INSECURE') && e.where === `image.yaml: ${remote}` && e.message.includes(remote) && /plain HTTP/.test(e.message);
+    try {
+      await writeFile(join(dir, 'k.pub'), 'FILE');
+      assert.equal(new TextDecoder().decode(await fetchTrustedFile('k.pub', 'the key', 'image.yaml', { baseDir: dir })), 'FILE');
+      assert.equal(new TextDecoder().decode(await fetchTrustedFile(`${base}/k.pub`, 'the key', 'image.yaml')), 'KEY');
+      assert.equal(new TextDecoder().decode(await fetchTrustedFile(`http://localhost:${new URL(base).port}/k`, 'the key', 'x')), 'KEY');
+      assert.equal(requests, 2);
+      await assert.rejects(fetchTrustedFile(remote, 'the key', 'image.yaml'), insecure);
+      await assert.rejects(fetchTrustedFile(remote.replace('http:', 'HTTP:'), 'the key', undefined), (e) =>
+        isProvenantError(e, 'INSECURE'),
+      );
+      // Nor through a redirect from a server of this machine.
+      await assert.rejects(
+        fetchTrustedFile(`${base}/away`, 'the key', 'image.yaml'),
+        (e) => isProvenantError(e, 'INSECURE') && e.message.includes(remote),
+      );
+      assert.equal(requests, 3);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an apk contents.keyring key and a Debian signed-by keyring at a plain-http address', async () => {
+    const options = { repositories: [], packages: [], configPath: 'image.yaml', baseDir: tmpdir(), cache: undefined, logger: silentLogger };
+    await assert.rejects(
+      openApkSource({ ...options, keyring: [remote] }),
+      (e) => isProvenantError(e, 'INSECURE') && e.where === `image.yaml: ${remote}`,
+    );
+    await assert.rejects(
+      LazyDebKeyring.read(['http://keys.invalid/archive.gpg'], { configPath: 'image.yaml' }),
+      (e) => isProvenantError(e, 'INSECURE') && e.where === 'image.yaml: http://keys.invalid/archive.gpg',
+    );
+  });
+
+  it('never follows a redirect from https to plain http beyond this machine, whatever is fetched', { skip: opensslMissing }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-downgrade-'));
+    const cert = await selfSignedCertificate(dir, 'mirror', '/CN=127.0.0.1', 'IP:127.0.0.1');
+    const server = createHttpsServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+      if (req.url === '/down') res.writeHead(301, { location: 'http://mirror.invalid/dists/stable/InRelease' }).end();
+      else res.end('over TLS');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      // The certificate is trusted through NODE_EXTRA_CA_CERTS, which Node reads when it starts.
+      const script = `
+        import { fetchFile } from ${JSON.stringify(pathToFileURL(join(root, 'src', 'pkg', 'fetch.ts')).href)};
+        const text = new TextDecoder().decode(await fetchFile(${JSON.stringify(`${base}/file`)}));
+        const down = await fetchFile(${JSON.stringify(`${base}/down`)}).then(() => 'followed', (e) => e.code + ' ' + e.message);
+        console.log(JSON.stringify({ text, down }));`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: cert.certPath },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      await once(child, 'close');
+      const r = JSON.parse(out) as { text: string; down: string };
+      assert.equal(r.text, 'over TLS');
+      assert.match(r.down, /^INSECURE .*redirects to plain HTTP \(http:\/\/mirror\.invalid\/dists\/stable\/InRelease\)/);
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));

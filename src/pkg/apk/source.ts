@@ -11,7 +11,7 @@ import { noteRecordsDropped } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, fetchFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
+import { type DownloadCache, fetchFile, fetchTrustedFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
 import {
@@ -56,7 +56,10 @@ export async function openApkSource(options: PackageSourceOptions): Promise<ApkS
   const keyring = new ApkKeyring();
   for (const key of options.keyring) {
     const locked = options.lockedKeys?.find((k) => k.name === key && k.content !== undefined)?.content;
-    const read = async () => new TextDecoder().decode(await fetchFile(key, { baseDir: options.baseDir, signal: options.signal }));
+    const read = async () =>
+      new TextDecoder().decode(
+        await fetchTrustedFile(key, 'the contents.keyring key', options.configPath, { baseDir: options.baseDir, signal: options.signal }),
+      );
     const pem = locked !== undefined && options.lockVouches === true ? locked : await read();
     if (locked !== undefined && locked.trim() !== pem.trim()) {
       throw new ProvenantError('UNTRUSTED_KEY', `the lock holds another key than ${safeLocation(key)} under its name`, {

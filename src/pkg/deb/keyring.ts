@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { PublicKey, verify } from 'openpgp';
 import { ProvenantError } from '../../errors.ts';
-import { fetchFile, safeLocation } from '../fetch.ts';
+import { fetchTrustedFile, safeLocation } from '../fetch.ts';
 
 /** Debian's archive keyring as the `debian-archive-keyring` package installs it. */
 export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -67,7 +67,7 @@ export class DebKeyring {
    */
   static async load(
     paths: readonly string[],
-    options: { baseDir?: string | undefined; signal?: AbortSignal | undefined } = {},
+    options: { baseDir?: string | undefined; signal?: AbortSignal | undefined; configPath?: string | undefined } = {},
   ): Promise<DebKeyring> {
     return (await LazyDebKeyring.read(paths, options)).load();
   }
@@ -95,16 +95,21 @@ export class LazyDebKeyring {
   }
 
   /**
-   * Reads keyring files (`signed-by=`); relative paths are relative to `baseDir`.
+   * Reads keyring files (`signed-by=`); relative paths are relative to `baseDir`. A URL must be
+   * https (or http to this machine): see {@link fetchTrustedFile}.
    *
-   * @throws ProvenantError `NOT_FOUND` for a missing file
+   * @throws ProvenantError `NOT_FOUND` for a missing file; `INSECURE` for a plain-http URL beyond
+   *   this machine (`configPath` says where it is configured)
    */
   static async read(
     paths: readonly string[],
-    options: { baseDir?: string | undefined; signal?: AbortSignal | undefined } = {},
+    options: { baseDir?: string | undefined; signal?: AbortSignal | undefined; configPath?: string | undefined } = {},
   ): Promise<LazyDebKeyring> {
     const files = [];
-    for (const path of paths) files.push({ where: safeLocation(path), bytes: await fetchFile(path, options) });
+    const { configPath, ...fetchOptions } = options;
+    for (const path of paths) {
+      files.push({ where: safeLocation(path), bytes: await fetchTrustedFile(path, 'the signed-by keyring', configPath, fetchOptions) });
+    }
     return new LazyDebKeyring(files);
   }
 

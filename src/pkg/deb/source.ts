@@ -313,7 +313,11 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const key = paths.join('\n');
     let k = this.#keyrings.get(key);
     if (k === undefined) {
-      k = LazyDebKeyring.read(paths, { baseDir: this.#options.baseDir, signal: this.#options.signal });
+      k = LazyDebKeyring.read(paths, {
+        baseDir: this.#options.baseDir,
+        signal: this.#options.signal,
+        configPath: this.#options.configPath,
+      });
       this.#keyrings.set(key, k);
     }
     return k;
