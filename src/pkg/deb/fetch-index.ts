@@ -98,8 +98,11 @@ export interface DebianIndex {
  * architecture. The Release is always fetched (it is what says which index is current); the
  * indexes come from the cache when it holds them, checked against the Release as if downloaded.
  *
- * @throws ProvenantError as {@link readRelease} and {@link readPackagesIndex}; `NOT_FOUND` when
- *   the suite or an index does not exist; `NETWORK` when the mirror cannot be reached; `ABORTED`
+ * With a cache, a Release older than the newest this cache has seen for the same repository URL,
+ * suite and keyring is refused (see {@link checkNotOlder}).
+ *
+ * @throws ProvenantError as {@link readRelease} and {@link readPackagesIndex}; `SIGNATURE` for a
+ *   Release older than one seen before; `NOT_FOUND` when the suite or an index does not exist; `NETWORK` when the mirror cannot be reached; `ABORTED`
  */
 export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promise<DebianIndex> {
   const { url, suite, arch, signal } = options;
@@ -152,6 +155,7 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     allowUnsigned: options.allowUnsigned,
     verified,
   });
+  if (cache !== undefined && release.signers.length > 0) await checkNotOlder(cache, { url, suite, keyring }, release);
   const files: DebIndexSource[] = [
     { url: safeLocation(releaseUrl), sha256: release.digest.slice('sha256:'.length), size: releaseBytes.length },
   ];
@@ -249,6 +253,62 @@ async function verifiedOnce(
   const record: KeptVerification = { ...verified, expires };
   await cache.put(key, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
   return verified;
+}
+
+/** What the cache keeps of the newest Release seen for a repository, suite and keyring. */
+interface NewestRelease {
+  /** Its `Date`, as written. */
+  date: string;
+  /** The same, in ms since the epoch. */
+  time: number;
+}
+
+/**
+ * Refuses a Release older than one seen before for the same repository, suite and keyring, and
+ * remembers this one when it is newer. A Release without `Valid-Until` (Debian's bookworm and
+ * bookworm-updates have none) stays validly signed for ever, so a mirror, or anyone between, could
+ * otherwise serve an old one and hide the updates made since; apt keeps the newer of two Releases
+ * for the same reason. The record is kept in the cache (written to a temporary name and renamed).
+ * Pointing at an older snapshot on purpose means another URL (snapshot.debian.org's has the
+ * time in it), which has a record of its own.
+ *
+ * @throws ProvenantError `SIGNATURE` when the Release is older than the newest seen
+ */
+async function checkNotOlder(
+  cache: DownloadCache,
+  source: { url: string; suite: string; keyring: DebKeyring | LazyDebKeyring },
+  release: DebRelease,
+): Promise<void> {
+  const time = new Date(release.date).getTime();
+  if (release.date === '' || Number.isNaN(time)) return;
+  const keyring =
+    source.keyring.id ??
+    (source.keyring as DebKeyring).keys
+      .map((k) => k.getFingerprint())
+      .sort()
+      .join(',');
+  const key = `deb-release-newest:v1:${safeLocation(source.url).replace(/\/+$/, '')}\n${source.suite}\n${keyring}`;
+  const kept = await cache.get(key).catch(() => undefined);
+  let newest: NewestRelease | undefined;
+  try {
+    newest = kept === undefined ? undefined : (JSON.parse(utf8.decode(kept)) as NewestRelease);
+  } catch {
+    // Not one: this Release is taken as the newest.
+  }
+  if (newest !== undefined && typeof newest.time === 'number' && newest.time > time) {
+    throw new ProvenantError(
+      'SIGNATURE',
+      `the Release is dated ${release.date}, older than the one read before from this repository (${newest.date}): the mirror went back in time, or an old Release is being replayed`,
+      {
+        where: release.where,
+        hint: 'try another mirror; to build from an older snapshot on purpose, give its own URL (a snapshot.debian.org-style URL is tracked apart) or use another cache folder',
+      },
+    );
+  }
+  if (newest === undefined || newest.time !== time) {
+    const record: NewestRelease = { date: release.date, time };
+    await cache.put(key, new TextEncoder().encode(JSON.stringify(record))).catch(() => {});
+  }
 }
 
 /**

@@ -81,6 +81,9 @@ export interface ReadReleaseOptions {
 
 const utf8 = new TextDecoder('utf-8');
 
+/** How far ahead of the clock a Release's `Date` may be: apt's Acquire::Max-FutureTime default. */
+const MAX_FUTURE_MS = 10_000;
+
 /**
  * Verifies and parses a Release: an InRelease (cleartext-signed), or a Release with
  * `options.detachedSignature`. The fields are read from the signed text only.
@@ -90,7 +93,7 @@ const utf8 = new TextDecoder('utf-8');
  *
  * @throws ProvenantError `SIGNATURE` when a signature by a key of the keyring does not verify (the
  *   text was changed), the data is not a signed message, or the Release is past its
- *   `Valid-Until`; `UNTRUSTED_KEY` when no key of the keyring that is valid at `options.now`
+ *   `Valid-Until` or dated after `options.now`; `UNTRUSTED_KEY` when no key of the keyring that is valid at `options.now`
  *   (not expired, not revoked) signed it; `INVALID_PACKAGE` when
  *   the Release is malformed, has no SHA256 section or is for another suite; `NOT_FOUND` when it
  *   does not list `options.arch`
@@ -148,6 +151,15 @@ export async function readRelease(
         hint: 'the mirror is stale; for a snapshot mirror, set check-valid-until=no on the repository entry',
       });
     }
+  }
+  const dated = new Date(release.date);
+  if (release.date !== '' && !Number.isNaN(dated.getTime()) && dated.getTime() > now.getTime() + MAX_FUTURE_MS) {
+    // apt refuses a Release from the future too ("not valid yet", Acquire::Max-FutureTime): a
+    // Release dated ahead would otherwise outrank every later one (see fetch-index.ts, replay).
+    throw new ProvenantError('SIGNATURE', `the Release is dated ${dated.toISOString()}, after ${now.toISOString()}: it is not valid yet`, {
+      where,
+      hint: "check this machine's clock; otherwise the mirror serves a Release made for a later time",
+    });
   }
   if (options.suite !== undefined && options.suite !== release.suite && options.suite !== release.codename) {
     throw new ProvenantError(

@@ -232,7 +232,7 @@ describe('index decompression', () => {
 });
 
 /** A Release's text for `suite` with one uncompressed Packages index of `packages`, dated `date`. */
-function releaseText(suite: string, packages: Uint8Array, date = 'Sat, 05 Dec 2026 00:00:00 UTC'): string {
+function releaseText(suite: string, packages: Uint8Array, date = 'Wed, 01 Jan 2020 12:00:00 UTC'): string {
   const sha = createHash('sha256').update(packages).digest('hex');
   return `Origin: Test\nSuite: ${suite}\nCodename: ${suite}\nDate: ${date}\nArchitectures: amd64\nComponents: main\nSHA256:\n ${sha} ${packages.length} main/binary-amd64/Packages\n`;
 }
@@ -252,6 +252,13 @@ async function clearsign(text: string, keys: PrivateKey[], options: { date?: Dat
 /** An Ed25519 key pair created at `date` (past dates give keys that expired long before this run, whatever the clock). */
 async function pgpKey(name: string, options: { date?: Date; keyExpirationTime?: number; subkeys?: object[] } = {}) {
   return generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name }], format: 'object', ...options });
+}
+
+/** A repository at `dir` with the suite `stable`: its InRelease and main's Packages for amd64. */
+async function writeRepo(dir: string, packages: Uint8Array, inRelease: Uint8Array): Promise<void> {
+  await mkdir(join(dir, 'dists', 'stable', 'main', 'binary-amd64'), { recursive: true });
+  await writeFile(join(dir, 'dists', 'stable', 'main', 'binary-amd64', 'Packages'), packages);
+  await writeFile(join(dir, 'dists', 'stable', 'InRelease'), inRelease);
 }
 
 describe("Release signatures and the keys' validity now", () => {
@@ -310,9 +317,7 @@ describe("Release signatures and the keys' validity now", () => {
     try {
       const k = await pgpKey('sub', { date: created, subkeys: [{ sign: true, keyExpirationTime: 86400 }] });
       const repo = join(dir, 'repo');
-      await mkdir(join(repo, 'dists', 'stable', 'main', 'binary-amd64'), { recursive: true });
-      await writeFile(join(repo, 'dists', 'stable', 'main', 'binary-amd64', 'Packages'), packages);
-      await writeFile(join(repo, 'dists', 'stable', 'InRelease'), await clearsign(text, [k.privateKey], { date: during, subkey: true }));
+      await writeRepo(repo, packages, await clearsign(text, [k.privateKey], { date: during, subkey: true }));
       const keyringFile = join(dir, 'sub.gpg');
       await writeFile(keyringFile, k.publicKey.write());
       const fetchAt = async (now?: Date) =>
@@ -332,6 +337,74 @@ describe("Release signatures and the keys' validity now", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('an old Release replayed, or one from the future', () => {
+  const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
+  const created = new Date('2020-01-01T00:00:00Z');
+
+  it('refuses a Release older than one read before from the same repository, suite and keyring', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-replay-'));
+    try {
+      const k = await pgpKey('archive', { date: created });
+      const keyringFile = join(dir, 'archive.gpg');
+      await writeFile(keyringFile, k.publicKey.write());
+      const older = await clearsign(releaseText('stable', packages, 'Wed, 01 Jan 2020 12:00:00 UTC'), [k.privateKey], {
+        date: new Date('2020-01-01T12:00:00Z'),
+      });
+      const newer = await clearsign(releaseText('stable', packages, 'Thu, 02 Jan 2020 12:00:00 UTC'), [k.privateKey], {
+        date: new Date('2020-01-02T12:00:00Z'),
+      });
+      const repo = join(dir, 'repo');
+      const fetchFrom = async (url: string, cacheDir = join(dir, 'cache')) =>
+        fetchDebianIndex({
+          url,
+          suite: 'stable',
+          components: ['main'],
+          arch: 'amd64',
+          keyring: await LazyDebKeyring.read([keyringFile]),
+          cacheDir,
+        });
+      await writeRepo(repo, packages, older);
+      await fetchFrom(repo);
+      await writeRepo(repo, packages, newer);
+      assert.equal((await fetchFrom(repo)).release.date, 'Thu, 02 Jan 2020 12:00:00 UTC');
+      // The mirror serves the older Release again: refused, naming both dates.
+      await writeRepo(repo, packages, older);
+      await assert.rejects(fetchFrom(repo), (err: unknown) => {
+        code('SIGNATURE')(err);
+        assert.ok(isProvenantError(err));
+        assert.match(err.message, /dated Wed, 01 Jan 2020 12:00:00 UTC, older than .*\(Thu, 02 Jan 2020 12:00:00 UTC\)/);
+        return true;
+      });
+      // And again: the refusal did not lower the record.
+      await assert.rejects(fetchFrom(repo), code('SIGNATURE'));
+      // An older snapshot on purpose is another URL, with a record of its own.
+      const snapshot = join(dir, 'snapshot-20200101');
+      await writeRepo(snapshot, packages, older);
+      assert.equal((await fetchFrom(snapshot)).release.date, 'Wed, 01 Jan 2020 12:00:00 UTC');
+      // The newer one is still good where it was seen.
+      await writeRepo(repo, packages, newer);
+      await fetchFrom(repo);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a Release dated after the clock it is given (apt: not valid yet), within apt's 10 s", async () => {
+    const k = await pgpKey('archive', { date: created });
+    const keyring = new DebKeyring([k.publicKey as PublicKey], ['archive.gpg']);
+    const signed = await clearsign(releaseText('stable', packages, 'Wed, 01 Jan 2020 12:00:00 UTC'), [k.privateKey], {
+      date: new Date('2020-01-01T11:00:00Z'),
+    });
+    await assert.rejects(readRelease(signed, keyring, 'InRelease', { now: new Date('2020-01-01T11:30:00Z') }), (err: unknown) => {
+      code('SIGNATURE')(err);
+      return (
+        isProvenantError(err) && /dated 2020-01-01T12:00:00.000Z, after 2020-01-01T11:30:00.000Z: it is not valid yet/.test(err.message)
+      );
+    });
+    await readRelease(signed, keyring, 'InRelease', { now: new Date('2020-01-01T11:59:55Z') });
   });
 });
 
