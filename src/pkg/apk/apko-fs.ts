@@ -77,9 +77,15 @@ export class ApkoFs {
     return this.tree.get(at) === undefined ? undefined : at;
   }
 
-  /** Where a name lands: its folder resolved (which must exist and be a folder), its last part as is. */
+  /**
+   * Where a name lands: its folder resolved (which must exist and be a folder), its last part as
+   * is. A last part `..` names a folder above, not an entry of this one (a symlink to `../..`
+   * followed by a write, say): it fails, as memFS fails on a name that cleans to `..` or `.`,
+   * rather than giving the tree, and the layer, a member named `..`.
+   */
   #place(path: string): string {
     const p = clean(path);
+    if (baseOf(p) === '..') this.fail(p, 'names a folder above, not a file');
     const dir = this.resolve(parentOf(p));
     if (dir === undefined) this.fail(p, 'its folder does not exist');
     if (this.tree.get(dir)?.type !== 'dir') this.fail(p, 'its parent is not a folder');

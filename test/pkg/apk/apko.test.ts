@@ -6,9 +6,11 @@ import fc from 'fast-check';
 import { readTar } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { apkoFileOrder, apkoPathCompare, apkoScriptsEntries, goStableSort, readControlMembers } from '../../../src/pkg/apk/apko-db.ts';
+import { ApkoFs } from '../../../src/pkg/apk/apko-fs.ts';
 import { apkoInstallOrder } from '../../../src/pkg/apk/apko-install.ts';
 import { goParseInt, parseApkoPkgInfo } from '../../../src/pkg/apk/apko-pkginfo.ts';
 import { readApkPackage } from '../../../src/pkg/apk/package.ts';
+import { Tree } from '../../../src/vfs/tree.ts';
 import { fixturesMissing, readFixture } from '../../helpers/fixtures.ts';
 
 describe(".PKGINFO as apko reads it (go-ini's ShadowLoad)", () => {
@@ -217,5 +219,44 @@ describe("apko's install order", () => {
       apkoInstallOrder(['replayout=1.0.0-r0', 'pretend-baselayout=1.0.0-r0'], set).map((p) => p.info.name),
       names,
     );
+  });
+});
+
+describe("apko's memFS over the tree", () => {
+  const evil = { name: 'evil', origin: 'evil', replaces: [] };
+  const names = (t: Tree) => t.paths().flatMap((p) => p.split('/'));
+
+  it("fails a write through a package's symlink whose target ends in .., and leaves no member named ..", () => {
+    // A package ships etc/passwd as a link to ../..; the accounts step then writes /etc/passwd.
+    const t = new Tree();
+    const fs = new ApkoFs(t);
+    fs.writeDirectory('etc', 0o755, 0);
+    fs.writePackageFile('etc/passwd', { type: 'symlink', mode: 0o777, mtime: 0, linkname: '../..' }, 'x', evil);
+    assert.throws(
+      () => fs.writeFile('etc/passwd', new TextEncoder().encode('root:x:0:0::/root:/bin/sh\n'), 0o644),
+      (e: unknown) => isProvenantError(e, 'UNSAFE_PATH'),
+    );
+    // The installed database, through a link that climbs to the root and past it.
+    fs.mkdirAll('usr/lib/apk/db', 0o755);
+    fs.writePackageFile('usr/lib/apk/db/installed', { type: 'symlink', mode: 0o777, mtime: 0, linkname: '../../../../..' }, 'y', evil);
+    assert.throws(
+      () => fs.writeFile('usr/lib/apk/db/installed', new TextEncoder().encode('DB'), 0o644),
+      (e: unknown) => isProvenantError(e, 'UNSAFE_PATH'),
+    );
+    for (const op of [() => fs.mkdir('etc/..', 0o755), () => fs.symlink('x', 'etc/..'), () => fs.mknod('etc/..', 0o600, 1, 3)]) {
+      assert.throws(op, (e: unknown) => isProvenantError(e, 'UNSAFE_PATH'));
+    }
+    assert.ok(!names(t).includes('..'), t.paths().join(' '));
+  });
+
+  it('still writes through a symlink to a file of the tree', () => {
+    const t = new Tree();
+    const fs = new ApkoFs(t);
+    fs.writeDirectory('etc', 0o755, 0);
+    fs.writeDirectory('usr/share/base', 0o755, 0);
+    fs.writePackageFile('etc/passwd', { type: 'symlink', mode: 0o777, mtime: 0, linkname: '../usr/share/base/passwd' }, 'x', evil);
+    fs.writeFile('etc/passwd', new TextEncoder().encode('root'), 0o644);
+    assert.equal(new TextDecoder().decode(fs.readFile('etc/passwd')), 'root');
+    assert.equal(t.get('usr/share/base/passwd')?.type, 'file');
   });
 });
