@@ -4,6 +4,7 @@
  */
 import { collectBytes, concatBytes, encodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import { cleanEntryPath } from './paths.ts';
 import {
   BLOCK,
   MAX_META,
@@ -26,7 +27,8 @@ import { encodeGoHeader } from './tar-go.ts';
  * fixed, so the same entries always give the same bytes. Memory is bounded by one body chunk.
  *
  * @throws ProvenantError `INVALID_ARCHIVE` when a header cannot be written as given,
- *   `SIZE_MISMATCH` when a body's length differs from `header.size`
+ *   `UNSAFE_PATH` for a name that is absolute or climbs above the root (unless
+ *   `options.unsafeNames`), `SIZE_MISMATCH` when a body's length differs from `header.size`
  */
 export async function* writeTar(
   entries: AsyncIterable<TarWriteEntry> | Iterable<TarWriteEntry>,
@@ -35,7 +37,7 @@ export async function* writeTar(
   const format = options.format ?? 'provenant';
   let index = 0;
   for await (const entry of entries) {
-    yield encodeHeader(entry.header, index, format);
+    yield encodeHeader(entry.header, index, format, undefined, options.unsafeNames === true);
     yield* encodeBody(entry.header, entry.body);
     index++;
   }
@@ -52,6 +54,12 @@ export type TarFormat = 'provenant' | 'go';
 /** Options of {@link writeTar}. */
 export interface WriteTarOptions {
   format?: TarFormat | undefined;
+  /**
+   * Write entry names that {@link cleanEntryPath} refuses (absolute, or climbing above the root
+   * with `..`) as given, instead of failing with `UNSAFE_PATH`: only for a hostile archive made
+   * on purpose, to test a reader.
+   */
+  unsafeNames?: boolean | undefined;
 }
 
 /**
@@ -127,10 +135,28 @@ function isAscii(s: string): boolean {
 }
 
 /** The header block(s) of one entry: an optional PAX header with its data, then the ustar header. */
-function encodeHeader(header: TarHeader, index: number, format: TarFormat, scratch?: Uint8Array): Uint8Array {
+function encodeHeader(header: TarHeader, index: number, format: TarFormat, scratch?: Uint8Array, unsafeNames = false): Uint8Array {
   if (header === null || typeof header !== 'object') throw writeError(header, index, 'the header is missing');
   const name = checkString(header, index, 'name', header.name);
   if (name.length === 0) throw writeError(header, index, 'the name is empty');
+  // Whatever wrote the tree, an archive Provenant writes never holds a name that an extractor
+  // would place outside its target (`..`, `a/../..`, `/etc/passwd`): the readers refuse those
+  // (cleanEntryPath), and so does the writer. Only names with `..` or a leading `/` can be refused,
+  // so the others (a layer's every file, hashed on each build) are not split.
+  if (!unsafeNames && (name.startsWith('/') || name.includes('..'))) {
+    try {
+      cleanEntryPath(name);
+    } catch (err) {
+      throw new ProvenantError(
+        'UNSAFE_PATH',
+        `cannot write tar entry ${JSON.stringify(name)} (entry ${index}): ${(err as Error).message}`,
+        {
+          cause: err,
+          hint: 'an entry must stay inside the archive root; what made the tree gave this name',
+        },
+      );
+    }
+  }
   const typeflag = TYPEFLAG[header.type];
   if (typeflag === undefined || !Object.hasOwn(TYPEFLAG, header.type)) {
     throw writeError(header, index, `unknown type ${JSON.stringify(header.type)}`);

@@ -108,7 +108,8 @@ describe("writeTar({ format: 'go' })", () => {
       }));
     await fc.assert(
       fc.asyncProperty(fc.array(entry, { maxLength: 5 }), async (entries) => {
-        const bytes = await tarBytes(entries, go);
+        // Any name, `..` parts included: the layout is what is checked here.
+        const bytes = await tarBytes(entries, { ...go, unsafeNames: true });
         assert.equal(bytes.length % 512, 0);
         for (let at = 0; at < bytes.length - 1024; at += 512) {
           const block = bytes.subarray(at, at + 512);

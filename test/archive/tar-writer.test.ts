@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { cleanEntryPath } from '../../src/archive/paths.ts';
 import { tarBytes, tarHeaderBytes, writeTar } from '../../src/archive/tar.ts';
 import { F, field, hdr, readAll, rejectsWith, text } from './helpers.ts';
 
@@ -224,8 +225,48 @@ describe('writeTar', () => {
   }
 });
 
+describe('writeTar and names outside the root', () => {
+  it('refuses a name a reader would refuse (absolute, or climbing above the root) with UNSAFE_PATH, in either format', async () => {
+    for (const name of ['..', '../x', './..', 'a/../../x', '/etc/passwd', '//x', 'a/b/../../..']) {
+      for (const format of ['provenant', 'go'] as const) {
+        const err = await rejectsWith(
+          () => tarBytes([{ header: hdr({ name: 'ok' }) }, { header: hdr({ name }) }], { format }),
+          'UNSAFE_PATH',
+        );
+        assert.ok(err.message.includes(`${JSON.stringify(name)} (entry 1)`), err.message);
+      }
+      assert.throws(
+        () => tarHeaderBytes(hdr({ name })),
+        (e: unknown) => e instanceof Error && (e as { code?: string }).code === 'UNSAFE_PATH',
+      );
+    }
+  });
+
+  it('writes names that stay inside, dots and all, byte for byte as before', async () => {
+    for (const name of ['a..b', '..a/b', 'a/..b', 'a/../b', './x', 'x/', '.']) {
+      const bytes = await tarBytes([{ header: hdr({ name }) }]);
+      assert.equal(f(bytes, 'name'), name);
+    }
+  });
+
+  it('writes them as given when asked to, for a hostile archive made on purpose', async () => {
+    const bytes = await tarBytes([{ header: hdr({ name: '../x' }) }], { unsafeNames: true });
+    assert.equal(f(bytes, 'name'), '../x');
+  });
+});
+
 async function* chunks(parts: string[]): AsyncGenerator<Uint8Array> {
   for (const p of parts) yield text(p);
+}
+
+/** Whether a reader takes the name (tarHeaderBytes refuses the others). */
+function insideRoot(name: string): boolean {
+  try {
+    cleanEntryPath(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe('tarHeaderBytes with a scratch block', () => {
@@ -242,7 +283,7 @@ describe('tarHeaderBytes with a scratch block', () => {
     fc.assert(
       fc.property(fc.array(arbHeader, { minLength: 1, maxLength: 6 }), (headers) => {
         for (const h of headers) {
-          if (h.name.includes('\0') || /[\uD800-\uDFFF]/.test(h.name)) continue;
+          if (h.name.includes('\0') || /[\uD800-\uDFFF]/.test(h.name) || !insideRoot(h.name)) continue;
           const header = hdr({
             name: h.name,
             type: h.type,

@@ -15,7 +15,8 @@ let n = 0;
 async function view(entries: TarWriteEntry[]): Promise<TarView> {
   const dir = await tempDir();
   const path = join(dir, `v${n++}.tar`);
-  await writeFile(path, await tarBytes(entries));
+  // Hostile names too: the view is what must refuse them.
+  await writeFile(path, await tarBytes(entries, { unsafeNames: true }));
   return TarView.open(path, { where: `test:${path}` });
 }
 

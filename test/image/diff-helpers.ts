@@ -57,7 +57,8 @@ export interface Layer {
 }
 
 export async function layer(entries: Entry[], compression: 'gzip' | 'zstd' | 'none' = 'gzip'): Promise<Layer> {
-  const tar = await tarBytes(entries);
+  // Hostile names too: flattening is what must refuse them.
+  const tar = await tarBytes(entries, { unsafeNames: true });
   const bytes =
     compression === 'gzip'
       ? new Uint8Array(zlib.gzipSync(tar))

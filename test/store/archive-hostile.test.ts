@@ -230,7 +230,7 @@ describe('hostile archives', { timeout: 600_000 }, () => {
     await fc.assert(
       fc.asyncProperty(archiveSpec, async (spec) => {
         const path = join(archives, `a${n++}.tar`);
-        await writeFile(path, await tarBytes(realize(spec, sandbox, hex)));
+        await writeFile(path, await tarBytes(realize(spec, sandbox, hex), { unsafeNames: true }));
         const openers: Array<[string, () => Promise<void>]> = [
           ['oci-archive', async () => exercise(await openOciArchive(path), sandbox, [`sha256:${hex}`])],
           ['oci-archive write', async () => (await openOciArchive(path, { write: true })).close()],
@@ -285,7 +285,7 @@ describe('hostile archives', { timeout: 600_000 }, () => {
           // The oracle: GNU tar extracts the members, and the host resolves the links.
           const tree = join(dir, 'tree');
           await mkdir(tree);
-          await writeFile(join(dir, 'members.tar'), await tarBytes(entries));
+          await writeFile(join(dir, 'members.tar'), await tarBytes(entries, { unsafeNames: true }));
           const r = spawnSync('tar', ['-xf', join(dir, 'members.tar'), '-C', tree]);
           assert.equal(r.status, 0, String(r.stderr));
           const readable: Array<{ path: string; digest: string }> = [];
@@ -302,7 +302,9 @@ describe('hostile archives', { timeout: 600_000 }, () => {
           const archive = join(dir, 'saved.tar');
           await writeFile(
             archive,
-            await tarBytes([...entries, { header: tarHeader({ name: 'manifest.json', size: manifest.length }), body: manifest }]),
+            await tarBytes([...entries, { header: tarHeader({ name: 'manifest.json', size: manifest.length }), body: manifest }], {
+              unsafeNames: true,
+            }),
           );
           const store = await DockerArchiveStore.open(archive);
           try {

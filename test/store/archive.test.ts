@@ -74,11 +74,13 @@ describe('archives', () => {
   it('refuses entries that would leave the folder, writing nothing outside', async () => {
     const dir = await temp();
     const evil = join(dir, 'evil.tar');
-    await writeFile(evil, await tarBytes([file('oci-layout', '{"imageLayoutVersion":"1.0.0"}'), file('../escaped', 'x')]));
+    // Written on purpose (the writer refuses such names otherwise): the reader is what must refuse them.
+    const hostile = { unsafeNames: true };
+    await writeFile(evil, await tarBytes([file('oci-layout', '{"imageLayoutVersion":"1.0.0"}'), file('../escaped', 'x')], hostile));
     await assert.rejects(openOciArchive(evil), (e: unknown) => isProvenantError(e, 'UNSAFE_PATH'));
     assert.equal(existsSync(join(tmpdir(), 'escaped')), false);
     const abs = join(dir, 'abs.tar');
-    await writeFile(abs, await tarBytes([file('/etc/evil', 'x')]));
+    await writeFile(abs, await tarBytes([file('/etc/evil', 'x')], hostile));
     await assert.rejects(openOciArchive(abs), (e: unknown) => isProvenantError(e, 'UNSAFE_PATH'));
   });
 

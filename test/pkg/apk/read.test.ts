@@ -199,6 +199,8 @@ describe('.apk packages', { skip }, () => {
             const pax = e.sha1 === undefined ? undefined : { 'APK-TOOLS.checksum.SHA1': e.sha1 };
             return { header: tarHeader({ name: e.name, size: body.length, pax }), body };
           }),
+          // Hostile names too: the reader is what must refuse them.
+          { unsafeNames: true },
         ),
       );
       const info = `pkgname = x\npkgver = 1-r0\ndatahash = ${createHash('sha256').update(data).digest('hex')}\n`;

@@ -77,7 +77,8 @@ async function craftDeb(o: CraftOptions = {}): Promise<Uint8Array> {
   const parts = {
     debianBinary: { name: 'debian-binary', data: enc('2.0\n') },
     control: { name: `control.tar${ext}`, data: z(await tarBytes(controlEntries)) },
-    data: { name: `data.tar${ext}`, data: z(await tarBytes(files)) },
+    // Hostile names too: the reader is what must refuse them.
+    data: { name: `data.tar${ext}`, data: z(await tarBytes(files, { unsafeNames: true })) },
   };
   return writeAr(o.members?.(parts) ?? [parts.debianBinary, parts.control, parts.data]);
 }
