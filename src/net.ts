@@ -143,14 +143,15 @@ export function isBlockedPort(err: unknown): boolean {
 }
 
 /**
- * True for a URL host on this machine: localhost (and *.localhost), 127.0.0.0/8 and [::1], with
- * any port. Plain HTTP to it never leaves the machine. (The registry client has the same rule in
- * registry/http.ts.)
+ * True for a URL host on this machine: localhost, 127.0.0.0/8 and [::1] (with any port), where
+ * plain HTTP never leaves the machine. Not names under `.localhost`: RFC 6761 asks resolvers to
+ * keep them on this machine, but glibc's (files, then DNS) sends them to the DNS server like any
+ * other name, and whoever answers would get plain HTTP (and a registry's Basic credentials).
  */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase();
   const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d+$/, '');
-  return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127(\.\d{1,3}){3}$/.test(name);
+  return name === 'localhost' || name === '[::1]' || /^127(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(name);
 }
 
 // ---- requests through node:http(s) ------------------------------------------------------------

@@ -12,7 +12,7 @@
 import { concatBytes, decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
-import { blockedPortError, certificateError, type HttpResponse, type Method, type RequestBody } from '../net.ts';
+import { blockedPortError, certificateError, type HttpResponse, isLoopbackHost, type Method, type RequestBody } from '../net.ts';
 import { isDigest } from '../oci/digest.ts';
 import { describeNetworkError } from './retry.ts';
 
@@ -62,17 +62,8 @@ export interface Answer {
   url: URL;
 }
 
-/**
- * True for hosts on this machine: localhost, 127.0.0.0/8 and [::1] (with any port). Not names
- * under `.localhost`: RFC 6761 asks resolvers to keep them on this machine, but glibc's (files,
- * then DNS) sends them to the DNS server like any other name, and whoever answers would get
- * plain HTTP and Basic credentials.
- */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  const name = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d+$/, '');
-  return name === 'localhost' || name === '[::1]' || /^127(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(name);
-}
+/** True for hosts on this machine (see {@link isLoopbackHost}): plain HTTP to them needs no --insecure. */
+export const isLoopback = isLoopbackHost;
 
 /** A URL for logs: no user info, and query values other than harmless ones hidden. */
 export function redactUrl(url: URL): string {
