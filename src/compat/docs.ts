@@ -5,7 +5,6 @@
 import { DETECTORS } from './detectors.ts';
 import { MAX_DOCUMENTS, MAX_NESTING } from './graph.ts';
 import { DETECTOR_PARAMS, FIX_PARAMS, type FixId, type ParamSpec, type Params } from './params.ts';
-import { MAX_REPLACEMENTS } from './plan.ts';
 import { CERTAINTIES, type Certainty, type FixSpec, type Profile, type Rule, SEVERITIES, type Severity } from './profile.ts';
 
 const SEVERITY_TEXT: Record<Severity, string> = {
@@ -185,8 +184,8 @@ function introLines(): string[] {
     'they have not read. Each index and manifest is read once however many indexes list it (a manifest',
     `listed under two platforms is judged for each), and at most ${MAX_DOCUMENTS.toLocaleString('en-US')} are read. \`single-manifest\`,`,
     '`move-attestations` and `gzip-layers` work through the nesting: a changed manifest changes each',
-    'index above it; an image whose indexes share their children so much that this would replace',
-    `more than ${MAX_REPLACEMENTS.toLocaleString('en-US')} of them is refused with an error (exit 1). \`docker-media-types\` refuses`,
+    'index above it. Each index is rewritten once, after the indexes it lists and with all its changes,',
+    'however many indexes share it, so the work grows with the number of entries. `docker-media-types` refuses',
     'such an image with exit 7 and writes nothing, even with `--force`: a Docker manifest list can list',
     'manifests only, and flattening it would make an image of other digests (crane and regctl copy the',
     'nesting as it is). Fix the nested index itself (name its digest) instead.',

@@ -149,47 +149,23 @@ export function withoutMissingEntries(plan: Plan, graph: ImageGraph): Plan {
 }
 
 /**
- * Makes every index of the draft stop listing the digests in `gone`, each index's own edit made
- * once. An edit gives the index a new digest, which replace() carries up: each index above it is
- * rewritten too and moves to the end of the map. A walk over a list taken beforehand would then
- * hold a parent's old digest, find it gone from the draft, and skip the parent's own edit; so
- * this reads the draft afresh before each edit, and takes the deepest index first (one that
- * lists no other index still to edit), so that a parent is edited once its children are done.
+ * Makes every index of the draft stop listing the digests in `gone`; see {@link Draft.settle},
+ * which does it with the other changes waiting, each index rewritten once.
  */
 export function unlistEntries(d: Draft, gone: ReadonlySet<string>, text: (doc: PlannedDoc, removed: number) => string): void {
-  const lists = (doc: PlannedDoc): boolean =>
-    doc.role === 'index' && doc.stored.kind === 'index' && doc.stored.index.manifests.some((m) => gone.has(m.digest));
-  // Each edit takes at least one entry in `gone` out of an index, and a carried change adds none,
-  // so this ends.
-  for (;;) {
-    const pending = docsWhere(d, lists);
-    if (pending.length === 0) return;
-    const waiting = new Set<string>(pending.map((p) => p.stored.digest));
-    const doc =
-      pending.find((p) => p.stored.kind === 'index' && !p.stored.index.manifests.some((m) => waiting.has(m.digest))) ?? pending[0]!;
-    if (doc.stored.kind !== 'index') return;
-    const index = doc.stored.index;
-    const kept = index.manifests.filter((m) => !gone.has(m.digest));
-    d.replace(
-      doc.stored.digest,
-      indexStored({ ...index, manifests: kept }, doc.stored.mediaType),
-      text(doc, index.manifests.length - kept.length),
-    );
-  }
+  d.settle({ gone, text });
+}
+
+/** Entries for {@link Draft.settle} to take out of every index, with the account's line for each index. */
+export interface Unlisting {
+  readonly gone: ReadonlySet<string>;
+  readonly text: (doc: PlannedDoc, removed: number) => string;
 }
 
 /** The cosign tag an attachment is stored under. */
 export function cosignTag(subject: Digest, suffix: string): string {
   return `${digestAlgorithm(subject)}-${digestHex(subject)}.${suffix}`;
 }
-
-/**
- * Manifests one transform may replace, cascades included. Each change to a manifest re-lists
- * every index that lists it, and each of those the indexes above it: an image whose indexes
- * share their children level after level (6 indexes each listing the 6 below, 7 levels, 43
- * documents) made `fix` replace indexes over a million times. Real images need a few hundred.
- */
-export const MAX_REPLACEMENTS = 20_000;
 
 /** A mutable copy of a plan, for one transform. */
 export class Draft {
@@ -205,8 +181,10 @@ export class Draft {
   private readonly ownDropped: number;
   /** Manifests this draft put under a cosign tag, by their current digest. */
   private readonly tagged = new Set<Digest>();
-  /** Manifests replaced so far, cascades included (see {@link MAX_REPLACEMENTS}). */
-  private replacements = 0;
+  /** Each digest this draft replaced, and the digest put in its place (see {@link current}). */
+  private readonly forward = new Map<Digest, Digest>();
+  /** Digests replaced since the last {@link settle}: the indexes that list them still name them. */
+  private readonly stale = new Set<Digest>();
 
   constructor(plan: Plan, fix: FixId | 'cascade') {
     this.root = plan.root;
@@ -220,7 +198,9 @@ export class Draft {
     this.ownDropped = plan.dropped.length;
   }
 
+  /** The plan, every index rewritten first to list what it now holds. */
   finish(): Plan {
+    this.settle();
     return { root: this.root, docs: this.docs, blobs: this.blobs, changes: this.changes, dropped: this.dropped, renames: this.renames };
   }
 
@@ -239,8 +219,9 @@ export class Draft {
   }
 
   /**
-   * Puts `next` in place of the manifest `old`, and carries the change to everything that names
-   * `old`: indexes that list it, attachments about it.
+   * Puts `next` in place of the manifest `old`, and carries the change to the attachments about
+   * `old`. The indexes that list `old` are rewritten by {@link settle} (which {@link finish} calls),
+   * once for all the changes made before it: until then they still name `old`.
    */
   replace(old: Digest, next: Stored, text: string, fix: FixId | 'cascade' = this.fix, meta: Partial<PlannedDoc> = {}): void {
     const doc = this.docs.get(old);
@@ -249,41 +230,139 @@ export class Draft {
     this.docs.delete(old);
     this.docs.set(next.digest, { ...doc, ...meta, stored: next });
     if (next.digest === old) return;
-    if (++this.replacements > MAX_REPLACEMENTS) {
-      throw new ProvenantError(
-        'INVALID_MANIFEST',
-        `rewriting the image would replace its manifests and indexes more than ${MAX_REPLACEMENTS} times: its nested indexes share their children too much to fix`,
-        { where: this.root, hint: 'fix the nested indexes one by one (name each by its digest), or list each image once' },
-      );
-    }
-    this.renames.push({ from: old, to: next.digest, role: doc.role, kind: doc.kind });
+    this.moved(doc, old, next.digest);
+    this.stale.add(old);
     this.note(text, old, next.digest, fix);
-    if (this.root === old) this.root = next.digest;
-    if (this.tagged.delete(old)) this.tagged.add(next.digest);
-    // The indexes that list `old` now: one of them may be replaced while another is re-listed
-    // (an index listed both by the root and by an index the root lists), so each is looked up
-    // again, under its digest of the moment, before it is re-listed.
-    const listing = [...this.docs.values()]
-      .filter((d) => d.stored.kind === 'index' && listsDigest(d.stored, old))
-      .map((d) => d.stored.digest);
-    for (const listed of listing) {
-      const index = this.docs.get(this.current(listed));
-      if (index === undefined || !listsDigest(index.stored, old)) continue;
-      const updated = relistIndex(index.stored as Stored & { kind: 'index' }, old, next);
-      this.replace(
-        index.stored.digest,
-        updated,
-        `${this.describe(index)} now lists ${short(next.digest)} in place of ${short(old)}`,
-        'cascade',
-      );
-    }
     for (const a of this.attachedTo(old)) this.reattach(a, old, next);
   }
 
-  /** The digest that the manifest once at `digest` has now, following this draft's renames. */
+  /**
+   * Rewrites each index that lists a manifest replaced since the last settle, or an entry in
+   * `unlisting.gone`, and each index above those. Replacing a manifest at once in every index
+   * that lists it, and each of those in theirs, re-serialised an index once per path to it: an
+   * image whose indexes share their children level after level (6 indexes each listing the 6
+   * below, 7 levels, 43 documents) took over a million rewrites. Here the indexes to rewrite are
+   * found first, then rewritten children first (a post-order walk of the index graph), each once
+   * with all its changes, so that each parent lists its children's final digests: the work is
+   * linear in the number of index entries.
+   *
+   * A rewritten index carries its change to its attachments; one of those may itself be listed
+   * by an index rewritten before it, which another round then rewrites.
+   *
+   * @throws ProvenantError `INVALID_MANIFEST` when an index lists itself, through others or not
+   *   (content addressing makes that impossible, unless a store lied about a digest)
+   */
+  settle(unlisting?: Unlisting): void {
+    for (let round = 0; round === 0 ? this.stale.size > 0 || unlisting !== undefined : this.stale.size > 0; round++) {
+      // Each round follows one more attachment of a rewritten index; a plan read from a store
+      // cannot need as many rounds as it has documents.
+      if (round > this.docs.size) {
+        throw new ProvenantError('INVALID_MANIFEST', `rewriting the indexes of the image did not settle after ${round} rounds`, {
+          where: this.root,
+          hint: 'its indexes and attachments name each other in a loop, which content addressing rules out: check the store',
+        });
+      }
+      const seeds = [...this.stale, ...(unlisting?.gone ?? [])];
+      this.stale.clear();
+      this.relist(seeds, unlisting);
+    }
+  }
+
+  /** One round of {@link settle}: the indexes above `seeds`, children first, each rewritten once. */
+  private relist(seeds: readonly string[], unlisting: Unlisting | undefined): void {
+    const indexes = [...this.docs.values()].filter((d) => d.stored.kind === 'index');
+    const listedBy = new Map<string, Digest[]>();
+    const names = new Map<Digest, Set<string>>();
+    for (const ix of indexes) {
+      const named = namedBy(ix.stored);
+      names.set(ix.stored.digest, named);
+      for (const n of named) {
+        const by = listedBy.get(n);
+        if (by === undefined) listedBy.set(n, [ix.stored.digest]);
+        else by.push(ix.stored.digest);
+      }
+    }
+    // Every index that lists a seed, and every index above one of those.
+    const dirty = new Set<Digest>();
+    const queue = seeds.flatMap((s) => listedBy.get(s) ?? []);
+    for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+      if (dirty.has(next)) continue;
+      dirty.add(next);
+      queue.push(...(listedBy.get(next) ?? []));
+    }
+    if (dirty.size === 0) return;
+    const order = childrenFirst(
+      indexes.map((ix) => ix.stored.digest).filter((d) => dirty.has(d)),
+      (d) => [...(names.get(d) ?? [])].filter((n): n is Digest => dirty.has(n as Digest)),
+    );
+    const about = new Map<Digest, Digest[]>();
+    for (const d of this.docs.values()) {
+      if (d.role !== 'attachment' || d.subject === undefined || !dirty.has(d.subject)) continue;
+      const list = about.get(d.subject);
+      if (list === undefined) about.set(d.subject, [d.stored.digest]);
+      else list.push(d.stored.digest);
+    }
+    for (const digest of order) {
+      // An index with a subject may have been re-attached (and so replaced) in this round already.
+      const doc = this.docs.get(this.current(digest));
+      if (doc === undefined || doc.stored.kind !== 'index') continue;
+      const index = doc.stored;
+      const relisted = new Map<Digest, Digest>();
+      let removed = 0;
+      const manifests: Descriptor[] = [];
+      for (const m of index.index.manifests) {
+        if (unlisting?.gone.has(m.digest)) {
+          removed++;
+          continue;
+        }
+        let e = m;
+        const now = this.docs.get(this.current(m.digest));
+        if (now !== undefined && now.stored.digest !== m.digest) {
+          relisted.set(m.digest, now.stored.digest);
+          e = { ...e, mediaType: now.stored.mediaType, digest: now.stored.digest, size: now.stored.bytes.byteLength };
+        }
+        const ref = e.annotations?.[Annotation.DockerReferenceDigest] as Digest | undefined;
+        const refNow = ref === undefined ? undefined : this.current(ref);
+        if (ref !== undefined && refNow !== undefined && refNow !== ref && this.docs.has(refNow)) {
+          relisted.set(ref, refNow);
+          e = { ...e, annotations: { ...e.annotations, [Annotation.DockerReferenceDigest]: refNow } };
+        }
+        manifests.push(e);
+      }
+      if (removed === 0 && relisted.size === 0) continue;
+      const next = indexStored({ ...index.index, manifests }, index.mediaType);
+      if (removed > 0) this.note(unlisting!.text(doc, removed), index.digest, next.digest);
+      for (const [from, to] of relisted) {
+        this.note(`${this.describe(doc)} now lists ${short(to)} in place of ${short(from)}`, index.digest, next.digest, 'cascade');
+      }
+      this.docs.delete(index.digest);
+      this.docs.set(next.digest, { ...doc, stored: next });
+      // Not stale: every index that lists this one is dirty too, and comes after it in `order`.
+      this.moved(doc, index.digest, next.digest);
+      for (const a of about.get(digest) ?? []) {
+        const att = this.docs.get(a);
+        if (att !== undefined && att.subject === index.digest) this.reattach(att, index.digest, next);
+      }
+    }
+  }
+
+  /** Records that the manifest `doc` (at `old`) is now at `next`. */
+  private moved(doc: PlannedDoc, old: Digest, next: Digest): void {
+    this.renames.push({ from: old, to: next, role: doc.role, kind: doc.kind });
+    this.forward.set(old, next);
+    if (this.root === old) this.root = next;
+    if (this.tagged.delete(old)) this.tagged.add(next);
+  }
+
+  /** The digest that the manifest once at `digest` has now, following this draft's replacements. */
   private current(digest: Digest): Digest {
     let at = digest;
-    for (const r of this.renames) if (r.from === at) at = r.to;
+    // A manifest replaced and then replaced back is at its first digest again: stop at a live one.
+    for (let hops = 0; !this.docs.has(at) && hops <= this.forward.size; hops++) {
+      const next = this.forward.get(at);
+      if (next === undefined) break;
+      at = next;
+    }
     return at;
   }
 
@@ -359,7 +438,13 @@ export class Draft {
    * Turns an attachment into a referrer or a cosign-tagged manifest. The caller has taken it
    * out of any index. Returns false (and says why) when it cannot.
    */
-  detach(doc: PlannedDoc, to: 'referrers' | 'cosign-tag', config: 'keep' | 'image'): boolean {
+  detach(given: PlannedDoc, to: 'referrers' | 'cosign-tag', config: 'keep' | 'image'): boolean {
+    // The subject may be an index that still lists a manifest replaced before: rewrite it first,
+    // so that the subject named is the index as it will be written (and the attachment as it is then).
+    this.settle();
+    const doc = this.docs.get(this.current(given.stored.digest));
+    // Left out while the indexes were rewritten (a signature of one); `dropped` says why.
+    if (doc === undefined) return false;
     const stored = doc.stored;
     if (stored.kind !== 'manifest') {
       this.note(`${this.describe(doc)} is an index, not a manifest; left where it is`);
@@ -449,23 +534,55 @@ export function subjectField(stored: Stored): Descriptor | undefined {
   return stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
 }
 
-function listsDigest(index: Stored, digest: Digest): boolean {
-  return (
-    index.kind === 'index' &&
-    index.index.manifests.some((m) => m.digest === digest || m.annotations?.[Annotation.DockerReferenceDigest] === digest)
-  );
+/** The digests an index names: its entries, and the manifests BuildKit's attestation entries are about. */
+function namedBy(index: Stored): Set<string> {
+  const out = new Set<string>();
+  if (index.kind !== 'index') return out;
+  for (const m of index.index.manifests) {
+    out.add(m.digest);
+    const ref = m.annotations?.[Annotation.DockerReferenceDigest];
+    if (ref !== undefined) out.add(ref);
+  }
+  return out;
 }
 
-function relistIndex(index: Stored & { kind: 'index' }, old: Digest, next: Stored): Stored {
-  const manifests = index.index.manifests.map((m) => {
-    let e = m;
-    if (e.digest === old) e = { ...e, mediaType: next.mediaType, digest: next.digest, size: next.bytes.byteLength };
-    if (e.annotations?.[Annotation.DockerReferenceDigest] === old) {
-      e = { ...e, annotations: { ...e.annotations, [Annotation.DockerReferenceDigest]: next.digest } };
+/**
+ * `nodes` in an order where each comes after the ones `children` gives it (a post-order walk,
+ * each node once). Iterative, so a long chain cannot overflow the stack.
+ *
+ * @throws ProvenantError `INVALID_MANIFEST` naming the index that lists itself, when one does
+ */
+function childrenFirst(nodes: readonly Digest[], children: (d: Digest) => Digest[]): Digest[] {
+  const order: Digest[] = [];
+  const state = new Map<Digest, 'open' | 'done'>();
+  for (const start of nodes) {
+    if (state.has(start)) continue;
+    state.set(start, 'open');
+    const stack = [{ digest: start, children: children(start), next: 0 }];
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const child = top.children[top.next++];
+      if (child === undefined) {
+        stack.pop();
+        state.set(top.digest, 'done');
+        order.push(top.digest);
+        continue;
+      }
+      const seen = state.get(child);
+      if (seen === 'done') continue;
+      if (seen === 'open') {
+        const through = stack.slice(stack.findIndex((f) => f.digest === child) + 1).map((f) => f.digest);
+        const via = through.length === 0 ? '' : `, through ${through.join(', ')}`;
+        throw new ProvenantError('INVALID_MANIFEST', `the index ${child} lists itself${via}`, {
+          where: child,
+          hint: 'a digest names its content, so no index can list itself: the store that held it is not to be trusted',
+        });
+      }
+      state.set(child, 'open');
+      stack.push({ digest: child, children: children(child), next: 0 });
     }
-    return e;
-  });
-  return indexStored({ ...index.index, manifests }, index.mediaType);
+  }
+  return order;
 }
 
 /** A manifest's JSON in the spec's field order. */

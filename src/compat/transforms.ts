@@ -217,6 +217,8 @@ export const TRANSFORMS: Record<FixId, Transform> = {
         `${d.describe(doc)} rewritten with Docker schema 2 media types${lost.length > 0 ? ` (dropped its ${lost.join(' and ')}, which schema 2 has no place for)` : ''}`,
       );
     }
+    // The root lists the manifests rewritten above once it is settled, and only then.
+    d.settle();
     const rootDoc = d.docs.get(d.root);
     if (rootDoc !== undefined && rootDoc.stored.kind === 'index' && rootDoc.stored.mediaType !== MediaType.DockerManifestList) {
       const manifests = rootDoc.stored.index.manifests.map((e) => ({
