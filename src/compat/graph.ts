@@ -31,7 +31,10 @@ export interface NestedIndexNode {
   readonly entry: Descriptor;
   /** The indexes that list it (one node however many list it, each index once). */
   readonly parents: readonly Digest[];
-  /** 1 when the root lists it; where it was first found when several indexes list it. */
+  /**
+   * 1 when the root lists it; when several indexes list it, the longest chain of indexes from
+   * the root to it (the order of the entries does not change it).
+   */
   readonly depth: number;
 }
 
@@ -101,7 +104,7 @@ export async function readImageGraph(store: ContentStore, target: string, option
   const notes: string[] = [];
   const images: ImageNode[] = [];
   const indexEntries: EntryNode[] = [];
-  const nested: NestedIndexNode[] = [];
+  let nested: NestedIndexNode[] = [];
   if (root.kind === 'manifest') {
     images.push({ stored: root, entry: undefined, platform: await platformFromConfig(store, root, options) });
   } else {
@@ -117,7 +120,15 @@ export async function readImageGraph(store: ContentStore, target: string, option
     const seen = new Set<string>();
     const walked = new Set<string>([root.digest]);
     const parentsOf = new Map<string, Digest[]>();
+    const found: Array<Omit<NestedIndexNode, 'depth'>> = [];
     const maxDocuments = options.maxDocuments ?? MAX_DOCUMENTS;
+    const tooDeep = (digest: Digest, depth: number): ProvenantError =>
+      new ProvenantError(
+        'INVALID_MANIFEST',
+        `the index ${digest} is nested ${depth} deep, more than the ${MAX_NESTING} levels read; the images in it would go unjudged`,
+        { where: `${store.location}@${digest}`, hint: 'check or fix the nested index itself (name its digest)' },
+      );
+    // `depth` is that of one path to the index: when it is already too deep, the longest is too.
     const walk = async (index: Stored & { kind: 'index' }, depth: number): Promise<void> => {
       for (const entry of index.index.manifests) {
         throwIfAborted(options.signal);
@@ -157,19 +168,11 @@ export async function readImageGraph(store: ContentStore, target: string, option
           });
         }
         if (stored.kind === 'index') {
-          if (depth + 1 > MAX_NESTING) {
-            throw new ProvenantError(
-              'INVALID_MANIFEST',
-              `the index ${stored.digest} is nested ${depth + 1} deep, more than the ${MAX_NESTING} levels read; the images in it would go unjudged`,
-              { where: `${store.location}@${stored.digest}`, hint: 'check or fix the nested index itself (name its digest)' },
-            );
-          }
-          // Listed again under another platform: still one index, walked once.
-          if (walked.has(stored.digest)) continue;
+          if (depth + 1 > MAX_NESTING) throw tooDeep(stored.digest, depth + 1);
           walked.add(stored.digest);
           const parents: Digest[] = [index.digest];
           parentsOf.set(stored.digest, parents);
-          nested.push({ stored, entry, parents, depth: depth + 1 });
+          found.push({ stored, entry, parents });
           await walk(stored, depth + 1);
           continue;
         }
@@ -178,6 +181,13 @@ export async function readImageGraph(store: ContentStore, target: string, option
       }
     };
     await walk(root, 0);
+    // An index listed by several indexes is walked once, from the first that lists it: the depth
+    // of that walk depends on the order of the entries. Its depth is that of its deepest parent,
+    // plus one, known once every parent is read.
+    const depths = nestingDepths(root.digest, found, store.location);
+    nested = found.map((n) => ({ ...n, depth: depths.get(n.stored.digest)! }));
+    const deep = nested.find((n) => n.depth === MAX_NESTING + 1);
+    if (deep !== undefined) throw tooDeep(deep.stored.digest, deep.depth);
   }
 
   const attachments: AttachmentNode[] = [];
@@ -216,6 +226,46 @@ export async function readImageGraph(store: ContentStore, target: string, option
     }
   }
   return { location: store.location, root, nested, images, indexEntries, attachments, notes };
+}
+
+/**
+ * The depth of each nested index: the longest chain of indexes from the root to it, taken in
+ * topological order (an index once all its parents have theirs), so the order the entries were
+ * read in does not matter.
+ *
+ * @throws ProvenantError `INVALID_MANIFEST` when indexes list each other in a loop (a store that
+ *   lied about a digest)
+ */
+function nestingDepths(root: Digest, nested: ReadonlyArray<Omit<NestedIndexNode, 'depth'>>, location: string): Map<Digest, number> {
+  const children = new Map<Digest, Digest[]>();
+  const waiting = new Map<Digest, number>();
+  for (const n of nested) {
+    waiting.set(n.stored.digest, n.parents.length);
+    for (const p of n.parents) {
+      const list = children.get(p);
+      if (list === undefined) children.set(p, [n.stored.digest]);
+      else list.push(n.stored.digest);
+    }
+  }
+  const depths = new Map<Digest, number>([[root, 0]]);
+  const ready = [root];
+  for (let at = ready.pop(); at !== undefined; at = ready.pop()) {
+    const depth = depths.get(at)! + 1;
+    for (const child of children.get(at) ?? []) {
+      depths.set(child, Math.max(depths.get(child) ?? 0, depth));
+      const left = waiting.get(child)! - 1;
+      waiting.set(child, left);
+      if (left === 0) ready.push(child);
+    }
+  }
+  const looped = nested.find((n) => waiting.get(n.stored.digest) !== 0);
+  if (looped !== undefined) {
+    throw new ProvenantError('INVALID_MANIFEST', `the index ${looped.stored.digest} lists itself, through the indexes it lists`, {
+      where: `${location}@${looped.stored.digest}`,
+      hint: 'a digest names its content, so no index can list itself: the store that held it is not to be trusted',
+    });
+  }
+  return depths;
 }
 
 /** A manifest's or index's `subject`. */

@@ -606,6 +606,55 @@ describe('nested indexes (index → index → manifests)', () => {
     assert.deepEqual(await dst.listTags(), []);
   });
 
+  it('judges the nesting of an index two indexes list at different depths the same whatever their order', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+    const idx = (manifests: Stored[], note: string) =>
+      parseStored(
+        encodeJson({
+          schemaVersion: 2,
+          mediaType: MediaType.OciIndex,
+          manifests: manifests.map((m) => descriptorOf(m)),
+          annotations: { note },
+        }),
+        { mediaType: MediaType.OciIndex },
+      );
+    // The image's index sits in `shared`, which the top lists directly (the image's index is then
+    // 2 deep) and at the end of a chain of `chain` indexes (chain + 2 deep). Walked from the direct
+    // entry first, the chain meets an index read already.
+    const build = async (chain: number, order: 'direct first' | 'chain first', tag: string) => {
+      const shared = idx([made.root], 'shared');
+      await src.putManifest(shared);
+      let below = shared;
+      for (let i = 0; i < chain; i++) {
+        below = idx([below], `${tag} ${i}`);
+        await src.putManifest(below);
+      }
+      const top = idx(order === 'direct first' ? [shared, below] : [below, shared], tag);
+      await src.putManifest(top, { tags: [tag], keepAsRoot: true });
+      return shared;
+    };
+    const engine = target('docker-engine@20.10');
+    for (const order of ['direct first', 'chain first'] as const) {
+      const deepest = MAX_NESTING - 2;
+      const shared = await build(deepest, order, `fits-${order.split(' ')[0]}`);
+      const graph = await readImageGraph(src, `fits-${order.split(' ')[0]}`, { attachments: false });
+      const depthOf = (d: string) => graph.nested.find((n) => n.stored.digest === d)?.depth;
+      assert.equal(depthOf(shared.digest), MAX_NESTING - 1, order);
+      assert.equal(depthOf(made.root.digest), MAX_NESTING, order);
+      const tag = `deep-${order.split(' ')[0]}`;
+      await build(deepest + 1, order, tag);
+      const deep = (e: unknown) =>
+        isProvenantError(e, 'INVALID_MANIFEST') &&
+        e.where?.endsWith(made.root.digest) === true &&
+        e.message.includes(`nested ${MAX_NESTING + 1} deep`);
+      await assert.rejects(checkImage(src, tag, [engine], { probe: false }), deep, order);
+      const dst = await layout();
+      await assert.rejects(fixImage(src, tag, dst, engine, { tags: ['fixed'], include: 'all', probe: false }), deep, order);
+      assert.deepEqual(await dst.listTags(), []);
+    }
+  });
+
   it('docker-media-types refuses, naming the nested index, and writes nothing', async () => {
     const { src, made } = await nested({});
     const dst = await layout();
