@@ -149,7 +149,8 @@ export interface TargetedBuild {
  * the one implementation of every rule.
  *
  * @throws ProvenantError `INCOMPATIBLE` when the target would still refuse the image (nothing is
- *   written to `dst`), and what build, check and fix raise
+ *   written to `dst`, unless what `dst` held already is what it refuses), and what build, check
+ *   and fix raise
  */
 export async function writeBuildFor(
   result: BuildResult,
@@ -175,7 +176,7 @@ export async function writeBuildFor(
       if (!fix.written || fix.destination === undefined || fix.after?.verdict === 'refused') {
         throw new ProvenantError(
           'INCOMPATIBLE',
-          `${target.label} would refuse the image and no change makes it accept it; nothing was written`,
+          `${target.label} would refuse the image and no change makes it accept it; ${fix.written ? `it was written to ${dst.location} all the same` : 'nothing was written'}`,
           {
             where: options.reference,
             hint: fix.account.join(' '),

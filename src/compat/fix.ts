@@ -4,8 +4,10 @@
  * their fixes; the fixes run as pure transforms over a plan of the image (transforms.ts) in one
  * fixed order; layers are recompressed beforehand when a fix needs it (the only step that reads
  * layers); then the plan is copied to the destination by `copyImage`, which writes blobs first,
- * then manifests, referrers after their subject and tags last. The written image is checked again
- * against the same target.
+ * then manifests, referrers after their subject and tags last. The fixed image is checked against
+ * the same target before it is written (as the plan, through a {@link PlannedStore}): one the
+ * target would still refuse is not written, unless forced, so nothing at the destination can be
+ * taken for a fixed image that is not. The written image is checked again there.
  *
  * Signing is not done here: a changed digest is signed only through the `resign` callback. Without
  * it the report says plainly which digests are unsigned, and that the old signatures stay valid
@@ -64,7 +66,10 @@ export interface FixOptions extends OperationOptions {
   platform?: Platform | undefined;
   /** Fix refusals only (default), or warnings too. */
   include?: 'refusals' | 'all' | undefined;
-  /** Write even when some refusal has no fix (the result is still refused). */
+  /**
+   * Write even when some refusal has no fix, or when the target would still refuse the fixed
+   * image (the result is then still refused).
+   */
   force?: boolean | undefined;
   /** Signs the digests the fix changed; without it they are left unsigned, and the report says so. */
   resign?: Resigner | undefined;
@@ -90,7 +95,10 @@ export interface SigningReport {
 export interface FixReport {
   readonly source: { readonly location: string; readonly reference: string; readonly digest: Digest };
   readonly target: string;
-  /** False when nothing was written: some refusal has no fix (see `unfixable`), and `force` was not set. */
+  /**
+   * False when nothing was written, `force` not being set: some refusal has no fix (see
+   * `unfixable`), or the target would still refuse the fixed image (see `after`).
+   */
   readonly written: boolean;
   readonly destination:
     | { readonly location: string; readonly digest: Digest; readonly mediaType: string; readonly tags: readonly string[] }
@@ -107,7 +115,11 @@ export interface FixReport {
   readonly leftAlone: readonly Problem[];
   readonly signing: SigningReport;
   readonly before: TargetReport;
-  /** The written image checked again against the same target. */
+  /**
+   * The fixed image checked against the same target: the image written, checked at the
+   * destination; when the target would still refuse it, the image as planned, which was then not
+   * written (unless forced). Undefined when a refusal has no fix and nothing was written.
+   */
   readonly after: TargetReport | undefined;
   /** Everything above as plain sentences, in order. */
   readonly account: readonly string[];
@@ -207,6 +219,11 @@ export async function fixImage(
       return finish({ written: false, destination: undefined, after: undefined, resigned: [] });
     }
     const planned = new PlannedStore(src, plan);
+    const checkOptions: CheckOptions = { ...options, reference, probe: probe ?? false };
+    const expected = (await checkImage(planned, plan.root, [t], checkOptions)).targets[0]!;
+    if (expected.verdict === 'refused' && !options.force) {
+      return finish({ written: false, destination: undefined, after: expected, resigned: [] });
+    }
     const copied = await copyImage(planned, plan.root, dst, {
       tags: options.tags ?? [],
       withReferrers: true,
@@ -218,7 +235,7 @@ export async function fixImage(
     if (options.resign !== undefined) {
       for (const digest of signing0.unsigned) resigned.push(await options.resign(dst, digest));
     }
-    const afterReport = await checkImage(dst, plan.root, [t], { ...options, reference, probe: probe ?? false });
+    const afterReport = await checkImage(dst, plan.root, [t], checkOptions);
     return finish({
       written: true,
       destination: { location: dst.location, digest: copied.digest, mediaType: copied.mediaType, tags: [...(options.tags ?? [])] },
@@ -319,15 +336,31 @@ function accountOf(r: Omit<FixReport, 'account'>): string[] {
   for (const d of r.dropped) lines.push(`Not carried: ${d.what}, because ${d.why}.`);
   for (const p of r.leftAlone) lines.push(`Left alone (${p.severity}): ${p.rule}.`);
   lines.push(r.signing.statement);
-  if (!r.written) lines.push('Nothing was written.');
-  else if (r.destination !== undefined) {
+  // What the target still refuses, besides the refusals said above to have no fix.
+  const still = (r.after?.problems ?? [])
+    .filter((p) => p.severity === 'refuses' && !r.unfixable.some((u) => u.rule === p.rule))
+    .map((p) => `Still refused: ${p.rule}: ${stillWhy(p)}.`);
+  if (!r.written) {
+    if (r.after?.verdict === 'refused') {
+      lines.push(`Checked before writing: ${r.target} would still refuse the fixed image.`, ...still);
+    }
+    lines.push('Nothing was written.');
+  } else if (r.destination !== undefined) {
     lines.push(`Wrote ${short(r.destination.digest)} (${r.destination.mediaType}) to ${r.destination.location}.`);
     if (r.after !== undefined)
       lines.push(
         `Checked again: ${r.target} ${r.after.verdict === 'accepted' ? 'accepts it' : r.after.verdict === 'warnings' ? 'accepts it, with warnings' : 'still refuses it'}.`,
       );
+    if (r.after?.verdict === 'refused') lines.push(...still);
   }
   return lines;
+}
+
+/** What a problem the fixes left found, in a few words: its findings, else the rule's reason. */
+function stillWhy(p: Problem): string {
+  const found = p.findings.map((f) => f.detail);
+  if (found.length === 0) return p.why.replace(/\.$/, '');
+  return found.length > 3 ? `${found.slice(0, 3).join('; ')}; and ${found.length - 3} more` : found.join('; ');
 }
 
 /** The diff_id the config gives each layer to recompress (to check the content against). */

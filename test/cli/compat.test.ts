@@ -178,6 +178,29 @@ describe('check and fix: what they refuse', () => {
     assert.equal(written.stdout, '', 'no image is tagged at the destination');
   });
 
+  it('fixes that leave a refusal standing: exit 7, the rule named, nothing written unless forced', async () => {
+    const path = join(dir, 'zstd');
+    const store = await LayoutStore.open(path, { create: true });
+    await synth(store, { layer: 'zstd', tag: 'v1' });
+    await store.close();
+    // Its one rule names a fix that does not satisfy it.
+    const profiles = join(import.meta.dirname, '..', 'compat', 'profiles');
+    const out = join(dir, 'zstd-fixed');
+    const args = ['fix', `oci:${path}:v1`, '--target', 'stubborn', '--profiles', profiles, '-o', `oci:${out}:v1`];
+    const fix = await provenant(args);
+    assert.equal(fix.status, 7, fix.stderr);
+    assert.match(fix.stdout, /Checked before writing: stubborn would still refuse the fixed image\.\n {2}Still refused: no-zstd: /);
+    assert.match(fix.stdout, /Nothing was written\./);
+    assert.match(fix.stderr, /stubborn would still refuse the fixed image \(no-zstd\); nothing was written/);
+    assert.equal((await provenant(['tags', `oci:${out}`])).stdout, '', 'no image is tagged at the destination');
+    const forced = await provenant([...args, '--force']);
+    assert.equal(forced.status, 7, forced.stderr);
+    assert.match(forced.stderr, /stubborn would still refuse the image written to oci:.*@sha256:[0-9a-f]{64} \(no-zstd\)/);
+    assert.match(forced.stderr, /hint: written because of --force/);
+    assert.match(forced.stdout, /Still refused: no-zstd: /);
+    assert.equal((await provenant(['tags', `oci:${out}`])).stdout, 'v1\n');
+  });
+
   it('usage: no target, an unknown one, two for fix, fix without -o', async () => {
     const ref = `oci:${join(dir, 'huge')}:v1`;
     let r = await provenant(['check', ref]);

@@ -5,7 +5,7 @@
  * transforms leaving their input plan alone.
  */
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -168,6 +168,32 @@ describe('fix chooses, refuses and leaves alone', () => {
     const forced = await fixImage(src, made.tag, dst, run, { tags: ['fixed'], force: true });
     assert.equal(forced.written, true);
     assert.equal(forced.after?.verdict, 'refused');
+  });
+
+  it('writes nothing when the fixes leave a refusal standing, says what still refuses, and writes it only when forced', async () => {
+    const src = await layout();
+    const made = await synth(src, { layer: 'zstd' });
+    const [stubborn] = selectTargets(await loadProfiles({ extraDirs: [join(import.meta.dirname, 'profiles')] }), 'stubborn');
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, stubborn!, { tags: ['fixed'], probe: false });
+    assert.equal(report.written, false);
+    assert.deepEqual(report.unfixable, []);
+    assert.deepEqual(
+      report.applied.map((a) => a.fix),
+      ['set-artifact-type'],
+    );
+    assert.equal(report.after?.verdict, 'refused');
+    const account = report.account.join('\n');
+    assert.match(account, /Checked before writing: stubborn would still refuse the fixed image\./);
+    assert.match(account, new RegExp(`Still refused: no-zstd: .* of ${short(made.images[0]!.digest)}`));
+    assert.match(account, /Nothing was written\.$/);
+    assert.deepEqual(await dst.listTags(), []);
+    assert.deepEqual(await readdir(join(dst.path, 'blobs', 'sha256')).catch(() => []), [], 'not a blob was written');
+    const forced = await fixImage(src, made.tag, dst, stubborn!, { tags: ['fixed'], force: true, probe: false });
+    assert.equal(forced.written, true);
+    assert.equal(forced.after?.verdict, 'refused');
+    assert.match(forced.account.join('\n'), /Checked again: stubborn still refuses it\.\nStill refused: no-zstd: /);
+    assert.deepEqual(await dst.listTags(), ['fixed']);
   });
 
   it('copies an accepted image as it is, and says there was nothing to change', async () => {

@@ -24,7 +24,10 @@ export const spec: CommandSpec = {
     output: { type: 'string', short: 'o', description: 'where to write the fixed image (any store; default tag latest)' },
     platform: { type: 'string', description: "the platform to keep when the fix picks one (default: the target's, in its order)" },
     all: { type: 'boolean', description: 'fix the warnings that have a fix too, not only refusals' },
-    force: { type: 'boolean', description: 'write even when a refusal has no fix (the result is still refused)' },
+    force: {
+      type: 'boolean',
+      description: 'write even when the target would still refuse the result: a refusal with no fix, or one the fixes leave',
+    },
     keyless: { type: 'boolean', description: 'sign what the fix changed keylessly (a Fulcio certificate for an OIDC identity)' },
     ...SIGNING_FLAGS,
     key: {
@@ -38,7 +41,10 @@ export const spec: CommandSpec = {
   },
 };
 
-/** Writes the fix; exits 7 (INCOMPATIBLE) when nothing was written or the target still refuses the result. */
+/**
+ * Writes the fix; exits 7 (INCOMPATIBLE) when the target would still refuse the result, whether
+ * nothing was written (the default) or it was written all the same (`--force`).
+ */
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [srcText] = positional(args, 1, spec.usage) as [string];
   const dstText = args.values.output as string | undefined;
@@ -65,12 +71,22 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     });
   });
   io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderFix(report));
-  const failed = fixFailure(report);
+  const failed = fixFailure(report, args.values.force === true);
   if (failed !== undefined) throw failed;
 }
 
 /** The error a fix ends with when the target still would not take the image (exit 7). */
-function fixFailure(report: FixReport): ProvenantError | undefined {
+function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefined {
+  const still = (report.after?.problems ?? [])
+    .filter((p) => p.severity === 'refuses')
+    .map((p) => p.rule)
+    .join(', ');
+  if (!report.written && report.unfixable.length === 0) {
+    return new ProvenantError('INCOMPATIBLE', `${report.target} would still refuse the fixed image (${still}); nothing was written`, {
+      where: report.source.reference,
+      hint: 'the fixes its refusals name do not satisfy them: see the account above; --force writes the result anyway',
+    });
+  }
   if (!report.written) {
     return new ProvenantError(
       'INCOMPATIBLE',
@@ -82,12 +98,12 @@ function fixFailure(report: FixReport): ProvenantError | undefined {
     );
   }
   if (report.after?.verdict === 'refused') {
-    return new ProvenantError('INCOMPATIBLE', `${report.target} would still refuse the fixed image`, {
-      where: report.destination?.location,
-      hint: report.after.problems
-        .filter((p) => p.severity === 'refuses')
-        .map((p) => p.rule)
-        .join(', '),
+    const at = report.destination === undefined ? '' : ` written to ${report.destination.location}@${report.destination.digest}`;
+    return new ProvenantError('INCOMPATIBLE', `${report.target} would still refuse the image${at} (${still})`, {
+      where: report.source.reference,
+      hint: forced
+        ? 'written because of --force; the account above says what it still refuses'
+        : 'the destination held what it refuses before this fix (attachments of the same digests): see the account above',
     });
   }
   return undefined;
