@@ -339,6 +339,23 @@ describe('nested indexes (index → index → manifests)', () => {
     }
   });
 
+  it('a referrer of a nested index follows the index when a fix rewrites it', async () => {
+    const { src, made } = await nested({ layer: 'zstd', referrers: [{ on: 'index', artifactType: ArtifactType.SpdxJson }] });
+    const dst = await layout();
+    const report = await fixImage(src, 'outer', dst, target('docker-engine@20.10'), { tags: ['fixed'], include: 'all', probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    const moved = report.renamed.find((r) => r.from === made.root.digest);
+    assert.ok(moved !== undefined, 'the inner index was rewritten');
+    const sbom = report.renamed.find((r) => r.from === made.referrers[0]!.digest);
+    assert.ok(sbom !== undefined, 'the referrer was rewritten with the new subject');
+    const referrers = await dst.referrers(moved.to);
+    assert.deepEqual(
+      referrers.map((r) => r.digest),
+      [sbom.to],
+    );
+    assert.equal(await assertWhole(dst, 'fixed'), 2);
+  });
+
   it('move-attestations takes attestations out of the nested index', async () => {
     const { src, made } = await nested({ attestations: 'legacy' });
     const report = await fixImage(src, 'outer', await layout(), target('amazon-ecr'), { tags: ['fixed'], include: 'all', probe: false });
