@@ -3,10 +3,10 @@
  * an `https://apko.dev/image-configuration` attestation (the locked configuration Chainguard
  * attests for each image), else the image's own /etc/apko.json. Each platform is built again with
  * apko compatibility (../builder/apko.ts) and compared with the original by its config, which
- * holds the diff_ids of its uncompressed layers: the same config is the same content. The layers'
- * compressed bytes differ from apko's (apko compresses with pgzip; docs/build.md), so a rebuild
- * whose config is the original's but whose manifest is not is reported as a match of content,
- * with the other compression said.
+ * holds the diff_ids of its uncompressed layers: the same config, with the original's layers
+ * decompressing to those diff_ids, is the same content. The layers' compressed bytes differ from
+ * apko's (apko compresses with pgzip; docs/build.md), so such a rebuild whose manifest is not the
+ * original's is reported as a match of content, with the other compression said.
  *
  * The build date: apko dates an image SOURCE_DATE_EPOCH when it was set, else the newest
  * package's build time. The rebuild tries the second, and when the config's `created` says
@@ -24,11 +24,12 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageFiles } from '../image/apko-sbom.ts';
 import { readStatements } from '../image/attestations.ts';
 import { diffImages } from '../image/diff.ts';
+import { decompressLayer } from '../image/filesystem.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
 import { collect } from '../io/verify.ts';
-import type { Digest } from '../oci/digest.ts';
+import { type Digest, Digester } from '../oci/digest.ts';
 import { platformMatches } from '../oci/platform.ts';
-import type { ImageConfig } from '../oci/types.ts';
+import type { Descriptor, ImageConfig } from '../oci/types.ts';
 import { verifyImage } from '../sign/verify.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -59,7 +60,14 @@ export type ApkoPlatformResult = { platform: string; digest: Digest; provenance:
       compression: 'same' | 'other';
       changedPackageFiles: [];
     }
-  | { status: 'mismatch'; rebuilt: Digest; detail?: MismatchDetail | undefined; changedPackageFiles: [] }
+  | {
+      status: 'mismatch';
+      rebuilt: Digest;
+      detail?: MismatchDetail | undefined;
+      /** Why there is no file-by-file comparison: a layer that is not what the original's config says. */
+      error?: string | undefined;
+      changedPackageFiles: [];
+    }
   | { status: 'not-replayable'; reason: string; missing: string[] }
 );
 
@@ -216,6 +224,34 @@ export async function reproduceApko(
   return out;
 }
 
+/**
+ * Why the layers, decompressed, are not the config's diff_ids in order (as many of each), or
+ * undefined when they are. Each layer is streamed through its decoder and a hash, so memory stays
+ * bounded whatever its size.
+ */
+async function layerNotOfDiffId(
+  store: ContentStore,
+  layers: readonly Descriptor[],
+  diffIds: readonly string[],
+  where: string,
+  options: ApkoReproduceOptions,
+): Promise<string | undefined> {
+  if (layers.length !== diffIds.length) {
+    return `the original has the rebuild's config, but ${layers.length} layers for its ${diffIds.length} diff_ids`;
+  }
+  for (const [i, layer] of layers.entries()) {
+    throwIfAborted(options.signal);
+    const digester = new Digester();
+    const raw = await store.readBlob(layer, { signal: options.signal });
+    for await (const chunk of decompressLayer(raw, `${where} layer ${i} (${layer.digest})`)) digester.update(chunk);
+    const actual = digester.digest();
+    if (actual !== diffIds[i]) {
+      return `the original has the rebuild's config, but its layer ${i} (${layer.digest}) decompresses to ${actual}, not the diff_id ${diffIds[i]} the config names: the layer is not what the config describes`;
+    }
+  }
+  return undefined;
+}
+
 async function rebuild(
   store: ContentStore,
   name: string,
@@ -273,9 +309,17 @@ async function rebuild(
     const image = result.images[0];
     if (image === undefined) throw new ProvenantError('INVALID_CONFIG', `the rebuild of ${base.platform} made no image`);
     if (options.output !== undefined) await writeBuild(result, options.output.store, options.output.tags ?? [], { signal: options.signal });
-    if (image.manifest.digest === m.digest || image.config.descriptor.digest === stored.manifest.config.digest) {
-      const compression = image.manifest.digest === m.digest ? 'same' : 'other';
-      return { ...base, status: 'match', rebuilt: image.manifest.digest, compression, changedPackageFiles: [] };
+    if (image.manifest.digest === m.digest) {
+      return { ...base, status: 'match', rebuilt: image.manifest.digest, compression: 'same', changedPackageFiles: [] };
+    }
+    if (image.config.descriptor.digest === stored.manifest.config.digest) {
+      // The same config is the same content only if the original's layers are what it says: a
+      // layer changed with the config kept would otherwise pass as another compression.
+      const wrong = await layerNotOfDiffId(store, stored.manifest.layers, original.rootfs?.diff_ids ?? [], `${name}@${m.digest}`, options);
+      if (wrong === undefined)
+        return { ...base, status: 'match', rebuilt: image.manifest.digest, compression: 'other', changedPackageFiles: [] };
+      // Not compared file by file: the diff reads layers against their diff_ids and would stop here too.
+      return { ...base, status: 'mismatch', rebuilt: image.manifest.digest, error: wrong, changedPackageFiles: [] };
     }
     const rebuilt = await LayoutStore.open(join(temp, 'rebuilt'), { create: true });
     try {

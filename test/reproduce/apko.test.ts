@@ -49,8 +49,12 @@ async function attachConfigurations(store: LayoutStore, index: Stored): Promise<
   await storeAttestations(store, index, attested, 'referrers');
 }
 
-/** A copy of apko's golden image whose amd64 layer has one file changed: a new layer, config, manifest and index, tagged `changed`. */
-async function changedCopy(store: LayoutStore): Promise<Stored> {
+/**
+ * A copy of apko's golden image whose amd64 layer has one file changed: a new layer, manifest and
+ * index, tagged `changed`, and a new config with the layer's diff_id; or, with `keepConfig`, the
+ * original config, which no longer describes the layer (tagged `tampered`).
+ */
+async function changedCopy(store: LayoutStore, options: { keepConfig?: boolean } = {}): Promise<Stored> {
   const index = await store.getManifest('latest');
   assert.ok(index.kind === 'index');
   const manifests = [];
@@ -72,11 +76,14 @@ async function changedCopy(store: LayoutStore): Promise<Stored> {
     const layer = gzipSync(tar);
     const layerDescriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf(layer), size: layer.length };
     await store.putBlob(bytesSource(layerDescriptor, layer));
-    const config = JSON.parse(Buffer.from(await readFixture('apk', 'apkotest-golden-amd64-config.json')).toString());
-    config.rootfs.diff_ids = [digestOf(tar)];
-    const configBytes = encodeJson(config);
-    const configDescriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
-    await store.putBlob(bytesSource(configDescriptor, configBytes));
+    let configDescriptor = manifest.manifest.config;
+    if (options.keepConfig !== true) {
+      const config = JSON.parse(Buffer.from(await readFixture('apk', 'apkotest-golden-amd64-config.json')).toString());
+      config.rootfs.diff_ids = [digestOf(tar)];
+      const configBytes = encodeJson(config);
+      configDescriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
+      await store.putBlob(bytesSource(configDescriptor, configBytes));
+    }
     const changed = parseStored(encodeJson({ ...manifest.manifest, config: configDescriptor, layers: [layerDescriptor] }), {
       mediaType: MediaType.OciManifest,
     });
@@ -84,7 +91,7 @@ async function changedCopy(store: LayoutStore): Promise<Stored> {
     manifests.push({ ...d, digest: changed.digest, size: changed.bytes.length });
   }
   const copy = parseStored(encodeJson({ ...index.index, manifests }), { mediaType: MediaType.OciIndex });
-  await store.putManifest(copy, { tags: ['changed'] });
+  await store.putManifest(copy, { tags: [options.keepConfig === true ? 'tampered' : 'changed'] });
   return copy;
 }
 
@@ -143,6 +150,26 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
       assert.ok(amd64?.status === 'mismatch', renderReproduce(report));
       assert.equal(amd64.detail?.firstFile?.path.replace(/^\//, ''), 'etc/os-release');
       assert.match(renderReproduce(report), /first file: {2}\/?etc\/os-release differs/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('does not call a layer changed under the original config the same content: a mismatch naming the layer', async () => {
+    const dir = await tempDir();
+    await copyApkoRepository(dir);
+    const store = await apkoGoldenLayout(join(dir, 'golden'));
+    try {
+      await attachConfigurations(store, await changedCopy(store, { keepConfig: true }));
+      const report = await reproduceImage(store, 'tampered', { baseDir: dir });
+      assert.equal(report.match, false, renderReproduce(report));
+      const [amd64, arm64] = report.platforms;
+      assert.equal(arm64?.status, 'match');
+      assert.ok(amd64?.status === 'mismatch', renderReproduce(report));
+      assert.match(amd64.error ?? '', /its layer 0 \(sha256:[0-9a-f]{64}\) decompresses to sha256:[0-9a-f]{64}, not the diff_id/);
+      const amd64Text = renderReproduce(report).split('linux/arm64')[0] ?? '';
+      assert.match(amd64Text, /linux\/amd64 {2}MISMATCH/);
+      assert.doesNotMatch(amd64Text, /same content/);
     } finally {
       await store.close();
     }
