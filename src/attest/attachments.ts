@@ -81,17 +81,20 @@ export function buildkitAttachments(index: ImageIndex): Attachment[] {
   return out;
 }
 
-/** True for an index entry that is a BuildKit attestation manifest. */
+/**
+ * True for an index entry that is a BuildKit attestation manifest: platform unknown/unknown,
+ * `vnd.docker.reference.type: attestation-manifest` and the digest it describes, as BuildKit
+ * writes them (docs/attestations/attestation-storage.md). Nothing else in an index is an
+ * attachment: a runtime picks an entry by its platform, so an entry with a real platform is an
+ * image that may run, whatever its annotations say, and one with another reference type is
+ * something nobody here knows how to judge.
+ */
 export function isBuildkitAttestation(d: Descriptor): boolean {
   return (
+    isUnknownPlatform(d.platform) &&
     d.annotations?.[Annotation.DockerReferenceType] === 'attestation-manifest' &&
     d.annotations[Annotation.DockerReferenceDigest] !== undefined
   );
-}
-
-/** True for an index entry that is not an image anyone runs (attestations, BuildKit's unknown/unknown entries). */
-export function isAuxiliaryEntry(d: Descriptor): boolean {
-  return isBuildkitAttestation(d) || isUnknownPlatform(d.platform) || d.annotations?.[Annotation.DockerReferenceType] !== undefined;
 }
 
 /** Classifies a referrer by its artifact type and annotations. */

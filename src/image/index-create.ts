@@ -15,7 +15,7 @@
  * (their digests do not change), so they are copied with them. Signatures of a source's own
  * index are not carried: they sign another digest. Sign the merged index once it is written.
  */
-import { ArtifactType, isAuxiliaryEntry, isBuildkitAttestation } from '../attest/attachments.ts';
+import { ArtifactType, isBuildkitAttestation } from '../attest/attachments.ts';
 import { type Attested, type StatementBlob, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -166,7 +166,7 @@ async function imagesOf(source: IndexSource, root: Stored, options: OperationOpt
   }
   const out: Found[] = [];
   for (const d of root.index.manifests) {
-    if (isAuxiliaryEntry(d)) continue;
+    if (isBuildkitAttestation(d)) continue;
     if (isIndexType(d.mediaType)) {
       throw new ProvenantError('USAGE', `${where(source)} holds a nested index (${d.digest}); merge its images instead`, {
         where: where(source),

@@ -3,7 +3,7 @@
  * attestation storages, with whether each signature and attestation is signed and by whom it
  * says (read off the signature material; `verifyImage` is what checks it).
  */
-import { ArtifactType, type Attachment, findAttachments, isAuxiliaryEntry } from '../attest/attachments.ts';
+import { ArtifactType, type Attachment, findAttachments, isBuildkitAttestation } from '../attest/attachments.ts';
 import { isProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -70,7 +70,9 @@ export async function inspectImage(
   const manifests: InspectedManifest[] = [];
   if (root.kind === 'index') {
     for (const d of root.index.manifests) {
-      if (!isManifestLike(d.mediaType) || isAuxiliaryEntry(d)) continue;
+      // Only BuildKit's attestation entries are left out: any other manifest is an image a runtime
+      // may pick by its platform, and so one to show and to judge.
+      if (!isManifestLike(d.mediaType) || isBuildkitAttestation(d)) continue;
       const m: InspectedManifest = { digest: d.digest, mediaType: d.mediaType, size: d.size, attachments: [] };
       if (d.platform !== undefined) m.platform = d.platform;
       if (d.annotations !== undefined) m.annotations = d.annotations;

@@ -7,6 +7,7 @@
  * packages may carry `builtDate` (SPDX 2.3 §7.26). CycloneDX has no build date for a
  * component, so a CycloneDX SBOM names packages without dates.
  */
+import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { throwIfAborted } from '../errors.ts';
 import { imageInventory } from '../image/inventory.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -41,8 +42,9 @@ export async function imagePackages(store: ContentStore, digest: Digest, options
   if (root.kind === 'manifest') manifests.push(root.digest);
   else {
     for (const d of root.index.manifests) {
-      // BuildKit's attestation manifests (platform unknown/unknown) hold no file system.
-      if (d.platform?.os === 'unknown' || d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') continue;
+      // BuildKit's attestation manifests hold no file system; any other entry is an image a
+      // runtime may pick, whose packages the policy must see.
+      if (isBuildkitAttestation(d)) continue;
       if (d.mediaType.endsWith('manifest.v1+json') || d.mediaType.endsWith('manifest.v2+json')) manifests.push(d.digest);
     }
   }

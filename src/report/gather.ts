@@ -11,7 +11,7 @@
  * Reads manifests, configs, attestation and signature blobs; reads layers only for a platform
  * that has no SBOM attached (then its apk or dpkg database, through {@link imageSbom}).
  */
-import { type Attachment, isAuxiliaryEntry, isBuildkitAttestation } from '../attest/attachments.ts';
+import { type Attachment, isBuildkitAttestation } from '../attest/attachments.ts';
 import { type CheckOptions, checkImage } from '../compat/check.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
@@ -20,6 +20,7 @@ import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';
+import { isManifestLike } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { summarize } from '../sign/inspect.ts';
@@ -83,7 +84,7 @@ export async function gatherReport(store: ContentStore, target: string, options:
           mediaType: d.mediaType,
           size: d.size,
           platform: d.platform === undefined ? undefined : formatPlatform(d.platform),
-          role: isBuildkitAttestation(d) ? 'attestation' : isAuxiliaryEntry(d) ? 'other' : 'image',
+          role: isBuildkitAttestation(d) ? 'attestation' : isManifestLike(d.mediaType) ? 'image' : 'other',
           annotations: { ...d.annotations },
         }))
       : undefined;

@@ -1,8 +1,8 @@
 /**
  * The text form of a {@link ReproduceReport}: whether the provenance was verified (said plainly
  * when it was not), then one line per platform (`match`, `MISMATCH`, `NOT REPLAYABLE`) with what
- * differs or what is missing beneath it. A pure function: the CLI prints what it returns; the
- * JSON form is the report itself.
+ * differs or what is missing beneath it, then the index (for an index) and what differs in it. A
+ * pure function: the CLI prints what it returns; the JSON form is the report itself.
  */
 import type { PackageFileChange } from './fetch.ts';
 import type { PlatformReproduction, ReproduceReport } from './reproduce.ts';
@@ -13,6 +13,13 @@ export function renderReproduce(report: ReproduceReport): string {
   out.push(`provenance: ${report.verification.summary}`);
   const width = Math.max(0, ...report.platforms.map((p) => p.platform.length));
   for (const p of report.platforms) out.push(...platform(p, width));
+  const index = report.index;
+  if (index !== undefined) {
+    if (!index.compared) out.push(`index  not compared with a rebuild: ${index.reason ?? ''}`);
+    else if (index.differences.length === 0) out.push(`index  match     ${report.image.digest}`);
+    else out.push(`index  MISMATCH  ${report.image.digest}`);
+    out.push(...index.differences.map((d) => `    ${d}`));
+  }
   for (const o of report.overrides) {
     out.push(`override: ${o.from} → ${o.to} (${o.used === 0 ? 'matched no package location' : count(o.used, 'package location')})`);
   }
@@ -24,6 +31,7 @@ export function renderReproduce(report: ReproduceReport): string {
           tally('match') > 0 ? `${tally('match')} match` : '',
           tally('mismatch') > 0 ? `${tally('mismatch')} differ` : '',
           tally('not-replayable') > 0 ? `${tally('not-replayable')} not replayable` : '',
+          (index?.differences.length ?? 0) > 0 ? 'the index differs' : '',
         ]
           .filter((s) => s !== '')
           .join(', ')}`,

@@ -14,6 +14,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
+import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { apkArchToPlatform } from '../builder/arch.ts';
 import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
@@ -23,8 +24,10 @@ import { isProvenantError, throwIfAborted } from '../errors.ts';
 import { diffImages } from '../image/diff.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
+import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
-import { platformMatches } from '../oci/platform.ts';
+import { formatPlatform, platformMatches } from '../oci/platform.ts';
+import type { Descriptor, ImageIndex } from '../oci/types.ts';
 import type { LockedPackage } from '../pkg/source.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -130,6 +133,20 @@ export interface PlatformNotReplayable extends PlatformBase {
 /** One platform's outcome. */
 export type PlatformReproduction = PlatformMatch | PlatformMismatch | PlatformNotReplayable;
 
+/**
+ * The original index against the one the rebuild makes, BuildKit's attestation entries left out
+ * (they are added after the build): which images it lists, in which order, with which platforms
+ * and annotations, and its own annotations. A runtime picks the first entry of its platform, so
+ * an index with one image more, or the same images in another order, runs something else.
+ */
+export interface IndexComparison {
+  /** False when no one rebuild makes this index (`reason` says why); its platforms are still each compared. */
+  compared: boolean;
+  reason?: string | undefined;
+  /** What differs, one sentence each; empty when the index is the rebuild's. */
+  differences: string[];
+}
+
 /** What {@link reproduceImage} returns: the JSON form of `provenant reproduce --format json`. */
 export interface ReproduceReport {
   image: { name: string; digest: Digest; mediaType: string };
@@ -141,9 +158,11 @@ export interface ReproduceReport {
     /** One sentence for a person. */
     summary: string;
   };
-  /** True when every platform matched. */
+  /** True when every platform matched, and the index (for an index) has no difference. */
   match: boolean;
   platforms: PlatformReproduction[];
+  /** For an index: how it compares with the index the rebuild makes. Absent for a single manifest. */
+  index?: IndexComparison | undefined;
   /** The repository overrides given, and how many package locations each rewrote. */
   overrides: OverrideUse[];
 }
@@ -181,6 +200,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   }
 
   const overrides: OverrideUse[] = [];
+  const rebuiltIndexes: Stored[] = [];
   // Platforms whose provenance says the same build (normally all of them) are rebuilt at once.
   const groups = new Map<string, Job[]>();
   for (const j of jobs) {
@@ -191,6 +211,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
     throwIfAborted(options.signal);
     const outcome = await replayGroup(store, name, group, options);
     for (const [digest, r] of outcome.results) results.set(digest, r);
+    if (outcome.index !== undefined) rebuiltIndexes.push(outcome.index);
     for (const o of outcome.overrides) {
       const seen = overrides.find((x) => x.from === o.from);
       if (seen === undefined) overrides.push({ ...o });
@@ -209,6 +230,8 @@ export async function reproduceImage(store: ContentStore, target: string, option
   const used = platforms.flatMap((p) => (p.provenance === undefined || p.status === 'not-replayable' ? [] : [p.provenance]));
   const signers = [...new Set(used.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];
   const verified = options.trust !== undefined && used.length > 0 && used.every((p) => p.verified);
+  const root = inspected.raw;
+  const index = root.kind === 'index' ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms) : undefined;
   return {
     image: { name, digest: inspected.digest, mediaType: inspected.mediaType },
     verification: {
@@ -220,8 +243,9 @@ export async function reproduceImage(store: ContentStore, target: string, option
           ? 'the provenance was NOT verified: no key or identity was given, so nothing vouches for what it says; a match shows only that the image follows from it'
           : 'no provenance was used, so nothing was verified',
     },
-    match: platforms.length > 0 && platforms.every((p) => p.status === 'match'),
+    match: platforms.length > 0 && platforms.every((p) => p.status === 'match') && (index?.differences.length ?? 0) === 0,
     platforms,
+    ...(index === undefined ? {} : { index }),
     overrides,
   };
 }
@@ -280,7 +304,7 @@ async function replayGroup(
   name: string,
   group: readonly Job[],
   options: ReproduceOptions,
-): Promise<{ results: Map<Digest, PlatformReproduction>; overrides: OverrideUse[] }> {
+): Promise<{ results: Map<Digest, PlatformReproduction>; overrides: OverrideUse[]; index?: Stored | undefined }> {
   const results = new Map<Digest, PlatformReproduction>();
   const plan = (group[0] as Job).plan;
   const refuse = (reason: string, missing: string[]) => {
@@ -317,7 +341,8 @@ async function replayGroup(
       config: { name: basename(plan.config.path), checksum: '' },
       contents: { keyring: keyring.keyring, build_repositories: [], runtime_repositories: [], repositories: [], packages: dedupe(locked) },
     });
-    const archs = group.map((j) => j.arch);
+    // In the provenance's order, which is the original index's: the rebuilt index is compared with it.
+    const archs = plan.archs.filter((a) => group.some((j) => j.arch === a));
     const build = (forArchs: string[]): Promise<BuildResult> => {
       options.onProgress?.({ phase: 'build', archs: forArchs });
       return buildImage({
@@ -401,11 +426,99 @@ async function replayGroup(
         detail: platformDiff === undefined ? undefined : explainMismatch(platformDiff, changedPackageFiles),
       });
     }
-    return { results, overrides: fetched.overrides };
+    // Built at once, the rebuild has the index the original build made.
+    const index = builds.length === 1 && failed.size === 0 ? builds[0]?.index : undefined;
+    return { results, overrides: fetched.overrides, index };
   } finally {
     await rebuilt?.close();
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Compares the original index with the one rebuild that makes it. Entries are paired by digest
+ * (a platform that differs pairs with its rebuild), so that an entry the rebuild does not make is
+ * named as such rather than shifting every later one.
+ */
+function compareIndex(
+  original: ImageIndex,
+  builds: number,
+  rebuilt: readonly Stored[],
+  platforms: readonly PlatformReproduction[],
+): IndexComparison {
+  const entries = original.manifests.filter((d) => !isBuildkitAttestation(d));
+  const differences: string[] = [];
+  const label = (d: Descriptor) => (d.platform === undefined ? 'no platform' : formatPlatform(d.platform));
+  const theRebuild = rebuilt.length === 1 ? rebuilt[0] : undefined;
+  if (builds !== 1 || theRebuild?.kind !== 'index') {
+    // Without one rebuild to compare with, an index that names a platform twice is still
+    // wrong: a runtime runs the first of them, and the other is never what it runs.
+    const seen = new Map<string, number>();
+    for (const [i, d] of entries.entries()) {
+      const at = seen.get(label(d));
+      if (at !== undefined) differences.push(`entries ${at} and ${i} are both ${label(d)}: a runtime runs the first`);
+      else seen.set(label(d), i);
+    }
+    const reason =
+      builds === 0
+        ? 'no image of it was rebuilt from SLSA provenance (an apko configuration rebuilds one platform at a time)'
+        : builds > 1
+          ? `its images come from ${builds} different builds, so no one rebuild makes the index`
+          : 'the rebuild was split by platform, so it made no index';
+    return { compared: false, reason, differences };
+  }
+  const made = theRebuild.index;
+  const rebuiltOf = new Map<Digest, Digest>();
+  for (const p of platforms)
+    if ((p.status === 'match' || p.status === 'mismatch') && p.rebuilt !== undefined) rebuiltOf.set(p.digest, p.rebuilt);
+  const paired: number[] = [];
+  for (const [i, d] of entries.entries()) {
+    const j = made.manifests.findIndex((r, k) => !paired.includes(k) && r.digest === (rebuiltOf.get(d.digest) ?? d.digest));
+    if (j < 0) {
+      differences.push(`entry ${i} (${label(d)}, ${d.digest}) is not an image the rebuild makes`);
+      continue;
+    }
+    paired.push(j);
+    const r = made.manifests[j] as Descriptor;
+    const fields = [
+      d.mediaType !== r.mediaType ? 'mediaType' : '',
+      !sameJson(d.platform, r.platform) ? `platform (${label(d)}, rebuilt ${label(r)})` : '',
+      !sameJson(d.annotations ?? {}, r.annotations ?? {}) ? 'annotations' : '',
+      d.artifactType !== r.artifactType ? 'artifactType' : '',
+    ].filter((f) => f !== '');
+    if (fields.length > 0) differences.push(`entry ${i} (${label(d)}, ${d.digest}) differs in ${fields.join(', ')}`);
+  }
+  for (const [k, r] of made.manifests.entries()) {
+    if (!paired.includes(k)) differences.push(`the rebuild makes ${label(r)} (${r.digest}), which the index does not list`);
+  }
+  if (paired.some((k, i) => i > 0 && k < (paired[i - 1] as number))) {
+    differences.push(`the images are in another order than the rebuild's (${made.manifests.map(label).join(', ')})`);
+  }
+  const keys = [...new Set([...Object.keys(original.annotations ?? {}), ...Object.keys(made.annotations ?? {})])].sort();
+  for (const key of keys) {
+    const a = original.annotations?.[key];
+    const b = made.annotations?.[key];
+    if (a === b) continue;
+    differences.push(
+      `annotation ${key}: ${a === undefined ? 'absent' : JSON.stringify(a)} in the index, ${b === undefined ? 'absent' : JSON.stringify(b)} rebuilt`,
+    );
+  }
+  return { compared: true, differences };
+}
+
+/** Equal as JSON, whatever the order of object keys. */
+function sameJson(a: unknown, b: unknown): boolean {
+  const canonical = (v: unknown): unknown =>
+    v === null || typeof v !== 'object'
+      ? v
+      : Array.isArray(v)
+        ? v.map(canonical)
+        : Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          );
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
 function baseOf(j: Job): PlatformBase {

@@ -14,7 +14,7 @@ import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
-import type { Descriptor, ImageManifest } from '../../src/oci/types.ts';
+import { Annotation, type Descriptor, type ImageManifest, type Platform } from '../../src/oci/types.ts';
 import { imagePackages } from '../../src/policy/packages.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { apkStanza } from '../policy/helpers.ts';
@@ -67,6 +67,41 @@ describe('the inventory of an image read from its layers', () => {
     ]);
     assert.deepEqual(await sbomNames(store, 'v1'), ['base-files@12.4', 'tzdata@2024a-0']);
     assert.deepEqual(await policyNames(store, digest), ['base-files@12.4', 'tzdata@2024a-0']);
+  });
+
+  it("reads every image of an index the policy may run, and skips only BuildKit's attestation entries", async () => {
+    const store = await layout();
+    const put = async (pkg: string) => putImage(store, [await layer([file('lib/apk/db/installed', apkStanza(pkg, '1.0-r0', undefined))])]);
+    const [good, evil, attestation] = [await put('good'), await put('evil'), await put('attested')];
+    const entry = (s: typeof good, platform: Platform, annotations: Record<string, string>) => ({
+      mediaType: s.mediaType,
+      digest: s.digest,
+      size: s.bytes.length,
+      platform,
+      annotations,
+    });
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    const index = parseStored(
+      encodeJson({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [
+          // Annotated as an attestation, but with a platform a runtime picks: an image.
+          entry(evil, amd64, { [Annotation.DockerReferenceType]: 'attestation-manifest', [Annotation.DockerReferenceDigest]: good.digest }),
+          entry(good, amd64, {}),
+          entry(
+            attestation,
+            { os: 'unknown', architecture: 'unknown' },
+            {
+              [Annotation.DockerReferenceType]: 'attestation-manifest',
+              [Annotation.DockerReferenceDigest]: good.digest,
+            },
+          ),
+        ],
+      }),
+    );
+    await store.putManifest(index, { tags: ['v1'] });
+    assert.deepEqual(await policyNames(store, index.digest), ['evil@1.0-r0', 'good@1.0-r0']);
   });
 
   it('applies a whiteout of a folder to the databases under it', async () => {

@@ -1,7 +1,8 @@
 /**
  * `provenant reproduce REF`: rebuild an image from its own provenance and compare, per platform.
- * Exits 0 when every platform matches, 1 when one differs, 3 when none differs but one could not
- * be replayed, 5 when trust was given and the provenance does not verify (docs/reproduce.md).
+ * Exits 0 when every platform matches, 1 when one (or the index) differs, 3 when none differs but
+ * one could not be replayed, 5 when trust was given and the provenance does not verify
+ * (docs/reproduce.md).
  */
 import { ProvenantError } from '../../errors.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
@@ -77,9 +78,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   return exitStatus(report);
 }
 
-/** 0 every platform matches, 1 one differs, 3 none differs and one could not be replayed. */
+/** 0 every platform matches, 1 one differs or the index does, 3 none differs and one could not be replayed. */
 function exitStatus(report: ReproduceReport): number {
-  if (report.platforms.some((p) => p.status === 'mismatch')) return 1;
+  if (report.platforms.some((p) => p.status === 'mismatch') || (report.index?.differences.length ?? 0) > 0) return 1;
   return report.match ? 0 : 3;
 }
 

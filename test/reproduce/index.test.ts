@@ -1,0 +1,191 @@
+// reproduce judges every image an index lists, and the index itself against the rebuild's.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isBuildkitAttestation } from '../../src/attest/attachments.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { inspectImage } from '../../src/image/inspect.ts';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import { Annotation, type Descriptor, type ImageIndex } from '../../src/oci/types.ts';
+import { renderReproduce } from '../../src/reproduce/render.ts';
+import { reproduceImage } from '../../src/reproduce/reproduce.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import {
+  buildAndDescribe,
+  EPOCH,
+  repositoryKey,
+  type StaticServer,
+  serveFolder,
+  writeConfig,
+  writeRepository,
+  writeWithAttestations,
+} from './helpers.ts';
+
+const tempDir = useTempDir('reproduce-index');
+
+describe('reproduce compares the index, and judges every image it lists', () => {
+  let root: string;
+  let server: StaticServer;
+  let store: LayoutStore;
+  let original: Stored & { kind: 'index' };
+  /** An image the provenance does not describe: the same packages, another entrypoint. */
+  let evil: Descriptor;
+
+  before(async () => {
+    root = await tempDir();
+    const key = repositoryKey();
+    await writeRepository(join(root, 'served'), key);
+    server = await serveFolder(join(root, 'served'));
+    const configPath = await writeConfig(root, key, `${server.url}/repo`);
+    store = await LayoutStore.open(join(root, 'layout'), { create: true });
+    await writeWithAttestations(store, await buildAndDescribe(configPath, 'app'), 'v1');
+    const stored = await store.getManifest('v1');
+    assert.ok(stored.kind === 'index');
+    original = stored;
+    const evilPath = join(root, 'cfg', 'app', 'evil.yaml');
+    await writeFile(
+      evilPath,
+      (await readFile(configPath, 'utf8')).replace('archs: [x86_64, aarch64]', 'archs: [x86_64]\nentrypoint:\n  command: /bin/evil'),
+    );
+    const loaded = await loadConfig(evilPath, { hostArch: 'x86_64' });
+    const built = await buildImage({ config: loaded, configPath: evilPath, sourceDateEpoch: EPOCH, workers: 0 });
+    await writeBuild(built, store, ['evil-alone']);
+    const [image] = built.images;
+    assert.ok(image !== undefined);
+    evil = { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.bytes.byteLength };
+  });
+  after(async () => {
+    await store?.close();
+    await server?.close();
+  });
+
+  /** The original index with its entries (and annotations) changed, tagged `tag`. */
+  async function variant(tag: string, change: (index: ImageIndex) => ImageIndex): Promise<void> {
+    const stored = parseStored(encodeJson(change(structuredClone(original.index))), { mediaType: MediaType.OciIndex });
+    await store.putManifest(stored, { tags: [tag] });
+  }
+
+  it('reproduces the index as built: every platform and the index match', async () => {
+    const report = await reproduceImage(store, 'v1');
+    assert.equal(report.match, true, renderReproduce(report));
+    assert.deepEqual(report.index, { compared: true, differences: [] });
+    assert.match(renderReproduce(report), /index {2}match/);
+  });
+
+  it('judges an image listed first with a docker reference type that is not an attestation: not reproduced', async () => {
+    await variant('evil', (index) => ({
+      ...index,
+      manifests: [
+        { ...evil, platform: { architecture: 'amd64', os: 'linux' }, annotations: { [Annotation.DockerReferenceType]: 'x' } },
+        ...index.manifests,
+      ],
+    }));
+    const inspected = await inspectImage(store, 'evil', 'evil');
+    assert.equal(inspected.manifests[0]?.digest, evil.digest, 'inspect lists it as the image a runtime runs for linux/amd64');
+    const report = await reproduceImage(store, 'evil');
+    const text = renderReproduce(report);
+    assert.equal(report.match, false, text);
+    assert.deepEqual(
+      report.platforms.map((p) => [p.digest, p.status]),
+      [
+        [evil.digest, 'not-replayable'],
+        [original.index.manifests[0]?.digest, 'match'],
+        [original.index.manifests[1]?.digest, 'match'],
+      ],
+    );
+    assert.equal(report.index?.compared, true);
+    assert.deepEqual(report.index?.differences, [`entry 0 (linux/amd64, ${evil.digest}) is not an image the rebuild makes`]);
+    assert.match(text, /index {2}MISMATCH/);
+    assert.match(text, /not reproduced: 2 match, 1 not replayable, the index differs/);
+  });
+
+  it('judges an attestation-manifest entry with a real platform as an image', async () => {
+    await variant('evil-attestation', (index) => ({
+      ...index,
+      manifests: [
+        {
+          ...evil,
+          platform: { architecture: 'amd64', os: 'linux' },
+          annotations: { [Annotation.DockerReferenceType]: 'attestation-manifest', [Annotation.DockerReferenceDigest]: evil.digest },
+        },
+        ...index.manifests,
+      ],
+    }));
+    const report = await reproduceImage(store, 'evil-attestation');
+    assert.equal(report.match, false, renderReproduce(report));
+    assert.equal(report.platforms[0]?.digest, evil.digest);
+    assert.equal(report.platforms[0]?.status, 'not-replayable');
+  });
+
+  it('leaves out a real BuildKit attestation entry, and still sees the index it sits in', async () => {
+    const entry: Descriptor = {
+      ...evil,
+      platform: { architecture: 'unknown', os: 'unknown' },
+      annotations: {
+        [Annotation.DockerReferenceType]: 'attestation-manifest',
+        [Annotation.DockerReferenceDigest]: original.index.manifests[0]?.digest as string,
+      },
+    };
+    assert.ok(isBuildkitAttestation(entry));
+    await variant('with-attestation', (index) => ({ ...index, manifests: [...index.manifests, entry] }));
+    const report = await reproduceImage(store, 'with-attestation');
+    assert.equal(report.match, true, renderReproduce(report));
+    assert.equal(report.platforms.length, 2);
+  });
+
+  it('does not compare an index made of several builds, and still reports a platform it lists twice', async () => {
+    // Another image for linux/amd64, with provenance of its own that reproduces: listed first, it
+    // is what a runtime runs, although every platform matches its own provenance.
+    const otherPath = join(root, 'cfg', 'app', 'other.yaml');
+    const text = await readFile(join(root, 'cfg', 'app', 'image.yaml'), 'utf8');
+    await writeFile(otherPath, text.replace('archs: [x86_64, aarch64]', 'archs: [x86_64]\nentrypoint:\n  command: /bin/other'));
+    const other = await buildAndDescribe(otherPath, 'other');
+    await writeWithAttestations(store, other, 'other-alone');
+    const image = other.result.images[0];
+    assert.ok(image !== undefined);
+    await variant('two-builds', (index) => ({
+      ...index,
+      manifests: [
+        {
+          mediaType: image.manifest.mediaType,
+          digest: image.manifest.digest,
+          size: image.manifest.bytes.byteLength,
+          platform: { architecture: 'amd64', os: 'linux' },
+        },
+        ...index.manifests,
+      ],
+    }));
+    const report = await reproduceImage(store, 'two-builds');
+    assert.ok(
+      report.platforms.every((p) => p.status === 'match'),
+      renderReproduce(report),
+    );
+    assert.equal(report.match, false);
+    assert.deepEqual(report.index, {
+      compared: false,
+      reason: 'its images come from 2 different builds, so no one rebuild makes the index',
+      differences: ['entries 0 and 1 are both linux/amd64: a runtime runs the first'],
+    });
+    assert.match(renderReproduce(report), /index {2}not compared with a rebuild: its images come from 2 different builds/);
+  });
+
+  it('reports the same images in another order, an entry annotated, and an annotation of the index added', async () => {
+    await variant('reordered', (index) => ({
+      ...index,
+      annotations: { ...index.annotations, 'org.opencontainers.image.source': 'https://elsewhere.example' },
+      manifests: [{ ...(index.manifests[1] as Descriptor), annotations: { note: 'added' } }, index.manifests[0] as Descriptor],
+    }));
+    const report = await reproduceImage(store, 'reordered');
+    assert.equal(report.match, false, renderReproduce(report));
+    assert.ok(report.platforms.every((p) => p.status === 'match'));
+    assert.deepEqual(report.index?.differences, [
+      `entry 0 (linux/arm64, ${original.index.manifests[1]?.digest}) differs in annotations`,
+      "the images are in another order than the rebuild's (linux/amd64, linux/arm64)",
+      'annotation org.opencontainers.image.source: "https://elsewhere.example" in the index, absent rebuilt',
+    ]);
+  });
+});
