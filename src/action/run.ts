@@ -98,6 +98,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     config,
     configPath: inputs.config,
     lock,
+    lockPath: inputs.lock,
     archs: inputs.archs.length > 0 ? inputs.archs : undefined,
     sourceDateEpoch: ctx.sourceDateEpoch,
     cacheDir: inputs.cacheDir ?? join(work, 'cache'),

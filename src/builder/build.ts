@@ -31,7 +31,7 @@ import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
 import { isOneLayer, splitLayers } from './layering.ts';
-import { type Lock, lockFor } from './lock.ts';
+import { configChecksum, type Lock, lockFor } from './lock.ts';
 import { memoKey, type RecalledImage, recallImage, rememberImage } from './memo.ts';
 import { planBuild } from './plan.ts';
 
@@ -43,6 +43,8 @@ export interface BuildOptions {
   configPath: string;
   /** Build from these pins instead of resolving (`--lock`). */
   lock?: Lock | undefined;
+  /** The lock's file, named in errors and warnings about it. */
+  lockPath?: string | undefined;
   /**
    * The lock stands for a resolution, not for a lock the user gave: a rebuild from the provenance
    * of a build that resolved. apko compatibility then installs and records packages as apko does
@@ -196,6 +198,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const resolving = archs.join(', ');
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: 0 });
   const checkLock = options.lock !== undefined && options.lockVouches !== true;
+  if (checkLock && options.lock?.config.checksum && options.lock.config.checksum !== configChecksum(options.config)) {
+    // Not refused for this alone: the checksum is of the root file's text, so a comment changes it;
+    // planBuild refuses a lock that does not meet the configuration's requests.
+    (options.logger ?? silentLogger).warn(
+      `${options.lockPath ?? 'the lock'} was made for ${options.lock.config.name || 'a configuration'} with checksum ${options.lock.config.checksum}, not for this text of ${basename(options.configPath)}; run provenant lock again if its packages should change`,
+    );
+  }
   const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages, checkLock });
   const planned = archs.reduce((n, a) => n + (plan.packages.get(a)?.length ?? 0), 0);
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: planned, total: planned, finished: true });

@@ -28,10 +28,9 @@ export interface Lock {
  * rebuild does not depend on fetching them), and every package, fields in apko's order.
  */
 export function lockFor(loaded: LoadedConfig, configName: string, sources: LockSources, packages: readonly LockedPackage[]): Lock {
-  const checksum = `sha256-${createHash('sha256').update(loaded.raw).digest('base64')}`;
   return {
     version: 'v1',
-    config: { name: configName, checksum },
+    config: { name: configName, checksum: configChecksum(loaded) },
     contents: {
       keyring: sources.keyring,
       build_repositories: [],
@@ -49,6 +48,14 @@ export function lockFor(loaded: LoadedConfig, configName: string, sources: LockS
       })),
     },
   };
+}
+
+/**
+ * The lock's `config.checksum`: `sha256-<base64>` of the root configuration file's text, as apko
+ * writes it. Included files do not count, and any edit of the root file (a comment) changes it.
+ */
+export function configChecksum(loaded: LoadedConfig): string {
+  return `sha256-${createHash('sha256').update(loaded.raw).digest('base64')}`;
 }
 
 /** The lock as text: two-space JSON with a final newline, fields in apko's order. */

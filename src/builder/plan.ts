@@ -3,7 +3,15 @@
  * source's indexes (the same versions on every architecture) or read from a lock.
  */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
-import { type Candidate, checkSameVersions, resolve } from '../pkg/resolve/resolve.ts';
+import {
+  type Candidate,
+  type CandidateIndex,
+  candidateIndex,
+  checkSameVersions,
+  type Request,
+  resolve,
+  type VersionScheme,
+} from '../pkg/resolve/resolve.ts';
 import type { IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
 import type { Lock } from './lock.ts';
 
@@ -14,6 +22,8 @@ export interface PlanOptions {
   /** The configuration file, for errors. */
   configPath: string;
   lock?: Lock | undefined;
+  /** The lock file, for errors (default `the lock`). */
+  lockPath?: string | undefined;
   /**
    * Check the lock's packages against the verified indexes (a lock the user gave, which may have
    * been edited): those no index lists are in {@link BuildPlan.unlisted}. A rebuild from a
@@ -36,14 +46,23 @@ export interface BuildPlan {
  * architectures is found first.
  *
  * @throws ProvenantError `UNRESOLVABLE` when nothing meets a request or the architectures
- *   disagree; `USAGE` when the lock has no packages for an architecture; as the source's
- *   {@link PackageSource.readIndex}
+ *   disagree; `USAGE` when the lock has no packages for an architecture; `INVALID_CONFIG` when a
+ *   lock that is checked was made for another configuration (a request no locked package meets);
+ *   as the source's {@link PackageSource.readIndex}
  */
 export async function planBuild(source: PackageSource, archs: readonly string[], options: PlanOptions): Promise<BuildPlan> {
   const packages = new Map<string, LockedPackage[]>();
   const indexes: BuildPlan['indexes'] = [];
   const unlisted = new Set<LockedPackage>();
   if (options.lock !== undefined) {
+    // A lock the user gave must be the lock of this configuration: a lock made for another one
+    // would build other packages than the configuration (and the provenance, which states its
+    // requests) says. apko refuses a lock whose config.checksum is not the configuration's (a
+    // checksum over its files and resolution flags). Ours covers the root file's text only (a
+    // comment changes it, an included file does not) and is not computed as apko's, so an apko
+    // lock need not match it: each request is checked instead, and build.ts warns of another checksum. A rebuild from a provenance is not
+    // checked: its lock is the one the original build used, whatever the configuration says.
+    const unmet: string[] = [];
     for (const arch of archs) {
       const locked = lockedFor(options.lock, source.archName(arch), arch);
       packages.set(arch, locked);
@@ -51,16 +70,22 @@ export async function planBuild(source: PackageSource, archs: readonly string[],
       throwIfAborted(options.signal);
       const { candidates, files } = await source.readIndex(arch);
       for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
+      const index: CandidateIndex<Candidate> = 'named' in candidates ? candidates : candidateIndex(candidates);
+      const listed = new Map<LockedPackage, Candidate>();
       for (const p of locked) {
-        const named: readonly Candidate[] =
-          'named' in candidates ? candidates.named(p.name) : (candidates as readonly Candidate[]).filter((c) => c.name === p.name);
-        const listed = named.some((c) => {
+        const c = index.named(p.name).find((c) => {
           const entry = source.lockEntry(c, arch);
           return entry.version === p.version && entry.checksum === p.checksum;
         });
-        if (!listed) unlisted.add(p);
+        if (c === undefined) unlisted.add(p);
+        else listed.set(p, c);
+      }
+      const requests = options.packages.map((p) => ({ text: p, request: source.request(p, options.configPath) }));
+      for (const { text, request } of requests) {
+        if (!lockMeets(request, locked, listed, source.versionScheme)) unmet.push(`${text} (${arch})`);
       }
     }
+    if (unmet.length > 0) throw lockForAnother(options, unmet);
     return { packages, indexes, unlisted };
   }
   const resolved = new Map<string, ReturnType<typeof resolve>['packages']>();
@@ -79,6 +104,41 @@ export async function planBuild(source: PackageSource, archs: readonly string[],
       chosen.map((c) => source.lockEntry(c, arch)),
     );
   return { packages, indexes, unlisted };
+}
+
+/**
+ * Whether the locked packages meet a request of the configuration: one named so whose version
+ * satisfies it, or one an index lists that provides it (`cmd:sh`, a virtual package); for a
+ * conflict (`!name`), none that it names.
+ */
+function lockMeets(
+  request: Request,
+  locked: readonly LockedPackage[],
+  listed: ReadonlyMap<LockedPackage, Candidate>,
+  scheme: VersionScheme,
+): boolean {
+  const constraint = request.constraint;
+  const fits = (version: string | undefined) =>
+    constraint === undefined || (version !== undefined && scheme.satisfies(version, constraint));
+  const named = locked.some((p) => p.name === request.name && fits(p.version));
+  if (request.conflict === true) return !named;
+  return named || [...listed.values()].some((c) => c.provides.some((v) => v.name === request.name && fits(v.version)));
+}
+
+/** The error for a lock that does not meet the configuration's requests. */
+function lockForAnother(options: PlanOptions, unmet: readonly string[]): ProvenantError {
+  const lock = options.lock as Lock;
+  const where = options.lockPath ?? 'the lock';
+  const madeFor =
+    lock.config.name === '' ? '' : ` (it names ${lock.config.name}${lock.config.checksum === '' ? '' : `, ${lock.config.checksum}`})`;
+  return new ProvenantError(
+    'INVALID_CONFIG',
+    `${where} was not made for ${options.configPath}${madeFor}: no locked package meets ${unmet.join(', ')}`,
+    {
+      where,
+      hint: `lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), or give the lock made for it`,
+    },
+  );
 }
 
 function lockedFor(lock: Lock, name: string, arch: string): LockedPackage[] {

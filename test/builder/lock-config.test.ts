@@ -1,0 +1,108 @@
+// A lock must be the lock of the configuration it builds: one made for another configuration
+// would build other packages than the configuration (and the provenance) says.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import type { Lock } from '../../src/builder/lock.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { EPOCH, packages, repositoryKey, type StaticServer, serveFolder, writeConfig, writeRepository } from '../reproduce/helpers.ts';
+
+const tempDir = useTempDir('lock-config');
+
+describe('a build from a lock made for another configuration', () => {
+  let root: string;
+  let server: StaticServer;
+  let configPath: string;
+  let text: string;
+  const key = repositoryKey();
+  /** A configuration beside the test's one, with `packages` as its package list. */
+  const variant = async (name: string, list: string, extra = ''): Promise<string> => {
+    const path = join(root, 'cfg', 'app', name);
+    await writeFile(path, `${text.replace('packages: [base, data, tool]', `packages: [${list}]`)}${extra}`);
+    return path;
+  };
+  const lockOf = async (path: string): Promise<Lock> =>
+    (await buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, archs: ['x86_64'], lockOnly: true }))
+      .lock;
+  const build = async (path: string, lock: Lock, warnings: string[] = []) =>
+    buildImage({
+      config: await loadConfig(path, { hostArch: 'x86_64' }),
+      configPath: path,
+      lock,
+      lockPath: 'other.lock.json',
+      archs: ['x86_64'],
+      sourceDateEpoch: EPOCH,
+      logger: { debug() {}, info() {}, warn: (m) => warnings.push(m) },
+    });
+
+  before(async () => {
+    root = await tempDir();
+    // base also provides cmd:hello, as apk packages provide their commands.
+    await writeRepository(join(root, 'served'), key, (arch) =>
+      packages(arch).map((p) => (p.name === 'base' ? { ...p, provides: ['cmd:hello=1.0-r0'] } : p)),
+    );
+    server = await serveFolder(join(root, 'served'));
+    configPath = await writeConfig(root, key, `${server.url}/repo`);
+    text = await readFile(configPath, 'utf8');
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  it('refuses a lock that pins nothing for a requested package, naming the lock and the requests', async () => {
+    const lock = await lockOf(await variant('base-only.yaml', 'base'));
+    await assert.rejects(build(configPath, lock), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.equal(err.where, 'other.lock.json');
+      assert.match(err.message, /^other\.lock\.json was not made for .*image\.yaml \(it names base-only\.yaml, sha256-[A-Za-z0-9+/=]+\)/);
+      assert.match(err.message, /no locked package meets data \(x86_64\), tool \(x86_64\)$/);
+      assert.match(err.hint ?? '', /provenant lock .*image\.yaml -o other\.lock\.json/);
+      return true;
+    });
+  });
+
+  it('refuses a lock whose package has a version the configuration does not ask for', async () => {
+    const lock = await lockOf(configPath);
+    const pinned = await variant('pinned.yaml', 'base, data=2.1-r4, tool');
+    await assert.rejects(
+      build(pinned, lock),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && /no locked package meets data=2\.1-r4 \(x86_64\)$/.test(err.message),
+    );
+    // The version it has is taken.
+    const exact = await build(await variant('exact.yaml', 'base, data=2.1-r3, tool'), lock);
+    assert.deepEqual(
+      exact.images[0]?.packages.map((p) => p.name),
+      ['base', 'data', 'tool'],
+    );
+  });
+
+  it('takes a request met by what a locked package provides, as the index lists it', async () => {
+    const path = await variant('provides.yaml', 'cmd:hello');
+    const result = await build(path, await lockOf(path));
+    assert.deepEqual(
+      result.images[0]?.packages.map((p) => p.name),
+      ['base'],
+    );
+  });
+
+  it('builds from the lock of an edited text of the same configuration, and warns that its checksum is of another text', async () => {
+    const lock = await lockOf(configPath);
+    const warnings: string[] = [];
+    const commented = await variant('image-commented.yaml', 'base, data, tool', '# a comment changes nothing it asks for\n');
+    const result = await build(commented, { ...lock, config: { ...lock.config, name: 'image-commented.yaml' } }, warnings);
+    assert.equal(result.images[0]?.packages.length, 3);
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(
+      warnings[0] ?? '',
+      /^other\.lock\.json was made for image-commented\.yaml with checksum sha256-\S+, not for this text of image-commented\.yaml;/,
+    );
+    // Its own lock: no warning.
+    const none: string[] = [];
+    await build(configPath, lock, none);
+    assert.deepEqual(none, []);
+  });
+});
