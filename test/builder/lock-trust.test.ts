@@ -119,6 +119,21 @@ describe('a build from a lock', () => {
     );
   });
 
+  it('says the lock when a package is not the one its lock entry names', async () => {
+    // data's entry names base's checksum: a file signed by a trusted key, but not that package.
+    const l = structuredClone(lock);
+    const base = l.contents.packages.find((p) => p.name === 'base');
+    const entry = l.contents.packages.find((p) => p.name === 'data');
+    assert.ok(base && entry);
+    entry.checksum = base.checksum;
+    await assert.rejects(build(l), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'DIGEST_MISMATCH'), String(e));
+      assert.match(e.message, new RegExp(`^the control checksum is Q1\\S+, the lock names ${base.checksum.replace(/[+/=]/g, '\\$&')}$`));
+      assert.match(e.hint ?? '', /its lock entry names/);
+      return true;
+    });
+  });
+
   it("refuses a lock that holds another key's text under a trusted key's name", async () => {
     const l = structuredClone(lock);
     const other = repositoryKey();

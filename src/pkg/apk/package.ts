@@ -143,9 +143,11 @@ export async function verifyControl(
   let signedBy: VerifiedSignature | undefined;
   if (options.expectedChecksum !== undefined) {
     if (checksum !== options.expectedChecksum) {
-      throw new ProvenantError('DIGEST_MISMATCH', `the control checksum is ${checksum}, the index says ${options.expectedChecksum}`, {
+      // The expected checksum is the package's lock entry: the lock file given, or the one the
+      // build resolved from the verified index.
+      throw new ProvenantError('DIGEST_MISMATCH', `the control checksum is ${checksum}, the lock names ${options.expectedChecksum}`, {
         where,
-        hint: 'the package is not the one the verified index names: it was changed or the mirror is inconsistent',
+        hint: 'the package is not the one its lock entry names (from the lock file, or resolved from the verified index): it was changed or the mirror is inconsistent',
       });
     }
   } else {

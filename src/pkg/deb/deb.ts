@@ -232,9 +232,9 @@ export function checkSha256(sha256: string, expectedSha256: string | undefined, 
       throw new ProvenantError('USAGE', `the expected SHA-256 ${JSON.stringify(expectedSha256)} is not 64 hex digits`, { where });
     }
     if (sha256 !== expected) {
-      throw new ProvenantError('DIGEST_MISMATCH', `the package's SHA-256 is ${sha256}, the index says ${expected}`, {
+      throw new ProvenantError('DIGEST_MISMATCH', `the package's SHA-256 is ${sha256}, the lock names ${expected}`, {
         where,
-        hint: 'the file is not the one the verified Packages index names: it was changed, cut short, or the mirror is inconsistent',
+        hint: 'the file is not the one its lock entry names (from the lock file, or resolved from the verified Packages index): it was changed, cut short, or the mirror is inconsistent',
       });
     }
   }
