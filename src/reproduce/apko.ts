@@ -293,6 +293,8 @@ async function rebuild(
         archs: [arch],
         compat: 'apko',
         sourceDateEpoch,
+        // Package files only from the cache: layers an earlier build compressed would prove nothing.
+        layerCache: false,
         cacheDir: options.cacheDir,
         workers: options.workers,
         signal: options.signal,

@@ -354,8 +354,10 @@ async function replayGroup(
         compat: plan.compat,
         resolvedLock: plan.fromLock !== true,
         lockVouches: true,
-        // A rebuild that took the image an earlier build on this machine made would prove nothing.
+        // A rebuild that took the image, or the compressed layers, an earlier build on this machine
+        // made would prove nothing about them: the cache gives package files only.
         memo: false,
+        layerCache: false,
         cacheDir: options.cacheDir,
         workers: options.workers,
         signal: options.signal,
