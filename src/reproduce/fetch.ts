@@ -9,6 +9,10 @@
  * to "what changed". Its lock entry then names the file as it is now (apk: the identity of its
  * control member; Debian: its SHA-256), so that the rebuild can show where the image differs.
  * Such a rebuild can never be reported as a reproduction of the provenance's package files.
+ *
+ * The provenance may be unverified, and names its package files itself: files of this machine
+ * (a path, `file://`) are read only when the caller allows it (`--allow-local-packages`), and the
+ * hosts to be asked are told before anything is fetched.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,6 +61,23 @@ export interface FetchPackagesOptions {
   signal?: AbortSignal | undefined;
   /** Called as each file is fetched. */
   onFetched?: ((done: number, total: number) => void) | undefined;
+  /**
+   * Read package files of this machine that the provenance names (a path, `file://`): a build
+   * from a local repository records such locations. Off by default, since an unverified
+   * provenance may name any file. A location a repository override gives is the caller's own,
+   * and is read either way.
+   */
+  allowLocalFiles?: boolean | undefined;
+  /** Called once, before anything is fetched, with where the files will come from. */
+  onSources?: ((sources: PackageSources) => void) | undefined;
+}
+
+/** Where the package files of a rebuild come from. */
+export interface PackageSources {
+  /** The hosts (`host:port`) of the http(s) locations, each once, in order of first use. */
+  hosts: string[];
+  /** How many files are read from this machine's file system. */
+  localFiles: number;
 }
 
 /** The fetched packages: lock entries pointing at local files, and the files whose bytes changed. */
@@ -70,7 +91,8 @@ export interface FetchedPackages {
  * Fetches every package of `packages` (each file once, whatever the number of platforms naming
  * it) into `options.dir`.
  *
- * @throws ProvenantError `USAGE` for a relative location without `baseDir`; `NOT_FOUND`,
+ * @throws ProvenantError `USAGE` for a relative location without `baseDir`, or a local one the
+ *   provenance names when `allowLocalFiles` is not set (nothing is fetched then); `NOT_FOUND`,
  *   `NETWORK`, `TLS_CERTIFICATE`, `ABORTED` from the download, with a hint about overrides;
  *   `INVALID_PACKAGE` for a changed apk that cannot be read
  */
@@ -81,6 +103,7 @@ export async function fetchPackages(packages: readonly ProvenancePackage[], opti
   // The same file (a noarch apk, an arch: all .deb) may be named by several platforms.
   const files = new Map<string, { location: string; expected: string; pkg: ProvenancePackage; local?: string; found?: string }>();
   const used = overrides.map(() => 0);
+  const refused: string[] = [];
   for (const p of packages) {
     const which = overrides.findIndex(([from]) => overridden(p.url, [[from, '']]) !== p.url);
     if (which >= 0) used[which] = (used[which] ?? 0) + 1;
@@ -91,9 +114,23 @@ export async function fetchPackages(packages: readonly ProvenancePackage[], opti
         hint: 'give the folder it is relative to (run from it), or a --repository-override from that relative location to where the repository is now',
       });
     }
+    if (which < 0 && !isRemote(location) && options.allowLocalFiles !== true) refused.push(location);
     const key = `${location}\n${p.sha256}`;
     if (!files.has(key)) files.set(key, { location, expected: p.sha256, pkg: p });
   }
+  if (refused.length > 0) {
+    const shown = [...new Set(refused)];
+    throw new ProvenantError(
+      'USAGE',
+      `the provenance names package files on this machine (${shown.slice(0, 3).join(', ')}${shown.length > 3 ? `, and ${shown.length - 3} more` : ''}): an unverified provenance may name any file, so they are read only when allowed`,
+      {
+        where: shown[0],
+        hint: 'for an image built from a local repository you trust, pass --allow-local-packages (run from its configuration folder); or serve the repository and give a --repository-override from those locations to its URL',
+      },
+    );
+  }
+  const hosts = [...new Set([...files.values()].flatMap((f) => (isRemote(f.location) ? [new URL(f.location).host] : [])))];
+  options.onSources?.({ hosts, localFiles: [...files.values()].filter((f) => !isRemote(f.location)).length });
   let done = 0;
   await forEachLimited([...files.values()], new Limiter(options.concurrency ?? 4), async (f) => {
     throwIfAborted(options.signal);
@@ -255,6 +292,11 @@ function checkStillPackage(bytes: Uint8Array, location: string, pkg: ProvenanceP
   throw new ProvenantError('INVALID_PACKAGE', `${where} is not the package ${pkg.name} ${pkg.version}, nor any ${pkg.kind} package`, {
     where: pkg.name,
   });
+}
+
+/** An http(s) URL, which is fetched; anything else is a file of this machine (../pkg/fetch.ts reads it so). */
+function isRemote(location: string): boolean {
+  return /^https?:\/\//i.test(location);
 }
 
 /** A URL with a scheme, or an absolute path: not relative to any folder. */

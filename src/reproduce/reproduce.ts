@@ -40,6 +40,7 @@ import { type ProvenanceReading, type ReplayPlan, readProvenance } from './prove
 /** What {@link reproduceImage} reports as it goes. */
 export type ReproduceProgress =
   | { phase: 'provenance'; platforms: number }
+  | { phase: 'sources'; hosts: string[]; localFiles: number }
   | { phase: 'fetch'; done: number; total: number }
   | { phase: 'build'; archs: string[] }
   | { phase: 'compare'; platform: string };
@@ -56,6 +57,12 @@ export interface ReproduceOptions {
    * location is a `USAGE` error.
    */
   baseDir?: string | undefined;
+  /**
+   * Read package files of this machine that the provenance names (a path, `file://`), as a build
+   * from a local repository records them; off by default, since an unverified provenance may name
+   * any file (`--allow-local-packages`).
+   */
+  allowLocalFiles?: boolean | undefined;
   /** The builder's download cache; package files it already holds are not downloaded again. */
   cacheDir?: string | undefined;
   /** Where the temporary folder (fetched packages, the rebuilt layout) is made; default the OS's. */
@@ -181,7 +188,8 @@ interface Job {
  * @throws ProvenantError `SIGNATURE` when trust is given and a platform's provenance is not
  *   signed or does not verify (nothing is fetched or built then); `NOT_FOUND` when the target is
  *   not in the store or a package file is gone (with a hint about `--repository-override`);
- *   `USAGE` for a relative package location without `baseDir`, or a bad override; `NETWORK`,
+ *   `USAGE` for a relative package location without `baseDir`, a package file of this machine
+ *   without `allowLocalFiles`, or a bad override; `NETWORK`,
  *   `ABORTED`; what the build throws for the provenance's own packages (`UNTRUSTED_KEY`, ...)
  */
 export async function reproduceImage(store: ContentStore, target: string, options: ReproduceOptions = {}): Promise<ReproduceReport> {
@@ -333,7 +341,9 @@ async function replayGroup(
       baseDir: options.baseDir,
       cacheDir: options.cacheDir,
       dir: join(temp, 'packages'),
+      allowLocalFiles: options.allowLocalFiles,
       signal: options.signal,
+      onSources: (sources) => options.onProgress?.({ phase: 'sources', ...sources }),
       onFetched: (done, total) => options.onProgress?.({ phase: 'fetch', done, total }),
     });
     const lockOf = (locked: readonly LockedPackage[]): Lock => ({

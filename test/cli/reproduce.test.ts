@@ -86,6 +86,8 @@ describe('provenant reproduce', { skip: registryMissing }, () => {
     );
     assert.match(r.stdout, /^linux\/amd64 {2}match {5}sha256:[0-9a-f]{64}$/m);
     assert.match(r.stdout, /^linux\/arm64 {2}match {5}sha256:[0-9a-f]{64}$/m);
+    // Who is asked for the package files is said first, on standard error.
+    assert.match(r.stderr, /^reproduce: fetching package files from 127\.0\.0\.1:\d+$/m);
     const json = JSON.parse((await provenant(['reproduce', '--key', pub, '--format', 'json', ref])).stdout);
     assert.equal(json.match, true);
     assert.deepEqual(

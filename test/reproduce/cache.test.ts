@@ -1,5 +1,6 @@
-// reproduce --cache-dir takes package files from the cache, never layers: a rebuild that took the
-// layers an earlier build compressed would prove nothing about them.
+// Where reproduce takes package files from: --cache-dir gives package files, never layers (a
+// rebuild that took the layers an earlier build compressed would prove nothing about them), and
+// the hosts asked are told before any is.
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -60,7 +61,7 @@ async function swapLayers(cacheDir: string, a: Digest, b: Digest): Promise<numbe
   return ofA.length + ofB.length;
 }
 
-describe('reproduce --cache-dir', () => {
+describe("reproduce's package sources", () => {
   let root: string;
   let server: StaticServer;
   let store: LayoutStore;
@@ -109,5 +110,25 @@ describe('reproduce --cache-dir', () => {
     const report = await reproduceImage(store, 'v1', { cacheDir });
     assert.equal(report.match, true, renderReproduce(report));
     assert.ok(report.platforms.every((p) => p.status === 'match' && p.rebuilt === p.digest));
+  });
+
+  it('says which hosts it will ask for package files before it asks any', async () => {
+    const events: string[] = [];
+    const apkRequests = () => server.requests.filter((r) => r.endsWith('.apk')).length;
+    const earlier = apkRequests();
+    let requestsBefore = -1;
+    const report = await reproduceImage(store, 'v1', {
+      onProgress: (u) => {
+        if (u.phase === 'sources') {
+          events.push(`sources ${u.hosts.join(',')} ${u.localFiles}`);
+          requestsBefore = apkRequests() - earlier;
+        } else if (u.phase === 'fetch') events.push('fetch');
+      },
+    });
+    assert.equal(report.match, true, renderReproduce(report));
+    assert.equal(events[0], `sources ${new URL(server.url).host} 0`);
+    assert.equal(events.filter((e) => e.startsWith('sources')).length, 1);
+    assert.ok(events.length > 1 && events.slice(1).every((e) => e === 'fetch'));
+    assert.equal(requestsBefore, 0, 'no package file was asked for before the hosts were told');
   });
 });

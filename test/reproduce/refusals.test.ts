@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -52,6 +52,57 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     );
   });
   after(() => rm(root, { recursive: true, force: true }));
+  /** The options of a rebuild from this local repository: its folder, and leave to read its files. */
+  const local = () => ({ baseDir: join(root, 'cfg', 'app'), allowLocalFiles: true });
+
+  it('reads no package file of this machine that the provenance names unless allowed: a path, a file:// URL', async () => {
+    const elsewhere = join(root, 'elsewhere');
+    const store = await imageWith((i) => [edited(i, () => {})]);
+    const absolute = await imageWith((i) => [
+      edited(i, (s) => {
+        for (const d of s.predicate.buildDefinition.resolvedDependencies) {
+          if (d.annotations.kind === 'apk') d.uri = `${elsewhere}/${d.uri.split('/').slice(-2).join('/')}`;
+        }
+      }),
+    ]);
+    const fileUrl = await imageWith((i) => [
+      edited(i, (s) => {
+        for (const d of s.predicate.buildDefinition.resolvedDependencies) {
+          if (d.annotations.kind === 'apk') d.uri = `file://${elsewhere}/${d.uri.split('/').slice(-2).join('/')}`;
+        }
+      }),
+    ]);
+    const seen: unknown[] = [];
+    for (const [what, image, named] of [
+      ['relative', store, /\.\.\/\.\.\/served\/repo\/x86_64\/base-1\.0-r0\.apk/],
+      ['absolute', absolute, new RegExp(`^[^:]*\\(${elsewhere}/x86_64/base-1\\.0-r0\\.apk`)],
+      ['file://', fileUrl, new RegExp(`file://${elsewhere}/x86_64/base-1\\.0-r0\\.apk`)],
+    ] as const) {
+      await assert.rejects(
+        reproduceImage(image, 'v1', { baseDir: join(root, 'cfg', 'app'), onProgress: (u) => seen.push(u.phase) }),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'USAGE'), `${what}: ${String(err)}`);
+          assert.match(err.message, /^the provenance names package files on this machine \(/, what);
+          assert.match(err.message, named, what);
+          assert.match(err.hint ?? '', /--allow-local-packages/);
+          return true;
+        },
+      );
+    }
+    assert.ok(!seen.includes('fetch') && !seen.includes('sources'), 'nothing was fetched');
+    // Allowed, the absolute paths are read, and the report says how many files came from here.
+    await cp(join(root, 'served', 'repo'), elsewhere, { recursive: true });
+    const sources: unknown[] = [];
+    const report = await reproduceImage(absolute, 'v1', {
+      allowLocalFiles: true,
+      onProgress: (u) => {
+        if (u.phase === 'sources') sources.push({ hosts: u.hosts, localFiles: u.localFiles });
+      },
+    });
+    assert.equal(report.match, true, renderReproduce(report));
+    assert.deepEqual(sources, [{ hosts: [], localFiles: 6 }]);
+    for (const s of [store, absolute, fileUrl]) await s.close();
+  });
 
   it('rebuilds from relative package locations only with the folder they are relative to', async () => {
     const store = await imageWith((i) => [edited(i, () => {})]);
@@ -61,7 +112,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       return true;
     });
     const kept = await LayoutStore.open(join(root, 'kept'), { create: true });
-    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app'), output: { store: kept, tags: ['rebuilt'] } });
+    const report = await reproduceImage(store, 'v1', { ...local(), output: { store: kept, tags: ['rebuilt'] } });
     assert.equal(report.match, true, renderReproduce(report));
     // The rebuild is kept on request: the same platform manifests, under the tag asked for.
     const rebuilt = await kept.getManifest('rebuilt');
@@ -71,7 +122,8 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       result.images.map((i) => i.manifest.digest),
     );
     await kept.close();
-    // An override from the relative location works as well.
+    // An override from the relative location works as well, and needs no permission: the place
+    // it names is the caller's own.
     const moved = await reproduceImage(store, 'v1', { repositoryOverrides: [['../../served/repo', join(root, 'served', 'repo')]] });
     assert.equal(moved.match, true, renderReproduce(moved));
     await store.close();
@@ -84,7 +136,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     // Another package at data's location: the rebuild with it fails, for amd64 alone.
     await copyFile(join(root, 'served', 'repo', 'x86_64', 'tool-0.9-r1.apk'), file);
     try {
-      const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+      const report = await reproduceImage(store, 'v1', local());
       const [amd, arm] = report.platforms as PlatformMismatch[];
       assert.equal(arm?.status, 'match', renderReproduce(report));
       assert.equal(amd?.status, 'mismatch');
@@ -108,7 +160,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     await writeFile(file, 'a secret of this machine\n');
     try {
       await assert.rejects(
-        reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') }),
+        reproduceImage(store, 'v1', local()),
         (e: unknown) =>
           isProvenantError(e, 'INVALID_PACKAGE') &&
           /is not the package data 2\.1-r3, nor any apk package/.test(e.message) &&
@@ -127,7 +179,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     const amd64 = result.images[0]?.manifest.digest;
     assert.ok(amd64);
     const store = await imageWith((i) => (i === 0 ? [statement(SLSA_V1, buildkit.predicate, [{ name: 'x', digest: amd64 }])] : []));
-    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+    const report = await reproduceImage(store, 'v1', local());
     assert.equal(report.match, false);
     const [a, b] = report.platforms as PlatformNotReplayable[];
     assert.equal(a?.status, 'not-replayable');
@@ -150,7 +202,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
         s.predicate.buildDefinition.externalParameters.config.files.splice(1, 1);
       }),
     ]);
-    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+    const report = await reproduceImage(store, 'v1', local());
     for (const p of report.platforms as PlatformNotReplayable[]) {
       assert.equal(p.status, 'not-replayable');
       assert.deepEqual(p.missing, ['externalParameters.config.files: ../shared/common.yaml (an included file)']);
@@ -169,7 +221,7 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
         s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.annotations.kind !== 'apk-key');
       }),
     ]);
-    const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app') });
+    const report = await reproduceImage(store, 'v1', local());
     for (const p of report.platforms as PlatformNotReplayable[]) {
       assert.equal(p.status, 'not-replayable');
       assert.match(

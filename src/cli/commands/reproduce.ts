@@ -23,7 +23,7 @@ import { visible } from '../visible.ts';
 export const spec: CommandSpec = {
   summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
   usage:
-    'provenant reproduce REF [--key FILE | --certificate-identity ID --certificate-oidc-issuer URL --trusted-root FILE] [--repository-override OLD=NEW]... [--cache-dir DIR] [-o DEST] [--format json]',
+    'provenant reproduce REF [--key FILE | --certificate-identity ID --certificate-oidc-issuer URL --trusted-root FILE] [--repository-override OLD=NEW]... [--allow-local-packages] [--cache-dir DIR] [-o DEST] [--format json]',
   prints: 'result',
   flags: {
     key: { type: 'string', description: 'the provenance must be signed by this cosign public key (PEM file)' },
@@ -39,6 +39,11 @@ export const spec: CommandSpec = {
       type: 'string',
       multiple: true,
       description: 'OLD=NEW: fetch packages the provenance names under OLD from NEW (a repository that moved)',
+    },
+    'allow-local-packages': {
+      type: 'boolean',
+      description:
+        'read package files of this machine that the provenance names (paths, file://), as a build from a local repository records them',
     },
     'cache-dir': {
       type: 'string',
@@ -67,10 +72,17 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
       // Relative package locations are relative to the original build's configuration folder:
       // run reproduce from there.
       baseDir: process.cwd(),
+      allowLocalFiles: args.values['allow-local-packages'] === true,
       cacheDir: args.values['cache-dir'] as string | undefined,
       output: output === undefined ? undefined : { store: output.store, tags: output.tags },
       name: formatLocation(parseLocation(text)),
       signal: io.signal,
+      // Who will be asked for the package files the provenance names, said before any is fetched.
+      onProgress: (u) => {
+        if (u.phase !== 'sources') return;
+        const from = [...u.hosts, ...(u.localFiles > 0 ? [`${u.localFiles} file${u.localFiles === 1 ? '' : 's'} of this machine`] : [])];
+        if (from.length > 0) io.stderr.write(`reproduce: fetching package files from ${visible(from.join(', '))}\n`);
+      },
       logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${visible(m)}\n`) },
     });
   });
