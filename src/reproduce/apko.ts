@@ -34,6 +34,7 @@ import { verifyImage } from '../sign/verify.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
+import type { PackageSources } from './fetch.ts';
 import { platformLabel, policyOf, type ReproduceTrust, signerOf } from './find.ts';
 
 /** The predicate type of the locked configuration apko was given. */
@@ -79,6 +80,10 @@ export interface ApkoReproduceOptions {
   workDir?: string | undefined;
   output?: { store: ContentStore; tags?: readonly string[] | undefined } | undefined;
   workers?: number | undefined;
+  /** Read repositories and keys of this machine that the configuration names (paths, `file://`). */
+  allowLocalFiles?: boolean | undefined;
+  /** Told, before a platform is rebuilt, which hosts its configuration's repositories and keys are on. */
+  onSources?: ((sources: PackageSources) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -200,7 +205,8 @@ async function recipeOf(store: ContentStore, inspected: InspectResult, m: Inspec
  * and compares it with the original. Platforms without one are left out of the result.
  *
  * @throws ProvenantError `USAGE` when the configuration names relative repositories or keys and
- *   no `baseDir` says what they are relative to; what the build throws
+ *   no `baseDir` says what they are relative to, or repositories or keys of this machine without
+ *   `allowLocalFiles`; what the build throws
  */
 export async function reproduceApko(
   store: ContentStore,
@@ -261,9 +267,9 @@ async function rebuild(
   options: ApkoReproduceOptions,
 ): Promise<ApkoPlatformResult> {
   const { contents } = loaded.config;
-  const relative = [...contents.repositories, ...contents.buildRepositories, ...contents.keyring].filter(
-    (e) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(e) && !isAbsolute(e),
-  );
+  // A repository may carry a tag (`@local ./repo`); the location follows it.
+  const locations = [...contents.repositories, ...contents.buildRepositories, ...contents.keyring].map((e) => e.replace(/^@\S+\s+/, ''));
+  const relative = locations.filter((e) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(e) && !isAbsolute(e));
   if (relative.length > 0 && options.baseDir === undefined) {
     throw new ProvenantError(
       'USAGE',
@@ -273,6 +279,21 @@ async function rebuild(
       },
     );
   }
+  // The configuration is as untrusted as a provenance (/etc/apko.json is in the image itself):
+  // what it names on this machine is read only when allowed, as reproduce's package files are.
+  const local = locations.filter((e) => !/^https?:\/\//i.test(e));
+  if (local.length > 0 && options.allowLocalFiles !== true) {
+    throw new ProvenantError(
+      'USAGE',
+      `the apko configuration of ${base.platform} names repositories or keys on this machine (${local.slice(0, 3).join(', ')}${local.length > 3 ? `, and ${local.length - 3} more` : ''}): an unverified configuration may name any file, so they are read only when allowed`,
+      {
+        where: base.provenance.source,
+        hint: 'for an image built from a local repository you trust, pass --allow-local-packages (run from the folder apko ran in)',
+      },
+    );
+  }
+  const hosts = [...new Set(locations.filter((e) => /^https?:\/\//i.test(e)).map((e) => new URL(e).host))];
+  options.onSources?.({ hosts, localFiles: local.length });
   const stored = await store.getManifest(m.digest, options);
   if (stored.kind !== 'manifest') throw new ProvenantError('INVALID_MANIFEST', `${m.digest} is not an image manifest`, { where: m.digest });
   const original = JSON.parse(

@@ -76,7 +76,7 @@ export interface FetchPackagesOptions {
 export interface PackageSources {
   /** The hosts (`host:port`) of the http(s) locations, each once, in order of first use. */
   hosts: string[];
-  /** How many files are read from this machine's file system. */
+  /** How many package files (of an apko configuration: repositories and keys) are read from this machine. */
   localFiles: number;
 }
 

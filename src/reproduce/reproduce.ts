@@ -33,7 +33,7 @@ import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
 import { reproduceApko } from './apko.ts';
 import { explainMismatch, type MismatchDetail } from './explain.ts';
-import { fetchPackages, type OverrideUse, type PackageFileChange } from './fetch.ts';
+import { fetchPackages, type OverrideUse, type PackageFileChange, type PackageSources } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
 import { type ProvenanceReading, type ReplayPlan, readProvenance } from './provenance.ts';
 
@@ -233,7 +233,10 @@ export async function reproduceImage(store: ContentStore, target: string, option
 
   // Platforms without replayable SLSA provenance may carry the configuration apko was given.
   const unreplayed = inspected.manifests.filter((m) => results.get(m.digest)?.status === 'not-replayable');
-  if (unreplayed.length > 0) for (const [digest, r] of await reproduceApko(store, inspected, unreplayed, options)) results.set(digest, r);
+  if (unreplayed.length > 0) {
+    const apkoOptions = { ...options, onSources: (s: PackageSources) => options.onProgress?.({ phase: 'sources', ...s }) };
+    for (const [digest, r] of await reproduceApko(store, inspected, unreplayed, apkoOptions)) results.set(digest, r);
+  }
   const platforms = inspected.manifests.map((m) => results.get(m.digest) as PlatformReproduction);
   const used = platforms.flatMap((p) => (p.provenance === undefined || p.status === 'not-replayable' ? [] : [p.provenance]));
   const signers = [...new Set(used.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];

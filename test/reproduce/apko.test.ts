@@ -23,6 +23,8 @@ import { fixturesMissing, readFixture } from '../helpers/fixtures.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('reproduce-apko');
+/** A rebuild from apko's test repository, copied to `dir`: relative to it, and files of this machine. */
+const local = (dir: string) => ({ baseDir: dir, allowLocalFiles: true });
 
 /** A file of apko's golden layer of one architecture. */
 async function goldenFile(arch: 'amd64' | 'arm64', path: string): Promise<Uint8Array> {
@@ -102,7 +104,7 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
     const store = await apkoGoldenLayout(join(dir, 'golden'));
     try {
       await attachConfigurations(store, await store.getManifest('latest'));
-      const report = await reproduceImage(store, 'latest', { baseDir: dir, cacheDir: join(dir, 'cache') });
+      const report = await reproduceImage(store, 'latest', { ...local(dir), cacheDir: join(dir, 'cache') });
       assert.equal(report.match, true, renderReproduce(report));
       for (const p of report.platforms) {
         assert.ok(p.status === 'match');
@@ -123,7 +125,27 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
     await copyApkoRepository(dir);
     const store = await apkoGoldenLayout(join(dir, 'golden'));
     try {
-      const report = await reproduceImage(store, 'latest', { baseDir: dir });
+      // The configuration is the image's own, and names apko's local test repository: read only when allowed.
+      await assert.rejects(reproduceImage(store, 'latest', { baseDir: dir }), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'USAGE'), String(err));
+        assert.match(
+          err.message,
+          /^the apko configuration of linux\/amd64 names repositories or keys on this machine \(\.\/testdata\/packages, \.\/testdata\/melange\.rsa\.pub\)/,
+        );
+        assert.equal(err.where, '/etc/apko.json');
+        return true;
+      });
+      const sources: unknown[] = [];
+      const report = await reproduceImage(store, 'latest', {
+        ...local(dir),
+        onProgress: (u) => {
+          if (u.phase === 'sources') sources.push([u.hosts, u.localFiles]);
+        },
+      });
+      assert.deepEqual(sources, [
+        [[], 2],
+        [[], 2],
+      ]);
       assert.equal(report.match, true, renderReproduce(report));
       assert.deepEqual(
         report.platforms.map((p) => [p.status, p.provenance?.storage, p.provenance?.source]),
@@ -143,7 +165,7 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
     const store = await apkoGoldenLayout(join(dir, 'golden'));
     try {
       await attachConfigurations(store, await changedCopy(store));
-      const report = await reproduceImage(store, 'changed', { baseDir: dir });
+      const report = await reproduceImage(store, 'changed', local(dir));
       assert.equal(report.match, false);
       const [amd64, arm64] = report.platforms;
       assert.equal(arm64?.status, 'match');
@@ -161,7 +183,7 @@ describe('reproduce an apko-built image', { skip: fixturesMissing }, () => {
     const store = await apkoGoldenLayout(join(dir, 'golden'));
     try {
       await attachConfigurations(store, await changedCopy(store, { keepConfig: true }));
-      const report = await reproduceImage(store, 'tampered', { baseDir: dir });
+      const report = await reproduceImage(store, 'tampered', local(dir));
       assert.equal(report.match, false, renderReproduce(report));
       const [amd64, arm64] = report.platforms;
       assert.equal(arm64?.status, 'match');

@@ -43,7 +43,7 @@ export const spec: CommandSpec = {
     'allow-local-packages': {
       type: 'boolean',
       description:
-        'read package files of this machine that the provenance names (paths, file://), as a build from a local repository records them',
+        'read files of this machine that the provenance (or apko configuration) names as packages, repositories or keys (paths, file://), as a build from a local repository records them',
     },
     'cache-dir': {
       type: 'string',
