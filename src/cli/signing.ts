@@ -252,11 +252,28 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
   return { policy, trustedRoot: embedded.root, trustedRootSource: `Sigstore public-good root embedded in ${embedded.source}` };
 }
 
-/** `--FLAG` as an exact string or `--FLAG-regexp` as a pattern (not both), as cosign reads them. */
+/**
+ * `--FLAG` as an exact string or `--FLAG-regexp` as a pattern (not both), as cosign reads them.
+ * An empty value is refused: an empty pattern matches every signer and an empty identity every
+ * certificate without one, where cosign takes "" as not given and asks for an identity. (An empty
+ * `PROVENANT_*` variable is not given either: args.ts skips it.)
+ *
+ * @throws ProvenantError `USAGE` naming the flag, for both, an empty value or a bad pattern
+ */
 export function exactOrPattern(args: ParsedArgs, flag: string): string | RegExp | undefined {
   const exact = args.values[flag] as string | undefined;
   const pattern = args.values[`${flag}-regexp`] as string | undefined;
   if (exact !== undefined && pattern !== undefined) throw new ProvenantError('USAGE', `give --${flag} or --${flag}-regexp, not both`);
+  for (const [name, value] of [
+    [flag, exact],
+    [`${flag}-regexp`, pattern],
+  ] as const) {
+    if (value === '') {
+      throw new ProvenantError('USAGE', `--${name} is empty, and would not say whom to trust`, {
+        hint: `give the ${flag === 'certificate-identity' ? 'identity' : 'OIDC issuer'} the signer's certificate must have`,
+      });
+    }
+  }
   if (pattern === undefined) return exact;
   try {
     return new RegExp(pattern);

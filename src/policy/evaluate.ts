@@ -272,7 +272,7 @@ async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' |
 async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
   // The certificate is verified once with any identity; the identities are then matched here
   // with RE2, as policy-controller matches them (Go's regexp, unanchored).
-  const any: VerificationPolicy = { certificateIdentity: /(?:)/, certificateOidcIssuer: /(?:)/ };
+  const any: VerificationPolicy = { certificateIdentity: /.*/, certificateOidcIssuer: /.*/ };
   const report = await verifyImage(ctx.store, ctx.digest, {
     ...operation(ctx),
     policy: any,

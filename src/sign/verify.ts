@@ -50,7 +50,12 @@ export type VerificationPolicy =
        */
       validFor?: KeyValidity | undefined;
     }
-  | { certificateIdentity: string | RegExp; certificateOidcIssuer: string | RegExp };
+  | {
+      /** The certificate's identity (SAN); never empty (see {@link verifyImage}). */
+      certificateIdentity: string | RegExp;
+      /** The certificate's OIDC issuer; never empty. */
+      certificateOidcIssuer: string | RegExp;
+    };
 
 /** A key's validity window; either end open. */
 export interface KeyValidity {
@@ -130,13 +135,19 @@ export interface VerificationReport {
  * and signature blobs, never the image's layers or config; the image manifest itself only for
  * a bundle that signs its bytes directly (a message signature).
  *
- * @throws ProvenantError `USAGE` for a keyless policy without a trusted root
+ * @throws ProvenantError `USAGE` for a keyless policy without a trusted root, or with an empty
+ *   identity or issuer (an empty pattern would accept any signer, an empty string any certificate
+ *   that names no identity)
  */
 export async function verifyImage(store: ContentStore, subject: Digest, options: VerifyOptions): Promise<VerificationReport> {
-  if (!('key' in options.policy) && options.trustedRoot === undefined) {
-    throw new ProvenantError('USAGE', 'keyless verification needs a trusted root', {
-      hint: 'pass --trusted-root (the Sigstore instance’s trusted_root.json)',
-    });
+  if (!('key' in options.policy)) {
+    assertNotEmpty(options.policy.certificateIdentity, 'certificateIdentity');
+    assertNotEmpty(options.policy.certificateOidcIssuer, 'certificateOidcIssuer');
+    if (options.trustedRoot === undefined) {
+      throw new ProvenantError('USAGE', 'keyless verification needs a trusted root', {
+        hint: 'pass --trusted-root (the Sigstore instance’s trusted_root.json)',
+      });
+    }
   }
   const kind = options.kind ?? 'signature';
   const found = await findSignatures(store, subject, options);
@@ -383,6 +394,16 @@ function verifiesWith(entity: SignedEntity, key: KeyObject): boolean {
     return entity.signature.verifySignature(key);
   } catch {
     return false;
+  }
+}
+
+function assertNotEmpty(want: string | RegExp, field: string): void {
+  // new RegExp('') has the source (?:).
+  const empty = typeof want === 'string' ? want === '' : want.source === '' || want.source === '(?:)';
+  if (empty) {
+    throw new ProvenantError('USAGE', `the policy's ${field} is empty, and would not say whom to trust`, {
+      hint: 'give the identity and issuer the signer’s certificate must have',
+    });
   }
 }
 

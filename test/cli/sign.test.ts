@@ -9,6 +9,7 @@ import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
 import { cosignTag, findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { fixture } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -298,5 +299,31 @@ describe('verify: what to trust', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }
+  });
+
+  it('refuses an empty identity or issuer, exact or pattern, naming the flag: an empty pattern would trust any signer', async () => {
+    const root = fixture('sig', 'sgo-trusted_root-public-good.json');
+    const ref = `oci:${exampleDir}:latest`;
+    const flags = ['certificate-identity', 'certificate-identity-regexp', 'certificate-oidc-issuer', 'certificate-oidc-issuer-regexp'];
+    const runs = flags.flatMap((flag) => {
+      const other = flag.startsWith('certificate-identity')
+        ? ['--certificate-oidc-issuer', 'https://token.actions.githubusercontent.com']
+        : ['--certificate-identity-regexp', '^https://github\\.com/acme/'];
+      return ['verify', 'verify-attestation', 'reproduce'].map((command) => ({
+        flag,
+        args: [command, `--${flag}`, '', ...other, '--trusted-root', root, ref],
+      }));
+    });
+    for (const { flag, args } of runs) {
+      const r = await provenant(args);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`--${flag} is empty`), args.join(' '));
+    }
+    // An empty variable is not given: the identity is then missing, as in cosign.
+    const env = await provenant(['verify', '--certificate-oidc-issuer', 'https://x.example', ref], {
+      env: { PROVENANT_CERTIFICATE_IDENTITY_REGEXP: '' },
+    });
+    assert.equal(env.status, 2, env.stderr);
+    assert.match(env.stderr, /say whom to trust/);
   });
 });

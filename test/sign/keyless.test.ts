@@ -15,7 +15,7 @@ import { simpleSigningPayload } from '../../src/sign/payload.ts';
 import { signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
-import { verifyImage } from '../../src/sign/verify.ts';
+import { type VerificationPolicy, verifyImage } from '../../src/sign/verify.ts';
 import { makeImage } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { tempLayout } from './helpers.ts';
@@ -146,6 +146,22 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       trustedRoot: mock.trustedRoot,
     });
     assert.equal(pattern.verified.length, 2);
+  });
+
+  it('an empty identity or issuer, exact or pattern, is refused before anything is read: it would not say whom to trust', async () => {
+    const { layout, made } = await signed();
+    const empties: VerificationPolicy[] = [
+      { ...policy, certificateIdentity: '' },
+      { ...policy, certificateIdentity: /(?:)/ },
+      { ...policy, certificateOidcIssuer: '' },
+      { ...policy, certificateOidcIssuer: /(?:)/ },
+    ];
+    for (const p of empties) {
+      await assert.rejects(
+        verifyImage(layout, made.root.digest, { policy: p, trustedRoot: mock.trustedRoot }),
+        (err: unknown) => isProvenantError(err) && err.code === 'USAGE' && /is empty/.test(err.message),
+      );
+    }
   });
 
   it('a changed payload: the log entry records another payload', async () => {
