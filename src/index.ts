@@ -272,6 +272,7 @@ export {
   assertVerified,
   type CheckedSignature,
   type FailureReason,
+  type IdentityMatcher,
   type KeyValidity,
   type VerificationPolicy,
   type VerificationReport,

@@ -42,9 +42,15 @@ export const TRUST_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     description: "keyless: the signer's identity (the certificate's SAN: an email, a workflow URL)",
   },
-  'certificate-identity-regexp': { type: 'string', description: "keyless: a regular expression the signer's identity must match" },
+  'certificate-identity-regexp': {
+    type: 'string',
+    description: "keyless: an RE2 pattern (Go's syntax, unanchored) the signer's identity must match",
+  },
   'certificate-oidc-issuer': { type: 'string', description: 'keyless: the OIDC issuer of the identity' },
-  'certificate-oidc-issuer-regexp': { type: 'string', description: 'keyless: a regular expression the OIDC issuer must match' },
+  'certificate-oidc-issuer-regexp': {
+    type: 'string',
+    description: "keyless: an RE2 pattern (Go's syntax, unanchored) the OIDC issuer must match",
+  },
   'trusted-root': {
     type: 'string',
     description: "the trusted root (Fulcio, Rekor, CT logs, TSAs) as JSON; default Sigstore's public-good root for keyless, none for --key",

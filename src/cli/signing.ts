@@ -5,6 +5,7 @@
  * JSON. The library (src/sign) does the work; this is the command line around it.
  */
 import type { ReadStream } from 'node:tty';
+import { RE2JS } from '@bufbuild/re2';
 import { ProvenantError, redactCredentials } from '../errors.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
@@ -15,7 +16,7 @@ import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
 import type { SignedEntry } from '../sign/sign.ts';
 import { githubActionsToken, KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
 import { parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
-import type { CheckedSignature, VerificationPolicy, VerificationReport } from '../sign/verify.ts';
+import type { CheckedSignature, IdentityMatcher, VerificationPolicy, VerificationReport } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -260,7 +261,7 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
  *
  * @throws ProvenantError `USAGE` naming the flag, for both, an empty value or a bad pattern
  */
-export function exactOrPattern(args: ParsedArgs, flag: string): string | RegExp | undefined {
+export function exactOrPattern(args: ParsedArgs, flag: string): IdentityMatcher | undefined {
   const exact = args.values[flag] as string | undefined;
   const pattern = args.values[`${flag}-regexp`] as string | undefined;
   if (exact !== undefined && pattern !== undefined) throw new ProvenantError('USAGE', `give --${flag} or --${flag}-regexp, not both`);
@@ -275,11 +276,15 @@ export function exactOrPattern(args: ParsedArgs, flag: string): string | RegExp 
     }
   }
   if (pattern === undefined) return exact;
+  // RE2, as cosign compiles it with Go's regexp: JavaScript would refuse (?i) and read \A as "A".
   try {
-    return new RegExp(pattern);
+    RE2JS.compile(pattern);
   } catch (cause) {
-    throw new ProvenantError('USAGE', `--${flag}-regexp is not a regular expression: ${(cause as Error).message}`, { cause });
+    throw new ProvenantError('USAGE', `--${flag}-regexp is not a regular expression (RE2, as Go's): ${(cause as Error).message}`, {
+      cause,
+    });
   }
+  return { regexp: pattern };
 }
 
 /** The digest to verify: the target's, or with `--platform` that platform's image in the index. */

@@ -23,7 +23,7 @@ import { type Logger, silentLogger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
-import { type CheckedSignature, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
+import { type CheckedSignature, type IdentityMatcher, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** Whom the provenance must be signed by: a cosign public key, or a keyless identity and issuer. */
@@ -35,9 +35,9 @@ export type ReproduceTrust =
     }
   | {
       /** The certificate's identity (SAN): an exact string, or a pattern as cosign's `-regexp` flags. */
-      identity: string | RegExp;
+      identity: IdentityMatcher;
       /** The certificate's OIDC issuer. */
-      issuer: string | RegExp;
+      issuer: IdentityMatcher;
       trustedRoot: TrustedRoot;
     };
 

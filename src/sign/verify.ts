@@ -14,6 +14,7 @@
  * fails here).
  */
 import type { KeyObject } from 'node:crypto';
+import { RE2JS } from '@bufbuild/re2';
 import type { Bundle, TransparencyLogEntry } from '@sigstore/bundle';
 import { crypto as sigCrypto, X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
@@ -52,10 +53,18 @@ export type VerificationPolicy =
     }
   | {
       /** The certificate's identity (SAN); never empty (see {@link verifyImage}). */
-      certificateIdentity: string | RegExp;
+      certificateIdentity: IdentityMatcher;
       /** The certificate's OIDC issuer; never empty. */
-      certificateOidcIssuer: string | RegExp;
+      certificateOidcIssuer: IdentityMatcher;
     };
+
+/**
+ * What a certificate's identity or issuer must be: the exact string; `{ regexp }`, an RE2 pattern
+ * (Go's syntax: `\A`, `\z`, `(?i)`) found anywhere in it unless it anchors itself, which is what
+ * cosign's `--certificate-identity-regexp` does (Go's regexp.MatchString); or a JavaScript RegExp,
+ * matched as JavaScript matches it.
+ */
+export type IdentityMatcher = string | { regexp: string } | RegExp;
 
 /** A key's validity window; either end open. */
 export interface KeyValidity {
@@ -135,14 +144,14 @@ export interface VerificationReport {
  * and signature blobs, never the image's layers or config; the image manifest itself only for
  * a bundle that signs its bytes directly (a message signature).
  *
- * @throws ProvenantError `USAGE` for a keyless policy without a trusted root, or with an empty
+ * @throws ProvenantError `USAGE` for a keyless policy without a trusted root, with an empty
  *   identity or issuer (an empty pattern would accept any signer, an empty string any certificate
- *   that names no identity)
+ *   that names no identity), or with a pattern that is not RE2
  */
 export async function verifyImage(store: ContentStore, subject: Digest, options: VerifyOptions): Promise<VerificationReport> {
   if (!('key' in options.policy)) {
-    assertNotEmpty(options.policy.certificateIdentity, 'certificateIdentity');
-    assertNotEmpty(options.policy.certificateOidcIssuer, 'certificateOidcIssuer');
+    assertMatcher(options.policy.certificateIdentity, 'certificateIdentity');
+    assertMatcher(options.policy.certificateOidcIssuer, 'certificateOidcIssuer');
     if (options.trustedRoot === undefined) {
       throw new ProvenantError('USAGE', 'keyless verification needs a trusted root', {
         hint: 'pass --trusted-root (the Sigstore instance’s trusted_root.json)',
@@ -397,24 +406,35 @@ function verifiesWith(entity: SignedEntity, key: KeyObject): boolean {
   }
 }
 
-function assertNotEmpty(want: string | RegExp, field: string): void {
+/** Refuses an empty matcher or an RE2 pattern that does not compile. */
+function assertMatcher(want: IdentityMatcher, field: string): void {
   // new RegExp('') has the source (?:).
-  const empty = typeof want === 'string' ? want === '' : want.source === '' || want.source === '(?:)';
+  const empty =
+    typeof want === 'string' ? want === '' : want instanceof RegExp ? want.source === '' || want.source === '(?:)' : want.regexp === '';
   if (empty) {
     throw new ProvenantError('USAGE', `the policy's ${field} is empty, and would not say whom to trust`, {
       hint: 'give the identity and issuer the signer’s certificate must have',
     });
   }
+  if (typeof want === 'string' || want instanceof RegExp) return;
+  try {
+    RE2JS.compile(want.regexp);
+  } catch (cause) {
+    throw new ProvenantError('USAGE', `the policy's ${field} is not an RE2 regular expression: ${(cause as Error).message}`, { cause });
+  }
 }
 
-function matches(want: string | RegExp, got: string): boolean {
-  // cosign's --certificate-identity-regexp is Go's regexp.MatchString: unanchored unless the
-  // pattern anchors itself.
-  return typeof want === 'string' ? want === got : new RegExp(want.source, want.flags.replace(/[gy]/g, '')).test(got);
+function matches(want: IdentityMatcher, got: string): boolean {
+  if (typeof want === 'string') return want === got;
+  if (want instanceof RegExp) return new RegExp(want.source, want.flags.replace(/[gy]/g, '')).test(got);
+  // cosign's --certificate-identity-regexp is Go's regexp.MatchString: RE2, unanchored unless the
+  // pattern anchors itself (RE2JS's test finds a match anywhere, as MatchString does).
+  return RE2JS.compile(want.regexp).test(got);
 }
 
-function describe(want: string | RegExp): string {
-  return typeof want === 'string' ? JSON.stringify(want) : `one matching ${want}`;
+function describe(want: IdentityMatcher): string {
+  if (typeof want === 'string') return JSON.stringify(want);
+  return `one matching ${want instanceof RegExp ? String(want) : JSON.stringify(want.regexp)}`;
 }
 
 function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy: VerificationPolicy, hintIsOurs: boolean): Failure {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
 import { cosignTag, findSignatures } from '../../src/sign/storage.ts';
@@ -13,6 +13,7 @@ import { fixture } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
+import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { exampleDir, provenant, provenantOnTerminal } from './provenant.ts';
 
 const tempDir = useTempDir('cli-sign');
@@ -222,6 +223,47 @@ describe('sign and verify a layout', () => {
     assert.equal(r.status, 5, r.stderr);
     assert.match(r.stderr, new RegExp(`the signature is for ${original.digest}, not for this image \\(${changed.digest}\\)`));
     assert.match(r.stderr, new RegExp(`wrong-subject: the signature is about ${original.digest}, not this image \\(${changed.digest}\\)`));
+  });
+});
+
+describe('verify keyless: patterns as cosign reads them', () => {
+  const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+  let dir: string;
+  let mock: MockSigstore;
+  before(async () => {
+    dir = await tempDir();
+    mock = await startMockSigstore({ dir });
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const r = await provenant(
+      ['sign', '--identity-token', mock.token(IDENTITY), '--fulcio-url', mock.url, '--rekor-url', mock.url, 'oci:layout:latest'],
+      { cwd: dir },
+    );
+    assert.equal(r.status, 0, r.stderr);
+  });
+  after(async () => {
+    await mock?.stop();
+  });
+
+  it('-regexp flags are RE2 (Go’s regexp): \\A, \\z and (?i) as cosign has them, unanchored otherwise', async () => {
+    const cases: [string, string, number][] = [
+      ['\\Ahttps://github\\.com/acme/', MOCK_ISSUER, 0],
+      ['@refs/heads/main\\z', MOCK_ISSUER, 0],
+      ['(?i)GITHUB\\.COM/ACME/', '(?i)\\AHTTPS://ISSUER\\.MOCK', 0],
+      ['acme/app', 'mock', 0],
+      ['\\Agithub\\.com/acme/', MOCK_ISSUER, 5],
+    ];
+    for (const [identity, issuer, status] of cases) {
+      const args = ['verify', '--certificate-identity-regexp', identity, '--certificate-oidc-issuer-regexp', issuer];
+      const r = await provenant([...args, '--trusted-root', mock.trustedRootPath, 'oci:layout:latest'], { cwd: dir });
+      assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+    }
+    // A lookbehind is JavaScript's, not RE2's: refused, as cosign refuses it.
+    const perl = await provenant(
+      ['verify', '--certificate-identity-regexp', '(?<=acme)/app', '--certificate-oidc-issuer', MOCK_ISSUER, 'oci:layout:latest'],
+      { cwd: dir },
+    );
+    assert.equal(perl.status, 2, perl.stderr);
+    assert.match(perl.stderr, /--certificate-identity-regexp is not a regular expression \(RE2, as Go's\)/);
   });
 });
 

@@ -148,6 +148,34 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     assert.equal(pattern.verified.length, 2);
   });
 
+  it('{regexp} patterns are RE2, as Go reads cosign’s: \\A, \\z and (?i) work, and a pattern matches anywhere unless anchored', async () => {
+    const { layout, made } = await signed();
+    const cases: [string, string, boolean][] = [
+      ['\\Ahttps://github\\.com/acme/', MOCK_ISSUER, true],
+      ['@refs/heads/main\\z', MOCK_ISSUER, true],
+      ['(?i)GITHUB\\.COM/ACME/', '(?i)\\AHTTPS://ISSUER\\.MOCK\\.TEST\\z', true],
+      ['acme/app', 'mock', true],
+      ['\\Agithub\\.com/acme/', MOCK_ISSUER, false],
+      ['(?i)EVIL', MOCK_ISSUER, false],
+    ];
+    for (const [identity, issuer, ok] of cases) {
+      const r = await verifyImage(layout, made.root.digest, {
+        policy: { certificateIdentity: { regexp: identity }, certificateOidcIssuer: { regexp: issuer } },
+        trustedRoot: mock.trustedRoot,
+      });
+      assert.deepEqual(
+        r.checked.map((c) => c.reason),
+        ok ? [undefined, undefined] : ['identity', 'identity'],
+        identity,
+      );
+      if (!ok) assert.ok(r.checked[0]!.message!.endsWith(`not one matching ${JSON.stringify(identity)}`), r.checked[0]!.message);
+    }
+    await assert.rejects(
+      verifyImage(layout, made.root.digest, { policy: { ...policy, certificateIdentity: { regexp: '(' } }, trustedRoot: mock.trustedRoot }),
+      (err: unknown) => isProvenantError(err) && err.code === 'USAGE' && /not an RE2 regular expression/.test(err.message),
+    );
+  });
+
   it('an empty identity or issuer, exact or pattern, is refused before anything is read: it would not say whom to trust', async () => {
     const { layout, made } = await signed();
     const empties: VerificationPolicy[] = [
