@@ -86,6 +86,7 @@ function statementOf(f: FoundSignature): ReadStatement | undefined {
   let payload: Uint8Array | undefined;
   try {
     if (f.format === 'cosign-layer') {
+      if (f.layer === undefined) return undefined;
       const envelope = JSON.parse(Buffer.from(f.layer.payload).toString('utf8')) as { payload?: unknown };
       if (typeof envelope.payload === 'string') payload = Buffer.from(envelope.payload, 'base64');
     } else if (f.bundle?.content.$case === 'dsseEnvelope') {

@@ -45,6 +45,10 @@ export function summarize(f: FoundSignature): SignatureSummary {
   if (f.predicateType !== undefined) out.predicateType = f.predicateType;
   let cert: Uint8Array | undefined;
   if (f.format === 'cosign-layer') {
+    if (f.layer === undefined) {
+      out.error = f.error ?? 'unreadable layer';
+      return out;
+    }
     const a = f.layer.annotations;
     // A .att layer's signature is inside its envelope; a .sig layer's in the annotation.
     out.signed =

@@ -244,11 +244,17 @@ function findDuplicate(
   if (key === undefined) return undefined;
   const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
   for (const f of existing) {
-    if (where === 'cosign' && f.format === 'cosign-layer' && f.storage === 'cosign' && f.kind === 'signature') {
+    if (where === 'cosign' && f.format === 'cosign-layer' && f.layer !== undefined && f.storage === 'cosign' && f.kind === 'signature') {
       const sig = b64decode(f.layer.annotations[CosignAnnotation.Signature]);
       if (sig !== undefined && same(f.layer.payload, payload) && verifies(payload, key, sig)) return f.source;
     }
-    if (where === 'cosign-att' && f.format === 'cosign-layer' && f.storage === 'cosign' && f.kind === 'attestation') {
+    if (
+      where === 'cosign-att' &&
+      f.format === 'cosign-layer' &&
+      f.layer !== undefined &&
+      f.storage === 'cosign' &&
+      f.kind === 'attestation'
+    ) {
       try {
         const env = parseEnvelope(f.layer.payload);
         if (same(env.payload, payload) && env.signatures.some((s) => verifies(pae(env.payloadType, env.payload), key, s.sig)))

@@ -261,7 +261,12 @@ interface FoundBase {
 export interface FoundCosignLayer extends FoundBase {
   storage: 'cosign' | 'referrers';
   format: 'cosign-layer';
-  layer: CosignLayer;
+  /**
+   * The layer; undefined when it cannot be read (its blob is missing or too large, or the tag
+   * holds no signature image), `error` says why.
+   */
+  layer: CosignLayer | undefined;
+  error?: string;
 }
 
 /** A Sigstore bundle stored as a referrer (cosign 3). */
@@ -284,10 +289,18 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
   const out: FoundSignature[] = [];
   for (const suffix of ['sig', 'att'] as const) {
     const tag = cosignTag(subject, suffix);
-    const manifest = await readTagManifest(store, tag, options).catch((err: unknown) => {
-      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return undefined;
-      throw err;
-    });
+    let manifest: Awaited<ReturnType<typeof readTagManifest>>;
+    try {
+      manifest = await readTagManifest(store, tag, options);
+    } catch (err) {
+      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') continue;
+      // Anyone who can push a tag can put anything under it: that one artifact is malformed,
+      // and the signatures elsewhere are still found and checked.
+      if (!isBadContent(err)) throw err;
+      const kind = suffix === 'sig' ? 'signature' : 'attestation';
+      out.push({ storage: 'cosign', format: 'cosign-layer', kind, source: tag, layer: undefined, error: (err as Error).message });
+      continue;
+    }
     if (manifest === undefined) continue;
     for (const [i, l] of manifest.manifest.layers.entries()) {
       const found = await cosignLayer(store, l, `${tag} layer ${i}`, 'cosign', options);
@@ -318,10 +331,14 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
       for (const l of m.layers) {
         if (!isBundleMediaType(l.mediaType)) continue;
         const source = `referrer ${stored.digest}`;
-        const bytes = await readSmall(store, l, options).catch((err: unknown) => {
-          if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return undefined;
-          throw err;
-        });
+        let bytes: Uint8Array | undefined;
+        let unreadable: string | undefined;
+        try {
+          bytes = await readSmall(store, l, options);
+        } catch (err) {
+          if (!isBadContent(err)) throw err;
+          unreadable = err.code === 'NOT_FOUND' ? `the bundle blob ${l.digest} is missing from ${store.location}` : err.message;
+        }
         const predicateType = m.annotations?.[BundleAnnotation.PredicateType];
         const base = {
           storage: 'referrers' as const,
@@ -332,7 +349,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
           ...(predicateType === undefined ? {} : { predicateType }),
         };
         if (bytes === undefined) {
-          out.push({ ...base, bundle: undefined, error: `the bundle blob ${l.digest} is missing from ${store.location}` });
+          out.push({ ...base, bundle: undefined, error: unreadable ?? 'the bundle blob cannot be read' });
           continue;
         }
         try {
@@ -377,16 +394,36 @@ async function cosignLayer(
   const isAtt = l.mediaType === DSSE_MEDIA_TYPE;
   if (!isSig && !isAtt) return undefined;
   if (isSig && l.annotations?.[CosignAnnotation.Signature] === undefined) return undefined;
-  const payload = await readSmall(store, l, options);
   const predicateType = l.annotations?.[CosignAnnotation.PredicateType];
-  return {
+  const base = {
     storage,
-    format: 'cosign-layer',
-    kind: isSig ? 'signature' : 'attestation',
+    format: 'cosign-layer' as const,
+    kind: isSig ? ('signature' as const) : ('attestation' as const),
     source,
     ...(predicateType === undefined ? {} : { predicateType }),
-    layer: { mediaType: l.mediaType, payload, annotations: { ...l.annotations } },
   };
+  let payload: Uint8Array;
+  try {
+    payload = await readSmall(store, l, options);
+  } catch (err) {
+    // As for a bundle: this layer is malformed, the others are still checked.
+    if (!isBadContent(err)) throw err;
+    const error = err.code === 'NOT_FOUND' ? `the layer blob ${l.digest} is missing from ${store.location}` : err.message;
+    return { ...base, layer: undefined, error };
+  }
+  return { ...base, layer: { mediaType: l.mediaType, payload, annotations: { ...l.annotations } } };
+}
+
+/**
+ * An error that says the content is not what it should be (missing, too large, not a manifest,
+ * not its digest): that artifact is malformed. Anything else (the network, credentials, a
+ * cancel) stops the search, so that nothing is reported as unsigned for want of looking.
+ */
+function isBadContent(err: unknown): err is ProvenantError {
+  return (
+    err instanceof ProvenantError &&
+    ['NOT_FOUND', 'INVALID_MANIFEST', 'UNSUPPORTED_MEDIA_TYPE', 'DIGEST_MISMATCH', 'SIZE_MISMATCH'].includes(err.code)
+  );
 }
 
 async function readSmall(store: ContentStore, d: Descriptor, options: OperationOptions): Promise<Uint8Array> {

@@ -37,7 +37,7 @@ import {
   type SimpleSigning,
   statementNames,
 } from './payload.ts';
-import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
+import { CosignAnnotation, type CosignLayer, type FoundSignature, findSignatures } from './storage.ts';
 import { type TrustedRoot, trustMaterialOf } from './trust.ts';
 
 /** Whom to trust: a public key, or a keyless identity (exact strings or patterns). */
@@ -220,7 +220,8 @@ async function verifyFound(
       if (f.bundle === undefined) throw new Failure('malformed', f.error ?? 'the bundle is malformed');
       return await verifyBundle(base, f.bundle, subject, options, loadSubject);
     }
-    return verifyCosignLayer(base, f, subject, options);
+    if (f.layer === undefined) throw new Failure('malformed', f.error ?? 'the layer cannot be read');
+    return verifyCosignLayer(base, f, f.layer, subject, options);
   } catch (err) {
     if (err instanceof Failure) return { ...base, ...err.known, verified: false, reason: err.reason, message: err.message };
     throw err;
@@ -230,10 +231,11 @@ async function verifyFound(
 function verifyCosignLayer(
   base: CheckedSignature,
   f: Extract<FoundSignature, { format: 'cosign-layer' }>,
+  layer: CosignLayer,
   subject: Digest,
   options: VerifyOptions,
 ): CheckedSignature {
-  const a = f.layer.annotations;
+  const a = layer.annotations;
   const material = layerMaterial(a, options);
   let bundle: Bundle;
   if (f.kind === 'signature') {
@@ -245,13 +247,13 @@ function verifyCosignLayer(
       content: {
         $case: 'messageSignature',
         messageSignature: {
-          messageDigest: { algorithm: HashAlgorithm.SHA2_256, digest: Buffer.from(digestHex(digestOf(f.layer.payload)), 'hex') },
+          messageDigest: { algorithm: HashAlgorithm.SHA2_256, digest: Buffer.from(digestHex(digestOf(layer.payload)), 'hex') },
           signature: Buffer.from(sig),
         },
       },
     } as Bundle;
   } else {
-    const env = parseOr(() => parseEnvelope(f.layer.payload, f.source));
+    const env = parseOr(() => parseEnvelope(layer.payload, f.source));
     const first = env.signatures[0]!;
     bundle = {
       mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
@@ -266,10 +268,10 @@ function verifyCosignLayer(
       },
     } as Bundle;
   }
-  const entity = entityOf(bundle, Buffer.from(f.layer.payload));
+  const entity = entityOf(bundle, Buffer.from(layer.payload));
   const out = checkEntity(base, entity, bundle, options);
   if (f.kind === 'signature') {
-    const payload = parseOr(() => parseSimpleSigning(f.layer.payload, f.source));
+    const payload = parseOr(() => parseSimpleSigning(layer.payload, f.source));
     if (payload.digest !== subject) {
       throw new Failure(
         'wrong-subject',

@@ -156,7 +156,7 @@ describe('reproduce an apk image built and pushed to a registry, its provenance 
       storage: 'cosign',
     });
     const [found] = (await findSignatures(scratch, amd64.digest)).filter((f) => f.format === 'cosign-layer');
-    assert.ok(found?.format === 'cosign-layer');
+    assert.ok(found?.format === 'cosign-layer' && found.layer !== undefined);
     const envelope = parseEnvelope(found.layer.payload);
     const forged = new TextEncoder().encode(
       new TextDecoder().decode(envelope.payload).replace('"sourceDateEpoch":1700000000', '"sourceDateEpoch":1700000001'),

@@ -84,7 +84,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     const { layout, made } = await signed();
     const found = await findSignatures(layout, made.root.digest);
     const layer = found.find((f) => f.format === 'cosign-layer');
-    assert.ok(layer && layer.format === 'cosign-layer');
+    assert.ok(layer?.format === 'cosign-layer' && layer.layer !== undefined);
     const a = layer.layer.annotations;
     assert.deepEqual(Object.keys(a).sort(), [
       'dev.cosignproject.cosign/signature',
@@ -195,7 +195,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
   it('a changed payload: the log entry records another payload', async () => {
     const { layout, made } = await signed();
     const layer = (await findSignatures(layout, made.root.digest)).find((f) => f.format === 'cosign-layer');
-    assert.ok(layer && layer.format === 'cosign-layer');
+    assert.ok(layer?.format === 'cosign-layer' && layer.layer !== undefined);
     const other = await tempLayout();
     await other.putManifest(made.root, { tags: ['v1'] });
     await appendCosignLayer(other, made.root.digest, 'sig', {

@@ -11,8 +11,8 @@ import fc from 'fast-check';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { ByteStream } from '../../src/io/types.ts';
-import { parseStored, type Stored } from '../../src/oci/content.ts';
-import type { Digest } from '../../src/oci/digest.ts';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -31,6 +31,7 @@ import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { putCosignLayer, tempLayout } from './helpers.ts';
 
 const REF = '127.0.0.1:5000/provenant/app';
+const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
 /** A store that records every blob read, to prove verification never reads layers or configs. */
 function counting(store: ContentStore): { store: ContentStore; reads: string[] } {
@@ -265,7 +266,7 @@ describe('signing with a key', () => {
       // In cosign 2 storage: the payload's optional part changed, the signature kept.
       const sig = await findSignatures(layout, d);
       const layer = sig.find((f) => f.format === 'cosign-layer');
-      assert.ok(layer && layer.format === 'cosign-layer');
+      assert.ok(layer?.format === 'cosign-layer' && layer.layer !== undefined);
       const third = await tempLayout();
       await third.putManifest(made.root, { tags: ['v1'] });
       await appendCosignLayer(third, d, 'sig', { ...layer.layer, payload: simpleSigningPayload(REF, d, { approved: 'yes' }) });
@@ -374,6 +375,71 @@ describe('signing with a key', () => {
         { numRuns: 40 },
       );
     });
+
+    it('one malformed artifact is reported as malformed and the others are still checked, as a bundle’s is', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const d = made.root.digest;
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+      // Anyone who can push a tag: an (empty) index under the .att tag...
+      const index = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }));
+      await layout.putManifest(index, { tags: [cosignTag(d, 'att')] });
+      // ...and .sig layers whose blob is missing, or too large to be a signature.
+      const sig = await layout.getManifest(cosignTag(d, 'sig'));
+      assert.ok(sig.kind === 'manifest');
+      const absent = (text: string, size?: number): Descriptor => {
+        const bytes = new TextEncoder().encode(text);
+        return {
+          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+          digest: digestOf(bytes),
+          size: size ?? bytes.length,
+          annotations: { 'dev.cosignproject.cosign/signature': 'AAAA' },
+        };
+      };
+      const layers = [...sig.manifest.layers, absent('never stored'), absent('not stored either', 5 * 1024 * 1024)];
+      await layout.putManifest(parseStored(encodeJson({ ...sig.manifest, layers })), { tags: [cosignTag(d, 'sig')] });
+      // A bundle referrer whose bundle is too large to be one.
+      const bundleLayer = { ...absent('a bundle never stored', 5 * 1024 * 1024), mediaType: BUNDLE, annotations: {} };
+      const empty = new TextEncoder().encode('{}');
+      const referrer = parseStored(
+        encodeJson({
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          artifactType: BUNDLE,
+          config: { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: 2 },
+          layers: [bundleLayer],
+          subject: { mediaType: made.root.mediaType, digest: d, size: made.root.bytes.length },
+        }),
+      );
+      await layout.putManifest(referrer, { tags: [] });
+
+      const sigs = await verifyImage(layout, d, { policy: { key: alice.publicKey } });
+      const rows = (r: typeof sigs) =>
+        r.checked.map((c) => [c.source.replace(/sha256[:-][0-9a-f]{64}/g, 'D'), c.verified, c.reason]).sort();
+      assert.deepEqual(rows(sigs), [
+        ['D.sig layer 0', true, undefined],
+        ['D.sig layer 1', false, 'malformed'],
+        ['D.sig layer 2', false, 'malformed'],
+        ['referrer D', false, 'malformed'],
+        ['referrer D', true, undefined],
+      ]);
+      const messages = sigs.checked.filter((c) => !c.verified).map((c) => c.message);
+      assert.ok(
+        messages.some((m) => /the layer blob sha256:[0-9a-f]{64} is missing/.test(m!)),
+        messages.join('\n'),
+      );
+      assert.ok(
+        messages.some((m) => /a signature layer of 5242880 bytes is larger than 4194304/.test(m!)),
+        messages.join('\n'),
+      );
+      assertVerified(sigs);
+      const atts = await verifyImage(layout, d, { policy: { key: alice.publicKey }, kind: 'attestation' });
+      assert.deepEqual(rows(atts), [['D.att', false, 'malformed']]);
+      assert.match(atts.checked[0]!.message!, /holds an index, not cosign's signature image/);
+      // inspect lists them too, with what is wrong.
+      const summary = await summarizeSignatures(layout, d);
+      assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
+    });
   });
 
   it('cosign attestations: DSSE layers in the .att image as cosign 2 writes them', async () => {
@@ -462,8 +528,9 @@ async function signedBundle(store: ContentStore, d: Digest, pair: ReturnType<typ
 /** Carries every signature and attestation of `from` over to `to`, as a careless copy would. */
 async function copySignatures(store: ContentStore, from: Stored, to: Stored): Promise<void> {
   for (const f of await findSignatures(store, from.digest)) {
-    if (f.format === 'cosign-layer') await putCosignLayer(store, to.digest, f.layer, f.kind === 'signature' ? 'sig' : 'att');
-    else if (f.bundle !== undefined)
+    if (f.format === 'cosign-layer') {
+      if (f.layer !== undefined) await putCosignLayer(store, to.digest, f.layer, f.kind === 'signature' ? 'sig' : 'att');
+    } else if (f.bundle !== undefined)
       await writeBundleReferrer(
         store,
         { mediaType: to.mediaType, digest: to.digest, size: to.bytes.length },
