@@ -237,11 +237,15 @@ function verifyCosignLayer(
 ): CheckedSignature {
   const a = layer.annotations;
   const material = layerMaterial(a, options);
-  let bundle: Bundle;
+  // The bundles to try: the .sig layer's one signature, or one per signature of the .att
+  // envelope. cosign checks an envelope as go-securesystemslib's EnvelopeVerifier does (a
+  // threshold of one): it verifies when any of its signatures does, and sign's duplicate check
+  // (sign.ts) uses the same rule.
+  const bundles: Bundle[] = [];
   if (f.kind === 'signature') {
     const sig = b64decode(a[CosignAnnotation.Signature]);
     if (sig === undefined || sig.length === 0) throw new Failure('malformed', 'the layer’s signature annotation is not base64');
-    bundle = {
+    bundles.push({
       mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
       verificationMaterial: material,
       content: {
@@ -251,25 +255,38 @@ function verifyCosignLayer(
           signature: Buffer.from(sig),
         },
       },
-    } as Bundle;
+    } as Bundle);
   } else {
     const env = parseOr(() => parseEnvelope(layer.payload, f.source));
-    const first = env.signatures[0]!;
-    bundle = {
-      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
-      verificationMaterial: material,
-      content: {
-        $case: 'dsseEnvelope',
-        dsseEnvelope: {
-          payloadType: env.payloadType,
-          payload: Buffer.from(env.payload),
-          signatures: [{ keyid: first.keyid, sig: Buffer.from(first.sig) }],
+    for (const s of env.signatures) {
+      bundles.push({
+        mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        verificationMaterial: material,
+        content: {
+          $case: 'dsseEnvelope',
+          dsseEnvelope: {
+            payloadType: env.payloadType,
+            payload: Buffer.from(env.payload),
+            signatures: [{ keyid: s.keyid, sig: Buffer.from(s.sig) }],
+          },
         },
-      },
-    } as Bundle;
+      } as Bundle);
+    }
   }
-  const entity = entityOf(bundle, Buffer.from(layer.payload));
-  const out = checkEntity(base, entity, bundle, options);
+  let verified: { out: CheckedSignature; bundle: Bundle } | undefined;
+  let failure: Failure | undefined;
+  for (const bundle of bundles) {
+    try {
+      verified = { out: checkEntity(base, entityOf(bundle, Buffer.from(layer.payload)), bundle, options), bundle };
+      break;
+    } catch (err) {
+      if (!(err instanceof Failure)) throw err;
+      // The first signature's reason is the one reported when none verifies.
+      failure ??= err;
+    }
+  }
+  if (verified === undefined) throw failure ?? new Failure('malformed', 'the layer has no signature');
+  const { out, bundle } = verified;
   if (f.kind === 'signature') {
     const payload = parseOr(() => parseSimpleSigning(layer.payload, f.source));
     if (payload.digest !== subject) {

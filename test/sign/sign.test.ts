@@ -3,6 +3,7 @@
  * for byte, and each tampering case rejected with its own reason.
  */
 import assert from 'node:assert/strict';
+import { sign as cryptoSign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails } from '@sigstore/protobuf-specs';
@@ -18,7 +19,7 @@ import type { Descriptor } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { summarizeSignatures } from '../../src/sign/inspect.ts';
 import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
-import { cosignSignStatement, pae, parseStatement, simpleSigningPayload } from '../../src/sign/payload.ts';
+import { cosignSignStatement, encodeEnvelope, pae, parseEnvelope, parseStatement, simpleSigningPayload } from '../../src/sign/payload.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, cosignTag, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
@@ -477,6 +478,34 @@ describe('signing with a key', () => {
       predicateType: 'https://slsa.dev/provenance/v1',
     });
     assert.equal(none.checked.length, 0);
+  });
+
+  it('an .att envelope with several signatures verifies when any one does, as cosign; signing again agrees', async () => {
+    const carol = generateSigningKeyPair();
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const s = statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3' }, [{ name: 'app', digest: made.root.digest }]);
+    const scratch = await tempLayout();
+    await scratch.putManifest(made.root, { tags: ['v1'] });
+    await attestImage(scratch, 'v1', [s], { signer: new KeySigner(alice.privateKey), storage: 'cosign' });
+    const [found] = await findSignatures(scratch, made.root.digest);
+    assert.ok(found?.format === 'cosign-layer' && found.layer !== undefined);
+    // Bob's signature first, then Alice's, over the same payload.
+    const env = parseEnvelope(found.layer.payload);
+    const bobSig = cryptoSign('sha256', pae(env.payloadType, env.payload), bob.privateKey);
+    const both = encodeEnvelope({ ...env, signatures: [{ keyid: '', sig: bobSig }, ...env.signatures] });
+    await appendCosignLayer(layout, made.root.digest, 'att', { ...found.layer, payload: both });
+    const check = (key: typeof alice) =>
+      verifyImage(layout, made.root.digest, { policy: { key: key.publicKey }, kind: 'attestation' }).then((r) =>
+        r.checked.map((c) => [c.verified, c.reason]),
+      );
+    assert.deepEqual(await check(alice), [[true, undefined]]);
+    assert.deepEqual(await check(bob), [[true, undefined]]);
+    assert.deepEqual(await check(carol), [[false, 'signature']]);
+    // Signing judges an existing envelope as verification does: Alice's is there, Carol's is not.
+    const again = await attestImage(layout, 'v1', [s], { signer: new KeySigner(alice.privateKey), storage: 'cosign' });
+    const other = await attestImage(layout, 'v1', [s], { signer: new KeySigner(carol.privateKey), storage: 'cosign' });
+    assert.deepEqual([again[0]?.added, other[0]?.added], [false, true]);
   });
 
   describe('in a real registry (distribution 2.8: no referrers API, so the referrers tag schema)', { skip: registryMissing }, () => {
