@@ -85,7 +85,7 @@ export async function signImage(store: ContentStore, target: string, options: Si
     const existing = await findSignatures(store, subject.digest, options);
     if (storages.includes('cosign')) {
       const payload = simpleSigningPayload(options.dockerReference, subject.digest, options.annotations);
-      const dup = findDuplicate(existing, options.signer.publicKey, 'cosign', payload);
+      const dup = findDuplicate(existing, options.signer, 'cosign', payload);
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'cosign', added: false, location: dup });
       } else {
@@ -96,7 +96,7 @@ export async function signImage(store: ContentStore, target: string, options: Si
     }
     if (storages.includes('referrers')) {
       const statement = cosignSignStatement(subject.digest, options.annotations);
-      const dup = findDuplicate(existing, options.signer.publicKey, 'referrers', statement);
+      const dup = findDuplicate(existing, options.signer, 'referrers', statement);
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'referrers', added: false, location: dup });
       } else {
@@ -138,7 +138,7 @@ export async function attestImage(
   for (const s of statements) {
     throwIfAborted(options.signal);
     assertNames(s, subject.digest);
-    const dup = findDuplicate(existing, options.signer.publicKey, options.storage === 'cosign' ? 'cosign-att' : 'referrers', s.bytes);
+    const dup = findDuplicate(existing, options.signer, options.storage === 'cosign' ? 'cosign-att' : 'referrers', s.bytes);
     if (dup !== undefined) {
       out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, predicateType: s.predicateType });
       continue;
@@ -231,19 +231,24 @@ async function children(store: ContentStore, index: Stored, options: OperationOp
 }
 
 /**
- * Where an equal signature by `key` already is: the same payload (simple-signing payload or
- * statement), and a signature over it that verifies with the key. Keyless signers have no
+ * Where an equal signature by the signer's key already is: the same payload (simple-signing
+ * payload or statement), and a signature over it that verifies with the key, as verification
+ * judges it (a DSSE envelope when any of its signatures does, as cosign). When the signer logs
+ * its signatures, only a logged one is equal: an unlogged one would not pass a verifier that
+ * requires a log entry, which is what signing with a log asks for. Keyless signers have no
  * long-lived key, so each of their signatures is new, as in cosign.
  */
 function findDuplicate(
   existing: readonly FoundSignature[],
-  key: KeyObject | undefined,
+  signer: Signer,
   where: 'cosign' | 'cosign-att' | 'referrers',
   payload: Uint8Array,
 ): string | undefined {
+  const key = signer.publicKey;
   if (key === undefined) return undefined;
   const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
   for (const f of existing) {
+    if (signer.transparencyLog === true && !logged(f)) continue;
     if (where === 'cosign' && f.format === 'cosign-layer' && f.layer !== undefined && f.storage === 'cosign' && f.kind === 'signature') {
       const sig = b64decode(f.layer.annotations[CosignAnnotation.Signature]);
       if (sig !== undefined && same(f.layer.payload, payload) && verifies(payload, key, sig)) return f.source;
@@ -270,6 +275,12 @@ function findDuplicate(
     }
   }
   return undefined;
+}
+
+/** Whether `f` carries a transparency log entry (not checked here: verification does that). */
+function logged(f: FoundSignature): boolean {
+  if (f.format === 'bundle') return (f.bundle?.verificationMaterial.tlogEntries.length ?? 0) > 0;
+  return (f.layer?.annotations[CosignAnnotation.Bundle] ?? '') !== '';
 }
 
 function verifies(data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean {

@@ -40,6 +40,12 @@ export interface Signed {
 export interface Signer {
   /** The long-lived public key, when there is one (keyless signers have none). */
   readonly publicKey: KeyObject | undefined;
+  /**
+   * Whether each signature gets a transparency log entry (default no). Signing again then adds a
+   * logged signature beside an equal one that has none, which a verifier requiring a log entry
+   * would refuse.
+   */
+  readonly transparencyLog?: boolean | undefined;
   /** Signs `content`. */
   sign(content: Signable, options?: { signal?: AbortSignal | undefined }): Promise<Signed>;
 }
@@ -79,6 +85,11 @@ export class KeySigner implements Signer {
     this.#privateKey = privateKey;
     this.publicKey = createPublicKey(privateKey);
     this.#options = options;
+  }
+
+  /** True with a `rekorURL`. */
+  get transparencyLog(): boolean {
+    return this.#options.rekorURL !== undefined;
   }
 
   /** The key's id, {@link keyId}. */
@@ -122,6 +133,7 @@ export interface KeylessSignerOptions extends WitnessOptions {
  */
 export class KeylessSigner implements Signer {
   readonly publicKey = undefined;
+  readonly transparencyLog = true;
   readonly #options: KeylessSignerOptions;
 
   constructor(options: KeylessSignerOptions) {

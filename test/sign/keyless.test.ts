@@ -8,11 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
 import { simpleSigningPayload } from '../../src/sign/payload.ts';
-import { signImage } from '../../src/sign/sign.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { type VerificationPolicy, verifyImage } from '../../src/sign/verify.ts';
@@ -327,6 +328,46 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       required.checked.map((c) => c.reason),
       ['transparency-log', 'transparency-log'],
     );
+  });
+
+  it('signing with a log beside an unlogged signature of the same key adds a logged one; once there, nothing', async () => {
+    const pair = generateSigningKeyPair();
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const s = statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3' }, [{ name: 'app', digest: made.root.digest }]);
+    const plain = new KeySigner(pair.privateKey);
+    const logging = new KeySigner(pair.privateKey, { rekorURL: mock.url });
+    const run = async (signer: KeySigner) => [
+      ...(await signImage(layout, 'v1', { signer, dockerReference: REF })),
+      ...(await attestImage(layout, 'v1', [s], { signer, storage: 'cosign' })),
+      ...(await attestImage(layout, 'v1', [s], { signer, storage: 'referrers' })),
+    ];
+    const added = async (signer: KeySigner) => (await run(signer)).map((e) => e.added);
+    assert.deepEqual(await added(plain), [true, true, true, true]);
+    assert.deepEqual(await added(plain), [false, false, false, false]);
+    assert.deepEqual(await added(logging), [true, true, true, true]);
+    assert.deepEqual(await added(logging), [false, false, false, false]);
+    // A logged signature is what a policy requiring a log entry needs; one of each now verifies.
+    for (const kind of ['signature', 'attestation'] as const) {
+      const r = await verifyImage(layout, made.root.digest, {
+        policy: { key: pair.publicKey },
+        trustedRoot: mock.trustedRoot,
+        requireTransparencyLog: true,
+        kind,
+      });
+      assert.deepEqual(
+        r.checked.map((c) => [c.storage, c.verified, c.reason]).sort(),
+        [
+          ['cosign', false, 'transparency-log'],
+          ['cosign', true, undefined],
+          ['referrers', false, 'transparency-log'],
+          ['referrers', true, undefined],
+        ],
+        kind,
+      );
+    }
+    // A logged signature is also an unlogged signer's: it adds nothing.
+    assert.deepEqual(await added(plain), [false, false, false, false]);
   });
 
   it('a refused or malformed token is a CREDENTIALS error that never repeats the token', async () => {
