@@ -298,7 +298,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
       // and the signatures elsewhere are still found and checked.
       if (!isBadContent(err)) throw err;
       const kind = suffix === 'sig' ? 'signature' : 'attestation';
-      out.push({ storage: 'cosign', format: 'cosign-layer', kind, source: tag, layer: undefined, error: (err as Error).message });
+      out.push({ storage: 'cosign', format: 'cosign-layer', kind, source: tag, layer: undefined, error: err.message });
       continue;
     }
     if (manifest === undefined) continue;
