@@ -263,7 +263,7 @@ export class LayoutStore extends LayoutReader {
 
   /**
    * Deletes every blob that no entry of index.json reaches (through indexes, manifests,
-   * configs, layers), and partial files of interrupted writes. Safe while other processes write
+   * configs, layers, and the `subject` of a referrer), and partial files of interrupted writes. Safe while other processes write
    * the layout:
    *
    * - It holds the layout's lock throughout, so index.json does not change under it; writers
@@ -396,8 +396,12 @@ export class LayoutStore extends LayoutReader {
       throw err;
     }
     for (const child of children(stored)) await this.#mark(child, live, at, optional);
+    // A kept referrer keeps its subject whole, walked like any child: marking the subject's
+    // digest alone kept its manifest but let its config and layers go (and, once marked, the
+    // subject was never walked when its own tag came up later). gc never edits index.json, so
+    // a referrer entry stays; its subject must stay readable with it.
     const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
-    if (subject !== undefined) live.add(subject.digest);
+    if (subject !== undefined) await this.#mark(subject, live, at, optional);
   }
 
   async close(): Promise<void> {

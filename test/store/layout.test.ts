@@ -282,6 +282,35 @@ describe('LayoutStore', () => {
     assert.ok(!left.includes('.tmp-leftover'));
   });
 
+  it('gc keeps the whole subject of a referrer, whichever index.json entry comes first', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const old = await makeImage(store, { tag: 'app', seed: 1 });
+    const sig = await makeReferrer(store, old.root, 'application/vnd.example.sig', 'sig');
+    await store.putManifest(sig, { tags: ['att'] });
+    // Tag app again: its entry moves after att's, so gc meets the referrer (and its subject) first.
+    await store.putManifest(old.root, { tags: ['app'] });
+    const tags = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')).manifests.map(
+      (m: { annotations?: Record<string, string> }) => m.annotations?.['org.opencontainers.image.ref.name'],
+    );
+    assert.deepEqual(tags.slice(0, 2), ['att', 'app']);
+    // Then app names another image: the old one is reached only as the signature's subject.
+    const other = await makeImage(store, { tag: 'app', seed: 100 });
+    const result = await store.gc();
+    assert.deepEqual(result.removed, []);
+    const again = await LayoutStore.open(dir);
+    for (const made of [old, other]) {
+      for (const m of made.manifests) assert.deepEqual((await again.getManifest(m.digest)).bytes, m.bytes);
+      for (const [digest, bytes] of made.blobs) {
+        const d = await again.statBlob(digest as `sha256:${string}`);
+        assert.ok(d, `${digest} was collected`);
+        assert.deepEqual(await collect(await again.readBlob(d), 1 << 24, 'test'), bytes);
+      }
+    }
+    assert.deepEqual((await again.getManifest('att')).bytes, sig.bytes);
+    assert.deepEqual((await again.getManifest(old.root.digest)).bytes, old.root.bytes);
+  });
+
   it('gives typed errors for a missing or broken layout', async () => {
     const base = await tempDir();
     await assert.rejects(LayoutStore.open(join(base, 'nope')), (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.hint !== undefined);
