@@ -12,6 +12,7 @@ import type { Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore } from './layout.ts';
+import { COORDINATION_PREFIX } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { CloseOptions } from './types.ts';
 
@@ -198,7 +199,8 @@ async function listFiles(dir: string): Promise<string[]> {
     for (const e of await readdir(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && !e.name.includes('.tmp-')) out.push(relative(dir, p));
+      // Partial files, and the lock and writer lists of the layout being packed, are not content.
+      else if (e.isFile() && !e.name.includes('.tmp-') && !e.name.startsWith(COORDINATION_PREFIX)) out.push(relative(dir, p));
     }
   };
   await walk(dir);

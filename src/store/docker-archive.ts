@@ -222,6 +222,10 @@ export class DockerArchiveStore implements ContentStore {
     if (work === undefined) return; // read in place, or closed already
     this.#work = undefined;
     try {
+      // The scratch layout's writer session ends first: its `.provenant-writer-*` list (host,
+      // pid, digests) is coordination between processes, not content, and would make every
+      // archive differ.
+      await this.#blobs?.close();
       if (this.#blobs && this.#images.length > 0 && !options.discard) {
         const out = join(work, 'out');
         const manifest: SavedImage[] = this.#images.map(({ stored, tags }) => {

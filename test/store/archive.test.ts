@@ -71,6 +71,26 @@ describe('archives', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'b.tar', 'src']);
   });
 
+  it('writes a docker-archive of manifest.json and blobs alone, the same bytes every time', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const made = await makeImage(src, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const image = made.manifests[0]!;
+    for (const name of ['a.tar', 'b.tar']) {
+      const dst = await DockerArchiveStore.open(join(dir, name), { write: true });
+      await copyImage(src, image.digest, dst, { tags: ['foo:v1'] });
+      await dst.close();
+    }
+    const names: string[] = [];
+    for await (const { header, body } of readTar([await readFile(join(dir, 'a.tar'))])) {
+      names.push(header.name);
+      await collect(body, 1 << 24, 'test');
+    }
+    const blobs = [...made.blobs.keys()].map((d) => `blobs/sha256/${digestHex(d as `sha256:${string}`)}`);
+    assert.deepEqual(names.sort(), [...blobs, 'manifest.json'].sort());
+    assert.deepEqual(await readFile(join(dir, 'a.tar')), await readFile(join(dir, 'b.tar')));
+  });
+
   it('refuses entries that would leave the folder, writing nothing outside', async () => {
     const dir = await temp();
     const evil = join(dir, 'evil.tar');
