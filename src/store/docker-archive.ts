@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { TarView, type TarViewFile } from '../archive/view.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import { fileError, isNotFound } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
@@ -24,6 +25,26 @@ interface SavedImage {
   Config: string;
   RepoTags: string[] | null;
   Layers: string[];
+}
+
+/**
+ * Refuses to write over a file at `path` that has content: the archive is written whole, so
+ * writing would drop the images an existing archive holds, or replace an unrelated file. skopeo
+ * refuses too ("docker-archive doesn't support modifying existing images"). An empty file (as
+ * `mktemp` makes) is taken as new.
+ *
+ * @throws ProvenantError `USAGE` naming the file; `IO` when it cannot be looked at
+ */
+async function refuseExisting(path: string, where: string): Promise<void> {
+  const s = await stat(path).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw fileError(err, where);
+  });
+  if (s === undefined || (s.isFile() && s.size === 0)) return;
+  throw new ProvenantError('USAGE', `${path} exists; a docker-archive is written whole, and an existing file is never replaced`, {
+    where,
+    hint: 'remove it or choose another name; oci-archive:FILE and oci:DIR add to what is there',
+  });
 }
 
 /** `name:tag` as Docker writes it in RepoTags (Docker Hub names in their short form). */
@@ -68,6 +89,7 @@ export class DockerArchiveStore implements ContentStore {
       await store.#load();
       return store;
     }
+    await refuseExisting(path, store.location);
     const work = await mkdtemp(join(tmpdir(), 'provenant-docker-archive-'));
     try {
       store.#blobs = await LayoutStore.open(join(work, 'out'), { create: true });
@@ -241,6 +263,8 @@ export class DockerArchiveStore implements ContentStore {
         // so that no reader takes an empty index.json for the archive's contents.
         await rm(join(out, 'index.json'), { force: true });
         await rm(join(out, 'oci-layout'), { force: true });
+        // Again: a file may have been put there since open (a window remains until the rename).
+        await refuseExisting(this.#path, this.location);
         await packDirectory(out, this.#path, options.signal);
       }
     } finally {

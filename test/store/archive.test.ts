@@ -91,6 +91,39 @@ describe('archives', () => {
     assert.deepEqual(await readFile(join(dir, 'a.tar')), await readFile(join(dir, 'b.tar')));
   });
 
+  it('never writes a docker-archive over a file that has content, an archive or not', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const made = await makeImage(src, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const image = made.manifests[0]!.digest;
+    const write = async (path: string, tag: string) => {
+      const dst = await DockerArchiveStore.open(path, { write: true });
+      await copyImage(src, image, dst, { tags: [tag] });
+      await dst.close();
+    };
+    const archive = join(dir, 'd.tar');
+    await write(archive, 'foo:v1');
+    const notes = join(dir, 'notes.txt');
+    await writeFile(notes, 'not an archive\n');
+    for (const path of [archive, notes]) {
+      const before = await readFile(path);
+      await assert.rejects(
+        write(path, 'bar:v2'),
+        (e: unknown) => isProvenantError(e, 'USAGE') && e.message.includes(path) && e.hint !== undefined,
+      );
+      assert.deepEqual(await readFile(path), before);
+    }
+    assert.deepEqual(await (await DockerArchiveStore.open(archive)).listTags(), ['foo:v1']);
+    // An oci-archive is added to, so a file that is no archive is refused and left as it was too.
+    await assert.rejects(openOciArchive(notes, { write: true }), (e: unknown) => isProvenantError(e, 'TRUNCATED', 'INVALID_ARCHIVE'));
+    assert.equal(await readFile(notes, 'utf8'), 'not an archive\n');
+    // An empty file (as mktemp makes) is new.
+    const empty = join(dir, 'empty.tar');
+    await writeFile(empty, '');
+    await write(empty, 'foo:v1');
+    assert.deepEqual(await (await DockerArchiveStore.open(empty)).listTags(), ['foo:v1']);
+  });
+
   it('refuses entries that would leave the folder, writing nothing outside', async () => {
     const dir = await temp();
     const evil = join(dir, 'evil.tar');
