@@ -1,18 +1,18 @@
 /** `oci-archive:FILE`: an OCI image layout in a tar file, read in place and written through a private layout. */
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { tarHeader, writeTar } from '../archive/tar.ts';
 import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
-import { writeFileAtomic } from '../io/files.ts';
+import { fileError, writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore } from './layout.ts';
-import { COORDINATION_PREFIX } from './layout-lock.ts';
+import { COORDINATION_PREFIX, LayoutLock } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { CloseOptions } from './types.ts';
 
@@ -29,27 +29,45 @@ const { createReadStream } = process.getBuiltinModule('node:fs');
  * existing archive's blobs (copied by digest, checked) and index.json, and `close()` packs it into
  * a new file that replaces the old one by rename, so the archive is either the old one or the
  * whole new one, never half. The temporary folder is removed on close and on every failure.
+ * Writers of one archive take turns (see {@link lockArchive}), so none drops another's tag.
  */
 export async function openOciArchive(path: string, options: { write?: boolean } = {}): Promise<LayoutReader> {
-  const exists = await stat(path).then(
-    () => true,
-    () => false,
-  );
+  const exists = () =>
+    stat(path).then(
+      () => true,
+      () => false,
+    );
   if (!options.write) {
-    if (!exists) throw new ProvenantError('NOT_FOUND', `no archive at ${path}`, { where: `oci-archive:${path}` });
+    if (!(await exists())) throw new ProvenantError('NOT_FOUND', `no archive at ${path}`, { where: `oci-archive:${path}` });
     return OciArchiveStore.open(path);
   }
-  const work = await mkdtemp(join(tmpdir(), 'provenant-archive-'));
-  const layoutDir = join(work, 'layout');
+  // Held from before the old archive is read until the new one is renamed over it: two writers
+  // that each read the old archive and renamed their own over it lost the first one's tag.
+  const lock = await lockArchive(path, `oci-archive:${path}`);
+  let work: string | undefined;
   try {
-    const store = exists
+    work = await mkdtemp(join(tmpdir(), 'provenant-archive-'));
+    const layoutDir = join(work, 'layout');
+    const store = (await exists())
       ? await layoutFrom(await OciArchiveStore.open(path), layoutDir)
       : await LayoutStore.open(layoutDir, { create: true });
-    return withPackOnClose(store, path, work);
+    return withPackOnClose(store, path, work, lock);
   } catch (err) {
-    await rm(work, { recursive: true, force: true });
+    if (work !== undefined) await rm(work, { recursive: true, force: true });
+    await lock.release();
     throw err;
   }
+}
+
+/**
+ * Takes the lock of the archive at `path`: `.provenant-archive-<name>.lock` beside it, the
+ * layouts' lock (layout-lock.ts: refreshed while held, broken when its owner is gone). A second
+ * writer waits for the first to finish, then starts from what it wrote.
+ */
+export async function lockArchive(path: string, where: string): Promise<LayoutLock> {
+  return LayoutLock.acquire(dirname(path), { name: `${COORDINATION_PREFIX}archive-${basename(path)}.lock` }).catch((err: unknown) => {
+    throw fileError(err, where);
+  });
 }
 
 /**
@@ -168,14 +186,18 @@ async function layoutFrom(archive: OciArchiveStore, dir: string): Promise<Layout
   return layout;
 }
 
-function withPackOnClose(store: LayoutStore, path: string, work: string): LayoutStore {
+function withPackOnClose(store: LayoutStore, path: string, work: string, lock: LayoutLock): LayoutStore {
   const close = store.close.bind(store);
+  let closed = false;
   store.close = async (options: CloseOptions = {}) => {
+    if (closed) return;
+    closed = true;
     try {
       await close();
       if (!options.discard) await packDirectory(join(work, 'layout'), path, options.signal);
     } finally {
       await rm(work, { recursive: true, force: true });
+      await lock.release();
     }
   };
   return store;

@@ -13,8 +13,9 @@ import { type Digest, Digester, digestHex, isDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference } from '../ref/reference.ts';
-import { packDirectory } from './archive.ts';
+import { lockArchive, packDirectory } from './archive.ts';
 import { LayoutStore } from './layout.ts';
+import type { LayoutLock } from './layout-lock.ts';
 import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
 
 // Docker's uncompressed layer type, which schema 2 defines though registries rarely see it.
@@ -76,6 +77,7 @@ export class DockerArchiveStore implements ContentStore {
   /** Writing: the temporary folder and the layout in it that `close()` packs. */
   #work: string | undefined;
   #blobs: LayoutStore | undefined;
+  #lock: LayoutLock | undefined;
 
   private constructor(path: string) {
     this.#path = path;
@@ -89,14 +91,19 @@ export class DockerArchiveStore implements ContentStore {
       await store.#load();
       return store;
     }
-    await refuseExisting(path, store.location);
-    const work = await mkdtemp(join(tmpdir(), 'provenant-docker-archive-'));
+    // Held until close: a second writer of the same file waits, then finds it written.
+    const lock = await lockArchive(path, store.location);
+    let work: string | undefined;
     try {
+      await refuseExisting(path, store.location);
+      work = await mkdtemp(join(tmpdir(), 'provenant-docker-archive-'));
       store.#blobs = await LayoutStore.open(join(work, 'out'), { create: true });
       store.#work = work;
+      store.#lock = lock;
       return store;
     } catch (err) {
-      await rm(work, { recursive: true, force: true });
+      if (work !== undefined) await rm(work, { recursive: true, force: true });
+      await lock.release();
       throw err;
     }
   }
@@ -263,12 +270,14 @@ export class DockerArchiveStore implements ContentStore {
         // so that no reader takes an empty index.json for the archive's contents.
         await rm(join(out, 'index.json'), { force: true });
         await rm(join(out, 'oci-layout'), { force: true });
-        // Again: a file may have been put there since open (a window remains until the rename).
+        // Again: another program may have put a file there since open.
         await refuseExisting(this.#path, this.location);
         await packDirectory(out, this.#path, options.signal);
       }
     } finally {
       await rm(work, { recursive: true, force: true });
+      await this.#lock?.release();
+      this.#lock = undefined;
     }
   }
 }

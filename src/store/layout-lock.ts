@@ -22,7 +22,6 @@ import { isDigest } from '../oci/digest.ts';
 export const COORDINATION_PREFIX = '.provenant-';
 /** The lock file: held while index.json changes and while `gc` runs. */
 export const LOCK_FILE = `${COORDINATION_PREFIX}lock`;
-const BREAK_FILE = `${COORDINATION_PREFIX}lock-break`;
 /** Prefix of a writer's pending-digests file (see {@link WriterSession}). */
 const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
 /** Where `gc` moves unreferenced blobs before deleting them (see LayoutStore.gc). */
@@ -125,6 +124,11 @@ export interface LockOptions {
   signal?: AbortSignal | undefined;
   /** Give up after this long while a live process holds the lock (default {@link LOCK_WAIT_MS}). */
   waitMs?: number | undefined;
+  /**
+   * The lock file's name in the folder (default {@link LOCK_FILE}): an archive's writers lock a
+   * file beside it (see archive.ts lockArchive). Breaking it is guarded by `<name>-break`.
+   */
+  name?: string | undefined;
 }
 
 /**
@@ -142,9 +146,10 @@ export class LayoutLock {
     this.#timer = keepFresh(path, LOCK_REFRESH_MS);
   }
 
-  /** Waits for the lock of the layout at `dir` and takes it. */
+  /** Waits for the lock of the layout at `dir` (or the lock `options.name` there) and takes it. */
   static async acquire(dir: string, options: LockOptions = {}): Promise<LayoutLock> {
-    const path = join(dir, LOCK_FILE);
+    const name = options.name ?? LOCK_FILE;
+    const path = join(dir, name);
     const id = randomHex(8);
     const started = Date.now();
     const waitMs = options.waitMs ?? LOCK_WAIT_MS;
@@ -154,14 +159,15 @@ export class LayoutLock {
       const seen = await readOwnerFile(path);
       if (seen === undefined) continue; // released in between: try again at once
       if (isStale(seen.owner, seen.mtimeMs, LOCK_STALE_MS)) {
-        await breakStale(dir, path, seen);
+        await breakStale(join(dir, `${name}-break`), path, seen);
         continue;
       }
       if (Date.now() - started > waitMs) {
         const who = seen.owner === undefined ? 'another process' : `pid ${seen.owner.pid} on ${seen.owner.host}`;
-        throw new ProvenantError('IO', `the layout is locked by ${who}; waited ${Math.round((Date.now() - started) / 1000)} s`, {
+        const what = name === LOCK_FILE ? 'the layout' : 'the archive';
+        throw new ProvenantError('IO', `${what} is locked by ${who}; waited ${Math.round((Date.now() - started) / 1000)} s`, {
           where: dir,
-          hint: `another provenant is writing it or collecting garbage; if none is, remove ${path}`,
+          hint: `another provenant is writing it${name === LOCK_FILE ? ' or collecting garbage' : ''}; if none is, remove ${path}`,
         });
       }
       // Holders keep it for one index.json write, or one gc: back off from 2 ms to 100 ms, with
@@ -204,8 +210,7 @@ async function createExclusive(path: string, text: string): Promise<boolean> {
   return true;
 }
 
-async function breakStale(dir: string, path: string, seen: Seen): Promise<void> {
-  const breaker = join(dir, BREAK_FILE);
+async function breakStale(breaker: string, path: string, seen: Seen): Promise<void> {
   if (!(await createExclusive(breaker, `${ownerLine('break')}\n`))) {
     // Someone else is breaking it; a breaker left by a crash goes after a while.
     const other = await readOwnerFile(breaker);

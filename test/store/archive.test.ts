@@ -319,6 +319,49 @@ describe('archives', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src']);
   });
 
+  it('keeps every tag when writers of one oci-archive overlap, and leaves no lock behind', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const tags = ['v1', 'v2', 'v3'];
+    for (const [i, tag] of tags.entries()) {
+      await makeImage(src, { tag, seed: 10 * (i + 1), platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    }
+    const path = join(dir, 'a.tar');
+    // Each opens before any has closed: each would read the same (missing) old archive.
+    await Promise.all(
+      tags.map(async (tag) => {
+        const store = await openOciArchive(path, { write: true });
+        await copyImage(src, tag, store, { tags: [tag] });
+        await store.close();
+      }),
+    );
+    const back = await openOciArchive(path);
+    assert.deepEqual(await back.listTags(), tags);
+    await back.close();
+    assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src']);
+  });
+
+  it('refuses the second of two overlapping docker-archive writers of one file, keeping the first', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const made = await makeImage(src, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const path = join(dir, 'd.tar');
+    const outcomes = await Promise.allSettled(
+      ['foo:v1', 'bar:v2'].map(async (tag) => {
+        const store = await DockerArchiveStore.open(path, { write: true });
+        await copyImage(src, made.manifests[0]!.digest, store, { tags: [tag] });
+        await store.close();
+        return tag;
+      }),
+    );
+    const written = outcomes.filter((o) => o.status === 'fulfilled').map((o) => o.value);
+    const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason);
+    assert.equal(written.length, 1);
+    assert.ok(refused.length === 1 && isProvenantError(refused[0], 'USAGE'), String(refused[0]));
+    assert.deepEqual(await (await DockerArchiveStore.open(path)).listTags(), written);
+    assert.deepEqual((await readdir(dir)).sort(), ['d.tar', 'src']);
+  });
+
   it('leaves a hostile archive opened for writing as it was, and no temporary folder', async () => {
     const evil = join(await temp(), 'evil.tar');
     const bytes = await tarBytes([OCI_LAYOUT, EMPTY_INDEX, ...CLIMB, file('a/b/c/up/q/ESCAPED', 'pwned\n')]);
