@@ -9,8 +9,9 @@ import { isDigest } from '../oci/digest.ts';
 // Coordination between processes that write one OCI layout at once (issue 9, item 2).
 //
 // Node has no flock(2), so the lock is a file made with O_CREAT|O_EXCL ('wx'), which the OS
-// creates for exactly one caller. The file names its owner (host, pid); a lock whose owner is
-// gone (same host, pid no longer running) or that has not been refreshed for LOCK_STALE_MS
+// creates for exactly one caller. The file names its owner (host, pid, pid namespace, boot); a
+// lock whose owner is gone (same host, namespace and boot, pid no longer running: see
+// pidVisible) or that has not been refreshed for LOCK_STALE_MS
 // (owners touch it every LOCK_REFRESH_MS) is stale and may be broken. Breaking is itself guarded
 // by a second O_EXCL file, and the breaker checks the lock is still the very one it judged
 // stale before removing it, so two waiters cannot both break it and remove a fresh one.
@@ -39,31 +40,79 @@ const WRITER_REFRESH_MS = 60_000;
 // A breaker file older than this was left by a process that died while breaking.
 const BREAK_STALE_MS = 10_000;
 
-// This host's name, asked on first use: node:os is not otherwise loaded by a command that only
-// reads a layout, which never takes a lock.
-let host: string | undefined;
-const thisHost = (): string => (host ??= process.getBuiltinModule('node:os').hostname());
+/**
+ * Where a process runs, as far as its pid means anything: the host name, and on Linux the pid
+ * namespace (`/proc/self/ns/pid`, as `pid:[4026531836]`) and the boot id. Containers with host
+ * networking share the host name but not the pid namespace, and one name may be two machines
+ * (or one rebooted) on a shared folder: a pid is looked up only where both match.
+ */
+export interface Place {
+  host: string;
+  pidns?: string | undefined;
+  boot?: string | undefined;
+}
+
+// Asked on first use: node:os is not otherwise loaded by a command that only reads a layout,
+// which never takes a lock.
+let here: Place | undefined;
+function thisPlace(): Place {
+  if (here !== undefined) return here;
+  const fs = process.getBuiltinModule('node:fs');
+  const tryRead = (read: () => string): string | undefined => {
+    try {
+      return read().trim() || undefined;
+    } catch {
+      return undefined; // not Linux, or no /proc: the host name alone, as before
+    }
+  };
+  here = {
+    host: process.getBuiltinModule('node:os').hostname(),
+    pidns: tryRead(() => fs.readlinkSync('/proc/self/ns/pid')),
+    boot: tryRead(() => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
+  };
+  return here;
+}
 
 /** Who holds a lock or a writer session. */
-interface Owner {
-  host: string;
+export interface Owner extends Place {
   pid: number;
   id: string;
 }
 
 function ownerLine(id: string): string {
-  return JSON.stringify({ host: thisHost(), pid: process.pid, id } satisfies Owner);
+  const { host, pidns, boot } = thisPlace();
+  const owner: Owner = { host, pid: process.pid, id };
+  if (pidns !== undefined) owner.pidns = pidns;
+  if (boot !== undefined) owner.boot = boot;
+  return JSON.stringify(owner);
 }
 
-function parseOwner(line: string | undefined): Owner | undefined {
+/** The owner an owner file's first line names (older versions wrote no pidns and boot). */
+export function parseOwner(line: string | undefined): Owner | undefined {
   if (line === undefined) return undefined;
   try {
     const o = JSON.parse(line) as Partial<Owner>;
-    if (typeof o.host === 'string' && typeof o.pid === 'number' && typeof o.id === 'string') return o as Owner;
+    if (typeof o.host === 'string' && typeof o.pid === 'number' && typeof o.id === 'string') {
+      const owner: Owner = { host: o.host, pid: o.pid, id: o.id };
+      if (typeof o.pidns === 'string') owner.pidns = o.pidns;
+      if (typeof o.boot === 'string') owner.boot = o.boot;
+      return owner;
+    }
   } catch {
     // Being written right now, or not ours: judged by its age alone.
   }
   return undefined;
+}
+
+/**
+ * True when the owner's pid names a process that `place` can look up: the same host, and the
+ * same pid namespace and boot. A line written by an older version names neither, and is
+ * judged by its host alone, as that version did.
+ */
+export function pidVisible(owner: Owner, place: Place): boolean {
+  if (owner.host !== place.host) return false;
+  if (owner.pidns === undefined && owner.boot === undefined) return true;
+  return owner.pidns === place.pidns && owner.boot === place.boot;
 }
 
 function pidRunning(pid: number): boolean {
@@ -76,10 +125,14 @@ function pidRunning(pid: number): boolean {
   }
 }
 
-/** True when an owner file may be taken for abandoned. */
-function isStale(owner: Owner | undefined, mtimeMs: number, staleMs: number): boolean {
+/**
+ * True when an owner file may be taken for abandoned: not refreshed for `staleMs`, or its owner's
+ * pid is visible from `place` and not running. An owner elsewhere (another host, pid namespace
+ * or boot) is alive while it refreshes its file.
+ */
+export function isStale(owner: Owner | undefined, mtimeMs: number, staleMs: number, place: Place = thisPlace()): boolean {
   if (Date.now() - mtimeMs > staleMs) return true;
-  return owner !== undefined && owner.host === thisHost() && !pidRunning(owner.pid);
+  return owner !== undefined && pidVisible(owner, place) && !pidRunning(owner.pid);
 }
 
 interface Seen {

@@ -1,0 +1,96 @@
+/** Tests of store/layout-lock.ts's judgement of owner files: whose pid can be looked up here. */
+import assert from 'node:assert/strict';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
+import { isStale, LayoutLock, type Owner, type Place, parseOwner, pidVisible, readWriters } from '../../src/store/layout-lock.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('layout-lock');
+
+// Above the largest pid_max Linux allows (2^22): no process has it.
+const NO_SUCH_PID = 4_194_305;
+const linux = process.platform === 'linux';
+const HERE: Place = { host: 'h', pidns: 'pid:[4026531836]', boot: 'b-1' };
+const owner = (o: Partial<Owner>): Owner => ({ host: 'h', pid: NO_SUCH_PID, id: 'x', ...o });
+
+describe('layout lock owners', () => {
+  it('looks a pid up only on the same host, pid namespace and boot', () => {
+    assert.equal(pidVisible(owner({ pidns: HERE.pidns, boot: HERE.boot }), HERE), true);
+    assert.equal(pidVisible(owner({ pidns: 'pid:[4026532999]', boot: HERE.boot }), HERE), false);
+    assert.equal(pidVisible(owner({ pidns: HERE.pidns, boot: 'b-2' }), HERE), false);
+    assert.equal(pidVisible(owner({ host: 'other', pidns: HERE.pidns, boot: HERE.boot }), HERE), false);
+    // Where this process cannot read its own namespace, a line that names one is not comparable.
+    assert.equal(pidVisible(owner({ pidns: HERE.pidns, boot: HERE.boot }), { host: 'h' }), false);
+    // Lines of older versions name neither: the host decides, as it did.
+    assert.equal(pidVisible(owner({}), HERE), true);
+    assert.equal(pidVisible(owner({ host: 'other' }), HERE), false);
+  });
+
+  it('takes a dead pid for a gone owner only where the pid is visible; elsewhere the age decides', () => {
+    const now = Date.now();
+    assert.equal(isStale(owner({ pidns: HERE.pidns, boot: HERE.boot }), now, 60_000, HERE), true);
+    assert.equal(isStale(owner({}), now, 60_000, HERE), true);
+    const elsewhere = owner({ pidns: 'pid:[4026532999]', boot: HERE.boot });
+    assert.equal(isStale(elsewhere, now, 60_000, HERE), false);
+    assert.equal(isStale(elsewhere, now - 120_000, 60_000, HERE), true);
+    assert.equal(isStale(owner({ pid: process.pid, pidns: HERE.pidns, boot: HERE.boot }), now, 60_000, HERE), false);
+  });
+
+  it('reads owner lines of this version and older ones, and nothing else', () => {
+    assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a"}'), { host: 'h', pid: 7, id: 'a' });
+    assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a","pidns":"pid:[1]","boot":"b"}'), {
+      host: 'h',
+      pid: 7,
+      id: 'a',
+      pidns: 'pid:[1]',
+      boot: 'b',
+    });
+    assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a","pidns":3}'), { host: 'h', pid: 7, id: 'a' });
+    assert.equal(parseOwner('{"host":"h","pid":"7","id":"a"}'), undefined);
+    assert.equal(parseOwner('{"host":"h",'), undefined);
+  });
+
+  it('names its pid namespace and boot in the lock it holds', { skip: !linux && 'pid namespaces are Linux' }, async () => {
+    const dir = await tempDir();
+    const lock = await LayoutLock.acquire(dir);
+    const line = (await readFile(join(dir, '.provenant-lock'), 'utf8')).split('\n')[0];
+    await lock.release();
+    assert.deepEqual(parseOwner(line), {
+      host: hostname(),
+      pid: process.pid,
+      id: parseOwner(line)?.id,
+      pidns: readlinkSync('/proc/self/ns/pid'),
+      boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    });
+  });
+
+  it('leaves the lock and the writer list of a process in another pid namespace of this host', {
+    skip: !linux && 'pid namespaces are Linux',
+  }, async () => {
+    const dir = await tempDir();
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    // As a writer in a container with host networking writes it: this host name, its own pids.
+    const line = (id: string) => `${JSON.stringify({ host: hostname(), pid: NO_SUCH_PID, id, pidns: 'pid:[4026532999]', boot })}\n`;
+    await writeFile(join(dir, '.provenant-lock'), line('held'));
+    await assert.rejects(
+      LayoutLock.acquire(dir, { waitMs: 200 }),
+      (e: unknown) => isProvenantError(e, 'IO') && /locked by pid 4194305 on /.test(e.message),
+    );
+    assert.equal((await readFile(join(dir, '.provenant-lock'), 'utf8')).split('\n')[0], line('held').trim());
+    const digest = `sha256:${'a'.repeat(64)}`;
+    await writeFile(join(dir, '.provenant-writer-w1'), `${line('w1')}${digest} application/octet-stream\n`);
+    let writers = await readWriters(dir);
+    assert.deepEqual([...writers.live], ['w1']);
+    assert.deepEqual(writers.stale, []);
+    assert.deepEqual([...writers.pending.keys()], [digest]);
+    // Once it stops refreshing its file, it is gone like any other.
+    const old = new Date(Date.now() - 2 * 3600_000);
+    await utimes(join(dir, '.provenant-writer-w1'), old, old);
+    writers = await readWriters(dir);
+    assert.deepEqual(writers.stale, [join(dir, '.provenant-writer-w1')]);
+  });
+});
