@@ -12,7 +12,7 @@ import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/conte
 import { type Digest, Digester, digestHex, isDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { DOCKER_HUB, type ImageReference } from '../ref/reference.ts';
+import { DOCKER_HUB, type ImageReference, parseReference } from '../ref/reference.ts';
 import { lockArchive, packDirectory } from './archive.ts';
 import { LayoutStore } from './layout.ts';
 import type { LayoutLock } from './layout-lock.ts';
@@ -26,6 +26,16 @@ interface SavedImage {
   Config: string;
   RepoTags: string[] | null;
   Layers: string[];
+}
+
+/** A RepoTags entry in the form {@link repoTag} writes it; the text itself when it is no reference. */
+function normalTag(text: string): string {
+  try {
+    const ref = parseReference(text);
+    return ref.digest === undefined ? repoTag(ref) : text;
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -196,10 +206,31 @@ export class DockerArchiveStore implements ContentStore {
     return this.#blobs.putBlob(source, options);
   }
 
+  /**
+   * The image a digest or a `NAME:TAG` names. Names compare in the form {@link repoTag} gives,
+   * so `docker.io/library/foo:v1` is `foo:v1`. An exact match wins; else a name that ends the
+   * way (`foo:v1` for `example.com/foo:v1`), when only one image has it: an archive holding
+   * `ghcr.io/evil/foo:v1` before `foo:v1` must not answer `foo:v1` with the first.
+   *
+   * @throws ProvenantError `USAGE` when several images have the name, exactly or as an ending
+   */
   #find(target: string): Stored | undefined {
     if (isDigest(target)) return this.#images.find((i) => i.stored.digest === target)?.stored;
-    const match = this.#images.find((i) => i.tags.includes(target) || i.tags.some((t) => t.endsWith(`/${target}`)));
-    return match?.stored;
+    const want = normalTag(target);
+    const exact = this.#matching((tag) => tag === want);
+    if (exact.length === 1) return exact[0]!.stored;
+    const matches = exact.length > 1 ? exact : this.#matching((tag) => tag.endsWith(`/${want}`));
+    if (matches.length <= 1) return matches[0]?.stored;
+    throw new ProvenantError('USAGE', `${target} names ${matches.length} images in the archive`, {
+      where: this.location,
+      hint: `name one in full, or by digest: ${matches.map((i) => `${i.tags.join(', ')} (${i.stored.digest})`).join('; ')}`,
+    });
+  }
+
+  /** The images (distinct by digest) with a tag that, as {@link normalTag} writes it, passes `test`. */
+  #matching(test: (tag: string) => boolean): Array<{ stored: Stored; tags: string[] }> {
+    const found = this.#images.filter((i) => i.tags.some((t) => test(normalTag(t))));
+    return found.filter((i, n) => found.findIndex((j) => j.stored.digest === i.stored.digest) === n);
   }
 
   async resolve(target: string): Promise<Descriptor | undefined> {

@@ -270,6 +270,45 @@ describe('archives', () => {
     await assertUntouched(sandbox);
   });
 
+  it('finds a docker-archive image by its exact name before one whose name ends the same, and refuses an ambiguous ending', async () => {
+    const dir = await temp();
+    const layer = new TextEncoder().encode('layer\n');
+    const members = [{ header: tarHeader({ name: `blobs/sha256/${digestHex(digestOf(layer))}`, size: layer.length }), body: layer }];
+    const images: Array<{ Config: string; RepoTags: string[]; Layers: string[] }> = [];
+    const configs = new Map<string, string>();
+    for (const [i, tags] of [
+      ['ghcr.io/evil/foo:v1'],
+      ['foo:v1'],
+      ['docker.io/library/bar:v2'],
+      ['a.example/baz:v3'],
+      ['b.example/baz:v3'],
+    ].entries()) {
+      const config = new TextEncoder().encode(`{"architecture":"amd64","os":"linux","comment":"${i}"}`);
+      const name = `blobs/sha256/${digestHex(digestOf(config))}`;
+      members.push({ header: tarHeader({ name, size: config.length }), body: config });
+      images.push({ Config: name, RepoTags: tags, Layers: [members[0]!.header.name] });
+      configs.set(tags[0]!, digestOf(config));
+    }
+    const path = join(dir, 'd.tar');
+    await writeFile(path, await tarBytes([...members, file('manifest.json', JSON.stringify(images))]));
+    const store = await DockerArchiveStore.open(path);
+    const config = async (target: string) => {
+      const m = await store.getManifest(target);
+      return m.kind === 'manifest' ? m.manifest.config.digest : undefined;
+    };
+    assert.equal(await config('foo:v1'), configs.get('foo:v1'));
+    assert.equal(await config('docker.io/library/foo:v1'), configs.get('foo:v1'));
+    assert.equal(await config('ghcr.io/evil/foo:v1'), configs.get('ghcr.io/evil/foo:v1'));
+    assert.equal(await config('bar:v2'), configs.get('docker.io/library/bar:v2'));
+    // An ending is taken when one image alone has it, never guessed among several.
+    assert.equal(await config('evil/foo:v1'), configs.get('ghcr.io/evil/foo:v1'));
+    await assert.rejects(
+      store.getManifest('baz:v3'),
+      (e: unknown) => isProvenantError(e, 'USAGE') && e.hint?.includes('a.example/baz:v3') === true && e.hint.includes('b.example/baz:v3'),
+    );
+    await store.close();
+  });
+
   it('takes the last of repeated entries, as tar extraction does', async () => {
     const dir = await temp();
     const src = await LayoutStore.open(join(dir, 'src'), { create: true });
