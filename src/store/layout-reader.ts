@@ -174,10 +174,28 @@ export function checkLayoutFile(bytes: Uint8Array, where: string): void {
   }
 }
 
+/** How deep index.json may nest (a real one is about 5 levels: index, manifests, descriptor, platform, features). */
+const INDEX_DEPTH_LIMIT = 256;
+
+/** True when `value` has arrays or objects nested more than `limit` deep; without recursion. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<[object, number]> = [];
+  if (typeof value === 'object' && value !== null) pending.push([value, 1]);
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [node, depth] = next;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) {
+      if (typeof child === 'object' && child !== null) pending.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 /**
  * Parses and validates a layout's `index.json`.
  *
- * @throws ProvenantError `INVALID_LAYOUT` when it is not UTF-8 JSON or not a valid image index
+ * @throws ProvenantError `INVALID_LAYOUT` when it is not UTF-8 JSON, is nested too deep to write
+ *   back, or is not a valid image index
  */
 export function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
   let value: unknown;
@@ -185,6 +203,15 @@ export function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
     value = JSON.parse(decodeUtf8(bytes, true));
   } catch (cause) {
     throw new ProvenantError('INVALID_LAYOUT', 'index.json is not valid JSON', { where, cause });
+  }
+  // Unknown fields may hold any JSON, but a write puts index.json back through JSON.stringify,
+  // which recurses: a file nested hundreds of thousands deep read fine and then failed every
+  // write with "Maximum call stack size exceeded", reported as IO.
+  if (nestedDeeperThan(value, INDEX_DEPTH_LIMIT)) {
+    throw new ProvenantError('INVALID_LAYOUT', `index.json is nested more than ${INDEX_DEPTH_LIMIT} levels deep`, {
+      where,
+      hint: 'an image index is a few levels deep; this file was not written by an image tool',
+    });
   }
   try {
     return assertConsistentDescriptors(assertIndex(value, where), where);

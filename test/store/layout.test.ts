@@ -311,6 +311,24 @@ describe('LayoutStore', () => {
     assert.deepEqual((await again.getManifest(old.root.digest)).bytes, old.root.bytes);
   });
 
+  it('refuses an index.json nested too deep to write back, and writes one nested a little', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const index = await readFile(join(dir, 'index.json'), 'utf8');
+    const nested = (depth: number) => `${index.slice(0, -1)},"x":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    await writeFile(join(dir, 'index.json'), nested(100_000));
+    await assert.rejects(LayoutStore.open(dir), (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && /nested/.test(e.message));
+    await assert.rejects(
+      store.putManifest(made.root, { tags: ['v2'] }),
+      (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && /nested/.test(e.message),
+    );
+    // Unknown fields are kept as they are when they are nested as JSON usually is.
+    await writeFile(join(dir, 'index.json'), nested(50));
+    await (await LayoutStore.open(dir)).putManifest(made.root, { tags: ['v2'] });
+    assert.deepEqual(await (await LayoutStore.open(dir)).listTags(), ['v1', 'v2']);
+  });
+
   it('gives typed errors for a missing or broken layout', async () => {
     const base = await tempDir();
     await assert.rejects(LayoutStore.open(join(base, 'nope')), (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.hint !== undefined);
