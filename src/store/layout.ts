@@ -1,5 +1,5 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, fsp, isNotFound, linkFileAtomic, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
@@ -76,6 +76,8 @@ export class LayoutStore extends LayoutReader {
   #writer: Promise<WriterSession> | undefined;
   /** Digests whose stored blob this store wrote or hashed: checked once per open. */
   readonly #verified = new Set<string>();
+  /** The layout folder with links resolved, which every blob read must be inside. */
+  #realRoot: string | undefined;
 
   private constructor(path: string, read: IndexRead, options: LayoutOpenOptions) {
     super(read.index);
@@ -113,8 +115,8 @@ export class LayoutStore extends LayoutReader {
   }
 
   async readBlob(descriptor: Descriptor, options: OperationOptions & { offset?: number } = {}): Promise<ByteStream> {
-    const path = this.#blobPath(descriptor.digest);
     const where = `${this.location}@${descriptor.digest}`;
+    const path = await this.#containedBlobPath(descriptor.digest, where);
     const handle = await fsp()
       .open(path, 'r')
       .catch((err: unknown) => {
@@ -132,6 +134,33 @@ export class LayoutStore extends LayoutReader {
       where,
       prefix,
     );
+  }
+
+  /**
+   * The file a blob is read from, links resolved, when it is inside the layout. A blob that is a
+   * link to a file of the host (or under a `blobs/` folder that is one) is refused before any
+   * byte is read: its digest is checked only at the end of the stream, after `blob` has printed
+   * the host file's bytes. Links within the layout are followed.
+   *
+   * @throws ProvenantError `UNSAFE_PATH` naming the target; `NOT_FOUND`; `IO`
+   */
+  async #containedBlobPath(digest: Digest, where: string): Promise<string> {
+    const real = async (path: string) =>
+      fsp()
+        .realpath(path)
+        .catch((err: unknown) => {
+          throw isNotFound(err) ? new ProvenantError('NOT_FOUND', `blob ${digest} is not in the layout`, { where }) : fileError(err, where);
+        });
+    const target = await real(this.#blobPath(digest));
+    this.#realRoot ??= await real(this.path);
+    const inside = relative(this.#realRoot, target);
+    if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) {
+      throw new ProvenantError('UNSAFE_PATH', `blob ${digest} is a link to ${target}, outside the layout`, {
+        where,
+        hint: "a layout's blobs are files in its blobs/ folder; copy the file there instead of linking it",
+      });
+    }
+    return target;
   }
 
   /**
@@ -165,7 +194,8 @@ export class LayoutStore extends LayoutReader {
       }
       return true;
     } catch (err) {
-      if (isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'NOT_FOUND')) return false;
+      // A link out of the layout is not its blob either: writing the blob replaces the link.
+      if (isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'NOT_FOUND', 'UNSAFE_PATH')) return false;
       throw err;
     }
   }

@@ -164,6 +164,38 @@ describe('LayoutStore', () => {
     await store.close();
   });
 
+  it('reads no byte of a blob that links out of the layout, follows links inside it, and replaces such a link', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 't', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const m = made.manifests[0]!;
+    assert.ok(m.kind === 'manifest');
+    const layer = m.manifest.layers[0]!;
+    const path = join(dir, 'blobs', 'sha256', digestHex(layer.digest));
+    const secret = join(base, 'host-file');
+    await writeFile(secret, 'a file of the host, not of the layout\n');
+    fs.rmSync(path);
+    fs.symlinkSync(secret, path);
+    // Refused before a stream is handed out: `blob` would print what it yields.
+    await assert.rejects(
+      store.readBlob(layer),
+      (e: unknown) => isProvenantError(e, 'UNSAFE_PATH') && e.message.includes(secret) && e.where?.includes(layer.digest) === true,
+    );
+    // Within the layout a link is followed.
+    fs.rmSync(path);
+    await writeFile(join(dir, 'kept-here'), made.blobs.get(layer.digest)!);
+    fs.symlinkSync('../../kept-here', path);
+    assert.deepEqual(await collect(await store.readBlob(layer), 1 << 24, 'test'), made.blobs.get(layer.digest));
+    // Writing the blob again over a link out of the layout replaces the link, not the host file.
+    fs.rmSync(path);
+    fs.symlinkSync(secret, path);
+    await store.putBlob(bytesSource(layer, made.blobs.get(layer.digest)!), { verifyExisting: true });
+    assert.ok(!fs.lstatSync(path).isSymbolicLink());
+    assert.equal(fs.readFileSync(secret, 'utf8'), 'a file of the host, not of the layout\n');
+    assert.deepEqual(await collect(await store.readBlob(layer), 1 << 24, 'test'), made.blobs.get(layer.digest));
+  });
+
   it('hashes a blob that is there when asked, and writes a corrupt one again', async () => {
     const dir = join(await tempDir(), 'img');
     const store = await LayoutStore.open(dir, { create: true });
