@@ -52,7 +52,7 @@ async function refuseExisting(path: string, where: string): Promise<void> {
     throw fileError(err, where);
   });
   if (s === undefined || (s.isFile() && s.size === 0)) return;
-  throw new ProvenantError('USAGE', `${path} exists; a docker-archive is written whole, and an existing file is never replaced`, {
+  throw new ProvenantError('USAGE', 'the file exists, and a docker-archive is written whole: it would replace it', {
     where,
     hint: 'remove it or choose another name; oci-archive:FILE and oci:DIR add to what is there',
   });
