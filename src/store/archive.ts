@@ -9,7 +9,7 @@ import { fileError, writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
-import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
+import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore } from './layout.ts';
 import { COORDINATION_PREFIX, LayoutLock } from './layout-lock.ts';
@@ -65,7 +65,10 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
  * writer waits for the first to finish, then starts from what it wrote.
  */
 export async function lockArchive(path: string, where: string): Promise<LayoutLock> {
-  return LayoutLock.acquire(dirname(path), { name: `${COORDINATION_PREFIX}archive-${basename(path)}.lock` }).catch((err: unknown) => {
+  // A name near the 255-byte limit would leave no room for the prefix: such a name is hashed.
+  const base = basename(path);
+  const id = Buffer.byteLength(base) > 160 ? digestHex(digestOf(base)) : base;
+  return LayoutLock.acquire(dirname(path), { name: `${COORDINATION_PREFIX}archive-${id}.lock` }).catch((err: unknown) => {
     throw fileError(err, where);
   });
 }

@@ -378,6 +378,12 @@ describe('archives', () => {
     assert.deepEqual(await back.listTags(), tags);
     await back.close();
     assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src']);
+    // A long name (235 bytes: with the lock's prefix it would pass the 255-byte limit) still has one.
+    const long = join(dir, `${'a'.repeat(231)}.tar`);
+    const store = await openOciArchive(long, { write: true });
+    await copyImage(src, 'v1', store, { tags: ['v1'] });
+    await store.close();
+    assert.deepEqual(await (await openOciArchive(long)).listTags(), ['v1']);
   });
 
   it('refuses the second of two overlapping docker-archive writers of one file, keeping the first', async () => {
