@@ -12,6 +12,7 @@ import type { Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { LayoutStore } from './layout.ts';
+import { stampOfFile } from './layout-files.ts';
 import { COORDINATION_PREFIX, LayoutLock } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
 import type { CloseOptions } from './types.ts';
@@ -48,10 +49,13 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
   try {
     work = await mkdtemp(join(tmpdir(), 'provenant-archive-'));
     const layoutDir = join(work, 'layout');
+    // Taken before the archive is read: a program that does not take the lock (skopeo, a
+    // second copy of an older version) may still replace it meanwhile, which close() then sees.
+    const stamp = await archiveStamp(path);
     const store = (await exists())
       ? await layoutFrom(await OciArchiveStore.open(path), layoutDir)
       : await LayoutStore.open(layoutDir, { create: true });
-    return withPackOnClose(store, path, work, lock);
+    return withPackOnClose(store, path, work, lock, stamp);
   } catch (err) {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
     await lock.release();
@@ -189,7 +193,15 @@ async function layoutFrom(archive: OciArchiveStore, dir: string): Promise<Layout
   return layout;
 }
 
-function withPackOnClose(store: LayoutStore, path: string, work: string, lock: LayoutLock): LayoutStore {
+/** The identity of the file at `path` (inode, size, times), or undefined when there is none. */
+async function archiveStamp(path: string): Promise<string | undefined> {
+  return stampOfFile(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
+    throw fileError(err, `oci-archive:${path}`);
+  });
+}
+
+function withPackOnClose(store: LayoutStore, path: string, work: string, lock: LayoutLock, stamp: string | undefined): LayoutStore {
   const close = store.close.bind(store);
   let closed = false;
   store.close = async (options: CloseOptions = {}) => {
@@ -197,7 +209,18 @@ function withPackOnClose(store: LayoutStore, path: string, work: string, lock: L
     closed = true;
     try {
       await close();
-      if (!options.discard) await packDirectory(join(work, 'layout'), path, options.signal);
+      if (options.discard) return;
+      if ((await archiveStamp(path)) !== stamp) {
+        throw new ProvenantError(
+          'IO',
+          'the archive was changed by another program while this one wrote it; it is left as that one made it',
+          {
+            where: `oci-archive:${path}`,
+            hint: 'run the command again: it starts from the archive as it is now',
+          },
+        );
+      }
+      await packDirectory(join(work, 'layout'), path, options.signal);
     } finally {
       await rm(work, { recursive: true, force: true });
       await lock.release();

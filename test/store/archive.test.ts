@@ -1,7 +1,7 @@
 // oci-archive and docker-archive stores: read in place, written whole, and no escape from their folder.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -384,6 +384,31 @@ describe('archives', () => {
     await copyImage(src, 'v1', store, { tags: ['v1'] });
     await store.close();
     assert.deepEqual(await (await openOciArchive(long)).listTags(), ['v1']);
+  });
+
+  it('fails, leaving the archive as the other made it, when a program without the lock replaces it meanwhile', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    for (const [i, tag] of ['v1', 'v2'].entries()) {
+      await makeImage(src, { tag, seed: 10 * (i + 1), platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    }
+    const [path, theirs] = [join(dir, 'a.tar'), join(dir, 'theirs.tar')];
+    for (const [file, tag] of [
+      [path, 'v1'],
+      [theirs, 'v2'],
+    ] as const) {
+      const store = await openOciArchive(file, { write: true });
+      await copyImage(src, tag, store, { tags: [tag] });
+      await store.close();
+    }
+    const store = await openOciArchive(path, { write: true });
+    await copyImage(src, 'v2', store, { tags: ['mine'] });
+    // As skopeo would: a new file renamed over the archive, no lock taken.
+    await copyFile(theirs, `${path}.new`);
+    await rename(`${path}.new`, path);
+    await assert.rejects(store.close(), (e: unknown) => isProvenantError(e, 'IO') && e.where === `oci-archive:${path}`);
+    assert.deepEqual(await readFile(path), await readFile(theirs));
+    assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src', 'theirs.tar']);
   });
 
   it('refuses the second of two overlapping docker-archive writers of one file, keeping the first', async () => {
