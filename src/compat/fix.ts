@@ -21,7 +21,7 @@ import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
-import { copyImage } from '../image/copy.ts';
+import { copyImage, tagImage } from '../image/copy.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
@@ -224,16 +224,24 @@ export async function fixImage(
     if (expected.verdict === 'refused' && !options.force) {
       return finish({ written: false, destination: undefined, after: expected, resigned: [] });
     }
-    const copied = await copyImage(planned, plan.root, dst, {
-      tags: options.tags ?? [],
-      withReferrers: true,
+    const call = {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
-    });
+    };
+    const tags = options.tags ?? [];
+    // Signed before it is tagged: a tag is what readers of a registry see at once, and it must not
+    // name the fixed image before its signatures are there (nor at all when signing fails).
+    const signFirst = options.resign !== undefined && signing0.unsigned.length > 0;
+    const copied = await copyImage(planned, plan.root, dst, { tags: signFirst ? [] : tags, withReferrers: true, ...call });
     const resigned: SignedInfo[] = [];
-    if (options.resign !== undefined) {
-      for (const digest of signing0.unsigned) resigned.push(await options.resign(dst, digest));
+    if (signFirst) {
+      try {
+        for (const digest of signing0.unsigned) resigned.push(await options.resign!(dst, digest));
+        await tagImage(dst, copied.digest, tags, call);
+      } catch (err) {
+        throw untaggedFix(err, dst.location, copied.digest, tags);
+      }
     }
     const afterReport = await checkImage(dst, plan.root, [t], checkOptions);
     return finish({
@@ -245,6 +253,24 @@ export async function fixImage(
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The error of a fix that failed once the fixed image was written: the cause, and that the image
+ * is at the destination by digest with none of its tags (so unsigned content is named by none).
+ */
+function untaggedFix(err: unknown, location: string, digest: Digest, tags: readonly string[]): ProvenantError {
+  const c = isProvenantError(err) ? err : undefined;
+  const untagged = tags.length === 0 ? '' : ` (not tagged ${tags.join(', ')})`;
+  return new ProvenantError(
+    c?.code ?? 'IO',
+    `${c?.message ?? String(err)}; the fixed image is written as ${location}@${digest}${untagged}`,
+    {
+      where: c?.where,
+      hint: c?.hint,
+      cause: err,
+    },
+  );
 }
 
 /** Each original digest that changed and the digest written for it (intermediate steps folded). */

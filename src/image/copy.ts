@@ -101,6 +101,22 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   return result;
 }
 
+/**
+ * Points `tags` at an image `store` holds already, by digest: the last step of a write that
+ * stored the image untagged so as to sign it first. A registry's readers see a tag the moment it
+ * is written; written last, no tag ever names an image whose signatures are not there yet.
+ */
+export async function tagImage(
+  store: ContentStore,
+  digest: Digest,
+  tags: readonly string[],
+  options: OperationOptions = {},
+): Promise<void> {
+  if (tags.length === 0) return;
+  const stored = await store.getManifest(digest, options);
+  await store.putManifest(stored, { ...options, tags, present: true });
+}
+
 /** Those of `tags` that name `digest` at `store` already; asked one by one, stopping at the first that does not. */
 async function tagsNaming(store: ContentStore, tags: readonly string[], digest: Digest, options: OperationOptions): Promise<string[]> {
   const placed: string[] = [];

@@ -17,11 +17,11 @@ import { MAX_NESTING, readImageGraph } from '../../src/compat/graph.ts';
 import { Draft, manifestStored, type Plan, planFromGraph, unlistEntries } from '../../src/compat/plan.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
 import { TRANSFORMS } from '../../src/compat/transforms.ts';
-import { isProvenantError } from '../../src/errors.ts';
+import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
-import { digestOf } from '../../src/oci/digest.ts';
+import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { formatPlatform, parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation, type Platform } from '../../src/oci/types.ts';
@@ -91,6 +91,31 @@ describe('fix carries a changed digest through the graph', () => {
     assert.ok(report.signing.unsigned.includes(amd64) && report.signing.unsigned.includes(index.digest));
     assert.match(report.signing.statement, /stays valid only for the digest it signed/);
     assert.match(report.account.join('\n'), /statements it holds still name/);
+  });
+
+  it('signs before it tags: when signing fails, the fixed image is there by digest, no tag names it, and the error says so', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+    const dst = await layout();
+    const signed: string[] = [];
+    const failing = async (store: ContentStore, digest: Digest) => {
+      // Called with the image in place and untagged: a tag would name an unsigned image now.
+      assert.deepEqual(await store.listTags(), []);
+      if (signed.length > 0) throw new ProvenantError('NETWORK', 'signing failed: Fulcio answered 503');
+      signed.push(digest);
+      return { subject: digest, signature: digest, storage: 'referrers' as const };
+    };
+    const err = await fixImage(src, made.tag, dst, target('docker-engine@20.10'), { tags: ['fixed'], probe: false, resign: failing }).then(
+      () => assert.fail('the fix should fail with the signer'),
+      (e: unknown) => e,
+    );
+    assert.ok(isProvenantError(err, 'NETWORK'), String(err));
+    assert.deepEqual(await dst.listTags(), []);
+    const written = /written as (\S+)@(sha256:[0-9a-f]{64}) \(not tagged fixed\)/.exec(err.message);
+    assert.ok(written, err.message);
+    assert.equal(written[1], dst.location);
+    assert.equal((await dst.getManifest(written[2]!)).kind, 'index');
+    assert.match(err.message, /^signing failed: Fulcio answered 503; /);
   });
 
   it('BuildKit 0.32 attestations become referrers unchanged: same digest, pushed after the image', async () => {

@@ -2,7 +2,7 @@
 import { basename } from 'node:path';
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { Target } from '../../compat/profile.ts';
-import { ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
@@ -170,11 +170,16 @@ async function writeSigned(
   const written = await withStores(args, io, [how.outText], async (stores) => {
     const dst = await stores.open(how.outText, { write: true });
     const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
+    // To be signed: written by digest, signed, then tagged, so that no tag in a registry or layout
+    // names the image before its signatures are there (nor at all when signing fails). An
+    // archive is written whole when it is closed, and not at all on a failure.
+    const signFirst = signer !== undefined && (how.out.kind === 'registry' || how.out.kind === 'oci');
+    const tagsNow = signFirst ? [] : tags;
     // cosign storage has no unsigned form: its statements are written by signing them.
     const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
     let result: Written;
     if (targeted === undefined) {
-      const descriptor = await writeBuild(built, dst.store, tags, {
+      const descriptor = await writeBuild(built, dst.store, tagsNow, {
         attestations: unsigned,
         signal: io.signal,
         onProgress: how.progress.update,
@@ -182,7 +187,7 @@ async function writeSigned(
       result = { descriptor, targetedJson: {}, targetedText: '' };
     } else {
       const { compat, target } = targeted;
-      const t = await compat.writeBuildFor(built, dst.store, tags, target, {
+      const t = await compat.writeBuildFor(built, dst.store, tagsNow, target, {
         attestations: unsigned,
         reference: how.outText,
         signal: io.signal,
@@ -202,9 +207,22 @@ async function writeSigned(
         attestations: attestations?.mode ?? 'none',
         created: how.epoch === undefined ? undefined : new Date(how.epoch * 1000),
         signal: io.signal,
+      }).catch((err: unknown) => {
+        throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags) : err;
       });
+      if (signFirst) await (await import('../../image/copy.ts')).tagImage(dst.store, result.descriptor.digest, tags, { signal: io.signal });
     }
     return result;
   });
   return { written, signed };
+}
+
+/** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
+function untagged(err: unknown, location: string, digest: string, tags: readonly string[]): unknown {
+  if (!isProvenantError(err)) return err;
+  return new ProvenantError(err.code, `${err.message}; the image is written as ${location}@${digest}, not tagged ${tags.join(', ')}`, {
+    where: err.where,
+    hint: err.hint,
+    cause: err,
+  });
 }
