@@ -13,7 +13,7 @@ import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
 import { registryAccess } from '../store/registry-access.ts';
 import { readInputs } from './inputs.ts';
 import { actionOutputs } from './metadata.ts';
-import { runAction } from './run.ts';
+import { PartialWriteError, runAction } from './run.ts';
 import { addSummary } from './summary.ts';
 
 const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
@@ -45,6 +45,9 @@ export async function run(): Promise<void> {
     core.info(`report: ${outcome.reportPath}`);
     if (env.GITHUB_STEP_SUMMARY) await addSummary(core.summary, outcome).write();
   } catch (err) {
+    // The image is at its digest even when the run failed after writing it (untagged, say, when
+    // signing failed): a later step may clean it up or retry by digest.
+    if (err instanceof PartialWriteError) core.setOutput('digest', err.digest);
     if (isProvenantError(err)) core.setFailed(`${err.describe()}${err.hint ? `\nhint: ${err.hint}` : ''}`);
     else core.setFailed(`internal error: ${(err as Error)?.stack ?? String(err)}`);
   }

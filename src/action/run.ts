@@ -14,8 +14,10 @@ import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
 import { type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
 import { loadProfiles, selectTargets } from '../compat/profile.ts';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { tagImage } from '../image/copy.ts';
 import type { Logger } from '../io/types.ts';
+import type { Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { formatReference, type ImageReference } from '../ref/reference.ts';
 import type { ReportData } from '../report/data.ts';
@@ -77,10 +79,46 @@ export interface ActionOutcome {
   fixes: FixReport[];
 }
 
+/** What a run had written when it failed: where, which digest, and which tags name it. */
+export interface WrittenSoFar {
+  /** `registry/repository`, or `oci:PATH`. */
+  location: string;
+  digest: Digest;
+  /** The tags written; empty while the image is held by digest only. */
+  tags: string[];
+}
+
 /**
- * Runs the Action.
+ * A run that failed after writing the image somewhere: the cause's code, message and hint, with
+ * what is where, so that a user can tell an untagged push (unsigned, say, when signing failed)
+ * from nothing at all, and the step can still set its `digest` output.
+ */
+export class PartialWriteError extends ProvenantError {
+  /** The image's digest (the index's). */
+  readonly digest: Digest;
+  readonly written: readonly WrittenSoFar[];
+
+  constructor(cause: unknown, digest: Digest, written: readonly WrittenSoFar[]) {
+    const c = isProvenantError(cause) ? cause : undefined;
+    const what = written.map((w) => `${w.location}@${w.digest} (${w.tags.length === 0 ? 'no tag' : `tagged ${w.tags.join(', ')}`})`);
+    super(c?.code ?? 'IO', `${c?.message ?? String(cause)}; written before the failure: ${what.join(', ')}`, {
+      where: c?.where,
+      hint: c?.hint,
+      cause,
+    });
+    this.name = 'PartialWriteError';
+    this.digest = digest;
+    this.written = written.map((w) => ({ ...w, tags: [...w.tags] }));
+  }
+}
+
+/**
+ * Runs the Action. Each repository gets the image by digest and its signatures first; the tags
+ * come last, once every repository holds a signed image, so that no tag ever names an image that
+ * is unsigned (or that a later failure leaves unsigned). The fixed images follow, each the same
+ * way (see fixImage).
  *
- * @throws ProvenantError whatever a step raises; nothing is tagged before its content is stored
+ * @throws ProvenantError whatever a step raises; PartialWriteError once something was written
  */
 export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promise<ActionOutcome> {
   const work = join(ctx.tempDir, 'provenant');
@@ -108,32 +146,41 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   const attested = describe(result, inputs, ctx, imageName);
 
   const destinations = groupDestinations(inputs, work);
-  let descriptor: Descriptor | undefined;
+  const written: WrittenSoFar[] = [];
   let signing: SigningOutcome | undefined;
-  let first: { store: ContentStore; reference: string; tags: string[] } | undefined;
-  const opened: ContentStore[] = [];
+  const stores: ContentStore[] = [];
+  const done: { store: ContentStore; planned: Planned; descriptor: Descriptor; record: WrittenSoFar }[] = [];
   try {
     for (const d of destinations) {
       const { store } = await openLocation(d.location, { write: true, registry: ctx.registry, logger: ctx.logger });
-      opened.push(store);
-      const written = await writeBuild(result, store, d.tags, {
+      stores.push(store);
+      const descriptor = await writeBuild(result, store, [], {
         attestations:
           inputs.attestations === 'referrers' || isInIndexMode(inputs.attestations) ? { attested, mode: inputs.attestations } : undefined,
         logger: ctx.logger,
       });
-      descriptor = written;
-      ctx.logger.info(`wrote ${written.digest} to ${store.location} (${d.tags.join(', ')})`);
+      const record: WrittenSoFar = { location: d.display, digest: descriptor.digest, tags: [] };
+      written.push(record);
+      done.push({ store, planned: d, descriptor, record });
+      ctx.logger.info(`wrote ${descriptor.digest} to ${store.location}, by digest (the tags come last)`);
       if (signer !== undefined) {
-        const entries = await sign(store, written, attested, signer.signer, inputs, ctx, d.dockerReference);
+        const entries = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference);
         signing = { kind: signer.kind, keyId: signer.keyId, entries: [...(signing?.entries ?? []), ...entries] };
       }
-      first ??= { store, reference: `${d.display}:${d.tags[0]}`, tags: d.tags };
     }
-    if (descriptor === undefined || first === undefined) throw new ProvenantError('USAGE', 'nothing to write');
+    const first = done[0];
+    if (first === undefined) throw new ProvenantError('USAGE', 'nothing to write');
+    const descriptor = first.descriptor;
+    for (const o of done) {
+      await tagImage(o.store, o.descriptor.digest, o.planned.tags, { logger: ctx.logger });
+      o.record.tags.push(...o.planned.tags);
+      ctx.logger.info(`tagged ${o.descriptor.digest} in ${o.store.location}: ${o.planned.tags.join(', ')}`);
+    }
+    const reference = `${first.planned.display}:${first.planned.tags[0]}`;
 
     const fixes: FixReport[] = [];
     let report = await gatherReport(first.store, descriptor.digest, {
-      reference: first.reference,
+      reference,
       targets,
       profiles,
       toolVersion: ctx.toolVersion,
@@ -142,20 +189,18 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     });
     if (inputs.fix && report.compat !== undefined) {
       const resign: Resigner | undefined =
-        signer === undefined
-          ? undefined
-          : (store, digest) => resignOne(store, digest, signer.signer, destinations[0]!.dockerReference, ctx);
+        signer === undefined ? undefined : (store, digest) => resignOne(store, digest, signer.signer, first.planned.dockerReference, ctx);
       for (const t of report.compat.targets) {
         if (t.verdict !== 'refused') continue;
         const [target] = selectTargets(profiles, t.target);
-        const fixTags = first.tags.map((tag) => fixTag(tag, target!.profile.id));
+        const fixTags = first.planned.tags.map((tag) => fixTag(tag, target!.profile.id));
         ctx.logger.info(`fixing for ${t.target}: ${fixTags.join(', ')}`);
         fixes.push(await fixImage(first.store, descriptor.digest, first.store, target!, { tags: fixTags, resign, logger: ctx.logger }));
       }
       // The report names the fixed images too (their tags are in the store now).
       if (fixes.length > 0) {
         report = await gatherReport(first.store, descriptor.digest, {
-          reference: first.reference,
+          reference,
           targets,
           profiles,
           toolVersion: ctx.toolVersion,
@@ -165,8 +210,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     }
     const reportPath = join(work, 'report.html');
     await writeFile(reportPath, renderReport(report));
-    for (const s of opened) await s.close();
-    opened.length = 0;
+    for (const s of stores.splice(0)) await s.close();
     return {
       descriptor,
       result,
@@ -181,8 +225,11 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       reportPath,
       fixes,
     };
+  } catch (err) {
+    const digest = written[0]?.digest;
+    throw digest === undefined ? err : new PartialWriteError(err, digest, written);
   } finally {
-    for (const s of opened) await s.close().catch(() => {});
+    for (const s of stores) await s.close().catch(() => {});
   }
 }
 

@@ -1,0 +1,116 @@
+/**
+ * The Action's sources (src/action/index.ts, what the bundle is made from), run as the runner
+ * runs a `node24` Action: inputs as INPUT_* variables, outputs through GITHUB_OUTPUT. The
+ * runner-style test runs the committed bundle; this one runs what the bundle will be made of,
+ * for behaviour the bundle may not have yet. A real build, pushed to a real registry.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { staticKeychain } from '../../src/auth/keychain.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv, startTokenEndpoint } from './helpers.ts';
+
+const execFileP = promisify(execFile);
+const SOURCES = join(ACTION_DIR, 'src', 'action', 'index.ts');
+
+/** Runs the sources as the runner runs the bundle; never rejects, so failures can be asserted. */
+export async function runSources(job: Job, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [SOURCES], { cwd: job.workspace, env, maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** A Fulcio (and Rekor) that is down: 503 to every request. */
+async function startFailingSigstore(): Promise<{ url: string; requests: () => number; stop(): Promise<void> }> {
+  let count = 0;
+  const server: Server = createServer((req, res) => {
+    count++;
+    req.resume();
+    req.on('end', () => res.writeHead(503, { 'Content-Type': 'text/plain' }).end('unavailable'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: () => count,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** An (unsigned) OIDC token as GitHub's looks: Fulcio is down, so no one checks its signature. */
+function workflowToken(): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const claims = {
+    iss: 'https://token.actions.githubusercontent.com',
+    sub: 'repo:acme/app:ref:refs/heads/main',
+    aud: 'sigstore',
+    exp: Math.floor(Date.now() / 1000) + 600,
+  };
+  return `${part({ alg: 'RS256', typ: 'JWT' })}.${part(claims)}.${Buffer.from('signature').toString('base64url')}`;
+}
+
+describe('the Action’s sources, pushing to a registry', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  let store: RegistryStore;
+  const jobs: Job[] = [];
+  before(async () => {
+    reg = await startRegistry({ auth: 'htpasswd' });
+    const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });
+    store = new RegistryStore(new RegistryClient(reg.host, { keychain }), 'acme/app');
+  });
+  after(async () => {
+    await reg?.stop();
+    const { rm } = await import('node:fs/promises');
+    for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
+  });
+
+  it('signing fails: the image is in the registry by digest only, no tag names it, the error and the digest output say so', async () => {
+    const job = await makeJob();
+    jobs.push(job);
+    await dockerLogin(job, reg.host, reg.username!, reg.password!);
+    const sigstore = await startFailingSigstore();
+    const requestToken = 'runner-request-token-0123456789';
+    const endpoint = await startTokenEndpoint(requestToken, workflowToken());
+    try {
+      const env = runnerEnv(
+        job,
+        {
+          config: job.config,
+          tags: `${reg.host}/acme/app:1.0`,
+          push: 'true',
+          platforms: 'linux/amd64',
+          sign: 'keyless',
+          'fulcio-url': sigstore.url,
+          'rekor-url': sigstore.url,
+        },
+        { ACTIONS_ID_TOKEN_REQUEST_URL: endpoint.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken },
+      );
+      const run = await runSources(job, env);
+      assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+      assert.ok(sigstore.requests() > 0, 'Fulcio was asked');
+      // Distribution 2.8 has no referrers API: the attestations are listed under sha256-<hex> tags.
+      const tags = (await store.listTags()).filter((t) => !/^sha256-[0-9a-f]{64}$/.test(t));
+      assert.deepEqual(tags, [], 'no tag names the unsigned image');
+      const error = /^::error::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+      const pushed = new RegExp(`${reg.host}/acme/app@(sha256:[0-9a-f]{64}) \\(no tag\\)`).exec(error);
+      assert.ok(pushed, error);
+      const outputs = await readOutputs(job.outputFile);
+      assert.equal(outputs.digest, pushed[1]);
+      assert.equal((await store.resolve(pushed[1]!))?.digest, pushed[1], 'the registry holds it by digest');
+      assert.equal(outputs.report, undefined);
+    } finally {
+      await endpoint.stop();
+      await sigstore.stop();
+    }
+  });
+});
