@@ -4,7 +4,7 @@
  * layout), sign, check and fix for the targets, and gather the report. Takes its inputs and the
  * job's context as data; main.ts reads them from the runner and writes the outputs.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type Attested, isInIndexMode } from '../attest/storage.ts';
@@ -36,7 +36,7 @@ import type { ActionInputs } from './inputs.ts';
 export interface ActionContext {
   /** The environment, for provenance (GITHUB_* variables) and nothing secret. */
   env: Record<string, string | undefined>;
-  /** RUNNER_TEMP: the local layout, the report and the default cache go under it. */
+  /** RUNNER_TEMP: the default cache goes under it, and a folder of this run's for the local layout and the report. */
   tempDir: string;
   /** The host's architecture (Node's `process.arch`), for configurations that name none. */
   hostArch: string;
@@ -121,8 +121,11 @@ export class PartialWriteError extends ProvenantError {
  * @throws ProvenantError whatever a step raises; PartialWriteError once something was written
  */
 export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promise<ActionOutcome> {
-  const work = join(ctx.tempDir, 'provenant');
-  await mkdir(work, { recursive: true });
+  // A folder of its own: the steps of a job share RUNNER_TEMP, and each step's layout and report
+  // must stay what its outputs describe.
+  const base = join(ctx.tempDir, 'provenant');
+  await mkdir(base, { recursive: true });
+  const work = await mkdtemp(join(base, 'step-'));
   // Checked before building: a typo in a target should not cost a build.
   const profiles = await loadProfiles();
   const targets = inputs.targets.length > 0 ? inputs.targets : undefined;
@@ -139,7 +142,8 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     lockPath: inputs.lock,
     archs: inputs.archs.length > 0 ? inputs.archs : undefined,
     sourceDateEpoch: ctx.sourceDateEpoch,
-    cacheDir: inputs.cacheDir ?? join(work, 'cache'),
+    // The cache is shared: it is content-addressed, and the next step's build reuses it.
+    cacheDir: inputs.cacheDir ?? join(base, 'cache'),
     logger: ctx.logger,
   });
   const imageName = inputs.tags[0] === undefined ? basename(inputs.config).replace(/\.ya?ml$/, '') : formatReference(inputs.tags[0]);
@@ -270,7 +274,7 @@ interface Planned {
 
 /**
  * Where to write: each repository the tags name (its tags in the order given), or with
- * `push: false` one local layout under RUNNER_TEMP holding every tag.
+ * `push: false` one local layout in this run's folder holding every tag.
  */
 function groupDestinations(inputs: ActionInputs, work: string): Planned[] {
   if (!inputs.push) {

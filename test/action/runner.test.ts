@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
@@ -143,8 +143,9 @@ describe('the bundle, run as the runner runs it', { skip: registryMissing }, () 
     assert.ok(keyIdMatch, summary);
     assert.match(summary, /AWS Lambda.*refused/s);
     assert.ok(summary.includes(fixed.digest), 'the summary names the fixed image');
-    const reportPath = join(job.runnerTemp, 'provenant', 'report.html');
-    assert.equal(outputs.report, reportPath);
+    // In the step's own folder under RUNNER_TEMP/provenant: another step of the job has another.
+    const reportPath = outputs.report!;
+    assert.match(reportPath, new RegExp(`^${job.runnerTemp}/provenant/step-[^/]+/report\\.html$`));
     assert.ok(summary.includes(reportPath));
     const html = await readFile(reportPath, 'utf8');
     assert.ok(html.includes(held.digest));
@@ -208,7 +209,7 @@ describe('the bundle, keyless with the job’s OIDC token, push: false', () => {
       assert.ok(endpoint.requests() > 0);
       assert.ok(mock.requests.fulcio > 0 && mock.requests.rekor > 0);
       const outputs = await readOutputs(job.outputFile);
-      const layoutPath = join(job.runnerTemp, 'provenant', 'image.oci');
+      const layoutPath = join(dirname(outputs.report!), 'image.oci');
       assert.ok(existsSync(join(layoutPath, 'index.json')));
       const store = await LayoutStore.open(layoutPath);
       const held = await store.resolve('dev');

@@ -6,14 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
+
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
+
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv, startTokenEndpoint } from './helpers.ts';
 
@@ -70,7 +74,6 @@ describe('the Action’s sources, pushing to a registry', { skip: registryMissin
   });
   after(async () => {
     await reg?.stop();
-    const { rm } = await import('node:fs/promises');
     for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
   });
 
@@ -111,6 +114,48 @@ describe('the Action’s sources, pushing to a registry', { skip: registryMissin
     } finally {
       await endpoint.stop();
       await sigstore.stop();
+    }
+  });
+});
+
+describe('the Action’s sources, two steps in one job', () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+    // A second configuration whose image differs: another entrypoint.
+    const config = await readFile(join(job.workspace, job.config), 'utf8');
+    await writeFile(join(job.workspace, 'other.yaml'), config.replace('command: /usr/bin/hello', 'command: /bin/sh'));
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('push: false: each step has its own layout and report, and its outputs still describe its image after the next step', async () => {
+    const steps: { digest: string; report: string; name: string }[] = [];
+    for (const [config, tags] of [
+      [job.config, 'ghcr.io/acme/a:1.0'],
+      ['other.yaml', 'ghcr.io/acme/b:1.0'],
+    ] as const) {
+      await writeFile(job.outputFile, '');
+      const run = await runSources(job, runnerEnv(job, { config, tags, platforms: 'linux/amd64', targets: 'ghcr' }));
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      const o = await readOutputs(job.outputFile);
+      steps.push({ digest: o.digest!, report: o.report!, name: (JSON.parse(o.metadata!) as Record<string, string>)['image.name']! });
+    }
+    const [a, b] = steps as [(typeof steps)[0], (typeof steps)[0]];
+    assert.notEqual(a.digest, b.digest);
+    assert.notEqual(a.report, b.report);
+    for (const step of [a, b]) {
+      assert.ok(step.report.startsWith(join(job.runnerTemp, 'provenant') + sep), step.report);
+      assert.ok((await readFile(step.report, 'utf8')).includes(step.digest), `${step.report} describes ${step.digest}`);
+      const layout = /^oci:(.+):1\.0$/.exec(step.name)?.[1];
+      assert.ok(layout !== undefined, step.name);
+      const store = await LayoutStore.open(layout);
+      try {
+        assert.equal((await store.resolve('1.0'))?.digest, step.digest, `${layout}:1.0`);
+      } finally {
+        await store.close();
+      }
     }
   });
 });
