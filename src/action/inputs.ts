@@ -38,8 +38,11 @@ export interface ActionInputs {
   lock: string | undefined;
 }
 
-/** Reads one input by name ('' when not set), as `core.getInput` does. */
-export type InputGetter = (name: string) => string;
+/**
+ * Reads one input by name ('' when not set), as `core.getInput` does: trimmed, unless
+ * `trimWhitespace` is false (a password is taken as written).
+ */
+export type InputGetter = (name: string, options?: { trimWhitespace?: boolean }) => string;
 
 /**
  * Reads and checks every input.
@@ -104,7 +107,8 @@ function readSign(get: InputGetter): SignInput {
   if (kind === 'key') {
     const keyPem = get('key');
     if (keyPem.trim() === '') throw usage('key', 'is required with sign: key (the cosign.key text, from a secret)');
-    return { kind: 'key', keyPem, password: get('key-password') };
+    // As written: a password may end in a space, and cosign takes it whole.
+    return { kind: 'key', keyPem, password: get('key-password', { trimWhitespace: false }) };
   }
   if (kind === 'keyless') {
     return {

@@ -23,8 +23,12 @@ export async function run(): Promise<void> {
   try {
     const env = process.env;
     // Secrets are masked before anything could print them.
-    for (const secret of [core.getInput('key'), core.getInput('key-password'), env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? '']) mask(secret);
-    const inputs = readInputs((name) => core.getInput(name));
+    for (const secret of [core.getInput('key'), env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? '']) mask(secret);
+    // A password is masked whole, however short, as written (untrimmed, as it is read).
+    const password = core.getInput('key-password', { trimWhitespace: false });
+    if (password !== '') core.setSecret(password);
+    mask(password);
+    const inputs = readInputs((name, options) => core.getInput(name, options));
     const logger = { debug: core.debug, info: core.info, warn: core.warning };
     const outcome = await runAction(inputs, {
       env,
@@ -53,7 +57,10 @@ export async function run(): Promise<void> {
   }
 }
 
-/** Masks a secret in the log, line by line (the runner masks single lines: a PEM key is many). */
+/**
+ * Masks a secret in the log line by line (the runner masks single lines: a PEM key is many),
+ * leaving out lines too short to be secret on their own (a PEM's last line may be `Zw==`).
+ */
 function mask(secret: string): void {
   for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 4) core.setSecret(line.trim());
 }

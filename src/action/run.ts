@@ -323,7 +323,15 @@ async function makeSigner(
   const s = inputs.sign;
   if (s.kind === 'none') return undefined;
   if (s.kind === 'key') {
-    const key = await decryptPrivateKey(s.keyPem, s.password, 'the key input');
+    const key = await decryptPrivateKey(s.keyPem, s.password, 'the key input').catch((err: unknown) => {
+      // The library's hint names the CLI's COSIGN_PASSWORD; here the password is an input.
+      if (!isProvenantError(err, 'CREDENTIALS')) throw err;
+      throw new ProvenantError('CREDENTIALS', err.message, {
+        where: 'with: key-password',
+        cause: err,
+        hint: 'check the key-password input (the secret it reads is taken as written, spaces included); an empty password is a password too',
+      });
+    });
     const signer = new KeySigner(key);
     return { signer, kind: 'key', keyId: keyId(key) };
   }

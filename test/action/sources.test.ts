@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { generateEncryptedKeyPair } from '../../src/sign/keys.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 
@@ -157,5 +158,32 @@ describe('the Action’s sources, two steps in one job', () => {
         await store.close();
       }
     }
+  });
+});
+
+describe('the Action’s sources, signing with a key', () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('takes the password as written, trailing space included, and masks it whole however short', async () => {
+    const password = 'pw ';
+    const key = await generateEncryptedKeyPair(password);
+    const inputs = { config: job.config, platforms: 'linux/amd64', sign: 'key', key: key.privateKeyPem, targets: 'ghcr' };
+    const run = await runSources(job, runnerEnv(job, { ...inputs, 'key-password': password }));
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.ok(run.stdout.split('\n').includes(`::add-mask::${password}`), 'the whole password is masked');
+    assert.match(await readFile(job.summaryFile, 'utf8'), /signed with key/);
+
+    // A wrong one: the error names the input, not the CLI's COSIGN_PASSWORD.
+    const wrong = await runSources(job, runnerEnv(job, { ...inputs, 'key-password': 'pw' }));
+    assert.equal(wrong.code, 1);
+    const error = /^::error::(.*)$/m.exec(wrong.stdout)?.[1] ?? '';
+    assert.match(error, /the password does not decrypt the private key \(with: key-password\)%0Ahint: check the key-password input/);
+    assert.doesNotMatch(error, /COSIGN_PASSWORD/);
   });
 });
