@@ -143,14 +143,21 @@ export class KeylessSigner implements Signer {
   async sign(content: Signable, options: { signal?: AbortSignal | undefined } = {}): Promise<Signed> {
     const o = this.#options;
     const token = o.identityToken;
-    const identityProvider: IdentityProvider = { getToken: async () => (typeof token === 'string' ? token : token()) };
+    const secrets: string[] = [];
+    const identityProvider: IdentityProvider = {
+      getToken: async () => {
+        const value = typeof token === 'string' ? token : await token();
+        secrets.push(value);
+        return checkedToken(value);
+      },
+    };
     const signer = new FulcioSigner({
       identityProvider,
       fulcioBaseURL: o.fulcioURL,
       retry: o.retries ?? 2,
       ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
     });
-    const bundle = await build(content, signer, witnesses(o), options.signal);
+    const bundle = await build(content, signer, witnesses(o), options.signal, secrets);
     const leaf = certificateOf(bundle);
     return { bundle, chain: leaf === undefined ? [] : issuingChain(leaf, o.trustedRoot) };
   }
@@ -194,7 +201,13 @@ function witnesses(o: WitnessOptions): Witness[] {
   return out;
 }
 
-async function build(content: Signable, signer: SigstoreSigner, w: Witness[], signal: AbortSignal | undefined): Promise<Bundle> {
+async function build(
+  content: Signable,
+  signer: SigstoreSigner,
+  w: Witness[],
+  signal: AbortSignal | undefined,
+  secrets: readonly string[] = [],
+): Promise<Bundle> {
   if (signal?.aborted) throw abortedError(signal);
   try {
     if (content.kind === 'message') {
@@ -202,7 +215,7 @@ async function build(content: Signable, signer: SigstoreSigner, w: Witness[], si
     }
     return await new DSSEBundleBuilder({ signer, witnesses: w }).create({ data: Buffer.from(content.payload), type: content.payloadType });
   } catch (err) {
-    throw signingError(err);
+    throw signingError(err, secrets);
   }
 }
 
@@ -214,14 +227,38 @@ function certificateOf(bundle: Bundle): Uint8Array | undefined {
 }
 
 // sigstore-js puts the identity token itself into some messages ("invalid identity token: ey...");
-// a token is a credential, so no message of ours repeats it.
+// a token is a credential, so no message of ours repeats it: the tokens it was given are replaced
+// by their shape, and anything else that reads as a JWT by <token>.
 const JWT_RE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 
-function signingError(err: unknown): ProvenantError {
+/** What a message may say of a token: its shape, never its value. */
+export function tokenShape(token: string): string {
+  const parts = token.split('.').length;
+  return `${token.length} characters, ${parts} dot-separated part${parts === 1 ? '' : 's'}`;
+}
+
+/** The token, when it has a JWT's three parts; else CREDENTIALS saying its shape. */
+function checkedToken(token: string): string {
+  if (token.split('.').length !== 3) {
+    throw new ProvenantError('CREDENTIALS', `the OIDC identity token is not a JWT (${tokenShape(token)}; a JWT has 3)`, {
+      hint: 'pass the token itself (header.payload.signature), not a file name or another credential',
+    });
+  }
+  return token;
+}
+
+function signingError(err: unknown, secrets: readonly string[] = []): ProvenantError {
   if (err instanceof ProvenantError) return err;
   const e = err as { code?: unknown; message?: unknown; cause?: { message?: unknown; code?: unknown } };
+  // Our own check of the token, thrown through sigstore-js's token provider.
+  if (e.cause instanceof ProvenantError) return e.cause;
   const code = typeof e.code === 'string' ? e.code : '';
-  const detail = (m: unknown): string => (typeof m === 'string' ? m.replace(JWT_RE, '<token>') : '');
+  const detail = (m: unknown): string => {
+    if (typeof m !== 'string') return '';
+    let text = m;
+    for (const secret of secrets) if (secret !== '') text = text.split(secret).join(`<token: ${tokenShape(secret)}>`);
+    return text.replace(JWT_RE, '<token>');
+  };
   const inner = detail(e.cause?.message);
   const text = `${detail(e.message)}${inner === '' ? '' : `: ${inner}`}`;
   if (code.startsWith('IDENTITY_TOKEN')) {

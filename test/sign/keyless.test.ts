@@ -381,6 +381,19 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       assert.ok(!e.message.includes(secret) && !String(e.hint).includes(secret), e.message);
       return true;
     });
+    // Not a JWT at all (a pasted credential, say), and three parts that are not one: its shape, never its value.
+    for (const [other, shape] of [
+      ['oidc-SECRET-0123456789', '22 characters, 1 dot-separated part'],
+      ['oidcSECRET.0123456789.abcdef', '28 characters, 3 dot-separated parts'],
+    ] as const) {
+      const t = new KeylessSigner({ fulcioURL: mock.url, rekorURL: mock.url, identityToken: async () => other });
+      await assert.rejects(signImage(layout, 'v1', { signer: t, dockerReference: REF }), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'CREDENTIALS'), String(e));
+        assert.ok(!`${e.message} ${e.hint}`.includes('SECRET'), e.message);
+        assert.ok(e.message.includes(shape), e.message);
+        return true;
+      });
+    }
     const failing = new KeylessSigner({
       fulcioURL: mock.url,
       rekorURL: mock.url,
