@@ -122,14 +122,19 @@ function readSign(get: InputGetter): SignInput {
   throw usage('sign', `must be none, key or keyless, not ${JSON.stringify(kind)}`);
 }
 
+/** The spellings `core.getBooleanInput` takes (YAML 1.2's core schema), and build-push-action with it. */
+const TRUE = ['true', 'True', 'TRUE'];
+const FALSE = ['false', 'False', 'FALSE'];
+
 /**
- * `provenance` as build-push-action takes it: `true`, `false`, or BuildKit's attribute list
- * (`mode=min|max`, `version=v1|v0.2`, comma-separated).
+ * `provenance` as build-push-action takes it: a boolean as `core.getBooleanInput` reads one
+ * (`true`: mode=min), or BuildKit's attribute list (`mode=min|max`, `version=v1|v0.2`,
+ * comma-separated).
  */
 export function parseProvenanceInput(text: string): false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } {
-  if (text === 'false' || text === '0') return false;
+  if (FALSE.includes(text)) return false;
   const out: { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } = { mode: 'min', version: 'v1' };
-  if (text === 'true' || text === '1') return out;
+  if (TRUE.includes(text)) return out;
   for (const part of text.split(',')) {
     const [k, v, ...extra] = part.trim().split('=');
     if (extra.length === 0 && k === 'mode' && (v === 'min' || v === 'max')) out.mode = v;
@@ -140,24 +145,53 @@ export function parseProvenanceInput(text: string): false | { mode: 'min' | 'max
 }
 
 /**
- * A list input as build-push-action reads one: items separated by newlines or commas, each
- * trimmed, empty ones and `#` comment lines dropped.
+ * A list input as build-push-action reads one (actions-toolkit's `Util.getInputList`, a CSV
+ * reader): items separated by newlines or commas, each trimmed, a double-quoted item without its
+ * quotes (`""` inside is one `"`), empty items dropped. Lines starting with `#` are skipped too:
+ * no tag, platform or target starts with one.
  */
 export function splitList(text: string): string[] {
   return text
     .split(/\r?\n/)
     .filter((line) => !line.trim().startsWith('#'))
-    .flatMap((line) => line.split(','))
+    .flatMap(csvFields)
     .map((s) => s.trim())
     .filter((s) => s !== '');
 }
 
+/** The fields of one CSV line: commas separate them, except inside double quotes. */
+function csvFields(line: string): string[] {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c !== '"') field += c;
+      else if (line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else quoted = false;
+    } else if (c === '"' && field.trim() === '') {
+      // An opening quote (after blanks, which csv-parse would keep and the trim drops anyway).
+      field = '';
+      quoted = true;
+    } else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else field += c;
+  }
+  fields.push(field);
+  return fields;
+}
+
+/** A boolean input as `core.getBooleanInput` reads it: one of its six spellings, else USAGE naming the input. */
 function bool(get: InputGetter, name: string, fallback: boolean): boolean {
-  const text = get(name).trim().toLowerCase();
+  const text = get(name).trim();
   if (text === '') return fallback;
-  if (text === 'true') return true;
-  if (text === 'false') return false;
-  throw usage(name, `must be true or false, not ${JSON.stringify(text)}`);
+  if (TRUE.includes(text)) return true;
+  if (FALSE.includes(text)) return false;
+  throw usage(name, `must be true or false (or True, TRUE, False, FALSE, as core.getBooleanInput reads them), not ${JSON.stringify(text)}`);
 }
 
 function url(get: InputGetter, name: string, fallback: string): string {

@@ -77,6 +77,45 @@ describe('the Action’s inputs', () => {
     for (const [values, input] of cases) assert.throws(() => readInputs(inputs(values)), namesInput(input), JSON.stringify(values));
   });
 
+  it('reads booleans as core.getBooleanInput does, every boolean input alike, provenance too', () => {
+    for (const name of ['push', 'sbom', 'fix'] as const) {
+      const extra = name === 'push' ? { tags: 'ghcr.io/acme/app:1.0' } : {};
+      for (const [text, value] of [
+        ['true', true],
+        ['True', true],
+        ['TRUE', true],
+        ['false', false],
+        ['False', false],
+        ['FALSE', false],
+      ] as const) {
+        assert.equal(readInputs(inputs({ config: 'c.yaml', ...extra, [name]: text }))[name], value, `${name}: ${text}`);
+      }
+      for (const text of ['1', '0', 'yes', 'tRuE', 'on']) {
+        assert.throws(() => readInputs(inputs({ config: 'c.yaml', ...extra, [name]: text })), namesInput(name), `${name}: ${text}`);
+      }
+    }
+    for (const text of ['True', 'TRUE']) assert.deepEqual(parseProvenanceInput(text), { mode: 'min', version: 'v1' });
+    for (const text of ['False', 'FALSE']) assert.equal(parseProvenanceInput(text), false);
+    for (const text of ['1', '0', 'yes']) {
+      assert.throws(() => readInputs(inputs({ config: 'c.yaml', provenance: text })), namesInput('provenance'), text);
+    }
+  });
+
+  it('reads lists as build-push-action’s CSV reader does: quotes around an item go', () => {
+    assert.deepEqual(splitList('"linux/amd64","linux/arm64"'), ['linux/amd64', 'linux/arm64']);
+    assert.deepEqual(splitList('"linux/amd64", "linux/arm64"\n"linux/arm/v7"'), ['linux/amd64', 'linux/arm64', 'linux/arm/v7']);
+    assert.deepEqual(splitList('"a""b",c'), ['a"b', 'c']);
+    assert.deepEqual(splitList('"a,b",c'), ['a,b', 'c'], 'a comma inside quotes separates nothing');
+    const read = readInputs(
+      inputs({ config: 'c.yaml', push: 'true', tags: '"ghcr.io/acme/app:1.0"', platforms: '"linux/amd64","linux/arm64"' }),
+    );
+    assert.deepEqual(
+      read.tags.map((t) => `${t.registry}/${t.repository}:${t.tag}`),
+      ['ghcr.io/acme/app:1.0'],
+    );
+    assert.deepEqual(read.archs, ['x86_64', 'aarch64']);
+  });
+
   it('quotes no credentials of a tag or URL it refuses', () => {
     for (const [values, input] of [
       [{ config: 'c.yaml', tags: 'https://user:Secret-pw@ghcr.io/a/b:1' }, 'tags'],
@@ -126,7 +165,7 @@ describe('the Action’s inputs', () => {
           // Only true/false spellings and known attributes are accepted.
           assert.ok(
             p === false ||
-              ['true', '1'].includes(text) ||
+              ['true', 'True', 'TRUE'].includes(text) ||
               /^(mode=(min|max)|version=(v1|v0\.2))( *, *(mode=(min|max)|version=(v1|v0\.2)))*$/.test(
                 text
                   .split(',')
