@@ -9,7 +9,7 @@
  * for an OIDC identity, the signature logged in Rekor), both through @sigstore/sign's bundle
  * builders, so keyless signing is sigstore-js's own code path.
  */
-import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import type { Bundle } from '@sigstore/bundle';
 import {
   DSSEBundleBuilder,
@@ -17,6 +17,7 @@ import {
   type IdentityProvider,
   MessageSignatureBundleBuilder,
   RekorWitness,
+  type Signature,
   type Signer as SigstoreSigner,
   TSAWitness,
   type Witness,
@@ -128,38 +129,92 @@ export interface KeylessSignerOptions extends WitnessOptions {
 
 /**
  * Keyless signing: an ephemeral P-256 key, a short-lived certificate from Fulcio binding it to
- * the token's identity, each signature logged in Rekor (and timestamped, with `tsaURL`). Each
- * `sign` asks Fulcio for a fresh certificate, as sigstore-js does.
+ * the token's identity, each signature logged in Rekor (and timestamped, with `tsaURL`). One key,
+ * one token and one certificate serve every signature the signer makes, as one `cosign sign`
+ * invocation signs several images (each signature still gets its own log entry); the certificate
+ * is asked for again, with a new token, when it nears its end.
  */
 export class KeylessSigner implements Signer {
   readonly publicKey = undefined;
   readonly transparencyLog = true;
   readonly #options: KeylessSignerOptions;
+  readonly #key: CertifiedKey;
+
+  constructor(options: KeylessSignerOptions) {
+    this.#options = options;
+    this.#key = new CertifiedKey(options);
+  }
+
+  async sign(content: Signable, options: { signal?: AbortSignal | undefined } = {}): Promise<Signed> {
+    const bundle = await build(content, this.#key, witnesses(this.#options), options.signal, this.#key.tokens);
+    const leaf = certificateOf(bundle);
+    return { bundle, chain: leaf === undefined ? [] : issuingChain(leaf, this.#options.trustedRoot) };
+  }
+}
+
+/** How long before its end a certificate is replaced: a signature must be logged while it is valid. */
+const RENEW_BEFORE_MS = 60_000;
+
+/**
+ * An ephemeral P-256 key with its Fulcio certificate, made on the first signature and kept for
+ * the next ones while the certificate has more than {@link RENEW_BEFORE_MS} left (Fulcio's last
+ * ten minutes); after a failure the next signature asks again.
+ */
+class CertifiedKey implements SigstoreSigner {
+  /** The tokens used, so that no message repeats one. */
+  readonly tokens: string[] = [];
+  readonly #options: KeylessSignerOptions;
+  #current: Promise<{ privateKey: KeyObject; certificate: string; notAfter: number }> | undefined;
 
   constructor(options: KeylessSignerOptions) {
     this.#options = options;
   }
 
-  async sign(content: Signable, options: { signal?: AbortSignal | undefined } = {}): Promise<Signed> {
+  async sign(data: Buffer): Promise<Signature> {
+    const kept = this.#current === undefined ? undefined : await this.#current;
+    // A new certificate is used as Fulcio made it; a kept one only while it has time left.
+    const c = kept !== undefined && kept.notAfter - RENEW_BEFORE_MS > Date.now() ? kept : await this.#renew();
+    return { signature: cryptoSign('sha256', data, c.privateKey), key: { $case: 'x509Certificate', certificate: c.certificate } };
+  }
+
+  #renew(): Promise<{ privateKey: KeyObject; certificate: string; notAfter: number }> {
+    const made = this.#certify();
+    this.#current = made;
+    made.catch(() => {
+      if (this.#current === made) this.#current = undefined;
+    });
+    return made;
+  }
+
+  /** A new key and a certificate for it: sigstore-js's FulcioSigner does the proof of possession and the request. */
+  async #certify(): Promise<{ privateKey: KeyObject; certificate: string; notAfter: number }> {
     const o = this.#options;
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    const keyHolder: SigstoreSigner = {
+      async sign(data: Buffer) {
+        return { signature: cryptoSign('sha256', data, privateKey), key: { $case: 'publicKey', publicKey: pem } };
+      },
+    };
     const token = o.identityToken;
-    const secrets: string[] = [];
     const identityProvider: IdentityProvider = {
       getToken: async () => {
         const value = typeof token === 'string' ? token : await token();
-        secrets.push(value);
+        this.tokens.push(value);
         return checkedToken(value);
       },
     };
-    const signer = new FulcioSigner({
+    const fulcio = new FulcioSigner({
       identityProvider,
+      keyHolder,
       fulcioBaseURL: o.fulcioURL,
       retry: o.retries ?? 2,
       ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
     });
-    const bundle = await build(content, signer, witnesses(o), options.signal, secrets);
-    const leaf = certificateOf(bundle);
-    return { bundle, chain: leaf === undefined ? [] : issuingChain(leaf, o.trustedRoot) };
+    // What FulcioSigner signs here is thrown away: it is the certificate that is wanted.
+    const { key } = await fulcio.sign(Buffer.alloc(0));
+    if (key.$case !== 'x509Certificate') throw new ProvenantError('SIGNATURE', 'Fulcio returned no certificate');
+    return { privateKey, certificate: key.certificate, notAfter: new X509Certificate(key.certificate).validToDate.getTime() };
   }
 }
 

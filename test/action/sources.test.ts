@@ -9,17 +9,19 @@ import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { generateEncryptedKeyPair } from '../../src/sign/keys.ts';
+import { verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv, startTokenEndpoint } from './helpers.ts';
 
 const execFileP = promisify(execFile);
@@ -185,5 +187,61 @@ describe('the Action’s sources, signing with a key', () => {
     const error = /^::error::(.*)$/m.exec(wrong.stdout)?.[1] ?? '';
     assert.match(error, /the password does not decrypt the private key \(with: key-password\)%0Ahint: check the key-password input/);
     assert.doesNotMatch(error, /COSIGN_PASSWORD/);
+  });
+});
+
+describe('the Action’s sources, keyless against a local Sigstore', () => {
+  let job: Job;
+  let mock: MockSigstore;
+  before(async () => {
+    job = await makeJob();
+    mock = await startMockSigstore({ dir: job.root });
+  });
+  after(async () => {
+    await mock?.stop();
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('one OIDC token and one certificate for the whole run, a log entry per signature; all verify', async () => {
+    const identity = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    const requestToken = 'runner-request-token-0123456789';
+    const endpoint = await startTokenEndpoint(requestToken, mock.token(identity));
+    try {
+      const inputs = {
+        config: job.config,
+        tags: 'ghcr.io/acme/app:1.0',
+        platforms: 'linux/amd64,linux/arm64',
+        sign: 'keyless',
+        'fulcio-url': mock.url,
+        'rekor-url': mock.url,
+        'trusted-root': mock.trustedRootPath,
+        targets: 'ghcr',
+      };
+      const env = { ACTIONS_ID_TOKEN_REQUEST_URL: endpoint.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken };
+      const run = await runSources(job, runnerEnv(job, inputs, env));
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.equal(endpoint.requests(), 1);
+      assert.equal(mock.requests.fulcio, 1);
+      // The index and both platforms in two storages, and the attestations: a log entry each.
+      assert.ok(mock.requests.rekor > 6, String(mock.requests.rekor));
+      const outputs = await readOutputs(job.outputFile);
+      const store = await LayoutStore.open(join(dirname(outputs.report!), 'image.oci'));
+      try {
+        const index = await store.getManifest(outputs.digest!);
+        const digests = index.kind === 'index' ? [index.digest, ...index.index.manifests.map((m) => m.digest)] : [];
+        assert.equal(digests.length, 3);
+        for (const d of digests) {
+          const report = await verifyImage(store, d, {
+            policy: { certificateIdentity: identity, certificateOidcIssuer: MOCK_ISSUER },
+            trustedRoot: mock.trustedRoot,
+          });
+          assert.equal(report.verified.length, 2, d);
+        }
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await endpoint.stop();
+    }
   });
 });

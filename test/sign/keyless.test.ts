@@ -60,8 +60,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       entries.map((e) => e.added),
       [true, true],
     );
-    // One certificate, log entry and timestamp per signature.
-    assert.equal(mock.requests.fulcio - before.fulcio, 2);
+    // A log entry and a timestamp per signature.
     assert.equal(mock.requests.rekor - before.rekor, 2);
     assert.equal(mock.requests.tsa - before.tsa, 2);
     const report = await verifyImage(layout, made.root.digest, { policy, trustedRoot: mock.trustedRoot });
@@ -79,6 +78,37 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     }
     // A keyless signature needs a trusted root; a key policy does not accept it.
     await assert.rejects(verifyImage(layout, made.root.digest, { policy }), (e: unknown) => isProvenantError(e, 'USAGE'));
+  });
+
+  it('one token and one certificate for all of a signer’s signatures, as one cosign invocation; a log entry each', async () => {
+    let tokens = 0;
+    const s = new KeylessSigner({
+      fulcioURL: mock.url,
+      rekorURL: mock.url,
+      identityToken: async () => {
+        tokens++;
+        return mock.token(IDENTITY);
+      },
+      trustedRoot: mock.trustedRoot,
+    });
+    const before = { ...mock.requests };
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const other = await makeImage(layout, { tag: 'v2', platforms: [{ os: 'linux', architecture: 'arm64' }] });
+    await signImage(layout, 'v1', { signer: s, dockerReference: REF });
+    await signImage(layout, 'v2', { signer: s, dockerReference: REF });
+    assert.equal(tokens, 1);
+    assert.equal(mock.requests.fulcio - before.fulcio, 1);
+    assert.equal(mock.requests.rekor - before.rekor, 4);
+    const certificates = new Set<string>();
+    for (const digest of [made.root.digest, other.root.digest]) {
+      const report = await verifyImage(layout, digest, { policy, trustedRoot: mock.trustedRoot });
+      assert.equal(report.verified.length, 2, `${digest}: ${JSON.stringify(report.checked.map((c) => c.reason))}`);
+      for (const f of await findSignatures(layout, digest)) {
+        if (f.format === 'cosign-layer') certificates.add(f.layer?.annotations['dev.sigstore.cosign/certificate'] ?? '');
+      }
+    }
+    assert.equal(certificates.size, 1, 'one certificate in every signature');
   });
 
   it('the .sig layer carries cosign 2’s certificate, chain, Rekor bundle and timestamp annotations', async () => {
@@ -250,6 +280,8 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
         trustedRoot: old.trustedRoot,
       });
       await signImage(layout, 'v1', { signer: s, dockerReference: REF });
+      // A certificate past its end is not kept: each signature asked for a new one.
+      assert.equal(old.requests.fulcio, 2);
       const report = await verifyImage(layout, made.root.digest, { policy, trustedRoot: old.trustedRoot });
       assert.deepEqual(
         report.checked.map((c) => c.reason),
