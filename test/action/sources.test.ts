@@ -119,6 +119,40 @@ describe('the Action’s sources, pushing to a registry', { skip: registryMissin
       await sigstore.stop();
     }
   });
+  it('the second repository fails: the first holds the image by digest, untagged, and the error says so', async () => {
+    const job = await makeJob();
+    jobs.push(job);
+    await dockerLogin(job, reg.host, reg.username!, reg.password!);
+    // A registry that is not there: nothing listens on the port.
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as AddressInfo;
+        s.close(() => resolve(port));
+      });
+    });
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: `${reg.host}/acme/two:1.0\n127.0.0.1:${closed}/acme/two:1.0`,
+      push: 'true',
+      platforms: 'linux/amd64',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    const two = new RegistryStore(
+      new RegistryClient(reg.host, { keychain: staticKeychain(reg.host, { username: reg.username!, password: reg.password! }) }),
+      'acme/two',
+    );
+    assert.deepEqual(
+      (await two.listTags()).filter((t) => !/^sha256-[0-9a-f]{64}$/.test(t)),
+      [],
+    );
+    const error = /^::error::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+    const pushed = new RegExp(`${reg.host}/acme/two@(sha256:[0-9a-f]{64}) \\(no tag\\)`).exec(error);
+    assert.ok(pushed, error);
+    assert.ok(!error.includes(`127.0.0.1:${closed}/acme/two@`), error);
+    assert.equal((await readOutputs(job.outputFile)).digest, pushed[1]);
+  });
 });
 
 describe('the Action’s sources, two steps in one job', () => {
