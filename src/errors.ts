@@ -117,3 +117,19 @@ export function redactCredentials(text: string): string {
     return word;
   });
 }
+
+// An http(s) URL's scheme (apt's `mirror+http`, `tor+https` too) and its user info: everything
+// up to the last `@` before the host ends (`/`, `?`, `#`, `\`, a space or a quote), which is
+// what the WHATWG URL parser, and so the fetcher, takes as `user:password`.
+const HTTP_USER_INFO = /\b((?:[a-z][a-z0-9.-]*\+)?https?:\/\/)[^\s/?#\\"'<>]*@/gi;
+
+/**
+ * `text` with the user info of each http(s) URL in it removed (`http://alice:secret@host/repo` →
+ * `http://host/repo`), everything else as it was: a configuration file's text or a repository
+ * location as an attestation may carry it, still a location that reads (unlike
+ * {@link redactCredentials}' `***@`). Other schemes keep theirs (`ssh://git@host/...` names no
+ * secret).
+ */
+export function withoutUserInfo(text: string): string {
+  return text.replace(HTTP_USER_INFO, '$1');
+}

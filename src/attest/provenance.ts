@@ -6,7 +6,13 @@
  * the architectures and SOURCE_DATE_EPOCH (`externalParameters`), and every repository index,
  * package file and signing key with its digest (`resolvedDependencies`; packages carry their
  * lock fields, keys their PEM text). The build type is documented in docs/provenance.md.
+ *
+ * Nothing of it holds a repository's credentials: a provenance is published beside the image, so
+ * the user info of every http(s) URL (`http://user:password@host/repo`) is removed from the
+ * configuration text, the requested contents and every location. A rebuild is given the
+ * credentials again (`reproduce --repository-override`).
  */
+import { withoutUserInfo } from '../errors.ts';
 import { type Digest, digestHex, digestOf } from '../oci/digest.ts';
 import { type StatementBlob, statement } from './storage.ts';
 
@@ -104,14 +110,34 @@ function ecosystemOf(input: ProvenanceInput): 'apk' | 'deb' {
   return first !== undefined && kindOf(first) === 'deb' ? 'deb' : 'apk';
 }
 
+/**
+ * A configuration file as the provenance states it: its text without the user info of its URLs,
+ * and the digest of that text. A rebuild checks the one against the other; the digest of the
+ * file as it was is left out too, since whoever knows the rest of the text could test guessed
+ * passwords against it.
+ */
+function configFile(f: ProvenanceInput['configFiles'][number]): Record<string, unknown> {
+  const content = withoutUserInfo(f.content);
+  const sha256 = content === f.content ? f.sha256 : digestHex(digestOf(content));
+  return { path: f.path, digest: { sha256 }, content };
+}
+
 /** The SLSA v1 predicate. */
 export function provenancePredicate(input: ProvenanceInput): Record<string, unknown> {
   const ecosystem = ecosystemOf(input);
   const externalParameters: Record<string, unknown> = {
     config: {
       path: input.configFiles[0]?.path ?? '',
-      files: input.configFiles.map((f) => ({ path: f.path, digest: { sha256: f.sha256 }, content: f.content })),
-      ...(input.contents === undefined ? {} : { contents: input.contents }),
+      files: input.configFiles.map(configFile),
+      ...(input.contents === undefined
+        ? {}
+        : {
+            contents: {
+              repositories: input.contents.repositories.map(withoutUserInfo),
+              keyring: input.contents.keyring.map(withoutUserInfo),
+              packages: input.contents.packages,
+            },
+          }),
     },
     archs: input.archs,
     ...(input.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: input.sourceDateEpoch }),
@@ -120,12 +146,12 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
   };
   const resolvedDependencies: Record<string, unknown>[] = [
     ...input.indexes.map((i) => ({
-      uri: i.url,
+      uri: withoutUserInfo(i.url),
       digest: { sha256: i.digest.slice('sha256:'.length) },
       annotations: { kind: `${ecosystem}-index`, arch: i.arch },
     })),
     ...input.packages.map((p) => ({
-      uri: p.url,
+      uri: withoutUserInfo(p.url),
       name: p.name,
       digest: { sha256: p.sha256 },
       annotations: {

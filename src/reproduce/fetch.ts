@@ -209,7 +209,10 @@ async function download(
       throw new ProvenantError(err.code, `${pkg.name} ${pkg.version} (${pkg.architecture}): ${err.message}`, {
         where: err.where,
         cause: err,
-        hint: 'if the repository moved, point at where it is now with --repository-override OLD=NEW',
+        hint: /answered HTTP 40[13]$/.test(err.message)
+          ? // The provenance names repositories without their credentials (../attest/provenance.ts).
+            'the repository wants credentials, which the provenance leaves out: give its location with them, PROVENANT_REPOSITORY_OVERRIDE=OLD=http(s)://USER:PASSWORD@HOST/... (from the environment, so that they stay off the command line)'
+          : 'if the repository moved, point at where it is now with --repository-override OLD=NEW',
       });
     }
     throw err;

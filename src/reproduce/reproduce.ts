@@ -20,7 +20,7 @@ import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../bu
 import { loadConfig } from '../builder/config.ts';
 import type { LoadedConfig } from '../builder/config-types.ts';
 import type { Lock } from '../builder/lock.ts';
-import { isProvenantError, throwIfAborted } from '../errors.ts';
+import { isProvenantError, throwIfAborted, withoutUserInfo } from '../errors.ts';
 import { diffImages } from '../image/diff.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
@@ -229,7 +229,12 @@ export async function reproduceImage(store: ContentStore, target: string, option
   if (overrides.length === 0) {
     for (const [from, to] of options.repositoryOverrides ?? []) overrides.push({ from, to, used: 0 });
   }
-  for (const o of overrides) if (o.used === 0) logger.warn(`the repository override ${o.from}=${o.to} matched no package location`);
+  // The report and the log name the overrides without the credentials they may carry.
+  for (const o of overrides) {
+    o.from = withoutUserInfo(o.from);
+    o.to = withoutUserInfo(o.to);
+    if (o.used === 0) logger.warn(`the repository override ${o.from}=${o.to} matched no package location`);
+  }
 
   // Platforms without replayable SLSA provenance may carry the configuration apko was given.
   const unreplayed = inspected.manifests.filter((m) => results.get(m.digest)?.status === 'not-replayable');
@@ -327,7 +332,7 @@ async function replayGroup(
   try {
     const configDir = configFolder(temp, plan);
     const configPath = join(configDir, plan.config.path);
-    const loaded = await loadFromPlan(plan, temp, configDir, configPath, (group[0] as Job).arch);
+    const loaded = await loadFromPlan(plan, temp, configDir, configPath, (group[0] as Job).arch, options.repositoryOverrides ?? []);
     if (!('config' in loaded)) return refuse(loaded.reason, loaded.missing);
     const keyring = keyringFor(loaded, plan);
     if ('missing' in keyring) return refuse('the provenance lacks an apk key the configuration trusts', keyring.missing);
@@ -572,8 +577,9 @@ async function loadFromPlan(
   configDir: string,
   configPath: string,
   hostArch: string,
+  overrides: readonly (readonly [string, string])[],
 ): Promise<LoadedConfig | { reason: string; missing: string[] }> {
-  const files = new Map(plan.config.files.map((f) => [resolve(configDir, f.path), f.content]));
+  const files = new Map(plan.config.files.map((f) => [resolve(configDir, f.path), withCredentials(f.content, overrides)]));
   // Paths in messages as the provenance writes them: relative to the root file's folder.
   const present = (text: string): string =>
     text.replace(new RegExp(`${temp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s:'"]*`, 'g'), (p) => relative(configDir, p));
@@ -600,6 +606,26 @@ async function loadFromPlan(
       missing: ['a configuration this version of Provenant reads'],
     };
   }
+}
+
+/**
+ * A configuration file's text with the credentials the build's provenance left out given back:
+ * for each override whose NEW is its OLD with user info (`http://host/repo=http://user:pw@host/repo`),
+ * OLD where the text names it (as a whole location, not the start of a longer one) becomes NEW.
+ * The original build read the repositories with their credentials, and wrote them so into the
+ * image (/etc/apk/repositories); the rebuild must read the same text to make the same image. An
+ * override that moves a repository leaves the text alone: the original image names the old place.
+ */
+function withCredentials(text: string, overrides: readonly (readonly [string, string])[]): string {
+  let out = text;
+  for (const [rawFrom, rawTo] of overrides) {
+    const from = rawFrom.replace(/\/+$/, '');
+    const to = rawTo.replace(/\/+$/, '');
+    if (to === from || withoutUserInfo(to) !== from) continue;
+    const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    out = out.replace(new RegExp(`${escaped}(?![\\w.~%:@-])`, 'g'), () => to);
+  }
+  return out;
 }
 
 /** The lock's keyring: each key the configuration names, with the PEM text the provenance carries. */

@@ -26,12 +26,19 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-/** Serves the files under `root` (GET only; 404 for anything else). */
-export async function serveFolder(root: string): Promise<StaticServer> {
+/**
+ * Serves the files under `root` (GET only; 404 for anything else). With `basicAuth`
+ * (`user:password`), a request without those credentials is answered 401.
+ */
+export async function serveFolder(root: string, basicAuth?: string): Promise<StaticServer> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     requests.push(path);
+    if (basicAuth !== undefined && req.headers.authorization !== `Basic ${Buffer.from(basicAuth).toString('base64')}`) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="repo"' }).end();
+      return;
+    }
     const file = normalize(join(root, path));
     if (!file.startsWith(`${root}/`)) {
       res.writeHead(404).end();

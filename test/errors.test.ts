@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { withoutUserInfo } from '../src/errors.ts';
+
+describe('withoutUserInfo', () => {
+  it('removes the user info of every http(s) URL in a text, and nothing else', () => {
+    const cases: [string, string][] = [
+      ['http://alice:s3cret@127.0.0.1:8080/repo', 'http://127.0.0.1:8080/repo'],
+      ['  repositories: [https://TOKEN@apk.example/os, ./local]\n', '  repositories: [https://apk.example/os, ./local]\n'],
+      // A Debian source line, apt's mirror+ scheme, and a password holding an "@".
+      [
+        'deb [signed-by=./k.asc] http://u:p@deb.example/debian bookworm main',
+        'deb [signed-by=./k.asc] http://deb.example/debian bookworm main',
+      ],
+      ['deb mirror+https://u:p@m.example/list bookworm main', 'deb mirror+https://m.example/list bookworm main'],
+      ['"https://u:p@ss@host/x"', '"https://host/x"'],
+      // An @ in the path, a vcs-url's @commit, ssh's user, a reference's digest: no user info.
+      ['https://host/a@b', 'https://host/a@b'],
+      ['vcs-url: https://github.com/o/r@0123abc', 'vcs-url: https://github.com/o/r@0123abc'],
+      ['ssh://git@github.com/o/r', 'ssh://git@github.com/o/r'],
+      ['ghcr.io/a/b@sha256:abc', 'ghcr.io/a/b@sha256:abc'],
+    ];
+    for (const [text, want] of cases) assert.equal(withoutUserInfo(text), want, text);
+  });
+});
