@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Inventory } from '../pkg/inventory.ts';
 import { compareStrings, imagePackageUrl } from './purl.ts';
-import { isSpdxLicenseExpression, namedChecksums, preparePackages, sbomTimestamp } from './spdx.ts';
+import { namedChecksums, preparePackages, sbomTimestamp, spdxLicenseExpression } from './spdx.ts';
 
 /** Options of {@link cyclonedxDocument}. */
 export interface CycloneDxOptions {
@@ -68,6 +68,16 @@ function uuidV5(namespace: string, name: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/**
+ * A package's license as CycloneDX states it: an SPDX expression of licenses on the SPDX License
+ * List as `expression`, anything else by `license.name` (`license.id` takes listed ids only, and
+ * an `expression` that names no listed license fails a consumer that parses it).
+ */
+function expressionOf(license: string): NonNullable<CycloneDxComponent['licenses']> {
+  const expression = spdxLicenseExpression(license);
+  return expression === undefined ? [{ license: { name: license } }] : [{ expression }];
+}
+
 function isUrl(text: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(text) && URL.canParse(text);
 }
@@ -103,11 +113,7 @@ export function cyclonedxDocument(inventory: Inventory, options: CycloneDxOption
   for (const { pkg, purl } of prepared) {
     const license = pkg.license.trim();
     const licenses: CycloneDxComponent['licenses'] =
-      license === '' || license === 'NONE' || license === 'NOASSERTION'
-        ? []
-        : isSpdxLicenseExpression(license)
-          ? [{ expression: license.replace(/\s+/g, ' ') }]
-          : [{ license: { name: license } }];
+      license === '' || license === 'NONE' || license === 'NOASSERTION' ? [] : expressionOf(license);
     const hashes = namedChecksums(pkg.checksums).map((c) => ({ alg: c.cyclonedx, content: c.hex }));
     const properties = [
       { name: 'provenant:package:ecosystem', value: pkg.ecosystem },

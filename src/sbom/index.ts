@@ -35,5 +35,6 @@ export {
   sbomTimestamp,
   spdxDocument,
   spdxIndexDocument,
+  spdxLicenseExpression,
   timestampFromEpoch,
 } from './spdx.ts';

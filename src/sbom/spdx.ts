@@ -12,6 +12,7 @@ import { ProvenantError } from '../errors.ts';
 import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { epochSeconds, formatTimestamp } from '../time.ts';
 import { compareStrings, imagePackageUrl, packageUrl } from './purl.ts';
+import { SPDX_EXCEPTION_IDS, SPDX_LICENSE_IDS } from './spdx-licenses.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared with the CycloneDX writer
@@ -154,18 +155,50 @@ const LICENSE_ID = /^[A-Za-z0-9.-]+\+?$/;
 const LICENSE_REF = /^(?:DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$/;
 const OPERATORS = new Set(['AND', 'OR', 'WITH']);
 
+/** How {@link parseLicenseExpression} spells a license id and an exception id, undefined for one it does not take. */
+interface IdSpelling {
+  license(id: string): string | undefined;
+  exception(id: string): string | undefined;
+}
+
+/** Any id the grammar allows, as written. */
+const ANY_ID: IdSpelling = { license: (id) => id, exception: (id) => id };
+
+let listed: IdSpelling | undefined;
 /**
- * True when `text` is an SPDX license expression by the grammar of SPDX 2.3 Annex D: license
- * ids (`MIT`, `GPL-2.0+`), `LicenseRef-…` and `DocumentRef-…:LicenseRef-…`, `WITH` an exception
- * id, `AND`, `OR` and parentheses (operators in upper case, as the annex says to match them).
- * `NONE` and `NOASSERTION` are valid on their own. The syntax only: whether an id is on the SPDX
- * License List is not checked.
+ * The ids of the SPDX License List, as the list spells them: Annex D matches them without
+ * regard to case (`mit` is `MIT`). `ID+` ("or later") is a listed id with `+` after it.
  */
-export function isSpdxLicenseExpression(text: string): boolean {
+function listedIds(): IdSpelling {
+  if (listed !== undefined) return listed;
+  const byKey = (ids: readonly string[]) => new Map(ids.map((id) => [id.toLowerCase(), id]));
+  const licenses = byKey(SPDX_LICENSE_IDS);
+  const exceptions = byKey(SPDX_EXCEPTION_IDS);
+  listed = {
+    license: (id) => {
+      const whole = licenses.get(id.toLowerCase());
+      if (whole !== undefined || !id.endsWith('+')) return whole;
+      const base = licenses.get(id.slice(0, -1).toLowerCase());
+      return base === undefined ? undefined : `${base}+`;
+    },
+    exception: (id) => exceptions.get(id.toLowerCase()),
+  };
+  return listed;
+}
+
+/**
+ * `text` as an SPDX license expression by the grammar of SPDX 2.3 Annex D, whitespace made single
+ * spaces and each id spelled by `ids`; undefined when it is none, or names an id `ids` does not
+ * take. The grammar: license ids (`MIT`, `GPL-2.0+`), `LicenseRef-…` and
+ * `DocumentRef-…:LicenseRef-…`, `WITH` an exception id, `AND`, `OR` and parentheses (operators in
+ * upper case, as the annex says to match them); `NONE` and `NOASSERTION` on their own.
+ */
+function parseLicenseExpression(text: string, ids: IdSpelling): string | undefined {
   const trimmed = text.trim();
-  if (trimmed === 'NONE' || trimmed === 'NOASSERTION') return true;
+  if (trimmed === 'NONE' || trimmed === 'NOASSERTION') return trimmed;
   const tokens = trimmed.match(/\(|\)|[^\s()]+/g) ?? [];
-  if (tokens.length === 0) return false;
+  if (tokens.length === 0) return undefined;
+  const spelled = [...tokens];
   let at = 0;
   const peek = (): string | undefined => tokens[at];
   const simple = (): boolean => {
@@ -176,8 +209,9 @@ export function isSpdxLicenseExpression(text: string): boolean {
       return true;
     }
     if (t.startsWith('LicenseRef-') || t.startsWith('DocumentRef-') || t === 'NONE' || t === 'NOASSERTION') return false;
-    if (!LICENSE_ID.test(t)) return false;
-    at++;
+    const id = LICENSE_ID.test(t) ? ids.license(t) : undefined;
+    if (id === undefined) return false;
+    spelled[at++] = id;
     return true;
   };
   const withExpression = (): boolean => {
@@ -191,8 +225,9 @@ export function isSpdxLicenseExpression(text: string): boolean {
     if (peek() === 'WITH') {
       at++;
       const exception = peek();
-      if (exception === undefined || OPERATORS.has(exception) || !ID.test(exception)) return false;
-      at++;
+      const id = exception === undefined || OPERATORS.has(exception) || !ID.test(exception) ? undefined : ids.exception(exception);
+      if (id === undefined) return false;
+      spelled[at++] = id;
     }
     return true;
   };
@@ -206,7 +241,31 @@ export function isSpdxLicenseExpression(text: string): boolean {
     return true;
   };
   const orExpression = joined('OR', joined('AND', withExpression));
-  return orExpression() && at === tokens.length;
+  if (!orExpression() || at !== tokens.length) return undefined;
+  // The text as written, its whitespace made single spaces, each token as spelled.
+  let i = 0;
+  return trimmed.replace(/\s+/g, ' ').replace(/\(|\)|[^\s()]+/g, () => spelled[i++] as string);
+}
+
+/**
+ * True when `text` is an SPDX license expression by the grammar of SPDX 2.3 Annex D (see
+ * {@link spdxLicenseExpression}). The syntax only: whether an id is on the SPDX License List is
+ * not checked.
+ */
+export function isSpdxLicenseExpression(text: string): boolean {
+  return parseLicenseExpression(text, ANY_ID) !== undefined;
+}
+
+/**
+ * `text` as an SPDX license expression whose license and exception ids are all on the SPDX
+ * License List (src/sbom/spdx-licenses.ts, from scripts/gen-spdx-licenses.ts), each spelled as
+ * the list spells it and whitespace made single spaces; `LicenseRef-…` references are taken as
+ * they are. Undefined for anything else: `GPL`, `BSD`, `custom`, `Public-Domain` read as
+ * expressions but name no license of the list, and a document that declared them would be
+ * invalid (SPDX 2.3 clause 7.13 and Annex D: an id not on the list must be a `LicenseRef-`).
+ */
+export function spdxLicenseExpression(text: string): string | undefined {
+  return parseLicenseExpression(text, listedIds());
 }
 
 /** The `LicenseRef-` that stands for a license text that is not an SPDX expression. */
@@ -437,8 +496,14 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
     const license = pkg.license.trim();
     let declared = NOASSERTION;
     if (license !== '') {
-      if (isSpdxLicenseExpression(license)) declared = license.replace(/\s+/g, ' ');
-      else {
+      const expression = spdxLicenseExpression(license);
+      if (expression !== undefined) {
+        declared = expression;
+        // Each LicenseRef an expression names must be defined in the document (clause 10.1).
+        for (const ref of expression.match(/(?<![\w:.-])LicenseRef-[A-Za-z0-9.-]+/g) ?? []) {
+          if (!extracted.has(ref)) extracted.set(ref, ref);
+        }
+      } else {
         declared = licenseRefFor(license);
         extracted.set(declared, license);
       }
@@ -494,7 +559,10 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
       licenseId,
       extractedText: text,
       name: text,
-      comment: 'The license as the package states it; it is not an SPDX license expression.',
+      comment:
+        text === licenseId
+          ? 'The package names this license by reference only; its text is not known.'
+          : 'The license as the package states it; it is not an SPDX license expression of licenses on the SPDX License List.',
     }));
   return withNamespace(
     {
