@@ -5,6 +5,7 @@
 import { dirname, relative } from 'node:path';
 import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
+import type { Logger } from '../io/types.ts';
 import { digestOf } from '../oci/digest.ts';
 import { apkoImageSbom, apkoIndexSbom } from '../sbom/apko-spdx.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
@@ -32,6 +33,8 @@ export interface DescribeOptions {
   sbom?: boolean | undefined;
   /** List each package's files in the SBOMs. */
   sbomFiles?: boolean | undefined;
+  /** Told what the SBOMs leave out (the files of a package not all known by SHA-1). */
+  logger?: Logger | undefined;
   /** Provenance: false for none; else its mode and version. */
   provenance?: false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } | undefined;
   builderId: string;
@@ -64,7 +67,12 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
       const inventory = inventoryOf(image, options.imageName, options.sbomFiles === true);
       const spdx =
         image.apko === undefined
-          ? spdxDocument(inventory, { created, toolVersion: options.toolVersion, withFiles: options.sbomFiles === true })
+          ? spdxDocument(inventory, {
+              created,
+              toolVersion: options.toolVersion,
+              withFiles: options.sbomFiles === true,
+              logger: options.logger,
+            })
           : JSON.parse(
               apkoImageSbom({
                 ...image.apko,

@@ -180,6 +180,7 @@ export async function attestationsFor(
     sourceDateEpoch: context.sourceDateEpoch,
     sbom,
     sbomFiles: args.values['sbom-files'] === true,
+    logger: { debug() {}, info() {}, warn: (m: string) => io.stderr.write(`warning: ${m}\n`) },
     provenance,
     builderId: (args.values['builder-id'] as string | undefined) ?? builderIdFromEnv(io.env),
     invocation: provenance !== false && provenance.mode === 'max' ? invocationFromEnv(io.env) : undefined,

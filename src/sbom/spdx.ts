@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
+import type { Logger } from '../io/types.ts';
 import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { epochSeconds, formatTimestamp } from '../time.ts';
 import { compareStrings, imagePackageUrl, packageUrl } from './purl.ts';
@@ -285,8 +286,14 @@ export interface SpdxOptions {
   toolVersion: string;
   /** The base of `documentNamespace`; `https://provenant.dev/spdx` by default. */
   namespaceBase?: string | undefined;
-  /** List each package's files (with checksums) and `CONTAINS` relationships to them. */
+  /**
+   * List each package's files (with checksums) and `CONTAINS` relationships to them; such a
+   * package is `filesAnalyzed` with its `packageVerificationCode`. A package whose files are not
+   * all known by SHA-1 lists none, and `logger` is told which.
+   */
   withFiles?: boolean | undefined;
+  /** Told what the document leaves out (`withFiles`). */
+  logger?: Logger | undefined;
 }
 
 /** A checksum as SPDX writes it. */
@@ -303,6 +310,8 @@ export interface SpdxPackage {
   supplier?: string;
   downloadLocation: string;
   filesAnalyzed: boolean;
+  /** With `filesAnalyzed`: SPDX 2.3 clause 7.9, over the SHA-1s of the files the package contains. */
+  packageVerificationCode?: { packageVerificationCodeValue: string };
   homepage?: string;
   sourceInfo?: string;
   licenseConcluded?: string;
@@ -453,6 +462,42 @@ function creationInfo(options: SpdxOptions): SpdxDocument['creationInfo'] {
 }
 
 /**
+ * A package's files as SPDX 2.3 describes them, each with its SHA-1 (clause 8.4 wants one for
+ * every file) and the SHA-256 when known; undefined when a file has no SHA-1, since a package
+ * that lists files must list all of them (clause 7.8: its verification code covers them all).
+ */
+function filesOf(purl: string, pkg: InventoryPackage): SpdxFile[] | undefined {
+  const out: SpdxFile[] = [];
+  const seen = new Set<string>();
+  for (const f of pkg.files ?? []) {
+    const sums = namedChecksums({
+      ...(f.sha1 === undefined ? {} : { sha1: f.sha1 }),
+      ...(f.sha256 === undefined ? {} : { sha256: f.sha256 }),
+    });
+    if (!sums.some((c) => c.spdx === 'SHA1')) return undefined;
+    // A path listed twice is one file (the first record of it).
+    const id = `SPDXRef-File-${createHash('sha256').update(`${purl}\0${f.path}`).digest('hex').slice(0, 16)}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({
+      SPDXID: id,
+      fileName: f.path.startsWith('/') ? `.${f.path}` : `./${f.path}`,
+      checksums: sums.map((c) => ({ algorithm: c.spdx, checksumValue: c.hex })),
+    });
+  }
+  return out;
+}
+
+/**
+ * SPDX 2.3 clause 7.9's package verification code: the SHA-1 of the files' SHA-1s (lowercase
+ * hex), sorted and concatenated with nothing between them.
+ */
+export function verificationCode(files: readonly SpdxFile[]): string {
+  const sha1s = files.map((f) => f.checksums.find((c) => c.algorithm === 'SHA1')?.checksumValue.toLowerCase() ?? '').sort();
+  return createHash('sha1').update(sha1s.join('')).digest('hex');
+}
+
+/**
  * The SPDX 2.3 document of one image: a package for the image (purpose `CONTAINER`, with its OCI
  * PURL), one for its operating system (`OPERATING_SYSTEM`) and one per installed package (PURL,
  * declared license, supplier, checksums, source), with relationships `DESCRIBES` (document →
@@ -490,6 +535,7 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
   ];
   const extracted = new Map<string, string>();
   const files: SpdxFile[] = [];
+  const unlisted: string[] = [];
   prepared.forEach((p, i) => {
     const { pkg } = p;
     const id = packageIds[i] as string;
@@ -509,13 +555,16 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
       }
     }
     const checksums = namedChecksums(pkg.checksums);
+    const contained = options.withFiles ? filesOf(p.purl, pkg) : undefined;
+    if (contained === undefined && options.withFiles) unlisted.push(`${pkg.name} ${pkg.version}`);
     packages.push({
       SPDXID: id,
       name: pkg.name,
       ...(pkg.version === '' ? {} : { versionInfo: pkg.version }),
       supplier: spdxSupplier(pkg.supplier),
       downloadLocation: NOASSERTION,
-      filesAnalyzed: false,
+      filesAnalyzed: contained !== undefined,
+      ...(contained === undefined ? {} : { packageVerificationCode: { packageVerificationCodeValue: verificationCode(contained) } }),
       ...(isUrl(pkg.homepage) ? { homepage: pkg.homepage } : {}),
       // The form scanners read the source package from (trivy: "built package from: NAME VERSION").
       ...(pkg.source === '' ? {} : { sourceInfo: `built package from: ${pkg.source} ${pkg.sourceVersion ?? pkg.version}` }),
@@ -532,25 +581,16 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
     for (const j of p.dependsOn) {
       relationships.push({ spdxElementId: id, relationshipType: 'DEPENDS_ON', relatedSpdxElement: packageIds[j] as string });
     }
-    if (options.withFiles) {
-      for (const f of pkg.files ?? []) {
-        // SPDX 2.3 clause 8.4 wants a SHA-1 for every file; a file the database gives no checksum
-        // for cannot be described properly and is left out.
-        const sums = namedChecksums({
-          ...(f.sha1 === undefined ? {} : { sha1: f.sha1 }),
-          ...(f.sha256 === undefined ? {} : { sha256: f.sha256 }),
-        });
-        if (sums.length === 0) continue;
-        const fileId = `SPDXRef-File-${createHash('sha256').update(`${p.purl}\0${f.path}`).digest('hex').slice(0, 16)}`;
-        files.push({
-          SPDXID: fileId,
-          fileName: f.path.startsWith('/') ? `.${f.path}` : `./${f.path}`,
-          checksums: sums.map((c) => ({ algorithm: c.spdx, checksumValue: c.hex })),
-        });
-        relationships.push({ spdxElementId: id, relationshipType: 'CONTAINS', relatedSpdxElement: fileId });
-      }
+    for (const f of contained ?? []) {
+      files.push(f);
+      relationships.push({ spdxElementId: id, relationshipType: 'CONTAINS', relatedSpdxElement: f.SPDXID });
     }
   });
+  if (unlisted.length > 0) {
+    options.logger?.warn(
+      `the SBOM lists no files of ${unlisted.length} package${unlisted.length === 1 ? '' : 's'} (${unlisted.slice(0, 3).join(', ')}${unlisted.length > 3 ? ', ...' : ''}): SPDX 2.3 wants a SHA-1 of every file, and the package database gives none for some of its files`,
+    );
+  }
   files.sort((a, b) => compareStrings(a.fileName, b.fileName) || compareStrings(a.SPDXID, b.SPDXID));
   const uniqueFiles = files.filter((f, i) => i === 0 || files[i - 1]?.SPDXID !== f.SPDXID);
   const licensing = [...extracted]

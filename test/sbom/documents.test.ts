@@ -1,5 +1,6 @@
 // SPDX 2.3 and CycloneDX 1.6 documents, checked against their schemas.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -228,6 +229,26 @@ describe('SPDX 2.3 documents', { skip }, () => {
       [['SPDXRef-Package-apk-busybox-1.35.0-r17-aarch64', 'CONTAINS']],
     );
     assert.notEqual(doc.documentNamespace, spdxDocument(inv, OPTIONS).documentNamespace, 'a different document, a different namespace');
+  });
+
+  it('list no file of a package whose files are not all known by SHA-1, and say so', async () => {
+    const { spdx } = await validators();
+    const inv = await alpineInventory();
+    const [first, ...rest] = inv.packages;
+    assert.ok(first?.files !== undefined && first.files.length > 1);
+    // As a dpkg database gives them: paths, and MD5s SPDX does not take for a file.
+    const partly = { ...first, files: first.files.map((f, i) => (i === 0 ? { path: f.path } : f)) };
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const doc = spdxDocument({ ...inv, packages: [partly, ...rest] }, { ...OPTIONS, withFiles: true, logger });
+    spdx(doc);
+    const pkg = doc.packages.find((p) => p.name === first.name);
+    assert.equal(pkg?.filesAnalyzed, false);
+    assert.equal(pkg?.packageVerificationCode, undefined);
+    assert.ok(!doc.relationships.some((r) => r.spdxElementId === pkg?.SPDXID && r.relatedSpdxElement.startsWith('SPDXRef-File-')));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', new RegExp(`no files of 1 package \\(${first.name} `));
+    assert.ok(doc.packages.filter((p) => p.filesAnalyzed).length === rest.length);
   });
 
   it('are byte-identical for the same inventory, whatever the order of its packages', async () => {
@@ -479,6 +500,28 @@ describe('any inventory', { skip }, () => {
           const declared = p.licenseDeclared;
           if (declared !== undefined) assert.ok(isSpdxLicenseExpression(declared), declared);
         }
+        // What the schema cannot say: a package that contains files has analysed them and gives
+        // their verification code (SPDX 2.3 7.8.1, 7.9), and every file has a SHA-1 (8.4).
+        const files = new Map((doc.files ?? []).map((f) => [f.SPDXID, f]));
+        for (const f of files.values())
+          assert.ok(
+            f.checksums.some((c) => c.algorithm === 'SHA1'),
+            f.fileName,
+          );
+        for (const p of doc.packages) {
+          const mine = doc.relationships
+            .filter((r) => r.spdxElementId === p.SPDXID && r.relationshipType === 'CONTAINS' && files.has(r.relatedSpdxElement))
+            .map((r) => files.get(r.relatedSpdxElement)?.checksums.find((c) => c.algorithm === 'SHA1')?.checksumValue ?? '');
+          if (!p.filesAnalyzed) {
+            assert.deepEqual(mine, [], `${p.name} contains files it did not analyse`);
+            assert.equal(p.packageVerificationCode, undefined);
+          } else {
+            const code = createHash('sha1').update(mine.sort().join('')).digest('hex');
+            assert.deepEqual(p.packageVerificationCode, { packageVerificationCodeValue: code }, p.name);
+          }
+        }
+        const listsFiles = (inv.packages ?? []).some((p) => (p.files ?? []).length > 0 && p.files?.every((f) => f.sha1 !== undefined));
+        if (withFiles && listsFiles) assert.ok(files.size > 0);
         // The image holds the system, and the system every package (how trivy finds them).
         const os = doc.packages.find((p) => p.primaryPackagePurpose === 'OPERATING_SYSTEM');
         assert.ok(os);
