@@ -34,8 +34,7 @@ import { keptLayer, type Layer } from './layer.ts';
 const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
 /** Changes when the record's form or the key's inputs change: older records are then missed. */
-// v2: a Debian package's file list gives each file's SHA-1 (for SPDX --sbom-files).
-const MEMO_FORMAT = 'provenant-image-memo-v2';
+const MEMO_FORMAT = 'provenant-image-memo-v1';
 
 /** A package as the record keeps it: what the build's lock and provenance need of its fetch. */
 export interface RecalledPackage {

@@ -12,7 +12,6 @@
  * for tzdata), and each package reports the scripts it carried ({@link InstalledDeb.skippedScripts}).
  */
 
-import { createHash } from 'node:crypto';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { type Body, readBody } from '../../vfs/body.ts';
@@ -32,7 +31,7 @@ export interface InstalledDeb {
   statusName: string;
   /** Entries in archive order, with the MD5 that md5sums gives for each file; empty when the files were kept out of the tree. */
   files: { path: string; type: string; mode: number; uid: number; gid: number; md5?: string | undefined }[];
-  /** The inventory's file list (paths and SHA-1s), made from the package's entries when asked for. */
+  /** The inventory's file list, made from the package's entries when asked for, when `files` was not kept. */
   inventoryFiles?: (() => InventoryFile[]) | undefined;
   /** The maintainer scripts (and `triggers`) the package has, none of which ran. */
   skippedScripts: DebScriptName[];
@@ -169,24 +168,19 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       database.push(path);
     }
   }
-  const inventoryFiles = debInventoryFiles(pkg.entries);
+  const inventoryFiles = spill === undefined ? undefined : debInventoryFiles(pkg.entries);
   return { pkg, statusName, files, inventoryFiles, skippedScripts: [...pkg.scripts.keys()], database };
 }
 
 /**
  * The regular files among `entries` as the inventory lists them, made each time the function is
  * called: a list per file of the image, held to the end of a build, is what keeping files out of
- * the tree spares, and a SHA-1 per file costs reading every byte again, which only an SBOM with
- * files (`--sbom-files`) asks for.
+ * the tree spares.
  */
 function debInventoryFiles(entries: Iterable<PackageEntry>): () => InventoryFile[] {
   return () => {
     const out: InventoryFile[] = [];
-    // dpkg records an MD5 per file (md5sums), and SPDX 2.3 wants a SHA-1 for every file (clause
-    // 8.4): taken from the bytes, only when an SBOM lists the files.
-    for (const e of entries) {
-      if (e.header.type === 'file') out.push({ path: `/${e.path}`, sha1: createHash('sha1').update(readBody(e.body)).digest('hex') });
-    }
+    for (const e of entries) if (e.header.type === 'file') out.push({ path: `/${e.path}` });
     return out;
   };
 }
