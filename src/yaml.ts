@@ -8,6 +8,12 @@
  * decodes with (gopkg.in/yaml.v3) reads a typed field: {@link integer} takes Go's integer
  * syntax, {@link boolean} YAML 1.1's yes/no/on/off as well. Aliases are followed with a limit on
  * the values they expand to, and merge keys (`<<: *anchor`) are expanded as yaml.v3 does.
+ *
+ * The text may come from outside (`reproduce` reads the config a provenance holds), so every step
+ * is linear in its size: a text over {@link MAX_YAML_BYTES} is refused before it is parsed, and
+ * anchors and duplicate keys are found in one pass over the document (the YAML library's own
+ * `Alias.resolve` walks the whole document per alias, and its `uniqueKeys` compares every key of a
+ * mapping with every other: 8,000 aliases took 34 s, a mapping of 32,000 keys 10 s).
  */
 import {
   type Alias,
@@ -82,6 +88,12 @@ export interface MapSpec {
 /** A YAML file that expands (through aliases) to more nodes than this is refused. */
 const MAX_NODES = 200_000;
 
+/**
+ * The largest YAML text read, in UTF-8 bytes: 1 MiB, a hundred times apko's largest configs.
+ * Parsing is linear, but a text is held whole and parsed into a tree several times its size.
+ */
+export const MAX_YAML_BYTES = 1 << 20;
+
 /** A node after aliases are followed. */
 export type YNode = Scalar | YAMLMap | YAMLSeq;
 
@@ -92,9 +104,9 @@ export interface YamlContext {
   readonly lines: LineCounter;
   /** Where each value read so far was written, by key path (see {@link note}). */
   readonly locs: Map<string, ConfigLocation>;
+  /** Each alias's anchored node (undefined: no anchor of that name before it), found by {@link scanDocument}. */
   readonly aliases: Map<Alias, YNode | undefined>;
   readonly error: YamlErrorFactory;
-  nodes: number;
 }
 
 /** Options of {@link readYaml}. */
@@ -103,29 +115,116 @@ export interface ReadYamlOptions {
   error?: YamlErrorFactory | undefined;
 }
 
+/** The size of `text` in UTF-8, counted without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // A surrogate pair is 2 UTF-16 units and 4 bytes; every other unit above 0x7f is 2 or 3 bytes.
+    if (c >= 0xd800 && c <= 0xdbff) i++;
+    else if (c > 0x7ff) bytes += 2;
+    else if (c > 0x7f) bytes += 1;
+  }
+  return bytes;
+}
+
 /**
  * Parses a document's text for reading with the functions here (keys unique, every scalar as
- * text). Throws (INVALID_CONFIG, at the place) for a syntax error.
+ * text). Throws (INVALID_CONFIG, at the place) for a syntax error, a duplicate key, an alias
+ * with no anchor before it or inside the node it names, a document that expands to more than
+ * 200,000 values through aliases, and a text over {@link MAX_YAML_BYTES}.
  */
 export function readYaml(text: string, file: string, options: ReadYamlOptions = {}): { ctx: YamlContext; root: YNode | undefined } {
   const error: YamlErrorFactory =
     options.error ?? ((code, at, keyPath, problem, details) => new ConfigError(code, at, keyPath, problem, details));
+  // Each UTF-16 unit is at most 3 bytes, so most texts are decided without counting.
+  if (text.length > MAX_YAML_BYTES || (text.length * 3 > MAX_YAML_BYTES && utf8Length(text) > MAX_YAML_BYTES)) {
+    throw error('INVALID_CONFIG', { file }, '', `the file is larger than ${MAX_YAML_BYTES / 1024 / 1024} MiB; refusing it`, {
+      hint: 'a configuration this large is not one a person wrote; check that the path names the right file',
+    });
+  }
   const lines = new LineCounter();
   let doc: Document;
   try {
-    doc = parseDocument(text, { lineCounter: lines, schema: 'failsafe', prettyErrors: false, uniqueKeys: true });
+    // uniqueKeys is checked by scanDocument, in one pass: the library's check is quadratic per mapping.
+    doc = parseDocument(text, { lineCounter: lines, schema: 'failsafe', prettyErrors: false, uniqueKeys: false });
   } catch (err) {
     // The YAML library reports its own limits as errors in the document; this is a safety net.
     throw error('INVALID_CONFIG', { file }, '', `cannot parse the YAML: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
     });
   }
-  const ctx: YamlContext = { file, doc, lines, locs: new Map(), aliases: new Map(), error, nodes: 0 };
+  const ctx: YamlContext = { file, doc, lines, locs: new Map(), aliases: new Map(), error };
   const syntax = doc.errors[0];
   if (syntax !== undefined) {
     throw error('INVALID_CONFIG', locate(ctx, syntax.pos[0]), '', `invalid YAML: ${syntax.message.split('\n')[0]}`, { cause: syntax });
   }
+  scanDocument(ctx, doc.contents);
   return { ctx, root: deref(ctx, doc.contents, '') };
+}
+
+/**
+ * One pass over the document in its order: resolves each alias to the last node anchored with
+ * its name before it (as YAML and the library's `Alias.resolve` do), refuses a duplicate key,
+ * and counts the values the document expands to, refusing it at the alias that takes it past
+ * {@link MAX_NODES}. {@link deref} follows aliases as this resolved them, so a context made
+ * without {@link readYaml} must be scanned first. The recursion is as deep as the text nests,
+ * which the parser has bounded.
+ */
+export function scanDocument(ctx: YamlContext, root: unknown): void {
+  const anchors = new Map<string, YNode>();
+  /** The expanded size of each node walked, so that an alias costs a lookup. */
+  const sizes = new Map<YNode, number>();
+  const open = new Set<YNode>();
+  let lastAlias: Alias | undefined;
+  const tooBig = (node: YNode): never => {
+    if (lastAlias === undefined) return fail(ctx, node, '', `the document has more than ${MAX_NODES} values; refusing it`);
+    return fail(ctx, lastAlias, '', `the alias *${lastAlias.source} expands the document to more than ${MAX_NODES} values; refusing it`);
+  };
+  const walk = (node: unknown): number => {
+    if (node === null || node === undefined) return 0;
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      ctx.aliases.set(node, target);
+      lastAlias = node;
+      if (target === undefined) return 1; // deref reports it where it is read
+      if (open.has(target)) fail(ctx, node, '', `the alias *${node.source} is inside the node it names, so it never ends`);
+      return sizes.get(target) ?? 1;
+    }
+    if (!isScalar(node) && !isMap(node) && !isSeq(node)) return 1; // deref reports it where it is read
+    // An anchor names its node from where it is written: an alias inside the node sees it.
+    if (node.anchor !== undefined) anchors.set(node.anchor, node);
+    let size = 1;
+    if (isMap(node)) {
+      open.add(node);
+      // Keys compare by value, as the library's uniqueKeys does (under the core schema 1 is not "1").
+      const keys = new Map<unknown, Scalar>();
+      for (const pair of node.items) {
+        const key = pair.key;
+        if (isScalar(key) && key.value !== null && key.value !== undefined) {
+          const first = keys.get(key.value);
+          if (first !== undefined) {
+            const at = locOf(ctx, first);
+            fail(ctx, key, '', `invalid YAML: Map keys must be unique ("${String(key.value)}" is also at line ${at.line})`);
+          }
+          keys.set(key.value, key);
+        }
+        size += walk(key) + walk(pair.value);
+        if (size > MAX_NODES) tooBig(node);
+      }
+      open.delete(node);
+    } else if (isSeq(node)) {
+      open.add(node);
+      for (const item of node.items) {
+        size += walk(item);
+        if (size > MAX_NODES) tooBig(node);
+      }
+      open.delete(node);
+    }
+    sizes.set(node, size);
+    return size;
+  };
+  walk(root);
 }
 
 /** The place of an offset in the text. */
@@ -155,14 +254,10 @@ function itemPath(parent: string, index: number): string {
   return `${parent}[${index}]`;
 }
 
-/** Follows an alias to its anchored node, counting nodes so that an alias bomb stops early. */
+/** Follows an alias to its anchored node, as {@link scanDocument} resolved it. */
 export function deref(ctx: YamlContext, node: unknown, path: string): YNode | undefined {
-  if (++ctx.nodes > MAX_NODES) {
-    fail(ctx, undefined, path, `the document expands to more than ${MAX_NODES} values (through aliases); refusing it`);
-  }
   if (node === null || node === undefined) return undefined;
   if (isAlias(node)) {
-    if (!ctx.aliases.has(node)) ctx.aliases.set(node, node.resolve(ctx.doc) as YNode | undefined);
     const target = ctx.aliases.get(node);
     if (target === undefined) fail(ctx, node, path, `the alias *${node.source} names no anchor defined before it`);
     return target;

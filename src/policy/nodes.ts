@@ -15,6 +15,7 @@ import {
   fail,
   isNull,
   locOf,
+  scanDocument,
   suggest,
   type YamlContext,
   type YamlErrorFactory,
@@ -40,7 +41,9 @@ const policyError: YamlErrorFactory = (code, at, keyPath, problem, details) =>
 
 /** The context for reading one parsed document of `file`. */
 export function policyContext(file: string, text: string, doc: Document.Parsed, lines: LineCounter, baseDir: string): Ctx {
-  return { file, text, doc, lines, baseDir, locs: new Map(), aliases: new Map(), error: policyError, nodes: 0 };
+  const ctx: Ctx = { file, text, doc, lines, baseDir, locs: new Map(), aliases: new Map(), error: policyError };
+  scanDocument(ctx, doc.contents);
+  return ctx;
 }
 
 /** `file:line:col` of where `node` starts. */

@@ -529,7 +529,12 @@ describe('errors name the file, line, column and key path', () => {
     await rejects(() => parse('contents:\n  packages: [a\n'), 'INVALID_CONFIG', 'image.yaml:3:1', /invalid YAML/);
     await rejects(() => parse('cmd: a\ncmd: b\n'), 'INVALID_CONFIG', 'image.yaml:2:1', /invalid YAML: Map keys must be unique/);
     await rejects(() => parse('cmd: *nope\n'), 'INVALID_CONFIG', 'image.yaml:1:6', /cmd: the alias \*nope names no anchor/);
-    await rejects(() => parse('environment: &e {<<: *e}\n'), 'INVALID_CONFIG', 'image.yaml:1:17', /merge key/);
+    await rejects(
+      () => parse('environment: &e {<<: *e}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:1:22',
+      /the alias \*e is inside the node it names/,
+    );
     await rejects(() => parse('a: 1\n---\nb: 2\n'), 'INVALID_CONFIG', 'image.yaml:2:1', /invalid YAML/);
     // Merge keys expand maps into maps: nine levels of ten aliases each would be 10^8 entries.
     const levels = ['&m0 {a: x}'];
@@ -542,8 +547,8 @@ describe('errors name the file, line, column and key path', () => {
     await rejects(
       () => parse(`environment:\n  <<: [${levels.join(', ')}]\n`),
       'INVALID_CONFIG',
-      'image.yaml:1:1',
-      /environment: .*more than 200000 values/,
+      'image.yaml:2:308',
+      /the alias \*m4 expands the document to more than 200000 values/,
     );
   });
 
