@@ -92,16 +92,14 @@ export function merge(base: Part, top: Part): Part {
   return out;
 }
 
-/** Chooses what the merged configuration left open: the host architecture, apko's service-bundle rewrite. */
+/**
+ * Chooses what the merged configuration left open: the host architecture. (apko's service-bundle
+ * rewrite has no counterpart: config-schema.ts refuses that type and services.)
+ */
 export function finish(part: Part, hostArch: string): ImageConfig {
   const archsFromHost = part.archs.length === 0;
   const packages = [...part.packages];
-  let entrypoint: ImageEntrypoint = part.entrypoint ?? { services: {} };
-  if (entrypoint.type === 'service-bundle') {
-    // apko's ValidateServiceBundle: s6 supervises the services from /sv, so it must be installed.
-    entrypoint = { ...entrypoint, command: '/bin/s6-svscan /sv' };
-    if (!packages.includes('s6')) packages.push('s6');
-  }
+  const entrypoint: ImageEntrypoint = part.entrypoint ?? { services: {} };
   return {
     contents: {
       repositories: part.repositories,

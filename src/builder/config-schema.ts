@@ -172,6 +172,8 @@ function repositories(ctx: YamlContext, e: Entry | undefined): string[] {
   });
 }
 
+const SERVICES_HINT = 'build this image with apko, or run one process with entrypoint.command';
+
 function readEntrypoint(ctx: YamlContext, e: Entry | undefined, part: Part): void {
   if (e === undefined) return;
   note(ctx, e.path, e.node, e.keyNode);
@@ -179,9 +181,32 @@ function readEntrypoint(ctx: YamlContext, e: Entry | undefined, part: Part): voi
   const typeEntry = f.get('type');
   const typeText = optString(ctx, typeEntry);
   const type = typeText === undefined ? undefined : oneOf(ctx, typeEntry!, typeText, ['service-bundle'] as const);
+  // apko writes /sv/NAME/run for every service (its s6 supervision tree), with or without this
+  // type, and a service-bundle image runs s6-svscan on /sv. Provenant does not write that tree
+  // yet, so either would build an image whose services are missing: both are refused here,
+  // before anything is fetched.
+  if (type !== undefined) {
+    fail(
+      ctx,
+      typeEntry!.node,
+      typeEntry!.path,
+      'service-bundle is not supported yet: Provenant does not write the s6 supervision tree (/sv) apko writes',
+      SERVICES_HINT,
+    );
+  }
   const command = optString(ctx, f.get('command'));
   const shellFragment = optString(ctx, f.get('shell-fragment'));
-  const services = Object.fromEntries(stringMap(ctx, f.get('services')));
+  const servicesEntry = f.get('services');
+  const services = Object.fromEntries(stringMap(ctx, servicesEntry));
+  if (Object.keys(services).length > 0) {
+    fail(
+      ctx,
+      servicesEntry!.keyNode,
+      servicesEntry!.path,
+      'services are not supported yet: apko writes /sv/NAME/run for each service, and Provenant does not write that tree',
+      SERVICES_HINT,
+    );
+  }
   if (type === undefined && command === undefined && shellFragment === undefined && Object.keys(services).length === 0) return;
   part.entrypoint = {
     ...(type === undefined ? {} : { type }),

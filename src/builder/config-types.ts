@@ -28,13 +28,16 @@ export interface ImageContents {
 
 /** `entrypoint`. Every field is optional; an empty entrypoint leaves the image's unset. */
 export interface ImageEntrypoint {
-  /** `service-bundle` (the only type apko knows): s6 supervises `services`. */
+  /**
+   * `service-bundle` (the only type apko knows): s6 supervises `services`. Not supported yet:
+   * loadConfig refuses it, and so does buildImage for a config made by hand.
+   */
   readonly type?: 'service-bundle';
   /** The command, a shell-style word list that the build splits. */
   readonly command?: string;
   /** `shell-fragment`: run as `/bin/sh -c FRAGMENT`. */
   readonly shellFragment?: string;
-  /** `services`: service name to command, for `service-bundle`. */
+  /** `services`: service name to command. Not supported yet: loadConfig refuses a non-empty one. */
   readonly services: Readonly<Record<string, string>>;
 }
 

@@ -194,6 +194,10 @@ function entrypointOf(config: ImageConfig, where: string): string[] | undefined 
   if (e.type === 'service-bundle') {
     throw new ProvenantError('INVALID_CONFIG', `${where}: entrypoint.type service-bundle is not supported yet`, { where });
   }
+  // loadConfig refuses both with their line; this is for a config made by hand.
+  if (Object.keys(e.services).length > 0) {
+    throw new ProvenantError('INVALID_CONFIG', `${where}: entrypoint.services are not supported yet`, { where });
+  }
   if (e.shellFragment !== undefined) return ['/bin/sh', '-c', e.shellFragment];
   if (e.command !== undefined) return splitWords(e.command, `${where}: entrypoint.command`);
   return undefined;

@@ -182,14 +182,21 @@ contents:
     assert.deepEqual(c.contents.keyring, ['a', 'b']);
   });
 
-  it('rewrites a service-bundle entrypoint as apko does (s6 supervises /sv)', () => {
-    const { config: c } = parse('entrypoint:\n  type: service-bundle\n  services:\n    nginx: /usr/sbin/nginx -g "daemon off;"\n');
-    assert.deepEqual(c.entrypoint, {
-      type: 'service-bundle',
-      command: '/bin/s6-svscan /sv',
-      services: { nginx: '/usr/sbin/nginx -g "daemon off;"' },
-    });
-    assert.deepEqual(c.contents.packages, ['s6']);
+  it('refuses a service-bundle and services at their line: the s6 tree apko writes is not written', async () => {
+    await rejects(
+      () => parse('entrypoint:\n  type: service-bundle\n  services:\n    nginx: /usr/sbin/nginx -g "daemon off;"\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:9',
+      /entrypoint\.type: service-bundle is not supported yet/,
+    );
+    // apko writes /sv/NAME/run for every service, with or without the type.
+    await rejects(
+      () => parse('entrypoint:\n  command: /bin/s6-svscan /sv\n  services:\n    web: /usr/sbin/nginx\n'),
+      'INVALID_CONFIG',
+      'image.yaml:3:3',
+      /entrypoint\.services: services are not supported yet/,
+    );
+    assert.deepEqual(parse('entrypoint:\n  command: /bin/app\n  services: {}\n').config.entrypoint, { command: '/bin/app', services: {} });
   });
 
   it('treats layering: {} as no layering, as apko does', () => {
@@ -778,7 +785,7 @@ const shapeArb: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
 /** A valid config that uses every section; the mutation fuzzer replaces one of its values. */
 const RICH = {
   contents: { repositories: ['https://r'], build_repositories: ['https://b'], keyring: ['k.pub'], packages: ['a', 'b'] },
-  entrypoint: { type: 'service-bundle', command: 'x', 'shell-fragment': 'y', services: { s: 'z' } },
+  entrypoint: { command: 'x', 'shell-fragment': 'y' },
   cmd: 'c',
   'stop-signal': 'SIGTERM',
   'work-dir': '/w',
