@@ -4,7 +4,7 @@
  * directory with mode 0000, `permissions: 0999` read as the float 999); docs/config.md lists
  * every such difference. Includes are followed and merged by ./config.ts and ./config-merge.ts.
  */
-import { isScalar } from 'yaml';
+import { isMap, isScalar, isSeq } from 'yaml';
 import {
   boolean,
   type ConfigLocation,
@@ -13,6 +13,7 @@ import {
   fail,
   fields,
   integer,
+  isNull,
   list,
   locOf,
   type MapSpec,
@@ -398,6 +399,16 @@ function checkEnvName(ctx: YamlContext, key: string, e: Entry): void {
 /** Parses one file's text into a {@link Part}, or throws a {@link ConfigError}. */
 export function parsePart(text: string, file: string): Part {
   const { ctx, root } = readYaml(text, file);
+  if (!isNull(root) && !isMap(root)) {
+    // The shape only: a file included by mistake (credentials, a .env) must not be quoted.
+    fail(
+      ctx,
+      root,
+      '',
+      `expected a configuration (a mapping of keys such as contents and entrypoint), got ${isSeq(root) ? 'a list' : 'a single value'}`,
+      'check that this is the configuration file you meant',
+    );
+  }
   const f = fields(ctx, root, '', TOP, 'the configuration');
   const part: Part = {
     file,

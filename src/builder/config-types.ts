@@ -189,4 +189,10 @@ export interface ParseConfigOptions {
 export interface LoadConfigOptions extends ParseConfigOptions {
   /** Reads a file as UTF-8 text; by default from the local filesystem. Tests pass an in-memory one. */
   readFile?: ((path: string) => Promise<string>) | undefined;
+  /**
+   * The folder every included file must be under, symbolic links followed (with the default
+   * readFile): by default the root config's folder. Name a wider one (a repository's root) to
+   * allow `include: ../base.yaml`.
+   */
+  includeRoot?: string | undefined;
 }

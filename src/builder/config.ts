@@ -1,14 +1,20 @@
 /**
  * Loading an image configuration: the file, the files it includes (each relative to the folder
- * of the file that names it), merged as apko merges them, normalized, with where every value was
- * written, so that later steps report `file:line:column` for a package that does not resolve.
- * The schema is read by ./config-schema.ts, merged by ./config-merge.ts.
+ * of the file that names it, and under the root file's folder), merged as apko merges them,
+ * normalized, with where every value was written, so that later steps report `file:line:column`
+ * for a package that does not resolve. The schema is read by ./config-schema.ts, merged by
+ * ./config-merge.ts.
+ *
+ * Every file read is copied whole into the build's provenance, so an include must not reach
+ * files the configuration's author did not mean to publish: it stays under the root file's
+ * folder after symbolic links are followed (apko reads any path), and a file that is not a
+ * configuration is described by its shape in errors, never quoted.
  */
-import { readFile as readFileBytes } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { open, realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isProvenantError, type ProvenantError } from '../errors.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
-import { ConfigError, type ConfigLocation } from '../yaml.ts';
+import { ConfigError, type ConfigLocation, MAX_YAML_BYTES } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
 import { type Part, parsePart } from './config-schema.ts';
 import type { ConfigFile, LoadConfigOptions, LoadedConfig, ParseConfigOptions } from './config-types.ts';
@@ -43,8 +49,50 @@ export function parseConfig(text: string, file: string, options: ParseConfigOpti
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Raised by {@link readTextFile} for what is not a config file; {@link readFailure} words it. */
+class NotConfigFile extends Error {
+  readonly problem: string;
+  constructor(problem: string) {
+    super(problem);
+    this.problem = problem;
+  }
+}
+
+/** What a stat says a path is, for an error. */
+function kindOf(info: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isSocket(): boolean }): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isCharacterDevice()) return 'a device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * A regular file of at most {@link MAX_YAML_BYTES}, as UTF-8 text. It is opened without blocking
+ * and checked before it is read: opening a named pipe waits for a writer that may never come,
+ * and /dev/zero never ends.
+ */
 async function readTextFile(path: string): Promise<string> {
-  const bytes = await readFileBytes(path);
+  const { constants } = process.getBuiltinModule('node:fs');
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  let bytes: Uint8Array;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new NotConfigFile(`is ${kindOf(info)}, not a configuration file`);
+    if (info.size > MAX_YAML_BYTES) throw new NotConfigFile(`is larger than ${MAX_YAML_BYTES / 1024 / 1024} MiB; refusing it`);
+    // One byte more than the cap, so that a file that grew since the stat is still refused.
+    const buffer = new Uint8Array(MAX_YAML_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_YAML_BYTES) throw new NotConfigFile(`is larger than ${MAX_YAML_BYTES / 1024 / 1024} MiB; refusing it`);
+    }
+    bytes = buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
   try {
     // ignoreBOM keeps a byte-order mark in the text, so the text's UTF-8 is the file's bytes.
     return utf8.decode(bytes);
@@ -58,6 +106,14 @@ function readFailure(err: unknown, path: string, from: ConfigLocation | undefine
   const code = (err as { code?: unknown } | null)?.code;
   const at = from ?? { file: path };
   const keyPath = from === undefined ? '' : 'include';
+  if (err instanceof NotConfigFile) {
+    return new ConfigError(
+      'INVALID_CONFIG',
+      at,
+      keyPath,
+      `${from === undefined ? 'the config file' : 'the included file'} ${path} ${err.problem}`,
+    );
+  }
   if (code === 'ENOENT' || code === 'ENOTDIR') {
     return new ConfigError(
       'NOT_FOUND',
@@ -84,20 +140,56 @@ function readFailure(err: unknown, path: string, from: ConfigLocation | undefine
   );
 }
 
+/** `https://…`, `git+ssh://…`: a URL, which would otherwise be reported as a missing file. */
+const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
 /**
  * Reads a configuration file and the files it includes, merges them as apko does (the included
  * file is the base, the including file overrides), and normalizes the result. An `include` is
- * relative to the folder of the file that names it. Throws a {@link ConfigError}: `INVALID_CONFIG`
- * for a mistake (including an include cycle), `NOT_FOUND` or `IO` for a file that cannot be read.
+ * relative to the folder of the file that names it, and must stay under `includeRoot` (the root
+ * file's folder by default) once symbolic links are followed. Throws a {@link ConfigError}:
+ * `INVALID_CONFIG` for a mistake (an include cycle, an include outside the folder, a file that is
+ * not a regular file or is over 1 MiB), `NOT_FOUND` or `IO` for a file that cannot be read.
  */
 export async function loadConfig(path: string, options: LoadConfigOptions): Promise<LoadedConfig> {
   const read = options.readFile ?? readTextFile;
+  // A reader of the caller's own (reproduce reads from a provenance) holds no symbolic links.
+  const real = options.readFile === undefined ? realpath : async (p: string) => resolve(p);
   const files: ConfigFile[] = [];
   const chain: { abs: string; path: string }[] = [];
   let rootRaw = '';
+  let includeRoot: string | undefined;
+
+  /** Refuses an include whose file, links followed, is not under the include root. */
+  const checkInside = async (file: string, from: ConfigLocation): Promise<void> => {
+    if (includeRoot === undefined) {
+      const folder = options.includeRoot ?? dirname(path);
+      try {
+        includeRoot = await real(folder);
+      } catch (err) {
+        throw new ConfigError('NOT_FOUND', from, 'include', `the folder includes are read from, ${folder}, cannot be read`, { cause: err });
+      }
+    }
+    let target: string;
+    try {
+      target = await real(file);
+    } catch (err) {
+      throw readFailure(err, file, from);
+    }
+    const rel = relative(includeRoot, target);
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new ConfigError('INVALID_CONFIG', from, 'include', `${file} is outside ${includeRoot}, the folder includes are read from`, {
+        hint:
+          options.includeRoot === undefined
+            ? "an included file must be under the root config's folder (a symbolic link counts where it points); move it there"
+            : 'an included file must be under the includeRoot folder (a symbolic link counts where it points)',
+      });
+    }
+  };
 
   const load = async (file: string, from: ConfigLocation | undefined): Promise<Part> => {
     const abs = resolve(file);
+    if (from !== undefined) await checkInside(file, from);
     const seen = chain.findIndex((c) => c.abs === abs);
     if (from !== undefined && seen >= 0) {
       const cycle = [...chain.slice(seen).map((c) => c.path), file].join(' → ');
@@ -116,6 +208,11 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
     files.push({ path: file, sha256: sha256Hex(text), content: text });
     const part = parsePart(text, file);
     if (part.include === undefined) return part;
+    if (URL_LIKE.test(part.include.path)) {
+      throw new ConfigError('INVALID_CONFIG', part.include.at, 'include', 'remote includes are not supported', {
+        hint: 'save the file under this folder and include it by its path',
+      });
+    }
     chain.push({ abs, path: file });
     const target = isAbsolute(part.include.path) ? part.include.path : join(dirname(file), part.include.path);
     const base = await load(target, part.include.at);

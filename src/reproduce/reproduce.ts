@@ -591,7 +591,10 @@ async function loadFromPlan(
     throw Object.assign(new Error(`${present(resolve(path))} is not in the provenance`), { code: 'ENOENT' });
   };
   try {
-    return await loadConfig(configPath, { hostArch, readFile });
+    // The original build checked where its includes were. Here readFile reads no file of this
+    // machine, only the provenance's, so an include anywhere is looked up there (and named as
+    // missing when it is not).
+    return await loadConfig(configPath, { hostArch, readFile, includeRoot: '/' });
   } catch (err) {
     if (!isProvenantError(err)) throw err;
     const message = present(err.describe());

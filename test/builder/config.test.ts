@@ -1,7 +1,9 @@
 // The image config loader: apko's golden config, every key, includes, the errors (each with its
 // file:line:column), octal permissions, architectures, and fuzzing of the reader.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -13,6 +15,7 @@ import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
 import { ConfigError } from '../../src/yaml.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
+import { useTempDir } from '../helpers/temp.ts';
 
 const HERE = join(import.meta.dirname, 'fixtures');
 const host = { hostArch: 'x86_64' };
@@ -450,7 +453,12 @@ describe('errors name the file, line, column and key path', () => {
       'image.yaml:2:44',
       /recursive: expected true or false/,
     );
-    await rejects(() => parse('- a\n'), 'INVALID_CONFIG', 'image.yaml:1:1', /expected the configuration \(a mapping\), got a list/);
+    await rejects(
+      () => parse('- a\n'),
+      'INVALID_CONFIG',
+      'image.yaml:1:1',
+      /expected a configuration \(a mapping of keys such as contents and entrypoint\), got a list/,
+    );
   });
 
   it('a value out of its set', async () => {
@@ -606,7 +614,8 @@ describe('include', () => {
       'lib/base.yaml': 'include: common/core.yaml\ncontents: {packages: [base]}\nentrypoint: {command: /base}\n',
       'lib/common/core.yaml': 'contents: {packages: [core]}\nentrypoint: {command: /core}\narchs: [arm64]\nvcs-url: https://core\n',
     });
-    const loaded = await loadConfig('images/app.yaml', { ...host, readFile: fs.readFile });
+    // ../lib is outside images/, the root file's folder: includeRoot names a wider one.
+    const loaded = await loadConfig('images/app.yaml', { ...host, readFile: fs.readFile, includeRoot: '.' });
     assert.deepEqual(fs.reads, ['images/app.yaml', 'lib/base.yaml', 'lib/common/core.yaml']);
     assert.deepEqual(loaded.config.contents.packages, ['core', 'base', 'app']);
     assert.equal(loaded.config.entrypoint.command, '/base');
@@ -662,6 +671,100 @@ describe('include', () => {
       'INVALID_CONFIG',
       'base.yaml:2:17',
       /contents\.packages\[1\]/,
+    );
+  });
+});
+
+describe('include: what may be read', () => {
+  const tempDir = useTempDir('config-include');
+
+  /** A folder `root/` (the config's folder) and a file beside it, outside: `secret.txt`. */
+  async function layout(): Promise<{ dir: string; root: string }> {
+    const dir = await tempDir();
+    const root = join(dir, 'root');
+    await mkdir(join(root, 'sub'), { recursive: true });
+    await writeFile(join(dir, 'secret.txt'), 'contents: {packages: [outside]}\n');
+    await writeFile(join(root, 'sub', 'base.yaml'), 'contents: {packages: [base]}\n');
+    return { dir, root };
+  }
+
+  it("reads an include under the root config's folder, by a relative path, an absolute one or a link inside it", async () => {
+    const { root } = await layout();
+    await symlink(join(root, 'sub', 'base.yaml'), join(root, 'link.yaml'));
+    for (const include of ['sub/base.yaml', join(root, 'sub', 'base.yaml'), 'link.yaml']) {
+      await writeFile(join(root, 'image.yaml'), `include: ${include}\n`);
+      assert.deepEqual((await loadConfig(join(root, 'image.yaml'), host)).config.contents.packages, ['base']);
+    }
+  });
+
+  it('refuses an include outside that folder, by ../, an absolute path or a symbolic link, unless includeRoot allows it', async () => {
+    const { dir, root } = await layout();
+    await symlink(join(dir, 'secret.txt'), join(root, 'link.yaml'));
+    const image = join(root, 'image.yaml');
+    for (const include of ['../secret.txt', join(dir, 'secret.txt'), 'link.yaml', 'sub/../../secret.txt']) {
+      await writeFile(image, `include: ${include}\n`);
+      await rejects(
+        () => loadConfig(image, host),
+        'INVALID_CONFIG',
+        `${image}:1:10`,
+        /include: .* is outside .*, the folder includes are read from/,
+      );
+      const loaded = await loadConfig(image, { ...host, includeRoot: dir });
+      assert.deepEqual(loaded.config.contents.packages, ['outside']);
+    }
+  });
+
+  it('does not quote a file that is not a configuration: a credential stays out of the message', async () => {
+    const { root } = await layout();
+    await writeFile(join(root, 'gitcred'), 'https://user:ghp_SECRETSECRET0123456789@github.com\n');
+    await writeFile(join(root, 'list.yaml'), '- ghp_SECRETSECRET0123456789\n');
+    for (const [file, shape] of [
+      ['gitcred', 'a single value'],
+      ['list.yaml', 'a list'],
+    ] as const) {
+      await writeFile(join(root, 'image.yaml'), `include: ${file}\n`);
+      const err = await rejects(
+        () => loadConfig(join(root, 'image.yaml'), host),
+        'INVALID_CONFIG',
+        `${join(root, file)}:1:1`,
+        new RegExp(`expected a configuration \\(a mapping.*\\), got ${shape}$`),
+      );
+      assert.doesNotMatch(`${err.message} ${err.hint}`, /ghp_|SECRET/);
+    }
+  });
+
+  it('refuses a named pipe, a device, a folder and a file over 1 MiB without reading them', async () => {
+    const { root } = await layout();
+    const fifo = spawnSync('mkfifo', [join(root, 'fifo')]);
+    assert.equal(fifo.status, 0, String(fifo.stderr));
+    await writeFile(join(root, 'big.yaml'), `# ${'x'.repeat(1024 * 1024)}\n`);
+    const image = join(root, 'image.yaml');
+    for (const [include, what] of [
+      ['fifo', 'is a named pipe'],
+      ['/dev/zero', 'is a device'],
+      ['sub', 'is a directory'],
+      ['big.yaml', 'is larger than 1 MiB'],
+    ] as const) {
+      await writeFile(image, `include: ${include}\n`);
+      await rejects(
+        () => loadConfig(image, { ...host, includeRoot: '/' }),
+        'INVALID_CONFIG',
+        `${image}:1:10`,
+        new RegExp(`include: the included file .*${include} ${what}`),
+      );
+    }
+    // The root file is read the same way.
+    await rejects(() => loadConfig(join(root, 'fifo'), host), 'INVALID_CONFIG', join(root, 'fifo'), /the config file .* is a named pipe/);
+  });
+
+  it('says that a remote include is not supported, rather than that a file does not exist', async () => {
+    const { root } = await layout();
+    await writeFile(join(root, 'image.yaml'), 'include: https://example.com/x.yaml\n');
+    await rejects(
+      () => loadConfig(join(root, 'image.yaml'), host),
+      'INVALID_CONFIG',
+      `${join(root, 'image.yaml')}:1:10`,
+      /include: remote includes are not supported/,
     );
   });
 });

@@ -5,11 +5,19 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/builder/build.ts';
-import { loadConfig } from '../../src/builder/config.ts';
 import type { Lock } from '../../src/builder/lock.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { useTempDir } from '../helpers/temp.ts';
-import { EPOCH, packages, repositoryKey, type StaticServer, serveFolder, writeConfig, writeRepository } from '../reproduce/helpers.ts';
+import {
+  EPOCH,
+  loadWrittenConfig,
+  packages,
+  repositoryKey,
+  type StaticServer,
+  serveFolder,
+  writeConfig,
+  writeRepository,
+} from '../reproduce/helpers.ts';
 
 const tempDir = useTempDir('lock-config');
 
@@ -26,11 +34,10 @@ describe('a build from a lock made for another configuration', () => {
     return path;
   };
   const lockOf = async (path: string): Promise<Lock> =>
-    (await buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, archs: ['x86_64'], lockOnly: true }))
-      .lock;
+    (await buildImage({ config: await loadWrittenConfig(path), configPath: path, archs: ['x86_64'], lockOnly: true })).lock;
   const build = async (path: string, lock: Lock, warnings: string[] = []) =>
     buildImage({
-      config: await loadConfig(path, { hostArch: 'x86_64' }),
+      config: await loadWrittenConfig(path),
       configPath: path,
       lock,
       lockPath: 'other.lock.json',

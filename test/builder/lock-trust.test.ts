@@ -7,12 +7,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/builder/build.ts';
-import { loadConfig } from '../../src/builder/config.ts';
 import type { Lock } from '../../src/builder/lock.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { readApkPackage } from '../../src/pkg/apk/package.ts';
 import { buildApk } from '../../src/pkg/apk/write.ts';
-import { EPOCH, packages, repositoryKey, type StaticServer, serveFolder, writeConfig, writeRepository } from '../reproduce/helpers.ts';
+import {
+  EPOCH,
+  loadWrittenConfig,
+  packages,
+  repositoryKey,
+  type StaticServer,
+  serveFolder,
+  writeConfig,
+  writeRepository,
+} from '../reproduce/helpers.ts';
 
 describe('a build from a lock', () => {
   let root: string;
@@ -22,7 +30,7 @@ describe('a build from a lock', () => {
   const key = repositoryKey();
   const build = async (l: Lock) =>
     buildImage({
-      config: await loadConfig(configPath, { hostArch: 'x86_64' }),
+      config: await loadWrittenConfig(configPath),
       configPath,
       lock: l,
       archs: ['x86_64'],
@@ -34,9 +42,7 @@ describe('a build from a lock', () => {
     await writeRepository(join(root, 'served'), key);
     server = await serveFolder(join(root, 'served'));
     configPath = await writeConfig(root, key, `${server.url}/repo`);
-    lock = (
-      await buildImage({ config: await loadConfig(configPath, { hostArch: 'x86_64' }), configPath, archs: ['x86_64'], lockOnly: true })
-    ).lock;
+    lock = (await buildImage({ config: await loadWrittenConfig(configPath), configPath, archs: ['x86_64'], lockOnly: true })).lock;
   });
   after(async () => {
     await server.close();
@@ -105,7 +111,7 @@ describe('a build from a lock', () => {
     const cacheDir = join(root, 'shared-cache');
     const withCache = async (path: string) =>
       buildImage({
-        config: await loadConfig(path, { hostArch: 'x86_64' }),
+        config: await loadWrittenConfig(path),
         configPath: path,
         lock: l,
         archs: ['x86_64'],

@@ -6,7 +6,6 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/builder/build.ts';
-import { loadConfig } from '../../src/builder/config.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
@@ -15,6 +14,7 @@ import { useTempDir } from '../helpers/temp.ts';
 import {
   buildAndDescribe,
   EPOCH,
+  loadWrittenConfig,
   repositoryKey,
   type StaticServer,
   serveFolder,
@@ -85,7 +85,7 @@ describe("reproduce's package sources", () => {
     const cacheDir = join(root, 'cache');
     const build = async () =>
       buildImage({
-        config: await loadConfig(configPath, { hostArch: 'x86_64' }),
+        config: await loadWrittenConfig(configPath),
         configPath,
         sourceDateEpoch: EPOCH,
         cacheDir,

@@ -6,10 +6,11 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, normalize } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import type { Attested } from '../../src/attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
+import type { LoadedConfig } from '../../src/builder/config-types.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
 import { type ApkKeyPair, generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { type ApkSpec, buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
@@ -149,9 +150,17 @@ export async function writeConfig(root: string, key: ApkKeyPair, repositoryUrl: 
   return path;
 }
 
+/**
+ * Loads a configuration in `<root>/cfg/app/` (writeConfig's, or one beside it) for x86_64. It
+ * includes ../shared/common.yaml, outside its folder, so includes may read from all of cfg/.
+ */
+export function loadWrittenConfig(configPath: string): Promise<LoadedConfig> {
+  return loadConfig(configPath, { hostArch: 'x86_64', includeRoot: dirname(dirname(configPath)) });
+}
+
 /** Builds the configuration at `configPath` and describes it as `provenant build` does (SBOMs and SLSA v1 provenance). */
 export async function buildAndDescribe(configPath: string, imageName: string): Promise<{ result: BuildResult; attested: Attested[] }> {
-  const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+  const loaded = await loadWrittenConfig(configPath);
   const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: EPOCH, workers: 0 });
   const attested = describeBuild(result, {
     imageName,

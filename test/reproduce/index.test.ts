@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isBuildkitAttestation } from '../../src/attest/attachments.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
-import { loadConfig } from '../../src/builder/config.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
@@ -17,6 +16,7 @@ import { useTempDir } from '../helpers/temp.ts';
 import {
   buildAndDescribe,
   EPOCH,
+  loadWrittenConfig,
   repositoryKey,
   type StaticServer,
   serveFolder,
@@ -51,7 +51,7 @@ describe('reproduce compares the index, and judges every image it lists', () => 
       evilPath,
       (await readFile(configPath, 'utf8')).replace('archs: [x86_64, aarch64]', 'archs: [x86_64]\nentrypoint:\n  command: /bin/evil'),
     );
-    const loaded = await loadConfig(evilPath, { hostArch: 'x86_64' });
+    const loaded = await loadWrittenConfig(evilPath);
     const built = await buildImage({ config: loaded, configPath: evilPath, sourceDateEpoch: EPOCH, workers: 0 });
     await writeBuild(built, store, ['evil-alone']);
     const [image] = built.images;
