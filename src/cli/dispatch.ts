@@ -57,7 +57,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     if (name === '--version') return run(['version', ...rest], io);
     const entry = COMMANDS[name];
     if (entry === undefined) {
-      name = 'help';
+      // No command ran, so the message is the program's: `provenant: unknown command "x"`.
+      name = '';
       throw await unknownCommand(COMMANDS, first ?? '');
     }
     command = await entry.load();

@@ -77,14 +77,16 @@ export async function unknownCommand(commands: Record<string, CommandEntry>, nam
 }
 
 /**
- * An error as the CLI prints it: `provenant COMMAND: MESSAGE (WHERE)`, the place left out when the
- * message already names it, then the hint on a line of its own.
+ * An error as the CLI prints it: `provenant COMMAND: MESSAGE (WHERE)` (`provenant: MESSAGE` when
+ * `command` is "", as no command ran), the place left out when the message already names it,
+ * then the hint on a line of its own.
  */
 export function formatError(command: string, err: unknown, debug: boolean): string {
-  if (!isProvenantError(err)) return `provenant ${command}: internal error: ${(err as Error)?.stack ?? String(err)}\n`;
+  const who = command === '' ? 'provenant' : `provenant ${command}`;
+  if (!isProvenantError(err)) return `${who}: internal error: ${(err as Error)?.stack ?? String(err)}\n`;
   // A cancelled operation says so, without the (often temporary) place it stopped at.
   const where = err.code === 'ABORTED' || err.where === undefined || err.message.includes(err.where) ? '' : ` (${err.where})`;
-  const lines = [`provenant ${command}: ${err.message}${where}`];
+  const lines = [`${who}: ${err.message}${where}`];
   if (err.hint) lines.push(`  hint: ${err.hint}`);
   if (debug && err.stack) lines.push(err.stack);
   return `${lines.join('\n')}\n`;

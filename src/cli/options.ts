@@ -58,6 +58,10 @@ export async function writeData(io: CliIo, args: ParsedArgs, data: string | Uint
 
 /** Exactly `count` positional arguments, or USAGE with the command's usage line. */
 export function positional(args: ParsedArgs, count: number, usage: string): string[] {
+  if (count === 0 && args.positionals.length > 0) {
+    const extra = args.positionals.map((p) => JSON.stringify(p)).join(' ');
+    throw new ProvenantError('USAGE', `takes no arguments, got ${extra}`, { hint: `usage: ${usage}` });
+  }
   if (args.positionals.length !== count) {
     throw new ProvenantError('USAGE', `expected ${count} argument(s), got ${args.positionals.length}`, { hint: `usage: ${usage}` });
   }

@@ -75,9 +75,31 @@ describe('messages and exit codes', () => {
     r = await runCli(['apk', 'nosuch']);
     assert.equal(r.status, 2);
     assertMessage(r.stderr, /^provenant apk: apk has no subcommand "nosuch"$/);
+    // No command ran: the program itself says so, not `provenant help`.
     r = await runCli(['frobnicate']);
     assert.equal(r.status, 2);
-    assertMessage(r.stderr, /^provenant help: unknown command "frobnicate"$/);
+    assertMessage(r.stderr, /^provenant: unknown command "frobnicate"$/);
+    r = await runCli(['buidl', 'image.yaml']);
+    assert.equal(r.status, 2);
+    assertMessage(r.stderr, /^provenant: unknown command "buidl": did you mean build\?$/);
+  });
+
+  it('a flag given twice, and arguments to a command that takes none, are USAGE (exit 2)', async () => {
+    let r = await runCli(['inspect', example, '--format', 'json', '--format', 'text']);
+    assert.equal(r.status, 2);
+    assertMessage(r.stderr, /^provenant inspect: --format was given twice$/);
+    for (const command of ['version', 'env']) {
+      r = await runCli([command, 'extra']);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      assertMessage(r.stderr, new RegExp(`^provenant ${command}: takes no arguments, got "extra"$`));
+    }
+  });
+
+  it('apk index of a package that does not exist: NOT_FOUND, exit 3, no stack', async () => {
+    const r = await runCli(['apk', 'index', 'missing.apk', '-o', 'never/APKINDEX.tar.gz'], { cwd: await tempDir() });
+    assert.equal(r.status, 3, r.stderr);
+    assertMessage(r.stderr, /^provenant apk: the package missing\.apk does not exist$/);
   });
 
   describe('building from a local repository', () => {

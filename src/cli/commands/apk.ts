@@ -108,7 +108,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     }
     case 'index': {
       if (rest.length === 0) throw new ProvenantError('USAGE', 'apk index needs at least one .apk', { hint: `usage: ${USAGE}` });
-      const packages = await Promise.all(rest.map(async (f) => new Uint8Array(await readFile(f))));
+      const packages = await Promise.all(rest.map((f) => readPackage(f)));
       const key = await signingKey(v.key as string | undefined);
       const result = await buildApkIndex(packages, {
         key,
@@ -130,6 +130,18 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
 function required(value: unknown, flag: string): string {
   if (typeof value !== 'string' || value === '') throw new ProvenantError('USAGE', `apk build of a folder needs ${flag}`);
   return value;
+}
+
+/** A package file for the index: NOT_FOUND (exit 3) for one that is missing, as docs/cli.md says. */
+async function readPackage(path: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new ProvenantError('NOT_FOUND', `the package ${path} does not exist`, { cause: err });
+    throw new ProvenantError('IO', `cannot read the package ${path}: ${typeof code === 'string' ? code : String(err)}`, { cause: err });
+  }
 }
 
 /** A private key file `NAME.rsa`; signatures name its public key, `NAME.rsa.pub`. */

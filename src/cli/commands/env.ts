@@ -2,7 +2,7 @@
 import { envName, type ParsedArgs } from '../args.ts';
 import type { CommandContext, CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, writeJson } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, writeJson } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'list the environment variables Provenant reads',
@@ -68,6 +68,7 @@ function flagVariables(specs: Record<string, CommandSpec>): FlagVariable[] {
 }
 
 export async function run(args: ParsedArgs, io: CliIo, context: CommandContext): Promise<void> {
+  positional(args, 0, spec.usage);
   const format = formatOf(args);
   const specs = await context.specs();
   const all = Object.keys(specs).length;

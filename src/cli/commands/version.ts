@@ -4,7 +4,7 @@ import { VERSION } from '../../version.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, writeJson } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, writeJson } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'print the version, the Node running it and the pinned compressor',
@@ -14,6 +14,7 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
+  positional(args, 0, spec.usage);
   const format = formatOf(args);
   // The wasm is not loaded here (that costs a third of a second): a build checks it against this
   // digest before it compresses anything.
