@@ -132,7 +132,11 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   if (targets !== undefined) selectTargets(profiles, targets.join(','));
   const signer = await makeSigner(inputs, ctx);
 
-  const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch });
+  // Includes may come from anywhere in the repository's checkout (a shared base config), and
+  // from nowhere else on the runner: a configuration from a pull request cannot copy the
+  // runner's files into the provenance.
+  const workspace = ctx.env.GITHUB_WORKSPACE;
+  const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch, ...(workspace ? { includeRoot: workspace } : {}) });
   const lock = inputs.lock === undefined ? undefined : await readLock(inputs.lock);
   ctx.logger.info(`building ${inputs.config}${inputs.archs.length > 0 ? ` for ${inputs.archs.join(', ')}` : ''}`);
   const result = await buildImage({

@@ -181,7 +181,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
       throw new ConfigError('INVALID_CONFIG', from, 'include', `${file} is outside ${includeRoot}, the folder includes are read from`, {
         hint:
           options.includeRoot === undefined
-            ? "an included file must be under the root config's folder (a symbolic link counts where it points); move it there"
+            ? "an included file must be under the root config's folder (a symbolic link counts where it points): move it there, or name a wider folder with --include-root DIR (includeRoot in the library)"
             : 'an included file must be under the includeRoot folder (a symbolic link counts where it points)',
       });
     }

@@ -46,6 +46,12 @@ export interface RunBuildOptions {
 }
 
 /** `--compat`: build as another tool does (the `build` and `lock` commands). */
+/** `--include-root`: the folder a configuration's includes may be read from (default its own folder). */
+export const INCLUDE_ROOT_FLAG = {
+  type: 'string',
+  description: "read included configurations from anywhere under DIR (default the root configuration's folder)",
+} as const;
+
 export const COMPAT_FLAG = {
   type: 'string',
   description: 'apko: layers and image configs byte for byte as apko v1.2.39 builds them (apk only; see docs/build.md)',
@@ -91,7 +97,8 @@ function withPrepareHint(err: unknown, configPath: string): unknown {
 }
 
 async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
-  const loaded = await loadConfig(configPath, { hostArch: process.arch });
+  const includeRoot = args.values['include-root'] as string | undefined;
+  const loaded = await loadConfig(configPath, { hostArch: process.arch, ...(includeRoot === undefined ? {} : { includeRoot }) });
   const archs = requestedArchs(args);
   extra.check?.(archs.length > 0 ? archs : loaded.config.archs);
   let lock: Lock | undefined;

@@ -6,7 +6,7 @@ import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
-import { attestationsFor, COMPAT_FLAG, renderBuild, runBuild } from '../builder.ts';
+import { attestationsFor, COMPAT_FLAG, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { TargetedBuild } from '../compat.ts';
 import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
@@ -38,6 +38,7 @@ export const spec: CommandSpec = {
     'write-lock': { type: 'string', description: 'also write the lock of this build to FILE' },
     'cache-dir': CACHE_DIR_FLAG,
     compat: COMPAT_FLAG,
+    'include-root': INCLUDE_ROOT_FLAG,
     'layer-cache': {
       type: 'string',
       description:

@@ -1,6 +1,6 @@
 /** `provenant lock CONFIG.yaml`: every package of a configuration resolved and pinned in a lock file. */
 import type { ParsedArgs } from '../args.ts';
-import { COMPAT_FLAG, runBuild, writeLockFile } from '../builder.ts';
+import { COMPAT_FLAG, INCLUDE_ROOT_FLAG, runBuild, writeLockFile } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FLAG, writeJson } from '../options.ts';
@@ -15,6 +15,7 @@ export const spec: CommandSpec = {
     arch: { type: 'string', multiple: true, description: "lock only these architectures; default the config's archs" },
     'cache-dir': CACHE_DIR_FLAG,
     compat: COMPAT_FLAG,
+    'include-root': INCLUDE_ROOT_FLAG,
     format: FORMAT_FLAG,
     quiet: QUIET_FLAG,
   },
