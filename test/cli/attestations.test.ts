@@ -5,6 +5,7 @@ import { before, describe, it } from 'node:test';
 import { ArtifactType, isBuildkitAttestation } from '../../src/attest/attachments.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { writeFixtureRepo } from '../action/fixture-repo.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { provenant } from './provenant.ts';
 
@@ -113,5 +114,20 @@ describe('--attestations buildkit-artifact', () => {
     const r = await provenant(['build', config, '-o', `oci:${join(dir, 'x')}:v1`, '--attestations', 'buildkit-oci']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /referrers, buildkit, buildkit-artifact, cosign, none/);
+  });
+
+  describe('into a registry', { skip: registryMissing }, () => {
+    const reg = useRegistry();
+
+    it('names the image in its attestations the same with or without docker://', async () => {
+      // In-index attestations: the index digest covers the statements, and so the name in them.
+      const digests: string[] = [];
+      for (const out of [`docker://${reg.host}/app:1`, `${reg.host}/app:1`]) {
+        const r = await provenant(['build', config, '-o', out, '--attestations', 'buildkit', '--format', 'json'], { env: EPOCH });
+        assert.equal(r.status, 0, r.stderr);
+        digests.push(JSON.parse(r.stdout).digest);
+      }
+      assert.equal(digests[0], digests[1]);
+    });
   });
 });

@@ -4,6 +4,7 @@ import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
+import { formatReference } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, COMPAT_FLAG, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
@@ -115,10 +116,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           );
       },
     });
-    // The name SBOMs and provenance give the image: its reference in a registry; for a local
-    // output the configuration's name, as the Action gives it, so that the documents do not
-    // depend on (nor tell) where on this machine the image was written.
-    const imageName = out.kind === 'registry' ? outText : basename(configPath).replace(/\.ya?ml$/, '');
+    // The name SBOMs and provenance give the image: its reference in a registry, written in full
+    // as the Action writes it (`docker://alpine` is docker.io/library/alpine); for a local output
+    // the configuration's name, as the Action gives it, so that the documents do not depend on
+    // (nor tell) where on this machine the image was written.
+    const imageName = out.kind === 'registry' ? formatReference(out.reference) : basename(configPath).replace(/\.ya?ml$/, '');
     let attestations = await attestationsFor(result, args, io, { configPath, imageName, sourceDateEpoch: epoch });
     // `docker load` takes one platform's manifest and nothing attached to it.
     const single = out.kind === 'docker-archive' && result.images[0] !== undefined;
