@@ -80,8 +80,6 @@ export function plainArgs(argv: readonly string[], flags: Record<string, FlagSpe
     const name = written.startsWith('--') ? written.slice(2) : written.length === 2 ? shortFlag(written[1]!, flags) : undefined;
     const spec = name === undefined || !Object.hasOwn(flags, name) ? undefined : flags[name];
     if (name === undefined || spec === undefined || name === '__proto__') return undefined;
-    // A flag given twice is a mistake checkFlags reports, unless it is repeatable.
-    if (!spec.multiple && Object.hasOwn(values, name)) return undefined;
     let value: string | boolean;
     if (spec.type === 'boolean') {
       if (eq >= 0) return undefined;
@@ -140,7 +138,6 @@ async function checkFlags(
 ): Promise<void> {
   const { tokens } = util().parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
   const help = `provenant help ${command} lists its flags`;
-  const given = new Map<string, string>();
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const name = flagName(token.rawName, flags);
@@ -154,15 +151,6 @@ async function checkFlags(
       });
     }
     const spec = flags[name]!;
-    // parseArgs keeps the last of a flag given twice; which one was meant is the user's to say.
-    const before = given.get(name);
-    if (before !== undefined && !spec.multiple) {
-      const also = before === token.rawName ? '' : ` (also as ${before})`;
-      throw new ProvenantError('USAGE', `${token.rawName} was given twice${also}`, {
-        hint: `give it once; only the flags marked (repeatable) in provenant help ${command} take several`,
-      });
-    }
-    given.set(name, token.rawName);
     if (spec.type === 'boolean' && token.inlineValue === true) {
       throw new ProvenantError('USAGE', `--${name} is a switch and takes no value (it was given "${token.value}")`, {
         hint: `write --${name} alone, or set ${envName(name)}=true or false`,

@@ -84,12 +84,9 @@ describe('messages and exit codes', () => {
     assertMessage(r.stderr, /^provenant: unknown command "buidl": did you mean build\?$/);
   });
 
-  it('a flag given twice, and arguments to a command that takes none, are USAGE (exit 2)', async () => {
-    let r = await runCli(['inspect', example, '--format', 'json', '--format', 'text']);
-    assert.equal(r.status, 2);
-    assertMessage(r.stderr, /^provenant inspect: --format was given twice$/);
+  it('arguments to a command that takes none are USAGE (exit 2)', async () => {
     for (const command of ['version', 'env']) {
-      r = await runCli([command, 'extra']);
+      const r = await runCli([command, 'extra']);
       assert.equal(r.status, 2, r.stderr);
       assert.equal(r.stdout, '');
       assertMessage(r.stderr, new RegExp(`^provenant ${command}: takes no arguments, got "extra"$`));
