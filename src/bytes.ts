@@ -1,4 +1,7 @@
-/** Byte helpers every module shares: joining arrays, reading a stream whole, UTF-8 both ways. */
+/**
+ * Byte helpers every module shares: joining arrays, reading a stream whole, UTF-8 both ways, and
+ * outside text made printable.
+ */
 
 /** Joins byte arrays into one (of `total` bytes when the caller already counted them). */
 export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
@@ -126,4 +129,30 @@ export class ByteBuilder {
     out.set(this.#buf.subarray(0, this.#at), at);
     return out;
   }
+}
+
+/** DEL and the C1 controls (CSI U+009B and OSC U+009D start terminal sequences as ESC [ and ESC ] do). */
+const HIDDEN = '\\u007f-\\u009f';
+/** Every C0 control, so that a field stays on its line. */
+const NOT_IN_LINE = new RegExp(`[\\u0000-\\u001f${HIDDEN}]`, 'g');
+/** C0 controls but tab and newline: text meant to have lines. */
+const NOT_IN_TEXT = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f${HIDDEN}]`, 'g');
+
+function escapeChar(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Outside text (a tag, a path or package name in an image, a registry's message) for one field of
+ * one printed line: every control character, newline, carriage return and tab included, DEL and
+ * C1, written as a `\uXXXX` escape (valid in JSON too). A newline
+ * left raw would let the text print a line of its own, such as a fake "verified" line.
+ */
+export function printableLine(text: string): string {
+  return text.replace(NOT_IN_LINE, escapeChar);
+}
+
+/** As {@link printableLine}, but newline and tab stay: for text meant to have lines (a file's text diff). */
+export function printableText(text: string): string {
+  return text.replace(NOT_IN_TEXT, escapeChar);
 }

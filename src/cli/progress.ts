@@ -5,7 +5,7 @@
  */
 import type { ProgressUpdate, StepProgress } from '../io/types.ts';
 import type { CliIo } from './io.ts';
-import { visible } from './visible.ts';
+import { visibleLine } from './visible.ts';
 
 /** How progress is shown. */
 export type ProgressMode = 'live' | 'plain' | 'quiet';
@@ -93,7 +93,7 @@ function stepText(s: StepProgress, inFlight: { done: number }): string {
  */
 export function progressReporter(io: CliIo, options: ProgressOptions = {}): Progress {
   const mode = progressMode(io, options.quiet === true);
-  if (mode === 'quiet') return { update() {}, message: (text) => io.stderr.write(`${visible(text)}\n`), finish() {} };
+  if (mode === 'quiet') return { update() {}, message: (text) => io.stderr.write(`${visibleLine(text)}\n`), finish() {} };
   const out = io.stderr as NodeJS.WritableStream & { columns?: number };
   const now = options.now ?? Date.now;
   const start = now();
@@ -149,12 +149,12 @@ export function progressReporter(io: CliIo, options: ProgressOptions = {}): Prog
       return;
     }
     frame = (frame + 1) % SPINNER.length;
-    out.write(`${CLEAR}${fit(`${SPINNER[frame]} ${visible(text)}`)}`);
+    out.write(`${CLEAR}${fit(`${SPINNER[frame]} ${visibleLine(text)}`)}`);
     drawn = true;
   };
   /** A line that stays: above the live line on a terminal, timestamped in a log. */
   const line = (raw: string) => {
-    const text = visible(raw);
+    const text = visibleLine(raw);
     if (mode === 'live') {
       out.write(`${drawn ? CLEAR : ''}${text}\n`);
       drawn = false;
@@ -170,7 +170,7 @@ export function progressReporter(io: CliIo, options: ProgressOptions = {}): Prog
   const onAbort = () => {
     if (stopped) return;
     const text = status();
-    if (mode === 'live' && text !== undefined) out.write(`${CLEAR}${fit(`${visible(text)}: interrupted`)}`);
+    if (mode === 'live' && text !== undefined) out.write(`${CLEAR}${fit(`${visibleLine(text)}: interrupted`)}`);
     else if (mode === 'live' && drawn) out.write(CLEAR);
     stop();
   };
@@ -226,7 +226,7 @@ export function progressReporter(io: CliIo, options: ProgressOptions = {}): Prog
       else if (u.kind === 'retry') line(`retrying ${u.what} in ${u.delayMs} ms (attempt ${u.attempt}): ${u.reason}`);
     },
     message(text) {
-      if (stopped || mode === 'plain') io.stderr.write(`${visible(text)}\n`);
+      if (stopped || mode === 'plain') io.stderr.write(`${visibleLine(text)}\n`);
       else line(text);
     },
     finish() {

@@ -4,10 +4,16 @@ import type { InspectedAttachment, InspectResult } from '../image/inspect.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { formatLocation, type Location, parseLocation } from '../ref/location.ts';
+import { visibleLine as one } from './visible.ts';
 
+/**
+ * One attachment on one line. Its predicate types, media types, tag and signer come from whoever
+ * pushed it, so each is escaped on its own (`one`): a newline in a predicate type would otherwise
+ * print a line that looks like another attachment's, "signed by" a key of its choosing.
+ */
 function attachmentLine(a: InspectedAttachment): string {
-  const what = a.predicateTypes.length > 0 ? a.predicateTypes.join(', ') : (a.artifactType ?? a.mediaType);
-  const where = a.storage === 'cosign' ? `tag ${a.tag}` : a.storage === 'buildkit' ? 'in index' : 'referrer';
+  const what = one(a.predicateTypes.length > 0 ? a.predicateTypes.join(', ') : (a.artifactType ?? a.mediaType));
+  const where = a.storage === 'cosign' ? `tag ${one(a.tag ?? '')}` : a.storage === 'buildkit' ? 'in index' : 'referrer';
   return `${a.kind.padEnd(11)} ${a.storage.padEnd(9)} ${a.digest}  ${what}  (${where})${signedBy(a)}`;
 }
 
@@ -17,8 +23,8 @@ function signedBy(a: InspectedAttachment): string {
   if (a.signatures.length === 0 || a.signatures.every((s) => !s.signed)) return '  unsigned';
   const who = a.signatures.map((s) => {
     if (!s.signed) return 'unsigned';
-    if (s.keyId !== undefined) return `key ${s.keyId}`;
-    if (s.identity !== undefined) return `${s.identity} (${s.issuer})`;
+    if (s.keyId !== undefined) return `key ${one(s.keyId)}`;
+    if (s.identity !== undefined) return one(`${s.identity} (${s.issuer})`);
     // cosign 2 layers carry no key hint: the signature says only that a key made it.
     return 'an unnamed key';
   });
@@ -49,10 +55,10 @@ export function digestName(name: string, digest: Digest): string {
 
 /** The text form of `inspect`, after `docker buildx imagetools inspect`, with attachments as a tree. */
 export function renderInspect(r: InspectResult): string {
-  const lines = [`Name:      ${r.name}`, `MediaType: ${r.mediaType}`, `Digest:    ${r.digest}`];
+  const lines = [`Name:      ${one(r.name)}`, `MediaType: ${one(r.mediaType)}`, `Digest:    ${r.digest}`];
   if (r.kind === 'manifest') {
     const m = r.manifests[0];
-    if (m?.platform) lines.push(`Platform:  ${formatPlatform(m.platform)}`);
+    if (m?.platform) lines.push(`Platform:  ${one(formatPlatform(m.platform))}`);
     if (m && m.attachments.length > 0) {
       lines.push('Attached:');
       m.attachments.forEach((a, i) => {
@@ -63,8 +69,8 @@ export function renderInspect(r: InspectResult): string {
   }
   lines.push('', 'Manifests:');
   for (const m of r.manifests) {
-    lines.push(`  Name:        ${digestName(r.name, m.digest)}`, `  MediaType:   ${m.mediaType}`);
-    if (m.platform) lines.push(`  Platform:    ${formatPlatform(m.platform)}`);
+    lines.push(`  Name:        ${one(digestName(r.name, m.digest))}`, `  MediaType:   ${one(m.mediaType)}`);
+    if (m.platform) lines.push(`  Platform:    ${one(formatPlatform(m.platform))}`);
     if (m.attachments.length > 0) {
       lines.push('  Attached:');
       m.attachments.forEach((a, i) => {

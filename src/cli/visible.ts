@@ -5,14 +5,22 @@
  * rewrite the line above (`\r`, `ESC [2K`), hide words, set the window title or a hyperlink
  * (OSC 8) on a user's terminal. The escape is valid in JSON too, and JSON output holds no raw
  * C0 character anyway.
+ *
+ * Newline and tab stay because whole outputs pass through {@link visible}; a single field of a
+ * line (a path, a name, a warning) goes through {@link visibleLine}, so that it cannot print a
+ * line of its own.
  */
+import { printableLine, printableText } from '../bytes.ts';
 import type { Output } from './io.ts';
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it replaces
-const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-
+/** `text` with control characters escaped, newline and tab kept. */
 export function visible(text: string): string {
-  return text.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return printableText(text);
+}
+
+/** `text` with every control character escaped, newline and tab too: one field of one line. */
+export function visibleLine(text: string): string {
+  return printableLine(text);
 }
 
 /** `out` with {@link visible} applied to the text written to it; bytes pass as they are. */

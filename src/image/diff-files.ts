@@ -2,6 +2,7 @@
  * Files of two flattened filesystems, compared path by path, and the text diffs of small changed
  * text files, read in a second, targeted pass so that no body is held while the layers are walked.
  */
+import { printableLine } from '../bytes.ts';
 import { throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -137,7 +138,7 @@ export async function addTextDiffs(changes: FileChange[], a: BodySource, b: Body
     const ta = text(bodiesA.get(`${c.a.layer}\0${c.path}`));
     const tb = text(bodiesB.get(`${c.b.layer}\0${c.path}`));
     if (ta === undefined || tb === undefined) c.textDiffSkipped = 'binary';
-    else c.textDiff = unifiedDiff(ta, tb, `a${c.path}`, `b${c.path}`);
+    else c.textDiff = unifiedDiff(ta, tb, `a${printableLine(c.path)}`, `b${printableLine(c.path)}`);
   }
 }
 

@@ -2,8 +2,11 @@
  * The text form of an {@link ImageDiff}: `identical` alone when the images are, else one section
  * per platform with a line per change, marked as `diff` marks them (`-` only in A, `+` only in
  * B, `~` in both but different, `=` the same). A pure function: the CLI prints what it returns.
+ *
+ * Every name, path, version, key and label in it comes from the images, so each goes through
+ * `printableLine` (`one`): a newline in a file name must not print a line of its own.
  */
-import { formatBytes } from '../bytes.ts';
+import { formatBytes, printableLine as one } from '../bytes.ts';
 import type {
   AttachmentDiff,
   FileChange,
@@ -22,9 +25,9 @@ const VALUE_WIDTH = 160;
 /** The text form of `diff`: `identical\n`, or the changes section by section. */
 export function renderDiff(diff: ImageDiff): string {
   if (diff.identical) return 'identical\n';
-  const out: string[] = [`--- a: ${diff.a.name} ${diff.a.digest}`, `+++ b: ${diff.b.name} ${diff.b.digest}`];
-  if (diff.platforms.onlyA.length > 0) out.push(`platforms only in a: ${diff.platforms.onlyA.join(', ')}`);
-  if (diff.platforms.onlyB.length > 0) out.push(`platforms only in b: ${diff.platforms.onlyB.join(', ')}`);
+  const out: string[] = [`--- a: ${one(diff.a.name)} ${diff.a.digest}`, `+++ b: ${one(diff.b.name)} ${diff.b.digest}`];
+  if (diff.platforms.onlyA.length > 0) out.push(`platforms only in a: ${one(diff.platforms.onlyA.join(', '))}`);
+  if (diff.platforms.onlyB.length > 0) out.push(`platforms only in b: ${one(diff.platforms.onlyB.join(', '))}`);
   section(out, 'index annotations', values(diff.annotations), '');
   section(out, 'index attachments', attachments(diff.attachments), '');
   for (const image of diff.images) out.push('', ...platform(image));
@@ -32,15 +35,15 @@ export function renderDiff(diff: ImageDiff): string {
 }
 
 function platform(d: PlatformDiff): string[] {
-  if (d.identical) return [`${d.platform}: identical (${d.a.digest})`];
-  const out = [`${d.platform}: ${d.a.digest} → ${d.b.digest}`];
+  if (d.identical) return [`${one(d.platform)}: identical (${d.a.digest})`];
+  const out = [`${one(d.platform)}: ${d.a.digest} → ${d.b.digest}`];
   section(out, packagesTitle(d.packages), packages(d.packages), '  ');
   section(out, 'files', files(d), '  ');
   section(out, 'config', values(d.config), '  ');
   section(out, layersTitle(d.layers), layers(d.layers), '  ');
   section(out, 'attachments', attachments(d.attachments), '  ');
   section(out, 'provenance', provenance(d.provenance), '  ');
-  section(out, 'notes', d.notes, '  ');
+  section(out, 'notes', d.notes.map(one), '  ');
   return out;
 }
 
@@ -59,24 +62,26 @@ function packages(p: PackageDiff): string[] {
   const filesNote = (files: readonly string[] | undefined): string =>
     files === undefined || files.length === 0 ? '' : `  (${count(files.length, 'file')})`;
   for (const c of p.changed) {
-    const what = c.fields.map((f) => (f === 'version' ? `${c.a.version} → ${c.b.version}` : f === 'checksum' ? 'rebuilt' : `${f} changed`));
+    const what = c.fields.map((f) =>
+      f === 'version' ? `${one(c.a.version)} → ${one(c.b.version)}` : f === 'checksum' ? 'rebuilt' : `${f} changed`,
+    );
     const where: string[] = [];
     if (c.files.length > 0) where.push(count(c.files.length, 'file'));
     if (c.layers.a.length > 0 || c.layers.b.length > 0) where.push(`layer ${c.layers.a.join(',') || '-'} → ${c.layers.b.join(',') || '-'}`);
     // The same version built again still names its version.
-    const version = c.fields.includes('version') ? '' : `${c.a.version} `;
-    out.push(`~ ${c.name} ${version}${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
+    const version = c.fields.includes('version') ? '' : `${one(c.a.version)} `;
+    out.push(`~ ${one(c.name)} ${version}${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
   }
-  for (const r of p.removed) out.push(`- ${r.name} ${r.version}${filesNote(r.files)}`);
-  for (const r of p.added) out.push(`+ ${r.name} ${r.version}${filesNote(r.files)}`);
+  for (const r of p.removed) out.push(`- ${one(r.name)} ${one(r.version)}${filesNote(r.files)}`);
+  for (const r of p.added) out.push(`+ ${one(r.name)} ${one(r.version)}${filesNote(r.files)}`);
   return out;
 }
 
 function files(d: PlatformDiff): string[] {
   const out: string[] = [];
   for (const c of d.files.changed) out.push(...changedFile(c));
-  for (const e of d.files.removed) out.push(`- ${e.path}  ${describeEntry(e)}  (${origin(e)})`);
-  for (const e of d.files.added) out.push(`+ ${e.path}  ${describeEntry(e)}  (${origin(e)})`);
+  for (const e of d.files.removed) out.push(`- ${one(e.path)}  ${describeEntry(e)}  (${origin(e)})`);
+  for (const e of d.files.added) out.push(`+ ${one(e.path)}  ${describeEntry(e)}  (${origin(e)})`);
   return out;
 }
 
@@ -86,20 +91,21 @@ function changedFile(c: FileChange): string[] {
     c.a.layer === c.b.layer && c.a.layerDigest === c.b.layerDigest
       ? `layer ${c.a.layer} ${short(c.a.layerDigest)}`
       : `layer ${c.a.layer} ${short(c.a.layerDigest)} → ${c.b.layer} ${short(c.b.layerDigest)}`;
-  const out = [`~ ${c.path}  ${parts.join(', ')}  (${layer}${c.package === undefined ? '' : `; ${c.package}`})`];
+  const out = [`~ ${one(c.path)}  ${parts.join(', ')}  (${layer}${c.package === undefined ? '' : `; ${one(c.package)}`})`];
+  // The one place where text from the image keeps its lines: each is indented under the path.
   if (c.textDiff !== undefined) for (const l of c.textDiff.replace(/\n$/, '').split('\n')) out.push(`    ${l}`);
   if (c.textDiffSkipped !== undefined) out.push(`    (no text diff: ${c.textDiffSkipped})`);
   return out;
 }
 
 function origin(e: FileEntry): string {
-  return `layer ${e.layer} ${short(e.layerDigest)}${e.package === undefined ? '' : `; ${e.package}`}`;
+  return `layer ${e.layer} ${short(e.layerDigest)}${e.package === undefined ? '' : `; ${one(e.package)}`}`;
 }
 
 function describeEntry(e: FileEntry): string {
   const parts = [e.type, octal(e.mode), `${e.uid}:${e.gid}`];
   if (e.type === 'file') parts.push(formatBytes(e.size, 'short'), `sha256:${(e.sha256 ?? '').slice(0, 12)}`);
-  if (e.linkname !== undefined) parts.push(`→ ${e.linkname}`);
+  if (e.linkname !== undefined) parts.push(`→ ${one(e.linkname)}`);
   if (e.device !== undefined) parts.push(`device ${e.device}`);
   return parts.join(' ');
 }
@@ -116,7 +122,7 @@ function field(name: string, e: FileEntry): string {
       return time(e.mtime);
     default: {
       const v = (e as unknown as Record<string, unknown>)[name];
-      return v === undefined ? '-' : typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v);
+      return v === undefined ? '-' : typeof v === 'string' || typeof v === 'number' ? one(String(v)) : JSON.stringify(v);
     }
   }
 }
@@ -136,27 +142,30 @@ function layers(l: LayerDiff): string[] {
 }
 
 function attachments(d: AttachmentDiff): string[] {
-  return [...d.onlyA.map((i) => `- ${i.label}`), ...d.onlyB.map((i) => `+ ${i.label}`)];
+  return [...d.onlyA.map((i) => `- ${one(i.label)}`), ...d.onlyB.map((i) => `+ ${one(i.label)}`)];
 }
 
 function provenance(p: ProvenanceDiff): string[] {
   if (p.a === undefined && p.b === undefined) return [];
-  if (p.a === undefined) return [`+ ${p.b?.predicateType} by ${p.b?.builderId}`];
-  if (p.b === undefined) return [`- ${p.a.predicateType} by ${p.a.builderId}`];
+  if (p.a === undefined) return [`+ ${one(`${p.b?.predicateType} by ${p.b?.builderId}`)}`];
+  if (p.b === undefined) return [`- ${one(`${p.a.predicateType} by ${p.a.builderId}`)}`];
   const out = values(p.changes);
   const dep = (d: { key: string; version?: string; digest?: Record<string, string> }): string =>
-    [d.version, ...Object.entries(d.digest ?? {}).map(([k, v]) => `${k}:${v.slice(0, 12)}`)].filter((x) => x !== undefined).join(' ');
-  for (const c of p.dependencies.changed) out.push(`~ dependency ${c.key}: ${dep(c.a)} → ${dep(c.b)}`);
-  for (const d of p.dependencies.removed) out.push(`- dependency ${d.key} ${dep(d)}`);
-  for (const d of p.dependencies.added) out.push(`+ dependency ${d.key} ${dep(d)}`);
+    [d.version, ...Object.entries(d.digest ?? {}).map(([k, v]) => `${k}:${v.slice(0, 12)}`)]
+      .filter((x) => x !== undefined)
+      .map(one)
+      .join(' ');
+  for (const c of p.dependencies.changed) out.push(`~ dependency ${one(c.key)}: ${dep(c.a)} → ${dep(c.b)}`);
+  for (const d of p.dependencies.removed) out.push(`- dependency ${one(d.key)} ${dep(d)}`);
+  for (const d of p.dependencies.added) out.push(`+ dependency ${one(d.key)} ${dep(d)}`);
   return out;
 }
 
 function values(changes: readonly ValueChange[]): string[] {
   return changes.map((c) => {
-    if (!('a' in c)) return `+ ${c.field}: ${value(c.b)}`;
-    if (!('b' in c)) return `- ${c.field}: ${value(c.a)}`;
-    return `~ ${c.field}: ${value(c.a)} → ${value(c.b)}`;
+    if (!('a' in c)) return `+ ${one(c.field)}: ${value(c.b)}`;
+    if (!('b' in c)) return `- ${one(c.field)}: ${value(c.a)}`;
+    return `~ ${one(c.field)}: ${value(c.a)} → ${value(c.b)}`;
   });
 }
 

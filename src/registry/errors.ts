@@ -1,4 +1,5 @@
 /** A registry's error answers (the distribution spec's error body and HTTP status) as typed errors that never name a credential. */
+import { printableLine } from '../bytes.ts';
 import { type ErrorCode, ProvenantError } from '../errors.ts';
 
 /**
@@ -49,7 +50,9 @@ export interface ErrorContext {
 export function responseError(status: number, bodyText: string, ctx: ErrorContext): ProvenantError {
   const errors = parseErrorBody(bodyText);
   const first = errors[0];
-  const said = errors.length > 0 ? errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ') : undefined;
+  // The registry's words go into a one-line message: a newline in them must not print a line of
+  // their own (`provenant: all good, image verified`).
+  const said = errors.length > 0 ? printableLine(errors.map((e) => `${e.code}${e.message ? `: ${e.message}` : ''}`).join('; ')) : undefined;
   const detail = said === undefined ? `HTTP ${status}` : `${said} (HTTP ${status})`;
   const at = { where: ctx.where };
   if (status === 401) return unauthorized(ctx);

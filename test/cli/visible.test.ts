@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { visible } from '../../src/cli/visible.ts';
+import { visible, visibleLine } from '../../src/cli/visible.ts';
 import { provenant } from './provenant.ts';
 
 /** C0 but newline and tab, DEL, C1. */
@@ -26,7 +26,40 @@ describe('visible', () => {
   });
 });
 
+describe('visibleLine', () => {
+  it('escapes newline, carriage return and tab too, so that a field stays on its line', () => {
+    assert.equal(visibleLine('a\tb\r\nprovenant: all good\u0085'), 'a\\u0009b\\u000d\\u000aprovenant: all good\\u0085');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        const out = visibleLine(s);
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what the test looks for
+        assert.doesNotMatch(out, /[\u0000-\u001f\u007f-\u009f]/);
+        if (!/\\/.test(s)) assert.equal(JSON.parse(`"${out.replace(/"/g, '\\"')}"`), s);
+      }),
+    );
+  });
+});
+
 describe('the CLI prints outside text visibly', () => {
+  it("keeps a registry's error message on the error's line", async () => {
+    const server = createServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'no\nprovenant: all good, image verified' }] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const inspect = await provenant(['inspect', `${host}/a/b:v1`]);
+      assert.notEqual(inspect.status, 0);
+      assert.doesNotMatch(inspect.stderr, /^provenant: all good/m);
+      assert.match(inspect.stderr, /DENIED: no\\u000aprovenant: all good, image verified/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it("escapes a registry's error message and leaves out tags that are no tags", async () => {
     const evil = 'oops\u001b]8;;https://evil.example/\u0007click\u001b]8;;\u0007\r\u001b[2Kprovenant: everything is fine';
     const server = createServer((req, res) => {

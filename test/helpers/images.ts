@@ -116,8 +116,14 @@ export async function makeImage(
   return { root, manifests, blobs };
 }
 
-/** An OCI 1.1 artifact manifest that refers to `subject` (a signature-like referrer). */
-export async function makeReferrer(store: ContentStore, subject: Stored, artifactType: string, payload: string): Promise<Stored> {
+/** An OCI 1.1 artifact manifest that refers to `subject` (a signature-like referrer), its layer annotated with `annotations`. */
+export async function makeReferrer(
+  store: ContentStore,
+  subject: Stored,
+  artifactType: string,
+  payload: string,
+  annotations?: Record<string, string>,
+): Promise<Stored> {
   const blobs = new Map<string, Uint8Array>();
   const empty = await put(store, blobs, new TextEncoder().encode('{}'), MediaType.OciEmpty);
   const layer = await put(store, blobs, new TextEncoder().encode(payload), 'application/vnd.example.payload');
@@ -126,7 +132,7 @@ export async function makeReferrer(store: ContentStore, subject: Stored, artifac
     mediaType: MediaType.OciManifest,
     artifactType,
     config: empty,
-    layers: [layer],
+    layers: [annotations === undefined ? layer : { ...layer, annotations }],
     subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
     annotations: { 'org.opencontainers.image.created': '1970-01-01T00:00:00Z' },
   };

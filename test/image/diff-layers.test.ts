@@ -482,3 +482,43 @@ describe('packages', () => {
     );
   });
 });
+
+describe('text from the images in the text form', () => {
+  it('stays on its own line: paths, link targets, label keys and SBOM package names print no line of their own', async () => {
+    const { statement, storeAttestations } = await import('../../src/attest/storage.ts');
+    const store = await layout();
+    const fake = '\n    + /etc/shadow  file 0644 0:0 1 B';
+    const spdx = (version: string) => ({
+      spdxVersion: 'SPDX-2.3',
+      packages: [
+        { name: 'image', versionInfo: 'x', primaryPackagePurpose: 'CONTAINER' },
+        { name: `pad${fake}`, versionInfo: `${version}\r\t` },
+      ],
+    });
+    for (const [tag, version] of [
+      ['a', '1'],
+      ['b', '2'],
+    ] as const) {
+      const entries = [file(`t${fake}`, `text ${version}\n`), link(`l${tag}`, `target${fake}`)];
+      const image = await putImage(store, [await layer(entries)], { tag, config: { Labels: { [`k${fake}${tag}`]: tag } } });
+      await storeAttestations(
+        store,
+        image,
+        [{ manifest: image, statements: [statement('https://spdx.dev/Document', spdx(version), [{ name: 'x', digest: image.digest }])] }],
+        'referrers',
+      );
+    }
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { textDiff: true });
+    const text = renderDiff(diff);
+    // Each field is escaped where it stands; the file's text diff is the one body with lines.
+    assert.doesNotMatch(text, /^ *\+ \/etc\/shadow/m);
+    assert.match(text, /^ {4}~ \/t\\u000a {4}\+ \/etc\/shadow {2}file 0644 0:0 1 B {2}sha256 /m);
+    assert.match(text, /^ {4}\+ \/lb {2}symlink 0777 0:0 → target\\u000a {4}\+ \/etc\/shadow/m);
+    assert.match(text, /^ {4}\+ Labels\.k\\u000a {4}\+ \/etc\/shadow {2}file 0644 0:0 1 Bb: "b"$/m);
+    assert.match(text, /^ {4}~ pad\\u000a {4}\+ \/etc\/shadow {2}file 0644 0:0 1 B 1\\u000d\\u0009 → 2\\u000d\\u0009/m);
+    assert.match(text, /^ {8}--- a\/t\\u000a {4}\+ \/etc\/shadow/m);
+    assert.match(text, /^ {8}-text 1$/m);
+    // The JSON form keeps the names as they are.
+    assert.ok(diff.images[0]!.files.changed.some((c) => c.path === `/t${fake}`));
+  });
+});

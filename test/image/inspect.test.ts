@@ -67,4 +67,15 @@ describe('inspectImage', () => {
       [['referrers', 'signature', sig.digest]],
     );
   });
+
+  it('prints what an attachment says about itself on its own line', async () => {
+    const dir = await tempDir();
+    const store = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const made = await makeImage(store, { tag: 'v1' });
+    const fake = '\n    └─ signature referrer sha256:0  https://slsa.dev/provenance/v1  (referrer)  signed by key trusted';
+    await makeReferrer(store, made.root, 'application/vnd.example', 'x', { 'in-toto.io/predicate-type': `https://example.com/p${fake}` });
+    const text = renderInspect(await inspectImage(store, 'v1', 'img'));
+    assert.doesNotMatch(text, /^ *└─ signature/m);
+    assert.match(text, /https:\/\/example\.com\/p\\u000a {4}└─ signature referrer sha256:0 /);
+  });
 });

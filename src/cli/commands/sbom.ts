@@ -10,7 +10,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { outputFlag, platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch, writeData } from '../options.ts';
 import { withImage } from '../stores.ts';
-import { visible } from '../visible.ts';
+import { visibleLine } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
@@ -59,6 +59,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     }),
   );
   if (sbom.generated)
-    io.stderr.write(visible(`no ${type} SBOM attached to ${sbom.platform}; made one from the image's package database\n`));
+    io.stderr.write(`no ${type} SBOM attached to ${visibleLine(sbom.platform)}; made one from the image's package database\n`);
   await writeData(io, args, `${JSON.stringify(sbom.document, null, 2)}\n`);
 }
