@@ -39,7 +39,9 @@ export type ErrorCode =
   /** A target (registry or runtime) would refuse the image: `check`, `fix`. */
   | 'INCOMPATIBLE'
   /** `pin --check`: a `uses:` value is not pinned to a commit SHA or digest. */
-  | 'UNPINNED';
+  | 'UNPINNED'
+  /** An input holds more than Provenant reads into memory (paths of an image, package database files). */
+  | 'TOO_LARGE';
 
 /** Options every {@link ProvenantError} accepts besides its code and message. */
 export interface ErrorDetails {

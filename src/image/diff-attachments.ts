@@ -142,7 +142,7 @@ export function provenanceDiff(a: readonly ReadStatement[], b: readonly ReadStat
   scalar('predicateType', pa.predicateType, pb.predicateType);
   scalar('builder.id', pa.builderId, pb.builderId);
   scalar('buildType', pa.buildType, pb.buildType);
-  out.changes.push(...mapChanges('parameters', pa.parameters, pb.parameters).map(parseBack));
+  for (const c of mapChanges('parameters', pa.parameters, pb.parameters)) out.changes.push(parseBack(c));
   for (const key of [...new Set([...pa.dependencies.keys(), ...pb.dependencies.keys()])].sort(compareText)) {
     const x = pa.dependencies.get(key);
     const y = pb.dependencies.get(key);

@@ -94,6 +94,11 @@ function entry(path: string, r: FileRecord, side: FilesSide): FileEntry {
 
 /** Text diffs are made for files of at most this many bytes on both sides. */
 export const TEXT_DIFF_LIMIT = 64 * 1024;
+/**
+ * The bodies read for text diffs, per side: files past it (in path order) are skipped as too
+ * large, so that a layer of a million small changed files cannot fill memory.
+ */
+export const TEXT_DIFF_BUDGET = 32 * 1024 * 1024;
 
 /** A store and its layers, for reading bodies again. */
 export interface BodySource {
@@ -110,9 +115,16 @@ export interface BodySource {
 export async function addTextDiffs(changes: FileChange[], a: BodySource, b: BodySource, options: OperationOptions): Promise<void> {
   const wanted = changes.filter((c) => c.a.type === 'file' && c.b.type === 'file' && c.a.sha256 !== c.b.sha256);
   const small: FileChange[] = [];
+  let sizeA = 0;
+  let sizeB = 0;
   for (const c of wanted) {
-    if (c.a.size > TEXT_DIFF_LIMIT || c.b.size > TEXT_DIFF_LIMIT) c.textDiffSkipped = 'too large';
-    else small.push(c);
+    const fits = c.a.size <= TEXT_DIFF_LIMIT && c.b.size <= TEXT_DIFF_LIMIT;
+    if (!fits || sizeA + c.a.size > TEXT_DIFF_BUDGET || sizeB + c.b.size > TEXT_DIFF_BUDGET) c.textDiffSkipped = 'too large';
+    else {
+      small.push(c);
+      sizeA += c.a.size;
+      sizeB += c.b.size;
+    }
   }
   if (small.length === 0) return;
   const bodiesA = await readBodies(

@@ -30,7 +30,11 @@ export function renderDiff(diff: ImageDiff): string {
   if (diff.platforms.onlyB.length > 0) out.push(`platforms only in b: ${one(diff.platforms.onlyB.join(', '))}`);
   section(out, 'index annotations', values(diff.annotations), '');
   section(out, 'index attachments', attachments(diff.attachments), '');
-  for (const image of diff.images) out.push('', ...platform(image));
+  // One line at a time: a platform with a million changed files has more lines than a call takes arguments.
+  for (const image of diff.images) {
+    out.push('');
+    for (const line of platform(image)) out.push(line);
+  }
   return `${out.join('\n')}\n`;
 }
 

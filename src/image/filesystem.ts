@@ -4,14 +4,15 @@
  * "Whiteouts"), one layer at a time and streaming: each entry becomes a record of its type,
  * mode, owner, size, link target and the SHA-256 of its content, and only the bodies asked for
  * (package databases, small files for a text diff) are kept. Memory is bounded by the number of
- * paths and the largest kept body, never by a layer or a file.
+ * paths and the kept bodies, never by a layer or a file, and both have limits
+ * ({@link FILESYSTEM_LIMITS}) that a layer cannot talk its way past.
  */
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { gunzip, isGzip, through } from '../archive/gzip.ts';
 import { cleanEntryPath } from '../archive/paths.ts';
 import { readTar, type TarEntryType, type TarHeader } from '../archive/tar.ts';
-import { concatBytes } from '../bytes.ts';
+import { concatBytes, formatBytes } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
@@ -43,6 +44,32 @@ export interface FileRecord {
   layer: number;
 }
 
+/** What one {@link LayerFilesystem} holds at most; past a limit, reading a layer fails with `TOO_LARGE`. */
+export interface FilesystemLimits {
+  /**
+   * Paths, counting folders that only exist as parents of deeper paths. Each costs about 250
+   * bytes; a distribution image with everything installed has a few hundred thousand.
+   */
+  paths: number;
+  /** Bytes of all kept bodies together. */
+  keptBytes: number;
+  /** Bytes of one kept body. */
+  keptFile: number;
+}
+
+/**
+ * The limits of an image's filesystem. Kept bodies are package databases: on a Debian 12 host
+ * with 763 packages, dpkg's `status` is 0.7 MiB and its 763 `info/*.list` files 7.2 MiB, the
+ * largest 3.8 MiB (google-cloud-cli); an image with ten times the packages still fits well.
+ * Without a limit, a layer of a few kilobytes (gzip) could make a diff hold gigabytes: four
+ * 200 MiB `.list` files, or millions of empty entries.
+ */
+export const FILESYSTEM_LIMITS: Readonly<FilesystemLimits> = {
+  paths: 2_000_000,
+  keptBytes: 128 * 1024 * 1024,
+  keptFile: 64 * 1024 * 1024,
+};
+
 /** The root of an image filesystem, as a path. */
 export const ROOT = '.';
 
@@ -57,11 +84,18 @@ function parentOf(path: string): string {
  * path, so a layer full of whiteouts costs what it removes.
  */
 export class LayerFilesystem {
+  /** What it holds at most (see {@link applyLayer}, which enforces them). */
+  readonly limits: Readonly<FilesystemLimits>;
   #records = new Map<string, FileRecord>();
   /** Parent path → its children's paths, for every parent that has any (recorded or implicit). */
   #children = new Map<string, Set<string>>();
   /** Bodies kept while reading (see {@link ApplyLayerOptions.keep}), with the layer they came from. */
   #kept = new Map<string, { layer: number; bytes: Uint8Array }>();
+  #keptBytes = 0;
+
+  constructor(limits: Partial<FilesystemLimits> = {}) {
+    this.limits = { ...FILESYSTEM_LIMITS, ...limits };
+  }
 
   /** The record of `path`, if the path exists. */
   get(path: string): FileRecord | undefined {
@@ -76,6 +110,16 @@ export class LayerFilesystem {
   /** How many paths there are. */
   get size(): number {
     return this.#records.size;
+  }
+
+  /** Paths and folders implied by them, as {@link FilesystemLimits.paths} counts them (folders may count twice). */
+  get nodes(): number {
+    return this.#records.size + this.#children.size;
+  }
+
+  /** Bytes of the kept bodies held. */
+  get keptBytes(): number {
+    return this.#keptBytes;
   }
 
   /**
@@ -94,10 +138,11 @@ export class LayerFilesystem {
 
   /** An independent copy (records are shared: they are never changed, only replaced). */
   clone(): LayerFilesystem {
-    const out = new LayerFilesystem();
+    const out = new LayerFilesystem(this.limits);
     out.#records = new Map(this.#records);
     for (const [k, v] of this.#children) out.#children.set(k, new Set(v));
     out.#kept = new Map(this.#kept);
+    out.#keptBytes = this.#keptBytes;
     return out;
   }
 
@@ -110,14 +155,23 @@ export class LayerFilesystem {
     const old = this.#records.get(path);
     if (old !== undefined && !(old.type === 'dir' && record.type === 'dir')) this.#remove(path, () => true);
     if (record.type !== 'dir') this.#removeBelow(path, () => true);
-    this.#kept.delete(path);
+    this.#unkeep(path);
     this.#records.set(path, record);
     this.#link(path);
   }
 
   /** Keeps `bytes` as the body of the entry just put at `path` from `layer`. */
   keep(path: string, layer: number, bytes: Uint8Array): void {
+    this.#unkeep(path);
     this.#kept.set(path, { layer, bytes });
+    this.#keptBytes += bytes.byteLength;
+  }
+
+  #unkeep(path: string): void {
+    const old = this.#kept.get(path);
+    if (old === undefined) return;
+    this.#kept.delete(path);
+    this.#keptBytes -= old.bytes.byteLength;
   }
 
   /**
@@ -149,7 +203,10 @@ export class LayerFilesystem {
   #remove(path: string, which: (r: FileRecord) => boolean): void {
     this.#removeBelow(path, which);
     const r = this.#records.get(path);
-    if (r !== undefined && which(r)) this.#records.delete(path);
+    if (r !== undefined && which(r)) {
+      this.#records.delete(path);
+      this.#unkeep(path);
+    }
     this.#prune(path);
   }
 
@@ -251,8 +308,6 @@ export interface ApplyLayerOptions extends OperationOptions {
   where?: string | undefined;
 }
 
-/** A kept body larger than this is refused: kept bodies are package databases and small texts. */
-export const KEEP_LIMIT = 256 * 1024 * 1024;
 const XATTR = /^(SCHILY|LIBARCHIVE)\.xattr\./;
 
 /**
@@ -337,13 +392,15 @@ async function applyEntry(
     .filter((k) => XATTR.test(k))
     .sort();
   if (xattrs.length > 0) record.xattrs = Object.fromEntries(xattrs.map((k) => [k.replace(XATTR, ''), header.pax?.[k] ?? '']));
+  if (fs.nodes >= fs.limits.paths && fs.get(path) === undefined) {
+    throw new ProvenantError('TOO_LARGE', `the image has more than ${fs.limits.paths} paths, more than are read into memory`, {
+      where: `${where}: ${path}`,
+      hint: 'a layer with millions of entries is built to exhaust memory, not to run',
+    });
+  }
   if (header.type === 'file') {
     const keep = options.keep?.(path, header) === true;
-    if (keep && header.size > KEEP_LIMIT) {
-      throw new ProvenantError('INVALID_ARCHIVE', `${path} is ${header.size} bytes, more than ${KEEP_LIMIT} can be read into memory`, {
-        where,
-      });
-    }
+    if (keep) checkKeep(fs, path, header.size, `${where}: ${path}`);
     const hash = options.hash === false ? undefined : createHash('sha256');
     const parts: Uint8Array[] = [];
     let total = 0;
@@ -360,6 +417,29 @@ async function applyEntry(
     return;
   }
   fs.put(path, record);
+}
+
+/** Refuses to keep a body of `size` bytes past the filesystem's limits, before any of it is read. */
+function checkKeep(fs: LayerFilesystem, path: string, size: number, where: string): void {
+  const { keptFile, keptBytes } = fs.limits;
+  const hint = 'kept files are package databases (dpkg status, info/*.list, status.d), a few MiB in real images';
+  if (size > keptFile) {
+    throw new ProvenantError(
+      'TOO_LARGE',
+      `${path} is ${formatBytes(size)}, more than the ${formatBytes(keptFile)} a package database file may have`,
+      {
+        where,
+        hint,
+      },
+    );
+  }
+  if (fs.keptBytes + size > keptBytes) {
+    throw new ProvenantError(
+      'TOO_LARGE',
+      `${path} (${formatBytes(size)}) would take the package database files held in memory past ${formatBytes(keptBytes)}`,
+      { where, hint },
+    );
+  }
 }
 
 function countProgress(stream: ByteStream, layer: Descriptor, options: OperationOptions): ByteStream {

@@ -6,6 +6,7 @@ import { tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { diffImages } from '../../src/image/diff.ts';
+import { TEXT_DIFF_BUDGET } from '../../src/image/diff-files.ts';
 import { renderDiff } from '../../src/image/diff-render.ts';
 import { applyLayer, LayerFilesystem } from '../../src/image/filesystem.ts';
 import { bytesSource } from '../../src/io/types.ts';
@@ -136,6 +137,44 @@ describe('the flattened filesystem', () => {
     await assert.rejects(flatten([await layer([file('../escape', 'x')])]), code('UNSAFE_PATH'));
     const l = await layer([file('a', 'x')]);
     await assert.rejects(flatten([{ ...l, diffId: digestOf('something else') }]), code('DIGEST_MISMATCH'));
+  });
+
+  it('holds kept bodies and paths within its limits, and frees what a later layer replaces or whites out', async () => {
+    const store = await layout();
+    const fsOf = async (limits: ConstructorParameters<typeof LayerFilesystem>[0], layers: Layer[]) => {
+      const fs = new LayerFilesystem(limits);
+      for (const l of layers) await store.putBlob(bytesSource(l.descriptor, l.bytes));
+      for (const [i, l] of layers.entries()) {
+        await applyLayer(fs, store, l.descriptor, { index: i, diffId: l.diffId, keep: (p) => p.startsWith('db/'), where: `layer ${i}` });
+      }
+      return fs;
+    };
+    const body = (n: number) => 'x'.repeat(n);
+    // One file past the per-file limit, refused before its body is read, naming the layer and path.
+    await assert.rejects(fsOf({ keptFile: 100 }, [await layer([file('db/big', body(101))])]), (err) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'));
+      assert.equal(err.where, 'layer 0: db/big');
+      return true;
+    });
+    // Files that fit one by one, but not together; the files that are not kept do not count.
+    const three = await layer([file('db/a', body(40)), file('db/b', body(40)), file('other', body(90)), file('db/c', body(40))]);
+    await assert.rejects(fsOf({ keptBytes: 100 }, [three]), (err) => isProvenantError(err, 'TOO_LARGE') && err.where === 'layer 0: db/c');
+    // A replaced body and a whited-out one no longer count.
+    const fs = await fsOf({ keptBytes: 100 }, [
+      await layer([file('db/a', body(40)), file('db/b', body(40))]),
+      await layer([file('db/a', body(10)), file('db/.wh.b', '')]),
+      await layer([file('db/c', body(80))]),
+    ]);
+    assert.equal(fs.keptBytes, 90);
+    assert.deepEqual(fs.keptPaths().sort(), ['db/a', 'db/c']);
+    // Paths, with the folders they imply; a path already there costs nothing more.
+    const many = await layer(Array.from({ length: 12 }, (_, i) => file(`d/f${i}`, '')));
+    await assert.rejects(
+      fsOf({ paths: 10 }, [many]),
+      (err) => isProvenantError(err, 'TOO_LARGE') && /more than 10 paths/.test(err.message),
+    );
+    const again = await layer(Array.from({ length: 12 }, () => file('d/f', '')));
+    assert.equal((await fsOf({ paths: 3 }, [again])).size, 1);
   });
 
   it('fails on corrupt layers with a typed error only (property)', async () => {
@@ -479,6 +518,55 @@ describe('packages', () => {
     assert.deepEqual(
       image.packages.changed.map((c) => [c.ecosystem, c.name, c.a.version, c.b.version]),
       [['npm', 'left-pad', '1.0.0', '1.3.0']],
+    );
+  });
+});
+
+describe('size', () => {
+  it('compares and prints a config with 150,000 labels and a platform with 150,000 added files', async () => {
+    const store = await layout();
+    const l = await layer([file('x', 'x')]);
+    const labels = Object.fromEntries(Array.from({ length: 150_000 }, (_, i) => [`l${i}`, '']));
+    await putImage(store, [l], { tag: 'a' });
+    await putImage(store, [l], { tag: 'b', config: { Labels: labels } });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    assert.equal(diff.images[0]!.config.filter((c) => c.field.startsWith('Labels.')).length, 150_000);
+    const added = diff.images[0]!.files.added;
+    const one = {
+      path: '/x',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      mtime: 0,
+      layer: 0,
+      layerDigest: l.descriptor.digest,
+    } as const;
+    for (let i = 0; i < 150_000; i++) added.push({ ...one, path: `/f${i}` });
+    const text = renderDiff(diff);
+    assert.match(text, /^ {4}\+ Labels\.l149999: ""$/m);
+    assert.match(text, /^ {4}\+ \/f149999 {2}file /m);
+  });
+
+  it('skips the text diffs of small files past the budget instead of holding them all', async () => {
+    const store = await layout();
+    const size = 60 * 1024;
+    const count = Math.floor(TEXT_DIFF_BUDGET / size) + 2;
+    const files = (v: string) =>
+      Array.from({ length: count }, (_, i) => file(`f${String(i).padStart(4, '0')}`, `${v}\n${'.'.repeat(size - 2)}`));
+    await putImage(store, [await layer(files('a'))], { tag: 'a' });
+    await putImage(store, [await layer(files('b'))], { tag: 'b' });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { textDiff: true });
+    const changed = diff.images[0]!.files.changed;
+    assert.equal(changed.length, count);
+    assert.equal(changed.filter((c) => c.textDiff !== undefined).length, Math.floor(TEXT_DIFF_BUDGET / size));
+    assert.deepEqual(
+      changed.filter((c) => c.textDiff === undefined).map((c) => [c.path, c.textDiffSkipped]),
+      [
+        [`/f${String(count - 2).padStart(4, '0')}`, 'too large'],
+        [`/f${String(count - 1).padStart(4, '0')}`, 'too large'],
+      ],
     );
   });
 });

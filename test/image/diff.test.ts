@@ -8,9 +8,12 @@ import { tarHeader } from '../../src/archive/tar.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
+import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { diffImages } from '../../src/image/diff.ts';
 import { renderDiff } from '../../src/image/diff-render.ts';
+import { FILESYSTEM_LIMITS } from '../../src/image/filesystem.ts';
+import { imageInventory } from '../../src/image/inventory.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
@@ -255,7 +258,7 @@ async function bigLayer(store: ContentStore, dirPath: string, name: string, size
   const tarHash = createHash('sha256');
   const gzHash = createHash('sha256');
   let gzSize = 0;
-  const path = join(dirPath, `${name}.tar.gz`);
+  const path = join(dirPath, `${name.replaceAll('/', '_')}.tar.gz`);
   const tar = Readable.from(writeTar([{ header: tarHeader({ name, size }), body }]));
   tar.on('data', (c: Buffer) => tarHash.update(c));
   const gz = zlib.createGzip({ level: 1 });
@@ -270,6 +273,22 @@ async function bigLayer(store: ContentStore, dirPath: string, name: string, size
 }
 
 describe('memory', () => {
+  it('refuses a package database file past the limit in diff, report and sbom, naming the layer and the path', async () => {
+    const d = await tempDir();
+    const store = await LayoutStore.open(join(d, 'layout'), { create: true });
+    const big = await bigLayer(store, d, 'var/lib/dpkg/status.d/p', FILESYSTEM_LIMITS.keptFile + 1, 1);
+    await putImageLayers(store, [big], 'big');
+    await putImageLayers(store, [await bigLayer(store, d, 'small', 1, 1)], 'small');
+    const tooLarge = (err: unknown) => {
+      assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+      assert.equal(err.where, `oci:${join(d, 'layout')}:big@${big.descriptor.digest}: var/lib/dpkg/status.d/p`);
+      return true;
+    };
+    await assert.rejects(diffImages({ store, target: 'small' }, { store, target: 'big' }), tooLarge);
+    const digest = (await store.resolve('big'))!.digest;
+    await assert.rejects(imageInventory(store, digest, `oci:${join(d, 'layout')}:big`), tooLarge);
+  });
+
   it('stays bounded far below the size of the files compared', { timeout: 600_000 }, async () => {
     const d = await tempDir();
     const store = await LayoutStore.open(join(d, 'layout'), { create: true });
