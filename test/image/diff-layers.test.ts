@@ -139,6 +139,20 @@ describe('the flattened filesystem', () => {
     await assert.rejects(flatten([{ ...l, diffId: digestOf('something else') }]), code('DIGEST_MISMATCH'));
   });
 
+  it('replaces, whites out and hides a path 20,000 folders deep', async () => {
+    const deep = Array.from({ length: 20_000 }, () => 'a').join('/');
+    assert.deepEqual(await flatten([await layer([file(`${deep}/f`, 'x'), file('a', 'now a file')])]), { a: 'file@0' });
+    assert.deepEqual(await flatten([await layer([file(`${deep}/f`, 'x')]), await layer([file('.wh.a', '')])]), {});
+    assert.deepEqual(await flatten([await layer([file(`${deep}/f`, 'x'), file('b', 'y')]), await layer([file('.wh..wh..opq', '')])]), {});
+    const store = await layout();
+    const l = await layer([file(`${deep}/f`, 'x'), file(`${deep}/g`, 'y'), file('a', 'z')]);
+    await store.putBlob(bytesSource(l.descriptor, l.bytes));
+    const fs = new LayerFilesystem();
+    await applyLayer(fs, store, l.descriptor, { index: 0 });
+    // Nothing is left of the chain of folders either: the file and the root's list of it.
+    assert.deepEqual([fs.size, fs.nodes], [1, 2]);
+  });
+
   it('holds kept bodies and paths within its limits, and frees what a later layer replaces or whites out', async () => {
     const store = await layout();
     const fsOf = async (limits: ConstructorParameters<typeof LayerFilesystem>[0], layers: Layer[]) => {
