@@ -131,8 +131,15 @@ export class ByteBuilder {
   }
 }
 
-/** DEL and the C1 controls (CSI U+009B and OSC U+009D start terminal sequences as ESC [ and ESC ] do). */
-const HIDDEN = '\\u007f-\\u009f';
+/**
+ * Characters that change how text looks without showing as themselves: DEL and the C1 controls
+ * (CSI U+009B and OSC U+009D start terminal sequences as `ESC [` and `ESC ]` do), and Unicode's
+ * invisible format characters: the soft hyphen, zero-width space and joiners, the left-to-right
+ * and right-to-left marks (U+200B-200F), bidirectional embeddings and overrides (U+202A-202E) and
+ * isolates (U+2066-2069), the byte order mark. With those, `sha256:abc` and `sha256:a\u200bbc`, or
+ * a name and its reversal, look alike (https://trojansource.codes).
+ */
+const HIDDEN = '\\u007f-\\u009f\\u00ad\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff';
 /** Every C0 control, so that a field stays on its line. */
 const NOT_IN_LINE = new RegExp(`[\\u0000-\\u001f${HIDDEN}]`, 'g');
 /** C0 controls but tab and newline: text meant to have lines. */
@@ -144,8 +151,8 @@ function escapeChar(c: string): string {
 
 /**
  * Outside text (a tag, a path or package name in an image, a registry's message) for one field of
- * one printed line: every control character, newline, carriage return and tab included, DEL and
- * C1, written as a `\uXXXX` escape (valid in JSON too). A newline
+ * one printed line: every control character, newline, carriage return and tab included, DEL, C1
+ * and the invisible ones of {@link HIDDEN}, written as a `\uXXXX` escape (valid in JSON too). A newline
  * left raw would let the text print a line of its own, such as a fake "verified" line.
  */
 export function printableLine(text: string): string {

@@ -25,4 +25,6 @@ export interface Output {
    * and whatever is written from then on is dropped, so that the writer may stop.
    */
   flushed(): Promise<boolean>;
+  /** A terminal: data written to it is escaped as {@link visibleData} (visible.ts) says; absent means no. */
+  readonly isTTY?: boolean;
 }

@@ -6,6 +6,7 @@ import type { Platform } from '../oci/types.ts';
 import { parseSourceDateEpoch } from '../time.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
+import { visibleData } from './visible.ts';
 
 /** `--format text|json`: every command that prints a result (`prints: 'result'`) takes it. */
 export const FORMAT_FLAG: FlagSpec = { type: 'string', description: 'output format: text (default) or json' };
@@ -50,7 +51,7 @@ export function writeJson(io: CliIo, value: unknown): void {
 export async function writeData(io: CliIo, args: ParsedArgs, data: string | Uint8Array): Promise<void> {
   const out = args.values.output as string | undefined;
   if (out === undefined || out === '-') {
-    io.stdout.write(data);
+    io.stdout.write(typeof data === 'string' ? visibleData(io.stdout, data) : data);
     return;
   }
   await writeFileAtomic(out, data, { mkdir: true, signal: io.signal });

@@ -24,11 +24,18 @@ export class FdOutput implements Output {
   readonly #stream: () => NodeJS.WritableStream;
   #fallback: Stream | undefined;
   #closed = false;
+  #tty: boolean | undefined;
 
   /** `fd` is written with writeSync; `stream()` gives the stream that takes over when it would block. */
   constructor(fd: number, stream: () => NodeJS.WritableStream) {
     this.#fd = fd;
     this.#stream = stream;
+  }
+
+  /** Whether the descriptor is a terminal, asked only when a command needs to know (node:tty is not loaded at start). */
+  get isTTY(): boolean {
+    this.#tty ??= process.getBuiltinModule('node:tty').isatty(this.#fd);
+    return this.#tty;
   }
 
   write(chunk: string | Uint8Array): void {

@@ -2,10 +2,13 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { visible, visibleLine } from '../../src/cli/visible.ts';
-import { provenant } from './provenant.ts';
+import { layer, file as layerFile, layout, putImage, removeTemp } from '../image/diff-helpers.ts';
+import { provenant, provenantOnTerminal } from './provenant.ts';
+
+after(removeTemp);
 
 /** C0 but newline and tab, DEL, C1. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what the tests look for
@@ -23,6 +26,37 @@ describe('visible', () => {
         if (!/\\/.test(s)) assert.equal(JSON.parse(`"${out.replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t')}"`), s);
       }),
     );
+  });
+});
+
+describe('look-alike names', () => {
+  it('escapes zero-width, bidirectional and soft-hyphen characters and the byte order mark, in lines and fields', () => {
+    const hidden = '\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff';
+    const escaped = [...hidden].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    assert.equal(visible(`sha256:a${hidden}b`), `sha256:a${escaped}b`);
+    assert.equal(visibleLine(`x${hidden}`), `x${escaped}`);
+    // Their neighbours stay: U+2010 (hyphen), U+2028 (line separator, no control), U+2070.
+    assert.equal(visible('\u2010\u2070\u00ac'), '\u2010\u2070\u00ac');
+  });
+
+  it('escapes C1 and DEL in JSON data on a terminal only: a pipe gets the exact bytes', async () => {
+    const store = await layout();
+    const label = 'evil\u009b2J\u007f\u202egnp.exe';
+    await putImage(store, [await layer([layerFile('x', 'x')])], { tag: 'v1', config: { Labels: { l: label } } });
+    const ref = `${store.location}:v1`;
+    const piped = await provenant(['report', ref, '--format', 'json', '--target', 'none']);
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.equal(
+      (JSON.parse(piped.stdout) as { platforms: { config: { labels: Record<string, string> } }[] }).platforms[0]?.config.labels.l,
+      label,
+    );
+    const shown = await provenantOnTerminal(['report', ref, '--format', 'json', '--target', 'none'], []);
+    assert.equal(shown.status, 0, shown.screen);
+    assert.doesNotMatch(shown.screen, /[\u007f-\u009f\u202e]/);
+    assert.match(shown.screen, /"l": "evil\\u009b2J\\u007f\\u202egnp\.exe"/);
+    // Still JSON, with the same label.
+    const json = JSON.parse(shown.screen.replace(/\r\n/g, '\n')) as { platforms: { config: { labels: Record<string, string> } }[] };
+    assert.equal(json.platforms[0]?.config.labels.l, label);
   });
 });
 

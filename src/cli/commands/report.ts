@@ -11,6 +11,7 @@ import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, parseBool, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
 import { withImage } from '../stores.ts';
+import { visibleData } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
@@ -59,7 +60,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   );
   const body = json ? `${JSON.stringify(data, null, 2)}\n` : renderReport(data);
   if (output === undefined) {
-    io.stdout.write(body);
+    io.stdout.write(visibleData(io.stdout, body));
     return;
   }
   await writeFileAtomic(output, body, { signal: io.signal });
