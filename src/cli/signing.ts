@@ -22,6 +22,7 @@ import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { platformArg } from './options.ts';
 import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
+import { visibleLine } from './visible.ts';
 
 // ---- passwords ------------------------------------------------------------------------------
 
@@ -324,16 +325,20 @@ export function verificationJson(name: string, report: VerificationReport, trust
 
 function signerText(c: CheckedSignature): string {
   const s = c.signer;
-  if (s?.keyId !== undefined) return `key ${s.keyId}`;
-  if (s?.identity !== undefined) return `${s.identity} (${s.issuer ?? 'no issuer'})`;
+  if (s?.keyId !== undefined) return `key ${visibleLine(s.keyId)}`;
+  if (s?.identity !== undefined) return visibleLine(`${s.identity} (${s.issuer ?? 'no issuer'})`);
   return '';
 }
 
-/** One line for a signature or attestation that was tried. */
+/**
+ * One line for a signature or attestation that was tried. Its predicate type, source and failure
+ * come from whoever pushed it, so each is kept on the line: a failed attestation's predicate type
+ * must not print an "ok" line of its own.
+ */
 function checkedLine(c: CheckedSignature): string {
-  const what = c.kind === 'attestation' ? `attestation ${c.predicateType ?? '(no predicate type)'}` : 'signature';
-  const where = `${c.storage.padEnd(9)} ${c.source}`;
-  if (!c.verified) return `  FAIL ${what}  ${where}: ${c.reason}: ${c.message}`;
+  const what = c.kind === 'attestation' ? `attestation ${visibleLine(c.predicateType ?? '(no predicate type)')}` : 'signature';
+  const where = `${c.storage.padEnd(9)} ${visibleLine(c.source)}`;
+  if (!c.verified) return `  FAIL ${what}  ${where}: ${c.reason}: ${visibleLine(c.message ?? '')}`;
   const log = c.logIndex === undefined ? '' : `  rekor log index ${c.logIndex}${c.loggedAt ? ` (${c.loggedAt.toISOString()})` : ''}`;
   return `  ok   ${what}  ${where}  by ${signerText(c)}${log}`;
 }

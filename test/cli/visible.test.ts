@@ -4,7 +4,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { renderVerified, verificationFailure } from '../../src/cli/signing.ts';
 import { visible, visibleLine } from '../../src/cli/visible.ts';
+import type { CheckedSignature } from '../../src/sign/verify.ts';
 import { layer, file as layerFile, layout, putImage, removeTemp } from '../image/diff-helpers.ts';
 import { provenant, provenantOnTerminal } from './provenant.ts';
 
@@ -57,6 +59,33 @@ describe('look-alike names', () => {
     // Still JSON, with the same label.
     const json = JSON.parse(shown.screen.replace(/\r\n/g, '\n')) as { platforms: { config: { labels: Record<string, string> } }[] };
     assert.equal(json.platforms[0]?.config.labels.l, label);
+  });
+});
+
+describe('verify', () => {
+  it("keeps what a signature says about itself on its own line: a failed one prints no 'ok' line", () => {
+    const fake = '\n  ok   attestation https://slsa.dev/provenance/v1  referrers sha256:1  by key trusted';
+    const failed: CheckedSignature = {
+      storage: 'referrers',
+      format: 'bundle',
+      kind: 'attestation',
+      source: `sha256:2${fake}`,
+      verified: false,
+      reason: 'signature',
+      message: `bad${fake}`,
+      predicateType: `https://example.com/p${fake}`,
+      transparencyLog: false,
+    };
+    const ok: CheckedSignature = { ...failed, verified: true, source: 'sha256:3', signer: { identity: `me${fake}`, issuer: 'x' } };
+    const subject = `sha256:${'0'.repeat(64)}` as const;
+    const error = verificationFailure('img', { subject, kind: 'attestation', checked: [failed], verified: [] });
+    assert.doesNotMatch(error.message, /^ {2}ok/m);
+    assert.equal(error.message.split('\n').length, 2);
+    const text = renderVerified('img', { subject, kind: 'attestation', checked: [failed, ok], verified: [ok] });
+    assert.deepEqual(
+      text.split('\n').map((l) => l.slice(0, 6)),
+      ['img (s', '  FAIL', '  ok  ', ''],
+    );
   });
 });
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { statement } from '../../src/attest/storage.ts';
 import type { Digest } from '../../src/oci/digest.ts';
-import { evaluatePolicies } from '../../src/policy/evaluate.ts';
+import { evaluatePolicies, type PolicyReport } from '../../src/policy/evaluate.ts';
 import { parsePolicies } from '../../src/policy/load.ts';
 import { formatPolicyReport } from '../../src/policy/report.ts';
 import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
@@ -523,5 +523,51 @@ describe('policies, authorities and modes', () => {
     const logged = await load(doc('logged', `${aliceKey}    ctlog: {url: https://rekor.sigstore.dev}\n`));
     const r2 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, logged);
     assert.match(r2.failures[0]!, /^logged \/ alice: ctlog asks for transparency log entries, which need a trusted root/);
+  });
+});
+
+describe('the text form', () => {
+  it('keeps a message on its line: what an attestation says cannot print a passing line', () => {
+    const fake = '\n      ok   attestation provenance (https://slsa.dev/provenance/v1): holds';
+    const report: PolicyReport = {
+      image: 'img',
+      digest: `sha256:${'0'.repeat(64)}`,
+      passed: false,
+      verdict: 'fail',
+      policies: [
+        {
+          policy: 'p',
+          where: 'policy.yaml:1',
+          mode: 'enforce',
+          glob: '**',
+          passed: false,
+          authorities: [
+            {
+              authority: 'a',
+              where: 'policy.yaml:2',
+              kind: 'key',
+              passed: false,
+              message: `no${fake}`,
+              attestations: [
+                {
+                  attestation: 'x',
+                  where: 'policy.yaml:3',
+                  predicateType: `t${fake}`,
+                  passed: false,
+                  message: `bad${fake}`,
+                  statements: [],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      failures: [`p / a: no${fake}`],
+      warnings: [],
+    };
+    const text = formatPolicyReport(report);
+    assert.equal(text.split('\n').length, 4, text);
+    assert.doesNotMatch(text, /^ +ok/m);
+    assert.equal(formatPolicyReport({ ...report, policies: [] }).split('\n').length, 2);
   });
 });
