@@ -411,7 +411,7 @@ async function applyEntry(
   }
   if (header.type === 'file') {
     const keep = options.keep?.(path, header) === true;
-    if (keep) checkKeep(fs, path, header.size, `${where}: ${path}`);
+    if (keep) checkKeep(fs, path, header.size, where);
     const hash = options.hash === false ? undefined : createHash('sha256');
     const parts: Uint8Array[] = [];
     let total = 0;

@@ -167,12 +167,16 @@ describe('the flattened filesystem', () => {
     // One file past the per-file limit, refused before its body is read, naming the layer and path.
     await assert.rejects(fsOf({ keptFile: 100 }, [await layer([file('db/big', body(101))])]), (err) => {
       assert.ok(isProvenantError(err, 'TOO_LARGE'));
-      assert.equal(err.where, 'layer 0: db/big');
+      assert.equal(err.where, 'layer 0');
+      assert.match(err.message, /^db\/big is 101 B, more than the 100 B /);
       return true;
     });
     // Files that fit one by one, but not together; the files that are not kept do not count.
     const three = await layer([file('db/a', body(40)), file('db/b', body(40)), file('other', body(90)), file('db/c', body(40))]);
-    await assert.rejects(fsOf({ keptBytes: 100 }, [three]), (err) => isProvenantError(err, 'TOO_LARGE') && err.where === 'layer 0: db/c');
+    await assert.rejects(
+      fsOf({ keptBytes: 100 }, [three]),
+      (err) => isProvenantError(err, 'TOO_LARGE') && /^db\/c \(40 B\)/.test(err.message),
+    );
     // A replaced body and a whited-out one no longer count.
     const fs = await fsOf({ keptBytes: 100 }, [
       await layer([file('db/a', body(40)), file('db/b', body(40))]),
