@@ -566,7 +566,8 @@ export class DownloadCache {
   /**
    * A file for content that is written as it is made (a layer as it is compressed): written
    * under a temporary name, hashed as it goes, and renamed to its SHA-256 by `finish`, which
-   * records it under `key` too; `abort` removes it. Nothing is held in memory.
+   * records it under `key` too, with its size and CRC-32 as {@link put} records them; `abort`
+   * removes it. Nothing is held in memory.
    */
   async writer(): Promise<CacheWriter> {
     await this.#sweepOnce();
@@ -575,6 +576,8 @@ export class DownloadCache {
     const tmp = join(folder, `stream.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
     const fh = await open(tmp, 'w');
     const hash = createHash('sha256');
+    const { crc32 } = process.getBuiltinModule('node:zlib');
+    let crc = 0;
     let size = 0;
     let isOpen = true;
     const close = async (): Promise<void> => {
@@ -590,6 +593,7 @@ export class DownloadCache {
       sha256: () => hash.copy().digest('hex'),
       write: async (chunk) => {
         hash.update(chunk);
+        crc = crc32(chunk, crc);
         size += chunk.length;
         await writeAll(fh, chunk);
       },
@@ -598,7 +602,8 @@ export class DownloadCache {
         const hex = hash.digest('hex');
         const path = join(folder, hex);
         await rename(tmp, path);
-        if (key !== undefined) await atomicWrite(this.keyPath(key), `${hex}\n`);
+        // With the size and CRC-32, as put records them: a later get or checked need not hash it.
+        if (key !== undefined) await atomicWrite(this.keyPath(key), keyRecord(hex, size, crc.toString(16).padStart(8, '0')));
         return { sha256: hex, path, size };
       },
       abort: async () => {

@@ -49,7 +49,8 @@ async function swapLayers(cacheDir: string, a: Digest, b: Digest): Promise<numbe
   const [ofA, ofB] = [byLayer.get(a) ?? [], byLayer.get(b) ?? []];
   assert.equal(ofA.length, 2, 'a record and a file kept for the first layer');
   assert.equal(ofB.length, 2, 'a record and a file kept for the second layer');
-  const isRecord = (e: { text: string }) => e.text.trim().includes(' ');
+  // A layer-blob key names the layer itself; a record key names the record's file.
+  const isRecord = (e: { text: string }) => ![a, b].includes(`sha256:${e.text.trim().split(' ')[0]}` as Digest);
   for (const [x, y] of [
     [ofA.find(isRecord), ofB.find(isRecord)],
     [ofA.find((e) => !isRecord(e)), ofB.find((e) => !isRecord(e))],

@@ -6,7 +6,7 @@
  * cached too, under the SHA-256 the Release gives for the uncompressed file, so a build that finds
  * it there skips both the download and the decompression (apt keeps its lists the same way).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
@@ -18,6 +18,7 @@ import {
   type DebRelease,
   type DebReleaseFile,
   keepPackagesFile,
+  keptPackagesKey,
   type PackagesFile,
   readRelease,
   selectPackagesFile,
@@ -73,7 +74,8 @@ export interface DebPackagesIndex {
   size: number;
   /**
    * Where the cache keeps it, when it came from there: it was checked against the Release when
-   * it was stored, under the SHA-256 the Release gives, and is not hashed again.
+   * it was stored, under the SHA-256 the Release gives, and since against the size and CRC-32
+   * recorded then (see `keptPackagesKey`), not hashed again.
    */
   path: string | undefined;
   /** Lowercase hex SHA-256 of `bytes`. */
@@ -166,8 +168,8 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     const fileUrl = joinLocation(dists, file.path);
     const where = safeLocation(fileUrl);
     const source = { url: where, sha256: file.entry.sha256, size: file.entry.size, path: file.path };
-    // The decompressed index, under the SHA-256 the signed Release gives it: checked when it was
-    // stored, and trusted by that name since (a warm build reads only the stanzas it looks up).
+    // The decompressed index, under the SHA-256 the signed Release gives it: checked against it
+    // when it was stored, and against the size and CRC-32 recorded then each time it is used.
     const kept = cache === undefined || file.uncompressed === undefined ? undefined : await keptFile(cache, file.uncompressed.entry);
     if (kept !== undefined && file.uncompressed !== undefined) {
       progress({ file: file.uncompressed.path, url: where, cached: true });
@@ -344,14 +346,17 @@ function packagesIndex(
   };
 }
 
-/** The cache's file of the SHA-256 `entry` gives, when it is there with that size. */
+/**
+ * The cache's decompressed Packages file of the SHA-256 `entry` gives, when its key says it was
+ * kept with that digest and size and the file still has the size and CRC-32 the key recorded
+ * (read through once: 50 MB for Debian main). A file that fails is a miss: the index is fetched
+ * or taken from the cache compressed, checked against the Release and decompressed again. Only
+ * its SHA-256 would also catch a file rewritten on purpose, by someone who can write the cache
+ * and so its keys as well (docs/build.md, "Caches"), for seven times the cost.
+ */
 async function keptFile(cache: DownloadCache, entry: DebReleaseFile): Promise<{ path: string; size: number } | undefined> {
-  const path = join(cache.dir, 'sha256', entry.sha256);
-  try {
-    return (await stat(path)).size === entry.size ? { path, size: entry.size } : undefined;
-  } catch {
-    return undefined;
-  }
+  const kept = await cache.checked(keptPackagesKey(entry.sha256));
+  return kept !== undefined && kept.sha256 === entry.sha256 && kept.size === entry.size ? { path: kept.path, size: kept.size } : undefined;
 }
 
 /** The compressed index file, from the cache or the mirror, checked against the Release. */

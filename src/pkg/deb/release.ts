@@ -317,9 +317,20 @@ export async function verifiedPackagesBytes(
 }
 
 /**
+ * The cache key of a decompressed Packages file whose SHA-256 (hex) is `sha256`: it records the
+ * file's size and CRC-32 (see DownloadCache.put), which a warm build checks the kept file against
+ * (`DownloadCache.checked`) before it reads a stanza of it. A damaged file is then a miss, as a
+ * damaged download is, rather than stanzas that the signed Release never listed.
+ */
+export function keptPackagesKey(sha256: string): string {
+  return `deb-packages:v1:${sha256}`;
+}
+
+/**
  * Checks a compressed Packages file against its Release, and decompresses it into `cache` as it
  * is decoded (never whole in memory: Debian main's is 50 MB), checked against the Release's
- * entry of the uncompressed file before it is kept, under its SHA-256. Gives where it is.
+ * entry of the uncompressed file before it is kept, under its SHA-256 and under
+ * {@link keptPackagesKey} with its size and CRC-32. Gives where it is.
  *
  * @throws ProvenantError as {@link verifiedPackagesBytes}; `IO` when the cache cannot be written
  */
@@ -341,7 +352,7 @@ export async function keepPackagesFile(
     }
     // The writer hashes what it writes: checked before it is kept.
     checkReleaseEntry(entry, path, writer.size, () => writer.sha256(), `${options.where} (decompressed)`);
-    const kept = await writer.finish();
+    const kept = await writer.finish(keptPackagesKey(entry.sha256));
     return { path: kept.path, size: kept.size };
   } catch (err) {
     await writer.abort();

@@ -340,6 +340,56 @@ describe("Release signatures and the keys' validity now", () => {
   });
 });
 
+describe('a decompressed Packages file the cache keeps', () => {
+  it('is a miss once a byte of it changes, and is decompressed again from the Release-checked index', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-kept-'));
+    try {
+      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+      const keyringFile = join(dir, 'archive.gpg');
+      await writeFile(keyringFile, k.publicKey.write());
+      const packages = new TextEncoder().encode(
+        'Package: a\nVersion: 1\nArchitecture: amd64\nDepends: b\n\nPackage: b\nVersion: 1\nArchitecture: amd64\n',
+      );
+      const gz = gzipSync(packages);
+      const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+      // The Release lists the uncompressed file too, as Debian's do: its digest is what the kept file is stored under.
+      const text = `${releaseText('stable', packages)} ${sha(gz)} ${gz.length} main/binary-amd64/Packages.gz\n`;
+      const repo = join(dir, 'repo');
+      await writeRepo(repo, packages, await clearsign(text, [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') }));
+      await writeFile(join(repo, 'dists', 'stable', 'main', 'binary-amd64', 'Packages.gz'), gz);
+      const read: string[] = [];
+      const cacheDir = join(dir, 'cache');
+      const fetchIt = async () =>
+        fetchDebianIndex({
+          url: repo,
+          suite: 'stable',
+          components: ['main'],
+          arch: 'amd64',
+          keyring: await LazyDebKeyring.read([keyringFile]),
+          cacheDir,
+          now: new Date('2020-01-01T13:00:00Z'),
+          onProgress: (u) => read.push(`${u.cached ? 'cache' : 'net'} ${u.file}`),
+        });
+      const first = await fetchIt();
+      assert.equal(first.indexes[0]?.path, join(cacheDir, 'sha256', sha(packages)));
+      read.length = 0;
+      assert.deepEqual((await fetchIt()).packages, first.packages);
+      assert.ok(read.includes('cache main/binary-amd64/Packages'), read.join('\n'));
+      // One byte changed, the size kept: the damaged file is not read, the index is decompressed again.
+      const kept = join(cacheDir, 'sha256', sha(packages));
+      await writeFile(kept, new TextDecoder().decode(packages).replace('Depends:', 'Xepends:'));
+      read.length = 0;
+      const again = await fetchIt();
+      assert.ok(!read.includes('cache main/binary-amd64/Packages'), read.join('\n'));
+      assert.deepEqual(again.packages, first.packages);
+      assert.equal(again.packages[0]?.depends, 'b');
+      assert.deepEqual(new Uint8Array(await readFile(kept)), packages);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('an old Release replayed, or one from the future', () => {
   const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
   const created = new Date('2020-01-01T00:00:00Z');
