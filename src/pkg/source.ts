@@ -40,6 +40,13 @@ export interface LockedPackage {
   url: string;
   /** apk: `Q1` + base64 SHA-1 of the control member (the package's identity); deb: `sha256:` + hex of the .deb. */
   checksum: string;
+  /**
+   * apk: the .apk's size as the verified index lists it (`S:`), when the entry came from an index
+   * (a lock file does not record it). The checksum covers the control member only: a package
+   * signed again is another file under the same checksum, and its size, which the installed
+   * database records, tells the two apart.
+   */
+  size?: number | undefined;
   signature?: LockedRange | undefined;
   control?: LockedRange | undefined;
   data?: LockedRange | undefined;

@@ -118,6 +118,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       architecture: arch,
       url: joinLocation(c.repository, arch, `${c.name}-${c.version}.apk`),
       checksum: c.info.checksum,
+      ...(c.info.size > 0 ? { size: c.info.size } : {}),
     };
   }
 
@@ -127,7 +128,10 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const key = `apk:${p.checksum}`;
     const signed = options.signed === true;
     // Verified in full when first read, then kept unpacked under the same identity (../unpacked.ts).
-    const kept = cache === undefined ? undefined : await loadUnpacked(cache, key);
+    const loaded = cache === undefined ? undefined : await loadUnpacked(cache, key);
+    // Kept from another file under the same checksum (the package signed again) when the index
+    // gives another size: a miss, as the file cached under the checksum is below.
+    const kept = loaded === undefined || !sizeFits((loaded.meta as ApkKept | undefined)?.info.size, p) ? undefined : loaded;
     const meta = kept?.meta as ApkKept | undefined;
     const signedBy = kept === undefined || meta === undefined ? false : await this.#stillVouched(meta, key, where);
     if (kept !== undefined && meta !== undefined && signedBy !== false) {
@@ -175,7 +179,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   ): Promise<FetchedPackage<ApkFetched>> {
     const { baseDir, signal } = this.#options;
     const found = await cache.locate(key);
-    if (found !== undefined) {
+    if (found !== undefined && sizeFits(found.size, p)) {
       const kept = await this.#keepFile(cache, p, key, found, where, signed).catch((err: unknown) => {
         if (isProvenantError(err, 'ABORTED')) throw err;
         return undefined;
@@ -445,10 +449,23 @@ function unvouched(p: LockedPackage, where: string): ProvenantError {
   );
 }
 
-/** A package file must be the package its lock entry names. */
+/** Whether a file of `size` bytes may be the one the entry names: its index's size, when it gives one. */
+function sizeFits(size: number | undefined, p: LockedPackage): boolean {
+  return p.size === undefined || size === p.size;
+}
+
+/** A package file must be the package its lock entry names, of the size its index gives. */
 function checkIdentity(info: ApkPackageInfo, p: LockedPackage, where: string): void {
   if (info.name !== p.name || info.version !== p.version) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${info.name}-${info.version}, not ${p.name}-${p.version}`, { where });
+  }
+  // The checksum does not cover the signature: a file signed again has the index's checksum and
+  // another size, which would reach the installed database (apk-tools checks the size too).
+  if (!sizeFits(info.size, p)) {
+    throw new ProvenantError('DIGEST_MISMATCH', `${where} has ${info.size} bytes, not the ${p.size} its index gives`, {
+      where,
+      hint: 'the repository is being updated, or serves a file its index does not list; try again',
+    });
   }
   // A lock names a package for one architecture; a noarch one serves every architecture.
   if (info.arch !== '' && info.arch !== 'noarch' && p.architecture !== '' && info.arch !== p.architecture) {

@@ -35,6 +35,24 @@ async function signedRepository(dir: string): Promise<string> {
   return createHash('sha256').update(apk).digest('hex');
 }
 
+/**
+ * A repository whose index `indexKey` signs, listing the package signed by `packageKey` (a key
+ * the build's keyring may lack: the index vouches for the package then). Returns its SHA-256.
+ */
+async function repositoryOf(dir: string, indexKey: ApkKey, packageKey: ApkKey): Promise<string> {
+  const signing = (k: ApkKey) => ({ privateKeyPem: k.privateKeyPem, name: k.name });
+  await mkdir(join(dir, 'repo', 'x86_64'), { recursive: true });
+  const apk = await buildApk({ ...spec, builddate: EPOCH }, { key: signing(packageKey) });
+  await writeFile(join(dir, 'repo', 'x86_64', 'hello-1.0-r0.apk'), apk);
+  await writeFile(
+    join(dir, 'repo', 'x86_64', 'APKINDEX.tar.gz'),
+    (await buildApkIndex([apk], { key: signing(indexKey), mtime: EPOCH })).bytes,
+  );
+  return createHash('sha256').update(apk).digest('hex');
+}
+
+type ApkKey = ReturnType<typeof generateApkKeyPair>;
+
 describe('a package kept unpacked in the cache', () => {
   const tempDir = useTempDir('apk-kept');
 
@@ -58,5 +76,37 @@ describe('a package kept unpacked in the cache', () => {
     assert.deepEqual([...cached.packageDigests.values()], [second], 'the digest of the file installed, not of the one kept');
     const fresh = await build(undefined);
     assert.equal(cached.index?.digest, fresh.index?.digest, 'the same image as a build without a cache');
+  });
+
+  it('is not used when the index gives another size: a package signed again by a key outside the keyring', async () => {
+    const dir = await tempDir();
+    const config = join(dir, 'image.yaml');
+    await writeFile(config, 'contents:\n  repositories: [./repo]\n  keyring: [./keys/a.rsa.pub]\n  packages: [hello]\narchs: [x86_64]\n');
+    const a = generateApkKeyPair('a.rsa', { bits: 2048 });
+    // Another length of key, so another length of signature: the file's size differs.
+    const b = generateApkKeyPair('b.rsa', { bits: 4096 });
+    await mkdir(join(dir, 'keys'), { recursive: true });
+    await writeFile(join(dir, 'keys', a.name), a.publicKeyPem);
+    const build = async (cacheDir: string | undefined, memo?: boolean) =>
+      buildImage({
+        config: await loadConfig(config, { hostArch: 'x86_64' }),
+        configPath: config,
+        sourceDateEpoch: EPOCH,
+        cacheDir,
+        ...(memo === undefined ? {} : { memo }),
+      });
+    // Without the build record (the kept package and the cached file alone), and with it.
+    for (const memo of [false, true]) {
+      const cacheDir = join(dir, `cache-${memo}`);
+      const first = await repositoryOf(dir, a, a);
+      assert.deepEqual([...(await build(cacheDir, memo)).packageDigests.values()], [first]);
+      // The same package signed by b, which the keyring lacks; the index, signed by a, lists it.
+      const second = await repositoryOf(dir, a, b);
+      assert.notEqual(second, first);
+      const cached = await build(cacheDir, memo);
+      assert.deepEqual([...cached.packageDigests.values()], [second], `the file the index lists, not the one kept (memo ${memo})`);
+      const fresh = await build(undefined);
+      assert.equal(cached.index?.digest, fresh.index?.digest, `the same image as a build without a cache (memo ${memo})`);
+    }
   });
 });
