@@ -8,40 +8,59 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { pidRunning, thisPlace } from '../io/place.ts';
 
 let ownTag: string | undefined;
 
-/** `<host>-<pid>` of this process, for the names of its temporary files. */
+/**
+ * `<place>-<pid>-<process>` of this process, for the names of its temporary files: the first 8
+ * hex digits of the SHA-256 of where it runs (host name, pid namespace and boot, as the layout
+ * lock records them: ../io/place.ts), its pid, and 8 random hex digits of its own. Two builds
+ * in containers of one host name (one pid namespace each, often the same pids) share a cache
+ * folder: with the host name alone, each took the other's files for its own, or for those of a
+ * process gone, and took over its partial downloads.
+ */
 export function ownerTag(): string {
-  ownTag ??= `${createHash('sha256').update(hostname()).digest('hex').slice(0, 8)}-${process.pid}`;
+  if (ownTag === undefined) {
+    const { host, pidns = '', boot = '' } = thisPlace();
+    const place = createHash('sha256').update(`${host}\n${pidns}\n${boot}`).digest('hex').slice(0, 8);
+    ownTag = `${place}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  }
   return ownTag;
 }
 
 /**
- * Who wrote a temporary file, from its name: `<name>.<host>-<pid>-<random>.tmp` and
- * `<sha256>.<host>-<pid>-<random>.part`, and the `<name>.<pid>.<random>.tmp` of earlier
- * versions (written on this machine, as caches were then). Undefined for other files.
+ * Who wrote a temporary file, from its name: `<name>.<place>-<pid>-<process>-<random>.tmp` and
+ * `<sha256>.<place>-<pid>-<process>-<random>.part` (see {@link ownerTag}); the
+ * `<name>.<host>-<pid>-<random>` of earlier versions (the host name's hash alone) and their
+ * `<name>.<pid>.<random>.tmp` (written on this machine, as caches were then). `here` says that
+ * its pid can be looked up here, `self` that it is this process (for earlier names: its pid is
+ * this one's). Undefined for other files.
  */
-export function ownerOf(name: string): { here: boolean; pid: number; partial: boolean } | undefined {
-  const current = /\.([0-9a-f]{8})-(\d+)-[0-9a-z]+\.(tmp|part)$/.exec(name);
+export function ownerOf(name: string): { here: boolean; self: boolean; pid: number; partial: boolean } | undefined {
+  const current = /\.(([0-9a-f]{8})-(\d+)-[0-9a-f]{8})-[0-9a-z]+\.(tmp|part)$/.exec(name);
   if (current !== null) {
-    return { here: current[1] === ownerTag().slice(0, 8), pid: Number(current[2]), partial: current[3] === 'part' };
+    const tag = ownerTag();
+    return { here: current[2] === tag.slice(0, 8), self: current[1] === tag, pid: Number(current[3]), partial: current[4] === 'part' };
+  }
+  const previous = /\.([0-9a-f]{8})-(\d+)-[0-9a-z]+\.(tmp|part)$/.exec(name);
+  if (previous !== null) {
+    const pid = Number(previous[2]);
+    const here = previous[1] === createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    return { here, self: here && pid === process.pid, pid, partial: previous[3] === 'part' };
   }
   const earlier = /\.(\d+)\.[0-9a-z]+\.tmp$/.exec(name);
-  if (earlier !== null) return { here: true, pid: Number(earlier[1]), partial: false };
+  if (earlier !== null) return { here: true, self: Number(earlier[1]) === process.pid, pid: Number(earlier[1]), partial: false };
   return undefined;
 }
 
-/** True when a process with this id runs on this machine (signal 0 tests without signalling). */
-export function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * True when the writer of a temporary file is known to be gone: its pid can be looked up here
+ * (./io/place.ts says where that holds), it is not this process, and its pid runs nothing. A
+ * writer elsewhere is taken for alive while its file is young.
+ */
+export function writerGone(owner: { here: boolean; self: boolean; pid: number }): boolean {
+  return owner.here && !owner.self && !pidRunning(owner.pid);
 }
 
 /** A whole file read into a SharedArrayBuffer. */

@@ -19,7 +19,7 @@ import { fileChunksReused, hashFile } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, isLoopbackHost, sendRequest } from '../net.ts';
-import { atomicWrite, isAlive, ownerOf, ownerTag, readShared } from './cache-files.ts';
+import { atomicWrite, ownerOf, ownerTag, readShared, writerGone } from './cache-files.ts';
 
 const { createReadStream, existsSync } = process.getBuiltinModule('node:fs');
 
@@ -332,9 +332,10 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * A content-addressed cache of downloads: files under `dir/sha256/<hex>`, and for each key (a
  * package's checksum, say) the digest it was stored under. Files are written as
  * `<name>.<owner>.tmp` and renamed when whole; downloads in progress are `partial/<sha256>.<owner>.part`.
- * `<owner>` is `<host>-<pid>` (the first 8 hex digits of the host name's SHA-256, and the
- * process id), so that the first use of a cache removes the temporary files of runs that were
- * killed (see {@link DownloadCache.sweep}) and resumes their downloads.
+ * `<owner>` is `<place>-<pid>-<process>-<random>` (see `ownerTag` in ./cache-files.ts: where the
+ * process runs, its pid, and a random id of its own), so that the first use of a cache removes
+ * the temporary files of runs that were killed (see {@link DownloadCache.sweep}) and resumes
+ * their downloads, and leaves alone those of a run in another pid namespace of the same host name.
  */
 export class DownloadCache {
   readonly dir: string;
@@ -713,7 +714,7 @@ export class DownloadCache {
         try {
           const { mtimeMs } = await stat(join(folder, name));
           const age = now - mtimeMs;
-          const stale = owner.partial ? age > PARTIAL_KEEP_MS : age > TEMP_STALE_MS || (owner.here && !isAlive(owner.pid));
+          const stale = owner.partial ? age > PARTIAL_KEEP_MS : age > TEMP_STALE_MS || writerGone(owner);
           if (stale) await rm(join(folder, name), { force: true });
         } catch {
           // Gone already, or not ours to remove.
@@ -745,8 +746,9 @@ export class DownloadCache {
       if (owner === undefined || !owner.partial || writing.has(path)) continue;
       try {
         const { mtimeMs } = await stat(path);
-        // A download still running in another process (of this machine, or lately of another) is left to it.
-        const running = owner.here ? owner.pid !== process.pid && isAlive(owner.pid) : true;
+        // A download still running in another process (one whose pid can be looked up here, or
+        // lately one elsewhere: another machine or pid namespace) is left to it.
+        const running = !owner.self && !writerGone(owner);
         if (running && now - mtimeMs < TEMP_STALE_MS) continue;
         await rename(path, mine);
         return mine;

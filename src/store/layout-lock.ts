@@ -3,8 +3,11 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 import { fsp, randomHex } from '../io/files.ts';
+import { type Place, pidRunning, pidVisible, thisPlace } from '../io/place.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
+
+export { type Place, pidVisible } from '../io/place.ts';
 
 // Coordination between processes that write one OCI layout at once (issue 9, item 2).
 //
@@ -40,39 +43,6 @@ const WRITER_REFRESH_MS = 60_000;
 // A breaker file older than this was left by a process that died while breaking.
 const BREAK_STALE_MS = 10_000;
 
-/**
- * Where a process runs, as far as its pid means anything: the host name, and on Linux the pid
- * namespace (`/proc/self/ns/pid`, as `pid:[4026531836]`) and the boot id. Containers with host
- * networking share the host name but not the pid namespace, and one name may be two machines
- * (or one rebooted) on a shared folder: a pid is looked up only where both match.
- */
-export interface Place {
-  host: string;
-  pidns?: string | undefined;
-  boot?: string | undefined;
-}
-
-// Asked on first use: node:os is not otherwise loaded by a command that only reads a layout,
-// which never takes a lock.
-let here: Place | undefined;
-function thisPlace(): Place {
-  if (here !== undefined) return here;
-  const fs = process.getBuiltinModule('node:fs');
-  const tryRead = (read: () => string): string | undefined => {
-    try {
-      return read().trim() || undefined;
-    } catch {
-      return undefined; // not Linux, or no /proc: the host name alone, as before
-    }
-  };
-  here = {
-    host: process.getBuiltinModule('node:os').hostname(),
-    pidns: tryRead(() => fs.readlinkSync('/proc/self/ns/pid')),
-    boot: tryRead(() => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8')),
-  };
-  return here;
-}
-
 /** Who holds a lock or a writer session. */
 export interface Owner extends Place {
   pid: number;
@@ -102,27 +72,6 @@ export function parseOwner(line: string | undefined): Owner | undefined {
     // Being written right now, or not ours: judged by its age alone.
   }
   return undefined;
-}
-
-/**
- * True when the owner's pid names a process that `place` can look up: the same host, and the
- * same pid namespace and boot. A line written by an older version names neither, and is
- * judged by its host alone, as that version did.
- */
-export function pidVisible(owner: Owner, place: Place): boolean {
-  if (owner.host !== place.host) return false;
-  if (owner.pidns === undefined && owner.boot === undefined) return true;
-  return owner.pidns === place.pidns && owner.boot === place.boot;
-}
-
-function pidRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { isProvenantError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/io/types.ts';
 import { openApkSource } from '../../src/pkg/apk/source.ts';
+import { ownerTag } from '../../src/pkg/cache-files.ts';
 import { LazyDebKeyring } from '../../src/pkg/deb/keyring.ts';
 import { DownloadCache, fetchFile, fetchTrustedFile, streamFile } from '../../src/pkg/fetch.ts';
 import { pseudoRandomBytes } from '../helpers/images.ts';
@@ -111,6 +112,12 @@ describe('DownloadCache', async () => {
 
 /** The host part of the cache's temporary names: the first 8 hex digits of the host name's SHA-256. */
 const hostTag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/** The place part of today's temporary names (see ownerTag): where this process runs, hashed. */
+const placeTag = ownerTag().slice(0, 8);
+
+/** Whether this machine lets a test run a process in a pid namespace of its own (root, or user namespaces). */
+const canUnshare = spawnSync('unshare', ['--pid', '--fork', 'true']).status === 0;
 
 /** The id of a process that has ended (a child that ran nothing). */
 async function deadPid(): Promise<number> {
@@ -227,6 +234,10 @@ describe('DownloadCache after an interrupted run', async () => {
       elsewhereOld: join(dir, 'sha256', `${'a'.repeat(64)}.00000000-${dead}-0a1b2c3d.tmp`),
       // A live writer of this machine (this process): kept.
       alive: join(dir, 'keys', `${'f'.repeat(64)}.${hostTag}-${process.pid}-0a1b2c3d.tmp`),
+      // Today's names (where the writer runs, its pid, an id of its own): a writer of this place gone ...
+      deadPlace: join(dir, 'sha256', `${'8'.repeat(64)}.${placeTag}-${dead}-0a1b2c3d-0a1b2c3d.tmp`),
+      // ... and one with this pid in another pid namespace of the same host name: kept while young.
+      otherPlace: join(dir, 'sha256', `${'7'.repeat(64)}.00000000-${process.pid}-0a1b2c3d-0a1b2c3d.tmp`),
       // A partial download whose writer is gone: kept for a later run to resume, unless a week old.
       partial: join(dir, 'partial', `${sha256}.${hostTag}-${dead}-0a1b2c3d.part`),
       partialOld: join(dir, 'partial', `${'9'.repeat(64)}.${hostTag}-${dead}-0a1b2c3d.part`),
@@ -247,6 +258,8 @@ describe('DownloadCache after an interrupted run', async () => {
       elsewhereYoung: true,
       elsewhereOld: false,
       alive: true,
+      deadPlace: false,
+      otherPlace: true,
       partial: true,
       partialOld: false,
     });
@@ -287,6 +300,45 @@ describe('DownloadCache after an interrupted run', async () => {
       );
       assert.deepEqual(await new DownloadCache(dir).get(`deb:${sha256}`), body);
     } finally {
+      await server.close();
+    }
+  });
+
+  it('leaves the partial download of a run in another pid namespace alone, though it has the same host name and pid', {
+    skip: !canUnshare,
+  }, async () => {
+    const dir = await cacheDir();
+    // The first run gets 1 MiB and waits for more; the second runs meanwhile. Each is pid 1 of a
+    // pid namespace of its own, as two builds in containers of one host name often are.
+    const server = await fileServer(body, (n) =>
+      n === 0 ? { kind: 'hang-after', bytes: 1024 * 1024 } : { kind: 'serve', honourRange: true },
+    );
+    const script = `import('${pathToFileURL(join(root, 'src', 'pkg', 'fetch.ts')).href}').then((m) => new m.DownloadCache(${JSON.stringify(dir)}).download(${JSON.stringify(server.url)}, { sha256: '${sha256}' }))`;
+    const run = () =>
+      spawn('unshare', ['--pid', '--fork', '--kill-child', process.execPath, '--input-type=module', '-e', script], { stdio: 'ignore' });
+    const first = run();
+    const firstExited = once(first, 'exit');
+    try {
+      const partialDir = join(dir, 'partial');
+      let name: string | undefined;
+      for (let i = 0; i < 500 && name === undefined; i++) {
+        const names = await readdir(partialDir).catch(() => []);
+        if (names.length === 1 && (await stat(join(partialDir, names[0]!))).size === 1024 * 1024) name = names[0];
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+      if (name === undefined) assert.fail('the first run wrote no partial file');
+      const second = run();
+      const [code] = await once(second, 'exit');
+      assert.equal(code, 0);
+      // The second downloaded the whole file, and the first's partial file is still its own.
+      assert.deepEqual(
+        server.served.slice(1).map((s) => s.range ?? 'whole'),
+        ['whole'],
+      );
+      assert.equal((await stat(join(partialDir, name))).size, 1024 * 1024);
+    } finally {
+      first.kill('SIGKILL');
+      await firstExited;
       await server.close();
     }
   });
