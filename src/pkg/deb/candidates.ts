@@ -12,7 +12,7 @@ import { isProvenantError, ProvenantError } from '../../errors.ts';
 import type { Candidate, CandidateIndex, Constraint, Provision, Requirement, VersionScheme } from '../resolve/resolve.ts';
 import { parseControlStanzas } from './control.ts';
 import { type DebRelation, parseDebRelations } from './relations.ts';
-import { type DebStanzaIndex, stanzasNamed, stanzasProviding } from './stanza-index.ts';
+import { checkStanza, type DebStanzaIndex, stanzasNamed, stanzasProviding } from './stanza-index.ts';
 import { compareDebVersions, isDebConstraintOp, parseDebVersion, satisfiesDebConstraint } from './version.ts';
 
 /** The repository a Packages file comes from. */
@@ -266,7 +266,11 @@ export function debCandidateIndex(
     let c = made[f]!.get(s);
     if (c !== undefined) return c;
     try {
-      const text = decoder.decode(file.bytes.subarray(file.index.starts[s]!, file.index.ends[s]!));
+      const bytes = file.bytes.subarray(file.index.starts[s]!, file.index.ends[s]!);
+      // Checked as it is read: a warm build reads only the stanzas it looks up (a damaged cache
+      // stops the build rather than giving another image).
+      checkStanza(file.index, s, bytes, file.where);
+      const text = decoder.decode(bytes);
       const stanzas = parseControlStanzas(text, file.where);
       const stanza = stanzas[0];
       c = stanzas.length === 1 && stanza !== undefined ? debCandidate(stanza, file.repo, arch, { ...options, where: file.where }) : null;

@@ -74,8 +74,8 @@ export interface DebPackagesIndex {
   size: number;
   /**
    * Where the cache keeps it, when it came from there: it was checked against the Release when
-   * it was stored, under the SHA-256 the Release gives, and since against the size and CRC-32
-   * recorded then (see `keptPackagesKey`), not hashed again.
+   * it was stored, under the SHA-256 the Release gives, and is read since a stanza at a time,
+   * each checked against the CRC-32 its stanza index recorded (see `keptFile`).
    */
   path: string | undefined;
   /** Lowercase hex SHA-256 of `bytes`. */
@@ -169,7 +169,7 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
     const where = safeLocation(fileUrl);
     const source = { url: where, sha256: file.entry.sha256, size: file.entry.size, path: file.path };
     // The decompressed index, under the SHA-256 the signed Release gives it: checked against it
-    // when it was stored, and against the size and CRC-32 recorded then each time it is used.
+    // when it was stored, and each stanza read from it against its stanza index (see keptFile).
     const kept = cache === undefined || file.uncompressed === undefined ? undefined : await keptFile(cache, file.uncompressed.entry);
     if (kept !== undefined && file.uncompressed !== undefined) {
       progress({ file: file.uncompressed.path, url: where, cached: true });
@@ -348,14 +348,16 @@ function packagesIndex(
 
 /**
  * The cache's decompressed Packages file of the SHA-256 `entry` gives, when its key says it was
- * kept with that digest and size and the file still has the size and CRC-32 the key recorded
- * (read through once: 50 MB for Debian main). A file that fails is a miss: the index is fetched
- * or taken from the cache compressed, checked against the Release and decompressed again. Only
- * its SHA-256 would also catch a file rewritten on purpose, by someone who can write the cache
- * and so its keys as well (docs/build.md, "Caches"), for seven times the cost.
+ * kept with that digest and the file has that size. It is not read through here (50 MB for
+ * Debian main, 20-30 ms a warm build): its stanza index is made from it checked against the
+ * SHA-256, and keeps each stanza's CRC-32, which every stanza read from the file is checked
+ * against (./stanza-index.ts, `checkStanza`). A damaged file then stops the build, naming the
+ * stanza, rather than giving another image. Only a SHA-256 of what is read would also catch a
+ * file rewritten on purpose, by someone who can write the cache and so its index as well
+ * (docs/build.md, "Caches").
  */
 async function keptFile(cache: DownloadCache, entry: DebReleaseFile): Promise<{ path: string; size: number } | undefined> {
-  const kept = await cache.checked(keptPackagesKey(entry.sha256));
+  const kept = await cache.locate(keptPackagesKey(entry.sha256));
   return kept !== undefined && kept.sha256 === entry.sha256 && kept.size === entry.size ? { path: kept.path, size: kept.size } : undefined;
 }
 

@@ -317,10 +317,9 @@ export async function verifiedPackagesBytes(
 }
 
 /**
- * The cache key of a decompressed Packages file whose SHA-256 (hex) is `sha256`: it records the
- * file's size and CRC-32 (see DownloadCache.put), which a warm build checks the kept file against
- * (`DownloadCache.checked`) before it reads a stanza of it. A damaged file is then a miss, as a
- * damaged download is, rather than stanzas that the signed Release never listed.
+ * The cache key of a decompressed Packages file whose SHA-256 (hex) is `sha256`: kept only once
+ * the file was checked against the Release. A warm build finds the file by it and reads it a
+ * stanza at a time, each checked against its stanza index (fetch-index.ts, `keptFile`).
  */
 export function keptPackagesKey(sha256: string): string {
   return `deb-packages:v1:${sha256}`;

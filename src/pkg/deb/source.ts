@@ -379,12 +379,14 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
  */
 async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
   // v3: indexes made while the piecewise index could scramble names (a value with a line feed) are not read.
-  const key = `deb-stanza-index:v3:${file.sha256}`;
+  // v4: each stanza's CRC-32, which a stanza read from the kept file is checked against.
+  const key = `deb-stanza-index:v4:${file.sha256}`;
   const cached = await cache?.get(key);
   const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size, { checked: true });
   if (index !== undefined) return index;
   // A file in the cache is read a piece at a time: its `bytes` would hold it whole for the build.
-  const made = file.path === undefined ? indexDebStanzas(file.bytes, where) : indexDebStanzaFile(file.path, where);
+  // A kept file is checked against its SHA-256 as it is indexed: from then on, stanza by stanza.
+  const made = file.path === undefined ? indexDebStanzas(file.bytes, where) : indexDebStanzaFile(file.path, where, undefined, file.sha256);
   await cache?.put(key, encodeStanzaIndex(made));
   return made;
 }

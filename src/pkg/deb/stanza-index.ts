@@ -8,7 +8,9 @@
  *
  * Offsets are in bytes of the file, so that a stanza is decoded from its own bytes when it is parsed.
  */
+import { createHash } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
+import { crc32 } from 'node:zlib';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { type ScannedStanza, scanControlStanzas } from './control.ts';
@@ -64,6 +66,12 @@ export interface DebStanzaIndex {
   /** Per stanza: the byte offset of its first line, and of the end of its last line. */
   starts: Int32Array;
   ends: Int32Array;
+  /**
+   * Per stanza: the CRC-32 of its bytes (`starts` to `ends`), as a signed 32-bit number. A stanza
+   * read from a file the cache keeps is checked against it ({@link checkStanza}): a warm build
+   * then reads and checks only the stanzas it looks up, not the whole file (50 MB for Debian main).
+   */
+  sums: Int32Array;
   /** Stanza numbers sorted by name, then by number: for looking names up by binary search. */
   byName: Int32Array;
   /**
@@ -85,7 +93,7 @@ const INDEX_FIELDS: ReadonlySet<string> = new Set(['package', 'architecture', 'p
  */
 export function indexDebStanzas(bytes: Uint8Array, where: string): DebStanzaIndex {
   const index = new IndexBuilder();
-  index.add(scanBytes(bytes, where, 1), 0);
+  index.add(scanBytes(bytes, where, 1), 0, bytes);
   return index.finish();
 }
 
@@ -95,12 +103,14 @@ const PIECE = 4 * 1024 * 1024;
 /**
  * {@link indexDebStanzas} of a Packages file on disk, read a piece at a time, each cut after a
  * blank line (which ends a stanza): the file is never held whole, nor its text, which was 50 MB
- * each for Debian main, and twice that when V8 keeps the text at two bytes a character.
+ * each for Debian main, and twice that when V8 keeps the text at two bytes a character. With
+ * `sha256`, the file is hashed as it is read, and must have that digest (the one the signed
+ * Release gives): an index made from a damaged file would vouch for its stanzas.
  *
  * @throws ProvenantError as {@link indexDebStanzas}, naming the line in the whole file; `IO` when
- *   the file cannot be read
+ *   the file cannot be read, or has not the SHA-256 given
  */
-export function indexDebStanzaFile(path: string, where: string, piece = PIECE): DebStanzaIndex {
+export function indexDebStanzaFile(path: string, where: string, piece = PIECE, sha256?: string): DebStanzaIndex {
   const index = new IndexBuilder();
   let fd: number | undefined;
   try {
@@ -112,6 +122,7 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE): 
     // once it is scanned, and a buffer per piece was 50 MB outside V8's heap for Debian main,
     // left until the collector came by.
     let scratch = Buffer.allocUnsafe(Math.min(piece, size));
+    const hash = sha256 === undefined ? undefined : createHash('sha256');
     while (offset < size) {
       let bytes: Buffer;
       for (let want = piece; ; want *= 2) {
@@ -128,11 +139,18 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE): 
           break;
         }
       }
-      index.add(scanBytes(bytes, where, line), offset);
+      index.add(scanBytes(bytes, where, line), offset, bytes);
+      hash?.update(bytes);
       // Each piece leaves its text and the scan's objects dead: collected as they pile up.
       noteBytesMoved(bytes.length);
       for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) line++;
       offset += bytes.length;
+    }
+    if (hash !== undefined && hash.digest('hex') !== sha256) {
+      throw new ProvenantError('IO', `${path} has not the SHA-256 the Release gives it (${sha256}): the download cache is damaged`, {
+        where,
+        hint: 'remove that file and build again: it is then decompressed again from the index the Release checks',
+      });
     }
   } catch (err) {
     if (isProvenantError(err)) throw err;
@@ -172,12 +190,13 @@ class IndexBuilder {
   readonly #archs: string[] = [];
   readonly #starts: number[] = [];
   readonly #ends: number[] = [];
+  readonly #sums: number[] = [];
   /** Provided names, and the stanza that provides each. */
   readonly #provided: string[] = [];
   readonly #providers: number[] = [];
 
-  /** Adds the stanzas of a piece of the file that starts at byte `offset`. */
-  add(stanzas: readonly ScannedStanza[], offset: number): void {
+  /** Adds the stanzas of a piece of the file, `bytes`, that starts at byte `offset`. */
+  add(stanzas: readonly ScannedStanza[], offset: number, bytes: Uint8Array): void {
     const first = this.#names.length;
     const firstProvided = this.#provided.length;
     for (const [k, { fields, start, end }] of stanzas.entries()) {
@@ -187,6 +206,7 @@ class IndexBuilder {
       this.#archs.push(fields.architecture ?? '');
       this.#starts.push(start + offset);
       this.#ends.push(end + offset);
+      this.#sums.push(crc32(bytes.subarray(start, end)) | 0);
       const provided: string[] = [];
       if (fields.provides !== undefined && fields.provides !== '') {
         try {
@@ -215,6 +235,7 @@ class IndexBuilder {
       archs: StringTable.of(this.#archs),
       starts: Int32Array.from(this.#starts),
       ends: Int32Array.from(this.#ends),
+      sums: Int32Array.from(this.#sums),
       byName: Int32Array.from(sortedGroups(names.map((name, i): [string, number] => [name, i])).numbers),
       provided: StringTable.of(provided.names),
       providers: Int32Array.from(provided.numbers),
@@ -260,7 +281,7 @@ export function stanzasProviding(index: DebStanzaIndex, name: string): number[] 
 // 2: the names, architectures and provided names as string tables, their text in UTF-8 (the
 // names are slices of the decoded file, which V8 keeps at two bytes a character when the file
 // has any non-ASCII character): 6 MB of one string per name became 3.5 MB.
-const FORMAT = 'provenant-deb-stanza-index/2';
+const FORMAT = 'provenant-deb-stanza-index/3';
 
 /** A {@link StringTable} as the cache keeps it. */
 function packTable(table: StringTable): { text: Uint8Array; ends: Int32Array } {
@@ -300,6 +321,7 @@ export function encodeStanzaIndex(index: DebStanzaIndex): Uint8Array {
     archs: packTable(index.archs),
     starts: index.starts,
     ends: index.ends,
+    sums: index.sums,
     byName: index.byName,
     provided: packTable(index.provided),
     providers: index.providers,
@@ -327,22 +349,55 @@ export function decodeStanzaIndex(bytes: Uint8Array, fileSize: number, options: 
     return undefined;
   }
   if (v === null || typeof v !== 'object' || v.format !== FORMAT) return undefined;
-  const { starts, ends, byName, providers } = v;
-  if (!(starts instanceof Int32Array && ends instanceof Int32Array && byName instanceof Int32Array && providers instanceof Int32Array))
+  const { starts, ends, sums, byName, providers } = v;
+  if (
+    !(
+      starts instanceof Int32Array &&
+      ends instanceof Int32Array &&
+      sums instanceof Int32Array &&
+      byName instanceof Int32Array &&
+      providers instanceof Int32Array
+    )
+  )
     return undefined;
   const names = unpackTable(v.names, checked);
   const archs = unpackTable(v.archs, checked);
   const provided = unpackTable(v.provided, checked);
   if (names === undefined || archs === undefined || provided === undefined) return undefined;
   const n = names.length;
-  if (archs.length !== n || starts.length !== n || ends.length !== n || byName.length !== n || providers.length !== provided.length)
+  if (
+    archs.length !== n ||
+    starts.length !== n ||
+    ends.length !== n ||
+    sums.length !== n ||
+    byName.length !== n ||
+    providers.length !== provided.length
+  )
     return undefined;
-  if (checked) return n === 0 || ends[n - 1]! <= fileSize ? { names, archs, starts, ends, byName, provided, providers } : undefined;
+  if (checked) return n === 0 || ends[n - 1]! <= fileSize ? { names, archs, starts, ends, sums, byName, provided, providers } : undefined;
   for (let i = 0; i < n; i++) {
     if (starts[i]! < 0 || starts[i]! > ends[i]! || ends[i]! > fileSize || byName[i]! < 0 || byName[i]! >= n) return undefined;
   }
   for (let i = 0; i < providers.length; i++) if (providers[i]! < 0 || providers[i]! >= n) return undefined;
-  return { names, archs, starts, ends, byName, provided, providers };
+  return { names, archs, starts, ends, sums, byName, provided, providers };
+}
+
+/**
+ * Checks stanza `s`'s bytes, as read from the Packages file, against the CRC-32 the index
+ * recorded for it when the file was checked whole.
+ *
+ * @throws ProvenantError `IO` when they differ: the file the cache keeps is damaged
+ */
+export function checkStanza(index: DebStanzaIndex, s: number, bytes: Uint8Array, where: string): void {
+  if ((crc32(bytes) | 0) === index.sums[s]) return;
+  throw new ProvenantError(
+    'IO',
+    `the stanza of ${JSON.stringify(index.names.at(s))} differs from the one indexed: the download cache is damaged`,
+    {
+      where,
+      hint: "build again with an empty --cache-dir, or remove the cache folder's Packages file (its name is the SHA-256 the Release gives)",
+    },
+  );
 }
 
 /**

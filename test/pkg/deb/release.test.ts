@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { createCleartextMessage, generateKey, type PrivateKey, type PublicKey, sign } from 'openpgp';
 import { isProvenantError } from '../../../src/errors.ts';
+import type { DebCandidate } from '../../../src/pkg/deb/candidates.ts';
 import { fetchDebianIndex } from '../../../src/pkg/deb/fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
 import {
@@ -18,9 +19,11 @@ import {
   readRelease,
   selectPackagesFile,
 } from '../../../src/pkg/deb/release.ts';
+import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } from '../../../src/pkg/deb/sources.ts';
 import { decompressIndex, decompressIndexChunks, decompressXz } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../../../src/pkg/fetch.ts';
+import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../../helpers/debian.ts';
 
 const code = (c: string) => (err: unknown) => {
@@ -341,15 +344,16 @@ describe("Release signatures and the keys' validity now", () => {
 });
 
 describe('a decompressed Packages file the cache keeps', () => {
-  it('is a miss once a byte of it changes, and is decompressed again from the Release-checked index', async () => {
+  it('is read a stanza at a time, each checked: a damaged one stops the build, naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-kept-'));
     try {
       const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
       const keyringFile = join(dir, 'archive.gpg');
       await writeFile(keyringFile, k.publicKey.write());
-      const packages = new TextEncoder().encode(
-        'Package: a\nVersion: 1\nArchitecture: amd64\nDepends: b\n\nPackage: b\nVersion: 1\nArchitecture: amd64\n',
-      );
+      // Stanzas as a build takes them: with where each .deb is and its size and digest.
+      const stanza = (name: string, extra = '') =>
+        `Package: ${name}\nVersion: 1\nArchitecture: amd64\n${extra}Filename: pool/${name}.deb\nSize: 1\nSHA256: ${'0'.repeat(64)}\n`;
+      const packages = new TextEncoder().encode(`${stanza('a', 'Depends: b\n')}\n${stanza('b')}`);
       const gz = gzipSync(packages);
       const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
       // The Release lists the uncompressed file too, as Debian's do: its digest is what the kept file is stored under.
@@ -357,33 +361,46 @@ describe('a decompressed Packages file the cache keeps', () => {
       const repo = join(dir, 'repo');
       await writeRepo(repo, packages, await clearsign(text, [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') }));
       await writeFile(join(repo, 'dists', 'stable', 'main', 'binary-amd64', 'Packages.gz'), gz);
-      const read: string[] = [];
-      const cacheDir = join(dir, 'cache');
-      const fetchIt = async () =>
-        fetchDebianIndex({
-          url: repo,
-          suite: 'stable',
-          components: ['main'],
-          arch: 'amd64',
-          keyring: await LazyDebKeyring.read([keyringFile]),
-          cacheDir,
-          now: new Date('2020-01-01T13:00:00Z'),
-          onProgress: (u) => read.push(`${u.cached ? 'cache' : 'net'} ${u.file}`),
-        });
-      const first = await fetchIt();
-      assert.equal(first.indexes[0]?.path, join(cacheDir, 'sha256', sha(packages)));
-      read.length = 0;
-      assert.deepEqual((await fetchIt()).packages, first.packages);
-      assert.ok(read.includes('cache main/binary-amd64/Packages'), read.join('\n'));
-      // One byte changed, the size kept: the damaged file is not read, the index is decompressed again.
-      const kept = join(cacheDir, 'sha256', sha(packages));
-      await writeFile(kept, new TextDecoder().decode(packages).replace('Depends:', 'Xepends:'));
-      read.length = 0;
-      const again = await fetchIt();
-      assert.ok(!read.includes('cache main/binary-amd64/Packages'), read.join('\n'));
-      assert.deepEqual(again.packages, first.packages);
-      assert.equal(again.packages[0]?.depends, 'b');
+      const cache = new DownloadCache(join(dir, 'cache'));
+      const index = async (): Promise<CandidateIndex<DebCandidate>> => {
+        const { candidates } = await new DebRepositorySource({
+          repositories: [`deb [signed-by=${keyringFile}] file://${repo} stable main`],
+          keyring: [],
+          packages: ['a'],
+          configPath: join(dir, 'image.yaml'),
+          baseDir: dir,
+          cache,
+          logger: { debug() {}, info() {}, warn() {} },
+        }).readIndex('x86_64');
+        assert.ok(!Array.isArray(candidates), 'looked up by name');
+        return candidates as CandidateIndex<DebCandidate>;
+      };
+      const depends = (c: { depends: readonly (readonly { name: string }[])[] } | undefined) => c?.depends.flat().map((r) => r.name);
+      // Decompressed and indexed, then found in the cache and read from there.
+      assert.deepEqual(depends((await index()).named('a')[0]), ['b']);
+      assert.deepEqual(depends((await index()).named('a')[0]), ['b']);
+      const kept = join(cache.dir, 'sha256', sha(packages));
       assert.deepEqual(new Uint8Array(await readFile(kept)), packages);
+      // One byte changed, the size kept: the stanza is refused where it is read, the others still read.
+      await writeFile(kept, new TextDecoder().decode(packages).replace('Depends:', 'Xepends:'));
+      const damaged = await index();
+      assert.throws(
+        () => damaged.named('a'),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'IO'));
+          assert.match(err.message, /the stanza of "a" differs from the one indexed: the download cache is damaged/);
+          return true;
+        },
+      );
+      assert.equal(damaged.named('b').length, 1);
+      // Without its stanza index, the file is indexed again, checked whole against the Release's SHA-256.
+      assert.ok(await cache.has(`deb-stanza-index:v4:${sha(packages)}`));
+      await rm(join(cache.dir, 'keys', sha(new TextEncoder().encode(`deb-stanza-index:v4:${sha(packages)}`))));
+      await assert.rejects(index(), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'IO'));
+        assert.match(err.message, /has not the SHA-256 the Release gives it/);
+        return true;
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -571,8 +571,13 @@ describe('debCandidateIndex', () => {
         .map((c) => c.id),
       ['a'],
     );
-    // The ranges of the two stanzas swapped: each name now points at the other's text.
-    const swapped = { ...index, starts: index.starts.slice().reverse(), ends: index.ends.slice().reverse() };
+    // The ranges of the two stanzas swapped, with their CRC-32s: each name now points at the other's text.
+    const swapped = {
+      ...index,
+      starts: index.starts.slice().reverse(),
+      ends: index.ends.slice().reverse(),
+      sums: index.sums.slice().reverse(),
+    };
     assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').named('app'), []);
     assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').named('libc6'), []);
     assert.deepEqual(debCandidateIndex(file(swapped), 'amd64').providing('awk'), []);
@@ -580,6 +585,14 @@ describe('debCandidateIndex', () => {
     const renamed = { ...index, names: StringTable.of(['evil', 'libc6']), byName: Int32Array.from([0, 1]) };
     assert.deepEqual(stanzasNamed(renamed, 'evil'), [0]);
     assert.deepEqual(debCandidateIndex(file(renamed), 'amd64').named('evil'), []);
+    // Ranges that do not hold the bytes the index was made from: the file is damaged, and read no further.
+    const moved = { ...index, starts: index.starts.slice().reverse(), ends: index.ends.slice().reverse() };
+    assert.throws(() => debCandidateIndex(file(moved), 'amd64').named('app'), /the stanza of "app" differs from the one indexed/);
+    const changed = utf8(text.replace('Provides: awk', 'Provides: awx'));
+    assert.throws(
+      () => debCandidateIndex([{ bytes: changed, index, repo: repoOf(0), where: 'P' }], 'amd64').named('app'),
+      (err: unknown) => isProvenantError(err, 'IO'),
+    );
   });
 
   it('takes the architecture of a stanza from its text, not from the index', () => {
@@ -609,6 +622,7 @@ describe('debCandidateIndex', () => {
             ...file.index,
             starts: Int32Array.from(perm, (p) => file.index.starts[p] ?? 0),
             ends: Int32Array.from(perm, (p) => file.index.ends[p] ?? 0),
+            sums: Int32Array.from(perm, (p) => file.index.sums[p] ?? 0),
           };
           const got = debCandidateIndex([{ ...file, index: lie }], 'amd64');
           for (const name of LOOKUPS) {
