@@ -88,10 +88,13 @@ export function abortedError(signal: AbortSignal | undefined, where?: string): P
   return new ProvenantError('ABORTED', 'the operation was cancelled', { where, cause: signal?.reason });
 }
 
-// The one other use of @ in what users write: a reference's @digest (the OCI grammar, less the
-// dots an algorithm may hold and none does, so that host:port is not taken for one).
-const DIGEST_AFTER = /^(?!localhost:)[a-z0-9]+(?:[+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/i;
+// The one other use of @ in what users write: a reference's @digest, well formed or not, named
+// by a digest algorithm, so that a one-word host with a port (`registry:5000`) is never taken
+// for one.
+const DIGEST_AFTER = /^(?:sha256|sha384|sha512|sha1|md5|blake2b|blake3)(?:[+._-][a-z0-9]+)*:[a-z0-9=_-]*$/i;
 const SCHEME = /[a-z][a-z0-9+.-]*:\/\//i;
+// What starts with a host: localhost, or a first segment holding a dot, a colon or brackets.
+const HOST_FIRST = /^(?:localhost|[^/]*[.:[][^/]*)(?:[/?#]|$)/i;
 
 /**
  * `text` as a message may quote it: the credentials of each URL in it (`https://user:password@`,
@@ -114,6 +117,9 @@ export function redactCredentials(text: string): string {
       const after = body.slice(at + 1);
       if (DIGEST_AFTER.test(after)) continue;
       if (scheme === null && !before.includes(':') && !/[.:/]/.test(after)) return word;
+      // In a URL's path, an @ with no password before it and no host after it is the path's own
+      // (a workflow's `x.yml@refs/heads/main`, as certificate identities name it).
+      if (scheme !== null && slash >= 0 && slash < at && !before.includes(':') && !HOST_FIRST.test(after)) continue;
       return `${word.slice(0, start)}***@${after}`;
     }
     return word;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { withoutUserInfo } from '../src/errors.ts';
+import { redactCredentials, withoutUserInfo } from '../src/errors.ts';
 
 describe('withoutUserInfo', () => {
   it('removes the user info of every http(s) URL in a text, and nothing else', () => {
@@ -21,5 +21,25 @@ describe('withoutUserInfo', () => {
       ['ghcr.io/a/b@sha256:abc', 'ghcr.io/a/b@sha256:abc'],
     ];
     for (const [text, want] of cases) assert.equal(withoutUserInfo(text), want, text);
+  });
+});
+
+describe('redactCredentials', () => {
+  it('hides user info before a host with a port, and keeps digests and the @ of a path', () => {
+    const D = 'a'.repeat(64);
+    const cases: [string, string][] = [
+      // A one-word host with a port reads like algorithm:encoded; only hex of a digest's length is one.
+      ['user:hunter2@registry:5000/app', '***@registry:5000/app'],
+      ['http://user:hunter2@my-registry:8443/v2', 'http://***@my-registry:8443/v2'],
+      ['https://user:pa/ss@host/x', 'https://***@host/x'],
+      [`ghcr.io/a/b@sha256:${D}`, `ghcr.io/a/b@sha256:${D}`],
+      [`user:pw@ghcr.io/a/b@sha256:${D}`, `***@ghcr.io/a/b@sha256:${D}`],
+      // A certificate identity: the workflow's ref after an @ in the path.
+      [
+        'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main',
+        'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main',
+      ],
+    ];
+    for (const [text, want] of cases) assert.equal(redactCredentials(text), want, text);
   });
 });
