@@ -243,6 +243,10 @@ export class LayoutStore extends LayoutReader {
         if (!manifests.some((m) => m.digest === desc.digest && m.annotations?.[Annotation.RefName] === undefined)) {
           manifests = [...manifests, entry];
         }
+      } else {
+        // A tag roots it now: an untagged entry put there to keep it until it was tagged (written
+        // by digest, signed, then tagged) would keep it rooted after the tag moves on.
+        manifests = manifests.filter((m) => !(m.digest === desc.digest && m.annotations?.[Annotation.RefName] === undefined));
       }
       for (const tag of tags) {
         manifests = manifests.filter((m) => m.annotations?.[Annotation.RefName] !== tag);

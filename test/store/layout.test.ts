@@ -5,6 +5,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
+import { tagImage } from '../../src/image/copy.ts';
 import { fileSource } from '../../src/io/files.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
@@ -291,6 +292,24 @@ describe('LayoutStore', () => {
       [[sbom.digest, 'application/spdx+json']],
     );
     assert.deepEqual(await store.referrers(made.manifests[0]!.digest), []);
+  });
+
+  it('an image kept untagged, then tagged, is listed once, under its tag', async () => {
+    // What writing by digest, signing, then tagging does (build --sign, fix, the Action).
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, {});
+    const root = await store.getManifest(made.root.digest);
+    await store.putManifest(root, { tags: [], keepAsRoot: true });
+    await tagImage(store, made.root.digest, ['1.0']);
+    const listed = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')).manifests as {
+      digest: string;
+      annotations?: Record<string, string>;
+    }[];
+    assert.deepEqual(
+      listed.map((m) => [m.digest, m.annotations?.['org.opencontainers.image.ref.name'] ?? null]),
+      [[made.root.digest, '1.0']],
+    );
   });
 
   it('collects garbage: blobs nothing references go, the rest stay', async () => {
