@@ -5,7 +5,7 @@
  * job's context as data; main.ts reads them from the runner and writes the outputs.
  */
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type Attested, isInIndexMode } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
@@ -132,11 +132,13 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   if (targets !== undefined) selectTargets(profiles, targets.join(','));
   const signer = await makeSigner(inputs, ctx);
 
-  // Includes may come from anywhere in the repository's checkout (a shared base config), and
-  // from nowhere else on the runner: a configuration from a pull request cannot copy the
-  // runner's files into the provenance.
+  // A configuration in the repository's checkout may include from anywhere in it (a shared base
+  // config), and from nowhere else on the runner: a configuration from a pull request cannot copy
+  // the runner's files into the provenance. One outside it (made by an earlier step) keeps the
+  // rule of the command line: its own folder.
   const workspace = ctx.env.GITHUB_WORKSPACE;
-  const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch, ...(workspace ? { includeRoot: workspace } : {}) });
+  const inWorkspace = workspace !== undefined && workspace !== '' && isWithin(resolve(workspace), resolve(inputs.config));
+  const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch, ...(inWorkspace ? { includeRoot: workspace } : {}) });
   const lock = inputs.lock === undefined ? undefined : await readLock(inputs.lock);
   ctx.logger.info(`building ${inputs.config}${inputs.archs.length > 0 ? ` for ${inputs.archs.join(', ')}` : ''}`);
   const result = await buildImage({
@@ -383,4 +385,10 @@ async function resignOne(store: ContentStore, digest: Descriptor['digest'], sign
   const entry = entries[0];
   if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
   return { subject: digest, signature: entry.location as Descriptor['digest'], storage: entry.storage };
+}
+
+/** True when `path` is `folder` or below it (both absolute). */
+function isWithin(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }

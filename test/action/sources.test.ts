@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, sep } from 'node:path';
@@ -194,6 +194,44 @@ describe('the Action’s sources, two steps in one job', () => {
         await store.close();
       }
     }
+  });
+});
+
+describe('the Action’s sources, includes', () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('reads them from anywhere in the workspace, not outside it; a config made outside keeps its own folder', async () => {
+    const [key] = await readdir(join(job.workspace, 'keys'));
+    const contents = (repo: string, keys: string) =>
+      `contents:\n  repositories: [${repo}]\n  keyring: [${keys}/${key}]\n  packages: [hello]\narchs: [x86_64]\n`;
+    const run = async (config: string) => {
+      await writeFile(job.outputFile, '');
+      return runSources(job, runnerEnv(job, { config, tags: 'ghcr.io/acme/inc:1.0', sbom: 'false', provenance: 'false' }));
+    };
+    await writeFile(join(job.workspace, 'base.yaml'), 'entrypoint:\n  command: /usr/bin/hello\n');
+    await mkdir(join(job.workspace, 'app'));
+    await writeFile(join(job.workspace, 'app', 'app.yaml'), `include: ../base.yaml\n${contents('../repo', '../keys')}`);
+    let r = await run('app/app.yaml');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    // A file beside the workspace, as a runner's other files are.
+    await writeFile(join(job.root, 'outside.yaml'), 'entrypoint:\n  command: /usr/bin/hello\n');
+    await writeFile(join(job.workspace, 'app', 'out.yaml'), `include: ../../outside.yaml\n${contents('../repo', '../keys')}`);
+    r = await run('app/out.yaml');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout, /outside\.yaml is outside .*workspace, the folder includes are read from/);
+    // A configuration an earlier step wrote to RUNNER_TEMP, with its base beside it.
+    const made = join(job.runnerTemp, 'made');
+    await mkdir(made);
+    await writeFile(join(made, 'base.yaml'), 'entrypoint:\n  command: /usr/bin/hello\n');
+    await writeFile(join(made, 'made.yaml'), `include: base.yaml\n${contents(join(job.workspace, 'repo'), join(job.workspace, 'keys'))}`);
+    r = await run(join(made, 'made.yaml'));
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   });
 });
 
