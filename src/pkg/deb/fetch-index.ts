@@ -333,7 +333,17 @@ function packagesIndex(
     arch,
     file,
     get bytes() {
-      bytes ??= new Uint8Array(readFileSync(path as string));
+      if (bytes === undefined) {
+        // Read whole from the cache: checked whole, as the stanzas a build reads are one by one.
+        const read = new Uint8Array(readFileSync(path as string));
+        if (digestHex(digestOf(read)) !== sha256) {
+          throw new ProvenantError('IO', `${path} has not the SHA-256 the Release gives it (${sha256}): the download cache is damaged`, {
+            where,
+            hint: 'remove that file and build again: it is then decompressed again from the index the Release checks',
+          });
+        }
+        bytes = read;
+      }
       return bytes;
     },
     size: content instanceof Uint8Array ? content.length : content.size,

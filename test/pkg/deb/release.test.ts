@@ -393,6 +393,16 @@ describe('a decompressed Packages file the cache keeps', () => {
         },
       );
       assert.equal(damaged.named('b').length, 1);
+      // Read whole through the library, the file is checked whole.
+      const fetched = await fetchDebianIndex({
+        url: repo,
+        suite: 'stable',
+        components: ['main'],
+        arch: 'amd64',
+        keyring: await LazyDebKeyring.read([keyringFile]),
+        cacheDir: cache.dir,
+      });
+      assert.throws(() => fetched.indexes[0]?.packages, /has not the SHA-256 the Release gives it/);
       // Without its stanza index, the file is indexed again, checked whole against the Release's SHA-256.
       assert.ok(await cache.has(`deb-stanza-index:v4:${sha(packages)}`));
       await rm(join(cache.dir, 'keys', sha(new TextEncoder().encode(`deb-stanza-index:v4:${sha(packages)}`))));
