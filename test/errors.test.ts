@@ -35,10 +35,7 @@ describe('redactCredentials', () => {
       [`ghcr.io/a/b@sha256:${D}`, `ghcr.io/a/b@sha256:${D}`],
       [`user:pw@ghcr.io/a/b@sha256:${D}`, `***@ghcr.io/a/b@sha256:${D}`],
       // A certificate identity: the workflow's ref after an @ in the path.
-      [
-        'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main',
-        'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main',
-      ],
+      ['https://github.com/o/r/.github/workflows/x.yml@refs/heads/main', 'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main'],
     ];
     for (const [text, want] of cases) assert.equal(redactCredentials(text), want, text);
   });
