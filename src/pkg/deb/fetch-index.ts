@@ -271,7 +271,7 @@ interface NewestRelease {
  * bookworm-updates have none) stays validly signed for ever, so a mirror, or anyone between, could
  * otherwise serve an old one and hide the updates made since; apt keeps the newer of two Releases
  * for the same reason. The record is kept in the cache (written to a temporary name and renamed).
- * Pointing at an older snapshot on purpose means another URL (snapshot.debian.org's has the
+ * Pointing at an older snapshot on purpose means another URL (a snapshot archive's has the
  * time in it), which has a record of its own.
  *
  * @throws ProvenantError `SIGNATURE` when the Release is older than the newest seen
@@ -303,7 +303,7 @@ async function checkNotOlder(
       `the Release is dated ${release.date}, older than the one read before from this repository (${newest.date}): the mirror went back in time, or an old Release is being replayed`,
       {
         where: release.where,
-        hint: 'try another mirror; to build from an older snapshot on purpose, give its own URL (a snapshot.debian.org-style URL is tracked apart) or use another cache folder',
+        hint: 'try another mirror; to build from an older snapshot on purpose, give its own URL (a snapshot archive URL, which names the time, is tracked apart) or use another cache folder',
       },
     );
   }
