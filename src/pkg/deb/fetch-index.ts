@@ -24,6 +24,7 @@ import {
   selectPackagesFile,
   verifiedPackagesBytes,
 } from './release.ts';
+import { damagedKeptFile } from './stanza-index.ts';
 
 const { readFileSync } = process.getBuiltinModule('node:fs');
 
@@ -336,12 +337,7 @@ function packagesIndex(
       if (bytes === undefined) {
         // Read whole from the cache: checked whole, as the stanzas a build reads are one by one.
         const read = new Uint8Array(readFileSync(path as string));
-        if (digestHex(digestOf(read)) !== sha256) {
-          throw new ProvenantError('IO', `${path} has not the SHA-256 the Release gives it (${sha256}): the download cache is damaged`, {
-            where,
-            hint: 'remove that file and build again: it is then decompressed again from the index the Release checks',
-          });
-        }
+        if (digestHex(digestOf(read)) !== sha256) throw damagedKeptFile(path as string, sha256, where);
         bytes = read;
       }
       return bytes;

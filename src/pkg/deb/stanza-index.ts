@@ -146,12 +146,7 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE, s
       for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) line++;
       offset += bytes.length;
     }
-    if (hash !== undefined && hash.digest('hex') !== sha256) {
-      throw new ProvenantError('IO', `${path} has not the SHA-256 the Release gives it (${sha256}): the download cache is damaged`, {
-        where,
-        hint: 'remove that file and build again: it is then decompressed again from the index the Release checks',
-      });
-    }
+    if (hash !== undefined && sha256 !== undefined && hash.digest('hex') !== sha256) throw damagedKeptFile(path, sha256, where);
   } catch (err) {
     if (isProvenantError(err)) throw err;
     throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where, cause: err });
@@ -380,6 +375,14 @@ export function decodeStanzaIndex(bytes: Uint8Array, fileSize: number, options: 
   }
   for (let i = 0; i < providers.length; i++) if (providers[i]! < 0 || providers[i]! >= n) return undefined;
   return { names, archs, starts, ends, sums, byName, provided, providers };
+}
+
+/** The error for a Packages file the cache keeps that has not the SHA-256 (hex) the Release gives it. */
+export function damagedKeptFile(path: string, sha256: string, where: string): ProvenantError {
+  return new ProvenantError('IO', `${path} has not the SHA-256 the Release gives it (${sha256}): the download cache is damaged`, {
+    where,
+    hint: 'remove that file and build again: it is then decompressed again from the index the Release checks',
+  });
 }
 
 /**
