@@ -6,10 +6,10 @@
 import type { Credentials } from '../auth/credentials.ts';
 import type { Keychain } from '../auth/keychain.ts';
 import { ProvenantError } from '../errors.ts';
-import type { Method } from '../net.ts';
+import { isLoopbackHost, type Method } from '../net.ts';
 import { type Challenge, findChallenge } from './challenge.ts';
 import { responseError, unauthorized } from './errors.ts';
-import { type Answer, isLoopback, MiB, parseJsonObject, type Req, readErrorText, readLimited } from './http.ts';
+import { type Answer, MiB, parseJsonObject, type Req, readErrorText, readLimited } from './http.ts';
 import { covers, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
 
 /** How a registry authenticates, as its `/v2/` answer (or a later 401) said. */
@@ -130,7 +130,7 @@ export class Authenticator {
         headers.authorization = basic;
       }
     }
-    if (creds !== undefined && url.protocol === 'http:' && !isLoopback(url.host) && !this.#o.insecure) {
+    if (creds !== undefined && url.protocol === 'http:' && !isLoopbackHost(url.host) && !this.#o.insecure) {
       throw new ProvenantError('INSECURE', `refusing to send credentials over plain HTTP to the token server ${url.host}`, {
         where: req.where,
       });

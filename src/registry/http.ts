@@ -12,7 +12,7 @@
 import { concatBytes, decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
-import { blockedPortError, certificateError, type HttpResponse, isLoopbackHost, type Method, type RequestBody } from '../net.ts';
+import { blockedPortError, certificateError, type HttpResponse, type Method, type RequestBody } from '../net.ts';
 import { isDigest } from '../oci/digest.ts';
 import { describeNetworkError } from './retry.ts';
 
@@ -61,9 +61,6 @@ export interface Answer {
   /** The URL that answered (after redirects), to resolve relative Location and Link against. */
   url: URL;
 }
-
-/** True for hosts on this machine (see {@link isLoopbackHost}): plain HTTP to them needs no --insecure. */
-export const isLoopback = isLoopbackHost;
 
 /** A URL for logs: no user info, and query values other than harmless ones hidden. */
 export function redactUrl(url: URL): string {

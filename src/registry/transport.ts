@@ -9,13 +9,13 @@ import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
 import { abortedError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Logger, OperationOptions, ProgressUpdate } from '../io/types.ts';
 import { silentLogger } from '../io/types.ts';
-import { certificateFailure, type HttpResponse, isBlockedPort, type Method, sendRequest } from '../net.ts';
+import { certificateFailure, type HttpResponse, isBlockedPort, isLoopbackHost, type Method, sendRequest } from '../net.ts';
 import { checkRegistryHost } from '../ref/reference.ts';
 import { VERSION } from '../version.ts';
 import { Authenticator, schemeFrom } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
 import { responseError } from './errors.ts';
-import { type Answer, drain, isLoopback, networkError, type Op, type Req, readErrorText, redactUrl, resolveLocation } from './http.ts';
+import { type Answer, drain, networkError, type Op, type Req, readErrorText, redactUrl, resolveLocation } from './http.ts';
 import {
   backoffDelay,
   DEFAULT_RETRY,
@@ -123,7 +123,7 @@ export class Transport {
       clock: options.clock ?? Date.now,
       send: (req) => this.send(req),
     });
-    const local = isLoopback(this.apiHost);
+    const local = isLoopbackHost(this.apiHost);
     if (options.scheme === 'http' && !local && !this.#insecure) {
       throw new ProvenantError('INSECURE', `refusing plain HTTP to ${registry}`, {
         where: registry,
@@ -363,7 +363,7 @@ export class Transport {
 
   #checkScheme(url: URL, where: string): void {
     if (url.protocol === 'https:') return;
-    if (url.protocol === 'http:' && (this.#insecure || isLoopback(url.host))) return;
+    if (url.protocol === 'http:' && (this.#insecure || isLoopbackHost(url.host))) return;
     throw new ProvenantError('INSECURE', `refusing to follow ${url.protocol.replace(':', '')} to ${url.host}`, {
       where,
       hint: url.protocol === 'http:' ? 'plain HTTP is allowed only for localhost unless --insecure is given' : undefined,

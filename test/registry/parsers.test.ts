@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
+import { isLoopbackHost } from '../../src/net.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { parseChallenges, quote } from '../../src/registry/challenge.ts';
 import { parseErrorBody, responseError } from '../../src/registry/errors.ts';
-import { isLoopback, redactUrl } from '../../src/registry/http.ts';
+import { redactUrl } from '../../src/registry/http.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
 import { referrersTag } from '../../src/registry/referrers.ts';
 import { backoffDelay, parseHttpDate, retryAfterWait } from '../../src/registry/retry.ts';
@@ -234,12 +235,12 @@ describe('registry helpers', () => {
   });
 
   it('loopback hosts, URL redaction and the referrers tag', () => {
-    for (const h of ['localhost', 'localhost:5000', '127.0.0.1:5000', '127.9.9.9', '[::1]:5000', '[::1]']) assert.ok(isLoopback(h), h);
+    for (const h of ['localhost', 'localhost:5000', '127.0.0.1:5000', '127.9.9.9', '[::1]:5000', '[::1]']) assert.ok(isLoopbackHost(h), h);
     const elsewhere = ['ghcr.io', '10.0.0.1:5000', '127.0.0.1.evil.com', 'localhost.evil.com:80', '[::2]:5000'];
     // Resolved through DNS like any other name, whatever RFC 6761 hopes: not known to be this machine.
     elsewhere.push('foo.localhost', 'registry.localhost:5000', 'localhost.', '127.256.0.1', '127.999.0.1:5000');
     for (const h of elsewhere) {
-      assert.ok(!isLoopback(h), h);
+      assert.ok(!isLoopbackHost(h), h);
     }
     const redacted = redactUrl(new URL('https://u:p@r.example/v2/a/blobs/uploads/x?_state=SECRET&digest=sha256:ab&token=t0k'));
     assert.ok(!redacted.includes('SECRET') && !redacted.includes('t0k') && !redacted.includes('u:p'), redacted);
