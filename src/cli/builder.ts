@@ -45,13 +45,13 @@ export interface RunBuildOptions {
   check?: (archs: readonly string[]) => void;
 }
 
-/** `--compat`: build as another tool does (the `build` and `lock` commands). */
 /** `--include-root`: the folder a configuration's includes may be read from (default its own folder). */
 export const INCLUDE_ROOT_FLAG = {
   type: 'string',
   description: "read included configurations from anywhere under DIR (default the root configuration's folder)",
 } as const;
 
+/** `--compat`: build as another tool does (the `build` and `lock` commands). */
 export const COMPAT_FLAG = {
   type: 'string',
   description: 'apko: layers and image configs byte for byte as apko v1.2.39 builds them (apk only; see docs/build.md)',
