@@ -73,7 +73,9 @@ export async function parsePolicies(text: string, file: string, options: ParsePo
   const lines = new LineCounter();
   let docs: Document.Parsed[];
   try {
-    docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true }) as Document.Parsed[];
+    // Duplicate keys are refused by scanDocument (policyContext), in one pass: the library's
+    // uniqueKeys compares every key of a mapping with every other, and its error came second.
+    docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false }) as Document.Parsed[];
   } catch (cause) {
     throw new ProvenantError('INVALID_CONFIG', `cannot parse the YAML: ${(cause as Error).message}`, { where: file, cause });
   }
