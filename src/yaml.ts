@@ -115,19 +115,6 @@ export interface ReadYamlOptions {
   error?: YamlErrorFactory | undefined;
 }
 
-/** The size of `text` in UTF-8, counted without encoding it. */
-function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    // A surrogate pair is 2 UTF-16 units and 4 bytes; every other unit above 0x7f is 2 or 3 bytes.
-    if (c >= 0xd800 && c <= 0xdbff) i++;
-    else if (c > 0x7ff) bytes += 2;
-    else if (c > 0x7f) bytes += 1;
-  }
-  return bytes;
-}
-
 /**
  * Parses a document's text for reading with the functions here (keys unique, every scalar as
  * text). Throws (INVALID_CONFIG, at the place) for a syntax error, a duplicate key, an alias
@@ -138,7 +125,7 @@ export function readYaml(text: string, file: string, options: ReadYamlOptions = 
   const error: YamlErrorFactory =
     options.error ?? ((code, at, keyPath, problem, details) => new ConfigError(code, at, keyPath, problem, details));
   // Each UTF-16 unit is at most 3 bytes, so most texts are decided without counting.
-  if (text.length > MAX_YAML_BYTES || (text.length * 3 > MAX_YAML_BYTES && utf8Length(text) > MAX_YAML_BYTES)) {
+  if (text.length > MAX_YAML_BYTES || (text.length * 3 > MAX_YAML_BYTES && Buffer.byteLength(text, 'utf8') > MAX_YAML_BYTES)) {
     throw error('INVALID_CONFIG', { file }, '', `the file is larger than ${MAX_YAML_BYTES / 1024 / 1024} MiB; refusing it`, {
       hint: 'a configuration this large is not one a person wrote; check that the path names the right file',
     });
