@@ -52,9 +52,11 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
     // Taken before the archive is read: a program that does not take the lock (skopeo, a
     // second copy of an older version) may still replace it meanwhile, which close() then sees.
     const stamp = await archiveStamp(path);
-    const store = (await exists())
-      ? await layoutFrom(await OciArchiveStore.open(path), layoutDir)
-      : await LayoutStore.open(layoutDir, { create: true });
+    // Undefined only when there is no archive yet (archiveStamp throws for anything but ENOENT).
+    const store =
+      stamp !== undefined
+        ? await layoutFrom(await OciArchiveStore.open(path), layoutDir)
+        : await LayoutStore.open(layoutDir, { create: true });
     return withPackOnClose(store, path, work, lock, stamp);
   } catch (err) {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
