@@ -287,7 +287,7 @@ function certificateOf(bundle: Bundle): Uint8Array | undefined {
 const JWT_RE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 
 /** What a message may say of a token: its shape, never its value. */
-export function tokenShape(token: string): string {
+function tokenShape(token: string): string {
   const parts = token.split('.').length;
   return `${token.length} characters, ${parts} dot-separated part${parts === 1 ? '' : 's'}`;
 }

@@ -7,8 +7,6 @@ import { type Place, pidRunning, pidVisible, thisPlace } from '../io/place.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
 
-export { type Place, pidVisible } from '../io/place.ts';
-
 // Coordination between processes that write one OCI layout at once (issue 9, item 2).
 //
 // Node has no flock(2), so the lock is a file made with O_CREAT|O_EXCL ('wx'), which the OS

@@ -6,7 +6,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
-import { isStale, LayoutLock, type Owner, type Place, parseOwner, pidVisible, readWriters } from '../../src/store/layout-lock.ts';
+import { type Place, pidVisible } from '../../src/io/place.ts';
+import { isStale, LayoutLock, type Owner, parseOwner, readWriters } from '../../src/store/layout-lock.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('layout-lock');
