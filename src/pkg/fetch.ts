@@ -38,8 +38,8 @@ export interface FetchFileOptions {
   secure?: boolean | undefined;
 }
 
-/** True for locations that are URLs with a scheme we fetch over the network. */
-function isRemote(location: string): boolean {
+/** True for locations that are URLs with a scheme we fetch over the network; anything else is a file of this machine. */
+export function isRemote(location: string): boolean {
   return /^https?:\/\//i.test(location);
 }
 

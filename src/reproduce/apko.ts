@@ -30,6 +30,7 @@ import { collect } from '../io/verify.ts';
 import { type Digest, Digester } from '../oci/digest.ts';
 import { platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig } from '../oci/types.ts';
+import { isRemote } from '../pkg/fetch.ts';
 import { verifyImage } from '../sign/verify.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -281,7 +282,7 @@ async function rebuild(
   }
   // The configuration is as untrusted as a provenance (/etc/apko.json is in the image itself):
   // what it names on this machine is read only when allowed, as reproduce's package files are.
-  const local = locations.filter((e) => !/^https?:\/\//i.test(e));
+  const local = locations.filter((e) => !isRemote(e));
   if (local.length > 0 && options.allowLocalFiles !== true) {
     throw new ProvenantError(
       'USAGE',
@@ -292,7 +293,7 @@ async function rebuild(
       },
     );
   }
-  const hosts = [...new Set(locations.filter((e) => /^https?:\/\//i.test(e)).map((e) => new URL(e).host))];
+  const hosts = [...new Set(locations.filter(isRemote).map((e) => new URL(e).host))];
   options.onSources?.({ hosts, localFiles: local.length });
   const stored = await store.getManifest(m.digest, options);
   if (stored.kind !== 'manifest') throw new ProvenantError('INVALID_MANIFEST', `${m.digest} is not an image manifest`, { where: m.digest });

@@ -22,7 +22,7 @@ import { digestHex, digestOf } from '../oci/digest.ts';
 import { readApkPackage } from '../pkg/apk/package.ts';
 import { readAr } from '../pkg/deb/ar.ts';
 import { debMembers } from '../pkg/deb/deb.ts';
-import { DownloadCache, fetchFile, safeLocation } from '../pkg/fetch.ts';
+import { DownloadCache, fetchFile, isRemote, safeLocation } from '../pkg/fetch.ts';
 import type { LockedPackage } from '../pkg/source.ts';
 import type { ProvenancePackage } from './provenance.ts';
 
@@ -295,11 +295,6 @@ function checkStillPackage(bytes: Uint8Array, location: string, pkg: ProvenanceP
   throw new ProvenantError('INVALID_PACKAGE', `${where} is not the package ${pkg.name} ${pkg.version}, nor any ${pkg.kind} package`, {
     where: pkg.name,
   });
-}
-
-/** An http(s) URL, which is fetched; anything else is a file of this machine (../pkg/fetch.ts reads it so). */
-function isRemote(location: string): boolean {
-  return /^https?:\/\//i.test(location);
 }
 
 /** A URL with a scheme, or an absolute path: not relative to any folder. */
