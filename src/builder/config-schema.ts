@@ -198,8 +198,7 @@ function readEntrypoint(ctx: YamlContext, e: Entry | undefined, part: Part): voi
   const command = optString(ctx, f.get('command'));
   const shellFragment = optString(ctx, f.get('shell-fragment'));
   const servicesEntry = f.get('services');
-  const services = Object.fromEntries(stringMap(ctx, servicesEntry));
-  if (Object.keys(services).length > 0) {
+  if (stringMap(ctx, servicesEntry).size > 0) {
     fail(
       ctx,
       servicesEntry!.keyNode,
@@ -208,12 +207,12 @@ function readEntrypoint(ctx: YamlContext, e: Entry | undefined, part: Part): voi
       SERVICES_HINT,
     );
   }
-  if (type === undefined && command === undefined && shellFragment === undefined && Object.keys(services).length === 0) return;
+  // Past the two refusals, no type and no services.
+  if (command === undefined && shellFragment === undefined) return;
   part.entrypoint = {
-    ...(type === undefined ? {} : { type }),
     ...(command === undefined ? {} : { command }),
     ...(shellFragment === undefined ? {} : { shellFragment }),
-    services,
+    services: {},
   };
 }
 
