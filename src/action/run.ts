@@ -5,7 +5,7 @@
  * job's context as data; main.ts reads them from the runner and writes the outputs.
  */
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type Attested, isInIndexMode } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
@@ -16,6 +16,7 @@ import { type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
 import { loadProfiles, selectTargets } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
+import { isWithin } from '../io/files.ts';
 import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -385,10 +386,4 @@ async function resignOne(store: ContentStore, digest: Descriptor['digest'], sign
   const entry = entries[0];
   if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
   return { subject: digest, signature: entry.location as Descriptor['digest'], storage: entry.storage };
-}
-
-/** True when `path` is `folder` or below it (both absolute). */
-function isWithin(folder: string, path: string): boolean {
-  const rel = relative(folder, path);
-  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }

@@ -11,8 +11,9 @@
  * configuration is described by its shape in errors, never quoted.
  */
 import { open, realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isProvenantError, type ProvenantError } from '../errors.ts';
+import { isWithin } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import { ConfigError, type ConfigLocation, MAX_YAML_BYTES } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
@@ -176,8 +177,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
     } catch (err) {
       throw readFailure(err, file, from);
     }
-    const rel = relative(includeRoot, target);
-    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    if (!isWithin(includeRoot, target)) {
       throw new ConfigError('INVALID_CONFIG', from, 'include', `${file} is outside ${includeRoot}, the folder includes are read from`, {
         hint:
           options.includeRoot === undefined

@@ -4,7 +4,7 @@
  * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute, relative, sep } from 'node:path';
 import { abortedError, isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
@@ -204,4 +204,13 @@ export function fileSource(descriptor: Descriptor, path: string): BlobSource & {
       return createReadStream(path, { start: offset, highWaterMark: 1 << 20 });
     },
   };
+}
+
+/**
+ * True when `path` is `folder` or below it, judged by the paths as given (resolve links first
+ * where they count): neither `..` nor `../...` nor another root away.
+ */
+export function isWithin(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
