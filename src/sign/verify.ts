@@ -437,7 +437,7 @@ function assertMatcher(want: IdentityMatcher, field: string): void {
   }
   if (typeof want === 'string' || want instanceof RegExp) return;
   try {
-    RE2JS.compile(want.regexp);
+    re2(want.regexp);
   } catch (cause) {
     throw new ProvenantError('USAGE', `the policy's ${field} is not an RE2 regular expression: ${(cause as Error).message}`, { cause });
   }
@@ -448,7 +448,20 @@ function matches(want: IdentityMatcher, got: string): boolean {
   if (want instanceof RegExp) return new RegExp(want.source, want.flags.replace(/[gy]/g, '')).test(got);
   // cosign's --certificate-identity-regexp is Go's regexp.MatchString: RE2, unanchored unless the
   // pattern anchors itself (RE2JS's test finds a match anywhere, as MatchString does).
-  return RE2JS.compile(want.regexp).test(got);
+  return re2(want.regexp).test(got);
+}
+
+/** Patterns compiled once each: a verification matches two against every signature it finds. */
+const compiledPatterns = new Map<string, RE2JS>();
+
+/** `pattern` as RE2 compiles it. @throws what RE2JS.compile throws */
+function re2(pattern: string): RE2JS {
+  let compiled = compiledPatterns.get(pattern);
+  if (compiled === undefined) {
+    compiled = RE2JS.compile(pattern);
+    compiledPatterns.set(pattern, compiled);
+  }
+  return compiled;
 }
 
 function describe(want: IdentityMatcher): string {
