@@ -604,7 +604,7 @@ export class DownloadCache {
         const path = join(folder, hex);
         await rename(tmp, path);
         // With the size and CRC-32, as put records them: a later get or checked need not hash it.
-        if (key !== undefined) await atomicWrite(this.keyPath(key), keyRecord(hex, size, crc.toString(16).padStart(8, '0')));
+        if (key !== undefined) await atomicWrite(this.keyPath(key), keyRecord(hex, size, crcHex(crc)));
         return { sha256: hex, path, size };
       },
       abort: async () => {
@@ -766,7 +766,12 @@ export class DownloadCache {
 
 /** The CRC-32 of `bytes`, as 8 hex digits (node:zlib is loaded when first needed). */
 function crc32Hex(bytes: Uint8Array): string {
-  return process.getBuiltinModule('node:zlib').crc32(bytes).toString(16).padStart(8, '0');
+  return crcHex(process.getBuiltinModule('node:zlib').crc32(bytes));
+}
+
+/** A CRC-32 as the cache writes it: 8 hex digits. */
+function crcHex(crc: number): string {
+  return crc.toString(16).padStart(8, '0');
 }
 
 /** Writes all of `bytes` to `fh`, at `position` when given, else where the file is. */
@@ -799,7 +804,7 @@ async function fileSums(path: string, sha256: boolean, size?: number): Promise<{
     crc = crc32(chunk, crc);
     read += chunk.length;
   }
-  return { size: read, crc32: crc.toString(16).padStart(8, '0'), sha256: hash?.digest('hex') ?? '' };
+  return { size: read, crc32: crcHex(crc), sha256: hash?.digest('hex') ?? '' };
 }
 
 function digestMismatch(where: string, actual: string, length: number, expected: ExpectedFile): ProvenantError {
