@@ -89,6 +89,12 @@ export interface BuildOptions {
   spill?: boolean | undefined;
   /** Worker threads for compression. */
   workers?: number | undefined;
+  /**
+   * The inventory gives each installed file's SHA-1, for SBOMs that list files
+   * (`describeBuild`'s `sbomFiles`). apk packages carry them; a Debian build then takes them from
+   * the bytes (once, kept in the build record), which costs reading every file again.
+   */
+  fileDigests?: boolean | undefined;
   /** Resolve and fetch only, for `provenant lock`: `images` is empty and `index` undefined. */
   lockOnly?: boolean | undefined;
   /**
@@ -184,6 +190,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const source = await openPackageSource({
     ...config.contents,
     timezone: config.timezone,
+    fileDigests: options.fileDigests,
     lockedKeys: options.lock?.contents.keyring,
     lockVouches: options.lockVouches,
     configPath: options.configPath,
@@ -326,6 +333,9 @@ async function imageMemoKey(
       sources: source.lockSources([arch]),
       sourceDateEpoch: options.sourceDateEpoch ?? null,
       lockVouches: options.lockVouches === true,
+      // A Debian record made with each file's SHA-1 holds what one made without lacks; left out
+      // when not asked for, so that other records keep their key.
+      ...(options.fileDigests === true && source.ecosystem === 'deb' ? { fileDigests: true } : {}),
       // In one order of fields, whether the entry came from a lock or from resolving. A lock's
       // byte ranges are left out: the build takes them from the file (fetch), whatever the lock says.
       packages: planned.map((p) => ({

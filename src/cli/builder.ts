@@ -123,6 +123,7 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
     sourceDateEpoch: extra.sourceDateEpoch,
     cacheDir,
     layerCache: parseBool((args.values['layer-cache'] as string | undefined) ?? 'true', '--layer-cache'),
+    fileDigests: sbomFilesAsked(args),
     lockOnly: extra.lockOnly,
     compat: parseCompat(args.values.compat as string | undefined),
     logger: { debug() {}, info() {}, warn: (m) => extra.progress.message(`warning: ${m}`) },
@@ -163,6 +164,13 @@ export function renderBuild(
   return `${lines.join('\n')}\n`;
 }
 
+/** `--sbom-files`, where SBOMs are written: the build then takes each installed file's SHA-1 (Debian's). */
+function sbomFilesAsked(args: ParsedArgs): boolean {
+  if (args.values['sbom-files'] !== true) return false;
+  const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
+  return mode !== 'none' && parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
+}
+
 /**
  * The statements `--sbom` and `--provenance` ask for, and where `--attestations` puts them. The
  * SBOM and provenance writers load only when one is asked for: a build without them starts sooner.
@@ -186,7 +194,7 @@ export async function attestationsFor(
     toolVersion: VERSION,
     sourceDateEpoch: context.sourceDateEpoch,
     sbom,
-    sbomFiles: args.values['sbom-files'] === true,
+    sbomFiles: sbomFilesAsked(args),
     logger: { debug() {}, info() {}, warn: (m: string) => io.stderr.write(`warning: ${m}\n`) },
     provenance,
     builderId: (args.values['builder-id'] as string | undefined) ?? builderIdFromEnv(io.env),

@@ -72,6 +72,8 @@ export interface PackageSourceOptions {
   mergedUsr?: boolean | undefined;
   /** The time zone /etc/localtime names. */
   timezone?: string | undefined;
+  /** Debian: each installed file's SHA-1 in the inventory, for SBOMs that list files (../pkg/deb/install.ts). */
+  fileDigests?: boolean | undefined;
   /** Keys a lock file embeds, so that a build from the lock fetches none. */
   lockedKeys?: readonly { name: string; content?: string | undefined }[] | undefined;
   /**

@@ -1,17 +1,20 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import Ajv from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { readTar } from '../../src/archive/tar.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
-import type { SpdxDocument } from '../../src/sbom/spdx.ts';
+import type { SpdxDocument, SpdxFile } from '../../src/sbom/spdx.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -237,7 +240,7 @@ describe('Debian builds from the real mirror', {
     );
   });
 
-  it('under --sbom-files, lists no Debian files (dpkg keeps no SHA-1s) and says so; the same from the build record', {
+  it('lists no Debian files under sbomFiles when the build took no file digests (dpkg keeps no SHA-1s), and says so', {
     skip: fixturesMissing,
   }, async () => {
     const path = join(dir, 'static.yaml');
@@ -275,6 +278,83 @@ describe('Debian builds from the real mirror', {
     // SPDX 2.3 7.8.1: a package not analysed contains no files.
     for (const p of installed) assert.equal(p.filesAnalyzed, false, p.name);
     assert.deepEqual(doc.files ?? [], []);
+  });
+
+  it('lists every file of every package with its SHA-1 when the build takes file digests (--sbom-files), the same from the build record and from a tree', {
+    skip: fixturesMissing,
+  }, async () => {
+    const path = join(dir, 'static.yaml');
+    const config = await loadConfig(path, { hostArch: 'x86_64' });
+    const warnings: string[] = [];
+    const spdxOf = async (memo: boolean, spill = true) => {
+      const result = await buildImage({
+        config,
+        configPath: path,
+        cacheDir: debianCacheDir,
+        memo,
+        spill,
+        fileDigests: true,
+        sourceDateEpoch: 1700000000,
+      });
+      const [a] = describeBuild(result, {
+        imageName: 'x',
+        configPath: path,
+        toolVersion: '0',
+        sourceDateEpoch: 1700000000,
+        builderId: 'b',
+        fromLock: false,
+        provenance: false,
+        sbomFiles: true,
+        logger: { debug() {}, info() {}, warn: (m) => warnings.push(m) },
+      });
+      return { result, bytes: Buffer.from(a?.statements[0]?.bytes ?? []).toString() };
+    };
+    // Installed with the files kept out of the tree, then into a tree, then (the second time at
+    // the latest) recalled from the build record (src/builder/memo.ts), which a build without
+    // file digests (the test above) made under another key.
+    const first = await spdxOf(false);
+    assert.equal((await spdxOf(false, false)).bytes, first.bytes, 'the same document from a tree of every file');
+    await spdxOf(true);
+    const again = await spdxOf(true);
+    assert.equal(again.bytes, first.bytes, 'the same document from the build record');
+    assert.deepEqual(warnings, []);
+    const doc = JSON.parse(first.bytes).predicate as SpdxDocument;
+    // Schema-valid, and what the schema cannot say (SPDX 2.3 7.8.1, 7.9, 8.4).
+    const ajv = new AjvClass({ allErrors: true, strict: false });
+    addFormats(ajv as unknown as Parameters<typeof addFormats>[0]);
+    const validate = ajv.compile(JSON.parse(await readFile(fixture('schemas', 'spdx', 'spdx-2.3-schema.json'), 'utf8')));
+    assert.ok(validate(doc), JSON.stringify(validate.errors?.slice(0, 3)));
+    const files = new Map((doc.files ?? []).map((f) => [f.SPDXID, f]));
+    const sha1 = (f: SpdxFile | undefined) => f?.checksums.find((c) => c.algorithm === 'SHA1')?.checksumValue;
+    const installed = doc.packages.filter((p) => p.SPDXID.startsWith('SPDXRef-Package-'));
+    assert.ok(installed.length > 3);
+    for (const p of installed) {
+      const mine = doc.relationships.filter((r) => r.spdxElementId === p.SPDXID && files.has(r.relatedSpdxElement));
+      assert.equal(p.filesAnalyzed, true, p.name);
+      const code = createHash('sha1')
+        .update(
+          mine
+            .map((r) => sha1(files.get(r.relatedSpdxElement)) ?? '')
+            .sort()
+            .join(''),
+        )
+        .digest('hex');
+      assert.deepEqual(p.packageVerificationCode, { packageVerificationCodeValue: code }, p.name);
+    }
+    // Each file's SHA-1 is that of the bytes in the image's layers.
+    const inLayers = new Map<string, string>();
+    for (const layer of first.result.images[0]?.layers ?? []) {
+      const chunks: Uint8Array[] = [];
+      for await (const c of await layer.source.open()) chunks.push(c);
+      for await (const entry of readTar([gunzipSync(Buffer.concat(chunks))])) {
+        const body: Uint8Array[] = [];
+        for await (const c of entry.body) body.push(c);
+        if (entry.header.type === 'file')
+          inLayers.set(`./${entry.header.name.replace(/^\.?\//, '')}`, createHash('sha1').update(Buffer.concat(body)).digest('hex'));
+      }
+    }
+    assert.ok(files.size > 100, `${files.size} files`);
+    for (const f of files.values()) assert.equal(sha1(f), inLayers.get(f.fileName), f.fileName);
   });
 
   it('gives the same image from an empty, a warm and a damaged cache, with or without the layer cache', async () => {

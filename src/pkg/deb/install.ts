@@ -14,7 +14,7 @@
 
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, readBody } from '../../vfs/body.ts';
+import { type Body, BodyReader, isFileBody, readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import type { InventoryFile } from '../inventory.ts';
@@ -31,7 +31,10 @@ export interface InstalledDeb {
   statusName: string;
   /** Entries in archive order, with the MD5 that md5sums gives for each file; empty when the files were kept out of the tree. */
   files: { path: string; type: string; mode: number; uid: number; gid: number; md5?: string | undefined }[];
-  /** The inventory's file list, made from the package's entries when asked for, when `files` was not kept. */
+  /**
+   * The inventory's file list, made from the package's entries when asked for: when `files` was
+   * not kept, or with {@link DebInstallOptions.fileDigests} (then with each file's SHA-1).
+   */
   inventoryFiles?: (() => InventoryFile[]) | undefined;
   /** The maintainer scripts (and `triggers`) the package has, none of which ran. */
   skippedScripts: DebScriptName[];
@@ -69,6 +72,12 @@ export interface DebInstallOptions {
    * taken to match any version.
    */
   installedVersions?: ReadonlyMap<string, string> | undefined;
+  /**
+   * The inventory lists each file with its SHA-1 (for SBOMs that list files, `--sbom-files`: SPDX
+   * 2.3 wants one for every file, and dpkg records only MD5s). Taken from the bytes the first
+   * time the list is asked for, a piece at a time, and kept.
+   */
+  fileDigests?: boolean | undefined;
 }
 
 /** Where distroless keeps its dpkg database. */
@@ -168,7 +177,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       database.push(path);
     }
   }
-  const inventoryFiles = spill === undefined ? undefined : debInventoryFiles(pkg.entries);
+  const inventoryFiles =
+    options.fileDigests === true ? withSha1s(pkg.entries) : spill === undefined ? undefined : debInventoryFiles(pkg.entries);
   return { pkg, statusName, files, inventoryFiles, skippedScripts: [...pkg.scripts.keys()], database };
 }
 
@@ -182,6 +192,37 @@ function debInventoryFiles(entries: Iterable<PackageEntry>): () => InventoryFile
     const out: InventoryFile[] = [];
     for (const e of entries) if (e.header.type === 'file') out.push({ path: `/${e.path}` });
     return out;
+  };
+}
+
+/** Bytes of a large body hashed at a time. */
+const HASH_PIECE = 1024 * 1024;
+
+/**
+ * The regular files among `entries` with their SHA-1s, taken from the bytes when first asked for
+ * (a body on disk a piece at a time, checked as it is read) and then kept: the build record and
+ * the SBOMs each ask.
+ */
+function withSha1s(entries: Iterable<PackageEntry>): () => InventoryFile[] {
+  let made: InventoryFile[] | undefined;
+  return () => {
+    if (made !== undefined) return made;
+    const { createHash } = process.getBuiltinModule('node:crypto');
+    const reader = new BodyReader();
+    const out: InventoryFile[] = [];
+    try {
+      for (const e of entries) {
+        if (e.header.type !== 'file') continue;
+        const hash = createHash('sha1');
+        if (isFileBody(e.body) && e.body.size > HASH_PIECE) for (const piece of reader.pieces(e.body, HASH_PIECE)) hash.update(piece);
+        else hash.update(reader.read(e.body));
+        out.push({ path: `/${e.path}`, sha1: hash.digest('hex') });
+      }
+    } finally {
+      reader.close();
+    }
+    made = out;
+    return made;
   };
 }
 

@@ -277,7 +277,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const installed: InstalledDeb[] = [];
     const versions = new Map<string, string>();
     for (const pkg of debs) {
-      installed.push(installDeb(tree, pkg, { mtime: times.clamp, installedVersions: versions, spill }));
+      installed.push(
+        installDeb(tree, pkg, { mtime: times.clamp, installedVersions: versions, spill, fileDigests: this.#options.fileDigests }),
+      );
       versions.set(pkg.name, pkg.version);
       if (spill === undefined) continue;
       await spill.endRun(pkg.name);
