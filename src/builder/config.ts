@@ -10,10 +10,10 @@
  * folder after symbolic links are followed (apko reads any path), and a file that is not a
  * configuration is described by its shape in errors, never quoted.
  */
-import { open, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isProvenantError, type ProvenantError } from '../errors.ts';
-import { isWithin } from '../io/files.ts';
+import { isWithin, RefusedFile, readSmallFile } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import { ConfigError, type ConfigLocation, MAX_YAML_BYTES } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
@@ -50,50 +50,12 @@ export function parseConfig(text: string, file: string, options: ParseConfigOpti
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Raised by {@link readTextFile} for what is not a config file; {@link readFailure} words it. */
-class NotConfigFile extends Error {
-  readonly problem: string;
-  constructor(problem: string) {
-    super(problem);
-    this.problem = problem;
-  }
-}
-
-/** What a stat says a path is, for an error. */
-function kindOf(info: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isSocket(): boolean }): string {
-  if (info.isDirectory()) return 'a directory';
-  if (info.isFIFO()) return 'a named pipe';
-  if (info.isCharacterDevice()) return 'a device';
-  if (info.isSocket()) return 'a socket';
-  return 'not a regular file';
-}
-
 /**
- * A regular file of at most {@link MAX_YAML_BYTES}, as UTF-8 text. It is opened without blocking
- * and checked before it is read: opening a named pipe waits for a writer that may never come,
- * and /dev/zero never ends.
+ * A regular file of at most {@link MAX_YAML_BYTES}, as UTF-8 text (../io/files.ts's
+ * readSmallFile: a named pipe or /dev/zero is refused, not waited on).
  */
 async function readTextFile(path: string): Promise<string> {
-  const { constants } = process.getBuiltinModule('node:fs');
-  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  let bytes: Uint8Array;
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new NotConfigFile(`is ${kindOf(info)}, not a configuration file`);
-    if (info.size > MAX_YAML_BYTES) throw new NotConfigFile(`is larger than ${MAX_YAML_BYTES / 1024 / 1024} MiB; refusing it`);
-    // One byte more than the cap, so that a file that grew since the stat is still refused.
-    const buffer = new Uint8Array(MAX_YAML_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > MAX_YAML_BYTES) throw new NotConfigFile(`is larger than ${MAX_YAML_BYTES / 1024 / 1024} MiB; refusing it`);
-    }
-    bytes = buffer.subarray(0, length);
-  } finally {
-    await handle.close();
-  }
+  const bytes = await readSmallFile(path, MAX_YAML_BYTES, 'a configuration file');
   try {
     // ignoreBOM keeps a byte-order mark in the text, so the text's UTF-8 is the file's bytes.
     return utf8.decode(bytes);
@@ -107,7 +69,7 @@ function readFailure(err: unknown, path: string, from: ConfigLocation | undefine
   const code = (err as { code?: unknown } | null)?.code;
   const at = from ?? { file: path };
   const keyPath = from === undefined ? '' : 'include';
-  if (err instanceof NotConfigFile) {
+  if (err instanceof RefusedFile) {
     return new ConfigError(
       'INVALID_CONFIG',
       at,

@@ -214,3 +214,52 @@ export function isWithin(folder: string, path: string): boolean {
   const rel = relative(folder, path);
   return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
+
+/** Raised by {@link readSmallFile} for a path that is not a regular file or is over its cap; `problem` completes "the file ... ". */
+export class RefusedFile extends Error {
+  readonly problem: string;
+  constructor(problem: string) {
+    super(problem);
+    this.problem = problem;
+  }
+}
+
+/** What a stat says a path is, for an error. */
+function kindOf(info: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isSocket(): boolean }): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a named pipe';
+  if (info.isCharacterDevice()) return 'a device';
+  if (info.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * The bytes of a regular file of at most `maxBytes`, for files a person writes and Provenant reads
+ * whole (configurations, policies). It is opened without blocking and checked before it is read:
+ * opening a named pipe waits for a writer that may never come, and /dev/zero never ends.
+ *
+ * @param what what the file is, for {@link RefusedFile}'s problem ("not a configuration file")
+ * @throws RefusedFile for anything but a regular file, or one over `maxBytes` (also one that grew
+ *   past it since its stat); the file system's own error (ENOENT, EACCES, ...) unchanged
+ */
+export async function readSmallFile(path: string, maxBytes: number, what: string): Promise<Uint8Array> {
+  const handle = await fsp().open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    const tooLarge = `is larger than ${maxBytes / 1024 / 1024} MiB; refusing it`;
+    if (!info.isFile()) throw new RefusedFile(`is ${kindOf(info)}, not ${what}`);
+    if (info.size > maxBytes) throw new RefusedFile(tooLarge);
+    // One byte more than the cap, so that a file that grew since the stat is still refused.
+    const buffer = new Uint8Array(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new RefusedFile(tooLarge);
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}

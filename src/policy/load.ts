@@ -7,10 +7,11 @@
  * (`policy: {type: cel, data: ...}`) instead of CUE or Rego; built-in checks are Provenant's
  * own `builtin:` entries. docs/policy.md is the reference.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Document, isMap, LineCounter, parseAllDocuments } from 'yaml';
 import { ProvenantError } from '../errors.ts';
+import { RefusedFile, readSmallFile } from '../io/files.ts';
+import { MAX_YAML_BYTES } from '../yaml.ts';
 import { readAuthority, TRUST_ROOT_HINT } from './authority.ts';
 import { compileGlob, globProblem } from './glob.ts';
 import {
@@ -52,14 +53,18 @@ export interface ParsePolicyOptions {
  *   `where` = file:line:col) for anything wrong or unsupported in it
  */
 export async function loadPolicyFile(path: string): Promise<ImagePolicy[]> {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readSmallFile(path, MAX_YAML_BYTES, 'a policy file');
   } catch (cause) {
+    if (cause instanceof RefusedFile)
+      throw new ProvenantError('INVALID_CONFIG', `the policy file ${cause.problem}`, { where: path, cause });
     const code = (cause as { code?: unknown }).code === 'ENOENT' ? 'NOT_FOUND' : 'IO';
     throw new ProvenantError(code, `cannot read the policy file: ${(cause as Error).message}`, { where: path, cause });
   }
-  return parsePolicies(text, path, { baseDir: dirname(resolve(path)) });
+  return parsePolicies(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'), path, {
+    baseDir: dirname(resolve(path)),
+  });
 }
 
 /**
@@ -70,6 +75,12 @@ export async function loadPolicyFile(path: string): Promise<ImagePolicy[]> {
  *   for a `secretRef` that cannot be read
  */
 export async function parsePolicies(text: string, file: string, options: ParsePolicyOptions = {}): Promise<ImagePolicy[]> {
+  if (text.length > MAX_YAML_BYTES || Buffer.byteLength(text, 'utf8') > MAX_YAML_BYTES) {
+    throw new ProvenantError('INVALID_CONFIG', `the policy is larger than ${MAX_YAML_BYTES / 1024 / 1024} MiB; refusing it`, {
+      where: file,
+      hint: 'a policy this large is not one a person wrote; check that the path names the right file',
+    });
+  }
   const lines = new LineCounter();
   let docs: Document.Parsed[];
   try {

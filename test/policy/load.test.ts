@@ -108,6 +108,27 @@ describe('the documented examples', () => {
     );
     await assert.rejects(loadPolicyFile(join(sub, 'missing.yaml')), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
   });
+
+  it('refuses a policy file that is a named pipe, a folder or over 1 MiB, and policy text over 1 MiB, without reading on', async () => {
+    const sub = join(dir, 'refused');
+    await mkdir(sub, { recursive: true });
+    // A named pipe with no writer: reading it would wait for ever.
+    assert.equal(spawnSync('mkfifo', [join(sub, 'fifo.yaml')]).status, 0);
+    const refusedFile = async (path: string, pattern: RegExp) => {
+      await assert.rejects(loadPolicyFile(path), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'INVALID_CONFIG'), String(e));
+        assert.equal(e.where, path);
+        assert.match(e.message, pattern);
+        return true;
+      });
+    };
+    await refusedFile(join(sub, 'fifo.yaml'), /the policy file is a named pipe, not a policy file/);
+    await refusedFile(sub, /the policy file is a directory/);
+    const big = `${HEAD}  - key:\n      data: |\n${'        x\n'.repeat(110_000)}`;
+    await writeFile(join(sub, 'big.yaml'), big);
+    await refusedFile(join(sub, 'big.yaml'), /larger than 1 MiB/);
+    await refused(big, 'policy.yaml', /the policy is larger than 1 MiB/);
+  });
 });
 
 // Policies built from the documented schema (clusterimagepolicy_types.go) with every field that
