@@ -530,7 +530,7 @@ describe('the loader on random input', () => {
     );
   });
 
-  it('an alias bomb is refused quickly, not expanded', async () => {
+  it('an alias bomb is refused, not expanded', async () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i < 9; i++)
       lines.push(
@@ -539,9 +539,7 @@ describe('the loader on random input', () => {
           .join(', ')}]`,
       );
     const text = `${lines.join('\n')}\n${HEAD.replace('  name: p', '  name: p\n  labels: *a8')}  - static: {action: pass}\n`;
-    const started = Date.now();
     // Refused when the document is read, at the alias that takes it past the limit.
     await refused(text, 'policy.yaml:6:15', /the alias \*a4 expands the document to more than 200000 values/);
-    assert.ok(Date.now() - started < 2000);
   });
 });
