@@ -476,11 +476,10 @@ describe('pinnedGzip', () => {
     const script = `const { pinnedGzipBytes } = await import(${JSON.stringify(module)});
       const out = await pinnedGzipBytes(new Uint8Array(1_000_000).fill(7), { workers: 2 });
       console.log(out.length);`;
-    const started = performance.now();
+    // A ref'd idle worker would keep the script alive until the timeout kills it (status null).
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 0, `${r.signal ?? ''} ${r.stderr}`);
     assert.match(r.stdout, /^\d+\n$/);
-    assert.ok(performance.now() - started < 10_000, 'exits promptly');
   });
 });
 
