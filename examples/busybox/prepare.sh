@@ -11,7 +11,17 @@ dir=${1:-$here}
 mkdir -p "$dir"
 [[ -f $dir/busybox.yaml ]] || cp "$here/busybox.yaml" "$dir/"
 cd "$dir"
-p() { echo "+ provenant $*" >&2; "$root/bin/provenant" "$@"; }
+# The checkout's launcher; from a copy of this folder, the provenant on PATH.
+provenant=$root/bin/provenant
+if [[ ! -x $provenant ]]; then
+  provenant=$(command -v provenant || true)
+  if [[ -z $provenant ]]; then
+    echo "prepare.sh: no provenant found: not in a Provenant checkout, and none on PATH" >&2
+    echo "  hint: run bash scripts/setup.sh in the checkout, or this checkout's prepare.sh with this folder as its argument" >&2
+    exit 1
+  fi
+fi
+p() { echo "+ provenant $*" >&2; "$provenant" "$@"; }
 p apk keygen --name demo.rsa -o keys
 p apk build busybox.yaml --key keys/demo.rsa -o repo/x86_64/busybox-1.36.1-r0.apk
 p apk index repo/x86_64/busybox-1.36.1-r0.apk --key keys/demo.rsa -o repo/x86_64/APKINDEX.tar.gz

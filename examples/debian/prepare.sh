@@ -7,5 +7,11 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dir=${1:-$here}
 mkdir -p "$dir"
-bash "$here/../../scripts/debian-sources.sh" "$dir/sources.yaml"
+script=$here/../../scripts/debian-sources.sh
+if [[ ! -f $script ]]; then
+  echo "prepare.sh: $script not found: this copy of the example is outside a Provenant checkout" >&2
+  echo "  hint: run the checkout's examples/debian/prepare.sh with this folder as its argument (bash CHECKOUT/examples/debian/prepare.sh $dir)" >&2
+  exit 1
+fi
+bash "$script" "$dir/sources.yaml"
 echo "wrote $dir/sources.yaml" >&2

@@ -86,7 +86,7 @@ export async function runBuild(configPath: string, args: ParsedArgs, io: CliIo, 
  * do: it makes their keys, repositories or sources): the hint names the script to run.
  */
 function withPrepareHint(err: unknown, configPath: string): unknown {
-  if (!isProvenantError(err, 'NOT_FOUND') || !err.message.includes('does not exist')) return err;
+  if (!isProvenantError(err, 'NOT_FOUND') || !err.message.includes('does not exist') || archHinted.has(err)) return err;
   const script = join(dirname(configPath), 'prepare.sh');
   if (!existsSync(script)) return err;
   return new ProvenantError(err.code, err.message, {
@@ -94,6 +94,25 @@ function withPrepareHint(err: unknown, configPath: string): unknown {
     cause: err,
     hint: `run bash ${script} first: it makes the files this configuration reads`,
   });
+}
+
+/** Errors given {@link withArchHint}'s hint, which a prepare.sh would not mend. */
+const archHinted = new WeakSet<object>();
+
+/**
+ * A file that does not exist, in a build for architectures the configuration does not list
+ * (`--platform linux/arm64` for a config of `archs: [x86_64]`): its repositories most likely
+ * have nothing for them, which the hint says rather than sending the user to prepare.sh.
+ */
+function withArchHint(err: unknown, outside: readonly string[], listed: readonly string[]): unknown {
+  if (outside.length === 0 || !isProvenantError(err, 'NOT_FOUND') || !err.message.includes('does not exist')) return err;
+  const hinted = new ProvenantError(err.code, err.message, {
+    where: err.where,
+    cause: err,
+    hint: `the build asked for ${outside.join(', ')}, which the configuration does not list (archs: ${listed.join(', ')}): its repositories may have nothing for ${outside.length === 1 ? 'it' : 'them'}; build for ${listed.join(', ')}, or add the architecture to the repositories and to archs`,
+  });
+  archHinted.add(hinted);
+  return hinted;
 }
 
 async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, extra: RunBuildOptions): Promise<BuildResult> {
@@ -114,6 +133,7 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   }
   const cacheDir =
     (args.values['cache-dir'] as string | undefined) ?? join(io.env.XDG_CACHE_HOME ?? join(io.homedir, '.cache'), 'provenant');
+  const outside = archs.filter((a) => !(loaded.config.archs as readonly string[]).includes(a));
   const result = await buildImage({
     config: loaded,
     configPath,
@@ -129,6 +149,8 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
     logger: { debug() {}, info() {}, warn: (m) => extra.progress.message(`warning: ${m}`) },
     signal: io.signal,
     onProgress: extra.progress.update,
+  }).catch((err: unknown) => {
+    throw withArchHint(err, outside, loaded.config.archs);
   });
   const writeLock = args.values['write-lock'] as string | undefined;
   if (writeLock !== undefined) await writeLockFile(writeLock, result.lock, io.signal);

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -208,18 +208,33 @@ describe('messages and exit codes', () => {
     });
   });
 
-  it('an example built before its prepare.sh ran says to run it; after it, the example builds on its own', async () => {
+  it('an example built before its prepare.sh ran says to run it; after it (a copy, outside the checkout), the example builds on its own', async () => {
     const dir = await tempDir();
-    for (const f of ['image.yaml', 'prepare.sh']) await copyFile(join(ROOT, 'examples', 'busybox', f), join(dir, f));
+    for (const f of ['image.yaml', 'prepare.sh', 'busybox.yaml']) await copyFile(join(ROOT, 'examples', 'busybox', f), join(dir, f));
     const before = await runCli(['build', 'image.yaml', '--quiet'], { cwd: dir });
     assert.equal(before.status, 3);
     assertMessage(before.stderr, /^provenant build: \S+\/keys\/demo\.rsa\.pub does not exist$/);
     assert.match(before.stderr, /hint: run bash prepare\.sh first: it makes the files this configuration reads/);
     if (!existsSync('/bin/busybox')) return; // Debian's busybox-static, which the example packages.
-    await exec('bash', [join(ROOT, 'examples', 'busybox', 'prepare.sh'), dir], { env: { PATH: process.env.PATH ?? '' } });
+    // The copy finds no checkout above it: it runs the provenant on PATH.
+    const bin = join(dir, 'bin-on-path');
+    await mkdir(bin);
+    await symlink(join(ROOT, 'bin', 'provenant'), join(bin, 'provenant'));
+    await exec('bash', [join(dir, 'prepare.sh')], { env: { PATH: `${bin}:${process.env.PATH ?? ''}` } });
     const built = await runCli(['build', 'image.yaml', '--quiet', '--cache-dir', 'cache'], { cwd: dir });
     assert.equal(built.status, 0, built.stderr);
     assert.match(built.stdout, /^oci:image\.oci:latest@sha256:[0-9a-f]{64}\n/);
+    // Another architecture than the configuration lists: the repository has none, and no prepare.sh would make it.
+    const other = await runCli(
+      ['build', 'image.yaml', '--quiet', '--cache-dir', 'cache', '--platform', 'linux/arm64', '-o', 'oci:arm.oci'],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(other.status, 3);
+    assertMessage(other.stderr, /^provenant build: \S+\/repo\/aarch64\/APKINDEX\.tar\.gz does not exist$/);
+    assert.match(other.stderr, /hint: the build asked for aarch64, which the configuration does not list \(archs: x86_64\)/);
+    assert.doesNotMatch(other.stderr, /prepare\.sh/);
   });
 
   it('inspect prints names that work as input, and says when a bare name is a local path', async () => {
