@@ -31,6 +31,8 @@ export function randomHex(bytes: number): string {
 export interface WriteFileOptions {
   /** The new file's permission bits (before the umask); default 0o666. */
   mode?: number | undefined;
+  /** `mode` is the file's exact permission bits, not reduced by the umask (those of a file being replaced in place). */
+  exactMode?: boolean | undefined;
   /** Create the parent folder when it is missing. */
   mkdir?: boolean | undefined;
   /** Cancels the write; the old file then stays as it was. */
@@ -58,6 +60,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
     // The file exists before any byte flows, and is closed before it is removed on failure: a
     // write stream that opened its file on its own could create it after the cleanup ran.
     handle = await fsp().open(tmp, 'wx', options.mode ?? 0o666);
+    if (options.exactMode === true && options.mode !== undefined) await handle.chmod(options.mode);
     if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
     else await process.getBuiltinModule('node:stream/promises').pipeline(data, handle.createWriteStream(), { signal: options.signal });
     await handle.close();
@@ -67,6 +70,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await fsp().rm(tmp, { force: true });
+    if ((err as NodeJS.ErrnoException | undefined)?.code === 'EISDIR') {
+      // rename's own words name the temporary file, which the user never chose.
+      throw new ProvenantError('IO', `${where} is a folder; nothing was written`, {
+        where,
+        cause: err,
+        hint: 'name a file to write, not a folder',
+      });
+    }
     throw fileError(err, where, options.signal);
   }
 }

@@ -1,7 +1,7 @@
 // writeFileAtomic: the one way files are replaced; a reader sees the old file or the whole new one.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { link, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
@@ -27,6 +27,27 @@ describe('writeFileAtomic', () => {
     assert.equal((await stat(join(dir, 'b.bin'))).mode & 0o777, 0o600);
     assert.deepEqual(new Uint8Array(await readFile(join(dir, 'sub', 'c.bin'))), new Uint8Array([4, 5, 6]));
     assert.deepEqual((await readdir(dir)).sort(), ['a.txt', 'b.bin', 'sub']);
+  });
+
+  it('keeps an exact mode past the umask when asked, and says a folder is in the way without naming its temporary file', async () => {
+    const dir = await tempDir();
+    const old = process.umask(0o022);
+    try {
+      await writeFileAtomic(join(dir, 'exact'), 'x', { mode: 0o664, exactMode: true });
+      await writeFileAtomic(join(dir, 'masked'), 'x', { mode: 0o664 });
+    } finally {
+      process.umask(old);
+    }
+    assert.equal((await stat(join(dir, 'exact'))).mode & 0o777, 0o664);
+    assert.equal((await stat(join(dir, 'masked'))).mode & 0o777, 0o644);
+    await mkdir(join(dir, 'folder'));
+    await assert.rejects(writeFileAtomic(join(dir, 'folder'), 'x'), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'IO'));
+      assert.equal(e.message, `${join(dir, 'folder')} is a folder; nothing was written`);
+      assert.match(e.hint ?? '', /name a file/);
+      return true;
+    });
+    assert.deepEqual((await readdir(dir)).sort(), ['exact', 'folder', 'masked']);
   });
 
   it('leaves the old file and no temporary file when the stream fails, and throws its error as it is', async () => {
