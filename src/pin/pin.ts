@@ -183,7 +183,7 @@ export async function writePinned(result: PinResult): Promise<string[]> {
     }
     // A dot file beside it, so a workflow folder never shows a stray `.yml` while it is written.
     const temporary = join(dirname(f.path), `.${basename(f.path)}.provenant-${randomBytes(6).toString('hex')}`);
-    await writeFileAtomic(f.path, f.text, { mode, temporary, where: f.file });
+    await writeFileAtomic(f.path, f.text, { mode, exactMode: true, temporary, where: f.file });
     written.push(f.file);
   }
   return written;

@@ -303,5 +303,15 @@ jobs:
     await writePinned(result);
     assert.equal(await readFile(file, 'utf8'), result.files[0]!.text);
     assert.equal((await stat(file)).mode & 0o777, 0o640);
+    // A group-writable file stays so under a umask that would take the bit away from a new file.
+    await writeFile(file, result.files[0]!.original);
+    await chmod(file, 0o664);
+    const old = process.umask(0o022);
+    try {
+      await writePinned(result);
+    } finally {
+      process.umask(old);
+    }
+    assert.equal((await stat(file)).mode & 0o777, 0o664);
   });
 });
