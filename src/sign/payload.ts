@@ -226,8 +226,8 @@ export const PREDICATE_TYPES: Readonly<Record<string, string>> = {
  * @throws ProvenantError `USAGE` for anything else
  */
 export function parsePredicateType(value: string): string {
-  const known = PREDICATE_TYPES[value];
-  if (known !== undefined) return known;
+  // Own keys only: `constructor` or `toString` would otherwise come from Object's prototype.
+  if (Object.hasOwn(PREDICATE_TYPES, value)) return PREDICATE_TYPES[value] as string;
   // cosign takes anything url.ParseRequestURI accepts: an absolute URI (or path).
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\S+$/.test(value)) return value;
   throw new ProvenantError('USAGE', `invalid predicate type ${JSON.stringify(value)}`, {

@@ -184,6 +184,13 @@ describe('predicate types', () => {
       () => parsePredicateType('not a type'),
       (e: unknown) => isProvenantError(e, 'USAGE'),
     );
+    // Names on Object's prototype are not short names.
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty'])
+      assert.throws(
+        () => parsePredicateType(name),
+        (e: unknown) => isProvenantError(e, 'USAGE'),
+        name,
+      );
   });
 
   it('goJson sorts keys by UTF-8 bytes as Go does', () => {
