@@ -111,7 +111,9 @@ export class PodmanAuthKeychain extends DockerConfigKeychain {
       for (let n = parts.length; n > 0; n--) {
         const key = `${host}/${parts.slice(0, n).join('/')}`;
         const entry = Object.entries(auths).find(([k]) => stripScheme(k).toLowerCase() === key)?.[1];
-        if (entry !== undefined) return entryCredentials(entry, this.authPath);
+        // An entry without credentials (`{}`) stands for none: the less specific keys and the host's own lookup follow.
+        const credentials = entry === undefined ? undefined : entryCredentials(entry, this.authPath);
+        if (credentials !== undefined) return credentials;
       }
     }
     return super.resolve(registry);
@@ -203,7 +205,16 @@ async function readConfig(path: string): Promise<ConfigFile | undefined> {
   }
   const v = value as Record<string, unknown>;
   const out: ConfigFile = {};
-  if (isRecord(v.auths)) out.auths = v.auths as Record<string, AuthEntry>;
+  if (isRecord(v.auths)) {
+    const auths: Record<string, AuthEntry> = {};
+    for (const [key, entry] of Object.entries(v.auths)) {
+      // null reads as an empty entry, as Docker's decoder reads it; anything else but an object is refused.
+      if (entry === null) auths[key] = {};
+      else if (isRecord(entry)) auths[key] = entry as AuthEntry;
+      else throw new ProvenantError('CREDENTIALS', `the "auths" entry ${JSON.stringify(key)} is not a JSON object`, { where: path });
+    }
+    out.auths = auths;
+  }
   if (typeof v.credsStore === 'string') out.credsStore = v.credsStore;
   if (isRecord(v.credHelpers)) {
     out.credHelpers = Object.fromEntries(Object.entries(v.credHelpers).filter((e): e is [string, string] => typeof e[1] === 'string'));
@@ -224,22 +235,27 @@ function findByHost<T>(map: Record<string, T> | undefined, host: string): T | un
   if (map === undefined) return undefined;
   // An exact key first, so that "localhost:5000" and "http://localhost:5000" cannot shadow each other unpredictably.
   if (Object.hasOwn(map, host)) return map[host];
-  for (const [key, value] of Object.entries(map)) {
-    if (
-      normalizeRegistry(key) === host &&
-      !stripScheme(key)
-        .replace(/\/(v1|v2)?\/?$/, '')
-        .includes('/')
-    )
-      return value;
-  }
+  for (const [key, value] of Object.entries(map)) if (namesHost(key, host)) return value;
   return undefined;
+}
+
+/**
+ * True for a key that names `host` itself (a URL, host:port, or Docker Hub's v1 URL), not a
+ * namespace or repository on it (`quay.io/team`, which only containers-auth.json(5) knows).
+ */
+function namesHost(key: string, host: string): boolean {
+  return (
+    normalizeRegistry(key) === host &&
+    !stripScheme(key)
+      .replace(/\/(v1|v2)?\/?$/, '')
+      .includes('/')
+  );
 }
 
 /** The server URL a credential helper is asked about: what `docker login` stored it under. */
 function serverUrlFor(host: string, config: ConfigFile): string {
   if (host === 'docker.io') return DOCKER_HUB_AUTH_KEY;
-  const key = Object.keys(config.auths ?? {}).find((k) => normalizeRegistry(k) === host);
+  const key = Object.keys(config.auths ?? {}).find((k) => namesHost(k, host));
   return key ?? host;
 }
 

@@ -37,6 +37,8 @@ case "$server" in
   https://index.docker.io/v1/) echo '{"ServerURL":"https://index.docker.io/v1/","Username":"hubuser","Secret":"hub-secret"}' ;;
   tokens.example) echo '{"ServerURL":"tokens.example","Username":"<token>","Secret":"refresh-me"}' ;;
   helper.example:5000) echo '{"ServerURL":"helper.example:5000","Username":"helperuser","Secret":"helper-secret"}' ;;
+  scoped.example) echo '{"ServerURL":"scoped.example","Username":"hostuser","Secret":"host-secret"}' ;;
+  scoped.example/team) echo '{"ServerURL":"scoped.example/team","Username":"team-robot","Secret":"team-secret"}' ;;
   broken.example) echo 'not json' ;;
   crash.example) echo "I saw your secret hunter2" >&2; exit 3 ;;
   *) echo "credentials not found in native keychain"; exit 1 ;;
@@ -180,6 +182,28 @@ describe('PodmanAuthKeychain', () => {
     assert.equal((await k.resolve('quay.io', 'team/other'))?.username, 'team');
     assert.equal((await k.resolve('quay.io', 'else/x'))?.username, 'host');
     assert.equal((await k.resolve('quay.io'))?.username, 'host');
+  });
+
+  it('takes an empty repository key for none, and asks the credential store about the host, never about a namespace', async () => {
+    const helper = await fakeHelper();
+    // As `podman login` leaves it with a credential store: entries without credentials.
+    const authPath = await configFile({ auths: { 'scoped.example/team': {}, 'scoped.example': {} }, credsStore: 'test' });
+    const k = new PodmanAuthKeychain({ authPath, env: helper.env });
+    assert.equal((await k.resolve('scoped.example', 'team/app'))?.username, 'hostuser');
+    assert.equal((await k.resolve('scoped.example', 'other/app'))?.username, 'hostuser');
+    assert.deepEqual(await helper.asked(), ['scoped.example', 'scoped.example']);
+  });
+
+  it('reads a null auths entry as an empty one, and refuses an entry that is not an object, naming it', async () => {
+    const k = new PodmanAuthKeychain({ authPath: await configFile({ auths: { 'null.example': null, 'x.example': { auth: b64('u:p') } } }) });
+    assert.equal(await k.resolve('null.example', 'a/b'), undefined);
+    assert.equal((await k.resolve('x.example', 'a/b'))?.username, 'u');
+    const bad = new DockerConfigKeychain({ configPath: await configFile({ auths: { 'bad.example': 'text' } }) });
+    await assert.rejects(bad.resolve('bad.example'), (e) => {
+      assert.ok(isProvenantError(e, 'CREDENTIALS'), String(e));
+      assert.match(e.message, /the "auths" entry "bad\.example" is not a JSON object/);
+      return true;
+    });
   });
 });
 
