@@ -35,6 +35,16 @@ describe('provenant completion', () => {
     assert.deepEqual(await complete('provenant', 'apk', ''), ['keygen', 'build', 'index']);
     assert.deepEqual(await complete('provenant', 'inspect', '--format', ''), ['text', 'json']);
     assert.deepEqual(await complete('provenant', 'sbom', '--type', ''), ['spdx', 'cyclonedx']);
+    // Each command's own values for the same flag.
+    assert.deepEqual(await complete('provenant', 'build', '--attestations', ''), [
+      'referrers',
+      'buildkit',
+      'buildkit-artifact',
+      'cosign',
+      'none',
+    ]);
+    assert.deepEqual(await complete('provenant', 'attest', '--attestations', ''), ['referrers', 'cosign', 'buildkit', 'buildkit-artifact']);
+    assert.deepEqual(await complete('provenant', 'index', '--attestations', ''), ['keep', 'buildkit', 'referrers']);
     assert.deepEqual(await complete('provenant', 'help', 'insp'), ['inspect']);
   });
 
