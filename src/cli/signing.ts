@@ -242,7 +242,7 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
   if (identity === undefined || issuer === undefined) {
     throw new ProvenantError(
       'USAGE',
-      'say whom to trust: --key FILE, or --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp]',
+      'say whom to trust: --key FILE, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy FILE',
       {
         hint: 'for GitHub Actions: --certificate-oidc-issuer https://token.actions.githubusercontent.com --certificate-identity-regexp ^https://github.com/OWNER/REPO/',
       },

@@ -323,7 +323,7 @@ describe('verify: what to trust', () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'x.pub'), 'not a key');
     const cases: [string[], RegExp][] = [
-      [['verify', `oci:${exampleDir}:latest`], /say whom to trust: --key FILE, or --certificate-identity/],
+      [['verify', `oci:${exampleDir}:latest`], /say whom to trust: --key FILE, --certificate-identity.*, or --policy FILE/],
       [['verify', '--certificate-identity', 'a@example.com', `oci:${exampleDir}:latest`], /say whom to trust/],
       [
         ['verify', '--key', 'x.pub', '--certificate-identity', 'a', '--certificate-oidc-issuer', 'b', `oci:${exampleDir}:latest`],
