@@ -33,7 +33,7 @@ import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { CacheWriter } from '../pkg/fetch.ts';
 import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody } from '../vfs/body.ts';
-import type { FsNode, Tree } from '../vfs/tree.ts';
+import { type FsNode, type Tree, walkOrder } from '../vfs/tree.ts';
 import { type KeptBlocks, LAYER_SEGMENT_MIN, type LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
 
 export { type KeptBlocks, LAYER_SEGMENT_MIN, LayerPrecompressor, type SegmentCache } from './layer-segments.ts';
@@ -147,7 +147,9 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
   // The entries are made as they are used, once for the key and once more when the layer is
   // written: a list of them all (a header per file of the image) is what made a build's memory
   // grow with the image.
-  const entries = (): Generator<LayerEntry> => layerEntries(walk(), options.header);
+  // apko compatibility writes apko's order and links as they are (./apko.ts).
+  const written = options.header === undefined ? bodyFirst(walk) : walk;
+  const entries = (): Generator<LayerEntry> => layerEntries(written(), options.header);
   const cache = options.cache;
   const reuse = cache !== undefined && options.reuse !== false;
   const key = reuse ? layerKey(entries(), options.format ?? 'provenant') : undefined;
@@ -219,6 +221,7 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
     }
   }
   try {
+    // The bodies are the same whichever name of a link group carries one.
     const workers = options.workers ?? workersFor(walk(), options.precompressed);
     for await (const chunk of pinnedGzip(tar(), { workers, signal: options.signal })) {
       comp.update(chunk);
@@ -259,6 +262,78 @@ function dropper(cache: LayerCache, key: string, path: string, sha256: string): 
     await cache.forget(`layer:${key}`);
     return true;
   };
+}
+
+/**
+ * `walk` with each group of hard links to one file written as a tar writer writes them: the
+ * group's first entry in walk order carries the body, and the others (the file's own path too)
+ * link to it. A tree keeps a hardlink as a link to its target's path, which may come later in
+ * walk order (`/bin/app` to `/usr/bin/app`), and a link to an entry not yet written is one that
+ * GNU tar ("Cannot hard link to") and umoci fail to extract.
+ *
+ * A group whose target comes first is written as it is, so a layer that had no such link keeps
+ * its bytes. Nothing is done per entry until a hardlink that comes before its target is met
+ * (one comparison per hardlink): then one more walk finds the targets of every such link (a map
+ * entry per group), and each entry after it is looked up in those maps. A link whose target is
+ * no file of this walk is written as it is.
+ */
+function bodyFirst(walk: LayerWalk): LayerWalk {
+  let plan: LinkPlan | undefined;
+  return function* () {
+    for (const entry of walk()) {
+      const [path, n] = entry;
+      if (plan === undefined) {
+        if (n.type !== 'hardlink' || n.linkname === undefined || walkOrder(n.linkname, path) <= 0) {
+          yield entry;
+          continue;
+        }
+        // Every entry before this one is as it was: a link group that needs changing starts
+        // with a hardlink that comes before its target, and this is the first.
+        plan = linkPlan(walk());
+      }
+      const carried = plan.bodyAt.get(path);
+      if (carried !== undefined) {
+        yield [path, { ...carried.node, linkname: undefined }];
+        continue;
+      }
+      const moved = plan.moved.get(path);
+      if (moved !== undefined) {
+        yield [path, { ...n, type: 'hardlink', body: undefined, linkname: moved.first }];
+        continue;
+      }
+      const target = n.type === 'hardlink' && n.linkname !== undefined ? plan.moved.get(n.linkname) : undefined;
+      yield target === undefined ? entry : [path, { ...n, linkname: target.first }];
+    }
+  };
+}
+
+/** The link groups {@link bodyFirst} writes anew. */
+interface LinkPlan {
+  /** By a file's path: the first entry of its group, and the file's node. */
+  moved: Map<string, { first: string; node: FsNode }>;
+  /** By the first entry of a group: what `moved` has for its file. */
+  bodyAt: Map<string, { first: string; node: FsNode }>;
+}
+
+/**
+ * The groups of `walk` (in walk order) whose first entry is a hardlink that comes before the
+ * file it links to: one pass, since such a link comes before its file.
+ */
+function linkPlan(walk: Iterable<readonly [string, FsNode]>): LinkPlan {
+  const firstTo = new Map<string, string>();
+  const plan: LinkPlan = { moved: new Map(), bodyAt: new Map() };
+  for (const [path, n] of walk) {
+    if (n.type === 'hardlink' && n.linkname !== undefined && walkOrder(n.linkname, path) > 0 && !firstTo.has(n.linkname)) {
+      firstTo.set(n.linkname, path);
+    }
+    const first = firstTo.get(path);
+    if (first !== undefined && n.type === 'file') {
+      const group = { first, node: n };
+      plan.moved.set(path, group);
+      plan.bodyAt.set(first, group);
+    }
+  }
+  return plan;
 }
 
 /**
