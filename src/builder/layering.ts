@@ -20,7 +20,8 @@ export interface LayeredPackage {
 /**
  * The layers' paths, the first layer first. Every package layer repeats the folders above its
  * files, so it unpacks on its own; everything that is in no package layer (folders, the build's
- * own files, a shared package database, packages left over) is in the first.
+ * own files, a shared package database, packages left over) is in the first. A hardlink is in
+ * the layer of the file it links to, so that every layer unpacks on its own.
  *
  * - `origin`, budget N: packages grouped by origin, the largest groups (by installed size; ties
  *   by name) each in a layer, at most N - 1 of them; a budget of 0 or 1 gives one layer (apko).
@@ -48,8 +49,15 @@ export function splitLayers(tree: Tree, installed: readonly LayeredPackage[], la
   if (perPackage) for (const i of installed) for (const path of i.database ?? []) database.set(path, i.name);
   const base: string[] = [];
   for (const path of all) {
-    const node = tree.get(path);
-    const owner = node?.type === 'dir' ? undefined : (database.get(path) ?? node?.owner);
+    // A hardlink goes where the file it links to goes, whoever made it: in another layer, the
+    // link would name a file its layer lacks, and that layer alone could not be extracted.
+    let at = path;
+    let node = tree.get(path);
+    if (node?.type === 'hardlink' && node.linkname !== undefined) {
+      at = node.linkname;
+      node = tree.get(at);
+    }
+    const owner = node?.type === 'dir' ? undefined : (database.get(at) ?? node?.owner);
     const group = owner === undefined ? undefined : groups.get(groupOf.get(owner) ?? '');
     if (group === undefined) base.push(path);
     else group.push(path);

@@ -2,7 +2,7 @@
 // umoci, whatever the order of a link and its file (a link to a name not yet extracted is what
 // both refuse) and whatever the layering.
 import assert from 'node:assert/strict';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -96,6 +96,29 @@ describe('hard links in layers', { skip: toolMissing('tar') || toolMissing('umoc
       const rootfs = await buildAndUnpack(dir, lines, spill, `${spill}`);
       await sameFile(rootfs, 'bin/app', 'usr/bin/app');
       await sameFile(join(dir, `gnu-${spill}-0`), 'bin/app', 'usr/bin/app');
+    }
+  });
+
+  it("puts a link in its file's layer, so that each layer extracts on its own", async () => {
+    const dir = await tempDir();
+    await repository(dir, PACKAGES);
+    for (const strategy of ['per-package', 'origin']) {
+      const lines = `layering: {strategy: ${strategy}, budget: 3}\npaths:\n  - {path: /usr/local/bin/app2, type: hardlink, source: /usr/bin/app}\n  - {path: /a/app, type: hardlink, source: /usr/bin/app}\n`;
+      const rootfs = await buildAndUnpack(dir, lines, false, strategy);
+      await sameFile(rootfs, 'usr/local/bin/app2', 'usr/bin/app');
+      await sameFile(rootfs, 'a/app', 'usr/bin/app');
+      // The app's layer holds the file and both links; the other layers none of them.
+      const layers = (await readdir(dir)).filter((n) => n.startsWith(`gnu-${strategy}-`) && !n.endsWith('.tar'));
+      assert.equal(layers.length, 3);
+      const found = await Promise.all(
+        layers.map(async (l) => (await stat(join(dir, l, 'usr/bin/app')).catch(() => undefined)) !== undefined),
+      );
+      assert.equal(found.filter(Boolean).length, 1);
+      const appLayer = layers[found.indexOf(true)]!;
+      await sameFile(join(dir, appLayer), 'usr/local/bin/app2', 'usr/bin/app');
+      await sameFile(join(dir, appLayer), 'a/app', 'usr/bin/app');
+      for (const l of layers)
+        if (l !== appLayer) for (const p of ['a/app', 'usr/local/bin/app2']) await assert.rejects(stat(join(dir, l, p)));
     }
   });
 
