@@ -35,6 +35,9 @@ export interface FsNode {
 
 const MAX_LINKS = 40; // as Linux's MAXSYMLINKS
 
+/** What a folder {@link Tree.mkdirAll} makes above the one asked for has, whatever the template. */
+const PARENT = { mode: 0o755, uid: 0, gid: 0 } as const;
+
 /**
  * Files that belong in a tree but are kept out of it (./spill.ts): the tree treats them as there
  * where that changes what it does, so that a folder part that is such a file, or a folder that
@@ -173,7 +176,12 @@ export class Tree {
     return at === path ? path : at;
   }
 
-  /** Creates the folders of `path` (resolved) that are missing, with `mode` and root owner. */
+  /**
+   * Creates the folders of `path` (resolved) that are missing: `path` itself from `template`
+   * (0755, root's, by default), and the missing folders above it root's with mode 0755 and the
+   * template's other fields (its time, its `owner`), as `mkdir -p` and apko make them. A home
+   * or a `paths` folder owned by a user does not give that user the folders above it (`/home`).
+   */
   mkdirAll(path: string, template: Partial<FsNode> = {}): string {
     const resolved = this.resolve(path);
     this.#mkdirResolved(resolved, template);
@@ -189,7 +197,8 @@ export class Tree {
       const node = this.#nodes.get(cur);
       if (node === undefined) {
         if (this.#outside?.has(cur) === true) this.#outside.decides(`the folder /${cur} would be made where a file is kept`);
-        this.#set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template });
+        const parent = cur.length < resolved.length ? PARENT : undefined;
+        this.#set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template, ...parent });
       } else if (node.type !== 'dir') {
         throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(cur)}: a ${node.type} is there`);
       }

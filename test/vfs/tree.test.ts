@@ -17,6 +17,21 @@ describe('Tree', () => {
     assert.deepEqual(t.paths(), ['a', 'a/B', 'a/b', 'a-c']);
   });
 
+  it("makes the missing folders above a folder root's, 0755, whatever the folder's own owner and mode", () => {
+    const t = new Tree();
+    t.mkdirAll('srv');
+    t.mkdirAll('srv/data/app/cache', { mode: 0o700, uid: 1000, gid: 1001, mtime: 42, owner: 'build' });
+    const meta = (p: string) => {
+      const n = t.get(p);
+      return [n?.mode, n?.uid, n?.gid, n?.mtime, n?.owner];
+    };
+    assert.deepEqual(meta('srv/data/app/cache'), [0o700, 1000, 1001, 42, 'build']);
+    assert.deepEqual(meta('srv/data'), [0o755, 0, 0, 42, 'build']);
+    assert.deepEqual(meta('srv/data/app'), [0o755, 0, 0, 42, 'build']);
+    // A folder that was there is left as it was.
+    assert.deepEqual(meta('srv'), [0o755, 0, 0, 0, undefined]);
+  });
+
   it('resolves folders through symlinks, absolute and relative, and never above the root', () => {
     const t = new Tree();
     t.mkdirAll('usr/lib');
