@@ -303,22 +303,38 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
       );
     }
   }
+  // `/app/` is `/app`, as apko's Go path functions clean it: kept as written, the entry would be
+  // named `app/` next to the folder `app`. The root itself is no path to change: each type would
+  // make nothing (a folder that exists, a file or link over the root) or change the root.
+  const cleaned = cleanPath(target);
+  if (cleaned === '/' || cleaned === '') {
+    return fail(
+      ctx,
+      node,
+      path,
+      `the path ${JSON.stringify(target)} is the image root, which a ${type} entry cannot make or change`,
+      'name a path under the root, as /app',
+    );
+  }
   return {
-    path: withoutDots(target),
+    path: cleaned,
     type,
     ...(uid === undefined ? {} : { uid }),
     ...(gid === undefined ? {} : { gid }),
     ...(permissions === undefined ? {} : { permissions }),
-    ...(source === undefined ? {} : { source: type === 'hardlink' ? withoutDots(source) : source }),
+    ...(source === undefined ? {} : { source: type === 'hardlink' ? cleanPath(source) : source }),
     recursive: boolean(ctx, f.get('recursive')),
   };
 }
 
-/** A path without its `.` parts (`/usr/./lib/.` → `/usr/lib`), keeping a leading `/`. */
-function withoutDots(path: string): string {
+/**
+ * A path without its `.` parts and empty ones (`/usr/./lib/.` and `/usr//lib/` → `/usr/lib`),
+ * keeping a leading `/`: `/` for the root, and '' for `.` (the root too, written relative).
+ */
+function cleanPath(path: string): string {
   const parts = path.split('/');
-  if (!parts.includes('.')) return path;
-  return parts.filter((p, i) => p !== '.' && (p !== '' || i === 0)).join('/') || '/';
+  if (!parts.some((p, i) => p === '.' || (p === '' && i > 0))) return path;
+  return parts.filter((p, i) => p !== '.' && (p !== '' || i === 0)).join('/') || (path.startsWith('/') ? '/' : '');
 }
 
 /**

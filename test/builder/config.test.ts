@@ -341,6 +341,30 @@ describe('permissions', () => {
     const ok = await parse('paths:\n  - {path: /usr/bin/sh, type: symlink, source: ../../bin/busybox}\n');
     assert.equal(ok.config.paths[0]?.source, '../../bin/busybox');
   });
+
+  it('takes /app/ as /app (no entry named "app/" beside the folder), and refuses the root, naming the line', async () => {
+    const cleaned = await parse(
+      'paths:\n  - {path: /app/, type: directory}\n  - {path: /srv//data/, type: permissions, permissions: 0o700}\n  - {path: x/, type: hardlink, source: /usr/bin//sh/}\n',
+    );
+    assert.deepEqual(
+      cleaned.config.paths.map((m) => [m.path, m.source]),
+      [
+        ['/app', undefined],
+        ['/srv/data', undefined],
+        ['x', '/usr/bin/sh'],
+      ],
+    );
+    for (const root of ['/', '/.', '.', './', '//']) {
+      for (const type of ['directory', 'empty-file', 'permissions, permissions: 0o755']) {
+        await rejects(
+          () => parse(`os-release: {id: x}\npaths:\n  - {path: "${root}", type: ${type}}\n`),
+          'INVALID_CONFIG',
+          'image.yaml:3:5',
+          /paths\[0\]: the path .* is the image root/,
+        );
+      }
+    }
+  });
 });
 
 describe('architectures', () => {
