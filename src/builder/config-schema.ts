@@ -228,6 +228,7 @@ function readAccounts(ctx: YamlContext, e: Entry | undefined, part: Part): void 
 function readUser(ctx: YamlContext, node: YNode | undefined, path: string): ImageUser {
   const f = fields(ctx, node, path, USER, 'a user');
   const username = reqString(ctx, f.get('username'), node, path, 'username');
+  passwdField(ctx, f.get('username'), username, 'user name');
   const uidEntry = f.get('uid');
   const uid = uidEntry === undefined ? undefined : integer(ctx, uidEntry, 0, UINT32_MAX);
   if (uid === undefined) return fail(ctx, node, path, `user "${username}" has no uid`, 'give every user a uid other than 0');
@@ -243,23 +244,53 @@ function readUser(ctx: YamlContext, node: YNode | undefined, path: string): Imag
   }
   const gidEntry = f.get('gid');
   const gid = (gidEntry === undefined ? undefined : integer(ctx, gidEntry, 0, UINT32_MAX)) ?? uid;
-  return {
-    username,
-    uid,
-    gid,
-    shell: optString(ctx, f.get('shell')) ?? '/bin/sh',
-    homedir: optString(ctx, f.get('homedir')) ?? `/home/${username}`,
-  };
+  const shell = optString(ctx, f.get('shell'));
+  const homedir = optString(ctx, f.get('homedir'));
+  passwdField(ctx, f.get('shell'), shell, 'shell');
+  passwdField(ctx, f.get('homedir'), homedir, 'home folder');
+  return { username, uid, gid, shell: shell ?? '/bin/sh', homedir: homedir ?? `/home/${username}` };
+}
+
+/** What ends a field or a line of /etc/passwd and /etc/group (and NUL, which ends a C string there). */
+const PASSWD_STOPS = /[:\n\r\0]/;
+/** The same in a group's member list, whose names `,` separates. */
+const MEMBER_STOPS = /[:,\n\r\0]/;
+
+/**
+ * Refuses a value written into /etc/passwd or /etc/group that holds a character that would end
+ * its field or its line there: `username: "x:x:0:0::/:/bin/sh\ny"` would add a line of its own,
+ * a second root.
+ */
+function passwdField(
+  ctx: YamlContext,
+  at: { node: YNode | undefined; path: string } | undefined,
+  value: string | undefined,
+  what: string,
+  stops = PASSWD_STOPS,
+): void {
+  const bad = value === undefined ? null : stops.exec(value);
+  if (at === undefined || bad === null) return;
+  fail(
+    ctx,
+    at.node,
+    at.path,
+    `the ${what} ${JSON.stringify(value)} holds ${JSON.stringify(bad[0])}, which would end its field or its line of /etc/passwd or /etc/group`,
+    'write it without ":", line breaks or NUL (and a member name without ",")',
+  );
 }
 
 function readGroup(ctx: YamlContext, node: YNode | undefined, path: string): ImageGroup {
   const f = fields(ctx, node, path, GROUP, 'a group');
   const groupname = reqString(ctx, f.get('groupname'), node, path, 'groupname');
+  passwdField(ctx, f.get('groupname'), groupname, 'group name');
   const gidEntry = f.get('gid');
   const gid = gidEntry === undefined ? undefined : integer(ctx, gidEntry, 0, UINT32_MAX);
   // apko reads a missing gid as 0, which makes a second group 0 next to root's; that is never meant.
   if (gid === undefined) return fail(ctx, node, path, `group "${groupname}" has no gid`);
-  return { groupname, gid, members: stringList(ctx, f.get('members')) };
+  const membersEntry = f.get('members');
+  const members = stringList(ctx, membersEntry);
+  for (const [i, item] of list(ctx, membersEntry, 'strings').entries()) passwdField(ctx, item, members[i], 'member name', MEMBER_STOPS);
+  return { groupname, gid, members };
 }
 
 function readPath(ctx: YamlContext, node: YNode | undefined, path: string): PathMutation {

@@ -536,6 +536,27 @@ describe('errors name the file, line, column and key path', () => {
     );
   });
 
+  it('accounts: a name, shell or home that would end a field or a line of /etc/passwd, at its line', async () => {
+    // The review's case: a user name that writes a uid-0 line of its own into /etc/passwd.
+    await rejects(
+      () => parse('accounts:\n  users:\n    - {username: "evil:x:0:0::/:/bin/sh\\nz", uid: 5}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:3:18',
+      /accounts\.users\[0\]\.username: the user name .* holds ":"/,
+    );
+    const cases: [string, string, RegExp][] = [
+      ['users:\n    - {username: "a\\nb", uid: 5}', '3:18', /users\[0\]\.username: the user name .* holds "\\n"/],
+      ['users:\n    - {username: a, uid: 5, shell: "/bin/sh\\0"}', '3:36', /users\[0\]\.shell: the shell .* holds "\\u0000"/],
+      ['users:\n    - {username: a, uid: 5, homedir: "/home/a:b"}', '3:38', /users\[0\]\.homedir: the home folder .* holds ":"/],
+      ['groups:\n    - {groupname: "g:x", gid: 5}', '3:19', /groups\[0\]\.groupname: the group name .* holds ":"/],
+      ['groups:\n    - {groupname: g, gid: 5, members: [a, "b,root"]}', '3:43', /groups\[0\]\.members\[1\]: the member name .* holds ","/],
+      ['groups:\n    - {groupname: g, gid: 5, members: ["b\\rc"]}', '3:40', /groups\[0\]\.members\[0\]: the member name .* holds "\\r"/],
+    ];
+    for (const [lines, at, message] of cases) {
+      await rejects(() => parse(`accounts:\n  ${lines}\n`), 'INVALID_CONFIG', `image.yaml:${at}`, message);
+    }
+  });
+
   it('keys apko has that Provenant does not support yet are refused by name', async () => {
     await rejects(
       () => parse('certificates:\n  additional: []\n'),
