@@ -85,11 +85,11 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
             where: m.path,
           });
         }
-        // Ownership changes only where the entry names it, as in apko.
+        // Ownership changes only where the entry names an id, and then the id it does not name is
+        // 0, as in apko (pkg/build/paths.go, mutatePermissionsDirect): `uid: 9` alone is 9:0.
         const change = {
           ...(m.permissions === undefined ? {} : { mode: m.permissions }),
-          ...(m.uid === undefined ? {} : { uid: m.uid }),
-          ...(m.gid === undefined ? {} : { gid: m.gid }),
+          ...(m.uid === undefined && m.gid === undefined ? {} : owner),
         };
         tree.update(path, change);
         if (m.recursive) for (const p of tree.under(path)) tree.update(p, change);
