@@ -324,6 +324,10 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
   // part (`etc/..` a file named `..`), which an extractor may take for the folder above. `.`
   // parts are left out, as apko cleans them. A symlink's source is its target, which may go up.
   for (const [what, value] of [['path', target], ...(type === 'hardlink' ? [['source', source]] : [])] as [string, string | undefined][]) {
+    if (value?.includes('\0') === true) {
+      // No tar entry, and no file system, can name it.
+      return fail(ctx, node, path, `the ${what} ${JSON.stringify(value)} holds a NUL character`);
+    }
     if (value?.split('/').some((part) => part === '..')) {
       return fail(
         ctx,
@@ -343,7 +347,7 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
       ctx,
       node,
       path,
-      `the path ${JSON.stringify(target)} is the image root, which a ${type} entry cannot make or change`,
+      `the path ${JSON.stringify(target)} is the image root, which a paths entry cannot make or change`,
       'name a path under the root, as /app',
     );
   }

@@ -364,6 +364,12 @@ describe('permissions', () => {
         );
       }
     }
+    await rejects(
+      () => parse('paths:\n  - {path: "/a\\0b", type: empty-file}\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:5',
+      /paths\[0\]: the path .* holds a NUL character/,
+    );
   });
 });
 
