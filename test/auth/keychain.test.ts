@@ -195,7 +195,9 @@ describe('PodmanAuthKeychain', () => {
   });
 
   it('reads a null auths entry as an empty one, and refuses an entry that is not an object, naming it', async () => {
-    const k = new PodmanAuthKeychain({ authPath: await configFile({ auths: { 'null.example': null, 'x.example': { auth: b64('u:p') } } }) });
+    const k = new PodmanAuthKeychain({
+      authPath: await configFile({ auths: { 'null.example': null, 'x.example': { auth: b64('u:p') } } }),
+    });
     assert.equal(await k.resolve('null.example', 'a/b'), undefined);
     assert.equal((await k.resolve('x.example', 'a/b'))?.username, 'u');
     const bad = new DockerConfigKeychain({ configPath: await configFile({ auths: { 'bad.example': 'text' } }) });
