@@ -29,7 +29,12 @@ export interface FetchFileOptions {
   baseDir?: string | undefined;
   signal?: AbortSignal | undefined;
   /** Largest accepted body, in bytes. Default 2 GiB. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
+  /**
+   * The error for a body larger than `maxBytes`, given where it is (a URL without credentials, or
+   * a path) and the limit: `INVALID_PACKAGE` by default. The download stops at the limit either way.
+   */
+  tooLarge?: ((where: string, maxBytes: number) => ProvenantError) | undefined;
   /**
    * The bytes are trusted as they arrive, with no signature or digest to check them (a key): the
    * location and every redirect must be https, or plain http to this machine only (see
@@ -76,8 +81,8 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   if (isRemote(location)) {
     const res = await request(location, where, options.signal, undefined, options.secure === true);
     try {
-      const tooLarge = () => new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
-      return res.body === null ? new Uint8Array() : await collect(res.body, maxBytes, where, tooLarge);
+      // collect stops reading (and drops the connection) at the first chunk past the limit.
+      return res.body === null ? new Uint8Array() : await collect(res.body, maxBytes, where, () => tooLargeError(options, where, maxBytes));
     } catch (err) {
       if (isProvenantError(err)) throw err;
       // The connection broke in the middle of the body.
@@ -86,7 +91,7 @@ export async function fetchFile(location: string, options: FetchFileOptions = {}
   }
   const path = localPath(location, options.baseDir);
   try {
-    await checkLocalFile(path, maxBytes);
+    await checkLocalFile(path, maxBytes, options);
     return new Uint8Array(await readFile(path));
   } catch (err) {
     if (isProvenantError(err)) throw err;
@@ -140,7 +145,7 @@ export async function* streamFile(location: string, options: FetchFileOptions = 
     total += chunk.length;
     // Each chunk is a fresh buffer outside V8's heap (../io/memory.ts).
     noteBytesMoved(chunk.length);
-    if (total > maxBytes) throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where });
+    if (total > maxBytes) throw tooLargeError(options, where, maxBytes);
     return chunk;
   };
   if (isRemote(location)) {
@@ -156,7 +161,7 @@ export async function* streamFile(location: string, options: FetchFileOptions = 
   }
   const path = localPath(location, options.baseDir);
   try {
-    await checkLocalFile(path, maxBytes);
+    await checkLocalFile(path, maxBytes, options);
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20, signal: options.signal })) yield counted(chunk as Buffer);
   } catch (err) {
     if (isProvenantError(err)) throw err;
@@ -269,10 +274,17 @@ function localPath(location: string, baseDir: string | undefined): string {
  *
  * @throws ProvenantError `INVALID_PACKAGE` when it is not; the file system's error when it is missing
  */
-async function checkLocalFile(path: string, maxBytes: number): Promise<void> {
+async function checkLocalFile(path: string, maxBytes: number, options: FetchFileOptions): Promise<void> {
   const s = await stat(path);
   if (!s.isFile()) throw new ProvenantError('INVALID_PACKAGE', `${path} is not a regular file`, { where: path });
-  if (s.size > maxBytes) throw new ProvenantError('INVALID_PACKAGE', `${path} is larger than ${maxBytes} bytes`, { where: path });
+  if (s.size > maxBytes) throw tooLargeError(options, path, maxBytes);
+}
+
+/** The error for a body over `maxBytes`: the caller's ({@link FetchFileOptions.tooLarge}), else `INVALID_PACKAGE`. */
+function tooLargeError(options: FetchFileOptions, where: string, maxBytes: number): ProvenantError {
+  return (
+    options.tooLarge?.(where, maxBytes) ?? new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${maxBytes} bytes`, { where })
+  );
 }
 
 /** What a download must be: its SHA-256 (hex), and its size when known. */
@@ -663,7 +675,7 @@ export class DownloadCache {
         throw err;
       }
     }
-    const limits = { maxBytes: options.maxBytes ?? 2 * 1024 * 1024 * 1024, size: expected.size };
+    const limits = { maxBytes: options.maxBytes ?? 2 * 1024 * 1024 * 1024, size: expected.size, tooLarge: options.tooLarge };
     const partial = await this.#claimPartial(expected.sha256);
     try {
       for (let fresh = false; ; fresh = true) {
@@ -826,7 +838,7 @@ async function receive(
   where: string,
   path: string,
   from: number,
-  limits: { maxBytes: number; size: number | undefined },
+  limits: { maxBytes: number; size: number | undefined; tooLarge: FetchFileOptions['tooLarge'] },
   signal: AbortSignal | undefined,
 ): Promise<void> {
   // A partial file that is whole already (the run was killed between the last byte and the rename).
@@ -872,8 +884,7 @@ async function receive(
           hint: 'the mirror is being updated or serves another file; try again',
         });
       }
-      if (total > limits.maxBytes)
-        throw new ProvenantError('INVALID_PACKAGE', `${where} is larger than ${limits.maxBytes} bytes`, { where });
+      if (total > limits.maxBytes) throw tooLargeError(limits, where, limits.maxBytes);
       try {
         await fh.write(next.value);
       } catch (err) {

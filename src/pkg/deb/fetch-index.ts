@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
-import { DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { DownloadCache, type FetchFileOptions, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
 import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, signingKeyExpiry, verifySignedText } from './keyring.ts';
 import {
@@ -29,6 +29,44 @@ import { damagedKeptFile } from './stanza-index.ts';
 const { readFileSync } = process.getBuiltinModule('node:fs');
 
 const utf8 = new TextDecoder('utf-8');
+
+/**
+ * The most an InRelease, Release or Release.gpg may hold: apt's `Acquire::MaxReleaseFileSize`
+ * (10,000,000 bytes; Debian's InRelease is about 150 KB). They are read whole before their
+ * signature is checked, so what a mirror (or anyone on the way) sends must stop somewhere short
+ * of the 2 GiB any download may be.
+ */
+export const MAX_RELEASE_FILE_SIZE = 10_000_000;
+
+/** Options of the fetch of a Release file: stops at {@link MAX_RELEASE_FILE_SIZE}, with `TOO_LARGE`. */
+function releaseFetch(signal: AbortSignal | undefined): FetchFileOptions {
+  return {
+    signal,
+    maxBytes: MAX_RELEASE_FILE_SIZE,
+    tooLarge: (where, max) =>
+      new ProvenantError(
+        'TOO_LARGE',
+        `${where} is larger than ${max} bytes, the most a Release file may be (as apt's Acquire::MaxReleaseFileSize)`,
+        {
+          where,
+          hint: 'check the repository URL: a Debian Release file is a few hundred KB',
+        },
+      ),
+  };
+}
+
+/** Options of the fetch of a file the Release lists with its size: stops as soon as it passes that size. */
+function listedFetch(signal: AbortSignal | undefined, size: number): FetchFileOptions {
+  return {
+    signal,
+    maxBytes: size,
+    tooLarge: (where, max) =>
+      new ProvenantError('DIGEST_MISMATCH', `${where} is longer than the ${max} bytes the Release gives it`, {
+        where,
+        hint: 'the mirror is being updated or serves another file; try again',
+      }),
+  };
+}
 
 /** Options of {@link fetchDebianIndex}. */
 export interface FetchDebianIndexOptions {
@@ -118,13 +156,13 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
   let releaseUrl = joinLocation(dists, 'InRelease');
   let detachedSignature: Uint8Array | undefined;
   try {
-    releaseBytes = await fetchFile(releaseUrl, { signal });
+    releaseBytes = await fetchFile(releaseUrl, releaseFetch(signal));
   } catch (err) {
     if (!(err instanceof ProvenantError) || err.code !== 'NOT_FOUND') throw err;
     // Older or simpler repositories publish only Release and its detached Release.gpg.
     releaseUrl = joinLocation(dists, 'Release');
     try {
-      releaseBytes = await fetchFile(releaseUrl, { signal });
+      releaseBytes = await fetchFile(releaseUrl, releaseFetch(signal));
     } catch (err2) {
       if (err2 instanceof ProvenantError && err2.code === 'NOT_FOUND') {
         throw new ProvenantError('NOT_FOUND', `the suite ${suite} has neither InRelease nor Release`, {
@@ -135,7 +173,7 @@ export async function fetchDebianIndex(options: FetchDebianIndexOptions): Promis
       }
       throw err2;
     }
-    detachedSignature = await fetchFile(joinLocation(dists, 'Release.gpg'), { signal }).catch((err3: unknown) => {
+    detachedSignature = await fetchFile(joinLocation(dists, 'Release.gpg'), releaseFetch(signal)).catch((err3: unknown) => {
       if (options.allowUnsigned === true && err3 instanceof ProvenantError && err3.code === 'NOT_FOUND') return undefined;
       throw err3;
     });
@@ -397,11 +435,16 @@ async function fetchIndexFile(
   for (const candidate of candidates) {
     try {
       // Through the cache, the index is written as it arrives (Debian main's is about 9 MB) and a
-      // download cut short is resumed by the next run; either way it is checked against the Release.
+      // download cut short is resumed by the next run; either way it stops as soon as it passes
+      // the size the Release gives, and is checked against the Release.
       bytes =
         cache === undefined
-          ? await fetchFile(candidate, { signal: options.signal })
-          : await cache.download(candidate, { sha256: file.entry.sha256, size: file.entry.size }, { signal: options.signal });
+          ? await fetchFile(candidate, listedFetch(options.signal, file.entry.size))
+          : await cache.download(
+              candidate,
+              { sha256: file.entry.sha256, size: file.entry.size },
+              listedFetch(options.signal, file.entry.size),
+            );
       progress({ file: file.path, url: safeLocation(candidate), cached: false });
       break;
     } catch (err) {

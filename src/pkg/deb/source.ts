@@ -8,7 +8,7 @@ import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { type DownloadCache, type FetchFileOptions, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
 import {
@@ -140,6 +140,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       architecture: this.archName(arch),
       url: joinLocation(c.repository.url, c.filename),
       checksum: `sha256:${c.sha256 ?? ''}`,
+      // The .deb's size as the signed index gives it (`Size`): its download stops as soon as it
+      // passes it, rather than at the 2 GiB any download may be.
+      ...(c.size === undefined ? {} : { size: c.size }),
     };
   }
 
@@ -176,7 +179,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
     // without one, it is read and held whole for the build.
     if (cache !== undefined) return this.#streamed(cache, p, key, sha256, where);
-    const bytes = await fetchFile(p.url, { baseDir, signal });
+    const bytes = await fetchFile(p.url, { baseDir, signal, ...debSizeLimit(p) });
     const pkg = await readDeb(bytes, { where, expectedSha256: sha256 });
     return {
       package: pkg,
@@ -197,7 +200,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   async #streamed(cache: DownloadCache, p: LockedPackage, key: string, sha256: string, where: string): Promise<FetchedPackage<DebPackage>> {
     const { baseDir, signal } = this.#options;
     const found = await cache.locate(key);
-    if (found !== undefined) {
+    if (found !== undefined && (p.size === undefined || found.size === p.size)) {
       const kept = await this.#keepFile(cache, p, key, found.path, sha256, where).catch((err: unknown) => {
         if (isProvenantError(err, 'DIGEST_MISMATCH')) return undefined;
         throw err;
@@ -206,7 +209,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     }
     // A download is written as it arrives and checked against the lock's SHA-256 before it is
     // kept, so that a build killed half way resumes it the next time.
-    const file = await cache.downloadFile(p.url, { sha256 }, { baseDir, signal, key });
+    const file = await cache.downloadFile(p.url, { sha256, size: p.size }, { baseDir, signal, key, ...debSizeLimit(p) });
     return { ...(await this.#keepFile(cache, p, key, file.path, sha256, where)), cached: false };
   }
 
@@ -324,6 +327,22 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     }
     return k;
   }
+}
+
+/**
+ * The download limit of a locked .deb whose size the signed Packages index gives (a lock file does
+ * not record it): that size, and `DIGEST_MISMATCH` as soon as the download passes it.
+ */
+function debSizeLimit(p: LockedPackage): Pick<FetchFileOptions, 'maxBytes' | 'tooLarge'> {
+  if (p.size === undefined) return {};
+  return {
+    maxBytes: p.size,
+    tooLarge: (where, max) =>
+      new ProvenantError('DIGEST_MISMATCH', `${where} is longer than the ${max} bytes its Packages index gives ${p.name} ${p.version}`, {
+        where,
+        hint: 'the mirror is being updated or serves another file; try again',
+      }),
+  };
 }
 
 /**

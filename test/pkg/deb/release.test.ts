@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,8 +10,8 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { createCleartextMessage, generateKey, type PrivateKey, type PublicKey, sign } from 'openpgp';
 import { isProvenantError } from '../../../src/errors.ts';
-import type { DebCandidate } from '../../../src/pkg/deb/candidates.ts';
-import { fetchDebianIndex } from '../../../src/pkg/deb/fetch-index.ts';
+import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
+import { fetchDebianIndex, MAX_RELEASE_FILE_SIZE } from '../../../src/pkg/deb/fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
 import {
   checkReleaseFile,
@@ -411,6 +413,150 @@ describe('a decompressed Packages file the cache keeps', () => {
         assert.match(err.message, /has not the SHA-256 the Release gives it/);
         return true;
       });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('downloads stop at the size they may have', () => {
+  /**
+   * A server on this machine: `files` by path, and for a path of `floods`, bytes sent 64 KiB at a
+   * time until 64 MiB or the client drops the connection. `sent` counts what each flood sent.
+   */
+  async function serve(files: Record<string, Uint8Array>, floods: readonly string[]) {
+    const sent = new Map<string, number>();
+    const chunk = new Uint8Array(64 * 1024).fill(0x41);
+    const server = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      const file = files[path];
+      if (file !== undefined) {
+        res.writeHead(200, { 'content-length': file.length });
+        res.end(file);
+        return;
+      }
+      if (!floods.includes(path)) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      res.writeHead(200);
+      sent.set(path, 0);
+      const pump = () => {
+        while ((sent.get(path) ?? 0) < 64 * 1024 * 1024 && !res.destroyed) {
+          sent.set(path, (sent.get(path) ?? 0) + chunk.length);
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    return { url: `http://127.0.0.1:${port}`, sent, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it("stops an InRelease, a Release or a Release.gpg at apt's 10 MB: TOO_LARGE naming it and the limit", async () => {
+    const release = new TextEncoder().encode(releaseText('stable', new Uint8Array()));
+    for (const [files, flood] of [
+      [{}, '/debian/dists/stable/InRelease'],
+      [{}, '/debian/dists/stable/Release'],
+      [{ '/debian/dists/stable/Release': release }, '/debian/dists/stable/Release.gpg'],
+    ] as const) {
+      const server = await serve(files, [flood]);
+      try {
+        const keyring = new DebKeyring([], []);
+        await assert.rejects(
+          fetchDebianIndex({ url: `${server.url}/debian`, suite: 'stable', components: ['main'], arch: 'amd64', keyring }),
+          (err: unknown) => {
+            assert.ok(isProvenantError(err, 'TOO_LARGE'), String(err));
+            assert.equal(err.where, `${server.url}${flood}`);
+            assert.match(err.message, /larger than 10000000 bytes/);
+            return true;
+          },
+        );
+        assert.equal(MAX_RELEASE_FILE_SIZE, 10_000_000);
+        // Dropped at the limit, not read to the end.
+        assert.ok((server.sent.get(flood) ?? 0) < 32 * 1024 * 1024, `${flood}: ${server.sent.get(flood)} bytes sent`);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('stops a Packages file as soon as it passes the size the Release gives, with and without a cache', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-flood-'));
+    try {
+      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+      const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
+      const inRelease = await clearsign(releaseText('stable', packages), [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') });
+      const flood = '/debian/dists/stable/main/binary-amd64/Packages';
+      for (const cacheDir of [undefined, join(dir, 'cache')]) {
+        const server = await serve({ '/debian/dists/stable/InRelease': inRelease }, [flood]);
+        try {
+          const keyring = new DebKeyring([k.publicKey], ['archive.gpg']);
+          const fetching = fetchDebianIndex({
+            url: `${server.url}/debian`,
+            suite: 'stable',
+            components: ['main'],
+            arch: 'amd64',
+            keyring,
+            cacheDir,
+          });
+          await assert.rejects(fetching, (err: unknown) => {
+            assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+            assert.match(err.message, new RegExp(`longer than the ${packages.length} bytes`));
+            return true;
+          });
+          assert.ok((server.sent.get(flood) ?? 0) < 32 * 1024 * 1024, `${server.sent.get(flood)} bytes sent`);
+        } finally {
+          await server.close();
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops a .deb as soon as it passes the size its Packages stanza gives, with and without a cache', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-flood-'));
+    try {
+      for (const cache of [undefined, new DownloadCache(join(dir, 'cache'))]) {
+        const server = await serve({}, ['/debian/pool/a.deb']);
+        try {
+          const source = new DebRepositorySource({
+            repositories: [`deb ${server.url}/debian stable main`],
+            keyring: [],
+            packages: ['a'],
+            configPath: join(dir, 'image.yaml'),
+            baseDir: dir,
+            cache,
+            logger: { debug() {}, info() {}, warn() {} },
+          });
+          const repo = { url: `${server.url}/debian`, suite: 'stable', component: 'main', order: 0 };
+          const stanza = {
+            package: 'a',
+            version: '1',
+            architecture: 'amd64',
+            filename: 'pool/a.deb',
+            size: '1000',
+            sha256: '0'.repeat(64),
+          };
+          const locked = source.lockEntry(debCandidate(stanza, repo, 'amd64'), 'x86_64');
+          assert.equal(locked.size, 1000);
+          await assert.rejects(source.fetch(locked), (err: unknown) => {
+            assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+            assert.match(err.message, /longer than the 1000 bytes/);
+            return true;
+          });
+          assert.ok((server.sent.get('/debian/pool/a.deb') ?? 0) < 32 * 1024 * 1024, `${server.sent.get('/debian/pool/a.deb')} bytes sent`);
+        } finally {
+          await server.close();
+        }
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
