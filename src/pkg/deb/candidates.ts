@@ -251,6 +251,9 @@ export interface DebPackagesFile {
  * as {@link debCandidates} of every file would give, in the same order, but a stanza is parsed and
  * made a candidate only when its name, or a name it provides, is looked up. A malformed stanza is
  * left out when it is reached, as {@link debCandidates} leaves it out.
+ *
+ * @throws ProvenantError `IO` from a lookup, when a stanza it reaches is not what its index says
+ *   (its CRC-32, or its bytes not the one stanza of the name and architecture indexed)
  */
 export function debCandidateIndex(
   files: readonly DebPackagesFile[],
@@ -265,18 +268,31 @@ export function debCandidateIndex(
     if (a !== '' && a !== arch && a !== 'all') return null;
     let c = made[f]!.get(s);
     if (c !== undefined) return c;
+    const bytes = file.bytes.subarray(file.index.starts[s]!, file.index.ends[s]!);
+    // Checked as it is read: a warm build reads only the stanzas it looks up (a damaged cache
+    // stops the build rather than giving another image).
+    checkStanza(file.index, s, bytes, file.where);
+    let stanzas: Record<string, string>[];
     try {
-      const bytes = file.bytes.subarray(file.index.starts[s]!, file.index.ends[s]!);
-      // Checked as it is read: a warm build reads only the stanzas it looks up (a damaged cache
-      // stops the build rather than giving another image).
-      checkStanza(file.index, s, bytes, file.where);
-      const text = decoder.decode(bytes);
-      const stanzas = parseControlStanzas(text, file.where);
-      const stanza = stanzas[0];
-      c = stanzas.length === 1 && stanza !== undefined ? debCandidate(stanza, file.repo, arch, { ...options, where: file.where }) : null;
-      // An index that does not describe this file (a damaged cache) must not be believed.
-      if (c !== null && (c.name !== file.index.names.at(s) || (c.architecture !== arch && c.architecture !== 'all'))) c = null;
+      stanzas = parseControlStanzas(decoder.decode(bytes), file.where);
     } catch (err) {
+      if (!isProvenantError(err, 'INVALID_PACKAGE')) throw err;
+      throw unreadableStanza(file, s, err);
+    }
+    const stanza = stanzas[0];
+    // The stanza the index names, or the index does not describe this file: leaving the stanza
+    // out would give another image, silently.
+    if (
+      stanzas.length !== 1 ||
+      stanza === undefined ||
+      (stanza.package ?? '') !== file.index.names.at(s) ||
+      (stanza.architecture ?? '') !== a
+    )
+      throw unreadableStanza(file, s);
+    try {
+      c = debCandidate(stanza, file.repo, arch, { ...options, where: file.where });
+    } catch (err) {
+      // A malformed stanza is left out, as debCandidates leaves it out (apt warns and goes on).
       if (!isProvenantError(err, 'INVALID_PACKAGE')) throw err;
       c = null;
     }
@@ -307,6 +323,23 @@ export function debCandidateIndex(
     },
     withInstallIf: () => [],
   };
+}
+
+/**
+ * The error for stanza `s` of `file` when its bytes are not the one stanza its index names: the
+ * index was made from another file (a damaged cache), or offsets went wrong.
+ */
+function unreadableStanza(file: DebPackagesFile, s: number, cause?: unknown): ProvenantError {
+  const { starts, ends, names } = file.index;
+  return new ProvenantError(
+    'IO',
+    `bytes ${starts[s]} to ${ends[s]} are not the stanza of ${JSON.stringify(names.at(s))} its index names: the index does not describe the file`,
+    {
+      where: file.where,
+      cause,
+      hint: "build again with an empty --cache-dir, or remove the cache folder's Packages file (its name is the SHA-256 the Release gives)",
+    },
+  );
 }
 
 /**

@@ -401,7 +401,8 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
 async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: DownloadCache | undefined): Promise<DebStanzaIndex> {
   // v3: indexes made while the piecewise index could scramble names (a value with a line feed) are not read.
   // v4: each stanza's CRC-32, which a stanza read from the kept file is checked against.
-  const key = `deb-stanza-index:v4:${file.sha256}`;
+  // v5: offsets found on the bytes; those of v4 were wrong after any byte that is not UTF-8.
+  const key = `deb-stanza-index:v5:${file.sha256}`;
   const cached = await cache?.get(key);
   const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size, { checked: true });
   if (index !== undefined) return index;

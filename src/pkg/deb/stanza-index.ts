@@ -139,7 +139,7 @@ export function indexDebStanzaFile(path: string, where: string, piece = PIECE, s
           break;
         }
       }
-      index.add(scanBytes(bytes, where, line), offset, bytes);
+      index.add(scanBytes(bytes, where, line, offset === 0), offset, bytes);
       hash?.update(bytes);
       // Each piece leaves its text and the scan's objects dead: collected as they pile up.
       noteBytesMoved(bytes.length);
@@ -442,16 +442,49 @@ function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** {@link scanControlStanzas} of the UTF-8 text, with its character offsets turned into byte offsets. */
-function scanBytes(bytes: Uint8Array, where: string, firstLine: number): ScannedStanza[] {
-  const text = new TextDecoder('utf-8').decode(bytes);
+/** UTF-8 as a file's first piece is decoded, as the whole file would be: a byte order mark at its start is dropped. */
+const utf8 = new TextDecoder('utf-8');
+/** UTF-8 as a later piece is decoded: a byte order mark there is a character, as in the middle of the whole file. */
+const utf8Within = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * {@link scanControlStanzas} of the bytes decoded as UTF-8 (`atStart`: the file's first piece), with
+ * its character offsets turned into byte offsets.
+ *
+ * The offsets are found on the bytes, never by encoding the text again: a byte that is not UTF-8
+ * decodes to U+FFFD, which is 3 bytes encoded, and shifted every later stanza (a Latin-1
+ * Maintainer field, say). What makes this exact: a scan's offsets are where a line starts, where
+ * one ends (its line feed) or the end of the text; and a line feed is the byte 0x0a in UTF-8,
+ * never part of another character, which the decoder reads as itself even right after bytes that
+ * are not UTF-8. The n-th line feed of the text is therefore the n-th of the bytes, and both are
+ * walked a line at a time.
+ *
+ * @throws ProvenantError as {@link scanControlStanzas}
+ */
+function scanBytes(bytes: Uint8Array, where: string, firstLine: number, atStart = true): ScannedStanza[] {
+  const text = (atStart ? utf8 : utf8Within).decode(bytes);
   const stanzas = scanControlStanzas(text, where, INDEX_FIELDS, firstLine);
+  // A line start in the text, and the same line's start in the bytes (offsets only grow).
   let chars = 0;
   let at = 0;
   const byteAt = (offset: number): number => {
-    at += Buffer.byteLength(text.slice(chars, offset), 'utf8');
-    chars = offset;
-    return at;
+    for (;;) {
+      if (offset === chars) return at;
+      const eolChars = text.indexOf('\n', chars);
+      const eolBytes = bytes.indexOf(0x0a, at);
+      if (eolChars < 0 || eolBytes < 0) {
+        if (offset === text.length && eolChars < 0 && eolBytes < 0) return bytes.length;
+        break;
+      }
+      if (offset === eolChars) return eolBytes;
+      if (offset < eolChars) break;
+      chars = eolChars + 1;
+      at = eolBytes + 1;
+    }
+    throw new ProvenantError('INVALID_PACKAGE', `a stanza ends at character ${offset}, which is neither a line's start nor its end`, {
+      where,
+      hint: 'this is a bug in Provenant: please report it with the Packages file',
+    });
   };
   return stanzas.map(({ fields, start, end }) => ({ fields, start: byteAt(start), end: byteAt(end) }));
 }

@@ -406,8 +406,8 @@ describe('a decompressed Packages file the cache keeps', () => {
       });
       assert.throws(() => fetched.indexes[0]?.packages, /has not the SHA-256 the Release gives it/);
       // Without its stanza index, the file is indexed again, checked whole against the Release's SHA-256.
-      assert.ok(await cache.has(`deb-stanza-index:v4:${sha(packages)}`));
-      await rm(join(cache.dir, 'keys', sha(new TextEncoder().encode(`deb-stanza-index:v4:${sha(packages)}`))));
+      assert.ok(await cache.has(`deb-stanza-index:v5:${sha(packages)}`));
+      await rm(join(cache.dir, 'keys', sha(new TextEncoder().encode(`deb-stanza-index:v5:${sha(packages)}`))));
       await assert.rejects(index(), (err: unknown) => {
         assert.ok(isProvenantError(err, 'IO'));
         assert.match(err.message, /has not the SHA-256 the Release gives it/);
