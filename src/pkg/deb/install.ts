@@ -73,6 +73,13 @@ export interface DebInstallOptions {
    */
   installedVersions?: ReadonlyMap<string, string> | undefined;
   /**
+   * The `Replaces` field of the packages already installed, by name: a file of one that replaces
+   * this package (at this package's version) stays, and this package's copy is left out, as dpkg
+   * keeps it ("Replaced by files in installed package"). Without it, only this package's own
+   * `Replaces` settles a file two packages install, and the outcome depends on their order.
+   */
+  installedReplaces?: ReadonlyMap<string, string> | undefined;
+  /**
    * The inventory lists each file with its SHA-1 (for SBOMs that list files, `--sbom-files`: SPDX
    * 2.3 wants one for every file, and dpkg records only MD5s). Taken from the bytes the first
    * time the list is asked for, a piece at a time, and kept.
@@ -89,8 +96,10 @@ const encoder = new TextEncoder();
  * maintainer scripts it did not run.
  *
  * dpkg's rules: a file (or link) that another package already installed is a conflict unless
- * this package `Replaces` that one (at the installed version, when `installedVersions` says it); folders
- * merge; a folder in the package where the tree has a symlink to a folder keeps the symlink
+ * this package `Replaces` that one (at the installed version, when `installedVersions` says it),
+ * and then this package's wins; or unless that one `Replaces` this package at its version (from
+ * `installedReplaces`), and then the installed one stays and this package's is left out, so that
+ * the order of the two changes nothing; folders merge; a folder in the package where the tree has a symlink to a folder keeps the symlink
  * (so merged-/usr links survive); a hardlink must point at a file this package installed.
  *
  * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
@@ -100,6 +109,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const owner = pkg.name;
   const where = `${pkg.name}_${pkg.version}_${pkg.architecture}`;
   const replaces = replacedPackages(pkg, where, options.installedVersions);
+  const replacedBy = replacingPackages(pkg, options.installedReplaces);
   const files: InstalledDeb['files'] = [];
   /** Files and hardlinks this package installed: cleaned path → where it landed. */
   const mine = new Map<string, string>();
@@ -122,10 +132,18 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       existing.owner !== owner &&
       !replaces(existing.owner)
     ) {
-      throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
-        where,
-        hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
-      });
+      if (!replacedBy(existing.owner)) {
+        throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
+          where,
+          hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
+        });
+      }
+      // The installed package replaces this one: its file stays. The path is still listed as
+      // this package's (as a package whose file was replaced later keeps it in its list), so that
+      // the inventory is the one a list made from the package's entries gives.
+      if (spill === undefined)
+        files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+      continue;
     }
     const xattrs = xattrsOf(h.pax);
     const { mode, uid, gid } = h;
@@ -281,6 +299,32 @@ function replacedPackages(pkg: DebPackage, where: string, versions: ReadonlyMap<
       const installed = versions?.get(name);
       return r.op === undefined || r.version === undefined || installed === undefined || satisfiesDebConstraint(installed, r.op, r.version);
     });
+}
+
+/**
+ * Whether the installed package `name` replaces `pkg` at its version: `Replaces` from
+ * `installedReplaces`, each parsed when first asked about (an installed package's was parsed,
+ * and refused if malformed, when it was installed).
+ */
+function replacingPackages(pkg: DebPackage, installed: ReadonlyMap<string, string> | undefined): (name: string) => boolean {
+  const parsed = new Map<string, boolean>();
+  return (name) => {
+    let yes = parsed.get(name);
+    if (yes === undefined) {
+      const text = installed?.get(name);
+      yes =
+        text !== undefined &&
+        parseDebRelations(text, 'Replaces', name)
+          .flat()
+          .some(
+            (r) =>
+              r.name === pkg.name &&
+              (r.op === undefined || r.version === undefined || satisfiesDebConstraint(pkg.version, r.op, r.version)),
+          );
+      parsed.set(name, yes);
+    }
+    return yes;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

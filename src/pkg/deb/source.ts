@@ -279,11 +279,19 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     }
     const installed: InstalledDeb[] = [];
     const versions = new Map<string, string>();
+    const replaces = new Map<string, string>();
     for (const pkg of debs) {
       installed.push(
-        installDeb(tree, pkg, { mtime: times.clamp, installedVersions: versions, spill, fileDigests: this.#options.fileDigests }),
+        installDeb(tree, pkg, {
+          mtime: times.clamp,
+          installedVersions: versions,
+          installedReplaces: replaces,
+          spill,
+          fileDigests: this.#options.fileDigests,
+        }),
       );
       versions.set(pkg.name, pkg.version);
+      if (pkg.control.replaces !== undefined) replaces.set(pkg.name, pkg.control.replaces);
       if (spill === undefined) continue;
       await spill.endRun(pkg.name);
       // What installing the package made is garbage now, but for its folders, links and database in the tree.

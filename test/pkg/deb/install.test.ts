@@ -8,14 +8,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { crc32, gzipSync } from 'node:zlib';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
 import { caBundle, type DebInstallOptions, dpkgStatusFiles, installDeb, setTimezone } from '../../../src/pkg/deb/install.ts';
+import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
+import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import { type Body, readBody } from '../../../src/vfs/body.ts';
+import { SpilledFiles, SpillRefused } from '../../../src/vfs/spill.ts';
 import { Tree } from '../../../src/vfs/tree.ts';
 import { realDebs as realDebsOf } from '../../helpers/debian.ts';
 
@@ -271,6 +274,98 @@ describe('installDeb rules', () => {
     assert.equal(tree.get('usr/x')?.owner, 'pkg-b');
     // A version the caller does not know is taken to match.
     installDeb(tree, await crafted('pkg-c', [file('./usr/x', 'c')], 'Replaces: pkg-b (<< 0.1)\n'));
+  });
+
+  it('keeps the installed file when the installed package Replaces the new one, as dpkg does: either order gives one tree', async () => {
+    const replacing = await crafted('a-new', [dir('./usr/'), file('./usr/x', 'new'), file('./usr/a', 'a')], 'Replaces: b-old (<< 2.0)\n');
+    const old = await crafted('b-old', [dir('./usr/'), file('./usr/x', 'old'), file('./usr/b', 'b')]);
+    const state = (tree: Tree) => Object.fromEntries(tree.under('usr').map((p) => [p, `${tree.get(p)?.owner} ${dec(tree.get(p)?.body)}`]));
+    // The old package first: the new one replaces its file.
+    const forward = new Tree();
+    installDeb(forward, old);
+    installDeb(forward, replacing, { installedVersions: new Map([['b-old', '1.0']]) });
+    // The new one first: the old one's file is left out, the installed one stays.
+    const reverse = new Tree();
+    installDeb(reverse, replacing);
+    const r = installDeb(reverse, old, { installedReplaces: new Map([['a-new', 'b-old (<< 2.0)']]) });
+    assert.deepEqual(state(reverse), state(forward));
+    assert.deepEqual(state(reverse), { 'usr/a': 'a-new a', 'usr/b': 'b-old b', 'usr/x': 'a-new new' });
+    // Listed as the old package's still, as the forward order lists it in both.
+    assert.deepEqual(
+      r.files.filter((f) => f.type === 'file').map((f) => f.path),
+      ['usr/x', 'usr/b'],
+    );
+    // A version the Replaces does not cover, or no Replaces known: a conflict, naming both.
+    const newer = await crafted('b-old', [dir('./usr/'), file('./usr/x', 'old')]);
+    const newerControl = { ...newer, version: '2.0' };
+    assert.throws(
+      () => installDeb(reverse, newerControl, { installedReplaces: new Map([['a-new', 'b-old (<< 2.0)']]) }),
+      code('FILE_CONFLICT'),
+    );
+    const tree = new Tree();
+    installDeb(tree, replacing);
+    assert.throws(
+      () => installDeb(tree, old),
+      (err: unknown) => code('FILE_CONFLICT')(err) && /b-old_1\.0_amd64 and a-new both install \/usr\/x/.test((err as Error).message),
+    );
+  });
+
+  it('installs a package and one that Replaces it in either order through DebRepositorySource; with files kept out of the tree, falls back to the tree', async () => {
+    const replacing = await crafted('a-new', [dir('./usr/'), file('./usr/x', 'new')], 'Replaces: b-old\n');
+    const old = await crafted('b-old', [dir('./usr/'), file('./usr/x', 'old')]);
+    const source = new DebRepositorySource({
+      repositories: [],
+      keyring: [],
+      packages: [],
+      configPath: 'image.yaml',
+      baseDir: '.',
+      cache: undefined,
+      logger: { debug() {}, info() {}, warn() {} },
+    });
+    for (const order of [
+      [old, replacing],
+      [replacing, old],
+    ]) {
+      const tree = new Tree();
+      const installed = await source.install(tree, order, 'x86_64', { mtime: 0, clamp: undefined });
+      assert.equal(dec(tree.get('usr/x')?.body), 'new');
+      assert.equal(tree.get('usr/x')?.owner, 'a-new');
+      assert.deepEqual(installed.map((p) => p.name).sort(), ['a-new', 'b-old']);
+    }
+    // Files kept out of the tree: the second package's /usr/x is refused there (a path given
+    // twice), and the build installs again into a tree alone, which settles it as above.
+    const cacheDir = mkdtempSync(join(tmpdir(), 'provenant-deb-spill-'));
+    try {
+      const onDisk = (pkg: DebPackage): DebPackage => ({
+        ...pkg,
+        entries: [...pkg.entries].map((e) => {
+          if (e.header.type !== 'file') return e;
+          const bytes = readBody(e.body);
+          const path = join(cacheDir, `${pkg.name}-${e.path.replaceAll('/', '_')}`);
+          writeFileSync(path, bytes);
+          const sha256 = createHash('sha256').update(bytes).digest('hex');
+          return { ...e, body: { path, offset: 0, size: bytes.length, sha256, crc32: crc32(bytes) } };
+        }),
+      });
+      for (const order of [
+        [old, replacing],
+        [replacing, old],
+      ]) {
+        const spill = await SpilledFiles.open(new DownloadCache(cacheDir), []);
+        try {
+          const tree = new Tree();
+          tree.keepOutside(spill);
+          await assert.rejects(
+            source.install(tree, order.map(onDisk), 'x86_64', { mtime: 0, clamp: undefined }, spill),
+            (err: unknown) => err instanceof SpillRefused && /\/usr\/x is given twice/.test(err.why),
+          );
+        } finally {
+          await spill.close();
+        }
+      }
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it('merges folders, and keeps a symlink to a folder where a package has the folder', async () => {
