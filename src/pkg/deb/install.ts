@@ -100,10 +100,12 @@ const encoder = new TextEncoder();
  * and then this package's wins; or unless that one `Replaces` this package at its version (from
  * `installedReplaces`), and then the installed one stays and this package's is left out, so that
  * the order of the two changes nothing; folders merge; a folder in the package where the tree has a symlink to a folder keeps the symlink
- * (so merged-/usr links survive); a hardlink must point at a file this package installed.
+ * (so merged-/usr links survive), and a symlink in the package where the tree has a folder keeps
+ * the folder; a hardlink must point at a file this package installed.
  *
  * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
- *   hardlink to something this package did not install, or a folder part that is a file
+ *   hardlink to something this package did not install, a folder part that is a file, or a file
+ *   over a folder that is not empty; each naming the package (`where`) and the entry
  */
 export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptions = {}): InstalledDeb {
   const owner = pkg.name;
@@ -116,73 +118,84 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const spill = options.spill;
   // Parsed once for the install: a kept package's md5sums is parsed again at each use (./kept.ts).
   const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
-  for (const entry of pkg.entries) {
-    const h = entry.header;
-    const mtime = options.mtime ?? h.mtime;
-    const at = tree.resolveParent(entry.path);
-    const existing = tree.get(at);
-    const existingIsDir = existing?.type === 'dir' || (existing?.type === 'symlink' && tree.read(tree.resolve(at))?.type === 'dir');
-    // A folder over a symlink to a folder changes nothing (below): nothing to check.
-    if (spill !== undefined && !(h.type === 'dir' && existing?.type === 'symlink' && existingIsDir)) spill.check(tree, entry.path, h.type);
-    if (
-      existing !== undefined &&
-      existing.type !== 'dir' &&
-      !(h.type === 'dir' && existingIsDir) &&
-      existing.owner !== undefined &&
-      existing.owner !== owner &&
-      !replaces(existing.owner)
-    ) {
-      if (!replacedBy(existing.owner)) {
-        throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
-          where,
-          hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
-        });
+  // The entry being installed, for an error of the tree's, which knows no package.
+  let current = '';
+  try {
+    for (const entry of pkg.entries) {
+      current = entry.path;
+      const h = entry.header;
+      const mtime = options.mtime ?? h.mtime;
+      const at = tree.resolveParent(entry.path);
+      const existing = tree.get(at);
+      const existingIsDir = existing?.type === 'dir' || (existing?.type === 'symlink' && tree.read(tree.resolve(at))?.type === 'dir');
+      // dpkg keeps a folder where the package has a symlink (its tarobject: "symlink exists as
+      // directory"), as it follows a symlink to a folder where the package has the folder.
+      const keepsFolder = h.type === 'symlink' && existing?.type === 'dir';
+      // A folder over a symlink to a folder, or a symlink over a folder, changes nothing (below): nothing to check.
+      if (spill !== undefined && !keepsFolder && !(h.type === 'dir' && existing?.type === 'symlink' && existingIsDir))
+        spill.check(tree, entry.path, h.type);
+      if (
+        existing !== undefined &&
+        existing.type !== 'dir' &&
+        !(h.type === 'dir' && existingIsDir) &&
+        existing.owner !== undefined &&
+        existing.owner !== owner &&
+        !replaces(existing.owner)
+      ) {
+        if (!replacedBy(existing.owner)) {
+          throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
+            where,
+            hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
+          });
+        }
+        // The installed package replaces this one: its file stays. The path is still listed as
+        // this package's (as a package whose file was replaced later keeps it in its list), so that
+        // the inventory is the one a list made from the package's entries gives.
+        if (spill === undefined)
+          files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+        continue;
       }
-      // The installed package replaces this one: its file stays. The path is still listed as
-      // this package's (as a package whose file was replaced later keeps it in its list), so that
-      // the inventory is the one a list made from the package's entries gives.
+      const xattrs = xattrsOf(h.pax);
+      const { mode, uid, gid } = h;
+      // Literals with their fields named, as ../apk/install.ts makes them (a spread keeps them out of line).
+      switch (h.type) {
+        case 'dir':
+          // dpkg follows a symlink to a folder rather than replacing it with the package's folder.
+          if (existing?.type !== 'symlink' || !existingIsDir) tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
+          break;
+        case 'file': {
+          const node: FsNode = { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body };
+          mine.set(entry.path, spill?.takes(tree, at, node) === true ? at : tree.put(entry.path, node));
+          break;
+        }
+        case 'symlink':
+          mine.delete(entry.path);
+          if (!keepsFolder) tree.put(entry.path, { type: 'symlink', mode, uid, gid, mtime, owner, xattrs, linkname: h.linkname });
+          break;
+        case 'hardlink': {
+          const target = entry.hardlinkTarget === undefined ? undefined : mine.get(entry.hardlinkTarget);
+          const node = target === undefined ? undefined : tree.get(target);
+          // A file of this package kept out of the tree is its own.
+          const kept = target !== undefined && node === undefined && spill?.isKeptFile(target) === true;
+          if (target === undefined || (!kept && (node?.type !== 'file' || node.owner !== owner))) {
+            throw new ProvenantError(
+              'UNSAFE_PATH',
+              `the hardlink /${entry.path} points at /${entry.hardlinkTarget ?? h.linkname}, which is not a file this package installed`,
+              { where },
+            );
+          }
+          mine.set(entry.path, tree.put(entry.path, { type: 'hardlink', mode, uid, gid, mtime, owner, xattrs, linkname: target }));
+          break;
+        }
+        default:
+          mine.delete(entry.path);
+          tree.put(entry.path, { type: h.type, mode, uid, gid, mtime, owner, xattrs, devmajor: h.devmajor, devminor: h.devminor });
+      }
       if (spill === undefined)
         files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
-      continue;
     }
-    const xattrs = xattrsOf(h.pax);
-    const { mode, uid, gid } = h;
-    // Literals with their fields named, as ../apk/install.ts makes them (a spread keeps them out of line).
-    switch (h.type) {
-      case 'dir':
-        // dpkg follows a symlink to a folder rather than replacing it with the package's folder.
-        if (existing?.type !== 'symlink' || !existingIsDir) tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
-        break;
-      case 'file': {
-        const node: FsNode = { type: 'file', mode, uid, gid, mtime, owner, xattrs, body: entry.body };
-        mine.set(entry.path, spill?.takes(tree, at, node) === true ? at : tree.put(entry.path, node));
-        break;
-      }
-      case 'symlink':
-        mine.delete(entry.path);
-        tree.put(entry.path, { type: 'symlink', mode, uid, gid, mtime, owner, xattrs, linkname: h.linkname });
-        break;
-      case 'hardlink': {
-        const target = entry.hardlinkTarget === undefined ? undefined : mine.get(entry.hardlinkTarget);
-        const node = target === undefined ? undefined : tree.get(target);
-        // A file of this package kept out of the tree is its own.
-        const kept = target !== undefined && node === undefined && spill?.isKeptFile(target) === true;
-        if (target === undefined || (!kept && (node?.type !== 'file' || node.owner !== owner))) {
-          throw new ProvenantError(
-            'UNSAFE_PATH',
-            `the hardlink /${entry.path} points at /${entry.hardlinkTarget ?? h.linkname}, which is not a file this package installed`,
-            { where },
-          );
-        }
-        mine.set(entry.path, tree.put(entry.path, { type: 'hardlink', mode, uid, gid, mtime, owner, xattrs, linkname: target }));
-        break;
-      }
-      default:
-        mine.delete(entry.path);
-        tree.put(entry.path, { type: h.type, mode, uid, gid, mtime, owner, xattrs, devmajor: h.devmajor, devminor: h.devminor });
-    }
-    if (spill === undefined)
-      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+  } catch (err) {
+    throw namingPackage(err, where, current);
   }
 
   const statusName = debStatusName(pkg, options);
@@ -299,6 +312,17 @@ function replacedPackages(pkg: DebPackage, where: string, versions: ReadonlyMap<
       const installed = versions?.get(name);
       return r.op === undefined || r.version === undefined || installed === undefined || satisfiesDebConstraint(installed, r.op, r.version);
     });
+}
+
+/**
+ * `err` as it is when it names the package (`where`, its label) or is not Provenant's (a
+ * SpillRefused: the build installs again); else, an error of the tree's (a path through a file, a
+ * folder a file would replace), the same error naming the package and its entry `path`.
+ */
+function namingPackage(err: unknown, where: string, path: string): unknown {
+  if (!(err instanceof ProvenantError) || err.where === where) return err;
+  const at = err.where === undefined ? '' : ` at ${err.where}`;
+  return new ProvenantError(err.code, `${where}: cannot install /${path}: ${err.message}${at}`, { where, cause: err, hint: err.hint });
 }
 
 /**

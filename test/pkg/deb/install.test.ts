@@ -71,6 +71,21 @@ async function crafted(name: string, files: TarWriteEntry[], extraControl = ''):
   return readDeb(deb, { where: name });
 }
 
+/** `pkg` with its files' bodies written to files under `dir`, as a package kept in the cache has them. */
+function onDisk(pkg: DebPackage, dir: string): DebPackage {
+  return {
+    ...pkg,
+    entries: [...pkg.entries].map((e) => {
+      if (e.header.type !== 'file') return e;
+      const bytes = readBody(e.body);
+      const path = join(dir, `${pkg.name}-${e.path.replaceAll('/', '_')}`);
+      writeFileSync(path, bytes);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      return { ...e, body: { path, offset: 0, size: bytes.length, sha256, crc32: crc32(bytes) } };
+    }),
+  };
+}
+
 describe('installDeb with real packages', { skip: noRealDebs }, () => {
   it('installs base-files, netbase, tzdata, ca-certificates and libc6 into one tree, running no script', async () => {
     const { tree, installed } = await realTree();
@@ -336,17 +351,6 @@ describe('installDeb rules', () => {
     // twice), and the build installs again into a tree alone, which settles it as above.
     const cacheDir = mkdtempSync(join(tmpdir(), 'provenant-deb-spill-'));
     try {
-      const onDisk = (pkg: DebPackage): DebPackage => ({
-        ...pkg,
-        entries: [...pkg.entries].map((e) => {
-          if (e.header.type !== 'file') return e;
-          const bytes = readBody(e.body);
-          const path = join(cacheDir, `${pkg.name}-${e.path.replaceAll('/', '_')}`);
-          writeFileSync(path, bytes);
-          const sha256 = createHash('sha256').update(bytes).digest('hex');
-          return { ...e, body: { path, offset: 0, size: bytes.length, sha256, crc32: crc32(bytes) } };
-        }),
-      });
       for (const order of [
         [old, replacing],
         [replacing, old],
@@ -356,7 +360,13 @@ describe('installDeb rules', () => {
           const tree = new Tree();
           tree.keepOutside(spill);
           await assert.rejects(
-            source.install(tree, order.map(onDisk), 'x86_64', { mtime: 0, clamp: undefined }, spill),
+            source.install(
+              tree,
+              order.map((p) => onDisk(p, cacheDir)),
+              'x86_64',
+              { mtime: 0, clamp: undefined },
+              spill,
+            ),
             (err: unknown) => err instanceof SpillRefused && /\/usr\/x is given twice/.test(err.why),
           );
         } finally {
@@ -387,6 +397,65 @@ describe('installDeb rules', () => {
     // A folder where another package has a file is a conflict too.
     const three = await crafted('three', [dir('./lib/one.so/')]);
     assert.throws(() => installDeb(tree, three), code('FILE_CONFLICT'));
+  });
+
+  it('keeps a folder where a later package has a symlink, as dpkg does, with files in the tree or kept out of it', async () => {
+    const folder = await crafted('c-dir', [
+      dir('./usr/'),
+      dir('./usr/share/'),
+      dir('./usr/share/y/'),
+      file('./usr/share/y/f', 'f'),
+      dir('./usr/share/e/'),
+    ]);
+    const links = await crafted('d-link', [
+      dir('./usr/'),
+      dir('./usr/share/'),
+      { header: tarHeader({ name: './usr/share/y', type: 'symlink', linkname: 'elsewhere' }) },
+      { header: tarHeader({ name: './usr/share/e', type: 'symlink', linkname: 'elsewhere' }) },
+    ]);
+    const tree = new Tree();
+    installDeb(tree, folder);
+    const r = installDeb(tree, links);
+    for (const p of ['usr/share/y', 'usr/share/e']) assert.equal(tree.get(p)?.type, 'dir', p);
+    assert.equal(dec(tree.get('usr/share/y/f')?.body), 'f');
+    assert.deepEqual(
+      r.files.filter((f) => f.type === 'symlink').map((f) => f.path),
+      ['usr/share/y', 'usr/share/e'],
+    );
+    // Files kept out of the tree: nothing to refuse there, the same folders.
+    const cacheDir = mkdtempSync(join(tmpdir(), 'provenant-deb-spill-'));
+    try {
+      const spill = await SpilledFiles.open(new DownloadCache(cacheDir), []);
+      try {
+        const kept = new Tree();
+        kept.keepOutside(spill);
+        installDeb(kept, onDisk(folder, cacheDir), { spill });
+        await spill.endRun('c-dir');
+        installDeb(kept, links, { spill });
+        await spill.endRun('d-link');
+        for (const p of ['usr/share/y', 'usr/share/e']) assert.equal(kept.get(p)?.type, 'dir', p);
+      } finally {
+        await spill.close();
+      }
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it("names the package and its entry in an error of the tree's", async () => {
+    const tree = new Tree();
+    installDeb(tree, await crafted('c-dir', [dir('./usr/'), dir('./usr/y/'), file('./usr/y/f', 'f'), file('./usr/z', 'z')]));
+    const named = (path: string) => (err: unknown) => {
+      assert.ok(isProvenantError(err, 'UNSAFE_PATH'), String(err));
+      assert.equal(err.where, 'e-file_1.0_amd64');
+      assert.match(err.message, new RegExp(`^e-file_1\\.0_amd64: cannot install ${path}: `));
+      return true;
+    };
+    // A file over a folder that is not empty, and a path through a file.
+    const over = await crafted('e-file', [file('./usr/y', 'e')]);
+    assert.throws(() => installDeb(tree, over), named('/usr/y'));
+    const through = await crafted('e-file', [file('./usr/z/w', 'e')]);
+    assert.throws(() => installDeb(tree, through), named('/usr/z/w'));
   });
 
   it('installs hardlinks to files of the same package', async () => {
