@@ -173,7 +173,8 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
     conflicts,
     installIf: [],
     // Among providers of a virtual package (awk: mawk or gawk), apt prefers the one of higher
-    // Priority; versions of different packages say nothing about which to take.
+    // Priority; versions of different packages say nothing about which to take. This stanza's own
+    // rank, until rankDebCandidates gives every version of the name the rank of its newest.
     providerPriority: PRIORITY_RANK[priority ?? ''] ?? 0,
     repoTag: '',
     repoOrder: repo.order,
@@ -194,6 +195,38 @@ export function debCandidate(stanza: DebStanza, repo: DebRepository, arch: strin
   };
 }
 
+/**
+ * Gives every candidate of a name the Priority rank of the name's newest version (the earliest
+ * repository's, between equal versions), and returns the list. The resolver ranks by priority
+ * before version, which is apt's order between providers of a virtual package, whose candidate
+ * version (the newest) carries the Priority compared; but between versions of one package apt
+ * takes the newest, whatever each stanza's Priority says (an older `optional` in one repository
+ * must not beat a newer `extra` in another). With one rank per name, versions of the name tie on
+ * priority, and the resolver's next key, the version, decides. Call it on the candidates of every
+ * repository together ({@link debCandidateIndex} does).
+ */
+export function rankDebCandidates<T extends DebCandidate>(candidates: T[]): T[] {
+  const byName = new Map<string, DebCandidate[]>();
+  for (const c of candidates) {
+    const list = byName.get(c.name);
+    if (list === undefined) byName.set(c.name, [c]);
+    else list.push(c);
+  }
+  for (const list of byName.values()) rankVersions(list);
+  return candidates;
+}
+
+/** {@link rankDebCandidates} of candidates that all have one name. */
+function rankVersions(versions: readonly DebCandidate[]): void {
+  let newest: DebCandidate | undefined;
+  for (const c of versions) {
+    const v = newest === undefined ? 1 : compareDebVersions(c.version, newest.version);
+    if (v > 0 || (v === 0 && newest !== undefined && c.repository.order < newest.repository.order)) newest = c;
+  }
+  const rank = PRIORITY_RANK[newest?.priority ?? ''] ?? 0;
+  for (const c of versions) c.providerPriority = rank;
+}
+
 /** A stanza that was left out, and why. */
 export interface SkippedDebPackage {
   /** The package name, or '' when the stanza has none. */
@@ -207,7 +240,9 @@ export interface SkippedDebPackage {
  * Turns the stanzas of a Packages file into candidates for `arch`. Stanzas of other
  * architectures are left out silently (a Packages file of `binary-amd64` holds `amd64` and `all`
  * packages; `all` packages are candidates for every architecture). A malformed stanza is left out
- * and reported rather than failing the index, as apt warns and goes on.
+ * and reported rather than failing the index, as apt warns and goes on. Each candidate has its own
+ * stanza's Priority rank: give the candidates of every repository to {@link rankDebCandidates}
+ * before resolving.
  *
  * @param stanzas the stanzas of the Packages file
  * @param repo the repository it comes from
@@ -249,7 +284,8 @@ export interface DebPackagesFile {
 /**
  * The candidates of several Packages files for `arch`, as the resolver looks them up: the same
  * as {@link debCandidates} of every file would give, in the same order, but a stanza is parsed and
- * made a candidate only when its name, or a name it provides, is looked up. A malformed stanza is
+ * made a candidate only when its name, or a name it provides, is looked up, and ranked with the
+ * other versions of its name in every file ({@link rankDebCandidates}). A malformed stanza is
  * left out when it is reached, as {@link debCandidates} leaves it out.
  *
  * @throws ProvenantError `IO` from a lookup, when a stanza it reaches is not what its index says
@@ -299,23 +335,32 @@ export function debCandidateIndex(
     made[f]!.set(s, c);
     return c;
   };
-  return {
-    named(name) {
-      const out: DebCandidate[] = [];
-      for (const [f, file] of files.entries()) {
-        for (const s of stanzasNamed(file.index, name)) {
-          const c = make(f, s);
-          if (c !== null) out.push(c);
-        }
+  // Names whose candidates (made once each) carry the rank of the name's newest version.
+  const ranked = new Set<string>();
+  const named = (name: string): DebCandidate[] => {
+    const out: DebCandidate[] = [];
+    for (const [f, file] of files.entries()) {
+      for (const s of stanzasNamed(file.index, name)) {
+        const c = make(f, s);
+        if (c !== null) out.push(c);
       }
-      return out;
-    },
+    }
+    if (!ranked.has(name)) {
+      rankVersions(out);
+      ranked.add(name);
+    }
+    return out;
+  };
+  return {
+    named,
     providing(name) {
       const out: { candidate: DebCandidate; provision: Provision }[] = [];
       for (const [f, file] of files.entries()) {
         for (const s of stanzasProviding(file.index, name)) {
           const candidate = make(f, s);
           if (candidate === null) continue;
+          // Ranked with the other versions of its name: a provider's rank is its newest version's.
+          if (!ranked.has(candidate.name)) named(candidate.name);
           for (const provision of candidate.provides) if (provision.name === name) out.push({ candidate, provision });
         }
       }

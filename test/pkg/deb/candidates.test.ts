@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../../src/errors.ts';
-import { debCandidate, debCandidates, debVersionScheme } from '../../../src/pkg/deb/candidates.ts';
+import { debCandidate, debCandidateIndex, debCandidates, debVersionScheme, rankDebCandidates } from '../../../src/pkg/deb/candidates.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
+import { indexDebStanzas } from '../../../src/pkg/deb/stanza-index.ts';
 import { resolve } from '../../../src/pkg/resolve/resolve.ts';
 
 const repo = { url: 'https://mirror.invalid/debian', suite: 'bookworm', component: 'main', order: 0 };
@@ -123,5 +124,43 @@ describe('debCandidates', () => {
       () => debCandidate({ package: 'x', version: '1', architecture: 'all' }, repo, 'amd64'),
       (err) => isProvenantError(err, 'INVALID_PACKAGE'),
     );
+  });
+});
+
+describe('Priority and version', () => {
+  const stanza = (name: string, version: string, priority: string, provides = '') =>
+    `Package: ${name}\nVersion: ${version}\nArchitecture: amd64\nPriority: ${priority}\n${provides === '' ? '' : `Provides: ${provides}\n`}Filename: pool/${name}_${version}.deb\n`;
+  const repos = [0, 1].map((order) => ({ url: `https://mirror.invalid/r${order}`, suite: 'bookworm', component: 'main', order }));
+  /** What the resolver chooses for `request` from these Packages files, through the lazy index a build uses and through ranked lists. */
+  const chosen = (texts: readonly string[], request: string): string[][] => {
+    const files = texts.map((text, f) => {
+      const bytes = new TextEncoder().encode(text);
+      return { bytes, index: indexDebStanzas(bytes, `f${f}`), repo: repos[f]!, where: `f${f}` };
+    });
+    const lists = texts.map((text, f) => debCandidates(parseControlStanzas(text, `f${f}`), repos[f]!, 'amd64').candidates);
+    return [debCandidateIndex(files, 'amd64'), rankDebCandidates(lists.flat())].map((candidates) =>
+      resolve([{ name: request }], candidates, debVersionScheme).packages.map((p) => `${p.name}=${p.version}`),
+    );
+  };
+
+  it("takes a package's newest version, whatever Priority each version's stanza has, as apt does", () => {
+    const older = stanza('foo', '1.0-1', 'optional');
+    const newer = stanza('foo', '2.0-1', 'extra');
+    assert.deepEqual(chosen([older, newer], 'foo'), [['foo=2.0-1'], ['foo=2.0-1']]);
+    assert.deepEqual(chosen([newer, older], 'foo'), [['foo=2.0-1'], ['foo=2.0-1']]);
+    // One file holding both versions.
+    assert.deepEqual(chosen([`${older}\n${newer}`], 'foo'), [['foo=2.0-1'], ['foo=2.0-1']]);
+  });
+
+  it('ranks providers of a virtual package by the Priority of their newest versions', () => {
+    // mawk's newest is required, gawk's newest optional, though an older gawk says important.
+    const texts = [
+      [stanza('mawk', '1.3-1', 'required', 'awk'), stanza('gawk', '4.0-1', 'important', 'awk')].join('\n'),
+      stanza('gawk', '5.2-1', 'optional', 'awk'),
+    ];
+    assert.deepEqual(chosen(texts, 'awk'), [['mawk=1.3-1'], ['mawk=1.3-1']]);
+    // With mawk's newest extra, gawk (optional) wins.
+    const demoted = [texts[0]!, `${texts[1]}\n${stanza('mawk', '1.4-1', 'extra', 'awk')}`];
+    assert.deepEqual(chosen(demoted, 'awk'), [['gawk=5.2-1'], ['gawk=5.2-1']]);
   });
 });

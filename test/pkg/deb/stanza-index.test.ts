@@ -19,6 +19,7 @@ import {
   debCandidateIndex,
   debCandidates,
   debVersionScheme,
+  rankDebCandidates,
 } from '../../../src/pkg/deb/candidates.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import {
@@ -58,6 +59,8 @@ interface Pkg {
   depends: string | undefined;
   recommends: string | undefined;
   description: string[];
+  /** undefined for no Priority field. */
+  priority: string | undefined;
   /** A field written a second time, after the others: the parse keeps the last. */
   again: [string, string] | undefined;
   /** Where each field goes, as ranks. */
@@ -84,6 +87,7 @@ const pkg = fc.record<Pkg>({
   description: fc.array(fc.constantFrom(' café ☕ au lait', ' .', ' Package: not-a-field', '\tProvides: nothing', ' naïve — 日本語'), {
     maxLength: 3,
   }),
+  priority: fc.constantFrom('optional', 'extra', 'required', undefined),
   again: fc.option(
     fc.constantFrom<[string, string]>(['Package', 'libc6'], ['Architecture', 'all'], ['Provides', 'awk'], ['Multi-Arch', 'allowed']),
     {
@@ -107,6 +111,7 @@ function fieldsOf(p: Pkg, filename: string): [string, string[]][] {
   if (p.multiArch !== undefined) fields.push(['Multi-Arch', [p.multiArch]]);
   if (p.depends !== undefined) fields.push(['Depends', [p.depends]]);
   if (p.recommends !== undefined) fields.push(['Recommends', [p.recommends]]);
+  if (p.priority !== undefined) fields.push(['Priority', [p.priority]]);
   fields.push(['Filename', [filename]]);
   fields.push(['Description', ['café ☕ synopsis', ...p.description]]);
   const ranked = fields.map((f, i) => [p.order[i] ?? 0, i, f] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -633,8 +638,10 @@ function packagesFiles(files: readonly (readonly Pkg[])[], styles: readonly Styl
 
 /** What debCandidates makes of the whole files, the reference for debCandidateIndex. */
 function eagerCandidates(texts: readonly string[], arch: string, withRecommends: boolean): DebCandidate[] {
-  return texts.flatMap(
-    (text, f) => debCandidates(parseControlStanzas(text, `f${f}`), repoOf(f), arch, { withRecommends, where: `f${f}` }).candidates,
+  return rankDebCandidates(
+    texts.flatMap(
+      (text, f) => debCandidates(parseControlStanzas(text, `f${f}`), repoOf(f), arch, { withRecommends, where: `f${f}` }).candidates,
+    ),
   );
 }
 
