@@ -344,8 +344,8 @@ async function imageMemoKey(
         architecture: p.architecture,
         url: p.url,
         checksum: p.checksum,
-        // apk: the index's size, which tells a package signed again from the one recorded (their
-        // checksum is the same); left out when there is none, so that other records keep their key.
+        // The index's size, which tells an apk signed again from the one recorded (their checksum
+        // is the same); left out when there is none, so that other records keep their key.
         ...(p.size === undefined ? {} : { size: p.size }),
         unlisted: unlisted.has(p),
       })),

@@ -72,14 +72,21 @@ export async function planBuild(source: PackageSource, archs: readonly string[],
       for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
       const index: CandidateIndex<Candidate> = 'named' in candidates ? candidates : candidateIndex(candidates);
       const listed = new Map<LockedPackage, Candidate>();
+      // A lock records no size: a listed package takes the one its verified index gives, which
+      // caps its download and tells a package signed again from the one recorded (build.ts).
+      const sized: LockedPackage[] = [];
       for (const p of locked) {
+        let size: number | undefined;
         const c = index.named(p.name).find((c) => {
           const entry = source.lockEntry(c, arch);
+          size = entry.size;
           return entry.version === p.version && entry.checksum === p.checksum;
         });
         if (c === undefined) unlisted.add(p);
         else listed.set(p, c);
+        sized.push(c === undefined || size === undefined ? p : { ...p, size });
       }
+      packages.set(arch, sized);
       const requests = options.packages.map((p) => ({ text: p, request: source.request(p, options.configPath) }));
       for (const { text, request } of requests) {
         if (!lockMeets(request, locked, listed, source.versionScheme)) unmet.push(`${text} (${arch})`);

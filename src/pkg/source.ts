@@ -41,10 +41,11 @@ export interface LockedPackage {
   /** apk: `Q1` + base64 SHA-1 of the control member (the package's identity); deb: `sha256:` + hex of the .deb. */
   checksum: string;
   /**
-   * apk: the .apk's size as the verified index lists it (`S:`), when the entry came from an index
-   * (a lock file does not record it). The checksum covers the control member only: a package
-   * signed again is another file under the same checksum, and its size, which the installed
-   * database records, tells the two apart.
+   * The package file's size as the verified index lists it (apk `S:`, Debian `Size:`), when the
+   * entry came from an index or a checked lock matched one (a lock file does not record it). A
+   * download stops as soon as it passes it. For apk it also tells a package signed again (the
+   * checksum covers the control member only: another file under the same checksum) from the one
+   * recorded, as the installed database records the size.
    */
   size?: number | undefined;
   signature?: LockedRange | undefined;

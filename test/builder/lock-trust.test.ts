@@ -2,7 +2,7 @@
 // against the verified indexes, one that no index lists must be signed by a trusted key itself,
 // and the lock cannot swap a trusted key.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,6 +71,11 @@ describe('a build from a lock', () => {
     );
     // The indexes it checked the lock against are in the result, for provenance.
     assert.ok(result.indexes.length > 0);
+    // A lock records no sizes: each package takes the one its verified index gives (which caps
+    // its download and tells a package signed again from the one recorded).
+    for (const p of result.images[0]?.locked ?? []) {
+      assert.equal(p.size, (await stat(join(root, 'served', decodeURIComponent(new URL(p.url).pathname)))).size, p.name);
+    }
   });
 
   it('refuses a package no index lists and no trusted key signed, and takes one a trusted key signed', async () => {
