@@ -6,6 +6,7 @@
  * interchange format and pax extended header), GNU's extensions:
  * https://www.gnu.org/software/tar/manual/html_node/Standard.html
  */
+import { encodeUtf8 } from '../bytes.ts';
 
 /**
  * The kinds of entry a tar archive holds, as Provenant models them. The order is fixed: records
@@ -43,6 +44,12 @@ export interface TarHeader {
   /**
    * PAX records other than those mapped to the fields above, such as `SCHILY.xattr.*`,
    * `atime` or `comment`. Absent when there are none.
+   *
+   * A value is UTF-8 text, but for an extended attribute's (`SCHILY.xattr.*`, {@link isXattrKey}):
+   * that is a byte string, one character (U+0000 to U+00FF) per byte of the value, as Go's
+   * archive/tar keeps it in a string. An attribute's value is bytes, not text: a file capability
+   * (`security.capability`) is a binary struct with NUL bytes, and apk-tools, GNU tar and apko
+   * write it back byte for byte. PAX records are length-prefixed, so any byte is legal in them.
    */
   pax?: Record<string, string> | undefined;
 }
@@ -84,6 +91,53 @@ export const MAX_OCTAL_11 = 0o77777777777; // 11 octal digits: 8 GiB - 1
 export const MAX_OCTAL_7 = 0o7777777;
 /** PAX keys that map to header fields; every other key is kept in `pax`. */
 export const PAX_FIELDS = new Set(['path', 'linkpath', 'size', 'uid', 'gid', 'uname', 'gname', 'mtime']);
+
+/** The prefix of the PAX records that carry extended attributes (GNU tar's, libarchive's, Go's). */
+export const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/** Whether the PAX record `key` holds an extended attribute, whose value is a byte string. */
+export const isXattrKey = (key: string): boolean => key.startsWith(XATTR_PREFIX);
+
+/**
+ * The byte string of `bytes`: one character per byte (Node's `latin1`), never failing, so that
+ * {@link byteStringBytes} gives back the same bytes.
+ */
+export function byteString(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** The bytes of byte string `s`; undefined when a character is above U+00FF (it is not a byte). */
+export function byteStringBytes(s: string): Uint8Array | undefined {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return undefined;
+  return Buffer.from(s, 'latin1');
+}
+
+/**
+ * One PAX record, `"<length> <key>=<value>\n"`, where the length counts the whole record and
+ * its own digits. The key is UTF-8; the value too, but for an extended attribute's, whose byte
+ * string is written byte for byte. `value` must be valid for its key (the writer checks).
+ */
+export function paxRecord(key: string, value: string): Uint8Array {
+  const k = encodeUtf8(key);
+  const v = isXattrKey(key) ? byteStringBytes(value) : encodeUtf8(value);
+  if (v === undefined) throw new Error(`internal: the PAX value of ${key} is not a byte string`);
+  const rest = k.length + v.length + 3; // the space, `=` and the newline
+  // The length counts its own digits: guess with the digits of the rest, then correct once.
+  let size = rest + String(rest).length;
+  if (String(size).length + rest !== size) size = String(size).length + rest;
+  const digits = String(size);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (let i = 0; i < digits.length; i++) out[at++] = digits.charCodeAt(i);
+  out[at++] = 0x20;
+  out.set(k, at);
+  at += k.length;
+  out[at++] = 0x3d;
+  out.set(v, at);
+  at += v.length;
+  out[at] = 0x0a;
+  return out;
+}
 
 /** The typeflag written for each entry type. */
 export const TYPEFLAG: Record<TarEntryType, string> = {

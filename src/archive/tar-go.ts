@@ -14,7 +14,7 @@
  * numbers of every entry; the checksum is six octal digits, NUL, space.
  */
 import { concatBytes, encodeUtf8 } from '../bytes.ts';
-import { BLOCK, MAX_OCTAL_7, MAX_OCTAL_11, padded, type UstarFields } from './tar-format.ts';
+import { BLOCK, MAX_OCTAL_7, MAX_OCTAL_11, padded, paxRecord, type UstarFields } from './tar-format.ts';
 
 /** The validated fields of one entry, as tar-writer.ts has them. */
 export interface GoHeaderFields extends UstarFields {
@@ -134,13 +134,8 @@ function mainBlock(f: GoHeaderFields, name: string, prefix: string, str: (s: str
 /** PAX records, `"<length> <key>=<value>\n"`, sorted by key bytewise (strconv.go:formatPAXRecord). */
 function paxData(records: ReadonlyMap<string, string>): Uint8Array {
   const keys = [...records.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  const parts = keys.map((k) => {
-    const rest = encodeUtf8(` ${k}=${records.get(k)}\n`);
-    // The length counts its own digits: guess with the digits of the rest, then correct once.
-    let size = rest.length + String(rest.length).length;
-    if (String(size).length + rest.length !== size) size = String(size).length + rest.length;
-    return concatBytes([encodeUtf8(String(size)), rest], size);
-  });
+  // An xattr's value is its bytes, as Go writes a string (tar-format.ts, paxRecord).
+  const parts = keys.map((k) => paxRecord(k, records.get(k)!));
   return concatBytes(
     parts,
     parts.reduce((n, p) => n + p.length, 0),

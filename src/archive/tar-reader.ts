@@ -7,6 +7,8 @@ import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import {
   BLOCK,
+  byteString,
+  isXattrKey,
   MAX_META,
   PAX_FIELDS,
   padded,
@@ -248,7 +250,8 @@ class TarParser {
       const eq = rec.indexOf(0x3d);
       if (eq <= 0) throw this.#invalid(`the PAX record at offset ${pos} of the header at byte ${at} has no key`);
       const key = decodeUtf8(rec.subarray(0, eq));
-      const value = decodeUtf8(rec.subarray(eq + 1));
+      // An extended attribute's value is bytes (a file capability holds NULs): kept byte for byte.
+      const value = isXattrKey(key) ? byteString(rec.subarray(eq + 1)) : decodeUtf8(rec.subarray(eq + 1));
       if (key.startsWith('GNU.sparse.')) {
         throw this.#invalid(
           `the entry after byte ${at} is a GNU sparse file, which is not supported`,

@@ -7,11 +7,14 @@ import { ProvenantError } from '../errors.ts';
 import { cleanEntryPath } from './paths.ts';
 import {
   BLOCK,
+  byteStringBytes,
+  isXattrKey,
   MAX_META,
   MAX_OCTAL_7,
   MAX_OCTAL_11,
   PAX_FIELDS,
   padded,
+  paxRecord,
   type TarHeader,
   type TarWriteEntry,
   TYPEFLAG,
@@ -185,7 +188,13 @@ function encodeHeader(header: TarHeader, index: number, format: TarFormat, scrat
       if (key.length === 0 || key.includes('=')) throw writeError(header, index, `pax key ${JSON.stringify(key)} is empty or holds "="`);
       if (PAX_FIELDS.has(key)) throw writeError(header, index, `pax key "${key}" is a header field; set the field instead`);
       if (key.startsWith('GNU.sparse.')) throw writeError(header, index, 'sparse files are not supported');
-      checkString(header, index, `pax value of ${key}`, value);
+      if (isXattrKey(key)) {
+        // An attribute's value is bytes (a file capability has NULs): any byte, no character above one.
+        if (typeof value !== 'string') throw writeError(header, index, `pax value of ${key} is not a string`);
+        if (byteStringBytes(value) === undefined) {
+          throw writeError(header, index, `pax value of ${key} is not a byte string (a character above U+00FF)`);
+        }
+      } else checkString(header, index, `pax value of ${key}`, value);
       if (value.length === 0) throw writeError(header, index, `pax value of ${key} is empty (an empty value deletes the key)`);
       extra.set(key, value);
     }
@@ -350,19 +359,9 @@ function encodePaxRecords(records: Map<string, string>): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 0;
   for (const key of keys) {
-    const rest = encodeUtf8(` ${key}=${records.get(key)}\n`);
-    let n = rest.length + 1;
-    for (;;) {
-      const m = rest.length + String(n).length;
-      if (m === n) break;
-      n = m;
-    }
-    const rec = new Uint8Array(n);
-    const digits = encodeUtf8(String(n));
-    rec.set(digits, 0);
-    rec.set(rest, digits.length);
+    const rec = paxRecord(key, records.get(key)!);
     parts.push(rec);
-    total += n;
+    total += rec.length;
   }
   return concatBytes(parts, total);
 }

@@ -17,8 +17,12 @@ import { encodeEntries, type KeptEntries, keptEntries, type PackageEntry, type S
 
 export { countEntries, countFiles, fileBodies, KeptEntries, type PackageEntry, type StoredBody } from './unpacked-index.ts';
 
-/** Bumped when the index's form changes: older entries are then read as misses. */
-const FORMAT = 'unpacked-v3';
+/**
+ * Bumped when the index's form changes: older entries are then read as misses. v4: an xattr's
+ * value is its byte string; v3 kept it decoded as UTF-8, which lost a binary value's bytes and
+ * would write a non-ASCII one back in other bytes.
+ */
+const FORMAT = 'unpacked-v4';
 
 /** The index's head, as JSON before the entries' records (./unpacked-index.ts). */
 interface StoredHead {

@@ -16,14 +16,24 @@ const name = fc
   .map(([parts, slash]) => parts.join('/') + (slash ? '/' : ''));
 const text = (max: number) => fc.string({ unit: 'grapheme', maxLength: max }).filter((s) => !s.includes('\0'));
 const id = fc.oneof(fc.integer({ min: 0, max: 0o7777777 }), fc.integer({ min: 0, max: 2 ** 40 }));
-const pax = fc.dictionary(
-  fc.oneof(
-    fc.stringMatching(/^SCHILY\.xattr\.user\.[a-z]{1,8}$/),
-    fc.constantFrom('comment', 'atime', 'LIBARCHIVE.creationtime', '__proto__', 'constructor'),
-  ),
-  text(300).filter((s) => s.length > 0),
-  { maxKeys: 3 },
-);
+// An xattr's value is a byte string: any bytes, NULs and invalid UTF-8 too (a file capability).
+const byteValue = fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1'));
+const pax = fc
+  .tuple(
+    fc.dictionary(fc.stringMatching(/^SCHILY\.xattr\.user\.[a-z]{1,8}$/), byteValue, { maxKeys: 2 }),
+    fc.dictionary(
+      fc.constantFrom('comment', 'atime', 'LIBARCHIVE.creationtime', '__proto__', 'constructor'),
+      text(300).filter((s) => s.length > 0),
+      { maxKeys: 2 },
+    ),
+  )
+  .map(([xattrs, other]) => {
+    const out: Record<string, string> = {};
+    for (const [k, v] of [...Object.entries(xattrs), ...Object.entries(other)]) {
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  });
 
 const entry = fc
   .record({

@@ -190,6 +190,35 @@ describe('readTar', () => {
     );
   });
 
+  it('keeps a binary xattr (a file capability, NULs and invalid UTF-8) byte for byte and writes it back', async () => {
+    // vfs_cap_data v2 for cap_setuid+ep, as `setcap` stores it and GNU tar, libarchive and Go write it.
+    const cap = Uint8Array.from([1, 0, 0, 2, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const recordOf = (key: string, value: Uint8Array): Uint8Array => {
+      const rest = concat([text(` ${key}=`), value, text('\n')]);
+      let n = rest.length + 1;
+      while (String(n).length + rest.length !== n) n = String(n).length + rest.length;
+      return concat([text(String(n)), rest]);
+    };
+    const records = concat([recordOf('SCHILY.xattr.security.capability', cap), recordOf('SCHILY.xattr.user.note', text('é'))]);
+    const x = await meta('x', records);
+    const file = await block({ name: 'usr/bin/newuidmap', mode: 0o755 });
+    const [entry] = await readAll(chunked(concat([x, file, END]), [100]));
+    const pax = entry?.header.pax ?? {};
+    assert.deepEqual([...Buffer.from(pax['SCHILY.xattr.security.capability'] ?? '', 'latin1')], [...cap]);
+    assert.equal(pax['SCHILY.xattr.user.note'], Buffer.from('é').toString('latin1'), 'a UTF-8 value is its bytes too');
+    for (const format of ['provenant', 'go'] as const) {
+      const again = await tarBytes([{ header: entry!.header }], { format });
+      assert.ok(Buffer.from(again.subarray(512, 512 + records.length)).equals(records), `${format}: the records are written back as read`);
+      assert.deepEqual((await readAll([again]))[0]?.header.pax, pax);
+    }
+  });
+
+  it('refuses to write an xattr value with a character that is not a byte', async () => {
+    const header = hdr({ name: 'f', pax: { 'SCHILY.xattr.user.a': '\u20ac' } });
+    await rejectsWith(() => tarBytes([{ header }]), 'INVALID_ARCHIVE');
+    await rejectsWith(() => tarBytes([{ header }], { format: 'go' }), 'INVALID_ARCHIVE');
+  });
+
   it('reads PAX times with fractions as whole seconds', async () => {
     for (const [value, want] of [
       ['1700000000.987654321', 1700000000],

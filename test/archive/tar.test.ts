@@ -46,12 +46,21 @@ const ownerArb = fc.oneof(
 const idArb = fc.oneof(fc.integer({ min: 0, max: 0o7777777 }), fc.integer({ min: 0, max: 2 ** 42 }));
 const paxArb = fc.option(
   fc
-    .dictionary(
-      fc.oneof(fc.stringMatching(/^SCHILY\.xattr\.user\.[a-z]{1,8}$/), fc.constantFrom('comment', 'atime', 'ctime')),
-      fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }).filter((s) => !s.includes('\0')),
-      { minKeys: 1, maxKeys: 3 },
+    .tuple(
+      // An xattr's value is a byte string: any bytes, NULs and invalid UTF-8 too.
+      fc.dictionary(
+        fc.stringMatching(/^SCHILY\.xattr\.user\.[a-z]{1,8}$/),
+        fc.uint8Array({ minLength: 1, maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
+        { maxKeys: 2 },
+      ),
+      fc.dictionary(
+        fc.constantFrom('comment', 'atime', 'ctime'),
+        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }).filter((s) => !s.includes('\0')),
+        { maxKeys: 2 },
+      ),
     )
-    .map((d) => ({ ...d })), // fast-check's dictionaries have a null prototype; the reader's do not
+    .filter(([a, b]) => Object.keys(a).length + Object.keys(b).length > 0)
+    .map(([a, b]) => ({ ...a, ...b })), // fast-check's dictionaries have a null prototype; the reader's do not
   { nil: undefined },
 );
 

@@ -107,7 +107,7 @@ describe('a package kept unpacked', () => {
     // The entries a fresh read keeps, and those a later build loads: both read the index.
     const stored = await storeUnpacked(cache, 'k', tar, entries, {}, 'test');
     const loaded = (await loadUnpacked(cache, 'k'))!.entries;
-    const index = (await cache.locate('unpacked-v3:k'))!;
+    const index = (await cache.locate('unpacked-v4:k'))!;
     const sound = await readFile(index.path);
     const walksAsStored = () => {
       for (const kept of [stored, loaded]) assert.deepEqual([...kept].map(view), entries.map(view));
@@ -154,14 +154,14 @@ describe('a package kept unpacked', () => {
     await storeUnpacked(cache, 'k', tar, await entriesOf(tar), {}, 'test');
     assert.notEqual(await loadUnpacked(cache, 'k'), undefined);
     // The index rewritten whole (so that the cache's own digest holds) with its last byte cut.
-    const bytes = await cache.get('unpacked-v3:k');
-    await cache.put('unpacked-v3:k', bytes!.subarray(0, bytes!.length - 1));
+    const bytes = await cache.get('unpacked-v4:k');
+    await cache.put('unpacked-v4:k', bytes!.subarray(0, bytes!.length - 1));
     assert.equal(await loadUnpacked(cache, 'k'), undefined);
-    await cache.put('unpacked-v3:k', enc('{"format":"unpacked-v1","entries":[]}'));
+    await cache.put('unpacked-v4:k', enc('{"format":"unpacked-v1","entries":[]}'));
     assert.equal(await loadUnpacked(cache, 'k'), undefined);
     // The data tar shorter than a body says.
-    await cache.put('unpacked-v3:k', bytes!);
-    await writeFile((await cache.locate('unpacked-v3-data:k'))!.path, tar.subarray(0, 512));
+    await cache.put('unpacked-v4:k', bytes!);
+    await writeFile((await cache.locate('unpacked-v4-data:k'))!.path, tar.subarray(0, 512));
     assert.equal(await loadUnpacked(cache, 'k'), undefined);
   });
 });

@@ -1,8 +1,13 @@
 // Installing apk packages hands their entries over to the tree: a build does not keep a header
 // of every file of the image next to the tree that holds the same files (issue 16, memory).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { readTar, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { layerBytes, treeLayer } from '../../../src/builder/layer.ts';
 import { silentLogger } from '../../../src/io/types.ts';
+import { installApk } from '../../../src/pkg/apk/install.ts';
 import { apkPackageInfo, readApkPackage } from '../../../src/pkg/apk/package.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { ApkSource } from '../../../src/pkg/apk/source.ts';
@@ -79,5 +84,45 @@ describe('ApkSource.install', () => {
     const database = new TextDecoder().decode(readBody(tree.get('usr/lib/apk/db/installed')?.body));
     const block = database.slice(database.indexOf('\nF:opt\n'));
     assert.match(block, /\nF:opt\/a\nM:5:6:700\nR:f\na:0:0:4755\nZ:Q1[^\n]+\nR:g\na:7:0:644\nZ:Q1[^\n]+\nF:opt\/b\nR:h\nZ:Q1[^\n]+\n/);
+  });
+
+  it('keeps a file capability (binary, with NULs) byte for byte from the package to the layer', async () => {
+    // vfs_cap_data v2 for cap_setuid+ep, as `setcap` leaves it on newuidmap.
+    const cap = Uint8Array.from([1, 0, 0, 2, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const body = new TextEncoder().encode('#!/bin/sh\n');
+    const data = gzipSync(
+      await tarBytes([
+        { header: tarHeader({ name: 'usr/', type: 'dir', mode: 0o755 }) },
+        { header: tarHeader({ name: 'usr/bin/', type: 'dir', mode: 0o755 }) },
+        {
+          header: tarHeader({
+            name: 'usr/bin/newuidmap',
+            mode: 0o755,
+            size: body.length,
+            pax: {
+              'APK-TOOLS.checksum.SHA1': createHash('sha1').update(body).digest('hex'),
+              'SCHILY.xattr.security.capability': Buffer.from(cap).toString('latin1'),
+            },
+          }),
+          body,
+        },
+      ]),
+    );
+    const pkginfo = new TextEncoder().encode(
+      `pkgname = shadow\npkgver = 1.0-r0\narch = x86_64\ndatahash = ${createHash('sha256').update(data).digest('hex')}\n`,
+    );
+    const controlTar = await tarBytes([{ header: tarHeader({ name: '.PKGINFO', size: pkginfo.length }), body: pkginfo }]);
+    const apk = Buffer.concat([gzipSync(controlTar.subarray(0, controlTar.length - 1024)), data]);
+    const pkg = await readApkPackage(apk, { where: 'shadow.apk', allowUntrusted: true });
+    const tree = new Tree();
+    installApk(tree, apkPackageInfo(pkg, apk.length, 'shadow.apk'), pkg, {});
+    const layer = await treeLayer(tree, { workers: 0 });
+    for await (const entry of readTar([gunzipSync(await layerBytes(layer))])) {
+      if (entry.header.name !== 'usr/bin/newuidmap') continue;
+      const value = entry.header.pax?.['SCHILY.xattr.security.capability'];
+      assert.deepEqual([...Buffer.from(value ?? '', 'latin1')], [...cap]);
+      return;
+    }
+    assert.fail('the layer has no usr/bin/newuidmap');
   });
 });
