@@ -6,8 +6,8 @@
  * fields (`D:`, `p:`, `i:`, `r:`) are space-separated lists.
  */
 import { concatBytes } from '../../bytes.ts';
-import { ProvenantError } from '../../errors.ts';
-import { splitGzipMembers } from './members.ts';
+import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { type GzipMember, gzipMemberAt, INDEX_MAX, SIGNATURE_MAX, splitGzipMembers } from './members.ts';
 import { type ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
@@ -86,21 +86,27 @@ export interface ReadApkIndexOptions {
  */
 export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptions): Promise<ApkIndex> {
   const { where } = options;
-  const members = splitGzipMembers(bytes, { where });
-  const first = members[0];
-  if (first === undefined) throw new ProvenantError('INVALID_PACKAGE', 'the index is empty', { where });
-  const firstFiles = await tarFiles(first.data, where);
-  const found = signaturesOf(firstFiles, where);
-  const isSignatureMember = found !== undefined;
+  // The signature covers the compressed bytes after the signature member: only that member is
+  // inflated before it is checked (SIGNATURE_MAX), the content after, and no further than an
+  // index can be (INDEX_MAX), signed or not.
+  let first: GzipMember | undefined;
+  try {
+    first = gzipMemberAt(bytes, 0, { where, maxOutput: SIGNATURE_MAX, what: 'the first member' });
+  } catch (err) {
+    // Larger than any signature member: the index's content, unsigned (verified below).
+    if (!isProvenantError(err, 'TOO_LARGE')) throw err;
+  }
+  if (bytes.length === 0) throw new ProvenantError('INVALID_PACKAGE', 'the index is empty', { where });
+  const found = first === undefined ? undefined : signaturesOf(await tarFiles(first.data, where), where);
   const signatures: ApkSignature[] = found ?? [];
-  const signedStart = isSignatureMember ? first.end : 0;
+  const signedStart = found !== undefined && first !== undefined ? first.end : 0;
   let signedBy: VerifiedSignature | undefined;
   try {
     signedBy = verifyApkSignatures(signatures, bytes.subarray(signedStart), options.keyring, where);
   } catch (err) {
     if (!options.allowUntrusted) throw err;
   }
-  const contentMembers = isSignatureMember ? members.slice(1) : members;
+  const contentMembers = splitGzipMembers(bytes.subarray(signedStart), { where, maxOutput: INDEX_MAX, what: 'the index' });
   if (contentMembers.length === 0) throw new ProvenantError('INVALID_PACKAGE', 'the index holds a signature and nothing else', { where });
   const joined = concatBytes(contentMembers.map((m) => m.data));
   const files = await tarFiles(joined, where);

@@ -27,9 +27,40 @@ export interface SplitOptions {
   where?: string | undefined;
   /** Stop after this many members; the last one returned then extends to wherever it ends. */
   maxMembers?: number;
-  /** Refuse to inflate more than this many bytes in all (a gzip bomb guard). */
-  maxOutput?: number;
+  /**
+   * The most all members together may inflate to, a bound the caller picks for what it reads
+   * (one of the constants below): a member's end is only found by inflating it, before anything
+   * vouches for it, and a few KiB of gzip inflate to gigabytes.
+   */
+  maxOutput: number;
+  /** What the members are, for errors: `the control member`. */
+  what?: string | undefined;
 }
+
+/**
+ * The signature member of an APKINDEX.tar.gz: a tar of `.SIGN.*` entries, a header and an RSA
+ * signature each (about 1.5 KiB a key). 1 MiB is hundreds of keys; it is inflated before the
+ * signature over the rest is checked.
+ */
+export const SIGNATURE_MAX = 1024 * 1024;
+/**
+ * A package's signature or control member: `.PKGINFO` (tens of KiB for a package providing
+ * thousands of `so:` and `cmd:` names) and its install scripts, read into memory before the
+ * checksum or signature over its compressed bytes can be checked (its end is where inflating
+ * stops). 16 MiB is over a hundred times the largest seen.
+ */
+export const CONTROL_MAX = 16 * 1024 * 1024;
+/**
+ * An APKINDEX.tar.gz's content: Wolfi's APKINDEX is tens of MiB and Alpine main's 2 MiB. It is
+ * decoded into one string, and V8 holds no string over 2^29 - 24 characters, so 512 MiB is the
+ * most that could be parsed at all, and ten times Wolfi's today.
+ */
+export const INDEX_MAX = 512 * 1024 * 1024;
+/**
+ * A package's data members, inflated once `datahash` (over their compressed bytes) has been
+ * checked: the largest packages (toolchains, models) unpack to a few GiB.
+ */
+export const DATA_MAX = 4 * 1024 * 1024 * 1024;
 
 const FTEXT_MASK = 0xe0; // reserved flag bits: must be zero (RFC 1952, 2.3.1)
 
@@ -37,11 +68,11 @@ const FTEXT_MASK = 0xe0; // reserved flag bits: must be zero (RFC 1952, 2.3.1)
  * Splits `bytes` into its gzip members, checking each member's CRC-32 and length trailer.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the bytes are not a sequence of gzip members,
- *   `TRUNCATED` when the last member is cut short
+ *   `TRUNCATED` when the last member is cut short, `TOO_LARGE` when they inflate to more than
+ *   `options.maxOutput` (found without inflating more than that)
  */
-export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions = {}): GzipMember[] {
-  const { where } = options;
-  const maxOutput = options.maxOutput ?? 4 * 1024 * 1024 * 1024;
+export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions): GzipMember[] {
+  const { where, maxOutput } = options;
   const members: GzipMember[] = [];
   let off = 0;
   let total = 0;
@@ -76,7 +107,13 @@ export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions = {}):
       if (code === 'Z_BUF_ERROR') {
         throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} at byte ${off} ends early`, { where, cause: err });
       }
-      if (code === 'ERR_BUFFER_TOO_LARGE') throw bad(`inflates to more than ${maxOutput} bytes`);
+      if (code === 'ERR_BUFFER_TOO_LARGE') {
+        const what = options.what ?? `gzip member ${members.length + 1} at byte ${off}`;
+        throw new ProvenantError('TOO_LARGE', `${what} inflates to more than ${maxOutput} bytes`, {
+          where,
+          hint: 'the file is not what it claims to be (a gzip bomb), or far larger than any real one',
+        });
+      }
       throw bad(`is corrupt: ${(err as Error).message}`);
     }
     const trailer = p + inflated.engine.bytesWritten;
@@ -92,4 +129,15 @@ export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions = {}):
     off = trailer + 8;
   }
   return members;
+}
+
+/**
+ * The gzip member that starts at byte `from` of `bytes`, its offsets in `bytes`; undefined when
+ * `from` is the end.
+ *
+ * @throws ProvenantError as {@link splitGzipMembers}
+ */
+export function gzipMemberAt(bytes: Uint8Array, from: number, options: Omit<SplitOptions, 'maxMembers'>): GzipMember | undefined {
+  const [m] = splitGzipMembers(bytes.subarray(from), { ...options, maxMembers: 1 });
+  return m === undefined ? undefined : { ...m, start: m.start + from, end: m.end + from };
 }

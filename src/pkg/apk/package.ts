@@ -13,7 +13,7 @@ import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
-import { type GzipMember, splitGzipMembers } from './members.ts';
+import { CONTROL_MAX, DATA_MAX, type GzipMember, gzipMemberAt, splitGzipMembers } from './members.ts';
 import { ApkKeyring, type ApkSignature, signaturesOf, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { tarFiles } from './tarfiles.ts';
 
@@ -79,22 +79,28 @@ export interface ReadApkPackageOptions {
  */
 export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageOptions): Promise<ApkPackage & { entries: ApkDataEntry[] }> {
   const { where } = options;
-  const members = splitGzipMembers(bytes, { where });
-  if (members.length < 2)
-    throw new ProvenantError('INVALID_PACKAGE', `an apk has 2 or 3 gzip members (signature, control, data); this has ${members.length}`, {
+  // Nothing is inflated beyond the signature and control members (CONTROL_MAX) before the
+  // checksum or signature vouches for the control member, and the data members are inflated
+  // only once their compressed bytes hash to its datahash.
+  const head = { where, maxOutput: CONTROL_MAX, what: 'the signature or control member' };
+  const first = gzipMemberAt(bytes, 0, head);
+  const found = first === undefined ? undefined : await signaturesIn(first, where);
+  const signed = found !== undefined;
+  const control = signed ? gzipMemberAt(bytes, first!.end, { ...head, what: 'the control member' }) : first;
+  if (control === undefined || control.end === bytes.length) {
+    const count = (first === undefined ? 0 : 1) + (signed && control !== undefined ? 1 : 0);
+    if (count >= 2) throw noDataMember(where);
+    throw new ProvenantError('INVALID_PACKAGE', `an apk has 2 or 3 gzip members (signature, control, data); this has ${count}`, {
       where,
     });
-  const found = await signaturesIn(members[0]!, where);
-  const signed = found !== undefined;
-  const control = members[signed ? 1 : 0];
-  const dataMembers = members.slice(signed ? 2 : 1);
-  if (control === undefined || dataMembers.length === 0) throw noDataMember(where);
+  }
   const facts = await verifyControl(control, found ?? [], options);
 
-  const dataStart = (dataMembers[0] as { start: number }).start;
-  const dataEnd = (dataMembers.at(-1) as { end: number }).end;
+  const dataStart = control.end;
+  const dataEnd = bytes.length;
   const dataHash = createHash('sha256').update(bytes.subarray(dataStart, dataEnd)).digest('hex');
   checkDataHash(facts.pkginfo, dataHash, options);
+  const dataMembers = splitGzipMembers(bytes.subarray(dataStart), { where, maxOutput: DATA_MAX, what: 'the data members' });
 
   const entries: ApkDataEntry[] = [];
   // Most packages have one data member: its bytes are the data, without another copy.
@@ -110,7 +116,7 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
     control: [control.start, control.end - 1],
     data: [dataStart, dataEnd - 1],
   };
-  if (signed && members[0] !== undefined) ranges.signature = [members[0].start, members[0].end - 1];
+  if (signed && first !== undefined) ranges.signature = [first.start, first.end - 1];
   return { ...facts, control: control.data, entries, ranges, dataHash, dataTar: data };
 }
 

@@ -22,7 +22,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.t
 import { noteBytesMoved } from '../../io/memory.ts';
 import type { CacheWriter } from '../fetch.ts';
 import { type PackageEntry, pulledTar, type StoredBody } from '../unpacked.ts';
-import { type GzipMember, splitGzipMembers } from './members.ts';
+import { CONTROL_MAX, DATA_MAX, type GzipMember, gzipMemberAt } from './members.ts';
 import {
   type ApkControlFacts,
   type ApkPackage,
@@ -42,8 +42,6 @@ const { createReadStream } = process.getBuiltinModule('node:fs');
 const HEAD_START = 64 * 1024;
 /** The most the signature and control members may take: the head is read whole. */
 const HEAD_MAX = 64 * 1024 * 1024;
-/** The most the data members may inflate to, as {@link splitGzipMembers} allows. */
-const DATA_MAX = 4 * 1024 * 1024 * 1024;
 /** Bytes inflated at a time: each is one write to the cache. */
 const INFLATE_CHUNK = 256 * 1024;
 
@@ -122,9 +120,10 @@ async function readHead(
     // The next member of the head, or `more` when the head ends inside it and the file goes on.
     const member = (from: number): GzipMember | undefined | typeof more => {
       try {
-        const [m] = splitGzipMembers(head.subarray(from), { where, maxMembers: 1 });
+        // Inflated before anything vouches for it: no more than a control member may hold.
+        const m = gzipMemberAt(head, from, { where, maxOutput: CONTROL_MAX, what: 'the signature or control member' });
         if (m === undefined) return length < size ? more : undefined;
-        return { ...m, start: m.start + from, end: m.end + from };
+        return m;
       } catch (err) {
         if (isProvenantError(err, 'TRUNCATED') && length < size) return more;
         throw err;
@@ -205,8 +204,7 @@ async function unpack(
     }
     if (next.done === true) return next;
     tarSize += next.value.length;
-    if (tarSize > DATA_MAX)
-      throw new ProvenantError('INVALID_PACKAGE', `the data members inflate to more than ${DATA_MAX} bytes`, { where });
+    if (tarSize > DATA_MAX) throw new ProvenantError('TOO_LARGE', `the data members inflate to more than ${DATA_MAX} bytes`, { where });
     await writer.write(next.value);
     noteBytesMoved(next.value.length);
     return next;
