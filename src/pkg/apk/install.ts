@@ -97,7 +97,8 @@ export interface InstallOptions {
 
 /**
  * Unpacks one verified package into `tree`. A file that another package already installed is a
- * conflict unless this package `replaces` that one (apk-tools' rule); folders merge.
+ * conflict unless this package `replaces` that one (apk-tools' rule); folders merge, and a folder
+ * where a symlink to a folder is keeps the symlink, its contents going through it.
  *
  * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
  *   hardlink to a path outside the package or a folder part that is a file
@@ -111,7 +112,13 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   for (const entry of pkg.entries) {
     const h = entry.header;
     const mtime = options.mtime ?? h.mtime;
-    const at = spill?.check(tree, entry.path, h.type) ?? entry.path;
+    // A folder where a symlink to a folder is (lib64 -> usr/lib) keeps the symlink, and what the
+    // package puts under it goes through it, as apk-tools (mkdirat's EEXIST is taken as done),
+    // apko and dpkg (../deb/install.ts) do. The tree resolves a link as a chroot would: never
+    // out of the root. Only a folder entry over a symlink pays the look.
+    const throughLink = h.type === 'dir' && isLinkToFolder(tree, entry.path);
+    // A folder over a symlink to a folder changes nothing (below): nothing to check.
+    const at = throughLink ? entry.path : (spill?.check(tree, entry.path, h.type) ?? entry.path);
     const existing = tree.get(tree.resolveParent(entry.path));
     if (
       h.type !== 'dir' &&
@@ -133,7 +140,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
     let sha1: string | undefined;
     switch (h.type) {
       case 'dir':
-        tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
+        if (!throughLink) tree.put(entry.path, { type: 'dir', mode, uid, gid, mtime, owner, xattrs });
         break;
       case 'file': {
         sha1 = h.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(entry.body)).digest('hex');
@@ -162,6 +169,12 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
     files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, sha1 });
   }
   return { info, pkg, files };
+}
+
+/** Whether `path` (its folders resolved) is a symlink that leads to a folder of the tree. */
+function isLinkToFolder(tree: Tree, path: string): boolean {
+  const at = tree.resolveParent(path);
+  return tree.get(at)?.type === 'symlink' && tree.read(tree.resolve(at))?.type === 'dir';
 }
 
 /**

@@ -11,7 +11,7 @@ import { installApk } from '../../../src/pkg/apk/install.ts';
 import { apkPackageInfo, readApkPackage } from '../../../src/pkg/apk/package.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { ApkSource } from '../../../src/pkg/apk/source.ts';
-import { buildApk } from '../../../src/pkg/apk/write.ts';
+import { type ApkSpec, buildApk } from '../../../src/pkg/apk/write.ts';
 import { readBody } from '../../../src/vfs/body.ts';
 import { Tree } from '../../../src/vfs/tree.ts';
 
@@ -124,5 +124,49 @@ describe('ApkSource.install', () => {
       return;
     }
     assert.fail('the layer has no usr/bin/newuidmap');
+  });
+
+  it('keeps a symlink to a folder where a package has that folder, and installs through it, inside the root', async () => {
+    const body = new TextEncoder().encode('x');
+    const read = async (name: string, files: ApkSpec['files']) => {
+      const bytes = await buildApk({ name, version: '1.0-r0', arch: 'x86_64', builddate: EPOCH, files });
+      const pkg = await readApkPackage(bytes, { where: `${name}.apk`, allowUntrusted: true });
+      return { info: apkPackageInfo(pkg, bytes.length, name), pkg };
+    };
+    const packages = [
+      await read('base', [
+        { path: 'usr/lib', type: 'dir' },
+        { path: 'lib64', type: 'symlink', target: 'usr/lib' },
+        // Climbs above the root: resolved as in a chroot, to /usr/lib as well.
+        { path: 'lib32', type: 'symlink', target: '../../../usr/lib' },
+        { path: 'etc/motd', type: 'file', body },
+        { path: 'motd', type: 'symlink', target: 'etc/motd' },
+      ]),
+      await read('zlib', [
+        { path: 'lib', type: 'dir' },
+        { path: 'lib/apk', type: 'dir' },
+        { path: 'lib64', type: 'dir' },
+        { path: 'lib64/libz.so.1', type: 'file', body },
+        { path: 'lib32', type: 'dir' },
+        { path: 'lib32/libz32.so.1', type: 'file', body },
+        // A symlink to a file is no folder: a folder replaces it, as in apk-tools.
+        { path: 'motd', type: 'dir' },
+      ]),
+    ];
+    const tree = new Tree();
+    await new ApkSource(options, new ApkKeyring()).install(tree, packages, 'x86_64', { mtime: EPOCH, clamp: undefined });
+    assert.equal(tree.get('lib64')?.linkname, 'usr/lib');
+    assert.equal(tree.get('lib32')?.linkname, '../../../usr/lib');
+    assert.equal(tree.get('lib/apk')?.linkname, '../usr/lib/apk', "apk's own link to its database stays");
+    assert.equal(tree.get('usr/lib/libz.so.1')?.type, 'file');
+    assert.equal(tree.get('usr/lib/libz32.so.1')?.type, 'file');
+    assert.equal(tree.get('lib64/libz.so.1'), undefined);
+    assert.equal(tree.get('motd')?.type, 'dir');
+    assert.ok(
+      tree.paths().every((p) => !p.startsWith('/') && !p.split('/').includes('..')),
+      'nothing lands outside the root',
+    );
+    const database = new TextDecoder().decode(readBody(tree.get('usr/lib/apk/db/installed')?.body));
+    assert.match(database, /\nF:lib64\nR:libz\.so\.1\n/, 'the database lists the files as the package names them');
   });
 });
