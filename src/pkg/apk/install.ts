@@ -179,8 +179,9 @@ function isLinkToFolder(tree: Tree, path: string): boolean {
 
 /**
  * The installed database, as apk-tools writes it: each package's index fields, then its folders
- * (`F:`, with `M:uid:gid:mode` when not root 0755) and files (`R:`, with `a:uid:gid:mode` when
- * not root 0644, and `Z:` the Q1 checksum). Written as bytes, line by line: a string per line
+ * (`F:`, with `M:uid:gid:mode` when not root 0755; `F:` alone for the root) and files (`R:`,
+ * under the `F:` of their folder, with `a:uid:gid:mode` when not root 0644, and `Z:` the Q1
+ * checksum). Written as bytes, line by line: a string per line
  * and per package, then the text and its bytes, were as much again as the tree of a large image
  * for a moment, and the peak of its build.
  */
@@ -228,7 +229,10 @@ export function installedStanza(out: ByteBuilder, { info, files }: Pick<Installe
     }
     const slash = path.lastIndexOf('/');
     const dir = slash < 0 ? '' : path.slice(0, slash);
-    if (dir !== '' && (folder !== dir || !dirs.has(dir))) emitFolder(dir);
+    // A file at the root is under the root's `F:`, whose name is empty (apk-tools' diri of ""):
+    // an `R:` before any `F:` makes apk-tools refuse the database, and one after another
+    // folder's would be read as that folder's (apko writes it too: ./apko-db.ts).
+    if (folder !== dir) emitFolder(dir);
     line('R:', path.slice(slash + 1));
     const a = ids(i, 0o644);
     if (a !== undefined) line('a:', a);

@@ -4,10 +4,14 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { readTar, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { layerBytes, treeLayer } from '../../../src/builder/layer.ts';
+import { ByteBuilder } from '../../../src/bytes.ts';
 import { silentLogger } from '../../../src/io/types.ts';
-import { installApk } from '../../../src/pkg/apk/install.ts';
+import { parseApkIndexText } from '../../../src/pkg/apk/apkindex.ts';
+import { ApkFiles } from '../../../src/pkg/apk/files.ts';
+import { installApk, installedStanza } from '../../../src/pkg/apk/install.ts';
 import { apkPackageInfo, readApkPackage } from '../../../src/pkg/apk/package.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { ApkSource } from '../../../src/pkg/apk/source.ts';
@@ -168,5 +172,67 @@ describe('ApkSource.install', () => {
     );
     const database = new TextDecoder().decode(readBody(tree.get('usr/lib/apk/db/installed')?.body));
     assert.match(database, /\nF:lib64\nR:libz\.so\.1\n/, 'the database lists the files as the package names them');
+  });
+});
+
+describe('the installed database', () => {
+  /** Each `R:` of a database as apk-tools reads it: under the last `F:`, which must come first. */
+  function filesOf(database: string): string[] {
+    const out: string[] = [];
+    let folder: string | undefined;
+    for (const line of database.split('\n')) {
+      if (line.startsWith('F:')) folder = line.slice(2);
+      else if (line.startsWith('R:')) {
+        assert.ok(folder !== undefined, `R: before any F: in\n${database}`);
+        out.push(folder === '' ? line.slice(2) : `${folder}/${line.slice(2)}`);
+      }
+    }
+    return out;
+  }
+
+  const [info] = parseApkIndexText('P:p\nV:1.0-r0\nC:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=\n', 'test');
+  const stanza = (entries: readonly { path: string; type: string }[]): string => {
+    const files = new ApkFiles(entries.length);
+    for (const e of entries) files.push({ ...e, mode: e.type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, sha1: undefined });
+    const out = new ByteBuilder();
+    installedStanza(out, { info: info!, files });
+    return new TextDecoder().decode(out.bytes());
+  };
+
+  it("lists a file at the root under the root's empty F:, before or after a folder", () => {
+    assert.match(
+      stanza([
+        { path: 'aaa', type: 'file' },
+        { path: 'etc', type: 'dir' },
+        { path: 'etc/a', type: 'file' },
+      ]),
+      /\nF:\nR:aaa\nF:etc\nR:a\n/,
+    );
+    assert.match(
+      stanza([
+        { path: 'etc', type: 'dir' },
+        { path: 'etc/a', type: 'file' },
+        { path: 'z', type: 'file' },
+      ]),
+      /\nF:etc\nR:a\nF:\nR:z\n/,
+    );
+  });
+
+  it('gives back every file of any package, in order, as apk-tools reads it (property-based)', () => {
+    const segment = fc.constantFrom('a', 'b', 'etc', 'usr', 'lib');
+    const paths = fc.uniqueArray(
+      fc.array(segment, { minLength: 1, maxLength: 3 }).map((p) => p.join('/')),
+      { minLength: 1, maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(paths, fc.boolean(), (list, sorted) => {
+        const ordered = sorted ? [...list].sort() : list;
+        // A path that is another's folder is a folder; the rest are files.
+        const entries = ordered.map((path) => ({ path, type: list.some((q) => q.startsWith(`${path}/`)) ? 'dir' : 'file' }));
+        const files = entries.filter((e) => e.type === 'file').map((e) => e.path);
+        assert.deepEqual(filesOf(stanza(entries)), files);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
