@@ -13,9 +13,13 @@ export interface ApkCandidate extends Candidate {
   repository: string;
 }
 
-/** apk-tools' version order and operators. A `><` checksum pin never matches a version. */
+/**
+ * apk-tools' version order and operators. A `><` checksum pin never matches a version. Providers
+ * of a name rank by the version they provide of it, as in apk-tools and apko.
+ */
 export const apkVersionScheme: VersionScheme = {
   compare: compareApkVersions,
+  rankByProvidedVersion: true,
   satisfies(version: string, constraint: Constraint): boolean {
     if (constraint.op === '><') return false;
     return satisfiesApkConstraint(version, constraint.op as ApkVersionOp, constraint.version);

@@ -6,7 +6,7 @@
  * met by a package of that name whose version satisfies it, or by a package that provides the
  * name (a provide without a version meets only requirements without one); among candidates the
  * one already chosen wins, then a real name over a provide, then a higher provider priority, then
- * the newest version; conflicts are checked on the result; `install_if` adds a package once
+ * the newest version (for apk, of what is provided: {@link VersionScheme.rankByProvidedVersion}); conflicts are checked on the result; `install_if` adds a package once
  * everything it names is installed. Version ordering and constraints come from a
  * {@link VersionScheme}, so apk and dpkg each bring their own.
  *
@@ -59,6 +59,14 @@ export interface Candidate {
 export interface VersionScheme {
   compare(a: string, b: string): number;
   satisfies(version: string, constraint: Constraint): boolean;
+  /**
+   * Among providers of a name, rank by the version each provides of it (an unversioned provide
+   * counting as its package's version), then by the packages' own versions: apk-tools' order
+   * (solver.c, compare_providers) and apko's (go-apk's comparePackages, getDepVersionForName).
+   * Without it, by the packages' own versions alone, as the Debian build does (apt ranks the
+   * providers of a virtual package by Priority, which is the provider priority there).
+   */
+  rankByProvidedVersion?: boolean | undefined;
 }
 
 /** A request from the configuration: a requirement, or a conflict (`!name`) when `conflict`. */
@@ -165,9 +173,12 @@ class Resolver<C extends Candidate> {
     let best: C | undefined;
     let bestKey: number[] = [];
     let blocked: string | undefined;
+    let bestProvided = '';
     for (const r of alternatives) {
-      const pool: C[] = [...this.#index.named(r.name), ...this.#index.providing(r.name).map((p) => p.candidate)];
-      for (const c of pool) {
+      // Each candidate with the version it offers of the name: its own, or what it provides.
+      const pool: [C, string][] = this.#index.named(r.name).map((c) => [c, c.version]);
+      for (const { candidate, provision } of this.#index.providing(r.name)) pool.push([candidate, provision.version ?? candidate.version]);
+      for (const [c, provided] of pool) {
         if (!this.#meets(c, r) || !tagAllowed(c, r, tags)) continue;
         const taken = this.#chosen.get(c.name);
         if (taken !== undefined && taken.id !== c.id) {
@@ -176,9 +187,10 @@ class Resolver<C extends Candidate> {
         }
         // Real name over provide, then priority, then newest, then earlier repository.
         const key = [c.name === r.name ? 1 : 0, c.providerPriority ?? 0];
-        if (best === undefined || this.#better(key, bestKey, c, best)) {
+        if (best === undefined || this.#better(key, bestKey, c, best, provided, bestProvided)) {
           best = c;
           bestKey = key;
+          bestProvided = provided;
         }
       }
       if (best !== undefined) break; // the first alternative that can be met wins, as in apt
@@ -256,8 +268,13 @@ class Resolver<C extends Candidate> {
     return (this.#providedBy.get(r.name) ?? []).some((c) => this.#meets(c, r));
   }
 
-  #better(key: number[], bestKey: number[], c: C, best: C): boolean {
+  /** Whether `c` (offering `provided` of the name) ranks above `best` (offering `bestProvided`). */
+  #better(key: number[], bestKey: number[], c: C, best: C, provided: string, bestProvided: string): boolean {
     for (let i = 0; i < key.length; i++) if ((key[i] ?? 0) !== (bestKey[i] ?? 0)) return (key[i] ?? 0) > (bestKey[i] ?? 0);
+    if (this.#scheme.rankByProvidedVersion === true) {
+      const p = this.#scheme.compare(provided, bestProvided);
+      if (p !== 0) return p > 0;
+    }
     const v = this.#scheme.compare(c.version, best.version);
     if (v !== 0) return v > 0;
     if (c.repoOrder !== best.repoOrder) return c.repoOrder < best.repoOrder;

@@ -87,6 +87,54 @@ describe('resolve (apk)', () => {
     );
   });
 
+  it('ranks providers by the version they provide, then by their own, as apk-tools and apko do', () => {
+    const repo = [
+      info('libfoo-compat', '9.0-r0', { provides: ['so:libfoo.so.1=1.0'] }),
+      info('libfoo', '2.0-r0', { provides: ['so:libfoo.so.1=2.0'] }),
+    ];
+    assert.deepEqual(solve(['so:libfoo.so.1'], repo), ['libfoo-2.0-r0']);
+    assert.deepEqual(solve(['so:libfoo.so.1'], [...repo].reverse()), ['libfoo-2.0-r0'], 'whatever the order of the index');
+    // The same version provided: the newer package; an unversioned provide offers its package's version.
+    assert.deepEqual(
+      solve(
+        ['so:libbar.so.1'],
+        [info('bar-a', '1-r0', { provides: ['so:libbar.so.1=3'] }), info('bar-b', '2-r0', { provides: ['so:libbar.so.1=3'] })],
+      ),
+      ['bar-b-2-r0'],
+    );
+    assert.deepEqual(solve(['cmd:x'], [info('x-a', '5-r0', { provides: ['cmd:x'] }), info('x-b', '4-r0', { provides: ['cmd:x=4.5'] })]), [
+      'x-a-5-r0',
+    ]);
+    // Provider priority still comes first.
+    assert.deepEqual(
+      solve(
+        ['so:libfoo.so.1'],
+        [
+          repo[0]!,
+          info('libfoo', '2.0-r0', { provides: ['so:libfoo.so.1=2.0'], providerPriority: 0 }),
+          { ...repo[0]!, name: 'hi', checksum: 'Q1hi', providerPriority: 5 },
+        ],
+      ),
+      ['hi-9.0-r0'],
+    );
+  });
+
+  it('ranks providers by their own versions with a scheme without rankByProvidedVersion (Debian)', () => {
+    const { candidates } = apkCandidates(
+      [
+        info('libfoo-compat', '9.0-r0', { provides: ['so:libfoo.so.1=1.0'] }),
+        info('libfoo', '2.0-r0', { provides: ['so:libfoo.so.1=2.0'] }),
+      ],
+      'main',
+      '',
+      0,
+      'test',
+    );
+    const { rankByProvidedVersion: _, ...packageVersions } = apkVersionScheme;
+    const chosen = resolve([apkRequest('so:libfoo.so.1')], candidates, packageVersions).packages.map((p) => p.name);
+    assert.deepEqual(chosen, ['libfoo-compat']);
+  });
+
   it('uses a pinned repository only when asked, and lets its packages pull from it', () => {
     const main = [info('app', '1-r0'), info('lib', '1-r0')];
     const edge = [info('app', '2-r0', { depends: ['lib>=2'] }), info('lib', '2-r0')];
