@@ -19,6 +19,7 @@ import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
 import { ApkFiles } from './files.ts';
 import type { ApkPackage } from './package.ts';
 import type { ApkKeyring } from './signature.ts';
+import { parseApkDependency, satisfiesApkConstraint } from './version.ts';
 
 /**
  * The folders every image has before packages go in, as apko makes them: /tmp sticky and world
@@ -93,11 +94,47 @@ export interface InstallOptions {
    * install then throws SpillRefused at the first entry that a tree alone can settle.
    */
   spill?: SpilledFiles | undefined;
+  /**
+   * The packages installed before this one, by name: what decides a file two of them give
+   * ({@link replacesFile}). A path whose owner is not here (`build`, or every owner when this is
+   * not given) is replaced only when this package `replaces` that name.
+   */
+  installed?: ReadonlyMap<string, ApkPackageInfo> | undefined;
 }
 
 /**
- * Unpacks one verified package into `tree`. A file that another package already installed is a
- * conflict unless this package `replaces` that one (apk-tools' rule); folders merge, and a folder
+ * What apk-tools does with a file that package `old` installed when package `next` gives it too
+ * (package.c, apk_pkg_replaces_file): `yes` overwrites it, `no` keeps `old`'s and leaves
+ * `next`'s out, `conflict` refuses the install. The same package overwrites; else each side's
+ * `replaces` counts when it names the other (its version constraint met), with its
+ * `replaces_priority` (0 by default), and the higher keeps the file, `next` winning a tie; a
+ * package of the same origin (built from one recipe, as `foo` and `foo-doc`) overwrites.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a `replaces` atom that is not a dependency
+ */
+export function replacesFile(old: ApkPackageInfo, next: ApkPackageInfo): 'yes' | 'no' | 'conflict' {
+  if (old.name === next.name) return 'yes';
+  const oldPriority = replacesPackage(old, next) ? (old.replacesPriority ?? 0) : -1;
+  const nextPriority = replacesPackage(next, old) ? (next.replacesPriority ?? 0) : -1;
+  if (oldPriority > nextPriority) return 'no';
+  if (nextPriority >= 0) return 'yes';
+  if (old.origin !== '' && old.origin === next.origin) return 'yes';
+  return 'conflict';
+}
+
+/** Whether `a`'s `replaces` names `b` itself, with a constraint `b` meets (apk_dep_is_materialized). */
+function replacesPackage(a: ApkPackageInfo, b: ApkPackageInfo): boolean {
+  return a.replaces.some((atom) => {
+    const dep = parseApkDependency(atom, `${a.name}-${a.version}: replaces`);
+    if (dep.conflict || dep.name !== b.name) return false;
+    if (dep.op === undefined || dep.version === undefined) return true;
+    return dep.op === '><' ? dep.version === b.checksum : satisfiesApkConstraint(b.version, dep.op, dep.version);
+  });
+}
+
+/**
+ * Unpacks one verified package into `tree`. A file that another package already installed is
+ * overwritten, kept or a conflict by apk-tools' rules ({@link replacesFile}); folders merge, and a folder
  * where a symlink to a folder is keeps the symlink, its contents going through it.
  *
  * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
@@ -120,18 +157,17 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
     // A folder over a symlink to a folder changes nothing (below): nothing to check.
     const at = throughLink ? entry.path : (spill?.check(tree, entry.path, h.type) ?? entry.path);
     const existing = tree.get(tree.resolveParent(entry.path));
-    if (
-      h.type !== 'dir' &&
-      existing !== undefined &&
-      existing.type !== 'dir' &&
-      existing.owner !== undefined &&
-      existing.owner !== owner &&
-      !replaces.has(existing.owner)
-    ) {
-      throw new ProvenantError('FILE_CONFLICT', `${info.name}-${info.version} and ${existing.owner} both install /${entry.path}`, {
-        where,
-        hint: `the two packages cannot be installed together; one of them must declare "replaces = ${existing.owner}"`,
-      });
+    if (h.type !== 'dir' && existing !== undefined && existing.type !== 'dir' && existing.owner !== undefined && existing.owner !== owner) {
+      const old = options.installed?.get(existing.owner);
+      const verdict = old === undefined ? (replaces.has(existing.owner) ? 'yes' : 'conflict') : replacesFile(old, info);
+      if (verdict === 'conflict') {
+        throw new ProvenantError('FILE_CONFLICT', `${info.name}-${info.version} and ${existing.owner} both install /${entry.path}`, {
+          where,
+          hint: `the two packages cannot be installed together; one of them must declare "replaces = ${existing.owner}"`,
+        });
+      }
+      // The earlier package keeps its file, and this one does not list it, as in apk-tools.
+      if (verdict === 'no') continue;
     }
     const xattrs = xattrsOf(h.pax);
     const { mode, uid, gid } = h;

@@ -303,8 +303,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // installed: written out then, and its file list dropped.
     const database = await spill?.body();
     const part = new ByteBuilder();
+    // Who gave a file decides what a later package giving it does (apk-tools' rules).
+    const byName = new Map<string, ApkPackageInfo>();
     for (const { info, pkg } of packages) {
-      const record = installApk(tree, info, pkg, { mtime: times.clamp, spill });
+      const record = installApk(tree, info, pkg, { mtime: times.clamp, spill, installed: byName });
+      byName.set(info.name, info);
       installed.push(record);
       if (spill === undefined || database === undefined) {
         // Handed over: the tree holds what the rest of the build needs of each entry, and a

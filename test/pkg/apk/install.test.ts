@@ -8,10 +8,11 @@ import fc from 'fast-check';
 import { readTar, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { layerBytes, treeLayer } from '../../../src/builder/layer.ts';
 import { ByteBuilder } from '../../../src/bytes.ts';
+import { isProvenantError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/io/types.ts';
-import { parseApkIndexText } from '../../../src/pkg/apk/apkindex.ts';
+import { type ApkPackageInfo, parseApkIndexText } from '../../../src/pkg/apk/apkindex.ts';
 import { ApkFiles } from '../../../src/pkg/apk/files.ts';
-import { installApk, installedStanza } from '../../../src/pkg/apk/install.ts';
+import { installApk, installedStanza, replacesFile } from '../../../src/pkg/apk/install.ts';
 import { apkPackageInfo, readApkPackage } from '../../../src/pkg/apk/package.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { ApkSource } from '../../../src/pkg/apk/source.ts';
@@ -234,5 +235,69 @@ describe('the installed database', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("apk-tools' rules for a file two packages give", () => {
+  const pkg = (name: string, fields: string): ApkPackageInfo =>
+    parseApkIndexText(`P:${name}\nV:1.0-r0\nC:Q1${name.padEnd(27, 'A')}=\n${fields}`, 'test')[0]!;
+
+  it('decides as apk_pkg_replaces_file does', () => {
+    const cases: [string, ApkPackageInfo, ApkPackageInfo, 'yes' | 'no' | 'conflict'][] = [
+      ['unrelated', pkg('a', 'o:a\n'), pkg('b', 'o:b\n'), 'conflict'],
+      ['the same origin', pkg('foo', 'o:foo\n'), pkg('foo-doc', 'o:foo\n'), 'yes'],
+      ['no origin is no shared origin', pkg('a', ''), pkg('b', ''), 'conflict'],
+      ['the new one replaces the old', pkg('a', 'o:a\n'), pkg('b', 'o:b\nr:a\n'), 'yes'],
+      ['the old one replaces the new', pkg('a', 'o:a\nr:b\n'), pkg('b', 'o:b\n'), 'no'],
+      ['both replace each other: the new wins a tie', pkg('a', 'r:b\n'), pkg('b', 'r:a\n'), 'yes'],
+      ['both, the old with the higher replaces_priority', pkg('a', 'r:b\nq:10\n'), pkg('b', 'r:a\nq:5\n'), 'no'],
+      ['both, the new with the higher replaces_priority', pkg('a', 'r:b\nq:5\n'), pkg('b', 'r:a\nq:10\n'), 'yes'],
+      ['the old replaces the new, of the same origin', pkg('a', 'o:x\nr:b\n'), pkg('b', 'o:x\n'), 'no'],
+      ['a replaces whose version the other does not meet', pkg('a', ''), pkg('b', 'r:a<1.0\n'), 'conflict'],
+      ['a replaces whose version the other meets', pkg('a', ''), pkg('b', 'r:a>=1.0\n'), 'yes'],
+      ['a replaces of a name the other only provides', pkg('a', 'p:virt\n'), pkg('b', 'r:virt\n'), 'conflict'],
+    ];
+    for (const [what, old, next, want] of cases) assert.equal(replacesFile(old, next), want, what);
+  });
+
+  it('installs by them: the same origin overwrites, an earlier package that replaces the later keeps its file', async () => {
+    const read = async (name: string, origin: string, text: string, replaces: string[] = []) => {
+      const bytes = await buildApk({
+        name,
+        version: '1.0-r0',
+        arch: 'x86_64',
+        builddate: EPOCH,
+        origin,
+        replaces,
+        files: [{ path: 'usr/share/x', type: 'file', body: new TextEncoder().encode(text) }],
+      });
+      const pkg = await readApkPackage(bytes, { where: `${name}.apk`, allowUntrusted: true });
+      return { info: apkPackageInfo(pkg, bytes.length, name), pkg };
+    };
+    const install = async (packages: Awaited<ReturnType<typeof read>>[]) => {
+      const tree = new Tree();
+      await new ApkSource(options, new ApkKeyring()).install(tree, packages, 'x86_64', { mtime: EPOCH, clamp: undefined });
+      const database = new TextDecoder().decode(readBody(tree.get('usr/lib/apk/db/installed')?.body));
+      const owners = database
+        .split('\n\n')
+        .filter((stanza) => /\nR:x\n/.test(stanza))
+        .map((stanza) => /^P:(.*)$/m.exec(stanza)?.[1]);
+      return { text: new TextDecoder().decode(readBody(tree.get('usr/share/x')?.body)), owner: tree.get('usr/share/x')?.owner, owners };
+    };
+    assert.deepEqual(await install([await read('foo', 'foo', 'a'), await read('foo-extra', 'foo', 'b')]), {
+      text: 'b',
+      owner: 'foo-extra',
+      owners: ['foo-extra'],
+    });
+    assert.deepEqual(await install([await read('aaa', 'aaa', 'a', ['bbb']), await read('bbb', 'bbb', 'b')]), {
+      text: 'a',
+      owner: 'aaa',
+      owners: ['aaa'],
+    });
+    await assert.rejects(install([await read('aaa', 'aaa', 'a'), await read('bbb', 'bbb', 'b')]), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'FILE_CONFLICT'));
+      assert.match(err.message, /^bbb-1\.0-r0 and aaa both install \/usr\/share\/x$/);
+      return true;
+    });
   });
 });
