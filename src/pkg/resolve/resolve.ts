@@ -230,7 +230,7 @@ class Resolver<C extends Candidate> {
         if (c === by || !this.#meets(c, req)) continue;
         throw new ProvenantError(
           'UNRESOLVABLE',
-          `${c.name}-${c.version} (needed by ${this.#describe(c)}) conflicts with ${by === undefined ? 'the request' : `${by.name}-${by.version}`}: !${formatRequirement(req)}`,
+          `${c.name}-${c.version} (needed by ${this.#describe(this.#pulledBy(c))}) conflicts with ${by === undefined ? 'the request' : `${by.name}-${by.version}`}: !${formatRequirement(req)}`,
           {
             where: this.#where,
             hint: 'remove one of the two from contents.packages, or the package that pulls it in',
@@ -282,13 +282,18 @@ class Resolver<C extends Candidate> {
   }
 
   /** The chain of packages that pulled `by` in: `a-1, needed by b-2, needed by ...`. */
+  /** The chosen package that pulled `c` in; undefined for one the request (or install_if) chose. */
+  #pulledBy(c: C): C | undefined {
+    const reason = this.#reasons.get(c.id);
+    return reason === undefined ? undefined : [...this.#chosen.values()].find((x) => x.id === reason);
+  }
+
   #describe(by: C | undefined): string {
     const chain: string[] = [];
     let cur = by;
     for (let i = 0; cur !== undefined && i < 8; i++) {
       chain.push(`${cur.name}-${cur.version}`);
-      const reason = this.#reasons.get(cur.id);
-      cur = reason === undefined ? undefined : [...this.#chosen.values()].find((c) => c.id === reason);
+      cur = this.#pulledBy(cur);
     }
     return chain.length === 0 ? 'the request' : `${chain.join(', needed by ')}${chain.length === 8 ? ', ...' : ''}`;
   }
