@@ -27,7 +27,7 @@ export interface FsNode {
   linkname?: string | undefined;
   devmajor?: number | undefined;
   devminor?: number | undefined;
-  /** Extended attributes (PAX `SCHILY.xattr.*`), by name. */
+  /** Extended attributes (PAX `SCHILY.xattr.*`), by name; each value a byte string (a character per byte, as ../archive/tar-format.ts reads them). */
   xattrs?: Record<string, string> | undefined;
   /** Which package (or `build`) put it there, for conflicts and file lists. */
   owner?: string | undefined;
