@@ -40,7 +40,13 @@ export interface CopyResult {
   blobs: { stored: number; existed: number; mounted: number; skippedForeign: number; bytes: number };
   manifests: { stored: number; existed: number };
   referrers: Digest[];
+  /** cosign `sha256-<hex>.sig`/`.att`/`.sbom` tags written at the destination (a `.sig` or `.att` there already is merged into, never replaced). */
   cosignTags: string[];
+  /**
+   * cosign tags left as the destination had them, naming another image than the source's: a
+   * `.sbom` (one document, which a copy does not replace) or a tag that names an index.
+   */
+  cosignTagsKept: string[];
   /**
    * Set when `platforms` made the copy another manifest than the source names (one platform's
    * image, or a new index of some): the source's digest, and how many signatures and
@@ -68,6 +74,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     manifests: { stored: 0, existed: 0 },
     referrers: [],
     cosignTags: [],
+    cosignTagsKept: [],
   };
   let root = await src.getManifest(target, options);
   if (options.platforms !== undefined && options.platforms.length > 0 && root.kind === 'index') {
@@ -271,10 +278,48 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     const m = COSIGN_TAG_RE.exec(tag);
     if (!m || !visited.has(`${m[1]}:${m[2]}`)) continue;
     const stored = await ctx.src.getManifest(tag, ctx.options);
+    const there = await ctx.dst.resolve(tag, ctx.options);
+    if (there !== undefined && there.digest !== stored.digest) {
+      await copyCosignTagOnto(ctx, tag, m[3] as 'sig' | 'att' | 'sbom', stored, there.digest);
+      continue;
+    }
+    // copyTree takes a root as present when rootPresent says so; that was said of the image,
+    // not of this tag's. Present when the tag names it already: then only checked, not written.
+    ctx.rootPresent = there !== undefined;
     await copyTree(ctx, stored, true);
+    if (there !== undefined) continue;
     await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag] });
     ctx.result.cosignTags.push(tag);
   }
+}
+
+/**
+ * A cosign tag the destination has already, naming another image than the source's: the
+ * destination's signatures must not be lost (a signature made there, then a copy of the same
+ * image, would delete it). A `.sig` or `.att` image is a list of layers, one per signature or
+ * attestation, so the two are merged as cosign appends: the destination's layers stay, the
+ * source's it lacks are added. Anything else (a `.sbom`, which holds one document, or an index
+ * under the tag) is left as the destination has it, and said in `cosignTagsKept`.
+ */
+async function copyCosignTagOnto(
+  ctx: CopyContext,
+  tag: string,
+  suffix: 'sig' | 'att' | 'sbom',
+  stored: Stored,
+  there: Digest,
+): Promise<void> {
+  const existing = await ctx.dst.getManifest(there, ctx.options);
+  if (suffix === 'sbom' || stored.kind !== 'manifest' || existing.kind !== 'manifest') {
+    ctx.result.cosignTagsKept.push(tag);
+    return;
+  }
+  // The source's layers first (the merged image names them), not its manifest: only the
+  // merged one is tagged.
+  for (const layer of stored.manifest.layers) await copyBlob(ctx, layer);
+  // Loaded only here, as countSignatures does: a copy that merges nothing never loads signing code.
+  const { mergeCosignLayers } = await import('../sign/storage.ts');
+  const merged = await mergeCosignLayers(ctx.dst, tag, existing, stored.manifest.layers, ctx.options);
+  if (merged.added > 0) ctx.result.cosignTags.push(tag);
 }
 
 /** How many signatures and attestations `digest` has in `src`; 0 when they cannot be read (the copy goes on). */

@@ -146,8 +146,44 @@ export async function appendCosignLayer(
   if (Object.keys(layer.annotations).length > 0) layerDescriptor.annotations = layer.annotations;
   const layers = existing === undefined ? [] : [...existing.manifest.layers];
   if (layers.some((l) => sameDescriptor(l, layerDescriptor))) return { added: false, tag, manifest: existing!.digest };
-  layers.push(layerDescriptor);
   await store.putBlob(bytesSource(layerDescriptor, layer.payload), options);
+  const manifest = await writeCosignImage(store, tag, [...layers, layerDescriptor], existing, options);
+  return { added: true, tag, manifest };
+}
+
+/**
+ * Adds to the `.sig` or `.att` image `existing` (tagged `tag` in `store`) those of `layers` it
+ * lacks, as cosign appends a signature: what `existing` holds stays, in its order, and a layer
+ * is new unless one there has the same digest, media type and annotations. The digest alone is
+ * not enough: two signatures of one image by two keys share the simple-signing payload (the
+ * layer's bytes) and differ only in their annotations. The blobs `layers` name must be in
+ * `store` already. Returns the manifest the tag names afterwards, and how many layers were added.
+ */
+export async function mergeCosignLayers(
+  store: ContentStore,
+  tag: string,
+  existing: Stored & { kind: 'manifest' },
+  layers: readonly Descriptor[],
+  options: OperationOptions = {},
+): Promise<{ manifest: Digest; added: number }> {
+  const merged = [...existing.manifest.layers];
+  for (const l of layers) if (!merged.some((m) => sameDescriptor(m, l))) merged.push(l);
+  const added = merged.length - existing.manifest.layers.length;
+  if (added === 0) return { manifest: existing.digest, added };
+  return { manifest: await writeCosignImage(store, tag, merged, existing, options), added };
+}
+
+/**
+ * Writes the `.sig`/`.att` image of `layers` (blobs already stored) and points `tag` at it, in
+ * the media types of `like` (the image it replaces) when there is one.
+ */
+async function writeCosignImage(
+  store: ContentStore,
+  tag: string,
+  layers: readonly Descriptor[],
+  like: (Stored & { kind: 'manifest' }) | undefined,
+  options: OperationOptions,
+): Promise<Digest> {
   // go-containerregistry's mutate.Append on empty.Image: one history entry and diff_id per
   // layer (a static layer's diff_id is its digest), zero times, empty architecture and os.
   const history = layers.map(() => '{"created":"0001-01-01T00:00:00Z"}').join(',');
@@ -156,14 +192,14 @@ export async function appendCosignLayer(
       .map((l) => goString(l.digest))
       .join(',')}]},"config":{}}`,
   );
-  const configType = existing?.manifest.config.mediaType ?? MediaType.OciConfig;
+  const configType = like?.manifest.config.mediaType ?? MediaType.OciConfig;
   const configDescriptor: Descriptor = { mediaType: configType, digest: digestOf(config), size: config.length };
   await store.putBlob(bytesSource(configDescriptor, config), options);
-  const mediaType = existing?.mediaType ?? MediaType.OciManifest;
-  const manifest: ImageManifest = { schemaVersion: 2, mediaType, config: configDescriptor, layers };
+  const mediaType = like?.mediaType ?? MediaType.OciManifest;
+  const manifest: ImageManifest = { schemaVersion: 2, mediaType, config: configDescriptor, layers: [...layers] };
   const stored = parseStored(goManifest(manifest), { mediaType });
   await store.putManifest(stored, { ...options, tags: [tag] });
-  return { added: true, tag, manifest: stored.digest };
+  return stored.digest;
 }
 
 /**

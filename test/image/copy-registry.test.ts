@@ -8,6 +8,7 @@ import { copyImage } from '../../src/image/copy.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { appendCosignLayer, cosignTag } from '../../src/sign/storage.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
@@ -120,6 +121,32 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
       (await back.referrers(made.root.digest)).map((d) => d.digest),
       [sig.digest],
     );
+  });
+
+  it("brings a new cosign .sig to an image the registry has, and merges it with the registry's own", async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const remote = store(reg.host, 'cosign/merge');
+    await copyImage(src, 'v1', remote, { tags: ['v1'] });
+    const payload = new TextEncoder().encode('{"critical":{}}');
+    const layer = (sig: string) => ({
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload,
+      annotations: { 'dev.cosignproject.cosign/signature': sig },
+    });
+    // The image is there already, its signature not: the signature image's blobs must be sent.
+    await appendCosignLayer(src, made.root.digest, 'sig', layer('first'));
+    const r = await copyImage(src, 'v1', remote, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(r.cosignTags, [cosignTag(made.root.digest, 'sig')]);
+    await appendCosignLayer(remote, made.root.digest, 'sig', layer('signed-in-the-registry'));
+    await appendCosignLayer(src, made.root.digest, 'sig', layer('second'));
+    await copyImage(src, 'v1', remote, { tags: ['v1'], withReferrers: true });
+    const sig = await remote.getManifest(cosignTag(made.root.digest, 'sig'));
+    assert.deepEqual(sig.kind === 'manifest' ? sig.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature']) : [], [
+      'first',
+      'signed-in-the-registry',
+      'second',
+    ]);
   });
 
   it('completes through 500s, 429s and dropped connections', async () => {

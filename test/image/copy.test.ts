@@ -10,6 +10,7 @@ import { collect } from '../../src/io/verify.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
+import { appendCosignLayer, cosignTag } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { useTempLayout } from '../helpers/temp.ts';
@@ -78,6 +79,45 @@ describe('copyImage between layouts', () => {
     const r = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true });
     assert.deepEqual(r.cosignTags, [tag], 'only the tag of a copied digest comes along');
     assert.equal((await dst.resolve(tag))?.digest, sig.digest);
+  });
+
+  it("merges the source's cosign .sig and .att layers into the destination's, and keeps the destination's", async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const dst = await layout();
+    await copyImage(src, 'v1', dst, { tags: ['v1'] });
+    // One simple-signing payload signed by two keys: one layer digest, two signatures.
+    const payload = new TextEncoder().encode('{"critical":{}}');
+    const layer = (sig: string) => ({
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload,
+      annotations: { 'dev.cosignproject.cosign/signature': sig },
+    });
+    await appendCosignLayer(dst, made.root.digest, 'sig', layer('signed-at-destination'));
+    await appendCosignLayer(src, made.root.digest, 'sig', layer('signed-at-source'));
+    const envelope = (n: string) => ({
+      mediaType: 'application/vnd.dsse.envelope.v1+json',
+      payload: new TextEncoder().encode(n),
+      annotations: { predicateType: 'x' },
+    });
+    await appendCosignLayer(dst, made.root.digest, 'att', envelope('dst-att'));
+    await appendCosignLayer(src, made.root.digest, 'att', envelope('dst-att'));
+    await appendCosignLayer(src, made.root.digest, 'att', envelope('src-att'));
+    const signatures = async (suffix: 'sig' | 'att') => {
+      const stored = await dst.getManifest(cosignTag(made.root.digest, suffix));
+      assert.equal(stored.kind, 'manifest');
+      return stored.kind === 'manifest'
+        ? stored.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature'] ?? l.digest)
+        : [];
+    };
+    const r = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(await signatures('sig'), ['signed-at-destination', 'signed-at-source']);
+    assert.deepEqual(await signatures('att'), [digestOf('dst-att'), digestOf('src-att')]);
+    assert.equal(r.cosignTags.length, 2);
+    assert.ok(await dst.statBlob(digestOf('src-att')), 'the added layer is stored');
+    const again = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(again.cosignTags, [], 'a second copy adds nothing');
+    assert.deepEqual(await signatures('sig'), ['signed-at-destination', 'signed-at-source']);
   });
 
   it('leaves no tag behind when a blob is missing at the source', async () => {

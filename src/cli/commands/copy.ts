@@ -60,6 +60,11 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         `warning: --platform made the copy ${result.digest}, not the signed ${changed.digest}: its ${changed.signatures} signature(s) and attestation(s) do not cover the copy and were not copied${args.values['with-referrers'] === true ? '' : " (the copy's own come with --with-referrers)"}\n`,
       );
     }
+    for (const tag of result.cosignTagsKept) {
+      io.stderr.write(
+        `warning: ${dstName} has its own ${tag}, another image than the source's: it was kept, and the source's not copied\n`,
+      );
+    }
     if (format === 'json') writeJson(io, result);
     else io.stdout.write(renderCopy(result, dstName));
   } finally {
