@@ -271,7 +271,20 @@ export class LayoutStore extends LayoutReader {
         const current = await readIndexJson(this.path, this.location);
         const next = change(current.index);
         const path = join(this.path, 'index.json');
-        await writeFileAtomic(path, encodeJson(next));
+        const bytes = encodeJson(next);
+        // Refused before anything is written: a larger index.json is one no reader (this one
+        // included, see readIndexJson) would open again, and the layout would be lost to every command.
+        if (bytes.byteLength > INDEX_JSON_LIMIT) {
+          throw new ProvenantError(
+            'TOO_LARGE',
+            `index.json would be ${bytes.byteLength} bytes (${next.manifests.length} entries), more than the limit of ${INDEX_JSON_LIMIT}`,
+            {
+              where: `${this.location}/index.json`,
+              hint: 'nothing was written; remove tags (and run gc), or keep these images in several layouts or a registry',
+            },
+          );
+        }
+        await writeFileAtomic(path, bytes);
         this.topIndex = next;
         this.#indexStamp = await stampOfFile(path);
       }),
@@ -546,10 +559,19 @@ function notLayout(path: string, where: string): ProvenantError {
   });
 }
 
+/**
+ * The most index.json may hold, read or written: one limit for both, so a layout this store
+ * writes is always one it can open again. The manifest limit (4 MiB, about 10,000 tagged
+ * entries), not a larger one: every tag written re-reads, parses and rewrites the whole file
+ * under the layout's lock, so its size is paid by every write of every writer, and a layout
+ * outgrowing it holds more images than a layout is good for.
+ */
+const INDEX_JSON_LIMIT = MANIFEST_LIMIT;
+
 async function readIndexJson(path: string, where: string): Promise<IndexRead> {
   let read: { bytes: Uint8Array; stamp: string };
   try {
-    read = await readCappedWithStamp(pathIn(path, 'index.json'), MANIFEST_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
+    read = await readCappedWithStamp(pathIn(path, 'index.json'), INDEX_JSON_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
   } catch (err) {
     throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
   }

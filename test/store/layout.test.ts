@@ -230,6 +230,30 @@ describe('LayoutStore', () => {
     );
   });
 
+  it('refuses to write an index.json past the limit it reads, writing nothing', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    // The one entry there, annotated to fill index.json to 100 bytes under the limit.
+    const entry = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')).manifests[0];
+    const index = (pad: string) =>
+      JSON.stringify({ schemaVersion: 2, manifests: [{ ...entry, annotations: { ...entry.annotations, pad } }] });
+    const full = index('x'.repeat(MANIFEST_LIMIT - 100 - index('').length));
+    assert.equal(full.length, MANIFEST_LIMIT - 100);
+    await writeFile(join(dir, 'index.json'), full);
+    const again = await LayoutStore.open(dir);
+    await assert.rejects(
+      again.putManifest(made.root, { tags: ['v2'] }),
+      (e: unknown) =>
+        isProvenantError(e, 'TOO_LARGE') &&
+        e.where === `${again.location}/index.json` &&
+        e.message.includes(`more than the limit of ${MANIFEST_LIMIT}`) &&
+        /nothing was written/.test(e.hint ?? ''),
+    );
+    assert.equal(await readFile(join(dir, 'index.json'), 'utf8'), full);
+    assert.equal((await (await LayoutStore.open(dir)).resolve('v1'))?.digest, made.root.digest, 'the layout still opens');
+  });
+
   it('refuses an index.json or oci-layout that is not a regular file, without waiting on a FIFO', async () => {
     const dir = join(await tempDir(), 'img');
     await LayoutStore.open(dir, { create: true });
