@@ -18,6 +18,12 @@ export interface CopyOptions extends OperationOptions {
    * alone (as `crane copy --platform` does); several make a new index of just those.
    */
   platforms?: readonly Platform[];
+  /**
+   * The digest the destination is to hold (a destination reference `REPO@DIGEST`): the copy
+   * fails with DIGEST_MISMATCH, before anything is written, when what it would write (after
+   * `platforms`) has another digest.
+   */
+  digest?: Digest | undefined;
   /** Also copy signatures and attestations: OCI referrers and cosign `sha256-<hex>.*` tags. */
   withReferrers?: boolean;
   /** Parallel blob transfers (default 4). */
@@ -81,6 +87,14 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     const source = root.digest;
     root = await selectPlatforms(src, root, options.platforms, options);
     if (root.digest !== source) result.changedFrom = { digest: source, signatures: await countSignatures(src, source, options) };
+  }
+  if (options.digest !== undefined && options.digest !== root.digest) {
+    throw new ProvenantError('DIGEST_MISMATCH', `the copy would be ${root.digest}, not the ${options.digest} the destination names`, {
+      where: `${dst.location}@${options.digest}`,
+      hint: result.changedFrom
+        ? `--platform made a new manifest; the source is ${result.changedFrom.digest}`
+        : 'name the destination by tag, or by the digest of what is copied',
+    });
   }
   const ctx: CopyContext = {
     src,

@@ -5,6 +5,7 @@
  */
 import { ProvenantError } from '../errors.ts';
 import type { Logger, ProgressUpdate } from '../io/types.ts';
+import type { Digest } from '../oci/digest.ts';
 import type { Location } from '../ref/location.ts';
 import type { ContentStore } from './types.ts';
 
@@ -30,6 +31,12 @@ export interface OpenedStore {
   target: string | undefined;
   /** Tags the location asks to write. */
   tags: string[];
+  /**
+   * The digest the location names, if any. Opened for writing, it is what the caller is to
+   * write: a writer checks it against what it writes (as skopeo refuses "Digest of source
+   * image's manifest would not match destination reference"), never ignores it.
+   */
+  digest?: Digest | undefined;
 }
 
 /** Opens the store a location names, for reading or (with `write`) writing. */
@@ -38,7 +45,12 @@ export async function openLocation(location: Location, options: OpenOptions = {}
     case 'oci': {
       const { LayoutStore } = await import('./layout.ts');
       const store = await LayoutStore.open(location.path, { create: options.write === true });
-      return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
+      return {
+        store,
+        target: location.digest ?? location.tag,
+        tags: location.tag === undefined ? [] : [location.tag],
+        digest: location.digest,
+      };
     }
     case 'registry': {
       if (options.registry === undefined) {
@@ -46,7 +58,10 @@ export async function openLocation(location: Location, options: OpenOptions = {}
       }
       const store = await options.registry.open(location, options);
       const r = location.reference;
-      return { store, target: r.digest ?? r.tag, tags: r.tag === undefined || r.digest !== undefined ? [] : [r.tag] };
+      // REPO:TAG@DIGEST read means the digest (the tag is a comment, as docker pull takes it);
+      // written, the tag is to be written too, after the digest is checked.
+      const tags = r.tag === undefined || (r.digest !== undefined && options.write !== true) ? [] : [r.tag];
+      return { store, target: r.digest ?? r.tag, tags, digest: r.digest };
     }
     default:
       return openArchive(location, options);
@@ -57,7 +72,12 @@ async function openArchive(location: Location & { kind: 'oci-archive' | 'docker-
   if (location.kind === 'oci-archive') {
     const { openOciArchive } = await import('./archive.ts');
     const store = await openOciArchive(location.path, { write: options.write === true });
-    return { store, target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag] };
+    return {
+      store,
+      target: location.digest ?? location.tag,
+      tags: location.tag === undefined ? [] : [location.tag],
+      digest: location.digest,
+    };
   }
   const { DockerArchiveStore, repoTag } = await import('./docker-archive.ts');
   const store = await DockerArchiveStore.open(location.path, { write: options.write === true });

@@ -45,6 +45,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       const dst = await stores.open(dstText, { write: true });
       return copyImage(src.store, await targetOf(src), dst.store, {
         tags: dst.tags,
+        digest: dst.digest,
         platforms,
         withReferrers: args.values['with-referrers'] === true,
         concurrency,
