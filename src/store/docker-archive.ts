@@ -1,5 +1,5 @@
 /** `docker-archive:FILE`, the `docker save` / `docker load` format, as a content store. */
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TarView, type TarViewFile } from '../archive/view.ts';
@@ -266,7 +266,42 @@ export class DockerArchiveStore implements ContentStore {
         hint: 'pick one with --platform os/arch',
       });
     }
-    this.#images.push({ stored, tags });
+    this.#images.push({ stored: await this.#asSaved(stored), tags });
+  }
+
+  /**
+   * The manifest the archive will hold for `stored`, as {@link #load} reads it back (the
+   * format keeps no manifest, only the config and layer files): Docker schema 2, the config
+   * typed as Docker's, each layer gzip or plain tar by its first bytes. So `resolve` and
+   * `defaultTarget` answer with the digest a reader of the written archive finds.
+   */
+  async #asSaved(stored: Stored & { kind: 'manifest' }): Promise<Stored> {
+    const { config, layers } = stored.manifest;
+    const saved: Descriptor[] = [];
+    for (const l of layers) {
+      const gz = (await this.#startsWithGzipMagic(l.digest)) ?? /gzip/.test(l.mediaType);
+      saved.push({ mediaType: gz ? MediaType.DockerLayerGzip : DOCKER_LAYER_TAR, digest: l.digest, size: l.size });
+    }
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.DockerManifest,
+      config: { mediaType: MediaType.DockerConfig, digest: config.digest, size: config.size },
+      layers: saved,
+    };
+    return parseStored(encodeJson(manifest), { where: this.location });
+  }
+
+  /** Whether the blob written for `digest` starts as gzip does; undefined when it is not there. */
+  async #startsWithGzipMagic(digest: Digest): Promise<boolean | undefined> {
+    if (this.#work === undefined) return undefined;
+    const file = await open(join(this.#work, 'out', 'blobs', 'sha256', digestHex(digest))).catch(() => undefined);
+    if (file === undefined) return undefined;
+    try {
+      const { buffer, bytesRead } = await file.read(Buffer.alloc(2), 0, 2, 0);
+      return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+    } finally {
+      await file.close();
+    }
   }
 
   async listTags(): Promise<string[]> {
