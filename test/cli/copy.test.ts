@@ -1,7 +1,11 @@
 // `provenant copy` against the real registry: what a destination reference asks for is what is written, or the copy fails.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { cp } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
+import { useTempDir } from '../helpers/temp.ts';
 import { exampleDir, provenant } from './provenant.ts';
 
 const example = `oci:${exampleDir}:latest`;
@@ -29,5 +33,35 @@ describe('provenant copy: destinations', { skip: registryMissing }, () => {
     assert.equal(d.stdout.trim(), exampleDigest);
     const only = await provenant(['copy', '--quiet', example, `${reg.host}/dst/only@${exampleDigest}`]);
     assert.equal(only.status, 0, only.stderr);
+  });
+});
+
+describe('provenant copy: to a docker-archive', () => {
+  const tempDir = useTempDir('cli-copy-da');
+
+  it('refuses --with-referrers, which a docker-archive has no place for, writing nothing (exit 2)', async () => {
+    const file = join(await tempDir(), 'a.tar');
+    const r = await provenant(['copy', '--quiet', '--with-referrers', example, `docker-archive:${file}`]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /a docker-archive holds one image and no signatures or attestations/);
+    assert.equal(existsSync(file), false);
+  });
+
+  it("prints the digest the archive holds, and says when this machine's platform was taken", async () => {
+    const dir = await tempDir();
+    await cp(exampleDir, join(dir, 'layout'), { recursive: true });
+    const env = { COSIGN_PASSWORD: 'pw' };
+    assert.equal((await provenant(['generate-key-pair'], { cwd: dir, env })).status, 0);
+    const signed = await provenant(['sign', '--key', 'cosign.key', 'oci:layout:latest'], { cwd: dir, env });
+    assert.equal(signed.status, 0, signed.stderr);
+    const r = await provenant(['copy', '--quiet', '--format', 'json', 'oci:layout:latest', 'docker-archive:a.tar:example.com/a:1'], {
+      cwd: dir,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const d = await provenant(['digest', 'docker-archive:a.tar'], { cwd: dir });
+    assert.equal(d.status, 0, d.stderr);
+    assert.equal(JSON.parse(r.stdout).digest, d.stdout.trim());
+    assert.match(r.stderr, /^warning: taking this machine's platform \(a docker-archive holds one\) made the copy/);
+    assert.doesNotMatch(r.stderr, /--platform|--with-referrers/);
   });
 });

@@ -3,6 +3,7 @@ import { ProvenantError } from '../../errors.ts';
 import { copyImage } from '../../image/copy.ts';
 import { hostPlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { defaultTarget } from '../../store/open.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
@@ -19,7 +20,7 @@ export const spec: CommandSpec = {
     platform: {
       type: 'string',
       multiple: true,
-      description: 'copy only these platforms of an index (all by default; "host" for this machine)',
+      description: 'copy only these platforms of an index (all by default, this machine\'s to a docker-archive; "host" for this machine)',
     },
     'with-referrers': { type: 'boolean', description: 'bring signatures and attestations along (OCI referrers and cosign tags)' },
     concurrency: { type: 'string', description: 'parallel blob transfers (default 4)' },
@@ -33,8 +34,22 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [srcText, dstText] = positional(args, 2, spec.usage) as [string, string];
   const format = formatOf(args);
   let platforms = ((args.values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map(platformArg);
+  const asked = platforms.length > 0;
+  const toDockerArchive = parseLocation(dstText).kind === 'docker-archive';
   // A docker-archive holds one platform's image; like skopeo, take this machine's by default.
-  if (platforms.length === 0 && parseLocation(dstText).kind === 'docker-archive') platforms = [hostPlatform(process.arch)];
+  if (!asked && toDockerArchive) platforms = [hostPlatform(process.arch)];
+  if (toDockerArchive && args.values['with-referrers'] === true) {
+    // Its manifest.json lists images to load, nothing else: a signature or attestation written
+    // there would be one more image (docker load would tag it), or blobs nothing names.
+    throw new ProvenantError(
+      'USAGE',
+      'a docker-archive holds one image and no signatures or attestations: --with-referrers cannot be kept',
+      {
+        where: dstText,
+        hint: 'copy to oci:DIR or oci-archive:FILE to keep them, or leave out --with-referrers',
+      },
+    );
+  }
   const concurrency = args.values.concurrency === undefined ? 4 : Number(args.values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ProvenantError('USAGE', '--concurrency must be a positive whole number');
   const dstName = formatLocation(parseLocation(dstText));
@@ -43,7 +58,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     const result = await withStores(args, io, [srcText, dstText], async (stores) => {
       const src = await stores.open(srcText);
       const dst = await stores.open(dstText, { write: true });
-      return copyImage(src.store, await targetOf(src), dst.store, {
+      const copied = await copyImage(src.store, await targetOf(src), dst.store, {
         tags: dst.tags,
         digest: dst.digest,
         platforms,
@@ -52,13 +67,18 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         signal: io.signal,
         onProgress: progress.update,
       });
+      if (!toDockerArchive) return copied;
+      // The archive keeps no manifest: what it holds, read back, is a Docker schema 2 manifest
+      // of its own (another digest than the source's), and that is what `digest` will say.
+      const saved = await dst.store.getManifest(await defaultTarget(dst.store));
+      return { ...copied, digest: saved.digest, mediaType: saved.mediaType, size: saved.bytes.byteLength };
     });
     progress.finish();
     // A platform filter makes another digest: the source's signatures are not the copy's.
     const changed = result.changedFrom;
     if (changed !== undefined && changed.signatures > 0) {
       io.stderr.write(
-        `warning: --platform made the copy ${result.digest}, not the signed ${changed.digest}: its ${changed.signatures} signature(s) and attestation(s) do not cover the copy and were not copied${args.values['with-referrers'] === true ? '' : " (the copy's own come with --with-referrers)"}\n`,
+        `warning: ${asked ? '--platform' : "taking this machine's platform (a docker-archive holds one)"} made the copy ${result.digest}, not the signed ${changed.digest}: its ${changed.signatures} signature(s) and attestation(s) do not cover the copy and were not copied${args.values['with-referrers'] === true || toDockerArchive ? '' : " (the copy's own come with --with-referrers)"}\n`,
       );
     }
     for (const tag of result.cosignTagsKept) {
