@@ -286,7 +286,7 @@ export { LayoutReader } from './store/layout-reader.ts';
 export { defaultTarget, type OpenedStore, type OpenOptions, openLocation, type RegistryOpenOptions } from './store/open.ts';
 export { RegistryStore } from './store/registry.ts';
 export { type RegistryAccessOptions, registryAccess } from './store/registry-access.ts';
-export type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './store/types.ts';
+export type { CloseOptions, ContentStore, ListTagsOptions, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './store/types.ts';
 /** The tool's version. */
 export { VERSION } from './version.ts';
 /** What PackageSource.install may be given to keep files out of the tree, and what it throws when it cannot. */

@@ -9,7 +9,7 @@ import type { RegistryClient } from '../registry/client.ts';
 import { referrersTag } from '../registry/referrers.ts';
 import { sleep } from '../registry/retry.ts';
 import { referrerDescriptor } from './layout-reader.ts';
-import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
+import type { CloseOptions, ContentStore, ListTagsOptions, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /** Reads of each referrers tag at close at most, when another writer keeps writing over this one's entries. */
 const FALLBACK_ATTEMPTS = 5;
@@ -129,14 +129,19 @@ export class RegistryStore implements ContentStore {
     return current.digest === subject ? undefined : current;
   }
 
-  async listTags(options: OperationOptions = {}): Promise<string[]> {
+  async listTags(options: ListTagsOptions = {}): Promise<string[]> {
     try {
       return await this.client.listTags(this.repository, callOf(options));
     } catch (err) {
+      if (!(err instanceof ProvenantError) || err.code !== 'NOT_FOUND') throw err;
       // Distribution answers NAME_UNKNOWN for a repository without tags (even one holding
-      // untagged manifests): for a store, that is no tags.
-      if (err instanceof ProvenantError && err.code === 'NOT_FOUND') return [];
-      throw err;
+      // untagged manifests): for a store, that is no tags, unless the caller asks.
+      if (options.strict !== true) return [];
+      throw new ProvenantError('NOT_FOUND', `${this.location} is no repository the registry knows, or has no tags`, {
+        where: this.location,
+        hint: 'check the name (the registry answered NAME_UNKNOWN); a repository holding only untagged images answers the same',
+        cause: err,
+      });
     }
   }
 

@@ -47,6 +47,16 @@ export interface CloseOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Options of {@link ContentStore.listTags}. */
+export interface ListTagsOptions extends OperationOptions {
+  /**
+   * NOT_FOUND when the repository is unknown (a registry's 404 NAME_UNKNOWN), as a user who
+   * lists a repository's tags needs to hear; by default that is no tags, which is what a copy
+   * or a signature lookup wants. Stores whose existence was checked on open ignore it.
+   */
+  strict?: boolean | undefined;
+}
+
 /** Options of {@link ContentStore.referrers}. */
 export interface ReferrersOptions extends OperationOptions {
   artifactType?: string | undefined;
@@ -90,7 +100,7 @@ export interface ContentStore {
   /** Stores a manifest or index by its digest, then points `tags` at it. */
   putManifest(stored: Stored, options?: PutManifestOptions): Promise<void>;
   /** The tags in this store (a registry repository's tag list, a layout's ref names). */
-  listTags(options?: OperationOptions): Promise<string[]>;
+  listTags(options?: ListTagsOptions): Promise<string[]>;
   /** Manifests whose `subject` is `subject`, as descriptors with `artifactType` and annotations. */
   referrers(subject: Digest, options?: ReferrersOptions): Promise<Descriptor[]>;
 

@@ -1,4 +1,4 @@
-// `provenant copy` against the real registry: what a destination reference asks for is what is written, or the copy fails.
+// `provenant copy` (and `tags`) against the real registry and to a docker-archive: what a destination asks for is what is written, or the command fails.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { cp } from 'node:fs/promises';
@@ -23,6 +23,13 @@ describe('provenant copy: destinations', { skip: registryMissing }, () => {
     const t = await provenant(['copy', '--quiet', example, `${reg.host}/dst/digest:t1@${other}`]);
     assert.equal(t.status, 5, t.stderr);
     assert.equal((await provenant(['digest', `${reg.host}/dst/digest:t1`])).status, 3, 'no tag was written');
+  });
+
+  it('tags says a repository the registry does not know is not found (exit 3)', async () => {
+    const r = await provenant(['tags', `${reg.host}/nope/x`]);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /nope\/x is no repository the registry knows/);
+    assert.equal(r.stdout, '');
   });
 
   it('writes the tag of a TAG@DIGEST destination when the digest is what is copied', async () => {

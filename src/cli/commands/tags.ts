@@ -15,7 +15,9 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
-  const tags = await withStores(args, io, [text], async (stores) => (await stores.open(text)).store.listTags({ signal: io.signal }));
+  const tags = await withStores(args, io, [text], async (stores) =>
+    (await stores.open(text)).store.listTags({ signal: io.signal, strict: true }),
+  );
   if (format === 'json') writeJson(io, tags);
   else io.stdout.write(tags.map((t) => `${t}\n`).join(''));
 }
