@@ -57,6 +57,30 @@ export async function writeData(io: CliIo, args: ParsedArgs, data: string | Uint
   await writeFileAtomic(out, data, { mkdir: true, signal: io.signal });
 }
 
+/**
+ * Refuses an `-o` file whose folder is not there, before any work: said as NOT_FOUND (exit 3)
+ * naming the file, not as the file system's ENOENT about the temporary file it would have made.
+ * For commands that write their output where it is named, without creating folders.
+ */
+export function requireOutputFolder(path: string): void {
+  const { dirname } = process.getBuiltinModule('node:path');
+  const folder = dirname(path);
+  let isDir: boolean;
+  try {
+    isDir = process.getBuiltinModule('node:fs').statSync(folder).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') return; // any other refusal is said by the write itself
+    isDir = false;
+  }
+  if (!isDir) {
+    throw new ProvenantError('NOT_FOUND', `there is no folder ${folder} to write ${path} in`, {
+      where: path,
+      hint: 'create the folder first, or name a file in one that exists',
+    });
+  }
+}
+
 /** Exactly `count` positional arguments, or USAGE with the command's usage line. */
 export function positional(args: ParsedArgs, count: number, usage: string): string[] {
   if (count === 0 && args.positionals.length > 0) {

@@ -9,7 +9,7 @@ import type { CommandSpec } from '../command.ts';
 import { profilesFrom, targetText } from '../compat.ts';
 import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, parseBool, positional, REGISTRY_FLAGS, sourceDateEpoch } from '../options.ts';
+import { FORMAT_FLAG, parseBool, positional, REGISTRY_FLAGS, requireOutputFolder, sourceDateEpoch } from '../options.ts';
 import { withImage } from '../stores.ts';
 import { visibleData } from '../visible.ts';
 
@@ -42,6 +42,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (output === undefined && !json) {
     throw new ProvenantError('USAGE', 'report needs -o FILE: where to write the page', { hint: `usage: ${spec.usage}` });
   }
+  if (output !== undefined) requireOutputFolder(output);
   const probe = parseBool((args.values.probe as string | undefined) ?? 'true', '--probe');
   const named = targetText(args);
   // `--target none`: no verdicts. gatherReport checks the names before it reads the image.

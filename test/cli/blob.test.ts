@@ -1,0 +1,47 @@
+// `provenant blob` and `report -o`: no unchecked byte reaches standard output, and a missing output folder is NOT_FOUND.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { bytesSource } from '../../src/io/types.ts';
+import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { useTempLayout } from '../helpers/temp.ts';
+import { exampleDir, provenant } from './provenant.ts';
+
+describe('provenant blob and report -o', () => {
+  const layout = useTempLayout('cli-blob');
+
+  it('writes nothing of a blob whose bytes do not match its digest (exit 5)', async () => {
+    const store = await layout();
+    const bytes = new TextEncoder().encode('the real content of the blob\n'.repeat(1000));
+    const digest = digestOf(bytes);
+    await store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest, size: bytes.length }, bytes));
+    const good = await provenant(['blob', store.location, digest]);
+    assert.equal(good.status, 0, good.stderr);
+    assert.equal(good.stdout, new TextDecoder().decode(bytes));
+    // Same size, other bytes: only the digest can tell.
+    await writeFile(
+      join(store.path, 'blobs', 'sha256', digestHex(digest)),
+      bytes.map((b) => (b === 0x61 ? 0x62 : b)),
+    );
+    const bad = await provenant(['blob', store.location, digest]);
+    assert.equal(bad.status, 5, bad.stderr);
+    assert.equal(bad.stdout, '');
+  });
+
+  it('says a missing output folder is not found (exit 3), naming the file, for blob -o and report -o', async () => {
+    const store = await layout();
+    const bytes = new TextEncoder().encode('x');
+    const digest = digestOf(bytes);
+    await store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest, size: 1 }, bytes));
+    const b = await provenant(['blob', store.location, digest, '-o', '/nonexistent-folder/x']);
+    assert.equal(b.status, 3, b.stderr);
+    assert.match(b.stderr, /there is no folder \/nonexistent-folder to write \/nonexistent-folder\/x in/);
+    assert.doesNotMatch(b.stderr, /\.tmp|ENOENT/);
+    const r = await provenant(['report', `oci:${exampleDir}:latest`, '-o', '/nonexistent-folder/r.html', '--probe', 'false']);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /there is no folder \/nonexistent-folder to write \/nonexistent-folder\/r\.html in/);
+    assert.equal(existsSync('/nonexistent-folder'), false);
+  });
+});
