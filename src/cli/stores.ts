@@ -94,7 +94,17 @@ export function parseLocationOrPath(text: string): Location {
       );
     }
   }
-  if (location === undefined) throw error;
+  if (location === undefined) {
+    // A path that is not there yet (a copy's destination, say) fails as a reference, and the
+    // reference parser's complaint ("." is not a registry host) does not say what to write.
+    if (/^(\.{1,2}|~)?\//.test(text)) {
+      throw new ProvenantError('USAGE', `"${text}" is a path, and a location names its kind`, {
+        hint: `for an OCI layout folder write oci:${text}; for an archive oci-archive:${text} or docker-archive:${text}`,
+        cause: error,
+      });
+    }
+    throw error;
+  }
   return location;
 }
 

@@ -256,6 +256,15 @@ describe('messages and exit codes', () => {
     assert.match(bare.stderr, /hint: for the OCI layout there write oci:image\.oci;/);
   });
 
+  it('says a path that is not there yet needs its oci: prefix, not that "." is no registry host', async () => {
+    for (const path of ['./image.oci', '../out/image.oci', '/nowhere/image.oci']) {
+      const r = await runCli(['copy', '-q', example, path]);
+      assert.equal(r.status, 2, r.stderr);
+      assertMessage(r.stderr, new RegExp(`^provenant copy: "${path.replace(/\./g, '\\.')}" is a path, and a location names its kind$`));
+      assert.match(r.stderr, new RegExp(`hint: for an OCI layout folder write oci:${path.replace(/\./g, '\\.')};`));
+    }
+  });
+
   it('copy says when everything was already there, instead of counting nothing', async () => {
     const dir = await tempDir();
     await cliOk(['copy', '-q', example, `oci:${dir}/l:latest`]);

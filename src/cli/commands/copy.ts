@@ -2,7 +2,7 @@
 import { ProvenantError } from '../../errors.ts';
 import { copyImage } from '../../image/copy.ts';
 import { hostPlatform } from '../../oci/platform.ts';
-import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { formatLocation } from '../../ref/location.ts';
 import { defaultTarget } from '../../store/open.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
@@ -10,7 +10,7 @@ import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, platformArg, positional, QUIET_FLAG, REGISTRY_FLAGS, writeJson } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { renderCopy } from '../render.ts';
-import { targetOf, withStores } from '../stores.ts';
+import { parseLocationOrPath, targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'copy an image with everything it references between any two stores',
@@ -35,7 +35,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const format = formatOf(args);
   let platforms = ((args.values.platform as string[] | undefined) ?? []).flatMap((p) => p.split(',')).map(platformArg);
   const asked = platforms.length > 0;
-  const toDockerArchive = parseLocation(dstText).kind === 'docker-archive';
+  const toDockerArchive = parseLocationOrPath(dstText).kind === 'docker-archive';
   // A docker-archive holds one platform's image; like skopeo, take this machine's by default.
   if (!asked && toDockerArchive) platforms = [hostPlatform(process.arch)];
   if (toDockerArchive && args.values['with-referrers'] === true) {
@@ -52,7 +52,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const concurrency = args.values.concurrency === undefined ? 4 : Number(args.values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ProvenantError('USAGE', '--concurrency must be a positive whole number');
-  const dstName = formatLocation(parseLocation(dstText));
+  const dstName = formatLocation(parseLocationOrPath(dstText));
   const progress = progressReporter(io, { quiet: args.values.quiet === true, label: `copying to ${dstName}` });
   try {
     const result = await withStores(args, io, [srcText, dstText], async (stores) => {
