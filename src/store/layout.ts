@@ -21,7 +21,7 @@ import {
   type Writers,
 } from './layout-lock.ts';
 import { checkLayoutFile, LAYOUT_FILE, LayoutReader, parseIndexJson } from './layout-reader.ts';
-import type { PutBlobOptions, PutManifestOptions } from './types.ts';
+import type { CloseOptions, PutBlobOptions, PutManifestOptions } from './types.ts';
 
 const { createReadStream } = process.getBuiltinModule('node:fs');
 
@@ -78,6 +78,8 @@ export class LayoutStore extends LayoutReader {
   readonly #verified = new Set<string>();
   /** The layout folder with links resolved, which every blob read must be inside. */
   #realRoot: string | undefined;
+  /** This store made the layout (see {@link IndexRead.created}): a discarding close takes it away again if it is still empty. */
+  readonly #created: 'folder' | 'contents' | undefined;
 
   private constructor(path: string, read: IndexRead, options: LayoutOpenOptions) {
     super(read.index);
@@ -85,6 +87,7 @@ export class LayoutStore extends LayoutReader {
     this.location = `oci:${path}`;
     this.#indexStamp = read.stamp;
     this.#lockOptions = { waitMs: options.lockWaitMs };
+    this.#created = read.created;
   }
 
   /** Opens (or with `create`, makes) a layout at `path`. */
@@ -451,17 +454,44 @@ export class LayoutStore extends LayoutReader {
     if (subject !== undefined) await this.#mark(subject, live, at, optional);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Ends this store's writer session. With `discard`, a layout this store made (a copy into a
+   * new `oci:` folder that failed) is removed again when no image is in it and no other writer
+   * is at work there, so that a failure leaves no empty layout behind; else it stays.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
     await this.#indexLock;
     const writer = this.#writer;
     this.#writer = undefined;
     if (writer !== undefined) await (await writer.catch(() => undefined))?.end();
+    if (options.discard === true && this.#created !== undefined) await this.#removeIfUnused(this.#created);
+  }
+
+  async #removeIfUnused(created: 'folder' | 'contents'): Promise<void> {
+    const removed = await this.#locked(async () => {
+      const current = await readIndexJson(this.path, this.location);
+      if (current.index.manifests.length > 0 || (await readWriters(this.path)).live.size > 0) return false;
+      // oci-layout first: from then on an opener finds no layout and waits on the lock to make one.
+      await removeFile(join(this.path, LAYOUT_FILE));
+      for (const name of await fsp().readdir(this.path)) {
+        if (name !== LOCK_FILE) await fsp().rm(join(this.path, name), { recursive: true, force: true });
+      }
+      return true;
+    }).catch(() => false); // a layout that cannot be cleaned up is left as it is
+    // The lock file goes when released; the folder, if this store made it and nobody has put
+    // anything there since (rmdir refuses a folder that is not empty).
+    if (removed && created === 'folder')
+      await fsp()
+        .rmdir(this.path)
+        .catch(() => undefined);
   }
 }
 
 interface IndexRead {
   index: ImageIndex;
   stamp: string;
+  /** Set when this open made the layout: in a folder it made, or in one that was empty. */
+  created?: 'folder' | 'contents';
 }
 
 // What opening a layout and looking a tag up run is in functions of the module, the methods
@@ -518,6 +548,12 @@ async function readLayoutFile(path: string, where: string): Promise<Uint8Array |
  * (then undefined: open what is there). Several copies into one new layout may race here.
  */
 async function createLayout(path: string, where: string, options: LayoutOpenOptions): Promise<IndexRead | undefined> {
+  const existed = await fsp()
+    .stat(path)
+    .then(
+      () => true,
+      (err: unknown) => (isNotFound(err) ? false : Promise.reject(fileError(err, where))),
+    );
   await fsp()
     .mkdir(path, { recursive: true })
     .catch((err: unknown) => {
@@ -546,7 +582,7 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
     await writeFileAtomic(join(path, 'index.json'), encodeJson(index));
     // oci-layout last: its presence says the layout is complete.
     await writeFileAtomic(join(path, LAYOUT_FILE), encodeJson({ imageLayoutVersion: LAYOUT_VERSION }));
-    return await readIndexJson(path, where);
+    return { ...(await readIndexJson(path, where)), created: existed ? 'contents' : 'folder' };
   } finally {
     await lock.release();
   }

@@ -1,6 +1,8 @@
 // copyImage between layouts: byte for byte, platforms, referrers, and repairing what it finds broken.
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -129,6 +131,34 @@ describe('copyImage between layouts', () => {
     await assert.rejects(copyImage(src, 'v1', dst, { tags: ['broken'] }), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
     assert.deepEqual(await dst.listTags(), []);
     assert.equal(await dst.resolve(made.root.digest), undefined);
+  });
+
+  it('leaves no empty layout behind when a copy into a new one fails and is discarded', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const layer = made.manifests[1]!.kind === 'manifest' ? made.manifests[1]!.manifest.layers[1]! : undefined;
+    await rm(join(src.path, 'blobs', 'sha256', layer!.digest.slice(7)));
+    const root = await mkdtemp(join(tmpdir(), 'provenant-copy-discard-'));
+    try {
+      const fail = async (dir: string) => {
+        const dst = await LayoutStore.open(dir, { create: true });
+        await assert.rejects(copyImage(src, 'v1', dst, { tags: ['v1'] }), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
+        await dst.close({ discard: true });
+      };
+      // A folder the copy made goes; one that was there and empty stays, empty.
+      await fail(join(root, 'new'));
+      assert.equal(existsSync(join(root, 'new')), false);
+      await mkdir(join(root, 'empty'));
+      await fail(join(root, 'empty'));
+      assert.deepEqual(await readdir(join(root, 'empty')), []);
+      // A layout that was there before is left as it was, blobs and all.
+      const before = await LayoutStore.open(join(root, 'old'), { create: true });
+      await before.close();
+      await fail(join(root, 'old'));
+      assert.ok(existsSync(join(root, 'old', 'oci-layout')));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('repairs, on a second copy, a blob that was corrupted in the destination layout', async () => {
