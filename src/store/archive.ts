@@ -53,10 +53,12 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
     // second copy of an older version) may still replace it meanwhile, which close() then sees.
     const stamp = await archiveStamp(path);
     // Undefined only when there is no archive yet (archiveStamp throws for anything but ENOENT).
+    // Named as the archive in messages and progress, not as the temporary folder it is written in.
+    const location = `oci-archive:${path}`;
     const store =
       stamp !== undefined
-        ? await layoutFrom(await OciArchiveStore.open(path), layoutDir)
-        : await LayoutStore.open(layoutDir, { create: true });
+        ? await layoutFrom(await OciArchiveStore.open(path), layoutDir, location)
+        : await LayoutStore.open(layoutDir, { create: true, location });
     return withPackOnClose(store, path, work, lock, stamp);
   } catch (err) {
     if (work !== undefined) await rm(work, { recursive: true, force: true });
@@ -183,12 +185,12 @@ export class OciArchiveStore extends LayoutReader {
  * are, and each blob copied by digest (file names come from digests, never from archive paths)
  * through a checked read.
  */
-async function layoutFrom(archive: OciArchiveStore, dir: string): Promise<LayoutStore> {
+async function layoutFrom(archive: OciArchiveStore, dir: string, location: string): Promise<LayoutStore> {
   const files = archive.layoutFiles();
   await mkdir(dir, { recursive: true });
   await writeFileAtomic(join(dir, LAYOUT_FILE), files.layout);
   await writeFileAtomic(join(dir, 'index.json'), files.index);
-  const layout = await LayoutStore.open(dir);
+  const layout = await LayoutStore.open(dir, { location });
   for (const descriptor of archive.blobs()) {
     await layout.putBlob({ descriptor, open: (offset = 0) => archive.readBlob(descriptor, { offset }) });
   }

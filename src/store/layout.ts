@@ -37,6 +37,11 @@ export interface LayoutOpenOptions {
    * index.json or collecting garbage) before failing; default 10 minutes.
    */
   lockWaitMs?: number;
+  /**
+   * How the store names itself in messages and progress (`location`); default `oci:PATH`. An
+   * archive written through a layout in a temporary folder names the archive.
+   */
+  location?: string;
 }
 
 /** What {@link LayoutStore.gc} deleted. */
@@ -84,7 +89,7 @@ export class LayoutStore extends LayoutReader {
   private constructor(path: string, read: IndexRead, options: LayoutOpenOptions) {
     super(read.index);
     this.path = path;
-    this.location = `oci:${path}`;
+    this.location = options.location ?? `oci:${path}`;
     this.#indexStamp = read.stamp;
     this.#lockOptions = { waitMs: options.lockWaitMs };
     this.#created = read.created;

@@ -61,10 +61,16 @@ describe('archives', () => {
     const made = await makeImage(src, { tag: 'v1' });
     for (const name of ['a.tar', 'b.tar']) {
       const dst = await openOciArchive(join(dir, name), { write: true });
+      // Named as the archive (in progress and errors), not as the folder it is written in.
+      assert.equal(dst.location, `oci-archive:${join(dir, name)}`);
       await copyImage(src, 'v1', dst, { tags: ['v1'] });
       await dst.close();
     }
     assert.deepEqual(await readFile(join(dir, 'a.tar')), await readFile(join(dir, 'b.tar')));
+    // An archive that exists is written the same way.
+    const again = await openOciArchive(join(dir, 'a.tar'), { write: true });
+    assert.equal(again.location, `oci-archive:${join(dir, 'a.tar')}`);
+    await again.close();
     const back = await openOciArchive(join(dir, 'a.tar'));
     assert.deepEqual((await back.getManifest('v1')).bytes, made.root.bytes);
     await back.close();
