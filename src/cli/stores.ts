@@ -15,7 +15,12 @@ const { statSync } = process.getBuiltinModule('node:fs');
 
 /** Opens stores for one command run. */
 export interface Stores {
-  open(text: string, options?: { write?: boolean }): Promise<OpenedStore>;
+  /**
+   * Opens the store `text` names. `makes`: the command writes an image it makes there (build,
+   * index, fix, reproduce), whose digest is known only once it is written, so a location that
+   * names a digest is refused before anything is opened; `copy` checks the digest instead.
+   */
+  open(text: string, options?: { write?: boolean; makes?: string }): Promise<OpenedStore>;
 }
 
 /**
@@ -37,6 +42,7 @@ export async function withStores<T>(
   const stores: Stores = {
     async open(text, options = {}) {
       const location = parseLocationOrPath(text);
+      if (options.makes !== undefined) refuseDigest(text, location, options.makes);
       access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io, locations) : undefined;
       const registry = location.kind === 'registry' ? await access : undefined;
       const store = await openLocation(location, { write: options.write === true, ...(registry ? { registry } : {}) });
@@ -60,6 +66,16 @@ export async function withStores<T>(
     }
   }
   return result;
+}
+
+/** USAGE for an output location that names a digest, which the command making the image cannot know beforehand. */
+export function refuseDigest(text: string, location: Location, command: string): void {
+  const digest =
+    location.kind === 'registry' ? location.reference.digest : location.kind === 'docker-archive' ? undefined : location.digest;
+  if (digest === undefined) return;
+  throw new ProvenantError('USAGE', `${text} names a digest, but ${command} makes the image: its digest is known only once it is written`, {
+    hint: 'name a tag (REPO:TAG, oci:DIR:TAG) or nothing; to check an image against a digest, copy it to REPO:TAG@DIGEST',
+  });
 }
 
 /**

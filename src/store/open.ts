@@ -34,7 +34,8 @@ export interface OpenedStore {
   /**
    * The digest the location names, if any. Opened for writing, it is what the caller is to
    * write: a writer checks it against what it writes (as skopeo refuses "Digest of source
-   * image's manifest would not match destination reference"), never ignores it.
+   * image's manifest would not match destination reference"), never ignores it; a writer that
+   * makes the image (the CLI's build, index, fix, reproduce) refuses such a location instead.
    */
   digest?: Digest | undefined;
 }

@@ -13,6 +13,7 @@ const exampleDigest = 'sha256:43ab08a9720914fa50ee175431c2fd479a352920aee1f68f58
 
 describe('provenant copy: destinations', { skip: registryMissing }, () => {
   const reg = useRegistry();
+  const tempDir = useTempDir('cli-copy-made');
 
   it('refuses a destination digest that is not what is copied, writing nothing (exit 5)', async () => {
     const other = `sha256:${'0'.repeat(64)}`;
@@ -23,6 +24,19 @@ describe('provenant copy: destinations', { skip: registryMissing }, () => {
     const t = await provenant(['copy', '--quiet', example, `${reg.host}/dst/digest:t1@${other}`]);
     assert.equal(t.status, 5, t.stderr);
     assert.equal((await provenant(['digest', `${reg.host}/dst/digest:t1`])).status, 3, 'no tag was written');
+  });
+
+  it('index create and fix refuse a destination digest, which they cannot know before they write (exit 2)', async () => {
+    const other = `sha256:${'0'.repeat(64)}`;
+    const index = await provenant(['index', 'create', `${reg.host}/dst/made:v1@${other}`, example]);
+    assert.equal(index.status, 2, index.stderr);
+    assert.match(index.stderr, /names a digest, but index create makes the image/);
+    assert.equal((await provenant(['digest', `${reg.host}/dst/made:v1`])).status, 3, 'no tag was written');
+    const dir = await tempDir();
+    const fix = await provenant(['fix', example, '-o', `oci:${join(dir, 'fixed.oci')}:v1@${other}`, '--target', 'aws-lambda']);
+    assert.equal(fix.status, 2, fix.stderr);
+    assert.match(fix.stderr, /names a digest, but fix makes the image/);
+    assert.equal(existsSync(join(dir, 'fixed.oci')), false, 'no layout was made');
   });
 
   it('tags says a repository the registry does not know is not found (exit 3)', async () => {

@@ -16,7 +16,7 @@ import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FL
 import { type Progress, progressReporter } from '../progress.ts';
 import type { ChosenSigner } from '../signing.ts';
 import { SIGNING_FLAGS } from '../signing-flags.ts';
-import { parseLocationOrPath, withStores } from '../stores.ts';
+import { parseLocationOrPath, refuseDigest, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'build a multi-arch image from an apko-style YAML configuration',
@@ -76,6 +76,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const format = formatOf(args);
   const outText = (args.values.output as string | undefined) ?? `oci:${configPath.replace(/\.ya?ml$/, '')}.oci:latest`;
   const out = parseLocationOrPath(outText);
+  // Said before anything is built (withStores says it again where the output is opened).
+  refuseDigest(outText, out, 'build');
   const epoch = sourceDateEpoch(io);
   // SLSA's builder.id is a URI; said before the build, not after it.
   const builderId = args.values['builder-id'] as string | undefined;
@@ -171,7 +173,7 @@ async function writeSigned(
   const { attestations, signer, targeted } = how;
   let signed: SignedEntry[] | undefined;
   const written = await withStores(args, io, [how.outText], async (stores) => {
-    const dst = await stores.open(how.outText, { write: true });
+    const dst = await stores.open(how.outText, { write: true, makes: 'build' });
     const tags = dst.tags.length > 0 ? dst.tags : ['latest'];
     // To be signed: written by digest, signed, then tagged, so that no tag in a registry or layout
     // names the image before its signatures are there (nor at all when signing fails). An

@@ -59,7 +59,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const dstLocation = parseLocation(dstText);
   const report = await withStores(args, io, [srcText, dstText], async (stores) => {
     const src = await stores.open(srcText);
-    const dst = await stores.open(dstText, { write: true });
+    const dst = await stores.open(dstText, { write: true, makes: 'fix' });
     return fixImage(src.store, await targetOf(src), dst.store, target, {
       tags: dst.tags.length > 0 ? dst.tags : ['latest'],
       ...(platformText === undefined ? {} : { platform: platformArg(platformText) }),

@@ -72,7 +72,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       const opened = await stores.open(text);
       sources.push({ store: opened.store, target: await targetOf(opened) });
     }
-    const dst = await stores.open(dstText, { write: true });
+    const dst = await stores.open(dstText, { write: true, makes: 'index create' });
     return createIndex(
       sources,
       { store: dst.store, tags: dst.tags.length > 0 ? dst.tags : ['latest'] },

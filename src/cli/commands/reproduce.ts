@@ -65,7 +65,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
   const outputText = args.values.output as string | undefined;
   const report = await withStores(args, io, outputText === undefined ? [text] : [text, outputText], async (stores) => {
     const source = await stores.open(text);
-    const output = outputText === undefined ? undefined : await stores.open(outputText, { write: true });
+    const output = outputText === undefined ? undefined : await stores.open(outputText, { write: true, makes: 'reproduce' });
     return reproduceImage(source.store, await targetOf(source), {
       trust,
       repositoryOverrides,
