@@ -97,7 +97,27 @@ export class LayoutStore extends LayoutReader {
 
   /** Opens (or with `create`, makes) a layout at `path`. */
   static async open(path: string, options: LayoutOpenOptions = {}): Promise<LayoutStore> {
-    return new LayoutStore(path, await openIndex(path, options), options);
+    const store = new LayoutStore(path, await openIndex(path, options), options);
+    if (options.create === true && store.topIndex.manifests.length === 0) await store.#claimEmpty();
+    return store;
+  }
+
+  /**
+   * Registers this store as a writer of the empty layout it opened to write, under the lock: a
+   * store that made the layout and is discarded takes it away only while no other writer is
+   * registered (close). One that took it away first is seen here (no oci-layout any more).
+   */
+  async #claimEmpty(): Promise<void> {
+    await this.#locked(async () => {
+      if ((await readLayoutFile(this.path, this.location)) === undefined) {
+        throw new ProvenantError('IO', 'the layout was removed while this command opened it: the command that made it failed', {
+          where: this.location,
+          hint: 'run the command again: it makes the layout anew',
+        });
+      }
+      this.#writer = WriterSession.start(this.path);
+      await this.#writer;
+    });
   }
 
   /** Re-reads index.json when another store or process has replaced it since. */

@@ -156,6 +156,16 @@ describe('copyImage between layouts', () => {
       await before.close();
       await fail(join(root, 'old'));
       assert.ok(existsSync(join(root, 'old', 'oci-layout')));
+      // Another writer that opened the new layout before the failed copy let it go keeps it,
+      // and its own copy lands there.
+      const made2 = await LayoutStore.open(join(root, 'shared'), { create: true });
+      const other = await LayoutStore.open(join(root, 'shared'), { create: true });
+      await made2.close({ discard: true });
+      const good = await layout();
+      const image = await makeImage(good, { tag: 'v1' });
+      assert.equal((await copyImage(good, 'v1', other, { tags: ['v1'] })).digest, image.root.digest);
+      await other.close();
+      assert.deepEqual(await (await LayoutStore.open(join(root, 'shared'))).listTags(), ['v1']);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -81,7 +81,7 @@ describe('LayoutStore across processes', () => {
 
   it(`keeps all ${N} tags of ${N} concurrent copies into one existing layout`, async () => {
     const dest = join(await tempDir(), 'dest');
-    await LayoutStore.open(dest, { create: true });
+    await (await LayoutStore.open(dest, { create: true })).close();
     const copies = await Promise.all(
       Array.from({ length: N }, (_, i) => run([cli, 'copy', '--quiet', `oci:${source}:t${i}`, `oci:${dest}:t${i}`])),
     );
@@ -192,7 +192,8 @@ describe('LayoutStore lock and gc protocol', () => {
   });
 
   it('keeps what another writer stored and has not tagged yet, and takes it once that writer is gone', async () => {
-    const { dir } = await newLayout();
+    const { dir, store: made } = await newLayout();
+    await made.close();
     const writing = await LayoutStore.open(dir);
     const layer = new TextEncoder().encode('a layer not tagged yet');
     const ld = { mediaType: MediaType.OciLayerGzip, digest: digestOf(layer), size: layer.length };
