@@ -15,6 +15,7 @@ import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { parseBool } from './options.ts';
 import type { Progress } from './progress.ts';
+import { warningLogger } from './visible.ts';
 
 const { existsSync } = process.getBuiltinModule('node:fs');
 
@@ -217,7 +218,7 @@ export async function attestationsFor(
     sourceDateEpoch: context.sourceDateEpoch,
     sbom,
     sbomFiles: sbomFilesAsked(args),
-    logger: { debug() {}, info() {}, warn: (m: string) => io.stderr.write(`warning: ${m}\n`) },
+    logger: warningLogger(io),
     provenance,
     builderId: (args.values['builder-id'] as string | undefined) ?? builderIdFromEnv(io.env),
     invocation: provenance !== false && provenance.mode === 'max' ? invocationFromEnv(io.env) : undefined,

@@ -13,7 +13,8 @@
  * line of its own.
  */
 import { printableLine, printableText } from '../bytes.ts';
-import type { Output } from './io.ts';
+import type { Logger } from '../io/types.ts';
+import type { CliIo, Output } from './io.ts';
 
 /** `text` with control characters escaped, newline and tab kept. */
 export function visible(text: string): string {
@@ -42,4 +43,9 @@ export function visibleOutput(out: Output): Output {
     write: (chunk) => out.write(typeof chunk === 'string' ? visible(chunk) : chunk),
     flushed: () => out.flushed(),
   };
+}
+
+/** A library logger for a command: its warnings on standard error, one line each; the rest dropped. */
+export function warningLogger(io: Pick<CliIo, 'stderr'>): Logger {
+  return { debug() {}, info() {}, warn: (m: string) => io.stderr.write(`warning: ${visibleLine(m)}\n`) };
 }

@@ -7,7 +7,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
 import { registryAccessFromFlags } from '../stores.ts';
-import { visibleLine } from '../visible.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'pin the actions and docker:// images of GitHub workflows to commit SHAs and digests (--check for CI)',
@@ -49,7 +49,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       return imageDigestResolver(await access)(reference, call);
     },
     signal: io.signal,
-    logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${visibleLine(m)}\n`) },
+    logger: warningLogger(io),
   });
   const written = write ? await writePinned(result) : [];
   io.stdout.write(

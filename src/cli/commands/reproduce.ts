@@ -18,7 +18,7 @@ import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts
 import { trustedRootArg } from '../policy-check.ts';
 import { exactOrPattern } from '../signing.ts';
 import { targetOf, withStores } from '../stores.ts';
-import { visibleLine } from '../visible.ts';
+import { visibleLine, warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
@@ -83,7 +83,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
         const from = [...u.hosts, ...(u.localFiles > 0 ? [`${u.localFiles} file${u.localFiles === 1 ? '' : 's'} of this machine`] : [])];
         if (from.length > 0) io.stderr.write(`reproduce: fetching package files from ${visibleLine(from.join(', '))}\n`);
       },
-      logger: { debug() {}, info() {}, warn: (m) => io.stderr.write(`warning: ${visibleLine(m)}\n`) },
+      logger: warningLogger(io),
     });
   });
   io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReproduce(report));
