@@ -325,11 +325,15 @@ async function copyCosignTagOnto(
   const existing = await ctx.dst.getManifest(there, ctx.options);
   if (suffix === 'sbom' || stored.kind !== 'manifest' || existing.kind !== 'manifest') {
     ctx.result.cosignTagsKept.push(tag);
+    ctx.options.logger?.warn(
+      `${ctx.dst.location} has its own ${tag}, another image than the source's: it was kept, and the source's not copied`,
+    );
     return;
   }
-  // The source's layers first (the merged image names them), not its manifest: only the
-  // merged one is tagged.
-  for (const layer of stored.manifest.layers) await copyBlob(ctx, layer);
+  // The source's layers the destination lacks first (the merged image names them), not its
+  // manifest: only the merged one is tagged. A layer the destination's image names is there.
+  const held = new Set(existing.manifest.layers.map((l) => l.digest));
+  for (const layer of stored.manifest.layers) if (!held.has(layer.digest)) await copyBlob(ctx, layer);
   // Loaded only here, as countSignatures does: a copy that merges nothing never loads signing code.
   const { mergeCosignLayers } = await import('../sign/storage.ts');
   const merged = await mergeCosignLayers(ctx.dst, tag, existing, stored.manifest.layers, ctx.options);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
-import type { ProgressUpdate } from '../../src/io/types.ts';
+import { bytesSource, type ProgressUpdate } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
@@ -117,9 +117,47 @@ describe('copyImage between layouts', () => {
     assert.deepEqual(await signatures('att'), [digestOf('dst-att'), digestOf('src-att')]);
     assert.equal(r.cosignTags.length, 2);
     assert.ok(await dst.statBlob(digestOf('src-att')), 'the added layer is stored');
-    const again = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true });
+    const blobsLookedAt: string[] = [];
+    const onProgress = (u: ProgressUpdate) => {
+      if (u.kind === 'blob') blobsLookedAt.push(u.digest);
+    };
+    const again = await copyImage(src, 'v1', dst, { tags: ['v1'], withReferrers: true, onProgress });
     assert.deepEqual(again.cosignTags, [], 'a second copy adds nothing');
     assert.deepEqual(await signatures('sig'), ['signed-at-destination', 'signed-at-source']);
+    // Nor does it look again at the layers the destination's merged .sig already names (the
+    // .att came out the same as the source's, and is checked as any image already there).
+    assert.ok(!blobsLookedAt.includes(digestOf(payload)), 'the .sig layer was looked at again');
+  });
+
+  it('says through the logger when a cosign tag at the destination is kept rather than merged', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const dst = await layout();
+    await copyImage(src, 'v1', dst, { tags: ['v1'] });
+    // A cosign .sbom image: one document as its layer.
+    const sbomTag = `${made.root.digest.replace(':', '-')}.sbom`;
+    const putSbom = async (store: LayoutStore, text: string) => {
+      const body = new TextEncoder().encode(text);
+      const layer = { mediaType: 'text/spdx+json', digest: digestOf(body), size: body.length };
+      await store.putBlob(bytesSource(layer, body));
+      const config = encodeJson({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [] } });
+      const c = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.length };
+      await store.putBlob(bytesSource(c, config));
+      const manifest = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: c, layers: [layer] });
+      await store.putManifest(parseStored(manifest, { mediaType: MediaType.OciManifest }), { tags: [sbomTag] });
+    };
+    await putSbom(dst, 'the destination own');
+    await putSbom(src, 'the source own');
+    const warnings: string[] = [];
+    const r = await copyImage(src, 'v1', dst, {
+      tags: ['v1'],
+      withReferrers: true,
+      logger: { debug() {}, info() {}, warn: (m) => warnings.push(m) },
+    });
+    const tag = sbomTag;
+    assert.deepEqual(r.cosignTagsKept, [tag]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, new RegExp(`has its own ${tag.replace('.', '\\.')}, another image than the source's: it was kept`));
   });
 
   it('leaves no tag behind when a blob is missing at the source', async () => {

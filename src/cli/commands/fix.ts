@@ -14,6 +14,7 @@ import { FORMAT_FLAG, formatOf, platformArg, positional, REGISTRY_FLAGS, sourceD
 import { dockerReferenceOf, signerFromFlags } from '../signing.ts';
 import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'write the smallest change that makes a registry or runtime take an image, saying what changed',
@@ -66,6 +67,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       include: args.values.all === true ? 'all' : 'refusals',
       force: args.values.force === true,
       reference: srcText,
+      logger: warningLogger(io),
       ...(signer === undefined ? {} : { resign: resigner(signer, dockerReferenceOf(dstLocation, args), sourceDateEpoch(io), io.signal) }),
       signal: io.signal,
     });

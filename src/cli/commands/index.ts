@@ -8,6 +8,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'merge single-platform images (from any stores) into one image index, with their signatures and attestations',
@@ -76,7 +77,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     return createIndex(
       sources,
       { store: dst.store, tags: dst.tags.length > 0 ? dst.tags : ['latest'] },
-      { annotations, attestations: mode as IndexAttestations, concurrency, signal: io.signal },
+      { annotations, attestations: mode as IndexAttestations, concurrency, signal: io.signal, logger: warningLogger(io) },
     );
   });
   const where = formatLocation(parseLocation(dstText));
