@@ -77,15 +77,12 @@ export async function streamApkFile(
   const facts = await verifyControl(control, signatures, options);
   const dataStart = control.end;
   if (dataStart >= size) throw noDataMember(where);
-  let data: Unpacked;
-  try {
-    data = await unpack(path, dataStart, size, writer, where, createHash('sha256').update(head.subarray(0, dataStart)), signal);
-  } catch (err) {
-    if (isProvenantError(err, 'ABORTED')) throw err;
-    // A data member that is not the one vouched for is reported as that, as when read whole.
-    checkDataHash(facts.pkginfo, (await hashFrom(path, dataStart, where)).toString('hex'), options);
-    throw err;
-  }
+  // The data member is hashed before a byte of it is inflated: one that is not the one the
+  // control member vouches for is refused before it can fill the cache (a gzip bomb inflates to
+  // the 4 GiB cap). That reads the compressed bytes twice, from the page cache the second time.
+  checkDataHash(facts.pkginfo, (await hashFrom(path, dataStart, where)).toString('hex'), options);
+  const data = await unpack(path, dataStart, size, writer, where, createHash('sha256').update(head.subarray(0, dataStart)), signal);
+  // Hashed again as it was inflated: the file may have changed since.
   checkDataHash(facts.pkginfo, data.dataHash.toString('hex'), options);
   if (data.badFile !== undefined) throw data.badFile;
   const ranges: ApkPackage['ranges'] = { control: [control.start, control.end - 1], data: [dataStart, size - 1] };

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { crc32 } from 'node:zlib';
+import { crc32, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { buildImage } from '../../../src/builder/build.ts';
 import { loadConfig } from '../../../src/builder/config.ts';
@@ -206,6 +206,30 @@ describe('an .apk read as a stream', () => {
       const { streamed } = await bothWays(dir, path);
       assert.deepEqual(streamed, { ok: false, code: 'DIGEST_MISMATCH' }, name);
     }
+  });
+
+  it('inflates nothing of a data member that is not the one its datahash vouches for (a gzip bomb)', async () => {
+    const dir = await tempDir();
+    const bytes = await buildApk(bigSpec());
+    const whole = await readApkPackage(bytes, { where: 'x', allowUntrusted: true });
+    const [dataStart] = whole.ranges.data;
+    // The control member vouches for the real data; a member of 64 MiB of zeros takes its place.
+    const bomb = gzipSync(new Uint8Array(64 * 1024 * 1024), { level: 9 });
+    const path = join(dir, 'bomb.apk');
+    await writeFile(path, Buffer.concat([bytes.subarray(0, dataStart), bomb]));
+    const writer = await new DownloadCache(join(dir, 'cache')).writer();
+    let written = 0;
+    const write = writer.write.bind(writer);
+    writer.write = async (chunk: Uint8Array) => {
+      written += chunk.length;
+      return write(chunk);
+    };
+    await assert.rejects(
+      streamApkFile(path, dataStart + bomb.length, writer, { where: path, allowUntrusted: true }),
+      (err: unknown) => isProvenantError(err, 'DIGEST_MISMATCH') && /datahash/.test(err.message),
+    );
+    await writer.abort();
+    assert.equal(written, 0, 'bytes written to the cache before the datahash was checked');
   });
 
   it('leaves nothing under a key when a downloaded package does not verify, and keeps it when it does', async () => {
