@@ -115,6 +115,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const files: InstalledDeb['files'] = [];
   /** Files and hardlinks this package installed: cleaned path → where it landed. */
   const mine = new Map<string, string>();
+  /** Where this package's file stayed another's, which Replaces this package: its hardlinks link there, as dpkg's do. */
+  const keptForReplacer = new Set<string>();
   const spill = options.spill;
   // Parsed once for the install: a kept package's md5sums is parsed again at each use (./kept.ts).
   const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
@@ -153,6 +155,10 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
         // the inventory is the one a list made from the package's entries gives.
         if (spill === undefined)
           files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+        if (h.type === 'file' && existing.type === 'file') {
+          mine.set(entry.path, at);
+          keptForReplacer.add(at);
+        }
         continue;
       }
       const xattrs = xattrsOf(h.pax);
@@ -177,7 +183,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
           const node = target === undefined ? undefined : tree.get(target);
           // A file of this package kept out of the tree is its own.
           const kept = target !== undefined && node === undefined && spill?.isKeptFile(target) === true;
-          if (target === undefined || (!kept && (node?.type !== 'file' || node.owner !== owner))) {
+          const replacers = target !== undefined && keptForReplacer.has(target) && node?.type === 'file';
+          if (target === undefined || (!kept && !replacers && (node?.type !== 'file' || node.owner !== owner))) {
             throw new ProvenantError(
               'UNSAFE_PATH',
               `the hardlink /${entry.path} points at /${entry.hardlinkTarget ?? h.linkname}, which is not a file this package installed`,
