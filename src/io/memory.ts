@@ -49,6 +49,13 @@ export function noteRecordsDropped(n: number): void {
   collectGarbage();
 }
 
+let asked = 0;
+
+/** How many collections this process asked for so far (what tests of the policy count: V8's own are not). @internal */
+export function collectionsAsked(): number {
+  return asked;
+}
+
 /**
  * Asks V8 for a full collection now, where a program knows that much of what it made is no
  * longer needed: between the steps of a large build, whose records of every file of the image
@@ -58,6 +65,7 @@ export function noteRecordsDropped(n: number): void {
  */
 export function collectGarbage(): void {
   moved = 0;
+  asked++;
   if (collect === undefined) {
     const exposed = (globalThis as { gc?: () => void }).gc;
     try {
