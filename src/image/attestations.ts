@@ -37,7 +37,7 @@ export interface ReadStatement {
  * signatures are statements too, of type `https://sigstore.dev/cosign/sign/v1`). A bundle
  * holding a message signature holds no statement.
  *
- * @throws SyntaxError when a statement or a bundle is not JSON, Error when a bundle's JSON is not
+ * @throws SyntaxError when a statement or a bundle is not JSON (or a statement not a JSON object), Error when a bundle's JSON is not
  *   a Sigstore bundle, what reading a blob throws
  */
 export async function readStatements(
@@ -58,10 +58,10 @@ export async function readStatements(
     if (isBundle) {
       const content = parseBundle(bytes).content;
       if (content.$case !== 'dsseEnvelope') continue;
-      value = JSON.parse(decodeUtf8(content.dsseEnvelope.payload));
+      value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
     } else {
-      value = JSON.parse(decodeUtf8(bytes));
-      if (isDsse && typeof value.payload === 'string') value = JSON.parse(Buffer.from(value.payload, 'base64').toString('utf8'));
+      value = parseObject(decodeUtf8(bytes));
+      if (isDsse && typeof value.payload === 'string') value = parseObject(Buffer.from(value.payload, 'base64').toString('utf8'));
     }
     const predicateType =
       layer.annotations?.['in-toto.io/predicate-type'] ??
@@ -72,6 +72,42 @@ export async function readStatements(
     out.push({ predicateType, statement: value as ReadStatement['statement'] });
   }
   return out;
+}
+
+/**
+ * {@link readStatements}, or none when the attachment's layers are not statements (not JSON, not
+ * a JSON object, a bundle that is not one): that is the attachment's problem, which `onProblem`
+ * is told, not the command's. A ProvenantError (a blob that cannot be read) passes through.
+ */
+export async function statementsOrNone(
+  store: ContentStore,
+  attachment: Attachment,
+  options: OperationOptions,
+  onProblem: (message: string) => void,
+): Promise<ReadStatement[]> {
+  try {
+    return await readStatements(store, attachment, options);
+  } catch (err) {
+    if (err instanceof ProvenantError) throw err;
+    onProblem(`the statements of ${attachment.digest} are not in-toto statements: ${(err as Error).message}`);
+    return [];
+  }
+}
+
+/**
+ * `text` as JSON that is an object, as a statement or an envelope is.
+ *
+ * @throws SyntaxError when it is not JSON, or JSON of another kind (`null`, a number, a list):
+ *   callers report both as a statement that is not one
+ */
+function parseObject(text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SyntaxError(
+      `the statement is ${value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a JSON object`,
+    );
+  }
+  return value as Record<string, unknown>;
 }
 
 /** Options of {@link imageSbom}. */
@@ -102,7 +138,7 @@ export async function imageSbom(
   const wanted = options.format === 'cyclonedx' ? CYCLONEDX : SPDX;
   for (const a of image.attachments) {
     if (a.kind === 'signature') continue;
-    for (const s of await readStatements(store, a, options)) {
+    for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) {
       if (s.predicateType === wanted) return { generated: false, platform: platformName(image.platform), document: s.statement.predicate };
     }
   }
@@ -135,7 +171,7 @@ export async function attestationSummaries(
     const key = platformName(m.platform);
     for (const a of m.attachments) {
       if (a.kind === 'signature') continue;
-      for (const s of await readStatements(store, a, options)) {
+      for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) {
         if (SLSA.test(s.predicateType)) provenance[key] = { SLSA: s.statement.predicate };
         else if (s.predicateType === SPDX) sbom[key] = { ...(sbom[key] as object), SPDX: s.statement.predicate };
         else if (s.predicateType === CYCLONEDX) sbom[key] = { ...(sbom[key] as object), CycloneDX: s.statement.predicate };

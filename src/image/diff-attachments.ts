@@ -11,7 +11,7 @@ import type { Digest } from '../oci/digest.ts';
 import { summarize } from '../sign/inspect.ts';
 import { type FoundSignature, findSignatures } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
-import { type ReadStatement, readStatements } from './attestations.ts';
+import { type ReadStatement, statementsOrNone } from './attestations.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
 
@@ -59,7 +59,8 @@ export async function attachmentsOf(
     if ((a.storage === 'cosign' && a.kind !== 'sbom') || (a.storage === 'referrers' && covered.has(a.digest))) continue;
     const types = a.predicateTypes.length > 0 ? a.predicateTypes : [a.artifactType];
     for (const t of types) items.push(item(a.kind, a.storage, t, undefined));
-    if (a.kind === 'attestation' || a.kind === 'sbom') statements.push(...(await readStatements(store, a, options)));
+    // One that holds no statements (not JSON) is listed above by its type, and compared no further.
+    if (a.kind === 'attestation' || a.kind === 'sbom') statements.push(...(await statementsOrNone(store, a, options, () => {})));
   }
   items.sort((x, y) => compareText(x.label, y.label));
   return { items, statements };

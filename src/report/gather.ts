@@ -15,7 +15,7 @@ import { type Attachment, isBuildkitAttestation } from '../attest/attachments.ts
 import { type CheckOptions, checkImage } from '../compat/check.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
-import { imageSbom, readStatements } from '../image/attestations.ts';
+import { imageSbom, statementsOrNone } from '../image/attestations.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
@@ -253,14 +253,9 @@ async function attachmentsOf(
       }
       continue;
     }
-    try {
-      for (const s of await readStatements(store, a, options)) {
-        statements.push({ predicateType: s.predicateType, predicate: s.statement.predicate, attachment: a.digest, signed });
-      }
-    } catch (err) {
-      // A statement that is not JSON is the attachment's problem, not the report's: say so.
-      if (err instanceof SyntaxError) notes.push(`the statements of ${a.digest} (about ${subject}) are not JSON: ${err.message}`);
-      else throw err;
+    // A statement that is not one is the attachment's problem, not the report's: said in a note.
+    for (const s of await statementsOrNone(store, a, options, (m) => notes.push(`${m} (about ${subject})`))) {
+      statements.push({ predicateType: s.predicateType, predicate: s.statement.predicate, attachment: a.digest, signed });
     }
   }
   for (const f of found) {

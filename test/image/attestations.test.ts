@@ -2,8 +2,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { statement } from '../../src/attest/storage.ts';
-import { imageSbom, readStatements } from '../../src/image/attestations.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { attestationSummaries, imageSbom, readStatements } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
@@ -36,5 +41,38 @@ describe('readStatements', () => {
     const made2 = await imageSbom(store, 'v1', 'img', { toolVersion: '0.0.0-test' });
     assert.equal(made2.generated, false);
     assert.deepEqual(made2.document, SPDX_DOC);
+  });
+});
+
+describe('statements that are not statements', () => {
+  it('are the attachment’s problem: `sbom` and the summaries go on, and say which (null, a list, not JSON)', async () => {
+    for (const body of ['null', '[1]', '7', '{not json']) {
+      const store = await tempLayout();
+      const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const subject = made.manifests[0]!;
+      const layer = new TextEncoder().encode(body);
+      const l = { mediaType: 'application/vnd.in-toto+json', digest: digestOf(layer), size: layer.length };
+      await store.putBlob(bytesSource(l, layer));
+      const empty = new TextEncoder().encode('{}');
+      const c = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
+      await store.putBlob(bytesSource(c, empty));
+      const referrer = {
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: 'application/vnd.in-toto+json',
+        config: c,
+        layers: [{ ...l, annotations: { 'in-toto.io/predicate-type': SPDX } }],
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
+      };
+      await store.putManifest(parseStored(encodeJson(referrer)));
+      const inspected = await inspectImage(store, 'v1', 'img');
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+      assert.deepEqual(await attestationSummaries(store, inspected, { logger }), {}, body);
+      // No package database in this image: nothing else to make an SBOM from.
+      await assert.rejects(imageSbom(store, 'v1', 'img', { toolVersion: '0', logger }), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
+      assert.ok(warnings.length >= 2, body);
+      for (const w of warnings) assert.match(w, /are not in-toto statements/, body);
+    }
   });
 });
