@@ -136,17 +136,28 @@ export class ByteBuilder {
  * (CSI U+009B and OSC U+009D start terminal sequences as `ESC [` and `ESC ]` do), and Unicode's
  * invisible format characters: the soft hyphen, zero-width space and joiners, the left-to-right
  * and right-to-left marks (U+200B-200F), bidirectional embeddings and overrides (U+202A-202E) and
- * isolates (U+2066-2069), the byte order mark. With those, `sha256:abc` and `sha256:a\u200bbc`, or
- * a name and its reversal, look alike (https://trojansource.codes).
+ * isolates (U+2066-2069), the byte order mark; and the other characters that show as nothing or
+ * as a blank (Unicode's Default_Ignorable_Code_Point and its fillers): the combining grapheme
+ * joiner, the Arabic letter mark, the Hangul and Khmer fillers, Mongolian selectors, word
+ * joiner and invisible operators (U+2060-2064), the deprecated format controls (U+206A-206F),
+ * variation selectors, interlinear annotation, tag characters (U+E0000-E007F), and the line and
+ * paragraph separators, which some terminals and editors break lines at. With those,
+ * `sha256:abc` and `sha256:a\u200bbc`, or a name and its reversal, look alike
+ * (https://trojansource.codes).
  */
-const HIDDEN = '\\u007f-\\u009f\\u00ad\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff';
+const HIDDEN =
+  '\\u007f-\\u009f\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f' +
+  '\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufffb\\u{e0000}-\\u{e0fff}';
 /** Every C0 control, so that a field stays on its line. */
-const NOT_IN_LINE = new RegExp(`[\\u0000-\\u001f${HIDDEN}]`, 'g');
+const NOT_IN_LINE = new RegExp(`[\\u0000-\\u001f${HIDDEN}]`, 'gu');
 /** C0 controls but tab and newline: text meant to have lines. */
-const NOT_IN_TEXT = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f${HIDDEN}]`, 'g');
+const NOT_IN_TEXT = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f${HIDDEN}]`, 'gu');
 
+/** `\uXXXX` for each UTF-16 unit of `c` (two for a character past U+FFFF, as JSON writes it). */
 function escapeChar(c: string): string {
-  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  let out = '';
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
 }
 
 /**

@@ -7,8 +7,11 @@
  * Templates interpolate only in text and in double-quoted attribute values; there escaping
  * `& < > " '` is enough (https://html.spec.whatwg.org/multipage/parsing.html#data-state,
  * #attribute-value-(double-quoted)-state). Never interpolate into a tag or attribute name, an
- * unquoted attribute, a `<script>` or a `<style>`.
+ * unquoted attribute, a `<script>` or a `<style>`. Control and invisible characters in values
+ * are written as `\\uXXXX` text (../bytes.ts, printableText), as the CLI writes them.
  */
+
+import { printableText } from '../bytes.ts';
 
 /** HTML that is safe to insert as it is. Only `html` and `raw` make one. */
 export class Html {
@@ -48,7 +51,9 @@ export function html(strings: TemplateStringsArray, ...values: readonly Interpol
 
 function render(v: Interpolation): string {
   if (v instanceof Html) return v.toString();
-  if (typeof v === 'string') return escapeHtml(v);
+  // Characters that show as nothing (zero-width, bidirectional) as the CLI prints them, `\u200b`:
+  // else `open\u200bssl` reads as openssl, and a search for openssl does not find it.
+  if (typeof v === 'string') return escapeHtml(printableText(v));
   if (typeof v === 'number') return escapeHtml(String(v));
   if (v === undefined || v === null || v === false) return '';
   if (Array.isArray(v)) return v.map(render).join('');

@@ -37,8 +37,26 @@ describe('look-alike names', () => {
     const escaped = [...hidden].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
     assert.equal(visible(`sha256:a${hidden}b`), `sha256:a${escaped}b`);
     assert.equal(visibleLine(`x${hidden}`), `x${escaped}`);
-    // Their neighbours stay: U+2010 (hyphen), U+2028 (line separator, no control), U+2070.
-    assert.equal(visible('\u2010\u2070\u00ac'), '\u2010\u2070\u00ac');
+    // Their neighbours stay: U+2010 (hyphen), U+2070 (superscript zero), U+00AC, and letters, emoji
+    // and CJK.
+    assert.equal(visible('\u2010\u2070\u00ac é 漢字 🙂'), '\u2010\u2070\u00ac é 漢字 🙂');
+  });
+
+  it('escapes the other characters that show as nothing or a blank, astral ones as two units', () => {
+    const cases: [string, string][] = [
+      ['\u034f', '\\u034f'], // combining grapheme joiner
+      ['\u061c', '\\u061c'], // Arabic letter mark
+      ['\u115f\u1160\u3164\uffa0', '\\u115f\\u1160\\u3164\\uffa0'], // Hangul fillers
+      ['\u180e', '\\u180e'], // Mongolian vowel separator
+      ['\u2028\u2029', '\\u2028\\u2029'], // line and paragraph separators
+      ['\u2060\u2064\u206a\u206f', '\\u2060\\u2064\\u206a\\u206f'], // word joiner, invisible operators, deprecated controls
+      ['\ufe00\ufe0f', '\\ufe00\\ufe0f'], // variation selectors
+      ['\u{e0041}\u{e007f}', '\\udb40\\udc41\\udb40\\udc7f'], // tag characters
+    ];
+    for (const [raw, escaped] of cases) {
+      assert.equal(visibleLine(`open${raw}ssl`), `open${escaped}ssl`, escaped);
+      assert.equal(visible(`open${raw}ssl`), `open${escaped}ssl`, escaped);
+    }
   });
 
   it('escapes C1 and DEL in JSON data on a terminal only: a pipe gets the exact bytes', async () => {

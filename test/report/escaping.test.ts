@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { printableText } from '../../src/bytes.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import type {
   ReportAttachment,
@@ -218,7 +219,8 @@ const report: fc.Arbitrary<ReportData> = fc.record({
  * attribute; lone surrogates do not survive UTF-8.
  */
 function parsed(s: string, nul = ''): string {
-  return s
+  // The page writes controls and invisible characters as `\uXXXX` text (src/report/template.ts).
+  return printableText(s)
     .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
     .replace(/\r\n?/g, '\n')
     .replace(/\0/g, nul);

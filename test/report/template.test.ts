@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { printableText } from '../../src/bytes.ts';
 import { bytes } from '../../src/report/html.ts';
 import { escapeHtml, Html, html, raw } from '../../src/report/template.ts';
 
@@ -46,12 +47,19 @@ describe('the html template', () => {
             const escaped = escapeHtml(s);
             assert.doesNotMatch(escaped, /[<>"']/);
             assert.equal(decodeReferences(escaped), s);
-            assert.equal(out, `<td>${escaped}</td><td title="${escaped}"></td>`);
+            // Controls and invisible characters are written as `\uXXXX` text first.
+            const shown = escapeHtml(printableText(s));
+            assert.equal(out, `<td>${shown}</td><td title="${shown}"></td>`);
           }
         },
       ),
       { numRuns: 500 },
     );
+  });
+
+  it('shows zero-width and bidirectional characters as the CLI does, so a look-alike name is seen', () => {
+    assert.equal(html`<td>${'open\u200bssl'}</td>`.toString(), '<td>open\\u200bssl</td>');
+    assert.equal(html`<td>${'evil\u202egnp.exe'}</td>`.toString(), '<td>evil\\u202egnp.exe</td>');
   });
 
   it('prints sizes for a person, exactly below a KiB', () => {
