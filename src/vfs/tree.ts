@@ -70,6 +70,12 @@ export class Tree {
   #oddKeys = false;
   /** Files kept out of the tree, which it must see as there ({@link keepOutside}). */
   #outside: FilesOutside | undefined;
+  /**
+   * The hardlinks to each path, by the path they link to: made with the first hardlink put, so
+   * that a tree without any pays one comparison per write. A hardlink names its file by path, and
+   * when that path is given something else or removed, the links must keep the file ({@link #keepFile}).
+   */
+  #linksTo: Map<string, string[]> | undefined;
 
   constructor(rootMode = 0o755) {
     this.#nodes.set('', { type: 'dir', mode: rootMode, uid: 0, gid: 0, mtime: 0 });
@@ -207,6 +213,7 @@ export class Tree {
 
   /** Sets a node, forgetting the sorted paths when the path is new. */
   #set(path: string, node: FsNode): void {
+    if (node.type === 'hardlink' || this.#linksTo !== undefined) this.#relink(path, node);
     if (!this.#nodes.has(path)) {
       this.#sorted = undefined;
       if (isOddKey(path)) this.#oddKeys = true;
@@ -237,13 +244,69 @@ export class Tree {
     return at;
   }
 
+  #linkMap(): Map<string, string[]> {
+    if (this.#linksTo === undefined) this.#linksTo = new Map();
+    return this.#linksTo;
+  }
+
+  /**
+   * Keeps the reverse map of hardlinks right as `node` is put at `path` (before it is): the node
+   * there is no longer a link to its file, and a file that links name is about to go.
+   */
+  #relink(path: string, node: FsNode): void {
+    const linksTo = this.#linkMap();
+    const old = this.#nodes.get(path);
+    if (old?.type === 'hardlink' && old.linkname !== undefined) forgetLink(linksTo, old.linkname, path);
+    if (old !== undefined) this.#keepFile(path, old);
+    if (node.type === 'hardlink' && node.linkname !== undefined && node.linkname !== path) noteLink(linksTo, node.linkname, path);
+  }
+
+  /**
+   * `path`'s node `old` is being replaced or removed: the hardlinks to it keep it, as on a disk,
+   * where a new file at a path (apk's and dpkg's install of a replacing package, a symlink put
+   * there) takes the name and the link keeps the old inode. The first link in walk order becomes
+   * the file (the old node, but its owner, the package that listed the link), and the others
+   * link to it; a link left naming the path would give the layer the new file under its name, or
+   * a link to a symlink, which GNU tar cannot extract ("Cannot hard link to").
+   */
+  #keepFile(path: string, old: FsNode): void {
+    const linksTo = this.#linksTo;
+    const links = linksTo?.get(path);
+    if (linksTo === undefined || links === undefined) return;
+    linksTo.delete(path);
+    const rest = sortPaths(links);
+    // A link to a link (which no installer makes) is moved to what that one links to.
+    let to = old.type === 'hardlink' ? old.linkname : undefined;
+    if (to === undefined) {
+      to = rest.shift() as string;
+      this.#nodes.set(to, { ...old, owner: this.#nodes.get(to)?.owner });
+    }
+    for (const link of rest) {
+      if (link === to) continue;
+      this.#nodes.set(link, { ...(this.#nodes.get(link) as FsNode), linkname: to });
+      noteLink(linksTo, to, link);
+    }
+  }
+
   /** Removes `path` (not following a final symlink); folders with their contents. */
   remove(path: string): void {
     const at = this.resolveParent(path);
     this.#sorted = undefined;
-    this.#nodes.delete(at);
+    const gone: [string, FsNode][] = [];
+    const take = (p: string): void => {
+      const node = this.#nodes.get(p);
+      if (node === undefined) return;
+      this.#nodes.delete(p);
+      if (this.#linksTo !== undefined) gone.push([p, node]);
+    };
+    take(at);
     const prefix = `${at}/`;
-    for (const p of [...this.#nodes.keys()]) if (p.startsWith(prefix)) this.#nodes.delete(p);
+    for (const p of [...this.#nodes.keys()]) if (p.startsWith(prefix)) take(p);
+    const linksTo = this.#linksTo;
+    if (linksTo === undefined) return;
+    // The links removed with it first, so that a file removed with all its links leaves nothing.
+    for (const [p, node] of gone) if (node.type === 'hardlink' && node.linkname !== undefined) forgetLink(linksTo, node.linkname, p);
+    for (const [p, node] of gone) this.#keepFile(p, node);
   }
 
   /**
@@ -255,7 +318,14 @@ export class Tree {
     const at = this.resolve(path);
     const node = this.#nodes.get(at);
     if (node === undefined) throw new ProvenantError('NOT_FOUND', `${JSON.stringify(path)} is not in the image`);
-    this.#nodes.set(at, { ...node, ...change, type: node.type });
+    const changed = { ...node, ...change, type: node.type };
+    if (node.type === 'hardlink' && changed.linkname !== node.linkname) {
+      // The link names another file; no file goes, so none is kept.
+      const linksTo = this.#linkMap();
+      if (node.linkname !== undefined) forgetLink(linksTo, node.linkname, at);
+      if (changed.linkname !== undefined && changed.linkname !== at) noteLink(linksTo, changed.linkname, at);
+    }
+    this.#nodes.set(at, changed);
   }
 
   /** Paths under `dir` (resolved), sorted; `dir` itself excluded. */
@@ -280,6 +350,22 @@ export class Tree {
     for (const p of this.#nodes.keys()) if (p.startsWith(prefix)) return true;
     return false;
   }
+}
+
+/** Notes that `link` is a hardlink to `target` (it was no link to it: the map holds each link once). */
+function noteLink(linksTo: Map<string, string[]>, target: string, link: string): void {
+  const links = linksTo.get(target);
+  if (links === undefined) linksTo.set(target, [link]);
+  else links.push(link);
+}
+
+/** Forgets that `link` is a hardlink to `target`. */
+function forgetLink(linksTo: Map<string, string[]>, target: string, link: string): void {
+  const links = linksTo.get(target);
+  if (links === undefined) return;
+  const i = links.indexOf(link);
+  if (i >= 0) links.splice(i, 1);
+  if (links.length === 0) linksTo.delete(target);
 }
 
 /** A key whose last part `put` kept as given, or which starts at `/`: not a resolved path. */

@@ -189,6 +189,95 @@ describe('Tree', () => {
     }
   });
 
+  describe('a hardlink whose path is given something else', () => {
+    const hard = (target: string, owner = 'pkg-a'): FsNode => ({
+      type: 'hardlink',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+      owner,
+      linkname: target,
+    });
+    const old: FsNode = { type: 'file', mode: 0o755, uid: 7, gid: 8, mtime: 9, owner: 'pkg-a', body: new TextEncoder().encode('old') };
+    /** A tree with bin/z a file and bin/m, bin/a and sbin/y hardlinks to it (bin/a listed by pkg-b). */
+    const linked = (): Tree => {
+      const t = new Tree();
+      t.put('bin/z', old);
+      t.put('bin/m', hard('bin/z'));
+      t.put('bin/a', hard('bin/z', 'pkg-b'));
+      t.put('sbin/y', hard('bin/z'));
+      return t;
+    };
+    /** What the tree has at each link path: the first in walk order the old file (its owner the link's), the others links to it. */
+    const keptOld = (t: Tree): void => {
+      assert.deepEqual(t.get('bin/a'), { ...old, owner: 'pkg-b' });
+      assert.deepEqual(t.get('bin/m'), hard('bin/a'));
+      assert.deepEqual(t.get('sbin/y'), hard('bin/a'));
+    };
+    const replacements: [string, FsNode][] = [
+      ['a file', file('new')],
+      ['a symlink', link('y')],
+      ['a folder', { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 }],
+      ['a device', { type: 'char', mode: 0o600, uid: 0, gid: 0, mtime: 0, devmajor: 1, devminor: 3 }],
+      ['a hardlink to another file', hard('etc/other')],
+    ];
+
+    for (const [what, node] of replacements) {
+      it(`keeps the old file in its links when ${what} is put there`, () => {
+        const t = linked();
+        t.put('etc/other', file('other'));
+        t.put('bin/z', node);
+        assert.deepEqual(t.get('bin/z'), node);
+        keptOld(t);
+      });
+    }
+
+    it('keeps the old file in its links when the path, or a folder holding it, is removed', () => {
+      const t = linked();
+      t.remove('bin/z');
+      assert.equal(t.get('bin/z'), undefined);
+      keptOld(t);
+      // The file and its links under one removed folder leave nothing behind.
+      const u = new Tree();
+      u.put('opt/x/f', old);
+      u.put('opt/x/g', hard('opt/x/f'));
+      u.put('opt/h', hard('opt/x/f'));
+      u.remove('opt/x');
+      assert.deepEqual(u.paths(), ['opt', 'opt/h']);
+      assert.deepEqual(u.get('opt/h'), { ...old, owner: 'pkg-a' });
+    });
+
+    it('keeps it once: the new links to it move with it, a link given something else is no longer one', () => {
+      const t = linked();
+      t.put('bin/m', file('mine'));
+      t.put('bin/z', file('new'));
+      assert.deepEqual(t.get('bin/a'), { ...old, owner: 'pkg-b' });
+      assert.deepEqual(t.get('sbin/y'), hard('bin/a'));
+      assert.equal(new TextDecoder().decode(t.get('bin/m')?.body as Uint8Array), 'mine');
+      // bin/a is the file now: replacing it in turn keeps it in sbin/y.
+      t.put('bin/a', link('z'));
+      assert.deepEqual(t.get('sbin/y'), old);
+      // A link pointed elsewhere with update is not kept when the path it left goes.
+      const u = linked();
+      u.put('etc/other', file('other'));
+      u.update('bin/m', { linkname: 'etc/other' });
+      u.update('bin/a', { linkname: 'etc/other' });
+      u.update('sbin/y', { linkname: 'etc/other' });
+      u.remove('bin/z');
+      assert.deepEqual(u.get('bin/a'), hard('etc/other', 'pkg-b'));
+    });
+
+    it('changes nothing for a file given again that no link names, or a link to a file left as it is', () => {
+      const t = linked();
+      t.put('etc/other', file('1'));
+      t.put('etc/other', file('2'));
+      t.update('bin/z', { mode: 0o700 });
+      assert.deepEqual(t.get('bin/a'), hard('bin/z', 'pkg-b'));
+      assert.equal(t.get('bin/z')?.mode, 0o700);
+    });
+  });
+
   it('orders paths component by component', () => {
     assert.ok(comparePaths('a/b', 'a-b') < 0);
     assert.ok(comparePaths('a', 'a/b') < 0);
