@@ -2,7 +2,7 @@
 // umoci, whatever the order of a link and its file (a link to a name not yet extracted is what
 // both refuse) and whatever the layering.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -55,6 +55,9 @@ async function gnuExtract(tar: Uint8Array, into: string): Promise<void> {
   assert.equal(r.status, 0, `GNU tar: ${r.stderr}`);
 }
 
+/** The manifest digest of each image {@link buildAndUnpack} made, by its name. */
+const built = new Map<string, string>();
+
 /** Builds `config` (lines after `contents`), checks each layer with GNU tar and the image with umoci; the rootfs umoci made. */
 async function buildAndUnpack(dir: string, lines: string, spill: boolean, name: string): Promise<string> {
   const configPath = join(dir, 'image.yaml');
@@ -66,6 +69,7 @@ async function buildAndUnpack(dir: string, lines: string, spill: boolean, name: 
   const cacheDir = join(dir, `cache-${spill}`);
   const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: EPOCH, cacheDir, spill });
   const image = result.images[0]!;
+  built.set(name, image.manifest.digest);
   for (const [i, layer] of image.layers.entries()) {
     await gnuExtract(gunzipSync(await layerBytes(layer)), join(dir, `gnu-${name}-${i}`));
   }
@@ -154,5 +158,24 @@ describe('hard links in layers', { skip: toolMissing('tar') || toolMissing('umoc
     }
     assert.equal((await stat(join(dir, 'x', 'usr/bin/a'))).nlink, 4);
     assert.equal((await stat(join(dir, 'x', 'opt/second'))).ino, (await stat(join(dir, 'x', 'opt/first'))).ino);
+  });
+
+  it('keeps the file in a link whose source is then given a symlink, in a tree or with files kept out of it', async () => {
+    const dir = await tempDir();
+    await repository(dir, PACKAGES);
+    const lines =
+      'paths:\n  - {path: /bin/app, type: hardlink, source: /usr/bin/app}\n  - {path: /usr/bin/app, type: symlink, source: ../../etc/other}\n';
+    for (const spill of [false, true]) {
+      const rootfs = await buildAndUnpack(dir, lines, spill, `replaced-${spill}`);
+      for (const root of [rootfs, join(dir, `gnu-replaced-${spill}-0`)]) {
+        assert.equal(await readFile(join(root, 'bin/app'), 'utf8'), '#!/bin/sh\necho app\n');
+        assert.ok((await lstat(join(root, 'bin/app'))).isFile());
+        assert.ok((await lstat(join(root, 'usr/bin/app'))).isSymbolicLink());
+      }
+    }
+    assert.equal(built.get('replaced-true'), built.get('replaced-false'));
+    // In layers of their own, each extracts alone (a layers' build starts in a tree).
+    const rootfs = await buildAndUnpack(dir, `layering: {strategy: per-package, budget: 3}\n${lines}`, false, 'replaced-layers');
+    assert.equal(await readFile(join(rootfs, 'bin/app'), 'utf8'), '#!/bin/sh\necho app\n');
   });
 });

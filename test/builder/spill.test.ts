@@ -66,6 +66,8 @@ const STEPS: readonly string[][] = [
   ['paths:', '  - {path: /usr/share/doc, type: empty-file}', '  - {path: /a/b, type: symlink, source: c}'],
   ['accounts:', '  users: [{username: app, uid: 1000, homedir: /a/x/../home}]', '  groups: [{groupname: app, gid: 1000}]'],
   ['paths:', '  - {path: /d/y, type: permissions, permissions: 0o600}', '  - {path: /h2, type: hardlink, source: /a/x/../b/y}'],
+  // A hardlink's source given something else: the link keeps the file.
+  ['paths:', '  - {path: /h3, type: hardlink, source: /a/x}', '  - {path: /a/x, type: empty-file}'],
 ];
 
 interface Case {

@@ -2,6 +2,9 @@
 // of every file of the image next to the tree that holds the same files (issue 16, memory).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
@@ -19,6 +22,7 @@ import { ApkSource } from '../../../src/pkg/apk/source.ts';
 import { type ApkSpec, buildApk } from '../../../src/pkg/apk/write.ts';
 import { readBody } from '../../../src/vfs/body.ts';
 import { Tree } from '../../../src/vfs/tree.ts';
+import { sh, toolMissing } from '../../helpers/images.ts';
 
 const EPOCH = 1_700_000_000;
 const options = {
@@ -299,5 +303,46 @@ describe("apk-tools' rules for a file two packages give", () => {
       assert.match(err.message, /^bbb-1\.0-r0 and aaa both install \/usr\/share\/x$/);
       return true;
     });
+  });
+
+  it('keeps the old file in a hardlink to a path a replacing package gives a symlink or a file, as apk-tools does', {
+    skip: toolMissing('tar'),
+  }, async () => {
+    const enc = (text: string) => new TextEncoder().encode(text);
+    const read = async (spec: Omit<ApkSpec, 'version' | 'arch' | 'builddate'>, links: [string, string][] = []) => {
+      const bytes = await buildApk({ version: '1.0-r0', arch: 'x86_64', builddate: EPOCH, ...spec });
+      const pkg = await readApkPackage(bytes, { where: `${spec.name}.apk`, allowUntrusted: true });
+      // buildApk writes no hardlinks: they are added as apk's tar holds them, after their file.
+      for (const [path, target] of links)
+        pkg.entries.push({ path, header: tarHeader({ name: path, type: 'hardlink', linkname: target }), body: new Uint8Array() });
+      return { info: apkPackageInfo(pkg, bytes.length, spec.name), pkg };
+    };
+    const dir = mkdtempSync(join(tmpdir(), 'apk-hardlink-'));
+    try {
+      for (const [what, z] of [
+        ['a symlink', { path: 'bin/z', type: 'symlink', target: 'y' }],
+        ['a file', { path: 'bin/z', type: 'file', body: enc('new\n') }],
+      ] as const) {
+        // `a` ships bin/z and bin/a, one file under two names; `b` replaces a and gives bin/z anew.
+        const a = await read({ name: 'a', files: [{ path: 'bin/z', type: 'file', body: enc('old\n'), mode: 0o755 }] }, [
+          ['bin/a', 'bin/z'],
+        ]);
+        const b = await read({ name: 'b', replaces: ['a'], files: [{ path: 'bin/y', type: 'file', body: enc('y\n') }, z] });
+        const tree = new Tree();
+        await new ApkSource(options, new ApkKeyring()).install(tree, [a, b], 'x86_64', { mtime: EPOCH, clamp: undefined });
+        const tar = join(dir, `${z.type}.tar`);
+        writeFileSync(tar, gunzipSync(await layerBytes(await treeLayer(tree))));
+        const into = join(dir, z.type);
+        mkdirSync(into);
+        const r = sh('tar', ['-xf', tar, '-C', into]);
+        assert.equal(r.status, 0, `${what}: GNU tar: ${r.stderr}`);
+        assert.equal(readFileSync(join(into, 'bin/a'), 'utf8'), 'old\n', what);
+        assert.ok(statSync(join(into, 'bin/a')).isFile(), what);
+        assert.equal(statSync(join(into, 'bin/a')).mode & 0o777, 0o755, what);
+        if (z.type === 'file') assert.equal(readFileSync(join(into, 'bin/z'), 'utf8'), 'new\n');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { crc32, gzipSync } from 'node:zlib';
+import { crc32, gunzipSync, gzipSync } from 'node:zlib';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { layerBytes, treeLayer } from '../../../src/builder/layer.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
@@ -497,6 +498,57 @@ describe('installDeb rules', () => {
       entries: [...pkg.entries].map((e) => (e.path === 'usr/b' ? { ...e, hardlinkTarget: 'etc/shadow' } : e)),
     };
     assert.throws(() => installDeb(new Tree(), forged), code('UNSAFE_PATH'));
+  });
+
+  it('keeps the old file in a hardlink to a path a replacing package gives a symlink or a file, as dpkg does', {
+    skip: spawnSync('tar', ['--version'], { stdio: 'ignore' }).status !== 0 && 'GNU tar is not installed',
+  }, async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'deb-hardlink-'));
+    try {
+      for (const z of [
+        { header: tarHeader({ name: './usr/z', type: 'symlink', linkname: 'y' }) },
+        file('./usr/z', 'new\n', { mode: 0o644 }),
+      ]) {
+        const what = z.header.type;
+        // `old` ships usr/z and usr/a, one file under two names; `new` replaces it and gives usr/z anew.
+        const old = await crafted('old', [
+          dir('./usr/'),
+          file('./usr/z', 'old\n', { mode: 0o755 }),
+          { header: tarHeader({ name: './usr/a', type: 'hardlink', linkname: './usr/z' }) },
+        ]);
+        const replacing = await crafted('new', [dir('./usr/'), file('./usr/y', 'y\n'), z], 'Replaces: old\n');
+        const tree = new Tree();
+        installDeb(tree, old);
+        installDeb(tree, replacing);
+        const tar = join(tmp, `${what}.tar`);
+        writeFileSync(tar, gunzipSync(await layerBytes(await treeLayer(tree))));
+        const into = join(tmp, what);
+        mkdirSync(into);
+        const r = spawnSync('tar', ['-xf', tar, '-C', into], { encoding: 'utf8' });
+        assert.equal(r.status, 0, `${what}: GNU tar: ${r.stderr}`);
+        assert.equal(readFileSync(join(into, 'usr/a'), 'utf8'), 'old\n', what);
+        assert.ok(statSync(join(into, 'usr/a')).isFile(), what);
+        assert.equal(statSync(join(into, 'usr/a')).mode & 0o777, 0o755, what);
+        // The old package still lists usr/a, and owns it.
+        assert.equal(tree.get('usr/a')?.owner, 'old');
+        // With the files kept out of the tree, the replacing usr/z is refused there (a path given
+        // twice), and the build installs again into a tree alone: the image above.
+        const spill = await SpilledFiles.open(new DownloadCache(tmp), []);
+        try {
+          const kept = new Tree();
+          kept.keepOutside(spill);
+          installDeb(kept, onDisk(old, tmp), { spill });
+          assert.throws(
+            () => installDeb(kept, onDisk(replacing, tmp), { spill }),
+            (err: unknown) => err instanceof SpillRefused && /\/usr\/z is given twice/.test(err.why),
+          );
+        } finally {
+          await spill.close();
+        }
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('writes the Status line after Package even when Package is not first, and ends the stanza with a newline', async () => {
