@@ -324,19 +324,23 @@ describe('installDeb rules', () => {
       () => installDeb(tree, old),
       (err: unknown) => code('FILE_CONFLICT')(err) && /b-old_1\.0_amd64 and a-new both install \/usr\/x/.test((err as Error).message),
     );
-    // A hardlink of the old package to its file that stayed the new one's links to that file, in
-    // either order (dpkg links to the file on disk).
+    // A hardlink of the old package to its file that stayed the new one's links to that file
+    // (dpkg links to the file on disk). Installed the other way, the link keeps the old file: dpkg
+    // renames the new file over the name, and the link keeps the old inode. Here the order shows.
     const hardlink = { header: tarHeader({ name: './usr/y', type: 'hardlink', linkname: './usr/x' }) };
     const linking = await crafted('b-old', [dir('./usr/'), file('./usr/x', 'old'), hardlink]);
-    const links = (t: Tree) => ({ x: `${t.get('usr/x')?.owner} ${dec(t.get('usr/x')?.body)}`, y: t.get('usr/y')?.linkname });
+    const links = (t: Tree) => ({
+      x: `${t.get('usr/x')?.owner} ${dec(t.get('usr/x')?.body)}`,
+      y: `${t.get('usr/y')?.type} ${t.get('usr/y')?.owner} ${t.get('usr/y')?.linkname ?? dec(t.get('usr/y')?.body)}`,
+    });
     const linkedForward = new Tree();
     installDeb(linkedForward, linking);
     installDeb(linkedForward, replacing, { installedVersions: new Map([['b-old', '1.0']]) });
     const linkedReverse = new Tree();
     installDeb(linkedReverse, replacing);
     installDeb(linkedReverse, linking, { installedReplaces: new Map([['a-new', 'b-old (<< 2.0)']]) });
-    assert.deepEqual(links(linkedReverse), { x: 'a-new new', y: 'usr/x' });
-    assert.deepEqual(links(linkedReverse), links(linkedForward));
+    assert.deepEqual(links(linkedReverse), { x: 'a-new new', y: 'hardlink b-old usr/x' });
+    assert.deepEqual(links(linkedForward), { x: 'a-new new', y: 'file b-old old' });
   });
 
   it('installs a package and one that Replaces it in either order through DebRepositorySource; with files kept out of the tree, falls back to the tree', async () => {
