@@ -71,9 +71,10 @@ export class Tree {
   /** Files kept out of the tree, which it must see as there ({@link keepOutside}). */
   #outside: FilesOutside | undefined;
   /**
-   * The hardlinks to each path, by the path they link to: made with the first hardlink put, so
-   * that a tree without any pays one comparison per write. A hardlink names its file by path, and
-   * when that path is given something else or removed, the links must keep the file ({@link #keepFile}).
+   * The hardlinks to each path, by the path they link to. A hardlink names its file by path, and
+   * when that path is given something else or removed, the links must keep the file
+   * ({@link #keepFile}). Made with the first hardlink put: a write to a new path that is no
+   * hardlink never looks at it, and one that replaces a node does once a hardlink was put.
    */
   #linksTo: Map<string, string[]> | undefined;
 
@@ -213,11 +214,13 @@ export class Tree {
 
   /** Sets a node, forgetting the sorted paths when the path is new. */
   #set(path: string, node: FsNode): void {
-    if (node.type === 'hardlink' || this.#linksTo !== undefined) this.#relink(path, node);
-    if (!this.#nodes.has(path)) {
+    const old = this.#nodes.get(path);
+    if (old === undefined) {
       this.#sorted = undefined;
       if (isOddKey(path)) this.#oddKeys = true;
     }
+    // A new path that is no hardlink, most of what a build puts, has nothing to do with links.
+    if (node.type === 'hardlink' || (old !== undefined && this.#linksTo !== undefined)) this.#relink(path, node, old);
     this.#nodes.set(path, node);
   }
 
@@ -250,12 +253,11 @@ export class Tree {
   }
 
   /**
-   * Keeps the reverse map of hardlinks right as `node` is put at `path` (before it is): the node
-   * there is no longer a link to its file, and a file that links name is about to go.
+   * Keeps the reverse map of hardlinks right as `node` is put at `path` (before it is): `old`,
+   * the node there, is no longer a link to its file, and a file that links name is about to go.
    */
-  #relink(path: string, node: FsNode): void {
+  #relink(path: string, node: FsNode, old: FsNode | undefined): void {
     const linksTo = this.#linkMap();
-    const old = this.#nodes.get(path);
     if (old?.type === 'hardlink' && old.linkname !== undefined) forgetLink(linksTo, old.linkname, path);
     if (old !== undefined) this.#keepFile(path, old);
     if (node.type === 'hardlink' && node.linkname !== undefined && node.linkname !== path) noteLink(linksTo, node.linkname, path);
