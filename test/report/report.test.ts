@@ -13,6 +13,7 @@ import { isProvenantError } from '../../src/errors.ts';
 import type { ReportData } from '../../src/report/data.ts';
 import { gatherReport } from '../../src/report/gather.ts';
 import { renderReport } from '../../src/report/html.ts';
+import { stringRecord } from '../../src/report/statements.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import { chromiumMissing, launch } from './browser.ts';
@@ -346,5 +347,14 @@ describe('provenant report', { skip: fixturesMissing }, () => {
     } finally {
       await browser.close();
     }
+  });
+});
+
+describe('records read from an image', () => {
+  it('keep a key named __proto__ as a key (a label an image may have)', () => {
+    const labels = stringRecord(JSON.parse('{"__proto__":"hidden-label","visible":"yes","n":1}'));
+    assert.deepEqual(Object.keys(labels), ['__proto__', 'visible']);
+    assert.equal(Object.getPrototypeOf(labels), Object.prototype);
+    assert.equal(Object.getOwnPropertyDescriptor(labels, '__proto__')?.value, 'hidden-label');
   });
 });
