@@ -22,10 +22,11 @@ import type { LoadedConfig } from '../builder/config-types.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageFiles } from '../image/apko-sbom.ts';
-import { readStatements } from '../image/attestations.ts';
+import { statementsOrNone } from '../image/attestations.ts';
 import { diffImages } from '../image/diff.ts';
 import { decompressLayer } from '../image/filesystem.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
+import type { Logger } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { type Digest, Digester } from '../oci/digest.ts';
 import { platformMatches } from '../oci/platform.ts';
@@ -85,6 +86,8 @@ export interface ApkoReproduceOptions {
   allowLocalFiles?: boolean | undefined;
   /** Told, before a platform is rebuilt, which hosts its configuration's repositories and keys are on. */
   onSources?: ((sources: PackageSources) => void) | undefined;
+  /** Told of an attachment skipped because it holds no statements. */
+  logger?: Logger | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -128,7 +131,8 @@ async function attested(
   const out: { predicate: unknown; source: ApkoRecipeSource }[] = [];
   for (const a of attachments) {
     if (a.kind === 'signature') continue;
-    for (const s of await readStatements(store, a, options).catch(() => [])) {
+    // One attachment that holds no statements is skipped, said; a blob that cannot be read is an error.
+    for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) {
       const subjects = Array.isArray(s.statement.subject) ? (s.statement.subject as { digest?: Record<string, string> }[]) : [];
       if (s.predicateType !== APKO_CONFIGURATION || !subjects.some((x) => x.digest?.sha256 === subject.slice(7))) continue;
       const source = {

@@ -17,7 +17,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Attachment, AttachmentStorage } from '../attest/attachments.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
-import { readStatements } from '../image/attestations.ts';
+import { statementsOrNone } from '../image/attestations.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -209,7 +209,7 @@ function subjectNames(subject: unknown, digest: Digest): boolean {
 }
 
 /**
- * Every SLSA statement about `m`, unverified, as {@link readStatements} reads them: in-toto
+ * Every SLSA statement about `m`, unverified, as statementsOrNone (../image/attestations.ts) reads them: in-toto
  * layers of BuildKit and referrer manifests, DSSE layers of cosign's `.att` image, and the
  * envelopes of cosign 3 bundle referrers. A statement that does not name this manifest in its
  * subject is left out: it is about another image.
@@ -219,15 +219,10 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
   const out: FoundProvenance[] = [];
   for (const a of m.attachments) {
     if (a.kind === 'signature') continue;
-    let statements: Awaited<ReturnType<typeof readStatements>>;
-    try {
-      statements = await readStatements(store, a, { signal: options.signal });
-    } catch (err) {
-      // A statement that is not JSON, or a bundle that is not one, is that attachment's problem.
-      if (err instanceof ProvenantError) throw err;
-      logger.warn(`${platformLabel(m)}: skipped ${a.storage} attachment ${a.digest}: ${(err as Error).message}`);
-      continue;
-    }
+    // A statement that is not one, or a bundle that is not one, is that attachment's problem.
+    const statements = await statementsOrNone(store, a, { signal: options.signal }, (message) =>
+      logger.warn(`${platformLabel(m)}: skipped ${a.storage} attachment: ${message}`),
+    );
     for (const s of statements) {
       if (!SLSA.test(s.predicateType) || !(subjectNames(s.statement.subject, m.digest) || boundByIndex(a, s.statement.subject))) continue;
       out.push({

@@ -7,6 +7,7 @@ import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts';
 import { inspectJson, renderInspect } from '../render.ts';
 import { withImage } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'show an image: its manifests, platforms and attached signatures, attestations and SBOMs',
@@ -28,7 +29,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     if (format === 'text') return renderInspect(result);
     // buildx's Provenance and SBOM fields: the statements' predicates, whatever the storage.
     const { attestationSummaries } = await import('../../image/attestations.ts');
-    const summaries = await attestationSummaries(store, result, { signal: io.signal });
+    const summaries = await attestationSummaries(store, result, { signal: io.signal, logger: warningLogger(io) });
     return `${JSON.stringify({ ...(inspectJson(result) as object), ...summaries }, null, 2)}\n`;
   });
   io.stdout.write(out);

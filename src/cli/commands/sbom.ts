@@ -10,7 +10,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { outputFlag, platformArg, positional, REGISTRY_FLAGS, sourceDateEpoch, writeData } from '../options.ts';
 import { withImage } from '../stores.ts';
-import { visibleLine } from '../visible.ts';
+import { visibleLine, warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: "print an image's SBOM: the attached one, or one made from its apk or dpkg database",
@@ -56,6 +56,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       toolVersion: VERSION,
       sourceDateEpoch: sourceDateEpoch(io),
       signal: io.signal,
+      logger: warningLogger(io),
     }),
   );
   if (sbom.generated)
