@@ -107,7 +107,7 @@ export class DockerArchiveStore implements ContentStore {
     try {
       await refuseExisting(path, store.location);
       work = await mkdtemp(join(tmpdir(), 'provenant-docker-archive-'));
-      store.#blobs = await LayoutStore.open(join(work, 'out'), { create: true });
+      store.#blobs = await LayoutStore.open(join(work, 'out'), { create: true, location: store.location });
       store.#work = work;
       store.#lock = lock;
       return store;

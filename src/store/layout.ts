@@ -530,7 +530,7 @@ interface IndexRead {
  * none.
  */
 async function openIndex(path: string, options: LayoutOpenOptions): Promise<IndexRead> {
-  const where = `oci:${path}`;
+  const where = options.location ?? `oci:${path}`;
   let layoutFile = await readLayoutFile(path, where);
   if (layoutFile === undefined) {
     if (!options.create) {
