@@ -49,17 +49,20 @@ export interface WriteFileOptions {
  * On any failure or cancellation the temporary file is removed and `path` is left as it was.
  * A stream's own errors (a digest that did not verify, say) are thrown as they are.
  *
- * @throws ProvenantError `IO` when the file system refuses, `ABORTED` when `signal` fires
+ * @throws ProvenantError `NOT_FOUND` when the folder is missing (and `mkdir` was not asked), `IO`
+ *   when the file system refuses otherwise, `ABORTED` when `signal` fires
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
   const where = options.where ?? path;
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
   let handle: FileHandle | undefined;
+  let opened = false;
   try {
     if (options.mkdir) await fsp().mkdir(dirname(path), { recursive: true });
     // The file exists before any byte flows, and is closed before it is removed on failure: a
     // write stream that opened its file on its own could create it after the cleanup ran.
     handle = await fsp().open(tmp, 'wx', options.mode ?? 0o666);
+    opened = true;
     if (options.exactMode === true && options.mode !== undefined) await handle.chmod(options.mode);
     if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
     else await process.getBuiltinModule('node:stream/promises').pipeline(data, handle.createWriteStream(), { signal: options.signal });
@@ -70,6 +73,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await fsp().rm(tmp, { force: true });
+    if (!opened && (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      // open's own words name the temporary file too: it is the folder that is missing.
+      throw new ProvenantError('NOT_FOUND', `${dirname(path)} does not exist; ${where} was not written`, {
+        where,
+        cause: err,
+        hint: 'write into a folder that exists',
+      });
+    }
     if ((err as NodeJS.ErrnoException | undefined)?.code === 'EISDIR') {
       // rename's own words name the temporary file, which the user never chose.
       throw new ProvenantError('IO', `${where} is a folder; nothing was written`, {

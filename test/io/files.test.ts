@@ -48,6 +48,12 @@ describe('writeFileAtomic', () => {
       return true;
     });
     assert.deepEqual((await readdir(dir)).sort(), ['exact', 'folder', 'masked']);
+    // A folder that is not there is named, not the temporary file open could not make in it.
+    await assert.rejects(writeFileAtomic(join(dir, 'nope', 'f'), 'x'), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'NOT_FOUND'), String(e));
+      assert.equal(e.message, `${join(dir, 'nope')} does not exist; ${join(dir, 'nope', 'f')} was not written`);
+      return true;
+    });
   });
 
   it('leaves the old file and no temporary file when the stream fails, and throws its error as it is', async () => {
@@ -80,11 +86,11 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await readdir(dir), ['f']);
   });
 
-  it('says IO, naming the place, when the folder is missing', async () => {
+  it('says NOT_FOUND, naming the place, when the folder is missing', async () => {
     const dir = await tempDir();
     await assert.rejects(
       writeFileAtomic(join(dir, 'missing', 'f'), 'x', { where: 'the lock file' }),
-      (e: unknown) => isProvenantError(e, 'IO') && e.where === 'the lock file',
+      (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.where === 'the lock file',
     );
   });
 });
