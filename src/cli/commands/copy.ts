@@ -11,6 +11,7 @@ import { FORMAT_FLAG, formatOf, platformArg, positional, QUIET_FLAG, REGISTRY_FL
 import { progressReporter } from '../progress.ts';
 import { renderCopy } from '../render.ts';
 import { parseLocationOrPath, targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'copy an image with everything it references between any two stores',
@@ -66,6 +67,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         concurrency,
         signal: io.signal,
         onProgress: progress.update,
+        logger: warningLogger(io),
       });
       if (!toDockerArchive) return copied;
       // The archive keeps no manifest: what it holds, read back, is a Docker schema 2 manifest
@@ -79,11 +81,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     if (changed !== undefined && changed.signatures > 0) {
       io.stderr.write(
         `warning: ${asked ? '--platform' : "taking this machine's platform (a docker-archive holds one)"} made the copy ${result.digest}, not the signed ${changed.digest}: its ${changed.signatures} signature(s) and attestation(s) do not cover the copy and were not copied${args.values['with-referrers'] === true || toDockerArchive ? '' : " (the copy's own come with --with-referrers)"}\n`,
-      );
-    }
-    for (const tag of result.cosignTagsKept) {
-      io.stderr.write(
-        `warning: ${dstName} has its own ${tag}, another image than the source's: it was kept, and the source's not copied\n`,
       );
     }
     if (format === 'json') writeJson(io, result);
