@@ -106,7 +106,7 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
   // Most packages have one data member: its bytes are the data, without another copy.
   const data = dataMembers.length === 1 ? dataMembers[0]!.data : concatBytes(dataMembers.map((m) => m.data));
   for (const f of await tarFiles(data, where)) {
-    const path = cleanEntryPath(f.name, `${where}: ${f.name}`);
+    const path = apkEntryPath(f.name, where);
     if (path === '.') continue;
     if (f.header.type === 'file' && hasFileSha1(f.header))
       checkFileSha1(path, f.header, createHash('sha1').update(f.body).digest('hex'), where);
@@ -207,6 +207,25 @@ export function checkDataHash(pkginfo: PkgInfo, dataHash: string, options: ReadA
 }
 
 /** Whether a data entry's header carries its SHA-1 (`APK-TOOLS.checksum.SHA1`). */
+/**
+ * A data entry's name as a path in the image ({@link cleanEntryPath}), refused when it holds a
+ * line break: apk's installed database lists paths one per line (`F:`, `R:`), so such a name
+ * would write lines of its own there (a file listed that is not installed, one installed that
+ * is not listed), in Provenant's database and apk's alike.
+ *
+ * @throws ProvenantError `UNSAFE_PATH`
+ */
+export function apkEntryPath(name: string, where: string): string {
+  const path = cleanEntryPath(name, `${where}: ${name}`);
+  if (/[\n\r]/.test(path)) {
+    throw new ProvenantError('UNSAFE_PATH', `the entry name ${JSON.stringify(name)} holds a line break`, {
+      where: `${where}: ${JSON.stringify(name)}`,
+      hint: "apk's installed database lists one path per line: the package is crafted or broken",
+    });
+  }
+  return path;
+}
+
 export function hasFileSha1(header: TarHeader): boolean {
   return header.pax?.['APK-TOOLS.checksum.SHA1'] !== undefined;
 }

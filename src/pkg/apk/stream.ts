@@ -16,7 +16,6 @@ import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { crc32, createGunzip } from 'node:zlib';
-import { cleanEntryPath } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
@@ -26,6 +25,7 @@ import { CONTROL_MAX, DATA_MAX, type GzipMember, gzipMemberAt } from './members.
 import {
   type ApkControlFacts,
   type ApkPackage,
+  apkEntryPath,
   checkDataHash,
   checkFileSha1,
   hasFileSha1,
@@ -212,7 +212,7 @@ async function unpack(
   let badFile: ProvenantError | undefined;
   try {
     for await (const e of readTar(tar, { where })) {
-      const entryPath = cleanEntryPath(e.header.name, `${where}: ${e.header.name}`);
+      const entryPath = apkEntryPath(e.header.name, where);
       if (entryPath === '.') continue;
       let body: StoredBody | undefined;
       if (e.header.type === 'file') {

@@ -212,7 +212,7 @@ function checkInteger(n: unknown, what: string, min: number, max = Number.MAX_SA
 }
 
 /**
- * Checks a package path: relative, `/`-separated, without empty, `.` or `..` parts.
+ * Checks a package path: relative, `/`-separated, without empty, `.` or `..` parts, NUL or line breaks.
  *
  * @throws ProvenantError `USAGE` naming the path
  */
@@ -221,6 +221,7 @@ export function checkApkPath(path: string, where?: string): void {
     new ProvenantError('USAGE', `the package path ${JSON.stringify(path)} ${why}`, { where, hint });
   if (typeof path !== 'string' || path === '') throw bad('is empty');
   if (path.includes('\0')) throw bad('holds a NUL byte');
+  if (/[\n\r]/.test(path)) throw bad("holds a line break, which apk's installed database cannot list (one path per line)");
   if (path.startsWith('/')) throw bad('is absolute', `write it relative to the image root: ${JSON.stringify(path.replace(/^\/+/, ''))}`);
   for (const part of path.split('/')) {
     if (part === '..') throw bad('has a ".." part', 'packages may only write inside the image root');

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
@@ -10,6 +13,8 @@ import { parseApkIndexText, readApkIndex } from '../../../src/pkg/apk/apkindex.t
 import { DATA_MAX, splitGzipMembers } from '../../../src/pkg/apk/members.ts';
 import { parsePkgInfo, readApkPackage } from '../../../src/pkg/apk/package.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { streamApkFile } from '../../../src/pkg/apk/stream.ts';
+import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import { fixture, fixturesMissing, readFixture } from '../../helpers/fixtures.ts';
 
 const skip = fixturesMissing;
@@ -225,6 +230,21 @@ describe('.apk packages', { skip }, () => {
       readApkPackage(await build([{ name: '/etc/passwd', body: 'x' }]), { where: 'evil', allowUntrusted: true }),
       code('UNSAFE_PATH'),
     );
+    // A line break would write lines of its own into apk's installed database (F:, R:), read whole or streamed.
+    for (const name of ['etc/a\nR:evil', 'etc/a\rb']) {
+      const bytes = await build([{ name, body: 'x' }]);
+      await assert.rejects(readApkPackage(bytes, { where: 'evil', allowUntrusted: true }), code('UNSAFE_PATH'), JSON.stringify(name));
+      const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-newline-'));
+      try {
+        const path = join(dir, 'x.apk');
+        await writeFile(path, bytes);
+        const writer = await new DownloadCache(join(dir, 'cache')).writer();
+        await assert.rejects(streamApkFile(path, bytes.length, writer, { where: 'evil', allowUntrusted: true }), code('UNSAFE_PATH'));
+        await writer.abort();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
     await assert.rejects(
       readApkPackage(await build([{ name: 'a', body: 'x', sha1: '0000000000000000000000000000000000000000' }]), {
         where: 'sha',

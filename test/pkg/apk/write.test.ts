@@ -146,6 +146,7 @@ describe('buildApk', () => {
     await bad([{ path: './x', type: 'file' }], /"\.\/x" has an empty or "\." part/);
     await bad([{ path: 'a//b', type: 'file' }], /"a\/\/b"/);
     await bad([{ path: '', type: 'file' }], /is empty/);
+    await bad([{ path: 'etc/a\nR:evil', type: 'file' }], /holds a line break/);
     await bad(
       [
         { path: 'x', type: 'file' },
