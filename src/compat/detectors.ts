@@ -48,7 +48,8 @@ export const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
 export function layerCompression(mediaType: string): Compression | undefined {
   if (mediaType === DOCKER_LAYER_TAR) return 'uncompressed-docker';
   if (mediaType === MediaType.OciLayer || mediaType === MediaType.OciLayerNondistributable) return 'uncompressed';
-  if (mediaType.endsWith('+zstd')) return isFilesystemLayer(mediaType) ? 'zstd' : undefined;
+  // `.tar.zstd`: containerd's and BuildKit's Docker-typed zstd layer, which Docker's spec never defined.
+  if (mediaType.endsWith('+zstd') || mediaType.endsWith('.tar.zstd')) return isFilesystemLayer(mediaType) ? 'zstd' : undefined;
   if (mediaType.endsWith('+gzip') || mediaType.endsWith('.tar.gzip')) return isFilesystemLayer(mediaType) ? 'gzip' : undefined;
   return undefined;
 }

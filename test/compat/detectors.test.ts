@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { checkGraph } from '../../src/compat/check.ts';
-import { DETECTORS } from '../../src/compat/detectors.ts';
+import { DETECTORS, layerCompression } from '../../src/compat/detectors.ts';
 import type { ImageGraph } from '../../src/compat/graph.ts';
 import { planFromGraph } from '../../src/compat/plan.ts';
 import { loadProfiles, targetOf } from '../../src/compat/profile.ts';
@@ -25,6 +25,7 @@ const mediaType = fc.constantFrom(
   MediaType.OciLayer,
   MediaType.DockerLayerGzip,
   'application/vnd.docker.image.rootfs.diff.tar',
+  'application/vnd.docker.image.rootfs.diff.tar.zstd',
   MediaType.InToto,
   'application/vnd.example.thing',
 );
@@ -174,6 +175,16 @@ describe('detectors and transforms on arbitrary manifests', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('knows each layer type by its compression, the Docker-typed zstd layer containerd writes too', () => {
+    assert.equal(layerCompression('application/vnd.docker.image.rootfs.diff.tar.zstd'), 'zstd');
+    assert.equal(layerCompression(MediaType.OciLayerZstd), 'zstd');
+    assert.equal(layerCompression(MediaType.DockerLayerGzip), 'gzip');
+    assert.equal(layerCompression(MediaType.OciLayerGzip), 'gzip');
+    assert.equal(layerCompression('application/vnd.docker.image.rootfs.diff.tar'), 'uncompressed-docker');
+    assert.equal(layerCompression(MediaType.OciLayer), 'uncompressed');
+    assert.equal(layerCompression('application/vnd.example.thing+zstd'), undefined);
   });
 
   it('has a detector for every name the profiles may use', () => {
