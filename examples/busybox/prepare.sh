@@ -22,6 +22,7 @@ if [[ ! -x $provenant ]]; then
   fi
 fi
 p() { echo "+ provenant $*" >&2; "$provenant" "$@"; }
-p apk keygen --name demo.rsa -o keys
+# Run again, the script keeps the key: the repository below is signed with it again.
+[[ -f keys/demo.rsa ]] || p apk keygen --name demo.rsa -o keys
 p apk build busybox.yaml --key keys/demo.rsa -o repo/x86_64/busybox-1.36.1-r0.apk
 p apk index repo/x86_64/busybox-1.36.1-r0.apk --key keys/demo.rsa -o repo/x86_64/APKINDEX.tar.gz

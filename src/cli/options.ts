@@ -81,6 +81,18 @@ export function requireOutputFolder(path: string): void {
   }
 }
 
+/**
+ * Refuses to replace files a command makes anew (a key pair), unless told to: a script cannot
+ * answer cosign's question, so replacing is a flag (`--force`).
+ *
+ * @throws ProvenantError `USAGE` naming the first of `paths` that exists, with `hint`
+ */
+export function refuseToReplace(paths: readonly string[], what: string, hint: string): void {
+  const { existsSync } = process.getBuiltinModule('node:fs');
+  const found = paths.find((p) => existsSync(p));
+  if (found !== undefined) throw new ProvenantError('USAGE', `${found} exists; ${what} would replace it`, { hint });
+}
+
 /** Exactly `count` positional arguments, or USAGE with the command's usage line. */
 export function positional(args: ParsedArgs, count: number, usage: string): string[] {
   if (count === 0 && args.positionals.length > 0) {

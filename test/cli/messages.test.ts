@@ -99,6 +99,19 @@ describe('messages and exit codes', () => {
     assertMessage(r.stderr, /^provenant apk: the package missing\.apk does not exist$/);
   });
 
+  it('apk keygen refuses to replace a key pair without --force (exit 2), as generate-key-pair does', async () => {
+    const dir = await tempDir();
+    await cliOk(['apk', 'keygen', '--name', 'repo.rsa', '-o', 'keys'], { cwd: dir });
+    const before = await readFile(join(dir, 'keys', 'repo.rsa'), 'utf8');
+    const again = await runCli(['apk', 'keygen', '--name', 'repo.rsa', '-o', 'keys'], { cwd: dir });
+    assert.equal(again.status, 2, again.stderr);
+    assertMessage(again.stderr, /^provenant apk: keys\/repo\.rsa exists; a new key pair would replace it$/);
+    assert.match(again.stderr, /hint: pass --force/);
+    assert.equal(await readFile(join(dir, 'keys', 'repo.rsa'), 'utf8'), before, 'the key is as it was');
+    await cliOk(['apk', 'keygen', '--name', 'repo.rsa', '-o', 'keys', '--force'], { cwd: dir });
+    assert.notEqual(await readFile(join(dir, 'keys', 'repo.rsa'), 'utf8'), before);
+  });
+
   describe('building from a local repository', () => {
     let dir: string;
     before(async () => {

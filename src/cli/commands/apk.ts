@@ -10,7 +10,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import { unknownSubcommand } from '../help.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, outputFlag, sourceDateEpoch, writeJson } from '../options.ts';
+import { FORMAT_FLAG, formatOf, outputFlag, refuseToReplace, sourceDateEpoch, writeJson } from '../options.ts';
 
 export const spec: CommandSpec = {
   summary: 'make signing keys, signed .apk packages and signed APKINDEX repositories',
@@ -19,8 +19,8 @@ export const spec: CommandSpec = {
   subcommands: {
     keygen: {
       summary: 'make an RSA key pair: NAME.rsa (private) and NAME.rsa.pub, the name signatures give',
-      usage: 'provenant apk keygen [--name NAME] [-o DIR]',
-      flags: ['name', 'output', 'format'],
+      usage: 'provenant apk keygen [--name NAME] [-o DIR] [--force]',
+      flags: ['name', 'output', 'force', 'format'],
     },
     build: {
       summary: 'make a signed .apk from a folder (with --name, --version, --arch) or from a YAML spec',
@@ -48,6 +48,7 @@ export const spec: CommandSpec = {
     },
     description: { type: 'string', description: 'build: the package description; index: the DESCRIPTION text' },
     license: { type: 'string', description: 'build of a folder: the license (an SPDX expression)' },
+    force: { type: 'boolean', description: 'keygen: replace NAME.rsa and NAME.rsa.pub when they exist' },
     format: FORMAT_FLAG,
   },
 };
@@ -66,6 +67,15 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     case 'keygen': {
       const pair = generateApkKeyPair((v.name as string | undefined) ?? 'provenant');
       const dir = (v.output as string | undefined) ?? '.';
+      // A repository's key is what its index and packages are signed with: a new one silently
+      // over it would leave every signed file vouched for by a key that no longer exists.
+      if (v.force !== true) {
+        refuseToReplace(
+          [join(dir, pair.privateKeyName), join(dir, pair.name)],
+          'a new key pair',
+          'pass --force to replace it, or choose another --name or -o',
+        );
+      }
       await mkdir(dir, { recursive: true });
       await writeFileAtomic(join(dir, pair.privateKeyName), pair.privateKeyPem, { mode: 0o600, signal: io.signal });
       await writeFileAtomic(join(dir, pair.name), pair.publicKeyPem, { mode: 0o644, signal: io.signal });

@@ -1,12 +1,11 @@
 /** `provenant generate-key-pair`: a cosign key pair, `cosign.key` (encrypted) and `cosign.pub`, as cosign writes them. */
-import { access } from 'node:fs/promises';
 import { ProvenantError } from '../../errors.ts';
 import { writeFileAtomic } from '../../io/files.ts';
 import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../sign/keys.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, positional, writeJson } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, refuseToReplace, writeJson } from '../options.ts';
 import { keyPassword } from '../signing.ts';
 
 export const spec: CommandSpec = {
@@ -29,13 +28,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const pubPath = `${prefix}.pub`;
   // cosign asks before overwriting; a script cannot answer, so it is a flag here.
   if (args.values.force !== true) {
-    for (const path of [keyPath, pubPath]) {
-      if (await exists(path)) {
-        throw new ProvenantError('USAGE', `${path} exists; a new key pair would replace it`, {
-          hint: 'pass --force to replace it, or choose another --output-key-prefix',
-        });
-      }
-    }
+    refuseToReplace([keyPath, pubPath], 'a new key pair', 'pass --force to replace it, or choose another --output-key-prefix');
   }
   const password = await keyPassword(io, { file: keyPath, new: true });
   const pair = await generateEncryptedKeyPair(password);
@@ -47,13 +40,4 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (format === 'json') return writeJson(io, { privateKey: keyPath, publicKey: pubPath, keyId: id });
   io.stderr.write(`Private key written to ${keyPath}\nPublic key written to ${pubPath}\n`);
   io.stdout.write(`key id ${id}\n`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
