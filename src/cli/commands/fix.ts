@@ -58,23 +58,40 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (args.values.key !== undefined && args.values.keyless === true) throw new ProvenantError('USAGE', 'give --key or --keyless, not both');
   const signer = (await signerFromFlags(args, io, args.values.keyless === true))?.signer;
   const dstLocation = parseLocation(dstText);
-  const report = await withStores(args, io, [srcText, dstText], async (stores) => {
-    const src = await stores.open(srcText);
-    const dst = await stores.open(dstText, { write: true, makes: 'fix' });
-    return fixImage(src.store, await targetOf(src), dst.store, target, {
-      tags: dst.tags.length > 0 ? dst.tags : ['latest'],
-      ...(platformText === undefined ? {} : { platform: platformArg(platformText) }),
-      include: args.values.all === true ? 'all' : 'refusals',
-      force: args.values.force === true,
-      reference: srcText,
-      logger: warningLogger(io),
-      ...(signer === undefined ? {} : { resign: resigner(signer, dockerReferenceOf(dstLocation, args), sourceDateEpoch(io), io.signal) }),
-      signal: io.signal,
+  let report: FixReport;
+  try {
+    report = await withStores(args, io, [srcText, dstText], async (stores) => {
+      const src = await stores.open(srcText);
+      const dst = await stores.open(dstText, { write: true, makes: 'fix' });
+      const made = await fixImage(src.store, await targetOf(src), dst.store, target, {
+        tags: dst.tags.length > 0 ? dst.tags : ['latest'],
+        ...(platformText === undefined ? {} : { platform: platformArg(platformText) }),
+        include: args.values.all === true ? 'all' : 'refusals',
+        force: args.values.force === true,
+        reference: srcText,
+        logger: warningLogger(io),
+        ...(signer === undefined ? {} : { resign: resigner(signer, dockerReferenceOf(dstLocation, args), sourceDateEpoch(io), io.signal) }),
+        signal: io.signal,
+      });
+      // Nothing written: the destination is discarded, so a layout this run made goes again.
+      if (!made.written) throw new NothingWritten(made);
+      return made;
     });
-  });
+  } catch (err) {
+    if (!(err instanceof NothingWritten)) throw err;
+    report = err.report;
+  }
   io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderFix(report));
   const failed = fixFailure(report, args.values.force === true);
   if (failed !== undefined) throw failed;
+}
+
+/** Thrown out of withStores for a fix that wrote nothing, so that the destination is discarded. */
+class NothingWritten {
+  readonly report: FixReport;
+  constructor(report: FixReport) {
+    this.report = report;
+  }
 }
 
 /** The error a fix ends with when the target still would not take the image (exit 7). */
