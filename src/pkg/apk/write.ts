@@ -229,6 +229,9 @@ export function checkApkPath(path: string, where?: string): void {
   }
 }
 
+/** The largest uid or gid a tar header holds (7 octal digits): apk-tools reads no PAX `uid`/`gid`. */
+const MAX_APK_ID = 0o7777777;
+
 /** The spec's entries checked, with missing parent folders added, sorted by path. */
 function dataEntries(files: readonly ApkFileSpec[]): ApkFileSpec[] {
   const byPath = new Map<string, ApkFileSpec>();
@@ -246,7 +249,10 @@ function dataEntries(files: readonly ApkFileSpec[]): ApkFileSpec[] {
     }
     for (const id of ['uid', 'gid'] as const) {
       const v = f[id];
-      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > 0xffff_ffff)) throw bad(`has ${id} ${String(v)}`);
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0 || v > MAX_APK_ID)) {
+        // A larger id fits only a PAX record, which apk-tools does not read: it would install the file as root.
+        throw bad(`has ${id} ${String(v)}; apk reads ids from the tar header, which holds 0 to ${MAX_APK_ID}`);
+      }
     }
     if (f.type === 'file' && f.body !== undefined && !(f.body instanceof Uint8Array)) throw bad('has a body that is not bytes');
     if (f.type !== 'file' && f.body !== undefined) throw bad(`is a ${f.type} and cannot have a body`);
@@ -474,13 +480,31 @@ export async function buildApkIndex(
   const mtime = options.mtime ?? 0;
   checkInteger(mtime, 'options.mtime', Number.MIN_SAFE_INTEGER);
   const gz = (data: Uint8Array): Promise<Uint8Array> => pinnedGzipBytes(data, { workers: options.workers, signal: options.signal });
-  const infos: ApkPackageInfo[] = [];
+  const read: { info: ApkPackageInfo; where: string }[] = [];
   for (const [i, bytes] of packages.entries()) {
     const where = options.names?.[i] ?? `package ${i + 1}`;
     const pkg = await readApkPackage(bytes, { where, keyring: options.keyring, allowUntrusted: options.keyring === undefined });
-    infos.push(apkPackageInfo(pkg, bytes.length, where));
+    read.push({ info: apkPackageInfo(pkg, bytes.length, where), where });
   }
-  infos.sort((a, b) => compareBytes(a.name, b.name) || compareApkVersions(a.version, b.version) || compareBytes(a.checksum, b.checksum));
+  read.sort(
+    (a, b) =>
+      compareBytes(a.info.name, b.info.name) ||
+      compareApkVersions(a.info.version, b.info.version) ||
+      compareBytes(a.info.checksum, b.info.checksum),
+  );
+  // A repository serves NAME-VERSION.apk: one file under that name. The same package given
+  // twice is listed once; two packages under one name and version are refused.
+  const infos: ApkPackageInfo[] = [];
+  for (const [i, r] of read.entries()) {
+    const before = read[i - 1];
+    if (before === undefined || before.info.name !== r.info.name || before.info.version !== r.info.version) {
+      infos.push(r.info);
+    } else if (before.info.checksum !== r.info.checksum) {
+      throw new ProvenantError('USAGE', `${before.where} and ${r.where} are two packages named ${r.info.name}-${r.info.version}`, {
+        hint: 'a repository serves one file per name and version: give the index one of them, or a new version (-rN) to the other',
+      });
+    }
+  }
   if (options.description !== undefined && /[\0]/.test(options.description)) {
     throw new ProvenantError('USAGE', 'the index description holds a NUL byte');
   }

@@ -147,6 +147,12 @@ describe('buildApk', () => {
     await bad([{ path: 'a//b', type: 'file' }], /"a\/\/b"/);
     await bad([{ path: '', type: 'file' }], /is empty/);
     await bad([{ path: 'etc/a\nR:evil', type: 'file' }], /holds a line break/);
+    // Past 7 octal digits an id goes to a PAX record, which apk-tools does not read.
+    await bad(
+      [{ path: 'etc/big', type: 'file', uid: 2097152 }],
+      /has uid 2097152; apk reads ids from the tar header, which holds 0 to 2097151/,
+    );
+    assert.ok(await buildApk({ ...hello, files: [{ path: 'etc/ok', type: 'file', uid: 2097151, gid: 2097151 }] }));
     await bad(
       [
         { path: 'x', type: 'file' },
@@ -334,6 +340,15 @@ describe('buildApkIndex', () => {
     assert.deepEqual(again.bytes, (await buildApkIndex([...apks].reverse(), { key: signing, description: 'v1.0' })).bytes);
     // A package not signed by a key of the given keyring is refused.
     await assert.rejects(buildApkIndex(apks, { keyring: keyring(other) }), code('UNTRUSTED_KEY'));
+    // One package given twice is listed once; two packages under one name and version are refused.
+    assert.deepEqual((await buildApkIndex([...apks, apks[1]!], { key: signing, description: 'v1.0' })).bytes, again.bytes);
+    const rebuilt = await buildApk({ ...hello, description: 'another build' }, { key: signing });
+    await assert.rejects(
+      buildApkIndex([apks[1]!, rebuilt], { names: ['a.apk', 'b.apk'] }),
+      (e: unknown) =>
+        isProvenantError(e, 'USAGE') &&
+        /(a\.apk and b\.apk|b\.apk and a\.apk) are two packages named hello-1\.2\.3-r0/.test((e as Error).message),
+    );
   });
 
   it('is accepted by tar, gzip and openssl', async () => {
