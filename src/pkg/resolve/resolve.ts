@@ -182,7 +182,7 @@ class Resolver<C extends Candidate> {
         if (!this.#meets(c, r) || !tagAllowed(c, r, tags)) continue;
         const taken = this.#chosen.get(c.name);
         if (taken !== undefined && taken.id !== c.id) {
-          blocked ??= `${c.name}-${taken.version} is already chosen (for ${this.#describe(taken)})`;
+          blocked ??= `${c.name}-${taken.version} is already chosen (for ${this.#describe(this.#pulledBy(taken))})`;
           continue;
         }
         // Real name over provide, then priority, then newest, then earlier repository.
@@ -281,13 +281,13 @@ class Resolver<C extends Candidate> {
     return c.name < best.name;
   }
 
-  /** The chain of packages that pulled `by` in: `a-1, needed by b-2, needed by ...`. */
   /** The chosen package that pulled `c` in; undefined for one the request (or install_if) chose. */
   #pulledBy(c: C): C | undefined {
     const reason = this.#reasons.get(c.id);
     return reason === undefined ? undefined : [...this.#chosen.values()].find((x) => x.id === reason);
   }
 
+  /** The chain of packages from `by` up: `a-1, needed by b-2, needed by ...`; `the request` for none. */
   #describe(by: C | undefined): string {
     const chain: string[] = [];
     let cur = by;
