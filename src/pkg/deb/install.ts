@@ -216,51 +216,44 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
     }
   }
   const inventoryFiles =
-    options.fileDigests === true ? withSha1s(pkg.entries) : spill === undefined ? undefined : debInventoryFiles(pkg.entries);
+    options.fileDigests === true ? debInventoryFiles(pkg.entries, true) : spill === undefined ? undefined : debInventoryFiles(pkg.entries);
   return { pkg, statusName, files, inventoryFiles, skippedScripts: [...pkg.scripts.keys()], database };
-}
-
-/**
- * The regular files among `entries` as the inventory lists them, made each time the function is
- * called: a list per file of the image, held to the end of a build, is what keeping files out of
- * the tree spares.
- */
-function debInventoryFiles(entries: Iterable<PackageEntry>): () => InventoryFile[] {
-  return () => {
-    const out: InventoryFile[] = [];
-    for (const e of entries) if (e.header.type === 'file') out.push({ path: `/${e.path}` });
-    return out;
-  };
 }
 
 /** Bytes of a large body hashed at a time. */
 const HASH_PIECE = 1024 * 1024;
 
 /**
- * The regular files among `entries` with their SHA-1s, taken from the bytes when first asked for
- * (a body on disk a piece at a time, checked as it is read) and then kept: the build record and
- * the SBOMs each ask.
+ * The regular files among `entries` as the inventory lists them. Without `sha1s`, made each time
+ * the function is called: a list per file of the image, held to the end of a build, is what
+ * keeping files out of the tree spares. With `sha1s`, each file's SHA-1 is taken from its bytes
+ * the first time (a body on disk a piece at a time, checked as it is read) and the list is kept:
+ * the build record and the SBOMs each ask.
  */
-function withSha1s(entries: Iterable<PackageEntry>): () => InventoryFile[] {
+function debInventoryFiles(entries: Iterable<PackageEntry>, sha1s = false): () => InventoryFile[] {
   let made: InventoryFile[] | undefined;
   return () => {
     if (made !== undefined) return made;
-    const { createHash } = process.getBuiltinModule('node:crypto');
-    const reader = new BodyReader();
     const out: InventoryFile[] = [];
+    const reader = sha1s ? new BodyReader() : undefined;
+    const createHash = sha1s ? process.getBuiltinModule('node:crypto').createHash : undefined;
     try {
       for (const e of entries) {
         if (e.header.type !== 'file') continue;
+        if (reader === undefined || createHash === undefined) {
+          out.push({ path: `/${e.path}` });
+          continue;
+        }
         const hash = createHash('sha1');
         if (isFileBody(e.body) && e.body.size > HASH_PIECE) for (const piece of reader.pieces(e.body, HASH_PIECE)) hash.update(piece);
         else hash.update(reader.read(e.body));
         out.push({ path: `/${e.path}`, sha1: hash.digest('hex') });
       }
     } finally {
-      reader.close();
+      reader?.close();
     }
-    made = out;
-    return made;
+    if (sha1s) made = out;
+    return out;
   };
 }
 
