@@ -65,8 +65,10 @@ export async function planBuild(source: PackageSource, archs: readonly string[],
     const unmet: string[] = [];
     for (const arch of archs) {
       const locked = lockedFor(options.lock, source.archName(arch), arch);
-      packages.set(arch, locked);
-      if (options.checkLock !== true) continue;
+      if (options.checkLock !== true) {
+        packages.set(arch, locked);
+        continue;
+      }
       throwIfAborted(options.signal);
       const { candidates, files } = await source.readIndex(arch);
       for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
@@ -76,15 +78,14 @@ export async function planBuild(source: PackageSource, archs: readonly string[],
       // caps its download and tells a package signed again from the one recorded (build.ts).
       const sized: LockedPackage[] = [];
       for (const p of locked) {
-        let size: number | undefined;
-        const c = index.named(p.name).find((c) => {
-          const entry = source.lockEntry(c, arch);
-          size = entry.size;
-          return entry.version === p.version && entry.checksum === p.checksum;
-        });
-        if (c === undefined) unlisted.add(p);
-        else listed.set(p, c);
-        sized.push(c === undefined || size === undefined ? p : { ...p, size });
+        const entry = index
+          .named(p.name)
+          .map((c) => ({ c, entry: source.lockEntry(c, arch) }))
+          .find((x) => x.entry.version === p.version && x.entry.checksum === p.checksum);
+        if (entry === undefined) unlisted.add(p);
+        else listed.set(p, entry.c);
+        const size = entry?.entry.size;
+        sized.push(size === undefined ? p : { ...p, size });
       }
       packages.set(arch, sized);
       const requests = options.packages.map((p) => ({ text: p, request: source.request(p, options.configPath) }));
