@@ -62,9 +62,14 @@ export async function loadPolicyFile(path: string): Promise<ImagePolicy[]> {
     const code = (cause as { code?: unknown }).code === 'ENOENT' ? 'NOT_FOUND' : 'IO';
     throw new ProvenantError(code, `cannot read the policy file: ${(cause as Error).message}`, { where: path, cause });
   }
-  return parsePolicies(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'), path, {
-    baseDir: dirname(resolve(path)),
-  });
+  let text: string;
+  try {
+    // As a configuration is read: invalid UTF-8 is refused, not read as U+FFFD.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (cause) {
+    throw new ProvenantError('INVALID_CONFIG', 'the policy file is not UTF-8 text', { where: path, cause });
+  }
+  return parsePolicies(text, path, { baseDir: dirname(resolve(path)) });
 }
 
 /**

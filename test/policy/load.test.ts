@@ -128,6 +128,8 @@ describe('the documented examples', () => {
     await writeFile(join(sub, 'big.yaml'), big);
     await refusedFile(join(sub, 'big.yaml'), /larger than 1 MiB/);
     await refused(big, 'policy.yaml', /the policy is larger than 1 MiB/);
+    await writeFile(join(sub, 'latin1.yaml'), Buffer.from([0x6e, 0x61, 0x6d, 0x65, 0x3a, 0x20, 0xe9, 0x0a]));
+    await refusedFile(join(sub, 'latin1.yaml'), /the policy file is not UTF-8 text/);
   });
 });
 
