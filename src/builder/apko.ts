@@ -13,7 +13,7 @@
  * (./apko-image.ts).
  */
 import { createHash } from 'node:crypto';
-import type { TarHeader } from '../archive/tar.ts';
+import { type TarHeader, XATTR_PREFIX } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ApkoInstalledRecord } from '../pkg/apk/apko-db.ts';
 import { ApkoFs } from '../pkg/apk/apko-fs.ts';
@@ -295,7 +295,7 @@ function apkoHeaders(fs: ApkoFs): (path: string, node: FsNode) => TarHeader {
     const link = links.get(path);
     const type = link !== undefined ? 'hardlink' : node.type === 'hardlink' ? 'file' : node.type;
     const pax: Record<string, string> = {};
-    if (type === 'file' || type === 'dir') for (const [k, v] of Object.entries(node.xattrs ?? {})) pax[`SCHILY.xattr.${k}`] = v;
+    if (type === 'file' || type === 'dir') for (const [k, v] of Object.entries(node.xattrs ?? {})) pax[`${XATTR_PREFIX}${k}`] = v;
     return {
       name: path,
       type,

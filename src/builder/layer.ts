@@ -23,7 +23,7 @@ import {
   PINNED_GZIP_LEVEL,
   pinnedGzip,
 } from '../archive/deflate.ts';
-import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar } from '../archive/tar.ts';
+import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar, XATTR_PREFIX } from '../archive/tar.ts';
 import type { TarFormat } from '../archive/tar-writer.ts';
 import { ProvenantError } from '../errors.ts';
 import { fileSource, fileVersion, hashFile } from '../io/files.ts';
@@ -447,7 +447,7 @@ function* layerEntries(walk: Iterable<readonly [string, FsNode]>, headerOf: Laye
 
 function paxOf(n: FsNode): Record<string, string> | undefined {
   const pax: Record<string, string> = {};
-  for (const [k, v] of Object.entries(n.xattrs ?? {})) pax[`SCHILY.xattr.${k}`] = v;
+  for (const [k, v] of Object.entries(n.xattrs ?? {})) pax[`${XATTR_PREFIX}${k}`] = v;
   return Object.keys(pax).length === 0 ? undefined : pax;
 }
 

@@ -9,6 +9,7 @@
  * pkg/apk/apk/world.go (SetWorld), pkg/apk/apk/repo.go (SetRepositories).
  */
 import { ProvenantError } from '../../errors.ts';
+import { xattrsOf } from '../xattrs.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import {
   type ApkoFileEntry,
@@ -263,16 +264,16 @@ export function apkoInstall(fs: ApkoFs, packages: readonly ApkoInput[], options:
       if (!started && h.name.startsWith('.') && !h.name.includes('/')) continue;
       started = true;
       const checksum = h.pax?.['APK-TOOLS.checksum.SHA1'];
-      const xattrs = Object.entries(h.pax ?? {}).filter(([k]) => k.startsWith('SCHILY.xattr.'));
+      const xattrs = Object.entries(xattrsOf(h.pax) ?? {});
       if (h.type === 'dir') {
         fs.writeDirectory(entry.path, h.mode, h.mtime);
-        for (const [k, v] of xattrs) fs.setXattr(entry.path, k.slice('SCHILY.xattr.'.length), v);
+        for (const [k, v] of xattrs) fs.setXattr(entry.path, k, v);
       } else if (h.type === 'file' || h.type === 'symlink') {
         if (checksum === undefined)
           throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} has no APK-TOOLS.checksum.SHA1, which apko requires`, { where });
         const node = h.type === 'file' ? { type: 'file' as const, body: entry.body } : { type: 'symlink' as const, linkname: h.linkname };
         const written = fs.writePackageFile(entry.path, { ...node, mode: h.mode, mtime: h.mtime }, headerSha1(checksum), owner);
-        for (const [k, v] of xattrs) fs.setXattr(entry.path, k.slice('SCHILY.xattr.'.length), v);
+        for (const [k, v] of xattrs) fs.setXattr(entry.path, k, v);
         if (written && h.type === 'file') installedFiles.set(entry.path, index);
       } else if (h.type === 'hardlink') {
         fs.link(h.linkname, entry.path, h.linkname);
