@@ -280,6 +280,21 @@ async function checkLocalFile(path: string, maxBytes: number, options: FetchFile
   if (s.size > maxBytes) throw tooLargeError(options, path, maxBytes);
 }
 
+/**
+ * The options of a fetch of a file whose size a signed index gives (`vouched`, e.g. "the Release
+ * gives it"): it stops at that size, as `DIGEST_MISMATCH`, the first byte past it.
+ */
+export function listedSize(size: number, vouched: string): Pick<FetchFileOptions, 'maxBytes' | 'tooLarge'> {
+  return {
+    maxBytes: size,
+    tooLarge: (where, max) =>
+      new ProvenantError('DIGEST_MISMATCH', `${where} is longer than the ${max} bytes ${vouched}`, {
+        where,
+        hint: 'the mirror is being updated or serves another file; try again',
+      }),
+  };
+}
+
 /** The error for a body over `maxBytes`: the caller's ({@link FetchFileOptions.tooLarge}), else `INVALID_PACKAGE`. */
 function tooLargeError(options: FetchFileOptions, where: string, maxBytes: number): ProvenantError {
   return (

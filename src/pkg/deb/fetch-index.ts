@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
-import { DownloadCache, type FetchFileOptions, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { DownloadCache, type FetchFileOptions, fetchFile, joinLocation, listedSize, safeLocation } from '../fetch.ts';
 import { parseControlStanzas } from './control.ts';
 import { DEBIAN_ARCHIVE_KEYRING, type DebKeyring, type DebSigner, LazyDebKeyring, signingKeyExpiry, verifySignedText } from './keyring.ts';
 import {
@@ -52,19 +52,6 @@ function releaseFetch(signal: AbortSignal | undefined): FetchFileOptions {
           hint: 'check the repository URL: a Debian Release file is a few hundred KB',
         },
       ),
-  };
-}
-
-/** Options of the fetch of a file the Release lists with its size: stops as soon as it passes that size. */
-function listedFetch(signal: AbortSignal | undefined, size: number): FetchFileOptions {
-  return {
-    signal,
-    maxBytes: size,
-    tooLarge: (where, max) =>
-      new ProvenantError('DIGEST_MISMATCH', `${where} is longer than the ${max} bytes the Release gives it`, {
-        where,
-        hint: 'the mirror is being updated or serves another file; try again',
-      }),
   };
 }
 
@@ -439,11 +426,11 @@ async function fetchIndexFile(
       // the size the Release gives, and is checked against the Release.
       bytes =
         cache === undefined
-          ? await fetchFile(candidate, listedFetch(options.signal, file.entry.size))
+          ? await fetchFile(candidate, { signal: options.signal, ...listedSize(file.entry.size, 'the Release gives it') })
           : await cache.download(
               candidate,
               { sha256: file.entry.sha256, size: file.entry.size },
-              listedFetch(options.signal, file.entry.size),
+              { signal: options.signal, ...listedSize(file.entry.size, 'the Release gives it') },
             );
       progress({ file: file.path, url: safeLocation(candidate), cached: false });
       break;

@@ -8,7 +8,7 @@ import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, type FetchFileOptions, fetchFile, joinLocation, safeLocation } from '../fetch.ts';
+import { type DownloadCache, type FetchFileOptions, fetchFile, joinLocation, listedSize, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
 import {
@@ -337,20 +337,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   }
 }
 
-/**
- * The download limit of a locked .deb whose size the signed Packages index gives (a lock file does
- * not record it): that size, and `DIGEST_MISMATCH` as soon as the download passes it.
- */
+/** A locked .deb's download limit: the size its signed Packages index gives, when the entry has one (a lock file records none). */
 function debSizeLimit(p: LockedPackage): Pick<FetchFileOptions, 'maxBytes' | 'tooLarge'> {
-  if (p.size === undefined) return {};
-  return {
-    maxBytes: p.size,
-    tooLarge: (where, max) =>
-      new ProvenantError('DIGEST_MISMATCH', `${where} is longer than the ${max} bytes its Packages index gives ${p.name} ${p.version}`, {
-        where,
-        hint: 'the mirror is being updated or serves another file; try again',
-      }),
-  };
+  return p.size === undefined ? {} : listedSize(p.size, `its Packages index gives ${p.name} ${p.version}`);
 }
 
 /**
