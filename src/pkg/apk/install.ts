@@ -142,7 +142,9 @@ function replacesPackage(a: ApkPackageInfo, b: ApkPackageInfo): boolean {
  */
 export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, options: InstallOptions = {}): InstalledApk {
   const owner = info.name;
+  // For an owner `installed` does not know (the build's own files): this package's replaces by name.
   const replaces = new Set(info.replaces.map((r) => r.replace(/[<>=~].*$/, '')));
+  const verdicts = new Map<string, ReturnType<typeof replacesFile>>();
   const files = new ApkFiles(countEntries(pkg.entries));
   const where = `${info.name}-${info.version}`;
   const spill = options.spill;
@@ -158,8 +160,13 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
     const at = throughLink ? entry.path : (spill?.check(tree, entry.path, h.type) ?? entry.path);
     const existing = tree.get(tree.resolveParent(entry.path));
     if (h.type !== 'dir' && existing !== undefined && existing.type !== 'dir' && existing.owner !== undefined && existing.owner !== owner) {
-      const old = options.installed?.get(existing.owner);
-      const verdict = old === undefined ? (replaces.has(existing.owner) ? 'yes' : 'conflict') : replacesFile(old, info);
+      let verdict = verdicts.get(existing.owner);
+      if (verdict === undefined) {
+        // Once per owner: two packages of one origin may share hundreds of files.
+        const old = options.installed?.get(existing.owner);
+        verdict = old === undefined ? (replaces.has(existing.owner) ? 'yes' : 'conflict') : replacesFile(old, info);
+        verdicts.set(existing.owner, verdict);
+      }
       if (verdict === 'conflict') {
         throw new ProvenantError('FILE_CONFLICT', `${info.name}-${info.version} and ${existing.owner} both install /${entry.path}`, {
           where,
