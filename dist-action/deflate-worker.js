@@ -13,8 +13,10 @@ function noteBytesMoved(n, every = COLLECT_EVERY) {
   if (moved < every) return;
   collectGarbage();
 }
+var asked = 0;
 function collectGarbage() {
   moved = 0;
+  asked++;
   if (collect === void 0) {
     const exposed = globalThis.gc;
     try {
