@@ -25,6 +25,8 @@ describe('end to end: package a binary, index it, build an image, run it', { ski
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'provenant-e2e-'));
     await cp(example, dir, { recursive: true });
+    // What prepare.sh made in this checkout (ignored by git) is made again here, from nothing.
+    for (const made of ['keys', 'repo', 'image.oci']) await rm(join(dir, made), { recursive: true, force: true });
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
