@@ -73,6 +73,20 @@ export class ProvenantError extends Error {
   }
 }
 
+/**
+ * An error of a cache that was damaged on disk, which `repair` drops from the cache: the
+ * operation that met it may run once more, and then makes again from its sources what the cache
+ * kept (a decompressed Packages file and its stanza index, say).
+ */
+export class RepairableError extends ProvenantError {
+  readonly repair: () => Promise<void>;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails, repair: () => Promise<void>) {
+    super(code, message, details);
+    this.repair = repair;
+  }
+}
+
 /** True when `err` is a {@link ProvenantError}, optionally with one of `codes`. */
 export function isProvenantError(err: unknown, ...codes: ErrorCode[]): err is ProvenantError {
   return err instanceof ProvenantError && (codes.length === 0 || codes.includes(err.code));

@@ -2,7 +2,8 @@
  * Planning a build: for each architecture, the packages to install, either resolved from the
  * source's indexes (the same versions on every architecture) or read from a lock.
  */
-import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { ProvenantError, RepairableError, throwIfAborted } from '../errors.ts';
+import type { Logger } from '../io/types.ts';
 import {
   type Candidate,
   type CandidateIndex,
@@ -31,6 +32,8 @@ export interface PlanOptions {
    */
   checkLock?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /** Told when a damaged cache entry was dropped and the indexes read again. */
+  logger?: Logger | undefined;
 }
 
 /** The packages of each architecture, and the index files they were resolved from. */
@@ -51,6 +54,19 @@ export interface BuildPlan {
  *   as the source's {@link PackageSource.readIndex}
  */
 export async function planBuild(source: PackageSource, archs: readonly string[], options: PlanOptions): Promise<BuildPlan> {
+  try {
+    return await planOnce(source, archs, options);
+  } catch (err) {
+    // A damaged cache entry met while reading the indexes (a kept Packages file): dropped, and
+    // the plan made once more, from the index files the Releases check.
+    if (!(err instanceof RepairableError)) throw err;
+    options.logger?.warn(`${err.describe()}; dropped from the cache and read again`);
+    await err.repair();
+    return planOnce(source, archs, options);
+  }
+}
+
+async function planOnce(source: PackageSource, archs: readonly string[], options: PlanOptions): Promise<BuildPlan> {
   const packages = new Map<string, LockedPackage[]>();
   const indexes: BuildPlan['indexes'] = [];
   const unlisted = new Set<LockedPackage>();

@@ -8,7 +8,7 @@
  * https://wiki.ubuntu.com/MultiarchSpec). An image is built for one architecture, so a qualifier
  * naming that architecture (or `native`) is dropped.
  */
-import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
 import type { Candidate, CandidateIndex, Constraint, Provision, Requirement, VersionScheme } from '../resolve/resolve.ts';
 import { parseControlStanzas } from './control.ts';
 import { type DebRelation, parseDebRelations } from './relations.ts';
@@ -279,6 +279,8 @@ export interface DebPackagesFile {
   repo: DebRepository;
   /** For errors: the Packages file (or URL). */
   where: string;
+  /** Drops a kept file and its index from the cache, when a stanza read from it is damaged (`RepairableError`). */
+  repair?: (() => Promise<void>) | undefined;
 }
 
 /**
@@ -307,7 +309,7 @@ export function debCandidateIndex(
     const bytes = file.bytes.subarray(file.index.starts[s]!, file.index.ends[s]!);
     // Checked as it is read: a warm build reads only the stanzas it looks up (a damaged cache
     // stops the build rather than giving another image).
-    checkStanza(file.index, s, bytes, file.where);
+    checkStanza(file.index, s, bytes, file.where, file.repair);
     let stanzas: Record<string, string>[];
     try {
       stanzas = parseControlStanzas(decoder.decode(bytes), file.where);
@@ -376,15 +378,14 @@ export function debCandidateIndex(
  */
 function unreadableStanza(file: DebPackagesFile, s: number, cause?: unknown): ProvenantError {
   const { starts, ends, names } = file.index;
-  return new ProvenantError(
-    'IO',
-    `bytes ${starts[s]} to ${ends[s]} are not the stanza of ${JSON.stringify(names.at(s))} its index names: the index does not describe the file`,
-    {
-      where: file.where,
-      cause,
-      hint: "build again with an empty --cache-dir, or remove the cache folder's Packages file (its name is the SHA-256 the Release gives)",
-    },
-  );
+  const message = `bytes ${starts[s]} to ${ends[s]} are not the stanza of ${JSON.stringify(names.at(s))} its index names: the index does not describe the file`;
+  const details = {
+    where: file.where,
+    cause,
+    hint: "build again with an empty --cache-dir, or remove the cache folder's Packages file (its name is the SHA-256 the Release gives)",
+  };
+  // A kept file and its index are dropped and made again by a build (../../builder/plan.ts).
+  return file.repair === undefined ? new ProvenantError('IO', message, details) : new RepairableError('IO', message, details, file.repair);
 }
 
 /**

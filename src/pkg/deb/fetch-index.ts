@@ -382,8 +382,9 @@ function packagesIndex(
  * kept with that digest and the file has that size. It is not read through here (50 MB for
  * Debian main, 20-30 ms a warm build): its stanza index is made from it checked against the
  * SHA-256, and keeps each stanza's CRC-32, which every stanza read from the file is checked
- * against (./stanza-index.ts, `checkStanza`). A damaged file then stops the build, naming the
- * stanza, rather than giving another image. Only a SHA-256 of what is read would also catch a
+ * against (./stanza-index.ts, `checkStanza`). A damaged file then fails the lookup, naming the
+ * stanza, rather than giving another image; a build drops it and reads the index again
+ * (../../builder/plan.ts). Only a SHA-256 of what is read would also catch a
  * file rewritten on purpose, by someone who can write the cache and so its index as well
  * (docs/build.md, "Caches").
  */

@@ -4,7 +4,7 @@
  * unpacked into the tree, maintainer scripts never run, and what they would have made is made
  * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
  */
-import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
@@ -31,8 +31,17 @@ import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_C
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
+import { keptPackagesKey } from './release.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
-import { type DebStanzaIndex, decodeStanzaIndex, encodeStanzaIndex, indexDebStanzaFile, indexDebStanzas, readAt } from './stanza-index.ts';
+import {
+  DamagedKeptFile,
+  type DebStanzaIndex,
+  decodeStanzaIndex,
+  encodeStanzaIndex,
+  indexDebStanzaFile,
+  indexDebStanzas,
+  readAt,
+} from './stanza-index.ts';
 import { streamDebFile } from './stream.ts';
 
 const { closeSync, openSync } = process.getBuiltinModule('node:fs');
@@ -118,13 +127,27 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       const index = fetched[k]!;
       for (const f of index.files) files.push({ url: f.url, digest: `sha256:${f.sha256}` });
       for (const i of index.indexes) {
-        const stanzas = await stanzaIndexOf(i, i.file.url, cache);
+        const sha256 = i.sha256;
+        // A damaged kept file: dropped with its index, and made again from the index the Release checks.
+        const repair =
+          i.path === undefined || cache === undefined
+            ? undefined
+            : async () => {
+                await cache.forget(keptPackagesKey(sha256));
+                await cache.forget(stanzaIndexKey(sha256));
+              };
+        const stanzas = await stanzaIndexOf(i, i.file.url, cache).catch((err: unknown) => {
+          // Indexed anew and found damaged whole: repaired as a damaged stanza is (../../builder/plan.ts).
+          if (!(err instanceof DamagedKeptFile) || repair === undefined) throw err;
+          throw new RepairableError(err.code, err.message, { where: err.where, hint: err.hint, cause: err }, repair);
+        });
         packagesFiles.push({
           // A Packages file the cache keeps is read a stanza at a time: most are never looked up.
           bytes: i.path === undefined ? i.bytes : fileStanzas(i.path),
           index: stanzas,
           repo: { url: s.url, suite: s.suite, component: i.component, order },
           where: i.file.url,
+          repair,
         });
       }
     }
@@ -399,7 +422,7 @@ async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: Downl
   // v3: indexes made while the piecewise index could scramble names (a value with a line feed) are not read.
   // v4: each stanza's CRC-32, which a stanza read from the kept file is checked against.
   // v5: offsets found on the bytes; those of v4 were wrong after any byte that is not UTF-8.
-  const key = `deb-stanza-index:v5:${file.sha256}`;
+  const key = stanzaIndexKey(file.sha256);
   const cached = await cache?.get(key);
   const index = cached === undefined ? undefined : decodeStanzaIndex(cached, file.size, { checked: true });
   if (index !== undefined) return index;
@@ -408,6 +431,11 @@ async function stanzaIndexOf(file: DebPackagesIndex, where: string, cache: Downl
   const made = file.path === undefined ? indexDebStanzas(file.bytes, where) : indexDebStanzaFile(file.path, where, undefined, file.sha256);
   await cache?.put(key, encodeStanzaIndex(made));
   return made;
+}
+
+/** The cache key of the stanza index of the Packages file of SHA-256 `sha256`. */
+function stanzaIndexKey(sha256: string): string {
+  return `deb-stanza-index:v5:${sha256}`;
 }
 
 /** The bytes of a file on disk, read a range at a time. */

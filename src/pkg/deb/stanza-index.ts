@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { deserialize, serialize } from 'node:v8';
 import { crc32 } from 'node:zlib';
-import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
 import { noteBytesMoved } from '../../io/memory.ts';
 import { type ScannedStanza, scanControlStanzas } from './control.ts';
 import { parseDebRelations } from './relations.ts';
@@ -377,9 +377,12 @@ export function decodeStanzaIndex(bytes: Uint8Array, fileSize: number, options: 
   return { names, archs, starts, ends, sums, byName, provided, providers };
 }
 
+/** A Packages file the cache keeps that has not the SHA-256 the Release gives it (`IO`). */
+export class DamagedKeptFile extends ProvenantError {}
+
 /** The error for a Packages file the cache keeps that has not the SHA-256 (hex) the Release gives it. */
-export function damagedKeptFile(path: string, sha256: string, where: string): ProvenantError {
-  return new ProvenantError('IO', `${path} has not the SHA-256 the Release gives it (${sha256}): the download cache is damaged`, {
+export function damagedKeptFile(path: string, sha256: string, where: string): DamagedKeptFile {
+  return new DamagedKeptFile('IO', `${path} has not the SHA-256 the Release gives it (${sha256}): the download cache is damaged`, {
     where,
     hint: 'remove that file and build again: it is then decompressed again from the index the Release checks',
   });
@@ -391,16 +394,15 @@ export function damagedKeptFile(path: string, sha256: string, where: string): Pr
  *
  * @throws ProvenantError `IO` when they differ: the file the cache keeps is damaged
  */
-export function checkStanza(index: DebStanzaIndex, s: number, bytes: Uint8Array, where: string): void {
+export function checkStanza(index: DebStanzaIndex, s: number, bytes: Uint8Array, where: string, repair?: () => Promise<void>): void {
   if ((crc32(bytes) | 0) === index.sums[s]) return;
-  throw new ProvenantError(
-    'IO',
-    `the stanza of ${JSON.stringify(index.names.at(s))} differs from the one indexed: the download cache is damaged`,
-    {
-      where,
-      hint: "build again with an empty --cache-dir, or remove the cache folder's Packages file (its name is the SHA-256 the Release gives)",
-    },
-  );
+  const message = `the stanza of ${JSON.stringify(index.names.at(s))} differs from the one indexed: the download cache is damaged`;
+  const hint =
+    "build again with an empty --cache-dir, or remove the cache folder's Packages file (its name is the SHA-256 the Release gives)";
+  // With `repair`, a build drops the kept file and its index and reads the index again (../../builder/build.ts).
+  throw repair === undefined
+    ? new ProvenantError('IO', message, { where, hint })
+    : new RepairableError('IO', message, { where, hint }, repair);
 }
 
 /**

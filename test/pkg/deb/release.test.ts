@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { createCleartextMessage, generateKey, type PrivateKey, type PublicKey, sign } from 'openpgp';
-import { isProvenantError } from '../../../src/errors.ts';
+import { planBuild } from '../../../src/builder/plan.ts';
+import { isProvenantError, RepairableError } from '../../../src/errors.ts';
 import { type DebCandidate, debCandidate } from '../../../src/pkg/deb/candidates.ts';
 import { fetchDebianIndex, MAX_RELEASE_FILE_SIZE } from '../../../src/pkg/deb/fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, DebKeyring, type DebKeyring as DebKeyringType, LazyDebKeyring } from '../../../src/pkg/deb/keyring.ts';
@@ -391,10 +392,34 @@ describe('a decompressed Packages file the cache keeps', () => {
         (err: unknown) => {
           assert.ok(isProvenantError(err, 'IO'));
           assert.match(err.message, /the stanza of "a" differs from the one indexed: the download cache is damaged/);
+          // Repairable: a build drops the kept file and its index, and reads the index again.
+          assert.ok(err instanceof RepairableError);
           return true;
         },
       );
       assert.equal(damaged.named('b').length, 1);
+      // A build's plan does so, says so, and resolves from the index the Release checks.
+      const warnings: string[] = [];
+      const source = new DebRepositorySource({
+        repositories: [`deb [signed-by=${keyringFile}] file://${repo} stable main`],
+        keyring: [],
+        packages: ['a'],
+        configPath: join(dir, 'image.yaml'),
+        baseDir: dir,
+        cache,
+        logger: { debug() {}, info() {}, warn() {} },
+      });
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+      const plan = await planBuild(source, ['x86_64'], { packages: ['a'], configPath: join(dir, 'image.yaml'), logger });
+      assert.deepEqual(
+        plan.packages.get('x86_64')?.map((p) => p.name),
+        ['a', 'b'],
+      );
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /the stanza of "a" differs from the one indexed.*; dropped from the cache and read again$/);
+      assert.deepEqual(new Uint8Array(await readFile(kept)), packages, 'kept again as the Release gives it');
+      // Damaged again, for what follows.
+      await writeFile(kept, new TextDecoder().decode(packages).replace('Depends:', 'Xepends:'));
       // Read whole through the library, the file is checked whole.
       const fetched = await fetchDebianIndex({
         url: repo,
@@ -411,8 +436,16 @@ describe('a decompressed Packages file the cache keeps', () => {
       await assert.rejects(index(), (err: unknown) => {
         assert.ok(isProvenantError(err, 'IO'));
         assert.match(err.message, /has not the SHA-256 the Release gives it/);
+        assert.ok(err instanceof RepairableError);
         return true;
       });
+      // That too a plan repairs.
+      const again = await planBuild(source, ['x86_64'], { packages: ['a'], configPath: join(dir, 'image.yaml'), logger });
+      assert.deepEqual(
+        again.packages.get('x86_64')?.map((p) => p.name),
+        ['a', 'b'],
+      );
+      assert.match(warnings[1]!, /has not the SHA-256 the Release gives it.*; dropped from the cache and read again$/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
