@@ -190,8 +190,10 @@ export async function fixImage(
       destination: FixReport['destination'];
       after: TargetReport | undefined;
       resigned: SignedInfo[];
+      /** The digests of `signing0.unsigned` the copy wrote (the rest were never stored). */
+      wrote?: readonly Digest[];
     }): FixReport => {
-      const unsigned = signing0.unsigned.filter((d) => !w.resigned.some((r) => r.subject === d));
+      const unsigned = (w.wrote ?? signing0.unsigned).filter((d) => !w.resigned.some((r) => r.subject === d));
       const signing: SigningReport = {
         resigned: w.resigned,
         unsigned: w.written ? unsigned : [],
@@ -234,13 +236,22 @@ export async function fixImage(
     // name the fixed image before its signatures are there (nor at all when signing fails).
     const signFirst = options.resign !== undefined && signing0.unsigned.length > 0;
     const copied = await copyImage(planned, plan.root, dst, { tags: signFirst ? [] : tags, withReferrers: true, ...call });
+    // Only what the copy wrote can be signed. A planned manifest may not be written: an attachment
+    // moved to a cosign tag the destination has already is merged into that tag's image (see
+    // copyImage), and the planned one is never stored.
+    const wrote = await writtenOf(dst, signing0.unsigned, call);
     const resigned: SignedInfo[] = [];
     if (signFirst) {
+      let signing: Digest | undefined;
       try {
-        for (const digest of signing0.unsigned) resigned.push(await options.resign!(dst, digest));
+        for (const digest of wrote) {
+          signing = digest;
+          resigned.push(await options.resign!(dst, digest));
+        }
+        signing = undefined;
         await tagImage(dst, copied.digest, tags, call);
       } catch (err) {
-        throw untaggedFix(err, dst.location, copied.digest, tags);
+        throw untaggedFix(err, dst.location, { root: copied.digest, source: graph.root.digest, signing }, tags);
       }
     }
     const afterReport = await checkImage(dst, plan.root, [t], checkOptions);
@@ -249,6 +260,7 @@ export async function fixImage(
       destination: { location: dst.location, digest: copied.digest, mediaType: copied.mediaType, tags: [...(options.tags ?? [])] },
       after: afterReport.targets[0],
       resigned,
+      wrote,
     });
   } finally {
     await rm(temp, { recursive: true, force: true });
@@ -259,18 +271,34 @@ export async function fixImage(
  * The error of a fix that failed once the fixed image was written: the cause, and that the image
  * is at the destination by digest with none of its tags (so unsigned content is named by none).
  */
-function untaggedFix(err: unknown, location: string, digest: Digest, tags: readonly string[]): ProvenantError {
+function untaggedFix(
+  err: unknown,
+  location: string,
+  at: { root: Digest; source: Digest; signing: Digest | undefined },
+  tags: readonly string[],
+): ProvenantError {
   const c = isProvenantError(err) ? err : undefined;
   const untagged = tags.length === 0 ? '' : ` (not tagged ${tags.join(', ')})`;
+  // A fix that changed only what is attached to the image keeps the source's digest: said, so
+  // that the digest is not taken for a new image.
+  const same = at.root === at.source ? ', the source’s own digest (the fix changed only what is attached to it)' : '';
+  const signing = at.signing === undefined ? '' : `; signing ${at.signing} failed`;
   return new ProvenantError(
     c?.code ?? 'IO',
-    `${c?.message ?? String(err)}; the fixed image is written as ${location}@${digest}${untagged}`,
+    `${c?.message ?? String(err)}; the fixed image is written as ${location}@${at.root}${untagged}${same}${signing}`,
     {
-      where: c?.where,
+      where: c?.where ?? (at.signing === undefined ? `${location}@${at.root}` : `${location}@${at.signing}`),
       hint: c?.hint,
       cause: err,
     },
   );
+}
+
+/** Those of `digests` that `store` holds, in order. */
+async function writtenOf(store: ContentStore, digests: readonly Digest[], options: OperationOptions): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const d of digests) if ((await store.resolve(d, options)) !== undefined) out.push(d);
+  return out;
 }
 
 /** Each original digest that changed and the digest written for it (intermediate steps folded). */

@@ -116,6 +116,7 @@ describe('fix carries a changed digest through the graph', () => {
     assert.equal(written[1], dst.location);
     assert.equal((await dst.getManifest(written[2]!)).kind, 'index');
     assert.match(err.message, /^signing failed: Fulcio answered 503; /);
+    assert.match(err.message, /; signing sha256:[0-9a-f]{64} failed$/, 'the digest whose signing failed is named');
   });
 
   it('BuildKit 0.32 attestations become referrers unchanged: same digest, pushed after the image', async () => {
@@ -162,6 +163,33 @@ describe('fix carries a changed digest through the graph', () => {
     assert.equal(merged.manifest.config.mediaType, MediaType.OciConfig, 'no empty config for this registry');
     assert.equal(merged.manifest.subject, undefined);
     assert.ok(moved.kind === 'manifest' && merged.manifest.layers[1]!.digest === moved.manifest.layers[0]!.digest);
+  });
+
+  it('signs only what it wrote: a moved attestation merged into an existing cosign tag is not asked for, and the tag follows', async () => {
+    const src = await layout();
+    const made = await synth(src, { attestations: 'oci-artifact' });
+    const amd64 = made.images[0]!;
+    const envelope = encodeJson({ payloadType: 'application/vnd.in-toto+json', payload: 'e30=', signatures: [] });
+    const layer = { mediaType: ArtifactType.DsseEnvelope, digest: digestOf(envelope), size: envelope.byteLength };
+    await src.putBlob(bytesSource(layer, envelope));
+    const cfg = encodeJson({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [layer.digest] } });
+    const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
+    await src.putBlob(bytesSource(cfgDesc, cfg));
+    const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer] }));
+    await src.putManifest(att, { tags: [cosignTagOf(amd64.digest, 'att')] });
+
+    // The fix writes into the store it reads, as the Action does: the cosign tag is there already.
+    const asked: Digest[] = [];
+    const resign = async (store: ContentStore, digest: Digest) => {
+      asked.push(digest);
+      await store.getManifest(digest);
+      return { subject: digest, signature: digest, storage: 'referrers' as const };
+    };
+    const report = await fixImage(src, made.tag, src, target('alibaba-acr'), { tags: ['fixed'], probe: false, resign });
+    assert.equal(report.written, true, report.account.join('\n'));
+    assert.equal((await src.resolve('fixed'))?.digest, report.destination?.digest);
+    for (const d of asked) assert.ok((await src.resolve(d)) !== undefined, `${d} was signed but never written`);
+    assert.deepEqual(report.signing.unsigned, []);
   });
 });
 
