@@ -20,6 +20,7 @@ import { verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 
+import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv, startTokenEndpoint } from './helpers.ts';
@@ -152,6 +153,40 @@ describe('the Action’s sources, pushing to a registry', { skip: registryMissin
     assert.ok(pushed, error);
     assert.ok(!error.includes(`127.0.0.1:${closed}/acme/two@`), error);
     assert.equal((await readOutputs(job.outputFile)).digest, pushed[1]);
+  });
+});
+
+describe('the Action’s sources, a tag refused after another was written', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  let proxy: FaultProxy;
+  let job: Job;
+  before(async () => {
+    reg = await startRegistry({ auth: 'htpasswd' });
+    // The registry takes the tag 1.0 and refuses latest, always.
+    proxy = await startFaultProxy(reg.host, {
+      status500Every: 1,
+      match: (method, path) => method === 'PUT' && path.endsWith('/manifests/latest'),
+    });
+    job = await makeJob();
+  });
+  after(async () => {
+    await proxy?.stop();
+    await reg?.stop();
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('the error lists the tag written, not "(no tag)"', async () => {
+    await dockerLogin(job, proxy.host, reg.username!, reg.password!);
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: `${proxy.host}/acme/app:1.0\n${proxy.host}/acme/app:latest`,
+      push: 'true',
+      platforms: 'linux/amd64',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    const error = /^::error::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+    assert.match(error, new RegExp(`${proxy.host}/acme/app@sha256:[0-9a-f]{64} \\(tagged 1\\.0\\)`), error);
   });
 });
 
