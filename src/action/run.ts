@@ -210,7 +210,12 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         const [target] = selectTargets(profiles, t.target);
         const fixTags = first.planned.tags.map((tag) => fixTag(tag, target!.profile.id));
         ctx.logger.info(`fixing for ${t.target}: ${fixTags.join(', ')}`);
-        fixes.push(await fixImage(first.store, descriptor.digest, first.store, target!, { tags: fixTags, resign, logger: ctx.logger }));
+        const fix = await fixImage(first.store, descriptor.digest, first.store, target!, { tags: fixTags, resign, logger: ctx.logger });
+        fixes.push(fix);
+        // A fix that wrote nothing is not a failure of the step (the image as built is written,
+        // signed and tagged), but a job that asked for the fix must not read it as done.
+        const why = fixNotWritten(fix);
+        if (why !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote nothing (no ${fixTags.join(', ')}): ${why}`);
       }
       // The report names the fixed images too (their tags are in the store now).
       if (fixes.length > 0) {
@@ -246,6 +251,17 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   } finally {
     for (const s of stores) await s.close().catch(() => {});
   }
+}
+
+/**
+ * Why a fix wrote nothing, in one line naming the rules (undefined when it wrote the image): the
+ * refusals no change satisfies, else those the target would still raise against the fixed image.
+ */
+export function fixNotWritten(fix: FixReport): string | undefined {
+  if (fix.written) return undefined;
+  if (fix.unfixable.length > 0) return `no fix for ${fix.unfixable.map((p) => p.rule).join(', ')}`;
+  const still = (fix.after?.problems ?? []).filter((p) => p.severity === 'refuses').map((p) => p.rule);
+  return still.length > 0 ? `${fix.target} would still refuse the fixed image: ${still.join(', ')}` : 'the fix was not written';
 }
 
 /** A tag for the image fixed for a target: `TAG-TARGET`, cut to the 128 characters a tag may have. */

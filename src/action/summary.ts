@@ -9,7 +9,7 @@ import type * as core from '@actions/core';
 import { predicateName } from '../attest/attachments.ts';
 import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
-import type { ActionOutcome } from './run.ts';
+import { type ActionOutcome, fixNotWritten } from './run.ts';
 
 type Summary = typeof core.summary;
 
@@ -54,7 +54,13 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
       header('Target', 'Verdict', 'Problems', 'Fixed image'),
       ...r.compat.targets.map((t) => {
         const fix = outcome.fixes.find((f) => f.target === t.target);
-        const fixed = fix?.destination === undefined ? '' : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}`;
+        const notWritten = fix === undefined ? undefined : fixNotWritten(fix);
+        const fixed =
+          notWritten !== undefined
+            ? `not written: ${esc(notWritten)}`
+            : fix?.destination === undefined
+              ? ''
+              : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}`;
         const problems = t.problems.map((p) => `${esc(p.severity)}: ${esc(p.rule)}`).join('<br>');
         return [`${esc(t.name)} (${code(t.target)})`, esc(t.verdict), problems || 'none', fixed || '–'];
       }),

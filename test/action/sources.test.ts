@@ -190,6 +190,59 @@ describe('the Action’s sources, a tag refused after another was written', { sk
   });
 });
 
+describe('the Action’s sources, fixing a signed image', () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('warns, naming the target and the rules still refused, and the summary says why there is no fixed image', async () => {
+    const key = await generateEncryptedKeyPair('pw');
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: 'example.com/acme/app:1.0',
+      platforms: 'linux/amd64',
+      sign: 'key',
+      key: key.privateKeyPem,
+      'key-password': 'pw',
+      targets: 'amazon-ecr',
+      fix: 'true',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const warning = /^::warning::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+    assert.match(warning, /the fix for amazon-ecr wrote nothing \(no 1\.0-amazon-ecr\): .*referrer-of-index/, run.stdout);
+    const summary = await readFile(job.summaryFile, 'utf8');
+    assert.match(summary, /not written: [^<]*referrer-of-index/, summary);
+  });
+
+  it('alibaba-acr, signed: the fix moves the attestations, signs what it wrote, and tags it', async () => {
+    const key = await generateEncryptedKeyPair('pw');
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: 'example.com/acme/app:1.0',
+      platforms: 'linux/amd64',
+      sign: 'key',
+      key: key.privateKeyPem,
+      'key-password': 'pw',
+      targets: 'alibaba-acr',
+      fix: 'true',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.doesNotMatch(run.stdout, /^::warning::/m);
+    const layout = await LayoutStore.open(join(dirname((await readOutputs(job.outputFile)).report!), 'image.oci'));
+    try {
+      assert.ok(await layout.resolve('1.0-alibaba-acr'), 'the fixed image is tagged');
+    } finally {
+      await layout.close();
+    }
+  });
+});
+
 describe('the Action’s sources, two steps in one job', () => {
   let job: Job;
   before(async () => {
