@@ -61,14 +61,18 @@ function platform(p: PlatformReproduction, width: number): string[] {
               `    same content, other compression: the rebuild (${p.rebuilt}) has the original's config and uncompressed layers (diff_ids); its layers are compressed differently`,
             ]
           : []),
-        ...changedFiles(p.changedPackageFiles),
         ...(p.provenance?.storage === 'image' || p.provenance?.predicateType.startsWith('https://apko.dev/') ? from : []),
       ];
     case 'not-replayable':
       return [`${name}  NOT REPLAYABLE  ${p.digest}`, `    ${p.reason}`, ...p.missing.map((m) => `    missing: ${m}`), ...from];
     case 'mismatch': {
-      const out = [`${name}  MISMATCH  ${p.digest} ≠ rebuilt ${p.rebuilt ?? '(none)'}`];
+      const out = [
+        p.rebuilt === p.digest
+          ? `${name}  MISMATCH  ${p.digest} = rebuilt, from other package files`
+          : `${name}  MISMATCH  ${p.digest} ≠ rebuilt ${p.rebuilt ?? '(none)'}`,
+      ];
       if (p.error !== undefined) out.push(`    ${p.error}`);
+      if (p.reason !== undefined) out.push(`    ${p.reason}`);
       const d = p.detail;
       if (d !== undefined) {
         if (d.firstLayer !== undefined) {

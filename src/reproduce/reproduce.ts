@@ -110,10 +110,11 @@ export interface PlatformMatch extends PlatformBase {
    */
   compression?: 'same' | 'other' | undefined;
   /**
-   * Package files whose bytes are not those the provenance names, although the image came out
-   * the same (a package signed again, say). Empty in a clean reproduction.
+   * Always empty: a platform rebuilt from package files whose bytes are not those the provenance
+   * names is a {@link PlatformMismatch} even when its image comes out the same. Kept so that
+   * every rebuilt platform's JSON has the field.
    */
-  changedPackageFiles: PackageFileChange[];
+  changedPackageFiles: [];
 }
 
 /** The rebuild differs. */
@@ -127,6 +128,11 @@ export interface PlatformMismatch extends PlatformBase {
   detail?: MismatchDetail | undefined;
   /** Why there is no rebuild to compare, when there is none. */
   error?: string | undefined;
+  /**
+   * Why it is a mismatch although `rebuilt` is the original manifest: the rebuild used package
+   * files other than those the provenance names (`changedPackageFiles`).
+   */
+  reason?: string | undefined;
 }
 
 /** The provenance cannot be replayed (or there is none). */
@@ -427,8 +433,21 @@ async function replayGroup(
         });
         continue;
       }
+      if (image.manifest.digest === j.manifest.digest && changedPackageFiles.length === 0) {
+        results.set(j.manifest.digest, { ...base, status: 'match', rebuilt: image.manifest.digest, changedPackageFiles: [] });
+        continue;
+      }
       if (image.manifest.digest === j.manifest.digest) {
-        results.set(j.manifest.digest, { ...base, status: 'match', rebuilt: image.manifest.digest, changedPackageFiles });
+        // The same image from other package files shows that the image follows from those files,
+        // not from the ones the provenance names (./fetch.ts): the provenance's inputs are not
+        // reproduced (a tampered provenance, or a mirror serving other bytes), so it is a mismatch.
+        results.set(j.manifest.digest, {
+          ...base,
+          status: 'mismatch',
+          rebuilt: image.manifest.digest,
+          changedPackageFiles,
+          reason: `the rebuild has the original's manifest, but was built from ${changedPackageFiles.length === 1 ? 'a package file' : `${changedPackageFiles.length} package files`} other than the provenance names, so the provenance is not reproduced`,
+        });
         continue;
       }
       options.onProgress?.({ phase: 'compare', platform: base.platform });

@@ -129,6 +129,37 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     await store.close();
   });
 
+  it('does not report a reproduction when the image comes out the same from package files other than the provenance names', async () => {
+    // The provenance's digest of data (amd64) edited: the file served is the one built from, so
+    // the image comes out the same, but not from the file the provenance names.
+    const zeros = '0'.repeat(64);
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        if (i !== 0) return;
+        for (const d of s.predicate.buildDefinition.resolvedDependencies) if (d.name === 'data') d.digest.sha256 = zeros;
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      const text = renderReproduce(report);
+      assert.equal(report.match, false, text);
+      const [amd, arm] = report.platforms as PlatformMismatch[];
+      assert.equal(arm?.status, 'match', text);
+      assert.equal(amd?.status, 'mismatch', text);
+      assert.equal(amd?.rebuilt, amd?.digest);
+      assert.deepEqual(
+        amd?.changedPackageFiles.map((c) => [c.name, c.expected]),
+        [['data', zeros]],
+      );
+      assert.match(amd?.reason ?? '', /other than the provenance names/);
+      assert.match(text, /linux\/amd64 {2}MISMATCH {2}sha256:[0-9a-f]{64} = rebuilt, from other package files/);
+      assert.match(text, /package file changed: data 2\.1-r3 \(x86_64\)/);
+      assert.match(text, /^not reproduced: 1 match, 1 differ/m);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('reports a mismatch for the platform whose package file is now another package, and still compares the others', async () => {
     const store = await imageWith((i) => [edited(i, () => {})]);
     const file = join(root, 'served', 'repo', 'x86_64', 'data-2.1-r3.apk');
