@@ -46,6 +46,24 @@ import { streamDebFile } from './stream.ts';
 
 const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
+/**
+ * A .deb must be the package its lock entry names: the control file's `Package`, `Version` and
+ * `Architecture` are the entry's name, version and architecture (`debArch`, Debian's spelling of
+ * it). An `Architecture: all` package serves every architecture, and its entry names the
+ * platform's (as apk's noarch does, ../apk/source.ts checkIdentity).
+ */
+function checkDebIdentity(pkg: DebPackage, p: LockedPackage, debArch: string, where: string): void {
+  if (pkg.name !== p.name || pkg.version !== p.version) {
+    throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${pkg.name} ${pkg.version}, not ${p.name} ${p.version}`, {
+      where,
+      hint: 'the lock (or the provenance it came from) names the file by the SHA-256 of another package: lock again (provenant lock)',
+    });
+  }
+  if (pkg.architecture !== 'all' && debArch !== '' && pkg.architecture !== debArch) {
+    throw new ProvenantError('DIGEST_MISMATCH', `${where} is built for ${pkg.architecture}, not ${debArch}`, { where });
+  }
+}
+
 /** apk architecture names (the configuration's) to Debian's. */
 const DEB_ARCH: Record<string, string> = {
   x86_64: 'amd64',
@@ -169,8 +187,11 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     };
   }
 
+  /**
+   * @throws ProvenantError `DIGEST_MISMATCH` when the file does not have the lock's SHA-256, or
+   *   its control file names another package, version or architecture than the lock does
+   */
   async fetch(p: LockedPackage, options: { signed?: boolean | undefined } = {}): Promise<FetchedPackage<DebPackage>> {
-    const { cache, baseDir, signal } = this.#options;
     const sha256 = p.checksum.replace(/^sha256:/, '');
     if (!/^[0-9a-f]{64}$/.test(sha256))
       throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
@@ -182,6 +203,18 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
         hint: 'lock again (provenant lock) to pin what the repositories list now; the lock is checked against them at every build',
       });
     }
+    const fetched = await this.#fetchVerified(p, sha256, where);
+    // The SHA-256 says which file it is, not that it is the package the lock (or a provenance,
+    // which may be edited) names: a lock naming tzdata 2099a-0, or mawk as gawk, with the digest
+    // of the real file would install it under a name and version it does not have. Its control
+    // file is read (or kept) whatever the path, so this costs nothing more.
+    checkDebIdentity(fetched.package, p, this.archName(p.architecture), where);
+    return fetched;
+  }
+
+  /** The package with the lock's SHA-256: kept unpacked, streamed through the cache, or read whole. */
+  async #fetchVerified(p: LockedPackage, sha256: string, where: string): Promise<FetchedPackage<DebPackage>> {
+    const { cache, baseDir, signal } = this.#options;
     const key = `deb:${sha256}`;
     // Verified in full when first read, then kept unpacked under its SHA-256 (../unpacked.ts).
     const kept = cache === undefined ? undefined : await loadUnpacked(cache, keptDebKey(key));

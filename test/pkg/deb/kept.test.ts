@@ -204,4 +204,42 @@ describe('a .deb kept in the cache', () => {
     await assert.rejects(missing.source.fetch(missing.locked), code('INVALID_PACKAGE'));
     assert.equal(await loadUnpacked(missing.cache, missing.key), undefined);
   });
+
+  it('refuses a .deb whose control names another package, version or architecture than the lock, read whole, streamed or kept', async () => {
+    const d = await tempDir();
+    const bytes = await craftDeb();
+    const { source, locked } = await sourceFor(d, bytes);
+    const uncached = new DebRepositorySource({
+      repositories: [],
+      keyring: [],
+      packages: ['hello'],
+      configPath: join(d, 'image.yaml'),
+      baseDir: d,
+      cache: undefined,
+      logger: { debug() {}, info() {}, warn() {} },
+    });
+    const refused = (message: RegExp) => (err: unknown) => {
+      assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+      assert.match(err.message, message);
+      assert.equal(err.where, 'hello.deb');
+      return true;
+    };
+    const renamed = { ...locked, name: 'goodbye' };
+    const newer = { ...locked, version: '2099a-0' };
+    const foreign = { ...locked, architecture: 'arm64' };
+    // Read whole (no cache), then streamed through the cache the first time (and kept: it is the
+    // file of that SHA-256), then kept.
+    for (const [what, from] of [
+      ['whole', uncached],
+      ['streamed', source],
+      ['kept', source],
+    ] as const) {
+      await assert.rejects(from.fetch(renamed), refused(/^hello\.deb is hello 1\.0-1, not goodbye 1\.0-1$/), what);
+      await assert.rejects(from.fetch(newer), refused(/^hello\.deb is hello 1\.0-1, not hello 2099a-0$/), what);
+      await assert.rejects(from.fetch(foreign), refused(/^hello\.deb is built for amd64, not arm64$/), what);
+    }
+    assert.equal((await source.fetch(locked)).cached, true);
+    // The architecture as apk spells it (a provenance of the apk build type) is the same one.
+    assert.equal((await uncached.fetch({ ...locked, architecture: 'x86_64' })).package.name, 'hello');
+  });
 });
