@@ -20,7 +20,7 @@ import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../bu
 import { loadConfig } from '../builder/config.ts';
 import type { LoadedConfig } from '../builder/config-types.ts';
 import type { Lock } from '../builder/lock.ts';
-import { isProvenantError, throwIfAborted, withoutUserInfo } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted, withoutUserInfo } from '../errors.ts';
 import { diffImages } from '../image/diff.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
@@ -194,9 +194,11 @@ interface Job {
  * @throws ProvenantError `SIGNATURE` when trust is given and a platform's provenance is not
  *   signed or does not verify (nothing is fetched or built then); `NOT_FOUND` when the target is
  *   not in the store or a package file is gone (with a hint about `--repository-override`);
- *   `USAGE` for a relative package location without `baseDir`, a package file of this machine
- *   without `allowLocalFiles`, or a bad override; `NETWORK`,
- *   `ABORTED`; what the build throws for the provenance's own packages (`UNTRUSTED_KEY`, ...)
+ *   `DIGEST_MISMATCH` when a platform matches but a blob of the original in `store` does not
+ *   hash to its digest (the source is damaged); `USAGE` for a relative package location without
+ *   `baseDir`, a package file of this machine without `allowLocalFiles`, or a bad override;
+ *   `NETWORK`, `ABORTED`; what the build throws for the provenance's own packages
+ *   (`UNTRUSTED_KEY`, ...)
  */
 export async function reproduceImage(store: ContentStore, target: string, options: ReproduceOptions = {}): Promise<ReproduceReport> {
   const logger = options.logger ?? silentLogger;
@@ -249,6 +251,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
     for (const [digest, r] of await reproduceApko(store, inspected, unreplayed, apkoOptions)) results.set(digest, r);
   }
   const platforms = inspected.manifests.map((m) => results.get(m.digest) as PlatformReproduction);
+  await checkSourceBlobs(store, name, platforms, options.signal);
   const used = platforms.flatMap((p) => (p.provenance === undefined || p.status === 'not-replayable' ? [] : [p.provenance]));
   const signers = [...new Set(used.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];
   const verified = options.trust !== undefined && used.length > 0 && used.every((p) => p.verified);
@@ -270,6 +273,50 @@ export async function reproduceImage(store: ContentStore, target: string, option
     ...(index === undefined ? {} : { index }),
     overrides,
   };
+}
+
+/**
+ * A match compares manifest digests: the original manifest names its config and layers by digest,
+ * but the store may hold other bytes under those names (a layout's blob edited or rotted on disk),
+ * and the image a runtime would unpack is then not the one rebuilt. So each blob of a matching
+ * platform is read through the store's verifying read (../io/verify.ts), streamed, each once.
+ *
+ * @throws ProvenantError `DIGEST_MISMATCH` naming the platform and the blob when one does not hash
+ *   to its digest (or has another size); `NOT_FOUND` when one is gone
+ */
+async function checkSourceBlobs(
+  store: ContentStore,
+  name: string,
+  platforms: readonly PlatformReproduction[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const checked = new Set<Digest>();
+  for (const p of platforms) {
+    if (p.status !== 'match') continue;
+    const stored = await store.getManifest(p.digest, { signal });
+    if (stored.kind !== 'manifest') continue;
+    const { config, layers } = stored.manifest;
+    for (const [what, d] of [['config', config] as const, ...layers.map((l, i) => [`layer ${i}`, l] as const)]) {
+      if (checked.has(d.digest)) continue;
+      try {
+        for await (const _ of await store.readBlob(d, { signal })) {
+          // The stream is hashed as it goes, and fails at its end when the bytes are not the blob.
+        }
+      } catch (err) {
+        if (!isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH')) throw err;
+        throw new ProvenantError(
+          'DIGEST_MISMATCH',
+          `${name} ${p.platform}: its ${what} ${d.digest} is damaged in the store (${err.message}), so the image is not the one rebuilt, although its manifest is`,
+          {
+            where: err.where ?? `${store.location}@${d.digest}`,
+            cause: err,
+            hint: 'copy the image again from where it came from; the rebuild shows what its blobs should be (--output)',
+          },
+        );
+      }
+      checked.add(d.digest);
+    }
+  }
 }
 
 /** The rebuild job of one platform, or why there is none. */

@@ -160,6 +160,30 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  it('does not report a reproduction when a layer of the original is damaged in the store, although its manifest matches', async () => {
+    const store = await imageWith((i) => [edited(i, () => {})]);
+    const layout = join(root, `layout-${n - 1}`);
+    const stored = await store.getManifest(result.images[1]?.manifest.digest ?? '');
+    assert.ok(stored.kind === 'manifest');
+    const layer = stored.manifest.layers[0];
+    assert.ok(layer);
+    // One byte changed on disk, the size kept: only hashing the blob tells.
+    const file = join(layout, 'blobs', 'sha256', layer.digest.slice('sha256:'.length));
+    const bytes = await readFile(file);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+    await writeFile(file, bytes);
+    try {
+      await assert.rejects(reproduceImage(store, 'v1', local()), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+        assert.match(err.message, new RegExp(`^v1 linux/arm64: its layer 0 ${layer.digest} is damaged in the store`));
+        assert.equal(err.where, `${store.location}@${layer.digest}`);
+        return true;
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('reports a mismatch for the platform whose package file is now another package, and still compares the others', async () => {
     const store = await imageWith((i) => [edited(i, () => {})]);
     const file = join(root, 'served', 'repo', 'x86_64', 'data-2.1-r3.apk');
