@@ -85,6 +85,8 @@ export interface FetchedPackages {
   locked: LockedPackage[];
   changes: PackageFileChange[];
   overrides: OverrideUse[];
+  /** Each fetched file's path (a lock entry's `url`) → the location it came from, without credentials, for messages. */
+  origins: Map<string, string>;
 }
 
 /**
@@ -173,9 +175,12 @@ export async function fetchPackages(packages: readonly ProvenancePackage[], opti
     }
     locked.push(entry);
   }
+  const origins = new Map<string, string>();
+  for (const f of files.values()) if (f.local !== undefined) origins.set(f.local, safeLocation(f.location));
   return {
     locked,
     changes,
+    origins,
     overrides: overrides.map(([from, to], i) => ({ from, to, used: used[i] ?? 0 })),
   };
 }

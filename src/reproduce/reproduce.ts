@@ -319,6 +319,23 @@ async function checkSourceBlobs(
   }
 }
 
+/**
+ * A build error with each fetched package file's path in the temporary folder (the lock's `url`)
+ * put back as the location the provenance names: the folder is gone when the error is read.
+ */
+function located<E>(err: E, origins: ReadonlyMap<string, string>): E {
+  if (!isProvenantError(err)) return err;
+  const put = (text: string): string => {
+    let out = text;
+    for (const [local, origin] of origins) out = out.replaceAll(local, origin);
+    return out;
+  };
+  const message = put(err.message);
+  const where = err.where === undefined ? undefined : put(err.where);
+  if (message === err.message && where === err.where) return err;
+  return new ProvenantError(err.code, message, { where, hint: err.hint, cause: err }) as E;
+}
+
 /** The rebuild job of one platform, or why there is none. */
 function jobFor(m: InspectedManifest, found: readonly FoundProvenance[]): Job | PlatformNotReplayable {
   const base = { platform: platformLabel(m), digest: m.digest };
@@ -447,13 +464,13 @@ async function replayGroup(
     try {
       builds.push(await build(archs));
     } catch (err) {
-      if (fetched.changes.length === 0 || !isProvenantError(err) || err.code === 'ABORTED') throw err;
+      if (fetched.changes.length === 0 || !isProvenantError(err) || err.code === 'ABORTED') throw located(err, fetched.origins);
       for (const j of group) {
         try {
           builds.push(await build([j.arch]));
         } catch (e) {
-          if (changedFor(j).length === 0 || !isProvenantError(e) || e.code === 'ABORTED') throw e;
-          failed.set(j.arch, e.describe());
+          if (changedFor(j).length === 0 || !isProvenantError(e) || e.code === 'ABORTED') throw located(e, fetched.origins);
+          failed.set(j.arch, located(e, fetched.origins).describe());
         }
       }
     }

@@ -160,6 +160,25 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
     }
   });
 
+  it('refuses a provenance naming a package file by another version than the file is, and names the file where the provenance does', async () => {
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        for (const d of s.predicate.buildDefinition.resolvedDependencies) if (d.name === 'data') d.annotations.version = '9.9-r0';
+      }),
+    ]);
+    try {
+      await assert.rejects(reproduceImage(store, 'v1', local()), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+        // Not the temporary folder's copy, which is gone when this is read.
+        assert.match(err.describe(), /^\.\.\/\.\.\/served\/repo\/\w+\/data-2\.1-r3\.apk is data-2\.1-r3, not data-9\.9-r0/);
+        assert.doesNotMatch(err.describe(), /provenant-reproduce-/);
+        return true;
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('does not report a reproduction when a layer of the original is damaged in the store, although its manifest matches', async () => {
     const store = await imageWith((i) => [edited(i, () => {})]);
     const layout = join(root, `layout-${n - 1}`);

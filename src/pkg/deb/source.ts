@@ -56,7 +56,7 @@ function checkDebIdentity(pkg: DebPackage, p: LockedPackage, debArch: string, wh
   if (pkg.name !== p.name || pkg.version !== p.version) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${pkg.name} ${pkg.version}, not ${p.name} ${p.version}`, {
       where,
-      hint: 'the lock (or the provenance it came from) names the file by the SHA-256 of another package: lock again (provenant lock)',
+      hint: 'the lock, or the provenance it was made from, names the file by the SHA-256 of another package: it was edited or is wrong (for a lock of yours, lock again: provenant lock)',
     });
   }
   if (pkg.architecture !== 'all' && debArch !== '' && pkg.architecture !== debArch) {
