@@ -92,9 +92,23 @@ export async function storeAttestations(
     });
   }
   // BuildKit's storage attaches statements to platform manifests only.
-  const manifests = attested
-    .filter((a) => a.statements.length > 0 && !(isInIndexMode(mode) && a.manifest.kind !== 'manifest'))
-    .map((a) => ({ subject: a.manifest, ...attestationManifest(a, mode === 'buildkit' ? 'legacy' : 'artifact') }));
+  const form = mode === 'buildkit' ? 'legacy' : 'artifact';
+  const manifests: { subject: Stored; blobs: BlobToWrite[]; stored: Stored; replaces: readonly Descriptor[] }[] = [];
+  for (const a of attested) {
+    if (a.statements.length === 0 || (isInIndexMode(mode) && a.manifest.kind !== 'manifest')) continue;
+    // BuildKit keeps one attestation manifest per platform image, every statement a layer of it:
+    // attaching again merges into the one there (and any duplicates an older attach left).
+    const replaces =
+      isInIndexMode(mode) && index.kind === 'index' ? await existingEntries(store, index.index, a.manifest.digest, form, options) : [];
+    // Every statement there already, in the one manifest for this platform: nothing to change.
+    const merged = attestationManifest(
+      a,
+      form,
+      replaces.flatMap((r) => r.layers),
+      replaces.length > 1,
+    );
+    if (merged !== undefined) manifests.push({ subject: a.manifest, ...merged, replaces: replaces.map((r) => r.entry) });
+  }
   // Every blob at once (each once: the empty config is every artifact's), then the manifests in
   // order: one after another, the writes of a build's few small blobs were a wait of their own
   // (issue 16, a one-package build with statements).
@@ -104,27 +118,71 @@ export async function storeAttestations(
   const failed = written.find((w) => w.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   const extra: Descriptor[] = [];
-  for (const { subject, stored } of manifests) {
+  // An entry an existing attestation manifest had: the merged one's descriptor in the first's place, or dropped.
+  const replaced = new Map<string, Descriptor | undefined>();
+  for (const { subject, stored, replaces } of manifests) {
     await store.putManifest(stored, { ...options, tags: [] });
     if (isInIndexMode(mode)) {
-      extra.push(
-        descriptorOf(stored, {
-          annotations: { [Annotation.DockerReferenceDigest]: subject.digest, [Annotation.DockerReferenceType]: 'attestation-manifest' },
-          platform: { architecture: 'unknown', os: 'unknown' },
-        }),
-      );
+      const entry = descriptorOf(stored, {
+        annotations: { [Annotation.DockerReferenceDigest]: subject.digest, [Annotation.DockerReferenceType]: 'attestation-manifest' },
+        platform: { architecture: 'unknown', os: 'unknown' },
+      });
+      if (replaces.length === 0) extra.push(entry);
+      replaces.forEach((r, i) => {
+        replaced.set(r.digest, i === 0 ? entry : undefined);
+      });
     }
   }
   if (mode === 'referrers' || index.kind !== 'index') return index;
+  // Nothing new: the index as it is, so attaching the same statements again changes nothing.
+  if (extra.length === 0 && replaced.size === 0) return index;
   // An attestation already in the index (attested again with the same statements) once; and a
   // Docker manifest list becomes an OCI index, as BuildKit writes one whenever it attests.
-  const fresh = extra.filter((d) => !index.index.manifests.some((m) => m.digest === d.digest));
+  const kept = index.index.manifests.flatMap((m) => {
+    if (!replaced.has(m.digest)) return [m];
+    const entry = replaced.get(m.digest);
+    return entry === undefined ? [] : [entry];
+  });
+  const fresh = extra.filter((d) => !kept.some((m) => m.digest === d.digest));
   const withAttestations: ImageIndex = {
     ...index.index,
     mediaType: MediaType.OciIndex,
-    manifests: [...index.index.manifests, ...fresh],
+    manifests: [...kept, ...fresh],
   };
   return parseStored(encodeJson(withAttestations), { mediaType: MediaType.OciIndex });
+}
+
+interface BlobToWrite {
+  descriptor: Descriptor;
+  bytes: Uint8Array;
+}
+
+/**
+ * The index entries of `subject`'s attestation manifests in `form` (BuildKit's annotations name
+ * the platform manifest), each with its layers: the statements a new attach merges with.
+ */
+async function existingEntries(
+  store: ContentStore,
+  index: ImageIndex,
+  subject: Digest,
+  form: 'legacy' | 'artifact',
+  options: OperationOptions,
+): Promise<{ entry: Descriptor; layers: Descriptor[] }[]> {
+  const found: { entry: Descriptor; layers: Descriptor[] }[] = [];
+  for (const entry of index.manifests) {
+    const a = entry.annotations;
+    if (a?.[Annotation.DockerReferenceType] !== 'attestation-manifest' || a[Annotation.DockerReferenceDigest] !== subject) continue;
+    const stored = await store.getManifest(entry.digest, options);
+    if (stored.kind !== 'manifest') {
+      throw new ProvenantError('INVALID_MANIFEST', `the attestation entry ${entry.digest} of ${subject} is no image manifest`, {
+        where: entry.digest,
+      });
+    }
+    const m = stored.manifest;
+    const isArtifact = m.artifactType === ATTESTATION_ARTIFACT_TYPE || m.config.mediaType === MediaType.OciEmpty;
+    if (isArtifact === (form === 'artifact')) found.push({ entry, layers: m.layers });
+  }
+  return found;
 }
 
 /**
@@ -132,14 +190,19 @@ export async function storeAttestations(
  * in one of BuildKit's two forms (moby/buildkit exporter/containerimage/writer.go,
  * commitAttestationsManifest): `legacy`, a config `{"architecture":"unknown","os":"unknown",...}`
  * naming the statements as layers; `artifact`, the empty config, BuildKit's artifact type and the
- * image as `subject`, which is also what an OCI referrer of the image is.
+ * image as `subject`, which is also what an OCI referrer of the image is. `existing` layers (an
+ * attestation manifest there already) come first; undefined when no statement is new, unless `always`.
  */
 function attestationManifest(
   a: Attested,
   form: 'legacy' | 'artifact',
-): { blobs: { descriptor: Descriptor; bytes: Uint8Array }[]; stored: Stored } {
-  const blobs: { descriptor: Descriptor; bytes: Uint8Array }[] = [];
-  const layers: Descriptor[] = [];
+  existing: readonly Descriptor[] = [],
+  always = false,
+): { blobs: BlobToWrite[]; stored: Stored } | undefined {
+  const blobs: BlobToWrite[] = [];
+  // The existing statements first (their blobs are in the store), each layer once.
+  const layers: Descriptor[] = existing.filter((l, i) => existing.findIndex((o) => o.digest === l.digest) === i);
+  let added = false;
   for (const s of a.statements) {
     const d: Descriptor = {
       mediaType: MediaType.InToto,
@@ -147,9 +210,12 @@ function attestationManifest(
       size: s.bytes.length,
       annotations: { [Annotation.InTotoPredicateType]: s.predicateType },
     };
+    if (layers.some((l) => l.digest === d.digest)) continue;
     blobs.push({ descriptor: d, bytes: s.bytes });
     layers.push(d);
+    added = true;
   }
+  if (!added && !always) return undefined;
   let manifest: ImageManifest;
   if (form === 'legacy') {
     const config = encodeJson({

@@ -185,6 +185,81 @@ describe('attestation storage', () => {
     assert.equal(fromList.kind === 'index' ? fromList.index.mediaType : undefined, MediaType.OciIndex);
   });
 
+  for (const mode of ['buildkit', 'buildkit-artifact'] as const) {
+    it(`merges a second attach into the platform's one attestation manifest (${mode})`, async () => {
+      const { store } = await layout();
+      const { made, index: first } = await attest(store, mode);
+      const entries = (i: typeof first) =>
+        i.kind === 'index' ? i.index.manifests.filter((m) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') : [];
+      const layersOf = async (digest: string) => {
+        const s = await store.getManifest(digest);
+        return s.kind === 'manifest' ? s.manifest.layers.map((l) => l.digest) : [];
+      };
+      const before = new Map<string, string[]>();
+      for (const e of entries(first)) before.set(e.annotations?.['vnd.docker.reference.digest'] ?? '', await layersOf(e.digest));
+      const more = made.manifests.map((m) => ({
+        manifest: m,
+        statements: [
+          statement('https://cosign.sigstore.dev/attestation/vuln/v1', { m: m.digest }, [{ name: 'img', digest: m.digest }]),
+          // One that is there already: not a second layer.
+          statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3', name: m.digest }, [{ name: 'img', digest: m.digest }]),
+        ],
+      }));
+      const second = await storeAttestations(store, first, more, mode);
+      assert.notEqual(second.digest, first.digest);
+      const after = entries(second);
+      assert.equal(after.length, made.manifests.length, 'one attestation entry per platform');
+      // In the place of the entries they replace, after the platform images.
+      assert.deepEqual(
+        second.kind === 'index' ? second.index.manifests.slice(0, made.manifests.length).map((m) => m.digest) : [],
+        made.manifests.map((m) => m.digest),
+      );
+      for (const e of after) {
+        const subject = e.annotations?.['vnd.docker.reference.digest'] ?? '';
+        const layers = await layersOf(e.digest);
+        const old = before.get(subject) ?? [];
+        assert.equal(old.length, 2);
+        assert.deepEqual(layers.slice(0, 2), old, 'the existing statements first');
+        assert.equal(layers.length, 3);
+      }
+      await store.putManifest(second, { tags: ['v2'] });
+      const seen = await inspectImage(store, 'v2', 'img');
+      for (const m of seen.manifests) {
+        const a = m.attachments.filter((x) => x.storage === 'buildkit');
+        assert.equal(a.length, 1);
+        assert.ok(a[0]?.predicateTypes.includes('https://cosign.sigstore.dev/attestation/vuln/v1'));
+      }
+      // The same statements again: the same index.
+      const again = await storeAttestations(store, second, more, mode);
+      assert.equal(again.digest, second.digest);
+    });
+  }
+
+  it('merges the duplicate attestation manifests an older attach left into one', async () => {
+    const { store } = await layout();
+    const made = await makeImage(store, { tag: 'v1' });
+    const one = (type: string) =>
+      made.manifests.map((m) => ({ manifest: m, statements: [statement(type, { m: m.digest }, [{ name: 'i', digest: m.digest }])] }));
+    const a = await storeAttestations(store, made.root, one('https://a'), 'buildkit');
+    const b = await storeAttestations(store, made.root, one('https://b'), 'buildkit');
+    if (a.kind !== 'index' || b.kind !== 'index') throw new Error('not an index');
+    // Two entries per platform, as attaching twice wrote them before.
+    const doubled = parseStored(
+      encodeJson({ ...a.index, manifests: [...a.index.manifests, ...b.index.manifests.slice(made.manifests.length)] }),
+      {
+        mediaType: MediaType.OciIndex,
+      },
+    );
+    const merged = await storeAttestations(store, doubled, one('https://b'), 'buildkit');
+    await store.putManifest(merged, { tags: ['v2'] });
+    const seen = await inspectImage(store, 'v2', 'i');
+    for (const m of seen.manifests) {
+      const found = m.attachments.filter((x) => x.storage === 'buildkit');
+      assert.equal(found.length, 1);
+      assert.deepEqual(found[0]?.predicateTypes, ['https://a', 'https://b']);
+    }
+  });
+
   it('keeps the index clean in referrers mode; inspect finds them through the layout index', async () => {
     const { store } = await layout();
     const { made, index } = await attest(store, 'referrers');

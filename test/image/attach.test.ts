@@ -43,4 +43,24 @@ describe('attachPredicate', () => {
     assert.equal(inspected.manifests.length, 2);
     for (const m of inspected.manifests) assert.ok(m.attachments.some((a) => a.storage === 'buildkit' && a.predicateTypes.includes(VULN)));
   });
+
+  it('in BuildKit form, attaching again merges into the one attestation manifest per platform, and the same again changes nothing', async () => {
+    const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+    await makeImage(store, { tag: 'v1' });
+    const SLSA = 'https://slsa.dev/provenance/v1';
+    await attachPredicate(store, 'v1', { predicateType: VULN, predicate: {}, name: 'oci:l:v1', mode: 'buildkit' });
+    const r = await attachPredicate(store, 'v1', { predicateType: SLSA, predicate: {}, name: 'oci:l:v1', mode: 'buildkit' });
+    const again = await attachPredicate(store, 'v1', { predicateType: SLSA, predicate: {}, name: 'oci:l:v1', mode: 'buildkit' });
+    assert.equal(again.digest, r.digest);
+    assert.equal((await store.resolve('v1'))?.digest, r.digest);
+    const root = await store.getManifest('v1');
+    const entries = root.kind === 'index' ? root.index.manifests.filter((m) => m.platform?.os === 'unknown') : [];
+    assert.equal(entries.length, 2, 'one attestation entry per platform');
+    const inspected = await inspectImage(store, 'v1', 'oci:l:v1');
+    for (const m of inspected.manifests) {
+      const found = m.attachments.filter((a) => a.storage === 'buildkit');
+      assert.equal(found.length, 1);
+      assert.deepEqual(found[0]?.predicateTypes, [VULN, SLSA]);
+    }
+  });
 });
