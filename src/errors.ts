@@ -36,6 +36,8 @@ export type ErrorCode =
   | 'UNTRUSTED_KEY'
   | 'UNRESOLVABLE'
   | 'FILE_CONFLICT'
+  /** Other writers kept moving a tag this run moved, over what it wrote (`attest --attestations buildkit`). */
+  | 'TAG_CONFLICT'
   /** A target (registry or runtime) would refuse the image: `check`, `fix`. */
   | 'INCOMPATIBLE'
   /** `pin --check`: a `uses:` value is not pinned to a commit SHA or digest. */

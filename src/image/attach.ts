@@ -4,8 +4,10 @@
  * a signer signed as cosign stores it (a DSSE envelope in the `.att` image, or a Sigstore bundle
  * referrer).
  */
-import { type AttestationMode, statement, storeAttestations } from '../attest/storage.ts';
-import { ProvenantError } from '../errors.ts';
+
+import { setTimeout as wait } from 'node:timers/promises';
+import { type AttestationMode, type Attested, statement, storeAttestations } from '../attest/storage.ts';
+import { abortedError, ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
@@ -13,6 +15,11 @@ import { attestImage, type SignedEntry, signImage } from '../sign/sign.ts';
 import type { Signer } from '../sign/signer.ts';
 import type { ContentStore } from '../store/types.ts';
 import { inspectImage } from './inspect.ts';
+
+/** Reads of each moved tag at most, when other writers keep moving it over this attach's index. */
+const TAG_ATTEMPTS = 5;
+/** About how long after moving a tag it is read again (longer each attempt), to find a concurrent writer's. */
+const TAG_RECHECK_MS = 200;
 
 /** Options of {@link attachPredicate}. */
 export interface AttachPredicateOptions extends OperationOptions {
@@ -54,9 +61,12 @@ export interface AttachResult {
 /**
  * Attaches `predicate` to every platform image of the image `target` names in `store`: one
  * statement per image, naming it by `name` and digest. BuildKit storage rewrites the index, and
- * the new index takes over `tags` (written last, so a failure leaves the old tag in place).
+ * the new index takes over `tags` (written last, so a failure leaves the old tag in place), and
+ * each tag is read again until it names an index holding the statements (another attach running
+ * at the same time may have moved it over this one's; {@link settleTags}).
  *
- * @throws ProvenantError as {@link storeAttestations} does; `USAGE` for `cosign` without a signer
+ * @throws ProvenantError as {@link storeAttestations} does; `USAGE` for `cosign` without a signer;
+ *   `TAG_CONFLICT` when other writers keep a tag from holding the statements
  */
 export async function attachPredicate(store: ContentStore, target: string, options: AttachPredicateOptions): Promise<AttachResult> {
   const mode = options.mode ?? 'referrers';
@@ -85,13 +95,76 @@ export async function attachPredicate(store: ContentStore, target: string, optio
       hint: 'sign them (--key FILE, or keyless), or use --attestations referrers',
     });
   }
-  const index = await storeAttestations(store, root, attested, mode);
+  let index = await storeAttestations(store, root, attested, mode);
   if (index.digest !== root.digest) {
     const tags = options.tags ?? (isDigest(target) ? [] : [target]);
     await store.putManifest(index, { ...call, tags });
+    if (tags.length > 0) index = await settleTags(store, tags, attested, mode, call);
   }
   if (signer === undefined || mode === 'none') return { ...result, digest: index.digest };
   const dockerReference = options.dockerReference ?? 'local/image';
   const signed = await signImage(store, index.digest, { ...call, signer, dockerReference, created: options.created });
   return { ...result, digest: index.digest, signed };
+}
+
+/**
+ * Reads each tag again, after a pause, until the index it names holds this attach's statements:
+ * another writer (another `attest` on the same image) that read the index before this one moved
+ * the tag writes its index, without these statements, over it, and registries offer no
+ * conditional write. A tag that lost them gets the current index with them merged in, and is
+ * read again; as the referrers tag fallback is checked (RegistryStore's checkFallbackIndexes).
+ * Returns the index the first tag names.
+ *
+ * @throws ProvenantError `TAG_CONFLICT` when a tag names another image now, or still lacks the
+ *   statements after {@link TAG_ATTEMPTS} reads
+ */
+async function settleTags(
+  store: ContentStore,
+  tags: readonly string[],
+  attested: readonly Attested[],
+  mode: AttestationMode,
+  call: OperationOptions,
+): Promise<Stored> {
+  let lacking: string[] = [...tags];
+  const verified = new Map<string, Stored>();
+  for (let attempt = 1; attempt <= TAG_ATTEMPTS; attempt++) {
+    await pause(TAG_RECHECK_MS * attempt * (0.5 + Math.random()), call.signal);
+    const still: string[] = [];
+    for (const tag of lacking) {
+      const current = await store.getManifest(tag, call);
+      const images = current.kind === 'index' ? current.index.manifests.map((m) => m.digest) : [];
+      const gone = attested.find((a) => !images.includes(a.manifest.digest));
+      if (gone !== undefined) {
+        throw new ProvenantError('TAG_CONFLICT', `${tag} was moved meanwhile to an index without the image ${gone.manifest.digest}`, {
+          where: `${store.location}:${tag}`,
+          hint: 'another writer replaced the image; attach to it again, or by digest',
+        });
+      }
+      // The statements merged into what the tag names now: the same index when they are there.
+      const merged = await storeAttestations(store, current, attested, mode, call);
+      if (merged.digest === current.digest) {
+        verified.set(tag, current);
+        continue;
+      }
+      await store.putManifest(merged, { ...call, tags: [tag] });
+      still.push(tag);
+    }
+    lacking = still;
+    const first = verified.get(tags[0] as string);
+    if (lacking.length === 0 && first !== undefined) return first;
+  }
+  throw new ProvenantError('TAG_CONFLICT', `other writers kept moving ${lacking.join(', ')} over the attestations attached`, {
+    where: lacking.map((t) => `${store.location}:${t}`).join(', '),
+    hint: `the statements are not in the index the tag names; run the attach again (${TAG_ATTEMPTS} attempts were made)`,
+  });
+}
+
+/** Waits `ms`, or fails with `ABORTED` when `signal` fires first. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await wait(ms, undefined, signal === undefined ? {} : { signal });
+  } catch (err) {
+    if (signal?.aborted) throw abortedError(signal);
+    throw err;
+  }
 }

@@ -2,11 +2,16 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { isProvenantError } from '../../src/errors.ts';
 import { attachPredicate } from '../../src/image/attach.ts';
 import { readStatements } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { RegistryStore } from '../../src/store/registry.ts';
+import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('attach');
@@ -62,5 +67,57 @@ describe('attachPredicate', () => {
       assert.equal(found.length, 1);
       assert.deepEqual(found[0]?.predicateTypes, [VULN, SLSA]);
     }
+  });
+
+  it('in BuildKit form, fails with TAG_CONFLICT naming the tag when another writer keeps the statements out of it', async () => {
+    const store = await LayoutStore.open(join(await tempDir(), 'l'), { create: true });
+    const made = await makeImage(store, { tag: 'v1' });
+    const other = await makeImage(store, { seed: 7, tag: 'other' });
+    // After each move of v1, another writer puts back what it named before (or another image).
+    const overwriting = (by: typeof made.root): ContentStore =>
+      new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'putManifest') {
+            return async (...args: Parameters<ContentStore['putManifest']>) => {
+              await target.putManifest(...args);
+              if (args[1]?.tags?.includes('v1')) await target.putManifest(by, { tags: ['v1'] });
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    const attach = (s: ContentStore) =>
+      attachPredicate(s, 'v1', { predicateType: VULN, predicate: {}, name: 'oci:l:v1', mode: 'buildkit' });
+    await assert.rejects(attach(overwriting(made.root)), (err: unknown) => isProvenantError(err, 'TAG_CONFLICT') && /v1/.test(err.message));
+    await store.putManifest(made.root, { tags: ['v1'] });
+    await assert.rejects(
+      attach(overwriting(other.root)),
+      (err: unknown) => isProvenantError(err, 'TAG_CONFLICT') && /v1 was moved/.test(err.message),
+    );
+  });
+
+  describe('through the real registry (distribution 2.8)', { skip: registryMissing }, () => {
+    const reg = useRegistry();
+    const remote = () =>
+      new RegistryStore(new RegistryClient(reg.host, { retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 100 } }), 'attach/parallel');
+
+    it('in BuildKit form, attaches running together each end with their statements in the index the tag names', async () => {
+      await makeImage(remote(), { tag: 'v1' });
+      const types = ['https://example.com/t1', 'https://example.com/t2', 'https://example.com/t3'];
+      // Each its own store, as separate processes would be: each reads the index, then moves the tag.
+      const results = await Promise.all(
+        types.map((predicateType) => attachPredicate(remote(), 'v1', { predicateType, predicate: {}, name: 'img', mode: 'buildkit' })),
+      );
+      const final = await remote().getManifest('v1');
+      assert.ok(results.some((r) => r.digest === final.digest));
+      const inspected = await inspectImage(remote(), 'v1', 'img');
+      assert.equal(inspected.manifests.length, 2);
+      for (const m of inspected.manifests) {
+        const found = m.attachments.filter((a) => a.storage === 'buildkit');
+        assert.equal(found.length, 1, `one attestation manifest for ${m.digest}`);
+        assert.deepEqual([...(found[0]?.predicateTypes ?? [])].sort(), types);
+      }
+    });
   });
 });
