@@ -198,8 +198,8 @@ describe('the Action’s sources, fixing a signed image', () => {
   after(async () => {
     if (job !== undefined) await rm(job.root, { recursive: true, force: true });
   });
-
-  it('warns, naming the target and the rules still refused, and the summary says why there is no fixed image', async () => {
+  /** The action run with `fix: true`, signing with a key, for one target. */
+  const signedFix = async (target: string) => {
     const key = await generateEncryptedKeyPair('pw');
     const env = runnerEnv(job, {
       config: job.config,
@@ -208,10 +208,14 @@ describe('the Action’s sources, fixing a signed image', () => {
       sign: 'key',
       key: key.privateKeyPem,
       'key-password': 'pw',
-      targets: 'amazon-ecr',
+      targets: target,
       fix: 'true',
     });
-    const run = await runSources(job, env);
+    return runSources(job, env);
+  };
+
+  it('warns, naming the target and the rules still refused, and the summary says why there is no fixed image', async () => {
+    const run = await signedFix('amazon-ecr');
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     const warning = /^::warning::(.*)$/m.exec(run.stdout)?.[1] ?? '';
     assert.match(warning, /the fix for amazon-ecr wrote nothing \(no 1\.0-amazon-ecr\): .*referrer-of-index/, run.stdout);
@@ -220,18 +224,7 @@ describe('the Action’s sources, fixing a signed image', () => {
   });
 
   it('alibaba-acr, signed: the fix moves the attestations, signs what it wrote, and tags it', async () => {
-    const key = await generateEncryptedKeyPair('pw');
-    const env = runnerEnv(job, {
-      config: job.config,
-      tags: 'example.com/acme/app:1.0',
-      platforms: 'linux/amd64',
-      sign: 'key',
-      key: key.privateKeyPem,
-      'key-password': 'pw',
-      targets: 'alibaba-acr',
-      fix: 'true',
-    });
-    const run = await runSources(job, env);
+    const run = await signedFix('alibaba-acr');
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     assert.doesNotMatch(run.stdout, /^::warning::/m);
     const layout = await LayoutStore.open(join(dirname((await readOutputs(job.outputFile)).report!), 'image.oci'));
