@@ -24,6 +24,14 @@ const run = promisify(execFile);
 // ajv and ajv-formats are CommonJS: Node hands ESM their module.exports.
 const AjvClass = Ajv as unknown as typeof Ajv.default;
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+/** Asserts that `doc` is valid against SPDX 2.3's own JSON schema. */
+async function assertSpdxSchema(doc: SpdxDocument): Promise<void> {
+  const ajv = new AjvClass({ allErrors: true, strict: false });
+  addFormats(ajv as unknown as Parameters<typeof addFormats>[0]);
+  const validate = ajv.compile(JSON.parse(await readFile(fixture('schemas', 'spdx', 'spdx-2.3-schema.json'), 'utf8')));
+  assert.ok(validate(doc), JSON.stringify(validate.errors?.slice(0, 3)));
+}
 const examples = new URL('../../examples/debian/', import.meta.url).pathname;
 const trivy =
   process.env.PROVENANT_TRIVY ??
@@ -240,27 +248,33 @@ describe('Debian builds from the real mirror', {
     );
   });
 
+  /**
+   * A build of static.yaml from the shared cache, and its SPDX document (`--sbom-files`, no
+   * provenance) as text; the describe step's warnings go to `warnings`.
+   */
+  const sbomFilesBuild = async (warnings: string[], build: { memo: boolean; spill?: boolean; fileDigests?: boolean }) => {
+    const path = join(dir, 'static.yaml');
+    const config = await loadConfig(path, { hostArch: 'x86_64' });
+    const result = await buildImage({ config, configPath: path, cacheDir: debianCacheDir, sourceDateEpoch: 1700000000, ...build });
+    const [a] = describeBuild(result, {
+      imageName: 'x',
+      configPath: path,
+      toolVersion: '0',
+      sourceDateEpoch: 1700000000,
+      builderId: 'b',
+      fromLock: false,
+      provenance: false,
+      sbomFiles: true,
+      logger: { debug() {}, info() {}, warn: (m) => warnings.push(m) },
+    });
+    return { result, bytes: Buffer.from(a?.statements[0]?.bytes ?? []).toString() };
+  };
+
   it('lists no Debian files under sbomFiles when the build took no file digests (dpkg keeps no SHA-1s), and says so', {
     skip: fixturesMissing,
   }, async () => {
-    const path = join(dir, 'static.yaml');
-    const config = await loadConfig(path, { hostArch: 'x86_64' });
     const warnings: string[] = [];
-    const spdxOf = async (memo: boolean) => {
-      const result = await buildImage({ config, configPath: path, cacheDir: debianCacheDir, memo, sourceDateEpoch: 1700000000 });
-      const [a] = describeBuild(result, {
-        imageName: 'x',
-        configPath: path,
-        toolVersion: '0',
-        sourceDateEpoch: 1700000000,
-        builderId: 'b',
-        fromLock: false,
-        provenance: false,
-        sbomFiles: true,
-        logger: { debug() {}, info() {}, warn: (m) => warnings.push(m) },
-      });
-      return Buffer.from(a?.statements[0]?.bytes ?? []).toString();
-    };
+    const spdxOf = async (memo: boolean) => (await sbomFilesBuild(warnings, { memo })).bytes;
     // Installed, then (the second time at the latest) recalled from the build record (src/builder/memo.ts).
     const first = await spdxOf(false);
     await spdxOf(true);
@@ -269,10 +283,7 @@ describe('Debian builds from the real mirror', {
     assert.equal(warnings.length, 3, warnings.join('\n'));
     for (const w of warnings) assert.match(w, /lists no files of \d+ packages? \(.*\): SPDX 2\.3 wants a SHA-1 of every file/);
     const doc = JSON.parse(first).predicate as SpdxDocument;
-    const ajv = new AjvClass({ allErrors: true, strict: false });
-    addFormats(ajv as unknown as Parameters<typeof addFormats>[0]);
-    const validate = ajv.compile(JSON.parse(await readFile(fixture('schemas', 'spdx', 'spdx-2.3-schema.json'), 'utf8')));
-    assert.ok(validate(doc), JSON.stringify(validate.errors?.slice(0, 3)));
+    await assertSpdxSchema(doc);
     const installed = doc.packages.filter((p) => p.SPDXID.startsWith('SPDXRef-Package-'));
     assert.ok(installed.length > 3);
     // SPDX 2.3 7.8.1: a package not analysed contains no files.
@@ -283,32 +294,8 @@ describe('Debian builds from the real mirror', {
   it('lists every file of every package with its SHA-1 when the build takes file digests (--sbom-files), the same from the build record and from a tree', {
     skip: fixturesMissing,
   }, async () => {
-    const path = join(dir, 'static.yaml');
-    const config = await loadConfig(path, { hostArch: 'x86_64' });
     const warnings: string[] = [];
-    const spdxOf = async (memo: boolean, spill = true) => {
-      const result = await buildImage({
-        config,
-        configPath: path,
-        cacheDir: debianCacheDir,
-        memo,
-        spill,
-        fileDigests: true,
-        sourceDateEpoch: 1700000000,
-      });
-      const [a] = describeBuild(result, {
-        imageName: 'x',
-        configPath: path,
-        toolVersion: '0',
-        sourceDateEpoch: 1700000000,
-        builderId: 'b',
-        fromLock: false,
-        provenance: false,
-        sbomFiles: true,
-        logger: { debug() {}, info() {}, warn: (m) => warnings.push(m) },
-      });
-      return { result, bytes: Buffer.from(a?.statements[0]?.bytes ?? []).toString() };
-    };
+    const spdxOf = (memo: boolean, spill = true) => sbomFilesBuild(warnings, { memo, spill, fileDigests: true });
     // Installed with the files kept out of the tree, then into a tree, then (the second time at
     // the latest) recalled from the build record (src/builder/memo.ts), which a build without
     // file digests (the test above) made under another key.
@@ -320,10 +307,7 @@ describe('Debian builds from the real mirror', {
     assert.deepEqual(warnings, []);
     const doc = JSON.parse(first.bytes).predicate as SpdxDocument;
     // Schema-valid, and what the schema cannot say (SPDX 2.3 7.8.1, 7.9, 8.4).
-    const ajv = new AjvClass({ allErrors: true, strict: false });
-    addFormats(ajv as unknown as Parameters<typeof addFormats>[0]);
-    const validate = ajv.compile(JSON.parse(await readFile(fixture('schemas', 'spdx', 'spdx-2.3-schema.json'), 'utf8')));
-    assert.ok(validate(doc), JSON.stringify(validate.errors?.slice(0, 3)));
+    await assertSpdxSchema(doc);
     const files = new Map((doc.files ?? []).map((f) => [f.SPDXID, f]));
     const sha1 = (f: SpdxFile | undefined) => f?.checksums.find((c) => c.algorithm === 'SHA1')?.checksumValue;
     const installed = doc.packages.filter((p) => p.SPDXID.startsWith('SPDXRef-Package-'));
