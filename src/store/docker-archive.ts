@@ -65,6 +65,25 @@ export function repoTag(ref: ImageReference): string {
   return `${name}:${ref.tag ?? 'latest'}`;
 }
 
+/** Whether a file's first bytes are gzip's magic number, as `docker load` tells a compressed layer. */
+function startsAsGzip(first: Uint8Array | undefined): boolean {
+  return first !== undefined && first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b;
+}
+
+/** Docker's media type for a layer file of an archive: gzip or a plain tar. */
+function savedLayerType(gzip: boolean): string {
+  return gzip ? MediaType.DockerLayerGzip : DOCKER_LAYER_TAR;
+}
+
+/**
+ * The Docker schema 2 manifest an archive's image stands for (the format keeps none, only the
+ * config and layer files): what reading an archive makes of a manifest.json entry, and what
+ * writing one predicts a reader will make.
+ */
+function savedManifest(config: Descriptor, layers: readonly Descriptor[], where: string): Stored {
+  return parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config, layers }), { where });
+}
+
 /**
  * `docker-archive:FILE[:NAME:TAG]`, the `docker save` / `docker load` format: manifest.json
  * lists each image's config, tags and layer files. Reading presents each image as a Docker
@@ -154,10 +173,10 @@ export class DockerArchiveStore implements ContentStore {
       const config = await this.#describeFile(view, image.Config, MediaType.DockerConfig);
       const layers: Descriptor[] = [];
       for (const l of image.Layers) layers.push(await this.#describeFile(view, l, undefined));
-      const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config, layers }), {
-        where: `${this.location}: manifest.json entry ${i}`,
+      this.#images.push({
+        stored: savedManifest(config, layers, `${this.location}: manifest.json entry ${i}`),
+        tags: image.RepoTags ?? [],
       });
-      this.#images.push({ stored, tags: image.RepoTags ?? [] });
     }
   }
 
@@ -175,8 +194,7 @@ export class DockerArchiveStore implements ContentStore {
     }
     const digest = digester.digest();
     this.#files.set(digest, file);
-    const gz = first !== undefined && first[0] === 0x1f && first[1] === 0x8b;
-    return { mediaType: mediaType ?? (gz ? MediaType.DockerLayerGzip : DOCKER_LAYER_TAR), digest, size: digester.size };
+    return { mediaType: mediaType ?? savedLayerType(startsAsGzip(first)), digest, size: digester.size };
   }
 
   #readOnly(): never {
@@ -280,15 +298,9 @@ export class DockerArchiveStore implements ContentStore {
     const saved: Descriptor[] = [];
     for (const l of layers) {
       const gz = (await this.#startsWithGzipMagic(l.digest)) ?? /gzip/.test(l.mediaType);
-      saved.push({ mediaType: gz ? MediaType.DockerLayerGzip : DOCKER_LAYER_TAR, digest: l.digest, size: l.size });
+      saved.push({ mediaType: savedLayerType(gz), digest: l.digest, size: l.size });
     }
-    const manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.DockerManifest,
-      config: { mediaType: MediaType.DockerConfig, digest: config.digest, size: config.size },
-      layers: saved,
-    };
-    return parseStored(encodeJson(manifest), { where: this.location });
+    return savedManifest({ mediaType: MediaType.DockerConfig, digest: config.digest, size: config.size }, saved, this.location);
   }
 
   /** Whether the blob written for `digest` starts as gzip does; undefined when it is not there. */
@@ -298,7 +310,7 @@ export class DockerArchiveStore implements ContentStore {
     if (file === undefined) return undefined;
     try {
       const { buffer, bytesRead } = await file.read(Buffer.alloc(2), 0, 2, 0);
-      return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+      return startsAsGzip(buffer.subarray(0, bytesRead));
     } finally {
       await file.close();
     }
