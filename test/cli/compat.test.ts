@@ -161,22 +161,37 @@ describe('check and fix: what they refuse', () => {
     dir = await temp();
   });
 
-  it('a refusal no change can fix: exit 7, the rule named, nothing written', async () => {
-    const path = join(dir, 'huge');
+  /** An image whose second layer's descriptor says 11 GB (its blob is absent: checks read sizes only). */
+  async function hugeLayerImage(name: string): Promise<string> {
+    const path = join(dir, name);
     const store = await LayoutStore.open(path, { create: true });
     await synth(store, { hugeLayer: 11_000_000_000, tag: 'v1' });
     await store.close();
-    const check = await provenant(['check', `oci:${path}:v1`, '--target', 'aws-lambda']);
+    return `oci:${path}:v1`;
+  }
+
+  it('a refusal no change can fix: exit 7, the rule named, nothing written', async () => {
+    const huge = await hugeLayerImage('huge');
+    const check = await provenant(['check', huge, '--target', 'aws-lambda']);
     assert.equal(check.status, 7);
     assert.match(check.stdout, /image-size \(refuses\)[\s\S]*error: {2}\(no error text recorded\)[\s\S]*fix: {4}none/);
     const out = join(dir, 'huge-fixed');
-    const fix = await provenant(['fix', `oci:${path}:v1`, '--target', 'aws-lambda', '-o', `oci:${out}:v1`]);
+    const fix = await provenant(['fix', huge, '--target', 'aws-lambda', '-o', `oci:${out}:v1`]);
     assert.equal(fix.status, 7, fix.stderr);
     assert.match(fix.stdout, /Cannot fix image-size/);
     assert.match(fix.stdout, /Nothing was written\./);
     assert.match(fix.stderr, /nothing was written/);
     // Not even an empty layout: the destination the fix made is taken away again.
     assert.equal(existsSync(out), false, 'no layout was left at the destination');
+  });
+
+  it('check --target amazon-ecr,amazon-ecr-public: an 11 GB layer passes ECR and is refused by ECR Public', async () => {
+    const check = await provenant(['check', await hugeLayerImage('ecr-layer'), '--target', 'amazon-ecr,amazon-ecr-public']);
+    assert.equal(check.status, 7, check.stderr);
+    assert.match(check.stdout, /^amazon-ecr: accepted {2}\[Amazon ECR \(private\), registry\]$/m);
+    assert.match(check.stdout, /^amazon-ecr-public: REFUSED {2}\[Amazon ECR Public, registry\]$/m);
+    assert.match(check.stdout, /layer-size \(refuses\)[\s\S]*found: {2}sha256:[0-9a-f]+: layer sha256:[0-9a-f]+ is 11 GB/);
+    assert.match(check.stdout, /^Refused by amazon-ecr-public\.$/m);
   });
 
   it('fixes that leave a refusal standing: exit 7, the rule named, nothing written unless forced', async () => {

@@ -14,6 +14,7 @@ const REQUIRED = [
   'aws-lambda',
   'google-cloud-run',
   'amazon-ecr',
+  'amazon-ecr-public',
   'ghcr',
   'docker-hub',
   'google-artifact-registry',

@@ -183,3 +183,29 @@ for (const profile of profiles) {
     }
   });
 }
+
+describe('Amazon ECR and ECR Public: the layer limits of their quota pages, to the byte', () => {
+  const MiB = 1024 * 1024;
+  // [layer size, amazon-ecr refuses it, amazon-ecr-public refuses it]
+  const cases: ReadonlyArray<readonly [number, boolean, boolean]> = [
+    [10_000 * MiB, false, false],
+    [10_000 * MiB + 1, false, true],
+    [30_000 * MiB, false, true],
+    [52_000 * MiB, false, true],
+    [52_000 * MiB + 1, true, true],
+  ];
+  for (const [size, byPrivate, byPublic] of cases) {
+    it(`a ${size.toLocaleString('en-US')}-byte layer: ${byPrivate ? 'refused' : 'accepted'} by ECR, ${byPublic ? 'refused' : 'accepted'} by ECR Public`, async () => {
+      const store = await layout();
+      const image = await synth(store, { hugeLayer: size });
+      const targets = ['amazon-ecr', 'amazon-ecr-public'].map((id) => targetOf(profiles.find((p) => p.id === id)!));
+      const report = await checkImage(store, image.tag, targets, { probe: false });
+      for (const [i, refused] of [byPrivate, byPublic].entries()) {
+        const t = report.targets[i]!;
+        const problem = t.problems.find((p) => p.rule === 'layer-size');
+        assert.equal(problem !== undefined, refused, `${t.target}: ${JSON.stringify(t.problems.map((p) => p.rule))}`);
+        assert.equal(t.verdict, refused ? 'refused' : 'accepted', t.target);
+      }
+    });
+  }
+});
