@@ -15,8 +15,14 @@ const CHOICES: Record<string, readonly string[]> = {
   'layer-cache': ['true', 'false'],
 };
 
-function choices(command: string, flag: string): readonly string[] | undefined {
-  return CHOICES[`${command}.${flag}`] ?? CHOICES[flag];
+/**
+ * Values known only when the script is written, by flag as in {@link CHOICES}: `target` gets the
+ * ids of the target profiles.
+ */
+export type ExtraChoices = Record<string, readonly string[]>;
+
+function choices(command: string, flag: string, extra: ExtraChoices): readonly string[] | undefined {
+  return extra[`${command}.${flag}`] ?? extra[flag] ?? CHOICES[`${command}.${flag}`] ?? CHOICES[flag];
 }
 
 function flagWords(spec: CommandSpec): string[] {
@@ -24,7 +30,7 @@ function flagWords(spec: CommandSpec): string[] {
 }
 
 /** A bash script: `source <(provenant completion bash)`. */
-export function bashCompletion(specs: Record<string, CommandSpec>): string {
+export function bashCompletion(specs: Record<string, CommandSpec>, extra: ExtraChoices = {}): string {
   const names = Object.keys(specs);
   const cases = Object.entries(specs).map(([name, spec]) => {
     const subs = Object.keys(spec.subcommands ?? {}).join(' ');
@@ -32,7 +38,7 @@ export function bashCompletion(specs: Record<string, CommandSpec>): string {
   });
   const choiceCases = Object.entries(specs).flatMap(([name, spec]) =>
     Object.keys(spec.flags).flatMap((flag) => {
-      const values = choices(name, flag);
+      const values = choices(name, flag, extra);
       return values === undefined ? [] : [`    '${name} --${flag}') COMPREPLY=($(compgen -W '${values.join(' ')}' -- "$cur")); return ;;`];
     }),
   );
@@ -71,10 +77,10 @@ function zshText(text: string): string {
   return text.replace(/([[\]:\\])/g, '\\$1').replaceAll("'", "'\\''");
 }
 
-function zshFlags(command: string, spec: CommandSpec): string[] {
+function zshFlags(command: string, spec: CommandSpec, extra: ExtraChoices): string[] {
   return Object.entries(spec.flags).flatMap(([name, f]) => {
     const description = `[${zshText(f.description)}]`;
-    const values = choices(command, name);
+    const values = choices(command, name, extra);
     const value = f.type === 'boolean' ? '' : `:${name}:${values ? `(${values.join(' ')})` : '_files'}`;
     const repeat = f.multiple ? '*' : '';
     const forms = [`${repeat}--${name}${f.type === 'string' ? '=' : ''}${description}${value}`];
@@ -84,12 +90,12 @@ function zshFlags(command: string, spec: CommandSpec): string[] {
 }
 
 /** A zsh script: `source <(provenant completion zsh)`, or saved as `_provenant` on $fpath. */
-export function zshCompletion(specs: Record<string, CommandSpec>): string {
+export function zshCompletion(specs: Record<string, CommandSpec>, extra: ExtraChoices = {}): string {
   const described = Object.entries(specs).map(([name, s]) => `    '${name}:${zshText(s.summary)}'`);
   const cases = Object.entries(specs).map(([name, spec]) => {
     const subs = Object.keys(spec.subcommands ?? {});
     const first = subs.length > 0 ? [`'1:subcommand:(${subs.join(' ')})'`] : [];
-    return `    ${name}) _arguments -s ${[...first, ...zshFlags(name, spec), "'*:file:_files'"].join(' ')} ;;`;
+    return `    ${name}) _arguments -s ${[...first, ...zshFlags(name, spec, extra), "'*:file:_files'"].join(' ')} ;;`;
   });
   return `#compdef provenant
 # zsh completion for provenant: source <(provenant completion zsh), or save it as _provenant in a
@@ -126,7 +132,7 @@ function fishText(text: string): string {
 }
 
 /** A fish script: `provenant completion fish | source`, or saved in ~/.config/fish/completions/provenant.fish. */
-export function fishCompletion(specs: Record<string, CommandSpec>): string {
+export function fishCompletion(specs: Record<string, CommandSpec>, extra: ExtraChoices = {}): string {
   const names = Object.keys(specs);
   const lines = [
     '# fish completion for provenant: provenant completion fish | source, or save it as',
@@ -148,7 +154,7 @@ export function fishCompletion(specs: Record<string, CommandSpec>): string {
     // Arguments are files and references; files are offered for every command but env and version.
     if (name !== 'env' && name !== 'version') lines.push(`complete -c provenant -n '${when}' -F`);
     for (const [flag, f] of Object.entries(spec.flags)) {
-      const values = choices(name, flag);
+      const values = choices(name, flag, extra);
       const takes = f.type === 'string' ? (values ? ` -x -a '${values.join(' ')}'` : ' -r') : '';
       lines.push(`complete -c provenant -n '${when}' -l ${flag}${f.short ? ` -s ${f.short}` : ''}${takes} -d '${fishText(f.description)}'`);
     }

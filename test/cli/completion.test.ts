@@ -46,6 +46,10 @@ describe('provenant completion', () => {
     assert.deepEqual(await complete('provenant', 'attest', '--attestations', ''), ['referrers', 'cosign', 'buildkit', 'buildkit-artifact']);
     assert.deepEqual(await complete('provenant', 'index', '--attestations', ''), ['keep', 'buildkit', 'referrers']);
     assert.deepEqual(await complete('provenant', 'help', 'insp'), ['inspect']);
+    // Target ids, read from the profiles when the script is written.
+    assert.deepEqual(await complete('provenant', 'check', '--target', 'amazon-'), ['amazon-ecr', 'amazon-ecr-public']);
+    assert.deepEqual(await complete('provenant', 'report', '--target', 'no'), ['none']);
+    assert.deepEqual(await complete('provenant', 'check', '--target', 'no'), ['']);
   });
 
   it('zsh: the script parses and registers its function for provenant', { skip: toolMissing('zsh') }, async () => {

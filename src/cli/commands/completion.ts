@@ -19,5 +19,8 @@ export async function run(args: ParsedArgs, io: CliIo, context: CommandContext):
   const [shell] = positional(args, 1, spec.usage) as [string];
   if (!Object.hasOwn(SHELLS, shell))
     throw new ProvenantError('USAGE', `no completion for the shell "${shell}"`, { hint: 'write provenant completion bash, zsh or fish' });
-  await writeData(io, args, SHELLS[shell as keyof typeof SHELLS](await context.specs()));
+  // Target ids come from the built-in profiles, read now: the script is written once and kept.
+  const { loadProfiles } = await import('../../compat/profile.ts');
+  const target = (await loadProfiles()).map((p) => p.id);
+  await writeData(io, args, SHELLS[shell as keyof typeof SHELLS](await context.specs(), { target, 'report.target': [...target, 'none'] }));
 }
