@@ -123,8 +123,23 @@ export interface Part {
   timezone: string | undefined;
   recommends: boolean | undefined;
   mergedUsr: boolean | undefined;
-  include: { path: string; at: ConfigLocation } | undefined;
+  /**
+   * `span`: where the value is written in the text (start and end offsets), when it is written
+   * there and nowhere else (not through an alias, an anchor or a merge key), so that it can be
+   * rewritten alone (./config.ts, portableConfigFiles).
+   */
+  include: { path: string; at: ConfigLocation; span?: readonly [number, number] | undefined } | undefined;
   locs: Map<string, ConfigLocation>;
+}
+
+/** The offsets of an entry's value in the text, when the top mapping holds it as a scalar of its own. */
+function writtenSpan(root: YNode | undefined, e: Entry): [number, number] | undefined {
+  if (!isMap(root)) return undefined;
+  const own = root.items.some((pair) => pair.value === e.node && isScalar(pair.key) && pair.key.value === e.key);
+  const node = e.node;
+  if (!own || node === undefined || !isScalar(node) || node.anchor !== undefined) return undefined;
+  const range = node.range;
+  return range === undefined || range === null ? undefined : [range[0], range[1]];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -500,7 +515,9 @@ export function parsePart(text: string, file: string): Part {
   }
   const include = f.get('include');
   const includePath = optString(ctx, include);
-  if (include !== undefined && includePath !== undefined) part.include = { path: includePath, at: locOf(ctx, include.node) };
+  if (include !== undefined && includePath !== undefined) {
+    part.include = { path: includePath, at: locOf(ctx, include.node), span: writtenSpan(root, include) };
+  }
   ctx.locs.delete('.');
   return part;
 }

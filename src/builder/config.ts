@@ -11,7 +11,7 @@
  * configuration is described by its shape in errors, never quoted.
  */
 import { realpath } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isProvenantError, type ProvenantError } from '../errors.ts';
 import { isWithin, RefusedFile, readSmallFile } from '../io/files.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
@@ -184,4 +184,44 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
 
   const merged = await load(path, undefined);
   return { config: finish(merged, options.hostArch), files, raw: rootRaw, locations: merged.locs };
+}
+
+/**
+ * The configuration files as a provenance states them: each path relative to `rootDir` (the root
+ * file's folder), and an `include` that names its file by an absolute path (allowed under
+ * `includeRoot`) rewritten relative to the including file's folder, as a relative include is
+ * written, with the digest of that text. A rebuild (`provenant reproduce`) reads the files from
+ * the provenance only, by those relative paths; an absolute path would name a file of the
+ * building machine, which the provenance neither carries nor should reveal. The image does not
+ * depend on how the include was written, only on the files' merged content.
+ *
+ * An include written through an alias, an anchor or a merge key is left as written: rewriting its
+ * text would change other values too.
+ */
+export function portableConfigFiles(files: readonly ConfigFile[], rootDir: string): ConfigFile[] {
+  return files.map((f) => {
+    const path = relative(rootDir, f.path) || f.path;
+    const content = withRelativeInclude(f);
+    return content === f.content ? { path, sha256: f.sha256, content } : { path, sha256: sha256Hex(content), content };
+  });
+}
+
+/** A file's text with an absolute `include` written relative to the file's folder. */
+function withRelativeInclude(f: ConfigFile): string {
+  // Every file here was parsed by loadConfig already; one that does not parse now is kept as is.
+  let include: Part['include'];
+  try {
+    include = parsePart(f.content, f.path).include;
+  } catch {
+    return f.content;
+  }
+  if (include?.span === undefined || !isAbsolute(include.path)) return f.content;
+  const target = relative(dirname(resolve(f.path)), include.path)
+    .split(sep)
+    .join('/');
+  // Plain when a plain scalar reads back as this very string (a path with a folder in it, of
+  // characters YAML gives no meaning); else double-quoted, which JSON's escaping spells right.
+  const written = /^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/.test(target) && target.includes('/') ? target : JSON.stringify(target);
+  const [start, end] = include.span;
+  return `${f.content.slice(0, start)}${written}${f.content.slice(end)}`;
 }

@@ -2,7 +2,7 @@
  * Describing a build: per platform image, SBOMs (SPDX 2.3 and CycloneDX 1.6, from what the
  * build installed) and SLSA provenance, as in-toto statements ready for any attestation storage.
  */
-import { dirname, relative } from 'node:path';
+import { dirname } from 'node:path';
 import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
 import type { Logger } from '../io/types.ts';
@@ -12,6 +12,7 @@ import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
 import { formatTimestamp } from '../time.ts';
 import type { BuildResult } from './build.ts';
+import { portableConfigFiles } from './config.ts';
 import { inventoryOf } from './inventory.ts';
 
 /** From ../attest/provenance.ts, for the CLI (cli/builder.ts), which then loads only this module to describe a build. */
@@ -94,7 +95,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
       const p = options.provenance ?? { mode: 'min', version: 'v1' };
       const input: ProvenanceInput = {
         ecosystem: result.ecosystem,
-        configFiles: result.configFiles.map((f) => ({ path: relative(base, f.path) || f.path, sha256: f.sha256, content: f.content })),
+        configFiles: portableConfigFiles(result.configFiles, base),
         contents: result.contents,
         archs: result.images.map((i) => i.arch),
         sourceDateEpoch: options.sourceDateEpoch,

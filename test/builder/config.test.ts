@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { apkArchToPlatform, normalizeArch } from '../../src/builder/arch.ts';
-import { loadConfig, parseConfig } from '../../src/builder/config.ts';
+import { loadConfig, parseConfig, portableConfigFiles } from '../../src/builder/config.ts';
 import type { LoadedConfig, PathMutation } from '../../src/builder/config-types.ts';
 import { exitCodeFor } from '../../src/cli/exit.ts';
 import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
@@ -713,6 +713,39 @@ describe('include', () => {
       strategy: 'origin',
       budget: 3,
     });
+  });
+
+  it('states an include by absolute path relative to its file for a provenance, and loads the same elsewhere', async () => {
+    const fs = memory({
+      '/w/images/app.yaml': "include: '/w/lib/base.yaml' # the base\ncontents: {packages: [app]}\n",
+      '/w/lib/base.yaml': 'contents: {packages: [base]}\ninclude: /w/lib/common/core.yaml\n',
+      '/w/lib/common/core.yaml': 'include: ../../lib/last.yaml\ncontents: {packages: [core]}\n',
+      '/w/lib/last.yaml': 'entrypoint: {command: /last}\n',
+    });
+    const loaded = await loadConfig('/w/images/app.yaml', { ...host, readFile: fs.readFile, includeRoot: '/w' });
+    const files = portableConfigFiles(loaded.files, '/w/images');
+    assert.deepEqual(
+      files.map((f) => [f.path, f.content]),
+      [
+        ['app.yaml', 'include: ../lib/base.yaml # the base\ncontents: {packages: [app]}\n'],
+        ['../lib/base.yaml', 'contents: {packages: [base]}\ninclude: common/core.yaml\n'],
+        // A relative include is stated as written.
+        ['../lib/common/core.yaml', 'include: ../../lib/last.yaml\ncontents: {packages: [core]}\n'],
+        ['../lib/last.yaml', 'entrypoint: {command: /last}\n'],
+      ],
+    );
+    for (const f of files) assert.equal(f.sha256, sha256(f.content), f.path);
+    // The stated files load by themselves in another folder, to the same configuration.
+    const elsewhere = memory(Object.fromEntries(files.map((f) => [join('/else/where', f.path), f.content])));
+    const again = await loadConfig('/else/where/app.yaml', { ...host, readFile: elsewhere.readFile, includeRoot: '/else' });
+    assert.deepEqual(again.config, loaded.config);
+  });
+
+  it('leaves an absolute include written through an alias as it is: rewriting the anchor would change another value', async () => {
+    const text = 'vcs-url: &base /w/base.yaml\ninclude: *base\n';
+    const fs = memory({ '/w/app.yaml': text, '/w/base.yaml': 'cmd: x\n' });
+    const loaded = await loadConfig('/w/app.yaml', { ...host, readFile: fs.readFile });
+    assert.equal(portableConfigFiles(loaded.files, '/w')[0]?.content, text);
   });
 
   it('an error in an included file names that file', async () => {
