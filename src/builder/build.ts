@@ -31,7 +31,7 @@ import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
 import { isOneLayer, splitLayers } from './layering.ts';
-import { configChecksum, type Lock, lockFor } from './lock.ts';
+import { type Lock, lockChecksumMismatch, lockFor } from './lock.ts';
 import { memoKey, type RecalledImage, recallImage, rememberImage } from './memo.ts';
 import { planBuild } from './plan.ts';
 
@@ -205,13 +205,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const resolving = archs.join(', ');
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: 0 });
   const checkLock = options.lock !== undefined && options.lockVouches !== true;
-  if (checkLock && options.lock?.config.checksum && options.lock.config.checksum !== configChecksum(options.config)) {
-    // Not refused for this alone: the checksum is of the root file's text, so a comment changes it;
-    // planBuild refuses a lock that does not meet the configuration's requests.
-    (options.logger ?? silentLogger).warn(
-      `${options.lockPath ?? 'the lock'} was made for ${options.lock.config.name || 'a configuration'} with checksum ${options.lock.config.checksum}, not for this text of ${basename(options.configPath)}; run provenant lock again if its packages should change`,
-    );
-  }
+  const mismatch =
+    checkLock && options.lock !== undefined
+      ? lockChecksumMismatch(options.lock, options.config, {
+          lockPath: options.lockPath ?? 'the lock',
+          configName: basename(options.configPath),
+        })
+      : undefined;
+  // Not refused for this alone: the checksum covers the files' text, so a comment changes it;
+  // planBuild refuses a lock that does not meet the configuration's requests.
+  if (mismatch !== undefined) (options.logger ?? silentLogger).warn(mismatch);
   const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages, checkLock });
   const planned = archs.reduce((n, a) => n + (plan.packages.get(a)?.length ?? 0), 0);
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: planned, total: planned, finished: true });

@@ -51,11 +51,42 @@ export function lockFor(loaded: LoadedConfig, configName: string, sources: LockS
 }
 
 /**
- * The lock's `config.checksum`: `sha256-<base64>` of the root configuration file's text, as apko
- * writes it. Included files do not count, and any edit of the root file (a comment) changes it.
+ * The lock's `config.checksum`, as apko computes it: `sha256-` and the standard (padded) base64 of
+ * one SHA-256 over the bytes of every configuration file read, one after the other with nothing
+ * between them, the root file first, then the file it includes, then the file that one includes
+ * (apko's ImageConfiguration.Load feeds each file to the hash before following its `include`;
+ * pkg/build/options.go WithConfig encodes the sum). A comment in any of them changes it. (apko's
+ * lock type says the checksum also covers command-line flags; its code hashes the files only.)
+ *
+ * Each file's text is its exact bytes as UTF-8 (./config.ts keeps a byte-order mark and refuses
+ * text that is not UTF-8), so hashing the texts hashes the files.
  */
 export function configChecksum(loaded: LoadedConfig): string {
-  return `sha256-${createHash('sha256').update(loaded.raw).digest('base64')}`;
+  const hash = createHash('sha256');
+  for (const f of loaded.files) hash.update(f.content, 'utf8');
+  return `sha256-${hash.digest('base64')}`;
+}
+
+/**
+ * Why a lock's `config.checksum` is not the configuration's, as one line for a warning (apko
+ * refuses such a lock; Provenant checks the lock against the configuration's requests instead,
+ * ./plan.ts), or undefined when it is, or when the lock records none. A lock written by Provenant
+ * before its checksum was apko's covers the root file's text alone: that one is told apart and
+ * named, since its configuration may well be unchanged.
+ */
+export function lockChecksumMismatch(
+  lock: Lock,
+  loaded: LoadedConfig,
+  where: { lockPath: string; configName: string },
+): string | undefined {
+  const recorded = lock.config.checksum;
+  if (recorded === '' || recorded === configChecksum(loaded)) return undefined;
+  const included = loaded.files.length - 1;
+  const files = included === 0 ? '' : ` and the ${included === 1 ? 'file' : `${included} files`} it includes`;
+  if (included > 0 && recorded === `sha256-${createHash('sha256').update(loaded.raw, 'utf8').digest('base64')}`) {
+    return `${where.lockPath} has the config.checksum an earlier Provenant wrote, of ${where.configName}'s text alone, not of the files it includes as apko's is (apko refuses this lock); run provenant lock again to write apko's checksum`;
+  }
+  return `${where.lockPath} was made for ${lock.config.name || 'a configuration'} with checksum ${recorded}, not for this text of ${where.configName}${files}; run provenant lock again if its packages should change`;
 }
 
 /** The lock as text: two-space JSON with a final newline, fields in apko's order. */

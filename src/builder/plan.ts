@@ -74,9 +74,8 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     // A lock the user gave must be the lock of this configuration: a lock made for another one
     // would build other packages than the configuration (and the provenance, which states its
     // requests) says. apko refuses a lock whose config.checksum is not the configuration's (a
-    // checksum over its files and resolution flags). Ours covers the root file's text only (a
-    // comment changes it, an included file does not) and is not computed as apko's, so an apko
-    // lock need not match it: each request is checked instead, and build.ts warns of another checksum. A rebuild from a provenance is not
+    // checksum over the text of its files, ./lock.ts). A comment changes it, so each request is
+    // checked instead, and build.ts warns of another checksum. A rebuild from a provenance is not
     // checked: its lock is the one the original build used, whatever the configuration says.
     const unmet: string[] = [];
     for (const arch of archs) {

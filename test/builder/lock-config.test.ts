@@ -1,12 +1,15 @@
 // A lock must be the lock of the configuration it builds: one made for another configuration
 // would build other packages than the configuration (and the provenance) says.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/builder/build.ts';
-import type { Lock } from '../../src/builder/lock.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { configChecksum, type Lock, parseLock } from '../../src/builder/lock.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import {
   EPOCH,
@@ -105,11 +108,71 @@ describe('a build from a lock made for another configuration', () => {
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(
       warnings[0] ?? '',
-      /^other\.lock\.json was made for image-commented\.yaml with checksum sha256-\S+, not for this text of image-commented\.yaml;/,
+      /^other\.lock\.json was made for image-commented\.yaml with checksum sha256-\S+, not for this text of image-commented\.yaml and the file it includes;/,
     );
     // Its own lock: no warning.
     const none: string[] = [];
     await build(configPath, lock, none);
     assert.deepEqual(none, []);
+  });
+
+  describe('config.checksum, as apko computes it', () => {
+    /** apko's rule, from the files' bytes: one SHA-256 over each file in the order read, `sha256-` and base64. */
+    const apkoChecksum = async (...paths: string[]): Promise<string> => {
+      const hash = createHash('sha256');
+      for (const p of paths) hash.update(await readFile(p));
+      return `sha256-${hash.digest('base64')}`;
+    };
+    /** `chain.yaml` includes `../shared/middle.yaml`, which includes `common.yaml`. */
+    const chain = async (): Promise<string[]> => {
+      const middle = join(root, 'cfg', 'shared', 'middle.yaml');
+      await writeFile(middle, 'include: common.yaml\nenvironment:\n  MIDDLE: "1"\n');
+      const path = await variant('chain.yaml', 'base, data, tool');
+      await writeFile(path, (await readFile(path, 'utf8')).replace('include: ../shared/common.yaml', 'include: ../shared/middle.yaml'));
+      return [path, middle, join(root, 'cfg', 'shared', 'common.yaml')];
+    };
+
+    it('covers the root file and every file it includes, in the order followed', async () => {
+      assert.equal((await lockOf(configPath)).config.checksum, await apkoChecksum(configPath, join(root, 'cfg', 'shared', 'common.yaml')));
+      const files = await chain();
+      const lock = await lockOf(files[0] as string);
+      assert.equal(lock.config.checksum, await apkoChecksum(...files));
+      assert.notEqual(lock.config.checksum, await apkoChecksum(files[0] as string));
+    });
+
+    it("is apko's own for a configuration apko locked", { skip: fixturesMissing }, async () => {
+      const golden = parseLock(await readFile(fixture('apk', 'apkotest-golden-apko.lock.json'), 'utf8'), 'apko.lock.json');
+      const loaded = await loadConfig(fixture('apk', 'apkotest-golden-apko.yaml'), { hostArch: 'x86_64' });
+      assert.equal(configChecksum(loaded), golden.config.checksum);
+    });
+
+    it('goes stale when an included file changes: the build warns, naming the files', async () => {
+      const files = await chain();
+      const [path, middle] = files as [string, string];
+      const lock = await lockOf(path);
+      const quiet: string[] = [];
+      await build(path, lock, quiet);
+      assert.deepEqual(quiet, []);
+      await writeFile(middle, `${await readFile(middle, 'utf8')}# edited\n`);
+      const warnings: string[] = [];
+      const result = await build(path, lock, warnings);
+      assert.equal(result.images[0]?.packages.length, 3);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(
+        warnings[0] ?? '',
+        /^other\.lock\.json was made for chain\.yaml with checksum sha256-\S+, not for this text of chain\.yaml and the 2 files it includes; run provenant lock again/,
+      );
+    });
+
+    it('tells a lock an earlier Provenant wrote (of the root text alone) apart, and says to lock again', async () => {
+      const lock = await lockOf(configPath);
+      const rootOnly = await apkoChecksum(configPath);
+      const warnings: string[] = [];
+      const result = await build(configPath, { ...lock, config: { ...lock.config, checksum: rootOnly } }, warnings);
+      assert.equal(result.images[0]?.packages.length, 3);
+      assert.deepEqual(warnings, [
+        "other.lock.json has the config.checksum an earlier Provenant wrote, of image.yaml's text alone, not of the files it includes as apko's is (apko refuses this lock); run provenant lock again to write apko's checksum",
+      ]);
+    });
   });
 });
