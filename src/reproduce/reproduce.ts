@@ -667,10 +667,13 @@ async function loadFromPlan(
   const present = (text: string): string =>
     text.replace(new RegExp(`${temp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s:'"]*`, 'g'), (p) => relative(configDir, p));
   const absent: string[] = [];
+  /** The same, as the loader asked for them (a relative include joined to the folder of its file). */
+  const absentAt: string[] = [];
   const readFile = async (path: string): Promise<string> => {
     const text = files.get(resolve(path));
     if (text !== undefined) return text;
     absent.push(relative(configDir, resolve(path)));
+    absentAt.push(resolve(path));
     throw Object.assign(new Error(`${present(resolve(path))} is not in the provenance`), { code: 'ENOENT' });
   };
   try {
@@ -682,6 +685,16 @@ async function loadFromPlan(
     if (!isProvenantError(err)) throw err;
     const message = present(err.describe());
     if (err.code === 'NOT_FOUND' && absent.length > 0) {
+      // An include by an absolute path: the provenance of a build by an earlier Provenant, which
+      // kept such an include as written (a path of the building machine) where this one states it
+      // relative to the file that names it.
+      const absolute = absentAt.filter((a) => !a.startsWith(`${temp}/`) && plan.config.files.some((f) => f.content.includes(a)));
+      if (absolute.length > 0) {
+        return {
+          reason: `the configuration includes ${absolute.join(', ')} by an absolute path of the machine that built it, which a rebuild does not read; Provenant now states such an include relative to the file that names it: build and attest the image again to make it replayable`,
+          missing: absolute.map((a) => `externalParameters.config.files: the file included as ${a}, named relative to the including file`),
+        };
+      }
       return {
         reason: `the configuration includes a file the provenance does not carry: ${message}`,
         missing: absent.map((a) => `externalParameters.config.files: ${a} (an included file)`),

@@ -7,8 +7,10 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SLSA_V1 } from '../../src/attest/provenance.ts';
+import { statement } from '../../src/attest/storage.ts';
+import { type BuildResult, writeBuild } from '../../src/builder/build.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
-import { reproduceImage } from '../../src/reproduce/reproduce.ts';
+import { type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import {
@@ -28,6 +30,7 @@ describe('reproduce a build whose configuration includes a file by its absolute 
   let server: StaticServer;
   let store: LayoutStore;
   let included: string;
+  let result: BuildResult;
   // biome-ignore lint/suspicious/noExplicitAny: the statement is JSON
   let statements: any[];
 
@@ -43,6 +46,7 @@ describe('reproduce a build whose configuration includes a file by its absolute 
     await writeFile(configPath, text.replace('include: ../shared/common.yaml', `include: ${included}`));
     // Under the include root (cfg/, as --include-root names it), so the build reads it.
     const built = await buildAndDescribe(configPath, 'app');
+    result = built.result;
     statements = built.attested.map((a) =>
       JSON.parse(Buffer.from(a.statements.find((s) => s.predicateType === SLSA_V1)?.bytes ?? []).toString()),
     );
@@ -76,5 +80,30 @@ describe('reproduce a build whose configuration includes a file by its absolute 
       report.platforms.map((p) => p.status),
       ['match', 'match'],
     );
+  });
+
+  it('refuses the provenance of an earlier Provenant, which kept the absolute path, saying what to do', async () => {
+    const old = await LayoutStore.open(join(root, 'old'), { create: true });
+    const attested = result.images.map((image, i) => {
+      const predicate = structuredClone(statements[i].predicate);
+      const [first] = predicate.buildDefinition.externalParameters.config.files;
+      first.content = first.content.replace('include: ../shared/common.yaml', `include: ${included}`);
+      first.digest.sha256 = createHash('sha256').update(first.content).digest('hex');
+      return { manifest: image.manifest, statements: [statement(SLSA_V1, predicate, [{ name: 'app', digest: image.manifest.digest }])] };
+    });
+    await writeBuild(result, old, ['v1'], { attestations: { attested, mode: 'referrers' } });
+    const report = await reproduceImage(old, 'v1');
+    await old.close();
+    assert.equal(report.match, false);
+    for (const p of report.platforms as PlatformNotReplayable[]) {
+      assert.equal(p.status, 'not-replayable');
+      assert.equal(
+        p.reason,
+        `the configuration includes ${included} by an absolute path of the machine that built it, which a rebuild does not read; Provenant now states such an include relative to the file that names it: build and attest the image again to make it replayable`,
+      );
+      assert.deepEqual(p.missing, [
+        `externalParameters.config.files: the file included as ${included}, named relative to the including file`,
+      ]);
+    }
   });
 });
