@@ -131,7 +131,14 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const loaded = cache === undefined ? undefined : await loadUnpacked(cache, key);
     // Kept from another file under the same checksum (the package signed again) when the index
     // gives another size: a miss, as the file cached under the checksum is below.
-    const kept = loaded === undefined || !sizeFits((loaded.meta as ApkKept | undefined)?.info.size, p) ? undefined : loaded;
+    // So is one whose signature or members are not the ones the lock records.
+    const keptMeta = loaded?.meta as ApkKept | undefined;
+    const kept =
+      loaded === undefined ||
+      !sizeFits(keptMeta?.info.size, p) ||
+      (keptMeta !== undefined && rangeDiffering(p, keptMeta.ranges) !== undefined)
+        ? undefined
+        : loaded;
     const meta = kept?.meta as ApkKept | undefined;
     const signedBy = kept === undefined || meta === undefined ? false : await this.#stillVouched(meta, key, where);
     if (kept !== undefined && meta !== undefined && signedBy !== false) {
@@ -153,6 +160,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       control: rangeOf(bytes, pkg.ranges.control, 'sha1'),
       data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
     };
+    checkLockedRanges(p, ranges, where);
     return {
       package: { info, pkg },
       locked: { ...p, ...ranges },
@@ -229,6 +237,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         control: lockRange(ranges.control, 'sha1', read.digests.control),
         data: lockRange(ranges.data, 'sha256', read.digests.data),
       };
+      checkLockedRanges(p, lockRanges, where);
       const data = await writer.finish(unpackedDataKey(key));
       const kept: ApkKept = { info, pkg: read.pkg, ranges: lockRanges, sha256: read.sha256 };
       // The data tar is kept under its key from here; without the index it is never used.
@@ -436,7 +445,7 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
 interface ApkKept {
   info: ApkPackageInfo;
   pkg: Omit<ApkPackage, 'entries' | 'dataTar'>;
-  ranges: Pick<LockedPackage, 'signature' | 'control' | 'data'>;
+  ranges: LockedRanges;
   sha256: string;
 }
 
@@ -474,6 +483,40 @@ function checkIdentity(info: ApkPackageInfo, p: LockedPackage, where: string): v
   if (info.arch !== '' && info.arch !== 'noarch' && p.architecture !== '' && info.arch !== p.architecture) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is built for ${info.arch}, not ${p.architecture}`, { where });
   }
+}
+
+type LockedRanges = Pick<LockedPackage, 'signature' | 'control' | 'data'>;
+
+/**
+ * The first part of a package (`signature`, `control` or `data`) whose checksum the lock entry
+ * records otherwise than `found` has it. Only the checksums count: the `range` text is not held
+ * against the file, as older apko wrote other offsets there (its range sizes were taken for
+ * offsets) with the right checksums. A part the entry does not record is not checked.
+ */
+function rangeDiffering(p: LockedPackage, found: LockedRanges): keyof LockedRanges | undefined {
+  for (const part of ['signature', 'control', 'data'] as const) {
+    const recorded = p[part];
+    if (recorded !== undefined && recorded.checksum !== found[part]?.checksum) return part;
+  }
+  return undefined;
+}
+
+/**
+ * A package built from a lock must be the file the lock recorded, part by part: its `Q1` checksum
+ * covers the control member alone, so a package signed again (by another trusted key) passes it,
+ * and only the signature's checksum tells it from the one locked.
+ *
+ * @throws ProvenantError `DIGEST_MISMATCH` naming the package and the part
+ */
+function checkLockedRanges(p: LockedPackage, found: LockedRanges, where: string): void {
+  const part = rangeDiffering(p, found);
+  if (part === undefined) return;
+  const actual = found[part];
+  const what = actual === undefined ? `has no ${part}` : `has ${part} ${actual.range} with checksum ${actual.checksum}`;
+  throw new ProvenantError('DIGEST_MISMATCH', `${where}: ${p.name}-${p.version} ${what}, the lock records ${p[part]?.checksum}`, {
+    where,
+    hint: 'the file is not the one locked (signed again, or changed under the same identity): lock again (provenant lock) if the new file is right',
+  });
 }
 
 /** `URL` or `@tag URL`. */
