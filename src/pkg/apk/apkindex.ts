@@ -88,25 +88,39 @@ export async function readApkIndex(bytes: Uint8Array, options: ReadApkIndexOptio
   const { where } = options;
   // The signature covers the compressed bytes after the signature member: only that member is
   // inflated before it is checked (SIGNATURE_MAX), the content after, and no further than an
-  // index can be (INDEX_MAX), signed or not.
+  // index can be (INDEX_MAX), signed or not. Where unsigned content is allowed, the first member
+  // may be that content, inflated as far as content may be: it is then taken as it is, not
+  // inflated again.
+  const untrusted = options.allowUntrusted === true;
   let first: GzipMember | undefined;
   try {
-    first = gzipMemberAt(bytes, 0, { where, maxOutput: SIGNATURE_MAX, what: 'the first member' });
+    first = gzipMemberAt(bytes, 0, {
+      where,
+      maxOutput: untrusted ? INDEX_MAX : SIGNATURE_MAX,
+      what: untrusted ? 'the index' : 'the first member',
+    });
   } catch (err) {
-    // Larger than any signature member: the index's content, unsigned (verified below).
-    if (!isProvenantError(err, 'TOO_LARGE')) throw err;
+    // Larger than any signature member: the index's content, unsigned (refused below).
+    if (untrusted || !isProvenantError(err, 'TOO_LARGE')) throw err;
   }
   if (bytes.length === 0) throw new ProvenantError('INVALID_PACKAGE', 'the index is empty', { where });
-  const found = first === undefined ? undefined : signaturesOf(await tarFiles(first.data, where), where);
+  // A first member larger than a signature member can be (read so far where unsigned content is allowed) is content.
+  const found =
+    first === undefined || first.data.length > SIGNATURE_MAX ? undefined : signaturesOf(await tarFiles(first.data, where), where);
   const signatures: ApkSignature[] = found ?? [];
   const signedStart = found !== undefined && first !== undefined ? first.end : 0;
   let signedBy: VerifiedSignature | undefined;
   try {
     signedBy = verifyApkSignatures(signatures, bytes.subarray(signedStart), options.keyring, where);
   } catch (err) {
-    if (!options.allowUntrusted) throw err;
+    if (!untrusted) throw err;
   }
-  const contentMembers = splitGzipMembers(bytes.subarray(signedStart), { where, maxOutput: INDEX_MAX, what: 'the index' });
+  const content = { where, maxOutput: INDEX_MAX, what: 'the index' };
+  const contentMembers =
+    found === undefined && first !== undefined
+      ? // Unsigned (allowed): the first member is the content's first, inflated once.
+        [first, ...splitGzipMembers(bytes.subarray(first.end), { ...content, inflated: first.data.length })]
+      : splitGzipMembers(bytes.subarray(signedStart), content);
   if (contentMembers.length === 0) throw new ProvenantError('INVALID_PACKAGE', 'the index holds a signature and nothing else', { where });
   const joined = concatBytes(contentMembers.map((m) => m.data));
   const files = await tarFiles(joined, where);

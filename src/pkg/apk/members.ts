@@ -33,6 +33,8 @@ export interface SplitOptions {
    * vouches for it, and a few KiB of gzip inflate to gigabytes.
    */
   maxOutput: number;
+  /** What the caller inflated already of what `maxOutput` bounds (a first member it read alone). */
+  inflated?: number | undefined;
   /** What the members are, for errors: `the control member`. */
   what?: string | undefined;
 }
@@ -75,7 +77,7 @@ export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions): Gzip
   const { where, maxOutput } = options;
   const members: GzipMember[] = [];
   let off = 0;
-  let total = 0;
+  let total = options.inflated ?? 0;
   while (off < bytes.length && members.length < (options.maxMembers ?? Number.POSITIVE_INFINITY)) {
     const bad = (why: string): ProvenantError =>
       new ProvenantError('INVALID_PACKAGE', `gzip member ${members.length + 1} at byte ${off} ${why}`, { where });

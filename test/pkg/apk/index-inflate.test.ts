@@ -1,0 +1,115 @@
+// Reading an APKINDEX.tar.gz inflates each gzip member once, under its cap: the signature member
+// no further than a signature can be before the signature is checked (SIGNATURE_MAX), the content
+// no further than an index can be (INDEX_MAX). An unsigned index (allowed by the caller) starts
+// with its content: that first member is not inflated a second time. The count is taken at
+// node:zlib's inflateRawSync, which src/pkg/apk/members.ts calls once per member.
+import assert from 'node:assert/strict';
+import { syncBuiltinESMExports } from 'node:module';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import zlib from 'node:zlib';
+import { tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { isProvenantError } from '../../../src/errors.ts';
+import { readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
+import { generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
+import { INDEX_MAX, SIGNATURE_MAX } from '../../../src/pkg/apk/members.ts';
+import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { buildApk, buildApkIndex } from '../../../src/pkg/apk/write.ts';
+
+const spec = {
+  name: 'hello',
+  version: '1.0-r0',
+  arch: 'x86_64',
+  builddate: 1_700_000_000,
+  files: [{ path: 'usr/share/hello/greeting', type: 'file' as const, body: new TextEncoder().encode('hello\n') }],
+};
+
+/** An unsigned index of one gzip member whose APKINDEX is one stanza with a description of `size` bytes. */
+async function unsignedIndex(size: number): Promise<Uint8Array> {
+  const body = new TextEncoder().encode(`C:Q1${'A'.repeat(27)}=\nP:big\nV:1.0-r0\nT:${'x'.repeat(size)}\n\n`);
+  return zlib.gzipSync(await tarBytes([{ header: tarHeader({ name: 'APKINDEX', size: body.length }), body }]));
+}
+
+describe('reading an APKINDEX.tar.gz inflates each member once', () => {
+  /** Each inflation: the cap it was given, and what it made (undefined when it failed). */
+  let calls: { maxOutputLength: number | undefined; output: number | undefined }[] = [];
+  beforeEach(() => {
+    calls = [];
+    const original = zlib.inflateRawSync;
+    mock.method(zlib, 'inflateRawSync', (buffer: zlib.InputType, options?: zlib.ZlibOptions) => {
+      const call: (typeof calls)[number] = { maxOutputLength: options?.maxOutputLength, output: undefined };
+      calls.push(call);
+      const out = original(buffer, options) as unknown as Buffer | { buffer: Buffer };
+      call.output = (Buffer.isBuffer(out) ? out : out.buffer).length;
+      return out;
+    });
+    syncBuiltinESMExports();
+  });
+  afterEach(() => {
+    mock.restoreAll();
+    syncBuiltinESMExports();
+  });
+
+  const key = generateApkKeyPair('test.rsa', { bits: 2048 });
+  const keyring = () => new ApkKeyring().add(key.name, key.publicKeyPem);
+  const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
+
+  it('a signed index: the signature member under its cap, the content under the index cap', async () => {
+    const apk = await buildApk(spec, { key: signing });
+    const { bytes } = await buildApkIndex([apk], { key: signing });
+    calls = [];
+    const index = await readApkIndex(bytes, { keyring: keyring(), where: 'signed' });
+    assert.equal(index.signedBy?.keyName, key.name);
+    assert.deepEqual(
+      calls.map((c) => c.maxOutputLength),
+      [SIGNATURE_MAX, INDEX_MAX],
+    );
+  });
+
+  it('an unsigned index, allowed: its one member inflated once', async () => {
+    const apk = await buildApk(spec, { key: signing });
+    const { bytes } = await buildApkIndex([apk]);
+    calls = [];
+    const index = await readApkIndex(bytes, { keyring: keyring(), where: 'unsigned', allowUntrusted: true });
+    assert.equal(index.signedBy, undefined);
+    assert.deepEqual(
+      index.packages.map((p) => p.name),
+      ['hello'],
+    );
+    assert.equal(calls.length, 1, 'the first member is the content: inflated once');
+    assert.equal(calls[0]?.maxOutputLength, INDEX_MAX);
+  });
+
+  it('an unsigned index of two members, allowed: the first counts toward the cap of the second', async () => {
+    const text = new TextEncoder().encode(`C:Q1${'A'.repeat(27)}=\nP:two\nV:1.0-r0\n\n`);
+    const description = new TextEncoder().encode('v1');
+    const tar = await tarBytes([
+      { header: tarHeader({ name: 'DESCRIPTION', size: description.length }), body: description },
+      { header: tarHeader({ name: 'APKINDEX', size: text.length }), body: text },
+    ]);
+    // DESCRIPTION's header and its one block of body, then the rest.
+    const bytes = Buffer.concat([zlib.gzipSync(tar.subarray(0, 1024)), zlib.gzipSync(tar.subarray(1024))]);
+    calls = [];
+    const index = await readApkIndex(bytes, { keyring: keyring(), where: 'two', allowUntrusted: true });
+    assert.equal(index.description, 'v1');
+    assert.deepEqual(
+      index.packages.map((p) => p.name),
+      ['two'],
+    );
+    assert.deepEqual(
+      calls.map((c) => c.maxOutputLength),
+      [INDEX_MAX, INDEX_MAX - 1024],
+    );
+  });
+
+  it('an unsigned index larger than a signature member: inflated once when allowed, no further than SIGNATURE_MAX when not', async () => {
+    const bytes = await unsignedIndex(SIGNATURE_MAX + 1024);
+    calls = [];
+    const index = await readApkIndex(bytes, { keyring: keyring(), where: 'large', allowUntrusted: true });
+    assert.equal(index.packages[0]?.description.length, SIGNATURE_MAX + 1024);
+    assert.equal(calls.length, 1);
+    assert.ok((calls[0]?.output ?? 0) > SIGNATURE_MAX);
+    calls = [];
+    await assert.rejects(readApkIndex(bytes, { keyring: keyring(), where: 'large' }), (e: unknown) => isProvenantError(e, 'SIGNATURE'));
+    assert.deepEqual(calls, [{ maxOutputLength: SIGNATURE_MAX, output: undefined }], 'refused after inflating no more than a signature');
+  });
+});
