@@ -23,6 +23,22 @@ import { FileSource, ioError, type Source, StreamSource } from './tar-source.ts'
 
 const { createReadStream } = process.getBuiltinModule('node:fs');
 
+/** Options of {@link readTar}. */
+export interface ReadTarStreamOptions extends ReadTarOptions {
+  /**
+   * Where an entry's owner comes from: `pax` (the default, as POSIX and GNU tar have it) applies
+   * PAX `uid`, `gid`, `uname` and `gname` records over the ustar fields; `ustar` keeps the ustar
+   * fields, and those records stay unapplied in `header.pax`. apk-tools reads apk tars the second
+   * way: its apk_tar_parse takes uid and gid from the ustar fields (resolving the ustar
+   * uname and gname), and handle_extended_header reads path, linkpath, xattrs and its checksums
+   * of the PAX records, nothing else.
+   */
+  ownership?: 'pax' | 'ustar' | undefined;
+}
+
+/** The PAX records that name an entry's owner. */
+const OWNER_RECORDS = new Set(['uid', 'gid', 'uname', 'gname']);
+
 interface Parsed {
   header: TarHeader;
   /** Offset of the entry's first header block (its PAX or GNU header when it has one). */
@@ -41,10 +57,12 @@ class TarParser {
   #generation = 0;
   #ended = false;
   #global = new Map<string, string>();
+  #paxOwners: boolean;
 
-  constructor(src: Source, where: string | undefined) {
+  constructor(src: Source, where: string | undefined, ownership: ReadTarStreamOptions['ownership'] = 'pax') {
     this.#src = src;
     this.#where = where;
+    this.#paxOwners = ownership === 'pax';
   }
 
   #invalid(message: string, hint = 'the archive is corrupt or not a tar archive'): ProvenantError {
@@ -275,6 +293,8 @@ class TarParser {
         throw this.#invalid(`the PAX ${key} record of the entry at byte ${at} is not a valid number: ${JSON.stringify(v)}`);
       return n === 0 ? 0 : n; // no -0
     };
+    const owner = (key: string): number | undefined => (this.#paxOwners ? paxInt(key, false) : undefined);
+    const ownerName = (key: string): string | undefined => (this.#paxOwners ? pax.get(key) : undefined);
     const name = pax.get('path') ?? gnuName ?? raw.name;
     let type = TYPE_OF_FLAG[raw.typeflag];
     if (type === undefined || !Object.hasOwn(TYPE_OF_FLAG, raw.typeflag)) {
@@ -289,10 +309,10 @@ class TarParser {
       name,
       type,
       mode: raw.mode % 0o10000,
-      uid: paxInt('uid', false) ?? raw.uid,
-      gid: paxInt('gid', false) ?? raw.gid,
-      uname: pax.get('uname') ?? raw.uname,
-      gname: pax.get('gname') ?? raw.gname,
+      uid: owner('uid') ?? raw.uid,
+      gid: owner('gid') ?? raw.gid,
+      uname: ownerName('uname') ?? raw.uname,
+      gname: ownerName('gname') ?? raw.gname,
       size: type === 'file' ? (paxInt('size', false) ?? raw.size) : 0,
       mtime: paxInt('mtime', true) ?? raw.mtime,
       linkname: pax.get('linkpath') ?? gnuLink ?? raw.linkname,
@@ -302,7 +322,7 @@ class TarParser {
     const extra: Record<string, string> = {};
     let extras = 0;
     for (const key of [...pax.keys()].sort()) {
-      if (PAX_FIELDS.has(key)) continue;
+      if (PAX_FIELDS.has(key) && (this.#paxOwners || !OWNER_RECORDS.has(key))) continue;
       // Defined, not assigned: a record named `__proto__` must stay a plain record.
       Object.defineProperty(extra, key, { value: pax.get(key)!, enumerable: true, writable: true, configurable: true });
       extras++;
@@ -370,8 +390,8 @@ function parseNumeric(b: Uint8Array, off: number, len: number): number | undefin
  * Reads a tar archive as a stream of entries. Each body streams from the input and must be read
  * before asking for the next entry; a body left unread is skipped. Input chunks may have any size.
  *
- * Reads POSIX ustar and pax (`x` and `g` headers: path, linkpath, size, uid, gid, uname, gname,
- * mtime, and any other record into `header.pax`), GNU tar's long names (`L`, `K`) and base-256
+ * Reads POSIX ustar and pax (`x` and `g` headers: path, linkpath, size, uid, gid, uname, gname
+ * (unless `options.ownership` is `ustar`), mtime, and any other record into `header.pax`), GNU tar's long names (`L`, `K`) and base-256
  * numbers, and v7 headers. Two zero blocks end the archive; input that ends cleanly between entries
  * is accepted too. Nothing is allocated from a size in the archive beyond 1 MiB.
  *
@@ -382,10 +402,10 @@ function parseNumeric(b: Uint8Array, off: number, len: number): number | undefin
  */
 export async function* readTar(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: ReadTarOptions = {},
+  options: ReadTarStreamOptions = {},
 ): AsyncGenerator<TarEntry> {
   const src = new StreamSource(input, options.where);
-  const parser = new TarParser(src, options.where);
+  const parser = new TarParser(src, options.where, options.ownership);
   try {
     for (;;) {
       const parsed = await parser.next();

@@ -8,6 +8,7 @@
  * pkg/apk/apk/repo.go (GetPackagesWithDependencies, getPackageDependencies),
  * pkg/apk/apk/world.go (SetWorld), pkg/apk/apk/repo.go (SetRepositories).
  */
+import type { TarHeader } from '../../archive/tar.ts';
 import { ProvenantError } from '../../errors.ts';
 import { xattrsOf } from '../xattrs.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
@@ -237,6 +238,25 @@ export interface ApkoInstallOptions {
 }
 
 /** The SHA-1 a package's header gives a file, as lowercase hex. */
+/**
+ * An entry's uid or gid as apko has it: Go's archive/tar applies a PAX `uid`/`gid` record over the
+ * ustar field (reader.go, mergePAX), where apk-tools, whose way the package was read in
+ * (./tarfiles.ts), keeps the ustar field and leaves the record in `pax`.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a record Go's reader refuses (not a decimal integer)
+ */
+function goOwner(h: TarHeader, key: 'uid' | 'gid', where: string): number {
+  const record = h.pax?.[key];
+  if (record === undefined) return h[key];
+  const n = /^[+-]?\d{1,16}$/.test(record) ? Number(record) : Number.NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new ProvenantError('INVALID_PACKAGE', `the PAX ${key} record of /${h.name} is not a number: ${JSON.stringify(record)}`, {
+      where,
+    });
+  }
+  return n === 0 ? 0 : n;
+}
+
 function headerSha1(checksum: string): string {
   return checksum.startsWith('Q1') ? Buffer.from(checksum.slice(2), 'base64').toString('hex') : checksum.toLowerCase();
 }
@@ -280,7 +300,7 @@ export function apkoInstall(fs: ApkoFs, packages: readonly ApkoInput[], options:
       } else {
         throw new ProvenantError('INVALID_PACKAGE', `/${entry.path} is a ${h.type}, which apko does not install`, { where });
       }
-      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, checksum });
+      files.push({ path: entry.path, type: h.type, mode: h.mode, uid: goOwner(h, 'uid', where), gid: goOwner(h, 'gid', where), checksum });
     }
     scripts.push(apkoScriptsEntries(pkg.control, info.name, info.version, pkg.checksum, options.sourceDateEpoch, where));
     records.push({ info, checksum: pkg.checksum, fileSize: indexInfo.size, files });

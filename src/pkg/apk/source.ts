@@ -128,7 +128,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const key = `apk:${p.checksum}`;
     const signed = options.signed === true;
     // Verified in full when first read, then kept unpacked under the same identity (../unpacked.ts).
-    const loaded = cache === undefined ? undefined : await loadUnpacked(cache, key);
+    const loaded = cache === undefined ? undefined : await loadUnpacked(cache, keptKey(key));
     // Kept from another file under the same checksum (the package signed again) when the index
     // gives another size: a miss, as the file cached under the checksum is below.
     // So is one whose signature or members are not the ones the lock records.
@@ -238,10 +238,10 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         data: lockRange(ranges.data, 'sha256', read.digests.data),
       };
       checkLockedRanges(p, lockRanges, where);
-      const data = await writer.finish(unpackedDataKey(key));
+      const data = await writer.finish(unpackedDataKey(keptKey(key)));
       const kept: ApkKept = { info, pkg: read.pkg, ranges: lockRanges, sha256: read.sha256 };
       // The data tar is kept under its key from here; without the index it is never used.
-      const entries = await keepIndex(cache, key, data, read.entries, read.bodies, kept, where);
+      const entries = await keepIndex(cache, keptKey(key), data, read.entries, read.bodies, kept, where);
       const pkg: ApkPackage = { ...read.pkg, entries };
       return {
         package: { info, pkg },
@@ -447,6 +447,15 @@ interface ApkKept {
   pkg: Omit<ApkPackage, 'entries' | 'dataTar'>;
   ranges: LockedRanges;
   sha256: string;
+}
+
+/**
+ * What the package cached under `key` is kept unpacked under: the key, and how its entries were
+ * read. Owners are read from the ustar fields as apk-tools reads them (./tarfiles.ts); a package
+ * an older version kept with PAX owners applied is missed, and read again.
+ */
+function keptKey(key: string): string {
+  return `${key}:ustar-owners`;
 }
 
 /** A package from a lock that no verified index lists, and no trusted key signed. */

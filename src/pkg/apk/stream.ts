@@ -211,7 +211,8 @@ async function unpack(
   const bodies: (StoredBody | undefined)[] = [];
   let badFile: ProvenantError | undefined;
   try {
-    for await (const e of readTar(tar, { where })) {
+    // Owners from the ustar fields, as apk-tools reads them (./tarfiles.ts).
+    for await (const e of readTar(tar, { where, ownership: 'ustar' })) {
       const entryPath = apkEntryPath(e.header.name, where);
       if (entryPath === '.') continue;
       let body: StoredBody | undefined;
