@@ -240,7 +240,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       const planFor = plan.packages.get(arch) ?? [];
       const recordKey = memoCache === undefined ? undefined : await imageMemoKey(options, source, arch, planFor, plan.unlisted, memoCache);
       const recalled = recordKey === undefined ? undefined : await recallImage(memoCache!, recordKey);
-      if (recalled !== undefined) {
+      if (recalled !== undefined && lockedPartsMet(planFor, recalled)) {
         for (const f of recalled.fetched) {
           packageDigests.set(f.locked.url, f.sha256);
           lockPackages.push(f.locked);
@@ -340,7 +340,8 @@ async function imageMemoKey(
       // when not asked for, so that other records keep their key.
       ...(options.fileDigests === true && source.ecosystem === 'deb' ? { fileDigests: true } : {}),
       // In one order of fields, whether the entry came from a lock or from resolving. A lock's
-      // byte ranges are left out: the build takes them from the file (fetch), whatever the lock says.
+      // byte ranges are left out: the build takes them from the file (fetch), and a recalled
+      // image is held against their checksums ({@link lockedPartsMet}).
       packages: planned.map((p) => ({
         name: p.name,
         version: p.version,
@@ -354,6 +355,23 @@ async function imageMemoKey(
       })),
     },
     cache,
+  );
+}
+
+/**
+ * Whether the package files an earlier build fetched are the ones `planned` pins by their parts:
+ * the checksums an apk's lock entry records of its signature, control and data members, which the
+ * memo's key leaves out (an entry from resolving records none). The same package signed again has
+ * the same checksum and another signature; a recalled image made from that file is not the
+ * lock's, and the build fetches again, where the package source refuses it.
+ */
+function lockedPartsMet(planned: readonly LockedPackage[], recalled: RecalledImage): boolean {
+  const made = new Map(recalled.fetched.map((f) => [f.locked.url, f.locked]));
+  return planned.every((p) =>
+    (['signature', 'control', 'data'] as const).every((part) => {
+      const recorded = p[part]?.checksum;
+      return recorded === undefined || recorded === '' || recorded === made.get(p.url)?.[part]?.checksum;
+    }),
   );
 }
 

@@ -51,9 +51,9 @@ describe('a build from a lock checks the checksums it records of each apk part',
       `contents:\n  repositories: [./repo]\n  keyring: [./keys/${a.name}, ./keys/${b.name}]\n  packages: [hello]\narchs: [x86_64]\n`,
     );
     await signRepository(dir, a);
-    // Without the image memo (src/builder/memo.ts), whose key leaves the lock's ranges out: the
-    // cache's part here is the package kept unpacked, and its file.
-    const build = async (options: { lock?: Lock; lockOnly?: boolean; cacheDir?: string }) =>
+    // Without the image memo (src/builder/memo.ts) unless asked: the cache's part here is the
+    // package kept unpacked, and its file.
+    const build = async (options: { lock?: Lock; lockOnly?: boolean; cacheDir?: string; memo?: boolean }) =>
       buildImage({
         config: await loadConfig(config, { hostArch: 'x86_64' }),
         configPath: config,
@@ -100,5 +100,19 @@ describe('a build from a lock checks the checksums it records of each apk part',
     const offsets = structuredClone(lock);
     offsets.contents.packages[0]!.control = { range: 'bytes=0-1', checksum: entry.control.checksum };
     assert.equal((await build({ lock: offsets })).images[0]?.packages[0]?.name, 'hello');
+  });
+
+  it('does not take an image an earlier build made from another file of the package (the image memo)', async () => {
+    const { dir, build, lock } = await setUp();
+    const cacheDir = join(dir, 'cache');
+    // The memo keeps the image made from the lock, under a key without the parts' checksums.
+    await build({ lock, cacheDir, memo: true });
+    assert.equal((await build({ lock, cacheDir, memo: true })).images[0]?.packages[0]?.name, 'hello');
+    const other = structuredClone(lock);
+    other.contents.packages[0]!.signature = {
+      range: lock.contents.packages[0]!.signature!.range,
+      checksum: `sha1-${Buffer.alloc(20).toString('base64')}`,
+    };
+    await assert.rejects(build({ lock: other, cacheDir, memo: true }), mismatch('signature'));
   });
 });
