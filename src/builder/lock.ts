@@ -127,6 +127,8 @@ export function parseLock(text: string, where: string): Lock {
   const range = (v: unknown, path: string): LockedRange | undefined => {
     if (v === undefined) return undefined;
     const r = obj(v, path);
+    // apko writes every part, and an unsigned package's signature as two empty strings.
+    if (r.range === '' && r.checksum === '') return undefined;
     return { range: str(r.range, `${path}.range`), checksum: str(r.checksum, `${path}.checksum`) };
   };
   return {
