@@ -455,7 +455,7 @@ async function cosignLayer(
  * not its digest): that artifact is malformed. Anything else (the network, credentials, a
  * cancel) stops the search, so that nothing is reported as unsigned for want of looking.
  */
-function isBadContent(err: unknown): err is ProvenantError {
+export function isBadContent(err: unknown): err is ProvenantError {
   return (
     err instanceof ProvenantError &&
     ['NOT_FOUND', 'INVALID_MANIFEST', 'UNSUPPORTED_MEDIA_TYPE', 'DIGEST_MISMATCH', 'SIZE_MISMATCH'].includes(err.code)

@@ -12,6 +12,9 @@
  * Then what the crypto cannot know: the identity and issuer in the certificate, and that the
  * payload names this image's digest (a signature or attestation copied onto another image
  * fails here).
+ *
+ * Attestations in BuildKit's storage, inside the image index, carry no signature of their own:
+ * given the index, they are checked through the index's signatures (see verifyInIndex).
  */
 import type { KeyObject } from 'node:crypto';
 import { RE2JS } from '@bufbuild/re2';
@@ -19,10 +22,15 @@ import type { Bundle, TransparencyLogEntry } from '@sigstore/bundle';
 import { crypto as sigCrypto, X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import { type SignedEntity, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
+import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
+import type { Stored, StoredIndex } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import { Annotation, type Descriptor } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { keyId, pemDecode } from './keys.ts';
 import {
@@ -37,7 +45,7 @@ import {
   type SimpleSigning,
   statementNames,
 } from './payload.ts';
-import { CosignAnnotation, type CosignLayer, type FoundSignature, findSignatures } from './storage.ts';
+import { CosignAnnotation, type CosignLayer, type FoundSignature, findSignatures, isBadContent } from './storage.ts';
 import { type TrustedRoot, trustMaterialOf } from './trust.ts';
 
 /** Whom to trust: a public key, or a keyless identity (exact strings or patterns). */
@@ -87,6 +95,13 @@ export interface VerifyOptions extends OperationOptions {
    * an entry has it checked when a trusted root is given.
    */
   requireTransparencyLog?: boolean;
+  /**
+   * The image index `subject` is, or is listed in. With `kind: 'attestation'` the statements it
+   * lists in BuildKit's storage (attestation manifests inside the index) about `subject` (about
+   * every image it lists, when `subject` is the index) are checked too: they are unsigned, and
+   * the index's own signature, whose digest covers theirs, is what vouches for them.
+   */
+  index?: Stored | undefined;
 }
 
 /** Why a signature did not verify; each tampering case has its own. */
@@ -103,12 +118,15 @@ export type FailureReason =
   | 'transparency-log'
   | 'inclusion-proof'
   | 'timestamp'
-  | 'no-trust';
+  | 'no-trust'
+  | 'unsigned';
 
 /** One signature or attestation, and what its verification found. */
 export interface CheckedSignature {
-  storage: 'cosign' | 'referrers';
-  format: 'cosign-layer' | 'bundle';
+  /** `buildkit`: a statement inside the image index, covered by the index's signature. */
+  storage: 'cosign' | 'referrers' | 'buildkit';
+  /** `in-toto`: an unsigned statement (BuildKit's storage), verified through {@link coveredBy}. */
+  format: 'cosign-layer' | 'bundle' | 'in-toto';
   kind: 'signature' | 'attestation';
   source: string;
   verified: boolean;
@@ -127,6 +145,11 @@ export interface CheckedSignature {
   payload?: SimpleSigning;
   /** A verified in-toto statement (attestations; cosign 3 signatures). */
   statement?: InTotoStatement;
+  /**
+   * For a statement in BuildKit's storage: the index that lists it and the signature over that
+   * index that verified (its storage and where it is), which is what was checked.
+   */
+  coveredBy?: { index: Digest; storage: CheckedSignature['storage']; signature: string };
 }
 
 /** The outcome for one image digest. */
@@ -172,6 +195,8 @@ export async function verifyImage(store: ContentStore, subject: Digest, options:
     if (kind === 'attestation' && options.predicateType !== undefined && result.predicateType !== options.predicateType) continue;
     checked.push(result);
   }
+  if (kind === 'attestation' && options.index?.kind === 'index')
+    checked.push(...(await verifyInIndex(store, options.index, subject, options)));
   return { subject, kind, checked, verified: checked.filter((c) => c.verified) };
 }
 
@@ -192,6 +217,148 @@ export function assertVerified(report: VerificationReport, name: string = report
     where: report.subject,
     hint: report.checked.map((c) => `${c.source}: ${c.message}`).join('; '),
   });
+}
+
+// ---- statements in an index ----------------------------------------------------------------
+
+/** The largest statement read from an index (an SBOM statement can be tens of MB). */
+const STATEMENT_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The statements `index` lists in BuildKit's storage about `subject` (about every image it lists,
+ * when `subject` is the index), each verified when a signature over the index verifies with the
+ * policy. BuildKit keeps them unsigned
+ * (https://github.com/moby/buildkit/blob/master/docs/attestations/attestation-storage.md); the
+ * index's digest covers each attestation manifest's, whose digest covers its statement layers'
+ * and the entry's `vnd.docker.reference.digest` naming the image, so a signature over the index
+ * vouches for the statements and for which image each is about. A statement must still name that
+ * image, or nothing at all: BuildKit's OCI exporter writes `subject: []` for an image without a
+ * name, and the entry is then what says which image it is about.
+ */
+async function verifyInIndex(
+  store: ContentStore,
+  index: StoredIndex,
+  subject: Digest,
+  options: VerifyOptions,
+): Promise<CheckedSignature[]> {
+  const images = index.index.manifests.filter((m) => !isBuildkitAttestation(m) && (subject === index.digest || m.digest === subject));
+  const entries = index.index.manifests.flatMap((entry) => {
+    if (!isBuildkitAttestation(entry)) return [];
+    const image = images.find((m) => m.digest === entry.annotations?.[Annotation.DockerReferenceDigest]);
+    return image === undefined ? [] : [{ entry, image }];
+  });
+  if (entries.length === 0) return [];
+  const signatures = await verifyImage(store, index.digest, { ...options, kind: 'signature', index: undefined });
+  const cover = signatures.verified[0];
+  const out: CheckedSignature[] = [];
+  for (const { entry, image } of entries) {
+    const about = image.platform === undefined ? image.digest : formatPlatform(normalizePlatform(image.platform));
+    for (const found of await indexStatements(store, entry, options)) {
+      const source = `index entry ${entry.digest}${found.layer === undefined ? '' : ` layer ${found.layer}`} (${about})`;
+      let statement: InTotoStatement | undefined;
+      let malformed = found.error;
+      if (found.bytes !== undefined) {
+        try {
+          statement = parseStatement(found.bytes, source);
+        } catch (err) {
+          if (!(err instanceof ProvenantError)) throw err;
+          malformed = err.message;
+        }
+      }
+      const predicateType = statement?.predicateType ?? found.predicateType;
+      if (predicateType === COSIGN_SIGN_PREDICATE_TYPE) continue;
+      if (options.predicateType !== undefined && predicateType !== options.predicateType) continue;
+      const base: CheckedSignature = {
+        storage: 'buildkit',
+        format: 'in-toto',
+        kind: 'attestation',
+        source,
+        verified: false,
+        transparencyLog: false,
+      };
+      if (predicateType !== undefined) base.predicateType = predicateType;
+      if (cover === undefined) {
+        out.push({ ...base, ...indexFailure(index.digest, signatures) });
+        continue;
+      }
+      if (statement === undefined) {
+        out.push({ ...base, reason: 'malformed', message: malformed ?? 'the statement cannot be read' });
+        continue;
+      }
+      if (statement.subjects.length > 0 && !statementNames(statement, image.digest)) {
+        const named = statement.subjects.flatMap((s) => Object.entries(s.digest).map(([k, v]) => `${k}:${v}`));
+        const message = `the attestation is about ${named.join(', ')}, not the image the index lists it for (${image.digest})`;
+        out.push({ ...base, reason: 'wrong-subject', message });
+        continue;
+      }
+      const verified: CheckedSignature = {
+        ...base,
+        verified: true,
+        transparencyLog: cover.transparencyLog,
+        statement,
+        coveredBy: { index: index.digest, storage: cover.storage, signature: cover.source },
+      };
+      if (cover.signer !== undefined) verified.signer = cover.signer;
+      if (cover.loggedAt !== undefined) verified.loggedAt = cover.loggedAt;
+      if (cover.logIndex !== undefined) verified.logIndex = cover.logIndex;
+      out.push(verified);
+    }
+  }
+  return out;
+}
+
+/** Why the statements of an index whose signatures all failed (or that has none) do not verify. */
+function indexFailure(index: Digest, signatures: VerificationReport): { reason: FailureReason; message: string } {
+  const [first] = signatures.checked;
+  if (first === undefined) {
+    return { reason: 'unsigned', message: `it is unsigned in the index ${index}, and the index has no signature to vouch for it` };
+  }
+  const each = signatures.checked.map((c) => `${c.source}: ${c.message ?? c.reason}`);
+  return {
+    reason: first.reason ?? 'signature',
+    message: `it is unsigned in the index ${index}, and none of the index's ${each.length} signatures verifies (${each.join('; ')})`,
+  };
+}
+
+/** One in-toto layer of an attestation manifest in an index, or why it cannot be read. */
+interface IndexStatement {
+  /** Its index among the manifest's layers; undefined when the manifest itself cannot be read. */
+  layer?: number;
+  /** What the layer's `in-toto.io/predicate-type` annotation says. */
+  predicateType?: string;
+  bytes?: Uint8Array;
+  error?: string;
+}
+
+/** The in-toto layers of the attestation manifest `entry` names, each read whole (checked against its digest). */
+async function indexStatements(store: ContentStore, entry: Descriptor, options: OperationOptions): Promise<IndexStatement[]> {
+  let stored: Stored;
+  try {
+    stored = await store.getManifest(entry.digest, options);
+  } catch (err) {
+    if (!isBadContent(err)) throw err;
+    return [{ error: `the attestation manifest cannot be read: ${err.message}` }];
+  }
+  if (stored.kind !== 'manifest') return [{ error: 'the attestation entry names an index, not an attestation manifest' }];
+  const out: IndexStatement[] = [];
+  for (const [layer, d] of stored.manifest.layers.entries()) {
+    if (d.mediaType !== MediaType.InToto) continue;
+    const found: IndexStatement = { layer };
+    const type = d.annotations?.[Annotation.InTotoPredicateType];
+    if (type !== undefined) found.predicateType = type;
+    const where = `${store.location}@${d.digest}`;
+    try {
+      if (d.size > STATEMENT_LIMIT) {
+        throw new ProvenantError('INVALID_MANIFEST', `a statement of ${d.size} bytes is larger than ${STATEMENT_LIMIT}`, { where });
+      }
+      found.bytes = await collect(await store.readBlob(d, options), STATEMENT_LIMIT, where);
+    } catch (err) {
+      if (!isBadContent(err)) throw err;
+      found.error = err.code === 'NOT_FOUND' ? `the statement blob ${d.digest} is missing from ${store.location}` : err.message;
+    }
+    out.push(found);
+  }
+  return out;
 }
 
 // ---- one signature ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
-import { statement } from '../../src/attest/storage.ts';
+import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
@@ -177,6 +177,35 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       trustedRoot: mock.trustedRoot,
     });
     assert.equal(pattern.verified.length, 2);
+  });
+
+  it("statements inside a keyless-signed index verify by the index signature's identity, and fail with another", async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1' });
+    const image = made.manifests[1]!;
+    const attested = [
+      { manifest: image, statements: [statement('https://slsa.dev/provenance/v1', {}, [{ name: REF, digest: image.digest }])] },
+    ];
+    const index = await storeAttestations(layout, made.root, attested, 'buildkit');
+    await layout.putManifest(index, { tags: ['v1'] });
+    await signImage(layout, index.digest, { signer, dockerReference: REF });
+    const options = { kind: 'attestation' as const, index, trustedRoot: mock.trustedRoot };
+    const ok = await verifyImage(layout, image.digest, { ...options, policy });
+    assert.equal(ok.verified.length, 1, JSON.stringify(ok.checked));
+    const [c] = ok.verified;
+    assert.deepEqual([c?.storage, c?.signer], ['buildkit', { identity: IDENTITY, issuer: MOCK_ISSUER }]);
+    assert.equal(c?.transparencyLog, true);
+    assert.match(c?.logIndex ?? '', /^\d+$/);
+    const other = await verifyImage(layout, image.digest, {
+      ...options,
+      policy: { ...policy, certificateIdentity: 'https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main' },
+    });
+    assert.equal(other.verified.length, 0);
+    assert.equal(other.checked[0]?.reason, 'identity');
+    assert.match(
+      other.checked[0]?.message ?? '',
+      /none of the index's 2 signatures verifies .*identity is "https:\/\/github.com\/acme\/app/,
+    );
   });
 
   it('{regexp} patterns are RE2, as Go reads cosign’s: \\A, \\z and (?i) work, and a pattern matches anywhere unless anchored', async () => {
