@@ -7,6 +7,7 @@
 import type { ReadStream } from 'node:tty';
 import { RE2JS } from '@bufbuild/re2';
 import { ProvenantError, redactCredentials } from '../errors.ts';
+import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Location } from '../ref/location.ts';
@@ -288,16 +289,19 @@ export function exactOrPattern(args: ParsedArgs, flag: string): IdentityMatcher 
   return { regexp: pattern };
 }
 
-/** The digest to verify: the target's, or with `--platform` that platform's image in the index. */
+/**
+ * The digest to verify: the target's, or with `--platform` that platform's image in the index;
+ * and the target as read (`root`), whose BuildKit attestations its signature covers.
+ */
 export async function subjectOf(
   store: ContentStore,
   target: string,
   args: ParsedArgs,
   signal: AbortSignal,
-): Promise<{ digest: Digest; index: boolean }> {
+): Promise<{ digest: Digest; index: boolean; root: Stored }> {
   const root = await store.getManifest(target, { signal });
   const text = args.values.platform as string | undefined;
-  if (text === undefined) return { digest: root.digest, index: root.kind === 'index' };
+  if (text === undefined) return { digest: root.digest, index: root.kind === 'index', root };
   if (root.kind !== 'index') throw new ProvenantError('USAGE', '--platform picks an image of an index, and this is a single image');
   const wanted = platformArg(text);
   const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
@@ -308,7 +312,7 @@ export async function subjectOf(
       hint: `its platforms: ${available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)'}`,
     });
   }
-  return { digest: match.digest, index: false };
+  return { digest: match.digest, index: false, root };
 }
 
 /** A verification as `--format json` prints it (dates as ISO strings). */
@@ -340,7 +344,11 @@ function checkedLine(c: CheckedSignature): string {
   const where = `${c.storage.padEnd(9)} ${visibleLine(c.source)}`;
   if (!c.verified) return `  FAIL ${what}  ${where}: ${c.reason}: ${visibleLine(c.message ?? '')}`;
   const log = c.logIndex === undefined ? '' : `  rekor log index ${c.logIndex}${c.loggedAt ? ` (${c.loggedAt.toISOString()})` : ''}`;
-  return `  ok   ${what}  ${where}  by ${signerText(c)}${log}`;
+  // A statement in the index is unsigned: say which signature vouched for it.
+  const cover = c.coveredBy;
+  const through =
+    cover === undefined ? '' : `, through the signature of the index ${cover.index} (${cover.storage} ${visibleLine(cover.signature)})`;
+  return `  ok   ${what}  ${where}  by ${signerText(c)}${through}${log}`;
 }
 
 /** What verified (and what did not), for a report with at least one verified. */

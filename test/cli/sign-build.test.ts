@@ -238,6 +238,13 @@ describe('attest with a key', () => {
     assert.match(index.stdout, new RegExp(`\\(${after}\\): 2 of 2 signatures verified`));
     const shown = await provenant(['inspect', 'oci:layout:latest'], { cwd: dir });
     assert.match(shown.stdout, /attestation buildkit .*\(in index\) +unsigned/);
+    // The signature over the new index is what verify-attestation checks for the statements in it.
+    const inIndex = await provenant(
+      ['verify-attestation', '--key', 'cosign.pub', '--type', 'vuln', '--platform', 'linux/arm64', 'oci:layout:latest'],
+      { cwd: dir },
+    );
+    assert.equal(inIndex.status, 0, inIndex.stderr);
+    assert.match(inIndex.stdout, new RegExp(`ok +attestation \\S+ +buildkit +index entry .* through the signature of the index ${after} `));
 
     const unsignedCosign = await provenant(
       ['attest', 'oci:layout:latest', '--predicate', 'vuln.json', '--type', 'vuln', '--attestations', 'cosign'],

@@ -309,6 +309,79 @@ describe('sign and verify in a registry', { skip: registryMissing }, () => {
   });
 });
 
+describe('verify-attestation: statements inside the index (BuildKit storage), through its signature', () => {
+  const env = { COSIGN_PASSWORD: PASSWORD };
+  const vuln = 'https://cosign\\.sigstore\\.dev/attestation/vuln/v1';
+
+  /** `attest --attestations MODE` (unsigned) on `ref`, then verify-attestation fails, `sign` the index, and it verifies. */
+  async function attestSignVerify(dir: string, ref: string, mode: string): Promise<void> {
+    await writeFile(join(dir, 'vuln.json'), JSON.stringify({ scanner: { uri: 'https://scanner.example' } }));
+    const attest = await provenant(['attest', ref, '--predicate', 'vuln.json', '--type', 'vuln', '--attestations', mode], { cwd: dir });
+    assert.equal(attest.status, 0, attest.stderr);
+    const verify = (...more: string[]) => provenant(['verify-attestation', '--key', 'cosign.pub', ...more, ref], { cwd: dir });
+
+    // Unsigned: exit 5, and the line says the index has no signature.
+    const unsigned = await verify('--type', 'vuln', '--platform', 'linux/arm64');
+    assert.equal(unsigned.status, 5, unsigned.stderr);
+    assert.match(
+      unsigned.stderr,
+      new RegExp(
+        `FAIL attestation ${vuln} +buildkit +index entry sha256:[0-9a-f]{64} layer 0 \\(linux/arm64\\): unsigned: it is unsigned in the index sha256:[0-9a-f]{64}, and the index has no signature`,
+      ),
+    );
+
+    const signed = await provenant(['sign', '--key', 'cosign.key', ref], { cwd: dir, env });
+    assert.equal(signed.status, 0, signed.stderr);
+    const index = (await provenant(['digest', ref], { cwd: dir })).stdout.trim();
+    const arm = await verify('--type', 'vuln', '--platform', 'linux/arm64');
+    assert.equal(arm.status, 0, arm.stderr);
+    assert.match(arm.stdout, /: 1 of 1 attestations verified\n/);
+    assert.match(
+      arm.stdout,
+      new RegExp(
+        `ok +attestation ${vuln} +buildkit +index entry sha256:[0-9a-f]{64} layer 0 \\(linux/arm64\\) +by key \\S+, through the signature of the index ${index} \\((cosign sha256-[0-9a-f]{64}\\.sig layer 0|referrers referrer sha256:[0-9a-f]{64})\\)`,
+      ),
+    );
+    const json = JSON.parse((await verify('--platform', 'linux/amd64', '--format', 'json')).stdout);
+    assert.equal(json.verified, true);
+    assert.equal(json.checked.length, 1);
+    assert.equal(json.checked[0].storage, 'buildkit');
+    assert.equal(json.checked[0].coveredBy.index, index);
+    assert.equal(`sha256:${json.checked[0].statement.subjects[0].digest.sha256}`, json.digest);
+    // The index: what it lists for each platform.
+    const whole = await verify('--type', 'vuln');
+    assert.equal(whole.status, 0, whole.stderr);
+    assert.match(whole.stdout, new RegExp(`\\(${index}\\): 2 of 2 attestations verified`));
+    // Another type: none, as before; another key: exit 5 with the index's signatures' reasons.
+    const slsa = await verify('--type', 'slsaprovenance1', '--platform', 'linux/arm64');
+    assert.equal(slsa.status, 5, slsa.stderr);
+    assert.match(slsa.stderr, /has no https:\/\/slsa\.dev\/provenance\/v1 attestations/);
+    const other = await provenant(['verify-attestation', '--key', 'other.pub', '--platform', 'linux/arm64', ref], { cwd: dir });
+    assert.equal(other.status, 5, other.stderr);
+    assert.match(
+      other.stderr,
+      /FAIL attestation .* buildkit .*: (signature|wrong-key): it is unsigned in the index sha256:[0-9a-f]{64}, and none of the index's \d+ signatures verifies/,
+    );
+  }
+
+  for (const mode of ['buildkit', 'buildkit-artifact']) {
+    it(`${mode} in a layout: unsigned fails with exit 5; once the index is signed, its statements verify`, async () => {
+      const dir = await workspace();
+      await attestSignVerify(dir, 'oci:layout:latest', mode);
+    });
+  }
+
+  describe('in a registry', { skip: registryMissing }, () => {
+    const reg = useRegistry();
+    it('buildkit: the same, from the registry', async () => {
+      const dir = await workspace();
+      const ref = `${reg.host}/sign/attested:1`;
+      assert.equal((await provenant(['copy', '--quiet', 'oci:layout:latest', ref], { cwd: dir })).status, 0);
+      await attestSignVerify(dir, ref, 'buildkit');
+    });
+  });
+});
+
 describe('copy --platform of an unsigned index', () => {
   it('says nothing about signatures', async () => {
     const dir = await tempDir();

@@ -109,7 +109,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./verify.ts'),
   },
   'verify-attestation': {
-    summary: "verify an image's signed attestations (cosign 2 .att, cosign 3 bundles) of a predicate type",
+    summary: "verify an image's signed attestations of a predicate type (cosign 2 .att, cosign 3 bundles, BuildKit's in a signed index)",
     load: () => import('./verify-attestation.ts'),
   },
   version: {

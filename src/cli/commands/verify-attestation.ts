@@ -12,7 +12,7 @@ import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 
 export const spec: CommandSpec = {
-  summary: "verify an image's signed attestations (cosign 2 .att, cosign 3 bundles) of a predicate type",
+  summary: "verify an image's signed attestations of a predicate type (cosign 2 .att, cosign 3 bundles, BuildKit's in a signed index)",
   usage:
     'provenant verify-attestation REF... --type slsaprovenance1|spdxjson|cyclonedx|...|URI (--key cosign.pub | --certificate-identity[-regexp] ID --certificate-oidc-issuer[-regexp] URL) [--trusted-root FILE] [--format json]',
   prints: 'result',
@@ -50,7 +50,9 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
     const { report, index } = await withStores(args, io, args.positionals, async (stores) => {
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
-      const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, signal: io.signal };
+      // The target as read: an index's BuildKit attestations are checked through its signature.
+      const index = kind === 'attestation' ? subject.root : undefined;
+      const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, index, signal: io.signal };
       return { report: await verifyImage(opened.store, subject.digest, options), index: subject.index };
     });
     results.push({ name, report, index });
