@@ -28,6 +28,14 @@ export function renderDiff(diff: ImageDiff): string {
   const out: string[] = [`--- a: ${one(diff.a.name)} ${diff.a.digest}`, `+++ b: ${one(diff.b.name)} ${diff.b.digest}`];
   if (diff.platforms.onlyA.length > 0) out.push(`platforms only in a: ${one(diff.platforms.onlyA.join(', '))}`);
   if (diff.platforms.onlyB.length > 0) out.push(`platforms only in b: ${one(diff.platforms.onlyB.join(', '))}`);
+  for (const [side, names] of [
+    ['a', diff.platforms.duplicatesA],
+    ['b', diff.platforms.duplicatesB],
+  ] as const) {
+    if (names !== undefined && names.length > 0) {
+      out.push(`platforms ${side} lists more than once: ${one(names.join(', '))} (paired in order; a runtime pulls the first)`);
+    }
+  }
   section(out, 'index annotations', values(diff.annotations), '');
   section(out, 'index attachments', attachments(diff.attachments), '');
   // One line at a time: a platform with a million changed files has more lines than a call takes arguments.

@@ -51,8 +51,20 @@ export interface ImageDiff {
   identical: boolean;
   a: ImageRef;
   b: ImageRef;
-  /** Platforms (`os/arch[/variant]`) only one of the two has. */
-  platforms: { onlyA: string[]; onlyB: string[] };
+  /**
+   * Platforms only one of the two has: `os/arch[/variant]`, then `:os.version` and the
+   * `os.features` when the index gives them (Windows images of two OS builds are two platforms).
+   * Where an index lists a platform more than once, its entries are paired in order with the
+   * other's, and an entry with no partner is named with its position: `linux/amd64 #2`.
+   */
+  platforms: {
+    onlyA: string[];
+    onlyB: string[];
+    /** Platforms index A lists more than once (a runtime pulls the first). */
+    duplicatesA?: string[];
+    /** Platforms index B lists more than once. */
+    duplicatesB?: string[];
+  };
   /** Changed annotations of the top-level index, when both are indexes. */
   annotations: ValueChange[];
   /** What is attached to the top-level index (a single manifest's attachments are under its image). */

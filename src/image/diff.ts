@@ -14,7 +14,7 @@ import { formatPlatform, normalizePlatform, platformMatches } from '../oci/platf
 import type { ImageConfig, ImageManifest } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { attachmentDiff, attachmentsOf, provenanceDiff, type SideAttachments } from './diff-attachments.ts';
-import { configChanges, layerDiff, mapChanges } from './diff-config.ts';
+import { compareText, configChanges, layerDiff, mapChanges } from './diff-config.ts';
 import { addTextDiffs, compareFiles } from './diff-files.ts';
 import { isPackageMetadataPath, NO_PACKAGES, packageDiff, packagesFromFilesystem, packagesFromSbom } from './diff-packages.ts';
 import type { AttachmentDiff, DiffOptions, DiffSide, ImageDiff, PlatformDiff } from './diff-types.ts';
@@ -33,7 +33,8 @@ interface Side {
 /**
  * Compares image `a` with image `b`. With `options.platform`, that platform of each; otherwise
  * every platform both have (two single-platform images are compared whatever their platforms),
- * and those only one has are listed.
+ * and those only one has are listed. Platforms are matched whole, `os.version` and `os.features`
+ * included; entries of a platform an index lists more than once are paired in order.
  *
  * @throws ProvenantError `NOT_FOUND` when a target is not in its store, `NO_MATCHING_PLATFORM`
  *   when `options.platform` is not in one of them, `INVALID_CONFIG` for a config that is not a
@@ -46,9 +47,9 @@ export async function diffImages(a: DiffSide, b: DiffSide, options: DiffOptions 
   const pairs = pairPlatforms(sideA, sideB, options);
   const rootAttachments = attachmentDiff((await rootAttachmentsOf(sideA, options)).items, (await rootAttachmentsOf(sideB, options)).items);
   const images: PlatformDiff[] = [];
-  for (const [ma, mb] of pairs.pairs) {
+  for (const pair of pairs.pairs) {
     throwIfAborted(options.signal);
-    images.push(await diffPlatform(sideA, sideB, ma, mb, options));
+    images.push(await diffPlatform(sideA, sideB, pair, options));
   }
   const ia = sideA.inspected;
   const ib = sideB.inspected;
@@ -70,7 +71,12 @@ export async function diffImages(a: DiffSide, b: DiffSide, options: DiffOptions 
     identical,
     a: { name: sideA.name, digest: ia.digest, mediaType: ia.mediaType },
     b: { name: sideB.name, digest: ib.digest, mediaType: ib.mediaType },
-    platforms: { onlyA: pairs.onlyA, onlyB: pairs.onlyB },
+    platforms: {
+      onlyA: pairs.onlyA,
+      onlyB: pairs.onlyB,
+      ...(pairs.duplicatesA.length > 0 ? { duplicatesA: pairs.duplicatesA } : {}),
+      ...(pairs.duplicatesB.length > 0 ? { duplicatesB: pairs.duplicatesB } : {}),
+    },
     annotations,
     attachments: rootAttachments,
     images,
@@ -83,22 +89,41 @@ async function open(side: DiffSide, options: DiffOptions): Promise<Side> {
   return { store: side.store, name, inspected: await inspectImage(side.store, target, name, options) };
 }
 
+/**
+ * The platform an entry names, whole: `os/arch[/variant]`, then `:os.version` (as crane writes
+ * it) and the sorted `os.features` when the index gives them. A Windows index holds one image per
+ * OS build, all `windows/amd64`, told apart only by `os.version`, so matching on less would pair
+ * the 2019 image of one index with the 2022 image of the other.
+ */
 function platformName(m: InspectedManifest): string {
-  return m.platform === undefined ? 'unknown' : formatPlatform(normalizePlatform(m.platform));
+  if (m.platform === undefined) return 'unknown';
+  const p = normalizePlatform(m.platform);
+  const version = p['os.version'] ? `:${p['os.version']}` : '';
+  const features =
+    p['os.features'] !== undefined && p['os.features'].length > 0
+      ? ` (os.features ${[...p['os.features']].sort(compareText).join(',')})`
+      : '';
+  return `${formatPlatform(p)}${version}${features}`;
 }
 
-function pairPlatforms(
-  a: Side,
-  b: Side,
-  options: DiffOptions,
-): { pairs: [InspectedManifest, InspectedManifest][]; onlyA: string[]; onlyB: string[] } {
-  const listA = a.inspected.manifests;
-  const listB = b.inspected.manifests;
+interface Pairing {
+  /** `nth`: which entry of that platform, from 0, where an index lists it more than once. */
+  pairs: { a: InspectedManifest; b: InspectedManifest; nth: number }[];
+  onlyA: string[];
+  onlyB: string[];
+  /** Platforms an index lists more than once. */
+  duplicatesA: string[];
+  duplicatesB: string[];
+}
+
+function pairPlatforms(a: Side, b: Side, options: DiffOptions): Pairing {
+  let listA = a.inspected.manifests;
+  let listB = b.inspected.manifests;
   if (options.platform !== undefined) {
     const wanted = options.platform;
-    const pick = (side: Side): InspectedManifest => {
-      const found = side.inspected.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
-      if (found === undefined) {
+    const matching = (side: Side): InspectedManifest[] => {
+      const found = side.inspected.manifests.filter((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
+      if (found.length === 0) {
         throw new ProvenantError('NO_MATCHING_PLATFORM', `${side.name} has no image for ${formatPlatform(wanted)}`, {
           where: side.name,
           hint: `it has ${side.inspected.manifests.map(platformName).join(', ') || 'no images'}`,
@@ -106,23 +131,51 @@ function pairPlatforms(
       }
       return found;
     };
-    return { pairs: [[pick(a), pick(b)]], onlyA: [], onlyB: [] };
+    // `--platform windows/amd64` of a Windows index is each of its OS builds: paired below by os.version.
+    listA = matching(a);
+    listB = matching(b);
   }
   // Two single-platform images are compared as they are: a platform change is a config change.
-  if (listA.length === 1 && listB.length === 1)
-    return { pairs: [[listA[0], listB[0]] as [InspectedManifest, InspectedManifest]], onlyA: [], onlyB: [] };
-  const byName = new Map(listB.map((m) => [platformName(m), m]));
-  const pairs: [InspectedManifest, InspectedManifest][] = [];
-  const onlyA: string[] = [];
-  for (const m of listA) {
-    const other = byName.get(platformName(m));
-    if (other === undefined) onlyA.push(platformName(m));
-    else {
-      pairs.push([m, other]);
-      byName.delete(platformName(m));
-    }
+  if (listA.length === 1 && listB.length === 1) {
+    const [ma, mb] = [listA[0], listB[0]] as [InspectedManifest, InspectedManifest];
+    return { pairs: [{ a: ma, b: mb, nth: 0 }], onlyA: [], onlyB: [], duplicatesA: [], duplicatesB: [] };
   }
-  return { pairs, onlyA, onlyB: [...byName.keys()] };
+  // An index may list one platform twice (a mistake, or a merge of two builds). A runtime pulls
+  // the first; here the first is paired with the other index's first, the second with its second,
+  // and the repeats are reported rather than one silently replacing the other.
+  const entries = (list: readonly InspectedManifest[]): Map<string, InspectedManifest[]> => {
+    const out = new Map<string, InspectedManifest[]>();
+    for (const m of list) {
+      const name = platformName(m);
+      const same = out.get(name);
+      if (same === undefined) out.set(name, [m]);
+      else same.push(m);
+    }
+    return out;
+  };
+  const byA = entries(listA);
+  const byB = entries(listB);
+  const out: Pairing = { pairs: [], onlyA: [], onlyB: [], duplicatesA: [], duplicatesB: [] };
+  for (const [name, ms] of byA) {
+    const others = byB.get(name) ?? [];
+    ms.forEach((m, i) => {
+      const other = others[i];
+      if (other === undefined) out.onlyA.push(nthEntry(name, i));
+      else out.pairs.push({ a: m, b: other, nth: i });
+    });
+    if (ms.length > 1) out.duplicatesA.push(name);
+  }
+  for (const [name, ms] of byB) {
+    const count = byA.get(name)?.length ?? 0;
+    for (let i = count; i < ms.length; i++) out.onlyB.push(nthEntry(name, i));
+    if (ms.length > 1) out.duplicatesB.push(name);
+  }
+  return out;
+}
+
+/** `linux/amd64`, and `linux/amd64 #2` for the second entry of it in an index that lists it twice. */
+function nthEntry(name: string, nth: number): string {
+  return nth === 0 ? name : `${name} #${nth + 1}`;
 }
 
 /** The attachments of a top-level index (a single manifest's are its image's). */
@@ -136,13 +189,14 @@ function attachmentsEqual(d: AttachmentDiff): boolean {
   return d.onlyA.length === 0 && d.onlyB.length === 0;
 }
 
-async function diffPlatform(a: Side, b: Side, ma: InspectedManifest, mb: InspectedManifest, options: DiffOptions): Promise<PlatformDiff> {
+async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], options: DiffOptions): Promise<PlatformDiff> {
+  const { a: ma, b: mb } = pair;
   const attA = await attachmentsOf(a.store, ma.digest, ma.attachments, options);
   const attB = await attachmentsOf(b.store, mb.digest, mb.attachments, options);
   const nameA = platformName(ma);
   const nameB = platformName(mb);
   const out: PlatformDiff = {
-    platform: nameA === nameB ? nameA : `${nameA} ↔ ${nameB}`,
+    platform: nthEntry(nameA === nameB ? nameA : `${nameA} ↔ ${nameB}`, pair.nth),
     a: { digest: ma.digest, mediaType: ma.mediaType },
     b: { digest: mb.digest, mediaType: mb.mediaType },
     identical: false,

@@ -418,6 +418,76 @@ describe('diff of images made layer by layer', () => {
     await assert.rejects(diffImages({ store, target: 'a' }, { store, target: 'nope' }), code('NOT_FOUND'));
   });
 
+  it('pairs the images of a Windows index by os.version, and the entries of a repeated platform in order', async () => {
+    const store = await layout();
+    const ltsc2019 = { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.1' };
+    const ltsc2022 = { os: 'windows', architecture: 'amd64', 'os.version': '10.0.20348.1' };
+    const old2019 = await putImage(store, [await layer([file('Files/build', '17763')])], { platform: ltsc2019 });
+    const old2022 = await putImage(store, [await layer([file('Files/build', '20348')])], { platform: ltsc2022 });
+    const new2022 = await putImage(store, [await layer([file('Files/build', '20348 patched')])], { platform: ltsc2022 });
+    await putIndex(
+      store,
+      [
+        { stored: old2019, platform: ltsc2019 },
+        { stored: old2022, platform: ltsc2022 },
+      ],
+      'win-a',
+    );
+    await putIndex(
+      store,
+      [
+        { stored: old2019, platform: ltsc2019 },
+        { stored: new2022, platform: ltsc2022 },
+      ],
+      'win-b',
+    );
+    const diff = await diffImages({ store, target: 'win-a' }, { store, target: 'win-b' });
+    assert.deepEqual(diff.platforms, { onlyA: [], onlyB: [] });
+    assert.deepEqual(
+      diff.images.map((i) => [i.platform, i.identical, i.files.changed.map((c) => c.path)]),
+      [
+        ['windows/amd64:10.0.17763.1', true, []],
+        ['windows/amd64:10.0.20348.1', false, ['/Files/build']],
+      ],
+    );
+    // --platform names os/arch only: each OS build of it is compared.
+    const windows = await diffImages(
+      { store, target: 'win-a' },
+      { store, target: 'win-b' },
+      { platform: { os: 'windows', architecture: 'amd64' } },
+    );
+    assert.deepEqual(
+      windows.images.map((i) => i.platform),
+      ['windows/amd64:10.0.17763.1', 'windows/amd64:10.0.20348.1'],
+    );
+
+    // An index that lists linux/amd64 twice: its first entry is paired with the other's first,
+    // the second has no partner, and the repeat is said.
+    const one = await putImage(store, [await layer([file('a', 'one')])]);
+    const two = await putImage(store, [await layer([file('a', 'two')])]);
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    await putIndex(store, [{ stored: one, platform: amd64 }], 'single');
+    await putIndex(
+      store,
+      [
+        { stored: two, platform: amd64 },
+        { stored: one, platform: amd64 },
+      ],
+      'twice',
+    );
+    const twice = await diffImages({ store, target: 'single' }, { store, target: 'twice' });
+    assert.deepEqual(twice.platforms, { onlyA: [], onlyB: ['linux/amd64 #2'], duplicatesB: ['linux/amd64'] });
+    assert.deepEqual(
+      twice.images.map((i) => [i.platform, i.a.digest, i.b.digest]),
+      [['linux/amd64', one.digest, two.digest]],
+    );
+    const reversed = await diffImages({ store, target: 'twice' }, { store, target: 'single' });
+    assert.deepEqual(reversed.platforms, { onlyA: ['linux/amd64 #2'], onlyB: [], duplicatesA: ['linux/amd64'] });
+    const text = renderDiff(twice);
+    assert.match(text, /^platforms only in b: linux\/amd64 #2$/m);
+    assert.match(text, /^platforms b lists more than once: linux\/amd64 \(paired in order; a runtime pulls the first\)$/m);
+  });
+
   it('shows a signature that only one copy of the same image has, without reading its layers', async () => {
     const src = await layout();
     const l = await layer([file('x', 'x')]);
