@@ -47,7 +47,12 @@ export interface ValueChange {
 
 /** The result of a comparison. */
 export interface ImageDiff {
-  /** True when the two are the same image (same digest) with the same attachments. */
+  /**
+   * True when the two are the same image (same digest) with the same attachments. With
+   * `options.platform`, when that platform's images are (the same manifests with the same
+   * attachments) and the indexes' annotations and attachments do not differ, whatever else the
+   * indexes hold.
+   */
   identical: boolean;
   a: ImageRef;
   b: ImageRef;

@@ -61,8 +61,11 @@ export async function diffImages(a: DiffSide, b: DiffSide, options: DiffOptions 
           new Map(Object.entries(ib.raw.index.annotations ?? {})),
         )
       : [];
+  // With a platform chosen, the question is about that platform's images: two indexes that
+  // differ in another platform are still identical there. The index's own annotations and
+  // attachments are compared and shown either way, so they count either way.
   const identical =
-    ia.digest === ib.digest &&
+    (options.platform === undefined ? ia.digest === ib.digest : annotations.length === 0) &&
     pairs.onlyA.length === 0 &&
     pairs.onlyB.length === 0 &&
     attachmentsEqual(rootAttachments) &&

@@ -5,7 +5,7 @@ import { before, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { useTempDir } from '../helpers/temp.ts';
-import { layer, putImage } from '../image/diff-helpers.ts';
+import { file, layer, putImage, putIndex } from '../image/diff-helpers.ts';
 import { buildAndDescribe, packages, repositoryKey, writeConfig, writeRepository, writeWithAttestations } from '../reproduce/helpers.ts';
 import { provenantAsync as provenant } from './provenant-async.ts';
 
@@ -35,6 +35,21 @@ describe('provenant diff', () => {
     broken.bytes = new TextEncoder().encode('this is not a tar archive, and not compressed either....');
     broken.descriptor = { ...broken.descriptor, digest: digestOf(broken.bytes), size: broken.bytes.length };
     await putImage(store, [broken], { tag: 'broken' });
+    // Two indexes with the same amd64 image and different arm64 images.
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    const arm64 = { os: 'linux', architecture: 'arm64' };
+    const amd = await putImage(store, [await layer([file('arch', 'amd64')])]);
+    for (const tag of ['one', 'two']) {
+      const arm = await putImage(store, [await layer([file('arch', `arm64 ${tag}`)])], { platform: arm64 });
+      await putIndex(
+        store,
+        [
+          { stored: amd, platform: amd64 },
+          { stored: arm, platform: arm64 },
+        ],
+        `multi-${tag}`,
+      );
+    }
     await store.close();
   });
 
@@ -75,6 +90,14 @@ describe('provenant diff', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'identical\n');
     assert.equal(r.stderr, '');
+  });
+
+  it('exits 0 when the platform asked for is identical, whatever the rest of the indexes holds', async () => {
+    const amd64 = await provenant(['diff', '--platform', 'linux/amd64', `oci:${layout}:multi-one`, `oci:${layout}:multi-two`]);
+    assert.equal(amd64.status, 0, amd64.stderr);
+    assert.equal(amd64.stdout, 'identical\n');
+    const arm64 = await provenant(['diff', '--platform', 'linux/arm64', `oci:${layout}:multi-one`, `oci:${layout}:multi-two`]);
+    assert.equal(arm64.status, 1, arm64.stderr);
   });
 
   it('exits 2 or more on trouble, never 1: a missing image 3, a bad flag 2, a layer that is not a tar 2', async () => {

@@ -402,19 +402,46 @@ describe('diff of images made layer by layer', () => {
     const one = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { platform: { os: 'linux', architecture: 'amd64' } });
     assert.deepEqual(one.platforms, { onlyA: [], onlyB: [] });
     assert.equal(one.images.length, 1);
+    assert.equal(one.identical, false);
     await assert.rejects(
       diffImages({ store, target: 'a' }, { store, target: 'b' }, { platform: { os: 'linux', architecture: 'arm64' } }),
       (err: unknown) =>
         isProvenantError(err, 'NO_MATCHING_PLATFORM') && /has no image for linux\/arm64/.test(err.message) && /s390x/.test(err.hint ?? ''),
     );
-    // An index against one of its own platform images: that platform is the same manifest.
+    // An index against one of its own platform images: that platform is the same manifest, and
+    // the platform asked about is all that is compared.
     const single = await diffImages(
       { store, target: 'a' },
       { store, target: amd.digest },
       { platform: { os: 'linux', architecture: 'amd64' } },
     );
-    assert.equal(single.identical, false);
+    assert.equal(single.identical, true);
     assert.equal(single.images[0]?.identical, true);
+    assert.equal(renderDiff(single), 'identical\n');
+    // Two indexes whose amd64 image is the same and whose arm64 images differ: identical for amd64 only.
+    const arm2 = await putImage(store, [await layer([file('arch', 'arm64\n')])], { platform: { os: 'linux', architecture: 'arm64' } });
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    const arm64 = { os: 'linux', architecture: 'arm64' };
+    await putIndex(
+      store,
+      [
+        { stored: amd, platform: amd64 },
+        { stored: arm, platform: arm64 },
+      ],
+      'c',
+    );
+    await putIndex(
+      store,
+      [
+        { stored: amd, platform: amd64 },
+        { stored: arm2, platform: arm64 },
+      ],
+      'd',
+    );
+    const same = await diffImages({ store, target: 'c' }, { store, target: 'd' }, { platform: amd64 });
+    assert.equal(same.identical, true);
+    assert.equal((await diffImages({ store, target: 'c' }, { store, target: 'd' }, { platform: arm64 })).identical, false);
+    assert.equal((await diffImages({ store, target: 'c' }, { store, target: 'd' })).identical, false);
     await assert.rejects(diffImages({ store, target: 'a' }, { store, target: 'nope' }), code('NOT_FOUND'));
   });
 

@@ -13,7 +13,10 @@ export const spec: CommandSpec = {
   usage: 'provenant diff A B [--platform os/arch] [--text-diff] [--ignore-timestamps] [--format json]',
   prints: 'result',
   flags: {
-    platform: { type: 'string', description: 'compare this platform of each (default: every platform both have)' },
+    platform: {
+      type: 'string',
+      description: 'compare only this platform of each, and exit 0 when it is identical (default: every platform both have)',
+    },
     'text-diff': { type: 'boolean', description: 'a unified diff of changed text files of 64 KiB or less' },
     'ignore-timestamps': { type: 'boolean', description: "leave out file modification times and the config's created times" },
     format: FORMAT_FLAG,
