@@ -15,8 +15,11 @@ export interface ConfigDiffOptions {
 /**
  * The changes between two configs and their manifests' annotations: `created`, `author`,
  * platform fields, User, WorkingDir, Entrypoint, Cmd, StopSignal, each Env variable, Label,
- * exposed port and volume, the history's length and each history entry's `created_by` (and
- * `created`, `comment`, `empty_layer`), and each manifest annotation.
+ * exposed port and volume, every other key of `config` (Healthcheck, Shell, OnBuild, ...) and of
+ * the config itself (`os.features`, Docker's `container_config`, ...) by its whole value, the
+ * history's length and each history entry's `created_by` (and `created`, `comment`,
+ * `empty_layer`), and each manifest annotation. Only `rootfs` is left out: its diff_ids are the
+ * layers, compared by {@link layerDiff} and read against.
  */
 export function configChanges(
   a: Partial<ImageConfig>,
@@ -52,8 +55,69 @@ export function configChanges(
     mapChanges('Labels', stringMap(ca.Labels), stringMap(cb.Labels)),
     mapChanges('ExposedPorts', presence(ca.ExposedPorts), presence(cb.ExposedPorts)),
     mapChanges('Volumes', presence(ca.Volumes), presence(cb.Volumes)),
+    otherChanges(ca, cb, CONFIG_KEYS),
+    otherChanges(a, b, TOP_LEVEL_KEYS),
     historyChanges(a.history ?? [], b.history ?? [], options),
     mapChanges('annotations', stringMap(manifestA.annotations), stringMap(manifestB.annotations)),
+  );
+}
+
+/** The keys of `config` compared one by one above; every other key is compared whole. */
+const CONFIG_KEYS: ReadonlySet<string> = new Set([
+  'User',
+  'WorkingDir',
+  'Entrypoint',
+  'Cmd',
+  'StopSignal',
+  'Env',
+  'Labels',
+  'ExposedPorts',
+  'Volumes',
+]);
+
+/** The top-level keys compared above or elsewhere: `rootfs` is the layers (see {@link layerDiff}). */
+const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set([
+  'created',
+  'author',
+  'os',
+  'architecture',
+  'variant',
+  'os.version',
+  'config',
+  'rootfs',
+  'history',
+]);
+
+/**
+ * The keys of `a` and `b` not in `known`, compared by their whole JSON value, sorted by key:
+ * a runtime reads more than the fields above (Docker's `Healthcheck`, `Shell` and `OnBuild`,
+ * Windows' `os.features`), and a change to any of them must show as more than a new digest.
+ */
+function otherChanges(a: object, b: object, known: ReadonlySet<string>): ValueChange[] {
+  const fields = (o: object): Record<string, unknown> =>
+    typeof o === 'object' && o !== null && !Array.isArray(o) ? (o as Record<string, unknown>) : {};
+  const x = fields(a);
+  const y = fields(b);
+  const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => !known.has(k)).sort(compareText);
+  const out: ValueChange[] = [];
+  for (const key of keys) {
+    const va = x[key];
+    const vb = y[key];
+    if (canonicalJson(va) === canonicalJson(vb)) continue;
+    const c: ValueChange = { field: key };
+    if (va !== undefined && va !== null) c.a = va;
+    if (vb !== undefined && vb !== null) c.b = vb;
+    out.push(c);
+  }
+  return out;
+}
+
+/** JSON with object keys sorted, so that two encoders' key orders compare equal; null for undefined. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v ?? null, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([p], [q]) => compareText(p, q)))
+      : value,
   );
 }
 

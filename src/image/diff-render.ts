@@ -182,7 +182,8 @@ function values(changes: readonly ValueChange[]): string[] {
 }
 
 function value(v: unknown): string {
-  const text = JSON.stringify(v) ?? 'null';
+  // JSON escapes C0 controls but leaves C1 and the invisible ones (a bidi override) raw.
+  const text = one(JSON.stringify(v) ?? 'null');
   return text.length > VALUE_WIDTH ? `${text.slice(0, VALUE_WIDTH - 1)}…` : text;
 }
 

@@ -72,7 +72,15 @@ export async function layer(entries: Entry[], compression: 'gzip' | 'zstd' | 'no
 export async function putImage(
   store: ContentStore,
   layers: Layer[],
-  options: { tag?: string; config?: ImageConfig['config']; platform?: Platform; diffIds?: Digest[]; history?: ImageConfig['history'] } = {},
+  options: {
+    tag?: string;
+    config?: ImageConfig['config'];
+    platform?: Platform;
+    diffIds?: Digest[];
+    history?: ImageConfig['history'];
+    /** More top-level keys of the config. */
+    extra?: Record<string, unknown>;
+  } = {},
 ): Promise<Stored> {
   for (const l of layers) await store.putBlob(bytesSource(l.descriptor, l.bytes));
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
@@ -83,6 +91,7 @@ export async function putImage(
     config: options.config ?? { Env: ['PATH=/usr/bin:/bin'], Cmd: ['/bin/sh'] },
     rootfs: { type: 'layers', diff_ids: options.diffIds ?? layers.map((l) => l.diffId) },
     ...(options.history === undefined ? {} : { history: options.history }),
+    ...options.extra,
   };
   const configBytes = encodeJson(config);
   const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };

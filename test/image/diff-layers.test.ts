@@ -445,6 +445,44 @@ describe('diff of images made layer by layer', () => {
     await assert.rejects(diffImages({ store, target: 'a' }, { store, target: 'nope' }), code('NOT_FOUND'));
   });
 
+  it('lists changes to every other config key by its whole value: Healthcheck, Shell, OnBuild, os.features', async () => {
+    const store = await layout();
+    const l = await layer([file('x', 'x')]);
+    await putImage(store, [l], {
+      tag: 'a',
+      config: { Cmd: ['/bin/sh'], Shell: ['/bin/sh', '-c'], Healthcheck: { Interval: 1, Test: ['CMD', 'true'] } } as never,
+      extra: { 'os.features': ['win32k'], docker_version: '20.10.0' },
+    });
+    await putImage(store, [l], {
+      tag: 'b',
+      config: {
+        Cmd: ['/bin/sh'],
+        Shell: ['/bin/bash', '-c'],
+        // The same value in another key order is the same value.
+        Healthcheck: { Test: ['CMD', 'true'], Interval: 1 },
+        OnBuild: ['RUN \u202eevil'],
+      } as never,
+      extra: { 'os.features': ['win32k', 'x'], docker_version: '20.10.0' },
+    });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' });
+    assert.deepEqual(diff.images[0]!.config, [
+      { field: 'OnBuild', b: ['RUN \u202eevil'] },
+      { field: 'Shell', a: ['/bin/sh', '-c'], b: ['/bin/bash', '-c'] },
+      { field: 'os.features', a: ['win32k'], b: ['win32k', 'x'] },
+    ]);
+    const text = renderDiff(diff);
+    assert.match(text, /^ {4}~ Shell: \["\/bin\/sh","-c"\] → \["\/bin\/bash","-c"\]$/m);
+    assert.match(text, /^ {4}~ os\.features: \["win32k"\] → \["win32k","x"\]$/m);
+    // A bidi override in a value is escaped as everywhere else in the text.
+    assert.match(text, /^ {4}\+ OnBuild: \["RUN \\u202eevil"\]$/m);
+    assert.doesNotMatch(text, /\u202e/);
+    await putImage(store, [l], { tag: 'c', config: { Cmd: ['/bin/sh'], Healthcheck: { Test: ['CMD', 'true'] } } as never });
+    assert.match(
+      renderDiff(await diffImages({ store, target: 'a' }, { store, target: 'c' })),
+      /^ {4}~ Healthcheck: \{"Interval":1,"Test":\["CMD","true"\]\} → \{"Test":\["CMD","true"\]\}$/m,
+    );
+  });
+
   it('pairs the images of a Windows index by os.version, and the entries of a repeated platform in order', async () => {
     const store = await layout();
     const ltsc2019 = { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.1' };
