@@ -84,7 +84,8 @@ function entry(path: string, r: FileRecord, side: FilesSide): FileEntry {
     layerDigest: side.layers[r.layer]?.digest ?? ('' as FileEntry['layerDigest']),
   };
   if (r.sha256 !== undefined) e.sha256 = r.sha256;
-  if (r.linkname !== '') e.linkname = r.linkname;
+  // A hardlink's target is a path of the image, shown as paths are; a symlink's is as written.
+  if (r.linkname !== '') e.linkname = r.type === 'hardlink' ? display(r.linkname) : r.linkname;
   if (r.device !== undefined) e.device = r.device;
   if (r.xattrs !== undefined) e.xattrs = r.xattrs;
   const owner = side.owners.get(path);

@@ -122,6 +122,7 @@ export interface LayerDiff {
 export interface FileEntry extends Omit<FileRecord, 'linkname'> {
   /** Absolute: `/usr/bin/hello`; the root is `/`. */
   path: string;
+  /** A symlink's target as written; a hardlink's as an absolute path of the image, `/usr/bin/x`. */
   linkname?: string;
   /** The digest of the layer the path's last entry came from. */
   layerDigest: Digest;

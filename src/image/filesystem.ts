@@ -32,7 +32,7 @@ export interface FileRecord {
   size: number;
   /** Seconds since the epoch. */
   mtime: number;
-  /** A symlink's or hardlink's target, else empty. */
+  /** A symlink's target as written, a hardlink's as a path like the record's own (`usr/bin/x`), else empty. */
   linkname: string;
   /** `major,minor` of a device node, else absent. */
   device?: string;
@@ -395,7 +395,7 @@ async function applyEntry(
     gid: header.gid,
     size: header.type === 'file' ? header.size : 0,
     mtime: header.mtime,
-    linkname: header.linkname,
+    linkname: header.type === 'hardlink' ? hardlinkTarget(header.linkname, path, where) : header.linkname,
     layer: options.index,
   };
   if (header.type === 'char' || header.type === 'block') record.device = `${header.devmajor},${header.devminor}`;
@@ -428,6 +428,32 @@ async function applyEntry(
     return;
   }
   fs.put(path, record);
+}
+
+/**
+ * A hardlink's target as a path of the filesystem, cleaned as entry names are: it names another
+ * entry of the archive, so `./usr/x`, `/usr/x` and `usr/x` are one target (tools differ in how
+ * they write it). A symlink's target is not a path of the archive and stays as written.
+ *
+ * @throws ProvenantError `UNSAFE_PATH` for a target that climbs out of the root, which a runtime
+ *   refuses to link
+ */
+function hardlinkTarget(linkname: string, path: string, where: string): string {
+  if (linkname === '') return '';
+  try {
+    return cleanEntryPath(linkname.replace(/^\/+/, '') || '.', where);
+  } catch (err) {
+    if (!(err instanceof ProvenantError)) throw err;
+    throw new ProvenantError(
+      'UNSAFE_PATH',
+      `the hardlink ${JSON.stringify(path)} points to ${JSON.stringify(linkname)}, outside the root`,
+      {
+        where,
+        hint: 'the layer may be corrupt or crafted to link a file of the host into the image; a runtime refuses it',
+        cause: err,
+      },
+    );
+  }
 }
 
 /** Refuses to keep a body of `size` bytes past the filesystem's limits, before any of it is read. */

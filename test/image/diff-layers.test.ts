@@ -275,6 +275,35 @@ describe('diff of images made layer by layer', () => {
     }
   });
 
+  it('compares hardlinks by their target as a path: ./usr/x, /usr/x and usr/x are one target', async () => {
+    const hard = (name: string, target: string): Entry => ({
+      header: tarHeader({ name, type: 'hardlink', mode: 0o644, linkname: target }),
+    });
+    const store = await layout();
+    await putImage(store, [await layer([dir('./usr/'), file('./usr/x', 'same'), hard('./usr/y', './usr/x')])], { tag: 'dot' });
+    await putImage(store, [await layer([dir('usr/'), file('usr/x', 'same'), hard('usr/y', 'usr/x')])], { tag: 'bare' });
+    await putImage(store, [await layer([dir('/usr/'), file('/usr/x', 'same'), hard('/usr/y', '/usr//x')])], { tag: 'slash' });
+    await putImage(store, [await layer([dir('usr/'), file('usr/x', 'same'), file('usr/z', 'same'), hard('usr/y', 'usr/z')])], {
+      tag: 'other',
+    });
+    for (const tag of ['bare', 'slash']) {
+      const diff = await diffImages({ store, target: 'dot' }, { store, target: tag });
+      assert.deepEqual(diff.images[0]!.files, { added: [], removed: [], changed: [] }, tag);
+    }
+    // Another target is a change, shown as a path of the image.
+    const diff = await diffImages({ store, target: 'dot' }, { store, target: 'other' });
+    assert.deepEqual(
+      diff.images[0]!.files.changed.map((c) => [c.path, c.fields, c.a.linkname, c.b.linkname]),
+      [['/usr/y', ['linkname'], '/usr/x', '/usr/z']],
+    );
+    assert.match(renderDiff(diff), /^ {4}~ \/usr\/y {2}linkname \/usr\/x → \/usr\/z /m);
+    await putImage(store, [await layer([hard('y', '../../etc/shadow')])], { tag: 'out' });
+    await assert.rejects(
+      diffImages({ store, target: 'dot' }, { store, target: 'out' }),
+      (err: unknown) => isProvenantError(err, 'UNSAFE_PATH') && /hardlink "y" points to "\.\.\/\.\.\/etc\/shadow"/.test(err.message),
+    );
+  });
+
   it('reports every kind of file attribute that differs', async () => {
     const store = await layout();
     const a = await layer([
