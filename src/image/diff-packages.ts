@@ -122,8 +122,8 @@ export const NO_PACKAGES: PackageView = { source: 'none', packages: [], owners: 
 
 /**
  * Packages added, removed and changed, with the paths of `files` each owns and the layers those
- * are in. Packages are matched by ecosystem and name (and arch where a name repeats, as dpkg's
- * multi-arch packages do).
+ * are in. Packages are matched by ecosystem and name, and by arch too for a name that repeats
+ * in either image, as dpkg's multi-arch packages do.
  */
 export function packageDiff(a: PackageView, b: PackageView, files: FileDiff): PackageDiff {
   const touched = new Map<string, { paths: Set<string>; layersA: Set<number>; layersB: Set<number> }>();
@@ -142,12 +142,17 @@ export function packageDiff(a: PackageView, b: PackageView, files: FileDiff): Pa
     if (c.b.package !== c.a.package) touch(c.b.package, c.path, c.a.layer, c.b.layer);
   }
   const filesOf = (name: string): string[] => [...(touched.get(name)?.paths ?? [])].sort(compareText);
-  const mapA = keyed(a.packages);
-  const mapB = keyed(b.packages);
+  // dpkg installs a Multi-Arch: same package once per architecture (libc6:amd64 and libc6:i386).
+  // A name that repeats on either side is matched by name and arch on both, so that adding the
+  // i386 build adds it rather than replacing the amd64 one.
+  const repeated = new Set([...repeatedNames(a.packages), ...repeatedNames(b.packages)]);
+  const mapA = keyed(a.packages, repeated);
+  const mapB = keyed(b.packages, repeated);
   const out: PackageDiff = { source: { a: a.source, b: b.source }, added: [], removed: [], changed: [] };
   const ref = (p: PackageInfo): PackageRef => {
     const r: PackageRef = { name: p.name, version: p.version, ecosystem: p.ecosystem };
     if (p.arch !== '') r.arch = p.arch;
+    if (repeated.has(baseKey(p))) r.byArch = true;
     const f = filesOf(p.name);
     if (f.length > 0) r.files = f;
     return r;
@@ -169,6 +174,7 @@ export function packageDiff(a: PackageView, b: PackageView, files: FileDiff): Pa
       out.changed.push({
         name: y.name,
         ecosystem: y.ecosystem,
+        ...(repeated.has(baseKey(y)) ? { byArch: true as const } : {}),
         fields: [...fields],
         a: side(x),
         b: side(y),
@@ -180,13 +186,24 @@ export function packageDiff(a: PackageView, b: PackageView, files: FileDiff): Pa
   return out;
 }
 
-function keyed(packages: readonly PackageInfo[]): Map<string, PackageInfo> {
-  const count = new Map<string, number>();
-  for (const p of packages) count.set(`${p.ecosystem}/${p.name}`, (count.get(`${p.ecosystem}/${p.name}`) ?? 0) + 1);
-  const out = new Map<string, PackageInfo>();
+function baseKey(p: PackageInfo): string {
+  return `${p.ecosystem}/${p.name}`;
+}
+
+/** The ecosystem/name keys that more than one package of `packages` has. */
+function repeatedNames(packages: readonly PackageInfo[]): Set<string> {
+  const seen = new Set<string>();
+  const out = new Set<string>();
   for (const p of packages) {
-    const base = `${p.ecosystem}/${p.name}`;
-    out.set((count.get(base) ?? 0) > 1 ? `${base}:${p.arch}` : base, p);
+    const key = baseKey(p);
+    if (seen.has(key)) out.add(key);
+    seen.add(key);
   }
+  return out;
+}
+
+function keyed(packages: readonly PackageInfo[], byArch: ReadonlySet<string>): Map<string, PackageInfo> {
+  const out = new Map<string, PackageInfo>();
+  for (const p of packages) out.set(byArch.has(baseKey(p)) ? `${baseKey(p)}:${p.arch}` : baseKey(p), p);
   return out;
 }

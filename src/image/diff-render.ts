@@ -14,6 +14,7 @@ import type {
   ImageDiff,
   LayerDiff,
   PackageDiff,
+  PackageRef,
   PlatformDiff,
   ProvenanceDiff,
   ValueChange,
@@ -82,10 +83,13 @@ function packages(p: PackageDiff): string[] {
     if (c.layers.a.length > 0 || c.layers.b.length > 0) where.push(`layer ${c.layers.a.join(',') || '-'} → ${c.layers.b.join(',') || '-'}`);
     // The same version built again still names its version.
     const version = c.fields.includes('version') ? '' : `${one(c.a.version)} `;
-    out.push(`~ ${one(c.name)} ${version}${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
+    const name = c.byArch === true && c.b.arch !== undefined ? `${c.name}:${c.b.arch}` : c.name;
+    out.push(`~ ${one(name)} ${version}${what.join(', ')}${where.length > 0 ? `  (${where.join('; ')})` : ''}`);
   }
-  for (const r of p.removed) out.push(`- ${one(r.name)} ${one(r.version)}${filesNote(r.files)}`);
-  for (const r of p.added) out.push(`+ ${one(r.name)} ${one(r.version)}${filesNote(r.files)}`);
+  // dpkg's own spelling for one architecture of a package installed for several: `libc6:i386`.
+  const ref = (r: PackageRef): string => one(r.byArch === true && r.arch !== undefined ? `${r.name}:${r.arch}` : r.name);
+  for (const r of p.removed) out.push(`- ${ref(r)} ${one(r.version)}${filesNote(r.files)}`);
+  for (const r of p.added) out.push(`+ ${ref(r)} ${one(r.version)}${filesNote(r.files)}`);
   return out;
 }
 

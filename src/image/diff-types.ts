@@ -161,6 +161,11 @@ export interface PackageRef {
   version: string;
   ecosystem: string;
   arch?: string;
+  /**
+   * Matched by name and arch: one of the images has the name for more than one architecture
+   * (dpkg's `Multi-Arch: same`); the text names it `name:arch`, as dpkg does.
+   */
+  byArch?: boolean;
   /** Paths of the file diff that this package owns. */
   files?: string[];
 }
@@ -169,6 +174,8 @@ export interface PackageRef {
 export interface PackageChange {
   name: string;
   ecosystem: string;
+  /** Matched by name and arch (see {@link PackageRef.byArch}). */
+  byArch?: boolean;
   /** `version`, `arch`, `checksum` (the same version built again), `source`. */
   fields: string[];
   a: { version: string; arch?: string; checksum?: string };

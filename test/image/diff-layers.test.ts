@@ -608,8 +608,8 @@ describe('diff of images made layer by layer', () => {
 
 // ---- packages from dpkg and from attached SBOMs ------------------------------------------
 
-function stanza(name: string, version: string, status = true): string {
-  return `Package: ${name}\n${status ? 'Status: install ok installed\n' : ''}Architecture: amd64\nVersion: ${version}\nDescription: ${name}\n`;
+function stanza(name: string, version: string, status = true, arch = 'amd64'): string {
+  return `Package: ${name}\n${status ? 'Status: install ok installed\n' : ''}Architecture: ${arch}\nVersion: ${version}\nDescription: ${name}\n`;
 }
 
 describe('packages', () => {
@@ -645,6 +645,37 @@ describe('packages', () => {
       [['new', ['/usr/share/new']]],
     );
     assert.equal(image.files.changed.find((c) => c.path === '/usr/bin/hello')?.package, 'hello');
+  });
+
+  it('matches a package installed for several architectures by name and arch, and names it name:arch', async () => {
+    const store = await layout();
+    const status = (...stanzas: string[]) => file('var/lib/dpkg/status', stanzas.join('\n'));
+    const amd64 = stanza('libc6', '2.36-9', true, 'amd64');
+    await putImage(store, [await layer([status(amd64, stanza('zlib1g', '1.2'))])], { tag: 'one' });
+    await putImage(store, [await layer([status(amd64, stanza('libc6', '2.36-9', true, 'i386'), stanza('zlib1g', '1.3'))])], {
+      tag: 'two',
+    });
+    await putImage(store, [await layer([status(stanza('libc6', '2.36-10', true, 'amd64'), stanza('libc6', '2.36-9', true, 'i386'))])], {
+      tag: 'three',
+    });
+    const diff = await diffImages({ store, target: 'one' }, { store, target: 'two' });
+    const packages = diff.images[0]!.packages;
+    // The i386 build is added; the amd64 one is the same in both.
+    assert.deepEqual(packages.removed, []);
+    assert.deepEqual(packages.added, [{ name: 'libc6', version: '2.36-9', ecosystem: 'deb', arch: 'i386', byArch: true }]);
+    assert.deepEqual(
+      packages.changed.map((c) => [c.name, c.byArch, c.fields]),
+      [['zlib1g', undefined, ['version']]],
+    );
+    const text = renderDiff(diff);
+    assert.match(text, /^ {4}\+ libc6:i386 2\.36-9$/m);
+    assert.match(text, /^ {4}~ zlib1g 1\.2 → 1\.3$/m);
+    const upgrade = await diffImages({ store, target: 'two' }, { store, target: 'three' });
+    assert.deepEqual(
+      upgrade.images[0]!.packages.changed.map((c) => [c.name, c.byArch, c.a.version, c.b.version]),
+      [['libc6', true, '2.36-9', '2.36-10']],
+    );
+    assert.match(renderDiff(upgrade), /^ {4}~ libc6:amd64 2\.36-9 → 2\.36-10$/m);
   });
 
   it("reads distroless' status.d and its md5sums", async () => {
