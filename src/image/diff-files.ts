@@ -27,9 +27,18 @@ const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'sha256', 'linkname', 'dev
  * Paths only in A (removed), only in B (added) and in both with a different record, sorted.
  * Records that are the same object (from a shared layer prefix, read once) are equal without
  * looking.
+ *
+ * A folder that one image has an entry for and the other only implies (it has paths under it
+ * but no entry) is in both containers: `./etc/` written by one tool and left out by another is
+ * not a removed folder, as container-diff, which compares the unpacked folders, would agree. The
+ * implied one's mode and owner are whatever the runtime gives it (moby's UnpackLayer has used
+ * 0600, containerd's applier 0700), so there is nothing in the image to compare it with;
+ * such folders are listed in `implied` instead. The root is in every container and is never
+ * listed.
  */
 export function compareFiles(a: FilesSide, b: FilesSide, options: { ignoreTimestamps?: boolean | undefined } = {}): FileDiff {
   const out: FileDiff = { added: [], removed: [], changed: [] };
+  const implied: string[] = [];
   const fields = options.ignoreTimestamps === true ? FIELDS.filter((f) => f !== 'mtime') : FIELDS;
   const paths = new Set<string>(a.fs.paths());
   for (const p of b.fs.paths()) paths.add(p);
@@ -37,6 +46,14 @@ export function compareFiles(a: FilesSide, b: FilesSide, options: { ignoreTimest
     const ra = a.fs.get(path);
     const rb = b.fs.get(path);
     if (ra === rb) continue;
+    if (ra === undefined || rb === undefined) {
+      if (path === ROOT) continue;
+      const only = ra ?? rb;
+      if (only?.type === 'dir' && (ra === undefined ? a.fs : b.fs).isImplied(path)) {
+        implied.push(display(path));
+        continue;
+      }
+    }
     if (ra === undefined) {
       out.added.push(entry(path, rb as FileRecord, b));
       continue;
@@ -54,6 +71,7 @@ export function compareFiles(a: FilesSide, b: FilesSide, options: { ignoreTimest
     if (owner !== undefined) change.package = owner;
     out.changed.push(change);
   }
+  if (implied.length > 0) out.implied = implied;
   return out;
 }
 

@@ -150,6 +150,11 @@ export interface FileDiff {
   added: FileEntry[];
   removed: FileEntry[];
   changed: FileChange[];
+  /**
+   * Folders one image has an entry for and the other only implies by paths under them: in both
+   * containers, not compared (the implied one's mode and owner are the runtime's choice).
+   */
+  implied?: string[];
 }
 
 /** Where an image's package list came from. */

@@ -102,6 +102,14 @@ export class LayerFilesystem {
     return this.#records.get(path);
   }
 
+  /**
+   * True for a folder that has no entry of its own but has paths under it: a runtime creates it
+   * when it unpacks them, with a mode and owner of its choosing.
+   */
+  isImplied(path: string): boolean {
+    return !this.#records.has(path) && (this.#children.get(path)?.size ?? 0) > 0;
+  }
+
   /** Every path, in no particular order. */
   paths(): IterableIterator<string> {
     return this.#records.keys();

@@ -275,6 +275,28 @@ describe('diff of images made layer by layer', () => {
     }
   });
 
+  it('does not list the root, or a folder one image has an entry for and the other only implies, as removed', async () => {
+    const store = await layout();
+    await putImage(store, [await layer([dir('./'), dir('./etc/', { mode: 0o700 }), file('./etc/a', 'A')])], { tag: 'entries' });
+    await putImage(store, [await layer([file('etc/a', 'A')])], { tag: 'bare' });
+    // etc is a file here: that is a change, not an implied folder.
+    await putImage(store, [await layer([dir('./'), file('etc', 'a file')])], { tag: 'file' });
+    const diff = await diffImages({ store, target: 'entries' }, { store, target: 'bare' });
+    const image = diff.images[0]!;
+    assert.deepEqual([image.files.added, image.files.removed, image.files.changed], [[], [], []]);
+    assert.deepEqual(image.files.implied, ['/etc']);
+    assert.match(renderDiff(diff), /^ {4}1 folder\(s\) are entries in one image and only implied .*: \/etc$/m);
+    const reversed = await diffImages({ store, target: 'bare' }, { store, target: 'entries' });
+    assert.deepEqual(reversed.images[0]!.files.implied, ['/etc']);
+    assert.deepEqual(reversed.images[0]!.files.removed, []);
+    const other = await diffImages({ store, target: 'file' }, { store, target: 'bare' });
+    assert.deepEqual(
+      [other.images[0]!.files.removed.map((e) => e.path), other.images[0]!.files.added.map((e) => e.path)],
+      [['/etc'], ['/etc/a']],
+    );
+    assert.equal(other.images[0]!.files.implied, undefined);
+  });
+
   it('compares hardlinks by their target as a path: ./usr/x, /usr/x and usr/x are one target', async () => {
     const hard = (name: string, target: string): Entry => ({
       header: tarHeader({ name, type: 'hardlink', mode: 0o644, linkname: target }),
