@@ -12,10 +12,11 @@ import * as zlib from 'node:zlib';
 import { gunzip, isGzip, through } from '../archive/gzip.ts';
 import { cleanEntryPath } from '../archive/paths.ts';
 import { readTar, type TarEntryType, type TarHeader } from '../archive/tar.ts';
-import { concatBytes, formatBytes } from '../bytes.ts';
-import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { concatBytes, formatBytes, printableLine } from '../bytes.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
+import { isForeignLayer } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Inventory } from '../pkg/inventory.ts';
 import { inventoryFromApkDatabase, inventoryFromDpkgStatus } from '../sbom/from-image.ts';
@@ -340,7 +341,9 @@ const XATTR = /^(SCHILY|LIBARCHIVE)\.xattr\./;
  */
 export async function applyLayer(fs: LayerFilesystem, store: ContentStore, layer: Descriptor, options: ApplyLayerOptions): Promise<void> {
   const where = options.where ?? `${store.location}@${layer.digest}`;
-  const raw = await store.readBlob(layer, options);
+  const raw = await store.readBlob(layer, options).catch((err: unknown) => {
+    throw isProvenantError(err, 'NOT_FOUND') && isForeign(layer) ? foreignLayerMissing(layer, options.index, store, where, err) : err;
+  });
   const counted = countProgress(raw, layer, options);
   const tarStream = decompressLayer(counted, where)[Symbol.asyncIterator]();
   const diff = new Digester();
@@ -373,6 +376,29 @@ export async function applyLayer(fs: LayerFilesystem, store: ContentStore, layer
     const actual = diff.digest();
     if (actual !== options.diffId) throw digestMismatch(options.diffId, actual, `${where} (uncompressed, against the config's diff_id)`);
   }
+}
+
+/** A Docker foreign or OCI non-distributable layer, or any layer that names URLs to fetch it from. */
+function isForeign(layer: Descriptor): boolean {
+  return isForeignLayer(layer.mediaType) || (layer.urls !== undefined && layer.urls.length > 0);
+}
+
+/**
+ * A foreign layer that the store does not hold. Windows base images are the usual case: their
+ * base layers are fetched by a runtime from the `urls` of the descriptor, registries do not
+ * serve them, and copies leave them out, so the store's own "not found" would be a puzzle.
+ */
+function foreignLayerMissing(layer: Descriptor, index: number, store: ContentStore, where: string, cause: unknown): ProvenantError {
+  const from = layer.urls?.[0] === undefined ? '' : ` (a runtime fetches it from ${printableLine(layer.urls[0])})`;
+  return new ProvenantError(
+    'NOT_FOUND',
+    `layer ${index} (${layer.digest}) is a foreign, non-distributable layer (${printableLine(layer.mediaType)}) and is not in ${store.location}${from}`,
+    {
+      where,
+      hint: 'foreign layers (Windows base layers, for one) are not stored with the image and Provenant does not fetch them, so the files in it cannot be read; put the blob in the store to read them',
+      cause,
+    },
+  );
 }
 
 async function applyEntry(

@@ -10,6 +10,7 @@ import { TEXT_DIFF_BUDGET } from '../../src/image/diff-files.ts';
 import { renderDiff } from '../../src/image/diff-render.ts';
 import { applyLayer, LayerFilesystem } from '../../src/image/filesystem.ts';
 import { bytesSource } from '../../src/io/types.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
@@ -295,6 +296,39 @@ describe('diff of images made layer by layer', () => {
       [['/etc'], ['/etc/a']],
     );
     assert.equal(other.images[0]!.files.implied, undefined);
+  });
+
+  it('names a foreign layer that the store does not hold, and the image it is in', async () => {
+    const store = await layout();
+    const foreign: Descriptor = {
+      mediaType: MediaType.DockerForeignLayerGzip,
+      digest: `sha256:${'ab'.repeat(32)}`,
+      size: 123456,
+      urls: ['https://example.invalid/base.tar.gz'],
+    };
+    const l = await layer([file('Files/app.txt', 'one')]);
+    await store.putBlob(bytesSource(l.descriptor, l.bytes));
+    const config = encodeJson({
+      architecture: 'amd64',
+      os: 'windows',
+      rootfs: { type: 'layers', diff_ids: [`sha256:${'cd'.repeat(32)}`, l.diffId] },
+      config: {},
+    });
+    const configDesc: Descriptor = { mediaType: MediaType.DockerConfig, digest: digestOf(config), size: config.length };
+    await store.putBlob(bytesSource(configDesc, config));
+    const manifest = { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: configDesc, layers: [foreign, l.descriptor] };
+    await store.putManifest(parseStored(encodeJson(manifest)), { tags: ['windows'], keepAsRoot: true });
+    await putImage(store, [l], { tag: 'other' });
+    await assert.rejects(diffImages({ store, target: 'other' }, { store, target: 'windows' }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'NOT_FOUND'), String(err));
+      assert.match(
+        err.message,
+        /^layer 0 \(sha256:(ab){32}\) is a foreign, non-distributable layer \(application\/vnd\.docker\.image\.rootfs\.foreign\.diff\.tar\.gzip\)/,
+      );
+      assert.match(err.message, /https:\/\/example\.invalid\/base\.tar\.gz/);
+      assert.match(err.where ?? '', /:windows@sha256:(ab){32}$/);
+      return true;
+    });
   });
 
   it('compares hardlinks by their target as a path: ./usr/x, /usr/x and usr/x are one target', async () => {
