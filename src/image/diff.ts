@@ -240,7 +240,7 @@ async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], op
   if (implied.length > 0) {
     const shown = implied.slice(0, 5).join(', ') + (implied.length > 5 ? `, and ${implied.length - 5} more` : '');
     out.notes.push(
-      `${implied.length} folder(s) are entries in one image and only implied by the paths under them in the other, so in both, their mode and owner not compared (a runtime chooses those of an implied folder): ${shown}`,
+      `${implied.length} folder(s) are entries in one image and only implied by the paths under them in the other: in both containers, their mode and owner not compared (a runtime chooses those of an implied folder): ${shown}`,
     );
   }
   if (options.textDiff === true) {
