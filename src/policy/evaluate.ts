@@ -513,6 +513,20 @@ async function packageAge(
       statements,
     };
   }
+  // A build time past what a Date holds (±8.64e15 ms) is an Invalid Date, which no comparison
+  // below would catch: every one is false, so the package would be neither old, nor future, nor
+  // undated. It is no date to judge an age by.
+  const invalid = packages.filter((p) => p.builtAt !== undefined && !Number.isFinite(p.builtAt.getTime()));
+  if (invalid.length > 0) {
+    const shown = invalid
+      .slice(0, 5)
+      .map((p) => `${p.name} ${p.version} (${p.source} build time ${p.buildTime ?? String(p.builtAt)})`);
+    return {
+      passed: false,
+      message: `${invalid.length} of ${packages.length} packages have a build time that is not a date: ${shown.join(', ')}${invalid.length > 5 ? ', ...' : ''}`,
+      statements,
+    };
+  }
   const limit = ctx.now.getTime() - days * 86_400_000;
   const old = packages
     .filter((p) => p.builtAt !== undefined && p.builtAt.getTime() < limit)

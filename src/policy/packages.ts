@@ -18,8 +18,13 @@ import type { ContentStore } from '../store/types.ts';
 export interface DatedPackage {
   name: string;
   version: string;
-  /** When it was built; undefined when its source records no date. */
+  /**
+   * When it was built; undefined when its source records no date. An Invalid Date when the
+   * source records a time JavaScript cannot hold (apk's `t:` past the year 275760): see `buildTime`.
+   */
   builtAt: Date | undefined;
+  /** The build time as the package database wrote it (apk's `t:` seconds), for messages. */
+  buildTime?: string;
   /** Where name and date came from. */
   source: 'apk database' | 'dpkg database' | 'SBOM';
 }
@@ -65,6 +70,7 @@ export async function imagePackages(store: ContentStore, digest: Digest, options
         name: p.name,
         version: p.version,
         builtAt: p.builtAt === undefined ? undefined : new Date(p.builtAt * 1000),
+        ...(p.builtAt === undefined ? {} : { buildTime: p.ecosystem === 'apk' ? `t:${p.builtAt}` : String(p.builtAt) }),
         source: p.ecosystem === 'apk' ? 'apk database' : 'dpkg database',
       });
     }

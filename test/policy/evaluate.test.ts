@@ -438,6 +438,11 @@ describe('built-in checks', () => {
     assert.deepEqual((await check({ 'lib/apk/db/installed': future }, (d) => [provenance(d)])).failures, [
       'rules / k / fresh: 1 of 3 packages have a build date later than now: zlib 1.2.11-r0 (built 2099-01-01)',
     ]);
+    // A build time past what a JavaScript Date holds is no date at all, not a fresh one.
+    const beyond = fresh + apkStanza('zlib', '1.3.1-r0', new Date(0)).replace(/^t:0$/m, 't:99999999999999');
+    assert.deepEqual((await check({ 'lib/apk/db/installed': beyond }, (d) => [provenance(d)])).failures, [
+      'rules / k / fresh: 1 of 3 packages have a build time that is not a date: zlib 1.3.1-r0 (apk database build time t:99999999999999)',
+    ]);
     const otherVersion = await check({ 'var/lib/dpkg/status': dpkg.replace('Version: 2.36-9', 'Version: 2.24-11') }, (d) => [
       spdx(d, [
         { name: 'base-files', versionInfo: '12.4', builtDate: new Date(NOW.getTime() - 2 * DAY).toISOString() },
