@@ -4,6 +4,7 @@
  * expression is compiled here, so a mistake in it is reported at its place in the file.
  */
 import { isScalar, isSeq, type Scalar } from 'yaml';
+import { printableLine } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../sign/payload.ts';
 import { compileCel } from './cel.ts';
@@ -22,6 +23,12 @@ const CONDITION: MapSpec = {
     includeTypeMeta: ['policy.includeTypeMeta is not supported: there is no Kubernetes resource here', 'remove it'],
   },
 };
+/**
+ * Whitespace (any Unicode space) and control characters (C0, DEL, C1): URL parsers drop or trim
+ * them, so a repository URL with one means something else to a client than its text says.
+ */
+export const UNFETCHABLE = /[\s\u0000-\u001f\u007f-\u009f]/u;
+
 const BUILTINS = ['slsaBuilder', 'sbom', 'maxPackageAgeDays', 'repositories'] as const;
 const BUILTIN: MapSpec = { known: BUILTINS };
 
@@ -137,6 +144,8 @@ function readBuiltin(ctx: Ctx, e: Entry): { check: BuiltinCheck; types: string[]
       const items = list(ctx, entry).map(({ node, path }) => {
         if (!isScalar(node) || typeof node.value !== 'string' || node.value === '')
           fail(ctx, node, path, `expected a repository URL prefix, got ${describe(node)}`);
+        if (UNFETCHABLE.test(node.value))
+          fail(ctx, node, path, `${printableLine(JSON.stringify(node.value))} has whitespace or a control character, which no URL has`);
         return node.value;
       });
       if (items.length === 0) fail(ctx, entry.node, entry.path, 'at least one repository is required');

@@ -15,12 +15,14 @@
  *
  * Signatures are verified with src/sign (verifyImage): every storage, cosign 2 and 3.
  */
+import { printableLine } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
 import { type CheckedSignature, type FailureReason, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
+import { UNFETCHABLE } from './attestation-rule.ts';
 import { celInput } from './cel.ts';
 import { globMatches } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
@@ -413,14 +415,27 @@ function builtin(check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>, pr
       ? { passed: true, message: `built by ${id}` }
       : { passed: false, message: `built by ${JSON.stringify(id)}, not by ${JSON.stringify(check.slsaBuilder)}` };
   }
-  const uris = dependencyUris(predicate);
-  if (uris.length === 0) return { passed: false, message: 'the provenance names no resolved dependencies (materials) to check' };
+  const deps = dependencies(predicate);
+  if (deps.length === 0) return { passed: false, message: 'the provenance names no resolved dependencies (materials) to check' };
+  // URL parsers drop tab, newline and carriage return anywhere and trim spaces and controls at
+  // the ends (WHATWG URL, Go's net/url), so `…/alpine/.\t./evil` is fetched as `…/evil`: a
+  // uri with any of them means something else to a client than to a check that reads its text.
+  const garbled = deps.flatMap((d) => (d.uri !== undefined && UNFETCHABLE.test(d.uri) ? [d.uri] : []));
+  if (garbled.length > 0) {
+    return {
+      passed: false,
+      message: `${garbled.length} of ${deps.length} dependencies have a uri with whitespace or control characters, which URL parsers drop or read differently: ${garbled
+        .slice(0, 3)
+        .map((u) => printableLine(JSON.stringify(u)))
+        .join(', ')}${garbled.length > 3 ? ', ...' : ''}`,
+    };
+  }
   // A dependency named without a URI (a name and a digest, say) comes from nowhere it says.
-  const outside = uris.filter((u) => !check.repositories.some((r) => under(u, r)));
-  if (outside.length === 0) return { passed: true, message: `all ${uris.length} dependencies come from the allowed repositories` };
+  const outside = deps.filter((d) => d.uri === undefined || !check.repositories.some((r) => under(d.uri!, r))).map((d) => d.shown);
+  if (outside.length === 0) return { passed: true, message: `all ${deps.length} dependencies come from the allowed repositories` };
   return {
     passed: false,
-    message: `${outside.length} of ${uris.length} dependencies come from elsewhere than ${check.repositories.join(', ')}: ${outside.slice(0, 3).join(', ')}${outside.length > 3 ? ', ...' : ''}`,
+    message: `${outside.length} of ${deps.length} dependencies come from elsewhere than ${check.repositories.join(', ')}: ${outside.slice(0, 3).join(', ')}${outside.length > 3 ? ', ...' : ''}`,
   };
 }
 
@@ -433,20 +448,35 @@ function builderId(predicate: unknown): string | undefined {
 
 /**
  * SLSA v1 `buildDefinition.resolvedDependencies[].uri`, v0.2 and v0.1 `materials[].uri`: one per
- * dependency. One without a string `uri` is given as a description that no repository admits
+ * dependency. One without a string `uri` has none, and is shown by a description
  * (`(no uri: ...)`), so that every dependency is checked, not only those that say where they
  * came from.
  */
-function dependencyUris(predicate: unknown): string[] {
+function dependencies(predicate: unknown): { uri: string | undefined; shown: string }[] {
   const p = predicate as { buildDefinition?: { resolvedDependencies?: unknown }; materials?: unknown } | null;
   const list = p?.buildDefinition?.resolvedDependencies ?? p?.materials;
   if (!Array.isArray(list)) return [];
   return list.map((d) => {
     const uri = (d as { uri?: unknown } | null)?.uri;
-    if (typeof uri === 'string') return uri;
+    if (typeof uri === 'string') return { uri, shown: uri };
     const name = (d as { name?: unknown } | null)?.name;
-    return `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})`;
+    return { uri: undefined, shown: `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})` };
   });
+}
+
+/**
+ * True when `uri` lies under `prefix` both as written ({@link textUnder}) and as a client
+ * fetches it: when either parses as a URL, both must, and the WHATWG-normalized forms (dot
+ * segments resolved, `%2e` read as a dot, `\` as `/` in http(s), host lowercased, default port
+ * dropped, an empty path written `/`) must be under one another too. So the check holds for what a
+ * client would fetch, not only for the text.
+ */
+function under(uri: string, prefix: string): boolean {
+  if (!textUnder(uri, prefix)) return false;
+  const u = URL.parse(uri);
+  const p = URL.parse(prefix);
+  if (u === null && p === null) return true;
+  return u !== null && p !== null && textUnder(u.href, p.href);
 }
 
 /**
@@ -456,11 +486,12 @@ function dependencyUris(predicate: unknown): string[] {
  * make that host the user name of another one (`https://example.org@evil.example/...`), so it
  * does not count there.
  */
-function under(uri: string, prefix: string): boolean {
+function textUnder(uri: string, prefix: string): boolean {
   if (!uri.startsWith(prefix)) return false;
   // A dot segment after the prefix climbs out of it (`.../alpine/../../evil.example/y`), in
-  // whatever spelling a URL parser resolves as one (`%2e`).
-  if (/(^|[/\\])(\.|%2e){1,2}([/\\?#]|$)/i.test(uri.slice(prefix.length))) return false;
+  // whatever spelling a URL parser resolves as one (`%2e`), or a server that decodes an encoded
+  // slash before it resolves the path (`..%2f`).
+  if (/(^|[/\\]|%2f|%5c)(\.|%2e){1,2}([/\\?#]|%2f|%5c|$)/i.test(uri.slice(prefix.length))) return false;
   if (uri.length === prefix.length || prefix.endsWith('/')) return true;
   const next = uri[prefix.length]!;
   if (next === '@' && AUTHORITY_ONLY.test(prefix)) return false;

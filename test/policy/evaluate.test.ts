@@ -364,6 +364,27 @@ describe('built-in checks', () => {
     assert.deepEqual((await evaluatePolicies(img.layout, img.digest, REF, policy)).failures, [
       'rules / k / repos: 5 of 6 dependencies come from elsewhere than https://packages.acme.example/alpine: https://packages.acme.example/alpine/../../evil.example/y.apk, https://packages.acme.example/alpine/%2E%2e/evil/z.apk, https://packages.acme.example/alpine/v3.20/./main/x86_64/musl-1.2.5-r0.apk, ...',
     ]);
+    // An encoded slash after a dot segment climbs out on a server that decodes it first.
+    const encoded = await attested((d) => [provenance(d, undefined, ['https://packages.acme.example/alpine/..%2F..%2fevil/x.apk'])]);
+    assert.deepEqual((await evaluatePolicies(encoded.layout, encoded.digest, REF, policy)).failures, [
+      'rules / k / repos: 1 of 1 dependencies come from elsewhere than https://packages.acme.example/alpine: https://packages.acme.example/alpine/..%2F..%2fevil/x.apk',
+    ]);
+  });
+
+  it('repositories: a uri with a tab, a newline or a space is refused, named with escapes: URL parsers drop them', async () => {
+    // new URL() reads the first two as https://packages.acme.example/evil/x.apk.
+    const deps = [
+      'https://packages.acme.example/alpine/.\t./evil/x.apk',
+      'https://packages.acme.example/alpine/\n../evil/y.apk',
+      'https://packages.acme.example/alpine/v3.20/main/x86_64/busybox-1.36.1-r2.apk ',
+      'https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz\u2028',
+      'https://packages.acme.example/alpine/v3.20/main/x86_64/musl-1.2.5-r0.apk',
+    ];
+    const img = await attested((d) => [provenance(d, undefined, deps)]);
+    const policy = await load(keyPolicy('    - name: repos\n      builtin: {repositories: ["https://packages.acme.example/alpine/"]}\n'));
+    assert.deepEqual((await evaluatePolicies(img.layout, img.digest, REF, policy)).failures, [
+      'rules / k / repos: 4 of 5 dependencies have a uri with whitespace or control characters, which URL parsers drop or read differently: "https://packages.acme.example/alpine/.\\t./evil/x.apk", "https://packages.acme.example/alpine/\\n../evil/y.apk", "https://packages.acme.example/alpine/v3.20/main/x86_64/busybox-1.36.1-r2.apk ", ...',
+    ]);
   });
 
   it('sbom: the format asked for must be attested', async () => {

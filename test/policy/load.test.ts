@@ -425,6 +425,12 @@ describe('refusals, each naming the field and its place', () => {
       'policy.yaml:13:30',
       [/"swid" is not an SBOM format/],
     ],
+    [
+      'a repository prefix with a tab, which URL parsers drop',
+      `${HEAD}  - key:\n      secretRef: {name: cosign.pub}\n    attestations:\n    - name: a\n      builtin: {repositories: ["https://packages.acme.example/alpine/\\t"]}\n`,
+      'policy.yaml:13:32',
+      [/"https:\/\/packages\.acme\.example\/alpine\/\\t" has whitespace or a control character/],
+    ],
     ['invalid YAML', `${HEAD}  - key: [\n`, 'policy.yaml:10:1', [/invalid YAML/]],
     [
       'two policies of one name',
