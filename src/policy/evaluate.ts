@@ -384,7 +384,7 @@ async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: r
           passed: r.value,
           message: r.value ? 'the condition holds' : `the condition is false: ${c.expression.trim()}`,
         });
-    } else if (check !== undefined) statements.push({ ...one, ...builtin(check, s.predicate) });
+    } else if (check !== undefined) statements.push({ ...one, ...builtin(check, s.predicateType, s.predicate) });
   }
   const good = statements.find((x) => x.passed);
   if (good !== undefined) return { ...base, passed: true, message: `${good.message} (${good.source})`, statements };
@@ -398,7 +398,11 @@ async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: r
   };
 }
 
-function builtin(check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>, predicate: unknown): { passed: boolean; message: string } {
+function builtin(
+  check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>,
+  predicateType: string,
+  predicate: unknown,
+): { passed: boolean; message: string } {
   if ('sbom' in check) {
     // An SBOM says something: an empty object or array is as empty as an empty string.
     const present =
@@ -408,15 +412,17 @@ function builtin(check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>, pr
       ? { passed: true, message: 'an SBOM is attested' }
       : { passed: false, message: 'the SBOM attestation has an empty predicate' };
   }
+  const slsa = slsaFields(predicateType, predicate);
+  if (slsa === undefined) return { passed: false, message: `${JSON.stringify(predicateType)} is not a SLSA provenance type this check reads` };
   if ('slsaBuilder' in check) {
-    const id = builderId(predicate);
-    if (id === undefined) return { passed: false, message: 'the provenance names no builder id' };
+    const id = slsa.builderId;
+    if (id === undefined) return { passed: false, message: `the provenance names no builder id (${slsa.builderField})` };
     return id === check.slsaBuilder
       ? { passed: true, message: `built by ${id}` }
       : { passed: false, message: `built by ${JSON.stringify(id)}, not by ${JSON.stringify(check.slsaBuilder)}` };
   }
-  const deps = dependencies(predicate);
-  if (deps.length === 0) return { passed: false, message: 'the provenance names no resolved dependencies (materials) to check' };
+  const deps = slsa.dependencies;
+  if (deps.length === 0) return { passed: false, message: `the provenance names no ${slsa.dependenciesField} to check` };
   // URL parsers drop tab, newline and carriage return anywhere and trim spaces and controls at
   // the ends (WHATWG URL, Go's net/url), so `…/alpine/.\t./evil` is fetched as `…/evil`: a
   // uri with any of them means something else to a client than to a check that reads its text.
@@ -439,29 +445,52 @@ function builtin(check: Exclude<BuiltinCheck, { maxPackageAgeDays: number }>, pr
   };
 }
 
-/** SLSA v1 `runDetails.builder.id`, v0.2 and v0.1 `builder.id`. */
-function builderId(predicate: unknown): string | undefined {
-  const p = predicate as { runDetails?: { builder?: { id?: unknown } }; builder?: { id?: unknown } } | null;
-  const id = p?.runDetails?.builder?.id ?? p?.builder?.id;
-  return typeof id === 'string' ? id : undefined;
+/** What the SLSA checks read of a provenance. */
+interface SlsaFields {
+  builderId: string | undefined;
+  /** Where the builder id is, for messages. */
+  builderField: string;
+  /** One per dependency; one without a string `uri` is shown by a description (`(no uri: ...)`). */
+  dependencies: { uri: string | undefined; shown: string }[];
+  /** Where the dependencies are, for messages. */
+  dependenciesField: string;
 }
 
 /**
- * SLSA v1 `buildDefinition.resolvedDependencies[].uri`, v0.2 and v0.1 `materials[].uri`: one per
- * dependency. One without a string `uri` has none, and is shown by a description
- * (`(no uri: ...)`), so that every dependency is checked, not only those that say where they
- * came from.
+ * The builder and dependencies of a provenance, read from the fields of its own predicate type
+ * only: SLSA v1 `runDetails.builder.id` and `buildDefinition.resolvedDependencies[]`
+ * (https://slsa.dev/spec/v1.0/provenance), v0.2 and v0.1 `builder.id` and `materials[]`. A field
+ * of another version in the same predicate is not read: a v0.2 provenance with a stray v1
+ * `buildDefinition` is judged by its `materials`, which are what its signer vouched for as v0.2.
+ * Undefined for a predicate type that is none of these.
  */
-function dependencies(predicate: unknown): { uri: string | undefined; shown: string }[] {
-  const p = predicate as { buildDefinition?: { resolvedDependencies?: unknown }; materials?: unknown } | null;
-  const list = p?.buildDefinition?.resolvedDependencies ?? p?.materials;
-  if (!Array.isArray(list)) return [];
-  return list.map((d) => {
-    const uri = (d as { uri?: unknown } | null)?.uri;
-    if (typeof uri === 'string') return { uri, shown: uri };
-    const name = (d as { name?: unknown } | null)?.name;
-    return { uri: undefined, shown: `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})` };
-  });
+function slsaFields(predicateType: string, predicate: unknown): SlsaFields | undefined {
+  const field = (o: unknown, key: string): unknown =>
+    typeof o === 'object' && o !== null && !Array.isArray(o) && Object.hasOwn(o, key) ? (o as Record<string, unknown>)[key] : undefined;
+  let id: unknown;
+  let list: unknown;
+  let builderField: string;
+  let dependenciesField: string;
+  if (predicateType === 'https://slsa.dev/provenance/v1') {
+    id = field(field(field(predicate, 'runDetails'), 'builder'), 'id');
+    list = field(field(predicate, 'buildDefinition'), 'resolvedDependencies');
+    builderField = 'runDetails.builder.id';
+    dependenciesField = 'resolved dependencies (buildDefinition.resolvedDependencies)';
+  } else if (predicateType === 'https://slsa.dev/provenance/v0.2' || predicateType === 'https://slsa.dev/provenance/v0.1') {
+    id = field(field(predicate, 'builder'), 'id');
+    list = field(predicate, 'materials');
+    builderField = 'builder.id';
+    dependenciesField = 'materials';
+  } else return undefined;
+  const dependencies = Array.isArray(list)
+    ? list.map((d) => {
+        const uri = field(d, 'uri');
+        if (typeof uri === 'string') return { uri, shown: uri };
+        const name = field(d, 'name');
+        return { uri: undefined, shown: `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})` };
+      })
+    : [];
+  return { builderId: typeof id === 'string' ? id : undefined, builderField, dependencies, dependenciesField };
 }
 
 /**

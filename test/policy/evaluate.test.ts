@@ -321,6 +321,38 @@ describe('built-in checks', () => {
     ]);
   });
 
+  it('slsaBuilder and repositories read the fields of the statement’s own SLSA version only', async () => {
+    const GOOD = 'https://builder.example/trusted';
+    const REPO = 'https://packages.acme.example/alpine/';
+    // A v0.2 provenance whose own fields are bad, with v1 fields added that would pass.
+    const mixed = await attested((d) => [
+      statement(
+        'https://slsa.dev/provenance/v0.2',
+        {
+          builder: { id: 'https://evil.example/builder' },
+          materials: [{ uri: 'https://evil.example/x.apk' }],
+          buildDefinition: { resolvedDependencies: [{ uri: `${REPO}main/busybox.apk` }] },
+          runDetails: { builder: { id: GOOD } },
+        },
+        [{ name: REF, digest: d }],
+      ),
+    ]);
+    const rules = `    - name: builder\n      builtin: {slsaBuilder: "${GOOD}"}\n    - name: repos\n      builtin: {repositories: ["${REPO}"]}\n`;
+    const policy = await load(keyPolicy(rules));
+    assert.deepEqual((await evaluatePolicies(mixed.layout, mixed.digest, REF, policy)).failures, [
+      `rules / k / builder: built by "https://evil.example/builder", not by "${GOOD}"`,
+      `rules / k / repos: 1 of 1 dependencies come from elsewhere than ${REPO}: https://evil.example/x.apk`,
+    ]);
+    // A v1 provenance with only v0.2 fields names nothing a v1 provenance is read by.
+    const v02fields = await attested((d) => [
+      statement(SLSA, { builder: { id: GOOD }, materials: [{ uri: `${REPO}main/busybox.apk` }] }, [{ name: REF, digest: d }]),
+    ]);
+    assert.deepEqual((await evaluatePolicies(v02fields.layout, v02fields.digest, REF, policy)).failures, [
+      'rules / k / builder: the provenance names no builder id (runDetails.builder.id)',
+      'rules / k / repos: the provenance names no resolved dependencies (buildDefinition.resolvedDependencies) to check',
+    ]);
+  });
+
   it('repositories: every dependency must lie under a prefix, and a look-alike prefix does not count', async () => {
     const deps = [
       'https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz',
