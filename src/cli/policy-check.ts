@@ -9,7 +9,7 @@ import { type EvaluateOptions, evaluatePolicies, type PolicyReport } from '../po
 import { loadPolicyFile } from '../policy/load.ts';
 import { formatPolicyReport } from '../policy/report.ts';
 import { formatLocation, parseLocation } from '../ref/location.ts';
-import type { TrustedRoot } from '../sign/trust.ts';
+import { publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { FORMAT_FLAG, formatOf } from './options.ts';
@@ -20,7 +20,8 @@ import { targetOf, withStores } from './stores.ts';
 export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
   'trusted-root': {
     type: 'string',
-    description: 'Sigstore trusted root JSON (Fulcio CAs, Rekor and CT logs, timestamp authorities): for keyless authorities and ctlog',
+    description:
+      "Sigstore trusted root JSON (Fulcio CAs, Rekor and CT logs, timestamp authorities) for every authority; default Sigstore's public-good root for keyless and ctlog, none for a key",
   },
   'image-name': {
     type: 'string',
@@ -30,6 +31,19 @@ export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
   'no-match': { type: 'string', description: 'an image no policy covers: fail (default, as policy-controller), warn or pass' },
   format: FORMAT_FLAG,
 };
+
+/**
+ * The trusted roots of a policy check, the same for `policy test` and `verify --policy`:
+ * `--trusted-root FILE` for every authority when given; else Sigstore's public-good root (as
+ * @sigstore/tuf embeds it) for keyless authorities and `ctlog`, and none for a key authority
+ * without `ctlog`, whose signatures' log entries are then not checked: as `verify --key` without
+ * `--trusted-root`, and as policy-controller, which skips the log for such an authority.
+ */
+export async function policyTrust(args: ParsedArgs): Promise<Pick<EvaluateOptions, 'trustedRoot' | 'defaultTrustedRoot'>> {
+  const given = await trustedRootArg(args);
+  if (given !== undefined) return { trustedRoot: given };
+  return { defaultTrustedRoot: (await publicGoodTrustedRoot()).root };
+}
 
 /** Reads `--trusted-root FILE`, when given. */
 export async function trustedRootArg(args: ParsedArgs): Promise<TrustedRoot | undefined> {
@@ -55,7 +69,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
   const format = formatOf(args);
   const noMatch = noMatchArg(args);
   const policies = await loadPolicyFile(policyFile);
-  const trustedRoot = await trustedRootArg(args);
+  const trust = await policyTrust(args);
   const imageName = args.values['image-name'] as string | undefined;
   if (imageName !== undefined && refs.length !== 1)
     throw new ProvenantError('USAGE', '--image-name names one image, and there are several');
@@ -68,7 +82,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
       if (resolved === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not in ${opened.store.location}`, { where: text });
       out.push(
         await evaluatePolicies(opened.store, resolved.digest, imageName ?? formatLocation(parseLocation(text)), policies, {
-          trustedRoot,
+          ...trust,
           noMatch,
           signal: io.signal,
         }),

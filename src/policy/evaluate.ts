@@ -30,8 +30,19 @@ import type { AttestationRule, Authority, BuiltinCheck, ImagePolicy, KeyAuthorit
 
 /** Options of {@link evaluatePolicies}. */
 export interface EvaluateOptions extends OperationOptions {
-  /** Fulcio CAs, Rekor logs, CT logs and timestamp authorities: needed by keyless authorities and by `ctlog`. */
+  /**
+   * Fulcio CAs, Rekor logs, CT logs and timestamp authorities, for every authority: needed by
+   * keyless authorities and by `ctlog`; with a key, log entries and timestamps a signature
+   * carries are checked against it too.
+   */
   trustedRoot?: TrustedRoot | undefined;
+  /**
+   * The root keyless authorities and `ctlog` use when `trustedRoot` is not given (the CLI gives
+   * Sigstore's public-good root, as policy-controller takes Sigstore's TUF root for them). A key
+   * authority without `ctlog` does not use it: policy-controller skips the log for it, and
+   * `verify --key` checks log entries only against a root given.
+   */
+  defaultTrustedRoot?: TrustedRoot | undefined;
   /** The time conditions and package ages are judged at (default: now). */
   now?: Date | undefined;
   /** An image that no policy covers: `fail` (default, policy-controller's `deny`), `warn` or `pass`. */
@@ -228,8 +239,14 @@ async function evaluateAuthority(ctx: EvalCtx, a: Authority): Promise<AuthorityO
   return { ...base, passed: failed.length === 0, message, signatures: result.checked, attestations };
 }
 
+/** The trusted root `a` is verified with: the one given, else the default for what needs one. */
+function rootFor(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority): TrustedRoot | undefined {
+  if (ctx.options.trustedRoot !== undefined) return ctx.options.trustedRoot;
+  return a.kind === 'keyless' || a.ctlog !== undefined ? ctx.options.defaultTrustedRoot : undefined;
+}
+
 function trustProblem(ctx: EvalCtx, a: KeyAuthority | KeylessAuthority): string | undefined {
-  if (ctx.options.trustedRoot !== undefined) return undefined;
+  if (rootFor(ctx, a) !== undefined) return undefined;
   if (a.kind === 'keyless')
     return 'keyless verification needs a trusted root (the Fulcio CAs and Rekor keys to check against), and none was given';
   if (a.ctlog !== undefined)
@@ -259,7 +276,7 @@ async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' |
     const report = await verifyImage(ctx.store, ctx.digest, {
       ...operation(ctx),
       policy: { key: k.key },
-      trustedRoot: ctx.options.trustedRoot,
+      trustedRoot: rootFor(ctx, a),
       kind,
       requireTransparencyLog: a.ctlog !== undefined,
     });
@@ -278,7 +295,7 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
   const report = await verifyImage(ctx.store, ctx.digest, {
     ...operation(ctx),
     policy: any,
-    trustedRoot: ctx.options.trustedRoot,
+    trustedRoot: rootFor(ctx, a),
     kind,
   });
   const checked = report.checked.map((c): CheckedSignature => {

@@ -123,9 +123,10 @@ describe('provenant policy test', () => {
         /^signed-by-acme-app-workflows \/ github-actions: none of the 2 signatures verified with the keyless identities/,
       );
 
+      // Without --trusted-root, Sigstore's public-good root, which the mock's Fulcio is not in.
       const noRoot = await provenant(['policy', 'test', ...name, policy, good]);
       assert.equal(noRoot.status, 1, noRoot.stderr);
-      assert.match(noRoot.stdout, /FAIL authority github-actions \(keyless\): keyless verification needs a trusted root/);
+      assert.match(noRoot.stdout, /FAIL authority github-actions \(keyless\): none of the 2 signatures verified with the keyless identities/);
 
       // Its own name is not covered by the glob: no policy covers it, which fails.
       const uncovered = await provenant(['policy', 'test', ...root, policy, good]);
@@ -135,6 +136,32 @@ describe('provenant policy test', () => {
       assert.equal(warned.status, 0, warned.stdout + warned.stderr);
       assert.match(warned.stdout, /: WARN$/m);
     });
+  });
+
+  it('policy test and verify --policy give one verdict: a key-signed image logged in a private Rekor passes both without a trusted root', async () => {
+    // Logged in the mock's Rekor, whose key only the mock's trusted root holds: a key authority
+    // does not check log entries unless a root is given (as verify --key, and policy-controller
+    // without ctlog), and ctlog checks them against Sigstore's public-good root by default.
+    const mock = await startMockSigstore({ dir: await tempDir() });
+    try {
+      const logged = await signed(new KeySigner(alice.privateKey, { rekorURL: mock.url }));
+      const policy = await policyFile('own-key');
+      const ctlogPolicy = join(dir, 'own-key-ctlog.yaml');
+      await writeFile(ctlogPolicy, `${await docExample('own-key')}    ctlog: {url: "${mock.url}"}\n`);
+      const root = ['--trusted-root', mock.trustedRootPath];
+      const verdicts = async (file: string, extra: string[] = []) => {
+        const test = await provenant(['policy', 'test', ...extra, file, logged]);
+        const verify = await provenant(['verify', '--policy', file, ...extra, logged]);
+        return [test.status === 0 ? 'pass' : test.stdout, verify.status === 0 ? 'pass' : verify.stdout];
+      };
+      assert.deepEqual(await verdicts(policy), ['pass', 'pass']);
+      assert.deepEqual(await verdicts(policy, root), ['pass', 'pass']);
+      assert.deepEqual(await verdicts(ctlogPolicy, root), ['pass', 'pass']);
+      const [test, verify] = await verdicts(ctlogPolicy);
+      for (const out of [test, verify]) assert.match(out!, /FAIL authority release-key \(key\): none of the 2 signatures verified with the key/);
+    } finally {
+      await mock.stop();
+    }
   });
 
   it('SLSA provenance and an SBOM: passes for a build with both attested, fails naming the sbom rule with provenance alone', async () => {

@@ -5,12 +5,12 @@ import { evaluatePolicies } from '../../policy/evaluate.ts';
 import { loadPolicyFile } from '../../policy/load.ts';
 import { formatPolicyReport } from '../../policy/report.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
-import { publicGoodTrustedRoot } from '../../sign/trust.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
-import { readTrustedRoot, subjectOf } from '../signing.ts';
+import { policyTrust } from '../policy-check.ts';
+import { subjectOf } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { verifyEach } from './verify-attestation.ts';
@@ -50,15 +50,14 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
 async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<void> {
   const format = formatOf(args);
   const policies = await loadPolicyFile(path);
-  const rootPath = args.values['trusted-root'] as string | undefined;
-  const trustedRoot = rootPath === undefined ? (await publicGoodTrustedRoot()).root : await readTrustedRoot(rootPath);
+  const trust = await policyTrust(args);
   const reports: PolicyReport[] = [];
   for (const text of args.positionals) {
     const name = formatLocation(parseLocation(text));
     const report = await withStores(args, io, args.positionals, async (stores) => {
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
-      return evaluatePolicies(opened.store, subject.digest, name, policies, { trustedRoot, signal: io.signal });
+      return evaluatePolicies(opened.store, subject.digest, name, policies, { ...trust, signal: io.signal });
     });
     reports.push(report);
     if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
