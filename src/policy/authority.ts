@@ -5,10 +5,12 @@
  * is refused by name.
  */
 import type { KeyObject } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { RE2JS } from '@bufbuild/re2';
+import { RefusedFile, readSmallFile } from '../io/files.ts';
 import { keyId, parsePublicKey, pemDecodeAll, pemEncode } from '../sign/keys.ts';
+import { MAX_YAML_BYTES } from '../yaml.ts';
 import { readAttestation } from './attestation-rule.ts';
 import {
   bool,
@@ -192,10 +194,13 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
   const refFail = (problem: string): never => fail(ctx, r.get('name')!.node, `${ref!.path}.name`, problem);
   let files: string[];
   try {
+    // A folder is read as Kubernetes mounts a Secret: each key a file named after it, which is a
+    // symbolic link into a hidden timestamped folder (`cosign.pub -> ..data/cosign.pub`,
+    // `..data -> ..2026_01_01_00_00_00.1`); names starting with a dot are that machinery.
     files = (await stat(path)).isDirectory()
-      ? (await readdir(path, { withFileTypes: true }))
-          .filter((d) => d.isFile() && !d.name.startsWith('.'))
-          .map((d) => resolve(path, d.name))
+      ? (await readdir(path))
+          .filter((n) => !n.startsWith('.'))
+          .map((n) => resolve(path, n))
           .sort()
       : [path];
   } catch (cause) {
@@ -205,8 +210,10 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
   for (const f of files) {
     let text: string;
     try {
-      text = await readFile(f, 'utf8');
+      // Links followed; what they reach must be a regular file no larger than a policy may be.
+      text = new TextDecoder().decode(await readSmallFile(f, MAX_YAML_BYTES, 'a file of PEM public keys'));
     } catch (cause) {
+      if (cause instanceof RefusedFile) return refFail(`${f} ${cause.problem}`);
       return refFail(`cannot read ${f}: ${(cause as Error).message}`);
     }
     keys.push(...pemKeys(text, f, (problem) => refFail(`${f}: ${problem}`)));

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -107,6 +107,33 @@ describe('the documented examples', () => {
       [keyId(alice.publicKey), keyId(bob.publicKey)],
     );
     await assert.rejects(loadPolicyFile(join(sub, 'missing.yaml')), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
+  });
+
+  it('a Secret as Kubernetes mounts it: each key a link through ..data into a hidden folder; what a link reaches must be a small regular file', async () => {
+    const secret = join(dir, 'mounted');
+    await mkdir(join(secret, '..2026_12_05_13_00_00.123'), { recursive: true });
+    await writeFile(join(secret, '..2026_12_05_13_00_00.123', 'cosign.pub'), alicePem);
+    await writeFile(join(secret, '..2026_12_05_13_00_00.123', 'bob.pub'), publicKeyPem(bob.publicKey));
+    await symlink('..2026_12_05_13_00_00.123', join(secret, '..data'));
+    await symlink('..data/cosign.pub', join(secret, 'cosign.pub'));
+    await symlink('..data/bob.pub', join(secret, 'bob.pub'));
+    const policy = `${HEAD}  - key:\n      secretRef: {name: mounted}\n`;
+    const [p] = await parse(policy);
+    assert.deepEqual(
+      (p!.authorities[0] as KeyAuthority).keys.map((k) => [k.id, k.source]),
+      [
+        [keyId(bob.publicKey), join(secret, 'bob.pub')],
+        [keyId(alice.publicKey), join(secret, 'cosign.pub')],
+      ],
+    );
+    // A link to a named pipe would wait for ever; one to a file over 1 MiB is not a key.
+    assert.equal(spawnSync('mkfifo', [join(secret, '..2026_12_05_13_00_00.123', 'fifo')]).status, 0);
+    await symlink('..data/fifo', join(secret, 'fifo.pub'));
+    await refused(policy, 'policy.yaml:10:25', /mounted\/fifo\.pub is a named pipe, not a file of PEM public keys/);
+    await rm(join(secret, 'fifo.pub'));
+    await writeFile(join(secret, '..2026_12_05_13_00_00.123', 'big'), `${alicePem}${'#'.repeat(1 << 20)}`);
+    await symlink('..data/big', join(secret, 'big.pub'));
+    await refused(policy, 'policy.yaml:10:25', /mounted\/big\.pub is larger than 1 MiB; refusing it/);
   });
 
   it('refuses a policy file that is a named pipe, a folder or over 1 MiB, and policy text over 1 MiB, without reading on', async () => {
