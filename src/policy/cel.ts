@@ -84,14 +84,32 @@ export function celInput(
   statement: { type: string; predicateType: string; subjects: unknown[]; predicate: unknown },
   now: Date,
 ): Record<string, unknown> {
-  const predicate = statement.predicate ?? null;
+  const predicate = celValue(statement.predicate ?? null);
+  const subject = celValue(statement.subjects);
   return {
     predicateType: statement.predicateType,
     predicate,
-    subject: statement.subjects,
-    statement: { _type: statement.type, predicateType: statement.predicateType, subject: statement.subjects, predicate },
+    subject,
+    statement: new Map<string, unknown>([
+      ['_type', statement.type],
+      ['predicateType', statement.predicateType],
+      ['subject', subject],
+      ['predicate', predicate],
+    ]),
     now: timestampFromDate(now),
   };
+}
+
+/**
+ * A JSON value as CEL reads it: every object a Map, recursively. @bufbuild/cel takes a plain
+ * object for a map only when its `constructor.name` is "Object", which a JSON key named
+ * `constructor` (an own property: `{"constructor": "x"}`) changes, and the whole input is then
+ * refused. A Map has no such keys of its own: `constructor` and `__proto__` are keys like others.
+ */
+function celValue(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(celValue);
+  if (typeof v !== 'object' || v === null) return v;
+  return new Map(Object.entries(v).map(([k, x]) => [k, celValue(x)]));
 }
 
 function describeValue(v: unknown): string {

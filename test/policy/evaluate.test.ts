@@ -301,6 +301,25 @@ describe('CEL conditions', () => {
     );
     assert.equal(vars.passed, true, vars.message);
   });
+
+  it('JSON keys named constructor and __proto__ are keys like any other', async () => {
+    // JSON.parse makes both own properties; a plain object with its own "constructor" is no
+    // longer taken for a map by @bufbuild/cel, and "__proto__" must not become a prototype.
+    const predicate = JSON.parse('{"constructor": "builder", "__proto__": {"id": "p"}, "materials": [{"constructor": null}]}');
+    const img = await attested((d) => [statement(SLSA, predicate, [{ name: REF, digest: d }])]);
+    const r = await evaluatePolicies(
+      img.layout,
+      img.digest,
+      REF,
+      await load(
+        keyPolicy(
+          rule('predicate.constructor == "builder" && predicate["__proto__"].id == "p" && !has(predicate.id) && size(predicate.materials) == 1'),
+        ),
+      ),
+      { now: NOW },
+    );
+    assert.deepEqual(r.failures, []);
+  });
 });
 
 describe('built-in checks', () => {
