@@ -98,7 +98,7 @@ function readCondition(ctx: Ctx, e: Entry): Condition {
   const scalar = dataEntry!.node as Scalar;
   if (!('run' in compiled)) {
     const place = compiled.line === undefined ? whereOf(ctx, scalar) : celPlace(ctx, scalar, compiled.line, compiled.column ?? 1);
-    throw new ProvenantError('INVALID_CONFIG', `${dataEntry!.path}: the CEL expression does not compile: ${compiled.message}`, {
+    throw new ProvenantError('INVALID_CONFIG', `${dataEntry!.path}: the CEL condition (document ${ctx.document}) does not compile: ${compiled.message}`, {
       where: place,
       hint: 'a condition is a CEL expression over predicateType, predicate, subject, statement and now that is true or false',
     });

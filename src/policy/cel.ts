@@ -7,8 +7,9 @@
  * every evaluation error (a missing field, a type mismatch), fails the condition with CEL's
  * message. Regular expressions (`matches`) are RE2, as in Go.
  */
-import { type CelInput, celEnv, isCelError, parse, plan } from '@bufbuild/cel';
+import { type CelInput, celEnv, isCelError, parse, plan, unparse } from '@bufbuild/cel';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { suggest } from '../yaml.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -56,6 +57,8 @@ export function compileCel(expression: string): CelProgram | CelCompileError {
       message: `unknown variable ${unknown.map((v) => JSON.stringify(v)).join(', ')}; a condition sees ${CEL_VARIABLES.join(', ')}`,
     };
   }
+  const mistake = callProblem(parsed.expr, expression, parsed.sourceInfo?.positions ?? {}) ?? resultProblem(parsed.expr, expression);
+  if (mistake !== undefined) return mistake;
   let program: ReturnType<typeof plan>;
   try {
     program = plan(env, parsed);
@@ -77,6 +80,152 @@ export function compileCel(expression: string): CelProgram | CelCompileError {
       return { value: result };
     },
   };
+}
+
+// ---- checks at load ---------------------------------------------------------------------------
+//
+// @bufbuild/cel has a type checker, but does not export it (0.6.1); what it would catch in a
+// condition whose variables are all `dyn` is a call of no function the environment has, or in
+// a form it does not have (`matches(s, re)`: only `s.matches(re)` exists), and a result that
+// cannot be a bool. Both are checked here from the environment's own function table, so that
+// such a mistake fails when the policy loads rather than on every image.
+
+/** Calls the planner evaluates itself (logic, `?:`, indexing); every other one is a function of `env`. */
+const PLANNED_CALLS = new Set(['_&&_', '_||_', '_?_:_', '_[_]', '_[?_]', '_?._', '@not_strictly_false', '__not_strictly_false__']);
+
+/** The functions a condition may call by name (operators aside), for suggestions. */
+const FUNCTION_NAMES = [...new Set([...env.funcs].map((f) => f.name))].filter((n) => /^[a-z]/i.test(n)).sort();
+
+function children(e: Expr): Expr[] {
+  const k = e.exprKind;
+  switch (k.case) {
+    case 'selectExpr':
+      return k.value.operand === undefined ? [] : [k.value.operand];
+    case 'callExpr':
+      return [...(k.value.target === undefined ? [] : [k.value.target]), ...k.value.args];
+    case 'listExpr':
+      return k.value.elements;
+    case 'structExpr':
+      return k.value.entries.flatMap((x) => [...(x.keyKind.case === 'mapKey' ? [x.keyKind.value] : []), ...(x.value ? [x.value] : [])]);
+    case 'comprehensionExpr': {
+      const c = k.value;
+      return [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].filter((x) => x !== undefined);
+    }
+    default:
+      return [];
+  }
+}
+
+/** The first call of a function `env` does not have, or not in the form written. */
+function callProblem(root: Expr, expression: string, positions: Record<string, number>): CelCompileError | undefined {
+  const place = (e: Expr): Pick<CelCompileError, 'line' | 'column'> => {
+    const offset = positions[String(e.id)];
+    if (offset === undefined) return {};
+    const before = [...expression].slice(0, offset).join('');
+    const line = before.split('\n').length;
+    return { line, column: offset - (before.lastIndexOf('\n') + 1) + 1 };
+  };
+  const stack = [root];
+  while (stack.length > 0) {
+    const e = stack.pop()!;
+    stack.push(...children(e).reverse());
+    if (e.exprKind.case !== 'callExpr') continue;
+    const call = e.exprKind.value;
+    if (PLANNED_CALLS.has(call.function)) continue;
+    const group = env.funcs.find(call.function);
+    if (group === undefined) {
+      const guess = suggest(call.function, FUNCTION_NAMES);
+      return {
+        message: `unknown function ${call.function}${guess === undefined ? '' : ` (did you mean ${guess}?)`}${textOf(e)}`,
+        ...place(e),
+      };
+    }
+    const method = call.target !== undefined;
+    const overloads = [...group];
+    if (!overloads.some((o) => (o.target !== undefined) === method && o.arguments.length === call.args.length)) {
+      const form = (isMethod: boolean, n: number) => `${isMethod ? 'x.' : ''}${call.function}(${Array(n).fill('_').join(', ')})`;
+      const forms = [...new Set(overloads.map((o) => form(o.target !== undefined, o.arguments.length)))];
+      return {
+        message: `no function ${form(method, call.args.length)}: ${call.function} is written ${forms.join(' or ')}${textOf(e)}`,
+        ...place(e),
+      };
+    }
+  }
+  return undefined;
+}
+
+/** Whether the whole expression can give a bool; a message when it cannot. */
+function resultProblem(root: Expr, expression: string): CelCompileError | undefined {
+  const type = staticType(root);
+  if (type === 'bool' || type === 'dyn') return undefined;
+  return { message: `the condition ${short(expression.trim())} gives ${type}, never true or false` };
+}
+
+/** `bool`, `dyn` (not known before evaluation), or what else `e` gives, in words. */
+function staticType(e: Expr): string {
+  const k = e.exprKind;
+  switch (k.case) {
+    case 'constExpr': {
+      const c = k.value.constantKind;
+      if (c.case === 'boolValue') return 'bool';
+      if (c.case === 'stringValue') return 'a string';
+      if (c.case === 'bytesValue') return 'bytes';
+      if (c.case === 'nullValue') return 'null';
+      return 'a number';
+    }
+    case 'listExpr':
+      return 'a list';
+    case 'structExpr':
+      return 'a map';
+    case 'selectExpr':
+      return k.value.testOnly ? 'bool' : 'dyn';
+    case 'comprehensionExpr': {
+      // all/exists give their bool accumulator; map/filter their list one.
+      const c = k.value;
+      const r = c.result;
+      if (r === undefined) return 'dyn';
+      return r.exprKind.case === 'identExpr' && r.exprKind.value.name === c.accuVar && c.accuInit !== undefined
+        ? staticType(c.accuInit)
+        : staticType(r);
+    }
+    case 'callExpr': {
+      const call = k.value;
+      if (['_&&_', '_||_', '@not_strictly_false', '__not_strictly_false__'].includes(call.function)) return 'bool';
+      if (call.function === '_?_:_') {
+        const [t, f] = [staticType(call.args[1]!), staticType(call.args[2]!)];
+        if (t === 'bool' && f === 'bool') return 'bool';
+        return t !== 'bool' && t !== 'dyn' && f !== 'bool' && f !== 'dyn' ? t : 'dyn';
+      }
+      const group = env.funcs.find(call.function);
+      if (group === undefined) return 'dyn';
+      const method = call.target !== undefined;
+      const results = new Set(
+        [...group].filter((o) => (o.target !== undefined) === method && o.arguments.length === call.args.length).map((o) => o.result.toString()),
+      );
+      if (results.size === 0 || results.has('dyn')) return 'dyn';
+      if (results.size === 1 && results.has('bool')) return 'bool';
+      if (results.has('bool')) return 'dyn';
+      const names = [...results].map((r) => r.replace(/^google\.protobuf\./, '').toLowerCase());
+      const op = call.function.replace(/^[_@]|_$/g, '');
+      return `${/^[aeiou]/.test(names[0]!) ? 'an' : 'a'} ${names.join(' or ')} (what ${op} returns)`;
+    }
+    default:
+      return 'dyn';
+  }
+}
+
+/** `, in CALL`, the call as written (unparsed), for a message. */
+function textOf(e: Expr): string {
+  try {
+    return `, in ${short(unparse(e))}`;
+  } catch {
+    // unparse does not write comprehensions (the expanded macros).
+    return '';
+  }
+}
+
+function short(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 /** The variables of a condition for one statement. */

@@ -101,8 +101,8 @@ export async function parsePolicies(text: string, file: string, options: ParsePo
   }
   const out: ImagePolicy[] = [];
   const baseDir = options.baseDir ?? dirname(resolve(file));
-  for (const doc of docs) {
-    const ctx = policyContext(file, text, doc, lines, baseDir);
+  for (const [i, doc] of docs.entries()) {
+    const ctx = policyContext(file, text, doc, lines, baseDir, i + 1);
     const syntax = doc.errors[0];
     if (syntax !== undefined) {
       throw new ProvenantError('INVALID_CONFIG', `invalid YAML: ${syntax.message.split('\n')[0]}`, {

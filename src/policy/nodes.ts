@@ -29,6 +29,8 @@ export interface Ctx extends YamlContext {
   readonly text: string;
   /** Where `key.secretRef.name` is looked up. */
   readonly baseDir: string;
+  /** Which YAML document of the file this is, from 1. */
+  readonly document: number;
 }
 
 /** Mistakes read `key.path: problem`, with the place as `where`. */
@@ -39,9 +41,16 @@ const policyError: YamlErrorFactory = (code, at, keyPath, problem, details) =>
     cause: details.cause,
   });
 
-/** The context for reading one parsed document of `file`. */
-export function policyContext(file: string, text: string, doc: Document.Parsed, lines: LineCounter, baseDir: string): Ctx {
-  const ctx: Ctx = { file, text, doc, lines, baseDir, locs: new Map(), aliases: new Map(), error: policyError };
+/** The context for reading the `document`th parsed document (from 1) of `file`. */
+export function policyContext(
+  file: string,
+  text: string,
+  doc: Document.Parsed,
+  lines: LineCounter,
+  baseDir: string,
+  document: number,
+): Ctx {
+  const ctx: Ctx = { file, text, doc, lines, baseDir, document, locs: new Map(), aliases: new Map(), error: policyError };
   scanDocument(ctx, doc.contents);
   return ctx;
 }

@@ -513,6 +513,35 @@ describe('CEL conditions are compiled when the policy loads', () => {
     const [p] = await parse(withCel('"predicate.materials.all(m, m.uri.startsWith(\\"https://\\")) && type(predicateType) == string"'));
     assert.equal((p!.authorities[0] as KeyAuthority).attestations[0]!.condition.kind, 'cel');
   });
+
+  it('an unknown function, a function in a form it does not have, and a condition that is never a bool are refused at their place', async () => {
+    await refused(
+      withCel('|\n          predicate.a == 1 &&\n            predicate.b.startswith("x")'),
+      'policy.yaml:18:24',
+      /^spec\.authorities\[0\]\.attestations\[0\]\.policy\.data: the CEL condition \(document 1\) does not compile: unknown function startswith \(did you mean startsWith\?\), in predicate\.b\.startswith\("x"\)/,
+    );
+    await refused(
+      withCel("'matches(predicate.b, \"^x\")'"),
+      'policy.yaml:16:16',
+      /no function matches\(_, _\): matches is written x\.matches\(_\), in matches\(predicate\.b, "\^x"\)/,
+    );
+    // In the second document of the file, which the message names.
+    const second = `${HEAD}  - static: {action: pass}\n---\n${withCel('\'"1"\'').replace('name: p', 'name: q')}`;
+    await refused(second, 'policy.yaml:26:15', /\(document 2\) does not compile: the condition "1" gives a string, never true or false/);
+    await refused(withCel('size(predicate.materials)'), 'policy.yaml:16:15', /gives an int \(what size returns\), never true or false/);
+    await refused(withCel('predicate.materials.map(m, m.uri)'), 'policy.yaml:16:15', /gives a list, never true or false/);
+    // What may be true or false at evaluation loads: fields, indexing, macros, the functions there are.
+    for (const ok of [
+      'predicate.ok',
+      'predicate.materials[0]',
+      'predicate.materials.exists_one(m, m.uri.matches("^https://") && size(m.digest) > 0)',
+      'true ? predicate.a : predicate.b',
+      'now.getFullYear() > 2000 && "a" in predicate && dyn(predicate.a)',
+    ]) {
+      const [p] = await parse(withCel(`'${ok}'`));
+      assert.equal((p!.authorities[0] as KeyAuthority).attestations[0]!.condition.kind, 'cel', ok);
+    }
+  });
 });
 
 describe('the loader on random input', () => {
