@@ -109,12 +109,14 @@ export async function readAuthority(ctx: Ctx, node: YNode | undefined, path: str
     const c = isNull(ctlogEntry.node) ? new Map<string, Entry>() : fields(ctx, ctlogEntry.node, ctlogEntry.path, CTLOG, 'ctlog');
     ctlog = { url: url(ctx, c.get('url')) };
   }
-  const attestations = list(ctx, f.get('attestations')).map(({ node: n, path: p }) => readAttestation(ctx, n, p));
-  const names = new Set<string>();
-  for (const a of attestations) {
-    if (names.has(a.name)) fail(ctx, undefined, `${path}.attestations`, `two attestations are named ${JSON.stringify(a.name)}`);
-    names.add(a.name);
-  }
+  const names = new Map<string, string>();
+  const attestations = list(ctx, f.get('attestations')).map(({ node: n, path: p }) => {
+    const a = readAttestation(ctx, n, p);
+    const first = names.get(a.name);
+    if (first !== undefined) fail(ctx, n, p, `a second attestation is named ${JSON.stringify(a.name)} (the first is at ${first})`);
+    names.set(a.name, a.where);
+    return a;
+  });
   const base = { name, where, signatureFormat, ctlog, attestations };
   if (kind === 'key') {
     const e = f.get('key')!;

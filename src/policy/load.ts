@@ -196,11 +196,13 @@ async function readPolicy(ctx: Ctx, root: YNode): Promise<ImagePolicy> {
     );
   }
   const authorities: Authority[] = [];
-  for (const [i, { node, path }] of authorityNodes.entries()) authorities.push(await readAuthority(ctx, node, path, i));
   const seen = new Map<string, string>();
-  for (const a of authorities) {
-    if (seen.has(a.name)) fail(ctx, undefined, 'spec.authorities', `two authorities are named ${JSON.stringify(a.name)}`);
+  for (const [i, { node, path }] of authorityNodes.entries()) {
+    const a = await readAuthority(ctx, node, path, i);
+    const first = seen.get(a.name);
+    if (first !== undefined) fail(ctx, node, path, `a second authority is named ${JSON.stringify(a.name)} (the first is at ${first})`);
     seen.set(a.name, a.where);
+    authorities.push(a);
   }
   const modeEntry = spec.get('mode');
   const mode = modeEntry === undefined || isNull(modeEntry.node) ? 'enforce' : oneOf(ctx, modeEntry, ['enforce', 'warn'] as const);

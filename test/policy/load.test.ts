@@ -466,6 +466,18 @@ describe('refusals, each naming the field and its place', () => {
       [/a second policy is named "p" \(the first is at policy\.yaml:1:1\)/],
     ],
     [
+      'two authorities of one name, at the second',
+      `${HEAD}  - name: a\n    static: {action: pass}\n  - name: a\n    static: {action: fail}\n`,
+      'policy.yaml:11:5',
+      [/^spec\.authorities\[1\]: a second authority is named "a" \(the first is at policy\.yaml:9:5\)\n/],
+    ],
+    [
+      'two attestations of one name in an authority, at the second',
+      `${HEAD}  - key: {secretRef: {name: cosign.pub}}\n    attestations:\n    - {name: x, predicateType: custom}\n    - {name: x, predicateType: spdx}\n`,
+      'policy.yaml:12:7',
+      [/^spec\.authorities\[0\]\.attestations\[1\]: a second attestation is named "x" \(the first is at policy\.yaml:11:7\)\n/],
+    ],
+    [
       'a duplicate key',
       `${HEAD}  - static: {action: pass}\n  mode: warn\n  mode: enforce\n`,
       'policy.yaml:11:3',
