@@ -159,6 +159,15 @@ describe('provenant policy test', () => {
       assert.deepEqual(await verdicts(ctlogPolicy, root), ['pass', 'pass']);
       const [test, verify] = await verdicts(ctlogPolicy);
       for (const out of [test, verify]) assert.match(out!, /FAIL authority release-key \(key\): none of the 2 signatures verified with the key/);
+      // The same report in JSON: a list of one, from either command.
+      const json = await Promise.all(
+        [
+          ['policy', 'test', '--format', 'json', policy, logged],
+          ['verify', '--policy', policy, '--format', 'json', logged],
+        ].map(async (argv) => JSON.parse((await provenant(argv)).stdout)),
+      );
+      assert.equal(json[0].length, 1);
+      assert.deepEqual(json[1], json[0]);
     } finally {
       await mock.stop();
     }

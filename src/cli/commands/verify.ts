@@ -62,7 +62,8 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
     reports.push(report);
     if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
   }
-  if (format === 'json') io.stdout.write(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+  // A list even for one REF, as `policy test` prints it (docs/policy.md): one shape to read.
+  if (format === 'json') io.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
   const failed = reports.filter((r) => !r.passed);
   if (failed.length > 0) {
     throw new ProvenantError('SIGNATURE', `${failed.map((r) => r.image).join(', ')} did not pass the policies of ${path}`, {
