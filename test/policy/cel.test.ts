@@ -1,0 +1,24 @@
+/**
+ * CEL conditions on one statement, without signing: what docs/policy.md says of keys whose value
+ * is JSON null, which is @bufbuild/cel's reading of a map and would change silently with it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { celInput, compileCel } from '../../src/policy/cel.ts';
+
+const run = (expression: string, predicate: unknown) => {
+  const program = compileCel(expression);
+  assert.ok('run' in program, JSON.stringify(program));
+  return program.run(celInput({ type: 'https://in-toto.io/Statement/v1', predicateType: 'x', subjects: [], predicate }, new Date(0)));
+};
+
+describe('CEL on JSON', () => {
+  it('a key whose value is null is absent to has() and in; == null tells it from a missing one', () => {
+    for (const e of ['has(predicate.digest)', '"digest" in predicate']) {
+      assert.deepEqual(run(e, { digest: null }), { value: false }, e);
+      assert.deepEqual(run(e, {}), { value: false }, e);
+    }
+    assert.deepEqual(run('predicate.digest == null', { digest: null }), { value: true });
+    assert.deepEqual(run('predicate.digest == null', {}), { error: 'field not found: digest' });
+  });
+});
