@@ -27,6 +27,7 @@ const CONDITION: MapSpec = {
  * Whitespace (any Unicode space) and control characters (C0, DEL, C1): URL parsers drop or trim
  * them, so a repository URL with one means something else to a client than its text says.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
 export const UNFETCHABLE = /[\s\u0000-\u001f\u007f-\u009f]/u;
 
 const BUILTINS = ['slsaBuilder', 'sbom', 'maxPackageAgeDays', 'repositories'] as const;
@@ -98,10 +99,14 @@ function readCondition(ctx: Ctx, e: Entry): Condition {
   const scalar = dataEntry!.node as Scalar;
   if (!('run' in compiled)) {
     const place = compiled.line === undefined ? whereOf(ctx, scalar) : celPlace(ctx, scalar, compiled.line, compiled.column ?? 1);
-    throw new ProvenantError('INVALID_CONFIG', `${dataEntry!.path}: the CEL condition (document ${ctx.document}) does not compile: ${compiled.message}`, {
-      where: place,
-      hint: 'a condition is a CEL expression over predicateType, predicate, subject, statement and now that is true or false',
-    });
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `${dataEntry!.path}: the CEL condition (document ${ctx.document}) does not compile: ${compiled.message}`,
+      {
+        where: place,
+        hint: 'a condition is a CEL expression over predicateType, predicate, subject, statement and now that is true or false',
+      },
+    );
   }
   return { kind: 'cel', expression, program: compiled, where: whereOf(ctx, scalar) };
 }

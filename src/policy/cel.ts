@@ -200,7 +200,9 @@ function staticType(e: Expr): string {
       if (group === undefined) return 'dyn';
       const method = call.target !== undefined;
       const results = new Set(
-        [...group].filter((o) => (o.target !== undefined) === method && o.arguments.length === call.args.length).map((o) => o.result.toString()),
+        [...group]
+          .filter((o) => (o.target !== undefined) === method && o.arguments.length === call.args.length)
+          .map((o) => o.result.toString()),
       );
       if (results.size === 0 || results.has('dyn')) return 'dyn';
       if (results.size === 1 && results.has('bool')) return 'bool';

@@ -430,7 +430,8 @@ function builtin(
       : { passed: false, message: 'the SBOM attestation has an empty predicate' };
   }
   const slsa = slsaFields(predicateType, predicate);
-  if (slsa === undefined) return { passed: false, message: `${JSON.stringify(predicateType)} is not a SLSA provenance type this check reads` };
+  if (slsa === undefined)
+    return { passed: false, message: `${JSON.stringify(predicateType)} is not a SLSA provenance type this check reads` };
   if ('slsaBuilder' in check) {
     const id = slsa.builderId;
     if (id === undefined) return { passed: false, message: `the provenance names no builder id (${slsa.builderField})` };
@@ -595,9 +596,7 @@ async function packageAge(
   // undated. It is no date to judge an age by.
   const invalid = packages.filter((p) => p.builtAt !== undefined && !Number.isFinite(p.builtAt.getTime()));
   if (invalid.length > 0) {
-    const shown = invalid
-      .slice(0, 5)
-      .map((p) => `${p.name} ${p.version} (${p.source} build time ${p.buildTime ?? String(p.builtAt)})`);
+    const shown = invalid.slice(0, 5).map((p) => `${p.name} ${p.version} (${p.source} build time ${p.buildTime ?? String(p.builtAt)})`);
     return {
       passed: false,
       message: `${invalid.length} of ${packages.length} packages have a build time that is not a date: ${shown.join(', ')}${invalid.length > 5 ? ', ...' : ''}`,

@@ -126,7 +126,10 @@ describe('provenant policy test', () => {
       // Without --trusted-root, Sigstore's public-good root, which the mock's Fulcio is not in.
       const noRoot = await provenant(['policy', 'test', ...name, policy, good]);
       assert.equal(noRoot.status, 1, noRoot.stderr);
-      assert.match(noRoot.stdout, /FAIL authority github-actions \(keyless\): none of the 2 signatures verified with the keyless identities/);
+      assert.match(
+        noRoot.stdout,
+        /FAIL authority github-actions \(keyless\): none of the 2 signatures verified with the keyless identities/,
+      );
 
       // Its own name is not covered by the glob: no policy covers it, which fails.
       const uncovered = await provenant(['policy', 'test', ...root, policy, good]);
@@ -158,7 +161,8 @@ describe('provenant policy test', () => {
       assert.deepEqual(await verdicts(policy, root), ['pass', 'pass']);
       assert.deepEqual(await verdicts(ctlogPolicy, root), ['pass', 'pass']);
       const [test, verify] = await verdicts(ctlogPolicy);
-      for (const out of [test, verify]) assert.match(out!, /FAIL authority release-key \(key\): none of the 2 signatures verified with the key/);
+      for (const out of [test, verify])
+        assert.match(out!, /FAIL authority release-key \(key\): none of the 2 signatures verified with the key/);
       // The same report in JSON: a list of one, from either command.
       const json = await Promise.all(
         [

@@ -313,7 +313,9 @@ describe('CEL conditions', () => {
       REF,
       await load(
         keyPolicy(
-          rule('predicate.constructor == "builder" && predicate["__proto__"].id == "p" && !has(predicate.id) && size(predicate.materials) == 1'),
+          rule(
+            'predicate.constructor == "builder" && predicate["__proto__"].id == "p" && !has(predicate.id) && size(predicate.materials) == 1',
+          ),
         ),
       ),
       { now: NOW },

@@ -533,7 +533,7 @@ describe('CEL conditions are compiled when the policy loads', () => {
       /^spec\.authorities\[0\]\.attestations\[0\]\.policy\.data: the CEL condition \(document 1\) does not compile: unknown function startswith \(did you mean startsWith\?\), in predicate\.b\.startswith\("x"\)/,
     );
     await refused(
-      withCel("'matches(predicate.b, \"^x\")'"),
+      withCel('\'matches(predicate.b, "^x")\''),
       'policy.yaml:16:16',
       /no function matches\(_, _\): matches is written x\.matches\(_\), in matches\(predicate\.b, "\^x"\)/,
     );
