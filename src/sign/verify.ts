@@ -102,6 +102,11 @@ export interface VerifyOptions extends OperationOptions {
    * the index's own signature, whose digest covers theirs, is what vouches for them.
    */
   index?: Stored | undefined;
+  /**
+   * The signatures of {@link index}, verified with this same policy, when the caller has them:
+   * one verifying each image an index lists verifies them once rather than once an image.
+   */
+  indexSignatures?: VerificationReport | undefined;
 }
 
 /** Why a signature did not verify; each tampering case has its own. */
@@ -248,7 +253,10 @@ async function verifyInIndex(
     return image === undefined ? [] : [{ entry, image }];
   });
   if (entries.length === 0) return [];
-  const signatures = await verifyImage(store, index.digest, { ...options, kind: 'signature', index: undefined });
+  const signatures =
+    options.indexSignatures?.subject === index.digest && options.indexSignatures.kind === 'signature'
+      ? options.indexSignatures
+      : await verifyImage(store, index.digest, { ...options, kind: 'signature', index: undefined, indexSignatures: undefined });
   const cover = signatures.verified[0];
   const out: CheckedSignature[] = [];
   for (const { entry, image } of entries) {
@@ -285,7 +293,7 @@ async function verifyInIndex(
         out.push({ ...base, reason: 'malformed', message: malformed ?? 'the statement cannot be read' });
         continue;
       }
-      if (statement.subjects.length > 0 && !statementNames(statement, image.digest)) {
+      if (!aboutIndexedImage(statement, image.digest)) {
         const named = statement.subjects.flatMap((s) => Object.entries(s.digest).map(([k, v]) => `${k}:${v}`));
         const message = `the attestation is about ${named.join(', ')}, not the image the index lists it for (${image.digest})`;
         out.push({ ...base, reason: 'wrong-subject', message });
@@ -305,6 +313,15 @@ async function verifyInIndex(
     }
   }
   return out;
+}
+
+/**
+ * True when a statement an index lists for `image` (its entry's `vnd.docker.reference.digest`) is
+ * about it: it names it, or names nothing, as BuildKit's OCI exporter writes for an image without
+ * a name (`subject: []`), the entry then saying which image it is about.
+ */
+export function aboutIndexedImage(statement: InTotoStatement, image: Digest): boolean {
+  return statement.subjects.length === 0 || statementNames(statement, image);
 }
 
 /** Why the statements of an index whose signatures all failed (or that has none) do not verify. */
