@@ -8,22 +8,31 @@
  * report then says plainly that nothing was verified.
  *
  * With trust (a key, or a keyless identity and issuer with a trusted root), only a statement
- * whose signature verifies counts: a DSSE attestation of the platform manifest checked by
- * `verifyImage` (../sign/verify.ts), or a statement in BuildKit's storage inside an index whose
- * own signature verifies (the index digest covers its attestation manifests' digests, which
- * cover their layers). A platform whose provenance is signed but does not verify, or is only
- * stored unsigned, stops the run with `SIGNATURE`: its claims are not to be acted on.
+ * whose signature verifies counts, as `verifyImage` (../sign/verify.ts) checks it: a DSSE
+ * attestation of the platform manifest, or, given the index, a statement in BuildKit's storage
+ * inside an index whose own signature verifies (the index digest covers its attestation
+ * manifests' digests, which cover their layers). A platform whose provenance is signed but does
+ * not verify, or is only stored unsigned, stops the run with `SIGNATURE`: its claims are not to
+ * be acted on.
  */
 import type { KeyObject } from 'node:crypto';
-import type { Attachment, AttachmentStorage } from '../attest/attachments.ts';
+import type { AttachmentStorage } from '../attest/attachments.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
-import { statementsOrNone } from '../image/attestations.ts';
+import { type ReadStatement, statementsOrNone } from '../image/attestations.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import { type InTotoStatement, parseStatement, statementNames } from '../sign/payload.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
-import { type CheckedSignature, type IdentityMatcher, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
+import {
+  aboutIndexedImage,
+  type CheckedSignature,
+  type IdentityMatcher,
+  type VerificationPolicy,
+  type VerificationReport,
+  verifyImage,
+} from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** Whom the provenance must be signed by: a cosign public key, or a keyless identity and issuer. */
@@ -47,7 +56,10 @@ export interface FoundProvenance {
   statement: { predicateType: string; predicate: unknown };
   predicateType: string;
   storage: AttachmentStorage;
-  /** Where it is, for messages: the attachment manifest, tag or bundle referrer. */
+  /**
+   * Where it is, for messages: the attachment manifest, tag or bundle referrer; for a verified
+   * one, where `verifyImage` found it (for BuildKit's storage, the index entry and layer).
+   */
   source: string;
   verified: boolean;
   /** Who signed it, when verified: `key <id>`, `<identity> (<issuer>)`, or the index's signer. */
@@ -83,8 +95,8 @@ export async function findProvenance(
 ): Promise<Map<Digest, FoundProvenance[]>> {
   const out = new Map<Digest, FoundProvenance[]>();
   const trust = options.trust;
-  const index = trust === undefined ? undefined : await indexSignature(store, inspected, trust, options);
-  const indexSigner = index?.signer;
+  const index = inspected.kind === 'index' ? inspected.raw : undefined;
+  const indexSignatures = trust === undefined ? undefined : await verifyIndexSignatures(store, inspected, trust, options);
   for (const m of inspected.manifests) {
     throwIfAborted(options.signal);
     const unsigned = await unsignedProvenance(store, m, options);
@@ -96,10 +108,17 @@ export async function findProvenance(
       policy: policyOf(trust),
       trustedRoot: trust.trustedRoot,
       kind: 'attestation',
+      index,
+      indexSignatures,
       signal: options.signal,
     });
     // A failed check may not know the predicate type (a malformed envelope): it may be provenance.
-    const tried = report.checked.filter((c) => c.predicateType === undefined || SLSA.test(c.predicateType));
+    // A statement in the index fails for the index's signatures (said below, with the provenance
+    // stored unsigned) or for itself, about another image or unreadable: left out then, as it is
+    // without trust.
+    const tried = report.checked.filter(
+      (c) => (c.predicateType === undefined || SLSA.test(c.predicateType)) && (c.verified || c.storage !== 'buildkit'),
+    );
     const verified: FoundProvenance[] = tried.flatMap((c) =>
       c.verified && c.statement !== undefined && SLSA.test(c.statement.predicateType)
         ? [
@@ -109,16 +128,11 @@ export async function findProvenance(
               storage: c.storage,
               source: c.source,
               verified: true,
-              verifiedBy: signerOf(c),
+              verifiedBy: c.coveredBy === undefined ? signerOf(c) : `the index's signature (${signerOf(c)})`,
             },
           ]
         : [],
     );
-    if (indexSigner !== undefined) {
-      for (const u of unsigned) {
-        if (u.storage === 'buildkit') verified.push({ ...u, verified: true, verifiedBy: `the index's signature (${indexSigner})` });
-      }
-    }
     const failed = tried.filter((c) => !c.verified);
     const logger = options.logger ?? silentLogger;
     for (const f of failed)
@@ -134,7 +148,8 @@ export async function findProvenance(
       });
     }
     if (unsigned.length > 0) {
-      const inIndex = unsigned.some((u) => u.storage === 'buildkit') && (index?.failures.length ?? 0) > 0;
+      const indexFailures = (indexSignatures?.checked ?? []).filter((c) => !c.verified);
+      const inIndex = unsigned.some((u) => u.storage === 'buildkit') && indexFailures.length > 0;
       throw new ProvenantError(
         'SIGNATURE',
         inIndex
@@ -143,7 +158,7 @@ export async function findProvenance(
         {
           where: m.digest,
           hint: inIndex
-            ? (index?.failures ?? []).join('; ')
+            ? indexFailures.map((c) => `${c.source}: ${c.message ?? c.reason}`).join('; ')
             : `it is stored unsigned (${[...new Set(unsigned.map((u) => u.storage))].join(', ')}); sign it (provenant attest, cosign attest), sign the index that holds it, or reproduce without trust flags to replay it unverified`,
         },
       );
@@ -165,46 +180,21 @@ export function signerOf(c: CheckedSignature): string {
 }
 
 /**
- * The signer of the image index, when it is an index holding BuildKit attestations with a
- * signature that verifies with `trust`; else why its signatures did not verify.
+ * The signatures of the image index, verified with `trust`, when it holds BuildKit attestations:
+ * verified here once for all the platforms, not by verifyImage for each.
  */
-async function indexSignature(
+async function verifyIndexSignatures(
   store: ContentStore,
   inspected: InspectResult,
   trust: ReproduceTrust,
   options: FindProvenanceOptions,
-): Promise<{ signer: string | undefined; failures: string[] } | undefined> {
+): Promise<VerificationReport | undefined> {
   if (inspected.kind !== 'index' || !inspected.manifests.some((m) => m.attachments.some((a) => a.storage === 'buildkit'))) return undefined;
-  const report = await verifyImage(store, inspected.digest, {
+  return verifyImage(store, inspected.digest, {
     policy: policyOf(trust),
     trustedRoot: trust.trustedRoot,
     kind: 'signature',
     signal: options.signal,
-  });
-  const first = report.verified[0];
-  return {
-    signer: first === undefined ? undefined : signerOf(first),
-    failures: report.checked.filter((c) => !c.verified).map((c) => `${c.source}: ${c.message ?? c.reason}`),
-  };
-}
-
-/**
- * True for a statement with an empty subject in a BuildKit attestation manifest: BuildKit's OCI
- * exporter writes `subject: []` when the image has no name, and the index entry's
- * `vnd.docker.reference.digest` (covered by the index digest) is then what says which platform
- * image it is about.
- */
-function boundByIndex(a: Attachment, subject: unknown): boolean {
-  return a.storage === 'buildkit' && Array.isArray(subject) && subject.length === 0;
-}
-
-/** True when an in-toto `subject` list (as JSON) names `digest`. */
-function subjectNames(subject: unknown, digest: Digest): boolean {
-  if (!Array.isArray(subject)) return false;
-  const [algorithm, hex] = digest.split(':') as [string, string];
-  return subject.some((s) => {
-    const d = (s as { digest?: unknown } | null)?.digest;
-    return typeof d === 'object' && d !== null && (d as Record<string, unknown>)[algorithm] === hex;
   });
 }
 
@@ -212,7 +202,9 @@ function subjectNames(subject: unknown, digest: Digest): boolean {
  * Every SLSA statement about `m`, unverified, as statementsOrNone (../image/attestations.ts) reads them: in-toto
  * layers of BuildKit and referrer manifests, DSSE layers of cosign's `.att` image, and the
  * envelopes of cosign 3 bundle referrers. A statement that does not name this manifest in its
- * subject is left out: it is about another image.
+ * subject is left out: it is about another image (in BuildKit's storage, one that names nothing
+ * is about the image its index entry names, as verifyImage has it). So is one that is not an
+ * in-toto statement, with a warning.
  */
 async function unsignedProvenance(store: ContentStore, m: InspectedManifest, options: FindProvenanceOptions): Promise<FoundProvenance[]> {
   const logger = options.logger ?? silentLogger;
@@ -224,7 +216,16 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
       logger.warn(`${platformLabel(m)}: skipped ${a.storage} attachment: ${message}`),
     );
     for (const s of statements) {
-      if (!SLSA.test(s.predicateType) || !(subjectNames(s.statement.subject, m.digest) || boundByIndex(a, s.statement.subject))) continue;
+      if (!SLSA.test(s.predicateType)) continue;
+      let statement: InTotoStatement;
+      try {
+        statement = inToto(s);
+      } catch (err) {
+        if (!(err instanceof ProvenantError)) throw err;
+        logger.warn(`${platformLabel(m)}: skipped a statement of ${a.storage} attachment ${a.tag ?? a.digest}: ${err.message}`);
+        continue;
+      }
+      if (!(a.storage === 'buildkit' ? aboutIndexedImage(statement, m.digest) : statementNames(statement, m.digest))) continue;
       out.push({
         statement: { predicateType: s.predicateType, predicate: s.statement.predicate },
         predicateType: s.predicateType,
@@ -235,4 +236,13 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
     }
   }
   return out;
+}
+
+/**
+ * A statement read back as JSON, checked as parseStatement checks a verified one.
+ *
+ * @throws ProvenantError `SIGNATURE` when it is not an in-toto statement
+ */
+function inToto(s: ReadStatement): InTotoStatement {
+  return parseStatement(new TextEncoder().encode(JSON.stringify(s.statement)));
 }
