@@ -10,6 +10,10 @@
  *   verifies with it; with `attestations` it verifies the image's attestations instead, and
  *   passes when each listed attestation has a verified statement of its predicate type that
  *   meets its condition (any one statement of the type is enough, as in policy-controller);
+ * - attestations in BuildKit's storage (statements listed unsigned inside the image index) count
+ *   for an authority when a signature over that index verifies with it: the index's digest covers
+ *   them (see verifyImage's `index`). The image's index is the image itself, or the one the caller
+ *   gives for a platform image; an unsigned index vouches for nothing;
  * - a `static` authority passes or fails without looking;
  * - a policy in `mode: warn` is reported, and its failure does not fail the verdict.
  *
@@ -18,9 +22,10 @@
 import { printableLine } from '../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
+import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
-import { type CheckedSignature, type FailureReason, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
+import { type CheckedSignature, type FailureReason, type IdentityMatcher, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { celInput } from './cel.ts';
@@ -47,6 +52,13 @@ export interface EvaluateOptions extends OperationOptions {
   now?: Date | undefined;
   /** An image that no policy covers: `fail` (default, policy-controller's `deny`), `warn` or `pass`. */
   noMatch?: 'fail' | 'warn' | 'pass' | undefined;
+  /**
+   * The image index the image is listed in, for a platform image of one (the CLI's `--platform`).
+   * Its statements in BuildKit's storage about the image then meet `attestations` rules when a
+   * signature over the index verifies with the authority. Default: the image itself when it is an
+   * index, whose statements about each image it lists count.
+   */
+  index?: Stored | undefined;
 }
 
 /** The outcome for one image. */
@@ -102,6 +114,8 @@ export interface SignatureOutcome {
   predicateType?: string;
   /** The key id, or the certificate's identity and issuer. */
   signer?: { keyId?: string; identity?: string; issuer?: string };
+  /** A statement in the index (storage `buildkit`): the signature over the index that vouched for it. */
+  coveredBy?: CheckedSignature['coveredBy'];
 }
 
 /** One required attestation's outcome. */
@@ -121,8 +135,8 @@ export interface AttestationOutcome {
  * normalized as go-containerregistry names it before matching globs; any other name is matched
  * as it is).
  *
- * @throws ProvenantError only for a store that cannot be read; everything about signatures and
- *   conditions is in the report
+ * @throws ProvenantError `USAGE` for an `index` that neither is the image nor lists it; else only
+ *   for a store that cannot be read: everything about signatures and conditions is in the report
  */
 export async function evaluatePolicies(
   store: ContentStore,
@@ -131,7 +145,26 @@ export async function evaluatePolicies(
   policies: readonly ImagePolicy[],
   options: EvaluateOptions = {},
 ): Promise<PolicyReport> {
-  const ctx: EvalCtx = { store, digest, options, now: options.now ?? new Date(), cache: new WeakMap(), packages: undefined };
+  const given = options.index;
+  if (
+    given !== undefined &&
+    given.digest !== digest &&
+    (given.kind !== 'index' || !given.index.manifests.some((m) => m.digest === digest))
+  ) {
+    throw new ProvenantError('USAGE', `the index given for ${image} does not list it`, {
+      where: `${store.location}@${given.digest}`,
+      hint: `give the index ${digest} is listed in, or none`,
+    });
+  }
+  const ctx: EvalCtx = {
+    store,
+    digest,
+    options,
+    now: options.now ?? new Date(),
+    cache: new WeakMap(),
+    packages: undefined,
+    index: undefined,
+  };
   const outcomes: PolicyOutcome[] = [];
   const failures: string[] = [];
   const warnings: string[] = [];
@@ -186,6 +219,28 @@ interface EvalCtx {
    */
   cache: WeakMap<KeyAuthority | KeylessAuthority, Map<'signature' | 'attestation', Promise<Verified>>>;
   packages: Promise<ImagePackages | ProvenantError> | undefined;
+  /** The index whose BuildKit statements count (see {@link indexOf}), read once. */
+  index: Promise<Stored | undefined> | undefined;
+}
+
+/**
+ * The index whose statements in BuildKit's storage are checked for the image: the one given, else
+ * the image itself when it is an index; undefined for a single image given alone.
+ */
+function indexOf(ctx: EvalCtx): Promise<Stored | undefined> {
+  ctx.index ??=
+    ctx.options.index !== undefined
+      ? Promise.resolve(ctx.options.index)
+      : ctx.store.getManifest(ctx.digest, operation(ctx)).then(
+          (m) => (m.kind === 'index' ? m : undefined),
+          (err: unknown) => {
+            // Not a manifest this reads (or not here): no index, and its signatures say the rest.
+            if (err instanceof ProvenantError && ['NOT_FOUND', 'INVALID_MANIFEST', 'UNSUPPORTED_MEDIA_TYPE'].includes(err.code))
+              return undefined;
+            throw err;
+          },
+        );
+  return ctx.index;
 }
 
 interface Verified {
@@ -272,6 +327,7 @@ async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' |
   // A signature counts when any of the keys verifies it; one that none verifies is reported
   // with the first key's reason.
   const bySource = new Map<string, CheckedSignature>();
+  const index = kind === 'attestation' ? await indexOf(ctx) : undefined;
   for (const k of a.keys) {
     const report = await verifyImage(ctx.store, ctx.digest, {
       ...operation(ctx),
@@ -279,6 +335,7 @@ async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' |
       trustedRoot: rootFor(ctx, a),
       kind,
       requireTransparencyLog: a.ctlog !== undefined,
+      index,
     });
     for (const c of report.checked) {
       const before = bySource.get(c.source);
@@ -290,13 +347,16 @@ async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' |
 
 async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
   // The certificate is verified once with any identity; the identities are then matched here
-  // with RE2, as policy-controller matches them (Go's regexp, unanchored).
+  // with RE2, as policy-controller matches them (Go's regexp, unanchored). A statement in the
+  // index carries the signer of the signature over the index that vouched for it.
   const any: VerificationPolicy = { certificateIdentity: /.*/, certificateOidcIssuer: /.*/ };
+  const index = kind === 'attestation' ? await indexOf(ctx) : undefined;
   const report = await verifyImage(ctx.store, ctx.digest, {
     ...operation(ctx),
     policy: any,
     trustedRoot: rootFor(ctx, a),
     kind,
+    index,
   });
   const checked = report.checked.map((c): CheckedSignature => {
     if (!c.verified) return c;
@@ -312,7 +372,30 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
         .join('; ')})`,
     };
   });
+  // That signer is the first signature over the index that verified; when the index has others,
+  // one of them may be by an identity the authority names: check the index with each identity.
+  if (index !== undefined && checked.some((c) => c.storage === 'buildkit' && c.reason === 'identity')) {
+    const at = new Map(checked.map((c, i) => [c.source, i]));
+    for (const id of a.identities) {
+      const byIdentity = await verifyImage(ctx.store, ctx.digest, {
+        ...operation(ctx),
+        policy: { certificateIdentity: identityMatcher(id.subject), certificateOidcIssuer: identityMatcher(id.issuer) },
+        trustedRoot: rootFor(ctx, a),
+        kind,
+        index,
+      });
+      for (const c of byIdentity.verified) {
+        const i = at.get(c.source);
+        if (c.storage === 'buildkit' && i !== undefined && !checked[i]!.verified) checked[i] = c;
+      }
+    }
+  }
   return select(a, checked);
+}
+
+/** A policy's identity matcher as verifyImage takes it: the same exact string or RE2 pattern. */
+function identityMatcher(m: Matcher): IdentityMatcher {
+  return 'exact' in m ? m.exact : { regexp: m.regexp };
 }
 
 function operation(ctx: EvalCtx): OperationOptions {
@@ -331,10 +414,16 @@ function select(a: KeyAuthority | KeylessAuthority, checked: CheckedSignature[])
     const o: SignatureOutcome = { source: c.source, storage: c.storage, format: c.format, verified: c.verified };
     if (c.predicateType !== undefined) o.predicateType = c.predicateType;
     if (c.signer !== undefined) o.signer = c.signer;
+    if (c.coveredBy !== undefined) o.coveredBy = c.coveredBy;
     if (wanted !== undefined && c.format !== wanted) {
       o.verified = false;
       o.reason = 'signature-format';
-      o.message = `it is in the ${c.format === 'bundle' ? 'bundle' : 'legacy'} format, and the authority asks for signatureFormat ${a.signatureFormat}`;
+      // A statement in the index has no signature of its own to have a format; the one over the
+      // index that vouched for it is not told apart by format here, so it does not count.
+      o.message =
+        c.format === 'in-toto'
+          ? `it is an unsigned statement in the index, and the authority asks for signatureFormat ${a.signatureFormat}, which only the image's own signed attestations have`
+          : `it is in the ${c.format === 'bundle' ? 'bundle' : 'legacy'} format, and the authority asks for signatureFormat ${a.signatureFormat}`;
     } else if (!c.verified) {
       if (c.reason !== undefined) o.reason = c.reason;
       if (c.message !== undefined) o.message = c.message;
