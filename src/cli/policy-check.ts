@@ -13,7 +13,7 @@ import { publicGoodTrustedRoot, type TrustedRoot } from '../sign/trust.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { FORMAT_FLAG, formatOf } from './options.ts';
-import { readTrustedRoot } from './signing.ts';
+import { readTrustedRoot, subjectOf } from './signing.ts';
 import { targetOf, withStores } from './stores.ts';
 
 /** The flags of a policy check (besides the registry's). */
@@ -27,6 +27,11 @@ export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
     type: 'string',
     description:
       'match the globs against this name instead of REF (one REF only): an image in a layout tested as the registry will name it',
+  },
+  platform: {
+    type: 'string',
+    description:
+      'test this platform image of an index (os/arch[/variant]) instead of the index, with the statements the index lists for it',
   },
   'no-match': { type: 'string', description: 'an image no policy covers: fail (default, as policy-controller), warn or pass' },
   format: FORMAT_FLAG,
@@ -80,10 +85,14 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
       const target = await targetOf(opened);
       const resolved = await opened.store.resolve(target, { signal: io.signal });
       if (resolved === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not in ${opened.store.location}`, { where: text });
+      // With --platform, that image of the index; the index goes along, for the BuildKit
+      // statements it lists under its signature.
+      const subject = await subjectOf(opened.store, resolved.digest, args, io.signal);
       out.push(
-        await evaluatePolicies(opened.store, resolved.digest, imageName ?? formatLocation(parseLocation(text)), policies, {
+        await evaluatePolicies(opened.store, subject.digest, imageName ?? formatLocation(parseLocation(text)), policies, {
           ...trust,
           noMatch,
+          index: subject.root,
           signal: io.signal,
         }),
       );

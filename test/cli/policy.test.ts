@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SLSA_V1 } from '../../src/attest/provenance.ts';
+import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { writeBuild } from '../../src/builder/build.ts';
 import { SPDX_PREDICATE } from '../../src/builder/describe.ts';
 import type { Digest } from '../../src/oci/digest.ts';
@@ -211,6 +212,60 @@ describe('provenant policy test', () => {
     const index = await provenant(['policy', 'test', policy, `oci:${path}:v1`]);
     assert.equal(index.status, 1, index.stderr);
     assert.match(index.stdout, /the image has no attestations/);
+  });
+
+  it("BuildKit's statements in a signed index meet attestation rules, for the index and with --platform, in both commands", async () => {
+    const policy = join(dir, 'buildkit-provenance.yaml');
+    await writeFile(
+      policy,
+      `${await docExample('own-key')}    attestations:
+    - name: provenance
+      predicateType: slsaprovenance1
+      policy: {type: cel, data: 'predicate.runDetails.builder.id == "${WORKFLOW}"'}
+`,
+    );
+    const path = join(dir, 'buildkit');
+    const store = await LayoutStore.open(path, { create: true });
+    const made = await makeImage(store);
+    const attested = made.manifests.map((manifest) => ({
+      manifest,
+      statements: [
+        statement(SLSA_V1, { runDetails: { builder: { id: WORKFLOW } } }, [{ name: 'ghcr.io/acme/app', digest: manifest.digest }]),
+      ],
+    }));
+    const index = await storeAttestations(store, made.root, attested, 'buildkit');
+    await store.putManifest(index, { tags: ['v1'] });
+    const ref = `oci:${path}:v1`;
+    const both = async (...argv: string[]) => {
+      const test = await provenant(['policy', 'test', ...argv.slice(0, -1), policy, ...argv.slice(-1)]);
+      const verify = await provenant(['verify', '--policy', policy, ...argv]);
+      return [test, verify];
+    };
+
+    // Unsigned: the statements are no evidence.
+    for (const r of await both('--platform', 'linux/arm64', ref)) {
+      assert.notEqual(r.status, 0, r.stdout);
+      assert.match(
+        r.stdout,
+        /FAIL authority release-key \(key\): none of the 1 attestations verified with the key \(index entry .*\(linux\/arm64\): it is unsigned in the index/,
+      );
+    }
+
+    await signImage(store, index.digest, { signer: new KeySigner(alice.privateKey), dockerReference: 'ghcr.io/acme/app' });
+    await store.close();
+    for (const argv of [[ref], ['--platform', 'linux/amd64', ref]]) {
+      for (const r of await both(...argv)) {
+        assert.equal(r.status, 0, `${argv.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.match(
+          r.stdout,
+          /ok {3}attestation provenance \(slsaprovenance1\): the condition holds \(index entry sha256:[0-9a-f]{64} layer 0 \(linux\/amd64\)\)/,
+        );
+      }
+    }
+    // A platform image named by its own digest has no index to vouch for it.
+    const alone = await provenant(['policy', 'test', policy, `oci:${path}@${made.manifests[0]!.digest}`]);
+    assert.equal(alone.status, 1, alone.stderr);
+    assert.match(alone.stdout, /the image has no attestations/);
   });
 
   it('exits 2 or more on trouble: a policy that does not load, a missing image, a bad command line', async () => {

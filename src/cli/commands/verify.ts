@@ -57,7 +57,8 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
     const report = await withStores(args, io, args.positionals, async (stores) => {
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
-      return evaluatePolicies(opened.store, subject.digest, name, policies, { ...trust, signal: io.signal });
+      // The index the image was picked from: BuildKit's statements in it, under its signature.
+      return evaluatePolicies(opened.store, subject.digest, name, policies, { ...trust, index: subject.root, signal: io.signal });
     });
     reports.push(report);
     if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
