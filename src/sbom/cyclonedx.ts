@@ -6,7 +6,8 @@
  * (CycloneDX/specification, schema/bom-1.6.schema.json).
  */
 import { createHash } from 'node:crypto';
-import type { Inventory } from '../pkg/inventory.ts';
+import { parseDebVersion } from '../pkg/deb/version.ts';
+import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { compareStrings, imagePackageUrl } from './purl.ts';
 import { namedChecksums, preparePackages, sbomTimestamp, spdxLicenseExpression } from './spdx.ts';
 
@@ -78,6 +79,40 @@ function expressionOf(license: string): NonNullable<CycloneDxComponent['licenses
   return expression === undefined ? [{ license: { name: license } }] : [{ expression }];
 }
 
+/**
+ * The source package in the properties trivy reads from a CycloneDX component
+ * (aquasecurity/trivy pkg/sbom/io/decode.go, `fillPkgFieldsFromComponentProps`). Trivy looks
+ * Debian and Alpine advisories up by the source package's name and compares its version; without
+ * these it takes the binary package for its own source, so `trivy sbom` misses every advisory
+ * filed against glibc for libc6. Our own `provenant:package:source` means nothing to it.
+ *
+ * Written as trivy's own dpkg and apk analyzers fill them: for deb the source version split into
+ * `SrcVersion` (upstream), `SrcRelease` (revision) and `SrcEpoch` (only when not 0, as trivy
+ * omits it); for apk the whole version in `SrcVersion`. The source version is the package's own
+ * when the package names none. A Debian version dpkg would refuse stays whole in `SrcVersion`,
+ * which trivy's comparison reads the same way. `PkgType` is left out: trivy reads it only for
+ * applications, never for a package.
+ */
+function trivySourceProperties(pkg: InventoryPackage): { name: string; value: string }[] {
+  if (pkg.source === '') return [];
+  const version = pkg.sourceVersion ?? pkg.version;
+  const props = [{ name: 'aquasecurity:trivy:SrcName', value: pkg.source }];
+  if (version === '') return props;
+  if (pkg.ecosystem !== 'deb') return [...props, { name: 'aquasecurity:trivy:SrcVersion', value: version }];
+  let split: ReturnType<typeof parseDebVersion>;
+  try {
+    split = parseDebVersion(version);
+  } catch {
+    return [...props, { name: 'aquasecurity:trivy:SrcVersion', value: version }];
+  }
+  return [
+    ...props,
+    { name: 'aquasecurity:trivy:SrcVersion', value: split.upstream },
+    ...(split.revision === '' ? [] : [{ name: 'aquasecurity:trivy:SrcRelease', value: split.revision }]),
+    ...(split.epoch === 0 ? [] : [{ name: 'aquasecurity:trivy:SrcEpoch', value: String(split.epoch) }]),
+  ];
+}
+
 function isUrl(text: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(text) && URL.canParse(text);
 }
@@ -86,7 +121,8 @@ function isUrl(text: string): boolean {
  * The CycloneDX 1.6 BOM of one image: `metadata.component` is the image (type `container`, its
  * OCI PURL as `bom-ref`), `components` its operating system (`operating-system`) and each
  * installed package (`library`, its PURL as `bom-ref`, licenses, hashes, supplier, and the source
- * package as the property `provenant:package:source`). `dependencies` has an entry for every
+ * package as the property `provenant:package:source`, and again in the `aquasecurity:trivy:Src*`
+ * properties scanners read). `dependencies` has an entry for every
  * component: the image depends on everything it holds, packages on the packages they need.
  *
  * `serialNumber` is a version 5 UUID of the image digest and a hash of the rest of the BOM, so
@@ -120,6 +156,7 @@ export function cyclonedxDocument(inventory: Inventory, options: CycloneDxOption
       ...(pkg.arch === '' ? [] : [{ name: 'provenant:package:arch', value: pkg.arch }]),
       ...(pkg.source === '' ? [] : [{ name: 'provenant:package:source', value: pkg.source }]),
       ...(pkg.sourceVersion === undefined ? [] : [{ name: 'provenant:package:source-version', value: pkg.sourceVersion }]),
+      ...trivySourceProperties(pkg),
     ];
     const supplier = pkg.supplier.replace(/\s+/g, ' ').trim();
     components.push({

@@ -427,6 +427,34 @@ describe('CycloneDX 1.6 documents', { skip }, () => {
     assert.equal(JSON.stringify(cyclonedxDocument({ ...inv, packages: [...inv.packages].reverse() }, OPTIONS)), JSON.stringify(bom));
   });
 
+  it("give the source package in trivy's properties, Debian versions split as trivy splits them", async () => {
+    const { cyclonedx } = await validators();
+    const status = [
+      'Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u4\nSource: glibc\n',
+      'Package: bsdutils\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.38.1-5+b1\nSource: util-linux (2.38.1-5)\n',
+      'Package: attr\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1:2.5.1-4\nSource: attr\n',
+      'Package: ca-certificates\nStatus: install ok installed\nArchitecture: all\nVersion: 20230311\nSource: ca-certificates\n',
+      'Package: orphan\nStatus: install ok installed\nArchitecture: all\nVersion: 1.0-1\n',
+    ].join('\n');
+    const deb = cyclonedxDocument(inventoryFromDpkgStatus(status, 'ID=debian\nVERSION_ID="12"\n', IMAGE), OPTIONS);
+    cyclonedx(deb);
+    const trivyProps = (bom: typeof deb, name: string) =>
+      Object.fromEntries(
+        (bom.components.find((c) => c.name === name)?.properties ?? [])
+          .filter((p) => p.name.startsWith('aquasecurity:trivy:'))
+          .map((p) => [p.name.slice('aquasecurity:trivy:'.length), p.value]),
+      );
+    assert.deepEqual(trivyProps(deb, 'libc6'), { SrcName: 'glibc', SrcVersion: '2.36', SrcRelease: '9+deb12u4' });
+    assert.deepEqual(trivyProps(deb, 'bsdutils'), { SrcName: 'util-linux', SrcVersion: '2.38.1', SrcRelease: '5' });
+    assert.deepEqual(trivyProps(deb, 'attr'), { SrcName: 'attr', SrcVersion: '2.5.1', SrcRelease: '4', SrcEpoch: '1' });
+    assert.deepEqual(trivyProps(deb, 'ca-certificates'), { SrcName: 'ca-certificates', SrcVersion: '20230311' });
+    // Without a Source field the source is the package itself, which trivy assumes unless told.
+    assert.deepEqual(trivyProps(deb, 'orphan'), {});
+    // apk: the origin and the whole version, as trivy's apk analyzer fills them.
+    const wolfi = cyclonedxDocument(await wolfiInventory(), OPTIONS);
+    assert.deepEqual(trivyProps(wolfi, 'libgcc'), { SrcName: 'gcc', SrcVersion: '15.1.0-r3' });
+  });
+
   it('name licenses that are not SPDX expressions', async () => {
     const { cyclonedx } = await validators();
     const bom = cyclonedxDocument(await alpineInventory(), OPTIONS);
