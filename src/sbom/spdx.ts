@@ -160,10 +160,12 @@ const OPERATORS = new Set(['AND', 'OR', 'WITH']);
 interface IdSpelling {
   license(id: string): string | undefined;
   exception(id: string): string | undefined;
+  /** Whether it takes `DocumentRef-…:LicenseRef-…`, a license defined in another document. */
+  documentRefs: boolean;
 }
 
 /** Any id the grammar allows, as written. */
-const ANY_ID: IdSpelling = { license: (id) => id, exception: (id) => id };
+const ANY_ID: IdSpelling = { license: (id) => id, exception: (id) => id, documentRefs: true };
 
 let listed: IdSpelling | undefined;
 /**
@@ -183,6 +185,9 @@ function listedIds(): IdSpelling {
       return base === undefined ? undefined : `${base}+`;
     },
     exception: (id) => exceptions.get(id.toLowerCase()),
+    // A document that names another's license must say which document that is
+    // (externalDocumentRefs, SPDX 2.3 clause 6.6); a package's license text never does.
+    documentRefs: false,
   };
   return listed;
 }
@@ -206,6 +211,7 @@ function parseLicenseExpression(text: string, ids: IdSpelling): string | undefin
     const t = peek();
     if (t === undefined || OPERATORS.has(t) || t === '(' || t === ')') return false;
     if (LICENSE_REF.test(t)) {
+      if (!ids.documentRefs && t.startsWith('DocumentRef-')) return false;
       at++;
       return true;
     }
@@ -264,6 +270,9 @@ export function isSpdxLicenseExpression(text: string): boolean {
  * they are. Undefined for anything else: `GPL`, `BSD`, `custom`, `Public-Domain` read as
  * expressions but name no license of the list, and a document that declared them would be
  * invalid (SPDX 2.3 clause 7.13 and Annex D: an id not on the list must be a `LicenseRef-`).
+ * Undefined too for an expression naming `DocumentRef-…:LicenseRef-…`: the document it points
+ * into would have to be one of the SBOM's `externalDocumentRefs`, and a package's license names
+ * none, so such text is kept as a `LicenseRef-` of its own like any other.
  */
 export function spdxLicenseExpression(text: string): string | undefined {
   return parseLicenseExpression(text, listedIds());

@@ -29,7 +29,6 @@ describe('spdxLicenseExpression', () => {
       ['GPL-2.0+', 'GPL-2.0+'],
       ['LGPL-2.1-only+', 'LGPL-2.1-only+'],
       ['MIT AND LicenseRef-vendor-1', 'MIT AND LicenseRef-vendor-1'],
-      ['DocumentRef-x:LicenseRef-y', 'DocumentRef-x:LicenseRef-y'],
       ['NONE', 'NONE'],
       ['NOASSERTION', 'NOASSERTION'],
     ]) {
@@ -47,11 +46,15 @@ describe('spdxLicenseExpression', () => {
       'MIT WITH Foo-exception',
       'GPL-2.0 WITH MIT',
       'MIT WITH 389-exception+',
+      // Another document's license: the SBOM would need that document in externalDocumentRefs.
+      'DocumentRef-x:LicenseRef-y',
+      'MIT AND DocumentRef-spdx-tool-1.2:LicenseRef-MIT-Style-2',
     ]) {
       assert.equal(spdxLicenseExpression(text), undefined, text);
     }
     // The ones the review found declared as expressions are still expressions by syntax alone.
     assert.ok(isSpdxLicenseExpression('GPL') && isSpdxLicenseExpression('Public-Domain'));
+    assert.ok(isSpdxLicenseExpression('DocumentRef-x:LicenseRef-y'));
   });
 
   // Random expressions over listed ids, written with random case, spacing and parentheses.
@@ -126,7 +129,7 @@ describe('licenses in the SBOMs', () => {
   const inventory: Inventory = {
     distro: { id: 'alpine', versionId: '3.20.3', prettyName: '' },
     image: { name: 'x', digest: `sha256:${'a'.repeat(64)}`, architecture: 'amd64', os: 'linux' },
-    packages: ['custom', 'GPL', 'Public-Domain', 'BSD', 'mit', 'MIT AND LicenseRef-vendor'].map(
+    packages: ['custom', 'GPL', 'Public-Domain', 'BSD', 'mit', 'MIT AND LicenseRef-vendor', 'DocumentRef-x:LicenseRef-y'].map(
       (license, i): InventoryPackage => ({
         ecosystem: 'apk',
         name: `p${i}`,
@@ -154,12 +157,15 @@ describe('licenses in the SBOMs', () => {
       p3: 'LicenseRef-BSD',
       p4: 'MIT',
       p5: 'MIT AND LicenseRef-vendor',
+      p6: 'LicenseRef-DocumentRef-x-LicenseRef-y-04264297',
     });
+    assert.ok(!('externalDocumentRefs' in doc));
     // Every LicenseRef the document names is defined in it (SPDX 2.3 clause 10.1).
     assert.deepEqual(
       doc.hasExtractedLicensingInfos?.map((l) => [l.licenseId, l.extractedText]),
       [
         ['LicenseRef-BSD', 'BSD'],
+        ['LicenseRef-DocumentRef-x-LicenseRef-y-04264297', 'DocumentRef-x:LicenseRef-y'],
         ['LicenseRef-GPL', 'GPL'],
         ['LicenseRef-Public-Domain', 'Public-Domain'],
         ['LicenseRef-custom', 'custom'],
@@ -178,6 +184,7 @@ describe('licenses in the SBOMs', () => {
       p3: [{ license: { name: 'BSD' } }],
       p4: [{ expression: 'MIT' }],
       p5: [{ expression: 'MIT AND LicenseRef-vendor' }],
+      p6: [{ license: { name: 'DocumentRef-x:LicenseRef-y' } }],
     });
   });
 });
