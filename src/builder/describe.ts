@@ -32,9 +32,12 @@ export interface DescribeOptions {
   sourceDateEpoch?: number | undefined;
   /** Write SBOMs (default true). */
   sbom?: boolean | undefined;
-  /** List each package's files in the SBOMs. */
+  /** List each package's files in the SBOMs (not in an apko-compatible build's: `logger` is told). */
   sbomFiles?: boolean | undefined;
-  /** Told what the SBOMs leave out (the files of a package not all known by SHA-1). */
+  /**
+   * Told what the SBOMs leave out: the files of a package not all known by SHA-1, and every file
+   * when `sbomFiles` meets an apko-compatible build.
+   */
   logger?: Logger | undefined;
   /** Provenance: false for none; else its mode and version. */
   provenance?: false | { mode: 'min' | 'max'; version: 'v1' | 'v0.2' } | undefined;
@@ -60,6 +63,13 @@ function apkoTag(options: DescribeOptions): string | undefined {
 export function describeBuild(result: BuildResult, options: DescribeOptions): Attested[] {
   const created = formatTimestamp(options.sourceDateEpoch ?? 0);
   const base = dirname(options.configPath);
+  if (options.sbom !== false && options.sbomFiles === true && result.compat === 'apko') {
+    // apko's SPDX documents list no files, and being apko's byte for byte is what --compat apko
+    // promises; CycloneDX BOMs list none either. Said once, not left for the user to find out.
+    options.logger?.warn(
+      '--sbom-files has no effect with --compat apko: the SPDX SBOM is written as apko writes it, which lists no files (and CycloneDX lists none); build without --compat apko for SBOMs with files',
+    );
+  }
   return result.images.map((image) => {
     const statements: StatementBlob[] = [];
     const subject = { name: options.imageName, digest: image.manifest.digest };

@@ -72,6 +72,20 @@ describe("apko's SBOMs", { skip: fixturesMissing }, () => {
     }
     const index = describeIndex(result, options)?.statements[0];
     assert.deepEqual(JSON.parse(Buffer.from(index?.bytes ?? []).toString()).predicate, ours(await golden('index')));
+
+    // --sbom-files cannot change apko's documents: the build says so, once, naming both flags.
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    for (const [i, attested] of describeBuild(result, { ...options, sbomFiles: true, logger }).entries()) {
+      const spdx = attested.statements.find((s) => s.predicateType === SPDX_PREDICATE);
+      const name = result.images[i]?.arch ?? '';
+      assert.deepEqual(JSON.parse(Buffer.from(spdx?.bytes ?? []).toString()).predicate, ours(await golden(name)), name);
+    }
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0] ?? '', /--sbom-files.*--compat apko/);
+    warnings.length = 0;
+    describeBuild(result, { ...options, sbom: false, sbomFiles: true, logger });
+    assert.deepEqual(warnings, []);
   });
 });
 
