@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { SLSA_V1, SLSA_V02 } from '../../src/attest/provenance.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
@@ -33,6 +35,7 @@ async function testdata(dir: string): Promise<string> {
   return join(dir, 'apko.yaml');
 }
 
+const run = promisify(execFile);
 const parse = (bytes: Uint8Array): Statement => JSON.parse(Buffer.from(bytes).toString()) as Statement;
 
 describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
@@ -183,6 +186,39 @@ describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
       assert.equal(again.index?.digest, result.index?.digest);
     } finally {
       await rm(rebuild, { recursive: true, force: true });
+    }
+  });
+
+  it('states each SBOM by the digest the recipe of docs/provenance.md gives of what `provenant sbom` prints', async () => {
+    const recipe = /`(provenant sbom IMAGE \|[^`]*\| sha256sum)`/.exec(
+      await readFile(join(import.meta.dirname, '..', '..', 'docs', 'provenance.md'), 'utf8'),
+    )?.[1];
+    assert.ok(recipe, 'docs/provenance.md gives a recipe for the byproducts digest');
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const built = await buildImage({ config: loaded, configPath, archs: ['x86_64'] });
+    // Text as a package may describe itself: U+007F, which jq and JSON.stringify write differently.
+    const result = {
+      ...built,
+      images: built.images.map((i) => ({ ...i, packages: i.packages.map((p) => ({ ...p, description: `${p.description} \x7f\u2028é` })) })),
+    };
+    const options = { imageName: 'x', configPath, toolVersion: '0.1.0', builderId: 'b', fromLock: false };
+    const [attested] = describeBuild(result, options);
+    const [spdx, cdx, slsa] = (attested?.statements ?? []).map((x) => parse(x.bytes).predicate);
+    const stated: { name: string; digest: { sha256: string } }[] = slsa?.runDetails.byproducts ?? [];
+    const byproducts = new Map(stated.map((b) => [b.name, b.digest.sha256]));
+    assert.equal(byproducts.size, 2);
+    for (const [name, doc] of [
+      ['sbom.spdx.json', spdx],
+      ['sbom.cdx.json', cdx],
+    ] as const) {
+      assert.ok(JSON.stringify(doc).includes('\x7f'), name);
+      // What `provenant sbom` prints (cli/commands/sbom.ts), fed to the recipe in its place.
+      const printed = join(dir, `printed-${name}`);
+      await writeFile(printed, `${JSON.stringify(doc, null, 2)}\n`);
+      const { stdout }: { stdout: string } = await run('sh', ['-c', recipe.replace('provenant sbom IMAGE', 'cat "$1"'), 'sh', printed], {
+        env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      });
+      assert.equal(stdout.split(/\s/)[0], byproducts.get(name), name);
     }
   });
 
