@@ -22,7 +22,11 @@ export interface InventoryPackage {
   version: string;
   /** The package's architecture as its ecosystem names it (`x86_64`, `aarch64`, `amd64`, `all`, `noarch`). */
   arch: string;
-  /** The license expression as the package gives it (apk `license`, Debian copyright), or ''. */
+  /**
+   * The license as the package gives it, or '': apk's `license` as written; for deb, an
+   * expression made from its machine-readable copyright file (./deb/copyright.ts), whose names
+   * not on the SPDX License List the SBOMs make LicenseRefs one by one.
+   */
   license: string;
   /** The source package (apk `origin`, deb `Source`), or ''. */
   source: string;

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { parseDebVersion } from '../pkg/deb/version.ts';
 import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { compareStrings, imagePackageUrl } from './purl.ts';
-import { namedChecksums, preparePackages, sbomTimestamp, spdxLicenseExpression } from './spdx.ts';
+import { namedChecksums, packageLicenseExpression, preparePackages, sbomTimestamp } from './spdx.ts';
 
 /** Options of {@link cyclonedxDocument}. */
 export interface CycloneDxOptions {
@@ -71,12 +71,13 @@ function uuidV5(namespace: string, name: string): string {
 
 /**
  * A package's license as CycloneDX states it: an SPDX expression of licenses on the SPDX License
- * List as `expression`, anything else by `license.name` (`license.id` takes listed ids only, and
- * an `expression` that names no listed license fails a consumer that parses it).
+ * List (or, for a Debian package, of those and `LicenseRef-`s: see packageLicenseExpression) as
+ * `expression`, anything else by `license.name` (`license.id` takes listed ids only, and an
+ * `expression` that names no listed license fails a consumer that parses it).
  */
-function expressionOf(license: string): NonNullable<CycloneDxComponent['licenses']> {
-  const expression = spdxLicenseExpression(license);
-  return expression === undefined ? [{ license: { name: license } }] : [{ expression }];
+function expressionOf(pkg: InventoryPackage, license: string): NonNullable<CycloneDxComponent['licenses']> {
+  const parsed = packageLicenseExpression(pkg);
+  return parsed === undefined ? [{ license: { name: license } }] : [{ expression: parsed.expression }];
 }
 
 /**
@@ -149,7 +150,7 @@ export function cyclonedxDocument(inventory: Inventory, options: CycloneDxOption
   for (const { pkg, purl } of prepared) {
     const license = pkg.license.trim();
     const licenses: CycloneDxComponent['licenses'] =
-      license === '' || license === 'NONE' || license === 'NOASSERTION' ? [] : expressionOf(license);
+      license === '' || license === 'NONE' || license === 'NOASSERTION' ? [] : expressionOf(pkg, license);
     const hashes = namedChecksums(pkg.checksums).map((c) => ({ alg: c.cyclonedx, content: c.hex }));
     const properties = [
       { name: 'provenant:package:ecosystem', value: pkg.ecosystem },

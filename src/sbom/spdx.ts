@@ -278,6 +278,37 @@ export function spdxLicenseExpression(text: string): string | undefined {
   return parseLicenseExpression(text, listedIds());
 }
 
+/**
+ * A package's license as the SBOMs declare it: {@link spdxLicenseExpression} of its text; for a
+ * Debian package, whose text Provenant wrote from the short names of its copyright file
+ * (../pkg/deb/copyright.ts), also an expression whose names are not all on the list: each name
+ * that is not becomes a `LicenseRef-` of its own (`named` gives its text, the short name), so
+ * that one unusual name leaves the rest of the expression as it is. Undefined when the text is
+ * no expression (an SBOM then states it whole as a `LicenseRef-`).
+ */
+export function packageLicenseExpression(
+  pkg: Pick<InventoryPackage, 'license' | 'ecosystem'>,
+): { expression: string; named: Map<string, string> } | undefined {
+  const text = pkg.license.trim();
+  const listedExpression = spdxLicenseExpression(text);
+  if (listedExpression !== undefined) return { expression: listedExpression, named: new Map() };
+  if (pkg.ecosystem !== 'deb') return undefined;
+  const ids = listedIds();
+  const named = new Map<string, string>();
+  const expression = parseLicenseExpression(text, {
+    license: (id) => {
+      const spelled = ids.license(id);
+      if (spelled !== undefined) return spelled;
+      const ref = `LicenseRef-${id.replace(/\+$/, '-or-later')}`;
+      named.set(ref, id);
+      return ref;
+    },
+    exception: ids.exception,
+    documentRefs: false,
+  });
+  return expression === undefined || expression === 'NONE' || expression === 'NOASSERTION' ? undefined : { expression, named };
+}
+
 /** The `LicenseRef-` that stands for a license text that is not an SPDX expression. */
 export function licenseRefFor(raw: string): string {
   return `LicenseRef-${stableId(raw.trim())}`;
@@ -551,12 +582,12 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
     const license = pkg.license.trim();
     let declared = NOASSERTION;
     if (license !== '') {
-      const expression = spdxLicenseExpression(license);
-      if (expression !== undefined) {
-        declared = expression;
+      const parsed = packageLicenseExpression(pkg);
+      if (parsed !== undefined) {
+        declared = parsed.expression;
         // Each LicenseRef an expression names must be defined in the document (clause 10.1).
-        for (const ref of expression.match(/(?<![\w:.-])LicenseRef-[A-Za-z0-9.-]+/g) ?? []) {
-          if (!extracted.has(ref)) extracted.set(ref, ref);
+        for (const ref of parsed.expression.match(/(?<![\w:.-])LicenseRef-[A-Za-z0-9.-]+/g) ?? []) {
+          if (!extracted.has(ref)) extracted.set(ref, parsed.named.get(ref) ?? ref);
         }
       } else {
         declared = licenseRefFor(license);

@@ -289,6 +289,13 @@ describe('Debian builds from the real mirror', {
     // SPDX 2.3 7.8.1: a package not analysed contains no files.
     for (const p of installed) assert.equal(p.filesAnalyzed, false, p.name);
     assert.deepEqual(doc.files ?? [], []);
+    // Licenses from the machine-readable copyright files (src/pkg/deb/copyright.ts), kept in the
+    // build record with the rest: none where the file is prose (glibc's), rather than a guess.
+    const declared = Object.fromEntries(installed.map((p) => [p.name, p.licenseDeclared]));
+    assert.equal(declared['ca-certificates'], 'GPL-2.0-or-later AND MPL-2.0');
+    assert.equal(declared.netbase, 'GPL-2.0-only');
+    assert.equal(declared.tzdata, 'LicenseRef-public-domain');
+    assert.equal(declared.libc6, 'NOASSERTION');
   });
 
   it('lists every file of every package with its SHA-1 when the build takes file digests (--sbom-files), the same from the build record and from a tree', {

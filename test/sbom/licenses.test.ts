@@ -187,4 +187,46 @@ describe('licenses in the SBOMs', () => {
       p6: [{ license: { name: 'DocumentRef-x:LicenseRef-y' } }],
     });
   });
+
+  it("makes each name a Debian package's copyright gives and the list lacks a LicenseRef of its own", () => {
+    const licenses = ['GPL-2.0-or-later AND BSD-variant', 'LicenseRef-public-domain AND zlib', '(gpl-2.0-only OR Foo+) AND MIT', 'GPL 2'];
+    const pkgs = (ecosystem: 'apk' | 'deb') =>
+      licenses.map((license, i) => ({ ...(inventory.packages[0] as InventoryPackage), ecosystem, name: `d${i}`, license }));
+    const doc = spdxDocument({ ...inventory, packages: pkgs('deb') }, options);
+    assert.deepEqual(
+      doc.packages.filter((p) => p.name.startsWith('d')).map((p) => p.licenseDeclared),
+      [
+        'GPL-2.0-or-later AND LicenseRef-BSD-variant',
+        'LicenseRef-public-domain AND Zlib',
+        '(GPL-2.0-only OR LicenseRef-Foo-or-later) AND MIT',
+        'LicenseRef-GPL-2-1818a515',
+      ],
+    );
+    // Defined in the document, with the name as its text.
+    assert.deepEqual(
+      doc.hasExtractedLicensingInfos?.map((l) => [l.licenseId, l.extractedText]),
+      [
+        ['LicenseRef-BSD-variant', 'BSD-variant'],
+        ['LicenseRef-Foo-or-later', 'Foo+'],
+        ['LicenseRef-GPL-2-1818a515', 'GPL 2'],
+        ['LicenseRef-public-domain', 'LicenseRef-public-domain'],
+      ],
+    );
+    const bom = cyclonedxDocument({ ...inventory, packages: pkgs('deb') }, options);
+    assert.deepEqual(
+      bom.components.filter((c) => c.name.startsWith('d')).map((c) => c.licenses),
+      [
+        [{ expression: 'GPL-2.0-or-later AND LicenseRef-BSD-variant' }],
+        [{ expression: 'LicenseRef-public-domain AND Zlib' }],
+        [{ expression: '(GPL-2.0-only OR LicenseRef-Foo-or-later) AND MIT' }],
+        [{ license: { name: 'GPL 2' } }],
+      ],
+    );
+    // An apk package's license is the packager's text: stated whole when the list lacks a name.
+    const apk = spdxDocument({ ...inventory, packages: pkgs('apk') }, options);
+    assert.match(
+      apk.packages.find((p) => p.name === 'd0')?.licenseDeclared ?? '',
+      /^LicenseRef-GPL-2.0-or-later-AND-BSD-variant-[0-9a-f]+$/,
+    );
+  });
 });

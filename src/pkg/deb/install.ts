@@ -12,14 +12,16 @@
  * for tzdata), and each package reports the scripts it carried ({@link InstalledDeb.skippedScripts}).
  */
 
+import { posix } from 'node:path';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
-import { type Body, BodyReader, isFileBody, readBody } from '../../vfs/body.ts';
+import { type Body, BodyReader, bodySize, isFileBody, readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import type { InventoryFile } from '../inventory.ts';
 import type { PackageEntry } from '../unpacked.ts';
 import { xattrsOf } from '../xattrs.ts';
+import { DEB_COPYRIGHT_MAX_BYTES, debCopyrightLicense } from './copyright.ts';
 import type { DebPackage, DebScriptName } from './deb.ts';
 import { parseDebRelations } from './relations.ts';
 import { satisfiesDebConstraint } from './version.ts';
@@ -40,6 +42,16 @@ export interface InstalledDeb {
   skippedScripts: DebScriptName[];
   /** The database files written (relative paths), empty when `database` is off. */
   database: string[];
+  /**
+   * The license its /usr/share/doc/<package>/copyright gives (./copyright.ts; '' when that file
+   * is not machine-readable); undefined when the package installs no such file.
+   */
+  copyrightLicense?: string | undefined;
+  /**
+   * Where its /usr/share/doc/<package> points, when the package installs it as a symlink (as
+   * Debian policy 12.5 allows towards a package of the same source): a relative path in the tree.
+   */
+  docLink?: string | undefined;
 }
 
 /** Options of {@link installDeb}. */
@@ -122,6 +134,9 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
   // The entry being installed, for an error of the tree's, which knows no package.
   let current = '';
+  const docDir = `usr/share/doc/${pkg.name}`;
+  let copyrightLicense: string | undefined;
+  let docLink: string | undefined;
   try {
     for (const entry of pkg.entries) {
       current = entry.path;
@@ -160,6 +175,13 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
           keptForReplacer.add(at);
         }
         continue;
+      }
+      if (entry.path === `${docDir}/copyright` && h.type === 'file') {
+        // Read here, once, from the package's own bytes (a file kept out of the tree included);
+        // the inventory record keeps the answer, and a build recalled from its record reads nothing.
+        copyrightLicense = bodySize(entry.body) > DEB_COPYRIGHT_MAX_BYTES ? '' : debCopyrightLicense(readBody(entry.body));
+      } else if (entry.path === docDir && h.type === 'symlink') {
+        docLink = h.linkname.startsWith('/') ? posix.normalize(h.linkname.slice(1)) : posix.join('usr/share/doc', h.linkname);
       }
       const xattrs = xattrsOf(h.pax);
       const { mode, uid, gid } = h;
@@ -217,7 +239,7 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   }
   const inventoryFiles =
     options.fileDigests === true ? debInventoryFiles(pkg.entries, true) : spill === undefined ? undefined : debInventoryFiles(pkg.entries);
-  return { pkg, statusName, files, inventoryFiles, skippedScripts: [...pkg.scripts.keys()], database };
+  return { pkg, statusName, files, inventoryFiles, skippedScripts: [...pkg.scripts.keys()], database, copyrightLicense, docLink };
 }
 
 /** Bytes of a large body hashed at a time. */

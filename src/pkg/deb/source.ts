@@ -357,7 +357,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     if (this.#options.timezone !== undefined) setTimezone(tree, this.#options.timezone, { mtime });
     tree.mkdirAll('tmp');
     tree.update('tmp', { mode: 0o1777 });
-    return installed.map((d) => debInventoryPackage(d, installed));
+    const licenses = debLicenses(installed);
+    return installed.map((d, i) => debInventoryPackage(d, installed, licenses[i] ?? ''));
   }
 
   lockSources(archs: readonly string[]): LockSources {
@@ -399,11 +400,23 @@ function debSizeLimit(p: LockedPackage): Pick<FetchFileOptions, 'maxBytes' | 'to
 }
 
 /**
+ * Each installed package's license, in `installed`'s order: from its own copyright file, else,
+ * when its /usr/share/doc/<package> is a symlink to another package's folder (libgcc-s1 to
+ * gcc-12-base), from the copyright file there, as a scanner reading the image finds it; '' when
+ * neither gives one.
+ */
+function debLicenses(installed: readonly InstalledDeb[]): string[] {
+  const byFolder = new Map<string, string>();
+  for (const d of installed) if (d.copyrightLicense !== undefined) byFolder.set(`usr/share/doc/${d.pkg.name}`, d.copyrightLicense);
+  return installed.map((d) => d.copyrightLicense ?? (d.docLink === undefined ? undefined : byFolder.get(d.docLink)) ?? '');
+}
+
+/**
  * The inventory record of an installed .deb: Depends and Pre-Depends resolved to the installed
  * package that met them (by name, or through what it provides), the first alternative that is
  * installed winning; the source package without its version; the .deb's SHA-256.
  */
-function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): InstalledPackage {
+function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[], license: string): InstalledPackage {
   const c = d.pkg.control;
   const names = new Set(all.map((x) => x.pkg.name));
   const provides = new Map<string, string>();
@@ -428,7 +441,7 @@ function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[]): Ins
     name: d.pkg.name,
     version: d.pkg.version,
     arch: d.pkg.architecture,
-    license: '',
+    license,
     ...debSourceOf(c.source, d.pkg.version, d.pkg.name),
     supplier: c.maintainer ?? '',
     homepage: c.homepage ?? '',

@@ -185,6 +185,85 @@ describe('installDeb with real packages', { skip: noRealDebs }, () => {
   });
 });
 
+describe('the licenses of installed packages', () => {
+  const dep5 = (license: string) =>
+    `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nCopyright: 2020 Someone\nLicense: ${license}\n`;
+  const docs = [dir('./usr/'), dir('./usr/share/'), dir('./usr/share/doc/')];
+  const link = (name: string, linkname: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'symlink', linkname, size: 0 }) });
+  const packages = async () => [
+    await crafted('gcc-base', [
+      ...docs,
+      dir('./usr/share/doc/gcc-base/'),
+      file('./usr/share/doc/gcc-base/copyright', dep5('GPL-3+ or Expat')),
+    ]),
+    // Debian policy 12.5: a package's doc folder may be a link to that of a package of the same source.
+    await crafted('libgcc', [...docs, link('./usr/share/doc/libgcc', 'gcc-base')]),
+    await crafted('libgcc-abs', [...docs, link('./usr/share/doc/libgcc-abs', '/usr/share/doc/gcc-base')]),
+    await crafted('prose', [
+      ...docs,
+      dir('./usr/share/doc/prose/'),
+      file('./usr/share/doc/prose/copyright', 'Copyright 2020 Someone.\nGPL.\n'),
+    ]),
+    await crafted('nodoc', [dir('./usr/'), file('./usr/nodoc', 'x')]),
+    await crafted('elsewhere', [...docs, link('./usr/share/doc/elsewhere', '../../lib/elsewhere')]),
+  ];
+  const source = new DebRepositorySource({
+    repositories: [],
+    keyring: [],
+    packages: [],
+    configPath: 'image.yaml',
+    baseDir: '.',
+    cache: undefined,
+    logger: { debug() {}, info() {}, warn() {} },
+  });
+  const want = {
+    'gcc-base': 'GPL-3.0-or-later OR MIT',
+    libgcc: 'GPL-3.0-or-later OR MIT',
+    'libgcc-abs': 'GPL-3.0-or-later OR MIT',
+    prose: '',
+    nodoc: '',
+    elsewhere: '',
+  };
+
+  it('come from each machine-readable copyright file, through a linked doc folder too, in whatever order', async () => {
+    const debs = await packages();
+    for (const order of [debs, [...debs].reverse()]) {
+      const installed = await source.install(new Tree(), order, 'x86_64', { mtime: 0, clamp: undefined });
+      assert.deepEqual(Object.fromEntries(installed.map((p) => [p.name, p.license]).sort()), want);
+    }
+  });
+
+  it('are read from the package when its files are kept out of the tree', async () => {
+    const cacheDir = mkdtempSync(join(tmpdir(), 'provenant-deb-license-'));
+    try {
+      const spill = await SpilledFiles.open(new DownloadCache(cacheDir), []);
+      try {
+        const tree = new Tree();
+        tree.keepOutside(spill);
+        const debs = (await packages()).map((p) => onDisk(p, cacheDir));
+        const installed = await source.install(tree, debs, 'x86_64', { mtime: 0, clamp: undefined }, spill);
+        assert.equal(tree.get('usr/share/doc/gcc-base/copyright'), undefined, 'the copyright file is kept out of the tree');
+        assert.deepEqual(Object.fromEntries(installed.map((p) => [p.name, p.license]).sort()), want);
+      } finally {
+        await spill.close();
+      }
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  });
+
+  it('of real packages: those whose copyright file is machine-readable, and none for the rest', { skip: noRealDebs }, async () => {
+    const { installed } = await realTree();
+    assert.deepEqual(Object.fromEntries(installed.map((i) => [i.pkg.name, i.copyrightLicense])), {
+      'base-files': '',
+      netbase: 'GPL-2.0-only',
+      tzdata: 'LicenseRef-public-domain',
+      'ca-certificates': 'GPL-2.0-or-later AND MPL-2.0',
+      libc6: '',
+    });
+  });
+});
+
 describe('caBundle', { skip: noRealDebs }, () => {
   it('bundles every certificate of ca-certificates in sorted order, as a fresh install does', async () => {
     const { tree } = await realTree();
