@@ -46,7 +46,7 @@ export const spec: CommandSpec = {
         'keep layers, the compressed form of large files and a record of what the build made in the cache, and reuse them: true (default) or false',
     },
     sbom: { type: 'string', description: 'attach SPDX and CycloneDX SBOMs: true (default) or false' },
-    'sbom-files': { type: 'boolean', description: "list each package's files in the SBOMs" },
+    'sbom-files': { type: 'boolean', description: "list each package's files in the SBOMs (not with --compat apko)" },
     provenance: {
       type: 'string',
       description: 'attach SLSA provenance: false, or mode=min|max and version=v1|v0.2, comma-separated (default mode=min,version=v1)',
