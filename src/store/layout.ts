@@ -83,6 +83,8 @@ export class LayoutStore extends LayoutReader {
   readonly #verified = new Set<string>();
   /** The layout folder with links resolved, which every blob read must be inside. */
   #realRoot: string | undefined;
+  /** Algorithms whose `blobs/<algorithm>` folder this store checked is no link (see {@link ownFolder}) before writing there. */
+  readonly #checkedFolders = new Set<string>();
   /** This store made the layout (see {@link IndexRead.created}): a discarding close takes it away again if it is still empty. */
   readonly #created: 'folder' | 'contents' | undefined;
 
@@ -238,9 +240,24 @@ export class LayoutStore extends LayoutReader {
     }
   }
 
-  async #writeBlob(d: Descriptor, stream: ByteStream, signal: AbortSignal | undefined): Promise<void> {
-    const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
+  /**
+   * The folder a blob of `digest` is written to, made when missing, once `blobs/` and it are seen
+   * to be no links (once per algorithm for this store: the folders are the layout's own).
+   */
+  async #blobFolder(digest: Digest): Promise<string> {
+    const algorithm = digestAlgorithm(digest);
+    if (!this.#checkedFolders.has(algorithm)) {
+      await ownFolder(this.path, 'blobs', this.location);
+      await ownFolder(this.path, join('blobs', algorithm), this.location);
+      this.#checkedFolders.add(algorithm);
+    }
+    const dir = join(this.path, 'blobs', algorithm);
     await fsp().mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async #writeBlob(d: Descriptor, stream: ByteStream, signal: AbortSignal | undefined): Promise<void> {
+    const dir = await this.#blobFolder(d.digest);
     // Named after this writer's session, so gc knows the file is being written (see gc).
     const session = await this.#writer!;
     const temporary = join(dir, `${TMP_PREFIX}${session.id}-${randomHex(4)}`);
@@ -250,8 +267,7 @@ export class LayoutStore extends LayoutReader {
 
   /** Stores a blob that is a whole local file by linking (or cloning) it, checked; false when that cannot be done. */
   async #linkBlob(d: Descriptor, path: string): Promise<boolean> {
-    const dir = join(this.path, 'blobs', digestAlgorithm(d.digest));
-    await fsp().mkdir(dir, { recursive: true });
+    const dir = await this.#blobFolder(d.digest);
     const temporary = join(dir, `${TMP_PREFIX}${(await this.#writer!).id}-${randomHex(4)}`);
     const where = `${this.location}@${d.digest}`;
     return linkFileAtomic(path, this.#blobPath(d.digest), { temporary, where, check: (stream) => verifyStream(stream, d, where) });
@@ -327,7 +343,7 @@ export class LayoutStore extends LayoutReader {
       throw fileError(err, this.location);
     });
     try {
-      await restoreTrash(this.path);
+      await restoreTrash(this.path, this.location);
       return await task();
     } catch (err) {
       throw fileError(err, this.location);
@@ -372,11 +388,19 @@ export class LayoutStore extends LayoutReader {
       const trash = join(this.path, TRASH_DIR);
       const trashed = new Map<Digest, { path: string; size: number }>();
       const partials: Array<{ path: string; name: string }> = [];
+      // Every folder blobs are moved out of is checked first: through a link, gc would delete
+      // the hex-named files of whatever folder it points to.
+      const algorithms = (await ownFolder(this.path, 'blobs', this.location))
+        ? await fsp()
+            .readdir(join(this.path, 'blobs'), { withFileTypes: true })
+            .catch(() => [])
+        : [];
+      for (const a of algorithms) {
+        if (a.isSymbolicLink()) throw linkedFolder(this.path, join('blobs', a.name), this.location);
+      }
       let writers: Writers;
       try {
-        for (const algorithm of await fsp()
-          .readdir(join(this.path, 'blobs'), { withFileTypes: true })
-          .catch(() => [])) {
+        for (const algorithm of algorithms) {
           if (!algorithm.isDirectory()) continue;
           const dir = join(this.path, 'blobs', algorithm.name);
           for (const name of await fsp().readdir(dir)) {
@@ -403,7 +427,7 @@ export class LayoutStore extends LayoutReader {
           trashed.delete(digest);
         }
       } catch (err) {
-        await restoreTrash(this.path);
+        await restoreTrash(this.path, this.location);
         throw fileError(err, this.location);
       }
       let removedBytes = 0;
@@ -679,22 +703,68 @@ async function restoreBlob(from: string, to: string): Promise<void> {
   await removeFile(from);
 }
 
-/** Moves back everything a gc moved aside and did not get to delete or restore. */
-async function restoreTrash(path: string): Promise<void> {
+/**
+ * Moves back everything a gc moved aside and did not get to delete or restore. Runs at every
+ * taking of the lock, so its usual cost is one lstat: no trash.
+ *
+ * @throws ProvenantError `UNSAFE_PATH` when the trash, a folder in it, `blobs/` or the
+ *   `blobs/<algorithm>` a blob goes back to is a link: the files where it points would be moved
+ */
+async function restoreTrash(path: string, where: string): Promise<void> {
+  if (!(await ownFolder(path, TRASH_DIR, where))) return;
   const trash = join(path, TRASH_DIR);
-  let algorithms: string[];
-  try {
-    algorithms = await fsp().readdir(trash);
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw err;
-  }
-  for (const algorithm of algorithms) {
-    for (const name of await fsp().readdir(join(trash, algorithm))) {
-      if (isDigest(`${algorithm}:${name}`)) await restoreBlob(join(trash, algorithm, name), join(path, 'blobs', algorithm, name));
+  for (const algorithm of await fsp().readdir(trash, { withFileTypes: true })) {
+    const rel = join(TRASH_DIR, algorithm.name);
+    if (algorithm.isSymbolicLink()) throw linkedFolder(path, rel, where);
+    if (!algorithm.isDirectory()) continue;
+    let checked = false;
+    for (const name of await fsp().readdir(join(path, rel))) {
+      if (!isDigest(`${algorithm.name}:${name}`)) continue;
+      if (!checked) {
+        await ownFolder(path, 'blobs', where);
+        await ownFolder(path, join('blobs', algorithm.name), where);
+        checked = true;
+      }
+      await restoreBlob(join(path, rel, name), join(path, 'blobs', algorithm.name, name));
     }
   }
   await fsp().rm(trash, { recursive: true, force: true });
+}
+
+/**
+ * True when the layout's own folder `rel` (`blobs`, `blobs/<algorithm>`, the gc's trash) is
+ * there, false when it is missing. A link there is refused: the store writes, moves and deletes
+ * files in these folders by name, and through a link would do so wherever it points (a crafted
+ * layout's `blobs -> /some/folder` had gc delete that folder's hex-named files). Only these
+ * folders are checked, with lstat, before anything is written, moved or deleted in them; reads
+ * follow links within the layout and refuse the rest (containedBlobPath).
+ *
+ * @throws ProvenantError `UNSAFE_PATH` naming the link and where it points
+ */
+async function ownFolder(root: string, rel: string, where: string): Promise<boolean> {
+  try {
+    if (!(await fsp().lstat(join(root, rel))).isSymbolicLink()) return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw fileError(err, where);
+  }
+  throw linkedFolder(
+    root,
+    rel,
+    where,
+    await fsp()
+      .readlink(join(root, rel))
+      .catch(() => undefined),
+  );
+}
+
+function linkedFolder(root: string, rel: string, where: string, target?: string): ProvenantError {
+  const path = join(root, rel);
+  return new ProvenantError(
+    'UNSAFE_PATH',
+    `${path} is a symbolic link${target === undefined ? '' : ` to ${target}`}: the layout keeps blobs in ${rel} itself, and writing, moving or deleting them through a link would change files outside the layout`,
+    { where, hint: `nothing was changed; if the layout is yours, replace the link with the folder it points to, or remove ${path}` },
+  );
 }
 
 function layoutEntry(stored: Stored): Descriptor {

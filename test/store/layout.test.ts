@@ -417,3 +417,74 @@ describe('LayoutStore', () => {
     await assert.rejects(store.getManifest('latest'), (e: unknown) => isProvenantError(e, 'NOT_FOUND') && /tag latest/.test(e.message));
   });
 });
+
+// A crafted layout (one unpacked from an archive, or handed over) may hold links where the store
+// keeps its own folders: through them, copy and gc moved and deleted hex-named files of the host.
+describe('LayoutStore with a linked folder of its own', () => {
+  /** A folder outside the layout that looks like a blobs folder: one file named by its digest. */
+  async function victim(base: string): Promise<{ dir: string; file: string }> {
+    const dir = join(base, 'victim');
+    const bytes = new TextEncoder().encode('a file of the host\n');
+    const file = join(dir, 'sha256', digestHex(digestOf(bytes)));
+    fs.mkdirSync(join(dir, 'sha256'), { recursive: true });
+    await writeFile(file, bytes);
+    return { dir, file };
+  }
+  const unsafe = (path: string, dir: string) => (e: unknown) =>
+    isProvenantError(e, 'UNSAFE_PATH') && e.message.includes(path) && e.where === `oci:${dir}`;
+
+  it('refuses a linked gc trash before a copy moves files out of where it points', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'img');
+    const made = await makeImage(await LayoutStore.open(dir, { create: true }), { tag: 'v1' });
+    const { dir: outside, file } = await victim(base);
+    fs.symlinkSync(outside, join(dir, '.provenant-gc-trash'));
+    const store = await LayoutStore.open(dir);
+    await assert.rejects(store.putManifest(made.root, { tags: ['v2'] }), unsafe(join(dir, '.provenant-gc-trash'), dir));
+    assert.ok(fs.existsSync(file), 'the file where the link points stays');
+    assert.deepEqual(await store.listTags(), ['v1']);
+    await assert.rejects(store.gc(), unsafe(join(dir, '.provenant-gc-trash'), dir));
+    assert.ok(fs.existsSync(file));
+    // A linked algorithm folder inside a real trash is refused too.
+    fs.rmSync(join(dir, '.provenant-gc-trash'));
+    fs.mkdirSync(join(dir, '.provenant-gc-trash'));
+    fs.symlinkSync(join(outside, 'sha256'), join(dir, '.provenant-gc-trash', 'sha256'));
+    await assert.rejects(store.gc(), unsafe(join(dir, '.provenant-gc-trash', 'sha256'), dir));
+    assert.ok(fs.existsSync(file));
+    await store.close();
+  });
+
+  it('refuses a linked blobs folder before gc deletes or putBlob writes there', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'img');
+    await LayoutStore.open(dir, { create: true });
+    const { dir: outside, file } = await victim(base);
+    fs.rmSync(join(dir, 'blobs'), { recursive: true });
+    fs.symlinkSync(outside, join(dir, 'blobs'));
+    const store = await LayoutStore.open(dir);
+    await assert.rejects(store.gc(), unsafe(join(dir, 'blobs'), dir));
+    assert.ok(fs.existsSync(file), 'gc deleted nothing where the link points');
+    const data = new TextEncoder().encode('new blob');
+    const d = { mediaType: 'application/octet-stream', digest: digestOf(data), size: data.length };
+    await assert.rejects(store.putBlob(bytesSource(d, data)), unsafe(join(dir, 'blobs'), dir));
+    assert.deepEqual(fs.readdirSync(join(outside, 'sha256')), [digestHex(digestOf(fs.readFileSync(file)))], 'nothing was written there');
+    await store.close();
+  });
+
+  it('refuses a linked blobs/<algorithm> folder before gc deletes or putBlob writes there', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'img');
+    await LayoutStore.open(dir, { create: true });
+    const { dir: outside, file } = await victim(base);
+    fs.rmdirSync(join(dir, 'blobs', 'sha256'));
+    fs.symlinkSync(join(outside, 'sha256'), join(dir, 'blobs', 'sha256'));
+    const store = await LayoutStore.open(dir);
+    await assert.rejects(store.gc(), unsafe(join(dir, 'blobs', 'sha256'), dir));
+    assert.ok(fs.existsSync(file));
+    const data = new TextEncoder().encode('new blob');
+    const d = { mediaType: 'application/octet-stream', digest: digestOf(data), size: data.length };
+    await assert.rejects(store.putBlob(bytesSource(d, data)), unsafe(join(dir, 'blobs', 'sha256'), dir));
+    assert.equal(fs.readdirSync(join(outside, 'sha256')).length, 1, 'nothing was written there');
+    await store.close();
+  });
+});
