@@ -5,6 +5,7 @@
  * every such difference. Includes are followed and merged by ./config.ts and ./config-merge.ts.
  */
 import { isMap, isScalar, isSeq } from 'yaml';
+import { whiteoutPart } from '../archive/paths.ts';
 import {
   boolean,
   type ConfigLocation,
@@ -352,6 +353,18 @@ function readPath(ctx: YamlContext, node: YNode | undefined, path: string): Path
         'write the path from the image root, as /etc/app',
       );
     }
+  }
+  // A layer takes `.wh.NAME` for the deletion of NAME from the layers below (whiteoutPart): such
+  // an entry would delete package files from the running image.
+  const whiteout = whiteoutPart(target);
+  if (whiteout !== undefined) {
+    return fail(
+      ctx,
+      node,
+      path,
+      `the path ${JSON.stringify(target)} has the part ${JSON.stringify(whiteout)}, an OCI whiteout name`,
+      'an image layer cannot hold a name starting with ".wh.": it would delete files of the layers below',
+    );
   }
   // `/app/` is `/app`, as apko's Go path functions clean it: kept as written, the entry would be
   // named `app/` next to the folder `app`. The root itself is no path to change: each type would

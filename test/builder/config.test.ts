@@ -371,6 +371,23 @@ describe('permissions', () => {
       /paths\[0\]: the path .* holds a NUL character/,
     );
   });
+
+  it('refuses a path with a whiteout part (.wh.), which would delete package files in the image', async () => {
+    for (const [target, part] of [
+      ['/etc/.wh.passwd', '.wh.passwd'],
+      ['/usr/.wh..wh..opq', '.wh..wh..opq'],
+      ['/.wh.etc/x', '.wh.etc'],
+    ] as const) {
+      await rejects(
+        () => parse(`paths:\n  - {path: "${target}", type: empty-file}\n`),
+        'INVALID_CONFIG',
+        'image.yaml:2:5',
+        new RegExp(`paths\\[0\\]: the path .* has the part "${part.replaceAll('.', '\\.')}", an OCI whiteout name`),
+      );
+    }
+    // A name that only holds ".wh." further in is an ordinary name.
+    assert.equal((await parse('paths:\n  - {path: /etc/a.wh.b, type: empty-file}\n')).config.paths[0]?.path, '/etc/a.wh.b');
+  });
 });
 
 describe('architectures', () => {

@@ -7,7 +7,7 @@
  * PAX record (`APK-TOOLS.checksum.SHA1`). Every link is checked here.
  */
 import { createHash } from 'node:crypto';
-import { cleanEntryPath } from '../../archive/paths.ts';
+import { cleanEntryPath, refuseWhiteoutEntry } from '../../archive/paths.ts';
 import type { TarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -211,7 +211,8 @@ export function checkDataHash(pkginfo: PkgInfo, dataHash: string, options: ReadA
  * A data entry's name as a path in the image ({@link cleanEntryPath}), refused when it holds a
  * line break: apk's installed database lists paths one per line (`F:`, `R:`), so such a name
  * would write lines of its own there (a file listed that is not installed, one installed that
- * is not listed), in Provenant's database and apk's alike.
+ * is not listed), in Provenant's database and apk's alike. Refused too with a part starting
+ * with `.wh.`, which a layer takes for a whiteout ({@link refuseWhiteoutEntry}).
  *
  * @throws ProvenantError `UNSAFE_PATH`
  */
@@ -223,6 +224,7 @@ export function apkEntryPath(name: string, where: string): string {
       hint: "apk's installed database lists one path per line: the package is crafted or broken",
     });
   }
+  refuseWhiteoutEntry(path, name, where);
   return path;
 }
 

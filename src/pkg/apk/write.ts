@@ -19,6 +19,7 @@ import { createHash, createPrivateKey, type KeyObject, sign } from 'node:crypto'
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pinnedGzipBytes } from '../../archive/deflate.ts';
+import { WHITEOUT_PREFIX } from '../../archive/paths.ts';
 import { type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -212,7 +213,8 @@ function checkInteger(n: unknown, what: string, min: number, max = Number.MAX_SA
 }
 
 /**
- * Checks a package path: relative, `/`-separated, without empty, `.` or `..` parts, NUL or line breaks.
+ * Checks a package path: relative, `/`-separated, without empty, `.` or `..` parts, NUL or line
+ * breaks, or a part starting with `.wh.` (a whiteout in a layer: see whiteoutPart).
  *
  * @throws ProvenantError `USAGE` naming the path
  */
@@ -226,6 +228,12 @@ export function checkApkPath(path: string, where?: string): void {
   for (const part of path.split('/')) {
     if (part === '..') throw bad('has a ".." part', 'packages may only write inside the image root');
     if (part === '.' || part === '') throw bad('has an empty or "." part', 'write it as a/b/c, without "./", "//" or a trailing "/"');
+    if (part.startsWith(WHITEOUT_PREFIX)) {
+      throw bad(
+        `has the part ${JSON.stringify(part)}, an OCI whiteout name`,
+        'an image layer takes a name starting with ".wh." for the deletion of a file; readers refuse such a package',
+      );
+    }
   }
 }
 

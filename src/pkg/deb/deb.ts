@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
-import { cleanEntryPath } from '../../archive/paths.ts';
+import { cleanEntryPath, refuseWhiteoutEntry } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
 import { collectBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -378,7 +378,7 @@ async function readDataEntries(
   for await (const entry of readTar([tar], { where: `${where}: ${member}` })) {
     const h = entry.header;
     const at = `${where}: ${h.name}`;
-    const path = cleanEntryPath(h.name, at);
+    const path = debEntryPath(h.name, at, where);
     const body = await collectBytes(entry.body);
     if (path === '.') continue;
     let hardlinkTarget: string | undefined;
@@ -392,6 +392,19 @@ async function readDataEntries(
     entries.push(hardlinkTarget === undefined ? { path, header: h, body } : { path, header: h, hardlinkTarget, body });
   }
   return { entries, files };
+}
+
+/**
+ * A data entry's name as a path in the image ({@link cleanEntryPath}; `at` names the entry),
+ * refused when a part of it starts with `.wh.`, which a layer takes for a whiteout
+ * ({@link refuseWhiteoutEntry}).
+ *
+ * @throws ProvenantError `UNSAFE_PATH`
+ */
+export function debEntryPath(name: string, at: string, where: string): string {
+  const path = cleanEntryPath(name, at);
+  refuseWhiteoutEntry(path, name, where);
+  return path;
 }
 
 /**

@@ -18,7 +18,6 @@
 import { createHash } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { cleanEntryPath } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../../errors.ts';
 import { fileError, hashFile } from '../../io/files.ts';
@@ -33,6 +32,7 @@ import {
   DEFAULT_MAX_UNPACKED,
   type DebMemberInfo,
   type DebPackage,
+  debEntryPath,
   debMembers,
   debPackageFacts,
   decompress,
@@ -173,7 +173,7 @@ async function unpackData(
       for await (const e of readTar(tar, { where: `${where}: ${info.name}` })) {
         const h = e.header;
         const at = `${where}: ${h.name}`;
-        const entryPath = cleanEntryPath(h.name, at);
+        const entryPath = debEntryPath(h.name, at, where);
         if (entryPath === '.' || h.type !== 'file') {
           for await (const _ of e.body);
           if (entryPath === '.') continue;

@@ -245,6 +245,24 @@ describe('.apk packages', { skip }, () => {
         await rm(dir, { recursive: true, force: true });
       }
     }
+    // A whiteout name (`.wh.NAME`, `.wh..wh..opq`) would delete other packages' files once the
+    // package is a layer of its own: refused, naming the package and the entry, read whole or streamed.
+    for (const name of ['etc/.wh.passwd', './usr/lib/.wh..wh..opq', '.wh.etc/x']) {
+      const bytes = await build([{ name, body: '' }]);
+      const named = (err: unknown) =>
+        isProvenantError(err, 'UNSAFE_PATH') && /an OCI whiteout name/.test(err.message) && err.where === `zevil: ${JSON.stringify(name)}`;
+      await assert.rejects(readApkPackage(bytes, { where: 'zevil', allowUntrusted: true }), named, name);
+      const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-whiteout-'));
+      try {
+        const path = join(dir, 'x.apk');
+        await writeFile(path, bytes);
+        const writer = await new DownloadCache(join(dir, 'cache')).writer();
+        await assert.rejects(streamApkFile(path, bytes.length, writer, { where: 'zevil', allowUntrusted: true }), named, name);
+        await writer.abort();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
     await assert.rejects(
       readApkPackage(await build([{ name: 'a', body: 'x', sha1: '0000000000000000000000000000000000000000' }]), {
         where: 'sha',

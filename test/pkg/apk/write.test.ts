@@ -147,6 +147,10 @@ describe('buildApk', () => {
     await bad([{ path: 'a//b', type: 'file' }], /"a\/\/b"/);
     await bad([{ path: '', type: 'file' }], /is empty/);
     await bad([{ path: 'etc/a\nR:evil', type: 'file' }], /holds a line break/);
+    // In a layer, `.wh.NAME` deletes NAME from the layers below: another package's file.
+    await bad([{ path: 'etc/.wh.passwd', type: 'file' }], /"etc\/\.wh\.passwd" has the part "\.wh\.passwd", an OCI whiteout name/);
+    await bad([{ path: 'usr/.wh..wh..opq', type: 'file' }], /an OCI whiteout name/);
+    await bad([{ path: '.wh.etc', type: 'dir' }], /an OCI whiteout name/);
     // Past 7 octal digits an id goes to a PAX record, which apk-tools does not read.
     await bad(
       [{ path: 'etc/big', type: 'file', uid: 2097152 }],

@@ -300,6 +300,23 @@ describe('a .deb read as a stream', () => {
     assert.equal(second.streamed.message, second.whole.message);
   });
 
+  it("refuses a whiteout name (.wh.), which would delete other packages' files once layered, naming the package and entry", async () => {
+    const d = await tempDir();
+    for (const name of ['./etc/.wh.passwd', './usr/lib/.wh..wh..opq', './.wh.etc/x']) {
+      const bytes = await craftDeb([dir('./'), file(name, enc(''))], 'gzip');
+      const { whole, streamed } = await bothWays(d, bytes);
+      assert.ok(!whole.ok && !streamed.ok, name);
+      assert.equal(streamed.code, 'UNSAFE_PATH', name);
+      assert.match(streamed.message, /an OCI whiteout name/);
+      assert.ok(streamed.message.includes(JSON.stringify(name)), streamed.message);
+      assert.equal(streamed.message, whole.message);
+      await assert.rejects(
+        readDeb(bytes, { where: 'evil.deb' }),
+        (err: unknown) => isProvenantError(err, 'UNSAFE_PATH') && err.where === `evil.deb: ${JSON.stringify(name)}`,
+      );
+    }
+  });
+
   it('accepts and refuses what readDeb does, with the same code, for packages cut short or with bytes changed (property)', async () => {
     const d = await tempDir();
     const originals = new Map<Compression, Uint8Array>();
