@@ -15,8 +15,10 @@
  * hosts to be asked are told before anything is fetched.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { isWithin } from '../io/files.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import { readApkPackage } from '../pkg/apk/package.ts';
@@ -94,7 +96,9 @@ export interface FetchedPackages {
  * it) into `options.dir`.
  *
  * @throws ProvenantError `USAGE` for a relative location without `baseDir`, or a local one the
- *   provenance names when `allowLocalFiles` is not set (nothing is fetched then); `NOT_FOUND`,
+ *   provenance names when `allowLocalFiles` is not set (nothing is fetched then); `UNSAFE_PATH`
+ *   for a location with a `..` segment, or one an override sends out of its NEW location
+ *   ({@link checkLocation}; nothing is fetched then either); `NOT_FOUND`,
  *   `NETWORK`, `TLS_CERTIFICATE`, `ABORTED` from the download, with a hint about overrides;
  *   `INVALID_PACKAGE` for a changed apk that cannot be read
  */
@@ -116,6 +120,7 @@ export async function fetchPackages(packages: readonly ProvenancePackage[], opti
         hint: 'give the folder it is relative to (run from it), or a --repository-override from that relative location to where the repository is now',
       });
     }
+    checkLocation(p, location, overrides[which], options.baseDir);
     if (which < 0 && !isRemote(location) && options.allowLocalFiles !== true) refused.push(location);
     const key = `${location}\n${p.sha256}`;
     if (!files.has(key)) files.set(key, { location, expected: p.sha256, pkg: p });
@@ -269,6 +274,83 @@ export function overridden(location: string, overrides: readonly (readonly [stri
     if (location.startsWith(`${from}/`)) return `${to}${location.slice(from.length)}`;
   }
   return location;
+}
+
+/**
+ * Refuses a package location that climbs where it should not. The provenance may be unverified,
+ * and an override's NEW location is read without `--allow-local-packages` (it is the caller's
+ * own): `https://old/alpine/../../../../etc/x` overridden with `https://old/alpine=/srv/mirror`
+ * became `/srv/mirror/../../../../etc/x`, a file of this machine read as if the caller had named
+ * it. So:
+ *
+ * - what an override carries over after OLD may have no `..` segment, and the result must lie
+ *   within NEW (a folder, or a URL's origin and path);
+ * - a URL (`http(s)://`, `file://`) may have no `..` segment anywhere: nothing a build records
+ *   has one.
+ *
+ * `..` is looked for as URLs read it: also percent-encoded (`%2e%2e`, `.%2E`), and with `\` for
+ * `/`. A plain path the provenance names itself may climb (a build from `repositories:
+ * [../repo]` records `../repo/x86_64/p.apk`): it is read only with `--allow-local-packages`.
+ *
+ * @throws ProvenantError `UNSAFE_PATH` naming the package
+ */
+function checkLocation(
+  p: ProvenancePackage,
+  location: string,
+  override: readonly [string, string] | undefined,
+  baseDir: string | undefined,
+): void {
+  const refuse = (why: string): never => {
+    throw new ProvenantError('UNSAFE_PATH', `the package location ${writtenLocation(p.url)} ${why}`, {
+      where: `${p.name} ${p.version} (${p.architecture})`,
+      hint: 'the provenance is crafted or broken: a package location it records names a file of a repository, without ".." segments',
+    });
+  };
+  if (hasScheme(p.url) && hasDotDot(p.url)) refuse('has a ".." segment');
+  if (override === undefined) return;
+  const [from, to] = override;
+  // What follows OLD (`/x86_64/p.apk`); OLD itself is the caller's, and may climb (`../repo`).
+  if (hasDotDot(p.url.slice(from.length))) {
+    refuse(`has a ".." segment after the overridden ${writtenLocation(from)}, which would climb out of ${writtenLocation(to)}`);
+  }
+  let within: boolean;
+  if (hasScheme(to) && !to.startsWith('file:')) {
+    const base = URL.parse(`${to}/`);
+    const url = URL.parse(location);
+    within = base !== null && url !== null && url.origin === base.origin && `${url.pathname}/`.startsWith(base.pathname);
+  } else {
+    const local = (l: string): string | undefined => {
+      try {
+        return l.startsWith('file:') ? fileURLToPath(l) : resolve(baseDir ?? '.', l);
+      } catch {
+        return undefined;
+      }
+    };
+    const base = local(to);
+    const path = local(location);
+    within = base !== undefined && path !== undefined && isWithin(base, path);
+  }
+  if (!within) refuse(`is overridden to ${writtenLocation(location)}, which is not within ${writtenLocation(to)}`);
+}
+
+/**
+ * True when a `/`- or `\`-separated segment of `location` is `..` as a URL parser reads one
+ * (`%2e` is a `.`; a `?` or `#` ends the segment).
+ */
+function hasDotDot(location: string): boolean {
+  return location.split(/[/\\]/).some((segment) => segment.split(/[?#]/, 1)[0]?.replace(/%2e/gi, '.') === '..');
+}
+
+/**
+ * A location as written, without credentials, query or fragment: {@link safeLocation} parses a
+ * URL, which resolves the very `..` segments a message about them must show.
+ */
+function writtenLocation(location: string): string {
+  return location.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1').replace(/[?#].*$/s, '');
+}
+
+function hasScheme(location: string): boolean {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:/.test(location);
 }
 
 /**
