@@ -3,7 +3,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
-import { writeFileAtomic } from '../io/files.ts';
+import { isWithin, writeFileAtomic } from '../io/files.ts';
 import { Limiter } from '../io/limit.ts';
 import type { Logger, OperationOptions } from '../io/types.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
@@ -224,16 +224,39 @@ interface Candidate {
   display: string;
   /** Named, or found where only workflows and actions live: it must be one. */
   required: boolean;
+  /** Named as a file on the command line (not found in a folder). */
+  named?: boolean;
+  /**
+   * The folder, links resolved, the file must be in once its links are resolved: `dir`'s, or,
+   * for a path named outside `dir`, that path's own (see {@link loadFiles}).
+   */
+  within: string;
 }
 
 const YAML_FILE = /\.ya?ml$/;
 const ACTION_FILE = /^action\.ya?ml$/;
 const SKIPPED_DIRS = new Set(['.git', 'node_modules']);
 
+/**
+ * The files to pin, read. A file whose links lead out of `dir` (a `.github` that is a link to
+ * another checkout, say) is not read, so `--write` never rewrites a file of another folder
+ * through a link a repository carries: one found by looking (the default files, or those under
+ * a named folder) is skipped, with the reason in `skipped` (a warning of the CLI); one named on
+ * the command line is refused. A path named outside `dir` is the caller's own choice, and only
+ * its links out of it count.
+ */
 async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; skipped: Array<{ file: string; reason: string }> }> {
   const dir = resolve(options.dir);
+  let realDir: string;
+  try {
+    realDir = await realpath(dir);
+  } catch (err) {
+    throw ioError(err, dir);
+  }
   const candidates =
-    options.paths === undefined || options.paths.length === 0 ? await defaultFiles(dir) : await namedFiles(dir, options.paths);
+    options.paths === undefined || options.paths.length === 0
+      ? await defaultFiles(dir, realDir)
+      : await namedFiles(dir, realDir, options.paths);
   const files: LoadedFile[] = [];
   const skipped: Array<{ file: string; reason: string }> = [];
   const seen = new Set<string>();
@@ -246,8 +269,23 @@ async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; sk
     let bytes: Uint8Array;
     try {
       real = await realpath(c.path);
-      if (seen.has(real)) continue;
-      seen.add(real);
+    } catch (err) {
+      throw ioError(err, c.display);
+    }
+    if (!isWithin(c.within, real)) {
+      const reason = `a link to ${real}, outside ${c.within}`;
+      if (c.named === true) {
+        throw new ProvenantError('UNSAFE_PATH', `the file is ${reason}; pin reads and rewrites only files in the folder`, {
+          where: c.display,
+          hint: `name the file where it is (${real}) if it is really meant`,
+        });
+      }
+      skipped.push({ file: c.display, reason: `${reason}: not read, not pinned` });
+      continue;
+    }
+    if (seen.has(real)) continue;
+    seen.add(real);
+    try {
       bytes = new Uint8Array(await readFile(real));
     } catch (err) {
       throw ioError(err, c.display);
@@ -299,41 +337,44 @@ async function entriesOf(dir: string): Promise<Dirent[]> {
 }
 
 /** GitHub reads workflows from the top of `.github/workflows` only; actions live anywhere. */
-async function defaultFiles(dir: string): Promise<Candidate[]> {
+async function defaultFiles(dir: string, within: string): Promise<Candidate[]> {
   const out: Candidate[] = [];
   const workflows = join(dir, '.github', 'workflows');
   for (const e of await entriesOf(workflows)) {
     if (e.isFile() && YAML_FILE.test(e.name))
-      out.push({ path: join(workflows, e.name), display: displayOf(dir, join(workflows, e.name)), required: true });
+      out.push({ path: join(workflows, e.name), display: displayOf(dir, join(workflows, e.name)), required: true, within });
   }
   for (const path of await walk(join(dir, '.github', 'actions'))) {
-    if (ACTION_FILE.test(basename(path))) out.push({ path, display: displayOf(dir, path), required: true });
+    if (ACTION_FILE.test(basename(path))) out.push({ path, display: displayOf(dir, path), required: true, within });
   }
   for (const e of await entriesOf(dir)) {
     if (e.isFile() && ACTION_FILE.test(e.name))
-      out.push({ path: join(dir, e.name), display: displayOf(dir, join(dir, e.name)), required: true });
+      out.push({ path: join(dir, e.name), display: displayOf(dir, join(dir, e.name)), required: true, within });
   }
   return out;
 }
 
-async function namedFiles(dir: string, paths: readonly string[]): Promise<Candidate[]> {
+async function namedFiles(dir: string, realDir: string, paths: readonly string[]): Promise<Candidate[]> {
   const out: Candidate[] = [];
   for (const p of paths) {
     const path = resolve(dir, p);
     let isDir: boolean;
+    let within = realDir;
     try {
       isDir = (await stat(path)).isDirectory();
+      // Named outside the folder: that place is the caller's choice, but not where its links lead.
+      if (!isWithin(dir, path)) within = await realpath(isDir ? path : dirname(path));
     } catch (err) {
       throw ioError(err, p);
     }
     if (!isDir) {
-      out.push({ path, display: displayOf(dir, path), required: true });
+      out.push({ path, display: displayOf(dir, path), required: true, named: true, within });
       continue;
     }
     for (const file of await walk(path)) {
       if (!YAML_FILE.test(file)) continue;
       const required = ACTION_FILE.test(basename(file)) || dirname(file).endsWith(`${sep}.github${sep}workflows`);
-      out.push({ path: file, display: displayOf(dir, file), required });
+      out.push({ path: file, display: displayOf(dir, file), required, within });
     }
   }
   return out;

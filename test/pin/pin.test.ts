@@ -278,6 +278,35 @@ jobs:
     assert.equal(result.files[0]!.text, `jobs:\n  a:\n    steps:\n      - uses: acme/linter@${linter.commits[1]} # main\n`);
   });
 
+  it('neither reads nor writes a workflow through a link out of the folder (a linked .github)', async () => {
+    const base = await tempDir();
+    const text = 'jobs:\n  a:\n    steps:\n      - uses: acme/checkout@v4\n';
+    const outside = await put(base, 'other/.github/workflows/ci.yml', text);
+    const dir = join(base, 'repo');
+    await mkdir(dir);
+    await symlink('../other/.github', join(dir, '.github'));
+    // Found by looking: skipped, with the reason, and nothing written where the link points.
+    const result = await pinWorkflows({ dir, gitBase: remotes.base });
+    assert.deepEqual(result.files, []);
+    assert.deepEqual(
+      result.skipped.map((s) => s.file),
+      ['.github/workflows/ci.yml'],
+    );
+    assert.match(result.skipped[0]!.reason, /a link to .*other\/\.github\/workflows\/ci\.yml, outside .*repo: not read, not pinned/);
+    assert.deepEqual(await writePinned(result), []);
+    assert.equal(await readFile(outside, 'utf8'), text);
+    assert.deepEqual((await pinWorkflows({ dir, paths: ['.github'], gitBase: remotes.base })).files, []);
+    // Named: refused.
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['.github/workflows/ci.yml'], gitBase: remotes.base }),
+      (e: unknown) => isProvenantError(e, 'UNSAFE_PATH') && e.where === '.github/workflows/ci.yml' && e.message.includes(outside),
+    );
+    // Named where it is, outside the folder: the caller's choice, pinned.
+    const named = await pinWorkflows({ dir, paths: ['../other/.github/workflows/ci.yml'], gitBase: remotes.base });
+    assert.deepEqual(await writePinned(named), [outside]);
+    assert.equal(await readFile(outside, 'utf8'), text.replace(/@v4\n$/, `@${checkout.commits[1]} # v4\n`));
+  });
+
   it('leaves a block scalar for a person, and writes the rest', async () => {
     const dir = await tempDir();
     const text = 'jobs:\n  a:\n    steps:\n      - uses: >-\n          acme/checkout@v4\n      - uses: acme/checkout@v4\n';
