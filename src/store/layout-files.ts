@@ -8,7 +8,7 @@
  * start"). A read blocks the event loop while the disk gives at most 4 MiB (a copy from the
  * page cache, usually; a cold or network disk takes longer), as Node's own module loading does.
  */
-import { join, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 
 const fs = process.getBuiltinModule('node:fs');
@@ -61,8 +61,18 @@ export async function readCapped(
   limit: number,
   where: string,
   code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT',
+  options: ReadCappedOptions = {},
 ): Promise<Uint8Array> {
-  return (await readCappedWithStamp(path, limit, where, code)).bytes;
+  return (await readCappedWithStamp(path, limit, where, code, options)).bytes;
+}
+
+/** Options of {@link readCapped}. */
+export interface ReadCappedOptions {
+  /**
+   * The file must be in its folder once links are resolved (a layout's index.json and
+   * oci-layout): a link out of it is refused before a byte is read (see {@link openInFolder}).
+   */
+  inFolder?: boolean | undefined;
 }
 
 /** {@link readCapped}, with the stamp of what was read. */
@@ -71,8 +81,10 @@ export async function readCappedWithStamp(
   limit: number,
   where: string,
   code: 'INVALID_MANIFEST' | 'INVALID_LAYOUT',
+  options: ReadCappedOptions = {},
 ): Promise<{ bytes: Uint8Array; stamp: string }> {
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
+  const fd = options.inFolder === true ? openInFolder(path, flags, where) : fs.openSync(path, flags);
   try {
     const s = fs.fstatSync(fd, { bigint: true });
     const name = path.slice(path.lastIndexOf('/') + 1);
@@ -100,4 +112,34 @@ export async function readCappedWithStamp(
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Opens `path`, refusing it when it is a link that leads out of its folder. A crafted layout's
+ * `index.json -> /home/me/.config/x.json` was read, and the errors about what it held quoted
+ * its values (a media type, a digest) to whoever sees the command's output, a CI log maybe.
+ * Opened with O_NOFOLLOW first, so a file that is no link (every layout Provenant and other
+ * tools write) costs no more than before; only a link is resolved and checked. Links within
+ * the folder are followed, as a blob's are.
+ *
+ * @throws ProvenantError `UNSAFE_PATH` naming where the link leads; errors as Node gives them
+ */
+function openInFolder(path: string, flags: number, where: string): number {
+  try {
+    return fs.openSync(path, flags | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    // ELOOP: the last part is a link (EMLINK on FreeBSD); anything else is thrown as it is.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ELOOP' && code !== 'EMLINK') throw err;
+  }
+  const target = fs.realpathSync(path);
+  const inside = relative(fs.realpathSync(dirname(path)), target);
+  if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    throw new ProvenantError('UNSAFE_PATH', `${name} is a link to ${target}, outside the layout`, {
+      where,
+      hint: `a layout's ${name} is a file of its own; copy the file there instead of linking it`,
+    });
+  }
+  return fs.openSync(target, flags);
 }

@@ -585,7 +585,7 @@ async function changedIndex(path: string, where: string, stamp: string): Promise
 
 async function readLayoutFile(path: string, where: string): Promise<Uint8Array | undefined> {
   try {
-    return await readCapped(pathIn(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT');
+    return await readCapped(pathIn(path, LAYOUT_FILE), MANIFEST_LIMIT, where, 'INVALID_LAYOUT', { inFolder: true });
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw fileError(err, where);
@@ -656,7 +656,9 @@ const INDEX_JSON_LIMIT = MANIFEST_LIMIT;
 async function readIndexJson(path: string, where: string): Promise<IndexRead> {
   let read: { bytes: Uint8Array; stamp: string };
   try {
-    read = await readCappedWithStamp(pathIn(path, 'index.json'), INDEX_JSON_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT');
+    read = await readCappedWithStamp(pathIn(path, 'index.json'), INDEX_JSON_LIMIT, `${where}/index.json`, 'INVALID_LAYOUT', {
+      inFolder: true,
+    });
   } catch (err) {
     throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
   }

@@ -284,6 +284,41 @@ describe('LayoutStore', () => {
     );
   });
 
+  it('reads no index.json or oci-layout that links out of the layout, and follows one that links inside it', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'img');
+    await makeImage(await LayoutStore.open(dir, { create: true }), { tag: 'v1' });
+    const index = join(dir, 'index.json');
+    // A host file that is JSON where the checks look: its values were quoted in the error.
+    const host = join(base, 'host.json');
+    await writeFile(host, '{"schemaVersion":2,"manifests":[{"mediaType":"SECRET-TOKEN-abc","digest":"x","size":1}]}');
+    fs.renameSync(index, join(dir, 'kept-index.json'));
+    fs.symlinkSync(host, index);
+    for (const open of [() => LayoutStore.open(dir), () => LayoutStore.open(dir, { create: true })]) {
+      await assert.rejects(
+        open(),
+        (e: unknown) =>
+          isProvenantError(e, 'UNSAFE_PATH') &&
+          e.message.includes(host) &&
+          !e.message.includes('SECRET') &&
+          e.where === `oci:${dir}/index.json`,
+      );
+    }
+    // Within the layout a link is followed.
+    fs.rmSync(index);
+    fs.symlinkSync('kept-index.json', index);
+    assert.deepEqual(await (await LayoutStore.open(dir)).listTags(), ['v1']);
+    const layout = join(dir, 'oci-layout');
+    fs.rmSync(layout);
+    await writeFile(host, '{"imageLayoutVersion":"SECRET-TOKEN-abc"}');
+    fs.symlinkSync(host, layout);
+    await assert.rejects(
+      LayoutStore.open(dir),
+      (e: unknown) =>
+        isProvenantError(e, 'UNSAFE_PATH') && e.message.includes(host) && !e.message.includes('SECRET') && e.where === `oci:${dir}`,
+    );
+  });
+
   it('refuses an index.json that gives one digest two sizes', async () => {
     const dir = join(await tempDir(), 'img');
     await LayoutStore.open(dir, { create: true });
