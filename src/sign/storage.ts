@@ -343,22 +343,51 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
       if (found !== undefined) out.push(found);
     }
   }
-  const referrers = new Map<string, Descriptor>();
-  for (const r of await store.referrers(subject, options)) referrers.set(r.digest, r);
+  // Each referrer with where it was listed, for the message when it cannot be read.
+  const referrers = new Map<string, { descriptor: Descriptor; listedBy: string }>();
+  let listed: Descriptor[] = [];
+  try {
+    listed = await store.referrers(subject, options);
+  } catch (err) {
+    // A store's lookup reads what others pushed (a registry's fallback tag, a layout's manifests).
+    if (!isBadContent(err)) throw err;
+    if (err.code !== 'NOT_FOUND') {
+      const error = `the referrers lookup met content that is not what it should be: ${err.message}`;
+      out.push({ storage: 'referrers', format: 'cosign-layer', kind: 'signature', source: 'referrers lookup', layer: undefined, error });
+    }
+  }
+  for (const r of listed) referrers.set(r.digest, { descriptor: r, listedBy: 'the referrers lookup' });
   const fallbackTag = `${digestAlgorithm(subject)}-${digestHex(subject)}`;
   const fallback = await store.resolve(fallbackTag, options);
   if (fallback !== undefined && isIndexType(fallback.mediaType)) {
-    const index = await store.getManifest(fallback.digest, options);
-    if (index.kind === 'index') for (const m of index.index.manifests) if (!referrers.has(m.digest)) referrers.set(m.digest, m);
+    let index: Stored | undefined;
+    try {
+      index = await store.getManifest(fallback.digest, options);
+    } catch (err) {
+      // Anyone who can push a tag can push this one, as the .sig and .att tags: it is one
+      // malformed entry, and the signatures found elsewhere are still checked.
+      if (!isBadContent(err)) throw err;
+      if (err.code !== 'NOT_FOUND') {
+        const error = `the referrers tag schema's index ${fallbackTag} cannot be read: ${err.message}`;
+        out.push({ storage: 'referrers', format: 'cosign-layer', kind: 'signature', source: fallbackTag, layer: undefined, error });
+      }
+    }
+    if (index?.kind === 'index') {
+      for (const m of index.index.manifests)
+        if (!referrers.has(m.digest)) referrers.set(m.digest, { descriptor: m, listedBy: `the ${fallbackTag} tag's index` });
+    }
   }
-  for (const r of referrers.values()) {
+  for (const { descriptor: r, listedBy } of referrers.values()) {
     if (!isManifestType(r.mediaType)) continue;
     let stored: Stored;
     try {
       stored = await store.getManifest(r.digest, options);
     } catch (err) {
       if (err instanceof ProvenantError && err.code === 'NOT_FOUND') continue;
-      throw err;
+      if (!isBadContent(err)) throw err;
+      const found = unreadableReferrer(r, listedBy, err);
+      if (found !== undefined) out.push(found);
+      continue;
     }
     if (stored.kind !== 'manifest' || stored.manifest.subject?.digest !== subject) continue;
     const m = stored.manifest;
@@ -403,6 +432,30 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
     }
   }
   return out;
+}
+
+/**
+ * A referrer listed as a manifest that is not one (not JSON, not a manifest, not its digest), as
+ * one malformed entry, unless its descriptor says it is an artifact other than a signature (then
+ * nothing is lost by passing it over, as a readable one would be). Its kind is what its
+ * descriptor says, a signature when it says nothing.
+ */
+function unreadableReferrer(r: Descriptor, listedBy: string, err: ProvenantError): FoundCosignLayer | undefined {
+  const artifactType = r.artifactType?.split(';')[0];
+  if (artifactType !== undefined && !isBundleMediaType(artifactType) && !artifactType.startsWith('application/vnd.dev.cosign'))
+    return undefined;
+  const predicateType = r.annotations?.[BundleAnnotation.PredicateType];
+  const attestation =
+    (predicateType !== undefined && predicateType !== COSIGN_SIGN_PREDICATE_TYPE) || artifactType?.includes('.att') === true;
+  return {
+    storage: 'referrers',
+    format: 'cosign-layer',
+    kind: attestation ? 'attestation' : 'signature',
+    source: `referrer ${r.digest}`,
+    ...(predicateType === undefined ? {} : { predicateType }),
+    layer: undefined,
+    error: `listed by ${listedBy}, it is not a readable manifest: ${err.message}`,
+  };
 }
 
 /** True for a Sigstore bundle's media type, of any version (cosign 3 writes v0.3). */

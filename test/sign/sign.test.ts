@@ -441,6 +441,60 @@ describe('signing with a key', () => {
       const summary = await summarizeSignatures(layout, d);
       assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
     });
+
+    it('a referrer that is not a manifest, or a fallback tag that is not an index, is one malformed entry; the others still verify', async () => {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const d = made.root.digest;
+      await signImage(layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF });
+      // Anyone who can push the referrers tag schema's tag: an index listing, as a manifest, a
+      // blob that is not one (the image's config).
+      const image = made.manifests[0]!;
+      assert.ok(image.kind === 'manifest');
+      const config = image.manifest.config;
+      const fallbackTag = d.replace(':', '-');
+      const fake = parseStored(
+        encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ ...config, mediaType: MediaType.OciManifest }] }),
+      );
+      await layout.putManifest(fake, { tags: [fallbackTag] });
+      const report = await verifyImage(layout, d, { policy: { key: alice.publicKey } });
+      const rows = report.checked.map((c) => [c.storage, c.source, c.verified, c.reason]);
+      assert.deepEqual(rows, [
+        ['cosign', `${cosignTag(d, 'sig')} layer 0`, true, undefined],
+        ['referrers', report.verified[1]!.source, true, undefined],
+        ['referrers', `referrer ${config.digest}`, false, 'malformed'],
+      ]);
+      assert.match(
+        report.checked[2]!.message!,
+        new RegExp(`listed by the ${fallbackTag} tag's index, it is not a readable manifest: not a valid image manifest`),
+      );
+      assertVerified(report);
+
+      // The tag itself naming bytes that are not an index (written past the parser, as a
+      // registry would serve them). A layout's referrers lookup reads that manifest too, and
+      // fails on it: the bundle referrer is not found then, the .sig signature still is.
+      const junk = new TextEncoder().encode('{"not":"an index"}');
+      const bogus = {
+        kind: 'index',
+        mediaType: MediaType.OciIndex,
+        digest: digestOf(junk),
+        bytes: junk,
+        index: { schemaVersion: 2, manifests: [] },
+      };
+      await layout.putManifest(bogus as Stored, { tags: [fallbackTag] });
+      const again = await verifyImage(layout, d, { policy: { key: alice.publicKey } });
+      assert.deepEqual(
+        again.checked.map((c) => [c.source, c.verified, c.reason]),
+        [
+          [`${cosignTag(d, 'sig')} layer 0`, true, undefined],
+          ['referrers lookup', false, 'malformed'],
+          [fallbackTag, false, 'malformed'],
+        ],
+      );
+      assert.match(again.checked[1]!.message!, /the referrers lookup met content that is not what it should be: not a valid image index/);
+      assert.match(again.checked[2]!.message!, new RegExp(`the referrers tag schema's index ${fallbackTag} cannot be read`));
+      assertVerified(again);
+    });
   });
 
   it('cosign attestations: DSSE layers in the .att image as cosign 2 writes them', async () => {
