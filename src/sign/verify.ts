@@ -140,9 +140,13 @@ export interface CheckedSignature {
   /** Who signed: the key id (key policy), or the certificate's identity and issuer. */
   signer?: { keyId?: string; identity?: string; issuer?: string };
   predicateType?: string;
-  /** When a transparency log recorded it. */
+  /** When a transparency log recorded it, as its verified signed entry timestamp says (an inclusion proof says no time). */
   loggedAt?: Date;
-  /** Its index in that log, when it carries a log entry. */
+  /**
+   * Its index in that log: the one its verified signed entry timestamp signs, else the one its
+   * verified inclusion proof proves (the index in the log's tree, which on a sharded Rekor v1 log
+   * is not the global one).
+   */
   logIndex?: string;
   /** Whether the transparency log entry was checked (false: none, or no trusted root to check it with). */
   transparencyLog: boolean;
@@ -572,11 +576,12 @@ function checkEntity(base: CheckedSignature, entity: SignedEntity, bundle: Bundl
   } catch (err) {
     throw translate(err, keyMode, entity, policy, hintIsOurs);
   }
-  const loggedAt = integratedTime(entity.tlogEntries);
-  const out: CheckedSignature = { ...base, verified: true, transparencyLog: tlogs > 0 && (options.trustedRoot !== undefined || !keyMode) };
-  if (loggedAt !== undefined) out.loggedAt = loggedAt;
-  const logIndex = entity.tlogEntries[0]?.logIndex;
-  if (logIndex !== undefined && logIndex !== '') out.logIndex = logIndex;
+  const out: CheckedSignature = {
+    ...base,
+    verified: true,
+    transparencyLog: tlogs > 0 && (options.trustedRoot !== undefined || !keyMode),
+    ...verifiedLogPosition(entity.tlogEntries),
+  };
   if (keyMode) {
     out.signer = { keyId: keyId(policy.key) };
     return out;
@@ -715,6 +720,24 @@ function translate(err: unknown, keyMode: boolean, entity: SignedEntity, policy:
         return new Failure('malformed', `the signature could not be checked: ${message}`);
       return new Failure('malformed', message);
   }
+}
+
+/**
+ * Where and when the log recorded a signature, from what the verifier authenticated only (every
+ * entry it was given passed, each with its signed entry timestamp and inclusion proof when it
+ * carries them). The signed entry timestamp signs the entry's integrated time and log index; an
+ * inclusion proof proves its own index (in the log's tree) and no time, so an entry with a proof
+ * alone has no time to report, as in sigstore-go (pkg/verify/tlog.go). The entry's other fields
+ * are not signed: anyone can change them in a bundle that carries no signed entry timestamp.
+ */
+function verifiedLogPosition(entries: readonly TransparencyLogEntry[]): { loggedAt?: Date; logIndex?: string } {
+  const promised = entries.find((e) => e.inclusionPromise !== undefined);
+  if (promised !== undefined) {
+    const loggedAt = integratedTime([promised]);
+    return { ...(loggedAt === undefined ? {} : { loggedAt }), ...(promised.logIndex === '' ? {} : { logIndex: promised.logIndex }) };
+  }
+  const proven = entries.find((e) => e.inclusionProof !== undefined)?.inclusionProof?.logIndex;
+  return proven === undefined || proven === '' ? {} : { logIndex: proven };
 }
 
 function integratedTime(entries: readonly TransparencyLogEntry[]): Date | undefined {

@@ -23,6 +23,7 @@ import { tempLayout } from './helpers.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from './mock-sigstore.ts';
 
 const REF = 'registry.test/keyless/app';
+const COSIGN_SIGN = 'https://sigstore.dev/cosign/sign/v1';
 const IDENTITY = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
 
 describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
@@ -294,6 +295,30 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     const c = (await verifyImage(store, made.root.digest, { policy, trustedRoot: mock.trustedRoot })).checked[0]!;
     assert.equal(c.reason, 'inclusion-proof');
     assert.match(c.message!, /inclusion proof does not match: calculated root hash does not match/);
+  });
+
+  it('the log index and time shown are the verified ones: without a signed entry timestamp, no time and the proof’s index', async () => {
+    const { layout, made } = await signed();
+    const d = made.root.digest;
+    const f = (await findSignatures(layout, d)).find((x) => x.format === 'bundle');
+    assert.ok(f?.format === 'bundle' && f.bundle);
+    const entry = f.bundle.verificationMaterial.tlogEntries[0]!;
+    assert.ok(entry.inclusionPromise && entry.inclusionProof);
+    const report = await verifyImage(layout, d, { policy, trustedRoot: mock.trustedRoot });
+    const logged = report.verified.find((c) => c.format === 'bundle')!;
+    assert.equal(logged.logIndex, entry.logIndex);
+    assert.equal(logged.loggedAt?.getTime(), Number(entry.integratedTime) * 1000);
+    // The signed entry timestamp dropped, the unsigned time and index changed: the inclusion
+    // proof and the timestamp authority still verify the signature, and neither signs those.
+    const forgedEntry = { ...entry, inclusionPromise: undefined, integratedTime: '946684800', logIndex: '424242' };
+    const forged = { ...f.bundle, verificationMaterial: { ...f.bundle.verificationMaterial, tlogEntries: [forgedEntry] } } as Bundle;
+    const store = await tempLayout();
+    await store.putManifest(made.root, { tags: ['v1'] });
+    await writeBundleReferrer(store, { mediaType: made.root.mediaType, digest: d, size: made.root.bytes.length }, forged, COSIGN_SIGN);
+    const c = (await verifyImage(store, d, { policy, trustedRoot: mock.trustedRoot })).checked[0]!;
+    assert.equal(c.verified, true, c.message);
+    assert.equal(c.loggedAt, undefined);
+    assert.equal(c.logIndex, entry.inclusionProof.logIndex);
   });
 
   it('a certificate used outside its validity: issued an hour before the log integrated the signature', async () => {
