@@ -231,11 +231,15 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
       throw new ProvenantError('USAGE', '--key and --certificate-* each say whom to trust: give one');
     }
     const key = await loadPublicKeyFile(keyPath).catch((err: unknown) => {
-      if (!(err instanceof ProvenantError) || err.code !== 'INVALID_CONFIG') throw err;
+      if (!(err instanceof ProvenantError) || (err.code !== 'INVALID_CONFIG' && err.code !== 'USAGE')) throw err;
+      // USAGE: a PEM of another type (a certificate, a private key).
       throw new ProvenantError(err.code, err.message, {
         where: keyPath,
         cause: err,
-        hint: 'verification takes the public key (cosign.pub); provenant public-key --key cosign.key prints it',
+        hint:
+          err.code === 'USAGE'
+            ? '--key takes a public key (provenant public-key --key cosign.key prints it); a certificate’s signature is verified keyless, with --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]'
+            : 'verification takes the public key (cosign.pub); provenant public-key --key cosign.key prints it',
       });
     });
     return { policy: { key }, trustedRoot: fromFile, trustedRootSource: rootPath };

@@ -131,15 +131,32 @@ export function publicKeyPem(key: KeyObject): string {
 }
 
 /**
- * Reads a public key from PEM (a `PUBLIC KEY` block, or a certificate's key).
+ * Reads a public key from PEM: its first block, a PKIX `PUBLIC KEY` or a PKCS#1 `RSA PUBLIC
+ * KEY`, the two types cosign reads for a key (sigstore's cryptoutils.UnmarshalPEMToPublicKey). A
+ * certificate is refused: trusting its key would skip every check a certificate stands for (its
+ * chain, validity and identity), which is what keyless verification does.
  *
- * @throws ProvenantError `INVALID_CONFIG` when it is not one
+ * @throws ProvenantError `USAGE` for a PEM block of another type (a certificate, a private key),
+ *   `INVALID_CONFIG` when it is no PEM or its key does not parse
  */
 export function parsePublicKey(pem: string | Uint8Array, where?: string): KeyObject {
+  const at = where === undefined ? {} : { where };
+  const block = pemDecode(typeof pem === 'string' ? pem : Buffer.from(pem).toString('utf8'));
+  if (block === undefined) throw new ProvenantError('INVALID_CONFIG', 'not a PEM public key', at);
+  const type = block.type === 'PUBLIC KEY' ? 'spki' : block.type === 'RSA PUBLIC KEY' ? 'pkcs1' : undefined;
+  if (type === undefined) {
+    const certificate = block.type === 'CERTIFICATE';
+    throw new ProvenantError('USAGE', `a ${block.type} PEM block, not a public key (PUBLIC KEY or RSA PUBLIC KEY)`, {
+      ...at,
+      hint: certificate
+        ? 'a certificate is trusted by its issuer and identity, not as a key: verify keyless with the identity and OIDC issuer it must have'
+        : 'give the public key (cosign.pub)',
+    });
+  }
   try {
-    return createPublicKey(typeof pem === 'string' ? pem : Buffer.from(pem));
+    return createPublicKey({ key: Buffer.from(block.bytes), format: 'der', type });
   } catch (cause) {
-    throw new ProvenantError('INVALID_CONFIG', 'not a PEM public key', { ...(where === undefined ? {} : { where }), cause });
+    throw new ProvenantError('INVALID_CONFIG', `the ${block.type} PEM block does not parse as a key`, { ...at, cause });
   }
 }
 
@@ -269,9 +286,9 @@ export async function loadPrivateKeyFile(path: string, password: string | Uint8A
 }
 
 /**
- * Reads a public key file (`cosign.pub`, or a certificate).
+ * Reads a public key file (`cosign.pub`: see {@link parsePublicKey}).
  *
- * @throws ProvenantError `NOT_FOUND`, `IO`, or `INVALID_CONFIG` naming the file
+ * @throws ProvenantError `NOT_FOUND`, `IO`, or what {@link parsePublicKey} throws, naming the file
  */
 export async function loadPublicKeyFile(path: string): Promise<KeyObject> {
   return parsePublicKey(await readKeyFile(path), path);

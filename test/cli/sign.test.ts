@@ -2,6 +2,7 @@
 // real registry, the key password from the environment and from a terminal prompt, tampering
 // seen through the CLI, inspect naming the signer, and copy --platform warning about signatures.
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +10,7 @@ import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
 import { cosignTag, findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { fixture } from '../helpers/fixtures.ts';
+import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -169,6 +170,21 @@ describe('sign and verify a layout', () => {
         .sort(),
       ['signature', 'wrong-key'],
     );
+  });
+
+  it('--key takes a public key: a certificate or a private key is a usage error that points to the keyless flags', {
+    skip: fixturesMissing,
+  }, async () => {
+    await cp(fixture('sig', 'derived-cimage-dir-img-cosign-fulcio-rekor-valid.cert.pem'), join(dir, 'leaf.pem'));
+    const leaf = await provenant(['verify', '--key', 'leaf.pem', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(leaf.status, 2, leaf.stderr);
+    assert.match(leaf.stderr, /a CERTIFICATE PEM block, not a public key \(PUBLIC KEY or RSA PUBLIC KEY\) \(leaf\.pem\)/);
+    assert.match(leaf.stderr, /--certificate-identity\[-regexp\] and --certificate-oidc-issuer\[-regexp\]/);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    await writeFile(join(dir, 'plain.key'), privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const priv = await provenant(['verify-attestation', '--key', 'plain.key', 'oci:layout:latest'], { cwd: dir });
+    assert.equal(priv.status, 2, priv.stderr);
+    assert.match(priv.stderr, /a PRIVATE KEY PEM block, not a public key/);
   });
 
   it('--recursive signs each platform image too, and --platform verifies one; --new-bundle-format picks one storage', async () => {

@@ -1,6 +1,14 @@
 // cosign key files: reading theirs, writing ours, and key files on disk.
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, randomBytes, scryptSync } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  generateKeyPairSync,
+  randomBytes,
+  scryptSync,
+} from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -110,6 +118,44 @@ describe('cosign key files', { skip: fixturesMissing }, () => {
       ),
     );
     await assert.rejects(decryptPrivateKey(huge, ''), /not usable parameters/);
+  });
+});
+
+describe('public keys', () => {
+  it('are PUBLIC KEY or RSA PUBLIC KEY PEMs, as cosign reads them; a certificate or a private key is a USAGE error', async () => {
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pkcs1 = rsa.publicKey.export({ format: 'pem', type: 'pkcs1' }) as string;
+    assert.match(pkcs1, /^-----BEGIN RSA PUBLIC KEY-----/);
+    assert.equal(keyId(parsePublicKey(pkcs1)), keyId(rsa.publicKey));
+    const ec = generateSigningKeyPair();
+    assert.equal(keyId(parsePublicKey(publicKeyPem(ec.publicKey))), keyId(ec.publicKey));
+    for (const [pem, type] of [
+      [ec.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 'PRIVATE KEY'],
+      [ec.privateKey.export({ format: 'pem', type: 'sec1' }) as string, 'EC PRIVATE KEY'],
+      [rsa.privateKey.export({ format: 'pem', type: 'pkcs1' }) as string, 'RSA PRIVATE KEY'],
+    ]) {
+      assert.throws(
+        () => parsePublicKey(pem!, 'k.pem'),
+        (e: unknown) =>
+          isProvenantError(e, 'USAGE') && e.message === `a ${type} PEM block, not a public key (PUBLIC KEY or RSA PUBLIC KEY)`,
+      );
+    }
+    assert.throws(
+      () => parsePublicKey(pemEncode('PUBLIC KEY', Buffer.from('junk'))),
+      (e: unknown) => isProvenantError(e, 'INVALID_CONFIG'),
+    );
+    assert.throws(
+      () => parsePublicKey('no PEM here'),
+      (e: unknown) => isProvenantError(e, 'INVALID_CONFIG'),
+    );
+  });
+
+  it('a certificate is refused, its key never trusted without the checks a certificate stands for', { skip: fixturesMissing }, async () => {
+    const cert = await readFile(sig('derived-cimage-dir-img-cosign-fulcio-rekor-valid.cert.pem'), 'utf8');
+    assert.throws(
+      () => parsePublicKey(cert, 'leaf.pem'),
+      (e: unknown) => isProvenantError(e, 'USAGE') && /^a CERTIFICATE PEM block/.test(e.message) && /keyless/.test(e.hint ?? ''),
+    );
   });
 });
 
