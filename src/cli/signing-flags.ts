@@ -31,7 +31,8 @@ export const SIGNING_FLAGS: Record<string, FlagSpec> = {
   'tlog-upload': { type: 'boolean', description: 'with --key: log each signature in --rekor-url too (keyless ones always are)' },
   'trusted-root': {
     type: 'string',
-    description: "keyless: the trusted root whose Fulcio chain is written beside cosign 2 signatures (default Sigstore's public-good root)",
+    description:
+      "keyless: the trusted root whose Fulcio chain is written beside cosign 2 signatures; --tlog-upload: whose Rekor keys an equal signature's log entry must verify with to count as logged (default Sigstore's public-good root)",
   },
 };
 

@@ -115,18 +115,29 @@ export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: bool
   const tokenFlag = v['identity-token'] as string | undefined;
   const tsaURL = urlFlag(args, 'timestamp-server-url', undefined);
   const rekorURL = urlFlag(args, 'rekor-url', PUBLIC_REKOR) as string;
+  const rootPath = v['trusted-root'] as string | undefined;
   if (keyPath !== undefined) {
     if (tokenFlag !== undefined) throw new ProvenantError('USAGE', '--key and --identity-token each choose a way to sign: give one');
     const key = await loadPrivateKeyFile(keyPath, await keyPassword(io, { file: keyPath }));
-    const signer = new KeySigner(key, { rekorURL: v['tlog-upload'] === true ? rekorURL : undefined, tsaURL });
-    return { signer, label: `key ${signer.keyId}` };
+    if (v['tlog-upload'] !== true) return chosenKey(new KeySigner(key, { tsaURL }));
+    // The root an equal signature's log entry must verify with to count as logged already.
+    const trustedRoot = await signingRoot(rootPath);
+    return chosenKey(new KeySigner(key, { rekorURL, tsaURL, trustedRoot }));
   }
   if (!keyless && tokenFlag === undefined) return undefined;
   const fulcioURL = urlFlag(args, 'fulcio-url', PUBLIC_FULCIO) as string;
-  const rootPath = v['trusted-root'] as string | undefined;
-  const trustedRoot = rootPath === undefined ? (await publicGoodTrustedRoot()).root : await readTrustedRoot(rootPath);
+  const trustedRoot = await signingRoot(rootPath);
   const signer = new KeylessSigner({ fulcioURL, rekorURL, tsaURL, identityToken: identityToken(tokenFlag, io), trustedRoot });
   return { signer, label: `keyless (${fulcioURL})` };
+}
+
+function chosenKey(signer: KeySigner): ChosenSigner {
+  return { signer, label: `key ${signer.keyId}` };
+}
+
+/** `--trusted-root FILE`, else Sigstore's public-good root. */
+async function signingRoot(path: string | undefined): Promise<TrustedRoot> {
+  return path === undefined ? (await publicGoodTrustedRoot()).root : readTrustedRoot(path);
 }
 
 function identityToken(flag: string | undefined, io: CliIo): TokenSource {

@@ -34,6 +34,8 @@ import {
   signatureLayer,
   writeBundleReferrer,
 } from './storage.ts';
+import type { TrustedRoot } from './trust.ts';
+import { verifyFoundSignature } from './verify.ts';
 
 /** Where signatures go: cosign 2's `.sig`/`.att` tags, cosign 3's bundle referrers. */
 export type SignatureStorage = 'cosign' | 'referrers';
@@ -83,9 +85,10 @@ export async function signImage(store: ContentStore, target: string, options: Si
   for (const subject of subjects) {
     throwIfAborted(options.signal);
     const existing = await findSignatures(store, subject.digest, options);
+    const dupOf = duplicates(store, subject.digest, existing, options.signer, options);
     if (storages.includes('cosign')) {
       const payload = simpleSigningPayload(options.dockerReference, subject.digest, options.annotations);
-      const dup = findDuplicate(existing, options.signer, 'cosign', payload);
+      const dup = await dupOf('cosign', payload);
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'cosign', added: false, location: dup });
       } else {
@@ -96,7 +99,7 @@ export async function signImage(store: ContentStore, target: string, options: Si
     }
     if (storages.includes('referrers')) {
       const statement = cosignSignStatement(subject.digest, options.annotations);
-      const dup = findDuplicate(existing, options.signer, 'referrers', statement);
+      const dup = await dupOf('referrers', statement);
       if (dup !== undefined) {
         out.push({ digest: subject.digest, storage: 'referrers', added: false, location: dup });
       } else {
@@ -134,11 +137,12 @@ export async function attestImage(
   const root = await store.getManifest(target, options);
   const subject = descriptorOf(root);
   const existing = await findSignatures(store, subject.digest, options);
+  const dupOf = duplicates(store, subject.digest, existing, options.signer, options);
   const out: SignedEntry[] = [];
   for (const s of statements) {
     throwIfAborted(options.signal);
     assertNames(s, subject.digest);
-    const dup = findDuplicate(existing, options.signer, options.storage === 'cosign' ? 'cosign-att' : 'referrers', s.bytes);
+    const dup = await dupOf(options.storage === 'cosign' ? 'cosign-att' : 'referrers', s.bytes);
     if (dup !== undefined) {
       out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, predicateType: s.predicateType });
       continue;
@@ -230,57 +234,87 @@ async function children(store: ContentStore, index: Stored, options: OperationOp
   return out;
 }
 
+type Where = 'cosign' | 'cosign-att' | 'referrers';
+
 /**
  * Where an equal signature by the signer's key already is: the same payload (simple-signing
  * payload or statement), and a signature over it that verifies with the key, as verification
  * judges it (a DSSE envelope when any of its signatures does, as cosign). When the signer logs
  * its signatures, only a logged one is equal: an unlogged one would not pass a verifier that
- * requires a log entry, which is what signing with a log asks for. Keyless signers have no
- * long-lived key, so each of their signatures is new, as in cosign.
+ * requires a log entry, which is what signing with a log asks for. Logged means that it verifies
+ * with a log entry checked against the signer's trusted root: anyone who can push a signature
+ * can copy an unlogged one and add a log annotation or entry of their making. Keyless signers
+ * have no long-lived key, so each of their signatures is new, as in cosign.
  */
-function findDuplicate(
+function duplicates(
+  store: ContentStore,
+  subject: Digest,
   existing: readonly FoundSignature[],
   signer: Signer,
-  where: 'cosign' | 'cosign-att' | 'referrers',
-  payload: Uint8Array,
-): string | undefined {
-  const key = signer.publicKey;
-  if (key === undefined) return undefined;
-  const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
-  for (const f of existing) {
-    if (signer.transparencyLog === true && !logged(f)) continue;
-    if (where === 'cosign' && f.format === 'cosign-layer' && f.layer !== undefined && f.storage === 'cosign' && f.kind === 'signature') {
-      const sig = b64decode(f.layer.annotations[CosignAnnotation.Signature]);
-      if (sig !== undefined && same(f.layer.payload, payload) && verifies(payload, key, sig)) return f.source;
+  options: OperationOptions,
+): (where: Where, payload: Uint8Array) => Promise<string | undefined> {
+  return async (where, payload) => {
+    const key = signer.publicKey;
+    if (key === undefined) return undefined;
+    for (const f of existing) {
+      if (!equalSignature(f, key, where, payload)) continue;
+      if (signer.transparencyLog === true && !(await logged(store, subject, f, key, signer.trustedRoot, options))) continue;
+      return f.source;
     }
-    if (
-      where === 'cosign-att' &&
-      f.format === 'cosign-layer' &&
-      f.layer !== undefined &&
-      f.storage === 'cosign' &&
-      f.kind === 'attestation'
-    ) {
-      try {
-        const env = parseEnvelope(f.layer.payload);
-        if (same(env.payload, payload) && env.signatures.some((s) => verifies(pae(env.payloadType, env.payload), key, s.sig)))
-          return f.source;
-      } catch {
-        // not an envelope: not a duplicate
-      }
-    }
-    if (where === 'referrers' && f.format === 'bundle' && f.bundle?.content.$case === 'dsseEnvelope') {
-      const env = f.bundle.content.dsseEnvelope;
-      const sig = env.signatures[0]?.sig;
-      if (sig !== undefined && same(env.payload, payload) && verifies(pae(env.payloadType, env.payload), key, sig)) return f.source;
-    }
-  }
-  return undefined;
+    return undefined;
+  };
 }
 
-/** Whether `f` carries a transparency log entry (not checked here: verification does that). */
-function logged(f: FoundSignature): boolean {
-  if (f.format === 'bundle') return (f.bundle?.verificationMaterial.tlogEntries.length ?? 0) > 0;
-  return (f.layer?.annotations[CosignAnnotation.Bundle] ?? '') !== '';
+function equalSignature(f: FoundSignature, key: KeyObject, where: Where, payload: Uint8Array): boolean {
+  const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+  if (where === 'cosign' && f.format === 'cosign-layer' && f.layer !== undefined && f.storage === 'cosign' && f.kind === 'signature') {
+    const sig = b64decode(f.layer.annotations[CosignAnnotation.Signature]);
+    return sig !== undefined && same(f.layer.payload, payload) && verifies(payload, key, sig);
+  }
+  if (
+    where === 'cosign-att' &&
+    f.format === 'cosign-layer' &&
+    f.layer !== undefined &&
+    f.storage === 'cosign' &&
+    f.kind === 'attestation'
+  ) {
+    try {
+      const env = parseEnvelope(f.layer.payload);
+      return same(env.payload, payload) && env.signatures.some((s) => verifies(pae(env.payloadType, env.payload), key, s.sig));
+    } catch {
+      // not an envelope: not a duplicate
+      return false;
+    }
+  }
+  if (where === 'referrers' && f.format === 'bundle' && f.bundle?.content.$case === 'dsseEnvelope') {
+    const env = f.bundle.content.dsseEnvelope;
+    const sig = env.signatures[0]?.sig;
+    return sig !== undefined && same(env.payload, payload) && verifies(pae(env.payloadType, env.payload), key, sig);
+  }
+  return false;
+}
+
+/**
+ * Whether `f` verifies with `key` and a transparency log entry checked against `trustedRoot`
+ * (its signed entry timestamp or inclusion proof with a trusted Rekor key, and that the entry
+ * records this signature). Without a trusted root nothing counts as logged.
+ */
+async function logged(
+  store: ContentStore,
+  subject: Digest,
+  f: FoundSignature,
+  key: KeyObject,
+  trustedRoot: TrustedRoot | undefined,
+  options: OperationOptions,
+): Promise<boolean> {
+  if (trustedRoot === undefined) return false;
+  const checked = await verifyFoundSignature(store, f, subject, {
+    ...options,
+    policy: { key },
+    trustedRoot,
+    requireTransparencyLog: true,
+  });
+  return checked.verified && checked.transparencyLog;
 }
 
 function verifies(data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean {

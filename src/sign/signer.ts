@@ -47,6 +47,11 @@ export interface Signer {
    * would refuse.
    */
   readonly transparencyLog?: boolean | undefined;
+  /**
+   * What an equal signature's log entry is checked against before it counts as logged (with
+   * {@link transparencyLog}); without it none does, and each signing logs anew.
+   */
+  readonly trustedRoot?: TrustedRoot | undefined;
   /** Signs `content`. */
   sign(content: Signable, options?: { signal?: AbortSignal | undefined }): Promise<Signed>;
 }
@@ -63,6 +68,15 @@ export interface WitnessOptions {
   retries?: number | undefined;
 }
 
+/** Options of {@link KeySigner}. */
+export interface KeySignerOptions extends WitnessOptions {
+  /**
+   * With `rekorURL`: the trusted root whose Rekor keys an existing signature's log entry must
+   * verify with for signing again to take it as logged (see {@link Signer.trustedRoot}).
+   */
+  trustedRoot?: TrustedRoot | undefined;
+}
+
 /**
  * Signs with a cosign private key: ECDSA P-256 with SHA-256, DER signatures (what cosign's
  * default `ECDSA_P256_SHA_256` signer produces). The key is named by its {@link keyId} hint.
@@ -71,9 +85,9 @@ export interface WitnessOptions {
 export class KeySigner implements Signer {
   readonly publicKey: KeyObject;
   readonly #privateKey: KeyObject;
-  readonly #options: WitnessOptions;
+  readonly #options: KeySignerOptions;
 
-  constructor(privateKey: KeyObject, options: WitnessOptions = {}) {
+  constructor(privateKey: KeyObject, options: KeySignerOptions = {}) {
     if (
       privateKey.type !== 'private' ||
       privateKey.asymmetricKeyType !== 'ec' ||
@@ -91,6 +105,11 @@ export class KeySigner implements Signer {
   /** True with a `rekorURL`. */
   get transparencyLog(): boolean {
     return this.#options.rekorURL !== undefined;
+  }
+
+  /** The `trustedRoot` option. */
+  get trustedRoot(): TrustedRoot | undefined {
+    return this.#options.trustedRoot;
   }
 
   /** The key's id, {@link keyId}. */

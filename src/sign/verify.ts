@@ -395,6 +395,20 @@ class Failure extends Error {
   }
 }
 
+/**
+ * Verifies one signature {@link findSignatures} found in `store`, as {@link verifyImage} verifies
+ * each (neither its kind nor its predicate type is filtered on): for a caller that holds one
+ * already, as signing does to tell whether an equal signature is already logged.
+ */
+export function verifyFoundSignature(
+  store: ContentStore,
+  f: FoundSignature,
+  subject: Digest,
+  options: VerifyOptions,
+): Promise<CheckedSignature> {
+  return verifyFound(f, subject, options, () => readSubject(store, subject, options));
+}
+
 async function verifyFound(
   f: FoundSignature,
   subject: Digest,

@@ -438,6 +438,24 @@ describe('key signatures logged with --tlog-upload', { skip: fixturesMissing }, 
     });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(mock.requests.rekor, 2);
+    // Again, with the root that vouches for those entries: they are logged, nothing is added.
+    const again = await provenant(
+      [
+        'sign',
+        '--key',
+        'cosign.key',
+        '--tlog-upload',
+        '--rekor-url',
+        mock.url,
+        '--trusted-root',
+        mock.trustedRootPath,
+        'oci:layout:latest',
+      ],
+      { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } },
+    );
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /0 signature\(s\) added, 2 already there/);
+    assert.equal(mock.requests.rekor, 2);
     const v = await provenant(
       ['verify', '--key', 'cosign.pub', '--trusted-root', mock.trustedRootPath, '--format', 'json', 'oci:layout:latest'],
       {

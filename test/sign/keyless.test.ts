@@ -422,7 +422,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
     const s = statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3' }, [{ name: 'app', digest: made.root.digest }]);
     const plain = new KeySigner(pair.privateKey);
-    const logging = new KeySigner(pair.privateKey, { rekorURL: mock.url });
+    const logging = new KeySigner(pair.privateKey, { rekorURL: mock.url, trustedRoot: mock.trustedRoot });
     const run = async (signer: KeySigner) => [
       ...(await signImage(layout, 'v1', { signer, dockerReference: REF })),
       ...(await attestImage(layout, 'v1', [s], { signer, storage: 'cosign' })),
@@ -454,6 +454,61 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     }
     // A logged signature is also an unlogged signer's: it adds nothing.
     assert.deepEqual(await added(plain), [false, false, false, false]);
+  });
+
+  it('signing with a log takes an equal signature as logged only when its log entry verifies, not for a copied or made-up one', async () => {
+    const pair = generateSigningKeyPair();
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const d = made.root.digest;
+    await signImage(layout, 'v1', { signer: new KeySigner(pair.privateKey), dockerReference: REF });
+    // A real log entry, of another signature: its signed entry timestamp verifies, its body is not ours.
+    const elsewhere = await signed();
+    const otherLayer = (await findSignatures(elsewhere.layout, elsewhere.made.root.digest)).find((f) => f.format === 'cosign-layer');
+    assert.ok(otherLayer?.format === 'cosign-layer' && otherLayer.layer);
+    const otherBundle = (await findSignatures(elsewhere.layout, elsewhere.made.root.digest)).find((f) => f.format === 'bundle');
+    assert.ok(otherBundle?.format === 'bundle' && otherBundle.bundle);
+    // Someone who can push copies the unlogged signatures with that entry added, and removes the originals.
+    const found = await findSignatures(layout, d);
+    const layer = found.find((f) => f.format === 'cosign-layer');
+    const bundle = found.find((f) => f.format === 'bundle');
+    assert.ok(layer?.format === 'cosign-layer' && layer.layer && bundle?.format === 'bundle' && bundle.bundle);
+    const forgedStore = await tempLayout();
+    await forgedStore.putManifest(made.root, { tags: ['v1'] });
+    const rekorBundle = otherLayer.layer.annotations['dev.sigstore.cosign/bundle']!;
+    await appendCosignLayer(forgedStore, d, 'sig', {
+      ...layer.layer,
+      annotations: { ...layer.layer.annotations, 'dev.sigstore.cosign/bundle': rekorBundle },
+    });
+    const tlogEntries = otherBundle.bundle.verificationMaterial.tlogEntries;
+    const forged = { ...bundle.bundle, verificationMaterial: { ...bundle.bundle.verificationMaterial, tlogEntries } } as Bundle;
+    await writeBundleReferrer(
+      forgedStore,
+      { mediaType: made.root.mediaType, digest: d, size: made.root.bytes.length },
+      forged,
+      COSIGN_SIGN,
+    );
+    const logging = new KeySigner(pair.privateKey, { rekorURL: mock.url, trustedRoot: mock.trustedRoot });
+    const first = await signImage(forgedStore, 'v1', { signer: logging, dockerReference: REF });
+    assert.deepEqual(
+      first.map((e) => [e.storage, e.added]),
+      [
+        ['cosign', true],
+        ['referrers', true],
+      ],
+    );
+    const again = await signImage(forgedStore, 'v1', { signer: logging, dockerReference: REF });
+    assert.deepEqual(
+      again.map((e) => e.added),
+      [false, false],
+    );
+    // Without a trusted root to check entries with, no signature counts as logged.
+    const unchecked = new KeySigner(pair.privateKey, { rekorURL: mock.url });
+    const blind = await signImage(forgedStore, 'v1', { signer: unchecked, dockerReference: REF, storages: ['referrers'] });
+    assert.deepEqual(
+      blind.map((e) => e.added),
+      [true],
+    );
   });
 
   it('a refused or malformed token is a CREDENTIALS error that never repeats the token', async () => {
