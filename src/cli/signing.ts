@@ -260,7 +260,7 @@ export async function trustFromFlags(args: ParsedArgs): Promise<Trust> {
       'USAGE',
       'say whom to trust: --key FILE, --certificate-identity[-regexp] with --certificate-oidc-issuer[-regexp], or --policy FILE',
       {
-        hint: 'for GitHub Actions: --certificate-oidc-issuer https://token.actions.githubusercontent.com --certificate-identity-regexp ^https://github.com/OWNER/REPO/',
+        hint: "for GitHub Actions: --certificate-oidc-issuer https://token.actions.githubusercontent.com --certificate-identity-regexp '^https://github\\.com/OWNER/REPO/'",
       },
     );
   }

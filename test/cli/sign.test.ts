@@ -6,6 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { RE2JS } from '@bufbuild/re2';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
 import { cosignTag, findSignatures } from '../../src/sign/storage.ts';
@@ -430,6 +431,16 @@ describe('verify: what to trust', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }
+  });
+
+  it('the GitHub Actions hint shows a pattern that matches github.com, not any host in its place', async () => {
+    const r = await provenant(['verify', `oci:${exampleDir}:latest`]);
+    assert.equal(r.status, 2, r.stderr);
+    const pattern = /--certificate-identity-regexp '([^']+)'/.exec(r.stderr)?.[1];
+    assert.ok(pattern, r.stderr);
+    const re = RE2JS.compile(pattern.replace('OWNER/REPO', 'acme/app'));
+    assert.ok(re.test('https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main'));
+    assert.ok(!re.test('https://githubxcom/acme/app/.github/workflows/release.yml@refs/heads/main'));
   });
 
   it('refuses an empty identity or issuer, exact or pattern, naming the flag: an empty pattern would trust any signer', async () => {
