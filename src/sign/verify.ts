@@ -827,10 +827,14 @@ function rekorEntry(text: string): TransparencyLogEntry {
 }
 
 /**
- * The signed entity @sigstore/verify checks. One addition to its DSSE content: a Rekor v2
- * `hashedrekord` entry logs a DSSE signature over its pre-authentication encoding, so the
- * entry's digest is sha256(PAE), which @sigstore/verify 3 does not accept (it compares the
- * payload's digest; sigstore-js#1677 fixed that in the 4.x line, which needs a newer Node).
+ * The signed entity @sigstore/verify checks, with two additions to its signature content:
+ *
+ * - a Rekor v2 `hashedrekord` entry logs a DSSE signature over its pre-authentication encoding,
+ *   so the entry's digest is sha256(PAE), which @sigstore/verify 3 does not accept (it compares
+ *   the payload's digest; sigstore-js#1677 fixed that in the 4.x line, which needs a newer Node);
+ * - an ECDSA P-384 or P-521 key's signature verifies with its curve's digest too (see
+ *   {@link curveDigest}), where @sigstore/verify 3 checks DSSE with SHA-256 only and a cosign 2
+ *   layer names SHA-256.
  */
 function entityOf(bundle: Bundle, artifact: Buffer | undefined): SignedEntity {
   let entity: SignedEntity;
@@ -839,21 +843,40 @@ function entityOf(bundle: Bundle, artifact: Buffer | undefined): SignedEntity {
   } catch (cause) {
     throw new Failure('malformed', `the bundle cannot be verified: ${(cause as Error).message}`);
   }
-  if (bundle.content.$case !== 'dsseEnvelope') return entity;
-  const env = bundle.content.dsseEnvelope;
-  const paeDigest = sigCrypto.digest('sha256', Buffer.from(pae(env.payloadType, env.payload)));
-  const hashedrekordV2 = entity.tlogEntries.some((e) => e.kindVersion?.kind === 'hashedrekord' && e.kindVersion.version === '0.0.2');
-  if (!hashedrekordV2) return entity;
+  const env = bundle.content.$case === 'dsseEnvelope' ? bundle.content.dsseEnvelope : undefined;
+  const signed = env === undefined ? artifact : Buffer.from(pae(env.payloadType, env.payload));
+  const paeDigest = env === undefined || signed === undefined ? undefined : sigCrypto.digest('sha256', signed);
+  const hashedrekordV2 =
+    paeDigest !== undefined && entity.tlogEntries.some((e) => e.kindVersion?.kind === 'hashedrekord' && e.kindVersion.version === '0.0.2');
   const content = entity.signature;
   return {
     ...entity,
     signature: {
       signature: content.signature,
       compareSignature: (s: Buffer) => content.compareSignature(s),
-      compareDigest: (d: Buffer) => content.compareDigest(d) || sigCrypto.bufferEqual(d, paeDigest),
-      verifySignature: (k: KeyObject) => content.verifySignature(k),
+      compareDigest: (d: Buffer) => content.compareDigest(d) || (hashedrekordV2 && sigCrypto.bufferEqual(d, paeDigest!)),
+      verifySignature: (k: KeyObject) => content.verifySignature(k) || verifiesWithCurveDigest(k, signed, content.signature),
     },
   };
+}
+
+/**
+ * The digest an ECDSA key signs with by its curve, where that is not SHA-256: SHA-384 for P-384,
+ * SHA-512 for P-521, as sigstore-go's verifier picks for a key (signature.LoadDefaultVerifier,
+ * the bundle key details `PKIX_ECDSA_P384_SHA_384`) and cosign 3 signs with such a key
+ * (LoadDefaultSignerVerifier). SHA-256 stays accepted beside it: it is what cosign's
+ * `--signature-digest-algorithm` defaults to and what older cosign signed with.
+ */
+function curveDigest(key: KeyObject): string | undefined {
+  if (key.asymmetricKeyType !== 'ec') return undefined;
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  return curve === 'secp384r1' ? 'sha384' : curve === 'secp521r1' ? 'sha512' : undefined;
+}
+
+function verifiesWithCurveDigest(key: KeyObject, data: Buffer | undefined, signature: Buffer): boolean {
+  const digest = curveDigest(key);
+  if (digest === undefined || data === undefined) return false;
+  return sigCrypto.verify(data, key, signature, digest);
 }
 
 function withoutWitnesses(bundle: Bundle): Bundle {

@@ -3,7 +3,7 @@
  * for byte, and each tampering case rejected with its own reason.
  */
 import assert from 'node:assert/strict';
-import { sign as cryptoSign } from 'node:crypto';
+import { sign as cryptoSign, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails } from '@sigstore/protobuf-specs';
@@ -216,6 +216,60 @@ describe('signing with a key', () => {
     ]);
     assert.equal(doc.annotations['dev.sigstore.bundle.content'], 'dsse-envelope');
     assert.deepEqual(doc.subject, { mediaType: MediaType.OciIndex, size: made.root.bytes.length, digest: made.root.digest });
+  });
+
+  it('a P-384 key verifies with SHA-384 (cosign 3 and sigstore-go, by curve) and SHA-256 (cosign’s default digest), in both storages', async () => {
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const d = made.root.digest;
+    const subject = { mediaType: made.root.mediaType, digest: d, size: made.root.bytes.length };
+    const signWith = async (hash: string) => {
+      const store = await tempLayout();
+      await store.putManifest(made.root, { tags: ['v1'] });
+      const payload = simpleSigningPayload(REF, d);
+      const sig = cryptoSign(hash, payload, p384.privateKey).toString('base64');
+      await appendCosignLayer(store, d, 'sig', {
+        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+        payload,
+        annotations: { 'dev.cosignproject.cosign/signature': sig },
+      });
+      const statementBytes = Buffer.from(cosignSignStatement(d));
+      const bundle = {
+        mediaType: BUNDLE,
+        verificationMaterial: {
+          content: { $case: 'publicKey', publicKey: { hint: keyId(p384.publicKey) } },
+          tlogEntries: [],
+          timestampVerificationData: { rfc3161Timestamps: [] },
+        },
+        content: {
+          $case: 'dsseEnvelope',
+          dsseEnvelope: {
+            payloadType: 'application/vnd.in-toto+json',
+            payload: statementBytes,
+            signatures: [{ keyid: '', sig: cryptoSign(hash, pae('application/vnd.in-toto+json', statementBytes), p384.privateKey) }],
+          },
+        },
+      } as unknown as Bundle;
+      await writeBundleReferrer(store, subject, bundle, 'https://sigstore.dev/cosign/sign/v1');
+      const report = await verifyImage(store, d, { policy: { key: p384.publicKey } });
+      return report.checked.map((c) => [c.storage, c.verified, c.reason]);
+    };
+    for (const hash of ['sha384', 'sha256']) {
+      assert.deepEqual(
+        await signWith(hash),
+        [
+          ['cosign', true, undefined],
+          ['referrers', true, undefined],
+        ],
+        hash,
+      );
+    }
+    // Another digest than the curve's or SHA-256 is not taken.
+    assert.deepEqual(await signWith('sha512'), [
+      ['cosign', false, 'signature'],
+      ['referrers', false, 'signature'],
+    ]);
   });
 
   describe('tampering, each rejected with its own reason', () => {
