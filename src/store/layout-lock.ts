@@ -89,18 +89,44 @@ interface Seen {
   ino: number;
 }
 
+/**
+ * Bytes an owner file may hold: its owner's line and, for a writer, a line per blob it relies on
+ * (about 100 bytes each).
+ */
+const OWNER_FILE_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * The owner file at `path`, or undefined when it is gone. It is opened without following a link
+ * and without blocking, and must be a regular file: a named pipe in a crafted layout's place of
+ * `.provenant-lock` would otherwise hang every command that takes the lock, and a link would
+ * have its target read.
+ *
+ * @throws ProvenantError `INVALID_LAYOUT` for a link, anything but a regular file, or one over
+ *   {@link OWNER_FILE_LIMIT}
+ */
 async function readOwnerFile(path: string): Promise<Seen | undefined> {
   // One open file for both the text and the stat, so they describe the same file even when it
   // is replaced meanwhile.
+  const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = process.getBuiltinModule('node:fs').constants;
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const refuse = (what: string) =>
+    new ProvenantError('INVALID_LAYOUT', `${name} is ${what}, not a file Provenant wrote`, {
+      where: path,
+      hint: `remove ${path} if no provenant is working on this layout`,
+    });
   let handle: FileHandle;
   try {
-    handle = await fsp().open(path, 'r');
+    handle = await fsp().open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
   } catch (err) {
     if (isNotFound(err)) return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') throw refuse('a link');
     throw err;
   }
   try {
     const s = await handle.stat();
+    if (!s.isFile()) throw refuse('not a regular file');
+    if (s.size > OWNER_FILE_LIMIT) throw refuse(`${s.size} bytes`);
     const text = await handle.readFile('utf8');
     return { text, owner: parseOwner(text.split('\n', 1)[0]), mtimeMs: s.mtimeMs, ino: s.ino };
   } finally {

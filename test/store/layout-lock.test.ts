@@ -1,7 +1,8 @@
 /** Tests of store/layout-lock.ts's judgement of owner files: whose pid can be looked up here. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -93,5 +94,26 @@ describe('layout lock owners', () => {
     await utimes(join(dir, '.provenant-writer-w1'), old, old);
     writers = await readWriters(dir);
     assert.deepEqual(writers.stale, [join(dir, '.provenant-writer-w1')]);
+  });
+
+  it("refuses a named pipe or a link in an owner file's place, rather than wait on it or read its target", {
+    skip: !linux && 'mkfifo',
+    timeout: 20_000,
+  }, async () => {
+    const dir = await tempDir();
+    execFileSync('mkfifo', [join(dir, '.provenant-lock')]);
+    const refused = (what: RegExp) => (e: unknown) => {
+      assert.ok(isProvenantError(e, 'INVALID_LAYOUT'), String(e));
+      assert.match(e.message, what);
+      return true;
+    };
+    await assert.rejects(LayoutLock.acquire(dir, { waitMs: 1000 }), refused(/\.provenant-lock is not a regular file/));
+    const other = await tempDir();
+    execFileSync('mkfifo', [join(other, '.provenant-writer-w1')]);
+    await assert.rejects(readWriters(other), refused(/\.provenant-writer-w1 is not a regular file/));
+    const linked = await tempDir();
+    await writeFile(join(linked, 'secret'), '{"host":"h","pid":1,"id":"x"}\n');
+    await symlink(join(linked, 'secret'), join(linked, '.provenant-lock'));
+    await assert.rejects(LayoutLock.acquire(linked, { waitMs: 1000 }), refused(/\.provenant-lock is a link/));
   });
 });
