@@ -104,7 +104,8 @@ function children(e: Expr): Expr[] {
     case 'callExpr':
       return [...(k.value.target === undefined ? [] : [k.value.target]), ...k.value.args];
     case 'listExpr':
-      return k.value.elements;
+      // A copy: the walk reverses what this gives, and the program is built from these arrays.
+      return [...k.value.elements];
     case 'structExpr':
       return k.value.entries.flatMap((x) => [...(x.keyKind.case === 'mapKey' ? [x.keyKind.value] : []), ...(x.value ? [x.value] : [])]);
     case 'comprehensionExpr': {

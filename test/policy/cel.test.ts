@@ -23,4 +23,11 @@ describe('CEL on JSON', () => {
     assert.deepEqual(run('predicate.digest == null', { digest: null }), { value: true });
     assert.deepEqual(run('predicate.digest == null', {}), { error: 'field not found: digest' });
   });
+
+  it('keeps the order of a list literal (a load-time check walked it in reverse, in place)', () => {
+    assert.deepEqual(run('["a", "b"][0] == "a"', {}), { value: true });
+    assert.deepEqual(run('predicate.tags == ["prod", "signed"]', { tags: ['prod', 'signed'] }), { value: true });
+    assert.deepEqual(run('predicate.tags != ["prod", "signed"]', { tags: ['prod', 'signed'] }), { value: false });
+    assert.deepEqual(run('[[1, 2], [3]][0][1] == 2', {}), { value: true });
+  });
 });
