@@ -199,11 +199,21 @@ async function readKeys(ctx: Ctx, e: Entry): Promise<{ key: KeyObject; id: strin
     // A folder is read as Kubernetes mounts a Secret: each key a file named after it, which is a
     // symbolic link into a hidden timestamped folder (`cosign.pub -> ..data/cosign.pub`,
     // `..data -> ..2026_01_01_00_00_00.1`); names starting with a dot are that machinery.
+    // A folder among them (a key mounted with `items[].path: sub/key`) is not a key.
     files = (await stat(path)).isDirectory()
-      ? (await readdir(path))
-          .filter((n) => !n.startsWith('.'))
-          .map((n) => resolve(path, n))
-          .sort()
+      ? (
+          await Promise.all(
+            (
+              await readdir(path)
+            )
+              .filter((n) => !n.startsWith('.'))
+              .sort()
+              .map(async (n) => {
+                const f = resolve(path, n);
+                return (await stat(f)).isDirectory() ? [] : [f];
+              }),
+          )
+        ).flat()
       : [path];
   } catch (cause) {
     return refFail(`the secret ${JSON.stringify(name)} cannot be read (${path}): ${(cause as Error).message}`);
@@ -228,7 +238,7 @@ function pemKeys(text: string, source: string, problem: (why: string) => never):
   const blocks = pemDecodeAll(text);
   if (blocks.length === 0) problem('expected a PEM public key (-----BEGIN PUBLIC KEY-----)');
   return blocks.map((b, i) => {
-    if (b.type !== 'PUBLIC KEY') problem(`PEM block ${i + 1} is a ${b.type}, not a PUBLIC KEY`);
+    if (b.type !== 'PUBLIC KEY' && b.type !== 'RSA PUBLIC KEY') problem(`PEM block ${i + 1} is a ${b.type}, not a PUBLIC KEY`);
     let key: KeyObject;
     try {
       key = parsePublicKey(pemEncode(b.type, b.bytes));

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -109,6 +110,16 @@ describe('the documented examples', () => {
     await assert.rejects(loadPolicyFile(join(sub, 'missing.yaml')), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
   });
 
+  it('reads an RSA PUBLIC KEY (PKCS#1) block as --key does', async () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    await writeFile(join(dir, 'rsa.pub'), publicKey.export({ type: 'pkcs1', format: 'pem' }));
+    const [p] = await parse(`${HEAD}  - key:\n      secretRef: {name: rsa.pub}\n`);
+    assert.deepEqual(
+      (p!.authorities[0] as KeyAuthority).keys.map((k) => k.id),
+      [keyId(publicKey)],
+    );
+  });
+
   it('a Secret as Kubernetes mounts it: each key a link through ..data into a hidden folder; what a link reaches must be a small regular file', async () => {
     const secret = join(dir, 'mounted');
     await mkdir(join(secret, '..2026_12_05_13_00_00.123'), { recursive: true });
@@ -117,6 +128,9 @@ describe('the documented examples', () => {
     await symlink('..2026_12_05_13_00_00.123', join(secret, '..data'));
     await symlink('..data/cosign.pub', join(secret, 'cosign.pub'));
     await symlink('..data/bob.pub', join(secret, 'bob.pub'));
+    // A key mounted with `items[].path: sub/key` makes a folder: it is no key, and no refusal.
+    await mkdir(join(secret, 'sub'));
+    await writeFile(join(secret, 'sub', 'carol.pub'), alicePem);
     const policy = `${HEAD}  - key:\n      secretRef: {name: mounted}\n`;
     const [p] = await parse(policy);
     assert.deepEqual(
