@@ -86,6 +86,10 @@ const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set([
   'config',
   'rootfs',
   'history',
+  // The classic builder's container: a random id, and that container's own config, which differ
+  // at every build and say nothing of the image.
+  'container',
+  'container_config',
 ]);
 
 /**
@@ -101,8 +105,10 @@ function otherChanges(a: object, b: object, known: ReadonlySet<string>): ValueCh
   const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].filter((k) => !known.has(k)).sort(compareText);
   const out: ValueChange[] = [];
   for (const key of keys) {
-    const va = x[key];
-    const vb = y[key];
+    // The classic builder writes every field, empty ones too (`Hostname: ""`, `AttachStdin:
+    // false`), where BuildKit and Provenant leave them out: empty is unset, as for User above.
+    const va = emptyAsAbsent(x[key]);
+    const vb = emptyAsAbsent(y[key]);
     if (canonicalJson(va) === canonicalJson(vb)) continue;
     const c: ValueChange = { field: key };
     if (va !== undefined && va !== null) c.a = va;
@@ -110,6 +116,14 @@ function otherChanges(a: object, b: object, known: ReadonlySet<string>): ValueCh
     out.push(c);
   }
   return out;
+}
+
+/** `""`, `false`, `[]`, `{}` and null as undefined; anything else as it is. */
+function emptyAsAbsent(v: unknown): unknown {
+  if (v === '' || v === false || v === null) return undefined;
+  if (Array.isArray(v)) return v.length === 0 ? undefined : v;
+  if (typeof v === 'object' && Object.keys(v as object).length === 0) return undefined;
+  return v;
 }
 
 /** JSON with object keys sorted, so that two encoders' key orders compare equal; null for undefined. */

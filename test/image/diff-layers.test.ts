@@ -568,6 +568,32 @@ describe('diff of images made layer by layer', () => {
     );
   });
 
+  it("takes the classic builder's empty fields for unset, and leaves its container's id and config out", async () => {
+    const store = await layout();
+    const l = await layer([file('x', 'x')]);
+    await putImage(store, [l], {
+      tag: 'classic',
+      config: {
+        Cmd: ['sh'],
+        Hostname: '',
+        Domainname: '',
+        AttachStdin: false,
+        Tty: false,
+        Image: '',
+        OnBuild: null,
+        ArgsEscaped: [],
+      } as never,
+      extra: { container: 'f00dfeed', container_config: { Hostname: 'f00dfeed', Cmd: ['/bin/sh', '-c', '#(nop) CMD ["sh"]'] } },
+    });
+    await putImage(store, [l], { tag: 'buildkit', config: { Cmd: ['sh'] } as never });
+    assert.deepEqual((await diffImages({ store, target: 'classic' }, { store, target: 'buildkit' })).images[0]!.config, []);
+    // A field set to something is still a change.
+    await putImage(store, [l], { tag: 'tty', config: { Cmd: ['sh'], Tty: true } as never });
+    assert.deepEqual((await diffImages({ store, target: 'classic' }, { store, target: 'tty' })).images[0]!.config, [
+      { field: 'Tty', b: true },
+    ]);
+  });
+
   it('pairs the images of a Windows index by os.version, and the entries of a repeated platform in order', async () => {
     const store = await layout();
     const ltsc2019 = { os: 'windows', architecture: 'amd64', 'os.version': '10.0.17763.1' };
