@@ -109,6 +109,19 @@ function platformName(m: InspectedManifest): string {
   return `${formatPlatform(p)}${version}${features}`;
 }
 
+/**
+ * True when two entries name one platform with an `os.version` whose first three parts agree
+ * (`10.0.20348.2227` and `10.0.20348.2322`: one Windows build, two monthly updates).
+ */
+function sameBuild(a: InspectedManifest, b: InspectedManifest): boolean {
+  if (a.platform === undefined || b.platform === undefined) return false;
+  const pa = normalizePlatform(a.platform);
+  const pb = normalizePlatform(b.platform);
+  const build = (v: string | undefined) => v?.split('.').slice(0, 3).join('.');
+  const va = build(pa['os.version']);
+  return va !== undefined && va === build(pb['os.version']) && formatPlatform(pa) === formatPlatform(pb);
+}
+
 interface Pairing {
   /** `nth`: which entry of that platform, from 0, where an index lists it more than once. */
   pairs: { a: InspectedManifest; b: InspectedManifest; nth: number }[];
@@ -159,20 +172,31 @@ function pairPlatforms(a: Side, b: Side, options: DiffOptions): Pairing {
   const byA = entries(listA);
   const byB = entries(listB);
   const out: Pairing = { pairs: [], onlyA: [], onlyB: [], duplicatesA: [], duplicatesB: [] };
+  const leftA: { m: InspectedManifest; name: string; nth: number }[] = [];
+  const leftB: { m: InspectedManifest; name: string; nth: number }[] = [];
   for (const [name, ms] of byA) {
     const others = byB.get(name) ?? [];
     ms.forEach((m, i) => {
       const other = others[i];
-      if (other === undefined) out.onlyA.push(nthEntry(name, i));
+      if (other === undefined) leftA.push({ m, name, nth: i });
       else out.pairs.push({ a: m, b: other, nth: i });
     });
     if (ms.length > 1) out.duplicatesA.push(name);
   }
   for (const [name, ms] of byB) {
     const count = byA.get(name)?.length ?? 0;
-    for (let i = count; i < ms.length; i++) out.onlyB.push(nthEntry(name, i));
+    for (let i = count; i < ms.length; i++) leftB.push({ m: ms[i]!, name, nth: i });
     if (ms.length > 1) out.duplicatesB.push(name);
   }
+  // A Windows image's os.version changes its fourth part with every monthly update: what is left
+  // is paired by OS build (the first three parts), in order, so that two releases of an index
+  // compare their 2019 images and their 2022 images.
+  for (const x of leftA) {
+    const i = leftB.findIndex((y) => sameBuild(x.m, y.m));
+    if (i < 0) out.onlyA.push(nthEntry(x.name, x.nth));
+    else out.pairs.push({ a: x.m, b: leftB.splice(i, 1)[0]!.m, nth: x.nth });
+  }
+  for (const y of leftB) out.onlyB.push(nthEntry(y.name, y.nth));
   return out;
 }
 

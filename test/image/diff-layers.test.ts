@@ -626,6 +626,23 @@ describe('diff of images made layer by layer', () => {
         ['windows/amd64:10.0.20348.1', false, ['/Files/build']],
       ],
     );
+    // A month later both images have another update number: paired by OS build all the same.
+    const upd2019 = { ...ltsc2019, 'os.version': '10.0.17763.5458' };
+    const upd2022 = { ...ltsc2022, 'os.version': '10.0.20348.2322' };
+    await putIndex(
+      store,
+      [
+        { stored: old2019, platform: upd2019 },
+        { stored: new2022, platform: upd2022 },
+      ],
+      'win-c',
+    );
+    const updated = await diffImages({ store, target: 'win-a' }, { store, target: 'win-c' });
+    assert.deepEqual(updated.platforms, { onlyA: [], onlyB: [] });
+    assert.deepEqual(
+      updated.images.map((i) => i.files.changed.map((c) => c.path)),
+      [[], ['/Files/build']],
+    );
     // --platform names os/arch only: each OS build of it is compared.
     const windows = await diffImages(
       { store, target: 'win-a' },
