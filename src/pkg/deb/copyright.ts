@@ -130,8 +130,11 @@ function partExpression(part: string): string | undefined {
     if (name === undefined || /^(?:and|or|with)$/i.test(name)) return undefined;
     if (tokens[i]?.toLowerCase() === 'with') {
       // `NAME with WORDS exception`: an exception the format names in words, no SPDX id.
-      const end = tokens.findIndex((t, k) => k > i && t.toLowerCase() === 'exception');
-      if (end < 0) return undefined;
+      // Searched from here, not from the start: a synopsis repeating `A with B exception or`
+      // would otherwise take time growing with the square of its length.
+      let end = i + 1;
+      while (end < tokens.length && tokens[end]!.toLowerCase() !== 'exception') end++;
+      if (end >= tokens.length) return undefined;
       out.push(licenseRef(tokens.slice(i - 1, end + 1).join('-')));
       i = end + 1;
     } else {
