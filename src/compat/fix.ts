@@ -20,11 +20,13 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
+import { ArtifactType } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
+import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
+import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -32,7 +34,16 @@ import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, 
 import { short } from './detectors.ts';
 import { readImageGraph } from './graph.ts';
 import type { FixId, Params } from './params.ts';
-import { type Change, type Dropped, type Plan, type PlannedBlob, planFromGraph, type Rename, withoutMissingEntries } from './plan.ts';
+import {
+  type Change,
+  type Dropped,
+  manifestStored,
+  type Plan,
+  type PlannedBlob,
+  planFromGraph,
+  type Rename,
+  withoutMissingEntries,
+} from './plan.ts';
 import { PlannedStore } from './planned-store.ts';
 import type { Profile, Target } from './profile.ts';
 import { targetOf } from './profile.ts';
@@ -53,10 +64,12 @@ export interface SignedInfo {
 }
 
 /**
- * Signs `digest` in `store` (the destination, already holding the fixed image). The signing
- * module supplies one; fix calls it for every digest the fix changed.
+ * Signs `digest` in `store` (the destination, already holding the fixed image), in `storage`: a
+ * cosign 3 bundle referrer, or a layer of cosign 2's `.sig` tag, whichever the target takes (a
+ * registry that refuses a referrer of an index, such as ECR, takes the tag). The signing module
+ * supplies one; fix calls it for every digest the fix changed.
  */
-export type Resigner = (store: ContentStore, digest: Digest) => Promise<SignedInfo>;
+export type Resigner = (store: ContentStore, digest: Digest, storage: 'referrers' | 'cosign') => Promise<SignedInfo>;
 
 /** Options of {@link fixImage}. */
 export interface FixOptions extends OperationOptions {
@@ -222,7 +235,14 @@ export async function fixImage(
     }
     const planned = new PlannedStore(src, plan);
     const checkOptions: CheckOptions = { ...options, reference, probe: probe ?? false };
-    const expected = (await checkImage(planned, plan.root, [t], checkOptions)).targets[0]!;
+    // The signatures to be made are part of what the target is to take: checked with the image.
+    const { storages, expected } =
+      options.resign !== undefined && signing0.unsigned.length > 0
+        ? await signatureStorages(src, plan, signing0.unsigned, t, checkOptions)
+        : {
+            storages: new Map<Digest, 'referrers' | 'cosign'>(),
+            expected: (await checkImage(planned, plan.root, [t], checkOptions)).targets[0]!,
+          };
     if (expected.verdict === 'refused' && !options.force) {
       return finish({ written: false, destination: undefined, after: expected, resigned: [] });
     }
@@ -246,7 +266,7 @@ export async function fixImage(
       try {
         for (const digest of wrote) {
           signing = digest;
-          resigned.push(await options.resign!(dst, digest));
+          resigned.push(await options.resign!(dst, digest, storages.get(digest) ?? 'referrers'));
         }
         signing = undefined;
         await tagImage(dst, copied.digest, tags, call);
@@ -292,6 +312,86 @@ function untaggedFix(
       cause: err,
     },
   );
+}
+
+/**
+ * Where to sign each of `digests`, and the target's verdict on the fixed image with those
+ * signatures in it. A signature is a cosign 3 bundle referrer (what `cosign sign` writes by
+ * default) unless the target refuses that one, as ECR refuses a referrer of an index; then it is
+ * a layer of cosign 2's `.sig` tag for the digest, which the same verification finds. Each
+ * planned signature is a manifest of the shape the signer writes (its signature blob a
+ * placeholder: a check reads manifests, never attachment layers), added to the plan for the check
+ * only.
+ */
+async function signatureStorages(
+  src: ContentStore,
+  plan: Plan,
+  digests: readonly Digest[],
+  t: Target,
+  options: CheckOptions,
+): Promise<{ storages: Map<Digest, 'referrers' | 'cosign'>; expected: TargetReport }> {
+  const storages = new Map<Digest, 'referrers' | 'cosign'>(digests.map((d) => [d, 'referrers']));
+  for (let round = 0; ; round++) {
+    const signed = withPlannedSignatures(plan, storages);
+    const expected = (await checkImage(new PlannedStore(src, signed.plan), plan.root, [t], options)).targets[0]!;
+    const refused = expected.problems
+      .filter((p) => p.severity === 'refuses')
+      .flatMap((p) => p.findings)
+      .map((f) => (f.digest === undefined ? undefined : signed.signatures.get(f.digest)))
+      .filter((d): d is Digest => d !== undefined && storages.get(d) === 'referrers');
+    // One change of storage: a target that refuses the `.sig` tag too refuses the image, and says so.
+    if (refused.length === 0 || round > 0) return { storages, expected };
+    for (const d of refused) storages.set(d, 'cosign');
+  }
+}
+
+/** `plan` with a planned signature of each digest in its storage, and the digest each signature signs. */
+function withPlannedSignatures(
+  plan: Plan,
+  storages: ReadonlyMap<Digest, 'referrers' | 'cosign'>,
+): { plan: Plan; signatures: Map<Digest, Digest> } {
+  const docs = new Map(plan.docs);
+  const signatures = new Map<Digest, Digest>();
+  const empty = encodeJson({});
+  for (const [digest, storage] of storages) {
+    const subject = plan.docs.get(digest);
+    if (subject === undefined) continue;
+    const placeholder = new TextEncoder().encode(`the signature to be made of ${digest}`);
+    let stored: Stored;
+    if (storage === 'referrers') {
+      const bundle: Descriptor = { mediaType: ArtifactType.SigstoreBundleV03, digest: digestOf(placeholder), size: placeholder.byteLength };
+      stored = manifestStored({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: ArtifactType.SigstoreBundleV03,
+        config: {
+          mediaType: MediaType.OciEmpty,
+          digest: digestOf(empty),
+          size: empty.byteLength,
+          artifactType: ArtifactType.SigstoreBundleV03,
+        },
+        layers: [bundle],
+        subject: descriptorOf(subject.stored),
+      });
+    } else {
+      // Signing appends a layer to a `.sig` manifest the plan already has for the digest.
+      const tagged = [...plan.docs.values()].some(
+        (d) => d.placement?.type === 'tag' && d.placement.suffix === 'sig' && d.subject === digest,
+      );
+      if (tagged) continue;
+      const config = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(placeholder)] } });
+      stored = manifestStored({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.byteLength },
+        layers: [{ mediaType: ArtifactType.CosignSimpleSigning, digest: digestOf(placeholder), size: placeholder.byteLength }],
+      });
+    }
+    const placement = storage === 'referrers' ? ({ type: 'referrer' } as const) : ({ type: 'tag', suffix: 'sig' } as const);
+    docs.set(stored.digest, { stored, role: 'attachment', kind: 'signature', subject: digest, placement });
+    signatures.set(stored.digest, digest);
+  }
+  return { plan: { ...plan, docs }, signatures };
 }
 
 /** Those of `digests` that `store` holds, in order. */
@@ -355,7 +455,11 @@ function signingStatement(
   hadSigner: boolean,
 ): string {
   const parts: string[] = [];
-  if (resigned.length > 0) parts.push(`Signed ${resigned.map((r) => short(r.subject)).join(', ')} with the key or identity given.`);
+  if (resigned.length > 0) {
+    const tagged = resigned.filter((r) => r.storage === 'cosign').map((r) => short(r.subject));
+    const where = tagged.length === 0 ? '' : ` (${tagged.join(', ')} under cosign's .sig tag: the target refuses it as a referrer)`;
+    parts.push(`Signed ${resigned.map((r) => short(r.subject)).join(', ')} with the key or identity given${where}.`);
+  }
   if (unsigned.length > 0) {
     parts.push(
       hadSigner

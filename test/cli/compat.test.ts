@@ -8,10 +8,12 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { ArtifactType } from '../../src/attest/attachments.ts';
 import type { CheckReport } from '../../src/compat/check.ts';
 import type { FixReport } from '../../src/compat/fix.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
+import { parsePlatform } from '../../src/oci/platform.ts';
 import { encryptPrivateKey, generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -215,6 +217,39 @@ describe('check and fix: what they refuse', () => {
     assert.match(forced.stderr, /hint: written because of --force/);
     assert.match(forced.stdout, /Still refused: no-zstd: /);
     assert.equal((await provenant(['tags', `oci:${out}`])).stdout, 'v1\n');
+  });
+
+  it('fix --key for ECR: the index it leaves is signed under its .sig tag, not as a referrer ECR refuses; exit 0', async () => {
+    const path = join(dir, 'ecr-signed');
+    const store = await LayoutStore.open(path, { create: true });
+    await synth(store, {
+      platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')],
+      attestations: 'legacy',
+      referrers: [{ on: 'index', artifactType: ArtifactType.SpdxJson }],
+      tag: 'v1',
+    });
+    await store.close();
+    const keys = generateSigningKeyPair();
+    const keyFile = join(dir, 'ecr.key');
+    await writeFile(keyFile, await encryptPrivateKey(keys.privateKey, 'pw'));
+    const out = join(dir, 'ecr-signed-fixed');
+    const r = await provenant(['fix', `oci:${path}:v1`, '--target', 'amazon-ecr', '--all', '--key', keyFile, '-o', `oci:${out}:fixed`], {
+      env: { COSIGN_PASSWORD: 'pw' },
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Checked again: amazon-ecr accepts it\./);
+    assert.match(r.stdout, /under cosign's \.sig tag: the target refuses it as a referrer/);
+    const fixed = await LayoutStore.open(out);
+    try {
+      const root = await fixed.getManifest('fixed');
+      assert.equal(root.kind, 'index');
+      assert.deepEqual(await fixed.referrers(root.digest), [], 'no referrer has the index as its subject');
+      const verified = await verifyImage(fixed, root.digest, { policy: { key: keys.publicKey } });
+      assert.equal(verified.verified.length, 1, JSON.stringify(verified.checked));
+      assert.equal(verified.verified[0]!.storage, 'cosign');
+    } finally {
+      await fixed.close();
+    }
   });
 
   it('usage: no target, an unknown one, two for fix, fix without -o', async () => {

@@ -120,21 +120,42 @@ function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefi
     const at = report.destination === undefined ? '' : ` written to ${report.destination.location}@${report.destination.digest}`;
     return new ProvenantError('INCOMPATIBLE', `${report.target} would still refuse the image${at} (${still})`, {
       where: report.source.reference,
-      hint: forced
-        ? 'written because of --force; the account above says what it still refuses'
-        : 'the destination held what it refuses before this fix (attachments of the same digests): see the account above',
+      hint: forced ? 'written because of --force; the account above says what it still refuses' : unforeseen(report),
     });
   }
   return undefined;
 }
 
-/** Signs each digest the fix made, as a cosign 3 bundle referrer (what `cosign sign` writes by default). */
+/**
+ * Why the written image is refused when the check before writing (of the fixed image with the
+ * signatures to be made) accepted it: a signature stored where the fix did not plan it, or
+ * attachments of the same digests the destination held before.
+ */
+function unforeseen(report: FixReport): string {
+  const made = new Set<string>(report.signing.resigned.map((r) => r.signature));
+  const refused = (report.after?.problems ?? []).filter((p) => p.severity === 'refuses').flatMap((p) => p.findings);
+  const signatures = refused.filter((f) => f.digest !== undefined && made.has(f.digest)).map((f) => f.digest);
+  if (signatures.length > 0) {
+    return `the signatures this fix made (${signatures.join(', ')}) are stored where the target refuses them, not where the fix planned: see the account above`;
+  }
+  return 'the destination held what it refuses before this fix (attachments of the same digests): see the account above';
+}
+
+/**
+ * Signs each digest the fix made in the storage the fix names: a cosign 3 bundle referrer (what
+ * `cosign sign` writes by default), or cosign 2's `.sig` tag where the target refuses that referrer.
+ */
 function resigner(signer: Signer, dockerReference: string, epoch: number | undefined, signal: AbortSignal): Resigner {
   const created = epoch === undefined ? undefined : new Date(epoch * 1000);
-  return async (store, digest) => {
-    const entries = await signImage(store, digest, { signer, dockerReference, storages: ['referrers'], created, signal });
+  return async (store, digest, storage) => {
+    const entries = await signImage(store, digest, { signer, dockerReference, storages: [storage], created, signal });
     const entry = entries[0];
     if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
-    return { subject: digest, signature: entry.location as Descriptor['digest'], storage: entry.storage };
+    // A referrer is named by its digest, a cosign signature by its tag: the report names manifests.
+    const signature =
+      storage === 'referrers' ? (entry.location as Descriptor['digest']) : (await store.resolve(entry.location, { signal }))?.digest;
+    if (signature === undefined)
+      throw new ProvenantError('SIGNATURE', `signing ${digest} left no ${entry.location} tag`, { where: digest });
+    return { subject: digest, signature, storage: entry.storage };
   };
 }
