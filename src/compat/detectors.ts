@@ -8,7 +8,7 @@ import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { allDocuments, artifactTypeOf, type ImageGraph, subjectOf } from './graph.ts';
-import { type Compression, type DetectorName, listParam, numberParam, type Params, type Scope, stringParam } from './params.ts';
+import { type Compression, type DetectorName, KINDS, listParam, numberParam, type Params, type Scope, stringParam } from './params.ts';
 import type { ReferrersApi } from './profile.ts';
 
 /** One thing a detector found. */
@@ -170,11 +170,20 @@ export const DETECTORS: Record<DetectorName, Detector> = {
   },
 
   'has-subject-on-index-referrer': {
-    describe: () => 'a referrer (signature, attestation, SBOM) has an image index as its `subject`',
-    run(graph) {
+    describe: (p) => {
+      const kinds = listParam(p, 'kinds');
+      const all = KINDS.every((k) => kinds.includes(k));
+      return `a referrer (${all ? 'signature, attestation, SBOM' : kinds.join(', ')}) has an image index as its \`subject\``;
+    },
+    run(graph, params) {
+      const kinds = listParam(params, 'kinds');
+      const kindOf = new Map<string, string>([
+        ...graph.indexEntries.map((e) => [e.entry.digest, e.kind] as const),
+        ...graph.attachments.map((a) => [a.stored.digest, a.attachment.kind] as const),
+      ]);
       const out: Finding[] = [];
       for (const { stored, scope } of allDocuments(graph)) {
-        if (scope === 'image') continue;
+        if (scope === 'image' || !kinds.includes(kindOf.get(stored.digest) ?? 'other')) continue;
         const s = subjectOf(stored);
         if (s === undefined || !isIndexType(s.mediaType)) continue;
         out.push({

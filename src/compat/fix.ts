@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
-import { ArtifactType } from '../attest/attachments.ts';
+import { ArtifactType, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
@@ -372,6 +372,8 @@ function withPlannedSignatures(
         },
         layers: [bundle],
         subject: descriptorOf(subject.stored),
+        // What makes it a signature, not an attestation, to a reader (classifyReferrer).
+        annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE },
       });
     } else {
       // Signing appends a layer to a `.sig` manifest the plan already has for the digest.

@@ -67,7 +67,9 @@ export const DETECTOR_PARAMS = {
   'has-empty-config': {
     in: { type: 'list', values: SCOPES, default: ['image', 'index-entries', 'attachments'], nonEmpty: true, doc: 'where to look' },
   },
-  'has-subject-on-index-referrer': {},
+  'has-subject-on-index-referrer': {
+    kinds: { type: 'list', values: KINDS, default: [...KINDS], nonEmpty: true, doc: 'which attachments count' },
+  },
   'has-referrer-in-index': {},
   'referrer-without-artifact-type': {},
   'media-types': {

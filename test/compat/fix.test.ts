@@ -274,6 +274,43 @@ describe('fix chooses, refuses and leaves alone', () => {
   });
 });
 
+describe('Amazon ECR and a signature whose subject is an index', () => {
+  it('is a refusal no fix offers (a bundle under a .sig tag is not found there), apart from the SBOM the fix moves', async () => {
+    const src = await layout();
+    const made = await synth(src, {
+      platforms: TWO,
+      referrers: [
+        { on: 'index', artifactType: ArtifactType.CosignSignature },
+        { on: 'index', artifactType: ArtifactType.SpdxJson },
+      ],
+    });
+    const [sig, sbom] = made.referrers as [Stored, Stored];
+    const ecr = target('amazon-ecr');
+    const check = (await checkImage(src, made.tag, [ecr], { probe: false })).targets[0]!;
+    const moved = check.problems.find((p) => p.rule === 'referrer-of-index');
+    assert.deepEqual(
+      moved?.findings.map((f) => f.digest),
+      [sbom.digest],
+      'the fix that moves attachments is offered for the SBOM only',
+    );
+    const signature = check.problems.find((p) => p.rule === 'signature-of-index');
+    assert.ok(signature !== undefined && signature.fix === undefined);
+    assert.deepEqual(
+      signature.findings.map((f) => f.digest),
+      [sig.digest],
+    );
+    assert.match(signature.why, /--new-bundle-format false/);
+
+    const report = await fixImage(src, made.tag, await layout(), ecr, { tags: ['fixed'], probe: false });
+    assert.equal(report.written, false);
+    assert.deepEqual(
+      report.unfixable.map((p) => p.rule),
+      ['signature-of-index'],
+    );
+    assert.match(report.account.join('\n'), /Cannot fix signature-of-index/);
+  });
+});
+
 describe('an attestation the source does not hold', () => {
   it('is not carried: each index stops listing it, the account says so, and the rest is fixed', async () => {
     const src = await layout();

@@ -58,11 +58,13 @@ function caseFor(rule: Rule): Case {
             breaks: { referrers: [{ on: 'image', artifactType: BUNDLE }] },
             passes: { referrers: [{ on: 'image', artifactType: BUNDLE, config: 'application/vnd.example.config' }] },
           };
-    case 'has-subject-on-index-referrer':
+    case 'has-subject-on-index-referrer': {
+      const type = listParam(p, 'kinds').includes('sbom') ? ArtifactType.SpdxJson : ArtifactType.CosignSignature;
       return {
-        breaks: { index: true, referrers: [{ on: 'index', artifactType: ArtifactType.SpdxJson }] },
-        passes: { index: true, referrers: [{ on: 'image', artifactType: ArtifactType.SpdxJson }] },
+        breaks: { index: true, referrers: [{ on: 'index', artifactType: type }] },
+        passes: { index: true, referrers: [{ on: 'image', artifactType: type }] },
       };
+    }
     case 'has-referrer-in-index':
       return { breaks: { attestations: 'oci-artifact' }, passes: { attestations: 'legacy' } };
     case 'referrer-without-artifact-type':
