@@ -6,12 +6,13 @@
  */
 import { type Attachment, type AttachmentKind, classifyReferrer, findAttachments, isBuildkitAttestation } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { isAttachedEntry } from '../image/index-entries.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import type { Stored, StoredManifest } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
-import { configPlatform, isUnknownPlatform } from '../oci/platform.ts';
+import { configPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 
@@ -154,8 +155,7 @@ export async function readImageGraph(store: ContentStore, target: string, option
         const subject = stored === undefined ? undefined : subjectOf(stored);
         // Not images: BuildKit's attestations, entries with no real platform (unknown/unknown, or
         // linux/"" as `imagetools create` lists attached SBOMs), and anything with a subject.
-        const noPlatform = isUnknownPlatform(entry.platform) || entry.platform?.os === '' || entry.platform?.architecture === '';
-        if (isBuildkitAttestation(entry) || noPlatform || subject !== undefined || hasReferenceType(entry)) {
+        if (isAttachedEntry(entry, stored)) {
           const kind: AttachmentKind = isBuildkitAttestation(entry) ? 'attestation' : classifyReferrer(artifactTypeOf(stored), undefined);
           const refDigest = entry.annotations?.[Annotation.DockerReferenceDigest] as Digest | undefined;
           indexEntries.push({ entry, stored, subject: subject?.digest ?? refDigest, kind });
@@ -291,10 +291,6 @@ export function* allDocuments(graph: ImageGraph): Generator<{ stored: Stored; sc
 /** True when `d` names an index. */
 export function isIndexDescriptor(d: Descriptor | undefined): boolean {
   return d !== undefined && isIndexType(d.mediaType);
-}
-
-function hasReferenceType(d: Descriptor): boolean {
-  return d.annotations?.[Annotation.DockerReferenceType] !== undefined;
 }
 
 async function platformFromConfig(store: ContentStore, stored: StoredManifest, options: OperationOptions): Promise<Platform | undefined> {

@@ -27,6 +27,7 @@ import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { copyImage } from './copy.ts';
+import { isAttachedEntry, subjectOf } from './index-entries.ts';
 
 /** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */
 export interface IndexSource {
@@ -43,7 +44,8 @@ export interface IndexSource {
  *   attestation referrers (BuildKit's artifact type, as `build --attestations referrers` writes
  *   them) are re-created in that form.
  * - `referrers`: BuildKit entries of the sources become OCI referrers of their platform manifest,
- *   and the merged index holds images only.
+ *   other artifacts listed with a subject (imagetools' linux/"" SBOMs) are copied as the referrers
+ *   they are, and the merged index holds images only.
  */
 export type IndexAttestations = 'keep' | 'buildkit' | 'referrers';
 
@@ -80,7 +82,7 @@ export interface CreateIndexResult {
   cosignTags: number;
 }
 
-/** A platform image found in a source, with the BuildKit attestation entries about it. */
+/** A platform image found in a source, with the entries of its index attached to it (BuildKit attestations, artifacts). */
 interface Found {
   source: IndexSource;
   /** The entry for the merged index: the source index's own descriptor, or one made for a bare manifest. */
@@ -165,23 +167,31 @@ async function imagesOf(source: IndexSource, root: Stored, options: OperationOpt
     return [{ source, entry: { ...descriptorOf(root), platform }, attestations: [] }];
   }
   const out: Found[] = [];
+  // The entries attached to an image (BuildKit's attestations, imagetools' linux/"" SBOMs,
+  // manifests with a subject), by the image they are about: carried with it, never a platform.
+  const attached: Array<{ entry: Descriptor; about: Digest | undefined }> = [];
   for (const d of root.index.manifests) {
-    if (isBuildkitAttestation(d)) continue;
+    const about = d.annotations?.[Annotation.DockerReferenceDigest] as Digest | undefined;
+    // Judged by the descriptor first: BuildKit exports may leave attestation manifests out.
+    if (isAttachedEntry(d)) {
+      const stored = isBuildkitAttestation(d) ? undefined : await source.store.getManifest(d.digest, options);
+      attached.push({ entry: d, about: (stored === undefined ? undefined : subjectOf(stored)?.digest) ?? about });
+      continue;
+    }
     if (isIndexType(d.mediaType)) {
       throw new ProvenantError('USAGE', `${where(source)} holds a nested index (${d.digest}); merge its images instead`, {
         where: where(source),
       });
     }
-    let platform = d.platform;
-    if (platform === undefined) {
-      const manifest = await source.store.getManifest(d.digest, options);
-      platform = await platformOf(source.store, manifest, `${where(source)} entry ${d.digest}`, options);
+    const manifest = await source.store.getManifest(d.digest, options);
+    if (isAttachedEntry(d, manifest)) {
+      attached.push({ entry: d, about: subjectOf(manifest)?.digest ?? about });
+      continue;
     }
-    const attestations = root.index.manifests.filter(
-      (a) => isBuildkitAttestation(a) && a.annotations?.[Annotation.DockerReferenceDigest] === d.digest,
-    );
-    out.push({ source, entry: { ...d, platform }, attestations });
+    const platform = d.platform ?? (await platformOf(source.store, manifest, `${where(source)} entry ${d.digest}`, options));
+    out.push({ source, entry: { ...d, platform }, attestations: [] });
   }
+  for (const f of out) f.attestations = attached.filter((a) => a.about === f.entry.digest).map((a) => a.entry);
   if (out.length === 0) {
     throw new ProvenantError('USAGE', `${where(source)} is an index without any runnable image`, {
       where: where(source),
@@ -247,9 +257,13 @@ async function attestationsFor(
   if (mode === 'keep') return [];
   const platform = await dst.getManifest(f.entry.digest, copyOptions);
   if (mode === 'referrers') {
-    // BuildKit entries become referrers of the platform manifest.
+    // BuildKit entries become referrers of the platform manifest; other artifacts about it (with
+    // their subject) are copied as they are, and are its referrers.
     const statements: StatementBlob[] = [];
-    for (const a of f.attestations) statements.push(...(await statementsOf(f.source.store, a.digest, copyOptions)));
+    for (const a of f.attestations) {
+      if (isBuildkitAttestation(a)) statements.push(...(await statementsOf(f.source.store, a.digest, copyOptions)));
+      else await copyImage(f.source.store, a.digest, dst, copyOptions);
+    }
     if (statements.length > 0) await storeAttestations(dst, base, [{ manifest: platform, statements }], 'referrers', copyOptions);
     return [];
   }

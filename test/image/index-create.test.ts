@@ -11,6 +11,7 @@ import { describeBuild, describeIndex } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { createIndex } from '../../src/image/index-create.ts';
 import type { Digest } from '../../src/oci/digest.ts';
+import { parsePlatform } from '../../src/oci/platform.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
@@ -20,6 +21,7 @@ import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { EPOCH, writeFixtureRepo } from '../action/fixture-repo.ts';
+import { synth } from '../compat/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 
 const dirs: string[] = [];
@@ -207,6 +209,41 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
     // The order given, each entry as the builder describes it; the annotations only those asked for.
     assert.deepEqual(merged.index.index.manifests, [arm, amd]);
     assert.deepEqual(merged.index.index.annotations, { 'org.example.note': 'merged' });
+  });
+});
+
+describe('createIndex: entries attached to an image are not platforms', () => {
+  it('carries the linux/"" SBOM entries imagetools create adds with their image, not as platforms', async () => {
+    const amd = await layout();
+    const arm = await layout();
+    const a = await synth(amd, { platforms: [parsePlatform('linux/amd64')], emptyPlatformArtifact: true, tag: 'v1' });
+    const b = await synth(arm, { platforms: [parsePlatform('linux/arm64')], emptyPlatformArtifact: true, tag: 'v1', seed: 50 });
+    const sbomOf = (made: typeof a) =>
+      made.root.kind === 'index' ? made.root.index.manifests.find((e) => e.platform?.architecture === '') : undefined;
+    const sources = [
+      { store: amd, target: 'v1' },
+      { store: arm, target: 'v1' },
+    ];
+    const kept = await createIndex(sources, { store: await layout(), tags: ['v1'] });
+    assert.deepEqual(
+      kept.platforms.map((p) => p.platform),
+      ['linux/amd64', 'linux/arm64'],
+    );
+    assert.ok(kept.index.kind === 'index');
+    assert.deepEqual(
+      kept.index.index.manifests.map((e) => e.digest),
+      [a.images[0]!.digest, b.images[0]!.digest, sbomOf(a)!.digest, sbomOf(b)!.digest],
+    );
+    // As referrers, the index holds the images only, and each SBOM is its image's referrer.
+    const dst = await layout();
+    const moved = await createIndex(sources, { store: dst, tags: ['v1'] }, { attestations: 'referrers' });
+    assert.ok(moved.index.kind === 'index');
+    assert.equal(moved.index.index.manifests.length, 2);
+    const referrers = await dst.referrers(a.images[0]!.digest);
+    assert.deepEqual(
+      referrers.map((r) => r.digest),
+      [sbomOf(a)!.digest],
+    );
   });
 });
 
