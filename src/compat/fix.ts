@@ -172,6 +172,7 @@ export async function fixImage(
   const context = { platforms: t.profile.platforms, platform: options.platform };
   const structural = applied.filter((a) => a.fix !== 'gzip-layers' && a.fix !== 'docker-media-types');
   for (const a of structural) plan = TRANSFORMS[a.fix](plan, a.with, context);
+  if (applied.some((a) => a.fix === 'docker-media-types')) assertNotNested(plan, src.location);
 
   const temp = await mkdtemp(join(tmpdir(), 'provenant-fix-'));
   try {
@@ -394,6 +395,31 @@ function withPlannedSignatures(
     signatures.set(stored.digest, digest);
   }
   return { plan: { ...plan, docs }, signatures };
+}
+
+/**
+ * Refuses, before any layer is recompressed, an image that would still list an index once the
+ * structural fixes ran, for Docker media types: a Docker manifest list lists manifests only
+ * (schema 2 has no nested lists), and flattening would change which digests the image is made
+ * of; crane and regctl would refuse it too. The index is named by its digest in the source, which
+ * the user can name; a fix before this one may have rewritten it.
+ *
+ * @throws ProvenantError `INCOMPATIBLE` naming the nested index where the source holds it
+ */
+function assertNotNested(plan: Plan, location: string): void {
+  const nested = [...plan.docs.values()].find((x) => x.role === 'index' && x.stored.digest !== plan.root);
+  if (nested === undefined) return;
+  let source = nested.stored.digest;
+  // Back along the renames (as many hops as there are: a manifest replaced and replaced back loops).
+  for (let hops = 0; hops < plan.renames.length; hops++) {
+    const r = plan.renames.find((x) => x.to === source);
+    if (r === undefined) break;
+    source = r.from;
+  }
+  throw new ProvenantError('INCOMPATIBLE', `the image lists the index ${source}, and a Docker manifest list cannot list an index`, {
+    where: `${location}@${source}`,
+    hint: `fix the nested index itself (name ${location}@${source}) instead; crane and regctl copy the nesting as it is`,
+  });
 }
 
 /** Those of `digests` that `store` holds, in order. */

@@ -797,6 +797,20 @@ describe('nested indexes (index → index → manifests)', () => {
     );
     assert.deepEqual(await dst.listTags(), []);
   });
+
+  it('docker-media-types names the nested index by its digest in the source, before any layer is recompressed', async () => {
+    const { src, made } = await nested({ layer: 'zstd', attestations: 'legacy' });
+    const dst = await layout();
+    await assert.rejects(
+      fixImage(src, 'outer', dst, target('artifactory@6.23.38'), { tags: ['fixed'], include: 'all', force: true, probe: false }),
+      (e: unknown) =>
+        isProvenantError(e, 'INCOMPATIBLE') &&
+        e.message.includes(`lists the index ${made.root.digest},`) &&
+        e.where === `${src.location}@${made.root.digest}` &&
+        (e.hint ?? '').includes(`${src.location}@${made.root.digest}`),
+    );
+    assert.deepEqual(await dst.listTags(), []);
+  });
 });
 
 /**
