@@ -230,7 +230,18 @@ export const TRANSFORMS: Record<FixId, Transform> = {
       const next = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.DockerManifestList, manifests }), {
         mediaType: MediaType.DockerManifestList,
       });
-      d.replace(rootDoc.stored.digest, next, `index ${short(rootDoc.stored.digest)} rewritten as a Docker manifest list`);
+      // Said as for the manifests above: what the list has no place for is gone from the image.
+      const index = rootDoc.stored.index;
+      const annotated = index.manifests.filter((e) => e.annotations !== undefined && Object.keys(e.annotations).length > 0).length;
+      const lost = [
+        index.annotations !== undefined && Object.keys(index.annotations).length > 0 ? 'its annotations' : '',
+        annotated > 0 ? `the annotations of ${annotated} entr${annotated === 1 ? 'y' : 'ies'}` : '',
+        index.artifactType !== undefined ? 'its artifactType' : '',
+        index.subject !== undefined ? 'its subject' : '',
+      ].filter(Boolean);
+      const listed = lost.length > 1 ? `${lost.slice(0, -1).join(', ')} and ${lost[lost.length - 1]}` : lost[0];
+      const dropped = listed === undefined ? '' : ` (dropped ${listed}, which schema 2 has no place for)`;
+      d.replace(rootDoc.stored.digest, next, `index ${short(rootDoc.stored.digest)} rewritten as a Docker manifest list${dropped}`);
     }
     return d.finish();
   },

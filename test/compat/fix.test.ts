@@ -331,6 +331,28 @@ describe('an attestation the source does not hold', () => {
   });
 });
 
+describe('docker-media-types and annotations', () => {
+  it('says the root index’s annotations and its entries’ are dropped, as it says a manifest’s are', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    assert.ok(made.root.kind === 'index');
+    const [first, ...rest] = made.root.index.manifests;
+    const annotated = parseStored(
+      encodeJson({
+        ...made.root.index,
+        manifests: [{ ...first!, annotations: { 'org.example.entry': 'x' } }, ...rest],
+        annotations: { 'org.opencontainers.image.source': 'https://example.org/x' },
+      }),
+      { mediaType: MediaType.OciIndex },
+    );
+    await src.putManifest(annotated, { tags: ['annotated'], keepAsRoot: true });
+    const report = await fixImage(src, 'annotated', await layout(), target('artifactory@6.23.38'), { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true, report.account.join('\n'));
+    const line = report.changes.find((c) => c.text.includes('rewritten as a Docker manifest list'));
+    assert.match(line?.text ?? '', /\(dropped its annotations and the annotations of 1 entry, which schema 2 has no place for\)$/);
+  });
+});
+
 describe('docker-media-types and referrers', () => {
   it('stores referrers under cosign tags, so a schema-2-only registry accepts the image', async () => {
     const src = await layout();
