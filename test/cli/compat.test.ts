@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { ArtifactType } from '../../src/attest/attachments.ts';
@@ -250,6 +250,21 @@ describe('check and fix: what they refuse', () => {
     } finally {
       await fixed.close();
     }
+  });
+
+  it('the same fix written twice to a layout: index.json gains no entry the second time', async () => {
+    const path = join(dir, 'twice');
+    const store = await LayoutStore.open(path, { create: true });
+    await synth(store, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')], attestations: 'legacy', tag: 'v1' });
+    await store.close();
+    const out = join(dir, 'twice-fixed');
+    const entries = async () => (JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: unknown[] }).manifests;
+    const args = ['fix', `oci:${path}:v1`, '--target', 'amazon-ecr', '--all', '-o', `oci:${out}:fixed`];
+    assert.equal((await provenant(args)).status, 0);
+    const first = await entries();
+    const again = await provenant(args);
+    assert.equal(again.status, 0, again.stderr);
+    assert.deepEqual(await entries(), first);
   });
 
   it('usage: no target, an unknown one, two for fix, fix without -o', async () => {
