@@ -169,7 +169,7 @@ export async function fixImage(
   const source = { location: src.location, reference, digest: graph.root.digest };
 
   let plan = withoutMissingEntries(planFromGraph(graph), graph);
-  const context = { platforms: t.profile.platforms, platform: options.platform };
+  const context = { platforms: t.profile.platforms, platform: options.platform, location: src.location };
   const structural = applied.filter((a) => a.fix !== 'gzip-layers' && a.fix !== 'docker-media-types');
   for (const a of structural) plan = TRANSFORMS[a.fix](plan, a.with, context);
   if (applied.some((a) => a.fix === 'docker-media-types')) assertNotNested(plan, src.location);

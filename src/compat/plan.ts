@@ -87,6 +87,8 @@ export interface TransformContext {
   readonly platforms: readonly Platform[];
   /** The platform the user asked for, before the target's. */
   readonly platform?: Platform | undefined;
+  /** Where the image is read from (a store location), for the place an error names. */
+  readonly location?: string | undefined;
   /** gzip versions of layers (by the original layer's digest), made beforehand by the writer. */
   readonly gzipped?: ReadonlyMap<Digest, Descriptor> | undefined;
 }

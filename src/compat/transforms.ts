@@ -73,7 +73,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
       const offered = images.map((i) => (i.platform ? formatPlatform(i.platform) : '(no platform)')).join(', ') || '(none)';
       const asked = wanted.length === 0 ? 'single platform' : wanted.map(formatPlatform).join(' or ');
       throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${asked} manifest to keep`, {
-        where: rootDoc.stored.digest,
+        where: context.location === undefined ? rootDoc.stored.digest : `${context.location}@${rootDoc.stored.digest}`,
         hint: `it has ${offered}; name one with --platform`,
       });
     }

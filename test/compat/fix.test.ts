@@ -203,10 +203,14 @@ describe('fix chooses, refuses and leaves alone', () => {
     const other = await layout();
     await assert.rejects(
       fixImage(src, made.tag, other, target('aws-lambda'), { platform: parsePlatform('linux/s390x') }),
-      (e: unknown) => isProvenantError(e, 'NO_MATCHING_PLATFORM') && /linux\/amd64, linux\/arm64/.test(e.hint ?? ''),
+      (e: unknown) =>
+        isProvenantError(e, 'NO_MATCHING_PLATFORM') &&
+        /linux\/amd64, linux\/arm64/.test(e.hint ?? '') &&
+        e.where === `${src.location}@${made.root.digest}`,
     );
     assert.deepEqual(await other.listTags(), [], 'nothing was written');
   });
+
 
   it('writes nothing when a refusal has no fix, unless forced', async () => {
     const src = await layout();
