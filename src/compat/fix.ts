@@ -28,6 +28,7 @@ import { collect } from '../io/verify.ts';
 import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
@@ -170,6 +171,12 @@ export async function fixImage(
 
   let plan = withoutMissingEntries(planFromGraph(graph), graph);
   const context = { platforms: t.profile.platforms, platform: options.platform, location: src.location };
+  if (options.platform !== undefined && !applied.some((a) => a.fix === 'single-manifest')) {
+    // Said rather than ignored: the platform asked for is kept only when a fix picks one.
+    options.logger?.warn(
+      `the platform ${formatPlatform(options.platform)} was not used: no fix for ${t.label} picks a platform, and the image keeps all it has`,
+    );
+  }
   const structural = applied.filter((a) => a.fix !== 'gzip-layers' && a.fix !== 'docker-media-types');
   for (const a of structural) plan = TRANSFORMS[a.fix](plan, a.with, context);
   if (applied.some((a) => a.fix === 'docker-media-types')) assertNotNested(plan, src.location);

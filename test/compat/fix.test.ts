@@ -211,6 +211,22 @@ describe('fix chooses, refuses and leaves alone', () => {
     assert.deepEqual(await other.listTags(), [], 'nothing was written');
   });
 
+  it('says so when the platform asked for is not used: no fix for the target picks one', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const platform = parsePlatform('linux/arm64');
+    const report = await fixImage(src, made.tag, await layout(), target('amazon-ecr'), { include: 'all', platform, logger, probe: false });
+    assert.equal(report.written, true);
+    assert.equal(report.destination?.mediaType, MediaType.OciIndex, 'the image keeps both platforms');
+    assert.deepEqual(warnings, [
+      'the platform linux/arm64 was not used: no fix for amazon-ecr picks a platform, and the image keeps all it has',
+    ]);
+    warnings.length = 0;
+    await fixImage(src, made.tag, await layout(), target('aws-lambda'), { platform, logger, probe: false });
+    assert.deepEqual(warnings, [], 'a fix that picks a platform uses it');
+  });
 
   it('writes nothing when a refusal has no fix, unless forced', async () => {
     const src = await layout();
