@@ -476,6 +476,9 @@ function signingNeeds(plan: Plan, oldRoot: Digest): { unsigned: Digest[]; stale:
   // Every manifest whose digest the fix changed, that the fixed image carries.
   for (const r of plan.renames) if (plan.docs.has(r.to)) unsigned.add(r.to);
   const stale = plan.dropped.filter((d) => d.signs !== undefined).map((d) => ({ signature: d.digest, signs: d.signs! }));
+  // A signature left out of a manifest the fixed image still carries (a bundle no storage the
+  // target takes can hold): that manifest needs a signature of its own.
+  for (const s of stale) if (plan.docs.has(s.signs)) unsigned.add(s.signs);
   // The image now named in place of a signed index needs a signature of its own.
   if (plan.root !== oldRoot && stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs))) {
     unsigned.add(plan.root);

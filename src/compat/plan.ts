@@ -457,6 +457,18 @@ export class Draft {
       this.drop(stored.digest, this.describe(doc), 'it names no subject that the fixed image carries, so it has nowhere to be attached');
       return false;
     }
+    if (to === 'cosign-tag' && doc.kind === 'signature' && stored.manifest.layers.some((l) => isBundleType(l.mediaType))) {
+      // cosign 3's signature is a Sigstore bundle; under a .sig tag cosign and Provenant read
+      // simple-signing layers only, so moved there it would be found by no one. It is left out,
+      // and the digest it signed is signed again by a fix given a key (see signingNeeds in fix.ts).
+      this.drop(
+        stored.digest,
+        this.describe(doc),
+        `it is a Sigstore bundle, which no verifier reads under a .sig tag; it stays valid for ${short(subject.stored.digest)} where the source holds it`,
+        subject.stored.digest,
+      );
+      return false;
+    }
     let m: ImageManifest = stored.manifest;
     if (config === 'image' && m.config.mediaType === MediaType.OciEmpty) {
       m = { ...m, config: this.blob(attestationConfig(m.layers), MediaType.OciConfig) };
@@ -520,6 +532,11 @@ export class Draft {
     }
     return true;
   }
+}
+
+/** True for a Sigstore bundle's media type (cosign 3 writes v0.3). */
+function isBundleType(mediaType: string): boolean {
+  return mediaType.startsWith('application/vnd.dev.sigstore.bundle');
 }
 
 /** The config BuildKit gives an attestation manifest: an image config over its layers. */

@@ -252,6 +252,35 @@ describe('check and fix: what they refuse', () => {
     }
   });
 
+  it('fix --key for Alibaba: a cosign 3 signature of the index is not moved where no verifier reads it, but signed again', async () => {
+    const path = join(dir, 'ali-signed');
+    const store = await LayoutStore.open(path, { create: true });
+    await synth(store, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')], tag: 'v1' });
+    await store.close();
+    const keys = generateSigningKeyPair();
+    const keyFile = join(dir, 'ali.key');
+    await writeFile(keyFile, await encryptPrivateKey(keys.privateKey, 'pw'));
+    const env = { env: { COSIGN_PASSWORD: 'pw' } };
+    const signed = await provenant(['sign', `oci:${path}:v1`, '--key', keyFile, '--new-bundle-format', 'true'], env);
+    assert.equal(signed.status, 0, signed.stderr);
+    const out = join(dir, 'ali-signed-fixed');
+    const r = await provenant(['fix', `oci:${path}:v1`, '--target', 'alibaba-acr', '--key', keyFile, '-o', `oci:${out}:fixed`], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /Not carried: signature sha256:[0-9a-f]{12}, because it is a Sigstore bundle, which no verifier reads under a \.sig tag/,
+    );
+    const fixed = await LayoutStore.open(out);
+    try {
+      const root = await fixed.getManifest('fixed');
+      const verified = await verifyImage(fixed, root.digest, { policy: { key: keys.publicKey } });
+      assert.equal(verified.verified.length, 1, JSON.stringify(verified.checked));
+      assert.equal(verified.verified[0]!.storage, 'cosign');
+    } finally {
+      await fixed.close();
+    }
+  });
+
   it('the same fix written twice to a layout: index.json gains no entry the second time', async () => {
     const path = join(dir, 'twice');
     const store = await LayoutStore.open(path, { create: true });
