@@ -204,7 +204,9 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     });
     if (inputs.fix && report.compat !== undefined) {
       const resign: Resigner | undefined =
-        signer === undefined ? undefined : (store, digest) => resignOne(store, digest, signer.signer, first.planned.dockerReference, ctx);
+        signer === undefined
+          ? undefined
+          : (store, digest, storage) => resignOne(store, digest, storage, signer.signer, first.planned.dockerReference, ctx);
       for (const t of report.compat.targets) {
         if (t.verdict !== 'refused') continue;
         const [target] = selectTargets(profiles, t.target);
@@ -400,9 +402,17 @@ async function sign(
 }
 
 /** Signs one image a fix made, for fixImage's `resign`. */
-async function resignOne(store: ContentStore, digest: Descriptor['digest'], signer: Signer, dockerReference: string, ctx: ActionContext) {
+/** Signs what a fix wrote, in the storage the fix asks for: the target's, as `fix --key` does. */
+async function resignOne(
+  store: ContentStore,
+  digest: Descriptor['digest'],
+  storage: 'referrers' | 'cosign',
+  signer: Signer,
+  dockerReference: string,
+  ctx: ActionContext,
+) {
   const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  const entries = await signImage(store, digest, { signer, dockerReference, storages: ['referrers'], created });
+  const entries = await signImage(store, digest, { signer, dockerReference, storages: [storage], created });
   const entry = entries[0];
   if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
   return { subject: digest, signature: entry.location as Descriptor['digest'], storage: entry.storage };
