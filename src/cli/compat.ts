@@ -59,12 +59,19 @@ export async function targetsFrom(
 
 /** The error `check` ends with when a target would refuse the image (exit code 7). */
 export function refusedError(report: CheckReport): ProvenantError | undefined {
-  const refused = report.targets.filter((t) => t.verdict === 'refused').map((t) => t.target);
+  const targets = report.targets.filter((t) => t.verdict === 'refused');
+  const refused = targets.map((t) => t.target);
   if (refused.length === 0) return undefined;
-  return new ProvenantError('INCOMPATIBLE', `${refused.join(', ')} would refuse the image`, {
-    where: report.image.reference,
-    hint: `provenant fix ${report.image.reference} --target ${refused[0]} -o DEST writes the smallest change that ${refused[0]} accepts`,
-  });
+  // A fix is offered for a target only when every refusal of it has one.
+  const fixable = targets.find((t) => t.problems.every((p) => p.severity !== 'refuses' || p.fix !== undefined));
+  const unfixable = targets
+    .flatMap((t) => t.problems.filter((p) => p.severity === 'refuses' && p.fix === undefined).map((p) => `${t.target}: ${p.rule}`))
+    .join(', ');
+  const hint =
+    fixable !== undefined
+      ? `provenant fix ${report.image.reference} --target ${fixable.target} -o DEST writes the smallest change that ${fixable.target} accepts`
+      : `no fix makes the image acceptable (${unfixable}): see each refusal's "fix:" line above`;
+  return new ProvenantError('INCOMPATIBLE', `${refused.join(', ')} would refuse the image`, { where: report.image.reference, hint });
 }
 
 const VERDICT: Record<TargetReport['verdict'], string> = {

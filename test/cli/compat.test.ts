@@ -194,6 +194,9 @@ describe('check and fix: what they refuse', () => {
     assert.match(check.stdout, /^amazon-ecr-public: REFUSED {2}\[Amazon ECR Public, registry\]$/m);
     assert.match(check.stdout, /layer-size \(refuses\)[\s\S]*found: {2}sha256:[0-9a-f]+: layer sha256:[0-9a-f]+ is 11 GB/);
     assert.match(check.stdout, /^Refused by amazon-ecr-public\.$/m);
+    // No fix splits a layer: the hint says so rather than send the user to fix.
+    assert.match(check.stderr, /no fix makes the image acceptable \(amazon-ecr-public: layer-size\)/);
+    assert.doesNotMatch(check.stderr, /writes the smallest change/);
   });
 
   it('fixes that leave a refusal standing: exit 7, the rule named, nothing written unless forced', async () => {
