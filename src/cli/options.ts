@@ -21,7 +21,10 @@ export const QUIET_FLAG: FlagSpec = { type: 'boolean', short: 'q', description: 
 
 /** How to reach registries: credentials and plain HTTP. */
 export const REGISTRY_FLAGS: Record<string, FlagSpec> = {
-  insecure: { type: 'boolean', description: 'allow plain HTTP to registries other than localhost (TLS is always verified)' },
+  insecure: {
+    type: 'boolean',
+    description: 'allow plain HTTP beyond localhost, to a registry whose port answers in plain HTTP (TLS is always verified)',
+  },
   username: { type: 'string', description: 'registry user name (with --password-stdin)' },
   'password-stdin': { type: 'boolean', description: 'read the registry password from standard input' },
 };

@@ -9,7 +9,7 @@ import { ProvenantError } from '../errors.ts';
 import { isLoopbackHost, type Method } from '../net.ts';
 import { type Challenge, findChallenge } from './challenge.ts';
 import { responseError, unauthorized } from './errors.ts';
-import { type Answer, MiB, parseJsonObject, type Req, readErrorText, readLimited } from './http.ts';
+import { type Answer, MiB, parseJsonObject, type Req, readErrorText, readLimited, sameHostName } from './http.ts';
 import { covers, type ScopeSet, scopeKey, scopeSet } from './scope.ts';
 
 /** How a registry authenticates, as its `/v2/` answer (or a later 401) said. */
@@ -25,7 +25,9 @@ interface CachedToken {
 export interface AuthenticatorOptions {
   registry: string;
   keychain: Keychain;
-  /** Credentials may go over plain HTTP to a token server beyond localhost. */
+  /** The host the registry's API is served from. */
+  apiHost: string;
+  /** Credentials may go over plain HTTP to a token server on the registry's own host name. */
   insecure: boolean;
   /** The clock for token expiry, in ms since the epoch. */
   clock: () => number;
@@ -130,9 +132,12 @@ export class Authenticator {
         headers.authorization = basic;
       }
     }
-    if (creds !== undefined && url.protocol === 'http:' && !isLoopbackHost(url.host) && !this.#o.insecure) {
+    // --insecure covers the registry's own machine, not a token server elsewhere it names.
+    const plainAllowed = isLoopbackHost(url.host) || (this.#o.insecure && sameHostName(url, this.#o.apiHost));
+    if (creds !== undefined && url.protocol === 'http:' && !plainAllowed) {
       throw new ProvenantError('INSECURE', `refusing to send credentials over plain HTTP to the token server ${url.host}`, {
         where: req.where,
+        hint: this.#o.insecure ? `--insecure allows plain HTTP to ${registry} itself, not to other hosts` : undefined,
       });
     }
     const sent = creds !== undefined;

@@ -74,6 +74,11 @@ export function redactUrl(url: URL): string {
   return u.href;
 }
 
+/** True when `url` is on the host name of `apiHost` (any port): the machine the user marked insecure. */
+export function sameHostName(url: URL, apiHost: string): boolean {
+  return url.hostname.toLowerCase() === new URL(`https://${apiHost}`).hostname.toLowerCase();
+}
+
 /** `registry/repository:tag` or `registry/repository@digest`, for messages (never a URL). */
 export function targetWhere(registry: string, repository: string, target: string): string {
   return `${registry}/${repository}${isDigest(target) ? '@' : ':'}${target}`;

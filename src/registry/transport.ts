@@ -15,7 +15,7 @@ import { VERSION } from '../version.ts';
 import { Authenticator, schemeFrom } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
 import { responseError } from './errors.ts';
-import { type Answer, drain, networkError, type Op, type Req, readErrorText, redactUrl, resolveLocation } from './http.ts';
+import { type Answer, drain, networkError, type Op, type Req, readErrorText, redactUrl, resolveLocation, sameHostName } from './http.ts';
 import {
   backoffDelay,
   DEFAULT_RETRY,
@@ -32,9 +32,11 @@ export interface TransportOptions {
   /** Where credentials come from; anonymous when absent. */
   keychain?: Keychain | undefined;
   /**
-   * Allow plain HTTP to a registry that is not on this machine. Loopback registries
-   * (`localhost`, 127.0.0.0/8, `[::1]`) may always use HTTP. (Unverified TLS is not offered:
-   * Node's fetch has no switch for it.)
+   * Allow plain HTTP to a registry that is not on this machine: when its HTTPS port answers in
+   * plain HTTP (never after a certificate failure, a reset or a timeout), and for redirects and
+   * token servers on the registry's own host name. Loopback registries (`localhost`,
+   * 127.0.0.0/8, `[::1]`) may always use HTTP. (Unverified TLS is not offered: Node's fetch has
+   * no switch for it.)
    */
   insecure?: boolean | undefined;
   /** Force a scheme instead of probing. `http` to a non-loopback host needs `insecure`. */
@@ -118,6 +120,7 @@ export class Transport {
     this.retry.attempts = Math.max(1, Math.floor(this.retry.attempts));
     this.auth = new Authenticator({
       registry,
+      apiHost: this.apiHost,
       keychain: options.keychain ?? anonymousKeychain,
       insecure: this.#insecure,
       clock: options.clock ?? Date.now,
@@ -131,7 +134,8 @@ export class Transport {
       });
     }
     // Loopback registries are usually plain HTTP (docker run registry:2), so HTTP is tried
-    // first and HTTPS after; --insecure tries HTTPS first, as Docker does for insecure registries.
+    // first and HTTPS after; --insecure tries HTTPS first, as Docker does for insecure registries,
+    // but falls back only when the HTTPS port answered in plain HTTP (see #probe).
     this.#schemes =
       options.scheme !== undefined ? [options.scheme] : local ? ['http', 'https'] : this.#insecure ? ['https', 'http'] : ['https'];
   }
@@ -209,12 +213,15 @@ export class Transport {
   /** Finds the scheme the registry answers on: each candidate once per round, rounds retried. */
   async #probe(op: Op): Promise<Answer> {
     const where = this.registry;
+    // --insecure beyond this machine: plain HTTP only on the port HTTPS was tried on (443 when
+    // the registry names none), and only when that port answered in plain HTTP.
+    const downgrade = this.#insecure && !isLoopbackHost(this.apiHost);
     for (let round = 1; ; round++) {
       // The first scheme's failure is the one to report (a TLS "wrong version number" from
       // probing HTTPS on an HTTP port says nothing); any dropped connection makes the round retryable.
       const errors: unknown[] = [];
       for (const scheme of this.#schemes) {
-        const url = new URL(`${scheme}://${this.apiHost}/v2/`);
+        const url = downgrade && scheme === 'http' ? plainUrlOnTlsPort(this.apiHost) : new URL(`${scheme}://${this.apiHost}/v2/`);
         try {
           const r = await this.#fetchOnce({ method: 'GET', url, scopes: [], accept: [], what: 'ping', where, noAuth: true, op }, undefined);
           if (r.res.status === 400 && this.#schemes.length > 1 && scheme === 'http') {
@@ -228,6 +235,10 @@ export class Transport {
           if (err instanceof ProvenantError) throw err;
           if (op.signal?.aborted) throw abortedError(op.signal);
           errors.push(err);
+          // A certificate that does not verify, a reset or a timeout is what an interceptor
+          // produces as easily as a broken server: falling back would hand it the credentials in
+          // plain text. Only a server that answered the TLS handshake in plain HTTP is one.
+          if (downgrade && scheme === 'https' && !answeredInPlainHttp(err)) break;
         }
       }
       // A certificate that does not verify, or a port fetch refuses, says more than the other
@@ -235,11 +246,24 @@ export class Transport {
       const lasting = errors.find((e) => certificateFailure(e) !== undefined || isBlockedPort(e));
       if (lasting !== undefined) throw networkError(this.registry, where, lasting, round);
       const first = errors[0];
-      if (round >= this.retry.attempts || !errors.some(isNetworkError)) throw networkError(this.registry, where, first, round);
+      if (round >= this.retry.attempts || !errors.some(isNetworkError)) throw this.#probeError(first, round);
       const delayMs = backoffDelay(round, this.retry);
       this.noteRetry(op, 'ping', round, delayMs, describeNetworkError(first));
       await sleep(delayMs, op.signal);
     }
+  }
+
+  /** The error of a probe that found no scheme; under --insecure, the hint says when plain HTTP is tried. */
+  #probeError(cause: unknown, tries: number): ProvenantError {
+    const e = networkError(this.registry, this.registry, cause, tries);
+    if (!this.#insecure || isLoopbackHost(this.apiHost) || e.code !== 'NETWORK') return e;
+    return new ProvenantError('NETWORK', e.message, {
+      where: e.where,
+      cause,
+      hint:
+        `${e.hint ?? ''}; --insecure uses plain HTTP only where the HTTPS port answers in plain HTTP ` +
+        `(for a plain-HTTP registry on port 80, name the port: ${new URL(`https://${this.apiHost}`).hostname}:80)`,
+    });
   }
 
   /**
@@ -363,10 +387,14 @@ export class Transport {
 
   #checkScheme(url: URL, where: string): void {
     if (url.protocol === 'https:') return;
-    if (url.protocol === 'http:' && (this.#insecure || isLoopbackHost(url.host))) return;
+    // --insecure is for the registry the user named, not for whatever host it redirects to.
+    if (url.protocol === 'http:' && (isLoopbackHost(url.host) || (this.#insecure && sameHostName(url, this.apiHost)))) return;
     throw new ProvenantError('INSECURE', `refusing to follow ${url.protocol.replace(':', '')} to ${url.host}`, {
       where,
-      hint: url.protocol === 'http:' ? 'plain HTTP is allowed only for localhost unless --insecure is given' : undefined,
+      hint:
+        url.protocol === 'http:'
+          ? `plain HTTP is allowed only for localhost, and with --insecure for ${this.registry} itself, not the hosts it redirects to`
+          : undefined,
     });
   }
 
@@ -384,6 +412,27 @@ export class Transport {
     if (e.code === 'NETWORK' && isNetworkError(err)) retryable.add(e);
     return e;
   }
+}
+
+/**
+ * True when a TLS handshake failed because the server answered in plain HTTP: OpenSSL reads the
+ * first bytes of `HTTP/1.1 400 ...` as a TLS record of an unknown version ("wrong version
+ * number", EPROTO in Node). Certificate failures, resets and timeouts are not.
+ */
+export function answeredInPlainHttp(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return true;
+    if (code === 'EPROTO' && typeof message === 'string' && /wrong version number/i.test(message)) return true;
+  }
+  return false;
+}
+
+/** `http://host:port/v2/` on the port HTTPS uses for `apiHost` (443 when it names none). */
+function plainUrlOnTlsPort(apiHost: string): URL {
+  const tls = new URL(`https://${apiHost}/v2/`);
+  return new URL(`http://${tls.hostname}:${tls.port === '' ? '443' : tls.port}/v2/`);
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
