@@ -78,7 +78,7 @@ export class RegistryClient {
   readonly chunkSize: number;
   readonly #t: Transport;
   readonly #tagPageSize: number;
-  readonly #referrers: ReferrersSupport = { api: undefined };
+  readonly #referrers: ReferrersSupport = new Map();
 
   /** @throws ProvenantError `INVALID_REFERENCE` when `registry` is no host[:port] a connection can be made to */
   constructor(registry: string, options: RegistryClientOptions = {}) {

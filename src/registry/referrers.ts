@@ -2,13 +2,25 @@
  * Referrers (OCI distribution 1.1): the `GET /v2/<name>/referrers/<digest>` API, and the name of
  * the `sha256-<hex>` tag that registries without it use instead.
  */
-import { isProvenantError } from '../errors.ts';
+import { abortedError, isProvenantError, ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { type Digest, digestHex } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { assertIndex } from '../oci/validate.ts';
-import { baseType, drain, LIST_BYTES, MiB, parseJsonObject, readLimited, readListPage, targetWhere } from './http.ts';
+import { parseErrorBody } from './errors.ts';
+import {
+  baseType,
+  drain,
+  LIST_BYTES,
+  MiB,
+  networkError,
+  parseJsonObject,
+  readErrorText,
+  readLimited,
+  readListPage,
+  targetWhere,
+} from './http.ts';
 import { nextLink } from './link.ts';
 import { repositoryScope } from './scope.ts';
 import type { Transport } from './transport.ts';
@@ -18,16 +30,23 @@ export function referrersTag(digest: Digest): string {
   return `${digest.slice(0, digest.indexOf(':'))}-${digestHex(digest)}`.slice(0, 128);
 }
 
-/** What a client has learnt about a registry's referrers API: undefined until it has asked. */
-export interface ReferrersSupport {
-  api: boolean | undefined;
-}
+/**
+ * What a client has learnt about the referrers API, by repository: false once the repository
+ * answered that it has none. Per repository, not per registry: a bare 404 cannot be told from a
+ * missing repository on a registry that sends no error body, and registries that route
+ * repositories to different back ends (proxy caches, virtual repositories) may serve the API for
+ * some and not others. At worst that is one more request per repository.
+ */
+export type ReferrersSupport = Map<string, boolean>;
 
 /**
  * The referrers API: descriptors of manifests whose `subject` is `digest`, filtered by
  * `artifactType` (by the registry when it says so in `OCI-Filters-Applied`, else here).
- * Undefined when the registry has no referrers API (a 404 or a non-index answer), which
- * `support` then remembers: the caller reads the `sha256-<hex>` tag instead.
+ * Undefined when the registry has no referrers API for the repository, which `support` then
+ * remembers: the caller reads the `sha256-<hex>` tag instead. "No API" is a 400, 404 or 405
+ * that does not say NAME_UNKNOWN, or an answer that is no index (the spec: "Assuming a
+ * repository is found, this request MUST return a 200"); a missing repository is undefined too
+ * but not remembered, and a failed request (a dropped connection, a cancel) is thrown.
  */
 export async function listReferrers(
   t: Transport,
@@ -36,7 +55,7 @@ export async function listReferrers(
   digest: Digest,
   options: OperationOptions & { artifactType?: string | undefined },
 ): Promise<Descriptor[] | undefined> {
-  if (support.api === false) return undefined;
+  if (support.get(repository) === false) return undefined;
   const op = t.op(options);
   const where = targetWhere(t.registry, repository, digest);
   const query = options.artifactType === undefined ? '' : `?artifactType=${encodeURIComponent(options.artifactType)}`;
@@ -58,10 +77,21 @@ export async function listReferrers(
       op,
     });
     const { res } = answer;
+    if (res.status !== 200 && seen.size === 1) {
+      const said = parseErrorBody(await readErrorText(res));
+      if (said.some((e) => e.code === 'NAME_UNKNOWN')) {
+        // No such repository: it has no referrers, which says nothing about the API.
+        op.logger.debug(`${where}: the repository is unknown (NAME_UNKNOWN); no referrers`);
+        return undefined;
+      }
+      support.set(repository, false);
+      op.logger.debug(`${where}: the referrers endpoint answered ${res.status}; using the tag fallback`);
+      return undefined;
+    }
     if (res.status !== 200 || !isIndexType(baseType(res.headers.get('content-type')) ?? MediaType.OciIndex)) {
       await drain(res);
       if (seen.size === 1) {
-        support.api = false;
+        support.set(repository, false);
         return undefined;
       }
       break;
@@ -72,14 +102,17 @@ export async function listReferrers(
       left -= bytes.length;
       index = assertIndex(parseJsonObject(bytes, where, 'referrers index'), where);
     } catch (err) {
-      if (seen.size === 1) {
-        support.api = false;
+      if (op.signal?.aborted) throw abortedError(op.signal);
+      // A connection dropped in the body is a failed request, not an answer about the API.
+      if (!(err instanceof ProvenantError)) throw networkError(t.registry, where, err, 1);
+      if (seen.size === 1 && err.code !== 'ABORTED' && err.code !== 'NETWORK') {
+        support.set(repository, false);
         op.logger.debug(`${t.registry}: the referrers endpoint did not answer with an index; using the tag fallback`);
         return undefined;
       }
       throw err;
     }
-    support.api = true;
+    support.set(repository, true);
     const filtered = (res.headers.get('oci-filters-applied') ?? '').split(',').some((f) => f.trim() === 'artifactType');
     for (const d of index.manifests) {
       if (options.artifactType === undefined || filtered || d.artifactType === options.artifactType) out.push(d);

@@ -284,6 +284,55 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.ok(registry.requests.some((r) => r.url === `/v2/a/b/referrers/${subject}?artifactType=application%2Fvnd.example.sig`));
   });
 
+  it('takes only a clean 404 of a repository for "no referrers API", and remembers it for that repository alone', async () => {
+    const subject = digestOf('subject');
+    const a: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('a'), size: 1 };
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [a] });
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.url?.startsWith('/v2/gone/')) {
+        return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"NAME_UNKNOWN","message":"x"}]}');
+      }
+      if (req.url?.startsWith('/v2/plain/')) return void res.writeHead(404).end('404 page not found');
+      res.writeHead(200, { 'content-type': MediaType.OciIndex }).end(index);
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    const count = (repo: string) => registry.requests.filter((r) => r.url.startsWith(`/v2/${repo}/referrers/`)).length;
+    assert.equal(await client.referrers('gone', subject), undefined);
+    assert.equal(await client.referrers('gone', subject), undefined);
+    assert.equal(count('gone'), 2, 'a missing repository is asked again');
+    assert.equal(await client.referrers('plain', subject), undefined);
+    assert.equal(await client.referrers('plain', subject), undefined);
+    assert.equal(count('plain'), 1, 'a repository without the API is asked once');
+    assert.deepEqual(await client.referrers('img', subject), [a]);
+  });
+
+  it('throws a referrers listing cut by a dropped connection or a cancel, and asks the API again after', async () => {
+    const subject = digestOf('subject');
+    const a: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('a'), size: 1 };
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [a] });
+    let fault: 'drop' | 'stall' | undefined;
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(200, { 'content-type': MediaType.OciIndex, 'content-length': String(index.length) });
+      if (fault === 'drop') {
+        res.write(index.slice(0, 20));
+        setTimeout(() => res.destroy(), 20);
+      } else if (fault === 'stall') res.write(index.slice(0, 20));
+      else res.end(index);
+    });
+    const client = new RegistryClient(registry.host, { retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+    fault = 'drop';
+    await assert.rejects(client.referrers('img', subject), (e) => isProvenantError(e, 'NETWORK'));
+    fault = 'stall';
+    const controller = new AbortController();
+    const listing = client.referrers('img', subject, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(listing, (e) => isProvenantError(e, 'ABORTED'));
+    fault = undefined;
+    assert.deepEqual(await client.referrers('img', subject), [a]);
+  });
+
   it('says DENIED, not "wrong password", when a token lacks the scope', async () => {
     const registry = await fakeServer((req, res) => {
       if (req.url?.startsWith('/token'))
