@@ -31,8 +31,8 @@ export interface AuthenticatorOptions {
   insecure: boolean;
   /** The clock for token expiry, in ms since the epoch. */
   clock: () => number;
-  /** Sends a request without registry credentials (token requests). */
-  send: (req: Req) => Promise<Answer>;
+  /** Sends a request without registry credentials (token requests) and reads its answer, retried as a whole. */
+  sendAndRead: <T>(req: Req, read: (answer: Answer) => Promise<T>) => Promise<T>;
 }
 
 /** The scheme a challenge asks for; Basic when there is no usable Bearer realm. */
@@ -142,27 +142,32 @@ export class Authenticator {
     }
     const sent = creds !== undefined;
     const requested = this.#o.clock();
-    const { res } = await this.#o.send({
-      method,
-      url,
-      scopes: [],
-      headers,
-      body: body === undefined ? undefined : async () => body,
-      accept: [200, 400, 401, 403, 404, 405],
-      what: 'get a token',
-      where: req.where,
-      noAuth: true,
-      explicitCredentials: sent,
-      op: req.op,
-    });
-    if (res.status !== 200) {
-      const text = await readErrorText(res);
-      if (res.status === 401 || res.status === 403 || res.status === 400) {
-        throw unauthorized({ registry, where: req.where, hadCredentials: sent });
-      }
-      throw responseError(res.status, text, { registry, where: req.where, what: 'get a token', hadCredentials: sent });
-    }
-    const answer = parseJsonObject(await readLimited(res, MiB, req.where), req.where, 'token answer');
+    const bytes = await this.#o.sendAndRead(
+      {
+        method,
+        url,
+        scopes: [],
+        headers,
+        body: body === undefined ? undefined : async () => body,
+        accept: [200, 400, 401, 403, 404, 405],
+        what: 'get a token',
+        where: req.where,
+        noAuth: true,
+        explicitCredentials: sent,
+        op: req.op,
+      },
+      async ({ res }) => {
+        if (res.status !== 200) {
+          const text = await readErrorText(res);
+          if (res.status === 401 || res.status === 403 || res.status === 400) {
+            throw unauthorized({ registry, where: req.where, hadCredentials: sent });
+          }
+          throw responseError(res.status, text, { registry, where: req.where, what: 'get a token', hadCredentials: sent });
+        }
+        return readLimited(res, MiB, req.where);
+      },
+    );
+    const answer = parseJsonObject(bytes, req.where, 'token answer');
     const token = typeof answer.token === 'string' ? answer.token : typeof answer.access_token === 'string' ? answer.access_token : '';
     if (token === '')
       throw new ProvenantError('REGISTRY', `the token server of ${registry} answered without a token`, { where: req.where });

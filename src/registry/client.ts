@@ -118,6 +118,29 @@ export class RegistryClient {
     });
   }
 
+  /** {@link #send} with the answer read by `read` under the same retries ({@link Transport.sendAndRead}). */
+  async #sendAndRead<T>(
+    op: Op,
+    method: Method,
+    repository: string,
+    path: string,
+    request: Pick<Req, 'accept' | 'what' | 'headers' | 'body'>,
+    read: (answer: Answer) => Promise<T>,
+  ): Promise<T> {
+    return this.#t.sendAndRead(
+      {
+        ...request,
+        method,
+        url: await this.#t.url(`/v2/${repository}/${path}`, op),
+        scopes: [repositoryScope(repository, ['pull'])],
+        repository,
+        where: targetWhere(this.registry, repository, path.slice(path.indexOf('/') + 1)),
+        op,
+      },
+      read,
+    );
+  }
+
   /** Checks that the registry answers the API (`GET /v2/`) and learns how it authenticates. */
   async ping(options: OperationOptions = {}): Promise<void> {
     await this.#t.ping(this.#t.op(options));
@@ -154,15 +177,21 @@ export class RegistryClient {
   async getManifest(repository: string, target: string, options: OperationOptions = {}): Promise<Stored> {
     const op = this.#t.op(options);
     const where = targetWhere(this.registry, repository, target);
-    const { res } = await this.#send(op, 'GET', repository, `manifests/${target}`, {
-      // Every manifest type we read, OCI first: distribution 2.8 answers 404 (MANIFEST_UNKNOWN)
-      // for a manifest stored as OCI when Accept does not name its type (distribution#3099),
-      // and converts or refuses by Accept elsewhere.
-      headers: { accept: MANIFEST_ACCEPT },
-      accept: [200],
-      what: `get manifest ${target}`,
-    });
-    const bytes = await readLimited(res, MANIFEST_LIMIT, where);
+    const { res, bytes } = await this.#sendAndRead(
+      op,
+      'GET',
+      repository,
+      `manifests/${target}`,
+      {
+        // Every manifest type we read, OCI first: distribution 2.8 answers 404 (MANIFEST_UNKNOWN)
+        // for a manifest stored as OCI when Accept does not name its type (distribution#3099),
+        // and converts or refuses by Accept elsewhere.
+        headers: { accept: MANIFEST_ACCEPT },
+        accept: [200],
+        what: `get manifest ${target}`,
+      },
+      async (answer) => ({ res: answer.res, bytes: await readLimited(answer.res, MANIFEST_LIMIT, where) }),
+    );
     const served = res.headers.get('docker-content-digest');
     const digest = isDigest(target) ? target : isDigest(served) ? served : undefined;
     return parseStored(bytes, { mediaType: res.headers.get('content-type') ?? undefined, digest, where });
@@ -220,17 +249,10 @@ export class RegistryClient {
         throw new ProvenantError('REGISTRY', `${this.registry} paginates the tag list in a loop`, { where });
       }
       seen.add(url.href);
-      const answer = await this.#t.send({
-        method: 'GET',
-        url,
-        scopes: [repositoryScope(repository, ['pull'])],
-        repository,
-        accept: [200],
-        what: 'list tags',
-        where,
-        op,
-      });
-      const bytes = await readListPage(answer.res, left, where, 'tag list');
+      const { answer, bytes } = await this.#t.sendAndRead(
+        { method: 'GET', url, scopes: [repositoryScope(repository, ['pull'])], repository, accept: [200], what: 'list tags', where, op },
+        async (a) => ({ answer: a, bytes: await readListPage(a.res, left, where, 'tag list') }),
+      );
       left -= bytes.length;
       const page = parseJsonObject(bytes, where, 'tag list');
       const list = page.tags;

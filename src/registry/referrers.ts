@@ -2,19 +2,18 @@
  * Referrers (OCI distribution 1.1): the `GET /v2/<name>/referrers/<digest>` API, and the name of
  * the `sha256-<hex>` tag that registries without it use instead.
  */
-import { abortedError, isProvenantError, ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { type Digest, digestHex } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { assertIndex } from '../oci/validate.ts';
-import { parseErrorBody } from './errors.ts';
+import { type DistributionError, parseErrorBody } from './errors.ts';
 import {
+  type Answer,
   baseType,
   drain,
   LIST_BYTES,
   MiB,
-  networkError,
   parseJsonObject,
   readErrorText,
   readLimited,
@@ -65,21 +64,34 @@ export async function listReferrers(
   let left = LIST_BYTES;
   while (url !== undefined && !seen.has(url.href) && seen.size < 1000) {
     seen.add(url.href);
-    const answer = await t.send({
-      method: 'GET',
-      url,
-      scopes: [repositoryScope(repository, ['pull'])],
-      repository,
-      headers: { accept: MediaType.OciIndex },
-      accept: [200, 404, 400, 405],
-      what: `list referrers of ${digest}`,
-      where,
-      op,
-    });
+    // The body is read under the request's retries: a connection dropped in it is tried again,
+    // and fails as NETWORK (or ABORTED), never as an answer about the API.
+    const page = await t.sendAndRead(
+      {
+        method: 'GET',
+        url,
+        scopes: [repositoryScope(repository, ['pull'])],
+        repository,
+        headers: { accept: MediaType.OciIndex },
+        accept: [200, 404, 400, 405],
+        what: `list referrers of ${digest}`,
+        where,
+        op,
+      },
+      async (answer): Promise<Page> => {
+        const { res } = answer;
+        if (res.status !== 200) return { kind: 'status', answer, said: parseErrorBody(await readErrorText(res)) };
+        if (!isIndexType(baseType(res.headers.get('content-type')) ?? MediaType.OciIndex)) {
+          await drain(res);
+          return { kind: 'not-index', answer };
+        }
+        return { kind: 'body', answer, bytes: await readListPage(res, left, where, 'referrers list') };
+      },
+    );
+    const { answer } = page;
     const { res } = answer;
-    if (res.status !== 200 && seen.size === 1) {
-      const said = parseErrorBody(await readErrorText(res));
-      if (said.some((e) => e.code === 'NAME_UNKNOWN')) {
+    if (page.kind === 'status' && seen.size === 1) {
+      if (page.said.some((e) => e.code === 'NAME_UNKNOWN')) {
         // No such repository: it has no referrers, which says nothing about the API.
         op.logger.debug(`${where}: the repository is unknown (NAME_UNKNOWN); no referrers`);
         return undefined;
@@ -88,24 +100,19 @@ export async function listReferrers(
       op.logger.debug(`${where}: the referrers endpoint answered ${res.status}; using the tag fallback`);
       return undefined;
     }
-    if (res.status !== 200 || !isIndexType(baseType(res.headers.get('content-type')) ?? MediaType.OciIndex)) {
-      await drain(res);
+    if (page.kind !== 'body') {
       if (seen.size === 1) {
         support.set(repository, false);
         return undefined;
       }
       break;
     }
+    left -= page.bytes.length;
     let index: ReturnType<typeof assertIndex>;
     try {
-      const bytes = await readListPage(res, left, where, 'referrers list');
-      left -= bytes.length;
-      index = assertIndex(parseJsonObject(bytes, where, 'referrers index'), where);
+      index = assertIndex(parseJsonObject(page.bytes, where, 'referrers index'), where);
     } catch (err) {
-      if (op.signal?.aborted) throw abortedError(op.signal);
-      // A connection dropped in the body is a failed request, not an answer about the API.
-      if (!(err instanceof ProvenantError)) throw networkError(t.registry, where, err, 1);
-      if (seen.size === 1 && err.code !== 'ABORTED' && err.code !== 'NETWORK') {
+      if (seen.size === 1) {
         support.set(repository, false);
         op.logger.debug(`${t.registry}: the referrers endpoint did not answer with an index; using the tag fallback`);
         return undefined;
@@ -121,6 +128,12 @@ export async function listReferrers(
   }
   return out;
 }
+
+/** One page of a referrers listing as it came back: a status other than 200, a 200 that is no index, or a body to parse. */
+type Page =
+  | { kind: 'status'; answer: Answer; said: DistributionError[] }
+  | { kind: 'not-index'; answer: Answer }
+  | { kind: 'body'; answer: Answer; bytes: Uint8Array };
 
 /** What one `GET /v2/<name>/referrers/<digest>` answered, as a probe reports it. */
 export interface ReferrersEndpointAnswer {
@@ -148,30 +161,34 @@ export async function probeReferrersEndpoint(
 ): Promise<ReferrersEndpointAnswer> {
   const op = t.op(options);
   const where = targetWhere(t.registry, repository, digest);
-  const { res } = await t.send({
-    method: 'GET',
-    url: await t.url(`/v2/${repository}/referrers/${digest}`, op),
-    scopes: [repositoryScope(repository, ['pull'])],
-    repository,
-    headers: { accept: MediaType.OciIndex },
-    accept: [200, 404, 400, 405],
-    what: `probe the referrers API with ${digest}`,
-    where,
-    op,
-  });
+  const { res, bytes } = await t.sendAndRead(
+    {
+      method: 'GET',
+      url: await t.url(`/v2/${repository}/referrers/${digest}`, op),
+      scopes: [repositoryScope(repository, ['pull'])],
+      repository,
+      headers: { accept: MediaType.OciIndex },
+      accept: [200, 404, 400, 405],
+      what: `probe the referrers API with ${digest}`,
+      where,
+      op,
+    },
+    async ({ res }) => {
+      if (res.status === 200) return { res, bytes: await readLimited(res, 16 * MiB, where) };
+      await drain(res);
+      return { res, bytes: undefined };
+    },
+  );
   const contentType = res.headers.get('content-type') ?? undefined;
-  if (res.status !== 200) {
-    await drain(res);
-    return { status: res.status, contentType, index: false, manifests: undefined };
-  }
+  if (bytes === undefined) return { status: res.status, contentType, index: false, manifests: undefined };
   // A 200 whose type is not an index may still carry one (some registries send no type):
   // the body decides, as it does for listReferrers.
   try {
-    const index = assertIndex(parseJsonObject(await readLimited(res, 16 * MiB, where), where, 'referrers index'), where);
+    const index = assertIndex(parseJsonObject(bytes, where, 'referrers index'), where);
     const typed = contentType === undefined || isIndexType(baseType(contentType) ?? MediaType.OciIndex);
     return { status: 200, contentType, index: typed, manifests: typed ? index.manifests.length : undefined };
-  } catch (err) {
-    if (isProvenantError(err, 'ABORTED')) throw err;
+  } catch {
+    // Not JSON, or no index: the endpoint answered, but not as the API does.
     return { status: 200, contentType, index: false, manifests: undefined };
   }
 }

@@ -124,7 +124,7 @@ export class Transport {
       keychain: options.keychain ?? anonymousKeychain,
       insecure: this.#insecure,
       clock: options.clock ?? Date.now,
-      send: (req) => this.send(req),
+      sendAndRead: (req, read) => this.sendAndRead(req, read),
     });
     const local = isLoopbackHost(this.apiHost);
     if (options.scheme === 'http' && !local && !this.#insecure) {
@@ -336,6 +336,31 @@ export class Transport {
         }
       }
       throw error;
+    }
+  }
+
+  /**
+   * {@link send}, then `read` of the answer (its body, whole), both under the same retries: a
+   * connection dropped in the body of a GET is tried again as one dropped before the answer,
+   * and fails as NETWORK after the last try, never as the socket's own error. Other requests
+   * (a token POST) are read once: repeating them is not known to be harmless.
+   */
+  async sendAndRead<T>(req: Req, read: (answer: Answer) => Promise<T>): Promise<T> {
+    const attempts = req.retry === false || req.method !== 'GET' ? 1 : this.retry.attempts;
+    for (let attempt = 1; ; attempt++) {
+      const answer = await this.send(req);
+      try {
+        return await read(answer);
+      } catch (err) {
+        const e = this.#failure(err, req, attempt);
+        if (attempt < attempts && retryable.has(e)) {
+          const delayMs = backoffDelay(attempt, this.retry);
+          this.noteRetry(req.op, req.what, attempt, delayMs, `the answer was cut: ${describeNetworkError(err)}`);
+          await sleep(delayMs, req.op.signal);
+          continue;
+        }
+        throw e;
+      }
     }
   }
 

@@ -2,6 +2,7 @@
 // can hold (usage errors, found when the reference is read), a port Node's fetch refuses, and a
 // TLS certificate this machine does not trust (its own code and exit code, and not retried).
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -43,6 +44,33 @@ describe('provenant CLI: registry addresses that cannot work', () => {
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /Node's fetch refuses its port/);
     assert.doesNotMatch(r.stderr, /retried|tried \d+ times/);
+    assertOneLine(r.stderr);
+  });
+});
+
+describe('provenant CLI: a registry whose connection drops in the middle of an answer', () => {
+  let server: HttpServer;
+  let host: string;
+  before(async () => {
+    server = createHttpServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200, { 'content-length': '2' }).end('{}');
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' });
+      res.write('{"name":"img","tags":[');
+      setTimeout(() => res.destroy(), 20);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('says NETWORK (exit 6) in one line after retrying, never an internal error', async () => {
+    const r = await provenant(['tags', `${host}/img`]);
+    assert.equal(r.status, 6, r.stderr);
+    assert.match(r.stderr, /cannot reach 127\.0\.0\.1:\d+/);
+    assert.match(r.stderr, /tried 5 times/);
     assertOneLine(r.stderr);
   });
 });

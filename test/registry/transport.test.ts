@@ -333,6 +333,34 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.deepEqual(await client.referrers('img', subject), [a]);
   });
 
+  it('tries a GET again when its connection drops in the body, and fails with NETWORK when it keeps dropping', async () => {
+    const config: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf('{}'), size: 2 };
+    const layer: Descriptor = { mediaType: MediaType.OciLayerGzip, digest: digestOf('layer'), size: 5 };
+    const manifest = encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] });
+    const tagList = encodeJson({ name: 'a/b', tags: ['v1'] });
+    let cut = 0;
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      const body = req.url?.includes('/tags/') ? tagList : manifest;
+      const type = req.url?.includes('/tags/') ? 'application/json' : MediaType.OciManifest;
+      res.writeHead(200, { 'content-type': type, 'content-length': String(body.byteLength) });
+      if (cut > 0) {
+        cut--;
+        res.write(body.subarray(0, 10));
+        setTimeout(() => res.destroy(), 20);
+      } else res.end(body);
+    });
+    const events: ProgressUpdate[] = [];
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY, onProgress: (e) => events.push(e) });
+    cut = 1;
+    assert.deepEqual((await client.getManifest('a/b', 'v1')).bytes, manifest);
+    cut = 2;
+    assert.deepEqual(await client.listTags('a/b'), ['v1']);
+    assert.equal(events.filter((e) => e.kind === 'retry').length, 3);
+    cut = FAST_RETRY.attempts;
+    await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'NETWORK') && /tried 5 times/.test(e.hint ?? ''));
+  });
+
   it('says DENIED, not "wrong password", when a token lacks the scope', async () => {
     const registry = await fakeServer((req, res) => {
       if (req.url?.startsWith('/token'))
