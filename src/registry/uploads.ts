@@ -302,10 +302,15 @@ function withDigest(location: URL, digest: Digest): URL {
   return url;
 }
 
-/** DIGEST_MISMATCH when the registry says it stored the blob under another digest. */
+/**
+ * DIGEST_MISMATCH when the registry says it stored the blob under another digest of the same
+ * algorithm. One of another algorithm says nothing: a registry may name a blob by its own
+ * canonical algorithm (the distribution spec lets its digest differ from the client's), and
+ * distribution answers a sha512 upload with the blob's sha256.
+ */
 function checkStoredDigest(res: HttpResponse, digest: Digest, registry: string, where: string): void {
   const answered = res.headers.get('docker-content-digest');
-  if (isDigest(answered) && answered !== digest) {
+  if (isDigest(answered) && digestAlgorithm(answered) === digestAlgorithm(digest) && answered !== digest) {
     throw new ProvenantError('DIGEST_MISMATCH', `${registry} stored the blob as ${answered}, expected ${digest}`, { where });
   }
 }

@@ -106,6 +106,26 @@ describe('RegistryStore against distribution', { skip: registryMissing }, () => 
     assert.equal(await store.statBlob(d.digest), undefined);
   });
 
+  it('pushes a sha512 blob, in one PUT and in chunks, though distribution answers with its sha256', async () => {
+    const bytes = pseudoRandomBytes(5000, 13);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes, 'sha512'), size: bytes.byteLength };
+    const source = {
+      descriptor: d,
+      open: async (offset = 0) =>
+        (async function* () {
+          yield bytes.subarray(offset);
+        })(),
+    };
+    for (const [repository, chunkSize] of [
+      ['pp/sha512-put', undefined],
+      ['pp/sha512-chunks', 1000],
+    ] as const) {
+      const store = storeAt(reg.host, repository, chunkSize === undefined ? {} : { chunkSize });
+      assert.equal(await store.putBlob(source), 'stored', repository);
+      assert.deepEqual(await readAll(await store.readBlob(d)), bytes, repository);
+    }
+  });
+
   it('mounts a blob from another repository of the same registry', async () => {
     const src = storeAt(reg.host, 'pp/mount-src');
     const bytes = pseudoRandomBytes(5000, 11);
