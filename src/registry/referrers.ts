@@ -2,6 +2,8 @@
  * Referrers (OCI distribution 1.1): the `GET /v2/<name>/referrers/<digest>` API, and the name of
  * the `sha256-<hex>` tag that registries without it use instead.
  */
+
+import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { type Digest, digestHex } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
@@ -62,7 +64,10 @@ export async function listReferrers(
   const out: Descriptor[] = [];
   const seen = new Set<string>();
   let left = LIST_BYTES;
-  while (url !== undefined && !seen.has(url.href) && seen.size < 1000) {
+  while (url !== undefined) {
+    if (seen.has(url.href) || seen.size >= 1000) {
+      throw new ProvenantError('REGISTRY', `${t.registry} paginates the referrers list in a loop`, { where });
+    }
     seen.add(url.href);
     // The body is read under the request's retries: a connection dropped in it is tried again,
     // and fails as NETWORK (or ABORTED), never as an answer about the API.
@@ -105,7 +110,13 @@ export async function listReferrers(
         support.set(repository, false);
         return undefined;
       }
-      break;
+      // The first page said the API is there: a later one that is not a page of it would leave
+      // the list cut short without a word.
+      const what = page.kind === 'status' ? `answered ${res.status}` : 'is not an OCI index';
+      throw new ProvenantError('REGISTRY', `page ${seen.size} of the referrers list of ${digest} ${what}`, {
+        where,
+        hint: 'the registry failed in the middle of a paginated listing; try again',
+      });
     }
     left -= page.bytes.length;
     let index: ReturnType<typeof assertIndex>;

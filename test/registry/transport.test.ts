@@ -361,6 +361,28 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     await assert.rejects(client.listTags('a/b'), (e) => isProvenantError(e, 'NETWORK') && /tried 5 times/.test(e.hint ?? ''));
   });
 
+  it('fails with REGISTRY, naming the page, when a later page of referrers is refused, no index, or loops', async () => {
+    const subject = digestOf('subject');
+    const a: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('a'), size: 1 };
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [a] });
+    for (const [fault, said] of [
+      ['404', /page 2 of the referrers list of sha256:\w+ answered 404/],
+      ['html', /page 2 of the referrers list of sha256:\w+ is not an OCI index/],
+      ['loop', /paginates the referrers list in a loop/],
+    ] as const) {
+      const registry = await fakeServer((req, res) => {
+        if (req.url === '/v2/') return void res.writeHead(200).end();
+        const first = !req.url?.includes('page=2');
+        if (!first && fault === '404') return void res.writeHead(404).end();
+        if (!first && fault === 'html') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html></html>');
+        const next = first || fault === 'loop' ? `</v2/a/b/referrers/${subject}?page=2>; rel="next"` : undefined;
+        res.writeHead(200, { 'content-type': MediaType.OciIndex, ...(next === undefined ? {} : { link: next }) }).end(index);
+      });
+      const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+      await assert.rejects(client.referrers('a/b', subject), (e) => isProvenantError(e, 'REGISTRY') && said.test(e.message), fault);
+    }
+  });
+
   it('says DENIED, not "wrong password", when a token lacks the scope', async () => {
     const registry = await fakeServer((req, res) => {
       if (req.url?.startsWith('/token'))
