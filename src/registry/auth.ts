@@ -3,7 +3,7 @@
  * from the keychain once per repository, and Bearer tokens fetched from the token server and
  * cached per scope until they expire.
  */
-import type { Credentials } from '../auth/credentials.ts';
+import { Credentials } from '../auth/credentials.ts';
 import type { Keychain } from '../auth/keychain.ts';
 import { ProvenantError } from '../errors.ts';
 import { isLoopbackHost, type Method } from '../net.ts';
@@ -104,7 +104,9 @@ export class Authenticator {
    * The token flow (https://distribution.github.io/distribution/spec/auth/token/): GET the
    * realm with `service` and one `scope` parameter per scope, Basic credentials when there are
    * some; with an identity token, the OAuth2 refresh-token grant is POSTed instead, as Docker
-   * does (https://distribution.github.io/distribution/spec/auth/oauth/).
+   * does (https://distribution.github.io/distribution/spec/auth/oauth/). Not every token server
+   * has the OAuth2 endpoint: a 404 to the POST takes the GET flow instead, as that page says
+   * and go-containerregistry does.
    */
   async #fetchToken(
     auth: AuthScheme & { kind: 'bearer' },
@@ -113,22 +115,61 @@ export class Authenticator {
     req: Req,
   ): Promise<CachedToken> {
     const registry = this.#o.registry;
+    const requested = this.#o.clock();
+    let bytes = await this.#requestToken(auth, scopes, creds, req, creds?.kind === 'identityToken' ? 'oauth' : 'get');
+    if (bytes === undefined) {
+      req.op.logger.debug(`${registry}: the token server has no OAuth2 endpoint (POST answered 404); using GET`);
+      bytes = await this.#requestToken(auth, scopes, creds, req, 'get');
+    }
+    if (bytes === undefined) {
+      throw new ProvenantError('NOT_FOUND', `the token server of ${registry} answered 404`, { where: req.where });
+    }
+    const answer = parseJsonObject(bytes, req.where, 'token answer');
+    const token = typeof answer.token === 'string' ? answer.token : typeof answer.access_token === 'string' ? answer.access_token : '';
+    if (token === '')
+      throw new ProvenantError('REGISTRY', `the token server of ${registry} answered without a token`, { where: req.where });
+    // expires_in defaults to 60 s (the token spec); renew a little early so a token does not
+    // expire between being picked and being used.
+    const lifetimeMs = (typeof answer.expires_in === 'number' && answer.expires_in > 0 ? answer.expires_in : 60) * 1000;
+    const cached: CachedToken = { token, expiresAt: requested + lifetimeMs - Math.min(5000, lifetimeMs / 10), scopes: scopeSet(scopes) };
+    this.#tokens.push(cached);
+    req.op.logger.debug(`${registry}: got a token for ${scopeKey(scopes)} (${Math.round(lifetimeMs / 1000)} s)`);
+    return cached;
+  }
+
+  /**
+   * One request to the token server: the OAuth2 refresh-token grant (POST) or the GET flow. The
+   * GET flow sends Basic credentials: a user's password, or an identity token as the password
+   * (of its user name, `<token>` when it has none, as credential helpers name it). The token
+   * answer's bytes, or undefined when the POST was answered 404.
+   */
+  async #requestToken(
+    auth: AuthScheme & { kind: 'bearer' },
+    scopes: string[],
+    creds: Credentials | undefined,
+    req: Req,
+    flow: 'oauth' | 'get',
+  ): Promise<Uint8Array | undefined> {
+    const registry = this.#o.registry;
     const url = new URL(auth.realm);
     const headers: Record<string, string> = {};
     let body: URLSearchParams | undefined;
     let method: Method = 'GET';
-    if (creds?.kind === 'identityToken') {
+    if (flow === 'oauth') {
       method = 'POST';
-      body = new URLSearchParams({ grant_type: 'refresh_token', client_id: 'provenant', refresh_token: creds.identityToken ?? '' });
+      body = new URLSearchParams({ grant_type: 'refresh_token', client_id: 'provenant', refresh_token: creds?.identityToken ?? '' });
       if (auth.service !== undefined) body.set('service', auth.service);
       body.set('scope', scopes.join(' '));
       headers['content-type'] = 'application/x-www-form-urlencoded';
     } else {
       if (auth.service !== undefined) url.searchParams.set('service', auth.service);
       for (const s of scopes) url.searchParams.append('scope', s);
-      const basic = creds?.basicAuthorization();
+      const basic =
+        creds?.kind === 'identityToken'
+          ? new Credentials({ username: creds.username ?? '<token>', password: creds.identityToken ?? '' }).basicAuthorization()
+          : creds?.basicAuthorization();
       if (basic !== undefined) {
-        url.searchParams.set('account', creds?.username ?? '');
+        if (creds?.username !== undefined) url.searchParams.set('account', creds.username);
         headers.authorization = basic;
       }
     }
@@ -141,8 +182,7 @@ export class Authenticator {
       });
     }
     const sent = creds !== undefined;
-    const requested = this.#o.clock();
-    const bytes = await this.#o.sendAndRead(
+    return this.#o.sendAndRead(
       {
         method,
         url,
@@ -157,6 +197,10 @@ export class Authenticator {
         op: req.op,
       },
       async ({ res }) => {
+        if (res.status === 404 && flow === 'oauth') {
+          await readErrorText(res);
+          return undefined;
+        }
         if (res.status !== 200) {
           const text = await readErrorText(res);
           if (res.status === 401 || res.status === 403 || res.status === 400) {
@@ -167,17 +211,6 @@ export class Authenticator {
         return readLimited(res, MiB, req.where);
       },
     );
-    const answer = parseJsonObject(bytes, req.where, 'token answer');
-    const token = typeof answer.token === 'string' ? answer.token : typeof answer.access_token === 'string' ? answer.access_token : '';
-    if (token === '')
-      throw new ProvenantError('REGISTRY', `the token server of ${registry} answered without a token`, { where: req.where });
-    // expires_in defaults to 60 s (the token spec); renew a little early so a token does not
-    // expire between being picked and being used.
-    const lifetimeMs = (typeof answer.expires_in === 'number' && answer.expires_in > 0 ? answer.expires_in : 60) * 1000;
-    const cached: CachedToken = { token, expiresAt: requested + lifetimeMs - Math.min(5000, lifetimeMs / 10), scopes: scopeSet(scopes) };
-    this.#tokens.push(cached);
-    req.op.logger.debug(`${registry}: got a token for ${scopeKey(scopes)} (${Math.round(lifetimeMs / 1000)} s)`);
-    return cached;
   }
 
   /** After a 401: true when a fresh try can help (a token expired early or the scope grew). */

@@ -383,6 +383,27 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     }
   });
 
+  it('takes the GET token flow with an identity token when the token server has no OAuth2 endpoint (POST answers 404)', async () => {
+    const refresh = `Basic ${Buffer.from('<token>:refresh-xyz').toString('base64')}`;
+    const registry = await fakeServer((req, res) => {
+      if (req.url?.startsWith('/token')) {
+        if (req.method === 'POST') return void res.writeHead(404).end();
+        if (req.headers.authorization !== refresh) return void res.writeHead(401).end();
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t","expires_in":300}');
+      }
+      if (req.headers.authorization !== 'Bearer t') {
+        return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host}/token",service="fake"` }).end();
+      }
+      res.writeHead(404).end();
+    });
+    const client = new RegistryClient(registry.host, { keychain: new StaticKeychain({ identityToken: 'refresh-xyz' }), retry: FAST_RETRY });
+    assert.equal(await client.headBlob('a/b', digestOf('blob')), undefined);
+    assert.deepEqual(
+      registry.requests.filter((r) => r.url.startsWith('/token')).map((r) => r.method),
+      ['POST', 'GET'],
+    );
+  });
+
   it('says DENIED, not "wrong password", when a token lacks the scope', async () => {
     const registry = await fakeServer((req, res) => {
       if (req.url?.startsWith('/token'))
