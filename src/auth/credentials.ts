@@ -69,6 +69,11 @@ export class Credentials {
     return `Basic ${Buffer.from(`${this.#username ?? ''}:${this.#secret}`, 'utf8').toString('base64')}`;
   }
 
+  /** True when `other` is the same credential: kind, user name and secret. */
+  equals(other: Credentials): boolean {
+    return this.kind === other.kind && this.#username === other.#username && this.#secret === other.#secret;
+  }
+
   /** The redacted form: the kind only. */
   toString(): string {
     return `Credentials(${this.kind}, secret hidden)`;

@@ -19,6 +19,13 @@ interface CachedToken {
   token: string;
   expiresAt: number;
   scopes: ScopeSet;
+  /** The credentials the token was fetched with (undefined: anonymously). */
+  creds: Credentials | undefined;
+}
+
+/** Whether a token fetched with `a` may serve a request whose repository's credentials are `b`. */
+function sameCredentials(a: Credentials | undefined, b: Credentials | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.equals(b);
 }
 
 /** What the authenticator needs of the client it serves. */
@@ -54,7 +61,7 @@ export class Authenticator {
   scheme: AuthScheme | undefined;
   readonly #o: AuthenticatorOptions;
   #tokens: CachedToken[] = [];
-  readonly #pendingTokens = new Map<string, Promise<CachedToken>>();
+  readonly #pendingTokens: Array<{ key: string; creds: Credentials | undefined; token: Promise<CachedToken> }> = [];
   readonly #credentials = new Map<string, Promise<Credentials | undefined>>();
 
   constructor(options: AuthenticatorOptions) {
@@ -89,15 +96,22 @@ export class Authenticator {
     const now = this.#o.clock();
     const wanted = scopeSet(scopes);
     this.#tokens = this.#tokens.filter((t) => t.expiresAt > now);
-    const cached = this.#tokens.find((t) => covers(t.scopes, wanted));
+    // A token is the grant of the credentials it was fetched with: one fetched for another
+    // repository (a mount's, which also covers its source) with other credentials (a keychain may
+    // answer per repository, as podman's auth.json does) does not serve this request.
+    const cached = this.#tokens.find((t) => covers(t.scopes, wanted) && sameCredentials(t.creds, creds));
     if (cached !== undefined) return cached;
     const key = scopeKey(scopes);
-    let pending = this.#pendingTokens.get(key);
-    if (pending === undefined) {
-      pending = this.#fetchToken(auth, scopes, creds, req).finally(() => this.#pendingTokens.delete(key));
-      this.#pendingTokens.set(key, pending);
-    }
-    return pending;
+    const pending = this.#pendingTokens.find((p) => p.key === key && sameCredentials(p.creds, creds));
+    if (pending !== undefined) return pending.token;
+    const entry = { key, creds, token: this.#fetchToken(auth, scopes, creds, req) };
+    this.#pendingTokens.push(entry);
+    const done = () => {
+      const i = this.#pendingTokens.indexOf(entry);
+      if (i >= 0) this.#pendingTokens.splice(i, 1);
+    };
+    entry.token.then(done, done);
+    return entry.token;
   }
 
   /**
@@ -131,7 +145,12 @@ export class Authenticator {
     // expires_in defaults to 60 s (the token spec); renew a little early so a token does not
     // expire between being picked and being used.
     const lifetimeMs = (typeof answer.expires_in === 'number' && answer.expires_in > 0 ? answer.expires_in : 60) * 1000;
-    const cached: CachedToken = { token, expiresAt: requested + lifetimeMs - Math.min(5000, lifetimeMs / 10), scopes: scopeSet(scopes) };
+    const cached: CachedToken = {
+      token,
+      expiresAt: requested + lifetimeMs - Math.min(5000, lifetimeMs / 10),
+      scopes: scopeSet(scopes),
+      creds,
+    };
     this.#tokens.push(cached);
     req.op.logger.debug(`${registry}: got a token for ${scopeKey(scopes)} (${Math.round(lifetimeMs / 1000)} s)`);
     return cached;

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { Credentials } from '../../src/auth/credentials.ts';
 import { StaticKeychain } from '../../src/auth/keychain.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import type { BlobSource, Logger, ProgressUpdate } from '../../src/io/types.ts';
@@ -402,6 +403,36 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
       registry.requests.filter((r) => r.url.startsWith('/token')).map((r) => r.method),
       ['POST', 'GET'],
     );
+  });
+
+  it("never sends a token fetched with one repository's credentials for another repository that has its own", async () => {
+    const blob = digestOf('blob');
+    const registry = await fakeServer((req, res) => {
+      if (req.url?.startsWith('/token')) {
+        const user = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64')
+          .toString()
+          .split(':')[0];
+        return void res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ token: `tok-${user}`, expires_in: 300 }));
+      }
+      if (!req.headers.authorization?.startsWith('Bearer tok-')) {
+        return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${req.headers.host}/token",service="fake"` }).end();
+      }
+      if (req.method === 'POST') return void res.writeHead(202, { location: '/v2/a/dst/blobs/uploads/u1' }).end();
+      res.writeHead(404).end();
+    });
+    // One account per repository, as podman's auth.json may say.
+    const keychain = {
+      resolve: async (_registry: string, repository?: string) =>
+        new Credentials(repository === 'a/src' ? { username: 'alice', password: 'a' } : { username: 'bob', password: 'b' }),
+    };
+    const client = new RegistryClient(registry.host, { keychain, retry: FAST_RETRY });
+    // The mount's token (bob's) covers pulling a/src too.
+    assert.ok((await client.mountBlob('a/dst', blob, 'a/src')) instanceof URL);
+    assert.equal(await client.headBlob('a/src', blob), undefined);
+    const head = registry.requests.find((r) => r.method === 'HEAD');
+    assert.equal(head?.headers.authorization, 'Bearer tok-alice');
   });
 
   it('says DENIED, not "wrong password", when a token lacks the scope', async () => {
