@@ -401,8 +401,7 @@ async function sign(
   });
 }
 
-/** Signs one image a fix made, for fixImage's `resign`. */
-/** Signs what a fix wrote, in the storage the fix asks for: the target's, as `fix --key` does. */
+/** Signs one image a fix made, for fixImage's `resign`, in the storage the fix asks for (as `fix --key` does). */
 async function resignOne(
   store: ContentStore,
   digest: Descriptor['digest'],
