@@ -15,13 +15,13 @@ import { SPDX_PREDICATE } from '../../src/builder/describe.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
-import { KeylessSigner, KeySigner, type Signer } from '../../src/sign/signer.ts';
+import { KeySigner, type Signer } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { docExample } from '../policy/helpers.ts';
 import { buildAndDescribe, repositoryKey, writeConfig, writeRepository } from '../reproduce/helpers.ts';
-import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { type MockSigstore, mockSigner, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { provenantAsync as provenant } from './provenant-async.ts';
 
 const tempDir = useTempDir('cli-policy');
@@ -93,14 +93,7 @@ describe('provenant policy test', () => {
     after(async () => {
       await mock?.stop();
     });
-    const keyless = (subject: string) =>
-      new KeylessSigner({
-        fulcioURL: mock.url,
-        rekorURL: mock.url,
-        tsaURL: mock.url,
-        identityToken: mock.token(subject, GITHUB),
-        trustedRoot: mock.trustedRoot,
-      });
+    const keyless = (subject: string) => mockSigner(mock, subject, GITHUB);
 
     it('passes for a workflow of the repository, fails naming the rule for a fork and without a trusted root', async () => {
       const policy = await policyFile('github-actions');

@@ -17,11 +17,11 @@ import { parsePolicies } from '../../src/policy/load.ts';
 import { formatPolicyReport } from '../../src/policy/report.ts';
 import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
-import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage } from '../helpers/images.ts';
 import { tempLayout } from '../sign/helpers.ts';
-import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { type MockSigstore, mockSigner, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { apkStanza, docExample, imageWithFiles } from './helpers.ts';
 
 const alice = generateSigningKeyPair();
@@ -120,14 +120,7 @@ describe('example: GitHub Actions keyless for one repository', () => {
   after(async () => {
     await mock?.stop();
   });
-  const signer = (subject: string, issuer = GITHUB) =>
-    new KeylessSigner({
-      fulcioURL: mock.url,
-      rekorURL: mock.url,
-      tsaURL: mock.url,
-      identityToken: mock.token(subject, issuer),
-      trustedRoot: mock.trustedRoot,
-    });
+  const signer = (subject: string, issuer = GITHUB) => mockSigner(mock, subject, issuer);
 
   it('passes for a workflow of the repository, fails naming the rule for a fork, another issuer, and without a trusted root', async () => {
     const policies = await load(await docExample('github-actions'));

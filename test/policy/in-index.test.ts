@@ -18,11 +18,11 @@ import { evaluatePolicies } from '../../src/policy/evaluate.ts';
 import { parsePolicies } from '../../src/policy/load.ts';
 import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
 import { signImage } from '../../src/sign/sign.ts';
-import { KeylessSigner, KeySigner, type Signer } from '../../src/sign/signer.ts';
+import { KeySigner, type Signer } from '../../src/sign/signer.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
 import { tempLayout } from '../sign/helpers.ts';
-import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { type MockSigstore, mockSigner, startMockSigstore } from '../sign/mock-sigstore.ts';
 
 const alice = generateSigningKeyPair();
 const bob = generateSigningKeyPair();
@@ -200,14 +200,7 @@ describe('attestation rules met through a signed index', () => {
     after(async () => {
       await mock?.stop();
     });
-    const signer = (subject: string) =>
-      new KeylessSigner({
-        fulcioURL: mock.url,
-        rekorURL: mock.url,
-        tsaURL: mock.url,
-        identityToken: mock.token(subject, GITHUB),
-        trustedRoot: mock.trustedRoot,
-      });
+    const signer = (subject: string) => mockSigner(mock, subject, GITHUB);
     const KEYLESS = `    keyless:
       identities: [{issuer: "${GITHUB}", subjectRegExp: "^https://github\\\\.com/acme/app/"}]`;
 

@@ -8,9 +8,8 @@ import { isProvenantError } from '../../src/errors.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { attestImage } from '../../src/sign/sign.ts';
-import { KeylessSigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
-import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { MOCK_ISSUER, type MockSigstore, mockSigner, startMockSigstore } from '../sign/mock-sigstore.ts';
 import { buildAndDescribe, repositoryKey, writeConfig, writeRepository, writeWithAttestations } from './helpers.ts';
 
 const IDENTITY = 'builder@example.com';
@@ -27,13 +26,7 @@ describe('reproduce with a provenance signed keyless (a mock Sigstore on 127.0.0
     const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
     store = await LayoutStore.open(join(root, 'layout'), { create: true });
     await writeWithAttestations(store, built, 'v1');
-    const signer = new KeylessSigner({
-      fulcioURL: mock.url,
-      rekorURL: mock.url,
-      tsaURL: mock.url,
-      identityToken: mock.token(IDENTITY),
-      trustedRoot: mock.trustedRoot,
-    });
+    const signer = mockSigner(mock, IDENTITY);
     for (const [i, image] of built.result.images.entries()) {
       const provenance = built.attested[i]?.statements.find((s) => s.predicateType === SLSA_V1);
       assert.ok(provenance);

@@ -20,7 +20,7 @@ import { type VerificationPolicy, verifyImage } from '../../src/sign/verify.ts';
 import { makeImage } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { tempLayout } from './helpers.ts';
-import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from './mock-sigstore.ts';
+import { MOCK_ISSUER, type MockSigstore, mockSigner, startMockSigstore } from './mock-sigstore.ts';
 
 const REF = 'registry.test/keyless/app';
 const COSIGN_SIGN = 'https://sigstore.dev/cosign/sign/v1';
@@ -34,13 +34,7 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
   before(async () => {
     dir = await tempDir();
     mock = await startMockSigstore({ dir });
-    signer = new KeylessSigner({
-      fulcioURL: mock.url,
-      rekorURL: mock.url,
-      tsaURL: mock.url,
-      identityToken: mock.token(IDENTITY),
-      trustedRoot: mock.trustedRoot,
-    });
+    signer = mockSigner(mock, IDENTITY);
   });
   after(async () => {
     await mock?.stop();

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { X509Certificate } from '@sigstore/core';
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, initializeTSA, rekorHandler, tsaHandler } from '@sigstore/mock';
+import { KeylessSigner } from '../../src/sign/signer.ts';
 import { parseTrustedRoot, type TrustedRoot } from '../../src/sign/trust.ts';
 
 type Handler = {
@@ -205,4 +206,15 @@ export async function startMockSigstore(options: MockOptions): Promise<MockSigst
     },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A keyless signer of `mock`'s Fulcio, Rekor and TSA, for a token of `subject` (and `issuer`). */
+export function mockSigner(mock: MockSigstore, subject: string, issuer?: string): KeylessSigner {
+  return new KeylessSigner({
+    fulcioURL: mock.url,
+    rekorURL: mock.url,
+    tsaURL: mock.url,
+    identityToken: mock.token(subject, issuer),
+    trustedRoot: mock.trustedRoot,
+  });
 }
