@@ -87,6 +87,19 @@ function onDisk(pkg: DebPackage, dir: string): DebPackage {
   };
 }
 
+/** A Debian source with no repository: installs what it is given, resolves nothing. */
+function sourceWithoutIndexes(): DebRepositorySource {
+  return new DebRepositorySource({
+    repositories: [],
+    keyring: [],
+    packages: [],
+    configPath: 'image.yaml',
+    baseDir: '.',
+    cache: undefined,
+    logger: { debug() {}, info() {}, warn() {} },
+  });
+}
+
 describe('installDeb with real packages', { skip: noRealDebs }, () => {
   it('installs base-files, netbase, tzdata, ca-certificates and libc6 into one tree, running no script', async () => {
     const { tree, installed } = await realTree();
@@ -207,15 +220,7 @@ describe('the licenses of installed packages', () => {
     await crafted('nodoc', [dir('./usr/'), file('./usr/nodoc', 'x')]),
     await crafted('elsewhere', [...docs, link('./usr/share/doc/elsewhere', '../../lib/elsewhere')]),
   ];
-  const source = new DebRepositorySource({
-    repositories: [],
-    keyring: [],
-    packages: [],
-    configPath: 'image.yaml',
-    baseDir: '.',
-    cache: undefined,
-    logger: { debug() {}, info() {}, warn() {} },
-  });
+  const source = sourceWithoutIndexes();
   const want = {
     'gcc-base': 'GPL-3.0-or-later OR MIT',
     libgcc: 'GPL-3.0-or-later OR MIT',
@@ -425,15 +430,7 @@ describe('installDeb rules', () => {
   it('installs a package and one that Replaces it in either order through DebRepositorySource; with files kept out of the tree, falls back to the tree', async () => {
     const replacing = await crafted('a-new', [dir('./usr/'), file('./usr/x', 'new')], 'Replaces: b-old\n');
     const old = await crafted('b-old', [dir('./usr/'), file('./usr/x', 'old')]);
-    const source = new DebRepositorySource({
-      repositories: [],
-      keyring: [],
-      packages: [],
-      configPath: 'image.yaml',
-      baseDir: '.',
-      cache: undefined,
-      logger: { debug() {}, info() {}, warn() {} },
-    });
+    const source = sourceWithoutIndexes();
     for (const order of [
       [old, replacing],
       [replacing, old],
