@@ -12,6 +12,8 @@ export interface FlagSpec {
   short?: string;
   multiple?: boolean;
   description: string;
+  /** The values it takes, when they are a fixed set: shown by help and offered by completion. */
+  values?: readonly string[];
 }
 
 /** The parsed command line of one command. */

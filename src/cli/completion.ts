@@ -2,6 +2,7 @@
  * Shell completion scripts for bash, zsh and fish, written from the command specs, so that they
  * complete exactly the commands, subcommands and flags `provenant help` lists.
  */
+import type { FlagSpec } from './args.ts';
 import type { CommandSpec } from './command.ts';
 
 /** Values a flag takes from a fixed set: by flag, or by `command.flag` where commands differ. */
@@ -21,8 +22,8 @@ const CHOICES: Record<string, readonly string[]> = {
  */
 export type ExtraChoices = Record<string, readonly string[]>;
 
-function choices(command: string, flag: string, extra: ExtraChoices): readonly string[] | undefined {
-  return extra[`${command}.${flag}`] ?? extra[flag] ?? CHOICES[`${command}.${flag}`] ?? CHOICES[flag];
+function choices(command: string, flag: string, extra: ExtraChoices, spec: FlagSpec | undefined): readonly string[] | undefined {
+  return extra[`${command}.${flag}`] ?? extra[flag] ?? spec?.values ?? CHOICES[`${command}.${flag}`] ?? CHOICES[flag];
 }
 
 function flagWords(spec: CommandSpec): string[] {
@@ -38,7 +39,7 @@ export function bashCompletion(specs: Record<string, CommandSpec>, extra: ExtraC
   });
   const choiceCases = Object.entries(specs).flatMap(([name, spec]) =>
     Object.keys(spec.flags).flatMap((flag) => {
-      const values = choices(name, flag, extra);
+      const values = choices(name, flag, extra, spec.flags[flag]);
       return values === undefined ? [] : [`    '${name} --${flag}') COMPREPLY=($(compgen -W '${values.join(' ')}' -- "$cur")); return ;;`];
     }),
   );
@@ -80,7 +81,7 @@ function zshText(text: string): string {
 function zshFlags(command: string, spec: CommandSpec, extra: ExtraChoices): string[] {
   return Object.entries(spec.flags).flatMap(([name, f]) => {
     const description = `[${zshText(f.description)}]`;
-    const values = choices(command, name, extra);
+    const values = choices(command, name, extra, f);
     const value = f.type === 'boolean' ? '' : `:${name}:${values ? `(${values.join(' ')})` : '_files'}`;
     const repeat = f.multiple ? '*' : '';
     const forms = [`${repeat}--${name}${f.type === 'string' ? '=' : ''}${description}${value}`];
@@ -154,7 +155,7 @@ export function fishCompletion(specs: Record<string, CommandSpec>, extra: ExtraC
     // Arguments are files and references; files are offered for every command but env and version.
     if (name !== 'env' && name !== 'version') lines.push(`complete -c provenant -n '${when}' -F`);
     for (const [flag, f] of Object.entries(spec.flags)) {
-      const values = choices(name, flag, extra);
+      const values = choices(name, flag, extra, f);
       const takes = f.type === 'string' ? (values ? ` -x -a '${values.join(' ')}'` : ' -r') : '';
       lines.push(`complete -c provenant -n '${when}' -l ${flag}${f.short ? ` -s ${f.short}` : ''}${takes} -d '${fishText(f.description)}'`);
     }

@@ -50,6 +50,9 @@ describe('provenant completion', () => {
     assert.deepEqual(await complete('provenant', 'check', '--target', 'amazon-'), ['amazon-ecr', 'amazon-ecr-public']);
     assert.deepEqual(await complete('provenant', 'report', '--target', 'no'), ['none']);
     assert.deepEqual(await complete('provenant', 'check', '--target', 'no'), ['']);
+    // A flag's own values, as its help shows them: report writes html or json, not text.
+    assert.deepEqual(await complete('provenant', 'report', '--format', ''), ['html', 'json']);
+    assert.match((await cliOk(['help', 'report'])).stdout, /--format html\|json\n/);
   });
 
   it('zsh: the script parses and registers its function for provenant', { skip: toolMissing('zsh') }, async () => {

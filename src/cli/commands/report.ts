@@ -28,7 +28,7 @@ export const spec: CommandSpec = {
       description: "ask the image's registry whether it has the referrers API: true (default) or false",
     },
     profiles: PROFILES_FLAG,
-    format: { ...FORMAT_FLAG, description: 'html (default) or json (the data the page is made from)' },
+    format: { ...FORMAT_FLAG, values: ['html', 'json'], description: 'html (default) or json (the data the page is made from)' },
     ...REGISTRY_FLAGS,
   },
 };
