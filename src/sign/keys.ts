@@ -146,12 +146,16 @@ export function parsePublicKey(pem: string | Uint8Array, where?: string): KeyObj
   const type = block.type === 'PUBLIC KEY' ? 'spki' : block.type === 'RSA PUBLIC KEY' ? 'pkcs1' : undefined;
   if (type === undefined) {
     const certificate = block.type === 'CERTIFICATE';
-    throw new ProvenantError('USAGE', `a ${block.type} PEM block, not a public key (PUBLIC KEY or RSA PUBLIC KEY)`, {
-      ...at,
-      hint: certificate
-        ? 'a certificate is trusted by its issuer and identity, not as a key: verify keyless with the identity and OIDC issuer it must have'
-        : 'give the public key (cosign.pub)',
-    });
+    throw new ProvenantError(
+      'USAGE',
+      `${/^[AEIOU]/.test(block.type) ? 'an' : 'a'} ${block.type} PEM block, not a public key (PUBLIC KEY or RSA PUBLIC KEY)`,
+      {
+        ...at,
+        hint: certificate
+          ? 'a certificate is trusted by its issuer and identity, not as a key: verify keyless with the identity and OIDC issuer it must have'
+          : 'give the public key (cosign.pub)',
+      },
+    );
   }
   try {
     return createPublicKey({ key: Buffer.from(block.bytes), format: 'der', type });

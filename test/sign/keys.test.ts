@@ -133,11 +133,13 @@ describe('public keys', () => {
       [ec.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 'PRIVATE KEY'],
       [ec.privateKey.export({ format: 'pem', type: 'sec1' }) as string, 'EC PRIVATE KEY'],
       [rsa.privateKey.export({ format: 'pem', type: 'pkcs1' }) as string, 'RSA PRIVATE KEY'],
+      [pemEncode('ENCRYPTED SIGSTORE PRIVATE KEY', Buffer.from('x')), 'ENCRYPTED SIGSTORE PRIVATE KEY'],
     ]) {
+      const article = type!.startsWith('E') ? 'an' : 'a';
       assert.throws(
         () => parsePublicKey(pem!, 'k.pem'),
         (e: unknown) =>
-          isProvenantError(e, 'USAGE') && e.message === `a ${type} PEM block, not a public key (PUBLIC KEY or RSA PUBLIC KEY)`,
+          isProvenantError(e, 'USAGE') && e.message === `${article} ${type} PEM block, not a public key (PUBLIC KEY or RSA PUBLIC KEY)`,
       );
     }
     assert.throws(
