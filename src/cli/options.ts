@@ -1,8 +1,9 @@
 /** Flags several commands share, and the parsing of their values and of the environment they read. */
 import { ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
-import { hostPlatform, parsePlatform } from '../oci/platform.ts';
-import type { Platform } from '../oci/types.ts';
+import type { Stored } from '../oci/content.ts';
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
 import { parseSourceDateEpoch } from '../time.ts';
 import type { FlagSpec, ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -112,6 +113,33 @@ export function positional(args: ParsedArgs, count: number, usage: string): stri
 export function platformArg(text: string): Platform {
   return text === 'host' ? hostPlatform(process.arch) : parsePlatform(text);
 }
+
+/**
+ * The entry of the index `root` for the `--platform` value `text` (the first that matches, as a
+ * runtime pulls it), for a command that reads one image of an index.
+ *
+ * @throws ProvenantError `USAGE` when `root` is a single image; `NO_MATCHING_PLATFORM` naming the
+ *   platforms it has
+ */
+export function platformEntry(root: Stored, text: string, where: string): Descriptor {
+  if (root.kind !== 'index') throw new ProvenantError('USAGE', '--platform picks an image of an index, and this is a single image');
+  const wanted = platformArg(text);
+  const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
+  if (match === undefined) {
+    const available = root.index.manifests.flatMap((m) => (m.platform === undefined ? [] : [formatPlatform(m.platform)]));
+    throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
+      where: `${where}@${root.digest}`,
+      hint: `its platforms: ${available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)'}`,
+    });
+  }
+  return match;
+}
+
+/** `--platform` of a command that reads one image: crane's, for an image of an index. */
+export const IMAGE_PLATFORM_FLAG: FlagSpec = {
+  type: 'string',
+  description: 'the image of this platform in an index (os/arch[/variant], or host), instead of the index',
+};
 
 /** `true`/`1` or `false`/`0`, for string flags that default to true. */
 export function parseBool(text: string, flag: string): boolean {

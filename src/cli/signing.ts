@@ -9,7 +9,6 @@ import { RE2JS } from '@bufbuild/re2';
 import { ProvenantError, redactCredentials } from '../errors.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
-import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Location } from '../ref/location.ts';
 import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
@@ -21,7 +20,7 @@ import type { CheckedSignature, IdentityMatcher, VerificationPolicy, Verificatio
 import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
-import { platformArg } from './options.ts';
+import { platformEntry } from './options.ts';
 import { PASSWORD_VARIABLES, TOKEN_VARIABLE } from './signing-flags.ts';
 import { visibleLine } from './visible.ts';
 
@@ -317,16 +316,7 @@ export async function subjectOf(
   const root = await store.getManifest(target, { signal });
   const text = args.values.platform as string | undefined;
   if (text === undefined) return { digest: root.digest, index: root.kind === 'index', root };
-  if (root.kind !== 'index') throw new ProvenantError('USAGE', '--platform picks an image of an index, and this is a single image');
-  const wanted = platformArg(text);
-  const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
-  if (match === undefined) {
-    const available = root.index.manifests.flatMap((m) => (m.platform === undefined ? [] : [formatPlatform(m.platform)]));
-    throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
-      where: `${store.location}@${root.digest}`,
-      hint: `its platforms: ${available.filter((p) => p !== 'unknown/unknown').join(', ') || '(none)'}`,
-    });
-  }
+  const match = platformEntry(root, text, store.location);
   return { digest: match.digest, index: false, root };
 }
 

@@ -34,6 +34,25 @@ describe('provenant CLI', () => {
     assert.equal(provenant(['digest', example]).stdout.trim(), json.digest);
   });
 
+  it('digest and manifest --platform: the image of that platform in the index, as crane gives it', () => {
+    const index = JSON.parse(provenant(['manifest', example]).stdout);
+    const arm = index.manifests.find((m: { platform?: { architecture?: string } }) => m.platform?.architecture === 'arm64');
+    assert.equal(provenant(['digest', example, '--platform', 'linux/arm64']).stdout.trim(), arm.digest);
+    const bytes = spawnSync(process.execPath, [
+      join(root, 'src', 'cli', 'main.ts'),
+      'manifest',
+      example,
+      '--platform',
+      'linux/arm64',
+    ]).stdout;
+    assert.equal(digestOf(new Uint8Array(bytes)), arm.digest);
+    const missing = provenant(['digest', example, '--platform', 'linux/s390x']);
+    assert.equal(missing.status, 3, missing.stderr);
+    assert.match(missing.stderr, /no linux\/s390x manifest[\s\S]*its platforms: linux\/amd64, linux\/arm64/);
+    const single = provenant(['manifest', `${example.replace(/:latest$/, '')}@${arm.digest}`, '--platform', 'linux/arm64']);
+    assert.equal(single.status, 2, single.stderr);
+  });
+
   it('copies into oci-archive and docker-archive files that skopeo reads', { skip: toolMissing('skopeo') }, async () => {
     const dir = await temp();
     const oa = join(dir, 'img.tar');

@@ -3,20 +3,24 @@ import { ProvenantError } from '../../errors.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, writeJson } from '../options.ts';
+import { FORMAT_FLAG, formatOf, IMAGE_PLATFORM_FLAG, platformEntry, positional, REGISTRY_FLAGS, writeJson } from '../options.ts';
 import { signalFor, withImage } from '../stores.ts';
 
 export const spec: CommandSpec = {
   summary: 'print the digest of an image',
-  usage: 'provenant digest REF',
+  usage: 'provenant digest REF [--platform os/arch]',
   prints: 'result',
-  flags: { format: FORMAT_FLAG, ...REGISTRY_FLAGS },
+  flags: { platform: IMAGE_PLATFORM_FLAG, format: FORMAT_FLAG, ...REGISTRY_FLAGS },
 };
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
+  const platform = args.values.platform as string | undefined;
   const digest = await withImage(args, io, text, async (store, target) => {
+    // The index is read only for --platform: the digest alone is one HEAD (or an index.json entry).
+    if (platform !== undefined)
+      return platformEntry(await store.getManifest(target, { signal: io.signal }), platform, store.location).digest;
     const d = await store.resolve(target, signalFor(io, store));
     if (d === undefined) throw new ProvenantError('NOT_FOUND', `${target} is not there`, { where: store.location });
     return d.digest;
