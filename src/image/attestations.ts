@@ -5,7 +5,7 @@
  * databases when none is attached), and buildx-style `Provenance` and `SBOM` summaries.
  */
 
-import type { Attachment } from '../attest/attachments.ts';
+import { type Attachment, predicateName } from '../attest/attachments.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -121,8 +121,9 @@ export interface ImageSbomOptions extends OperationOptions {
 }
 
 /**
- * The SBOM of one platform image: the attached one in `format`, else one made from the image's
- * apk or dpkg database.
+ * The SBOM of one platform image: the attached one in `format` (the first in the image's
+ * attachment order when several are, as `inspect --format json` shows: {@link firstOf}), else one
+ * made from the image's apk or dpkg database.
  *
  * @throws ProvenantError `NOT_FOUND` when nothing is attached and the image has no package
  *   database, `NO_MATCHING_PLATFORM` when no platform matches
@@ -136,12 +137,9 @@ export async function imageSbom(
   const inspected = await inspectImage(store, target, name, options);
   const image = pickPlatform(inspected, options.platform);
   const wanted = options.format === 'cyclonedx' ? CYCLONEDX : SPDX;
-  for (const a of image.attachments) {
-    if (a.kind === 'signature') continue;
-    for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) {
-      if (s.predicateType === wanted) return { generated: false, platform: platformName(image.platform), document: s.statement.predicate };
-    }
-  }
+  const found = (await imageStatements(store, image, options)).filter((f) => f.predicateType === wanted);
+  const taken = firstOf(found, predicateName(wanted) ?? wanted, platformName(image.platform), options);
+  if (taken !== undefined) return { generated: false, platform: platformName(image.platform), document: taken.statement.predicate };
   const inventory = await imageInventory(store, image.digest, name, options);
   if (inventory === undefined) {
     throw new ProvenantError('NOT_FOUND', `${name} has no SBOM attached and no apk or dpkg package database to make one from`, {
@@ -158,7 +156,9 @@ export async function imageSbom(
 
 /**
  * The `Provenance` and `SBOM` fields of `buildx imagetools inspect --format json`: for one
- * platform `{SLSA: predicate}` and `{SPDX: document}`, for several a map keyed by platform.
+ * platform `{SLSA: predicate}` and `{SPDX: document}`, for several a map keyed by platform. Of
+ * several statements of one kind, the first in the image's attachment order, as `sbom` takes
+ * ({@link firstOf}).
  */
 export async function attestationSummaries(
   store: ContentStore,
@@ -169,13 +169,31 @@ export async function attestationSummaries(
   const sbom: Record<string, unknown> = {};
   for (const m of inspected.manifests) {
     const key = platformName(m.platform);
-    for (const a of m.attachments) {
-      if (a.kind === 'signature') continue;
-      for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) {
-        if (SLSA.test(s.predicateType)) provenance[key] = { SLSA: s.statement.predicate };
-        else if (s.predicateType === SPDX) sbom[key] = { ...(sbom[key] as object), SPDX: s.statement.predicate };
-        else if (s.predicateType === CYCLONEDX) sbom[key] = { ...(sbom[key] as object), CycloneDX: s.statement.predicate };
-      }
+    const found = await imageStatements(store, m, options);
+    const slsa = firstOf(
+      found.filter((f) => SLSA.test(f.predicateType)),
+      'SLSA provenance',
+      key,
+      options,
+    );
+    if (slsa !== undefined) provenance[key] = { SLSA: slsa.statement.predicate };
+    const spdx = firstOf(
+      found.filter((f) => f.predicateType === SPDX),
+      predicateName(SPDX) ?? SPDX,
+      key,
+      options,
+    );
+    const cyclonedx = firstOf(
+      found.filter((f) => f.predicateType === CYCLONEDX),
+      predicateName(CYCLONEDX) ?? CYCLONEDX,
+      key,
+      options,
+    );
+    if (spdx !== undefined || cyclonedx !== undefined) {
+      sbom[key] = {
+        ...(spdx === undefined ? {} : { SPDX: spdx.statement.predicate }),
+        ...(cyclonedx === undefined ? {} : { CycloneDX: cyclonedx.statement.predicate }),
+      };
     }
   }
   const flatten = (m: Record<string, unknown>): unknown =>
@@ -186,6 +204,51 @@ export async function attestationSummaries(
   if (p !== undefined) out.Provenance = p;
   if (s !== undefined) out.SBOM = s;
   return out;
+}
+
+/** A statement read back, with the attachment that holds it. */
+interface FoundStatement extends ReadStatement {
+  attachment: Attachment;
+}
+
+/**
+ * Every statement attached to one image (signatures left out), in the image's attachment order:
+ * its BuildKit attestation manifests in the order of the index, then its OCI referrers in the
+ * order the store lists them (a layout: the order of index.json, so the first written first),
+ * then cosign's `.att` image; within an attachment, its layers in order (cosign appends a new
+ * attestation as a new layer, so there too the first written comes first).
+ */
+async function imageStatements(
+  store: ContentStore,
+  image: InspectResult['manifests'][number],
+  options: OperationOptions,
+): Promise<FoundStatement[]> {
+  const out: FoundStatement[] = [];
+  for (const a of image.attachments) {
+    if (a.kind === 'signature') continue;
+    for (const s of await statementsOrNone(store, a, options, (m) => options.logger?.warn(m))) out.push({ ...s, attachment: a });
+  }
+  return out;
+}
+
+/**
+ * The one statement of a kind that `sbom` and `inspect --format json` both show: the first in
+ * the image's attachment order ({@link imageStatements}), so that in the index or a layout the
+ * SBOM or provenance a build attached is taken before one added later. A registry lists
+ * referrers in an order of its own, hence
+ * the warning when there are several: it says how many and which was taken.
+ */
+function firstOf(found: FoundStatement[], what: string, platform: string, options: OperationOptions): FoundStatement | undefined {
+  const first = found[0];
+  if (first !== undefined && found.length > 1) {
+    const a = first.attachment;
+    const from =
+      a.storage === 'cosign'
+        ? `cosign tag ${a.tag ?? a.digest}`
+        : `${a.storage === 'buildkit' ? 'BuildKit attestation' : 'referrer'} ${a.digest}`;
+    options.logger?.warn(`${found.length} ${what} statements are attached to the ${platform} image; using the first, from ${from}`);
+  }
+  return first;
 }
 
 function pickPlatform(inspected: InspectResult, platform: Platform | undefined): InspectResult['manifests'][number] {

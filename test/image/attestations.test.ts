@@ -76,3 +76,27 @@ describe('statements that are not statements', () => {
     }
   });
 });
+
+describe('several statements of one kind', () => {
+  it('`sbom` and the summaries take the same one, the first attached, and warn naming how many', async () => {
+    const store = await tempLayout();
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const digest = made.manifests[0]!.digest;
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    const later = { ...SPDX_DOC, name: 'attested later' };
+    for (const doc of [SPDX_DOC, later]) {
+      await attestImage(store, digest, [statement(SPDX, doc, [{ name: 'img', digest }])], { signer, storage: 'referrers' });
+    }
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const sbom = await imageSbom(store, 'v1', 'img', { toolVersion: '0.0.0-test', logger });
+    assert.deepEqual(sbom.document, SPDX_DOC);
+    const inspected = await inspectImage(store, 'v1', 'img');
+    const summaries = await attestationSummaries(store, inspected, { logger });
+    assert.deepEqual(summaries.SBOM, { SPDX: SPDX_DOC });
+    assert.equal(warnings.length, 2);
+    for (const w of warnings) assert.ok(w.endsWith(inspected.manifests[0]!.attachments[0]!.digest), w);
+    for (const w of warnings)
+      assert.match(w, /^2 SPDX SBOM statements are attached to the linux\/amd64 image; using the first, from referrer sha256:/);
+  });
+});
