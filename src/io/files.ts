@@ -55,10 +55,78 @@ export interface WriteFileOptions {
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
   const where = options.where ?? path;
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
+  await writeTemporary(tmp, data, where, options);
+  await renameTemporary(tmp, path, where, options.signal);
+}
+
+/** One file of {@link writeFilesAtomic}. */
+export interface FileToWrite {
+  path: string;
+  data: string | Uint8Array;
+  /** The new file's permission bits (before the umask); default 0o666. */
+  mode?: number | undefined;
+}
+
+/**
+ * Writes several files that belong together (a key pair) as {@link writeFileAtomic} writes one:
+ * each to a temporary file beside it, all renamed over their paths only once every one is
+ * written. A path that is a folder is refused before anything is written; on any failure while
+ * writing, the temporary files are removed and every path is left as it was. Only a rename that
+ * fails after another succeeded (the file system gone in between) can leave some replaced.
+ *
+ * @throws ProvenantError `IO` for a path that is a folder or a refused write, `NOT_FOUND` for a
+ *   missing folder, `ABORTED` when `signal` fires
+ */
+export async function writeFilesAtomic(files: readonly FileToWrite[], options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+  refuseFolders(files.map((f) => f.path));
+  const written: Array<{ tmp: string; path: string }> = [];
+  try {
+    for (const f of files) {
+      const tmp = `${f.path}.tmp-${randomHex(6)}`;
+      await writeTemporary(tmp, f.data, f.path, { mode: f.mode, signal: options.signal });
+      written.push({ tmp, path: f.path });
+    }
+    if (options.signal?.aborted) throw abortedError(options.signal, files[0]?.path);
+  } catch (err) {
+    for (const w of written) await fsp().rm(w.tmp, { force: true });
+    throw err;
+  }
+  for (const [i, w] of written.entries()) {
+    await renameTemporary(w.tmp, w.path, w.path).catch(async (err: unknown) => {
+      for (const rest of written.slice(i + 1)) await fsp().rm(rest.tmp, { force: true });
+      throw err;
+    });
+  }
+}
+
+/**
+ * Throws for the first of `paths` that is a folder, before anything is written: renaming a
+ * file over a folder fails only once all the other files are in place.
+ *
+ * @throws ProvenantError `IO` naming it
+ */
+export function refuseFolders(paths: readonly string[]): void {
+  for (const path of paths) {
+    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new ProvenantError('IO', `${path} is a folder; nothing was written`, {
+        where: path,
+        hint: 'name a file to write, not a folder',
+      });
+    }
+  }
+}
+
+/** Writes `data` to the new file `tmp`; on failure removes it and throws what {@link writeFileAtomic} documents. */
+async function writeTemporary(
+  tmp: string,
+  data: string | Uint8Array | ByteStream,
+  where: string,
+  options: Omit<WriteFileOptions, 'where' | 'temporary'>,
+): Promise<void> {
   let handle: FileHandle | undefined;
   let opened = false;
   try {
-    if (options.mkdir) await fsp().mkdir(dirname(path), { recursive: true });
+    if (options.mkdir) await fsp().mkdir(dirname(tmp), { recursive: true });
     // The file exists before any byte flows, and is closed before it is removed on failure: a
     // write stream that opened its file on its own could create it after the cleanup ran.
     handle = await fsp().open(tmp, 'wx', options.mode ?? 0o666);
@@ -68,19 +136,28 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
     else await process.getBuiltinModule('node:stream/promises').pipeline(data, handle.createWriteStream(), { signal: options.signal });
     await handle.close();
     handle = undefined;
-    if (options.signal?.aborted) throw abortedError(options.signal, where);
-    await fsp().rename(tmp, path);
   } catch (err) {
     await handle?.close().catch(() => undefined);
     await fsp().rm(tmp, { force: true });
     if (!opened && (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
       // open's own words name the temporary file too: it is the folder that is missing.
-      throw new ProvenantError('NOT_FOUND', `${dirname(path)} does not exist; ${where} was not written`, {
+      throw new ProvenantError('NOT_FOUND', `${dirname(tmp)} does not exist; ${where} was not written`, {
         where,
         cause: err,
         hint: 'write into a folder that exists',
       });
     }
+    throw fileError(err, where, options.signal);
+  }
+}
+
+/** Renames the written `tmp` over `path` unless `signal` fired; on failure removes `tmp`, `path` as it was. */
+async function renameTemporary(tmp: string, path: string, where: string, signal?: AbortSignal): Promise<void> {
+  try {
+    if (signal?.aborted) throw abortedError(signal, where);
+    await fsp().rename(tmp, path);
+  } catch (err) {
+    await fsp().rm(tmp, { force: true });
     if ((err as NodeJS.ErrnoException | undefined)?.code === 'EISDIR') {
       // rename's own words name the temporary file, which the user never chose.
       throw new ProvenantError('IO', `${where} is a folder; nothing was written`, {
@@ -89,7 +166,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
         hint: 'name a file to write, not a folder',
       });
     }
-    throw fileError(err, where, options.signal);
+    throw fileError(err, where, signal);
   }
 }
 

@@ -3,7 +3,7 @@
 // seen through the CLI, inspect naming the signer, and copy --platform warning about signatures.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { cp, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RE2JS } from '@bufbuild/re2';
@@ -58,6 +58,20 @@ describe('generate-key-pair and public-key', () => {
     const toFile = await provenant(['public-key', '--key', 'release.key', '-o', 'copy.pub'], { cwd: dir, env });
     assert.equal(toFile.status, 0, toFile.stderr);
     assert.equal(await readFile(join(dir, 'copy.pub'), 'utf8'), pub.stdout);
+  });
+
+  it('--force over a folder fails before the password is asked, and leaves the old key as it was', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'k3.key'), 'the old key');
+    await mkdir(join(dir, 'k3.pub'));
+    // Without a password in the environment, and no terminal, only a check before the prompt answers.
+    for (const env of [{}, { COSIGN_PASSWORD: PASSWORD }]) {
+      const r = await provenant(['generate-key-pair', '--output-key-prefix', 'k3', '--force'], { cwd: dir, env });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /k3\.pub is a folder; nothing was written/);
+      assert.equal(await readFile(join(dir, 'k3.key'), 'utf8'), 'the old key');
+      assert.deepEqual((await readdir(dir)).sort(), ['k3.key', 'k3.pub']);
+    }
   });
 
   it('without a password variable or a terminal: a usage error naming the variables; a wrong one: exit 4, never shown', async () => {

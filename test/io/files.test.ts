@@ -5,10 +5,47 @@ import { link, mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
-import { fileChunksReused, fileVersion, hashFile, writeFileAtomic } from '../../src/io/files.ts';
+import { fileChunksReused, fileVersion, hashFile, writeFileAtomic, writeFilesAtomic } from '../../src/io/files.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('files');
+
+describe('writeFilesAtomic', () => {
+  it('replaces all the files or none: a folder in the way or a write that fails leaves the old files and no temporary one', async () => {
+    const dir = await tempDir();
+    const [a, b] = [join(dir, 'a.key'), join(dir, 'a.pub')];
+    await writeFile(a, 'old key');
+    await writeFile(b, 'old pub');
+    await writeFilesAtomic([
+      { path: a, data: 'new key', mode: 0o600 },
+      { path: b, data: 'new pub' },
+    ]);
+    assert.equal(await readFile(a, 'utf8'), 'new key');
+    assert.equal((await stat(a)).mode & 0o777, 0o600);
+    assert.equal(await readFile(b, 'utf8'), 'new pub');
+
+    const folder = join(dir, 'b.pub');
+    await mkdir(folder);
+    await writeFile(join(dir, 'b.key'), 'old key');
+    await assert.rejects(
+      writeFilesAtomic([
+        { path: join(dir, 'b.key'), data: 'new key' },
+        { path: folder, data: 'new pub' },
+      ]),
+      (e: unknown) => isProvenantError(e, 'IO') && e.message === `${folder} is a folder; nothing was written`,
+    );
+    // The second file's folder is missing: found only when writing it, after the first was written.
+    await assert.rejects(
+      writeFilesAtomic([
+        { path: join(dir, 'b.key'), data: 'new key' },
+        { path: join(dir, 'nope', 'b.pub'), data: 'new pub' },
+      ]),
+      (e: unknown) => isProvenantError(e, 'NOT_FOUND'),
+    );
+    assert.equal(await readFile(join(dir, 'b.key'), 'utf8'), 'old key');
+    assert.deepEqual((await readdir(dir)).sort(), ['a.key', 'a.pub', 'b.key', 'b.pub']);
+  });
+});
 
 describe('writeFileAtomic', () => {
   it('writes text, bytes and streams, with the mode asked for, creating the folder on request', async () => {

@@ -1,6 +1,6 @@
 /** `provenant generate-key-pair`: a cosign key pair, `cosign.key` (encrypted) and `cosign.pub`, as cosign writes them. */
 import { ProvenantError } from '../../errors.ts';
-import { writeFileAtomic } from '../../io/files.ts';
+import { refuseFolders, writeFilesAtomic } from '../../io/files.ts';
 import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../sign/keys.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
@@ -30,12 +30,19 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (args.values.force !== true) {
     refuseToReplace([keyPath, pubPath], 'a new key pair', 'pass --force to replace it, or choose another --output-key-prefix');
   }
+  // Before the password is asked: --force replaces files, never a folder.
+  refuseFolders([keyPath, pubPath]);
   const password = await keyPassword(io, { file: keyPath, new: true });
   const pair = await generateEncryptedKeyPair(password);
-  // The private key first, and readable by its owner only: a public key without its private
-  // key is useless, the other way round the public key can be derived again (public-key).
-  await writeFileAtomic(keyPath, pair.privateKeyPem, { mode: 0o600, signal: io.signal });
-  await writeFileAtomic(pubPath, pair.publicKeyPem, { mode: 0o644, signal: io.signal });
+  // Both or neither: a failed --force must leave the old pair whole, not a new private key
+  // beside the old public key. The private key readable by its owner only.
+  await writeFilesAtomic(
+    [
+      { path: keyPath, data: pair.privateKeyPem, mode: 0o600 },
+      { path: pubPath, data: pair.publicKeyPem, mode: 0o644 },
+    ],
+    { signal: io.signal },
+  );
   const id = keyId(parsePublicKey(pair.publicKeyPem));
   if (format === 'json') return writeJson(io, { privateKey: keyPath, publicKey: pubPath, keyId: id });
   io.stderr.write(`Private key written to ${keyPath}\nPublic key written to ${pubPath}\n`);
