@@ -30,6 +30,14 @@ describe('provenant blob and report -o', () => {
     assert.equal(bad.stdout, '');
   });
 
+  it('refuses a malformed DIGEST as a usage error (exit 2), as digest REF@DIGEST does', async () => {
+    for (const bad of ['sha256:abc', 'md5:0123', 'latest']) {
+      const r = await provenant(['blob', exampleDir, bad]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /is not a sha256 or sha512 digest \(the DIGEST argument\)\n {2}hint: a digest looks like sha256:/);
+    }
+  });
+
   it('says a missing output folder is not found (exit 3), naming the file, for blob -o and report -o', async () => {
     const store = await layout();
     const bytes = new TextEncoder().encode('x');

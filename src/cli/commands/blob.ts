@@ -2,7 +2,7 @@
 import { ProvenantError } from '../../errors.ts';
 import { writeFileAtomic } from '../../io/files.ts';
 import { collect } from '../../io/verify.ts';
-import { parseDigest } from '../../oci/digest.ts';
+import { isDigest } from '../../oci/digest.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
@@ -30,7 +30,14 @@ export const spec: CommandSpec = {
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text, digestText] = positional(args, 2, spec.usage) as [string, string];
-  const digest = parseDigest(digestText, 'the DIGEST argument');
+  // A malformed digest typed on the command line is a usage error (exit 2), as in `digest REF@...`.
+  if (!isDigest(digestText)) {
+    throw new ProvenantError('USAGE', `${JSON.stringify(digestText)} is not a sha256 or sha512 digest`, {
+      where: 'the DIGEST argument',
+      hint: 'a digest looks like sha256:<64 lower-case hex digits>',
+    });
+  }
+  const digest = digestText;
   const out = args.values.output as string | undefined;
   const toStdout = out === undefined || out === '-';
   if (!toStdout) requireOutputFolder(out);
