@@ -1,5 +1,5 @@
 /** What every OCI image layout answers from its index.json (tags, manifests, referrers, its only image), wherever its blobs are. */
-import { decodeUtf8 } from '../bytes.ts';
+import { decodeUtf8, printableLine } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -72,7 +72,7 @@ export abstract class LayoutReader implements ContentStore {
     if (desc === undefined) {
       throw new ProvenantError('NOT_FOUND', `${isDigest(target) ? 'manifest' : 'tag'} ${target} is not in the layout`, {
         where: this.location,
-        hint: isDigest(target) ? undefined : `tags here: ${this.#tags().join(', ') || '(none)'}`,
+        hint: isDigest(target) ? undefined : `tags here: ${this.#tagList() || '(none)'}`,
       });
     }
     return this.readManifest(desc);
@@ -93,8 +93,13 @@ export abstract class LayoutReader implements ContentStore {
     const roots = this.topIndex.manifests;
     if (roots.length === 1) return roots[0]!.digest;
     throw new ProvenantError('USAGE', `${this.location} holds ${roots.length} images; say which`, {
-      hint: `add :TAG (tags: ${this.#tags().join(', ') || 'none'}) or @DIGEST`,
+      hint: `add :TAG (tags: ${this.#tagList() || 'none'}) or @DIGEST`,
     });
+  }
+
+  /** The tags for a hint: each escaped as one field of a line, so a newline in one cannot split the list. */
+  #tagList(): string {
+    return this.#tags().map(printableLine).join(', ');
   }
 
   #tags(): string[] {

@@ -5,8 +5,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { sh, toolMissing } from '../helpers/images.ts';
+import { makeImage, sh, toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -94,6 +95,25 @@ describe('provenant CLI', () => {
     ]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal((r.stdout.match(/attestation buildkit/g) ?? []).length, 2);
+  });
+
+  it('shows a layout tag holding a newline or an escape as one escaped field: in tags and in the hints that list them', async () => {
+    const dir = await temp();
+    const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
+    await makeImage(layout, { tag: 'a\nb', seed: 1 });
+    await makeImage(layout, { tag: '\u001b[31mred', seed: 2 });
+    const tags = provenant(['tags', `oci:${layout.path}`]);
+    assert.equal(tags.status, 0, tags.stderr);
+    assert.equal(tags.stdout, '\\u001b[31mred\na\\u000ab\n');
+    const json = provenant(['tags', '--format', 'json', `oci:${layout.path}`]);
+    assert.deepEqual(JSON.parse(json.stdout), ['\u001b[31mred', 'a\nb'], 'JSON keeps the tags as they are');
+    for (const args of [
+      ['digest', `oci:${layout.path}`],
+      ['inspect', `oci:${layout.path}:nope`],
+    ]) {
+      const r = provenant(args);
+      assert.match(r.stderr, /\n {2}hint: .*\\u001b\[31mred, a\\u000ab.*\n$/, r.stderr);
+    }
   });
 
   it('says what is wrong in one line, with a distinct exit code', async () => {

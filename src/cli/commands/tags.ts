@@ -4,6 +4,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, writeJson } from '../options.ts';
 import { withStores } from '../stores.ts';
+import { visibleLine } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'list the tags of a repository or layout',
@@ -19,5 +20,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     (await stores.open(text)).store.listTags({ signal: io.signal, strict: true }),
   );
   if (format === 'json') writeJson(io, tags);
-  else io.stdout.write(tags.map((t) => `${t}\n`).join(''));
+  // One tag a line, whatever it holds: a layout's tag is any string, a newline in it included.
+  else io.stdout.write(tags.map((t) => `${visibleLine(t)}\n`).join(''));
 }
