@@ -54,6 +54,7 @@ export interface WriteFileOptions {
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
   const where = options.where ?? path;
+  refuseFolderName(path, where);
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
   await writeTemporary(tmp, data, where, options);
   await renameTemporary(tmp, path, where, options.signal);
@@ -78,6 +79,7 @@ export interface FileToWrite {
  *   missing folder, `ABORTED` when `signal` fires
  */
 export async function writeFilesAtomic(files: readonly FileToWrite[], options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
+  for (const f of files) refuseFolderName(f.path, f.path);
   refuseFolders(files.map((f) => f.path));
   const written: Array<{ tmp: string; path: string }> = [];
   try {
@@ -113,6 +115,22 @@ export function refuseFolders(paths: readonly string[]): void {
         hint: 'name a file to write, not a folder',
       });
     }
+  }
+}
+
+/**
+ * Refuses a path that ends in a separator (`out/`): it names a folder, where a file is to be
+ * written. Its temporary file would be made inside that folder and the rename would fail, or,
+ * the folder missing, the error would send the user to create a folder a file cannot replace.
+ *
+ * @throws ProvenantError `USAGE`
+ */
+function refuseFolderName(path: string, where: string): void {
+  if (path.endsWith('/') || path.endsWith(sep)) {
+    throw new ProvenantError('USAGE', `${where} ends in ${path.endsWith('/') ? '/' : sep}: that names a folder, not a file to write`, {
+      where,
+      hint: 'name the file to write: FOLDER/NAME',
+    });
   }
 }
 

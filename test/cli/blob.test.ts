@@ -1,16 +1,17 @@
 // `provenant blob` and `report -o`: no unchecked byte reaches standard output, and a missing output folder is NOT_FOUND.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { bytesSource } from '../../src/io/types.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
-import { useTempLayout } from '../helpers/temp.ts';
+import { useTempDir, useTempLayout } from '../helpers/temp.ts';
 import { exampleDir, provenant } from './provenant.ts';
 
 describe('provenant blob and report -o', () => {
   const layout = useTempLayout('cli-blob');
+  const tempDir = useTempDir('cli-blob-out');
 
   it('writes nothing of a blob whose bytes do not match its digest (exit 5)', async () => {
     const store = await layout();
@@ -36,6 +37,20 @@ describe('provenant blob and report -o', () => {
       assert.equal(r.status, 2, r.stderr);
       assert.match(r.stderr, /is not a sha256 or sha512 digest \(the DIGEST argument\)\n {2}hint: a digest looks like sha256:/);
     }
+  });
+
+  it('refuses -o ending in a separator as a usage error (exit 2) naming it, written or not, the folder there or not', async () => {
+    const store = await layout();
+    const bytes = new TextEncoder().encode('x');
+    const digest = digestOf(bytes);
+    await store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest, size: 1 }, bytes));
+    const dir = await tempDir();
+    for (const out of [join(dir, 'newdir/'), `${dir}/`]) {
+      const r = await provenant(['blob', store.location, digest, '-o', out]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr.split('\n')[0], `provenant blob: ${out} ends in /: that names a folder, not a file to write`);
+    }
+    assert.deepEqual(await readdir(dir), [], 'nothing written, no temporary file left');
   });
 
   it('says a missing output folder is not found (exit 3), naming the file, for blob -o and report -o', async () => {
