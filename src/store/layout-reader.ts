@@ -10,6 +10,9 @@ import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
 import { assertConsistentDescriptors, assertIndex } from '../oci/validate.ts';
 import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
+/** cosign's tags for what it attaches: https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md */
+const COSIGN_TAG = /^sha(256|512)-[a-f0-9]+\.(sig|att|sbom)$/;
+
 /** The name of an image layout's marker file. */
 export const LAYOUT_FILE = 'oci-layout';
 
@@ -87,14 +90,56 @@ export abstract class LayoutReader implements ContentStore {
     return parseStored(bytes, { mediaType: desc.mediaType, digest: desc.digest, where });
   }
 
-  /** The layout's only image (index.json has one entry); USAGE naming the tags when it has several. */
+  /**
+   * The layout's only image: the one entry of index.json, or the one image its entries name
+   * once signatures and attestations are left out ({@link #images}), as a layout that `build`
+   * and `sign` wrote holds. NOT_FOUND when it holds none; USAGE naming their tags when several.
+   */
   async defaultTarget(): Promise<string> {
     await this.refresh();
     const roots = this.topIndex.manifests;
     if (roots.length === 1) return roots[0]!.digest;
-    throw new ProvenantError('USAGE', `${this.location} holds ${roots.length} images; say which`, {
-      hint: `add :TAG (tags: ${this.#tagList() || 'none'}) or @DIGEST`,
+    const images = await this.#images();
+    if (images.length === 1) return images[0]!.digest;
+    if (images.length === 0) {
+      throw new ProvenantError('NOT_FOUND', `${this.location} holds no image`, {
+        hint:
+          roots.length === 0 ? 'its index.json lists nothing' : `its index.json lists only signatures and attestations (${roots.length})`,
+      });
+    }
+    const tags = images.flatMap((i) => i.tags).sort();
+    throw new ProvenantError('USAGE', `${this.location} holds ${images.length} images; say which`, {
+      hint: `add :TAG (tags: ${tags.map(printableLine).join(', ') || 'none'}) or @DIGEST`,
     });
+  }
+
+  /**
+   * The images of index.json a user can name, one per digest with its tags: signatures and
+   * attestations left out, that is entries under cosign's tags (`sha256-<hex>.sig`, `.att`,
+   * `.sbom`) and untagged manifests with a `subject` (referrers).
+   */
+  async #images(): Promise<Array<{ digest: Digest; tags: string[] }>> {
+    const images = new Map<Digest, string[]>();
+    for (const entry of this.topIndex.manifests) {
+      const tag = entry.annotations?.[Annotation.RefName];
+      if (tag === undefined ? await this.#isReferrer(entry) : COSIGN_TAG.test(tag)) continue;
+      const tags = images.get(entry.digest) ?? [];
+      if (tag !== undefined) tags.push(tag);
+      images.set(entry.digest, tags);
+    }
+    return [...images].map(([digest, tags]) => ({ digest, tags }));
+  }
+
+  /** True for an entry that is a manifest with a subject; one that cannot be read is left to the command that reads it. */
+  async #isReferrer(entry: Descriptor): Promise<boolean> {
+    if (!isManifestLike(entry.mediaType)) return false;
+    try {
+      const stored = await this.readManifest(entry);
+      return (stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject) !== undefined;
+    } catch (err) {
+      if (isProvenantError(err) && err.code !== 'ABORTED') return false;
+      throw err;
+    }
   }
 
   /** The tags for a hint: each escaped as one field of a line, so a newline in one cannot split the list. */

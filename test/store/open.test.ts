@@ -4,9 +4,14 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 import { parseLocation } from '../../src/ref/location.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { defaultTarget, openLocation } from '../../src/store/open.ts';
 import { registryAccess } from '../../src/store/registry-access.ts';
@@ -53,6 +58,39 @@ describe('defaultTarget', () => {
     const { RegistryClient } = await import('../../src/registry/client.ts');
     const remote = new RegistryStore(new RegistryClient('127.0.0.1:1'), 'app');
     await assert.rejects(defaultTarget(remote), (e: unknown) => isProvenantError(e, 'USAGE') && /names no tag or digest/.test(e.message));
+  });
+});
+
+describe('defaultTarget of a layout', () => {
+  it('counts the images a user can name, not their signatures and attestations, and says a layout with none holds no image', async () => {
+    const dir = await tempDir();
+    const empty = await LayoutStore.open(join(dir, 'empty'), { create: true });
+    await assert.rejects(defaultTarget(empty), (e: unknown) => isProvenantError(e, 'NOT_FOUND') && /holds no image$/.test(e.message));
+
+    // One image, signed in cosign 2's tags and as referrers, and attested: still the one image.
+    const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const made = await makeImage(layout, { tag: 'v1', seed: 1 });
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    const sign = (digest: Digest) =>
+      signImage(layout, digest, { signer, storages: ['cosign', 'referrers'], dockerReference: 'registry.test/app' });
+    await sign(made.root.digest);
+    const subject = made.manifests[0]!.digest;
+    await attestImage(layout, subject, [statement('https://spdx.dev/Document', {}, [{ name: 'app', digest: subject }])], {
+      signer,
+      storage: 'referrers',
+    });
+    assert.ok(layout.index.manifests.length > 3, 'the attachments are entries of index.json');
+    assert.equal(await defaultTarget(layout), made.root.digest);
+
+    // Two images: their count and their tags, none of cosign's.
+    const other = await makeImage(layout, { tag: 'v2', seed: 9 });
+    await sign(other.root.digest);
+    await assert.rejects(defaultTarget(layout), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'USAGE'), String(e));
+      assert.match(e.message, /holds 2 images; say which$/);
+      assert.equal(e.hint, 'add :TAG (tags: v1, v2) or @DIGEST');
+      return true;
+    });
   });
 });
 
