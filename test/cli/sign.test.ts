@@ -74,6 +74,24 @@ describe('generate-key-pair and public-key', () => {
     }
   });
 
+  it('public-key reads and checks the key file before it asks for the password', async () => {
+    const dir = await tempDir();
+    await writeFile(
+      join(dir, 'pkcs8.key'),
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    );
+    // No password variable and no terminal: any question would fail with a usage error about it.
+    const missing = await provenant(['public-key', '--key', 'nonexist.key'], { cwd: dir });
+    assert.equal(missing.status, 3, missing.stderr);
+    assert.match(missing.stderr, /^provenant public-key: the key file does not exist \(nonexist\.key\)\n/);
+    const other = await provenant(['public-key', '--key', 'pkcs8.key'], { cwd: dir });
+    assert.equal(other.status, 2, other.stderr);
+    assert.match(
+      other.stderr,
+      /^provenant public-key: the key file holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/,
+    );
+  });
+
   it('without a password variable or a terminal: a usage error naming the variables; a wrong one: exit 4, never shown', async () => {
     const dir = await workspace();
     for (const args of [
