@@ -117,7 +117,7 @@ export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: bool
   const rootPath = v['trusted-root'] as string | undefined;
   if (keyPath !== undefined) {
     if (tokenFlag !== undefined) throw new ProvenantError('USAGE', '--key and --identity-token each choose a way to sign: give one');
-    const key = await loadPrivateKeyFile(keyPath, await keyPassword(io, { file: keyPath }));
+    const key = await loadPrivateKeyFile(keyPath, () => keyPassword(io, { file: keyPath }));
     if (v['tlog-upload'] !== true) return chosenKey(new KeySigner(key, { tsaURL }));
     // The root an equal signature's log entry must verify with to count as logged already.
     const trustedRoot = await signingRoot(rootPath);

@@ -82,6 +82,19 @@ export async function encryptPrivateKey(
   return pemEncode(options.pemType ?? SIGSTORE_PRIVATE_KEY_PEM, Buffer.from(JSON.stringify(doc)));
 }
 
+/** The PEM block of a cosign private key file (either type), or why the text is none. */
+function cosignKeyBlock(pem: string | Uint8Array, at: { where?: string }): { type: string; bytes: Uint8Array } {
+  const block = pemDecode(typeof pem === 'string' ? pem : Buffer.from(pem).toString('utf8'));
+  if (block === undefined) throw new ProvenantError('INVALID_CONFIG', 'the key file holds no PEM block', at);
+  if (block.type !== SIGSTORE_PRIVATE_KEY_PEM && block.type !== COSIGN_PRIVATE_KEY_PEM) {
+    throw new ProvenantError('INVALID_CONFIG', `the key file holds a "${block.type}" PEM block, not a cosign private key`, {
+      ...at,
+      hint: `cosign private keys are "${SIGSTORE_PRIVATE_KEY_PEM}" (or "${COSIGN_PRIVATE_KEY_PEM}") files; make one with generate-key-pair`,
+    });
+  }
+  return block;
+}
+
 /**
  * Decrypts a cosign private key file (either PEM type) with `password`.
  *
@@ -91,15 +104,7 @@ export async function encryptPrivateKey(
  */
 export async function decryptPrivateKey(pem: string | Uint8Array, password: string | Uint8Array, where?: string): Promise<KeyObject> {
   const at = where === undefined ? {} : { where };
-  const block = pemDecode(typeof pem === 'string' ? pem : Buffer.from(pem).toString('utf8'));
-  if (block === undefined) throw new ProvenantError('INVALID_CONFIG', 'the key file holds no PEM block', at);
-  if (block.type !== SIGSTORE_PRIVATE_KEY_PEM && block.type !== COSIGN_PRIVATE_KEY_PEM) {
-    throw new ProvenantError('INVALID_CONFIG', `the key file holds a "${block.type}" PEM block, not a cosign private key`, {
-      ...at,
-      hint: `cosign private keys are "${SIGSTORE_PRIVATE_KEY_PEM}" (or "${COSIGN_PRIVATE_KEY_PEM}") files; make one with generate-key-pair`,
-    });
-  }
-  const doc = parseEncrypted(block.bytes, at);
+  const doc = parseEncrypted(cosignKeyBlock(pem, at).bytes, at);
   const key = await deriveKey(password, doc.salt, doc.params);
   let plaintext: Uint8Array;
   try {
@@ -280,13 +285,20 @@ export async function generateEncryptedKeyPair(
 }
 
 /**
- * Reads and decrypts a cosign private key file.
+ * Reads and decrypts a cosign private key file. Given a function, the password is asked for only
+ * once the file is read and known to hold a cosign key: a missing file or another kind of PEM is
+ * said at once, not after a prompt.
  *
  * @throws ProvenantError `NOT_FOUND` when the file is missing, `IO` when it cannot be read, and
  *   what {@link decryptPrivateKey} throws, naming the file
  */
-export async function loadPrivateKeyFile(path: string, password: string | Uint8Array): Promise<KeyObject> {
-  return decryptPrivateKey(await readKeyFile(path), password, path);
+export async function loadPrivateKeyFile(
+  path: string,
+  password: string | Uint8Array | (() => Promise<string | Uint8Array>),
+): Promise<KeyObject> {
+  const text = await readKeyFile(path);
+  cosignKeyBlock(text, { where: path });
+  return decryptPrivateKey(text, typeof password === 'function' ? await password() : password, path);
 }
 
 /**

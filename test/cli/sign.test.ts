@@ -90,6 +90,14 @@ describe('generate-key-pair and public-key', () => {
       other.stderr,
       /^provenant public-key: the key file holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/,
     );
+    // sign --key reads the key the same way.
+    const image = `oci:${join(import.meta.dirname, '..', '..', 'examples', 'hello-oci')}:latest`;
+    const signMissing = await provenant(['sign', '--key', 'nonexist.key', image], { cwd: dir });
+    assert.equal(signMissing.status, 3, signMissing.stderr);
+    assert.match(signMissing.stderr, /the key file does not exist \(nonexist\.key\)\n/);
+    const signOther = await provenant(['sign', '--key', 'pkcs8.key', image], { cwd: dir });
+    assert.equal(signOther.status, 2, signOther.stderr);
+    assert.match(signOther.stderr, /holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/);
   });
 
   it('without a password variable or a terminal: a usage error naming the variables; a wrong one: exit 4, never shown', async () => {
