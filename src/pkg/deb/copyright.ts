@@ -23,9 +23,14 @@
 /** Copyright files larger than this are not read: the largest in Debian 12's main are some hundreds of KiB. */
 export const DEB_COPYRIGHT_MAX_BYTES = 1024 * 1024;
 
-/** The `Format` of a machine-readable copyright file: format 1.0, or the DEP-5 drafts' URL it replaced. */
+/**
+ * The `Format` of a machine-readable copyright file: format 1.0, or the DEP-5 drafts' URL it
+ * replaced, or a draft's revision in Debian's old version control browsers
+ * (`http://svn.debian.org/wsvn/dep/web/deps/dep5.mdwn?op=file&rev=135`), which packages of that
+ * time name; their `Files` and `License` fields are read as 1.0's.
+ */
 const FORMAT =
-  /^<?https?:\/\/(?:www\.)?debian\.org\/doc\/packaging-manuals\/copyright-format\/1\.0\/?>?$|^<?https?:\/\/(?:dep\.debian\.net|dep-team\.pages\.debian\.net)\/deps\/dep5\/?>?$/i;
+  /^<?https?:\/\/(?:www\.)?debian\.org\/doc\/packaging-manuals\/copyright-format\/1\.0\/?>?$|^<?https?:\/\/(?:dep\.debian\.net|dep-team\.pages\.debian\.net)\/deps\/dep5\/?>?$|^<?https?:\/\/(?:svn|anonscm)\.debian\.org\/[^\s<>]*\/deps\/dep5\.mdwn(?:\?[^\s<>]*)?>?$/i;
 
 /** One paragraph's fields: lower-case name → value (its first line, then its continuation lines). */
 type Paragraph = Map<string, string[]>;
@@ -173,7 +178,8 @@ export function debCopyrightLicense(bytes: Uint8Array): string {
   if (bytes.length > DEB_COPYRIGHT_MAX_BYTES) return '';
   const parsed = paragraphs(new TextDecoder().decode(bytes));
   const [header, ...rest] = parsed ?? [];
-  const format = header?.get('format')?.join(' ').trim();
+  // The drafts before 2010 named the field Format-Specification.
+  const format = (header?.get('format') ?? header?.get('format-specification'))?.join(' ').trim();
   if (format === undefined || !FORMAT.test(format)) return '';
   const synopses: string[] = [];
   // The header's License is optional, and some write only prose there, under an empty first line.

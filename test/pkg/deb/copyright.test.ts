@@ -145,6 +145,16 @@ describe('debCopyrightLicense', () => {
   it('accepts the URLs of the DEP-5 drafts as the format', () => {
     const draft = dep5.replace(FORMAT, 'Format: http://dep.debian.net/deps/dep5');
     assert.equal(debCopyrightLicense(enc(draft)), 'GPL-2.0-or-later AND (LGPL-2.1-or-later OR Artistic)');
+    // A draft's revision in the old version control browsers, under either field name.
+    for (const line of [
+      'Format: http://svn.debian.org/wsvn/dep/web/deps/dep5.mdwn?op=file&rev=135',
+      'Format-Specification: http://svn.debian.org/wsvn/dep/web/deps/dep5.mdwn?op=file&rev=59',
+      'Format: http://anonscm.debian.org/viewvc/dep/web/deps/dep5.mdwn?view=markup&pathrev=174',
+    ]) {
+      assert.equal(debCopyrightLicense(enc(dep5.replace(FORMAT, line))), 'GPL-2.0-or-later AND (LGPL-2.1-or-later OR Artistic)', line);
+    }
+    // Another page of those browsers is not the format.
+    assert.equal(debCopyrightLicense(enc(dep5.replace(FORMAT, 'Format: http://svn.debian.org/wsvn/dep/web/deps/dep3.mdwn'))), '');
   });
 
   it('gives no license rather than a guess', () => {
