@@ -219,7 +219,9 @@ export async function fixImage(
         resigned: w.resigned,
         unsigned: w.written ? unsigned : [],
         stale: signing0.stale,
-        statement: w.written ? signingStatement(w.resigned, unsigned, signing0.stale, options.resign !== undefined) : 'Nothing was signed.',
+        statement: w.written
+          ? signingStatement(w.resigned, unsigned, signing0.stale, signing0.kept, options.resign !== undefined)
+          : 'Nothing was signed.',
       };
       const report = {
         source,
@@ -385,10 +387,7 @@ function withPlannedSignatures(
       });
     } else {
       // Signing appends a layer to a `.sig` manifest the plan already has for the digest.
-      const tagged = [...plan.docs.values()].some(
-        (d) => d.placement?.type === 'tag' && d.placement.suffix === 'sig' && d.subject === digest,
-      );
-      if (tagged) continue;
+      if (hasSigTag(plan, digest)) continue;
       const config = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(placeholder)] } });
       stored = manifestStored({
         schemaVersion: 2,
@@ -470,26 +469,44 @@ function fixesFor(problems: readonly Problem[]): Array<{ fix: FixId; with: Param
   return out.sort((a, b) => ORDER.indexOf(a.fix) - ORDER.indexOf(b.fix));
 }
 
-/** Which digests the fix made (and so need signing), and which signatures it could not carry. */
-function signingNeeds(plan: Plan, oldRoot: Digest): { unsigned: Digest[]; stale: Array<{ signature: Digest; signs: Digest }> } {
+/**
+ * Which digests the fix made (and so need signing), which signatures it could not carry, and which
+ * digests those signed keep a signature under their `.sig` tag.
+ */
+function signingNeeds(
+  plan: Plan,
+  oldRoot: Digest,
+): { unsigned: Digest[]; stale: Array<{ signature: Digest; signs: Digest }>; kept: Digest[] } {
   const unsigned = new Set<Digest>();
   // Every manifest whose digest the fix changed, that the fixed image carries.
   for (const r of plan.renames) if (plan.docs.has(r.to)) unsigned.add(r.to);
   const stale = plan.dropped.filter((d) => d.signs !== undefined).map((d) => ({ signature: d.digest, signs: d.signs! }));
   // A signature left out of a manifest the fixed image still carries (a bundle no storage the
-  // target takes can hold): that manifest needs a signature of its own.
-  for (const s of stale) if (plan.docs.has(s.signs)) unsigned.add(s.signs);
+  // target takes can hold): that manifest needs a signature of its own, unless one under its
+  // `.sig` tag is carried (the Action signs in both storages), which the same verification finds.
+  const kept = new Set<Digest>();
+  for (const s of stale) {
+    if (!plan.docs.has(s.signs)) continue;
+    if (hasSigTag(plan, s.signs)) kept.add(s.signs);
+    else unsigned.add(s.signs);
+  }
   // The image now named in place of a signed index needs a signature of its own.
   if (plan.root !== oldRoot && stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs))) {
     unsigned.add(plan.root);
   }
-  return { unsigned: [...unsigned], stale };
+  return { unsigned: [...unsigned], stale, kept: [...kept] };
+}
+
+/** True when the plan carries a signature of `digest` under its cosign `.sig` tag. */
+function hasSigTag(plan: Plan, digest: Digest): boolean {
+  return [...plan.docs.values()].some((d) => d.placement?.type === 'tag' && d.placement.suffix === 'sig' && d.subject === digest);
 }
 
 function signingStatement(
   resigned: readonly SignedInfo[],
   unsigned: readonly Digest[],
   stale: readonly { signature: Digest; signs: Digest }[],
+  kept: readonly Digest[],
   hadSigner: boolean,
 ): string {
   const parts: string[] = [];
@@ -502,7 +519,8 @@ function signingStatement(
     parts.push(
       hadSigner
         ? `Still unsigned: ${unsigned.map(short).join(', ')}.`
-        : `No key or identity was given: the digests this fix made are unsigned (${unsigned.map(short).join(', ')}).`,
+        : // Made by the fix, or left without the signature no storage the target takes could hold.
+          `No key or identity was given: nothing signs ${unsigned.map(short).join(', ')} of the fixed image.`,
     );
   }
   if (stale.length > 0) {
@@ -510,6 +528,8 @@ function signingStatement(
     parts.push(
       `${stale.length} signature${stale.length === 1 ? ' was' : 's were'} not carried over; each stays valid only for the digest it signed (${signed}).`,
     );
+    if (kept.length > 0)
+      parts.push(`${kept.map(short).join(', ')} keep${kept.length === 1 ? 's' : ''} a signature under cosign's .sig tag.`);
   } else if (unsigned.length > 0 && !hadSigner) {
     parts.push('Any signature made before the fix stays valid only for the old digest it signed.');
   }

@@ -14,7 +14,7 @@ import type { FixReport } from '../../src/compat/fix.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
-import { encryptPrivateKey, generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { encryptPrivateKey, generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
@@ -282,6 +282,39 @@ describe('check and fix: what they refuse', () => {
     } finally {
       await fixed.close();
     }
+  });
+
+  it('fix --key for ECR: a cosign 3 signature of the index (a referrer ECR refuses) is left out, the index signed again under its .sig tag', async () => {
+    const path = join(dir, 'ecr-bundle');
+    const store = await LayoutStore.open(path, { create: true });
+    await synth(store, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')], tag: 'v1' });
+    await store.close();
+    const keys = generateSigningKeyPair();
+    const keyFile = join(dir, 'ecr-bundle.key');
+    await writeFile(keyFile, await encryptPrivateKey(keys.privateKey, 'pw'));
+    const pubFile = join(dir, 'ecr-bundle.pub');
+    await writeFile(pubFile, publicKeyPem(keys.publicKey));
+    const env = { env: { COSIGN_PASSWORD: 'pw' } };
+    const signed = await provenant(['sign', `oci:${path}:v1`, '--key', keyFile, '--new-bundle-format', 'true'], env);
+    assert.equal(signed.status, 0, signed.stderr);
+    const out = `oci:${join(dir, 'ecr-bundle-fixed')}:fixed`;
+    const r = await provenant(['fix', `oci:${path}:v1`, '--target', 'amazon-ecr', '--key', keyFile, '-o', out], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /Not carried: signature sha256:[0-9a-f]{12}, because it is a Sigstore bundle, which no verifier reads under a \.sig tag/,
+    );
+    assert.match(r.stdout, /under cosign's \.sig tag: the target refuses it as a referrer/);
+    const check = await provenant(['check', out, '--target', 'amazon-ecr']);
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /^amazon-ecr: accepted/m);
+    const verified = await provenant(['verify', out, '--key', pubFile, '--format', 'json']);
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+    const report = JSON.parse(verified.stdout) as { checked: { storage: string; verified: boolean }[] };
+    assert.deepEqual(
+      report.checked.filter((c) => c.verified).map((c) => c.storage),
+      ['cosign'],
+    );
   });
 
   it('the same fix written twice to a layout: index.json gains no entry the second time', async () => {

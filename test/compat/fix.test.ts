@@ -25,6 +25,10 @@ import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { formatPlatform, parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation, type Platform } from '../../src/oci/types.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { verifyImage } from '../../src/sign/verify.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { useTempLayout } from '../helpers/temp.ts';
@@ -295,39 +299,64 @@ describe('fix chooses, refuses and leaves alone', () => {
 });
 
 describe('Amazon ECR and a signature whose subject is an index', () => {
-  it('is a refusal no fix offers (a bundle under a .sig tag is not found there), apart from the SBOM the fix moves', async () => {
-    const src = await layout();
-    const made = await synth(src, {
-      platforms: TWO,
-      referrers: [
-        { on: 'index', artifactType: ArtifactType.CosignSignature },
-        { on: 'index', artifactType: ArtifactType.SpdxJson },
-      ],
+  const keys = generateSigningKeyPair();
+  /** A two-platform index signed by `keys` in `storages`; and the bundle referrer. */
+  const signedIndex = async (src: LayoutStore, storages: Array<'cosign' | 'referrers'>) => {
+    const made = await synth(src, { platforms: TWO });
+    const entries = await signImage(src, made.tag, {
+      signer: new KeySigner(keys.privateKey),
+      dockerReference: 'example.com/app',
+      storages,
     });
-    const [sig, sbom] = made.referrers as [Stored, Stored];
+    const bundle = entries.find((e) => e.storage === 'referrers')!.location as Digest;
+    return { made, bundle };
+  };
+
+  it('leaves out a cosign 3 signature of the index, naming it, and says the index is unsigned when no key is given', async () => {
+    const src = await layout();
+    const { made, bundle } = await signedIndex(src, ['referrers']);
     const ecr = target('amazon-ecr');
     const check = (await checkImage(src, made.tag, [ecr], { probe: false })).targets[0]!;
-    const moved = check.problems.find((p) => p.rule === 'referrer-of-index');
-    assert.deepEqual(
-      moved?.findings.map((f) => f.digest),
-      [sbom.digest],
-      'the fix that moves attachments is offered for the SBOM only',
-    );
     const signature = check.problems.find((p) => p.rule === 'signature-of-index');
-    assert.ok(signature !== undefined && signature.fix === undefined);
     assert.deepEqual(
-      signature.findings.map((f) => f.digest),
-      [sig.digest],
+      signature?.findings.map((f) => f.digest),
+      [bundle],
     );
-    assert.match(signature.why, /--new-bundle-format false/);
+    assert.equal(signature.fix?.id, 'move-attestations');
 
-    const report = await fixImage(src, made.tag, await layout(), ecr, { tags: ['fixed'], probe: false });
-    assert.equal(report.written, false);
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, ecr, { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true, report.account.join('\n'));
+    assert.deepEqual(report.unfixable, []);
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    assert.equal(report.destination?.digest, made.root.digest, 'only what is attached to the index changed');
     assert.deepEqual(
-      report.unfixable.map((p) => p.rule),
-      ['signature-of-index'],
+      report.dropped.map((d) => [d.digest, d.signs]),
+      [[bundle, made.root.digest]],
     );
-    assert.match(report.account.join('\n'), /Cannot fix signature-of-index/);
+    assert.match(report.account.join('\n'), new RegExp(`Not carried: signature ${short(bundle)}, because it is a Sigstore bundle`));
+    assert.deepEqual(report.signing.unsigned, [made.root.digest]);
+    assert.match(report.signing.statement, new RegExp(`nothing signs ${short(made.root.digest)} of the fixed image`));
+    assert.deepEqual(await dst.referrers(made.root.digest), [], 'no referrer has the index as its subject');
+  });
+
+  it('keeps the signature under the index’s .sig tag when the index has one too (as the Action signs): nothing is unsigned', async () => {
+    const src = await layout();
+    const { made, bundle } = await signedIndex(src, ['cosign', 'referrers']);
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, target('amazon-ecr'), { tags: ['fixed'], probe: false });
+    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+    assert.deepEqual(
+      report.signing.stale.map((s) => s.signature),
+      [bundle],
+    );
+    assert.deepEqual(report.signing.unsigned, []);
+    assert.match(report.signing.statement, new RegExp(`${short(made.root.digest)} keeps a signature under cosign's \\.sig tag`));
+    const verified = await verifyImage(dst, made.root.digest, { policy: { key: keys.publicKey } });
+    assert.deepEqual(
+      verified.verified.map((v) => v.storage),
+      ['cosign'],
+    );
   });
 });
 
