@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -198,8 +199,8 @@ describe('the Action’s sources, fixing a signed image', () => {
   after(async () => {
     if (job !== undefined) await rm(job.root, { recursive: true, force: true });
   });
-  /** The action run with `fix: true`, signing with a key, for one target. */
-  const signedFix = async (target: string) => {
+  /** The action run with `fix: true`, signing with a key, for one target; and the key. */
+  const signedFixWithKey = async (target: string) => {
     const key = await generateEncryptedKeyPair('pw');
     const env = runnerEnv(job, {
       config: job.config,
@@ -211,17 +212,48 @@ describe('the Action’s sources, fixing a signed image', () => {
       targets: target,
       fix: 'true',
     });
-    return runSources(job, env);
+    return { run: await runSources(job, env), key };
   };
+  const signedFix = async (target: string) => (await signedFixWithKey(target)).run;
 
-  it('warns, naming the target and the rules still refused, and the summary says why there is no fixed image', async () => {
-    const run = await signedFix('amazon-ecr');
+  it('amazon-ecr, signed: the fix leaves out the index’s referrer signature, keeps its .sig tag one, and tags it', async () => {
+    const { run, key } = await signedFixWithKey('amazon-ecr');
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    // The Action signs the index as a referrer, which ECR refuses, and under its .sig tag.
+    assert.doesNotMatch(run.stdout, /^::warning::/m);
+    const summary = await readFile(job.summaryFile, 'utf8');
+    assert.doesNotMatch(summary, /not written/, summary);
+    const layout = await LayoutStore.open(join(dirname((await readOutputs(job.outputFile)).report!), 'image.oci'));
+    try {
+      const fixed = await layout.resolve('1.0-amazon-ecr');
+      assert.ok(fixed, 'the fixed image is tagged');
+      // Only what is attached to the index changed: its .sig tag signature still applies.
+      assert.equal(fixed.digest, (await readOutputs(job.outputFile)).digest);
+      const verified = await verifyImage(layout, fixed.digest, { policy: { key: createPublicKey(key.publicKeyPem) } });
+      assert.ok(
+        verified.verified.some((v) => v.storage === 'cosign'),
+        JSON.stringify(verified.checked),
+      );
+    } finally {
+      await layout.close();
+    }
+  });
+
+  it('warns, naming the target and the rules no fix satisfies, and the summary says why there is no fixed image', async () => {
+    // An arm64 image for Cloud Run, which runs amd64 only: no change to the image adds a platform.
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: 'example.com/acme/app:1.0',
+      platforms: 'linux/arm64',
+      targets: 'google-cloud-run',
+      fix: 'true',
+    });
+    const run = await runSources(job, env);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     const warning = /^::warning::(.*)$/m.exec(run.stdout)?.[1] ?? '';
-    // The Action signs the index as a referrer, which ECR refuses and no fix can move.
-    assert.match(warning, /the fix for amazon-ecr wrote nothing \(no 1\.0-amazon-ecr\): no fix for signature-of-index/, run.stdout);
+    assert.match(warning, /the fix for google-cloud-run wrote nothing \(no 1\.0-google-cloud-run\): no fix for needs-amd64/, run.stdout);
     const summary = await readFile(job.summaryFile, 'utf8');
-    assert.match(summary, /not written: [^<]*signature-of-index/, summary);
+    assert.match(summary, /not written: [^<]*needs-amd64/, summary);
   });
 
   it('alibaba-acr, signed: the fix moves the attestations, signs what it wrote, and tags it', async () => {
