@@ -218,6 +218,8 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         // signed and tagged), but a job that asked for the fix must not read it as done.
         const why = fixNotWritten(fix);
         if (why !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote nothing (no ${fixTags.join(', ')}): ${why}`);
+        const still = fixStillRefused(fix);
+        if (still !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote ${fixTags.join(', ')}, but ${still}`);
       }
       // The report names the fixed images too (their tags are in the store now).
       if (fixes.length > 0) {
@@ -264,6 +266,20 @@ export function fixNotWritten(fix: FixReport): string | undefined {
   if (fix.unfixable.length > 0) return `no fix for ${fix.unfixable.map((p) => p.rule).join(', ')}`;
   const still = (fix.after?.problems ?? []).filter((p) => p.severity === 'refuses').map((p) => p.rule);
   return still.length > 0 ? `${fix.target} would still refuse the fixed image: ${still.join(', ')}` : 'the fix was not written';
+}
+
+/**
+ * Why a fix that was written is still refused where it was written, or undefined. The Action fixes
+ * into the store it built into: an image whose digest the fix kept (only what is attached to it
+ * changed) keeps there whatever the build attached to it, a referrer signature of the index too.
+ */
+export function fixStillRefused(fix: FixReport): string | undefined {
+  if (!fix.written || fix.after?.verdict !== 'refused') return undefined;
+  const rules = fix.after.problems.filter((p) => p.severity === 'refuses').map((p) => p.rule);
+  const kept = fix.destination !== undefined && fix.destination.digest === fix.source.digest;
+  return `${fix.target} still refuses it where it was written (${rules.join(', ')})${
+    kept ? ': its digest is the built image’s, so what the build attached to it is still there' : ''
+  }`;
 }
 
 /** A tag for the image fixed for a target: `TAG-TARGET`, cut to the 128 characters a tag may have. */

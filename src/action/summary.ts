@@ -9,7 +9,7 @@ import type * as core from '@actions/core';
 import { predicateName } from '../attest/attachments.ts';
 import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
-import { type ActionOutcome, fixNotWritten } from './run.ts';
+import { type ActionOutcome, fixNotWritten, fixStillRefused } from './run.ts';
 
 type Summary = typeof core.summary;
 
@@ -55,12 +55,13 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
       ...r.compat.targets.map((t) => {
         const fix = outcome.fixes.find((f) => f.target === t.target);
         const notWritten = fix === undefined ? undefined : fixNotWritten(fix);
+        const still = fix === undefined ? undefined : fixStillRefused(fix);
         const fixed =
           notWritten !== undefined
             ? `not written: ${esc(notWritten)}`
             : fix?.destination === undefined
               ? ''
-              : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}`;
+              : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}${still === undefined ? '' : `<br>${esc(still)}`}`;
         const problems = t.problems.map((p) => `${esc(p.severity)}: ${esc(p.rule)}`).join('<br>');
         return [`${esc(t.name)} (${code(t.target)})`, esc(t.verdict), problems || 'none', fixed || '–'];
       }),
