@@ -114,7 +114,10 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   if (placed.length > 0) ctx.rootPresent = true;
   const copied = await copyTree(ctx, root, true);
   const missing = tags.filter((t) => !placed.includes(t));
-  await dst.putManifest(root, { ...options, tags: missing, keepAsRoot: true, present: ctx.rootPresent === true });
+  // Written by digest, the image is kept in its own right (a layout lists it untagged); when every
+  // tag asked for names it already, those tags keep it, and nothing more is written.
+  const keepAsRoot = tags.length === 0 || missing.length > 0;
+  await dst.putManifest(root, { ...options, tags: missing, keepAsRoot, present: ctx.rootPresent === true });
   result.digest = root.digest;
   result.mediaType = root.mediaType;
   result.size = root.bytes.byteLength;

@@ -284,9 +284,11 @@ export class LayoutStore extends LayoutReader {
       const entry = layoutEntry(stored);
       let manifests = index.manifests;
       if (tags.length === 0) {
-        // Any entry of the digest roots it already, a tag's included: writing the same image again
-        // (a second fix or copy to a tag that names it) must not add an entry each time.
-        if (!manifests.some((m) => m.digest === desc.digest)) manifests = [...manifests, entry];
+        // Kept in its own right, untagged: a tag that names it too may move on, and an image
+        // written by its digest must stay (one such entry is enough).
+        if (!manifests.some((m) => m.digest === desc.digest && m.annotations?.[Annotation.RefName] === undefined)) {
+          manifests = [...manifests, entry];
+        }
       } else {
         // A tag roots it now: an untagged entry put there to keep it until it was tagged (written
         // by digest, signed, then tagged) would keep it rooted after the tag moves on.

@@ -36,6 +36,25 @@ describe('copyImage between layouts', () => {
     assert.ok(events.every((e) => e.kind !== 'blob' || e.phase !== 'transfer'));
   });
 
+  it('an image copied by its digest stays when the tag that named it moves; copied again to its tag, no entry is added', async () => {
+    const src = await layout();
+    const a = await makeImage(src, { tag: 'a', seed: 1 });
+    await makeImage(src, { tag: 'b', seed: 7 });
+    const dst = await layout();
+    const entries = async () => JSON.parse(await readFile(join(dst.path, 'index.json'), 'utf8')).manifests as unknown[];
+    await copyImage(src, 'a', dst, { tags: ['latest'] });
+    const tagged = await entries();
+    // The same image to the tag that names it: nothing to add.
+    await copyImage(src, 'a', dst, { tags: ['latest'] });
+    assert.deepEqual(await entries(), tagged);
+    // Written by its digest: kept in its own right, beside the tag.
+    await copyImage(src, a.root.digest, dst);
+    assert.equal((await entries()).length, tagged.length + 1);
+    await copyImage(src, 'b', dst, { tags: ['latest'] });
+    await dst.gc();
+    assert.deepEqual((await dst.getManifest(a.root.digest)).bytes, a.root.bytes);
+  });
+
   it('copies one platform as a single manifest, and says which exist when none matches', async () => {
     const src = await layout();
     const made = await makeImage(src, { tag: 'v1' });
