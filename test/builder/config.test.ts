@@ -80,10 +80,10 @@ describe('apko compatibility', () => {
   it('reads every key apko has (and os-release, which older apko had)', () => {
     const { config: c } = parse(`
 contents:
-  repositories: [https://packages.wolfi.dev/os/, "@local /work/packages"]
+  repositories: [https://packages.example.org/os/, "@local /work/packages"]
   build_repositories: [https://build.example/os]
   runtime_repositories: [https://runtime.example/os]
-  keyring: [https://packages.wolfi.dev/os/wolfi-signing.rsa.pub]
+  keyring: [https://packages.example.org/os/wolfi-signing.rsa.pub]
   packages: [wolfi-base, "busybox>1.36"]
 entrypoint:
   command: /usr/bin/server --port 8080
@@ -111,13 +111,13 @@ annotations:
 volumes: [/data]
 layering: {strategy: origin, budget: 5}
 format: tar
-os-release: {id: wolfi, name: Wolfi, pretty-name: Wolfi OS, version-id: "2024", home-url: https://wolfi.dev, bug-report-url: https://x/issues}
+os-release: {id: wolfi, name: Wolfi, pretty-name: Wolfi OS, version-id: "2024", home-url: https://distro.example.org, bug-report-url: https://x/issues}
 `);
     assert.deepEqual(c.contents, {
-      repositories: ['https://packages.wolfi.dev/os', '@local /work/packages'],
+      repositories: ['https://packages.example.org/os', '@local /work/packages'],
       buildRepositories: ['https://build.example/os'],
       runtimeRepositories: ['https://runtime.example/os'],
-      keyring: ['https://packages.wolfi.dev/os/wolfi-signing.rsa.pub'],
+      keyring: ['https://packages.example.org/os/wolfi-signing.rsa.pub'],
       packages: ['wolfi-base', 'busybox>1.36'],
     });
     assert.deepEqual(c.entrypoint, { command: '/usr/bin/server --port 8080', shellFragment: 'echo hi', services: {} });
@@ -145,7 +145,7 @@ os-release: {id: wolfi, name: Wolfi, pretty-name: Wolfi OS, version-id: "2024", 
       name: 'Wolfi',
       prettyName: 'Wolfi OS',
       versionId: '2024',
-      homeUrl: 'https://wolfi.dev',
+      homeUrl: 'https://distro.example.org',
       bugReportUrl: 'https://x/issues',
     });
   });
@@ -655,7 +655,7 @@ describe('include', () => {
     const loaded = await loadConfig(path, host);
     const c = loaded.config;
     assert.deepEqual(c.contents.packages, ['wolfi-baselayout', 'ca-certificates-bundle', 'busybox']);
-    assert.deepEqual(c.contents.repositories, ['https://packages.wolfi.dev/os']);
+    assert.deepEqual(c.contents.repositories, ['https://packages.example.org/os']);
     assert.deepEqual(c.environment, { LANG: 'C.UTF-8', TZ: 'Europe/Paris' });
     assert.deepEqual(c.entrypoint, { command: '/bin/sh -l', services: {} });
     assert.equal(c.cmd, '--help');
