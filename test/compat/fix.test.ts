@@ -39,6 +39,18 @@ const profiles = await loadProfiles();
 const target = (text: string): Target => selectTargets(profiles, text)[0]!;
 const TWO = [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')];
 
+/** A cosign v2 attestation image (`sha256-<hex>.att`, one DSSE layer) for the manifest `digest`. */
+async function putCosignAttestation(store: ContentStore, digest: Digest): Promise<void> {
+  const envelope = encodeJson({ payloadType: 'application/vnd.in-toto+json', payload: 'e30=', signatures: [] });
+  const layer = { mediaType: ArtifactType.DsseEnvelope, digest: digestOf(envelope), size: envelope.byteLength };
+  await store.putBlob(bytesSource(layer, envelope));
+  const cfg = encodeJson({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [layer.digest] } });
+  const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
+  await store.putBlob(bytesSource(cfgDesc, cfg));
+  const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer] }));
+  await store.putManifest(att, { tags: [cosignTagOf(digest, 'att')] });
+}
+
 describe('fix carries a changed digest through the graph', () => {
   it('recompressing zstd layers: the index relists, BuildKit annotations follow, attestations re-attach, signatures stay behind', async () => {
     const src = await layout();
@@ -143,15 +155,7 @@ describe('fix carries a changed digest through the graph', () => {
     const src = await layout();
     const made = await synth(src, { attestations: 'oci-artifact' });
     const amd64 = made.images[0]!;
-    // A cosign v2 attestation image for the same manifest.
-    const envelope = encodeJson({ payloadType: 'application/vnd.in-toto+json', payload: 'e30=', signatures: [] });
-    const layer = { mediaType: ArtifactType.DsseEnvelope, digest: digestOf(envelope), size: envelope.byteLength };
-    await src.putBlob(bytesSource(layer, envelope));
-    const cfg = encodeJson({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [layer.digest] } });
-    const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
-    await src.putBlob(bytesSource(cfgDesc, cfg));
-    const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer] }));
-    await src.putManifest(att, { tags: [cosignTagOf(amd64.digest, 'att')] });
+    await putCosignAttestation(src, amd64.digest);
 
     const dst = await layout();
     const report = await fixImage(src, made.tag, dst, target('alibaba-acr'), { tags: ['fixed'], probe: false });
@@ -173,14 +177,7 @@ describe('fix carries a changed digest through the graph', () => {
     const src = await layout();
     const made = await synth(src, { attestations: 'oci-artifact' });
     const amd64 = made.images[0]!;
-    const envelope = encodeJson({ payloadType: 'application/vnd.in-toto+json', payload: 'e30=', signatures: [] });
-    const layer = { mediaType: ArtifactType.DsseEnvelope, digest: digestOf(envelope), size: envelope.byteLength };
-    await src.putBlob(bytesSource(layer, envelope));
-    const cfg = encodeJson({ architecture: '', os: '', rootfs: { type: 'layers', diff_ids: [layer.digest] } });
-    const cfgDesc = { mediaType: MediaType.OciConfig, digest: digestOf(cfg), size: cfg.byteLength };
-    await src.putBlob(bytesSource(cfgDesc, cfg));
-    const att = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfgDesc, layers: [layer] }));
-    await src.putManifest(att, { tags: [cosignTagOf(amd64.digest, 'att')] });
+    await putCosignAttestation(src, amd64.digest);
 
     // The fix writes into the store it reads, as the Action does: the cosign tag is there already.
     const asked: Digest[] = [];
