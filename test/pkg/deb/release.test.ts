@@ -365,8 +365,8 @@ describe('a decompressed Packages file the cache keeps', () => {
       await writeRepo(repo, packages, await clearsign(text, [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') }));
       await writeFile(join(repo, 'dists', 'stable', 'main', 'binary-amd64', 'Packages.gz'), gz);
       const cache = new DownloadCache(join(dir, 'cache'));
-      const index = async (): Promise<CandidateIndex<DebCandidate>> => {
-        const { candidates } = await new DebRepositorySource({
+      const sourceOf = () =>
+        new DebRepositorySource({
           repositories: [`deb [signed-by=${keyringFile}] file://${repo} stable main`],
           keyring: [],
           packages: ['a'],
@@ -374,7 +374,9 @@ describe('a decompressed Packages file the cache keeps', () => {
           baseDir: dir,
           cache,
           logger: { debug() {}, info() {}, warn() {} },
-        }).readIndex('x86_64');
+        });
+      const index = async (): Promise<CandidateIndex<DebCandidate>> => {
+        const { candidates } = await sourceOf().readIndex('x86_64');
         assert.ok(!Array.isArray(candidates), 'looked up by name');
         return candidates as CandidateIndex<DebCandidate>;
       };
@@ -400,15 +402,7 @@ describe('a decompressed Packages file the cache keeps', () => {
       assert.equal(damaged.named('b').length, 1);
       // A build's plan does so, says so, and resolves from the index the Release checks.
       const warnings: string[] = [];
-      const source = new DebRepositorySource({
-        repositories: [`deb [signed-by=${keyringFile}] file://${repo} stable main`],
-        keyring: [],
-        packages: ['a'],
-        configPath: join(dir, 'image.yaml'),
-        baseDir: dir,
-        cache,
-        logger: { debug() {}, info() {}, warn() {} },
-      });
+      const source = sourceOf();
       const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
       const plan = await planBuild(source, ['x86_64'], { packages: ['a'], configPath: join(dir, 'image.yaml'), logger });
       assert.deepEqual(
