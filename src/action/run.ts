@@ -26,7 +26,7 @@ import { gatherReport } from '../report/gather.ts';
 import { renderReport } from '../report/html.ts';
 import { decryptPrivateKey, keyId } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
-import { type SignedEntry, signBuild, signImage } from '../sign/sign.ts';
+import { resignerOf, type SignedEntry, signBuild } from '../sign/sign.ts';
 import { KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
 import { parseTrustedRoot } from '../sign/trust.ts';
 import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
@@ -203,10 +203,9 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       logger: ctx.logger,
     });
     if (inputs.fix && report.compat !== undefined) {
+      const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
       const resign: Resigner | undefined =
-        signer === undefined
-          ? undefined
-          : (store, digest, storage) => resignOne(store, digest, storage, signer.signer, first.planned.dockerReference, ctx);
+        signer === undefined ? undefined : resignerOf(signer.signer, { dockerReference: first.planned.dockerReference, created });
       for (const t of report.compat.targets) {
         if (t.verdict !== 'refused') continue;
         const [target] = selectTargets(profiles, t.target);
@@ -415,20 +414,4 @@ async function sign(
     created,
     logger: ctx.logger,
   });
-}
-
-/** Signs one image a fix made, for fixImage's `resign`, in the storage the fix asks for (as `fix --key` does). */
-async function resignOne(
-  store: ContentStore,
-  digest: Descriptor['digest'],
-  storage: 'referrers' | 'cosign',
-  signer: Signer,
-  dockerReference: string,
-  ctx: ActionContext,
-) {
-  const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  const entries = await signImage(store, digest, { signer, dockerReference, storages: [storage], created });
-  const entry = entries[0];
-  if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
-  return { subject: digest, signature: entry.location as Descriptor['digest'], storage: entry.storage };
 }

@@ -72,6 +72,31 @@ export interface SignImageOptions extends OperationOptions {
 }
 
 /**
+ * A function that signs one digest in the storage it is asked for and names the signature's own
+ * manifest: a referrer by its digest, a cosign signature through the tag it was written under.
+ * It is what `fixImage` (../compat/fix.ts) takes as its `resign`, for `fix --key` and the Action.
+ */
+export function resignerOf(
+  signer: Signer,
+  options: { dockerReference: string; created?: Date | undefined; signal?: AbortSignal | undefined },
+): (
+  store: ContentStore,
+  digest: Digest,
+  storage: SignatureStorage,
+) => Promise<{ subject: Digest; signature: Digest; storage: SignatureStorage }> {
+  const { dockerReference, created, signal } = options;
+  return async (store, digest, storage) => {
+    const entries = await signImage(store, digest, { signer, dockerReference, storages: [storage], created, signal });
+    const entry = entries[0];
+    if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
+    const signature = storage === 'referrers' ? (entry.location as Digest) : (await store.resolve(entry.location, { signal }))?.digest;
+    if (signature === undefined)
+      throw new ProvenantError('SIGNATURE', `signing ${digest} left no ${entry.location} tag`, { where: digest });
+    return { subject: digest, signature, storage: entry.storage };
+  };
+}
+
+/**
  * Signs the manifest or index `target` (a tag or digest) in `store`.
  *
  * @throws ProvenantError `NOT_FOUND` when there is no such manifest

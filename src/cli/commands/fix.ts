@@ -1,10 +1,8 @@
 /** `provenant fix REF --target T -o DST`: the smallest change that makes a target take the image, written with a plain account. */
-import { type FixReport, fixImage, type Resigner } from '../../compat/fix.ts';
+import { type FixReport, fixImage } from '../../compat/fix.ts';
 import { ProvenantError } from '../../errors.ts';
-import type { Descriptor } from '../../oci/types.ts';
 import { parseLocation } from '../../ref/location.ts';
-import { signImage } from '../../sign/sign.ts';
-import type { Signer } from '../../sign/signer.ts';
+import { resignerOf } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import { renderFix, targetsFrom } from '../compat.ts';
@@ -58,6 +56,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (args.values.key !== undefined && args.values.keyless === true) throw new ProvenantError('USAGE', 'give --key or --keyless, not both');
   const signer = (await signerFromFlags(args, io, args.values.keyless === true))?.signer;
   const dstLocation = parseLocation(dstText);
+  const epoch = sourceDateEpoch(io);
+  const created = epoch === undefined ? undefined : new Date(epoch * 1000);
   let report: FixReport;
   try {
     report = await withStores(args, io, [srcText, dstText], async (stores) => {
@@ -70,7 +70,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         force: args.values.force === true,
         reference: srcText,
         logger: warningLogger(io),
-        ...(signer === undefined ? {} : { resign: resigner(signer, dockerReferenceOf(dstLocation, args), sourceDateEpoch(io), io.signal) }),
+        ...(signer === undefined
+          ? {}
+          : { resign: resignerOf(signer, { dockerReference: dockerReferenceOf(dstLocation, args), created, signal: io.signal }) }),
         signal: io.signal,
       });
       // Nothing written: the destination is discarded, so a layout this run made goes again.
@@ -139,23 +141,4 @@ function unforeseen(report: FixReport): string {
     return `the signatures this fix made (${signatures.join(', ')}) are stored where the target refuses them, not where the fix planned: see the account above`;
   }
   return 'the destination held what it refuses before this fix (attachments of the same digests): see the account above';
-}
-
-/**
- * Signs each digest the fix made in the storage the fix names: a cosign 3 bundle referrer (what
- * `cosign sign` writes by default), or cosign 2's `.sig` tag where the target refuses that referrer.
- */
-function resigner(signer: Signer, dockerReference: string, epoch: number | undefined, signal: AbortSignal): Resigner {
-  const created = epoch === undefined ? undefined : new Date(epoch * 1000);
-  return async (store, digest, storage) => {
-    const entries = await signImage(store, digest, { signer, dockerReference, storages: [storage], created, signal });
-    const entry = entries[0];
-    if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
-    // A referrer is named by its digest, a cosign signature by its tag: the report names manifests.
-    const signature =
-      storage === 'referrers' ? (entry.location as Descriptor['digest']) : (await store.resolve(entry.location, { signal }))?.digest;
-    if (signature === undefined)
-      throw new ProvenantError('SIGNATURE', `signing ${digest} left no ${entry.location} tag`, { where: digest });
-    return { subject: digest, signature, storage: entry.storage };
-  };
 }
