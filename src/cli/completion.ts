@@ -7,7 +7,6 @@ import type { CommandSpec } from './command.ts';
 
 /** Values a flag takes from a fixed set: by flag, or by `command.flag` where commands differ. */
 const CHOICES: Record<string, readonly string[]> = {
-  format: ['text', 'json'],
   'build.attestations': ['referrers', 'buildkit', 'buildkit-artifact', 'cosign', 'none'],
   'attest.attestations': ['referrers', 'cosign', 'buildkit', 'buildkit-artifact'],
   'index.attestations': ['keep', 'buildkit', 'referrers'],

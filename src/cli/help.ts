@@ -23,7 +23,7 @@ function flagLines(spec: CommandSpec, only?: readonly string[]): string[] {
   return Object.entries(spec.flags)
     .filter(([name]) => only === undefined || only.includes(name))
     .map(([name, f]) => {
-      const value = f.type === 'string' ? ` ${f.values?.join('|') ?? (name === 'format' ? 'text|json' : 'VALUE')}` : '';
+      const value = f.type === 'string' ? ` ${f.values?.join('|') ?? 'VALUE'}` : '';
       return `  ${f.short ? `-${f.short}, ` : '    '}--${name}${value}${f.multiple ? ' (repeatable)' : ''}\n        ${f.description}`;
     });
 }
