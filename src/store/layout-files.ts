@@ -8,8 +8,9 @@
  * start"). A read blocks the event loop while the disk gives at most 4 MiB (a copy from the
  * page cache, usually; a cold or network disk takes longer), as Node's own module loading does.
  */
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { ProvenantError } from '../errors.ts';
+import { isWithin } from '../io/files.ts';
 
 const fs = process.getBuiltinModule('node:fs');
 
@@ -133,8 +134,8 @@ function openInFolder(path: string, flags: number, where: string): number {
     if (code !== 'ELOOP' && code !== 'EMLINK') throw err;
   }
   const target = fs.realpathSync(path);
-  const inside = relative(fs.realpathSync(dirname(path)), target);
-  if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+  const folder = fs.realpathSync(dirname(path));
+  if (target === folder || !isWithin(folder, target)) {
     const name = path.slice(path.lastIndexOf('/') + 1);
     throw new ProvenantError('UNSAFE_PATH', `${name} is a link to ${target}, outside the layout`, {
       where,
