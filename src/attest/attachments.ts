@@ -1,5 +1,5 @@
 import type { OperationOptions } from '../io/types.ts';
-import type { Stored } from '../oci/content.ts';
+import { COSIGN_TAG_RE, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isUnknownPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
@@ -59,9 +59,6 @@ export function predicateName(type: string): string | undefined {
 
 /** The predicate type cosign v3 uses for a plain signature inside a Sigstore bundle. */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
-
-// cosign's tag schema: https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
-const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;
 
 /** The BuildKit attestation manifests an index carries, by the annotations BuildKit writes. */
 export function buildkitAttachments(index: ImageIndex): Attachment[] {

@@ -3,11 +3,13 @@
  * parameterised from the profile files. A profile rule names one and gives its parameters; the
  * detector returns what it found (empty when the image is fine by it).
  */
+
+import { subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
-import { allDocuments, artifactTypeOf, type ImageGraph, subjectOf } from './graph.ts';
+import { allDocuments, artifactTypeOf, type ImageGraph } from './graph.ts';
 import { type Compression, type DetectorName, KINDS, listParam, numberParam, type Params, type Scope, stringParam } from './params.ts';
 import type { ReferrersApi } from './profile.ts';
 

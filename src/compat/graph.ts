@@ -9,7 +9,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { isAttachedEntry } from '../image/index-entries.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import type { Stored, StoredManifest } from '../oci/content.ts';
+import { type Stored, type StoredManifest, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { configPlatform } from '../oci/platform.ts';
@@ -266,11 +266,6 @@ function nestingDepths(root: Digest, nested: ReadonlyArray<Omit<NestedIndexNode,
     });
   }
   return depths;
-}
-
-/** A manifest's or index's `subject`. */
-export function subjectOf(stored: Stored): Descriptor | undefined {
-  return stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
 }
 
 /** A manifest's or index's `artifactType`. */

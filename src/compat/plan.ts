@@ -8,7 +8,7 @@
  */
 import { ArtifactType, type AttachmentKind } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
-import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -378,7 +378,7 @@ export class Draft {
       );
       return;
     }
-    const own = subjectField(a.stored);
+    const own = subjectOf(a.stored);
     if (own !== undefined && own.digest === old && a.stored.kind === 'manifest') {
       const moved = manifestStored({ ...a.stored.manifest, subject: descriptorOf(next) });
       this.replace(
@@ -547,10 +547,6 @@ export function attestationConfig(layers: readonly Descriptor[]): Uint8Array {
     config: {},
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
   });
-}
-
-export function subjectField(stored: Stored): Descriptor | undefined {
-  return stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
 }
 
 /** The digests an index names: its entries, and the manifests BuildKit's attestation entries are about. */

@@ -4,7 +4,7 @@
  * made beforehand by the writer (fix.ts) and handed in through the context.
  */
 import { ProvenantError } from '../errors.ts';
-import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -18,7 +18,6 @@ import {
   manifestStored,
   type Plan,
   type PlannedDoc,
-  subjectField,
   type Transform,
   type TransformContext,
   unlistEntries,
@@ -119,7 +118,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     const which = listParam(params, 'which');
     if (which.includes('index-entries')) moveIndexEntries(d, to, config, kinds);
     const onIndex = (doc: PlannedDoc): boolean => {
-      const s = subjectField(doc.stored);
+      const s = subjectOf(doc.stored);
       return s !== undefined && isIndexType(s.mediaType);
     };
     const referrers = docsWhere(
@@ -139,7 +138,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
 
   'set-artifact-type'(plan) {
     const d = new Draft(plan, 'set-artifact-type');
-    for (const doc of eachWhere(d, (x) => x.role === 'attachment' && subjectField(x.stored) !== undefined)) {
+    for (const doc of eachWhere(d, (x) => x.role === 'attachment' && subjectOf(x.stored) !== undefined)) {
       const s = doc.stored;
       if (s.kind !== 'manifest' || s.manifest.artifactType !== undefined) continue;
       if (s.manifest.config.mediaType === MediaType.OciEmpty) {

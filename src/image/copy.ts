@@ -2,7 +2,7 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { COSIGN_TAG_RE, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
@@ -61,9 +61,6 @@ export interface CopyResult {
    */
   changedFrom?: { digest: Digest; signatures: number };
 }
-
-// cosign's tag schema: https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md
-const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;
 
 /**
  * Copies an image (manifest or index, with everything it references) from one store to another.

@@ -20,14 +20,14 @@ import { type Attested, type StatementBlob, storeAttestations } from '../attest/
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
-import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { copyImage } from './copy.ts';
-import { isAttachedEntry, subjectOf } from './index-entries.ts';
+import { isAttachedEntry } from './index-entries.ts';
 
 /** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */
 export interface IndexSource {

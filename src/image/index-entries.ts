@@ -6,7 +6,7 @@
  * `index create` here) tells them apart the same way, through this function.
  */
 import { isBuildkitAttestation } from '../attest/attachments.ts';
-import type { Stored } from '../oci/content.ts';
+import { type Stored, subjectOf } from '../oci/content.ts';
 import { isUnknownPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor } from '../oci/types.ts';
 
@@ -22,9 +22,4 @@ export function isAttachedEntry(entry: Descriptor, stored?: Stored): boolean {
   const noPlatform = isUnknownPlatform(p) || p?.os === '' || p?.architecture === '';
   if (isBuildkitAttestation(entry) || noPlatform || entry.annotations?.[Annotation.DockerReferenceType] !== undefined) return true;
   return stored !== undefined && subjectOf(stored) !== undefined;
-}
-
-/** A manifest's or index's `subject`. */
-export function subjectOf(stored: Stored): Descriptor | undefined {
-  return stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
 }

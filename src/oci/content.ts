@@ -115,3 +115,15 @@ export function children(stored: Stored): Descriptor[] {
   if (stored.kind === 'index') return [...stored.index.manifests];
   return [stored.manifest.config, ...stored.manifest.layers];
 }
+
+/** A manifest's or index's `subject`. */
+export function subjectOf(stored: Stored): Descriptor | undefined {
+  return stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+}
+
+/**
+ * cosign's tags for what it attaches to a manifest, `sha256-<hex>.sig|att|sbom`
+ * (https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md): the algorithm, the hex
+ * and the kind.
+ */
+export const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;

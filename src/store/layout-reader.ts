@@ -3,15 +3,12 @@ import { decodeUtf8, printableLine } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
-import { descriptorOf, parseStored, type Stored } from '../oci/content.ts';
+import { COSIGN_TAG_RE, descriptorOf, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
 import { assertConsistentDescriptors, assertIndex } from '../oci/validate.ts';
 import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
-
-/** cosign's tags for what it attaches: https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md */
-const COSIGN_TAG = /^sha(256|512)-[a-f0-9]+\.(sig|att|sbom)$/;
 
 /** The name of an image layout's marker file. */
 export const LAYOUT_FILE = 'oci-layout';
@@ -122,7 +119,7 @@ export abstract class LayoutReader implements ContentStore {
     const images = new Map<Digest, string[]>();
     for (const entry of this.topIndex.manifests) {
       const tag = entry.annotations?.[Annotation.RefName];
-      if (tag === undefined ? await this.#isReferrer(entry) : COSIGN_TAG.test(tag)) continue;
+      if (tag === undefined ? await this.#isReferrer(entry) : COSIGN_TAG_RE.test(tag)) continue;
       const tags = images.get(entry.digest) ?? [];
       if (tag !== undefined) tags.push(tag);
       images.set(entry.digest, tags);
@@ -135,7 +132,7 @@ export abstract class LayoutReader implements ContentStore {
     if (!isManifestLike(entry.mediaType)) return false;
     try {
       const stored = await this.readManifest(entry);
-      return (stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject) !== undefined;
+      return subjectOf(stored) !== undefined;
     } catch (err) {
       if (isProvenantError(err) && err.code !== 'ABORTED') return false;
       throw err;
@@ -165,7 +162,7 @@ export abstract class LayoutReader implements ContentStore {
       if (!isManifestLike(entry.mediaType) || seen.has(entry.digest)) continue;
       seen.add(entry.digest);
       const stored = await this.getManifest(entry.digest);
-      const s = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+      const s = subjectOf(stored);
       if (s?.digest !== subject) continue;
       const desc = referrerDescriptor(stored);
       if (options.artifactType === undefined || desc.artifactType === options.artifactType) out.push(desc);

@@ -4,7 +4,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, fsp, isNotFound, linkFileAtomic, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
-import { children, descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { children, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
@@ -278,7 +278,7 @@ export class LayoutStore extends LayoutReader {
     // A manifest is small: one that is there is always checked before it is trusted.
     await this.putBlob({ descriptor: desc, open: async () => streamOf(stored.bytes) }, { ...options, verifyExisting: true });
     const tags = options.tags ?? [];
-    const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+    const subject = subjectOf(stored);
     if (tags.length === 0 && subject === undefined && !options.keepAsRoot) return;
     await this.#updateIndex((index) => {
       const entry = layoutEntry(stored);
@@ -501,7 +501,7 @@ export class LayoutStore extends LayoutReader {
     // digest alone kept its manifest but let its config and layers go (and, once marked, the
     // subject was never walked when its own tag came up later). gc never edits index.json, so
     // a referrer entry stays; its subject must stay readable with it.
-    const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+    const subject = subjectOf(stored);
     if (subject !== undefined) await this.#mark(subject, live, at, optional);
   }
 

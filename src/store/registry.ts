@@ -1,7 +1,7 @@
 /** A registry repository as a content store, with the referrers tag schema kept up to date where the registry has no referrers API. */
 import { ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
-import { encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
@@ -65,7 +65,7 @@ export class RegistryStore implements ContentStore {
     const call = callOf(options);
     if (options.present !== true) {
       const { subjectProcessed } = await this.client.putManifest(this.repository, stored.digest, stored, call);
-      const subject = stored.kind === 'manifest' ? stored.manifest.subject : stored.index.subject;
+      const subject = subjectOf(stored);
       if (subject !== undefined && !subjectProcessed) await this.#addToFallbackIndex(subject.digest, stored, options);
     }
     // Tags last: a failure above leaves no tag pointing at the manifest.
