@@ -355,6 +355,46 @@ async function signatureStorages(
   }
 }
 
+/** Where to store the signature of one manifest, and why. */
+export interface SignatureStorageChoice {
+  /** `cosign` when some target refuses a signature of it as a referrer. */
+  readonly storage: 'referrers' | 'cosign';
+  /** The targets (as `fixImage` names them) that refuse a signature of it as a referrer. */
+  readonly refusedBy: readonly string[];
+}
+
+/**
+ * Where to sign the image `target` (a tag or digest in `store`) and every manifest its indexes
+ * list (what `cosign sign --recursive` signs) so that each of `targets` takes the signatures, by
+ * the judgement {@link fixImage} makes for the signatures it makes: a cosign 3 bundle referrer,
+ * unless a target refuses that one (ECR refuses a referrer whose subject is an index), then a
+ * layer of cosign 2's `.sig` tag. For signing as the image is written, so that no fix is needed
+ * for the signatures; the image as it is (before signing) is read, never written.
+ *
+ * @throws ProvenantError as {@link readImageGraph}
+ */
+export async function signatureStoragesFor(
+  store: ContentStore,
+  target: string,
+  targets: readonly Target[],
+  options: OperationOptions = {},
+): Promise<Map<Digest, SignatureStorageChoice>> {
+  const graph = await readImageGraph(store, target, options);
+  const plan = withoutMissingEntries(planFromGraph(graph), graph);
+  const signed = [...plan.docs.values()].filter((d) => d.role !== 'attachment' || d.placement?.type === 'index-entry');
+  const digests = signed.map((d) => d.stored.digest);
+  const refusedBy = new Map<Digest, string[]>(digests.map((d) => [d, []]));
+  // The targets are where the image is to go, not this store: no probe of it.
+  const checkOptions: CheckOptions = { ...options, probe: false };
+  for (const t of targets) {
+    const { storages } = await signatureStorages(store, plan, digests, t, checkOptions);
+    for (const [d, s] of storages) if (s === 'cosign') refusedBy.get(d)?.push(t.label);
+  }
+  return new Map(
+    [...refusedBy].map(([d, by]) => [d, { storage: by.length > 0 ? ('cosign' as const) : ('referrers' as const), refusedBy: by }]),
+  );
+}
+
 /** `plan` with a planned signature of each digest in its storage, and the digest each signature signs. */
 function withPlannedSignatures(
   plan: Plan,

@@ -15,7 +15,16 @@ export {
 } from './check.ts';
 export { DETECTORS, type Detector, type DetectorContext, type Finding, type ReferrersApiFact } from './detectors.ts';
 export { fixLabel, renderTargetsDoc } from './docs.ts';
-export { type FixOptions, type FixReport, fixImage, type Resigner, type SignedInfo, type SigningReport } from './fix.ts';
+export {
+  type FixOptions,
+  type FixReport,
+  fixImage,
+  type Resigner,
+  type SignatureStorageChoice,
+  type SignedInfo,
+  type SigningReport,
+  signatureStoragesFor,
+} from './fix.ts';
 export { type ImageGraph, type ReadGraphOptions, readImageGraph } from './graph.ts';
 export { DETECTOR_PARAMS, type DetectorName, FIX_PARAMS, type FixId, type Params } from './params.ts';
 export { type Change, type Dropped, type Plan, type PlannedDoc, planFromGraph, type Rename } from './plan.ts';

@@ -65,6 +65,12 @@ export interface SignImageOptions extends OperationOptions {
   annotations?: Readonly<Record<string, string>> | undefined;
   /** Where to store (default both, so cosign 2 and cosign 3 each find a signature). */
   storages?: readonly SignatureStorage[] | undefined;
+  /**
+   * Where to store the signature of one subject instead, when it says (undefined: `storages`):
+   * for a subject a target takes in one storage only, as ECR takes a signature of an index under
+   * its `.sig` tag and refuses it as a referrer (see signatureStoragesFor in ../compat/fix.ts).
+   */
+  storagesOf?: ((subject: Digest) => readonly SignatureStorage[] | undefined) | undefined;
   /** Also sign every manifest an index names, as `cosign sign --recursive`. */
   recursive?: boolean | undefined;
   /** The bundle referrers' creation time (default now; SOURCE_DATE_EPOCH's for reproducible output). */
@@ -102,13 +108,14 @@ export function resignerOf(
  * @throws ProvenantError `NOT_FOUND` when there is no such manifest
  */
 export async function signImage(store: ContentStore, target: string, options: SignImageOptions): Promise<SignedEntry[]> {
-  const storages = options.storages ?? ['cosign', 'referrers'];
+  const defaults = options.storages ?? ['cosign', 'referrers'];
   const root = await store.getManifest(target, options);
   const subjects: Descriptor[] = [descriptorOf(root)];
   if (options.recursive && root.kind === 'index') subjects.push(...(await children(store, root, options)));
   const out: SignedEntry[] = [];
   for (const subject of subjects) {
     throwIfAborted(options.signal);
+    const storages = options.storagesOf?.(subject.digest) ?? defaults;
     const existing = await findSignatures(store, subject.digest, options);
     const dupOf = duplicates(store, subject.digest, existing, options.signer, options);
     if (storages.includes('cosign')) {
@@ -205,6 +212,8 @@ export interface SignBuildOptions extends OperationOptions {
   attestations: AttestationMode;
   /** The bundle referrers' creation time (default now). */
   created?: Date | undefined;
+  /** Where to store each image signature, when not in both storages (see {@link SignImageOptions}). */
+  storagesOf?: SignImageOptions['storagesOf'];
 }
 
 /**
@@ -220,7 +229,14 @@ export async function signBuild(
 ): Promise<SignedEntry[]> {
   const { signer, created } = options;
   const call: OperationOptions = { signal: options.signal, logger: options.logger, onProgress: options.onProgress };
-  const entries = await signImage(store, digest, { ...call, signer, dockerReference: options.dockerReference, recursive: true, created });
+  const entries = await signImage(store, digest, {
+    ...call,
+    signer,
+    dockerReference: options.dockerReference,
+    recursive: true,
+    created,
+    storagesOf: options.storagesOf,
+  });
   if (options.attestations === 'none') return entries;
   const storage: SignatureStorage = options.attestations === 'cosign' ? 'cosign' : 'referrers';
   for (const a of attested) {

@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { short } from '../../src/compat/detectors.ts';
-import { fixImage } from '../../src/compat/fix.ts';
+import { fixImage, signatureStoragesFor } from '../../src/compat/fix.ts';
 import { MAX_NESTING, readImageGraph } from '../../src/compat/graph.ts';
 import { Draft, manifestStored, type Plan, planFromGraph, unlistEntries } from '../../src/compat/plan.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
@@ -353,6 +353,60 @@ describe('Amazon ECR and a signature whose subject is an index', () => {
     assert.deepEqual(
       verified.verified.map((v) => v.storage),
       ['cosign'],
+    );
+  });
+});
+
+describe('signatureStoragesFor: where to sign as the image is written, so that no fix is needed for it', () => {
+  const keys = generateSigningKeyPair();
+
+  it('the index under its .sig tag only for ECR, every image as a referrer; a target that takes referrers leaves all as referrers', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    const ecr = await signatureStoragesFor(src, made.tag, [target('ghcr'), target('amazon-ecr')]);
+    const signed = [made.root.digest, ...made.images.map((m) => m.digest), ...[...made.attestations.values()].map((a) => a.digest)];
+    assert.deepEqual([...ecr.keys()].sort(), [...signed].sort(), 'what cosign sign --recursive signs');
+    assert.deepEqual(ecr.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'] });
+    for (const m of made.images) assert.deepEqual(ecr.get(m.digest), { storage: 'referrers', refusedBy: [] });
+    const ghcr = await signatureStoragesFor(src, made.tag, [target('ghcr')]);
+    assert.deepEqual(
+      [...ghcr.values()].map((c) => c.storage),
+      signed.map(() => 'referrers'),
+    );
+  });
+
+  it('signed where it says, the image has no signature ECR refuses, and the index verifies under its .sig tag', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const ecr = target('amazon-ecr');
+    const storages = await signatureStoragesFor(src, made.tag, [ecr]);
+    await signImage(src, made.tag, {
+      signer: new KeySigner(keys.privateKey),
+      dockerReference: 'example.com/app',
+      recursive: true,
+      storagesOf: (d) => (storages.get(d)?.storage === 'cosign' ? ['cosign'] : undefined),
+    });
+    const check = (await checkImage(src, made.tag, [ecr], { probe: false })).targets[0]!;
+    assert.equal(check.verdict, 'accepted', JSON.stringify(check.problems));
+    assert.deepEqual(await src.referrers(made.root.digest), [], 'no referrer has the index as its subject');
+    const index = await verifyImage(src, made.root.digest, { policy: { key: keys.publicKey } });
+    assert.deepEqual(
+      index.verified.map((v) => v.storage),
+      ['cosign'],
+    );
+    for (const m of made.images) {
+      const image = await verifyImage(src, m.digest, { policy: { key: keys.publicKey } });
+      assert.deepEqual(image.verified.map((v) => v.storage).sort(), ['cosign', 'referrers'], 'an image is signed in both, as before');
+    }
+  });
+
+  it('follows the rules, not a list of registries: Alibaba ACR refuses every empty-config referrer, so every signature goes under .sig', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const storages = await signatureStoragesFor(src, made.tag, [target('alibaba-acr')]);
+    assert.deepEqual(
+      [...storages.values()].map((c) => c.storage),
+      [made.root, ...made.images].map(() => 'cosign'),
     );
   });
 });
