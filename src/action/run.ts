@@ -12,8 +12,8 @@ import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
-import { type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
-import { loadProfiles, selectTargets } from '../compat/profile.ts';
+import { type FixReport, fixImage, type Resigner, signatureStoragesFor } from '../compat/fix.ts';
+import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
 import { isWithin } from '../io/files.ts';
@@ -64,6 +64,11 @@ export interface SigningOutcome {
   /** The key's id (base64 SHA-256 of the public key), for key signing. */
   keyId: string | undefined;
   entries: SignedEntry[];
+  /**
+   * The manifests signed under cosign's `.sig` tag only, not as referrers too, and the targets
+   * that refuse a referrer of each (ECR refuses one whose subject is an index).
+   */
+  tagOnly: { digest: Digest; refusedBy: string[] }[];
 }
 
 /** What a run did: everything the outputs and the summary show. */
@@ -130,7 +135,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   // Checked before building: a typo in a target should not cost a build.
   const profiles = await loadProfiles();
   const targets = inputs.targets.length > 0 ? inputs.targets : undefined;
-  if (targets !== undefined) selectTargets(profiles, targets.join(','));
+  const selected = targets === undefined ? [] : selectTargets(profiles, targets.join(','));
   const signer = await makeSigner(inputs, ctx);
 
   // A configuration in the repository's checkout may include from anywhere in it (a shared base
@@ -175,8 +180,13 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       done.push({ store, planned: d, descriptor, record });
       ctx.logger.info(`wrote ${descriptor.digest} to ${store.location}, by digest (the tags come last)`);
       if (signer !== undefined) {
-        const entries = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference);
-        signing = { kind: signer.kind, keyId: signer.keyId, entries: [...(signing?.entries ?? []), ...entries] };
+        const { entries, tagOnly } = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference, selected);
+        signing = {
+          kind: signer.kind,
+          keyId: signer.keyId,
+          entries: [...(signing?.entries ?? []), ...entries],
+          tagOnly: [...(signing?.tagOnly ?? []), ...tagOnly.filter((t) => !signing?.tagOnly.some((x) => x.digest === t.digest))],
+        };
       }
     }
     const first = done[0];
@@ -270,7 +280,8 @@ export function fixNotWritten(fix: FixReport): string | undefined {
 /**
  * Why a fix that was written is still refused where it was written, or undefined. The Action fixes
  * into the store it built into: an image whose digest the fix kept (only what is attached to it
- * changed) keeps there whatever the build attached to it, a referrer signature of the index too.
+ * changed) keeps there whatever the build attached to it, such as a referrer attestation of the index
+ * (its signatures are already where the targets take them: see sign).
  */
 export function fixStillRefused(fix: FixReport): string | undefined {
   if (!fix.written || fix.after?.verdict !== 'refused') return undefined;
@@ -396,7 +407,13 @@ async function makeSigner(
   return { signer, kind: 'keyless', keyId: undefined };
 }
 
-/** Signs the index, every image in it and every statement (see signBuild). */
+/**
+ * Signs the index, every image in it and every statement (see signBuild). Each image signature
+ * goes in both storages, cosign 2's `.sig` tag and a cosign 3 referrer, unless one of the targets
+ * refuses the referrer (ECR refuses a referrer whose subject is an index): then under the `.sig`
+ * tag only, as `fix` would sign it, so that the target needs no fix for it. Only the targets the
+ * inputs name count; without them, both storages.
+ */
 async function sign(
   store: ContentStore,
   written: Descriptor,
@@ -405,13 +422,23 @@ async function sign(
   inputs: ActionInputs,
   ctx: ActionContext,
   dockerReference: string,
-): Promise<SignedEntry[]> {
+  targets: readonly Target[],
+): Promise<{ entries: SignedEntry[]; tagOnly: { digest: Digest; refusedBy: string[] }[] }> {
   const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  return signBuild(store, written.digest, attested, {
+  const storages = targets.length === 0 ? undefined : await signatureStoragesFor(store, written.digest, targets, { logger: ctx.logger });
+  const tagOnly = [...(storages ?? [])]
+    .filter(([, c]) => c.storage === 'cosign')
+    .map(([digest, c]) => ({ digest, refusedBy: [...c.refusedBy] }));
+  for (const t of tagOnly) {
+    ctx.logger.info(`signing ${t.digest} under its .sig tag only: ${t.refusedBy.join(', ')} refuses a signature of it as a referrer`);
+  }
+  const entries = await signBuild(store, written.digest, attested, {
     signer,
     dockerReference,
     attestations: inputs.attestations,
     created,
+    storagesOf: (digest) => (tagOnly.some((t) => t.digest === digest) ? ['cosign'] : undefined),
     logger: ctx.logger,
   });
+  return { entries, tagOnly };
 }

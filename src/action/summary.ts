@@ -103,7 +103,14 @@ function signatureLine(outcome: ActionOutcome): string {
   if (s === undefined) return 'not signed';
   const subjects = new Set(s.entries.filter((e) => e.predicateType === undefined).map((e) => e.digest)).size;
   const storages = [...new Set(s.entries.map((e) => e.storage))].join(' and ');
-  if (s.kind === 'key') return `signed with key ${code(s.keyId ?? '')}: ${subjects} manifest(s), stored as ${esc(storages)}`;
+  // Said, so that a reader looking for a referrer signature of the index knows where it is instead.
+  const tagOnly = s.tagOnly
+    .map(
+      (t) =>
+        `; ${t.digest === outcome.descriptor.digest ? 'the index ' : ''}${code(t.digest)} under cosign’s .sig tag only: ${esc(t.refusedBy.join(', '))} refuse${t.refusedBy.length === 1 ? 's' : ''} a referrer of it`,
+    )
+    .join('');
+  if (s.kind === 'key') return `signed with key ${code(s.keyId ?? '')}: ${subjects} manifest(s), stored as ${esc(storages)}${tagOnly}`;
   // Keyless: who the certificate says signed, as the report reads it from the signature.
   const identities = new Set<string>();
   for (const a of [...outcome.report.attachments, ...outcome.report.platforms.flatMap((p) => p.attachments)]) {
@@ -111,5 +118,5 @@ function signatureLine(outcome: ActionOutcome): string {
     for (const x of a.signers)
       if (x.identity !== undefined) identities.add(`${x.identity}${x.issuer === undefined ? '' : ` (${x.issuer})`}`);
   }
-  return `signed keyless as ${[...identities].map(esc).join(', ') || 'the job’s identity'}: ${subjects} manifest(s), stored as ${esc(storages)}`;
+  return `signed keyless as ${[...identities].map(esc).join(', ') || 'the job’s identity'}: ${subjects} manifest(s), stored as ${esc(storages)}${tagOnly}`;
 }

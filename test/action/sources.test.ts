@@ -15,6 +15,9 @@ import { dirname, join, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
+import { checkImage } from '../../src/compat/check.ts';
+import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { generateEncryptedKeyPair } from '../../src/sign/keys.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
@@ -157,6 +160,74 @@ describe('the Action’s sources, pushing to a registry', { skip: registryMissin
   });
 });
 
+describe('the Action’s sources, signing the index in the storage the targets take', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  let store: RegistryStore;
+  const jobs: Job[] = [];
+  before(async () => {
+    reg = await startRegistry({ auth: 'htpasswd' });
+    const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });
+    store = new RegistryStore(new RegistryClient(reg.host, { keychain }), 'acme/app');
+  });
+  after(async () => {
+    await reg?.stop();
+    for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
+  });
+  /** Pushes a build signed with a new key and checked for `targets`, without fix; its digest, the key and the summary. */
+  const signedPush = async (tag: string, targets: string) => {
+    const job = await makeJob();
+    jobs.push(job);
+    await dockerLogin(job, reg.host, reg.username!, reg.password!);
+    const key = await generateEncryptedKeyPair('pw');
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: `${reg.host}/acme/app:${tag}`,
+      push: 'true',
+      platforms: 'linux/amd64',
+      sign: 'key',
+      key: key.privateKeyPem,
+      'key-password': 'pw',
+      targets,
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const digest = (await readOutputs(job.outputFile)).digest as Digest;
+    return { run, digest, publicKey: createPublicKey(key.publicKeyPem), summary: await readFile(job.summaryFile, 'utf8') };
+  };
+
+  it('amazon-ecr: the index’s signature is under its .sig tag only, the check finds nothing to fix for it, and it verifies', async () => {
+    const { digest, publicKey, summary } = await signedPush('1.0', 'amazon-ecr');
+    const [ecr] = selectTargets(await loadProfiles(), 'amazon-ecr');
+    const check = (await checkImage(store, digest, [ecr!], { probe: false })).targets[0]!;
+    assert.deepEqual(
+      check.problems.filter((p) => p.rule === 'signature-of-index'),
+      [],
+      JSON.stringify(check.problems),
+    );
+    assert.doesNotMatch(summary, /signature-of-index/, summary);
+    assert.match(summary, /the index <code>sha256:[0-9a-f]{64}<\/code> under cosign’s \.sig tag only: amazon-ecr refuses a referrer of it/);
+    assert.ok(await store.resolve(`sha256-${digest.slice('sha256:'.length)}.sig`), 'the index’s .sig tag');
+    const index = await verifyImage(store, digest, { policy: { key: publicKey } });
+    assert.deepEqual(
+      index.checked.map((c) => [c.storage, c.verified]),
+      [['cosign', true]],
+      'one signature of the index, under its .sig tag, and no referrer ECR refuses',
+    );
+    // The platform image: signed in both storages, as before (ECR takes a referrer of an image).
+    const root = await store.getManifest(digest);
+    const image = root.kind === 'index' ? root.index.manifests[0]!.digest : digest;
+    const signed = await verifyImage(store, image, { policy: { key: publicKey } });
+    assert.deepEqual(signed.verified.map((v) => v.storage).sort(), ['cosign', 'referrers']);
+  });
+
+  it('ghcr (takes a referrer of an index): the index is signed in both storages, as without targets', async () => {
+    const { digest, publicKey, summary } = await signedPush('2.0', 'ghcr');
+    const index = await verifyImage(store, digest, { policy: { key: publicKey } });
+    assert.deepEqual(index.verified.map((v) => v.storage).sort(), ['cosign', 'referrers']);
+    assert.doesNotMatch(summary, /\.sig tag only/, summary);
+  });
+});
+
 describe('the Action’s sources, a tag refused after another was written', { skip: registryMissing }, () => {
   let reg: TestRegistry;
   let proxy: FaultProxy;
@@ -216,20 +287,22 @@ describe('the Action’s sources, fixing a signed image', () => {
   };
   const signedFix = async (target: string) => (await signedFixWithKey(target)).run;
 
-  it('amazon-ecr, signed: the fix leaves out the index’s referrer signature, keeps its .sig tag one, and tags it', async () => {
+  it('amazon-ecr, signed: the index is signed under its .sig tag only, and the fix moves the index’s attestations', async () => {
     const { run, key } = await signedFixWithKey('amazon-ecr');
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-    // The Action signs the index as a referrer, which ECR refuses, and under its .sig tag. The
-    // fix keeps the index's digest, so in the store the Action built into, the referrer is
-    // still attached to it: the fix is written, and the Action says ECR still refuses it there.
+    // The Action signs the index under its .sig tag only (ECR refuses a referrer of an index), so
+    // no fix is needed for the signature. The index's attestations are still referrers of it: the
+    // fix keeps the index's digest, so in the store the Action built into they are still attached
+    // to it, and the Action says ECR still refuses it there, for them alone.
     const warning = /^::warning::(.*)$/m.exec(run.stdout)?.[1] ?? '';
     assert.match(
       warning,
-      /the fix for amazon-ecr wrote 1\.0-amazon-ecr, but amazon-ecr still refuses it where it was written \([^)]*signature-of-index\): its digest is the built image/,
+      /the fix for amazon-ecr wrote 1\.0-amazon-ecr, but amazon-ecr still refuses it where it was written \(referrer-of-index\): its digest is the built image/,
       run.stdout,
     );
     const summary = await readFile(job.summaryFile, 'utf8');
     assert.doesNotMatch(summary, /not written/, summary);
+    assert.doesNotMatch(summary, /signature-of-index/, summary);
     assert.match(summary, /amazon-ecr still refuses it where it was written/, summary);
     const layout = await LayoutStore.open(join(dirname((await readOutputs(job.outputFile)).report!), 'image.oci'));
     try {
