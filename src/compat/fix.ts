@@ -523,7 +523,7 @@ function signingNeeds(
   const stale = plan.dropped.filter((d) => d.signs !== undefined).map((d) => ({ signature: d.digest, signs: d.signs! }));
   // A signature left out of a manifest the fixed image still carries (a bundle no storage the
   // target takes can hold): that manifest needs a signature of its own, unless one under its
-  // `.sig` tag is carried (the Action signs in both storages), which the same verification finds.
+  // `.sig` tag is carried (Provenant signs an index there too), which the same verification finds.
   const kept = new Set<Digest>();
   for (const s of stale) {
     if (!plan.docs.has(s.signs)) continue;
