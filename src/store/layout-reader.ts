@@ -1,5 +1,5 @@
 /** What every OCI image layout answers from its index.json (tags, manifests, referrers, its only image), wherever its blobs are. */
-import { decodeUtf8, printableLine } from '../bytes.ts';
+import { concatBytes, decodeUtf8, printableLine } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -25,6 +25,8 @@ export abstract class LayoutReader implements ContentStore {
   abstract readonly location: string;
   /** The layout's `index.json` as it is now; subclasses that write replace it whole. */
   protected topIndex: ImageIndex;
+  /** Entries already named in a warning, so that a copy asking for the referrers of each of its manifests names a bad one once. */
+  readonly #warned = new Set<string>();
 
   protected constructor(index: ImageIndex) {
     this.topIndex = index;
@@ -154,6 +156,15 @@ export abstract class LayoutReader implements ContentStore {
     return this.#tags();
   }
 
+  /**
+   * Manifests of index.json whose `subject` is `subject`. A layout has no registry to index
+   * subjects, so every entry is read; one that cannot be (not a manifest, not its digest, its
+   * blob missing or refused) does not fail the listing and hide the others. It is named in a
+   * warning through `options.logger` (once per store), and listed when its bytes, unchecked,
+   * name `subject` as theirs: a reader of it then meets the same error and reports one malformed
+   * referrer, as it does when a registry's referrers API lists a manifest that does not parse
+   * (../sign/storage.ts findSignatures). Its descriptor is index.json's, never its bytes'.
+   */
   async referrers(subject: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
     await this.refresh();
     const out: Descriptor[] = [];
@@ -161,7 +172,17 @@ export abstract class LayoutReader implements ContentStore {
     for (const entry of this.topIndex.manifests) {
       if (!isManifestLike(entry.mediaType) || seen.has(entry.digest)) continue;
       seen.add(entry.digest);
-      const stored = await this.getManifest(entry.digest);
+      let stored: Stored;
+      try {
+        stored = await this.readManifest(stripRefName(entry));
+      } catch (err) {
+        if (!isProvenantError(err, ...UNREADABLE_ENTRY)) throw err;
+        const claim = await this.#claimedSubject(entry);
+        const listed = claim?.subject === subject && (options.artifactType === undefined || claim.artifactType === options.artifactType);
+        if (listed) out.push(stripRefName(entry));
+        this.#warnUnreadable(entry.digest, err, listed ? subject : undefined, options);
+        continue;
+      }
       const s = subjectOf(stored);
       if (s?.digest !== subject) continue;
       const desc = referrerDescriptor(stored);
@@ -169,7 +190,62 @@ export abstract class LayoutReader implements ContentStore {
     }
     return out;
   }
+
+  #warnUnreadable(digest: Digest, err: ProvenantError, claimed: Digest | undefined, options: OperationOptions): void {
+    if (this.#warned.has(digest)) return;
+    this.#warned.add(digest);
+    const what = claimed === undefined ? 'passed over while listing referrers' : `listed as a referrer of ${claimed}, which its bytes name`;
+    options.logger?.warn(`${this.location}: index.json lists manifest ${digest}, which cannot be read (${err.message}); ${what}`);
+  }
+
+  /**
+   * The subject and artifact type an unreadable entry's bytes claim, read without trusting
+   * them (a blob that does not match its digest still says whom it was meant for); undefined
+   * when its bytes cannot be read or are no JSON object naming a subject digest.
+   */
+  async #claimedSubject(entry: Descriptor): Promise<{ subject: string; artifactType: string | undefined } | undefined> {
+    if (entry.size > MANIFEST_LIMIT) return undefined;
+    const parts: Uint8Array[] = [];
+    try {
+      // As large as a manifest may be, so that a blob changed in size is read whole too: the
+      // stream checks size and digest at its end, after passing the bytes on.
+      for await (const chunk of await this.readBlob({ ...entry, size: MANIFEST_LIMIT })) parts.push(chunk);
+    } catch (err) {
+      if (!isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH')) return undefined;
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(decodeUtf8(concatBytes(parts)));
+    } catch {
+      return undefined;
+    }
+    if (typeof doc !== 'object' || doc === null) return undefined;
+    const { subject, artifactType, config } = doc as {
+      subject?: { digest?: unknown };
+      artifactType?: unknown;
+      config?: { mediaType?: unknown };
+    };
+    if (typeof subject?.digest !== 'string') return undefined;
+    const claimedType =
+      typeof artifactType === 'string' ? artifactType : typeof config?.mediaType === 'string' ? config.mediaType : undefined;
+    return { subject: subject.digest, artifactType: claimedType };
+  }
 }
+
+/**
+ * What makes one entry of index.json unreadable rather than the layout or the operation: its
+ * bytes are not a manifest or not its digest, its blob is missing or a link out of the layout,
+ * or the file cannot be read. ABORTED and the rest still fail the listing.
+ */
+const UNREADABLE_ENTRY = [
+  'INVALID_MANIFEST',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'DIGEST_MISMATCH',
+  'SIZE_MISMATCH',
+  'NOT_FOUND',
+  'UNSAFE_PATH',
+  'IO',
+] as const;
 
 /** The descriptor a referrers listing gives for a manifest with a subject. */
 export function referrerDescriptor(stored: Stored): Descriptor {

@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { sign as cryptoSign, generateKeyPairSync } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
 import { PublicKeyDetails } from '@sigstore/protobuf-specs';
@@ -526,7 +528,7 @@ describe('signing with a key', () => {
 
       // The tag itself naming bytes that are not an index (written past the parser, as a
       // registry would serve them). A layout's referrers lookup reads that manifest too, and
-      // fails on it: the bundle referrer is not found then, the .sig signature still is.
+      // passes over it (it names no subject): the bundle referrer is still found and verified.
       const junk = new TextEncoder().encode('{"not":"an index"}');
       const bogus = {
         kind: 'index',
@@ -536,18 +538,43 @@ describe('signing with a key', () => {
         index: { schemaVersion: 2, manifests: [] },
       };
       await layout.putManifest(bogus as Stored, { tags: [fallbackTag] });
-      const again = await verifyImage(layout, d, { policy: { key: alice.publicKey } });
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+      const again = await verifyImage(layout, d, { policy: { key: alice.publicKey }, logger });
+      const bundleReferrer = report.verified[1]!.source;
       assert.deepEqual(
         again.checked.map((c) => [c.source, c.verified, c.reason]),
         [
           [`${cosignTag(d, 'sig')} layer 0`, true, undefined],
-          ['referrers lookup', false, 'malformed'],
           [fallbackTag, false, 'malformed'],
+          [bundleReferrer, true, undefined],
         ],
       );
-      assert.match(again.checked[1]!.message!, /the referrers lookup met content that is not what it should be: not a valid image index/);
-      assert.match(again.checked[2]!.message!, new RegExp(`the referrers tag schema's index ${fallbackTag} cannot be read`));
+      assert.match(again.checked[1]!.message!, new RegExp(`the referrers tag schema's index ${fallbackTag} cannot be read`));
+      assert.ok(
+        warnings.some((w) => w.includes(`manifest ${bogus.digest}`) && w.includes('passed over')),
+        warnings.join('\n'),
+      );
       assertVerified(again);
+
+      // The bundle referrer changed in the layout, its bytes still naming the image: one
+      // malformed referrer, as a registry's referrers API listing a manifest that does not
+      // match its digest gives, and the .sig signature still verifies.
+      const referrerDigest = bundleReferrer.replace('referrer ', '') as Digest;
+      const referrerPath = join(layout.path, 'blobs', 'sha256', referrerDigest.slice('sha256:'.length));
+      const referrerText = await readFile(referrerPath, 'utf8');
+      await writeFile(referrerPath, referrerText.replace('"schemaVersion":2', '"schemaVersion": 2'));
+      const tampered = await verifyImage(layout, d, { policy: { key: alice.publicKey } });
+      assert.deepEqual(
+        tampered.checked.map((c) => [c.source, c.verified, c.reason]),
+        [
+          [`${cosignTag(d, 'sig')} layer 0`, true, undefined],
+          [fallbackTag, false, 'malformed'],
+          [bundleReferrer, false, 'malformed'],
+        ],
+      );
+      assert.match(tampered.checked[2]!.message!, /listed by the referrers lookup, it is not a readable manifest: blob sha256:[0-9a-f]+ has more than \d+ bytes, expected \d+/);
+      assertVerified(tampered);
     });
   });
 

@@ -10,6 +10,7 @@ import { fileSource } from '../../src/io/files.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage, makeReferrer, sh, toolMissing } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -351,6 +352,49 @@ describe('LayoutStore', () => {
       [[sbom.digest, 'application/spdx+json']],
     );
     assert.deepEqual(await store.referrers(made.manifests[0]!.digest), []);
+  });
+
+  it('a referrer that does not match its digest, or an entry that is no manifest, hides no other referrer and is named in a warning', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 't' });
+    const sig = await makeReferrer(store, made.root, 'application/vnd.example.sig', 'sig');
+    const sbom = await makeReferrer(store, made.root, 'application/spdx+json', 'sbom');
+    // A referrer changed after it was written: still JSON naming the subject, no longer its digest.
+    const tampered = await makeReferrer(store, made.root, 'application/vnd.example.sig', 'tampered');
+    const text = new TextDecoder().decode(tampered.bytes).replace('1970-01-01T00:00:00Z', '1970-01-01T00:00:01Z');
+    await writeFile(join(dir, 'blobs', 'sha256', digestHex(tampered.digest)), text);
+    // An entry of index.json whose blob is JSON but no manifest, and so names no subject.
+    const junk = new TextEncoder().encode('{"not":"a manifest"}');
+    const junkDigest = digestOf(junk);
+    await store.putBlob(bytesSource({ mediaType: MediaType.OciManifest, digest: junkDigest, size: junk.length }, junk));
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+    index.manifests.push({ mediaType: MediaType.OciManifest, digest: junkDigest, size: junk.length });
+    await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const again = await LayoutStore.open(dir);
+    const all = await again.referrers(made.root.digest, { logger });
+    assert.deepEqual(all.map((d) => d.digest).sort(), [sig.digest, sbom.digest, tampered.digest].sort());
+    // The tampered one is listed as index.json describes it, and reading it fails as it should.
+    const listed = all.find((d) => d.digest === tampered.digest)!;
+    const entry = index.manifests.find((m: { digest: string }) => m.digest === tampered.digest);
+    assert.deepEqual(listed, entry);
+    await assert.rejects(again.getManifest(listed.digest), (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH'));
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+    const about = (d: string) => warnings.find((w) => w.includes(`manifest ${d}`)) ?? '';
+    assert.match(about(tampered.digest), /DIGEST_MISMATCH|does not match|digest/);
+    assert.match(about(tampered.digest), new RegExp(`listed as a referrer of ${made.root.digest}`));
+    assert.match(about(junkDigest), /not a valid image manifest.*passed over while listing referrers/);
+    // The filter applies to what the tampered bytes claim; the junk entry is named once per store.
+    const sboms = await again.referrers(made.root.digest, { logger, artifactType: 'application/spdx+json' });
+    assert.deepEqual(
+      sboms.map((d) => d.digest),
+      [sbom.digest],
+    );
+    assert.equal(warnings.length, 2);
+    assert.deepEqual(await again.referrers(made.manifests[0]!.digest, { logger }), []);
   });
 
   it('an image kept untagged, then tagged, is listed once, under its tag', async () => {
