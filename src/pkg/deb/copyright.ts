@@ -10,11 +10,14 @@
  * it adds no license of its own (were its name added, a choice such as `GPL-1+ or Artistic` would
  * read as both). A synopsis is a license expression over short names: `or` and `and` (`and` binds
  * tighter), a comma before either making it bind loosest (`A or B, and C` is `(A or B) and C`),
- * `NAME with WORDS exception` for an exception. Short names become SPDX ids where the format says
- * they match one (`GPL-2+` is `GPL-2.0-or-later`, `Expat` is `MIT`, `Apache-2` is `Apache-2.0`);
- * names the format defines with no SPDX id (`public-domain`, a GPL of no version, `Perl`) and
- * exceptions become `LicenseRef-…`; any other name is kept as written, and the SBOM writers take
- * it as the SPDX id it names or make it a `LicenseRef-` (../../sbom/spdx.ts).
+ * `NAME with WORDS exception` (or `NAME with WORDS-exception`) for an exception. Short names become
+ * SPDX ids where the format says they match one (`GPL-2+` is `GPL-2.0-or-later`, `Expat` is `MIT`,
+ * `Apache-2` is `Apache-2.0`); names the format defines with no SPDX id (`public-domain`, a GPL of
+ * no version, `Perl`) become `LicenseRef-…`; any other name is kept as written, and the SBOM
+ * writers take it as the SPDX id it names or make it a `LicenseRef-` (../../sbom/spdx.ts). An
+ * exception becomes `NAME WITH <SPDX exception id>` only where its words name exactly one text
+ * of the SPDX exception list ({@link EXCEPTIONS}); any other, the format's own `OpenSSL` among
+ * them, stays one `LicenseRef-…` of the whole, as the SBOMs cannot say more without guessing.
  *
  * Syft reads the same files (anchore/syft, syft/pkg/cataloger/debian/parse_copyright.go): it
  * lists each `License:` line's first word; this keeps the operators.
@@ -100,6 +103,55 @@ function licenseRef(text: string): string {
   return `LicenseRef-${id === '' ? 'unknown' : id}`;
 }
 
+/**
+ * The exceptions whose words name one exception of the SPDX list exactly, by those words (lower
+ * case, joined by `-`, without `exception`), to the list's id (tests check each is on
+ * ../../sbom/spdx-licenses.ts's list; this module is below the SBOM writers and does not read it).
+ *
+ * DEP-5 defines two keywords. `Font` is "the precise text" of the GPL font exception in the FSF's
+ * GPL FAQ (https://www.gnu.org/licenses/gpl-faq.html#FontException), which is SPDX's
+ * `Font-exception-2.0`. `OpenSSL` is a text of the format's own, giving permission "under certain
+ * conditions as described in each individual source file": it is none of SPDX's OpenSSL
+ * exceptions, each of one project's wording (`openvpn-openssl-exception`, ...), so it is left
+ * out. The rest are words that spell an id of the list (`LLVM exception`, `Classpath-2.0
+ * exception`, `GCC-runtime-3.1 exception`); an exception named without the version its id has
+ * (`Classpath`, `Bison`, `Autoconf`, `GCC-runtime`, each with several texts over the years) is
+ * left out too.
+ */
+const EXCEPTIONS: Readonly<Record<string, string>> = {
+  font: 'Font-exception-2.0',
+  'font-2.0': 'Font-exception-2.0',
+  llvm: 'LLVM-exception',
+  'classpath-2.0': 'Classpath-exception-2.0',
+  'gcc-2.0': 'GCC-exception-2.0',
+  'gcc-3.1': 'GCC-exception-3.1',
+  'gcc-runtime-3.1': 'GCC-exception-3.1',
+  'gcc-runtime-library-3.1': 'GCC-exception-3.1',
+  'bison-1.24': 'Bison-exception-1.24',
+  'bison-2.2': 'Bison-exception-2.2',
+  'autoconf-2.0': 'Autoconf-exception-2.0',
+  'autoconf-3.0': 'Autoconf-exception-3.0',
+};
+
+/** The exceptions {@link EXCEPTIONS} maps, for tests. */
+export const DEP5_SPDX_EXCEPTIONS: Readonly<Record<string, string>> = EXCEPTIONS;
+
+/** The end of an exception's words: the word `exception`, or a word ending in `-exception`. */
+const isExceptionEnd = (token: string): boolean => /^(?:.*-)?exception$/i.test(token);
+
+/**
+ * `NAME with WORDS exception` as an SPDX expression: `NAME WITH <id>` when {@link EXCEPTIONS}
+ * knows the words, else one `LicenseRef-` of the whole phrase.
+ */
+function exceptionExpression(name: string, words: readonly string[]): string {
+  const key = words
+    .join('-')
+    .toLowerCase()
+    .replace(/-?exception$/, '');
+  const id = Object.hasOwn(EXCEPTIONS, key) ? EXCEPTIONS[key] : undefined;
+  return id === undefined ? licenseRef([name, 'with', ...words].join('-')) : `${licenseOfName(name)} WITH ${id}`;
+}
+
 /** A short name as the SBOMs name it: an SPDX id, a `LicenseRef-`, or the name itself (see the module's comment). */
 function licenseOfName(name: string): string {
   const lower = name.toLowerCase();
@@ -121,7 +173,9 @@ function licenseOfName(name: string): string {
   const versioned = /^([a-z-]+?)-(\d+)(\+?)$/i.exec(name);
   const family = versioned === null ? undefined : VERSIONED[(versioned[1] as string).toLowerCase()];
   if (versioned !== null && family !== undefined) return `${family}-${versioned[2]}.0${versioned[3]}`;
-  if (/^[A-Za-z0-9.-]+$/.test(name)) return name;
+  // As written when the SPDX grammar reads it as a license id: not its words `NONE` and
+  // `NOASSERTION`, nor a reference to another document or an empty `LicenseRef-`.
+  if (/^[A-Za-z0-9.-]+$/.test(name) && !/^(?:NONE|NOASSERTION|DocumentRef-.*|LicenseRef-)$/.test(name)) return name;
   return licenseRef(name);
 }
 
@@ -134,13 +188,14 @@ function partExpression(part: string): string | undefined {
     const name = tokens[i++];
     if (name === undefined || /^(?:and|or|with)$/i.test(name)) return undefined;
     if (tokens[i]?.toLowerCase() === 'with') {
-      // `NAME with WORDS exception`: an exception the format names in words, no SPDX id.
+      // `NAME with WORDS exception`, or `WORDS-exception`: an exception the format names in words.
       // Searched from here, not from the start: a synopsis repeating `A with B exception or`
       // would otherwise take time growing with the square of its length.
       let end = i + 1;
-      while (end < tokens.length && tokens[end]!.toLowerCase() !== 'exception') end++;
-      if (end >= tokens.length) return undefined;
-      out.push(licenseRef(tokens.slice(i - 1, end + 1).join('-')));
+      while (end < tokens.length && !isExceptionEnd(tokens[end]!)) end++;
+      // No words at all (`A with exception`) names no exception.
+      if (end >= tokens.length || (end === i + 1 && tokens[end]!.toLowerCase() === 'exception')) return undefined;
+      out.push(exceptionExpression(name, tokens.slice(i + 1, end + 1)));
       i = end + 1;
     } else {
       out.push(licenseOfName(name));

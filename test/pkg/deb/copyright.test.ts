@@ -2,8 +2,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { DEB_COPYRIGHT_MAX_BYTES, debCopyrightLicense, dep5LicenseExpression } from '../../../src/pkg/deb/copyright.ts';
-import { isSpdxLicenseExpression } from '../../../src/sbom/spdx.ts';
+import {
+  DEB_COPYRIGHT_MAX_BYTES,
+  DEP5_SPDX_EXCEPTIONS,
+  debCopyrightLicense,
+  dep5LicenseExpression,
+} from '../../../src/pkg/deb/copyright.ts';
+import { isSpdxLicenseExpression, packageLicenseExpression } from '../../../src/sbom/spdx.ts';
+import { SPDX_EXCEPTION_IDS } from '../../../src/sbom/spdx-licenses.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const FORMAT = 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/';
@@ -53,6 +59,75 @@ describe('dep5LicenseExpression', () => {
     assert.equal(
       dep5LicenseExpression('LGPL-2.1+ or GPL-2+ with Autoconf exception'),
       'LGPL-2.1-or-later OR LicenseRef-GPL-2-or-later-with-Autoconf-exception',
+    );
+  });
+
+  it('says an exception WITH its SPDX id only where its words name exactly one; any other is one LicenseRef', () => {
+    for (const [synopsis, want] of [
+      // DEP-5's Font keyword is the FSF's font exception, SPDX's Font-exception-2.0.
+      ['GPL-2+ with Font exception', 'GPL-2.0-or-later WITH Font-exception-2.0'],
+      ['GPL-3+ with font-exception', 'GPL-3.0-or-later WITH Font-exception-2.0'],
+      ['Apache-2.0 with LLVM exception', 'Apache-2.0 WITH LLVM-exception'],
+      ['GPL-2 with Classpath-2.0 exception', 'GPL-2.0-only WITH Classpath-exception-2.0'],
+      ['GPL-3+ with GCC-runtime-3.1 exception', 'GPL-3.0-or-later WITH GCC-exception-3.1'],
+      ['GPL-2+ with Bison-2.2-exception', 'GPL-2.0-or-later WITH Bison-exception-2.2'],
+      // The license before WITH is mapped as any short name is.
+      ['GPL with Font exception', 'LicenseRef-GPL WITH Font-exception-2.0'],
+      ['MIT or GPL-2+ with Font exception', 'MIT OR GPL-2.0-or-later WITH Font-exception-2.0'],
+      ['GPL-2+ with Font exception, and Expat', '(GPL-2.0-or-later WITH Font-exception-2.0) AND MIT'],
+      // DEP-5's OpenSSL text is none of SPDX's project-specific OpenSSL exceptions.
+      ['GPL-2+ with OpenSSL exception', 'LicenseRef-GPL-2-or-later-with-OpenSSL-exception'],
+      ['GPL-2+ with OpenSSL-exception', 'LicenseRef-GPL-2-or-later-with-OpenSSL-exception'],
+      // No version where the list has several texts: not guessed.
+      ['GPL-3+ with GCC-runtime exception', 'LicenseRef-GPL-3-or-later-with-GCC-runtime-exception'],
+      ['GPL-2 with Classpath exception', 'LicenseRef-GPL-2-with-Classpath-exception'],
+      ['GPL-2+ with Autoconf exception', 'LicenseRef-GPL-2-or-later-with-Autoconf-exception'],
+      ['GPL-2+ with Font or OpenSSL exception', 'LicenseRef-GPL-2-or-later-with-Font-or-OpenSSL-exception'],
+    ]) {
+      const got = dep5LicenseExpression(synopsis as string);
+      assert.equal(got, want, synopsis);
+      // What the SBOM writers declare, with exceptions only from the SPDX list.
+      assert.ok(packageLicenseExpression({ license: got as string, ecosystem: 'deb' }) !== undefined, `${synopsis} -> ${got}`);
+    }
+    assert.equal(dep5LicenseExpression('GPL-2+ with exception'), undefined);
+    const listed = new Set(SPDX_EXCEPTION_IDS);
+    for (const [words, id] of Object.entries(DEP5_SPDX_EXCEPTIONS)) assert.ok(listed.has(id), `${words} -> ${id} is on the SPDX list`);
+  });
+
+  it('never throws on any text, and what it gives the SBOM writers take', () => {
+    const word = fc.oneof(
+      fc.constantFrom('with', 'With', 'exception', 'Exception', 'and', 'or', 'OR', 'AND', 'WITH', ',', '(', ')', '+'),
+      fc.constantFrom('Font', 'font-exception', 'OpenSSL-exception', 'LLVM', 'Classpath-2.0', 'GPL-2+', 'Expat', 'NONE', 'NOASSERTION'),
+      fc.constantFrom(
+        'LicenseRef-',
+        'LicenseRef-x',
+        'DocumentRef-a:LicenseRef-b',
+        'DocumentRef-a',
+        '-exception',
+        'GPL-4+',
+        'public-domain',
+      ),
+      fc.string({ maxLength: 8 }),
+    );
+    const text = fc.oneof(
+      fc.string(),
+      fc.array(word, { maxLength: 12 }).map((w) => w.join(' ')),
+      fc.array(word, { maxLength: 12 }).map((w) => w.join(', ')),
+    );
+    fc.assert(
+      fc.property(text, (s) => {
+        const e = dep5LicenseExpression(s);
+        if (e === undefined) return;
+        assert.ok(isSpdxLicenseExpression(e), `${JSON.stringify(s)} -> ${e}`);
+        assert.ok(packageLicenseExpression({ license: e, ecosystem: 'deb' }) !== undefined, `${JSON.stringify(s)} -> ${e}`);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(text, (synopsis) => {
+        const license = debCopyrightLicense(enc(`${FORMAT}\n\nFiles: *\nCopyright: x\nLicense: ${synopsis}\n`));
+        assert.ok(license === '' || packageLicenseExpression({ license, ecosystem: 'deb' }) !== undefined, `${synopsis} -> ${license}`);
+      }),
     );
   });
 
