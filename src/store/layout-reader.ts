@@ -176,7 +176,7 @@ export abstract class LayoutReader implements ContentStore {
       try {
         stored = await this.readManifest(stripRefName(entry));
       } catch (err) {
-        if (!isProvenantError(err, ...UNREADABLE_ENTRY)) throw err;
+        if (!isUnreadableEntry(err)) throw err;
         const claim = await this.#claimedSubject(entry);
         const listed = claim?.subject === subject && (options.artifactType === undefined || claim.artifactType === options.artifactType);
         if (listed) out.push(stripRefName(entry));
@@ -233,19 +233,18 @@ export abstract class LayoutReader implements ContentStore {
 }
 
 /**
- * What makes one entry of index.json unreadable rather than the layout or the operation: its
- * bytes are not a manifest or not its digest, its blob is missing or a link out of the layout,
- * or the file cannot be read. ABORTED and the rest still fail the listing.
+ * True when `err` makes one entry of index.json unreadable rather than the layout or the
+ * operation: its bytes are not a manifest or not its digest, its blob is missing or a link out of
+ * the layout, or the file refuses to be read (its permissions, a folder in its place). A file
+ * error of the machine (too many open files, a failing disk) and ABORTED still fail the listing:
+ * a copy must not leave a referrer behind because the machine was busy.
  */
-const UNREADABLE_ENTRY = [
-  'INVALID_MANIFEST',
-  'UNSUPPORTED_MEDIA_TYPE',
-  'DIGEST_MISMATCH',
-  'SIZE_MISMATCH',
-  'NOT_FOUND',
-  'UNSAFE_PATH',
-  'IO',
-] as const;
+function isUnreadableEntry(err: unknown): err is ProvenantError {
+  if (isProvenantError(err, 'INVALID_MANIFEST', 'UNSUPPORTED_MEDIA_TYPE', 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'NOT_FOUND', 'UNSAFE_PATH'))
+    return true;
+  const cause = isProvenantError(err, 'IO') ? (err.cause as NodeJS.ErrnoException | undefined)?.code : undefined;
+  return cause === 'EACCES' || cause === 'EPERM' || cause === 'EISDIR';
+}
 
 /** The descriptor a referrers listing gives for a manifest with a subject. */
 export function referrerDescriptor(stored: Stored): Descriptor {

@@ -156,10 +156,14 @@ export class LayoutStore extends LayoutReader {
       });
     await handle.close();
     const offset = options.offset ?? 0;
-    const prefix = offset > 0 ? createReadStream(path, { start: 0, end: offset - 1 }) : undefined;
+    const prefix = offset > 0 ? typedFileErrors(createReadStream(path, { start: 0, end: offset - 1 }), where) : undefined;
     // 1 MiB reads: large blobs move in fewer, larger chunks (fewer hash and socket calls).
     return verifyStream(
-      untilAborted(createReadStream(path, { start: offset, highWaterMark: 1 << 20 }), options.signal),
+      typedFileErrors(
+        untilAborted(createReadStream(path, { start: offset, highWaterMark: 1 << 20 }), options.signal),
+        where,
+        options.signal,
+      ),
       descriptor,
       where,
       prefix,
@@ -776,4 +780,16 @@ function layoutEntry(stored: Stored): Descriptor {
   const d = descriptorOf(stored);
   if (doc.artifactType !== undefined) d.artifactType = doc.artifactType;
   return d;
+}
+
+/**
+ * A file's read stream failing as its open does, with a typed error (IO, or ABORTED once `signal`
+ * has fired): a folder in a blob's place opens, and its first read failed with Node's bare EISDIR.
+ */
+async function* typedFileErrors(stream: ByteStream, where: string, signal?: AbortSignal): ByteStream {
+  try {
+    yield* stream;
+  } catch (err) {
+    throw fileError(err, where, signal);
+  }
 }

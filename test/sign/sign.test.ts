@@ -573,7 +573,10 @@ describe('signing with a key', () => {
           [bundleReferrer, false, 'malformed'],
         ],
       );
-      assert.match(tampered.checked[2]!.message!, /listed by the referrers lookup, it is not a readable manifest: blob sha256:[0-9a-f]+ has more than \d+ bytes, expected \d+/);
+      assert.match(
+        tampered.checked[2]!.message!,
+        /listed by the referrers lookup, it is not a readable manifest: blob sha256:[0-9a-f]+ has more than \d+ bytes, expected \d+/,
+      );
       assertVerified(tampered);
     });
   });

@@ -368,8 +368,12 @@ describe('LayoutStore', () => {
     const junk = new TextEncoder().encode('{"not":"a manifest"}');
     const junkDigest = digestOf(junk);
     await store.putBlob(bytesSource({ mediaType: MediaType.OciManifest, digest: junkDigest, size: junk.length }, junk));
+    // And one whose blob is a folder: it opens, and its first read fails.
+    const folderDigest = digestOf(new TextEncoder().encode('a folder stands here'));
+    fs.mkdirSync(join(dir, 'blobs', 'sha256', digestHex(folderDigest)));
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
     index.manifests.push({ mediaType: MediaType.OciManifest, digest: junkDigest, size: junk.length });
+    index.manifests.push({ mediaType: MediaType.OciManifest, digest: folderDigest, size: 20 });
     await writeFile(join(dir, 'index.json'), JSON.stringify(index));
 
     const warnings: string[] = [];
@@ -382,18 +386,20 @@ describe('LayoutStore', () => {
     const entry = index.manifests.find((m: { digest: string }) => m.digest === tampered.digest);
     assert.deepEqual(listed, entry);
     await assert.rejects(again.getManifest(listed.digest), (e: unknown) => isProvenantError(e, 'DIGEST_MISMATCH'));
-    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.equal(warnings.length, 3, warnings.join('\n'));
     const about = (d: string) => warnings.find((w) => w.includes(`manifest ${d}`)) ?? '';
     assert.match(about(tampered.digest), /DIGEST_MISMATCH|does not match|digest/);
     assert.match(about(tampered.digest), new RegExp(`listed as a referrer of ${made.root.digest}`));
     assert.match(about(junkDigest), /not a valid image manifest.*passed over while listing referrers/);
+    assert.match(about(folderDigest), /EISDIR.*passed over while listing referrers/);
+    await assert.rejects(again.getManifest(folderDigest), (e: unknown) => isProvenantError(e, 'IO'));
     // The filter applies to what the tampered bytes claim; the junk entry is named once per store.
     const sboms = await again.referrers(made.root.digest, { logger, artifactType: 'application/spdx+json' });
     assert.deepEqual(
       sboms.map((d) => d.digest),
       [sbom.digest],
     );
-    assert.equal(warnings.length, 2);
+    assert.equal(warnings.length, 3);
     assert.deepEqual(await again.referrers(made.manifests[0]!.digest, { logger }), []);
   });
 
