@@ -166,6 +166,8 @@ export {
   type Authority as PolicyAuthority,
   type AuthorityOutcome,
   type BuiltinCheck,
+  CEL_LIMITS,
+  type CelOptions,
   type Condition as PolicyCondition,
   compileCel,
   type EvaluateOptions as PolicyEvaluateOptions,

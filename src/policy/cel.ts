@@ -9,7 +9,9 @@
  */
 import { type CelInput, celEnv, isCelError, parse, plan, unparse } from '@bufbuild/cel';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { ProvenantError } from '../errors.ts';
 import { suggest } from '../yaml.ts';
+import { CEL_LIMITS, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -22,7 +24,18 @@ const TYPE_NAMES = new Set(['int', 'uint', 'double', 'bool', 'string', 'bytes', 
 /** A compiled condition. */
 export interface CelProgram {
   expression: string;
+  /**
+   * Evaluates the condition on `input`. A condition that is false, or that CEL cannot evaluate,
+   * is a result; one that runs out of its cost budget ({@link CEL_LIMITS}) throws
+   * `INVALID_CONFIG`: the policy is at fault, not the image.
+   */
   run(input: CelInput): { value: boolean } | { error: string };
+}
+
+/** Options of {@link compileCel}. */
+export interface CelOptions {
+  /** The cost units one evaluation may spend; {@link CEL_LIMITS}.costBudget when absent. */
+  costBudget?: number;
 }
 
 /** Why an expression does not compile: the message, and its 1-based line and column in the expression when known. */
@@ -38,11 +51,17 @@ const env = celEnv();
  * Parses `expression` and checks that it names only the variables above, so that a typo fails
  * when the policy is loaded rather than when an image is checked.
  */
-export function compileCel(expression: string): CelProgram | CelCompileError {
+export function compileCel(expression: string, options: CelOptions = {}): CelProgram | CelCompileError {
+  const budget = options.costBudget ?? CEL_LIMITS.costBudget;
+  if (expression.length > CEL_LIMITS.maxLength)
+    return { message: `the expression is ${expression.length} characters long; the limit is ${CEL_LIMITS.maxLength}` };
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(expression);
   } catch (err) {
+    // The parser recurses once per level of nesting: ((((... overflows the stack before any tree.
+    if (err instanceof RangeError)
+      return { message: `the expression nests too deeply to parse (at most ${CEL_LIMITS.maxDepth} levels are allowed)` };
     const e = err as { rawMessage?: unknown; message?: unknown; location?: { start?: { line?: number; column?: number } } };
     const message = typeof e.rawMessage === 'string' ? e.rawMessage : String(e.message ?? err);
     const start = e.location?.start;
@@ -51,6 +70,10 @@ export function compileCel(expression: string): CelProgram | CelCompileError {
     if (typeof start?.column === 'number') out.column = start.column;
     return out;
   }
+  if (parsed.expr === undefined) return { message: 'the expression is empty' };
+  // Before the checks below, which recurse over the tree.
+  const tooLarge = staticLimitProblem(parsed.expr);
+  if (tooLarge !== undefined) return { message: tooLarge };
   const unknown = freeVariables(parsed.expr).filter((v) => !(CEL_VARIABLES as readonly string[]).includes(v) && !TYPE_NAMES.has(v));
   if (unknown.length > 0) {
     return {
@@ -61,7 +84,7 @@ export function compileCel(expression: string): CelProgram | CelCompileError {
   if (mistake !== undefined) return mistake;
   let program: ReturnType<typeof plan>;
   try {
-    program = plan(env, parsed);
+    program = plan(meteredEnv, instrument(parsed.expr));
   } catch (err) {
     return { message: err instanceof Error ? err.message : String(err) };
   }
@@ -69,12 +92,21 @@ export function compileCel(expression: string): CelProgram | CelCompileError {
     expression,
     run(input) {
       let result: unknown;
+      let exhausted: boolean;
       try {
-        result = program(input as Record<string, CelInput>);
+        ({ result, exhausted } = withBudget(budget, () => program(input as Record<string, CelInput>)));
       } catch (err) {
         // @bufbuild/cel returns its errors; a throw is a bug of its own, reported the same way.
         return { error: err instanceof Error ? err.message : String(err) };
       }
+      if (exhausted)
+        throw new ProvenantError(
+          'INVALID_CONFIG',
+          `the CEL condition ${short(expression.trim())} exceeds its cost budget of ${budget.toLocaleString('en')} units`,
+          {
+            hint: 'a condition may take a bounded amount of work (docs/policy.md, "Limits"): iterate over fewer nested lists, or build smaller strings and lists',
+          },
+        );
       if (isCelError(result)) return { error: result.message };
       if (typeof result !== 'boolean') return { error: `the condition evaluates to ${describeValue(result)}, not to true or false` };
       return { value: result };

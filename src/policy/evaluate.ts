@@ -20,7 +20,7 @@
  * Signatures are verified with src/sign (verifyImage): every storage, cosign 2 and 3.
  */
 import { printableLine } from '../bytes.ts';
-import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
@@ -481,7 +481,18 @@ async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: r
     const one = { source: cand.source, predicateType: s.predicateType };
     if (c.kind === 'none') statements.push({ ...one, passed: true, message: 'verified' });
     else if (c.kind === 'cel') {
-      const r = c.program.run(celInput(s, ctx.now) as never);
+      let r: ReturnType<typeof c.program.run>;
+      try {
+        r = c.program.run(celInput(s, ctx.now) as never);
+      } catch (err) {
+        // The condition ran out of its budget: say which rule's, and where it is written.
+        if (!isProvenantError(err)) throw err;
+        throw new ProvenantError(err.code, `attestation ${JSON.stringify(rule.name)}: ${err.message}`, {
+          where: c.where,
+          hint: err.hint,
+          cause: err,
+        });
+      }
       if ('error' in r)
         statements.push({ ...one, passed: false, message: `the condition could not be evaluated: ${r.error}`, error: r.error });
       else

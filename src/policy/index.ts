@@ -1,4 +1,5 @@
-export { CEL_VARIABLES, type CelCompileError, type CelProgram, compileCel } from './cel.ts';
+export { CEL_VARIABLES, type CelCompileError, type CelOptions, type CelProgram, compileCel } from './cel.ts';
+export { CEL_LIMITS } from './cel-limits.ts';
 export {
   type AttestationOutcome,
   type AuthorityOutcome,

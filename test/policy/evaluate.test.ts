@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { statement } from '../../src/attest/storage.ts';
+import { isProvenantError } from '../../src/errors.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { evaluatePolicies, type PolicyReport } from '../../src/policy/evaluate.ts';
 import { parsePolicies } from '../../src/policy/load.ts';
@@ -293,6 +294,21 @@ describe('CEL conditions', () => {
       'predicateType == "https://slsa.dev/provenance/v1" && statement._type == "https://in-toto.io/Statement/v1" && subject[0].name == "registry.test/acme/app" && now > timestamp("2026-01-01T00:00:00Z")',
     );
     assert.equal(vars.passed, true, vars.message);
+  });
+
+  it('a condition that runs out of its cost budget stops the evaluation, naming its rule and place', async () => {
+    const img = await attested((d) => [provenance(d)]);
+    // Each map doubles the string: 2^60 characters, were it not stopped.
+    const expr = `[predicate.runDetails.builder.id]${'.map(v, v + v)'.repeat(60)}.size() > 0`;
+    await assert.rejects(evaluatePolicies(img.layout, img.digest, REF, await load(keyPolicy(rule(expr))), { now: NOW }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.match(
+        err.message,
+        /^attestation "cond": the CEL condition \[predicate\.runDetails.* exceeds its cost budget of 10,000,000 units$/,
+      );
+      assert.match(err.where ?? '', /^policy\.yaml:\d+:\d+$/);
+      return true;
+    });
   });
 
   it('JSON keys named constructor and __proto__ are keys like any other', async () => {

@@ -1,0 +1,333 @@
+/**
+ * Bounds on the work of a CEL condition. A policy may come from a place its user does not
+ * control (a repository's policy file), and @bufbuild/cel has no cost limit of its own: nested
+ * macros over lists, strings or lists grown inside a macro and huge literals would make a
+ * verification run for hours or exhaust memory. Kubernetes bounds CEL the same two ways
+ * (https://kubernetes.io/docs/reference/using-api/cel/#resource-constraints):
+ *
+ * - statically, when the policy loads: the expression's length, its syntax tree's size and depth,
+ *   and how deeply comprehensions (`all`, `exists`, `exists_one`, `map`, `filter`) nest;
+ * - at evaluation, with a cost budget that every step draws on, the step stopped when it runs out.
+ *
+ * @bufbuild/cel has no hook into its evaluator, but the places all work passes through can be
+ * wrapped: every function and operator other than `&&`, `||`, `?:` and indexing is an overload
+ * of the environment (each is wrapped here to charge its operands and its result), and the
+ * syntax tree is planned as written, so a comprehension's range and loop condition, and an
+ * index, are wrapped here in calls that charge them. What no call and no iteration pays for (a
+ * field selection, a literal, `&&`) is bounded by the size of the tree, evaluated once per
+ * charged iteration at most.
+ */
+import { type CelFunc, type CelInput, CelScalar, celEnv, celFunc, celList, isCelList, isCelMap, parse, plan } from '@bufbuild/cel';
+
+type Expr = NonNullable<ReturnType<typeof parse>['expr']>;
+type CelFuncCall = CelFunc['call'];
+
+/** The limits of one CEL condition; docs/policy.md lists them. */
+export const CEL_LIMITS = {
+  /** Characters of the expression. */
+  maxLength: 10_000,
+  /** Nodes of the syntax tree, macros expanded. */
+  maxNodes: 5_000,
+  /** Depth of the syntax tree, macros expanded. */
+  maxDepth: 100,
+  /** Comprehensions (macros over a list or a map) inside one another. */
+  maxComprehensionNesting: 3,
+  /** Cost units of one evaluation: see {@link chargeCall} for what a step costs. */
+  costBudget: 10_000_000,
+} as const;
+
+/** Why a tree breaks a static limit, or undefined. Iterative: a deep tree must not overflow the stack here. */
+export function staticLimitProblem(root: Expr): string | undefined {
+  let nodes = 0;
+  const stack: { e: Expr; depth: number; nesting: number }[] = [{ e: root, depth: 1, nesting: 0 }];
+  while (stack.length > 0) {
+    const { e, depth, nesting } = stack.pop()!;
+    nodes += 1;
+    if (nodes > CEL_LIMITS.maxNodes) return `the expression has more than ${CEL_LIMITS.maxNodes} nodes (macros expanded)`;
+    if (depth > CEL_LIMITS.maxDepth) return `the expression nests more than ${CEL_LIMITS.maxDepth} levels deep (macros expanded)`;
+    if (nesting > CEL_LIMITS.maxComprehensionNesting)
+      return `the expression nests more than ${CEL_LIMITS.maxComprehensionNesting} macros over lists or maps (all, exists, exists_one, map, filter) inside one another`;
+    // What a comprehension evaluates per element (its condition and step) is nested in it; its
+    // range, initial value and result are evaluated once, and a macro on another's result is a chain.
+    const k = e.exprKind;
+    const body = k.case === 'comprehensionExpr' ? [k.value.loopCondition, k.value.loopStep] : [];
+    for (const c of childrenOf(e)) stack.push({ e: c, depth: depth + 1, nesting: body.includes(c) ? nesting + 1 : nesting });
+  }
+  return undefined;
+}
+
+function childrenOf(e: Expr): Expr[] {
+  const k = e.exprKind;
+  switch (k.case) {
+    case 'selectExpr':
+      return k.value.operand === undefined ? [] : [k.value.operand];
+    case 'callExpr':
+      return [...(k.value.target === undefined ? [] : [k.value.target]), ...k.value.args];
+    case 'listExpr':
+      return [...k.value.elements];
+    case 'structExpr':
+      return k.value.entries.flatMap((x) => [...(x.keyKind.case === 'mapKey' ? [x.keyKind.value] : []), ...(x.value ? [x.value] : [])]);
+    case 'comprehensionExpr': {
+      const c = k.value;
+      return [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].filter((x) => x !== undefined);
+    }
+    default:
+      return [];
+  }
+}
+
+function countNodes(e: Expr | undefined): number {
+  let n = 0;
+  const stack = e === undefined ? [] : [e];
+  while (stack.length > 0) {
+    n += 1;
+    stack.push(...childrenOf(stack.pop()!));
+  }
+  return n;
+}
+
+// Names no expression can call: the parser reads no identifier starting with @.
+const RANGE = '@provenant.range';
+const ITERATION = '@provenant.iteration';
+const LOOKUP = '@provenant.index';
+
+/**
+ * A copy of `root` in which every comprehension charges the budget: its range once (the
+ * evaluator copies it), and each iteration the size of its loop condition and step (the nodes an
+ * iteration evaluates, apart from the calls that charge themselves). Indexing (`a[k]`) becomes
+ * a call too: @bufbuild/cel looks a number up in a map by reading every key (a JSON object's
+ * keys are strings, and the lookup is for a uint among them), which a loop would repeat unpaid.
+ */
+export function instrument(root: Expr): Expr {
+  const copy = (e: Expr): Expr => {
+    const k = e.exprKind;
+    switch (k.case) {
+      case 'selectExpr':
+        return k.value.operand === undefined
+          ? e
+          : { ...e, exprKind: { case: k.case, value: { ...k.value, operand: copy(k.value.operand) } } };
+      case 'callExpr': {
+        if (k.value.function === '_[_]' && k.value.target === undefined && k.value.args.length === 2)
+          return call(e, LOOKUP, k.value.args.map(copy));
+        const value = { ...k.value, args: k.value.args.map(copy) };
+        if (k.value.target !== undefined) value.target = copy(k.value.target);
+        return { ...e, exprKind: { case: k.case, value } };
+      }
+      case 'listExpr':
+        return { ...e, exprKind: { case: k.case, value: { ...k.value, elements: k.value.elements.map(copy) } } };
+      case 'structExpr':
+        return {
+          ...e,
+          exprKind: {
+            case: k.case,
+            value: {
+              ...k.value,
+              entries: k.value.entries.map((x) => ({
+                ...x,
+                keyKind: x.keyKind.case === 'mapKey' ? { case: 'mapKey', value: copy(x.keyKind.value) } : x.keyKind,
+                ...(x.value === undefined ? {} : { value: copy(x.value) }),
+              })),
+            },
+          },
+        };
+      case 'comprehensionExpr': {
+        const c = k.value;
+        if (c.iterRange === undefined || c.loopCondition === undefined) return e;
+        const perIteration = countNodes(c.loopCondition) + countNodes(c.loopStep);
+        const value = {
+          ...c,
+          iterRange: call(c.iterRange, RANGE, [copy(c.iterRange)]),
+          loopCondition: call(c.loopCondition, ITERATION, [copy(c.loopCondition), intConst(c.loopCondition, perIteration)]),
+        };
+        if (c.accuInit !== undefined) value.accuInit = copy(c.accuInit);
+        if (c.loopStep !== undefined) value.loopStep = copy(c.loopStep);
+        if (c.result !== undefined) value.result = copy(c.result);
+        return { ...e, exprKind: { case: k.case, value } };
+      }
+      default:
+        return e;
+    }
+  };
+  return copy(root);
+}
+
+function call(at: Expr, fn: string, args: Expr[]): Expr {
+  return { ...at, exprKind: { case: 'callExpr', value: { $typeName: 'cel.expr.Expr.Call', function: fn, args } } };
+}
+
+function intConst(at: Expr, n: number): Expr {
+  return {
+    ...at,
+    exprKind: { case: 'constExpr', value: { $typeName: 'cel.expr.Constant', constantKind: { case: 'int64Value', value: BigInt(n) } } },
+  };
+}
+
+// ---- the budget ----------------------------------------------------------------------------------
+
+/** Thrown through the evaluator when the budget runs out; it turns the whole evaluation into an error. */
+class BudgetExhausted extends Error {}
+
+/** The budget of the evaluation under way (evaluation is synchronous: one at a time). */
+let meter: { spent: number; limit: number } | undefined;
+
+function charge(units: number): void {
+  if (meter === undefined) return;
+  meter.spent += units;
+  if (meter.spent > meter.limit) throw new BudgetExhausted();
+}
+
+/** The units left, as a cap for measuring a value: measuring never costs more than it may charge. */
+function left(): number {
+  return meter === undefined ? Number.MAX_SAFE_INTEGER : Math.max(0, meter.limit - meter.spent) + 1;
+}
+
+/**
+ * Runs `evaluate` on a fresh budget of `limit` units. `exhausted` is true when it ran out; the
+ * evaluator then gave up at the step that overdrew it (its result is an error to ignore).
+ */
+export function withBudget<T>(limit: number, evaluate: () => T): { result: T; exhausted: boolean; spent: number } {
+  const previous = meter;
+  const mine = { spent: 0, limit };
+  meter = mine;
+  try {
+    const result = evaluate();
+    return { result, exhausted: mine.spent > limit, spent: mine.spent };
+  } finally {
+    meter = previous;
+  }
+}
+
+/**
+ * The size of a value in units: 1 for a scalar, its length for a string or bytes (plus 1), its
+ * elements' (keys' and values') sizes for a list or map (plus 1). Counting stops at `cap`, so
+ * measuring costs no more than the charge it leads to.
+ */
+function sizeOf(v: unknown, cap: number): number {
+  let n = 0;
+  const stack: unknown[] = [v];
+  while (stack.length > 0 && n < cap) {
+    const x = stack.pop();
+    n += 1;
+    if (typeof x === 'string') n += x.length;
+    else if (x instanceof Uint8Array) n += x.length;
+    else if (isCelList(x)) {
+      for (const e of x) {
+        stack.push(e);
+        if (stack.length + n >= cap) break;
+      }
+    } else if (isCelMap(x)) {
+      for (const [key, value] of x) {
+        stack.push(key, value);
+        if (stack.length + n >= cap) break;
+      }
+    }
+  }
+  return Math.min(n + stack.length, cap);
+}
+
+/** The smaller of two values' sizes, measured in steps that double, so that the work is that of the smaller. */
+function smallerSize(a: unknown, b: unknown): number {
+  const cap = left();
+  for (let step = 64; ; step *= 2) {
+    const limit = Math.min(step, cap);
+    const sa = sizeOf(a, limit);
+    const sb = sizeOf(b, limit);
+    if (sa < limit || sb < limit || limit === cap) return Math.min(sa, sb);
+  }
+}
+
+/** Length of a string or bytes, entries of a list or map: what a result holds new, or 0. */
+function lengthOf(v: unknown): number {
+  if (typeof v === 'string' || v instanceof Uint8Array) return v.length;
+  if (isCelList(v) || isCelMap(v)) return v.size;
+  return 0;
+}
+
+/**
+ * What a call costs before it runs, in units: 1, plus what it may read of its operands. Most
+ * functions read all of them (their sizes); the exceptions are those that read less (`size` of a
+ * list or map, `+`, which @bufbuild/cel does by reference for lists and V8 by rope for strings,
+ * `==` and `!=`, which stop at the smaller operand, a lookup in a map) or more (`in` on a list
+ * compares with each element, `matches` runs a regular expression over the text, linear in
+ * both: RE2).
+ */
+function chargeCall(name: string, target: unknown, args: readonly unknown[]): void {
+  const operands = target === undefined ? args : [target, ...args];
+  let cost = 1;
+  switch (name) {
+    case 'size':
+      cost += operands.reduce<number>((n, x) => n + (typeof x === 'string' ? x.length : 0), 0);
+      break;
+    case '_+_':
+      break;
+    case '_==_':
+    case '_!=_':
+      cost += smallerSize(operands[0], operands[1]);
+      break;
+    case '@in': {
+      const [x, range] = operands;
+      const needle = sizeOf(x, left());
+      if (isCelMap(range)) cost += needle + (typeof x === 'string' ? 0 : range.size);
+      else if (isCelList(range)) cost += range.size * needle;
+      break;
+    }
+    case 'matches': {
+      const [text, pattern] = operands;
+      cost += typeof text === 'string' && typeof pattern === 'string' ? (text.length + 1) * (Math.ceil(pattern.length / 16) + 1) : 1;
+      break;
+    }
+    default:
+      for (const x of operands) cost += sizeOf(x, left());
+  }
+  charge(cost);
+}
+
+/** `f` with the same signature, charging its calls. */
+function metered(f: CelFunc): CelFunc {
+  const inner: CelFuncCall = f.call.bind(f);
+  // A wrapper that is `f` but for `call`: the resolver keys an overload by its id, so this one
+  // replaces f in the environment. A throw from `call` is not caught by the evaluator until its
+  // top (a throw from a function's implementation would be, and turned into a CEL error).
+  const callMetered: CelFuncCall = (id, target, args) => {
+    chargeCall(f.name, target, args);
+    let result = inner(id, target, args);
+    // `+` of lists gives a view of both that reads through every list before it: built by `map`
+    // or `filter`, a chain as long as the list, which each read walks (quadratic, and charged as
+    // linear). A copy costs what it is charged.
+    if (f.name === '_+_' && isCelList(result)) result = celList(Array.from(result));
+    if (result !== undefined) charge(lengthOf(result));
+    return result;
+  };
+  return Object.create(f, { call: { value: callMetered } });
+}
+
+/** A function of the instrumentation: `impl` charges and returns the value `call` gives back. */
+function meterFunc(name: string, arity: number, impl: CelFuncCall): CelFunc {
+  // The signature is never checked (impl replaces the call that would check it).
+  const f = celFunc(name, Array(arity).fill(CelScalar.DYN), CelScalar.DYN, (v: unknown) => v as never);
+  return Object.create(f, { call: { value: impl } });
+}
+
+const standard = celEnv();
+
+/** `m[k]` as @bufbuild/cel evaluates it (the same value, the same errors), for {@link LOOKUP}. */
+const index = plan(standard, parse('m[k]'));
+
+/** @bufbuild/cel's standard environment, every function metered, plus the instrumentation's. */
+export const meteredEnv = celEnv({
+  funcs: [
+    ...[...standard.funcs].map(metered),
+    meterFunc(RANGE, 1, (_id, _target, args) => {
+      charge(1 + lengthOf(args[0]));
+      return args[0];
+    }),
+    meterFunc(LOOKUP, 2, (_id, _target, [m, k]) => {
+      charge(1 + (isCelMap(m) && typeof k !== 'string' ? m.size : 0));
+      return index({ m, k } as Record<string, CelInput>);
+    }),
+    meterFunc(ITERATION, 2, (_id, _target, args) => {
+      charge(Number(args[1]));
+      return args[0];
+    }),
+  ],
+});

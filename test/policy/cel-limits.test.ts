@@ -1,0 +1,167 @@
+/**
+ * The bounds on a CEL condition's work (docs/policy.md, "Limits"): static limits refused when
+ * the expression compiles, and a cost budget that stops an evaluation as a typed error, however
+ * the expression spends it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { celEnv, isCelError, parse, plan } from '@bufbuild/cel';
+import fc from 'fast-check';
+import { isProvenantError } from '../../src/errors.ts';
+import { celInput, compileCel } from '../../src/policy/cel.ts';
+import { CEL_LIMITS } from '../../src/policy/cel-limits.ts';
+
+const input = (predicate: unknown) =>
+  celInput(
+    { type: 'https://in-toto.io/Statement/v1', predicateType: 'x', subjects: [{ name: 'a', digest: { sha256: '0' } }], predicate },
+    new Date(0),
+  ) as never;
+
+const thousand = { xs: Array.from({ length: 1000 }, (_, i) => i), s: 'ab' };
+
+function compiled(expression: string, costBudget?: number) {
+  const program = compileCel(expression, costBudget === undefined ? {} : { costBudget });
+  assert.ok('run' in program, JSON.stringify(program));
+  return program;
+}
+
+/**
+ * Asserts that `expression` runs out of its budget: INVALID_CONFIG, naming the expression and the
+ * budget. A budget smaller than the default keeps the test short where the default is not the point.
+ */
+function refused(expression: string, predicate: unknown = thousand, costBudget?: number) {
+  const budget = (costBudget ?? CEL_LIMITS.costBudget).toLocaleString('en');
+  assert.throws(
+    () => compiled(expression, costBudget).run(input(predicate)),
+    (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.match(err.message, new RegExp(`^the CEL condition .* exceeds its cost budget of ${budget} units$`));
+      assert.ok(err.message.includes(expression.slice(0, 40)), err.message);
+      return true;
+    },
+  );
+}
+
+describe('CEL cost budget', () => {
+  it('stops comprehensions nested over large lists (10^9 iterations)', () => {
+    refused('predicate.xs.all(x, predicate.xs.all(y, predicate.xs.all(z, true)))');
+    refused('predicate.xs.all(x, predicate.xs.exists(y, y < 0 && x < 0) || true)', thousand, 1_000_000);
+  });
+
+  it('stops strings and lists that double in chained macros', () => {
+    const doubling = (seed: string) => `${seed}${'.map(v, v + v)'.repeat(60)}.size() > 0`;
+    refused(doubling('[predicate.s]'));
+    refused(doubling('[predicate.xs]'), thousand, 1_000_000);
+    refused(doubling('[b"ab"]'), thousand, 1_000_000);
+  });
+
+  it('charges the work of one call by its operands: equality and membership over large values', () => {
+    refused('predicate.xs.all(x, predicate.xs.all(y, predicate.xs == predicate.xs))', thousand, 1_000_000);
+    refused('predicate.xs.all(x, predicate.xs.all(y, y in predicate.xs))', thousand, 1_000_000);
+    // A number looked up in a map of string keys reads every key.
+    const big = { ...thousand, m: Object.fromEntries(thousand.xs.map((i) => [`k${i}`, i])) };
+    refused('predicate.xs.all(x, predicate.xs.all(y, !(1 in predicate.m)))', big, 1_000_000);
+    refused('predicate.xs.all(x, predicate.xs.all(y, predicate.m[1] == 0 || true))', big, 1_000_000);
+  });
+
+  it('charges each evaluation of a literal inside a loop', () => {
+    const literal = `[${Array.from({ length: 1500 }, (_, i) => i).join(',')}]`;
+    refused(`predicate.xs.all(x, predicate.xs.all(y, ${literal} != []))`, thousand, 1_000_000);
+  });
+
+  it('leaves ordinary conditions on large inputs alone, with the same results', () => {
+    const packages = Array.from({ length: 3000 }, (_, i) => ({ name: `pkg-${i}`, version: `1.0.${i}` }));
+    const run = (e: string) => compiled(e).run(input({ packages, m: { a: 1 } }));
+    assert.deepEqual(run('predicate.packages.all(p, p.name.startsWith("pkg-") && p.version.matches("^1[.]0[.][0-9]+$"))'), {
+      value: true,
+    });
+    assert.deepEqual(run('predicate.packages.map(p, p.name).exists(n, n == "pkg-2999")'), { value: true });
+    assert.deepEqual(run('predicate.packages.filter(p, p.version.endsWith(".7")).size() == 1'), { value: true });
+    assert.deepEqual(run('predicate.packages[2999].name == "pkg-2999" && predicate["m"].a == 1'), { value: true });
+    // An error of @bufbuild/cel's own (its message for a missing number key), not the budget.
+    assert.ok('error' in run('predicate.m[1] == 1'));
+  });
+});
+
+describe('CEL static limits', () => {
+  const refusedAtCompile = (expression: string, message: RegExp) => {
+    const r = compileCel(expression);
+    assert.ok(!('run' in r), `${expression.slice(0, 40)} compiled`);
+    assert.match(r.message, message);
+  };
+
+  it('refuses expressions too long, too large, too deep or too nested, before evaluating them', () => {
+    refusedAtCompile(`"${'a'.repeat(CEL_LIMITS.maxLength)}" != ""`, /is 10008 characters long; the limit is 10000/);
+    refusedAtCompile(`${'(1 + '.repeat(1500)}1${')'.repeat(1500)} > 0`, /nests too deeply to parse|nests more than 100 levels/);
+    refusedAtCompile(`predicate${'.a'.repeat(150)} == 1`, /nests more than 100 levels deep/);
+    refusedAtCompile(`${Array(150).fill('1').join(' + ')} == 1`, /nests more than 100 levels deep/);
+    // Macros expand: each `[].all(v,v)` is a comprehension of 8 nodes.
+    refusedAtCompile(`size([${Array(700).fill('[].all(v,v)').join(',')}]) > 0`, /more than 5000 nodes \(macros expanded\)/);
+    refusedAtCompile(
+      'predicate.xs.all(a, predicate.xs.all(b, predicate.xs.all(c, predicate.xs.all(d, true))))',
+      /nests more than 3 macros/,
+    );
+    // Three levels are allowed, and so is a chain of macros (each over the last one's result).
+    assert.ok('run' in compileCel('predicate.xs.all(a, predicate.xs.all(b, predicate.xs.all(c, true)))'));
+    assert.ok('run' in compileCel(`[1]${'.map(v, v)'.repeat(20)}.size() == 1`));
+  });
+});
+
+// ---- random expressions -------------------------------------------------------------------------
+
+const expressions = fc.letrec<{ e: string }>((tie) => ({
+  e: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constantFrom('1', '0', '-2', '2.5', 'true', 'false', 'null', '"a"', '""', 'b"x"', '[]', '{}', 'predicate.xs', 'predicate.s'),
+    fc.constantFrom('predicate.m', 'predicate.xs[1]', 'predicate.m.k', 'subject', 'x', 'y', 'now', '[1, 2, 3]', '{"k": [1]}'),
+    fc
+      .tuple(fc.constantFrom('!', '-', 'size', 'string', 'int', 'type', 'has'), tie('e'))
+      .map(([op, e]) => (/^[a-z]/.test(op) ? `${op}(${e})` : `${op}${e}`)),
+    fc
+      .tuple(tie('e'), fc.constantFrom('+', '*', '-', '==', '!=', '<', '&&', '||', 'in', '%', '/'), tie('e'))
+      .map(([a, op, b]) => `(${a} ${op} ${b})`),
+    fc.tuple(tie('e'), tie('e')).map(([a, b]) => `${a}[${b}]`),
+    fc.tuple(tie('e'), tie('e'), tie('e')).map(([a, b, c]) => `(${a} ? ${b} : ${c})`),
+    fc.tuple(tie('e'), fc.constantFrom('contains', 'startsWith', 'endsWith', 'matches'), tie('e')).map(([a, f, b]) => `${a}.${f}(${b})`),
+    fc
+      .tuple(tie('e'), fc.constantFrom('all', 'exists', 'exists_one', 'map', 'filter'), fc.constantFrom('x', 'y'), tie('e'))
+      .map(([a, m, v, b]) => `${a}.${m}(${v}, ${b})`),
+  ),
+})).e;
+
+describe('CEL conditions on random expressions', () => {
+  const small = { xs: [1, 2, 3], s: 'ab', m: { k: [1] } };
+
+  it('evaluate to a result, or stop at the budget as a typed error: nothing else escapes', () => {
+    fc.assert(
+      fc.property(expressions, fc.integer({ min: 1, max: 2000 }), (e, budget) => {
+        const p = compileCel(e, { costBudget: budget });
+        if (!('run' in p)) return;
+        try {
+          const r = p.run(input({ ...small, xs: Array.from({ length: 40 }, (_, i) => i), s: 'ab'.repeat(40) }));
+          assert.ok(('value' in r && typeof r.value === 'boolean') || ('error' in r && typeof r.error === 'string'));
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_CONFIG'), `${e}: ${String(err)}`);
+          assert.match(err.message, new RegExp(`exceeds its cost budget of ${budget.toLocaleString('en')} units$`));
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('give what @bufbuild/cel gives without the budget', () => {
+    const env = celEnv();
+    fc.assert(
+      fc.property(expressions, (e) => {
+        const p = compileCel(e);
+        if (!('run' in p)) return;
+        const plain = plan(env, parse(e))(input(small) as never);
+        const ours = p.run(input(small));
+        if (typeof plain === 'boolean') assert.deepEqual(ours, { value: plain }, e);
+        else if (isCelError(plain)) assert.deepEqual(ours, { error: plain.message }, e);
+        else assert.ok('error' in ours, e);
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
