@@ -133,6 +133,7 @@ describe('CEL conditions on random expressions', () => {
   const small = { xs: [1, 2, 3], s: 'ab', m: { k: [1] } };
 
   it('evaluate to a result, or stop at the budget as a typed error: nothing else escapes', () => {
+    const seen = { result: 0, stopped: 0 };
     fc.assert(
       fc.property(expressions, fc.integer({ min: 1, max: 2000 }), (e, budget) => {
         const p = compileCel(e, { costBudget: budget });
@@ -140,12 +141,41 @@ describe('CEL conditions on random expressions', () => {
         try {
           const r = p.run(input({ ...small, xs: Array.from({ length: 40 }, (_, i) => i), s: 'ab'.repeat(40) }));
           assert.ok(('value' in r && typeof r.value === 'boolean') || ('error' in r && typeof r.error === 'string'));
+          seen.result += 1;
         } catch (err) {
           assert.ok(isProvenantError(err, 'INVALID_CONFIG'), `${e}: ${String(err)}`);
           assert.match(err.message, new RegExp(`exceeds its cost budget of ${budget.toLocaleString('en')} units$`));
+          seen.stopped += 1;
         }
       }),
       { numRuns: 400 },
+    );
+    // Both ways out were taken: the generator reaches the budget, and does not only reach it.
+    assert.ok(seen.result > 0 && seen.stopped > 0, JSON.stringify(seen));
+  });
+
+  it('random text and token soup compile to a program or an error, and never escape the budget', () => {
+    const token = fc.constantFrom('(', ')', '[', ']', '{', '}', '.', ',', '?', ':', '!', '-', '+', '*', '==', '&&', '||', ' in ');
+    const word = fc.constantFrom('all(x,', 'map(x,', 'exists(y,', 'x', 'y', 'predicate.xs', 'predicate.s', '"a"', '1', 'true', 'size');
+    const text = fc.oneof(
+      fc.string({ maxLength: 80 }),
+      fc.array(fc.oneof(token, word), { maxLength: 40 }).map((t) => t.join('')),
+    );
+    fc.assert(
+      fc.property(text, (e) => {
+        const p = compileCel(e, { costBudget: 500 });
+        if (!('run' in p)) {
+          assert.equal(typeof p.message, 'string');
+          return;
+        }
+        try {
+          const r = p.run(input(small));
+          assert.ok('value' in r || 'error' in r);
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_CONFIG'), `${e}: ${String(err)}`);
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 
