@@ -34,7 +34,25 @@ export const CEL_LIMITS = {
   maxComprehensionNesting: 3,
   /** Cost units of one evaluation: see {@link chargeCall} for what a step costs. */
   costBudget: 10_000_000,
+  /**
+   * Cost units of all the evaluations of one verification (every condition on every statement):
+   * a policy of a thousand conditions each just inside {@link costBudget} is still refused.
+   */
+  totalCostBudget: 50_000_000,
 } as const;
+
+/** A budget that several evaluations draw on together: {@link CEL_LIMITS}.totalCostBudget for one verification. */
+export interface CelBudget {
+  /** Units spent so far. */
+  spent: number;
+  /** Units it holds. */
+  readonly limit: number;
+}
+
+/** A budget of `limit` units, none spent. */
+export function celBudget(limit: number = CEL_LIMITS.totalCostBudget): CelBudget {
+  return { spent: 0, limit };
+}
 
 /** Why a tree breaks a static limit, or undefined. Iterative: a deep tree must not overflow the stack here. */
 export function staticLimitProblem(root: Expr): string | undefined {
@@ -246,7 +264,7 @@ function lengthOf(v: unknown): number {
 /**
  * What a call costs before it runs, in units: 1, plus what it may read of its operands. Most
  * functions read all of them (their sizes); the exceptions are those that read less (`size` of a
- * list or map, `+`, which @bufbuild/cel does by reference for lists and V8 by rope for strings,
+ * list or map, `type`, `dyn`, `+`, which @bufbuild/cel does by reference and V8 by rope,
  * `==` and `!=`, which stop at the smaller operand, a lookup in a map) or more (`in` on a list
  * compares with each element, `matches` runs a regular expression over the text, linear in
  * both: RE2).
@@ -259,6 +277,8 @@ function chargeCall(name: string, target: unknown, args: readonly unknown[]): vo
       cost += operands.reduce<number>((n, x) => n + (typeof x === 'string' ? x.length : 0), 0);
       break;
     case '_+_':
+    case 'type':
+    case 'dyn':
       break;
     case '_==_':
     case '_!=_':
@@ -288,14 +308,19 @@ function metered(f: CelFunc): CelFunc {
   // A wrapper that is `f` but for `call`: the resolver keys an overload by its id, so this one
   // replaces f in the environment. A throw from `call` is not caught by the evaluator until its
   // top (a throw from a function's implementation would be, and turned into a CEL error).
+  //
+  // The charge follows the call: a group of overloads tries each in turn, and one whose signature
+  // does not match answers undefined at once (charged first, `>=` would cost its 14 overloads).
+  // One call's work is bounded by its operands, which exist (and were charged) already.
   const callMetered: CelFuncCall = (id, target, args) => {
-    chargeCall(f.name, target, args);
     let result = inner(id, target, args);
+    if (result === undefined) return result;
     // `+` of lists gives a view of both that reads through every list before it: built by `map`
     // or `filter`, a chain as long as the list, which each read walks (quadratic, and charged as
     // linear). A copy costs what it is charged.
     if (f.name === '_+_' && isCelList(result)) result = celList(Array.from(result));
-    if (result !== undefined) charge(lengthOf(result));
+    chargeCall(f.name, target, args);
+    charge(lengthOf(result));
     return result;
   };
   return Object.create(f, { call: { value: callMetered } });

@@ -11,7 +11,7 @@ import { type CelInput, celEnv, isCelError, parse, plan, unparse } from '@bufbui
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ProvenantError } from '../errors.ts';
 import { suggest } from '../yaml.ts';
-import { CEL_LIMITS, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
+import { CEL_LIMITS, type CelBudget, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -26,10 +26,11 @@ export interface CelProgram {
   expression: string;
   /**
    * Evaluates the condition on `input`. A condition that is false, or that CEL cannot evaluate,
-   * is a result; one that runs out of its cost budget ({@link CEL_LIMITS}) throws
+   * is a result; one that runs out of its cost budget ({@link CEL_LIMITS}), or of `shared` (what
+   * the conditions of one verification may spend together, which this evaluation draws on), throws
    * `INVALID_CONFIG`: the policy is at fault, not the image.
    */
-  run(input: CelInput): { value: boolean } | { error: string };
+  run(input: CelInput, shared?: CelBudget): { value: boolean } | { error: string };
 }
 
 /** Options of {@link compileCel}. */
@@ -90,23 +91,37 @@ export function compileCel(expression: string, options: CelOptions = {}): CelPro
   }
   return {
     expression,
-    run(input) {
+    run(input, shared) {
+      const left = shared === undefined ? budget : Math.max(0, shared.limit - shared.spent);
+      const limit = Math.min(budget, left);
       let result: unknown;
       let exhausted: boolean;
+      let spent: number;
       try {
-        ({ result, exhausted } = withBudget(budget, () => program(input as Record<string, CelInput>)));
+        ({ result, exhausted, spent } = withBudget(limit, () => program(input as Record<string, CelInput>)));
       } catch (err) {
         // @bufbuild/cel returns its errors; a throw is a bug of its own, reported the same way.
         return { error: err instanceof Error ? err.message : String(err) };
       }
-      if (exhausted)
+      if (shared !== undefined) shared.spent += Math.min(spent, limit);
+      if (exhausted) {
+        const hint =
+          'a condition may take a bounded amount of work (docs/policy.md, "Limits"): iterate over fewer nested lists, or build smaller strings and lists';
+        const text = short(expression.trim());
+        if (limit < budget && shared !== undefined)
+          throw new ProvenantError(
+            'INVALID_CONFIG',
+            `the CEL conditions of this verification exceed their total cost budget of ${shared.limit.toLocaleString('en')} units, at ${text}`,
+            { hint },
+          );
         throw new ProvenantError(
           'INVALID_CONFIG',
-          `the CEL condition ${short(expression.trim())} exceeds its cost budget of ${budget.toLocaleString('en')} units`,
+          `the CEL condition ${text} exceeds its cost budget of ${budget.toLocaleString('en')} units`,
           {
-            hint: 'a condition may take a bounded amount of work (docs/policy.md, "Limits"): iterate over fewer nested lists, or build smaller strings and lists',
+            hint,
           },
         );
+      }
       if (isCelError(result)) return { error: result.message };
       if (typeof result !== 'boolean') return { error: `the condition evaluates to ${describeValue(result)}, not to true or false` };
       return { value: result };

@@ -29,6 +29,7 @@ import { type CheckedSignature, type FailureReason, type IdentityMatcher, type V
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { celInput } from './cel.ts';
+import { type CelBudget, celBudget } from './cel-limits.ts';
 import { globMatches } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
 import type { AttestationRule, Authority, BuiltinCheck, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
@@ -59,6 +60,11 @@ export interface EvaluateOptions extends OperationOptions {
    * index, whose statements about each image it lists count.
    */
   index?: Stored | undefined;
+  /**
+   * The cost units all CEL conditions of this evaluation may spend together (each also within
+   * its own budget); default `CEL_LIMITS.totalCostBudget`. A policy file may hold many conditions.
+   */
+  celCostBudget?: number | undefined;
 }
 
 /** The outcome for one image. */
@@ -164,6 +170,7 @@ export async function evaluatePolicies(
     cache: new WeakMap(),
     packages: undefined,
     index: undefined,
+    cel: celBudget(options.celCostBudget),
   };
   const outcomes: PolicyOutcome[] = [];
   const failures: string[] = [];
@@ -221,6 +228,8 @@ interface EvalCtx {
   packages: Promise<ImagePackages | ProvenantError> | undefined;
   /** The index whose BuildKit statements count (see {@link indexOf}), read once. */
   index: Promise<Stored | undefined> | undefined;
+  /** What the CEL conditions of this evaluation have spent of their budget together. */
+  cel: CelBudget;
 }
 
 /**
@@ -483,7 +492,7 @@ async function evaluateRule(ctx: EvalCtx, rule: AttestationRule, verifiedList: r
     else if (c.kind === 'cel') {
       let r: ReturnType<typeof c.program.run>;
       try {
-        r = c.program.run(celInput(s, ctx.now) as never);
+        r = c.program.run(celInput(s, ctx.now) as never, ctx.cel);
       } catch (err) {
         // The condition ran out of its budget: say which rule's, and where it is written.
         if (!isProvenantError(err)) throw err;

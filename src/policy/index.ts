@@ -1,5 +1,5 @@
 export { CEL_VARIABLES, type CelCompileError, type CelOptions, type CelProgram, compileCel } from './cel.ts';
-export { CEL_LIMITS } from './cel-limits.ts';
+export { CEL_LIMITS, type CelBudget, celBudget } from './cel-limits.ts';
 export {
   type AttestationOutcome,
   type AuthorityOutcome,

@@ -9,7 +9,7 @@ import { celEnv, isCelError, parse, plan } from '@bufbuild/cel';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { celInput, compileCel } from '../../src/policy/cel.ts';
-import { CEL_LIMITS } from '../../src/policy/cel-limits.ts';
+import { CEL_LIMITS, celBudget } from '../../src/policy/cel-limits.ts';
 
 const input = (predicate: unknown) =>
   celInput(
@@ -76,10 +76,41 @@ describe('CEL cost budget', () => {
       value: true,
     });
     assert.deepEqual(run('predicate.packages.map(p, p.name).exists(n, n == "pkg-2999")'), { value: true });
+    // type() and size() of a list read no element, whatever they are given.
+    assert.deepEqual(run('predicate.packages.all(p, type(predicate) == map && size(predicate.packages) == 3000)'), { value: true });
     assert.deepEqual(run('predicate.packages.filter(p, p.version.endsWith(".7")).size() == 1'), { value: true });
     assert.deepEqual(run('predicate.packages[2999].name == "pkg-2999" && predicate["m"].a == 1'), { value: true });
     // An error of @bufbuild/cel's own (its message for a missing number key), not the budget.
     assert.ok('error' in run('predicate.m[1] == 1'));
+  });
+});
+
+describe('CEL total budget', () => {
+  it('the conditions of one verification draw on one budget: each run spends from it until it runs out', () => {
+    const shared = celBudget(1000);
+    const p = compiled('predicate.xs.all(x, x >= 0)');
+    const small = input({ xs: Array.from({ length: 20 }, (_, i) => i) });
+    assert.deepEqual(p.run(small, shared), { value: true });
+    const once = shared.spent;
+    assert.ok(once > 0 && once < 500, String(once));
+    assert.deepEqual(p.run(small, shared), { value: true });
+    assert.equal(shared.spent, 2 * once);
+    // Alone, the condition always fits its own budget.
+    for (let i = 0; i < 10; i++) assert.deepEqual(p.run(small), { value: true });
+    assert.throws(
+      () => {
+        for (let i = 0; i < 1000 / once; i++) p.run(small, shared);
+      },
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+        assert.match(
+          err.message,
+          /^the CEL conditions of this verification exceed their total cost budget of 1,000 units, at predicate\.xs\.all/,
+        );
+        return true;
+      },
+    );
+    assert.ok(shared.spent <= shared.limit);
   });
 });
 

@@ -311,6 +311,21 @@ describe('CEL conditions', () => {
     });
   });
 
+  it('the conditions of one evaluation share a total budget', async () => {
+    const img = await attested((d) => [provenance(d)]);
+    const policy = await load(keyPolicy(rule('predicateType != ""')));
+    const ok = await evaluatePolicies(img.layout, img.digest, REF, policy, { now: NOW, celCostBudget: 1000 });
+    assert.deepEqual(ok.failures, []);
+    await assert.rejects(evaluatePolicies(img.layout, img.digest, REF, policy, { now: NOW, celCostBudget: 1 }), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.match(
+        err.message,
+        /^attestation "cond": the CEL conditions of this verification exceed their total cost budget of 1 units, at predicateType/,
+      );
+      return true;
+    });
+  });
+
   it('JSON keys named constructor and __proto__ are keys like any other', async () => {
     // JSON.parse makes both own properties; a plain object with its own "constructor" is no
     // longer taken for a map by @bufbuild/cel, and "__proto__" must not become a prototype.
