@@ -262,7 +262,7 @@ function lengthOf(v: unknown): number {
 }
 
 /**
- * What a call costs before it runs, in units: 1, plus what it may read of its operands. Most
+ * What a call costs, in units (charged once it has run): 1, plus what it may read of its operands. Most
  * functions read all of them (their sizes); the exceptions are those that read less (`size` of a
  * list or map, `type`, `dyn`, `+`, which @bufbuild/cel does by reference and V8 by rope,
  * `==` and `!=`, which stop at the smaller operand, a lookup in a map) or more (`in` on a list
