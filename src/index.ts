@@ -33,6 +33,10 @@ export { type DescribeOptions, describeBuild, describeIndex } from './builder/de
 export { formatLock, type Lock, parseLock } from './builder/lock.ts';
 /** Target compatibility: which registries and runtimes take an image, and the smallest fix. */
 export {
+  type AttachmentStorageChoice,
+  type AttachmentStorages,
+  type AttachmentStoragesOptions,
+  attachmentStoragesFor,
   type CheckOptions,
   type CheckReport,
   checkImage,
@@ -47,10 +51,8 @@ export {
   type Resigner,
   renderTargetsDoc,
   type Severity,
-  type SignatureStorageChoice,
   type SignedInfo,
   selectTargets,
-  signatureStoragesFor,
   type Target,
   type TargetReport,
   type Verdict,

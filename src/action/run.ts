@@ -7,12 +7,12 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
-import { type Attested, isInIndexMode } from '../attest/storage.ts';
+import { type Attested, isInIndexMode, storeAttestations } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
-import { type FixReport, fixImage, type Resigner, signatureStoragesFor } from '../compat/fix.ts';
+import { type AttachmentStorages, attachmentStoragesFor, type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
@@ -65,10 +65,19 @@ export interface SigningOutcome {
   keyId: string | undefined;
   entries: SignedEntry[];
   /**
-   * The manifests signed under cosign's `.sig` tag only, not as referrers too, and the targets
-   * that refuse a referrer of each (ECR refuses one whose subject is an index).
+   * The manifests signed under cosign's `.sig` tag only, not as referrers too (`signature`), and
+   * those whose attestations are in cosign's `.att` image only, signed, with no referrer and no
+   * unsigned statements (`attestations`); and the targets that refuse a referrer of each (ECR
+   * refuses one whose subject is an index).
    */
-  tagOnly: { digest: Digest; refusedBy: string[] }[];
+  tagOnly: TagOnly[];
+}
+
+/** A manifest whose signature or attestations are under a cosign tag only, and why. */
+export interface TagOnly {
+  digest: Digest;
+  what: 'signature' | 'attestations';
+  refusedBy: string[];
 }
 
 /** What a run did: everything the outputs and the summary show. */
@@ -170,22 +179,31 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     for (const d of destinations) {
       const { store } = await openLocation(d.location, { write: true, registry: ctx.registry, logger: ctx.logger });
       stores.push(store);
+      // Statements listed in the index are part of the image written; referrers come after it,
+      // once it is known where the targets take them (see storagesFor).
       const descriptor = await writeBuild(result, store, [], {
-        attestations:
-          inputs.attestations === 'referrers' || isInIndexMode(inputs.attestations) ? { attested, mode: inputs.attestations } : undefined,
+        attestations: isInIndexMode(inputs.attestations) ? { attested, mode: inputs.attestations } : undefined,
         logger: ctx.logger,
       });
       const record: WrittenSoFar = { location: d.display, digest: descriptor.digest, tags: [] };
       written.push(record);
       done.push({ store, planned: d, descriptor, record });
+      const storages = signer === undefined ? undefined : await storagesFor(store, descriptor, attested, inputs, ctx, selected);
+      if (inputs.attestations === 'referrers' && result.index !== undefined) {
+        // A manifest whose attestations a target refuses as referrers gets them signed in its
+        // `.att` image instead (see sign), and no unsigned statements beside them.
+        const kept = attested.filter((a) => storages?.attestations.get(a.manifest.digest)?.storage !== 'cosign');
+        await storeAttestations(store, result.index, kept, 'referrers', { logger: ctx.logger });
+      }
       ctx.logger.info(`wrote ${descriptor.digest} to ${store.location}, by digest (the tags come last)`);
       if (signer !== undefined) {
-        const { entries, tagOnly } = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference, selected);
+        const { entries, tagOnly } = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference, storages);
+        const seen = (t: TagOnly): boolean => signing?.tagOnly.some((x) => x.digest === t.digest && x.what === t.what) ?? false;
         signing = {
           kind: signer.kind,
           keyId: signer.keyId,
           entries: [...(signing?.entries ?? []), ...entries],
-          tagOnly: [...(signing?.tagOnly ?? []), ...tagOnly.filter((t) => !signing?.tagOnly.some((x) => x.digest === t.digest))],
+          tagOnly: [...(signing?.tagOnly ?? []), ...tagOnly.filter((t) => !seen(t))],
         };
       }
     }
@@ -280,8 +298,8 @@ export function fixNotWritten(fix: FixReport): string | undefined {
 /**
  * Why a fix that was written is still refused where it was written, or undefined. The Action fixes
  * into the store it built into: an image whose digest the fix kept (only what is attached to it
- * changed) keeps there whatever the build attached to it, such as a referrer attestation of the index
- * (its signatures are already where the targets take them: see sign).
+ * changed) keeps there whatever the build attached to it, such as the unsigned statements of an
+ * image not signed (a signed one's attachments are already where the targets take them: see sign).
  */
 export function fixStillRefused(fix: FixReport): string | undefined {
   if (!fix.written || fix.after?.verdict !== 'refused') return undefined;
@@ -408,11 +426,37 @@ async function makeSigner(
 }
 
 /**
+ * Where the named targets take the signatures of the image `written` and the attestations of
+ * `attested` (see attachmentStoragesFor); undefined without targets, when every one goes where
+ * the inputs say. Asked for a signed image only: an unsigned statement has no other storage
+ * (cosign's `.att` image holds signed ones), so it stays a referrer, for `fix` to move.
+ */
+async function storagesFor(
+  store: ContentStore,
+  written: Descriptor,
+  attested: readonly Attested[],
+  inputs: ActionInputs,
+  ctx: ActionContext,
+  targets: readonly Target[],
+): Promise<AttachmentStorages | undefined> {
+  if (targets.length === 0) return undefined;
+  // The storages that make referrers of the statements: the unsigned ones, and the signed bundles.
+  const asReferrers = inputs.attestations === 'referrers' || isInIndexMode(inputs.attestations);
+  const attestations = new Map(
+    asReferrers
+      ? attested.filter((a) => a.statements.length > 0).map((a) => [a.manifest.digest, a.statements.map((s) => s.predicateType)])
+      : [],
+  );
+  return attachmentStoragesFor(store, written.digest, targets, { attestations, logger: ctx.logger });
+}
+
+/**
  * Signs the index, every image in it and every statement (see signBuild). Each image signature
- * goes in both storages, cosign 2's `.sig` tag and a cosign 3 referrer, unless one of the targets
- * refuses the referrer (ECR refuses a referrer whose subject is an index): then under the `.sig`
- * tag only, as `fix` would sign it, so that the target needs no fix for it. Only the targets the
- * inputs name count; without them, both storages.
+ * goes in both storages, cosign 2's `.sig` tag and a cosign 3 referrer, and each manifest's
+ * attestations where `attestations` says, unless one of the targets refuses the referrer (ECR
+ * refuses a referrer whose subject is an index): then under the `.sig` tag only, and signed in
+ * the `.att` image, as `fix` would store them, so that the target needs no fix for them. Only
+ * the targets the inputs name count (`storages`); without them, as the inputs say.
  */
 async function sign(
   store: ContentStore,
@@ -422,22 +466,26 @@ async function sign(
   inputs: ActionInputs,
   ctx: ActionContext,
   dockerReference: string,
-  targets: readonly Target[],
-): Promise<{ entries: SignedEntry[]; tagOnly: { digest: Digest; refusedBy: string[] }[] }> {
+  storages: AttachmentStorages | undefined,
+): Promise<{ entries: SignedEntry[]; tagOnly: TagOnly[] }> {
   const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  const storages = targets.length === 0 ? undefined : await signatureStoragesFor(store, written.digest, targets, { logger: ctx.logger });
-  const tagOnly = [...(storages ?? [])]
-    .filter(([, c]) => c.storage === 'cosign')
-    .map(([digest, c]) => ({ digest, refusedBy: [...c.refusedBy] }));
+  const tagOnly = (['signatures', 'attestations'] as const).flatMap((kind) =>
+    [...(storages?.[kind] ?? [])]
+      .filter(([, c]) => c.storage === 'cosign')
+      .map(([digest, c]): TagOnly => ({ digest, what: kind === 'signatures' ? 'signature' : 'attestations', refusedBy: [...c.refusedBy] })),
+  );
   for (const t of tagOnly) {
-    ctx.logger.info(`signing ${t.digest} under its .sig tag only: ${t.refusedBy.join(', ')} refuses a signature of it as a referrer`);
+    const where = t.what === 'signature' ? 'signing it under its .sig tag only' : 'its attestations signed in its .att image only';
+    ctx.logger.info(`${t.digest}: ${where}, as ${t.refusedBy.join(', ')} refuses a referrer of it`);
   }
+  const only = (what: TagOnly['what'], digest: Digest): boolean => tagOnly.some((t) => t.what === what && t.digest === digest);
   const entries = await signBuild(store, written.digest, attested, {
     signer,
     dockerReference,
     attestations: inputs.attestations,
     created,
-    storagesOf: (digest) => (tagOnly.some((t) => t.digest === digest) ? ['cosign'] : undefined),
+    storagesOf: (digest) => (only('signature', digest) ? ['cosign'] : undefined),
+    attestationStorageOf: (digest) => (only('attestations', digest) ? 'cosign' : undefined),
     logger: ctx.logger,
   });
   return { entries, tagOnly };

@@ -103,12 +103,15 @@ function signatureLine(outcome: ActionOutcome): string {
   if (s === undefined) return 'not signed';
   const subjects = new Set(s.entries.filter((e) => e.predicateType === undefined).map((e) => e.digest)).size;
   const storages = [...new Set(s.entries.map((e) => e.storage))].join(' and ');
-  // Said, so that a reader looking for a referrer signature of the index knows where it is instead.
+  // Said, so that a reader looking for a referrer signature or attestation of the index knows
+  // where it is instead.
   const tagOnly = s.tagOnly
-    .map(
-      (t) =>
-        `; ${t.digest === outcome.descriptor.digest ? 'the index ' : ''}${code(t.digest)} under cosign’s .sig tag only: ${esc(t.refusedBy.join(', '))} refuse${t.refusedBy.length === 1 ? 's' : ''} a referrer of it`,
-    )
+    .map((t) => {
+      const which = `${t.digest === outcome.descriptor.digest ? 'the index ' : ''}${code(t.digest)}`;
+      const where =
+        t.what === 'signature' ? `${which} under cosign’s .sig tag only` : `the attestations of ${which} in cosign’s .att image only`;
+      return `; ${where}: ${esc(t.refusedBy.join(', '))} refuse${t.refusedBy.length === 1 ? 's' : ''} a referrer of it`;
+    })
     .join('');
   if (s.kind === 'key') return `signed with key ${code(s.keyId ?? '')}: ${subjects} manifest(s), stored as ${esc(storages)}${tagOnly}`;
   // Keyless: who the certificate says signed, as the report reads it from the signature.

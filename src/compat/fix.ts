@@ -29,7 +29,7 @@ import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
+import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
 import { short } from './detectors.ts';
@@ -41,6 +41,7 @@ import {
   manifestStored,
   type Plan,
   type PlannedBlob,
+  type PlannedDoc,
   planFromGraph,
   type Rename,
   withoutMissingEntries,
@@ -246,11 +247,11 @@ export async function fixImage(
     const planned = new PlannedStore(src, plan);
     const checkOptions: CheckOptions = { ...options, reference, probe: probe ?? false };
     // The signatures to be made are part of what the target is to take: checked with the image.
-    const { storages, expected } =
+    const { signatures: storages, expected } =
       options.resign !== undefined && signing0.unsigned.length > 0
-        ? await signatureStorages(src, plan, signing0.unsigned, t, checkOptions)
+        ? await attachmentStorages(src, plan, { signatures: signing0.unsigned, attestations: new Map() }, t, checkOptions)
         : {
-            storages: new Map<Digest, 'referrers' | 'cosign'>(),
+            signatures: new Map<Digest, Storage>(),
             expected: (await checkImage(planned, plan.root, [t], checkOptions)).targets[0]!,
           };
     if (expected.verdict === 'refused' && !options.force) {
@@ -324,123 +325,213 @@ function untaggedFix(
   );
 }
 
+/** Where to store an attachment to be made: a cosign 3 bundle referrer, or under a cosign 2 tag. */
+type Storage = 'referrers' | 'cosign';
+
+/** The attachments to be made, by subject: a signature of each, and attestations of the predicate types given. */
+interface ToMake {
+  readonly signatures: readonly Digest[];
+  readonly attestations: ReadonlyMap<Digest, readonly string[]>;
+}
+
 /**
- * Where to sign each of `digests`, and the target's verdict on the fixed image with those
- * signatures in it. A signature is a cosign 3 bundle referrer (what `cosign sign` writes by
- * default) unless the target refuses that one, as ECR refuses a referrer of an index; then it is
- * a layer of cosign 2's `.sig` tag for the digest, which the same verification finds. Each
- * planned signature is a manifest of the shape the signer writes (its signature blob a
- * placeholder: a check reads manifests, never attachment layers), added to the plan for the check
- * only.
+ * Where to store each attachment of `make`, and the target's verdict on the image `plan` with
+ * them in it. Each goes as an OCI 1.1 referrer (what `cosign sign` and `cosign attest` write by
+ * default) unless the target refuses that one, as ECR refuses a referrer of an index; then under
+ * cosign 2's tag for the digest, `.sig` or `.att`, which the same verification finds. Each planned
+ * attachment is a manifest of the shape the writer makes (its blobs placeholders: a check reads
+ * manifests, never attachment layers), added to the plan for the check only.
  */
-async function signatureStorages(
+async function attachmentStorages(
   src: ContentStore,
   plan: Plan,
-  digests: readonly Digest[],
+  make: ToMake,
   t: Target,
   options: CheckOptions,
-): Promise<{ storages: Map<Digest, 'referrers' | 'cosign'>; expected: TargetReport }> {
-  const storages = new Map<Digest, 'referrers' | 'cosign'>(digests.map((d) => [d, 'referrers']));
+): Promise<{ signatures: Map<Digest, Storage>; attestations: Map<Digest, Storage>; expected: TargetReport }> {
+  const storages = {
+    signature: new Map<Digest, Storage>(make.signatures.map((d) => [d, 'referrers'])),
+    attestation: new Map<Digest, Storage>([...make.attestations.keys()].map((d) => [d, 'referrers'])),
+  };
   for (let round = 0; ; round++) {
-    const signed = withPlannedSignatures(plan, storages);
-    const expected = (await checkImage(new PlannedStore(src, signed.plan), plan.root, [t], options)).targets[0]!;
+    const planned = withPlannedAttachments(plan, storages.signature, storages.attestation, make.attestations);
+    const expected = (await checkImage(new PlannedStore(src, planned.plan), plan.root, [t], options)).targets[0]!;
     const refused = expected.problems
       .filter((p) => p.severity === 'refuses')
       .flatMap((p) => p.findings)
-      .map((f) => (f.digest === undefined ? undefined : signed.signatures.get(f.digest)))
-      .filter((d): d is Digest => d !== undefined && storages.get(d) === 'referrers');
-    // One change of storage: a target that refuses the `.sig` tag too refuses the image, and says so.
-    if (refused.length === 0 || round > 0) return { storages, expected };
-    for (const d of refused) storages.set(d, 'cosign');
+      .map((f) => (f.digest === undefined ? undefined : planned.made.get(f.digest)))
+      .filter((m): m is Made => m !== undefined && storages[m.kind].get(m.subject) === 'referrers');
+    // One change of storage: a target that refuses the cosign tag too refuses the image, and says so.
+    if (refused.length === 0 || round > 0) return { signatures: storages.signature, attestations: storages.attestation, expected };
+    for (const m of refused) storages[m.kind].set(m.subject, 'cosign');
   }
 }
 
-/** Where to store the signature of one manifest, and why. */
-export interface SignatureStorageChoice {
-  /** `cosign` when some target refuses a signature of it as a referrer. */
+/** Where to store the signature, or the attestations, of one manifest, and why. */
+export interface AttachmentStorageChoice {
+  /** `cosign` (under cosign's `.sig` or `.att` tag) when some target refuses it as a referrer. */
   readonly storage: 'referrers' | 'cosign';
-  /** The targets (as `fixImage` names them) that refuse a signature of it as a referrer. */
+  /** The targets (as `fixImage` names them) that refuse it as a referrer. */
   readonly refusedBy: readonly string[];
+}
+
+/** Options of {@link attachmentStoragesFor}. */
+export interface AttachmentStoragesOptions extends OperationOptions {
+  /**
+   * The manifests to be attested, each with the predicate types of its statements (the kind of
+   * an attestation, an SBOM or provenance, can matter to a target). None by default.
+   */
+  attestations?: ReadonlyMap<Digest, readonly string[]> | undefined;
+}
+
+/** Where {@link attachmentStoragesFor} says each signature and each manifest's attestations go. */
+export interface AttachmentStorages {
+  /** By the manifest signed: the image, and every manifest its indexes list. */
+  readonly signatures: Map<Digest, AttachmentStorageChoice>;
+  /** By the manifest attested: those of `options.attestations` the image holds. */
+  readonly attestations: Map<Digest, AttachmentStorageChoice>;
 }
 
 /**
  * Where to sign the image `target` (a tag or digest in `store`) and every manifest its indexes
- * list (what `cosign sign --recursive` signs) so that each of `targets` takes the signatures, by
- * the judgement {@link fixImage} makes for the signatures it makes: a cosign 3 bundle referrer,
- * unless a target refuses that one (ECR refuses a referrer whose subject is an index), then a
- * layer of cosign 2's `.sig` tag. For signing as the image is written, so that no fix is needed
- * for the signatures; the image as it is (before signing) is read, never written.
+ * list (what `cosign sign --recursive` signs), and where to store the attestations of the
+ * manifests `options.attestations` names, so that each of `targets` takes them, by the judgement
+ * {@link fixImage} makes for the signatures it makes: an OCI 1.1 referrer (a cosign 3 bundle, and
+ * for an attestation the unsigned statements beside it), unless a target refuses that one (ECR
+ * refuses a referrer whose subject is an index); then a layer of cosign 2's `.sig` tag, or a DSSE
+ * envelope in its `.att` tag, the form `fix` moves such an attachment to. For writing attachments
+ * as the image is written, so that no fix is needed for them; the image as it is (before
+ * signing) is read, never written.
  *
  * @throws ProvenantError as {@link readImageGraph}
  */
-export async function signatureStoragesFor(
+export async function attachmentStoragesFor(
   store: ContentStore,
   target: string,
   targets: readonly Target[],
-  options: OperationOptions = {},
-): Promise<Map<Digest, SignatureStorageChoice>> {
+  options: AttachmentStoragesOptions = {},
+): Promise<AttachmentStorages> {
   const graph = await readImageGraph(store, target, options);
   const plan = withoutMissingEntries(planFromGraph(graph), graph);
   const signed = [...plan.docs.values()].filter((d) => d.role !== 'attachment' || d.placement?.type === 'index-entry');
-  const digests = signed.map((d) => d.stored.digest);
-  const refusedBy = new Map<Digest, string[]>(digests.map((d) => [d, []]));
+  const attested = new Map([...(options.attestations ?? [])].filter(([d]) => plan.docs.has(d)));
+  const make: ToMake = { signatures: signed.map((d) => d.stored.digest), attestations: attested };
+  const refusedBy = {
+    signatures: new Map<Digest, string[]>(make.signatures.map((d) => [d, []])),
+    attestations: new Map<Digest, string[]>([...attested.keys()].map((d) => [d, []])),
+  };
   // The targets are where the image is to go, not this store: no probe of it.
   const checkOptions: CheckOptions = { ...options, probe: false };
   for (const t of targets) {
-    const { storages } = await signatureStorages(store, plan, digests, t, checkOptions);
-    for (const [d, s] of storages) if (s === 'cosign') refusedBy.get(d)?.push(t.label);
+    const storages = await attachmentStorages(store, plan, make, t, checkOptions);
+    for (const kind of ['signatures', 'attestations'] as const) {
+      for (const [d, s] of storages[kind]) if (s === 'cosign') refusedBy[kind].get(d)?.push(t.label);
+    }
   }
-  return new Map(
-    [...refusedBy].map(([d, by]) => [d, { storage: by.length > 0 ? ('cosign' as const) : ('referrers' as const), refusedBy: by }]),
-  );
+  const choices = (m: Map<Digest, string[]>): Map<Digest, AttachmentStorageChoice> =>
+    new Map([...m].map(([d, by]) => [d, { storage: by.length > 0 ? ('cosign' as const) : ('referrers' as const), refusedBy: by }]));
+  return { signatures: choices(refusedBy.signatures), attestations: choices(refusedBy.attestations) };
 }
 
-/** `plan` with a planned signature of each digest in its storage, and the digest each signature signs. */
-function withPlannedSignatures(
+/** An attachment planned for a check: what it is, and the manifest it is attached to. */
+interface Made {
+  kind: 'signature' | 'attestation';
+  subject: Digest;
+}
+
+/**
+ * `plan` with each planned attachment in its storage: a signature of each digest of `signatures`,
+ * the attestations of each of `attestations` (with the predicate types `predicates` gives), and
+ * what each planned manifest is.
+ */
+function withPlannedAttachments(
   plan: Plan,
-  storages: ReadonlyMap<Digest, 'referrers' | 'cosign'>,
-): { plan: Plan; signatures: Map<Digest, Digest> } {
+  signatures: ReadonlyMap<Digest, Storage>,
+  attestations: ReadonlyMap<Digest, Storage>,
+  predicates: ReadonlyMap<Digest, readonly string[]>,
+): { plan: Plan; made: Map<Digest, Made> } {
   const docs = new Map(plan.docs);
-  const signatures = new Map<Digest, Digest>();
+  const made = new Map<Digest, Made>();
   const empty = encodeJson({});
-  for (const [digest, storage] of storages) {
+  const emptyConfig = (artifactType: string): Descriptor => ({
+    mediaType: MediaType.OciEmpty,
+    digest: digestOf(empty),
+    size: empty.byteLength,
+    artifactType,
+  });
+  const placeholder = (what: string): Descriptor & { bytes: Uint8Array } => {
+    const bytes = new TextEncoder().encode(what);
+    return { mediaType: '', digest: digestOf(bytes), size: bytes.byteLength, bytes };
+  };
+  /** A referrer of `subject` of `artifactType` with `layers`, as the writers make one. */
+  const referrer = (subject: Stored, artifactType: string, layers: Descriptor[], annotations?: Record<string, string>): Stored =>
+    manifestStored({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      artifactType,
+      config: emptyConfig(artifactType),
+      layers,
+      subject: descriptorOf(subject),
+      ...(annotations === undefined ? {} : { annotations }),
+    });
+  /** The image under a cosign tag that `cosign` 2 appends `layers` to (go-containerregistry's empty image). */
+  const tagged = (layers: Descriptor[]): Stored => {
+    const config = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } });
+    return manifestStored({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.byteLength },
+      layers,
+    });
+  };
+  const add = (stored: Stored, m: Made, placement: PlannedDoc['placement'], docKind: PlannedDoc['kind']): void => {
+    docs.set(stored.digest, { stored, role: 'attachment', kind: docKind, subject: m.subject, placement });
+    made.set(stored.digest, m);
+  };
+  for (const [digest, storage] of signatures) {
     const subject = plan.docs.get(digest);
     if (subject === undefined) continue;
-    const placeholder = new TextEncoder().encode(`the signature to be made of ${digest}`);
-    let stored: Stored;
+    const p = placeholder(`the signature to be made of ${digest}`);
+    const m: Made = { kind: 'signature', subject: digest };
     if (storage === 'referrers') {
-      const bundle: Descriptor = { mediaType: ArtifactType.SigstoreBundleV03, digest: digestOf(placeholder), size: placeholder.byteLength };
-      stored = manifestStored({
-        schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        artifactType: ArtifactType.SigstoreBundleV03,
-        config: {
-          mediaType: MediaType.OciEmpty,
-          digest: digestOf(empty),
-          size: empty.byteLength,
-          artifactType: ArtifactType.SigstoreBundleV03,
-        },
-        layers: [bundle],
-        subject: descriptorOf(subject.stored),
-        // What makes it a signature, not an attestation, to a reader (classifyReferrer).
-        annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE },
-      });
-    } else {
+      const bundle: Descriptor = { mediaType: ArtifactType.SigstoreBundleV03, digest: p.digest, size: p.size };
+      // What makes it a signature, not an attestation, to a reader (classifyReferrer).
+      const annotations = { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': COSIGN_SIGN_PREDICATE };
+      add(referrer(subject.stored, ArtifactType.SigstoreBundleV03, [bundle], annotations), m, { type: 'referrer' }, 'signature');
+    } else if (!hasCosignTag(plan, digest, 'sig')) {
       // Signing appends a layer to a `.sig` manifest the plan already has for the digest.
-      if (hasSigTag(plan, digest)) continue;
-      const config = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(placeholder)] } });
-      stored = manifestStored({
-        schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        config: { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.byteLength },
-        layers: [{ mediaType: ArtifactType.CosignSimpleSigning, digest: digestOf(placeholder), size: placeholder.byteLength }],
-      });
+      const layer: Descriptor = { mediaType: ArtifactType.CosignSimpleSigning, digest: p.digest, size: p.size };
+      add(tagged([layer]), m, { type: 'tag', suffix: 'sig' }, 'signature');
     }
-    const placement = storage === 'referrers' ? ({ type: 'referrer' } as const) : ({ type: 'tag', suffix: 'sig' } as const);
-    docs.set(stored.digest, { stored, role: 'attachment', kind: 'signature', subject: digest, placement });
-    signatures.set(stored.digest, digest);
   }
-  return { plan: { ...plan, docs }, signatures };
+  for (const [digest, storage] of attestations) {
+    const subject = plan.docs.get(digest);
+    if (subject === undefined) continue;
+    const types = predicates.get(digest) ?? [];
+    const m: Made = { kind: 'attestation', subject: digest };
+    if (storage === 'referrers') {
+      // The unsigned statements (attest/storage.ts) and a bundle of each (sign/sign.ts attestImage).
+      const statements = types.map((type) => {
+        const p = placeholder(`the ${type} statement to be made of ${digest}`);
+        return { mediaType: MediaType.InToto, digest: p.digest, size: p.size, annotations: { [Annotation.InTotoPredicateType]: type } };
+      });
+      add(referrer(subject.stored, ArtifactType.BuildkitAttestation, statements), m, { type: 'referrer' }, 'attestation');
+      for (const type of types) {
+        const p = placeholder(`the ${type} bundle to be made of ${digest}`);
+        const bundle: Descriptor = { mediaType: ArtifactType.SigstoreBundleV03, digest: p.digest, size: p.size };
+        const annotations = { 'dev.sigstore.bundle.content': 'dsse-envelope', 'dev.sigstore.bundle.predicateType': type };
+        add(referrer(subject.stored, ArtifactType.SigstoreBundleV03, [bundle], annotations), m, { type: 'referrer' }, 'attestation');
+      }
+    } else if (!hasCosignTag(plan, digest, 'att')) {
+      // cosign 2's `.att` image: a DSSE envelope per statement, annotated with its predicate type.
+      const layers = types.map((type) => {
+        const p = placeholder(`the ${type} envelope to be made of ${digest}`);
+        return { mediaType: ArtifactType.DsseEnvelope, digest: p.digest, size: p.size, annotations: { predicateType: type } };
+      });
+      add(tagged(layers), m, { type: 'tag', suffix: 'att' }, 'attestation');
+    }
+  }
+  return { plan: { ...plan, docs }, made };
 }
 
 /**
@@ -527,7 +618,7 @@ function signingNeeds(
   const kept = new Set<Digest>();
   for (const s of stale) {
     if (!plan.docs.has(s.signs)) continue;
-    if (hasSigTag(plan, s.signs)) kept.add(s.signs);
+    if (hasCosignTag(plan, s.signs, 'sig')) kept.add(s.signs);
     else unsigned.add(s.signs);
   }
   // The image now named in place of a signed index needs a signature of its own.
@@ -537,9 +628,9 @@ function signingNeeds(
   return { unsigned: [...unsigned], stale, kept: [...kept] };
 }
 
-/** True when the plan carries a signature of `digest` under its cosign `.sig` tag. */
-function hasSigTag(plan: Plan, digest: Digest): boolean {
-  return [...plan.docs.values()].some((d) => d.placement?.type === 'tag' && d.placement.suffix === 'sig' && d.subject === digest);
+/** True when the plan carries a signature (`sig`) or attestation (`att`) of `digest` under its cosign tag. */
+function hasCosignTag(plan: Plan, digest: Digest, suffix: 'sig' | 'att'): boolean {
+  return [...plan.docs.values()].some((d) => d.placement?.type === 'tag' && d.placement.suffix === suffix && d.subject === digest);
 }
 
 function signingStatement(

@@ -16,14 +16,16 @@ export {
 export { DETECTORS, type Detector, type DetectorContext, type Finding, type ReferrersApiFact } from './detectors.ts';
 export { fixLabel, renderTargetsDoc } from './docs.ts';
 export {
+  type AttachmentStorageChoice,
+  type AttachmentStorages,
+  type AttachmentStoragesOptions,
+  attachmentStoragesFor,
   type FixOptions,
   type FixReport,
   fixImage,
   type Resigner,
-  type SignatureStorageChoice,
   type SignedInfo,
   type SigningReport,
-  signatureStoragesFor,
 } from './fix.ts';
 export { type ImageGraph, type ReadGraphOptions, readImageGraph } from './graph.ts';
 export { DETECTOR_PARAMS, type DetectorName, FIX_PARAMS, type FixId, type Params } from './params.ts';

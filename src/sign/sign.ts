@@ -68,7 +68,7 @@ export interface SignImageOptions extends OperationOptions {
   /**
    * Where to store the signature of one subject instead, when it says (undefined: `storages`):
    * for a subject a target takes in one storage only, as ECR takes a signature of an index under
-   * its `.sig` tag and refuses it as a referrer (see signatureStoragesFor in ../compat/fix.ts).
+   * its `.sig` tag and refuses it as a referrer (see attachmentStoragesFor in ../compat/fix.ts).
    */
   storagesOf?: ((subject: Digest) => readonly SignatureStorage[] | undefined) | undefined;
   /** Also sign every manifest an index names, as `cosign sign --recursive`. */
@@ -214,6 +214,13 @@ export interface SignBuildOptions extends OperationOptions {
   created?: Date | undefined;
   /** Where to store each image signature, when not in both storages (see {@link SignImageOptions}). */
   storagesOf?: SignImageOptions['storagesOf'];
+  /**
+   * Where to store the attestations of one manifest instead of where `attestations` says, when
+   * it says (undefined: there): `cosign`, for a manifest a target takes attestations of in the
+   * `.att` image only, as ECR refuses a referrer of an index (see attachmentStoragesFor in
+   * ../compat/fix.ts); the caller then stores no unsigned statements of it beside them.
+   */
+  attestationStorageOf?: ((subject: Digest) => SignatureStorage | undefined) | undefined;
 }
 
 /**
@@ -241,7 +248,8 @@ export async function signBuild(
   const storage: SignatureStorage = options.attestations === 'cosign' ? 'cosign' : 'referrers';
   for (const a of attested) {
     if (a.statements.length === 0) continue;
-    entries.push(...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage, created })));
+    const where = options.attestationStorageOf?.(a.manifest.digest) ?? storage;
+    entries.push(...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage: where, created })));
   }
   return entries;
 }

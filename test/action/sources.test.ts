@@ -164,24 +164,28 @@ describe('the Action’s sources, signing the index in the storage the targets t
   let reg: TestRegistry;
   let store: RegistryStore;
   const jobs: Job[] = [];
+  /** The repository `repo` of the registry. */
+  const storeOf = (repo: string): RegistryStore => {
+    const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });
+    return new RegistryStore(new RegistryClient(reg.host, { keychain }), repo);
+  };
   before(async () => {
     reg = await startRegistry({ auth: 'htpasswd' });
-    const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });
-    store = new RegistryStore(new RegistryClient(reg.host, { keychain }), 'acme/app');
+    store = storeOf('acme/app');
   });
   after(async () => {
     await reg?.stop();
     for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
   });
   /** Pushes a build signed with a new key and checked for `targets`, without fix; its digest, the key and the summary. */
-  const signedPush = async (tag: string, targets: string) => {
+  const signedPush = async (tag: string, targets: string, repo = 'acme/app') => {
     const job = await makeJob();
     jobs.push(job);
     await dockerLogin(job, reg.host, reg.username!, reg.password!);
     const key = await generateEncryptedKeyPair('pw');
     const env = runnerEnv(job, {
       config: job.config,
-      tags: `${reg.host}/acme/app:${tag}`,
+      tags: `${reg.host}/${repo}:${tag}`,
       push: 'true',
       platforms: 'linux/amd64',
       sign: 'key',
@@ -225,6 +229,54 @@ describe('the Action’s sources, signing the index in the storage the targets t
     const index = await verifyImage(store, digest, { policy: { key: publicKey } });
     assert.deepEqual(index.verified.map((v) => v.storage).sort(), ['cosign', 'referrers']);
     assert.doesNotMatch(summary, /\.sig tag only/, summary);
+  });
+
+  it('amazon-ecr: the index’s SBOM is signed in its .att image only, with no referrer of the index left: the check is clean, and it verifies', async () => {
+    // A repository of its own: the same build in another repository of this registry is not a referrer here.
+    const ecrStore = storeOf('acme/ecr');
+    const { run, digest, publicKey, summary } = await signedPush('1.0', 'amazon-ecr', 'acme/ecr');
+    const [ecr] = selectTargets(await loadProfiles(), 'amazon-ecr');
+    const check = (await checkImage(ecrStore, digest, [ecr!], { probe: false })).targets[0]!;
+    assert.equal(check.verdict, 'accepted', JSON.stringify(check.problems));
+    assert.doesNotMatch(run.stdout, /^::warning::/m, run.stdout);
+    assert.doesNotMatch(summary, /referrer-of-index|refused/, summary);
+    assert.match(
+      summary,
+      /the attestations of the index <code>sha256:[0-9a-f]{64}<\/code> in cosign’s \.att image only: amazon-ecr refuses a referrer of it/,
+      summary,
+    );
+    assert.deepEqual(await ecrStore.referrers(digest), [], 'no referrer has the index as its subject, unsigned statements neither');
+    assert.ok(await ecrStore.resolve(`sha256-${digest.slice('sha256:'.length)}.att`), 'the index’s .att tag');
+    // As verify-attestation checks it: the statement, signed by the key, about the index.
+    const index = await verifyImage(ecrStore, digest, { policy: { key: publicKey }, kind: 'attestation' });
+    assert.deepEqual(
+      index.checked.map((c) => [c.storage, c.format, c.verified]),
+      [['cosign', 'cosign-layer', true]],
+      JSON.stringify(index.checked),
+    );
+    assert.match(index.verified[0]!.predicateType ?? '', /spdx/i);
+    // The platform image's statements: referrers as before, unsigned and signed (ECR takes a referrer of an image).
+    const root = await ecrStore.getManifest(digest);
+    const image = root.kind === 'index' ? root.index.manifests[0]!.digest : digest;
+    const attested = await verifyImage(ecrStore, image, { policy: { key: publicKey }, kind: 'attestation' });
+    assert.ok(attested.verified.length > 0 && attested.verified.every((v) => v.storage === 'referrers'), JSON.stringify(attested.checked));
+    assert.equal(await ecrStore.resolve(`sha256-${image.slice('sha256:'.length)}.att`), undefined, 'no .att image for the platform image');
+    await ecrStore.close();
+  });
+
+  it('ghcr: the index’s SBOM is a referrer, unsigned and signed, as without targets', async () => {
+    const ghcrStore = storeOf('acme/ghcr');
+    const { digest, publicKey, summary } = await signedPush('1.0', 'ghcr', 'acme/ghcr');
+    const index = await verifyImage(ghcrStore, digest, { policy: { key: publicKey }, kind: 'attestation' });
+    assert.deepEqual(
+      index.verified.map((v) => v.storage),
+      ['referrers'],
+      JSON.stringify(index.checked),
+    );
+    assert.equal(await ghcrStore.resolve(`sha256-${digest.slice('sha256:'.length)}.att`), undefined, 'no .att image');
+    assert.ok((await ghcrStore.referrers(digest)).length >= 2, 'the unsigned statement and its bundle');
+    assert.doesNotMatch(summary, /\.att image only/, summary);
+    await ghcrStore.close();
   });
 });
 
@@ -286,14 +338,41 @@ describe('the Action’s sources, fixing a signed image', () => {
     return { run: await runSources(job, env), key };
   };
   const signedFix = async (target: string) => (await signedFixWithKey(target)).run;
+  /** The summary of the job's last run (each step appends its own to the job's file). */
+  const lastSummary = async (): Promise<string> => {
+    const text = await readFile(job.summaryFile, 'utf8');
+    return text.slice(text.lastIndexOf('<h2>Provenant</h2>'));
+  };
 
-  it('amazon-ecr, signed: the index is signed under its .sig tag only, and the fix moves the index’s attestations', async () => {
-    const { run, key } = await signedFixWithKey('amazon-ecr');
+  it('amazon-ecr, signed: nothing is left to fix, so no fix is written and nothing is warned', async () => {
+    const { run } = await signedFixWithKey('amazon-ecr');
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-    // The Action signs the index under its .sig tag only (ECR refuses a referrer of an index), so
-    // no fix is needed for the signature. The index's attestations are still referrers of it: the
-    // fix keeps the index's digest, so in the store the Action built into they are still attached
-    // to it, and the Action says ECR still refuses it there, for them alone.
+    // The Action signs the index under its .sig tag only and its SBOM in its .att image only
+    // (ECR refuses a referrer of an index): the image as written is one ECR takes.
+    assert.doesNotMatch(run.stdout, /^::warning::/m, run.stdout);
+    assert.doesNotMatch(run.stdout, /fixing for amazon-ecr/, run.stdout);
+    const summary = await lastSummary();
+    assert.doesNotMatch(summary, /1\.0-amazon-ecr|still refuses|refused/, summary);
+    const layout = await LayoutStore.open(join(dirname((await readOutputs(job.outputFile)).report!), 'image.oci'));
+    try {
+      assert.equal(await layout.resolve('1.0-amazon-ecr'), undefined, 'no fixed image');
+    } finally {
+      await layout.close();
+    }
+  });
+
+  it('amazon-ecr, unsigned: the index’s SBOM stays a referrer (the .att image holds signed statements), so the fix moves it and the Action says ECR still refuses it where it was written', async () => {
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: 'example.com/acme/app:1.0',
+      platforms: 'linux/amd64',
+      targets: 'amazon-ecr',
+      fix: 'true',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    // The fix keeps the index's digest, so in the store the Action built into the unsigned
+    // statement is still attached to it, and the Action says so.
     const warning = /^::warning::(.*)$/m.exec(run.stdout)?.[1] ?? '';
     assert.match(
       warning,
@@ -301,20 +380,12 @@ describe('the Action’s sources, fixing a signed image', () => {
       run.stdout,
     );
     const summary = await readFile(job.summaryFile, 'utf8');
-    assert.doesNotMatch(summary, /not written/, summary);
-    assert.doesNotMatch(summary, /signature-of-index/, summary);
     assert.match(summary, /amazon-ecr still refuses it where it was written/, summary);
     const layout = await LayoutStore.open(join(dirname((await readOutputs(job.outputFile)).report!), 'image.oci'));
     try {
       const fixed = await layout.resolve('1.0-amazon-ecr');
       assert.ok(fixed, 'the fixed image is tagged');
-      // Only what is attached to the index changed: its .sig tag signature still applies.
       assert.equal(fixed.digest, (await readOutputs(job.outputFile)).digest);
-      const verified = await verifyImage(layout, fixed.digest, { policy: { key: createPublicKey(key.publicKeyPem) } });
-      assert.ok(
-        verified.verified.some((v) => v.storage === 'cosign'),
-        JSON.stringify(verified.checked),
-      );
     } finally {
       await layout.close();
     }
@@ -337,22 +408,22 @@ describe('the Action’s sources, fixing a signed image', () => {
     assert.match(summary, /not written: [^<]*needs-amd64/, summary);
   });
 
-  it('alibaba-acr, signed: the fix moves the attestations, signs what it wrote, and tags it', async () => {
+  it('alibaba-acr, signed: every signature under .sig and every statement in .att, by its rules: nothing is left to fix', async () => {
     const run = await signedFix('alibaba-acr');
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-    // The fixed index keeps its digest: the build's referrers (empty-config artifacts ACR refuses)
-    // are still attached to it in the Action's store, and the Action says so.
-    const warnings = [...run.stdout.matchAll(/^::warning::(.*)$/gm)].map((m) => m[1]);
-    assert.deepEqual(
-      warnings.map((w) =>
-        /^the fix for alibaba-acr wrote 1\.0-alibaba-acr, but alibaba-acr still refuses it where it was written/.test(w ?? ''),
-      ),
-      [true],
-      run.stdout,
-    );
+    // ACR refuses every empty-config referrer, of an image too: no referrer is written at all.
+    assert.doesNotMatch(run.stdout, /^::warning::/m, run.stdout);
+    const summary = await lastSummary();
+    assert.doesNotMatch(summary, /1\.0-alibaba-acr|refused/, summary);
     const layout = await LayoutStore.open(join(dirname((await readOutputs(job.outputFile)).report!), 'image.oci'));
     try {
-      assert.ok(await layout.resolve('1.0-alibaba-acr'), 'the fixed image is tagged');
+      const digest = (await readOutputs(job.outputFile)).digest as Digest;
+      const root = await layout.getManifest(digest);
+      const image = root.kind === 'index' ? root.index.manifests[0]!.digest : digest;
+      for (const d of [digest, image]) {
+        assert.deepEqual(await layout.referrers(d), [], d);
+        assert.ok(await layout.resolve(`sha256-${d.slice('sha256:'.length)}.att`), `the .att image of ${d}`);
+      }
     } finally {
       await layout.close();
     }

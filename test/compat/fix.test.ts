@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
+import { statement } from '../../src/attest/storage.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { short } from '../../src/compat/detectors.ts';
-import { fixImage, signatureStoragesFor } from '../../src/compat/fix.ts';
+import { attachmentStoragesFor, fixImage } from '../../src/compat/fix.ts';
 import { MAX_NESTING, readImageGraph } from '../../src/compat/graph.ts';
 import { Draft, manifestStored, type Plan, planFromGraph, unlistEntries } from '../../src/compat/plan.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
@@ -26,7 +27,7 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { formatPlatform, parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation, type Platform } from '../../src/oci/types.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
-import { signImage } from '../../src/sign/sign.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
@@ -357,18 +358,18 @@ describe('Amazon ECR and a signature whose subject is an index', () => {
   });
 });
 
-describe('signatureStoragesFor: where to sign as the image is written, so that no fix is needed for it', () => {
+describe('attachmentStoragesFor: where to sign and attest as the image is written, so that no fix is needed for it', () => {
   const keys = generateSigningKeyPair();
 
   it('the index under its .sig tag only for ECR, every image as a referrer; a target that takes referrers leaves all as referrers', async () => {
     const src = await layout();
     const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
-    const ecr = await signatureStoragesFor(src, made.tag, [target('ghcr'), target('amazon-ecr')]);
+    const ecr = (await attachmentStoragesFor(src, made.tag, [target('ghcr'), target('amazon-ecr')])).signatures;
     const signed = [made.root.digest, ...made.images.map((m) => m.digest), ...[...made.attestations.values()].map((a) => a.digest)];
     assert.deepEqual([...ecr.keys()].sort(), [...signed].sort(), 'what cosign sign --recursive signs');
     assert.deepEqual(ecr.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'] });
     for (const m of made.images) assert.deepEqual(ecr.get(m.digest), { storage: 'referrers', refusedBy: [] });
-    const ghcr = await signatureStoragesFor(src, made.tag, [target('ghcr')]);
+    const ghcr = (await attachmentStoragesFor(src, made.tag, [target('ghcr')])).signatures;
     assert.deepEqual(
       [...ghcr.values()].map((c) => c.storage),
       signed.map(() => 'referrers'),
@@ -379,7 +380,7 @@ describe('signatureStoragesFor: where to sign as the image is written, so that n
     const src = await layout();
     const made = await synth(src, { platforms: TWO });
     const ecr = target('amazon-ecr');
-    const storages = await signatureStoragesFor(src, made.tag, [ecr]);
+    const storages = (await attachmentStoragesFor(src, made.tag, [ecr])).signatures;
     await signImage(src, made.tag, {
       signer: new KeySigner(keys.privateKey),
       dockerReference: 'example.com/app',
@@ -403,11 +404,76 @@ describe('signatureStoragesFor: where to sign as the image is written, so that n
   it('follows the rules, not a list of registries: Alibaba ACR refuses every empty-config referrer, so every signature goes under .sig', async () => {
     const src = await layout();
     const made = await synth(src, { platforms: TWO });
-    const storages = await signatureStoragesFor(src, made.tag, [target('alibaba-acr')]);
+    const storages = (await attachmentStoragesFor(src, made.tag, [target('alibaba-acr')])).signatures;
     assert.deepEqual(
       [...storages.values()].map((c) => c.storage),
       [made.root, ...made.images].map(() => 'cosign'),
     );
+  });
+
+  const SPDX = 'https://spdx.dev/Document';
+  const SLSA = 'https://slsa.dev/provenance/v1';
+
+  it('the index’s attestations in its .att image for ECR, each image’s as referrers; a target that takes referrers leaves all as referrers', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const [amd64, arm64] = made.images as [Stored, Stored];
+    const attestations = new Map<Digest, string[]>([
+      [made.root.digest, [SPDX]],
+      [amd64.digest, [SPDX, SLSA]],
+      [arm64.digest, [SPDX, SLSA]],
+    ]);
+    const ecr = await attachmentStoragesFor(src, made.tag, [target('ghcr'), target('amazon-ecr')], { attestations });
+    assert.deepEqual(ecr.attestations.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'] });
+    for (const m of made.images) assert.deepEqual(ecr.attestations.get(m.digest), { storage: 'referrers', refusedBy: [] });
+    // The signatures are judged as before, with the attestations in the image.
+    assert.deepEqual(ecr.signatures.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'] });
+    const ghcr = await attachmentStoragesFor(src, made.tag, [target('ghcr')], { attestations });
+    assert.deepEqual(
+      [...ghcr.attestations.values()].map((c) => c.storage),
+      ['referrers', 'referrers', 'referrers'],
+    );
+    const none = await attachmentStoragesFor(src, made.tag, [target('amazon-ecr')]);
+    assert.deepEqual([...none.attestations.keys()], [], 'no attestation asked about, none judged');
+  });
+
+  it('attested where it says, ECR takes the image with no fix, and the index’s SBOM verifies from its .att image', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const ecr = target('amazon-ecr');
+    const about = (digest: Digest, type: string) => statement(type, { about: digest }, [{ name: 'example.com/app', digest }]);
+    const attested = [made.root, ...made.images].map((m) => ({ digest: m.digest, statements: [about(m.digest, SPDX)] }));
+    const storages = await attachmentStoragesFor(src, made.tag, [ecr], {
+      attestations: new Map(attested.map((a) => [a.digest, [SPDX]])),
+    });
+    const signer = new KeySigner(keys.privateKey);
+    await signImage(src, made.tag, {
+      signer,
+      dockerReference: 'example.com/app',
+      recursive: true,
+      storagesOf: (d) => (storages.signatures.get(d)?.storage === 'cosign' ? ['cosign'] : undefined),
+    });
+    for (const a of attested) {
+      const storage = storages.attestations.get(a.digest)?.storage ?? 'referrers';
+      await attestImage(src, a.digest, a.statements, { signer, storage });
+    }
+    const check = (await checkImage(src, made.tag, [ecr], { probe: false })).targets[0]!;
+    assert.equal(check.verdict, 'accepted', JSON.stringify(check.problems));
+    assert.deepEqual(await src.referrers(made.root.digest), [], 'no referrer has the index as its subject');
+    const index = await verifyImage(src, made.root.digest, { policy: { key: keys.publicKey }, kind: 'attestation', predicateType: SPDX });
+    assert.deepEqual(
+      index.verified.map((v) => [v.storage, v.format, v.predicateType]),
+      [['cosign', 'cosign-layer', SPDX]],
+      JSON.stringify(index.checked),
+    );
+    for (const m of made.images) {
+      const image = await verifyImage(src, m.digest, { policy: { key: keys.publicKey }, kind: 'attestation', predicateType: SPDX });
+      assert.deepEqual(
+        image.verified.map((v) => v.storage),
+        ['referrers'],
+        'an image’s attestation is a referrer, as before',
+      );
+    }
   });
 });
 
