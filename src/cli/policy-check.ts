@@ -15,6 +15,7 @@ import type { CliIo } from './io.ts';
 import { FORMAT_FLAG, formatOf } from './options.ts';
 import { readTrustedRoot, subjectOf } from './signing.ts';
 import { targetOf, withStores } from './stores.ts';
+import { warningLogger } from './visible.ts';
 
 /** The flags of a policy check (besides the registry's). */
 export const POLICY_CHECK_FLAGS: Record<string, FlagSpec> = {
@@ -78,6 +79,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
   const imageName = args.values['image-name'] as string | undefined;
   if (imageName !== undefined && refs.length !== 1)
     throw new ProvenantError('USAGE', '--image-name names one image, and there are several');
+  const logger = warningLogger(io);
   const reports = await withStores(args, io, refs, async (stores) => {
     const out: PolicyReport[] = [];
     for (const text of refs) {
@@ -94,6 +96,7 @@ export async function checkPolicies(args: ParsedArgs, io: CliIo, policyFile: str
           noMatch,
           index: subject.root,
           signal: io.signal,
+          logger,
         }),
       );
     }

@@ -23,13 +23,14 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
+  const logger = warningLogger(io);
   const out = await withImage(args, io, text, async (store, target) => {
     if (args.values.raw) return (await store.getManifest(target, { signal: io.signal })).bytes;
-    const result = await inspectImage(store, target, formatLocation(parseLocation(text)), { signal: io.signal });
+    const result = await inspectImage(store, target, formatLocation(parseLocation(text)), { signal: io.signal, logger });
     if (format === 'text') return renderInspect(result);
     // buildx's Provenance and SBOM fields: the statements' predicates, whatever the storage.
     const { attestationSummaries } = await import('../../image/attestations.ts');
-    const summaries = await attestationSummaries(store, result, { signal: io.signal, logger: warningLogger(io) });
+    const summaries = await attestationSummaries(store, result, { signal: io.signal, logger });
     return `${JSON.stringify({ ...(inspectJson(result) as object), ...summaries }, null, 2)}\n`;
   });
   io.stdout.write(out);

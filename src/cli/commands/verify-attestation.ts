@@ -10,6 +10,7 @@ import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
 import { renderVerified, subjectOf, trustFromFlags, verificationFailure, verificationJson } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: "verify an image's signed attestations of a predicate type (cosign 2 .att, cosign 3 bundles, BuildKit's in a signed index)",
@@ -45,6 +46,8 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const predicateType = kind === 'attestation' && typeText !== undefined ? parsePredicateType(typeText) : undefined;
   const trust = await trustFromFlags(args);
   const results: { name: string; report: VerificationReport; index: boolean }[] = [];
+  // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
+  const logger = warningLogger(io);
   for (const text of args.positionals) {
     const name = formatLocation(parseLocation(text));
     const { report, index } = await withStores(args, io, args.positionals, async (stores) => {
@@ -52,7 +55,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       // The target as read: an index's BuildKit attestations are checked through its signature.
       const index = kind === 'attestation' ? subject.root : undefined;
-      const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, index, signal: io.signal };
+      const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, index, signal: io.signal, logger };
       return { report: await verifyImage(opened.store, subject.digest, options), index: subject.index };
     });
     results.push({ name, report, index });

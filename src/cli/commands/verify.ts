@@ -13,6 +13,7 @@ import { policyTrust } from '../policy-check.ts';
 import { subjectOf } from '../signing.ts';
 import { TRUST_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 import { verifyEach } from './verify-attestation.ts';
 
 export const spec: CommandSpec = {
@@ -52,13 +53,14 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
   const policies = await loadPolicyFile(path);
   const trust = await policyTrust(args);
   const reports: PolicyReport[] = [];
+  const logger = warningLogger(io);
   for (const text of args.positionals) {
     const name = formatLocation(parseLocation(text));
     const report = await withStores(args, io, args.positionals, async (stores) => {
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       // The index the image was picked from: BuildKit's statements in it, under its signature.
-      return evaluatePolicies(opened.store, subject.digest, name, policies, { ...trust, index: subject.root, signal: io.signal });
+      return evaluatePolicies(opened.store, subject.digest, name, policies, { ...trust, index: subject.root, signal: io.signal, logger });
     });
     reports.push(report);
     if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
