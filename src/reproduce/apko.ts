@@ -162,6 +162,7 @@ async function recipeOf(store: ContentStore, inspected: InspectResult, m: Inspec
         trustedRoot: trust.trustedRoot,
         kind: 'attestation',
         signal: options.signal,
+        logger: options.logger,
       });
       const c = report.checked.find((x) => x.verified && x.statement?.predicateType === APKO_CONFIGURATION);
       if (c?.statement !== undefined) {

@@ -111,6 +111,7 @@ export async function findProvenance(
       index,
       indexSignatures,
       signal: options.signal,
+      logger: options.logger,
     });
     // A failed check may not know the predicate type (a malformed envelope): it may be provenance.
     // A statement in the index fails for the index's signatures (said below, with the provenance
@@ -195,6 +196,7 @@ async function verifyIndexSignatures(
     trustedRoot: trust.trustedRoot,
     kind: 'signature',
     signal: options.signal,
+    logger: options.logger,
   });
 }
 

@@ -203,7 +203,7 @@ interface Job {
 export async function reproduceImage(store: ContentStore, target: string, options: ReproduceOptions = {}): Promise<ReproduceReport> {
   const logger = options.logger ?? silentLogger;
   const name = options.name ?? target;
-  const inspected = await inspectImage(store, target, name, { signal: options.signal });
+  const inspected = await inspectImage(store, target, name, { signal: options.signal, logger });
   options.onProgress?.({ phase: 'provenance', platforms: inspected.manifests.length });
   const found = await findProvenance(store, inspected, { trust: options.trust, signal: options.signal, logger });
 
