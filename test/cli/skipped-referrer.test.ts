@@ -1,0 +1,132 @@
+/**
+ * A layout whose index.json lists a manifest that cannot be read (its blob changed after it was
+ * written) and that names another image: every command that lists the image's referrers passes
+ * over it, goes on with the good signatures, and names it on standard error once per run, through
+ * the CLI's logger. The store warns once, however many lookups a command makes (a policy verifies
+ * for each authority and each kind).
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { statement } from '../../src/attest/storage.ts';
+import { type Digest, digestHex } from '../../src/oci/digest.ts';
+import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
+import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
+import { provenantAsync as provenant } from './provenant-async.ts';
+
+const tempDir = useTempDir('cli-skipped-referrer');
+const alice = generateSigningKeyPair();
+const bob = generateSigningKeyPair();
+const PREDICATE = 'https://example.org/predicate/v1';
+
+// Two authorities, the first with a key that signed nothing, the second with an attestation rule:
+// the image's referrers are looked up for each authority, and for signatures and attestations.
+const POLICY = `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: signed-and-attested
+spec:
+  images:
+  - glob: "**"
+  authorities:
+  - name: other-key
+    key:
+      secretRef:
+        name: other.pub
+  - name: release-key
+    key:
+      secretRef:
+        name: cosign.pub
+    attestations:
+    - name: example
+      predicateType: ${PREDICATE}
+`;
+
+describe('a manifest of the layout that cannot be read and names another image', () => {
+  let dir: string;
+  let ref: string;
+  let skipped: Digest;
+
+  before(async () => {
+    dir = await tempDir();
+    const path = join(dir, 'layout');
+    const store = await LayoutStore.open(path, { create: true });
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const signer = new KeySigner(alice.privateKey);
+    await signImage(store, 'v1', { signer, dockerReference: 'example.org/app' });
+    const about = [{ name: 'example.org/app', digest: made.root.digest }];
+    await attestImage(store, made.root.digest, [statement(PREDICATE, { ok: true }, about)], { signer, storage: 'referrers' });
+    // A referrer of another image in the same layout, changed after it was written: the same
+    // length, no longer its digest.
+    const other = await makeImage(store, { tag: 'other', seed: 7, platforms: [{ os: 'linux', architecture: 'arm64' }] });
+    const tampered = await makeReferrer(store, other.root, 'application/vnd.example.sig', 'tampered');
+    await store.close();
+    skipped = tampered.digest;
+    const blob = join(path, 'blobs', 'sha256', digestHex(skipped));
+    const text = await readFile(blob, 'utf8');
+    const changed = text.replace('1970-01-01T00:00:00Z', '1970-01-01T00:00:01Z');
+    assert.notEqual(changed, text);
+    await writeFile(blob, changed);
+
+    await writeFile(join(dir, 'cosign.pub'), publicKeyPem(alice.publicKey));
+    await writeFile(join(dir, 'other.pub'), publicKeyPem(bob.publicKey));
+    await writeFile(join(dir, 'policy.yaml'), POLICY);
+    ref = `oci:${path}:v1`;
+  });
+
+  /** The lines of `stderr` that name the skipped manifest: one, the warning. */
+  const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.includes(skipped));
+
+  const assertWarnedOnce = (stderr: string) => {
+    const lines = warnings(stderr);
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0]!, new RegExp(`^warning: .*index\\.json lists manifest ${skipped}, which cannot be read .*passed over`));
+  };
+
+  it('verify --key: the signatures verify, and the manifest is named once', async () => {
+    const r = await provenant(['verify', '--key', 'cosign.pub', ref], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /2 of 2 signatures verified/);
+    assertWarnedOnce(r.stderr);
+  });
+
+  it('verify-attestation: the attestation verifies, and the manifest is named once', async () => {
+    const r = await provenant(['verify-attestation', '--key', 'cosign.pub', '--type', PREDICATE, ref], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /1 of 1 attestations? verified/);
+    assertWarnedOnce(r.stderr);
+  });
+
+  it('verify --policy and policy test: every lookup of every authority, and the manifest named once', async () => {
+    for (const args of [
+      ['verify', '--policy', 'policy.yaml', ref],
+      ['policy', 'test', 'policy.yaml', ref],
+    ]) {
+      const r = await provenant(args, { cwd: dir });
+      assert.equal(r.status, 0, `${args.join(' ')}\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /: PASS$/m);
+      assert.match(r.stdout, /ok {3}authority release-key \(key\)/);
+      assertWarnedOnce(r.stderr);
+    }
+  });
+
+  it('inspect, as text and as JSON: the manifest is named once', async () => {
+    for (const format of ['text', 'json']) {
+      const r = await provenant(['inspect', '--format', format, ref], { cwd: dir });
+      assert.equal(r.status, 0, r.stderr);
+      assertWarnedOnce(r.stderr);
+    }
+  });
+
+  it('reproduce: the image has no provenance to replay, and the manifest is named once', async () => {
+    const r = await provenant(['reproduce', '--key', 'cosign.pub', ref], { cwd: dir });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stdout, /no SLSA provenance is attached to this platform image/);
+    assertWarnedOnce(r.stderr);
+  });
+});
