@@ -66,6 +66,18 @@ export interface PinnedGzipOptions {
   workers?: number | undefined;
   /** Cancels the compression; it then fails with `ABORTED`. */
   signal?: AbortSignal | undefined;
+  /**
+   * Filled in as the stream goes: the blocks compressed by the worker threads and by the calling
+   * thread (see {@link pinnedGzip}), for benchmarks and tests. Blocks that came compressed are in
+   * neither.
+   */
+  counts?: GzipCounts | undefined;
+}
+
+/** Blocks compressed by whom, in a {@link pinnedGzip} stream. */
+export interface GzipCounts {
+  workers: number;
+  here: number;
 }
 
 /**
@@ -145,7 +157,7 @@ export function precompressSegment(data: Uint8Array, options: PinnedGzipOptions 
 /**
  * The compressed blocks of a segment (see {@link GzipSegment}) whose bytes come in `pieces`, in
  * order, as they are made: the blocks {@link precompressSegment} gives for the same bytes, level
- * and block size, with no more in flight than {@link pinnedGzip} keeps (about `3 × workers`
+ * and block size, with no more in flight than {@link pinnedGzip} keeps (about `6 × workers`
  * blocks), however long the segment. Every piece but the last must be `blockSize` bytes long, and
  * the source may reuse a piece's memory once the next is asked for (a file read a block at a time
  * into one buffer). With `workers: 0`, each block is compressed in the calling thread.
@@ -159,7 +171,8 @@ export async function* segmentBlocks(
   pieces: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: PinnedGzipOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const { level, blockSize, workers, signal } = resolveOptions(options);
+  const resolved = resolveOptions(options);
+  const { level, blockSize, workers, signal, counts } = resolved;
   throwIfAborted(signal);
   if (level > 0) libdeflate();
   async function* blocks(): AsyncGenerator<Block> {
@@ -179,10 +192,13 @@ export async function* segmentBlocks(
     }
   }
   if (workers === 0) {
-    for await (const block of blocks()) yield deflateBlock(block.data, level, false);
+    for await (const block of blocks()) {
+      counts.here++;
+      yield deflateBlock(block.data, level, false);
+    }
     return;
   }
-  yield* inOrder(blocks(), level, workers, blockSize, signal);
+  yield* inOrder(blocks(), resolved);
 }
 
 const MIN_BLOCK = 1024;
@@ -198,8 +214,9 @@ const WINDOW_BLOCKS = 3;
 
 /**
  * Compresses a stream to one gzip member, reproducibly (see the module comment), in parallel
- * worker threads. At most `3 × workers × blockSize` bytes (one block when `workers` is 0) are
- * being compressed or waiting at a time; the source is read no further ahead than that.
+ * worker threads and, while they are behind, in the calling thread too. At most
+ * `3 × workers × blockSize` bytes of input (one block when `workers` is 0) are on the workers,
+ * and as many more compressed here wait behind them; the source is read no further ahead.
  *
  * The header has MTIME 0, no name, XFL as zlib sets it for the level (2 for 9, 4 for 0 and 1,
  * else 0) and OS 255 "unknown" (as Go's compress/gzip writes, whatever the machine).
@@ -212,7 +229,8 @@ export async function* pinnedGzip(
   source: AsyncIterable<Uint8Array | GzipSegment> | Iterable<Uint8Array | GzipSegment>,
   options: PinnedGzipOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const { level, blockSize, workers, signal } = resolveOptions(options);
+  const resolved = resolveOptions(options);
+  const { level, blockSize, workers, signal, counts } = resolved;
   throwIfAborted(signal);
   // Loads and checks the wasm in this thread too, so that a wrong one fails here, clearly, before
   // any worker is started or any output is written.
@@ -222,10 +240,14 @@ export async function* pinnedGzip(
   if (workers === 0) {
     for await (const block of cutBlocks(source, level, blockSize, totals, signal)) {
       throwIfAborted(signal);
-      yield block.compressed === undefined ? deflateBlock(block.data, level, block.last) : await block.compressed;
+      if (block.compressed !== undefined) yield await block.compressed;
+      else {
+        counts.here++;
+        yield deflateBlock(block.data, level, block.last);
+      }
     }
   } else {
-    yield* inOrder(cutBlocks(source, level, blockSize, totals, signal), level, workers, blockSize, signal);
+    yield* inOrder(cutBlocks(source, level, blockSize, totals, signal), resolved);
   }
   yield gzipTrailer(totals.crc, totals.size);
 }
@@ -255,6 +277,7 @@ interface ResolvedOptions {
   blockSize: number;
   workers: number;
   signal: AbortSignal | undefined;
+  counts: GzipCounts;
 }
 
 function resolveOptions(options: PinnedGzipOptions): ResolvedOptions {
@@ -270,51 +293,112 @@ function resolveOptions(options: PinnedGzipOptions): ResolvedOptions {
   if (!Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS) {
     throw new ProvenantError('USAGE', `gzip worker count ${workers} is not an integer from 0 to ${MAX_WORKERS}`);
   }
-  return { level, blockSize, workers, signal: options.signal };
+  return { level, blockSize, workers, signal: options.signal, counts: options.counts ?? { workers: 0, here: 0 } };
 }
 
 /**
  * The blocks of `blocks` compressed on `workers` threads of the pool and given back in order,
- * with at most {@link WINDOW_BLOCKS} × `workers` × `blockSize` bytes of input in flight: the
- * source is read no further ahead. A block that brings its compressed bytes is not compressed
- * again.
+ * with at most {@link WINDOW_BLOCKS} × `workers` × `blockSize` bytes of input in flight on the
+ * workers: the source is read no further ahead. A block that brings its compressed bytes is not
+ * compressed again.
+ *
+ * While the window is full and the oldest block is still being compressed, the workers are
+ * behind, and this thread would only wait: it compresses the next block of the source itself
+ * instead, with the same {@link deflateBlock}, and goes on as long as the workers stay behind, up
+ * to {@link HELP_BLOCKS} windows of blocks of its own. When this thread sets the pace (reading,
+ * hashing and writing), the window never fills and it compresses nothing; when compression does,
+ * it adds a core's worth of compressing without another worker (a thread of its own costs about
+ * 25 MB: issue 16, "the 1 GB image must not need more than the 200 MB one").
  */
-async function* inOrder(
-  blocks: AsyncIterable<Block>,
-  level: number,
-  workers: number,
-  blockSize: number,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<Uint8Array> {
+async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions): AsyncGenerator<Uint8Array> {
+  const { level, workers, blockSize, signal, counts } = options;
   const lane = sharedPool().lane(workers);
   // Blocks being compressed or waiting, with their input sizes. The window is counted in bytes,
   // not blocks: a stream of segments has many small blocks, and a window of a few of them
   // would leave the workers waiting on this thread.
-  const inFlight: Array<{ compressed: Promise<Uint8Array>; size: number }> = [];
+  const inFlight: InFlight[] = [];
   const window = WINDOW_BLOCKS * workers * blockSize;
-  let inFlightBytes = 0;
+  // Input bytes of the blocks on the workers, and of those this thread compressed and holds.
+  let onWorkers = 0;
+  let here = 0;
   const next = async (): Promise<Uint8Array> => {
     const head = inFlight.shift()!;
-    inFlightBytes -= head.size;
+    if (head.here) here -= head.size;
+    else onWorkers -= head.size;
     return abortable(head.compressed, signal);
   };
+  const source = blocks[Symbol.asyncIterator]();
+  /** Takes the next block of the source, compressed by the workers or, when `help`, here; false at its end. */
+  const take = async (help: boolean): Promise<boolean> => {
+    const read = await source.next();
+    if (read.done === true) return false;
+    throwIfAborted(signal);
+    const block = read.value;
+    const size = block.data.length;
+    const mine = help && block.compressed === undefined;
+    let compressed: Promise<Uint8Array>;
+    if (block.compressed !== undefined) compressed = block.compressed;
+    else if (mine) {
+      counts.here++;
+      compressed = Promise.resolve(deflateBlock(block.data, level, block.last));
+    } else {
+      counts.workers++;
+      compressed = lane.deflate(block, level);
+    }
+    const entry: InFlight = { compressed, size, here: mine, done: false };
+    const settle = (): void => {
+      entry.done = true;
+    };
+    // Awaited in order below; this only keeps a block dropped by an abort from being reported
+    // as an unhandled rejection.
+    compressed.then(settle, settle);
+    inFlight.push(entry);
+    if (mine) here += size;
+    else onWorkers += size;
+    return true;
+  };
   try {
-    for await (const block of blocks) {
-      throwIfAborted(signal);
-      const size = block.data.length;
-      const compressed = block.compressed ?? lane.deflate(block, level);
-      // Awaited in order below; this only keeps a block dropped by an abort from being reported
-      // as an unhandled rejection.
-      compressed.catch(() => {});
-      inFlight.push({ compressed, size });
-      inFlightBytes += size;
-      while (inFlightBytes >= window) yield await next();
+    let more = true;
+    while (more) {
+      if (onWorkers < window) {
+        more = await take(false);
+        continue;
+      }
+      if (inFlight[0]!.done) {
+        yield await next();
+        continue;
+      }
+      if (here < HELP_BLOCKS * window) {
+        more = await take(true);
+        // A turn of the event loop, for the workers' answers to be read.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      yield await next();
     }
     while (inFlight.length > 0) yield await next();
   } finally {
+    await source.return?.();
     lane.close();
   }
 }
+
+/** A block of {@link inOrder}'s, being compressed or done and not yet given back. */
+interface InFlight {
+  compressed: Promise<Uint8Array>;
+  /** Its input bytes. */
+  size: number;
+  /** Compressed by the calling thread. */
+  here: boolean;
+  /** Settled (a worker's answer is only read when the event loop turns). */
+  done: boolean;
+}
+
+/**
+ * Windows of blocks the calling thread compresses and holds while the workers are behind: its
+ * compressed blocks wait for the workers' older ones, so this bounds them.
+ */
+const HELP_BLOCKS = 1;
 
 /** RFC 1952 section 2.3: ID1 ID2 CM FLG MTIME(4) XFL OS, with no optional fields. */
 function gzipHeader(level: number): Uint8Array {

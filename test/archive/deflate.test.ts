@@ -372,7 +372,26 @@ describe('pinnedGzip', () => {
     );
   });
 
-  it('reads the source no further ahead than about 3 × workers blocks', async () => {
+  it('compresses blocks in the calling thread too while the workers are behind, to the same bytes', async () => {
+    // Twelve blocks at level 9 from memory: the source is never waited on, so the window fills
+    // before any worker has answered (an answer is read only when the event loop turns).
+    const blockSize = 64 * 1024;
+    const data = concat([layerLike(6 * blockSize, 5), noise(6 * blockSize, 5)]);
+    const expected = await pinnedGzipBytes(data, { workers: 0, level: 9, blockSize });
+    const counts = { workers: 0, here: 0 };
+    const got = await collect(pinnedGzip([data], { workers: 1, level: 9, blockSize, counts }));
+    assert.ok(Buffer.from(got).equals(expected));
+    assert.equal(counts.workers + counts.here, 12, 'every block compressed once');
+    assert.ok(counts.here >= 1, `the calling thread compressed ${counts.here} blocks`);
+    assert.ok(counts.workers >= 3, `the workers compressed ${counts.workers} blocks`);
+    // Blocks that came compressed count for neither: only the empty final block after the segment is compressed.
+    const none = { workers: 0, here: 0 };
+    const pre = precompressSegment(data, { blockSize, workers: 1 })!;
+    await collect(pinnedGzip([{ segment: data, precompressed: pre }], { workers: 1, blockSize, counts: none }));
+    assert.equal(none.workers + none.here, 1);
+  });
+
+  it('reads the source no further ahead than about 3 × workers blocks, and as much again while it compresses some itself', async () => {
     for (const workers of [0, 1, 2]) {
       const blockSize = 16 * 1024;
       const src = endless(4096);
@@ -381,7 +400,7 @@ describe('pinnedGzip', () => {
       await out.next(); // the first compressed block
       await new Promise((resolve) => setTimeout(resolve, 50));
       const ahead = src.read() - blockSize;
-      assert.ok(ahead <= (3 * Math.max(workers, 1) + 2) * blockSize, `workers ${workers}: read ${src.read()} bytes`);
+      assert.ok(ahead <= (6 * Math.max(workers, 1) + 2) * blockSize, `workers ${workers}: read ${src.read()} bytes`);
       await out.return(undefined);
       assert.equal(src.closed(), true, 'the source is closed when the consumer stops');
     }
@@ -679,14 +698,14 @@ describe('segmentBlocks', () => {
     for (const [i, block] of got.entries()) assert.ok(Buffer.from(block).equals(expected[i]!), `block ${i}`);
   });
 
-  it('reads its pieces no further ahead than about 3 × workers blocks', async () => {
+  it('reads its pieces no further ahead than about 3 × workers blocks, and as much again while it compresses some itself', async () => {
     const blockSize = 16 * 1024;
     for (const workers of [1, 2]) {
       const counter = { read: 0 };
       const out = segmentBlocks(reusedPieces(layerLike(200 * blockSize, 3), blockSize, counter), { workers, blockSize });
       await out.next();
       await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.ok(counter.read <= (3 * workers + 2) * blockSize, `workers ${workers}: read ${counter.read} bytes`);
+      assert.ok(counter.read <= (6 * workers + 2) * blockSize, `workers ${workers}: read ${counter.read} bytes`);
       await out.return(undefined);
     }
   });
