@@ -17,7 +17,7 @@
  * field selection, a literal, `&&`) is bounded by the size of the tree, evaluated once per
  * charged iteration at most.
  */
-import { type CelFunc, type CelInput, CelScalar, celEnv, celFunc, celList, isCelList, isCelMap, parse, plan } from '@bufbuild/cel';
+import { type CelEnv, type CelFunc, type CelInput, CelScalar, celEnv, celFunc, celList, isCelList, isCelMap, parse, plan } from '@bufbuild/cel';
 
 type Expr = NonNullable<ReturnType<typeof parse>['expr']>;
 type CelFuncCall = CelFunc['call'];
@@ -339,7 +339,7 @@ const standard = celEnv();
 const index = plan(standard, parse('m[k]'));
 
 /** @bufbuild/cel's standard environment, every function metered, plus the instrumentation's. */
-export const meteredEnv = celEnv({
+export const meteredEnv: CelEnv = celEnv({
   funcs: [
     ...[...standard.funcs].map(metered),
     meterFunc(RANGE, 1, (_id, _target, args) => {
