@@ -166,6 +166,8 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
   const reader = new BodyReader();
   // The chunks that are segments, found by identity: writeTar yields a body's bytes as they are.
   const segments = new WeakMap<Uint8Array, GzipSegment>();
+  // The small bodies read in place (views of the reader's memory, not fresh buffers).
+  const inPlace = new WeakSet<Uint8Array>();
   async function* tarEntries(): AsyncGenerator<TarWriteEntry> {
     for (const { entry: e, blocks } of lookedUp(entries(), options.precompressed)) {
       if (e.body === undefined) {
@@ -176,10 +178,16 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
         yield { header: e.header, body: streamed(e.body, await blocks) };
         continue;
       }
-      const bytes = reader.read(e.body);
-      if (bytes.length >= LAYER_SEGMENT_MIN) {
-        segments.set(bytes, { segment: bytes, precompressed: options.precompressed?.segment(e.body, bytes) });
+      if (bodySize(e.body) < LAYER_SEGMENT_MIN) {
+        // A small body is copied into a compression block as it passes: a view of the reader's
+        // window does, and leaves nothing behind.
+        const view = reader.readInPlace(e.body);
+        inPlace.add(view);
+        yield { header: e.header, body: view };
+        continue;
       }
+      const bytes = reader.read(e.body);
+      segments.set(bytes, { segment: bytes, precompressed: options.precompressed?.segment(e.body, bytes) });
       yield { header: e.header, body: bytes };
     }
   }
@@ -216,7 +224,7 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
       const segment = segments.get(chunk);
       // Bodies read from disk whole and the blocks made of them are fresh buffers (io/memory.ts);
       // a streamed piece is not.
-      if (segment?.reused !== true) noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
+      if (segment?.reused !== true && !inPlace.has(chunk)) noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
       yield segment ?? chunk;
     }
   }

@@ -82,21 +82,41 @@ export class BodyReader {
     if (body === undefined) return new Uint8Array();
     if (body instanceof Uint8Array) return body;
     const file = this.#open(body.path);
-    let out: Uint8Array;
-    if (body.offset >= file.start && body.offset + body.size <= file.end) {
-      out = file.window.slice(body.offset - file.start, body.offset - file.start + body.size);
-    } else if (body.size >= this.#windowSize / 2) {
-      out = new Uint8Array(body.size);
-      readRange(file.fd, body, out);
-    } else {
+    const view = this.#windowed(body, file);
+    if (view !== undefined) return view.slice();
+    const out = new Uint8Array(body.size);
+    readRange(file.fd, body, out);
+    checkBody(body, out);
+    return out;
+  }
+
+  /**
+   * The bytes of `body` as {@link read} gives them, but for a body on disk shorter than half the
+   * read-ahead window, a view of the window itself: valid only until the next read of this reader.
+   * A layer reads tens of thousands of such bodies (the 1 GB bench image: 28,357, 163 MB), each
+   * copied into a compression block as it passes: a fresh array for each cost 3-7 % more CPU time
+   * in allocations and collections, for the same peak memory.
+   */
+  readInPlace(body: Body | undefined): Uint8Array {
+    if (!isFileBody(body)) return this.read(body);
+    return this.#windowed(body, this.#open(body.path)) ?? this.read(body);
+  }
+
+  /**
+   * The body as a view of its file's window, checked, when it lies in the window or is shorter
+   * than half of it (the window is then read anew from the body's start); otherwise undefined.
+   */
+  #windowed(body: FileBody, file: { fd: number; window: Uint8Array; start: number; end: number }): Uint8Array | undefined {
+    if (body.offset < file.start || body.offset + body.size > file.end) {
+      if (body.size >= this.#windowSize / 2) return undefined;
       const got = readSync(file.fd, file.window, 0, file.window.length, body.offset);
       file.start = body.offset;
       file.end = body.offset + got;
       if (got < body.size) throw short(body, got);
-      out = file.window.slice(0, body.size);
     }
-    checkBody(body, out);
-    return out;
+    const view = file.window.subarray(body.offset - file.start, body.offset - file.start + body.size);
+    checkBody(body, view);
+    return view;
   }
 
   /**
