@@ -17,7 +17,19 @@
  * field selection, a literal, `&&`) is bounded by the size of the tree, evaluated once per
  * charged iteration at most.
  */
-import { type CelEnv, type CelFunc, type CelInput, CelScalar, celEnv, celFunc, celList, isCelList, isCelMap, parse, plan } from '@bufbuild/cel';
+import {
+  type CelEnv,
+  type CelFunc,
+  type CelInput,
+  CelScalar,
+  celEnv,
+  celFunc,
+  celList,
+  isCelList,
+  isCelMap,
+  parse,
+  plan,
+} from '@bufbuild/cel';
 
 type Expr = NonNullable<ReturnType<typeof parse>['expr']>;
 type CelFuncCall = CelFunc['call'];
