@@ -25,7 +25,11 @@ export abstract class LayoutReader implements ContentStore {
   abstract readonly location: string;
   /** The layout's `index.json` as it is now; subclasses that write replace it whole. */
   protected topIndex: ImageIndex;
-  /** Entries already named in a warning, so that a copy asking for the referrers of each of its manifests names a bad one once. */
+  /**
+   * What a logger has been told of unreadable entries, so that a copy asking for the referrers of
+   * each of its manifests names a bad one once: an entry's digest once it was named at all, and
+   * `digest subject` once it was listed as a referrer of that subject.
+   */
   readonly #warned = new Set<string>();
 
   protected constructor(index: ImageIndex) {
@@ -160,10 +164,11 @@ export abstract class LayoutReader implements ContentStore {
    * Manifests of index.json whose `subject` is `subject`. A layout has no registry to index
    * subjects, so every entry is read; one that cannot be (not a manifest, not its digest, its
    * blob missing or refused) does not fail the listing and hide the others. It is named in a
-   * warning through `options.logger` (once per store), and listed when its bytes, unchecked,
-   * name `subject` as theirs: a reader of it then meets the same error and reports one malformed
-   * referrer, as it does when a registry's referrers API lists a manifest that does not parse
-   * (../sign/storage.ts findSignatures). Its descriptor is index.json's, never its bytes'.
+   * warning through `options.logger` (see #warnUnreadable for how often), and listed when its
+   * bytes, unchecked, name `subject` as theirs: a reader of it then meets the same error and
+   * reports one malformed referrer, as it does when a registry's referrers API lists a manifest
+   * that does not parse (../sign/storage.ts findSignatures). Its descriptor is index.json's,
+   * never its bytes'.
    */
   async referrers(subject: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
     await this.refresh();
@@ -191,11 +196,23 @@ export abstract class LayoutReader implements ContentStore {
     return out;
   }
 
-  #warnUnreadable(digest: Digest, err: ProvenantError, claimed: Digest | undefined, options: OperationOptions): void {
-    if (this.#warned.has(digest)) return;
+  /**
+   * Names an unreadable entry through the caller's logger, once per store for what is said of it.
+   * That it was listed as a referrer of `listedFor` is said once per subject, even after it was
+   * passed over while listing another image's: that image's reader will meet the error. That it
+   * was passed over is said once, and not after it was named at all. Nothing is marked without a
+   * logger (a lookup of the library's own), so a later caller with one still hears of it.
+   */
+  #warnUnreadable(digest: Digest, err: ProvenantError, listedFor: Digest | undefined, options: OperationOptions): void {
+    const logger = options.logger;
+    if (logger === undefined) return;
+    const key = listedFor === undefined ? digest : `${digest} ${listedFor}`;
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
     this.#warned.add(digest);
-    const what = claimed === undefined ? 'passed over while listing referrers' : `listed as a referrer of ${claimed}, which its bytes name`;
-    options.logger?.warn(`${this.location}: index.json lists manifest ${digest}, which cannot be read (${err.message}); ${what}`);
+    const what =
+      listedFor === undefined ? 'passed over while listing referrers' : `listed as a referrer of ${listedFor}, which its bytes name`;
+    logger.warn(`${this.location}: index.json lists manifest ${digest}, which cannot be read (${err.message}); ${what}`);
   }
 
   /**

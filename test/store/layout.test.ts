@@ -403,6 +403,49 @@ describe('LayoutStore', () => {
     assert.deepEqual(await again.referrers(made.manifests[0]!.digest, { logger }), []);
   });
 
+  /** A layout whose one referrer was changed after it was written; each test opens it afresh. */
+  async function tamperedReferrer() {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 't' });
+    const tampered = await makeReferrer(store, made.root, 'application/vnd.example.sig', 'tampered');
+    const text = new TextDecoder().decode(tampered.bytes).replace('1970-01-01T00:00:00Z', '1970-01-01T00:00:01Z');
+    await writeFile(join(dir, 'blobs', 'sha256', digestHex(tampered.digest)), text);
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const listed = new RegExp(`manifest ${tampered.digest}, .*listed as a referrer of ${made.root.digest}`);
+    return { store: await LayoutStore.open(dir), made, tampered: tampered.digest, warnings, logger, listed };
+  }
+  const digests = (ds: Array<{ digest: string }>) => ds.map((d) => d.digest);
+
+  it('an unreadable referrer met by a lookup without a logger is still named to the next caller with one', async () => {
+    const { store, made, tampered, warnings, logger, listed } = await tamperedReferrer();
+    // The library's own lookups give no logger: they tell no one, so they use up nothing.
+    assert.deepEqual(await store.referrers(made.manifests[0]!.digest), []);
+    assert.deepEqual(digests(await store.referrers(made.root.digest)), [tampered]);
+    assert.deepEqual(digests(await store.referrers(made.root.digest, { logger })), [tampered]);
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, listed);
+    await store.referrers(made.root.digest, { logger });
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+  });
+
+  it('an unreadable referrer passed over for another image is named again when it is listed for its own, each once', async () => {
+    const { store, made, tampered, warnings, logger, listed } = await tamperedReferrer();
+    // A copy asks for the referrers of each platform image, then of the index they name.
+    assert.deepEqual(await store.referrers(made.manifests[0]!.digest, { logger }), []);
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, new RegExp(`manifest ${tampered}, .*passed over while listing referrers`));
+    assert.deepEqual(digests(await store.referrers(made.root.digest, { logger })), [tampered]);
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.match(warnings[1]!, listed);
+    // Neither is said again; once named, it is not said to be passed over for a third image.
+    await store.referrers(made.root.digest, { logger });
+    await store.referrers(made.manifests[0]!.digest, { logger });
+    await store.referrers(made.manifests[1]!.digest, { logger });
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+  });
+
   it('an image kept untagged, then tagged, is listed once, under its tag', async () => {
     // What writing by digest, signing, then tagging does (build --sign, fix, the Action).
     const dir = join(await tempDir(), 'img');
