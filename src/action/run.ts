@@ -10,7 +10,7 @@ import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type Attested, isInIndexMode, storeAttestations } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
-import { describeBuild, describeIndex } from '../builder/describe.ts';
+import { type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
 import { type AttachmentStorages, attachmentStoragesFor, type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
@@ -168,7 +168,8 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     logger: ctx.logger,
   });
   const imageName = inputs.tags[0] === undefined ? basename(inputs.config).replace(/\.ya?ml$/, '') : formatReference(inputs.tags[0]);
-  const attested = describe(result, inputs, ctx, imageName);
+  const options = describeOptions(inputs, ctx, imageName);
+  let attested = describe(result, inputs, options);
 
   const destinations = groupDestinations(inputs, work);
   const written: WrittenSoFar[] = [];
@@ -185,6 +186,11 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         attestations: isInIndexMode(inputs.attestations) ? { attested, mode: inputs.attestations } : undefined,
         logger: ctx.logger,
       });
+      // BuildKit's storages write an index of their own, the built one with the attestation
+      // entries added: the index's SBOM is about that one, which is the one signed and tagged.
+      if (descriptor.digest !== result.index?.digest) {
+        attested = await aboutWrittenIndex(store, descriptor, result, attested, inputs, ctx, options, signer !== undefined);
+      }
       const record: WrittenSoFar = { location: d.display, digest: descriptor.digest, tags: [] };
       written.push(record);
       done.push({ store, planned: d, descriptor, record });
@@ -316,10 +322,9 @@ export function fixTag(tag: string, target: string): string {
   return `${tag.slice(0, 128 - suffix.length)}${suffix}`;
 }
 
-/** The statements `sbom` and `provenance` ask for (none when attestations are off). */
-function describe(result: BuildResult, inputs: ActionInputs, ctx: ActionContext, imageName: string): Attested[] {
-  if (inputs.attestations === 'none' || (!inputs.sbom && inputs.provenance === false)) return [];
-  const options = {
+/** How the statements describe the build: the inputs' and the job's part of them. */
+function describeOptions(inputs: ActionInputs, ctx: ActionContext, imageName: string): DescribeOptions {
+  return {
     imageName,
     configPath: inputs.config,
     toolVersion: ctx.toolVersion,
@@ -330,10 +335,47 @@ function describe(result: BuildResult, inputs: ActionInputs, ctx: ActionContext,
     invocation: inputs.provenance !== false && inputs.provenance.mode === 'max' ? invocationFromEnv(ctx.env) : undefined,
     fromLock: inputs.lock !== undefined,
   };
+}
+
+/** The statements `sbom` and `provenance` ask for (none when attestations are off). */
+function describe(result: BuildResult, inputs: ActionInputs, options: DescribeOptions): Attested[] {
+  if (inputs.attestations === 'none' || (!inputs.sbom && inputs.provenance === false)) return [];
   const attested = describeBuild(result, options);
   const index = describeIndex(result, options);
   if (index !== undefined) attested.push(index);
   return attested;
+}
+
+/**
+ * `attested` with the index's SBOM about the index `written` in place of the built one (which a
+ * store in BuildKit's storages never holds). BuildKit's storages attach statements to platform
+ * images only, and an index cannot list a statement about itself (listing it changes the index's
+ * digest): signed, the SBOM is a bundle referrer of the index (or in its `.att` image, where a
+ * target refuses that; see sign), as `attestations: referrers` writes it; unsigned, it has no
+ * place in the mode, is left out, and the log says so.
+ */
+async function aboutWrittenIndex(
+  store: ContentStore,
+  written: Descriptor,
+  result: BuildResult,
+  attested: readonly Attested[],
+  inputs: ActionInputs,
+  ctx: ActionContext,
+  options: DescribeOptions,
+  signed: boolean,
+): Promise<Attested[]> {
+  const built = result.index?.digest;
+  const platforms = attested.filter((a) => a.manifest.digest !== built);
+  // Nothing about the built index (no SBOM asked for, or replaced for an earlier destination).
+  if (platforms.length === attested.length) return platforms;
+  if (!signed) {
+    ctx.logger.info(
+      `the index's SBOM is not written: attestations: ${inputs.attestations} lists statements about platform images only, and the index cannot list one about itself (attestations: referrers writes it as a referrer of the index; with sign, it is a signed bundle referrer)`,
+    );
+    return platforms;
+  }
+  const index = describeIndex({ ...result, index: await store.getManifest(written.digest) }, options);
+  return index === undefined ? platforms : [...platforms, index];
 }
 
 interface Planned {

@@ -280,6 +280,94 @@ describe('the Action’s sources, signing the index in the storage the targets t
   });
 });
 
+describe('the Action’s sources, BuildKit’s attestation storages', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  const jobs: Job[] = [];
+  const storeOf = (repo: string): RegistryStore => {
+    const keychain = staticKeychain(reg.host, { username: reg.username!, password: reg.password! });
+    return new RegistryStore(new RegistryClient(reg.host, { keychain }), repo);
+  };
+  before(async () => {
+    reg = await startRegistry({ auth: 'htpasswd' });
+  });
+  after(async () => {
+    await reg?.stop();
+    for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
+  });
+  /** Pushes a build with `attestations: mode` to the repository `repo`, signed with a new key or not. */
+  const push = async (mode: string, repo: string, signed: boolean) => {
+    const job = await makeJob();
+    jobs.push(job);
+    await dockerLogin(job, reg.host, reg.username!, reg.password!);
+    const key = await generateEncryptedKeyPair('pw');
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: `${reg.host}/${repo}:1.0`,
+      push: 'true',
+      platforms: 'linux/amd64',
+      attestations: mode,
+      ...(signed ? { sign: 'key', key: key.privateKeyPem, 'key-password': 'pw' } : {}),
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const digest = (await readOutputs(job.outputFile)).digest as Digest;
+    return { run, digest, publicKey: createPublicKey(key.publicKeyPem) };
+  };
+  /** The index's entries: its platform images and its attestation manifests. */
+  const entries = async (store: RegistryStore, digest: Digest) => {
+    const root = await store.getManifest(digest);
+    assert.equal(root.kind, 'index');
+    const all = root.kind === 'index' ? root.index.manifests : [];
+    const isAttestation = (d: (typeof all)[number]): boolean => d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';
+    return { images: all.filter((d) => !isAttestation(d)), attestations: all.filter(isAttestation) };
+  };
+
+  for (const mode of ['buildkit', 'buildkit-artifact']) {
+    it(`${mode}, signed: the index written (with its attestation entries) is signed, tagged, and its SBOM a signed referrer of it`, async () => {
+      const repo = `acme/${mode}-signed`;
+      const store = storeOf(repo);
+      try {
+        const { digest, publicKey } = await push(mode, repo, true);
+        assert.equal((await store.resolve('1.0'))?.digest, digest, 'the tag names the index written');
+        const { images, attestations } = await entries(store, digest);
+        assert.equal(attestations.length, 1, 'the platform image’s statements are listed in the index');
+        const index = await verifyImage(store, digest, { policy: { key: publicKey } });
+        assert.deepEqual(index.verified.map((v) => v.storage).sort(), ['cosign', 'referrers']);
+        const sbom = await verifyImage(store, digest, { policy: { key: publicKey }, kind: 'attestation' });
+        assert.deepEqual(
+          sbom.verified.map((v) => [v.storage, v.predicateType]),
+          [['referrers', 'https://spdx.dev/Document']],
+          JSON.stringify(sbom.checked),
+        );
+        const image = await verifyImage(store, images[0]!.digest, { policy: { key: publicKey }, kind: 'attestation' });
+        assert.ok(image.verified.length >= 2 && image.verified.every((v) => v.storage === 'referrers'), JSON.stringify(image.checked));
+      } finally {
+        await store.close();
+      }
+    });
+
+    it(`${mode}, unsigned: the statements are in the index, and the log says why the index’s SBOM is not written`, async () => {
+      const repo = `acme/${mode}-unsigned`;
+      const store = storeOf(repo);
+      try {
+        const { run, digest } = await push(mode, repo, false);
+        assert.equal((await store.resolve('1.0'))?.digest, digest);
+        const { attestations } = await entries(store, digest);
+        assert.equal(attestations.length, 1);
+        assert.deepEqual(await store.referrers(digest), [], 'nothing attached to the index');
+        assert.match(
+          run.stdout,
+          new RegExp(`the index's SBOM is not written: attestations: ${mode} lists statements about platform images only`),
+          run.stdout,
+        );
+        assert.doesNotMatch(run.stdout, /^::(warning|error)::/m, run.stdout);
+      } finally {
+        await store.close();
+      }
+    });
+  }
+});
+
 describe('the Action’s sources, a tag refused after another was written', { skip: registryMissing }, () => {
   let reg: TestRegistry;
   let proxy: FaultProxy;
