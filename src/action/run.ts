@@ -7,12 +7,12 @@
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
-import { type Attested, isInIndexMode, storeAttestations } from '../attest/storage.ts';
+import { type Attested, attestationReferrer, isInIndexMode, storeAttestations } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
-import { type AttachmentStorages, attachmentStoragesFor, type FixReport, fixImage, type Resigner } from '../compat/fix.ts';
+import { type AttachmentStorages, attachmentStoragesFor, type FixReport, fixImage, type Resigner, storeAsFixWould } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
@@ -194,12 +194,20 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       const record: WrittenSoFar = { location: d.display, digest: descriptor.digest, tags: [] };
       written.push(record);
       done.push({ store, planned: d, descriptor, record });
-      const storages = signer === undefined ? undefined : await storagesFor(store, descriptor, attested, inputs, ctx, selected);
+      const storages = await storagesFor(store, descriptor, attested, inputs, ctx, selected);
       if (inputs.attestations === 'referrers' && result.index !== undefined) {
         // A manifest whose attestations a target refuses as referrers gets them signed in its
-        // `.att` image instead (see sign), and no unsigned statements beside them.
-        const kept = attested.filter((a) => storages?.attestations.get(a.manifest.digest)?.storage !== 'cosign');
-        await storeAttestations(store, result.index, kept, 'referrers', { logger: ctx.logger });
+        // `.att` image instead (see sign), and no unsigned statements beside them; unsigned, they
+        // go where `fix` would move them.
+        const refused = (a: Attested): boolean => storages?.attestations.get(a.manifest.digest)?.storage === 'cosign';
+        await storeAttestations(
+          store,
+          result.index,
+          attested.filter((a) => !refused(a)),
+          'referrers',
+          { logger: ctx.logger },
+        );
+        if (signer === undefined) await storeRefused(store, descriptor, attested.filter(refused), storages, selected, ctx);
       }
       ctx.logger.info(`wrote ${descriptor.digest} to ${store.location}, by digest (the tags come last)`);
       if (signer !== undefined) {
@@ -304,8 +312,9 @@ export function fixNotWritten(fix: FixReport): string | undefined {
 /**
  * Why a fix that was written is still refused where it was written, or undefined. The Action fixes
  * into the store it built into: an image whose digest the fix kept (only what is attached to it
- * changed) keeps there whatever the build attached to it, such as the unsigned statements of an
- * image not signed (a signed one's attachments are already where the targets take them: see sign).
+ * changed) keeps there whatever the build attached to it, such as an unsigned statement no fix of
+ * the target moves off a referrer (the others are already where the targets take them, signed or
+ * not: see sign and storeRefused).
  */
 export function fixStillRefused(fix: FixReport): string | undefined {
   if (!fix.written || fix.after?.verdict !== 'refused') return undefined;
@@ -470,8 +479,9 @@ async function makeSigner(
 /**
  * Where the named targets take the signatures of the image `written` and the attestations of
  * `attested` (see attachmentStoragesFor); undefined without targets, when every one goes where
- * the inputs say. Asked for a signed image only: an unsigned statement has no other storage
- * (cosign's `.att` image holds signed ones), so it stays a referrer, for `fix` to move.
+ * the inputs say. A manifest's attestations the targets refuse as referrers (`cosign`) are, in a
+ * signed run, signed in its `.att` image only (see sign); in an unsigned one, its unsigned
+ * statements are written where `fix` moves them (see storeRefused), never as a referrer.
  */
 async function storagesFor(
   store: ContentStore,
@@ -490,6 +500,40 @@ async function storagesFor(
       : [],
   );
   return attachmentStoragesFor(store, written.digest, targets, { attestations, logger: ctx.logger });
+}
+
+/**
+ * Writes the unsigned statements of `refused` (manifests whose referrers a named target refuses,
+ * as ECR refuses a referrer of an index) where `fix` moves such a referrer, by the targets' own fix
+ * (see storeAsFixWould): under cosign's `sha256-<hex>.att` tag, without a subject. ECR answers a
+ * push of the referrer with 405, so writing it first and fixing after would fail midway.
+ */
+async function storeRefused(
+  store: ContentStore,
+  written: Descriptor,
+  refused: readonly Attested[],
+  storages: AttachmentStorages | undefined,
+  targets: readonly Target[],
+  ctx: ActionContext,
+): Promise<void> {
+  for (const a of refused) {
+    const pending = attestationReferrer(a);
+    if (pending === undefined) continue;
+    const by = storages?.attestations.get(a.manifest.digest)?.refusedBy ?? [];
+    const left = await storeAsFixWould(
+      store,
+      written.digest,
+      new Map([[a.manifest.digest, [{ ...pending, kind: 'attestation' as const }]]]),
+      targets.filter((t) => by.includes(t.label)),
+      { logger: ctx.logger },
+    );
+    if (left.length > 0) {
+      ctx.logger.warn(`${a.manifest.digest}: no fix of ${by.join(', ')} moves its statements off a referrer; written as one`);
+    } else {
+      const why = `as ${by.join(', ')} refuses a referrer of it`;
+      ctx.logger.info(`${a.manifest.digest}: its unsigned statements under its cosign tag, without a subject, as fix stores them, ${why}`);
+    }
+  }
 }
 
 /**

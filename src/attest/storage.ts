@@ -186,6 +186,14 @@ async function existingEntries(
 }
 
 /**
+ * The referrer `referrers` storage makes of `a`'s statements (see storeAttestations), not
+ * written: its manifest and the blobs it names. Undefined when there are no statements.
+ */
+export function attestationReferrer(a: Attested): { blobs: { descriptor: Descriptor; bytes: Uint8Array }[]; stored: Stored } | undefined {
+  return a.statements.length === 0 ? undefined : attestationManifest(a, 'artifact');
+}
+
+/**
  * One platform image's attestation manifest and the blobs it names (its statements and config),
  * in one of BuildKit's two forms (moby/buildkit exporter/containerimage/writer.go,
  * commitAttestationsManifest): `legacy`, a config `{"architecture":"unknown","os":"unknown",...}`

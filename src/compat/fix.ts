@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
-import { ArtifactType, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
+import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
@@ -369,7 +369,10 @@ async function attachmentStorages(
 
 /** Where to store the signature, or the attestations, of one manifest, and why. */
 export interface AttachmentStorageChoice {
-  /** `cosign` (under cosign's `.sig` or `.att` tag) when some target refuses it as a referrer. */
+  /**
+   * `cosign` (under cosign's `.sig` or `.att` tag) when some target refuses it as a referrer:
+   * signed, in cosign 2's form; unsigned statements where `fix` moves them (see storeAsFixWould).
+   */
   readonly storage: 'referrers' | 'cosign';
   /** The targets (as `fixImage` names them) that refuse it as a referrer. */
   readonly refusedBy: readonly string[];
@@ -431,6 +434,54 @@ export async function attachmentStoragesFor(
   const choices = (m: Map<Digest, string[]>): Map<Digest, AttachmentStorageChoice> =>
     new Map([...m].map(([d, by]) => [d, { storage: by.length > 0 ? ('cosign' as const) : ('referrers' as const), refusedBy: by }]));
   return { signatures: choices(refusedBy.signatures), attestations: choices(refusedBy.attestations) };
+}
+
+/** An attachment not written yet: a referrer's manifest, the blobs it names, and what it is. */
+export interface PendingAttachment {
+  readonly stored: Stored;
+  readonly blobs: readonly { readonly descriptor: Descriptor; readonly bytes: Uint8Array }[];
+  readonly kind: AttachmentKind;
+}
+
+/**
+ * Writes attachments of the image `root` (each a referrer not written, of a manifest of the image)
+ * that `targets` refuse as referrers where `fix` moves such a referrer: the targets' own
+ * `move-attestations` fix to cosign tags (ECR's for a referrer of an index), applied to the image
+ * with them as referrers, so each is written without its subject under cosign's tag for it
+ * (`sha256-<hex>.att`), in the config the fix gives it, and added to the manifest that tag names
+ * when there is one. For the unsigned statements of a run whose signed ones would go in the
+ * `.att` image (see attachmentStoragesFor), so that no referrer the targets refuse is written.
+ * An attachment no such fix moves is written as the referrer it is, as `fix` leaves it; those
+ * are returned, for the caller to say so.
+ *
+ * @throws ProvenantError as {@link readImageGraph}, and the store's errors
+ */
+export async function storeAsFixWould(
+  store: ContentStore,
+  root: Digest,
+  attachments: ReadonlyMap<Digest, readonly PendingAttachment[]>,
+  targets: readonly Target[],
+  options: OperationOptions = {},
+): Promise<PendingAttachment[]> {
+  if ([...attachments.values()].every((l) => l.length === 0)) return [];
+  const graph = await readImageGraph(store, root, options);
+  const base = withoutMissingEntries(planFromGraph(graph), graph);
+  const docs = new Map(base.docs);
+  const blobs = new Map(base.blobs);
+  for (const [subject, list] of attachments) {
+    for (const a of list) {
+      docs.set(a.stored.digest, { stored: a.stored, role: 'attachment', kind: a.kind, subject, placement: { type: 'referrer' } });
+      for (const b of a.blobs) blobs.set(b.descriptor.digest, { descriptor: b.descriptor, bytes: b.bytes });
+    }
+  }
+  let plan: Plan = { ...base, docs, blobs };
+  const moves = targets.flatMap((t) =>
+    t.profile.rules.flatMap((r) => (r.fix?.id === 'move-attestations' && r.fix.with.to === 'cosign-tag' ? [r.fix] : [])),
+  );
+  const context = { platforms: [], location: store.location };
+  for (const m of moves) plan = TRANSFORMS[m.id](plan, m.with, context);
+  await copyImage(new PlannedStore(store, plan), plan.root, store, { tags: [], withReferrers: true, ...options });
+  return [...attachments.values()].flat().filter((a) => plan.docs.get(a.stored.digest)?.placement?.type === 'referrer');
 }
 
 /** An attachment planned for a check: what it is, and the manifest it is attached to. */

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
-import { statement } from '../../src/attest/storage.ts';
+import { attestationReferrer, statement } from '../../src/attest/storage.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { short } from '../../src/compat/detectors.ts';
-import { attachmentStoragesFor, fixImage } from '../../src/compat/fix.ts';
+import { attachmentStoragesFor, fixImage, storeAsFixWould } from '../../src/compat/fix.ts';
 import { MAX_NESTING, readImageGraph } from '../../src/compat/graph.ts';
 import { Draft, manifestStored, type Plan, planFromGraph, unlistEntries } from '../../src/compat/plan.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
@@ -474,6 +474,55 @@ describe('attachmentStoragesFor: where to sign and attest as the image is writte
         'an image’s attestation is a referrer, as before',
       );
     }
+  });
+});
+
+describe('storeAsFixWould: unsigned statements a target refuses as referrers, written where its fix moves them', () => {
+  const SPDX = 'https://spdx.dev/Document';
+  const pendingOf = (subject: Stored, types: readonly string[]) => {
+    const statements = types.map((t) => statement(t, { about: subject.digest }, [{ name: 'example.com/app', digest: subject.digest }]));
+    const made = attestationReferrer({ manifest: subject, statements })!;
+    return { ...made, kind: 'attestation' as const };
+  };
+  const att = (digest: Digest): string => `sha256-${digest.slice('sha256:'.length)}.att`;
+
+  it('ECR: the index’s statements under its .att tag without a subject, added to the one there; the check is clean', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const ecr = target('amazon-ecr');
+    const first = await storeAsFixWould(src, made.root.digest, new Map([[made.root.digest, [pendingOf(made.root, [SPDX])]]]), [ecr]);
+    assert.deepEqual(first, [], 'every one moved');
+    assert.deepEqual(await src.referrers(made.root.digest), [], 'no referrer of the index');
+    const check = (await checkImage(src, made.tag, [ecr], { probe: false })).targets[0]!;
+    assert.equal(check.verdict, 'accepted', JSON.stringify(check.problems));
+    const tagged = await src.getManifest(att(made.root.digest));
+    assert.ok(tagged.kind === 'manifest' && tagged.manifest.subject === undefined);
+    // Again, with another statement: added to the manifest the tag names, as cosign and fix append.
+    await storeAsFixWould(src, made.root.digest, new Map([[made.root.digest, [pendingOf(made.root, ['https://example.org/other'])]]]), [
+      ecr,
+    ]);
+    const merged = await src.getManifest(att(made.root.digest));
+    assert.ok(merged.kind === 'manifest');
+    assert.deepEqual(
+      merged.manifest.layers.map((l) => l.annotations?.[Annotation.InTotoPredicateType]),
+      [SPDX, 'https://example.org/other'],
+    );
+  });
+
+  it('a target with no fix that moves it to a cosign tag: written as the referrer it is, and returned', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const pending = pendingOf(made.root, [SPDX]);
+    const left = await storeAsFixWould(src, made.root.digest, new Map([[made.root.digest, [pending]]]), [target('ghcr')]);
+    assert.deepEqual(
+      left.map((l) => l.stored.digest),
+      [pending.stored.digest],
+    );
+    assert.deepEqual(
+      (await src.referrers(made.root.digest)).map((r) => r.digest),
+      [pending.stored.digest],
+    );
+    assert.equal(await src.resolve(att(made.root.digest)), undefined);
   });
 });
 
