@@ -1,0 +1,154 @@
+/**
+ * An upper bound of the size of the program @bufbuild/re2 compiles a pattern to, read from the
+ * pattern's text without compiling it. The size, not the length, is what compiling and matching
+ * cost: RE2 expands a counted repeat into copies (https://github.com/google/re2/wiki/Syntax:
+ * "x{n,m}" is n to m copies of x), so `a{1,1000}` is 9 characters and 2,001 instructions, and
+ * nested repeats multiply (RE2 allows a product of counts up to 1,000). Compiling is the costly
+ * step, and it cannot be interrupted, so the CEL cost budget (cel-limits.ts) checks this bound
+ * before it lets a pattern be compiled, and charges the real size after.
+ *
+ * The scan reads RE2's syntax only as far as the size depends on it: groups, alternation,
+ * repetition (`*`, `+`, `?`, `{n}`, `{n,}`, `{n,m}`) and the places where those characters are
+ * not syntax (an escape, `\Q...\E`, a character class). It counts at least what the compiler
+ * emits for each piece (tests check it against the compiled program on random patterns), and
+ * where it reads a pattern differently from RE2 it counts more, never less: the flags of `(?i:`
+ * and the name of `(?P<name>` count as characters, a repeat after `\Q...\E` repeats all of the
+ * quoted text, a count above RE2's 1,000 (which RE2 refuses) counts as 1,001.
+ */
+
+/** A group being read: the instructions of what it holds so far, and of its last piece (what a repeat applies to). */
+interface Frame {
+  total: number;
+  last: number;
+}
+
+/** RE2 refuses a repeat count above 1,000; a larger one counts as this. */
+const MAX_COUNT = 1001;
+
+/**
+ * Instructions at most: a literal, class, `.`, anchor or escape is 1; `*`, `+` and `?` add 2 (a
+ * loop over something that can match empty is two ALTs); `|` adds 2 (an ALT, and a NOP for an
+ * empty branch); a group adds 3 (two CAPTUREs, a NOP when empty); `x{n,m}` is m copies of x,
+ * the m - n optional ones with an ALT each, plus 2 (`x{n}` is n copies, `x{n,}` n + 1 and two
+ * ALTs, RE2's simplification `x{n-1}x+`); the program adds 4 (FAIL, MATCH).
+ */
+export function re2SizeBound(pattern: string): number {
+  const stack: Frame[] = [{ total: 0, last: 0 }];
+  let top = stack[0]!;
+  const piece = (n: number) => {
+    top.total += n;
+    top.last = n;
+  };
+  const grow = (last: number) => {
+    top.total += last - top.last;
+    top.last = last;
+  };
+  let i = 0;
+  while (i < pattern.length) {
+    const c = pattern[i]!;
+    if (c === '\\' && pattern[i + 1] === 'Q') {
+      // Literal text up to \E or the end, every character one instruction. Empty, it is nothing:
+      // a repeat after it applies to what came before.
+      const end = pattern.indexOf('\\E', i + 2);
+      const stop = end < 0 ? pattern.length : end;
+      if (stop > i + 2) piece(stop - (i + 2));
+      i = end < 0 ? pattern.length : end + 2;
+    } else if (c === '(' && flagsEnd(pattern, i) !== undefined) {
+      // `(?i)` sets flags and is nothing either: `a(?i){5}` repeats the a.
+      i = flagsEnd(pattern, i)!;
+    } else if (c === '\\') {
+      piece(1);
+      i = escapeEnd(pattern, i);
+    } else if (c === '[') {
+      piece(1);
+      i = classEnd(pattern, i);
+    } else if (c === '(') {
+      top = { total: 0, last: 0 };
+      stack.push(top);
+      i += 1;
+    } else if (c === ')' && stack.length > 1) {
+      const group = stack.pop()!;
+      top = stack[stack.length - 1]!;
+      piece(group.total + 3);
+      i += 1;
+    } else if (c === '|') {
+      top.total += 2;
+      top.last = 0;
+      i += 1;
+    } else if (c === '*' || c === '+' || c === '?') {
+      grow(top.last + 2);
+      i += 1;
+    } else if (c === '{' && repeatAt(pattern, i) !== undefined) {
+      const repeat = repeatAt(pattern, i)!;
+      grow(top.last * repeat.copies + repeat.optional + 2);
+      i = repeat.end;
+    } else {
+      piece(1);
+      i += 1;
+    }
+  }
+  // Groups left open (RE2 refuses the pattern) count as closed.
+  let size = 0;
+  for (const frame of stack) size += frame.total + 3;
+  return size + 4;
+}
+
+/** The index after the escape at `i` (a backslash): `\x{...}`, `\p{...}` and `\P{...}` to their brace, others two characters. */
+function escapeEnd(pattern: string, i: number): number {
+  const next = pattern[i + 1];
+  if ((next === 'x' || next === 'p' || next === 'P') && pattern[i + 2] === '{') {
+    const end = pattern.indexOf('}', i + 3);
+    return end < 0 ? pattern.length : end + 1;
+  }
+  return Math.min(i + 2, pattern.length);
+}
+
+/**
+ * The index after the class that opens at `i`. As RE2 reads it: a `]` right after `[` or `[^` is
+ * a character of the class, `[:name:]` is a class inside it, an escape is read whole.
+ */
+function classEnd(pattern: string, i: number): number {
+  let j = i + 1;
+  if (pattern[j] === '^') j += 1;
+  let first = true;
+  while (j < pattern.length) {
+    const c = pattern[j]!;
+    if (c === ']' && !first) return j + 1;
+    first = false;
+    if (c === '[' && pattern[j + 1] === ':') {
+      const end = pattern.indexOf(':]', j + 2);
+      if (end >= 0) {
+        j = end + 2;
+        continue;
+      }
+    }
+    j = c === '\\' ? escapeEnd(pattern, j) : j + 1;
+  }
+  return pattern.length;
+}
+
+const FLAGS = /\(\?[A-Za-z-]*\)/y;
+
+/** The index after the flag group `(?flags)` at `i`, or undefined when none is there. */
+function flagsEnd(pattern: string, i: number): number | undefined {
+  FLAGS.lastIndex = i;
+  return FLAGS.exec(pattern) === null ? undefined : FLAGS.lastIndex;
+}
+
+const REPEAT = /\{(\d+)(,(\d*))?\}/y;
+
+/**
+ * The counted repeat at `i` (a `{`): the copies of its operand and how many of those are optional;
+ * undefined when the brace is a literal there (`{,5}`, `{a}`, `{1, 2}`).
+ */
+function repeatAt(pattern: string, i: number): { copies: number; optional: number; end: number } | undefined {
+  REPEAT.lastIndex = i;
+  const m = REPEAT.exec(pattern);
+  if (m === null) return undefined;
+  const min = Math.min(Number(m[1]), MAX_COUNT);
+  const end = i + m[0].length;
+  if (m[2] === undefined) return { copies: min, optional: 0, end };
+  if (m[3] === '') return { copies: min + 1, optional: 2, end };
+  const max = Math.min(Math.max(min, Number(m[3])), MAX_COUNT);
+  return { copies: max, optional: max - min, end };
+}

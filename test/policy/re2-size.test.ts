@@ -1,0 +1,150 @@
+/**
+ * The bound of a regular expression's compiled size that the CEL cost budget checks before it lets
+ * @bufbuild/re2 compile a pattern: it must never be below the size of the program compiled.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RE2JS } from '@bufbuild/re2';
+import fc from 'fast-check';
+import { re2SizeBound } from '../../src/policy/re2-size.ts';
+
+/** The instructions of the program RE2 compiles `pattern` to, or undefined when RE2 refuses it. */
+function compiledSize(pattern: string): number | undefined {
+  try {
+    return RE2JS.compile(pattern).re2().prog.numInst();
+  } catch {
+    return undefined;
+  }
+}
+
+// Pieces of RE2's syntax, the ones that change the size and the ones inside which those characters are not syntax.
+const atom = fc.constantFrom(
+  'a',
+  '.',
+  '[a-z]',
+  '[]a]',
+  '[^]]',
+  '[[:alpha:]]',
+  '[\\]{}()|]',
+  '\\d',
+  '\\pL',
+  '\\p{Greek}',
+  '\\x{41}',
+  '\\x41',
+  '\\Qa{5}(\\E',
+  '\\Q\\E',
+  '\\{',
+  '^',
+  '$',
+  '\\b',
+  '{',
+  '}',
+  '{,3}',
+  '(?i)',
+  '(?-s)',
+  '',
+  'é',
+  '😀',
+);
+const repeat = fc.constantFrom(
+  '',
+  '',
+  '*',
+  '+',
+  '?',
+  '*?',
+  '{3}',
+  '{2,}',
+  '{0,}',
+  '{1,}',
+  '{0,1}',
+  '{0,5}',
+  '{1,30}',
+  '{0}',
+  '{5,2}',
+  '{1000}',
+  '{0,999}',
+  '{2,}?',
+);
+const patterns = fc.letrec<{ re: string }>((tie) => ({
+  re: fc.oneof(
+    { depthSize: 'small' },
+    fc.tuple(atom, repeat).map(([a, r]) => a + r),
+    fc
+      .tuple(fc.constantFrom('(', '(?:', '(?P<n>', '(?i:'), fc.array(tie('re'), { maxLength: 4 }), repeat)
+      .map(([open, inside, r]) => `${open}${inside.join('')})${r}`),
+    fc.array(tie('re'), { minLength: 1, maxLength: 3 }).map((xs) => xs.join('|')),
+  ),
+})).re;
+const soup = fc
+  .array(
+    fc.constantFrom(
+      'a',
+      '(',
+      ')',
+      '[',
+      ']',
+      '{',
+      '}',
+      '2',
+      ',',
+      '|',
+      '*',
+      '?',
+      '\\',
+      'Q',
+      'E',
+      'x',
+      'p',
+      ':',
+      '^',
+      '{10}',
+      '{2,3}',
+      '(?i)',
+    ),
+    { maxLength: 40 },
+  )
+  .map((x) => x.join(''));
+
+describe('re2SizeBound', () => {
+  it('is at least the size of the compiled program, for patterns RE2 compiles', () => {
+    let compiled = 0;
+    fc.assert(
+      fc.property(fc.oneof(patterns, soup), (pattern) => {
+        const size = compiledSize(pattern);
+        if (size === undefined) return;
+        compiled += 1;
+        assert.ok(re2SizeBound(pattern) >= size, `${JSON.stringify(pattern)}: bound ${re2SizeBound(pattern)}, compiled ${size}`);
+      }),
+      { numRuns: 3000 },
+    );
+    // Most generated patterns compile: the property is not checked on errors alone.
+    assert.ok(compiled > 1000, String(compiled));
+  });
+
+  it('counts the copies a counted repeat makes, and only those', () => {
+    const cases = [
+      'a{1,1000}',
+      '(a{1,30}){1,30}',
+      // A flag group is not a piece: the repeat after it applies to what came before.
+      'a{1,30}(?i){0,5}',
+      '(ab)\\Q\\E{1,1000}',
+      '^[a-z0-9]{1,63}$',
+      '(?i)^sha256:[a-f0-9]{64}$',
+      '^https://example\\.org/[^/]+/[^/]+@refs/(heads|tags)/.*$',
+    ];
+    for (const pattern of cases) {
+      const size = compiledSize(pattern)!;
+      assert.ok(size !== undefined, pattern);
+      // At least the program, at most twice it (and a little) for these.
+      assert.ok(
+        re2SizeBound(pattern) >= size && re2SizeBound(pattern) <= 2 * size + 20,
+        `${pattern}: ${re2SizeBound(pattern)} for ${size}`,
+      );
+    }
+    // Braces that are no repeat to RE2 are literals, and so are those in a class or an escape.
+    assert.ok(re2SizeBound('a{,1000}') < 20);
+    assert.ok(re2SizeBound('[{1000}]') < 20);
+    assert.ok(re2SizeBound('\\x{1000}') < 20);
+  });
+});
