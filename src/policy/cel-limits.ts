@@ -21,15 +21,19 @@ import {
   type CelEnv,
   type CelFunc,
   type CelInput,
+  type CelList,
   CelScalar,
   celEnv,
   celFunc,
   celList,
+  celMethod,
   isCelList,
   isCelMap,
   parse,
   plan,
 } from '@bufbuild/cel';
+import { RE2JS } from '@bufbuild/re2';
+import { re2SizeBound } from './re2-size.ts';
 
 type Expr = NonNullable<ReturnType<typeof parse>['expr']>;
 type CelFuncCall = CelFunc['call'];
@@ -120,6 +124,7 @@ function countNodes(e: Expr | undefined): number {
 const RANGE = '@provenant.range';
 const ITERATION = '@provenant.iteration';
 const LOOKUP = '@provenant.index';
+const APPEND = '@provenant.append';
 
 /**
  * A copy of `root` in which every comprehension charges the budget: its range once (the
@@ -127,8 +132,35 @@ const LOOKUP = '@provenant.index';
  * iteration evaluates, apart from the calls that charge themselves). Indexing (`a[k]`) becomes
  * a call too: @bufbuild/cel looks a number up in a map by reading every key (a JSON object's
  * keys are strings, and the lookup is for a uint among them), which a loop would repeat unpaid.
+ * And `map` and `filter` add to the list they build in place (see {@link appendStep}).
  */
 export function instrument(root: Expr): Expr {
+  /**
+   * `map` and `filter` build their list with the step `@result + [x]` (`filter`: `p ? @result +
+   * [x] : @result`), which @bufbuild/cel does with a view of both lists; a view of a view, one
+   * per element, reads slower at each level, and the copy that `+` makes instead (see
+   * {@link metered}) costs the list's length at each element: n²/2 for n elements. APPEND adds to
+   * the list in place. That is safe only where nothing but the step holds the list: an
+   * accumulator whose name no expression can write (the parser reads no identifier starting with
+   * @), which each iteration replaces with the step's value.
+   */
+  const appendStep = (step: Expr, accu: string): Expr | undefined => {
+    if (!accu.startsWith('@')) return undefined;
+    const isAccu = (e: Expr | undefined) => e?.exprKind.case === 'identExpr' && e.exprKind.value.name === accu;
+    const append = (e: Expr | undefined): Expr | undefined => {
+      const k = e?.exprKind;
+      if (e === undefined || k?.case !== 'callExpr' || k.value.function !== '_+_' || k.value.target !== undefined) return undefined;
+      const [a, b] = k.value.args;
+      return k.value.args.length === 2 && isAccu(a) && b?.exprKind.case === 'listExpr' ? call(e, APPEND, [a!, copy(b)]) : undefined;
+    };
+    const k = step.exprKind;
+    if (k.case === 'callExpr' && k.value.function === '_?_:_' && k.value.args.length === 3 && isAccu(k.value.args[2])) {
+      const [test, added, same] = k.value.args as [Expr, Expr, Expr];
+      const appended = append(added);
+      return appended && { ...step, exprKind: { case: k.case, value: { ...k.value, args: [copy(test), appended, same] } } };
+    }
+    return append(step);
+  };
   const copy = (e: Expr): Expr => {
     const k = e.exprKind;
     switch (k.case) {
@@ -170,7 +202,7 @@ export function instrument(root: Expr): Expr {
           loopCondition: call(c.loopCondition, ITERATION, [copy(c.loopCondition), intConst(c.loopCondition, perIteration)]),
         };
         if (c.accuInit !== undefined) value.accuInit = copy(c.accuInit);
-        if (c.loopStep !== undefined) value.loopStep = copy(c.loopStep);
+        if (c.loopStep !== undefined) value.loopStep = appendStep(c.loopStep, c.accuVar) ?? copy(c.loopStep);
         if (c.result !== undefined) value.result = copy(c.result);
         return { ...e, exprKind: { case: k.case, value } };
       }
@@ -197,8 +229,19 @@ function intConst(at: Expr, n: number): Expr {
 /** Thrown through the evaluator when the budget runs out; it turns the whole evaluation into an error. */
 class BudgetExhausted extends Error {}
 
-/** The budget of the evaluation under way (evaluation is synchronous: one at a time). */
-let meter: { spent: number; limit: number } | undefined;
+/** A pattern of `matches`, compiled (or refused by RE2: `error`), and its program's size in instructions. */
+interface CompiledPattern {
+  re?: RE2JS;
+  error?: unknown;
+  instructions: number;
+}
+
+/**
+ * The budget of the evaluation under way (evaluation is synchronous: one at a time), and the
+ * patterns compiled during it: each is compiled once per evaluation (@bufbuild/cel would compile
+ * it at every call).
+ */
+let meter: { spent: number; limit: number; patterns: Map<string, CompiledPattern> } | undefined;
 
 function charge(units: number): void {
   if (meter === undefined) return;
@@ -217,7 +260,7 @@ function left(): number {
  */
 export function withBudget<T>(limit: number, evaluate: () => T): { result: T; exhausted: boolean; spent: number } {
   const previous = meter;
-  const mine = { spent: 0, limit };
+  const mine = { spent: 0, limit, patterns: new Map<string, CompiledPattern>() };
   meter = mine;
   try {
     const result = evaluate();
@@ -231,8 +274,15 @@ export function withBudget<T>(limit: number, evaluate: () => T): { result: T; ex
  * The size of a value in units: 1 for a scalar, its length for a string or bytes (plus 1), its
  * elements' (keys' and values') sizes for a list or map (plus 1). Counting stops at `cap`, so
  * measuring costs no more than the charge it leads to.
+ *
+ * `comparing` weighs a map with a key that is not a string as its size squared besides: what
+ * comparing it with a map of the same size may cost. @bufbuild/cel compares two maps by looking
+ * each key of one up in the other, and a number looked up in a map of uint keys (`{0u: 0}`) is
+ * found by reading the keys one by one: `{0: 0, 1: 0, ...} == {0u: 0, 1u: 0, ...}` reads n²/2
+ * keys. Only maps of the same size are compared key by key, and a lookup that fails ends the
+ * comparison, so a value's maps so weighed bound what comparing it with any other value costs.
  */
-function sizeOf(v: unknown, cap: number): number {
+function sizeOf(v: unknown, cap: number, comparing = false): number {
   let n = 0;
   const stack: unknown[] = [v];
   while (stack.length > 0 && n < cap) {
@@ -246,7 +296,12 @@ function sizeOf(v: unknown, cap: number): number {
         if (stack.length + n >= cap) break;
       }
     } else if (isCelMap(x)) {
+      let weighed = !comparing;
       for (const [key, value] of x) {
+        if (!weighed && typeof key !== 'string') {
+          n += x.size * x.size;
+          weighed = true;
+        }
         stack.push(key, value);
         if (stack.length + n >= cap) break;
       }
@@ -255,13 +310,16 @@ function sizeOf(v: unknown, cap: number): number {
   return Math.min(n + stack.length, cap);
 }
 
-/** The smaller of two values' sizes, measured in steps that double, so that the work is that of the smaller. */
+/**
+ * The smaller of two values' sizes as {@link sizeOf} weighs them for a comparison, measured in
+ * steps that double, so that the work is that of the smaller.
+ */
 function smallerSize(a: unknown, b: unknown): number {
   const cap = left();
   for (let step = 64; ; step *= 2) {
     const limit = Math.min(step, cap);
-    const sa = sizeOf(a, limit);
-    const sb = sizeOf(b, limit);
+    const sa = sizeOf(a, limit, true);
+    const sb = sizeOf(b, limit, true);
     if (sa < limit || sb < limit || limit === cap) return Math.min(sa, sb);
   }
 }
@@ -277,9 +335,9 @@ function lengthOf(v: unknown): number {
  * What a call costs, in units (charged once it has run): 1, plus what it may read of its operands. Most
  * functions read all of them (their sizes); the exceptions are those that read less (`size` of a
  * list or map, `type`, `dyn`, `+`, which @bufbuild/cel does by reference and V8 by rope,
- * `==` and `!=`, which stop at the smaller operand, a lookup in a map) or more (`in` on a list
- * compares with each element, `matches` runs a regular expression over the text, linear in
- * both: RE2).
+ * `==` and `!=`, which stop at the smaller operand, a lookup in a map) or more (`==`, `!=` and
+ * `in` on a list compare maps of number keys in the square of their size, `in` on a list compares
+ * with each element). `matches` is charged before it runs, by {@link chargeMatch}.
  */
 function chargeCall(name: string, target: unknown, args: readonly unknown[]): void {
   const operands = target === undefined ? args : [target, ...args];
@@ -291,6 +349,7 @@ function chargeCall(name: string, target: unknown, args: readonly unknown[]): vo
     case '_+_':
     case 'type':
     case 'dyn':
+    case 'matches':
       break;
     case '_==_':
     case '_!=_':
@@ -298,14 +357,8 @@ function chargeCall(name: string, target: unknown, args: readonly unknown[]): vo
       break;
     case '@in': {
       const [x, range] = operands;
-      const needle = sizeOf(x, left());
-      if (isCelMap(range)) cost += needle + (typeof x === 'string' ? 0 : range.size);
-      else if (isCelList(range)) cost += range.size * needle;
-      break;
-    }
-    case 'matches': {
-      const [text, pattern] = operands;
-      cost += typeof text === 'string' && typeof pattern === 'string' ? (text.length + 1) * (Math.ceil(pattern.length / 16) + 1) : 1;
+      if (isCelMap(range)) cost += sizeOf(x, left()) + (typeof x === 'string' ? 0 : range.size);
+      else if (isCelList(range)) cost += range.size * sizeOf(x, left(), true);
       break;
     }
     default:
@@ -314,9 +367,62 @@ function chargeCall(name: string, target: unknown, args: readonly unknown[]): vo
   charge(cost);
 }
 
+/**
+ * Units per instruction of compiling a regular expression: @bufbuild/re2 takes 1 to 5 µs an
+ * instruction (parse, simplify, compile), where a unit is 15 to 100 ns of other work.
+ */
+const COMPILE_UNITS = 32;
+
+/**
+ * `pattern` compiled, from this evaluation's cache or charged: its length (the parse) and
+ * {@link COMPILE_UNITS} per instruction of its program. Compiling cannot be stopped half way, so
+ * a pattern whose program could be too large for the units left is refused before it is
+ * compiled, by {@link re2SizeBound} (`"a{1,1000}"` repeated a hundred times is 900 characters
+ * and 200,000 instructions, some 0.5 s to compile).
+ */
+function compilePattern(pattern: string): CompiledPattern {
+  const known = meter?.patterns.get(pattern);
+  if (known !== undefined) return known;
+  const cost = (instructions: number) => pattern.length + 1 + COMPILE_UNITS * (instructions + 1);
+  if (cost(re2SizeBound(pattern)) >= left()) charge(cost(re2SizeBound(pattern)));
+  let compiled: CompiledPattern;
+  try {
+    const re = RE2JS.compile(pattern);
+    compiled = { re, instructions: re.re2().prog.numInst() };
+  } catch (error) {
+    compiled = { error, instructions: 0 };
+  }
+  meter?.patterns.set(pattern, compiled);
+  charge(cost(compiled.instructions));
+  return compiled;
+}
+
+/**
+ * Charges `text.matches(pattern)` before it runs: the compilation ({@link compilePattern}), and
+ * the text's length (plus 1) times the program's size. RE2 matches in time linear in both: its
+ * DFA builds at most one state per character, each from up to every instruction, and when it
+ * gives up (too many states) its NFA steps every instruction at each character; measured, under
+ * 60 ns per character and instruction.
+ */
+function chargeMatch(text: string, pattern: string): void {
+  charge((text.length + 1) * compilePattern(pattern).instructions);
+}
+
+/** @bufbuild/cel's `matches` (RE2's `test`: a match anywhere in the text), on the pattern {@link chargeMatch} compiled. */
+function matches(this: string, pattern: string): boolean {
+  const compiled = meter?.patterns.get(pattern) ?? compilePattern(pattern);
+  if (compiled.re === undefined) throw compiled.error;
+  return compiled.re.test(this);
+}
+
+/** @bufbuild/cel's `string.matches(string)`, but for where the pattern is compiled. */
+const cachedMatches = celMethod('matches', CelScalar.STRING, [CelScalar.STRING], CelScalar.BOOL, matches);
+
 /** `f` with the same signature, charging its calls. */
 function metered(f: CelFunc): CelFunc {
-  const inner: CelFuncCall = f.call.bind(f);
+  // `matches` compiles its pattern at every call; this one takes it from the evaluation's cache.
+  const impl = f.id === cachedMatches.id ? cachedMatches : f;
+  const inner: CelFuncCall = impl.call.bind(impl);
   // A wrapper that is `f` but for `call`: the resolver keys an overload by its id, so this one
   // replaces f in the environment. A throw from `call` is not caught by the evaluator until its
   // top (a throw from a function's implementation would be, and turned into a CEL error).
@@ -325,11 +431,14 @@ function metered(f: CelFunc): CelFunc {
   // does not match answers undefined at once (charged first, `>=` would cost its 14 overloads).
   // One call's work is bounded by its operands, which exist (and were charged) already.
   const callMetered: CelFuncCall = (id, target, args) => {
+    // Charged here, not in `matches`: a throw from a function's implementation becomes a CEL error.
+    if (impl !== f && typeof target === 'string' && typeof args[0] === 'string') chargeMatch(target, args[0]);
     let result = inner(id, target, args);
     if (result === undefined) return result;
-    // `+` of lists gives a view of both that reads through every list before it: built by `map`
-    // or `filter`, a chain as long as the list, which each read walks (quadratic, and charged as
-    // linear). A copy costs what it is charged.
+    // `+` of lists gives a view of both that reads through every list before it: a chain of
+    // them (`a + b + c`, or one grown in a loop) makes each read walk it (quadratic, and charged
+    // as linear). A copy costs what it is charged. (`map` and `filter` add to their list by
+    // APPEND instead.)
     if (f.name === '_+_' && isCelList(result)) result = celList(Array.from(result));
     chargeCall(f.name, target, args);
     charge(lengthOf(result));
@@ -350,6 +459,15 @@ const standard = celEnv();
 /** `m[k]` as @bufbuild/cel evaluates it (the same value, the same errors), for {@link LOOKUP}. */
 const index = plan(standard, parse('m[k]'));
 
+/** `a + b` as @bufbuild/cel evaluates it, for {@link APPEND} given what is not a list (its step always gives lists). */
+const concat = plan(standard, parse('a + b'));
+
+/**
+ * The arrays behind the lists {@link APPEND} made: such a list is the accumulator of a `map` or
+ * `filter` under way (or its result), which only the step that adds to it can name.
+ */
+const accumulators = new WeakMap<CelList, unknown[]>();
+
 /** @bufbuild/cel's standard environment, every function metered, plus the instrumentation's. */
 export const meteredEnv: CelEnv = celEnv({
   funcs: [
@@ -361,6 +479,24 @@ export const meteredEnv: CelEnv = celEnv({
     meterFunc(LOOKUP, 2, (_id, _target, [m, k]) => {
       charge(1 + (isCelMap(m) && typeof k !== 'string' ? m.size : 0));
       return index({ m, k } as Record<string, CelInput>);
+    }),
+    meterFunc(APPEND, 2, (_id, _target, [accu, more]) => {
+      if (!isCelList(accu) || !isCelList(more)) {
+        const sum = concat({ a: accu, b: more } as Record<string, CelInput>);
+        charge(1 + lengthOf(sum));
+        return sum;
+      }
+      let items = accumulators.get(accu);
+      let list = accu;
+      if (items === undefined) {
+        // The first step: `[]`, a value the program may share, becomes a list of this step's own.
+        items = Array.from(accu);
+        list = celList(items as CelInput[]);
+        accumulators.set(list, items);
+      }
+      for (const x of more) items.push(x);
+      charge(1 + more.size + (list === accu ? 0 : items.length));
+      return list;
     }),
     meterFunc(ITERATION, 2, (_id, _target, args) => {
       charge(Number(args[1]));

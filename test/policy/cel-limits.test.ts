@@ -42,6 +42,19 @@ function refused(expression: string, predicate: unknown = thousand, costBudget?:
   );
 }
 
+/** The units one run of `expression` spends (within the default budget of one evaluation). */
+function spent(expression: string, predicate: unknown = {}): { spent: number; result: ReturnType<ReturnType<typeof compiled>['run']> } {
+  const shared = celBudget(Number.MAX_SAFE_INTEGER);
+  const result = compiled(expression).run(input(predicate), shared);
+  return { spent: shared.spent, result };
+}
+
+/** What @bufbuild/cel gives for `expression` without the budget, as compileCel's run reports it. */
+function plainly(expression: string, predicate: unknown = {}) {
+  const r = plan(celEnv(), parse(expression))(input(predicate));
+  return isCelError(r) ? { error: r.message } : { value: r };
+}
+
 describe('CEL cost budget', () => {
   it('stops comprehensions nested over large lists (10^9 iterations)', () => {
     refused('predicate.xs.all(x, predicate.xs.all(y, predicate.xs.all(z, true)))');
@@ -67,6 +80,94 @@ describe('CEL cost budget', () => {
   it('charges each evaluation of a literal inside a loop', () => {
     const literal = `[${Array.from({ length: 1500 }, (_, i) => i).join(',')}]`;
     refused(`predicate.xs.all(x, predicate.xs.all(y, ${literal} != []))`, thousand, 1_000_000);
+  });
+
+  it('charges a regular expression by the size of its compiled program, compiled once per evaluation', () => {
+    // a{1,1000} is 9 characters and 2,001 instructions: compiling and matching cost the latter.
+    const once = spent('"".matches("a{1,1000}")');
+    assert.deepEqual(once.result, { value: false });
+    assert.ok(once.spent > 2 * 2001, String(once.spent));
+    // Matching is charged at every call, by the text's length times the program's size...
+    const longer = spent(`"${'a'.repeat(100)}".matches("a{1,1000}")`);
+    assert.ok(longer.spent - once.spent >= 100 * 2001, String(longer.spent));
+    // ...and compiling once per evaluation, however many calls use the pattern.
+    const ten = spent('[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].all(x, !"".matches("a{1,1000}"))');
+    assert.deepEqual(ten.result, { value: true });
+    assert.ok(ten.spent >= once.spent + 9 * 2001 && ten.spent < 2 * once.spent, `${ten.spent} for ten, ${once.spent} for one`);
+  });
+
+  it('refuses a pattern whose program the budget cannot pay for, before compiling it', () => {
+    // 1,800 characters, 400,000 instructions: a second or two to compile, refused before.
+    refused(`"".matches("${'a{1,1000}'.repeat(200)}")`, {});
+    refused(`"".matches("${'a{1,1000}'.repeat(10)}")`, {}, 100_000);
+    // The reviewer's case: one pattern of 200,000 instructions, matched a hundred times.
+    const ten = '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]';
+    refused(`${ten}.all(x, ${ten}.all(y, !"".matches("${'a{1,1000}'.repeat(100)}")))`, {});
+    // A pattern compiled anew at each iteration pays at each.
+    refused(`predicate.xs.all(x, !"".matches("a{1,1000}" + string(x)))`, thousand, 1_000_000);
+  });
+
+  it('gives the results and errors of @bufbuild/cel for matches, the pattern compiled once', () => {
+    for (const e of [
+      '"abc".matches("b")',
+      '"abc".matches("^b")',
+      '"a".matches("(")',
+      '["a", "b", "c"].all(s, s.matches("^[ab]$"))',
+      '["a", "b"].all(s, s.matches("[ab"))',
+      '["a", "B"].exists(s, s.matches("(?i)^b$"))',
+    ])
+      assert.deepEqual(spent(e).result, plainly(e), e);
+  });
+
+  it('charges comparing maps of number keys by the square of their size', () => {
+    // A number looked up among uint keys is found by reading them one by one: n²/2 for n keys.
+    const n = 300;
+    const ints = `{${Array.from({ length: n }, (_, i) => `${i}: 0`).join(', ')}}`;
+    const uints = `{${Array.from({ length: n }, (_, i) => `${i}u: 0`).join(', ')}}`;
+    for (const e of [`${ints} == ${uints}`, `${uints} == ${ints}`, `${uints} in [${ints}]`, `${ints} in [${uints}]`]) {
+      const { spent: units, result } = spent(e);
+      assert.deepEqual(result, { value: true }, e);
+      assert.ok(units >= n * n, `${e.slice(0, 30)}: ${units}`);
+    }
+    assert.ok(spent(`${ints} != ${uints}`).spent >= n * n);
+    // String keys are looked up directly: linear.
+    const strings = `{${Array.from({ length: n }, (_, i) => `"k${i}": 0`).join(', ')}}`;
+    assert.ok(spent(`${strings} == ${strings}`).spent < 10 * n);
+  });
+
+  it('builds the list of map and filter in place: linear in its length', () => {
+    const xs = Array.from({ length: 5000 }, (_, i) => i);
+    for (const [e, size] of [
+      ['predicate.xs.map(x, x).size() == 5000', 5000],
+      ['predicate.xs.filter(x, x >= 0.0).size() == 5000', 5000],
+      ['predicate.xs.map(x, x >= 2500.0, [x]).size() == 2500', 2500],
+    ] as const) {
+      const { spent: units, result } = spent(e, { xs });
+      assert.deepEqual(result, { value: true }, e);
+      assert.ok(units < 20 * xs.length, `${e}: ${units} units`);
+      assert.ok(units >= size, `${e}: ${units} units`);
+    }
+  });
+
+  it('builds the lists of map and filter as @bufbuild/cel does', () => {
+    for (const e of [
+      '[1, 2, 3].map(x, x * 2) == [2, 4, 6]',
+      '[1, 2, 3, 4].filter(x, x % 2 == 0) == [2, 4]',
+      '[1, 2, 3, 4].map(x, x % 2 == 0, x * 10) == [20, 40]',
+      '[1, 2].map(x, [3, 4].map(y, x * y)) == [[3, 4], [6, 8]]',
+      // Each evaluation of a macro starts from a list of its own.
+      '[1, 2, 3].all(i, [1, 2].map(x, x).size() == 2 && [].map(x, x) == [])',
+      '[1, 2].map(x, x).map(y, y + 1) + [9] == [2, 3, 9]',
+      '[[1], [2]].map(l, l + [0]) == [[1, 0], [2, 0]]',
+      '{"a": 1, "b": 2}.map(k, k).size() == 2 && {"a": 1}.filter(k, k == "b") == []',
+      '[1, 0].map(x, 1 / x) == [1, 0]',
+      'predicate.xs.map(x, x)[4] == 4.0 && predicate.xs.filter(x, x > 5.0).size() == 4',
+    ])
+      assert.deepEqual(
+        spent(e, { xs: Array.from({ length: 10 }, (_, i) => i) }).result,
+        plainly(e, { xs: Array.from({ length: 10 }, (_, i) => i) }),
+        e,
+      );
   });
 
   it('leaves ordinary conditions on large inputs alone, with the same results', () => {
