@@ -11,7 +11,8 @@
  *
  * @bufbuild/cel has no hook into its evaluator, but the places all work passes through can be
  * wrapped: every function and operator other than `&&`, `||`, `?:` and indexing is an overload
- * of the environment (each is wrapped here to charge its operands and its result), and the
+ * of the environment (each is wrapped here to charge its operands and its result; `matches`
+ * also takes its compiled pattern from a cache of the evaluation), and the
  * syntax tree is planned as written, so a comprehension's range and loop condition, and an
  * index, are wrapped here in calls that charge them. What no call and no iteration pays for (a
  * field selection, a literal, `&&`) is bounded by the size of the tree, evaluated once per
