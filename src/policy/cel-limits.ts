@@ -91,7 +91,8 @@ export function staticLimitProblem(root: Expr): string | undefined {
   return undefined;
 }
 
-function childrenOf(e: Expr): Expr[] {
+/** The subexpressions of `e`, in a new array of their own (callers reverse it), macros expanded. */
+export function childrenOf(e: Expr): Expr[] {
   const k = e.exprKind;
   switch (k.case) {
     case 'selectExpr':

@@ -11,7 +11,7 @@ import { type CelInput, celEnv, isCelError, parse, plan, unparse } from '@bufbui
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ProvenantError } from '../errors.ts';
 import { suggest } from '../yaml.ts';
-import { CEL_LIMITS, type CelBudget, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
+import { CEL_LIMITS, type CelBudget, childrenOf, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -143,27 +143,6 @@ const PLANNED_CALLS = new Set(['_&&_', '_||_', '_?_:_', '_[_]', '_[?_]', '_?._',
 /** The functions a condition may call by name (operators aside), for suggestions. */
 const FUNCTION_NAMES = [...new Set([...env.funcs].map((f) => f.name))].filter((n) => /^[a-z]/i.test(n)).sort();
 
-function children(e: Expr): Expr[] {
-  const k = e.exprKind;
-  switch (k.case) {
-    case 'selectExpr':
-      return k.value.operand === undefined ? [] : [k.value.operand];
-    case 'callExpr':
-      return [...(k.value.target === undefined ? [] : [k.value.target]), ...k.value.args];
-    case 'listExpr':
-      // A copy: the walk reverses what this gives, and the program is built from these arrays.
-      return [...k.value.elements];
-    case 'structExpr':
-      return k.value.entries.flatMap((x) => [...(x.keyKind.case === 'mapKey' ? [x.keyKind.value] : []), ...(x.value ? [x.value] : [])]);
-    case 'comprehensionExpr': {
-      const c = k.value;
-      return [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].filter((x) => x !== undefined);
-    }
-    default:
-      return [];
-  }
-}
-
 /** The first call of a function `env` does not have, or not in the form written. */
 function callProblem(root: Expr, expression: string, positions: Record<string, number>): CelCompileError | undefined {
   const place = (e: Expr): Pick<CelCompileError, 'line' | 'column'> => {
@@ -176,7 +155,7 @@ function callProblem(root: Expr, expression: string, positions: Record<string, n
   const stack = [root];
   while (stack.length > 0) {
     const e = stack.pop()!;
-    stack.push(...children(e).reverse());
+    stack.push(...childrenOf(e).reverse());
     if (e.exprKind.case !== 'callExpr') continue;
     const call = e.exprKind.value;
     if (PLANNED_CALLS.has(call.function)) continue;
