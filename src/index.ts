@@ -29,7 +29,13 @@ export {
 } from './builder/build.ts';
 export { loadConfig, parseConfig } from './builder/config.ts';
 export type { ImageConfig as BuildConfig, LoadedConfig } from './builder/config-types.ts';
-export { type DescribeOptions, describeBuild, describeIndex } from './builder/describe.ts';
+export {
+  aboutWrittenIndex,
+  type DescribeOptions,
+  describeBuild,
+  describeIndex,
+  type WrittenIndexStatements,
+} from './builder/describe.ts';
 export { formatLock, type Lock, parseLock } from './builder/lock.ts';
 /** Target compatibility: which registries and runtimes take an image, and the smallest fix. */
 export {

@@ -10,7 +10,7 @@ import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type Attested, attestationReferrer, isInIndexMode, storeAttestations } from '../attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
-import { type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
+import { aboutWrittenIndex, type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
 import { type AttachmentStorages, attachmentStoragesFor, type FixReport, fixImage, type Resigner, storeAsFixWould } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
@@ -189,7 +189,13 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       // BuildKit's storages write an index of their own, the built one with the attestation
       // entries added: the index's SBOM is about that one, which is the one signed and tagged.
       if (descriptor.digest !== result.index?.digest) {
-        attested = await aboutWrittenIndex(store, descriptor, result, attested, inputs, ctx, options, signer !== undefined);
+        const about = await aboutWrittenIndex(store, descriptor, result, attested, { ...options, signed: signer !== undefined });
+        attested = about.attested;
+        if (about.left !== undefined) {
+          ctx.logger.info(
+            `the index's SBOM is not written: attestations: ${inputs.attestations} lists statements about platform images only, and the index cannot list one about itself (attestations: referrers writes it as a referrer of the index; with sign, it is a signed bundle referrer)`,
+          );
+        }
       }
       const record: WrittenSoFar = { location: d.display, digest: descriptor.digest, tags: [] };
       written.push(record);
@@ -353,38 +359,6 @@ function describe(result: BuildResult, inputs: ActionInputs, options: DescribeOp
   const index = describeIndex(result, options);
   if (index !== undefined) attested.push(index);
   return attested;
-}
-
-/**
- * `attested` with the index's SBOM about the index `written` in place of the built one (which a
- * store in BuildKit's storages never holds). BuildKit's storages attach statements to platform
- * images only, and an index cannot list a statement about itself (listing it changes the index's
- * digest): signed, the SBOM is a bundle referrer of the index (or in its `.att` image, where a
- * target refuses that; see sign), as `attestations: referrers` writes it; unsigned, it has no
- * place in the mode, is left out, and the log says so.
- */
-async function aboutWrittenIndex(
-  store: ContentStore,
-  written: Descriptor,
-  result: BuildResult,
-  attested: readonly Attested[],
-  inputs: ActionInputs,
-  ctx: ActionContext,
-  options: DescribeOptions,
-  signed: boolean,
-): Promise<Attested[]> {
-  const built = result.index?.digest;
-  const platforms = attested.filter((a) => a.manifest.digest !== built);
-  // Nothing about the built index (no SBOM asked for, or replaced for an earlier destination).
-  if (platforms.length === attested.length) return platforms;
-  if (!signed) {
-    ctx.logger.info(
-      `the index's SBOM is not written: attestations: ${inputs.attestations} lists statements about platform images only, and the index cannot list one about itself (attestations: referrers writes it as a referrer of the index; with sign, it is a signed bundle referrer)`,
-    );
-    return platforms;
-  }
-  const index = describeIndex({ ...result, index: await store.getManifest(written.digest) }, options);
-  return index === undefined ? platforms : [...platforms, index];
 }
 
 interface Planned {

@@ -5,11 +5,13 @@
 import { dirname } from 'node:path';
 import { type ProvenanceInput, provenance } from '../attest/provenance.ts';
 import { type Attested, type StatementBlob, statement } from '../attest/storage.ts';
-import type { Logger } from '../io/types.ts';
+import type { Logger, OperationOptions } from '../io/types.ts';
 import { digestOf } from '../oci/digest.ts';
+import type { Descriptor } from '../oci/types.ts';
 import { apkoImageSbom, apkoIndexSbom } from '../sbom/apko-spdx.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
+import type { ContentStore } from '../store/types.ts';
 import { formatTimestamp } from '../time.ts';
 import type { BuildResult } from './build.ts';
 import { portableConfigFiles } from './config.ts';
@@ -129,7 +131,8 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
 /**
  * The SBOM of the index itself (SPDX 2.3, in the shape of apko's `sbom-index.spdx.json`: the
  * index and each platform image), as an attestation whose subject is the index. Stored as a
- * referrer of the index; BuildKit's storage has no place for it and leaves it out.
+ * referrer of the index; BuildKit's storage has no place for it and leaves it out (after writing
+ * there, see {@link aboutWrittenIndex}).
  */
 export function describeIndex(result: BuildResult, options: DescribeOptions): Attested | undefined {
   if (options.sbom === false || result.index === undefined) return undefined;
@@ -158,4 +161,43 @@ export function describeIndex(result: BuildResult, options: DescribeOptions): At
     manifest: result.index,
     statements: [statement(SPDX_PREDICATE, doc, [{ name: options.imageName, digest: result.index.digest }])],
   };
+}
+
+/** What {@link aboutWrittenIndex} makes of a build's statements. */
+export interface WrittenIndexStatements {
+  /** The statements to store and sign: the index's SBOM, if any, about the index written. */
+  attested: Attested[];
+  /**
+   * The SBOM of the built index, left out: unsigned, BuildKit's storages have no place for a
+   * statement about the index. The caller says so (in its own words: a flag or an input).
+   */
+  left: Attested | undefined;
+}
+
+/**
+ * `attested` with the index's SBOM about the index `written` in place of the built one (which a
+ * store in BuildKit's storages never holds: writeBuild writes the built index with the
+ * attestation entries added). BuildKit's storages attach statements to platform images only, and
+ * an index cannot list a statement about itself (listing it changes the index's digest): signed,
+ * the SBOM is a bundle referrer of the written index (or in its `.att` image, where a target
+ * refuses that), as referrers storage writes it; unsigned, it has no place in the mode and is
+ * returned as `left`. Nothing changes when `written` is the built index.
+ */
+export async function aboutWrittenIndex(
+  store: ContentStore,
+  written: Descriptor,
+  result: BuildResult,
+  attested: readonly Attested[],
+  options: DescribeOptions & { signed: boolean } & Pick<OperationOptions, 'signal'>,
+): Promise<WrittenIndexStatements> {
+  const built = result.index?.digest;
+  if (built === undefined || written.digest === built) return { attested: [...attested], left: undefined };
+  const left = attested.find((a) => a.manifest.digest === built);
+  const others = attested.filter((a) => a.manifest.digest !== built);
+  // Nothing about the built index: no SBOM asked for, or already about the index written (an
+  // earlier destination of the same build).
+  if (left === undefined) return { attested: others, left: undefined };
+  if (!options.signed) return { attested: others, left };
+  const index = describeIndex({ ...result, index: await store.getManifest(written.digest, { signal: options.signal }) }, options);
+  return { attested: index === undefined ? others : [...others, index], left: undefined };
 }
