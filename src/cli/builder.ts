@@ -6,6 +6,7 @@ import { type AttestationMode, type Attested, parseAttestationMode } from '../at
 import { hostApkArch, normalizeArch } from '../builder/arch.ts';
 import { type BuildCompat, type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
+import type { DescribeOptions } from '../builder/describe.ts';
 import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
@@ -203,7 +204,7 @@ export async function attestationsFor(
   args: ParsedArgs,
   io: CliIo,
   context: { configPath: string; imageName: string; sourceDateEpoch: number | undefined },
-): Promise<{ attested: Attested[]; mode: AttestationMode } | undefined> {
+): Promise<{ attested: Attested[]; mode: AttestationMode; describe: DescribeOptions } | undefined> {
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const sbom = parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
   const provenance = parseProvenance((args.values.provenance as string | undefined) ?? 'true');
@@ -211,7 +212,7 @@ export async function attestationsFor(
   // One module to load: describe.ts gives the provenance helpers too (scripts/bundle-cli.ts
   // bundles the statement writers into one chunk that this import loads).
   const { builderIdFromEnv, describeBuild, describeIndex, invocationFromEnv } = await import('../builder/describe.ts');
-  const describeOptions = {
+  const describeOptions: DescribeOptions = {
     imageName: context.imageName,
     configPath: context.configPath,
     toolVersion: VERSION,
@@ -227,7 +228,7 @@ export async function attestationsFor(
   const attested = describeBuild(result, describeOptions);
   const index = describeIndex(result, describeOptions);
   if (index !== undefined) attested.push(index);
-  return { attested, mode };
+  return { attested, mode, describe: describeOptions };
 }
 
 /** `--provenance`: `false`, `true`, or BuildKit's `mode=min|max` and `version=v1|v0.2`. */

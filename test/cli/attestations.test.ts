@@ -1,5 +1,6 @@
 // build and attest with --attestations buildkit-artifact: BuildKit 0.32's in-index OCI-artifact form, through the CLI.
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { ArtifactType, isBuildkitAttestation } from '../../src/attest/attachments.ts';
@@ -115,6 +116,58 @@ describe('--attestations buildkit-artifact', () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /referrers, buildkit, buildkit-artifact, cosign, none/);
   });
+
+  // The index written in BuildKit's storages is the built one with the attestation entries added.
+  for (const mode of ['buildkit', 'buildkit-artifact']) {
+    it(`${mode}, signed: the index's SBOM is a signed referrer of the index written, which lists the platform statements`, async () => {
+      const env = { ...EPOCH, COSIGN_PASSWORD: 'pw' };
+      const keys = join(dir, `keys-${mode}`);
+      await mkdir(keys);
+      assert.equal((await provenant(['generate-key-pair'], { cwd: keys, env })).status, 0);
+      const out = `oci:${join(dir, `${mode}-signed`)}:v1`;
+      const r = await provenant(
+        ['build', config, '-o', out, '--attestations', mode, '--sign', '--key', join(keys, 'cosign.key'), '--format', 'json'],
+        { env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /SBOM is not written/);
+      const digest = (JSON.parse(r.stdout) as { digest: string }).digest;
+      assert.equal((await inIndex(join(dir, `${mode}-signed`), 'v1')).length, 2, 'the platform statements are in the index');
+      const v = await provenant(['verify-attestation', '--key', join(keys, 'cosign.pub'), '--type', 'spdxjson', '--format', 'json', out], {
+        env,
+      });
+      assert.equal(v.status, 0, v.stderr);
+      // The platform images' SBOMs are checked too; one is about the index written, and verifies.
+      type Checked = { verified: boolean; statement: { subjects: { digest: { sha256: string } }[] } };
+      const checked = (JSON.parse(v.stdout) as { checked: Checked[] }).checked;
+      const aboutIndex = checked.filter((c) => c.statement.subjects.some((x) => `sha256:${x.digest.sha256}` === digest));
+      assert.deepEqual(
+        aboutIndex.map((c) => c.verified),
+        [true],
+        v.stdout,
+      );
+    });
+
+    it(`${mode}, unsigned: a warning says why the index's SBOM is not written and what to use`, async () => {
+      const path = join(dir, `${mode}-unsigned`);
+      const r = await provenant(['build', config, '-o', `oci:${path}:v1`, '--attestations', mode, '--quiet'], { env: EPOCH });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^warning: the index's SBOM is not written: --attestations ${mode} lists statements about platform images only.*add --sign.*--attestations referrers$`,
+          'm',
+        ),
+      );
+      assert.equal((await inIndex(path, 'v1')).length, 2);
+      const store = await LayoutStore.open(path);
+      try {
+        assert.deepEqual(await store.referrers((await store.resolve('v1'))!.digest), [], 'nothing attached to the index');
+      } finally {
+        await store.close();
+      }
+    });
+  }
 
   describe('into a registry', { skip: registryMissing }, () => {
     const reg = useRegistry();

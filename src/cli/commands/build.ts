@@ -170,7 +170,8 @@ async function writeSigned(
     progress: Progress;
   },
 ): Promise<{ written: Written; signed: SignedEntry[] | undefined }> {
-  const { attestations, signer, targeted } = how;
+  const { signer, targeted } = how;
+  let attestations = how.attestations;
   let signed: SignedEntry[] | undefined;
   const written = await withStores(args, io, [how.outText], async (stores) => {
     const dst = await stores.open(how.outText, { write: true, makes: 'build' });
@@ -183,6 +184,7 @@ async function writeSigned(
     // cosign storage has no unsigned form: its statements are written by signing them.
     const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
     let result: Written;
+    let fixed = false;
     if (targeted === undefined) {
       const descriptor = await writeBuild(built, dst.store, tagsNow, {
         attestations: unsigned,
@@ -198,6 +200,24 @@ async function writeSigned(
         signal: io.signal,
       });
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t) };
+      fixed = t.fix !== undefined;
+    }
+    // BuildKit's storages write an index of their own, the built one with the attestation entries
+    // added: the index's SBOM is about that one, which is the one signed and tagged. (A fix
+    // writes an image of its own, with the statements where the target takes them.)
+    if (attestations !== undefined && !fixed && result.descriptor.digest !== built.index?.digest) {
+      const { aboutWrittenIndex } = await import('../../builder/describe.ts');
+      const about = await aboutWrittenIndex(dst.store, result.descriptor, built, attestations.attested, {
+        ...attestations.describe,
+        signed: signer !== undefined,
+        signal: io.signal,
+      });
+      attestations = { ...attestations, attested: about.attested };
+      if (about.left !== undefined) {
+        how.progress.message(
+          `warning: the index's SBOM is not written: --attestations ${attestations.mode} lists statements about platform images only, and the index cannot list one about itself; add --sign (with --key FILE, or keyless) to store it as a signed referrer of the index, or use --attestations referrers`,
+        );
+      }
     }
     if (signer !== undefined) {
       const { signBuild } = await import('../../sign/sign.ts');
