@@ -157,8 +157,10 @@ export function precompressSegment(data: Uint8Array, options: PinnedGzipOptions 
 /**
  * The compressed blocks of a segment (see {@link GzipSegment}) whose bytes come in `pieces`, in
  * order, as they are made: the blocks {@link precompressSegment} gives for the same bytes, level
- * and block size, with no more in flight than {@link pinnedGzip} keeps (about `6 × workers`
- * blocks), however long the segment. Every piece but the last must be `blockSize` bytes long, and
+ * and block size, with no more in flight than about `3 × workers` blocks, however long the
+ * segment, all compressed on the workers: the calling thread compresses none (a build compresses
+ * segments ahead while this thread unpacks packages, and a block compressed here would hold that
+ * up for tens of milliseconds). Every piece but the last must be `blockSize` bytes long, and
  * the source may reuse a piece's memory once the next is asked for (a file read a block at a time
  * into one buffer). With `workers: 0`, each block is compressed in the calling thread.
  *
@@ -198,7 +200,7 @@ export async function* segmentBlocks(
     }
     return;
   }
-  yield* inOrder(blocks(), resolved);
+  yield* inOrder(blocks(), resolved, false);
 }
 
 const MIN_BLOCK = 1024;
@@ -247,7 +249,7 @@ export async function* pinnedGzip(
       }
     }
   } else {
-    yield* inOrder(cutBlocks(source, level, blockSize, totals, signal), resolved);
+    yield* inOrder(cutBlocks(source, level, blockSize, totals, signal), resolved, true);
   }
   yield gzipTrailer(totals.crc, totals.size);
 }
@@ -302,15 +304,18 @@ function resolveOptions(options: PinnedGzipOptions): ResolvedOptions {
  * workers: the source is read no further ahead. A block that brings its compressed bytes is not
  * compressed again.
  *
- * While the window is full and the oldest block is still being compressed, the workers are
- * behind, and this thread would only wait: it compresses the next block of the source itself
- * instead, with the same {@link deflateBlock}, and goes on as long as the workers stay behind, up
- * to {@link HELP_BLOCKS} windows of blocks of its own. When this thread sets the pace (reading,
- * hashing and writing), the window never fills and it compresses nothing; when compression does,
- * it adds a core's worth of compressing without another worker (a thread of its own costs about
- * 25 MB: issue 16, "the 1 GB image must not need more than the 200 MB one").
+ * With `help`, while the window is full and the oldest block is still being compressed, the
+ * workers are behind, and this thread would only wait: it compresses the next block of the source
+ * itself instead, with the same {@link deflateBlock}, and goes on as long as the workers stay
+ * behind, until {@link HELP_BLOCKS} more windows of the source are read (whatever their blocks:
+ * one that came compressed counts too, or a source of such blocks would be read without end while
+ * a worker's block waits). When this thread sets the pace (reading, hashing and writing), the
+ * window never fills and it compresses nothing; when compression does, it adds a core's worth of
+ * compressing without another worker (a thread of its own costs about 25 MB: issue 16, "the 1 GB
+ * image must not need more than the 200 MB one"). Without `help` (a segment compressed ahead
+ * while this thread unpacks packages) it only waits.
  */
-async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions): AsyncGenerator<Uint8Array> {
+async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions, help: boolean): AsyncGenerator<Uint8Array> {
   const { level, workers, blockSize, signal, counts } = options;
   const lane = sharedPool().lane(workers);
   // Blocks being compressed or waiting, with their input sizes. The window is counted in bytes,
@@ -368,7 +373,7 @@ async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions):
         yield await next();
         continue;
       }
-      if (here < HELP_BLOCKS * window) {
+      if (help && onWorkers + here < (1 + HELP_BLOCKS) * window) {
         more = await take(true);
         // A turn of the event loop, for the workers' answers to be read.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -395,8 +400,9 @@ interface InFlight {
 }
 
 /**
- * Windows of blocks the calling thread compresses and holds while the workers are behind: its
- * compressed blocks wait for the workers' older ones, so this bounds them.
+ * Windows of the source read beyond the workers' window while they are behind (the blocks the
+ * calling thread compresses, and any that came compressed): they wait for the workers' older
+ * ones, so this bounds them.
  */
 const HELP_BLOCKS = 1;
 

@@ -391,6 +391,28 @@ describe('pinnedGzip', () => {
     assert.equal(none.workers + none.here, 1);
   });
 
+  it('reads no further ahead while a worker is behind when the blocks that follow come compressed', async () => {
+    // A rebuild streams bodies whose kept blocks come with them: while a worker's block is still
+    // out, the calling thread has nothing to compress, and must not read the source on and on.
+    const blockSize = 64 * 1024;
+    const piece = noise(blockSize, 7);
+    const kept = deflateBlock(piece, PINNED_GZIP_LEVEL, false);
+    let read = 0;
+    async function* source(): AsyncGenerator<Uint8Array | GzipSegment> {
+      yield noise(4 * blockSize, 1);
+      for (;;) {
+        read++;
+        const blocks = Promise.resolve([kept.slice()]);
+        yield { segment: piece, reused: true, precompressed: { data: piece, level: PINNED_GZIP_LEVEL, blockSize, blocks, cancel() {} } };
+      }
+    }
+    const out = pinnedGzip(source(), { workers: 1, blockSize });
+    await out.next(); // the header
+    await out.next(); // the first compressed block
+    assert.ok(read <= 6 + 2, `${read} segments read ahead`);
+    await out.return(undefined);
+  });
+
   it('reads the source no further ahead than about 3 × workers blocks, and as much again while it compresses some itself', async () => {
     for (const workers of [0, 1, 2]) {
       const blockSize = 16 * 1024;
@@ -698,15 +720,17 @@ describe('segmentBlocks', () => {
     for (const [i, block] of got.entries()) assert.ok(Buffer.from(block).equals(expected[i]!), `block ${i}`);
   });
 
-  it('reads its pieces no further ahead than about 3 × workers blocks, and as much again while it compresses some itself', async () => {
+  it('reads its pieces no further ahead than about 3 × workers blocks, and compresses none in the calling thread', async () => {
     const blockSize = 16 * 1024;
     for (const workers of [1, 2]) {
       const counter = { read: 0 };
-      const out = segmentBlocks(reusedPieces(layerLike(200 * blockSize, 3), blockSize, counter), { workers, blockSize });
+      const counts = { workers: 0, here: 0 };
+      const out = segmentBlocks(reusedPieces(layerLike(200 * blockSize, 3), blockSize, counter), { workers, blockSize, counts });
       await out.next();
       await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.ok(counter.read <= (6 * workers + 2) * blockSize, `workers ${workers}: read ${counter.read} bytes`);
+      assert.ok(counter.read <= (3 * workers + 2) * blockSize, `workers ${workers}: read ${counter.read} bytes`);
       await out.return(undefined);
+      assert.equal(counts.here, 0, 'no block compressed in the calling thread');
     }
   });
 
