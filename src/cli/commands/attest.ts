@@ -12,6 +12,7 @@ import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS, sourceDateEpoch, wri
 import { dockerReferenceOf, renderSigned, signerFromFlags } from '../signing.ts';
 import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'attach an in-toto attestation (a predicate file) to every platform image of an image, signed with --key or keyless',
@@ -76,6 +77,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       dockerReference: dockerReferenceOf(location, args),
       created: epoch === undefined ? undefined : new Date(epoch * 1000),
       signal: io.signal,
+      // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
+      logger: warningLogger(io),
     });
   });
   const how =

@@ -7,6 +7,7 @@ import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, platformArg, positional, REGISTRY_FLAGS } from '../options.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'compare two images: packages, files, config, layers, attachments and provenance (exit 1 when they differ)',
@@ -41,6 +42,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
         textDiff: args.values['text-diff'] === true,
         ignoreTimestamps: args.values['ignore-timestamps'] === true,
         signal: io.signal,
+        // What each store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
+        logger: warningLogger(io),
       },
     );
   });

@@ -11,7 +11,7 @@ import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, parseBool, positional, REGISTRY_FLAGS, requireOutputFolder, sourceDateEpoch } from '../options.ts';
 import { withImage } from '../stores.ts';
-import { visibleData } from '../visible.ts';
+import { visibleData, warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'write one self-contained HTML page about an image: attachments, signers, packages, provenance, verdicts',
@@ -57,6 +57,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       toolVersion: VERSION,
       sourceDateEpoch: sourceDateEpoch(io),
       signal: io.signal,
+      // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
+      logger: warningLogger(io),
     }),
   );
   const body = json ? `${JSON.stringify(data, null, 2)}\n` : renderReport(data);

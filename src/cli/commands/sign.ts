@@ -9,6 +9,7 @@ import { FORMAT_FLAG, formatOf, parseBool, positional, REGISTRY_FLAGS, sourceDat
 import { dockerReferenceOf, renderSigned, signerFromFlags } from '../signing.ts';
 import { SIGNING_FLAGS } from '../signing-flags.ts';
 import { targetOf, withStores } from '../stores.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: "sign an image (index, or with --recursive each image too) with a cosign key or keyless, in cosign 2's and cosign 3's storage",
@@ -50,6 +51,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       recursive: args.values.recursive === true,
       created: epoch === undefined ? undefined : new Date(epoch * 1000),
       signal: io.signal,
+      // What a store passes over while listing the signatures there (a layout's manifest that cannot be read) is said here.
+      logger: warningLogger(io),
     });
   });
   if (format === 'json') {
