@@ -3,15 +3,16 @@
  * written) and that names another image: every command that lists the image's referrers passes
  * over it, goes on with the good signatures, and names it on standard error once per run, through
  * the CLI's logger. The store warns once, however many lookups a command makes (a policy verifies
- * for each authority and each kind).
+ * for each authority and each kind). sign and attest write to copies of the layout.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { statement } from '../../src/attest/storage.ts';
 import { type Digest, digestHex } from '../../src/oci/digest.ts';
-import { generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
+import type { ReportData } from '../../src/report/data.ts';
+import { encryptPrivateKey, generateSigningKeyPair, publicKeyPem } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -23,6 +24,7 @@ const tempDir = useTempDir('cli-skipped-referrer');
 const alice = generateSigningKeyPair();
 const bob = generateSigningKeyPair();
 const PREDICATE = 'https://example.org/predicate/v1';
+const PASSWORD = 'correct horse battery staple';
 
 // Two authorities, the first with a key that signed nothing, the second with an attestation rule:
 // the image's referrers are looked up for each authority, and for signatures and attestations.
@@ -75,9 +77,17 @@ describe('a manifest of the layout that cannot be read and names another image',
 
     await writeFile(join(dir, 'cosign.pub'), publicKeyPem(alice.publicKey));
     await writeFile(join(dir, 'other.pub'), publicKeyPem(bob.publicKey));
+    await writeFile(join(dir, 'other.key'), await encryptPrivateKey(bob.privateKey, PASSWORD));
+    await writeFile(join(dir, 'predicate.json'), JSON.stringify({ ok: true }));
     await writeFile(join(dir, 'policy.yaml'), POLICY);
     ref = `oci:${path}:v1`;
   });
+
+  /** A copy of the layout for a command that writes to it, so that the other cases see it as made. */
+  const copyOfLayout = async (name: string) => {
+    await cp(join(dir, 'layout'), join(dir, name), { recursive: true });
+    return `oci:${join(dir, name)}:v1`;
+  };
 
   /** The lines of `stderr` that name the skipped manifest: one, the warning. */
   const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.includes(skipped));
@@ -127,6 +137,60 @@ describe('a manifest of the layout that cannot be read and names another image',
     const r = await provenant(['reproduce', '--key', 'cosign.pub', ref], { cwd: dir });
     assert.equal(r.status, 3, r.stderr);
     assert.match(r.stdout, /no SLSA provenance is attached to this platform image/);
+    assertWarnedOnce(r.stderr);
+  });
+
+  it('sign: the signatures are written, and the manifest is named once', async () => {
+    const copy = await copyOfLayout('to-sign');
+    const r = await provenant(['sign', '--key', 'other.key', copy], { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /: 2 signature\(s\) added, 0 already there\n/);
+    assertWarnedOnce(r.stderr);
+    const verified = await provenant(['verify', '--key', 'other.pub', copy], { cwd: dir });
+    assert.equal(verified.status, 0, verified.stderr);
+  });
+
+  it('attest: the statement is attached and signed, and the manifest is named once', async () => {
+    const copy = await copyOfLayout('to-attest');
+    const args = ['attest', '--key', 'other.key', '--predicate', 'predicate.json', '--type', PREDICATE, copy];
+    const r = await provenant(args, { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^attached https:\/\/example\.org\/predicate\/v1 to 1 image\(s\) of .* \(referrers, signed with /);
+    assertWarnedOnce(r.stderr);
+    // attest attaches to each platform image.
+    const check = ['verify-attestation', '--key', 'other.pub', '--type', PREDICATE, '--platform', 'linux/amd64', copy];
+    const verified = await provenant(check, { cwd: dir });
+    assert.equal(verified.status, 0, verified.stderr);
+  });
+
+  it('report, as a page and as JSON: the signatures are listed, and the manifest is named once', async () => {
+    const page = await provenant(['report', ref, '-o', 'report.html', '--target', 'none'], { cwd: dir });
+    assert.equal(page.status, 0, page.stderr);
+    assert.match(page.stdout, /^report\.html: .* \(1 platform\(s\)\)\n$/);
+    assertWarnedOnce(page.stderr);
+    const json = await provenant(['report', ref, '--format', 'json', '--target', 'none'], { cwd: dir });
+    assert.equal(json.status, 0, json.stderr);
+    assertWarnedOnce(json.stderr);
+    const data = JSON.parse(json.stdout) as ReportData;
+    assert.equal(data.reference, ref);
+    assert.deepEqual(data.attachments.map((a) => `${a.storage} ${a.kind}`).sort(), [
+      'cosign signature',
+      'referrers attestation',
+      'referrers signature',
+    ]);
+    assert.deepEqual(data.notes, []);
+  });
+
+  it('diff against the same image in a layout without attachments: they differ (exit 1), and the manifest is named once', async () => {
+    const clean = await LayoutStore.open(join(dir, 'clean'), { create: true });
+    await makeImage(clean, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await clean.close();
+    const r = await provenant(['diff', ref, `oci:${join(dir, 'clean')}:v1`], { cwd: dir });
+    assert.equal(r.status, 1, r.stderr);
+    // The same image: what differs is what the first layout has attached to it.
+    assert.match(r.stdout, /^--- a: .*layout:v1 /);
+    assert.match(r.stdout, /^index attachments:\n {2}- attestation referrers https:\/\/example\.org\/predicate\/v1 by key /m);
+    assert.match(r.stdout, /^linux\/amd64: identical /m);
     assertWarnedOnce(r.stderr);
   });
 });
