@@ -267,6 +267,8 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         if (why !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote nothing (no ${fixTags.join(', ')}): ${why}`);
         const still = fixStillRefused(fix);
         if (still !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote ${fixTags.join(', ')}, but ${still}`);
+        const leftOut = fixLeftOut(fix);
+        if (leftOut !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote ${fixTags.join(', ')}; ${leftOut}`);
       }
       // The report names the fixed images too (their tags are in the store now).
       if (fixes.length > 0) {
@@ -329,6 +331,19 @@ export function fixStillRefused(fix: FixReport): string | undefined {
   return `${fix.target} still refuses it where it was written (${rules.join(', ')})${
     kept ? ': its digest is the built image’s, so what the build attached to it is still there' : ''
   }`;
+}
+
+/**
+ * What the fix for a target left out of the fixed image because it would be about the wrong
+ * image: statements about a digest the fix replaced (such as the index's signed SBOM), which stay
+ * with the image as built. Undefined when it left out none.
+ */
+export function fixLeftOut(fix: FixReport): string | undefined {
+  if (!fix.written || fix.statementsLeftOut.length === 0) return undefined;
+  const each = fix.statementsLeftOut.map((l) => `${l.predicateTypes.join(', ')} about ${l.about}`);
+  return `the fixed image does not carry the statement${each.length === 1 ? '' : 's'} ${each.join('; ')}: ${
+    each.length === 1 ? 'it names' : 'they name'
+  } a digest the fix replaced, and ${each.length === 1 ? 'stays' : 'stay'} with the image as built`;
 }
 
 /** A tag for the image fixed for a target: `TAG-TARGET`, cut to the 128 characters a tag may have. */

@@ -9,7 +9,7 @@ import type * as core from '@actions/core';
 import { predicateName } from '../attest/attachments.ts';
 import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
-import { type ActionOutcome, fixNotWritten, fixStillRefused } from './run.ts';
+import { type ActionOutcome, fixLeftOut, fixNotWritten, fixStillRefused } from './run.ts';
 
 type Summary = typeof core.summary;
 
@@ -56,12 +56,13 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
         const fix = outcome.fixes.find((f) => f.target === t.target);
         const notWritten = fix === undefined ? undefined : fixNotWritten(fix);
         const still = fix === undefined ? undefined : fixStillRefused(fix);
+        const leftOut = fix === undefined ? undefined : fixLeftOut(fix);
         const fixed =
           notWritten !== undefined
             ? `not written: ${esc(notWritten)}`
             : fix?.destination === undefined
               ? ''
-              : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}${still === undefined ? '' : `<br>${esc(still)}`}`;
+              : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}${still === undefined ? '' : `<br>${esc(still)}`}${leftOut === undefined ? '' : `<br>${esc(leftOut)}`}`;
         const problems = t.problems.map((p) => `${esc(p.severity)}: ${esc(p.rule)}`).join('<br>');
         return [`${esc(t.name)} (${code(t.target)})`, esc(t.verdict), problems || 'none', fixed || '–'];
       }),

@@ -37,6 +37,7 @@ import { readImageGraph } from './graph.ts';
 import type { FixId, Params } from './params.ts';
 import {
   type Change,
+  Draft,
   type Dropped,
   manifestStored,
   type Plan,
@@ -106,6 +107,18 @@ export interface SigningReport {
   readonly statement: string;
 }
 
+/** An attestation {@link fixImage} left out: its statements name a digest the fix replaced. */
+export interface StatementLeftOut {
+  /** The attestation's manifest. */
+  readonly attestation: Digest;
+  /** The predicate types of the statements that name `about`. */
+  readonly predicateTypes: readonly string[];
+  /** The digest the statements name (the one the fix replaced). */
+  readonly about: Digest;
+  /** The digest the fixed image has in its place. */
+  readonly replacedBy: Digest;
+}
+
 /** What {@link fixImage} did. */
 export interface FixReport {
   readonly source: { readonly location: string; readonly reference: string; readonly digest: Digest };
@@ -129,6 +142,11 @@ export interface FixReport {
   /** Problems left alone: warnings (unless `include: 'all'`) and warnings that have no fix. */
   readonly leftAlone: readonly Problem[];
   readonly signing: SigningReport;
+  /**
+   * Attestations not carried because their in-toto statements name a digest the fix replaced:
+   * each stays about `about` only (a statement cannot be re-described without re-signing it).
+   */
+  readonly statementsLeftOut: readonly StatementLeftOut[];
   readonly before: TargetReport;
   /**
    * The fixed image checked against the same target: the image written, checked at the
@@ -206,6 +224,8 @@ export async function fixImage(
       plan = TRANSFORMS[a.fix](plan, a.with, { ...context, gzipped });
     }
 
+    const left = await withoutStaleStatements(new PlannedStore(src, plan), plan, options);
+    plan = left.plan;
     const signing0 = signingNeeds(plan, graph.root.digest);
     const finish = (w: {
       written: boolean;
@@ -236,6 +256,7 @@ export async function fixImage(
         unfixable,
         leftAlone,
         signing,
+        statementsLeftOut: left.leftOut,
         before,
         after: w.after,
       };
@@ -323,6 +344,85 @@ function untaggedFix(
       cause: err,
     },
   );
+}
+
+/** The most bytes of one attestation layer read to find the subjects of its statement. */
+const STATEMENT_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * `plan` without the attestations of the index that the fix moved to the fixed index while their
+ * in-toto statements still name the index as it was (such as the index's SBOM, signed in its
+ * `.att` image where ECR takes it). A statement names its subject by digest, and one cannot be
+ * re-described without being signed again by whoever made it: carried, it would be read as about
+ * the fixed index (and a signed one fails verification there, as about the wrong subject). So it
+ * is left out, with what it was about. Attestations of the platform images are kept as they are:
+ * those of an image whose digest the fix changed re-attach, and the account says that their
+ * statements still name the old digest.
+ */
+async function withoutStaleStatements(
+  store: ContentStore,
+  plan: Plan,
+  options: OperationOptions,
+): Promise<{ plan: Plan; leftOut: StatementLeftOut[] }> {
+  const replaced = new Map(
+    finalRenames(plan)
+      .filter((r) => r.role === 'index' && r.to === plan.root)
+      .map((r) => [r.to, r.from] as const),
+  );
+  const leftOut: StatementLeftOut[] = [];
+  if (replaced.size === 0) return { plan, leftOut };
+  for (const doc of plan.docs.values()) {
+    if (doc.role !== 'attachment' || doc.kind === 'signature' || doc.subject === undefined || doc.stored.kind !== 'manifest') continue;
+    const old = replaced.get(doc.subject);
+    if (old === undefined) continue;
+    const types = new Set<string>();
+    for (const layer of doc.stored.manifest.layers) {
+      if (!layer.mediaType.includes('json') || layer.size > STATEMENT_LIMIT) continue;
+      throwIfAborted(options.signal);
+      const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
+      const s = statementOf(bytes);
+      if (s !== undefined && namesDigest(s.subject, old)) types.add(s.predicateType);
+    }
+    if (types.size > 0) leftOut.push({ attestation: doc.stored.digest, predicateTypes: [...types], about: old, replacedBy: doc.subject });
+  }
+  if (leftOut.length === 0) return { plan, leftOut };
+  const d = new Draft(plan, 'cascade');
+  for (const l of leftOut) {
+    const doc = plan.docs.get(l.attestation)!;
+    d.drop(
+      l.attestation,
+      `${d.describe(doc)} (${l.predicateTypes.join(', ')})`,
+      `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; a statement cannot be re-described without signing it again, and stays about the old digest only`,
+    );
+  }
+  return { plan: d.finish(), leftOut };
+}
+
+/** The in-toto statement a layer holds: as is, in a DSSE envelope, or in a Sigstore bundle's. */
+function statementOf(bytes: Uint8Array): { subject: unknown[]; predicateType: string } | undefined {
+  const json = (text: string): unknown => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  };
+  let doc = json(Buffer.from(bytes).toString('utf8')) as Record<string, unknown> | undefined;
+  const envelope = (doc?.dsseEnvelope ?? doc) as Record<string, unknown> | undefined;
+  if (typeof envelope?.payload === 'string' && typeof envelope.payloadType === 'string') {
+    doc = json(Buffer.from(envelope.payload, 'base64').toString('utf8')) as Record<string, unknown> | undefined;
+  }
+  if (!Array.isArray(doc?.subject)) return undefined;
+  return { subject: doc.subject, predicateType: typeof doc.predicateType === 'string' ? doc.predicateType : 'unknown predicate type' };
+}
+
+/** True when one of an in-toto statement's subjects names `digest`. */
+function namesDigest(subjects: readonly unknown[], digest: Digest): boolean {
+  const [alg, hex] = digest.split(':');
+  return subjects.some((s) => {
+    const d = (s as { digest?: Record<string, unknown> } | null)?.digest;
+    return d !== undefined && d !== null && typeof d === 'object' && alg !== undefined && d[alg] === hex;
+  });
 }
 
 /** Where to store an attachment to be made: a cosign 3 bundle referrer, or under a cosign 2 tag. */

@@ -336,7 +336,7 @@ describe('the Action’s sources, BuildKit’s attestation storages', { skip: re
     for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
   });
   /** Pushes a build with `attestations: mode` to the repository `repo`, signed with a new key or not. */
-  const push = async (mode: string, repo: string, signed: boolean) => {
+  const push = async (mode: string, repo: string, signed: boolean, more: Record<string, string> = {}) => {
     const job = await makeJob();
     jobs.push(job);
     await dockerLogin(job, reg.host, reg.username!, reg.password!);
@@ -348,11 +348,12 @@ describe('the Action’s sources, BuildKit’s attestation storages', { skip: re
       platforms: 'linux/amd64',
       attestations: mode,
       ...(signed ? { sign: 'key', key: key.privateKeyPem, 'key-password': 'pw' } : {}),
+      ...more,
     });
     const run = await runSources(job, env);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     const digest = (await readOutputs(job.outputFile)).digest as Digest;
-    return { run, digest, publicKey: createPublicKey(key.publicKeyPem) };
+    return { run, job, digest, publicKey: createPublicKey(key.publicKeyPem) };
   };
   /** The index's entries: its platform images and its attestation manifests. */
   const entries = async (store: RegistryStore, digest: Digest) => {
@@ -407,6 +408,32 @@ describe('the Action’s sources, BuildKit’s attestation storages', { skip: re
       }
     });
   }
+
+  it('buildkit-artifact, signed, fixed for amazon-ecr: the fixed index does not carry the SBOM signed about the index written, and the log and summary say so', async () => {
+    const repo = 'acme/buildkit-artifact-fixed';
+    const store = storeOf(repo);
+    try {
+      const { run, job, digest, publicKey } = await push('buildkit-artifact', repo, true, { targets: 'amazon-ecr', fix: 'true' });
+      const fixed = (await store.resolve('1.0-amazon-ecr'))?.digest;
+      assert.ok(fixed !== undefined && fixed !== digest, 'the fix wrote an index of its own');
+      // The index written keeps its signed SBOM.
+      const written = await verifyImage(store, digest, { policy: { key: publicKey }, kind: 'attestation' });
+      assert.deepEqual(
+        written.verified.map((v) => v.predicateType),
+        ['https://spdx.dev/Document'],
+        JSON.stringify(written.checked),
+      );
+      // The fixed one carries no statement about another digest.
+      const f = await verifyImage(store, fixed, { policy: { key: publicKey }, kind: 'attestation' });
+      assert.ok(!f.checked.some((c) => c.reason === 'wrong-subject'), JSON.stringify(f.checked));
+      assert.equal(await store.resolve(`sha256-${fixed.slice(7)}.att`), undefined, 'no .att image of the fixed index');
+      const note = new RegExp(`does not carry the statement https://spdx\\.dev/Document about ${digest}`);
+      assert.match(run.stdout, note, run.stdout);
+      assert.match(await readFile(job.summaryFile, 'utf8'), note);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('the Action’s sources, a tag refused after another was written', { skip: registryMissing }, () => {
