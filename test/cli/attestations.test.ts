@@ -169,6 +169,27 @@ describe('--attestations buildkit-artifact', () => {
     });
   }
 
+  it("buildkit-artifact, unsigned, fixed for amazon-ecr (which refuses its statements as built): the same warning says why the index's SBOM is not written", async () => {
+    const path = join(dir, 'buildkit-artifact-unsigned-ecr');
+    const r = await provenant(['build', config, '-o', `oci:${path}:v1`, '--attestations', 'buildkit-artifact', '--target', 'amazon-ecr'], {
+      env: EPOCH,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout + r.stderr, /written as fix makes it/, 'the target refused the image as built: a fix wrote it');
+    assert.match(
+      r.stderr,
+      /^warning: the index's SBOM is not written: --attestations buildkit-artifact lists statements about platform images only.*add --sign.*--attestations referrers$/m,
+    );
+    const store = await LayoutStore.open(path);
+    try {
+      const index = (await store.resolve('v1'))!.digest;
+      assert.deepEqual(await store.referrers(index), [], 'nothing attached to the index');
+      assert.equal(await store.resolve(`sha256-${index.slice(7)}.att`), undefined, 'no .att image of the index');
+    } finally {
+      await store.close();
+    }
+  });
+
   describe('into a registry', { skip: registryMissing }, () => {
     const reg = useRegistry();
 

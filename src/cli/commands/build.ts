@@ -150,6 +150,16 @@ interface Written {
   targetedText: string;
 }
 
+/** BuildKit's storages, which list statements about platform images only. */
+function isBuildkitMode(mode: string): boolean {
+  return mode === 'buildkit' || mode === 'buildkit-artifact';
+}
+
+/** The warning that the index's SBOM has no place in BuildKit's storage `mode`, unsigned. */
+function indexSbomNotWritten(mode: string): string {
+  return `warning: the index's SBOM is not written: --attestations ${mode} lists statements about platform images only, and the index cannot list one about itself; add --sign (with --key FILE, or keyless) to store it as a signed referrer of the index, or use --attestations referrers`;
+}
+
 /**
  * Writes the build to its destination (in the shape `target` accepts, when one is named) and,
  * with a signer, signs the index, each image and each statement written.
@@ -213,11 +223,13 @@ async function writeSigned(
         signal: io.signal,
       });
       attestations = { ...attestations, attested: about.attested };
-      if (about.left !== undefined) {
-        how.progress.message(
-          `warning: the index's SBOM is not written: --attestations ${attestations.mode} lists statements about platform images only, and the index cannot list one about itself; add --sign (with --key FILE, or keyless) to store it as a signed referrer of the index, or use --attestations referrers`,
-        );
-      }
+      if (about.left !== undefined) how.progress.message(indexSbomNotWritten(attestations.mode));
+    } else if (attestations !== undefined && fixed && signer === undefined && isBuildkitMode(attestations.mode)) {
+      // The fix writes the statements the build attached where the target takes them, and those
+      // are about platform images: the index's SBOM, about the index as built, is left out as
+      // above (and the fixed index is another digest still).
+      if (attestations.attested.some((a) => a.manifest.digest === built.index?.digest))
+        how.progress.message(indexSbomNotWritten(attestations.mode));
     }
     if (signer !== undefined) {
       const { signBuild } = await import('../../sign/sign.ts');
