@@ -179,9 +179,9 @@ export interface WrittenIndexStatements {
  * store in BuildKit's storages never holds: writeBuild writes the built index with the
  * attestation entries added). BuildKit's storages attach statements to platform images only, and
  * an index cannot list a statement about itself (listing it changes the index's digest): signed,
- * the SBOM is a bundle referrer of the written index (or in its `.att` image, where a target
- * refuses that), as referrers storage writes it; unsigned, it has no place in the mode and is
- * returned as `left`. Nothing changes when `written` is the built index.
+ * the SBOM is a bundle referrer of the written index, as referrers storage writes it (the Action
+ * alone stores it in the index's `.att` image instead, where a target refuses that); unsigned, it
+ * has no place in the mode and is returned as `left`. Nothing changes when `written` is the built index.
  */
 export async function aboutWrittenIndex(
   store: ContentStore,
