@@ -190,6 +190,39 @@ describe('--attestations buildkit-artifact', () => {
     }
   });
 
+  it('fix for amazon-ecr: the signed SBOM about the index as built is not carried to the fixed index, and the account says so', async () => {
+    const env = { ...EPOCH, COSIGN_PASSWORD: 'pw' };
+    const keys = join(dir, 'keys-fix');
+    await mkdir(keys);
+    assert.equal((await provenant(['generate-key-pair'], { cwd: keys, env })).status, 0);
+    const src = `oci:${join(dir, 'fix-src')}:v1`;
+    const b = await provenant(
+      ['build', config, '-o', src, '--attestations', 'buildkit-artifact', '--sign', '--key', join(keys, 'cosign.key'), '--format', 'json'],
+      { env },
+    );
+    assert.equal(b.status, 0, b.stderr);
+    const built = (JSON.parse(b.stdout) as { digest: string }).digest;
+    const dst = join(dir, 'fix-dst');
+    const f = await provenant(['fix', src, '--target', 'amazon-ecr', '-o', `oci:${dst}:v1`], { env });
+    assert.equal(f.status, 0, f.stderr);
+    assert.match(
+      f.stdout,
+      new RegExp(`Not carried: attestation \\S+ \\(https://spdx\\.dev/Document\\), because its statements are about ${built}`),
+    );
+    const store = await LayoutStore.open(dst);
+    try {
+      const fixed = (await store.resolve('v1'))!.digest;
+      assert.notEqual(fixed, built);
+      assert.equal(await store.resolve(`sha256-${fixed.slice(7)}.att`), undefined, 'no .att image of the fixed index');
+      assert.deepEqual(await store.referrers(fixed), [], 'nothing attached to the fixed index');
+    } finally {
+      await store.close();
+    }
+    // What is attached to the fixed index verifies as about it: nothing about another digest.
+    const v = await provenant(['verify-attestation', '--key', join(keys, 'cosign.pub'), '--format', 'json', `oci:${dst}:v1`], { env });
+    assert.doesNotMatch(v.stdout, /wrong-subject/, v.stdout);
+  });
+
   describe('into a registry', { skip: registryMissing }, () => {
     const reg = useRegistry();
 
