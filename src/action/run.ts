@@ -335,8 +335,9 @@ export function fixStillRefused(fix: FixReport): string | undefined {
 
 /**
  * What the fix for a target left out of the fixed image because it would be about the wrong
- * image: statements about a digest the fix replaced (such as the index's signed SBOM), which stay
- * with the image as built. Undefined when it left out none.
+ * image: statements about a digest the fix replaced (such as the index’s signed SBOM, or a platform
+ * image’s provenance when its layers were recompressed), which stay with the image as built.
+ * Undefined when it left out none.
  */
 export function fixLeftOut(fix: FixReport): string | undefined {
   if (!fix.written || fix.statementsLeftOut.length === 0) return undefined;

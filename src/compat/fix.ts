@@ -45,6 +45,7 @@ import {
   type PlannedDoc,
   planFromGraph,
   type Rename,
+  unlistEntries,
   withoutMissingEntries,
 } from './plan.ts';
 import { PlannedStore } from './planned-store.ts';
@@ -109,7 +110,7 @@ export interface SigningReport {
 
 /** An attestation {@link fixImage} left out: its statements name a digest the fix replaced. */
 export interface StatementLeftOut {
-  /** The attestation's manifest. */
+  /** The attestation's manifest, as the source holds it (carried, it would have had another digest). */
   readonly attestation: Digest;
   /** The predicate types of the statements that name `about`. */
   readonly predicateTypes: readonly string[];
@@ -350,26 +351,25 @@ function untaggedFix(
 const STATEMENT_LIMIT = 64 * 1024 * 1024;
 
 /**
- * `plan` without the attestations of the index that the fix moved to the fixed index while their
- * in-toto statements still name the index as it was (such as the index's SBOM, signed in its
- * `.att` image where ECR takes it). A statement names its subject by digest, and one cannot be
- * re-described without being signed again by whoever made it: carried, it would be read as about
- * the fixed index (and a signed one fails verification there, as about the wrong subject). So it
- * is left out, with what it was about. Attestations of the platform images are kept as they are:
- * those of an image whose digest the fix changed re-attach, and the account says that their
- * statements still name the old digest.
+ * `plan` without the attestations that the fix moved to a manifest of its own while their in-toto
+ * statements still name the manifest as it was: the index's (such as its SBOM, signed in its
+ * `.att` image where ECR takes it) and a platform image's (such as BuildKit's provenance, when
+ * recompressed layers change the image's digest). A statement names its subject by digest, and
+ * one cannot be re-described without being signed again by whoever made it: carried, it would be
+ * read as about the fixed manifest (and a signed one fails verification there, as about the wrong
+ * subject). So it is left out, with what it was about, and the account's lines about moving it go
+ * with it. An attestation whose statements name no replaced digest follows its subject.
  */
 async function withoutStaleStatements(
   store: ContentStore,
   plan: Plan,
   options: OperationOptions,
 ): Promise<{ plan: Plan; leftOut: StatementLeftOut[] }> {
-  const replaced = new Map(
-    finalRenames(plan)
-      .filter((r) => r.role === 'index' && r.to === plan.root)
-      .map((r) => [r.to, r.from] as const),
-  );
+  // Every manifest the fix replaced, whatever its role: the index, a platform image, a nested index.
+  const replaced = new Map(finalRenames(plan).map((r) => [r.to, r.from] as const));
   const leftOut: StatementLeftOut[] = [];
+  /** The digest in the plan of each attestation left out, by its digest in the source. */
+  const current = new Map<Digest, Digest>();
   if (replaced.size === 0) return { plan, leftOut };
   for (const doc of plan.docs.values()) {
     if (doc.role !== 'attachment' || doc.kind === 'signature' || doc.subject === undefined || doc.stored.kind !== 'manifest') continue;
@@ -383,19 +383,62 @@ async function withoutStaleStatements(
       const s = statementOf(bytes);
       if (s !== undefined && namesDigest(s.subject, old)) types.add(s.predicateType);
     }
-    if (types.size > 0) leftOut.push({ attestation: doc.stored.digest, predicateTypes: [...types], about: old, replacedBy: doc.subject });
+    if (types.size > 0) {
+      // Named as the source holds it: re-attaching it to the new subject may have rewritten it.
+      const source = replaced.get(doc.stored.digest) ?? doc.stored.digest;
+      current.set(source, doc.stored.digest);
+      leftOut.push({ attestation: source, predicateTypes: [...types], about: old, replacedBy: doc.subject });
+    }
   }
   if (leftOut.length === 0) return { plan, leftOut };
   const d = new Draft(plan, 'cascade');
+  const listed = new Set<string>();
   for (const l of leftOut) {
-    const doc = plan.docs.get(l.attestation)!;
+    const at = current.get(l.attestation)!;
+    const doc = plan.docs.get(at)!;
+    if (doc.placement?.type === 'index-entry') listed.add(at);
     d.drop(
-      l.attestation,
-      `${d.describe(doc)} (${l.predicateTypes.join(', ')})`,
-      `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; a statement cannot be re-described without signing it again, and stays about the old digest only`,
+      at,
+      `${d.describe({ ...doc, stored: { ...doc.stored, digest: l.attestation } })} (${l.predicateTypes.join(', ')})`,
+      leftOutWhy(l),
     );
   }
-  return { plan: d.finish(), leftOut };
+  // BuildKit lists its attestations in the index: the indexes stop listing those left out, and so
+  // change digest once more (what the statements about them were replaced by is the last digest).
+  if (listed.size > 0) {
+    unlistEntries(
+      d,
+      listed,
+      (doc, removed) =>
+        `${d.describe(doc)} no longer lists ${removed} attestation entr${removed === 1 ? 'y' : 'ies'} about a digest it replaced`,
+    );
+  }
+  const next = d.finish();
+  const last = new Map(finalRenames(next).map((r) => [r.from, r.to] as const));
+  const named = leftOut.map((l) => ({ ...l, replacedBy: last.get(l.about) ?? l.replacedBy }));
+  const why = new Map(named.map((l) => [current.get(l.attestation)!, l] as const));
+  const dropped = next.dropped.map((x) => {
+    const l = why.get(x.digest);
+    return l === undefined ? x : { ...x, digest: l.attestation, why: leftOutWhy(l) };
+  });
+  // The lines that said where each one went, under whatever digest it had on the way, go too.
+  const back = new Map<Digest, Digest[]>();
+  for (const r of plan.renames) back.set(r.to, [...(back.get(r.to) ?? []), r.from]);
+  const gone = new Set<Digest>();
+  const walk = (d: Digest): void => {
+    if (gone.has(d)) return;
+    gone.add(d);
+    for (const from of back.get(d) ?? []) walk(from);
+  };
+  for (const at of current.values()) walk(at);
+  const about = (c: Change): boolean =>
+    (c.attachment !== undefined && gone.has(c.attachment)) || (c.from !== undefined && c.to !== undefined && gone.has(c.to));
+  return { plan: { ...next, dropped, changes: next.changes.filter((c) => !about(c)) }, leftOut: named };
+}
+
+/** Why an attestation whose statements name a replaced digest is not carried. */
+function leftOutWhy(l: StatementLeftOut): string {
+  return `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; a statement cannot be re-described without signing it again, and stays about the old digest only`;
 }
 
 /** The in-toto statement a layer holds: as is, in a DSSE envelope, or in a Sigstore bundle's. */

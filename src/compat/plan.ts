@@ -3,8 +3,9 @@
  * attachment goes, and the {@link Draft} the transforms (transforms.ts) change it through. A
  * changed manifest changes the digest of everything that names it, so {@link Draft.replace}
  * carries a change up the graph: an index lists the new digest, an attestation gets the new
- * subject (its statements still name the old digest, and the account says so), a signature of
- * the old digest is not carried (it stays valid for the old digest only).
+ * subject (fix.ts then leaves out one whose statements name the old digest: they cannot be
+ * re-described without signing them again), a signature of the old digest is not carried (it
+ * stays valid for the old digest only).
  */
 import { ArtifactType, type AttachmentKind } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
@@ -51,6 +52,8 @@ export interface Change {
   readonly text: string;
   readonly from?: Digest | undefined;
   readonly to?: Digest | undefined;
+  /** For a line saying where an attachment went with its subject: the attachment's digest. */
+  readonly attachment?: Digest | undefined;
 }
 
 /** Something the fixed image does not carry, and why. */
@@ -384,7 +387,7 @@ export class Draft {
       this.replace(
         a.stored.digest,
         moved,
-        `${this.describe(a)} now has subject ${short(next.digest)}; the statements it holds still name ${short(old)}`,
+        `${this.describe(a)} now has subject ${short(next.digest)} in place of ${short(old)}`,
         'cascade',
         { subject: next.digest },
       );
@@ -410,7 +413,11 @@ export class Draft {
       a.placement?.type === 'tag' && !this.tagged.has(a.stored.digest)
         ? `now under tag ${cosignTag(next.digest, a.placement.suffix)}`
         : `now attached to ${short(next.digest)}`;
-    this.note(`${this.describe(a)} ${where}; the statements it holds still name ${short(old)}`, undefined, undefined, 'cascade');
+    this.changes.push({
+      fix: 'cascade',
+      text: `${this.describe(a)} ${where}; it was attached to ${short(old)}`,
+      attachment: a.stored.digest,
+    });
   }
 
   /** Leaves a manifest out, with everything attached to it. */
