@@ -82,12 +82,7 @@ export class BodyReader {
     if (body === undefined) return new Uint8Array();
     if (body instanceof Uint8Array) return body;
     const file = this.#open(body.path);
-    const view = this.#windowed(body, file);
-    if (view !== undefined) return view.slice();
-    const out = new Uint8Array(body.size);
-    readRange(file.fd, body, out);
-    checkBody(body, out);
-    return out;
+    return this.#windowed(body, file)?.slice() ?? this.#whole(body, file);
   }
 
   /**
@@ -99,7 +94,16 @@ export class BodyReader {
    */
   readInPlace(body: Body | undefined): Uint8Array {
     if (!isFileBody(body)) return this.read(body);
-    return this.#windowed(body, this.#open(body.path)) ?? this.read(body);
+    const file = this.#open(body.path);
+    return this.#windowed(body, file) ?? this.#whole(body, file);
+  }
+
+  /** The body read from its file into an array of its own, checked. */
+  #whole(body: FileBody, file: { fd: number }): Uint8Array {
+    const out = new Uint8Array(body.size);
+    readRange(file.fd, body, out);
+    checkBody(body, out);
+    return out;
   }
 
   /**
