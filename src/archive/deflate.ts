@@ -333,14 +333,14 @@ async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions, 
     return abortable(head.compressed, signal);
   };
   const source = blocks[Symbol.asyncIterator]();
-  /** Takes the next block of the source, compressed by the workers or, when `help`, here; false at its end. */
-  const take = async (help: boolean): Promise<boolean> => {
+  /** Takes the next block of the source, compressed by the workers or, when `byThisThread`, here; false at its end. */
+  const take = async (byThisThread: boolean): Promise<boolean> => {
     const read = await source.next();
     if (read.done === true) return false;
     throwIfAborted(signal);
     const block = read.value;
     const size = block.data.length;
-    const mine = help && block.compressed === undefined;
+    const mine = byThisThread && block.compressed === undefined;
     let compressed: Promise<Uint8Array>;
     if (block.compressed !== undefined) compressed = block.compressed;
     else if (mine) {

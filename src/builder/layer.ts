@@ -237,8 +237,8 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
       if (writer === undefined) parts.push(chunk);
       else {
         await writer.write(chunk);
-        // Each compressed block came from a worker in a buffer of its own, now written and done
-        // with; the worker's allocator keeps the memory until V8 here frees the buffer.
+        // Each compressed block came from a worker or this thread in a buffer of its own, now
+        // written and done with; the allocator keeps the memory until V8 here frees the buffer.
         noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
       }
     }
