@@ -1,5 +1,6 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
 import { basename } from 'node:path';
+import { isInIndexMode } from '../../attest/storage.ts';
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
@@ -150,11 +151,6 @@ interface Written {
   targetedText: string;
 }
 
-/** BuildKit's storages, which list statements about platform images only. */
-function isBuildkitMode(mode: string): boolean {
-  return mode === 'buildkit' || mode === 'buildkit-artifact';
-}
-
 /** The warning that the index's SBOM has no place in BuildKit's storage `mode`, unsigned. */
 function indexSbomNotWritten(mode: string): string {
   return `warning: the index's SBOM is not written: --attestations ${mode} lists statements about platform images only, and the index cannot list one about itself; add --sign (with --key FILE, or keyless) to store it as a signed referrer of the index, or use --attestations referrers`;
@@ -224,7 +220,7 @@ async function writeSigned(
       });
       attestations = { ...attestations, attested: about.attested };
       if (about.left !== undefined) how.progress.message(indexSbomNotWritten(attestations.mode));
-    } else if (attestations !== undefined && fixed && signer === undefined && isBuildkitMode(attestations.mode)) {
+    } else if (attestations !== undefined && fixed && signer === undefined && isInIndexMode(attestations.mode)) {
       // The fix writes the statements the build attached where the target takes them, and those
       // are about platform images: the index's SBOM, about the index as built, is left out as
       // above (and the fixed index is another digest still).
