@@ -11,7 +11,7 @@ import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
-import type { Descriptor, ImageManifest, Platform } from '../oci/types.ts';
+import type { Descriptor, Platform } from '../oci/types.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
 import { BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
@@ -19,8 +19,7 @@ import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
 import { imageInventory } from './inventory.ts';
 
-/** The most bytes of one statement, envelope or bundle read. */
-export const STATEMENT_LIMIT = 64 * 1024 * 1024;
+const STATEMENT_LIMIT = 64 * 1024 * 1024;
 const SPDX = 'https://spdx.dev/Document';
 const CYCLONEDX = 'https://cyclonedx.org/bom';
 const SLSA = /^https:\/\/slsa\.dev\/provenance\//;
@@ -50,46 +49,29 @@ export async function readStatements(
   if (stored.kind !== 'manifest') return [];
   const out: ReadStatement[] = [];
   for (const layer of stored.manifest.layers) {
-    const statement = await layerStatement(store, stored.manifest, layer, options);
-    if (statement !== undefined) out.push(statement);
+    const isInToto = layer.mediaType === 'application/vnd.in-toto+json';
+    const isDsse = layer.mediaType === 'application/vnd.dsse.envelope.v1+json';
+    const isBundle = isBundleMediaType(layer.mediaType);
+    if (!isInToto && !isDsse && !isBundle) continue;
+    const bytes = await blob(store, layer, options);
+    let value: { payload?: string; predicateType?: string };
+    if (isBundle) {
+      const content = parseBundle(bytes).content;
+      if (content.$case !== 'dsseEnvelope') continue;
+      value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
+    } else {
+      value = parseObject(decodeUtf8(bytes));
+      if (isDsse && typeof value.payload === 'string') value = parseObject(Buffer.from(value.payload, 'base64').toString('utf8'));
+    }
+    const predicateType =
+      layer.annotations?.['in-toto.io/predicate-type'] ??
+      layer.annotations?.predicateType ??
+      value.predicateType ??
+      stored.manifest.annotations?.[BundleAnnotation.PredicateType] ??
+      '';
+    out.push({ predicateType, statement: value as ReadStatement['statement'] });
   }
   return out;
-}
-
-/**
- * The in-toto statement one layer of an attachment's `manifest` holds, unverified, as
- * {@link readStatements} reads each; undefined for a layer of another kind, or a bundle holding a
- * message signature.
- *
- * @throws as {@link readStatements}
- */
-export async function layerStatement(
-  store: ContentStore,
-  manifest: ImageManifest,
-  layer: Descriptor,
-  options: OperationOptions = {},
-): Promise<ReadStatement | undefined> {
-  const isInToto = layer.mediaType === 'application/vnd.in-toto+json';
-  const isDsse = layer.mediaType === 'application/vnd.dsse.envelope.v1+json';
-  const isBundle = isBundleMediaType(layer.mediaType);
-  if (!isInToto && !isDsse && !isBundle) return undefined;
-  const bytes = await blob(store, layer, options);
-  let value: { payload?: string; predicateType?: string };
-  if (isBundle) {
-    const content = parseBundle(bytes).content;
-    if (content.$case !== 'dsseEnvelope') return undefined;
-    value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
-  } else {
-    value = parseObject(decodeUtf8(bytes));
-    if (isDsse && typeof value.payload === 'string') value = parseObject(Buffer.from(value.payload, 'base64').toString('utf8'));
-  }
-  const predicateType =
-    layer.annotations?.['in-toto.io/predicate-type'] ??
-    layer.annotations?.predicateType ??
-    value.predicateType ??
-    manifest.annotations?.[BundleAnnotation.PredicateType] ??
-    '';
-  return { predicateType, statement: value as ReadStatement['statement'] };
 }
 
 /**
