@@ -114,8 +114,8 @@ const HOST_FIRST = /^(?:localhost|[^/]*[.:[][^/]*)(?:[/?#]|$)/i;
 
 /**
  * `text` as a message may quote it: the credentials of each URL in it (`https://user:password@`,
- * `https://token@`) and of what reads as one without a scheme (`user:password@ghcr.io/app`,
- * `token@ghcr.io/app`, as a reference pasted with credentials) replaced by `***`. Everything up to
+ * `https://token@`) and of what reads as one without a scheme (`user:password@registry.example/app`,
+ * `token@registry.example/app`, as a reference pasted with credentials) replaced by `***`. Everything up to
  * the last `@` of a URL goes, since a password may hold an unescaped `@` or `/`; an `@` before a
  * digest (`name@sha256:...`) is kept, as is `name@word` (no `:` before it, no `.`, `:` or `/`
  * after), which cannot be told from `token@host`.

@@ -20,7 +20,7 @@ export type SignInput =
 export interface ActionInputs {
   /** The build configuration file. */
   config: string;
-  /** Full references (`ghcr.io/owner/app:1.0`), in the order given. */
+  /** Full references (`registry.example/owner/app:1.0`), in the order given. */
   tags: ImageReference[];
   push: boolean;
   /** apk architectures, from `platforms` (`linux/amd64,linux/arm64`); empty for the configuration's. */

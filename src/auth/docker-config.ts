@@ -90,7 +90,7 @@ export interface PodmanAuthKeychainOptions extends FileKeychainOptions {
 
 /**
  * The credentials of podman, buildah and skopeo (containers-auth.json(5)): Docker's format, where
- * `auths` keys may also name a namespace or repository (`quay.io/team`); the most specific key
+ * `auths` keys may also name a namespace or repository (`registry.example/team`); the most specific key
  * that matches the repository wins, then Docker's lookup of the host (`credHelpers` included).
  */
 export class PodmanAuthKeychain extends DockerConfigKeychain {
@@ -241,7 +241,7 @@ function findByHost<T>(map: Record<string, T> | undefined, host: string): T | un
 
 /**
  * True for a key that names `host` itself (a URL, host:port, or Docker Hub's v1 URL), not a
- * namespace or repository on it (`quay.io/team`, which only containers-auth.json(5) knows).
+ * namespace or repository on it (`registry.example/team`, which only containers-auth.json(5) knows).
  */
 function namesHost(key: string, host: string): boolean {
   return (

@@ -7,7 +7,7 @@ import { Credentials, type CredentialsInit } from './credentials.ts';
 
 /**
  * Where credentials come from. `registry` is a registry as users write it (`docker.io`,
- * `ghcr.io`, `127.0.0.1:5000`); `repository`, when given, lets keychains that key credentials
+ * `registry.example`, `127.0.0.1:5000`); `repository`, when given, lets keychains that key credentials
  * by repository path (containers' auth.json) pick the most specific entry.
  * Undefined means "no credentials here": the next keychain of a chain is asked, and a
  * registry is then accessed anonymously.
@@ -77,7 +77,7 @@ export function normalizeRegistry(key: string): string {
   return DOCKER_HUB_ALIASES.has(host) ? 'docker.io' : host;
 }
 
-/** Explicit credentials for one registry (`staticKeychain('ghcr.io', { username, password })`). */
+/** Explicit credentials for one registry (`staticKeychain('registry.example', { username, password })`). */
 export function staticKeychain(registry: string, credentials: Credentials | CredentialsInit): Keychain {
   return new StaticKeychain(credentials, { registry });
 }

@@ -84,7 +84,7 @@ export function parseReference(text: string): ImageReference {
 
 /**
  * Throws INVALID_REFERENCE when `text` holds what reads as credentials (a URL pasted with them,
- * `https://user:password@ghcr.io/app`), quoting it without them: the parts a parse error would
+ * `https://user:password@registry.example/app`), quoting it without them: the parts a parse error would
  * quote may hold some of the password. No valid reference is refused here.
  */
 export function refuseCredentials(text: string): void {

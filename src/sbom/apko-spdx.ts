@@ -31,7 +31,7 @@ export interface ApkoImageSbomInput {
   installed: readonly { name: string; version: string }[];
   /** Each package's own SBOM file, by package name (see `locateApkSBOM`). */
   packageSboms: ReadonlyMap<string, Uint8Array>;
-  /** The image's first tag (`golden:latest`, `cgr.dev/chainguard/static:latest`), for purl names. */
+  /** The image's first tag (`golden:latest`, `registry.example/acme/static:latest`), for purl names. */
   tag?: string | undefined;
   /** The apko version to name as the tool: `devel` in apko's own golden SBOMs. */
   apkoVersion?: string | undefined;

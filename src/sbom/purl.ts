@@ -152,7 +152,7 @@ export function imagePackageUrl(image: Inventory['image'], options: ImagePackage
   });
 }
 
-/** `ghcr.io/a/b:tag@sha256:…` → repository `ghcr.io/a/b`, tag `tag`; lenient: names need not parse as references. */
+/** `registry.example/a/b:tag@sha256:…` → repository `registry.example/a/b`, tag `tag`; lenient: names need not parse as references. */
 function splitImageName(name: string): { repository: string; tag: string } {
   const at = name.indexOf('@');
   const noDigest = at === -1 ? name : name.slice(0, at);

@@ -228,7 +228,7 @@ export class DockerArchiveStore implements ContentStore {
    * The image a digest or a `NAME:TAG` names. Names compare in the form {@link repoTag} gives,
    * so `docker.io/library/foo:v1` is `foo:v1`. An exact match wins; else a name that ends the
    * way (`foo:v1` for `example.com/foo:v1`), when only one image has it: an archive holding
-   * `ghcr.io/evil/foo:v1` before `foo:v1` must not answer `foo:v1` with the first.
+   * `registry.example/evil/foo:v1` before `foo:v1` must not answer `foo:v1` with the first.
    *
    * @throws ProvenantError `USAGE` when several images have the name, exactly or as an ending
    */

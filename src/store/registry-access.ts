@@ -16,7 +16,7 @@ export interface RegistryAccessOptions {
   password?: string | undefined;
   /**
    * The one registry `username` and `password` are for (a host as a reference names it:
-   * `ghcr.io`, `localhost:5000`, `docker.io`). Every other registry gets the credential files
+   * `registry.example`, `localhost:5000`, `docker.io`). Every other registry gets the credential files
    * alone: a password sent to each registry a command reaches would go to all of them, a source
    * and a destination alike.
    */
