@@ -18,7 +18,7 @@ describe('withoutUserInfo', () => {
       ['https://host/a@b', 'https://host/a@b'],
       ['vcs-url: https://github.com/o/r@0123abc', 'vcs-url: https://github.com/o/r@0123abc'],
       ['ssh://git@github.com/o/r', 'ssh://git@github.com/o/r'],
-      ['ghcr.io/a/b@sha256:abc', 'ghcr.io/a/b@sha256:abc'],
+      ['registry.example/a/b@sha256:abc', 'registry.example/a/b@sha256:abc'],
     ];
     for (const [text, want] of cases) assert.equal(withoutUserInfo(text), want, text);
   });
@@ -32,8 +32,8 @@ describe('redactCredentials', () => {
       ['user:hunter2@registry:5000/app', '***@registry:5000/app'],
       ['http://user:hunter2@my-registry:8443/v2', 'http://***@my-registry:8443/v2'],
       ['https://user:pa/ss@host/x', 'https://***@host/x'],
-      [`ghcr.io/a/b@sha256:${D}`, `ghcr.io/a/b@sha256:${D}`],
-      [`user:pw@ghcr.io/a/b@sha256:${D}`, `***@ghcr.io/a/b@sha256:${D}`],
+      [`registry.example/a/b@sha256:${D}`, `registry.example/a/b@sha256:${D}`],
+      [`user:pw@registry.example/a/b@sha256:${D}`, `***@registry.example/a/b@sha256:${D}`],
       // A certificate identity: the workflow's ref after an @ in the path.
       ['https://github.com/o/r/.github/workflows/x.yml@refs/heads/main', 'https://github.com/o/r/.github/workflows/x.yml@refs/heads/main'],
     ];

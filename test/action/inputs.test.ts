@@ -18,7 +18,7 @@ describe('the Action’s inputs', () => {
     const read = readInputs(
       inputs({
         config: 'image.yaml',
-        tags: 'ghcr.io/acme/app:1.0\n# a comment\nghcr.io/acme/app:latest, docker.io/acme/app:1.0\n',
+        tags: 'registry.example/acme/app:1.0\n# a comment\nregistry.example/acme/app:latest, docker.io/acme/app:1.0\n',
         push: 'true',
         platforms: 'linux/amd64,linux/arm64, linux/arm/v7',
         provenance: 'mode=max,version=v0.2',
@@ -33,7 +33,7 @@ describe('the Action’s inputs', () => {
     );
     assert.deepEqual(
       read.tags.map((t) => `${t.registry}/${t.repository}:${t.tag}`),
-      ['ghcr.io/acme/app:1.0', 'ghcr.io/acme/app:latest', 'docker.io/acme/app:1.0'],
+      ['registry.example/acme/app:1.0', 'registry.example/acme/app:latest', 'docker.io/acme/app:1.0'],
     );
     assert.deepEqual(read.archs, ['x86_64', 'aarch64', 'armv7']);
     assert.deepEqual(read.provenance, { mode: 'max', version: 'v0.2' });
@@ -64,7 +64,7 @@ describe('the Action’s inputs', () => {
       [{ config: 'c.yaml', push: 'true' }, 'tags'],
       [{ config: 'c.yaml', push: 'yes' }, 'push'],
       [{ config: 'c.yaml', tags: 'Not A Reference' }, 'tags'],
-      [{ config: 'c.yaml', tags: `ghcr.io/a/b@sha256:${'0'.repeat(64)}` }, 'tags'],
+      [{ config: 'c.yaml', tags: `registry.example/a/b@sha256:${'0'.repeat(64)}` }, 'tags'],
       [{ config: 'c.yaml', platforms: 'windows/amd64' }, 'platforms'],
       [{ config: 'c.yaml', platforms: 'linux/sparc' }, 'platforms'],
       [{ config: 'c.yaml', provenance: 'mode=maximal' }, 'provenance'],
@@ -79,7 +79,7 @@ describe('the Action’s inputs', () => {
 
   it('reads booleans as core.getBooleanInput does, every boolean input alike, provenance too', () => {
     for (const name of ['push', 'sbom', 'fix'] as const) {
-      const extra = name === 'push' ? { tags: 'ghcr.io/acme/app:1.0' } : {};
+      const extra = name === 'push' ? { tags: 'registry.example/acme/app:1.0' } : {};
       for (const [text, value] of [
         ['true', true],
         ['True', true],
@@ -107,19 +107,19 @@ describe('the Action’s inputs', () => {
     assert.deepEqual(splitList('"a""b",c'), ['a"b', 'c']);
     assert.deepEqual(splitList('"a,b",c'), ['a,b', 'c'], 'a comma inside quotes separates nothing');
     const read = readInputs(
-      inputs({ config: 'c.yaml', push: 'true', tags: '"ghcr.io/acme/app:1.0"', platforms: '"linux/amd64","linux/arm64"' }),
+      inputs({ config: 'c.yaml', push: 'true', tags: '"registry.example/acme/app:1.0"', platforms: '"linux/amd64","linux/arm64"' }),
     );
     assert.deepEqual(
       read.tags.map((t) => `${t.registry}/${t.repository}:${t.tag}`),
-      ['ghcr.io/acme/app:1.0'],
+      ['registry.example/acme/app:1.0'],
     );
     assert.deepEqual(read.archs, ['x86_64', 'aarch64']);
   });
 
   it('quotes no credentials of a tag or URL it refuses', () => {
     for (const [values, input] of [
-      [{ config: 'c.yaml', tags: 'https://user:Secret-pw@ghcr.io/a/b:1' }, 'tags'],
-      [{ config: 'c.yaml', tags: 'user:Secret-pw@ghcr.io/a/b' }, 'tags'],
+      [{ config: 'c.yaml', tags: 'https://user:Secret-pw@registry.example/a/b:1' }, 'tags'],
+      [{ config: 'c.yaml', tags: 'user:Secret-pw@registry.example/a/b' }, 'tags'],
       [{ config: 'c.yaml', sign: 'keyless', 'fulcio-url': 'ftp://user:Secret-pw@fulcio.example' }, 'fulcio-url'],
     ] as const) {
       assert.throws(

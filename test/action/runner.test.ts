@@ -194,7 +194,7 @@ describe('the bundle, keyless with the job’s OIDC token, push: false', () => {
         job,
         {
           config: job.config,
-          tags: 'ghcr.io/acme/app:dev',
+          tags: 'registry.example/acme/app:dev',
           platforms: 'linux/arm64',
           sign: 'keyless',
           'fulcio-url': mock.url,

@@ -593,8 +593,8 @@ describe('the Action’s sources, two steps in one job', () => {
   it('push: false: each step has its own layout and report, and its outputs still describe its image after the next step', async () => {
     const steps: { digest: string; report: string; name: string }[] = [];
     for (const [config, tags] of [
-      [job.config, 'ghcr.io/acme/a:1.0'],
-      ['other.yaml', 'ghcr.io/acme/b:1.0'],
+      [job.config, 'registry.example/acme/a:1.0'],
+      ['other.yaml', 'registry.example/acme/b:1.0'],
     ] as const) {
       await writeFile(job.outputFile, '');
       const run = await runSources(job, runnerEnv(job, { config, tags, platforms: 'linux/amd64', targets: 'ghcr' }));
@@ -635,7 +635,7 @@ describe('the Action’s sources, includes', () => {
       `contents:\n  repositories: [${repo}]\n  keyring: [${keys}/${key}]\n  packages: [hello]\narchs: [x86_64]\n`;
     const run = async (config: string) => {
       await writeFile(job.outputFile, '');
-      return runSources(job, runnerEnv(job, { config, tags: 'ghcr.io/acme/inc:1.0', sbom: 'false', provenance: 'false' }));
+      return runSources(job, runnerEnv(job, { config, tags: 'registry.example/acme/inc:1.0', sbom: 'false', provenance: 'false' }));
     };
     await writeFile(join(job.workspace, 'base.yaml'), 'entrypoint:\n  command: /usr/bin/hello\n');
     await mkdir(join(job.workspace, 'app'));
@@ -704,7 +704,7 @@ describe('the Action’s sources, keyless against a local Sigstore', () => {
     try {
       const inputs = {
         config: job.config,
-        tags: 'ghcr.io/acme/app:1.0',
+        tags: 'registry.example/acme/app:1.0',
         platforms: 'linux/amd64,linux/arm64',
         sign: 'keyless',
         'fulcio-url': mock.url,

@@ -91,8 +91,8 @@ describe('DockerConfigKeychain', () => {
         'https://index.docker.io/v1/': { auth: b64('hub:hubpass') },
         '127.0.0.1:5000': { auth: b64('local:pa:ss') },
         'http://localhost:5001/v2/': { username: 'u2', password: 'p2' },
-        'https://ghcr.io': { identitytoken: 'idt', auth: b64('ghuser:') },
-        'quay.io': {},
+        'https://registry.example': { identitytoken: 'idt', auth: b64('tokenuser:') },
+        'other.example': {},
       },
     });
     const k = new DockerConfigKeychain({ configPath });
@@ -104,10 +104,10 @@ describe('DockerConfigKeychain', () => {
     // A password may contain ":" (only the first one separates).
     assert.equal((await k.resolve('127.0.0.1:5000'))?.password, 'pa:ss');
     assert.equal((await k.resolve('localhost:5001'))?.username, 'u2');
-    const gh = await k.resolve('ghcr.io');
-    assert.equal(gh?.kind, 'identityToken');
-    assert.equal(gh?.identityToken, 'idt');
-    assert.equal(await k.resolve('quay.io'), undefined);
+    const token = await k.resolve('registry.example');
+    assert.equal(token?.kind, 'identityToken');
+    assert.equal(token?.identityToken, 'idt');
+    assert.equal(await k.resolve('other.example'), undefined);
     assert.equal(await k.resolve('127.0.0.1:5999'), undefined);
   });
 
@@ -172,16 +172,16 @@ describe('PodmanAuthKeychain', () => {
   it('prefers the most specific repository key, then the host', async () => {
     const authPath = await configFile({
       auths: {
-        'quay.io': { auth: b64('host:h') },
-        'quay.io/team': { auth: b64('team:t') },
-        'quay.io/team/app': { auth: b64('app:a') },
+        'registry.example.org': { auth: b64('host:h') },
+        'registry.example.org/team': { auth: b64('team:t') },
+        'registry.example.org/team/app': { auth: b64('app:a') },
       },
     });
     const k = new PodmanAuthKeychain({ authPath });
-    assert.equal((await k.resolve('quay.io', 'team/app'))?.username, 'app');
-    assert.equal((await k.resolve('quay.io', 'team/other'))?.username, 'team');
-    assert.equal((await k.resolve('quay.io', 'else/x'))?.username, 'host');
-    assert.equal((await k.resolve('quay.io'))?.username, 'host');
+    assert.equal((await k.resolve('registry.example.org', 'team/app'))?.username, 'app');
+    assert.equal((await k.resolve('registry.example.org', 'team/other'))?.username, 'team');
+    assert.equal((await k.resolve('registry.example.org', 'else/x'))?.username, 'host');
+    assert.equal((await k.resolve('registry.example.org'))?.username, 'host');
   });
 
   it('takes an empty repository key for none, and asks the credential store about the host, never about a namespace', async () => {

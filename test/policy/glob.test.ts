@@ -8,7 +8,10 @@ describe('image globs', () => {
   it('names images as go-containerregistry does', () => {
     assert.equal(canonicalImageName('busybox'), 'index.docker.io/library/busybox:latest');
     assert.equal(canonicalImageName('docker.io/acme/app:v1'), 'index.docker.io/acme/app:v1');
-    assert.equal(canonicalImageName(`ghcr.io/acme/app:v1@sha256:${'a'.repeat(64)}`), `ghcr.io/acme/app@sha256:${'a'.repeat(64)}`);
+    assert.equal(
+      canonicalImageName(`registry.example/acme/app:v1@sha256:${'a'.repeat(64)}`),
+      `registry.example/acme/app@sha256:${'a'.repeat(64)}`,
+    );
     assert.equal(canonicalImageName('oci:./out:latest'), undefined);
     // The registry fetched from, however its host is spelled.
     assert.equal(canonicalImageName('REGISTRY.TEST/prod/app:v1'), 'registry.test/prod/app:v1');
@@ -19,20 +22,20 @@ describe('image globs', () => {
 
   const cases: [string, string, boolean][] = [
     ['**', 'anything/at/all:v1', true],
-    ['ghcr.io/acme/*', 'ghcr.io/acme/app:v1', true],
-    ['ghcr.io/acme/*', 'ghcr.io/acme/team/app:v1', false],
-    ['ghcr.io/acme/**', 'ghcr.io/acme/team/app:v1', true],
-    ['ghcr.io/acme/app', 'ghcr.io/acme/app:latest', false],
-    ['ghcr.io/acme/app', 'ghcr.io/acme/app', true],
-    ['ghcr.io/acme/app:**', 'ghcr.io/acme/app', true],
-    ['ghcr.io/acme/app**', 'ghcr.io/acme/app-fork:v1', true],
+    ['registry.example/acme/*', 'registry.example/acme/app:v1', true],
+    ['registry.example/acme/*', 'registry.example/acme/team/app:v1', false],
+    ['registry.example/acme/**', 'registry.example/acme/team/app:v1', true],
+    ['registry.example/acme/app', 'registry.example/acme/app:latest', false],
+    ['registry.example/acme/app', 'registry.example/acme/app', true],
+    ['registry.example/acme/app:**', 'registry.example/acme/app', true],
+    ['registry.example/acme/app**', 'registry.example/acme/app-fork:v1', true],
     ['*', 'busybox', true],
-    ['*', 'ghcr.io/busybox', false],
+    ['*', 'registry.example/busybox', false],
     ['*/*', 'acme/app', true],
     ['index.docker.io/library/busybox:*', 'busybox:1.36', true],
-    ['ghcr.io/acme/app.v1', 'ghcr.io/acme/appXv1:latest', false],
+    ['registry.example/acme/app.v1', 'registry.example/acme/appXv1:latest', false],
     ['oci:./out:*', 'oci:./out:latest', true],
-    [`ghcr.io/acme/app@sha256:${'b'.repeat(64)}`, `ghcr.io/acme/app:v1@sha256:${'b'.repeat(64)}`, true],
+    [`registry.example/acme/app@sha256:${'b'.repeat(64)}`, `registry.example/acme/app:v1@sha256:${'b'.repeat(64)}`, true],
   ];
   for (const [glob, image, want] of cases) {
     it(`${glob} ${want ? 'matches' : 'does not match'} ${image}`, () => {

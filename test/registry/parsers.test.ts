@@ -236,7 +236,7 @@ describe('registry helpers', () => {
 
   it('loopback hosts, URL redaction and the referrers tag', () => {
     for (const h of ['localhost', 'localhost:5000', '127.0.0.1:5000', '127.9.9.9', '[::1]:5000', '[::1]']) assert.ok(isLoopbackHost(h), h);
-    const elsewhere = ['ghcr.io', '10.0.0.1:5000', '127.0.0.1.evil.com', 'localhost.evil.com:80', '[::2]:5000'];
+    const elsewhere = ['registry.example.org', '10.0.0.1:5000', '127.0.0.1.evil.com', 'localhost.evil.com:80', '[::2]:5000'];
     // Resolved through DNS like any other name, whatever RFC 6761 hopes: not known to be this machine.
     elsewhere.push('foo.localhost', 'registry.localhost:5000', 'localhost.', '127.256.0.1', '127.999.0.1:5000');
     for (const h of elsewhere) {

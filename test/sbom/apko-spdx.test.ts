@@ -102,7 +102,7 @@ describe("apko's SBOM rules", () => {
 
   it('names the image in purls by its tag repository, else image', () => {
     assert.equal(apkoPurlName('golden:latest'), 'golden');
-    assert.equal(apkoPurlName('cgr.dev/chainguard/static:latest'), 'static');
+    assert.equal(apkoPurlName('registry.example/acme/static:latest'), 'static');
     assert.equal(apkoPurlName('localhost:5000/a/b@sha256:00'), 'b');
     assert.equal(apkoPurlName(undefined), 'image');
   });

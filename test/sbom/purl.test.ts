@@ -152,8 +152,8 @@ describe('package URLs', () => {
     assert.deepEqual(parsePurl(ours), parsePurl(apko));
     assert.equal(imagePackageUrl(image), `pkg:oci/golden@${image.digest}?arch=amd64&os=linux`);
     assert.equal(
-      imagePackageUrl({ ...image, name: 'ghcr.io/Acme/Tools:v1', variant: 'v8', architecture: 'arm64' }),
-      `pkg:oci/tools@${image.digest}?arch=arm64&os=linux&repository_url=ghcr.io%2FAcme%2FTools&tag=v1&variant=v8`,
+      imagePackageUrl({ ...image, name: 'registry.example/Acme/Tools:v1', variant: 'v8', architecture: 'arm64' }),
+      `pkg:oci/tools@${image.digest}?arch=arm64&os=linux&repository_url=registry.example%2FAcme%2FTools&tag=v1&variant=v8`,
     );
   });
 

@@ -283,7 +283,7 @@ describe('archives', () => {
     const images: Array<{ Config: string; RepoTags: string[]; Layers: string[] }> = [];
     const configs = new Map<string, string>();
     for (const [i, tags] of [
-      ['ghcr.io/evil/foo:v1'],
+      ['registry.example/evil/foo:v1'],
       ['foo:v1'],
       ['docker.io/library/bar:v2'],
       ['a.example/baz:v3'],
@@ -304,10 +304,10 @@ describe('archives', () => {
     };
     assert.equal(await config('foo:v1'), configs.get('foo:v1'));
     assert.equal(await config('docker.io/library/foo:v1'), configs.get('foo:v1'));
-    assert.equal(await config('ghcr.io/evil/foo:v1'), configs.get('ghcr.io/evil/foo:v1'));
+    assert.equal(await config('registry.example/evil/foo:v1'), configs.get('registry.example/evil/foo:v1'));
     assert.equal(await config('bar:v2'), configs.get('docker.io/library/bar:v2'));
     // An ending is taken when one image alone has it, never guessed among several.
-    assert.equal(await config('evil/foo:v1'), configs.get('ghcr.io/evil/foo:v1'));
+    assert.equal(await config('evil/foo:v1'), configs.get('registry.example/evil/foo:v1'));
     await assert.rejects(
       store.getManifest('baz:v3'),
       (e: unknown) => isProvenantError(e, 'USAGE') && e.hint?.includes('a.example/baz:v3') === true && e.hint.includes('b.example/baz:v3'),
