@@ -42,7 +42,7 @@ describe('provenant policy test', () => {
   };
   const signed = async (signer: Signer, storages?: ('cosign' | 'referrers')[]): Promise<string> => {
     const img = await image();
-    await signImage(img.store, 'v1', { signer, dockerReference: 'ghcr.io/acme/app', ...(storages ? { storages } : {}) });
+    await signImage(img.store, 'v1', { signer, dockerReference: 'registry.example/acme/app', ...(storages ? { storages } : {}) });
     await img.store.close();
     return img.ref;
   };
@@ -97,7 +97,7 @@ describe('provenant policy test', () => {
 
     it('passes for a workflow of the repository, fails naming the rule for a fork and without a trusted root', async () => {
       const policy = await policyFile('github-actions');
-      const name = ['--image-name', 'ghcr.io/acme/app:v1'];
+      const name = ['--image-name', 'registry.example/acme/app:v1'];
       const root = ['--trusted-root', mock.trustedRootPath];
       const good = await signed(keyless(WORKFLOW));
       const ok = await provenant(['policy', 'test', ...root, ...name, policy, good]);
@@ -223,7 +223,7 @@ describe('provenant policy test', () => {
     const attested = made.manifests.map((manifest) => ({
       manifest,
       statements: [
-        statement(SLSA_V1, { runDetails: { builder: { id: WORKFLOW } } }, [{ name: 'ghcr.io/acme/app', digest: manifest.digest }]),
+        statement(SLSA_V1, { runDetails: { builder: { id: WORKFLOW } } }, [{ name: 'registry.example/acme/app', digest: manifest.digest }]),
       ],
     }));
     const index = await storeAttestations(store, made.root, attested, 'buildkit');
@@ -244,7 +244,7 @@ describe('provenant policy test', () => {
       );
     }
 
-    await signImage(store, index.digest, { signer: new KeySigner(alice.privateKey), dockerReference: 'ghcr.io/acme/app' });
+    await signImage(store, index.digest, { signer: new KeySigner(alice.privateKey), dockerReference: 'registry.example/acme/app' });
     await store.close();
     for (const argv of [[ref], ['--platform', 'linux/amd64', ref]]) {
       for (const r of await both(...argv)) {

@@ -125,9 +125,9 @@ describe('example: GitHub Actions keyless for one repository', () => {
 
   it('passes for a workflow of the repository, fails naming the rule for a fork, another issuer, and without a trusted root', async () => {
     const policies = await load(await docExample('github-actions'));
-    const name = 'ghcr.io/acme/app:v1';
+    const name = 'registry.example/acme/app:v1';
     const good = await image();
-    await signImage(good.layout, 'v1', { signer: signer(WORKFLOW), dockerReference: 'ghcr.io/acme/app' });
+    await signImage(good.layout, 'v1', { signer: signer(WORKFLOW), dockerReference: 'registry.example/acme/app' });
     const ok = await evaluatePolicies(good.layout, good.digest, name, policies, { trustedRoot: mock.trustedRoot });
     assert.equal(ok.passed, true, ok.failures.join('\n'));
     assert.match(
@@ -138,7 +138,7 @@ describe('example: GitHub Actions keyless for one repository', () => {
     const fork = await image();
     await signImage(fork.layout, 'v1', {
       signer: signer('https://github.com/acme/app-fork/.github/workflows/release.yml@refs/heads/main'),
-      dockerReference: 'ghcr.io/acme/app',
+      dockerReference: 'registry.example/acme/app',
     });
     const bad = await evaluatePolicies(fork.layout, fork.digest, name, policies, { trustedRoot: mock.trustedRoot });
     assert.equal(bad.passed, false);
@@ -155,7 +155,7 @@ describe('example: GitHub Actions keyless for one repository', () => {
     const elsewhere = await image();
     await signImage(elsewhere.layout, 'v1', {
       signer: signer(WORKFLOW, 'https://issuer.example'),
-      dockerReference: 'ghcr.io/acme/app',
+      dockerReference: 'registry.example/acme/app',
       storages: ['cosign'],
     });
     const wrongIssuer = await evaluatePolicies(elsewhere.layout, elsewhere.digest, name, policies, { trustedRoot: mock.trustedRoot });
@@ -168,9 +168,13 @@ describe('example: GitHub Actions keyless for one repository', () => {
     ]);
 
     // Not covered by the policy's glob: fails as policy-controller's no-match-policy deny, unless told otherwise.
-    const uncovered = await evaluatePolicies(good.layout, good.digest, 'ghcr.io/other/app:v1', policies, { trustedRoot: mock.trustedRoot });
-    assert.deepEqual(uncovered.failures, ['no policy covers ghcr.io/other/app:v1: none of the 1 policies has a glob that matches it']);
-    const warned = await evaluatePolicies(good.layout, good.digest, 'ghcr.io/other/app:v1', policies, { noMatch: 'warn' });
+    const uncovered = await evaluatePolicies(good.layout, good.digest, 'registry.example/other/app:v1', policies, {
+      trustedRoot: mock.trustedRoot,
+    });
+    assert.deepEqual(uncovered.failures, [
+      'no policy covers registry.example/other/app:v1: none of the 1 policies has a glob that matches it',
+    ]);
+    const warned = await evaluatePolicies(good.layout, good.digest, 'registry.example/other/app:v1', policies, { noMatch: 'warn' });
     assert.deepEqual([warned.passed, warned.verdict], [true, 'warn']);
   });
 
