@@ -102,7 +102,7 @@ describe('provenant policy test', () => {
       const good = await signed(keyless(WORKFLOW));
       const ok = await provenant(['policy', 'test', ...root, ...name, policy, good]);
       assert.equal(ok.status, 0, ok.stdout + ok.stderr);
-      assert.match(ok.stdout, /^ghcr\.io\/acme\/app:v1 \(sha256:[0-9a-f]{64}\): PASS$/m);
+      assert.match(ok.stdout, /^registry\.example\/acme\/app:v1 \(sha256:[0-9a-f]{64}\): PASS$/m);
       assert.match(
         ok.stdout,
         /ok {3}authority github-actions \(keyless\): 2 of 2 signatures verified \(signed by https:\/\/github\.com\/acme\/app\//,
