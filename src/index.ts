@@ -66,7 +66,7 @@ export {
 export { type ErrorCode, type ErrorDetails, isProvenantError, ProvenantError } from './errors.ts';
 /** Images: attaching a predicate, copying, inspecting, and reading what is attached. */
 export { type AttachPredicateOptions, type AttachResult, attachPredicate } from './image/attach.ts';
-export { attestationSummaries, type ImageSbomOptions, imageSbom, type ReadStatement, readStatements } from './image/attestations.ts';
+export { attestationSummaries, type ImageSbomOptions, imageSbom } from './image/attestations.ts';
 export { type CopyOptions, type CopyResult, copyImage } from './image/copy.ts';
 /** Comparing two images: packages, files, config, layers, attachments and provenance. */
 export {
@@ -102,6 +102,7 @@ export {
   type IndexSource,
 } from './image/index-create.ts';
 export { type InspectedManifest, type InspectOptions, type InspectResult, inspectImage } from './image/inspect.ts';
+export { type ReadStatement, readStatements } from './image/statements.ts';
 /** What every long operation shares, and the one way files are replaced. */
 export { type WriteFileOptions, writeFileAtomic } from './io/files.ts';
 export {

@@ -60,6 +60,14 @@ export function predicateName(type: string): string | undefined {
 /** The predicate type cosign v3 uses for a plain signature inside a Sigstore bundle. */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 
+/**
+ * The most bytes of one attached in-toto statement (or of the DSSE envelope or Sigstore bundle
+ * holding it) read into memory to parse it: an SBOM statement of a large image runs to tens of
+ * megabytes. Every reader of a statement's content takes this one, so that what one command
+ * reads another does not refuse.
+ */
+export const STATEMENT_LIMIT = 64 * 1024 * 1024;
+
 /** The BuildKit attestation manifests an index carries, by the annotations BuildKit writes. */
 export function buildkitAttachments(index: ImageIndex): Attachment[] {
   const out: Attachment[] = [];

@@ -1,114 +1,25 @@
 /**
- * Reading attestations back, whatever their storage: the in-toto statements of an attachment
- * (BuildKit and referrer manifests carry them as `application/vnd.in-toto+json` layers; cosign's
- * `.att` images as DSSE envelopes), an image's SBOM (attached, or made from its package
- * databases when none is attached), and buildx-style `Provenance` and `SBOM` summaries.
+ * Attestations read back for what `sbom` and `inspect --format json` show: an image's SBOM
+ * (attached, or made from its package databases when none is attached) and buildx-style
+ * `Provenance` and `SBOM` summaries. Reading an attachment's statements is ./statements.ts's,
+ * which has no SBOM writer to load.
  */
 
 import { type Attachment, predicateName } from '../attest/attachments.ts';
-import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { collect } from '../io/verify.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
-import type { Descriptor, Platform } from '../oci/types.ts';
+import type { Platform } from '../oci/types.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
-import { BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
 import { imageInventory } from './inventory.ts';
+import { type ReadStatement, statementsOrNone } from './statements.ts';
 
-const STATEMENT_LIMIT = 64 * 1024 * 1024;
 const SPDX = 'https://spdx.dev/Document';
 const CYCLONEDX = 'https://cyclonedx.org/bom';
 const SLSA = /^https:\/\/slsa\.dev\/provenance\//;
-
-/** One statement read back. */
-export interface ReadStatement {
-  predicateType: string;
-  statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
-}
-
-/**
- * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
- * (BuildKit's and referrer manifests), DSSE envelope layers (cosign 2's `.att` images) and
- * Sigstore bundles whose DSSE envelope carries a statement (cosign 3's referrers: its image
- * signatures are statements too, of type `https://sigstore.dev/cosign/sign/v1`). A bundle
- * holding a message signature holds no statement.
- *
- * @throws SyntaxError when a statement or a bundle is not JSON (or a statement not a JSON object), Error when a bundle's JSON is not
- *   a Sigstore bundle, what reading a blob throws
- */
-export async function readStatements(
-  store: ContentStore,
-  attachment: Attachment,
-  options: OperationOptions = {},
-): Promise<ReadStatement[]> {
-  const stored = await store.getManifest(attachment.digest, options);
-  if (stored.kind !== 'manifest') return [];
-  const out: ReadStatement[] = [];
-  for (const layer of stored.manifest.layers) {
-    const isInToto = layer.mediaType === 'application/vnd.in-toto+json';
-    const isDsse = layer.mediaType === 'application/vnd.dsse.envelope.v1+json';
-    const isBundle = isBundleMediaType(layer.mediaType);
-    if (!isInToto && !isDsse && !isBundle) continue;
-    const bytes = await blob(store, layer, options);
-    let value: { payload?: string; predicateType?: string };
-    if (isBundle) {
-      const content = parseBundle(bytes).content;
-      if (content.$case !== 'dsseEnvelope') continue;
-      value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
-    } else {
-      value = parseObject(decodeUtf8(bytes));
-      if (isDsse && typeof value.payload === 'string') value = parseObject(Buffer.from(value.payload, 'base64').toString('utf8'));
-    }
-    const predicateType =
-      layer.annotations?.['in-toto.io/predicate-type'] ??
-      layer.annotations?.predicateType ??
-      value.predicateType ??
-      stored.manifest.annotations?.[BundleAnnotation.PredicateType] ??
-      '';
-    out.push({ predicateType, statement: value as ReadStatement['statement'] });
-  }
-  return out;
-}
-
-/**
- * {@link readStatements}, or none when the attachment's layers are not statements (not JSON, not
- * a JSON object, a bundle that is not one): that is the attachment's problem, which `onProblem`
- * is told, not the command's. A ProvenantError (a blob that cannot be read) passes through.
- */
-export async function statementsOrNone(
-  store: ContentStore,
-  attachment: Attachment,
-  options: OperationOptions,
-  onProblem: (message: string) => void,
-): Promise<ReadStatement[]> {
-  try {
-    return await readStatements(store, attachment, options);
-  } catch (err) {
-    if (err instanceof ProvenantError) throw err;
-    onProblem(`the statements of ${attachment.digest} are not in-toto statements: ${(err as Error).message}`);
-    return [];
-  }
-}
-
-/**
- * `text` as JSON that is an object, as a statement or an envelope is.
- *
- * @throws SyntaxError when it is not JSON, or JSON of another kind (`null`, a number, a list):
- *   callers report both as a statement that is not one
- */
-function parseObject(text: string): Record<string, unknown> {
-  const value: unknown = JSON.parse(text);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new SyntaxError(
-      `the statement is ${value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a JSON object`,
-    );
-  }
-  return value as Record<string, unknown>;
-}
 
 /** Options of {@link imageSbom}. */
 export interface ImageSbomOptions extends OperationOptions {
@@ -268,8 +179,4 @@ function pickPlatform(inspected: InspectResult, platform: Platform | undefined):
 
 function platformName(p: Platform | undefined): string {
   return p === undefined ? 'unknown' : formatPlatform(p);
-}
-
-async function blob(store: ContentStore, d: Descriptor, options: OperationOptions): Promise<Uint8Array> {
-  return collect(await store.readBlob(d, options), STATEMENT_LIMIT, `${store.location}@${d.digest}`);
 }

@@ -11,9 +11,9 @@ import type { Digest } from '../oci/digest.ts';
 import { summarize } from '../sign/inspect.ts';
 import { type FoundSignature, findSignatures } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
-import { type ReadStatement, statementsOrNone } from './attestations.ts';
 import { compareText, mapChanges } from './diff-config.ts';
 import type { AttachmentDiff, AttachmentItem, Dependency, ProvenanceDiff, ValueChange } from './diff-types.ts';
+import { type ReadStatement, statementsOrNone } from './statements.ts';
 
 /** What is attached to one manifest or index: the items, and the in-toto statements they hold. */
 export interface SideAttachments {

@@ -4,10 +4,11 @@
  * image without one, from an attached SPDX or CycloneDX SBOM. Which package owns which path
  * comes from the same databases (apk's `R:` lines, dpkg's `info/*.list`, status.d's `.md5sums`).
  */
-import type { ReadStatement } from './attestations.ts';
+
 import { compareText } from './diff-config.ts';
 import type { FileDiff, PackageChange, PackageDiff, PackageOrigin, PackageRef } from './diff-types.ts';
 import { inventoryFromFilesystem, isPackageDatabasePath, type LayerFilesystem } from './filesystem.ts';
+import type { ReadStatement } from './statements.ts';
 
 /** A package as both sources describe it. */
 export interface PackageInfo {

@@ -15,8 +15,9 @@ import { type Attachment, isBuildkitAttestation } from '../attest/attachments.ts
 import { type CheckOptions, checkImage } from '../compat/check.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
-import { imageSbom, statementsOrNone } from '../image/attestations.ts';
+import { imageSbom } from '../image/attestations.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
+import { statementsOrNone } from '../image/statements.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';

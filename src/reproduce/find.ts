@@ -18,8 +18,8 @@
 import type { KeyObject } from 'node:crypto';
 import type { AttachmentStorage } from '../attest/attachments.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
-import { type ReadStatement, statementsOrNone } from '../image/attestations.ts';
 import type { InspectedManifest, InspectResult } from '../image/inspect.ts';
+import { type ReadStatement, statementsOrNone } from '../image/statements.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
@@ -201,7 +201,7 @@ async function verifyIndexSignatures(
 }
 
 /**
- * Every SLSA statement about `m`, unverified, as statementsOrNone (../image/attestations.ts) reads them: in-toto
+ * Every SLSA statement about `m`, unverified, as statementsOrNone (../image/statements.ts) reads them: in-toto
  * layers of BuildKit and referrer manifests, DSSE layers of cosign's `.att` image, and the
  * envelopes of cosign 3 bundle referrers. A statement that does not name this manifest in its
  * subject is left out: it is about another image (in BuildKit's storage, one that names nothing

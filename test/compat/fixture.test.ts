@@ -11,7 +11,7 @@ import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { fixImage, type Resigner } from '../../src/compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../../src/compat/profile.ts';
-import { readStatements } from '../../src/image/attestations.ts';
+import { readStatements } from '../../src/image/statements.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
 import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';

@@ -1,0 +1,123 @@
+/**
+ * Reading the in-toto statements an attachment holds, whatever their storage: BuildKit and
+ * referrer manifests carry them as `application/vnd.in-toto+json` layers, cosign 2's `.att`
+ * images as DSSE envelopes, cosign 3's referrers as Sigstore bundles. Reading only: no SBOM or
+ * provenance writer is imported here, so that a feature that reads statements (`compat`'s fix,
+ * `diff`, `reproduce`) does not load them (the CLI bundle keeps a build's writers in one chunk:
+ * test/cli/package.test.ts).
+ */
+
+import { ArtifactType, type Attachment, STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { decodeUtf8 } from '../bytes.ts';
+import { ProvenantError } from '../errors.ts';
+import type { OperationOptions } from '../io/types.ts';
+import { collect } from '../io/verify.ts';
+import type { Descriptor, ImageManifest } from '../oci/types.ts';
+import { BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
+import type { ContentStore } from '../store/types.ts';
+
+/** One statement read back. */
+export interface ReadStatement {
+  predicateType: string;
+  statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
+}
+
+/**
+ * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
+ * (BuildKit's and referrer manifests), DSSE envelope layers (cosign 2's `.att` images) and
+ * Sigstore bundles whose DSSE envelope carries a statement (cosign 3's referrers: its image
+ * signatures are statements too, of type `https://sigstore.dev/cosign/sign/v1`). A bundle
+ * holding a message signature holds no statement.
+ *
+ * @throws SyntaxError when a statement or a bundle is not JSON (or a statement not a JSON object), Error when a bundle's JSON is not
+ *   a Sigstore bundle, what reading a blob throws
+ */
+export async function readStatements(
+  store: ContentStore,
+  attachment: Attachment,
+  options: OperationOptions = {},
+): Promise<ReadStatement[]> {
+  const stored = await store.getManifest(attachment.digest, options);
+  if (stored.kind !== 'manifest') return [];
+  const out: ReadStatement[] = [];
+  for (const layer of stored.manifest.layers) {
+    const statement = await layerStatement(store, stored.manifest, layer, options);
+    if (statement !== undefined) out.push(statement);
+  }
+  return out;
+}
+
+/**
+ * The in-toto statement one layer of an attachment's `manifest` holds, unverified, as
+ * {@link readStatements} reads each; undefined for a layer of another media type, or a bundle
+ * holding a message signature. Its predicate type is the layer's annotation where it has one,
+ * else the statement's, else the bundle manifest's annotation, else `''`.
+ *
+ * @throws as {@link readStatements}: a ProvenantError when the blob cannot be read (missing, not
+ *   matching its digest, larger than {@link STATEMENT_LIMIT}), another error when it is read but
+ *   holds no statement
+ */
+export async function layerStatement(
+  store: ContentStore,
+  manifest: ImageManifest,
+  layer: Descriptor,
+  options: OperationOptions = {},
+): Promise<ReadStatement | undefined> {
+  const isInToto = layer.mediaType === ArtifactType.InToto;
+  const isDsse = layer.mediaType === ArtifactType.DsseEnvelope;
+  const isBundle = isBundleMediaType(layer.mediaType);
+  if (!isInToto && !isDsse && !isBundle) return undefined;
+  const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
+  let value: { payload?: string; predicateType?: string };
+  if (isBundle) {
+    const content = parseBundle(bytes).content;
+    if (content.$case !== 'dsseEnvelope') return undefined;
+    value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
+  } else {
+    value = parseObject(decodeUtf8(bytes));
+    if (isDsse && typeof value.payload === 'string') value = parseObject(Buffer.from(value.payload, 'base64').toString('utf8'));
+  }
+  const predicateType =
+    layer.annotations?.['in-toto.io/predicate-type'] ??
+    layer.annotations?.predicateType ??
+    value.predicateType ??
+    manifest.annotations?.[BundleAnnotation.PredicateType] ??
+    '';
+  return { predicateType, statement: value as ReadStatement['statement'] };
+}
+
+/**
+ * {@link readStatements}, or none when the attachment's layers are not statements (not JSON, not
+ * a JSON object, a bundle that is not one): that is the attachment's problem, which `onProblem`
+ * is told, not the command's. A ProvenantError (a blob that cannot be read) passes through.
+ */
+export async function statementsOrNone(
+  store: ContentStore,
+  attachment: Attachment,
+  options: OperationOptions,
+  onProblem: (message: string) => void,
+): Promise<ReadStatement[]> {
+  try {
+    return await readStatements(store, attachment, options);
+  } catch (err) {
+    if (err instanceof ProvenantError) throw err;
+    onProblem(`the statements of ${attachment.digest} are not in-toto statements: ${(err as Error).message}`);
+    return [];
+  }
+}
+
+/**
+ * `text` as JSON that is an object, as a statement or an envelope is.
+ *
+ * @throws SyntaxError when it is not JSON, or JSON of another kind (`null`, a number, a list):
+ *   callers report both as a statement that is not one
+ */
+function parseObject(text: string): Record<string, unknown> {
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SyntaxError(
+      `the statement is ${value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`}, not a JSON object`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
