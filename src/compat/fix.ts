@@ -20,9 +20,10 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
-import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
+import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE, STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
+import { layerStatement, type ReadStatement } from '../image/statements.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
@@ -347,9 +348,6 @@ function untaggedFix(
   );
 }
 
-/** The most bytes of one attestation layer read to find the subjects of its statement. */
-const STATEMENT_LIMIT = 64 * 1024 * 1024;
-
 /**
  * `plan` without the attestations that the fix moved to a manifest of its own while their in-toto
  * statements still name the manifest as it was: the index's (such as its SBOM, signed in its
@@ -377,11 +375,21 @@ async function withoutStaleStatements(
     if (old === undefined) continue;
     const types = new Set<string>();
     for (const layer of doc.stored.manifest.layers) {
-      if (!layer.mediaType.includes('json') || layer.size > STATEMENT_LIMIT) continue;
+      // A layer too large to read as a statement names nothing the fix can see.
+      if (layer.size > STATEMENT_LIMIT) continue;
       throwIfAborted(options.signal);
-      const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
-      const s = statementOf(bytes);
-      if (s !== undefined && namesDigest(s.subject, old)) types.add(s.predicateType);
+      let read: ReadStatement | undefined;
+      try {
+        read = await layerStatement(store, doc.stored.manifest, layer, options);
+      } catch (err) {
+        // A layer that holds no statement names nothing; one that cannot be read stops the fix.
+        if (isProvenantError(err)) throw err;
+        continue;
+      }
+      const { subject, predicateType } = read?.statement ?? {};
+      if (Array.isArray(subject) && namesDigest(subject, old)) {
+        types.add(typeof predicateType === 'string' ? predicateType : 'unknown predicate type');
+      }
     }
     if (types.size > 0) {
       // Named as the source holds it: re-attaching it to the new subject may have rewritten it.
@@ -439,24 +447,6 @@ async function withoutStaleStatements(
 /** Why an attestation whose statements name a replaced digest is not carried. */
 function leftOutWhy(l: StatementLeftOut): string {
   return `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; a statement cannot be re-described without signing it again, and stays about the old digest only`;
-}
-
-/** The in-toto statement a layer holds: as is, in a DSSE envelope, or in a Sigstore bundle's. */
-function statementOf(bytes: Uint8Array): { subject: unknown[]; predicateType: string } | undefined {
-  const json = (text: string): unknown => {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return undefined;
-    }
-  };
-  let doc = json(Buffer.from(bytes).toString('utf8')) as Record<string, unknown> | undefined;
-  const envelope = (doc?.dsseEnvelope ?? doc) as Record<string, unknown> | undefined;
-  if (typeof envelope?.payload === 'string' && typeof envelope.payloadType === 'string') {
-    doc = json(Buffer.from(envelope.payload, 'base64').toString('utf8')) as Record<string, unknown> | undefined;
-  }
-  if (!Array.isArray(doc?.subject)) return undefined;
-  return { subject: doc.subject, predicateType: typeof doc.predicateType === 'string' ? doc.predicateType : 'unknown predicate type' };
 }
 
 /** True when one of an in-toto statement's subjects names `digest`. */
