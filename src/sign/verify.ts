@@ -22,7 +22,7 @@ import type { Bundle, TransparencyLogEntry } from '@sigstore/bundle';
 import { crypto as sigCrypto, X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import { type SignedEntity, toSignedEntity, type Signer as VerifiedSigner, Verifier } from '@sigstore/verify';
-import { isBuildkitAttestation } from '../attest/attachments.ts';
+import { isBuildkitAttestation, STATEMENT_LIMIT } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -229,9 +229,6 @@ export function assertVerified(report: VerificationReport, name: string = report
 }
 
 // ---- statements in an index ----------------------------------------------------------------
-
-/** The largest statement read from an index (an SBOM statement can be tens of MB). */
-const STATEMENT_LIMIT = 64 * 1024 * 1024;
 
 /**
  * The statements `index` lists in BuildKit's storage about `subject` (about every image it lists,
