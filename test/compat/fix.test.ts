@@ -117,54 +117,57 @@ describe('fix carries a changed digest through the graph', () => {
     assert.doesNotMatch(account, /still name/);
   });
 
-  it('recompressing zstd layers: a signed statement about a platform image as it was is left out, named, and no wrong subject verifies', async () => {
-    const src = await layout();
-    const made = await synth(src, { platforms: TWO, layer: 'zstd' });
-    const keys = generateSigningKeyPair();
-    const SPDX = 'https://spdx.dev/Document';
-    const [amd64, arm64] = made.images as [Stored, Stored];
-    // One statement about the image as built, signed and stored as its referrer.
-    const [att] = await attestImage(
-      src,
-      amd64.digest,
-      [statement(SPDX, { about: amd64.digest }, [{ name: 'example.com/app', digest: amd64.digest }])],
-      {
-        signer: new KeySigner(keys.privateKey),
-        storage: 'referrers',
-      },
-    );
-    const before = await verifyImage(src, amd64.digest, { policy: { key: keys.publicKey }, kind: 'attestation' });
-    assert.deepEqual(
-      before.verified.map((v) => v.predicateType),
-      [SPDX],
-      'it verifies for the image as built',
-    );
+  // A Sigstore bundle as cosign 3 stores it (a referrer), a DSSE envelope as cosign 2 does (its .att image).
+  for (const storage of ['referrers', 'cosign'] as const) {
+    it(`recompressing zstd layers: a signed statement about a platform image as it was (${storage}) is left out, named, and no wrong subject verifies`, async () => {
+      const src = await layout();
+      const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+      const keys = generateSigningKeyPair();
+      const SPDX = 'https://spdx.dev/Document';
+      const [amd64, arm64] = made.images as [Stored, Stored];
+      // One statement about the image as built, signed and stored as its referrer.
+      const [att] = await attestImage(
+        src,
+        amd64.digest,
+        [statement(SPDX, { about: amd64.digest }, [{ name: 'example.com/app', digest: amd64.digest }])],
+        {
+          signer: new KeySigner(keys.privateKey),
+          storage,
+        },
+      );
+      const before = await verifyImage(src, amd64.digest, { policy: { key: keys.publicKey }, kind: 'attestation' });
+      assert.deepEqual(
+        before.verified.map((v) => v.predicateType),
+        [SPDX],
+        'it verifies for the image as built',
+      );
 
-    const dst = await layout();
-    const report = await fixImage(src, made.tag, dst, target('docker-engine@20.10'), { tags: ['fixed'], probe: false });
-    assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
-    const fixed = report.renamed.find((r) => r.from === amd64.digest)?.to;
-    assert.ok(fixed !== undefined && fixed !== amd64.digest, 'the fix changed the image’s digest');
-    assert.deepEqual(report.statementsLeftOut, [
-      { attestation: att!.location, predicateTypes: [SPDX], about: amd64.digest, replacedBy: fixed },
-    ]);
-    assert.ok(
-      report.renamed.some((r) => r.from === arm64.digest),
-      'the other image changed too, with nothing attached to leave out',
-    );
-    assert.match(
-      report.account.join('\n'),
-      new RegExp(
-        `Not carried: attestation sha256:[0-9a-f]{12} \\(${SPDX.replaceAll('.', '\\.')}\\), because its statements are about ${amd64.digest}, which the fixed image replaces with ${fixed}`,
-      ),
-    );
-    assert.doesNotMatch(report.account.join('\n'), /still name/);
-    // The fixed image carries no statement about another image: none is checked, none is about the wrong subject.
-    const after = await verifyImage(dst, fixed, { policy: { key: keys.publicKey }, kind: 'attestation' });
-    assert.deepEqual(after.checked, [], JSON.stringify(after.checked));
-    // The image as built keeps it.
-    assert.equal((await verifyImage(src, amd64.digest, { policy: { key: keys.publicKey }, kind: 'attestation' })).verified.length, 1);
-  });
+      const dst = await layout();
+      const report = await fixImage(src, made.tag, dst, target('docker-engine@20.10'), { tags: ['fixed'], probe: false });
+      assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+      const fixed = report.renamed.find((r) => r.from === amd64.digest)?.to;
+      assert.ok(fixed !== undefined && fixed !== amd64.digest, 'the fix changed the image’s digest');
+      assert.deepEqual(report.statementsLeftOut, [
+        { attestation: (await src.getManifest(att!.location)).digest, predicateTypes: [SPDX], about: amd64.digest, replacedBy: fixed },
+      ]);
+      assert.ok(
+        report.renamed.some((r) => r.from === arm64.digest),
+        'the other image changed too, with nothing attached to leave out',
+      );
+      assert.match(
+        report.account.join('\n'),
+        new RegExp(
+          `Not carried: attestation sha256:[0-9a-f]{12} \\(${SPDX.replaceAll('.', '\\.')}\\), because its statements are about ${amd64.digest}, which the fixed image replaces with ${fixed}`,
+        ),
+      );
+      assert.doesNotMatch(report.account.join('\n'), /still name/);
+      // The fixed image carries no statement about another image: none is checked, none is about the wrong subject.
+      const after = await verifyImage(dst, fixed, { policy: { key: keys.publicKey }, kind: 'attestation' });
+      assert.deepEqual(after.checked, [], JSON.stringify(after.checked));
+      // The image as built keeps it.
+      assert.equal((await verifyImage(src, amd64.digest, { policy: { key: keys.publicKey }, kind: 'attestation' })).verified.length, 1);
+    });
+  }
 
   it('signs before it tags: when signing fails, the fixed image is there by digest, no tag names it, and the error says so', async () => {
     const src = await layout();
