@@ -165,7 +165,7 @@ export function describeIndex(result: BuildResult, options: DescribeOptions): At
 
 /** What {@link aboutWrittenIndex} makes of a build's statements. */
 export interface WrittenIndexStatements {
-  /** The statements to store and sign: the index's SBOM, if any, about the index written. */
+  /** The statements to store and sign: those about a manifest written in place of a built one, about the one written. */
   attested: Attested[];
   /**
    * The SBOM of the built index, left out: unsigned, BuildKit's storages have no place for a
@@ -182,22 +182,50 @@ export interface WrittenIndexStatements {
  * the SBOM is a bundle referrer of the written index, as referrers storage writes it (the Action
  * alone stores it in the index's `.att` image instead, where a target refuses that); unsigned, it
  * has no place in the mode and is returned as `left`. Nothing changes when `written` is the built index.
+ *
+ * A fix for a target (`build --target`) may write platform images of its own too, Docker media
+ * types for one: `replaced` maps each built image's digest to the one written in its place (the
+ * fix's `renamed`). Signed, the statements about such an image are made again about the image
+ * written, and the index's SBOM names the images written: this build made them, and signs what it
+ * says of them. Unsigned, they stay out, as the fix leaves them out (its account says so). A
+ * written image that is no index (Lambda takes one platform's manifest) gets no index SBOM.
  */
 export async function aboutWrittenIndex(
   store: ContentStore,
   written: Descriptor,
   result: BuildResult,
   attested: readonly Attested[],
-  options: DescribeOptions & { signed: boolean } & Pick<OperationOptions, 'signal'>,
+  options: DescribeOptions & { signed: boolean; replaced?: ReadonlyMap<string, string> | undefined } & Pick<OperationOptions, 'signal'>,
 ): Promise<WrittenIndexStatements> {
   const built = result.index?.digest;
   if (built === undefined || written.digest === built) return { attested: [...attested], left: undefined };
+  const replaced = options.replaced ?? new Map<string, string>();
   const left = attested.find((a) => a.manifest.digest === built);
-  const others = attested.filter((a) => a.manifest.digest !== built);
-  // Nothing about the built index: no SBOM asked for, or already about the index written (an
-  // earlier destination of the same build).
-  if (left === undefined) return { attested: others, left: undefined };
+  const stale = (a: Attested): boolean => a.manifest.digest === built || replaced.has(a.manifest.digest);
+  const others = attested.filter((a) => !stale(a));
   if (!options.signed) return { attested: others, left };
-  const index = describeIndex({ ...result, index: await store.getManifest(written.digest, { signal: options.signal }) }, options);
-  return { attested: index === undefined ? others : [...others, index], left: undefined };
+  // Described again from the build with the manifests written in its place; said once already
+  // (what the SBOMs leave out), so not said again.
+  const describe: DescribeOptions = { ...options, logger: undefined };
+  const images = await Promise.all(
+    result.images.map(async (image) => {
+      const to = replaced.get(image.manifest.digest);
+      if (to === undefined) return image;
+      const manifest = await store.getManifest(to, { signal: options.signal });
+      // The SBOMs name the layers by digest: an image whose layers were recompressed is not this
+      // build's to describe (a build writes gzip, which no fix recompresses).
+      const layers = manifest.kind === 'manifest' ? manifest.manifest.layers.map((l) => l.digest) : [];
+      return layers.join() === image.layers.map((l) => l.digest).join() ? { ...image, manifest } : image;
+    }),
+  );
+  const made = new Set(images.filter((i, n) => i !== result.images[n]).map((i) => i.manifest.digest));
+  const again = made.size === 0 ? [] : describeBuild({ ...result, images }, describe).filter((a) => made.has(a.manifest.digest));
+  // No index SBOM when nothing is about the built index (no SBOM asked for, or already about the
+  // index written: an earlier destination of the same build), when what was written is no index,
+  // or when it would name an image that could not be described again.
+  const index = await store.getManifest(written.digest, { signal: options.signal });
+  const undescribed = images.some((i) => replaced.has(i.manifest.digest));
+  const about =
+    left === undefined || index.kind !== 'index' || undescribed ? undefined : describeIndex({ ...result, images, index }, describe);
+  return { attested: [...others, ...again, ...(about === undefined ? [] : [about])], left: undefined };
 }

@@ -190,6 +190,73 @@ describe('--attestations buildkit-artifact', () => {
     }
   });
 
+  // Artifactory before 7.11.1 reads Docker schema 2 only: the fix writes an index and images of its
+  // own, and the statements the build made about its own are left out of the fixed image.
+  for (const mode of ['buildkit-artifact', 'referrers']) {
+    it(`${mode}, signed, fixed for artifactory@6.23.38 (Docker media types): every statement is made again about the manifest written`, async () => {
+      const env = { ...EPOCH, COSIGN_PASSWORD: 'pw' };
+      const keys = join(dir, `keys-docker-${mode}`);
+      await mkdir(keys);
+      assert.equal((await provenant(['generate-key-pair'], { cwd: keys, env })).status, 0);
+      const out = `oci:${join(dir, `${mode}-signed-docker`)}:v1`;
+      const r = await provenant(
+        [
+          ...['build', config, '-o', out, '--attestations', mode, '--target', 'artifactory@6.23.38'],
+          ...['--sign', '--key', join(keys, 'cosign.key'), '--format', 'json'],
+        ],
+        { env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /SBOM is not written/);
+      type Built = { digest: string; target: { fix: { renamed: { from: string; to: string; role: string }[] } } };
+      const built = JSON.parse(r.stdout) as Built;
+      const replaced = built.target.fix.renamed.filter((x) => x.role !== 'attachment');
+      assert.deepEqual(
+        replaced.map((x) => x.role).sort(),
+        ['image', 'image', 'index'],
+        'the fix wrote an index and both images of its own',
+      );
+      const images = replaced.filter((x) => x.role === 'image').map((x) => x.to);
+      type Checked = {
+        verified: boolean;
+        predicateType: string;
+        statement: { subjects: { digest: { sha256: string } }[]; predicate: unknown };
+      };
+      const about = (c: Checked): string[] => c.statement.subjects.map((x) => `sha256:${x.digest.sha256}`);
+      // The index's SBOM: about the index written, naming the images written.
+      const v = await provenant(['verify-attestation', '--key', join(keys, 'cosign.pub'), '--type', 'spdxjson', '--format', 'json', out], {
+        env,
+      });
+      assert.equal(v.status, 0, v.stderr);
+      const index = (JSON.parse(v.stdout) as { checked: Checked[] }).checked;
+      assert.deepEqual(
+        index.map((c) => [about(c), c.verified]),
+        [[[built.digest], true]],
+        v.stdout,
+      );
+      for (const d of images) assert.match(JSON.stringify(index[0]!.statement.predicate), new RegExp(d.slice(7)));
+      // Each image's SBOMs and provenance, as an unfixed build has them: about the image written.
+      for (const platform of ['linux/amd64', 'linux/arm64']) {
+        const p = await provenant(
+          ['verify-attestation', '--key', join(keys, 'cosign.pub'), '--platform', platform, '--format', 'json', out],
+          { env },
+        );
+        assert.equal(p.status, 0, p.stderr);
+        const checked = (JSON.parse(p.stdout) as { checked: Checked[] }).checked;
+        assert.deepEqual(checked.map((c) => c.predicateType).sort(), [
+          'https://cyclonedx.org/bom',
+          'https://slsa.dev/provenance/v1',
+          'https://spdx.dev/Document',
+        ]);
+        for (const c of checked) {
+          assert.equal(c.verified, true, p.stdout);
+          assert.equal(about(c).length, 1);
+          assert.ok(images.includes(about(c)[0]!), `${c.predicateType} is about ${about(c)[0]}, an image written`);
+        }
+      }
+    });
+  }
+
   it('fix for amazon-ecr: the signed SBOM about the index as built is not carried to the fixed index, and the account says so', async () => {
     const env = { ...EPOCH, COSIGN_PASSWORD: 'pw' };
     const keys = join(dir, 'keys-fix');

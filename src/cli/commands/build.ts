@@ -189,8 +189,10 @@ async function writeSigned(
     const tagsNow = signFirst ? [] : tags;
     // cosign storage has no unsigned form: its statements are written by signing them.
     const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
+    const indexSbom = attestations?.attested.find((a) => a.manifest.digest === built.index?.digest);
     let result: Written;
-    let fixed = false;
+    /** Each built manifest a fix wrote another in place of, and that one (see aboutWrittenIndex). */
+    let replaced: Map<string, string> | undefined;
     if (targeted === undefined) {
       const descriptor = await writeBuild(built, dst.store, tagsNow, {
         attestations: unsigned,
@@ -206,27 +208,26 @@ async function writeSigned(
         signal: io.signal,
       });
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t) };
-      fixed = t.fix !== undefined;
+      if (t.fix !== undefined) replaced = new Map(t.fix.renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
     }
     // BuildKit's storages write an index of their own, the built one with the attestation entries
-    // added: the index's SBOM is about that one, which is the one signed and tagged. (A fix
-    // writes an image of its own, with the statements where the target takes them.)
-    if (attestations !== undefined && !fixed && result.descriptor.digest !== built.index?.digest) {
+    // added, and a fix for the target may write an index and images of its own: signed, the
+    // statements are about those, which are the ones signed and tagged.
+    if (attestations !== undefined && result.descriptor.digest !== built.index?.digest) {
       const { aboutWrittenIndex } = await import('../../builder/describe.ts');
       const about = await aboutWrittenIndex(dst.store, result.descriptor, built, attestations.attested, {
         ...attestations.describe,
         signed: signer !== undefined,
+        replaced,
         signal: io.signal,
       });
       attestations = { ...attestations, attested: about.attested };
-      if (about.left !== undefined) how.progress.message(indexSbomNotWritten(attestations.mode));
-    } else if (attestations !== undefined && fixed && signer === undefined && isInIndexMode(attestations.mode)) {
-      // The fix writes the statements the build attached where the target takes them, and those
-      // are about platform images: the index's SBOM, about the index as built, is left out as
-      // above (and the fixed index is another digest still).
-      if (attestations.attested.some((a) => a.manifest.digest === built.index?.digest))
-        how.progress.message(indexSbomNotWritten(attestations.mode));
     }
+    // Unsigned, BuildKit's storages have no place for the index's SBOM, fixed or not (a fix moves
+    // the statements the build attached, which are about platform images). What else a fix left
+    // out, its account says.
+    if (signer === undefined && indexSbom !== undefined && attestations !== undefined && isInIndexMode(attestations.mode))
+      how.progress.message(indexSbomNotWritten(attestations.mode));
     if (signer !== undefined) {
       const { signBuild } = await import('../../sign/sign.ts');
       // A fix for a target may leave out platform images (Lambda takes one): only the statements
