@@ -42,49 +42,91 @@ export interface OpenedStore {
 
 /** Opens the store a location names, for reading or (with `write`) writing. */
 export async function openLocation(location: Location, options: OpenOptions = {}): Promise<OpenedStore> {
+  const store = await openStore(location, options);
+  return { store, ...(await namedIn(location, options.write === true)) };
+}
+
+/**
+ * What in its store a location names: the same for a store opened for it and for one a command
+ * opened already for another location of the same folder or file ({@link sharedStoreKey}).
+ */
+export async function namedIn(location: Location, write: boolean): Promise<Omit<OpenedStore, 'store'>> {
+  switch (location.kind) {
+    case 'oci':
+    case 'oci-archive':
+      return { target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag], digest: location.digest };
+    case 'registry': {
+      const r = location.reference;
+      // REPO:TAG@DIGEST read means the digest (the tag is a comment, as docker pull takes it);
+      // written, the tag is to be written too, after the digest is checked.
+      const tags = r.tag === undefined || (r.digest !== undefined && !write) ? [] : [r.tag];
+      return { target: r.digest ?? r.tag, tags, digest: r.digest };
+    }
+    case 'docker-archive': {
+      const ref = location.reference;
+      if (ref === undefined) return { target: undefined, tags: [] };
+      const { repoTag } = await import('./docker-archive.ts');
+      return write ? { target: undefined, tags: [repoTag(ref)] } : { target: repoTag(ref), tags: [] };
+    }
+  }
+}
+
+/**
+ * A key that two locations of one command share when one store may serve both, else undefined:
+ * the kind and the folder or file, links resolved (`oci:./l` and `oci:/abs/l` are one layout).
+ * A layout folder is shared whether read or written: it is one store's to write and read back,
+ * as when a copy retags an image within it, and a store says what it passes over once
+ * (layout-reader.ts, #warnUnreadable), however many of its images a command reads. An archive
+ * is shared among its readers only: one opened to write is a temporary layout packed into a new
+ * file at close (archive.ts), apart from the file a reader reads in place. A registry repository
+ * is not shared here.
+ */
+export function sharedStoreKey(location: Location, write: boolean): string | undefined {
+  if (location.kind === 'registry' || (write && location.kind !== 'oci')) return undefined;
+  return `${location.kind}:${canonicalPath(location.path)}`;
+}
+
+/**
+ * `path` absolute, with links resolved: of the path itself when it is there, else of its folder
+ * (a layout or archive about to be made), else as written. Synchronous, as layout reads are
+ * (layout-files.ts): fs/promises costs a layout read's start-up time.
+ */
+function canonicalPath(path: string): string {
+  const { realpathSync } = process.getBuiltinModule('node:fs');
+  const { basename, dirname, join, resolve } = process.getBuiltinModule('node:path');
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(resolve(path))), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+/** Opens the store a location names; {@link openLocation} says what in it the location names too. */
+export async function openStore(location: Location, options: OpenOptions = {}): Promise<ContentStore> {
   switch (location.kind) {
     case 'oci': {
       const { LayoutStore } = await import('./layout.ts');
-      const store = await LayoutStore.open(location.path, { create: options.write === true });
-      return {
-        store,
-        target: location.digest ?? location.tag,
-        tags: location.tag === undefined ? [] : [location.tag],
-        digest: location.digest,
-      };
+      return LayoutStore.open(location.path, { create: options.write === true });
     }
     case 'registry': {
       if (options.registry === undefined) {
         throw new ProvenantError('USAGE', 'registry access is not configured', { where: location.reference.registry });
       }
-      const store = await options.registry.open(location, options);
-      const r = location.reference;
-      // REPO:TAG@DIGEST read means the digest (the tag is a comment, as docker pull takes it);
-      // written, the tag is to be written too, after the digest is checked.
-      const tags = r.tag === undefined || (r.digest !== undefined && options.write !== true) ? [] : [r.tag];
-      return { store, target: r.digest ?? r.tag, tags, digest: r.digest };
+      return options.registry.open(location, options);
     }
-    default:
-      return openArchive(location, options);
+    case 'oci-archive': {
+      const { openOciArchive } = await import('./archive.ts');
+      return openOciArchive(location.path, { write: options.write === true });
+    }
+    case 'docker-archive': {
+      const { DockerArchiveStore } = await import('./docker-archive.ts');
+      return DockerArchiveStore.open(location.path, { write: options.write === true });
+    }
   }
-}
-
-async function openArchive(location: Location & { kind: 'oci-archive' | 'docker-archive' }, options: OpenOptions): Promise<OpenedStore> {
-  if (location.kind === 'oci-archive') {
-    const { openOciArchive } = await import('./archive.ts');
-    const store = await openOciArchive(location.path, { write: options.write === true });
-    return {
-      store,
-      target: location.digest ?? location.tag,
-      tags: location.tag === undefined ? [] : [location.tag],
-      digest: location.digest,
-    };
-  }
-  const { DockerArchiveStore, repoTag } = await import('./docker-archive.ts');
-  const store = await DockerArchiveStore.open(location.path, { write: options.write === true });
-  const ref = location.reference;
-  if (options.write) return { store, target: undefined, tags: ref === undefined ? [] : [repoTag(ref)] };
-  return { store, target: ref === undefined ? undefined : repoTag(ref), tags: [] };
 }
 
 /**
