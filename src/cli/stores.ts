@@ -5,7 +5,7 @@
  */
 import { ProvenantError } from '../errors.ts';
 import { type Location, parseLocation } from '../ref/location.ts';
-import { defaultTarget, type OpenedStore, openLocation, type RegistryOpenOptions } from '../store/open.ts';
+import { defaultTarget, namedIn, type OpenedStore, openStore, type RegistryOpenOptions, sharedStoreKey } from '../store/open.ts';
 import { registryAccess } from '../store/registry-access.ts';
 import type { ContentStore } from '../store/types.ts';
 import type { ParsedArgs } from './args.ts';
@@ -28,6 +28,10 @@ export interface Stores {
  * (an archive is written), on failure each is discarded, and the task's error is thrown.
  * `locations` are the texts the task opens: `--username`'s credentials go to the one registry
  * among them ({@link credentialsRegistryOf}).
+ *
+ * Locations of one folder or file share a store ({@link sharedStoreKey}): a layout is read once
+ * however many of its images the task reads, and what it passes over is said once. A shared
+ * store is closed once, after the task, as written when any of its openers wrote.
  */
 export async function withStores<T>(
   args: ParsedArgs,
@@ -35,19 +39,37 @@ export async function withStores<T>(
   locations: readonly string[],
   task: (stores: Stores) => Promise<T>,
 ): Promise<T> {
-  const opened: (OpenedStore & { write: boolean })[] = [];
+  const opened: { store: ContentStore; write: boolean }[] = [];
+  const shared = new Map<string, Promise<{ store: ContentStore; write: boolean }>>();
   // One registry access per run: the password is read once, and source and destination in
   // one registry share a client (and its tokens).
   let access: Promise<RegistryOpenOptions> | undefined;
+  const openNew = async (location: Location, write: boolean) => {
+    access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io, locations) : undefined;
+    const registry = location.kind === 'registry' ? await access : undefined;
+    const store = await openStore(location, { write, ...(registry ? { registry } : {}) });
+    const entry = { store, write };
+    opened.push(entry);
+    return entry;
+  };
   const stores: Stores = {
     async open(text, options = {}) {
       const location = parseLocationOrPath(text);
       if (options.makes !== undefined) refuseDigest(text, location, options.makes);
-      access ??= location.kind === 'registry' ? registryAccessFromFlags(args, io, locations) : undefined;
-      const registry = location.kind === 'registry' ? await access : undefined;
-      const store = await openLocation(location, { write: options.write === true, ...(registry ? { registry } : {}) });
-      opened.push({ ...store, write: options.write === true });
-      return store;
+      const write = options.write === true;
+      const key = sharedStoreKey(location, write);
+      let entry = key === undefined ? undefined : shared.get(key);
+      if (entry === undefined) {
+        entry = openNew(location, write);
+        if (key !== undefined) {
+          shared.set(key, entry);
+          // An open that failed is not kept: a later one tries again.
+          entry.catch(() => shared.delete(key));
+        }
+      }
+      const e = await entry;
+      e.write ||= write;
+      return { store: e.store, ...(await namedIn(location, write)) };
     },
   };
   let result: T;

@@ -53,6 +53,8 @@ describe('a manifest of the layout that cannot be read and names another image',
   let dir: string;
   let ref: string;
   let skipped: Digest;
+  /** The digest of the signed image (v1). */
+  let signed: Digest;
 
   before(async () => {
     dir = await tempDir();
@@ -69,6 +71,7 @@ describe('a manifest of the layout that cannot be read and names another image',
     const tampered = await makeReferrer(store, other.root, 'application/vnd.example.sig', 'tampered');
     await store.close();
     skipped = tampered.digest;
+    signed = made.root.digest;
     const blob = join(path, 'blobs', 'sha256', digestHex(skipped));
     const text = await readFile(blob, 'utf8');
     const changed = text.replace('1970-01-01T00:00:00Z', '1970-01-01T00:00:01Z');
@@ -179,6 +182,49 @@ describe('a manifest of the layout that cannot be read and names another image',
       'referrers signature',
     ]);
     assert.deepEqual(data.notes, []);
+  });
+
+  it('verify, verify-attestation, verify --policy and policy test of one image named two ways: one store, the manifest named once', async () => {
+    // The same layout written as oci:/abs/layout and oci:./layout: one folder, read once per run.
+    const byDigest = `oci:./layout@${signed}`;
+    for (const [args, verified] of [
+      [['verify', '--key', 'cosign.pub', ref, byDigest], /2 of 2 signatures verified/g],
+      [['verify-attestation', '--key', 'cosign.pub', '--type', PREDICATE, ref, byDigest], /1 of 1 attestations? verified/g],
+      [['verify', '--policy', 'policy.yaml', ref, byDigest], /: PASS$/gm],
+      [['policy', 'test', 'policy.yaml', ref, byDigest], /: PASS$/gm],
+    ] as const) {
+      const r = await provenant([...args], { cwd: dir });
+      assert.equal(r.status, 0, `${args.join(' ')}\n${r.stdout}${r.stderr}`);
+      // Each image verified.
+      assert.equal(r.stdout.match(verified)?.length, 2, r.stdout);
+      assertWarnedOnce(r.stderr);
+    }
+  });
+
+  it('diff of two images of one layout: one store, the manifest named once', async () => {
+    const copy = await copyOfLayout('two-images');
+    const store = await LayoutStore.open(join(dir, 'two-images'));
+    await makeImage(store, { tag: 'v2', seed: 3, platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await store.close();
+    const r = await provenant(['diff', copy, 'oci:./two-images:v2'], { cwd: dir });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stdout, /^linux\/amd64: /m);
+    assertWarnedOnce(r.stderr);
+  });
+
+  it('copy to another tag of the same layout: written through the one store, the manifest named once', async () => {
+    const copy = await copyOfLayout('retag');
+    const r = await provenant(['copy', '--with-referrers', copy, 'oci:./retag:v1-copy'], { cwd: dir });
+    assert.equal(r.status, 0, r.stderr);
+    assertWarnedOnce(r.stderr);
+    const store = await LayoutStore.open(join(dir, 'retag'));
+    try {
+      assert.deepEqual(await store.resolve('v1-copy'), await store.resolve('v1'));
+    } finally {
+      await store.close();
+    }
+    const verified = await provenant(['verify', '--key', 'cosign.pub', 'oci:./retag:v1-copy'], { cwd: dir });
+    assert.equal(verified.status, 0, verified.stderr);
   });
 
   it('diff against the same image in a layout without attachments: they differ (exit 1), and the manifest is named once', async () => {

@@ -48,19 +48,20 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const results: { name: string; report: VerificationReport; index: boolean }[] = [];
   // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
   const logger = warningLogger(io);
-  for (const text of args.positionals) {
-    const name = formatLocation(parseLocation(text));
-    const { report, index } = await withStores(args, io, args.positionals, async (stores) => {
+  // One withStores for every image: images of one layout are read through one store (stores.ts).
+  await withStores(args, io, args.positionals, async (stores) => {
+    for (const text of args.positionals) {
+      const name = formatLocation(parseLocation(text));
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       // The target as read: an index's BuildKit attestations are checked through its signature.
       const index = kind === 'attestation' ? subject.root : undefined;
       const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, index, signal: io.signal, logger };
-      return { report: await verifyImage(opened.store, subject.digest, options), index: subject.index };
-    });
-    results.push({ name, report, index });
-    if (format === 'text' && report.verified.length > 0) io.stdout.write(renderVerified(name, report));
-  }
+      const report = await verifyImage(opened.store, subject.digest, options);
+      results.push({ name, report, index: subject.index });
+      if (format === 'text' && report.verified.length > 0) io.stdout.write(renderVerified(name, report));
+    }
+  });
   if (format === 'json') {
     const docs = results.map((r) => verificationJson(r.name, r.report, trust));
     io.stdout.write(`${JSON.stringify(docs.length === 1 ? docs[0] : docs, null, 2)}\n`);

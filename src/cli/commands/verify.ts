@@ -54,17 +54,23 @@ async function verifyPolicy(args: ParsedArgs, io: CliIo, path: string): Promise<
   const trust = await policyTrust(args);
   const reports: PolicyReport[] = [];
   const logger = warningLogger(io);
-  for (const text of args.positionals) {
-    const name = formatLocation(parseLocation(text));
-    const report = await withStores(args, io, args.positionals, async (stores) => {
+  // One withStores for every image: images of one layout are read through one store (stores.ts).
+  await withStores(args, io, args.positionals, async (stores) => {
+    for (const text of args.positionals) {
+      const name = formatLocation(parseLocation(text));
       const opened = await stores.open(text);
       const subject = await subjectOf(opened.store, await targetOf(opened), args, io.signal);
       // The index the image was picked from: BuildKit's statements in it, under its signature.
-      return evaluatePolicies(opened.store, subject.digest, name, policies, { ...trust, index: subject.root, signal: io.signal, logger });
-    });
-    reports.push(report);
-    if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
-  }
+      const report = await evaluatePolicies(opened.store, subject.digest, name, policies, {
+        ...trust,
+        index: subject.root,
+        signal: io.signal,
+        logger,
+      });
+      reports.push(report);
+      if (format === 'text') io.stdout.write(`${formatPolicyReport(report)}\n`);
+    }
+  });
   // A list even for one REF, as `policy test` prints it (docs/policy.md): one shape to read.
   if (format === 'json') io.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
   const failed = reports.filter((r) => !r.passed);

@@ -1,0 +1,147 @@
+// The stores one command run opens (cli/stores.ts withStores): locations of one layout folder
+// share a store, read or written, which is closed once after the task; archives share one only
+// when read.
+import assert from 'node:assert/strict';
+import { symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import type { CliIo } from '../../src/cli/io.ts';
+import { withStores } from '../../src/cli/stores.ts';
+import { isProvenantError } from '../../src/errors.ts';
+import { copyImage } from '../../src/image/copy.ts';
+import { parseLocation } from '../../src/ref/location.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
+import { openLocation } from '../../src/store/open.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+import { makeImage } from '../helpers/images.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('cli-stores');
+const ARGS = { values: {}, positionals: [] };
+
+function testIo(): CliIo {
+  return {
+    env: {},
+    stdout: { write: () => undefined, flushed: async () => true },
+    stderr: new PassThrough(),
+    stdin: Readable.from([]),
+    homedir: '/nonexistent',
+    signal: new AbortController().signal,
+  };
+}
+
+/** Counts the closes of each store, and whether each discarded. */
+function countCloses(stores: ContentStore[]): Map<ContentStore, boolean[]> {
+  const closes = new Map<ContentStore, boolean[]>();
+  for (const store of new Set(stores)) {
+    const close = store.close.bind(store);
+    const seen: boolean[] = [];
+    closes.set(store, seen);
+    store.close = async (options) => {
+      seen.push(options?.discard === true);
+      return close(options);
+    };
+  }
+  return closes;
+}
+
+describe('withStores', () => {
+  it('opens one store for the images of one layout, however its folder is written, and closes it once', async () => {
+    const dir = await tempDir();
+    const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const one = await makeImage(layout, { tag: 'v1', seed: 1 });
+    await makeImage(layout, { tag: 'v2', seed: 2 });
+    await layout.close();
+    await symlink(join(dir, 'l'), join(dir, 'link'));
+    const other = await LayoutStore.open(join(dir, 'other'), { create: true });
+    await makeImage(other, { tag: 'v1', seed: 1 });
+    await other.close();
+
+    const texts = [`oci:${join(dir, 'l')}:v1`, `oci:${join(dir, 'link')}:v2`, `oci:${join(dir, 'l', '.')}@${one.root.digest}`];
+    let closes: Map<ContentStore, boolean[]> | undefined;
+    await withStores(ARGS, testIo(), [...texts, `oci:${join(dir, 'other')}:v1`], async (stores) => {
+      const opened = [];
+      for (const text of texts) opened.push(await stores.open(text));
+      const [a, b, c] = opened as [(typeof opened)[0], (typeof opened)[0], (typeof opened)[0]];
+      assert.equal(b.store, a.store);
+      assert.equal(c.store, a.store);
+      // What each location names in the store is its own.
+      assert.deepEqual([a.target, a.tags], ['v1', ['v1']]);
+      assert.deepEqual([b.target, b.tags], ['v2', ['v2']]);
+      assert.deepEqual([c.target, c.tags, c.digest], [one.root.digest, [], one.root.digest]);
+      const elsewhere = await stores.open(`oci:${join(dir, 'other')}:v1`);
+      assert.notEqual(elsewhere.store, a.store);
+      closes = countCloses([a.store, elsewhere.store]);
+      assert.deepEqual([...closes.values()], [[], []], 'nothing is closed while the task runs');
+    });
+    assert.deepEqual([...closes!.values()], [[false], [false]]);
+  });
+
+  it('writes and reads one layout through one store: a retag within it, discarded once when the task fails', async () => {
+    const dir = await tempDir();
+    const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const made = await makeImage(layout, { tag: 'v1' });
+    await layout.close();
+    const src = `oci:${join(dir, 'l')}:v1`;
+    const dst = `oci:${join(dir, 'l')}:v1-copy`;
+    await withStores(ARGS, testIo(), [src, dst], async (stores) => {
+      const from = await stores.open(src);
+      const to = await stores.open(dst, { write: true });
+      assert.equal(to.store, from.store);
+      await copyImage(from.store, 'v1', to.store, { tags: to.tags });
+    });
+    const check = await LayoutStore.open(join(dir, 'l'));
+    assert.equal((await check.resolve('v1-copy'))?.digest, made.root.digest);
+    await check.close();
+
+    let closes: Map<ContentStore, boolean[]> | undefined;
+    await assert.rejects(
+      withStores(ARGS, testIo(), [src, dst], async (stores) => {
+        const from = await stores.open(src);
+        const to = await stores.open(dst, { write: true });
+        closes = countCloses([from.store, to.store]);
+        throw new Error('the task failed');
+      }),
+      /the task failed/,
+    );
+    assert.deepEqual([...closes!.values()], [[true]]);
+  });
+
+  it('does not keep an open that failed: a layout missing when read is made when written', async () => {
+    const dir = await tempDir();
+    const text = `oci:${join(dir, 'new')}:v1`;
+    await withStores(ARGS, testIo(), [text], async (stores) => {
+      await assert.rejects(stores.open(text), (e: unknown) => isProvenantError(e));
+      const made = await stores.open(text, { write: true });
+      assert.deepEqual(await made.store.listTags(), []);
+      // Read after it was made: the store that made it.
+      assert.equal((await stores.open(text)).store, made.store);
+    });
+  });
+
+  it('shares an archive among its readers only: one written is a new file, apart from the one read', async () => {
+    const dir = await tempDir();
+    const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
+    await makeImage(layout, { tag: 'v1', seed: 1 });
+    await makeImage(layout, { tag: 'v2', seed: 2 });
+    const archive = await openLocation(parseLocation(`oci-archive:${join(dir, 'a.tar')}`), { write: true });
+    for (const tag of ['v1', 'v2']) await copyImage(layout, tag, archive.store, { tags: [tag] });
+    await archive.store.close();
+    await layout.close();
+
+    const [v1, v2, out] = ['v1', 'v2', 'v3'].map((tag) => `oci-archive:${join(dir, 'a.tar')}:${tag}`) as [string, string, string];
+    await withStores(ARGS, testIo(), [v1, v2, out], async (stores) => {
+      const a = await stores.open(v1);
+      const b = await stores.open(v2);
+      assert.equal(b.store, a.store);
+      const written = await stores.open(out, { write: true });
+      assert.notEqual(written.store, a.store);
+      await copyImage(a.store, 'v1', written.store, { tags: written.tags });
+    });
+    const read = await openLocation(parseLocation(`oci-archive:${join(dir, 'a.tar')}`));
+    // Written at close, from what it held and the copy.
+    assert.deepEqual(await read.store.listTags(), ['v1', 'v2', 'v3']);
+    await read.store.close();
+  });
+});
