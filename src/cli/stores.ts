@@ -230,7 +230,7 @@ export async function registryAccessFromFlags(args: ParsedArgs, io: CliIo, locat
   let password: string | undefined;
   if (args.values['password-stdin']) {
     if (username === undefined) throw new ProvenantError('USAGE', '--password-stdin needs --username');
-    // Read once per run: a command that works on several images opens stores once per image.
+    // Read once per run (per io), however many times the run asks for registry access: standard input has one password.
     let read = passwords.get(io);
     if (read === undefined) {
       read = readStdin(io.stdin).then((text) => text.replace(/\r?\n$/, ''));
