@@ -12,7 +12,8 @@ import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import { aboutWrittenIndex, type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
-import { type AttachmentStorages, attachmentStoragesFor, type FixReport, fixImage, type Resigner, storeAsFixWould } from '../compat/fix.ts';
+import { buildAttachmentStorages, signingStorages, type TagOnly, tagOnlyLine } from '../compat/build-storages.ts';
+import { type AttachmentStorages, type FixReport, fixImage, type Resigner, storeAsFixWould } from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
@@ -74,11 +75,7 @@ export interface SigningOutcome {
 }
 
 /** A manifest whose signature or attestations are under a cosign tag only, and why. */
-export interface TagOnly {
-  digest: Digest;
-  what: 'signature' | 'attestations';
-  refusedBy: string[];
-}
+export type { TagOnly };
 
 /** What a run did: everything the outputs and the summary show. */
 export interface ActionOutcome {
@@ -181,7 +178,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       const { store } = await openLocation(d.location, { write: true, registry: ctx.registry, logger: ctx.logger });
       stores.push(store);
       // Statements listed in the index are part of the image written; referrers come after it,
-      // once it is known where the targets take them (see storagesFor).
+      // once it is known where the targets take them (see buildAttachmentStorages).
       const descriptor = await writeBuild(result, store, [], {
         attestations: isInIndexMode(inputs.attestations) ? { attested, mode: inputs.attestations } : undefined,
         logger: ctx.logger,
@@ -200,7 +197,11 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       const record: WrittenSoFar = { location: d.display, digest: descriptor.digest, tags: [] };
       written.push(record);
       done.push({ store, planned: d, descriptor, record });
-      const storages = await storagesFor(store, descriptor, attested, inputs, ctx, selected);
+      // Where the targets take the statements not in the index and the signatures (see
+      // buildAttachmentStorages, which `build --target` shares).
+      const storages = await buildAttachmentStorages(store, descriptor.digest, attested, inputs.attestations, selected, {
+        logger: ctx.logger,
+      });
       if (inputs.attestations === 'referrers' && result.index !== undefined) {
         // A manifest whose attestations a target refuses as referrers gets them signed in its
         // `.att` image instead (see sign), and no unsigned statements beside them; unsigned, they
@@ -467,32 +468,6 @@ async function makeSigner(
 }
 
 /**
- * Where the named targets take the signatures of the image `written` and the attestations of
- * `attested` (see attachmentStoragesFor); undefined without targets, when every one goes where
- * the inputs say. A manifest's attestations the targets refuse as referrers (`cosign`) are, in a
- * signed run, signed in its `.att` image only (see sign); in an unsigned one, its unsigned
- * statements are written where `fix` moves them (see storeRefused), never as a referrer.
- */
-async function storagesFor(
-  store: ContentStore,
-  written: Descriptor,
-  attested: readonly Attested[],
-  inputs: ActionInputs,
-  ctx: ActionContext,
-  targets: readonly Target[],
-): Promise<AttachmentStorages | undefined> {
-  if (targets.length === 0) return undefined;
-  // The storages that make referrers of the statements: the unsigned ones, and the signed bundles.
-  const asReferrers = inputs.attestations === 'referrers' || isInIndexMode(inputs.attestations);
-  const attestations = new Map(
-    asReferrers
-      ? attested.filter((a) => a.statements.length > 0).map((a) => [a.manifest.digest, a.statements.map((s) => s.predicateType)])
-      : [],
-  );
-  return attachmentStoragesFor(store, written.digest, targets, { attestations, logger: ctx.logger });
-}
-
-/**
  * Writes the unsigned statements of `refused` (manifests whose referrers a named target refuses,
  * as ECR refuses a referrer of an index) where `fix` moves such a referrer, by the targets' own fix
  * (see storeAsFixWould): under cosign's `sha256-<hex>.att` tag, without a subject. ECR answers a
@@ -531,8 +506,9 @@ async function storeRefused(
  * goes in both storages, cosign 2's `.sig` tag and a cosign 3 referrer, and each manifest's
  * attestations where `attestations` says, unless one of the targets refuses the referrer (ECR
  * refuses a referrer whose subject is an index): then under the `.sig` tag only, and signed in
- * the `.att` image, as `fix` would store them, so that the target needs no fix for them. Only
- * the targets the inputs name count (`storages`); without them, as the inputs say.
+ * the `.att` image, as `fix` would store them, so that the target needs no fix for them (see
+ * signingStorages, which `build --target` shares). Only the targets the inputs name count
+ * (`storages`); without them, as the inputs say.
  */
 async function sign(
   store: ContentStore,
@@ -545,23 +521,15 @@ async function sign(
   storages: AttachmentStorages | undefined,
 ): Promise<{ entries: SignedEntry[]; tagOnly: TagOnly[] }> {
   const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  const tagOnly = (['signatures', 'attestations'] as const).flatMap((kind) =>
-    [...(storages?.[kind] ?? [])]
-      .filter(([, c]) => c.storage === 'cosign')
-      .map(([digest, c]): TagOnly => ({ digest, what: kind === 'signatures' ? 'signature' : 'attestations', refusedBy: [...c.refusedBy] })),
-  );
-  for (const t of tagOnly) {
-    const where = t.what === 'signature' ? 'signing it under its .sig tag only' : 'its attestations signed in its .att image only';
-    ctx.logger.info(`${t.digest}: ${where}, as ${t.refusedBy.join(', ')} refuses a referrer of it`);
-  }
-  const only = (what: TagOnly['what'], digest: Digest): boolean => tagOnly.some((t) => t.what === what && t.digest === digest);
+  const { tagOnly, storagesOf, attestationStorageOf } = signingStorages(storages);
+  for (const t of tagOnly) ctx.logger.info(tagOnlyLine(t));
   const entries = await signBuild(store, written.digest, attested, {
     signer,
     dockerReference,
     attestations: inputs.attestations,
     created,
-    storagesOf: (digest) => (only('signature', digest) ? ['cosign'] : undefined),
-    attestationStorageOf: (digest) => (only('attestations', digest) ? 'cosign' : undefined),
+    storagesOf,
+    attestationStorageOf,
     logger: ctx.logger,
   });
   return { entries, tagOnly };
