@@ -105,6 +105,8 @@ export interface SigningReport {
   readonly unsigned: readonly Digest[];
   /** Signatures not carried, with the digest each stays valid for. */
   readonly stale: ReadonlyArray<{ readonly signature: Digest; readonly signs: Digest }>;
+  /** Digests of the fixed image a stale signature signed that keep one under cosign's `.sig` tag. */
+  readonly kept: readonly Digest[];
   /** The above in one or two sentences. */
   readonly statement: string;
 }
@@ -242,6 +244,7 @@ export async function fixImage(
         resigned: w.resigned,
         unsigned: w.written ? unsigned : [],
         stale: signing0.stale,
+        kept: signing0.kept,
         statement: w.written
           ? signingStatement(w.resigned, unsigned, signing0.stale, signing0.kept, options.resign !== undefined)
           : 'Nothing was signed.',
@@ -850,6 +853,59 @@ function signingStatement(
   }
   if (parts.length === 0) parts.push('No digest changed: existing signatures still apply.');
   return parts.join(' ');
+}
+
+/** What a caller signed and attested once the fixed image was written (see {@link signedAfterFix}). */
+export interface SignedAfterFix {
+  /** The signatures made, each of one digest of the fixed image, one per storage it was written in. */
+  readonly signatures: readonly SignedInfo[];
+  /** The predicate types of the statements made again and signed about each digest of the fixed image. */
+  readonly statements: ReadonlyMap<Digest, readonly string[]>;
+  /** The target's verdict on the image written, checked again with what was signed attached; unchecked by default. */
+  readonly checked?: TargetReport | undefined;
+}
+
+/**
+ * `report` as it stands once its caller signed the fixed image itself, after the fix, as `build
+ * --target --sign` does (it writes the build in the target's shape first, then signs what was
+ * written, and makes again the statements about the manifests the fix replaced): the digests the
+ * fix made that are signed now, the statements left out that were made again about the manifest
+ * written in place of their subject, the target's verdict with the signatures there (when
+ * checked again), and the account saying so. Nothing else changes.
+ */
+export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixReport {
+  if (!report.written) return report;
+  const made = [...report.signing.unsigned];
+  // One per digest: a signature the target took as a referrer, else one under the `.sig` tag.
+  const resigned = made.flatMap((d) => {
+    const of = after.signatures.filter((x) => x.subject === d);
+    const chosen = of.find((x) => x.storage === 'referrers') ?? of[0];
+    return chosen === undefined ? [] : [chosen];
+  });
+  const unsigned = made.filter((d) => !resigned.some((r) => r.subject === d));
+  const all = [...report.signing.resigned, ...resigned];
+  const signing: SigningReport = {
+    ...report.signing,
+    resigned: all,
+    unsigned,
+    statement: signingStatement(all, unsigned, report.signing.stale, report.signing.kept, true),
+  };
+  // A statement left out that was made again about the manifest written in its subject's place.
+  const remade = (l: StatementLeftOut): boolean => {
+    const types = after.statements.get(l.replacedBy) ?? [];
+    return l.predicateTypes.every((t) => types.includes(t));
+  };
+  const dropped = report.dropped.map((x) => {
+    const l = report.statementsLeftOut.find((y) => y.attestation === x.digest);
+    return l === undefined || !remade(l) ? x : { ...x, why: remadeWhy(l) };
+  });
+  const next = { ...report, signing, dropped, after: after.checked ?? report.after };
+  return { ...next, account: accountOf(next) };
+}
+
+/** Why an attestation left out is not carried, when the statements were made again about the manifest written. */
+function remadeWhy(l: StatementLeftOut): string {
+  return `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; the same statements were made again about ${l.replacedBy}, and signed`;
 }
 
 function accountOf(r: Omit<FixReport, 'account'>): string[] {

@@ -24,8 +24,10 @@ export {
   type FixReport,
   fixImage,
   type Resigner,
+  type SignedAfterFix,
   type SignedInfo,
   type SigningReport,
+  signedAfterFix,
 } from './fix.ts';
 export { type ImageGraph, type ReadGraphOptions, readImageGraph } from './graph.ts';
 export { DETECTOR_PARAMS, type DetectorName, FIX_PARAMS, type FixId, type Params } from './params.ts';
