@@ -4,12 +4,16 @@
  * BuildKit 0.32's in-index attestations moved to referrers); one it accepts is written unchanged.
  */
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { FixReport } from '../../src/compat/fix.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
 import { EPOCH, writeFixtureRepo } from '../action/fixture-repo.ts';
 import { sh, toolMissing } from '../helpers/images.ts';
+import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { provenant } from './provenant.ts';
 
@@ -96,6 +100,138 @@ describe('provenant build --target', () => {
     assert.match(out.target?.fix?.account.join('\n') ?? '', /stored under tag sha256-[0-9a-f]{64}\.att/);
     const check = await provenant(['check', ref('ecr'), '--target', 'amazon-ecr']);
     assert.equal(check.status, 0, check.stdout);
+  });
+
+  describe('signed', () => {
+    const password = { ...env, COSIGN_PASSWORD: 'pw' };
+    let keys: string;
+    before(async () => {
+      keys = join(dir, 'cosign-keys');
+      await mkdir(keys);
+      const g = await provenant(['generate-key-pair'], { cwd: keys, env: password });
+      assert.equal(g.status, 0, g.stderr);
+    });
+
+    /**
+     * A signed build for amazon-ecr at `out`: the check finds nothing to refuse, the index is signed
+     * under its .sig tag and its SBOM signed in its .att image (ECR refuses a referrer of an
+     * index), and each platform image's SBOMs and provenance verify with the key.
+     */
+    async function signedForEcr(out: string): Promise<BuildJson> {
+      const r = await provenant(
+        ['build', config, '-o', out, '--target', 'amazon-ecr', '--sign', '--key', join(keys, 'cosign.key'), '--format', 'json'],
+        { env: password },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const built = JSON.parse(r.stdout) as BuildJson & { signed: { digest: string; storage: string; predicateType?: string }[] };
+      const ofIndex = built.signed.filter((e) => e.digest === built.digest);
+      assert.deepEqual(
+        ofIndex.map((e) => [e.storage, e.predicateType ?? 'signature']).sort(),
+        [
+          ['cosign', 'https://spdx.dev/Document'],
+          ['cosign', 'signature'],
+        ],
+        'the index: signed under its .sig tag, its SBOM in its .att image, nothing as a referrer',
+      );
+      const check = await provenant(['check', out, '--target', 'amazon-ecr']);
+      assert.equal(check.status, 0, check.stdout);
+      const pub = join(keys, 'cosign.pub');
+      const v = await provenant(['verify', '--key', pub, '--format', 'json', out], { env: password });
+      assert.equal(v.status, 0, v.stderr);
+      type Checked = { verified: boolean; storage: string; predicateType?: string };
+      const sigs = (JSON.parse(v.stdout) as { checked: Checked[] }).checked;
+      assert.deepEqual(
+        sigs.map((c) => [c.storage, c.verified]),
+        [['cosign', true]],
+        v.stdout,
+      );
+      const a = await provenant(['verify-attestation', '--key', pub, '--type', 'spdxjson', '--format', 'json', out], { env: password });
+      assert.equal(a.status, 0, a.stderr);
+      assert.deepEqual(
+        (JSON.parse(a.stdout) as { checked: Checked[] }).checked.map((c) => [c.storage, c.verified]),
+        [['cosign', true]],
+        a.stdout,
+      );
+      for (const platform of ['linux/amd64', 'linux/arm64']) {
+        const p = await provenant(['verify-attestation', '--key', pub, '--platform', platform, '--format', 'json', out], { env: password });
+        assert.equal(p.status, 0, p.stderr);
+        const checked = (JSON.parse(p.stdout) as { checked: Checked[] }).checked;
+        assert.ok(
+          checked.every((c) => c.verified),
+          p.stdout,
+        );
+        assert.deepEqual([...new Set(checked.map((c) => c.predicateType))].sort(), [
+          'https://cyclonedx.org/bom',
+          'https://slsa.dev/provenance/v1',
+          'https://spdx.dev/Document',
+        ]);
+      }
+      return built;
+    }
+
+    it('amazon-ecr, into a layout: the signatures and statements go where ECR takes them, as the Action puts them', async () => {
+      const built = await signedForEcr(ref('ecr-signed'));
+      const store = await LayoutStore.open(join(dir, 'ecr-signed'));
+      try {
+        assert.deepEqual(await store.referrers(built.digest as Digest), [], 'nothing attached to the index as a referrer');
+      } finally {
+        await store.close();
+      }
+    });
+
+    describe('into a registry', { skip: registryMissing }, () => {
+      const reg = useRegistry();
+
+      it('amazon-ecr: the same, through the tag fallback of a registry without a referrers API', async () => {
+        const built = await signedForEcr(`${reg.host}/ecr/app:v1`);
+        const tags = (await provenant(['tags', `${reg.host}/ecr/app`])).stdout.split('\n');
+        assert.ok(tags.includes(`sha256-${built.digest.slice(7)}.sig`), tags.join(' '));
+        assert.ok(tags.includes(`sha256-${built.digest.slice(7)}.att`), tags.join(' '));
+        assert.ok(!tags.includes(`sha256-${built.digest.slice(7)}`), 'no referrers tag of the index');
+      });
+    });
+
+    it('artifactory@6.23.38, which the build fixes: the account says what the build signed and attested again, not what an unsigned fix leaves', async () => {
+      const r = await provenant(
+        [
+          ...['build', config, '-o', ref('docker-signed'), '--target', 'artifactory@6.23.38', '--attestations', 'buildkit-artifact'],
+          ...['--sign', '--key', join(keys, 'cosign.key')],
+        ],
+        { env: password },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const account = r.stdout.slice(r.stdout.indexOf('artifactory@6.23.38 refuses the image as built'));
+      assert.doesNotMatch(account, /No key or identity was given/);
+      assert.doesNotMatch(account, /stays about the old digest only/);
+      assert.doesNotMatch(account, /signature made before the fix/);
+      const digest = r.stdout.split('\n')[0]!.split('@').pop()!;
+      assert.match(account, new RegExp(`Signed (sha256:[0-9a-f]{12}, ){2}${digest.slice(0, 19)} with the key or identity given`));
+      // The statements about each platform image the fix rewrote: made again about the image written, and signed.
+      const remade = [
+        ...account.matchAll(/Not carried: attestation .*; the same statements were made again about (sha256:[0-9a-f]{64}), and signed\./g),
+      ];
+      assert.equal(remade.length, 2, account);
+      const v = await provenant(
+        ['verify-attestation', '--key', join(keys, 'cosign.pub'), '--platform', 'linux/arm64', '--format', 'json', ref('docker-signed')],
+        {
+          env: password,
+        },
+      );
+      assert.equal(v.status, 0, v.stderr);
+      const checked = (
+        JSON.parse(v.stdout) as { checked: { verified: boolean; statement: { subjects: { digest: { sha256: string } }[] } }[] }
+      ).checked;
+      assert.ok(checked.length > 0 && checked.every((c) => c.verified), v.stdout);
+      const about = checked.map((c) => `sha256:${c.statement.subjects[0]!.digest.sha256}`);
+      assert.ok(
+        about.every((d) => remade.some((m) => m[1] === d)),
+        `${about.join(', ')} is an image the account says was attested again`,
+      );
+      // No signature storage is in Docker schema 2 media types: the account and a warning say that
+      // this Artifactory still refuses the signed image, rather than that it accepts it.
+      assert.match(account, /Checked again: artifactory@6\.23\.38 still refuses it\.\n\s+Still refused: no-oci: /);
+      assert.match(r.stderr, /^warning: artifactory@6\.23\.38 refuses the image as written and signed \(no-oci\)/m);
+    });
   });
 
   it('an unknown target, or two, are refused before anything is built', async () => {

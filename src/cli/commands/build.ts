@@ -1,12 +1,18 @@
 /** `provenant build CONFIG.yaml`: a multi-arch image from an apko-style configuration, with its SBOMs and provenance. */
 import { basename } from 'node:path';
-import { isInIndexMode } from '../../attest/storage.ts';
+import { type AttestationMode, type Attested, isInIndexMode } from '../../attest/storage.ts';
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
+import type { SigningStorages } from '../../compat/build-storages.ts';
+import type { TargetReport } from '../../compat/check.ts';
+import type { FixReport, SignedInfo } from '../../compat/fix.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import type { Digest } from '../../oci/digest.ts';
+import type { Descriptor } from '../../oci/types.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import { formatReference } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
+import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, COMPAT_FLAG, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
@@ -187,10 +193,17 @@ async function writeSigned(
     // archive is written whole when it is closed, and not at all on a failure.
     const signFirst = signer !== undefined && (how.out.kind === 'registry' || how.out.kind === 'oci');
     const tagsNow = signFirst ? [] : tags;
+    // Signed for a target, the statements referrers storage writes go once the image is written,
+    // where the target takes them beside their signed bundles (see buildAttachmentStorages), as
+    // the Action writes them: written with the build, a fix would move them, unsigned, to where
+    // the signed ones go (ECR's refusal of a referrer of the index).
+    const placedAfter = signer !== undefined && targeted !== undefined && attestations?.mode === 'referrers';
     // cosign storage has no unsigned form: its statements are written by signing them.
-    const unsigned = attestations?.mode === 'cosign' ? undefined : attestations;
+    const unsigned = attestations?.mode === 'cosign' || placedAfter ? undefined : attestations;
     const indexSbom = attestations?.attested.find((a) => a.manifest.digest === built.index?.digest);
     let result: Written;
+    /** The build written for the target, to be said of once it is signed. */
+    let targetedBuild: TargetedBuild | undefined;
     /** Each built manifest a fix wrote another in place of, and that one (see aboutWrittenIndex). */
     let replaced: Map<string, string> | undefined;
     if (targeted === undefined) {
@@ -207,6 +220,7 @@ async function writeSigned(
         reference: how.outText,
         signal: io.signal,
       });
+      targetedBuild = t;
       result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t) };
       if (t.fix !== undefined) replaced = new Map(t.fix.renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
     }
@@ -235,20 +249,102 @@ async function writeSigned(
       const kept = [];
       for (const a of attestations?.attested ?? [])
         if ((await dst.store.resolve(a.manifest.digest, { signal: io.signal })) !== undefined) kept.push(a);
+      const mode = attestations?.mode ?? 'none';
+      // For a target, each signature and statement where it takes them, by the Action's decision:
+      // under a cosign tag only what it refuses as a referrer (ECR: those of the index).
+      const storages =
+        targeted === undefined ? undefined : await storagesFor(dst.store, result.descriptor, kept, mode, targeted.target, io);
+      if (placedAfter && storages !== undefined) {
+        const { storeAttestations } = await import('../../attest/storage.ts');
+        const index = await dst.store.getManifest(result.descriptor.digest, { signal: io.signal });
+        const asReferrers = kept.filter((a) => storages.attestationStorageOf(a.manifest.digest) === undefined);
+        await storeAttestations(dst.store, index, asReferrers, 'referrers', { signal: io.signal });
+      }
       signed = await signBuild(dst.store, result.descriptor.digest, kept, {
         signer: signer.signer,
         dockerReference: signer.signing.dockerReferenceOf(how.out, args),
-        attestations: attestations?.mode ?? 'none',
+        attestations: mode,
         created: how.epoch === undefined ? undefined : new Date(how.epoch * 1000),
+        storagesOf: storages?.storagesOf,
+        attestationStorageOf: storages?.attestationStorageOf,
         signal: io.signal,
       }).catch((err: unknown) => {
         throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags) : err;
       });
       if (signFirst) await (await import('../../image/copy.ts')).tagImage(dst.store, result.descriptor.digest, tags, { signal: io.signal });
+      if (targeted !== undefined) {
+        // Checked again with the signatures there: a target may refuse every storage of one (no
+        // signature is in Docker schema 2 media types, which Artifactory before 7.11.1 requires).
+        const { checkImage } = await import('../../compat/check.ts');
+        const checked = (
+          await checkImage(dst.store, result.descriptor.digest, [targeted.target], {
+            reference: how.outText,
+            probe: false,
+            signal: io.signal,
+          })
+        ).targets[0];
+        const refuses = checked?.problems.filter((p) => p.severity === 'refuses').map((p) => p.rule) ?? [];
+        if (refuses.length > 0)
+          how.progress.message(
+            `warning: ${targeted.target.label} refuses the image as written and signed (${refuses.join(', ')}); provenant check ${how.outText} --target ${targeted.target.label} says what and why`,
+          );
+        // The fix's account was of an image nothing had signed yet: said again of what the build signed.
+        if (targetedBuild?.fix !== undefined) {
+          const t = { ...targetedBuild, fix: await signedAfter(dst.store, targetedBuild.fix, signed, checked, io) };
+          result = { ...result, targetedJson: targeted.compat.targetedJson(t), targetedText: targeted.compat.renderTargeted(t) };
+        }
+      }
     }
     return result;
   });
   return { written, signed };
+}
+
+/**
+ * Where `target` takes the signatures of the image `written` and the attestations of `attested`
+ * (see buildAttachmentStorages, the Action's decision too), as signBuild's storage callbacks.
+ */
+async function storagesFor(
+  store: ContentStore,
+  written: Descriptor,
+  attested: readonly Attested[],
+  mode: AttestationMode,
+  target: Target,
+  io: CliIo,
+): Promise<SigningStorages> {
+  const { buildAttachmentStorages, signingStorages } = await import('../../compat/build-storages.ts');
+  return signingStorages(await buildAttachmentStorages(store, written.digest, attested, mode, [target], { signal: io.signal }));
+}
+
+/**
+ * The fix's report once the build signed what it wrote (see signedAfterFix): each signature made
+ * (or found there already), its own manifest named by digest, the predicate types
+ * signed about each digest, and the target's verdict with them there.
+ */
+async function signedAfter(
+  store: ContentStore,
+  fix: FixReport,
+  signed: readonly SignedEntry[],
+  checked: TargetReport | undefined,
+  io: CliIo,
+): Promise<FixReport> {
+  const { signedAfterFix } = await import('../../compat/fix.ts');
+  const signatures: SignedInfo[] = [];
+  const statements = new Map<Digest, string[]>();
+  for (const e of signed) {
+    if (e.predicateType !== undefined) {
+      statements.set(e.digest, [...(statements.get(e.digest) ?? []), e.predicateType]);
+      continue;
+    }
+    // A referrer by its digest (the location names it, after "referrer " when it was there
+    // already); a cosign signature through its tag, cosign's `<alg>-<hex>.sig` of the subject.
+    const signature =
+      e.storage === 'referrers'
+        ? (e.location.split(' ').pop() as Digest)
+        : (await store.resolve(`${e.digest.replace(':', '-')}.sig`, { signal: io.signal }))?.digest;
+    if (signature !== undefined) signatures.push({ subject: e.digest, signature, storage: e.storage });
+  }
+  return signedAfterFix(fix, { signatures, statements, checked });
 }
 
 /** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
