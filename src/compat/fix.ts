@@ -20,10 +20,10 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
-import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE, STATEMENT_LIMIT } from '../attest/attachments.ts';
+import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
-import { layerStatement, type ReadStatement } from '../image/statements.ts';
+import { looseLayerStatement } from '../image/statements.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
@@ -378,17 +378,11 @@ async function withoutStaleStatements(
     if (old === undefined) continue;
     const types = new Set<string>();
     for (const layer of doc.stored.manifest.layers) {
-      // A layer too large to read as a statement names nothing the fix can see.
-      if (layer.size > STATEMENT_LIMIT) continue;
       throwIfAborted(options.signal);
-      let read: ReadStatement | undefined;
-      try {
-        read = await layerStatement(store, doc.stored.manifest, layer, options);
-      } catch (err) {
-        // A layer that holds no statement names nothing; one that cannot be read stops the fix.
-        if (isProvenantError(err)) throw err;
-        continue;
-      }
+      // Read loosely: a statement other tools store in a plain JSON layer, or as a DSSE envelope in
+      // an in-toto layer, names its subject as surely as one stored as Provenant would. A layer that
+      // holds no statement (or is over STATEMENT_LIMIT) names nothing; one that cannot be read stops the fix.
+      const read = await looseLayerStatement(store, doc.stored.manifest, layer, options);
       const { subject, predicateType } = read?.statement ?? {};
       if (Array.isArray(subject) && namesDigest(subject, old)) {
         types.add(typeof predicateType === 'string' ? predicateType : 'unknown predicate type');

@@ -77,13 +77,61 @@ export async function layerStatement(
     value = parseObject(decodeUtf8(bytes));
     if (isDsse && typeof value.payload === 'string') value = parseObject(Buffer.from(value.payload, 'base64').toString('utf8'));
   }
-  const predicateType =
+  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'] };
+}
+
+/**
+ * The in-toto statement one layer of an attachment's `manifest` may hold, read as broadly as
+ * other tools store one, for a check that must not miss a statement rather than for showing it:
+ * any layer whose media type is JSON (`application/json`, any `+json`) or a Sigstore bundle is
+ * read, and a DSSE envelope is unwrapped wherever it is found, bare or in a bundle's JSON, whatever
+ * the layer's media type says (tools put a DSSE envelope in `application/vnd.in-toto+json` layers,
+ * and plain statements in `application/json` ones). What it finds counts as a statement when it
+ * is a JSON object with a `subject` list; {@link layerStatement} reads the same layers and more
+ * strictly, reporting one that is not a statement.
+ *
+ * Undefined for a layer of another media type, one larger than {@link STATEMENT_LIMIT} (declared:
+ * its subjects are not read), one that is not JSON, or JSON with no statement in it. Its
+ * predicate type is found as {@link layerStatement} finds it.
+ *
+ * @throws ProvenantError when the blob cannot be read (missing, not matching its digest, longer
+ *   than it declares)
+ */
+export async function looseLayerStatement(
+  store: ContentStore,
+  manifest: ImageManifest,
+  layer: Descriptor,
+  options: OperationOptions = {},
+): Promise<ReadStatement | undefined> {
+  const type = layer.mediaType.toLowerCase();
+  if (!type.includes('json') && !isBundleMediaType(type)) return undefined;
+  if (layer.size > STATEMENT_LIMIT) return undefined;
+  const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
+  let value = jsonObject(decodeUtf8(bytes));
+  // A Sigstore bundle's JSON holds its envelope under `dsseEnvelope`; a DSSE envelope has its
+  // statement base64-encoded in `payload` (https://github.com/secure-systems-lab/dsse/blob/master/envelope.md).
+  const inBundle = value?.dsseEnvelope;
+  const envelope =
+    typeof inBundle === 'object' && inBundle !== null && !Array.isArray(inBundle) ? (inBundle as Record<string, unknown>) : value;
+  if (typeof envelope?.payload === 'string' && typeof envelope.payloadType === 'string') {
+    value = jsonObject(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+  }
+  if (value === undefined || !Array.isArray(value.subject)) return undefined;
+  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'] };
+}
+
+/**
+ * A statement's predicate type: its layer's annotation where it has one, else the statement's,
+ * else the bundle manifest's annotation, else `''`.
+ */
+function predicateTypeOf(manifest: ImageManifest, layer: Descriptor, value: { predicateType?: unknown }): string {
+  return (
     layer.annotations?.['in-toto.io/predicate-type'] ??
     layer.annotations?.predicateType ??
-    value.predicateType ??
+    (typeof value.predicateType === 'string' ? value.predicateType : undefined) ??
     manifest.annotations?.[BundleAnnotation.PredicateType] ??
-    '';
-  return { predicateType, statement: value as ReadStatement['statement'] };
+    ''
+  );
 }
 
 /**
@@ -103,6 +151,15 @@ export async function statementsOrNone(
     if (err instanceof ProvenantError) throw err;
     onProblem(`the statements of ${attachment.digest} are not in-toto statements: ${(err as Error).message}`);
     return [];
+  }
+}
+
+/** `text` as JSON that is an object, or undefined when it is not JSON or JSON of another kind. */
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    return parseObject(text);
+  } catch {
+    return undefined;
   }
 }
 

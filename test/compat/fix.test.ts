@@ -169,6 +169,49 @@ describe('fix carries a changed digest through the graph', () => {
     });
   }
 
+  // As other tools store a statement: plain in an `application/json` layer, or a DSSE envelope in
+  // an in-toto layer (not a DSSE-typed one). Either names the image as it was.
+  for (const shape of ['a plain statement in an application/json layer', 'a DSSE envelope in an in-toto layer'] as const) {
+    it(`recompressing zstd layers: a referrer holding ${shape} about a platform image as it was is left out`, async () => {
+      const src = await layout();
+      const made = await synth(src, { platforms: TWO, layer: 'zstd' });
+      const [amd64] = made.images as [Stored, Stored];
+      const SPDX = 'https://spdx.dev/Document';
+      const body = statement(SPDX, { about: amd64.digest }, [{ name: 'example.com/app', digest: amd64.digest }]).bytes;
+      const plain = shape.startsWith('a plain');
+      const bytes = plain
+        ? body
+        : encodeJson({ payloadType: ArtifactType.InToto, payload: Buffer.from(body).toString('base64'), signatures: [] });
+      const layer = { mediaType: plain ? 'application/json' : ArtifactType.InToto, digest: digestOf(bytes), size: bytes.byteLength };
+      await src.putBlob(bytesSource(layer, bytes));
+      const empty = new TextEncoder().encode('{}');
+      const config = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.byteLength };
+      await src.putBlob(bytesSource(config, empty));
+      const referrer = parseStored(
+        encodeJson({
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          artifactType: ArtifactType.InToto,
+          config,
+          layers: [layer],
+          subject: descriptorOf(amd64),
+        }),
+      );
+      await src.putManifest(referrer);
+
+      const dst = await layout();
+      const report = await fixImage(src, made.tag, dst, target('docker-engine@20.10'), { tags: ['fixed'], probe: false });
+      assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+      const fixed = report.renamed.find((r) => r.from === amd64.digest)?.to;
+      assert.ok(fixed !== undefined && fixed !== amd64.digest, 'the fix changed the image’s digest');
+      assert.deepEqual(report.statementsLeftOut, [
+        { attestation: referrer.digest, predicateTypes: [SPDX], about: amd64.digest, replacedBy: fixed },
+      ]);
+      assert.ok(!report.renamed.some((r) => r.from === referrer.digest), 'the referrer is not re-attached to the fixed image');
+      assert.deepEqual(await findAttachments(dst, [fixed], undefined), [], 'nothing about the old image is attached to the fixed one');
+    });
+  }
+
   it('signs before it tags: when signing fails, the fixed image is there by digest, no tag names it, and the error says so', async () => {
     const src = await layout();
     const made = await synth(src, { platforms: TWO, layer: 'zstd' });

@@ -1,11 +1,12 @@
 // Reading attestations back: cosign 3's Sigstore bundle referrers as well as in-toto and DSSE layers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { STATEMENT_LIMIT } from '../../src/attest/attachments.ts';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { attestationSummaries, imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
-import { readStatements } from '../../src/image/statements.ts';
+import { looseLayerStatement, readStatements } from '../../src/image/statements.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
@@ -99,5 +100,43 @@ describe('several statements of one kind', () => {
     for (const w of warnings) assert.ok(w.endsWith(inspected.manifests[0]!.attachments[0]!.digest), w);
     for (const w of warnings)
       assert.match(w, /^2 SPDX SBOM statements are attached to the linux\/amd64 image; using the first, from referrer sha256:/);
+  });
+});
+
+describe('looseLayerStatement', () => {
+  it('finds a statement in any JSON layer and unwraps a DSSE envelope wherever it is; anything else holds none', async () => {
+    const store = await tempLayout();
+    const digest = digestOf(new TextEncoder().encode('subject'));
+    const body = statement(SPDX, SPDX_DOC, [{ name: 'img', digest }]).bytes;
+    const envelope = { payloadType: 'application/vnd.in-toto+json', payload: Buffer.from(body).toString('base64'), signatures: [] };
+    const text = (t: string) => new TextEncoder().encode(t);
+    const cases: [mediaType: string, bytes: Uint8Array, found: boolean][] = [
+      ['application/json', body, true],
+      ['application/vnd.in-toto+json', encodeJson(envelope), true],
+      ['application/vnd.example.statement+json', encodeJson(envelope), true],
+      ['application/json', encodeJson({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', dsseEnvelope: envelope }), true],
+      ['application/vnd.oci.image.layer.v1.tar', body, false],
+      ['application/json', encodeJson(SPDX_DOC), false],
+      ['application/json', text('{not json'), false],
+      ['application/vnd.in-toto+json', encodeJson({ ...envelope, payload: Buffer.from('[1]').toString('base64') }), false],
+    ];
+    for (const [mediaType, bytes, found] of cases) {
+      const layer = { mediaType, digest: digestOf(bytes), size: bytes.byteLength };
+      await store.putBlob(bytesSource(layer, bytes));
+      const manifest = { schemaVersion: 2 as const, mediaType: MediaType.OciManifest, config: layer, layers: [layer] };
+      const read = await looseLayerStatement(store, manifest, layer);
+      const what = `${mediaType}: ${new TextDecoder().decode(bytes).slice(0, 60)}`;
+      assert.equal(read !== undefined, found, what);
+      if (read === undefined) continue;
+      assert.equal(read.predicateType, SPDX, what);
+      assert.deepEqual(read.statement.subject, [{ name: 'img', digest: { sha256: digest.slice(7) } }], what);
+    }
+    // A blob it cannot read stops the caller, as readStatements's does.
+    const missing = { mediaType: 'application/json', digest: digestOf(text('absent')), size: 6 };
+    const manifest = { schemaVersion: 2 as const, mediaType: MediaType.OciManifest, config: missing, layers: [missing] };
+    await assert.rejects(looseLayerStatement(store, manifest, missing), (e: unknown) => isProvenantError(e, 'NOT_FOUND'));
+    // One declared larger than STATEMENT_LIMIT is not read at all.
+    const large = { ...missing, size: STATEMENT_LIMIT + 1 };
+    assert.equal(await looseLayerStatement(store, { ...manifest, layers: [large] }, large), undefined);
   });
 });
