@@ -29,9 +29,10 @@ export interface Stores {
  * `locations` are the texts the task opens: `--username`'s credentials go to the one registry
  * among them ({@link credentialsRegistryOf}).
  *
- * Locations of one folder or file share a store ({@link sharedStoreKey}): a layout is read once
- * however many of its images the task reads, and what it passes over is said once. A shared
- * store is closed once, after the task, as written when any of its openers wrote.
+ * Locations that spell one folder or file alike share a store ({@link sharedStoreKey}): a layout
+ * is read once however many of its images the task reads, and what it passes over is said once.
+ * A shared store is closed once, after the task, as written when any of its openers wrote. Two
+ * spellings of one folder get a store each, so that each argument's messages name it as written.
  */
 export async function withStores<T>(
   args: ParsedArgs,

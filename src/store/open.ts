@@ -73,36 +73,22 @@ export async function namedIn(location: Location, write: boolean): Promise<Omit<
 
 /**
  * A key that two locations of one command share when one store may serve both, else undefined:
- * the kind and the folder or file, links resolved (`oci:./l` and `oci:/abs/l` are one layout).
- * A layout folder is shared whether read or written: it is one store's to write and read back,
- * as when a copy retags an image within it, and a store says what it passes over once
+ * the kind and the folder or file as written (`oci:l:v1` and `oci:l@sha256:…` are one layout). A
+ * layout folder is shared whether read or written: it is one store's to write and read back, as
+ * when a copy retags an image within it, and a store says what it passes over once
  * (layout-reader.ts, #warnUnreadable), however many of its images a command reads. An archive
  * is shared among its readers only: one opened to write is a temporary layout packed into a new
  * file at close (archive.ts), apart from the file a reader reads in place. A registry repository
  * is not shared here.
+ *
+ * Two spellings of one folder (`oci:link` and `oci:l`, a link to it) are not shared: a store
+ * names itself in its messages as it was opened (`location`), and a message about an argument
+ * names the folder as that argument does. Apart, they are two stores of one layout, as any two
+ * processes are: index.json changes under the layout's lock (layout.ts).
  */
 export function sharedStoreKey(location: Location, write: boolean): string | undefined {
   if (location.kind === 'registry' || (write && location.kind !== 'oci')) return undefined;
-  return `${location.kind}:${canonicalPath(location.path)}`;
-}
-
-/**
- * `path` absolute, with links resolved: of the path itself when it is there, else of its folder
- * (a layout or archive about to be made), else as written. Synchronous, as layout reads are
- * (layout-files.ts): fs/promises costs a layout read's start-up time.
- */
-function canonicalPath(path: string): string {
-  const { realpathSync } = process.getBuiltinModule('node:fs');
-  const { basename, dirname, join, resolve } = process.getBuiltinModule('node:path');
-  try {
-    return realpathSync(path);
-  } catch {
-    try {
-      return join(realpathSync(dirname(resolve(path))), basename(path));
-    } catch {
-      return resolve(path);
-    }
-  }
+  return `${location.kind}:${location.path}`;
 }
 
 /** Opens the store a location names; {@link openLocation} says what in it the location names too. */

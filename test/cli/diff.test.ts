@@ -1,5 +1,6 @@
 // `provenant diff` through the CLI: two builds with one package changed, an image with itself, and trouble exiting 2 or more.
 import assert from 'node:assert/strict';
+import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.ts';
@@ -110,5 +111,18 @@ describe('provenant diff', () => {
     const broken = await provenant(['diff', `oci:${layout}:a`, `oci:${layout}:broken`]);
     assert.equal(broken.status, 2, broken.stderr);
     assert.match(broken.stderr, /^provenant diff: /);
+  });
+
+  it('names the layout as each argument spells it: a tag missing through a link to it, or not', async () => {
+    const link = join(dir, 'link');
+    await symlink(layout, link);
+    for (const [first, second, named] of [
+      [`oci:${link}:a`, `oci:${layout}:nope`, `oci:${layout}`],
+      [`oci:${layout}:a`, `oci:${link}:nope`, `oci:${link}`],
+    ] as const) {
+      const run = await provenant(['diff', first, second]);
+      assert.equal(run.status, 3, run.stderr);
+      assert.ok(run.stderr.includes(`tag nope is not in the layout (${named})`), run.stderr);
+    }
   });
 });

@@ -185,8 +185,9 @@ describe('a manifest of the layout that cannot be read and names another image',
   });
 
   it('verify, verify-attestation, verify --policy and policy test of one image named two ways: one store, the manifest named once', async () => {
-    // The same layout written as oci:/abs/layout and oci:./layout: one folder, read once per run.
-    const byDigest = `oci:./layout@${signed}`;
+    // The same layout by tag and by digest: one store, read once per run. (Spelled two ways, as
+    // oci:/abs/layout and oci:./layout, it is two stores, each named as spelled: stores.test.ts.)
+    const byDigest = `oci:${join(dir, 'layout')}@${signed}`;
     for (const [args, verified] of [
       [['verify', '--key', 'cosign.pub', ref, byDigest], /2 of 2 signatures verified/g],
       [['verify-attestation', '--key', 'cosign.pub', '--type', PREDICATE, ref, byDigest], /1 of 1 attestations? verified/g],
@@ -206,7 +207,7 @@ describe('a manifest of the layout that cannot be read and names another image',
     const store = await LayoutStore.open(join(dir, 'two-images'));
     await makeImage(store, { tag: 'v2', seed: 3, platforms: [{ os: 'linux', architecture: 'amd64' }] });
     await store.close();
-    const r = await provenant(['diff', copy, 'oci:./two-images:v2'], { cwd: dir });
+    const r = await provenant(['diff', copy, `oci:${join(dir, 'two-images')}:v2`], { cwd: dir });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stdout, /^linux\/amd64: /m);
     assertWarnedOnce(r.stderr);

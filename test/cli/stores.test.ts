@@ -1,6 +1,6 @@
-// The stores one command run opens (cli/stores.ts withStores): locations of one layout folder
-// share a store, read or written, which is closed once after the task; archives share one only
-// when read.
+// The stores one command run opens (cli/stores.ts withStores): locations that spell one layout
+// folder alike share a store, read or written, which is closed once after the task; archives
+// share one only when read.
 import assert from 'node:assert/strict';
 import { symlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -47,7 +47,7 @@ function countCloses(stores: ContentStore[]): Map<ContentStore, boolean[]> {
 }
 
 describe('withStores', () => {
-  it('opens one store for the images of one layout, however its folder is written, and closes it once', async () => {
+  it('opens one store for the images of one layout, and closes it once; another spelling of its folder gets its own, named as spelled', async () => {
     const dir = await tempDir();
     const layout = await LayoutStore.open(join(dir, 'l'), { create: true });
     const one = await makeImage(layout, { tag: 'v1', seed: 1 });
@@ -58,9 +58,13 @@ describe('withStores', () => {
     await makeImage(other, { tag: 'v1', seed: 1 });
     await other.close();
 
-    const texts = [`oci:${join(dir, 'l')}:v1`, `oci:${join(dir, 'link')}:v2`, `oci:${join(dir, 'l', '.')}@${one.root.digest}`];
+    const l = `oci:${join(dir, 'l')}`;
+    const link = `oci:${join(dir, 'link')}`;
+    const texts = [`${l}:v1`, `${l}:v2`, `${l}@${one.root.digest}`];
     let closes: Map<ContentStore, boolean[]> | undefined;
-    await withStores(ARGS, testIo(), [...texts, `oci:${join(dir, 'other')}:v1`], async (stores) => {
+    await withStores(ARGS, testIo(), [...texts, `${link}:v1`, `oci:${join(dir, 'other')}:v1`], async (stores) => {
+      // The link first: the store of `l` opened after it still names `l`.
+      const linked = await stores.open(`${link}:v1`);
       const opened = [];
       for (const text of texts) opened.push(await stores.open(text));
       const [a, b, c] = opened as [(typeof opened)[0], (typeof opened)[0], (typeof opened)[0]];
@@ -70,12 +74,20 @@ describe('withStores', () => {
       assert.deepEqual([a.target, a.tags], ['v1', ['v1']]);
       assert.deepEqual([b.target, b.tags], ['v2', ['v2']]);
       assert.deepEqual([c.target, c.tags, c.digest], [one.root.digest, [], one.root.digest]);
+      assert.notEqual(linked.store, a.store);
+      assert.deepEqual([linked.store.location, a.store.location], [link, l]);
+      for (const [opened, named] of [
+        [linked, link],
+        [a, l],
+      ] as const) {
+        await assert.rejects(opened.store.getManifest('nope'), (e: unknown) => isProvenantError(e, 'NOT_FOUND') && e.where === named);
+      }
       const elsewhere = await stores.open(`oci:${join(dir, 'other')}:v1`);
       assert.notEqual(elsewhere.store, a.store);
-      closes = countCloses([a.store, elsewhere.store]);
-      assert.deepEqual([...closes.values()], [[], []], 'nothing is closed while the task runs');
+      closes = countCloses([a.store, linked.store, elsewhere.store]);
+      assert.deepEqual([...closes.values()], [[], [], []], 'nothing is closed while the task runs');
     });
-    assert.deepEqual([...closes!.values()], [[false], [false]]);
+    assert.deepEqual([...closes!.values()], [[false], [false], [false]]);
   });
 
   it('writes and reads one layout through one store: a retag within it, discarded once when the task fails', async () => {
