@@ -190,6 +190,26 @@ describe('--attestations buildkit-artifact', () => {
     }
   });
 
+  // Lambda takes one platform's manifest: the fix writes no index, so there is no index for an
+  // SBOM to be about, signed or not, and the fix's account says the index was not carried.
+  for (const mode of ['buildkit', 'buildkit-artifact']) {
+    it(`${mode}, unsigned, fixed for aws-lambda (one platform's manifest, no index): no warning about an index's SBOM`, async () => {
+      const path = join(dir, `${mode}-unsigned-lambda`);
+      const r = await provenant(['build', config, '-o', `oci:${path}:v1`, '--attestations', mode, '--target', 'aws-lambda'], {
+        env: EPOCH,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /Not carried: index sha256:[0-9a-f]{12}, because the target takes a single manifest/);
+      assert.doesNotMatch(r.stderr, /index's SBOM/);
+      const store = await LayoutStore.open(path);
+      try {
+        assert.equal((await store.getManifest('v1')).kind, 'manifest', 'the image written is one manifest');
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
   // Artifactory before 7.11.1 reads Docker schema 2 only: the fix writes an index and images of its
   // own, and the statements the build made about its own are left out of the fixed image.
   for (const mode of ['buildkit-artifact', 'referrers']) {

@@ -8,6 +8,7 @@ import type { FixReport, SignedInfo } from '../../compat/fix.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import type { Digest } from '../../oci/digest.ts';
+import { isIndexType } from '../../oci/mediatypes.ts';
 import type { Descriptor } from '../../oci/types.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import { formatReference } from '../../ref/reference.ts';
@@ -238,9 +239,12 @@ async function writeSigned(
       attestations = { ...attestations, attested: about.attested };
     }
     // Unsigned, BuildKit's storages have no place for the index's SBOM, fixed or not (a fix moves
-    // the statements the build attached, which are about platform images). What else a fix left
-    // out, its account says.
-    if (signer === undefined && indexSbom !== undefined && attestations !== undefined && isInIndexMode(attestations.mode))
+    // the statements the build attached, which are about platform images). A fix that writes one
+    // platform's manifest (Lambda's) writes no index for an SBOM to be about, signed or not (see
+    // aboutWrittenIndex): its account says the index was not carried, and signing would not
+    // store the SBOM, so the warning is not given. What else a fix left out, its account says.
+    const indexWritten = isIndexType(result.descriptor.mediaType);
+    if (signer === undefined && indexWritten && indexSbom !== undefined && attestations !== undefined && isInIndexMode(attestations.mode))
       how.progress.message(indexSbomNotWritten(attestations.mode));
     if (signer !== undefined) {
       const { signBuild } = await import('../../sign/sign.ts');
