@@ -621,7 +621,8 @@ export interface WriteBuildOptions extends OperationOptions {
 
 /**
  * Writes a build to a store: layers and configs, manifests, attestations, then the index, tagged
- * last so that no tag points at incomplete content.
+ * last so that no tag points at incomplete content. With no `tags`, the index is written by
+ * digest and kept untagged (a layout lists it) until a tag names it (image/copy.ts tagImage).
  */
 export async function writeBuild(
   result: BuildResult,
@@ -657,6 +658,9 @@ export async function writeBuild(
     options.attestations === undefined
       ? result.index
       : await storeAttestations(store, result.index, options.attestations.attested, options.attestations.mode, options);
-  await store.putManifest(index, { ...options, tags: [...tags] });
+  // Written by digest (to be signed, then tagged), the image is kept in its own right, as copy
+  // keeps one: a layout lists it untagged until a tag names it, so that a signing failure leaves
+  // it there, as the failure says, whatever is or is not attached to it.
+  await store.putManifest(index, { ...options, tags: [...tags], keepAsRoot: tags.length === 0 });
   return descriptorOf(index);
 }

@@ -157,30 +157,47 @@ describe('build --sign with a key', { skip: fixturesMissing }, () => {
 });
 
 describe('build --sign when signing fails', { skip: fixturesMissing }, () => {
-  it('leaves the image in the layout by digest, names no tag, and says where it is', async () => {
-    const dir = await project();
-    // Fulcio is down.
-    const down = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => res.writeHead(503).end('unavailable'));
+  // Whatever is attached to it with the build (unsigned referrers never are, signed): a new layout
+  // keeps the image written by digest, as the message says.
+  for (const mode of ['referrers', 'none', 'buildkit']) {
+    it(`${mode}: leaves the image in the layout by digest, names no tag, and says where it is`, async () => {
+      const dir = await project();
+      // Fulcio is down.
+      const down = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(503).end('unavailable'));
+      });
+      await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
+      const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const token = `${part({ alg: 'RS256' })}.${part({ iss: MOCK_ISSUER, sub: IDENTITY, aud: 'sigstore', exp: 4102444800 })}.c2ln`;
+      try {
+        const args = [
+          'build',
+          'apko.yaml',
+          '-o',
+          'oci:layout:1.0',
+          '--cache-dir',
+          'cache',
+          '--attestations',
+          mode,
+          '--sign',
+          '--identity-token',
+          token,
+        ];
+        const r = await provenant([...args, '--fulcio-url', url, '--rekor-url', url], { cwd: dir, env: BUILD_ENV });
+        assert.notEqual(r.status, 0, r.stderr);
+        const written = /the image is written as (\S+)@(sha256:[0-9a-f]{64}), not tagged 1\.0/.exec(r.stderr);
+        assert.ok(written, r.stderr);
+        const layout = await LayoutStore.open(join(dir, 'layout'));
+        assert.deepEqual(await layout.listTags(), []);
+        assert.equal((await layout.getManifest(written[2]!)).kind, 'index');
+        await layout.close();
+      } finally {
+        await new Promise<void>((resolve) => down.close(() => resolve()));
+      }
     });
-    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(down.address() as AddressInfo).port}`;
-    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-    const token = `${part({ alg: 'RS256' })}.${part({ iss: MOCK_ISSUER, sub: IDENTITY, aud: 'sigstore', exp: 4102444800 })}.c2ln`;
-    try {
-      const args = ['build', 'apko.yaml', '-o', 'oci:layout:1.0', '--cache-dir', 'cache', '--sign', '--identity-token', token];
-      const r = await provenant([...args, '--fulcio-url', url, '--rekor-url', url], { cwd: dir, env: BUILD_ENV });
-      assert.notEqual(r.status, 0, r.stderr);
-      const written = /the image is written as (\S+)@(sha256:[0-9a-f]{64}), not tagged 1\.0/.exec(r.stderr);
-      assert.ok(written, r.stderr);
-      const layout = await LayoutStore.open(join(dir, 'layout'));
-      assert.deepEqual(await layout.listTags(), []);
-      assert.equal((await layout.getManifest(written[2]!)).kind, 'index');
-    } finally {
-      await new Promise<void>((resolve) => down.close(() => resolve()));
-    }
-  });
+  }
 });
 
 describe('attest with a key', () => {
