@@ -202,10 +202,10 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       const storages = await buildAttachmentStorages(store, descriptor.digest, attested, inputs.attestations, selected, {
         logger: ctx.logger,
       });
-      if (inputs.attestations === 'referrers' && result.index !== undefined) {
-        // A manifest whose attestations a target refuses as referrers gets them signed in its
-        // `.att` image instead (see sign), and no unsigned statements beside them; unsigned, they
-        // go where `fix` would move them.
+      // Signed, referrers storage holds each statement once, as its signed bundle (see sign), as
+      // `build --sign` and cosign 3's attest store it. Unsigned, a manifest whose attestations a
+      // target refuses as referrers gets them where `fix` would move them.
+      if (signer === undefined && inputs.attestations === 'referrers' && result.index !== undefined) {
         const refused = (a: Attested): boolean => storages?.attestations.get(a.manifest.digest)?.storage === 'cosign';
         await storeAttestations(
           store,
@@ -214,7 +214,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
           'referrers',
           { logger: ctx.logger },
         );
-        if (signer === undefined) await storeRefused(store, descriptor, attested.filter(refused), storages, selected, ctx);
+        await storeRefused(store, descriptor, attested.filter(refused), storages, selected, ctx);
       }
       ctx.logger.info(`wrote ${descriptor.digest} to ${store.location}, by digest (the tags come last)`);
       if (signer !== undefined) {

@@ -255,7 +255,7 @@ describe('the Action’s sources, signing the index in the storage the targets t
       JSON.stringify(index.checked),
     );
     assert.match(index.verified[0]!.predicateType ?? '', /spdx/i);
-    // The platform image's statements: referrers as before, unsigned and signed (ECR takes a referrer of an image).
+    // The platform image’s statements: signed referrers, as without targets (ECR takes a referrer of an image).
     const root = await ecrStore.getManifest(digest);
     const image = root.kind === 'index' ? root.index.manifests[0]!.digest : digest;
     const attested = await verifyImage(ecrStore, image, { policy: { key: publicKey }, kind: 'attestation' });
@@ -305,7 +305,7 @@ describe('the Action’s sources, signing the index in the storage the targets t
     }
   });
 
-  it('ghcr: the index’s SBOM is a referrer, unsigned and signed, as without targets', async () => {
+  it('ghcr: the index’s SBOM is a signed referrer, with no unsigned copy beside it, as without targets', async () => {
     const ghcrStore = storeOf('acme/ghcr');
     const { digest, publicKey, summary } = await signedPush('1.0', 'ghcr', 'acme/ghcr');
     const index = await verifyImage(ghcrStore, digest, { policy: { key: publicKey }, kind: 'attestation' });
@@ -315,7 +315,20 @@ describe('the Action’s sources, signing the index in the storage the targets t
       JSON.stringify(index.checked),
     );
     assert.equal(await ghcrStore.resolve(`sha256-${digest.slice('sha256:'.length)}.att`), undefined, 'no .att image');
-    assert.ok((await ghcrStore.referrers(digest)).length >= 2, 'the unsigned statement and its bundle');
+    // Signed, each statement is stored once, as its bundle (as build --sign and cosign 3's attest
+    // store it): no BuildKit-typed unsigned referrer of the index or of its image.
+    const root = await ghcrStore.getManifest(digest);
+    const image = root.kind === 'index' ? root.index.manifests[0]!.digest : digest;
+    for (const subject of [digest, image]) {
+      const types = (await ghcrStore.referrers(subject)).map((r) => r.artifactType);
+      assert.ok(types.length >= 2, `${subject}: its signature and its statements' bundles: ${types.join(', ')}`);
+      assert.ok(
+        types.every((t) => t?.startsWith('application/vnd.dev.sigstore.bundle')),
+        `${subject}: every referrer a Sigstore bundle: ${types.join(', ')}`,
+      );
+    }
+    const attested = await verifyImage(ghcrStore, image, { policy: { key: publicKey }, kind: 'attestation' });
+    assert.equal(attested.verified.length, 3, JSON.stringify(attested.checked));
     assert.doesNotMatch(summary, /\.att image only/, summary);
     await ghcrStore.close();
   });

@@ -190,6 +190,55 @@ describe('--attestations buildkit-artifact', () => {
     }
   });
 
+  // Signed, referrers storage holds each statement once, as its Sigstore bundle (as `attest
+  // --sign` and cosign 3's attest store it); unsigned, as BuildKit's artifact-typed referrer.
+  it('referrers, signed: each statement once, as its signed bundle, and sbom reads it without a warning of two', async () => {
+    const env = { ...EPOCH, COSIGN_PASSWORD: 'pw' };
+    const keys = join(dir, 'keys-referrers');
+    await mkdir(keys);
+    assert.equal((await provenant(['generate-key-pair'], { cwd: keys, env })).status, 0);
+    const referrerTypes = async (path: string) => {
+      const store = await LayoutStore.open(path);
+      try {
+        const root = await store.getManifest('v1');
+        assert.equal(root.kind, 'index');
+        const subjects = [root.digest, ...(root.kind === 'index' ? root.index.manifests.map((m) => m.digest) : [])];
+        const types = [];
+        for (const d of subjects) for (const r of await store.referrers(d)) types.push(r.artifactType);
+        return types;
+      } finally {
+        await store.close();
+      }
+    };
+    const signedPath = join(dir, 'referrers-signed');
+    const signed = await provenant(
+      ['build', config, '-o', `oci:${signedPath}:v1`, '--attestations', 'referrers', '--sign', '--key', join(keys, 'cosign.key')],
+      { env },
+    );
+    assert.equal(signed.status, 0, signed.stderr);
+    const types = await referrerTypes(signedPath);
+    assert.ok(!types.includes(ArtifactType.BuildkitAttestation), `no unsigned statement beside the bundles: ${types.join(', ')}`);
+    // Per platform image: its signature and one bundle per statement (SPDX, CycloneDX, provenance);
+    // the index: its signature and its SBOM's bundle.
+    assert.equal(types.filter((t) => t?.startsWith('application/vnd.dev.sigstore.bundle')).length, 2 * 4 + 2, types.join(', '));
+    const sbom = await provenant(['sbom', `oci:${signedPath}:v1`]);
+    assert.equal(sbom.status, 0, sbom.stderr);
+    assert.doesNotMatch(sbom.stderr, /SBOM statements are attached/);
+    const v = await provenant(
+      ['verify-attestation', '--key', join(keys, 'cosign.pub'), '--platform', 'linux/arm64', `oci:${signedPath}:v1`],
+      {
+        env,
+      },
+    );
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /3 of 3 attestations verified/);
+    // Unsigned, as before: one BuildKit-typed referrer per platform image, and one of the index (its SBOM).
+    const unsignedPath = join(dir, 'referrers-unsigned');
+    const unsigned = await provenant(['build', config, '-o', `oci:${unsignedPath}:v1`, '--attestations', 'referrers'], { env: EPOCH });
+    assert.equal(unsigned.status, 0, unsigned.stderr);
+    assert.deepEqual(await referrerTypes(unsignedPath), Array(3).fill(ArtifactType.BuildkitAttestation));
+  });
+
   // Lambda takes one platform's manifest: the fix writes no index, so there is no index for an
   // SBOM to be about, signed or not, and the fix's account says the index was not carried.
   for (const mode of ['buildkit', 'buildkit-artifact']) {

@@ -194,13 +194,13 @@ async function writeSigned(
     // archive is written whole when it is closed, and not at all on a failure.
     const signFirst = signer !== undefined && (how.out.kind === 'registry' || how.out.kind === 'oci');
     const tagsNow = signFirst ? [] : tags;
-    // Signed for a target, the statements referrers storage writes go once the image is written,
-    // where the target takes them beside their signed bundles (see buildAttachmentStorages), as
-    // the Action writes them: written with the build, a fix would move them, unsigned, to where
-    // the signed ones go (ECR's refusal of a referrer of the index).
-    const placedAfter = signer !== undefined && targeted !== undefined && attestations?.mode === 'referrers';
-    // cosign storage has no unsigned form: its statements are written by signing them.
-    const unsigned = attestations?.mode === 'cosign' || placedAfter ? undefined : attestations;
+    // cosign storage has no unsigned form: its statements are written by signing them. Signed,
+    // referrers storage holds each statement once, as its signed bundle (as `attest --sign` and
+    // cosign 3's attest store it): an unsigned referrer beside it says the same again, unverified,
+    // and readers that take the first SBOM they find (sbom) would read that one. BuildKit's
+    // storages keep theirs in the index, the storage asked for, which the index's signature covers.
+    const unsigned =
+      attestations?.mode === 'cosign' || (signer !== undefined && attestations?.mode === 'referrers') ? undefined : attestations;
     const indexSbom = attestations?.attested.find((a) => a.manifest.digest === built.index?.digest);
     let result: Written;
     /** The build written for the target, to be said of once it is signed. */
@@ -258,12 +258,6 @@ async function writeSigned(
       // under a cosign tag only what it refuses as a referrer (ECR: those of the index).
       const storages =
         targeted === undefined ? undefined : await storagesFor(dst.store, result.descriptor, kept, mode, targeted.target, io);
-      if (placedAfter && storages !== undefined) {
-        const { storeAttestations } = await import('../../attest/storage.ts');
-        const index = await dst.store.getManifest(result.descriptor.digest, { signal: io.signal });
-        const asReferrers = kept.filter((a) => storages.attestationStorageOf(a.manifest.digest) === undefined);
-        await storeAttestations(dst.store, index, asReferrers, 'referrers', { signal: io.signal });
-      }
       signed = await signBuild(dst.store, result.descriptor.digest, kept, {
         signer: signer.signer,
         dockerReference: signer.signing.dockerReferenceOf(how.out, args),
