@@ -85,17 +85,20 @@ function item(
 function statementOf(f: FoundSignature): ReadStatement | undefined {
   if (f.kind !== 'attestation') return undefined;
   let payload: Uint8Array | undefined;
+  let signed = false;
   try {
     if (f.format === 'cosign-layer') {
       if (f.layer === undefined) return undefined;
-      const envelope = JSON.parse(Buffer.from(f.layer.payload).toString('utf8')) as { payload?: unknown };
+      const envelope = JSON.parse(Buffer.from(f.layer.payload).toString('utf8')) as { payload?: unknown; signatures?: unknown };
       if (typeof envelope.payload === 'string') payload = Buffer.from(envelope.payload, 'base64');
+      signed = Array.isArray(envelope.signatures) && envelope.signatures.length > 0;
     } else if (f.bundle?.content.$case === 'dsseEnvelope') {
       payload = f.bundle.content.dsseEnvelope.payload;
+      signed = f.bundle.content.dsseEnvelope.signatures.length > 0;
     }
     if (payload === undefined) return undefined;
     const statement = JSON.parse(Buffer.from(payload).toString('utf8')) as ReadStatement['statement'];
-    return { predicateType: f.predicateType ?? statement.predicateType ?? '', statement };
+    return { predicateType: f.predicateType ?? statement.predicateType ?? '', statement, signed };
   } catch {
     // An attestation whose payload is not JSON says nothing comparable; it is still listed.
     return undefined;

@@ -20,11 +20,19 @@ import type { ContentStore } from '../store/types.ts';
 export interface ReadStatement {
   predicateType: string;
   statement: { predicateType?: string; subject?: unknown; predicate?: unknown };
+  /**
+   * Whether it was read out of a DSSE envelope (bare or in a Sigstore bundle) that carries a
+   * signature, not verified: what lets a reader that shows one of two copies of a statement
+   * prefer the signed copy. A statement in BuildKit's index is covered by the index's signature,
+   * if any, not by one of its own, and is not counted as signed here.
+   */
+  signed: boolean;
 }
 
 /**
  * The in-toto statements an attachment holds, unverified: `application/vnd.in-toto+json` layers
- * (BuildKit's and referrer manifests), DSSE envelope layers (cosign 2's `.att` images) and
+ * (BuildKit's and referrer manifests; a DSSE envelope in one, as other tools store it, is
+ * unwrapped), DSSE envelope layers (cosign 2's `.att` images) and
  * Sigstore bundles whose DSSE envelope carries a statement (cosign 3's referrers: its image
  * signatures are statements too, of type `https://sigstore.dev/cosign/sign/v1`). A bundle
  * holding a message signature holds no statement.
@@ -68,16 +76,24 @@ export async function layerStatement(
   const isBundle = isBundleMediaType(layer.mediaType);
   if (!isInToto && !isDsse && !isBundle) return undefined;
   const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
-  let value: { payload?: string; predicateType?: string };
+  let value: Record<string, unknown>;
+  let signed = false;
   if (isBundle) {
     const content = parseBundle(bytes).content;
     if (content.$case !== 'dsseEnvelope') return undefined;
     value = parseObject(decodeUtf8(content.dsseEnvelope.payload));
+    signed = content.dsseEnvelope.signatures.length > 0;
   } else {
     value = parseObject(decodeUtf8(bytes));
-    if (isDsse && typeof value.payload === 'string') value = parseObject(Buffer.from(value.payload, 'base64').toString('utf8'));
+    // A DSSE layer holds an envelope by its media type; an in-toto layer holds one when other
+    // tools put it there, as looseLayerStatement reads it too.
+    const envelope = dsseOf(value, isDsse);
+    if (envelope !== undefined) {
+      value = parseObject(envelope.payload);
+      signed = envelope.signed;
+    }
   }
-  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'] };
+  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'], signed };
 }
 
 /**
@@ -108,16 +124,35 @@ export async function looseLayerStatement(
   if (layer.size > STATEMENT_LIMIT) return undefined;
   const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
   let value = jsonObject(decodeUtf8(bytes));
-  // A Sigstore bundle's JSON holds its envelope under `dsseEnvelope`; a DSSE envelope has its
-  // statement base64-encoded in `payload` (https://github.com/secure-systems-lab/dsse/blob/master/envelope.md).
+  // A Sigstore bundle's JSON holds its envelope under `dsseEnvelope`.
   const inBundle = value?.dsseEnvelope;
-  const envelope =
-    typeof inBundle === 'object' && inBundle !== null && !Array.isArray(inBundle) ? (inBundle as Record<string, unknown>) : value;
-  if (typeof envelope?.payload === 'string' && typeof envelope.payloadType === 'string') {
-    value = jsonObject(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+  const envelope = dsseOf(typeof inBundle === 'object' && inBundle !== null && !Array.isArray(inBundle) ? inBundle : value);
+  let signed = false;
+  if (envelope !== undefined) {
+    value = jsonObject(envelope.payload);
+    signed = envelope.signed;
   }
   if (value === undefined || !Array.isArray(value.subject)) return undefined;
-  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'] };
+  return { predicateType: predicateTypeOf(manifest, layer, value), statement: value as ReadStatement['statement'], signed };
+}
+
+/**
+ * The statement text a DSSE envelope carries base64-encoded in `payload`
+ * (https://github.com/secure-systems-lab/dsse/blob/master/envelope.md), and whether it carries a
+ * signature; undefined when `value` is not an envelope: no string `payload` and `payloadType`
+ * (no in-toto statement has them), or no `payload` in a layer whose media type says it holds an
+ * envelope (`inDsseLayer`). {@link layerStatement} and {@link looseLayerStatement} both unwrap an
+ * envelope through it, so that they find the same statement in the same layer.
+ */
+function dsseOf(value: object | undefined, inDsseLayer = false): { payload: string; signed: boolean } | undefined {
+  const v = value as { payload?: unknown; payloadType?: unknown; signatures?: unknown } | undefined;
+  if (typeof v?.payload !== 'string' || (!inDsseLayer && typeof v.payloadType !== 'string')) return undefined;
+  return { payload: Buffer.from(v.payload, 'base64').toString('utf8'), signed: hasSignatures(v) };
+}
+
+/** Whether a DSSE envelope lists a signature (any: none is verified here). */
+function hasSignatures(envelope: { signatures?: unknown }): boolean {
+  return Array.isArray(envelope.signatures) && envelope.signatures.length > 0;
 }
 
 /**

@@ -46,6 +46,72 @@ describe('readStatements', () => {
   });
 });
 
+/**
+ * Attaches `body` to `subject` as a referrer holding it in one `application/vnd.in-toto+json`
+ * layer (BuildKit's artifact-typed storage; other tools' too), and returns the referrer's digest.
+ */
+async function attachInTotoLayer(
+  store: Awaited<ReturnType<typeof tempLayout>>,
+  subject: { mediaType: string; digest: string; bytes: Uint8Array },
+  body: Uint8Array,
+  predicateType?: string,
+) {
+  const l = { mediaType: 'application/vnd.in-toto+json', digest: digestOf(body), size: body.length };
+  await store.putBlob(bytesSource(l, body));
+  const empty = new TextEncoder().encode('{}');
+  const c = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
+  await store.putBlob(bytesSource(c, empty));
+  const referrer = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType: 'application/vnd.in-toto+json',
+    config: c,
+    layers: [predicateType === undefined ? l : { ...l, annotations: { 'in-toto.io/predicate-type': predicateType } }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.bytes.byteLength },
+  };
+  const stored = parseStored(encodeJson(referrer));
+  await store.putManifest(stored);
+  return stored.digest;
+}
+
+describe('a DSSE envelope in an in-toto layer', () => {
+  it('is read as the statement it carries, signed when it lists a signature, as looseLayerStatement reads it', async () => {
+    const store = await tempLayout();
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const subject = made.manifests[0]!;
+    const body = statement(SPDX, SPDX_DOC, [{ name: 'img', digest: subject.digest }]).bytes;
+    const envelope = {
+      payloadType: 'application/vnd.in-toto+json',
+      payload: Buffer.from(body).toString('base64'),
+      signatures: [{ keyid: '', sig: 'c2ln' }],
+    };
+    await attachInTotoLayer(store, subject, encodeJson(envelope));
+    const inspected = await inspectImage(store, 'v1', 'img');
+    const [attachment] = inspected.manifests[0]!.attachments;
+    assert.ok(attachment !== undefined);
+    const read = await readStatements(store, attachment);
+    assert.equal(read.length, 1);
+    assert.equal(read[0]!.predicateType, SPDX);
+    assert.deepEqual(read[0]!.statement.predicate, SPDX_DOC);
+    assert.equal(read[0]!.signed, true);
+    const stored = await store.getManifest(attachment.digest);
+    assert.ok(stored.kind === 'manifest');
+    const loose = await looseLayerStatement(store, stored.manifest, stored.manifest.layers[0]!);
+    assert.deepEqual(loose, read[0]);
+    const sbom = await imageSbom(store, 'v1', 'img', { toolVersion: '0.0.0-test' });
+    assert.equal(sbom.generated, false);
+    assert.deepEqual(sbom.document, SPDX_DOC);
+    // A plain statement in such a layer is read as it is, and carries no signature of its own.
+    const plain = await tempLayout();
+    const other = await makeImage(plain, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await attachInTotoLayer(plain, other.manifests[0]!, body);
+    const [a] = (await inspectImage(plain, 'v1', 'img')).manifests[0]!.attachments;
+    assert.deepEqual(await readStatements(plain, a!), [
+      { predicateType: SPDX, statement: JSON.parse(Buffer.from(body).toString('utf8')), signed: false },
+    ]);
+  });
+});
+
 describe('statements that are not statements', () => {
   it('are the attachment’s problem: `sbom` and the summaries go on, and say which (null, a list, not JSON)', async () => {
     for (const body of ['null', '[1]', '7', '{not json']) {
