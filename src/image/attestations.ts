@@ -146,18 +146,28 @@ async function imageStatements(
  * The one statement of a kind that `sbom` and `inspect --format json` both show: the first in
  * the image's attachment order ({@link imageStatements}), so that in the index or a layout the
  * SBOM or provenance a build attached is taken before one added later. A registry lists
- * referrers in an order of its own, hence
- * the warning when there are several: it says how many and which was taken.
+ * referrers in an order of its own, hence the warning when several differ: it says how many and
+ * which was taken. Copies of one statement (the same subject, predicate type and predicate, as a
+ * signed BuildKit build stores each: in the index, covered by its signature, and as a Sigstore
+ * bundle) are one statement, of which the signed copy is taken.
  */
 function firstOf(found: FoundStatement[], what: string, platform: string, options: OperationOptions): FoundStatement | undefined {
-  const first = found[0];
-  if (first !== undefined && found.length > 1) {
+  const distinct = new Map<string, FoundStatement>();
+  for (const f of found) {
+    // Compared as parsed JSON: the same statement in an envelope and in a layer may differ in
+    // spacing, and nothing a reader is shown depends on it.
+    const key = JSON.stringify([f.predicateType, f.statement.subject ?? null, f.statement.predicate ?? null]);
+    const seen = distinct.get(key);
+    if (seen === undefined || (f.signed && !seen.signed)) distinct.set(key, f);
+  }
+  const [first] = distinct.values();
+  if (first !== undefined && distinct.size > 1) {
     const a = first.attachment;
     const from =
       a.storage === 'cosign'
         ? `cosign tag ${a.tag ?? a.digest}`
         : `${a.storage === 'buildkit' ? 'BuildKit attestation' : 'referrer'} ${a.digest}`;
-    options.logger?.warn(`${found.length} ${what} statements are attached to the ${platform} image; using the first, from ${from}`);
+    options.logger?.warn(`${distinct.size} ${what} statements are attached to the ${platform} image; using the first, from ${from}`);
   }
   return first;
 }

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { ArtifactType, isBuildkitAttestation } from '../../src/attest/attachments.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { writeFixtureRepo } from '../action/fixture-repo.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
@@ -119,7 +120,7 @@ describe('--attestations buildkit-artifact', () => {
 
   // The index written in BuildKit's storages is the built one with the attestation entries added.
   for (const mode of ['buildkit', 'buildkit-artifact']) {
-    it(`${mode}, signed: the index's SBOM is a signed referrer of the index written, which lists the platform statements`, async () => {
+    it(`${mode}, signed: the index's SBOM is a signed referrer of the index written, which lists the platform statements; sbom, inspect and report read each statement once`, async () => {
       const env = { ...EPOCH, COSIGN_PASSWORD: 'pw' };
       const keys = join(dir, `keys-${mode}`);
       await mkdir(keys);
@@ -146,6 +147,38 @@ describe('--attestations buildkit-artifact', () => {
         [true],
         v.stdout,
       );
+      // Each platform statement is stored twice by design, in the index (which the index's
+      // signature covers) and as its signed bundle: one statement, said once, not two that differ.
+      const sbom = await provenant(['sbom', '--platform', 'linux/arm64', out]);
+      assert.equal(sbom.status, 0, sbom.stderr);
+      assert.equal((JSON.parse(sbom.stdout) as { spdxVersion: string }).spdxVersion, 'SPDX-2.3');
+      assert.doesNotMatch(sbom.stderr, /statements are attached/);
+      const inspect = await provenant(['inspect', '--format', 'json', out]);
+      assert.equal(inspect.status, 0, inspect.stderr);
+      assert.doesNotMatch(inspect.stderr, /statements are attached/);
+      const human = await provenant(['inspect', out]);
+      assert.match(human.stdout, /attestation buildkit .*\(in index\) +unsigned/);
+      assert.match(human.stdout, /attestation referrers .*https:\/\/spdx\.dev\/Document +\(referrer\) +signed by key/);
+      const report = await provenant(['report', '--format', 'json', '--target', 'none', out]);
+      assert.equal(report.status, 0, report.stderr);
+      type Report = { notes: string[]; platforms: { sbom: { attachment: string }; provenance: { signed: boolean } }[] };
+      const data = JSON.parse(report.stdout) as Report;
+      assert.deepEqual(data.notes, []);
+      const bundles = new Set<string>();
+      const store = await LayoutStore.open(join(dir, `${mode}-signed`));
+      try {
+        for (const m of (JSON.parse(inspect.stdout) as { manifests: { digest: string }[] }).manifests) {
+          for (const r of await store.referrers(m.digest as Digest)) {
+            if (r.artifactType?.startsWith('application/vnd.dev.sigstore.bundle')) bundles.add(r.digest);
+          }
+        }
+      } finally {
+        await store.close();
+      }
+      for (const p of data.platforms) {
+        assert.ok(bundles.has(p.sbom.attachment), `the report shows the signed copy: ${p.sbom.attachment}`);
+        assert.equal(p.provenance.signed, true);
+      }
     });
 
     it(`${mode}, unsigned: a warning says why the index's SBOM is not written and what to use`, async () => {

@@ -169,6 +169,39 @@ describe('several statements of one kind', () => {
   });
 });
 
+describe('copies of one statement', () => {
+  it('are one: `sbom` and the summaries take the signed copy, and warn only of statements that differ', async () => {
+    const store = await tempLayout();
+    const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const subject = made.manifests[0]!;
+    const digest = subject.digest;
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    // As a signed BuildKit build stores it: unsigned first (in the index), then its signed bundle.
+    const same = statement(SPDX, SPDX_DOC, [{ name: 'img', digest }]);
+    await attachInTotoLayer(store, subject, same.bytes, SPDX);
+    await attestImage(store, digest, [same], { signer, storage: 'referrers' });
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const sbom = await imageSbom(store, 'v1', 'img', { toolVersion: '0.0.0-test', logger });
+    assert.deepEqual(sbom.document, SPDX_DOC);
+    assert.deepEqual((await attestationSummaries(store, await inspectImage(store, 'v1', 'img'), { logger })).SBOM, { SPDX: SPDX_DOC });
+    assert.deepEqual(warnings, []);
+
+    // A different SBOM attached later: two statements, the first taken in its signed copy.
+    const later = { ...SPDX_DOC, name: 'attested later' };
+    await attestImage(store, digest, [statement(SPDX, later, [{ name: 'img', digest }])], { signer, storage: 'referrers' });
+    const inspected = await inspectImage(store, 'v1', 'img');
+    const bundle = inspected.manifests[0]!.attachments[1]!;
+    assert.match(bundle.artifactType ?? '', /^application\/vnd\.dev\.sigstore\.bundle/);
+    assert.deepEqual((await imageSbom(store, 'v1', 'img', { toolVersion: '0.0.0-test', logger })).document, SPDX_DOC);
+    assert.deepEqual((await attestationSummaries(store, inspected, { logger })).SBOM, { SPDX: SPDX_DOC });
+    assert.equal(warnings.length, 2);
+    for (const w of warnings) {
+      assert.equal(w, `2 SPDX SBOM statements are attached to the linux/amd64 image; using the first, from referrer ${bundle.digest}`);
+    }
+  });
+});
+
 describe('looseLayerStatement', () => {
   it('finds a statement in any JSON layer and unwraps a DSSE envelope wherever it is; anything else holds none', async () => {
     const store = await tempLayout();
