@@ -99,3 +99,43 @@ export function holdYoungGeneration(): void {
     // Without it the peak is higher, and nothing else changes.
   }
 }
+
+/**
+ * Buffers handed from the code that made them to a single consumer that writes them out, with the
+ * bytes of their views not yet written: see {@link handOver}.
+ */
+const handedOver = new WeakMap<ArrayBuffer, { left: number }>();
+
+/**
+ * Says that `view`'s bytes go from here to one consumer, which reads them once to write them out
+ * (a layer's compressed blocks, on their way to the cache file), and that nothing else keeps them:
+ * once every view handed over from one buffer is {@link writtenOut}, the buffer is freed at once
+ * instead of when V8 next collects (a layer made again reads its compressed blocks back from the
+ * cache, a few hundred MB of buffers of its own for a large image). Shared memory is not handed
+ * over, and a consumer that never calls `writtenOut` (a layer kept in memory) leaves the buffer
+ * to V8 as before.
+ */
+export function handOver(view: Uint8Array): void {
+  const buffer = view.buffer;
+  if (!(buffer instanceof ArrayBuffer) || buffer.resizable) return;
+  const left = handedOver.get(buffer);
+  if (left === undefined) handedOver.set(buffer, { left: view.byteLength });
+  else left.left += view.byteLength;
+}
+
+/**
+ * Says that `view`, handed over ({@link handOver}), is written out and will not be read again:
+ * when it was the last of its buffer's views still to be written, the buffer is detached
+ * (`ArrayBuffer.prototype.transfer(0)`), which gives its memory back now. A view not handed over
+ * is left as it is.
+ */
+export function writtenOut(view: Uint8Array): void {
+  const buffer = view.buffer;
+  if (!(buffer instanceof ArrayBuffer)) return;
+  const left = handedOver.get(buffer);
+  if (left === undefined) return;
+  left.left -= view.byteLength;
+  if (left.left > 0) return;
+  handedOver.delete(buffer);
+  buffer.transfer(0);
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setImmediate } from 'node:timers/promises';
-import { COLLECT_EVERY, collectGarbage, collectionsAsked } from '../../src/io/memory.ts';
+import { COLLECT_EVERY, collectGarbage, collectionsAsked, handOver, writtenOut } from '../../src/io/memory.ts';
 import { verifyStream } from '../../src/io/verify.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 
@@ -54,5 +54,39 @@ describe('verifyStream', () => {
       // read through
     }
     assert.equal(collectionsAsked(), before);
+  });
+});
+
+describe('handOver and writtenOut', () => {
+  it('free a buffer once every view handed over from it is written out, not before', () => {
+    const buffer = new ArrayBuffer(100);
+    const a = new Uint8Array(buffer, 4, 40);
+    const b = new Uint8Array(buffer, 44, 56);
+    handOver(a);
+    handOver(b);
+    writtenOut(a);
+    assert.equal(buffer.detached, false, 'b is still to be written');
+    assert.equal(b[0], 0);
+    writtenOut(b);
+    assert.equal(buffer.detached, true);
+    assert.equal(b.length, 0);
+  });
+
+  it('leave a view that was not handed over as it is, and shared memory too', () => {
+    const plain = new Uint8Array(16);
+    writtenOut(plain);
+    assert.equal(plain.buffer.detached, false);
+    const shared = new Uint8Array(new SharedArrayBuffer(16));
+    handOver(shared);
+    writtenOut(shared);
+    assert.equal(shared.length, 16);
+  });
+
+  it('free a buffer only once, whatever is written out of it again', () => {
+    const view = new Uint8Array(8);
+    handOver(view);
+    writtenOut(view);
+    assert.equal(view.buffer.detached, true);
+    assert.doesNotThrow(() => writtenOut(view));
   });
 });
