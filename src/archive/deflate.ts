@@ -37,6 +37,7 @@ import { availableParallelism } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { concatBytes } from '../bytes.ts';
 import { abortedError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { handOver } from '../io/memory.ts';
 import { deflateBlock } from './deflate-block.ts';
 import { type Block, sharedPool } from './deflate-pool.ts';
 import { libdeflate } from './libdeflate.ts';
@@ -245,7 +246,7 @@ export async function* pinnedGzip(
       if (block.compressed !== undefined) yield await block.compressed;
       else {
         counts.here++;
-        yield deflateBlock(block.data, level, block.last);
+        yield ownBlock(deflateBlock(block.data, level, block.last));
       }
     }
   } else {
@@ -345,7 +346,7 @@ async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions, 
     if (block.compressed !== undefined) compressed = block.compressed;
     else if (mine) {
       counts.here++;
-      compressed = Promise.resolve(deflateBlock(block.data, level, block.last));
+      compressed = Promise.resolve(ownBlock(deflateBlock(block.data, level, block.last)));
     } else {
       counts.workers++;
       compressed = lane.deflate(block, level);
@@ -386,6 +387,12 @@ async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions, 
     await source.return?.();
     lane.close();
   }
+}
+
+/** A block compressed here, whose buffer goes with it to the stream's reader alone ({@link handOver}). */
+function ownBlock(out: Uint8Array): Uint8Array {
+  handOver(out);
+  return out;
 }
 
 /** A block of {@link inOrder}'s, being compressed or done and not yet given back. */

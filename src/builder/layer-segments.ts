@@ -21,7 +21,7 @@ import {
   segmentBlocks,
 } from '../archive/deflate.ts';
 import { ProvenantError } from '../errors.ts';
-import { noteBytesMoved } from '../io/memory.ts';
+import { handOver, noteBytesMoved } from '../io/memory.ts';
 import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody, readFullyAt } from '../vfs/body.ts';
 
 const { closeSync, openSync } = process.getBuiltinModule('node:fs');
@@ -35,6 +35,7 @@ export const LAYER_SEGMENT_MIN = 64 * 1024;
 
 /** Where {@link LayerPrecompressor} keeps compressed bodies between builds (a DownloadCache). */
 export interface SegmentCache {
+  /** What is kept under `key`, in memory of its own: the layer frees it once written out (../io/memory.ts handOver). */
   get(key: string): Promise<Uint8Array | undefined>;
   /**
    * Where what is kept under `key` is, once checked as `get` checks it but without holding it;
@@ -284,6 +285,9 @@ async function kept(cache: SegmentCache, key: string, done: Promise<void>, count
   await done.catch(() => {});
   const stored = await cache.get(key).catch(() => undefined);
   const blocks = stored === undefined ? undefined : decodeBlocks(stored, count);
+  // The bytes read are the blocks' alone: the layer frees them once it has written the last (a
+  // buffer that holds more than them, such as a slice of a pool, is left to V8).
+  if (blocks !== undefined && stored!.byteLength === stored!.buffer.byteLength) for (const block of blocks) handOver(block);
   // A key without its blocks (their file removed or damaged) is dropped: `has` would otherwise
   // tell every later build that they are kept, and a body on disk would never be compressed ahead.
   if (blocks === undefined) await cache.forget(key).catch(() => {});
@@ -417,6 +421,7 @@ function keptBlocks(path: string, size: number, count: number): KeptBlocks | und
         });
       }
       if (i === count - 1) close();
+      handOver(out);
       return out;
     },
     close,

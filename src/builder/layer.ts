@@ -27,7 +27,7 @@ import { type TarHeader, type TarWriteEntry, tarHeader, tarHeaderBytes, writeTar
 import type { TarFormat } from '../archive/tar-writer.ts';
 import { ProvenantError } from '../errors.ts';
 import { fileSource, fileVersion, hashFile } from '../io/files.ts';
-import { noteBytesMoved } from '../io/memory.ts';
+import { noteBytesMoved, writtenOut } from '../io/memory.ts';
 import { type BlobSource, bytesSource } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -237,8 +237,10 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
       if (writer === undefined) parts.push(chunk);
       else {
         await writer.write(chunk);
-        // Each compressed block came from a worker or this thread in a buffer of its own, now
-        // written and done with; the allocator keeps the memory until V8 here frees the buffer.
+        // Each compressed block came from a worker, this thread or the cache in a buffer of its
+        // own, now written and done with: freed now when nothing else holds it, and counted
+        // towards the next collection otherwise.
+        writtenOut(chunk);
         noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
       }
     }
