@@ -377,7 +377,7 @@ describe('layers from bodies on disk, written into the cache and found there aga
     await assertSameLayer(again, await treeLayer(inMemory, { workers: 0 }), 'made again from kept blocks');
     assert.notEqual(again.digest, expected.digest);
     assert.ok(read.length > 0, 'kept blocks were read whole');
-    for (const bytes of read) assert.equal(bytes.buffer.detached, true, 'freed once written');
+    for (const bytes of read) assert.equal((bytes.buffer as ArrayBuffer).detached, true, 'freed once written');
   });
 
   it('gives the layer of the same bodies in memory, and takes it from the cache the next time', async () => {
