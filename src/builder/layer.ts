@@ -166,8 +166,10 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
   const reader = new BodyReader();
   // The chunks that are segments, found by identity: writeTar yields a body's bytes as they are.
   const segments = new WeakMap<Uint8Array, GzipSegment>();
-  // The small bodies read in place (views of the reader's memory, not fresh buffers).
-  const inPlace = new WeakSet<Uint8Array>();
+  // The last small body read in place (a view of the reader's memory, not a fresh buffer): the
+  // tar writer gives it on as it is, before the next entry is read. (One entry per body in a
+  // WeakSet was tens of thousands, held until V8 collected them.)
+  let inPlace: Uint8Array | undefined;
   async function* tarEntries(): AsyncGenerator<TarWriteEntry> {
     for (const { entry: e, blocks } of lookedUp(entries(), options.precompressed)) {
       if (e.body === undefined) {
@@ -182,7 +184,7 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
         // A small body is copied into a compression block as it passes: a view of the reader's
         // window does, and leaves nothing behind.
         const view = reader.readInPlace(e.body);
-        inPlace.add(view);
+        inPlace = view;
         yield { header: e.header, body: view };
         continue;
       }
@@ -224,7 +226,7 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
       const segment = segments.get(chunk);
       // Bodies read from disk whole and the blocks made of them are fresh buffers (io/memory.ts);
       // a streamed piece is not.
-      if (segment?.reused !== true && !inPlace.has(chunk)) noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
+      if (segment?.reused !== true && chunk !== inPlace) noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
       yield segment ?? chunk;
     }
   }
