@@ -4,7 +4,7 @@
  * BuildKit 0.32's in-index attestations moved to referrers); one it accepts is written unchanged.
  */
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { FixReport } from '../../src/compat/fix.ts';
@@ -189,6 +189,35 @@ describe('provenant build --target', () => {
         assert.ok(tags.includes(`sha256-${built.digest.slice(7)}.att`), tags.join(' '));
         assert.ok(!tags.includes(`sha256-${built.digest.slice(7)}`), 'no referrers tag of the index');
       });
+    });
+
+    it('into a docker-archive, which keeps no manifest to sign: refused before the key is read, with a target or not, nothing written', async () => {
+      for (const target of [[], ['--target', 'docker-engine@17.09']]) {
+        const file = join(dir, `signed-${target.length}.tar`);
+        const r = await provenant(
+          [
+            'build',
+            config,
+            '-o',
+            `docker-archive:${file}`,
+            '--platform',
+            'linux/amd64',
+            ...target,
+            '--sign',
+            '--key',
+            join(keys, 'cosign.key'),
+          ],
+          { env: { ...env, COSIGN_PASSWORD: 'not the password' } },
+        );
+        assert.equal(r.status, 2, r.stderr);
+        assert.match(
+          r.stderr,
+          /^provenant build: a docker-archive holds one image and no signatures: its manifest is rebuilt when it is loaded/,
+        );
+        assert.match(r.stderr, /hint: write to oci:DIR or oci-archive:FILE \(or a registry\) to sign/);
+        assert.equal(r.stdout, '');
+        await assert.rejects(stat(file), { code: 'ENOENT' });
+      }
     });
 
     it('artifactory@6.23.38, which the build fixes: the account says what the build signed and attested again, not what an unsigned fix leaves', async () => {

@@ -99,8 +99,19 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const compat = args.values.target === undefined ? undefined : await import('../compat.ts');
   const [target] = compat === undefined ? [] : (await compat.targetsFrom(args, { required: false, one: true })).targets;
   const targeted = compat === undefined || target === undefined ? undefined : { compat, target };
-  // The key is decrypted (or the token found) before the build, so a wrong password costs no build.
   const v = args.values;
+  // A docker-archive keeps no manifest: manifest.json names a config and layers, and `docker load`
+  // (or skopeo reading it) makes a manifest of its own, so no digest signed here is the image's
+  // anywhere else; a signature written there would be one more image for `docker load` to tag
+  // (cosign's `.sig`), or blobs nothing names (a referrer). cosign signs no archive either: it
+  // signs in a registry, and `cosign save` writes an OCI layout. Said before the key is read.
+  if (out.kind === 'docker-archive' && (v.sign === true || v.key !== undefined || v['identity-token'] !== undefined)) {
+    throw new ProvenantError('USAGE', 'a docker-archive holds one image and no signatures: its manifest is rebuilt when it is loaded', {
+      where: outText,
+      hint: 'write to oci:DIR or oci-archive:FILE (or a registry) to sign, or sign the image once it is loaded and pushed (provenant sign REF)',
+    });
+  }
+  // The key is decrypted (or the token found) before the build, so a wrong password costs no build.
   const signing = v.key !== undefined || v.sign === true || v['identity-token'] !== undefined ? await import('../signing.ts') : undefined;
   const chosen = await signing?.signerFromFlags(args, io, v.sign === true);
   const signer = signing === undefined || chosen === undefined ? undefined : { ...chosen, signing };
