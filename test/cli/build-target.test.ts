@@ -124,6 +124,9 @@ describe('provenant build --target', () => {
       );
       assert.equal(r.status, 0, r.stderr);
       const built = JSON.parse(r.stdout) as BuildJson & { signed: { digest: string; storage: string; predicateType?: string }[] };
+      // Why each is under a tag only, as the Action logs it.
+      for (const why of ['signing it under its .sig tag only', 'its attestations signed in its .att image only'])
+        assert.ok(r.stderr.split('\n').includes(`${built.digest}: ${why}, as amazon-ecr refuses a referrer of it`), r.stderr);
       const ofIndex = built.signed.filter((e) => e.digest === built.digest);
       assert.deepEqual(
         ofIndex.map((e) => [e.storage, e.predicateType ?? 'signature']).sort(),

@@ -269,6 +269,8 @@ async function writeSigned(
       // under a cosign tag only what it refuses as a referrer (ECR: those of the index).
       const storages =
         targeted === undefined ? undefined : await storagesFor(dst.store, result.descriptor, kept, mode, targeted.target, io);
+      const { tagOnlyLine } = await import('../../compat/build-storages.ts');
+      for (const t of storages?.tagOnly ?? []) how.progress.message(tagOnlyLine(t));
       signed = await signBuild(dst.store, result.descriptor.digest, kept, {
         signer: signer.signer,
         dockerReference: signer.signing.dockerReferenceOf(how.out, args),
