@@ -204,18 +204,45 @@ export async function writeBuildFor(
   }
 }
 
-/** What `build --target` adds to the build's JSON: the target's verdict on the image as built, and the fix. */
-export function targetedJson(written: { check: TargetReport | undefined; fix: FixReport | undefined }): Record<string, unknown> {
-  if (written.check === undefined) return {};
-  return { target: { target: written.check.target, asBuilt: written.check.verdict, fix: written.fix } };
+/**
+ * What `build --target` said of the image: the target's verdict on the image as built, the fix
+ * when one ran, and, for a signed build, the target's verdict on the image as written and signed
+ * (the signatures are checked too: Harbor shows a cosign 3 bundle signature as unsigned).
+ */
+export interface TargetedAccount {
+  check: TargetReport | undefined;
+  fix: FixReport | undefined;
+  signed?: TargetReport | undefined;
 }
 
-/** What `build --target` adds to the build's text: accepted as built, or the fix's account. */
-export function renderTargeted(written: { check: TargetReport | undefined; fix: FixReport | undefined }): string {
+/** What `build --target` adds to the build's JSON: the target's verdict on the image as built, the fix, and the verdict once signed. */
+export function targetedJson(written: TargetedAccount): Record<string, unknown> {
+  if (written.check === undefined) return {};
+  const signed = written.signed === undefined ? {} : { asSigned: written.signed.verdict };
+  return { target: { target: written.check.target, asBuilt: written.check.verdict, ...signed, fix: written.fix } };
+}
+
+/**
+ * What `build --target` adds to the build's text: accepted as built, or the fix's account (whose
+ * last check is of the signed image, when signed); accepted as built and signed, what the target
+ * says of the image with its signatures, warnings named.
+ */
+export function renderTargeted(written: TargetedAccount): string {
   if (written.check === undefined) return '';
   if (written.fix === undefined) {
     const how = written.check.verdict === 'warnings' ? 'accepts it as built, with warnings (check shows them)' : 'accepts it as built';
-    return `${written.check.target} ${how}: written unchanged.\n`;
+    const asBuilt = `${written.check.target} ${how}: written unchanged.\n`;
+    if (written.signed === undefined) return asBuilt;
+    return `${asBuilt}Checked again, signed: ${verdictText(written.signed)}.\n`;
   }
   return `${written.check.target} refuses the image as built; written as fix makes it:\n${written.fix.account.map((a) => `  ${a}`).join('\n')}\n`;
+}
+
+/** A verdict in a few words, each problem named by its rule and severity. */
+function verdictText(r: TargetReport): string {
+  const rules = (severity: (s: string) => boolean): string =>
+    [...new Set(r.problems.filter((p) => severity(p.severity)).map((p) => `${p.rule}: ${p.severity}`))].join(', ');
+  if (r.verdict === 'accepted') return `${r.target} accepts it`;
+  if (r.verdict === 'warnings') return `${r.target} accepts it, with warnings (${rules((s) => s !== 'refuses')}; check shows them)`;
+  return `${r.target} refuses it (${rules((s) => s === 'refuses')}; check says what and why)`;
 }

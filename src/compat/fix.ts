@@ -857,6 +857,19 @@ export interface SignedAfterFix {
   readonly statements: ReadonlyMap<Digest, readonly string[]>;
   /** The target's verdict on the image written, checked again with what was signed attached; unchecked by default. */
   readonly checked?: TargetReport | undefined;
+  /** The statements the caller made about the source's manifests and neither signed nor wrote, their subject being left out or replaced. */
+  readonly notSigned?: readonly NotSigned[] | undefined;
+}
+
+/**
+ * Statements a caller made about a manifest of the source (`about`) that it neither signed nor
+ * wrote, because the fixed image does not carry `about`, or carries in its place a manifest the
+ * caller could not describe again: signed, `build --target` writes statements by signing them,
+ * so the fix never saw these, and its account would not name them otherwise.
+ */
+export interface NotSigned {
+  readonly about: Digest;
+  readonly predicateTypes: readonly string[];
 }
 
 /**
@@ -889,12 +902,32 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     const types = after.statements.get(l.replacedBy) ?? [];
     return l.predicateTypes.every((t) => types.includes(t));
   };
-  const dropped = report.dropped.map((x) => {
+  const carried = report.dropped.map((x) => {
     const l = report.statementsLeftOut.find((y) => y.attestation === x.digest);
     return l === undefined || !remade(l) ? x : { ...x, why: remadeWhy(l) };
   });
+  // Each statement not signed, after what the fix says of its subject (the index, a platform image
+  // it did not carry), as the unsigned account names each attestation after it; the entry's
+  // digest is the subject's, the statements having none of their own.
+  const notSigned = (after.notSigned ?? []).map((n) => ({ about: n.about, entry: notSignedDropped(report, n) }));
+  const dropped = [
+    ...carried.flatMap((x) => [x, ...notSigned.filter((n) => n.about === x.digest).map((n) => n.entry)]),
+    ...notSigned.filter((n) => !carried.some((x) => x.digest === n.about)).map((n) => n.entry),
+  ];
   const next = { ...report, signing, dropped, after: after.checked ?? report.after };
   return { ...next, account: accountOf(next) };
+}
+
+/** A {@link NotSigned} as an entry of the account's “Not carried”, saying what became of its subject. */
+function notSignedDropped(report: FixReport, n: NotSigned): Dropped {
+  const subject = report.dropped.find((x) => x.digest === n.about)?.what ?? n.about;
+  const what = `the statements about ${subject} (${n.predicateTypes.join(', ')})`;
+  const to = report.renamed.find((r) => r.from === n.about)?.to;
+  const why =
+    to === undefined
+      ? `the fixed image does not carry ${short(n.about)}, so the build neither signed nor wrote them`
+      : `the fixed image carries ${short(to)} in place of ${short(n.about)}, which the build could not describe again (the fix rewrote what it names), so it neither signed nor wrote them`;
+  return { digest: n.about, what, why };
 }
 
 /** Why an attestation left out is not carried, when the statements were made again about the manifest written. */

@@ -23,6 +23,7 @@ export {
   type FixOptions,
   type FixReport,
   fixImage,
+  type NotSigned,
   type Resigner,
   type SignedAfterFix,
   type SignedInfo,

@@ -194,6 +194,67 @@ describe('provenant build --target', () => {
       });
     });
 
+    it('harbor, which accepts the image as built: the account says what the check of the signed image says, warnings named', async () => {
+      const r = await provenant(
+        ['build', config, '-o', ref('harbor-signed'), '--target', 'harbor', '--sign', '--key', join(keys, 'cosign.key')],
+        {
+          env: password,
+        },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const check = await provenant(['check', ref('harbor-signed'), '--target', 'harbor']);
+      assert.match(check.stdout, /: accepted, with warnings .*\n.*\n\s+- cosign-v3-unsigned \(warning: misdisplays\)/);
+      assert.match(
+        r.stdout,
+        /^(harbor@[\d.]+) accepts it as built: written unchanged\.\nChecked again, signed: \1 accepts it, with warnings \(cosign-v3-unsigned: misdisplays; check shows them\)\.\n$/m,
+      );
+      const json = await provenant(
+        ['build', config, '-o', ref('harbor-json'), '--target', 'harbor', '--sign', '--key', join(keys, 'cosign.key'), '--format', 'json'],
+        { env: password },
+      );
+      assert.equal(json.status, 0, json.stderr);
+      const target = (JSON.parse(json.stdout) as { target: { asBuilt: string; asSigned: string } }).target;
+      assert.deepEqual([target.asBuilt, target.asSigned], ['accepted', 'warnings']);
+    });
+
+    it('aws-lambda: the account names the statements about what the fix left out, which the build neither signed nor wrote', async () => {
+      const r = await provenant(
+        [
+          'build',
+          config,
+          '-o',
+          ref('lambda-signed'),
+          '--target',
+          'aws-lambda',
+          '--sign',
+          '--key',
+          join(keys, 'cosign.key'),
+          '--format',
+          'json',
+        ],
+        { env: password },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as BuildJson;
+      const arm64 = plain.images.find((i) => i.platform === 'linux/arm64')!.digest;
+      const account = out.target?.fix?.account ?? [];
+      const types = 'https://spdx.dev/Document, https://cyclonedx.org/bom, https://slsa.dev/provenance/v1';
+      const notCarried = (subject: string, digest: string, what: string): string =>
+        `Not carried: the statements about ${subject} ${digest.slice(0, 19)} (${what}), because the fixed image does not carry ${digest.slice(0, 19)}, so the build neither signed nor wrote them.`;
+      // Each after what the account says of its subject, as the unsigned account names each attestation.
+      const index = account.indexOf(
+        `Not carried: index ${plain.digest.slice(0, 19)}, because the target takes a single manifest; the linux/amd64 manifest takes its place.`,
+      );
+      assert.ok(index >= 0, account.join('\n'));
+      assert.equal(account[index + 1], notCarried('index', plain.digest, 'https://spdx.dev/Document'));
+      const image = account.findIndex((a) => a.startsWith(`Not carried: linux/arm64 manifest ${arm64.slice(0, 19)}, `));
+      assert.ok(image >= 0, account.join('\n'));
+      assert.equal(account[image + 1], notCarried('linux/arm64 manifest', arm64, types));
+      // What was written is signed: the amd64 manifest and its statements, nothing about the others.
+      const signed = (JSON.parse(r.stdout) as { signed: { digest: string }[] }).signed;
+      assert.deepEqual([...new Set(signed.map((e) => e.digest))], [out.digest]);
+    });
+
     it('into a docker-archive, which keeps no manifest to sign: refused before the key is read, with a target or not, nothing written', async () => {
       for (const target of [[], ['--target', 'docker-engine@17.09']]) {
         const file = join(dir, `signed-${target.length}.tar`);

@@ -4,7 +4,7 @@ import { type AttestationMode, type Attested, isInIndexMode } from '../../attest
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { SigningStorages } from '../../compat/build-storages.ts';
 import type { TargetReport } from '../../compat/check.ts';
-import type { FixReport, SignedInfo } from '../../compat/fix.ts';
+import type { FixReport, NotSigned, SignedInfo } from '../../compat/fix.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import type { Digest } from '../../oci/digest.ts';
@@ -213,6 +213,8 @@ async function writeSigned(
     const unsigned =
       attestations?.mode === 'cosign' || (signer !== undefined && attestations?.mode === 'referrers') ? undefined : attestations;
     const indexSbom = attestations?.attested.find((a) => a.manifest.digest === built.index?.digest);
+    /** The statements the build made, each about a manifest it built (what a fix may leave out). */
+    const made = attestations?.attested ?? [];
     let result: Written;
     /** The build written for the target, to be said of once it is signed. */
     let targetedBuild: TargetedBuild | undefined;
@@ -299,9 +301,21 @@ async function writeSigned(
           how.progress.message(
             `warning: ${targeted.target.label} refuses the image as written and signed (${refuses.join(', ')}); provenant check ${how.outText} --target ${targeted.target.label} says what and why`,
           );
-        // The fix's account was of an image nothing had signed yet: said again of what the build signed.
-        if (targetedBuild?.fix !== undefined) {
-          const t = { ...targetedBuild, fix: await signedAfter(dst.store, targetedBuild.fix, signed, checked, io) };
+        // The account was of an image nothing had signed yet: said again of what the build signed,
+        // with the target's verdict on the image as signed.
+        if (targetedBuild !== undefined) {
+          const fix =
+            targetedBuild.fix === undefined
+              ? undefined
+              : await signedAfter(
+                  dst.store,
+                  targetedBuild.fix,
+                  signed,
+                  checked,
+                  notSignedOf(made, kept, built, targetedBuild.fix.source.digest, result.descriptor, replaced),
+                  io,
+                );
+          const t = { ...targetedBuild, fix, signed: checked };
           result = { ...result, targetedJson: targeted.compat.targetedJson(t), targetedText: targeted.compat.renderTargeted(t) };
         }
       }
@@ -337,6 +351,7 @@ async function signedAfter(
   fix: FixReport,
   signed: readonly SignedEntry[],
   checked: TargetReport | undefined,
+  notSigned: readonly NotSigned[],
   io: CliIo,
 ): Promise<FixReport> {
   const { signedAfterFix } = await import('../../compat/fix.ts');
@@ -355,7 +370,38 @@ async function signedAfter(
         : (await store.resolve(`${e.digest.replace(':', '-')}.sig`, { signal: io.signal }))?.digest;
     if (signature !== undefined) signatures.push({ subject: e.digest, signature, storage: e.storage });
   }
-  return signedAfterFix(fix, { signatures, statements, checked });
+  return signedAfterFix(fix, { signatures, statements, checked, notSigned });
+}
+
+/**
+ * The statements of `made` (each about a manifest the build made) that nothing of `kept` (the
+ * statements signed) says again about the manifest written in their subject's place: the written
+ * index in place of the built one, or the image a fix wrote in place of a built one (`replaced`).
+ * A fix may leave their subject out (Lambda takes one platform's manifest, and no index) or
+ * rewrite it so that the build cannot describe it again (recompressed layers); unsigned, the fix's
+ * account names the attestations it left out, and signed, this names the statements. The index's
+ * SBOM is said to be about `fixed`, the index the fix started from (BuildKit's storages add their
+ * entries to the built one), as it would have been made again about the index written.
+ */
+function notSignedOf(
+  made: readonly Attested[],
+  kept: readonly Attested[],
+  built: BuildResult,
+  fixed: Digest,
+  written: Descriptor,
+  replaced: ReadonlyMap<string, string> | undefined,
+): NotSigned[] {
+  const builtIndex = built.index?.digest;
+  const inPlaceOf = (d: Digest): Digest | undefined =>
+    d === builtIndex ? (isIndexType(written.mediaType) ? written.digest : undefined) : ((replaced?.get(d) as Digest | undefined) ?? d);
+  return made.flatMap((a) => {
+    const types = a.statements.map((s) => s.predicateType);
+    const now = inPlaceOf(a.manifest.digest);
+    const said = kept.filter((k) => k.manifest.digest === now).flatMap((k) => k.statements.map((s) => s.predicateType));
+    return types.length === 0 || (now !== undefined && types.every((t) => said.includes(t)))
+      ? []
+      : [{ about: a.manifest.digest === builtIndex ? fixed : a.manifest.digest, predicateTypes: types }];
+  });
 }
 
 /** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
