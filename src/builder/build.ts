@@ -19,7 +19,14 @@ import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import type { ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import { DownloadCache } from '../pkg/fetch.ts';
-import type { Ecosystem, FetchedPackage, InstalledPackage, LockedPackage, PackageSource } from '../pkg/source.ts';
+import {
+  type Ecosystem,
+  type FetchedPackage,
+  type InstalledPackage,
+  type LockedPackage,
+  type PackageSource,
+  recordedChecksum,
+} from '../pkg/source.ts';
 import { openPackageSource } from '../pkg/sources.ts';
 import type { ContentStore } from '../store/types.ts';
 import { readBody } from '../vfs/body.ts';
@@ -369,8 +376,8 @@ function lockedPartsMet(planned: readonly LockedPackage[], recalled: RecalledIma
   const made = new Map(recalled.fetched.map((f) => [f.locked.url, f.locked]));
   return planned.every((p) =>
     (['signature', 'control', 'data'] as const).every((part) => {
-      const recorded = p[part]?.checksum;
-      return recorded === undefined || recorded === '' || recorded === made.get(p.url)?.[part]?.checksum;
+      const recorded = recordedChecksum(p, part);
+      return recorded === undefined || recorded === made.get(p.url)?.[part]?.checksum;
     }),
   );
 }

@@ -53,6 +53,18 @@ export interface LockedPackage {
   data?: LockedRange | undefined;
 }
 
+/**
+ * The checksum `p` records of one part of the package, or undefined when it records none. An
+ * empty checksum records none: apko writes a part the package lacks (an unsigned apk's
+ * signature) as two empty strings, which the lock's reader takes for no part (../builder/lock.ts).
+ * One meaning for every check of the parts, so that a build from the image memo and one that
+ * fetches decide alike.
+ */
+export function recordedChecksum(p: LockedPackage, part: 'signature' | 'control' | 'data'): string | undefined {
+  const checksum = p[part]?.checksum;
+  return checksum === undefined || checksum === '' ? undefined : checksum;
+}
+
 /** What the lock records about where packages come from and who signs them. */
 export interface LockSources {
   keyring: { name: string; url: string; content?: string | undefined }[];

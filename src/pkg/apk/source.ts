@@ -23,6 +23,7 @@ import {
   type LockSources,
   type PackageSource,
   type PackageSourceOptions,
+  recordedChecksum,
   type SourceIndex,
 } from '../source.ts';
 import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
@@ -500,12 +501,13 @@ type LockedRanges = Pick<LockedPackage, 'signature' | 'control' | 'data'>;
  * The first part of a package (`signature`, `control` or `data`) whose checksum the lock entry
  * records otherwise than `found` has it. Only the checksums count: the `range` text is not held
  * against the file, as older apko wrote other offsets there (its range sizes were taken for
- * offsets) with the right checksums. A part the entry does not record is not checked.
+ * offsets) with the right checksums. A part the entry does not record (recordedChecksum) is not
+ * checked.
  */
 function rangeDiffering(p: LockedPackage, found: LockedRanges): keyof LockedRanges | undefined {
   for (const part of ['signature', 'control', 'data'] as const) {
-    const recorded = p[part];
-    if (recorded !== undefined && recorded.checksum !== found[part]?.checksum) return part;
+    const recorded = recordedChecksum(p, part);
+    if (recorded !== undefined && recorded !== found[part]?.checksum) return part;
   }
   return undefined;
 }
