@@ -234,10 +234,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     for (const o of done) {
       // One tag at a time, each recorded once written: when a later one fails, the error lists
       // exactly the tags that name the image.
-      for (const tag of o.planned.tags) {
-        await tagImage(o.store, o.descriptor.digest, [tag], { logger: ctx.logger });
-        o.record.tags.push(tag);
-      }
+      await tagImage(o.store, o.descriptor.digest, o.planned.tags, { logger: ctx.logger, onTagged: (tag) => o.record.tags.push(tag) });
       ctx.logger.info(`tagged ${o.descriptor.digest} in ${o.store.location}: ${o.planned.tags.join(', ')}`);
     }
     const reference = `${first.planned.display}:${first.planned.tags[0]}`;

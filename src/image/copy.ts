@@ -127,15 +127,29 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
  * stored the image untagged so as to sign it first. A registry's readers see a tag the moment it
  * is written; written last, no tag ever names an image whose signatures are not there yet.
  */
-export async function tagImage(
-  store: ContentStore,
-  digest: Digest,
-  tags: readonly string[],
-  options: OperationOptions = {},
-): Promise<void> {
+export async function tagImage(store: ContentStore, digest: Digest, tags: readonly string[], options: TagImageOptions = {}): Promise<void> {
   if (tags.length === 0) return;
-  const stored = await store.getManifest(digest, options);
-  await store.putManifest(stored, { ...options, tags, present: true });
+  const { onTagged, ...operation } = options;
+  // Read once, whatever the number of tags: from a registry each read is a request.
+  const stored = await store.getManifest(digest, operation);
+  if (onTagged === undefined) {
+    await store.putManifest(stored, { ...operation, tags, present: true });
+    return;
+  }
+  for (const tag of tags) {
+    await store.putManifest(stored, { ...operation, tags: [tag], present: true });
+    onTagged(tag);
+  }
+}
+
+/** Options of {@link tagImage}. */
+export interface TagImageOptions extends OperationOptions {
+  /**
+   * Called with each tag once it is written. With it, the tags are written one at a time, so that
+   * when one fails the caller knows exactly which name the image (a registry writes them one by
+   * one anyway; a layout would otherwise write index.json once for all).
+   */
+  onTagged?: ((tag: string) => void) | undefined;
 }
 
 /** Those of `tags` that name `digest` at `store` already; asked one by one, stopping at the first that does not. */
