@@ -99,9 +99,8 @@ export async function findProvenance(
   const indexSignatures = trust === undefined ? undefined : await verifyIndexSignatures(store, inspected, trust, options);
   for (const m of inspected.manifests) {
     throwIfAborted(options.signal);
-    const unsigned = await unsignedProvenance(store, m, options);
     if (trust === undefined) {
-      out.set(m.digest, unsigned);
+      out.set(m.digest, await unsignedProvenance(store, m, options));
       continue;
     }
     const report = await verifyImage(store, m.digest, {
@@ -148,6 +147,9 @@ export async function findProvenance(
         hint: failed.map((f) => `${f.source}: ${f.message ?? f.reason}`).join('; '),
       });
     }
+    // Read only now: with trust, the statements stored unsigned matter only to say why nothing
+    // verified, and a platform whose provenance verifies does not read them twice.
+    const unsigned = await unsignedProvenance(store, m, options);
     if (unsigned.length > 0) {
       const indexFailures = (indexSignatures?.checked ?? []).filter((c) => !c.verified);
       const inIndex = unsigned.some((u) => u.storage === 'buildkit') && indexFailures.length > 0;

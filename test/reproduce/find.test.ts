@@ -10,6 +10,7 @@ import { type StatementBlob, statement, storeAttestations } from '../../src/atte
 import { isProvenantError } from '../../src/errors.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import type { Digest } from '../../src/oci/digest.ts';
+import type { Descriptor } from '../../src/oci/types.ts';
 import { findProvenance } from '../../src/reproduce/find.ts';
 import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
 import { signImage } from '../../src/sign/sign.ts';
@@ -38,11 +39,28 @@ async function inIndex(
   return { store, index: index.digest, images: made.manifests.map((m) => m.digest) };
 }
 
+/** The digests of the statement layers of the attestation manifests `index` lists. */
+async function statementLayers(store: ContentStore, index: Digest): Promise<Digest[]> {
+  const stored = await store.getManifest(index);
+  if (stored.kind !== 'index') return [];
+  const out: Digest[] = [];
+  for (const entry of stored.index.manifests) {
+    if (entry.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest') continue;
+    const m = await store.getManifest(entry.digest);
+    if (m.kind === 'manifest') out.push(...m.manifest.layers.map((l) => l.digest));
+  }
+  return out;
+}
+
 const named = (image: Digest): StatementBlob[] => [statement(SLSA, { buildDefinition: { image } }, [{ name: REF, digest: image }])];
 
-/** `store`, counting the referrers looked up for each subject (verifyImage looks once a verification). */
-function counting(store: ContentStore): { store: ContentStore; lookups: Map<string, number> } {
+/**
+ * `store`, counting the referrers looked up for each subject (verifyImage looks once a
+ * verification) and the blobs read, by digest.
+ */
+function counting(store: ContentStore): { store: ContentStore; lookups: Map<string, number>; reads: Map<string, number> } {
   const lookups = new Map<string, number>();
+  const reads = new Map<string, number>();
   const proxy = new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'referrers') {
@@ -51,11 +69,17 @@ function counting(store: ContentStore): { store: ContentStore; lookups: Map<stri
           return target.referrers(subject, options);
         };
       }
+      if (prop === 'readBlob') {
+        return (descriptor: Descriptor, options?: object) => {
+          reads.set(descriptor.digest, (reads.get(descriptor.digest) ?? 0) + 1);
+          return target.readBlob(descriptor, options);
+        };
+      }
       const value = Reflect.get(target, prop, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-  return { store: proxy, lookups };
+  return { store: proxy, lookups, reads };
 }
 
 describe('findProvenance in BuildKit storage', () => {
@@ -74,6 +98,11 @@ describe('findProvenance in BuildKit storage', () => {
     }
     // Two platforms, one look at the index's signatures.
     assert.equal(counted.lookups.get(index), 1);
+    // Each statement read once, by the verification: its provenance verified, nothing reads it
+    // again as stored unsigned.
+    const layers = await statementLayers(store, index);
+    assert.equal(layers.length, images.length);
+    for (const layer of layers) assert.equal(counted.reads.get(layer), 1, layer);
   });
 
   it('an empty subject is bound by the index entry, a statement about another image left out, with trust or without', async () => {
