@@ -110,6 +110,23 @@ export function descriptorOf(stored: Stored, extra: Partial<Descriptor> = {}): D
   return { mediaType: stored.mediaType, digest: stored.digest, size: stored.bytes.byteLength, ...extra };
 }
 
+/**
+ * The artifact type a referrers listing gives a manifest: its `artifactType`, else its config's
+ * media type
+ * (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers); an
+ * index has no config. Total on any JSON value, for bytes read without being validated (a layout
+ * entry that does not match its digest still says what it was meant to be): a field of another
+ * type counts as absent.
+ */
+export function artifactTypeOf(doc: unknown): string | undefined {
+  if (typeof doc !== 'object' || doc === null) return undefined;
+  const { artifactType, config } = doc as { artifactType?: unknown; config?: unknown };
+  if (typeof artifactType === 'string') return artifactType;
+  if (typeof config !== 'object' || config === null) return undefined;
+  const { mediaType } = config as { mediaType?: unknown };
+  return typeof mediaType === 'string' ? mediaType : undefined;
+}
+
 /** Every descriptor a stored document references directly (config, layers, manifests, subject). */
 export function children(stored: Stored): Descriptor[] {
   if (stored.kind === 'index') return [...stored.index.manifests];

@@ -3,7 +3,7 @@ import { concatBytes, decodeUtf8, printableLine } from '../bytes.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
-import { COSIGN_TAG_RE, descriptorOf, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { artifactTypeOf, COSIGN_TAG_RE, descriptorOf, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
@@ -237,15 +237,11 @@ export abstract class LayoutReader implements ContentStore {
       return undefined;
     }
     if (typeof doc !== 'object' || doc === null) return undefined;
-    const { subject, artifactType, config } = doc as {
-      subject?: { digest?: unknown };
-      artifactType?: unknown;
-      config?: { mediaType?: unknown };
-    };
-    if (typeof subject?.digest !== 'string') return undefined;
-    const claimedType =
-      typeof artifactType === 'string' ? artifactType : typeof config?.mediaType === 'string' ? config.mediaType : undefined;
-    return { subject: subject.digest, artifactType: claimedType };
+    const { subject } = doc as { subject?: unknown };
+    if (typeof subject !== 'object' || subject === null) return undefined;
+    const { digest } = subject as { digest?: unknown };
+    if (typeof digest !== 'string') return undefined;
+    return { subject: digest, artifactType: artifactTypeOf(doc) };
   }
 }
 
@@ -266,9 +262,7 @@ function isUnreadableEntry(err: unknown): err is ProvenantError {
 /** The descriptor a referrers listing gives for a manifest with a subject. */
 export function referrerDescriptor(stored: Stored): Descriptor {
   const doc = stored.kind === 'manifest' ? stored.manifest : stored.index;
-  // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers:
-  // artifactType is the manifest's, else its config's media type.
-  const artifactType = doc.artifactType ?? (stored.kind === 'manifest' ? stored.manifest.config.mediaType : undefined);
+  const artifactType = artifactTypeOf(doc);
   return descriptorOf(stored, {
     ...(artifactType === undefined ? {} : { artifactType }),
     ...(doc.annotations === undefined ? {} : { annotations: doc.annotations }),

@@ -403,6 +403,46 @@ describe('LayoutStore', () => {
     assert.deepEqual(await again.referrers(made.manifests[0]!.digest, { logger }), []);
   });
 
+  it('an unreadable entry of any JSON shape is listed by the subject and artifact type it claims, never failing the listing', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { tag: 't' });
+    const subject = { digest: made.root.digest };
+    // No valid manifest (INVALID_MANIFEST), each read for what it claims: the artifact type a
+    // listing gives a manifest, from fields of any type.
+    const shapes: Array<[unknown, string | undefined]> = [
+      [{ subject, artifactType: 7, config: 'x' }, undefined],
+      [{ subject, artifactType: null, config: { mediaType: 'application/spdx+json' } }, 'application/spdx+json'],
+      [{ subject, artifactType: 'application/vnd.example.sig', config: null }, 'application/vnd.example.sig'],
+      [{ subject, config: { mediaType: ['a'] } }, undefined],
+      [{ subject: 'sha256:00', artifactType: 'application/vnd.example.sig' }, undefined],
+      [{ subject: null }, undefined],
+      [[subject], undefined],
+      ['a string', undefined],
+    ];
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+    const listedAs = new Map<string, string | undefined>();
+    for (const [doc, type] of shapes) {
+      const bytes = new TextEncoder().encode(JSON.stringify(doc));
+      const digest = digestOf(bytes);
+      await store.putBlob(bytesSource({ mediaType: MediaType.OciManifest, digest, size: bytes.length }, bytes));
+      index.manifests.push({ mediaType: MediaType.OciManifest, digest, size: bytes.length });
+      const claims = typeof doc === 'object' && doc !== null && !Array.isArray(doc) && (doc as { subject?: unknown }).subject === subject;
+      if (claims) listedAs.set(digest, type);
+    }
+    await writeFile(join(dir, 'index.json'), JSON.stringify(index));
+    const again = await LayoutStore.open(dir);
+    assert.deepEqual((await again.referrers(made.root.digest)).map((d) => d.digest).sort(), [...listedAs.keys()].sort());
+    for (const type of ['application/spdx+json', 'application/vnd.example.sig']) {
+      const wanted = [...listedAs].filter(([, t]) => t === type).map(([d]) => d);
+      assert.deepEqual(
+        (await again.referrers(made.root.digest, { artifactType: type })).map((d) => d.digest),
+        wanted,
+        type,
+      );
+    }
+  });
+
   /** A layout whose one referrer was changed after it was written; each test opens it afresh. */
   async function tamperedReferrer() {
     const dir = join(await tempDir(), 'img');
