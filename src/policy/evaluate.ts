@@ -19,13 +19,15 @@
  *
  * Signatures are verified with src/sign (verifyImage): every storage, cosign 2 and 3.
  */
+
+import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { printableLine } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
-import { type CheckedSignature, type FailureReason, type IdentityMatcher, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
+import { type CheckedSignature, coveredByIndex, type FailureReason, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { celInput } from './cel.ts';
@@ -360,18 +362,29 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
   // index carries the signer of the signature over the index that vouched for it.
   const any: VerificationPolicy = { certificateIdentity: /.*/, certificateOidcIssuer: /.*/ };
   const index = kind === 'attestation' ? await indexOf(ctx) : undefined;
+  // The index's signatures, verified once here when it holds BuildKit statements, for
+  // verifyImage to cover them with and for the identities to be matched against below.
+  const indexSignatures =
+    index?.kind === 'index' && index.index.manifests.some(isBuildkitAttestation)
+      ? await verifyImage(ctx.store, index.digest, { ...operation(ctx), policy: any, trustedRoot: rootFor(ctx, a), kind: 'signature' })
+      : undefined;
   const report = await verifyImage(ctx.store, ctx.digest, {
     ...operation(ctx),
     policy: any,
     trustedRoot: rootFor(ctx, a),
     kind,
     index,
+    indexSignatures,
   });
-  const checked = report.checked.map((c): CheckedSignature => {
-    if (!c.verified) return c;
+  const named = (c: CheckedSignature): boolean => {
     const identity = c.signer?.identity ?? '';
     const issuer = c.signer?.issuer ?? '';
-    if (a.identities.some((id) => matches(id.issuer, issuer) && matches(id.subject, identity))) return c;
+    return a.identities.some((id) => matches(id.issuer, issuer) && matches(id.subject, identity));
+  };
+  const checked = report.checked.map((c): CheckedSignature => {
+    if (!c.verified || named(c)) return c;
+    const identity = c.signer?.identity ?? '';
+    const issuer = c.signer?.issuer ?? '';
     return {
       ...c,
       verified: false,
@@ -382,29 +395,24 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
     };
   });
   // That signer is the first signature over the index that verified; when the index has others,
-  // one of them may be by an identity the authority names: check the index with each identity.
-  if (index !== undefined && checked.some((c) => c.storage === 'buildkit' && c.reason === 'identity')) {
-    const at = new Map(checked.map((c, i) => [c.source, i]));
+  // one of them may be by an identity the authority names, and then vouches for the statements:
+  // the first by the first identity that names one, as checking the index with each identity in
+  // turn would find.
+  if (index !== undefined && indexSignatures !== undefined && checked.some((c) => c.storage === 'buildkit' && c.reason === 'identity')) {
+    let cover: CheckedSignature | undefined;
     for (const id of a.identities) {
-      const byIdentity = await verifyImage(ctx.store, ctx.digest, {
-        ...operation(ctx),
-        policy: { certificateIdentity: identityMatcher(id.subject), certificateOidcIssuer: identityMatcher(id.issuer) },
-        trustedRoot: rootFor(ctx, a),
-        kind,
-        index,
-      });
-      for (const c of byIdentity.verified) {
-        const i = at.get(c.source);
-        if (c.storage === 'buildkit' && i !== undefined && !checked[i]!.verified) checked[i] = c;
+      cover = indexSignatures.verified.find(
+        (s) => matches(id.issuer, s.signer?.issuer ?? '') && matches(id.subject, s.signer?.identity ?? ''),
+      );
+      if (cover !== undefined) break;
+    }
+    if (cover !== undefined) {
+      for (const [i, c] of checked.entries()) {
+        if (c.storage === 'buildkit' && c.reason === 'identity') checked[i] = coveredByIndex(report.checked[i]!, index.digest, cover);
       }
     }
   }
   return select(a, checked);
-}
-
-/** A policy's identity matcher as verifyImage takes it: the same exact string or RE2 pattern. */
-function identityMatcher(m: Matcher): IdentityMatcher {
-  return 'exact' in m ? m.exact : { regexp: m.regexp };
 }
 
 function operation(ctx: EvalCtx): OperationOptions {

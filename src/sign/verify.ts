@@ -300,20 +300,30 @@ async function verifyInIndex(
         out.push({ ...base, reason: 'wrong-subject', message });
         continue;
       }
-      const verified: CheckedSignature = {
-        ...base,
-        verified: true,
-        transparencyLog: cover.transparencyLog,
-        statement,
-        coveredBy: { index: index.digest, storage: cover.storage, signature: cover.source },
-      };
-      if (cover.signer !== undefined) verified.signer = cover.signer;
-      if (cover.loggedAt !== undefined) verified.loggedAt = cover.loggedAt;
-      if (cover.logIndex !== undefined) verified.logIndex = cover.logIndex;
-      out.push(verified);
+      out.push(coveredByIndex({ ...base, statement }, index.digest, cover));
     }
   }
   return out;
+}
+
+/**
+ * `statement` (a statement in BuildKit's storage) verified by `cover`, a verified signature over
+ * `index`: it carries that signature's signer and log entry, and names it as what was checked.
+ * A caller that picks among the index's signatures (a policy matching its identities) gives
+ * the one it picked.
+ */
+export function coveredByIndex(statement: CheckedSignature, index: Digest, cover: CheckedSignature): CheckedSignature {
+  const { signer: _signer, loggedAt: _loggedAt, logIndex: _logIndex, reason: _reason, message: _message, ...rest } = statement;
+  const verified: CheckedSignature = {
+    ...rest,
+    verified: true,
+    transparencyLog: cover.transparencyLog,
+    coveredBy: { index, storage: cover.storage, signature: cover.source },
+  };
+  if (cover.signer !== undefined) verified.signer = cover.signer;
+  if (cover.loggedAt !== undefined) verified.loggedAt = cover.loggedAt;
+  if (cover.logIndex !== undefined) verified.logIndex = cover.logIndex;
+  return verified;
 }
 
 /**

@@ -232,5 +232,42 @@ describe('attestation rules met through a signed index', () => {
       assert.equal(r.passed, true, r.failures.join('\n'));
       assert.deepEqual(r.policies[0]!.authorities[0]!.signatures![0]!.signer, { identity: WORKFLOW, issuer: GITHUB });
     });
+
+    it("the index's signatures are verified once, however many identities the authority names", async () => {
+      // Three identities; the index signed by another identity first, so that the first
+      // signature's signer matches none and the others are looked at.
+      const policies = await policyWith(`    keyless:
+      identities:
+      - {issuer: "${GITHUB}", subject: "https://example.org/one"}
+      - {issuer: "${GITHUB}", subject: "https://example.org/two"}
+      - {issuer: "${GITHUB}", subjectRegExp: "^https://github\\\\.com/acme/app/"}`);
+      const { store, index, amd64 } = await attested();
+      await signImage(store, index.digest, { signer: signer(FORK), dockerReference: REF, storages: ['cosign'] });
+      await signImage(store, index.digest, { signer: signer(WORKFLOW), dockerReference: REF, storages: ['cosign'] });
+      const counted = counting(store);
+      const r = await evaluatePolicies(counted.store, amd64, REF, policies, { index, trustedRoot: mock.trustedRoot });
+      assert.equal(r.passed, true, r.failures.join('\n'));
+      assert.deepEqual(r.policies[0]!.authorities[0]!.signatures![0]!.signer, { identity: WORKFLOW, issuer: GITHUB });
+      // verifyImage looks up a subject's signatures once a verification.
+      assert.equal(counted.lookups.get(index.digest), 1);
+    });
   });
 });
+
+/** `store`, counting the referrers looked up for each subject. */
+function counting(store: ContentStore): { store: ContentStore; lookups: Map<string, number> } {
+  const lookups = new Map<string, number>();
+  const proxy = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'referrers') {
+        return (subject: Digest, options?: object) => {
+          lookups.set(subject, (lookups.get(subject) ?? 0) + 1);
+          return target.referrers(subject, options);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: proxy, lookups };
+}
