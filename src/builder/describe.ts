@@ -65,6 +65,8 @@ function apkoTag(options: DescribeOptions): string | undefined {
 export function describeBuild(result: BuildResult, options: DescribeOptions): Attested[] {
   const created = formatTimestamp(options.sourceDateEpoch ?? 0);
   const base = dirname(options.configPath);
+  // The same files for every platform: rewritten (each parsed again) once, not once an image.
+  const configFiles = options.provenance === false ? [] : portableConfigFiles(result.configFiles, base);
   if (options.sbom !== false && options.sbomFiles === true && result.compat === 'apko') {
     // apko's SPDX documents list no files, and being apko's byte for byte is what --compat apko
     // promises; CycloneDX BOMs list none either. Said once, not left for the user to find out.
@@ -107,7 +109,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
       const p = options.provenance ?? { mode: 'min', version: 'v1' };
       const input: ProvenanceInput = {
         ecosystem: result.ecosystem,
-        configFiles: portableConfigFiles(result.configFiles, base),
+        configFiles,
         contents: result.contents,
         archs: result.images.map((i) => i.arch),
         sourceDateEpoch: options.sourceDateEpoch,

@@ -126,6 +126,38 @@ describe('SBOMs and provenance of a build', { skip: fixturesMissing }, () => {
     }
   });
 
+  it('reads the configuration files once for all platforms, not once a platform', async () => {
+    const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: 1700000000 });
+    assert.equal(result.images.length, 2);
+    const options = {
+      imageName: 'example.com/app:1',
+      configPath,
+      toolVersion: '0.1.0',
+      sourceDateEpoch: 1700000000,
+      builderId: 'https://ci.example/builder',
+      fromLock: false,
+      sbom: false,
+    };
+    /** How often describeBuild reads the files' text, for `images` platform images. */
+    const reads = (images: typeof result.images): number => {
+      let n = 0;
+      const configFiles = result.configFiles.map((f) => ({
+        path: f.path,
+        sha256: f.sha256,
+        get content() {
+          n++;
+          return f.content;
+        },
+      }));
+      describeBuild({ ...result, images, configFiles }, options);
+      return n;
+    };
+    const one = reads(result.images.slice(0, 1));
+    assert.ok(one > 0);
+    assert.equal(reads(result.images), one);
+  });
+
   it('holds everything a rebuild needs: the same image again from the provenance alone', async () => {
     const loaded = await loadConfig(configPath, { hostArch: 'x86_64' });
     const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: 1700000000 });
