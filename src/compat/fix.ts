@@ -875,16 +875,22 @@ export interface NotSigned {
 /**
  * `report` as it stands once its caller signed the fixed image itself, after the fix, as `build
  * --target --sign` does (it writes the build in the target's shape first, then signs what was
- * written, and makes again the statements about the manifests the fix replaced): the digests the
- * fix made that are signed now, the statements left out that were made again about the manifest
+ * written, and makes again the statements about the manifests the fix replaced): the digests of
+ * the fixed image signed now (those the fix made, and those it kept that nothing had signed), the statements left out that were made again about the manifest
  * written in place of their subject, the target's verdict with the signatures there (when
  * checked again), and the account saying so. Nothing else changes.
  */
 export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixReport {
   if (!report.written) return report;
   const made = [...report.signing.unsigned];
+  // Every digest the caller signed, not only those the fix made: a fix that kept a manifest's
+  // digest (Lambda's, which takes the amd64 manifest of an index as it is) left nothing unsigned
+  // of an image nothing had signed yet, and the caller signed it all the same.
+  const subjects = [...new Set([...made, ...after.signatures.map((x) => x.subject)])].filter(
+    (d) => !report.signing.resigned.some((r) => r.subject === d),
+  );
   // One per digest: a signature the target took as a referrer, else one under the `.sig` tag.
-  const resigned = made.flatMap((d) => {
+  const resigned = subjects.flatMap((d) => {
     const of = after.signatures.filter((x) => x.subject === d);
     const chosen = of.find((x) => x.storage === 'referrers') ?? of[0];
     return chosen === undefined ? [] : [chosen];

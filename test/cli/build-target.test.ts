@@ -253,6 +253,9 @@ describe('provenant build --target', () => {
       // What was written is signed: the amd64 manifest and its statements, nothing about the others.
       const signed = (JSON.parse(r.stdout) as { signed: { digest: string }[] }).signed;
       assert.deepEqual([...new Set(signed.map((e) => e.digest))], [out.digest]);
+      // And the account says so: the fix kept the manifest's digest, and the build signed it.
+      assert.ok(account.includes(`Signed ${out.digest.slice(0, 19)} with the key or identity given.`), account.join('\n'));
+      assert.ok(!account.some((a) => a.includes('existing signatures still apply')), account.join('\n'));
     });
 
     it('into a docker-archive, which keeps no manifest to sign: refused before the key is read, with a target or not, nothing written', async () => {
