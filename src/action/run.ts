@@ -13,7 +13,14 @@ import { loadConfig } from '../builder/config.ts';
 import { aboutWrittenIndex, type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
 import { buildAttachmentStorages, signingStorages, type TagOnly, tagOnlyLine } from '../compat/build-storages.ts';
-import { type AttachmentStorages, type FixReport, fixImage, type Resigner, storeAsFixWould } from '../compat/fix.ts';
+import {
+  type AttachmentStorages,
+  type FixReport,
+  fixImage,
+  type Resigner,
+  statementsAboutLeftOut,
+  storeAsFixWould,
+} from '../compat/fix.ts';
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
@@ -265,7 +272,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         if (why !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote nothing (no ${fixTags.join(', ')}): ${why}`);
         const still = fixStillRefused(fix);
         if (still !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote ${fixTags.join(', ')}, but ${still}`);
-        const leftOut = fixLeftOut(fix);
+        const leftOut = fixLeftOut(fix, attested);
         if (leftOut !== undefined) ctx.logger.warn(`the fix for ${t.target} wrote ${fixTags.join(', ')}; ${leftOut}`);
       }
       // The report names the fixed images too (their tags are in the store now).
@@ -334,15 +341,30 @@ export function fixStillRefused(fix: FixReport): string | undefined {
 /**
  * What the fix for a target left out of the fixed image because it would be about the wrong
  * image: statements about a digest the fix replaced (such as the index’s signed SBOM, or a platform
- * image’s provenance when its layers were recompressed), which stay with the image as built.
+ * image’s provenance when its layers were recompressed), and of `attested` (the statements the
+ * run wrote or signed) those about a manifest the fix left out (Lambda's takes the amd64 image of
+ * an index: the index's SBOM and the arm64 image's statements are not in it), as `build --target`
+ * names them in its account (see statementsAboutLeftOut). Each stays with the image as built.
  * Undefined when it left out none.
  */
-export function fixLeftOut(fix: FixReport): string | undefined {
-  if (!fix.written || fix.statementsLeftOut.length === 0) return undefined;
-  const each = fix.statementsLeftOut.map((l) => `${l.predicateTypes.join(', ')} about ${l.about}`);
-  return `the fixed image does not carry the statement${each.length === 1 ? '' : 's'} ${each.join('; ')}: ${
-    each.length === 1 ? 'it names' : 'they name'
-  } a digest the fix replaced, and ${each.length === 1 ? 'stays' : 'stay'} with the image as built`;
+export function fixLeftOut(fix: FixReport, attested: readonly Attested[]): string | undefined {
+  if (!fix.written) return undefined;
+  const replaced = fix.statementsLeftOut.map((l) => `${l.predicateTypes.join(', ')} about ${l.about}`);
+  const made = attested.map((a) => ({ about: a.manifest.digest, predicateTypes: a.statements.map((x) => x.predicateType) }));
+  const notCarried = statementsAboutLeftOut(fix, made).map((n) => `${n.predicateTypes.join(', ')} about ${n.about}`);
+  const parts = [
+    ...(replaced.length === 0
+      ? []
+      : [`${replaced.join('; ')} (${replaced.length === 1 ? 'it names' : 'they name'} a digest the fix replaced)`]),
+    ...(notCarried.length === 0
+      ? []
+      : [`${notCarried.join('; ')} (the fix left out what ${notCarried.length === 1 ? 'it is' : 'they are'} about)`]),
+  ];
+  if (parts.length === 0) return undefined;
+  const n = replaced.length + notCarried.length;
+  return `the fixed image does not carry the statement${n === 1 ? '' : 's'} ${parts.join('; ')}, which ${
+    n === 1 ? 'stays' : 'stay'
+  } with the image as built`;
 }
 
 /** A tag for the image fixed for a target: `TAG-TARGET`, cut to the 128 characters a tag may have. */

@@ -56,7 +56,7 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
         const fix = outcome.fixes.find((f) => f.target === t.target);
         const notWritten = fix === undefined ? undefined : fixNotWritten(fix);
         const still = fix === undefined ? undefined : fixStillRefused(fix);
-        const leftOut = fix === undefined ? undefined : fixLeftOut(fix);
+        const leftOut = fix === undefined ? undefined : fixLeftOut(fix, outcome.attested);
         const fixed =
           notWritten !== undefined
             ? `not written: ${esc(notWritten)}`

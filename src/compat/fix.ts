@@ -873,6 +873,25 @@ export interface NotSigned {
 }
 
 /**
+ * The statements of `made` (each list about one manifest of the source) whose subject the fixed
+ * image does not carry: Lambda's fix takes the amd64 manifest of an index, and leaves out the
+ * index and the other platforms' images with everything about them. A caller that signed or wrote
+ * them about the image as built names them with what it says of the fix, since the fix's account
+ * knows them only as attachments (or, signed after the fix, never saw them).
+ */
+export function statementsAboutLeftOut(
+  report: FixReport,
+  made: readonly { readonly about: Digest; readonly predicateTypes: readonly string[] }[],
+): NotSigned[] {
+  if (!report.written) return [];
+  // A dropped signature's digest is its own, never a manifest's: only subjects left out count.
+  const leftOut = new Set(report.dropped.filter((d) => d.signs === undefined).map((d) => d.digest));
+  return made
+    .filter((m) => m.predicateTypes.length > 0 && leftOut.has(m.about))
+    .map((m) => ({ about: m.about, predicateTypes: [...m.predicateTypes] }));
+}
+
+/**
  * `report` as it stands once its caller signed the fixed image itself, after the fix, as `build
  * --target --sign` does (it writes the build in the target's shape first, then signs what was
  * written, and makes again the statements about the manifests the fix replaced): the digests of

@@ -552,6 +552,45 @@ describe('the Action’s sources, fixing a signed image', () => {
     }
   });
 
+  it('aws-lambda, signed, two platforms: the warning and the summary name the statements about the index and the arm64 image, which the fixed image does not carry', async () => {
+    const key = await generateEncryptedKeyPair('pw');
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: 'example.com/acme/app:1.0',
+      platforms: 'linux/amd64,linux/arm64',
+      sign: 'key',
+      key: key.privateKeyPem,
+      'key-password': 'pw',
+      targets: 'aws-lambda',
+      fix: 'true',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const outputs = await readOutputs(job.outputFile);
+    const layout = await LayoutStore.open(join(dirname(outputs.report!), 'image.oci'));
+    let arm64: Digest;
+    let amd64: Digest;
+    try {
+      const root = await layout.getManifest(outputs.digest as Digest);
+      assert.equal(root.kind, 'index');
+      const of = (arch: string) =>
+        (root.kind === 'index' ? root.index.manifests.find((m) => m.platform?.architecture === arch)!.digest : undefined)!;
+      [arm64, amd64] = [of('arm64'), of('amd64')];
+      assert.equal((await layout.resolve('1.0-aws-lambda'))?.digest, amd64, 'the fixed image is the amd64 manifest');
+    } finally {
+      await layout.close();
+    }
+    const types = 'https://spdx.dev/Document, https://cyclonedx.org/bom, https://slsa.dev/provenance/v1';
+    const named = [`${types} about ${arm64}`, `https://spdx.dev/Document about ${outputs.digest}`];
+    const warning = /^::warning::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+    assert.match(warning, /^the fix for aws-lambda wrote 1\.0-aws-lambda; the fixed image does not carry the statements /, run.stdout);
+    assert.match(warning, /\(the fix left out what they are about\), which stay with the image as built$/, warning);
+    for (const n of named) assert.ok(warning.includes(n), `${n}\n${warning}`);
+    assert.ok(!run.stdout.includes(`about ${amd64}`), 'nothing about the image the fix kept');
+    const summary = await lastSummary();
+    for (const n of named) assert.ok(summary.includes(n), `${n}\n${summary}`);
+  });
+
   it('warns, naming the target and the rules no fix satisfies, and the summary says why there is no fixed image', async () => {
     // An arm64 image for Cloud Run, which runs amd64 only: no change to the image adds a platform.
     const env = runnerEnv(job, {
