@@ -6,7 +6,6 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { ProvenantError } from '../errors.ts';
-import { handOver } from '../io/memory.ts';
 
 /** One block of input. */
 export interface Block {
@@ -178,12 +177,7 @@ class DeflatePool {
     if (task.slot !== undefined) this.#slots.give(task.slot);
     if (pw.tasks.length === 0) pw.worker.unref();
     if ('error' in response) task.reject(new ProvenantError('IO', `deflate failed in a worker thread: ${response.error}`));
-    else {
-      // The worker transferred its buffer: this block is all that holds it.
-      const out = new Uint8Array(response.buffer, 0, response.byteLength);
-      handOver(out);
-      task.resolve(out);
-    }
+    else task.resolve(new Uint8Array(response.buffer, 0, response.byteLength));
     this.#pump();
   }
 

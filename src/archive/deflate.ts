@@ -349,7 +349,9 @@ async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions, 
       compressed = Promise.resolve(ownBlock(deflateBlock(block.data, level, block.last)));
     } else {
       counts.workers++;
-      compressed = lane.deflate(block, level);
+      // A worker's block is a buffer it transferred, which only this stream holds: its reader
+      // alone gets it. (A segment compressed ahead keeps its blocks for whoever asks: not so.)
+      compressed = help ? lane.deflate(block, level).then(ownBlock) : lane.deflate(block, level);
     }
     const entry: InFlight = { compressed, size, here: mine, done: false };
     const settle = (): void => {
@@ -389,7 +391,10 @@ async function* inOrder(blocks: AsyncIterable<Block>, options: ResolvedOptions, 
   }
 }
 
-/** A block compressed here, whose buffer goes with it to the stream's reader alone ({@link handOver}). */
+/**
+ * A block made for {@link pinnedGzip}'s stream, by a worker or this thread: its buffer goes with it
+ * to the stream's reader alone ({@link handOver}).
+ */
 function ownBlock(out: Uint8Array): Uint8Array {
   handOver(out);
   return out;

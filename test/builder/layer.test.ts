@@ -380,6 +380,19 @@ describe('layers from bodies on disk, written into the cache and found there aga
     for (const bytes of read) assert.equal((bytes.buffer as ArrayBuffer).detached, true, 'freed once written');
   });
 
+  it('writes a body compressed ahead in memory as often as the layer holds it, into a layer in the cache', async () => {
+    // Blocks compressed ahead without a segment cache are kept for whoever asks: one body at two
+    // paths is given the same blocks twice, and writing the first must not free them.
+    const dir = await tempDir();
+    const body = compressibleBytes(2 * 1024 * 1024, 1);
+    const tree = new Tree();
+    for (const p of ['a', 'b']) tree.put(p, file(body));
+    const pre = new LayerPrecompressor(2);
+    pre.add(body);
+    const layer = await treeLayer(tree, { workers: 2, cache: new DownloadCache(join(dir, 'cache')), precompressed: pre, reuse: false });
+    await assertSameLayer(layer, await treeLayer(tree, { workers: 0 }), 'the same body twice');
+  });
+
   it('gives the layer of the same bodies in memory, and takes it from the cache the next time', async () => {
     const dir = await tempDir();
     const memory = sampleTree();
