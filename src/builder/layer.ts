@@ -238,12 +238,12 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
       size += chunk.length;
       if (writer === undefined) parts.push(chunk);
       else {
+        const bytes = chunk.length;
         await writer.write(chunk);
         // Each compressed block came from a worker, this thread or the cache in a buffer of its
         // own, now written and done with: freed now when nothing else holds it, and counted
         // towards the next collection otherwise.
-        writtenOut(chunk);
-        noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
+        if (!writtenOut(chunk)) noteBytesMoved(bytes, LAYER_COLLECT_EVERY);
       }
     }
   } catch (err) {

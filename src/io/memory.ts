@@ -127,15 +127,16 @@ export function handOver(view: Uint8Array): void {
  * Says that `view`, handed over ({@link handOver}), is written out and will not be read again:
  * when it was the last of its buffer's views still to be written, the buffer is detached
  * (`ArrayBuffer.prototype.transfer(0)`), which gives its memory back now. A view not handed over
- * is left as it is.
+ * is left as it is. True when the buffer was freed.
  */
-export function writtenOut(view: Uint8Array): void {
+export function writtenOut(view: Uint8Array): boolean {
   const buffer = view.buffer;
-  if (!(buffer instanceof ArrayBuffer)) return;
+  if (!(buffer instanceof ArrayBuffer)) return false;
   const left = handedOver.get(buffer);
-  if (left === undefined) return;
+  if (left === undefined) return false;
   left.left -= view.byteLength;
-  if (left.left > 0) return;
+  if (left.left > 0) return false;
   handedOver.delete(buffer);
   buffer.transfer(0);
+  return true;
 }

@@ -64,10 +64,10 @@ describe('handOver and writtenOut', () => {
     const b = new Uint8Array(buffer, 44, 56);
     handOver(a);
     handOver(b);
-    writtenOut(a);
+    assert.equal(writtenOut(a), false);
     assert.equal(buffer.detached, false, 'b is still to be written');
     assert.equal(b[0], 0);
-    writtenOut(b);
+    assert.equal(writtenOut(b), true);
     assert.equal(buffer.detached, true);
     assert.equal(b.length, 0);
   });
