@@ -107,6 +107,14 @@ export interface SigningReport {
   readonly stale: ReadonlyArray<{ readonly signature: Digest; readonly signs: Digest }>;
   /** Digests of the fixed image a stale signature signed that keep one under cosign's `.sig` tag. */
   readonly kept: readonly Digest[];
+  /**
+   * When the fixed image is a manifest the source held, written in place of the source's root
+   * (Lambda's fix takes the amd64 manifest of an index as it is): the two, and whether the fixed
+   * image carries a signature of that manifest (a signature of the index does not cover it).
+   * Undefined when the root is the source's, or a digest the fix made (then it is in `unsigned`
+   * or `resigned`).
+   */
+  readonly replacedRoot: { readonly from: Digest; readonly to: Digest; readonly signed: boolean } | undefined;
   /** The above in one or two sentences. */
   readonly statement: string;
 }
@@ -245,8 +253,9 @@ export async function fixImage(
         unsigned: w.written ? unsigned : [],
         stale: signing0.stale,
         kept: signing0.kept,
+        replacedRoot: signing0.replacedRoot,
         statement: w.written
-          ? signingStatement(w.resigned, unsigned, signing0.stale, signing0.kept, options.resign !== undefined)
+          ? signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined)
           : 'Nothing was signed.',
       };
       const report = {
@@ -788,7 +797,12 @@ function fixesFor(problems: readonly Problem[]): Array<{ fix: FixId; with: Param
 function signingNeeds(
   plan: Plan,
   oldRoot: Digest,
-): { unsigned: Digest[]; stale: Array<{ signature: Digest; signs: Digest }>; kept: Digest[] } {
+): {
+  unsigned: Digest[];
+  stale: Array<{ signature: Digest; signs: Digest }>;
+  kept: Digest[];
+  replacedRoot: SigningReport['replacedRoot'];
+} {
   const unsigned = new Set<Digest>();
   // Every manifest whose digest the fix changed, that the fixed image carries.
   for (const r of plan.renames) if (plan.docs.has(r.to)) unsigned.add(r.to);
@@ -802,11 +816,26 @@ function signingNeeds(
     if (hasCosignTag(plan, s.signs, 'sig')) kept.add(s.signs);
     else unsigned.add(s.signs);
   }
-  // The image now named in place of a signed index needs a signature of its own.
-  if (plan.root !== oldRoot && stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs))) {
+  // The image now named in place of a signed index needs a signature of its own, unless it carries
+  // one: the Action signs every platform image as it writes the build, and signing the manifest
+  // Lambda's fix keeps would sign the same digest twice with the same key or identity.
+  const signed = carriesSignature(plan, plan.root);
+  if (
+    plan.root !== oldRoot &&
+    !signed &&
+    stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs))
+  ) {
     unsigned.add(plan.root);
   }
-  return { unsigned: [...unsigned], stale, kept: [...kept] };
+  // A manifest of the source written in place of its root keeps its digest, and so the signatures
+  // it had; none of the root's covers it, which the statement says (see signingStatement).
+  const replacedRoot = plan.root !== oldRoot && !unsigned.has(plan.root) ? { from: oldRoot, to: plan.root, signed } : undefined;
+  return { unsigned: [...unsigned], stale, kept: [...kept], replacedRoot };
+}
+
+/** True when the plan carries a signature of `digest`: a referrer, or a layer of its cosign `.sig` tag. */
+function carriesSignature(plan: Plan, digest: Digest): boolean {
+  return [...plan.docs.values()].some((d) => d.role === 'attachment' && d.kind === 'signature' && d.subject === digest);
 }
 
 /** True when the plan carries a signature (`sig`) or attestation (`att`) of `digest` under its cosign tag. */
@@ -817,10 +846,10 @@ function hasCosignTag(plan: Plan, digest: Digest, suffix: 'sig' | 'att'): boolea
 function signingStatement(
   resigned: readonly SignedInfo[],
   unsigned: readonly Digest[],
-  stale: readonly { signature: Digest; signs: Digest }[],
-  kept: readonly Digest[],
+  before: Pick<SigningReport, 'stale' | 'kept' | 'replacedRoot'>,
   hadSigner: boolean,
 ): string {
+  const { stale, kept, replacedRoot: root } = before;
   const parts: string[] = [];
   if (resigned.length > 0) {
     const tagged = resigned.filter((r) => r.storage === 'cosign').map((r) => short(r.subject));
@@ -844,6 +873,12 @@ function signingStatement(
       parts.push(`${kept.map(short).join(', ')} keep${kept.length === 1 ? 's' : ''} a signature under cosign's .sig tag.`);
   } else if (unsigned.length > 0 && !hadSigner) {
     parts.push('Any signature made before the fix stays valid only for the old digest it signed.');
+  }
+  // The image's digest changed though no manifest's did: said whatever was signed, since a
+  // signature of the source's root (an index) does not cover the manifest written in its place.
+  if (root !== undefined && !resigned.some((r) => r.subject === root.to)) {
+    const own = root.signed ? 'it keeps a signature of its own' : `nothing signs ${short(root.to)}`;
+    parts.push(`The fixed image is ${short(root.to)} in place of ${short(root.from)}: no signature of ${short(root.from)} covers it, and ${own}.`);
   }
   if (parts.length === 0) parts.push('No digest changed: existing signatures still apply.');
   return parts.join(' ');
@@ -920,7 +955,7 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     ...report.signing,
     resigned: all,
     unsigned,
-    statement: signingStatement(all, unsigned, report.signing.stale, report.signing.kept, true),
+    statement: signingStatement(all, unsigned, report.signing, true),
   };
   // A statement left out that was made again about the manifest written in its subject's place.
   const remade = (l: StatementLeftOut): boolean => {

@@ -460,6 +460,70 @@ describe('Amazon ECR and a signature whose subject is an index', () => {
   });
 });
 
+describe('AWS Lambda: the amd64 manifest of an index written in its place, its digest unchanged', () => {
+  const keys = generateSigningKeyPair();
+
+  it('unsigned: the account says the image is the manifest in place of the index, that nothing signs it, and not that no digest changed', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const amd64 = made.images[0]!.digest;
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'], probe: false });
+    assert.equal(report.destination?.digest, amd64, report.account.join('\n'));
+    assert.deepEqual(report.renamed, [], 'no manifest was rewritten');
+    assert.doesNotMatch(report.account.join('\n'), /No digest changed/);
+    assert.deepEqual(report.signing.replacedRoot, { from: made.root.digest, to: amd64, signed: false });
+    assert.equal(
+      report.signing.statement,
+      `The fixed image is ${short(amd64)} in place of ${short(made.root.digest)}: no signature of ${short(made.root.digest)} covers it, and nothing signs ${short(amd64)}.`,
+    );
+  });
+
+  it('the index and each image signed (as the Action signs): the manifest keeps its signature, and a fix given the same key does not sign it again', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const amd64 = made.images[0]!.digest;
+    const signer = new KeySigner(keys.privateKey);
+    await signImage(src, made.tag, { signer, dockerReference: 'example.com/app', recursive: true });
+    const asked: Digest[] = [];
+    const resign = async (store: ContentStore, digest: Digest, storage: 'referrers' | 'cosign') => {
+      asked.push(digest);
+      return { subject: digest, signature: (await store.getManifest(digest)).digest, storage };
+    };
+    // Into the store it reads, as the Action fixes: the build's signatures are there already.
+    const report = await fixImage(src, made.tag, src, target('aws-lambda'), { tags: ['fixed'], probe: false, resign });
+    assert.equal(report.destination?.digest, amd64, report.account.join('\n'));
+    assert.deepEqual(asked, [], 'nothing is signed twice');
+    assert.deepEqual(report.signing.unsigned, []);
+    assert.deepEqual(report.signing.replacedRoot, { from: made.root.digest, to: amd64, signed: true });
+    assert.match(
+      report.signing.statement,
+      new RegExp(`no signature of ${short(made.root.digest)} covers it, and it keeps a signature of its own\\.$`),
+    );
+    assert.doesNotMatch(report.signing.statement, /No digest changed/);
+    const verified = await verifyImage(src, amd64, { policy: { key: keys.publicKey } });
+    assert.equal(verified.verified.length, 2, 'one signature in each storage, as the build made them');
+  });
+
+  it('only the index signed: the manifest written in its place is signed by a fix given a key, and said unsigned without one', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const amd64 = made.images[0]!.digest;
+    await signImage(src, made.tag, { signer: new KeySigner(keys.privateKey), dockerReference: 'example.com/app' });
+    const unsigned = await fixImage(src, made.tag, await layout(), target('aws-lambda'), { tags: ['fixed'], probe: false });
+    assert.deepEqual(unsigned.signing.unsigned, [amd64]);
+    assert.equal(unsigned.signing.replacedRoot, undefined, 'said as a digest nothing signs');
+    assert.match(unsigned.signing.statement, new RegExp(`nothing signs ${short(amd64)} of the fixed image`));
+    const asked: Digest[] = [];
+    const resign = async (store: ContentStore, digest: Digest, storage: 'referrers' | 'cosign') => {
+      asked.push(digest);
+      return { subject: digest, signature: (await store.getManifest(digest)).digest, storage };
+    };
+    await fixImage(src, made.tag, await layout(), target('aws-lambda'), { tags: ['fixed'], probe: false, resign });
+    assert.deepEqual(asked, [amd64]);
+  });
+});
+
 describe('attachmentStoragesFor: where to sign and attest as the image is written, so that no fix is needed for it', () => {
   const keys = generateSigningKeyPair();
 
