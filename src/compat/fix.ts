@@ -254,9 +254,7 @@ export async function fixImage(
         stale: signing0.stale,
         kept: signing0.kept,
         replacedRoot: signing0.replacedRoot,
-        statement: w.written
-          ? signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined)
-          : 'Nothing was signed.',
+        statement: w.written ? signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined) : 'Nothing was signed.',
       };
       const report = {
         source,
@@ -878,7 +876,9 @@ function signingStatement(
   // signature of the source's root (an index) does not cover the manifest written in its place.
   if (root !== undefined && !resigned.some((r) => r.subject === root.to)) {
     const own = root.signed ? 'it keeps a signature of its own' : `nothing signs ${short(root.to)}`;
-    parts.push(`The fixed image is ${short(root.to)} in place of ${short(root.from)}: no signature of ${short(root.from)} covers it, and ${own}.`);
+    parts.push(
+      `The fixed image is ${short(root.to)} in place of ${short(root.from)}: no signature of ${short(root.from)} covers it, and ${own}.`,
+    );
   }
   if (parts.length === 0) parts.push('No digest changed: existing signatures still apply.');
   return parts.join(' ');
