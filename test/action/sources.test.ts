@@ -791,4 +791,44 @@ describe('the Action’s sources, keyless against a local Sigstore', () => {
       await endpoint.stop();
     }
   });
+
+  it('aws-lambda, fix: the amd64 manifest the fix writes in place of the index keeps the signatures the build made, and is not signed again', async () => {
+    const identity = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    const requestToken = 'runner-request-token-0123456789';
+    const endpoint = await startTokenEndpoint(requestToken, mock.token(identity));
+    try {
+      const inputs = {
+        config: job.config,
+        tags: 'registry.example/acme/app:1.0',
+        platforms: 'linux/amd64,linux/arm64',
+        sign: 'keyless',
+        'fulcio-url': mock.url,
+        'rekor-url': mock.url,
+        'trusted-root': mock.trustedRootPath,
+        targets: 'aws-lambda',
+        fix: 'true',
+      };
+      const env = { ACTIONS_ID_TOKEN_REQUEST_URL: endpoint.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken };
+      const run = await runSources(job, runnerEnv(job, inputs, env));
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      const outputs = await readOutputs(job.outputFile);
+      const store = await LayoutStore.open(join(dirname(outputs.report!), 'image.oci'));
+      try {
+        const index = await store.getManifest(outputs.digest!);
+        const amd64 = index.kind === 'index' ? index.index.manifests.find((m) => m.platform?.architecture === 'amd64')?.digest : undefined;
+        assert.ok(amd64 !== undefined);
+        assert.equal((await store.resolve('1.0-aws-lambda'))?.digest, amd64, 'the fixed image is the amd64 manifest');
+        const report = await verifyImage(store, amd64, {
+          policy: { certificateIdentity: identity, certificateOidcIssuer: MOCK_ISSUER },
+          trustedRoot: mock.trustedRoot,
+        });
+        // The build's two, one in each storage; a second signature by the same identity would be a third.
+        assert.deepEqual(report.verified.map((v) => v.storage).sort(), ['cosign', 'referrers']);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await endpoint.stop();
+    }
+  });
 });
