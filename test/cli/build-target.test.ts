@@ -47,6 +47,13 @@ describe('provenant build --target', () => {
     assert.match(r.stdout, /The image is now the linux\/amd64 manifest/);
     const amd64 = plain.images.find((i) => i.platform === 'linux/amd64')!.digest;
     assert.equal((await provenant(['digest', ref('lambda')])).stdout.trim(), amd64, 'the manifest a plain build writes, unchanged');
+    // Unsigned: the image's digest changed (the manifest in place of the index), and nothing signs it.
+    assert.doesNotMatch(r.stdout, /No digest changed/);
+    const [a, i] = [amd64.slice(0, 19), plain.digest.slice(0, 19)];
+    assert.ok(
+      r.stdout.includes(`The fixed image is ${a} in place of ${i}: no signature of ${i} covers it, and nothing signs ${a}.`),
+      r.stdout,
+    );
     const check = await provenant(['check', ref('lambda'), '--target', 'aws-lambda']);
     assert.equal(check.status, 0, check.stdout);
     const inspect = JSON.parse((await provenant(['inspect', ref('lambda'), '--format', 'json'])).stdout) as {
