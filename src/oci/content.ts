@@ -114,14 +114,20 @@ export function descriptorOf(stored: Stored, extra: Partial<Descriptor> = {}): D
  * The artifact type a referrers listing gives a manifest: its `artifactType`, else its config's
  * media type
  * (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers); an
- * index has no config. Total on any JSON value, for bytes read without being validated (a layout
- * entry that does not match its digest still says what it was meant to be): a field of another
- * type counts as absent.
+ * index has no config, and a `config` it carries anyway is not read. Total on any JSON value, for
+ * bytes read without being validated (a layout entry that does not match its digest still says
+ * what it was meant to be): a field of another type counts as absent.
  */
 export function artifactTypeOf(doc: unknown): string | undefined {
   if (typeof doc !== 'object' || doc === null) return undefined;
-  const { artifactType, config } = doc as { artifactType?: unknown; config?: unknown };
+  const { artifactType, config, manifests, mediaType: own } = doc as {
+    artifactType?: unknown;
+    config?: unknown;
+    manifests?: unknown;
+    mediaType?: unknown;
+  };
   if (typeof artifactType === 'string') return artifactType;
+  if (Array.isArray(manifests) || (typeof own === 'string' && isIndexType(own))) return undefined;
   if (typeof config !== 'object' || config === null) return undefined;
   const { mediaType } = config as { mediaType?: unknown };
   return typeof mediaType === 'string' ? mediaType : undefined;

@@ -415,6 +415,9 @@ describe('LayoutStore', () => {
       [{ subject, artifactType: null, config: { mediaType: 'application/spdx+json' } }, 'application/spdx+json'],
       [{ subject, artifactType: 'application/vnd.example.sig', config: null }, 'application/vnd.example.sig'],
       [{ subject, config: { mediaType: ['a'] } }, undefined],
+      // An index's config is not read, whatever it holds.
+      [{ subject, manifests: [], config: { mediaType: 'application/spdx+json' } }, undefined],
+      [{ subject, mediaType: MediaType.OciIndex, config: { mediaType: 'application/spdx+json' } }, undefined],
       [{ subject: 'sha256:00', artifactType: 'application/vnd.example.sig' }, undefined],
       [{ subject: null }, undefined],
       [[subject], undefined],
