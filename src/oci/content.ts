@@ -120,7 +120,12 @@ export function descriptorOf(stored: Stored, extra: Partial<Descriptor> = {}): D
  */
 export function artifactTypeOf(doc: unknown): string | undefined {
   if (typeof doc !== 'object' || doc === null) return undefined;
-  const { artifactType, config, manifests, mediaType: own } = doc as {
+  const {
+    artifactType,
+    config,
+    manifests,
+    mediaType: own,
+  } = doc as {
     artifactType?: unknown;
     config?: unknown;
     manifests?: unknown;
