@@ -20,14 +20,20 @@
  * Signatures are verified with src/sign (verifyImage): every storage, cosign 2 and 3.
  */
 
-import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { printableLine } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { TrustedRoot } from '../sign/trust.ts';
-import { type CheckedSignature, coveredByIndex, type FailureReason, type VerificationPolicy, verifyImage } from '../sign/verify.ts';
+import {
+  type CheckedSignature,
+  coveredByIndex,
+  type FailureReason,
+  holdsStatementsAbout,
+  type VerificationPolicy,
+  verifyImage,
+} from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
 import { UNFETCHABLE } from './attestation-rule.ts';
 import { celInput } from './cel.ts';
@@ -362,10 +368,11 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
   // index carries the signer of the signature over the index that vouched for it.
   const any: VerificationPolicy = { certificateIdentity: /.*/, certificateOidcIssuer: /.*/ };
   const index = kind === 'attestation' ? await indexOf(ctx) : undefined;
-  // The index's signatures, verified once here when it holds BuildKit statements, for
-  // verifyImage to cover them with and for the identities to be matched against below.
+  // The index's signatures, verified once here when it holds BuildKit statements about the image,
+  // for verifyImage to cover them with and for the identities to be matched against below; an
+  // index with none about it is not read further, as verifyImage does not read it then.
   const indexSignatures =
-    index?.kind === 'index' && index.index.manifests.some(isBuildkitAttestation)
+    index?.kind === 'index' && holdsStatementsAbout(index, ctx.digest)
       ? await verifyImage(ctx.store, index.digest, { ...operation(ctx), policy: any, trustedRoot: rootFor(ctx, a), kind: 'signature' })
       : undefined;
   const report = await verifyImage(ctx.store, ctx.digest, {

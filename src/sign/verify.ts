@@ -231,6 +231,24 @@ export function assertVerified(report: VerificationReport, name: string = report
 // ---- statements in an index ----------------------------------------------------------------
 
 /**
+ * The attestation manifests `index` lists in BuildKit's storage about `subject` (about every image
+ * it lists, when `subject` is the index), each with the image entry it names.
+ */
+function statementEntries(index: StoredIndex, subject: Digest): { entry: Descriptor; image: Descriptor }[] {
+  const images = index.index.manifests.filter((m) => !isBuildkitAttestation(m) && (subject === index.digest || m.digest === subject));
+  return index.index.manifests.flatMap((entry) => {
+    if (!isBuildkitAttestation(entry)) return [];
+    const image = images.find((m) => m.digest === entry.annotations?.[Annotation.DockerReferenceDigest]);
+    return image === undefined ? [] : [{ entry, image }];
+  });
+}
+
+/** True when `index` lists in BuildKit's storage a statement about `subject` (see {@link statementEntries}). */
+export function holdsStatementsAbout(index: StoredIndex, subject: Digest): boolean {
+  return statementEntries(index, subject).length > 0;
+}
+
+/**
  * The statements `index` lists in BuildKit's storage about `subject` (about every image it lists,
  * when `subject` is the index), each verified when a signature over the index verifies with the
  * policy. BuildKit keeps them unsigned
@@ -247,12 +265,7 @@ async function verifyInIndex(
   subject: Digest,
   options: VerifyOptions,
 ): Promise<CheckedSignature[]> {
-  const images = index.index.manifests.filter((m) => !isBuildkitAttestation(m) && (subject === index.digest || m.digest === subject));
-  const entries = index.index.manifests.flatMap((entry) => {
-    if (!isBuildkitAttestation(entry)) return [];
-    const image = images.find((m) => m.digest === entry.annotations?.[Annotation.DockerReferenceDigest]);
-    return image === undefined ? [] : [{ entry, image }];
-  });
+  const entries = statementEntries(index, subject);
   if (entries.length === 0) return [];
   const signatures =
     options.indexSignatures?.subject === index.digest && options.indexSignatures.kind === 'signature'

@@ -251,6 +251,21 @@ describe('attestation rules met through a signed index', () => {
       // verifyImage looks up a subject's signatures once a verification.
       assert.equal(counted.lookups.get(index.digest), 1);
     });
+
+    it("the index's signatures are not looked at when it holds no statement about the image", async () => {
+      // Only amd64 has a statement; arm64 has none in the index, so nothing there can meet its rule.
+      const policies = await policyWith(`    keyless:
+      identities:
+      - {issuer: "${GITHUB}", subject: "${WORKFLOW}"}`);
+      const { store, index, arm64 } = await attested('buildkit', (image, i) => (i === 0 ? [provenance(image)] : []));
+      await signImage(store, index.digest, { signer: signer(WORKFLOW), dockerReference: REF, storages: ['cosign'] });
+      const counted = counting(store);
+      const r = await evaluatePolicies(counted.store, arm64, REF, policies, { index, trustedRoot: mock.trustedRoot });
+      assert.equal(r.passed, false);
+      assert.equal(counted.lookups.get(index.digest), undefined);
+      // The image's own attestations were looked for, so the rule was evaluated.
+      assert.ok((counted.lookups.get(arm64) ?? 0) > 0);
+    });
   });
 });
 
