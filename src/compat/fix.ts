@@ -894,6 +894,17 @@ export interface SignedAfterFix {
   readonly checked?: TargetReport | undefined;
   /** The statements the caller made about the source's manifests and neither signed nor wrote, their subject being left out or replaced. */
   readonly notSigned?: readonly NotSigned[] | undefined;
+  /**
+   * Attestation manifests the fix moved (BuildKit's, out of the index) whose statements the caller
+   * signed again about their subject: left unsigned by design, not for want of a signature.
+   */
+  readonly remade?: readonly RemadeAttestation[] | undefined;
+}
+
+/** An attestation manifest of the fixed image (`attestation`) whose statements were signed again about `about`. */
+export interface RemadeAttestation {
+  readonly attestation: Digest;
+  readonly about: Digest;
 }
 
 /**
@@ -949,13 +960,18 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     const chosen = of.find((x) => x.storage === 'referrers') ?? of[0];
     return chosen === undefined ? [] : [chosen];
   });
-  const unsigned = made.filter((d) => !resigned.some((r) => r.subject === d));
+  const remadeAttestations = (after.remade ?? []).filter((m) => made.includes(m.attestation));
+  const unsigned = made.filter((d) => !resigned.some((r) => r.subject === d) && !remadeAttestations.some((m) => m.attestation === d));
   const all = [...report.signing.resigned, ...resigned];
+  const remadeLine = remadeAttestations.map(
+    (m) =>
+      `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`,
+  );
   const signing: SigningReport = {
     ...report.signing,
     resigned: all,
     unsigned,
-    statement: signingStatement(all, unsigned, report.signing, true),
+    statement: [signingStatement(all, unsigned, report.signing, true), ...remadeLine].join(' '),
   };
   // A statement left out that was made again about the manifest written in its subject's place.
   const remade = (l: StatementLeftOut): boolean => {

@@ -24,6 +24,7 @@ export {
   type FixReport,
   fixImage,
   type NotSigned,
+  type RemadeAttestation,
   type Resigner,
   type SignedAfterFix,
   type SignedInfo,

@@ -265,6 +265,48 @@ describe('provenant build --target', () => {
       assert.ok(!account.some((a) => a.includes('existing signatures still apply')), account.join('\n'));
     });
 
+    it("aws-lambda with BuildKit's storage: the attestation manifest the fix moved is named as not signed, its statements signed again, not as still unsigned", async () => {
+      const r = await provenant(
+        [
+          'build',
+          config,
+          '-o',
+          ref('lambda-signed-buildkit'),
+          '--target',
+          'aws-lambda',
+          '--attestations',
+          'buildkit',
+          '--sign',
+          '--key',
+          join(keys, 'cosign.key'),
+          '--format',
+          'json',
+        ],
+        { env: password },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as BuildJson;
+      const fix = out.target?.fix;
+      const account = fix?.account ?? [];
+      const moved = fix?.renamed.find((x) => x.role === 'attachment' && x.kind === 'attestation');
+      assert.ok(moved !== undefined, JSON.stringify(fix?.renamed));
+      const signing = account.find((a) => a.startsWith(`Signed ${out.digest.slice(0, 19)} `));
+      assert.ok(signing !== undefined, account.join('\n'));
+      assert.ok(!signing.includes('Still unsigned'), signing);
+      assert.ok(
+        signing.includes(
+          `Not signed: attestation ${moved.to.slice(0, 19)}, which the fix moved; its statements are signed again as attestations of ${out.digest.slice(0, 19)}.`,
+        ),
+        signing,
+      );
+      assert.deepEqual(fix?.signing.unsigned, []);
+      // And they are: the statements the moved manifest holds are signed about the amd64 manifest.
+      const signed = (JSON.parse(r.stdout) as { signed: { digest: string; predicateType?: string }[] }).signed;
+      const statements = signed.filter((e) => e.predicateType !== undefined);
+      assert.ok(statements.length > 0, r.stdout);
+      assert.deepEqual([...new Set(statements.map((e) => e.digest))], [out.digest]);
+    });
+
     it('into a docker-archive, which keeps no manifest to sign: refused before the key is read, with a target or not, nothing written', async () => {
       for (const target of [[], ['--target', 'docker-engine@17.09']]) {
         const file = join(dir, `signed-${target.length}.tar`);

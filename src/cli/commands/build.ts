@@ -4,12 +4,12 @@ import { type AttestationMode, type Attested, isInIndexMode } from '../../attest
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { SigningStorages } from '../../compat/build-storages.ts';
 import type { TargetReport } from '../../compat/check.ts';
-import type { FixReport, NotSigned, SignedInfo } from '../../compat/fix.ts';
+import type { FixReport, NotSigned, RemadeAttestation, SignedInfo } from '../../compat/fix.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import type { Digest } from '../../oci/digest.ts';
 import { isIndexType } from '../../oci/mediatypes.ts';
-import type { Descriptor } from '../../oci/types.ts';
+import { Annotation, type Descriptor } from '../../oci/types.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import { formatReference } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
@@ -370,7 +370,19 @@ async function signedAfter(
         : (await store.resolve(`${e.digest.replace(':', '-')}.sig`, { signal: io.signal }))?.digest;
     if (signature !== undefined) signatures.push({ subject: e.digest, signature, storage: e.storage });
   }
-  return signedAfterFix(fix, { signatures, statements, checked, notSigned });
+  // An attestation manifest the fix moved (BuildKit's, out of the index) is never signed itself:
+  // when its statements were signed again about its subject, the account says so.
+  const remade: RemadeAttestation[] = [];
+  for (const r of fix.renamed) {
+    if (r.role !== 'attachment' || r.kind !== 'attestation' || !fix.signing.unsigned.includes(r.to)) continue;
+    const m = await store.getManifest(r.to, { signal: io.signal });
+    const about = m.kind === 'manifest' ? m.manifest.subject?.digest : undefined;
+    if (m.kind !== 'manifest' || about === undefined) continue;
+    const types = m.manifest.layers.flatMap((l) => l.annotations?.[Annotation.InTotoPredicateType] ?? []);
+    const signedAbout = statements.get(about) ?? [];
+    if (types.length > 0 && types.every((t) => signedAbout.includes(t))) remade.push({ attestation: r.to, about });
+  }
+  return signedAfterFix(fix, { signatures, statements, checked, notSigned, remade });
 }
 
 /**
