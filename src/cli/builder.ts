@@ -11,6 +11,7 @@ import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import { holdYoungGeneration } from '../io/memory.ts';
+import type { Digest } from '../oci/digest.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -164,20 +165,29 @@ export async function writeLockFile(path: string, lock: Lock, signal?: AbortSign
   await writeFileAtomic(path, formatLock(lock), { mkdir: true, signal });
 }
 
-/** The build's summary: the index digest, then one line per platform. */
+/** The build's summary: the image's digest, then one line per platform image the output holds (see `heldAs`). */
 export function renderBuild(
   result: BuildResult,
   digest: string,
   where: string,
   format: 'text' | 'json',
   extra: Record<string, unknown> = {},
+  heldAs: (image: Digest) => Digest | undefined = (image) => image,
 ): string {
-  const images = result.images.map((i) => ({
-    platform: `linux/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}`,
-    digest: i.manifest.digest,
-    packages: i.packages.map((p) => p.label),
-    skippedScripts: i.skippedScripts,
-  }));
+  // Each image as the output holds it: a fix for a target may write another in its place, or
+  // leave it out.
+  const images = result.images.flatMap((i) => {
+    const digest = heldAs(i.manifest.digest);
+    if (digest === undefined) return [];
+    return [
+      {
+        platform: `linux/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}`,
+        digest,
+        packages: i.packages.map((p) => p.label),
+        skippedScripts: i.skippedScripts,
+      },
+    ];
+  });
   if (format === 'json') return `${JSON.stringify({ digest, location: where, images, ...extra }, null, 2)}\n`;
   const lines = [`${where}@${digest}`];
   for (const i of images)

@@ -47,6 +47,9 @@ describe('provenant build --target', () => {
     assert.match(r.stdout, /The image is now the linux\/amd64 manifest/);
     const amd64 = plain.images.find((i) => i.platform === 'linux/amd64')!.digest;
     assert.equal((await provenant(['digest', ref('lambda')])).stdout.trim(), amd64, 'the manifest a plain build writes, unchanged');
+    // The summary lists what the output holds: the amd64 manifest, not the arm64 one left out.
+    assert.match(r.stdout, new RegExp(`^  linux/amd64 +${amd64}  `, 'm'));
+    assert.doesNotMatch(r.stdout, /^ {2}linux\/arm64 /m);
     // Unsigned: the image's digest changed (the manifest in place of the index), and nothing signs it.
     assert.doesNotMatch(r.stdout, /No digest changed/);
     const [a, i] = [amd64.slice(0, 19), plain.digest.slice(0, 19)];
@@ -244,6 +247,10 @@ describe('provenant build --target', () => {
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout) as BuildJson;
       const arm64 = plain.images.find((i) => i.platform === 'linux/arm64')!.digest;
+      assert.deepEqual(
+        out.images.map((i) => [i.platform, i.digest]),
+        [['linux/amd64', out.digest]],
+      );
       const account = out.target?.fix?.account ?? [];
       const types = 'https://spdx.dev/Document, https://cyclonedx.org/bom, https://slsa.dev/provenance/v1';
       const notCarried = (subject: string, digest: string, what: string): string =>

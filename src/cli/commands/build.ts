@@ -152,7 +152,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     const built = single ? { ...result, index: result.images[0]!.manifest } : result;
     const { written, signed } = await writeSigned(built, args, io, { outText, out, targeted, signer, attestations, epoch, progress });
     progress.finish();
-    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, written.targetedJson);
+    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, written.targetedJson, heldAs(written.fix));
     if (signed === undefined || signer === undefined) io.stdout.write(rendered);
     else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: signer.label, signed }, null, 2)}\n`);
     else io.stdout.write(`${rendered}signed with ${signer.label}:\n${signer.signing.renderSigned(signed)}`);
@@ -162,11 +162,24 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
 }
 
+/**
+ * The digest under which the output holds each built image, after `fix`: the one it wrote in its
+ * place, or none when it left the image out (Lambda's writes one platform's manifest).
+ */
+function heldAs(fix: FixReport | undefined): ((image: Digest) => Digest | undefined) | undefined {
+  if (fix === undefined || !fix.written) return undefined;
+  const leftOut = new Set(fix.dropped.map((d) => d.digest));
+  const renamed = new Map(fix.renamed.map((r) => [r.from, r.to]));
+  return (image) => (leftOut.has(image) ? undefined : (renamed.get(image) ?? image));
+}
+
 /** What was written, and what to say of the target (nothing without `--target`). */
 interface Written {
   descriptor: TargetedBuild['descriptor'];
   targetedJson: Record<string, unknown>;
   targetedText: string;
+  /** The fix for the target that wrote the build, when one did. */
+  fix?: FixReport | undefined;
 }
 
 /** The warning that the index's SBOM has no place in BuildKit's storage `mode`, unsigned. */
@@ -235,7 +248,7 @@ async function writeSigned(
         signal: io.signal,
       });
       targetedBuild = t;
-      result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t) };
+      result = { descriptor: t.descriptor, targetedJson: compat.targetedJson(t), targetedText: compat.renderTargeted(t), fix: t.fix };
       if (t.fix !== undefined) replaced = new Map(t.fix.renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
     }
     // BuildKit's storages write an index of their own, the built one with the attestation entries
