@@ -132,7 +132,8 @@ export function artifactTypeOf(doc: unknown): string | undefined {
     mediaType?: unknown;
   };
   if (typeof artifactType === 'string') return artifactType;
-  if (Array.isArray(manifests) || (typeof own === 'string' && isIndexType(own))) return undefined;
+  // An index by its media type, as parseStored tells them; by its manifests only without one.
+  if (typeof own === 'string' ? isIndexType(own) : Array.isArray(manifests)) return undefined;
   if (typeof config !== 'object' || config === null) return undefined;
   const { mediaType } = config as { mediaType?: unknown };
   return typeof mediaType === 'string' ? mediaType : undefined;

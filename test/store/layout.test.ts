@@ -418,6 +418,11 @@ describe('LayoutStore', () => {
       // An index's config is not read, whatever it holds.
       [{ subject, manifests: [], config: { mediaType: 'application/spdx+json' } }, undefined],
       [{ subject, mediaType: MediaType.OciIndex, config: { mediaType: 'application/spdx+json' } }, undefined],
+      // A manifest by its media type, whatever stray fields it carries.
+      [
+        { subject, mediaType: MediaType.OciManifest, manifests: [], config: { mediaType: 'application/spdx+json' } },
+        'application/spdx+json',
+      ],
       [{ subject: 'sha256:00', artifactType: 'application/vnd.example.sig' }, undefined],
       [{ subject: null }, undefined],
       [[subject], undefined],
