@@ -179,7 +179,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   const written: WrittenSoFar[] = [];
   let signing: SigningOutcome | undefined;
   const stores: ContentStore[] = [];
-  const done: { store: ContentStore; planned: Planned; descriptor: Descriptor; record: WrittenSoFar }[] = [];
+  const done: { store: ContentStore; planned: Planned; descriptor: Descriptor; record: WrittenSoFar; signed: Set<Digest> }[] = [];
   try {
     for (const d of destinations) {
       const { store } = await openLocation(d.location, { write: true, registry: ctx.registry, logger: ctx.logger });
@@ -203,7 +203,8 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       }
       const record: WrittenSoFar = { location: d.display, digest: descriptor.digest, tags: [] };
       written.push(record);
-      done.push({ store, planned: d, descriptor, record });
+      const signed = new Set<Digest>();
+      done.push({ store, planned: d, descriptor, record, signed });
       // Where the targets take the statements not in the index and the signatures (see
       // buildAttachmentStorages, which `build --target` shares).
       const storages = await buildAttachmentStorages(store, descriptor.digest, attested, inputs.attestations, selected, {
@@ -226,6 +227,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       ctx.logger.info(`wrote ${descriptor.digest} to ${store.location}, by digest (the tags come last)`);
       if (signer !== undefined) {
         const { entries, tagOnly } = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference, storages);
+        for (const e of entries) if (e.predicateType === undefined) signed.add(e.digest);
         const seen = (t: TagOnly): boolean => signing?.tagOnly.some((x) => x.digest === t.digest && x.what === t.what) ?? false;
         signing = {
           kind: signer.kind,
@@ -264,8 +266,17 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         const [target] = selectTargets(profiles, t.target);
         const fixTags = first.planned.tags.map((tag) => fixTag(tag, target!.profile.id));
         ctx.logger.info(`fixing for ${t.target}: ${fixTags.join(', ')}`);
-        const fix = await fixImage(first.store, descriptor.digest, first.store, target!, { tags: fixTags, resign, logger: ctx.logger });
+        // What the build's signing signed is not signed again (Lambda's fix writes the amd64
+        // manifest, signed with the build, in place of the index).
+        const fix = await fixImage(first.store, descriptor.digest, first.store, target!, {
+          tags: fixTags,
+          resign,
+          signedThisRun: first.signed,
+          logger: ctx.logger,
+        });
         fixes.push(fix);
+        // A later target's fix may write the same manifest in place of the index.
+        for (const r of fix.signing.resigned) first.signed.add(r.subject);
         // A fix that wrote nothing is not a failure of the step (the image as built is written,
         // signed and tagged), but a job that asked for the fix must not read it as done.
         const why = fixNotWritten(fix);

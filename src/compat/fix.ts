@@ -91,6 +91,13 @@ export interface FixOptions extends OperationOptions {
   force?: boolean | undefined;
   /** Signs the digests the fix changed; without it they are left unsigned, and the report says so. */
   resign?: Resigner | undefined;
+  /**
+   * Digests the caller signed in this run, with the key or identity behind `resign`, before asking
+   * for the fix (the Action signs the image as built, every platform image included): a manifest
+   * among them written in place of the root is not signed again. A signature the manifest carries
+   * otherwise (another key's, a vendor's) does not count: with `resign` it is signed all the same.
+   */
+  signedThisRun?: ReadonlySet<Digest> | undefined;
   /** How the user named the image, for messages. */
   reference?: string | undefined;
   /** The registry probe for the checks (see {@link CheckOptions.probe}). */
@@ -238,7 +245,10 @@ export async function fixImage(
 
     const left = await withoutStaleStatements(new PlannedStore(src, plan), plan, options);
     plan = left.plan;
-    const signing0 = signingNeeds(plan, graph.root.digest);
+    const signing0 = signingNeeds(plan, graph.root.digest, {
+      signer: options.resign !== undefined,
+      signedThisRun: options.signedThisRun ?? new Set(),
+    });
     const finish = (w: {
       written: boolean;
       destination: FixReport['destination'];
@@ -790,11 +800,13 @@ function fixesFor(problems: readonly Problem[]): Array<{ fix: FixId; with: Param
 
 /**
  * Which digests the fix made (and so need signing), which signatures it could not carry, and which
- * digests those signed keep a signature under their `.sig` tag.
+ * digests those signed keep a signature under their `.sig` tag. `signer`: whether a `resign` was
+ * given; `signedThisRun`: see {@link FixOptions.signedThisRun}.
  */
 function signingNeeds(
   plan: Plan,
   oldRoot: Digest,
+  by: { readonly signer: boolean; readonly signedThisRun: ReadonlySet<Digest> },
 ): {
   unsigned: Digest[];
   stale: Array<{ signature: Digest; signs: Digest }>;
@@ -814,13 +826,17 @@ function signingNeeds(
     if (hasCosignTag(plan, s.signs, 'sig')) kept.add(s.signs);
     else unsigned.add(s.signs);
   }
-  // The image now named in place of a signed index needs a signature of its own, unless it carries
-  // one: the Action signs every platform image as it writes the build, and signing the manifest
-  // Lambda's fix keeps would sign the same digest twice with the same key or identity.
+  // The image now named in place of a signed index needs a signature of its own. Given a signer, it
+  // is signed whatever signatures it carries (a vendor's is not the user's: `verify --key` of their
+  // key must find one), except when the caller signed that digest in this run: the Action signs
+  // every platform image as it writes the build, and signing the manifest Lambda's fix keeps would
+  // sign the same digest twice with the same key or identity. Without a signer, one that carries a
+  // signature is not said to be unsigned (the statement says it keeps a signature of its own).
   const signed = carriesSignature(plan, plan.root);
   if (
     plan.root !== oldRoot &&
-    !signed &&
+    !by.signedThisRun.has(plan.root) &&
+    (by.signer || !signed) &&
     stale.some((s) => s.signs === oldRoot || plan.renames.some((r) => r.from === oldRoot && r.to === s.signs))
   ) {
     unsigned.add(plan.root);

@@ -27,7 +27,7 @@ import { MediaType } from '../../src/oci/mediatypes.ts';
 import { formatPlatform, parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation, type Platform } from '../../src/oci/types.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
-import { attestImage, signImage } from '../../src/sign/sign.ts';
+import { attestImage, resignerOf, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
@@ -479,19 +479,24 @@ describe('AWS Lambda: the amd64 manifest of an index written in its place, its d
     );
   });
 
-  it('the index and each image signed (as the Action signs): the manifest keeps its signature, and a fix given the same key does not sign it again', async () => {
+  it('the index and each image signed in this run (as the Action signs): the manifest keeps its signature, and a fix told so does not sign it again', async () => {
     const src = await layout();
     const made = await synth(src, { platforms: TWO });
     const amd64 = made.images[0]!.digest;
     const signer = new KeySigner(keys.privateKey);
-    await signImage(src, made.tag, { signer, dockerReference: 'example.com/app', recursive: true });
+    const entries = await signImage(src, made.tag, { signer, dockerReference: 'example.com/app', recursive: true });
     const asked: Digest[] = [];
     const resign = async (store: ContentStore, digest: Digest, storage: 'referrers' | 'cosign') => {
       asked.push(digest);
       return { subject: digest, signature: (await store.getManifest(digest)).digest, storage };
     };
     // Into the store it reads, as the Action fixes: the build's signatures are there already.
-    const report = await fixImage(src, made.tag, src, target('aws-lambda'), { tags: ['fixed'], probe: false, resign });
+    const report = await fixImage(src, made.tag, src, target('aws-lambda'), {
+      tags: ['fixed'],
+      probe: false,
+      resign,
+      signedThisRun: new Set(entries.map((e) => e.digest)),
+    });
     assert.equal(report.destination?.digest, amd64, report.account.join('\n'));
     assert.deepEqual(asked, [], 'nothing is signed twice');
     assert.deepEqual(report.signing.unsigned, []);
@@ -503,6 +508,35 @@ describe('AWS Lambda: the amd64 manifest of an index written in its place, its d
     assert.doesNotMatch(report.signing.statement, /No digest changed/);
     const verified = await verifyImage(src, amd64, { policy: { key: keys.publicKey } });
     assert.equal(verified.verified.length, 2, 'one signature in each storage, as the build made them');
+  });
+
+  it("the index and each image signed with another key (a vendor's): a fix given a key signs the manifest with it; without one, it keeps the vendor's", async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const amd64 = made.images[0]!.digest;
+    const vendor = generateSigningKeyPair();
+    await signImage(src, made.tag, { signer: new KeySigner(vendor.privateKey), dockerReference: 'example.com/app', recursive: true });
+    const plain = await fixImage(src, made.tag, await layout(), target('aws-lambda'), { tags: ['fixed'], probe: false });
+    assert.deepEqual(plain.signing.unsigned, []);
+    assert.deepEqual(plain.signing.replacedRoot, { from: made.root.digest, to: amd64, signed: true });
+    assert.match(plain.signing.statement, /it keeps a signature of its own\.$/);
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, target('aws-lambda'), {
+      tags: ['fixed'],
+      probe: false,
+      resign: resignerOf(new KeySigner(keys.privateKey), { dockerReference: 'example.com/app' }),
+    });
+    assert.equal(report.destination?.digest, amd64, report.account.join('\n'));
+    assert.deepEqual(
+      report.signing.resigned.map((r) => r.subject),
+      [amd64],
+    );
+    assert.equal(report.signing.replacedRoot, undefined, 'said as a digest the key given signed');
+    assert.match(report.signing.statement, new RegExp(`^Signed ${short(amd64)} with the key or identity given\\.`));
+    const mine = await verifyImage(dst, amd64, { policy: { key: keys.publicKey } });
+    assert.ok(mine.verified.length > 0, JSON.stringify(mine.checked));
+    const theirs = await verifyImage(dst, amd64, { policy: { key: vendor.publicKey } });
+    assert.ok(theirs.verified.length > 0, "the vendor's signature is carried too");
   });
 
   it('only the index signed: the manifest written in its place is signed by a fix given a key, and said unsigned without one', async () => {
