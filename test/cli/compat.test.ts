@@ -317,6 +317,37 @@ describe('check and fix: what they refuse', () => {
     );
   });
 
+  it("fix --key for Lambda: the amd64 manifest written in place of the index, signed by a vendor's key, is signed with the key given too", async () => {
+    const path = join(dir, 'lambda-vendor');
+    const store = await LayoutStore.open(path, { create: true });
+    const made = await synth(store, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')], tag: 'v1' });
+    await store.close();
+    const amd64 = made.images[0]!.digest;
+    const env = { env: { COSIGN_PASSWORD: 'pw' } };
+    const vendor = generateSigningKeyPair();
+    const vendorKey = join(dir, 'lambda-vendor.key');
+    await writeFile(vendorKey, await encryptPrivateKey(vendor.privateKey, 'pw'));
+    const vendorSigned = await provenant(['sign', `oci:${path}:v1`, '--key', vendorKey, '--recursive'], env);
+    assert.equal(vendorSigned.status, 0, vendorSigned.stderr);
+    const mine = generateSigningKeyPair();
+    const keyFile = join(dir, 'lambda-mine.key');
+    await writeFile(keyFile, await encryptPrivateKey(mine.privateKey, 'pw'));
+    const pubFile = join(dir, 'lambda-mine.pub');
+    await writeFile(pubFile, publicKeyPem(mine.publicKey));
+    const out = `oci:${join(dir, 'lambda-vendor-fixed')}:fixed`;
+    const r = await provenant(['fix', `oci:${path}:v1`, '--target', 'aws-lambda', '--key', keyFile, '-o', out, '--format', 'json'], env);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const report = JSON.parse(r.stdout) as FixReport;
+    assert.equal(report.destination?.digest, amd64);
+    // What the user publishes verifies against their key, and the signature is the one the fix made.
+    const verified = await provenant(['verify', out, '--key', pubFile]);
+    assert.equal(verified.status, 0, verified.stdout + verified.stderr);
+    assert.deepEqual(
+      report.signing.resigned.map((s) => s.subject),
+      [amd64],
+    );
+  });
+
   it('the same fix written twice to a layout: index.json gains no entry the second time', async () => {
     const path = join(dir, 'twice');
     const store = await LayoutStore.open(path, { create: true });
