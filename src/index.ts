@@ -114,6 +114,7 @@ export {
   type ProgressUpdate,
   silentLogger,
 } from './io/types.ts';
+export { cosignTag } from './oci/content.ts';
 export {
   Annotation,
   assertIndex,
@@ -281,7 +282,7 @@ export {
   type TokenSource,
   type WitnessOptions,
 } from './sign/signer.ts';
-export { cosignTag, type FoundSignature, findSignatures } from './sign/storage.ts';
+export { type FoundSignature, findSignatures } from './sign/storage.ts';
 export { type EmbeddedTrustedRoot, parseTrustedRoot, publicGoodTrustedRoot, type TrustedRoot } from './sign/trust.ts';
 export {
   assertVerified,

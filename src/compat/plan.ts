@@ -9,8 +9,8 @@
  */
 import { ArtifactType, type AttachmentKind } from '../attest/attachments.ts';
 import { ProvenantError } from '../errors.ts';
-import { descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
-import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
+import { cosignTag, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { type Digest, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.ts';
@@ -165,11 +165,6 @@ export function unlistEntries(d: Draft, gone: ReadonlySet<string>, text: (doc: P
 export interface Unlisting {
   readonly gone: ReadonlySet<string>;
   readonly text: (doc: PlannedDoc, removed: number) => string;
-}
-
-/** The cosign tag an attachment is stored under. */
-export function cosignTag(subject: Digest, suffix: string): string {
-  return `${digestAlgorithm(subject)}-${digestHex(subject)}.${suffix}`;
 }
 
 /** A mutable copy of a plan, for one transform. */

@@ -8,13 +8,13 @@
 import { ProvenantError } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
-import { descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
+import { cosignTag, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { referrerDescriptor } from '../store/layout-reader.ts';
 import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 
-import { cosignTag, type Plan } from './plan.ts';
+import type { Plan } from './plan.ts';
 
 const { createReadStream } = process.getBuiltinModule('node:fs');
 

@@ -1,7 +1,7 @@
 /** Manifests and indexes as stored: their exact bytes beside the parsed value, and descriptors of them. */
 import { decodeUtf8, encodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
-import { type Digest, digestOf, verifyDigest } from './digest.ts';
+import { type Digest, digestAlgorithm, digestHex, digestOf, verifyDigest } from './digest.ts';
 import { isIndexType, isManifestType, MediaType } from './mediatypes.ts';
 import type { Descriptor, ImageIndex, ImageManifest } from './types.ts';
 import { assertConsistentDescriptors, assertIndex, assertManifest } from './validate.ts';
@@ -156,3 +156,8 @@ export function subjectOf(stored: Stored): Descriptor | undefined {
  * and the kind.
  */
 export const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;
+
+/** cosign's tag for the signatures (`sig`), attestations (`att`) or SBOM (`sbom`) of `digest` (see {@link COSIGN_TAG_RE}). */
+export function cosignTag(digest: Digest, suffix: 'sig' | 'att' | 'sbom'): string {
+  return `${digestAlgorithm(digest)}-${digestHex(digest)}.${suffix}`;
+}

@@ -20,7 +20,7 @@ import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { ProvenantError } from '../errors.ts';
 import { bytesSource, type OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import { parseStored, type Stored } from '../oci/content.ts';
+import { cosignTag, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
 import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
@@ -52,11 +52,6 @@ const EMPTY_JSON = new TextEncoder().encode('{}');
 const EMPTY_DESCRIPTOR: Descriptor = { mediaType: MediaType.OciEmpty, digest: digestOf(EMPTY_JSON), size: 2 };
 // A signature layer or bundle is small; anything much larger is not one, and is not read.
 const SIGNATURE_LIMIT = 4 * 1024 * 1024;
-
-/** cosign's tag for the signatures (`sig`) or attestations (`att`) of `digest`. */
-export function cosignTag(digest: Digest, suffix: 'sig' | 'att'): string {
-  return `${digestAlgorithm(digest)}-${digestHex(digest)}.${suffix}`;
-}
 
 /** A layer of a `.sig` or `.att` image: its bytes and its descriptor's media type and annotations. */
 export interface CosignLayer {

@@ -7,9 +7,9 @@ import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RE2JS } from '@bufbuild/re2';
-import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { cosignTag, encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
-import { cosignTag, findSignatures } from '../../src/sign/storage.ts';
+import { findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { toolMissing } from '../helpers/images.ts';

@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type AttestationMode, type StatementBlob, statement, storeAttestations } from '../../src/attest/storage.ts';
-import { encodeJson, parseStored, type Stored, type StoredIndex } from '../../src/oci/content.ts';
+import { cosignTag, encodeJson, parseStored, type Stored, type StoredIndex } from '../../src/oci/content.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { generateSigningKeyPair, keyId } from '../../src/sign/keys.ts';
 import { signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
-import { cosignTag } from '../../src/sign/storage.ts';
 import { type VerifyOptions, verifyImage } from '../../src/sign/verify.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';

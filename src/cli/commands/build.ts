@@ -7,6 +7,7 @@ import type { TargetReport } from '../../compat/check.ts';
 import type { FixReport, NotSigned, RemadeAttestation, SignedInfo } from '../../compat/fix.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
+import { cosignTag } from '../../oci/content.ts';
 import type { Digest } from '../../oci/digest.ts';
 import { isIndexType } from '../../oci/mediatypes.ts';
 import { Annotation, type Descriptor } from '../../oci/types.ts';
@@ -380,7 +381,7 @@ async function signedAfter(
     const signature =
       e.storage === 'referrers'
         ? (e.location.split(' ').pop() as Digest)
-        : (await store.resolve(`${e.digest.replace(':', '-')}.sig`, { signal: io.signal }))?.digest;
+        : (await store.resolve(cosignTag(e.digest, 'sig'), { signal: io.signal }))?.digest;
     if (signature !== undefined) signatures.push({ subject: e.digest, signature, storage: e.storage });
   }
   // An attestation manifest the fix moved (BuildKit's, out of the index) is never signed itself:
