@@ -12,7 +12,7 @@ import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import type { Descriptor, ImageManifest } from '../oci/types.ts';
+import { Annotation, type Descriptor, type ImageManifest } from '../oci/types.ts';
 import { BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 
@@ -161,7 +161,7 @@ function hasSignatures(envelope: { signatures?: unknown }): boolean {
  */
 function predicateTypeOf(manifest: ImageManifest, layer: Descriptor, value: { predicateType?: unknown }): string {
   return (
-    layer.annotations?.['in-toto.io/predicate-type'] ??
+    layer.annotations?.[Annotation.InTotoPredicateType] ??
     layer.annotations?.predicateType ??
     (typeof value.predicateType === 'string' ? value.predicateType : undefined) ??
     manifest.annotations?.[BundleAnnotation.PredicateType] ??
