@@ -40,7 +40,7 @@ import { celInput } from './cel.ts';
 import { type CelBudget, celBudget } from './cel-limits.ts';
 import { globMatches } from './glob.ts';
 import { type DatedPackage, type ImagePackages, imagePackages, sbomPackages } from './packages.ts';
-import type { AttestationRule, Authority, BuiltinCheck, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
+import type { AttestationRule, Authority, BuiltinCheck, Identity, ImagePolicy, KeyAuthority, KeylessAuthority, Matcher } from './types.ts';
 
 /** Options of {@link evaluatePolicies}. */
 export interface EvaluateOptions extends OperationOptions {
@@ -383,13 +383,11 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
     index,
     indexSignatures,
   });
-  const named = (c: CheckedSignature): boolean => {
-    const identity = c.signer?.identity ?? '';
-    const issuer = c.signer?.issuer ?? '';
-    return a.identities.some((id) => matches(id.issuer, issuer) && matches(id.subject, identity));
-  };
+  // One rule for both: a signature's certificate names an identity when issuer and subject match it.
+  const names = (id: Identity, c: CheckedSignature): boolean =>
+    matches(id.issuer, c.signer?.issuer ?? '') && matches(id.subject, c.signer?.identity ?? '');
   const checked = report.checked.map((c): CheckedSignature => {
-    if (!c.verified || named(c)) return c;
+    if (!c.verified || a.identities.some((id) => names(id, c))) return c;
     const identity = c.signer?.identity ?? '';
     const issuer = c.signer?.issuer ?? '';
     return {
@@ -408,9 +406,7 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
   if (index !== undefined && indexSignatures !== undefined && checked.some((c) => c.storage === 'buildkit' && c.reason === 'identity')) {
     let cover: CheckedSignature | undefined;
     for (const id of a.identities) {
-      cover = indexSignatures.verified.find(
-        (s) => matches(id.issuer, s.signer?.issuer ?? '') && matches(id.subject, s.signer?.identity ?? ''),
-      );
+      cover = indexSignatures.verified.find((s) => names(id, s));
       if (cover !== undefined) break;
     }
     if (cover !== undefined) {
