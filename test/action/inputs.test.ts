@@ -18,7 +18,7 @@ describe('the Action’s inputs', () => {
     const read = readInputs(
       inputs({
         config: 'image.yaml',
-        tags: 'registry.example/acme/app:1.0\n# a comment\nregistry.example/acme/app:latest, docker.io/acme/app:1.0\n',
+        tags: 'registry.example/acme/app:1.0\n# a comment\nregistry.example/acme/app:latest, registry.example.org:5000/acme/app:1.0\n',
         push: 'true',
         platforms: 'linux/amd64,linux/arm64, linux/arm/v7',
         provenance: 'mode=max,version=v0.2',
@@ -33,7 +33,7 @@ describe('the Action’s inputs', () => {
     );
     assert.deepEqual(
       read.tags.map((t) => `${t.registry}/${t.repository}:${t.tag}`),
-      ['registry.example/acme/app:1.0', 'registry.example/acme/app:latest', 'docker.io/acme/app:1.0'],
+      ['registry.example/acme/app:1.0', 'registry.example/acme/app:latest', 'registry.example.org:5000/acme/app:1.0'],
     );
     assert.deepEqual(read.archs, ['x86_64', 'aarch64', 'armv7']);
     assert.deepEqual(read.provenance, { mode: 'max', version: 'v0.2' });

@@ -36,12 +36,12 @@ describe('WWW-Authenticate parser', () => {
   it('reads the challenges registries send', () => {
     assert.deepEqual(
       parseChallenges(
-        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push"',
+        'Bearer realm="https://auth.registry.example/token",service="registry.example",scope="repository:library/alpine:pull,push"',
       ),
       [
         {
           scheme: 'bearer',
-          params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull,push' },
+          params: { realm: 'https://auth.registry.example/token', service: 'registry.example', scope: 'repository:library/alpine:pull,push' },
         },
       ],
     );
