@@ -41,7 +41,11 @@ describe('WWW-Authenticate parser', () => {
       [
         {
           scheme: 'bearer',
-          params: { realm: 'https://auth.registry.example/token', service: 'registry.example', scope: 'repository:library/alpine:pull,push' },
+          params: {
+            realm: 'https://auth.registry.example/token',
+            service: 'registry.example',
+            scope: 'repository:library/alpine:pull,push',
+          },
         },
       ],
     );
