@@ -11,7 +11,7 @@ import type { AttestationMode, Attested, StatementBlob } from '../attest/storage
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
-import type { Digest } from '../oci/digest.ts';
+import { type Digest, digestOf } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import {
@@ -51,6 +51,11 @@ export interface SignedEntry {
   location: string;
   /** The predicate type, for attestations. */
   predicateType?: string;
+  /**
+   * For attestations, the digest of the statement's bytes (the DSSE payload signed): what tells
+   * two statements of one predicate type apart, and a statement stored unsigned from its signed copy.
+   */
+  statement?: Digest;
 }
 
 /** Options of {@link signImage}. */
@@ -174,15 +179,16 @@ export async function attestImage(
   for (const s of statements) {
     throwIfAborted(options.signal);
     assertNames(s, subject.digest);
+    const what = { predicateType: s.predicateType, statement: digestOf(s.bytes) };
     const dup = await dupOf(options.storage === 'cosign' ? 'cosign-att' : 'referrers', s.bytes);
     if (dup !== undefined) {
-      out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, predicateType: s.predicateType });
+      out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, ...what });
       continue;
     }
     const signed = await options.signer.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: s.bytes }, options);
     if (options.storage === 'referrers') {
       const referrer = await writeBundleReferrer(store, subject, signed.bundle, s.predicateType, options);
-      out.push({ digest: subject.digest, storage: 'referrers', added: true, location: referrer, predicateType: s.predicateType });
+      out.push({ digest: subject.digest, storage: 'referrers', added: true, location: referrer, ...what });
       continue;
     }
     const c = signed.bundle.content;
@@ -194,7 +200,7 @@ export async function attestImage(
       signatures: [{ keyid: '', sig: c.dsseEnvelope.signatures[0]!.sig }],
     });
     const r = await appendCosignLayer(store, subject.digest, 'att', attestationLayer(envelope, s.predicateType, signed), options);
-    out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag, predicateType: s.predicateType });
+    out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag, ...what });
   }
   return out;
 }
