@@ -122,6 +122,13 @@ export interface SigningReport {
    * or `resigned`).
    */
   readonly replacedRoot: { readonly from: Digest; readonly to: Digest; readonly signed: boolean } | undefined;
+  /**
+   * Of `unsigned`, the attestation manifests the fix moved (BuildKit's, out of the index) each of
+   * whose statements was signed again, as it is, as an attestation of the manifest it is attached
+   * to (`about`): unsigned by design, not for want of a signature. Empty from {@link fixImage};
+   * {@link signedAfterFix} sets it from what its caller signed (see {@link attestationsSignedAgain}).
+   */
+  readonly remade: readonly RemadeAttestation[];
   /** The above in one or two sentences. */
   readonly statement: string;
 }
@@ -264,6 +271,7 @@ export async function fixImage(
         stale: signing0.stale,
         kept: signing0.kept,
         replacedRoot: signing0.replacedRoot,
+        remade: [],
         statement: w.written ? signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined) : 'Nothing was signed.',
       };
       const report = {
@@ -912,7 +920,9 @@ export interface SignedAfterFix {
   readonly notSigned?: readonly NotSigned[] | undefined;
   /**
    * Attestation manifests the fix moved (BuildKit's, out of the index) whose statements the caller
-   * signed again about their subject: left unsigned by design, not for want of a signature.
+   * signed again about their subject, each of them (see {@link attestationsSignedAgain}): left
+   * unsigned by design, not for want of a signature. Each stays in `signing.unsigned`, and is
+   * named in `signing.remade` and the account's “Not signed”.
    */
   readonly remade?: readonly RemadeAttestation[] | undefined;
 }
@@ -921,6 +931,44 @@ export interface SignedAfterFix {
 export interface RemadeAttestation {
   readonly attestation: Digest;
   readonly about: Digest;
+}
+
+/** A statement signed as an attestation: the manifest it is about, and the digest of its bytes (the DSSE payload). */
+export interface SignedStatement {
+  readonly about: Digest;
+  readonly statement: Digest;
+}
+
+/**
+ * The attestation manifests the fix of `report` moved and left unsigned (BuildKit's, out of the
+ * index, re-attached under a digest of their own) each of whose statements is among `signed` as
+ * an attestation of the manifest it is attached to: every layer of the moved manifest, read from
+ * `store` (the destination), by the digest of its bytes, which is the signed payload's digest when
+ * the same statement was signed. Matched by statement rather than by predicate type, two statements
+ * of one type (two SPDX documents) are two: one signed again does not vouch for the other. For
+ * {@link SignedAfterFix}'s `remade`. A moved manifest with no subject (under a cosign tag) or no
+ * layers is never one.
+ *
+ * @throws ProvenantError as the store's `getManifest` (a moved manifest the fix wrote is not there)
+ */
+export async function attestationsSignedAgain(
+  store: ContentStore,
+  report: FixReport,
+  signed: readonly SignedStatement[],
+  options: OperationOptions = {},
+): Promise<RemadeAttestation[]> {
+  if (!report.written) return [];
+  const out: RemadeAttestation[] = [];
+  for (const r of report.renamed) {
+    if (r.role !== 'attachment' || r.kind !== 'attestation' || !report.signing.unsigned.includes(r.to)) continue;
+    throwIfAborted(options.signal);
+    const m = await store.getManifest(r.to, options);
+    const about = m.kind === 'manifest' ? m.manifest.subject?.digest : undefined;
+    if (m.kind !== 'manifest' || about === undefined || m.manifest.layers.length === 0) continue;
+    const again = new Set(signed.filter((x) => x.about === about).map((x) => x.statement));
+    if (m.manifest.layers.every((l) => again.has(l.digest))) out.push({ attestation: r.to, about });
+  }
+  return out;
 }
 
 /**
@@ -976,8 +1024,11 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     const chosen = of.find((x) => x.storage === 'referrers') ?? of[0];
     return chosen === undefined ? [] : [chosen];
   });
-  const remadeAttestations = (after.remade ?? []).filter((m) => made.includes(m.attestation));
-  const unsigned = made.filter((d) => !resigned.some((r) => r.subject === d) && !remadeAttestations.some((m) => m.attestation === d));
+  // A moved attestation manifest whose statements were signed again is still unsigned itself: it
+  // stays in `unsigned`, as the account's “Not signed” names it, and `remade` says why.
+  const unsigned = made.filter((d) => !resigned.some((r) => r.subject === d));
+  const remadeAttestations = (after.remade ?? []).filter((m) => unsigned.includes(m.attestation));
+  const stillUnsigned = unsigned.filter((d) => !remadeAttestations.some((m) => m.attestation === d));
   const all = [...report.signing.resigned, ...resigned];
   const remadeLine = remadeAttestations.map(
     (m) =>
@@ -987,7 +1038,8 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     ...report.signing,
     resigned: all,
     unsigned,
-    statement: [signingStatement(all, unsigned, report.signing, true), ...remadeLine].join(' '),
+    remade: remadeAttestations,
+    statement: [signingStatement(all, stillUnsigned, report.signing, true), ...remadeLine].join(' '),
   };
   // A statement left out that was made again about the manifest written in its subject's place.
   const remade = (l: StatementLeftOut): boolean => {

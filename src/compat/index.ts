@@ -20,6 +20,7 @@ export {
   type AttachmentStorages,
   type AttachmentStoragesOptions,
   attachmentStoragesFor,
+  attestationsSignedAgain,
   type FixOptions,
   type FixReport,
   fixImage,
@@ -28,6 +29,7 @@ export {
   type Resigner,
   type SignedAfterFix,
   type SignedInfo,
+  type SignedStatement,
   type SigningReport,
   signedAfterFix,
 } from './fix.ts';

@@ -306,12 +306,22 @@ describe('provenant build --target', () => {
         ),
         signing,
       );
-      assert.deepEqual(fix?.signing.unsigned, []);
-      // And they are: the statements the moved manifest holds are signed about the amd64 manifest.
-      const signed = (JSON.parse(r.stdout) as { signed: { digest: string; predicateType?: string }[] }).signed;
+      // The JSON says what the text says: the moved manifest is signed by nothing, and its
+      // statements are signed again as attestations of the amd64 manifest.
+      assert.deepEqual(fix?.signing.unsigned, [moved.to]);
+      assert.deepEqual(fix?.signing.remade, [{ attestation: moved.to, about: out.digest }]);
+      // And they are: each statement the moved manifest holds is signed, as it is, about the amd64 manifest.
+      const signed = (JSON.parse(r.stdout) as { signed: { digest: string; predicateType?: string; statement?: string }[] }).signed;
       const statements = signed.filter((e) => e.predicateType !== undefined);
       assert.ok(statements.length > 0, r.stdout);
       assert.deepEqual([...new Set(statements.map((e) => e.digest))], [out.digest]);
+      const m = await (await LayoutStore.open(join(dir, 'lambda-signed-buildkit'))).getManifest(moved.to);
+      assert.ok(m.kind === 'manifest' && m.manifest.layers.length > 0);
+      for (const l of m.manifest.layers)
+        assert.ok(
+          statements.some((e) => e.statement === l.digest),
+          `${l.digest} is signed again`,
+        );
     });
 
     it('into a docker-archive, which keeps no manifest to sign: refused before the key is read, with a target or not, nothing written', async () => {

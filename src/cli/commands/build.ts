@@ -4,13 +4,13 @@ import { type AttestationMode, type Attested, isInIndexMode } from '../../attest
 import { type BuildResult, writeBuild } from '../../builder/build.ts';
 import type { SigningStorages } from '../../compat/build-storages.ts';
 import type { TargetReport } from '../../compat/check.ts';
-import type { FixReport, NotSigned, RemadeAttestation, SignedInfo } from '../../compat/fix.ts';
+import type { FixReport, NotSigned, SignedInfo, SignedStatement } from '../../compat/fix.ts';
 import type { Target } from '../../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { cosignTag } from '../../oci/content.ts';
 import type { Digest } from '../../oci/digest.ts';
 import { isIndexType } from '../../oci/mediatypes.ts';
-import { Annotation, type Descriptor } from '../../oci/types.ts';
+import type { Descriptor } from '../../oci/types.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import { formatReference } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
@@ -368,12 +368,14 @@ async function signedAfter(
   notSigned: readonly NotSigned[],
   io: CliIo,
 ): Promise<FixReport> {
-  const { signedAfterFix } = await import('../../compat/fix.ts');
+  const { attestationsSignedAgain, signedAfterFix } = await import('../../compat/fix.ts');
   const signatures: SignedInfo[] = [];
   const statements = new Map<Digest, string[]>();
+  const signedStatements: SignedStatement[] = [];
   for (const e of signed) {
     if (e.predicateType !== undefined) {
       statements.set(e.digest, [...(statements.get(e.digest) ?? []), e.predicateType]);
+      if (e.statement !== undefined) signedStatements.push({ about: e.digest, statement: e.statement });
       continue;
     }
     // A referrer by its digest (the location names it, after "referrer " when it was there
@@ -385,17 +387,8 @@ async function signedAfter(
     if (signature !== undefined) signatures.push({ subject: e.digest, signature, storage: e.storage });
   }
   // An attestation manifest the fix moved (BuildKit's, out of the index) is never signed itself:
-  // when its statements were signed again about its subject, the account says so.
-  const remade: RemadeAttestation[] = [];
-  for (const r of fix.renamed) {
-    if (r.role !== 'attachment' || r.kind !== 'attestation' || !fix.signing.unsigned.includes(r.to)) continue;
-    const m = await store.getManifest(r.to, { signal: io.signal });
-    const about = m.kind === 'manifest' ? m.manifest.subject?.digest : undefined;
-    if (m.kind !== 'manifest' || about === undefined) continue;
-    const types = m.manifest.layers.flatMap((l) => l.annotations?.[Annotation.InTotoPredicateType] ?? []);
-    const signedAbout = statements.get(about) ?? [];
-    if (types.length > 0 && types.every((t) => signedAbout.includes(t))) remade.push({ attestation: r.to, about });
-  }
+  // when each of its statements was signed again about its subject, the account says so.
+  const remade = await attestationsSignedAgain(store, fix, signedStatements, { signal: io.signal });
   return signedAfterFix(fix, { signatures, statements, checked, notSigned, remade });
 }
 

@@ -1,0 +1,129 @@
+/**
+ * A BuildKit attestation manifest that `fix` moves out of the index is written under a digest of
+ * its own, which nothing signs; a caller that signs the fixed image (as `build --target --sign`
+ * does) signs its statements again as attestations of their subject. What the account and the
+ * report say of it then: matched statement by statement (two statements of one predicate type are
+ * two), and named in the report's `signing` as the text names it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { statement, storeAttestations } from '../../src/attest/storage.ts';
+import { short } from '../../src/compat/detectors.ts';
+import {
+  attestationsSignedAgain,
+  type FixReport,
+  fixImage,
+  type SignedInfo,
+  type SignedStatement,
+  signedAfterFix,
+} from '../../src/compat/fix.ts';
+import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
+import type { Digest } from '../../src/oci/digest.ts';
+import { parsePlatform } from '../../src/oci/platform.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { attestImage, type SignedEntry, signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { verifyImage } from '../../src/sign/verify.ts';
+import type { LayoutStore } from '../../src/store/layout.ts';
+import { useTempLayout } from '../helpers/temp.ts';
+import { synth } from './images.ts';
+
+const layout = useTempLayout('compat-signed-again');
+const profiles = await loadProfiles();
+const lambda = selectTargets(profiles, 'aws-lambda')[0]!;
+const SPDX = 'https://spdx.dev/Document';
+
+describe('a BuildKit attestation manifest the fix moved, its statements signed again after the fix', () => {
+  const keys = generateSigningKeyPair();
+  const signer = new KeySigner(keys.privateKey);
+
+  /**
+   * A two-platform index whose amd64 image has one BuildKit (legacy, in-index) attestation
+   * manifest holding two SPDX statements, fixed for Lambda (the amd64 manifest in place of the
+   * index; its attestation manifest moved out of the index, to a referrer of a digest of its own).
+   */
+  const fixedForLambda = async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] });
+    const amd64 = made.images[0]!;
+    const statements = ['first', 'second'].map((document) =>
+      statement(SPDX, { document }, [{ name: 'example.org/app', digest: amd64.digest }]),
+    );
+    const index = await storeAttestations(src, made.root, [{ manifest: amd64, statements }], 'buildkit');
+    await src.putManifest(index, { tags: ['attested'] });
+    const dst = await layout();
+    const report = await fixImage(src, 'attested', dst, lambda, { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true, report.account.join('\n'));
+    assert.equal(report.destination?.digest, amd64.digest, report.account.join('\n'));
+    const moved = report.renamed.find((r) => r.role === 'attachment' && r.kind === 'attestation');
+    assert.ok(moved !== undefined, JSON.stringify(report.renamed));
+    assert.ok(report.signing.unsigned.includes(moved.to), report.signing.statement);
+    assert.deepEqual(report.signing.remade, [], 'nothing is signed yet');
+    return { dst, report, amd64: amd64.digest, statements, moved: moved.to };
+  };
+
+  /** The amd64 manifest signed, and `statements` attested about it, in `dst`, as the build signs after a fix. */
+  const sign = async (dst: LayoutStore, amd64: Digest, statements: Parameters<typeof attestImage>[2]): Promise<SignedEntry[]> => [
+    ...(await signImage(dst, amd64, { signer, dockerReference: 'example.org/app', storages: ['referrers'] })),
+    ...(await attestImage(dst, amd64, statements, { signer, storage: 'referrers' })),
+  ];
+
+  /** `report` once `entries` were signed: what signedAfterFix is given, the moved attestations matched by statement. */
+  const after = async (dst: LayoutStore, report: FixReport, entries: readonly SignedEntry[]) => {
+    const signatures: SignedInfo[] = entries
+      .filter((e) => e.predicateType === undefined)
+      .map((e) => ({ subject: e.digest, signature: e.location as Digest, storage: e.storage }));
+    const signed: SignedStatement[] = entries.flatMap((e) =>
+      e.statement === undefined ? [] : [{ about: e.digest, statement: e.statement }],
+    );
+    const statements = new Map<Digest, string[]>();
+    for (const e of entries)
+      if (e.predicateType !== undefined) statements.set(e.digest, [...(statements.get(e.digest) ?? []), e.predicateType]);
+    const remade = await attestationsSignedAgain(dst, report, signed);
+    return { remade, report: signedAfterFix(report, { signatures, statements, remade }) };
+  };
+
+  it('one of two statements of one predicate type signed again: the moved manifest is not said to be signed again, and is still unsigned', async () => {
+    const { dst, report, amd64, statements, moved } = await fixedForLambda();
+    const entries = await sign(dst, amd64, [statements[0]!]);
+    // Every predicate type the moved manifest holds was signed about the amd64 manifest: by type
+    // alone, the second statement would count as signed again.
+    assert.deepEqual(
+      entries.flatMap((e) => e.predicateType ?? []),
+      [SPDX],
+    );
+    const { remade, report: signed } = await after(dst, report, entries);
+    assert.deepEqual(remade, []);
+    assert.deepEqual(signed.signing.remade, []);
+    assert.deepEqual(signed.signing.unsigned, [moved]);
+    assert.ok(!signed.signing.statement.includes('Not signed: attestation'), signed.signing.statement);
+    assert.ok(signed.signing.statement.includes(`Still unsigned: ${short(moved)}.`), signed.signing.statement);
+    assert.ok(signed.account.includes(signed.signing.statement), signed.account.join('\n'));
+  });
+
+  it('both signed again: the account says so, and the report lists the manifest as unsigned and as signed again about its subject', async () => {
+    const { dst, report, amd64, statements, moved } = await fixedForLambda();
+    const entries = await sign(dst, amd64, statements);
+    const { remade, report: signed } = await after(dst, report, entries);
+    assert.deepEqual(remade, [{ attestation: moved, about: amd64 }]);
+    assert.deepEqual(signed.signing.unsigned, [moved], 'the moved manifest itself is signed by nothing');
+    assert.deepEqual(signed.signing.remade, [{ attestation: moved, about: amd64 }]);
+    assert.deepEqual(
+      signed.signing.resigned.map((r) => r.subject),
+      [amd64],
+    );
+    const line = `Not signed: attestation ${short(moved)}, which the fix moved; its statements are signed again as attestations of ${short(amd64)}.`;
+    assert.ok(signed.signing.statement.includes(line), signed.signing.statement);
+    assert.ok(!signed.signing.statement.includes('Still unsigned'), signed.signing.statement);
+    // The report says what is so: both statements verify as attestations of the amd64 manifest.
+    const verified = await verifyImage(dst, amd64, { policy: { key: keys.publicKey }, kind: 'attestation', predicateType: SPDX });
+    assert.equal(verified.verified.length, 2, JSON.stringify(verified.checked));
+  });
+
+  it('is nothing for a fix that wrote nothing', async () => {
+    const { dst, report, amd64, statements } = await fixedForLambda();
+    const entries = await sign(dst, amd64, statements);
+    const signed = entries.flatMap((e) => (e.statement === undefined ? [] : [{ about: e.digest, statement: e.statement }]));
+    assert.deepEqual(await attestationsSignedAgain(dst, { ...report, written: false }, signed), []);
+  });
+});
