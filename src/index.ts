@@ -6,7 +6,14 @@
 export { type Attachment, type AttachmentKind, type AttachmentStorage, findAttachments } from './attest/attachments.ts';
 /** Attestations: provenance, statements, and the storages a target accepts. */
 export { builderIdFromEnv, type ProvenanceInput, provenance, provenancePredicate } from './attest/provenance.ts';
-export { type AttestationMode, type Attested, type StatementBlob, statement, storeAttestations } from './attest/storage.ts';
+export {
+  type AttestationMode,
+  type Attested,
+  type StatementBlob,
+  type StatementSource,
+  statement,
+  storeAttestations,
+} from './attest/storage.ts';
 /** Registries: the Distribution API client and where its credentials come from. */
 export { Credentials, type CredentialsInit } from './auth/credentials.ts';
 export {

@@ -19,7 +19,7 @@
  * - `none`.
  */
 import { ProvenantError } from '../errors.ts';
-import { bytesSource, type OperationOptions } from '../io/types.ts';
+import { type BlobSource, bytesSource, type OperationOptions } from '../io/types.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -31,6 +31,17 @@ import { ArtifactType } from './attachments.ts';
 export interface StatementBlob {
   predicateType: string;
   bytes: Uint8Array;
+}
+
+/**
+ * A statement stored from where it already is (another store's attestation, put into another
+ * storage): its predicate type and its blob, which the store reads as it writes, by digest, as a
+ * copy copies a layer. It is never held whole, so no statement is refused for its size here:
+ * STATEMENT_LIMIT bounds what is parsed, and a statement moved between storages is not parsed.
+ */
+export interface StatementSource {
+  predicateType: string;
+  blob: BlobSource;
 }
 
 /**
@@ -59,10 +70,13 @@ export function isInIndexMode(mode: AttestationMode): mode is 'buildkit' | 'buil
   return mode === 'buildkit' || mode === 'buildkit-artifact';
 }
 
-/** One platform image and the statements about it. */
-export interface Attested {
+/**
+ * One platform image and the statements about it: made in memory (signing them needs their
+ * bytes), or, for {@link storeAttestations} alone, also {@link StatementSource}s.
+ */
+export interface Attested<S extends StatementBlob | StatementSource = StatementBlob> {
   manifest: Stored;
-  statements: StatementBlob[];
+  statements: S[];
 }
 
 /**
@@ -76,7 +90,7 @@ export interface Attested {
 export async function storeAttestations(
   store: ContentStore,
   index: Stored,
-  attested: readonly Attested[],
+  attested: readonly Attested<StatementBlob | StatementSource>[],
   mode: AttestationMode,
   options: OperationOptions = {},
 ): Promise<Stored> {
@@ -93,7 +107,7 @@ export async function storeAttestations(
   }
   // BuildKit's storage attaches statements to platform manifests only.
   const form = mode === 'buildkit' ? 'legacy' : 'artifact';
-  const manifests: { subject: Stored; blobs: BlobToWrite[]; stored: Stored; replaces: readonly Descriptor[] }[] = [];
+  const manifests: { subject: Stored; blobs: BlobToWrite[]; sources: BlobSource[]; stored: Stored; replaces: readonly Descriptor[] }[] = [];
   for (const a of attested) {
     if (a.statements.length === 0 || (isInIndexMode(mode) && a.manifest.kind !== 'manifest')) continue;
     // BuildKit keeps one attestation manifest per platform image, every statement a layer of it:
@@ -112,9 +126,12 @@ export async function storeAttestations(
   // Every blob at once (each once: the empty config is every artifact's), then the manifests in
   // order: one after another, the writes of a build's few small blobs were a wait of their own
   // (issue 16, a one-package build with statements).
-  const blobs = new Map(manifests.flatMap((m) => m.blobs).map((b) => [b.descriptor.digest, b]));
+  const blobs = new Map<string, BlobSource>([
+    ...manifests.flatMap((m) => m.blobs).map((b) => [b.descriptor.digest, bytesSource(b.descriptor, b.bytes)] as const),
+    ...manifests.flatMap((m) => m.sources).map((b) => [b.descriptor.digest, b] as const),
+  ]);
   // Settled, all of them, before a failure is thrown: no write still runs when the caller discards the store.
-  const written = await Promise.allSettled([...blobs.values()].map((b) => store.putBlob(bytesSource(b.descriptor, b.bytes), options)));
+  const written = await Promise.allSettled([...blobs.values()].map((b) => store.putBlob(b, options)));
   const failed = written.find((w) => w.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
   const extra: Descriptor[] = [];
@@ -190,11 +207,15 @@ async function existingEntries(
  * written: its manifest and the blobs it names. Undefined when there are no statements.
  */
 export function attestationReferrer(a: Attested): { blobs: { descriptor: Descriptor; bytes: Uint8Array }[]; stored: Stored } | undefined {
-  return a.statements.length === 0 ? undefined : attestationManifest(a, 'artifact');
+  if (a.statements.length === 0) return undefined;
+  // Statements in memory only (an Attested of StatementBlobs): every blob is bytes, none a source.
+  const made = attestationManifest(a, 'artifact');
+  return made === undefined ? undefined : { blobs: made.blobs, stored: made.stored };
 }
 
 /**
- * One platform image's attestation manifest and the blobs it names (its statements and config),
+ * One platform image's attestation manifest and the blobs it names (its statements and config:
+ * `blobs` in memory, `sources` the statements stored from where they are),
  * in one of BuildKit's two forms (moby/buildkit exporter/containerimage/writer.go,
  * commitAttestationsManifest): `legacy`, a config `{"architecture":"unknown","os":"unknown",...}`
  * naming the statements as layers; `artifact`, the empty config, BuildKit's artifact type and the
@@ -202,24 +223,27 @@ export function attestationReferrer(a: Attested): { blobs: { descriptor: Descrip
  * attestation manifest there already) come first; undefined when no statement is new, unless `always`.
  */
 function attestationManifest(
-  a: Attested,
+  a: Attested<StatementBlob | StatementSource>,
   form: 'legacy' | 'artifact',
   existing: readonly Descriptor[] = [],
   always = false,
-): { blobs: BlobToWrite[]; stored: Stored } | undefined {
+): { blobs: BlobToWrite[]; sources: BlobSource[]; stored: Stored } | undefined {
   const blobs: BlobToWrite[] = [];
+  const sources: BlobSource[] = [];
   // The existing statements first (their blobs are in the store), each layer once.
   const layers: Descriptor[] = existing.filter((l, i) => existing.findIndex((o) => o.digest === l.digest) === i);
   let added = false;
   for (const s of a.statements) {
+    // The layer BuildKit writes: the media type and the predicate type, nothing else of a source's descriptor.
     const d: Descriptor = {
       mediaType: MediaType.InToto,
-      digest: digestOf(s.bytes),
-      size: s.bytes.length,
+      digest: 'bytes' in s ? digestOf(s.bytes) : s.blob.descriptor.digest,
+      size: 'bytes' in s ? s.bytes.length : s.blob.descriptor.size,
       annotations: { [Annotation.InTotoPredicateType]: s.predicateType },
     };
     if (layers.some((l) => l.digest === d.digest)) continue;
-    blobs.push({ descriptor: d, bytes: s.bytes });
+    if ('bytes' in s) blobs.push({ descriptor: d, bytes: s.bytes });
+    else sources.push(s.blob);
     layers.push(d);
     added = true;
   }
@@ -246,7 +270,7 @@ function attestationManifest(
       subject: descriptorOf(a.manifest),
     } as ImageManifest;
   }
-  return { blobs, stored: parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest }) };
+  return { blobs, sources, stored: parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest }) };
 }
 
 /** Wraps a predicate in an in-toto Statement v1 about `subjects`. */

@@ -16,7 +16,7 @@
  * index are not carried: they sign another digest. Sign the merged index once it is written.
  */
 import { ArtifactType, isBuildkitAttestation } from '../attest/attachments.ts';
-import { type Attested, type StatementBlob, storeAttestations } from '../attest/storage.ts';
+import { type Attested, type StatementSource, storeAttestations } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -259,7 +259,7 @@ async function attestationsFor(
   if (mode === 'referrers') {
     // BuildKit entries become referrers of the platform manifest; other artifacts about it (with
     // their subject) are copied as they are, and are its referrers.
-    const statements: StatementBlob[] = [];
+    const statements: StatementSource[] = [];
     for (const a of f.attestations) {
       if (isBuildkitAttestation(a)) statements.push(...(await statementsOf(f.source.store, a.digest, copyOptions)));
       else await copyImage(f.source.store, a.digest, dst, copyOptions);
@@ -272,31 +272,36 @@ async function attestationsFor(
   const found = (await f.source.store.referrers(f.entry.digest, { ...copyOptions, artifactType: ArtifactType.BuildkitAttestation }))
     .filter((r) => r.artifactType === ArtifactType.BuildkitAttestation)
     .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-  const statements: StatementBlob[] = [];
+  const statements: StatementSource[] = [];
   for (const r of found) statements.push(...(await statementsOf(f.source.store, r.digest, copyOptions)));
   if (statements.length === 0) return [];
-  const attested: Attested[] = [{ manifest: platform, statements }];
+  const attested: Attested<StatementSource>[] = [{ manifest: platform, statements }];
   const withEntries = await storeAttestations(dst, base, attested, 'buildkit', copyOptions);
   return withEntries.kind === 'index' ? withEntries.index.manifests.slice(base.kind === 'index' ? base.index.manifests.length : 0) : [];
 }
 
-/** The in-toto statements an attestation manifest holds, one per layer, with their predicate types. */
-async function statementsOf(store: ContentStore, digest: Digest, options: OperationOptions): Promise<StatementBlob[]> {
+/**
+ * The in-toto statements an attestation manifest holds, one per layer, with their predicate
+ * types. Not read here: each is copied by digest when it is stored (as copyImage copies a layer),
+ * because moving a statement into another storage needs its digest and size, not its content.
+ * So none is held in memory whole, and none is refused for its size.
+ */
+async function statementsOf(store: ContentStore, digest: Digest, options: OperationOptions): Promise<StatementSource[]> {
   const m = await store.getManifest(digest, options);
   if (m.kind !== 'manifest') return [];
-  const out: StatementBlob[] = [];
+  const out: StatementSource[] = [];
   for (const layer of m.manifest.layers) {
     if (layer.mediaType !== MediaType.InToto) continue;
     const predicateType = layer.annotations?.[Annotation.InTotoPredicateType];
     if (predicateType === undefined) continue;
-    const bytes = await collect(await store.readBlob(layer, options), STATEMENT_LIMIT, `${store.location}@${layer.digest}`);
-    out.push({ predicateType, bytes });
+    const blob = {
+      descriptor: layer,
+      open: (offset?: number) => store.readBlob(layer, { ...options, ...(offset === undefined ? {} : { offset }) }),
+    };
+    out.push({ predicateType, blob });
   }
   return out;
 }
-
-/** SBOMs of large images run to tens of megabytes; a statement past this is refused. */
-const STATEMENT_LIMIT = 256 * 1024 * 1024;
 
 /** Two sources of one platform would make an index no runtime can choose from. */
 function assertDistinct(found: readonly Found[]): void {

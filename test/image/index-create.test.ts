@@ -1,17 +1,22 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ArtifactType, isBuildkitAttestation } from '../../src/attest/attachments.ts';
+import { ArtifactType, isBuildkitAttestation, STATEMENT_LIMIT } from '../../src/attest/attachments.ts';
 import type { AttestationMode } from '../../src/attest/storage.ts';
 import { type BuildResult, buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild, describeIndex } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { createIndex } from '../../src/image/index-create.ts';
-import type { Digest } from '../../src/oci/digest.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';
+import { type Digest, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
+import { Annotation, type Descriptor } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
@@ -302,6 +307,107 @@ describe('createIndex: refusals', () => {
       createIndex([], { store: await layout(), tags: [] }),
       (err: unknown) => isProvenantError(err) && err.code === 'USAGE',
     );
+  });
+});
+
+const LARGE_PREDICATE = 'https://example.test/large-sbom/v1';
+
+/**
+ * Attaches to the first platform of `tag` in `store` a BuildKit attestation referrer with one
+ * in-toto statement of `size` bytes (a statement padded with spaces, as JSON allows), streamed
+ * into the store, never held whole. Returns its layer and the platform manifest's digest.
+ */
+async function attachStatement(store: LayoutStore, tag: string, size: number): Promise<{ layer: Descriptor; platform: Digest }> {
+  const index = await store.getManifest(tag);
+  assert.equal(index.kind, 'index');
+  const platform = index.kind === 'index' ? index.index.manifests[0]! : descriptorOf(index);
+  const head = encodeJson({
+    _type: 'https://in-toto.io/Statement/v1',
+    subject: [{ name: 'example/app', digest: { sha256: platform.digest.slice('sha256:'.length) } }],
+    predicateType: LARGE_PREDICATE,
+    predicate: {},
+  });
+  const pad = new Uint8Array(1024 * 1024).fill(0x20);
+  function* chunks(): Generator<Uint8Array> {
+    yield head;
+    for (let left = size - head.length; left > 0; left -= pad.length) yield left >= pad.length ? pad : pad.subarray(0, left);
+  }
+  const hash = createHash('sha256');
+  for (const c of chunks()) hash.update(c);
+  const layer: Descriptor = {
+    mediaType: MediaType.InToto,
+    digest: `sha256:${hash.digest('hex')}` as Digest,
+    size,
+    annotations: { [Annotation.InTotoPredicateType]: LARGE_PREDICATE },
+  };
+  await store.putBlob({
+    descriptor: layer,
+    open: async () =>
+      (async function* () {
+        yield* chunks();
+      })(),
+  });
+  const empty = new TextEncoder().encode('{}');
+  const config: Descriptor = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
+  await store.putBlob(bytesSource(config, empty));
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    artifactType: ArtifactType.BuildkitAttestation,
+    config,
+    layers: [layer],
+    subject: { mediaType: platform.mediaType, digest: platform.digest, size: platform.size },
+  };
+  await store.putManifest(parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest }), { tags: [] });
+  return { layer, platform: platform.digest };
+}
+
+describe('createIndex: statements moved into another storage are copied by digest, not read', () => {
+  // Past any limit on a statement held in memory: STATEMENT_LIMIT (what is parsed) and the
+  // 256 MiB index create once collected each statement under.
+  it('carries a statement larger than any in-memory limit into BuildKit entries', async () => {
+    const size = 256 * 1024 * 1024 + 1024 * 1024;
+    assert.ok(size > STATEMENT_LIMIT);
+    const src = await layout();
+    await buildInto(['x86_64'], src, 'amd64', 'referrers');
+    const { layer, platform } = await attachStatement(src, 'amd64', size);
+    const dst = await layout();
+    const merged = await createIndex([{ store: src, target: 'amd64' }], { store: dst, tags: ['v1'] }, { attestations: 'buildkit' });
+    assert.equal(merged.index.kind, 'index');
+    if (merged.index.kind !== 'index') return;
+    const entries = merged.index.index.manifests.filter(isBuildkitAttestation);
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0]!.annotations?.[Annotation.DockerReferenceDigest], platform);
+    const m = await dst.getManifest(entries[0]!.digest);
+    assert.equal(m.kind, 'manifest');
+    if (m.kind !== 'manifest') return;
+    // The large statement is a layer of the platform's one attestation manifest, with the build's own.
+    assert.deepEqual(
+      m.manifest.layers.find((l) => l.digest === layer.digest),
+      layer,
+    );
+    assert.equal(m.manifest.layers.length, 4);
+    assert.equal((await dst.statBlob(layer.digest))?.size, size);
+  });
+
+  it('writes nothing and names the blob when a statement does not match its digest', async () => {
+    const src = await layout();
+    await buildInto(['x86_64'], src, 'amd64', 'referrers');
+    const { layer } = await attachStatement(src, 'amd64', 4096);
+    // The blob changed on disk after it was written: same size, other bytes.
+    await writeFile(join(src.path, 'blobs', 'sha256', layer.digest.slice('sha256:'.length)), new Uint8Array(4096).fill(0x41));
+    const dst = await layout();
+    await assert.rejects(
+      createIndex([{ store: src, target: 'amd64' }], { store: dst, tags: ['v1'] }, { attestations: 'buildkit' }),
+      (err: unknown) => isProvenantError(err) && err.code === 'DIGEST_MISMATCH' && err.message.includes(layer.digest),
+    );
+    assert.equal(await dst.resolve('v1'), undefined);
+    assert.equal(await dst.statBlob(layer.digest), undefined);
+    // Nor any manifest that names it: the attestation manifest is written after its blobs, or not at all.
+    const folder = join(dst.path, 'blobs', 'sha256');
+    for (const name of await readdir(folder)) {
+      assert.ok(!(await readFile(join(folder, name), 'latin1')).includes(layer.digest), name);
+    }
   });
 });
 
