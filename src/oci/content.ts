@@ -161,3 +161,15 @@ export const COSIGN_TAG_RE = /^(sha256|sha512)-([a-f0-9]+)\.(sig|att|sbom)$/;
 export function cosignTag(digest: Digest, suffix: 'sig' | 'att' | 'sbom'): string {
   return `${digestAlgorithm(digest)}-${digestHex(digest)}.${suffix}`;
 }
+
+/**
+ * The tag of the referrers tag schema, `<alg>-<hex>`, under which a client without the referrers
+ * API keeps the index of `digest`'s referrers
+ * (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema):
+ * cut to 128 characters, the tag grammar's limit (a sha512 digest's would be 135). Here, beside
+ * {@link cosignTag}, because registry/ writes and reads it and sign/, which may not import
+ * registry/, reads it too.
+ */
+export function referrersTag(digest: Digest): string {
+  return `${digestAlgorithm(digest)}-${digestHex(digest)}`.slice(0, 128);
+}

@@ -5,7 +5,7 @@
 
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
-import { type Digest, digestHex } from '../oci/digest.ts';
+import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { assertIndex } from '../oci/validate.ts';
@@ -25,11 +25,6 @@ import {
 import { nextLink } from './link.ts';
 import { repositoryScope } from './scope.ts';
 import type { Transport } from './transport.ts';
-
-/** The `sha256-<hex>` tag of the referrers tag schema, at most 128 characters (the tag grammar's limit). */
-export function referrersTag(digest: Digest): string {
-  return `${digest.slice(0, digest.indexOf(':'))}-${digestHex(digest)}`.slice(0, 128);
-}
 
 /**
  * What a client has learnt about the referrers API, by repository: false once the repository

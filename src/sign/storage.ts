@@ -20,8 +20,8 @@ import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { ProvenantError } from '../errors.ts';
 import { bytesSource, type OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
-import { cosignTag, parseStored, type Stored } from '../oci/content.ts';
-import { type Digest, digestAlgorithm, digestHex, digestOf } from '../oci/digest.ts';
+import { cosignTag, parseStored, referrersTag, type Stored } from '../oci/content.ts';
+import { type Digest, digestOf } from '../oci/digest.ts';
 import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -352,7 +352,7 @@ export async function findSignatures(store: ContentStore, subject: Digest, optio
     }
   }
   for (const r of listed) referrers.set(r.digest, { descriptor: r, listedBy: 'the referrers lookup' });
-  const fallbackTag = `${digestAlgorithm(subject)}-${digestHex(subject)}`;
+  const fallbackTag = referrersTag(subject);
   const fallback = await store.resolve(fallbackTag, options);
   if (fallback !== undefined && isIndexType(fallback.mediaType)) {
     let index: Stored | undefined;

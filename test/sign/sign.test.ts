@@ -13,8 +13,8 @@ import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import fc from 'fast-check';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
-import type { ByteStream } from '../../src/io/types.ts';
-import { cosignTag, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { type ByteStream, bytesSource } from '../../src/io/types.ts';
+import { cosignTag, encodeJson, parseStored, referrersTag, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { Descriptor } from '../../src/oci/types.ts';
@@ -496,6 +496,33 @@ describe('signing with a key', () => {
       // inspect lists them too, with what is wrong.
       const summary = await summarizeSignatures(layout, d);
       assert.equal(summary.filter((s) => s.error !== undefined).length, 4);
+    });
+
+    it("reads the referrers tag schema's index of a sha512 subject under the tag cut to 128 characters", async () => {
+      const layout = await tempLayout();
+      const subject = digestOf('an image named by sha512', 'sha512');
+      // What a client without the referrers API pushes: the index under <alg>-<hex>, which for
+      // sha512 (135 characters) the tag grammar cuts to 128. It lists a bundle referrer whose
+      // manifest is not one, so that reading the index is what finds it.
+      const notManifest = new TextEncoder().encode('{"not":"a manifest"}');
+      const listed: Descriptor = {
+        mediaType: MediaType.OciManifest,
+        artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        digest: digestOf(notManifest),
+        size: notManifest.length,
+      };
+      await layout.putBlob(bytesSource(listed, notManifest));
+      const tag = referrersTag(subject);
+      assert.equal(tag.length, 128);
+      await layout.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [listed] })), {
+        tags: [tag],
+      });
+      const found = await findSignatures(layout, subject);
+      assert.deepEqual(
+        found.map((f) => [f.storage, f.source]),
+        [['referrers', `referrer ${listed.digest}`]],
+      );
+      assert.match(found[0]!.error!, new RegExp(`listed by the ${tag} tag's index`));
     });
 
     it('a referrer that is not a manifest, or a fallback tag that is not an index, is one malformed entry; the others still verify', async () => {
