@@ -12,8 +12,8 @@
  * not syntax (an escape, `\Q...\E`, a character class). It counts at least what the compiler
  * emits for each piece (tests check it against the compiled program on random patterns), and
  * where it reads a pattern differently from RE2 it counts more, never less: the flags of `(?i:`
- * and the name of `(?P<name>` count as characters, a repeat after `\Q...\E` repeats all of the
- * quoted text, a count above RE2's 1,000 (which RE2 refuses) counts as 1,001.
+ * and the name of `(?P<name>` count as characters, a count above RE2's 1,000 (which RE2
+ * refuses) counts as 1,001.
  */
 
 /** A group being read: the instructions of what it holds so far, and of its last piece (what a repeat applies to). */
@@ -47,11 +47,17 @@ export function re2SizeBound(pattern: string): number {
   while (i < pattern.length) {
     const c = pattern[i]!;
     if (c === '\\' && pattern[i + 1] === 'Q') {
-      // Literal text up to \E or the end, every character one instruction. Empty, it is nothing:
-      // a repeat after it applies to what came before.
+      // Literal text up to \E or the end, every character one instruction. RE2 reads it as
+      // that many literals, so a repeat after it applies to the last one only: `\Qabc\E{0}` is
+      // `ab`. (Counting the whole text as the repeated piece undercounts a repeat that makes
+      // fewer than one copy: `(\Q<900 a>\E{0}){1000}` would be 5,009, compiled 901,002.)
+      // Empty, it is nothing: a repeat after it applies to what came before.
       const end = pattern.indexOf('\\E', i + 2);
       const stop = end < 0 ? pattern.length : end;
-      if (stop > i + 2) piece(stop - (i + 2));
+      if (stop > i + 2) {
+        top.total += stop - (i + 2) - 1;
+        piece(1);
+      }
       i = end < 0 ? pattern.length : end + 2;
     } else if (c === '(' && flagsEnd(pattern, i) !== undefined) {
       // `(?i)` sets flags and is nothing either: `a(?i){5}` repeats the a.
