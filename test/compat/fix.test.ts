@@ -377,10 +377,13 @@ describe('fix chooses, refuses and leaves alone', () => {
     const src = await layout();
     const made = await synth(src, {});
     const dst = await layout();
+    // No `probe: false`: the default probes only a registry destination (resolveProbe), and
+    // aws-lambda is a runtime, whose checks use no referrers fact. This is the default path.
     const report = await fixImage(src, made.tag, dst, target('aws-lambda'), { tags: ['fixed'] });
-    assert.equal(report.destination?.digest, made.root.digest);
-    assert.deepEqual(report.changes, []);
-    assert.match(report.account[0]!, /^Nothing to change/);
+    const account = report.account.join('\n');
+    assert.equal(report.destination?.digest, made.root.digest, account);
+    assert.deepEqual(report.changes, [], account);
+    assert.match(report.account[0]!, /^Nothing to change/, account);
     assert.deepEqual((await dst.getManifest('fixed')).bytes, made.root.bytes);
   });
 
