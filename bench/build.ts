@@ -4,7 +4,19 @@ import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EPOCH, makeApkInput } from './apk-input.ts';
-import { buildahCommit, buildDist, imageOf, type LayerRef, median, need, type Sample, sh, timed, withoutMallocSettings } from './lib.ts';
+import {
+  buildahCommit,
+  buildDist,
+  imageOf,
+  type LayerRef,
+  launcherMallocSettings,
+  median,
+  need,
+  type Sample,
+  sh,
+  timed,
+  withoutMallocSettings,
+} from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -165,11 +177,11 @@ async function main(): Promise<void> {
      * `provenant build` from dist/ to a new layout; checks that every build gives the same image
      * (unless `epoch` asks for another SOURCE_DATE_EPOCH, which changes every header).
      */
-    const cliBuild = async (extra: readonly string[] = [], epoch?: number): Promise<Sample> => {
+    const cliBuild = async (extra: readonly string[] = [], epoch?: number, more: Record<string, string> = {}): Promise<Sample> => {
       const out = join(work, 'out');
       await rm(out, { recursive: true, force: true });
       const s = timed(node, [cli, 'build', input.config, '-o', `oci:${out}:bench`, '--cache-dir', cache, '--format', 'json', ...extra], {
-        env: { ...env, ...(epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(epoch) }) },
+        env: { ...env, ...(epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(epoch) }), ...more },
       });
       const image = await imageOf(out);
       if (epoch !== undefined) return s;
@@ -229,6 +241,9 @@ async function main(): Promise<void> {
     const LAYER_INSTALLED = 'provenant build, cached, installed again (another configuration; the layer reused)';
     const LAYER_COLD = 'provenant build, cached, --layer-cache false (every file compressed)';
     const LAYER_AGAIN = 'provenant build, cached, layer made again (new SOURCE_DATE_EPOCH: every header differs; compressed bodies reused)';
+    const MALLOC_SETTINGS = launcherMallocSettings(root);
+    const LAYER_AGAIN_ALLOC = `${LAYER_AGAIN}, with bin/provenant's malloc settings`;
+    const LAYER_COLD_ALLOC = `${LAYER_COLD}, with bin/provenant's malloc settings`;
     let epoch = Number(EPOCH);
     const cases: [string, () => Promise<Sample>][] = [
       [
@@ -242,6 +257,8 @@ async function main(): Promise<void> {
       [LAYER_INSTALLED, installedBuild],
       [LAYER_AGAIN, () => cliBuild([], ++epoch)],
       [LAYER_COLD, () => cliBuild(['--layer-cache', 'false'])],
+      [LAYER_AGAIN_ALLOC, () => cliBuild([], ++epoch, MALLOC_SETTINGS)],
+      [LAYER_COLD_ALLOC, () => cliBuild(['--layer-cache', 'false'], undefined, MALLOC_SETTINGS)],
       ['floor: tar | pigz -6 | sha256sum', async () => timed('bash', ['-o', 'pipefail', '-c', floor])],
     ];
     if (peers) {
@@ -279,6 +296,8 @@ async function main(): Promise<void> {
       [LAYER_INSTALLED]: mb(ourLayer!.size),
       [LAYER_COLD]: mb(ourLayer!.size),
       [LAYER_AGAIN]: mb(ourLayer!.size),
+      [LAYER_AGAIN_ALLOC]: mb(ourLayer!.size),
+      [LAYER_COLD_ALLOC]: mb(ourLayer!.size),
       'floor: tar | pigz -6 | sha256sum': mb(floorSize),
       ...Object.fromEntries(Object.entries(buildahSizes).map(([k, v]) => [k, mb(v)])),
       'library, installing, default workers': mb(ourLayer!.size),
@@ -315,7 +334,8 @@ async function main(): Promise<void> {
         `--layer-cache false / floor: ${(med(LAYER_COLD) / floorM).toFixed(2)}` +
         `; peak RSS of the cached build: ${Math.max(...results['provenant build, cached']!.map((x) => x.maxRssMb)).toFixed(0)} MB (goal ≤ 200), ` +
         `installed again: ${Math.max(...results[LAYER_INSTALLED]!.map((x) => x.maxRssMb)).toFixed(0)} MB, ` +
-        `made again: ${Math.max(...results[LAYER_AGAIN]!.map((x) => x.maxRssMb)).toFixed(0)} MB`,
+        `made again: ${Math.max(...results[LAYER_AGAIN]!.map((x) => x.maxRssMb)).toFixed(0)} MB ` +
+        `(${Math.max(...results[LAYER_AGAIN_ALLOC]!.map((x) => x.maxRssMb)).toFixed(0)} with bin/provenant's malloc settings)`,
     );
     if (peers) {
       const buildahM = med('buildah from+copy+commit (gzip)');

@@ -2,7 +2,20 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildDist, has, imageOf, type LayerRef, median, need, q, type Sample, sh, timed, withoutMallocSettings } from './lib.ts';
+import {
+  buildDist,
+  has,
+  imageOf,
+  type LayerRef,
+  launcherMallocSettings,
+  median,
+  need,
+  q,
+  type Sample,
+  sh,
+  timed,
+  withoutMallocSettings,
+} from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -57,11 +70,11 @@ async function main(): Promise<void> {
      * `provenant build` from dist/ to a new layout, the same image every time unless `epoch` asks
      * for another SOURCE_DATE_EPOCH (every header then differs); `more` is added to the environment.
      */
-    const cliBuild = async (label: string, extra: string[], epoch?: number): Promise<Sample> => {
+    const cliBuild = async (label: string, extra: string[], epoch?: number, more: Record<string, string> = {}): Promise<Sample> => {
       const out = join(work, 'out');
       await rm(out, { recursive: true, force: true });
       const s = timed(node, [cli, 'build', config, '-o', `oci:${out}:bench`, '--cache-dir', cache, '--format', 'json', ...extra], {
-        env: { ...env, ...(epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(epoch) }) },
+        env: { ...env, ...(epoch === undefined ? {} : { SOURCE_DATE_EPOCH: String(epoch) }), ...more },
       });
       const image = await imageOf(out);
       if (epoch !== undefined) return s;
@@ -119,11 +132,16 @@ async function main(): Promise<void> {
     const LEAN_COLD = 'provenant build --sbom false --provenance false --layer-cache false, cached (every file compressed)';
     const LEAN_AGAIN =
       'provenant build --sbom false --provenance false, cached, layer made again (new SOURCE_DATE_EPOCH; compressed bodies reused)';
+    const MALLOC_SETTINGS = launcherMallocSettings(root);
+    const LEAN_AGAIN_ALLOC = `${LEAN_AGAIN}, with bin/provenant's malloc settings`;
+    const LEAN_COLD_ALLOC = `${LEAN_COLD}, with bin/provenant's malloc settings`;
     let epoch = Number(EPOCH);
     const cases: [string, () => Promise<Sample>][] = [
       ['provenant build --sbom false --provenance false, cached', () => cliBuild('lean', lean)],
       [LEAN_AGAIN, () => cliBuild('lean-again', lean, ++epoch)],
       [LEAN_COLD, () => cliBuild('lean-cold', [...lean, '--layer-cache', 'false'])],
+      [LEAN_AGAIN_ALLOC, () => cliBuild('lean-again-alloc', lean, ++epoch, MALLOC_SETTINGS)],
+      [LEAN_COLD_ALLOC, () => cliBuild('lean-cold-alloc', [...lean, '--layer-cache', 'false'], undefined, MALLOC_SETTINGS)],
       ['provenant build (default: SBOMs + provenance), cached', () => cliBuild('default', [])],
       ['floor: tar | pigz -6 | sha256sum', async () => timed('bash', ['-o', 'pipefail', '-c', floor])],
     ];
@@ -164,6 +182,8 @@ async function main(): Promise<void> {
       'provenant build --sbom false --provenance false, cached': mb(layerSizes.lean!),
       [LEAN_COLD]: mb(layerSizes['lean-cold']!),
       [LEAN_AGAIN]: '-',
+      [LEAN_COLD_ALLOC]: mb(layerSizes['lean-cold-alloc']!),
+      [LEAN_AGAIN_ALLOC]: '-',
       'provenant build (default: SBOMs + provenance), cached': mb(layerSizes.default!),
       'floor: tar | pigz -6 | sha256sum': mb(floorSize),
       ...Object.fromEntries(Object.entries(mmSizes).map(([k, v]) => [k, mb(v)])),

@@ -2,14 +2,29 @@
 // running one, checking for tools, medians, shell quoting, finding the image a build wrote into
 // an OCI layout, and buildah as a peer.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
- * `env` without glibc's allocator settings (`MALLOC_*`, `GLIBC_TUNABLES`), as a user's shell gives
- * it: what the CLI does with it is then its own (`build` sets them, src/cli/allocator.ts).
+ * The glibc allocator settings that the checkout's launcher (bin/provenant) exports unless the
+ * caller set them, read from it: the build cases that compress a large layer run with and without.
  */
+export function launcherMallocSettings(root: string): Record<string, string> {
+  const lines = readFileSync(join(root, 'bin', 'provenant'), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('export MALLOC_'));
+  if (lines.length === 0) throw new Error('bin/provenant sets no MALLOC_ variable');
+  return Object.fromEntries(
+    lines.map((line) => {
+      const m = /^export (MALLOC_\w+)=\$\{\1:-(\d+)\}$/.exec(line);
+      if (m === null) throw new Error(`bin/provenant: cannot read the setting in: ${line}`);
+      return [m[1]!, m[2]!];
+    }),
+  );
+}
+
+/** `env` without glibc's allocator settings (`MALLOC_*`, `GLIBC_TUNABLES`): the allocator as glibc sets it. */
 export function withoutMallocSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith('MALLOC_') && name !== 'GLIBC_TUNABLES'));
 }

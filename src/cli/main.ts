@@ -13,10 +13,4 @@ const { env } = process;
 enableCompileCache?.(env.NODE_COMPILE_CACHE ?? `${env.XDG_CACHE_HOME ?? `${env.HOME ?? '/tmp'}/.cache`}/provenant/node-compile-cache`);
 
 const isMain = process.argv[1] !== undefined && import.meta.url === new URL(process.argv[1], 'file:').href;
-if (isMain || process.argv[1]?.endsWith('/provenant')) {
-  // A command that writes layers runs with glibc's allocator settings (allocator.ts): this
-  // process is replaced by one with them before anything else loads.
-  const command = process.argv[2];
-  if (command === 'build' || command === 'reproduce') (await import('./allocator.ts')).runWithAllocatorSettings();
-  await (await import('./dispatch.ts')).main();
-}
+if (isMain || process.argv[1]?.endsWith('/provenant')) await (await import('./dispatch.ts')).main();
