@@ -180,8 +180,11 @@ function encodeHeader(header: TarHeader, index: number, format: TarFormat, scrat
   const devmajor = checkInt(header, index, 'devmajor', header.devmajor, 0, MAX_OCTAL_7);
   const devminor = checkInt(header, index, 'devminor', header.devminor, 0, MAX_OCTAL_7);
 
-  const extra = new Map<string, string>();
+  // A layer writes tens of thousands of headers, nearly all without PAX records: their maps are
+  // made only for a header that has some (a map a header was a tenth of a layer's garbage).
+  let extra: Map<string, string> | undefined;
   if (header.pax !== undefined) {
+    extra = new Map<string, string>();
     if (header.pax === null || typeof header.pax !== 'object') throw writeError(header, index, 'pax is not an object');
     for (const [key, value] of Object.entries(header.pax)) {
       checkString(header, index, `pax key ${JSON.stringify(key)}`, key);
@@ -205,52 +208,56 @@ function encodeHeader(header: TarHeader, index: number, format: TarFormat, scrat
       throw writeError(header, index, `a ${header.type} name may not end in "/" (Go's archive/tar refuses it)`);
     }
     // Go keeps no atime or ctime record it was given, but any record at all makes the entry PAX.
-    const records = new Map([...extra].filter(([k]) => k !== 'atime' && k !== 'ctime'));
+    const records = new Map([...(extra ?? [])].filter(([k]) => k !== 'atime' && k !== 'ctime'));
     const fields = { name, mode, uid, gid, size, mtime, typeflag, linkname, uname, gname, devmajor, devminor };
-    return encodeGoHeader({ ...fields, records, paxOnly: extra.size > 0 });
+    return encodeGoHeader({ ...fields, records, paxOnly: extra !== undefined && extra.size > 0 });
   }
-  const records = new Map<string, string>();
+  let records: Map<string, string> | undefined;
+  const record = (key: string, value: string): void => {
+    records ??= new Map<string, string>();
+    records.set(key, value);
+  };
   let split = isAscii(name) ? splitName(name) : undefined;
   if (split === undefined) {
-    records.set('path', name);
+    record('path', name);
     split = fallbackName(name);
   }
   let ustarLink = linkname;
   if (!isAscii(linkname) || linkname.length > 100) {
-    records.set('linkpath', linkname);
+    record('linkpath', linkname);
     ustarLink = sanitize(linkname).slice(0, 100);
   }
   let ustarSize = size;
   if (size > MAX_OCTAL_11) {
-    records.set('size', String(size));
+    record('size', String(size));
     ustarSize = 0;
   }
   let ustarUid = uid;
   if (uid > MAX_OCTAL_7) {
-    records.set('uid', String(uid));
+    record('uid', String(uid));
     ustarUid = 0;
   }
   let ustarGid = gid;
   if (gid > MAX_OCTAL_7) {
-    records.set('gid', String(gid));
+    record('gid', String(gid));
     ustarGid = 0;
   }
   let ustarMtime = mtime;
   if (mtime < 0 || mtime > MAX_OCTAL_11) {
-    records.set('mtime', String(mtime));
+    record('mtime', String(mtime));
     ustarMtime = 0;
   }
   let ustarUname = uname;
   if (!isAscii(uname) || uname.length > 32) {
-    records.set('uname', uname);
+    record('uname', uname);
     ustarUname = '';
   }
   let ustarGname = gname;
   if (!isAscii(gname) || gname.length > 32) {
-    records.set('gname', gname);
+    record('gname', gname);
     ustarGname = '';
   }
-  for (const [key, value] of extra) records.set(key, value);
+  if (extra !== undefined) for (const [key, value] of extra) record(key, value);
   const ustar = ustarBlock(
     {
       name: split.name,
@@ -267,9 +274,9 @@ function encodeHeader(header: TarHeader, index: number, format: TarFormat, scrat
       devmajor,
       devminor,
     },
-    records.size === 0 ? scratch : undefined,
+    records === undefined ? scratch : undefined,
   );
-  if (records.size === 0) return ustar;
+  if (records === undefined) return ustar;
 
   const data = encodePaxRecords(records);
   if (data.length > MAX_META) throw writeError(header, index, `its PAX records take ${data.length} bytes, over the ${MAX_META} byte limit`);
@@ -392,7 +399,8 @@ function ustarBlock(f: UstarFields & { prefix: string }, into?: Uint8Array): Uin
   // 40 us a header: 18 ms of a small Debian image's 0.3 s build).
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i]!;
-  putString(b, 148, 7, sum.toString(8).padStart(6, '0'));
+  // Six digits (512 bytes of 255 at most are 0o377000), after which the field keeps its spaces.
+  putOctalDigits(b, 148, 6, sum);
   return b;
 }
 
@@ -409,6 +417,21 @@ function putString(b: Uint8Array, at: number, width: number, s: string): void {
   b.set(bytes, at);
 }
 
+/** `n` in `width - 1` octal digits, zero-padded, and the NUL the block already holds. */
 function putOctal(b: Uint8Array, at: number, width: number, n: number): void {
-  putString(b, at, width, n.toString(8).padStart(width - 1, '0'));
+  putOctalDigits(b, at, width - 1, n);
+}
+
+/**
+ * `n` (a whole number of at most `digits` octal digits, as the callers check) zero-padded to
+ * `digits`, written as bytes: a string for each of a header's seven numbers was a tenth of a
+ * layer's garbage.
+ */
+function putOctalDigits(b: Uint8Array, at: number, digits: number, n: number): void {
+  let rest = n;
+  for (let i = at + digits - 1; i >= at; i--) {
+    b[i] = 0x30 + (rest % 8);
+    rest = Math.floor(rest / 8);
+  }
+  if (rest !== 0) throw new Error(`internal: ${n} does not fit ${digits} octal digits`);
 }
