@@ -13,7 +13,9 @@
  * emits for each piece (tests check it against the compiled program on random patterns), and
  * where it reads a pattern differently from RE2 it counts more, never less: the flags of `(?i:`
  * and the name of `(?P<name>` count as characters, a count above RE2's 1,000 (which RE2
- * refuses) counts as 1,001.
+ * refuses) counts as 1,001. Where a character is syntax and where it is text must be read as RE2
+ * reads it, though: a misreading can hide a whole repeated group from the count (a brace RE2 takes
+ * as text read as `{0}`), so those rules follow RE2's parser.
  */
 
 /** A group being read: the instructions of what it holds so far, and of its last piece (what a repeat applies to). */
@@ -141,11 +143,12 @@ function flagsEnd(pattern: string, i: number): number | undefined {
   return FLAGS.exec(pattern) === null ? undefined : FLAGS.lastIndex;
 }
 
-const REPEAT = /\{(\d+)(,(\d*))?\}/y;
+/** A count is a decimal number without a leading zero: RE2 reads `{00}` and `{1,02}` as text. */
+const REPEAT = /\{(0|[1-9]\d*)(,(0|[1-9]\d*)?)?\}/y;
 
 /**
  * The counted repeat at `i` (a `{`): the copies of its operand and how many of those are optional;
- * undefined when the brace is a literal there (`{,5}`, `{a}`, `{1, 2}`).
+ * undefined when the brace is a literal there (`{,5}`, `{a}`, `{1, 2}`, `{01}`).
  */
 function repeatAt(pattern: string, i: number): { copies: number; optional: number; end: number } | undefined {
   REPEAT.lastIndex = i;
@@ -154,7 +157,7 @@ function repeatAt(pattern: string, i: number): { copies: number; optional: numbe
   const min = Math.min(Number(m[1]), MAX_COUNT);
   const end = i + m[0].length;
   if (m[2] === undefined) return { copies: min, optional: 0, end };
-  if (m[3] === '') return { copies: min + 1, optional: 2, end };
+  if (m[3] === undefined) return { copies: min + 1, optional: 2, end };
   const max = Math.min(Math.max(min, Number(m[3])), MAX_COUNT);
   return { copies: max, optional: max - min, end };
 }

@@ -40,6 +40,9 @@ const atom = fc.constantFrom(
   '{',
   '}',
   '{,3}',
+  // Counts with a leading zero: text to RE2.
+  '{00}',
+  '{0,01}',
   '(?i)',
   '(?-s)',
   '',
@@ -65,6 +68,8 @@ const repeat = fc.constantFrom(
   '{1000}',
   '{0,999}',
   '{2,}?',
+  '{00}',
+  '{1,02}',
 );
 const patterns = fc.letrec<{ re: string }>((tie) => ({
   re: fc.oneof(
@@ -98,6 +103,7 @@ const soup = fc
       'p',
       ':',
       '^',
+      '0',
       '{10}',
       '{2,3}',
       '(?i)',
@@ -136,6 +142,11 @@ describe('re2SizeBound', () => {
       '^[a-z0-9]{1,63}$',
       '(?i)^sha256:[a-f0-9]{64}$',
       '^https://example\\.org/[^/]+/[^/]+@refs/(heads|tags)/.*$',
+      // A count with a leading zero is text to RE2, no repeat: `{00}` makes the a and four
+      // characters, not zero copies (the bound once counted 5,009 here, the program 7,002).
+      '(a{00}){1000}',
+      '(a{1,02}){1000}',
+      '(?:a{1000}a{1000}){00}',
     ];
     for (const pattern of cases) {
       const size = compiledSize(pattern)!;
@@ -150,5 +161,14 @@ describe('re2SizeBound', () => {
     assert.ok(re2SizeBound('a{,1000}') < 20);
     assert.ok(re2SizeBound('[{1000}]') < 20);
     assert.ok(re2SizeBound('\\x{1000}') < 20);
+  });
+
+  it('counts the program that a misread brace would hide, without compiling it', () => {
+    // 9,800 characters each, which compile to 1.4 million instructions (seconds): 1,400 copies
+    // of a{1000}, each at least 1,000 instructions, behind a brace read as no copy.
+    const copies = 'a{1000}'.repeat(1400);
+    for (const pattern of [`(?:${copies}){00}`, `(?:${copies}){0,01}`]) {
+      assert.ok(re2SizeBound(pattern) >= 1400 * 1000, `${pattern.slice(0, 20)}...: ${re2SizeBound(pattern)}`);
+    }
   });
 });
