@@ -15,7 +15,7 @@
  * and the name of `(?P<name>` count as characters, a count above RE2's 1,000 (which RE2
  * refuses) counts as 1,001. Where a character is syntax and where it is text must be read as RE2
  * reads it, though: a misreading can hide a whole repeated group from the count (a brace RE2 takes
- * as text read as `{0}`), so those rules follow RE2's parser.
+ * as text read as `{0}`, or a class read past its end), so those rules follow RE2's parser.
  */
 
 /** A group being read: the instructions of what it holds so far, and of its last piece (what a repeat applies to). */
@@ -101,36 +101,62 @@ export function re2SizeBound(pattern: string): number {
   return size + 4;
 }
 
-/** The index after the escape at `i` (a backslash): `\x{...}`, `\p{...}` and `\P{...}` to their brace, others two characters. */
+/**
+ * The index after the escape at `i` (a backslash): `\x{...}`, `\p{...}` and `\P{...}` to their
+ * brace, `\pL` and `\PL` three characters (the name is one code point), others two.
+ */
 function escapeEnd(pattern: string, i: number): number {
   const next = pattern[i + 1];
   if ((next === 'x' || next === 'p' || next === 'P') && pattern[i + 2] === '{') {
     const end = pattern.indexOf('}', i + 3);
     return end < 0 ? pattern.length : end + 1;
   }
+  if ((next === 'p' || next === 'P') && i + 2 < pattern.length) return charEnd(pattern, i + 2);
   return Math.min(i + 2, pattern.length);
 }
 
+/** The index after the code point at `i` (two UTF-16 units for one above U+FFFF). */
+function charEnd(pattern: string, i: number): number {
+  return i + (pattern.codePointAt(i)! > 0xffff ? 2 : 1);
+}
+
+/** The index after the class character at `i`: an escape or one code point. */
+function classCharEnd(pattern: string, i: number): number {
+  return pattern[i] === '\\' ? escapeEnd(pattern, i) : charEnd(pattern, i);
+}
+
+/** Escapes that are a class of their own in a class (`\d`, `\pL`, ...), so no end of a range. */
+const CLASS_ESCAPE = /\\[dDsSwWpP]/y;
+
 /**
- * The index after the class that opens at `i`. As RE2 reads it: a `]` right after `[` or `[^` is
- * a character of the class, `[:name:]` is a class inside it, an escape is read whole.
+ * The index after the class that opens at `i`. As RE2 reads it, item by item: a `]` right after
+ * `[` or `[^` is a character of the class, `[:name:]` is a class inside it, an escape is read
+ * whole, and a character or a character escape followed by `-` and anything but `]` is a range,
+ * whose upper end is one more character or escape. RE2 looks for `[:` only where an item starts,
+ * so in `[!-[:]` the `[` ends the range `!-[` and the `]` after the `:` ends the class (read as
+ * the start of `[:alpha:]` further on, the class would swallow the text up to there).
  */
 function classEnd(pattern: string, i: number): number {
   let j = i + 1;
   if (pattern[j] === '^') j += 1;
   let first = true;
   while (j < pattern.length) {
-    const c = pattern[j]!;
-    if (c === ']' && !first) return j + 1;
+    if (pattern[j] === ']' && !first) return j + 1;
     first = false;
-    if (c === '[' && pattern[j + 1] === ':') {
+    if (pattern.startsWith('[:', j)) {
       const end = pattern.indexOf(':]', j + 2);
       if (end >= 0) {
         j = end + 2;
         continue;
       }
     }
-    j = c === '\\' ? escapeEnd(pattern, j) : j + 1;
+    CLASS_ESCAPE.lastIndex = j;
+    if (CLASS_ESCAPE.test(pattern)) {
+      j = escapeEnd(pattern, j);
+      continue;
+    }
+    j = classCharEnd(pattern, j);
+    if (pattern[j] === '-' && j + 1 < pattern.length && pattern[j + 1] !== ']') j = classCharEnd(pattern, j + 1);
   }
   return pattern.length;
 }

@@ -25,6 +25,9 @@ const atom = fc.constantFrom(
   '[]a]',
   '[^]]',
   '[[:alpha:]]',
+  // `[` ends the range `!-[` here, not a `[:` that would run to the next `:]`.
+  '[!-[:]',
+  '[\\pL-]',
   '[\\]{}()|]',
   '\\d',
   '\\pL',
@@ -103,7 +106,9 @@ const soup = fc
       'p',
       ':',
       '^',
+      '-',
       '0',
+      '[:alpha:]',
       '{10}',
       '{2,3}',
       '(?i)',
@@ -147,6 +152,10 @@ describe('re2SizeBound', () => {
       '(a{00}){1000}',
       '(a{1,02}){1000}',
       '(?:a{1000}a{1000}){00}',
+      // `[` is the end of the range `!-[`, and the `]` after the `:` ends the class; the bound
+      // once read a `[:alpha:]` from the `[:` and counted 8, the program 1,004.
+      '[!-[:]a{1000}[[:alpha:]]',
+      '[\\x{41}-[:]a{1000}[:]',
     ];
     for (const pattern of cases) {
       const size = compiledSize(pattern)!;
@@ -163,11 +172,12 @@ describe('re2SizeBound', () => {
     assert.ok(re2SizeBound('\\x{1000}') < 20);
   });
 
-  it('counts the program that a misread brace would hide, without compiling it', () => {
+  it('counts the program that a misread brace or class would hide, without compiling it', () => {
     // 9,800 characters each, which compile to 1.4 million instructions (seconds): 1,400 copies
-    // of a{1000}, each at least 1,000 instructions, behind a brace read as no copy.
+    // of a{1000}, each at least 1,000 instructions, behind a brace read as no copy or a class
+    // read past its end.
     const copies = 'a{1000}'.repeat(1400);
-    for (const pattern of [`(?:${copies}){00}`, `(?:${copies}){0,01}`]) {
+    for (const pattern of [`(?:${copies}){00}`, `(?:${copies}){0,01}`, `[!-[:]${copies}[[:alpha:]]`]) {
       assert.ok(re2SizeBound(pattern) >= 1400 * 1000, `${pattern.slice(0, 20)}...: ${re2SizeBound(pattern)}`);
     }
   });
