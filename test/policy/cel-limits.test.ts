@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { celEnv, isCelError, parse, plan } from '@bufbuild/cel';
+import { RE2JS } from '@bufbuild/re2';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { celInput, compileCel } from '../../src/policy/cel.ts';
@@ -105,6 +106,18 @@ describe('CEL cost budget', () => {
     refused(`${ten}.all(x, ${ten}.all(y, !"".matches("${'a{1,1000}'.repeat(100)}")))`, {});
     // A pattern compiled anew at each iteration pays at each.
     refused(`predicate.xs.all(x, !"".matches("a{1,1000}" + string(x)))`, thousand, 1_000_000);
+  });
+
+  it('refuses a program hidden behind a brace or a class that RE2 reads as text, without compiling it', (t) => {
+    // 9,800 characters and 1.4 million instructions (seconds to compile) each: `{00}` is text to
+    // RE2, not zero copies of the group, and the class `[!-[:]` ends at its first `]`.
+    const copies = 'a{1000}'.repeat(1400);
+    const compile = t.mock.method(RE2JS, 'compile');
+    for (const pattern of [`(?:${copies}){00}`, `[!-[:]${copies}[[:alpha:]]`]) {
+      refused(`"".matches("${pattern}")`, {});
+    }
+    const reached = compile.mock.calls.map((call) => call.arguments[0].slice(0, 20));
+    assert.deepEqual(reached, []);
   });
 
   it('gives the results and errors of @bufbuild/cel for matches, the pattern compiled once', () => {
