@@ -97,7 +97,8 @@ describe('CEL cost budget', () => {
     assert.ok(ten.spent >= once.spent + 9 * 2001 && ten.spent < 2 * once.spent, `${ten.spent} for ten, ${once.spent} for one`);
   });
 
-  it('refuses a pattern whose program the budget cannot pay for, before compiling it', () => {
+  it('refuses a pattern whose program the budget cannot pay for, before compiling it', (t) => {
+    const compile = t.mock.method(RE2JS, 'compile');
     // 1,800 characters, 400,000 instructions: a second or two to compile, refused before.
     refused(`"".matches("${'a{1,1000}'.repeat(200)}")`, {});
     refused(`"".matches("${'a{1,1000}'.repeat(10)}")`, {}, 100_000);
@@ -106,6 +107,10 @@ describe('CEL cost budget', () => {
     refused(`${ten}.all(x, ${ten}.all(y, !"".matches("${'a{1,1000}'.repeat(100)}")))`, {});
     // A pattern compiled anew at each iteration pays at each.
     refused(`predicate.xs.all(x, !"".matches("a{1,1000}" + string(x)))`, thousand, 1_000_000);
+    // The one the budget pays for once was compiled (once), and the small ones made anew; never
+    // the two it cannot pay for.
+    const lengths = new Set(compile.mock.calls.map((call) => call.arguments[0].length));
+    assert.ok(!lengths.has(1800) && !lengths.has(90), `compiled patterns of ${[...lengths].join(', ')} characters`);
   });
 
   it('refuses a program hidden behind a brace or a class that RE2 reads as text, without compiling it', (t) => {
