@@ -379,10 +379,19 @@ function parseNumeric(b: Uint8Array, off: number, len: number): number | undefin
     if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) return undefined;
     return Number(v);
   }
-  const text = latin1(b, off, len).replace(/^[ \0]+|[ \0]+$/g, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) return undefined;
-  const v = Number.parseInt(text, 8);
+  // Octal digits between any spaces and NULs, read from the bytes: a string and two regular
+  // expressions for each of a header's eight numbers were a quarter of what unpacking a package
+  // allocated (a first build of the 1 GB bench image reads 31,000 headers).
+  let start = off;
+  let end = off + len;
+  while (start < end && (b[start] === 0x20 || b[start] === 0)) start++;
+  while (end > start && (b[end - 1] === 0x20 || b[end - 1] === 0)) end--;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c < 0x30 || c > 0x37) return undefined;
+    v = v * 8 + (c - 0x30);
+  }
   return Number.isSafeInteger(v) ? v : undefined;
 }
 
