@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +13,7 @@ import { describeBuild, describeIndex } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { createIndex } from '../../src/image/index-create.ts';
 import { bytesSource } from '../../src/io/types.ts';
-import { descriptorOf, encodeJson, parseStored } from '../../src/oci/content.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
@@ -313,75 +314,91 @@ describe('createIndex: refusals', () => {
 const LARGE_PREDICATE = 'https://example.test/large-sbom/v1';
 
 /**
- * Attaches to the first platform of `tag` in `store` a BuildKit attestation referrer with one
- * in-toto statement of `size` bytes (a statement padded with spaces, as JSON allows), streamed
- * into the store, never held whole. Returns its layer and the platform manifest's digest.
+ * Adds to the BuildKit (legacy, in-index) attestation manifest of the first platform of `tag` in
+ * `store` (a build written with `buildkit` storage) one more in-toto statement of `size` bytes (a
+ * statement padded with spaces, as JSON allows), and points `tag` at the index naming the new
+ * attestation manifest. The statement is written to a file as it is hashed, a megabyte at a time,
+ * and linked into the layout: never held whole. Returns its layer and the platform manifest's digest.
  */
-async function attachStatement(store: LayoutStore, tag: string, size: number): Promise<{ layer: Descriptor; platform: Digest }> {
+async function addInIndexStatement(store: LayoutStore, tag: string, size: number): Promise<{ layer: Descriptor; platform: Digest }> {
   const index = await store.getManifest(tag);
-  assert.equal(index.kind, 'index');
-  const platform = index.kind === 'index' ? index.index.manifests[0]! : descriptorOf(index);
+  assert.ok(index.kind === 'index');
+  const platform = index.index.manifests[0]!;
+  const entry = index.index.manifests.find(
+    (e) => isBuildkitAttestation(e) && e.annotations?.[Annotation.DockerReferenceDigest] === platform.digest,
+  );
+  assert.ok(entry !== undefined, 'the build wrote a BuildKit attestation entry');
+  const attestation = await store.getManifest(entry.digest);
+  assert.ok(attestation.kind === 'manifest');
+
   const head = encodeJson({
     _type: 'https://in-toto.io/Statement/v1',
     subject: [{ name: 'example/app', digest: { sha256: platform.digest.slice('sha256:'.length) } }],
     predicateType: LARGE_PREDICATE,
     predicate: {},
   });
-  const pad = new Uint8Array(1024 * 1024).fill(0x20);
-  function* chunks(): Generator<Uint8Array> {
-    yield head;
-    for (let left = size - head.length; left > 0; left -= pad.length) yield left >= pad.length ? pad : pad.subarray(0, left);
+  const file = join(await tempDir(), 'statement.json');
+  const hash = createHash('sha256').update(head);
+  const out = await open(file, 'w');
+  try {
+    await out.write(head);
+    const pad = new Uint8Array(1024 * 1024).fill(0x20);
+    for (let left = size - head.length; left > 0; left -= pad.length) {
+      const chunk = left >= pad.length ? pad : pad.subarray(0, left);
+      hash.update(chunk);
+      await out.write(chunk);
+    }
+  } finally {
+    await out.close();
   }
-  const hash = createHash('sha256');
-  for (const c of chunks()) hash.update(c);
   const layer: Descriptor = {
     mediaType: MediaType.InToto,
     digest: `sha256:${hash.digest('hex')}` as Digest,
     size,
     annotations: { [Annotation.InTotoPredicateType]: LARGE_PREDICATE },
   };
-  await store.putBlob({
-    descriptor: layer,
-    open: async () =>
-      (async function* () {
-        yield* chunks();
-      })(),
+  await store.putBlob({ descriptor: layer, path: file, open: async () => createReadStream(file) });
+
+  // BuildKit's legacy form: the config lists every layer's digest, so it changes with them.
+  const layers = [...attestation.manifest.layers, layer];
+  const configBytes = encodeJson({
+    architecture: 'unknown',
+    os: 'unknown',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
   });
-  const empty = new TextEncoder().encode('{}');
-  const config: Descriptor = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.length };
-  await store.putBlob(bytesSource(config, empty));
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    artifactType: ArtifactType.BuildkitAttestation,
-    config,
-    layers: [layer],
-    subject: { mediaType: platform.mediaType, digest: platform.digest, size: platform.size },
-  };
-  await store.putManifest(parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest }), { tags: [] });
+  const config: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
+  await store.putBlob(bytesSource(config, configBytes));
+  const manifest = parseStored(encodeJson({ ...attestation.manifest, config, layers }), { mediaType: MediaType.OciManifest });
+  await store.putManifest(manifest, { tags: [] });
+  const manifests = index.index.manifests.map((e) =>
+    e === entry ? { ...entry, digest: manifest.digest, size: manifest.bytes.length } : e,
+  );
+  await store.putManifest(parseStored(encodeJson({ ...index.index, manifests }), { mediaType: index.mediaType }), { tags: [tag] });
   return { layer, platform: platform.digest };
 }
 
+// BuildKit entries turned into referrers: copyImage never sees their statements (an in-index
+// attestation manifest is no referrer of the platform image), so storeAttestations copies each
+// from the source, as a StatementSource.
 describe('createIndex: statements moved into another storage are copied by digest, not read', () => {
   // Past any limit on a statement held in memory: STATEMENT_LIMIT (what is parsed) and the
   // 256 MiB index create once collected each statement under.
-  it('carries a statement larger than any in-memory limit into BuildKit entries', async () => {
+  it('carries a statement larger than any in-memory limit from BuildKit entries into a referrer', async () => {
     const size = 256 * 1024 * 1024 + 1024 * 1024;
     assert.ok(size > STATEMENT_LIMIT);
     const src = await layout();
-    await buildInto(['x86_64'], src, 'amd64', 'referrers');
-    const { layer, platform } = await attachStatement(src, 'amd64', size);
+    await buildInto(['x86_64'], src, 'amd64', 'buildkit');
+    const { layer, platform } = await addInIndexStatement(src, 'amd64', size);
     const dst = await layout();
-    const merged = await createIndex([{ store: src, target: 'amd64' }], { store: dst, tags: ['v1'] }, { attestations: 'buildkit' });
-    assert.equal(merged.index.kind, 'index');
-    if (merged.index.kind !== 'index') return;
-    const entries = merged.index.index.manifests.filter(isBuildkitAttestation);
-    assert.equal(entries.length, 1);
-    assert.equal(entries[0]!.annotations?.[Annotation.DockerReferenceDigest], platform);
-    const m = await dst.getManifest(entries[0]!.digest);
-    assert.equal(m.kind, 'manifest');
-    if (m.kind !== 'manifest') return;
-    // The large statement is a layer of the platform's one attestation manifest, with the build's own.
+    const merged = await createIndex([{ store: src, target: 'amd64' }], { store: dst, tags: ['v1'] }, { attestations: 'referrers' });
+    assert.ok(merged.index.kind === 'index');
+    assert.equal(merged.index.index.manifests.filter(isBuildkitAttestation).length, 0);
+    const refs = await dst.referrers(platform, { artifactType: ArtifactType.BuildkitAttestation });
+    assert.equal(refs.length, 1);
+    const m = await dst.getManifest(refs[0]!.digest);
+    assert.ok(m.kind === 'manifest');
+    // The large statement is a layer of the platform's one attestation referrer, with the build's own.
     assert.deepEqual(
       m.manifest.layers.find((l) => l.digest === layer.digest),
       layer,
@@ -390,17 +407,20 @@ describe('createIndex: statements moved into another storage are copied by diges
     assert.equal((await dst.statBlob(layer.digest))?.size, size);
   });
 
-  it('writes nothing and names the blob when a statement does not match its digest', async () => {
+  it('writes nothing naming the blob, and names it, when a statement does not match its digest', async () => {
     const src = await layout();
-    await buildInto(['x86_64'], src, 'amd64', 'referrers');
-    const { layer } = await attachStatement(src, 'amd64', 4096);
+    await buildInto(['x86_64'], src, 'amd64', 'buildkit');
+    const { layer, platform } = await addInIndexStatement(src, 'amd64', 4096);
     // The blob changed on disk after it was written: same size, other bytes.
     await writeFile(join(src.path, 'blobs', 'sha256', layer.digest.slice('sha256:'.length)), new Uint8Array(4096).fill(0x41));
     const dst = await layout();
     await assert.rejects(
-      createIndex([{ store: src, target: 'amd64' }], { store: dst, tags: ['v1'] }, { attestations: 'buildkit' }),
+      createIndex([{ store: src, target: 'amd64' }], { store: dst, tags: ['v1'] }, { attestations: 'referrers' }),
       (err: unknown) => isProvenantError(err) && err.code === 'DIGEST_MISMATCH' && err.message.includes(layer.digest),
     );
+    // The platform image was copied before (its copy is whole); nothing about it was.
+    assert.ok((await dst.resolve(platform)) !== undefined);
+    assert.deepEqual(await dst.referrers(platform), []);
     assert.equal(await dst.resolve('v1'), undefined);
     assert.equal(await dst.statBlob(layer.digest), undefined);
     // Nor any manifest that names it: the attestation manifest is written after its blobs, or not at all.
