@@ -11,6 +11,7 @@ export {
   type Attested,
   type StatementBlob,
   type StatementSource,
+  type StoreAttestationsOptions,
   statement,
   storeAttestations,
 } from './attest/storage.ts';

@@ -19,6 +19,7 @@
  * - `none`.
  */
 import { ProvenantError } from '../errors.ts';
+import { forEachLimited, Limiter } from '../io/limit.ts';
 import { type BlobSource, bytesSource, type OperationOptions } from '../io/types.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
@@ -80,19 +81,41 @@ export interface Attested<S extends StatementBlob | StatementSource = StatementB
 }
 
 /**
+ * Options of {@link storeAttestations}: how its blobs are written, as copyImage writes a layer
+ * (../image/copy.ts), since a {@link StatementSource} is copied from another store as a layer is.
+ */
+export interface StoreAttestationsOptions extends OperationOptions {
+  /**
+   * Repositories of the destination's registry the statement sources are read from: a registry
+   * store mounts a blob from one instead of uploading it (copyImage's mountFrom). Ignored elsewhere.
+   */
+  mountFrom?: readonly string[] | undefined;
+  /**
+   * Hash a blob the destination holds already before taking it as there (default true), where the
+   * store can (a layout; see ContentStore.checksExistingContent): one damaged on disk is written
+   * again rather than named by a new attestation manifest. false trusts it by name.
+   */
+  verifyExisting?: boolean | undefined;
+  /** Parallel blob writes (default 4, as copyImage's). */
+  concurrency?: number | undefined;
+}
+
+/**
  * Writes the statements' blobs and attestation manifests, and returns the index to tag: the
  * same index for `referrers` and `none`, a new one with attestation entries for `buildkit` and
  * `buildkit-artifact`. Blobs and manifests go first; the caller tags the returned index last.
  *
  * @throws ProvenantError `USAGE` for `cosign` (signed storage, which sign/'s attestImage writes),
- *   and for the in-index storages when the image is a single manifest
+ *   and for the in-index storages when the image is a single manifest; `DIGEST_MISMATCH` when a
+ *   {@link StatementSource}'s bytes are not its digest, `NOT_FOUND` when its store has no such
+ *   blob (both before any attestation manifest is written); whatever the store's writes raise
  */
 export async function storeAttestations(
   store: ContentStore,
   index: Stored,
   attested: readonly Attested<StatementBlob | StatementSource>[],
   mode: AttestationMode,
-  options: OperationOptions = {},
+  options: StoreAttestationsOptions = {},
 ): Promise<Stored> {
   if (mode === 'none' || attested.every((a) => a.statements.length === 0)) return index;
   if (mode === 'cosign') {
@@ -130,10 +153,14 @@ export async function storeAttestations(
     ...manifests.flatMap((m) => m.blobs).map((b) => [b.descriptor.digest, bytesSource(b.descriptor, b.bytes)] as const),
     ...manifests.flatMap((m) => m.sources).map((b) => [b.descriptor.digest, b] as const),
   ]);
+  // As copyImage writes a layer: at most `concurrency` at once, mounted where a registry can, and
+  // a blob a layout holds already hashed before it is taken as there.
+  const { mountFrom, verifyExisting, concurrency, ...operation } = options;
+  const put = { ...operation, mountFrom, verifyExisting: verifyExisting !== false && store.checksExistingContent === true };
   // Settled, all of them, before a failure is thrown: no write still runs when the caller discards the store.
-  const written = await Promise.allSettled([...blobs.values()].map((b) => store.putBlob(b, options)));
-  const failed = written.find((w) => w.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
+  await forEachLimited([...blobs.values()], new Limiter(concurrency ?? 4), async (b) => {
+    await store.putBlob(b, put);
+  });
   const extra: Descriptor[] = [];
   // An entry an existing attestation manifest had: the merged one's descriptor in the first's place, or dropped.
   const replaced = new Map<string, Descriptor | undefined>();

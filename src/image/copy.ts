@@ -367,7 +367,11 @@ async function countSignatures(src: ContentStore, digest: Digest, options: Opera
   }
 }
 
-function mountSources(src: ContentStore, dst: ContentStore): string[] | undefined {
+/**
+ * Where a registry destination can mount blobs of `src` from instead of uploading them: `src`'s
+ * repository, when both are repositories of one registry (and not the same one).
+ */
+export function mountSources(src: ContentStore, dst: ContentStore): string[] | undefined {
   const a = src.registryRepository;
   const b = dst.registryRepository;
   if (a === undefined || b === undefined || a.registry !== b.registry || a.repository === b.repository) return undefined;

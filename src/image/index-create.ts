@@ -26,7 +26,7 @@ import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
-import { copyImage } from './copy.ts';
+import { copyImage, mountSources } from './copy.ts';
 import { isAttachedEntry } from './index-entries.ts';
 
 /** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */
@@ -256,6 +256,8 @@ async function attestationsFor(
   }
   if (mode === 'keep') return [];
   const platform = await dst.getManifest(f.entry.digest, copyOptions);
+  // The statements are copied from the source as copyImage copies a layer: mounted within one registry.
+  const storeOptions = { ...copyOptions, mountFrom: mountSources(f.source.store, dst) };
   if (mode === 'referrers') {
     // BuildKit entries become referrers of the platform manifest; other artifacts about it (with
     // their subject) are copied as they are, and are its referrers.
@@ -264,7 +266,7 @@ async function attestationsFor(
       if (isBuildkitAttestation(a)) statements.push(...(await statementsOf(f.source.store, a.digest, copyOptions)));
       else await copyImage(f.source.store, a.digest, dst, copyOptions);
     }
-    if (statements.length > 0) await storeAttestations(dst, base, [{ manifest: platform, statements }], 'referrers', copyOptions);
+    if (statements.length > 0) await storeAttestations(dst, base, [{ manifest: platform, statements }], 'referrers', storeOptions);
     return [];
   }
   // buildkit, and the source keeps its attestations as referrers: the same statements, in
@@ -276,7 +278,7 @@ async function attestationsFor(
   for (const r of found) statements.push(...(await statementsOf(f.source.store, r.digest, copyOptions)));
   if (statements.length === 0) return [];
   const attested: Attested<StatementSource>[] = [{ manifest: platform, statements }];
-  const withEntries = await storeAttestations(dst, base, attested, 'buildkit', copyOptions);
+  const withEntries = await storeAttestations(dst, base, attested, 'buildkit', storeOptions);
   return withEntries.kind === 'index' ? withEntries.index.manifests.slice(base.kind === 'index' ? base.index.manifests.length : 0) : [];
 }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ArtifactType, isBuildkitAttestation, STATEMENT_LIMIT } from '../../src/attest/attachments.ts';
 import type { AttestationMode } from '../../src/attest/storage.ts';
@@ -429,6 +429,28 @@ describe('createIndex: statements moved into another storage are copied by diges
       assert.ok(!(await readFile(join(folder, name), 'latin1')).includes(layer.digest), name);
     }
   });
+
+  it('writes again a statement the destination holds damaged, as copyImage writes a layer again', async () => {
+    const src = await layout();
+    await buildInto(['x86_64'], src, 'amd64', 'buildkit');
+    const { layer, platform } = await addInIndexStatement(src, 'amd64', 4096);
+    const dst = await layout();
+    // A file of the statement's digest and size in the destination, with other bytes.
+    const there = join(dst.path, 'blobs', 'sha256', layer.digest.slice('sha256:'.length));
+    await mkdir(dirname(there), { recursive: true });
+    await writeFile(there, new Uint8Array(4096).fill(0x41));
+    await createIndex([{ store: src, target: 'amd64' }], { store: dst, tags: ['v1'] }, { attestations: 'referrers' });
+    const refs = await dst.referrers(platform, { artifactType: ArtifactType.BuildkitAttestation });
+    assert.equal(refs.length, 1);
+    const m = await dst.getManifest(refs[0]!.digest);
+    assert.ok(m.kind === 'manifest' && m.manifest.layers.some((l) => l.digest === layer.digest));
+    assert.equal(
+      `sha256:${createHash('sha256')
+        .update(await readFile(there))
+        .digest('hex')}`,
+      layer.digest,
+    );
+  });
 });
 
 describe('createIndex across stores: a layout and a registry, signed before and after', { skip: registryMissing }, () => {
@@ -507,5 +529,32 @@ describe('createIndex across stores: a layout and a registry, signed before and 
     // Another key does not verify it.
     const other = generateSigningKeyPair();
     assert.equal((await verifyImage(dst, merged.descriptor.digest, { policy: { key: other.publicKey } })).verified.length, 0);
+  });
+
+  it('mounts the statements it moves from BuildKit entries to referrers within one registry, as copyImage mounts layers', async () => {
+    const src = repo('build/bk');
+    const index = await src.getManifest(await buildInto(['x86_64'], src, 'amd64', 'buildkit'));
+    assert.ok(index.kind === 'index');
+    const entry = index.index.manifests.find(isBuildkitAttestation);
+    const attestation = await src.getManifest(entry!.digest);
+    assert.ok(attestation.kind === 'manifest');
+    const statements = attestation.manifest.layers.map((l) => l.digest);
+    assert.equal(statements.length, 3);
+    const mounted: string[] = [];
+    await createIndex(
+      [{ store: src, target: 'amd64' }],
+      { store: repo('release/bk'), tags: ['v1'] },
+      {
+        attestations: 'referrers',
+        onProgress: (u) => {
+          if (u.kind === 'blob' && u.phase === 'mounted') mounted.push(u.digest);
+        },
+      },
+    );
+    // None uploaded again: each statement mounted from the source repository.
+    assert.deepEqual(
+      statements.filter((d) => !mounted.includes(d)),
+      [],
+    );
   });
 });
