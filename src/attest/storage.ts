@@ -235,9 +235,16 @@ async function existingEntries(
  */
 export function attestationReferrer(a: Attested): { blobs: { descriptor: Descriptor; bytes: Uint8Array }[]; stored: Stored } | undefined {
   if (a.statements.length === 0) return undefined;
-  // Statements in memory only (an Attested of StatementBlobs): every blob is bytes, none a source.
   const made = attestationManifest(a, 'artifact');
-  return made === undefined ? undefined : { blobs: made.blobs, stored: made.stored };
+  if (made === undefined) return undefined;
+  // Its caller writes `blobs` and nothing else: a statement given by source (a StatementSource
+  // passed where the type says StatementBlob) would be named by the manifest and never written.
+  if (made.sources.length > 0) {
+    throw new Error(
+      `internal: attestationReferrer takes statements as bytes, and was given ${made.sources.map((b) => b.descriptor.digest).join(', ')} as sources`,
+    );
+  }
+  return { blobs: made.blobs, stored: made.stored };
 }
 
 /**

@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { provenance } from '../../src/attest/provenance.ts';
-import { statement, storeAttestations } from '../../src/attest/storage.ts';
+import { type Attested, attestationReferrer, statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { imageSbom } from '../../src/image/attestations.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { ImageIndex, ImageManifest } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -369,5 +371,25 @@ describe('attestation storage', () => {
       assert.equal(seen.digest, index.digest);
       for (const m of seen.manifests) assert.equal(m.attachments.filter((a) => a.storage === 'buildkit').length, 1);
     });
+  });
+});
+
+describe('attestationReferrer', () => {
+  it('refuses a statement given by source, which its caller would name and never write', async () => {
+    const { store } = await layout();
+    const made = await makeImage(store, { tag: 'v1' });
+    const manifest = made.manifests[0]!;
+    const inMemory = statement('https://spdx.dev/Document', { name: 'a' }, [{ name: 'img', digest: manifest.digest }]);
+    const bytes = statement('https://spdx.dev/Document', { name: 'b' }, [{ name: 'img', digest: manifest.digest }]).bytes;
+    const source = {
+      predicateType: 'https://spdx.dev/Document',
+      blob: bytesSource({ mediaType: MediaType.InToto, digest: digestOf(bytes), size: bytes.length }, bytes),
+    };
+    // The blobs it returns are what is written: each statement's bytes, and the empty config.
+    const referrer = attestationReferrer({ manifest, statements: [inMemory] });
+    assert.equal(referrer?.blobs.length, 2);
+    // A JavaScript caller, or a cast, can pass a StatementSource where the type says StatementBlob.
+    const mixed = { manifest, statements: [inMemory, source] } as unknown as Attested;
+    assert.throws(() => attestationReferrer(mixed), /^Error: internal: attestationReferrer takes statements as bytes.*sha256:/);
   });
 });
