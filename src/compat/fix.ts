@@ -21,6 +21,7 @@ import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
 import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
+import type { Attested } from '../attest/storage.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
 import { looseLayerStatement } from '../image/statements.ts';
@@ -28,7 +29,7 @@ import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { descriptorOf, encodeJson, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.ts';
-import { MediaType } from '../oci/mediatypes.ts';
+import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -999,6 +1000,50 @@ export function statementsAboutLeftOut(
   return made
     .filter((m) => m.predicateTypes.length > 0 && leftOut.has(m.about))
     .map((m) => ({ about: m.about, predicateTypes: [...m.predicateTypes] }));
+}
+
+/** A build written in a target's shape and signed after its fix: what {@link statementsNotSaidAgain} is given. */
+export interface SignedBuild {
+  /** The statements the build made, each list about a manifest it built. */
+  readonly made: readonly Attested[];
+  /** Those of `made` it signed: about the manifests the written image carries, or made again about those the fix wrote in their place. */
+  readonly kept: readonly Attested[];
+  /** The index the build made, which the written index (when one was written) stands in place of. */
+  readonly builtIndex: Digest | undefined;
+  /** What was written. */
+  readonly written: Descriptor;
+  /** The manifests the fix wrote in place of built ones (built digest to written digest). */
+  readonly replaced: ReadonlyMap<string, string> | undefined;
+}
+
+/**
+ * The statements of `build.made` (each about a manifest the build made) that the image written
+ * does not carry: those about a manifest `fix` left out (Lambda takes one platform's manifest, and
+ * no index; see {@link statementsAboutLeftOut}, which the Action's warning shares), and those that
+ * nothing of `build.kept` (the statements signed) says again about the manifest written in their
+ * subject's place: the written index in place of the built one, or the image a fix wrote in place
+ * of a built one (`replaced`), which the build cannot describe again when the fix rewrote it
+ * (recompressed layers). Unsigned, the fix's account names the attestations it left out, and
+ * signed (`build --target --sign`), this names the statements. The index's SBOM is said to be
+ * about the index the fix started from (BuildKit's storages add their entries to the built one),
+ * as it would have been made again about the index written.
+ */
+export function statementsNotSaidAgain(fix: FixReport, build: SignedBuild): NotSigned[] {
+  const { made, kept, builtIndex, written, replaced } = build;
+  const candidates = made.map((a) => ({
+    a,
+    about: a.manifest.digest === builtIndex ? fix.source.digest : a.manifest.digest,
+    predicateTypes: a.statements.map((s) => s.predicateType),
+  }));
+  const leftOut = new Set(statementsAboutLeftOut(fix, candidates).map((n) => n.about));
+  const inPlaceOf = (d: Digest): Digest | undefined =>
+    d === builtIndex ? (isIndexType(written.mediaType) ? written.digest : undefined) : ((replaced?.get(d) as Digest | undefined) ?? d);
+  return candidates.flatMap(({ a, about, predicateTypes: types }) => {
+    if (leftOut.has(about)) return [{ about, predicateTypes: types }];
+    const now = inPlaceOf(a.manifest.digest);
+    const said = kept.filter((k) => k.manifest.digest === now).flatMap((k) => k.statements.map((s) => s.predicateType));
+    return types.length === 0 || (now !== undefined && types.every((t) => said.includes(t))) ? [] : [{ about, predicateTypes: types }];
+  });
 }
 
 /**

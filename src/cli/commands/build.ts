@@ -326,7 +326,13 @@ async function writeSigned(
                   targetedBuild.fix,
                   signed,
                   checked,
-                  await notSignedOf(targetedBuild.fix, made, kept, built, result.descriptor, replaced),
+                  (await import('../../compat/fix.ts')).statementsNotSaidAgain(targetedBuild.fix, {
+                    made,
+                    kept,
+                    builtIndex: built.index?.digest,
+                    written: result.descriptor,
+                    replaced,
+                  }),
                   io,
                 );
           const t = { ...targetedBuild, fix, signed: checked };
@@ -390,44 +396,6 @@ async function signedAfter(
   // when each of its statements was signed again about its subject, the account says so.
   const remade = await attestationsSignedAgain(store, fix, signedStatements, { signal: io.signal });
   return signedAfterFix(fix, { signatures, statements, checked, notSigned, remade });
-}
-
-/**
- * The statements of `made` (each about a manifest the build made) that the image written does not
- * carry: those about a manifest `fix` left out (Lambda takes one platform's manifest, and no index;
- * see statementsAboutLeftOut, which the Action's warning shares), and those that nothing of `kept`
- * (the statements signed) says again about the manifest written in their subject's place: the
- * written index in place of the built one, or the image a fix wrote in place of a built one
- * (`replaced`), which the build cannot describe again when the fix rewrote it (recompressed
- * layers). Unsigned, the fix's account names the attestations it left out, and signed, this names
- * the statements. The index's SBOM is said to be about the index the fix started from (BuildKit's
- * storages add their entries to the built one), as it would have been made again about the index
- * written.
- */
-async function notSignedOf(
-  fix: FixReport,
-  made: readonly Attested[],
-  kept: readonly Attested[],
-  built: BuildResult,
-  written: Descriptor,
-  replaced: ReadonlyMap<string, string> | undefined,
-): Promise<NotSigned[]> {
-  const { statementsAboutLeftOut } = await import('../../compat/fix.ts');
-  const builtIndex = built.index?.digest;
-  const candidates = made.map((a) => ({
-    a,
-    about: a.manifest.digest === builtIndex ? fix.source.digest : a.manifest.digest,
-    predicateTypes: a.statements.map((s) => s.predicateType),
-  }));
-  const leftOut = new Set(statementsAboutLeftOut(fix, candidates).map((n) => n.about));
-  const inPlaceOf = (d: Digest): Digest | undefined =>
-    d === builtIndex ? (isIndexType(written.mediaType) ? written.digest : undefined) : ((replaced?.get(d) as Digest | undefined) ?? d);
-  return candidates.flatMap(({ a, about, predicateTypes: types }) => {
-    if (leftOut.has(about)) return [{ about, predicateTypes: types }];
-    const now = inPlaceOf(a.manifest.digest);
-    const said = kept.filter((k) => k.manifest.digest === now).flatMap((k) => k.statements.map((s) => s.predicateType));
-    return types.length === 0 || (now !== undefined && types.every((t) => said.includes(t))) ? [] : [{ about, predicateTypes: types }];
-  });
 }
 
 /** A signing failure after the image was written by digest: the cause, and where the image is, untagged. */
