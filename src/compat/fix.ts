@@ -138,7 +138,10 @@ export interface SigningReport {
 export interface StatementLeftOut {
   /** The attestation's manifest, as the source holds it (carried, it would have had another digest). */
   readonly attestation: Digest;
-  /** The predicate types of the statements that name `about`. */
+  /**
+   * The predicate types of the statements that name `about`, one per statement: two of one type
+   * (two SPDX documents) are listed twice, and are two to make again (see {@link signedAfterFix}).
+   */
   readonly predicateTypes: readonly string[];
   /** The digest the statements name (the one the fix replaced). */
   readonly about: Digest;
@@ -402,7 +405,7 @@ async function withoutStaleStatements(
     if (doc.role !== 'attachment' || doc.kind === 'signature' || doc.subject === undefined || doc.stored.kind !== 'manifest') continue;
     const old = replaced.get(doc.subject);
     if (old === undefined) continue;
-    const types = new Set<string>();
+    const types: string[] = [];
     for (const layer of doc.stored.manifest.layers) {
       throwIfAborted(options.signal);
       // Read loosely: a statement other tools store in a plain JSON layer, or as a DSSE envelope in
@@ -411,14 +414,14 @@ async function withoutStaleStatements(
       const read = await looseLayerStatement(store, doc.stored.manifest, layer, options);
       const { subject, predicateType } = read?.statement ?? {};
       if (Array.isArray(subject) && namesDigest(subject, old)) {
-        types.add(typeof predicateType === 'string' ? predicateType : 'unknown predicate type');
+        types.push(typeof predicateType === 'string' ? predicateType : 'unknown predicate type');
       }
     }
-    if (types.size > 0) {
+    if (types.length > 0) {
       // Named as the source holds it: re-attaching it to the new subject may have rewritten it.
       const source = replaced.get(doc.stored.digest) ?? doc.stored.digest;
       current.set(source, doc.stored.digest);
-      leftOut.push({ attestation: source, predicateTypes: [...types], about: old, replacedBy: doc.subject });
+      leftOut.push({ attestation: source, predicateTypes: types, about: old, replacedBy: doc.subject });
     }
   }
   if (leftOut.length === 0) return { plan, leftOut };
@@ -913,7 +916,7 @@ function signingStatement(
 export interface SignedAfterFix {
   /** The signatures made, each of one digest of the fixed image, one per storage it was written in. */
   readonly signatures: readonly SignedInfo[];
-  /** The predicate types of the statements made again and signed about each digest of the fixed image. */
+  /** The predicate types of the statements made again and signed about each digest of the fixed image, one per statement (a type twice for two). */
   readonly statements: ReadonlyMap<Digest, readonly string[]>;
   /** The target's verdict on the image written, checked again with what was signed attached; unchecked by default. */
   readonly checked?: TargetReport | undefined;
@@ -1002,6 +1005,23 @@ export function statementsAboutLeftOut(
     .map((m) => ({ about: m.about, predicateTypes: [...m.predicateTypes] }));
 }
 
+/**
+ * True when `said` holds each predicate type of `types` at least as many times as `types` does.
+ * Statements made again about another subject cannot be matched by their bytes, only by their
+ * type; counted, two statements of one type (two SPDX documents) need two made again: one does
+ * not vouch for the other.
+ */
+function predicateTypesCovered(types: readonly string[], said: readonly string[]): boolean {
+  const left = new Map<string, number>();
+  for (const t of said) left.set(t, (left.get(t) ?? 0) + 1);
+  for (const t of types) {
+    const n = left.get(t) ?? 0;
+    if (n === 0) return false;
+    left.set(t, n - 1);
+  }
+  return true;
+}
+
 /** A build written in a target's shape and signed after its fix: what {@link statementsNotSaidAgain} is given. */
 export interface SignedBuild {
   /** The statements the build made, each list about a manifest it built. */
@@ -1042,7 +1062,7 @@ export function statementsNotSaidAgain(fix: FixReport, build: SignedBuild): NotS
     if (leftOut.has(about)) return [{ about, predicateTypes: types }];
     const now = inPlaceOf(a.manifest.digest);
     const said = kept.filter((k) => k.manifest.digest === now).flatMap((k) => k.statements.map((s) => s.predicateType));
-    return types.length === 0 || (now !== undefined && types.every((t) => said.includes(t))) ? [] : [{ about, predicateTypes: types }];
+    return types.length === 0 || (now !== undefined && predicateTypesCovered(types, said)) ? [] : [{ about, predicateTypes: types }];
   });
 }
 
@@ -1086,11 +1106,8 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     remade: remadeAttestations,
     statement: [signingStatement(all, stillUnsigned, report.signing, true), ...remadeLine].join(' '),
   };
-  // A statement left out that was made again about the manifest written in its subject's place.
-  const remade = (l: StatementLeftOut): boolean => {
-    const types = after.statements.get(l.replacedBy) ?? [];
-    return l.predicateTypes.every((t) => types.includes(t));
-  };
+  // An attestation left out each of whose statements was made again about the manifest written in its subject's place.
+  const remade = (l: StatementLeftOut): boolean => predicateTypesCovered(l.predicateTypes, after.statements.get(l.replacedBy) ?? []);
   const carried = report.dropped.map((x) => {
     const l = report.statementsLeftOut.find((y) => y.attestation === x.digest);
     return l === undefined || !remade(l) ? x : { ...x, why: remadeWhy(l) };

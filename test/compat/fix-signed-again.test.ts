@@ -16,8 +16,10 @@ import {
   type SignedInfo,
   type SignedStatement,
   signedAfterFix,
+  statementsNotSaidAgain,
 } from '../../src/compat/fix.ts';
 import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
+import { descriptorOf } from '../../src/oci/content.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
@@ -125,5 +127,72 @@ describe('a BuildKit attestation manifest the fix moved, its statements signed a
     const entries = await sign(dst, amd64, statements);
     const signed = entries.flatMap((e) => (e.statement === undefined ? [] : [{ about: e.digest, statement: e.statement }]));
     assert.deepEqual(await attestationsSignedAgain(dst, { ...report, written: false }, signed), []);
+  });
+});
+
+/**
+ * Statements left out with their subject (a platform image the fix recompressed: another digest)
+ * and made again about the image written in its place cannot be matched by their bytes (they name
+ * another subject): by predicate type, counted. Two SPDX statements left out, one made again, is
+ * not both made again.
+ */
+describe('statements left out with a replaced subject, made again about the image written: counted by predicate type', () => {
+  /** An amd64 image with zstd layers and an (unsigned) attestation referrer holding two SPDX statements, fixed for Docker 20.10. */
+  const recompressed = async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')], layer: 'zstd' });
+    const amd64 = made.images[0]!;
+    const statements = ['first', 'second'].map((document) =>
+      statement(SPDX, { document }, [{ name: 'example.org/app', digest: amd64.digest }]),
+    );
+    await storeAttestations(src, made.root, [{ manifest: amd64, statements }], 'referrers');
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, selectTargets(profiles, 'docker-engine@20.10')[0]!, {
+      tags: ['fixed'],
+      probe: false,
+    });
+    assert.equal(report.written, true, report.account.join('\n'));
+    const fixed = report.renamed.find((r) => r.from === amd64.digest)?.to;
+    assert.ok(fixed !== undefined && fixed !== amd64.digest, 'the fix changed the image’s digest');
+    assert.equal(report.statementsLeftOut.length, 1, JSON.stringify(report.statementsLeftOut));
+    const left = report.statementsLeftOut[0]!;
+    // One per statement: two of one type are listed twice.
+    assert.deepEqual(left.predicateTypes, [SPDX, SPDX]);
+    return { src, dst, made, amd64, report, fixed, left };
+  };
+  const REMADE = /the same statements were made again about/;
+
+  it('signedAfterFix: one of two SPDX statements made again does not say the attestation’s statements were', async () => {
+    const { report, fixed, left } = await recompressed();
+    const why = (types: string[]) =>
+      signedAfterFix(report, { signatures: [], statements: new Map([[fixed, types]]) }).dropped.find((d) => d.digest === left.attestation)
+        ?.why;
+    assert.doesNotMatch(why([SPDX]) ?? '', REMADE);
+    assert.match(why([SPDX, SPDX]) ?? '', REMADE);
+  });
+
+  it('statementsNotSaidAgain: one of two SPDX statements signed about the image written leaves them named as not signed', async () => {
+    const { dst, made, amd64, report, fixed } = await recompressed();
+    const statements = ['first', 'second'].map((document) =>
+      statement(SPDX, { document }, [{ name: 'example.org/app', digest: amd64.digest }]),
+    );
+    const fixedImage = await dst.getManifest(fixed);
+    const written = descriptorOf(await dst.getManifest('fixed'));
+    const build = (kept: number) => ({
+      made: [{ manifest: amd64, statements }],
+      kept: [
+        {
+          manifest: fixedImage,
+          statements: statements
+            .slice(0, kept)
+            .map((s) => statement(s.predicateType, { again: true }, [{ name: 'example.org/app', digest: fixed }])),
+        },
+      ],
+      builtIndex: made.root.digest,
+      written,
+      replaced: new Map([[amd64.digest, fixed]]),
+    });
+    assert.deepEqual(statementsNotSaidAgain(report, build(1)), [{ about: amd64.digest, predicateTypes: [SPDX, SPDX] }]);
+    assert.deepEqual(statementsNotSaidAgain(report, build(2)), []);
   });
 });

@@ -380,8 +380,11 @@ async function signedAfter(
   const signedStatements: SignedStatement[] = [];
   for (const e of signed) {
     if (e.predicateType !== undefined) {
-      statements.set(e.digest, [...(statements.get(e.digest) ?? []), e.predicateType]);
-      if (e.statement !== undefined) signedStatements.push({ about: e.digest, statement: e.statement });
+      // One type per statement (signedAfterFix counts them): a statement stored in two storages
+      // (a referrer and a cosign tag) is one.
+      const again = e.statement !== undefined && signedStatements.some((x) => x.about === e.digest && x.statement === e.statement);
+      if (!again) statements.set(e.digest, [...(statements.get(e.digest) ?? []), e.predicateType]);
+      if (e.statement !== undefined && !again) signedStatements.push({ about: e.digest, statement: e.statement });
       continue;
     }
     // A referrer by its digest (the location names it, after "referrer " when it was there
