@@ -10,7 +10,7 @@
  */
 import type { TarHeader } from '../../archive/tar.ts';
 import { ProvenantError } from '../../errors.ts';
-import { xattrsOf } from '../xattrs.ts';
+import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import type { ApkPackageInfo } from './apkindex.ts';
 import {
   type ApkoFileEntry,
@@ -266,7 +266,8 @@ function headerSha1(checksum: string): string {
  * installed database, scripts.tar and triggers, and makes `lib/apk` point at `usr/lib/apk`.
  *
  * @returns one record per package, in install order, with the files the database lists
- * @throws ProvenantError `FILE_CONFLICT`, `UNSAFE_PATH`, `INVALID_PACKAGE` where apko fails
+ * @throws ProvenantError `FILE_CONFLICT`, `UNSAFE_PATH`, `INVALID_PACKAGE` where apko fails; `UNSAFE_PATH` too
+ *   for an entry an overlay file system reads as its own (../xattrs.ts, refuseOverlayControl), which apko installs
  */
 export function apkoInstall(fs: ApkoFs, packages: readonly ApkoInput[], options: ApkoInstallOptions): ApkoInstalledRecord[] {
   const records: ApkoInstalledRecord[] = [];
@@ -283,6 +284,7 @@ export function apkoInstall(fs: ApkoFs, packages: readonly ApkoInput[], options:
       // APKv1 compatibility: hidden top-level names before the first other one are control files.
       if (!started && h.name.startsWith('.') && !h.name.includes('/')) continue;
       started = true;
+      refuseOverlayControl(h, where);
       const checksum = h.pax?.['APK-TOOLS.checksum.SHA1'];
       const xattrs = Object.entries(xattrsOf(h.pax) ?? {});
       if (h.type === 'dir') {

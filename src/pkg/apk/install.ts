@@ -14,7 +14,7 @@ import type { SpilledFiles } from '../../vfs/spill.ts';
 import { buildFile, type FsNode, type Tree } from '../../vfs/tree.ts';
 import type { InventoryFile } from '../inventory.ts';
 import { countEntries, type PackageEntry } from '../unpacked.ts';
-import { xattrsOf } from '../xattrs.ts';
+import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import { type ApkPackageInfo, formatStanza } from './apkindex.ts';
 import { ApkFiles } from './files.ts';
 import type { ApkPackage } from './package.ts';
@@ -138,7 +138,8 @@ function replacesPackage(a: ApkPackageInfo, b: ApkPackageInfo): boolean {
  * where a symlink to a folder is keeps the symlink, its contents going through it.
  *
  * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
- *   hardlink to a path outside the package or a folder part that is a file
+ *   hardlink to a path outside the package or a folder part that is a file, and for an entry an
+ *   overlay file system reads as its own (../xattrs.ts, refuseOverlayControl)
  */
 export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, options: InstallOptions = {}): InstalledApk {
   const owner = info.name;
@@ -150,6 +151,8 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   const spill = options.spill;
   for (const entry of pkg.entries) {
     const h = entry.header;
+    // Before any verdict on the path: an entry another package's file wins over is still the package's.
+    refuseOverlayControl(h, where);
     const mtime = options.mtime ?? h.mtime;
     // A folder where a symlink to a folder is (lib64 -> usr/lib) keeps the symlink, and what the
     // package puts under it goes through it, as apk-tools (mkdirat's EEXIST is taken as done),

@@ -20,7 +20,7 @@ import type { SpilledFiles } from '../../vfs/spill.ts';
 import { compareBytes, type FsNode, type Tree } from '../../vfs/tree.ts';
 import type { InventoryFile } from '../inventory.ts';
 import type { PackageEntry } from '../unpacked.ts';
-import { xattrsOf } from '../xattrs.ts';
+import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import { DEB_COPYRIGHT_MAX_BYTES, debCopyrightLicense } from './copyright.ts';
 import type { DebPackage, DebScriptName } from './deb.ts';
 import { parseDebRelations } from './relations.ts';
@@ -117,7 +117,8 @@ const encoder = new TextEncoder();
  *
  * @throws ProvenantError `FILE_CONFLICT` naming the path and both packages; `UNSAFE_PATH` for a
  *   hardlink to something this package did not install, a folder part that is a file, or a file
- *   over a folder that is not empty; each naming the package (`where`) and the entry
+ *   over a folder that is not empty, or an entry an overlay file system reads as its own (../xattrs.ts,
+ *   refuseOverlayControl); each naming the package (`where`) and the entry
  */
 export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptions = {}): InstalledDeb {
   const owner = pkg.name;
@@ -141,6 +142,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
     for (const entry of pkg.entries) {
       current = entry.path;
       const h = entry.header;
+      // Before any verdict on the path: an entry another package's file wins over is still the package's.
+      refuseOverlayControl(h, where);
       const mtime = options.mtime ?? h.mtime;
       const at = tree.resolveParent(entry.path);
       const existing = tree.get(at);

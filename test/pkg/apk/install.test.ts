@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { readTar, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { readTar, type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { layerBytes, treeLayer } from '../../../src/builder/layer.ts';
 import { ByteBuilder } from '../../../src/bytes.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/io/types.ts';
 import { type ApkPackageInfo, parseApkIndexText } from '../../../src/pkg/apk/apkindex.ts';
+import { ApkoFs } from '../../../src/pkg/apk/apko-fs.ts';
+import { apkoInstall } from '../../../src/pkg/apk/apko-install.ts';
 import { ApkFiles } from '../../../src/pkg/apk/files.ts';
 import { installApk, installedStanza, replacesFile } from '../../../src/pkg/apk/install.ts';
 import { apkPackageInfo, readApkPackage } from '../../../src/pkg/apk/package.ts';
@@ -133,6 +135,78 @@ describe('ApkSource.install', () => {
       return;
     }
     assert.fail('the layer has no usr/bin/newuidmap');
+  });
+
+  it('refuses what overlayfs reads as its own (an opaque folder, a 0/0 device), naming the package and entry; keeps other attributes', async () => {
+    // Once layered, a folder marked opaque hides the files the layers below put in it, and a
+    // character device 0/0 deletes the file of its name: files the database still lists.
+    const apk = async (entries: TarWriteEntry[]) => {
+      const data = gzipSync(await tarBytes([{ header: tarHeader({ name: 'etc/', type: 'dir', mode: 0o755 }) }, ...entries]));
+      const pkginfo = new TextEncoder().encode(
+        `pkgname = evil\npkgver = 1.0-r0\narch = x86_64\ndatahash = ${createHash('sha256').update(data).digest('hex')}\n`,
+      );
+      const controlTar = await tarBytes([{ header: tarHeader({ name: '.PKGINFO', size: pkginfo.length }), body: pkginfo }]);
+      const bytes = Buffer.concat([gzipSync(controlTar.subarray(0, controlTar.length - 1024)), data]);
+      const pkg = await readApkPackage(bytes, { where: 'evil.apk', allowUntrusted: true });
+      return { info: apkPackageInfo(pkg, bytes.length, 'evil.apk'), pkg };
+    };
+    const body = new TextEncoder().encode('x');
+    const sha1 = createHash('sha1').update(body).digest('hex');
+    const opaque = (attr: string): TarWriteEntry => ({
+      header: tarHeader({ name: 'etc/ssl/', type: 'dir', mode: 0o755, pax: { [`SCHILY.xattr.${attr}`]: 'y' } }),
+    });
+    const cases: [TarWriteEntry, string, RegExp][] = [
+      [opaque('trusted.overlay.opaque'), 'etc/ssl/', /extended attribute "trusted\.overlay\.opaque"/],
+      [opaque('trusted.overlay.redirect'), 'etc/ssl/', /"trusted\.overlay\.redirect"/],
+      [opaque('user.overlay.opaque'), 'etc/ssl/', /"user\.overlay\.opaque"/],
+      [opaque('user.fuseoverlayfs.opaque'), 'etc/ssl/', /"user\.fuseoverlayfs\.opaque"/],
+      [
+        {
+          header: tarHeader({
+            name: 'etc/motd',
+            size: 1,
+            pax: { 'APK-TOOLS.checksum.SHA1': sha1, 'SCHILY.xattr.trusted.overlay.metacopy': '\x00' },
+          }),
+          body,
+        },
+        'etc/motd',
+        /"trusted\.overlay\.metacopy"/,
+      ],
+      [
+        { header: tarHeader({ name: 'etc/passwd', type: 'char', mode: 0o644, devmajor: 0, devminor: 0 }) },
+        'etc/passwd',
+        /character device 0\/0/,
+      ],
+    ];
+    for (const [entry, name, what] of cases) {
+      const { info, pkg } = await apk([entry]);
+      const refused = (err: unknown) =>
+        isProvenantError(err, 'UNSAFE_PATH') &&
+        err.where === 'evil-1.0-r0' &&
+        err.message.includes(JSON.stringify(name)) &&
+        what.test(err.message);
+      assert.throws(() => installApk(new Tree(), info, pkg, {}), refused, name);
+      // apko's way too, which installs what apk-tools does but no device.
+      const again = await apk([entry]);
+      assert.throws(() => apkoInstall(new ApkoFs(new Tree()), [again], { sourceDateEpoch: 0 }), refused, `apko: ${name}`);
+    }
+
+    // An attribute of any other namespace, and a device that is not 0/0, stay.
+    const { info, pkg } = await apk([
+      {
+        header: tarHeader({
+          name: 'etc/ssl/',
+          type: 'dir',
+          mode: 0o755,
+          pax: { 'SCHILY.xattr.security.selinux': 'system_u:object_r:etc_t:s0', 'SCHILY.xattr.user.mime_type': 'x' },
+        }),
+      },
+      { header: tarHeader({ name: 'etc/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 }) },
+    ]);
+    const tree = new Tree();
+    installApk(tree, info, pkg, {});
+    assert.deepEqual(tree.get('etc/ssl')?.xattrs, { 'security.selinux': 'system_u:object_r:etc_t:s0', 'user.mime_type': 'x' });
+    assert.equal(tree.get('etc/null')?.devminor, 3);
   });
 
   it('keeps a symlink to a folder where a package has that folder, and installs through it, inside the root', async () => {

@@ -552,6 +552,54 @@ describe('installDeb rules', () => {
     assert.throws(() => installDeb(tree, through), named('/usr/z/w'));
   });
 
+  it('refuses what overlayfs reads as its own (an opaque folder, a 0/0 device), naming the package and entry; keeps other attributes', async () => {
+    // Once layered, a folder marked opaque hides base-files' /etc/passwd, and a character device
+    // 0/0 deletes the file of its name, while status.d and the SBOM still list them.
+    const tree = new Tree();
+    installDeb(tree, await crafted('base-files', [dir('./etc/'), file('./etc/passwd', 'root:x:0:0::/root:/bin/sh\n')]));
+    const opaque = (attr: string): TarWriteEntry => ({
+      header: tarHeader({ name: './etc/', type: 'dir', mode: 0o755, pax: { [`SCHILY.xattr.${attr}`]: 'y' } }),
+    });
+    const cases: [TarWriteEntry, string, RegExp][] = [
+      [opaque('trusted.overlay.opaque'), './etc/', /extended attribute "trusted\.overlay\.opaque"/],
+      [opaque('user.overlay.opaque'), './etc/', /"user\.overlay\.opaque"/],
+      [opaque('user.containers.override_stat'), './etc/', /"user\.containers\.override_stat"/],
+      [file('./etc/motd', 'x', { pax: { 'SCHILY.xattr.trusted.overlay.redirect': '/x' } }), './etc/motd', /"trusted\.overlay\.redirect"/],
+      [
+        { header: tarHeader({ name: './etc/passwd', type: 'char', mode: 0o644, devmajor: 0, devminor: 0 }) },
+        './etc/passwd',
+        /character device 0\/0/,
+      ],
+    ];
+    for (const [entry, name, what] of cases) {
+      const evil = await crafted('evil', [entry]);
+      assert.throws(
+        () => installDeb(tree, evil),
+        (err: unknown) =>
+          isProvenantError(err, 'UNSAFE_PATH') &&
+          err.where === 'evil_1.0_amd64' &&
+          err.message.includes(JSON.stringify(name)) &&
+          what.test(err.message),
+        name,
+      );
+    }
+    assert.equal(tree.get('etc')?.xattrs, undefined);
+    assert.equal(tree.get('etc/passwd')?.type, 'file');
+
+    // An attribute of any other namespace, and a device that is not 0/0, stay.
+    const cap = String.fromCharCode(1, 0, 0, 2, 0x80, ...Array(15).fill(0));
+    installDeb(
+      tree,
+      await crafted('fine', [
+        dir('./usr/'),
+        file('./usr/ping', 'x', { mode: 0o755, pax: { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.a': 'b' } }),
+        { header: tarHeader({ name: './usr/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 }) },
+      ]),
+    );
+    assert.deepEqual(tree.get('usr/ping')?.xattrs, { 'security.capability': cap, 'user.a': 'b' });
+    assert.equal(tree.get('usr/null')?.devminor, 3);
+  });
+
   it('installs hardlinks to files of the same package', async () => {
     const tree = new Tree();
     const pkg = await crafted('links', [
