@@ -1207,8 +1207,30 @@ async function diffIdsByLayer(src: ContentStore, plan: Plan, options: OperationO
 }
 
 /**
+ * The most bytes a zstd layer may unpack to for `fix` to recompress it: the 4 GiB that the layer
+ * readers take (../image/apko-sbom.ts), and no more than {@link UNPACKED_RATIO} times the layer,
+ * or {@link UNPACKED_FLOOR} for a small one. zstd packs 1 GiB of zeros into 32 KB, and the pinned
+ * gzip takes some 12 s of CPU for each GiB: without a bound a 32 MB layer held hours of work
+ * before its diff_id could be checked. Real layers unpack to a few times their size (tar of
+ * text and binaries); past a thousand times there is little but zeros.
+ */
+const UNPACKED_LIMIT = 4 * 1024 * 1024 * 1024;
+/** See {@link UNPACKED_LIMIT}: the most a layer may unpack to for each byte it holds. */
+const UNPACKED_RATIO = 1000;
+/** See {@link UNPACKED_LIMIT}: what any layer may unpack to whatever its size (some 3 s of gzip). */
+const UNPACKED_FLOOR = 256 * 1024 * 1024;
+
+/** The most bytes `layer`, compressed, may unpack to ({@link UNPACKED_LIMIT}). */
+function unpackedLimit(layer: Descriptor): number {
+  return Math.min(UNPACKED_LIMIT, Math.max(UNPACKED_FLOOR, UNPACKED_RATIO * layer.size));
+}
+
+/**
  * Recompresses one layer with the pinned gzip (reproducible bytes) into a file in `dir`, and
  * checks that the uncompressed content is what the config's diff_id says.
+ *
+ * @throws ProvenantError `TOO_LARGE` for a zstd layer that unpacks to more than {@link unpackedLimit}
+ *   (what was written of it stays in `dir`, which the caller removes); `DIGEST_MISMATCH`
  */
 async function gzipLayer(
   src: ContentStore,
@@ -1219,7 +1241,7 @@ async function gzipLayer(
 ): Promise<PlannedBlob & { descriptor: Descriptor }> {
   const where = `${src.location}@${layer.digest}`;
   let tar: ByteStream = await src.readBlob(layer, options);
-  if (layer.mediaType.endsWith('+zstd')) tar = zstdDecompress(tar, where);
+  if (layer.mediaType.endsWith('+zstd')) tar = zstdDecompress(tar, where, layer, unpackedLimit(layer));
   const content = new Digester();
   async function* counted(): ByteStream {
     for await (const chunk of tar) {
@@ -1251,21 +1273,39 @@ async function gzipLayer(
   return { descriptor: { mediaType: MediaType.OciLayerGzip, digest: written.digest(), size: written.size }, file };
 }
 
-function zstdDecompress(stream: ByteStream, where: string): ByteStream {
+/**
+ * `stream` unpacked, refused once past `max` bytes.
+ *
+ * @throws ProvenantError `TOO_LARGE` naming the layer's digest; `INVALID_ARCHIVE` for corrupt zstd
+ */
+function zstdDecompress(stream: ByteStream, where: string, layer: Descriptor, max: number): ByteStream {
   const create = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
   if (create === undefined) {
     throw new ProvenantError('UNSUPPORTED_MEDIA_TYPE', 'reading zstd layers needs Node 22.15 or later', { where });
   }
   const z = create();
-  Readable.from(stream)
-    .on('error', (e) => z.emit('error', e))
-    .pipe(z);
+  const source = Readable.from(stream).on('error', (e) => z.emit('error', e));
+  source.pipe(z);
   return (async function* () {
+    let unpacked = 0;
     try {
-      for await (const chunk of z as AsyncIterable<Uint8Array>) yield chunk;
+      for await (const chunk of z as AsyncIterable<Uint8Array>) {
+        unpacked += chunk.length;
+        if (unpacked > max) {
+          throw new ProvenantError(
+            'TOO_LARGE',
+            `layer ${layer.digest} (${layer.size} bytes of zstd) unpacks to more than ${max} bytes, more than fix recompresses`,
+            { where, hint: 'a real layer unpacks to a few times its size; this one is a decompression bomb or almost all zeros' },
+          );
+        }
+        yield chunk;
+      }
     } catch (err) {
       if (isProvenantError(err)) throw err;
       throw new ProvenantError('INVALID_ARCHIVE', `the zstd layer is corrupt: ${(err as Error).message}`, { where, cause: err });
+    } finally {
+      // Stopped early (refused, corrupt, or the reader gave up): the blob is read no further.
+      source.destroy();
     }
   })();
 }

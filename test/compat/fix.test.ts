@@ -5,10 +5,12 @@
  * transforms leaving their input plan alone.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { gunzipSync } from 'node:zlib';
+import { createZstdCompress, gunzipSync } from 'node:zlib';
 import { ArtifactType, findAttachments } from '../../src/attest/attachments.ts';
 import { attestationReferrer, statement } from '../../src/attest/storage.ts';
 import { checkImage } from '../../src/compat/check.ts';
@@ -371,6 +373,52 @@ describe('fix chooses, refuses and leaves alone', () => {
     assert.equal(forced.after?.verdict, 'refused');
     assert.match(forced.account.join('\n'), /Checked again: stubborn still refuses it\.\nStill refused: no-zstd: /);
     assert.deepEqual(await dst.listTags(), ['fixed']);
+  });
+
+  it('refuses to recompress a zstd layer that unpacks to a thousand times its size, naming it, and writes nothing', async () => {
+    // 300 MiB of zeros is some 10 KB of zstd: without a bound, fix gzips all of it (12 s a GiB)
+    // before the diff_id can say anything, and a 32 MB layer of the kind holds hours of work.
+    const src = await layout();
+    const chunk = new Uint8Array(1 << 22);
+    const tarHash = createHash('sha256');
+    for (let i = 0; i < 75; i++) tarHash.update(chunk);
+    const zstd = await collect(
+      Readable.from(
+        (function* () {
+          for (let i = 0; i < 75; i++) yield chunk;
+        })(),
+      ).pipe(createZstdCompress()),
+      1 << 24,
+      'zstd',
+    );
+    assert.ok(zstd.byteLength * 1000 < 300 * 1024 * 1024, `${zstd.byteLength} bytes of zstd`);
+    const layer = { mediaType: MediaType.OciLayerZstd, digest: digestOf(zstd), size: zstd.byteLength };
+    await src.putBlob(bytesSource(layer, zstd));
+    const config = encodeJson({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [`sha256:${tarHash.digest('hex')}`] },
+    });
+    const configDesc = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.byteLength };
+    await src.putBlob(bytesSource(configDesc, config));
+    await src.putManifest(
+      parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [layer] })),
+      {
+        tags: ['bomb'],
+      },
+    );
+
+    const dst = await layout();
+    await assert.rejects(
+      fixImage(src, 'bomb', dst, target('docker-engine@20.10'), { tags: ['fixed'], probe: false }),
+      (err: unknown) =>
+        isProvenantError(err, 'TOO_LARGE') &&
+        err.message.includes(layer.digest) &&
+        /unpacks to more than 268435456 bytes/.test(err.message) &&
+        err.where === `${src.location}@${layer.digest}`,
+    );
+    assert.deepEqual(await dst.listTags(), []);
+    assert.deepEqual(await readdir(join(dst.path, 'blobs', 'sha256')).catch(() => []), [], 'not a blob was written');
   });
 
   it('copies an accepted image as it is, and says there was nothing to change', async () => {
