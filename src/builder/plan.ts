@@ -15,6 +15,7 @@ import {
 } from '../pkg/resolve/resolve.ts';
 import type { IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
 import type { Lock } from './lock.ts';
+import { lockReach } from './lock-reach.ts';
 
 /** What {@link planBuild} needs of the build. */
 export interface PlanOptions {
@@ -50,7 +51,8 @@ export interface BuildPlan {
  *
  * @throws ProvenantError `UNRESOLVABLE` when nothing meets a request or the architectures
  *   disagree; `USAGE` when the lock has no packages for an architecture; `INVALID_CONFIG` when a
- *   lock that is checked was made for another configuration (a request no locked package meets);
+ *   lock that is checked was made for another configuration (a request no locked package meets),
+ *   or holds a package its requests do not lead to (./lock-reach.ts);
  *   as the source's {@link PackageSource.readIndex}
  */
 export async function planBuild(source: PackageSource, archs: readonly string[], options: PlanOptions): Promise<BuildPlan> {
@@ -78,6 +80,9 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     // checked instead, and build.ts warns of another checksum. A rebuild from a provenance is not
     // checked: its lock is the one the original build used, whatever the configuration says.
     const unmet: string[] = [];
+    // And it must hold nothing more than the resolver could have chosen (./lock-reach.ts).
+    const wrongTag: string[] = [];
+    const unreached: string[] = [];
     for (const arch of archs) {
       const locked = lockedFor(options.lock, source.archName(arch), arch);
       if (options.checkLock !== true) {
@@ -89,16 +94,26 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
       const index: CandidateIndex<Candidate> = 'named' in candidates ? candidates : candidateIndex(candidates);
       const listed = new Map<LockedPackage, Candidate>();
+      // Every candidate that is the locked package: the same one may be in several repositories,
+      // each with its own tag.
+      const same = new Map<LockedPackage, Candidate[]>();
       // A lock records no size: a listed package takes the one its verified index gives, which
       // caps its download and tells a package signed again from the one recorded (build.ts).
       const sized: LockedPackage[] = [];
       for (const p of locked) {
-        const entry = index
+        const entries = index
           .named(p.name)
           .map((c) => ({ c, entry: source.lockEntry(c, arch) }))
-          .find((x) => x.entry.version === p.version && x.entry.checksum === p.checksum);
+          .filter((x) => x.entry.version === p.version && x.entry.checksum === p.checksum);
+        const entry = entries[0];
         if (entry === undefined) unlisted.add(p);
-        else listed.set(p, entry.c);
+        else {
+          listed.set(p, entry.c);
+          same.set(
+            p,
+            entries.map((x) => x.c),
+          );
+        }
         const size = entry?.entry.size;
         sized.push(size === undefined ? p : { ...p, size });
       }
@@ -107,8 +122,18 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       for (const { text, request } of requests) {
         if (!lockMeets(request, locked, listed, source.versionScheme)) unmet.push(`${text} (${arch})`);
       }
+      const reach = lockReach(
+        requests.map((r) => r.request),
+        locked,
+        same,
+        index,
+        source.versionScheme,
+      );
+      for (const [p, tags] of reach.wrongTag) wrongTag.push(`${p.name}-${p.version} (${arch}) from ${tags.map((t) => `@${t}`).join(', ')}`);
+      for (const p of reach.unreached) unreached.push(`${p.name}-${p.version} (${arch})`);
     }
     if (unmet.length > 0) throw lockForAnother(options, unmet);
+    if (wrongTag.length > 0 || unreached.length > 0) throw lockBeyondRequests(options, wrongTag, unreached);
     return { packages, indexes, unlisted };
   }
   const resolved = new Map<string, ReturnType<typeof resolve>['packages']>();
@@ -162,6 +187,26 @@ function lockForAnother(options: PlanOptions, unmet: readonly string[]): Provena
       hint: `lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), or give the lock made for it`,
     },
   );
+}
+
+/**
+ * The error for a lock that holds packages the configuration's requests do not lead to: from a
+ * tagged repository no request (or package on the way) names, or needed by nothing.
+ */
+function lockBeyondRequests(options: PlanOptions, wrongTag: readonly string[], unreached: readonly string[]): ProvenantError {
+  const where = options.lockPath ?? 'the lock';
+  const what = [
+    ...(wrongTag.length === 0
+      ? []
+      : [
+          `it takes ${wrongTag.join(', ')}, a tagged repository that gives only what a request names with its tag (name@tag) and what that needs`,
+        ]),
+    ...(unreached.length === 0 ? [] : [`it holds ${unreached.join(', ')}, which no request and no locked package needs`]),
+  ];
+  return new ProvenantError('INVALID_CONFIG', `${where} holds more than ${options.configPath} asks for: ${what.join('; ')}`, {
+    where,
+    hint: `lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), which locks only what its requests need; to take a package from a tagged repository, ask for it as name@tag in contents.packages`,
+  });
 }
 
 function lockedFor(lock: Lock, name: string, arch: string): LockedPackage[] {

@@ -254,11 +254,7 @@ class Resolver<C extends Candidate> {
   }
 
   #meets(c: C, r: Requirement): boolean {
-    const scheme = this.#scheme;
-    if (c.name === r.name && (r.constraint === undefined || scheme.satisfies(c.version, r.constraint))) return true;
-    return c.provides.some(
-      (p) => p.name === r.name && (r.constraint === undefined || (p.version !== undefined && scheme.satisfies(p.version, r.constraint))),
-    );
+    return candidateMeets(c, r, this.#scheme);
   }
 
   /** Met already by something chosen, by name or by what it provides? */
@@ -324,8 +320,23 @@ class Resolver<C extends Candidate> {
   }
 }
 
-/** A package from a tagged repository is allowed only where its tag was asked for (apk's `name@tag`). */
-function tagAllowed(c: Candidate, r: Requirement, tags: Set<string>): boolean {
+/**
+ * Whether `c` meets `r`: by its name and version, or by something it provides (a provide without
+ * a version meets only a requirement without a constraint).
+ */
+export function candidateMeets(c: Candidate, r: Requirement, scheme: VersionScheme): boolean {
+  if (c.name === r.name && (r.constraint === undefined || scheme.satisfies(c.version, r.constraint))) return true;
+  return c.provides.some(
+    (p) => p.name === r.name && (r.constraint === undefined || (p.version !== undefined && scheme.satisfies(p.version, r.constraint))),
+  );
+}
+
+/**
+ * A package from a tagged repository is allowed only where its tag was asked for (apk's
+ * `name@tag`): by the requirement, or by the chain of packages that led to it (`tags`: the
+ * request's tag and those of the tagged packages that depend on it).
+ */
+export function tagAllowed(c: Candidate, r: Requirement, tags: Set<string>): boolean {
   return c.repoTag === '' || c.repoTag === r.tag || tags.has(c.repoTag);
 }
 

@@ -1,0 +1,135 @@
+/**
+ * What a checked lock may hold: only what resolving its configuration could have chosen. A lock
+ * is a file anyone may edit in a pull request, and each package it names passes the build when a
+ * verified index lists it (or a trusted key signed it), whatever repository it comes from. The
+ * requests being met (./plan.ts, lockMeets) does not say that nothing else came in: an edited lock
+ * could take a package from a tagged repository (apk's `@tag URL`) that no request names, which
+ * the resolver never does (../pkg/resolve/resolve.ts, tagAllowed), or add packages that nothing
+ * needs. So every locked package must be reached from the requests through the dependencies of
+ * locked packages, by the resolver's rules: a requirement is met by name or by what a package
+ * provides, any alternative of a Debian `a | b` will do, a tagged repository's package only where
+ * the request or a package from that repository on the way asked for its tag, and `install_if`
+ * brings in an untagged package once everything it names is reached.
+ */
+import type { Candidate, CandidateIndex, Request, Requirement, VersionScheme } from '../pkg/resolve/resolve.ts';
+import { candidateMeets, tagAllowed } from '../pkg/resolve/resolve.ts';
+import type { LockedPackage } from '../pkg/source.ts';
+
+/** The locked packages of one architecture that the requests do not reach. */
+export interface LockReach {
+  /** Met by a requirement only through a tagged repository the chain does not allow, and never reached otherwise; with those tags. */
+  wrongTag: Map<LockedPackage, string[]>;
+  /** Neither requested nor needed by a reached package. */
+  unreached: LockedPackage[];
+}
+
+/**
+ * Walks from `requests` through the locked packages of one architecture.
+ *
+ * @param listed for each locked package an index lists: every candidate with its name, version and
+ *   checksum (the same package, maybe in several repositories, each with its own tag)
+ * @param index the architecture's candidates. A locked package no index lists (a repository
+ *   dropped its version, and a trusted key's signature on it vouches for it) is known by its name
+ *   alone until it is fetched: it is met by its name and version, and stands in its place the
+ *   index's candidates of that name (its other versions) for what it provides, needs and which
+ *   repository (and tag) it comes from. One whose name only a repository of a refused tag has
+ *   is refused as any other from that tag.
+ */
+export function lockReach(
+  requests: readonly Request[],
+  locked: readonly LockedPackage[],
+  listed: ReadonlyMap<LockedPackage, readonly Candidate[]>,
+  index: CandidateIndex<Candidate>,
+  scheme: VersionScheme,
+): LockReach {
+  /** The candidates that meet `r` for `p`, before the tag check. */
+  const meeting = (p: LockedPackage, r: Requirement): readonly Candidate[] => {
+    const same = listed.get(p);
+    if (same !== undefined) return same.filter((c) => candidateMeets(c, r, scheme));
+    const byName = p.name === r.name && (r.constraint === undefined || scheme.satisfies(p.version, r.constraint));
+    const others = index.named(p.name);
+    // A name no repository carries any more: nothing stands in for it, and nothing tags it.
+    if (others.length === 0) return byName ? [unknown(p)] : [];
+    // Its versions differ from the others', so what they provide is matched by name.
+    return byName ? others : others.filter((c) => c.provides.some((v) => v.name === r.name));
+  };
+
+  /** The locked packages under each name they may meet a requirement by: their own, and what they provide. */
+  const byName = new Map<string, LockedPackage[]>();
+  for (const p of locked) {
+    const names = new Set([p.name, ...(listed.get(p) ?? index.named(p.name)).flatMap((c) => c.provides.map((v) => v.name))]);
+    for (const name of names) {
+      const list = byName.get(name);
+      if (list === undefined) byName.set(name, [p]);
+      else list.push(p);
+    }
+  }
+  const lockedUnder = (r: Requirement) => byName.get(r.name) ?? [];
+
+  /** For each reached package: the tags its dependencies may use. */
+  const reached = new Map<LockedPackage, Set<string>>();
+  const wrongTag = new Map<LockedPackage, string[]>();
+  const queue: { req: readonly Requirement[]; tags: Set<string> }[] = requests
+    .filter((r) => r.conflict !== true)
+    .map((r) => ({ req: [r], tags: new Set(r.tag === undefined ? [] : [r.tag]) }));
+
+  const reach = (p: LockedPackage, via: readonly Candidate[], tags: ReadonlySet<string>): void => {
+    const inherited = new Set([...(reached.get(p) ?? []), ...tags]);
+    for (const c of via) if (c.repoTag !== '') inherited.add(c.repoTag);
+    const seen = reached.get(p);
+    if (seen !== undefined && inherited.size === seen.size) return;
+    reached.set(p, inherited);
+    wrongTag.delete(p);
+    for (const c of via) for (const dep of c.depends) queue.push({ req: dep, tags: inherited });
+  };
+
+  const drain = (): void => {
+    while (queue.length > 0) {
+      const { req, tags } = queue.shift() as (typeof queue)[number];
+      for (const r of req) {
+        for (const p of lockedUnder(r)) {
+          const candidates = meeting(p, r);
+          if (candidates.length === 0) continue;
+          const allowed = candidates.filter((c) => tagAllowed(c, r, tags));
+          // The same package from an untagged repository brings no tag along.
+          const untagged = allowed.filter((c) => c.repoTag === '');
+          if (allowed.length > 0) reach(p, untagged.length > 0 ? untagged : allowed, tags);
+          else if (!reached.has(p)) wrongTag.set(p, [...new Set([...(wrongTag.get(p) ?? []), ...candidates.map((c) => c.repoTag)])]);
+        }
+      }
+    }
+  };
+
+  drain();
+  // install_if, as the resolver: an untagged package whose conditions the reached packages all meet.
+  for (let added = true; added; ) {
+    added = false;
+    for (const p of locked) {
+      if (reached.has(p)) continue;
+      const conditional = (listed.get(p) ?? []).filter((c) => c.repoTag === '' && c.installIf.length > 0);
+      const met = conditional.filter((c) =>
+        c.installIf.every((r) => lockedUnder(r).some((q) => reached.has(q) && meeting(q, r).length > 0)),
+      );
+      if (met.length === 0) continue;
+      reach(p, met, new Set());
+      drain();
+      added = true;
+    }
+  }
+  return { wrongTag, unreached: locked.filter((p) => !reached.has(p) && !wrongTag.has(p)) };
+}
+
+/** A candidate for a locked package that no index knows by name: itself, untagged, needing nothing. */
+function unknown(p: LockedPackage): Candidate {
+  return {
+    id: p.checksum,
+    name: p.name,
+    version: p.version,
+    provides: [],
+    depends: [],
+    conflicts: [],
+    installIf: [],
+    repoTag: '',
+    repoOrder: Number.MAX_SAFE_INTEGER,
+  };
+}
