@@ -257,8 +257,9 @@ async function verifiedOnce(
   now: Date,
 ): Promise<{ text: string; signers: DebSigner[] }> {
   const { bytes } = release;
-  // v2: the expiry counts a signing subkey's own, not only its primary key's.
-  const key = `deb-release-verified:v2:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
+  // v2: the expiry counts a signing subkey's own, not only its primary key's. v3: an InRelease
+  // with text outside its signed message is refused (keyring.ts), so a check kept before is made again.
+  const key = `deb-release-verified:v3:${release.sha256}:${detached === undefined ? '-' : digestHex(digestOf(detached))}:${keyring.id}`;
   const kept = await cache.get(key).catch(() => undefined);
   if (kept !== undefined) {
     try {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PublicKey, verify } from 'openpgp';
-import { ProvenantError } from '../../errors.ts';
+import { isProvenantError, ProvenantError } from '../../errors.ts';
 import { fetchTrustedFile, safeLocation } from '../fetch.ts';
 
 /** Debian's archive keyring as the `debian-archive-keyring` package installs it. */
@@ -166,7 +166,9 @@ export async function verifySignedText(
   try {
     const { createMessage, readCleartextMessage, readSignature, verify } = await import('openpgp');
     if (detached === undefined) {
-      const message = await readCleartextMessage({ cleartextMessage: utf8.decode(bytes) });
+      const cleartext = utf8.decode(bytes);
+      checkClearsignedFrame(cleartext, where);
+      const message = await readCleartextMessage({ cleartextMessage: cleartext });
       const out = await verify({ message, verificationKeys: [...keyring.keys], date: now });
       text = out.data;
       results = out.signatures;
@@ -181,6 +183,7 @@ export async function verifySignedText(
       results = out.signatures;
     }
   } catch (err) {
+    if (isProvenantError(err)) throw err;
     throw new ProvenantError('SIGNATURE', `the Release is not an OpenPGP-signed message: ${(err as Error).message}`, {
       where,
       cause: err,
@@ -255,6 +258,50 @@ async function invalidNow(primary: PublicKey, keyID: VerificationResult['keyID']
     if (expiry !== undefined && expiry.getTime() <= now.getTime()) return `expired at ${expiry.toISOString()}`;
     return `not valid for signing at ${now.toISOString()}: ${(err as Error).message}`;
   }
+}
+
+/**
+ * Refuses a clearsigned Release with anything but blank lines before its signed message or after
+ * its signature, as apt does (apt-pkg/contrib/gpgv.cc, SplitClearSignedFile: "does not start with
+ * a signed message block", "contains unsigned lines"). openpgp.js reads the first signed message
+ * and ignores the rest, so only the signed text was ever parsed; but a file apt refuses must not
+ * build here, and text outside the signature (a second signed message appended, say) is what a
+ * reader of the file might take for the Release. A line counts as blank when it holds only spaces,
+ * tabs and a carriage return. Inside the message, a line of the signed text that starts with a dash
+ * is dash-escaped (RFC 9580, section 7.1), so the first line that is the armor's end line is the
+ * end of the first signature.
+ *
+ * @throws ProvenantError `SIGNATURE` naming the first line outside the signed message
+ */
+function checkClearsignedFrame(text: string, where: string): void {
+  const lines = text.split('\n').map((l) => l.replace(/[ \t\r]+$/, ''));
+  const start = lines.findIndex((l) => l !== '');
+  if (start === -1) return; // nothing at all: openpgp.js says it is no signed message
+  if (lines[start] !== '-----BEGIN PGP SIGNED MESSAGE-----') {
+    // Not a clearsigned file at all (an error page, say) is openpgp.js's to say; text before one is ours.
+    const header = lines.indexOf('-----BEGIN PGP SIGNED MESSAGE-----');
+    if (header === -1) return;
+    throw outside(where, start, 'unsigned text before its signed message', 'the file should start with -----BEGIN PGP SIGNED MESSAGE-----');
+  }
+  const end = lines.indexOf('-----END PGP SIGNATURE-----', start);
+  if (end === -1) return; // an unterminated signature: openpgp.js refuses it
+  const after = lines.findIndex((l, i) => i > end && l !== '');
+  if (after === -1) return;
+  throw outside(
+    where,
+    after,
+    lines[after] === '-----BEGIN PGP SIGNED MESSAGE-----'
+      ? 'a second signed message after its signature'
+      : 'unsigned text after its signature',
+    'the file should end with -----END PGP SIGNATURE-----',
+  );
+}
+
+function outside(where: string, index: number, what: string, should: string): ProvenantError {
+  return new ProvenantError('SIGNATURE', `the InRelease holds ${what} (line ${index + 1}), which apt refuses`, {
+    where,
+    hint: `${should}: the mirror or a proxy changed it, or the repository's signing tool is broken`,
+  });
 }
 
 /**

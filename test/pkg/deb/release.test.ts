@@ -318,6 +318,37 @@ describe("Release signatures and the keys' validity now", () => {
     );
   });
 
+  it('refuses an InRelease with text outside its signed message, as apt does: SIGNATURE naming the line', async () => {
+    const k = await pgpKey('frame');
+    const keyring = new DebKeyring([k.publicKey as PublicKey], ['frame.gpg']);
+    const signed = new TextDecoder().decode(await clearsign(text, [k.privateKey]));
+    const other = new TextDecoder().decode(await clearsign(text.replace('Origin: Test', 'Origin: Other'), [k.privateKey]));
+    const read = (t: string) => readRelease(new TextEncoder().encode(t), keyring, 'InRelease', { checkValidUntil: false });
+    const refused = (pattern: RegExp) => (err: unknown) => {
+      code('SIGNATURE')(err);
+      assert.ok(isProvenantError(err));
+      assert.equal(err.where, 'InRelease');
+      assert.match(err.message, pattern);
+      return true;
+    };
+    const lines = signed.split('\n').length;
+    // openpgp.js alone took each of these, reading the first signed message only.
+    await assert.rejects(
+      read(`Origin: Other\n\n${signed}`),
+      refused(/unsigned text before its signed message \(line 1\), which apt refuses$/),
+    );
+    await assert.rejects(read(`${signed}Origin: Other\n`), refused(new RegExp(`unsigned text after its signature \\(line ${lines}\\)`)));
+    await assert.rejects(
+      read(`${signed}\n${other}`),
+      refused(new RegExp(`a second signed message after its signature \\(line ${lines + 1}\\)`)),
+    );
+    // Blank lines (spaces, tabs, CRs) around it are no text, for apt as here; the text read is the signed one.
+    assert.equal((await read(signed)).origin, 'Test');
+    assert.equal((await read(`\n \t\r\n${signed}\n\r\n  \n`)).origin, 'Test');
+    // What is no signed message at all is still said so.
+    await assert.rejects(read('<html>404</html>'), refused(/is not an OpenPGP-signed message/));
+  });
+
   it('keeps a signature check in the cache only until the signing subkey expires', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-expiry-'));
     try {
