@@ -31,7 +31,7 @@ const FIX_TEXT: Record<FixId, string> = {
   'docker-media-types':
     'Rewrites the image with Docker schema 2 media types: manifests, manifest list, config types; gzip layers keep their bytes, zstd and uncompressed layers are recompressed. Attestations in the index, and OCI referrers, move to cosign tags first (schema 2 has no place for them; cosign does the same for such registries).',
   'gzip-layers':
-    'Recompresses the named layers with gzip (pinned compressor: the same input gives the same bytes). The files, diff_ids and config are unchanged; the manifest changes. A zstd layer that unpacks to more than 1000 times its size (256 MiB whatever its size) or past 4 GiB is refused, not recompressed.',
+    'Recompresses the named layers with gzip (pinned compressor: the same input gives the same bytes). The files, diff_ids and config are unchanged; the manifest changes. A zstd layer that unpacks to more than 1000 times its size (or 256 MiB, for a small one) is refused, not recompressed.',
   'set-artifact-type': 'Gives each referrer without an `artifactType` its config’s media type as one (the OCI rule for listing referrers).',
 };
 

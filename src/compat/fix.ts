@@ -13,6 +13,7 @@
  * it the report says plainly which digests are unsigned, and that the old signatures stay valid
  * for the old digests only.
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
 import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
 import type { Attested } from '../attest/storage.ts';
+import { formatBytes } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
 import { looseLayerStatement } from '../image/statements.ts';
@@ -1207,22 +1209,20 @@ async function diffIdsByLayer(src: ContentStore, plan: Plan, options: OperationO
 }
 
 /**
- * The most bytes a zstd layer may unpack to for `fix` to recompress it: the 4 GiB that the layer
- * readers take (../image/apko-sbom.ts), and no more than {@link UNPACKED_RATIO} times the layer,
- * or {@link UNPACKED_FLOOR} for a small one. zstd packs 1 GiB of zeros into 32 KB, and the pinned
- * gzip takes some 12 s of CPU for each GiB: without a bound a 32 MB layer held hours of work
- * before its diff_id could be checked. Real layers unpack to a few times their size (tar of
- * text and binaries); past a thousand times there is little but zeros.
+ * The most bytes a zstd layer may unpack to for `fix` to recompress it, for each byte it holds.
+ * zstd packs 1 GiB of zeros into 32 KB, and the pinned gzip takes some 12 s of CPU for each GiB:
+ * without a bound a 32 MB layer held hours of work before its diff_id could be checked. Real
+ * layers unpack to a few times their size (tar of text and binaries), however large they are (a
+ * CUDA layer of 3 GB unpacks to 8 or 10): a ratio bounds the work by the layer's size, not by
+ * the layer, and past a thousand times there is little but zeros.
  */
-const UNPACKED_LIMIT = 4 * 1024 * 1024 * 1024;
-/** See {@link UNPACKED_LIMIT}: the most a layer may unpack to for each byte it holds. */
 const UNPACKED_RATIO = 1000;
-/** See {@link UNPACKED_LIMIT}: what any layer may unpack to whatever its size (some 3 s of gzip). */
+/** What any zstd layer may unpack to whatever its size (some 3 s of gzip): see {@link UNPACKED_RATIO}. */
 const UNPACKED_FLOOR = 256 * 1024 * 1024;
 
-/** The most bytes `layer`, compressed, may unpack to ({@link UNPACKED_LIMIT}). */
+/** The most bytes `layer`, compressed, may unpack to ({@link UNPACKED_RATIO}, {@link UNPACKED_FLOOR}). */
 function unpackedLimit(layer: Descriptor): number {
-  return Math.min(UNPACKED_LIMIT, Math.max(UNPACKED_FLOOR, UNPACKED_RATIO * layer.size));
+  return Math.max(UNPACKED_FLOOR, UNPACKED_RATIO * layer.size);
 }
 
 /**
@@ -1294,8 +1294,14 @@ function zstdDecompress(stream: ByteStream, where: string, layer: Descriptor, ma
         if (unpacked > max) {
           throw new ProvenantError(
             'TOO_LARGE',
-            `layer ${layer.digest} (${layer.size} bytes of zstd) unpacks to more than ${max} bytes, more than fix recompresses`,
-            { where, hint: 'a real layer unpacks to a few times its size; this one is a decompression bomb or almost all zeros' },
+            `layer ${layer.digest} (${formatBytes(layer.size)} of zstd) unpacks to more than ${formatBytes(max)}, ` +
+              `more than fix recompresses (${UNPACKED_RATIO} times its size, or ${formatBytes(UNPACKED_FLOOR)} for a small layer)`,
+            {
+              where,
+              hint:
+                'a real layer unpacks to a few times its size; one that unpacks to more holds little but zeros (a decompression bomb, ' +
+                'or a large preallocated file): rebuild the image without it, or convert this layer to gzip with the tool that made it',
+            },
           );
         }
         yield chunk;
