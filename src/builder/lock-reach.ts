@@ -9,7 +9,8 @@
  * locked packages, by the resolver's rules: a requirement is met by name or by what a package
  * provides, any alternative of a Debian `a | b` will do, a tagged repository's package only where
  * the request or a package from that repository on the way asked for its tag, and `install_if`
- * brings in an untagged package once everything it names is reached.
+ * brings in an untagged package once everything it names is reached. Where a locked package is
+ * known by name only, the walk is an estimate, and packages it does not reach are not refused.
  */
 import type { Candidate, CandidateIndex, Request, Requirement, VersionScheme } from '../pkg/resolve/resolve.ts';
 import { candidateMeets, tagAllowed } from '../pkg/resolve/resolve.ts';
@@ -19,7 +20,13 @@ import type { LockedPackage } from '../pkg/source.ts';
 export interface LockReach {
   /** Met by a requirement only through a tagged repository the chain does not allow, and never reached otherwise; with those tags. */
   wrongTag: Map<LockedPackage, string[]>;
-  /** Neither requested nor needed by a reached package. */
+  /**
+   * Neither requested nor needed by a reached package. Empty when some locked package is known by
+   * name only (no index lists it): what that package needs is known only once it is fetched, and
+   * what the index's other versions of its name need stands in for it, so a package that only its
+   * own version needs (a library an update dropped) would be refused wrongly. A lock that built
+   * yesterday must build today while its packages are still signed; the tag check still holds.
+   */
   unreached: LockedPackage[];
 }
 
@@ -106,7 +113,8 @@ export function lockReach(
     added = false;
     for (const p of locked) {
       if (reached.has(p)) continue;
-      const conditional = (listed.get(p) ?? []).filter((c) => c.repoTag === '' && c.installIf.length > 0);
+      // A package no index lists has the install_if of its name's other versions, as it has their depends.
+      const conditional = (listed.get(p) ?? index.named(p.name)).filter((c) => c.repoTag === '' && c.installIf.length > 0);
       const met = conditional.filter((c) =>
         c.installIf.every((r) => lockedUnder(r).some((q) => reached.has(q) && meeting(q, r).length > 0)),
       );
@@ -116,7 +124,8 @@ export function lockReach(
       added = true;
     }
   }
-  return { wrongTag, unreached: locked.filter((p) => !reached.has(p) && !wrongTag.has(p)) };
+  const exact = locked.every((p) => listed.has(p));
+  return { wrongTag, unreached: exact ? locked.filter((p) => !reached.has(p) && !wrongTag.has(p)) : [] };
 }
 
 /** A candidate for a locked package that no index knows by name: itself, untagged, needing nothing. */

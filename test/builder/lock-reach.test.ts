@@ -144,15 +144,44 @@ describe('lockReach', () => {
       checksum: `old-${name}`,
     });
     assert.deepEqual(check([req('foo')], [old('foo', '1.0'), bar], all), clean);
-    // A version the request does not allow is not reached by it.
-    assert.deepEqual(check([{ name: 'foo', constraint: { op: '>=', version: '1.1' } }], [old('foo', '1.0'), bar], all).unreached, [
-      'foo-1.0',
-      'bar-1',
-    ]);
+    // With a package known by name only, nothing is refused as unreached (what it needs is known
+    // once it is fetched); a version the request does not allow is the requests' check's to refuse.
+    assert.deepEqual(check([{ name: 'foo', constraint: { op: '>=', version: '1.1' } }], [old('foo', '1.0'), bar], all), clean);
     // A name only a tagged repository has keeps its tag.
     assert.deepEqual(check([req('extra')], [old('extra', '1')], all).wrongTag, ['extra-1 @edge']);
     // A name no repository has any more: met by its name alone.
     assert.deepEqual(check([req('gone')], [old('gone', '1')], all), clean);
+  });
+
+  it('refuses nothing as unreached in a lock an index update left behind (a cold review: each was refused)', () => {
+    const old = (name: string, version: string): LockedPackage => ({
+      name,
+      version,
+      architecture: 'x86_64',
+      url: '',
+      checksum: `old-${name}`,
+    });
+    // app-1.0 needed libold; the index's app-1.1 does not.
+    const libold = cand('libold', '1-r0', { provides: [{ name: 'so:libold.so.1', version: '1' }] });
+    assert.deepEqual(check([req('app')], [old('app', '1.0-r0'), libold], [cand('app', '1.1-r0'), libold], apkVersionScheme), clean);
+    // A library whose name left the index, needed through so:.
+    const app = cand('app', '1.0-r0', { depends: [[req('so:libcrypto.so.1.1')]] });
+    assert.deepEqual(check([req('app')], [app, old('libcrypto1.1', '1.1.1w-r0')], [app], apkVersionScheme), clean);
+    // A package install_if brought in, its locked version no longer listed.
+    const docs = cand('docs', '1-r0');
+    const doc = cand('app-doc', '1.1-r0', { installIf: [req('app'), req('docs')] });
+    assert.deepEqual(
+      check(
+        [req('app'), req('docs')],
+        [cand('app', '1.0-r0'), docs, old('app-doc', '1.0-r0')],
+        [cand('app', '1.0-r0'), docs, doc],
+        apkVersionScheme,
+      ),
+      clean,
+    );
+    // The tag check holds with such a package in the lock.
+    const edge = cand('extra', '2', { repoTag: 'edge', repoOrder: 1 });
+    assert.deepEqual(check([req('extra')], [old('extra', '1')], [edge], apkVersionScheme).wrongTag, ['extra-1 @edge']);
   });
 });
 
