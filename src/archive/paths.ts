@@ -2,8 +2,35 @@
 import { ProvenantError } from '../errors.ts';
 
 /**
+ * The most bytes (UTF-8) an entry name or a link target may have: Linux's PATH_MAX. The kernel
+ * refuses a longer path in one system call (ENAMETOOLONG), and dpkg, apk-tools and GNU tar give
+ * the name as stored to that call, so no package they install has one. A longer name is no file
+ * any system holds, but it costs: PAX `path` and `linkpath` records may hold a MiB, and the
+ * tree (../vfs/tree.ts) keys every folder of a path by its full path, so a path's folders cost
+ * memory in the square of its depth (`a/` 100,000 times, in a 708-byte .deb, filled the heap).
+ */
+export const PATH_MAX = 4096;
+
+/**
+ * The most parts (folders and the name) an entry name may have. PATH_MAX bounds it at 2,048
+ * (`a/a/...`); real packages stay below 30. Tree's cost in the square of the depth is then a few
+ * MB at the worst for a name at both limits.
+ */
+export const PATH_PARTS_MAX = 1024;
+
+/** At most the first 120 characters of `text`, and how long it is when it is longer: what an error shows of a name. */
+export function abbreviated(text: string): string {
+  return text.length <= 160 ? text : `${text.slice(0, 120)}... (${text.length} characters)`;
+}
+
+/** The UTF-8 length of `text` when it may exceed `limit` bytes (a character takes 1 to 3 bytes a UTF-16 unit), else its UTF-16 length. */
+function byteLengthAbove(text: string, limit: number): number {
+  return text.length * 3 <= limit ? text.length : Buffer.byteLength(text);
+}
+
+/**
  * Normalizes a tar entry name to a relative POSIX path and refuses names that could write
- * outside the folder an archive is unpacked into.
+ * outside the folder an archive is unpacked into, or that no file system holds.
  *
  * A leading `./`, repeated slashes, `.` components and a trailing slash are dropped, and `a/../b`
  * becomes `b`. The root itself (`./`, `.`) is returned as `.`. The check is lexical only: a
@@ -12,16 +39,24 @@ import { ProvenantError } from '../errors.ts';
  * @param name the entry name as stored in the archive
  * @param where where the name was found, for the error (an archive path and entry)
  * @returns the cleaned relative path, never starting with `/` and never holding a `..` component
- * @throws ProvenantError `UNSAFE_PATH` for an empty name, a NUL byte, an absolute path, or a
- *   `..` that climbs above the root
+ * @throws ProvenantError `UNSAFE_PATH` for an empty name, a NUL byte, an absolute path, a `..`
+ *   that climbs above the root, a name of more than {@link PATH_MAX} bytes or a path of more
+ *   than {@link PATH_PARTS_MAX} parts
  */
 export function cleanEntryPath(name: string, where?: string): string {
-  const unsafe = (why: string): ProvenantError =>
-    new ProvenantError('UNSAFE_PATH', `the archive entry name ${JSON.stringify(name)} ${why}`, {
-      where,
-      hint: 'the archive may be corrupt or crafted to write outside the target folder; do not unpack it',
+  const unsafe = (
+    why: string,
+    hint = 'the archive may be corrupt or crafted to write outside the target folder; do not unpack it',
+  ): ProvenantError =>
+    // A name refused for its length is shown cut short, and so is a `where` that holds it.
+    new ProvenantError('UNSAFE_PATH', `the archive entry name ${JSON.stringify(abbreviated(name))} ${why}`, {
+      where: where === undefined ? undefined : abbreviated(where),
+      hint,
     });
+  const tooLong = 'no file system holds such a path (Linux refuses one longer than PATH_MAX): the archive is corrupt or crafted';
   if (name.length === 0) throw unsafe('is empty');
+  const bytes = byteLengthAbove(name, PATH_MAX);
+  if (bytes > PATH_MAX) throw unsafe(`is ${bytes} bytes long, more than PATH_MAX (${PATH_MAX})`, tooLong);
   if (name.includes('\0')) throw unsafe('holds a NUL byte');
   if (name.startsWith('/')) throw unsafe('is an absolute path');
   const parts: string[] = [];
@@ -33,9 +68,32 @@ export function cleanEntryPath(name: string, where?: string): string {
       parts.pop();
       continue;
     }
-    parts.push(part);
+    if (parts.push(part) > PATH_PARTS_MAX) throw unsafe(`has more than ${PATH_PARTS_MAX} parts`, tooLong);
   }
   return parts.length === 0 ? '.' : parts.join('/');
+}
+
+/**
+ * Refuses an entry's link target (a symlink's, or a hardlink's as stored) longer than
+ * {@link PATH_MAX} bytes, which symlink(2) refuses too: the tree walks a symlink's target part by
+ * part each time a path goes through it.
+ *
+ * @param linkname the target as the archive stores it
+ * @param name the entry's name as stored, for the error
+ * @param where the archive (a package), for the error
+ * @throws ProvenantError `UNSAFE_PATH` naming the archive and the entry
+ */
+export function refuseLongLinkTarget(linkname: string, name: string, where: string): void {
+  const bytes = byteLengthAbove(linkname, PATH_MAX);
+  if (bytes <= PATH_MAX) return;
+  throw new ProvenantError(
+    'UNSAFE_PATH',
+    `the entry ${JSON.stringify(abbreviated(name))} links to a target of ${bytes} bytes, more than PATH_MAX (${PATH_MAX})`,
+    {
+      where: `${where}: ${JSON.stringify(abbreviated(name))}`,
+      hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX): the archive is corrupt or crafted',
+    },
+  );
 }
 
 /** The prefix that makes a name an OCI whiteout in a layer: `.wh.NAME` deletes NAME, `.wh..wh..opq` a folder's contents. */

@@ -35,6 +35,17 @@ export interface FsNode {
 
 const MAX_LINKS = 40; // as Linux's MAXSYMLINKS
 
+/**
+ * The longest path (UTF-16 units, each at least a UTF-8 byte) and the most parts {@link Tree.resolve}
+ * gives, and the longest symlink target it follows: Linux's PATH_MAX, and the bound on parts
+ * that the package readers hold entry names to (PATH_MAX and PATH_PARTS_MAX of
+ * ../archive/paths.ts, which this module may not import). The tree keys each folder by its full
+ * path, so a walk costs the square of a path's depth: symlinks to long targets, one into another,
+ * would make a path far longer than any name a reader let in.
+ */
+const PATH_MAX = 4096;
+const PATH_PARTS_MAX = 1024;
+
 /** What a folder {@link Tree.mkdirAll} makes above the one asked for has, whatever the template. */
 const PARENT = { mode: 0o755, uid: 0, gid: 0 } as const;
 
@@ -159,10 +170,24 @@ export class Tree {
         continue;
       }
       const candidate = at === '' ? part : `${at}/${part}`;
+      if (candidate.length > PATH_MAX || parts.length >= PATH_PARTS_MAX) {
+        throw new ProvenantError(
+          'UNSAFE_PATH',
+          `${JSON.stringify(shortened(path))} resolves to a path of more than ${PATH_MAX} characters or ${PATH_PARTS_MAX} parts`,
+          { where: shortened(candidate), hint: 'no file system holds such a path (Linux refuses one longer than PATH_MAX)' },
+        );
+      }
       const node = this.#nodes.get(candidate);
       if (node?.type === 'symlink' && node.linkname !== undefined) {
         if (++links > MAX_LINKS)
-          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(path)}`, { where: candidate });
+          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(shortened(path))}`, { where: candidate });
+        if (node.linkname.length > PATH_MAX) {
+          throw new ProvenantError(
+            'UNSAFE_PATH',
+            `the symlink /${candidate} points to a target of ${node.linkname.length} characters, more than PATH_MAX (${PATH_MAX})`,
+            { where: candidate, hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX)' },
+          );
+        }
         const target = node.linkname.split('/').filter((p) => p !== '' && p !== '.');
         if (node.linkname.startsWith('/')) {
           parts.length = 0;
@@ -175,7 +200,10 @@ export class Tree {
         this.#outside.decides(`${JSON.stringify(path)} goes through /${candidate}`);
       }
       if (node !== undefined && node.type !== 'dir' && todo.length > 0) {
-        throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(candidate)} is a ${node.type}, not a folder, in ${JSON.stringify(path)}`);
+        throw new ProvenantError(
+          'UNSAFE_PATH',
+          `${JSON.stringify(candidate)} is a ${node.type}, not a folder, in ${JSON.stringify(shortened(path))}`,
+        );
       }
       parts.push(part);
       at = candidate;
@@ -368,6 +396,11 @@ function forgetLink(linksTo: Map<string, string[]>, target: string, link: string
   const i = links.indexOf(link);
   if (i >= 0) links.splice(i, 1);
   if (links.length === 0) linksTo.delete(target);
+}
+
+/** At most the first 120 characters of `path`, and how long it is when it is longer: what an error shows. */
+function shortened(path: string): string {
+  return path.length <= 160 ? path : `${path.slice(0, 120)}... (${path.length} characters)`;
 }
 
 /** A key whose last part `put` kept as given, or which starts at `/`: not a resolved path. */

@@ -60,6 +60,35 @@ describe('Tree', () => {
     );
   });
 
+  it('refuses a path deeper than 1024 parts or longer than 4096 characters, however links make it, and a link target longer than 4096', () => {
+    const unsafe = (what: RegExp) => (err: unknown) =>
+      isProvenantError(err, 'UNSAFE_PATH') && what.test(err.message) && err.message.length < 400;
+    const t = new Tree();
+    // `a/` 100,000 times: the folders' keys were the square of that in characters (gigabytes).
+    assert.throws(() => t.put(`${'a/'.repeat(100_000)}f`, file()), unsafe(/more than 4096 characters or 1024 parts/));
+    assert.equal(t.size, 0);
+    // The folders a path is resolved through are held to 1024.
+    const deepest = `${'a/'.repeat(1024)}f`;
+    assert.equal(t.put(deepest, file()), deepest);
+    assert.throws(() => t.put(`${'a/'.repeat(1025)}f`, file()), unsafe(/1024 parts/));
+    // A link's target is walked in its place: 700 parts, then 300 or 400 more.
+    t.put('m', link('d/'.repeat(700).slice(0, -1)));
+    t.put('ok', link(`m/${'e/'.repeat(300)}f`));
+    assert.equal(t.resolve('ok'), `${'d/'.repeat(700)}${'e/'.repeat(300)}f`);
+    t.put('deep', link(`m/${'e/'.repeat(400)}f`));
+    assert.throws(() => t.resolve('deep'), unsafe(/1024 parts/));
+    assert.throws(() => t.put('deep/x', file()), unsafe(/1024 parts/));
+    // ...and a target of 3,000 characters, then 1,000 or 1,500 more.
+    t.put('n', link('x'.repeat(3000)));
+    t.put('short', link(`n/${'y'.repeat(1000)}`));
+    assert.equal(t.resolve('short'), `${'x'.repeat(3000)}/${'y'.repeat(1000)}`);
+    t.put('long', link(`n/${'y'.repeat(1500)}`));
+    assert.throws(() => t.resolve('long'), unsafe(/more than 4096 characters/));
+    // A target longer than PATH_MAX is not walked.
+    t.put('huge', link(`/${'z/'.repeat(100_000)}`));
+    assert.throws(() => t.put('huge/x', file()), unsafe(/the symlink \/huge points to a target of 200001 characters, more than PATH_MAX/));
+  });
+
   it('keeps every write inside the root whatever the links (property)', () => {
     const seg = fc.constantFrom('a', 'b', '..', '.', 'etc', 'usr');
     const target = fc

@@ -7,7 +7,7 @@
  * PAX record (`APK-TOOLS.checksum.SHA1`). Every link is checked here.
  */
 import { createHash } from 'node:crypto';
-import { cleanEntryPath, refuseWhiteoutEntry } from '../../archive/paths.ts';
+import { cleanEntryPath, refuseLongLinkTarget, refuseWhiteoutEntry } from '../../archive/paths.ts';
 import type { TarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -106,7 +106,7 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
   // Most packages have one data member: its bytes are the data, without another copy.
   const data = dataMembers.length === 1 ? dataMembers[0]!.data : concatBytes(dataMembers.map((m) => m.data));
   for (const f of await tarFiles(data, where)) {
-    const path = apkEntryPath(f.name, where);
+    const path = apkEntryPath(f.name, f.header.linkname, where);
     if (path === '.') continue;
     if (f.header.type === 'file' && hasFileSha1(f.header))
       checkFileSha1(path, f.header, createHash('sha1').update(f.body).digest('hex'), where);
@@ -212,11 +212,12 @@ export function checkDataHash(pkginfo: PkgInfo, dataHash: string, options: ReadA
  * line break: apk's installed database lists paths one per line (`F:`, `R:`), so such a name
  * would write lines of its own there (a file listed that is not installed, one installed that
  * is not listed), in Provenant's database and apk's alike. Refused too with a part starting
- * with `.wh.`, which a layer takes for a whiteout ({@link refuseWhiteoutEntry}).
+ * with `.wh.`, which a layer takes for a whiteout ({@link refuseWhiteoutEntry}), or with a
+ * `linkname` longer than a link may be ({@link refuseLongLinkTarget}).
  *
  * @throws ProvenantError `UNSAFE_PATH`
  */
-export function apkEntryPath(name: string, where: string): string {
+export function apkEntryPath(name: string, linkname: string, where: string): string {
   const path = cleanEntryPath(name, `${where}: ${name}`);
   if (/[\n\r]/.test(path)) {
     throw new ProvenantError('UNSAFE_PATH', `the entry name ${JSON.stringify(name)} holds a line break`, {
@@ -225,6 +226,7 @@ export function apkEntryPath(name: string, where: string): string {
     });
   }
   refuseWhiteoutEntry(path, name, where);
+  refuseLongLinkTarget(linkname, name, where);
   return path;
 }
 

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
-import { cleanEntryPath, refuseWhiteoutEntry } from '../../archive/paths.ts';
+import { cleanEntryPath, refuseLongLinkTarget, refuseWhiteoutEntry } from '../../archive/paths.ts';
 import { readTar } from '../../archive/tar.ts';
 import { collectBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -378,7 +378,7 @@ async function readDataEntries(
   for await (const entry of readTar([tar], { where: `${where}: ${member}` })) {
     const h = entry.header;
     const at = `${where}: ${h.name}`;
-    const path = debEntryPath(h.name, at, where);
+    const path = debEntryPath(h.name, h.linkname, at, where);
     const body = await collectBytes(entry.body);
     if (path === '.') continue;
     let hardlinkTarget: string | undefined;
@@ -397,13 +397,15 @@ async function readDataEntries(
 /**
  * A data entry's name as a path in the image ({@link cleanEntryPath}; `at` names the entry),
  * refused when a part of it starts with `.wh.`, which a layer takes for a whiteout
- * ({@link refuseWhiteoutEntry}).
+ * ({@link refuseWhiteoutEntry}), or when its `linkname` is longer than a link may be
+ * ({@link refuseLongLinkTarget}).
  *
  * @throws ProvenantError `UNSAFE_PATH`
  */
-export function debEntryPath(name: string, at: string, where: string): string {
+export function debEntryPath(name: string, linkname: string, at: string, where: string): string {
   const path = cleanEntryPath(name, at);
   refuseWhiteoutEntry(path, name, where);
+  refuseLongLinkTarget(linkname, name, where);
   return path;
 }
 

@@ -201,10 +201,11 @@ describe('.apk packages', { skip }, () => {
   });
 
   it('refuses paths that leave the root and files whose SHA-1 does not match', async () => {
-    const build = async (entries: { name: string; body?: string; sha1?: string }[]) => {
+    const build = async (entries: { name: string; body?: string; sha1?: string; linkname?: string }[]) => {
       const data = gzipSync(
         await tarBytes(
           entries.map((e) => {
+            if (e.linkname !== undefined) return { header: tarHeader({ name: e.name, type: 'symlink', linkname: e.linkname }) };
             const body = Buffer.from(e.body ?? '');
             const pax = e.sha1 === undefined ? undefined : { 'APK-TOOLS.checksum.SHA1': e.sha1 };
             return { header: tarHeader({ name: e.name, size: body.length, pax }), body };
@@ -240,6 +241,31 @@ describe('.apk packages', { skip }, () => {
         await writeFile(path, bytes);
         const writer = await new DownloadCache(join(dir, 'cache')).writer();
         await assert.rejects(streamApkFile(path, bytes.length, writer, { where: 'evil', allowUntrusted: true }), code('UNSAFE_PATH'));
+        await writer.abort();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+    // A name `a/` 100,000 times deep (a PAX record) filled the heap once put in the tree; a name
+    // deeper than PATH_PARTS_MAX, and a link target longer than PATH_MAX, are refused as well.
+    for (const [entry, message] of [
+      [{ name: `${'a/'.repeat(100_000)}f` }, /200001 bytes long, more than PATH_MAX/],
+      [{ name: `${'a/'.repeat(1024)}f` }, /more than 1024 parts/],
+      [{ name: 'usr/l', linkname: 'b/'.repeat(2049) }, /links to a target of 4098 bytes/],
+    ] as const) {
+      const bytes = await build([entry]);
+      const refused = (err: unknown) =>
+        isProvenantError(err, 'UNSAFE_PATH') &&
+        message.test(err.message) &&
+        err.where?.startsWith('deep: ') === true &&
+        err.where.length < 200;
+      await assert.rejects(readApkPackage(bytes, { where: 'deep', allowUntrusted: true }), refused, String(message));
+      const dir = await mkdtemp(join(tmpdir(), 'provenant-apk-deep-'));
+      try {
+        const path = join(dir, 'x.apk');
+        await writeFile(path, bytes);
+        const writer = await new DownloadCache(join(dir, 'cache')).writer();
+        await assert.rejects(streamApkFile(path, bytes.length, writer, { where: 'deep', allowUntrusted: true }), refused, String(message));
         await writer.abort();
       } finally {
         await rm(dir, { recursive: true, force: true });

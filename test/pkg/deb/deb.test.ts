@@ -449,6 +449,7 @@ describe('parseMd5sums', () => {
       ],
     );
     assert.throws(() => parseMd5sums(`${'a'.repeat(32)}  ../x\n`, 'x'), code('UNSAFE_PATH'));
+    assert.throws(() => parseMd5sums(`${'a'.repeat(32)}  ${'a/'.repeat(3000)}f\n`, 'x'), /PATH_MAX/);
     assert.throws(() => parseMd5sums(`${'a'.repeat(31)}  x\n`, 'x'), code('INVALID_PACKAGE'));
   });
 });

@@ -10,12 +10,15 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
+import { PATH_MAX, PATH_PARTS_MAX } from '../../../src/archive/paths.ts';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
+import { installDeb } from '../../../src/pkg/deb/install.ts';
 import { type StreamedDeb, streamDebFile } from '../../../src/pkg/deb/stream.ts';
 import { type CacheWriter, DownloadCache } from '../../../src/pkg/fetch.ts';
+import { Tree } from '../../../src/vfs/tree.ts';
 import { realDebs } from '../../helpers/debian.ts';
 import { useTempDir } from '../../helpers/temp.ts';
 
@@ -274,6 +277,56 @@ describe('a .deb read as a stream', () => {
     assert.equal(streamed.code, 'INVALID_PACKAGE');
     assert.match(streamed.message, /control member control\.tar is 67108865 bytes, more than the limit of 67108864/);
     assert.equal(streamed.message, whole.message);
+  });
+
+  it('refuses an entry name longer than PATH_MAX or deeper than PATH_PARTS_MAX, and a link target longer than PATH_MAX, as readDeb does', async () => {
+    const d = await tempDir();
+    // `a/` 100,000 times in a PAX `path` record: a .deb under 1 KB that filled the heap once installed.
+    const deep = `./${'a/'.repeat(100_000)}f`;
+    const cases: [TarWriteEntry, RegExp][] = [
+      [file(deep, new Uint8Array()), /is 20000[13] bytes long, more than PATH_MAX \(4096\)/],
+      [file(`./${'a/'.repeat(PATH_PARTS_MAX)}f`, new Uint8Array()), /has more than 1024 parts/],
+      [{ header: tarHeader({ name: './l', type: 'symlink', linkname: 'a/'.repeat(PATH_MAX) }) }, /links to a target of 8192 bytes/],
+    ];
+    for (const [entry, message] of cases) {
+      // No md5sums: its line for the file would be refused first (parseMd5sums cleans its paths).
+      const bytes = await craftDeb([dir('./'), entry], 'gzip', '');
+      assert.ok(bytes.length < 4096, `${bytes.length} bytes`);
+      const { whole, streamed } = await bothWays(d, bytes);
+      assert.ok(!whole.ok && !streamed.ok, String(message));
+      assert.equal(streamed.code, 'UNSAFE_PATH');
+      assert.match(streamed.message, message);
+      assert.ok(streamed.message.length < 400, streamed.message.slice(0, 400));
+      assert.equal(streamed.message, whole.message);
+      await assert.rejects(
+        readDeb(bytes, { where: 'evil.deb' }),
+        (err: unknown) =>
+          isProvenantError(err, 'UNSAFE_PATH') &&
+          err.where !== undefined &&
+          /^evil\.deb: "?(\.\/)?[al]/.test(err.where) &&
+          err.where.length < 200,
+      );
+    }
+  });
+
+  it('accepts an entry name and a link target of PATH_MAX bytes, and installs them', async () => {
+    const d = await tempDir();
+    const longest = `./${'x'.repeat(200)}/${'a/'.repeat(1000)}${'y'.repeat(PATH_MAX - 2 - 201 - 2000)}`;
+    const target = `/${'b/'.repeat(1000)}${'z'.repeat(PATH_MAX - 2001)}`;
+    assert.equal(Buffer.byteLength(longest), PATH_MAX);
+    assert.equal(Buffer.byteLength(target), PATH_MAX);
+    const bytes = await craftDeb(
+      [dir('./'), file(longest, enc('deep\n')), { header: tarHeader({ name: './l', type: 'symlink', linkname: target }) }],
+      'gzip',
+    );
+    const { whole, streamed } = await bothWays(d, bytes);
+    assert.ok(whole.ok && streamed.ok, JSON.stringify({ whole, streamed }).slice(0, 300));
+    assertSame(whole.value, streamed.value);
+    const tree = new Tree();
+    installDeb(tree, whole.value);
+    assert.equal(tree.get(longest.slice(2))?.type, 'file');
+    assert.equal(tree.get('l')?.linkname, target);
+    assert.equal(tree.resolve('l'), target.slice(1));
   });
 
   it('refuses a file that is not the one the index names, as readDeb does', async () => {
