@@ -137,6 +137,16 @@ export interface DebMemberCache {
 export const DEFAULT_MAX_UNPACKED = 2 * 1024 * 1024 * 1024;
 /** The most bytes a (compressed) control member may take. */
 const CONTROL_MAX = 64 * 1024 * 1024;
+/**
+ * The most bytes a control member may unpack to (or `maxUnpackedSize`, when smaller). It is read
+ * whole into memory, and parsed (md5sums split into lines): capped only by the data member's
+ * 2 GiB, a 1.5 MB .deb of a gzipped run of zeros took 3.2 GB. What is large in a real one is
+ * `md5sums`, a line for each file (the MD5, two spaces, the path): 5.1 MB for google-cloud-cli's
+ * 45,000 files, the largest we have seen; 100,000 files of 100-byte paths, more than any
+ * package we know of holds, would make 13 MB. 64 MiB leaves a margin of five over that; debconf's
+ * `templates` and the scripts are a few hundred KB at most.
+ */
+export const CONTROL_UNPACKED_MAX = 64 * 1024 * 1024;
 const SUFFIXES: Record<string, DebCompression> = {
   '': 'none',
   '.gz': 'gzip',
@@ -174,7 +184,7 @@ export async function readDeb(bytes: Uint8Array, options: ReadDebOptions): Promi
   const cache = options.memberCache;
   const controlCacheable = cache !== undefined && control.info.compression !== 'none';
   const controlCached = controlCacheable ? await cache.get(sha256, 'control') : undefined;
-  const controlTar = controlCached ?? (await decompress(control.member.data, control.info, options, max));
+  const controlTar = controlCached ?? (await decompress(control.member.data, control.info, options, controlMax(max)));
   const controlFiles = await readControlFiles(controlTar, control.info.name, where);
   const meta = controlOf(controlFiles, where);
 
@@ -478,6 +488,11 @@ export function parseMd5sums(text: string, where: string): Map<string, string> {
   return out;
 }
 
+/** The most bytes the control member may unpack to when a member may unpack to `max` ({@link CONTROL_UNPACKED_MAX}). */
+export function controlMax(max: number): number {
+  return Math.min(max, CONTROL_UNPACKED_MAX);
+}
+
 /** The errors of a member that cannot be unpacked: {@link decompress}'s, and ./stream.ts's. */
 export function memberErrors(info: DebMemberInfo, where: string, max: number) {
   const unsupported = (why: string, hint: string): ProvenantError =>
@@ -485,7 +500,9 @@ export function memberErrors(info: DebMemberInfo, where: string, max: number) {
   const tooBig = (): ProvenantError =>
     new ProvenantError('INVALID_PACKAGE', `the member ${info.name} unpacks to more than ${max} bytes`, {
       where,
-      hint: 'raise maxUnpackedSize if the package is really this large',
+      hint: info.name.startsWith('control.')
+        ? 'a control member holds the control file, md5sums and the maintainer scripts, a few MB in the largest packages: this one is crafted or broken'
+        : 'raise maxUnpackedSize if the package is really this large',
     });
   const failed = (err: unknown): ProvenantError =>
     new ProvenantError(

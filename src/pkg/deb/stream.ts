@@ -7,10 +7,10 @@
  * The checks come in {@link readDeb}'s order, so that a package either reader refuses is refused
  * by the other with the same error: the file's SHA-256 against the one the verified Packages
  * index gives, first (a pass over the file in 1 MiB pieces); the ar members and their order; the
- * control member, read whole (a few KiB in practice), unpacked and parsed; then the data member,
- * read in 1 MiB pieces, unpacked, and its tar written into the cache as it comes out while it is
- * parsed on the way, each file's MD5 taken for `md5sums` and its SHA-256, CRC-32 and place for
- * the package's index (../unpacked.ts). A member that cannot be unpacked is reported as that,
+ * control member, read whole (a few KiB in practice, CONTROL_UNPACKED_MAX unpacked at most),
+ * unpacked and parsed; then the data member, read in 1 MiB pieces, unpacked, and its tar
+ * written into the cache as it comes out while it is parsed on the way, each file's MD5 taken
+ * for `md5sums` and its SHA-256, CRC-32 and place for the package's index (../unpacked.ts). A member that cannot be unpacked is reported as that,
  * whatever its tar holds, as when it is unpacked whole before its tar is read. Nothing is kept
  * under a key: the caller keeps the data tar when this returns, and aborts the writer when it
  * throws.
@@ -28,6 +28,7 @@ import { type ArEntry, readArFile } from './ar.ts';
 import {
   checkMd5sums,
   checkSha256,
+  controlMax,
   controlOf,
   DEFAULT_MAX_UNPACKED,
   type DebMemberInfo,
@@ -97,7 +98,7 @@ export async function streamDebFile(path: string, writer: CacheWriter, options: 
     closeSync(fd);
   }
   const { formatVersion, control, data, ignored } = layout;
-  const controlTar = await decompress(controlBytes, control.info, { where }, max);
+  const controlTar = await decompress(controlBytes, control.info, { where }, controlMax(max));
   const controlFiles = await readControlFiles(controlTar, control.info.name, where);
   const meta = controlOf(controlFiles, where);
   const unpacked = await unpackData(path, data.member, data.info, meta.md5sums.size > 0, writer, { where, max, signal });

@@ -11,10 +11,10 @@ import { describe, it } from 'node:test';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { PATH_MAX, PATH_PARTS_MAX } from '../../../src/archive/paths.ts';
-import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { type TarWriteEntry, tarBytes, tarHeader, tarHeaderBytes } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
-import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
+import { CONTROL_UNPACKED_MAX, type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
 import { installDeb } from '../../../src/pkg/deb/install.ts';
 import { type StreamedDeb, streamDebFile } from '../../../src/pkg/deb/stream.ts';
 import { type CacheWriter, DownloadCache } from '../../../src/pkg/fetch.ts';
@@ -277,6 +277,45 @@ describe('a .deb read as a stream', () => {
     assert.equal(streamed.code, 'INVALID_PACKAGE');
     assert.match(streamed.message, /control member control\.tar is 67108865 bytes, more than the limit of 67108864/);
     assert.equal(streamed.message, whole.message);
+  });
+
+  it('refuses a control member that unpacks past CONTROL_UNPACKED_MAX, whatever maxUnpackedSize allows, as readDeb does', async () => {
+    const d = await tempDir();
+    // A control file, then 65 MiB of zeros in a file beside it: about 65 KB gzipped, made a MiB
+    // at a time. Capped only by the data member's 2 GiB, a 1.5 MB one took 3.2 GB.
+    const junk = CONTROL_UNPACKED_MAX + (1 << 20);
+    const gz = zlib.createGzip({ level: 9 });
+    const out: Buffer[] = [];
+    gz.on('data', (c: Buffer) => out.push(c));
+    const ended = new Promise((resolve) => gz.on('end', resolve));
+    const control = enc('Package: hello\nVersion: 1.0-1\nArchitecture: all\nMaintainer: A <a@example.org>\nDescription: says hi\n');
+    const head = await tarBytes([file('./control', control)]);
+    gz.write(head.subarray(0, head.length - 1024));
+    gz.write(tarHeaderBytes(tarHeader({ name: './junk', size: junk })));
+    const zeros = new Uint8Array(1 << 20);
+    for (let left = junk; left > 0; left -= zeros.length) {
+      if (!gz.write(zeros)) await new Promise((resolve) => gz.once('drain', resolve));
+    }
+    gz.end(new Uint8Array(1024));
+    await ended;
+    const bytes = writeAr([
+      { name: 'debian-binary', data: enc('2.0\n') },
+      { name: 'control.tar.gz', data: Buffer.concat(out) },
+      { name: 'data.tar.gz', data: zlib.gzipSync(await tarBytes([dir('./')])) },
+    ]);
+    assert.ok(bytes.length < 1024 * 1024, `${bytes.length} bytes`);
+    const { whole, streamed } = await bothWays(d, bytes);
+    assert.ok(!whole.ok && !streamed.ok, JSON.stringify({ whole, streamed }).slice(0, 300));
+    assert.equal(streamed.code, 'INVALID_PACKAGE');
+    assert.equal(streamed.message, 'the member control.tar.gz unpacks to more than 67108864 bytes');
+    assert.equal(streamed.message, whole.message);
+    await assert.rejects(
+      readDeb(bytes, { where: 'bomb.deb' }),
+      (err: unknown) => isProvenantError(err, 'INVALID_PACKAGE') && err.where === 'bomb.deb' && /control member/.test(err.hint ?? ''),
+    );
+    // A smaller maxUnpackedSize holds the control member too.
+    const small = await bothWays(d, bytes, undefined, { maxUnpackedSize: 1 << 20 });
+    assert.ok(!small.streamed.ok && /more than 1048576 bytes/.test(small.streamed.message));
   });
 
   it('refuses an entry name longer than PATH_MAX or deeper than PATH_PARTS_MAX, and a link target longer than PATH_MAX, as readDeb does', async () => {
