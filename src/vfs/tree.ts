@@ -88,6 +88,14 @@ export class Tree {
    * hardlink never looks at it, and one that replaces a node does once a hardlink was put.
    */
   #linksTo: Map<string, string[]> | undefined;
+  /**
+   * How many keys lie directly in each folder (under the key before their last `/`), for
+   * {@link hasChildren}: a scan of every key there made each folder replaced by a file cost the
+   * whole tree (40,000 folders replaced in one 437 KB .deb took 15 s). A key's folder is always a key too (`put`
+   * makes it, `remove` takes a folder with everything under it), so a folder has keys under it
+   * exactly when it has one directly in it.
+   */
+  readonly #children = new Map<string, number>();
 
   constructor(rootMode = 0o755) {
     this.#nodes.set('', { type: 'dir', mode: rootMode, uid: 0, gid: 0, mtime: 0 });
@@ -246,6 +254,8 @@ export class Tree {
     if (old === undefined) {
       this.#sorted = undefined;
       if (isOddKey(path)) this.#oddKeys = true;
+      const folder = folderOf(path);
+      this.#children.set(folder, (this.#children.get(folder) ?? 0) + 1);
     }
     // A new path that is no hardlink, most of what a build puts, has nothing to do with links.
     if (node.type === 'hardlink' || (old !== undefined && this.#linksTo !== undefined)) this.#relink(path, node, old);
@@ -327,6 +337,13 @@ export class Tree {
       const node = this.#nodes.get(p);
       if (node === undefined) return;
       this.#nodes.delete(p);
+      // The root is no key in a folder (the constructor puts it).
+      if (p !== '') {
+        const folder = folderOf(p);
+        const left = (this.#children.get(folder) ?? 0) - 1;
+        if (left > 0) this.#children.set(folder, left);
+        else this.#children.delete(folder);
+      }
       if (this.#linksTo !== undefined) gone.push([p, node]);
     };
     take(at);
@@ -374,11 +391,15 @@ export class Tree {
     return found;
   }
 
+  /** Whether some key lies under the folder `path` (a key starting with `path/`). */
   hasChildren(path: string): boolean {
     if (this.#outside?.holds(path) === true) this.#outside.decides(`the folder /${path}, which holds kept files, would be replaced`);
-    const prefix = `${path}/`;
-    for (const p of this.#nodes.keys()) if (p.startsWith(prefix)) return true;
-    return false;
+    // Under the root, `path/` is `/`: only keys put with a leading `/` start with it.
+    if (path === '') {
+      for (const p of this.#nodes.keys()) if (p.startsWith('/')) return true;
+      return false;
+    }
+    return (this.#children.get(path) ?? 0) > 0;
   }
 }
 
@@ -401,6 +422,12 @@ function forgetLink(linksTo: Map<string, string[]>, target: string, link: string
 /** At most the first 120 characters of `path`, and how long it is when it is longer: what an error shows. */
 function shortened(path: string): string {
   return path.length <= 160 ? path : `${path.slice(0, 120)}... (${path.length} characters)`;
+}
+
+/** The key of the folder `path` lies directly in: what comes before its last `/` (the root for none). */
+function folderOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
 }
 
 /** A key whose last part `put` kept as given, or which starts at `/`: not a resolved path. */

@@ -89,6 +89,86 @@ describe('Tree', () => {
     assert.throws(() => t.put('huge/x', file()), unsafe(/the symlink \/huge points to a target of 200001 characters, more than PATH_MAX/));
   });
 
+  it('replaces an empty folder with a file, and refuses to replace one that holds something, for many folders', () => {
+    const dir: FsNode = { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+    const t = new Tree();
+    const n = 5000;
+    for (let i = 0; i < n; i++) t.put(`d${i}`, dir);
+    // Every third folder holds a file, every fifth a folder with a file in it.
+    for (let i = 0; i < n; i += 3) t.put(`d${i}/x`, file());
+    for (let i = 0; i < n; i += 5) t.put(`d${i}/y/z`, file());
+    const holds = (i: number) => i % 3 === 0 || i % 5 === 0;
+    for (let i = 0; i < n; i++) {
+      if (holds(i))
+        assert.throws(
+          () => t.put(`d${i}`, file()),
+          (err: unknown) => isProvenantError(err, 'UNSAFE_PATH'),
+          `d${i}`,
+        );
+      else t.put(`d${i}`, file());
+    }
+    // Emptied, each can be replaced; a folder emptied of a folder it held, too.
+    for (let i = 0; i < n; i++) {
+      if (i % 3 === 0) t.remove(`d${i}/x`);
+      if (i % 5 === 0) t.remove(`d${i}/y/z`);
+    }
+    for (let i = 0; i < n; i += 5) {
+      assert.throws(
+        () => t.put(`d${i}`, file()),
+        (err: unknown) => isProvenantError(err, 'UNSAFE_PATH'),
+        `d${i} holds y`,
+      );
+      t.put(`d${i}/y`, file());
+      assert.throws(
+        () => t.put(`d${i}`, file()),
+        (err: unknown) => isProvenantError(err, 'UNSAFE_PATH'),
+        `d${i} holds y, a file`,
+      );
+      t.remove(`d${i}/y`);
+    }
+    for (let i = 0; i < n; i++) if (holds(i)) t.put(`d${i}`, file());
+    assert.equal(t.size, n);
+    assert.ok(t.paths().every((p) => t.get(p)?.type === 'file'));
+  });
+
+  it('says a folder has children exactly when some path lies under it, whatever was put and removed (property)', () => {
+    const seg = fc.oneof(
+      { arbitrary: fc.constantFrom('a', 'b', 'c'), weight: 8 },
+      { arbitrary: fc.constantFrom('..', '.', ''), weight: 1 },
+    );
+    const path = fc
+      .array(seg, { minLength: 1, maxLength: 4 })
+      .chain((parts) => fc.boolean().map((abs) => `${abs ? '/' : ''}${parts.join('/')}`));
+    const dirNode: FsNode = { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
+    const hardlink = (to: string): FsNode => ({ type: 'hardlink', mode: 0o644, uid: 0, gid: 0, mtime: 0, linkname: to });
+    const op = fc.oneof(
+      fc.tuple(fc.constant('put' as const), path, fc.oneof(fc.constant(file()), fc.constant(dirNode), path.map(link), path.map(hardlink))),
+      fc.tuple(fc.constant('remove' as const), path, fc.constant(undefined)),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), fc.array(path, { maxLength: 6 }), (ops, asked) => {
+        const t = new Tree();
+        for (const [what, at, node] of ops) {
+          try {
+            if (what === 'put') t.put(at, node as FsNode);
+            else t.remove(at);
+          } catch (err) {
+            assert.ok(isProvenantError(err, 'UNSAFE_PATH'), String(err));
+          }
+        }
+        const keys = t.paths();
+        for (const p of ['', ...keys, ...asked]) {
+          assert.equal(
+            t.hasChildren(p),
+            keys.some((k) => k.startsWith(`${p}/`)),
+            `hasChildren(${JSON.stringify(p)}) of ${JSON.stringify(keys)}`,
+          );
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('keeps every write inside the root whatever the links (property)', () => {
     const seg = fc.constantFrom('a', 'b', '..', '.', 'etc', 'usr');
     const target = fc
