@@ -84,6 +84,12 @@ describe('Tree', () => {
     assert.equal(t.resolve('short'), `${'x'.repeat(3000)}/${'y'.repeat(1000)}`);
     t.put('long', link(`n/${'y'.repeat(1500)}`));
     assert.throws(() => t.resolve('long'), unsafe(/more than 4096 characters/));
+    // Links of `x/..` 800 times, one into the next: two are walked, forty are not (each part of
+    // a walk costs the length of the path so far).
+    for (let i = 0; i < 40; i++) t.put(`w/s${i}`, link(`${'x/../'.repeat(800)}s${i + 1}`));
+    t.put('w/s40', { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 });
+    assert.equal(t.resolve('w/s38/f'), 'w/s40/f');
+    assert.throws(() => t.put('w/s0/f', file()), unsafe(/walks more than 4096 parts/));
     // A target longer than PATH_MAX is not walked.
     t.put('huge', link(`/${'z/'.repeat(100_000)}`));
     assert.throws(() => t.put('huge/x', file()), unsafe(/the symlink \/huge points to a target of 200001 characters, more than PATH_MAX/));
