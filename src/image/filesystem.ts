@@ -211,7 +211,8 @@ export class LayerFilesystem {
 
   /**
    * Removes `path` and what is under it, children before their parent, with a stack of its own
-   * rather than recursion: a 213-byte layer can hold a path 20,000 folders deep.
+   * rather than recursion: paths are 1,024 folders deep at most (cleanEntryPath), and a stack of
+   * its own stays safe whatever that bound becomes.
    */
   #remove(path: string, which: (r: FileRecord) => boolean): void {
     const stack: { path: string; opened: boolean }[] = [{ path, opened: false }];

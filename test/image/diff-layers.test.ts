@@ -140,8 +140,14 @@ describe('the flattened filesystem', () => {
     await assert.rejects(flatten([{ ...l, diffId: digestOf('something else') }]), code('DIGEST_MISMATCH'));
   });
 
-  it('replaces, whites out and hides a path 20,000 folders deep', async () => {
-    const deep = Array.from({ length: 20_000 }, () => 'a').join('/');
+  it('replaces, whites out and hides a path 1,000 folders deep, and refuses one of 20,000', async () => {
+    // A layer's names are refused past 1,024 parts or 4,096 bytes (cleanEntryPath): the deepest
+    // path one may name is handled whole, without a string for each of its folders.
+    await assert.rejects(
+      flatten([await layer([file(`${Array.from({ length: 20_000 }, () => 'a').join('/')}/f`, 'x')])]),
+      code('UNSAFE_PATH'),
+    );
+    const deep = Array.from({ length: 1_000 }, () => 'a').join('/');
     assert.deepEqual(await flatten([await layer([file(`${deep}/f`, 'x'), file('a', 'now a file')])]), { a: 'file@0' });
     assert.deepEqual(await flatten([await layer([file(`${deep}/f`, 'x')]), await layer([file('.wh.a', '')])]), {});
     assert.deepEqual(await flatten([await layer([file(`${deep}/f`, 'x'), file('b', 'y')]), await layer([file('.wh..wh..opq', '')])]), {});
