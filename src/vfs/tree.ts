@@ -36,8 +36,8 @@ export interface FsNode {
 const MAX_LINKS = 40; // as Linux's MAXSYMLINKS
 
 /**
- * The longest path (UTF-16 units, each at least a UTF-8 byte) and the most parts {@link Tree.resolve}
- * gives, and the longest symlink target it follows: Linux's PATH_MAX, and the bound on parts
+ * The longest path (UTF-8 bytes, as the readers count them) and the most parts {@link Tree.resolve}
+ * and {@link Tree.resolveParent} give, and the longest symlink target it follows: Linux's PATH_MAX, and the bound on parts
  * that the package readers hold entry names to (PATH_MAX and PATH_PARTS_MAX of
  * ../archive/paths.ts, which this module may not import). The tree keys each folder by its full
  * path, so a walk costs the square of a path's depth: symlinks to long targets, one into another,
@@ -159,7 +159,11 @@ export class Tree {
     // Most often nothing changed: the tree then keys the node by the caller's string, not a copy.
     if (dir === parent) return path;
     const base = path.slice(slash + 1);
-    return dir === '' ? base : `${dir}/${base}`;
+    const resolved = dir === '' ? base : `${dir}/${base}`;
+    // The folder is within the bounds (resolve), and the name a reader let in: the two together
+    // may not be, and a layer with the key as a name would be refused when read again.
+    refuseLongPath(path, resolved, dir === '' ? 1 : partsOf(dir) + 1);
+    return resolved;
   }
 
   /** Resolves every part of `path` through symlinks; the result may not exist. */
@@ -194,22 +198,18 @@ export class Tree {
         continue;
       }
       const candidate = at === '' ? part : `${at}/${part}`;
-      if (candidate.length > PATH_MAX || parts.length >= PATH_PARTS_MAX) {
-        throw new ProvenantError(
-          'UNSAFE_PATH',
-          `${JSON.stringify(shortened(path))} resolves to a path of more than ${PATH_MAX} characters or ${PATH_PARTS_MAX} parts`,
-          { where: shortened(candidate), hint: 'no file system holds such a path (Linux refuses one longer than PATH_MAX)' },
-        );
-      }
+      refuseLongPath(path, candidate, parts.length + 1);
       const node = this.#nodes.get(candidate);
       if (node?.type === 'symlink' && node.linkname !== undefined) {
         if (++links > MAX_LINKS)
-          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(shortened(path))}`, { where: candidate });
-        if (node.linkname.length > PATH_MAX) {
+          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(shortened(path))}`, {
+            where: shortened(candidate),
+          });
+        if (byteLength(node.linkname) > PATH_MAX) {
           throw new ProvenantError(
             'UNSAFE_PATH',
-            `the symlink /${candidate} points to a target of ${node.linkname.length} characters, more than PATH_MAX (${PATH_MAX})`,
-            { where: candidate, hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX)' },
+            `the symlink /${shortened(candidate)} points to a target of ${byteLength(node.linkname)} bytes, more than PATH_MAX (${PATH_MAX})`,
+            { where: shortened(candidate), hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX)' },
           );
         }
         const target = node.linkname.split('/').filter((p) => p !== '' && p !== '.');
@@ -226,7 +226,7 @@ export class Tree {
       if (node !== undefined && node.type !== 'dir' && todo.length > 0) {
         throw new ProvenantError(
           'UNSAFE_PATH',
-          `${JSON.stringify(candidate)} is a ${node.type}, not a folder, in ${JSON.stringify(shortened(path))}`,
+          `${JSON.stringify(shortened(candidate))} is a ${node.type}, not a folder, in ${JSON.stringify(shortened(path))}`,
         );
       }
       parts.push(part);
@@ -259,7 +259,7 @@ export class Tree {
         const parent = cur.length < resolved.length ? PARENT : undefined;
         this.#set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template, ...parent });
       } else if (node.type !== 'dir') {
-        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(cur)}: a ${node.type} is there`);
+        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(shortened(cur))}: a ${node.type} is there`);
       }
     }
   }
@@ -295,7 +295,10 @@ export class Tree {
       return at;
     }
     if (existing?.type === 'dir' && this.hasChildren(at)) {
-      throw new ProvenantError('UNSAFE_PATH', `cannot replace the folder ${JSON.stringify(at)}, which is not empty, with a ${node.type}`);
+      throw new ProvenantError(
+        'UNSAFE_PATH',
+        `cannot replace the folder ${JSON.stringify(shortened(at))}, which is not empty, with a ${node.type}`,
+      );
     }
     this.#set(at, node);
     return at;
@@ -436,6 +439,32 @@ function forgetLink(linksTo: Map<string, string[]>, target: string, link: string
 }
 
 /** At most the first 120 characters of `path`, and how long it is when it is longer: what an error shows. */
+/**
+ * Throws when `resolved` (`parts` parts), where `path` leads, is longer than PATH_MAX bytes or
+ * deeper than PATH_PARTS_MAX parts, naming which.
+ */
+function refuseLongPath(path: string, resolved: string, parts: number): void {
+  const bytes = byteLength(resolved);
+  if (bytes <= PATH_MAX && parts <= PATH_PARTS_MAX) return;
+  const what = bytes > PATH_MAX ? `${bytes} bytes, more than PATH_MAX (${PATH_MAX})` : `${parts} parts, more than ${PATH_PARTS_MAX}`;
+  throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(shortened(path))} resolves to a path of ${what}`, {
+    where: shortened(resolved),
+    hint: 'no file system holds such a path (Linux refuses one longer than PATH_MAX): the package is crafted or broken',
+  });
+}
+
+/** UTF-8 bytes of `s`, counted only where they may pass PATH_MAX (a UTF-16 unit is at most 3 bytes). */
+function byteLength(s: string): number {
+  return s.length * 3 <= PATH_MAX ? s.length : Buffer.byteLength(s, 'utf8');
+}
+
+/** Parts of a key without empty ones: its slashes and one. */
+function partsOf(key: string): number {
+  let n = 1;
+  for (let i = key.indexOf('/'); i >= 0; i = key.indexOf('/', i + 1)) n++;
+  return n;
+}
+
 function shortened(path: string): string {
   return path.length <= 160 ? path : `${path.slice(0, 120)}... (${path.length} characters)`;
 }

@@ -60,30 +60,36 @@ describe('Tree', () => {
     );
   });
 
-  it('refuses a path deeper than 1024 parts or longer than 4096 characters, however links make it, and a link target longer than 4096', () => {
+  it('refuses a path deeper than 1024 parts or longer than 4096 bytes, however links make it, and a link target longer than 4096', () => {
     const unsafe = (what: RegExp) => (err: unknown) =>
       isProvenantError(err, 'UNSAFE_PATH') && what.test(err.message) && err.message.length < 400;
     const t = new Tree();
     // `a/` 100,000 times: the folders' keys were the square of that in characters (gigabytes).
-    assert.throws(() => t.put(`${'a/'.repeat(100_000)}f`, file()), unsafe(/more than 4096 characters or 1024 parts/));
+    assert.throws(() => t.put(`${'a/'.repeat(100_000)}f`, file()), unsafe(/resolves to a path of 1025 parts, more than 1024/));
     assert.equal(t.size, 0);
     // The folders a path is resolved through are held to 1024.
     const deepest = `${'a/'.repeat(1024)}f`;
     assert.equal(t.put(deepest, file()), deepest);
-    assert.throws(() => t.put(`${'a/'.repeat(1025)}f`, file()), unsafe(/1024 parts/));
+    assert.throws(() => t.put(`${'a/'.repeat(1025)}f`, file()), unsafe(/ parts, more than 1024$/));
     // A link's target is walked in its place: 700 parts, then 300 or 400 more.
     t.put('m', link('d/'.repeat(700).slice(0, -1)));
     t.put('ok', link(`m/${'e/'.repeat(300)}f`));
     assert.equal(t.resolve('ok'), `${'d/'.repeat(700)}${'e/'.repeat(300)}f`);
     t.put('deep', link(`m/${'e/'.repeat(400)}f`));
-    assert.throws(() => t.resolve('deep'), unsafe(/1024 parts/));
-    assert.throws(() => t.put('deep/x', file()), unsafe(/1024 parts/));
+    assert.throws(() => t.resolve('deep'), unsafe(/ parts, more than 1024$/));
+    assert.throws(() => t.put('deep/x', file()), unsafe(/ parts, more than 1024$/));
     // ...and a target of 3,000 characters, then 1,000 or 1,500 more.
     t.put('n', link('x'.repeat(3000)));
     t.put('short', link(`n/${'y'.repeat(1000)}`));
     assert.equal(t.resolve('short'), `${'x'.repeat(3000)}/${'y'.repeat(1000)}`);
     t.put('long', link(`n/${'y'.repeat(1500)}`));
-    assert.throws(() => t.resolve('long'), unsafe(/more than 4096 characters/));
+    assert.throws(() => t.resolve('long'), unsafe(/resolves to a path of 4501 bytes, more than PATH_MAX \(4096\)/));
+    // The name a write gives after its folder counts too (a cold review: the key went past PATH_MAX,
+    // and the layer made of it was refused when read again), in UTF-8 bytes as the readers count.
+    assert.throws(() => t.put(`n/${'y'.repeat(1100)}`, file()), unsafe(/4101 bytes, more than PATH_MAX/));
+    assert.equal(t.put(`n/${'y'.repeat(1095)}`, file()), `${'x'.repeat(3000)}/${'y'.repeat(1095)}`);
+    t.put('u', link('é'.repeat(1500)));
+    assert.throws(() => t.put(`u/${'v'.repeat(1100)}`, file()), unsafe(/4101 bytes, more than PATH_MAX/));
     // Links of `x/..` 800 times, one into the next: two are walked, forty are not (each part of
     // a walk costs the length of the path so far).
     for (let i = 0; i < 40; i++) t.put(`w/s${i}`, link(`${'x/../'.repeat(800)}s${i + 1}`));
@@ -92,7 +98,7 @@ describe('Tree', () => {
     assert.throws(() => t.put('w/s0/f', file()), unsafe(/walks more than 4096 parts/));
     // A target longer than PATH_MAX is not walked.
     t.put('huge', link(`/${'z/'.repeat(100_000)}`));
-    assert.throws(() => t.put('huge/x', file()), unsafe(/the symlink \/huge points to a target of 200001 characters, more than PATH_MAX/));
+    assert.throws(() => t.put('huge/x', file()), unsafe(/the symlink \/huge points to a target of 200001 bytes, more than PATH_MAX/));
   });
 
   it('replaces an empty folder with a file, and refuses to replace one that holds something, for many folders', () => {
