@@ -142,18 +142,55 @@ export function redactCredentials(text: string): string {
   });
 }
 
-// An http(s) URL's scheme (apt's `mirror+http`, `tor+https` too) and its user info: everything
-// up to the last `@` before the host ends (`/`, `?`, `#`, `\`, a space or a quote), which is
-// what the WHATWG URL parser, and so the fetcher, takes as `user:password`.
-const HTTP_USER_INFO = /\b((?:[a-z][a-z0-9.-]*\+)?https?:\/\/)[^\s/?#\\"'<>]*@/gi;
+// An http(s) URL's scheme (apt's `mirror+http`, `tor+https` too) and its user info in free text:
+// everything up to the last `@` before the host ends (`/`, `?`, `#`, `\`), which is what the
+// WHATWG URL parser, and so the fetcher, takes as `user:password`. The parser takes quotes, `<`,
+// `>` and spaces in a password too; in text, a space or a double quote ends the URL here (a YAML
+// plain scalar, a quoted one), so {@link withoutUserInfo} is also told the URLs themselves.
+const HTTP_USER_INFO = /\b((?:[a-z][a-z0-9.-]*\+)?https?:\/\/)[^\s/?#\\"]*@/gi;
+const HTTP_SCHEME = /^(?:[a-z][a-z0-9.-]*\+)?https?:\/\//i;
 
 /**
  * `text` with the user info of each http(s) URL in it removed (`http://alice:secret@host/repo` →
  * `http://host/repo`), everything else as it was: a configuration file's text or a repository
  * location as an attestation may carry it, still a location that reads (unlike
  * {@link redactCredentials}' `***@`). Other schemes keep theirs (`ssh://git@host/...` names no
- * secret).
+ * secret). `urls`, the URLs the text is known to hold (a configuration's repositories), have
+ * their user info removed as written first, whatever characters it holds.
  */
-export function withoutUserInfo(text: string): string {
-  return text.replace(HTTP_USER_INFO, '$1');
+export function withoutUserInfo(text: string, urls: readonly string[] = []): string {
+  let out = text;
+  for (const url of urls) {
+    const info = userInfoOf(url);
+    if (info !== undefined && info.at > info.start) out = out.split(url.slice(info.start, info.at + 1)).join('');
+  }
+  return out.replace(HTTP_USER_INFO, '$1');
+}
+
+/**
+ * One http(s) URL without its user info, read as the WHATWG URL parser reads it (the user info
+ * is what comes before the last `@` of the authority, which ends at `/`, `?`, `#` or `\\`, any
+ * other character included), the rest as written; another URL as {@link withoutUserInfo} gives it.
+ */
+export function urlWithoutUserInfo(url: string): string {
+  const info = userInfoOf(url);
+  return info === undefined ? withoutUserInfo(url) : `${url.slice(0, info.start)}${url.slice(info.at + 1)}`;
+}
+
+/** Where one http(s) URL's user info starts and its `@` is, as {@link urlWithoutUserInfo} reads them; undefined for none. */
+function userInfoOf(url: string): { start: number; at: number } | undefined {
+  const lead = url.length - url.trimStart().length;
+  const scheme = HTTP_SCHEME.exec(url.slice(lead));
+  if (scheme === null) return undefined;
+  const start = lead + scheme[0].length;
+  let end = url.length;
+  for (let i = start; i < url.length; i++) {
+    const c = url[i];
+    if (c === '/' || c === '?' || c === '#' || c === '\\') {
+      end = i;
+      break;
+    }
+  }
+  const at = url.lastIndexOf('@', end - 1);
+  return at < start ? undefined : { start, at };
 }

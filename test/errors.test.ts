@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redactCredentials, withoutUserInfo } from '../src/errors.ts';
+import { redactCredentials, urlWithoutUserInfo, withoutUserInfo } from '../src/errors.ts';
 
 describe('withoutUserInfo', () => {
   it('removes the user info of every http(s) URL in a text, and nothing else', () => {
@@ -21,6 +21,28 @@ describe('withoutUserInfo', () => {
       ['registry.example/a/b@sha256:abc', 'registry.example/a/b@sha256:abc'],
     ];
     for (const [text, want] of cases) assert.equal(withoutUserInfo(text), want, text);
+  });
+
+  // A cold review: Node's URL parser takes quotes, <, > and spaces in a password, and the provenance
+  // published them, since the text's user info ended at any of those.
+  it('removes a password of any characters the URL parser takes, from one URL and from a text that holds it', () => {
+    for (const password of ["s3cr'et", 's3"cr', 'a<b>', 's3 cr', 'a@b']) {
+      const url = `https://ci:${password}@apk.example/alpine/v3.20/main`;
+      assert.equal(new URL(url).host, 'apk.example', url);
+      assert.equal(urlWithoutUserInfo(url), 'https://apk.example/alpine/v3.20/main', url);
+      const yaml = `contents:\n  repositories:\n    - ${url}\n    - "${url}"\n  packages: [busybox]\n`;
+      const out = withoutUserInfo(yaml, [url]);
+      assert.ok(!out.includes(password) && !out.includes('ci:'), out);
+      assert.equal(out, yaml.split(`ci:${password}@`).join(''));
+    }
+    // Without the URL, quotes and angle brackets are part of a password in plain text too.
+    assert.equal(withoutUserInfo("- https://ci:s3cr'et@apk.example/main"), '- https://apk.example/main');
+    assert.equal(withoutUserInfo('- https://ci:a<b>@apk.example/main'), '- https://apk.example/main');
+    // One URL: only its own authority, the rest as written; other schemes as before.
+    assert.equal(urlWithoutUserInfo('  mirror+https://u:p@m.example/list?x=a@b'), '  mirror+https://m.example/list?x=a@b');
+    assert.equal(urlWithoutUserInfo('https://host/a@b'), 'https://host/a@b');
+    assert.equal(urlWithoutUserInfo('ssh://git@github.com/o/r'), 'ssh://git@github.com/o/r');
+    assert.equal(urlWithoutUserInfo('./repo'), './repo');
   });
 });
 

@@ -12,7 +12,7 @@
  * configuration text, the requested contents and every location. A rebuild is given the
  * credentials again (`reproduce --repository-override`).
  */
-import { withoutUserInfo } from '../errors.ts';
+import { urlWithoutUserInfo, withoutUserInfo } from '../errors.ts';
 import { type Digest, digestHex, digestOf } from '../oci/digest.ts';
 import { type StatementBlob, statement } from './storage.ts';
 
@@ -116,8 +116,8 @@ function ecosystemOf(input: ProvenanceInput): 'apk' | 'deb' {
  * file as it was is left out too, since whoever knows the rest of the text could test guessed
  * passwords against it.
  */
-function configFile(f: ProvenanceInput['configFiles'][number]): Record<string, unknown> {
-  const content = withoutUserInfo(f.content);
+function configFile(f: ProvenanceInput['configFiles'][number], urls: readonly string[]): Record<string, unknown> {
+  const content = withoutUserInfo(f.content, urls);
   const sha256 = content === f.content ? f.sha256 : digestHex(digestOf(content));
   return { path: f.path, digest: { sha256 }, content };
 }
@@ -125,16 +125,18 @@ function configFile(f: ProvenanceInput['configFiles'][number]): Record<string, u
 /** The SLSA v1 predicate. */
 export function provenancePredicate(input: ProvenanceInput): Record<string, unknown> {
   const ecosystem = ecosystemOf(input);
+  // The URLs the files name, whose user info is removed from their text as written.
+  const urls = input.contents === undefined ? [] : [...input.contents.repositories, ...input.contents.keyring];
   const externalParameters: Record<string, unknown> = {
     config: {
       path: input.configFiles[0]?.path ?? '',
-      files: input.configFiles.map(configFile),
+      files: input.configFiles.map((f) => configFile(f, urls)),
       ...(input.contents === undefined
         ? {}
         : {
             contents: {
-              repositories: input.contents.repositories.map(withoutUserInfo),
-              keyring: input.contents.keyring.map(withoutUserInfo),
+              repositories: input.contents.repositories.map(urlWithoutUserInfo),
+              keyring: input.contents.keyring.map(urlWithoutUserInfo),
               packages: input.contents.packages,
             },
           }),
@@ -146,12 +148,12 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
   };
   const resolvedDependencies: Record<string, unknown>[] = [
     ...input.indexes.map((i) => ({
-      uri: withoutUserInfo(i.url),
+      uri: urlWithoutUserInfo(i.url),
       digest: { sha256: i.digest.slice('sha256:'.length) },
       annotations: { kind: `${ecosystem}-index`, arch: i.arch },
     })),
     ...input.packages.map((p) => ({
-      uri: withoutUserInfo(p.url),
+      uri: urlWithoutUserInfo(p.url),
       name: p.name,
       digest: { sha256: p.sha256 },
       annotations: {

@@ -20,7 +20,7 @@ import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../bu
 import { loadConfig } from '../builder/config.ts';
 import type { LoadedConfig } from '../builder/config-types.ts';
 import type { Lock } from '../builder/lock.ts';
-import { isProvenantError, ProvenantError, throwIfAborted, withoutUserInfo } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted, urlWithoutUserInfo } from '../errors.ts';
 import { diffImages } from '../image/diff.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { type Logger, silentLogger } from '../io/types.ts';
@@ -239,8 +239,8 @@ export async function reproduceImage(store: ContentStore, target: string, option
   }
   // The report and the log name the overrides without the credentials they may carry.
   for (const o of overrides) {
-    o.from = withoutUserInfo(o.from);
-    o.to = withoutUserInfo(o.to);
+    o.from = urlWithoutUserInfo(o.from);
+    o.to = urlWithoutUserInfo(o.to);
     if (o.used === 0) logger.warn(`the repository override ${o.from}=${o.to} matched no package location`);
   }
 
@@ -720,7 +720,7 @@ function withCredentials(text: string, overrides: readonly (readonly [string, st
   for (const [rawFrom, rawTo] of overrides) {
     const from = rawFrom.replace(/\/+$/, '');
     const to = rawTo.replace(/\/+$/, '');
-    if (to === from || withoutUserInfo(to) !== from) continue;
+    if (to === from || urlWithoutUserInfo(to) !== from) continue;
     const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     out = out.replace(new RegExp(`${escaped}(?![\\w.~%:@-])`, 'g'), () => to);
   }

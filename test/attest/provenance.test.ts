@@ -43,6 +43,25 @@ const index = (url: string) => ({ url, arch: 'x86_64', digest: `sha256:${SHA}` a
 // biome-ignore lint/suspicious/noExplicitAny: the predicate is JSON
 const definition = (p: Record<string, unknown>): any => p.buildDefinition;
 
+describe('provenance without credentials', () => {
+  it("publishes no repository password, whatever its characters (a cold review: one with ' went out three times)", () => {
+    for (const password of ["s3cr'et", 's3"cr', 'a<b>', 's3 cr']) {
+      const repo = `https://ci:${password}@apk.example/alpine/v3.20/main`;
+      const predicate = provenancePredicate(
+        input({
+          configFiles: [{ path: 'apko.yaml', sha256: SHA, content: `contents:\n  repositories:\n    - ${repo}\n  packages: [busybox]\n` }],
+          contents: { repositories: [repo], keyring: [`${repo}/key.rsa.pub`], packages: ['busybox'] },
+          indexes: [{ url: `${repo}/x86_64/APKINDEX.tar.gz`, arch: 'x86_64', digest: `sha256:${SHA}` }],
+          packages: [{ ...apk, url: `${repo}/x86_64/busybox-1.36.1-r2.apk` }],
+        }),
+      );
+      const text = JSON.stringify(predicate);
+      assert.ok(!text.includes(password) && !text.includes('ci:'), `${password}: ${text}`);
+      assert.ok(text.includes('https://apk.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz'), text);
+    }
+  });
+});
+
 describe('provenance build types', () => {
   it('names a Debian build with the Debian build type, its indexes deb-index and its packages deb', () => {
     const p = definition(
