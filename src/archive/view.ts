@@ -7,7 +7,7 @@ import { ProvenantError } from '../errors.ts';
 import type { ByteStream } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { cleanEntryPath } from './paths.ts';
+import { abbreviated, cleanEntryPath, PATH_MAX } from './paths.ts';
 import { openTarMember, scanTarFile, type TarHeader } from './tar.ts';
 
 /** A regular file of a {@link TarView}: where its body lies in the tar file. */
@@ -212,7 +212,7 @@ export class TarView {
 /** A link's target as a clean archive path from the root, refusing one that leaves the archive. */
 function linkTarget(name: string, header: TarHeader, where: string): string {
   const link = header.linkname;
-  const shown = `the ${header.type} ${JSON.stringify(header.name)} -> ${JSON.stringify(link)}`;
+  const shown = `the ${header.type} ${JSON.stringify(abbreviated(header.name))} -> ${JSON.stringify(abbreviated(link))}`;
   if (link.length === 0 || link.includes('\0')) throw new ProvenantError('INVALID_ARCHIVE', `${shown} has no usable target`, { where });
   if (link.startsWith('/')) {
     throw new ProvenantError('UNSAFE_PATH', `${shown} points at an absolute path, outside the archive`, {
@@ -223,6 +223,14 @@ function linkTarget(name: string, header: TarHeader, where: string): string {
   // tar stores a hardlink's target from the archive's root, a symlink's from its own folder.
   const slash = name.lastIndexOf('/');
   const joined = header.type === 'symlink' && slash >= 0 ? `${name.slice(0, slash)}/${link}` : link;
+  // Too long to hold is not outside: said as it is (the link's own target is within PATH_MAX).
+  const bytes = Buffer.byteLength(joined);
+  if (bytes > PATH_MAX) {
+    throw new ProvenantError('UNSAFE_PATH', `${shown} leads to a path of ${bytes} bytes, more than PATH_MAX (${PATH_MAX})`, {
+      where,
+      hint: 'no file system holds such a path (Linux refuses one longer than PATH_MAX): the archive is corrupt or crafted',
+    });
+  }
   try {
     return cleanEntryPath(joined, where);
   } catch (cause) {
