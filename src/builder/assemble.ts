@@ -3,7 +3,10 @@
  * /etc/os-release, and `paths`. Each takes the tree and the configuration and changes the tree;
  * nothing here reads the host.
  */
+import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
+import type { InventoryFile } from '../pkg/inventory.ts';
+import { filesOnDemand, type InstalledPackage } from '../pkg/source.ts';
 import { type Body, readBody } from '../vfs/body.ts';
 import { buildFile, type Tree } from '../vfs/tree.ts';
 import type { ImageAccounts, ImageOsRelease, PathMutation } from './config-types.ts';
@@ -120,4 +123,67 @@ export function applyOsRelease(tree: Tree, osRelease: ImageOsRelease | undefined
     .map(([k, v]) => `${k}=${/^[A-Za-z0-9._-]+$/.test(v ?? '') ? v : JSON.stringify(v)}`)
     .join('\n');
   buildFile(tree, 'etc/os-release', `${text}\n`, mtime);
+}
+
+/** The digests of a file's bytes as the image holds them (hex). */
+export interface FileDigests {
+  sha1: string;
+  sha256: string;
+}
+
+/**
+ * The digests of the regular file at each of `paths` (as the configuration names them, no `/`
+ * first), keyed by the path: undefined where there is none (nothing, a folder, a symlink). The
+ * last part is not followed: a symlink put in place of a file is no longer the file. A hardlink
+ * has its file's bytes. Only for the few paths the finishing touches ({@link changedByFinishing}).
+ */
+export function digestsAt(tree: Tree, paths: readonly string[]): Map<string, FileDigests | undefined> {
+  const out = new Map<string, FileDigests | undefined>();
+  for (const path of paths) {
+    const node = tree.get(tree.resolveParent(path));
+    const file = node?.type === 'hardlink' && node.linkname !== undefined ? tree.get(node.linkname) : node;
+    if (file?.type !== 'file') {
+      out.set(path, undefined);
+      continue;
+    }
+    const bytes = readBody(file.body);
+    out.set(path, {
+      sha1: createHash('sha1').update(bytes).digest('hex'),
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+  }
+  return out;
+}
+
+/**
+ * What the finishing (accounts, os-release, `paths`) changed of the files the packages left:
+ * `before` and `after` from {@link digestsAt} over the same paths, and of those whose bytes differ,
+ * the digests of the bytes now there (undefined: no regular file is there any more).
+ */
+export function changedByFinishing(
+  before: ReadonlyMap<string, FileDigests | undefined>,
+  after: ReadonlyMap<string, FileDigests | undefined>,
+): Map<string, FileDigests | undefined> {
+  const out = new Map<string, FileDigests | undefined>();
+  for (const [path, now] of after) if (before.get(path)?.sha256 !== now?.sha256) out.set(path, now);
+  return out;
+}
+
+/**
+ * `record` with its files as the image holds them once the finishing `changed` them: such a file
+ * has the digests of its bytes in the image and says the build changed it, and one that is no
+ * longer a regular file is left out. The list stays one made when read (`filesOnDemand`).
+ */
+export function withFinishedFiles(record: InstalledPackage, changed: ReadonlyMap<string, FileDigests | undefined>): InstalledPackage {
+  if (changed.size === 0) return record;
+  const own = Object.getOwnPropertyDescriptor(record, 'files');
+  const list = own?.get === undefined ? () => (own?.value ?? []) as InventoryFile[] : () => own.get?.call(record) as InventoryFile[];
+  return filesOnDemand(record, () =>
+    list().flatMap((f): InventoryFile[] => {
+      const key = f.path.replace(/^\/+/, '');
+      if (!changed.has(key)) return [f];
+      const now = changed.get(key);
+      return now === undefined ? [] : [{ path: f.path, sha1: now.sha1, sha256: now.sha256, changedByBuild: true }];
+    }),
+  );
 }

@@ -33,7 +33,15 @@ import { readBody } from '../vfs/body.ts';
 import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
-import { applyAccounts, applyOsRelease, applyPaths } from './assemble.ts';
+import {
+  applyAccounts,
+  applyOsRelease,
+  applyPaths,
+  changedByFinishing,
+  digestsAt,
+  type FileDigests,
+  withFinishedFiles,
+} from './assemble.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
@@ -510,7 +518,9 @@ async function assembleImage(
       await spill?.close();
       assembled = await assemble(config, source, packages, arch, mtime, clamp, undefined);
     }
-    const { tree, installed } = assembled;
+    const { tree, changed } = assembled;
+    // The packages' files as the image holds them: the finishing may have rewritten some.
+    const installed = assembled.installed.map((p) => withFinishedFiles(p, changed));
     const using = assembled.spill;
     if (using !== undefined) logger.debug(`${arch}: ${using.size} files kept out of memory as they were installed`);
     progress({ kind: 'step', step: 'install', subject: arch, done: packages.length, total: packages.length, finished: true });
@@ -558,7 +568,7 @@ async function assemble(
   mtime: number,
   clamp: number | undefined,
   spill: SpilledFiles | undefined,
-): Promise<{ tree: Tree; installed: InstalledPackage[]; spill: SpilledFiles | undefined }> {
+): Promise<{ tree: Tree; installed: InstalledPackage[]; spill: SpilledFiles | undefined; changed: Map<string, FileDigests | undefined> }> {
   const tree = new Tree();
   if (spill !== undefined) tree.keepOutside(spill);
   const installed = await source.install(tree, packages, arch, { mtime, clamp }, spill);
@@ -569,10 +579,14 @@ async function assemble(
   // SOURCE_DATE_EPOCH is the latest time any file may have (a kept file has it already: the
   // installers give every entry that time).
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
+  // The bytes of the files the finishing may rewrite, before and after it, so that the SBOMs'
+  // file lists give those in the image, not those the packages shipped (a handful of small files).
+  const touched = keptInTree(config);
+  const before = digestsAt(tree, touched);
   applyAccounts(tree, config.accounts, mtime);
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
-  return { tree, installed, spill };
+  return { tree, installed, spill, changed: changedByFinishing(before, digestsAt(tree, touched)) };
 }
 
 /** Undefined for a SpillRefused, said in the log (the build installs again, into a tree alone); anything else thrown as it is. */

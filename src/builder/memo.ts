@@ -34,7 +34,8 @@ import { keptLayer, type Layer } from './layer.ts';
 const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
 
 /** Changes when the record's form or the key's inputs change: older records are then missed. */
-const MEMO_FORMAT = 'provenant-image-memo-v1';
+// v2: a file the build's finishing rewrote is listed with the digests of its bytes in the image.
+const MEMO_FORMAT = 'provenant-image-memo-v2';
 
 /** A package as the record keeps it: what the build's lock and provenance need of its fetch. */
 export interface RecalledPackage {

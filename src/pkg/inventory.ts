@@ -12,6 +12,11 @@ export interface InventoryFile {
   sha1?: string | undefined;
   /** SHA-256 (hex), when known. */
   sha256?: string | undefined;
+  /**
+   * The build changed the file after the package installed it (accounts, os-release, `paths`):
+   * the checksums are of the bytes in the image, not of those the package shipped.
+   */
+  changedByBuild?: boolean | undefined;
 }
 
 /** One installed package. */

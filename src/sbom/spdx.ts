@@ -368,6 +368,8 @@ export interface SpdxFile {
   SPDXID: string;
   fileName: string;
   checksums: SpdxChecksum[];
+  /** Clause 8.12: here, that the build changed the file after its package installed it. */
+  comment?: string;
 }
 
 /** An SPDX 2.3 relationship. */
@@ -501,10 +503,19 @@ function creationInfo(options: SpdxOptions): SpdxDocument['creationInfo'] {
   return { created: sbomTimestamp(options.created), creators: [`Tool: provenant-${options.toolVersion}`] };
 }
 
+/** The comment of a file the build rewrote after its package installed it. */
+const CHANGED_BY_BUILD =
+  'Changed by the image build after the package installed it (accounts, os-release or paths of the configuration): the checksums are of the bytes in the image, not of those the package shipped.';
+
 /**
  * A package's files as SPDX 2.3 describes them, each with its SHA-1 (clause 8.4 wants one for
  * every file) and the SHA-256 when known; undefined when a file has no SHA-1, since a package
  * that lists files must list all of them (clause 7.8: its verification code covers them all).
+ *
+ * A file the build rewrote is listed with the digests of its bytes in the image and a comment that
+ * says so, and the package's verification code is over those: clause 7.9 makes the code over the
+ * files the package contains, in correlation with what the document says of them, and the
+ * document describes the image. What the package shipped, its own checksum identifies.
  */
 function filesOf(purl: string, pkg: InventoryPackage): SpdxFile[] | undefined {
   const out: SpdxFile[] = [];
@@ -523,6 +534,7 @@ function filesOf(purl: string, pkg: InventoryPackage): SpdxFile[] | undefined {
       SPDXID: id,
       fileName: f.path.startsWith('/') ? `.${f.path}` : `./${f.path}`,
       checksums: sums.map((c) => ({ algorithm: c.spdx, checksumValue: c.hex })),
+      ...(f.changedByBuild === true ? { comment: CHANGED_BY_BUILD } : {}),
     });
   }
   return out;
