@@ -8,7 +8,7 @@ import { type Attested, type StatementBlob, statement } from '../attest/storage.
 import type { Logger, OperationOptions } from '../io/types.ts';
 import { digestOf } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { apkoImageSbom, apkoIndexSbom } from '../sbom/apko-spdx.ts';
+import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -37,8 +37,9 @@ export interface DescribeOptions {
   /** List each package's files in the SBOMs (not in an apko-compatible build's: `logger` is told). */
   sbomFiles?: boolean | undefined;
   /**
-   * Told what the SBOMs leave out: the files of a package not all known by SHA-1, and every file
-   * when `sbomFiles` meets an apko-compatible build.
+   * Told what the SBOMs leave out: the files of a package not all known by SHA-1, every file
+   * when `sbomFiles` meets an apko-compatible build, and the packages an apko-compatible build's
+   * SPDX SBOM lists none of (those that ship no SBOM of their own).
    */
   logger?: Logger | undefined;
   /** Provenance: false for none; else its mode and version. */
@@ -53,6 +54,21 @@ export interface DescribeOptions {
    * the apko version they name as their tool (default `devel`, as in apko's golden SBOMs).
    */
   apko?: { tag?: string | undefined; version?: string | undefined } | undefined;
+}
+
+/**
+ * Says which packages an apko-compatible build's SPDX SBOMs leave out, once for all platforms:
+ * apko lists a package only through the SBOM it ships in /var/lib/db/sbom, and being apko's byte
+ * for byte is what --compat apko promises. Nothing when every package is listed.
+ */
+function warnApkoLeftOut(result: BuildResult, logger: Logger | undefined): void {
+  const left = new Set<string>();
+  for (const image of result.images) if (image.apko !== undefined) for (const p of apkoSbomLeavesOut(image.apko)) left.add(p);
+  if (left.size === 0) return;
+  const names = [...left];
+  logger?.warn(
+    `the SPDX SBOM lists none of ${names.length} package${names.length === 1 ? '' : 's'} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}): with --compat apko it is written as apko writes it, which lists only the packages that ship an SBOM of their own in /var/lib/db/sbom; the CycloneDX SBOM lists every package, and a build without --compat apko writes an SPDX SBOM of every package`,
+  );
 }
 
 /** The tag an apko SBOM names the image by: a registry reference, not a file or layout location. */
@@ -74,6 +90,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
       '--sbom-files has no effect with --compat apko: the SPDX SBOM is written as apko writes it, which lists no files (and CycloneDX lists none); build without --compat apko for SBOMs with files',
     );
   }
+  if (options.sbom !== false) warnApkoLeftOut(result, options.logger);
   return result.images.map((image) => {
     const statements: StatementBlob[] = [];
     const subject = { name: options.imageName, digest: image.manifest.digest };

@@ -291,6 +291,21 @@ export function apkoImageSbom(input: ApkoImageSbomInput): string {
   return render(document(first === '' ? 'sbom' : `sbom-${first}`, input.created, input.apkoVersion), d);
 }
 
+/**
+ * The installed packages ({@link ApkoImageSbomInput.installed}) that an image's apko SBOM leaves
+ * out, as `name-version`: those with no SBOM of their own in /var/lib/db/sbom, or one apko cannot
+ * parse. apko lists a package only through its own SBOM (ProcessInternalApkSBOM), so a package
+ * built by other means than melange is in the image and not in its SPDX SBOM.
+ */
+export function apkoSbomLeavesOut(input: Pick<ApkoImageSbomInput, 'installed' | 'packageSboms'>): string[] {
+  return input.installed
+    .filter((p) => {
+      const bytes = input.packageSboms.get(p.name);
+      return bytes === undefined || parseInternalSbom(bytes) === undefined;
+    })
+    .map((p) => `${p.name}-${p.version}`);
+}
+
 /** ProcessInternalApkSBOM: a package's own SBOM merged into the image's. One apko cannot parse is skipped, as apko skips it. */
 function mergePackageSbom(d: Doc, bytes: Uint8Array, supplier: string, where: string): void {
   const source = parseInternalSbom(bytes);

@@ -1,6 +1,6 @@
 // apko's SPDX SBOMs: from an apko-compatible build and from apko's golden image, byte for byte.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -9,6 +9,8 @@ import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild, describeIndex, SPDX_PREDICATE } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { apkoSbomOfImage } from '../../src/image/apko-sbom.ts';
+import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
+import { buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
 import { apkoImageSbom, apkoPurlName, apkoReleaseData, spdxIdentifier } from '../../src/sbom/apko-spdx.ts';
 import { apkoGoldenConfig, apkoGoldenLayout } from '../helpers/apk.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -81,10 +83,92 @@ describe("apko's SBOMs", { skip: fixturesMissing }, () => {
       const name = result.images[i]?.arch ?? '';
       assert.deepEqual(JSON.parse(Buffer.from(spdx?.bytes ?? []).toString()).predicate, ours(await golden(name)), name);
     }
+    // Every package of apko's golden build ships its own SBOM: none is left out, nothing else is said.
     assert.equal(warnings.length, 1, warnings.join('\n'));
     assert.match(warnings[0] ?? '', /--sbom-files.*--compat apko/);
     warnings.length = 0;
     describeBuild(result, { ...options, sbom: false, sbomFiles: true, logger });
+    assert.deepEqual(warnings, []);
+  });
+});
+
+describe("an apko-compatible build's SPDX SBOM", () => {
+  it('leaves out the packages that ship no SBOM of their own, as apko does, and says which', async () => {
+    const dir = await tempDir();
+    const key = generateApkKeyPair('apko-sbom-test', { bits: 2048 });
+    const signing = { key: { privateKeyPem: key.privateKeyPem, name: key.name } };
+    const repo = join(dir, 'repo', 'x86_64');
+    await mkdir(repo, { recursive: true });
+    const own = (name: string) =>
+      JSON.stringify({
+        SPDXID: 'SPDXRef-DOCUMENT',
+        spdxVersion: 'SPDX-2.3',
+        documentDescribes: [`SPDXRef-Package-${name}`],
+        packages: [{ SPDXID: `SPDXRef-Package-${name}`, name, versionInfo: '1-r0', downloadLocation: 'NOASSERTION' }],
+        relationships: [],
+      });
+    // One with its SBOM, one with none, one whose SBOM apko cannot read, and two more without.
+    const sboms: Record<string, string | undefined> = {
+      listed: own('listed'),
+      bare: undefined,
+      broken: '{',
+      other: undefined,
+      more: undefined,
+    };
+    const apks: Uint8Array[] = [];
+    for (const [name, sbom] of Object.entries(sboms)) {
+      const files = [{ path: `usr/share/${name}`, type: 'file' as const, body: new TextEncoder().encode(name) }];
+      if (sbom !== undefined)
+        files.push({ path: `var/lib/db/sbom/${name}-1-r0.spdx.json`, type: 'file', body: new TextEncoder().encode(sbom) });
+      const apk = await buildApk({ name, version: '1-r0', arch: 'x86_64', license: 'MIT', builddate: 1_700_000_000, files }, signing);
+      await writeFile(join(repo, `${name}-1-r0.apk`), apk);
+      apks.push(apk);
+    }
+    await writeFile(join(repo, 'APKINDEX.tar.gz'), (await buildApkIndex(apks, { ...signing, mtime: 1_700_000_000 })).bytes);
+    await mkdir(join(dir, 'keys'));
+    await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+    const configPath = join(dir, 'apko.yaml');
+    await writeFile(
+      configPath,
+      `contents:\n  keyring: [./keys/${key.name}]\n  repositories: [./repo]\n  packages: [${Object.keys(sboms).join(', ')}]\narchs: [x86_64]\n`,
+    );
+    const config = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const result = await buildImage({ config, configPath, compat: 'apko', sourceDateEpoch: 1_700_000_000 });
+    const warnings: string[] = [];
+    const options = {
+      imageName: 'example.com/app:1',
+      configPath,
+      toolVersion: 'test',
+      provenance: false as const,
+      builderId: 'test',
+      fromLock: false,
+      logger: { debug() {}, info() {}, warn: (m: string) => warnings.push(m) },
+    };
+    const [attested] = describeBuild(result, options);
+    const [spdx, cdx] = (attested?.statements ?? []).map((s) => JSON.parse(Buffer.from(s.bytes).toString()).predicate);
+    // The document is apko's: the package with an SBOM only. CycloneDX lists them all.
+    assert.deepEqual(
+      spdx.packages.map((p: { name: string }) => p.name).filter((n: string) => n in sboms),
+      ['listed'],
+    );
+    assert.deepEqual(
+      cdx.components
+        .map((c: { name: string }) => c.name)
+        .filter((n: string) => n in sboms)
+        .sort(),
+      Object.keys(sboms).sort(),
+    );
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    const left = (result.images[0]?.apko?.installed ?? []).filter((p) => p.name !== 'listed').map((p) => `${p.name}-${p.version}`);
+    assert.equal(left.length, 4);
+    assert.equal(
+      warnings[0]?.startsWith(`the SPDX SBOM lists none of 4 packages (${left.slice(0, 3).join(', ')}, ...): with --compat apko`),
+      true,
+      warnings[0],
+    );
+    // Said only when there are SBOMs to write.
+    warnings.length = 0;
+    describeBuild(result, { ...options, sbom: false });
     assert.deepEqual(warnings, []);
   });
 });
