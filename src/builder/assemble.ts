@@ -125,47 +125,51 @@ export function applyOsRelease(tree: Tree, osRelease: ImageOsRelease | undefined
   buildFile(tree, 'etc/os-release', `${text}\n`, mtime);
 }
 
-/** The digests of a file's bytes as the image holds them (hex). */
+/** The digests of a file's bytes as the image holds them (hex), for SBOMs that list files. */
 export interface FileDigests {
   sha1: string;
   sha256: string;
 }
 
+/** The regular file at a path (its body, a hardlink's file's), or undefined for none: what {@link filesAt} gives. */
+type FileAt = { body: Body | undefined } | undefined;
+
 /**
- * The digests of the regular file at each of `paths` (as the configuration names them, no `/`
- * first), keyed by the path: undefined where there is none (nothing, a folder, a symlink). The
- * last part is not followed: a symlink put in place of a file is no longer the file. A hardlink
- * has its file's bytes. Only for the few paths the finishing touches ({@link changedByFinishing}).
+ * The regular file at each of `paths` (as the configuration names them, no `/` first), keyed by
+ * the path: undefined where there is none (nothing, a folder, a symlink). The last part is not
+ * followed: a symlink put in place of a file is no longer the file. A hardlink has its file's body.
  */
-export function digestsAt(tree: Tree, paths: readonly string[]): Map<string, FileDigests | undefined> {
-  const out = new Map<string, FileDigests | undefined>();
+export function filesAt(tree: Tree, paths: readonly string[]): Map<string, FileAt> {
+  const out = new Map<string, FileAt>();
   for (const path of paths) {
     const node = tree.get(tree.resolveParent(path));
     const file = node?.type === 'hardlink' && node.linkname !== undefined ? tree.get(node.linkname) : node;
-    if (file?.type !== 'file') {
-      out.set(path, undefined);
-      continue;
-    }
-    const bytes = readBody(file.body);
-    out.set(path, {
-      sha1: createHash('sha1').update(bytes).digest('hex'),
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-    });
+    out.set(path, file?.type === 'file' ? { body: file.body } : undefined);
   }
   return out;
 }
 
 /**
- * What the finishing (accounts, os-release, `paths`) changed of the files the packages left:
- * `before` and `after` from {@link digestsAt} over the same paths, and of those whose bytes differ,
- * the digests of the bytes now there (undefined: no regular file is there any more).
+ * What the finishing (accounts, os-release, `paths`) changed of the files at the paths of
+ * `before` ({@link filesAt}, taken before it): for each whose bytes differ now, the digests of the
+ * bytes in `tree` (undefined: no regular file is there any more). A body the finishing left as it
+ * was is not read; one it wrote again is compared by its bytes (a few small files: /etc/passwd,
+ * /etc/group, /etc/os-release, the `paths` entries).
  */
-export function changedByFinishing(
-  before: ReadonlyMap<string, FileDigests | undefined>,
-  after: ReadonlyMap<string, FileDigests | undefined>,
-): Map<string, FileDigests | undefined> {
+export function changedByFinishing(tree: Tree, before: ReadonlyMap<string, FileAt>): Map<string, FileDigests | undefined> {
   const out = new Map<string, FileDigests | undefined>();
-  for (const [path, now] of after) if (before.get(path)?.sha256 !== now?.sha256) out.set(path, now);
+  const sha256 = (body: Body | undefined) => createHash('sha256').update(readBody(body)).digest('hex');
+  for (const [path, now] of filesAt(tree, [...before.keys()])) {
+    const was = before.get(path);
+    if (now === undefined) {
+      if (was !== undefined) out.set(path, undefined);
+      continue;
+    }
+    if (was !== undefined && was.body === now.body) continue;
+    const digest = sha256(now.body);
+    if (was !== undefined && sha256(was.body) === digest) continue;
+    out.set(path, { sha1: createHash('sha1').update(readBody(now.body)).digest('hex'), sha256: digest });
+  }
   return out;
 }
 

@@ -33,15 +33,7 @@ import { readBody } from '../vfs/body.ts';
 import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
-import {
-  applyAccounts,
-  applyOsRelease,
-  applyPaths,
-  changedByFinishing,
-  digestsAt,
-  type FileDigests,
-  withFinishedFiles,
-} from './assemble.ts';
+import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
@@ -579,14 +571,13 @@ async function assemble(
   // SOURCE_DATE_EPOCH is the latest time any file may have (a kept file has it already: the
   // installers give every entry that time).
   if (clamp !== undefined) for (const p of tree.paths()) if ((tree.get(p)?.mtime ?? 0) > clamp) tree.update(p, { mtime: clamp });
-  // The bytes of the files the finishing may rewrite, before and after it, so that the SBOMs'
-  // file lists give those in the image, not those the packages shipped (a handful of small files).
-  const touched = keptInTree(config);
-  const before = digestsAt(tree, touched);
+  // The files the finishing may rewrite, as the packages left them: the SBOMs' file lists then
+  // give the digests of the bytes in the image, not of those the packages shipped.
+  const before = filesAt(tree, keptInTree(config));
   applyAccounts(tree, config.accounts, mtime);
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
-  return { tree, installed, spill, changed: changedByFinishing(before, digestsAt(tree, touched)) };
+  return { tree, installed, spill, changed: changedByFinishing(tree, before) };
 }
 
 /** Undefined for a SpillRefused, said in the log (the build installs again, into a tree alone); anything else thrown as it is. */

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { applyAccounts, applyPaths } from '../../src/builder/assemble.ts';
+import { applyAccounts, applyPaths, changedByFinishing, filesAt, withFinishedFiles } from '../../src/builder/assemble.ts';
 import type { PathMutation } from '../../src/builder/config-types.ts';
+import type { InstalledPackage } from '../../src/pkg/source.ts';
 import { buildFile, Tree } from '../../src/vfs/tree.ts';
 
 const EPOCH = 1_700_000_000;
@@ -50,5 +52,38 @@ describe('the finishing every image gets', () => {
     assert.deepEqual(meta(tree, 'a'), [0o600, 9, 0]);
     assert.deepEqual(meta(tree, 'b'), [0o600, 0, 9]);
     assert.deepEqual(meta(tree, 'c'), [0o600, 7, 8]);
+  });
+
+  it("tells which files the finishing changed, by their bytes, and lists a package's files as the image holds them", () => {
+    const tree = new Tree();
+    for (const [path, text] of Object.entries({ 'etc/a': 'a\n', 'etc/same': 'same\n', 'etc/kept': 'k\n', 'etc/gone': 'g\n' })) {
+      buildFile(tree, path, text, EPOCH);
+    }
+    const paths = ['etc/a', 'etc/same', 'etc/kept', 'etc/gone', 'etc/new'];
+    const before = filesAt(tree, paths);
+    buildFile(tree, 'etc/a', 'changed\n', EPOCH);
+    // Written again with the bytes it had, a file is not changed.
+    buildFile(tree, 'etc/same', 'same\n', EPOCH);
+    applyPaths(tree, [{ path: '/etc/gone', type: 'symlink', source: '/etc/kept' } as PathMutation], EPOCH);
+    buildFile(tree, 'etc/new', 'n\n', EPOCH);
+    const changed = changedByFinishing(tree, before);
+    const hex = (algorithm: string, text: string) => createHash(algorithm).update(text).digest('hex');
+    assert.deepEqual(
+      [...changed],
+      [
+        ['etc/a', { sha1: hex('sha1', 'changed\n'), sha256: hex('sha256', 'changed\n') }],
+        ['etc/gone', undefined],
+        ['etc/new', { sha1: hex('sha1', 'n\n'), sha256: hex('sha256', 'n\n') }],
+      ],
+    );
+    const record = {
+      name: 'p',
+      files: ['/etc/a', '/etc/same', '/etc/kept', '/etc/gone'].map((path) => ({ path, sha1: 'shipped' })),
+    } as unknown as InstalledPackage;
+    assert.deepEqual(withFinishedFiles(record, changed).files, [
+      { path: '/etc/a', sha1: hex('sha1', 'changed\n'), sha256: hex('sha256', 'changed\n'), changedByBuild: true },
+      { path: '/etc/same', sha1: 'shipped' },
+      { path: '/etc/kept', sha1: 'shipped' },
+    ]);
   });
 });
