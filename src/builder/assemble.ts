@@ -136,15 +136,17 @@ type FileAt = { body: Body | undefined } | undefined;
 
 /**
  * The regular file at each of `paths` (as the configuration names them, no `/` first), keyed by
- * the path: undefined where there is none (nothing, a folder, a symlink). The last part is not
- * followed: a symlink put in place of a file is no longer the file. A hardlink has its file's body.
+ * where the path lands (its folders resolved through symlinks, as a package's file is stored):
+ * undefined where there is none (nothing, a folder, a symlink). The last part is not followed: a
+ * symlink put in place of a file is no longer the file. A hardlink has its file's body.
  */
 export function filesAt(tree: Tree, paths: readonly string[]): Map<string, FileAt> {
   const out = new Map<string, FileAt>();
   for (const path of paths) {
-    const node = tree.get(tree.resolveParent(path));
+    const key = tree.resolveParent(path);
+    const node = tree.get(key);
     const file = node?.type === 'hardlink' && node.linkname !== undefined ? tree.get(node.linkname) : node;
-    out.set(path, file?.type === 'file' ? { body: file.body } : undefined);
+    out.set(key, file?.type === 'file' ? { body: file.body } : undefined);
   }
   return out;
 }
@@ -158,19 +160,45 @@ export function filesAt(tree: Tree, paths: readonly string[]): Map<string, FileA
  */
 export function changedByFinishing(tree: Tree, before: ReadonlyMap<string, FileAt>): Map<string, FileDigests | undefined> {
   const out = new Map<string, FileDigests | undefined>();
-  const sha256 = (body: Body | undefined) => createHash('sha256').update(readBody(body)).digest('hex');
   for (const [path, now] of filesAt(tree, [...before.keys()])) {
     const was = before.get(path);
+    // No package's file was there (accounts made /etc/passwd, a `paths` entry a new file): no
+    // package lists it, and nothing is read.
+    if (was === undefined) continue;
     if (now === undefined) {
-      if (was !== undefined) out.set(path, undefined);
+      out.set(path, undefined);
       continue;
     }
-    if (was !== undefined && was.body === now.body) continue;
-    const digest = sha256(now.body);
-    if (was !== undefined && sha256(was.body) === digest) continue;
-    out.set(path, { sha1: createHash('sha1').update(readBody(now.body)).digest('hex'), sha256: digest });
+    if (was.body === now.body) continue;
+    const bytes = readBody(now.body);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    if (createHash('sha256').update(readBody(was.body)).digest('hex') === digest) continue;
+    out.set(path, { sha1: createHash('sha1').update(bytes).digest('hex'), sha256: digest });
   }
-  return out;
+  return withAliases(tree, out);
+}
+
+/**
+ * `changed` with each path also under the names symlinked folders give it (`lib/x` for
+ * `usr/lib/x` where `lib` → `usr/lib`, as usr-merge makes them): a package's file list may name
+ * the file either way.
+ */
+function withAliases<T>(tree: Tree, changed: Map<string, T>): Map<string, T> {
+  if (changed.size === 0) return changed;
+  for (const path of tree.paths()) {
+    if (tree.get(path)?.type !== 'symlink') continue;
+    let target: string;
+    try {
+      target = tree.resolve(path);
+    } catch {
+      continue;
+    }
+    if (target === path) continue;
+    for (const [key, value] of [...changed]) {
+      if (key.startsWith(`${target}/`)) changed.set(`${path}${key.slice(target.length)}`, value);
+    }
+  }
+  return changed;
 }
 
 /**
