@@ -293,15 +293,17 @@ export function apkoImageSbom(input: ApkoImageSbomInput): string {
 
 /**
  * The installed packages ({@link ApkoImageSbomInput.installed}) that an image's apko SBOM leaves
- * out, as `name-version`: those with no SBOM of their own in /var/lib/db/sbom, or one apko cannot
- * parse. apko lists a package only through its own SBOM (ProcessInternalApkSBOM), so a package
- * built by other means than melange is in the image and not in its SPDX SBOM.
+ * out, as `name-version`: those with no SBOM of their own in /var/lib/db/sbom, one apko cannot
+ * parse, or one that holds no package (it adds nothing). apko lists a package only through its own
+ * SBOM (ProcessInternalApkSBOM), so a package built by other means than melange is in the image
+ * and not in its SPDX SBOM.
  */
 export function apkoSbomLeavesOut(input: Pick<ApkoImageSbomInput, 'installed' | 'packageSboms'>): string[] {
   return input.installed
     .filter((p) => {
       const bytes = input.packageSboms.get(p.name);
-      return bytes === undefined || parseInternalSbom(bytes) === undefined;
+      const own = bytes === undefined ? undefined : parseInternalSbom(bytes);
+      return own === undefined || own.packages.length === 0;
     })
     .map((p) => `${p.name}-${p.version}`);
 }

@@ -11,7 +11,7 @@ import { isProvenantError } from '../../src/errors.ts';
 import { apkoSbomOfImage } from '../../src/image/apko-sbom.ts';
 import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
-import { apkoImageSbom, apkoPurlName, apkoReleaseData, spdxIdentifier } from '../../src/sbom/apko-spdx.ts';
+import { apkoImageSbom, apkoPurlName, apkoReleaseData, apkoSbomLeavesOut, spdxIdentifier } from '../../src/sbom/apko-spdx.ts';
 import { apkoGoldenConfig, apkoGoldenLayout } from '../helpers/apk.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -174,6 +174,18 @@ describe("an apko-compatible build's SPDX SBOM", () => {
 });
 
 describe("apko's SBOM rules", () => {
+  it('names a package whose own SBOM is missing, unreadable or holds no package as left out (a cold review: the last was not)', () => {
+    const sbom = (packages: unknown[]) =>
+      new TextEncoder().encode(JSON.stringify({ spdxVersion: 'SPDX-2.3', SPDXID: 'SPDXRef-DOCUMENT', packages, relationships: [] }));
+    const installed = ['listed', 'empty', 'broken', 'bare'].map((name) => ({ name, version: '1-r0' }));
+    const packageSboms = new Map([
+      ['listed', sbom([{ SPDXID: 'SPDXRef-Package-listed', name: 'listed', versionInfo: '1-r0', downloadLocation: 'NOASSERTION' }])],
+      ['empty', sbom([])],
+      ['broken', new TextEncoder().encode('{')],
+    ]);
+    assert.deepEqual(apkoSbomLeavesOut({ installed, packageSboms }), ['empty-1-r0', 'broken-1-r0', 'bare-1-r0']);
+  });
+
   it('makes SPDX ids as stringToIdentifier does (property-based)', () => {
     assert.equal(spdxIdentifier('SPDXRef-Package-Image-sha256:ab'), 'SPDXRef-Package-Image-sha256-ab');
     assert.equal(spdxIdentifier('a b/é'), 'aC32bC47C65533C65533');
