@@ -31,6 +31,20 @@ export function encodeUtf8(text: string): Uint8Array {
 }
 
 /**
+ * The UTF-8 length of `text` when it may exceed `limit` bytes, else its UTF-16 length (no more
+ * than the UTF-8 one, and a UTF-16 unit is at most 3 bytes): a path checked against PATH_MAX is
+ * then counted only when it may be too long.
+ */
+export function utf8LengthAbove(text: string, limit: number): number {
+  return text.length * 3 <= limit ? text.length : Buffer.byteLength(text, 'utf8');
+}
+
+/** At most the first 120 characters of `text`, and how long it is when it is longer: what an error shows of a name. */
+export function abbreviated(text: string): string {
+  return text.length <= 160 ? text : `${text.slice(0, 120)}... (${text.length} characters)`;
+}
+
+/**
  * The text of UTF-8 `bytes` (a leading byte order mark dropped). Malformed sequences become
  * U+FFFD, or with `fatal` throw a TypeError: documents whose bytes are digested must be strict.
  */

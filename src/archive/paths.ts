@@ -1,4 +1,5 @@
 /** The lexical check every archive entry name passes before it may touch a folder. */
+import { abbreviated, utf8LengthAbove } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 
 /**
@@ -17,16 +18,6 @@ export const PATH_MAX = 4096;
  * MB at the worst for a name at both limits.
  */
 export const PATH_PARTS_MAX = 1024;
-
-/** At most the first 120 characters of `text`, and how long it is when it is longer: what an error shows of a name. */
-export function abbreviated(text: string): string {
-  return text.length <= 160 ? text : `${text.slice(0, 120)}... (${text.length} characters)`;
-}
-
-/** The UTF-8 length of `text` when it may exceed `limit` bytes (a character takes 1 to 3 bytes a UTF-16 unit), else its UTF-16 length. */
-function byteLengthAbove(text: string, limit: number): number {
-  return text.length * 3 <= limit ? text.length : Buffer.byteLength(text);
-}
 
 /**
  * Normalizes a tar entry name to a relative POSIX path and refuses names that could write
@@ -55,7 +46,7 @@ export function cleanEntryPath(name: string, where?: string): string {
     });
   const tooLong = 'no file system holds such a path (Linux refuses one longer than PATH_MAX): the archive is corrupt or crafted';
   if (name.length === 0) throw unsafe('is empty');
-  const bytes = byteLengthAbove(name, PATH_MAX);
+  const bytes = utf8LengthAbove(name, PATH_MAX);
   if (bytes > PATH_MAX) throw unsafe(`is ${bytes} bytes long, more than PATH_MAX (${PATH_MAX})`, tooLong);
   if (name.includes('\0')) throw unsafe('holds a NUL byte');
   if (name.startsWith('/')) throw unsafe('is an absolute path');
@@ -84,7 +75,7 @@ export function cleanEntryPath(name: string, where?: string): string {
  * @throws ProvenantError `UNSAFE_PATH` naming the archive and the entry
  */
 export function refuseLongLinkTarget(linkname: string, name: string, where: string): void {
-  const bytes = byteLengthAbove(linkname, PATH_MAX);
+  const bytes = utf8LengthAbove(linkname, PATH_MAX);
   if (bytes <= PATH_MAX) return;
   throw new ProvenantError(
     'UNSAFE_PATH',

@@ -3,11 +3,12 @@
  * archive can name, create or read a file of the host. `oci-archive:` and `docker-archive:` are
  * read this way.
  */
+import { abbreviated, utf8LengthAbove } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ByteStream } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { abbreviated, cleanEntryPath, PATH_MAX } from './paths.ts';
+import { cleanEntryPath, PATH_MAX } from './paths.ts';
 import { openTarMember, scanTarFile, type TarHeader } from './tar.ts';
 
 /** A regular file of a {@link TarView}: where its body lies in the tar file. */
@@ -224,7 +225,7 @@ function linkTarget(name: string, header: TarHeader, where: string): string {
   const slash = name.lastIndexOf('/');
   const joined = header.type === 'symlink' && slash >= 0 ? `${name.slice(0, slash)}/${link}` : link;
   // Too long to hold is not outside: said as it is (the link's own target is within PATH_MAX).
-  const bytes = Buffer.byteLength(joined);
+  const bytes = utf8LengthAbove(joined, PATH_MAX);
   if (bytes > PATH_MAX) {
     throw new ProvenantError('UNSAFE_PATH', `${shown} leads to a path of ${bytes} bytes, more than PATH_MAX (${PATH_MAX})`, {
       where,

@@ -6,6 +6,7 @@
  * are resolved through symlinks the way a chroot would: an absolute target starts at the tree's
  * root and `..` stops at the root, so nothing can point outside it.
  */
+import { abbreviated, utf8LengthAbove } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Body } from './body.ts';
 
@@ -186,8 +187,8 @@ export class Tree {
     while (todo.length > 0) {
       const part = todo.pop() as string;
       if (++walked > WALK_MAX) {
-        throw new ProvenantError('UNSAFE_PATH', `resolving ${JSON.stringify(shortened(path))} walks more than ${WALK_MAX} parts`, {
-          where: shortened(at),
+        throw new ProvenantError('UNSAFE_PATH', `resolving ${JSON.stringify(abbreviated(path))} walks more than ${WALK_MAX} parts`, {
+          where: abbreviated(at),
           hint: 'its symlinks make a walk no real path needs: the package is crafted or broken',
         });
       }
@@ -202,14 +203,15 @@ export class Tree {
       const node = this.#nodes.get(candidate);
       if (node?.type === 'symlink' && node.linkname !== undefined) {
         if (++links > MAX_LINKS)
-          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(shortened(path))}`, {
-            where: shortened(candidate),
+          throw new ProvenantError('UNSAFE_PATH', `too many symlinks resolving ${JSON.stringify(abbreviated(path))}`, {
+            where: abbreviated(candidate),
           });
-        if (byteLength(node.linkname) > PATH_MAX) {
+        const targetBytes = utf8LengthAbove(node.linkname, PATH_MAX);
+        if (targetBytes > PATH_MAX) {
           throw new ProvenantError(
             'UNSAFE_PATH',
-            `the symlink /${shortened(candidate)} points to a target of ${byteLength(node.linkname)} bytes, more than PATH_MAX (${PATH_MAX})`,
-            { where: shortened(candidate), hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX)' },
+            `the symlink /${abbreviated(candidate)} points to a target of ${targetBytes} bytes, more than PATH_MAX (${PATH_MAX})`,
+            { where: abbreviated(candidate), hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX)' },
           );
         }
         const target = node.linkname.split('/').filter((p) => p !== '' && p !== '.');
@@ -226,7 +228,7 @@ export class Tree {
       if (node !== undefined && node.type !== 'dir' && todo.length > 0) {
         throw new ProvenantError(
           'UNSAFE_PATH',
-          `${JSON.stringify(shortened(candidate))} is a ${node.type}, not a folder, in ${JSON.stringify(shortened(path))}`,
+          `${JSON.stringify(abbreviated(candidate))} is a ${node.type}, not a folder, in ${JSON.stringify(abbreviated(path))}`,
         );
       }
       parts.push(part);
@@ -259,7 +261,7 @@ export class Tree {
         const parent = cur.length < resolved.length ? PARENT : undefined;
         this.#set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, ...template, ...parent });
       } else if (node.type !== 'dir') {
-        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(shortened(cur))}: a ${node.type} is there`);
+        throw new ProvenantError('UNSAFE_PATH', `cannot make the folder ${JSON.stringify(abbreviated(cur))}: a ${node.type} is there`);
       }
     }
   }
@@ -297,7 +299,7 @@ export class Tree {
     if (existing?.type === 'dir' && this.hasChildren(at)) {
       throw new ProvenantError(
         'UNSAFE_PATH',
-        `cannot replace the folder ${JSON.stringify(shortened(at))}, which is not empty, with a ${node.type}`,
+        `cannot replace the folder ${JSON.stringify(abbreviated(at))}, which is not empty, with a ${node.type}`,
       );
     }
     this.#set(at, node);
@@ -438,24 +440,18 @@ function forgetLink(linksTo: Map<string, string[]>, target: string, link: string
   if (links.length === 0) linksTo.delete(target);
 }
 
-/** At most the first 120 characters of `path`, and how long it is when it is longer: what an error shows. */
 /**
  * Throws when `resolved` (`parts` parts), where `path` leads, is longer than PATH_MAX bytes or
  * deeper than PATH_PARTS_MAX parts, naming which.
  */
 function refuseLongPath(path: string, resolved: string, parts: number): void {
-  const bytes = byteLength(resolved);
+  const bytes = utf8LengthAbove(resolved, PATH_MAX);
   if (bytes <= PATH_MAX && parts <= PATH_PARTS_MAX) return;
   const what = bytes > PATH_MAX ? `${bytes} bytes, more than PATH_MAX (${PATH_MAX})` : `${parts} parts, more than ${PATH_PARTS_MAX}`;
-  throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(shortened(path))} resolves to a path of ${what}`, {
-    where: shortened(resolved),
+  throw new ProvenantError('UNSAFE_PATH', `${JSON.stringify(abbreviated(path))} resolves to a path of ${what}`, {
+    where: abbreviated(resolved),
     hint: 'no file system holds such a path (Linux refuses one longer than PATH_MAX): the package is crafted or broken',
   });
-}
-
-/** UTF-8 bytes of `s`, counted only where they may pass PATH_MAX (a UTF-16 unit is at most 3 bytes). */
-function byteLength(s: string): number {
-  return s.length * 3 <= PATH_MAX ? s.length : Buffer.byteLength(s, 'utf8');
 }
 
 /** Parts of a key without empty ones: its slashes and one. */
@@ -463,10 +459,6 @@ function partsOf(key: string): number {
   let n = 1;
   for (let i = key.indexOf('/'); i >= 0; i = key.indexOf('/', i + 1)) n++;
   return n;
-}
-
-function shortened(path: string): string {
-  return path.length <= 160 ? path : `${path.slice(0, 120)}... (${path.length} characters)`;
 }
 
 /** The key of the folder `path` lies directly in: what comes before its last `/` (the root for none). */
