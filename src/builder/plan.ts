@@ -8,6 +8,7 @@ import {
   type Candidate,
   type CandidateIndex,
   candidateIndex,
+  candidateMeets,
   checkSameVersions,
   type Request,
   resolve,
@@ -166,11 +167,11 @@ function lockMeets(
   scheme: VersionScheme,
 ): boolean {
   const constraint = request.constraint;
-  const fits = (version: string | undefined) =>
-    constraint === undefined || (version !== undefined && scheme.satisfies(version, constraint));
-  const named = locked.some((p) => p.name === request.name && fits(p.version));
+  const named = locked.some((p) => p.name === request.name && (constraint === undefined || scheme.satisfies(p.version, constraint)));
   if (request.conflict === true) return !named;
-  return named || [...listed.values()].some((c) => c.provides.some((v) => v.name === request.name && fits(v.version)));
+  // Or a listed one that provides it, as the resolver tells (a listed one is a locked one, so
+  // its own name is the check above).
+  return named || [...listed.values()].some((c) => candidateMeets(c, request, scheme));
 }
 
 /** The error for a lock that does not meet the configuration's requests. */
