@@ -1,7 +1,7 @@
 /** copyImage: an image and everything it references, from any store to any store, in an order that keeps a failure harmless. */
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
-import type { OperationOptions } from '../io/types.ts';
+import type { BlobSource, OperationOptions } from '../io/types.ts';
 import { COSIGN_TAG_RE, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
@@ -270,10 +270,11 @@ async function copyBlob(ctx: CopyContext, d: Descriptor): Promise<void> {
     return;
   }
   ctx.done.add(d.digest);
-  const outcome = await ctx.dst.putBlob(
-    { descriptor: d, open: (offset) => ctx.src.readBlob(d, { ...ctx.options, ...(offset === undefined ? {} : { offset }) }) },
-    { ...ctx.options, mountFrom: ctx.mountFrom, verifyExisting: ctx.recheck },
-  );
+  const outcome = await ctx.dst.putBlob(blobIn(ctx.src, d, ctx.options), {
+    ...ctx.options,
+    mountFrom: ctx.mountFrom,
+    verifyExisting: ctx.recheck,
+  });
   // Registries report each blob themselves; local stores do not, so the copy does (a display
   // counts a blob once).
   const phase = outcome === 'stored' ? 'done' : outcome === 'mounted' ? 'mounted' : 'exists';
@@ -365,6 +366,11 @@ async function countSignatures(src: ContentStore, digest: Digest, options: Opera
     if (err instanceof ProvenantError && err.code !== 'ABORTED') return 0;
     throw err;
   }
+}
+
+/** The blob `d` of `store` as a source another store writes from, read (from an offset, to resume) as it is written. */
+export function blobIn(store: ContentStore, d: Descriptor, options: OperationOptions = {}): BlobSource {
+  return { descriptor: d, open: (offset) => store.readBlob(d, { ...options, ...(offset === undefined ? {} : { offset }) }) };
 }
 
 /**

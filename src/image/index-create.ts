@@ -26,7 +26,7 @@ import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
-import { copyImage, mountSources } from './copy.ts';
+import { blobIn, copyImage, mountSources } from './copy.ts';
 import { isAttachedEntry } from './index-entries.ts';
 
 /** One image to merge: a platform manifest, or an index of runnable images (what `build --arch` writes). */
@@ -296,11 +296,7 @@ async function statementsOf(store: ContentStore, digest: Digest, options: Operat
     if (layer.mediaType !== MediaType.InToto) continue;
     const predicateType = layer.annotations?.[Annotation.InTotoPredicateType];
     if (predicateType === undefined) continue;
-    const blob = {
-      descriptor: layer,
-      open: (offset?: number) => store.readBlob(layer, { ...options, ...(offset === undefined ? {} : { offset }) }),
-    };
-    out.push({ predicateType, blob });
+    out.push({ predicateType, blob: blobIn(store, layer, options) });
   }
   return out;
 }
