@@ -208,8 +208,9 @@ function withAliases<T>(tree: Tree, changed: Map<string, T>): Map<string, T> {
  */
 export function withFinishedFiles(record: InstalledPackage, changed: ReadonlyMap<string, FileDigests | undefined>): InstalledPackage {
   if (changed.size === 0) return record;
-  const own = Object.getOwnPropertyDescriptor(record, 'files');
-  const list = own?.get === undefined ? () => (own?.value ?? []) as InventoryFile[] : () => own.get?.call(record) as InventoryFile[];
+  // The list as the record had it (a value, or made when read): filesOnDemand redefines `files` on the record itself.
+  const before = Object.getOwnPropertyDescriptor(record, 'files');
+  const list = (): InventoryFile[] => (before?.get?.call(record) ?? before?.value ?? []) as InventoryFile[];
   return filesOnDemand(record, () =>
     list().flatMap((f): InventoryFile[] => {
       const key = f.path.replace(/^\/+/, '');

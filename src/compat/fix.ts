@@ -1213,8 +1213,8 @@ async function diffIdsByLayer(src: ContentStore, plan: Plan, options: OperationO
  * zstd packs 1 GiB of zeros into 32 KB, and the pinned gzip takes some 12 s of CPU for each GiB:
  * without a bound a 32 MB layer held hours of work before its diff_id could be checked. Real
  * layers unpack to a few times their size (tar of text and binaries), however large they are (a
- * CUDA layer of 3 GB unpacks to 8 or 10): a ratio bounds the work by the layer's size, not by
- * the layer, and past a thousand times there is little but zeros.
+ * CUDA layer of 3 GB unpacks to 8 or 10): a ratio bounds the work by what the layer itself
+ * holds, however large it is, and past a thousand times there is little but zeros.
  */
 const UNPACKED_RATIO = 1000;
 /** What any zstd layer may unpack to whatever its size (some 3 s of gzip): see {@link UNPACKED_RATIO}. */
