@@ -94,9 +94,8 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       const { candidates, files } = await source.readIndex(arch);
       for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
       const index: CandidateIndex<Candidate> = 'named' in candidates ? candidates : candidateIndex(candidates);
-      const listed = new Map<LockedPackage, Candidate>();
-      // Every candidate that is the locked package: the same one may be in several repositories,
-      // each with its own tag.
+      // For each locked package an index lists, every candidate that is it: the same one may be in
+      // several repositories, each with its own tag.
       const same = new Map<LockedPackage, Candidate[]>();
       // A lock records no size: a listed package takes the one its verified index gives, which
       // caps its download and tells a package signed again from the one recorded (build.ts).
@@ -108,20 +107,18 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
           .filter((x) => x.entry.version === p.version && x.entry.checksum === p.checksum);
         const entry = entries[0];
         if (entry === undefined) unlisted.add(p);
-        else {
-          listed.set(p, entry.c);
+        else
           same.set(
             p,
             entries.map((x) => x.c),
           );
-        }
         const size = entry?.entry.size;
         sized.push(size === undefined ? p : { ...p, size });
       }
       packages.set(arch, sized);
       const requests = options.packages.map((p) => ({ text: p, request: source.request(p, options.configPath) }));
       for (const { text, request } of requests) {
-        if (!lockMeets(request, locked, listed, source.versionScheme)) unmet.push(`${text} (${arch})`);
+        if (!lockMeets(request, locked, same, source.versionScheme)) unmet.push(`${text} (${arch})`);
       }
       const reach = lockReach(
         requests.map((r) => r.request),
@@ -163,7 +160,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
 function lockMeets(
   request: Request,
   locked: readonly LockedPackage[],
-  listed: ReadonlyMap<LockedPackage, Candidate>,
+  listed: ReadonlyMap<LockedPackage, readonly Candidate[]>,
   scheme: VersionScheme,
 ): boolean {
   const constraint = request.constraint;
@@ -171,7 +168,7 @@ function lockMeets(
   if (request.conflict === true) return !named;
   // Or a listed one that provides it, as the resolver tells (a listed one is a locked one, so
   // its own name is the check above).
-  return named || [...listed.values()].some((c) => candidateMeets(c, request, scheme));
+  return named || [...listed.values()].some((same) => same.some((c) => candidateMeets(c, request, scheme)));
 }
 
 /** The error for a lock that does not meet the configuration's requests. */
