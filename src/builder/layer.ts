@@ -166,10 +166,6 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
   const reader = new BodyReader();
   // The chunks that are segments, found by identity: writeTar yields a body's bytes as they are.
   const segments = new WeakMap<Uint8Array, GzipSegment>();
-  // The last small body read in place (a view of the reader's memory, not a fresh buffer): the
-  // tar writer gives it on as it is, before the next entry is read. (One entry per body in a
-  // WeakSet was tens of thousands, held until V8 collected them.)
-  let inPlace: Uint8Array | undefined;
   async function* tarEntries(): AsyncGenerator<TarWriteEntry> {
     for (const { entry: e, blocks } of lookedUp(entries(), options.precompressed)) {
       if (e.body === undefined) {
@@ -183,9 +179,7 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
       if (bodySize(e.body) < LAYER_SEGMENT_MIN) {
         // A small body is copied into a compression block as it passes: a view of the reader's
         // window does, and leaves nothing behind.
-        const view = reader.readInPlace(e.body);
-        inPlace = view;
-        yield { header: e.header, body: view };
+        yield { header: e.header, body: reader.readInPlace(e.body) };
         continue;
       }
       const bytes = reader.read(e.body);
@@ -220,13 +214,14 @@ export async function walkLayer(walk: LayerWalk, options: LayerOptions = {}): Pr
     }
   }
   async function* tar(): AsyncGenerator<Uint8Array | GzipSegment> {
-    for await (const chunk of writeTar(tarEntries(), { format: options.format })) {
+    for await (const chunk of writeTar(tarEntries(), { format: options.format, reuseChunks: true })) {
       diff.update(chunk);
       tarSize += chunk.length;
       const segment = segments.get(chunk);
-      // Bodies read from disk whole and the blocks made of them are fresh buffers (io/memory.ts);
-      // a streamed piece is not.
-      if (segment?.reused !== true && chunk !== inPlace) noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
+      // Bodies read from disk whole are fresh buffers (io/memory.ts). A streamed piece, a small
+      // body (a view of the reader's window or the tree's own bytes), a header and its padding
+      // (written over or shared: writeTar's reuseChunks) are not.
+      if (segment !== undefined && segment.reused !== true) noteBytesMoved(chunk.length, LAYER_COLLECT_EVERY);
       yield segment ?? chunk;
     }
   }

@@ -156,6 +156,25 @@ describe('writeTar', () => {
     assert.equal(createHash('sha256').update(a).digest('hex'), '988de16d515a231a74abfc2bd69c9979a231683305c0d90d89451641bec69276');
   });
 
+  it('with reuseChunks, gives the same bytes to a consumer that reads each chunk before the next, writing every one-block header into one array', async () => {
+    const entries = () => [
+      { header: hdr({ name: 'dir/', type: 'dir', mode: 0o755 }) },
+      { header: hdr({ name: 'dir/a', size: 3 }), body: text('abc') },
+      { header: hdr({ name: 'dir/ü'.repeat(30), size: 4, pax: { b: '2', a: '1' } }), body: text('data') },
+      { header: hdr({ name: 'dir/b', size: 700 }), body: new Uint8Array(700).fill(7) },
+      { header: hdr({ name: 'link', type: 'symlink', linkname: 'dir/a' }) },
+    ];
+    const copied: Uint8Array[] = [];
+    const seen = new Map<ArrayBufferLike, number>();
+    for await (const chunk of writeTar(entries(), { reuseChunks: true })) {
+      copied.push(chunk.slice());
+      seen.set(chunk.buffer, (seen.get(chunk.buffer) ?? 0) + 1);
+    }
+    assert.deepEqual(Buffer.concat(copied), Buffer.from(await tarBytes(entries())));
+    // Four one-block headers in one array, and the padding of three bodies in one other.
+    assert.deepEqual([...seen.values()].filter((n) => n > 1).sort(), [3, 4]);
+  });
+
   it('streams: a body chunk is yielded before the next chunk is asked for', async () => {
     const log: string[] = [];
     async function* body() {
