@@ -192,6 +192,16 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
    *   never is: only a Release vouches for it)
    */
   fetch(locked: LockedPackage, options?: { signed?: boolean | undefined }): Promise<FetchedPackage<P>>;
+  /**
+   * What a fetched package says of itself, as an untagged resolver candidate: the names it
+   * provides, what it depends on, its `install_if`. A locked package that no index lists is known
+   * by these only once it is fetched, and a checked lock is walked again with them
+   * (../builder/lock-reach.ts). A source whose {@link fetch} refuses every package with `signed`
+   * has none (Debian: only a Release vouches for a .deb).
+   *
+   * @throws ProvenantError `INVALID_PACKAGE` when the package's own fields are malformed
+   */
+  fetchedCandidate?(fetched: FetchedPackage<P>): Candidate;
   /** The order the ecosystem's package manager would unpack them in: dependencies first. */
   installOrder(packages: readonly P[]): P[];
   /**

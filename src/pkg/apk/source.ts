@@ -13,7 +13,7 @@ import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, fetchFile, fetchTrustedFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
-import type { Request } from '../resolve/resolve.ts';
+import type { Candidate, Request } from '../resolve/resolve.ts';
 import {
   type FetchedPackage,
   filesOnDemand,
@@ -278,6 +278,19 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     } catch {
       return false;
     }
+  }
+
+  /** The package's `.PKGINFO` (depend, provides, install_if), as its index entry would make it a candidate. */
+  fetchedCandidate(fetched: FetchedPackage<ApkFetched>): Candidate {
+    const where = safeLocation(fetched.locked.url);
+    // Untagged, from no repository: which one a package no index lists comes from is the caller's to say.
+    const { candidates, skipped } = apkCandidates([fetched.package.info], '', '', 0, where);
+    const [made] = candidates;
+    if (made === undefined) {
+      throw new ProvenantError('INVALID_PACKAGE', skipped[0]?.reason ?? `${fetched.locked.name}: malformed .PKGINFO`, { where });
+    }
+    const { info, repository, ...candidate } = made;
+    return candidate;
   }
 
   /** apk's install order: dependencies (by name or by what a package provides) before dependents. */
