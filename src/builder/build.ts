@@ -40,7 +40,7 @@ import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
 import { isOneLayer, splitLayers } from './layering.ts';
 import { type Lock, lockChecksumMismatch, lockFor } from './lock.ts';
 import { memoKey, type RecalledImage, recallImage, rememberImage } from './memo.ts';
-import { planBuild } from './plan.ts';
+import { type BuildPlan, planBuild } from './plan.ts';
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions {
@@ -255,7 +255,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         images.push(recalledImage(options, arch, recalled));
         continue;
       }
-      let fetched = await fetchAll(source, planFor, plan.unlisted, options.signal, precompressed, (fetchedSoFar, total) => {
+      let fetched = await fetchAll(source, planFor, plan, options.signal, precompressed, (fetchedSoFar, total) => {
         const bytes = fetchedSoFar.reduce((n, f) => n + f.size, 0);
         const reused = fetchedSoFar.filter((f) => f.cached).length;
         const finished = fetchedSoFar.length === total;
@@ -444,20 +444,23 @@ async function apkoCompat(options: BuildOptions, source: PackageSource) {
 
 /**
  * Fetches and verifies the packages of a plan, in its order (`unlisted`: those of a lock that no
- * verified index lists). A few are read (or downloaded) ahead
- * of the one being used, so that waiting on the disk or the network overlaps with reading; each
- * one's large bodies go to the compression pool as soon as it is read.
+ * verified index lists; `fetched`: those of them the plan fetched already, taken as they are). A
+ * few are read (or downloaded) ahead of the one being used, so that waiting on the disk or the
+ * network overlaps with reading; each one's large bodies go to the compression pool as soon as it
+ * is read.
  */
 async function fetchAll(
   source: PackageSource,
   plan: readonly LockedPackage[],
-  unlisted: ReadonlySet<LockedPackage>,
+  { unlisted, fetched: planned }: Pick<BuildPlan, 'unlisted' | 'fetched'>,
   signal: AbortSignal | undefined,
   precompressed: LayerPrecompressor | undefined,
   onFetched: (fetched: readonly FetchedPackage[], total: number) => void,
 ): Promise<FetchedPackage[]> {
   const load = (p: LockedPackage): Promise<FetchedPackage> => {
     throwIfAborted(signal);
+    const done = planned.get(p);
+    if (done !== undefined) return Promise.resolve(done);
     // What no verified index lists must be signed by a trusted key itself.
     return source.fetch(p, { signed: unlisted.has(p) });
   };

@@ -10,7 +10,9 @@
  * provides, any alternative of a Debian `a | b` will do, a tagged repository's package only where
  * the request or a package from that repository on the way asked for its tag, and `install_if`
  * brings in an untagged package once everything it names is reached. Where a locked package is
- * known by name only, the walk is an estimate, and packages it does not reach are not refused.
+ * known by name only (no index lists its version), the walk is an estimate, and packages it does
+ * not reach are not refused; once it is fetched, its own fields tell what it needs
+ * ({@link fetchedListing}), and the walk is made again, exact (./plan.ts).
  */
 import type { Candidate, CandidateIndex, Request, Requirement, VersionScheme } from '../pkg/resolve/resolve.ts';
 import { candidateMeets, tagAllowed } from '../pkg/resolve/resolve.ts';
@@ -22,10 +24,11 @@ export interface LockReach {
   wrongTag: Map<LockedPackage, string[]>;
   /**
    * Neither requested nor needed by a reached package. Empty when some locked package is known by
-   * name only (no index lists it): what that package needs is known only once it is fetched, and
+   * name only (not in `listed`): what that package needs is known only once it is fetched, and
    * what the index's other versions of its name need stands in for it, so a package that only its
    * own version needs (a library an update dropped) would be refused wrongly. A lock that built
    * yesterday must build today while its packages are still signed; the tag check still holds.
+   * Walked again with the fetched package in `listed` ({@link fetchedListing}), it is exact.
    */
   unreached: LockedPackage[];
 }
@@ -34,7 +37,8 @@ export interface LockReach {
  * Walks from `requests` through the locked packages of one architecture.
  *
  * @param listed for each locked package an index lists: every candidate with its name, version and
- *   checksum (the same package, maybe in several repositories, each with its own tag)
+ *   checksum (the same package, maybe in several repositories, each with its own tag); and for a
+ *   locked package no index lists, once it is fetched, its {@link fetchedListing}
  * @param index the architecture's candidates. A locked package no index lists (a repository
  *   dropped its version, and a trusted key's signature on it vouches for it) is known by its name
  *   alone until it is fetched: it is met by its name and version, and stands in its place the
@@ -126,6 +130,21 @@ export function lockReach(
   }
   const exact = locked.every((p) => listed.has(p));
   return { wrongTag, unreached: exact ? locked.filter((p) => !reached.has(p) && !wrongTag.has(p)) : [] };
+}
+
+/**
+ * A fetched package that no index lists, as it stands in {@link lockReach}'s `listed`: what its own
+ * file says it provides, needs and installs with (`own`, an untagged candidate: apk's `.PKGINFO`),
+ * from each repository (and tag) that has its name, as the estimate takes them, or untagged when
+ * none has it any more. Which repository it comes from no index says: the signature that vouches
+ * for it is the same wherever the file lies.
+ */
+export function fetchedListing(own: Candidate, index: CandidateIndex<Candidate>): Candidate[] {
+  const byTag = new Map<string, Candidate>();
+  for (const c of index.named(own.name)) {
+    if (!byTag.has(c.repoTag)) byTag.set(c.repoTag, { ...own, repoTag: c.repoTag, repoOrder: c.repoOrder });
+  }
+  return byTag.size === 0 ? [{ ...own, repoTag: '' }] : [...byTag.values()];
 }
 
 /** A candidate for a locked package that no index knows by name: itself, untagged, needing nothing. */

@@ -4,6 +4,7 @@
  */
 import { ProvenantError, RepairableError, throwIfAborted } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
+import { safeLocation } from '../pkg/fetch.ts';
 import {
   type Candidate,
   type CandidateIndex,
@@ -14,9 +15,9 @@ import {
   resolve,
   type VersionScheme,
 } from '../pkg/resolve/resolve.ts';
-import type { IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
+import type { FetchedPackage, IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
 import type { Lock } from './lock.ts';
-import { lockReach } from './lock-reach.ts';
+import { fetchedListing, lockReach } from './lock-reach.ts';
 
 /** What {@link planBuild} needs of the build. */
 export interface PlanOptions {
@@ -44,17 +45,25 @@ export interface BuildPlan {
   indexes: (IndexFile & { arch: string })[];
   /** Locked packages that no verified index lists: only their own signature can vouch for them. */
   unlisted: Set<LockedPackage>;
+  /**
+   * Those of `unlisted` fetched (and verified as such) to check the lock with what they need: the
+   * build installs these rather than fetching them again.
+   */
+  fetched: Map<LockedPackage, FetchedPackage>;
 }
 
 /**
  * Plans every architecture before anything is downloaded, so that a version mismatch between
- * architectures is found first.
+ * architectures is found first. A checked lock's packages that no index lists are the exception:
+ * what they need is known only from their files, so they are fetched here, once every other check
+ * has passed, and the lock checked again with it; nothing is installed before.
  *
  * @throws ProvenantError `UNRESOLVABLE` when nothing meets a request or the architectures
  *   disagree; `USAGE` when the lock has no packages for an architecture; `INVALID_CONFIG` when a
  *   lock that is checked was made for another configuration (a request no locked package meets),
  *   or holds a package its requests do not lead to (./lock-reach.ts);
- *   as the source's {@link PackageSource.readIndex}
+ *   as the source's {@link PackageSource.readIndex}, and its {@link PackageSource.fetch} of a
+ *   locked package no index lists (`UNTRUSTED_KEY` when no trusted key signed it)
  */
 export async function planBuild(source: PackageSource, archs: readonly string[], options: PlanOptions): Promise<BuildPlan> {
   try {
@@ -84,6 +93,8 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     // And it must hold nothing more than the resolver could have chosen (./lock-reach.ts).
     const wrongTag: string[] = [];
     const unreached: string[] = [];
+    // The architectures whose lock holds packages no index lists, to walk again once they are fetched.
+    const estimated: ReachInput[] = [];
     for (const arch of archs) {
       const locked = lockedFor(options.lock, source.archName(arch), arch);
       if (options.checkLock !== true) {
@@ -120,19 +131,18 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       for (const { text, request } of requests) {
         if (!lockMeets(request, locked, same, source.versionScheme)) unmet.push(`${text} (${arch})`);
       }
-      const reach = lockReach(
-        requests.map((r) => r.request),
-        locked,
-        same,
-        index,
-        source.versionScheme,
-      );
-      for (const [p, tags] of reach.wrongTag) wrongTag.push(`${p.name}-${p.version} (${arch}) from ${tags.map((t) => `@${t}`).join(', ')}`);
-      for (const p of reach.unreached) unreached.push(`${p.name}-${p.version} (${arch})`);
+      const input = { arch, requests: requests.map((r) => r.request), locked, same, index };
+      beyond(lockReach(input.requests, locked, same, index, source.versionScheme), arch, wrongTag, unreached);
+      if (locked.some((p) => unlisted.has(p))) estimated.push(input);
     }
     if (unmet.length > 0) throw lockForAnother(options, unmet);
     if (wrongTag.length > 0 || unreached.length > 0) throw lockBeyondRequests(options, wrongTag, unreached);
-    return { packages, indexes, unlisted };
+    const fetched = await fetchUnlisted(source, estimated, unlisted, options.signal);
+    for (const input of estimated) {
+      beyond(lockReach(input.requests, input.locked, input.same, input.index, source.versionScheme), input.arch, wrongTag, unreached);
+    }
+    if (wrongTag.length > 0 || unreached.length > 0) throw lockBeyondRequests(options, wrongTag, unreached);
+    return { packages, indexes, unlisted, fetched };
   }
   const resolved = new Map<string, ReturnType<typeof resolve>['packages']>();
   for (const arch of archs) {
@@ -149,7 +159,62 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       arch,
       chosen.map((c) => source.lockEntry(c, arch)),
     );
-  return { packages, indexes, unlisted };
+  return { packages, indexes, unlisted, fetched: new Map() };
+}
+
+/** What {@link lockReach} walks for one architecture. */
+interface ReachInput {
+  arch: string;
+  requests: Request[];
+  locked: LockedPackage[];
+  /** Each listed locked package's candidates; a fetched unlisted one's are added. */
+  same: Map<LockedPackage, Candidate[]>;
+  index: CandidateIndex<Candidate>;
+}
+
+/** Adds what `reach` refuses on `arch` to the lists of {@link lockBeyondRequests}. */
+function beyond(reach: ReturnType<typeof lockReach>, arch: string, wrongTag: string[], unreached: string[]): void {
+  for (const [p, tags] of reach.wrongTag) wrongTag.push(`${p.name}-${p.version} (${arch}) from ${tags.map((t) => `@${t}`).join(', ')}`);
+  for (const p of reach.unreached) unreached.push(`${p.name}-${p.version} (${arch})`);
+}
+
+/**
+ * Fetches the locked packages of `estimated` that no index lists, each of which a trusted key must
+ * have signed, and puts what each says of itself into its architecture's `same`
+ * ({@link fetchedListing}), so that the walk over them is exact.
+ *
+ * @throws ProvenantError as the source's {@link PackageSource.fetch} with `signed`; `UNTRUSTED_KEY`
+ *   when the source cannot tell what a package it fetched needs
+ */
+async function fetchUnlisted(
+  source: PackageSource,
+  estimated: readonly ReachInput[],
+  unlisted: ReadonlySet<LockedPackage>,
+  signal: AbortSignal | undefined,
+): Promise<Map<LockedPackage, FetchedPackage>> {
+  const fetched = new Map<LockedPackage, FetchedPackage>();
+  for (const { arch, locked, same, index } of estimated) {
+    for (const p of locked.filter((q) => unlisted.has(q))) {
+      throwIfAborted(signal);
+      // A source that has no such packages' fields refuses them in fetch; one that fetched it
+      // without them would leave the lock unchecked.
+      const f = await source.fetch(p, { signed: true });
+      if (source.fetchedCandidate === undefined) {
+        const where = safeLocation(p.url);
+        throw new ProvenantError(
+          'UNTRUSTED_KEY',
+          `${where}: the lock names ${p.name}-${p.version} (${arch}), which no verified index lists`,
+          {
+            where,
+            hint: 'lock again (provenant lock) to pin what the repositories list now',
+          },
+        );
+      }
+      same.set(p, fetchedListing(source.fetchedCandidate(f), index));
+      fetched.set(p, f);
+    }
+  }
+  return fetched;
 }
 
 /**
