@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { buildImage } from '../../src/builder/build.ts';
 import type { Lock } from '../../src/builder/lock.ts';
-import { lockReach } from '../../src/builder/lock-reach.ts';
+import { fetchedListing, lockReach } from '../../src/builder/lock-reach.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { readApkIndex } from '../../src/pkg/apk/apkindex.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme } from '../../src/pkg/apk/candidates.ts';
@@ -183,6 +183,56 @@ describe('lockReach', () => {
     const edge = cand('extra', '2', { repoTag: 'edge', repoOrder: 1 });
     assert.deepEqual(check([req('extra')], [old('extra', '1')], [edge], apkVersionScheme).wrongTag, ['extra-1 @edge']);
   });
+
+  it('walks a package no index lists, once fetched, with what its own file needs, and refuses what nothing reaches', () => {
+    const old: LockedPackage = { name: 'app', version: '1.0-r0', architecture: 'x86_64', url: '', checksum: 'old-app' };
+    // Its .PKGINFO: it needs libold, which the index's app-1.1-r0 does not.
+    const own = cand('app', '1.0-r0', { id: 'old-app', depends: [[req('libold')]] });
+    const libold = cand('libold', '1-r0');
+    const extra = cand('extra', '1-r0');
+    const index = candidateIndex([cand('app', '1.1-r0'), libold, extra]);
+    const walk = (locked: readonly LockedPackage[], fetched: boolean) => {
+      const listed = new Map<LockedPackage, Candidate[]>(locked.filter((p) => p !== old).map((p) => [p, [...index.named(p.name)]]));
+      if (fetched) listed.set(old, fetchedListing(own, index));
+      const { wrongTag, unreached } = lockReach([req('app')], locked, listed, index, apkVersionScheme);
+      return { wrongTag: [...wrongTag.keys()].map((p) => p.name), unreached: unreached.map((p) => p.name) };
+    };
+    const [liboldEntry, extraEntry] = [entry(libold), entry(extra)];
+    // Before it is fetched, an estimate: nothing is refused as unreached, extra included.
+    assert.deepEqual(walk([old, liboldEntry, extraEntry], false), clean);
+    // Fetched: libold is what it needs, extra is needed by nothing.
+    assert.deepEqual(walk([old, liboldEntry], true), clean);
+    assert.deepEqual(walk([old, liboldEntry, extraEntry], true), { wrongTag: [], unreached: ['extra'] });
+  });
+
+  it('gives a fetched package no index lists the tags of the repositories that have its name', () => {
+    const own = cand('extra', '1', { depends: [[req('edgelib')]] });
+    const tags = (all: readonly Candidate[]) => fetchedListing(own, candidateIndex(all)).map((c) => [c.repoTag, c.repoOrder, c.depends]);
+    const edge = cand('extra', '2', { repoTag: 'edge', repoOrder: 1 });
+    assert.deepEqual(tags([edge, cand('extra', '3', { repoTag: 'edge', repoOrder: 1 })]), [['edge', 1, own.depends]]);
+    assert.deepEqual(tags([edge, cand('extra', '2', { repoOrder: 0 })]), [
+      ['edge', 1, own.depends],
+      ['', 0, own.depends],
+    ]);
+    // A name no repository has any more: untagged.
+    assert.deepEqual(tags([cand('other', '1')]), [['', 0, own.depends]]);
+    // From @edge alone, an untagged request does not reach it, and so not what it needs.
+    const old: LockedPackage = { name: 'extra', version: '1', architecture: 'x86_64', url: '', checksum: own.id };
+    const edgelib = cand('edgelib', '1', { repoTag: 'edge', repoOrder: 1 });
+    const index = candidateIndex([edge, edgelib]);
+    const listed = new Map<LockedPackage, Candidate[]>([
+      [old, fetchedListing(own, index)],
+      [entry(edgelib), [edgelib]],
+    ]);
+    const reach = lockReach([req('extra')], [...listed.keys()], listed, index, apkVersionScheme);
+    assert.deepEqual([...reach.wrongTag.values()], [['edge']]);
+    assert.deepEqual(
+      reach.unreached.map((p) => p.name),
+      ['edgelib'],
+    );
+    // Asked for with its tag, both are reached.
+    assert.deepEqual(lockReach([req('extra', 'edge')], [...listed.keys()], listed, index, apkVersionScheme).unreached, []);
+  });
 });
 
 describe('lockReach on what the resolver chose from the real Alpine indexes', { skip: fixturesMissing }, () => {
@@ -339,5 +389,66 @@ describe('a build from a lock with packages its configuration does not lead to',
       build(path, edited),
       refused(/: it holds extra-1\.0-r0 \(x86_64\), which no request and no locked package needs$/),
     );
+  });
+
+  describe('whose repository dropped a locked version since', () => {
+    /** A configuration asking for `app` (and `more`) from the repository that dropped app-1.0-r0. */
+    let path: string;
+    /** Made while the repository listed app-1.0-r0: it, libold (which only it needs) and base. */
+    let lock: Lock;
+    const utf8 = new TextEncoder();
+    const spec = (arch: string, name: string, version: string, depends: string[] = []) => ({
+      name,
+      version,
+      arch,
+      license: 'MIT',
+      depends,
+      files: [{ path: `usr/share/${name}`, type: 'file' as const, body: utf8.encode(`${name} ${version}\n`) }],
+    });
+
+    before(async () => {
+      const folder = join(root, 'drop');
+      const others = (arch: string) => [...packages(arch), spec(arch, 'libold', '1.0-r0'), spec(arch, 'extra', '1.0-r0')];
+      await writeRepository(folder, key, (arch) => [...others(arch), spec(arch, 'app', '1.0-r0', ['base', 'libold'])]);
+      const server = await serveFolder(folder);
+      servers.push(server);
+      const repository = text.replace(/repositories: \[.*\]/, `repositories: [${server.url}/repo]`);
+      path = join(root, 'cfg', 'app', 'drop.yaml');
+      await writeFile(path, repository.replace('packages: [base, data, tool]', 'packages: [app]'));
+      lock = await lockOf(path);
+      assert.deepEqual(lock.contents.packages.map((p) => `${p.name}-${p.version}`).sort(), ['app-1.0-r0', 'base-1.0-r0', 'libold-1.0-r0']);
+      // The update: app-1.1-r0 needs libold no more. app-1.0-r0's file is still there, signed,
+      // and no index lists it.
+      await writeRepository(folder, key, (arch) => [...others(arch), spec(arch, 'app', '1.1-r0', ['base'])]);
+    });
+
+    it('still builds, with the library only the locked version needs', async () => {
+      const result = await build(path, lock);
+      assert.deepEqual(result.images[0]?.packages.map((p) => `${p.name}-${p.version}`).sort(), [
+        'app-1.0-r0',
+        'base-1.0-r0',
+        'libold-1.0-r0',
+      ]);
+    });
+
+    it('refuses it holding a package nothing needs, once the unlisted one is fetched, before installing anything', async () => {
+      const extraPath = join(root, 'cfg', 'app', 'drop-extra.yaml');
+      await writeFile(extraPath, (await readFile(path, 'utf8')).replace('packages: [app]', 'packages: [extra]'));
+      const edited = splice(lock, await lockOf(extraPath), ['extra']);
+      const steps = new Set<string>();
+      const building = buildImage({
+        config: await loadWrittenConfig(path),
+        configPath: path,
+        lock: edited,
+        lockPath: 'edited.lock.json',
+        archs: ['x86_64'],
+        sourceDateEpoch: EPOCH,
+        onProgress: (u) => {
+          if (u.kind === 'step') steps.add(u.step);
+        },
+      });
+      await assert.rejects(building, refused(/: it holds extra-1\.0-r0 \(x86_64\), which no request and no locked package needs$/));
+      assert.deepEqual([...steps], ['resolve']);
+    });
   });
 });
