@@ -87,7 +87,8 @@ export interface ProvenanceInput {
   fromLock: boolean;
   indexes: { url: string; arch: string; digest: Digest }[];
   packages: ProvenancePackageInput[];
-  keys: { name: string; pem: string }[];
+  /** The trusted keys: file name, PEM text, and the URL of one fetched from one (named without its user info). */
+  keys: { name: string; pem: string; uri?: string | undefined }[];
   /** The builder: `--builder-id`, or from CI (see docs/provenance.md). */
   builderId: string;
   toolVersion: string;
@@ -166,7 +167,10 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
         ...(p.data === undefined ? {} : { data: `${p.data.range} ${p.data.checksum}` }),
       },
     })),
+    // A key read from a file of this machine has no uri: the provenance carries all of it, its
+    // text as `content` (SLSA v1 ResourceDescriptor), and names no path of the building machine.
     ...input.keys.map((k) => ({
+      ...(k.uri === undefined ? {} : { uri: urlWithoutUserInfo(k.uri) }),
       name: k.name,
       digest: { sha256: digestHex(digestOf(k.pem)) },
       content: Buffer.from(k.pem).toString('base64'),
@@ -217,7 +221,7 @@ export function provenance(
     invocation: { parameters: v1.buildDefinition.externalParameters },
     materials: v1.buildDefinition.resolvedDependencies.filter((d) => d.uri !== undefined).map((d) => ({ uri: d.uri, digest: d.digest })),
     // Complete only in what this shape holds: no environment (v1's internalParameters are left
-    // out), and not every material (the keys, which have no URI, are left out).
+    // out), and not every material (keys read from files, which have no URI, are left out).
     metadata: { reproducible: true, completeness: { parameters: true, environment: false, materials: false } },
   };
   // v0.2 predicates travel in in-toto Statement v0.1, as BuildKit writes them.

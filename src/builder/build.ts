@@ -18,7 +18,7 @@ import { descriptorOf, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import type { ApkFetched, ApkSource } from '../pkg/apk/source.ts';
-import { DownloadCache } from '../pkg/fetch.ts';
+import { DownloadCache, isRemote } from '../pkg/fetch.ts';
 import {
   type Ecosystem,
   type FetchedPackage,
@@ -158,8 +158,11 @@ export interface BuildResult {
   indexes: { url: string; arch: string; digest: Digest }[];
   /** The SHA-256 (hex) of every package file, by the URL the lock names it with. */
   packageDigests: Map<string, string>;
-  /** The trusted keys, by file name, with their PEM text. */
-  keys: { name: string; pem: string }[];
+  /**
+   * The trusted keys, by file name, with their PEM text, and the URL of each that was fetched
+   * from one (a key read from a file of this machine has none: its text is all there is of it).
+   */
+  keys: { name: string; pem: string; uri?: string | undefined }[];
   /** Every configuration file read, with its text. */
   configFiles: { path: string; sha256: string; content: string }[];
   /**
@@ -302,7 +305,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     ecosystem: source.ecosystem,
     indexes: plan.indexes,
     packageDigests,
-    keys: source.keys(),
+    keys: keysWithOrigins(source.keys(), config.contents.keyring),
     configFiles: options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content })),
     contents: {
       repositories: [...config.contents.repositories],
@@ -310,6 +313,17 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       packages: [...config.contents.packages],
     },
   };
+}
+
+/**
+ * The keys with the URL each was fetched from: the keyring location whose file name is the key's
+ * name (the last of them, as the keyring keeps the last key of a name), when it is a URL.
+ */
+function keysWithOrigins(keys: readonly { name: string; pem: string }[], keyring: readonly string[]): BuildResult['keys'] {
+  return keys.map((k) => {
+    const from = keyring.findLast((l) => basename(l) === k.name);
+    return from !== undefined && isRemote(from) ? { ...k, uri: from } : { ...k };
+  });
 }
 
 /**

@@ -20,6 +20,7 @@
  * Signatures are verified with src/sign (verifyImage): every storage, cosign 2 and 3.
  */
 
+import { createHash } from 'node:crypto';
 import { printableLine } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -574,9 +575,21 @@ function builtin(
         .join(', ')}${garbled.length > 3 ? ', ...' : ''}`,
     };
   }
-  // A dependency named without a URI (a name and a digest, say) comes from nowhere it says.
-  const outside = deps.filter((d) => d.uri === undefined || !check.repositories.some((r) => under(d.uri!, r))).map((d) => d.shown);
-  if (outside.length === 0) return { passed: true, message: `all ${deps.length} dependencies come from the allowed repositories` };
+  // A dependency named without a URI (a name and a digest, say) comes from nowhere it says; one
+  // whose bytes the provenance carries, with their digest (a key read from a local file), comes
+  // from the provenance itself.
+  const fetched = deps.filter((d) => !d.carried);
+  const outside = fetched.filter((d) => d.uri === undefined || !check.repositories.some((r) => under(d.uri!, r))).map((d) => d.shown);
+  if (outside.length === 0) {
+    const carried = deps.length - fetched.length;
+    return {
+      passed: true,
+      message:
+        carried === 0
+          ? `all ${deps.length} dependencies come from the allowed repositories`
+          : `all ${fetched.length} fetched dependencies come from the allowed repositories; the provenance holds the other ${carried} itself (content and digest)`,
+    };
+  }
   return {
     passed: false,
     message: `${outside.length} of ${deps.length} dependencies come from elsewhere than ${check.repositories.join(', ')}: ${outside.slice(0, 3).join(', ')}${outside.length > 3 ? ', ...' : ''}`,
@@ -588,8 +601,12 @@ interface SlsaFields {
   builderId: string | undefined;
   /** Where the builder id is, for messages. */
   builderField: string;
-  /** One per dependency; one without a string `uri` is shown by a description (`(no uri: ...)`). */
-  dependencies: { uri: string | undefined; shown: string }[];
+  /**
+   * One per dependency; one without a string `uri` is shown by a description (`(no uri: ...)`).
+   * `carried` when it has no `uri` and its bytes are in the provenance: a SLSA v1 `content`
+   * whose SHA-256 is its `digest.sha256`.
+   */
+  dependencies: { uri: string | undefined; shown: string; carried: boolean }[];
   /** Where the dependencies are, for messages. */
   dependenciesField: string;
 }
@@ -609,7 +626,8 @@ function slsaFields(predicateType: string, predicate: unknown): SlsaFields | und
   let list: unknown;
   let builderField: string;
   let dependenciesField: string;
-  if (predicateType === 'https://slsa.dev/provenance/v1') {
+  const v1 = predicateType === 'https://slsa.dev/provenance/v1';
+  if (v1) {
     id = field(field(field(predicate, 'runDetails'), 'builder'), 'id');
     list = field(field(predicate, 'buildDefinition'), 'resolvedDependencies');
     builderField = 'runDetails.builder.id';
@@ -623,12 +641,24 @@ function slsaFields(predicateType: string, predicate: unknown): SlsaFields | und
   const dependencies = Array.isArray(list)
     ? list.map((d) => {
         const uri = field(d, 'uri');
-        if (typeof uri === 'string') return { uri, shown: uri };
+        if (typeof uri === 'string') return { uri, shown: uri, carried: false };
         const name = field(d, 'name');
-        return { uri: undefined, shown: `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})` };
+        const shown = `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})`;
+        return { uri: undefined, shown, carried: v1 && carriesItself(field(d, 'content'), field(field(d, 'digest'), 'sha256')) };
       })
     : [];
   return { builderId: typeof id === 'string' ? id : undefined, builderField, dependencies, dependenciesField };
+}
+
+/**
+ * True when a SLSA v1 ResourceDescriptor's `content` (base64, https://slsa.dev/spec/v1.0/provenance)
+ * is bytes whose SHA-256 is `sha256`: the dependency is in the provenance, fetched from nowhere.
+ */
+function carriesItself(content: unknown, sha256: unknown): boolean {
+  if (typeof content !== 'string' || typeof sha256 !== 'string') return false;
+  // Strict base64 only: Buffer.from skips what is not base64, and would read other text as bytes.
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(content)) return false;
+  return createHash('sha256').update(Buffer.from(content, 'base64')).digest('hex') === sha256.toLowerCase();
 }
 
 /**

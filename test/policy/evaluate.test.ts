@@ -6,6 +6,7 @@
  * @sigstore/mock's Fulcio, Rekor and TSA on 127.0.0.1 (test/sign/mock-sigstore.ts).
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,10 +64,9 @@ function provenance(
       buildDefinition: {
         buildType: 'https://provenant.dev/build/apk/v1',
         externalParameters: { config: { contents: { packages: ['busybox', 'ca-certificates'] } } },
-        resolvedDependencies: (deps ?? ['https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz']).map((uri) => ({
-          ...(typeof uri === 'string' ? { uri } : uri),
-          digest: { sha256: '0'.repeat(64) },
-        })),
+        resolvedDependencies: (deps ?? ['https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz']).map((uri) =>
+          typeof uri === 'string' ? { uri, digest: { sha256: '0'.repeat(64) } } : { digest: { sha256: '0'.repeat(64) }, ...uri },
+        ),
       },
       runDetails: { builder: { id: builder } },
     },
@@ -450,6 +450,26 @@ describe('built-in checks', () => {
     assert.deepEqual((await evaluatePolicies(encoded.layout, encoded.digest, REF, policy)).failures, [
       'rules / k / repos: 1 of 1 dependencies come from elsewhere than https://packages.acme.example/alpine: https://packages.acme.example/alpine/..%2F..%2fevil/x.apk',
     ]);
+  });
+
+  it('repositories: a dependency without a uri passes only when the provenance carries its bytes, with their digest', async () => {
+    const pem = '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n';
+    const content = Buffer.from(pem).toString('base64');
+    const sha256 = createHash('sha256').update(pem).digest('hex');
+    const index = 'https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz';
+    const policy = await load(keyPolicy('    - name: repos\n      builtin: {repositories: ["https://packages.acme.example/alpine"]}\n'));
+    const failures = async (key: Record<string, unknown>) => {
+      const img = await attested((d) => [provenance(d, undefined, [index, { name: 'k.rsa.pub', ...key }])]);
+      return (await evaluatePolicies(img.layout, img.digest, REF, policy)).failures;
+    };
+    assert.deepEqual(await failures({ content, digest: { sha256 } }), []);
+    const refused = [
+      'rules / k / repos: 1 of 2 dependencies come from elsewhere than https://packages.acme.example/alpine: (no uri: k.rsa.pub)',
+    ];
+    // Content that is not what the digest names, content that is not base64, or none: from nowhere it says.
+    assert.deepEqual(await failures({ content, digest: { sha256: '0'.repeat(64) } }), refused);
+    assert.deepEqual(await failures({ content: `${content}!`, digest: { sha256 } }), refused);
+    assert.deepEqual(await failures({ digest: { sha256 } }), refused);
   });
 
   it('repositories: a uri with a tab, a newline or a space is refused, named with escapes: URL parsers drop them', async () => {
