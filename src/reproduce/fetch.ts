@@ -22,6 +22,7 @@ import { isWithin } from '../io/files.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import { readApkPackage } from '../pkg/apk/package.ts';
+import { apkFileKey } from '../pkg/apk/source.ts';
 import { readAr } from '../pkg/deb/ar.ts';
 import { debMembers } from '../pkg/deb/deb.ts';
 import { DownloadCache, fetchFile, isRemote, safeLocation } from '../pkg/fetch.ts';
@@ -202,7 +203,7 @@ async function download(
   try {
     if (cache !== undefined) {
       // The builder's keys: a cache filled by `provenant build` serves the rebuild.
-      const key = pkg.kind === 'deb' ? `deb:${expected}` : `apk:${pkg.checksum}`;
+      const key = pkg.kind === 'deb' ? `deb:${expected}` : apkFileKey(pkg.checksum, location, options.baseDir);
       // The very file the provenance names needs no download: the mirror is not asked then.
       const hit = await cache.get(key);
       if (hit !== undefined && digestHex(digestOf(hit)) === expected) return hit;

@@ -4,14 +4,15 @@
  * apk-tools installs them, with apk's database and files so that `apk` in the image sees them.
  */
 import { createHash } from 'node:crypto';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ByteBuilder } from '../../bytes.ts';
-import { isProvenantError, ProvenantError, redactCredentials } from '../../errors.ts';
+import { isProvenantError, ProvenantError, redactCredentials, urlWithoutUserInfo } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, fetchFile, fetchTrustedFile, joinLocation, safeLocation, streamFile } from '../fetch.ts';
+import { type DownloadCache, fetchFile, fetchTrustedFile, isRemote, joinLocation, safeLocation, streamFile } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Candidate, Request } from '../resolve/resolve.ts';
 import {
@@ -126,10 +127,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   async fetch(p: LockedPackage, options: { signed?: boolean | undefined } = {}): Promise<FetchedPackage<ApkFetched>> {
     const { cache, baseDir, signal } = this.#options;
     const where = safeLocation(p.url);
-    const key = `apk:${p.checksum}`;
+    const key = apkFileKey(p.checksum, p.url, baseDir);
     const signed = options.signed === true;
-    // Verified in full when first read, then kept unpacked under the same identity (../unpacked.ts).
-    const loaded = cache === undefined ? undefined : await loadUnpacked(cache, keptKey(key));
+    // Verified in full when first read, then kept unpacked under its identity (../unpacked.ts),
+    // shared by every location that serves it: #stillVouched holds it to the file of this one.
+    const loaded = cache === undefined ? undefined : await loadUnpacked(cache, keptKey(p.checksum));
     // Kept from another file under the same checksum (the package signed again) when the index
     // gives another size: a miss, as the file cached under the checksum is below.
     // So is one whose signature or members are not the ones the lock records.
@@ -189,7 +191,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const { baseDir, signal } = this.#options;
     const found = await cache.locate(key);
     if (found !== undefined && sizeFits(found.size, p)) {
-      const kept = await this.#keepFile(cache, p, key, found, where, signed).catch((err: unknown) => {
+      const kept = await this.#keepFile(cache, p, found, where, signed).catch((err: unknown) => {
         if (isProvenantError(err, 'ABORTED')) throw err;
         return undefined;
       });
@@ -198,7 +200,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     const writer = await cache.writer();
     try {
       for await (const chunk of streamFile(p.url, { baseDir, signal })) await writer.write(chunk);
-      const kept = await this.#keepFile(cache, p, key, { path: writer.path, size: writer.size }, where, signed);
+      const kept = await this.#keepFile(cache, p, { path: writer.path, size: writer.size }, where, signed);
       const stored = await writer.finish(key);
       // The file read is the file kept: nothing else writes a writer's temporary file.
       if (stored.sha256 !== kept.sha256) {
@@ -213,12 +215,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
 
   /**
    * Reads and verifies the .apk at `file.path` into the cache (./stream.ts), and keeps it unpacked
-   * under `key`. The file must hash to `file.sha256` when given (the name the cache keeps it by).
+   * under its checksum. The file must hash to `file.sha256` when given (the name the cache keeps it by).
    */
   async #keepFile(
     cache: DownloadCache,
     p: LockedPackage,
-    key: string,
     file: { path: string; size: number; sha256?: string | undefined },
     where: string,
     signed: boolean,
@@ -239,10 +240,10 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         data: lockRange(ranges.data, 'sha256', read.digests.data),
       };
       checkLockedRanges(p, lockRanges, where);
-      const data = await writer.finish(unpackedDataKey(keptKey(key)));
+      const data = await writer.finish(unpackedDataKey(keptKey(p.checksum)));
       const kept: ApkKept = { info, pkg: read.pkg, ranges: lockRanges, sha256: read.sha256 };
       // The data tar is kept under its key from here; without the index it is never used.
-      const entries = await keepIndex(cache, keptKey(key), data, read.entries, read.bodies, kept, where);
+      const entries = await keepIndex(cache, keptKey(p.checksum), data, read.entries, read.bodies, kept, where);
       const pkg: ApkPackage = { ...read.pkg, entries };
       return {
         package: { info, pkg },
@@ -464,12 +465,28 @@ interface ApkKept {
 }
 
 /**
- * What the package cached under `key` is kept unpacked under: the key, and how its entries were
- * read. Owners are read from the ustar fields as apk-tools reads them (./tarfiles.ts); a package
- * an older version kept with PAX owners applied is missed, and read again.
+ * What a package of `checksum` (its Q1) is kept unpacked under: the identity, and how its entries
+ * were read. Owners are read from the ustar fields as apk-tools reads them (./tarfiles.ts); a
+ * package an older version kept with PAX owners applied is missed, and read again.
  */
-function keptKey(key: string): string {
-  return `${key}:ustar-owners`;
+function keptKey(checksum: string): string {
+  return `apk:${checksum}:ustar-owners`;
+}
+
+/**
+ * The download cache's key of the .apk of `checksum` (its Q1) that `location` serves. The Q1 covers
+ * the control member only, not the signature: two repositories (a mirror re-signed, a test key)
+ * serve the same package as other files, and the provenance names a file by its location and
+ * SHA-256, so a file cached from one location never stands for another's. The location is a URL
+ * without user info (the same file for any credentials), or a local file's absolute path.
+ */
+export function apkFileKey(checksum: string, location: string, baseDir: string | undefined): string {
+  const where = isRemote(location)
+    ? urlWithoutUserInfo(location)
+    : location.startsWith('file://')
+      ? fileURLToPath(location)
+      : resolve(baseDir ?? '.', location);
+  return `apk:${checksum} ${where}`;
 }
 
 /** A package from a lock that no verified index lists, and no trusted key signed. */

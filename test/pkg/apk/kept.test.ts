@@ -78,6 +78,44 @@ describe('a package kept unpacked in the cache', () => {
     assert.equal(cached.index?.digest, fresh.index?.digest, 'the same image as a build without a cache');
   });
 
+  it('is not used for the file of another location: the same package signed by another repository’s key', async () => {
+    const dir = await tempDir();
+    const cacheDir = join(dir, 'cache');
+    // Two repositories, each with its own key (of another name), serving the same package: the
+    // same control member, so the same checksum, in files that differ in their signature. Of the
+    // same size, as the index gives it: another size is told apart by that alone (below).
+    const a = generateApkKeyPair('a.rsa', { bits: 2048 });
+    const signedBy = (k: ApkKey) => buildApk({ ...spec, builddate: EPOCH }, { key: { privateKeyPem: k.privateKeyPem, name: k.name } });
+    const size = (await signedBy(a)).length;
+    let b = generateApkKeyPair('b.rsa', { bits: 2048 });
+    for (let tries = 0; (await signedBy(b)).length !== size; tries++) {
+      assert.ok(tries < 200, 'no key of the 200 tried signs the package into a file of the same size');
+      b = generateApkKeyPair('b.rsa', { bits: 2048 });
+    }
+    const built = [];
+    for (const [name, k] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      const folder = join(dir, name);
+      const served = await repositoryOf(folder, k, k);
+      await mkdir(join(folder, 'keys'), { recursive: true });
+      await writeFile(join(folder, 'keys', k.name), k.publicKeyPem);
+      const config = join(folder, 'image.yaml');
+      await writeFile(config, `contents:\n  repositories: [./repo]\n  keyring: [./keys/${k.name}]\n  packages: [hello]\narchs: [x86_64]\n`);
+      const build = async () =>
+        buildImage({ config: await loadConfig(config, { hostArch: 'x86_64' }), configPath: config, sourceDateEpoch: EPOCH, cacheDir });
+      built.push({ served, build, first: await build() });
+    }
+    const [fromA, fromB] = built as [(typeof built)[number], (typeof built)[number]];
+    assert.notEqual(fromA.served, fromB.served);
+    assert.deepEqual([...fromA.first.packageDigests.values()], [fromA.served]);
+    assert.deepEqual([...fromB.first.packageDigests.values()], [fromB.served], 'the digest of the file its location serves');
+    // Each again, warm: each location's file is in the cache, and stands for that location only.
+    assert.deepEqual([...(await fromA.build()).packageDigests.values()], [fromA.served]);
+    assert.deepEqual([...(await fromB.build()).packageDigests.values()], [fromB.served]);
+  });
+
   it('is not used when the index gives another size: a package signed again by a key outside the keyring', async () => {
     const dir = await tempDir();
     const config = join(dir, 'image.yaml');

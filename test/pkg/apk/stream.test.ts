@@ -15,6 +15,7 @@ import { isProvenantError } from '../../../src/errors.ts';
 import { generateApkKeyPair } from '../../../src/pkg/apk/keys.ts';
 import { type ApkPackage, type ReadApkPackageOptions, readApkPackage } from '../../../src/pkg/apk/package.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
+import { apkFileKey } from '../../../src/pkg/apk/source.ts';
 import { streamApkFile } from '../../../src/pkg/apk/stream.ts';
 import { type ApkSpec, buildApk, buildApkIndex } from '../../../src/pkg/apk/write.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
@@ -267,8 +268,8 @@ describe('an .apk read as a stream', () => {
     // The cache's keys are files named by the SHA-256 of the key.
     const { checksum } = await readApkPackage(apk, { where: 'apk', allowUntrusted: true });
     const kept = `apk:${checksum}:ustar-owners`;
-    const packageKeys = [`apk:${checksum}`, `unpacked-v4:${kept}`, `unpacked-v4-data:${kept}`].map((k) =>
-      createHash('sha256').update(k).digest('hex'),
+    const packageKeys = [apkFileKey(checksum, './repo/x86_64/big-1.0-r0.apk', dir), `unpacked-v4:${kept}`, `unpacked-v4-data:${kept}`].map(
+      (k) => createHash('sha256').update(k).digest('hex'),
     );
     assert.deepEqual(
       (await keysIn()).filter((k) => packageKeys.includes(k)),
