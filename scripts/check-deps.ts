@@ -63,7 +63,7 @@ export const DESIGN: Record<string, ModuleRule> = {
   compat: { band: 'feature', imports: [...FLOOR, 'ref', 'archive', 'registry', 'store', 'attest', 'image'] },
   builder: { band: 'feature', imports: [...FLOOR, 'version.ts', 'time.ts', 'yaml.ts', 'archive', 'vfs', 'store', 'pkg', 'sbom', 'attest'] },
   policy: { band: 'feature', imports: [...FLOOR, 'yaml.ts', 'ref', 'store', 'sbom', 'attest', 'image', 'sign'] },
-  reproduce: { band: 'feature', imports: [...FLOOR, 'ref', 'store', 'pkg', 'attest', 'image', 'sign', 'builder'] },
+  reproduce: { band: 'feature', imports: [...FLOOR, 'ref', 'store', 'pkg', 'attest', 'image', 'sign', 'builder', 'compat'] },
   report: { band: 'feature', imports: [...FLOOR, 'ref', 'store', 'sbom', 'attest', 'image', 'sign', 'compat'] },
   'index.ts': { band: 'adapter', imports: [] }, // filled below: the whole library
   cli: { band: 'adapter', imports: [] }, // filled below: the library and index.ts

@@ -83,6 +83,11 @@ export interface ProvenanceInput {
   sourceDateEpoch: number | undefined;
   /** The build's compatibility mode (`apko`), which a rebuild must use too. */
   compat?: string | undefined;
+  /**
+   * The target the build was written for (`build --target`), as its label (`artifactory@6.23.38`):
+   * the fix it needs rewrites the image, and a rebuild must apply it too to make the same one.
+   */
+  target?: string | undefined;
   /** Whether the build was from a lock file the user gave. */
   fromLock: boolean;
   indexes: { url: string; arch: string; digest: Digest }[];
@@ -145,6 +150,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     archs: input.archs,
     ...(input.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: input.sourceDateEpoch }),
     ...(input.compat === undefined ? {} : { compat: input.compat }),
+    ...(input.target === undefined ? {} : { target: input.target }),
     fromLock: input.fromLock,
   };
   const resolvedDependencies: Record<string, unknown>[] = [

@@ -49,6 +49,11 @@ export interface DescribeOptions {
   /** Whether the build read a lock the user gave. */
   fromLock: boolean;
   /**
+   * The target the image is written for (`build --target`), by its label (`artifactory@6.23.38`),
+   * which the provenance states: the target's fix rewrites the images, and a rebuild applies it too.
+   */
+  target?: string | undefined;
+  /**
    * An apko-compatible build's SPDX SBOMs are apko's (../sbom/apko-spdx.ts): the tag they name
    * the image by (default `imageName` when it is a registry reference, else apko's `image`) and
    * the apko version they name as their tool (default `devel`, as in apko's golden SBOMs).
@@ -131,6 +136,7 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
         archs: result.images.map((i) => i.arch),
         sourceDateEpoch: options.sourceDateEpoch,
         compat: result.compat,
+        target: options.target,
         fromLock: options.fromLock,
         indexes: result.indexes.filter((i) => i.arch === image.arch),
         packages: image.locked.map((l) => ({ ...l, kind: result.ecosystem, sha256: result.packageDigests.get(l.url) ?? '' })),

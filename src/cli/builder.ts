@@ -213,7 +213,7 @@ export async function attestationsFor(
   result: BuildResult,
   args: ParsedArgs,
   io: CliIo,
-  context: { configPath: string; imageName: string; sourceDateEpoch: number | undefined },
+  context: { configPath: string; imageName: string; sourceDateEpoch: number | undefined; target?: string | undefined },
 ): Promise<{ attested: Attested[]; mode: AttestationMode; describe: DescribeOptions } | undefined> {
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const sbom = parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
@@ -234,6 +234,7 @@ export async function attestationsFor(
     builderId: (args.values['builder-id'] as string | undefined) ?? builderIdFromEnv(io.env),
     invocation: provenance !== false && provenance.mode === 'max' ? invocationFromEnv(io.env) : undefined,
     fromLock: args.values.lock !== undefined,
+    target: context.target,
   };
   const attested = describeBuild(result, describeOptions);
   const index = describeIndex(result, describeOptions);

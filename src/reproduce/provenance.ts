@@ -40,6 +40,8 @@ export interface ReplayPlan {
   sourceDateEpoch: number | undefined;
   /** `apko` when the build was apko-compatible (`build --compat apko`). */
   compat?: 'apko' | undefined;
+  /** The target the build was written for (`build --target`), by its label: a rebuild applies its fix too. */
+  target?: string | undefined;
   /** Whether the build read a lock the user gave (apko compatibility orders packages by it then). */
   fromLock?: boolean | undefined;
   ecosystem: Ecosystem;
@@ -132,6 +134,8 @@ export function readProvenance(statement: unknown): ProvenanceReading {
   }
   if (external.compat !== undefined && external.compat !== 'apko')
     missing.push('externalParameters.compat this version builds (apko, or none)');
+  if (external.target !== undefined && (typeof external.target !== 'string' || external.target.trim() === ''))
+    missing.push('externalParameters.target as the label of a target (artifactory@6.23.38), or none');
   const deps = Array.isArray(def.resolvedDependencies) ? def.resolvedDependencies : undefined;
   if (deps === undefined) missing.push('buildDefinition.resolvedDependencies');
   const packages: ProvenancePackage[] = [];
@@ -165,6 +169,7 @@ export function readProvenance(statement: unknown): ProvenanceReading {
       archs,
       sourceDateEpoch,
       ...(external.compat === 'apko' ? { compat: 'apko' as const } : {}),
+      ...(typeof external.target === 'string' ? { target: external.target } : {}),
       ...(typeof external.fromLock === 'boolean' ? { fromLock: external.fromLock } : {}),
       ecosystem: kinds[0] as Ecosystem,
       packages,

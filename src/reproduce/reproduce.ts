@@ -20,6 +20,9 @@ import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../bu
 import { loadConfig } from '../builder/config.ts';
 import type { LoadedConfig } from '../builder/config-types.ts';
 import type { Lock } from '../builder/lock.ts';
+import { checkImage } from '../compat/check.ts';
+import { fixImage } from '../compat/fix.ts';
+import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError, throwIfAborted, urlWithoutUserInfo } from '../errors.ts';
 import { diffImages } from '../image/diff.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
@@ -220,7 +223,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   // Platforms whose provenance says the same build (normally all of them) are rebuilt at once.
   const groups = new Map<string, Job[]>();
   for (const j of jobs) {
-    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem, j.plan.compat]);
+    const key = JSON.stringify([j.plan.config, j.plan.sourceDateEpoch, j.plan.keys, j.plan.ecosystem, j.plan.compat, j.plan.target]);
     groups.set(key, [...(groups.get(key) ?? []), j]);
   }
   for (const group of groups.values()) {
@@ -476,12 +479,18 @@ async function replayGroup(
     }
 
     rebuilt = await LayoutStore.open(join(temp, 'rebuilt'), { create: true });
+    const writtenBuilds: Descriptor[] = [];
     for (const [i, b] of builds.entries()) {
-      await writeBuild(b, rebuilt, [`rebuilt-${i}`], { signal: options.signal });
+      writtenBuilds.push(await writeBuild(b, rebuilt, [`rebuilt-${i}`], { signal: options.signal }));
       if (options.output !== undefined) await writeBuild(b, options.output.store, options.output.tags ?? [], { signal: options.signal });
     }
     const images = new Map<string, BuiltImage>();
     for (const b of builds) for (const image of b.images) images.set(image.arch, image);
+    // Written for a target (`build --target`), the original is what the target's fix made of the
+    // build: the rebuild is written so too, and compared as written.
+    const forTarget = plan.target === undefined ? undefined : await writtenForTarget(rebuilt, writtenBuilds, plan.target, options.signal);
+    if (forTarget !== undefined && 'reason' in forTarget) return refuse(forTarget.reason, forTarget.missing);
+    const writtenOf = (image: BuiltImage): Digest => (forTarget?.renamed.get(image.manifest.digest) ?? image.manifest.digest) as Digest;
 
     for (const j of group) {
       throwIfAborted(options.signal);
@@ -497,18 +506,19 @@ async function replayGroup(
         });
         continue;
       }
-      if (image.manifest.digest === j.manifest.digest && changedPackageFiles.length === 0) {
-        results.set(j.manifest.digest, { ...base, status: 'match', rebuilt: image.manifest.digest, changedPackageFiles: [] });
+      const rebuiltDigest = writtenOf(image);
+      if (rebuiltDigest === j.manifest.digest && changedPackageFiles.length === 0) {
+        results.set(j.manifest.digest, { ...base, status: 'match', rebuilt: rebuiltDigest, changedPackageFiles: [] });
         continue;
       }
-      if (image.manifest.digest === j.manifest.digest) {
+      if (rebuiltDigest === j.manifest.digest) {
         // The same image from other package files shows that the image follows from those files,
         // not from the ones the provenance names (./fetch.ts): the provenance's inputs are not
         // reproduced (a tampered provenance, or a mirror serving other bytes), so it is a mismatch.
         results.set(j.manifest.digest, {
           ...base,
           status: 'mismatch',
-          rebuilt: image.manifest.digest,
+          rebuilt: rebuiltDigest,
           changedPackageFiles,
           reason: `the rebuild has the original's manifest, but was built from ${changedPackageFiles.length === 1 ? 'a package file' : `${changedPackageFiles.length} package files`} other than the provenance names, so the provenance is not reproduced`,
         });
@@ -517,25 +527,67 @@ async function replayGroup(
       options.onProgress?.({ phase: 'compare', platform: base.platform });
       const diff = await diffImages(
         { store, target: j.manifest.digest, name: `${name}@${j.manifest.digest}` },
-        { store: rebuilt, target: image.manifest.digest, name: 'rebuild' },
+        { store: rebuilt, target: rebuiltDigest, name: 'rebuild' },
         { signal: options.signal },
       );
       const platformDiff = diff.images[0];
       results.set(j.manifest.digest, {
         ...base,
         status: 'mismatch',
-        rebuilt: image.manifest.digest,
+        rebuilt: rebuiltDigest,
         changedPackageFiles,
         detail: platformDiff === undefined ? undefined : explainMismatch(platformDiff, changedPackageFiles),
       });
     }
-    // Built at once, the rebuild has the index the original build made.
-    const index = builds.length === 1 && failed.size === 0 ? builds[0]?.index : undefined;
+    // Built at once, the rebuild has the index the original build made (as the target's fix wrote it).
+    const index = builds.length === 1 && failed.size === 0 ? (forTarget?.root ?? builds[0]?.index) : undefined;
     return { results, overrides: fetched.overrides, index };
   } finally {
     await rebuilt?.close();
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The rebuild written for `label`, as `build --target` writes a build (cli/compat.ts
+ * writeBuildFor): an image the target refuses goes through its fix, in `store`. Returns each
+ * built manifest the fix wrote another in place of, with that one, and what it wrote of the one
+ * build there is (the index, or Lambda's single manifest); or why the rebuild cannot be written
+ * so. Provenance written before the target was recorded has none, and is compared as built.
+ */
+async function writtenForTarget(
+  store: ContentStore,
+  builds: readonly Descriptor[],
+  label: string,
+  signal: AbortSignal | undefined,
+): Promise<{ renamed: Map<string, string>; root: Stored | undefined } | { reason: string; missing: string[] }> {
+  let target: Target;
+  try {
+    [target] = selectTargets(await loadProfiles(), label) as [Target];
+  } catch (err) {
+    if (!isProvenantError(err, 'USAGE')) throw err;
+    return {
+      reason: `the image was written for the target ${JSON.stringify(label)}, which this version cannot write for (${err.message})`,
+      missing: ['externalParameters.target naming a built-in target of this version (docs/targets.md)'],
+    };
+  }
+  const renamed = new Map<string, string>();
+  let root: Stored | undefined;
+  for (const built of builds) {
+    const reference = `rebuild@${built.digest}`;
+    const check = (await checkImage(store, built.digest, [target], { reference, probe: false, signal })).targets[0];
+    if (check?.verdict !== 'refused') continue;
+    const fix = await fixImage(store, built.digest, store, target, { tags: [], reference, signal });
+    if (!fix.written || fix.destination === undefined) {
+      return {
+        reason: `${target.label} refuses the rebuild and no fix makes it accept it: ${fix.account.join(' ')}`,
+        missing: [`an image ${target.label} accepts, or one its fix makes acceptable`],
+      };
+    }
+    for (const r of fix.renamed) if (r.role !== 'attachment') renamed.set(r.from, r.to);
+    if (builds.length === 1) root = await store.getManifest(fix.destination.digest, { signal });
+  }
+  return { renamed, root };
 }
 
 /**

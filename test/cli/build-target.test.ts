@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { FixReport } from '../../src/compat/fix.ts';
 import type { Digest } from '../../src/oci/digest.ts';
@@ -394,6 +394,39 @@ describe('provenant build --target', () => {
       assert.match(account, /Checked again: artifactory@6\.23\.38 still refuses it\.\n\s+Still refused: no-oci: /);
       assert.match(r.stderr, /^warning: artifactory@6\.23\.38 refuses the image as written and signed \(no-oci\)/m);
     });
+  });
+
+  it('artifactory@6.23.38, signed: the provenance names the target, and reproduce writes the rebuild as its fix does, so it matches', async () => {
+    const password = { ...env, COSIGN_PASSWORD: '' };
+    const keys = join(dir, 'reproduce-keys');
+    await mkdir(keys);
+    assert.equal((await provenant(['generate-key-pair'], { cwd: keys, env: password })).status, 0);
+    const built = await provenant(
+      ['build', config, '-o', ref('docker-reproduced'), '--target', 'artifactory@6.23.38', '--sign', '--key', join(keys, 'cosign.key')],
+      { env: password },
+    );
+    assert.equal(built.status, 0, built.stderr);
+    assert.match(built.stdout, /artifactory@6\.23\.38 refuses the image as built; written as fix makes it:/);
+    // The repository is a folder beside the configuration: read from there, as the build read it.
+    const r = await provenant(
+      ['reproduce', ref('docker-reproduced'), '--key', join(keys, 'cosign.pub'), '--allow-local-packages', '--format', 'json'],
+      { cwd: dirname(config), env: password },
+    );
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const report = JSON.parse(r.stdout) as {
+      match: boolean;
+      platforms: { status: string; digest: string; rebuilt: string }[];
+      index?: { compared: boolean; differences: string[] };
+    };
+    assert.equal(report.match, true);
+    assert.deepEqual(report.index, { compared: true, differences: [] });
+    assert.deepEqual(
+      report.platforms.map((p) => [p.status, p.rebuilt === p.digest]),
+      [
+        ['match', true],
+        ['match', true],
+      ],
+    );
   });
 
   it('an unknown target, or two, are refused before anything is built', async () => {

@@ -146,6 +146,24 @@ describe('reading a provenance statement as a rebuild recipe', () => {
     assert.match(refusal(readProvenance(t)).missing[0] ?? '', /files\[0\]\.content that matches its digest\.sha256 \(image\.yaml/);
   });
 
+  it('reads the target the image was written for, none when absent, and names one that is no label', () => {
+    const r = readProvenance(ours());
+    assert.ok(r.replayable);
+    assert.equal(r.plan.target, undefined, 'a build without --target states none');
+    const s = ours();
+    s.predicate.buildDefinition.externalParameters.target = 'artifactory@6.23.38';
+    const t = readProvenance(s);
+    assert.ok(t.replayable);
+    assert.equal(t.plan.target, 'artifactory@6.23.38');
+    for (const bad of [42, '', ['artifactory']]) {
+      const u = ours();
+      u.predicate.buildDefinition.externalParameters.target = bad;
+      assert.deepEqual(refusal(readProvenance(u)).missing, [
+        'externalParameters.target as the label of a target (artifactory@6.23.38), or none',
+      ]);
+    }
+  });
+
   it('names missing package entries, and package fields left out', () => {
     const s = ours();
     const deps = s.predicate.buildDefinition.resolvedDependencies;

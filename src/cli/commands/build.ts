@@ -143,7 +143,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     // the configuration's name, as the Action gives it, so that the documents do not depend on
     // (nor tell) where on this machine the image was written.
     const imageName = out.kind === 'registry' ? formatReference(out.reference) : basename(configPath).replace(/\.ya?ml$/, '');
-    let attestations = await attestationsFor(result, args, io, { configPath, imageName, sourceDateEpoch: epoch });
+    let attestations = await attestationsFor(result, args, io, {
+      configPath,
+      imageName,
+      sourceDateEpoch: epoch,
+      target: targeted?.target.label,
+    });
     // `docker load` takes one platform's manifest and nothing attached to it.
     const single = out.kind === 'docker-archive' && result.images[0] !== undefined;
     if (single && attestations !== undefined) {
