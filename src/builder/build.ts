@@ -11,7 +11,7 @@
  */
 import { basename, dirname, resolve } from 'node:path';
 import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
-import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { isProvenantError, ProvenantError, throwIfAborted, urlWithoutUserInfo } from '../errors.ts';
 import { collectGarbage } from '../io/memory.ts';
 import { type BlobSource, bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
@@ -159,8 +159,9 @@ export interface BuildResult {
   /** The SHA-256 (hex) of every package file, by the URL the lock names it with. */
   packageDigests: Map<string, string>;
   /**
-   * The trusted keys, by file name, with their PEM text, and the URL of each that was fetched
-   * from one (a key read from a file of this machine has none: its text is all there is of it).
+   * The trusted keys, by file name, with their PEM text, and the URL (without user info) of each
+   * that was fetched from one (a key read from a file of this machine has none: its text is all
+   * there is of it).
    */
   keys: { name: string; pem: string; uri?: string | undefined }[];
   /** Every configuration file read, with its text. */
@@ -316,13 +317,14 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
 }
 
 /**
- * The keys with the URL each was fetched from: the keyring location whose file name is the key's
- * name (the last of them, as the keyring keeps the last key of a name), when it is a URL.
+ * The keys with the URL each was fetched from, without its user info: the keyring location whose
+ * file name is the key's name (the last of them, as the keyring keeps the last key of a name),
+ * when it is a URL.
  */
 function keysWithOrigins(keys: readonly { name: string; pem: string }[], keyring: readonly string[]): BuildResult['keys'] {
   return keys.map((k) => {
     const from = keyring.findLast((l) => basename(l) === k.name);
-    return from !== undefined && isRemote(from) ? { ...k, uri: from } : { ...k };
+    return from !== undefined && isRemote(from) ? { ...k, uri: urlWithoutUserInfo(from) } : { ...k };
   });
 }
 
