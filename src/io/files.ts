@@ -41,6 +41,11 @@ export interface WriteFileOptions {
   where?: string | undefined;
   /** The temporary file's path, in the same folder; default `<path>.tmp-<random>`. */
   temporary?: string | undefined;
+  /**
+   * Runs once the temporary file is written, just before it is renamed over `path`: what it
+   * throws fails the write, and `path` stays as it was (a lock checked to be still held).
+   */
+  beforeRename?: (() => Promise<void>) | undefined;
 }
 
 /**
@@ -57,7 +62,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   refuseFolderName(path, where);
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
   await writeTemporary(tmp, data, where, options);
-  await renameTemporary(tmp, path, where, options.signal);
+  await renameTemporary(tmp, path, where, options.signal, options.beforeRename);
 }
 
 /** One file of {@link writeFilesAtomic}. */
@@ -169,10 +174,20 @@ async function writeTemporary(
   }
 }
 
-/** Renames the written `tmp` over `path` unless `signal` fired; on failure removes `tmp`, `path` as it was. */
-async function renameTemporary(tmp: string, path: string, where: string, signal?: AbortSignal): Promise<void> {
+/**
+ * Renames the written `tmp` over `path` unless `signal` fired or `before` throws; on failure
+ * removes `tmp`, `path` as it was.
+ */
+async function renameTemporary(
+  tmp: string,
+  path: string,
+  where: string,
+  signal?: AbortSignal,
+  before?: () => Promise<void>,
+): Promise<void> {
   try {
     if (signal?.aborted) throw abortedError(signal, where);
+    await before?.();
     await fsp().rename(tmp, path);
   } catch (err) {
     await fsp().rm(tmp, { force: true });

@@ -60,3 +60,29 @@ export function pidRunning(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** What `/proc/PID/stat` says of a process: its state letter (`T` stopped, `Z` a zombie) and its start. */
+export interface ProcessStat {
+  state: string;
+  /** When it started, in clock ticks after boot (field 22): with the pid, one process for the whole boot. */
+  start: string;
+}
+
+/**
+ * The {@link ProcessStat} of `pid`, or undefined where it cannot be read (not Linux, no /proc,
+ * the process gone). A pid reused by a later process has a later start.
+ */
+export function processStat(pid: number): ProcessStat | undefined {
+  let text: string;
+  try {
+    text = process.getBuiltinModule('node:fs').readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces and parentheses itself:
+  // the fields are counted from after its last `)`, where field 3 starts.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  const start = fields[22 - 3];
+  return state !== undefined && start !== undefined && /^\d+$/.test(start) ? { state, start } : undefined;
+}

@@ -3,17 +3,21 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
 import { fsp, randomHex } from '../io/files.ts';
-import { type Place, pidRunning, pidVisible, thisPlace } from '../io/place.ts';
+import { type Place, pidRunning, pidVisible, processStat, thisPlace } from '../io/place.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isDigest } from '../oci/digest.ts';
 
 // Coordination between processes that write one OCI layout at once (issue 9, item 2).
 //
 // Node has no flock(2), so the lock is a file made with O_CREAT|O_EXCL ('wx'), which the OS
-// creates for exactly one caller. The file names its owner (host, pid, pid namespace, boot); a
-// lock whose owner is gone (same host, namespace and boot, pid no longer running: see
-// pidVisible) or that has not been refreshed for LOCK_STALE_MS
-// (owners touch it every LOCK_REFRESH_MS) is stale and may be broken. Breaking is itself guarded
+// creates for exactly one caller. The file names its owner (host, pid, pid namespace, boot, and
+// the process's start time). Where the owner's pid can be looked up (same host, namespace and
+// boot: see pidVisible), the owner decides alone: a lock whose pid no longer runs, or runs a
+// later process (another start time), is stale; one whose very process still runs is held,
+// however long ago it was refreshed, since a stopped holder (Ctrl-Z, a stalled disk) that lost
+// its lock would resume and write index.json over whatever was written meanwhile. Elsewhere, and
+// for lines of older versions that name no start time, a lock not refreshed for LOCK_STALE_MS
+// (owners touch it every LOCK_REFRESH_MS) is stale too. Breaking is itself guarded
 // by a second O_EXCL file, and the breaker checks the lock is still the very one it judged
 // stale before removing it, so two waiters cannot both break it and remove a fresh one.
 //
@@ -45,17 +49,24 @@ const BREAK_STALE_MS = 10_000;
 export interface Owner extends Place {
   pid: number;
   id: string;
+  /** The owner process's start time (see processStat); absent in lines of older versions and where /proc is not. */
+  start?: string | undefined;
 }
+
+// Read once: a process's start time does not change.
+let ownStart: { value: string | undefined } | undefined;
 
 function ownerLine(id: string): string {
   const { host, pidns, boot } = thisPlace();
   const owner: Owner = { host, pid: process.pid, id };
   if (pidns !== undefined) owner.pidns = pidns;
   if (boot !== undefined) owner.boot = boot;
+  ownStart ??= { value: processStat(process.pid)?.start };
+  if (ownStart.value !== undefined) owner.start = ownStart.value;
   return JSON.stringify(owner);
 }
 
-/** The owner an owner file's first line names (older versions wrote no pidns and boot). */
+/** The owner an owner file's first line names (older versions wrote no pidns, boot and start). */
 export function parseOwner(line: string | undefined): Owner | undefined {
   if (line === undefined) return undefined;
   try {
@@ -64,6 +75,7 @@ export function parseOwner(line: string | undefined): Owner | undefined {
       const owner: Owner = { host: o.host, pid: o.pid, id: o.id };
       if (typeof o.pidns === 'string') owner.pidns = o.pidns;
       if (typeof o.boot === 'string') owner.boot = o.boot;
+      if (typeof o.start === 'string') owner.start = o.start;
       return owner;
     }
   } catch {
@@ -73,13 +85,32 @@ export function parseOwner(line: string | undefined): Owner | undefined {
 }
 
 /**
- * True when an owner file may be taken for abandoned: not refreshed for `staleMs`, or its owner's
- * pid is visible from `place` and not running. An owner elsewhere (another host, pid namespace
- * or boot) is alive while it refreshes its file.
+ * True when an owner file may be taken for abandoned. Where its owner's pid is visible from
+ * `place`: when the pid does not run, or runs a process of another start time than the file
+ * names; a file naming the start time of a process that runs is never stale, however old. Else
+ * (an owner on another host, pid namespace or boot, or a line without a start time), also when
+ * the file was not refreshed for `staleMs`: such an owner is alive while it refreshes its file.
+ *
+ * `stat` reads a process's state (default {@link processStat}; tests give their own).
  */
-export function isStale(owner: Owner | undefined, mtimeMs: number, staleMs: number, place: Place = thisPlace()): boolean {
-  if (Date.now() - mtimeMs > staleMs) return true;
-  return owner !== undefined && pidVisible(owner, place) && !pidRunning(owner.pid);
+export function isStale(
+  owner: Owner | undefined,
+  mtimeMs: number,
+  staleMs: number,
+  place: Place = thisPlace(),
+  stat: typeof processStat = processStat,
+): boolean {
+  if (owner !== undefined && pidVisible(owner, place)) {
+    if (!pidRunning(owner.pid)) return true;
+    // A start time compares only within one boot (ticks count from boot), which pidVisible
+    // checked when the line names its boot.
+    if (owner.start !== undefined && owner.boot !== undefined) {
+      const now = stat(owner.pid);
+      // A zombie has ended; only its parent has not collected it yet.
+      if (now !== undefined) return now.start !== owner.start || now.state === 'Z';
+    }
+  }
+  return Date.now() - mtimeMs > staleMs;
 }
 
 interface Seen {
@@ -191,16 +222,49 @@ export class LayoutLock {
       if (Date.now() - started > waitMs) {
         const who = seen.owner === undefined ? 'another process' : `pid ${seen.owner.pid} on ${seen.owner.host}`;
         const what = name === LOCK_FILE ? 'the layout' : 'the archive';
-        throw new ProvenantError('IO', `${what} is locked by ${who}; waited ${Math.round((Date.now() - started) / 1000)} s`, {
-          where: dir,
-          hint: `another provenant is writing it${name === LOCK_FILE ? ' or collecting garbage' : ''}; if none is, remove ${path}`,
-        });
+        // A holder stopped with Ctrl-Z keeps its lock (see isStale): say so, and how to go on.
+        const stopped = seen.owner !== undefined && pidVisible(seen.owner, thisPlace()) && processStat(seen.owner.pid)?.state === 'T';
+        throw new ProvenantError(
+          'IO',
+          `${what} is locked by ${who}${stopped ? ', which is stopped' : ''}; waited ${Math.round((Date.now() - started) / 1000)} s`,
+          {
+            where: dir,
+            hint: stopped
+              ? `resume it (fg, or kill -CONT ${seen.owner?.pid}) or end it; its lock is not taken from it while it may still write`
+              : `another provenant is writing it${name === LOCK_FILE ? ' or collecting garbage' : ''}; if none is, remove ${path}`,
+          },
+        );
       }
       // Holders keep it for one index.json write, or one gc: back off from 2 ms to 100 ms, with
       // jitter so that waiters do not wake in step.
       const delay = Math.min(100, 2 * 1.5 ** Math.min(attempt, 12)) * (0.5 + Math.random());
       await sleep(delay, options.signal);
     }
+  }
+
+  /**
+   * Throws unless the lock file is still this lock's. A holder on another host that stalled past
+   * the lock's age (a suspended machine) may have had it broken and taken by another writer:
+   * called just before a change is put in place (index.json renamed over), so that a holder that
+   * lost its lock does not write over what the new holder wrote. (The check and the rename are two
+   * steps; a lock lost between them, within microseconds of a stall that lasted a minute, is not
+   * caught.)
+   *
+   * @throws ProvenantError `IO` naming `where` and what was not written
+   */
+  async assertHeld(where: string, what: string): Promise<void> {
+    const seen = await readOwnerFile(this.#path);
+    if (seen?.owner?.id === this.#id) return;
+    const now =
+      seen === undefined
+        ? 'nobody holds it now'
+        : seen.owner === undefined
+          ? 'another process holds it now'
+          : `pid ${seen.owner.pid} on ${seen.owner.host} holds it now`;
+    throw new ProvenantError('IO', `this process lost the lock while it held it (${now}); ${what} was not written`, {
+      where,
+      hint: 'it was stalled longer than the lock lasts, and another writer may have changed the layout meanwhile; run the command again',
+    });
   }
 
   /** Gives the lock back (only if it is still ours: a holder thought dead may have lost it). */

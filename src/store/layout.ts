@@ -317,7 +317,7 @@ export class LayoutStore extends LayoutReader {
    */
   async #updateIndex(change: (index: ImageIndex) => ImageIndex): Promise<void> {
     const run = this.#indexLock.then(() =>
-      this.#locked(async () => {
+      this.#locked(async (lock) => {
         const current = await readIndexJson(this.path, this.location);
         const next = change(current.index);
         const path = join(this.path, 'index.json');
@@ -334,7 +334,9 @@ export class LayoutStore extends LayoutReader {
             },
           );
         }
-        await writeFileAtomic(path, bytes);
+        // The lock checked to be still ours just before the new file goes in: a holder that lost
+        // it while stalled would put back the index.json it read, without what the next holder wrote.
+        await writeFileAtomic(path, bytes, { beforeRename: () => lock.assertHeld(this.location, 'index.json') });
         this.topIndex = next;
         this.#indexStamp = await stampOfFile(path);
       }),
@@ -344,13 +346,13 @@ export class LayoutStore extends LayoutReader {
   }
 
   /** Runs `task` holding the layout's lock, after undoing what a gc that died left half-done. */
-  async #locked<T>(task: () => Promise<T>): Promise<T> {
+  async #locked<T>(task: (lock: LayoutLock) => Promise<T>): Promise<T> {
     const lock = await LayoutLock.acquire(this.path, this.#lockOptions).catch((err: unknown) => {
       throw fileError(err, this.location);
     });
     try {
       await restoreTrash(this.path, this.location);
-      return await task();
+      return await task(lock);
     } catch (err) {
       throw fileError(err, this.location);
     } finally {
@@ -379,7 +381,7 @@ export class LayoutStore extends LayoutReader {
    *   that are gone are removed and counted, as are `.tmp-*` files of older versions.
    */
   async gc(): Promise<GcResult> {
-    return this.#locked(async () => {
+    return this.#locked(async (lock) => {
       const current = await readIndexJson(this.path, this.location);
       this.topIndex = current.index;
       this.#indexStamp = current.stamp;
@@ -432,6 +434,9 @@ export class LayoutStore extends LayoutReader {
           await restoreBlob(t.path, this.#blobPath(digest));
           trashed.delete(digest);
         }
+        // A gc that lost its lock while stalled read an index.json that may have changed since:
+        // what it would delete goes back.
+        await lock.assertHeld(this.location, 'nothing was deleted');
       } catch (err) {
         await restoreTrash(this.path, this.location);
         throw fileError(err, this.location);

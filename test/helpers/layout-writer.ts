@@ -4,9 +4,17 @@
 //   node test/helpers/layout-writer.ts put-blob DIR TEXT     store TEXT as a blob, never close, exit
 //   node test/helpers/layout-writer.ts hold-lock DIR MS      hold the layout's lock MS ms, release, exit
 //   node test/helpers/layout-writer.ts die-holding-lock DIR  take the lock and exit without releasing it
+//   node test/helpers/layout-writer.ts stop-holding-lock DIR take the lock, stop itself (SIGSTOP);
+//                                                            once continued, release it and exit
+//   node test/helpers/layout-writer.ts stop-tagging DIR TAG  tag the image tagged `base` TAG, stopping
+//                                                            itself (printing `ready`) once the new
+//                                                            index.json is being written; once
+//                                                            continued, print `wrote` or `refused CODE`
 //
 // Exiting without closing or releasing is what a crash leaves behind.
 
+import { writeSync } from 'node:fs';
+import { isProvenantError } from '../../src/errors.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -38,6 +46,36 @@ switch (mode) {
     await LayoutLock.acquire(dir);
     process.stdout.write('ready\n');
     process.exit(0);
+    break;
+  }
+  case 'stop-holding-lock': {
+    const lock = await LayoutLock.acquire(dir);
+    // Written before the stop, and synchronously: a pipe write left pending would wait for it.
+    writeSync(1, 'ready\n');
+    process.kill(process.pid, 'SIGSTOP');
+    await lock.release();
+    break;
+  }
+  case 'stop-tagging': {
+    const store = await LayoutStore.open(dir);
+    const stored = await store.getManifest('base');
+    // The store writes index.json through a temporary file beside it: stopped when that is
+    // opened, this process holds the lock, has read index.json, and has not put the new one in place.
+    const fsp = process.getBuiltinModule('node:fs/promises');
+    const open = fsp.open;
+    fsp.open = (async (path: Parameters<typeof open>[0], ...rest: unknown[]) => {
+      if (String(path).includes('/index.json.tmp-')) {
+        writeSync(1, 'ready\n');
+        process.kill(process.pid, 'SIGSTOP');
+      }
+      return (open as (...a: unknown[]) => ReturnType<typeof open>)(path, ...rest);
+    }) as typeof open;
+    try {
+      await store.putManifest(stored, { tags: [arg ?? 'stalled'] });
+      writeSync(1, 'wrote\n');
+    } catch (err) {
+      writeSync(1, `refused ${isProvenantError(err) ? err.code : String(err)}\n`);
+    }
     break;
   }
   default:

@@ -1,10 +1,11 @@
 // LayoutStore shared by several processes: writers and a gc at once, and the lock protocol.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { bytesSource } from '../../src/io/types.ts';
@@ -13,6 +14,7 @@ import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { isManifestLike, MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { LayoutLock } from '../../src/store/layout-lock.ts';
 import { makeImage } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -130,6 +132,29 @@ describe('LayoutStore across processes', () => {
   });
 });
 
+/**
+ * Starts layout-writer.ts with `args`, and returns once it has printed `ready` and stopped itself
+ * (its state in /proc is `T`).
+ */
+async function startStopped(
+  args: string[],
+): Promise<{ pid: number; kill: (s: NodeJS.Signals) => void; exited: Promise<number | null>; output: () => string }> {
+  const child = spawn(process.execPath, [writer, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      if (out.includes('ready\n')) resolve();
+    });
+    exited.then((status) => reject(new Error(`the writer exited (${status}) before it was ready: ${out}`)));
+  });
+  const pid = child.pid;
+  assert.ok(pid !== undefined);
+  while ((await readFile(`/proc/${pid}/stat`, 'latin1')).replace(/^.*\) /s, '')[0] !== 'T') await sleep(5);
+  return { pid, kill: (s) => child.kill(s), exited, output: () => out };
+}
+
 /** A pid that was running a moment ago and is not now. */
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '']);
@@ -189,6 +214,58 @@ describe('LayoutStore lock and gc protocol', () => {
       (e: unknown) => isProvenantError(e, 'IO') && /locked by pid \d+ on /.test(e.message) && e.hint !== undefined,
     );
     await rm(join(dir, '.provenant-lock'));
+  });
+
+  it('leaves the lock of a stopped holder on this host, however old, and takes it once it is gone', {
+    skip: process.platform !== 'linux' && 'SIGSTOP and /proc',
+  }, async () => {
+    const { dir } = await newLayout();
+    const lock = join(dir, '.provenant-lock');
+    const holder = await startStopped(['stop-holding-lock', dir]);
+    try {
+      const held = await readFile(lock, 'utf8');
+      // Not refreshed for two hours, as a holder stopped with Ctrl-Z leaves it.
+      const old = new Date(Date.now() - 2 * 3600_000);
+      await utimes(lock, old, old);
+      await assert.rejects(
+        LayoutLock.acquire(dir, { waitMs: 300 }),
+        (e: unknown) => isProvenantError(e, 'IO') && new RegExp(`locked by pid ${holder.pid} on .*, which is stopped`).test(e.message),
+      );
+      assert.equal(await readFile(lock, 'utf8'), held);
+    } finally {
+      holder.kill('SIGCONT');
+    }
+    assert.equal(await holder.exited, 0);
+    await assert.rejects(stat(lock), { code: 'ENOENT' });
+    // Stopped again and then killed: a dead holder's lock is broken at once, fresh as it is.
+    const dying = await startStopped(['stop-holding-lock', dir]);
+    dying.kill('SIGKILL');
+    await dying.exited;
+    await (await LayoutLock.acquire(dir, { waitMs: 60_000 })).release();
+  });
+
+  it('refuses to put index.json in place once its lock was taken from it, and keeps the newer tag', {
+    skip: process.platform !== 'linux' && 'SIGSTOP and /proc',
+  }, async () => {
+    const { dir, store } = await newLayout();
+    const made = await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }], layers: 1 });
+    await store.putManifest(made.root, { tags: ['base'] });
+    const stalled = await startStopped(['stop-tagging', dir, 'from-stalled']);
+    try {
+      // What a writer on another host does once the stopped holder's lock is past its age (a
+      // holder on this host keeps it: see the test before): break it, then tag under its own.
+      await rm(join(dir, '.provenant-lock'));
+      await store.putManifest(made.root, { tags: ['newer'] });
+    } finally {
+      stalled.kill('SIGCONT');
+    }
+    assert.equal(await stalled.exited, 0);
+    assert.match(stalled.output(), /^refused IO$/m);
+    assert.deepEqual(await (await LayoutStore.open(dir)).listTags(), ['base', 'newer']);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.includes('.tmp-')),
+      [],
+    );
   });
 
   it('keeps what another writer stored and has not tagged yet, and takes it once that writer is gone', async () => {

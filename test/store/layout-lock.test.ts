@@ -42,6 +42,30 @@ describe('layout lock owners', () => {
     assert.equal(isStale(owner({ pid: process.pid, pidns: HERE.pidns, boot: HERE.boot }), now, 60_000, HERE), false);
   });
 
+  it('leaves a lock whose very process runs here, however old; an older line or a foreign one goes by its age', () => {
+    const now = Date.now();
+    const old = now - 2 * 3600_000;
+    const alive = owner({ pid: process.pid, pidns: HERE.pidns, boot: HERE.boot, start: '4711' });
+    const running =
+      (start: string, state = 'S') =>
+      () => ({ state, start });
+    assert.equal(isStale(alive, old, 60_000, HERE, running('4711')), false);
+    assert.equal(isStale(alive, old, 60_000, HERE, running('4711', 'T')), false);
+    // The pid runs another process (reused), or the owner has ended and waits to be collected.
+    assert.equal(isStale(alive, now, 60_000, HERE, running('9999')), true);
+    assert.equal(isStale(alive, now, 60_000, HERE, running('4711', 'Z')), true);
+    // No start time in the line (an older version), or none to compare with: the age decides.
+    const older = owner({ pid: process.pid, pidns: HERE.pidns, boot: HERE.boot });
+    assert.equal(isStale(older, old, 60_000, HERE, running('4711')), true);
+    assert.equal(isStale(older, now, 60_000, HERE, running('4711')), false);
+    assert.equal(
+      isStale(alive, old, 60_000, HERE, () => undefined),
+      true,
+    );
+    // On another boot the start time means nothing here.
+    assert.equal(isStale({ ...alive, boot: 'b-0' }, old, 60_000, HERE, running('4711')), true);
+  });
+
   it('reads owner lines of this version and older ones, and nothing else', () => {
     assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a"}'), { host: 'h', pid: 7, id: 'a' });
     assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a","pidns":"pid:[1]","boot":"b"}'), {
@@ -51,7 +75,14 @@ describe('layout lock owners', () => {
       pidns: 'pid:[1]',
       boot: 'b',
     });
-    assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a","pidns":3}'), { host: 'h', pid: 7, id: 'a' });
+    assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a","boot":"b","start":"123"}'), {
+      host: 'h',
+      pid: 7,
+      id: 'a',
+      boot: 'b',
+      start: '123',
+    });
+    assert.deepEqual(parseOwner('{"host":"h","pid":7,"id":"a","pidns":3,"start":123}'), { host: 'h', pid: 7, id: 'a' });
     assert.equal(parseOwner('{"host":"h","pid":"7","id":"a"}'), undefined);
     assert.equal(parseOwner('{"host":"h",'), undefined);
   });
@@ -67,6 +98,9 @@ describe('layout lock owners', () => {
       id: parseOwner(line)?.id,
       pidns: readlinkSync('/proc/self/ns/pid'),
       boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      start: readFileSync('/proc/self/stat', 'latin1')
+        .replace(/^.*\) /s, '')
+        .split(' ')[19],
     });
   });
 
