@@ -42,6 +42,11 @@ export interface WriteFileOptions {
   /** The temporary file's path, in the same folder; default `<path>.tmp-<random>`. */
   temporary?: string | undefined;
   /**
+   * The new file takes the permission bits of the file it replaces, exactly (a 0600 archive
+   * stays 0600 when a tag is added); `mode` then applies only when there is none.
+   */
+  keepMode?: boolean | undefined;
+  /**
    * Runs once the temporary file is written, just before it is renamed over `path`: what it
    * throws fails the write, and `path` stays as it was (a lock checked to be still held).
    */
@@ -61,7 +66,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array | 
   const where = options.where ?? path;
   refuseFolderName(path, where);
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
-  await writeTemporary(tmp, data, where, options);
+  let written = options;
+  if (options.keepMode) {
+    const old = await fsp()
+      .stat(path)
+      .catch(() => undefined);
+    if (old?.isFile()) written = { ...options, mode: old.mode & 0o7777, exactMode: true };
+  }
+  await writeTemporary(tmp, data, where, written);
   await renameTemporary(tmp, path, where, options.signal, options.beforeRename);
 }
 

@@ -233,7 +233,11 @@ function withPackOnClose(store: LayoutStore, path: string, work: string, lock: L
   return store;
 }
 
-/** Packs a folder into a deterministic tar (sorted names, zero times and owners), atomically. */
+/**
+ * Packs a folder into a deterministic tar (sorted names, zero times and owners), atomically. A
+ * file it replaces keeps its permission bits: an archive kept private (0600, or made by mktemp)
+ * is not made readable to all by adding a tag to it.
+ */
 export async function packDirectory(dir: string, archive: string, signal?: AbortSignal): Promise<void> {
   const files = await listFiles(dir);
   async function* entries() {
@@ -242,7 +246,7 @@ export async function packDirectory(dir: string, archive: string, signal?: Abort
       yield { header: tarHeader({ name: f, size: s.size }), body: createReadStream(join(dir, f)) as AsyncIterable<Uint8Array> };
     }
   }
-  await writeFileAtomic(archive, writeTar(entries()), { signal });
+  await writeFileAtomic(archive, writeTar(entries()), { signal, keepMode: true });
 }
 
 async function listFiles(dir: string): Promise<string[]> {

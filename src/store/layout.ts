@@ -334,9 +334,13 @@ export class LayoutStore extends LayoutReader {
             },
           );
         }
-        // The lock checked to be still ours just before the new file goes in: a holder that lost
-        // it while stalled would put back the index.json it read, without what the next holder wrote.
-        await writeFileAtomic(path, bytes, { beforeRename: () => lock.assertHeld(this.location, 'index.json') });
+        // The file's mode as it was (a layout kept private stays so); and the lock checked to be
+        // still ours just before the new file goes in: a holder that lost it while stalled would
+        // put back the index.json it read, without what the next holder wrote.
+        await writeFileAtomic(path, bytes, {
+          keepMode: true,
+          beforeRename: () => lock.assertHeld(this.location, 'index.json'),
+        });
         this.topIndex = next;
         this.#indexStamp = await stampOfFile(path);
       }),

@@ -1,7 +1,7 @@
 // oci-archive and docker-archive stores: read in place, written whole, and no escape from their folder.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -362,6 +362,31 @@ describe('archives', () => {
     }
     await back.close();
     assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src']);
+  });
+
+  it("keeps a rewritten archive's permission bits: a private archive stays private", async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const made = await makeImage(src, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const oci = join(dir, 'a.tar');
+    let store = await openOciArchive(oci, { write: true });
+    await copyImage(src, 'v1', store, { tags: ['v1'] });
+    await store.close();
+    for (const mode of [0o600, 0o640]) {
+      await chmod(oci, mode);
+      store = await openOciArchive(oci, { write: true });
+      await copyImage(src, 'v1', store, { tags: [`v${mode.toString(8)}`] });
+      await store.close();
+      assert.equal((await stat(oci)).mode & 0o777, mode);
+    }
+    assert.deepEqual(await (await openOciArchive(oci)).listTags(), ['v1', 'v600', 'v640']);
+    // A docker-archive written into the empty file mktemp made (0600) keeps it private too.
+    const docker = join(dir, 'd.tar');
+    await writeFile(docker, '', { mode: 0o600 });
+    const dst = await DockerArchiveStore.open(docker, { write: true });
+    await copyImage(src, made.manifests[0]!.digest, dst, { tags: ['foo:v1'] });
+    await dst.close();
+    assert.equal((await stat(docker)).mode & 0o777, 0o600);
   });
 
   it('keeps every tag when writers of one oci-archive overlap, and leaves no lock behind', async () => {

@@ -320,6 +320,17 @@ describe('LayoutStore', () => {
     );
   });
 
+  it("keeps index.json's permission bits when a tag is added", async () => {
+    const dir = join(await tempDir(), 'l');
+    const store = await LayoutStore.open(dir, { create: true });
+    const made = await makeImage(store, { platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    for (const mode of [0o600, 0o640]) {
+      await fs.promises.chmod(join(dir, 'index.json'), mode);
+      await store.putManifest(made.root, { tags: [`v${mode.toString(8)}`] });
+      assert.equal(fs.statSync(join(dir, 'index.json')).mode & 0o777, mode);
+    }
+  });
+
   it('refuses an index.json that gives one digest two sizes', async () => {
     const dir = join(await tempDir(), 'img');
     await LayoutStore.open(dir, { create: true });
