@@ -9,7 +9,7 @@ import { fileError, isNotFound } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
-import { type Digest, Digester, digestHex, isDigest } from '../oci/digest.ts';
+import { type Digest, Digester, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference, parseReference } from '../ref/reference.ts';
@@ -221,7 +221,24 @@ export class DockerArchiveStore implements ContentStore {
 
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists'> {
     if (!this.#blobs) this.#readOnly();
+    this.#refuseAlgorithm(source.descriptor.digest);
     return this.#blobs.putBlob(source, options);
+  }
+
+  /**
+   * Refuses a blob of any digest but sha256, before anything is written. The format names
+   * content by sha256 alone: `docker load` takes the config's sha256 for the image id, and a
+   * reader (this one and skopeo) digests each file with sha256, so the image it finds would not
+   * be the one written, and no manifest.json path could say which algorithm a file was named by.
+   *
+   * @throws ProvenantError `INCOMPATIBLE` naming the digest
+   */
+  #refuseAlgorithm(digest: Digest): void {
+    if (digestAlgorithm(digest) === 'sha256') return;
+    throw new ProvenantError('INCOMPATIBLE', `a docker-archive holds sha256 content only, and the image has ${digest}`, {
+      where: this.location,
+      hint: 'write it to an oci:DIR or oci-archive:FILE destination, which keep sha512 digests',
+    });
   }
 
   /**
@@ -284,6 +301,7 @@ export class DockerArchiveStore implements ContentStore {
         hint: 'pick one with --platform os/arch',
       });
     }
+    for (const d of [stored.manifest.config, ...stored.manifest.layers]) this.#refuseAlgorithm(d.digest);
     this.#images.push({ stored: await this.#asSaved(stored), tags });
   }
 

@@ -8,13 +8,16 @@ import { describe, it } from 'node:test';
 import { readTar, type TarHeader, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
-import { makeImage } from '../helpers/images.ts';
+import { makeImage, makeLayer } from '../helpers/images.ts';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -362,6 +365,36 @@ describe('archives', () => {
     }
     await back.close();
     assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src']);
+  });
+
+  it('refuses to write sha512 content into a docker-archive, which names content by sha256 alone', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const put = async (bytes: Uint8Array, mediaType: string) => {
+      const d = { mediaType, digest: digestOf(bytes, 'sha512'), size: bytes.length };
+      await src.putBlob(bytesSource(d, bytes));
+      return d;
+    };
+    const layer = await put(makeLayer('a', new TextEncoder().encode('hi')).gz, MediaType.OciLayerGzip);
+    const config = await put(
+      new TextEncoder().encode('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'),
+      MediaType.OciConfig,
+    );
+    const image = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
+    await src.putManifest(image, { tags: ['v1'] });
+    const out = join(dir, 'd.tar');
+    const dst = await DockerArchiveStore.open(out, { write: true });
+    await assert.rejects(copyImage(src, 'v1', dst, { tags: ['foo:v1'] }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'INCOMPATIBLE'), String(e));
+      assert.match(e.message, /sha256 content only.*sha512:[0-9a-f]{128}/);
+      assert.equal(e.where, `docker-archive:${out}`);
+      assert.match(e.hint ?? '', /oci-archive:FILE/);
+      return true;
+    });
+    // The manifest alone, its blobs already there (as a store other than copy may put it), too.
+    await assert.rejects(dst.putManifest(image, { tags: ['foo:v1'] }), (e: unknown) => isProvenantError(e, 'INCOMPATIBLE'));
+    await dst.close();
+    assert.equal(existsSync(out), false);
   });
 
   it("keeps a rewritten archive's permission bits: a private archive stays private", async () => {
