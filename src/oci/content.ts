@@ -4,7 +4,7 @@ import { ProvenantError } from '../errors.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf, verifyDigest } from './digest.ts';
 import { isIndexType, isManifestType, MediaType } from './mediatypes.ts';
 import type { Descriptor, ImageIndex, ImageManifest } from './types.ts';
-import { assertConsistentDescriptors, assertIndex, assertManifest } from './validate.ts';
+import { assertConsistentDescriptors, assertIndex, assertManifest, assertVerifiableDigests } from './validate.ts';
 
 /**
  * A manifest or index as stored: its exact bytes (the truth, which is what the digest is
@@ -75,10 +75,17 @@ export function parseStored(bytes: Uint8Array, options: ParseOptions = {}): Stor
   const mediaType = own ?? served ?? ('manifests' in doc ? MediaType.OciIndex : MediaType.OciManifest);
   const digest = options.digest ?? digestOf(bytes);
   if (isIndexType(mediaType)) {
-    return { kind: 'index', bytes, digest, mediaType, index: assertConsistentDescriptors(assertIndex(doc, where), where) };
+    return {
+      kind: 'index',
+      bytes,
+      digest,
+      mediaType,
+      index: assertConsistentDescriptors(assertVerifiableDigests(assertIndex(doc, where), where), where),
+    };
   }
   if (isManifestType(mediaType)) {
-    return { kind: 'manifest', bytes, digest, mediaType, manifest: assertConsistentDescriptors(assertManifest(doc, where), where) };
+    const manifest = assertConsistentDescriptors(assertVerifiableDigests(assertManifest(doc, where), where), where);
+    return { kind: 'manifest', bytes, digest, mediaType, manifest };
   }
   throw new ProvenantError('UNSUPPORTED_MEDIA_TYPE', `${mediaType} is not a manifest or index type`, at);
 }

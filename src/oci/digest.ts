@@ -39,9 +39,24 @@ export function parseDigest(value: string, where?: string): Digest {
   return value;
 }
 
-/** The algorithm part of a digest. */
+/**
+ * The algorithm part of a digest.
+ *
+ * @throws ProvenantError `INVALID_DIGEST` for an algorithm other than sha256 and sha512: a
+ *   descriptor built by a caller is typed {@link Digest} without having been checked, and its
+ *   content would otherwise be hashed with whatever node:crypto has by that name (md5, sha1)
+ */
 export function digestAlgorithm(digest: Digest): DigestAlgorithm {
-  return digest.slice(0, digest.indexOf(':')) as DigestAlgorithm;
+  const algorithm = digest.slice(0, digest.indexOf(':'));
+  if (algorithm === 'sha256' || algorithm === 'sha512') return algorithm;
+  throw new ProvenantError(
+    'INVALID_DIGEST',
+    `"${truncate(digest)}" names ${algorithm || 'no algorithm'}: only sha256 and sha512 digests are verified`,
+    {
+      where: truncate(digest),
+      hint: 'a digest looks like sha256:<64 lower-case hex digits>',
+    },
+  );
 }
 
 /** The hex part of a digest. */

@@ -1,5 +1,6 @@
 /** Validation of manifests, indexes and descriptors against the OCI schemas, with every violation listed. */
 import { ProvenantError } from '../errors.ts';
+import { isDigest } from './digest.ts';
 import type { ImageIndex, ImageManifest } from './types.ts';
 
 // These checks are the OCI image-spec JSON schemas (schema/image-manifest-schema.json,
@@ -210,14 +211,7 @@ export interface DescriptorConflict {
  * are fine (images repeat empty layers).
  */
 export function descriptorConflicts(doc: ImageManifest | ImageIndex): DescriptorConflict[] {
-  const listed: Array<[string, { digest: string; size: number }]> = [];
-  if ('layers' in doc) {
-    listed.push(['/config', doc.config]);
-    for (const [i, l] of doc.layers.entries()) listed.push([`/layers/${i}`, l]);
-  } else {
-    for (const [i, m] of doc.manifests.entries()) listed.push([`/manifests/${i}`, m]);
-  }
-  if (doc.subject !== undefined) listed.push(['/subject', doc.subject]);
+  const listed = descriptorsOf(doc);
   const first = new Map<string, { pointer: string; size: number }>();
   const out: DescriptorConflict[] = [];
   for (const [pointer, d] of listed) {
@@ -226,6 +220,48 @@ export function descriptorConflicts(doc: ImageManifest | ImageIndex): Descriptor
     else if (seen.size !== d.size) out.push({ digest: d.digest, first: seen, second: { pointer, size: d.size } });
   }
   return out;
+}
+
+/** The descriptors of a manifest or index, each with its JSON pointer. */
+function descriptorsOf(doc: ImageManifest | ImageIndex): Array<[string, { digest: string; size: number }]> {
+  const listed: Array<[string, { digest: string; size: number }]> = [];
+  if ('layers' in doc) {
+    listed.push(['/config', doc.config]);
+    for (const [i, l] of doc.layers.entries()) listed.push([`/layers/${i}`, l]);
+  } else {
+    for (const [i, m] of doc.manifests.entries()) listed.push([`/manifests/${i}`, m]);
+  }
+  if (doc.subject !== undefined) listed.push(['/subject', doc.subject]);
+  return listed;
+}
+
+/**
+ * Returns `doc`, or throws INVALID_MANIFEST for the first descriptor whose digest is not a
+ * sha256 or sha512 digest. The schema takes any algorithm its grammar allows (`md5:…`,
+ * `sha1:…`, `foo:…`), but the image spec registers only those two
+ * (https://github.com/opencontainers/image-spec/blob/main/descriptor.md#registered-algorithms):
+ * content named by a weak hash (md5, sha1) would be taken as verified, and one no hash
+ * implements could not be verified at all. Checked once the schema holds, as the spec's own
+ * validator does apart from the schema.
+ *
+ * @throws ProvenantError `INVALID_MANIFEST` whose `where` ends in the JSON pointer of the digest
+ *   (`oci:DIR@sha256:…#/layers/0/digest`)
+ */
+export function assertVerifiableDigests<T extends ImageManifest | ImageIndex>(doc: T, where?: string): T {
+  for (const [pointer, d] of descriptorsOf(doc)) {
+    if (isDigest(d.digest)) continue;
+    const at = `${pointer}/digest`;
+    const algorithm = d.digest.slice(0, d.digest.indexOf(':'));
+    const what =
+      algorithm === 'sha256' || algorithm === 'sha512'
+        ? `is not a ${algorithm} digest (${algorithm === 'sha256' ? 64 : 128} lower-case hex digits)`
+        : `names ${algorithm}, which OCI does not register: only sha256 and sha512 digests are verified`;
+    throw new ProvenantError('INVALID_MANIFEST', `${at} ${d.digest.length > 80 ? `${d.digest.slice(0, 77)}...` : d.digest} ${what}`, {
+      where: `${where ?? ''}#${at}`,
+      hint: 'the document was made by a tool that names content by another hash; have it write sha256 digests',
+    });
+  }
+  return doc;
 }
 
 /** Returns `doc`, or throws INVALID_MANIFEST when it gives one digest two sizes. */

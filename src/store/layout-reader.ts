@@ -7,7 +7,7 @@ import { artifactTypeOf, COSIGN_TAG_RE, descriptorOf, parseStored, type Stored, 
 import { type Digest, isDigest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { assertConsistentDescriptors, assertIndex } from '../oci/validate.ts';
+import { assertConsistentDescriptors, assertIndex, assertVerifiableDigests } from '../oci/validate.ts';
 import type { ContentStore, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
 /** The name of an image layout's marker file. */
@@ -347,9 +347,10 @@ export function parseIndexJson(bytes: Uint8Array, where: string): ImageIndex {
     });
   }
   try {
-    return assertConsistentDescriptors(assertIndex(value, where), where);
+    return assertConsistentDescriptors(assertVerifiableDigests(assertIndex(value, where), where), where);
   } catch (err) {
-    if (err instanceof ProvenantError) throw new ProvenantError('INVALID_LAYOUT', err.message, { where, cause: err });
+    // The place the check named (a digest's JSON pointer) is kept.
+    if (err instanceof ProvenantError) throw new ProvenantError('INVALID_LAYOUT', err.message, { where: err.where ?? where, cause: err });
     throw err;
   }
 }

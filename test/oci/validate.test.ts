@@ -1,5 +1,6 @@
 // OCI schema validation of manifests and indexes, and one size for one digest.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import AjvDraft04 from 'ajv-draft-04';
@@ -7,7 +8,7 @@ import addFormatsModule from 'ajv-formats';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
-import { digestOf } from '../../src/oci/digest.ts';
+import { type Digest, digestAlgorithm, digestOf } from '../../src/oci/digest.ts';
 import type { ImageIndex, ImageManifest } from '../../src/oci/types.ts';
 import { descriptorConflicts, indexViolations, manifestViolations } from '../../src/oci/validate.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -247,5 +248,68 @@ describe('one digest, one size', () => {
       checked++;
     }
     assert.ok(checked >= 10, `only ${checked} fixtures checked`);
+  });
+});
+
+describe('registered digest algorithms only', () => {
+  const layer = new TextEncoder().encode('layer-bytes');
+  const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf('{}'), size: 2 };
+  const manifestWith = (digest: string) =>
+    encodeJson({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config,
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digest, size: layer.length }],
+    });
+  const hash = (algorithm: string) => createHash(algorithm).update(layer).digest('hex');
+
+  it('refuses a manifest or index naming md5, sha1, sha384 or an unknown algorithm, or upper-case hex, at the digest', () => {
+    const cases: Array<[string, RegExp]> = [
+      [`md5:${hash('md5')}`, /names md5, which OCI does not register/],
+      [`sha1:${hash('sha1')}`, /names sha1/],
+      [`sha384:${hash('sha384')}`, /names sha384/],
+      [`foo:${hash('sha256')}`, /names foo/],
+      [`sha256:${hash('sha256').toUpperCase()}`, /is not a sha256 digest \(64 lower-case hex digits\)/],
+      [`sha512:${hash('sha256')}`, /is not a sha512 digest/],
+    ];
+    for (const [digest, message] of cases) {
+      // Each is a valid document to the schema: the algorithm is what is refused.
+      assert.deepEqual(manifestViolations(JSON.parse(new TextDecoder().decode(manifestWith(digest)))), []);
+      assert.throws(
+        () => parseStored(manifestWith(digest), { where: 'oci:/x@sha256:1' }),
+        (e: unknown) =>
+          isProvenantError(e, 'INVALID_MANIFEST') &&
+          message.test(e.message) &&
+          e.message.startsWith('/layers/0/digest ') &&
+          e.where === 'oci:/x@sha256:1#/layers/0/digest',
+        digest,
+      );
+    }
+    const index = encodeJson({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf('m'), size: 1 },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha1:${hash('sha1')}`, size: 1 },
+      ],
+    });
+    assert.throws(
+      () => parseStored(index),
+      (e: unknown) => isProvenantError(e, 'INVALID_MANIFEST') && e.where === '#/manifests/1/digest',
+    );
+    // sha256 and sha512 are taken.
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      assert.equal(parseStored(manifestWith(digestOf(layer, algorithm))).kind, 'manifest');
+    }
+  });
+
+  it('gives a typed error for a digest a caller made up, rather than hash with whatever node:crypto has by its name', () => {
+    for (const digest of [`md5:${hash('md5')}`, `foo:${hash('sha256')}`, 'nocolon']) {
+      assert.throws(
+        () => digestAlgorithm(digest as Digest),
+        (e: unknown) => isProvenantError(e, 'INVALID_DIGEST') && /only sha256 and sha512/.test(e.message),
+      );
+    }
+    assert.equal(digestAlgorithm(digestOf(layer, 'sha512')), 'sha512');
   });
 });

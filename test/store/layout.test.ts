@@ -1,5 +1,6 @@
 // LayoutStore: blobs, manifests, tags, referrers, gc and typed errors.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { tagImage } from '../../src/image/copy.ts';
 import { fileSource } from '../../src/io/files.ts';
 import { bytesSource } from '../../src/io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../../src/io/verify.ts';
-import { digestHex, digestOf } from '../../src/oci/digest.ts';
+import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage, makeReferrer, sh, toolMissing } from '../helpers/images.ts';
@@ -346,6 +347,31 @@ describe('LayoutStore', () => {
     await assert.rejects(
       LayoutStore.open(dir),
       (e: unknown) => isProvenantError(e, 'INVALID_LAYOUT') && /size 10 at \/manifests\/0 and size 11 at \/manifests\/1/.test(e.message),
+    );
+  });
+
+  it('refuses an index.json entry or a blob named by a digest algorithm OCI does not register, storing nothing', async () => {
+    const dir = join(await tempDir(), 'img');
+    const store = await LayoutStore.open(dir, { create: true });
+    const bytes = new TextEncoder().encode('layer-bytes');
+    const md5 = `md5:${createHash('md5').update(bytes).digest('hex')}` as Digest;
+    await assert.rejects(
+      store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest: md5, size: bytes.length }, bytes)),
+      (e: unknown) => isProvenantError(e, 'INVALID_DIGEST') && e.message.includes(md5),
+    );
+    assert.deepEqual(await readdir(join(dir, 'blobs')), ['sha256']);
+    const sha1 = `sha1:${createHash('sha1').update(bytes).digest('hex')}`;
+    await writeFile(
+      join(dir, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha1, size: 11 }],
+      }),
+    );
+    await assert.rejects(
+      LayoutStore.open(dir),
+      (e: unknown) =>
+        isProvenantError(e, 'INVALID_LAYOUT') && /names sha1/.test(e.message) && e.where === `oci:${dir}/index.json#/manifests/0/digest`,
     );
   });
 
