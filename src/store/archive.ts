@@ -52,11 +52,11 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
     // Taken before the archive is read: a program that does not take the lock (skopeo, a
     // second copy of an older version) may still replace it meanwhile, which close() then sees.
     const stamp = await archiveStamp(path);
-    // Undefined only when there is no archive yet (archiveStamp throws for anything but ENOENT).
     // Named as the archive in messages and progress, not as the temporary folder it is written in.
     const location = `oci-archive:${path}`;
+    // Nothing there, or an empty file (as mktemp makes, and as a docker-archive takes it): a new archive.
     const store =
-      stamp !== undefined
+      (await archiveTarget(path, location)) === 'file'
         ? await layoutFrom(await OciArchiveStore.open(path), layoutDir, location)
         : await LayoutStore.open(layoutDir, { create: true, location });
     return withPackOnClose(store, path, work, lock, stamp);
@@ -65,6 +65,27 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
     await lock.release();
     throw err;
   }
+}
+
+/**
+ * What is at `path`, where an archive is to be written: nothing, an empty file (as `mktemp`
+ * makes: a new archive, for both formats), or a file with content.
+ *
+ * @throws ProvenantError `USAGE` for a folder (an archive is one file); `IO` when it cannot be looked at
+ */
+export async function archiveTarget(path: string, where: string): Promise<'none' | 'empty' | 'file'> {
+  const s = await stat(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
+    throw fileError(err, where);
+  });
+  if (s === undefined) return 'none';
+  if (s.isDirectory()) {
+    throw new ProvenantError('USAGE', `${path} is a folder, and an archive is one file`, {
+      where,
+      hint: `name a file (${join(path, 'image.tar')}), or write the folder as a layout: oci:${path}`,
+    });
+  }
+  return s.isFile() && s.size === 0 ? 'empty' : 'file';
 }
 
 /**

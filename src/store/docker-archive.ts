@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { TarView, type TarViewFile } from '../archive/view.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
-import { fileError, isNotFound } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
@@ -13,7 +12,7 @@ import { type Digest, Digester, digestAlgorithm, digestHex, isDigest } from '../
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference, parseReference } from '../ref/reference.ts';
-import { lockArchive, packDirectory } from './archive.ts';
+import { archiveTarget, lockArchive, packDirectory } from './archive.ts';
 import { LayoutStore } from './layout.ts';
 import type { LayoutLock } from './layout-lock.ts';
 import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
@@ -44,14 +43,10 @@ function normalTag(text: string): string {
  * refuses too ("docker-archive doesn't support modifying existing images"). An empty file (as
  * `mktemp` makes) is taken as new.
  *
- * @throws ProvenantError `USAGE` naming the file; `IO` when it cannot be looked at
+ * @throws ProvenantError `USAGE` naming the file, or a folder; `IO` when it cannot be looked at
  */
 async function refuseExisting(path: string, where: string): Promise<void> {
-  const s = await stat(path).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw fileError(err, where);
-  });
-  if (s === undefined || (s.isFile() && s.size === 0)) return;
+  if ((await archiveTarget(path, where)) !== 'file') return;
   throw new ProvenantError('USAGE', 'the file exists, and a docker-archive is written whole: it would replace it', {
     where,
     hint: 'remove it or choose another name; oci-archive:FILE and oci:DIR add to what is there',

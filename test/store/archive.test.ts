@@ -1,7 +1,7 @@
 // oci-archive and docker-archive stores: read in place, written whole, and no escape from their folder.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -131,6 +131,29 @@ describe('archives', () => {
     await writeFile(empty, '');
     await write(empty, 'foo:v1');
     assert.deepEqual(await (await DockerArchiveStore.open(empty)).listTags(), ['foo:v1']);
+  });
+
+  it('takes an empty file as a new archive and refuses a folder, in both formats alike', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    await makeImage(src, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const empty = join(dir, 'empty.tar');
+    await writeFile(empty, '');
+    const oci = await openOciArchive(empty, { write: true });
+    await copyImage(src, 'v1', oci, { tags: ['v1'] });
+    await oci.close();
+    assert.deepEqual(await (await openOciArchive(empty)).listTags(), ['v1']);
+    const folder = join(dir, 'folder');
+    await mkdir(folder);
+    const isFolder = (e: unknown) => {
+      assert.ok(isProvenantError(e, 'USAGE'), String(e));
+      assert.match(e.message, /is a folder, and an archive is one file/);
+      assert.match(e.hint ?? '', /oci:/);
+      return true;
+    };
+    await assert.rejects(openOciArchive(folder, { write: true }), isFolder);
+    await assert.rejects(DockerArchiveStore.open(folder, { write: true }), isFolder);
+    assert.deepEqual(await readdir(folder), []);
   });
 
   it('refuses entries that would leave the folder, writing nothing outside', async () => {
