@@ -76,6 +76,12 @@ export interface SignImageOptions extends OperationOptions {
    * its `.sig` tag and refuses it as a referrer (see attachmentStoragesFor in ../compat/fix.ts).
    */
   storagesOf?: ((subject: Digest) => readonly SignatureStorage[] | undefined) | undefined;
+  /**
+   * True for a subject whose new `.sig` image is to be in Docker schema 2 media types, as cosign
+   * writes it with COSIGN_DOCKER_MEDIA_TYPES=1 (see appendCosignLayer): for a target that reads
+   * nothing else, as Artifactory before 7.11.1. Default false: OCI, as cosign.
+   */
+  dockerMediaTypesOf?: ((subject: Digest) => boolean) | undefined;
   /** Also sign every manifest an index names, as `cosign sign --recursive`. */
   recursive?: boolean | undefined;
   /** The bundle referrers' creation time (default now; SOURCE_DATE_EPOCH's for reproducible output). */
@@ -94,10 +100,19 @@ export function resignerOf(
   store: ContentStore,
   digest: Digest,
   storage: SignatureStorage,
+  how?: { dockerMediaTypes?: boolean | undefined },
 ) => Promise<{ subject: Digest; signature: Digest; storage: SignatureStorage }> {
   const { dockerReference, created, signal } = options;
-  return async (store, digest, storage) => {
-    const entries = await signImage(store, digest, { signer, dockerReference, storages: [storage], created, signal });
+  return async (store, digest, storage, how) => {
+    const docker = how?.dockerMediaTypes === true;
+    const entries = await signImage(store, digest, {
+      signer,
+      dockerReference,
+      storages: [storage],
+      dockerMediaTypesOf: () => docker,
+      created,
+      signal,
+    });
     const entry = entries[0];
     if (entry === undefined) throw new ProvenantError('SIGNATURE', `signing ${digest} wrote nothing`, { where: digest });
     const signature = storage === 'referrers' ? (entry.location as Digest) : (await store.resolve(entry.location, { signal }))?.digest;
@@ -130,7 +145,8 @@ export async function signImage(store: ContentStore, target: string, options: Si
         out.push({ digest: subject.digest, storage: 'cosign', added: false, location: dup });
       } else {
         const signed = await options.signer.sign({ kind: 'message', bytes: payload }, options);
-        const r = await appendCosignLayer(store, subject.digest, 'sig', signatureLayer(payload, signed), options);
+        const dockerMediaTypes = options.dockerMediaTypesOf?.(subject.digest) === true;
+        const r = await appendCosignLayer(store, subject.digest, 'sig', signatureLayer(payload, signed), { ...options, dockerMediaTypes });
         out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag });
       }
     }
@@ -154,6 +170,8 @@ export interface AttestImageOptions extends OperationOptions {
   signer: Signer;
   /** `cosign`: DSSE layers of the `.att` image (cosign 2); `referrers`: a bundle per statement (cosign 3). */
   storage: SignatureStorage;
+  /** A new `.att` image in Docker schema 2 media types (see {@link SignImageOptions.dockerMediaTypesOf}). */
+  dockerMediaTypes?: boolean | undefined;
   /** The bundle referrers' creation time (default now). */
   created?: Date | undefined;
 }
@@ -227,6 +245,11 @@ export interface SignBuildOptions extends OperationOptions {
    * ../compat/fix.ts); the caller then stores no unsigned statements of it beside them.
    */
   attestationStorageOf?: ((subject: Digest) => SignatureStorage | undefined) | undefined;
+  /**
+   * True for a manifest whose new `.sig` image (`signature`) or `.att` image (`attestations`) is
+   * to be in Docker schema 2 media types (see {@link SignImageOptions.dockerMediaTypesOf}).
+   */
+  dockerMediaTypesOf?: ((subject: Digest, what: 'signature' | 'attestations') => boolean) | undefined;
 }
 
 /**
@@ -249,13 +272,17 @@ export async function signBuild(
     recursive: true,
     created,
     storagesOf: options.storagesOf,
+    dockerMediaTypesOf: (subject) => options.dockerMediaTypesOf?.(subject, 'signature') === true,
   });
   if (options.attestations === 'none') return entries;
   const storage: SignatureStorage = options.attestations === 'cosign' ? 'cosign' : 'referrers';
   for (const a of attested) {
     if (a.statements.length === 0) continue;
     const where = options.attestationStorageOf?.(a.manifest.digest) ?? storage;
-    entries.push(...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage: where, created })));
+    const dockerMediaTypes = options.dockerMediaTypesOf?.(a.manifest.digest, 'attestations') === true;
+    entries.push(
+      ...(await attestImage(store, a.manifest.digest, a.statements, { ...call, signer, storage: where, dockerMediaTypes, created })),
+    );
   }
   return entries;
 }

@@ -9,7 +9,10 @@
  *   timestamp); attestations the same under `sha256-<hex>.att`, each layer a DSSE envelope
  *   (`application/vnd.dsse.envelope.v1+json`) annotated with its `predicateType`. Manifests and
  *   their config are written as go-containerregistry writes them (`mutate.Append` on
- *   `empty.Image`), so a new signature appends a layer and an identical one adds nothing.
+ *   `empty.Image`), so a new signature appends a layer and an identical one adds nothing. A new
+ *   image is an OCI manifest and config, or, for a registry that reads Docker schema 2 only, a
+ *   Docker manifest and config, as cosign writes with COSIGN_DOCKER_MEDIA_TYPES=1 (pkg/oci/empty:
+ *   go-containerregistry's empty.Image as it is); the layers' types are cosign's either way.
  * - cosign 3: one OCI referrer per signature or statement, artifact type
  *   `application/vnd.dev.sigstore.bundle.v0.3+json`, one layer holding the Sigstore bundle,
  *   annotated `dev.sigstore.bundle.content` and `dev.sigstore.bundle.predicateType`
@@ -123,6 +126,17 @@ function materialAnnotations(signed: Signed): Record<string, string> {
 /** What {@link appendCosignLayer} did. */
 export type AppendResult = { added: boolean; tag: string; manifest: Digest };
 
+/** Options of {@link appendCosignLayer}. */
+export interface AppendOptions extends OperationOptions {
+  /**
+   * Write a new `.sig`/`.att` image in Docker schema 2 media types (manifest and config), as
+   * cosign does with COSIGN_DOCKER_MEDIA_TYPES=1, for a registry that refuses OCI ones
+   * (Artifactory before 7.11.1, Quay before 3.6). An image already under the tag keeps its own
+   * types, as cosign appends to the image it finds.
+   */
+  dockerMediaTypes?: boolean | undefined;
+}
+
 /**
  * Adds `layer` to the `.sig` or `.att` image of `subject`, creating it when missing. A layer
  * with the same bytes and annotations as one already there is not added again. Blobs first,
@@ -133,7 +147,7 @@ export async function appendCosignLayer(
   subject: Digest,
   suffix: 'sig' | 'att',
   layer: CosignLayer,
-  options: OperationOptions = {},
+  options: AppendOptions = {},
 ): Promise<AppendResult> {
   const tag = cosignTag(subject, suffix);
   const existing = await readTagManifest(store, tag, options);
@@ -142,7 +156,8 @@ export async function appendCosignLayer(
   const layers = existing === undefined ? [] : [...existing.manifest.layers];
   if (layers.some((l) => sameDescriptor(l, layerDescriptor))) return { added: false, tag, manifest: existing!.digest };
   await store.putBlob(bytesSource(layerDescriptor, layer.payload), options);
-  const manifest = await writeCosignImage(store, tag, [...layers, layerDescriptor], existing, options);
+  const types = options.dockerMediaTypes === true ? DOCKER_TYPES : OCI_TYPES;
+  const manifest = await writeCosignImage(store, tag, [...layers, layerDescriptor], existing ?? types, options);
   return { added: true, tag, manifest };
 }
 
@@ -168,15 +183,26 @@ export async function mergeCosignLayers(
   return { manifest: await writeCosignImage(store, tag, merged, existing, options), added };
 }
 
+/** The media types of a `.sig`/`.att` image: its manifest's and its config's. */
+interface CosignImageTypes {
+  readonly mediaType: string;
+  readonly config: string;
+}
+
+const OCI_TYPES: CosignImageTypes = { mediaType: MediaType.OciManifest, config: MediaType.OciConfig };
+// go-containerregistry's empty.Image, which cosign's empty.Signatures keeps as it is when
+// COSIGN_DOCKER_MEDIA_TYPES is set: a schema 2 manifest with a Docker image config.
+const DOCKER_TYPES: CosignImageTypes = { mediaType: MediaType.DockerManifest, config: MediaType.DockerConfig };
+
 /**
  * Writes the `.sig`/`.att` image of `layers` (blobs already stored) and points `tag` at it, in
- * the media types of `like` (the image it replaces) when there is one.
+ * the media types of `like`: the image it replaces, or the types of a new one.
  */
 async function writeCosignImage(
   store: ContentStore,
   tag: string,
   layers: readonly Descriptor[],
-  like: (Stored & { kind: 'manifest' }) | undefined,
+  like: (Stored & { kind: 'manifest' }) | CosignImageTypes,
   options: OperationOptions,
 ): Promise<Digest> {
   // go-containerregistry's mutate.Append on empty.Image: one history entry and diff_id per
@@ -187,10 +213,10 @@ async function writeCosignImage(
       .map((l) => goString(l.digest))
       .join(',')}]},"config":{}}`,
   );
-  const configType = like?.manifest.config.mediaType ?? MediaType.OciConfig;
+  const configType = 'manifest' in like ? like.manifest.config.mediaType : like.config;
   const configDescriptor: Descriptor = { mediaType: configType, digest: digestOf(config), size: config.length };
   await store.putBlob(bytesSource(configDescriptor, config), options);
-  const mediaType = like?.mediaType ?? MediaType.OciManifest;
+  const mediaType = like.mediaType;
   const manifest: ImageManifest = { schemaVersion: 2, mediaType, config: configDescriptor, layers: [...layers] };
   const stored = parseStored(goManifest(manifest), { mediaType });
   await store.putManifest(stored, { ...options, tags: [tag] });

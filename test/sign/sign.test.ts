@@ -142,6 +142,54 @@ describe('signing with a key', () => {
     assert.deepEqual(blob, Buffer.from(payload));
   });
 
+  it('Docker media types, as COSIGN_DOCKER_MEDIA_TYPES=1: a schema 2 .sig and .att image with cosign’s layers, verified; an existing image keeps its types', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const d = made.root.digest;
+    const signer = new KeySigner(alice.privateKey);
+    await signImage(layout, 'v1', { signer, dockerReference: REF, storages: ['cosign'], dockerMediaTypesOf: (s) => s === d });
+    const s = statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3' }, [{ name: 'app', digest: d }]);
+    await attestImage(layout, 'v1', [s], { signer, storage: 'cosign', dockerMediaTypes: true });
+    const layerTypes = { sig: 'application/vnd.dev.cosign.simplesigning.v1+json', att: 'application/vnd.dsse.envelope.v1+json' };
+    for (const suffix of ['sig', 'att'] as const) {
+      const m = await layout.getManifest(cosignTag(d, suffix));
+      assert.ok(m.kind === 'manifest');
+      assert.equal(m.mediaType, MediaType.DockerManifest);
+      // The bytes say so too (a reader goes by the manifest's own mediaType), in go-containerregistry's order.
+      assert.match(
+        Buffer.from(m.bytes).toString(),
+        /^\{"schemaVersion":2,"mediaType":"application\/vnd\.docker\.distribution\.manifest\.v2\+json","config":\{"mediaType":"application\/vnd\.docker\.container\.image\.v1\+json",/,
+      );
+      assert.equal(m.manifest.config.mediaType, MediaType.DockerConfig);
+      assert.deepEqual(
+        m.manifest.layers.map((l) => l.mediaType),
+        [layerTypes[suffix]],
+      );
+    }
+    const sigs = await verifyImage(layout, d, { policy: { key: alice.publicKey } });
+    assert.deepEqual(
+      sigs.checked.map((c) => [c.storage, c.verified]),
+      [['cosign', true]],
+    );
+    const atts = await verifyImage(layout, d, {
+      policy: { key: alice.publicKey },
+      kind: 'attestation',
+      predicateType: 'https://spdx.dev/Document',
+    });
+    assert.deepEqual(
+      atts.checked.map((c) => [c.storage, c.verified]),
+      [['cosign', true]],
+    );
+    // Another signature is appended to the image the tag names, in its types, as cosign appends.
+    await signImage(layout, 'v1', { signer: new KeySigner(bob.privateKey), dockerReference: REF, storages: ['cosign'] });
+    const both = await layout.getManifest(cosignTag(d, 'sig'));
+    assert.ok(both.kind === 'manifest' && both.mediaType === MediaType.DockerManifest && both.manifest.layers.length === 2);
+    // Without the option a new image is OCI, as cosign's default.
+    const other = await makeImage(layout, { tag: 'v2', platforms: [{ os: 'linux', architecture: 'arm64' }] });
+    await signImage(layout, 'v2', { signer, dockerReference: REF, storages: ['cosign'], dockerMediaTypesOf: (s) => s === d });
+    assert.equal((await layout.getManifest(cosignTag(other.root.digest, 'sig'))).mediaType, MediaType.OciManifest);
+  });
+
   it('signing again with the same key adds nothing; another key adds a second signature in each storage', async () => {
     const layout = await tempLayout();
     const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
