@@ -44,6 +44,8 @@ export interface TagOnly {
   digest: Digest;
   what: 'signature' | 'attestations';
   refusedBy: string[];
+  /** Of `refusedBy`, the targets that take it under the tag in Docker schema 2 media types only. */
+  dockerMediaTypesFor: string[];
 }
 
 /** How to sign a build so that the targets take it: the storage callbacks of signBuild, and what they put under a tag only. */
@@ -54,6 +56,12 @@ export interface SigningStorages {
   storagesOf: (digest: Digest) => readonly 'cosign'[] | undefined;
   /** signBuild's `attestationStorageOf`: `cosign` for attestations a target refuses as referrers, else as the mode says. */
   attestationStorageOf: (digest: Digest) => 'cosign' | undefined;
+  /**
+   * signBuild's `dockerMediaTypesOf`: true for a manifest whose `.sig` image (`signature`) or
+   * `.att` image (`attestations`) a target takes in Docker schema 2 media types only (Artifactory
+   * before 7.11.1), as cosign writes them with COSIGN_DOCKER_MEDIA_TYPES=1.
+   */
+  dockerMediaTypesOf: (digest: Digest, what: TagOnly['what']) => boolean;
 }
 
 /**
@@ -67,18 +75,30 @@ export function signingStorages(storages: AttachmentStorages | undefined): Signi
   const tagOnly = (['signatures', 'attestations'] as const).flatMap((kind) =>
     [...(storages?.[kind] ?? [])]
       .filter(([, c]) => c.storage === 'cosign')
-      .map(([digest, c]): TagOnly => ({ digest, what: kind === 'signatures' ? 'signature' : 'attestations', refusedBy: [...c.refusedBy] })),
+      .map(
+        ([digest, c]): TagOnly => ({
+          digest,
+          what: kind === 'signatures' ? 'signature' : 'attestations',
+          refusedBy: [...c.refusedBy],
+          dockerMediaTypesFor: [...c.dockerMediaTypesFor],
+        }),
+      ),
   );
   const only = (what: TagOnly['what'], digest: Digest): boolean => tagOnly.some((t) => t.what === what && t.digest === digest);
   return {
     tagOnly,
     storagesOf: (digest) => (only('signature', digest) ? ['cosign'] : undefined),
     attestationStorageOf: (digest) => (only('attestations', digest) ? 'cosign' : undefined),
+    dockerMediaTypesOf: (digest, what) => tagOnly.some((t) => t.what === what && t.digest === digest && t.dockerMediaTypesFor.length > 0),
   };
 }
 
 /** One line saying where a {@link TagOnly} attachment went, and why. */
 export function tagOnlyLine(t: TagOnly): string {
   const where = t.what === 'signature' ? 'signing it under its .sig tag only' : 'its attestations signed in its .att image only';
-  return `${t.digest}: ${where}, as ${t.refusedBy.join(', ')} refuses a referrer of it`;
+  const docker =
+    t.dockerMediaTypesFor.length === 0
+      ? ''
+      : `; in Docker schema 2 media types, as ${t.dockerMediaTypesFor.join(', ')} refuses an OCI image there`;
+  return `${t.digest}: ${where}, as ${t.refusedBy.join(', ')} refuses a referrer of it${docker}`;
 }

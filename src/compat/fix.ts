@@ -74,10 +74,17 @@ export interface SignedInfo {
 /**
  * Signs `digest` in `store` (the destination, already holding the fixed image), in `storage`: a
  * cosign 3 bundle referrer, or a layer of cosign 2's `.sig` tag, whichever the target takes (a
- * registry that refuses a referrer of an index, such as ECR, takes the tag). The signing module
- * supplies one; fix calls it for every digest the fix changed.
+ * registry that refuses a referrer of an index, such as ECR, takes the tag). `how.dockerMediaTypes`
+ * asks for a new `.sig` image in Docker schema 2 media types, as cosign writes with
+ * COSIGN_DOCKER_MEDIA_TYPES=1, for a target that refuses OCI ones (Artifactory before 7.11.1).
+ * The signing module supplies one; fix calls it for every digest the fix changed.
  */
-export type Resigner = (store: ContentStore, digest: Digest, storage: 'referrers' | 'cosign') => Promise<SignedInfo>;
+export type Resigner = (
+  store: ContentStore,
+  digest: Digest,
+  storage: 'referrers' | 'cosign',
+  how?: { readonly dockerMediaTypes?: boolean | undefined },
+) => Promise<SignedInfo>;
 
 /** Options of {@link fixImage}. */
 export interface FixOptions extends OperationOptions {
@@ -278,7 +285,9 @@ export async function fixImage(
         kept: signing0.kept,
         replacedRoot: signing0.replacedRoot,
         remade: [],
-        statement: w.written ? signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined) : 'Nothing was signed.',
+        statement: w.written
+          ? signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined)
+          : notWrittenStatement(w.after !== undefined && options.resign !== undefined ? signing0.unsigned : []),
       };
       const report = {
         source,
@@ -334,7 +343,9 @@ export async function fixImage(
       try {
         for (const digest of wrote) {
           signing = digest;
-          resigned.push(await options.resign!(dst, digest, storages.get(digest) ?? 'referrers'));
+          const storage = storages.get(digest) ?? 'referrers';
+          const how = { dockerMediaTypes: storage === 'cosign-docker' };
+          resigned.push(await options.resign!(dst, digest, storage === 'referrers' ? 'referrers' : 'cosign', how));
         }
         signing = undefined;
         await tagImage(dst, copied.digest, tags, call);
@@ -353,6 +364,16 @@ export async function fixImage(
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the account says of signing when nothing was written: nothing was signed, and when the
+ * check before writing counted the signatures to be made of `planned` (a key or identity was
+ * given), that it did, since they may be what the target refuses.
+ */
+function notWrittenStatement(planned: readonly Digest[]): string {
+  if (planned.length === 0) return 'Nothing was signed.';
+  return `Nothing was signed, as nothing was written; the check before writing counted the signatures the key or identity given would have made of ${planned.map(short).join(', ')}.`;
 }
 
 /**
@@ -486,8 +507,12 @@ function namesDigest(subjects: readonly unknown[], digest: Digest): boolean {
   });
 }
 
-/** Where to store an attachment to be made: a cosign 3 bundle referrer, or under a cosign 2 tag. */
-type Storage = 'referrers' | 'cosign';
+/**
+ * Where to store an attachment to be made: a cosign 3 bundle referrer, or under a cosign 2 tag, in
+ * an image of OCI media types, or of Docker schema 2 ones (`cosign-docker`, as cosign writes it
+ * with COSIGN_DOCKER_MEDIA_TYPES=1).
+ */
+type Storage = 'referrers' | 'cosign' | 'cosign-docker';
 
 /** The attachments to be made, by subject: a signature of each, and attestations of the predicate types given. */
 interface ToMake {
@@ -499,9 +524,12 @@ interface ToMake {
  * Where to store each attachment of `make`, and the target's verdict on the image `plan` with
  * them in it. Each goes as an OCI 1.1 referrer (what `cosign sign` and `cosign attest` write by
  * default) unless the target refuses that one, as ECR refuses a referrer of an index; then under
- * cosign 2's tag for the digest, `.sig` or `.att`, which the same verification finds. Each planned
- * attachment is a manifest of the shape the writer makes (its blobs placeholders: a check reads
- * manifests, never attachment layers), added to the plan for the check only.
+ * cosign 2's tag for the digest, `.sig` or `.att`, which the same verification finds, in an OCI
+ * image; and when the target refuses that too, in a Docker schema 2 image, as cosign writes it
+ * for such registries (COSIGN_DOCKER_MEDIA_TYPES=1; Artifactory before 7.11.1 reads nothing
+ * else). Each planned attachment is a manifest of the shape the writer makes (its blobs
+ * placeholders: a check reads manifests, never attachment layers), added to the plan for the
+ * check only.
  */
 async function attachmentStorages(
   src: ContentStore,
@@ -521,12 +549,22 @@ async function attachmentStorages(
       .filter((p) => p.severity === 'refuses')
       .flatMap((p) => p.findings)
       .map((f) => (f.digest === undefined ? undefined : planned.made.get(f.digest)))
-      .filter((m): m is Made => m !== undefined && storages[m.kind].get(m.subject) === 'referrers');
-    // One change of storage: a target that refuses the cosign tag too refuses the image, and says so.
-    if (refused.length === 0 || round > 0) return { signatures: storages.signature, attestations: storages.attestation, expected };
-    for (const m of refused) storages[m.kind].set(m.subject, 'cosign');
+      .filter((m): m is Made => m !== undefined && NEXT_STORAGE[storages[m.kind].get(m.subject)!] !== undefined);
+    // Each storage is tried once: a target that refuses the Docker image under the cosign tag too
+    // refuses the image, and says so. Each round moves an attachment on, so there are three at most.
+    if (refused.length === 0 || round >= 2) return { signatures: storages.signature, attestations: storages.attestation, expected };
+    // Once per attachment: several planned manifests make one (a statement referrer and its bundles).
+    const next = refused.map((m) => [m, NEXT_STORAGE[storages[m.kind].get(m.subject)!]!] as const);
+    for (const [m, s] of next) storages[m.kind].set(m.subject, s);
   }
 }
+
+/** The storage to try for an attachment a target refuses in one, in the order cosign's writers fall back. */
+const NEXT_STORAGE: Readonly<Record<Storage, Storage | undefined>> = {
+  referrers: 'cosign',
+  cosign: 'cosign-docker',
+  'cosign-docker': undefined,
+};
 
 /** Where to store the signature, or the attestations, of one manifest, and why. */
 export interface AttachmentStorageChoice {
@@ -537,6 +575,12 @@ export interface AttachmentStorageChoice {
   readonly storage: 'referrers' | 'cosign';
   /** The targets (as `fixImage` names them) that refuse it as a referrer. */
   readonly refusedBy: readonly string[];
+  /**
+   * Of `refusedBy`, the targets that refuse it under the tag in an OCI image too (Artifactory
+   * before 7.11.1 reads Docker schema 2 only): when there are any, a new `.sig` or `.att` image is
+   * written in Docker media types, as cosign does with COSIGN_DOCKER_MEDIA_TYPES=1.
+   */
+  readonly dockerMediaTypesFor: readonly string[];
 }
 
 /** Options of {@link attachmentStoragesFor}. */
@@ -563,7 +607,8 @@ export interface AttachmentStorages {
  * {@link fixImage} makes for the signatures it makes: an OCI 1.1 referrer (a cosign 3 bundle, and
  * for an attestation the unsigned statements beside it), unless a target refuses that one (ECR
  * refuses a referrer whose subject is an index); then a layer of cosign 2's `.sig` tag, or a DSSE
- * envelope in its `.att` tag, the form `fix` moves such an attachment to. For writing attachments
+ * envelope in its `.att` tag, the form `fix` moves such an attachment to, in an image of Docker
+ * schema 2 media types when a target refuses an OCI one there. For writing attachments
  * as the image is written, so that no fix is needed for them; the image as it is (before
  * signing) is read, never written.
  *
@@ -580,21 +625,28 @@ export async function attachmentStoragesFor(
   const signed = [...plan.docs.values()].filter((d) => d.role !== 'attachment' || d.placement?.type === 'index-entry');
   const attested = new Map([...(options.attestations ?? [])].filter(([d]) => plan.docs.has(d)));
   const make: ToMake = { signatures: signed.map((d) => d.stored.digest), attestations: attested };
-  const refusedBy = {
-    signatures: new Map<Digest, string[]>(make.signatures.map((d) => [d, []])),
-    attestations: new Map<Digest, string[]>([...attested.keys()].map((d) => [d, []])),
-  };
+  const none = (digests: Iterable<Digest>) =>
+    new Map<Digest, { refusedBy: string[]; docker: string[] }>([...digests].map((d) => [d, { refusedBy: [], docker: [] }]));
+  const by = { signatures: none(make.signatures), attestations: none(attested.keys()) };
   // The targets are where the image is to go, not this store: no probe of it.
   const checkOptions: CheckOptions = { ...options, probe: false };
   for (const t of targets) {
     const storages = await attachmentStorages(store, plan, make, t, checkOptions);
     for (const kind of ['signatures', 'attestations'] as const) {
-      for (const [d, s] of storages[kind]) if (s === 'cosign') refusedBy[kind].get(d)?.push(t.label);
+      for (const [d, s] of storages[kind]) {
+        if (s !== 'referrers') by[kind].get(d)?.refusedBy.push(t.label);
+        if (s === 'cosign-docker') by[kind].get(d)?.docker.push(t.label);
+      }
     }
   }
-  const choices = (m: Map<Digest, string[]>): Map<Digest, AttachmentStorageChoice> =>
-    new Map([...m].map(([d, by]) => [d, { storage: by.length > 0 ? ('cosign' as const) : ('referrers' as const), refusedBy: by }]));
-  return { signatures: choices(refusedBy.signatures), attestations: choices(refusedBy.attestations) };
+  const choices = (m: ReturnType<typeof none>): Map<Digest, AttachmentStorageChoice> =>
+    new Map(
+      [...m].map(([d, { refusedBy, docker }]) => [
+        d,
+        { storage: refusedBy.length > 0 ? ('cosign' as const) : ('referrers' as const), refusedBy, dockerMediaTypesFor: docker },
+      ]),
+    );
+  return { signatures: choices(by.signatures), attestations: choices(by.attestations) };
 }
 
 /** An attachment not written yet: a referrer's manifest, the blobs it names, and what it is. */
@@ -686,13 +738,17 @@ function withPlannedAttachments(
       subject: descriptorOf(subject),
       ...(annotations === undefined ? {} : { annotations }),
     });
-  /** The image under a cosign tag that `cosign` 2 appends `layers` to (go-containerregistry's empty image). */
-  const tagged = (layers: Descriptor[]): Stored => {
+  /**
+   * The image under a cosign tag that `cosign` 2 appends `layers` to (go-containerregistry's empty
+   * image), in OCI media types or, for `cosign-docker`, Docker schema 2 ones (see sign/storage.ts).
+   */
+  const tagged = (layers: Descriptor[], storage: Storage): Stored => {
     const config = encodeJson({ architecture: '', os: '', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } });
+    const docker = storage === 'cosign-docker';
     return manifestStored({
       schemaVersion: 2,
-      mediaType: MediaType.OciManifest,
-      config: { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.byteLength },
+      mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
+      config: { mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig, digest: digestOf(config), size: config.byteLength },
       layers,
     });
   };
@@ -713,7 +769,7 @@ function withPlannedAttachments(
     } else if (!hasCosignTag(plan, digest, 'sig')) {
       // Signing appends a layer to a `.sig` manifest the plan already has for the digest.
       const layer: Descriptor = { mediaType: ArtifactType.CosignSimpleSigning, digest: p.digest, size: p.size };
-      add(tagged([layer]), m, { type: 'tag', suffix: 'sig' }, 'signature');
+      add(tagged([layer], storage), m, { type: 'tag', suffix: 'sig' }, 'signature');
     }
   }
   for (const [digest, storage] of attestations) {
@@ -740,7 +796,7 @@ function withPlannedAttachments(
         const p = placeholder(`the ${type} envelope to be made of ${digest}`);
         return { mediaType: ArtifactType.DsseEnvelope, digest: p.digest, size: p.size, annotations: { predicateType: type } };
       });
-      add(tagged(layers), m, { type: 'tag', suffix: 'att' }, 'attestation');
+      add(tagged(layers, storage), m, { type: 'tag', suffix: 'att' }, 'attestation');
     }
   }
   return { plan: { ...plan, docs }, made };

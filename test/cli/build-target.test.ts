@@ -389,10 +389,39 @@ describe('provenant build --target', () => {
         about.every((d) => remade.some((m) => m[1] === d)),
         `${about.join(', ')} is an image the account says was attested again`,
       );
-      // No signature storage is in Docker schema 2 media types: the account and a warning say that
-      // this Artifactory still refuses the signed image, rather than that it accepts it.
-      assert.match(account, /Checked again: artifactory@6\.23\.38 still refuses it\.\n\s+Still refused: no-oci: /);
-      assert.match(r.stderr, /^warning: artifactory@6\.23\.38 refuses the image as written and signed \(no-oci\)/m);
+      // Its signatures and attestations go under cosign's tags in Docker schema 2 media types, as
+      // cosign writes them for such a registry (COSIGN_DOCKER_MEDIA_TYPES=1): this Artifactory takes the signed image.
+      assert.match(account, /Checked again: artifactory@6\.23\.38 accepts it\./);
+      assert.doesNotMatch(r.stderr, /refuses the image as written and signed/);
+      assert.match(
+        r.stderr,
+        /^sha256:[0-9a-f]{64}: signing it under its \.sig tag only, .*; in Docker schema 2 media types, as artifactory@6\.23\.38 refuses an OCI image there$/m,
+      );
+      const check = await provenant(['check', ref('docker-signed'), '--target', 'artifactory@6.23.38']);
+      assert.equal(check.status, 0, check.stdout);
+      const store = await LayoutStore.open(join(dir, 'docker-signed'));
+      const tags = (await store.listTags()).filter((t) => /\.(sig|att)$/.test(t));
+      assert.ok(tags.length >= 4, tags.join(', '));
+      for (const t of tags) assert.equal((await store.getManifest(t)).mediaType, MediaType.DockerManifest, t);
+    });
+
+    it('a target that refuses every storage of a signature: exit 7 once signed, the image left untagged', async () => {
+      const profiles = join(import.meta.dirname, '..', 'compat', 'profiles');
+      const r = await provenant(
+        [
+          ...['build', config, '-o', ref('refused-signed'), '--target', 'no-attachments', '--profiles', profiles, '--attestations', 'none'],
+          ...['--sign', '--key', join(keys, 'cosign.key')],
+        ],
+        { env: password },
+      );
+      assert.equal(r.status, 7, r.stderr);
+      assert.match(
+        r.stderr,
+        /^provenant build: no-attachments refuses the image as written and signed \(no-docker-attachments\); the image is written as oci:.*@sha256:[0-9a-f]{64}, not tagged v1/m,
+      );
+      // Written and signed by digest (its signatures are there), named by no tag of its own.
+      const tags = (await provenant(['tags', `oci:${join(dir, 'refused-signed')}`])).stdout.trim().split('\n');
+      assert.ok(tags.length === 3 && tags.every((t) => t.endsWith('.sig')), tags.join(', '));
     });
   });
 

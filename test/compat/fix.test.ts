@@ -618,8 +618,8 @@ describe('attachmentStoragesFor: where to sign and attest as the image is writte
     const ecr = (await attachmentStoragesFor(src, made.tag, [target('ghcr'), target('amazon-ecr')])).signatures;
     const signed = [made.root.digest, ...made.images.map((m) => m.digest), ...[...made.attestations.values()].map((a) => a.digest)];
     assert.deepEqual([...ecr.keys()].sort(), [...signed].sort(), 'what cosign sign --recursive signs');
-    assert.deepEqual(ecr.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'] });
-    for (const m of made.images) assert.deepEqual(ecr.get(m.digest), { storage: 'referrers', refusedBy: [] });
+    assert.deepEqual(ecr.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'], dockerMediaTypesFor: [] });
+    for (const m of made.images) assert.deepEqual(ecr.get(m.digest), { storage: 'referrers', refusedBy: [], dockerMediaTypesFor: [] });
     const ghcr = (await attachmentStoragesFor(src, made.tag, [target('ghcr')])).signatures;
     assert.deepEqual(
       [...ghcr.values()].map((c) => c.storage),
@@ -675,10 +675,11 @@ describe('attachmentStoragesFor: where to sign and attest as the image is writte
       [arm64.digest, [SPDX, SLSA]],
     ]);
     const ecr = await attachmentStoragesFor(src, made.tag, [target('ghcr'), target('amazon-ecr')], { attestations });
-    assert.deepEqual(ecr.attestations.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'] });
-    for (const m of made.images) assert.deepEqual(ecr.attestations.get(m.digest), { storage: 'referrers', refusedBy: [] });
+    assert.deepEqual(ecr.attestations.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'], dockerMediaTypesFor: [] });
+    for (const m of made.images)
+      assert.deepEqual(ecr.attestations.get(m.digest), { storage: 'referrers', refusedBy: [], dockerMediaTypesFor: [] });
     // The signatures are judged as before, with the attestations in the image.
-    assert.deepEqual(ecr.signatures.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'] });
+    assert.deepEqual(ecr.signatures.get(made.root.digest), { storage: 'cosign', refusedBy: ['amazon-ecr'], dockerMediaTypesFor: [] });
     const ghcr = await attachmentStoragesFor(src, made.tag, [target('ghcr')], { attestations });
     assert.deepEqual(
       [...ghcr.attestations.values()].map((c) => c.storage),
@@ -816,6 +817,87 @@ describe('docker-media-types and annotations', () => {
     assert.equal(report.written, true, report.account.join('\n'));
     const line = report.changes.find((c) => c.text.includes('rewritten as a Docker manifest list'));
     assert.match(line?.text ?? '', /\(dropped its annotations and the annotations of 1 entry, which schema 2 has no place for\)$/);
+  });
+});
+
+describe('docker-media-types, signed', () => {
+  for (const label of ['artifactory@6.23.38', 'quay@3.5']) {
+    it(`${label}: the signatures of what the fix changed go under .sig tags in Docker schema 2 media types, accepted and verified`, async () => {
+      const src = await layout();
+      const made = await synth(src, { platforms: TWO, attestations: 'oci-artifact' });
+      const keys = generateSigningKeyPair();
+      const dst = await layout();
+      const report = await fixImage(src, made.tag, dst, target(label), {
+        tags: ['fixed'],
+        probe: false,
+        resign: resignerOf(new KeySigner(keys.privateKey), { dockerReference: 'registry.example/app' }),
+      });
+      assert.equal(report.written, true, report.account.join('\n'));
+      assert.equal(report.after?.verdict, 'accepted', report.account.join('\n'));
+      const root = await dst.getManifest('fixed');
+      assert.equal(root.mediaType, MediaType.DockerManifestList);
+      assert.equal(report.signing.resigned.length, 3, report.account.join('\n'));
+      for (const r of report.signing.resigned) {
+        assert.equal(r.storage, 'cosign');
+        const sig = await dst.getManifest(cosignTagOf(r.subject, 'sig'));
+        assert.ok(sig.kind === 'manifest');
+        assert.equal(sig.digest, r.signature);
+        assert.deepEqual(
+          [sig.mediaType, sig.manifest.config.mediaType, sig.manifest.layers.map((l) => l.mediaType)],
+          [MediaType.DockerManifest, MediaType.DockerConfig, [ArtifactType.CosignSimpleSigning]],
+        );
+        const v = await verifyImage(dst, r.subject, { policy: { key: keys.publicKey } });
+        assert.deepEqual(
+          v.checked.map((c) => [c.storage, c.verified]),
+          [['cosign', true]],
+        );
+      }
+    });
+  }
+});
+
+describe('a signed fix the target refuses with its signatures', () => {
+  it('writes nothing, and says the signatures it would have made were counted, rather than only that nothing was signed', async () => {
+    const artifactory = target('artifactory@6.23.38');
+    const noOci = artifactory.profile.rules.find((r) => r.id === 'no-oci')!;
+    // As this Artifactory, and refusing a Docker attachment too: no storage of a signature satisfies it.
+    const stricter: Target = {
+      ...artifactory,
+      profile: {
+        ...artifactory.profile,
+        rules: [
+          ...artifactory.profile.rules,
+          { ...noOci, id: 'no-docker-attachments', with: { require: 'oci', in: ['attachments'] }, fix: undefined },
+        ],
+      },
+    };
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO });
+    const keys = generateSigningKeyPair();
+    const report = await fixImage(src, made.tag, await layout(), stricter, {
+      tags: ['fixed'],
+      probe: false,
+      resign: resignerOf(new KeySigner(keys.privateKey), { dockerReference: 'registry.example/app' }),
+    });
+    assert.equal(report.written, false, report.account.join('\n'));
+    assert.equal(report.after?.verdict, 'refused');
+    const planned = [...report.renamed.filter((r) => r.role !== 'attachment').map((r) => r.to)];
+    assert.ok(planned.length > 0);
+    assert.equal(
+      report.signing.statement,
+      `Nothing was signed, as nothing was written; the check before writing counted the signatures the key or identity given would have made of ${planned
+        .filter((d) => report.renamed.every((r) => r.from !== d))
+        .map(short)
+        .join(', ')}.`,
+    );
+    assert.match(
+      report.account.join('\n'),
+      /Still refused: no-docker-attachments: attachment sha256:[0-9a-f]{12} uses application\/vnd\.docker\.distribution\.manifest\.v2\+json/,
+    );
+    // Without a key nothing is to be signed, and the fixed image alone is what the target takes.
+    const plain = await fixImage(src, made.tag, await layout(), stricter, { tags: ['fixed'], probe: false });
+    assert.equal(plain.written, true, plain.account.join('\n'));
+    assert.equal(plain.after?.verdict, 'accepted');
   });
 });
 

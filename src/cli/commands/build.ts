@@ -299,27 +299,37 @@ async function writeSigned(
         created: how.epoch === undefined ? undefined : new Date(how.epoch * 1000),
         storagesOf: storages?.storagesOf,
         attestationStorageOf: storages?.attestationStorageOf,
+        dockerMediaTypesOf: storages?.dockerMediaTypesOf,
         signal: io.signal,
       }).catch((err: unknown) => {
         throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags) : err;
       });
+      // Checked again with the signatures there, before a tag names the image: a target may refuse
+      // every storage of a signature, and then the build fails (exit 7) as an unsigned one it
+      // refuses does, with the image untagged (an archive is not written).
+      const checked =
+        targeted === undefined
+          ? undefined
+          : (
+              await (
+                await import('../../compat/check.ts')
+              ).checkImage(dst.store, result.descriptor.digest, [targeted.target], {
+                reference: how.outText,
+                probe: false,
+                signal: io.signal,
+              })
+            ).targets[0];
+      const refused = checked?.problems.filter((p) => p.severity === 'refuses') ?? [];
+      if (targeted !== undefined && refused.length > 0) {
+        const err = new ProvenantError(
+          'INCOMPATIBLE',
+          `${targeted.target.label} refuses the image as written and signed (${refused.map((p) => p.rule).join(', ')})`,
+          { where: how.outText, hint: refused.map((p) => `${p.rule}: ${p.findings.map((f) => f.detail).join('; ') || p.why}`).join(' ') },
+        );
+        throw signFirst ? untagged(err, dst.store.location, result.descriptor.digest, tags) : err;
+      }
       if (signFirst) await (await import('../../image/copy.ts')).tagImage(dst.store, result.descriptor.digest, tags, { signal: io.signal });
       if (targeted !== undefined) {
-        // Checked again with the signatures there: a target may refuse every storage of one (no
-        // signature is in Docker schema 2 media types, which Artifactory before 7.11.1 requires).
-        const { checkImage } = await import('../../compat/check.ts');
-        const checked = (
-          await checkImage(dst.store, result.descriptor.digest, [targeted.target], {
-            reference: how.outText,
-            probe: false,
-            signal: io.signal,
-          })
-        ).targets[0];
-        const refuses = checked?.problems.filter((p) => p.severity === 'refuses').map((p) => p.rule) ?? [];
-        if (refuses.length > 0)
-          how.progress.message(
-            `warning: ${targeted.target.label} refuses the image as written and signed (${refuses.join(', ')}); provenant check ${how.outText} --target ${targeted.target.label} says what and why`,
-          );
         // The account was of an image nothing had signed yet: said again of what the build signed,
         // with the target's verdict on the image as signed.
         if (targetedBuild !== undefined) {
