@@ -52,7 +52,10 @@ export interface Change {
   readonly text: string;
   readonly from?: Digest | undefined;
   readonly to?: Digest | undefined;
-  /** For a line saying where an attachment went with its subject: the attachment's digest. */
+  /**
+   * For a line saying where an attachment went (with its subject, or to a new storage with its
+   * manifest unchanged): the attachment's digest, so that the line goes if the attachment does.
+   */
   readonly attachment?: Digest | undefined;
 }
 
@@ -482,7 +485,13 @@ export class Draft {
       const meta = { placement: { type: 'referrer' } as const, subject: subject.stored.digest };
       if (next.digest === stored.digest) {
         this.docs.set(stored.digest, { ...doc, ...meta });
-        this.note(`${this.describe(doc)} is now a referrer of ${short(subject.stored.digest)} (manifest unchanged)`);
+        // Named as the attachment it is about, as reattach's lines are: an attachment left out
+        // later (fix.ts, withoutStaleStatements) takes its lines with it.
+        this.changes.push({
+          fix: this.fix,
+          text: `${this.describe(doc)} is now a referrer of ${short(subject.stored.digest)} (manifest unchanged)`,
+          attachment: stored.digest,
+        });
       } else {
         this.replace(
           stored.digest,
@@ -522,7 +531,11 @@ export class Draft {
     this.tagged.add(next.digest);
     if (next.digest === stored.digest) {
       this.docs.set(stored.digest, { ...doc, ...meta });
-      this.note(`${this.describe(doc)} is now stored under tag ${tag} (manifest unchanged)`);
+      this.changes.push({
+        fix: this.fix,
+        text: `${this.describe(doc)} is now stored under tag ${tag} (manifest unchanged)`,
+        attachment: stored.digest,
+      });
     } else {
       this.replace(
         stored.digest,

@@ -901,6 +901,23 @@ describe('a signed fix the target refuses with its signatures', () => {
   });
 });
 
+describe('docker-media-types and BuildKit attestations', () => {
+  it('an attestation left out is not also said to be stored under a cosign tag, in the account or the JSON changes', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    const report = await fixImage(src, made.tag, await layout(), target('artifactory@6.23.38'), { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true, report.account.join('\n'));
+    // BuildKit's statements name each image as it was, which docker-media-types rewrites.
+    assert.equal(report.statementsLeftOut.length, 2, report.account.join('\n'));
+    for (const l of report.statementsLeftOut) {
+      const named = report.changes.filter((c) => c.text.includes(short(l.attestation)) || c.attachment === l.attestation);
+      assert.deepEqual(named, [], `${l.attestation} is left out`);
+      assert.ok(report.account.some((a) => a.startsWith(`Not carried: attestation ${short(l.attestation)} `)));
+      assert.ok(!report.account.some((a) => a.includes(`${short(l.attestation)} is now stored under tag`)), report.account.join('\n'));
+    }
+  });
+});
+
 describe('docker-media-types and referrers', () => {
   it('stores referrers under cosign tags, so a schema-2-only registry accepts the image', async () => {
     const src = await layout();
