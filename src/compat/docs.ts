@@ -27,7 +27,7 @@ const FIX_TEXT: Record<FixId, string> = {
   'single-manifest':
     'Writes one platform’s manifest as the image itself (the platform asked for, else the target’s first that the image has). That manifest is unchanged, so its digest and signatures stay; its attestations move out of the index; other platforms are left out, and the account lists them.',
   'move-attestations':
-    'Takes attestations out of the image index (BuildKit’s `unknown/unknown` entries, legacy or 0.32 OCI-artifact form) and stores them as OCI referrers of their image (pushed after it) or under cosign’s `sha256-<hex>.att` tag. Their in-toto layers are unchanged; nothing is dropped.',
+    'Takes attestations out of the image index (BuildKit’s `unknown/unknown` entries, legacy or 0.32 OCI-artifact form) and stores them as OCI referrers of their image (pushed after it) or under cosign’s `sha256-<hex>.att` tag. Their in-toto layers are unchanged. An entry that names no subject the fixed image carries (a subject-less SBOM listed under `linux/""`) has nowhere to be attached and is left out; the account names it, with why.',
   'docker-media-types':
     'Rewrites the image with Docker schema 2 media types: manifests, manifest list, config types; gzip layers keep their bytes, zstd and uncompressed layers are recompressed. Attestations in the index, and OCI referrers, move to cosign tags first (schema 2 has no place for them; cosign does the same for such registries).',
   'gzip-layers':

@@ -37,12 +37,19 @@ function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'kee
   }
   if (moving.length === 0) return;
   const gone = new Set(moving.map((e) => e.stored.digest));
-  unlistEntries(
-    d,
-    gone,
-    (doc, removed) =>
-      `index ${short(doc.stored.digest)} no longer lists ${removed} attestation entr${removed === 1 ? 'y' : 'ies'} (unknown/unknown)`,
-  );
+  // Each entry by its kind and the platform its index lists it under: BuildKit lists its own as
+  // unknown/unknown, other tools under a platform of their own (an SBOM under linux/"").
+  const kindOf = new Map(moving.map((e) => [e.stored.digest as string, e.kind ?? 'other']));
+  unlistEntries(d, gone, (doc, removed) => {
+    const counts = new Map<string, number>();
+    for (const m of doc.stored.kind === 'index' ? doc.stored.index.manifests : []) {
+      if (!gone.has(m.digest)) continue;
+      const key = `${kindOf.get(m.digest) ?? 'other'} entr* (${listedPlatform(m)})`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    const listed = [...counts].map(([key, n]) => `${n} ${key.replace('*', n === 1 ? 'y' : 'ies')}`);
+    return `index ${short(doc.stored.digest)} no longer lists ${listed.length > 0 ? listed.join(', ') : `${removed} entries`}`;
+  });
   for (const e of moving) {
     const current = d.docs.get(e.stored.digest);
     if (current !== undefined) d.detach(current, to, config);
@@ -50,6 +57,14 @@ function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'kee
 }
 
 const ALL_KINDS = ['attestation', 'signature', 'sbom', 'other'];
+
+/** The platform an index lists an entry under, empty fields shown as `""`, or that it lists none. */
+function listedPlatform(entry: Descriptor): string {
+  const p = entry.platform;
+  if (p === undefined) return 'no platform';
+  const field = (v: string): string => (v === '' ? '""' : v);
+  return [p.os, p.architecture, ...(p.variant === undefined ? [] : [p.variant])].map(field).join('/');
+}
 
 /** Every fix, by id. */
 export const TRANSFORMS: Record<FixId, Transform> = {

@@ -918,6 +918,39 @@ describe('docker-media-types and BuildKit attestations', () => {
   });
 });
 
+describe('move-attestations and entries of other tools', () => {
+  it('names an entry it takes out of the index by its kind and the platform it was listed under, and says why a subject-less one is left out', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: TWO, attestations: 'legacy' });
+    assert.ok(made.root.kind === 'index');
+    // An SPDX document listed as imagetools lists one (linux/""), naming no subject.
+    const empty = new TextEncoder().encode('{}');
+    const config = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: empty.byteLength };
+    const spdx = new TextEncoder().encode('{"spdxVersion":"SPDX-2.3"}');
+    const layer = { mediaType: ArtifactType.SpdxJson, digest: digestOf(spdx), size: spdx.byteLength };
+    await src.putBlob(bytesSource(config, empty));
+    await src.putBlob(bytesSource(layer, spdx));
+    const sbom = parseStored(
+      encodeJson({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: ArtifactType.SpdxJson, config, layers: [layer] }),
+    );
+    await src.putBlob(bytesSource(descriptorOf(sbom), sbom.bytes));
+    const entry = { ...descriptorOf(sbom), artifactType: ArtifactType.SpdxJson, platform: { os: 'linux', architecture: '' } };
+    const index = parseStored(encodeJson({ ...made.root.index, manifests: [...made.root.index.manifests, entry] }));
+    await src.putManifest(index, { tags: ['with-sbom'], keepAsRoot: true });
+    const report = await fixImage(src, 'with-sbom', await layout(), target('amazon-ecr'), { tags: ['fixed'], probe: false });
+    assert.equal(report.written, true, report.account.join('\n'));
+    const line = report.account.find((a) => a.startsWith(`Index ${short(index.digest)} no longer lists `));
+    assert.equal(
+      line?.split(' (sha256:')[0],
+      `Index ${short(index.digest)} no longer lists 2 attestation entries (unknown/unknown), 1 sbom entry (linux/"")`,
+    );
+    assert.ok(
+      report.dropped.some((x) => x.digest === sbom.digest && /names no subject/.test(x.why)),
+      report.account.join('\n'),
+    );
+  });
+});
+
 describe('docker-media-types and referrers', () => {
   it('stores referrers under cosign tags, so a schema-2-only registry accepts the image', async () => {
     const src = await layout();
