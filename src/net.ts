@@ -252,3 +252,56 @@ function bodyOf(incoming: IncomingMessage): NonNullable<HttpResponse['body']> {
     },
   };
 }
+
+// ---- proxies from the environment --------------------------------------------------------------
+
+/** The variables that name a proxy, in both spellings, as curl, Go and Node read them. */
+const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
+
+/**
+ * Sends this process's requests (node:http(s) and `fetch`: registries, package repositories,
+ * Sigstore, the runner's OIDC token) through the proxy `env` names in HTTPS_PROXY/https_proxy
+ * (https URLs) or HTTP_PROXY/http_proxy (http URLs), except to the hosts NO_PROXY/no_proxy lists,
+ * as crane, cosign and apko do. Call it once, before any request: it replaces Node's global
+ * agents and fetch's dispatcher (http.setGlobalProxyFromEnv, Node 24.14 and later). Nothing
+ * changes when no proxy is set or when Node already applies them (NODE_USE_ENV_PROXY=1 or
+ * --use-env-proxy). NO_PROXY is followed as written: a registry on 127.0.0.1 is reached through
+ * the proxy unless NO_PROXY names it (Node's rule, and curl's; Go's skips loopback always).
+ *
+ * Returns a warning when a proxy is set and this Node cannot apply it (it then says what to do),
+ * else undefined. Neither the warning nor an error repeats a variable's value, which may hold
+ * the proxy's password.
+ *
+ * @throws ProvenantError `USAGE` naming the variable when its value is not a proxy URL
+ */
+export function useEnvProxy(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const set = PROXY_VARIABLES.filter((name) => (env[name] ?? '') !== '');
+  if (set.length === 0) return undefined;
+  const http = process.getBuiltinModule('node:http') as typeof import('node:http') & {
+    setGlobalProxyFromEnv?: (proxyEnv: Readonly<Record<string, string | undefined>>) => () => void;
+  };
+  const https = process.getBuiltinModule('node:https') as typeof import('node:https');
+  const applied = (agent: unknown) => (agent as { options?: { proxyEnv?: unknown } }).options?.proxyEnv != null;
+  if (applied(http.globalAgent) || applied(https.globalAgent)) return undefined;
+  if (http.setGlobalProxyFromEnv === undefined) {
+    return (
+      `${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set, but Node ${process.version} does not send Provenant's requests through a proxy by itself: ` +
+      'set NODE_USE_ENV_PROXY=1 as well (Node 22.21 and later, 24.5 and later), or run Provenant on Node 24.14 or later'
+    );
+  }
+  for (const name of set) {
+    let protocol: string;
+    try {
+      protocol = new URL(env[name] ?? '').protocol;
+    } catch {
+      protocol = '';
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      throw new ProvenantError('USAGE', `${name} is not a proxy URL`, {
+        hint: `write ${name}=http://HOST:PORT (or http://USER:PASSWORD@HOST:PORT), or unset it`,
+      });
+    }
+  }
+  http.setGlobalProxyFromEnv(env);
+  return undefined;
+}

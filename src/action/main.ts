@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as core from '@actions/core';
 import { isProvenantError, ProvenantError } from '../errors.ts';
+import { useEnvProxy } from '../net.ts';
 import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
 import { registryAccess } from '../store/registry-access.ts';
 import { readInputs } from './inputs.ts';
@@ -22,6 +23,10 @@ const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 export async function run(): Promise<void> {
   try {
     const env = process.env;
+    // Before any request: a self-hosted runner behind a proxy sets HTTPS_PROXY, HTTP_PROXY and
+    // NO_PROXY, which the registry, package and Sigstore traffic then follows (net.ts).
+    const proxyWarning = useEnvProxy(env);
+    if (proxyWarning !== undefined) core.warning(proxyWarning);
     // Secrets are masked before anything could print them.
     for (const secret of [core.getInput('key'), env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? '']) mask(secret);
     // A password is masked whole, however short, as written (untrimmed, as it is read).

@@ -5,6 +5,7 @@
  * commands' cancel signal.
  */
 import { isProvenantError } from '../errors.ts';
+import { useEnvProxy } from '../net.ts';
 import { parseCommandArgs } from './args.ts';
 import type { CommandContext, CommandModule } from './command.ts';
 import { COMMANDS } from './commands/table.ts';
@@ -12,7 +13,7 @@ import { errorExitCode } from './exit.ts';
 import { commandHelp, formatError, generalHelp, subcommandHelp, unknownCommand, unknownSubcommand } from './help.ts';
 import type { CliIo } from './io.ts';
 import { FdOutput } from './output.ts';
-import { visible, visibleOutput } from './visible.ts';
+import { visible, visibleLine, visibleOutput } from './visible.ts';
 
 function context(name: string): CommandContext {
   return {
@@ -104,6 +105,16 @@ export async function main(): Promise<void> {
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
+  // Before any command runs: every request of the process goes through HTTPS_PROXY/HTTP_PROXY
+  // when one is set (net.ts), or the user is told once why it cannot.
+  try {
+    const warning = useEnvProxy(process.env);
+    if (warning !== undefined) process.stderr.write(`provenant: warning: ${visibleLine(warning)}\n`);
+  } catch (err) {
+    process.stderr.write(visible(formatError('', err, process.env.PROVENANT_DEBUG !== undefined && process.env.PROVENANT_DEBUG !== '')));
+    process.exitCode = errorExitCode(isProvenantError(err) ? err.code : undefined, undefined);
+    return;
+  }
   const code = await run(process.argv.slice(2), {
     env: process.env,
     stdout: new FdOutput(1, () => process.stdout),

@@ -3,11 +3,13 @@
  * RUNNER_TEMP, the files behind GITHUB_OUTPUT and GITHUB_STEP_SUMMARY), the docker config
  * docker/login-action would write, and readers for what the Action leaves behind.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { writeFixtureRepo } from './fixture-repo.ts';
 
 /** The repository root, where action.yml is. */
@@ -117,4 +119,25 @@ export async function startTokenEndpoint(
     requests: () => count,
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+const SOURCES = join(ACTION_DIR, 'src', 'action', 'index.ts');
+
+/**
+ * Runs the Action's sources (src/action/index.ts, what the bundle is made from) as the runner
+ * runs the bundle, for behaviour the committed bundle may not have yet; never rejects, so
+ * failures can be asserted.
+ */
+export async function runSources(job: Job, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [SOURCES], {
+      cwd: job.workspace,
+      env,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
 }

@@ -5,7 +5,6 @@
  * for behaviour the bundle may not have yet. A real build, pushed to a real registry.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -13,7 +12,6 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, sep } from 'node:path';
 
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
@@ -27,21 +25,7 @@ import { RegistryStore } from '../../src/store/registry.ts';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
-import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv, startTokenEndpoint } from './helpers.ts';
-
-const execFileP = promisify(execFile);
-const SOURCES = join(ACTION_DIR, 'src', 'action', 'index.ts');
-
-/** Runs the sources as the runner runs the bundle; never rejects, so failures can be asserted. */
-export async function runSources(job: Job, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileP(process.execPath, [SOURCES], { cwd: job.workspace, env, maxBuffer: 64 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+import { dockerLogin, type Job, makeJob, readOutputs, runnerEnv, runSources, startTokenEndpoint } from './helpers.ts';
 
 /** A Fulcio (and Rekor) that is down: 503 to every request. */
 async function startFailingSigstore(): Promise<{ url: string; requests: () => number; stop(): Promise<void> }> {

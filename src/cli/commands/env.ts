@@ -15,6 +15,13 @@ export const spec: CommandSpec = {
 const VARIABLES: { name: string; description: string }[] = [
   { name: 'DOCKER_CONFIG', description: 'folder of config.json with registry credentials (default ~/.docker)' },
   { name: 'REGISTRY_AUTH_FILE', description: 'containers auth.json with registry credentials (podman, skopeo)' },
+  {
+    name: 'HTTPS_PROXY',
+    description:
+      'the proxy for https URLs (registries, package repositories, Sigstore), http://[USER:PASSWORD@]HOST:PORT; also https_proxy',
+  },
+  { name: 'HTTP_PROXY', description: 'the proxy for plain-HTTP URLs (a registry on localhost, --insecure); also http_proxy' },
+  { name: 'NO_PROXY', description: 'hosts reached without the proxy, comma-separated (127.0.0.1,localhost,.example.org); also no_proxy' },
   { name: 'PROVENANT_PASSWORD', description: 'registry password, instead of --password-stdin' },
   // Signing: cosign's variables, so a job set up for cosign signs with Provenant as it is.
   {
