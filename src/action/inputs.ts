@@ -4,7 +4,8 @@
  * `provenance`, `sbom`); a mistake is a `USAGE` error naming the input.
  */
 import { ATTESTATION_MODES, type AttestationMode, parseAttestationMode } from '../attest/storage.ts';
-import { normalizeArch } from '../builder/arch.ts';
+import { distinctArchs, linuxPlatformArch } from '../builder/arch.ts';
+import type { ApkArch } from '../builder/config-types.ts';
 import { ProvenantError, redactCredentials } from '../errors.ts';
 import type { ImageReference } from '../ref/reference.ts';
 import { parseReference } from '../ref/reference.ts';
@@ -64,16 +65,19 @@ export function readInputs(get: InputGetter): ActionInputs {
   for (const t of tags) {
     if (t.digest !== undefined) throw usage('tags', `has ${t.registry}/${t.repository}@${t.digest}: a tag names no digest`);
   }
-  const archs = splitList(get('platforms')).map((p) => {
-    const [os, ...rest] = p.split('/');
-    if (os !== 'linux' || rest.length === 0)
-      throw usage('platforms', `has ${JSON.stringify(p)}: write linux/ARCH[/VARIANT], such as linux/arm64`);
-    try {
-      return normalizeArch(rest.join('/'));
-    } catch (err) {
-      throw usage('platforms', `has ${JSON.stringify(p)}: ${(err as Error).message}`);
-    }
-  });
+  // Each architecture once, as the CLI's --platform: linux/arm64 and linux/arm64/v8 are one image.
+  const archs = distinctArchs(
+    splitList(get('platforms')).map((p) => {
+      let arch: ApkArch | undefined;
+      try {
+        arch = linuxPlatformArch(p);
+      } catch (err) {
+        throw usage('platforms', `has ${JSON.stringify(p)}: ${(err as Error).message}`);
+      }
+      if (arch === undefined) throw usage('platforms', `has ${JSON.stringify(p)}: write linux/ARCH[/VARIANT], such as linux/arm64`);
+      return arch;
+    }),
+  );
   const attestationsText = get('attestations').trim() || 'referrers';
   let attestations: AttestationMode;
   try {

@@ -69,6 +69,28 @@ export function normalizeArch(name: string): ApkArch {
 }
 
 /**
+ * The apk architecture of a platform as buildx writes it, `linux/ARCH[/VARIANT]` (`linux/amd64`,
+ * `linux/arm64/v8`, `linux/arm/v7`), with any spelling {@link normalizeArch} takes after
+ * `linux/`; undefined when it does not name linux and an architecture, for the caller to say
+ * which flag or input was wrong.
+ *
+ * @throws ProvenantError `USAGE` for a linux platform whose architecture no one builds for
+ */
+export function linuxPlatformArch(platform: string): ApkArch | undefined {
+  const [os, ...arch] = platform.split('/');
+  return os === 'linux' && arch.length > 0 ? normalizeArch(arch.join('/')) : undefined;
+}
+
+/**
+ * The architectures, each once, in the order first named: `linux/arm64` and `linux/arm64/v8`
+ * (or `--arch aarch64` beside `--platform linux/arm64`) are one image, as buildx builds one,
+ * not two copies the index would list twice.
+ */
+export function distinctArchs(archs: Iterable<ApkArch>): ApkArch[] {
+  return [...new Set(archs)];
+}
+
+/**
  * The OCI platform (`os` is always `linux`) of an architecture, as apko's ToOCIPlatform maps it:
  * `armv7` is arm/v7, `armhf` is arm/v6, `x86` is 386, `loongarch64` is loong64, `aarch64` is arm64
  * with no variant. Takes any name {@link normalizeArch} takes.

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
-import { hostApkArch, normalizeArch } from '../builder/arch.ts';
+import { distinctArchs, hostApkArch, linuxPlatformArch, normalizeArch } from '../builder/arch.ts';
 import { type BuildCompat, type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import type { DescribeOptions } from '../builder/describe.ts';
@@ -29,14 +29,14 @@ export function requestedArchs(args: ParsedArgs): string[] {
   const list = (name: string) => ((args.values[name] as string[] | undefined) ?? []).flatMap((a) => a.split(',')).filter((a) => a !== '');
   const fromPlatforms = list('platform').map((p) => {
     if (p === 'host') return hostApkArch(process.arch);
-    const [os, ...arch] = p.split('/');
-    if (os !== 'linux' || arch.length === 0)
+    const arch = linuxPlatformArch(p);
+    if (arch === undefined)
       throw new ProvenantError('USAGE', `--platform ${p} is not a linux/ARCH[/VARIANT] platform`, {
         hint: 'images are built for linux: write --platform linux/amd64, linux/arm64, linux/arm/v7, ... or --arch x86_64',
       });
-    return normalizeArch(arch.join('/'));
+    return arch;
   });
-  return [...new Set([...list('arch').map(normalizeArch), ...fromPlatforms])];
+  return distinctArchs([...list('arch').map(normalizeArch), ...fromPlatforms]);
 }
 
 /** What {@link runBuild} takes besides the command line. */
