@@ -160,6 +160,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch, ...(inWorkspace ? { includeRoot: workspace } : {}) });
   const lock = inputs.lock === undefined ? undefined : await readLock(inputs.lock);
   ctx.logger.info(`building ${inputs.config}${inputs.archs.length > 0 ? ` for ${inputs.archs.join(', ')}` : ''}`);
+  const cacheDir = inputs.cacheDir ?? join(base, 'cache');
   const result = await buildImage({
     config,
     configPath: inputs.config,
@@ -168,8 +169,16 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     archs: inputs.archs.length > 0 ? inputs.archs : undefined,
     sourceDateEpoch: ctx.sourceDateEpoch,
     // The cache is shared: it is content-addressed, and the next step's build reuses it.
-    cacheDir: inputs.cacheDir ?? join(base, 'cache'),
+    cacheDir,
     logger: ctx.logger,
+  }).catch((err: unknown) => {
+    // The cache's folder cannot be made: the input's mistake, said as the input.
+    if (inputs.cacheDir === undefined || !isProvenantError(err, 'IO') || err.where !== cacheDir) throw err;
+    throw new ProvenantError('IO', err.message, {
+      where: 'with: cache-dir',
+      cause: err,
+      hint: 'give cache-dir a folder the job can make and write, or leave it out for one under RUNNER_TEMP',
+    });
   });
   const imageName = inputs.tags[0] === undefined ? basename(inputs.config).replace(/\.ya?ml$/, '') : formatReference(inputs.tags[0]);
   const options = describeOptions(inputs, ctx, imageName);
@@ -486,7 +495,7 @@ async function makeSigner(
       hint: 'give the job `permissions: id-token: write`',
     });
   }
-  const trustedRoot = s.trustedRoot === undefined ? undefined : parseTrustedRoot(await readFile(s.trustedRoot), s.trustedRoot);
+  const trustedRoot = s.trustedRoot === undefined ? undefined : parseTrustedRoot(await readTrustedRoot(s.trustedRoot), s.trustedRoot);
   const signer = new KeylessSigner({
     fulcioURL: s.fulcioURL,
     rekorURL: s.rekorURL,
@@ -495,6 +504,26 @@ async function makeSigner(
     trustedRoot,
   });
   return { signer, kind: 'keyless', keyId: undefined };
+}
+
+/**
+ * The bytes of the `trusted-root` input's file.
+ *
+ * @throws ProvenantError `NOT_FOUND` or `IO` naming the input, not a system error with a stack
+ */
+async function readTrustedRoot(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
+    const why = missing ? 'there is no such file' : code === 'EISDIR' ? 'it is a folder' : ((err as Error)?.message ?? String(err));
+    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the trusted root ${path}: ${why}`, {
+      where: 'with: trusted-root',
+      cause: err,
+      hint: 'give trusted-root the path of a Sigstore trusted_root.json (cosign’s --trusted-root), relative to the workspace',
+    });
+  }
 }
 
 /**

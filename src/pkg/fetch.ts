@@ -349,6 +349,31 @@ export interface CachePut {
   abort(): Promise<void>;
 }
 
+/**
+ * Makes `folder` and the folders above it that are missing, one at a time. Not
+ * `mkdir(folder, { recursive: true })`: where a folder cannot be made although its parent is
+ * there (`/proc/x`: the kernel answers ENOENT), Node's recursive mkdir makes the parent again and
+ * retries forever (Node 24.22, 22.23), and the build spins instead of failing.
+ */
+async function makeFolders(folder: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = folder; ; d = dirname(d)) {
+    try {
+      if ((await stat(d)).isDirectory()) break;
+      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${d}'`), { code: 'ENOTDIR' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(d) === d) throw err;
+      missing.push(d);
+    }
+  }
+  for (const d of missing.reverse()) {
+    // Another process may make it first.
+    await mkdir(d).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    });
+  }
+}
+
 /** A temporary file whose writer is alive on this machine is left alone for this long (a writer touches its file as it goes). */
 const TEMP_STALE_MS = 60 * 60 * 1000;
 /** A partial download is kept this long for a later run to resume. */
@@ -367,6 +392,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export class DownloadCache {
   readonly dir: string;
   #swept: Promise<void> | undefined;
+  #made: Promise<string> | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -413,6 +439,7 @@ export class DownloadCache {
    */
   async put(key: string, bytes: Uint8Array): Promise<{ sha256: string; path: string; size: number }> {
     await this.#sweepOnce();
+    await this.#contentFolder();
     const hex = createHash('sha256').update(bytes).digest('hex');
     const path = join(this.dir, 'sha256', hex);
     await atomicWrite(path, bytes);
@@ -437,7 +464,7 @@ export class DownloadCache {
    */
   async putStream(key: string): Promise<CachePut> {
     await this.#sweepOnce();
-    const folder = join(this.dir, 'sha256');
+    const folder = await this.#contentFolder();
     const tmp = join(folder, `put.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
     const failed = (err: unknown, doing: string): ProvenantError =>
       isProvenantError(err)
@@ -599,8 +626,7 @@ export class DownloadCache {
    */
   async writer(): Promise<CacheWriter> {
     await this.#sweepOnce();
-    const folder = join(this.dir, 'sha256');
-    await mkdir(folder, { recursive: true });
+    const folder = await this.#contentFolder();
     const tmp = join(folder, `stream.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`);
     const fh = await open(tmp, 'w');
     const hash = createHash('sha256');
@@ -676,6 +702,7 @@ export class DownloadCache {
       throw new ProvenantError('INVALID_DIGEST', `"${expected.sha256}" is not a SHA-256 in hex`, { where });
     }
     await this.#sweepOnce();
+    await this.#contentFolder();
     if (!isRemote(location)) {
       const writer = await this.writer();
       try {
@@ -748,6 +775,41 @@ export class DownloadCache {
         }
       }
     }
+  }
+
+  /**
+   * The folder the content goes in (`dir/sha256`), made on first use, before anything is written.
+   *
+   * @throws ProvenantError `IO` naming the cache folder when it cannot be made (a file in its
+   *   path, no permission, a read-only file system), rather than a system error from deep inside
+   *   the write that met it first
+   */
+  #contentFolder(): Promise<string> {
+    const folder = join(this.dir, 'sha256');
+    this.#made ??= makeFolders(folder).then(
+      () => folder,
+      (err: unknown) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        const said = (err as Error)?.message ?? String(err);
+        const why =
+          code === 'ENOTDIR' || code === 'EEXIST'
+            ? 'a file is in the way (where it or a folder above it should be)'
+            : code === 'EACCES' || code === 'EPERM'
+              ? 'permission denied'
+              : code === 'EROFS'
+                ? 'the file system is read-only'
+                : code === 'ENOENT'
+                  ? `no folder can be made there (${said})`
+                  : said;
+        // `where` is the folder as given, for an adapter to name its own setting instead.
+        throw new ProvenantError('IO', `cannot use ${this.dir} as the download cache: ${why}`, {
+          where: this.dir,
+          cause: err,
+          hint: 'point the cache at a folder that can be made and written, or move what is in the way',
+        });
+      },
+    );
+    return this.#made;
   }
 
   #sweepOnce(): Promise<void> {
