@@ -9,7 +9,7 @@ import type * as core from '@actions/core';
 import { predicateName } from '../attest/attachments.ts';
 import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
-import { type ActionOutcome, fixLeftOut, fixNotWritten, fixStillRefused } from './run.ts';
+import { type ActionOutcome, fixLeftOut, fixNotWritten, fixStillRefused, type SigningOutcome } from './run.ts';
 
 type Summary = typeof core.summary;
 
@@ -40,7 +40,7 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
     ]),
   ]);
 
-  const attestations = attestationRows(r);
+  const attestations = attestationRows(r, outcome.signing);
   summary.addHeading('Attestations', 3);
   if (attestations.length === 0) summary.addRaw('<p>none</p>', true);
   else summary.addTable([header('Platform', 'What', 'Stored as', 'Where', 'Signed by'), ...attestations]);
@@ -77,26 +77,46 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
   return summary;
 }
 
-function attestationRows(r: ReportData): string[][] {
+function attestationRows(r: ReportData, signing: SigningOutcome | undefined): string[][] {
   const rows: string[][] = [];
   const add = (platform: string, a: ReportAttachment) => {
     if (a.kind !== 'attestation' && a.kind !== 'sbom') return;
     const what =
       a.predicateTypes.length > 0 ? a.predicateTypes.map((t) => esc(predicateName(t) ?? t)).join(', ') : esc(a.artifactType ?? a.mediaType);
     const place = a.tag !== undefined ? code(a.tag) : code(a.digest);
-    rows.push([esc(platform), what, esc(a.storage), place, signers(a)]);
+    rows.push([esc(platform), what, esc(a.storage), place, signers(a, signing)]);
   };
   for (const p of r.platforms) for (const a of p.attachments) add(p.platform, a);
   for (const a of r.attachments) add('index', a);
   return rows;
 }
 
-function signers(a: ReportAttachment): string {
+/**
+ * Who signed `a`, each signer once. A cosign `.att` layer's DSSE envelope names no key (cosign
+ * leaves its `keyid` empty, and so does Provenant, to write what cosign writes), so the report
+ * cannot say whose it is; the run knows when it signed them all: when every unnamed signature
+ * of the attachment is one this run's key made there (as many as the statements it signed
+ * under that tag), they are shown as that key's.
+ */
+function signers(a: ReportAttachment, signing: SigningOutcome | undefined): string {
   const named = a.signers.filter((s) => s.signed);
   if (named.length === 0) return 'unsigned';
-  return named
-    .map((s) => (s.keyId !== undefined ? `key ${code(s.keyId)}` : s.identity !== undefined ? esc(s.identity) : 'signed'))
-    .join('<br>');
+  const unnamed = named.filter((s) => s.keyId === undefined && s.identity === undefined).length;
+  const ours =
+    signing?.kind === 'key' && signing.keyId !== undefined && a.storage === 'cosign' && a.tag !== undefined
+      ? new Set(signing.entries.filter((e) => e.storage === 'cosign' && e.location === a.tag).map((e) => e.statement ?? e.digest)).size
+      : 0;
+  const runKey = unnamed > 0 && unnamed === ours ? signing?.keyId : undefined;
+  const labels = named.map((s) =>
+    s.keyId !== undefined
+      ? `key ${code(s.keyId)}`
+      : s.identity !== undefined
+        ? esc(s.identity)
+        : runKey !== undefined
+          ? `key ${code(runKey)}`
+          : 'a key the signature does not name',
+  );
+  return [...new Set(labels)].join('<br>');
 }
 
 function signatureLine(outcome: ActionOutcome): string {

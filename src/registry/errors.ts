@@ -84,17 +84,31 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
   return new ProvenantError(code, `${ctx.registry} refused ${ctx.what}: ${detail}`, { ...at, hint });
 }
 
+/**
+ * UNAUTHORIZED from a registry: its hint names the command line's ways to log in (`docker login`,
+ * `--username`); `registry` and `hadCredentials` let another front end (the Action, which logs in
+ * with a workflow step) say its own.
+ */
+export class RegistryAuthError extends ProvenantError {
+  /** The registry as users write it (`127.0.0.1:5000`). */
+  readonly registry: string;
+  /** Whether credentials were sent (and refused), rather than none found. */
+  readonly hadCredentials: boolean;
+
+  constructor(registry: string, hadCredentials: boolean, where: string | undefined, cause?: unknown) {
+    super(
+      'UNAUTHORIZED',
+      hadCredentials ? `wrong username or password for ${registry}` : `${registry} requires authentication`,
+      hadCredentials
+        ? { where, cause, hint: `log in again (docker login ${registry}) or check the credentials passed with --username` }
+        : { where, cause, hint: `log in first (docker login ${registry}), or pass --username and --password-stdin` },
+    );
+    this.registry = registry;
+    this.hadCredentials = hadCredentials;
+  }
+}
+
 /** UNAUTHORIZED with a message that names the registry and never the credentials. */
 export function unauthorized(ctx: Pick<ErrorContext, 'registry' | 'where' | 'hadCredentials'>, cause?: unknown): ProvenantError {
-  return ctx.hadCredentials
-    ? new ProvenantError('UNAUTHORIZED', `wrong username or password for ${ctx.registry}`, {
-        where: ctx.where,
-        cause,
-        hint: `log in again (docker login ${ctx.registry}) or check the credentials passed with --username`,
-      })
-    : new ProvenantError('UNAUTHORIZED', `${ctx.registry} requires authentication`, {
-        where: ctx.where,
-        cause,
-        hint: `log in first (docker login ${ctx.registry}), or pass --username and --password-stdin`,
-      });
+  return new RegistryAuthError(ctx.registry, ctx.hadCredentials, ctx.where, cause);
 }
