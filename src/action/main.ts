@@ -58,11 +58,11 @@ export async function run(): Promise<void> {
     // The image is at its digest even when the run failed after writing it (untagged, say, when
     // signing failed): a later step may clean it up or retry by digest.
     if (err instanceof PartialWriteError) core.setOutput('digest', err.digest);
-    if (isProvenantError(err)) {
+    if (!isProvenantError(err)) core.setFailed(`internal error: ${(err as Error)?.stack ?? String(err)}`);
+    else {
       const hint = actionHint(err);
       core.setFailed(`${err.describe()}${hint ? `\nhint: ${hint}` : ''}`);
     }
-    else core.setFailed(`internal error: ${(err as Error)?.stack ?? String(err)}`);
   }
 }
 
