@@ -8,7 +8,8 @@ import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { type LoggingProxy, startLoggingProxy } from '../helpers/logging-proxy.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { dockerLogin, type Job, makeJob, readOutputs, runnerEnv, runSources } from './helpers.ts';
+import { type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
+import { dockerLogin, type Job, makeJob, readOutputs, runnerEnv, runSources, startTokenEndpoint } from './helpers.ts';
 
 const SECRET = 'pr0xy-s3cret';
 
@@ -62,5 +63,64 @@ describe('the Action’s sources behind a proxy', { skip: registryMissing }, () 
     assert.match(run.stdout, /^::error::HTTPS_PROXY is not a proxy URL%0Ahint: write HTTPS_PROXY=http:\/\/HOST:PORT/m);
     assert.doesNotMatch(run.stdout + run.stderr, new RegExp(SECRET));
     assert.deepEqual(seen, []);
+  });
+});
+
+describe('the Action’s sources behind a proxy, signing keyless', () => {
+  let job: Job;
+  let mock: MockSigstore;
+  let proxy: LoggingProxy;
+  before(async () => {
+    job = await makeJob();
+    mock = await startMockSigstore({ dir: job.root });
+    proxy = await startLoggingProxy();
+  });
+  after(async () => {
+    await proxy?.stop();
+    await mock?.stop();
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('asks for the job’s OIDC token, a certificate and log entries through the proxy', async () => {
+    const identity = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    const requestToken = 'runner-request-token-0123456789';
+    const endpoint = await startTokenEndpoint(requestToken, mock.token(identity));
+    try {
+      const inputs = {
+        config: job.config,
+        tags: 'registry.example/acme/app:1.0',
+        platforms: 'linux/amd64',
+        sign: 'keyless',
+        'fulcio-url': mock.url,
+        'rekor-url': mock.url,
+        'trusted-root': mock.trustedRootPath,
+      };
+      const env = {
+        ACTIONS_ID_TOKEN_REQUEST_URL: endpoint.url,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken,
+        HTTP_PROXY: proxy.url,
+        HTTPS_PROXY: proxy.url,
+        NO_PROXY: '',
+      };
+      const run = await runSources(job, runnerEnv(job, inputs, env));
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      const seen = proxy.log().map((s) => `${s.method} ${s.target}`);
+      // The token through fetch (Node's dispatcher), Fulcio and Rekor through Sigstore's own agents.
+      assert.ok(
+        seen.some((s) => s.startsWith(`GET ${endpoint.url}?`) || s === `CONNECT ${new URL(endpoint.url).host}`),
+        JSON.stringify(seen),
+      );
+      assert.ok(
+        seen.some((s) => s.startsWith(`POST ${mock.url}/api/v2/signingCert`)),
+        JSON.stringify(seen),
+      );
+      assert.ok(
+        seen.some((s) => s.startsWith(`POST ${mock.url}/api/v1/log/entries`)),
+        JSON.stringify(seen),
+      );
+      assert.equal(mock.requests.fulcio, 1);
+    } finally {
+      await endpoint.stop();
+    }
   });
 });
