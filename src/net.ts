@@ -259,8 +259,9 @@ function bodyOf(incoming: IncomingMessage): NonNullable<HttpResponse['body']> {
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
 
 /**
- * Sends this process's requests (node:http(s) and `fetch`: registries, package repositories,
- * Sigstore, the runner's OIDC token) through the proxy `env` names in HTTPS_PROXY/https_proxy
+ * Sends this process's requests (node:http(s) and `fetch`: registries, package repositories, the
+ * runner's OIDC token; Sigstore's clients read the same variables themselves, through
+ * @npmcli/agent) through the proxy `env` names in HTTPS_PROXY/https_proxy
  * (https URLs) or HTTP_PROXY/http_proxy (http URLs), except to the hosts NO_PROXY/no_proxy lists,
  * as crane, cosign and apko do. Call it once, before any request: it replaces Node's global
  * agents and fetch's dispatcher (http.setGlobalProxyFromEnv, Node 24.14 and later). Nothing
