@@ -8,6 +8,7 @@ import { type Attested, type StatementBlob, statement } from '../attest/storage.
 import type { Logger, OperationOptions } from '../io/types.ts';
 import { digestOf } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { registryImageName } from '../ref/location.ts';
 import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
@@ -78,8 +79,7 @@ function warnApkoLeftOut(result: BuildResult, logger: Logger | undefined): void 
 
 /** The tag an apko SBOM names the image by: a registry reference, not a file or layout location. */
 function apkoTag(options: DescribeOptions): string | undefined {
-  if (options.apko?.tag !== undefined) return options.apko.tag;
-  return /^(oci|oci-archive|docker-archive):/.test(options.imageName) ? undefined : options.imageName;
+  return options.apko?.tag ?? registryImageName(options.imageName);
 }
 
 /** The statements about each platform image, for {@link storeAttestations}. */

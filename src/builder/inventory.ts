@@ -2,6 +2,7 @@
 
 import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { installedFieldsBut } from '../pkg/source.ts';
+import { registryImageName } from '../ref/location.ts';
 import { parseOsRelease } from '../sbom/from-image.ts';
 import type { BuiltImage } from './build.ts';
 
@@ -16,7 +17,8 @@ const BUILD_ONLY_AND_FILES = new Set([...BUILD_ONLY, 'files']);
 
 /**
  * The inventory of one built platform image: each installed package's record, with its files
- * when `withFiles`, and the distribution from the image's os-release.
+ * when `withFiles`, and the distribution from the image's os-release. A file or layout location
+ * (`oci:DIR:TAG`) does not name the image ({@link registryImageName}): the inventory's name is then ''.
  */
 export function inventoryOf(image: BuiltImage, imageName: string, withFiles = false): Inventory {
   const packages = image.packages.map(
@@ -26,7 +28,7 @@ export function inventoryOf(image: BuiltImage, imageName: string, withFiles = fa
   return {
     distro: { id: os.ID ?? 'unknown', versionId: os.VERSION_ID ?? '', prettyName: os.PRETTY_NAME ?? '' },
     image: {
-      name: imageName,
+      name: registryImageName(imageName) ?? '',
       digest: image.manifest.digest,
       architecture: image.platform.architecture,
       variant: image.platform.variant,

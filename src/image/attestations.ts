@@ -14,7 +14,7 @@ import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, timestampFromEpoch } from '../sbom/spdx.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type InspectResult, inspectImage } from './inspect.ts';
-import { imageInventory } from './inventory.ts';
+import { datedImageInventory } from './inventory.ts';
 import { type ReadStatement, statementsOrNone } from './statements.ts';
 
 const SPDX = 'https://spdx.dev/Document';
@@ -26,7 +26,10 @@ export interface ImageSbomOptions extends OperationOptions {
   /** Which platform of an index (default: the only one, else the first). */
   platform?: Platform | undefined;
   format?: 'spdx' | 'cyclonedx';
-  /** For a generated SBOM: the time to write in it (default 1970). */
+  /**
+   * For a generated SBOM: the time to write in it, in seconds since 1970 (`SOURCE_DATE_EPOCH`).
+   * Default: the image config's `created`, else 1970.
+   */
   sourceDateEpoch?: number | undefined;
   toolVersion: string;
 }
@@ -34,7 +37,9 @@ export interface ImageSbomOptions extends OperationOptions {
 /**
  * The SBOM of one platform image: the attached one in `format` (the first in the image's
  * attachment order when several are, as `inspect --format json` shows: {@link firstOf}), else one
- * made from the image's apk or dpkg database.
+ * made from the image's apk or dpkg database. A made one is dated `sourceDateEpoch`, else when the
+ * image config says the image was created (deterministic, and true of the image), else 1970; it
+ * names the image `name` only when that is a registry reference, not a file or layout location.
  *
  * @throws ProvenantError `NOT_FOUND` when nothing is attached and the image has no package
  *   database, `NO_MATCHING_PLATFORM` when no platform matches
@@ -51,13 +56,14 @@ export async function imageSbom(
   const found = (await imageStatements(store, image, options)).filter((f) => f.predicateType === wanted);
   const taken = firstOf(found, predicateName(wanted) ?? wanted, platformName(image.platform), options);
   if (taken !== undefined) return { generated: false, platform: platformName(image.platform), document: taken.statement.predicate };
-  const inventory = await imageInventory(store, image.digest, name, options);
-  if (inventory === undefined) {
+  const dated = await datedImageInventory(store, image.digest, name, options);
+  if (dated === undefined) {
     throw new ProvenantError('NOT_FOUND', `${name} has no SBOM attached and no apk or dpkg package database to make one from`, {
       where: image.digest,
     });
   }
-  const created = timestampFromEpoch(options.sourceDateEpoch ?? 0);
+  const { inventory } = dated;
+  const created = timestampFromEpoch(options.sourceDateEpoch ?? dated.created ?? 0);
   const document =
     options.format === 'cyclonedx'
       ? cyclonedxDocument(inventory, { created, toolVersion: options.toolVersion })

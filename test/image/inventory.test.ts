@@ -172,3 +172,65 @@ describe('the inventory of an image read from its layers', () => {
     assert.ok(peak < 64 * 1024 * 1024, `array buffers grew by ${Math.round(peak / 1048576)} MiB while a 256 MiB layer passed`);
   });
 });
+
+describe('the SBOM made from an image', () => {
+  type Doc = {
+    name: string;
+    creationInfo: { created: string };
+    packages: { name: string; primaryPackagePurpose?: string; externalRefs?: { referenceLocator: string }[] }[];
+  };
+  type Bom = { metadata: { timestamp: string; component: { name: string; purl: string } } };
+  const apkImage = (extra: Record<string, unknown> = {}) =>
+    (async () => {
+      const store = await layout();
+      const made = await layer([file('lib/apk/db/installed', apkStanza('busybox', '1.36.1-r2', undefined))]);
+      const stored = await putImage(store, [made], { tag: 'v1', extra });
+      return { store, digest: stored.digest };
+    })();
+  const container = (doc: Doc) => doc.packages.find((p) => p.primaryPackagePurpose === 'CONTAINER');
+
+  it('names the image by a registry reference, and by no path for a layout or archive location', async () => {
+    const { store, digest } = await apkImage();
+    const spdx = async (name: string) => (await imageSbom(store, 'v1', name, OPTIONS)).document as Doc;
+    const bom = async (name: string) => (await imageSbom(store, 'v1', name, { ...OPTIONS, format: 'cyclonedx' })).document as Bom;
+
+    const registry = await spdx('registry.example/team/app:1');
+    assert.equal(registry.name, `registry.example/team/app:1@${digest}`);
+    assert.equal(
+      container(registry)?.externalRefs?.[0]?.referenceLocator,
+      `pkg:oci/app@${digest}?arch=amd64&os=linux&repository_url=registry.example%2Fteam%2Fapp&tag=1`,
+    );
+
+    // The same image wherever its copy lies: one document, with no host path in it.
+    const here = await spdx('oci:/tmp/here/app.oci:latest');
+    assert.deepEqual(await spdx('oci:/srv/elsewhere/copy:v2'), here);
+    assert.deepEqual(await spdx(`oci-archive:/tmp/here/app.tar@${digest}`), here);
+    assert.deepEqual(await spdx('docker-archive:/tmp/here/app.tar:registry.example/team/app:1'), here);
+    assert.equal(here.name, `image@${digest}`);
+    assert.equal(container(here)?.externalRefs?.[0]?.referenceLocator, `pkg:oci/image@${digest}?arch=amd64&os=linux`);
+    assert.doesNotMatch(JSON.stringify(here), /tmp|here|repository_url/);
+
+    const local = await bom('oci:/tmp/here/app.oci:latest');
+    assert.deepEqual(await bom('oci:/srv/elsewhere/copy:v2'), local);
+    assert.equal(local.metadata.component.purl, `pkg:oci/image@${digest}?arch=amd64&os=linux`);
+    assert.equal(local.metadata.component.name, digest);
+    assert.doesNotMatch(JSON.stringify(local), /tmp|here|repository_url/);
+  });
+
+  it("is dated SOURCE_DATE_EPOCH, else the image config's created, else 1970", async () => {
+    const dated = await apkImage({ created: '2024-05-06T07:08:09.123456789Z' });
+    const created = async (store: ContentStore, options: { sourceDateEpoch?: number; format?: 'cyclonedx' } = {}) => {
+      const made = (await imageSbom(store, 'v1', 'img', { ...OPTIONS, ...options })).document;
+      return options.format === 'cyclonedx' ? (made as Bom).metadata.timestamp : (made as Doc).creationInfo.created;
+    };
+    assert.equal(await created(dated.store), '2024-05-06T07:08:09Z');
+    assert.equal(await created(dated.store, { format: 'cyclonedx' }), '2024-05-06T07:08:09Z');
+    assert.equal(await created(dated.store, { sourceDateEpoch: 1_700_000_000 }), '2023-11-14T22:13:20Z');
+    assert.equal(await created(dated.store, { sourceDateEpoch: 0 }), '1970-01-01T00:00:00Z');
+    // No time, a time that is no date, and Go's zero time, which some tools write for "unknown".
+    for (const value of [undefined, 'yesterday', '0001-01-01T00:00:00Z']) {
+      const { store } = await apkImage({ created: value });
+      assert.equal(await created(store), '1970-01-01T00:00:00Z', String(value));
+    }
+  });
+});
