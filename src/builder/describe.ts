@@ -9,7 +9,7 @@ import type { Logger, OperationOptions } from '../io/types.ts';
 import { digestOf } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { registryImageName } from '../ref/location.ts';
-import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
+import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut, warnApkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -63,17 +63,16 @@ export interface DescribeOptions {
 }
 
 /**
- * Says which packages an apko-compatible build's SPDX SBOMs leave out, once for all platforms:
- * apko lists a package only through the SBOM it ships in /var/lib/db/sbom, and being apko's byte
- * for byte is what --compat apko promises. Nothing when every package is listed.
+ * Says which packages an apko-compatible build's SPDX SBOMs leave out, once for all platforms
+ * ({@link warnApkoSbomLeavesOut}).
  */
 function warnApkoLeftOut(result: BuildResult, logger: Logger | undefined): void {
   const left = new Set<string>();
   for (const image of result.images) if (image.apko !== undefined) for (const p of apkoSbomLeavesOut(image.apko)) left.add(p);
-  if (left.size === 0) return;
-  const names = [...left];
-  logger?.warn(
-    `the SPDX SBOM lists none of ${names.length} package${names.length === 1 ? '' : 's'} (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}): with --compat apko it is written as apko writes it, which lists only the packages that ship an SBOM of their own in /var/lib/db/sbom; the CycloneDX SBOM lists every package, and a build without --compat apko writes an SPDX SBOM of every package`,
+  warnApkoSbomLeavesOut(
+    [...left],
+    'the CycloneDX SBOM lists every package, and a build without --compat apko writes an SPDX SBOM of every package',
+    logger,
   );
 }
 

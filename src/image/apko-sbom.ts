@@ -3,7 +3,8 @@
  * apko's SPDX documents (../sbom/apko-spdx.ts) from what an apko-built image holds, its
  * manifest, layers and config, /etc/os-release, apk's installed database and each package's own
  * SBOM in /var/lib/db/sbom. For an image apko built, the result is apko's `sbom-<arch>.spdx.json`
- * (or `sbom-index.spdx.json`) byte for byte, given the tag apko was given.
+ * (or `sbom-index.spdx.json`) byte for byte, given the tag apko was given. As for a build, the
+ * logger is told which installed packages that leaves out (those with no SBOM of their own).
  */
 import { gunzipSync } from 'node:zlib';
 import { readTar } from '../archive/tar.ts';
@@ -13,7 +14,7 @@ import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
-import { apkoImageSbom, apkoIndexSbom } from '../sbom/apko-spdx.ts';
+import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut, warnApkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type InspectedManifest, inspectImage } from './inspect.ts';
 
@@ -128,6 +129,11 @@ async function platformSbom(store: ContentStore, m: InspectedManifest, name: str
       break;
     }
   }
+  warnApkoSbomLeavesOut(
+    apkoSbomLeavesOut({ installed, packageSboms }),
+    '`provenant sbom` without --compat apko makes an SPDX SBOM of every package',
+    options.logger,
+  );
   const osRelease = read('etc/os-release');
   return apkoImageSbom({
     manifestDigest: m.digest,

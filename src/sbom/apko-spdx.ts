@@ -14,6 +14,7 @@
  * apko's defaults for originator and supplier, and the image `CONTAINS` each described one.
  */
 import { ProvenantError } from '../errors.ts';
+import type { Logger } from '../io/types.ts';
 
 /** What the SBOM of one platform image is made from. */
 export interface ApkoImageSbomInput {
@@ -306,6 +307,19 @@ export function apkoSbomLeavesOut(input: Pick<ApkoImageSbomInput, 'installed' | 
       return own === undefined || own.packages.length === 0;
     })
     .map((p) => `${p.name}-${p.version}`);
+}
+
+/**
+ * Says which packages an apko SBOM leaves out ({@link apkoSbomLeavesOut}), `left` as
+ * `name-version`, naming the first three; `instead` says what gives an SBOM of every package.
+ * Nothing when none is left out: being apko's byte for byte is what --compat apko promises, and
+ * that a package is missing from it is otherwise found out only by reading it.
+ */
+export function warnApkoSbomLeavesOut(left: readonly string[], instead: string, logger: Logger | undefined): void {
+  if (left.length === 0) return;
+  logger?.warn(
+    `the SPDX SBOM lists none of ${left.length} package${left.length === 1 ? '' : 's'} (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', ...' : ''}): with --compat apko it is written as apko writes it, which lists only the packages that ship an SBOM of their own in /var/lib/db/sbom; ${instead}`,
+  );
 }
 
 /** ProcessInternalApkSBOM: a package's own SBOM merged into the image's. One apko cannot parse is skipped, as apko skips it. */

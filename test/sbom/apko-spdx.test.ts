@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { buildImage } from '../../src/builder/build.ts';
+import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild, describeIndex, SPDX_PREDICATE } from '../../src/builder/describe.ts';
 import { isProvenantError } from '../../src/errors.ts';
@@ -12,6 +12,7 @@ import { apkoSbomOfImage } from '../../src/image/apko-sbom.ts';
 import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
 import { apkoImageSbom, apkoPurlName, apkoReleaseData, apkoSbomLeavesOut, spdxIdentifier } from '../../src/sbom/apko-spdx.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
 import { apkoGoldenConfig, apkoGoldenLayout } from '../helpers/apk.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -170,6 +171,26 @@ describe("an apko-compatible build's SPDX SBOM", () => {
     warnings.length = 0;
     describeBuild(result, { ...options, sbom: false });
     assert.deepEqual(warnings, []);
+
+    // Made again from the image (`provenant sbom --compat apko`): the same document, and the same warning.
+    const store = await LayoutStore.open(join(dir, 'image'), { create: true });
+    try {
+      await writeBuild(result, store, ['latest']);
+      const again = await apkoSbomOfImage(store, 'latest', 'app', { tag: 'example.com/app:1', logger: options.logger });
+      assert.deepEqual(
+        JSON.parse(again.document)
+          .packages.map((p: { name: string }) => p.name)
+          .filter((n: string) => n in sboms),
+        ['listed'],
+      );
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(
+        warnings[0] ?? '',
+        new RegExp(`^the SPDX SBOM lists none of 4 packages \\(${left.slice(0, 3).join(', ')}, \\.\\.\\.\\): with --compat apko .*without --compat apko`),
+      );
+    } finally {
+      await store.close();
+    }
   });
 });
 

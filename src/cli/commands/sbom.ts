@@ -44,6 +44,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         index: args.values.index === true,
         tag: args.values.tag as string | undefined,
         signal: io.signal,
+        logger: warningLogger(io),
       }),
     );
     await writeData(io, args, apko.document);
