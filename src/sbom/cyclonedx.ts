@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { parseDebVersion } from '../pkg/deb/version.ts';
 import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { compareStrings, imagePackageUrl } from './purl.ts';
-import { namedChecksums, packageLicenseExpression, preparePackages, sbomTimestamp } from './spdx.ts';
+import { licenseRefSpelling, namedChecksums, packageLicenseExpression, preparePackages, sbomTimestamp } from './spdx.ts';
 
 /** Options of {@link cyclonedxDocument}. */
 export interface CycloneDxOptions {
@@ -75,9 +75,13 @@ function uuidV5(namespace: string, name: string): string {
  * `expression`, anything else by `license.name` (`license.id` takes listed ids only, and an
  * `expression` that names no listed license fails a consumer that parses it).
  */
-function expressionOf(pkg: InventoryPackage, license: string): NonNullable<CycloneDxComponent['licenses']> {
+function expressionOf(
+  pkg: InventoryPackage,
+  license: string,
+  spell: (expression: string) => string,
+): NonNullable<CycloneDxComponent['licenses']> {
   const parsed = packageLicenseExpression(pkg);
-  return parsed === undefined ? [{ license: { name: license } }] : [{ expression: parsed.expression }];
+  return parsed === undefined ? [{ license: { name: license } }] : [{ expression: spell(parsed.expression) }];
 }
 
 /**
@@ -147,10 +151,12 @@ export function cyclonedxDocument(inventory: Inventory, options: CycloneDxOption
       ...(distro.prettyName === '' ? {} : { description: distro.prettyName }),
     },
   ];
+  // Each LicenseRef spelled one way in every expression, as in the SPDX document.
+  const spell = licenseRefSpelling(prepared.map((p) => packageLicenseExpression(p.pkg)?.expression ?? ''));
   for (const { pkg, purl } of prepared) {
     const license = pkg.license.trim();
     const licenses: CycloneDxComponent['licenses'] =
-      license === '' || license === 'NONE' || license === 'NOASSERTION' ? [] : expressionOf(pkg, license);
+      license === '' || license === 'NONE' || license === 'NOASSERTION' ? [] : expressionOf(pkg, license, spell);
     const hashes = namedChecksums(pkg.checksums).map((c) => ({ alg: c.cyclonedx, content: c.hex }));
     const properties = [
       { name: 'provenant:package:ecosystem', value: pkg.ecosystem },

@@ -309,6 +309,48 @@ export function packageLicenseExpression(
   return expression === undefined || expression === 'NONE' || expression === 'NOASSERTION' ? undefined : { expression, named };
 }
 
+/** A `LicenseRef-…` in an expression (not one after `DocumentRef-…:`). */
+const LICENSE_REF_IN = /(?<![\w:.-])LicenseRef-[A-Za-z0-9.-]+/g;
+
+/**
+ * One spelling for each `LicenseRef-` the `expressions` name: SPDX license ids, LicenseRefs
+ * among them, match without regard to case (SPDX 2.3 Annex D), so the short names of two Debian
+ * copyright files, `LicenseRef-GPL-3-or-later-WITH-BISON-EXCEPTION` and
+ * `LicenseRef-GPL-3-or-later-with-Bison-exception`, are one license, and a document that defined
+ * both would define it twice. The spelling kept is the first in sorted order, so it does not
+ * depend on which package comes first.
+ *
+ * @returns a function that spells each LicenseRef of an expression so
+ */
+export function licenseRefSpelling(expressions: Iterable<string>): (expression: string) => string {
+  const spelling = new Map<string, string>();
+  for (const e of expressions) {
+    for (const ref of e.match(LICENSE_REF_IN) ?? []) {
+      const key = ref.toLowerCase();
+      const kept = spelling.get(key);
+      if (kept === undefined || compareStrings(ref, kept) < 0) spelling.set(key, ref);
+    }
+  }
+  return (e) => e.replace(LICENSE_REF_IN, (ref) => spelling.get(ref.toLowerCase()) ?? ref);
+}
+
+/**
+ * What a package declares as its license in an SPDX document, before {@link licenseRefSpelling}:
+ * the expression (or `NOASSERTION`), and the text of each `LicenseRef-` it names, which the
+ * document must define (clause 10.1).
+ */
+function declaredLicense(pkg: InventoryPackage): { declared: string; texts: [string, string][] } {
+  const license = pkg.license.trim();
+  if (license === '') return { declared: NOASSERTION, texts: [] };
+  const parsed = packageLicenseExpression(pkg);
+  if (parsed === undefined) {
+    const ref = licenseRefFor(license);
+    return { declared: ref, texts: [[ref, license]] };
+  }
+  const refs = parsed.expression.match(LICENSE_REF_IN) ?? [];
+  return { declared: parsed.expression, texts: refs.map((ref) => [ref, parsed.named.get(ref) ?? ref]) };
+}
+
 /** The `LicenseRef-` that stands for a license text that is not an SPDX expression. */
 export function licenseRefFor(raw: string): string {
   return `LicenseRef-${stableId(raw.trim())}`;
@@ -585,27 +627,19 @@ export function spdxDocument(inventory: Inventory, options: SpdxOptions): SpdxDo
     { spdxElementId: 'SPDXRef-DOCUMENT', relationshipType: 'DESCRIBES', relatedSpdxElement: imageSpdxId },
     { spdxElementId: imageSpdxId, relationshipType: 'CONTAINS', relatedSpdxElement: osId },
   ];
+  // Each LicenseRef spelled one way, defined once: with the text of that spelling when a package
+  // gives it (the first text in sorted order when several do).
+  const licenses = prepared.map((p) => declaredLicense(p.pkg));
+  const spell = licenseRefSpelling(licenses.map((l) => l.declared));
   const extracted = new Map<string, string>();
+  const texts = licenses.flatMap((l) => l.texts).sort(([a, x], [b, y]) => compareStrings(a, b) || compareStrings(x, y));
+  for (const [ref, text] of texts) if (!extracted.has(spell(ref))) extracted.set(spell(ref), text);
   const files: SpdxFile[] = [];
   const unlisted: string[] = [];
   prepared.forEach((p, i) => {
     const { pkg } = p;
     const id = packageIds[i] as string;
-    const license = pkg.license.trim();
-    let declared = NOASSERTION;
-    if (license !== '') {
-      const parsed = packageLicenseExpression(pkg);
-      if (parsed !== undefined) {
-        declared = parsed.expression;
-        // Each LicenseRef an expression names must be defined in the document (clause 10.1).
-        for (const ref of parsed.expression.match(/(?<![\w:.-])LicenseRef-[A-Za-z0-9.-]+/g) ?? []) {
-          if (!extracted.has(ref)) extracted.set(ref, parsed.named.get(ref) ?? ref);
-        }
-      } else {
-        declared = licenseRefFor(license);
-        extracted.set(declared, license);
-      }
-    }
+    const declared = spell(licenses[i]?.declared ?? NOASSERTION);
     const checksums = namedChecksums(pkg.checksums);
     const contained = options.withFiles ? filesOf(p.purl, pkg) : undefined;
     if (contained === undefined && options.withFiles) unlisted.push(`${pkg.name} ${pkg.version}`);

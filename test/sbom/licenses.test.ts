@@ -229,4 +229,42 @@ describe('licenses in the SBOMs', () => {
       /^LicenseRef-GPL-2.0-or-later-AND-BSD-variant-[0-9a-f]+$/,
     );
   });
+
+  it('spells LicenseRefs that differ only in case one way, and defines them once', () => {
+    // Two Debian copyright files naming one exception in two cases, and a short name in two cases.
+    const licenses = [
+      'LicenseRef-GPL-3-or-later-with-Bison-exception AND foo+',
+      'GPL-2.0-only OR LicenseRef-GPL-3-or-later-WITH-BISON-EXCEPTION',
+      'Foo+ AND MIT',
+    ];
+    const pkgs = licenses.map((license, i) => ({
+      ...(inventory.packages[0] as InventoryPackage),
+      ecosystem: 'deb' as const,
+      name: `c${i}`,
+      license,
+    }));
+    const declared = (doc: ReturnType<typeof spdxDocument>) =>
+      Object.fromEntries(doc.packages.filter((p) => p.name.startsWith('c')).map((p) => [p.name, p.licenseDeclared]));
+    const doc = spdxDocument({ ...inventory, packages: pkgs }, options);
+    // The first spelling in sorted order ("W" sorts before "w", "F" before "f"), not that of the
+    // first package (c0 names both in lower case).
+    const expected = {
+      c0: 'LicenseRef-GPL-3-or-later-WITH-BISON-EXCEPTION AND LicenseRef-Foo-or-later',
+      c1: 'GPL-2.0-only OR LicenseRef-GPL-3-or-later-WITH-BISON-EXCEPTION',
+      c2: 'LicenseRef-Foo-or-later AND MIT',
+    };
+    assert.deepEqual(declared(doc), expected);
+    assert.deepEqual(
+      doc.hasExtractedLicensingInfos?.map((l) => [l.licenseId, l.extractedText]),
+      [
+        ['LicenseRef-Foo-or-later', 'Foo+'],
+        ['LicenseRef-GPL-3-or-later-WITH-BISON-EXCEPTION', 'LicenseRef-GPL-3-or-later-WITH-BISON-EXCEPTION'],
+      ],
+    );
+    const bom = cyclonedxDocument({ ...inventory, packages: pkgs }, options);
+    assert.deepEqual(
+      bom.components.filter((c) => c.name.startsWith('c')).map((c) => c.licenses),
+      Object.values(expected).map((expression) => [{ expression }]),
+    );
+  });
 });
