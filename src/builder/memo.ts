@@ -35,7 +35,8 @@ const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinMo
 
 /** Changes when the record's form or the key's inputs change: older records are then missed. */
 // v2: a file the build's finishing rewrote is listed with the digests of its bytes in the image.
-const MEMO_FORMAT = 'provenant-image-memo-v2';
+// v3: an apk's checksum is the .apk file's SHA-256, its `C:` kept apart as its identity.
+const MEMO_FORMAT = 'provenant-image-memo-v3';
 
 /** A package as the record keeps it: what the build's lock and provenance need of its fetch. */
 export interface RecalledPackage {

@@ -5,6 +5,7 @@
  * comes from the same databases (apk's `R:` lines, dpkg's `info/*.list`, status.d's `.md5sums`).
  */
 
+import { apkChecksum } from '../pkg/apk/inventory.ts';
 import { compareText } from './diff-config.ts';
 import type { FileDiff, PackageChange, PackageDiff, PackageOrigin, PackageRef } from './diff-types.ts';
 import { inventoryFromFilesystem, isPackageDatabasePath, type LayerFilesystem } from './filesystem.ts';
@@ -67,7 +68,8 @@ export function packagesFromFilesystem(fs: LayerFilesystem, image: { name: strin
   }
   const packages = inventory.packages.map((p): PackageInfo => {
     const info: PackageInfo = { ecosystem: p.ecosystem, name: p.name, version: p.version, arch: p.arch };
-    const checksum = p.checksums.sha1 ?? p.checksums.sha256;
+    // apk's `C:` as hex (the form diff has always shown), else the file's SHA-256 where known.
+    const checksum = (p.identity === undefined ? undefined : apkChecksum(p.identity)?.hex) ?? p.checksums.sha256;
     if (checksum !== undefined) info.checksum = checksum;
     if (p.source !== '') info.source = p.source;
     return info;

@@ -47,10 +47,18 @@ export interface InventoryPackage {
   homepage: string;
   description: string;
   /**
-   * Checksums of the package itself: for apk the `Q1` identity (SHA-1 of the control member,
-   * as base64 after `Q1`), for deb the .deb's SHA-256; algorithm → hex.
+   * Checksums of the package file itself (the .apk, the .deb), algorithm → hex: its SHA-256 where
+   * it is known (a build fetched the file; a Debian index gives it). None for an apk read back
+   * from an image, whose database records only its identity ({@link identity}): SPDX 2.3 clause
+   * 7.10 and CycloneDX's component hashes are of the package, not of one section of it.
    */
   checksums: Record<string, string>;
+  /**
+   * The ecosystem's own identity of the package, when it has one that is no checksum of the file:
+   * apk's `C:` as the index and the installed database write it (`Q1` and the base64 SHA-1 of
+   * the control section). `diff` compares it to tell a package built again under the same version.
+   */
+  identity?: string | undefined;
   /** Names of the installed packages this one depends on (resolved, not the raw atoms). */
   dependsOn: string[];
   /** Installed files, when the caller wants them in the SBOM. */

@@ -94,8 +94,8 @@ function apkAtomName(atom: string): string | undefined {
  * APKINDEX format with file lines), its `/etc/os-release` text and the image it describes.
  * `dependsOn` resolves each `D:` atom to the installed package of that name, or else to the
  * installed packages that provide it (`p:`, for `so:`, `cmd:`, `pc:` and virtual names).
- * Checksums are the `C:` identity (the SHA-1 of the package's control member) and files carry
- * their `Z:` checksums.
+ * The `C:` checksum (the SHA-1 of the package's control section) is each package's identity, not
+ * its checksum: the database records no checksum of the .apk file. Files carry their `Z:` checksums.
  *
  * @throws ProvenantError `INVALID_PACKAGE` when the database is not in the APKINDEX format
  */
@@ -120,7 +120,7 @@ export function inventoryFromApkDatabase(installedText: string, osRelease: strin
       const targets = names.has(name) ? [name] : (providers.get(name) ?? []);
       for (const t of targets) if (t !== info.name) dependsOn.add(t);
     }
-    const pkg = apkInventoryPackage(info, dependsOn, files[i] ?? []);
+    const pkg = apkInventoryPackage(info, dependsOn, { files: files[i] ?? [] });
     if (info.buildTime !== undefined) pkg.builtAt = info.buildTime;
     return pkg;
   });

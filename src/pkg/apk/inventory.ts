@@ -21,16 +21,17 @@ export function apkChecksum(text: string): { alg: 'sha1' | 'sha256'; hex: string
 }
 
 /**
- * One apk package of an inventory: its index fields, the `C:` identity as its checksum, the
- * installed packages it depends on, and its files when given. Shared by inventories read back
- * from an image and those a build makes.
+ * One apk package of an inventory: its index fields, its `C:` as its identity, the installed
+ * packages it depends on, and its files when given. Its checksum is the .apk file's SHA-256 when
+ * `fileSha256` gives it (a build, which fetched the file); the `C:` checksum is of the control
+ * section alone, so it is no checksum of the package. Shared by inventories read back from an
+ * image and those a build makes.
  */
 export function apkInventoryPackage(
   info: ApkPackageInfo,
   dependsOn: Iterable<string>,
-  files?: InventoryFile[] | undefined,
+  options: { files?: InventoryFile[] | undefined; fileSha256?: string | undefined } = {},
 ): InventoryPackage {
-  const sum = apkChecksum(info.checksum);
   const pkg: InventoryPackage = {
     ecosystem: 'apk',
     name: info.name,
@@ -41,9 +42,10 @@ export function apkInventoryPackage(
     supplier: info.maintainer,
     homepage: info.url,
     description: info.description,
-    checksums: sum === undefined ? {} : { [sum.alg]: sum.hex },
+    checksums: options.fileSha256 === undefined ? {} : { sha256: options.fileSha256 },
     dependsOn: [...dependsOn].sort(),
   };
-  if (files !== undefined) pkg.files = files;
+  if (info.checksum !== '') pkg.identity = info.checksum;
+  if (options.files !== undefined) pkg.files = options.files;
   return pkg;
 }

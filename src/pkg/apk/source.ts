@@ -45,6 +45,8 @@ import { parseApkDependency } from './version.ts';
 export interface ApkFetched {
   info: ApkPackageInfo;
   pkg: ApkPackage;
+  /** Lowercase hex SHA-256 of the .apk file, when it was read from one: the SBOMs' checksum of the package. */
+  sha256?: string | undefined;
 }
 
 /** A `contents.packages` entry (an apk dependency atom) as a request. */
@@ -149,7 +151,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       checkIdentity(meta.info, p, where);
       const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
       const fetched = { locked: { ...p, ...meta.ranges }, sha256: meta.sha256, bodies: fileBodies(pkg.entries), files: kept.entries.files };
-      return { package: { info: meta.info, pkg }, ...fetched, size: meta.info.size, cached: true };
+      return { package: { info: meta.info, pkg, sha256: meta.sha256 }, ...fetched, size: meta.info.size, cached: true };
     }
     // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
     // without one, it is read and held whole for the build.
@@ -164,10 +166,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       data: rangeOf(bytes, pkg.ranges.data, 'sha256'),
     };
     checkLockedRanges(p, ranges, where);
+    const sha256 = digestHex(digestOf(bytes));
     return {
-      package: { info, pkg },
+      package: { info, pkg, sha256 },
       locked: { ...p, ...ranges },
-      sha256: digestHex(digestOf(bytes)),
+      sha256,
       bodies: fileBodies(pkg.entries),
       files: countFiles(pkg.entries),
       size: bytes.length,
@@ -246,7 +249,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       const entries = await keepIndex(cache, keptKey(p.checksum), data, read.entries, read.bodies, kept, where);
       const pkg: ApkPackage = { ...read.pkg, entries };
       return {
-        package: { info, pkg },
+        package: { info, pkg, sha256: read.sha256 },
         locked: { ...p, ...lockRanges },
         sha256: read.sha256,
         bodies: fileBodies(entries),
@@ -365,7 +368,10 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       mtime: times.mtime,
       installed: database?.finish(),
     });
-    return inventoryOfApks(installed);
+    return inventoryOfApks(
+      installed,
+      packages.map((p) => p.sha256),
+    );
   }
 
   /**
@@ -406,7 +412,13 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       }
       return { info, pkg, files };
     });
-    return { installed: inventoryOfApks(installed), records };
+    return {
+      installed: inventoryOfApks(
+        installed,
+        packages.map((p) => p.sha256),
+      ),
+      records,
+    };
   }
 
   lockSources(archs: readonly string[]): LockSources {
@@ -424,14 +436,15 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
 }
 
 /**
- * The inventory records of installed apks. Dependencies are resolved to the installed package
- * that met them (by name, or through what it provides), as the resolver chose.
+ * The inventory records of installed apks, `fileSha256` each one's .apk SHA-256 (in the same
+ * order) where known. Dependencies are resolved to the installed package that met them (by name,
+ * or through what it provides), as the resolver chose.
  */
-function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[] {
+function inventoryOfApks(installed: readonly InstalledApk[], fileSha256: readonly (string | undefined)[]): InstalledPackage[] {
   const byName = new Set(installed.map(({ info }) => info.name));
   const byProvide = new Map<string, string>();
   for (const { info } of installed) for (const p of info.provides) byProvide.set(p.replace(/[<>=~].*$/, ''), info.name);
-  return installed.map(({ info, pkg, files, inventoryFiles }) => {
+  return installed.map(({ info, pkg, files, inventoryFiles }, i) => {
     const deps = new Set<string>();
     for (const d of info.depends) {
       if (d.startsWith('!')) continue;
@@ -445,7 +458,7 @@ function inventoryOfApks(installed: readonly InstalledApk[]): InstalledPackage[]
       if (met !== undefined && met !== info.name) deps.add(met);
     }
     const record: InstalledPackage = {
-      ...apkInventoryPackage(info, deps),
+      ...apkInventoryPackage(info, deps, { fileSha256: fileSha256[i] }),
       files: [],
       label: `${info.name}-${info.version}`,
       installedSize: info.installedSize,
