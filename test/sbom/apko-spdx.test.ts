@@ -186,7 +186,9 @@ describe("an apko-compatible build's SPDX SBOM", () => {
       assert.equal(warnings.length, 1, warnings.join('\n'));
       assert.match(
         warnings[0] ?? '',
-        new RegExp(`^the SPDX SBOM lists none of 4 packages \\(${left.slice(0, 3).join(', ')}, \\.\\.\\.\\): with --compat apko .*without --compat apko`),
+        new RegExp(
+          `^the SPDX SBOM lists none of 4 packages \\(${left.slice(0, 3).join(', ')}, \\.\\.\\.\\): with --compat apko .*without --compat apko`,
+        ),
       );
     } finally {
       await store.close();
