@@ -8,9 +8,9 @@ import { type Attested, type StatementBlob, statement } from '../attest/storage.
 import type { Logger, OperationOptions } from '../io/types.ts';
 import { digestOf } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { registryImageName } from '../ref/location.ts';
 import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut, warnApkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
 import { cyclonedxDocument } from '../sbom/cyclonedx.ts';
+import { registryImageName } from '../sbom/purl.ts';
 import { spdxDocument, spdxIndexDocument } from '../sbom/spdx.ts';
 import type { ContentStore } from '../store/types.ts';
 import { formatTimestamp } from '../time.ts';

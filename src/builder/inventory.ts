@@ -2,8 +2,8 @@
 
 import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { installedFieldsBut } from '../pkg/source.ts';
-import { registryImageName } from '../ref/location.ts';
 import { parseOsRelease } from '../sbom/from-image.ts';
+import { registryImageName } from '../sbom/purl.ts';
 import type { BuiltImage } from './build.ts';
 
 /** What an installed package's record holds for the build alone, not for an inventory. */

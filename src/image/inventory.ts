@@ -11,7 +11,7 @@ import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, ImageConfig } from '../oci/types.ts';
 import type { Inventory } from '../pkg/inventory.ts';
-import { registryImageName } from '../ref/location.ts';
+import { registryImageName } from '../sbom/purl.ts';
 import type { ContentStore } from '../store/types.ts';
 import { applyLayer, inventoryFromFilesystem, isPackageDatabasePath, LayerFilesystem } from './filesystem.ts';
 

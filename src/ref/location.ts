@@ -60,17 +60,6 @@ function missingPath(text: string): ProvenantError {
   return new ProvenantError('INVALID_REFERENCE', 'the path is missing', { where: text, hint: 'for example oci:./out:latest' });
 }
 
-/**
- * The name documents may give an image found at `name`: the name itself when it is a registry
- * reference, undefined for a file or layout location (`oci:`, `oci-archive:`, `docker-archive:`).
- * Such a location says where one copy lies on this host, not what the image is: as a name it
- * would put a host path in an SBOM's PURL (`repository_url=oci:/tmp/...`) and make the document
- * differ with where the copy is kept.
- */
-export function registryImageName(name: string): string | undefined {
-  return /^(oci|oci-archive|docker-archive):/.test(name) ? undefined : name;
-}
-
 /** A location as a user would write it. */
 export function formatLocation(loc: Location): string {
   switch (loc.kind) {
