@@ -580,7 +580,7 @@ async function sign(
   storages: AttachmentStorages | undefined,
 ): Promise<{ entries: SignedEntry[]; tagOnly: TagOnly[] }> {
   const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
-  const { tagOnly, storagesOf, attestationStorageOf } = signingStorages(storages);
+  const { tagOnly, storagesOf, attestationStorageOf, dockerMediaTypesOf } = signingStorages(storages);
   for (const t of tagOnly) ctx.logger.info(tagOnlyLine(t));
   const entries = await signBuild(store, written.digest, attested, {
     signer,
@@ -589,6 +589,7 @@ async function sign(
     created,
     storagesOf,
     attestationStorageOf,
+    dockerMediaTypesOf,
     logger: ctx.logger,
   });
   return { entries, tagOnly };

@@ -208,6 +208,24 @@ describe('the Action’s sources, signing the index in the storage the targets t
     assert.deepEqual(signed.verified.map((v) => v.storage).sort(), ['cosign', 'referrers']);
   });
 
+  it('artifactory@6.23.38 (refuses OCI manifests): the signatures are Docker schema 2 images under cosign tags, and they verify', async () => {
+    const repo = 'acme/artifactory';
+    const artifactory = storeOf(repo);
+    try {
+      const { digest, publicKey } = await signedPush('1.0', 'artifactory@6.23.38', repo);
+      const sig = await artifactory.getManifest(`sha256-${digest.slice('sha256:'.length)}.sig`);
+      assert.equal(sig.kind, 'manifest');
+      if (sig.kind === 'manifest') {
+        assert.equal(sig.manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+        assert.equal(sig.manifest.config.mediaType, 'application/vnd.docker.container.image.v1+json');
+      }
+      const index = await verifyImage(artifactory, digest, { policy: { key: publicKey } });
+      assert.ok(index.verified.some((v) => v.storage === 'cosign'), JSON.stringify(index.checked));
+    } finally {
+      await artifactory.close();
+    }
+  });
+
   it('ghcr (takes a referrer of an index): the index is signed in both storages, as without targets', async () => {
     const { digest, publicKey, summary } = await signedPush('2.0', 'ghcr');
     const index = await verifyImage(store, digest, { policy: { key: publicKey } });
