@@ -220,7 +220,10 @@ describe('the Action’s sources, signing the index in the storage the targets t
         assert.equal(sig.manifest.config.mediaType, 'application/vnd.docker.container.image.v1+json');
       }
       const index = await verifyImage(artifactory, digest, { policy: { key: publicKey } });
-      assert.ok(index.verified.some((v) => v.storage === 'cosign'), JSON.stringify(index.checked));
+      assert.ok(
+        index.verified.some((v) => v.storage === 'cosign'),
+        JSON.stringify(index.checked),
+      );
     } finally {
       await artifactory.close();
     }
