@@ -27,6 +27,43 @@ export function randomHex(bytes: number): string {
   return process.getBuiltinModule('node:crypto').randomBytes(bytes).toString('hex');
 }
 
+/**
+ * Makes the folder `path` and the parents it lacks, as `mkdir -p` and `mkdir(path, { recursive:
+ * true })` do, but gives up where those never do: Node's recursive mkdir (24.22.3, sync and async
+ * alike) takes an ENOENT for "the parent is missing", makes the parent (EEXIST: there), and tries
+ * the child again, forever, when a folder that exists cannot hold a new one: procfs answers
+ * ENOENT to a mkdir of any new name (`--cache-dir /proc/nope` spun a thread of the pool for good,
+ * and nothing waiting on it ever heard of a cancel). Here each folder is tried at most twice:
+ * once, and once more after its parent was made.
+ *
+ * @throws the file system's error (ENOENT, ENOTDIR, EACCES...) as mkdir gives it, for the folder
+ *   that could not be made
+ */
+export async function makeFolder(path: string): Promise<void> {
+  const { mkdir, stat } = fsp();
+  try {
+    await mkdir(path);
+    return;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      // Something is there: a folder (or a link to one) is what was asked for, anything else
+      // stays EEXIST, as the recursive mkdir says it.
+      if ((await stat(path)).isDirectory()) return;
+      throw err;
+    }
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path) throw err;
+    await makeFolder(parent);
+  }
+  try {
+    await mkdir(path);
+  } catch (err) {
+    // Made meanwhile by another process; a second ENOENT with the parent there is final.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(path)).isDirectory()) throw err;
+  }
+}
+
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileOptions {
   /** The new file's permission bits (before the umask); default 0o666. */
@@ -161,7 +198,7 @@ async function writeTemporary(
   let handle: FileHandle | undefined;
   let opened = false;
   try {
-    if (options.mkdir) await fsp().mkdir(dirname(tmp), { recursive: true });
+    if (options.mkdir) await makeFolder(dirname(tmp));
     // The file exists before any byte flows, and is closed before it is removed on failure: a
     // write stream that opened its file on its own could create it after the cleanup ran.
     handle = await fsp().open(tmp, 'wx', options.mode ?? 0o666);

@@ -5,9 +5,10 @@
  * which temporary files are left over (their writer is gone) and remove them.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { makeFolder } from '../io/files.ts';
 import { pidRunning, thisPlace } from '../io/place.ts';
 
 let ownTag: string | undefined;
@@ -83,7 +84,7 @@ export async function readShared(path: string): Promise<Uint8Array> {
 
 /** Writes under a temporary name (see {@link DownloadCache}) and renames; removes the temporary file when the write fails. */
 export async function atomicWrite(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeFolder(dirname(path));
   const tmp = `${path}.${ownerTag()}-${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, data);

@@ -11,11 +11,11 @@
  * digest it must have.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileChunksReused, hashFile } from '../io/files.ts';
+import { fileChunksReused, hashFile, makeFolder } from '../io/files.ts';
 import { noteBytesMoved } from '../io/memory.ts';
 import { collect } from '../io/verify.ts';
 import { certificateError, type HttpResponse, isBlockedPort, isLoopbackHost, sendRequest } from '../net.ts';
@@ -349,31 +349,6 @@ export interface CachePut {
   abort(): Promise<void>;
 }
 
-/**
- * Makes `folder` and the folders above it that are missing, one at a time. Not
- * `mkdir(folder, { recursive: true })`: where a folder cannot be made although its parent is
- * there (`/proc/x`: the kernel answers ENOENT), Node's recursive mkdir makes the parent again and
- * retries forever (Node 24.22, 22.23), and the build spins instead of failing.
- */
-async function makeFolders(folder: string): Promise<void> {
-  const missing: string[] = [];
-  for (let d = folder; ; d = dirname(d)) {
-    try {
-      if ((await stat(d)).isDirectory()) break;
-      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${d}'`), { code: 'ENOTDIR' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(d) === d) throw err;
-      missing.push(d);
-    }
-  }
-  for (const d of missing.reverse()) {
-    // Another process may make it first.
-    await mkdir(d).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    });
-  }
-}
-
 /** A temporary file whose writer is alive on this machine is left alone for this long (a writer touches its file as it goes). */
 const TEMP_STALE_MS = 60 * 60 * 1000;
 /** A partial download is kept this long for a later run to resume. */
@@ -472,7 +447,7 @@ export class DownloadCache {
         : new ProvenantError('IO', `cannot ${doing} ${tmp}: ${(err as Error)?.message ?? String(err)}`, { where: tmp, cause: err });
     let fh: FileHandle;
     try {
-      await mkdir(folder, { recursive: true });
+      await makeFolder(folder);
       fh = await open(tmp, 'wx');
     } catch (err) {
       throw failed(err, 'create');
@@ -726,7 +701,7 @@ export class DownloadCache {
         const { sha256: actual, size } = await hashFile(partial, where);
         if (actual === expected.sha256 && (expected.size === undefined || size === expected.size)) {
           const final = join(this.dir, 'sha256', expected.sha256);
-          await mkdir(dirname(final), { recursive: true });
+          await makeFolder(dirname(final));
           await rename(partial, final);
           if (options.key !== undefined) await atomicWrite(this.keyPath(options.key), `${expected.sha256}\n`);
           return { sha256: actual, path: final, size };
@@ -786,7 +761,7 @@ export class DownloadCache {
    */
   #contentFolder(): Promise<string> {
     const folder = join(this.dir, 'sha256');
-    this.#made ??= makeFolders(folder).then(
+    this.#made ??= makeFolder(folder).then(
       () => folder,
       (err: unknown) => {
         const code = (err as NodeJS.ErrnoException).code;
@@ -824,7 +799,7 @@ export class DownloadCache {
    */
   async #claimPartial(sha256: string): Promise<string> {
     const folder = join(this.dir, 'partial');
-    await mkdir(folder, { recursive: true });
+    await makeFolder(folder);
     const mine = join(folder, `${sha256}.${ownerTag()}-${randomBytes(4).toString('hex')}.part`);
     writing.add(mine);
     const now = Date.now();

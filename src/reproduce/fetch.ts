@@ -14,11 +14,11 @@
  * (a path, `file://`) are read only when the caller allows it (`--allow-local-packages`), and the
  * hosts to be asked are told before anything is fetched.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
-import { isWithin } from '../io/files.ts';
+import { isWithin, makeFolder } from '../io/files.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import { digestHex, digestOf } from '../oci/digest.ts';
 import { readApkPackage } from '../pkg/apk/package.ts';
@@ -106,7 +106,7 @@ export interface FetchedPackages {
 export async function fetchPackages(packages: readonly ProvenancePackage[], options: FetchPackagesOptions): Promise<FetchedPackages> {
   const overrides = normalizeOverrides(options.overrides);
   const cache = options.cacheDir === undefined ? undefined : new DownloadCache(options.cacheDir);
-  await mkdir(options.dir, { recursive: true });
+  await makeFolder(options.dir);
   // The same file (a noarch apk, an arch: all .deb) may be named by several platforms.
   const files = new Map<string, { location: string; expected: string; pkg: ProvenancePackage; local?: string; found?: string }>();
   const used = overrides.map(() => 0);

@@ -1,11 +1,11 @@
 /** `oci-archive:FILE`: an OCI image layout in a tar file, read in place and written through a private layout. */
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { tarHeader, writeTar } from '../archive/tar.ts';
 import { TarView, type TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
-import { fileError, writeFileAtomic } from '../io/files.ts';
+import { fileError, makeFolder, writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
@@ -208,7 +208,7 @@ export class OciArchiveStore extends LayoutReader {
  */
 async function layoutFrom(archive: OciArchiveStore, dir: string, location: string): Promise<LayoutStore> {
   const files = archive.layoutFiles();
-  await mkdir(dir, { recursive: true });
+  await makeFolder(dir);
   await writeFileAtomic(join(dir, LAYOUT_FILE), files.layout);
   await writeFileAtomic(join(dir, 'index.json'), files.index);
   const layout = await LayoutStore.open(dir, { location });

@@ -1,7 +1,7 @@
 /** `oci:DIR`: an OCI image layout folder as a content store, safe for several writers and a gc at once. */
 import { isAbsolute, join, relative } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { fileError, fsp, isNotFound, linkFileAtomic, randomHex, writeFileAtomic } from '../io/files.ts';
+import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, writeFileAtomic } from '../io/files.ts';
 import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
@@ -256,7 +256,7 @@ export class LayoutStore extends LayoutReader {
       this.#checkedFolders.add(algorithm);
     }
     const dir = join(this.path, 'blobs', algorithm);
-    await fsp().mkdir(dir, { recursive: true });
+    await makeFolder(dir);
     return dir;
   }
 
@@ -423,7 +423,7 @@ export class LayoutStore extends LayoutReader {
             const digest = `${algorithm.name}:${name}`;
             if (!isDigest(digest) || live.has(digest)) continue;
             const moved = join(trash, algorithm.name, name);
-            await fsp().mkdir(join(trash, algorithm.name), { recursive: true });
+            await makeFolder(join(trash, algorithm.name));
             const size = await moveIfPresent(join(dir, name), moved);
             if (size !== undefined) trashed.set(digest, { path: moved, size });
           }
@@ -618,11 +618,9 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
       () => true,
       (err: unknown) => (isNotFound(err) ? false : Promise.reject(fileError(err, where))),
     );
-  await fsp()
-    .mkdir(path, { recursive: true })
-    .catch((err: unknown) => {
-      throw fileError(err, where);
-    });
+  await makeFolder(path).catch((err: unknown) => {
+    throw fileError(err, where);
+  });
   const list = () =>
     fsp()
       .readdir(path)
@@ -641,7 +639,7 @@ async function createLayout(path: string, where: string, options: LayoutOpenOpti
     if ((await readLayoutFile(path, where)) !== undefined) return undefined;
     // Under the lock nobody is half-way through making it.
     if (layoutFiles(await list()).length > 0) throw notLayout(path, where);
-    await fsp().mkdir(join(path, 'blobs', 'sha256'), { recursive: true });
+    await makeFolder(join(path, 'blobs', 'sha256'));
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
     await writeFileAtomic(join(path, 'index.json'), encodeJson(index));
     // oci-layout last: its presence says the layout is complete.

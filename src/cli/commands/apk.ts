@@ -1,8 +1,8 @@
 /** `provenant apk keygen|build|index`: making signing keys, signed packages and signed repositories. */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
-import { writeFileAtomic } from '../../io/files.ts';
+import { makeFolder, writeFileAtomic } from '../../io/files.ts';
 import { generateApkKeyPair } from '../../pkg/apk/keys.ts';
 import { parseApkSpecYaml } from '../../pkg/apk/spec.ts';
 import { buildApk, buildApkFromDirectory, buildApkIndex } from '../../pkg/apk/write.ts';
@@ -76,7 +76,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           'pass --force to replace it, or choose another --name or -o',
         );
       }
-      await mkdir(dir, { recursive: true });
+      await makeFolder(dir);
       await writeFileAtomic(join(dir, pair.privateKeyName), pair.privateKeyPem, { mode: 0o600, signal: io.signal });
       await writeFileAtomic(join(dir, pair.name), pair.publicKeyPem, { mode: 0o644, signal: io.signal });
       const written = { privateKey: join(dir, pair.privateKeyName), publicKey: join(dir, pair.name) };
