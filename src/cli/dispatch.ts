@@ -83,10 +83,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** How long a command may clean up after the first SIGINT or SIGTERM before the process exits anyway. */
+const INTERRUPT_GRACE_MS = 5000;
+
 /**
  * Runs the CLI as the process. The first SIGINT or SIGTERM aborts the running command's signal
  * and waits for it to clean up (stores closed, temporary files removed, no archive half
- * written), then exits 130; a second one exits at once.
+ * written), then exits 130; when it has not ended within {@link INTERRUPT_GRACE_MS}, or at a
+ * second signal, the process exits 130 at once.
  */
 export async function main(): Promise<void> {
   // The signal is made when a command first asks for it: Node's AbortController is a module of
@@ -102,6 +106,13 @@ export async function main(): Promise<void> {
     // the line the terminal echoed ^C on, so that what follows starts on a clean line.
     controller?.abort(interrupted);
     process.stderr.write('\n');
+    // A command that does not heed its signal (work in Node's thread pool, which a cancel cannot
+    // reach, once spun forever on a bad --cache-dir) must not make the user signal twice: one
+    // Ctrl-C, or the one SIGTERM that `timeout` and service managers send, stops the process.
+    setTimeout(() => {
+      process.stderr.write(`provenant: still running ${INTERRUPT_GRACE_MS / 1000} s after ${signal}; stopping without cleaning up\n`);
+      process.exit(130);
+    }, INTERRUPT_GRACE_MS).unref();
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
