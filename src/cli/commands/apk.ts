@@ -1,4 +1,5 @@
 /** `provenant apk keygen|build|index`: making signing keys, signed packages and signed repositories. */
+import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
@@ -93,7 +94,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       let bytes: Uint8Array;
       let name: string;
       if (/\.ya?ml$/.test(source)) {
-        const spec = await parseApkSpecYaml(await readFile(source, 'utf8'), source);
+        const spec = await parseApkSpecYaml(await readSpec(source), source);
         bytes = await buildApk(epoch === undefined || spec.builddate !== undefined ? spec : { ...spec, builddate: epoch }, options);
         name = `${spec.name}-${spec.version}.apk`;
       } else {
@@ -142,6 +143,20 @@ function required(value: unknown, flag: string): string {
   return value;
 }
 
+/** An apk spec file: NOT_FOUND (exit 3) for one that is missing, as for a missing folder to package. */
+async function readSpec(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ProvenantError('NOT_FOUND', `the spec ${path} does not exist`, { cause: err });
+    throw new ProvenantError('IO', `cannot read the spec ${path}: ${typeof code === 'string' ? code : String(err)}`, {
+      where: path,
+      cause: err,
+    });
+  }
+}
+
 /** A package file for the index: NOT_FOUND (exit 3) for one that is missing, as docs/cli.md says. */
 async function readPackage(path: string): Promise<Uint8Array> {
   try {
@@ -162,6 +177,24 @@ async function signingKey(path: string | undefined): Promise<{ privateKeyPem: st
     pem = await readFile(path, 'utf8');
   } catch (err) {
     throw new ProvenantError('NOT_FOUND', `cannot read the signing key ${path}`, { where: path, cause: err });
+  }
+  // Checked here, where the file's name is known: the signer knows the key by the name its
+  // signatures carry (NAME.rsa.pub), which is not the file the user gave.
+  let type: string | undefined;
+  try {
+    type = createPrivateKey(pem).asymmetricKeyType;
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the signing key ${path} is not a PEM private key`, {
+      where: path,
+      cause: err,
+      hint: 'apk signs with an unencrypted RSA key: make one with provenant apk keygen',
+    });
+  }
+  if (type !== 'rsa') {
+    throw new ProvenantError('USAGE', `the signing key ${path} is an ${type ?? 'unknown'} key; apk signs with RSA`, {
+      where: path,
+      hint: 'make an RSA key with provenant apk keygen',
+    });
   }
   return { privateKeyPem: pem, name: `${basename(path)}.pub` };
 }

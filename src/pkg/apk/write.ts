@@ -343,12 +343,12 @@ async function signatureMember(
   try {
     privateKey = createPrivateKey(key.privateKeyPem);
   } catch (err) {
-    throw new ProvenantError('USAGE', `the signing key ${key.name} is not a PEM private key`, { cause: err });
+    throw new ProvenantError('USAGE', `the private key of ${key.name} is not a PEM private key`, { cause: err });
   }
   if (privateKey.asymmetricKeyType !== 'rsa') {
     throw new ProvenantError(
       'USAGE',
-      `the signing key ${key.name} is an ${privateKey.asymmetricKeyType ?? 'unknown'} key; apk signs with RSA`,
+      `the private key of ${key.name} is an ${privateKey.asymmetricKeyType ?? 'unknown'} key; apk signs with RSA`,
     );
   }
   const signature = new Uint8Array(sign(type === 'RSA' ? 'sha1' : 'sha256', signed, privateKey));
