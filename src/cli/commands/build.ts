@@ -14,6 +14,7 @@ import type { Descriptor } from '../../oci/types.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
 import { formatReference } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
+import { defaultTarget } from '../../store/open.ts';
 import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
 import { attestationsFor, COMPAT_FLAG, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
@@ -158,7 +159,17 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     const built = single ? { ...result, index: result.images[0]!.manifest } : result;
     const { written, signed } = await writeSigned(built, args, io, { outText, out, targeted, signer, attestations, epoch, progress });
     progress.finish();
-    const rendered = renderBuild(result, written.descriptor.digest, formatLocation(out), format, written.targetedJson, heldAs(written.fix));
+    // Each image as the output holds it: after a fix, and in a docker-archive as its manifest.
+    const { held } = written;
+    const viaFix = heldAs(written.fix);
+    const heldImage =
+      held === undefined
+        ? viaFix
+        : (image: Digest): Digest | undefined => {
+            const d = viaFix === undefined ? image : viaFix(image);
+            return d === written.descriptor.digest ? held.digest : d;
+          };
+    const rendered = renderBuild(result, (held ?? written.descriptor).digest, formatLocation(out), format, written.targetedJson, heldImage);
     if (signed === undefined || signer === undefined) io.stdout.write(rendered);
     else if (format === 'json') io.stdout.write(`${JSON.stringify({ ...JSON.parse(rendered), signer: signer.label, signed }, null, 2)}\n`);
     else io.stdout.write(`${rendered}signed with ${signer.label}:\n${signer.signing.renderSigned(signed)}`);
@@ -186,6 +197,12 @@ interface Written {
   targetedText: string;
   /** The fix for the target that wrote the build, when one did. */
   fix?: FixReport | undefined;
+  /**
+   * What the output holds in place of `descriptor`, when that is another manifest: a
+   * docker-archive's Docker manifest (see writeSigned). What is printed; signatures and
+   * statements stay about `descriptor`.
+   */
+  held?: Descriptor | undefined;
 }
 
 /** The warning that the index's SBOM has no place in BuildKit's storage `mode`, unsigned. */
@@ -354,6 +371,13 @@ async function writeSigned(
           result = { ...result, targetedJson: targeted.compat.targetedJson(t), targetedText: targeted.compat.renderTargeted(t) };
         }
       }
+    }
+    if (how.out.kind === 'docker-archive') {
+      // The archive keeps no manifest: read back, it holds a Docker schema 2 manifest of its own
+      // (another digest than the built one), which is what `digest`, `docker load` and `copy`
+      // to a docker-archive say; so is what the build prints.
+      const saved = await dst.store.getManifest(await defaultTarget(dst.store));
+      result = { ...result, held: { mediaType: saved.mediaType, digest: saved.digest, size: saved.bytes.byteLength } };
     }
     return result;
   });

@@ -1,0 +1,40 @@
+// `build -o docker-archive:FILE` prints the digest the archive holds (its Docker manifest, the one
+// `digest` reads back and `copy` to a docker-archive prints), not the OCI manifest it was built as.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { cliOk, makeApkProject } from '../helpers/cli.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const tempDir = useTempDir('build-docker-archive');
+
+describe('build into a docker-archive', () => {
+  let dir: string;
+  before(async () => {
+    dir = await tempDir();
+    await makeApkProject(dir);
+  });
+
+  it("prints, as text and JSON, the digest of the archive's manifest, as copy does", async () => {
+    const env = { SOURCE_DATE_EPOCH: '1700000000' };
+    const build = (out: string, more: string[] = []) =>
+      cliOk(['build', 'image.yaml', '-q', '--cache-dir', 'cache', '-o', out, ...more], { cwd: dir, env });
+    const json = JSON.parse((await build('docker-archive:d.tar', ['--format', 'json'])).stdout) as {
+      digest: string;
+      images: { digest: string }[];
+    };
+    const held = (await cliOk(['digest', 'docker-archive:d.tar'], { cwd: dir })).stdout.trim();
+    assert.equal(json.digest, held);
+    assert.deepEqual(
+      json.images.map((i) => i.digest),
+      [held],
+    );
+    const text = (await build('docker-archive:t.tar')).stdout;
+    assert.match(text, new RegExp(`^docker-archive:t\\.tar@${held}\\n {2}linux/amd64 +${held} `));
+    // The same image copied from an OCI layout into a docker-archive: the same digest printed.
+    const oci = JSON.parse((await build('oci:img.oci', ['--format', 'json'])).stdout) as { digest: string };
+    assert.notEqual(oci.digest, held, 'an OCI manifest and a Docker one');
+    assert.equal((await cliOk(['digest', 'oci:img.oci'], { cwd: dir })).stdout.trim(), oci.digest);
+    const copied = await cliOk(['copy', 'oci:img.oci', 'docker-archive:c.tar', '--format', 'json', '-q'], { cwd: dir });
+    assert.equal((JSON.parse(copied.stdout) as { digest: string }).digest, held);
+  });
+});
