@@ -119,8 +119,12 @@ function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefi
     );
   }
   if (report.after?.verdict === 'refused') {
-    const at = report.destination === undefined ? '' : ` written to ${report.destination.location}@${report.destination.digest}`;
-    return new ProvenantError('INCOMPATIBLE', `${report.target} would still refuse the image${at} (${still})`, {
+    // Written all the same: forced, or refused only for what the check at the destination found
+    // there (see unforeseen), so that exit 7 here does not mean "nothing written" as above.
+    const d = report.destination;
+    const tags = d === undefined || d.tags.length === 0 ? '' : `, tagged ${d.tags.join(', ')}`;
+    const at = d === undefined ? '' : `: it is written, as ${d.location}@${d.digest}${tags}`;
+    return new ProvenantError('INCOMPATIBLE', `${report.target} refuses the fixed image as the destination holds it (${still})${at}`, {
       where: report.source.reference,
       hint: forced ? 'written because of --force; the account above says what it still refuses' : unforeseen(report),
     });
@@ -140,5 +144,5 @@ function unforeseen(report: FixReport): string {
   if (signatures.length > 0) {
     return `the signatures this fix made (${signatures.join(', ')}) are stored where the target refuses them, not where the fix planned: see the account above`;
   }
-  return 'the destination held what it refuses before this fix (attachments of the same digests): see the account above';
+  return "the destination held what it refuses before this fix (attachments of the same digests: the source's own, when it is the same repository), which the check before writing does not see: write to another repository, or remove them (the account above lists them)";
 }
