@@ -206,6 +206,18 @@ function sbomFilesAsked(args: ParsedArgs): boolean {
 }
 
 /**
+ * Checks `--attestations`, `--sbom` and `--provenance` before anything is resolved or fetched:
+ * they are read again once the build is done (attestationsFor), when a typo has cost the build.
+ *
+ * @throws ProvenantError `USAGE` for a value none of them takes
+ */
+export function checkAttestationFlags(args: ParsedArgs): void {
+  parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
+  parseBool((args.values.sbom as string | undefined) ?? 'true', '--sbom');
+  parseProvenance((args.values.provenance as string | undefined) ?? 'true');
+}
+
+/**
  * The statements `--sbom` and `--provenance` ask for, and where `--attestations` puts them. The
  * SBOM and provenance writers load only when one is asked for: a build without them starts sooner.
  */

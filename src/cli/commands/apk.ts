@@ -19,7 +19,8 @@ export const spec: CommandSpec = {
   prints: 'result',
   subcommands: {
     keygen: {
-      summary: 'make an RSA key pair: NAME.rsa (private) and NAME.rsa.pub, the name signatures give',
+      summary:
+        'make an RSA key pair: NAME-HEX.rsa (private) and NAME-HEX.rsa.pub, the name signatures give (HEX from the public key, as abuild-keygen names keys; a NAME ending in .rsa is used as it is)',
       usage: 'provenant apk keygen [--name NAME] [-o DIR] [--force]',
       flags: ['name', 'output', 'force', 'format'],
     },
@@ -38,7 +39,11 @@ export const spec: CommandSpec = {
   flags: {
     output: outputFlag('where to write (keygen: a folder; build: the .apk; index: the APKINDEX.tar.gz)'),
     key: { type: 'string', description: 'private key (NAME.rsa) to sign with; signatures name NAME.rsa.pub' },
-    name: { type: 'string', description: 'keygen: the key name; build of a folder: the package name' },
+    name: {
+      type: 'string',
+      description:
+        "keygen: the start of the key files' name, NAME-HEX.rsa (default provenant), or the name itself when it ends in .rsa; build of a folder: the package name",
+    },
     version: { type: 'string', description: 'build of a folder: the package version (e.g. 1.0-r0)' },
     arch: { type: 'string', description: 'build of a folder: the package arch (x86_64, aarch64, noarch, ...)' },
     depends: { type: 'string', multiple: true, description: 'build of a folder: a dependency atom' },

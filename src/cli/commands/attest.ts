@@ -47,10 +47,24 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   // cosign's short names (spdx, cyclonedx, slsaprovenance, ...) or a URI.
   const predicateType = parsePredicateType(typeText);
   let predicate: unknown;
+  let predicateText: string;
   try {
-    predicate = JSON.parse(await readFile(predicatePath, 'utf8'));
+    predicateText = await readFile(predicatePath, 'utf8');
   } catch (err) {
-    throw new ProvenantError('USAGE', `the predicate ${predicatePath} is not a readable JSON file: ${(err as Error).message}`, {
+    // A file that is not there is NOT_FOUND (exit 3), as for every command.
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new ProvenantError('NOT_FOUND', `the predicate ${predicatePath} does not exist`, { where: predicatePath, cause: err });
+    }
+    throw new ProvenantError('IO', `cannot read the predicate ${predicatePath}: ${(err as Error).message}`, {
+      where: predicatePath,
+      cause: err,
+    });
+  }
+  try {
+    predicate = JSON.parse(predicateText);
+  } catch (err) {
+    throw new ProvenantError('USAGE', `the predicate ${predicatePath} is not JSON: ${(err as Error).message}`, {
       where: predicatePath,
       cause: err,
     });

@@ -17,7 +17,7 @@ import type { SignedEntry } from '../../sign/sign.ts';
 import { defaultTarget } from '../../store/open.ts';
 import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
-import { attestationsFor, COMPAT_FLAG, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
+import { attestationsFor, COMPAT_FLAG, checkAttestationFlags, INCLUDE_ROOT_FLAG, renderBuild, runBuild } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { TargetedBuild } from '../compat.ts';
 import { PROFILES_FLAG, TARGET_FLAG } from '../compat-flags.ts';
@@ -94,6 +94,13 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (builderId !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(builderId)) {
     throw new ProvenantError('USAGE', `--builder-id must be a URI, not ${JSON.stringify(builderId)}`, {
       hint: 'name the builder as SLSA does, e.g. https://github.com/ORG/REPO/.github/workflows/release.yml@refs/heads/main',
+    });
+  }
+  checkAttestationFlags(args);
+  // --profiles adds profiles for --target to choose from; alone it would be read by nothing.
+  if (args.values.target === undefined && args.values.profiles !== undefined) {
+    throw new ProvenantError('USAGE', '--profiles adds target profiles for --target: give --target too', {
+      hint: 'provenant check IMAGE --target T --profiles DIR checks an image against them',
     });
   }
   // The target checker and the signing libraries load only when a flag asks for them, so that a

@@ -6,7 +6,8 @@ import { formatLocation, parseLocation } from '../../ref/location.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, REGISTRY_FLAGS } from '../options.ts';
+import { FORMAT_FLAG, formatOf, QUIET_FLAG, REGISTRY_FLAGS } from '../options.ts';
+import { progressReporter } from '../progress.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
 
@@ -23,13 +24,14 @@ export const spec: CommandSpec = {
     },
     concurrency: { type: 'string', description: 'parallel blob transfers per image (default 4)' },
     format: FORMAT_FLAG,
+    quiet: QUIET_FLAG,
     ...REGISTRY_FLAGS,
   },
   subcommands: {
     create: {
       summary: 'merge single-platform images into one index, with their referrers, signatures and attestations',
       usage: 'provenant index create DST SRC... [--annotation KEY=VALUE]... [--attestations keep|buildkit|referrers]',
-      flags: ['annotation', 'attestations', 'concurrency', 'format', ...Object.keys(REGISTRY_FLAGS)],
+      flags: ['annotation', 'attestations', 'concurrency', 'format', 'quiet', ...Object.keys(REGISTRY_FLAGS)],
     },
   },
 };
@@ -67,6 +69,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const concurrency = args.values.concurrency === undefined ? 4 : Number(args.values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ProvenantError('USAGE', '--concurrency must be a positive whole number');
+  const where = formatLocation(parseLocation(dstText));
+  // The blobs copied in, as copy shows them (none with -q).
+  const progress = progressReporter(io, { quiet: args.values.quiet === true, label: `merging into ${where}` });
   const result = await withStores(args, io, [...srcTexts, dstText], async (stores) => {
     const sources: IndexSource[] = [];
     for (const text of srcTexts) {
@@ -77,10 +82,16 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     return createIndex(
       sources,
       { store: dst.store, tags: dst.tags.length > 0 ? dst.tags : ['latest'] },
-      { annotations, attestations: mode as IndexAttestations, concurrency, signal: io.signal, logger: warningLogger(io) },
+      {
+        annotations,
+        attestations: mode as IndexAttestations,
+        concurrency,
+        signal: io.signal,
+        onProgress: progress.update,
+        logger: warningLogger(io),
+      },
     );
-  });
-  const where = formatLocation(parseLocation(dstText));
+  }).finally(() => progress.finish());
   if (format === 'json') {
     const { index, ...rest } = result;
     io.stdout.write(`${JSON.stringify({ location: where, ...rest, index: index.kind === 'index' ? index.index : undefined }, null, 2)}\n`);

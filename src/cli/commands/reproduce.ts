@@ -14,7 +14,7 @@ import { loadPublicKeyFile } from '../../sign/keys.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, positional, REGISTRY_FLAGS } from '../options.ts';
+import { FORMAT_FLAG, formatOf, positional, QUIET_FLAG, REGISTRY_FLAGS } from '../options.ts';
 import { trustedRootArg } from '../policy-check.ts';
 import { exactOrPattern } from '../signing.ts';
 import { targetOf, withStores } from '../stores.ts';
@@ -23,7 +23,7 @@ import { visibleLine, warningLogger } from '../visible.ts';
 export const spec: CommandSpec = {
   summary: 'rebuild an image from its SLSA provenance and compare each platform (exit 1 when one differs)',
   usage:
-    'provenant reproduce REF [--key FILE | --certificate-identity ID --certificate-oidc-issuer URL --trusted-root FILE] [--repository-override OLD=NEW]... [--allow-local-packages] [--cache-dir DIR] [-o DEST] [--format json]',
+    'provenant reproduce REF [--key FILE | --certificate-identity ID --certificate-oidc-issuer URL --trusted-root FILE] [--repository-override OLD=NEW]... [--allow-local-packages] [--cache-dir DIR] [-o DEST] [--format json] [-q]',
   prints: 'result',
   flags: {
     key: { type: 'string', description: 'the provenance must be signed by this cosign public key (PEM file)' },
@@ -51,6 +51,7 @@ export const spec: CommandSpec = {
     },
     output: { type: 'string', short: 'o', description: 'also write the rebuilt image here (any store location)' },
     format: FORMAT_FLAG,
+    quiet: QUIET_FLAG,
     ...REGISTRY_FLAGS,
   },
   // 1 is the answer "the rebuild differs"; an error that would exit 1 exits 2.
@@ -79,7 +80,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<number> {
       signal: io.signal,
       // Who will be asked for the package files the provenance names, said before any is fetched.
       onProgress: (u) => {
-        if (u.phase !== 'sources') return;
+        if (u.phase !== 'sources' || args.values.quiet === true) return;
         const from = [...u.hosts, ...(u.localFiles > 0 ? [`${u.localFiles} file${u.localFiles === 1 ? '' : 's'} of this machine`] : [])];
         if (from.length > 0) io.stderr.write(`reproduce: fetching package files from ${visibleLine(from.join(', '))}\n`);
       },
