@@ -1,5 +1,7 @@
 // A forward proxy on 127.0.0.1 that logs what goes through it, for the tests of
-// HTTP_PROXY/HTTPS_PROXY (not a test file).
+// HTTP_PROXY/HTTPS_PROXY (not a test file). It resolves any name under `.invalid` (RFC 6761: no
+// resolver answers for it) to 127.0.0.1, so that a test can name a server on this machine that
+// only the proxy reaches: the client sends loopback addresses direct, whatever NO_PROXY says.
 import { createServer, request } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 
@@ -22,9 +24,15 @@ export interface LoggingProxy {
   stop(): Promise<void>;
 }
 
+/** Where the proxy connects for `hostname`: 127.0.0.1 for a name under `.invalid`, else the name. */
+function upstreamHost(hostname: string): string {
+  return /(?:^|\.)invalid\.?$/i.test(hostname) ? '127.0.0.1' : hostname;
+}
+
 /**
  * Starts a forward proxy: absolute-form requests (`GET http://host/path`) are forwarded to the
- * host, CONNECT opens a tunnel to `HOST:PORT`; both are logged. It asks for no credentials and
+ * host, CONNECT opens a tunnel to `HOST:PORT`; both are logged, with the host as the client
+ * named it, and a host under `.invalid` is reached on 127.0.0.1. It asks for no credentials and
  * records the ones a client sends.
  */
 export async function startLoggingProxy(): Promise<LoggingProxy> {
@@ -44,7 +52,7 @@ export async function startLoggingProxy(): Promise<LoggingProxy> {
     delete headers['proxy-authorization'];
     delete headers['proxy-connection'];
     const upstream = request(
-      { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: req.method, headers, agent: false },
+      { host: upstreamHost(url.hostname), port: url.port, path: `${url.pathname}${url.search}`, method: req.method, headers, agent: false },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -61,7 +69,7 @@ export async function startLoggingProxy(): Promise<LoggingProxy> {
     const target = req.url ?? '';
     seen.push({ method: 'CONNECT', target, authorization: req.headers['proxy-authorization'] });
     const colon = target.lastIndexOf(':');
-    const upstream = connect(Number(target.slice(colon + 1)), target.slice(0, colon).replace(/^\[|\]$/g, ''), () => {
+    const upstream = connect(Number(target.slice(colon + 1)), upstreamHost(target.slice(0, colon).replace(/^\[|\]$/g, '')), () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);

@@ -1,7 +1,8 @@
 // The real registry for integration tests: startRegistry() and useRegistry() (not a test file).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -52,7 +53,7 @@ export const registryMissing: string | false = (() => {
 export interface TestRegistry {
   /** `127.0.0.1:PORT`, what goes in image references. */
   host: string;
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`). */
   url: string;
   /** Set for 'htpasswd' and 'token' auth. */
   username?: string;
@@ -70,6 +71,11 @@ export interface TestRegistry {
 export interface StartRegistryOptions {
   /** 'none' (default), HTTP Basic against an htpasswd file, or Docker token auth. */
   auth?: 'none' | 'htpasswd' | 'token';
+  /**
+   * Serve HTTPS with this certificate and key (PEM files): a self-signed certificate that also
+   * names IP:127.0.0.1, which the readiness probe trusts alone.
+   */
+  tls?: { certPath: string; keyPath: string };
 }
 
 // ---- cleanup on exit -------------------------------------------------------------------
@@ -121,7 +127,7 @@ function randomSecret(): string {
 /** YAML accepts JSON strings, which quotes paths and secrets safely. */
 const q = (s: string): string => JSON.stringify(s);
 
-function configYaml(port: number, storageDir: string, auth: string[]): string {
+function configYaml(port: number, storageDir: string, auth: string[], tls: StartRegistryOptions['tls']): string {
   return [
     'version: 0.1',
     'log:',
@@ -139,6 +145,7 @@ function configYaml(port: number, storageDir: string, auth: string[]): string {
     'http:',
     `  addr: ${q(`127.0.0.1:${port}`)}`,
     `  secret: ${q(randomSecret())}`,
+    ...(tls === undefined ? [] : ['  tls:', `    certificate: ${q(tls.certPath)}`, `    key: ${q(tls.keyPath)}`]),
     ...auth,
     '',
   ].join('\n');
@@ -183,20 +190,41 @@ function exited(child: ChildProcess): boolean {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Waits for `GET /v2/` to answer 200 or 401; 'exited' if the process died first. */
-async function waitReady(url: string, child: ChildProcess, timeoutMs: number): Promise<'ready' | 'exited' | 'timeout'> {
+async function waitReady(
+  url: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  ca: Buffer | undefined,
+): Promise<'ready' | 'exited' | 'timeout'> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited(child)) return 'exited';
     try {
-      const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if ((res.status === 200 || res.status === 401) && !exited(child)) return 'ready';
+      const status = await probe(`${url}/v2/`, ca);
+      if ((status === 200 || status === 401) && !exited(child)) return 'ready';
     } catch {
       // not listening yet
     }
     await sleep(50);
   }
   return exited(child) ? 'exited' : 'timeout';
+}
+
+/** The status of a GET of `url`, over HTTPS trusting `ca` alone when it is given. */
+async function probe(url: string, ca: Buffer | undefined): Promise<number> {
+  if (ca === undefined) {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.status;
+  }
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ca, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -219,6 +247,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<TestRegistry> {
   if (registryMissing) throw new Error(registryMissing);
   const auth = options.auth ?? 'none';
+  const ca = options.tls === undefined ? undefined : readFileSync(options.tls.certPath);
   installExitHook();
 
   const dir = mkdtempSync(join(tmpdir(), 'provenant-registry-'));
@@ -263,11 +292,11 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     for (let attempt = 1; attempt <= 5; attempt++) {
       const port = await freePort();
       const configPath = join(dir, 'config.yml');
-      writeFileSync(configPath, configYaml(port, storageDir, authYaml));
-      const url = `http://127.0.0.1:${port}`;
+      writeFileSync(configPath, configYaml(port, storageDir, authYaml, options.tls));
+      const url = `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
       const spawned = spawnRegistry(configPath);
       entry.child = spawned.child;
-      const state = await waitReady(url, spawned.child, 20_000);
+      const state = await waitReady(url, spawned.child, 20_000, ca);
       if (state === 'ready') {
         // Its pipes and handle must not keep a test process alive; the exit hook kills it.
         spawned.child.unref();

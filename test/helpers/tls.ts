@@ -6,11 +6,12 @@ import { sh, toolMissing } from './images.ts';
 /** The skip reason when openssl (which makes the test certificates) is absent, or false. */
 export const opensslMissing: string | false = toolMissing('openssl');
 
-/** A self-signed certificate and its key (PEM), and where the certificate is (for NODE_EXTRA_CA_CERTS). */
+/** A self-signed certificate and its key (PEM), and where they are (the certificate for NODE_EXTRA_CA_CERTS). */
 export interface TestCertificate {
   key: Buffer;
   cert: Buffer;
   certPath: string;
+  keyPath: string;
 }
 
 /**
@@ -40,5 +41,5 @@ export async function selfSignedCertificate(dir: string, name: string, subject: 
     `subjectAltName=${altNames}`,
   ]);
   if (r.status !== 0) throw new Error(`openssl could not make a certificate: ${r.stderr}`);
-  return { key: await readFile(keyPath), cert: await readFile(certPath), certPath };
+  return { key: await readFile(keyPath), cert: await readFile(certPath), certPath, keyPath };
 }
