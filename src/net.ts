@@ -259,15 +259,30 @@ function bodyOf(incoming: IncomingMessage): NonNullable<HttpResponse['body']> {
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
 
 /**
+ * This machine, in the NO_PROXY syntax of both readers setGlobalProxyFromEnv feeds (measured on
+ * Node 24.22): node:http(s)'s agents take the range `127.0.0.1-127.255.255.255` and a bare `::1`;
+ * fetch (undici's EnvHttpProxyAgent) takes no ranges, but `127.0.0.1` and `[::1]` exactly. Both
+ * take `localhost`, in any case.
+ */
+const LOOPBACK_NO_PROXY = 'localhost,127.0.0.1,::1,[::1],127.0.0.1-127.255.255.255';
+
+/**
  * Sends this process's requests (node:http(s) and `fetch`: registries, package repositories, the
  * runner's OIDC token; Sigstore's clients read the same variables themselves, through
  * @npmcli/agent) through the proxy `env` names in HTTPS_PROXY/https_proxy
- * (https URLs) or HTTP_PROXY/http_proxy (http URLs), except to the hosts NO_PROXY/no_proxy lists,
- * as crane, cosign and apko do. Call it once, before any request: it replaces Node's global
- * agents and fetch's dispatcher (http.setGlobalProxyFromEnv, Node 24.14 and later). Nothing
- * changes when no proxy is set or when Node already applies them (NODE_USE_ENV_PROXY=1 or
- * --use-env-proxy). NO_PROXY is followed as written: a registry on 127.0.0.1 is reached through
- * the proxy unless NO_PROXY names it (Node's rule, and curl's; Go's skips loopback always).
+ * (https URLs) or HTTP_PROXY/http_proxy (http URLs), except to the hosts NO_PROXY/no_proxy lists
+ * and to this machine, as crane, cosign and apko do. Call it once, before any request: it
+ * replaces Node's global agents and fetch's dispatcher (http.setGlobalProxyFromEnv, Node 24.14
+ * and later), also when Node already applied the variables itself (NODE_USE_ENV_PROXY=1 or
+ * --use-env-proxy), which would send loopback through the proxy. Nothing changes when no proxy
+ * is set.
+ *
+ * Loopback is never proxied, as Go's net/http (ProxyFromEnvironment) never proxies it: a registry
+ * on localhost:5000 (a job's service container) is this machine's, and a proxy elsewhere would
+ * reach its own localhost instead. Node's rule, and curl's, is NO_PROXY as written; so
+ * localhost, 127.0.0.0/8 and [::1] are added to the NO_PROXY given to Node (fetch, which only
+ * the OIDC token request uses, exempts 127.0.0.1 but not the rest of 127.0.0.0/8). NO_PROXY=*
+ * already sends everything direct.
  *
  * Returns a warning when a proxy is set and this Node cannot apply it (it then says what to do),
  * else undefined. Neither the warning nor an error repeats a variable's value, which may hold
@@ -281,10 +296,12 @@ export function useEnvProxy(env: Readonly<Record<string, string | undefined>>): 
   const http = process.getBuiltinModule('node:http') as typeof import('node:http') & {
     setGlobalProxyFromEnv?: (proxyEnv: Readonly<Record<string, string | undefined>>) => () => void;
   };
-  const https = process.getBuiltinModule('node:https') as typeof import('node:https');
-  const applied = (agent: unknown) => (agent as { options?: { proxyEnv?: unknown } }).options?.proxyEnv != null;
-  if (applied(http.globalAgent) || applied(https.globalAgent)) return undefined;
   if (http.setGlobalProxyFromEnv === undefined) {
+    // NODE_USE_ENV_PROXY=1 on an older Node: Node applies the variables itself, NO_PROXY as
+    // written, and offers no way to change its agents' list.
+    const https = process.getBuiltinModule('node:https') as typeof import('node:https');
+    const applied = (agent: unknown) => (agent as { options?: { proxyEnv?: unknown } }).options?.proxyEnv != null;
+    if (applied(http.globalAgent) || applied(https.globalAgent)) return undefined;
     return (
       `${set.join(', ')} ${set.length === 1 ? 'is' : 'are'} set, but Node ${process.version} does not send Provenant's requests through a proxy by itself: ` +
       'set NODE_USE_ENV_PROXY=1 as well (Node 22.21 and later, 24.5 and later), or run Provenant on Node 24.14 or later'
@@ -303,6 +320,22 @@ export function useEnvProxy(env: Readonly<Record<string, string | undefined>>): 
       });
     }
   }
-  http.setGlobalProxyFromEnv(env);
+  const noProxy = noProxySkippingLoopback(env) ?? '';
+  http.setGlobalProxyFromEnv({ ...env, NO_PROXY: noProxy, no_proxy: noProxy });
   return undefined;
+}
+
+/**
+ * The NO_PROXY that sends requests to this machine direct whatever the user wrote: the list Node
+ * reads (no_proxy when it is not empty, else NO_PROXY), then {@link LOOPBACK_NO_PROXY}; `*`
+ * (everything direct) stays as it is, and a list that already ends with loopback is not
+ * extended again. Undefined when `env` sets no proxy. The adapters also put it in the process's
+ * environment, in both spellings, for the clients that read the variables themselves
+ * (Sigstore's, through @npmcli/agent, which takes `localhost`, `127.0.0.1` and `[::1]` from it).
+ */
+export function noProxySkippingLoopback(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (PROXY_VARIABLES.every((name) => (env[name] ?? '') === '')) return undefined;
+  const written = env.no_proxy || env.NO_PROXY || '';
+  if (written.trim() === '*' || written.endsWith(LOOPBACK_NO_PROXY)) return written;
+  return written.trim() === '' ? LOOPBACK_NO_PROXY : `${written},${LOOPBACK_NO_PROXY}`;
 }

@@ -25,7 +25,8 @@ export async function run(): Promise<void> {
   try {
     const env = process.env;
     // Before any request: a self-hosted runner behind a proxy sets HTTPS_PROXY, HTTP_PROXY and
-    // NO_PROXY, which the registry, package and Sigstore traffic then follows (net.ts).
+    // NO_PROXY, which the registry, package and Sigstore traffic then follows, never to loopback
+    // (net.ts; index.ts already put the loopback exemption in NO_PROXY for Sigstore's clients).
     const proxyWarning = useEnvProxy(env);
     if (proxyWarning !== undefined) core.warning(proxyWarning);
     // Secrets are masked before anything could print them.

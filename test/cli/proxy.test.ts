@@ -1,5 +1,7 @@
 // HTTP_PROXY, HTTPS_PROXY and NO_PROXY: the CLI's registry traffic goes through the proxy they
-// name, except to the hosts NO_PROXY lists, and never shows the proxy's password.
+// name, except to the hosts NO_PROXY lists and to this machine (localhost, 127.0.0.0/8, [::1]),
+// and never shows the proxy's password. A registry reached through the proxy is named
+// `registry.invalid:PORT`, which only the test proxy resolves (to 127.0.0.1).
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -26,7 +28,9 @@ describe('provenant CLI behind a proxy', { skip: registryMissing }, () => {
   after(async () => {
     await proxy?.stop();
   });
-  const toRegistry = () => proxy.log().filter((r) => r.target.includes(reg.host));
+  // The registry by a name only the proxy resolves; --insecure allows plain HTTP to it.
+  const viaProxy = () => `registry.invalid:${reg.host.split(':')[1]}`;
+  const toRegistry = () => proxy.log().filter((r) => r.target.includes(viaProxy()));
 
   for (const [name, repo] of [
     ['HTTP_PROXY', 'upper'],
@@ -35,13 +39,13 @@ describe('provenant CLI behind a proxy', { skip: registryMissing }, () => {
     it(`sends a push through ${name} when NO_PROXY does not name the registry`, async () => {
       const before = toRegistry().length;
       const env = { HTTP_PROXY: withPassword, HTTPS_PROXY: withPassword, NO_PROXY: '' };
-      const r = await runCli(['copy', '--quiet', example, `${reg.host}/proxied/${repo}:1`], {
+      const r = await runCli(['copy', '--quiet', '--insecure', example, `${viaProxy()}/proxied/${repo}:1`], {
         env: name === 'HTTP_PROXY' ? env : { http_proxy: withPassword, https_proxy: withPassword, no_proxy: '' },
       });
       assert.equal(r.status, 0, r.stderr);
       const seen = toRegistry().slice(before);
       assert.ok(
-        seen.some((s) => s.method === 'PUT' && s.target.includes(`/v2/proxied/${repo}/manifests/1`)),
+        seen.some((s) => s.method === 'PUT' && s.target === `http://${viaProxy()}/v2/proxied/${repo}/manifests/1`),
         JSON.stringify(seen.map((s) => `${s.method} ${s.target}`)),
       );
       // The URL's credentials are the proxy's: sent to it, never printed.
@@ -52,15 +56,33 @@ describe('provenant CLI behind a proxy', { skip: registryMissing }, () => {
 
   it('goes straight to a registry NO_PROXY names', async () => {
     const count = proxy.log().length;
-    const [host, port] = reg.host.split(':');
-    for (const noProxy of [host!, `localhost,${reg.host}`, `example.org, ${host}`]) {
-      const r = await runCli(['copy', '--quiet', example, `${reg.host}/direct/app:1`], {
+    for (const noProxy of ['registry.invalid', `localhost,${viaProxy()}`, 'example.org, .invalid']) {
+      // Direct, the name resolves nowhere: the push fails on it, and the proxy sees nothing.
+      const r = await runCli(['copy', '--quiet', '--insecure', example, `${viaProxy()}/direct/app:1`], {
         env: { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: noProxy },
       });
-      assert.equal(r.status, 0, `${noProxy}: ${r.stderr}`);
+      assert.notEqual(r.status, 0, `${noProxy}: ${r.stderr}`);
+      assert.match(r.stderr, /cannot reach registry\.invalid:\d+: ENOTFOUND/, `${noProxy}: ${r.stderr}`);
     }
-    assert.equal(proxy.log().length, count, JSON.stringify(proxy.log().slice(count)));
-    assert.ok(port);
+    assert.deepEqual(proxy.log().slice(count), []);
+  });
+
+  it('goes straight to a registry on this machine whatever NO_PROXY says, as Go tools do', async () => {
+    const count = proxy.log().length;
+    const port = reg.host.split(':')[1];
+    for (const [host, extra] of [
+      [`127.0.0.1:${port}`, { NO_PROXY: '' }],
+      [`localhost:${port}`, { NO_PROXY: '' }],
+      [`localhost:${port}`, { no_proxy: 'example.org' }],
+      // Node applied the variables itself before Provenant ran: the exemption is applied again.
+      [`127.0.0.1:${port}`, { NODE_USE_ENV_PROXY: '1', NO_PROXY: '' }],
+    ] as const) {
+      const r = await runCli(['copy', '--quiet', example, `${host}/loopback/app:1`], {
+        env: { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, ...extra },
+      });
+      assert.equal(r.status, 0, `${host} ${JSON.stringify(extra)}: ${r.stderr}`);
+    }
+    assert.deepEqual(proxy.log().slice(count), []);
   });
 
   it('refuses a proxy variable that is not a URL, without repeating it', async () => {
@@ -78,7 +100,7 @@ describe('provenant CLI behind a proxy, to an HTTPS registry', { skip: opensslMi
   let host: string;
   let caPath: string;
   before(async () => {
-    const cert = await selfSignedCertificate(await tempDir(), 'self', '/CN=127.0.0.1', 'IP:127.0.0.1');
+    const cert = await selfSignedCertificate(await tempDir(), 'self', '/CN=registry.invalid', 'DNS:registry.invalid,IP:127.0.0.1');
     caPath = cert.certPath;
     // Enough of a registry to answer the ping and say the image is not there.
     server = createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
@@ -87,7 +109,8 @@ describe('provenant CLI behind a proxy, to an HTTPS registry', { skip: opensslMi
       res.end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // By a name only the proxy resolves (to 127.0.0.1), which the certificate names.
+    host = `registry.invalid:${(server.address() as AddressInfo).port}`;
     proxy = await startLoggingProxy();
   });
   after(async () => {
@@ -104,6 +127,14 @@ describe('provenant CLI behind a proxy, to an HTTPS registry', { skip: opensslMi
       proxy.log().some((s) => s.method === 'CONNECT' && s.target === host),
       JSON.stringify(proxy.log()),
     );
+  });
+
+  it('goes straight to HTTPS on 127.0.0.1 with HTTPS_PROXY set', async () => {
+    const count = proxy.log().length;
+    const direct = host.replace('registry.invalid', '127.0.0.1');
+    const r = await runCli(['inspect', `${direct}/x:1`], { env: { HTTPS_PROXY: proxy.url, NO_PROXY: '', NODE_EXTRA_CA_CERTS: caPath } });
+    assert.equal(r.status, 3, r.stderr);
+    assert.deepEqual(proxy.log().slice(count), []);
   });
 });
 
