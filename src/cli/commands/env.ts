@@ -20,8 +20,12 @@ const VARIABLES: { name: string; description: string }[] = [
     description:
       'the proxy for https URLs (registries, package repositories, Sigstore), http://[USER:PASSWORD@]HOST:PORT; also https_proxy',
   },
-  { name: 'HTTP_PROXY', description: 'the proxy for plain-HTTP URLs (a registry on localhost, --insecure); also http_proxy' },
-  { name: 'NO_PROXY', description: 'hosts reached without the proxy, comma-separated (127.0.0.1,localhost,.example.org); also no_proxy' },
+  { name: 'HTTP_PROXY', description: 'the proxy for plain-HTTP URLs (a registry under --insecure); also http_proxy' },
+  {
+    name: 'NO_PROXY',
+    description:
+      'hosts reached without the proxy, comma-separated (.example.org,registry.example:5000); localhost, 127.0.0.1 and [::1] always are; also no_proxy',
+  },
   { name: 'PROVENANT_PASSWORD', description: 'registry password, instead of --password-stdin' },
   // Signing: cosign's variables, so a job set up for cosign signs with Provenant as it is.
   {
