@@ -5,7 +5,8 @@
  * fixed order; layers are recompressed beforehand when a fix needs it (the only step that reads
  * layers); then the plan is copied to the destination by `copyImage`, which writes blobs first,
  * then manifests, referrers after their subject and tags last. The fixed image is checked against
- * the same target before it is written (as the plan, through a {@link PlannedStore}): one the
+ * the same target before it is written (as the plan, through a {@link PlannedStore}, with the
+ * attachments the destination already holds of its digests, which the copy keeps): one the
  * target would still refuse is not written, unless forced, so nothing at the destination can be
  * taken for a fixed image that is not. The written image is checked again there.
  *
@@ -186,6 +187,14 @@ export interface FixReport {
    * each stays about `about` only (a statement cannot be re-described without re-signing it).
    */
   readonly statementsLeftOut: readonly StatementLeftOut[];
+  /**
+   * Attachments the destination held before the fix, of the digests it writes, that the target
+   * refuses (a referrer of an index, for ECR): the check before writing counts them, as the copy
+   * adds to what is there and removes nothing. Fixing into the repository it reads from, the
+   * source's own are there; the fix deletes nothing it was not asked to change, so the image is
+   * then not written (unless forced). Empty when the check before writing found none.
+   */
+  readonly heldAtDestination: readonly Digest[];
   readonly before: TargetReport;
   /**
    * The fixed image checked against the same target: the image written, checked at the
@@ -276,6 +285,8 @@ export async function fixImage(
       resigned: SignedInfo[];
       /** The digests of `signing0.unsigned` the copy wrote (the rest were never stored). */
       wrote?: readonly Digest[];
+      /** See {@link FixReport.heldAtDestination}: found by the check before writing. */
+      held?: readonly Digest[];
     }): FixReport => {
       const unsigned = (w.wrote ?? signing0.unsigned).filter((d) => !w.resigned.some((r) => r.subject === d));
       const signing: SigningReport = {
@@ -302,6 +313,7 @@ export async function fixImage(
         leftAlone,
         signing,
         statementsLeftOut: left.leftOut,
+        heldAtDestination: w.held ?? [],
         before,
         after: w.after,
       };
@@ -312,16 +324,23 @@ export async function fixImage(
     }
     const planned = new PlannedStore(src, plan);
     const checkOptions: CheckOptions = { ...options, reference, probe: probe ?? false };
-    // The signatures to be made are part of what the target is to take: checked with the image.
-    const { signatures: storages, expected } =
-      options.resign !== undefined && signing0.unsigned.length > 0
-        ? await attachmentStorages(src, plan, { signatures: signing0.unsigned, attestations: new Map() }, t, checkOptions)
-        : {
-            signatures: new Map<Digest, Storage>(),
-            expected: (await checkImage(planned, plan.root, [t], checkOptions)).targets[0]!,
-          };
+    // The signatures to be made are part of what the target is to take: checked with the image,
+    // and with what the destination holds already of its digests, which the copy adds to and
+    // never removes (the source's own attachments, fixing into the repository it reads from).
+    const {
+      signatures: storages,
+      expected,
+      held: heldThere,
+    } = options.resign !== undefined && signing0.unsigned.length > 0
+      ? await attachmentStorages(src, plan, { signatures: signing0.unsigned, attestations: new Map() }, t, checkOptions, dst)
+      : await (async () => {
+          const there = new PlannedStore(src, plan, dst);
+          const report = (await checkImage(there, plan.root, [t], checkOptions)).targets[0]!;
+          return { signatures: new Map<Digest, Storage>(), expected: report, held: there.held };
+        })();
+    const held = refusedFindings(expected).filter((d) => heldThere.has(d));
     if (expected.verdict === 'refused' && !options.force) {
-      return finish({ written: false, destination: undefined, after: expected, resigned: [] });
+      return finish({ written: false, destination: undefined, after: expected, resigned: [], held });
     }
     const call = {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -360,6 +379,7 @@ export async function fixImage(
       after: afterReport.targets[0],
       resigned,
       wrote,
+      held,
     });
   } finally {
     await rm(temp, { recursive: true, force: true });
@@ -493,6 +513,12 @@ async function withoutStaleStatements(
   return { plan: { ...next, dropped, changes: next.changes.filter((c) => !about(c)) }, leftOut: named };
 }
 
+/** The digests the refusals of `report` were found on (attachments, layers, manifests), each once. */
+function refusedFindings(report: TargetReport): Digest[] {
+  const found = report.problems.filter((p) => p.severity === 'refuses').flatMap((p) => p.findings.map((f) => f.digest));
+  return [...new Set(found.filter((d): d is Digest => d !== undefined))];
+}
+
 /** Why an attestation whose statements name a replaced digest is not carried. */
 function leftOutWhy(l: StatementLeftOut): string {
   return `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; a statement cannot be re-described without signing it again, and stays about the old digest only`;
@@ -529,7 +555,8 @@ interface ToMake {
  * for such registries (COSIGN_DOCKER_MEDIA_TYPES=1; Artifactory before 7.11.1 reads nothing
  * else). Each planned attachment is a manifest of the shape the writer makes (its blobs
  * placeholders: a check reads manifests, never attachment layers), added to the plan for the
- * check only.
+ * check only. With `destination`, the image is checked as it will be there, with the attachments
+ * the destination holds of its digests (see {@link PlannedStore}); `held` names those it saw.
  */
 async function attachmentStorages(
   src: ContentStore,
@@ -537,14 +564,16 @@ async function attachmentStorages(
   make: ToMake,
   t: Target,
   options: CheckOptions,
-): Promise<{ signatures: Map<Digest, Storage>; attestations: Map<Digest, Storage>; expected: TargetReport }> {
+  destination?: ContentStore,
+): Promise<{ signatures: Map<Digest, Storage>; attestations: Map<Digest, Storage>; expected: TargetReport; held: ReadonlySet<Digest> }> {
   const storages = {
     signature: new Map<Digest, Storage>(make.signatures.map((d) => [d, 'referrers'])),
     attestation: new Map<Digest, Storage>([...make.attestations.keys()].map((d) => [d, 'referrers'])),
   };
   for (let round = 0; ; round++) {
     const planned = withPlannedAttachments(plan, storages.signature, storages.attestation, make.attestations);
-    const expected = (await checkImage(new PlannedStore(src, planned.plan), plan.root, [t], options)).targets[0]!;
+    const store = new PlannedStore(src, planned.plan, destination);
+    const expected = (await checkImage(store, plan.root, [t], options)).targets[0]!;
     const refused = expected.problems
       .filter((p) => p.severity === 'refuses')
       .flatMap((p) => p.findings)
@@ -552,7 +581,9 @@ async function attachmentStorages(
       .filter((m): m is Made => m !== undefined && NEXT_STORAGE[storages[m.kind].get(m.subject)!] !== undefined);
     // Each storage is tried once: a target that refuses the Docker image under the cosign tag too
     // refuses the image, and says so. Each round moves an attachment on, so there are three at most.
-    if (refused.length === 0 || round >= 2) return { signatures: storages.signature, attestations: storages.attestation, expected };
+    if (refused.length === 0 || round >= 2) {
+      return { signatures: storages.signature, attestations: storages.attestation, expected, held: store.held };
+    }
     // Once per attachment: several planned manifests make one (a statement referrer and its bundles).
     const next = refused.map((m) => [m, NEXT_STORAGE[storages[m.kind].get(m.subject)!]!] as const);
     for (const [m, s] of next) storages[m.kind].set(m.subject, s);
@@ -1218,9 +1249,15 @@ function accountOf(r: Omit<FixReport, 'account'>): string[] {
   const still = (r.after?.problems ?? [])
     .filter((p) => p.severity === 'refuses' && !r.unfixable.some((u) => u.rule === p.rule))
     .map((p) => `Still refused: ${p.rule}: ${stillWhy(p)}.`);
+  const held =
+    r.heldAtDestination.length === 0
+      ? []
+      : [
+          `The destination already holds ${r.heldAtDestination.map(short).join(', ')}, attached to digests of the fixed image, which ${r.target} refuses there; the fix adds to what the destination holds and deletes nothing.`,
+        ];
   if (!r.written) {
     if (r.after?.verdict === 'refused') {
-      lines.push(`Checked before writing: ${r.target} would still refuse the fixed image.`, ...still);
+      lines.push(`Checked before writing: ${r.target} would still refuse the fixed image.`, ...still, ...held);
     }
     lines.push('Nothing was written.');
   } else if (r.destination !== undefined) {
@@ -1229,7 +1266,7 @@ function accountOf(r: Omit<FixReport, 'account'>): string[] {
       lines.push(
         `Checked again: ${r.target} ${r.after.verdict === 'accepted' ? 'accepts it' : r.after.verdict === 'warnings' ? 'accepts it, with warnings' : 'still refuses it'}.`,
       );
-    if (r.after?.verdict === 'refused') lines.push(...still);
+    if (r.after?.verdict === 'refused') lines.push(...still, ...held);
   }
   return lines;
 }

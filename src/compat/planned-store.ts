@@ -4,11 +4,19 @@
  * with `copyImage` writes the fixed image in the order every store needs: blobs before the
  * manifest that names them, children before their index, referrers after their subject, cosign
  * tags after the manifests they are about, the destination's tags last.
+ *
+ * Given the destination it is to be written to (`over`), it shows for a check the image as it
+ * will be there: the referrers and cosign tags the destination already holds of the planned
+ * digests are seen beside the planned ones, since a copy adds to them and never removes them (a
+ * cosign tag there is kept or merged into, as `copyImage` does, so the destination's is seen).
+ * Fixing into the repository it reads from, the source's own attachments of a digest the fix
+ * keeps are there already. Such a store is for checks only: a copy from it would copy the
+ * destination's attachments onto themselves.
  */
 import { ProvenantError } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
-import { cosignTag, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
+import { COSIGN_TAG_RE, cosignTag, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { referrerDescriptor } from '../store/layout-reader.ts';
@@ -24,11 +32,14 @@ export class PlannedStore implements ContentStore {
   readonly #src: ContentStore;
   readonly #plan: Plan;
   readonly #tags: Map<string, Stored>;
+  readonly #over: ContentStore | undefined;
+  readonly #held = new Set<Digest>();
 
-  constructor(src: ContentStore, plan: Plan) {
+  constructor(src: ContentStore, plan: Plan, over?: ContentStore) {
     this.#src = src;
     this.#plan = plan;
-    this.location = `${src.location} (fixed)`;
+    this.#over = over;
+    this.location = over === undefined ? `${src.location} (fixed)` : `${over.location} (fixed, with what it holds)`;
     this.#tags = new Map();
     for (const doc of plan.docs.values()) {
       if (doc.placement?.type === 'tag' && doc.subject !== undefined)
@@ -72,17 +83,42 @@ export class PlannedStore implements ContentStore {
     throw new ProvenantError('USAGE', 'a planned image is read-only', { where: this.location });
   }
 
-  async resolve(target: string): Promise<Descriptor | undefined> {
+  /**
+   * The attachments this store showed from the destination (`over`), by manifest digest: those
+   * the plan does not hold, which the fix neither writes nor removes.
+   */
+  get held(): ReadonlySet<Digest> {
+    return this.#held;
+  }
+
+  async resolve(target: string, options: OperationOptions = {}): Promise<Descriptor | undefined> {
+    const there = await this.#fromDestination(target, options);
+    if (there !== undefined) return there;
     const stored = this.#find(target);
     return stored === undefined ? undefined : descriptorOf(stored);
   }
 
-  async getManifest(target: string): Promise<Stored> {
+  async getManifest(target: string, options: OperationOptions = {}): Promise<Stored> {
+    const there = await this.#fromDestination(target, options);
+    if (there !== undefined && this.#over !== undefined) return this.#over.getManifest(there.digest, options);
     const stored = this.#find(target);
-    if (stored === undefined) {
-      throw new ProvenantError('NOT_FOUND', `${target} is not part of the fixed image`, { where: this.location });
-    }
-    return stored;
+    if (stored !== undefined) return stored;
+    throw new ProvenantError('NOT_FOUND', `${target} is not part of the fixed image`, { where: this.location });
+  }
+
+  /**
+   * What the destination holds under `target` where the copy would leave it: a digest the plan
+   * lacks (an attachment found through its referrers or tags), or a cosign tag of a planned
+   * digest (kept, or merged into, by the copy). Undefined without a destination.
+   */
+  async #fromDestination(target: string, options: OperationOptions): Promise<Descriptor | undefined> {
+    if (this.#over === undefined) return undefined;
+    if (isDigest(target)) return this.#plan.docs.has(target) ? undefined : this.#over.resolve(target, options);
+    const m = COSIGN_TAG_RE.exec(target);
+    if (m === null || !this.#plan.docs.has(`${m[1]}:${m[2]}` as Digest)) return undefined;
+    const there = await this.#over.resolve(target, options);
+    if (there !== undefined && this.#find(target)?.digest !== there.digest) this.#held.add(there.digest);
+    return there;
   }
 
   #find(target: string): Stored | undefined {
@@ -94,8 +130,15 @@ export class PlannedStore implements ContentStore {
     throw new ProvenantError('USAGE', 'a planned image is read-only', { where: this.location });
   }
 
-  async listTags(): Promise<string[]> {
-    return [...this.#tags.keys()].sort();
+  async listTags(options: OperationOptions = {}): Promise<string[]> {
+    const planned = [...this.#tags.keys()];
+    if (this.#over === undefined) return planned.sort();
+    // Only the destination's cosign tags of planned digests: the rest are no part of the image.
+    const there = (await this.#over.listTags(options)).filter((tag) => {
+      const m = COSIGN_TAG_RE.exec(tag);
+      return m !== null && this.#plan.docs.has(`${m[1]}:${m[2]}` as Digest);
+    });
+    return [...new Set([...planned, ...there])].sort();
   }
 
   async referrers(subject: Digest, options: ReferrersOptions = {}): Promise<Descriptor[]> {
@@ -104,6 +147,14 @@ export class PlannedStore implements ContentStore {
       if (doc.placement?.type !== 'referrer' || subjectOf(doc.stored)?.digest !== subject) continue;
       const d = referrerDescriptor(doc.stored);
       if (options.artifactType === undefined || d.artifactType === options.artifactType) out.push(d);
+    }
+    // A referrer the destination holds stays there, whatever the plan does with it.
+    if (this.#over !== undefined && this.#plan.docs.has(subject)) {
+      for (const d of await this.#over.referrers(subject, options)) {
+        if (out.some((o) => o.digest === d.digest)) continue;
+        out.push(d);
+        if (!this.#plan.docs.has(d.digest)) this.#held.add(d.digest);
+      }
     }
     return out;
   }

@@ -291,7 +291,14 @@ describe('fix carries a changed digest through the graph', () => {
       await store.getManifest(digest);
       return { subject: digest, signature: digest, storage: 'referrers' as const };
     };
-    const report = await fixImage(src, made.tag, src, target('alibaba-acr'), { tags: ['fixed'], probe: false, resign });
+    // The store keeps the attestation as it was (a referrer of amd64 with an empty config, which
+    // alibaba-acr refuses): the fix deletes nothing, so unforced it writes nothing and says why.
+    const refused = await fixImage(src, made.tag, src, target('alibaba-acr'), { tags: ['fixed'], probe: false, resign });
+    assert.equal(refused.written, false, refused.account.join('\n'));
+    assert.deepEqual(refused.heldAtDestination, [made.attestations.get(amd64.digest)!.digest]);
+    assert.deepEqual(asked, [], 'nothing was signed');
+    assert.equal(await src.resolve('fixed'), undefined);
+    const report = await fixImage(src, made.tag, src, target('alibaba-acr'), { tags: ['fixed'], probe: false, resign, force: true });
     assert.equal(report.written, true, report.account.join('\n'));
     assert.equal((await src.resolve('fixed'))?.digest, report.destination?.digest);
     for (const d of asked) assert.ok((await src.resolve(d)) !== undefined, `${d} was signed but never written`);

@@ -103,9 +103,15 @@ function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefi
     .map((p) => p.rule)
     .join(', ');
   if (!report.written && report.unfixable.length === 0) {
+    const held = report.heldAtDestination;
     return new ProvenantError('INCOMPATIBLE', `${report.target} would still refuse the fixed image (${still}); nothing was written`, {
       where: report.source.reference,
-      hint: 'the fixes its refusals name do not satisfy them: see the account above; --force writes the result anyway',
+      hint:
+        held.length === 0
+          ? 'the fixes its refusals name do not satisfy them: see the account above; --force writes the result anyway'
+          : `the destination already holds attachments of the same digests that ${report.target} refuses (${held.join(', ')}; ` +
+            "the source's own, when it is the same repository), and fix deletes nothing there: " +
+            'write to another repository, or remove them first; --force writes the result anyway',
     });
   }
   if (!report.written) {
@@ -119,8 +125,8 @@ function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefi
     );
   }
   if (report.after?.verdict === 'refused') {
-    // Written all the same: forced, or refused only for what the check at the destination found
-    // there (see unforeseen), so that exit 7 here does not mean "nothing written" as above.
+    // Written all the same: forced, or refused for what the check before writing could not
+    // foresee (see unforeseen), so that exit 7 here does not mean "nothing written" as above.
     const d = report.destination;
     const tags = d === undefined || d.tags.length === 0 ? '' : `, tagged ${d.tags.join(', ')}`;
     const at = d === undefined ? '' : `: it is written, as ${d.location}@${d.digest}${tags}`;
@@ -134,8 +140,9 @@ function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefi
 
 /**
  * Why the written image is refused when the check before writing (of the fixed image with the
- * signatures to be made) accepted it: a signature stored where the fix did not plan it, or
- * attachments of the same digests the destination held before.
+ * signatures to be made, and what the destination held of its digests) accepted it: a signature
+ * stored where the fix did not plan it, or attachments of the same digests that reached the
+ * destination after the check.
  */
 function unforeseen(report: FixReport): string {
   const made = new Set<string>(report.signing.resigned.map((r) => r.signature));
@@ -144,5 +151,5 @@ function unforeseen(report: FixReport): string {
   if (signatures.length > 0) {
     return `the signatures this fix made (${signatures.join(', ')}) are stored where the target refuses them, not where the fix planned: see the account above`;
   }
-  return "the destination held what it refuses before this fix (attachments of the same digests: the source's own, when it is the same repository), which the check before writing does not see: write to another repository, or remove them (the account above lists them)";
+  return 'the destination holds what it refuses, attached to the same digests, that was not there when the check before writing looked (written meanwhile by another writer?): the account above lists what it refuses; write to another repository, or remove them';
 }
