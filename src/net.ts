@@ -308,32 +308,63 @@ export function useEnvProxy(env: Readonly<Record<string, string | undefined>>): 
     );
   }
   for (const name of set) {
-    let protocol: string;
-    try {
-      protocol = new URL(env[name] ?? '').protocol;
-    } catch {
-      protocol = '';
-    }
-    if (protocol !== 'http:' && protocol !== 'https:') {
+    if (proxyUrl(env[name] ?? '') === undefined) {
       throw new ProvenantError('USAGE', `${name} is not a proxy URL`, {
         hint: `write ${name}=http://HOST:PORT (or http://USER:PASSWORD@HOST:PORT), or unset it`,
       });
     }
   }
-  const noProxy = noProxySkippingLoopback(env) ?? '';
-  http.setGlobalProxyFromEnv({ ...env, NO_PROXY: noProxy, no_proxy: noProxy });
+  http.setGlobalProxyFromEnv({ ...env, ...proxyVariables(env) });
   return undefined;
+}
+
+/**
+ * A proxy variable's value as a URL Node takes: `http(s)://HOST:PORT` as written, and one without
+ * a scheme (`proxy.example:3128`) as `http://` before it, as Go's net/http and curl read it;
+ * undefined for anything else (another scheme, no host).
+ */
+function proxyUrl(value: string): string | undefined {
+  const parsed = (text: string): URL | undefined => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' ? url : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (parsed(value) !== undefined) return value;
+  if (value.includes('://')) return undefined;
+  const withScheme = `http://${value}`;
+  return parsed(withScheme) === undefined ? undefined : withScheme;
+}
+
+/**
+ * The proxy variables as this process applies them, for Node's agents and for the clients that
+ * read the environment themselves (Sigstore's, through @npmcli/agent, when first loaded: the
+ * adapters write these into the process's environment before loading them): each proxy set with
+ * its scheme ({@link proxyUrl}; a value that is no proxy URL left out, for useEnvProxy to refuse),
+ * and NO_PROXY in both spellings with this machine added ({@link noProxySkippingLoopback}).
+ * Empty when no proxy is set.
+ */
+export function proxyVariables(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of PROXY_VARIABLES) {
+    const url = (env[name] ?? '') === '' ? undefined : proxyUrl(env[name]!);
+    if (url !== undefined) out[name] = url;
+  }
+  const noProxy = noProxySkippingLoopback(env);
+  if (noProxy !== undefined) out.NO_PROXY = out.no_proxy = noProxy;
+  return out;
 }
 
 /**
  * The NO_PROXY that sends requests to this machine direct whatever the user wrote: the list Node
  * reads (no_proxy when it is not empty, else NO_PROXY), then {@link LOOPBACK_NO_PROXY}; `*`
  * (everything direct) stays as it is, and a list that already ends with loopback is not
- * extended again. Undefined when `env` sets no proxy. The adapters also put it in the process's
- * environment, in both spellings, for the clients that read the variables themselves
- * (Sigstore's, through @npmcli/agent, which takes `localhost`, `127.0.0.1` and `[::1]` from it).
+ * extended again. Undefined when `env` sets no proxy. Sigstore's clients (@npmcli/agent) take
+ * `localhost`, `127.0.0.1` and `[::1]` from it ({@link proxyVariables}).
  */
-export function noProxySkippingLoopback(env: Readonly<Record<string, string | undefined>>): string | undefined {
+function noProxySkippingLoopback(env: Readonly<Record<string, string | undefined>>): string | undefined {
   if (PROXY_VARIABLES.every((name) => (env[name] ?? '') === '')) return undefined;
   const written = env.no_proxy || env.NO_PROXY || '';
   if (written.trim() === '*' || written.endsWith(LOOPBACK_NO_PROXY)) return written;

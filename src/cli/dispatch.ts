@@ -5,7 +5,7 @@
  * commands' cancel signal.
  */
 import { isProvenantError } from '../errors.ts';
-import { noProxySkippingLoopback, useEnvProxy } from '../net.ts';
+import { proxyVariables, useEnvProxy } from '../net.ts';
 import { parseCommandArgs } from './args.ts';
 import type { CommandContext, CommandModule } from './command.ts';
 import { COMMANDS } from './commands/table.ts';
@@ -121,10 +121,9 @@ export async function main(): Promise<void> {
   try {
     const warning = useEnvProxy(process.env);
     if (warning !== undefined) process.stderr.write(`provenant: warning: ${visibleLine(warning)}\n`);
-    // Sigstore's clients read NO_PROXY themselves when first loaded (by the signing commands,
-    // later): they too go direct to this machine.
-    const noProxy = noProxySkippingLoopback(process.env);
-    if (noProxy !== undefined) process.env.NO_PROXY = process.env.no_proxy = noProxy;
+    // Sigstore's clients read the variables themselves when first loaded (by the signing
+    // commands, later): they too go direct to this machine, and take a proxy without a scheme.
+    Object.assign(process.env, proxyVariables(process.env));
   } catch (err) {
     process.stderr.write(visible(formatError('', err, process.env.PROVENANT_DEBUG !== undefined && process.env.PROVENANT_DEBUG !== '')));
     process.exitCode = errorExitCode(isProvenantError(err) ? err.code : undefined, undefined);

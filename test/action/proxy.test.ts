@@ -83,8 +83,8 @@ describe('the Action’s sources behind a proxy', { skip: registryMissing || ope
     }
   });
 
-  it('fails the step on a proxy variable that is not a URL, naming it and not its value', async () => {
-    const { run, seen } = await push(plainReg, plainReg.host, 'acme/bad-proxy', { HTTPS_PROXY: `runner:${SECRET}@proxy` });
+  it('fails the step on a proxy variable that is no http(s) proxy URL, naming it and not its value', async () => {
+    const { run, seen } = await push(plainReg, plainReg.host, 'acme/bad-proxy', { HTTPS_PROXY: `socks5://runner:${SECRET}@proxy:1080` });
     assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /^::error::HTTPS_PROXY is not a proxy URL%0Ahint: write HTTPS_PROXY=http:\/\/HOST:PORT/m);
     assert.doesNotMatch(run.stdout + run.stderr, new RegExp(SECRET));

@@ -54,6 +54,21 @@ describe('provenant CLI behind a proxy', { skip: registryMissing }, () => {
     });
   }
 
+  it('takes a proxy written without a scheme as http://, as curl and Go tools do', async () => {
+    const before = toRegistry().length;
+    const bare = withPassword.replace('http://', '');
+    const r = await runCli(['copy', '--quiet', '--insecure', example, `${viaProxy()}/proxied/bare:1`], {
+      env: { HTTP_PROXY: bare, HTTPS_PROXY: bare, NO_PROXY: '' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const seen = toRegistry().slice(before);
+    assert.ok(
+      seen.some((s) => s.method === 'PUT' && s.target === `http://${viaProxy()}/v2/proxied/bare/manifests/1`),
+      JSON.stringify(seen.map((s) => `${s.method} ${s.target}`)),
+    );
+    assert.doesNotMatch(r.stderr + r.stdout, new RegExp(SECRET));
+  });
+
   it('goes straight to a registry NO_PROXY names', async () => {
     const count = proxy.log().length;
     for (const noProxy of ['registry.invalid', `localhost,${viaProxy()}`, 'example.org, .invalid']) {
@@ -85,8 +100,8 @@ describe('provenant CLI behind a proxy', { skip: registryMissing }, () => {
     assert.deepEqual(proxy.log().slice(count), []);
   });
 
-  it('refuses a proxy variable that is not a URL, without repeating it', async () => {
-    const r = await runCli(['inspect', `${reg.host}/proxied/app:1`], { env: { HTTPS_PROXY: `builder:${SECRET}@proxy` } });
+  it('refuses a proxy variable that is no http(s) proxy URL, without repeating it', async () => {
+    const r = await runCli(['inspect', `${reg.host}/proxied/app:1`], { env: { HTTPS_PROXY: `socks5://builder:${SECRET}@proxy:1080` } });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /^provenant: HTTPS_PROXY is not a proxy URL\n {2}hint: write HTTPS_PROXY=http:\/\/HOST:PORT/);
     assert.doesNotMatch(r.stderr, new RegExp(SECRET));
