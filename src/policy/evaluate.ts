@@ -575,8 +575,8 @@ function builtin(
         .join(', ')}${garbled.length > 3 ? ', ...' : ''}`,
     };
   }
-  // A dependency named without a URI (a name and a digest, say) comes from nowhere it says; one
-  // whose bytes the provenance carries, with their digest (a key read from a local file), comes
+  // A dependency named without a URI (a name and a digest, say) comes from nowhere it says; a key
+  // whose bytes the provenance carries, with their digest (one read from a local file), comes
   // from the provenance itself.
   const fetched = deps.filter((d) => !d.carried);
   const outside = fetched.filter((d) => d.uri === undefined || !check.repositories.some((r) => under(d.uri!, r))).map((d) => d.shown);
@@ -644,7 +644,10 @@ function slsaFields(predicateType: string, predicate: unknown): SlsaFields | und
         if (typeof uri === 'string') return { uri, shown: uri, carried: false };
         const name = field(d, 'name');
         const shown = `(no uri: ${typeof name === 'string' ? name : JSON.stringify(d)?.slice(0, 80)})`;
-        return { uri: undefined, shown, carried: v1 && carriesItself(field(d, 'content'), field(field(d, 'digest'), 'sha256')) };
+        // Only a key: a package or a tarball carried whole would still have been fetched from
+        // somewhere the policy is about, and saying nothing of where cannot pass it.
+        const key = field(field(d, 'annotations'), 'kind') === 'apk-key';
+        return { uri: undefined, shown, carried: v1 && key && carriesItself(field(d, 'content'), field(field(d, 'digest'), 'sha256')) };
       })
     : [];
   return { builderId: typeof id === 'string' ? id : undefined, builderField, dependencies, dependenciesField };

@@ -452,20 +452,25 @@ describe('built-in checks', () => {
     ]);
   });
 
-  it('repositories: a dependency without a uri passes only when the provenance carries its bytes, with their digest', async () => {
+  it('repositories: a dependency without a uri passes only when it is a key the provenance carries, with its digest', async () => {
     const pem = '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n';
     const content = Buffer.from(pem).toString('base64');
     const sha256 = createHash('sha256').update(pem).digest('hex');
     const index = 'https://packages.acme.example/alpine/v3.20/main/x86_64/APKINDEX.tar.gz';
     const policy = await load(keyPolicy('    - name: repos\n      builtin: {repositories: ["https://packages.acme.example/alpine"]}\n'));
     const failures = async (key: Record<string, unknown>) => {
-      const img = await attested((d) => [provenance(d, undefined, [index, { name: 'k.rsa.pub', ...key }])]);
+      const img = await attested((d) => [
+        provenance(d, undefined, [index, { name: 'k.rsa.pub', annotations: { kind: 'apk-key' }, ...key }]),
+      ]);
       return (await evaluatePolicies(img.layout, img.digest, REF, policy)).failures;
     };
     assert.deepEqual(await failures({ content, digest: { sha256 } }), []);
     const refused = [
       'rules / k / repos: 1 of 2 dependencies come from elsewhere than https://packages.acme.example/alpine: (no uri: k.rsa.pub)',
     ];
+    // Whole bytes that are no key (a package, a tarball) were fetched from somewhere all the same.
+    assert.deepEqual(await failures({ content, digest: { sha256 }, annotations: { kind: 'apk' } }), refused);
+    assert.deepEqual(await failures({ content, digest: { sha256 }, annotations: undefined }), refused);
     // Content that is not what the digest names, content that is not base64, or none: from nowhere it says.
     assert.deepEqual(await failures({ content, digest: { sha256: '0'.repeat(64) } }), refused);
     assert.deepEqual(await failures({ content: `${content}!`, digest: { sha256 } }), refused);
