@@ -33,7 +33,10 @@ const WRITER_PREFIX = `${COORDINATION_PREFIX}writer-`;
 /** Where `gc` moves unreferenced blobs before deleting them (see LayoutStore.gc). */
 export const TRASH_DIR = `${COORDINATION_PREFIX}gc-trash`;
 
-/** A lock not refreshed for this long is stale whatever its owner file says. */
+/**
+ * A lock not refreshed for this long is stale, unless its owner file names a process of this
+ * host and boot that still runs (see isStale): a holder elsewhere, or of an older version.
+ */
 const LOCK_STALE_MS = 60_000;
 const LOCK_REFRESH_MS = 5_000;
 /** How long to wait for a live holder before giving up (gc of a large layout holds it a while). */
@@ -250,9 +253,10 @@ export class LayoutLock {
    * steps; a lock lost between them, within microseconds of a stall that lasted a minute, is not
    * caught.)
    *
-   * @throws ProvenantError `IO` naming `where` and what was not written
+   * @param outcome what the caller did not do for it, said whole (`index.json was not written`)
+   * @throws ProvenantError `IO` naming `where` and saying `outcome`
    */
-  async assertHeld(where: string, what: string): Promise<void> {
+  async assertHeld(where: string, outcome: string): Promise<void> {
     const seen = await readOwnerFile(this.#path);
     if (seen?.owner?.id === this.#id) return;
     const now =
@@ -261,7 +265,7 @@ export class LayoutLock {
         : seen.owner === undefined
           ? 'another process holds it now'
           : `pid ${seen.owner.pid} on ${seen.owner.host} holds it now`;
-    throw new ProvenantError('IO', `this process lost the lock while it held it (${now}); ${what} was not written`, {
+    throw new ProvenantError('IO', `this process lost the lock while it held it (${now}); ${outcome}`, {
       where,
       hint: 'it was stalled longer than the lock lasts, and another writer may have changed the layout meanwhile; run the command again',
     });

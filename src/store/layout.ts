@@ -339,7 +339,7 @@ export class LayoutStore extends LayoutReader {
         // put back the index.json it read, without what the next holder wrote.
         await writeFileAtomic(path, bytes, {
           keepMode: true,
-          beforeRename: () => lock.assertHeld(this.location, 'index.json'),
+          beforeRename: () => lock.assertHeld(this.location, 'index.json was not written'),
         });
         this.topIndex = next;
         this.#indexStamp = await stampOfFile(path);

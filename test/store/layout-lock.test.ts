@@ -87,6 +87,20 @@ describe('layout lock owners', () => {
     assert.equal(parseOwner('{"host":"h",'), undefined);
   });
 
+  it('says, once another process holds the lock it lost, what it did not do', async () => {
+    const dir = await tempDir();
+    const lock = await LayoutLock.acquire(dir);
+    await lock.assertHeld('oci:x', 'index.json was not written');
+    const other = JSON.stringify(owner({ host: 'elsewhere', pid: 77, id: 'theirs' }));
+    await writeFile(join(dir, '.provenant-lock'), `${other}\n`);
+    await assert.rejects(lock.assertHeld('oci:x', 'nothing was deleted'), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'IO'));
+      assert.equal(err.message, 'this process lost the lock while it held it (pid 77 on elsewhere holds it now); nothing was deleted');
+      return true;
+    });
+    await lock.release();
+  });
+
   it('names its pid namespace and boot in the lock it holds', { skip: !linux && 'pid namespaces are Linux' }, async () => {
     const dir = await tempDir();
     const lock = await LayoutLock.acquire(dir);
