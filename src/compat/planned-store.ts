@@ -13,7 +13,7 @@
  * keeps are there already. Such a store is for checks only: a copy from it would copy the
  * destination's attachments onto themselves.
  */
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import { COSIGN_TAG_RE, cosignTag, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
@@ -133,8 +133,14 @@ export class PlannedStore implements ContentStore {
   async listTags(options: OperationOptions = {}): Promise<string[]> {
     const planned = [...this.#tags.keys()];
     if (this.#over === undefined) return planned.sort();
-    // Only the destination's cosign tags of planned digests: the rest are no part of the image.
-    const there = (await this.#over.listTags(options)).filter((tag) => {
+    // Only the destination's cosign tags of planned digests: the rest are no part of the image. A
+    // destination that will not list its tags (a token without the right) hides them, not the
+    // planned ones: a caller that turns an error into no tags would lose those too.
+    const listed = await this.#over.listTags(options).catch((err: unknown) => {
+      if (isProvenantError(err, 'ABORTED')) throw err;
+      return [];
+    });
+    const there = listed.filter((tag) => {
       const m = COSIGN_TAG_RE.exec(tag);
       return m !== null && this.#plan.docs.has(`${m[1]}:${m[2]}` as Digest);
     });

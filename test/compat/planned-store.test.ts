@@ -1,0 +1,44 @@
+// PlannedStore shown over the destination it will be written to (fix's check before writing).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Plan, PlannedDoc } from '../../src/compat/plan.ts';
+import { PlannedStore } from '../../src/compat/planned-store.ts';
+import { ProvenantError } from '../../src/errors.ts';
+import { parseStored } from '../../src/oci/content.ts';
+import { type Digest, digestOf } from '../../src/oci/digest.ts';
+import type { ContentStore } from '../../src/store/types.ts';
+
+const bytesOf = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+const config = { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(bytesOf({})), size: 2 };
+const stored = (layers: number) => {
+  const bytes = bytesOf({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config,
+    layers: Array(layers).fill(config),
+  });
+  return parseStored(bytes, { mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+};
+
+describe('a planned image over its destination', () => {
+  it('lists its planned cosign tags when the destination will not list its own', async () => {
+    const image = stored(1);
+    const signature = stored(2);
+    const docs = new Map<Digest, PlannedDoc>([
+      [image.digest, { stored: image, role: 'image' }],
+      [signature.digest, { stored: signature, role: 'attachment', subject: image.digest, placement: { type: 'tag', suffix: 'sig' } }],
+    ]);
+    const plan: Plan = { root: image.digest, docs, blobs: new Map(), changes: [], dropped: [], renames: [] };
+    const source = { location: 'oci:src' } as unknown as ContentStore;
+    // A registry token without the right to list tags: what a real registry here cannot be made to refuse alone.
+    const refusing = {
+      location: 'registry.example/app',
+      listTags: async () => {
+        throw new ProvenantError('UNAUTHORIZED', 'denied: listing tags');
+      },
+    } as unknown as ContentStore;
+    const sigTag = `sha256-${image.digest.slice('sha256:'.length)}.sig`;
+    assert.deepEqual(await new PlannedStore(source, plan).listTags(), [sigTag]);
+    assert.deepEqual(await new PlannedStore(source, plan, refusing).listTags(), [sigTag]);
+  });
+});
