@@ -78,7 +78,15 @@ export interface ProvenanceInput {
    * (`externalParameters.config.contents.packages`) without parsing YAML. A rebuild reads the
    * files; this is a statement about them.
    */
-  contents?: { repositories: string[]; keyring: string[]; packages: string[] } | undefined;
+  contents?:
+    | {
+        repositories: string[];
+        buildRepositories?: string[] | undefined;
+        runtimeRepositories?: string[] | undefined;
+        keyring: string[];
+        packages: string[];
+      }
+    | undefined;
   archs: string[];
   sourceDateEpoch: number | undefined;
   /** The build's compatibility mode (`apko`), which a rebuild must use too. */
@@ -132,7 +140,11 @@ function configFile(f: ProvenanceInput['configFiles'][number], urls: readonly st
 export function provenancePredicate(input: ProvenanceInput): Record<string, unknown> {
   const ecosystem = ecosystemOf(input);
   // The URLs the files name, whose user info is removed from their text as written.
-  const urls = input.contents === undefined ? [] : [...input.contents.repositories, ...input.contents.keyring];
+  const { contents } = input;
+  const urls =
+    contents === undefined
+      ? []
+      : [...contents.repositories, ...(contents.buildRepositories ?? []), ...(contents.runtimeRepositories ?? []), ...contents.keyring];
   const externalParameters: Record<string, unknown> = {
     config: {
       path: input.configFiles[0]?.path ?? '',
@@ -142,6 +154,14 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
         : {
             contents: {
               repositories: input.contents.repositories.map(urlWithoutUserInfo),
+              // Only when the configuration has them, so that the provenance of one without them
+              // is what it was before they were stated.
+              ...(input.contents.buildRepositories === undefined || input.contents.buildRepositories.length === 0
+                ? {}
+                : { buildRepositories: input.contents.buildRepositories.map(urlWithoutUserInfo) }),
+              ...(input.contents.runtimeRepositories === undefined || input.contents.runtimeRepositories.length === 0
+                ? {}
+                : { runtimeRepositories: input.contents.runtimeRepositories.map(urlWithoutUserInfo) }),
               keyring: input.contents.keyring.map(urlWithoutUserInfo),
               packages: input.contents.packages,
             },

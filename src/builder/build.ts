@@ -121,6 +121,10 @@ export type BuildCompat = 'apko';
 /** A configuration's `contents` as requested: repositories, keys and package constraints. */
 export interface RequestedContents {
   repositories: string[];
+  /** `build_repositories`, when the configuration has some: read to resolve, not written into the image. */
+  buildRepositories?: string[] | undefined;
+  /** `runtime_repositories`, when the configuration has some: written into the image, never read. */
+  runtimeRepositories?: string[] | undefined;
   keyring: string[];
   packages: string[];
 }
@@ -310,6 +314,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     configFiles: options.config.files.map((f) => ({ path: f.path, sha256: f.sha256, content: f.content })),
     contents: {
       repositories: [...config.contents.repositories],
+      ...(config.contents.buildRepositories.length === 0 ? {} : { buildRepositories: [...config.contents.buildRepositories] }),
+      ...(config.contents.runtimeRepositories.length === 0 ? {} : { runtimeRepositories: [...config.contents.runtimeRepositories] }),
       keyring: [...config.contents.keyring],
       packages: [...config.contents.packages],
     },

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProvenantError } from '../errors.ts';
-import type { LockedPackage, LockedRange, LockSources } from '../pkg/source.ts';
+import type { LockedPackage, LockedRange, LockRepository, LockSources } from '../pkg/source.ts';
 import type { LoadedConfig } from './config-types.ts';
 
 /** The lock. */
@@ -16,9 +16,11 @@ export interface Lock {
   config: { name: string; checksum: string };
   contents: {
     keyring: { name: string; url: string; content?: string | undefined }[];
-    build_repositories: unknown[];
-    runtime_repositories: unknown[];
-    repositories: { name: string; url: string; architecture: string }[];
+    /** Read to resolve, not written into the image (apko's lock records them as `repositories`). */
+    build_repositories: LockRepository[];
+    /** Written into the image's /etc/apk/repositories, never read. */
+    runtime_repositories: LockRepository[];
+    repositories: LockRepository[];
     packages: LockedPackage[];
   };
 }
@@ -33,8 +35,8 @@ export function lockFor(loaded: LoadedConfig, configName: string, sources: LockS
     config: { name: configName, checksum: configChecksum(loaded) },
     contents: {
       keyring: sources.keyring,
-      build_repositories: [],
-      runtime_repositories: [],
+      build_repositories: sources.buildRepositories ?? [],
+      runtime_repositories: sources.runtimeRepositories ?? [],
       repositories: sources.repositories,
       packages: packages.map((p) => ({
         name: p.name,
@@ -131,6 +133,15 @@ export function parseLock(text: string, where: string): Lock {
     if (r.range === '' && r.checksum === '') return undefined;
     return { range: str(r.range, `${path}.range`), checksum: str(r.checksum, `${path}.checksum`) };
   };
+  const repositories = (path: 'contents.repositories' | 'contents.build_repositories' | 'contents.runtime_repositories') =>
+    list(contents[path.slice('contents.'.length)], path).map((r, i): LockRepository => {
+      const o = obj(r, `${path}[${i}]`);
+      return {
+        name: str(o.name, `${path}[${i}].name`),
+        url: str(o.url, `${path}[${i}].url`),
+        architecture: str(o.architecture, `${path}[${i}].architecture`),
+      };
+    });
   return {
     version: 'v1',
     config: {
@@ -146,16 +157,9 @@ export function parseLock(text: string, where: string): Lock {
           content: typeof o.content === 'string' ? o.content : undefined,
         };
       }),
-      build_repositories: list(contents.build_repositories, 'contents.build_repositories'),
-      runtime_repositories: list(contents.runtime_repositories, 'contents.runtime_repositories'),
-      repositories: list(contents.repositories, 'contents.repositories').map((r, i) => {
-        const o = obj(r, `contents.repositories[${i}]`);
-        return {
-          name: str(o.name, `contents.repositories[${i}].name`),
-          url: str(o.url, `contents.repositories[${i}].url`),
-          architecture: str(o.architecture, `contents.repositories[${i}].architecture`),
-        };
-      }),
+      build_repositories: repositories('contents.build_repositories'),
+      runtime_repositories: repositories('contents.runtime_repositories'),
+      repositories: repositories('contents.repositories'),
       packages: list(contents.packages, 'contents.packages').map((p, i) => {
         const at = `contents.packages[${i}]`;
         const o = obj(p, at);

@@ -68,13 +68,31 @@ export function recordedChecksum(p: LockedPackage, part: 'signature' | 'control'
 /** What the lock records about where packages come from and who signs them. */
 export interface LockSources {
   keyring: { name: string; url: string; content?: string | undefined }[];
-  repositories: { name: string; url: string; architecture: string }[];
+  repositories: LockRepository[];
+  /** `build_repositories`, as apko's lock records them: read to resolve, not written into the image. */
+  buildRepositories?: LockRepository[] | undefined;
+  /** `runtime_repositories`, as apko's lock records them: written into the image only. */
+  runtimeRepositories?: LockRepository[] | undefined;
+}
+
+/** A repository of one architecture, as a lock records it (apko's LockRepo). */
+export interface LockRepository {
+  name: string;
+  url: string;
+  architecture: string;
 }
 
 /** What a source is opened with: the configuration's package settings and the build's context. */
 export interface PackageSourceOptions {
-  /** `contents.repositories`, as written. */
+  /** `contents.repositories`, as written: read to resolve, and written into the image. */
   repositories: readonly string[];
+  /**
+   * `contents.build_repositories`: read to resolve as `repositories` are, after them, and never
+   * written into the image (apko, pkg/build/apk.go: resolves from both, writes `repositories`).
+   */
+  buildRepositories?: readonly string[] | undefined;
+  /** `contents.runtime_repositories`: written into the image after `repositories`, never read. */
+  runtimeRepositories?: readonly string[] | undefined;
   /** `contents.keyring`: keys (paths or URLs) that sign the repositories. */
   keyring: readonly string[];
   /** `contents.packages`, as written. */

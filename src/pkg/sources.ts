@@ -37,7 +37,9 @@ const KINDS: readonly SourceKind[] = [
  *   (a key that cannot be read, a malformed Debian source)
  */
 export async function openPackageSource(options: PackageSourceOptions): Promise<PackageSource> {
-  const kinds = KINDS.filter((k) => options.repositories.some((line) => KINDS.find((c) => c.claims(line)) === k));
+  // build_repositories are read as repositories are, so they must be of the same kind.
+  const lines = [...options.repositories, ...(options.buildRepositories ?? [])];
+  const kinds = KINDS.filter((k) => lines.some((line) => KINDS.find((c) => c.claims(line)) === k));
   if (kinds.length > 1) {
     throw new ProvenantError(
       'INVALID_CONFIG',

@@ -62,6 +62,28 @@ describe('provenance without credentials', () => {
   });
 });
 
+describe('provenance of build and runtime repositories', () => {
+  it('states them beside repositories, without their credentials in the statement or in the files', () => {
+    const build = 'https://ci:s3cret@build.example/staging';
+    const runtime = 'https://rt:t0ken@runtime.example/main';
+    const content = `contents:\n  build_repositories: [${build}]\n  runtime_repositories: [${runtime}]\n  packages: [busybox]\n`;
+    const predicate = provenancePredicate(
+      input({
+        configFiles: [{ path: 'apko.yaml', sha256: SHA, content }],
+        contents: { repositories: [], buildRepositories: [build], runtimeRepositories: [runtime], keyring: [], packages: ['busybox'] },
+      }),
+    );
+    const text = JSON.stringify(predicate);
+    assert.ok(!text.includes('s3cret') && !text.includes('t0ken'), text);
+    const stated = definition(predicate).externalParameters.config.contents;
+    assert.deepEqual(stated.buildRepositories, ['https://build.example/staging']);
+    assert.deepEqual(stated.runtimeRepositories, ['https://runtime.example/main']);
+    // A configuration without them is stated as it was before they were.
+    const plain = definition(provenancePredicate(input({ contents: { repositories: ['./repo'], keyring: [], packages: ['busybox'] } })));
+    assert.deepEqual(Object.keys(plain.externalParameters.config.contents), ['repositories', 'keyring', 'packages']);
+  });
+});
+
 describe('provenance build types', () => {
   it('names a Debian build with the Debian build type, its indexes deb-index and its packages deb', () => {
     const p = definition(

@@ -21,6 +21,7 @@ import {
   type InstalledPackage,
   type InstallTimes,
   type LockedPackage,
+  type LockRepository,
   type LockSources,
   type PackageSource,
   type PackageSourceOptions,
@@ -82,12 +83,21 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   readonly versionScheme = apkVersionScheme;
   readonly #options: PackageSourceOptions;
   readonly #keyring: ApkKeyring;
+  /** The repositories read to resolve: `repositories`, then `build_repositories`. */
   readonly #repositories: { url: string; tag: string }[];
+  /** The repositories /etc/apk/repositories lists: `repositories`, then `runtime_repositories`. */
+  readonly #imageRepositories: { url: string; tag: string }[];
 
   constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
     this.#options = options;
     this.#keyring = keyring;
-    this.#repositories = options.repositories.map((r) => parseRepository(r, options.configPath));
+    const parse = (lines: readonly string[] | undefined) => (lines ?? []).map((r) => parseRepository(r, options.configPath));
+    // apko resolves from repositories and build_repositories together, and writes repositories
+    // and runtime_repositories into the image (pkg/build/apk.go): a build repository is one the
+    // image's own apk must not know of (a staging or private one).
+    const repositories = parse(options.repositories);
+    this.#repositories = withAdded(repositories, parse(options.buildRepositories));
+    this.#imageRepositories = withAdded(repositories, parse(options.runtimeRepositories));
   }
 
   archName(arch: string): string {
@@ -362,7 +372,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     }
     await writeApkDatabase(tree, installed, {
       world: this.#options.packages,
-      repositories: this.#repositories,
+      repositories: this.#imageRepositories,
       arch,
       keyring: this.#keyring,
       mtime: times.mtime,
@@ -422,11 +432,22 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   }
 
   lockSources(archs: readonly string[]): LockSources {
+    const { configPath } = this.#options;
+    const locked = (lines: readonly string[] | undefined): LockRepository[] =>
+      archs.flatMap((arch) =>
+        (lines ?? [])
+          .map((line) => parseRepository(line, configPath))
+          .map((r) => ({ name: `${r.url}/${arch}`, url: `${r.url}/${arch}/APKINDEX.tar.gz`, architecture: arch })),
+      );
+    const build = locked(this.#options.buildRepositories);
+    const runtime = locked(this.#options.runtimeRepositories);
     return {
       keyring: this.#options.keyring.map((k) => ({ name: k, url: k, content: this.#keyring.pem(basename(k)) })),
-      repositories: archs.flatMap((arch) =>
-        this.#repositories.map((r) => ({ name: `${r.url}/${arch}`, url: `${r.url}/${arch}/APKINDEX.tar.gz`, architecture: arch })),
-      ),
+      repositories: locked(this.#options.repositories),
+      // As apko's lock has them (internal/cli/lock.go); absent when there are none, so that what
+      // is keyed by the sources of a configuration without them (./builder/memo.ts) stays the same.
+      ...(build.length === 0 ? {} : { buildRepositories: build }),
+      ...(runtime.length === 0 ? {} : { runtimeRepositories: runtime }),
     };
   }
 
@@ -586,6 +607,25 @@ function parseRepository(text: string, where: string): { url: string; tag: strin
     });
   }
   return repository;
+}
+
+/**
+ * `base` and then those of `added` it does not hold yet (once each), as apko takes the union of
+ * two lists: a repository both name is read, and written, once. `base` is kept as written.
+ */
+function withAdded(
+  base: readonly { url: string; tag: string }[],
+  added: readonly { url: string; tag: string }[],
+): { url: string; tag: string }[] {
+  const seen = new Set(base.map((r) => `${r.tag} ${r.url}`));
+  const out = [...base];
+  for (const r of added) {
+    const key = `${r.tag} ${r.url}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(r);
+  }
+  return out;
 }
 
 /** A byte range of the package and its checksum, as apko's lock records it. */

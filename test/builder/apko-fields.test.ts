@@ -1,0 +1,140 @@
+// What each apko field means in Provenant's own build (not --compat apko): the image a default
+// build makes must mean what apko's does for the same configuration, though its bytes differ.
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { readTar } from '../../src/archive/tar.ts';
+import { type BuildOptions, type BuildResult, buildImage } from '../../src/builder/build.ts';
+import { loadConfig } from '../../src/builder/config.ts';
+import { layerBytes } from '../../src/builder/layer.ts';
+import { formatLock, parseLock } from '../../src/builder/lock.ts';
+import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
+import { buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
+import { useTempDir } from '../helpers/temp.ts';
+
+const EPOCH = 1_700_000_000;
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const key = generateApkKeyPair('fields.rsa', { bits: 2048 });
+
+interface Entry {
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  linkname: string;
+  body: string;
+}
+
+/**
+ * A signed repository in `dir/NAME` holding `hello` (usr/bin/app, usr/bin/tool, usr/share/hello),
+ * and `dir/keys`: the project a configuration in `dir` builds from.
+ */
+async function repository(dir: string, name = 'repo'): Promise<void> {
+  const signing = { privateKeyPem: key.privateKeyPem, name: key.name };
+  await mkdir(join(dir, 'keys'), { recursive: true });
+  await writeFile(join(dir, 'keys', key.name), key.publicKeyPem);
+  const apk = await buildApk(
+    {
+      name: 'hello',
+      version: '1.0-r0',
+      arch: 'x86_64',
+      builddate: EPOCH,
+      files: [
+        { path: 'usr/bin', type: 'dir' },
+        { path: 'usr/bin/app', type: 'file', body: enc('#!/bin/sh\n'), mode: 0o755 },
+        { path: 'usr/bin/tool', type: 'file', body: enc('#!/bin/sh\n'), mode: 0o755 },
+        { path: 'usr/share/hello/data', type: 'file', body: enc('data\n') },
+        { path: 'home/app', type: 'dir', uid: 1000, gid: 1000, mode: 0o750 },
+      ],
+    },
+    { key: signing },
+  );
+  await mkdir(join(dir, name, 'x86_64'), { recursive: true });
+  await writeFile(join(dir, name, 'x86_64', 'hello-1.0-r0.apk'), apk);
+  await writeFile(join(dir, name, 'x86_64', 'APKINDEX.tar.gz'), (await buildApkIndex([apk], { key: signing, mtime: EPOCH })).bytes);
+}
+
+/** Builds `lines` (after the keyring line) in `dir`, the default build unless `options` say otherwise. */
+async function build(dir: string, lines: readonly string[], options: Partial<BuildOptions> = {}): Promise<BuildResult> {
+  const configPath = join(dir, 'image.yaml');
+  await writeFile(configPath, [`contents:`, `  keyring: [./keys/${key.name}]`, ...lines, 'archs: [x86_64]', ''].join('\n'));
+  const config = await loadConfig(configPath, { hostArch: 'x86_64' });
+  return buildImage({ config, configPath, sourceDateEpoch: EPOCH, ...options });
+}
+
+/** The entries of the first image's layers, by path. */
+async function entries(result: BuildResult): Promise<Map<string, Entry>> {
+  const out = new Map<string, Entry>();
+  for (const layer of result.images[0]!.layers) {
+    for await (const e of readTar([gunzipSync(await layerBytes(layer))])) {
+      const parts: Uint8Array[] = [];
+      for await (const c of e.body) parts.push(c);
+      const h = e.header;
+      out.set(h.name.replace(/\/$/, ''), {
+        type: h.type,
+        mode: h.mode & 0o7777,
+        uid: h.uid,
+        gid: h.gid,
+        linkname: h.linkname,
+        body: Buffer.concat(parts).toString('utf8'),
+      });
+    }
+  }
+  return out;
+}
+
+const tempDir = useTempDir('apko-fields');
+
+describe('contents repositories, as apko reads and writes them', () => {
+  it('resolves from build_repositories too, and writes only repositories and runtime_repositories into the image', async () => {
+    const dir = await tempDir();
+    await repository(dir, 'build-repo');
+    const result = await build(dir, [
+      '  build_repositories: [./build-repo]',
+      '  runtime_repositories: [https://runtime.example/main]',
+      '  packages: [hello]',
+    ]);
+    const files = await entries(result);
+    assert.equal(files.get('usr/bin/app')?.type, 'file');
+    assert.equal(files.get('etc/apk/repositories')?.body, 'https://runtime.example/main\n');
+    // The package is named by where it came from; the lock records each kind of repository apart.
+    assert.equal(result.lock.contents.packages[0]?.url, './build-repo/x86_64/hello-1.0-r0.apk');
+    assert.deepEqual(result.lock.contents.repositories, []);
+    assert.deepEqual(result.lock.contents.build_repositories, [
+      { name: './build-repo/x86_64', url: './build-repo/x86_64/APKINDEX.tar.gz', architecture: 'x86_64' },
+    ]);
+    assert.deepEqual(result.lock.contents.runtime_repositories, [
+      { name: 'https://runtime.example/main/x86_64', url: 'https://runtime.example/main/x86_64/APKINDEX.tar.gz', architecture: 'x86_64' },
+    ]);
+    assert.deepEqual(parseLock(formatLock(result.lock), 'the lock').contents, result.lock.contents);
+    assert.deepEqual(
+      result.indexes.map((i) => i.url),
+      ['./build-repo/x86_64/APKINDEX.tar.gz'],
+    );
+    assert.deepEqual(result.contents.buildRepositories, ['./build-repo']);
+    assert.deepEqual(result.contents.runtimeRepositories, ['https://runtime.example/main']);
+  });
+
+  it('builds again from its own lock, which names the build repository', async () => {
+    const dir = await tempDir();
+    await repository(dir, 'build-repo');
+    const lines = ['  build_repositories: [./build-repo]', '  packages: [hello]'];
+    const first = await build(dir, lines);
+    const again = await build(dir, lines, { lock: parseLock(formatLock(first.lock), 'the lock') });
+    assert.ok(first.index !== undefined);
+    assert.equal(again.index?.digest, first.index.digest);
+  });
+
+  it('appends runtime_repositories to repositories in /etc/apk/repositories, as --compat apko does', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const result = await build(dir, [
+      '  repositories: [./repo]',
+      '  runtime_repositories: [https://runtime.example/main]',
+      '  packages: [hello]',
+    ]);
+    assert.equal((await entries(result)).get('etc/apk/repositories')?.body, './repo\nhttps://runtime.example/main\n');
+  });
+});
