@@ -54,10 +54,7 @@ export function checkApkoConfig(loaded: LoadedConfig, where: string): void {
   if (config.layering !== undefined)
     refuse('layering', "splits layers by apko's origin grouping, which apko compatibility does not do yet");
   if (config.osRelease !== undefined) refuse('os-release', 'is a Provenant extension; apko would refuse the configuration');
-  if (config.timezone !== undefined) refuse('timezone', 'is a Provenant extension; apko would refuse the configuration');
-  if (config.contents.recommends !== undefined || config.contents.mergedUsr !== undefined) {
-    refuse('contents', 'holds Debian keys (recommends, merged-usr); apko builds apk images only');
-  }
+  // timezone, recommends and merged-usr (Debian's) are refused for any apk build (config.ts checkEcosystemKeys).
   if (config.contents.repositories.some((r) => r.startsWith('deb ')))
     refuse('contents.repositories', 'names Debian sources; apko builds apk images only');
 }

@@ -34,6 +34,7 @@ import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
 import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
+import { checkEcosystemKeys } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
@@ -214,6 +215,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     signal: options.signal,
     logger: options.logger ?? silentLogger,
   });
+  checkEcosystemKeys(options.config, options.configPath, source.ecosystem);
   const apko = options.compat === 'apko' ? await apkoCompat(options, source) : undefined;
   const fromLock = options.lock !== undefined && options.resolvedLock !== true;
   const progress = options.onProgress ?? (() => {});

@@ -225,3 +225,43 @@ function withRelativeInclude(f: ConfigFile): string {
   const [start, end] = include.span;
   return `${f.content.slice(0, start)}${written}${f.content.slice(end)}`;
 }
+
+/** The keys of each package ecosystem that the other's sources do not read. */
+const ECOSYSTEM_KEYS: Readonly<Record<string, readonly { key: string; set: (c: LoadedConfig['config']) => boolean }[]>> = {
+  // Debian's: apk images have no tzdata maintainer script, Recommends or usrmerge to follow.
+  apk: [
+    { key: 'timezone', set: (c) => c.timezone !== undefined },
+    { key: 'contents.recommends', set: (c) => c.contents.recommends !== undefined },
+    { key: 'contents.merged-usr', set: (c) => c.contents.mergedUsr !== undefined },
+  ],
+  // apk's: a Debian image has no /etc/apk/repositories to write runtime repositories into, and
+  // its sources are one list.
+  deb: [
+    { key: 'contents.build_repositories', set: (c) => c.contents.buildRepositories.length > 0 },
+    { key: 'contents.runtime_repositories', set: (c) => c.contents.runtimeRepositories.length > 0 },
+  ],
+};
+
+/**
+ * Refuses a key that the configuration's kind of package source does not read (`timezone` on an
+ * apk image, say), rather than building an image without what it asks for.
+ *
+ * @throws ConfigError `INVALID_CONFIG` at the key's place (`file:line:column`), or naming
+ *   `configPath` when no place is known
+ */
+export function checkEcosystemKeys(loaded: LoadedConfig, configPath: string, ecosystem: string): void {
+  for (const { key, set } of ECOSYSTEM_KEYS[ecosystem] ?? []) {
+    if (!set(loaded.config)) continue;
+    const at = loaded.locations.get(key) ?? { file: configPath };
+    const kind = ecosystem === 'apk' ? 'apk repositories' : 'Debian sources';
+    throw new ConfigError(
+      'INVALID_CONFIG',
+      at,
+      key,
+      `is for ${ecosystem === 'apk' ? 'Debian sources' : 'apk repositories'}, and this image's packages come from ${kind}`,
+      {
+        hint: `remove ${key}`,
+      },
+    );
+  }
+}

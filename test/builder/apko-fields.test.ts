@@ -10,6 +10,7 @@ import { type BuildOptions, type BuildResult, buildImage } from '../../src/build
 import { loadConfig } from '../../src/builder/config.ts';
 import { layerBytes } from '../../src/builder/layer.ts';
 import { formatLock, parseLock } from '../../src/builder/lock.ts';
+import { isProvenantError } from '../../src/errors.ts';
 import { generateApkKeyPair } from '../../src/pkg/apk/keys.ts';
 import { buildApk, buildApkIndex } from '../../src/pkg/apk/write.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -136,5 +137,38 @@ describe('contents repositories, as apko reads and writes them', () => {
       '  packages: [hello]',
     ]);
     assert.equal((await entries(result)).get('etc/apk/repositories')?.body, './repo\nhttps://runtime.example/main\n');
+  });
+});
+
+describe("keys one ecosystem's sources do not read", () => {
+  for (const [key, lines] of [
+    ['timezone', ['  repositories: [./repo]', '  packages: [hello]', 'timezone: Europe/Paris']],
+    ['contents.recommends', ['  repositories: [./repo]', '  packages: [hello]', '  recommends: true']],
+    ['contents.merged-usr', ['  repositories: [./repo]', '  packages: [hello]', '  merged-usr: true']],
+  ] as const) {
+    it(`refuses ${key} (Debian's) for an apk image, at its line`, async () => {
+      const dir = await tempDir();
+      await repository(dir);
+      const line = 3 + lines.findIndex((l) => l.includes(key.replace('contents.', '')));
+      await assert.rejects(build(dir, lines), (err: unknown) => {
+        assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+        assert.match(err.message, new RegExp(`^${join(dir, 'image.yaml')}:${line}:\\d+: ${key}: is for Debian sources`));
+        return true;
+      });
+    });
+  }
+
+  it('refuses build_repositories for Debian sources, at its line', async () => {
+    const dir = await tempDir();
+    const lines = [
+      '  repositories: ["deb http://127.0.0.1:9/debian bookworm main"]',
+      '  build_repositories: ["deb http://127.0.0.1:9/debian bookworm-updates main"]',
+      '  packages: [base-files]',
+    ];
+    await assert.rejects(build(dir, lines), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.match(err.message, /image\.yaml:4:\d+: contents\.build_repositories: is for apk repositories/);
+      return true;
+    });
   });
 });
