@@ -44,9 +44,14 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
 }
 
 /**
- * Applies `paths` in order. A `directory` without permissions gets 0755 (apko gives 0000); an
- * `empty-file` 0644; `permissions` changes mode and owner, of a folder's contents too when
- * `recursive`.
+ * Applies `paths` in order, as apko's mutatePaths (pkg/build/paths.go): each entry makes its path,
+ * then sets the mode and, where the entry names an id, the owner, of the path and, when
+ * `recursive`, of every entry beneath it, files included. Where the entry names neither id,
+ * ownership is left as it is (a folder a package made keeps its owner); where it names one, the
+ * other is 0 (`uid: 9` alone is 9:0). A new folder or file is root's until then. Modes differ
+ * from apko's where the entry gives none: a `directory` gets 0755 (apko gives 0000), an
+ * `empty-file` 0644, and a `hardlink` keeps its file's. A hardlink is its file: what the entry
+ * sets is set on the file it links to as well, as a chmod of either name of one inode does.
  *
  * @throws ProvenantError `INVALID_CONFIG` naming the path when a hardlink's source is missing
  *   or `permissions` names a path the image does not have
@@ -54,21 +59,25 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
 export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: number): void {
   for (const m of paths) {
     const path = m.path.replace(/^\/+/, '');
-    const owner = { uid: m.uid ?? 0, gid: m.gid ?? 0 };
+    // Ownership changes only where the entry names an id, and then the id it does not name is 0,
+    // as in apko (mutatePermissionsDirect): `uid: 9` alone is 9:0.
+    const owner = m.uid === undefined && m.gid === undefined ? {} : { uid: m.uid ?? 0, gid: m.gid ?? 0 };
+    const made = { uid: 0, gid: 0, ...owner, mtime, owner: 'build' as const };
+    let mode = m.permissions;
     switch (m.type) {
       case 'directory': {
-        tree.mkdirAll(path, { mode: m.permissions ?? 0o755, ...owner, mtime, owner: 'build' });
-        tree.update(path, { mode: m.permissions ?? 0o755, ...owner });
-        if (m.recursive)
-          for (const p of tree.under(path)) if (tree.get(p)?.type === 'dir') tree.update(p, { mode: m.permissions ?? 0o755, ...owner });
+        mode ??= 0o755;
+        tree.mkdirAll(path, { ...made, mode });
         break;
       }
       case 'empty-file':
-        tree.put(path, { type: 'file', mode: m.permissions ?? 0o644, ...owner, mtime, body: new Uint8Array(), owner: 'build' });
+        mode ??= 0o644;
+        tree.put(path, { type: 'file', ...made, mode, body: new Uint8Array() });
         break;
       case 'symlink':
-        tree.put(path, { type: 'symlink', mode: 0o777, ...owner, mtime, linkname: m.source ?? '', owner: 'build' });
-        break;
+        tree.put(path, { type: 'symlink', ...made, mode: 0o777, linkname: m.source ?? '' });
+        // A symlink's own mode and owner are all it has: what the entry sets goes no further.
+        continue;
       case 'hardlink': {
         const source = tree.resolve((m.source ?? '').replace(/^\/+/, ''));
         const node = tree.get(source);
@@ -79,7 +88,9 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
             { where: m.path },
           );
         }
-        tree.put(path, { ...node, type: 'hardlink', linkname: source, owner: 'build' });
+        const change = { ...(mode === undefined ? {} : { mode }), ...owner };
+        tree.update(source, change);
+        tree.put(path, { ...node, ...change, type: 'hardlink', linkname: source, owner: 'build' });
         break;
       }
       case 'permissions': {
@@ -88,17 +99,12 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
             where: m.path,
           });
         }
-        // Ownership changes only where the entry names an id, and then the id it does not name is
-        // 0, as in apko (pkg/build/paths.go, mutatePermissionsDirect): `uid: 9` alone is 9:0.
-        const change = {
-          ...(m.permissions === undefined ? {} : { mode: m.permissions }),
-          ...(m.uid === undefined && m.gid === undefined ? {} : owner),
-        };
-        tree.update(path, change);
-        if (m.recursive) for (const p of tree.under(path)) tree.update(p, change);
         break;
       }
     }
+    const change = { ...(mode === undefined ? {} : { mode }), ...owner };
+    if (m.type === 'permissions' || m.type === 'directory') tree.update(path, change);
+    if (m.recursive) for (const p of tree.under(path)) tree.update(p, change);
   }
 }
 

@@ -54,6 +54,42 @@ describe('the finishing every image gets', () => {
     assert.deepEqual(meta(tree, 'c'), [0o600, 7, 8]);
   });
 
+  it("leaves a package's folder its owner when a directory entry names no id, as apko", () => {
+    const tree = new Tree();
+    tree.mkdirAll('home/app', { mode: 0o750, uid: 1000, gid: 1000 });
+    applyPaths(tree, [{ path: '/home/app', type: 'directory', permissions: 0o700, recursive: false }], EPOCH);
+    assert.deepEqual(meta(tree, 'home/app'), [0o700, 1000, 1000]);
+    // A folder it makes is root's.
+    applyPaths(tree, [{ path: '/srv/new', type: 'directory', permissions: 0o700, recursive: false }], EPOCH);
+    assert.deepEqual(meta(tree, 'srv/new'), [0o700, 0, 0]);
+  });
+
+  it('gives everything beneath a recursive directory entry its mode and owner, files included, as apko', () => {
+    const tree = new Tree();
+    buildFile(tree, 'usr/bin/app', '#!/bin/sh\n', EPOCH, 0o755);
+    buildFile(tree, 'usr/bin/sub/tool', '', EPOCH, 0o644);
+    applyPaths(tree, [{ path: '/usr/bin', type: 'directory', permissions: 0o750, uid: 1000, gid: 1000, recursive: true }], EPOCH);
+    for (const p of ['usr/bin', 'usr/bin/app', 'usr/bin/sub', 'usr/bin/sub/tool']) assert.deepEqual(meta(tree, p), [0o750, 1000, 1000], p);
+    // The folder above is not beneath it.
+    assert.deepEqual(meta(tree, 'usr'), [0o755, 0, 0]);
+  });
+
+  it("sets a hardlink entry's mode and owner on the link and on its file, one inode", () => {
+    const tree = new Tree();
+    buildFile(tree, 'usr/bin/app', '#!/bin/sh\n', EPOCH, 0o755);
+    applyPaths(
+      tree,
+      [{ path: '/usr/bin/app2', type: 'hardlink', source: '/usr/bin/app', uid: 7, gid: 7, permissions: 0o700, recursive: false }],
+      EPOCH,
+    );
+    assert.equal(tree.get('usr/bin/app2')?.type, 'hardlink');
+    assert.deepEqual(meta(tree, 'usr/bin/app2'), [0o700, 7, 7]);
+    assert.deepEqual(meta(tree, 'usr/bin/app'), [0o700, 7, 7]);
+    // Without them, the link is its file as it was.
+    applyPaths(tree, [{ path: '/usr/bin/app3', type: 'hardlink', source: '/usr/bin/app', recursive: false }], EPOCH);
+    assert.deepEqual(meta(tree, 'usr/bin/app3'), [0o700, 7, 7]);
+  });
+
   it('finds a changed file whichever name a symlinked folder gives it (usr-merge), both ways', () => {
     const tree = new Tree();
     tree.mkdirAll('usr/lib');
