@@ -36,7 +36,7 @@ import type { ApkoImageFacts } from './apko.ts';
 import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
 import { checkEcosystemKeys } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
-import { imageFromWalks, imageOfLayers, makeIndex } from './image.ts';
+import { imageFromWalks, imageOfLayers, makeIndex, resolveRunAs } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
 import { isOneLayer, splitLayers } from './layering.ts';
 import { type Lock, lockChecksumMismatch, lockFor } from './lock.ts';
@@ -144,6 +144,8 @@ export interface BuiltImage {
   locked: LockedPackage[];
   /** The image's /etc/os-release text ('' when it has none). */
   osRelease: string;
+  /** The image config's User: `accounts.run-as` as the image's /etc/passwd resolves it (./image.ts resolveRunAs). */
+  user?: string | undefined;
   /** Install scripts that were not run (apko does not run them either), per package. */
   skippedScripts: { package: string; scripts: string[] }[];
   /** In an apko-compatible build: what apko's SBOM of the image is made from. */
@@ -410,7 +412,7 @@ function lockedPartsMet(planned: readonly LockedPackage[], recalled: RecalledIma
 function recalledImage(options: BuildOptions, arch: string, recalled: RecalledImage): BuiltImage {
   const { packages, layers } = recalled;
   const image = imageOfLayers(
-    { config: options.config.config, configPath: options.configPath },
+    { config: options.config.config, configPath: options.configPath, user: recalled.user },
     arch,
     layers,
     packages.length,
@@ -431,6 +433,7 @@ function recalledImage(options: BuildOptions, arch: string, recalled: RecalledIm
     packages,
     locked: recalled.fetched.map((f) => f.locked),
     osRelease: recalled.osRelease,
+    user: recalled.user,
     skippedScripts: skippedScriptsOf(packages),
   };
 }
@@ -548,9 +551,11 @@ async function assembleImage(
       using === undefined
         ? splitLayers(tree, groups, config.layering).map((paths) => () => treeWalk(tree, paths))
         : [() => using.walk(tree)];
+    const user = resolveRunAs(config.accounts.runAs, new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/passwd'))?.body)));
     const imageOptions = {
       config,
       configPath: options.configPath,
+      user,
       workers: options.workers,
       cache: layerCache,
       reuse: options.layerCache !== false,
@@ -566,6 +571,7 @@ async function assembleImage(
       packages: installed,
       locked: fetched.map((f) => f.locked),
       osRelease: new TextDecoder().decode(readBody(tree.get(tree.resolve('etc/os-release'))?.body)),
+      user,
       skippedScripts: skippedScriptsOf(installed),
     };
   } finally {

@@ -24,6 +24,11 @@ export interface ImageOptions {
   /** Take a layer from `cache` when an earlier build made it (default true). */
   reuse?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /**
+   * The image config's User: `accounts.run-as` as the image's /etc/passwd resolves it
+   * ({@link resolveRunAs}). Without it, `run-as` as written.
+   */
+  user?: string | undefined;
 }
 
 /** One platform's image, as {@link imageFromWalks} makes it. */
@@ -63,7 +68,7 @@ export async function imageFromWalks(
  * number of packages and the time.
  */
 export function imageOfLayers(
-  options: Pick<ImageOptions, 'config' | 'configPath'>,
+  options: Pick<ImageOptions, 'config' | 'configPath' | 'user'>,
   arch: string,
   layers: Layer[],
   packageCount: number,
@@ -77,7 +82,8 @@ export function imageOfLayers(
   if (entry !== undefined) imageConfig.Entrypoint = entry;
   if (config.cmd !== undefined) imageConfig.Cmd = splitWords(config.cmd, `${options.configPath}: cmd`);
   imageConfig.Env = imageEnvironment(config);
-  if (config.accounts.runAs !== undefined) imageConfig.User = config.accounts.runAs;
+  const user = options.user ?? config.accounts.runAs;
+  if (user !== undefined) imageConfig.User = user;
   if (config.workDir !== undefined) imageConfig.WorkingDir = config.workDir;
   if (config.stopSignal !== undefined) imageConfig.StopSignal = config.stopSignal;
   if (config.volumes.length > 0) imageConfig.Volumes = Object.fromEntries([...config.volumes].sort().map((v) => [v, {}]));
@@ -111,6 +117,21 @@ export function imageOfLayers(
   } as ImageManifest;
   const manifestStored = parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest });
   return { manifest: manifestStored, config: configStored, layers, platform };
+}
+
+/**
+ * `run-as` as apko resolves it (pkg/build/accounts.go): the uid of the first user of that name in
+ * the image's /etc/passwd (the configured users and those the packages made), else the name as
+ * written, which apko leaves too. A runtime then needs no /etc/passwd to know the user, and
+ * Kubernetes' runAsNonRoot, which refuses a user that is not a number, takes the image.
+ */
+export function resolveRunAs(runAs: string | undefined, passwd: string): string | undefined {
+  if (runAs === undefined || runAs === '') return runAs;
+  for (const line of passwd.split('\n')) {
+    const fields = line.split(':');
+    if (fields[0] === runAs && fields.length >= 3) return fields[2];
+  }
+  return runAs;
 }
 
 /** The multi-arch index of the platform images, with the configuration's annotations. */

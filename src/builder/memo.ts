@@ -36,7 +36,8 @@ const { existsSync, readdirSync, readFileSync, statSync } = process.getBuiltinMo
 /** Changes when the record's form or the key's inputs change: older records are then missed. */
 // v2: a file the build's finishing rewrote is listed with the digests of its bytes in the image.
 // v3: an apk's checksum is the .apk file's SHA-256, its `C:` kept apart as its identity.
-const MEMO_FORMAT = 'provenant-image-memo-v3';
+// v4: the image config's User, run-as resolved in the image's /etc/passwd, is kept.
+const MEMO_FORMAT = 'provenant-image-memo-v4';
 
 /** A package as the record keeps it: what the build's lock and provenance need of its fetch. */
 export interface RecalledPackage {
@@ -53,6 +54,8 @@ export interface RecalledImage {
   packages: InstalledPackage[];
   layers: Layer[];
   osRelease: string;
+  /** The image config's User, `run-as` resolved in the image's /etc/passwd. */
+  user?: string | undefined;
 }
 
 /** The record as kept. */
@@ -65,6 +68,7 @@ interface Memo {
   files: string;
   layers: string[];
   osRelease: string;
+  user?: string | undefined;
 }
 
 /** {@link codeDigest}'s answer, once made ('' when there is none). */
@@ -184,7 +188,7 @@ export async function recallImage(cache: DownloadCache, key: string): Promise<Re
   }
   const packages = memo.packages.map((p) => ({ ...p, files: [] }) as InstalledPackage);
   withFilesFrom(packages, lists.path, lists.sha256);
-  return { fetched: memo.fetched, packages, layers, osRelease: memo.osRelease };
+  return { fetched: memo.fetched, packages, layers, osRelease: memo.osRelease, user: memo.user };
 }
 
 /**
@@ -194,7 +198,13 @@ export async function recallImage(cache: DownloadCache, key: string): Promise<Re
 export async function rememberImage(
   cache: DownloadCache,
   key: string,
-  made: { fetched: readonly FetchedPackage[]; packages: readonly InstalledPackage[]; layers: readonly Layer[]; osRelease: string },
+  made: {
+    fetched: readonly FetchedPackage[];
+    packages: readonly InstalledPackage[];
+    layers: readonly Layer[];
+    osRelease: string;
+    user?: string | undefined;
+  },
 ): Promise<void> {
   const layers = made.layers.map((l) => l.key);
   if (layers.some((k) => k === undefined)) return;
@@ -221,6 +231,7 @@ export async function rememberImage(
       files,
       layers: layers as string[],
       osRelease: made.osRelease,
+      ...(made.user === undefined ? {} : { user: made.user }),
     };
     await cache.put(`image-memo:${key}`, new TextEncoder().encode(JSON.stringify(memo)));
   } catch {

@@ -48,6 +48,7 @@ async function repository(dir: string, name = 'repo'): Promise<void> {
         { path: 'usr/bin/tool', type: 'file', body: enc('#!/bin/sh\n'), mode: 0o755 },
         { path: 'usr/share/hello/data', type: 'file', body: enc('data\n') },
         { path: 'home/app', type: 'dir', uid: 1000, gid: 1000, mode: 0o750 },
+        { path: 'etc/passwd', type: 'file', body: enc('root:x:0:0:root:/root:/bin/sh\ndaemon:x:2:2:daemon:/sbin:/sbin/nologin\n') },
       ],
     },
     { key: signing },
@@ -170,5 +171,35 @@ describe("keys one ecosystem's sources do not read", () => {
       assert.match(err.message, /image\.yaml:4:\d+: contents\.build_repositories: is for apk repositories/);
       return true;
     });
+  });
+});
+
+/** The first image's config, parsed. */
+// biome-ignore lint/suspicious/noExplicitAny: the image config is JSON
+const imageConfig = (result: BuildResult): any => JSON.parse(new TextDecoder().decode(result.images[0]!.config.bytes)).config;
+
+describe('accounts.run-as, as apko resolves it', () => {
+  const packages = ['  repositories: [./repo]', '  packages: [hello]'];
+  it("is the uid of a configured user, of a package's user, or the name when /etc/passwd has none", async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const users = ['accounts:', '  users: [{username: nonroot, uid: 65532}]'];
+    assert.equal(imageConfig(await build(dir, [...packages, ...users, '  run-as: nonroot'])).User, '65532');
+    assert.equal(imageConfig(await build(dir, [...packages, ...users, '  run-as: daemon'])).User, '2');
+    assert.equal(imageConfig(await build(dir, [...packages, ...users, '  run-as: nobody'])).User, 'nobody');
+    assert.equal(imageConfig(await build(dir, [...packages, ...users, '  run-as: "1000:1000"'])).User, '1000:1000');
+  });
+
+  it('is resolved the same in an image an earlier build made (the image memo)', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const lines = [...packages, 'accounts:', '  users: [{username: nonroot, uid: 65532}]', '  run-as: nonroot'];
+    const cacheDir = join(dir, 'cache');
+    const first = await build(dir, lines, { cacheDir });
+    const steps: string[] = [];
+    const again = await build(dir, lines, { cacheDir, onProgress: (u) => u.kind === 'step' && steps.push(u.step) });
+    assert.ok(steps.includes('reuse'), `the second build made its image again: ${steps.join(', ')}`);
+    assert.equal(imageConfig(again).User, '65532');
+    assert.equal(again.index?.digest, first.index?.digest);
   });
 });
