@@ -20,6 +20,7 @@ import type { Descriptor, Platform } from '../oci/types.ts';
 import { formatTimestamp } from '../time.ts';
 import { apkoArch, goJson, goMap, shlexSplit } from './apko-config.ts';
 import type { ImageConfig } from './config-types.ts';
+import { vcsAnnotations } from './image.ts';
 
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -122,12 +123,7 @@ export function apkoIndex(
   config: ImageConfig,
   created: number,
 ): Stored {
-  const annotations: Record<string, string> = { ...config.annotations };
-  const at = config.vcsUrl?.indexOf('@') ?? -1;
-  if (config.vcsUrl !== undefined && at >= 0) {
-    annotations['org.opencontainers.image.source'] = config.vcsUrl.slice(0, at);
-    annotations['org.opencontainers.image.revision'] = config.vcsUrl.slice(at + 1);
-  }
+  const annotations: Record<string, string> = { ...config.annotations, ...vcsAnnotations(config.vcsUrl) };
   const sorted = [...images].sort((a, b) => Buffer.compare(Buffer.from(apkoArch(a.apkArch)), Buffer.from(apkoArch(b.apkArch))));
   const manifests = sorted.map((i) => {
     const d: Descriptor = descriptorOf(i.manifest);

@@ -300,7 +300,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     options.lockOnly === true
       ? undefined
       : apko === undefined
-        ? makeIndex(images, config.annotations, options.sourceDateEpoch ?? 0)
+        ? makeIndex(images, config, options.sourceDateEpoch ?? 0)
         : apko.index(
             images.map((i) => ({ apkArch: i.arch, manifest: i.manifest, platform: i.platform })),
             config,

@@ -134,12 +134,19 @@ export function resolveRunAs(runAs: string | undefined, passwd: string): string 
   return runAs;
 }
 
-/** The multi-arch index of the platform images, with the configuration's annotations. */
+/**
+ * The multi-arch index of the platform images, with the configuration's annotations and, for a
+ * `vcs-url` written `URL@REVISION`, `org.opencontainers.image.source` and `.revision`, as apko's
+ * index has them (pkg/build/oci/index.go; they replace annotations of those names). apko's
+ * platform images never get them: the configuration each is built from is a copy that drops
+ * `vcs-url` (ImageConfiguration.MergeInto), so a Provenant platform manifest has none either.
+ */
 export function makeIndex(
   images: readonly Pick<PlatformImage, 'manifest' | 'platform'>[],
-  annotations: Readonly<Record<string, string>>,
+  config: Pick<ImageConfig, 'annotations' | 'vcsUrl'>,
   mtime: number,
 ): Stored {
+  const annotations = { ...config.annotations, ...vcsAnnotations(config.vcsUrl) };
   const created = formatTimestamp(mtime);
   const index: ImageIndex = {
     schemaVersion: 2,
@@ -150,6 +157,13 @@ export function makeIndex(
       : {}),
   } as ImageIndex;
   return parseStored(encodeJson(index), { mediaType: MediaType.OciIndex });
+}
+
+/** A `vcs-url` as apko annotates an index with it: split at its first `@`; nothing without one. */
+export function vcsAnnotations(vcsUrl: string | undefined): Record<string, string> {
+  const at = vcsUrl?.indexOf('@') ?? -1;
+  if (vcsUrl === undefined || at < 0) return {};
+  return { 'org.opencontainers.image.source': vcsUrl.slice(0, at), 'org.opencontainers.image.revision': vcsUrl.slice(at + 1) };
 }
 
 /** The image's PATH when the configuration sets none: apko's and Alpine's default. */

@@ -203,3 +203,21 @@ describe('accounts.run-as, as apko resolves it', () => {
     assert.equal(again.index?.digest, first.index?.digest);
   });
 });
+
+describe('vcs-url, as apko annotates an image with it', () => {
+  it("gives the index the source and revision of URL@REVISION, and the platform manifests nothing, as apko's", async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const result = await build(dir, ['  repositories: [./repo]', '  packages: [hello]', 'vcs-url: https://github.com/example/app@4f0c2e1']);
+    assert.ok(result.index !== undefined);
+    const index = JSON.parse(new TextDecoder().decode(result.index.bytes));
+    assert.equal(index.annotations['org.opencontainers.image.source'], 'https://github.com/example/app');
+    assert.equal(index.annotations['org.opencontainers.image.revision'], '4f0c2e1');
+    assert.equal(index.annotations['org.opencontainers.image.created'], '2023-11-14T22:13:20Z');
+    const manifest = JSON.parse(new TextDecoder().decode(result.images[0]!.manifest.bytes));
+    assert.equal(manifest.annotations, undefined);
+    // Without a revision, apko writes neither.
+    const bare = await build(dir, ['  repositories: [./repo]', '  packages: [hello]', 'vcs-url: https://github.com/example/app']);
+    assert.equal(JSON.parse(new TextDecoder().decode(bare.index!.bytes)).annotations, undefined);
+  });
+});
