@@ -18,9 +18,10 @@ import { type Digest, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { formatTimestamp } from '../time.ts';
-import { apkoArch, goJson, goMap, shlexSplit } from './apko-config.ts';
+import { apkoArch, goJson, goMap } from './apko-config.ts';
 import type { ImageConfig } from './config-types.ts';
 import { vcsAnnotations } from './image.ts';
+import { shlexSplit } from './shlex.ts';
 
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 

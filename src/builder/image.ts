@@ -12,6 +12,7 @@ import { formatTimestamp } from '../time.ts';
 import { apkArchToPlatform } from './arch.ts';
 import type { ImageConfig } from './config-types.ts';
 import { type Layer, type LayerCache, type LayerPrecompressor, type LayerWalk, walkLayer } from './layer.ts';
+import { shlexSplit } from './shlex.ts';
 
 /** What {@link imageFromWalks} needs of the build. */
 export interface ImageOptions {
@@ -80,7 +81,9 @@ export function imageOfLayers(
   const imageConfig: Record<string, unknown> = {};
   const entry = entrypointOf(config, options.configPath);
   if (entry !== undefined) imageConfig.Entrypoint = entry;
-  if (config.cmd !== undefined) imageConfig.Cmd = splitWords(config.cmd, `${options.configPath}: cmd`);
+  // Split as apko splits it (./shlex.ts); no words (`cmd: ""`, a comment) leave it unset, as in apko.
+  const cmd = config.cmd === undefined ? [] : shlexSplit(config.cmd, `${options.configPath}: cmd`);
+  if (cmd.length > 0) imageConfig.Cmd = cmd;
   imageConfig.Env = imageEnvironment(config);
   const user = options.user ?? config.accounts.runAs;
   if (user !== undefined) imageConfig.User = user;
@@ -180,50 +183,6 @@ function imageEnvironment(config: ImageConfig): string[] {
     .map((k) => `${k}=${env[k]}`);
 }
 
-/**
- * Splits a command line into words the way a POSIX shell would for a simple command (quotes and
- * backslashes; no expansion), as apko does for `entrypoint.command` and `cmd`.
- *
- * @throws ProvenantError `INVALID_CONFIG` for an unterminated quote
- */
-function splitWords(line: string, where: string): string[] {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i] as string;
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated ' quote in ${JSON.stringify(line)}`, { where });
-      cur += line.slice(i + 1, end);
-      i = end;
-      inWord = true;
-    } else if (c === '"') {
-      let j = i + 1;
-      for (; j < line.length && line[j] !== '"'; j++) {
-        if (line[j] === '\\' && j + 1 < line.length && '"\\$`'.includes(line[j + 1] as string)) j++;
-        cur += line[j];
-      }
-      if (j >= line.length)
-        throw new ProvenantError('INVALID_CONFIG', `${where}: unterminated " quote in ${JSON.stringify(line)}`, { where });
-      i = j;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < line.length) {
-      cur += line[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return words;
-}
-
 function entrypointOf(config: ImageConfig, where: string): string[] | undefined {
   const e = config.entrypoint;
   if (e.type === 'service-bundle') {
@@ -233,9 +192,11 @@ function entrypointOf(config: ImageConfig, where: string): string[] | undefined 
   if (Object.keys(e.services).length > 0) {
     throw new ProvenantError('INVALID_CONFIG', `${where}: entrypoint.services are not supported yet`, { where });
   }
-  if (e.shellFragment !== undefined) return ['/bin/sh', '-c', e.shellFragment];
-  if (e.command !== undefined) return splitWords(e.command, `${where}: entrypoint.command`);
-  return undefined;
+  // An empty one is none, as in apko (pkg/build/oci/image.go).
+  if (e.shellFragment !== undefined && e.shellFragment !== '') return ['/bin/sh', '-c', e.shellFragment];
+  if (e.command === undefined) return undefined;
+  const words = shlexSplit(e.command, `${where}: entrypoint.command`);
+  return words.length === 0 ? undefined : words;
 }
 
 function sortedObject(o: Readonly<Record<string, string>>): Record<string, string> {

@@ -221,3 +221,30 @@ describe('vcs-url, as apko annotates an image with it', () => {
     assert.equal(JSON.parse(new TextDecoder().decode(bare.index!.bytes)).annotations, undefined);
   });
 });
+
+describe('entrypoint.command and cmd, split as apko splits them', () => {
+  it("splits with apko's shlex in the default build: a backslash in double quotes escapes any character, # starts a comment", async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const lines = [
+      '  repositories: [./repo]',
+      '  packages: [hello]',
+      'entrypoint:',
+      `  command: /usr/bin/app --match "^foo\\.bar$" --color '#fff'`,
+      'cmd: --flag #comment',
+    ];
+    const config = imageConfig(await build(dir, lines));
+    assert.deepEqual(config.Entrypoint, ['/usr/bin/app', '--match', '^foo.bar$', '--color', '#fff']);
+    assert.deepEqual(config.Cmd, ['--flag']);
+    // The same words as --compat apko gives.
+    const apko = imageConfig(await build(dir, lines, { compat: 'apko' }));
+    assert.deepEqual([apko.Entrypoint, apko.Cmd], [config.Entrypoint, config.Cmd]);
+  });
+
+  it('leaves Cmd unset for a cmd of no words, as apko', async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const config = imageConfig(await build(dir, ['  repositories: [./repo]', '  packages: [hello]', 'cmd: "# nothing"']));
+    assert.equal(config.Cmd, undefined);
+  });
+});
