@@ -16,7 +16,8 @@ const decode = (b: Body | undefined): string => (b === undefined ? '' : new Text
 /**
  * Adds the configured groups and users to /etc/group and /etc/passwd, keeping the lines packages
  * wrote. An entry whose name is already there replaces it (the configuration wins). /etc/passwd
- * and /etc/group exist afterwards even when empty, as in apko.
+ * and /etc/group exist afterwards even when empty, as in apko. A home the image lacks is made,
+ * but for `/dev/null`, as in apko.
  */
 export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number): void {
   const merge = (path: string, lines: string[]): void => {
@@ -37,6 +38,9 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
     accounts.users.map((u) => `${u.username}:x:${u.uid}:${u.gid}:${u.username}:${u.homedir}:${u.shell}`),
   );
   for (const u of accounts.users) {
+    // /dev/null is the usual home of a service account that has none: apko makes no folder for
+    // it (pkg/build/accounts.go), and a runtime mounts its own /dev over the image's.
+    if (u.homedir === '/dev/null') continue;
     if (u.homedir !== '' && u.homedir !== '/' && tree.get(tree.resolve(u.homedir.replace(/^\/+/, ''))) === undefined) {
       tree.mkdirAll(u.homedir.replace(/^\/+/, ''), { mode: 0o755, uid: u.uid, gid: u.gid, mtime, owner: 'build' });
     }

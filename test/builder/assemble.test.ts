@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { applyAccounts, applyPaths, changedByFinishing, filesAt, withFinishedFiles } from '../../src/builder/assemble.ts';
 import type { PathMutation } from '../../src/builder/config-types.ts';
 import type { InstalledPackage } from '../../src/pkg/source.ts';
+import { readBody } from '../../src/vfs/body.ts';
 import { buildFile, Tree } from '../../src/vfs/tree.ts';
 
 const EPOCH = 1_700_000_000;
@@ -27,6 +28,18 @@ describe('the finishing every image gets', () => {
     );
     assert.deepEqual(meta(tree, 'home'), [0o755, 0, 0]);
     assert.deepEqual(meta(tree, 'home/app'), [0o755, 1000, 1000]);
+  });
+
+  it('makes no folder for a home of /dev/null, as apko', () => {
+    const tree = new Tree();
+    applyAccounts(
+      tree,
+      { users: [{ username: 'svc', uid: 900, gid: 900, shell: '/sbin/nologin', homedir: '/dev/null' }], groups: [] },
+      EPOCH,
+    );
+    assert.equal(tree.get('dev/null'), undefined);
+    assert.equal(tree.get('dev'), undefined);
+    assert.match(new TextDecoder().decode(readBody(tree.get('etc/passwd')?.body)), /^svc:x:900:900:svc:\/dev\/null:\/sbin\/nologin$/m);
   });
 
   it("makes a paths folder as asked, and the missing folders above it root's, 0755", () => {
