@@ -42,7 +42,9 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
     // it (pkg/build/accounts.go), and a runtime mounts its own /dev over the image's.
     if (u.homedir === '/dev/null') continue;
     if (u.homedir !== '' && u.homedir !== '/' && tree.get(tree.resolve(u.homedir.replace(/^\/+/, ''))) === undefined) {
-      tree.mkdirAll(u.homedir.replace(/^\/+/, ''), { mode: 0o755, uid: u.uid, gid: u.gid, mtime, owner: 'build' });
+      // The home its user's alone, 0700, and the folders above it (/home) root's, 0755, as apko
+      // makes them (pkg/build/accounts.go).
+      tree.mkdirAll(u.homedir.replace(/^\/+/, ''), { mode: 0o700, uid: u.uid, gid: u.gid, mtime, owner: 'build' });
     }
   }
 }

@@ -16,7 +16,7 @@ function meta(tree: Tree, path: string): [number | undefined, number | undefined
 }
 
 describe('the finishing every image gets', () => {
-  it("makes a user's home the user's, and the folders above it root's, 0755 (apko's rule)", () => {
+  it("makes a user's home the user's, 0700, and the folders above it root's, 0755 (apko's rule)", () => {
     const tree = new Tree();
     applyAccounts(
       tree,
@@ -27,7 +27,7 @@ describe('the finishing every image gets', () => {
       EPOCH,
     );
     assert.deepEqual(meta(tree, 'home'), [0o755, 0, 0]);
-    assert.deepEqual(meta(tree, 'home/app'), [0o755, 1000, 1000]);
+    assert.deepEqual(meta(tree, 'home/app'), [0o700, 1000, 1000]);
   });
 
   it('makes no folder for a home of /dev/null, as apko', () => {
