@@ -55,9 +55,11 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
  * `recursive`, of every entry beneath it, files included. Where the entry names neither id,
  * ownership is left as it is (a folder a package made keeps its owner); where it names one, the
  * other is 0 (`uid: 9` alone is 9:0). A new folder or file is root's until then. Modes differ
- * from apko's where the entry gives none: a `directory` gets 0755 (apko gives 0000), an
- * `empty-file` 0644, and a `hardlink` keeps its file's. A hardlink is its file: what the entry
- * sets is set on the file it links to as well, as a chmod of either name of one inode does.
+ * from apko's where the entry gives none: a `directory` gets 0755 (apko gives 0000), the folder
+ * alone (what lies beneath keeps its modes), an `empty-file` 0644, and a `hardlink` keeps its
+ * file's. A symlink beneath a recursive entry is left as it is and not followed (apko follows
+ * it, and would change what it points to outside the path). A hardlink is its file: what the
+ * entry sets is set on the file it links to as well, as a chmod of either name of one inode does.
  *
  * @throws ProvenantError `INVALID_CONFIG` naming the path when a hardlink's source is missing
  *   or `permissions` names a path the image does not have
@@ -110,7 +112,13 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
     }
     const change = { ...(mode === undefined ? {} : { mode }), ...owner };
     if (m.type === 'permissions' || m.type === 'directory') tree.update(path, change);
-    if (m.recursive) for (const p of tree.under(path)) tree.update(p, change);
+    if (!m.recursive) continue;
+    // Beneath the path, only what the entry gives: a directory's default mode is the folder's
+    // alone (a recursive chown must not make every file 0755). A symlink beneath is not followed,
+    // as `chmod -R` and `chown -R` do not: `/app/shadow -> /etc/shadow` must not hand /etc/shadow
+    // to the folder's owner, and a dangling one is no error.
+    const beneath = { ...(m.permissions === undefined ? {} : { mode: m.permissions }), ...owner };
+    for (const p of tree.under(path)) if (tree.get(p)?.type !== 'symlink') tree.update(p, beneath);
   }
 }
 

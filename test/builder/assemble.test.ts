@@ -87,6 +87,19 @@ describe('the finishing every image gets', () => {
     assert.deepEqual(meta(tree, 'usr'), [0o755, 0, 0]);
   });
 
+  it('without permissions, a recursive directory entry changes only the owner beneath, and follows no symlink out of it', () => {
+    const tree = new Tree();
+    buildFile(tree, 'app/secret.key', 'k', EPOCH, 0o600);
+    buildFile(tree, 'etc/shadow', 'root:!:::::::\n', EPOCH, 0o640);
+    tree.put('app/shadow', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: EPOCH, linkname: '/etc/shadow' });
+    tree.put('app/dangling', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: EPOCH, linkname: '/nowhere' });
+    applyPaths(tree, [{ path: '/app', type: 'directory', uid: 1000, gid: 1000, recursive: true }], EPOCH);
+    assert.deepEqual(meta(tree, 'app'), [0o755, 1000, 1000]);
+    assert.deepEqual(meta(tree, 'app/secret.key'), [0o600, 1000, 1000]);
+    assert.deepEqual(meta(tree, 'etc/shadow'), [0o640, 0, 0]);
+    assert.deepEqual(meta(tree, 'app/shadow'), [0o777, 0, 0]);
+  });
+
   it("sets a hardlink entry's mode and owner on the link and on its file, one inode", () => {
     const tree = new Tree();
     buildFile(tree, 'usr/bin/app', '#!/bin/sh\n', EPOCH, 0o755);
