@@ -171,8 +171,30 @@ describe('Debian builds from the real mirror', {
     const { stdout } = await run('readlink', [join(root, 'bin')]);
     assert.equal(stdout.trim(), 'usr/bin');
     assert.ok(existsSync(join(root, 'usr', 'bin', 'sh')));
+    // amd64's loader lives in /lib64: merged too, as usrmerge does.
+    assert.equal((await run('readlink', [join(root, 'lib64')])).stdout.trim(), 'usr/lib64');
+    assert.ok(existsSync(join(root, 'usr', 'lib64', 'ld-linux-x86-64.so.2')));
     const { stdout: hello } = await run('bwrap', ['--bind', root, '/', '--proc', '/proc', '--dev', '/dev', '/bin/sh', '-c', 'echo merged']);
     assert.equal(hello, 'merged\n');
+  });
+
+  it('merges /usr for trixie, whose base-files ships the same links itself', { skip: toolMissing('umoci') }, async () => {
+    const path = join(dir, 'trixie-merged.yaml');
+    await writeFile(
+      path,
+      `contents:\n  repositories:\n    - deb ${debianMirrorUrl} trixie main\n  packages: [base-files, dash]\n  merged-usr: true\narchs: [x86_64]\n`,
+    );
+    const result = await buildImage({ config: await loadConfig(path, { hostArch: 'x86_64' }), configPath: path, cacheDir: debianCacheDir });
+    const image = result.images[0];
+    assert.ok(image);
+    const store = await LayoutStore.open(join(dir, 'trixie-layout'), { create: true });
+    await writeBuild(result, store, ['latest']);
+    await store.putManifest(image.manifest, { tags: ['amd64'] });
+    await store.close();
+    const root = join(dir, 'trixie-root');
+    await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'trixie-layout')}:amd64`, root]);
+    for (const d of ['bin', 'sbin', 'lib', 'lib64']) assert.equal((await run('readlink', [join(root, d)])).stdout.trim(), `usr/${d}`, d);
+    assert.ok(existsSync(join(root, 'usr', 'bin', 'sh')));
   });
 
   it('is seen by trivy, offline, as Debian 12 with exactly the packages we installed', {

@@ -160,7 +160,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
         !(h.type === 'dir' && existingIsDir) &&
         existing.owner !== undefined &&
         existing.owner !== owner &&
-        !replaces(existing.owner)
+        !replaces(existing.owner) &&
+        !sameBuildLink(existing, h, entry.path)
       ) {
         if (!replacedBy(existing.owner)) {
           throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
@@ -520,4 +521,15 @@ function bodyOf(tree: Tree, path: string): Uint8Array {
   let node = tree.read(tree.resolve(path));
   if (node?.type === 'hardlink' && node.linkname !== undefined) node = tree.read(node.linkname);
   return readBody(node?.body);
+}
+
+/**
+ * Whether the package's symlink at `path` is the one the build made there itself, to the same
+ * place (`merged-usr`'s `/bin -> usr/bin`, which trixie's base-files ships as well): the package
+ * takes it over, as dpkg does with a link that is already what it would make.
+ */
+function sameBuildLink(existing: FsNode, h: { type: string; linkname: string }, path: string): boolean {
+  if (existing.owner !== 'build' || existing.type !== 'symlink' || h.type !== 'symlink') return false;
+  const at = (target: string): string => posix.resolve('/', posix.dirname(path), target);
+  return at(existing.linkname ?? '') === at(h.linkname);
 }

@@ -321,7 +321,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   async install(
     tree: Tree,
     debs: readonly DebPackage[],
-    _arch: string,
+    arch: string,
     times: InstallTimes,
     spill?: SpilledFiles,
   ): Promise<InstalledPackage[]> {
@@ -329,9 +329,11 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     // What the steps after the packages read (the certificates bundled, the time zone) stays in the tree.
     spill?.keepInTree([CERTS_DIR, LOCAL_CERTS_DIR, CERTS_CONF, ...(this.#options.timezone === undefined ? [] : [ZONEINFO])]);
     if (this.#options.mergedUsr) {
-      for (const d of ['usr/bin', 'usr/sbin', 'usr/lib']) tree.mkdirAll(d);
-      for (const d of ['bin', 'sbin', 'lib'])
-        tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
+      // /lib64 too where the architecture's loader lives there (amd64's ld-linux-x86-64.so.2), as
+      // usrmerge and trixie's base-files link it.
+      const dirs = ['bin', 'sbin', 'lib', ...(arch === 'x86_64' || arch === 'amd64' ? ['lib64'] : [])];
+      for (const d of dirs) tree.mkdirAll(`usr/${d}`);
+      for (const d of dirs) tree.put(d, { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime, linkname: `usr/${d}`, owner: 'build' });
     }
     const installed: InstalledDeb[] = [];
     const versions = new Map<string, string>();
