@@ -74,7 +74,11 @@ export function certificateFailure(err: unknown): { code: string; problem: Certi
   return undefined;
 }
 
-const CA_HINT =
+/**
+ * The hint of a certificate this machine does not trust, in the command line's terms; exported so
+ * that an adapter without --insecure (the Action) can say its own instead.
+ */
+export const CA_HINT =
   'if the server uses a private or self-signed CA, give Node its CA certificate (PEM) with NODE_EXTRA_CA_CERTS=/path/to/ca.pem; ' +
   'TLS verification cannot be turned off (--insecure only allows plain HTTP)';
 

@@ -23,6 +23,13 @@ import type { ConfigFile, LoadConfigOptions, LoadedConfig, ParseConfigOptions } 
 /** How deep includes may nest; a cycle through symbolic links stops here. */
 const MAX_INCLUDE_DEPTH = 32;
 
+/**
+ * The hint of an include outside the root config's folder, when no wider folder was named, in the
+ * command line's terms; exported so that an adapter without the flag (the Action) can say its own.
+ */
+export const INCLUDE_ROOT_HINT =
+  "an included file must be under the root config's folder (a symbolic link counts where it points): move it there, or name a wider folder with --include-root DIR (includeRoot in the library)";
+
 function sha256Hex(text: string): string {
   return digestHex(digestOf(text));
 }
@@ -143,7 +150,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
       throw new ConfigError('INVALID_CONFIG', from, 'include', `${file} is outside ${includeRoot}, the folder includes are read from`, {
         hint:
           options.includeRoot === undefined
-            ? "an included file must be under the root config's folder (a symbolic link counts where it points): move it there, or name a wider folder with --include-root DIR (includeRoot in the library)"
+            ? INCLUDE_ROOT_HINT
             : 'an included file must be under the includeRoot folder (a symbolic link counts where it points)',
       });
     }

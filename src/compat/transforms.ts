@@ -58,6 +58,12 @@ function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'kee
 
 const ALL_KINDS = ['attestation', 'signature', 'sbom', 'other'];
 
+/**
+ * How a fix that must keep one platform, and finds none the target takes, says to choose one, in
+ * the command line's terms; exported so that an adapter without the flag (the Action) can say its own.
+ */
+export const NAME_A_PLATFORM = 'name one with --platform';
+
 /** The platform an index lists an entry under, empty fields shown as `""`, or that it lists none. */
 function listedPlatform(entry: Descriptor): string {
   const p = entry.platform;
@@ -88,7 +94,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
       const asked = wanted.length === 0 ? 'single platform' : wanted.map(formatPlatform).join(' or ');
       throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${asked} manifest to keep`, {
         where: context.location === undefined ? rootDoc.stored.digest : `${context.location}@${rootDoc.stored.digest}`,
-        hint: `it has ${offered}; name one with --platform`,
+        hint: `it has ${offered}; ${NAME_A_PLATFORM}`,
       });
     }
     const chosenDigest = chosen.stored.digest;

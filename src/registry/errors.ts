@@ -46,6 +46,12 @@ export interface ErrorContext {
   hadCredentials: boolean;
 }
 
+/**
+ * The hint of a registry's rate limit (429), in the command line's terms; exported so that an
+ * adapter without the flag (the Action) can say its own instead.
+ */
+export const RATE_LIMIT_HINT = 'wait and retry, authenticate to get a higher limit, or lower --concurrency';
+
 /** The ProvenantError for a registry's non-success answer. */
 export function responseError(status: number, bodyText: string, ctx: ErrorContext): ProvenantError {
   const errors = parseErrorBody(bodyText);
@@ -65,7 +71,7 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
   if (status === 429 || first?.code === 'TOOMANYREQUESTS') {
     return new ProvenantError('TOO_MANY_REQUESTS', `${ctx.registry} is rate limiting requests (${detail})`, {
       ...at,
-      hint: 'wait and retry, authenticate to get a higher limit, or lower --concurrency',
+      hint: RATE_LIMIT_HINT,
     });
   }
   if (status === 404 || (first !== undefined && NOT_FOUND_CODES.has(first.code))) {

@@ -305,6 +305,12 @@ function certificateOf(bundle: Bundle): Uint8Array | undefined {
 // by their shape, and anything else that reads as a JWT by <token>.
 const JWT_RE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
 
+/**
+ * The hint of an identity token the Sigstore instance refused, in the command line's terms; exported
+ * so that an adapter whose token is the job's (the Action) can say its own instead.
+ */
+export const REFUSED_TOKEN_HINT = 'pass a fresh token with --identity-token, or run in a job that can request one';
+
 /** What a message may say of a token: its shape, never its value. */
 function tokenShape(token: string): string {
   const parts = token.split('.').length;
@@ -337,7 +343,7 @@ function signingError(err: unknown, secrets: readonly string[] = []): ProvenantE
   const text = `${detail(e.message)}${inner === '' ? '' : `: ${inner}`}`;
   if (code.startsWith('IDENTITY_TOKEN')) {
     return new ProvenantError('CREDENTIALS', `the OIDC identity token was refused: ${text}`, {
-      hint: 'pass a fresh token with --identity-token, or run in a job that can request one',
+      hint: REFUSED_TOKEN_HINT,
     });
   }
   const causeCode = typeof e.cause?.code === 'string' ? e.cause.code : '';
