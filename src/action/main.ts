@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import * as core from '@actions/core';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { useEnvProxy } from '../net.ts';
-import { RegistryAuthError } from '../registry/errors.ts';
 import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
 import { registryAccess } from '../store/registry-access.ts';
+import { actionHint } from './hints.ts';
 import { readInputs } from './inputs.ts';
 import { actionOutputs } from './metadata.ts';
 import { PartialWriteError, runAction } from './run.ts';
@@ -65,23 +65,6 @@ export async function run(): Promise<void> {
       core.setFailed(`${err.describe()}${hint ? `\nhint: ${hint}` : ''}`);
     }
   }
-}
-
-/**
- * The hint for `err` as the Action's user can follow it. The library's hints for a registry that
- * refused the login name the command line's ways to log in (`--username`, `--password-stdin`),
- * which the Action has no input for: it reads the docker config docker/login-action writes. As
- * for `key-password` (run.ts), the Action says its own; the error may have been wrapped on the
- * way (PartialWriteError keeps its cause's hint), so its causes are searched.
- */
-function actionHint(err: ProvenantError): string | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (!(e instanceof RegistryAuthError) || e.hint !== err.hint) continue;
-    return e.hadCredentials
-      ? `the docker config's login for ${e.registry} was refused: log in again with docker/login-action (registry: ${e.registry}) before this step, with a password or token that is valid and may push there`
-      : `no login for ${e.registry}: log in with docker/login-action (registry: ${e.registry}) before this step; the Action reads the docker config it writes`;
-  }
-  return err.hint;
 }
 
 /**

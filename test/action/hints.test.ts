@@ -1,14 +1,21 @@
 /**
  * What the Action says is for a workflow, not a command line: a registry that refuses the login
- * gets a hint about docker/login-action (the Action has no --username), and the job summary
- * names the key that signed each attestation, cosign's `.att` layers too.
+ * gets a hint about docker/login-action (the Action has no --username), a hint that names a flag
+ * names the input instead, or says what to change in the workflow when there is none, and the job
+ * summary names the key that signed each attestation, cosign's `.att` layers too.
  */
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { actionHint, INPUT_OF_FLAG } from '../../src/action/hints.ts';
+import { isProvenantError, ProvenantError } from '../../src/errors.ts';
+import { checkStanza, indexDebStanzas } from '../../src/pkg/deb/stanza-index.ts';
 import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../src/sign/keys.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { dockerLogin, type Job, makeJob, runnerEnv, runSources } from './helpers.ts';
+import { ACTION_DIR, dockerLogin, type Job, makeJob, runnerEnv, runSources } from './helpers.ts';
 
 /** The ::error:: line of a run, decoded as the runner shows it. */
 const errorOf = (stdout: string): string => (/^::error::(.*)$/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
@@ -73,5 +80,87 @@ describe('the Action’s sources: hints and the summary, for a workflow', { skip
       assert.equal(row[2], 'cosign', table);
       assert.equal(row.at(-1), `key <code>${id}</code>`, table);
     }
+  });
+});
+
+describe('the Action’s sources: a hint names inputs, never the command line’s flags', () => {
+  const jobs: Job[] = [];
+  after(async () => {
+    for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
+  });
+  const newJob = async () => {
+    const job = await makeJob();
+    jobs.push(job);
+    return job;
+  };
+
+  it('a registry’s rate limit: wait and log in, not --concurrency (the Action has none)', async () => {
+    // A registry that answers its API's probe and rate-limits everything else; Retry-After: 0 so
+    // that the client's retries do not wait.
+    const server = createServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+      const body = JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] });
+      res.writeHead(429, { 'Content-Type': 'application/json', 'Retry-After': '0' }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const job = await newJob();
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const env = runnerEnv(job, { config: job.config, tags: `${host}/acme/app:1.0`, push: 'true', platforms: 'linux/amd64' });
+      const run = await runSources(job, env);
+      assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+      const error = errorOf(run.stdout);
+      assert.match(error, /is rate limiting requests/, error);
+      assert.match(error, /\nhint: wait and re-run the job, or log in with docker\/login-action before this step/, error);
+      assert.doesNotMatch(error, /--concurrency/, error);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('an include outside a configuration from outside the workspace: keep it in the workspace, not --include-root', async () => {
+    const job = await newJob();
+    // Made by an earlier step under RUNNER_TEMP: its includes are read from its own folder only.
+    const dir = join(job.runnerTemp, 'generated', 'images');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, '..', 'base.yaml'), 'entrypoint: {command: /usr/bin/hello}\n');
+    await writeFile(join(dir, 'image.yaml'), `include: ../base.yaml\n${await readFile(join(job.workspace, job.config), 'utf8')}`);
+    const run = await runSources(job, runnerEnv(job, { config: join(dir, 'image.yaml'), platforms: 'linux/amd64' }));
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    const error = errorOf(run.stdout);
+    assert.match(error, /base\.yaml is outside /, error);
+    assert.match(
+      error,
+      /\nhint: .*: move it there, or keep the configuration in the workspace, from anywhere in which it may include$/,
+      error,
+    );
+    assert.doesNotMatch(error, /--include-root|includeRoot/, error);
+  });
+
+  it('a damaged Debian index in the cache: an empty cache-dir input, not --cache-dir', () => {
+    const index = indexDebStanzas(new TextEncoder().encode('Package: hello\nVersion: 1\n\n'), 'Packages');
+    let caught: unknown;
+    try {
+      checkStanza(index, 0, new TextEncoder().encode('Package: hellp\nVersion: 1\n'), 'Packages');
+    } catch (err) {
+      caught = err;
+    }
+    assert.ok(isProvenantError(caught, 'IO'), String(caught));
+    assert.match(caught.hint ?? '', /--cache-dir/, 'the library’s hint is the command line’s');
+    const hint = actionHint(caught);
+    assert.match(hint ?? '', /^build again with an empty cache-dir, or remove /, String(hint));
+    assert.doesNotMatch(hint ?? '', /--cache-dir/, String(hint));
+  });
+
+  it('replaces whole flags only, each by an input action.yml has', async () => {
+    const inputs = new Set(
+      [...(await readFile(join(ACTION_DIR, 'action.yml'), 'utf8')).matchAll(/^ {2}([a-z][a-z-]*):$/gm)].map((m) => m[1]),
+    );
+    for (const [flag, input] of INPUT_OF_FLAG) assert.ok(inputs.has(input), `${flag}: action.yml has no input ${input}`);
+    const hint = (text: string) => actionHint(new ProvenantError('IO', 'x', { hint: text }));
+    assert.equal(
+      hint('empty --cache-dir, not --cache-dirs nor x--cache-dir or --cache-dir-x; --concurrency'),
+      'empty cache-dir, not --cache-dirs nor x--cache-dir or --cache-dir-x; --concurrency',
+    );
   });
 });
