@@ -4,7 +4,7 @@
  * layout), sign, check and fix for the targets, and gather the report. Takes its inputs and the
  * job's context as data; main.ts reads them from the runner and writes the outputs.
  */
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type Attested, attestationReferrer, isInIndexMode, storeAttestations } from '../attest/storage.ts';
@@ -24,7 +24,7 @@ import {
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
-import { isWithin } from '../io/files.ts';
+import { isWithin, makeFolder } from '../io/files.ts';
 import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -143,7 +143,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   // A folder of its own: the steps of a job share RUNNER_TEMP, and each step's layout and report
   // must stay what its outputs describe.
   const base = join(ctx.tempDir, 'provenant');
-  await mkdir(base, { recursive: true });
+  await makeFolder(base);
   const work = await mkdtemp(join(base, 'step-'));
   // Checked before building: a typo in a target should not cost a build.
   const profiles = await loadProfiles();
