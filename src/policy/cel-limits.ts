@@ -28,6 +28,7 @@ import {
   celFunc,
   celList,
   celMethod,
+  isCelError,
   isCelList,
   isCelMap,
   parse,
@@ -480,7 +481,12 @@ export const meteredEnv: CelEnv = celEnv({
     }),
     meterFunc(LOOKUP, 2, (_id, _target, [m, k]) => {
       charge(1 + (isCelMap(m) && typeof k !== 'string' ? m.size : 0));
-      return index({ m, k } as Record<string, CelInput>);
+      const value = index({ m, k } as Record<string, CelInput>);
+      // What throws inside @bufbuild/cel's access (a list indexed by a fraction reads `undefined`)
+      // escapes its evaluator to the top, past `&&` and `||`, where it becomes the result; `index`
+      // caught it at its own top (access makes its errors from strings), so it is thrown on.
+      if (isCelError(value) && value.cause instanceof Error && !isCelError(value.cause)) throw value.cause;
+      return value;
     }),
     meterFunc(APPEND, 2, (_id, _target, [accu, more]) => {
       if (!isCelList(accu) || !isCelList(more)) {

@@ -346,4 +346,16 @@ describe('CEL conditions on random expressions', () => {
       { numRuns: 400 },
     );
   });
+
+  it('give the error @bufbuild/cel gives where its index throws past `&&` and `||` (a list indexed by a fraction)', () => {
+    const env = celEnv();
+    // The property above found the first (seed 573562715): ours gave the left operand's error.
+    for (const e of ['(1 && predicate.xs.map(x, 1)[2.5])', '(1 || predicate.xs[2.5])', '(1 && predicate.m["z"])']) {
+      const plain = plan(env, parse(e))(input(small) as never);
+      assert.ok(isCelError(plain), e);
+      const p = compileCel(e);
+      assert.ok('run' in p, e);
+      assert.deepEqual(p.run(input(small)), { error: plain.message }, e);
+    }
+  });
 });
