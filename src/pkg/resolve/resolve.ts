@@ -132,12 +132,17 @@ export function resolve<C extends Candidate>(
   options: ResolveOptions = {},
 ): Resolution<C> {
   const index = Array.isArray(candidates) ? candidateIndex(candidates as readonly C[]) : (candidates as CandidateIndex<C>);
-  const resolver = new Resolver(index, scheme, options.where);
+  const resolver = new Resolver(
+    index,
+    scheme,
+    options.where,
+    requests.filter((r) => r.conflict),
+  );
   // Requests first, all of them, so that their pins win.
   for (const r of requests) if (!r.conflict) resolver.choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
   do resolver.drain();
   while (resolver.addInstallIf());
-  resolver.checkConflicts(requests.filter((r) => r.conflict));
+  resolver.checkConflicts();
   return resolver.resolution();
 }
 
@@ -160,11 +165,16 @@ class Resolver<C extends Candidate> {
   /** Provided name → chosen packages providing it. */
   readonly #providedBy = new Map<string, C[]>();
   readonly #queue: Pending<C>[] = [];
+  /** The request's conflicts (`!name`). */
+  readonly #refused: readonly Requirement[];
+  /** The conflicts of the chosen packages, by the name they refuse: what a candidate of that name, or providing it, must not meet. */
+  readonly #refusedBy = new Map<string, { req: Requirement; by: C }[]>();
 
-  constructor(index: CandidateIndex<C>, scheme: VersionScheme, where: string | undefined) {
+  constructor(index: CandidateIndex<C>, scheme: VersionScheme, where: string | undefined, refused: readonly Requirement[]) {
     this.#index = index;
     this.#scheme = scheme;
     this.#where = where;
+    this.#refused = refused;
   }
 
   /** Meets one requirement (any of its alternatives), choosing a package when nothing chosen meets it. */
@@ -173,11 +183,17 @@ class Resolver<C extends Candidate> {
     let best: C | undefined;
     let bestKey: number[] = [];
     let blocked: string | undefined;
+    let clashed = false;
     let bestProvided = '';
     for (const r of alternatives) {
       // Each candidate with the version it offers of the name: its own, or what it provides.
       const pool: [C, string][] = this.#index.named(r.name).map((c) => [c, c.version]);
       for (const { candidate, provision } of this.#index.providing(r.name)) pool.push([candidate, provision.version ?? candidate.version]);
+      // The best version of each name first, as if nothing conflicted: a conflict passes over a
+      // package (to another provider, or the next alternative, as apt's resolver and apk's solver
+      // find an installable set), never to an older version of it, which apt would not take
+      // either and which may be what a security update replaced.
+      const byName = new Map<string, { c: C; key: number[]; provided: string }>();
       for (const [c, provided] of pool) {
         if (!this.#meets(c, r) || !tagAllowed(c, r, tags)) continue;
         const taken = this.#chosen.get(c.name);
@@ -187,6 +203,18 @@ class Resolver<C extends Candidate> {
         }
         // Real name over provide, then priority, then newest, then earlier repository.
         const key = [c.name === r.name ? 1 : 0, c.providerPriority ?? 0];
+        const held = byName.get(c.name);
+        if (held === undefined || this.#better(key, held.key, c, held.c, provided, held.provided)) byName.set(c.name, { c, key, provided });
+      }
+      for (const { c, key, provided } of byName.values()) {
+        const clash = this.#clash(c);
+        if (clash !== undefined) {
+          if (blocked === undefined) {
+            blocked = clash;
+            clashed = true;
+          }
+          continue;
+        }
         if (best === undefined || this.#better(key, bestKey, c, best, provided, bestProvided)) {
           best = c;
           bestKey = key;
@@ -195,7 +223,7 @@ class Resolver<C extends Candidate> {
       }
       if (best !== undefined) break; // the first alternative that can be met wins, as in apt
     }
-    if (best === undefined) throw this.#unmet(alternatives, by, blocked);
+    if (best === undefined) throw this.#unmet(alternatives, by, blocked, clashed);
     this.#add(best, by === undefined ? 'request' : by.id, tags);
   }
 
@@ -212,7 +240,8 @@ class Resolver<C extends Candidate> {
     let added = false;
     for (const list of this.#index.withInstallIf()) {
       if (this.#chosen.has((list[0] as C).name)) continue;
-      const eligible = list.filter((c) => c.repoTag === '' && c.installIf.every((r) => this.#isMet(r)));
+      // One that conflicts with what is chosen is left out, as apk leaves it.
+      const eligible = list.filter((c) => c.repoTag === '' && c.installIf.every((r) => this.#isMet(r)) && this.#clash(c) === undefined);
       if (eligible.length === 0) continue;
       const newest = eligible.reduce((a, b) => (this.#scheme.compare(b.version, a.version) > 0 ? b : a));
       this.#add(newest, 'install_if', new Set());
@@ -221,9 +250,12 @@ class Resolver<C extends Candidate> {
     return added;
   }
 
-  /** Conflicts: the requested ones (`!name`) and each chosen package's own. */
-  checkConflicts(requested: readonly Requirement[]): void {
-    const conflicts: { req: Requirement; by: C | undefined }[] = requested.map((req) => ({ req, by: undefined }));
+  /**
+   * Conflicts: the requested ones (`!name`) and each chosen package's own. No candidate that
+   * conflicts is chosen ({@link #clash}); this checks the whole resolution all the same.
+   */
+  checkConflicts(): void {
+    const conflicts: { req: Requirement; by: C | undefined }[] = this.#refused.map((req) => ({ req, by: undefined }));
     for (const c of this.#chosen.values()) for (const req of c.conflicts) conflicts.push({ req, by: c });
     for (const { req, by } of conflicts) {
       for (const c of this.#chosen.values()) {
@@ -249,12 +281,38 @@ class Resolver<C extends Candidate> {
     this.#chosen.set(c.name, c);
     this.#reasons.set(c.id, reason);
     for (const p of c.provides) push(this.#providedBy, p.name, c);
+    for (const req of c.conflicts) push(this.#refusedBy, req.name, { req, by: c });
     const inherited = c.repoTag === '' ? tags : new Set([...tags, c.repoTag]);
     for (const dep of c.depends) this.#queue.push({ req: dep, by: c, tags: inherited });
   }
 
   #meets(c: C, r: Requirement): boolean {
     return candidateMeets(c, r, this.#scheme);
+  }
+
+  /**
+   * Why `c` cannot join what is chosen: the request refuses it, a chosen package refuses it, or it
+   * refuses a chosen package (a package's conflict with itself, as Debian's `Provides: x,
+   * Conflicts: x`, is none). Undefined when it can.
+   */
+  #clash(c: C): string | undefined {
+    const self = `${c.name}-${c.version}`;
+    for (const req of this.#refused) if (this.#meets(c, req)) return `${self} conflicts with the request: !${formatRequirement(req)}`;
+    for (const name of [c.name, ...c.provides.map((p) => p.name)]) {
+      for (const { req, by } of this.#refusedBy.get(name) ?? []) {
+        if (by.id !== c.id && this.#meets(c, req))
+          return `${by.name}-${by.version} (needed by ${this.#describe(this.#pulledBy(by))}) conflicts with ${self}: !${formatRequirement(req)}`;
+      }
+    }
+    for (const req of c.conflicts) {
+      const named = this.#chosen.get(req.name);
+      const hit = [...(named === undefined ? [] : [named]), ...(this.#providedBy.get(req.name) ?? [])].find(
+        (x) => x.id !== c.id && this.#meets(x, req),
+      );
+      if (hit !== undefined)
+        return `${self} conflicts with ${hit.name}-${hit.version} (needed by ${this.#describe(this.#pulledBy(hit))}): !${formatRequirement(req)}`;
+    }
+    return undefined;
   }
 
   /** Met already by something chosen, by name or by what it provides? */
@@ -294,7 +352,7 @@ class Resolver<C extends Candidate> {
     return chain.length === 0 ? 'the request' : `${chain.join(', needed by ')}${chain.length === 8 ? ', ...' : ''}`;
   }
 
-  #unmet(alternatives: readonly Requirement[], by: C | undefined, blocked: string | undefined): ProvenantError {
+  #unmet(alternatives: readonly Requirement[], by: C | undefined, blocked: string | undefined, clashed = false): ProvenantError {
     const wanted = alternatives.map(formatRequirement).join(' | ');
     // A package the configuration asks for by a name (or version) no repository has is not
     // found; one that a chosen package needs is a repository that cannot be resolved.
@@ -314,7 +372,9 @@ class Resolver<C extends Candidate> {
         hint:
           blocked === undefined
             ? 'check the package name, the repositories and their tags, and the architecture'
-            : 'pin one version in contents.packages, or loosen the constraint',
+            : clashed
+              ? 'remove one of the two from contents.packages, or the package that pulls it in'
+              : 'pin one version in contents.packages, or loosen the constraint',
       },
     );
   }

@@ -156,15 +156,56 @@ describe('resolve (apk)', () => {
     ];
     assert.throws(() => solve(['a'], repo), unresolvable(/nothing provides so:libmissing\.so\.3 \(needed by b-1-r0, needed by a-1-r0\)/));
     const ok = [info('a', '1-r0'), info('c', '1-r0', { depends: ['!a'] })];
-    assert.throws(() => solve(['a', 'c'], ok), unresolvable(/^a-1-r0 \(needed by the request\) conflicts with c-1-r0/));
+    assert.throws(
+      () => solve(['a', 'c'], ok),
+      unresolvable(/^cannot install c \(needed by the request\): c-1-r0 conflicts with a-1-r0 \(needed by the request\): !a$/),
+    );
     // Who pulled the conflicting package in, not the package itself.
     const pulled = [info('top', '1-r0', { depends: ['a'] }), ...ok];
-    assert.throws(() => solve(['top', 'c'], pulled), unresolvable(/^a-1-r0 \(needed by top-1-r0\) conflicts with c-1-r0/));
+    assert.throws(
+      () => solve(['top', 'c'], pulled),
+      unresolvable(/^cannot install a \(needed by top-1-r0\): c-1-r0 \(needed by the request\) conflicts with a-1-r0: !a$/),
+    );
     assert.throws(() => solve(['a', '!a'], ok), unresolvable(/conflicts with the request/));
     assert.throws(() => solve(['a=2-r0'], ok), notFound(/nothing provides a=2-r0/));
     // One version per name: a dependency cannot downgrade a requested package.
     const pinned = [info('x', '1-r0', { depends: ['y<2'] }), info('y', '1-r0'), info('y', '2-r0')];
     assert.throws(() => solve(['y=2-r0', 'x'], pinned), unresolvable(/cannot install y<2 .*y-2-r0 is already chosen \(for the request\)/));
+  });
+
+  it('passes over a candidate that conflicts with what is chosen, as apk and apt find an installable set', () => {
+    // A provider: the one the request refuses gives way to the other, whatever its priority.
+    const providers = [
+      info('x', '1-r0', { depends: ['cmd:y'] }),
+      info('bad', '1-r0', { provides: ['cmd:y'], providerPriority: 10 }),
+      info('good', '1-r0', { provides: ['cmd:y'] }),
+    ];
+    assert.deepEqual(solve(['x'], providers), ['bad-1-r0', 'x-1-r0']);
+    assert.deepEqual(solve(['x', '!bad'], providers), ['good-1-r0', 'x-1-r0']);
+    // An alternative: the first conflicts with a chosen package, the second does not.
+    const alternatives = [info('app', '1-r0'), info('top', '1-r0', { depends: ['a'] }), info('a', '1-r0', { depends: ['!app'] })];
+    const deb = (list: ApkPackageInfo[]) =>
+      resolve(
+        [{ name: 'app' }, { name: 'top' }],
+        apkCandidates(list, 'main', '', 0, 'test').candidates.map((c) =>
+          c.name === 'top' ? { ...c, depends: [[{ name: 'a' }, { name: 'b' }]] } : c,
+        ),
+        apkVersionScheme,
+      ).packages.map((p) => p.name);
+    assert.deepEqual(deb([...alternatives, info('b', '1-r0')]), ['app', 'b', 'top']);
+    // Never an older version of the package: the newest conflicts, and the one before is not taken.
+    const versions = [info('app', '1-r0', { depends: ['lib'] }), info('lib', '1-r0'), info('lib', '2-r0', { depends: ['!app'] })];
+    assert.throws(
+      () => solve(['app'], versions),
+      unresolvable(/^cannot install lib \(needed by app-1-r0\): lib-2-r0 conflicts with app-1-r0/),
+    );
+    // install_if: a package that would conflict is not added.
+    const extra = [
+      info('app', '1-r0', { depends: ['!app-doc'] }),
+      info('doc', '1-r0'),
+      info('app-doc', '1-r0', { installIf: ['app', 'doc'] }),
+    ];
+    assert.deepEqual(solve(['app', 'doc'], extra), ['app-1-r0', 'doc-1-r0']);
   });
 
   it('always yields a closure where every dependency is met (property)', () => {
