@@ -72,9 +72,12 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
     const owner = m.uid === undefined && m.gid === undefined ? {} : { uid: m.uid ?? 0, gid: m.gid ?? 0 };
     const made = { uid: 0, gid: 0, ...owner, mtime, owner: 'build' as const };
     let mode = m.permissions;
+    // What the entry sets on its path (a hardlink's file too): a directory's default mode is added below.
+    const change: { mode?: number; uid?: number; gid?: number } = { ...(mode === undefined ? {} : { mode }), ...owner };
     switch (m.type) {
       case 'directory': {
         mode ??= 0o755;
+        change.mode = mode;
         tree.mkdirAll(path, { ...made, mode });
         break;
       }
@@ -96,7 +99,6 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
             { where: m.path },
           );
         }
-        const change = { ...(mode === undefined ? {} : { mode }), ...owner };
         tree.update(source, change);
         tree.put(path, { ...node, ...change, type: 'hardlink', linkname: source, owner: 'build' });
         break;
@@ -110,7 +112,6 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
         break;
       }
     }
-    const change = { ...(mode === undefined ? {} : { mode }), ...owner };
     if (m.type === 'permissions' || m.type === 'directory') tree.update(path, change);
     if (!m.recursive) continue;
     // Beneath the path, only what the entry gives: a directory's default mode is the folder's
