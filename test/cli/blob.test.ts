@@ -2,16 +2,51 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { bytesSource } from '../../src/io/types.ts';
 import { digestHex, digestOf } from '../../src/oci/digest.ts';
 import { useTempDir, useTempLayout } from '../helpers/temp.ts';
 import { exampleDir, provenant } from './provenant.ts';
 
+/** A registry that announces `headSize` on HEAD and serves `body` on GET, for any blob. */
+async function lyingRegistry(headSize: number, body: Uint8Array): Promise<{ host: string; server: Server }> {
+  const server = createServer((req, res) => {
+    if (req.url === '/v2/') return void res.writeHead(200, { 'content-length': '2' }).end('{}');
+    if (req.url?.startsWith('/v2/a/blobs/')) {
+      res.writeHead(200, { 'content-length': String(req.method === 'HEAD' ? headSize : body.byteLength) });
+      return void res.end(req.method === 'HEAD' ? undefined : body);
+    }
+    res.writeHead(404, { 'content-length': '2' }).end('{}');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
 describe('provenant blob and report -o', () => {
   const layout = useTempLayout('cli-blob');
   const tempDir = useTempDir('cli-blob-out');
+  const servers: Server[] = [];
+  after(async () => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
+  });
+
+  it('holds what it received, not what HEAD announced: a registry that says "100 MB" and sends other bytes gets none out', async () => {
+    const digest = digestOf(new TextEncoder().encode('echo genuine\n'));
+    const tampered = new TextEncoder().encode('echo TAMPERED\n');
+    for (const headSize of [100_000_000, tampered.byteLength]) {
+      const { host, server } = await lyingRegistry(headSize, tampered);
+      servers.push(server);
+      const r = await provenant(['blob', `${host}/a`, digest]);
+      assert.equal(r.status, 5, r.stderr);
+      assert.equal(r.stdout, '', `HEAD said ${headSize}`);
+    }
+  });
 
   it('writes nothing of a blob whose bytes do not match its digest (exit 5)', async () => {
     const store = await layout();

@@ -1,7 +1,7 @@
 /** `provenant blob REPO DIGEST`: one blob, checked against its digest, to standard output or a file. */
+import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { writeFileAtomic } from '../../io/files.ts';
-import { collect } from '../../io/verify.ts';
 import { isDigest } from '../../oci/digest.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
@@ -48,19 +48,25 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     const stream = await opened.store.readBlob(stat, { signal: io.signal });
     // A file is written under a temporary name and renamed only once the digest checked out.
     if (!toStdout) return writeFileAtomic(out, stream, { signal: io.signal });
-    if (stat.size <= HELD_BLOB_LIMIT) {
-      // Held until checked: bytes that do not match never reach the reader.
-      io.stdout.write(await collect(stream, HELD_BLOB_LIMIT, `${opened.store.location}@${digest}`));
-      return;
-    }
+    // What is held is counted in bytes received, not in the size the registry announced: a HEAD's
+    // Content-Length is only its word, and one that says "huge" must not make unchecked bytes stream.
+    const held: Uint8Array[] = [];
+    let heldBytes = 0;
+    let streaming = false;
     try {
-      // A reader that went away (`| head -c N`) ends the download too.
       for await (const chunk of stream) {
-        io.stdout.write(chunk);
-        if (!(await io.stdout.flushed())) break;
+        if (!streaming) {
+          held.push(chunk);
+          heldBytes += chunk.byteLength;
+          if (heldBytes <= HELD_BLOB_LIMIT) continue;
+          streaming = true;
+          for (const c of held.splice(0)) io.stdout.write(c);
+        } else io.stdout.write(chunk);
+        // A reader that went away (`| head -c N`) ends the download too.
+        if (!(await io.stdout.flushed())) return;
       }
     } catch (err) {
-      if (err instanceof ProvenantError && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH')) {
+      if (streaming && err instanceof ProvenantError && (err.code === 'DIGEST_MISMATCH' || err.code === 'SIZE_MISMATCH')) {
         throw new ProvenantError(err.code, err.message, {
           where: err.where,
           hint: 'the bytes already written to standard output are not the blob: discard them (-o FILE writes nothing unchecked)',
@@ -69,5 +75,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       }
       throw err;
     }
+    // The stream ended without error: the held bytes are the blob, checked.
+    if (!streaming) io.stdout.write(concatBytes(held, heldBytes));
   });
 }
