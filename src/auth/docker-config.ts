@@ -41,8 +41,9 @@ export interface DockerConfigKeychainOptions extends FileKeychainOptions {
 /**
  * Docker's credentials (https://docs.docker.com/reference/cli/docker/login/): per registry, a
  * `credHelpers` entry names a `docker-credential-<name>` program; else a `credsStore` names one
- * for every registry; else (or when the helper has nothing) the `auths` entry holds a base64
- * `auth` (`user:password`), or `username`/`password`, or an `identitytoken`.
+ * for every registry; a registry with a helper has only what the helper answers. Else the
+ * `auths` entry holds a base64 `auth` (`user:password`), or `username`/`password`, or an
+ * `identitytoken`.
  *
  * The file is read once, on first use. A missing file is no credentials; a malformed one is a
  * CREDENTIALS error naming the file (never its content).
@@ -60,12 +61,15 @@ export class DockerConfigKeychain implements Keychain {
   async resolve(registry: string, _repository?: string): Promise<Credentials | undefined> {
     const config = await this.read();
     if (config === undefined) return undefined;
-    // The host's credential helper (or the credsStore) first, then its auths entry.
+    // The host's credential helper, else the credsStore; only without either the auths entry.
+    // Docker's CLI (cli/config/configfile GetCredentialsStore) gives a registry with a helper to
+    // the helper alone: its "not found" is no credentials, and an auths entry left from before
+    // the helper was set up is not used. An empty credHelpers entry opts the host out of the
+    // credsStore, back to auths.
     const host = normalizeRegistry(registry);
     const helper = findByHost(config.credHelpers, host) ?? config.credsStore;
     if (helper !== undefined && helper !== '') {
-      const fromHelper = await runCredentialHelper(helper, serverUrlFor(host, config), this.#options, this.configPath);
-      if (fromHelper !== undefined) return fromHelper;
+      return runCredentialHelper(helper, serverUrlFor(host, config), this.#options, this.configPath);
     }
     const entry = findByHost(config.auths, host);
     return entry === undefined ? undefined : entryCredentials(entry, this.configPath);
@@ -90,8 +94,9 @@ export interface PodmanAuthKeychainOptions extends FileKeychainOptions {
 
 /**
  * The credentials of podman, buildah and skopeo (containers-auth.json(5)): Docker's format, where
- * `auths` keys may also name a namespace or repository (`registry.example/team`); the most specific key
- * that matches the repository wins, then Docker's lookup of the host (`credHelpers` included).
+ * `auths` keys may also name a namespace or repository (`registry.example/team`); a `credHelpers`
+ * entry for the host wins over all of them, else the most specific key that matches the repository,
+ * then Docker's lookup of the host.
  */
 export class PodmanAuthKeychain extends DockerConfigKeychain {
   readonly authPath: string;
@@ -102,11 +107,16 @@ export class PodmanAuthKeychain extends DockerConfigKeychain {
   }
 
   override async resolve(registry: string, repository?: string): Promise<Credentials | undefined> {
-    const auths = (await this.read())?.auths;
+    const config = await this.read();
+    const auths = config?.auths;
+    const host = normalizeRegistry(registry);
+    // containers-auth.json(5): a credHelpers entry (host names only) is consulted first, and
+    // alone: no auths entry for that registry, namespaced or not, is used beside it.
+    const helper = findByHost(config?.credHelpers, host);
+    if (helper !== undefined && helper !== '') return super.resolve(registry);
     if (repository !== undefined && auths !== undefined) {
       // containers-auth.json(5): "registry/namespace/repo" entries are looked up from the most
       // specific path to the least before the host itself.
-      const host = normalizeRegistry(registry);
       const parts = repository.split('/');
       for (let n = parts.length; n > 0; n--) {
         const key = `${host}/${parts.slice(0, n).join('/')}`;

@@ -139,8 +139,8 @@ describe('DockerConfigKeychain', () => {
     const token = await k.resolve('tokens.example');
     assert.equal(token?.kind, 'identityToken');
     assert.equal(token?.identityToken, 'refresh-me');
-    // The store has nothing: the auths entry is used.
-    assert.equal((await k.resolve('fallback.example'))?.password, 'fbpass');
+    // The store has nothing: that is no credentials, as in Docker's CLI, not the auths entry.
+    assert.equal(await k.resolve('fallback.example'), undefined);
     assert.equal(await k.resolve('nothing.example'), undefined);
     assert.deepEqual(await helper.asked(), [
       'https://index.docker.io/v1/',
@@ -149,6 +149,24 @@ describe('DockerConfigKeychain', () => {
       'fallback.example',
       'nothing.example',
     ]);
+  });
+
+  it('never takes an auths entry for a registry with a helper: "not found" is none; an empty credHelpers entry opts out', async () => {
+    const helper = await fakeHelper();
+    const configPath = await configFile({
+      auths: {
+        'stale.example': { auth: b64('stale:old') },
+        'helper.example:5000': { auth: b64('stale:old') },
+        'optout.example': { auth: b64('file:fpass') },
+      },
+      credHelpers: { 'stale.example': 'test', 'helper.example:5000': 'test', 'optout.example': '' },
+      credsStore: 'test',
+    });
+    const k = new DockerConfigKeychain({ configPath, env: helper.env });
+    assert.equal(await k.resolve('stale.example'), undefined);
+    assert.equal((await k.resolve('helper.example:5000'))?.username, 'helperuser');
+    assert.equal((await k.resolve('optout.example'))?.username, 'file');
+    assert.deepEqual(await helper.asked(), ['stale.example', 'helper.example:5000']);
   });
 
   it('reports a failing or missing helper as CREDENTIALS, without repeating what it printed', async () => {
@@ -192,6 +210,24 @@ describe('PodmanAuthKeychain', () => {
     assert.equal((await k.resolve('scoped.example', 'team/app'))?.username, 'hostuser');
     assert.equal((await k.resolve('scoped.example', 'other/app'))?.username, 'hostuser');
     assert.deepEqual(await helper.asked(), ['scoped.example', 'scoped.example']);
+  });
+
+  it("asks the host's credHelpers entry alone: no namespaced or host auths entry beside it", async () => {
+    const helper = await fakeHelper();
+    const authPath = await configFile({
+      credHelpers: { 'scoped.example': 'test', 'stale.example': 'test' },
+      auths: {
+        'scoped.example/team': { auth: b64('stale-team:old') },
+        'stale.example/team': { auth: b64('stale-team:old') },
+        'stale.example': { auth: b64('stale-host:old') },
+      },
+    });
+    const k = new PodmanAuthKeychain({ authPath, env: helper.env });
+    assert.equal((await k.resolve('scoped.example', 'team/app'))?.username, 'hostuser');
+    // The helper has nothing for this host: none, not the entries it replaced.
+    assert.equal(await k.resolve('stale.example', 'team/app'), undefined);
+    assert.equal(await k.resolve('stale.example'), undefined);
+    assert.deepEqual(await helper.asked(), ['scoped.example', 'stale.example', 'stale.example']);
   });
 
   it('reads a null auths entry as an empty one, and refuses an entry that is not an object, naming it', async () => {
