@@ -382,13 +382,16 @@ export class RegistryClient {
         await sleep(delayMs, op.signal);
         const next = await request(received);
         res = next.res;
+        // A 206 starts at `received`; a 200 (Range ignored) starts again at byte 0. Whatever was
+        // left to skip of an earlier 200 cut short belongs to that answer, not to this one.
+        skip = res.status === 206 ? 0 : received;
         if (res.status === 206) {
           const start = /^bytes\s+(\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1];
           if (start === undefined || Number(start) !== received) {
             await drain(res);
             throw new ProvenantError('REGISTRY', `${this.registry} resumed the blob at the wrong offset`, { where });
           }
-        } else skip = received;
+        }
       }
     }
   }

@@ -261,6 +261,31 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.deepEqual(await readAll(await client.readBlob('a/b', d, { offset: 123_456 })), bytes.subarray(123_456));
   });
 
+  it('resumes with Range after a resume that ignored it and dropped: a 206 starts where the bytes went on, nothing skipped', async () => {
+    const bytes = pseudoRandomBytes(200_000, 11);
+    const d: Descriptor = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.byteLength };
+    const ranges: Array<string | undefined> = [];
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      ranges.push(req.headers.range);
+      if (ranges.length <= 2) {
+        // The whole blob from its start (the first ignoring Range), cut: 150,000 bytes, then 50,000.
+        res.writeHead(200, { 'content-length': String(bytes.byteLength) });
+        res.write(bytes.subarray(0, ranges.length === 1 ? 150_000 : 50_000), () => res.destroy());
+        return;
+      }
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      res.writeHead(206, {
+        'content-length': String(bytes.byteLength - from),
+        'content-range': `bytes ${from}-${bytes.byteLength - 1}/${bytes.byteLength}`,
+      });
+      res.end(bytes.subarray(from));
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    assert.deepEqual(await readAll(await client.readBlob('a/b', d)), bytes);
+    assert.deepEqual(ranges, [undefined, 'bytes=150000-', 'bytes=150000-']);
+  });
+
   it('uses the referrers API when there is one, filtering by artifactType when the registry did not', async () => {
     const subject = digestOf('subject');
     const a: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('a'), size: 1, artifactType: 'application/vnd.example.sig' };
