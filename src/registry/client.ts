@@ -10,7 +10,7 @@ import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
 import type { HttpResponse, Method } from '../net.ts';
 import { parseStored, type Stored } from '../oci/content.ts';
-import { type Digest, isDigest } from '../oci/digest.ts';
+import { type Digest, Digester, digestAlgorithm, digestMismatch, isDigest } from '../oci/digest.ts';
 import { MANIFEST_ACCEPT } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { isValidTag } from '../ref/reference.ts';
@@ -338,8 +338,12 @@ export class RegistryClient {
         what: `get blob ${descriptor.digest}`,
       });
     const first = await request(0);
-    const raw = this.#resumingBody(first.res, request, descriptor, where, op);
-    const verified = verifyStream(raw, descriptor, where);
+    // A size of -1 is one a HEAD left out (headBlob): the GET's Content-Length says it, else the
+    // blob is checked by its digest alone.
+    const size = descriptor.size >= 0 ? descriptor.size : contentLength(first.res);
+    const known = size === undefined ? descriptor : { ...descriptor, size };
+    const raw = this.#resumingBody(first.res, request, known, where, op);
+    const verified = size === undefined ? verifyDigestOnly(raw, descriptor.digest, where) : verifyStream(raw, known, where);
     const offset = options.offset ?? 0;
     return offset > 0 ? dropPrefix(verified, offset) : verified;
   }
@@ -367,13 +371,20 @@ export class RegistryClient {
             if (c.byteLength === 0) continue;
           }
           received += c.byteLength;
-          op.progress({ kind: 'blob', digest: descriptor.digest, done: received, total: descriptor.size, phase: 'transfer' });
+          op.progress({
+            kind: 'blob',
+            digest: descriptor.digest,
+            done: received,
+            total: descriptor.size >= 0 ? descriptor.size : received,
+            phase: 'transfer',
+          });
           yield c;
         }
         return;
       } catch (err) {
         if (op.signal?.aborted) throw abortedError(op.signal);
-        if (!isNetworkError(err) || resumes + 1 >= this.#t.retry.attempts || received >= descriptor.size) {
+        const complete = descriptor.size >= 0 && received >= descriptor.size;
+        if (!isNetworkError(err) || resumes + 1 >= this.#t.retry.attempts || complete) {
           throw err instanceof ProvenantError ? err : networkError(this.registry, where, err, resumes + 1);
         }
         resumes++;
@@ -408,6 +419,27 @@ export class RegistryClient {
       return this.uploadBlob(repository, source, options);
     });
   }
+}
+
+/** A response's Content-Length, when it sends a valid one. */
+function contentLength(res: HttpResponse): number | undefined {
+  const text = res.headers.get('content-length');
+  const n = text === null || !/^\d+$/.test(text.trim()) ? Number.NaN : Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/**
+ * A blob checked by its digest alone, for a size nobody said ({@link verifyStream} checks the
+ * size as well when it is known): at the end, DIGEST_MISMATCH unless the bytes are the digest's.
+ */
+async function* verifyDigestOnly(stream: ByteStream, digest: Digest, where: string): ByteStream {
+  const digester = new Digester(digestAlgorithm(digest));
+  for await (const chunk of stream) {
+    digester.update(chunk);
+    yield chunk;
+  }
+  const actual = digester.digest();
+  if (actual !== digest) throw digestMismatch(digest, actual, where);
 }
 
 /** The stream without its first `n` bytes. */

@@ -286,6 +286,34 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     assert.deepEqual(ranges, [undefined, 'bytes=150000-', 'bytes=150000-']);
   });
 
+  it('reads a blob whose HEAD gave no Content-Length: the size from the GET, else checked by digest alone', async () => {
+    const bytes = pseudoRandomBytes(200_000, 12);
+    const digest = digestOf(bytes);
+    let served: Uint8Array = bytes;
+    let getLength = true;
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      if (req.method === 'HEAD') return void res.writeHead(200).end();
+      // Without Content-Length, Node sends the body chunked.
+      res.writeHead(200, getLength ? { 'content-length': String(served.byteLength) } : {});
+      res.end(served);
+    });
+    const store = new RegistryStore(new RegistryClient(registry.host, { retry: FAST_RETRY }), 'a/b');
+    const stat = await store.statBlob(digest);
+    assert.equal(stat?.size, -1);
+    if (stat === undefined) return;
+    for (const length of [true, false]) {
+      getLength = length;
+      served = bytes;
+      assert.deepEqual(await readAll(await store.readBlob(stat)), bytes, `GET with Content-Length: ${length}`);
+      served = bytes.map((b, i) => (i === 1000 ? b ^ 1 : b));
+      await assert.rejects(
+        async () => readAll(await store.readBlob(stat)),
+        (e) => isProvenantError(e, 'DIGEST_MISMATCH'),
+      );
+    }
+  });
+
   it('uses the referrers API when there is one, filtering by artifactType when the registry did not', async () => {
     const subject = digestOf('subject');
     const a: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('a'), size: 1, artifactType: 'application/vnd.example.sig' };
