@@ -377,7 +377,7 @@ export class Transport {
   /** Sends a request once, following redirects of GET and HEAD (at most 10). */
   async #fetchOnce(req: Req, authorization: string | undefined): Promise<Answer> {
     let url = req.url;
-    let method: Method = req.method;
+    const method: Method = req.method;
     // Header names in lower case, as a Headers object would keep them.
     const headers: Record<string, string> = { 'user-agent': this.#userAgent, 'accept-encoding': 'identity' };
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
@@ -400,8 +400,10 @@ export class Transport {
         throw new ProvenantError('REGISTRY', `${this.registry} redirected more than 10 times`, { where: req.where });
       }
       await drain(res);
+      // The method stays: only GET and HEAD are followed, and the Fetch standard's redirect step
+      // (https://fetch.spec.whatwg.org/#http-redirect-fetch) turns a 303 into GET for any other
+      // method only. A HEAD made GET would download the blob to throw it away.
       url = resolveLocation(location, url, this.registry, req.where);
-      if (res.status === 303) method = 'GET';
     }
   }
 

@@ -314,6 +314,26 @@ describe('transport rules (in-process fakes for faults the real registry cannot 
     }
   });
 
+  it('follows a 303 of a HEAD with a HEAD: the blob is not downloaded to learn its size', async () => {
+    const bytes = pseudoRandomBytes(300_000, 13);
+    const digest = digestOf(bytes);
+    const storage = await fakeServer((_req, res) => {
+      res.writeHead(200, { 'content-length': String(bytes.byteLength) });
+      res.end(bytes);
+    });
+    const registry = await fakeServer((req, res) => {
+      if (req.url === '/v2/') return void res.writeHead(200).end();
+      res.writeHead(303, { location: `http://${storage.host}/blob`, 'content-length': '0' });
+      res.end();
+    });
+    const client = new RegistryClient(registry.host, { retry: FAST_RETRY });
+    assert.equal((await client.headBlob('a/b', digest))?.size, bytes.byteLength);
+    assert.deepEqual(
+      storage.requests.map((r) => r.method),
+      ['HEAD'],
+    );
+  });
+
   it('uses the referrers API when there is one, filtering by artifactType when the registry did not', async () => {
     const subject = digestOf('subject');
     const a: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf('a'), size: 1, artifactType: 'application/vnd.example.sig' };
