@@ -70,7 +70,15 @@ rel() {
   [[ $r == ../* ]] && r="$out/$1"
   echo "$r"
 }
-row() { printf '  %-40s %s\n' "$1" "$2"; }
+# A row: what, then its description from column 43; what is longer than that column has the
+# description on the next line, at the same column, so every description starts in one place.
+row() {
+  if ((${#1} <= 40)); then
+    printf '  %-40s %s\n' "$1" "$2"
+  else
+    printf '  %s\n  %-40s %s\n' "$1" '' "$2"
+  fi
+}
 img=oci:$(rel layout:latest)
 {
   echo
