@@ -131,8 +131,19 @@ interface Provenance {
   dependencies: Map<string, Dependency>;
 }
 
-/** The SLSA provenance of each side (v1 preferred), compared. */
-export function provenanceDiff(a: readonly ReadStatement[], b: readonly ReadStatement[]): ProvenanceDiff {
+/**
+ * A parameter that only says when the build was made: Provenant's `sourceDateEpoch`
+ * (externalParameters in v1, invocation.parameters in v0.2) and BuildKit's
+ * `build-arg:SOURCE_DATE_EPOCH` (in `request.args`). `ignoreTimestamps` leaves these out.
+ */
+const TIMESTAMP_PARAMETER = /(^|\.)(sourceDateEpoch|(build-arg:)?SOURCE_DATE_EPOCH)$/;
+
+/** The SLSA provenance of each side (v1 preferred), compared; with `ignoreTimestamps`, not its {@link TIMESTAMP_PARAMETER}s. */
+export function provenanceDiff(
+  a: readonly ReadStatement[],
+  b: readonly ReadStatement[],
+  options: { ignoreTimestamps?: boolean | undefined } = {},
+): ProvenanceDiff {
   const pa = provenanceOf(a);
   const pb = provenanceOf(b);
   const out: ProvenanceDiff = { changes: [], dependencies: { added: [], removed: [], changed: [] } };
@@ -146,7 +157,10 @@ export function provenanceDiff(a: readonly ReadStatement[], b: readonly ReadStat
   scalar('predicateType', pa.predicateType, pb.predicateType);
   scalar('builder.id', pa.builderId, pb.builderId);
   scalar('buildType', pa.buildType, pb.buildType);
-  for (const c of mapChanges('parameters', pa.parameters, pb.parameters)) out.changes.push(parseBack(c));
+  for (const c of mapChanges('parameters', pa.parameters, pb.parameters)) {
+    if (options.ignoreTimestamps === true && TIMESTAMP_PARAMETER.test(c.field)) continue;
+    out.changes.push(parseBack(c));
+  }
   for (const key of [...new Set([...pa.dependencies.keys(), ...pb.dependencies.keys()])].sort(compareText)) {
     const x = pa.dependencies.get(key);
     const y = pb.dependencies.get(key);

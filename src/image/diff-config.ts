@@ -8,8 +8,22 @@ import type { LayerDiff, ValueChange } from './diff-types.ts';
 
 /** Options of {@link configChanges}. */
 export interface ConfigDiffOptions {
-  /** Leave out `created` (the image's and its history's). */
+  /** Leave out `created` (the image's and its history's) and the annotation {@link CREATED_ANNOTATION}. */
   ignoreTimestamps?: boolean | undefined;
+}
+
+/**
+ * The annotation that says when an image was made
+ * (https://github.com/opencontainers/image-spec/blob/main/annotations.md): a build sets it from
+ * SOURCE_DATE_EPOCH on the index and on each manifest, so `ignoreTimestamps` leaves it out.
+ */
+export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
+
+/** Annotations as a map of their string values, without {@link CREATED_ANNOTATION} when timestamps are ignored. */
+export function annotationMap(annotations: Record<string, string> | undefined, options: ConfigDiffOptions = {}): Map<string, string> {
+  const out = stringMap(annotations);
+  if (options.ignoreTimestamps === true) out.delete(CREATED_ANNOTATION);
+  return out;
 }
 
 /**
@@ -18,7 +32,8 @@ export interface ConfigDiffOptions {
  * exposed port and volume, every other key of `config` (Healthcheck, Shell, OnBuild, ...) and of
  * the config itself (`os.features`, Docker's `container_config`, ...) by its whole value, the
  * history's length and each history entry's `created_by` (and `created`, `comment`,
- * `empty_layer`), and each manifest annotation. Only `rootfs` is left out: its diff_ids are the
+ * `empty_layer`), and each manifest annotation. With `ignoreTimestamps`, not the `created` times
+ * nor {@link CREATED_ANNOTATION}. Only `rootfs` is left out: its diff_ids are the
  * layers, compared by {@link layerDiff} and read against.
  */
 export function configChanges(
@@ -58,7 +73,7 @@ export function configChanges(
     otherChanges(ca, cb, CONFIG_KEYS),
     otherChanges(a, b, TOP_LEVEL_KEYS),
     historyChanges(a.history ?? [], b.history ?? [], options),
-    mapChanges('annotations', stringMap(manifestA.annotations), stringMap(manifestB.annotations)),
+    mapChanges('annotations', annotationMap(manifestA.annotations, options), annotationMap(manifestB.annotations, options)),
   );
 }
 

@@ -23,9 +23,22 @@ import type {
 /** The longest a value is printed before it is cut (the JSON form has it whole). */
 const VALUE_WIDTH = 160;
 
-/** The text form of `diff`: `identical\n`, or the changes section by section. */
+/**
+ * The text form of `diff`: `identical\n`, or the changes section by section. Two images that
+ * `ignoreTimestamps` found identical with different manifests are `identical but for
+ * timestamps`, with both digests and each platform's.
+ */
 export function renderDiff(diff: ImageDiff): string {
-  if (diff.identical) return 'identical\n';
+  if (diff.identical && !diff.images.some(retimed)) return 'identical\n';
+  if (diff.identical) {
+    const out = [
+      'identical but for timestamps',
+      `--- a: ${one(diff.a.name)} ${diff.a.digest}`,
+      `+++ b: ${one(diff.b.name)} ${diff.b.digest}`,
+    ];
+    for (const image of diff.images) out.push(...platform(image));
+    return `${out.join('\n')}\n`;
+  }
   const out: string[] = [`--- a: ${one(diff.a.name)} ${diff.a.digest}`, `+++ b: ${one(diff.b.name)} ${diff.b.digest}`];
   if (diff.platforms.onlyA.length > 0) out.push(`platforms only in a: ${one(diff.platforms.onlyA.join(', '))}`);
   if (diff.platforms.onlyB.length > 0) out.push(`platforms only in b: ${one(diff.platforms.onlyB.join(', '))}`);
@@ -48,6 +61,7 @@ export function renderDiff(diff: ImageDiff): string {
 }
 
 function platform(d: PlatformDiff): string[] {
+  if (retimed(d)) return [`${one(d.platform)}: identical but for timestamps (${d.a.digest} → ${d.b.digest})`];
   if (d.identical) return [`${one(d.platform)}: identical (${d.a.digest})`];
   const out = [`${one(d.platform)}: ${d.a.digest} → ${d.b.digest}`];
   section(out, packagesTitle(d.packages), packages(d.packages), '  ');
@@ -58,6 +72,11 @@ function platform(d: PlatformDiff): string[] {
   section(out, 'provenance', provenance(d.provenance), '  ');
   section(out, 'notes', d.notes.map(one), '  ');
   return out;
+}
+
+/** Identical with two manifests: what `ignoreTimestamps` lets through. */
+function retimed(d: PlatformDiff): boolean {
+  return d.identical && d.a.digest !== d.b.digest;
 }
 
 function section(out: string[], title: string, lines: readonly string[], indent: string): void {

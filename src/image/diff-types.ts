@@ -24,8 +24,11 @@ export interface DiffOptions extends OperationOptions {
   /** For changed text files of 64 KiB or less, a unified diff of their lines. */
   textDiff?: boolean | undefined;
   /**
-   * Leave out file modification times and the config's `created` times (the image's and its
-   * history's): for rebuilds that are expected to differ only in when they were made.
+   * For rebuilds that are expected to differ only in when they were made: leave out file
+   * modification times, the config's `created` times (the image's and its history's), the
+   * `org.opencontainers.image.created` annotation and the provenance's `sourceDateEpoch`, and
+   * take two manifests (or indexes) that differ only in those and in the digests and sizes they
+   * change as identical.
    */
   ignoreTimestamps?: boolean | undefined;
 }
@@ -51,7 +54,8 @@ export interface ImageDiff {
    * True when the two are the same image (same digest) with the same attachments. With
    * `options.platform`, when that platform's images are (the same manifests with the same
    * attachments) and the indexes' annotations and attachments do not differ, whatever else the
-   * indexes hold.
+   * indexes hold. With `options.ignoreTimestamps`, also two images whose digests differ only
+   * through their timestamps (see {@link PlatformDiff.identical}).
    */
   identical: boolean;
   a: ImageRef;
@@ -83,7 +87,10 @@ export interface PlatformDiff {
   platform: string;
   a: { digest: Digest; mediaType: string };
   b: { digest: Digest; mediaType: string };
-  /** Same manifest digest and the same attachments. */
+  /**
+   * Same manifest digest and the same attachments; with `ignoreTimestamps`, also two manifests
+   * that differ only in their timestamps (a note says so).
+   */
   identical: boolean;
   /** Image config and manifest annotation changes. */
   config: ValueChange[];

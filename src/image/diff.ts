@@ -11,10 +11,10 @@ import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestMismatch } from '../oci/digest.ts';
 import { formatPlatform, normalizePlatform, platformMatches } from '../oci/platform.ts';
-import type { ImageConfig, ImageManifest } from '../oci/types.ts';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { attachmentDiff, attachmentsOf, provenanceDiff, type SideAttachments } from './diff-attachments.ts';
-import { compareText, configChanges, layerDiff, mapChanges } from './diff-config.ts';
+import { annotationMap, compareText, configChanges, layerDiff, mapChanges } from './diff-config.ts';
 import { addTextDiffs, compareFiles } from './diff-files.ts';
 import { isPackageMetadataPath, NO_PACKAGES, packageDiff, packagesFromFilesystem, packagesFromSbom } from './diff-packages.ts';
 import type { AttachmentDiff, DiffOptions, DiffSide, ImageDiff, PlatformDiff } from './diff-types.ts';
@@ -55,17 +55,18 @@ export async function diffImages(a: DiffSide, b: DiffSide, options: DiffOptions 
   const ib = sideB.inspected;
   const annotations =
     ia.raw.kind === 'index' && ib.raw.kind === 'index'
-      ? mapChanges(
-          'annotations',
-          new Map(Object.entries(ia.raw.index.annotations ?? {})),
-          new Map(Object.entries(ib.raw.index.annotations ?? {})),
-        )
+      ? mapChanges('annotations', annotationMap(ia.raw.index.annotations, options), annotationMap(ib.raw.index.annotations, options))
       : [];
   // With a platform chosen, the question is about that platform's images: two indexes that
   // differ in another platform are still identical there. The index's own annotations and
-  // attachments are compared and shown either way, so they count either way.
+  // attachments are compared and shown either way, so they count either way. With timestamps
+  // ignored, two indexes are the same when they differ only in the digests of their images
+  // (each pair compared below) and in their created annotation.
+  const sameIndex =
+    ia.digest === ib.digest ||
+    (options.ignoreTimestamps === true && ia.raw.kind === ib.raw.kind && withoutTimestamps(ia.raw) === withoutTimestamps(ib.raw));
   const identical =
-    (options.platform === undefined ? ia.digest === ib.digest : annotations.length === 0) &&
+    (options.platform === undefined ? sameIndex : annotations.length === 0) &&
     pairs.onlyA.length === 0 &&
     pairs.onlyB.length === 0 &&
     attachmentsEqual(rootAttachments) &&
@@ -232,7 +233,7 @@ async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], op
     files: { added: [], removed: [], changed: [] },
     packages: { source: { a: 'none', b: 'none' }, added: [], removed: [], changed: [] },
     attachments: attachmentDiff(attA.items, attB.items),
-    provenance: provenanceDiff(attA.statements, attB.statements),
+    provenance: provenanceDiff(attA.statements, attB.statements, options),
     notes: [],
   };
   if (ma.digest === mb.digest) {
@@ -276,7 +277,60 @@ async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], op
     );
   }
   out.packages = packageDiff(viewA, viewB, out.files);
+  if (options.ignoreTimestamps === true && onlyTimestampsDiffer(out, manA, manB, fsA, fsB)) {
+    out.identical = true;
+    out.notes.push(
+      'the manifests differ only where timestamps go: the same files in the same layers but for their modification times, the same config but for its created times, and the same provenance but for its SOURCE_DATE_EPOCH',
+    );
+  }
   return out;
+}
+
+/**
+ * With timestamps ignored, whether two different manifests still make the same image: nothing
+ * is left in any section but the layers, each path comes from the same layer position in both,
+ * and the manifests are the same once the digests and sizes of their config and layers (which
+ * file times and `created` change) and their created annotation are left out. A tar's mtime
+ * fields change its digest and, compressed, its size, but not how many layers there are, their
+ * media types or which layer holds a file.
+ */
+function onlyTimestampsDiffer(
+  d: PlatformDiff,
+  manA: ImageManifest,
+  manB: ImageManifest,
+  fsA: LayerFilesystem,
+  fsB: LayerFilesystem,
+): boolean {
+  const empty = (...lists: readonly (readonly unknown[] | undefined)[]) => lists.every((l) => l === undefined || l.length === 0);
+  if (
+    !attachmentsEqual(d.attachments) ||
+    !empty(d.config, d.files.added, d.files.removed, d.files.changed, d.files.implied) ||
+    !empty(d.packages.added, d.packages.removed, d.packages.changed) ||
+    !empty(d.provenance.changes, d.provenance.dependencies.added, d.provenance.dependencies.removed, d.provenance.dependencies.changed)
+  ) {
+    return false;
+  }
+  if (withoutTimestamps({ kind: 'manifest', manifest: manA }) !== withoutTimestamps({ kind: 'manifest', manifest: manB })) return false;
+  for (const path of fsA.paths()) {
+    if (fsA.get(path)?.layer !== fsB.get(path)?.layer) return false;
+  }
+  return true;
+}
+
+/**
+ * A manifest or index as JSON without what timestamps change: the digests and sizes of what it
+ * names (an index's images, a manifest's config and layers) and its created annotation.
+ */
+function withoutTimestamps(stored: { kind: 'manifest'; manifest: ImageManifest } | { kind: 'index'; index: ImageIndex }): string {
+  const undated = ({ digest: _digest, size: _size, ...rest }: Descriptor) => rest;
+  const annotations = (a: Record<string, string> | undefined) =>
+    a === undefined ? undefined : Object.fromEntries(annotationMap(a, { ignoreTimestamps: true }));
+  if (stored.kind === 'index') {
+    const { manifests, annotations: a, ...rest } = stored.index;
+    return JSON.stringify({ ...rest, manifests: manifests.map(undated), annotations: annotations(a) });
+  }
+  const { config, layers, annotations: a, ...rest } = stored.manifest;
+  return JSON.stringify({ ...rest, config: undated(config), layers: layers.map(undated), annotations: annotations(a) });
 }
 
 async function manifestOf(side: Side, m: InspectedManifest): Promise<ImageManifest> {

@@ -7,7 +7,15 @@ import { digestOf } from '../../src/oci/digest.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { file, layer, putImage, putIndex } from '../image/diff-helpers.ts';
-import { buildAndDescribe, packages, repositoryKey, writeConfig, writeRepository, writeWithAttestations } from '../reproduce/helpers.ts';
+import {
+  buildAndDescribe,
+  EPOCH,
+  packages,
+  repositoryKey,
+  writeConfig,
+  writeRepository,
+  writeWithAttestations,
+} from '../reproduce/helpers.ts';
 import { provenantAsync as provenant } from './provenant-async.ts';
 
 const tempDir = useTempDir('cli-diff');
@@ -28,8 +36,10 @@ describe('provenant diff', () => {
     ] as const) {
       const root = join(dir, tag);
       await writeRepository(join(root, 'served'), key, (arch) => packages(arch, text));
-      const built = await buildAndDescribe(await writeConfig(root, key, '../../served/repo'), 'example/app');
-      await writeWithAttestations(store, built, tag);
+      const config = await writeConfig(root, key, '../../served/repo');
+      await writeWithAttestations(store, await buildAndDescribe(config, 'example/app'), tag);
+      // The first built again a day later: only its timestamps differ (file times, created, SOURCE_DATE_EPOCH).
+      if (tag === 'a') await writeWithAttestations(store, await buildAndDescribe(config, 'example/app', EPOCH + 86_400), 'a-later');
     }
     // An image whose layer is not a tar: reading it is trouble, not a difference.
     const broken = await layer([]);
@@ -91,6 +101,38 @@ describe('provenant diff', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'identical\n');
     assert.equal(r.stderr, '');
+  });
+
+  it('with --ignore-timestamps, exits 0 for a rebuild that differs only in when it was made, and 1 for one that differs in more', async () => {
+    const [a, later, b] = ['a', 'a-later', 'b'].map((t) => `oci:${layout}:${t}`) as [string, string, string];
+    const strict = await provenant(['diff', '--format', 'json', a, later]);
+    assert.equal(strict.status, 1, strict.stderr);
+    const [image] = JSON.parse(strict.stdout).images;
+    // What the timestamps change: every layer, the created times and the provenance's SOURCE_DATE_EPOCH.
+    assert.equal(image.layers.shared.length, 0);
+    assert.deepEqual(
+      image.config.map((c: { field: string }) => c.field),
+      ['created', 'history[0].created'],
+    );
+    assert.deepEqual(
+      image.provenance.changes.map((c: { field: string }) => c.field),
+      ['parameters.externalParameters.sourceDateEpoch'],
+    );
+    const r = await provenant(['diff', '--ignore-timestamps', a, later]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^identical but for timestamps\n--- a: .*\n\+\+\+ b: .*\nlinux\/amd64: identical but for timestamps \(sha256:\S+ → sha256:\S+\)$/m,
+    );
+    const json = JSON.parse((await provenant(['diff', '--ignore-timestamps', '--format', 'json', a, later])).stdout);
+    assert.equal(json.identical, true);
+    assert.notEqual(json.a.digest, json.b.digest);
+    assert.deepEqual(json.annotations, []);
+    // One file's bytes still count, and so do its layer and package.
+    const other = await provenant(['diff', '--ignore-timestamps', later, b]);
+    assert.equal(other.status, 1, other.stderr);
+    assert.match(other.stdout, /^ {4}~ \/usr\/share\/data\/values\.txt {2}sha256 /m);
+    assert.doesNotMatch(other.stdout, /sourceDateEpoch|image\.created|mtime/);
   });
 
   it('exits 0 when the platform asked for is identical, whatever the rest of the indexes holds', async () => {

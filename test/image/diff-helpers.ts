@@ -80,6 +80,8 @@ export async function putImage(
     history?: ImageConfig['history'];
     /** More top-level keys of the config. */
     extra?: Record<string, unknown>;
+    /** The manifest's annotations. */
+    annotations?: Record<string, string>;
   } = {},
 ): Promise<Stored> {
   for (const l of layers) await store.putBlob(bytesSource(l.descriptor, l.bytes));
@@ -101,6 +103,7 @@ export async function putImage(
     mediaType: MediaType.OciManifest,
     config: configDesc,
     layers: layers.map((l) => l.descriptor),
+    ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
   };
   const stored = parseStored(encodeJson(manifest));
   await store.putManifest(stored, { tags: options.tag === undefined ? [] : [options.tag], keepAsRoot: true });

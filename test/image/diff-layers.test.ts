@@ -6,6 +6,7 @@ import { tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { diffImages } from '../../src/image/diff.ts';
+import { CREATED_ANNOTATION } from '../../src/image/diff-config.ts';
 import { TEXT_DIFF_BUDGET } from '../../src/image/diff-files.ts';
 import { renderDiff } from '../../src/image/diff-render.ts';
 import { applyLayer, LayerFilesystem } from '../../src/image/filesystem.ts';
@@ -221,6 +222,51 @@ describe('the flattened filesystem', () => {
 });
 
 describe('diff of images made layer by layer', () => {
+  it('with ignoreTimestamps, takes manifests that differ only where timestamps go as identical, and no others', async () => {
+    const store = await layout();
+    const files = (mtime: number) => [file('f', 'f', { mtime }), file('g', 'g', { mtime })] as const;
+    const image = async (tag: string, layers: Layer[], created: string) => {
+      const annotations = { [CREATED_ANNOTATION]: created, 'org.opencontainers.image.title': 't' };
+      const stored = await putImage(store, layers, { tag, extra: { created }, history: [{ created, created_by: 'build' }], annotations });
+      await putIndex(store, [{ stored, platform: { os: 'linux', architecture: 'amd64' } }], `${tag}-index`);
+    };
+    const [f1, g1] = files(1);
+    const [f2, g2] = files(2);
+    await image('a', [await layer([f1]), await layer([g1])], '1970-01-01T00:00:01Z');
+    await image('later', [await layer([f2]), await layer([g2])], '1970-01-01T00:00:02Z');
+    // The same files at other times, but g in the first layer; and in zstd layers.
+    await image('moved', [await layer([f2, g2]), await layer([])], '1970-01-01T00:00:02Z');
+    await image('zstd', [await layer([f2], 'zstd'), await layer([g2], 'zstd')], '1970-01-01T00:00:02Z');
+    const diff = (x: string, y: string, ignoreTimestamps: boolean) =>
+      diffImages({ store, target: x }, { store, target: y }, { ignoreTimestamps });
+
+    assert.equal((await diff('a', 'later', false)).identical, false);
+    for (const [x, y] of [
+      ['a', 'later'],
+      ['a-index', 'later-index'],
+    ] as const) {
+      const quiet = await diff(x, y, true);
+      assert.equal(quiet.identical, true, `${x} ${y}`);
+      assert.notEqual(quiet.a.digest, quiet.b.digest);
+      const [image] = quiet.images;
+      assert.deepEqual(image?.config, []);
+      assert.equal(image?.layers.onlyA.length, 2);
+      assert.match(image?.notes.join('\n') ?? '', /differ only where timestamps go/);
+      assert.match(
+        renderDiff(quiet),
+        /^identical but for timestamps\n--- a: .*\n\+\+\+ b: .*\nlinux\/amd64: identical but for timestamps \(sha256:/,
+      );
+    }
+    // Nothing any section shows, but a file in another layer, or layers of another media type.
+    for (const other of ['moved', 'zstd']) {
+      const d = await diff('a', other, true);
+      assert.equal(d.identical, false, other);
+      const [image] = d.images;
+      assert.deepEqual([image?.config, image?.files.changed, image?.files.added, image?.files.removed], [[], [], [], []], other);
+      assert.match(renderDiff(d), /^--- a: /);
+    }
+  });
+
   it('reads a shared layer prefix once, and still sees a change to its files made by a later layer', async () => {
     const l0 = await layer([dir('etc/'), file('etc/conf', 'one\n'), file('etc/same', 'same\n'), file('bin', 'binary')]);
     const l1 = await layer([file('etc/more', 'more\n')]);

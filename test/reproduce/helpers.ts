@@ -159,14 +159,18 @@ export function loadWrittenConfig(configPath: string): Promise<LoadedConfig> {
 }
 
 /** Builds the configuration at `configPath` and describes it as `provenant build` does (SBOMs and SLSA v1 provenance). */
-export async function buildAndDescribe(configPath: string, imageName: string): Promise<{ result: BuildResult; attested: Attested[] }> {
+export async function buildAndDescribe(
+  configPath: string,
+  imageName: string,
+  sourceDateEpoch = EPOCH,
+): Promise<{ result: BuildResult; attested: Attested[] }> {
   const loaded = await loadWrittenConfig(configPath);
-  const result = await buildImage({ config: loaded, configPath, sourceDateEpoch: EPOCH, workers: 0 });
+  const result = await buildImage({ config: loaded, configPath, sourceDateEpoch, workers: 0 });
   const attested = describeBuild(result, {
     imageName,
     configPath,
     toolVersion: '0.0.0-test',
-    sourceDateEpoch: EPOCH,
+    sourceDateEpoch,
     builderId: 'https://example.com/builder',
     provenance: { mode: 'min', version: 'v1' },
     fromLock: false,
