@@ -2,7 +2,7 @@
 // holding examples/hello-rootfs and no packages) that the tests and the documentation copy and
 // inspect: an image made without Provenant's builder, as images from elsewhere are. Its layer is
 // a gzipped tar made by GNU tar with fixed times and owners, so running this again gives the same
-// digests. Usage: node examples/make-hello.ts
+// digests. Usage: bin/provenant-node examples/make-hello.ts
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
