@@ -32,7 +32,7 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
   let prefix: string;
   let config: string;
   let sourceDigest: string;
-  // npm runs with this Node first on PATH, as prepack's `node scripts/build-dist.ts` needs 22.12+.
+  // npm runs with this Node first on PATH, the one the tests run on (prepack's bin/provenant-node picks its own).
   const npmEnv = () => ({ ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` });
 
   before(async () => {
