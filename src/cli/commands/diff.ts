@@ -19,7 +19,11 @@ export const spec: CommandSpec = {
       description: 'compare only this platform of each, and exit 0 when it is identical (default: every platform both have)',
     },
     'text-diff': { type: 'boolean', description: 'a unified diff of changed text files of 64 KiB or less' },
-    'ignore-timestamps': { type: 'boolean', description: "for rebuilds at another SOURCE_DATE_EPOCH: leave out file times, created times and sourceDateEpoch, and take images that differ only there as identical" },
+    'ignore-timestamps': {
+      type: 'boolean',
+      description:
+        'for rebuilds at another SOURCE_DATE_EPOCH: leave out file times, created times and sourceDateEpoch, and take images that differ only there as identical',
+    },
     format: FORMAT_FLAG,
     ...REGISTRY_FLAGS,
   },
