@@ -13,6 +13,9 @@ export interface ApkCandidate extends Candidate {
   repository: string;
 }
 
+/** A version that ends with a package release (`-r3`). */
+const WITH_RELEASE = /-r\d+$/;
+
 /**
  * apk-tools' version order and operators. A `><` checksum pin never matches a version. Providers
  * of a name rank by the version they provide of it, as in apk-tools and apko.
@@ -20,6 +23,11 @@ export interface ApkCandidate extends Candidate {
 export const apkVersionScheme: VersionScheme = {
   compare: compareApkVersions,
   rankByProvidedVersion: true,
+  // Wolfi's indexes still hold builds from before melange#1871, whose `so:` provides carry the
+  // soname's version (`so:libpng16.so.16=16`) rather than the package's (`=1.6.44-r0`): ranked
+  // as given, `16` beats `1.6.44-r0` and the oldest build wins. apko reads a `so:` version
+  // without a release as `0.<version>` (ResolvePackageNameVersionPin), so those rank below.
+  providedRank: (name, version) => (name.startsWith('so:') && !WITH_RELEASE.test(version) ? `0.${version}` : version),
   satisfies(version: string, constraint: Constraint): boolean {
     if (constraint.op === '><') return false;
     return satisfiesApkConstraint(version, constraint.op as ApkVersionOp, constraint.version);

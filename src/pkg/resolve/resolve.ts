@@ -67,6 +67,12 @@ export interface VersionScheme {
    * providers of a virtual package by Priority, which is the provider priority there).
    */
   rankByProvidedVersion?: boolean | undefined;
+  /**
+   * The version a versioned provide of `name` ranks by among providers, when it is not the
+   * provided version itself (apk's old-style `so:` provides, ../apk/candidates.ts). Used only with
+   * {@link rankByProvidedVersion}; meeting a requirement still takes the provided version.
+   */
+  providedRank?(name: string, version: string): string;
 }
 
 /** A request from the configuration: a requirement, or a conflict (`!name`) when `conflict`. */
@@ -188,7 +194,10 @@ class Resolver<C extends Candidate> {
     for (const r of alternatives) {
       // Each candidate with the version it offers of the name: its own, or what it provides.
       const pool: [C, string][] = this.#index.named(r.name).map((c) => [c, c.version]);
-      for (const { candidate, provision } of this.#index.providing(r.name)) pool.push([candidate, provision.version ?? candidate.version]);
+      for (const { candidate, provision } of this.#index.providing(r.name)) {
+        const provided = provision.version;
+        pool.push([candidate, provided === undefined ? candidate.version : (this.#scheme.providedRank?.(r.name, provided) ?? provided)]);
+      }
       // The best version of each name first, as if nothing conflicted: a conflict passes over a
       // package (to another provider, or the next alternative, as apt's resolver and apk's solver
       // find an installable set), never to an older version of it, which apt would not take

@@ -119,6 +119,22 @@ describe('resolve (apk)', () => {
     );
   });
 
+  it('ranks an old-style so: provide (no -rN) below one carrying the package version, as apko does', () => {
+    // Wolfi: builds from before melange#1871 provide the soname's version, later ones the package's.
+    const repo = [
+      info('app', '1-r0', { depends: ['so:libpng16.so.16'] }),
+      info('libpng', '1.6.40-r0', { provides: ['so:libpng16.so.16=16'] }),
+      info('libpng', '1.6.44-r0', { provides: ['so:libpng16.so.16=1.6.44-r0'] }),
+    ];
+    assert.deepEqual(solve(['app'], repo), ['app-1-r0', 'libpng-1.6.44-r0']);
+    assert.deepEqual(solve(['app'], [repo[0]!, repo[2]!, repo[1]!]), ['app-1-r0', 'libpng-1.6.44-r0'], 'whatever the order');
+    // Two old-style provides still rank by their versions; other names are not touched.
+    const old = [info('a', '1-r0', { provides: ['so:libq.so.1=1.2'] }), info('b', '1-r0', { provides: ['so:libq.so.1=1.10'] })];
+    assert.deepEqual(solve(['so:libq.so.1'], old), ['b-1-r0']);
+    const cmd = [info('a', '1-r0', { provides: ['cmd:q=16'] }), info('b', '1-r0', { provides: ['cmd:q=1.6.44-r0'] })];
+    assert.deepEqual(solve(['cmd:q'], cmd), ['a-1-r0']);
+  });
+
   it('ranks providers by their own versions with a scheme without rankByProvidedVersion (Debian)', () => {
     const { candidates } = apkCandidates(
       [
