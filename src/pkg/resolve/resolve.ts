@@ -5,10 +5,11 @@
  * It follows apk's rules, which deb's fit into: one version per package name; a requirement is
  * met by a package of that name whose version satisfies it, or by a package that provides the
  * name (a provide without a version meets only requirements without one); among candidates the
- * one already chosen wins, then a real name over a provide, then a higher provider priority, then
- * the newest version (for apk, of what is provided: {@link VersionScheme.rankByProvidedVersion}); conflicts are checked on the result; `install_if` adds a package once
- * everything it names is installed. Version ordering and constraints come from a
- * {@link VersionScheme}, so apk and dpkg each bring their own.
+ * one already chosen wins, then one from the repository a `name@tag` names, then a real name over
+ * a provide, then a higher provider priority, then the newest version (for apk, of what is
+ * provided: {@link VersionScheme.rankByProvidedVersion}); conflicts are checked on the result;
+ * `install_if` adds a package once everything it names is installed. Version ordering and
+ * constraints come from a {@link VersionScheme}, so apk and dpkg each bring their own.
  *
  * The resolver is greedy, as apko's is: it does not backtrack. Requests are applied before the
  * dependencies they pull in, so a pin in the request wins over a looser dependency.
@@ -210,8 +211,10 @@ class Resolver<C extends Candidate> {
           blocked ??= `${c.name}-${taken.version} is already chosen (for ${this.#describe(this.#pulledBy(taken))})`;
           continue;
         }
-        // Real name over provide, then priority, then newest, then earlier repository.
-        const key = [c.name === r.name ? 1 : 0, c.providerPriority ?? 0];
+        // The repository `name@tag` names, then real name over provide, then priority, then
+        // newest, then earlier repository. apko ranks the pinned repository first too
+        // (comparePackages): `foo@edge` asks for edge's foo, not for a newer one elsewhere.
+        const key = [r.tag !== undefined && c.repoTag === r.tag ? 1 : 0, c.name === r.name ? 1 : 0, c.providerPriority ?? 0];
         const held = byName.get(c.name);
         if (held === undefined || this.#better(key, held.key, c, held.c, provided, held.provided)) byName.set(c.name, { c, key, provided });
       }

@@ -158,6 +158,19 @@ describe('resolve (apk)', () => {
     assert.deepEqual(solve(['app@edge'], main, edge), ['app-2-r0', 'lib-2-r0']);
   });
 
+  it('takes name@tag from the tagged repository even when another has a newer version, as apko does', () => {
+    assert.deepEqual(solve(['foo@edge'], [info('foo', '2-r0')], [info('foo', '1.5-r0')]), ['foo-1.5-r0']);
+    const { candidates } = apkCandidates([info('foo', '2-r0')], 'main', '', 0, 'test');
+    const { candidates: edge } = apkCandidates([info('foo', '1.5-r0')], 'edge', 'edge', 1, 'test');
+    const chosen = resolve([apkRequest('foo@edge')], [...candidates, ...edge], apkVersionScheme).packages;
+    assert.deepEqual(
+      chosen.map((c) => c.repoTag),
+      ['edge'],
+    );
+    // Without the tag, the tagged repository is not used at all.
+    assert.deepEqual(solve(['foo'], [info('foo', '2-r0')], [info('foo', '3-r0')]), ['foo-2-r0']);
+  });
+
   it('adds install_if packages once their conditions hold', () => {
     const repo = [info('app', '1-r0'), info('docs', '1-r0'), info('app-doc', '1-r0', { installIf: ['app=1-r0', 'docs'] })];
     assert.deepEqual(solve(['app'], repo), ['app-1-r0']);
