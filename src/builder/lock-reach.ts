@@ -9,7 +9,8 @@
  * locked packages, by the resolver's rules: a requirement is met by name or by what a package
  * provides, any alternative of a Debian `a | b` will do, a tagged repository's package only where
  * the request or a package from that repository on the way asked for its tag, and `install_if`
- * brings in an untagged package once everything it names is reached. Where a locked package is
+ * brings in an untagged package once everything it names is reached (and nothing locked meets a
+ * `!name` condition of it). Where a locked package is
  * known by name only (no index lists its version), the walk is an estimate, and packages it does
  * not reach are not refused; once it is fetched, its own fields tell what it needs
  * ({@link fetchedListing}), and the walk is made again, exact (./plan.ts).
@@ -119,8 +120,14 @@ export function lockReach(
       if (reached.has(p)) continue;
       // A package no index lists has the install_if of its name's other versions, as it has their depends.
       const conditional = (listed.get(p) ?? index.named(p.name)).filter((c) => c.repoTag === '' && c.installIf.length > 0);
+      // A `!name` condition holds when no locked package meets it: one that does is either
+      // reached, or refused below, whatever the order of the walk.
       const met = conditional.filter((c) =>
-        c.installIf.every((r) => lockedUnder(r).some((q) => reached.has(q) && meeting(q, r).length > 0)),
+        c.installIf.every((r) =>
+          r.conflict === true
+            ? !lockedUnder(r).some((q) => meeting(q, r).length > 0)
+            : lockedUnder(r).some((q) => reached.has(q) && meeting(q, r).length > 0),
+        ),
       );
       if (met.length === 0) continue;
       reach(p, met, new Set());

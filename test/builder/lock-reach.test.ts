@@ -113,6 +113,15 @@ describe('lockReach', () => {
     assert.deepEqual(check([req('app')], [app, zlib, busybox, doc], all, apkVersionScheme).unreached, ['app-doc-1.0-r0']);
   });
 
+  it('reads a !name install_if condition as met while no locked package meets it', () => {
+    const foo = cand('foo', '1-r0');
+    const bar = cand('bar', '1-r0');
+    const extra = cand('foo-extra', '1-r0', { installIf: [req('foo'), { name: 'bar', conflict: true }] });
+    const all = [foo, bar, extra];
+    assert.deepEqual(check([req('foo')], [foo, extra], all, apkVersionScheme), clean);
+    assert.deepEqual(check([req('foo'), req('bar')], [foo, bar, extra], all, apkVersionScheme).unreached, ['foo-extra-1-r0']);
+  });
+
   it('takes a tagged repository’s package where a request names the tag, and what it needs from there', () => {
     const main = cand('data', '2', { depends: [[req('base')]] });
     const edge = cand('data', '9', { repoTag: 'edge', repoOrder: 1, depends: [[req('edgelib')]] });

@@ -35,7 +35,8 @@ export const apkVersionScheme: VersionScheme = {
 };
 
 /**
- * Turns an index entry into a candidate. Dependencies starting with `!` become conflicts.
+ * Turns an index entry into a candidate. Dependencies starting with `!` become conflicts, and
+ * `install_if` conditions starting with `!` keep the flag (met while nothing installed meets them).
  *
  * @throws ProvenantError `INVALID_PACKAGE` naming the package when one of its fields holds a
  *   malformed dependency
@@ -64,7 +65,8 @@ function apkCandidate(info: ApkPackageInfo, repository: string, repoTag: string,
       .map((p) => (p.op === '=' && p.version !== undefined ? { name: p.name, version: p.version } : { name: p.name })),
     depends,
     conflicts,
-    installIf: info.installIf.map(parse).map(requirementOf),
+    // `!name` in install_if: only while nothing installed meets it.
+    installIf: info.installIf.map(parse).map((d) => ({ ...requirementOf(d), conflict: d.conflict })),
     providerPriority: info.providerPriority,
     repoTag,
     repoOrder,

@@ -47,8 +47,11 @@ export interface Candidate {
   depends: readonly (readonly Requirement[])[];
   /** Names (with constraints) that must not be installed alongside this package. */
   conflicts: readonly Requirement[];
-  /** Install this package once all of these are installed (apk's `install_if`). */
-  installIf: readonly Requirement[];
+  /**
+   * Install this package once all of these are installed (apk's `install_if`); a condition with
+   * `conflict` (`!name`) holds while nothing installed meets it.
+   */
+  installIf: readonly Request[];
   providerPriority?: number | undefined;
   /** The tag of the repository the package comes from; '' for an untagged repository. */
   repoTag: string;
@@ -247,13 +250,18 @@ class Resolver<C extends Candidate> {
     }
   }
 
-  /** install_if: adds the newest candidate of each name not chosen whose conditions all hold. True when it added one. */
+  /**
+   * install_if: adds the newest candidate of each name not chosen whose conditions all hold (a
+   * `!name` one while nothing chosen meets it, as apk-tools reads it). True when it added one.
+   */
   addInstallIf(): boolean {
     let added = false;
     for (const list of this.#index.withInstallIf()) {
       if (this.#chosen.has((list[0] as C).name)) continue;
       // One that conflicts with what is chosen is left out, as apk leaves it.
-      const eligible = list.filter((c) => c.repoTag === '' && c.installIf.every((r) => this.#isMet(r)) && this.#clash(c) === undefined);
+      const eligible = list.filter(
+        (c) => c.repoTag === '' && c.installIf.every((r) => this.#isMet(r) !== (r.conflict === true)) && this.#clash(c) === undefined,
+      );
       if (eligible.length === 0) continue;
       const newest = eligible.reduce((a, b) => (this.#scheme.compare(b.version, a.version) > 0 ? b : a));
       this.#add(newest, 'install_if', new Set());

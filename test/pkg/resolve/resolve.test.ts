@@ -177,6 +177,14 @@ describe('resolve (apk)', () => {
     assert.deepEqual(solve(['app', 'docs'], repo), ['app-1-r0', 'app-doc-1-r0', 'docs-1-r0']);
   });
 
+  it('reads a !name install_if condition as met while nothing chosen meets it, as apk-tools does', () => {
+    const repo = [info('foo', '1-r0'), info('bar', '1-r0'), info('foo-extra', '1-r0', { installIf: ['foo', '!bar'] })];
+    assert.deepEqual(solve(['foo'], repo), ['foo-1-r0', 'foo-extra-1-r0']);
+    assert.deepEqual(solve(['foo', 'bar'], repo), ['bar-1-r0', 'foo-1-r0']);
+    // Met through a provide as well.
+    assert.deepEqual(solve(['foo', 'baz'], [...repo, info('baz', '1-r0', { provides: ['bar=2-r0'] })]), ['baz-1-r0', 'foo-1-r0']);
+  });
+
   it('says what is missing and what needed it, and refuses conflicts', () => {
     const repo = [
       info('a', '1-r0', { depends: ['b'] }),
