@@ -12,7 +12,8 @@
  * constraints come from a {@link VersionScheme}, so apk and dpkg each bring their own.
  *
  * The resolver is greedy, as apko's is: it does not backtrack. Requests are applied before the
- * dependencies they pull in, so a pin in the request wins over a looser dependency.
+ * dependencies they pull in, and a request's version constraint binds every choice of its name
+ * (apko's constrain), so a pin in the request wins over a looser dependency or request.
  */
 import { ProvenantError } from '../../errors.ts';
 
@@ -147,8 +148,10 @@ export function resolve<C extends Candidate>(
     scheme,
     options.where,
     requests.filter((r) => r.conflict),
+    requests.filter((r) => !r.conflict && r.constraint !== undefined),
   );
-  // Requests first, all of them, so that their pins win.
+  // Requests first, all of them, so that their pins win; and a request's constraint on a name
+  // binds every choice of that name, whichever request or dependency makes it first.
   for (const r of requests) if (!r.conflict) resolver.choose([r], undefined, new Set(r.tag === undefined ? [] : [r.tag]));
   do resolver.drain();
   while (resolver.addInstallIf());
@@ -179,12 +182,21 @@ class Resolver<C extends Candidate> {
   readonly #refused: readonly Requirement[];
   /** The conflicts of the chosen packages, by the name they refuse: what a candidate of that name, or providing it, must not meet. */
   readonly #refusedBy = new Map<string, { req: Requirement; by: C }[]>();
+  /** The requests with a version constraint: no package of that name, nor provider chosen for it, may fail it. */
+  readonly #bound: readonly Requirement[];
 
-  constructor(index: CandidateIndex<C>, scheme: VersionScheme, where: string | undefined, refused: readonly Requirement[]) {
+  constructor(
+    index: CandidateIndex<C>,
+    scheme: VersionScheme,
+    where: string | undefined,
+    refused: readonly Requirement[],
+    bound: readonly Requirement[],
+  ) {
     this.#index = index;
     this.#scheme = scheme;
     this.#where = where;
     this.#refused = refused;
+    this.#bound = bound;
   }
 
   /** Meets one requirement (any of its alternatives), choosing a package when nothing chosen meets it. */
@@ -196,22 +208,29 @@ class Resolver<C extends Candidate> {
     let clashed = false;
     let bestProvided = '';
     for (const r of alternatives) {
-      // Each candidate with the version it offers of the name: its own, or what it provides.
-      const pool: [C, string][] = this.#index.named(r.name).map((c) => [c, c.version]);
+      // Each candidate with the version it offers of the name (its own, or what it provides; none
+      // for an unversioned provide), and the version it ranks by.
+      const pool: [C, string | undefined, string][] = this.#index.named(r.name).map((c) => [c, c.version, c.version]);
       for (const { candidate, provision } of this.#index.providing(r.name)) {
         const provided = provision.version;
-        pool.push([candidate, provided === undefined ? candidate.version : (this.#scheme.providedRank?.(r.name, provided) ?? provided)]);
+        const rank = provided === undefined ? candidate.version : (this.#scheme.providedRank?.(r.name, provided) ?? provided);
+        pool.push([candidate, provided, rank]);
       }
       // The best version of each name first, as if nothing conflicted: a conflict passes over a
       // package (to another provider, or the next alternative, as apt's resolver and apk's solver
       // find an installable set), never to an older version of it, which apt would not take
       // either and which may be what a security update replaced.
       const byName = new Map<string, { c: C; key: number[]; provided: string }>();
-      for (const [c, provided] of pool) {
+      for (const [c, offered, provided] of pool) {
         if (!this.#meets(c, r) || !tagAllowed(c, r, tags)) continue;
         const taken = this.#chosen.get(c.name);
         if (taken !== undefined && taken.id !== c.id) {
           blocked ??= `${c.name}-${taken.version} is already chosen (for ${this.#describe(this.#pulledBy(taken))})`;
+          continue;
+        }
+        const unbound = this.#unbound(c, r, offered);
+        if (unbound !== undefined) {
+          blocked ??= unbound;
           continue;
         }
         // The repository `name@tag` names, then real name over provide, then priority, then
@@ -304,6 +323,23 @@ class Resolver<C extends Candidate> {
     for (const req of c.conflicts) push(this.#refusedBy, req.name, { req, by: c });
     const inherited = c.repoTag === '' ? tags : new Set([...tags, c.repoTag]);
     for (const dep of c.depends) this.#queue.push({ req: dep, by: c, tags: inherited });
+  }
+
+  /**
+   * Why a request's constraint rules `c` out when it is chosen for `r` (offering `offered` of
+   * `r`'s name): on `c`'s own name, or on `r`'s name, which `c` provides at a version the request
+   * does not allow. apko disqualifies these before resolving (constrain), so `[cmd:sh,
+   * busybox=1.35-r0]` takes busybox-1.35-r0 for cmd:sh as the reverse order does. Undefined when
+   * none does.
+   */
+  #unbound(c: C, r: Requirement, offered: string | undefined): string | undefined {
+    for (const b of this.#bound) {
+      const version = b.name === c.name ? c.version : b.name === r.name ? offered : undefined;
+      if (version !== undefined && b.constraint !== undefined && !this.#scheme.satisfies(version, b.constraint)) {
+        return `${c.name}-${c.version}${b.name === c.name ? '' : ` (${b.name}=${version})`} does not satisfy ${formatRequirement(b)}, which contents.packages asks for`;
+      }
+    }
+    return undefined;
   }
 
   #meets(c: C, r: Requirement): boolean {

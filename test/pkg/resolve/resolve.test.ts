@@ -210,6 +210,23 @@ describe('resolve (apk)', () => {
     assert.throws(() => solve(['y=2-r0', 'x'], pinned), unresolvable(/cannot install y<2 .*y-2-r0 is already chosen \(for the request\)/));
   });
 
+  it("binds every choice of a name to a request's constraint on it, whatever the order of the requests", () => {
+    const bb = [info('busybox', '1.35-r0', { provides: ['cmd:sh=1.35-r0'] }), info('busybox', '1.36-r0', { provides: ['cmd:sh=1.36-r0'] })];
+    assert.deepEqual(solve(['busybox=1.35-r0', 'cmd:sh'], bb), ['busybox-1.35-r0']);
+    assert.deepEqual(solve(['cmd:sh', 'busybox=1.35-r0'], bb), ['busybox-1.35-r0']);
+    // Through a dependency too, and on a provided name.
+    const app = info('app', '1-r0', { depends: ['cmd:sh'] });
+    assert.deepEqual(solve(['app', 'busybox<1.36'], [app, ...bb]), ['app-1-r0', 'busybox-1.35-r0']);
+    assert.deepEqual(solve(['app', 'cmd:sh<1.36'], [app, ...bb]), ['app-1-r0', 'busybox-1.35-r0']);
+    // When the constraint rules out every candidate, the error names it.
+    assert.throws(
+      () => solve(['cmd:sh', 'busybox>2'], bb),
+      unresolvable(
+        /^cannot install cmd:sh \(needed by the request\): busybox-1\.3[56]-r0 does not satisfy busybox>2, which contents\.packages asks for$/,
+      ),
+    );
+  });
+
   it('passes over a candidate that conflicts with what is chosen, as apk and apt find an installable set', () => {
     // A provider: the one the request refuses gives way to the other, whatever its priority.
     const providers = [
