@@ -17,6 +17,7 @@ import {
 } from '../pkg/resolve/resolve.ts';
 import type { FetchedPackage, IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
 import type { Lock } from './lock.ts';
+import { lockInconsistencies, lockVersionsDiffer } from './lock-consistent.ts';
 import { fetchedListing, lockReach } from './lock-reach.ts';
 
 /** What {@link planBuild} needs of the build. */
@@ -61,7 +62,9 @@ export interface BuildPlan {
  * @throws ProvenantError `UNRESOLVABLE` when nothing meets a request or the architectures
  *   disagree; `USAGE` when the lock has no packages for an architecture; `INVALID_CONFIG` when a
  *   lock that is checked was made for another configuration (a request no locked package meets),
- *   or holds a package its requests do not lead to (./lock-reach.ts);
+ *   or holds a package its requests do not lead to (./lock-reach.ts), or packages that cannot be
+ *   installed together (a dependency no locked package meets, a conflict, a name at different
+ *   versions on different architectures: ./lock-consistent.ts);
  *   as the source's {@link PackageSource.readIndex}, and its {@link PackageSource.fetch} of a
  *   locked package no index lists (`UNTRUSTED_KEY` when no trusted key signed it)
  */
@@ -93,7 +96,9 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     // And it must hold nothing more than the resolver could have chosen (./lock-reach.ts).
     const wrongTag: string[] = [];
     const unreached: string[] = [];
-    // The architectures whose lock holds packages no index lists, to walk again once they are fetched.
+    // Every architecture's walk, and those whose lock holds packages no index lists, to walk
+    // again once they are fetched.
+    const inputs: ReachInput[] = [];
     const estimated: ReachInput[] = [];
     for (const arch of archs) {
       const locked = lockedFor(options.lock, source.archName(arch), arch);
@@ -133,15 +138,27 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       }
       const input = { arch, requests: requests.map((r) => r.request), locked, same, index };
       beyond(lockReach(input.requests, locked, same, index, source.versionScheme), arch, wrongTag, unreached);
+      inputs.push(input);
       if (locked.some((p) => unlisted.has(p))) estimated.push(input);
     }
     if (unmet.length > 0) throw lockForAnother(options, unmet);
     if (wrongTag.length > 0 || unreached.length > 0) throw lockBeyondRequests(options, wrongTag, unreached);
+    // What resolving refuses (checkSameVersions) a lock may not hold either.
+    const differ = lockVersionsDiffer(packages);
+    if (differ.length > 0) throw lockInconsistent(options, [`it holds ${differ.join(', ')}`]);
+    // Those whose packages are all listed are checked before anything is fetched; the others once
+    // their fetched files say what the unlisted ones need.
+    checkConsistent(
+      options,
+      inputs.filter((i) => !estimated.includes(i)),
+      source.versionScheme,
+    );
     const fetched = await fetchUnlisted(source, estimated, unlisted, options.signal);
     for (const input of estimated) {
       beyond(lockReach(input.requests, input.locked, input.same, input.index, source.versionScheme), input.arch, wrongTag, unreached);
     }
     if (wrongTag.length > 0 || unreached.length > 0) throw lockBeyondRequests(options, wrongTag, unreached);
+    checkConsistent(options, estimated, source.versionScheme);
     return { packages, indexes, unlisted, fetched };
   }
   const resolved = new Map<string, ReturnType<typeof resolve>['packages']>();
@@ -269,6 +286,25 @@ function lockBeyondRequests(options: PlanOptions, wrongTag: readonly string[], u
   return new ProvenantError('INVALID_CONFIG', `${where} holds more than ${options.configPath} asks for: ${what.join('; ')}`, {
     where,
     hint: `lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), which locks only what its requests need; to take a package from a tagged repository, ask for it as name@tag in contents.packages`,
+  });
+}
+
+/**
+ * Refuses a lock whose packages of some architecture cannot be installed together.
+ *
+ * @throws ProvenantError `INVALID_CONFIG` naming the lock file and each package at fault
+ */
+function checkConsistent(options: PlanOptions, inputs: readonly ReachInput[], scheme: VersionScheme): void {
+  const problems = inputs.flatMap((i) => lockInconsistencies(i.arch, i.requests, i.locked, i.same, scheme));
+  if (problems.length > 0) throw lockInconsistent(options, problems);
+}
+
+/** The error for a lock whose packages cannot be installed together, as resolving never makes one. */
+function lockInconsistent(options: PlanOptions, problems: readonly string[]): ProvenantError {
+  const where = options.lockPath ?? 'the lock';
+  return new ProvenantError('INVALID_CONFIG', `${where} cannot be installed as locked: ${problems.join('; ')}`, {
+    where,
+    hint: `lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), which locks a set the resolver can install`,
   });
 }
 

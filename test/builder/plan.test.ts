@@ -5,6 +5,10 @@ import type { Lock } from '../../src/builder/lock.ts';
 import { planBuild } from '../../src/builder/plan.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/io/types.ts';
+import type { ApkPackageInfo } from '../../src/pkg/apk/apkindex.ts';
+import { apkCandidates, apkVersionScheme } from '../../src/pkg/apk/candidates.ts';
+import { apkRequest } from '../../src/pkg/apk/source.ts';
+import type { LockedPackage, PackageSource } from '../../src/pkg/source.ts';
 import { openPackageSource } from '../../src/pkg/sources.ts';
 
 const base = { keyring: [], packages: ['dash'], configPath: 'image.yaml', baseDir: '.', cache: undefined, logger: silentLogger };
@@ -40,5 +44,127 @@ describe('planBuild from a lock', () => {
         (err: unknown) => isProvenantError(err, 'USAGE') && /the lock has no packages for (aarch64|x86_64)/.test(err.message),
       );
     }
+  });
+});
+
+/** An apk source over a list of index entries, with nothing to download but `fetchable`. */
+function apkSource(infos: readonly ApkPackageInfo[], fetchable: readonly ApkPackageInfo[] = []): PackageSource {
+  const { candidates } = apkCandidates(infos, 'http://127.0.0.1:9/repo', '', 0, 'index');
+  const entry = (c: { name: string; version: string; id: string }, arch: string): LockedPackage => ({
+    name: c.name,
+    version: c.version,
+    architecture: arch,
+    url: `http://127.0.0.1:9/repo/${arch}/${c.name}-${c.version}.apk`,
+    checksum: c.id,
+  });
+  const fetched = (locked: LockedPackage) => {
+    const info = fetchable.find((i) => i.name === locked.name && i.version === locked.version);
+    if (info === undefined) throw new Error(`${locked.name}-${locked.version} is not fetchable`);
+    return { package: info, locked, sha256: '', bodies: [] };
+  };
+  return {
+    ecosystem: 'apk',
+    versionScheme: apkVersionScheme,
+    archName: (arch: string) => arch,
+    request: (text: string, where: string) => apkRequest(text, where),
+    readIndex: async () => ({ candidates, files: [] }),
+    lockEntry: entry,
+    fetch: async (locked: LockedPackage) => fetched(locked),
+    fetchedCandidate: (f: { package: unknown }) => apkCandidates([f.package as ApkPackageInfo], '', '', 0, 'fetched').candidates[0]!,
+  } as unknown as PackageSource;
+}
+
+function apkInfo(name: string, version: string, fields: Partial<ApkPackageInfo> = {}): ApkPackageInfo {
+  return {
+    ...{ name, version, arch: 'x86_64', checksum: `Q1${name}-${version}`, size: 1, installedSize: 1, description: '', url: '' },
+    ...{ license: '', origin: name, maintainer: '', buildTime: 0, commit: '', depends: [], provides: [], installIf: [], replaces: [] },
+    ...{ providerPriority: undefined, replacesPriority: undefined, extra: {} },
+    ...fields,
+  };
+}
+
+describe('planBuild checks that a lock can be installed as locked', () => {
+  const infos = [
+    apkInfo('app', '1.0-r0', { depends: ['libfoo>=2', 'cmd:sh'] }),
+    apkInfo('app', '2.0-r0', { depends: ['libfoo>=2', 'cmd:sh'] }),
+    apkInfo('libfoo', '1.0-r0'),
+    apkInfo('libfoo', '2.0-r0'),
+    apkInfo('busybox', '1-r0', { provides: ['cmd:sh=1-r0', 'foo=1-r0'] }),
+    apkInfo('toybox', '1-r0', { provides: ['cmd:sh=1-r0'], depends: ['!busybox'] }),
+  ];
+  const source = apkSource(infos);
+  const at = (name: string, version: string, arch = 'x86_64') =>
+    source.lockEntry({ ...infos.find((i) => i.name === name && i.version === version)!, id: `Q1${name}-${version}` } as never, arch);
+  const lockOf = (entries: LockedPackage[]): Lock => ({ ...lock, contents: { ...lock.contents, packages: entries } });
+  const plan = (packages: string[], entries: LockedPackage[], archs = ['x86_64']) =>
+    planBuild(source, archs, { packages, configPath: 'image.yaml', lock: lockOf(entries), lockPath: 'image.lock.json', checkLock: true });
+  const inconsistent = (pattern: RegExp) => (err: unknown) =>
+    isProvenantError(err, 'INVALID_CONFIG') && err.where === 'image.lock.json' && pattern.test(err.message);
+
+  it('takes a lock whose dependencies are all locked', async () => {
+    const p = await plan(['app'], [at('app', '2.0-r0'), at('libfoo', '2.0-r0'), at('busybox', '1-r0')]);
+    assert.deepEqual(
+      p.packages.get('x86_64')?.map((x) => x.name),
+      ['app', 'libfoo', 'busybox'],
+    );
+  });
+
+  it('refuses a lock missing a dependency, or holding one at a version that does not meet it', async () => {
+    await assert.rejects(
+      plan(['app'], [at('app', '2.0-r0'), at('busybox', '1-r0')]),
+      inconsistent(
+        /^image\.lock\.json cannot be installed as locked: app-2\.0-r0 \(x86_64\) needs libfoo>=2, which no locked package meets$/,
+      ),
+    );
+    await assert.rejects(
+      plan(['app', 'libfoo'], [at('app', '2.0-r0'), at('libfoo', '1.0-r0'), at('busybox', '1-r0')]),
+      inconsistent(/app-2\.0-r0 \(x86_64\) needs libfoo>=2/),
+    );
+  });
+
+  it('refuses a conflict between locked packages, and a locked provider of what the request refuses', async () => {
+    await assert.rejects(
+      plan(['app', 'toybox'], [at('app', '2.0-r0'), at('libfoo', '2.0-r0'), at('busybox', '1-r0'), at('toybox', '1-r0')]),
+      inconsistent(/toybox-1-r0 \(x86_64\) conflicts with busybox-1-r0: !busybox/),
+    );
+    await assert.rejects(
+      plan(['app', '!foo'], [at('app', '2.0-r0'), at('libfoo', '2.0-r0'), at('busybox', '1-r0')]),
+      inconsistent(/busybox-1-r0 \(x86_64\) is refused by !foo in contents\.packages/),
+    );
+  });
+
+  it('refuses a name locked at different versions on different architectures', async () => {
+    const arm = (e: LockedPackage) => ({ ...e, architecture: 'aarch64' });
+    await assert.rejects(
+      plan(
+        ['app'],
+        [
+          at('app', '1.0-r0'),
+          at('libfoo', '2.0-r0'),
+          at('busybox', '1-r0'),
+          arm(at('app', '2.0-r0')),
+          arm(at('libfoo', '2.0-r0')),
+          arm(at('busybox', '1-r0')),
+        ],
+        ['x86_64', 'aarch64'],
+      ),
+      inconsistent(/it holds app at 1\.0-r0 on x86_64, 2\.0-r0 on aarch64$/),
+    );
+  });
+
+  it('checks a package no index lists by what its fetched file says it needs', async () => {
+    const unlisted = apkInfo('app', '3.0-r0', { depends: ['libfoo>=2', 'so:libbar.so.1'] });
+    const withFetch = apkSource(infos, [unlisted]);
+    const entry = withFetch.lockEntry({ ...unlisted, id: 'Q1app-3.0-r0' } as never, 'x86_64');
+    await assert.rejects(
+      planBuild(withFetch, ['x86_64'], {
+        packages: ['app'],
+        configPath: 'image.yaml',
+        lock: lockOf([entry, at('libfoo', '2.0-r0')]),
+        lockPath: 'image.lock.json',
+        checkLock: true,
+      }),
+      inconsistent(/app-3\.0-r0 \(x86_64\) needs so:libbar\.so\.1, which no locked package meets/),
+    );
   });
 });

@@ -468,17 +468,29 @@ function formatRequirement(r: Requirement): string {
  * @throws ProvenantError `UNRESOLVABLE` naming the package and the versions per architecture
  */
 export function checkSameVersions(byArch: ReadonlyMap<string, readonly Candidate[]>): void {
+  const first = differentVersions(byArch)[0];
+  if (first === undefined) return;
+  const { name, perArch } = first;
+  const detail = [...perArch].map(([arch, v]) => `${v} on ${arch}`).join(', ');
+  throw new ProvenantError('UNRESOLVABLE', `${name} resolves to different versions: ${detail}`, {
+    hint: `pin a version that every architecture has, e.g. "${name}=${[...perArch.values()].sort()[0]}", or build the architectures separately`,
+  });
+}
+
+/**
+ * The names that have different versions on different architectures, sorted, each with its
+ * version per architecture. Names present on only some architectures are not among them.
+ */
+export function differentVersions(
+  byArch: ReadonlyMap<string, readonly { name: string; version: string }[]>,
+): { name: string; perArch: Map<string, string> }[] {
   const versions = new Map<string, Map<string, string>>();
   for (const [arch, list] of byArch)
     for (const c of list) (versions.get(c.name) ?? versions.set(c.name, new Map()).get(c.name))?.set(arch, c.version);
-  for (const [name, perArch] of [...versions].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (new Set(perArch.values()).size > 1) {
-      const detail = [...perArch].map(([arch, v]) => `${v} on ${arch}`).join(', ');
-      throw new ProvenantError('UNRESOLVABLE', `${name} resolves to different versions: ${detail}`, {
-        hint: `pin a version that every architecture has, e.g. "${name}=${[...perArch.values()].sort()[0]}", or build the architectures separately`,
-      });
-    }
-  }
+  return [...versions]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .filter(([, perArch]) => new Set(perArch.values()).size > 1)
+    .map(([name, perArch]) => ({ name, perArch }));
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
