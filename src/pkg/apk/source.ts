@@ -50,9 +50,17 @@ export interface ApkFetched {
   sha256?: string | undefined;
 }
 
-/** A `contents.packages` entry (an apk dependency atom) as a request. */
+/** apko's spelling of a pin: the repository tag after the version (`name=1.0-r0@edge`). */
+const TAG_AFTER_VERSION = /^([^@<>=~]+)([<>=~]+[^@]*)@([^@]*)$/;
+
+/**
+ * A `contents.packages` entry (an apk dependency atom, `name@tag=1.0-r0`) as a request. apko
+ * writes the tag after the version instead (`name=1.0-r0@edge`, its ResolvePackageNameVersionPin),
+ * which apk-tools does not read; configurations written for apko use it, so it is taken too.
+ */
 export function apkRequest(text: string, where?: string): Request {
-  const d = parseApkDependency(text, where);
+  const apko = TAG_AFTER_VERSION.exec(text);
+  const d = parseApkDependency(apko === null ? text : `${apko[1]}@${apko[3]}${apko[2]}`, where);
   return { ...requirementOf(d), conflict: d.conflict };
 }
 

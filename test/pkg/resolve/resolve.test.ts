@@ -158,7 +158,7 @@ describe('resolve (apk)', () => {
     assert.deepEqual(solve(['app@edge'], main, edge), ['app-2-r0', 'lib-2-r0']);
   });
 
-  it('takes name@tag from the tagged repository even when another has a newer version, as apko does', () => {
+  it('takes name@tag from the tagged repository even when another has a newer version, and reads apko’s name=version@tag', () => {
     assert.deepEqual(solve(['foo@edge'], [info('foo', '2-r0')], [info('foo', '1.5-r0')]), ['foo-1.5-r0']);
     const { candidates } = apkCandidates([info('foo', '2-r0')], 'main', '', 0, 'test');
     const { candidates: edge } = apkCandidates([info('foo', '1.5-r0')], 'edge', 'edge', 1, 'test');
@@ -166,6 +166,15 @@ describe('resolve (apk)', () => {
     assert.deepEqual(
       chosen.map((c) => c.repoTag),
       ['edge'],
+    );
+    // apko's spelling, the tag after the version, reads as apk's `name@tag=version`.
+    const edge2 = [info('foo', '1.5-r0'), info('foo', '1.6-r0')];
+    assert.deepEqual(solve(['foo=1.5-r0@edge'], [info('foo', '2-r0')], edge2), ['foo-1.5-r0']);
+    assert.deepEqual(apkRequest('foo=1.5-r0@edge'), apkRequest('foo@edge=1.5-r0'));
+    assert.deepEqual(apkRequest('!foo>1@edge'), { name: 'foo', constraint: { op: '>', version: '1' }, tag: 'edge', conflict: true });
+    assert.throws(
+      () => apkRequest('foo@a=1@b'),
+      (err: unknown) => isProvenantError(err, 'INVALID_PACKAGE'),
     );
     // Without the tag, the tagged repository is not used at all.
     assert.deepEqual(solve(['foo'], [info('foo', '2-r0')], [info('foo', '3-r0')]), ['foo-2-r0']);
