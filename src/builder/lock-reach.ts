@@ -16,7 +16,7 @@
  * ({@link fetchedListing}), and the walk is made again, exact (./plan.ts).
  */
 import type { Candidate, CandidateIndex, Request, Requirement, VersionScheme } from '../pkg/resolve/resolve.ts';
-import { candidateMeets, tagAllowed } from '../pkg/resolve/resolve.ts';
+import { candidateMeets, packageSatisfies, tagAllowed } from '../pkg/resolve/resolve.ts';
 import type { LockedPackage } from '../pkg/source.ts';
 
 /** The locked packages of one architecture that the requests do not reach. */
@@ -58,7 +58,7 @@ export function lockReach(
   const meeting = (p: LockedPackage, r: Requirement): readonly Candidate[] => {
     const same = listed.get(p);
     if (same !== undefined) return same.filter((c) => candidateMeets(c, r, scheme));
-    const byName = p.name === r.name && (r.constraint === undefined || scheme.satisfies(p.version, r.constraint));
+    const byName = p.name === r.name && (r.constraint === undefined || packageSatisfies(scheme, p.checksum, p.version, r.constraint));
     const others = index.named(p.name);
     // A name no repository carries any more: nothing stands in for it, and nothing tags it.
     if (others.length === 0) return byName ? [unknown(p)] : [];

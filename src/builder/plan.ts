@@ -11,6 +11,7 @@ import {
   candidateIndex,
   candidateMeets,
   checkSameVersions,
+  packageSatisfies,
   type Request,
   resolve,
   type VersionScheme,
@@ -246,7 +247,9 @@ function lockMeets(
   scheme: VersionScheme,
 ): boolean {
   const constraint = request.constraint;
-  const named = locked.some((p) => p.name === request.name && (constraint === undefined || scheme.satisfies(p.version, constraint)));
+  const named = locked.some(
+    (p) => p.name === request.name && (constraint === undefined || packageSatisfies(scheme, p.checksum, p.version, constraint)),
+  );
   if (request.conflict === true) return !named;
   // Or a listed one that provides it, as the resolver tells (a listed one is a locked one, so
   // its own name is the check above).

@@ -17,8 +17,9 @@ export interface ApkCandidate extends Candidate {
 const WITH_RELEASE = /-r\d+$/;
 
 /**
- * apk-tools' version order and operators. A `><` checksum pin never matches a version. Providers
- * of a name rank by the version they provide of it, as in apk-tools and apko.
+ * apk-tools' version order and operators. A `><` checksum pin matches no version: it names the
+ * package with that checksum. Providers of a name rank by the version they provide of it, as in
+ * apk-tools and apko.
  */
 export const apkVersionScheme: VersionScheme = {
   compare: compareApkVersions,
@@ -32,6 +33,9 @@ export const apkVersionScheme: VersionScheme = {
     if (constraint.op === '><') return false;
     return satisfiesApkConstraint(version, constraint.op as ApkVersionOp, constraint.version);
   },
+  // `name><Q1...` pins the package whose identity checksum (the index's C:, a candidate's id) it
+  // gives, as apk-tools' apk_dep_analyze compares the checksum.
+  matchesId: (id, constraint) => (constraint.op === '><' ? id === constraint.version : undefined),
 };
 
 /**

@@ -65,6 +65,12 @@ export interface VersionScheme {
   compare(a: string, b: string): number;
   satisfies(version: string, constraint: Constraint): boolean;
   /**
+   * For a constraint that names one package rather than versions (apk's `><` checksum pin):
+   * whether it names the package with this id. Undefined for a version constraint, which
+   * {@link satisfies} decides. A provide never meets such a constraint.
+   */
+  matchesId?(id: string, constraint: Constraint): boolean | undefined;
+  /**
    * Among providers of a name, rank by the version each provides of it (an unversioned provide
    * counting as its package's version), then by the packages' own versions: apk-tools' order
    * (solver.c, compare_providers) and apko's (go-apk's comparePackages, getDepVersionForName).
@@ -334,9 +340,13 @@ class Resolver<C extends Candidate> {
    */
   #unbound(c: C, r: Requirement, offered: string | undefined): string | undefined {
     for (const b of this.#bound) {
-      const version = b.name === c.name ? c.version : b.name === r.name ? offered : undefined;
-      if (version !== undefined && b.constraint !== undefined && !this.#scheme.satisfies(version, b.constraint)) {
-        return `${c.name}-${c.version}${b.name === c.name ? '' : ` (${b.name}=${version})`} does not satisfy ${formatRequirement(b)}, which contents.packages asks for`;
+      if (b.constraint === undefined) continue;
+      const own = b.name === c.name;
+      const version = own ? c.version : b.name === r.name ? offered : undefined;
+      if (version === undefined) continue;
+      const fits = own ? packageSatisfies(this.#scheme, c.id, c.version, b.constraint) : this.#scheme.satisfies(version, b.constraint);
+      if (!fits) {
+        return `${c.name}-${c.version}${own ? '' : ` (${b.name}=${version})`} does not satisfy ${formatRequirement(b)}, which contents.packages asks for`;
       }
     }
     return undefined;
@@ -441,10 +451,18 @@ class Resolver<C extends Candidate> {
  * a version meets only a requirement without a constraint).
  */
 export function candidateMeets(c: Candidate, r: Requirement, scheme: VersionScheme): boolean {
-  if (c.name === r.name && (r.constraint === undefined || scheme.satisfies(c.version, r.constraint))) return true;
+  if (c.name === r.name && (r.constraint === undefined || packageSatisfies(scheme, c.id, c.version, r.constraint))) return true;
   return c.provides.some(
     (p) => p.name === r.name && (r.constraint === undefined || (p.version !== undefined && scheme.satisfies(p.version, r.constraint))),
   );
+}
+
+/**
+ * Whether a package (its id and version) meets a constraint on its own name: by its version, or,
+ * for a constraint that names one package (apk's `><` checksum), by its id.
+ */
+export function packageSatisfies(scheme: VersionScheme, id: string, version: string, constraint: Constraint): boolean {
+  return scheme.matchesId?.(id, constraint) ?? scheme.satisfies(version, constraint);
 }
 
 /**

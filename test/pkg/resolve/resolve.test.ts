@@ -219,6 +219,21 @@ describe('resolve (apk)', () => {
     assert.throws(() => solve(['y=2-r0', 'x'], pinned), unresolvable(/cannot install y<2 .*y-2-r0 is already chosen \(for the request\)/));
   });
 
+  it('takes a >< checksum pin as the package with that checksum, as apk-tools does', () => {
+    const repo = [
+      { ...info('foo', '1-r0'), checksum: 'Q1Zm9vMXIwAAAAAAAAAAAAAAAAAAAAA=' },
+      { ...info('foo', '2-r0'), checksum: 'Q1Zm9vMnIwAAAAAAAAAAAAAAAAAAAAA=' },
+      info('bar', '1-r0', { provides: ['foo=3-r0'] }),
+    ];
+    assert.deepEqual(solve(['foo><Q1Zm9vMXIwAAAAAAAAAAAAAAAAAAAAA='], repo), ['foo-1-r0']);
+    // It binds the name for a dependency too, and a provide never meets it.
+    assert.deepEqual(solve(['app', 'foo><Q1Zm9vMXIwAAAAAAAAAAAAAAAAAAAAA='], [...repo, info('app', '1-r0', { depends: ['foo'] })]), [
+      'app-1-r0',
+      'foo-1-r0',
+    ]);
+    assert.throws(() => solve(['foo><Q1bm9uZQAAAAAAAAAAAAAAAAAAAAAAAAA='], repo), notFound(/nothing provides foo></));
+  });
+
   it("binds every choice of a name to a request's constraint on it, whatever the order of the requests", () => {
     const bb = [info('busybox', '1.35-r0', { provides: ['cmd:sh=1.35-r0'] }), info('busybox', '1.36-r0', { provides: ['cmd:sh=1.36-r0'] })];
     assert.deepEqual(solve(['busybox=1.35-r0', 'cmd:sh'], bb), ['busybox-1.35-r0']);
