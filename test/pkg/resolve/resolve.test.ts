@@ -87,6 +87,12 @@ describe('resolve (apk)', () => {
     );
   });
 
+  it('differs from apko where docs/build.md says: priority before provided version, the real name before a provide', () => {
+    const ranked = [info('a', '1-r0', { provides: ['foo=2.0'] }), info('b', '1-r0', { provides: ['foo=1.0'], providerPriority: 10 })];
+    assert.deepEqual(solve(['foo'], ranked), ['b-1-r0']);
+    assert.deepEqual(solve(['foo'], [info('foo', '1.0-r0'), info('bar', '1-r0', { provides: ['foo=2.0-r0'] })]), ['foo-1.0-r0']);
+  });
+
   it('ranks providers by the version they provide, then by their own, as apk-tools and apko do', () => {
     const repo = [
       info('libfoo-compat', '9.0-r0', { provides: ['so:libfoo.so.1=1.0'] }),
