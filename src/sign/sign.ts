@@ -18,7 +18,6 @@ import {
   b64decode,
   COSIGN_SIGN_PREDICATE_TYPE,
   cosignSignStatement,
-  encodeEnvelope,
   IN_TOTO_PAYLOAD_TYPE,
   pae,
   parseEnvelope,
@@ -203,21 +202,16 @@ export async function attestImage(
       out.push({ digest: subject.digest, storage: options.storage, added: false, location: dup, ...what });
       continue;
     }
-    const signed = await options.signer.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: s.bytes }, options);
+    const timestamp = options.storage === 'cosign' ? 'envelope' : 'signature';
+    const signed = await options.signer.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: s.bytes, timestamp }, options);
     if (options.storage === 'referrers') {
       const referrer = await writeBundleReferrer(store, subject, signed.bundle, s.predicateType, options);
       out.push({ digest: subject.digest, storage: 'referrers', added: true, location: referrer, ...what });
       continue;
     }
-    const c = signed.bundle.content;
-    if (c.$case !== 'dsseEnvelope') throw new TypeError('a DSSE signature was expected');
-    // cosign 2 writes its envelope with an empty keyid (go-securesystemslib's default).
-    const envelope = encodeEnvelope({
-      payloadType: c.dsseEnvelope.payloadType,
-      payload: c.dsseEnvelope.payload,
-      signatures: [{ keyid: '', sig: c.dsseEnvelope.signatures[0]!.sig }],
-    });
-    const r = await appendCosignLayer(store, subject.digest, 'att', attestationLayer(envelope, s.predicateType, signed), options);
+    // The layer is the envelope as it was logged, not one written again in cosign 2's field
+    // order: cosign takes the log entry for the layer only when it records the layer's hash.
+    const r = await appendCosignLayer(store, subject.digest, 'att', attestationLayer(s.predicateType, signed), options);
     out.push({ digest: subject.digest, storage: 'cosign', added: r.added, location: r.tag, ...what });
   }
   return out;

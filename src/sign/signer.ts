@@ -9,8 +9,9 @@
  * for an OIDC identity, the signature logged in Rekor), both through @sigstore/sign's bundle
  * builders, so keyless signing is sigstore-js's own code path.
  */
-import { createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
-import type { Bundle } from '@sigstore/bundle';
+import { createHash, createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
+import { type Bundle, envelopeToJSON } from '@sigstore/bundle';
+import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import {
   DSSEBundleBuilder,
   FulcioSigner,
@@ -26,8 +27,19 @@ import { abortedError, ProvenantError } from '../errors.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
-/** What to sign: raw bytes (a simple-signing payload), or a DSSE payload of a type. */
-export type Signable = { kind: 'message'; bytes: Uint8Array } | { kind: 'dsse'; payloadType: string; payload: Uint8Array };
+/**
+ * What to sign: raw bytes (a simple-signing payload), or a DSSE payload of a type.
+ *
+ * A DSSE signature's RFC 3161 timestamp (with a timestamp authority) covers the DSSE signature by
+ * default, as a Sigstore bundle's verifiers check it. `timestamp: 'envelope'` has it cover the
+ * envelope's bytes instead ({@link Signed.envelope}), as cosign checks the timestamp of a `.att`
+ * layer: over the layer's bytes, since the layer's signature annotation is empty
+ * (pkg/cosign/verify.go VerifyRFC3161Timestamp). The bundle then carries no timestamp, and
+ * {@link Signed.envelopeTimestamp} has it.
+ */
+export type Signable =
+  | { kind: 'message'; bytes: Uint8Array }
+  | { kind: 'dsse'; payloadType: string; payload: Uint8Array; timestamp?: 'signature' | 'envelope' | undefined };
 
 /** A signature with everything a verifier needs beside it. */
 export interface Signed {
@@ -35,6 +47,15 @@ export interface Signed {
   bundle: Bundle;
   /** The CA chain above a Fulcio certificate (DER, issuer first), when known; [] otherwise. */
   chain: Uint8Array[];
+  /**
+   * For a DSSE signature, the envelope's JSON exactly as it was sent to the transparency log
+   * (or would have been): a `dsse` entry records the SHA-256 of these bytes (rekor
+   * pkg/types/dsse/v0.0.1, envelopeHash), and cosign compares that with the SHA-256 of the `.att`
+   * layer (pkg/cosign/verify.go VerifyBundle, bundleHash), so the layer is these bytes.
+   */
+  envelope?: Uint8Array;
+  /** With `timestamp: 'envelope'` and a timestamp authority: the RFC 3161 timestamp of {@link envelope}. */
+  envelopeTimestamp?: Uint8Array;
 }
 
 /** Signs bytes. Implementations: {@link KeySigner}, {@link KeylessSigner}. */
@@ -126,8 +147,7 @@ export class KeySigner implements Signer {
         return { signature: cryptoSign('sha256', data, privateKey), key: { $case: 'publicKey', publicKey: pem, hint } };
       },
     };
-    const bundle = await build(content, signer, witnesses(this.#options), options.signal);
-    return { bundle, chain: [] };
+    return await signWith(content, signer, this.#options, options.signal);
   }
 }
 
@@ -165,9 +185,9 @@ export class KeylessSigner implements Signer {
   }
 
   async sign(content: Signable, options: { signal?: AbortSignal | undefined } = {}): Promise<Signed> {
-    const bundle = await build(content, this.#key, witnesses(this.#options), options.signal, this.#key.tokens);
-    const leaf = certificateOf(bundle);
-    return { bundle, chain: leaf === undefined ? [] : issuingChain(leaf, this.#options.trustedRoot) };
+    const signed = await signWith(content, this.#key, this.#options, options.signal, this.#key.tokens);
+    const leaf = certificateOf(signed.bundle);
+    return { ...signed, chain: leaf === undefined ? [] : issuingChain(leaf, this.#options.trustedRoot) };
   }
 }
 
@@ -265,14 +285,84 @@ export function githubActionsToken(requestURL: string, requestToken: string, aud
   };
 }
 
-function witnesses(o: WitnessOptions): Witness[] {
-  const fetchOptions = { retry: o.retries ?? 2, ...(o.timeout === undefined ? {} : { timeout: o.timeout }) };
+function fetchOptionsOf(o: WitnessOptions): { retry: number; timeout?: number } {
+  return { retry: o.retries ?? 2, ...(o.timeout === undefined ? {} : { timeout: o.timeout }) };
+}
+
+function witnesses(o: WitnessOptions, timestamp: boolean): Witness[] {
+  const fetchOptions = fetchOptionsOf(o);
   const out: Witness[] = [];
-  // cosign 3 logs DSSE as `dsse` entries (the fixtures' cosign/sign/v1 bundle) and messages as
-  // `hashedrekord`; RekorWitness picks hashedrekord for message signatures by itself.
+  // cosign 2 (from 2.2.3, its default --rekor-entry-type) and cosign 3 log DSSE as `dsse` entries
+  // (the fixtures' cosign/sign/v1 bundle) and messages as `hashedrekord`; RekorWitness picks
+  // hashedrekord for message signatures by itself.
   if (o.rekorURL !== undefined) out.push(new RekorWitness({ rekorBaseURL: o.rekorURL, entryType: 'dsse', ...fetchOptions }));
-  if (o.tsaURL !== undefined) out.push(new TSAWitness({ tsaBaseURL: o.tsaURL, ...fetchOptions }));
+  if (o.tsaURL !== undefined && timestamp) out.push(new TSAWitness({ tsaBaseURL: o.tsaURL, ...fetchOptions }));
   return out;
+}
+
+/** Signs `content` with `signer`, its witnesses as `o` says; for DSSE, the envelope's bytes and their timestamp too. */
+async function signWith(
+  content: Signable,
+  signer: SigstoreSigner,
+  o: WitnessOptions,
+  signal: AbortSignal | undefined,
+  secrets: readonly string[] = [],
+): Promise<Signed> {
+  const ofEnvelope = content.kind === 'dsse' && content.timestamp === 'envelope';
+  const bundle = await build(content, signer, witnesses(o, !ofEnvelope), signal, secrets);
+  if (bundle.content.$case !== 'dsseEnvelope') return { bundle, chain: [] };
+  const envelope = loggedEnvelope(bundle);
+  if (!ofEnvelope || o.tsaURL === undefined) return { bundle, chain: [], envelope };
+  if (signal?.aborted) throw abortedError(signal);
+  // TSAWitness timestamps the signature bytes of what it is given: here those are the envelope's.
+  let verificationData: Awaited<ReturnType<TSAWitness['testify']>>;
+  try {
+    verificationData = await new TSAWitness({ tsaBaseURL: o.tsaURL, ...fetchOptionsOf(o) }).testify({
+      $case: 'messageSignature',
+      messageSignature: {
+        messageDigest: { algorithm: HashAlgorithm.SHA2_256, digest: createHash('sha256').update(envelope).digest() },
+        signature: Buffer.from(envelope),
+      },
+    });
+  } catch (err) {
+    throw signingError(err, secrets);
+  }
+  const envelopeTimestamp = verificationData.rfc3161Timestamps?.[0]?.signedTimestamp;
+  if (envelopeTimestamp === undefined)
+    throw new ProvenantError('SIGNATURE', 'the timestamp authority returned no timestamp', { where: o.tsaURL });
+  return { bundle, chain: [], envelope, envelopeTimestamp };
+}
+
+/**
+ * The envelope of a DSSE bundle as RekorWitness sends it in a `dsse` entry (the JSON of the
+ * bundle's envelope: payload, payloadType, signatures with a keyid only when there is one). When
+ * the bundle has such an entry, the log's envelopeHash is checked to be these bytes' SHA-256, so
+ * that a change in how sigstore-js writes it fails here rather than in a verifier.
+ */
+function loggedEnvelope(bundle: Bundle): Uint8Array {
+  if (bundle.content.$case !== 'dsseEnvelope') throw new TypeError('a DSSE bundle was expected');
+  const bytes = Buffer.from(JSON.stringify(envelopeToJSON(bundle.content.dsseEnvelope)), 'utf8');
+  for (const entry of bundle.verificationMaterial.tlogEntries) {
+    if (entry.kindVersion?.kind !== 'dsse') continue;
+    let logged: unknown;
+    try {
+      const body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8')) as { spec?: { envelopeHash?: { value?: unknown } } };
+      logged = body.spec?.envelopeHash?.value;
+    } catch {
+      logged = undefined;
+    }
+    const ours = createHash('sha256').update(bytes).digest('hex');
+    if (logged !== ours) {
+      throw new ProvenantError(
+        'SIGNATURE',
+        `the log entry ${entry.logIndex} records envelope hash ${String(logged)}, not the envelope's (${ours})`,
+        {
+          hint: 'the transparency log recorded another envelope than the one signed; report this with the log entry',
+        },
+      );
+    }
+  }
+  return new Uint8Array(bytes);
 }
 
 async function build(

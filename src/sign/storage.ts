@@ -78,18 +78,29 @@ export function signatureLayer(payload: Uint8Array, signed: Signed): CosignLayer
 }
 
 /**
- * The `.att` layer cosign 2 writes: the DSSE envelope (cosign 2's field order) with an empty
- * signature annotation, since the signature is inside (static.NewAttestation).
+ * The `.att` layer cosign 2 writes for a DSSE signature made with `timestamp: 'envelope'`: the
+ * envelope's bytes as they were logged ({@link Signed.envelope}; cosign checks the log entry's
+ * envelope hash against the layer's), an empty signature annotation since the signature is
+ * inside (static.NewAttestation), and the envelope's timestamp, which is what cosign checks a
+ * `.att` layer's timestamp against (pkg/cosign/verify.go VerifyRFC3161Timestamp).
  */
-export function attestationLayer(envelope: Uint8Array, predicateType: string, signed: Signed): CosignLayer {
+export function attestationLayer(predicateType: string, signed: Signed): CosignLayer {
+  if (signed.envelope === undefined) throw new TypeError('a .att layer holds a DSSE envelope');
   return {
     mediaType: DSSE_MEDIA_TYPE,
-    payload: envelope,
-    annotations: { ...materialAnnotations(signed), [CosignAnnotation.PredicateType]: predicateType, [CosignAnnotation.Signature]: '' },
+    payload: signed.envelope,
+    annotations: {
+      ...materialAnnotations(signed, signed.envelopeTimestamp),
+      [CosignAnnotation.PredicateType]: predicateType,
+      [CosignAnnotation.Signature]: '',
+    },
   };
 }
 
-function materialAnnotations(signed: Signed): Record<string, string> {
+function materialAnnotations(
+  signed: Signed,
+  timestamp: Uint8Array | undefined = signed.bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps[0]?.signedTimestamp,
+): Record<string, string> {
   const out: Record<string, string> = {};
   const vm = signed.bundle.verificationMaterial;
   const cert =
@@ -117,9 +128,8 @@ function materialAnnotations(signed: Signed): Record<string, string> {
       `"Payload":{"body":"${Buffer.from(entry.canonicalizedBody).toString('base64')}","integratedTime":${Number(entry.integratedTime)},` +
       `"logIndex":${Number(entry.logIndex)},"logID":"${Buffer.from(entry.logId.keyId).toString('hex')}"}}`;
   }
-  const ts = vm.timestampVerificationData?.rfc3161Timestamps[0];
-  if (ts !== undefined)
-    out[CosignAnnotation.RFC3161Timestamp] = `{"SignedRFC3161Timestamp":"${Buffer.from(ts.signedTimestamp).toString('base64')}"}`;
+  if (timestamp !== undefined)
+    out[CosignAnnotation.RFC3161Timestamp] = `{"SignedRFC3161Timestamp":"${Buffer.from(timestamp).toString('base64')}"}`;
   return out;
 }
 

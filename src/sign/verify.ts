@@ -495,11 +495,16 @@ function verifyCosignLayer(
       } as Bundle);
     }
   }
+  // What the layer's RFC 3161 timestamp is over, as cosign checks it: the signature annotation's
+  // bytes, or, when that is empty (an attestation's), the layer's bytes, the whole envelope
+  // (pkg/cosign/verify.go VerifyRFC3161Timestamp).
+  const annotated = b64decode(a[CosignAnnotation.Signature] ?? '');
+  const timestamped = Buffer.from(annotated !== undefined && annotated.length > 0 ? annotated : layer.payload);
   let verified: { out: CheckedSignature; bundle: Bundle } | undefined;
   let failure: Failure | undefined;
   for (const bundle of bundles) {
     try {
-      verified = { out: checkEntity(base, entityOf(bundle, Buffer.from(layer.payload)), bundle, options), bundle };
+      verified = { out: checkEntity(base, entityOf(bundle, Buffer.from(layer.payload), timestamped), bundle, options), bundle };
       break;
     } catch (err) {
       if (!(err instanceof Failure)) throw err;
@@ -856,7 +861,12 @@ function rekorEntry(text: string): TransparencyLogEntry {
  *   {@link curveDigest}), where @sigstore/verify 3 checks DSSE with SHA-256 only and a cosign 2
  *   layer names SHA-256.
  */
-function entityOf(bundle: Bundle, artifact: Buffer | undefined): SignedEntity {
+/**
+ * `bundle` as @sigstore/verify checks it, `artifact` the bytes a message signature is over.
+ * `timestamped` is what its RFC 3161 timestamps are checked over when not the signature (a cosign
+ * `.att` layer's are over the layer): @sigstore/verify reads the signature's bytes for that alone.
+ */
+function entityOf(bundle: Bundle, artifact: Buffer | undefined, timestamped?: Buffer): SignedEntity {
   let entity: SignedEntity;
   try {
     entity = toSignedEntity(bundle, artifact);
@@ -872,7 +882,7 @@ function entityOf(bundle: Bundle, artifact: Buffer | undefined): SignedEntity {
   return {
     ...entity,
     signature: {
-      signature: content.signature,
+      signature: timestamped ?? content.signature,
       compareSignature: (s: Buffer) => content.compareSignature(s),
       compareDigest: (d: Buffer) => content.compareDigest(d) || (hashedrekordV2 && sigCrypto.bufferEqual(d, paeDigest!)),
       verifySignature: (k: KeyObject) => content.verifySignature(k) || verifiesWithCurveDigest(k, signed, content.signature),

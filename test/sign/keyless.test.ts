@@ -4,9 +4,10 @@
  * @sigstore/verify, and the tampering cases only keyless signatures have.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Bundle } from '@sigstore/bundle';
-import { X509Certificate } from '@sigstore/core';
+import { RFC3161Timestamp, X509Certificate } from '@sigstore/core';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
@@ -410,6 +411,33 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     );
   });
 
+  it('a .att layer is the envelope the log recorded, its timestamp over the layer: cosign’s checks of both pass', async () => {
+    const pair = generateSigningKeyPair();
+    const signers = {
+      keyless: signer,
+      key: new KeySigner(pair.privateKey, { rekorURL: mock.url, tsaURL: mock.url, trustedRoot: mock.trustedRoot }),
+    };
+    for (const [name, s] of Object.entries(signers)) {
+      const layout = await tempLayout();
+      const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+      const st = statement('https://example.org/p/v1', { n: 1 }, [{ name: 'app', digest: made.root.digest }]);
+      await attestImage(layout, 'v1', [st], { signer: s, storage: 'cosign' });
+      const [found] = (await findSignatures(layout, made.root.digest)).filter((f) => f.kind === 'attestation');
+      assert.ok(found?.format === 'cosign-layer' && found.layer !== undefined, name);
+      const layer = found.layer;
+      assert.equal(cosignBundleHashCheck(layer), undefined, name);
+      assert.equal(cosignTimestampCheck(layer), undefined, name);
+      const policy: VerificationPolicy =
+        name === 'key' ? { key: pair.publicKey } : { certificateIdentity: IDENTITY, certificateOidcIssuer: MOCK_ISSUER };
+      const r = await verifyImage(layout, made.root.digest, { policy, trustedRoot: mock.trustedRoot, kind: 'attestation' });
+      assert.deepEqual(
+        r.checked.map((c) => [c.storage, c.verified, c.reason]),
+        [['cosign', true, undefined]],
+        name,
+      );
+    }
+  });
+
   it('signing with a log beside an unlogged signature of the same key adds a logged one; once there, nothing', async () => {
     const pair = generateSigningKeyPair();
     const layout = await tempLayout();
@@ -541,3 +569,47 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     );
   });
 });
+
+/**
+ * cosign's check that a layer's Rekor bundle is for the layer (pkg/cosign/verify.go:1320-1331,
+ * VerifyBundle; bundleHash at 1544-1561): the hash the entry records (a `dsse` entry's
+ * envelopeHash, an `intoto` or `hashedrekord` entry's content or data hash) must be the SHA-256 of
+ * the layer's bytes. Re-stated here as an oracle; undefined when it passes, else cosign's reason.
+ */
+function cosignBundleHashCheck(layer: { payload: Uint8Array; annotations: Record<string, string> }): string | undefined {
+  const annotation = layer.annotations['dev.sigstore.cosign/bundle'];
+  if (annotation === undefined) return 'no Rekor bundle';
+  const doc = JSON.parse(annotation) as { Payload: { body: string } };
+  const body = JSON.parse(Buffer.from(doc.Payload.body, 'base64').toString('utf8')) as {
+    kind: string;
+    spec: { envelopeHash?: { value: string }; content?: { hash?: { value: string } }; data?: { hash?: { value: string } } };
+  };
+  const recorded =
+    body.kind === 'dsse'
+      ? body.spec.envelopeHash?.value
+      : body.kind === 'intoto'
+        ? body.spec.content?.hash?.value
+        : body.spec.data?.hash?.value;
+  const payload = createHash('sha256').update(layer.payload).digest('hex');
+  return recorded === payload ? undefined : `matching bundle to payload: bundle=${recorded}, payload=${payload}`;
+}
+
+/**
+ * cosign's check of a layer's RFC 3161 timestamp (pkg/cosign/verify.go:1415-1440,
+ * VerifyRFC3161Timestamp): over the signature annotation's bytes, or, when that is empty (an
+ * attestation's), over the layer's bytes. Only what the timestamp is over is re-stated here (its
+ * message imprint); its signature and chain are @sigstore/verify's to check, in verifyImage.
+ */
+function cosignTimestampCheck(layer: { payload: Uint8Array; annotations: Record<string, string> }): string | undefined {
+  const annotation = layer.annotations['dev.sigstore.cosign/rfc3161timestamp'];
+  if (annotation === undefined) return 'no timestamp';
+  const der = Buffer.from((JSON.parse(annotation) as { SignedRFC3161Timestamp: string }).SignedRFC3161Timestamp, 'base64');
+  const sig = layer.annotations['dev.cosignproject.cosign/signature'] ?? '';
+  const over = sig === '' ? Buffer.from(layer.payload) : Buffer.from(sig, 'base64');
+  try {
+    RFC3161Timestamp.parse(der).tstInfo.verify(over);
+    return undefined;
+  } catch (err) {
+    return `expected at least one verified timestamp: ${(err as Error).message}`;
+  }
+}
