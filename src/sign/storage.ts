@@ -19,15 +19,16 @@
  *   (pkg/oci/remote/write.go WriteAttestationNewBundleFormat); a store puts it where its
  *   referrers are found (the referrers API, the referrers tag schema, a layout's index).
  */
+import { setTimeout as wait } from 'node:timers/promises';
 import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
-import { ProvenantError } from '../errors.ts';
+import { abortedError, isProvenantError, ProvenantError } from '../errors.ts';
 import { bytesSource, type OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { cosignTag, parseStored, referrersTag, type Stored } from '../oci/content.ts';
 import { type Digest, digestOf } from '../oci/digest.ts';
 import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
-import type { ContentStore } from '../store/types.ts';
+import type { ContentStore, PutManifestOptions } from '../store/types.ts';
 import { pemEncode } from './keys.ts';
 import { COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import type { Signed } from './signer.ts';
@@ -147,10 +148,24 @@ export interface AppendOptions extends OperationOptions {
   dockerMediaTypes?: boolean | undefined;
 }
 
+/** How many times {@link appendCosignLayer} writes its layer into an image other writers keep replacing. */
+const APPEND_ATTEMPTS = 5;
+/** The pause before reading a registry's tag back, times the attempt (give or take half). */
+const APPEND_RECHECK_MS = 200;
+
 /**
  * Adds `layer` to the `.sig` or `.att` image of `subject`, creating it when missing. A layer
  * with the same bytes and annotations as one already there is not added again. Blobs first,
  * then the manifest, then the tag.
+ *
+ * The tag is read, a layer added, the tag written: another signer doing the same at the same
+ * time (cosign, or another run of ours) may write its image, without this layer, over this one.
+ * So the write is made on condition that the tag still names what was read where the store can
+ * check it (a layout, under its lock: {@link ContentStore.conditionalTags}), and elsewhere (a
+ * registry) the tag is read again after a pause; either way a tag found without the layer gets it
+ * added to what it names now, up to {@link APPEND_ATTEMPTS} times.
+ *
+ * @throws ProvenantError `TAG_CONFLICT` when other writers kept the tag from holding the layer
  */
 export async function appendCosignLayer(
   store: ContentStore,
@@ -160,15 +175,49 @@ export async function appendCosignLayer(
   options: AppendOptions = {},
 ): Promise<AppendResult> {
   const tag = cosignTag(subject, suffix);
-  const existing = await readTagManifest(store, tag, options);
   const layerDescriptor: Descriptor = { mediaType: layer.mediaType, digest: digestOf(layer.payload), size: layer.payload.length };
   if (Object.keys(layer.annotations).length > 0) layerDescriptor.annotations = layer.annotations;
-  const layers = existing === undefined ? [] : [...existing.manifest.layers];
-  if (layers.some((l) => sameDescriptor(l, layerDescriptor))) return { added: false, tag, manifest: existing!.digest };
-  await store.putBlob(bytesSource(layerDescriptor, layer.payload), options);
   const types = options.dockerMediaTypes === true ? DOCKER_TYPES : OCI_TYPES;
-  const manifest = await writeCosignImage(store, tag, [...layers, layerDescriptor], existing ?? types, options);
-  return { added: true, tag, manifest };
+  const conditional = store.conditionalTags === true;
+  let written: Digest | undefined;
+  // One read more than writes: the last write is read back too.
+  for (let attempt = 1; attempt <= APPEND_ATTEMPTS + 1; attempt++) {
+    if (written !== undefined) {
+      if (conditional) return { added: true, tag, manifest: written };
+      await pause(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), options.signal);
+    }
+    const existing = await readTagManifest(store, tag, options);
+    const layers = existing === undefined ? [] : [...existing.manifest.layers];
+    if (existing !== undefined && layers.some((l) => sameDescriptor(l, layerDescriptor))) {
+      return { added: written !== undefined, tag, manifest: existing.digest };
+    }
+    if (attempt > APPEND_ATTEMPTS) break;
+    if (written === undefined) await store.putBlob(bytesSource(layerDescriptor, layer.payload), options);
+    try {
+      written = await writeCosignImage(store, tag, [...layers, layerDescriptor], existing ?? types, {
+        ...options,
+        replacing: { [tag]: existing?.digest ?? null },
+      });
+    } catch (err) {
+      // Moved between the read and the write (a layout checks): read it again.
+      if (isProvenantError(err, 'TAG_CONFLICT') && conditional) continue;
+      throw err;
+    }
+  }
+  throw new ProvenantError('TAG_CONFLICT', `other writers kept replacing ${tag} with images without this signature`, {
+    where: `${store.location}:${tag}`,
+    hint: `sign again: signing adds what is missing and nothing twice (${APPEND_ATTEMPTS} attempts were made)`,
+  });
+}
+
+/** Waits `ms`, or fails with `ABORTED` when `signal` fires first. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await wait(ms, undefined, signal === undefined ? {} : { signal });
+  } catch (err) {
+    if (signal?.aborted) throw abortedError(signal);
+    throw err;
+  }
 }
 
 /**
@@ -213,7 +262,7 @@ async function writeCosignImage(
   tag: string,
   layers: readonly Descriptor[],
   like: (Stored & { kind: 'manifest' }) | CosignImageTypes,
-  options: OperationOptions,
+  options: OperationOptions & { replacing?: PutManifestOptions['replacing'] },
 ): Promise<Digest> {
   // go-containerregistry's mutate.Append on empty.Image: one history entry and diff_id per
   // layer (a static layer's diff_id is its digest), zero times, empty architecture and os.

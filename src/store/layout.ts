@@ -74,6 +74,8 @@ export class LayoutStore extends LayoutReader {
   readonly path: string;
   /** A layout's blobs are on this machine: `putBlob` with `verifyExisting` re-hashes them. */
   readonly checksExistingContent = true;
+  /** `putManifest` checks {@link PutManifestOptions.replacing} under the layout's lock. */
+  readonly conditionalTags = true;
   /** The identity of the index.json file topIndex was read from (inode, size, times). */
   #indexStamp: string;
   #indexLock: Promise<unknown> = Promise.resolve();
@@ -284,7 +286,23 @@ export class LayoutStore extends LayoutReader {
     const tags = options.tags ?? [];
     const subject = subjectOf(stored);
     if (tags.length === 0 && subject === undefined && !options.keepAsRoot) return;
+    const replacing = options.replacing;
     await this.#updateIndex((index) => {
+      // Checked on index.json as it is under the lock: a read-modify-write of a tag (a signature
+      // added to a `.sig` image) then never writes over what another writer put there since.
+      for (const [tag, expected] of Object.entries(replacing ?? {})) {
+        const now = index.manifests.find((m) => m.annotations?.[Annotation.RefName] === tag)?.digest ?? null;
+        if (now !== expected) {
+          throw new ProvenantError(
+            'TAG_CONFLICT',
+            `${tag} names ${now ?? 'nothing'} now, not ${expected ?? 'nothing'} as it did when read`,
+            {
+              where: `${this.location}:${tag}`,
+              hint: 'another writer moved the tag meanwhile; read it again',
+            },
+          );
+        }
+      }
       const entry = layoutEntry(stored);
       let manifests = index.manifests;
       if (tags.length === 0) {

@@ -37,6 +37,13 @@ export interface PutManifestOptions extends OperationOptions {
    * digest, only under each tag it is given.
    */
   present?: boolean | undefined;
+  /**
+   * For a read-modify-write of a tag: the digest each tag named when the caller read it (null: no
+   * such tag then). A store with {@link ContentStore.conditionalTags} moves no tag unless every
+   * one of them still names that, and fails with TAG_CONFLICT otherwise; other stores (registries
+   * have no conditional write) ignore it, and the caller reads the tag again to find out.
+   */
+  replacing?: Readonly<Record<string, Digest | null>> | undefined;
 }
 
 /** Options of {@link ContentStore.close}. */
@@ -85,6 +92,12 @@ export interface ContentStore {
    * whole tree instead of taking a manifest that is there as proof that all it names is sound.
    */
   readonly checksExistingContent?: boolean | undefined;
+  /**
+   * True for a store whose `putManifest` honours {@link PutManifestOptions.replacing} atomically
+   * (a layout checks it under its lock): a writer whose tag was moved meanwhile hears so there,
+   * and need not read the tag again to find out.
+   */
+  readonly conditionalTags?: boolean | undefined;
 
   /** The blob's descriptor as stored (size known), or undefined when absent. */
   statBlob(digest: Digest, options?: OperationOptions): Promise<Descriptor | undefined>;

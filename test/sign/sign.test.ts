@@ -27,6 +27,7 @@ import { KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { emptyTrustedRoot } from '../../src/sign/trust.ts';
 import { assertVerified, verifyImage } from '../../src/sign/verify.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { makeImage } from '../helpers/images.ts';
@@ -725,8 +726,55 @@ describe('signing with a key', () => {
     assert.deepEqual([again[0]?.added, other[0]?.added], [false, true]);
   });
 
+  it('signers at once in one layout, each with its own store as separate processes have: every signature is kept', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const keys = [alice, bob, generateSigningKeyPair(), generateSigningKeyPair()];
+    const stores = await Promise.all(keys.map(() => LayoutStore.open(layout.path)));
+    const entries = await Promise.all(
+      keys.map((k, i) =>
+        signImage(stores[i]!, made.root.digest, { signer: new KeySigner(k.privateKey), dockerReference: REF, storages: ['cosign'] }),
+      ),
+    );
+    assert.deepEqual(
+      entries.map((e) => e.map((x) => x.added)),
+      keys.map(() => [true]),
+    );
+    const reread = await LayoutStore.open(layout.path);
+    const sig = await reread.getManifest(cosignTag(made.root.digest, 'sig'));
+    assert.equal(sig.kind === 'manifest' ? sig.manifest.layers.length : 0, keys.length);
+    for (const k of keys) {
+      const r = await verifyImage(reread, made.root.digest, { policy: { key: k.publicKey } });
+      assert.equal(r.verified.length, 1);
+    }
+    for (const s of [...stores, reread]) await s.close();
+  });
+
   describe('in a real registry (distribution 2.8: no referrers API, so the referrers tag schema)', { skip: registryMissing }, () => {
     const reg = useRegistry();
+
+    it('signers at once through separate connections: each signature is kept, the tag read again and merged', async () => {
+      const client = () => new RegistryClient(reg.host, { retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 } });
+      const made = await makeImage(new RegistryStore(client(), 'sign/race'), { tag: 'v1' });
+      const keys = [alice, bob, generateSigningKeyPair(), generateSigningKeyPair()];
+      const entries = await Promise.all(
+        keys.map((k) =>
+          signImage(new RegistryStore(client(), 'sign/race'), made.root.digest, {
+            signer: new KeySigner(k.privateKey),
+            dockerReference: `${reg.host}/sign/race`,
+            storages: ['cosign'],
+          }),
+        ),
+      );
+      assert.deepEqual(
+        entries.map((e) => e.map((x) => x.added)),
+        keys.map(() => [true]),
+      );
+      const store = new RegistryStore(client(), 'sign/race');
+      const sig = await store.getManifest(cosignTag(made.root.digest, 'sig'));
+      assert.equal(sig.kind === 'manifest' ? sig.manifest.layers.length : 0, keys.length);
+      await store.close();
+    });
 
     it('signs, finds and verifies through RegistryStore with the same functions as a layout', async () => {
       const store = new RegistryStore(
