@@ -60,6 +60,30 @@ describe('generate-key-pair and public-key', () => {
     assert.equal(await readFile(join(dir, 'copy.pub'), 'utf8'), pub.stdout);
   });
 
+  it('public-key -o refuses an existing file without --force, and the private key itself always, before the password', async () => {
+    const dir = await tempDir();
+    const env = { COSIGN_PASSWORD: PASSWORD };
+    assert.equal((await provenant(['generate-key-pair', '--output-key-prefix', 'k'], { cwd: dir, env })).status, 0);
+    const key = await readFile(join(dir, 'k.key'), 'utf8');
+    await writeFile(join(dir, 'old.pub'), 'the old file');
+    // No password variable and no terminal: these are refused before any question.
+    const kept = await provenant(['public-key', '--key', 'k.key', '-o', 'old.pub'], { cwd: dir });
+    assert.equal(kept.status, 2, kept.stderr);
+    assert.match(kept.stderr, /old\.pub exists; the public key would replace it\n.*--force/);
+    assert.equal(await readFile(join(dir, 'old.pub'), 'utf8'), 'the old file');
+    for (const extra of [[], ['--force']]) {
+      for (const target of ['k.key', './k.key', join(dir, 'k.key')]) {
+        const self = await provenant(['public-key', '--key', 'k.key', '-o', target, ...extra], { cwd: dir, env });
+        assert.equal(self.status, 2, self.stderr);
+        assert.match(self.stderr, /is the private key --key reads/);
+      }
+    }
+    assert.equal(await readFile(join(dir, 'k.key'), 'utf8'), key, 'the private key is as it was');
+    const forced = await provenant(['public-key', '--key', 'k.key', '-o', 'old.pub', '--force'], { cwd: dir, env });
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.equal(await readFile(join(dir, 'old.pub'), 'utf8'), await readFile(join(dir, 'k.pub'), 'utf8'));
+  });
+
   it('--force over a folder fails before the password is asked, and leaves the old key as it was', async () => {
     const dir = await tempDir();
     await writeFile(join(dir, 'k3.key'), 'the old key');
