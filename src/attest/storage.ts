@@ -307,6 +307,17 @@ function attestationManifest(
   return { blobs, sources, stored: parseStored(encodeJson(manifest), { mediaType: MediaType.OciManifest }) };
 }
 
+/**
+ * The predicate cosign makes of a `--type custom` file (predicate type
+ * https://cosign.sigstore.dev/attestation/v1, by that name or its URI): the file's text as it
+ * is, not read as JSON, and the time of attesting, in Go's RFC 3339 in UTC, whole seconds
+ * (pkg/cosign/attestation/attestation.go, CosignPredicate and generateCustomPredicate). Pass
+ * SOURCE_DATE_EPOCH's time as `at` for a reproducible statement.
+ */
+export function cosignCustomPredicate(raw: string, at: Date): { Data: string; Timestamp: string } {
+  return { Data: raw, Timestamp: at.toISOString().replace(/\.\d{3}Z$/, 'Z') };
+}
+
 /** Wraps a predicate in an in-toto Statement v1 about `subjects`. */
 export function statement(predicateType: string, predicate: unknown, subjects: readonly { name: string; digest: Digest }[]): StatementBlob {
   const body = {

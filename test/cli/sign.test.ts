@@ -183,6 +183,43 @@ describe('generate-key-pair and public-key', () => {
   });
 });
 
+describe('attest --type custom', () => {
+  it('wraps the file as cosign does: its text as Data, whatever it holds, and the time as Timestamp (SOURCE_DATE_EPOCH’s)', async () => {
+    const dir = await workspace();
+    const text = 'not JSON: <&> \u2028\n';
+    await writeFile(join(dir, 'note.txt'), text);
+    const env = { COSIGN_PASSWORD: PASSWORD, SOURCE_DATE_EPOCH: '1700000000' };
+    // cosign wraps for this predicate type by its short name or its URI alike.
+    for (const type of ['custom', 'https://cosign.sigstore.dev/attestation/v1']) {
+      const r = await provenant(
+        ['attest', 'oci:layout:latest', '--predicate', 'note.txt', '--type', type, '--key', 'cosign.key', '--attestations', 'cosign'],
+        { cwd: dir, env },
+      );
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const store = await LayoutStore.open(join(dir, 'layout'));
+    const root = await store.getManifest('latest');
+    const images = root.kind === 'index' ? root.index.manifests.map((m) => m.digest) : [root.digest];
+    const predicates: unknown[] = [];
+    for (const d of images) {
+      for (const f of await findSignatures(store, d)) {
+        if (f.format !== 'cosign-layer' || f.layer === undefined || f.kind !== 'attestation') continue;
+        const envelope = JSON.parse(Buffer.from(f.layer.payload).toString('utf8')) as { payload: string };
+        const st = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
+        assert.equal(st.predicateType, 'https://cosign.sigstore.dev/attestation/v1');
+        predicates.push(st.predicate);
+      }
+    }
+    await store.close();
+    // Both runs made the same statement (one layer per image): cosign's CosignPredicate with the
+    // epoch in Go's time.RFC3339 (pkg/cosign/attestation/attestation.go:199-202).
+    assert.deepEqual(
+      predicates,
+      images.map(() => ({ Data: text, Timestamp: '2023-11-14T22:13:20Z' })),
+    );
+  });
+});
+
 describe('sign and verify a layout', () => {
   let dir: string;
   const env = { COSIGN_PASSWORD: PASSWORD };

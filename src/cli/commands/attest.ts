@@ -1,10 +1,10 @@
 /** `provenant attest REF --predicate FILE --type URI`: one more statement on every platform image of an image, signed with --key or keyless. */
 import { readFile } from 'node:fs/promises';
-import { isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
+import { cosignCustomPredicate, isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
 import { ProvenantError } from '../../errors.ts';
 import { attachPredicate } from '../../image/attach.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
-import { parsePredicateType } from '../../sign/payload.ts';
+import { PREDICATE_TYPES, parsePredicateType } from '../../sign/payload.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
@@ -20,7 +20,10 @@ export const spec: CommandSpec = {
     'provenant attest REF --predicate FILE --type URI [--attestations referrers|cosign|buildkit|buildkit-artifact] [--key cosign.key | --sign [--identity-token TOKEN]]',
   prints: 'result',
   flags: {
-    predicate: { type: 'string', description: 'the predicate, a JSON file' },
+    predicate: {
+      type: 'string',
+      description: 'the predicate, a JSON file (any text with --type custom, which cosign wraps with the time)',
+    },
     type: {
       type: 'string',
       description: 'the predicate type URI (e.g. https://slsa.dev/provenance/v1, or spdx, cyclonedx, slsaprovenance)',
@@ -61,13 +64,20 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       cause: err,
     });
   }
-  try {
-    predicate = JSON.parse(predicateText);
-  } catch (err) {
-    throw new ProvenantError('USAGE', `the predicate ${predicatePath} is not JSON: ${(err as Error).message}`, {
-      where: predicatePath,
-      cause: err,
-    });
+  const epoch = sourceDateEpoch(io);
+  if (predicateType === PREDICATE_TYPES.custom) {
+    // As cosign: the file's text wrapped with the time, whatever it holds.
+    predicate = cosignCustomPredicate(predicateText, epoch === undefined ? new Date() : new Date(epoch * 1000));
+  } else {
+    try {
+      predicate = JSON.parse(predicateText);
+    } catch (err) {
+      throw new ProvenantError('USAGE', `the predicate ${predicatePath} is not JSON: ${(err as Error).message}`, {
+        where: predicatePath,
+        cause: err,
+        hint: '--type custom takes any text, as cosign does',
+      });
+    }
   }
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const location = parseLocation(text);
@@ -76,7 +86,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (chosen === undefined && mode === 'cosign') {
     throw new ProvenantError('USAGE', 'cosign storage holds signed attestations: sign with --key FILE, or --sign for keyless');
   }
-  const epoch = sourceDateEpoch(io);
   const result = await withStores(args, io, [text], async (stores) => {
     const opened = await stores.open(text, { write: true });
     const target = await targetOf(opened);
