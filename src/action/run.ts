@@ -486,7 +486,7 @@ async function makeSigner(
         hint: 'check the key-password input (the secret it reads is taken as written, spaces included); an empty password is a password too',
       });
     });
-    const signer = new KeySigner(key);
+    const signer = new KeySigner(key, { source: 'the key input' });
     return { signer, kind: 'key', keyId: keyId(key) };
   }
   if (ctx.identityToken === undefined) {

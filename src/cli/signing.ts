@@ -118,10 +118,10 @@ export async function signerFromFlags(args: ParsedArgs, io: CliIo, keyless: bool
   if (keyPath !== undefined) {
     if (tokenFlag !== undefined) throw new ProvenantError('USAGE', '--key and --identity-token each choose a way to sign: give one');
     const key = await loadPrivateKeyFile(keyPath, () => keyPassword(io, { file: keyPath }));
-    if (v['tlog-upload'] !== true) return chosenKey(new KeySigner(key, { tsaURL }));
+    if (v['tlog-upload'] !== true) return chosenKey(new KeySigner(key, { tsaURL, source: keyPath }));
     // The root an equal signature's log entry must verify with to count as logged already.
     const trustedRoot = await signingRoot(rootPath);
-    return chosenKey(new KeySigner(key, { rekorURL, tsaURL, trustedRoot }));
+    return chosenKey(new KeySigner(key, { rekorURL, tsaURL, trustedRoot, source: keyPath }));
   }
   if (!keyless && tokenFlag === undefined) return undefined;
   const fulcioURL = urlFlag(args, 'fulcio-url', PUBLIC_FULCIO) as string;

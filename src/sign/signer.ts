@@ -91,6 +91,8 @@ export interface WitnessOptions {
 
 /** Options of {@link KeySigner}. */
 export interface KeySignerOptions extends WitnessOptions {
+  /** Where the key came from, for messages: its file (the CLI's `--key`), or an input's name. */
+  source?: string | undefined;
   /**
    * With `rekorURL`: the trusted root whose Rekor keys an existing signature's log entry must
    * verify with for signing again to take it as logged (see {@link Signer.trustedRoot}).
@@ -114,9 +116,14 @@ export class KeySigner implements Signer {
       privateKey.asymmetricKeyType !== 'ec' ||
       privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
     ) {
-      throw new ProvenantError('INVALID_CONFIG', 'signing keys must be ECDSA P-256 private keys', {
-        hint: 'make one with generate-key-pair',
-      });
+      // cosign import-key-pair keeps RSA, P-384 and Ed25519 keys as they are; this signer signs
+      // with P-256 and SHA-256 only, so the error names the key's type and where it came from.
+      const source = options.source;
+      throw new ProvenantError(
+        'INVALID_CONFIG',
+        `the signing key is ${describeKey(privateKey)}; signing takes ECDSA P-256 private keys only`,
+        { ...(source === undefined ? {} : { where: source }), hint: 'make a P-256 key pair with generate-key-pair, or sign keyless' },
+      );
     }
     this.#privateKey = privateKey;
     this.publicKey = createPublicKey(privateKey);
@@ -148,6 +155,26 @@ export class KeySigner implements Signer {
       },
     };
     return await signWith(content, signer, this.#options, options.signal);
+  }
+}
+
+/** A key's type in words: `an RSA private key (2048 bits)`, `an ECDSA P-384 private key`. */
+function describeKey(key: KeyObject): string {
+  const kind = key.type === 'private' ? 'private key' : `${key.type} key`;
+  const d = key.asymmetricKeyDetails;
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+    case 'rsa-pss':
+      return `an RSA ${kind}${d?.modulusLength === undefined ? '' : ` (${d.modulusLength} bits)`}`;
+    case 'ec': {
+      const curves: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
+      const curve = d?.namedCurve === undefined ? '' : ` ${curves[d.namedCurve] ?? d.namedCurve}`;
+      return `an ECDSA${curve} ${kind}`;
+    }
+    case 'ed25519':
+      return `an Ed25519 ${kind}`;
+    default:
+      return `a ${key.asymmetricKeyType ?? 'secret'} ${kind}`;
   }
 }
 

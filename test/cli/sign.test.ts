@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { RE2JS } from '@bufbuild/re2';
 import { cosignTag, encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
+import { encryptPrivateKey } from '../../src/sign/keys.ts';
 import { findSignatures } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -95,6 +96,23 @@ describe('generate-key-pair and public-key', () => {
       assert.match(r.stderr, /k3\.pub is a folder; nothing was written/);
       assert.equal(await readFile(join(dir, 'k3.key'), 'utf8'), 'the old key');
       assert.deepEqual((await readdir(dir)).sort(), ['k3.key', 'k3.pub']);
+    }
+  });
+
+  it('sign with a key cosign import-key-pair keeps (RSA, P-384, Ed25519): refused, naming the file and the key type', async () => {
+    const dir = await tempDir();
+    const keys = {
+      'rsa.key': [generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, /an RSA private key \(2048 bits\)/],
+      'p384.key': [generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, /an ECDSA P-384 private key/],
+      'ed.key': [generateKeyPairSync('ed25519').privateKey, /an Ed25519 private key/],
+    } as const;
+    const image = `oci:${join(import.meta.dirname, '..', '..', 'examples', 'hello-oci')}:latest`;
+    for (const [file, [key, type]] of Object.entries(keys)) {
+      await writeFile(join(dir, file), await encryptPrivateKey(key, PASSWORD));
+      const r = await provenant(['sign', '--key', file, image], { cwd: dir, env: { COSIGN_PASSWORD: PASSWORD } });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, type);
+      assert.match(r.stderr, new RegExp(`signing takes ECDSA P-256 private keys only \\(${file.replace('.', '\\.')}\\)\n`));
     }
   });
 
