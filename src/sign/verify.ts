@@ -514,6 +514,7 @@ function verifyCosignLayer(
   }
   if (verified === undefined) throw failure ?? new Failure('malformed', 'the layer has no signature');
   const { out, bundle } = verified;
+  for (const entry of material.tlogEntries) checkEntryHash(entry, layer.payload, out);
   if (f.kind === 'signature') {
     const payload = parseOr(() => parseSimpleSigning(layer.payload, f.source));
     if (payload.digest !== subject) {
@@ -818,6 +819,43 @@ function layerMaterial(a: Record<string, string>, options: VerifyOptions): Bundl
   return { content, tlogEntries, timestampVerificationData: { rfc3161Timestamps } } as Bundle['verificationMaterial'];
 }
 
+/**
+ * cosign takes a layer's Rekor entry only when the hash the entry records is the SHA-256 of the
+ * layer's bytes (pkg/cosign/verify.go VerifyBundle, bundleHash): a `dsse` entry's envelope hash,
+ * an `intoto` entry's content hash, a `hashedrekord` or `rekord` entry's data hash. @sigstore/verify
+ * checks a `dsse` entry's payload hash and signatures, not its envelope hash, so an `.att` layer
+ * that is not the envelope logged (re-encoded after signing) would pass it and fail cosign.
+ */
+function checkEntryHash(entry: TransparencyLogEntry, layer: Uint8Array, known: CheckedSignature): void {
+  const body = jsonOr(Buffer.from(entry.canonicalizedBody).toString('utf8')) as {
+    kind?: unknown;
+    spec?: {
+      envelopeHash?: { algorithm?: unknown; value?: unknown };
+      content?: { hash?: { algorithm?: unknown; value?: unknown } };
+      data?: { hash?: { algorithm?: unknown; value?: unknown } };
+    };
+  };
+  const kind = body.kind;
+  const recorded =
+    kind === 'dsse'
+      ? body.spec?.envelopeHash
+      : kind === 'intoto'
+        ? body.spec?.content?.hash
+        : kind === 'hashedrekord' || kind === 'rekord'
+          ? body.spec?.data?.hash
+          : undefined;
+  // Other kinds are @sigstore/verify's to refuse.
+  if (recorded === undefined && !['dsse', 'intoto', 'hashedrekord', 'rekord'].includes(String(kind))) return;
+  const ours = digestHex(digestOf(layer));
+  if (recorded?.algorithm !== 'sha256' || recorded.value !== ours) {
+    throw new Failure(
+      'transparency-log',
+      `the transparency log entry records ${String(recorded?.algorithm)}:${String(recorded?.value)}, not this layer's sha256:${ours}: the entry is for other bytes, and cosign refuses it`,
+      known,
+    );
+  }
+}
+
 /** cosign's `dev.sigstore.cosign/bundle` (a Rekor entry with its signed entry timestamp) as a bundle tlog entry. */
 function rekorEntry(text: string): TransparencyLogEntry {
   const doc = jsonOr(text) as {
@@ -852,19 +890,18 @@ function rekorEntry(text: string): TransparencyLogEntry {
 }
 
 /**
- * The signed entity @sigstore/verify checks, with two additions to its signature content:
+ * The signed entity @sigstore/verify checks (`artifact`: the bytes a message signature is over),
+ * with three additions to its signature content:
  *
  * - a Rekor v2 `hashedrekord` entry logs a DSSE signature over its pre-authentication encoding,
  *   so the entry's digest is sha256(PAE), which @sigstore/verify 3 does not accept (it compares
  *   the payload's digest; sigstore-js#1677 fixed that in the 4.x line, which needs a newer Node);
  * - an ECDSA P-384 or P-521 key's signature verifies with its curve's digest too (see
  *   {@link curveDigest}), where @sigstore/verify 3 checks DSSE with SHA-256 only and a cosign 2
- *   layer names SHA-256.
- */
-/**
- * `bundle` as @sigstore/verify checks it, `artifact` the bytes a message signature is over.
- * `timestamped` is what its RFC 3161 timestamps are checked over when not the signature (a cosign
- * `.att` layer's are over the layer): @sigstore/verify reads the signature's bytes for that alone.
+ *   layer names SHA-256;
+ * - `timestamped`, when given, is what its RFC 3161 timestamps are checked over instead of the
+ *   signature (a cosign `.att` layer's are over the layer): @sigstore/verify reads the
+ *   signature's bytes for that alone.
  */
 function entityOf(bundle: Bundle, artifact: Buffer | undefined, timestamped?: Buffer): SignedEntity {
   let entity: SignedEntity;

@@ -13,7 +13,7 @@ import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
-import { simpleSigningPayload } from '../../src/sign/payload.ts';
+import { encodeEnvelope, parseEnvelope, simpleSigningPayload } from '../../src/sign/payload.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
 import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
@@ -436,6 +436,34 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
         name,
       );
     }
+  });
+
+  it('a .att layer that is not the envelope its log entry records is refused, as cosign refuses it', async () => {
+    const pair = generateSigningKeyPair();
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const st = statement('https://example.org/p/v1', { n: 1 }, [{ name: 'app', digest: made.root.digest }]);
+    await attestImage(layout, 'v1', [st], { signer: new KeySigner(pair.privateKey, { rekorURL: mock.url }), storage: 'cosign' });
+    const [found] = (await findSignatures(layout, made.root.digest)).filter((f) => f.kind === 'attestation');
+    assert.ok(found?.format === 'cosign-layer' && found.layer !== undefined);
+    // The same envelope written again in cosign 2's field order, as this writer once did: the same
+    // payload and signature, other bytes than the log entry's envelope hash is of.
+    const env = parseEnvelope(found.layer.payload);
+    const reencoded = { ...found.layer, payload: encodeEnvelope({ ...env, signatures: env.signatures.map((x) => ({ ...x, keyid: '' })) }) };
+    assert.match(cosignBundleHashCheck(reencoded) ?? '', /^matching bundle to payload/);
+    const other = await tempLayout();
+    await other.putManifest(made.root, { tags: ['v1'] });
+    await appendCosignLayer(other, made.root.digest, 'att', reencoded);
+    const options = { policy: { key: pair.publicKey }, trustedRoot: mock.trustedRoot, kind: 'attestation' as const };
+    const c = (await verifyImage(other, made.root.digest, options)).checked[0]!;
+    assert.deepEqual([c.verified, c.reason], [false, 'transparency-log']);
+    assert.match(
+      c.message!,
+      /records sha256:[0-9a-f]{64}, not this layer's sha256:[0-9a-f]{64}: the entry is for other bytes, and cosign refuses it/,
+    );
+    // The layer as written, the envelope logged, verifies.
+    const ok = (await verifyImage(layout, made.root.digest, options)).checked[0]!;
+    assert.deepEqual([ok.verified, ok.reason], [true, undefined]);
   });
 
   it('signing with a log beside an unlogged signature of the same key adds a logged one; once there, nothing', async () => {
