@@ -6,8 +6,6 @@
  * (or `sbom-index.spdx.json`) byte for byte, given the tag apko was given. As for a build, the
  * logger is told which installed packages that leaves out (those with no SBOM of their own).
  */
-import { gunzipSync } from 'node:zlib';
-import { readTar } from '../archive/tar.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -16,6 +14,7 @@ import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.ts';
 import { apkoImageSbom, apkoIndexSbom, apkoSbomLeavesOut, warnApkoSbomLeavesOut } from '../sbom/apko-spdx.ts';
 import type { ContentStore } from '../store/types.ts';
+import { applyLayer, LayerFilesystem } from './filesystem.ts';
 import { type InspectedManifest, inspectImage } from './inspect.ts';
 
 /** Options of {@link apkoSbomOfImage}. */
@@ -30,11 +29,10 @@ export interface ApkoSbomOptions extends OperationOptions {
   apkoVersion?: string | undefined;
 }
 
-const LAYER_LIMIT = 4 * 1024 * 1024 * 1024;
 const SMALL = 64 * 1024 * 1024;
 
-async function blob(store: ContentStore, d: Descriptor, options: OperationOptions, limit = SMALL): Promise<Uint8Array> {
-  return collect(await store.readBlob(d, options), limit, `${store.location}@${d.digest}`);
+async function blob(store: ContentStore, d: Descriptor, options: OperationOptions): Promise<Uint8Array> {
+  return collect(await store.readBlob(d, options), SMALL, `${store.location}@${d.digest}`);
 }
 
 /** The config's `created` in seconds. */
@@ -46,10 +44,14 @@ function createdOf(config: Partial<ImageConfig>, where: string): number {
 
 /**
  * Some files of an image, as the image has them after every layer (whiteouts applied), read
- * through symlinks among them (`etc/os-release -> ../usr/lib/os-release`).
+ * through symlinks among them (`etc/os-release -> ../usr/lib/os-release`). Each layer streams
+ * through {@link applyLayer}, as `sbom` and `diff` read images: only the wanted bodies are held,
+ * within the limits of a LayerFilesystem, so a layer that inflates to gigabytes costs no memory.
  *
- * @param wanted the paths to keep (relative, no leading slash), symlinks included
+ * @param wanted the paths whose bodies to keep (relative, no leading slash)
  * @returns a reader of those files: bytes, or undefined for a path the image does not have
+ * @throws ProvenantError what {@link applyLayer} throws: `INVALID_ARCHIVE` or `TRUNCATED` for a
+ *   corrupt layer, `TOO_LARGE` past the limits, `UNSAFE_PATH`
  */
 export async function imageFiles(
   store: ContentStore,
@@ -58,31 +60,15 @@ export async function imageFiles(
   where: string,
   options: OperationOptions,
 ): Promise<(path: string) => Uint8Array | undefined> {
-  const files = new Map<string, Uint8Array>();
-  const links = new Map<string, string>();
-  for (const layer of layers) {
-    let bytes = await blob(store, layer, options, LAYER_LIMIT);
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
-    for await (const e of readTar([bytes], { where: `${where}@${layer.digest}` })) {
-      const path = e.header.name.replace(/^\.?\/+/, '').replace(/\/$/, '');
-      const slash = path.lastIndexOf('/') + 1;
-      if (path.slice(slash).startsWith('.wh.')) {
-        const gone = `${path.slice(0, slash)}${path.slice(slash + 4)}`;
-        files.delete(gone);
-        links.delete(gone);
-        continue;
-      }
-      if (!wanted(path)) continue;
-      files.delete(path);
-      links.delete(path);
-      if (e.header.type === 'symlink') links.set(path, e.header.linkname);
-      else if (e.header.type === 'file') files.set(path, await collect(e.body, SMALL, `${where}: /${path}`));
-    }
+  const fs = new LayerFilesystem();
+  for (const [index, layer] of layers.entries()) {
+    await applyLayer(fs, store, layer, { ...options, index, hash: false, keep: (path) => wanted(path), where: `${where}@${layer.digest}` });
   }
   // Follows a symlink among the files read (`etc/os-release -> ../usr/lib/os-release`).
   const read = (path: string, hops = 0): Uint8Array | undefined => {
-    const link = links.get(path);
-    if (link === undefined || hops > 8) return files.get(path);
+    const record = fs.get(path);
+    if (record?.type !== 'symlink' || hops > 8) return fs.body(path);
+    const link = record.linkname;
     const base = link.startsWith('/') ? [] : path.split('/').slice(0, -1);
     for (const part of link.split('/')) {
       if (part === '..') base.pop();
