@@ -186,9 +186,16 @@ class TarParser {
             let globalBytes = 0;
             for (const [k, v] of this.#global) globalBytes += k.length + v.length;
             if (globalBytes > MAX_META) throw this.#invalid(`the global PAX headers up to byte ${at} exceed ${MAX_META} bytes`);
-            // A global header applies to every later entry; it is not an entry itself.
+            // A global header applies to every later entry; it is not an entry itself, and it ends
+            // what came before it: the local records, long name and long link pending are dropped,
+            // as Go's archive/tar drops them (it returns the global header as an entry of its own).
+            // Kept, they would grow with every x-then-g pair while the byte count starts again, so
+            // that a layer of such pairs held memory in proportion to its length.
             entryOffset = undefined;
             localBytes = 0;
+            local = new Map();
+            gnuName = undefined;
+            gnuLink = undefined;
           }
         }
         continue;
@@ -402,7 +409,9 @@ function parseNumeric(b: Uint8Array, off: number, len: number): number | undefin
  * Reads POSIX ustar and pax (`x` and `g` headers: path, linkpath, size, uid, gid, uname, gname
  * (unless `options.ownership` is `ustar`), mtime, and any other record into `header.pax`), GNU tar's long names (`L`, `K`) and base-256
  * numbers, and v7 headers. Two zero blocks end the archive; input that ends cleanly between entries
- * is accepted too. Nothing is allocated from a size in the archive beyond 1 MiB.
+ * is accepted too. Nothing is allocated from a size in the archive beyond 1 MiB, and what the
+ * reader holds stays bounded however long the archive: at most 1 MiB of extended headers pending
+ * for the next entry (a global header drops those before it) and 1 MiB of global records.
  *
  * @throws ProvenantError `INVALID_ARCHIVE` for a bad checksum, a malformed or negative number, an
  *   oversized or malformed extended header, or an unsupported entry type; `TRUNCATED` when the

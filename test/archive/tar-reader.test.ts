@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { indexTarFile, openTarMember, readTar, tarBytes } from '../../src/archive/tar.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import { chunked, collect, concat, F, fixChecksum, hdr, readAll, rejectsWith, setField, text } from './helpers.ts';
@@ -187,6 +188,79 @@ describe('readTar', () => {
         ['two', 'local', { 'SCHILY.xattr.user.k': 'v' }],
         ['three', 'globaluser', { comment: 'from-git' }],
       ],
+    );
+  });
+
+  it('drops the local records and GNU long names pending before a global header, so an entry carries at most 1 MiB of them', async () => {
+    // x (600 KiB of distinct keys), L, K, g, three times: together far over the 1 MiB cap, each
+    // pair under it. What the reader kept for the entry is what the entry carries.
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    for (let pair = 0; pair < 3; pair++) {
+      let data = '';
+      while (data.length < 600 * 1024) data += rec(`k${n++}`, 'v');
+      parts.push(await meta('x', data), await meta('L', `long-${pair}\0`, true), await meta('K', `link-${pair}\0`, true));
+      parts.push(await meta('g', rec('comment', `g${pair}`)));
+    }
+    const entries = await readAll(chunked(concat([...parts, await block({ name: 'f', type: 'symlink', linkname: 't' }), END]), [4096]));
+    // Counted first: a failure then says how many records were held, not all of them.
+    assert.equal(Object.keys(entries[0]?.header.pax ?? {}).length, 1, 'records the entry carries');
+    assert.deepEqual(
+      entries.map((e) => [e.header.name, e.header.linkname, e.header.pax]),
+      [['f', 't', { comment: 'g2' }]],
+    );
+  });
+
+  it('gives each entry the global records so far and the local ones since the last global header (property)', async () => {
+    const key = fc.constantFrom('comment', 'k1', 'k2', 'SCHILY.xattr.user.a');
+    const records = fc.array(fc.tuple(key, fc.constantFrom('', 'a', 'b')), { maxLength: 3 });
+    const op = fc.oneof(
+      fc.record({ flag: fc.constant('x' as const), records }),
+      fc.record({ flag: fc.constant('g' as const), records }),
+      fc.record({ flag: fc.constant('L' as const), text: fc.constantFrom('n1', 'n2/ü') }),
+      fc.record({ flag: fc.constant('K' as const), text: fc.constantFrom('l1', 'l2') }),
+      fc.record({ flag: fc.constant('entry' as const) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 12 }), async (ops) => {
+        // The model: what POSIX and Go's archive/tar give each entry.
+        const global = new Map<string, string>();
+        let local = new Map<string, string>();
+        let name: string | undefined;
+        let linkname: string | undefined;
+        const want: unknown[] = [];
+        const parts: Uint8Array[] = [];
+        for (const [i, o] of ops.entries()) {
+          if (o.flag === 'entry') {
+            const pax = new Map(global);
+            for (const [k, v] of local) pax.set(k, v);
+            const extra = Object.fromEntries([...pax].filter(([, v]) => v !== '').sort(([a], [b]) => (a < b ? -1 : 1)));
+            want.push([name ?? `e${i}`, linkname ?? 't', Object.keys(extra).length > 0 ? extra : undefined]);
+            parts.push(await block({ name: `e${i}`, type: 'symlink', linkname: 't' }));
+            [local, name, linkname] = [new Map(), undefined, undefined];
+          } else if (o.flag === 'L' || o.flag === 'K') {
+            parts.push(await meta(o.flag, `${o.text}\0`, true));
+            if (o.flag === 'L') name = o.text;
+            else linkname = o.text;
+          } else {
+            parts.push(await meta(o.flag, o.records.map(([k, v]) => rec(k, v)).join('')));
+            const last = new Map(o.records);
+            if (o.flag === 'x') for (const [k, v] of last) local.set(k, v);
+            else {
+              for (const [k, v] of last) v === '' ? global.delete(k) : global.set(k, v);
+              [local, name, linkname] = [new Map(), undefined, undefined];
+            }
+          }
+        }
+        // Extended headers with no entry after them are a truncated archive: end on an entry.
+        if (local.size > 0 || name !== undefined || linkname !== undefined || ops.at(-1)?.flag === 'x') return;
+        const got = await readAll([concat([...parts, END])]);
+        assert.deepEqual(
+          got.map((e) => [e.header.name, e.header.linkname, e.header.pax]),
+          want,
+        );
+      }),
+      { numRuns: 300 },
     );
   });
 
