@@ -7,7 +7,7 @@
  * logger is told which installed packages that leaves out (those with no SBOM of their own).
  */
 import { decodeUtf8 } from '../bytes.ts';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
@@ -64,19 +64,15 @@ export async function imageFiles(
   for (const [index, layer] of layers.entries()) {
     await applyLayer(fs, store, layer, { ...options, index, hash: false, keep: (path) => wanted(path), where: `${where}@${layer.digest}` });
   }
-  // Follows a symlink among the files read (`etc/os-release -> ../usr/lib/os-release`).
-  const read = (path: string, hops = 0): Uint8Array | undefined => {
-    const record = fs.get(path);
-    if (record?.type !== 'symlink' || hops > 8) return fs.body(path);
-    const link = record.linkname;
-    const base = link.startsWith('/') ? [] : path.split('/').slice(0, -1);
-    for (const part of link.split('/')) {
-      if (part === '..') base.pop();
-      else if (part !== '' && part !== '.') base.push(part);
+  return (path) => {
+    try {
+      return fs.body(fs.resolve(path));
+    } catch (err) {
+      // A symlink loop, say: a runtime reading the file fails with ELOOP, so the image has no such file.
+      if (isProvenantError(err, 'UNSAFE_PATH')) return undefined;
+      throw err;
     }
-    return read(base.join('/'), hops + 1);
   };
-  return read;
 }
 
 /** The packages of apk's installed database, in its order (apko's ParseInstalled). */

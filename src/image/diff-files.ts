@@ -119,11 +119,13 @@ export const TEXT_DIFF_LIMIT = 64 * 1024;
  */
 export const TEXT_DIFF_BUDGET = 32 * 1024 * 1024;
 
-/** A store and its layers, for reading bodies again. */
+/** A store and its layers, for reading bodies again, and the filesystem read from them. */
 export interface BodySource {
   store: ContentStore;
   layers: readonly Descriptor[];
   name: string;
+  /** Whose records say under which name each layer has a path ({@link FileRecord.entryName}). */
+  fs: LayerFilesystem;
 }
 
 /**
@@ -175,14 +177,18 @@ export async function addTextDiffs(changes: FileChange[], a: BodySource, b: Body
 
 /** The bodies of `entries`, keyed `layer\0/path`, reading each layer they name once. */
 async function readBodies(side: BodySource, entries: readonly FileEntry[], options: OperationOptions): Promise<Map<string, Uint8Array>> {
-  const byLayer = new Map<number, Set<string>>();
+  /** Layer → the entry's name in it → the path it has in the image. */
+  const byLayer = new Map<number, Map<string, string>>();
   for (const e of entries) {
-    const set = byLayer.get(e.layer) ?? new Set<string>();
-    set.add(e.path.slice(1));
-    byLayer.set(e.layer, set);
+    const names = byLayer.get(e.layer) ?? new Map<string, string>();
+    const path = e.path.slice(1);
+    // A layer read alone does not see the symlinks of the layers below, which may have taken the
+    // entry elsewhere: it is found by the name it was written under.
+    names.set(side.fs.get(path)?.entryName ?? path, path);
+    byLayer.set(e.layer, names);
   }
   const out = new Map<string, Uint8Array>();
-  for (const [index, paths] of [...byLayer].sort(([x], [y]) => x - y)) {
+  for (const [index, names] of [...byLayer].sort(([x], [y]) => x - y)) {
     throwIfAborted(options.signal);
     const layer = side.layers[index];
     if (layer === undefined) continue;
@@ -192,12 +198,13 @@ async function readBodies(side: BodySource, entries: readonly FileEntry[], optio
       ...options,
       index,
       hash: false,
-      keep: (p) => paths.has(p),
+      asWritten: true,
+      keep: (p) => names.has(p),
       where: `${side.name}@${layer.digest}`,
     });
-    for (const p of paths) {
-      const body = scratch.body(p);
-      if (body !== undefined) out.set(`${index}\0/${p}`, body);
+    for (const [name, path] of names) {
+      const body = scratch.body(name);
+      if (body !== undefined) out.set(`${index}\0/${path}`, body);
     }
   }
   return out;

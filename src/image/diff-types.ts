@@ -126,7 +126,7 @@ export interface LayerDiff {
  * the path made absolute, the link target left out when there is none, and the layer's digest
  * and the owning package added.
  */
-export interface FileEntry extends Omit<FileRecord, 'linkname'> {
+export interface FileEntry extends Omit<FileRecord, 'linkname' | 'entryName'> {
   /** Absolute: `/usr/bin/hello`; the root is `/`. */
   path: string;
   /** A symlink's target as written; a hardlink's as an absolute path of the image, `/usr/bin/x`. */

@@ -271,8 +271,8 @@ async function diffPlatform(a: Side, b: Side, pair: Pairing['pairs'][number], op
   if (options.textDiff === true) {
     await addTextDiffs(
       out.files.changed,
-      { store: a.store, layers: manA.layers, name: a.name },
-      { store: b.store, layers: manB.layers, name: b.name },
+      { store: a.store, layers: manA.layers, name: a.name, fs: fsA },
+      { store: b.store, layers: manB.layers, name: b.name, fs: fsB },
       options,
     );
   }

@@ -10,9 +10,9 @@
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { gunzip, isGzip, through } from '../archive/gzip.ts';
-import { cleanEntryPath } from '../archive/paths.ts';
+import { cleanEntryPath, PATH_MAX, PATH_PARTS_MAX } from '../archive/paths.ts';
 import { readTar, type TarEntryType, type TarHeader } from '../archive/tar.ts';
-import { concatBytes, formatBytes, printableLine } from '../bytes.ts';
+import { abbreviated, concatBytes, formatBytes, printableLine, utf8LengthAbove } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { type Digest, Digester, digestMismatch } from '../oci/digest.ts';
@@ -43,6 +43,12 @@ export interface FileRecord {
   xattrs?: Record<string, string>;
   /** The position in the manifest's `layers` of the layer this entry came from. */
   layer: number;
+  /**
+   * The entry's name as the layer wrote it, when a symlink among its folders took it elsewhere
+   * (`x/status` with `x -> var/lib/dpkg` is recorded at `var/lib/dpkg/status`): the name under
+   * which the layer read alone, with {@link ApplyLayerOptions.asWritten}, has it.
+   */
+  entryName?: string;
 }
 
 /** What one {@link LayerFilesystem} holds at most; past a limit, reading a layer fails with `TOO_LARGE`. */
@@ -73,6 +79,15 @@ export const FILESYSTEM_LIMITS: Readonly<FilesystemLimits> = {
 
 /** The root of an image filesystem, as a path. */
 export const ROOT = '.';
+
+/** The most symlinks one path resolves through, as Linux's MAXSYMLINKS (ELOOP past it). */
+const MAX_LINKS = 40;
+/**
+ * The most parts one resolution walks, `..` included: each costs a key of up to PATH_MAX
+ * characters, so a walk costs 16 MB of string at the worst (../vfs/tree.ts has the same bound,
+ * for the same reason); no real path comes near it.
+ */
+const WALK_MAX = 4 * PATH_PARTS_MAX;
 
 function parentOf(path: string): string {
   const i = path.lastIndexOf('/');
@@ -143,6 +158,87 @@ export class LayerFilesystem {
   /** Paths with a current kept body. */
   keptPaths(): string[] {
     return [...this.#kept.keys()].filter((p) => this.body(p) !== undefined);
+  }
+
+  /**
+   * Where `path` leads: each part resolved through the symlinks recorded, as a runtime resolves
+   * a path inside the container's root (containerd's fs.RootPath, which its applier and moby's
+   * use for each entry's folder; ../vfs/tree.ts resolves a build's paths the same way): an
+   * absolute target starts again at the root, and `..` stops at it, so nothing leads outside.
+   * The result may not exist.
+   *
+   * @throws ProvenantError `UNSAFE_PATH` for more than 40 symlinks (a loop; a runtime fails with
+   *   ELOOP), a target or a resolved path longer than PATH_MAX, or a walk past 4,096 parts
+   */
+  resolve(path: string): string {
+    // No path is recorded beneath a symlink (put removes what was under a path it replaces, and
+    // entries are put at resolved paths), so a recorded path that is no symlink, a folder implied
+    // by paths under it, and what lies under either and does not exist lead to themselves. Looked
+    // for from the end up, so that a new folder of a known one costs a lookup or two, as put does;
+    // the walk is for paths through a symlink.
+    let known = path;
+    for (; known !== ROOT; known = parentOf(known)) {
+      const record = this.#records.get(known);
+      if (record === undefined ? this.#children.has(known) : record.type !== 'symlink') return path;
+      if (record !== undefined) break;
+    }
+    if (known === ROOT) return path;
+    const todo = path.split('/').reverse();
+    /** The resolved folders so far, each as its path from the root. */
+    const at: string[] = [];
+    let links = 0;
+    let walked = 0;
+    const unsafe = (why: string, where: string): ProvenantError =>
+      new ProvenantError('UNSAFE_PATH', `resolving ${JSON.stringify(abbreviated(path))} in the image ${why}`, {
+        where: abbreviated(where),
+        hint: 'no runtime unpacks such a layer; it is corrupt or crafted',
+      });
+    for (let part = todo.pop(); part !== undefined; part = todo.pop()) {
+      if (++walked > WALK_MAX) throw unsafe(`walks more than ${WALK_MAX} parts through its symlinks`, at.at(-1) ?? '/');
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        at.pop();
+        continue;
+      }
+      const top = at.at(-1);
+      const candidate = top === undefined ? part : `${top}/${part}`;
+      // Characters are at most bytes: the exact count is made once, at the end.
+      if (candidate.length > PATH_MAX || at.length >= PATH_PARTS_MAX) throw unsafe('leads to a path no file system holds', candidate);
+      const r = this.#records.get(candidate);
+      if (r?.type !== 'symlink') {
+        at.push(candidate);
+        continue;
+      }
+      if (++links > MAX_LINKS) throw unsafe(`goes through more than ${MAX_LINKS} symlinks`, candidate);
+      const bytes = utf8LengthAbove(r.linkname, PATH_MAX);
+      if (bytes > PATH_MAX)
+        throw unsafe(`goes through a symlink to a target of ${bytes} bytes, more than PATH_MAX (${PATH_MAX})`, candidate);
+      if (r.linkname.startsWith('/')) at.length = 0;
+      const target = r.linkname.split('/');
+      for (let i = target.length - 1; i >= 0; i--) todo.push(target[i] as string);
+    }
+    const out = at.at(-1) ?? ROOT;
+    const bytes = utf8LengthAbove(out, PATH_MAX);
+    if (bytes > PATH_MAX) throw unsafe(`leads to a path of ${bytes} bytes, more than PATH_MAX (${PATH_MAX})`, out);
+    return out;
+  }
+
+  /** Where an entry named `path` is written: {@link resolve} of its folder, its last part as is. */
+  resolveParent(path: string): string {
+    if (path === ROOT) return path;
+    const dir = parentOf(path);
+    const resolved = this.resolve(dir);
+    if (resolved === dir) return path;
+    const base = path.slice(dir === ROOT ? 0 : dir.length + 1);
+    const out = resolved === ROOT ? base : `${resolved}/${base}`;
+    const bytes = utf8LengthAbove(out, PATH_MAX);
+    if (bytes > PATH_MAX || resolved.split('/').length >= PATH_PARTS_MAX) {
+      throw new ProvenantError('UNSAFE_PATH', `the entry ${JSON.stringify(abbreviated(path))} leads to a path no file system holds`, {
+        where: abbreviated(out),
+        hint: 'no runtime unpacks such a layer; it is corrupt or crafted',
+      });
+    }
+    return out;
   }
 
   /** An independent copy (records are shared: they are never changed, only replaced). */
@@ -327,6 +423,12 @@ export interface ApplyLayerOptions extends OperationOptions {
   keep?: ((path: string, header: TarHeader) => boolean) | undefined;
   /** What to name in errors: the image and the layer. */
   where?: string | undefined;
+  /**
+   * Record each entry at its name as written, its folders not resolved through symlinks: to read
+   * one layer alone again and find an entry by {@link FileRecord.entryName}, which earlier layers'
+   * symlinks would otherwise have taken elsewhere.
+   */
+  asWritten?: boolean | undefined;
 }
 
 const XATTR = /^(SCHILY|LIBARCHIVE)\.xattr\./;
@@ -410,7 +512,11 @@ async function applyEntry(
   where: string,
 ): Promise<void> {
   // Runtimes join entry names to the root, so a leading slash is no escape; `..` above it is.
-  const path = cleanEntryPath(header.name.replace(/^\/+/, '') || '.', where);
+  const written = cleanEntryPath(header.name.replace(/^\/+/, '') || '.', where);
+  // A runtime writes through the symlinks among an entry's folders (resolved inside the root,
+  // containerd's fs.RootPath): `x/status` after `x -> var/lib/dpkg` is dpkg's status file, and
+  // a whiteout `x/.wh.status` removes it. Read as named, such a layer would hide packages.
+  const path = options.asWritten === true ? written : fs.resolveParent(written);
   const slash = path.lastIndexOf('/');
   const base = path.slice(slash + 1);
   const dir = slash < 0 ? ROOT : path.slice(0, slash);
@@ -430,9 +536,10 @@ async function applyEntry(
     gid: header.gid,
     size: header.type === 'file' ? header.size : 0,
     mtime: header.mtime,
-    linkname: header.type === 'hardlink' ? hardlinkTarget(header.linkname, path, where) : header.linkname,
+    linkname: header.type === 'hardlink' ? hardlinkTarget(fs, header.linkname, path, where, options.asWritten === true) : header.linkname,
     layer: options.index,
   };
+  if (path !== written) record.entryName = written;
   if (header.type === 'char' || header.type === 'block') record.device = `${header.devmajor},${header.devminor}`;
   const xattrs = Object.keys(header.pax ?? {})
     .filter((k) => XATTR.test(k))
@@ -468,15 +575,17 @@ async function applyEntry(
 /**
  * A hardlink's target as a path of the filesystem, cleaned as entry names are: it names another
  * entry of the archive, so `./usr/x`, `/usr/x` and `usr/x` are one target (tools differ in how
- * they write it). A symlink's target is not a path of the archive and stays as written.
+ * they write it), its folders resolved through symlinks as an entry's are. A symlink's target is
+ * not a path of the archive and stays as written.
  *
  * @throws ProvenantError `UNSAFE_PATH` for a target that climbs out of the root, which a runtime
  *   refuses to link
  */
-function hardlinkTarget(linkname: string, path: string, where: string): string {
+function hardlinkTarget(fs: LayerFilesystem, linkname: string, path: string, where: string, asWritten: boolean): string {
   if (linkname === '') return '';
+  let target: string;
   try {
-    return cleanEntryPath(linkname.replace(/^\/+/, '') || '.', where);
+    target = cleanEntryPath(linkname.replace(/^\/+/, '') || '.', where);
   } catch (err) {
     if (!(err instanceof ProvenantError)) throw err;
     throw new ProvenantError(
@@ -489,6 +598,8 @@ function hardlinkTarget(linkname: string, path: string, where: string): string {
       },
     );
   }
+  // Its folders resolved as an entry's are: it names the path its target was recorded at.
+  return asWritten ? target : fs.resolveParent(target);
 }
 
 /** Refuses to keep a body of `size` bytes past the filesystem's limits, before any of it is read. */

@@ -18,6 +18,7 @@ import type { Descriptor } from '../../src/oci/types.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
+import { Tree } from '../../src/vfs/tree.ts';
 import {
   code,
   counting,
@@ -132,6 +133,95 @@ describe('the flattened filesystem', () => {
         assert.deepEqual(await flatten(built), expected);
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it("writes through the symlinks among an entry's folders, inside the root, as a runtime does, whiteouts too", async () => {
+    const l0 = await layer([
+      dir('var/'),
+      dir('var/lib/'),
+      dir('var/lib/dpkg/'),
+      file('var/lib/dpkg/status', 'base-files'),
+      dir('var/lib/dpkg/status.d/'),
+      file('var/lib/dpkg/status.d/tzdata', 'tzdata'),
+      file('var/lib/dpkg/status.d/zlib', 'zlib'),
+      link('x', 'var/lib/dpkg'),
+    ]);
+    const l1 = await layer([
+      // Through a link of a lower layer, and through links of its own: relative, absolute, and
+      // one that climbs above the root (which stops it there, as a chroot would).
+      file('x/status', 'openssl'),
+      link('d', '/var/lib/dpkg/status.d'),
+      file('d/.wh.tzdata', ''),
+      link('up', '../../../var/lib'),
+      file('up/dpkg/status.d/.wh..wh..opq', ''),
+      file('d/new', 'new'),
+      // A hardlink's target names the path its entry was recorded at.
+      { header: tarHeader({ name: 'hard', type: 'hardlink', linkname: 'x/status' }) },
+    ]);
+    assert.deepEqual(await flatten([l0, l1]), {
+      d: 'symlink@1',
+      hard: 'hardlink@1',
+      up: 'symlink@1',
+      var: 'dir@0',
+      'var/lib': 'dir@0',
+      'var/lib/dpkg': 'dir@0',
+      'var/lib/dpkg/status': 'file@1',
+      'var/lib/dpkg/status.d': 'dir@0',
+      'var/lib/dpkg/status.d/new': 'file@1',
+      x: 'symlink@0',
+    });
+    const store = await layout();
+    for (const l of [l0, l1]) await store.putBlob(bytesSource(l.descriptor, l.bytes));
+    const fs = new LayerFilesystem();
+    for (const [i, l] of [l0, l1].entries()) await applyLayer(fs, store, l.descriptor, { index: i, keep: () => true });
+    assert.equal(new TextDecoder().decode(fs.body('var/lib/dpkg/status')), 'openssl');
+    assert.equal(fs.get('var/lib/dpkg/status')?.entryName, 'x/status');
+    assert.equal(fs.get('hard')?.linkname, 'var/lib/dpkg/status');
+  });
+
+  it('refuses a layer whose entry goes through a symlink loop, as a runtime fails with ELOOP', async () => {
+    const loop = await layer([link('a', 'b'), link('b', 'a'), file('a/f', 'x')]);
+    await assert.rejects(flatten([loop]), code('UNSAFE_PATH'));
+    const self = await layer([link('s', 's/s'), file('s/f', 'x')]);
+    await assert.rejects(flatten([self]), code('UNSAFE_PATH'));
+  });
+
+  it("puts each entry where the build tree's resolveParent puts it, for any sequence of folders, files and symlinks (property)", async () => {
+    const name = fc.constantFrom('a', 'b', 'a/b', 'b/a', 'a/b/c', 'c');
+    const target = fc.constantFrom('a', 'b', '/a', '/a/b', '..', '../a', '../../b', '.', 'a/..', 'c/a');
+    const op = fc.oneof(
+      fc.record({ kind: fc.constantFrom('file' as const, 'dir' as const), path: name }),
+      fc.record({ kind: fc.constant('symlink' as const), path: name, target }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 10 }), async (ops) => {
+        // The oracle: ../../src/vfs/tree.ts, as a build installs packages. It refuses what a
+        // layer may do and a build may not (a folder with contents replaced, a file as a
+        // folder): the ops up to the first it refuses are compared.
+        const tree = new Tree();
+        const entries: Entry[] = [];
+        for (const o of ops) {
+          const node = { type: o.kind, mode: 0o755, uid: 0, gid: 0, mtime: 0, ...(o.kind === 'symlink' ? { linkname: o.target } : {}) };
+          try {
+            tree.put(o.path, node);
+          } catch (err) {
+            if (isProvenantError(err)) break;
+            throw err;
+          }
+          entries.push(o.kind === 'symlink' ? link(o.path, o.target) : o.kind === 'file' ? file(o.path, 'x') : dir(`${o.path}/`));
+        }
+        const expected: Record<string, string> = {};
+        for (const p of tree.paths()) expected[p] = tree.get(p)?.type ?? '';
+        const got: Record<string, string> = {};
+        for (const [p, d] of Object.entries(await flatten([await layer(entries)]))) {
+          got[p] = d.replace(/@0$/, '');
+          // The tree makes the folders above a path; a layer only implies them.
+          for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) got[p.slice(0, i)] ??= 'dir';
+        }
+        assert.deepEqual(got, expected);
+      }),
+      { numRuns: 120 },
     );
   });
 
@@ -911,6 +1001,35 @@ describe('size', () => {
     const text = renderDiff(diff);
     assert.match(text, /^ {4}\+ Labels\.l149999: ""$/m);
     assert.match(text, /^ {4}\+ \/f149999 {2}file /m);
+  });
+
+  it('diffs the text and the packages of a file an image writes through a symlink of a lower layer', async () => {
+    const dpkg = (name: string, version: string) =>
+      `Package: ${name}\nStatus: install ok installed\nVersion: ${version}\nArchitecture: amd64\n`;
+    const store = await layout();
+    const base = await layer([
+      dir('var/'),
+      dir('var/lib/'),
+      dir('var/lib/dpkg/'),
+      file('var/lib/dpkg/status', dpkg('base-files', '12.4')),
+      link('x', 'var/lib/dpkg'),
+    ]);
+    await putImage(store, [base], { tag: 'a' });
+    await putImage(store, [base, await layer([file('x/status', dpkg('openssl', '1.0.1e-2'))])], { tag: 'b' });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { textDiff: true });
+    const image = diff.images[0]!;
+    assert.deepEqual(
+      image.files.changed.map((c) => [c.path, c.b.layer, c.textDiff]),
+      [
+        [
+          '/var/lib/dpkg/status',
+          1,
+          '--- a/var/lib/dpkg/status\n+++ b/var/lib/dpkg/status\n@@ -1,4 +1,4 @@\n-Package: base-files\n+Package: openssl\n Status: install ok installed\n-Version: 12.4\n+Version: 1.0.1e-2\n Architecture: amd64\n',
+        ],
+      ],
+    );
+    assert.deepEqual(image.files.added, []);
+    assert.deepEqual([image.packages.added.map((p) => p.name), image.packages.removed.map((p) => p.name)], [['openssl'], ['base-files']]);
   });
 
   it('skips the text diffs of small files past the budget instead of holding them all', async () => {

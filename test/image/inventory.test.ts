@@ -18,7 +18,7 @@ import { Annotation, type Descriptor, type ImageManifest, type Platform } from '
 import { imagePackages } from '../../src/policy/packages.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { apkStanza } from '../policy/helpers.ts';
-import { type Entry, file, layer, layout, putImage, removeTemp } from './diff-helpers.ts';
+import { type Entry, file, layer, layout, link, putImage, removeTemp } from './diff-helpers.ts';
 
 after(removeTemp);
 
@@ -67,6 +67,24 @@ describe('the inventory of an image read from its layers', () => {
     ]);
     assert.deepEqual(await sbomNames(store, 'v1'), ['base-files@12.4', 'tzdata@2024a-0']);
     assert.deepEqual(await policyNames(store, digest), ['base-files@12.4', 'tzdata@2024a-0']);
+  });
+
+  it('reads a package database a layer writes, or whites out, through a symlink of a lower layer, as a runtime has it', async () => {
+    const { store, digest } = await image([
+      [file('var/lib/dpkg/status', dpkg('base-files', '12.4')), link('x', 'var/lib/dpkg'), link('y', '/var/lib/dpkg/status.d')],
+      [file('x/status', dpkg('openssl', '1.0.1e-2'))],
+    ]);
+    assert.deepEqual(await sbomNames(store, 'v1'), ['openssl@1.0.1e-2']);
+    assert.deepEqual(await policyNames(store, digest), ['openssl@1.0.1e-2']);
+    const statusD = await image([
+      [
+        file('var/lib/dpkg/status.d/base-files', dpkg('base-files', '12.4')),
+        file('var/lib/dpkg/status.d/zlib', dpkg('zlib', '1.2')),
+        link('y', '/var/lib/dpkg/status.d'),
+      ],
+      [file('y/.wh.base-files', '')],
+    ]);
+    assert.deepEqual(await sbomNames(statusD.store, 'v1'), ['zlib@1.2']);
   });
 
   it("reads every image of an index the policy may run, and skips only BuildKit's attestation entries", async () => {
