@@ -1,6 +1,7 @@
 /** The lexical check every archive entry name passes before it may touch a folder. */
 import { abbreviated, utf8LengthAbove } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import type { TarHeader } from './tar-format.ts';
 
 /**
  * The most bytes (UTF-8) an entry name or a link target may have: Linux's PATH_MAX. The kernel
@@ -65,25 +66,47 @@ export function cleanEntryPath(name: string, where?: string): string {
 }
 
 /**
- * Refuses an entry's link target (a symlink's, or a hardlink's as stored) longer than
- * {@link PATH_MAX} bytes, which symlink(2) refuses too: the tree walks a symlink's target part by
- * part each time a path goes through it.
+ * Why a link's target (a symlink's, or a hardlink's as stored) is none a link can have, or
+ * undefined: empty (symlink(2) and link(2) refuse it), or holding a NUL, where every system call
+ * would cut it short (`libfoo.so.1\0/../../etc/shadow` is not the path it shows).
+ */
+export function unusableLinkTarget(linkname: string): string | undefined {
+  if (linkname.length === 0) return 'is empty';
+  if (linkname.includes('\0')) return 'holds a NUL byte';
+  return undefined;
+}
+
+/**
+ * Refuses an entry's link target that no link can have: a symlink's or a hardlink's that is
+ * empty or holds a NUL ({@link unusableLinkTarget}), and any entry's longer than
+ * {@link PATH_MAX} bytes, which symlink(2) refuses too (the tree walks a symlink's target part
+ * by part each time a path goes through it). Refused as the package is read, such a target
+ * would otherwise fail only when the layer is written, naming no package.
  *
- * @param linkname the target as the archive stores it
+ * @param header the entry's type and its target as the archive stores it
  * @param name the entry's name as stored, for the error
  * @param where the archive (a package), for the error
  * @throws ProvenantError `UNSAFE_PATH` naming the archive and the entry
  */
-export function refuseLongLinkTarget(linkname: string, name: string, where: string): void {
+export function refuseLinkTarget(header: Pick<TarHeader, 'type' | 'linkname'>, name: string, where: string): void {
+  const { type, linkname } = header;
+  const unsafe = (why: string, hint: string): ProvenantError =>
+    new ProvenantError('UNSAFE_PATH', `the ${type} ${JSON.stringify(abbreviated(name))} ${why}`, {
+      where: `${where}: ${JSON.stringify(abbreviated(name))}`,
+      hint,
+    });
+  const unusable = type === 'symlink' || type === 'hardlink' ? unusableLinkTarget(linkname) : undefined;
+  if (unusable !== undefined) {
+    throw unsafe(
+      `has a target that ${unusable}: ${JSON.stringify(abbreviated(linkname))}`,
+      'no file system holds such a link: the package is corrupt or crafted',
+    );
+  }
   const bytes = utf8LengthAbove(linkname, PATH_MAX);
   if (bytes <= PATH_MAX) return;
-  throw new ProvenantError(
-    'UNSAFE_PATH',
-    `the entry ${JSON.stringify(abbreviated(name))} links to a target of ${bytes} bytes, more than PATH_MAX (${PATH_MAX})`,
-    {
-      where: `${where}: ${JSON.stringify(abbreviated(name))}`,
-      hint: 'no file system holds such a link (Linux refuses one longer than PATH_MAX): the archive is corrupt or crafted',
-    },
+  throw unsafe(
+    `links to a target of ${bytes} bytes, more than PATH_MAX (${PATH_MAX})`,
+    'no file system holds such a link (Linux refuses one longer than PATH_MAX): the archive is corrupt or crafted',
   );
 }
 

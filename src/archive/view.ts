@@ -8,7 +8,7 @@ import { ProvenantError } from '../errors.ts';
 import type { ByteStream } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import type { Descriptor } from '../oci/types.ts';
-import { cleanEntryPath, PATH_MAX } from './paths.ts';
+import { cleanEntryPath, PATH_MAX, unusableLinkTarget } from './paths.ts';
 import { openTarMember, scanTarFile, type TarHeader } from './tar.ts';
 
 /** A regular file of a {@link TarView}: where its body lies in the tar file. */
@@ -214,7 +214,8 @@ export class TarView {
 function linkTarget(name: string, header: TarHeader, where: string): string {
   const link = header.linkname;
   const shown = `the ${header.type} ${JSON.stringify(abbreviated(header.name))} -> ${JSON.stringify(abbreviated(link))}`;
-  if (link.length === 0 || link.includes('\0')) throw new ProvenantError('INVALID_ARCHIVE', `${shown} has no usable target`, { where });
+  const unusable = unusableLinkTarget(link);
+  if (unusable !== undefined) throw new ProvenantError('INVALID_ARCHIVE', `${shown} has no usable target: it ${unusable}`, { where });
   if (link.startsWith('/')) {
     throw new ProvenantError('UNSAFE_PATH', `${shown} points at an absolute path, outside the archive`, {
       where,

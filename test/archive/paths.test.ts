@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { cleanEntryPath, PATH_MAX, PATH_PARTS_MAX, refuseLongLinkTarget } from '../../src/archive/paths.ts';
+import { cleanEntryPath, PATH_MAX, PATH_PARTS_MAX, refuseLinkTarget } from '../../src/archive/paths.ts';
+import { tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 
 describe('cleanEntryPath', () => {
@@ -159,17 +160,55 @@ describe('cleanEntryPath', () => {
   });
 });
 
-describe('refuseLongLinkTarget', () => {
+describe('refuseLinkTarget', () => {
+  const symlink = (linkname: string) => ({ type: 'symlink' as const, linkname });
   it('refuses a link target of more than PATH_MAX bytes, naming the package and entry', () => {
-    assert.doesNotThrow(() => refuseLongLinkTarget('x'.repeat(PATH_MAX), './l', 'p.deb'));
-    assert.doesNotThrow(() => refuseLongLinkTarget('', './f', 'p.deb'));
+    assert.doesNotThrow(() => refuseLinkTarget(symlink('x'.repeat(PATH_MAX)), './l', 'p.deb'));
+    assert.doesNotThrow(() => refuseLinkTarget({ type: 'file', linkname: '' }, './f', 'p.deb'));
     assert.throws(
-      () => refuseLongLinkTarget(`/${'a/'.repeat(500_000)}`, './l', 'p.deb'),
+      () => refuseLinkTarget(symlink(`/${'a/'.repeat(500_000)}`), './l', 'p.deb'),
       (err: unknown) =>
         isProvenantError(err, 'UNSAFE_PATH') &&
         /links to a target of 1000001 bytes, more than PATH_MAX/.test(err.message) &&
         err.where === 'p.deb: "./l"',
     );
-    assert.throws(() => refuseLongLinkTarget('\u20ac'.repeat(1366), './l', 'p.deb'), /4098 bytes/);
+    assert.throws(() => refuseLinkTarget(symlink('\u20ac'.repeat(1366)), './l', 'p.deb'), /4098 bytes/);
+  });
+
+  it('refuses an empty symlink or hardlink target and one holding a NUL, naming the package and entry', () => {
+    for (const [header, why] of [
+      [symlink(''), /symlink "\.\/usr\/lib\/libfoo\.so" has a target that is empty/],
+      [{ type: 'hardlink' as const, linkname: '' }, /hardlink .* has a target that is empty/],
+      [symlink('libfoo.so.1\0/../../etc/shadow'), /has a target that holds a NUL byte: "libfoo\.so\.1\\u0000\/\.\.\/\.\.\/etc\/shadow"/],
+    ] as const) {
+      assert.throws(
+        () => refuseLinkTarget(header, './usr/lib/libfoo.so', 'p.deb'),
+        (err: unknown) => isProvenantError(err, 'UNSAFE_PATH') && why.test(err.message) && err.where === 'p.deb: "./usr/lib/libfoo.so"',
+      );
+    }
+  });
+
+  it('lets through only what a layer can hold: every symlink target it accepts, the tar writer writes (property)', async () => {
+    const target = fc.string({ unit: fc.constantFrom('a', '/', '.', '\0', 'é', '\u{1F600}'), maxLength: 12 });
+    await fc.assert(
+      fc.asyncProperty(target, async (linkname) => {
+        let refused = false;
+        try {
+          refuseLinkTarget(symlink(linkname), './l', 'p.deb');
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'UNSAFE_PATH'), String(err));
+          refused = true;
+        }
+        const written = await tarBytes([{ header: tarHeader({ name: 'l', type: 'symlink', linkname }) }]).then(
+          () => true,
+          (err: unknown) => {
+            assert.ok(isProvenantError(err), String(err));
+            return false;
+          },
+        );
+        assert.equal(!refused, written, JSON.stringify(linkname));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -7,7 +7,7 @@
  * PAX record (`APK-TOOLS.checksum.SHA1`). Every link is checked here.
  */
 import { createHash } from 'node:crypto';
-import { cleanEntryPath, refuseLongLinkTarget, refuseWhiteoutEntry } from '../../archive/paths.ts';
+import { cleanEntryPath, refuseLinkTarget, refuseWhiteoutEntry } from '../../archive/paths.ts';
 import type { TarHeader } from '../../archive/tar.ts';
 import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
@@ -106,7 +106,7 @@ export async function readApkPackage(bytes: Uint8Array, options: ReadApkPackageO
   // Most packages have one data member: its bytes are the data, without another copy.
   const data = dataMembers.length === 1 ? dataMembers[0]!.data : concatBytes(dataMembers.map((m) => m.data));
   for (const f of await tarFiles(data, where)) {
-    const path = apkEntryPath(f.name, f.header.linkname, where);
+    const path = apkEntryPath(f.name, f.header, where);
     if (path === '.') continue;
     if (f.header.type === 'file' && hasFileSha1(f.header))
       checkFileSha1(path, f.header, createHash('sha1').update(f.body).digest('hex'), where);
@@ -213,11 +213,11 @@ export function checkDataHash(pkginfo: PkgInfo, dataHash: string, options: ReadA
  * would write lines of its own there (a file listed that is not installed, one installed that
  * is not listed), in Provenant's database and apk's alike. Refused too with a part starting
  * with `.wh.`, which a layer takes for a whiteout ({@link refuseWhiteoutEntry}), or with a
- * `linkname` longer than a link may be ({@link refuseLongLinkTarget}).
+ * link target that is none a link may have: empty, with a NUL, too long ({@link refuseLinkTarget}).
  *
  * @throws ProvenantError `UNSAFE_PATH`
  */
-export function apkEntryPath(name: string, linkname: string, where: string): string {
+export function apkEntryPath(name: string, link: Pick<TarHeader, 'type' | 'linkname'>, where: string): string {
   const path = cleanEntryPath(name, `${where}: ${name}`);
   if (/[\n\r]/.test(path)) {
     throw new ProvenantError('UNSAFE_PATH', `the entry name ${JSON.stringify(name)} holds a line break`, {
@@ -226,7 +226,7 @@ export function apkEntryPath(name: string, linkname: string, where: string): str
     });
   }
   refuseWhiteoutEntry(path, name, where);
-  refuseLongLinkTarget(linkname, name, where);
+  refuseLinkTarget(link, name, where);
   return path;
 }
 

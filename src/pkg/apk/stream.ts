@@ -213,7 +213,7 @@ async function unpack(
   try {
     // Owners from the ustar fields, as apk-tools reads them (./tarfiles.ts).
     for await (const e of readTar(tar, { where, ownership: 'ustar' })) {
-      const entryPath = apkEntryPath(e.header.name, e.header.linkname, where);
+      const entryPath = apkEntryPath(e.header.name, e.header, where);
       if (entryPath === '.') continue;
       let body: StoredBody | undefined;
       if (e.header.type === 'file') {

@@ -13,8 +13,8 @@
  */
 import { createHash } from 'node:crypto';
 import * as zlib from 'node:zlib';
-import { cleanEntryPath, refuseLongLinkTarget, refuseWhiteoutEntry } from '../../archive/paths.ts';
-import { readTar } from '../../archive/tar.ts';
+import { cleanEntryPath, refuseLinkTarget, refuseWhiteoutEntry } from '../../archive/paths.ts';
+import { readTar, type TarHeader } from '../../archive/tar.ts';
 import { collectBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
@@ -388,7 +388,7 @@ async function readDataEntries(
   for await (const entry of readTar([tar], { where: `${where}: ${member}` })) {
     const h = entry.header;
     const at = `${where}: ${h.name}`;
-    const path = debEntryPath(h.name, h.linkname, at, where);
+    const path = debEntryPath(h.name, h, at, where);
     const body = await collectBytes(entry.body);
     if (path === '.') continue;
     let hardlinkTarget: string | undefined;
@@ -407,15 +407,15 @@ async function readDataEntries(
 /**
  * A data entry's name as a path in the image ({@link cleanEntryPath}; `at` names the entry),
  * refused when a part of it starts with `.wh.`, which a layer takes for a whiteout
- * ({@link refuseWhiteoutEntry}), or when its `linkname` is longer than a link may be
- * ({@link refuseLongLinkTarget}).
+ * ({@link refuseWhiteoutEntry}), or when its link target is none a link may have: empty, with a
+ * NUL, too long ({@link refuseLinkTarget}).
  *
  * @throws ProvenantError `UNSAFE_PATH`
  */
-export function debEntryPath(name: string, linkname: string, at: string, where: string): string {
+export function debEntryPath(name: string, link: Pick<TarHeader, 'type' | 'linkname'>, at: string, where: string): string {
   const path = cleanEntryPath(name, at);
   refuseWhiteoutEntry(path, name, where);
-  refuseLongLinkTarget(linkname, name, where);
+  refuseLinkTarget(link, name, where);
   return path;
 }
 

@@ -174,7 +174,7 @@ async function unpackData(
       for await (const e of readTar(tar, { where: `${where}: ${info.name}` })) {
         const h = e.header;
         const at = `${where}: ${h.name}`;
-        const entryPath = debEntryPath(h.name, h.linkname, at, where);
+        const entryPath = debEntryPath(h.name, h, at, where);
         if (entryPath === '.' || h.type !== 'file') {
           for await (const _ of e.body);
           if (entryPath === '.') continue;

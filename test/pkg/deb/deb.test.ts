@@ -330,6 +330,43 @@ describe('readDeb on crafted packages', () => {
     }
   });
 
+  it('refuses a symlink whose target is empty or holds a NUL as it reads the package, naming it and the entry', async () => {
+    // The tar writer refuses both: each is made from a good target, its bytes then changed.
+    const patched = async (linkname: string, patch: (tar: Uint8Array) => void): Promise<Uint8Array> => {
+      const files = [dir('./'), { header: tarHeader({ name: './usr/lib/libfoo.so', type: 'symlink', linkname }) }];
+      const tar = await tarBytes(files);
+      patch(tar);
+      return craftDeb({
+        files,
+        md5sums: undefined,
+        compress: 'none',
+        members: (p) => [p.debianBinary, p.control, { ...p.data, data: tar }],
+      });
+    };
+    // A PAX linkpath (its target is not ASCII) whose X becomes a NUL: a record has no checksum.
+    const nul = await patched('libfoo.so.1X/../../etc/shadow\u00e9', (tar) => {
+      const at = Buffer.from(tar).indexOf('linkpath=libfoo.so.1X') + 'linkpath=libfoo.so.1'.length;
+      tar[at] = 0;
+    });
+    // The ustar linkname field emptied, and the header's checksum made again.
+    const empty = await patched('X', (tar) => {
+      const header = tar.subarray(512, 1024);
+      header[157] = 0;
+      header.fill(0x20, 148, 156);
+      const sum = header.reduce((n, b) => n + b, 0);
+      header.set(enc(`${sum.toString(8).padStart(6, '0')}\0 `), 148);
+    });
+    for (const [deb, why] of [
+      [nul, /holds a NUL byte/],
+      [empty, /is empty/],
+    ] as const) {
+      await assert.rejects(
+        readDeb(deb, { where: 'evil.deb' }),
+        (err: unknown) => isProvenantError(err, 'UNSAFE_PATH') && why.test(err.message) && err.where === 'evil.deb: "./usr/lib/libfoo.so"',
+      );
+    }
+  });
+
   it('refuses a path that climbs out of the root with UNSAFE_PATH', async () => {
     for (const name of ['./../etc/passwd', '../x', './usr/../../x', '/etc/passwd']) {
       const deb = await craftDeb({ files: [dir('./'), file(name, 'x')], md5sums: undefined });
