@@ -165,7 +165,8 @@ export class LayerFilesystem {
    * a path inside the container's root (containerd's fs.RootPath, which its applier and moby's
    * use for each entry's folder; ../vfs/tree.ts resolves a build's paths the same way): an
    * absolute target starts again at the root, and `..` stops at it, so nothing leads outside.
-   * The result may not exist.
+   * The result may not exist. (Of a filesystem read {@link ApplyLayerOptions.asWritten}, where
+   * paths may lie beneath symlinks, the answer is not where a runtime writes.)
    *
    * @throws ProvenantError `UNSAFE_PATH` for more than 40 symlinks (a loop; a runtime fails with
    *   ELOOP), a target or a resolved path longer than PATH_MAX, or a walk past 4,096 parts
