@@ -144,8 +144,9 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     }
     if (unmet.length > 0) throw lockForAnother(options, unmet);
     if (wrongTag.length > 0 || unreached.length > 0) throw lockBeyondRequests(options, wrongTag, unreached);
-    // What resolving refuses (checkSameVersions) a lock may not hold either.
-    const differ = lockVersionsDiffer(packages);
+    // What resolving refuses (checkSameVersions) a checked lock may not hold either; an unchecked
+    // one (a rebuild from provenance) is the lock the original build used, whatever it holds.
+    const differ = options.checkLock === true ? lockVersionsDiffer(packages) : [];
     if (differ.length > 0) throw lockInconsistent(options, [`it holds ${differ.join(', ')}`]);
     // Those whose packages are all listed are checked before anything is fetched; the others once
     // their fetched files say what the unlisted ones need.
