@@ -366,7 +366,7 @@ async function signWith(
  * the bundle has such an entry, the log's envelopeHash is checked to be these bytes' SHA-256, so
  * that a change in how sigstore-js writes it fails here rather than in a verifier.
  */
-function loggedEnvelope(bundle: Bundle): Uint8Array {
+export function loggedEnvelope(bundle: Bundle): Uint8Array {
   if (bundle.content.$case !== 'dsseEnvelope') throw new TypeError('a DSSE bundle was expected');
   const bytes = Buffer.from(JSON.stringify(envelopeToJSON(bundle.content.dsseEnvelope)), 'utf8');
   for (const entry of bundle.verificationMaterial.tlogEntries) {

@@ -31,7 +31,7 @@ import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import type { ContentStore, PutManifestOptions } from '../store/types.ts';
 import { pemEncode } from './keys.ts';
 import { COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
-import type { Signed } from './signer.ts';
+import { loggedEnvelope, type Signed } from './signer.ts';
 
 /** Layer annotations of cosign 2's `.sig` and `.att` images (pkg/oci/static). */
 export const CosignAnnotation = {
@@ -86,10 +86,11 @@ export function signatureLayer(payload: Uint8Array, signed: Signed): CosignLayer
  * `.att` layer's timestamp against (pkg/cosign/verify.go VerifyRFC3161Timestamp).
  */
 export function attestationLayer(predicateType: string, signed: Signed): CosignLayer {
-  if (signed.envelope === undefined) throw new TypeError('a .att layer holds a DSSE envelope');
   return {
     mediaType: DSSE_MEDIA_TYPE,
-    payload: signed.envelope,
+    // A Signed from a signer of the library's user may not carry its envelope's bytes: they are
+    // the bundle's envelope as logged.
+    payload: signed.envelope ?? loggedEnvelope(signed.bundle),
     annotations: {
       ...materialAnnotations(signed, signed.envelopeTimestamp),
       [CosignAnnotation.PredicateType]: predicateType,

@@ -698,6 +698,28 @@ describe('signing with a key', () => {
     assert.equal(none.checked.length, 0);
   });
 
+  it("cosign attestations from a library user's signer that gives no envelope bytes: the bundle's envelope", async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const s = statement('https://spdx.dev/Document', { spdxVersion: 'SPDX-2.3' }, [{ name: 'app', digest: made.root.digest }]);
+    const inner = new KeySigner(alice.privateKey);
+    // Signed.envelope is optional: a signer of the user's own may leave it out.
+    const signer = {
+      publicKey: inner.publicKey,
+      sign: async (content: Parameters<KeySigner['sign']>[0]) => {
+        const { envelope: _envelope, ...signed } = await inner.sign(content);
+        return signed;
+      },
+    };
+    await attestImage(layout, 'v1', [s], { signer, storage: 'cosign' });
+    const att = await layout.getManifest(cosignTag(made.root.digest, 'att'));
+    assert.ok(att.kind === 'manifest');
+    const envelope = JSON.parse((await readAll(await layout.readBlob(att.manifest.layers[0]!))).toString());
+    assert.deepEqual(Buffer.from(envelope.payload, 'base64'), Buffer.from(s.bytes));
+    const report = await verifyImage(layout, made.root.digest, { policy: { key: alice.publicKey }, kind: 'attestation' });
+    assert.equal(report.verified.length, 1);
+  });
+
   it('an .att envelope with several signatures verifies when any one does, as cosign; signing again agrees', async () => {
     const carol = generateSigningKeyPair();
     const layout = await tempLayout();
