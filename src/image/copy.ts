@@ -103,6 +103,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
     sizes: new Map(),
     recheck: options.verifyExisting !== false && dst.checksExistingContent === true,
     mountFrom: mountSources(src, dst),
+    skipped: new Set(),
   };
   // A tag that names the image already proves it is there with all it references (stores write
   // tags last), and needs no PUT: a no-op push asks for the tag and is done.
@@ -177,6 +178,8 @@ interface CopyContext {
   mountFrom: string[] | undefined;
   /** The root manifest was at the destination before this copy (a tag named it, or its digest resolved): only tags are written. */
   rootPresent?: boolean;
+  /** Manifests found at the destination and not walked (no `recheck`): nothing was written for them. */
+  skipped: Set<string>;
 }
 
 async function selectPlatforms(
@@ -226,6 +229,7 @@ async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, withi
   }
   if (existing && !ctx.recheck) {
     ctx.done.add(stored.digest);
+    if (!within) ctx.skipped.add(stored.digest);
     if (stored.kind === 'index' && ctx.options.withReferrers) {
       for (const m of stored.index.manifests) if (isManifestLike(m.mediaType)) digests.push(m.digest);
     }
@@ -293,10 +297,20 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     const subject = queue.shift()!;
     if (visited.has(subject)) continue;
     visited.add(subject);
+    // What the destination lists for `subject`, read once and only when a referrer was there already.
+    let listed: Set<string> | undefined;
     for (const ref of await ctx.src.referrers(subject, ctx.options)) {
       if (visited.has(ref.digest)) continue;
       const stored = await ctx.src.getManifest(ref.digest, ctx.options);
       const digests = await copyTree(ctx, stored, false);
+      if (ctx.skipped.has(ref.digest)) {
+        // A referrer manifest at the destination is not yet one its referrers list names: a
+        // registry without the referrers API finds it only through the `sha256-<hex>` tag, which
+        // is written after the manifest, so a copy stopped between the two left it out. Put again,
+        // the store adds it there (a layout is walked anyway: `recheck`).
+        listed ??= new Set((await ctx.dst.referrers(subject, ctx.options)).map((d) => d.digest));
+        if (!listed.has(ref.digest)) await ctx.dst.putManifest(stored, { ...ctx.options, tags: [] });
+      }
       ctx.result.referrers.push(ref.digest);
       // Signatures of attestations: referrers have referrers of their own.
       queue.push(...digests);

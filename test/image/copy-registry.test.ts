@@ -6,8 +6,10 @@ import { promisify } from 'node:util';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
-import { cosignTag } from '../../src/oci/content.ts';
+import { cosignTag, encodeJson, parseStored, referrersTag } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { ImageIndex } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { appendCosignLayer } from '../../src/sign/storage.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
@@ -122,6 +124,29 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
       (await back.referrers(made.root.digest)).map((d) => d.digest),
       [sig.digest],
     );
+  });
+
+  it('adds again to the referrers tag a referrer the registry holds but the tag lacks (a copy stopped between the two)', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const a = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig a');
+    const b = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig b');
+    const remote = store(reg.host, 'referrers/repair');
+    await copyImage(src, 'v1', remote, { tags: ['v1'], withReferrers: true });
+    // The state a crash after b's manifest PUT leaves: b is there by digest, the tag lists a alone.
+    const tag = referrersTag(made.root.digest);
+    const fallback = await remote.getManifest(tag);
+    assert.equal(fallback.kind, 'index');
+    const only: ImageIndex = { ...fallback.index, manifests: fallback.index.manifests.filter((m) => m.digest === a.digest) };
+    await remote.client.putManifest('referrers/repair', tag, parseStored(encodeJson(only), { mediaType: MediaType.OciIndex }));
+    assert.equal((await remote.resolve(b.digest))?.digest, b.digest);
+    assert.deepEqual(
+      (await remote.referrers(made.root.digest)).map((d) => d.digest),
+      [a.digest],
+    );
+    const again = await copyImage(src, 'v1', remote, { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(again.referrers.sort(), [a.digest, b.digest].sort());
+    assert.deepEqual((await remote.referrers(made.root.digest)).map((d) => d.digest).sort(), [a.digest, b.digest].sort());
   });
 
   it("brings a new cosign .sig to an image the registry has, and merges it with the registry's own", async () => {
