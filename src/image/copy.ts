@@ -2,12 +2,13 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
-import { COSIGN_TAG_RE, encodeJson, parseStored, type Stored } from '../oci/content.ts';
+import { COSIGN_TAG_RE, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
-import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
+import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
+import { isAttachedEntry } from './index-entries.ts';
 
 /** Options of {@link copyImage}. */
 export interface CopyOptions extends OperationOptions {
@@ -15,7 +16,9 @@ export interface CopyOptions extends OperationOptions {
   tags?: readonly string[];
   /**
    * Platforms to copy from an index; all when absent. One platform copies that image manifest
-   * alone (as `crane copy --platform` does); several make a new index of just those.
+   * alone (as `crane copy --platform` does); several make a new index of just those, with the
+   * entries attached to them (BuildKit attestation manifests, which say the image they are about);
+   * every platform the index has copies the index unchanged.
    */
   platforms?: readonly Platform[];
   /**
@@ -182,19 +185,28 @@ interface CopyContext {
   skipped: Set<string>;
 }
 
+/**
+ * What `platforms` make of the index `root`: one platform's manifest, a new index of the platforms
+ * chosen with the entries attached to them (BuildKit's attestation manifests, imagetools' SBOMs,
+ * manifests with a subject: each about one image, `vnd.docker.reference.digest` or `subject`
+ * says which), or `root` itself when every runnable image is chosen, so that its digest and
+ * everything it holds stay.
+ */
 async function selectPlatforms(
   src: ContentStore,
   root: Stored & { kind: 'index' },
   platforms: readonly Platform[],
-  options: OperationOptions,
+  options: CopyOptions,
 ): Promise<Stored> {
+  const entries = root.index.manifests;
+  // Judged by the descriptor, as `index create` does first: an attestation entry has no platform
+  // to match, and an SBOM imagetools adds as linux/"" must not pass for linux/amd64.
+  const runnable = entries.filter((m) => !isAttachedEntry(m));
   const chosen: Descriptor[] = [];
   for (const wanted of platforms) {
-    const match = root.index.manifests.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
+    const match = runnable.find((m) => m.platform !== undefined && platformMatches(wanted, m.platform));
     if (match === undefined) {
-      const available = root.index.manifests
-        .map((m) => (m.platform ? formatPlatform(m.platform) : undefined))
-        .filter((p) => p !== undefined && p !== 'unknown/unknown');
+      const available = runnable.map((m) => (m.platform ? formatPlatform(m.platform) : undefined)).filter((p) => p !== undefined);
       throw new ProvenantError('NO_MATCHING_PLATFORM', `the image has no ${formatPlatform(wanted)} manifest`, {
         where: `${src.location}@${root.digest}`,
         hint: `available platforms: ${available.join(', ') || '(none)'}`,
@@ -202,10 +214,30 @@ async function selectPlatforms(
     }
     if (!chosen.includes(match)) chosen.push(match);
   }
-  if (chosen.length === 1) return src.getManifest(chosen[0]!.digest, options);
-  const index: ImageIndex = { ...root.index, manifests: chosen };
+  if (runnable.every((m) => chosen.includes(m))) return root;
+  const kept = new Set<string>(chosen.map((m) => m.digest));
+  const attached: Descriptor[] = [];
+  for (const m of entries) if (isAttachedEntry(m) && kept.has(await attachedTo(src, m, options))) attached.push(m);
+  if (chosen.length === 1) {
+    // One platform is copied as its manifest alone, as crane does: an index entry cannot come along.
+    if (attached.length > 0) {
+      options.logger?.warn(
+        `${attached.length} attestation or SBOM entr${attached.length === 1 ? 'y' : 'ies'} of ${src.location}@${root.digest} about the ${formatPlatform(chosen[0]!.platform!)} image ${attached.length === 1 ? 'is' : 'are'} not copied: one platform is copied as its image manifest alone, which cannot list them`,
+      );
+    }
+    return src.getManifest(chosen[0]!.digest, options);
+  }
+  const index: ImageIndex = { ...root.index, manifests: [...chosen, ...attached] };
   const bytes = encodeJson(index);
   return parseStored(bytes, { mediaType: root.mediaType });
+}
+
+/** The digest of the image an attached index entry is about: its `vnd.docker.reference.digest`, else its manifest's subject; '' when it names none. */
+async function attachedTo(src: ContentStore, entry: Descriptor, options: OperationOptions): Promise<string> {
+  const about = entry.annotations?.[Annotation.DockerReferenceDigest];
+  if (about !== undefined) return about;
+  if (!isManifestLike(entry.mediaType)) return '';
+  return subjectOf(await src.getManifest(entry.digest, options))?.digest ?? '';
 }
 
 /**

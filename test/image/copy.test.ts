@@ -12,8 +12,11 @@ import { collect } from '../../src/io/verify.ts';
 import { cosignTag, encodeJson, parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
+import { parsePlatform } from '../../src/oci/platform.ts';
+import { Annotation, type Descriptor } from '../../src/oci/types.ts';
 import { appendCosignLayer } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { synth } from '../compat/images.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
@@ -66,6 +69,49 @@ describe('copyImage between layouts', () => {
       copyImage(src, 'v1', dst, { platforms: [{ os: 'linux', architecture: 's390x' }] }),
       (e: unknown) => isProvenantError(e, 'NO_MATCHING_PLATFORM') && /linux\/amd64, linux\/arm64/.test(e.hint ?? ''),
     );
+  });
+
+  it('keeps the attestation and SBOM entries of the platforms chosen, and the index itself when all are', async () => {
+    const src = await layout();
+    const platforms = ['linux/amd64', 'linux/arm64', 'linux/s390x'].map(parsePlatform);
+    const made = await synth(src, { platforms, attestations: 'legacy', emptyPlatformArtifact: true, tag: 'v1' });
+    assert.equal(made.root.kind, 'index');
+    const entries = made.root.kind === 'index' ? made.root.index.manifests : [];
+    const [amd, arm] = made.images;
+    const about = (d: Descriptor) => d.annotations?.[Annotation.DockerReferenceDigest];
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+
+    const all = await layout();
+    const whole = await copyImage(src, 'v1', all, { tags: ['v1'], platforms: [...platforms].reverse() });
+    assert.equal(whole.digest, made.root.digest, 'every platform named: the index as it is');
+    assert.equal(whole.changedFrom, undefined);
+
+    const two = await layout();
+    const r = await copyImage(src, 'v1', two, { tags: ['v1'], platforms: platforms.slice(0, 2), logger });
+    assert.equal(r.changedFrom?.digest, made.root.digest);
+    const copied = await two.getManifest('v1');
+    assert.equal(copied.kind, 'index');
+    const kept = copied.kind === 'index' ? copied.index.manifests : [];
+    assert.deepEqual(
+      kept.map((d) => d.digest),
+      [
+        amd!.digest,
+        arm!.digest,
+        ...entries
+          .filter((d) => d.platform?.architecture === 'unknown' && [amd!.digest, arm!.digest].includes(about(d) as Digest))
+          .map((d) => d.digest),
+        entries.find((d) => d.platform?.architecture === '')!.digest,
+      ],
+    );
+    assert.equal(kept.length, 5);
+    for (const d of kept) assert.ok(await two.resolve(d.digest), `${d.digest} is copied`);
+    assert.deepEqual(warnings, []);
+
+    // One platform is its manifest alone: what it leaves behind is said.
+    const one = await copyImage(src, 'v1', await layout(), { platforms: platforms.slice(1, 2), logger });
+    assert.equal(one.digest, arm!.digest);
+    assert.match(warnings.join('\n'), /1 attestation or SBOM entry .* linux\/arm64 image is not copied/);
   });
 
   it('brings referrers along only when asked, including referrers of referrers', async () => {
