@@ -9,7 +9,7 @@ import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored } from '../oci/content.ts';
 import { type Digest, Digester, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
-import { MediaType } from '../oci/mediatypes.ts';
+import { isForeignLayer, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference, parseReference } from '../ref/reference.ts';
 import { archiveTarget, lockArchive, packDirectory } from './archive.ts';
@@ -297,7 +297,34 @@ export class DockerArchiveStore implements ContentStore {
       });
     }
     for (const d of [stored.manifest.config, ...stored.manifest.layers]) this.#refuseAlgorithm(d.digest);
+    for (const d of [stored.manifest.config, ...stored.manifest.layers]) await this.#refuseAbsent(d);
     this.#images.push({ stored: await this.#asSaved(stored), tags });
+  }
+
+  /**
+   * Refuses a manifest whose blob `d` was not written here: manifest.json would name a file the
+   * archive lacks, which `docker load` and skopeo fail on. A foreign (non-distributable) layer is
+   * the usual one: it lives at its URLs, and a copy leaves it there (registries refuse it as an
+   * upload), while this format has no way to say where else a layer is.
+   *
+   * @throws ProvenantError `INCOMPATIBLE` for a foreign layer, `NOT_FOUND` for another blob
+   */
+  async #refuseAbsent(d: Descriptor): Promise<void> {
+    if ((await this.#blobs?.statBlob(d.digest)) !== undefined) return;
+    if (isForeignLayer(d.mediaType) || (d.urls?.length ?? 0) > 0) {
+      throw new ProvenantError(
+        'INCOMPATIBLE',
+        `the layer ${d.digest} is foreign (${d.mediaType}): a docker-archive must hold every layer file`,
+        {
+          where: this.location,
+          hint: 'write it to an oci:DIR or oci-archive:FILE destination, which keep a foreign layer as its descriptor and URLs',
+        },
+      );
+    }
+    throw new ProvenantError('NOT_FOUND', `blob ${d.digest} the manifest names was not written to the archive`, {
+      where: `${this.location}@${d.digest}`,
+      hint: 'write the blobs of an image before its manifest',
+    });
   }
 
   /**

@@ -420,6 +420,47 @@ describe('archives', () => {
     assert.equal(existsSync(out), false);
   });
 
+  it('refuses an image with a foreign layer for a docker-archive, which must hold every layer file, writing nothing', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const put = async (bytes: Uint8Array, mediaType: string) => {
+      const d = { mediaType, digest: digestOf(bytes), size: bytes.length };
+      await src.putBlob(bytesSource(d, bytes));
+      return d;
+    };
+    const local = makeLayer('a', new TextEncoder().encode('hi'));
+    const away = makeLayer('b', new TextEncoder().encode('foreign'));
+    const layer = await put(local.gz, MediaType.DockerLayerGzip);
+    // Named by the manifest, never stored: it lives at its URL.
+    const foreign = {
+      mediaType: MediaType.DockerForeignLayerGzip,
+      digest: digestOf(away.gz),
+      size: away.gz.length,
+      urls: ['https://example.org/layer.tar.gz'],
+    };
+    const config = await put(
+      encodeJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(local.tar), digestOf(away.tar)] } }),
+      MediaType.DockerConfig,
+    );
+    const image = parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config, layers: [layer, foreign] }));
+    await src.putManifest(image, { tags: ['v1'] });
+    const out = join(dir, 'f.tar');
+    const dst = await DockerArchiveStore.open(out, { write: true });
+    await assert.rejects(copyImage(src, 'v1', dst, { tags: ['foo:v1'] }), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'INCOMPATIBLE'), String(e));
+      assert.match(e.message, new RegExp(`${foreign.digest} is foreign`));
+      assert.equal(e.where, `docker-archive:${out}`);
+      return true;
+    });
+    await dst.close();
+    assert.equal(existsSync(out), false);
+    // An oci-archive keeps it as a descriptor with its URLs.
+    const oci = await openOciArchive(join(dir, 'f.oci.tar'), { write: true });
+    await copyImage(src, 'v1', oci, { tags: ['v1'] });
+    await oci.close();
+    assert.deepEqual((await (await openOciArchive(join(dir, 'f.oci.tar'))).getManifest('v1')).bytes, image.bytes);
+  });
+
   it("keeps a rewritten archive's permission bits: a private archive stays private", async () => {
     const dir = await temp();
     const src = await LayoutStore.open(join(dir, 'src'), { create: true });
