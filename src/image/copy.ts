@@ -27,6 +27,13 @@ export interface CopyOptions extends OperationOptions {
    * `platforms`) has another digest.
    */
   digest?: Digest | undefined;
+  /**
+   * Whether an image copied without a tag (or to tags that do not all name it yet) is kept in its
+   * own right: a layout lists it in index.json, untagged (default true). false for a copy that is
+   * part of something larger written next, such as the platform images of an index being made:
+   * listed, each would be one more image of the layout, which no longer names a single one.
+   */
+  keepAsRoot?: boolean;
   /** Also copy signatures and attestations: OCI referrers and cosign `sha256-<hex>.*` tags. */
   withReferrers?: boolean;
   /** Parallel blob transfers (default 4). */
@@ -117,7 +124,7 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   const missing = tags.filter((t) => !placed.includes(t));
   // Written by digest, the image is kept in its own right (a layout lists it untagged); when every
   // tag asked for names it already, those tags keep it, and nothing more is written.
-  const keepAsRoot = tags.length === 0 || missing.length > 0;
+  const keepAsRoot = options.keepAsRoot !== false && (tags.length === 0 || missing.length > 0);
   await dst.putManifest(root, { ...options, tags: missing, keepAsRoot, present: ctx.rootPresent === true });
   result.digest = root.digest;
   result.mediaType = root.mediaType;

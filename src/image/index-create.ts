@@ -119,6 +119,8 @@ export async function createIndex(
   const copyOptions = {
     ...pick(options),
     withReferrers: true,
+    // The images and attestations are the index's: a layout lists the index alone, not each of them.
+    keepAsRoot: false,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   };
   let referrers = 0;
@@ -248,7 +250,7 @@ async function attestationsFor(
   dst: ContentStore,
   base: Stored,
   mode: IndexAttestations,
-  copyOptions: OperationOptions & { withReferrers: boolean },
+  copyOptions: OperationOptions & { withReferrers: boolean; keepAsRoot: boolean },
 ): Promise<Descriptor[]> {
   if (mode !== 'referrers' && f.attestations.length > 0) {
     for (const a of f.attestations) await copyImage(f.source.store, a.digest, dst, copyOptions);

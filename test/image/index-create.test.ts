@@ -28,6 +28,7 @@ import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { EPOCH, writeFixtureRepo } from '../action/fixture-repo.ts';
 import { synth } from '../compat/images.ts';
+import { sh, toolMissing } from '../helpers/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 
 const dirs: string[] = [];
@@ -215,6 +216,24 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
     // The order given, each entry as the builder describes it; the annotations only those asked for.
     assert.deepEqual(merged.index.index.manifests, [arm, amd]);
     assert.deepEqual(merged.index.index.annotations, { 'org.example.note': 'merged' });
+  });
+
+  it('leaves the layout it writes holding the index alone (its images and attestation entries unlisted), as skopeo reads it without a tag', async () => {
+    const src = await layout();
+    await synth(src, { platforms: ['linux/amd64', 'linux/arm64'].map(parsePlatform), attestations: 'legacy' });
+    const store = await layout();
+    const merged = await createIndex([{ store: src, target: 'v1' }], { store, tags: [] });
+    assert.equal(merged.platforms.length, 2);
+    const roots = JSON.parse(await readFile(join(store.path, 'index.json'), 'utf8')) as { manifests: Descriptor[] };
+    assert.deepEqual(
+      roots.manifests.map((m) => m.digest),
+      [merged.descriptor.digest],
+    );
+    assert.equal(await store.defaultTarget(), merged.descriptor.digest);
+    if (toolMissing('skopeo')) return;
+    const raw = sh('skopeo', ['inspect', '--raw', `oci:${store.path}`]);
+    assert.equal(raw.status, 0, raw.stderr);
+    assert.equal(digestOf(raw.stdout), merged.descriptor.digest);
   });
 });
 
