@@ -23,7 +23,7 @@ import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import { descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
-import { formatPlatform } from '../oci/platform.ts';
+import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
 import { blobIn, copyImage, mountSources } from './copy.ts';
@@ -303,15 +303,21 @@ async function statementsOf(store: ContentStore, digest: Digest, options: Operat
   return out;
 }
 
-/** Two sources of one platform would make an index no runtime can choose from. */
+/**
+ * Two sources of one platform would make an index no runtime can choose from. Compared as
+ * containerd matches them ({@link normalizePlatform}): linux/arm64 and linux/arm64/v8 are one.
+ */
 function assertDistinct(found: readonly Found[]): void {
   const seen = new Map<string, Found>();
   for (const f of found) {
     const p = f.entry.platform;
-    const key = `${formatPlatform(p)}|${p['os.version'] ?? ''}`;
+    const key = `${formatPlatform(normalizePlatform(p))}|${p['os.version'] ?? ''}`;
     const earlier = seen.get(key);
     if (earlier !== undefined) {
-      throw new ProvenantError('USAGE', `${where(earlier.source)} and ${where(f.source)} both hold a ${formatPlatform(p)} image`, {
+      const a = formatPlatform(earlier.entry.platform);
+      const b = formatPlatform(p);
+      const what = a === b ? `a ${a} image` : `a ${formatPlatform(normalizePlatform(p))} image (${a} and ${b} are one platform)`;
+      throw new ProvenantError('USAGE', `${where(earlier.source)} and ${where(f.source)} both hold ${what}`, {
         where: where(f.source),
         hint: 'merge one image per platform',
       });

@@ -288,6 +288,27 @@ describe('createIndex: refusals', () => {
     );
   });
 
+  it('refuses linux/arm64 and linux/arm64/v8, one platform spelled two ways, naming both', async () => {
+    const src = await layout();
+    const plain = await synth(src, { platforms: [parsePlatform('linux/arm64')], index: true, tag: 'plain' });
+    const v8 = await synth(src, { platforms: [{ os: 'linux', architecture: 'arm64', variant: 'v8' }], index: true, tag: 'v8', seed: 90 });
+    assert.notEqual(plain.images[0]!.digest, v8.images[0]!.digest);
+    const dst = await layout();
+    await assert.rejects(
+      createIndex(
+        [
+          { store: src, target: 'plain' },
+          { store: src, target: 'v8' },
+        ],
+        { store: dst, tags: ['v1'] },
+      ),
+      (err: unknown) =>
+        isProvenantError(err, 'USAGE') &&
+        /:plain and .*:v8 both hold a linux\/arm64 image \(linux\/arm64 and linux\/arm64\/v8 are one platform\)/.test(err.message),
+    );
+    assert.equal(await dst.resolve('v1'), undefined);
+  });
+
   it('refuses sources whose index annotations disagree, unless the annotation is set', async () => {
     const src = await layout();
     await buildInto(['x86_64'], src, 'amd64');
