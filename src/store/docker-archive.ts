@@ -19,6 +19,13 @@ import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions } f
 
 // Docker's uncompressed layer type, which schema 2 defines though registries rarely see it.
 const DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar';
+// A zstd layer in Docker's media types: schema 2 defines none, and containerd and BuildKit write
+// this one (containerd's images.MediaTypeDockerSchema2LayerZstd). `docker load` reads zstd layer
+// files (moby's archive.DecompressStream detects the magic), and skopeo unpacks them on reading.
+const DOCKER_LAYER_ZSTD = 'application/vnd.docker.image.rootfs.diff.tar.zstd';
+
+/** How a layer file is compressed, as `docker load` tells it: by its first bytes. */
+type LayerCompression = 'gzip' | 'zstd' | 'none';
 
 /** One image of a `docker save` archive's manifest.json. */
 interface SavedImage {
@@ -60,14 +67,25 @@ export function repoTag(ref: ImageReference): string {
   return `${name}:${ref.tag ?? 'latest'}`;
 }
 
-/** Whether a file's first bytes are gzip's magic number, as `docker load` tells a compressed layer. */
-function startsAsGzip(first: Uint8Array | undefined): boolean {
-  return first !== undefined && first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b;
+/** A layer file's compression by its first bytes: gzip's magic number (1f 8b), zstd's frame magic (28 b5 2f fd), else none. */
+function sniffCompression(first: Uint8Array | undefined): LayerCompression {
+  if (first !== undefined && first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b) return 'gzip';
+  if (first !== undefined && first.length >= 4 && first[0] === 0x28 && first[1] === 0xb5 && first[2] === 0x2f && first[3] === 0xfd) {
+    return 'zstd';
+  }
+  return 'none';
 }
 
-/** Docker's media type for a layer file of an archive: gzip or a plain tar. */
-function savedLayerType(gzip: boolean): string {
-  return gzip ? MediaType.DockerLayerGzip : DOCKER_LAYER_TAR;
+/** A layer's compression as its media type says it, for a blob that is not at hand to be read. */
+function typedCompression(mediaType: string): LayerCompression {
+  if (/gzip/.test(mediaType)) return 'gzip';
+  if (/zstd/.test(mediaType)) return 'zstd';
+  return 'none';
+}
+
+/** Docker's media type for a layer file of an archive: gzip, zstd or a plain tar. */
+function savedLayerType(compression: LayerCompression): string {
+  return compression === 'gzip' ? MediaType.DockerLayerGzip : compression === 'zstd' ? DOCKER_LAYER_ZSTD : DOCKER_LAYER_TAR;
 }
 
 /**
@@ -182,14 +200,15 @@ export class DockerArchiveStore implements ContentStore {
       throw new ProvenantError('INVALID_ARCHIVE', `manifest.json names ${name}, which the archive lacks`, { where: this.location });
     }
     const digester = new Digester();
-    let first: Uint8Array | undefined;
+    let first = new Uint8Array(0);
     for await (const chunk of view.read(file)) {
-      first ??= chunk;
+      // The magic is 4 bytes at most; a stream may give fewer in its first chunk.
+      if (first.length < 4) first = Buffer.concat([first, chunk.subarray(0, 4 - first.length)]);
       digester.update(chunk);
     }
     const digest = digester.digest();
     this.#files.set(digest, file);
-    return { mediaType: mediaType ?? savedLayerType(startsAsGzip(first)), digest, size: digester.size };
+    return { mediaType: mediaType ?? savedLayerType(sniffCompression(first)), digest, size: digester.size };
   }
 
   #readOnly(): never {
@@ -330,27 +349,27 @@ export class DockerArchiveStore implements ContentStore {
   /**
    * The manifest the archive will hold for `stored`, as {@link #load} reads it back (the
    * format keeps no manifest, only the config and layer files): Docker schema 2, the config
-   * typed as Docker's, each layer gzip or plain tar by its first bytes. So `resolve` and
+   * typed as Docker's, each layer gzip, zstd or plain tar by its first bytes. So `resolve` and
    * `defaultTarget` answer with the digest a reader of the written archive finds.
    */
   async #asSaved(stored: Stored & { kind: 'manifest' }): Promise<Stored> {
     const { config, layers } = stored.manifest;
     const saved: Descriptor[] = [];
     for (const l of layers) {
-      const gz = (await this.#startsWithGzipMagic(l.digest)) ?? /gzip/.test(l.mediaType);
-      saved.push({ mediaType: savedLayerType(gz), digest: l.digest, size: l.size });
+      const compression = (await this.#writtenCompression(l.digest)) ?? typedCompression(l.mediaType);
+      saved.push({ mediaType: savedLayerType(compression), digest: l.digest, size: l.size });
     }
     return savedManifest({ mediaType: MediaType.DockerConfig, digest: config.digest, size: config.size }, saved, this.location);
   }
 
-  /** Whether the blob written for `digest` starts as gzip does; undefined when it is not there. */
-  async #startsWithGzipMagic(digest: Digest): Promise<boolean | undefined> {
+  /** How the blob written for `digest` is compressed, by its first bytes; undefined when it is not there. */
+  async #writtenCompression(digest: Digest): Promise<LayerCompression | undefined> {
     if (this.#work === undefined) return undefined;
     const file = await open(join(this.#work, 'out', 'blobs', 'sha256', digestHex(digest))).catch(() => undefined);
     if (file === undefined) return undefined;
     try {
-      const { buffer, bytesRead } = await file.read(Buffer.alloc(2), 0, 2, 0);
-      return startsAsGzip(buffer.subarray(0, bytesRead));
+      const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
+      return sniffCompression(buffer.subarray(0, bytesRead));
     } finally {
       await file.close();
     }

@@ -17,7 +17,8 @@ import { openOciArchive } from '../../src/store/archive.ts';
 import { DockerArchiveStore } from '../../src/store/docker-archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import type { ContentStore } from '../../src/store/types.ts';
-import { makeImage, makeLayer } from '../helpers/images.ts';
+import { synth } from '../compat/images.ts';
+import { makeImage, makeLayer, sh, toolMissing } from '../helpers/images.ts';
 import { makeSandbox, type Sandbox } from '../helpers/sandbox.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -459,6 +460,40 @@ describe('archives', () => {
     await copyImage(src, 'v1', oci, { tags: ['v1'] });
     await oci.close();
     assert.deepEqual((await (await openOciArchive(join(dir, 'f.oci.tar'))).getManifest('v1')).bytes, image.bytes);
+  });
+
+  it('labels a zstd layer of a docker-archive as zstd, written and read back, as skopeo unpacks it', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    const made = await synth(src, { layer: 'zstd' });
+    const layer = made.root.kind === 'manifest' ? made.root.manifest.layers[0]! : undefined;
+    assert.equal(layer?.mediaType, MediaType.OciLayerZstd);
+    const out = join(dir, 'z.tar');
+    const dst = await DockerArchiveStore.open(out, { write: true });
+    const copied = await copyImage(src, 'v1', dst, { tags: ['z:v1'] });
+    const predicted = await dst.getManifest('z:v1');
+    await dst.close();
+    const back = await DockerArchiveStore.open(out);
+    const read = await back.getManifest('z:v1');
+    assert.equal(read.kind, 'manifest');
+    if (read.kind !== 'manifest') return;
+    assert.deepEqual(
+      read.manifest.layers.map((l) => [l.mediaType, l.digest]),
+      [['application/vnd.docker.image.rootfs.diff.tar.zstd', layer!.digest]],
+    );
+    assert.equal(read.digest, predicted.digest, 'what the writer said is what a reader finds');
+    assert.notEqual(copied.digest, read.digest);
+    if (toolMissing('skopeo')) return;
+    // skopeo presents each layer of a docker-archive unpacked: the diff_id, found only by unzstd.
+    const raw = sh('skopeo', ['inspect', '--raw', `docker-archive:${out}`]);
+    assert.equal(raw.status, 0, raw.stderr);
+    const config = JSON.parse(new TextDecoder().decode(await collect(await back.readBlob(read.manifest.config), 1 << 20, 'config'))) as {
+      rootfs: { diff_ids: string[] };
+    };
+    assert.deepEqual(
+      (JSON.parse(raw.stdout) as { layers: { digest: string }[] }).layers.map((l) => l.digest),
+      config.rootfs.diff_ids,
+    );
   });
 
   it("keeps a rewritten archive's permission bits: a private archive stays private", async () => {
