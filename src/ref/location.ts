@@ -11,9 +11,10 @@ export type Location =
   | { readonly kind: 'registry'; readonly reference: ImageReference };
 
 /**
- * Parses a location as skopeo writes it: `oci:DIR[:TAG|@DIGEST]`, `oci-archive:FILE[:TAG|@DIGEST]`,
+ * Parses a location as skopeo writes it: `oci:DIR[:TAG][@DIGEST]`, `oci-archive:FILE[:TAG][@DIGEST]`,
  * `docker-archive:FILE[:NAME:TAG]`, `docker://REF` or a bare registry reference. As in skopeo,
- * the first `:` after the prefix ends the path, so a path cannot contain one.
+ * the first `:` after the prefix ends the path, so a path cannot contain one; `:TAG@DIGEST`
+ * names both, as `REPO:TAG@DIGEST` does.
  */
 export function parseLocation(text: string): Location {
   for (const kind of ['oci', 'oci-archive'] as const) {
@@ -42,10 +43,15 @@ function splitPathTarget(text: string, body: string): { path: string; tag: strin
   if (at >= 0 && /^(sha256|sha512):/.test(body.slice(at + 1))) {
     const digest = body.slice(at + 1);
     if (!isDigest(digest)) throw new ProvenantError('INVALID_REFERENCE', `"${digest}" is not a digest`, { where: text });
-    const path = body.slice(0, at);
-    if (path.length === 0) throw missingPath(text);
-    return { path, tag: undefined, digest };
+    // The first `:` ends the path here too: `DIR:TAG@DIGEST` is a tag and a digest, not a folder `DIR:TAG`.
+    const { path, tag } = splitPathTag(text, body.slice(0, at));
+    return { path, tag, digest };
   }
+  return { ...splitPathTag(text, body), digest: undefined };
+}
+
+/** `PATH[:TAG]`, split at the first `:`. */
+function splitPathTag(text: string, body: string): { path: string; tag: string | undefined } {
   const colon = body.indexOf(':');
   const path = colon < 0 ? body : body.slice(0, colon);
   if (path.length === 0) throw missingPath(text);
@@ -53,7 +59,7 @@ function splitPathTarget(text: string, body: string): { path: string; tag: strin
   if (tag !== undefined && !isValidTag(tag)) {
     throw new ProvenantError('INVALID_REFERENCE', `"${tag}" is not a valid tag`, { where: text });
   }
-  return { path, tag, digest: undefined };
+  return { path, tag };
 }
 
 function missingPath(text: string): ProvenantError {
@@ -70,6 +76,6 @@ export function formatLocation(loc: Location): string {
     case 'docker-archive':
       return `docker-archive:${loc.path}${loc.reference ? `:${loc.reference.registry}/${loc.reference.repository}:${loc.reference.tag ?? 'latest'}` : ''}`;
     default:
-      return `${loc.kind}:${loc.path}${loc.digest ? `@${loc.digest}` : loc.tag ? `:${loc.tag}` : ''}`;
+      return `${loc.kind}:${loc.path}${loc.tag ? `:${loc.tag}` : ''}${loc.digest ? `@${loc.digest}` : ''}`;
   }
 }

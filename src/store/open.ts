@@ -53,8 +53,11 @@ export async function openLocation(location: Location, options: OpenOptions = {}
 export async function namedIn(location: Location, write: boolean): Promise<Omit<OpenedStore, 'store'>> {
   switch (location.kind) {
     case 'oci':
-    case 'oci-archive':
-      return { target: location.digest ?? location.tag, tags: location.tag === undefined ? [] : [location.tag], digest: location.digest };
+    case 'oci-archive': {
+      // As for a registry below: `:TAG@DIGEST` read means the digest; written, the tag too.
+      const tags = location.tag === undefined || (location.digest !== undefined && !write) ? [] : [location.tag];
+      return { target: location.digest ?? location.tag, tags, digest: location.digest };
+    }
     case 'registry': {
       const r = location.reference;
       // REPO:TAG@DIGEST read means the digest (the tag is a comment, as docker pull takes it);

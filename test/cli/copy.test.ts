@@ -1,7 +1,7 @@
 // `provenant copy` (and `tags`) against the real registry and to a docker-archive: what a destination asks for is what is written, or the command fails.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { cp } from 'node:fs/promises';
+import { cp, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
@@ -54,6 +54,25 @@ describe('provenant copy: destinations', { skip: registryMissing }, () => {
     assert.equal(d.stdout.trim(), exampleDigest);
     const only = await provenant(['copy', '--quiet', example, `${reg.host}/dst/only@${exampleDigest}`]);
     assert.equal(only.status, 0, only.stderr);
+  });
+});
+
+describe('provenant copy: to a layout named by tag and digest', () => {
+  const tempDir = useTempDir('cli-copy-oci');
+
+  it('writes oci:DIR:TAG@DIGEST into DIR under TAG, after checking the digest', async () => {
+    const dir = await tempDir();
+    const layout = join(dir, 'out');
+    const other = `sha256:${'0'.repeat(64)}`;
+    const wrong = await provenant(['copy', '--quiet', example, `oci:${layout}:t1@${other}`]);
+    assert.equal(wrong.status, 5, wrong.stderr);
+    assert.match(wrong.stderr, new RegExp(`${exampleDigest}, not the ${other}`));
+    const r = await provenant(['copy', '--quiet', example, `oci:${layout}:t1@${exampleDigest}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(await readdir(dir), ['out']);
+    const d = await provenant(['digest', `oci:${layout}:t1`]);
+    assert.equal(d.status, 0, d.stderr);
+    assert.equal(d.stdout.trim(), exampleDigest);
   });
 });
 

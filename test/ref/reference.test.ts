@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
-import { parseLocation } from '../../src/ref/location.ts';
+import { formatLocation, parseLocation } from '../../src/ref/location.ts';
 import { checkRegistryHost, formatReference, parseReference } from '../../src/ref/reference.ts';
 
 const HEX = 'a'.repeat(64);
@@ -176,6 +176,16 @@ describe('parseLocation', () => {
     assert.deepEqual(parseLocation('oci:./out:v1'), { kind: 'oci', path: './out', tag: 'v1', digest: undefined });
     assert.deepEqual(parseLocation(`oci:/tmp/x@sha256:${HEX}`), { kind: 'oci', path: '/tmp/x', tag: undefined, digest: `sha256:${HEX}` });
     assert.deepEqual(parseLocation('oci-archive:img.tar'), { kind: 'oci-archive', path: 'img.tar', tag: undefined, digest: undefined });
+    // The first `:` ends the path before a digest too: a tag and a digest, as REPO:TAG@DIGEST.
+    for (const kind of ['oci', 'oci-archive'] as const) {
+      const both = parseLocation(`${kind}:out:t1@sha256:${HEX}`);
+      assert.deepEqual(both, { kind, path: 'out', tag: 't1', digest: `sha256:${HEX}` });
+      assert.equal(formatLocation(both), `${kind}:out:t1@sha256:${HEX}`);
+    }
+    assert.throws(
+      () => parseLocation(`oci:out:bad tag@sha256:${HEX}`),
+      (e: unknown) => isProvenantError(e, 'INVALID_REFERENCE') && /tag/.test(e.message),
+    );
     const da = parseLocation('docker-archive:img.tar:example.com/app:1');
     assert.equal(da.kind, 'docker-archive');
     assert.equal(da.kind === 'docker-archive' && da.reference?.tag, '1');
