@@ -18,7 +18,7 @@ export interface CopyOptions extends OperationOptions {
    * Platforms to copy from an index; all when absent. One platform copies that image manifest
    * alone (as `crane copy --platform` does); several make a new index of just those, with the
    * entries attached to them (BuildKit attestation manifests, which say the image they are about);
-   * every platform the index has copies the index unchanged.
+   * several that are every platform the index has copy the index unchanged.
    */
   platforms?: readonly Platform[];
   /**
@@ -221,7 +221,8 @@ async function selectPlatforms(
     }
     if (!chosen.includes(match)) chosen.push(match);
   }
-  if (runnable.every((m) => chosen.includes(m))) return root;
+  // Several platforms, all there are: the index itself. One is its manifest, even from an index of one.
+  if (chosen.length > 1 && runnable.every((m) => chosen.includes(m))) return root;
   const kept = new Set<string>(chosen.map((m) => m.digest));
   const attached: Descriptor[] = [];
   for (const m of entries) if (isAttachedEntry(m) && kept.has(await attachedTo(src, m, options))) attached.push(m);
