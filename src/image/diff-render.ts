@@ -29,7 +29,7 @@ const VALUE_WIDTH = 160;
  * timestamps`, with both digests and each platform's.
  */
 export function renderDiff(diff: ImageDiff): string {
-  if (diff.identical && !diff.images.some(retimed)) return 'identical\n';
+  if (diff.identical && diff.retimed !== true && !diff.images.some(retimed)) return 'identical\n';
   if (diff.identical) {
     const out = [
       'identical but for timestamps',

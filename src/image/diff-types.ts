@@ -58,6 +58,11 @@ export interface ImageDiff {
    * through their timestamps (see {@link PlatformDiff.identical}).
    */
   identical: boolean;
+  /**
+   * True when {@link identical} holds of two different digests (`options.ignoreTimestamps`, no
+   * platform chosen): the images differ only through their timestamps.
+   */
+  retimed?: boolean | undefined;
   a: ImageRef;
   b: ImageRef;
   /**

@@ -73,6 +73,7 @@ export async function diffImages(a: DiffSide, b: DiffSide, options: DiffOptions 
     images.every((i) => i.identical);
   return {
     identical,
+    ...(identical && options.platform === undefined && ia.digest !== ib.digest ? { retimed: true } : {}),
     a: { name: sideA.name, digest: ia.digest, mediaType: ia.mediaType },
     b: { name: sideB.name, digest: ib.digest, mediaType: ib.mediaType },
     platforms: {

@@ -110,7 +110,12 @@ export async function putImage(
   return stored;
 }
 
-export async function putIndex(store: ContentStore, images: { stored: Stored; platform: Platform }[], tag: string): Promise<Stored> {
+export async function putIndex(
+  store: ContentStore,
+  images: { stored: Stored; platform: Platform }[],
+  tag: string,
+  annotations?: Record<string, string>,
+): Promise<Stored> {
   const index = {
     schemaVersion: 2,
     mediaType: MediaType.OciIndex,
@@ -120,6 +125,7 @@ export async function putIndex(store: ContentStore, images: { stored: Stored; pl
       size: i.stored.bytes.length,
       platform: i.platform,
     })),
+    ...(annotations === undefined ? {} : { annotations }),
   };
   const stored = parseStored(encodeJson(index));
   await store.putManifest(stored, { tags: [tag], keepAsRoot: true });

@@ -347,6 +347,20 @@ describe('diff of images made layer by layer', () => {
         /^identical but for timestamps\n--- a: .*\n\+\+\+ b: .*\nlinux\/amd64: identical but for timestamps \(sha256:/,
       );
     }
+    // Two indexes of the same image that differ in their created annotation alone.
+    const same = await putImage(store, [await layer([f1])], { tag: 'same' });
+    for (const [tag, created] of [
+      ['dated-1', '1970-01-01T00:00:01Z'],
+      ['dated-2', '1970-01-01T00:00:02Z'],
+    ] as const) {
+      await putIndex(store, [{ stored: same, platform: { os: 'linux', architecture: 'amd64' } }], tag, { [CREATED_ANNOTATION]: created });
+    }
+    const redated = await diff('dated-1', 'dated-2', true);
+    assert.equal(redated.identical, true);
+    assert.match(
+      renderDiff(redated),
+      /^identical but for timestamps\n--- a: .* sha256:\S+\n\+\+\+ b: .* sha256:\S+\nlinux\/amd64: identical/,
+    );
     // Nothing any section shows, but a file in another layer, or layers of another media type.
     for (const other of ['moved', 'zstd']) {
       const d = await diff('a', other, true);
