@@ -104,6 +104,26 @@ export function abortedError(signal: AbortSignal | undefined, where?: string): P
   return new ProvenantError('ABORTED', 'the operation was cancelled', { where, cause: signal?.reason });
 }
 
+/** Waits `ms`, or fails with ABORTED when `signal` fires first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 && !signal?.aborted) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortedError(signal));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortedError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 // The one other use of @ in what users write: a reference's @digest, well formed or not, named
 // by a digest algorithm, so that a one-word host with a port (`registry:5000`) is never taken
 // for one.

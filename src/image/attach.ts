@@ -5,9 +5,8 @@
  * referrer).
  */
 
-import { setTimeout as wait } from 'node:timers/promises';
 import { type AttestationMode, type Attested, statement, storeAttestations } from '../attest/storage.ts';
-import { abortedError, ProvenantError } from '../errors.ts';
+import { ProvenantError, sleep } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
@@ -128,7 +127,7 @@ async function settleTags(
   let lacking: string[] = [...tags];
   const verified = new Map<string, Stored>();
   for (let attempt = 1; attempt <= TAG_ATTEMPTS; attempt++) {
-    await pause(TAG_RECHECK_MS * attempt * (0.5 + Math.random()), call.signal);
+    await sleep(TAG_RECHECK_MS * attempt * (0.5 + Math.random()), call.signal);
     const still: string[] = [];
     for (const tag of lacking) {
       const current = await store.getManifest(tag, call);
@@ -157,14 +156,4 @@ async function settleTags(
     where: lacking.map((t) => `${store.location}:${t}`).join(', '),
     hint: `the statements are not in the index the tag names; run the attach again (${TAG_ATTEMPTS} attempts were made)`,
   });
-}
-
-/** Waits `ms`, or fails with `ABORTED` when `signal` fires first. */
-async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  try {
-    await wait(ms, undefined, signal === undefined ? {} : { signal });
-  } catch (err) {
-    if (signal?.aborted) throw abortedError(signal);
-    throw err;
-  }
 }

@@ -4,7 +4,7 @@
  * uploads and referrers, over one {@link Transport}. The parts live beside it: transport.ts (the
  * connection, retries, redirects), auth.ts (challenges and tokens), uploads.ts, referrers.ts.
  */
-import { abortedError, ProvenantError } from '../errors.ts';
+import { abortedError, ProvenantError, sleep } from '../errors.ts';
 import { Limiter } from '../io/limit.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { MANIFEST_LIMIT, verifyStream } from '../io/verify.ts';
@@ -30,7 +30,7 @@ import {
 } from './http.ts';
 import { nextLink } from './link.ts';
 import { listReferrers, probeReferrersEndpoint, type ReferrersEndpointAnswer, type ReferrersSupport } from './referrers.ts';
-import { backoffDelay, isNetworkError, sleep } from './retry.ts';
+import { backoffDelay, isNetworkError } from './retry.ts';
 import { repositoryScope } from './scope.ts';
 import { Transport, type TransportOptions } from './transport.ts';
 import { mountBlob, type UploadBlobOptions, uploadBlob } from './uploads.ts';

@@ -117,26 +117,6 @@ function retryAfterMs(value: string | null | undefined, now: number): number | u
   return date === undefined ? undefined : Math.max(0, date - now);
 }
 
-/** Waits `ms`, or fails with ABORTED when `signal` fires first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (ms <= 0 && !signal?.aborted) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal.reason }));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new ProvenantError('ABORTED', 'the operation was cancelled', { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 const NETWORK_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',

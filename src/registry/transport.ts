@@ -6,7 +6,7 @@
  * answer into a {@link ProvenantError}.
  */
 import { anonymousKeychain, type Keychain } from '../auth/keychain.ts';
-import { abortedError, ProvenantError, throwIfAborted } from '../errors.ts';
+import { abortedError, ProvenantError, sleep, throwIfAborted } from '../errors.ts';
 import type { Logger, OperationOptions, ProgressUpdate } from '../io/types.ts';
 import { silentLogger } from '../io/types.ts';
 import { certificateFailure, type HttpResponse, isBlockedPort, isLoopbackHost, type Method, sendRequest } from '../net.ts';
@@ -24,7 +24,6 @@ import {
   type RetryAfterWait,
   type RetryOptions,
   retryAfterWait,
-  sleep,
 } from './retry.ts';
 
 /** How to reach a registry: the options of a client that concern the connection. */

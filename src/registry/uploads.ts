@@ -3,14 +3,14 @@
  * cross-repository mounts, one streamed PUT for small blobs, PATCH chunks for large ones, and
  * sessions resumed where the registry says they stand after a failure.
  */
-import { ProvenantError, throwIfAborted } from '../errors.ts';
+import { ProvenantError, sleep, throwIfAborted } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import type { HttpResponse } from '../net.ts';
 import { type Digest, Digester, digestAlgorithm, digestMismatch, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { type Answer, drain, type Op, resolveLocation, targetWhere } from './http.ts';
-import { backoffDelay, sleep } from './retry.ts';
+import { backoffDelay } from './retry.ts';
 import { repositoryScope } from './scope.ts';
 import { credentialsRenewed, isRetryable, retryAfterFor, type Transport } from './transport.ts';
 

@@ -19,9 +19,8 @@
  *   (pkg/oci/remote/write.go WriteAttestationNewBundleFormat); a store puts it where its
  *   referrers are found (the referrers API, the referrers tag schema, a layout's index).
  */
-import { setTimeout as wait } from 'node:timers/promises';
 import { type Bundle, bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
-import { abortedError, isProvenantError, ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError, sleep } from '../errors.ts';
 import { bytesSource, type OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import { cosignTag, parseStored, referrersTag, type Stored } from '../oci/content.ts';
@@ -185,7 +184,7 @@ export async function appendCosignLayer(
   for (let attempt = 1; attempt <= APPEND_ATTEMPTS + 1; attempt++) {
     if (written !== undefined) {
       if (conditional) return { added: true, tag, manifest: written };
-      await pause(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), options.signal);
+      await sleep(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), options.signal);
     }
     const existing = await readTagManifest(store, tag, options);
     const layers = existing === undefined ? [] : [...existing.manifest.layers];
@@ -209,16 +208,6 @@ export async function appendCosignLayer(
     where: `${store.location}:${tag}`,
     hint: `sign again: signing adds what is missing and nothing twice (${APPEND_ATTEMPTS} attempts were made)`,
   });
-}
-
-/** Waits `ms`, or fails with `ABORTED` when `signal` fires first. */
-async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  try {
-    await wait(ms, undefined, signal === undefined ? {} : { signal });
-  } catch (err) {
-    if (signal?.aborted) throw abortedError(signal);
-    throw err;
-  }
 }
 
 /**

@@ -1,12 +1,11 @@
 /** A registry repository as a content store, with the referrers tag schema kept up to date where the registry has no referrers API. */
-import { ProvenantError } from '../errors.ts';
+import { ProvenantError, sleep } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { encodeJson, parseStored, referrersTag, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { sleep } from '../registry/retry.ts';
 import { referrerDescriptor } from './layout-reader.ts';
 import type { CloseOptions, ContentStore, ListTagsOptions, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
 
