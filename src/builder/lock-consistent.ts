@@ -7,7 +7,14 @@
  * application needs, or lock two versions of one package on two architectures, and the build
  * would install an image the resolver never makes.
  */
-import { type Candidate, candidateMeets, differentVersions, type Request, type VersionScheme } from '../pkg/resolve/resolve.ts';
+import {
+  type Candidate,
+  candidateMeets,
+  differentVersions,
+  formatRequirement,
+  type Request,
+  type VersionScheme,
+} from '../pkg/resolve/resolve.ts';
 import type { LockedPackage } from '../pkg/source.ts';
 
 /**
@@ -38,14 +45,14 @@ export function lockInconsistencies(
     for (const alternatives of c.depends) {
       // A package may meet its own dependency (apk's depend on a name it provides).
       if (alternatives.some((r) => meeting(r).length > 0)) continue;
-      problems.push(`${label(p)} needs ${alternatives.map(text).join(' | ')}, which no locked package meets`);
+      problems.push(`${label(p)} needs ${alternatives.map(formatRequirement).join(' | ')}, which no locked package meets`);
     }
     for (const r of c.conflicts) {
-      for (const q of meeting(r, p)) problems.push(`${label(p)} conflicts with ${q.name}-${q.version}: !${text(r)}`);
+      for (const q of meeting(r, p)) problems.push(`${label(p)} conflicts with ${q.name}-${q.version}: !${formatRequirement(r)}`);
     }
   }
   for (const r of requests.filter((x) => x.conflict === true)) {
-    for (const q of meeting(r)) problems.push(`${label(q)} is refused by !${text(r)} in contents.packages`);
+    for (const q of meeting(r)) problems.push(`${label(q)} is refused by !${formatRequirement(r)} in contents.packages`);
   }
   return problems;
 }
@@ -55,8 +62,4 @@ export function lockVersionsDiffer(byArch: ReadonlyMap<string, readonly LockedPa
   return differentVersions(byArch).map(
     ({ name, perArch }) => `${name} at ${[...perArch].map(([arch, v]) => `${v} on ${arch}`).join(', ')}`,
   );
-}
-
-function text(r: Request): string {
-  return `${r.name}${r.tag === undefined ? '' : `@${r.tag}`}${r.constraint === undefined ? '' : `${r.constraint.op}${r.constraint.version}`}`;
 }

@@ -474,7 +474,8 @@ export function tagAllowed(c: Candidate, r: Requirement, tags: Set<string>): boo
   return c.repoTag === '' || c.repoTag === r.tag || tags.has(c.repoTag);
 }
 
-function formatRequirement(r: Requirement): string {
+/** A requirement as apk writes it: `name[@tag][op version]`. */
+export function formatRequirement(r: Requirement): string {
   return `${r.name}${r.tag === undefined ? '' : `@${r.tag}`}${r.constraint === undefined ? '' : `${r.constraint.op}${r.constraint.version}`}`;
 }
 
