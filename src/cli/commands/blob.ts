@@ -1,5 +1,4 @@
 /** `provenant blob REPO DIGEST`: one blob, checked against its digest, to standard output or a file. */
-import { concatBytes } from '../../bytes.ts';
 import { ProvenantError } from '../../errors.ts';
 import { writeFileAtomic } from '../../io/files.ts';
 import { isDigest } from '../../oci/digest.ts';
@@ -75,7 +74,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       }
       throw err;
     }
-    // The stream ended without error: the held bytes are the blob, checked.
-    if (!streaming) io.stdout.write(concatBytes(held, heldBytes));
+    // The stream ended without error: the held bytes are the blob, checked (written chunk by
+    // chunk: joined, up to HELD_BLOB_LIMIT would be held twice).
+    if (!streaming) for (const c of held) io.stdout.write(c);
   });
 }
