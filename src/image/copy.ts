@@ -196,8 +196,8 @@ interface CopyContext {
  * What `platforms` make of the index `root`: one platform's manifest, a new index of the platforms
  * chosen with the entries attached to them (BuildKit's attestation manifests, imagetools' SBOMs,
  * manifests with a subject: each about one image, `vnd.docker.reference.digest` or `subject`
- * says which), or `root` itself when every runnable image is chosen, so that its digest and
- * everything it holds stay.
+ * says which), or `root` itself when more than one platform is chosen and they are every
+ * runnable image it has, so that its digest and everything it holds stay.
  */
 async function selectPlatforms(
   src: ContentStore,
@@ -288,7 +288,7 @@ async function copyTree(ctx: CopyContext, stored: Stored, isRoot: boolean, withi
     const blobs = [stored.manifest.config, ...stored.manifest.layers];
     await forEachLimited(blobs, ctx.limiter, (d) => copyBlob(ctx, d));
   }
-  if (!isRoot) await ctx.dst.putManifest(stored, { ...ctx.options, tags: [] });
+  if (!isRoot) await ctx.dst.putManifest(stored, { ...ctx.options, tags: [], keepAsRoot: false });
   if (!existing) {
     ctx.result.manifests.stored++;
     if (!isRoot) ctx.options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'done' });
@@ -349,7 +349,7 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
         // is written after the manifest, so a copy stopped between the two left it out. Put again,
         // the store adds it there (a layout is walked anyway: `recheck`).
         listed ??= new Set((await ctx.dst.referrers(subject, ctx.options)).map((d) => d.digest));
-        if (!listed.has(ref.digest)) await ctx.dst.putManifest(stored, { ...ctx.options, tags: [] });
+        if (!listed.has(ref.digest)) await ctx.dst.putManifest(stored, { ...ctx.options, tags: [], keepAsRoot: false });
       }
       ctx.result.referrers.push(ref.digest);
       // Signatures of attestations: referrers have referrers of their own.
@@ -371,7 +371,7 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     ctx.rootPresent = there !== undefined;
     await copyTree(ctx, stored, true);
     if (there !== undefined) continue;
-    await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag] });
+    await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag], keepAsRoot: false });
     ctx.result.cosignTags.push(tag);
   }
 }

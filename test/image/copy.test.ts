@@ -39,6 +39,17 @@ describe('copyImage between layouts', () => {
     assert.ok(events.every((e) => e.kind !== 'blob' || e.phase !== 'transfer'));
   });
 
+  it('keepAsRoot is about the image copied: its platform images are never listed, whatever it says', async () => {
+    const src = await layout();
+    await makeImage(src, { tag: 'v1' });
+    const listed = async (keepAsRoot: boolean | undefined) => {
+      const dst = await layout();
+      await copyImage(src, 'v1', dst, keepAsRoot === undefined ? {} : { keepAsRoot });
+      return (JSON.parse(await readFile(join(dst.path, 'index.json'), 'utf8')).manifests as unknown[]).length;
+    };
+    assert.deepEqual([await listed(undefined), await listed(true), await listed(false)], [1, 1, 0]);
+  });
+
   it('an image copied by its digest stays when the tag that named it moves; copied again to its tag, no entry is added', async () => {
     const src = await layout();
     const a = await makeImage(src, { tag: 'a', seed: 1 });
