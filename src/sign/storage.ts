@@ -71,7 +71,7 @@ export function signatureLayer(payload: Uint8Array, signed: Signed): CosignLayer
     mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
     payload,
     annotations: {
-      ...materialAnnotations(signed),
+      ...materialAnnotations(signed, signed.bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps[0]?.signedTimestamp),
       [CosignAnnotation.Signature]: Buffer.from(c.messageSignature.signature).toString('base64'),
     },
   };
@@ -98,10 +98,12 @@ export function attestationLayer(predicateType: string, signed: Signed): CosignL
   };
 }
 
-function materialAnnotations(
-  signed: Signed,
-  timestamp: Uint8Array | undefined = signed.bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps[0]?.signedTimestamp,
-): Record<string, string> {
+/**
+ * The certificate, chain and Rekor annotations of a layer, and `timestamp` as its RFC 3161 one:
+ * a `.sig` layer's is the bundle's (over the signature), an `.att` layer's only one over the
+ * envelope's bytes (none else: a timestamp over the signature would not verify there).
+ */
+function materialAnnotations(signed: Signed, timestamp: Uint8Array | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   const vm = signed.bundle.verificationMaterial;
   const cert =

@@ -438,6 +438,39 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     }
   });
 
+  it("a library user's signer that timestamps only the signature: its .att layer carries no timestamp, and verifies", async () => {
+    const pair = generateSigningKeyPair();
+    const inner = new KeySigner(pair.privateKey, { tsaURL: mock.url, trustedRoot: mock.trustedRoot });
+    // A signer that leaves out the envelope's bytes and their timestamp (both optional in Signed).
+    const s = {
+      publicKey: inner.publicKey,
+      sign: async (content: Parameters<KeySigner['sign']>[0]) => {
+        const {
+          envelope: _envelope,
+          envelopeTimestamp: _timestamp,
+          ...signed
+        } = await inner.sign(content.kind === 'dsse' ? { ...content, timestamp: 'signature' } : content);
+        return signed;
+      },
+    };
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const st = statement('https://example.org/p/v1', { n: 1 }, [{ name: 'app', digest: made.root.digest }]);
+    await attestImage(layout, 'v1', [st], { signer: s, storage: 'cosign' });
+    const [found] = (await findSignatures(layout, made.root.digest)).filter((f) => f.kind === 'attestation');
+    assert.ok(found?.format === 'cosign-layer' && found.layer !== undefined);
+    assert.equal(found.layer.annotations?.['dev.sigstore.cosign/rfc3161timestamp'], undefined);
+    const r = await verifyImage(layout, made.root.digest, {
+      policy: { key: pair.publicKey },
+      trustedRoot: mock.trustedRoot,
+      kind: 'attestation',
+    });
+    assert.deepEqual(
+      r.checked.map((c) => [c.verified, c.reason]),
+      [[true, undefined]],
+    );
+  });
+
   it('a .att layer that is not the envelope its log entry records is refused, as cosign refuses it', async () => {
     const pair = generateSigningKeyPair();
     const layout = await tempLayout();
