@@ -7,6 +7,7 @@
  * keyless identity adds a signature.
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { RFC3161Timestamp } from '@sigstore/core';
 import type { AttestationMode, Attested, StatementBlob } from '../attest/storage.ts';
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -356,7 +357,11 @@ function equalSignature(f: FoundSignature, key: KeyObject, where: Where, payload
   ) {
     try {
       const env = parseEnvelope(f.layer.payload);
-      return same(env.payload, payload) && env.signatures.some((s) => verifies(pae(env.payloadType, env.payload), key, s.sig));
+      return (
+        same(env.payload, payload) &&
+        env.signatures.some((s) => verifies(pae(env.payloadType, env.payload), key, s.sig)) &&
+        timestampOver(f.layer.annotations, f.layer.payload)
+      );
     } catch {
       // not an envelope: not a duplicate
       return false;
@@ -391,6 +396,25 @@ async function logged(
     requireTransparencyLog: true,
   });
   return checked.verified && checked.transparencyLog;
+}
+
+/**
+ * Whether a layer's RFC 3161 timestamp, when it has one, is over `bytes`: cosign checks an `.att`
+ * layer's over the layer, and a layer timestamped over its signature (as this wrote them before)
+ * never verifies, so it is no equal of one signed now.
+ */
+function timestampOver(annotations: Readonly<Record<string, string>>, bytes: Uint8Array): boolean {
+  const ts = annotations[CosignAnnotation.RFC3161Timestamp];
+  if (ts === undefined || ts === '') return true;
+  try {
+    const signed = (JSON.parse(ts) as { SignedRFC3161Timestamp?: unknown }).SignedRFC3161Timestamp;
+    if (typeof signed !== 'string') return false;
+    RFC3161Timestamp.parse(Buffer.from(signed, 'base64')).tstInfo.verify(Buffer.from(bytes));
+    return true;
+  } catch {
+    // Malformed, or over other bytes.
+    return false;
+  }
 }
 
 function verifies(data: Uint8Array, key: KeyObject, sig: Uint8Array): boolean {

@@ -13,10 +13,10 @@ import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
-import { encodeEnvelope, parseEnvelope, simpleSigningPayload } from '../../src/sign/payload.ts';
+import { encodeEnvelope, IN_TOTO_PAYLOAD_TYPE, parseEnvelope, simpleSigningPayload } from '../../src/sign/payload.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
 import { KeylessSigner, KeySigner } from '../../src/sign/signer.ts';
-import { appendCosignLayer, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
+import { appendCosignLayer, attestationLayer, CosignAnnotation, findSignatures, writeBundleReferrer } from '../../src/sign/storage.ts';
 import { type VerificationPolicy, verifyImage } from '../../src/sign/verify.ts';
 import { makeImage } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -469,6 +469,31 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       r.checked.map((c) => [c.verified, c.reason]),
       [[true, undefined]],
     );
+  });
+
+  it('attesting again adds a layer beside an old .att layer whose timestamp is over its signature (it never verifies)', async () => {
+    const pair = generateSigningKeyPair();
+    const s = new KeySigner(pair.privateKey, { tsaURL: mock.url, trustedRoot: mock.trustedRoot });
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const st = statement('https://example.org/p/v1', { n: 1 }, [{ name: 'app', digest: made.root.digest }]);
+    // The layer as written before the timestamp was taken over the envelope: the bundle's, over the signature.
+    const old = await s.sign({ kind: 'dsse', payloadType: IN_TOTO_PAYLOAD_TYPE, payload: st.bytes });
+    const overSignature = old.bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps[0]?.signedTimestamp;
+    assert.ok(overSignature !== undefined);
+    const layer = attestationLayer(st.predicateType, old);
+    layer.annotations[CosignAnnotation.RFC3161Timestamp] = `{"SignedRFC3161Timestamp":"${Buffer.from(overSignature).toString('base64')}"}`;
+    await appendCosignLayer(layout, made.root.digest, 'att', layer);
+    const verified = async () =>
+      (await verifyImage(layout, made.root.digest, { policy: { key: pair.publicKey }, trustedRoot: mock.trustedRoot, kind: 'attestation' }))
+        .verified.length;
+    assert.equal(await verified(), 0);
+    const again = await attestImage(layout, 'v1', [st], { signer: s, storage: 'cosign' });
+    assert.deepEqual(
+      again.map((x) => x.added),
+      [true],
+    );
+    assert.equal(await verified(), 1);
   });
 
   it('a .att layer that is not the envelope its log entry records is refused, as cosign refuses it', async () => {
