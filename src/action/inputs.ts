@@ -123,7 +123,14 @@ function readSign(get: InputGetter): SignInput {
       trustedRoot: get('trusted-root').trim() || undefined,
     };
   }
-  throw usage('sign', `must be none, key or keyless, not ${JSON.stringify(kind)}`);
+  throw new ProvenantError('USAGE', `the input sign must be none, key or keyless, not ${JSON.stringify(kind)}`, {
+    where: 'with: sign',
+    ...(TRUE.includes(kind)
+      ? {
+          hint: 'say how to sign: sign: key (with key: and key-password: from secrets) or sign: keyless (with permissions: id-token: write)',
+        }
+      : {}),
+  });
 }
 
 /** The spellings `core.getBooleanInput` takes (YAML 1.2's core schema), and build-push-action with it. */

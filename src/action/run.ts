@@ -148,7 +148,16 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   // Checked before building: a typo in a target should not cost a build.
   const profiles = await loadProfiles();
   const targets = inputs.targets.length > 0 ? inputs.targets : undefined;
-  const selected = targets === undefined ? [] : selectTargets(profiles, targets.join(','));
+  let selected: ReturnType<typeof selectTargets> = [];
+  try {
+    if (targets !== undefined) selected = selectTargets(profiles, targets.join(','));
+  } catch (err) {
+    // The message names the target; the input it came from is this step's `targets`.
+    if (err instanceof ProvenantError && err.code === 'USAGE') {
+      throw new ProvenantError('USAGE', `the input targets: ${err.message}`, { where: 'with: targets', hint: err.hint, cause: err });
+    }
+    throw err;
+  }
   const signer = await makeSigner(inputs, ctx);
 
   // A configuration in the repository's checkout may include from anywhere in it (a shared base
@@ -266,6 +275,18 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       sourceDateEpoch: ctx.sourceDateEpoch,
       logger: ctx.logger,
     });
+    // A target named without `fix` is a check: one that refuses the image is said in the log (a
+    // warning the workflow run shows), not only in the summary's table. The default list, which
+    // nobody named, only fills the table.
+    if (!inputs.fix && targets !== undefined) {
+      for (const t of report.compat?.targets ?? []) {
+        if (t.verdict !== 'refused') continue;
+        const rules = t.problems.filter((p) => p.severity === 'refuses').map((p) => p.rule);
+        ctx.logger.warn(
+          `${t.name} (${t.target}) refuses ${descriptor.digest}${rules.length > 0 ? `: ${rules.join(', ')}` : ''}; fix: true writes an image it accepts beside it`,
+        );
+      }
+    }
     if (inputs.fix && report.compat !== undefined) {
       const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
       const resign: Resigner | undefined =

@@ -83,6 +83,11 @@ describe('the Action’s inputs', () => {
       [{ config: 'c.yaml', sign: 'keyless', 'fulcio-url': 'ftp://x' }, 'fulcio-url'],
     ];
     for (const [values, input] of cases) assert.throws(() => readInputs(inputs(values)), namesInput(input), JSON.stringify(values));
+    // `sign: true`, as the boolean inputs are written: the hint says which values say how.
+    assert.throws(
+      () => readInputs(inputs({ config: 'c.yaml', sign: 'true' })),
+      (err: unknown) => namesInput('sign')(err) && isProvenantError(err) && /sign: key .*sign: keyless/.test(err.hint ?? ''),
+    );
   });
 
   it('reads booleans as core.getBooleanInput does, every boolean input alike, provenance too', () => {

@@ -613,6 +613,33 @@ describe('the Action’s sources, fixing a signed image', () => {
     assert.match(summary, /not written: [^<]*needs-amd64/, summary);
   });
 
+  it('a target named without fix that refuses the image: a warning names it and its rules, and the step still passes', async () => {
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: 'example.com/acme/app:1.0',
+      platforms: 'linux/arm64',
+      targets: 'google-cloud-run',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const warning = /^::warning::(.*)$/m.exec(run.stdout)?.[1] ?? '';
+    assert.match(
+      warning,
+      /\(google-cloud-run\) refuses sha256:[0-9a-f]{64}: [^;]*needs-amd64[^;]*; fix: true writes an image it accepts beside it$/,
+      run.stdout,
+    );
+    // Not named: the default list only fills the summary's table.
+    const quiet = await runSources(job, runnerEnv(job, { config: job.config, tags: 'example.com/acme/app:1.0', platforms: 'linux/arm64' }));
+    assert.equal(quiet.code, 0, `${quiet.stdout}\n${quiet.stderr}`);
+    assert.doesNotMatch(quiet.stdout, /^::warning::.*refuses/m, quiet.stdout);
+  });
+
+  it('a target name that does not exist names the input', async () => {
+    const run = await runSources(job, runnerEnv(job, { config: job.config, tags: 'example.com/acme/app:1.0', targets: 'aws-lamda' }));
+    assert.notEqual(run.code, 0);
+    assert.match(run.stdout, /^::error::the input targets: unknown target "aws-lamda"/m, run.stdout);
+  });
+
   it('alibaba-acr, signed: every signature under .sig and every statement in .att, by its rules: nothing is left to fix', async () => {
     const run = await signedFix('alibaba-acr');
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
