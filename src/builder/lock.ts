@@ -142,6 +142,40 @@ export function parseLock(text: string, where: string): Lock {
         architecture: str(o.architecture, `${path}[${i}].architecture`),
       };
     });
+  const packages = list(contents.packages, 'contents.packages').map((p, i) => {
+    const at = `contents.packages[${i}]`;
+    const o = obj(p, at);
+    const checksum = str(o.checksum, `${at}.checksum`);
+    // apk packages are named by their Q1 identity; .debs by the SHA-256 of the file.
+    if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum) && !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
+      throw bad(`${at}.checksum`, `${JSON.stringify(checksum)} is neither an apk Q1 checksum nor sha256:<hex> of a .deb`);
+    }
+    return {
+      name: str(o.name, `${at}.name`),
+      version: str(o.version, `${at}.version`),
+      architecture: str(o.architecture, `${at}.architecture`),
+      url: str(o.url, `${at}.url`),
+      checksum,
+      signature: range(o.signature, `${at}.signature`),
+      control: range(o.control, `${at}.control`),
+      data: range(o.data, `${at}.data`),
+    };
+  });
+  // One version of a package per architecture, as a build installs: a second entry would be
+  // installed over the first (an older one, a downgrade the first entry hides) or listed twice.
+  const seen = new Map<string, number>();
+  packages.forEach((p, i) => {
+    const key = `${p.architecture}\0${p.name}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      const other = packages[first]!;
+      throw bad(
+        `contents.packages[${i}]`,
+        `${p.name} ${p.version} on ${p.architecture} is locked already at contents.packages[${first}] (${other.version}); a lock holds one version of a package for each architecture`,
+      );
+    }
+    seen.set(key, i);
+  });
   return {
     version: 'v1',
     config: {
@@ -160,25 +194,7 @@ export function parseLock(text: string, where: string): Lock {
       build_repositories: repositories('contents.build_repositories'),
       runtime_repositories: repositories('contents.runtime_repositories'),
       repositories: repositories('contents.repositories'),
-      packages: list(contents.packages, 'contents.packages').map((p, i) => {
-        const at = `contents.packages[${i}]`;
-        const o = obj(p, at);
-        const checksum = str(o.checksum, `${at}.checksum`);
-        // apk packages are named by their Q1 identity; .debs by the SHA-256 of the file.
-        if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum) && !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
-          throw bad(`${at}.checksum`, `${JSON.stringify(checksum)} is neither an apk Q1 checksum nor sha256:<hex> of a .deb`);
-        }
-        return {
-          name: str(o.name, `${at}.name`),
-          version: str(o.version, `${at}.version`),
-          architecture: str(o.architecture, `${at}.architecture`),
-          url: str(o.url, `${at}.url`),
-          checksum,
-          signature: range(o.signature, `${at}.signature`),
-          control: range(o.control, `${at}.control`),
-          data: range(o.data, `${at}.data`),
-        };
-      }),
+      packages,
     },
   };
 }

@@ -41,4 +41,25 @@ describe('parseLock', () => {
       (e: unknown) => isProvenantError(e) && /signature\.checksum/.test(e.message),
     );
   });
+
+  it('refuses a package locked twice for one architecture (an older version added would be installed, the first hiding it)', () => {
+    const lock = JSON.parse(lockText({ range: '', checksum: '' }));
+    const hello = lock.contents.packages[0];
+    const older = { ...hello, version: '0.9-r0', checksum: 'Q1BBBBBBBBBBBBBBBBBBBBBBBBBBB=' };
+    for (const second of [older, hello]) {
+      assert.throws(
+        () => parseLock(JSON.stringify({ ...lock, contents: { ...lock.contents, packages: [hello, second] } }), 'apko.lock.json'),
+        (e: unknown) =>
+          isProvenantError(e, 'INVALID_CONFIG') &&
+          e.where === 'apko.lock.json' &&
+          new RegExp(
+            `^lock contents\\.packages\\[1\\]: hello ${second.version.replace('.', '\\.')} on x86_64 is locked already at contents\\.packages\\[0\\] \\(1\\.0-r0\\)`,
+          ).test(e.message),
+      );
+    }
+    // The same name on another architecture is another package.
+    const arm = { ...older, architecture: 'aarch64' };
+    const both = parseLock(JSON.stringify({ ...lock, contents: { ...lock.contents, packages: [hello, arm] } }), 'apko.lock.json');
+    assert.equal(both.contents.packages.length, 2);
+  });
 });
