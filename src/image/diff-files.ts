@@ -2,6 +2,7 @@
  * Files of two flattened filesystems, compared path by path, and the text diffs of small changed
  * text files, read in a second, targeted pass so that no body is held while the layers are walked.
  */
+import { createHash } from 'node:crypto';
 import { printableLine } from '../bytes.ts';
 import { throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
@@ -168,8 +169,14 @@ export async function addTextDiffs(changes: FileChange[], a: BodySource, b: Body
     }
   };
   for (const c of small) {
-    const ta = text(bodiesA.get(`${c.a.layer}\0${c.path}`));
-    const tb = text(bodiesB.get(`${c.b.layer}\0${c.path}`));
+    const ba = bodiesA.get(`${c.a.layer}\0${c.path}`);
+    const bb = bodiesB.get(`${c.b.layer}\0${c.path}`);
+    if (ba === undefined || bb === undefined) {
+      c.textDiffSkipped = 'not found again';
+      continue;
+    }
+    const ta = text(ba);
+    const tb = text(bb);
     if (ta === undefined || tb === undefined) c.textDiffSkipped = 'binary';
     else c.textDiff = unifiedDiff(ta, tb, `a${printableLine(c.path)}`, `b${printableLine(c.path)}`);
   }
@@ -179,7 +186,10 @@ export async function addTextDiffs(changes: FileChange[], a: BodySource, b: Body
 async function readBodies(side: BodySource, entries: readonly FileEntry[], options: OperationOptions): Promise<Map<string, Uint8Array>> {
   /** Layer → the entry's name in it → the path it has in the image. */
   const byLayer = new Map<number, Map<string, string>>();
+  /** The SHA-256 each body must have, keyed as the result is. */
+  const expected = new Map<string, string>();
   for (const e of entries) {
+    if (e.sha256 !== undefined) expected.set(`${e.layer}\0${e.path}`, e.sha256);
     const names = byLayer.get(e.layer) ?? new Map<string, string>();
     const path = e.path.slice(1);
     // A layer read alone does not see the symlinks of the layers below, which may have taken the
@@ -204,7 +214,11 @@ async function readBodies(side: BodySource, entries: readonly FileEntry[], optio
     });
     for (const [name, path] of names) {
       const body = scratch.body(name);
-      if (body !== undefined) out.set(`${index}\0/${path}`, body);
+      // Found by its name as written, which a layer that points a folder elsewhere between two
+      // entries of one name does not tell apart: a body is the file's only when its digest is.
+      const want = expected.get(`${index}\0/${path}`);
+      if (body !== undefined && (want === undefined || createHash('sha256').update(body).digest('hex') === want))
+        out.set(`${index}\0/${path}`, body);
     }
   }
   return out;

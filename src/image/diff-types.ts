@@ -154,7 +154,7 @@ export interface FileChange {
   /** With `textDiff`: a unified diff of the lines (`---`/`+++` headers and `@@` hunks). */
   textDiff?: string;
   /** With `textDiff`, why there is none: `binary` or `too large`. */
-  textDiffSkipped?: 'binary' | 'too large';
+  textDiffSkipped?: 'binary' | 'too large' | 'not found again';
 }
 
 /** Files added (only in B), removed (only in A) and changed, each sorted by path. */

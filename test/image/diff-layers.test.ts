@@ -371,6 +371,21 @@ describe('diff of images made layer by layer', () => {
     }
   });
 
+  it('a text diff is of the file itself, not of another entry of the same name through a folder pointed elsewhere', async () => {
+    const store = await layout();
+    const base = await layer([dir('var'), dir('var/lib'), dir('var/lib/dpkg'), dir('etc'), link('x', 'var/lib/dpkg')]);
+    await putImage(store, [base, await layer([file('x/status', 'Package: a\nVersion: 1\n')])], { tag: 'a' });
+    // x/status lands in var/lib/dpkg; then x points to etc, and the next x/status lands in etc.
+    const crafted = await layer([file('x/status', 'Package: a\nVersion: 2\n'), link('x', 'etc'), file('x/status', 'ETC CONTENT\n')]);
+    await putImage(store, [base, crafted], { tag: 'b' });
+    const diff = await diffImages({ store, target: 'a' }, { store, target: 'b' }, { textDiff: true });
+    const status = diff.images[0]!.files.changed.find((c) => c.path === '/var/lib/dpkg/status');
+    assert.ok(status, JSON.stringify(diff.images[0]!.files));
+    // The name as written finds etc's body last: not this file's, so no text diff rather than a wrong one.
+    assert.doesNotMatch(status.textDiff ?? '', /ETC CONTENT/);
+    assert.equal(status.textDiffSkipped, 'not found again');
+  });
+
   it('reads a shared layer prefix once, and still sees a change to its files made by a later layer', async () => {
     const l0 = await layer([dir('etc/'), file('etc/conf', 'one\n'), file('etc/same', 'same\n'), file('bin', 'binary')]);
     const l1 = await layer([file('etc/more', 'more\n')]);
