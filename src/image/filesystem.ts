@@ -517,7 +517,16 @@ async function applyEntry(
   // A runtime writes through the symlinks among an entry's folders (resolved inside the root,
   // containerd's fs.RootPath): `x/status` after `x -> var/lib/dpkg` is dpkg's status file, and
   // a whiteout `x/.wh.status` removes it. Read as named, such a layer would hide packages.
-  const path = options.asWritten === true ? written : fs.resolveParent(written);
+  let path: string;
+  try {
+    path = options.asWritten === true ? written : fs.resolveParent(written);
+  } catch (err) {
+    // The walk names the path and the folder it stopped in; which layer and entry, only this knows.
+    if (isProvenantError(err, 'UNSAFE_PATH')) {
+      throw new ProvenantError('UNSAFE_PATH', err.message, { where: `${where}: ${written} (${err.where})`, hint: err.hint, cause: err });
+    }
+    throw err;
+  }
   const slash = path.lastIndexOf('/');
   const base = path.slice(slash + 1);
   const dir = slash < 0 ? ROOT : path.slice(0, slash);

@@ -183,6 +183,11 @@ describe('the flattened filesystem', () => {
   it('refuses a layer whose entry goes through a symlink loop, as a runtime fails with ELOOP', async () => {
     const loop = await layer([link('a', 'b'), link('b', 'a'), file('a/f', 'x')]);
     await assert.rejects(flatten([loop]), code('UNSAFE_PATH'));
+    // Which layer and which entry: the walk alone knows only the path and a folder.
+    await assert.rejects(
+      flatten([loop]),
+      (err: unknown) => isProvenantError(err) && err.where?.includes(`@${loop.descriptor.digest}: a/f (`) === true,
+    );
     const self = await layer([link('s', 's/s'), file('s/f', 'x')]);
     await assert.rejects(flatten([self]), code('UNSAFE_PATH'));
   });
