@@ -118,11 +118,25 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       // caps its download and tells a package signed again from the one recorded (build.ts).
       const sized: LockedPackage[] = [];
       for (const p of locked) {
-        const entries = index
+        const versions = index
           .named(p.name)
           .map((c) => ({ c, entry: source.lockEntry(c, arch) }))
-          .filter((x) => x.entry.version === p.version && x.entry.checksum === p.checksum);
+          .filter((x) => x.entry.version === p.version);
+        const entries = versions.filter((x) => x.entry.checksum === p.checksum);
         const entry = entries[0];
+        // The version is listed, as another file: not a version the index dropped (fetched by its
+        // URL below), but a lock edited or a file the repository replaced.
+        if (entry === undefined && versions.length > 0) {
+          const where = options.lockPath ?? 'the lock';
+          throw new ProvenantError(
+            'DIGEST_MISMATCH',
+            `${where} names ${p.name} ${p.version} (${arch}) with checksum ${p.checksum}, and the verified index lists that version with ${[...new Set(versions.map((x) => x.entry.checksum))].join(', ')}`,
+            {
+              where,
+              hint: `its lock entry names another file than the repository signs for that version: the lock was edited, or the repository replaced the file; lock again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}) to pin what it lists now`,
+            },
+          );
+        }
         if (entry === undefined) unlisted.add(p);
         else
           same.set(

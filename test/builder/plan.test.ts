@@ -101,6 +101,20 @@ describe('planBuild checks that a lock can be installed as locked', () => {
   const inconsistent = (pattern: RegExp) => (err: unknown) =>
     isProvenantError(err, 'INVALID_CONFIG') && err.where === 'image.lock.json' && pattern.test(err.message);
 
+  it('refuses a locked version the index lists as another file, naming the lock and both checksums', async () => {
+    const app = at('app', '2.0-r0');
+    const edited = { ...app, checksum: 'Q1ZZZZZZZZZZZZZZZZZZZZZZZZZZZ=' };
+    await assert.rejects(
+      plan(['app'], [edited, at('libfoo', '2.0-r0'), at('busybox', '1-r0')]),
+      (err: unknown) =>
+        isProvenantError(err, 'DIGEST_MISMATCH') &&
+        err.where === 'image.lock.json' &&
+        new RegExp(
+          `^image\\.lock\\.json names app 2\\.0-r0 \\(x86_64\\) with checksum Q1Z+=, and the verified index lists that version with ${app.checksum.replace(/[+/=]/g, '\\$&')}$`,
+        ).test(err.message),
+    );
+  });
+
   it('takes a lock whose dependencies are all locked', async () => {
     const p = await plan(['app'], [at('app', '2.0-r0'), at('libfoo', '2.0-r0'), at('busybox', '1-r0')]);
     assert.deepEqual(
