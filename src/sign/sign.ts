@@ -26,6 +26,7 @@ import {
 } from './payload.ts';
 import type { Signer } from './signer.ts';
 import {
+  annotatedTimestamp,
   appendCosignLayer,
   attestationLayer,
   CosignAnnotation,
@@ -406,10 +407,10 @@ async function logged(
 function timestampOver(annotations: Readonly<Record<string, string>>, bytes: Uint8Array): boolean {
   const ts = annotations[CosignAnnotation.RFC3161Timestamp];
   if (ts === undefined || ts === '') return true;
+  const signed = annotatedTimestamp(ts);
+  if (signed === undefined) return false;
   try {
-    const signed = (JSON.parse(ts) as { SignedRFC3161Timestamp?: unknown }).SignedRFC3161Timestamp;
-    if (typeof signed !== 'string') return false;
-    RFC3161Timestamp.parse(Buffer.from(signed, 'base64')).tstInfo.verify(Buffer.from(bytes));
+    RFC3161Timestamp.parse(Buffer.from(signed)).tstInfo.verify(Buffer.from(bytes));
     return true;
   } catch {
     // Malformed, or over other bytes.

@@ -29,7 +29,7 @@ import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import type { ContentStore, PutManifestOptions } from '../store/types.ts';
 import { pemEncode } from './keys.ts';
-import { COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
+import { b64decode, COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
 import { loggedEnvelope, type Signed } from './signer.ts';
 
 /** Layer annotations of cosign 2's `.sig` and `.att` images (pkg/oci/static). */
@@ -134,6 +134,22 @@ function materialAnnotations(signed: Signed, timestamp: Uint8Array | undefined):
   if (timestamp !== undefined)
     out[CosignAnnotation.RFC3161Timestamp] = `{"SignedRFC3161Timestamp":"${Buffer.from(timestamp).toString('base64')}"}`;
   return out;
+}
+
+/**
+ * The RFC 3161 timestamp a layer's {@link CosignAnnotation.RFC3161Timestamp} annotation holds, as
+ * {@link materialAnnotations} writes it; undefined when the text is not that.
+ */
+export function annotatedTimestamp(text: string): Uint8Array | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return typeof doc === 'object' && doc !== null
+    ? b64decode((doc as { SignedRFC3161Timestamp?: unknown }).SignedRFC3161Timestamp)
+    : undefined;
 }
 
 /** What {@link appendCosignLayer} did. */

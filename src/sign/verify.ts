@@ -45,7 +45,7 @@ import {
   type SimpleSigning,
   statementNames,
 } from './payload.ts';
-import { CosignAnnotation, type CosignLayer, type FoundSignature, findSignatures, isBadContent } from './storage.ts';
+import { annotatedTimestamp, CosignAnnotation, type CosignLayer, type FoundSignature, findSignatures, isBadContent } from './storage.ts';
 import { type TrustedRoot, trustMaterialOf } from './trust.ts';
 
 /** Whom to trust: a public key, or a keyless identity (exact strings or patterns). */
@@ -812,7 +812,7 @@ function layerMaterial(a: Record<string, string>, options: VerifyOptions): Bundl
   const rfc3161Timestamps: { signedTimestamp: Buffer }[] = [];
   const ts = a[CosignAnnotation.RFC3161Timestamp];
   if (ts !== undefined && ts !== '' && checkLog) {
-    const signed = b64decode((jsonOr(ts) as { SignedRFC3161Timestamp?: unknown }).SignedRFC3161Timestamp);
+    const signed = annotatedTimestamp(ts);
     if (signed === undefined) throw new Failure('malformed', 'the RFC 3161 timestamp annotation is malformed');
     rfc3161Timestamps.push({ signedTimestamp: Buffer.from(signed) });
   }
