@@ -382,7 +382,9 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
  * image, would delete it). A `.sig` or `.att` image is a list of layers, one per signature or
  * attestation, so the two are merged as cosign appends: the destination's layers stay, the
  * source's it lacks are added. Anything else (a `.sbom`, which holds one document, or an index
- * under the tag) is left as the destination has it, and said in `cosignTagsKept`.
+ * under the tag) is left as the destination has it, and said in `cosignTagsKept`. A signer (or
+ * another copy) writing the tag meanwhile is dealt with as signing deals with it
+ * (mergeCosignLayers: a layout checks the tag under its lock, a registry's is read back).
  */
 async function copyCosignTagOnto(
   ctx: CopyContext,

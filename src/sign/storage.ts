@@ -166,7 +166,7 @@ export interface AppendOptions extends OperationOptions {
   dockerMediaTypes?: boolean | undefined;
 }
 
-/** How many times {@link appendCosignLayer} writes its layer into an image other writers keep replacing. */
+/** How many times {@link addCosignLayers} writes its layers into an image other writers keep replacing. */
 const APPEND_ATTEMPTS = 5;
 /** The pause before reading a registry's tag back, times the attempt (give or take half). */
 const APPEND_RECHECK_MS = 200;
@@ -174,14 +174,8 @@ const APPEND_RECHECK_MS = 200;
 /**
  * Adds `layer` to the `.sig` or `.att` image of `subject`, creating it when missing. A layer
  * with the same bytes and annotations as one already there is not added again. Blobs first,
- * then the manifest, then the tag.
- *
- * The tag is read, a layer added, the tag written: another signer doing the same at the same
- * time (cosign, or another run of ours) may write its image, without this layer, over this one.
- * So the write is made on condition that the tag still names what was read where the store can
- * check it (a layout, under its lock: {@link ContentStore.conditionalTags}), and elsewhere (a
- * registry) the tag is read again after a pause; either way a tag found without the layer gets it
- * added to what it names now, up to {@link APPEND_ATTEMPTS} times.
+ * then the manifest, then the tag; other writers of the tag at the same time are dealt with as
+ * {@link addCosignLayers} says.
  *
  * @throws ProvenantError `TAG_CONFLICT` when other writers kept the tag from holding the layer
  */
@@ -195,37 +189,15 @@ export async function appendCosignLayer(
   const tag = cosignTag(subject, suffix);
   const layerDescriptor: Descriptor = { mediaType: layer.mediaType, digest: digestOf(layer.payload), size: layer.payload.length };
   if (Object.keys(layer.annotations).length > 0) layerDescriptor.annotations = layer.annotations;
-  const types = options.dockerMediaTypes === true ? DOCKER_TYPES : OCI_TYPES;
-  const conditional = store.conditionalTags === true;
-  let written: Digest | undefined;
-  // One read more than writes: the last write is read back too.
-  for (let attempt = 1; attempt <= APPEND_ATTEMPTS + 1; attempt++) {
-    if (written !== undefined) {
-      if (conditional) return { added: true, tag, manifest: written };
-      await sleep(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), options.signal);
-    }
-    const existing = await readTagManifest(store, tag, options);
-    const layers = existing === undefined ? [] : [...existing.manifest.layers];
-    if (existing !== undefined && layers.some((l) => sameDescriptor(l, layerDescriptor))) {
-      return { added: written !== undefined, tag, manifest: existing.digest };
-    }
-    if (attempt > APPEND_ATTEMPTS) break;
-    if (written === undefined) await store.putBlob(bytesSource(layerDescriptor, layer.payload), options);
-    try {
-      written = await writeCosignImage(store, tag, [...layers, layerDescriptor], existing ?? types, {
-        ...options,
-        replacing: { [tag]: existing?.digest ?? null },
-      });
-    } catch (err) {
-      // Moved between the read and the write (a layout checks): read it again.
-      if (isProvenantError(err, 'TAG_CONFLICT') && conditional) continue;
-      throw err;
-    }
-  }
-  throw new ProvenantError('TAG_CONFLICT', `other writers kept replacing ${tag} with images without this signature`, {
-    where: `${store.location}:${tag}`,
-    hint: `sign again: signing adds what is missing and nothing twice (${APPEND_ATTEMPTS} attempts were made)`,
+  const r = await addCosignLayers(store, tag, [layerDescriptor], {
+    ...options,
+    read: await readTagManifest(store, tag, options),
+    like: options.dockerMediaTypes === true ? DOCKER_TYPES : OCI_TYPES,
+    storeBlobs: () => store.putBlob(bytesSource(layerDescriptor, layer.payload), options),
+    lacking: 'this signature',
+    hint: 'sign again: signing adds what is missing and nothing twice',
   });
+  return { added: r.added > 0, tag, manifest: r.manifest };
 }
 
 /**
@@ -234,20 +206,104 @@ export async function appendCosignLayer(
  * is new unless one there has the same digest, media type and annotations. The digest alone is
  * not enough: two signatures of one image by two keys share the simple-signing payload (the
  * layer's bytes) and differ only in their annotations. The blobs `layers` name must be in
- * `store` already. Returns the manifest the tag names afterwards, and how many layers were added.
+ * `store` already. Other writers of the tag at the same time (a signer, another copy) are dealt
+ * with as {@link addCosignLayers} says, so `existing` may be what the tag named a while ago.
+ * Returns the manifest the tag names afterwards, and how many of `layers` were added.
+ *
+ * @throws ProvenantError `TAG_CONFLICT` when other writers kept the tag from holding the layers
  */
 export async function mergeCosignLayers(
   store: ContentStore,
   tag: string,
-  existing: Stored & { kind: 'manifest' },
+  existing: TagImage,
   layers: readonly Descriptor[],
   options: OperationOptions = {},
 ): Promise<{ manifest: Digest; added: number }> {
-  const merged = [...existing.manifest.layers];
-  for (const l of layers) if (!merged.some((m) => sameDescriptor(m, l))) merged.push(l);
-  const added = merged.length - existing.manifest.layers.length;
-  if (added === 0) return { manifest: existing.digest, added };
-  return { manifest: await writeCosignImage(store, tag, merged, existing, options), added };
+  return addCosignLayers(store, tag, layers, {
+    ...options,
+    read: existing,
+    like: existing,
+    lacking: `the ${layers.length} layer(s) copied into it`,
+    hint: 'copy again: a copy adds what is missing and nothing twice',
+  });
+}
+
+/** A `.sig` or `.att` image as read from its tag. */
+type TagImage = Stored & { kind: 'manifest' };
+
+/** Options of {@link addCosignLayers}. */
+interface AddLayersOptions extends OperationOptions {
+  /** What the tag named when the caller read it (undefined: nothing); the first write starts from it. */
+  read: TagImage | undefined;
+  /** The media types of a new image, when the tag names none. */
+  like: TagImage | CosignImageTypes;
+  /** Stores the blobs of the layers, once, before the first write; absent when they are stored already. */
+  storeBlobs?: (() => Promise<unknown>) | undefined;
+  /** What a conflict leaves out of the tag, and what to do about it, for the error. */
+  lacking: string;
+  hint: string;
+}
+
+/**
+ * The read-modify-write of a `.sig`/`.att` tag that signing and copying share: adds to the image
+ * the tag names those of `layers` it lacks (see {@link mergeCosignLayers} for when one is
+ * lacking), writing a new image when the tag names none.
+ *
+ * Another writer doing the same at the same time (cosign, a signer or a copy of ours) may write
+ * its image, without these layers, over this one. So the write is made on condition that the tag
+ * still names what was read where the store can check it (a layout, under its lock:
+ * {@link ContentStore.conditionalTags}), and elsewhere (a registry) the tag is read again after a
+ * pause; either way a tag found without the layers gets them added to what it names now, up to
+ * {@link APPEND_ATTEMPTS} times. Returns the manifest the tag names at the end and how many of
+ * `layers` this call put there.
+ *
+ * @throws ProvenantError `TAG_CONFLICT` when other writers kept the tag from holding the layers
+ */
+async function addCosignLayers(
+  store: ContentStore,
+  tag: string,
+  layers: readonly Descriptor[],
+  options: AddLayersOptions,
+): Promise<{ manifest: Digest; added: number }> {
+  const { read, like, storeBlobs, lacking, hint, ...rest } = options;
+  const conditional = store.conditionalTags === true;
+  // The layers of `layers` this call wrote into the tag (those another writer had put there are not counted).
+  const added = new Set<Descriptor>();
+  let written: Digest | undefined;
+  let blobsStored = storeBlobs === undefined;
+  // One read more than writes: the last write is read back too.
+  for (let attempt = 1; attempt <= APPEND_ATTEMPTS + 1; attempt++) {
+    if (written !== undefined) {
+      if (conditional) return { manifest: written, added: added.size };
+      await sleep(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), rest.signal);
+    }
+    const existing = attempt === 1 ? read : await readTagManifest(store, tag, rest);
+    const merged = existing === undefined ? [] : [...existing.manifest.layers];
+    const missing: Descriptor[] = [];
+    for (const l of layers) {
+      if (merged.some((m) => sameDescriptor(m, l))) continue;
+      merged.push(l);
+      missing.push(l);
+    }
+    if (existing !== undefined && missing.length === 0) return { manifest: existing.digest, added: added.size };
+    if (attempt > APPEND_ATTEMPTS) break;
+    if (!blobsStored) {
+      await storeBlobs?.();
+      blobsStored = true;
+    }
+    try {
+      written = await writeCosignImage(store, tag, merged, existing ?? like, { ...rest, replacing: { [tag]: existing?.digest ?? null } });
+      for (const l of missing) added.add(l);
+    } catch (err) {
+      // Moved between the read and the write (a layout checks): read it again.
+      if (isProvenantError(err, 'TAG_CONFLICT') && conditional) continue;
+      throw err;
+    }
+  }
+  throw new ProvenantError('TAG_CONFLICT', `other writers kept replacing ${tag} with images without ${lacking}`, {
+    where: `${store.location}:${tag}`,
+    hint: `${hint} (${APPEND_ATTEMPTS} attempts were made)`,
+  });
 }
 
 /** The media types of a `.sig`/`.att` image: its manifest's and its config's. */

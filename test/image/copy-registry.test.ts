@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
-import { cosignTag, encodeJson, parseStored, referrersTag } from '../../src/oci/content.ts';
+import type { OperationOptions } from '../../src/io/types.ts';
+import { cosignTag, encodeJson, parseStored, referrersTag, type Stored } from '../../src/oci/content.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { ImageIndex } from '../../src/oci/types.ts';
@@ -14,6 +15,7 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import { appendCosignLayer } from '../../src/sign/storage.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
+import type { ContentStore, PutManifestOptions } from '../../src/store/types.ts';
 import { startFaultProxy } from '../helpers/fault-proxy.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
@@ -172,6 +174,70 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
       'first',
       'signed-in-the-registry',
       'second',
+    ]);
+  });
+
+  it('reads its merged .sig back and merges again when a signer wrote over it from a read made before', async () => {
+    // A registry has no conditional write, so whether a copy and a signer overlap is a matter of
+    // timing; this makes the overlap happen every time. Right after the copy writes the merged
+    // image, Bob writes his over it from a read made before (Alice's image, without the copied layer).
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const remote = store(reg.host, 'cosign/race');
+    await copyImage(src, 'v1', remote, { tags: ['v1'] });
+    const tag = cosignTag(made.root.digest, 'sig');
+    const payload = new TextEncoder().encode('{"critical":{}}');
+    const layer = (sig: string) => ({
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload,
+      annotations: { 'dev.cosignproject.cosign/signature': sig },
+    });
+    await appendCosignLayer(remote, made.root.digest, 'sig', layer('alice'));
+    await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
+    const aliceOnly = await remote.resolve(tag);
+    assert.ok(aliceOnly !== undefined);
+    const forward = (target: ContentStore, name: string | symbol, receiver: unknown) => {
+      const value = Reflect.get(target, name, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    };
+    // Bob's reads of the tag find Alice's image until he has written his: the read he made before the copy wrote.
+    const stale = (target: ContentStore): ContentStore => {
+      let written = false;
+      return new Proxy(target, {
+        get(t, name, receiver) {
+          if (name === 'resolve')
+            return async (ref: string, o?: OperationOptions) => (ref === tag && !written ? aliceOnly : t.resolve(ref, o));
+          if (name === 'putManifest')
+            return async (stored: Stored, o?: PutManifestOptions) => {
+              await t.putManifest(stored, o);
+              if (o?.tags?.includes(tag) === true) written = true;
+            };
+          return forward(t, name, receiver);
+        },
+      });
+    };
+    let bobSigned: Promise<unknown> | undefined;
+    const racing = new Proxy(store(reg.host, 'cosign/race'), {
+      get(target, name, receiver) {
+        if (name === 'putManifest')
+          return async (stored: Stored, o?: PutManifestOptions) => {
+            await target.putManifest(stored, o);
+            if (o?.tags?.includes(tag) === true && bobSigned === undefined) {
+              bobSigned = appendCosignLayer(stale(store(reg.host, 'cosign/race')), made.root.digest, 'sig', layer('bob'));
+              await bobSigned;
+            }
+          };
+        return forward(target, name, receiver);
+      },
+    });
+    const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true });
+    assert.ok(bobSigned !== undefined, 'Bob wrote over the copy');
+    assert.deepEqual(r.cosignTags, [tag]);
+    const sig = await remote.getManifest(tag);
+    assert.deepEqual(sig.kind === 'manifest' ? sig.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature']) : [], [
+      'alice',
+      'bob',
+      'copied',
     ]);
   });
 

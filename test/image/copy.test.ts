@@ -9,13 +9,14 @@ import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { bytesSource, type ProgressUpdate } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
-import { cosignTag, encodeJson, parseStored } from '../../src/oci/content.ts';
+import { cosignTag, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
 import { Annotation, type Descriptor } from '../../src/oci/types.ts';
 import { appendCosignLayer } from '../../src/sign/storage.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import type { PutManifestOptions } from '../../src/store/types.ts';
 import { synth } from '../compat/images.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { useTempLayout } from '../helpers/temp.ts';
@@ -203,6 +204,48 @@ describe('copyImage between layouts', () => {
     // Nor does it look again at the layers the destination's merged .sig already names (the
     // .att came out the same as the source's, and is checked as any image already there).
     assert.ok(!blobsLookedAt.includes(digestOf(payload)), 'the .sig layer was looked at again');
+  });
+
+  it('keeps a signature added to the destination between the read of its .sig and the merged write', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const dst = await layout();
+    await copyImage(src, 'v1', dst, { tags: ['v1'] });
+    const tag = cosignTag(made.root.digest, 'sig');
+    const payload = new TextEncoder().encode('{"critical":{}}');
+    const layer = (sig: string) => ({
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload,
+      annotations: { 'dev.cosignproject.cosign/signature': sig },
+    });
+    await appendCosignLayer(dst, made.root.digest, 'sig', layer('alice'));
+    await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
+    // The overlap made to happen every time, not by timing: the copy has read the destination's
+    // .sig (Alice's only) and is about to write the merged image when Bob signs there.
+    let bobSigned: Promise<unknown> | undefined;
+    const racing = new Proxy(dst, {
+      get(target, name, receiver) {
+        if (name === 'putManifest')
+          return async (stored: Stored, o?: PutManifestOptions) => {
+            if (o?.tags?.includes(tag) === true && bobSigned === undefined) {
+              bobSigned = appendCosignLayer(target, made.root.digest, 'sig', layer('bob'));
+              await bobSigned;
+            }
+            return target.putManifest(stored, o);
+          };
+        const value = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true });
+    assert.ok(bobSigned !== undefined, 'Bob signed between the read and the write');
+    assert.deepEqual(r.cosignTags, [tag]);
+    const sig = await dst.getManifest(tag);
+    assert.deepEqual(sig.kind === 'manifest' ? sig.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature']) : [], [
+      'alice',
+      'bob',
+      'copied',
+    ]);
   });
 
   it('says through the logger when a cosign tag at the destination is kept rather than merged', async () => {
