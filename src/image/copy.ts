@@ -371,9 +371,43 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     ctx.rootPresent = there !== undefined;
     await copyTree(ctx, stored, true);
     if (there !== undefined) continue;
+    const suffix = m[3] as 'sig' | 'att' | 'sbom';
+    if (suffix !== 'sbom' && stored.kind === 'manifest') {
+      await copyCosignTagNew(ctx, tag, suffix, stored);
+      continue;
+    }
     await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag], keepAsRoot: false });
     ctx.result.cosignTags.push(tag);
   }
+}
+
+/**
+ * A `.sig` or `.att` tag the destination did not have when read: the source's image is written
+ * under it as it is, unless another writer (a signer, another copy) tagged its own there since,
+ * whose layers must not be lost. A layout refuses the write then (the tag no longer names
+ * nothing), and the source's layers are merged into the destination's image as for any tag it
+ * has; a registry cannot refuse, so the tag is read back and merged into (settleCosignTag).
+ */
+async function copyCosignTagNew(
+  ctx: CopyContext,
+  tag: string,
+  suffix: 'sig' | 'att',
+  stored: Stored & { kind: 'manifest' },
+): Promise<void> {
+  try {
+    await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag], keepAsRoot: false, replacing: { [tag]: null } });
+  } catch (err) {
+    if (!(err instanceof ProvenantError && err.code === 'TAG_CONFLICT')) throw err;
+    const now = await ctx.dst.resolve(tag, ctx.options);
+    // Tagged and deleted again meanwhile: another writer is at work on it, said as the layout said it.
+    if (now === undefined) throw err;
+    if (now.digest !== stored.digest) await copyCosignTagOnto(ctx, tag, suffix, stored, now.digest);
+    return;
+  }
+  ctx.result.cosignTags.push(tag);
+  // Loaded only here and for a merge, as countSignatures does: a copy without cosign tags never loads signing code.
+  const { settleCosignTag } = await import('../sign/storage.ts');
+  await settleCosignTag(ctx.dst, tag, stored, ctx.options);
 }
 
 /**

@@ -191,7 +191,7 @@ export async function appendCosignLayer(
   if (Object.keys(layer.annotations).length > 0) layerDescriptor.annotations = layer.annotations;
   const r = await addCosignLayers(store, tag, [layerDescriptor], {
     ...options,
-    read: await readTagManifest(store, tag, options),
+    from: { read: await readTagManifest(store, tag, options) },
     like: options.dockerMediaTypes === true ? DOCKER_TYPES : OCI_TYPES,
     storeBlobs: () => store.putBlob(bytesSource(layerDescriptor, layer.payload), options),
     lacking: 'this signature',
@@ -221,11 +221,37 @@ export async function mergeCosignLayers(
 ): Promise<{ manifest: Digest; added: number }> {
   return addCosignLayers(store, tag, layers, {
     ...options,
-    read: existing,
+    from: { read: existing },
     like: existing,
     lacking: `the ${layers.length} layer(s) copied into it`,
     hint: 'copy again: a copy adds what is missing and nothing twice',
   });
+}
+
+/**
+ * Checks that `tag` still holds the layers of `written`, a `.sig` or `.att` image the caller put
+ * under it where the tag named nothing, with {@link PutManifestOptions.replacing} `{ [tag]: null }`
+ * (a copy writes the source's image as it is). A layout checked that; in a registry another
+ * writer may have put its image over it from a read made before, so the tag is read again and the
+ * layers it lacks added, as {@link addCosignLayers} does after its own write. Returns the manifest
+ * the tag names afterwards.
+ *
+ * @throws ProvenantError `TAG_CONFLICT` when other writers kept the tag from holding the layers
+ */
+export async function settleCosignTag(
+  store: ContentStore,
+  tag: string,
+  written: TagImage,
+  options: OperationOptions = {},
+): Promise<Digest> {
+  const r = await addCosignLayers(store, tag, written.manifest.layers, {
+    ...options,
+    from: { written: written.digest },
+    like: written,
+    lacking: `the ${written.manifest.layers.length} layer(s) copied into it`,
+    hint: 'copy again: a copy adds what is missing and nothing twice',
+  });
+  return r.manifest;
 }
 
 /** A `.sig` or `.att` image as read from its tag. */
@@ -233,8 +259,11 @@ type TagImage = Stored & { kind: 'manifest' };
 
 /** Options of {@link addCosignLayers}. */
 interface AddLayersOptions extends OperationOptions {
-  /** What the tag named when the caller read it (undefined: nothing); the first write starts from it. */
-  read: TagImage | undefined;
+  /**
+   * Where the loop starts: from what the tag named when the caller read it (undefined: nothing),
+   * which the first write adds to, or from the caller's own write of the tag, which is checked.
+   */
+  from: { read: TagImage | undefined } | { written: Digest };
   /** The media types of a new image, when the tag names none. */
   like: TagImage | CosignImageTypes;
   /** Stores the blobs of the layers, once, before the first write; absent when they are stored already. */
@@ -254,8 +283,9 @@ interface AddLayersOptions extends OperationOptions {
  * still names what was read where the store can check it (a layout, under its lock:
  * {@link ContentStore.conditionalTags}), and elsewhere (a registry) the tag is read again after a
  * pause; either way a tag found without the layers gets them added to what it names now, up to
- * {@link APPEND_ATTEMPTS} times. Returns the manifest the tag names at the end and how many of
- * `layers` this call put there.
+ * {@link APPEND_ATTEMPTS} times. A caller that wrote the tag itself ({@link settleCosignTag})
+ * starts from that write. Returns the manifest the tag names at the end and how many of `layers`
+ * this call put there.
  *
  * @throws ProvenantError `TAG_CONFLICT` when other writers kept the tag from holding the layers
  */
@@ -265,11 +295,11 @@ async function addCosignLayers(
   layers: readonly Descriptor[],
   options: AddLayersOptions,
 ): Promise<{ manifest: Digest; added: number }> {
-  const { read, like, storeBlobs, lacking, hint, ...rest } = options;
+  const { from, like, storeBlobs, lacking, hint, ...rest } = options;
   const conditional = store.conditionalTags === true;
   // The layers of `layers` this call wrote into the tag (those another writer had put there are not counted).
   const added = new Set<Descriptor>();
-  let written: Digest | undefined;
+  let written = 'written' in from ? from.written : undefined;
   let blobsStored = storeBlobs === undefined;
   // One read more than writes: the last write is read back too.
   for (let attempt = 1; attempt <= APPEND_ATTEMPTS + 1; attempt++) {
@@ -277,7 +307,7 @@ async function addCosignLayers(
       if (conditional) return { manifest: written, added: added.size };
       await sleep(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), rest.signal);
     }
-    const existing = attempt === 1 ? read : await readTagManifest(store, tag, rest);
+    const existing = attempt === 1 && 'read' in from ? from.read : await readTagManifest(store, tag, rest);
     const merged = existing === undefined ? [] : [...existing.manifest.layers];
     const missing: Descriptor[] = [];
     for (const l of layers) {

@@ -177,69 +177,71 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     ]);
   });
 
-  it('reads its merged .sig back and merges again when a signer wrote over it from a read made before', async () => {
-    // A registry has no conditional write, so whether a copy and a signer overlap is a matter of
-    // timing; this makes the overlap happen every time. Right after the copy writes the merged
-    // image, Bob writes his over it from a read made before (Alice's image, without the copied layer).
-    const src = await layout();
-    const made = await makeImage(src, { tag: 'v1' });
-    const remote = store(reg.host, 'cosign/race');
-    await copyImage(src, 'v1', remote, { tags: ['v1'] });
-    const tag = cosignTag(made.root.digest, 'sig');
-    const payload = new TextEncoder().encode('{"critical":{}}');
-    const layer = (sig: string) => ({
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload,
-      annotations: { 'dev.cosignproject.cosign/signature': sig },
-    });
-    await appendCosignLayer(remote, made.root.digest, 'sig', layer('alice'));
-    await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
-    const aliceOnly = await remote.resolve(tag);
-    assert.ok(aliceOnly !== undefined);
-    const forward = (target: ContentStore, name: string | symbol, receiver: unknown) => {
-      const value = Reflect.get(target, name, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    };
-    // Bob's reads of the tag find Alice's image until he has written his: the read he made before the copy wrote.
-    const stale = (target: ContentStore): ContentStore => {
-      let written = false;
-      return new Proxy(target, {
-        get(t, name, receiver) {
-          if (name === 'resolve')
-            return async (ref: string, o?: OperationOptions) => (ref === tag && !written ? aliceOnly : t.resolve(ref, o));
+  for (const had of ['one signature', 'none'] as const) {
+    it(`reads its .sig back and merges again when a signer wrote over it from a read made before (the registry had ${had})`, async () => {
+      // A registry has no conditional write, so whether a copy and a signer overlap is a matter of
+      // timing; this makes the overlap happen every time. Right after the copy writes its image
+      // (merged, or the source's as it is), Bob writes his over it from a read made before (Alice's
+      // image, or nothing).
+      const src = await layout();
+      const made = await makeImage(src, { tag: 'v1' });
+      const repo = `cosign/race-${had.replace(' ', '-')}`;
+      const remote = store(reg.host, repo);
+      await copyImage(src, 'v1', remote, { tags: ['v1'] });
+      const tag = cosignTag(made.root.digest, 'sig');
+      const payload = new TextEncoder().encode('{"critical":{}}');
+      const layer = (sig: string) => ({
+        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+        payload,
+        annotations: { 'dev.cosignproject.cosign/signature': sig },
+      });
+      if (had === 'one signature') await appendCosignLayer(remote, made.root.digest, 'sig', layer('alice'));
+      await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
+      const aliceOnly = await remote.resolve(tag);
+      const forward = (target: ContentStore, name: string | symbol, receiver: unknown) => {
+        const value = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      };
+      // Bob's reads of the tag find what it named before the copy wrote (Alice's image, or nothing) until he has written his.
+      const stale = (target: ContentStore): ContentStore => {
+        let written = false;
+        return new Proxy(target, {
+          get(t, name, receiver) {
+            if (name === 'resolve')
+              return async (ref: string, o?: OperationOptions) => (ref === tag && !written ? aliceOnly : t.resolve(ref, o));
+            if (name === 'putManifest')
+              return async (stored: Stored, o?: PutManifestOptions) => {
+                await t.putManifest(stored, o);
+                if (o?.tags?.includes(tag) === true) written = true;
+              };
+            return forward(t, name, receiver);
+          },
+        });
+      };
+      let bobSigned: Promise<unknown> | undefined;
+      const racing = new Proxy(store(reg.host, repo), {
+        get(target, name, receiver) {
           if (name === 'putManifest')
             return async (stored: Stored, o?: PutManifestOptions) => {
-              await t.putManifest(stored, o);
-              if (o?.tags?.includes(tag) === true) written = true;
+              await target.putManifest(stored, o);
+              if (o?.tags?.includes(tag) === true && bobSigned === undefined) {
+                bobSigned = appendCosignLayer(stale(store(reg.host, repo)), made.root.digest, 'sig', layer('bob'));
+                await bobSigned;
+              }
             };
-          return forward(t, name, receiver);
+          return forward(target, name, receiver);
         },
       });
-    };
-    let bobSigned: Promise<unknown> | undefined;
-    const racing = new Proxy(store(reg.host, 'cosign/race'), {
-      get(target, name, receiver) {
-        if (name === 'putManifest')
-          return async (stored: Stored, o?: PutManifestOptions) => {
-            await target.putManifest(stored, o);
-            if (o?.tags?.includes(tag) === true && bobSigned === undefined) {
-              bobSigned = appendCosignLayer(stale(store(reg.host, 'cosign/race')), made.root.digest, 'sig', layer('bob'));
-              await bobSigned;
-            }
-          };
-        return forward(target, name, receiver);
-      },
+      const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true });
+      assert.ok(bobSigned !== undefined, 'Bob wrote over the copy');
+      assert.deepEqual(r.cosignTags, [tag]);
+      const sig = await remote.getManifest(tag);
+      assert.deepEqual(
+        sig.kind === 'manifest' ? sig.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature']) : [],
+        [...(had === 'one signature' ? ['alice'] : []), 'bob', 'copied'],
+      );
     });
-    const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true });
-    assert.ok(bobSigned !== undefined, 'Bob wrote over the copy');
-    assert.deepEqual(r.cosignTags, [tag]);
-    const sig = await remote.getManifest(tag);
-    assert.deepEqual(sig.kind === 'manifest' ? sig.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature']) : [], [
-      'alice',
-      'bob',
-      'copied',
-    ]);
-  });
+  }
 
   it('completes through 500s, 429s and dropped connections', async () => {
     const proxy = await startFaultProxy(reg.host, {

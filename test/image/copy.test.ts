@@ -206,47 +206,48 @@ describe('copyImage between layouts', () => {
     assert.ok(!blobsLookedAt.includes(digestOf(payload)), 'the .sig layer was looked at again');
   });
 
-  it('keeps a signature added to the destination between the read of its .sig and the merged write', async () => {
-    const src = await layout();
-    const made = await makeImage(src, { tag: 'v1' });
-    const dst = await layout();
-    await copyImage(src, 'v1', dst, { tags: ['v1'] });
-    const tag = cosignTag(made.root.digest, 'sig');
-    const payload = new TextEncoder().encode('{"critical":{}}');
-    const layer = (sig: string) => ({
-      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-      payload,
-      annotations: { 'dev.cosignproject.cosign/signature': sig },
+  for (const had of ['one signature', 'none'] as const) {
+    it(`keeps a signature added to the destination between the read of its .sig (${had}) and the copy's write`, async () => {
+      const src = await layout();
+      const made = await makeImage(src, { tag: 'v1' });
+      const dst = await layout();
+      await copyImage(src, 'v1', dst, { tags: ['v1'] });
+      const tag = cosignTag(made.root.digest, 'sig');
+      const payload = new TextEncoder().encode('{"critical":{}}');
+      const layer = (sig: string) => ({
+        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+        payload,
+        annotations: { 'dev.cosignproject.cosign/signature': sig },
+      });
+      if (had === 'one signature') await appendCosignLayer(dst, made.root.digest, 'sig', layer('alice'));
+      await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
+      // The overlap made to happen every time, not by timing: the copy has read the destination's
+      // tag and is about to write its image (merged, or the source's as it is) when Bob signs there.
+      let bobSigned: Promise<unknown> | undefined;
+      const racing = new Proxy(dst, {
+        get(target, name, receiver) {
+          if (name === 'putManifest')
+            return async (stored: Stored, o?: PutManifestOptions) => {
+              if (o?.tags?.includes(tag) === true && bobSigned === undefined) {
+                bobSigned = appendCosignLayer(target, made.root.digest, 'sig', layer('bob'));
+                await bobSigned;
+              }
+              return target.putManifest(stored, o);
+            };
+          const value = Reflect.get(target, name, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true });
+      assert.ok(bobSigned !== undefined, 'Bob signed between the read and the write');
+      assert.deepEqual(r.cosignTags, [tag]);
+      const sig = await dst.getManifest(tag);
+      assert.deepEqual(
+        sig.kind === 'manifest' ? sig.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature']) : [],
+        [...(had === 'one signature' ? ['alice'] : []), 'bob', 'copied'],
+      );
     });
-    await appendCosignLayer(dst, made.root.digest, 'sig', layer('alice'));
-    await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
-    // The overlap made to happen every time, not by timing: the copy has read the destination's
-    // .sig (Alice's only) and is about to write the merged image when Bob signs there.
-    let bobSigned: Promise<unknown> | undefined;
-    const racing = new Proxy(dst, {
-      get(target, name, receiver) {
-        if (name === 'putManifest')
-          return async (stored: Stored, o?: PutManifestOptions) => {
-            if (o?.tags?.includes(tag) === true && bobSigned === undefined) {
-              bobSigned = appendCosignLayer(target, made.root.digest, 'sig', layer('bob'));
-              await bobSigned;
-            }
-            return target.putManifest(stored, o);
-          };
-        const value = Reflect.get(target, name, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-    const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true });
-    assert.ok(bobSigned !== undefined, 'Bob signed between the read and the write');
-    assert.deepEqual(r.cosignTags, [tag]);
-    const sig = await dst.getManifest(tag);
-    assert.deepEqual(sig.kind === 'manifest' ? sig.manifest.layers.map((l) => l.annotations?.['dev.cosignproject.cosign/signature']) : [], [
-      'alice',
-      'bob',
-      'copied',
-    ]);
-  });
+  }
 
   it('says through the logger when a cosign tag at the destination is kept rather than merged', async () => {
     const src = await layout();
