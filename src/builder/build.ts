@@ -39,7 +39,7 @@ import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex, resolveRunAs } from './image.ts';
 import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
 import { isOneLayer, splitLayers } from './layering.ts';
-import { type Lock, lockChecksumMismatch, lockFor } from './lock.ts';
+import { inLockEntry, type Lock, lockChecksumMismatch, lockFor } from './lock.ts';
 import { memoKey, type RecalledImage, recallImage, rememberImage } from './memo.ts';
 import { type BuildPlan, planBuild } from './plan.ts';
 
@@ -210,6 +210,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     timezone: config.timezone,
     fileDigests: options.fileDigests,
     lockedKeys: options.lock?.contents.keyring,
+    lockPath: options.lockPath,
     lockVouches: options.lockVouches,
     configPath: options.configPath,
     baseDir: dirname(options.configPath),
@@ -267,7 +268,11 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         images.push(recalledImage(options, arch, recalled));
         continue;
       }
-      let fetched = await fetchAll(source, planFor, plan, options.signal, precompressed, (fetchedSoFar, total) => {
+      // A package of the user's lock that is not the file its entry names is an error of the lock.
+      const userLock = checkLock ? options.lock : undefined;
+      const located = (p: LockedPackage, err: unknown) =>
+        userLock === undefined ? err : inLockEntry(err, userLock, options.lockPath ?? 'the lock', p);
+      let fetched = await fetchAll(source, planFor, plan, options.signal, precompressed, located, (fetchedSoFar, total) => {
         const bytes = fetchedSoFar.reduce((n, f) => n + f.size, 0);
         const reused = fetchedSoFar.filter((f) => f.cached).length;
         const finished = fetchedSoFar.length === total;
@@ -474,7 +479,7 @@ async function apkoCompat(options: BuildOptions, source: PackageSource) {
  * verified index lists; `fetched`: those of them the plan fetched already, taken as they are). A
  * few are read (or downloaded) ahead of the one being used, so that waiting on the disk or the
  * network overlaps with reading; each one's large bodies go to the compression pool as soon as it
- * is read.
+ * is read. `located` gives the error to throw for one a package's fetch met.
  */
 async function fetchAll(
   source: PackageSource,
@@ -482,6 +487,7 @@ async function fetchAll(
   { unlisted, fetched: planned }: Pick<BuildPlan, 'unlisted' | 'fetched'>,
   signal: AbortSignal | undefined,
   precompressed: LayerPrecompressor | undefined,
+  located: (p: LockedPackage, err: unknown) => unknown,
   onFetched: (fetched: readonly FetchedPackage[], total: number) => void,
 ): Promise<FetchedPackage[]> {
   const load = (p: LockedPackage): Promise<FetchedPackage> => {
@@ -489,7 +495,9 @@ async function fetchAll(
     const done = planned.get(p);
     if (done !== undefined) return Promise.resolve(done);
     // What no verified index lists must be signed by a trusted key itself.
-    return source.fetch(p, { signed: unlisted.has(p) });
+    return source.fetch(p, { signed: unlisted.has(p) }).catch((err: unknown) => {
+      throw located(p, err);
+    });
   };
   const out: FetchedPackage[] = [];
   const ahead: Promise<FetchedPackage>[] = [];

@@ -6,7 +6,7 @@
  * (./plan.ts, ./build.ts; docs/build.md, "The lock").
  */
 import { createHash } from 'node:crypto';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import type { LockedPackage, LockedRange, LockRepository, LockSources } from '../pkg/source.ts';
 import type { LoadedConfig } from './config-types.ts';
 
@@ -89,6 +89,34 @@ export function lockChecksumMismatch(
     return `${where.lockPath} has the config.checksum an earlier Provenant wrote, of ${where.configName}'s text alone, not of the files it includes as apko's is (apko refuses this lock); run provenant lock again to write apko's checksum`;
   }
   return `${where.lockPath} was made for ${lock.config.name || 'a configuration'} with checksum ${recorded}, not for this text of ${where.configName}${files}; run provenant lock again if its packages should change`;
+}
+
+/**
+ * Where a locked package is in its lock: `contents.packages[i]`, found by name and architecture,
+ * which a lock holds once each ({@link parseLock}); `contents.packages` when it is not there.
+ */
+export function lockEntryPath(lock: Lock, p: Pick<LockedPackage, 'name' | 'architecture'>): string {
+  const i = lock.contents.packages.findIndex((q) => q.name === p.name && q.architecture === p.architecture);
+  return i < 0 ? 'contents.packages' : `contents.packages[${i}]`;
+}
+
+/** The codes of a fetched package that is not the file its lock entry names, or not one the keyring vouches for. */
+const ENTRY_CODES = ['DIGEST_MISMATCH', 'SIZE_MISMATCH', 'SIGNATURE', 'UNTRUSTED_KEY', 'INVALID_CONFIG'] as const;
+
+/**
+ * An error met fetching a locked package, as an error about the lock file when it says the file
+ * is not what the entry names (another package, version, architecture or checksum) or that nothing
+ * vouches for it: the package source names the file's URL, and only the lock names the entry a
+ * user edits. The code, hint and cause stay; `where` becomes the lock file. Other errors (the
+ * network, a damaged download) are returned as they are.
+ */
+export function inLockEntry(err: unknown, lock: Lock, lockPath: string, p: LockedPackage): unknown {
+  if (!isProvenantError(err, ...ENTRY_CODES)) return err;
+  return new ProvenantError(err.code, `${lockPath} ${lockEntryPath(lock, p)} (${p.name} ${p.version}, ${p.architecture}): ${err.message}`, {
+    where: lockPath,
+    hint: err.hint,
+    cause: err,
+  });
 }
 
 /** The lock as text: two-space JSON with a final newline, fields in apko's order. */

@@ -17,7 +17,7 @@ import {
   type VersionScheme,
 } from '../pkg/resolve/resolve.ts';
 import type { FetchedPackage, IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
-import type { Lock } from './lock.ts';
+import { inLockEntry, type Lock, lockEntryPath } from './lock.ts';
 import { lockInconsistencies, lockVersionsDiffer } from './lock-consistent.ts';
 import { fetchedListing, lockReach } from './lock-reach.ts';
 
@@ -102,7 +102,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     const inputs: ReachInput[] = [];
     const estimated: ReachInput[] = [];
     for (const arch of archs) {
-      const locked = lockedFor(options.lock, source.archName(arch), arch);
+      const locked = lockedFor(options, source.archName(arch), arch);
       if (options.checkLock !== true) {
         packages.set(arch, locked);
         continue;
@@ -169,7 +169,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       inputs.filter((i) => !estimated.includes(i)),
       source.versionScheme,
     );
-    const fetched = await fetchUnlisted(source, estimated, unlisted, options.signal);
+    const fetched = await fetchUnlisted(source, estimated, unlisted, options);
     for (const input of estimated) {
       beyond(lockReach(input.requests, input.locked, input.same, input.index, source.versionScheme), input.arch, wrongTag, unreached);
     }
@@ -223,23 +223,26 @@ async function fetchUnlisted(
   source: PackageSource,
   estimated: readonly ReachInput[],
   unlisted: ReadonlySet<LockedPackage>,
-  signal: AbortSignal | undefined,
+  options: PlanOptions,
 ): Promise<Map<LockedPackage, FetchedPackage>> {
+  const lock = options.lock as Lock;
+  const lockPath = options.lockPath ?? 'the lock';
   const fetched = new Map<LockedPackage, FetchedPackage>();
   for (const { arch, locked, same, index } of estimated) {
     for (const p of locked.filter((q) => unlisted.has(q))) {
-      throwIfAborted(signal);
+      throwIfAborted(options.signal);
       // A source that has no such packages' fields refuses them in fetch; one that fetched it
       // without them would leave the lock unchecked.
-      const f = await source.fetch(p, { signed: true });
+      const f = await source.fetch(p, { signed: true }).catch((err: unknown) => {
+        throw inLockEntry(err, lock, lockPath, p);
+      });
       if (source.fetchedCandidate === undefined) {
-        const where = safeLocation(p.url);
         throw new ProvenantError(
           'UNTRUSTED_KEY',
-          `${where}: the lock names ${p.name}-${p.version} (${arch}), which no verified index lists`,
+          `${lockPath} ${lockEntryPath(lock, p)} names ${p.name}-${p.version} (${arch}), which no verified index lists: ${safeLocation(p.url)}`,
           {
-            where,
-            hint: 'lock again (provenant lock) to pin what the repositories list now',
+            where: lockPath,
+            hint: `lock again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}) to pin what the repositories list now`,
           },
         );
       }
@@ -326,12 +329,27 @@ function lockInconsistent(options: PlanOptions, problems: readonly string[]): Pr
   });
 }
 
-function lockedFor(lock: Lock, name: string, arch: string): LockedPackage[] {
+/**
+ * The lock's packages of one architecture, as the source spells it (`name`: Debian's amd64 for
+ * x86_64).
+ *
+ * @throws ProvenantError `USAGE` naming the lock file when it holds none, and the architectures it
+ *   does hold: a lock made for other archs, or one whose entries spell the architecture another
+ *   way (an apk lock's x86_64 where Debian's amd64 is read)
+ */
+function lockedFor(options: PlanOptions, name: string, arch: string): LockedPackage[] {
+  const lock = options.lock as Lock;
   const locked = lock.contents.packages.filter((p) => p.architecture === name);
   if (locked.length === 0) {
-    throw new ProvenantError('USAGE', `the lock has no packages for ${arch}`, {
-      hint: `run \`provenant lock\` with ${arch} in archs`,
-      where: 'lock',
+    const where = options.lockPath ?? 'the lock';
+    const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();
+    const spelled = name === arch ? arch : `${name} (${arch})`;
+    const others = held.length === 0 ? 'none at all' : `only ${held.join(', ')}`;
+    throw new ProvenantError('USAGE', `${where} contents.packages has no packages for ${spelled}: its entries' architecture is ${others}`, {
+      where,
+      hint: held.includes(arch)
+        ? `its entries name ${arch}, which these repositories spell ${name}: it was made for another kind of repository, or edited; lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'})`
+        : `lock again with ${arch} in archs (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), or build only for ${held.join(', ') || 'the architectures it holds'} (--arch)`,
     });
   }
   return locked;

@@ -107,6 +107,8 @@ export interface PackageSourceOptions {
   fileDigests?: boolean | undefined;
   /** Keys a lock file embeds, so that a build from the lock fetches none. */
   lockedKeys?: readonly { name: string; content?: string | undefined }[] | undefined;
+  /** The lock file `lockedKeys` come from, named in errors about them (default `the lock`). */
+  lockPath?: string | undefined;
   /**
    * The lock's keys are used as they are (a rebuild from a provenance). Otherwise each key is read
    * from its file or URL, and a lock that embeds another text under its name is refused: a lock

@@ -28,14 +28,25 @@ describe('a build from a lock', () => {
   let configPath: string;
   let lock: Lock;
   const key = repositoryKey();
-  const build = async (l: Lock) =>
+  const build = async (l: Lock, lockPath?: string) =>
     buildImage({
       config: await loadWrittenConfig(configPath),
       configPath,
       lock: l,
+      lockPath,
       archs: ['x86_64'],
       sourceDateEpoch: EPOCH,
     });
+  /** An error about `image.lock.json`, at the entry of data 9.9-r0 for x86_64, of `code` and saying `what`. */
+  const atDataEntry = (l: Lock, code: string, what: RegExp) => (e: unknown) => {
+    assert.ok(isProvenantError(e), String(e));
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.where, 'image.lock.json');
+    const i = l.contents.packages.findIndex((p) => p.name === 'data');
+    assert.ok(e.message.startsWith(`image.lock.json contents.packages[${i}] (data 9.9-r0, x86_64): `), e.message);
+    assert.match(e.message, what);
+    return true;
+  };
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'provenant-lock-trust-'));
@@ -91,6 +102,24 @@ describe('a build from a lock', () => {
     );
     const signed = await build(await edited(await buildApk(spec, { key: { privateKeyPem: key.privateKeyPem, name: key.name } })));
     assert.equal(signed.images[0]?.packages.find((p) => p.name === 'data')?.version, '9.9-r0');
+  });
+
+  it('names the lock file and the entry when a package no index lists is refused', async () => {
+    const spec = { ...data, version: '9.9-r0', builddate: EPOCH };
+    const unsigned = await edited(await buildApk(spec));
+    await assert.rejects(build(unsigned, 'image.lock.json'), atDataEntry(unsigned, 'SIGNATURE', /not signed/));
+    const untrusted = await edited(await buildApk(spec, { key: repositoryKey() }));
+    await assert.rejects(
+      build(untrusted, 'image.lock.json'),
+      atDataEntry(untrusted, 'UNTRUSTED_KEY', /none of those keys is in the keyring/),
+    );
+  });
+
+  it('names the lock file and the entry of a package relabelled to another architecture', async () => {
+    // An aarch64 build of data, signed by the trusted key, locked as x86_64's.
+    const trusted = { key: { privateKeyPem: key.privateKeyPem, name: key.name } };
+    const l = await edited(await buildApk({ ...data, version: '9.9-r0', arch: 'aarch64', builddate: EPOCH }, trusted));
+    await assert.rejects(build(l, 'image.lock.json'), atDataEntry(l, 'DIGEST_MISMATCH', /is built for aarch64, not x86_64$/));
   });
 
   it('refuses it from a cache that a build trusting its key filled', async () => {
@@ -156,5 +185,11 @@ describe('a build from a lock', () => {
     const other = repositoryKey();
     l.contents.keyring = l.contents.keyring.map((k) => ({ ...k, content: other.publicKeyPem }));
     await assert.rejects(build(l), (e: unknown) => isProvenantError(e, 'UNTRUSTED_KEY') && /another key/.test(e.message));
+    await assert.rejects(build(l, 'image.lock.json'), (e: unknown) => {
+      assert.ok(isProvenantError(e, 'UNTRUSTED_KEY'), String(e));
+      assert.equal(e.where, 'image.lock.json');
+      assert.match(e.message, /^image\.lock\.json contents\.keyring\[0\] holds another key than \S+ under its name$/);
+      return true;
+    });
   });
 });

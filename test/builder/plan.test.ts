@@ -1,7 +1,7 @@
 // Planning a build from a lock: each architecture's packages, by the name its ecosystem gives it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Lock } from '../../src/builder/lock.ts';
+import { inLockEntry, type Lock } from '../../src/builder/lock.ts';
 import { planBuild } from '../../src/builder/plan.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/io/types.ts';
@@ -36,14 +36,63 @@ describe('planBuild from a lock', () => {
     assert.deepEqual(plan.indexes, []);
   });
 
-  it('refuses an architecture the lock has no packages for, for Debian as for apk', async () => {
-    for (const repositories of [['deb http://127.0.0.1:9/debian bookworm main'], ['http://127.0.0.1:9/alpine/main']]) {
+  it('refuses an architecture the lock has no packages for, naming the lock file, for Debian as for apk', async () => {
+    for (const [repositories, missing] of [
+      [['deb http://127.0.0.1:9/debian bookworm main'], 'arm64 \\(aarch64\\)'],
+      [['http://127.0.0.1:9/alpine/main'], '(aarch64|x86_64)'],
+    ] as const) {
       const source = await openPackageSource({ ...base, repositories });
       await assert.rejects(
-        planBuild(source, ['x86_64', 'aarch64'], { packages: base.packages, configPath: 'image.yaml', lock }),
-        (err: unknown) => isProvenantError(err, 'USAGE') && /the lock has no packages for (aarch64|x86_64)/.test(err.message),
+        planBuild(source, ['x86_64', 'aarch64'], { packages: base.packages, configPath: 'image.yaml', lock, lockPath: 'image.lock.json' }),
+        (err: unknown) => {
+          assert.ok(isProvenantError(err, 'USAGE'), String(err));
+          assert.equal(err.where, 'image.lock.json');
+          assert.match(
+            err.message,
+            new RegExp(`^image\\.lock\\.json contents\\.packages has no packages for ${missing}: its entries' architecture is only amd64$`),
+          );
+          return true;
+        },
       );
     }
+  });
+
+  it("names the lock file and the architecture its entries spell another way than the source's", async () => {
+    // An apk-style lock (x86_64) read for Debian repositories, which spell it amd64.
+    const relabelled: Lock = {
+      ...lock,
+      contents: { ...lock.contents, packages: lock.contents.packages.map((p) => ({ ...p, architecture: 'x86_64' })) },
+    };
+    const source = await openPackageSource({ ...base, repositories: ['deb http://127.0.0.1:9/debian bookworm main'] });
+    await assert.rejects(
+      planBuild(source, ['x86_64'], { packages: base.packages, configPath: 'image.yaml', lock: relabelled, lockPath: 'image.lock.json' }),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'USAGE'), String(err));
+        assert.equal(err.where, 'image.lock.json');
+        assert.equal(
+          err.message,
+          "image.lock.json contents.packages has no packages for amd64 (x86_64): its entries' architecture is only x86_64",
+        );
+        assert.match(err.hint ?? '', /its entries name x86_64, which these repositories spell amd64/);
+        return true;
+      },
+    );
+  });
+
+  it("names the lock file and the entry of a .deb whose checksum is not a .deb's", async () => {
+    const source = await openPackageSource({ ...base, repositories: ['deb http://127.0.0.1:9/debian bookworm main'] });
+    const entry = { ...lock.contents.packages[0]!, checksum: `Q1${'A'.repeat(27)}=` };
+    const edited: Lock = { ...lock, contents: { ...lock.contents, packages: [entry] } };
+    const err = await source.fetch(entry).then(
+      () => assert.fail('fetched'),
+      (e: unknown) => inLockEntry(e, edited, 'image.lock.json', entry),
+    );
+    assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+    assert.equal(err.where, 'image.lock.json');
+    assert.equal(
+      err.message,
+      `image.lock.json contents.packages[0] (dash 0.5.12-2, amd64): http://127.0.0.1:9/pool/dash.deb: the lock's checksum ${entry.checksum} is not the sha256:<hex> of a .deb`,
+    );
   });
 });
 
@@ -182,6 +231,27 @@ describe('planBuild checks that a lock can be installed as locked', () => {
         checkLock: true,
       }),
       inconsistent(/app-3\.0-r0 \(x86_64\) needs so:libbar\.so\.1, which no locked package meets/),
+    );
+  });
+
+  it('names the lock file and the entry of a package no index lists that the source cannot check', async () => {
+    const unlisted = apkInfo('app', '3.0-r0', { depends: ['libfoo>=2'] });
+    // A source that fetches such a package but cannot tell what it needs.
+    const blind = { ...apkSource(infos, [unlisted]), fetchedCandidate: undefined } as unknown as PackageSource;
+    const entry = blind.lockEntry({ ...unlisted, id: 'Q1app-3.0-r0' } as never, 'x86_64');
+    await assert.rejects(
+      planBuild(blind, ['x86_64'], {
+        packages: ['app'],
+        configPath: 'image.yaml',
+        lock: lockOf([at('libfoo', '2.0-r0'), entry]),
+        lockPath: 'image.lock.json',
+        checkLock: true,
+      }),
+      (err: unknown) =>
+        isProvenantError(err, 'UNTRUSTED_KEY') &&
+        err.where === 'image.lock.json' &&
+        err.message ===
+          'image.lock.json contents.packages[1] names app-3.0-r0 (x86_64), which no verified index lists: http://127.0.0.1:9/repo/x86_64/app-3.0-r0.apk',
     );
   });
 });

@@ -68,17 +68,23 @@ export function apkRequest(text: string, where?: string): Request {
 export async function openApkSource(options: PackageSourceOptions): Promise<ApkSource> {
   const keyring = new ApkKeyring();
   for (const key of options.keyring) {
-    const locked = options.lockedKeys?.find((k) => k.name === key && k.content !== undefined)?.content;
+    const at = options.lockedKeys?.findIndex((k) => k.name === key && k.content !== undefined) ?? -1;
+    const locked = options.lockedKeys?.[at]?.content;
     const read = async () =>
       new TextDecoder().decode(
         await fetchTrustedFile(key, 'the contents.keyring key', options.configPath, { baseDir: options.baseDir, signal: options.signal }),
       );
     const pem = locked !== undefined && options.lockVouches === true ? locked : await read();
     if (locked !== undefined && locked.trim() !== pem.trim()) {
-      throw new ProvenantError('UNTRUSTED_KEY', `the lock holds another key than ${safeLocation(key)} under its name`, {
-        where: safeLocation(key),
-        hint: 'the key changed since the lock was made, or the lock was edited: lock again (provenant lock) if the new key is the right one',
-      });
+      const lockPath = options.lockPath ?? 'the lock';
+      throw new ProvenantError(
+        'UNTRUSTED_KEY',
+        `${lockPath} contents.keyring[${at}] holds another key than ${safeLocation(key)} under its name`,
+        {
+          where: lockPath,
+          hint: 'the key changed since the lock was made, or the lock was edited: lock again (provenant lock) if the new key is the right one',
+        },
+      );
     }
     keyring.add(basename(key), pem, safeLocation(key));
   }

@@ -193,9 +193,13 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
    */
   async fetch(p: LockedPackage, options: { signed?: boolean | undefined } = {}): Promise<FetchedPackage<DebPackage>> {
     const sha256 = p.checksum.replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(sha256))
-      throw new ProvenantError('INVALID_CONFIG', `${p.name}: the lock has no sha256 checksum`, { where: 'lock' });
     const where = safeLocation(p.url);
+    if (!/^[0-9a-f]{64}$/.test(sha256)) {
+      // The builder names the lock file and the entry (../../builder/lock.ts, inLockEntry).
+      throw new ProvenantError('INVALID_CONFIG', `${where}: the lock's checksum ${p.checksum} is not the sha256:<hex> of a .deb`, {
+        where,
+      });
+    }
     if (options.signed === true) {
       // A .deb carries no signature: only a Release, through its Packages, vouches for one.
       throw new ProvenantError('UNTRUSTED_KEY', `${where}: the lock names ${p.name} ${p.version}, which no verified Packages index lists`, {
