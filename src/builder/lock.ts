@@ -226,3 +226,95 @@ export function parseLock(text: string, where: string): Lock {
     },
   };
 }
+
+/** A locked package as a lock change names it: its version and file. */
+export interface LockedVersion {
+  version: string;
+  checksum: string;
+  /**
+   * An apk's signature member's checksum: its `Q1` checksum covers the control member alone, so a
+   * package signed again keeps it.
+   */
+  signature?: string | undefined;
+}
+
+/** How one architecture's packages differ from one lock to the next, each list sorted by name. */
+export interface LockArchChanges {
+  architecture: string;
+  added: ({ name: string } & LockedVersion)[];
+  removed: ({ name: string } & LockedVersion)[];
+  /** Locked in both at another version, or at the same version as another file (its checksum). */
+  changed: { name: string; from: LockedVersion; to: LockedVersion }[];
+}
+
+/** What differs between a lock and the one it replaces, for `provenant lock` to tell. */
+export interface LockChanges {
+  /** Every architecture either lock holds, sorted; one with no change has three empty lists. */
+  architectures: LockArchChanges[];
+  /**
+   * The other parts that differ, by field (`config.checksum`, `contents.keyring`,
+   * `contents.repositories`, ...), and `contents.packages` when only their order did.
+   */
+  fields: string[];
+}
+
+/** Orders by code unit, as the same on every machine (no locale). */
+const byCode = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * What changed from `previous` to `next`: per architecture, the packages added, removed and
+ * locked at another version or file, matched by name (a lock holds one entry of a name per
+ * architecture, {@link parseLock}); then which other fields differ. Sorted, so that the same two
+ * locks always give the same text.
+ */
+export function lockChanges(previous: Lock, next: Lock): LockChanges {
+  const byArch = (lock: Lock) => {
+    const out = new Map<string, Map<string, LockedVersion>>();
+    for (const p of lock.contents.packages) {
+      const names = out.get(p.architecture) ?? new Map<string, LockedVersion>();
+      out.set(p.architecture, names);
+      names.set(p.name, { version: p.version, checksum: p.checksum, signature: p.signature?.checksum });
+    }
+    return out;
+  };
+  const before = byArch(previous);
+  const after = byArch(next);
+  const architectures = [...new Set([...before.keys(), ...after.keys()])].sort(byCode).map((architecture): LockArchChanges => {
+    const old = before.get(architecture) ?? new Map<string, LockedVersion>();
+    const now = after.get(architecture) ?? new Map<string, LockedVersion>();
+    const names = [...new Set([...old.keys(), ...now.keys()])].sort(byCode);
+    const changes: LockArchChanges = { architecture, added: [], removed: [], changed: [] };
+    for (const name of names) {
+      const from = old.get(name);
+      const to = now.get(name);
+      if (from === undefined && to !== undefined) changes.added.push({ name, ...to });
+      else if (to === undefined && from !== undefined) changes.removed.push({ name, ...from });
+      else if (from !== undefined && to !== undefined && !sameVersion(from, to)) {
+        changes.changed.push({ name, from, to });
+      }
+    }
+    return changes;
+  });
+  // Compared field by field: a parsed lock and a made one hold their keys in other orders.
+  const same = (a: readonly unknown[][], b: readonly unknown[][]) => JSON.stringify(a) === JSON.stringify(b);
+  const repos = (l: Lock, field: 'build_repositories' | 'runtime_repositories' | 'repositories') =>
+    l.contents[field].map((r) => [r.name, r.url, r.architecture]);
+  const fields: string[] = [];
+  if (previous.config.name !== next.config.name) fields.push('config.name');
+  if (previous.config.checksum !== next.config.checksum) fields.push('config.checksum');
+  const keys = (l: Lock) => l.contents.keyring.map((k) => [k.name, k.url, k.content ?? '']);
+  if (!same(keys(previous), keys(next))) fields.push('contents.keyring');
+  for (const field of ['build_repositories', 'runtime_repositories', 'repositories'] as const) {
+    if (!same(repos(previous, field), repos(next, field))) fields.push(`contents.${field}`);
+  }
+  // The same packages in another order (apko's install order, with --compat apko).
+  const order = (l: Lock) => l.contents.packages.map((p) => [p.architecture, p.name]);
+  const moved = architectures.every((a) => a.added.length + a.removed.length + a.changed.length === 0);
+  if (moved && !same(order(previous), order(next))) fields.push('contents.packages');
+  return { architectures, fields };
+}
+
+/** Whether two locked versions of a name are the same file. */
+function sameVersion(a: LockedVersion, b: LockedVersion): boolean {
+  return a.version === b.version && a.checksum === b.checksum && (a.signature ?? '') === (b.signature ?? '');
+}

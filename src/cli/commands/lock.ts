@@ -1,17 +1,23 @@
 /** `provenant lock CONFIG.yaml`: every package of a configuration resolved and pinned in a lock file. */
+import { readFile } from 'node:fs/promises';
+import { type Lock, type LockChanges, type LockedVersion, lockChanges, parseLock } from '../../builder/lock.ts';
+import { isProvenantError } from '../../errors.ts';
 import type { ParsedArgs } from '../args.ts';
 import { COMPAT_FLAG, INCLUDE_ROOT_FLAG, runBuild, writeLockFile } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FLAG, writeJson } from '../options.ts';
 import { progressReporter } from '../progress.ts';
+import { visibleLine } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'resolve a configuration and pin every package in a lock file',
   usage: 'provenant lock CONFIG.yaml [-o CONFIG.lock.json] [--arch ARCH]... [--compat apko]',
   prints: 'result',
   flags: {
-    output: outputFlag('the lock file to write (default CONFIG.lock.json beside the config)'),
+    output: outputFlag(
+      'the lock file to write (default CONFIG.lock.json beside the config); what changed against the lock it replaces goes to standard error',
+    ),
     arch: { type: 'string', multiple: true, description: "lock only these architectures; default the config's archs" },
     'cache-dir': CACHE_DIR_FLAG,
     compat: COMPAT_FLAG,
@@ -32,8 +38,69 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     progress.finish();
   }
   const out = (args.values.output as string | undefined) ?? `${configPath.replace(/\.ya?ml$/, '')}.lock.json`;
+  // Read just before it is replaced: what the user had until now.
+  const previous = await previousLock(out, io);
   await writeLockFile(out, result.lock, io.signal);
+  const changes = previous === undefined ? undefined : lockChanges(previous, result.lock);
+  if (changes !== undefined) for (const line of changeLines(out, changes)) io.stderr.write(`${visibleLine(line)}\n`);
   const archs = [...new Set(result.lock.contents.packages.map((p) => p.architecture))];
-  if (format === 'json') writeJson(io, { path: out, packages: result.lock.contents.packages.length, archs });
-  else io.stdout.write(`locked ${result.lock.contents.packages.length} packages for ${archs.join(', ')} in ${out}\n`);
+  if (format === 'json') {
+    writeJson(io, { path: out, packages: result.lock.contents.packages.length, archs, ...(changes === undefined ? {} : { changes }) });
+  } else io.stdout.write(`locked ${result.lock.contents.packages.length} packages for ${archs.join(', ')} in ${out}\n`);
+}
+
+/**
+ * The lock `path` holds before it is replaced, or undefined when there is none. One that cannot be
+ * read or is not a lock is replaced all the same (as before), with a warning that says why nothing
+ * is compared.
+ */
+async function previousLock(path: string, io: CliIo): Promise<Lock | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    io.stderr.write(`warning: ${visibleLine(`cannot read ${path} to compare it with the new lock: ${(err as Error).message}`)}\n`);
+    return undefined;
+  }
+  try {
+    return parseLock(text, path);
+  } catch (err) {
+    if (!isProvenantError(err)) throw err;
+    io.stderr.write(`warning: ${visibleLine(`${path} held no lock Provenant reads (${err.message}); replaced without a comparison`)}\n`);
+    return undefined;
+  }
+}
+
+/**
+ * What changed, as lines: `PATH: unchanged`, or a line per architecture (`unchanged`, or how many
+ * added, removed and changed) followed by one line per package: `+ name version`, `- name
+ * version`, `~ name old -> new` (or `~ name version: another file, CHECKSUM -> CHECKSUM`, or
+ * `signed again`); then the other fields that changed.
+ */
+function changeLines(path: string, changes: LockChanges): string[] {
+  const packageChanges = changes.architectures.some((a) => a.added.length + a.removed.length + a.changed.length > 0);
+  if (!packageChanges && changes.fields.length === 0) return [`${path}: unchanged`];
+  const lines = [`${path}: changes against the lock it replaces`];
+  for (const a of changes.architectures) {
+    const counts = [
+      ...(a.added.length === 0 ? [] : [`${a.added.length} added`]),
+      ...(a.removed.length === 0 ? [] : [`${a.removed.length} removed`]),
+      ...(a.changed.length === 0 ? [] : [`${a.changed.length} changed`]),
+    ];
+    lines.push(`  ${a.architecture}: ${counts.length === 0 ? 'unchanged' : counts.join(', ')}`);
+    for (const p of a.added) lines.push(`    + ${p.name} ${p.version}`);
+    for (const p of a.removed) lines.push(`    - ${p.name} ${p.version}`);
+    for (const p of a.changed) lines.push(`    ~ ${p.name} ${versionChange(p.from, p.to)}`);
+  }
+  if (changes.fields.length > 0) {
+    lines.push(`  also changed: ${changes.fields.map((f) => (f === 'contents.packages' ? 'contents.packages (order)' : f)).join(', ')}`);
+  }
+  return lines;
+}
+
+function versionChange(from: LockedVersion, to: LockedVersion): string {
+  if (from.version !== to.version) return `${from.version} -> ${to.version}`;
+  if (from.checksum !== to.checksum) return `${from.version}: another file, ${from.checksum} -> ${to.checksum}`;
+  return `${from.version}: signed again`;
 }

@@ -1,0 +1,180 @@
+// `provenant lock` through the CLI, over a small signed apk repository made with `provenant apk`:
+// replacing a lock tells on standard error what changed against it, per architecture.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { cliOk, makeApkProject, runCli } from '../helpers/cli.ts';
+import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
+
+const ARCHS = ['x86_64', 'aarch64'] as const;
+const env = { SOURCE_DATE_EPOCH: '1700000000' };
+
+describe('provenant lock over an existing lock', () => {
+  let dir: string;
+  const lock = (...args: string[]) => cliOk(['lock', 'image.yaml', '--cache-dir', 'cache', '-q', ...args], { cwd: dir, env });
+
+  /** Builds `name`-`version` for every architecture, and indexes each architecture's `packages` (name-version). */
+  const publish = async (built: readonly [string, string][], indexed: readonly string[]) => {
+    for (const arch of ARCHS) {
+      for (const [name, version] of built) {
+        const apk = `repo/${arch}/${name}-${version}.apk`;
+        await cliOk(
+          ['apk', 'build', 'content', '--name', name, '--version', version, '--arch', arch, '--key', 'keys/test.rsa', '-o', apk],
+          {
+            cwd: dir,
+            env,
+          },
+        );
+      }
+      const files = indexed.map((p) => `repo/${arch}/${p}.apk`);
+      await cliOk(['apk', 'index', ...files, '--key', 'keys/test.rsa', '-o', `repo/${arch}/APKINDEX.tar.gz`], { cwd: dir, env });
+    }
+  };
+  const requesting = async (packages: string) => {
+    const config = join(dir, 'image.yaml');
+    await writeFile(config, (await readFile(config, 'utf8')).replace(/packages: \[[^\]]*\]/, `packages: [${packages}]`));
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-lock-changes-'));
+    await makeApkProject(dir, { archs: ARCHS });
+    await publish([['old', '1.0-r0']], ['hello-1.0-r0', 'old-1.0-r0']);
+    await requesting('hello, old');
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('says nothing more when there was no lock, then tells what each later lock changed', async () => {
+    const first = await lock('--arch', 'x86_64');
+    assert.equal(first.stdout, 'locked 2 packages for x86_64 in image.lock.json\n');
+    assert.equal(first.stderr, '');
+
+    // Every architecture now: aarch64's packages are new, x86_64's are as they were.
+    const both = await lock();
+    assert.equal(
+      both.stderr,
+      [
+        'image.lock.json: changes against the lock it replaces',
+        '  aarch64: 2 added',
+        '    + hello 1.0-r0',
+        '    + old 1.0-r0',
+        '  x86_64: unchanged',
+        // The lock names each architecture's repository.
+        '  also changed: contents.repositories',
+        '',
+      ].join('\n'),
+    );
+
+    const again = await lock();
+    assert.equal(again.stderr, 'image.lock.json: unchanged\n');
+
+    // A newer hello, old no longer asked for, extra asked for: on both architectures alike.
+    await publish(
+      [
+        ['hello', '1.1-r0'],
+        ['extra', '2.0-r0'],
+      ],
+      ['hello-1.0-r0', 'hello-1.1-r0', 'old-1.0-r0', 'extra-2.0-r0'],
+    );
+    await requesting('hello, extra');
+    const moved = await lock('--format', 'json');
+    const perArch = (arch: string) => [
+      `  ${arch}: 1 added, 1 removed, 1 changed`,
+      '    + extra 2.0-r0',
+      '    - old 1.0-r0',
+      '    ~ hello 1.0-r0 -> 1.1-r0',
+    ];
+    assert.equal(
+      moved.stderr,
+      [
+        'image.lock.json: changes against the lock it replaces',
+        ...perArch('aarch64'),
+        ...perArch('x86_64'),
+        // The configuration's text changed, and so its checksum.
+        '  also changed: config.checksum',
+        '',
+      ].join('\n'),
+    );
+    const json = JSON.parse(moved.stdout) as {
+      changes: {
+        architectures: { architecture: string; changed: { name: string; from: { version: string }; to: { version: string } }[] }[];
+      };
+    };
+    assert.deepEqual(
+      json.changes.architectures.map((a) => [a.architecture, a.changed.map((c) => `${c.name} ${c.from.version} ${c.to.version}`)]),
+      [
+        ['aarch64', ['hello 1.0-r0 1.1-r0']],
+        ['x86_64', ['hello 1.0-r0 1.1-r0']],
+      ],
+    );
+  });
+
+  it('warns, and replaces it all the same, when the file it writes over is not a lock', async () => {
+    await writeFile(join(dir, 'notes.lock.json'), 'not a lock\n');
+    const r = await lock('-o', 'notes.lock.json');
+    assert.match(
+      r.stderr,
+      /^warning: notes\.lock\.json held no lock Provenant reads \(the lock is not JSON: .*\); replaced without a comparison\n$/,
+    );
+    assert.equal(JSON.parse(await readFile(join(dir, 'notes.lock.json'), 'utf8')).version, 'v1');
+  });
+});
+
+describe('provenant lock and build --lock over Debian bookworm', { skip: debianMissing }, () => {
+  let dir: string;
+  const lock = () => cliOk(['lock', 'image.yaml', '--cache-dir', debianCacheDir, '-q'], { cwd: dir });
+  const lockPath = () => join(dir, 'image.lock.json');
+  /** The lock file with `edit` applied to its dash entry. */
+  const editDash = async (edit: (entry: Record<string, unknown>) => void) => {
+    const l = JSON.parse(await readFile(lockPath(), 'utf8')) as { contents: { packages: Record<string, unknown>[] } };
+    const dash = l.contents.packages.find((p) => p.name === 'dash');
+    assert.ok(dash);
+    edit(dash);
+    await writeFile(lockPath(), `${JSON.stringify(l, null, 2)}\n`);
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-lock-debian-'));
+    await writeFile(
+      join(dir, 'image.yaml'),
+      `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n  packages: [dash]\narchs: [x86_64]\n`,
+    );
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('tells a version change against the lock it replaces, and nothing when it is the same', async () => {
+    assert.equal((await lock()).stderr, '');
+    assert.equal((await lock()).stderr, 'image.lock.json: unchanged\n');
+    let locked = '';
+    await editDash((dash) => {
+      locked = dash.version as string;
+      dash.version = '0.5.11+git20210903+057cd650a4ed-1';
+    });
+    assert.equal(
+      (await lock()).stderr,
+      `image.lock.json: changes against the lock it replaces\n  amd64: 1 changed\n    ~ dash 0.5.11+git20210903+057cd650a4ed-1 -> ${locked}\n`,
+    );
+  });
+
+  it('names the lock file when build --lock finds its entries under an architecture the repositories spell otherwise', async () => {
+    await lock();
+    // apk's spelling of amd64 on every entry, as an apk lock (or an edit) would have it.
+    const l = JSON.parse(await readFile(lockPath(), 'utf8')) as { contents: { packages: { architecture: string }[] } };
+    for (const p of l.contents.packages) p.architecture = 'x86_64';
+    await writeFile(lockPath(), `${JSON.stringify(l, null, 2)}\n`);
+    const r = await runCli(['build', 'image.yaml', '--lock', 'image.lock.json', '--cache-dir', debianCacheDir, '-o', 'oci:out', '-q'], {
+      cwd: dir,
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /image\.lock\.json contents\.packages has no packages for amd64 \(x86_64\): its entries' architecture is only x86_64/,
+    );
+    assert.match(r.stderr, /its entries name x86_64, which these repositories spell amd64/);
+  });
+});
