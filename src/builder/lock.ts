@@ -6,7 +6,7 @@
  * (./plan.ts, ./build.ts; docs/build.md, "The lock").
  */
 import { createHash } from 'node:crypto';
-import { isProvenantError, ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError, RepairableError } from '../errors.ts';
 import type { LockedPackage, LockedRange, LockRepository, LockSources } from '../pkg/source.ts';
 import type { LoadedConfig } from './config-types.ts';
 
@@ -108,10 +108,11 @@ const ENTRY_CODES = ['DIGEST_MISMATCH', 'SIZE_MISMATCH', 'SIGNATURE', 'UNTRUSTED
  * is not what the entry names (another package, version, architecture or checksum) or that nothing
  * vouches for it: the package source names the file's URL, and only the lock names the entry a
  * user edits. The code, hint and cause stay; `where` becomes the lock file. Other errors (the
- * network, a damaged download) are returned as they are.
+ * network, a damaged download) are returned as they are, and so is a damaged cache entry, which
+ * its catcher repairs (./plan.ts).
  */
 export function inLockEntry(err: unknown, lock: Lock, lockPath: string, p: LockedPackage): unknown {
-  if (!isProvenantError(err, ...ENTRY_CODES)) return err;
+  if (!isProvenantError(err, ...ENTRY_CODES) || err instanceof RepairableError) return err;
   return new ProvenantError(err.code, `${lockPath} ${lockEntryPath(lock, p)} (${p.name} ${p.version}, ${p.architecture}): ${err.message}`, {
     where: lockPath,
     hint: err.hint,
