@@ -123,6 +123,9 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   const loaded = await loadConfig(configPath, { hostArch: process.arch, ...(includeRoot === undefined ? {} : { includeRoot }) });
   const archs = requestedArchs(args);
   extra.check?.(archs.length > 0 ? archs : loaded.config.archs);
+  const writeLock = args.values['write-lock'] as string | undefined;
+  // Before anything is resolved: a file there that is not a lock is refused, not written over.
+  if (writeLock !== undefined) await replacedLock(writeLock);
   let lock: Lock | undefined;
   const lockPath = args.values.lock as string | undefined;
   if (lockPath !== undefined) {
@@ -155,9 +158,41 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   }).catch((err: unknown) => {
     throw withArchHint(err, outside, loaded.config.archs);
   });
-  const writeLock = args.values['write-lock'] as string | undefined;
   if (writeLock !== undefined) await writeLockFile(writeLock, result.lock, io.signal);
   return result;
+}
+
+/**
+ * The lock at `path` that a lock file written there replaces, or undefined when there is none. A
+ * file there that is not a lock Provenant reads (the configuration given as `-o` by mistake, a
+ * lock broken by hand) is refused, and left as it is: it is not the user's lock to overwrite.
+ *
+ * @throws ProvenantError `USAGE` when `path` holds something else than a lock; `IO` when it cannot be read
+ */
+export async function replacedLock(path: string): Promise<Lock | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'EISDIR')
+      throw new ProvenantError('USAGE', `${path} is a folder, not a lock file`, { where: path, hint: 'name the lock file to write' });
+    throw new ProvenantError('IO', `cannot read ${path}, which the lock would replace: ${(err as Error).message}`, {
+      where: path,
+      cause: err,
+    });
+  }
+  try {
+    return parseLock(text, path);
+  } catch (err) {
+    if (!isProvenantError(err)) throw err;
+    throw new ProvenantError('USAGE', `${path} holds something else than a lock file, and is not written over: ${err.message}`, {
+      where: path,
+      hint: 'write the lock elsewhere (-o, --write-lock), or remove the file first if it should be replaced',
+      cause: err,
+    });
+  }
 }
 
 /** Writes a lock file atomically. */

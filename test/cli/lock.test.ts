@@ -1,7 +1,7 @@
 // `provenant lock` through the CLI, over a small signed apk repository made with `provenant apk`:
 // replacing a lock tells on standard error what changed against it, per architecture.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -112,14 +112,26 @@ describe('provenant lock over an existing lock', () => {
     );
   });
 
-  it('warns, and replaces it all the same, when the file it writes over is not a lock', async () => {
+  it('refuses to write over a file that is not a lock, before resolving anything, and leaves it as it was', async () => {
+    const config = await readFile(join(dir, 'image.yaml'), 'utf8');
+    // The configuration given as the lock to write: the mistake this guards against.
+    const r = await runCli(['lock', 'image.yaml', '--cache-dir', 'fresh-cache', '-q', '-o', 'image.yaml'], { cwd: dir, env });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /image\.yaml holds something else than a lock file, and is not written over: the lock is not JSON/);
+    assert.match(r.stderr, /remove the file first if it should be replaced/);
+    assert.equal(await readFile(join(dir, 'image.yaml'), 'utf8'), config);
+    // Refused before any repository was read: nothing was fetched into the cache it named.
+    await assert.rejects(stat(join(dir, 'fresh-cache')), { code: 'ENOENT' });
+
     await writeFile(join(dir, 'notes.lock.json'), 'not a lock\n');
-    const r = await lock('-o', 'notes.lock.json');
-    assert.match(
-      r.stderr,
-      /^warning: notes\.lock\.json held no lock Provenant reads \(the lock is not JSON: .*\); replaced without a comparison\n$/,
-    );
-    assert.equal(JSON.parse(await readFile(join(dir, 'notes.lock.json'), 'utf8')).version, 'v1');
+    const built = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out', '--write-lock', 'notes.lock.json'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(built.status, 2, built.stderr);
+    assert.match(built.stderr, /notes\.lock\.json holds something else than a lock file/);
+    assert.equal(await readFile(join(dir, 'notes.lock.json'), 'utf8'), 'not a lock\n');
+    await assert.rejects(stat(join(dir, 'out')), { code: 'ENOENT' });
   });
 });
 

@@ -1,9 +1,7 @@
 /** `provenant lock CONFIG.yaml`: every package of a configuration resolved and pinned in a lock file. */
-import { readFile } from 'node:fs/promises';
-import { type Lock, type LockChanges, type LockedVersion, lockChanges, parseLock } from '../../builder/lock.ts';
-import { isProvenantError } from '../../errors.ts';
+import { type LockChanges, type LockedVersion, lockChanges } from '../../builder/lock.ts';
 import type { ParsedArgs } from '../args.ts';
-import { COMPAT_FLAG, INCLUDE_ROOT_FLAG, runBuild, writeLockFile } from '../builder.ts';
+import { COMPAT_FLAG, INCLUDE_ROOT_FLAG, replacedLock, runBuild, writeLockFile } from '../builder.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { CACHE_DIR_FLAG, FORMAT_FLAG, formatOf, outputFlag, positional, QUIET_FLAG, writeJson } from '../options.ts';
@@ -30,6 +28,9 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [configPath] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
+  const out = (args.values.output as string | undefined) ?? `${configPath.replace(/\.ya?ml$/, '')}.lock.json`;
+  // Read before anything is resolved: what the user had until now, or a refusal of a file that is no lock.
+  const previous = await replacedLock(out);
   const progress = progressReporter(io, { quiet: args.values.quiet === true });
   let result: Awaited<ReturnType<typeof runBuild>>;
   try {
@@ -37,9 +38,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   } finally {
     progress.finish();
   }
-  const out = (args.values.output as string | undefined) ?? `${configPath.replace(/\.ya?ml$/, '')}.lock.json`;
-  // Read just before it is replaced: what the user had until now.
-  const previous = await previousLock(out, io);
   await writeLockFile(out, result.lock, io.signal);
   const changes = previous === undefined ? undefined : lockChanges(previous, result.lock);
   if (changes !== undefined) for (const line of changeLines(out, changes)) io.stderr.write(`${visibleLine(line)}\n`);
@@ -47,29 +45,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (format === 'json') {
     writeJson(io, { path: out, packages: result.lock.contents.packages.length, archs, ...(changes === undefined ? {} : { changes }) });
   } else io.stdout.write(`locked ${result.lock.contents.packages.length} packages for ${archs.join(', ')} in ${out}\n`);
-}
-
-/**
- * The lock `path` holds before it is replaced, or undefined when there is none. One that cannot be
- * read or is not a lock is replaced all the same (as before), with a warning that says why nothing
- * is compared.
- */
-async function previousLock(path: string, io: CliIo): Promise<Lock | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    io.stderr.write(`warning: ${visibleLine(`cannot read ${path} to compare it with the new lock: ${(err as Error).message}`)}\n`);
-    return undefined;
-  }
-  try {
-    return parseLock(text, path);
-  } catch (err) {
-    if (!isProvenantError(err)) throw err;
-    io.stderr.write(`warning: ${visibleLine(`${path} held no lock Provenant reads (${err.message}); replaced without a comparison`)}\n`);
-    return undefined;
-  }
 }
 
 /**
