@@ -12,6 +12,7 @@
  * Debian (./deb/source.ts) implement it; ./sources.ts chooses one from the configuration.
  */
 
+import { ProvenantError } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Body } from '../vfs/body.ts';
@@ -20,6 +21,36 @@ import type { Tree } from '../vfs/tree.ts';
 import type { DownloadCache } from './fetch.ts';
 import type { InventoryFile, InventoryPackage } from './inventory.ts';
 import type { Candidate, CandidateIndex, Request, VersionScheme } from './resolve/resolve.ts';
+
+/**
+ * A repository that has no index for an architecture the build asked for: the configuration's
+ * `archs` (or `--platform`, the Action's `platforms`) name one it does not serve, or its location
+ * is wrong. Always `NOT_FOUND`; it names the repository and the architecture, so that a caller can
+ * say which of its inputs chose the architecture, where a bare "APKINDEX.tar.gz does not exist"
+ * names neither. The hint names the command line's flags; the Action says its own (it has
+ * `platforms` instead: ../action/run.ts).
+ */
+export class MissingArchitectureError extends ProvenantError {
+  /** The repository as configured (a URL without credentials, or a path). */
+  readonly repository: string;
+  /** The architecture, in apk's spelling (`x86_64`), as the configuration and the build name it. */
+  readonly architecture: string;
+
+  /**
+   * @param notFound the fetch's `NOT_FOUND` for the index, whose message says which file (or URL) is not there
+   * @param where the configuration that names the repository
+   */
+  constructor(repository: string, architecture: string, notFound: ProvenantError, where: string | undefined) {
+    super('NOT_FOUND', `the repository ${repository} has no index for ${architecture}: ${notFound.message}`, {
+      where,
+      cause: notFound,
+      hint: "the configuration's archs choose the architectures built, and --platform or --arch a part of them: build for those the repository has, or check its location",
+    });
+    this.name = 'MissingArchitectureError';
+    this.repository = repository;
+    this.architecture = architecture;
+  }
+}
 
 /** The ecosystems Provenant installs from: what inventories, PURLs and provenance call them. */
 export type Ecosystem = InventoryPackage['ecosystem'];

@@ -131,6 +131,26 @@ describe('messages and exit codes', () => {
       assert.equal(r.stderr.split('none.rsa.pub').length, 2, r.stderr);
     });
 
+    it('an architecture the repository has no index for: the repository and the architecture are named, and what chose it', async () => {
+      await writeFile(
+        join(dir, 'riscv.yaml'),
+        'contents:\n  repositories: [./repo]\n  keyring: [./keys/test.rsa.pub]\n  packages: [hello]\narchs: [x86_64, riscv64]\n',
+      );
+      const r = await build(['riscv.yaml']);
+      assert.equal(r.status, 3);
+      assertMessage(
+        r.stderr,
+        /^provenant build: the repository \.\/repo has no index for riscv64: \S+\/repo\/riscv64\/APKINDEX\.tar\.gz does not exist \(riscv\.yaml\)$/,
+      );
+      assert.match(
+        r.stderr,
+        /\n {2}hint: the configuration's archs choose the architectures built, and --platform or --arch a part of them: build for those the repository has, or check its location\n$/,
+      );
+      // The one it has still builds, chosen with --platform.
+      const one = await build(['riscv.yaml', '--platform', 'linux/amd64', '-o', 'oci:riscv-one']);
+      assert.equal(one.status, 0, one.stderr);
+    });
+
     it('an unsigned index: the subject first, and how to sign it (no option that does not exist)', async () => {
       await cliOk(['apk', 'index', 'repo/x86_64/hello-1.0-r0.apk', '-o', 'unsigned/x86_64/APKINDEX.tar.gz'], { cwd: dir });
       await cliOk(
@@ -245,7 +265,10 @@ describe('messages and exit codes', () => {
       },
     );
     assert.equal(other.status, 3);
-    assertMessage(other.stderr, /^provenant build: \S+\/repo\/aarch64\/APKINDEX\.tar\.gz does not exist$/);
+    assertMessage(
+      other.stderr,
+      /^provenant build: the repository \.\/repo has no index for aarch64: \S+\/repo\/aarch64\/APKINDEX\.tar\.gz does not exist \(image\.yaml\)$/,
+    );
     assert.match(other.stderr, /hint: the build asked for aarch64, which the configuration does not list \(archs: x86_64\)/);
     assert.doesNotMatch(other.stderr, /prepare\.sh/);
   });

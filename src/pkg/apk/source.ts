@@ -23,6 +23,7 @@ import {
   type LockedPackage,
   type LockRepository,
   type LockSources,
+  MissingArchitectureError,
   type PackageSource,
   type PackageSourceOptions,
   recordedChecksum,
@@ -123,13 +124,18 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   }
 
   async readIndex(arch: string): Promise<SourceIndex<ApkCandidate>> {
-    const { baseDir, signal, logger } = this.#options;
+    const { baseDir, signal, logger, configPath } = this.#options;
     const candidates: ApkCandidate[] = [];
     const files: SourceIndex['files'] = [];
     for (const [order, repo] of this.#repositories.entries()) {
       const url = joinLocation(repo.url, arch, 'APKINDEX.tar.gz');
       const where = safeLocation(url);
-      const bytes = await fetchFile(url, { baseDir, signal });
+      const bytes = await fetchFile(url, { baseDir, signal }).catch((err: unknown) => {
+        // A repository has a folder per architecture: none is the architecture it lacks (or a
+        // wrong location), which the message says rather than a bare path.
+        if (!isProvenantError(err, 'NOT_FOUND')) throw err;
+        throw new MissingArchitectureError(safeLocation(repo.url), arch, err, configPath);
+      });
       const index = await readApkIndex(bytes, { keyring: this.#keyring, where });
       files.push({ url: where, digest: digestOf(bytes) });
       const { candidates: found, skipped } = apkCandidates(index.packages, repo.url, repo.tag, order, where);

@@ -1,0 +1,83 @@
+/**
+ * An apk repository asked for an architecture it has no index for: the error names the
+ * repository (without credentials) and the architecture, as a typed NOT_FOUND whose fields a
+ * caller (the CLI, the Action) reads to say which of its inputs chose the architecture.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isProvenantError } from '../../../src/errors.ts';
+import { silentLogger } from '../../../src/io/types.ts';
+import { openApkSource } from '../../../src/pkg/apk/source.ts';
+import { MissingArchitectureError } from '../../../src/pkg/source.ts';
+import { writeFixtureRepo } from '../../action/fixture-repo.ts';
+
+describe('ApkSource.readIndex, for an architecture the repository has no index for', () => {
+  let dir: string;
+  let server: Server;
+  let base: string;
+  let key: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-apk-archs-'));
+    await writeFixtureRepo(dir);
+    key = join(dir, 'keys', (await readdir(join(dir, 'keys')))[0]!);
+    // The same repository over HTTP: a missing file is a 404.
+    server = createServer((req, res) => {
+      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      readFile(join(dir, path)).then(
+        (body) => res.writeHead(200).end(body),
+        () => res.writeHead(404).end('not found'),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  const open = (repository: string) =>
+    openApkSource({
+      repositories: [repository],
+      keyring: [key],
+      packages: ['hello'],
+      configPath: 'image.yaml',
+      baseDir: dir,
+      cache: undefined,
+      logger: silentLogger,
+    });
+
+  it('a local repository: the repository as configured, the architecture, and the file that is not there', async () => {
+    const source = await open('./repo');
+    assert.equal((await source.readIndex('aarch64')).files.length, 1, 'an architecture it has is read');
+    await assert.rejects(source.readIndex('riscv64'), (e) => {
+      assert.ok(e instanceof MissingArchitectureError, String(e));
+      assert.ok(isProvenantError(e, 'NOT_FOUND'));
+      assert.equal(e.repository, './repo');
+      assert.equal(e.architecture, 'riscv64');
+      assert.equal(e.where, 'image.yaml');
+      assert.equal(e.message, `the repository ./repo has no index for riscv64: ${dir}/repo/riscv64/APKINDEX.tar.gz does not exist`);
+      assert.match(e.hint ?? '', /^the configuration's archs choose the architectures built, and --platform or --arch a part of them/);
+      return true;
+    });
+  });
+
+  it('an HTTP repository answering 404: named without its credentials', async () => {
+    const source = await open(`${base.replace('http://', 'http://user:secret@')}/repo`);
+    await assert.rejects(source.readIndex('s390x'), (e) => {
+      assert.ok(e instanceof MissingArchitectureError, String(e));
+      assert.equal(e.repository, `${base}/repo`);
+      assert.equal(
+        e.message,
+        `the repository ${base}/repo has no index for s390x: ${base}/repo/s390x/APKINDEX.tar.gz does not exist (HTTP 404)`,
+      );
+      assert.doesNotMatch(e.message, /secret/);
+      return true;
+    });
+  });
+});
