@@ -8,8 +8,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { builderIdFromEnv, invocationFromEnv } from '../attest/provenance.ts';
 import { type Attested, attestationReferrer, isInIndexMode, storeAttestations } from '../attest/storage.ts';
+import { apkArchToPlatform, lookupArch } from '../builder/arch.ts';
 import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
+import type { ImageConfig } from '../builder/config-types.ts';
 import { aboutWrittenIndex, type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
 import { type Lock, parseLock } from '../builder/lock.ts';
 import { buildAttachmentStorages, signingStorages, type TagOnly, tagOnlyLine } from '../compat/build-storages.ts';
@@ -27,7 +29,9 @@ import { tagImage } from '../image/copy.ts';
 import { isWithin, makeFolder } from '../io/files.ts';
 import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { MissingArchitectureError } from '../pkg/source.ts';
 import { formatReference, type ImageReference } from '../ref/reference.ts';
 import type { ReportData } from '../report/data.ts';
 import { gatherReport } from '../report/gather.ts';
@@ -181,6 +185,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     cacheDir,
     logger: ctx.logger,
   }).catch((err: unknown) => {
+    if (err instanceof MissingArchitectureError) throw missingArchitecture(err, inputs, config.config);
     // The cache's folder cannot be made: the input's mistake, said as the input.
     if (inputs.cacheDir === undefined || !isProvenantError(err, 'IO') || err.where !== cacheDir) throw err;
     throw new ProvenantError('IO', err.message, {
@@ -478,6 +483,52 @@ function groupDestinations(inputs: ActionInputs, work: string): Planned[] {
     if (!p.tags.includes(tag)) p.tags.push(tag);
   }
   return [...byRepo.values()];
+}
+
+/**
+ * A repository without an architecture, said as the step's inputs chose it: the `platforms` input
+ * when it names the architecture, else the configuration's `archs` (or, when it names none, the
+ * runner's architecture). The library's hint names the command line's flags instead.
+ */
+function missingArchitecture(err: MissingArchitectureError, inputs: ActionInputs, config: ImageConfig): ProvenantError {
+  const arch = err.architecture;
+  const platform = platformOf(arch);
+  const listed: string[] = config.archsFromHost ? [] : [...config.archs];
+  const others = listed.filter((a) => a !== arch);
+  if (inputs.archs.includes(arch)) {
+    const unlisted = listed.length > 0 && !listed.includes(arch);
+    return new ProvenantError(
+      'NOT_FOUND',
+      `the input platforms asks for ${platform}${unlisted ? `, which the configuration's archs (${listed.join(', ')}) do not list` : ''}; ${err.message}`,
+      {
+        where: 'with: platforms',
+        cause: err,
+        hint: unlisted
+          ? `platforms chooses the architectures built: give it only platforms the repository has, or leave it out to build the configuration's archs (${listed.map(platformOf).join(', ')})`
+          : `platforms chooses the architectures built: give it only platforms the repository has${others.length > 0 ? ` (of the configuration's archs, ${others.map(platformOf).join(', ')})` : ''}`,
+      },
+    );
+  }
+  if (config.archsFromHost) {
+    return new ProvenantError('NOT_FOUND', `the configuration names no archs, so the runner's, ${arch}, is built; ${err.message}`, {
+      where: `${inputs.config}: archs`,
+      cause: err,
+      hint: 'list the architectures to build in the configuration’s archs, or choose them with the platforms input (linux/amd64, linux/arm64)',
+    });
+  }
+  return new ProvenantError('NOT_FOUND', `the configuration's archs list ${arch}; ${err.message}`, {
+    where: `${inputs.config}: archs`,
+    cause: err,
+    hint: `the configuration's archs choose the architectures built, and the platforms input a part of them: remove ${arch} from archs${
+      others.length > 0 ? `, or give platforms only those the repository has (${others.map(platformOf).join(', ')}, say)` : ''
+    }`,
+  });
+}
+
+/** An apk architecture as `platforms` names it (`aarch64` is linux/arm64). */
+function platformOf(arch: string): string {
+  const apk = lookupArch(arch);
+  return apk === undefined ? arch : formatPlatform(apkArchToPlatform(apk));
 }
 
 async function readLock(path: string): Promise<Lock> {

@@ -26,7 +26,8 @@ const npmMissing = ((): string | false => {
   const dirs = [dirname(process.execPath), ...(process.env.PATH ?? '').split(delimiter)];
   return dirs.some((d) => d !== '' && existsSync(join(d, 'npm'))) ? false : 'npm is not on PATH (local-action runs `npm exec tsx`)';
 })();
-const skip = registryMissing || (existsSync(LOCAL_ACTION) ? false : '@github/local-action is not installed (npm install)') || npmMissing;
+const localActionMissing = (existsSync(LOCAL_ACTION) ? false : '@github/local-action is not installed (npm install)') || npmMissing;
+const skip = registryMissing || localActionMissing;
 
 /** A dotenv file: one KEY="value" per line, JSON-escaped (dotenv reads \n in double quotes). */
 function dotenv(env: Record<string, string>): string {
@@ -34,6 +35,37 @@ function dotenv(env: Record<string, string>): string {
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
     .join('\n')}\n`;
 }
+
+/**
+ * Runs the Action through local-action with these inputs; never rejects, so that a failed step
+ * can be asserted. Its stdout holds what the step logged, `::error::` lines included.
+ */
+async function localAction(job: Job, inputs: Record<string, string>): Promise<{ code: number; stdout: string }> {
+  const { PATH: _path, ...env } = runnerEnv(job, inputs);
+  const envFile = join(job.root, 'local-action.env');
+  await writeFile(envFile, dotenv(env));
+  try {
+    const { stdout } = await execFileP(process.execPath, [LOCAL_ACTION, 'run', ACTION_DIR, 'src/action/main.ts', envFile], {
+      cwd: ACTION_DIR,
+      env: {
+        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+        HOME: job.root,
+        NO_COLOR: '1',
+        // npm exec finds tsx installed here; it must never ask the registry.
+        npm_config_offline: 'true',
+        npm_config_update_notifier: 'false',
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '' };
+  }
+}
+
+/** The one ::error:: line of a run, decoded as the runner shows it. */
+const errorOf = (stdout: string): string => (/^::error::(.*)$/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
 
 /** The outputs local-action's core prints as `::set-output name=NAME::VALUE` (one-line values). */
 function printedOutputs(stdout: string): Record<string, string> {
@@ -58,7 +90,7 @@ describe('the Action through @github/local-action', { skip }, () => {
 
   it('builds, pushes with the docker login, and sets the outputs and the summary; the digest is what the registry holds', async () => {
     await dockerLogin(job, reg.host, reg.username!, reg.password!);
-    const { PATH: _path, ...env } = runnerEnv(job, {
+    const { code, stdout } = await localAction(job, {
       // local-action runs in this repository, not in the workspace: the path is absolute.
       config: join(job.workspace, job.config),
       tags: `${reg.host}/acme/app:2.0`,
@@ -66,20 +98,7 @@ describe('the Action through @github/local-action', { skip }, () => {
       platforms: 'linux/amd64,linux/arm64',
       targets: 'ghcr',
     });
-    const envFile = join(job.root, 'local-action.env');
-    await writeFile(envFile, dotenv(env));
-    const { stdout } = await execFileP(process.execPath, [LOCAL_ACTION, 'run', ACTION_DIR, 'src/action/main.ts', envFile], {
-      cwd: ACTION_DIR,
-      env: {
-        PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
-        HOME: job.root,
-        NO_COLOR: '1',
-        // npm exec finds tsx installed here; it must never ask the registry.
-        npm_config_offline: 'true',
-        npm_config_update_notifier: 'false',
-      },
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    assert.equal(code, 0, stdout);
     assert.match(stdout, /Running Action/);
     assert.doesNotMatch(stdout, /::error::/);
     const outputs = printedOutputs(stdout);
@@ -102,5 +121,54 @@ describe('the Action through @github/local-action', { skip }, () => {
     for (const m of index.kind === 'index' ? index.index.manifests : []) assert.ok(summary.includes(m.digest));
     assert.match(summary, /GitHub Container Registry \(<code>ghcr<\/code>\)/);
     assert.ok(existsSync(outputs.report!));
+  });
+});
+
+describe('the Action through @github/local-action, asked for an architecture the repository does not have', {
+  skip: localActionMissing,
+}, () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+    // The fixture's configuration lists x86_64 and aarch64; this one lists an architecture too
+    // that its repository (x86_64 and aarch64 only) has no index for.
+    const config = await readFile(join(job.workspace, job.config), 'utf8');
+    await writeFile(join(job.workspace, 'riscv.yaml'), config.replace('archs: [x86_64, aarch64]', 'archs: [x86_64, riscv64]'));
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('with: platforms names one: the error names the input, the platform, the repository and the architecture', async () => {
+    const run = await localAction(job, { config: join(job.workspace, job.config), platforms: 'linux/amd64,linux/ppc64le' });
+    assert.notEqual(run.code, 0, run.stdout);
+    const error = errorOf(run.stdout);
+    assert.equal(
+      error,
+      "the input platforms asks for linux/ppc64le, which the configuration's archs (x86_64, aarch64) do not list; " +
+        `the repository ./repo has no index for ppc64le: ${job.workspace}/repo/ppc64le/APKINDEX.tar.gz does not exist (with: platforms)\n` +
+        "hint: platforms chooses the architectures built: give it only platforms the repository has, or leave it out to build the configuration's archs (linux/amd64, linux/arm64)",
+    );
+  });
+
+  it('the configuration’s archs name one: the error names archs in the configuration, and platforms as the way to build a part', async () => {
+    const run = await localAction(job, { config: join(job.workspace, 'riscv.yaml') });
+    assert.notEqual(run.code, 0, run.stdout);
+    const error = errorOf(run.stdout);
+    assert.equal(
+      error,
+      `the configuration's archs list riscv64; the repository ./repo has no index for riscv64: ${job.workspace}/repo/riscv64/APKINDEX.tar.gz does not exist (${job.workspace}/riscv.yaml: archs)\n` +
+        "hint: the configuration's archs choose the architectures built, and the platforms input a part of them: remove riscv64 from archs, or give platforms only those the repository has (linux/amd64, say)",
+    );
+  });
+
+  it('with: platforms names one the configuration lists too: the input is named, and the configuration’s other archs', async () => {
+    const run = await localAction(job, { config: join(job.workspace, 'riscv.yaml'), platforms: 'linux/riscv64' });
+    assert.notEqual(run.code, 0, run.stdout);
+    assert.equal(
+      errorOf(run.stdout),
+      `the input platforms asks for linux/riscv64; the repository ./repo has no index for riscv64: ${job.workspace}/repo/riscv64/APKINDEX.tar.gz does not exist (with: platforms)\n` +
+        "hint: platforms chooses the architectures built: give it only platforms the repository has (of the configuration's archs, linux/amd64)",
+    );
   });
 });
