@@ -43,6 +43,7 @@ import { KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign
 import { parseTrustedRoot } from '../sign/trust.ts';
 import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
 import type { ContentStore } from '../store/types.ts';
+import { ConfigError } from '../yaml.ts';
 import type { ActionInputs } from './inputs.ts';
 
 /** The job's context: what main.ts reads from the runner. */
@@ -170,7 +171,18 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   // rule of the command line: its own folder.
   const workspace = ctx.env.GITHUB_WORKSPACE;
   const inWorkspace = workspace !== undefined && workspace !== '' && isWithin(resolve(workspace), resolve(inputs.config));
-  const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch, ...(inWorkspace ? { includeRoot: workspace } : {}) });
+  const config = await loadConfig(inputs.config, { hostArch: ctx.hostArch, ...(inWorkspace ? { includeRoot: workspace } : {}) }).catch(
+    (err: unknown) => {
+      // The configuration itself is not there (an included file's error names the file that
+      // includes it): the input's path, most often a job that did not check the repository out.
+      if (!(err instanceof ConfigError) || err.code !== 'NOT_FOUND' || err.file !== inputs.config || err.keyPath !== '') throw err;
+      throw new ProvenantError('NOT_FOUND', `the config file ${inputs.config} does not exist`, {
+        where: 'with: config',
+        cause: err,
+        hint: 'config is a path relative to the workspace: check the repository out before this step (actions/checkout), and check the path',
+      });
+    },
+  );
   const lock = inputs.lock === undefined ? undefined : await readLock(inputs.lock);
   ctx.logger.info(`building ${inputs.config}${inputs.archs.length > 0 ? ` for ${inputs.archs.join(', ')}` : ''}`);
   const cacheDir = inputs.cacheDir ?? join(base, 'cache');
@@ -531,12 +543,25 @@ function platformOf(arch: string): string {
   return apk === undefined ? arch : formatPlatform(apkArchToPlatform(apk));
 }
 
+/**
+ * The `lock` input's file, parsed.
+ *
+ * @throws ProvenantError `NOT_FOUND` or `IO` naming the input and why it cannot be read;
+ *   `INVALID_CONFIG` as parseLock
+ */
 async function readLock(path: string): Promise<Lock> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ProvenantError('NOT_FOUND', `cannot read the lock file ${path}`, { where: path, cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
+    const why = missing ? 'there is no such file' : code === 'EISDIR' ? 'it is a folder' : ((err as Error)?.message ?? String(err));
+    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the lock file ${path}: ${why}`, {
+      where: 'with: lock',
+      cause: err,
+      hint: 'give lock the path of a lock file (provenant lock writes one), relative to the workspace, or leave it out to resolve the packages',
+    });
   }
   return parseLock(text, path);
 }

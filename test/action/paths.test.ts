@@ -1,6 +1,7 @@
 /**
- * Paths the Action is given that do not work (`trusted-root`, `cache-dir`): the step fails with
- * one message naming the input and the path, never "internal error" with a stack trace.
+ * Paths the Action is given that do not work (`config`, `lock`, `trusted-root`, `cache-dir`): the
+ * step fails with one message naming the input and the path, never "internal error" with a stack
+ * trace.
  */
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
@@ -47,6 +48,26 @@ describe('the Action’s sources, given paths that do not work', () => {
       errorOf(run.stdout),
       `cannot use ${file}/cache as the download cache: a file is in the way (where it or a folder above it should be) (with: cache-dir)\n` +
         'hint: give cache-dir a folder the job can make and write, or leave it out for one under RUNNER_TEMP',
+    );
+  });
+
+  it('fails on a config file that is not there, naming the input', async () => {
+    const run = await runSources(job, runnerEnv(job, { config: 'images/app.yaml', platforms: 'linux/amd64' }));
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.equal(
+      errorOf(run.stdout),
+      'the config file images/app.yaml does not exist (with: config)\n' +
+        'hint: config is a path relative to the workspace: check the repository out before this step (actions/checkout), and check the path',
+    );
+  });
+
+  it('fails on a lock file that is not there, naming the input', async () => {
+    const run = await runSources(job, runnerEnv(job, { config: job.config, lock: 'image.lock.json', platforms: 'linux/amd64' }));
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.equal(
+      errorOf(run.stdout),
+      'cannot read the lock file image.lock.json: there is no such file (with: lock)\n' +
+        'hint: give lock the path of a lock file (provenant lock writes one), relative to the workspace, or leave it out to resolve the packages',
     );
   });
 });
