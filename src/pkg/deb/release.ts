@@ -169,15 +169,28 @@ export async function readRelease(
     );
   }
   if (options.arch !== undefined && !release.architectures.includes(options.arch)) {
-    throw new ProvenantError(
-      'NOT_FOUND',
-      `the repository does not publish the architecture ${options.arch} (it has ${release.architectures.join(', ')})`,
-      {
-        where,
-      },
-    );
+    throw new UnpublishedArchitectureError(options.arch, release.architectures, where);
   }
   return release;
+}
+
+/**
+ * A Release whose `Architectures` does not list the architecture asked for: `NOT_FOUND`, with the
+ * ones it lists, for the source to say which repository and what chose the architecture
+ * (../source.ts's MissingArchitectureError).
+ */
+export class UnpublishedArchitectureError extends ProvenantError {
+  /** The architecture asked for, in Debian's spelling (`arm64`). */
+  readonly architecture: string;
+  /** The ones the Release lists. */
+  readonly published: readonly string[];
+
+  constructor(architecture: string, published: readonly string[], where: string) {
+    super('NOT_FOUND', `its Release lists no ${architecture} (it lists ${published.join(', ')})`, { where });
+    this.name = 'UnpublishedArchitectureError';
+    this.architecture = architecture;
+    this.published = [...published];
+  }
 }
 
 /** Lines of `<sha256> <size> <path>`. */

@@ -18,6 +18,7 @@ import {
   type InstallTimes,
   type LockedPackage,
   type LockSources,
+  MissingArchitectureError,
   type PackageSource,
   type PackageSourceOptions,
   type SourceIndex,
@@ -31,7 +32,7 @@ import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_C
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
-import { keptPackagesKey } from './release.ts';
+import { keptPackagesKey, UnpublishedArchitectureError } from './release.ts';
 import { type DebSource, parseSourceLine } from './sources.ts';
 import {
   DamagedKeptFile,
@@ -120,7 +121,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   }
 
   async readIndex(arch: string): Promise<SourceIndex<DebCandidate>> {
-    const { signal, cache } = this.#options;
+    const { signal, cache, configPath } = this.#options;
     const debArch = this.archName(arch);
     // The suites are fetched and verified at once (each waits on the network), then read in order.
     const wanted = [...this.#sources.entries()].filter(([, s]) => s.archs === undefined || s.archs.includes(debArch));
@@ -136,6 +137,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
           byHash: s.byHash,
           checkValidUntil: s.checkValidUntil,
           signal,
+        }).catch((err: unknown) => {
+          if (!(err instanceof UnpublishedArchitectureError)) throw err;
+          throw new MissingArchitectureError(`${safeLocation(s.url)} ${s.suite}`, arch, err, configPath);
         }),
       ),
     );

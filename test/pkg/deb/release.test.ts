@@ -27,6 +27,7 @@ import { type DebSource, formatSourceLine, parseSourceLine, parseSourcesList } f
 import { decompressIndex, decompressIndexChunks, decompressXz } from '../../../src/pkg/deb/xz.ts';
 import { DownloadCache, fetchFile } from '../../../src/pkg/fetch.ts';
 import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
+import { MissingArchitectureError } from '../../../src/pkg/source.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../../helpers/debian.ts';
 
 const code = (c: string) => (err: unknown) => {
@@ -378,6 +379,43 @@ describe("Release signatures and the keys' validity now", () => {
 });
 
 describe('a decompressed Packages file the cache keeps', () => {
+  it('an architecture the Release does not list: the repository, its suite and the architecture are named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-archs-'));
+    try {
+      const k = await pgpKey('archive', { date: new Date('2020-01-01T00:00:00Z') });
+      const keyringFile = join(dir, 'archive.gpg');
+      await writeFile(keyringFile, k.publicKey.write());
+      const packages = new TextEncoder().encode('Package: a\nVersion: 1\nArchitecture: amd64\n');
+      const repo = join(dir, 'repo');
+      const inRelease = await clearsign(releaseText('stable', packages), [k.privateKey], { date: new Date('2020-01-01T12:00:00Z') });
+      await writeRepo(repo, packages, inRelease);
+      const source = new DebRepositorySource({
+        repositories: [`deb [signed-by=${keyringFile}] file://${repo} stable main`],
+        keyring: [],
+        packages: ['a'],
+        configPath: 'image.yaml',
+        baseDir: dir,
+        cache: undefined,
+        logger: { debug() {}, info() {}, warn() {} },
+      });
+      assert.equal((await source.readIndex('x86_64')).files.length, 2, 'the Release and the Packages it lists');
+      await assert.rejects(source.readIndex('aarch64'), (err: unknown) => {
+        assert.ok(err instanceof MissingArchitectureError, String(err));
+        assert.ok(isProvenantError(err, 'NOT_FOUND'));
+        assert.equal(err.repository, `file://${repo} stable`);
+        assert.equal(err.architecture, 'aarch64');
+        assert.equal(err.where, 'image.yaml');
+        assert.equal(
+          err.message,
+          `the repository file://${repo} stable has no index for aarch64: its Release lists no arm64 (it lists amd64)`,
+        );
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('is read a stanza at a time, each checked: a damaged one stops the build, naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-kept-'));
     try {
