@@ -12,6 +12,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import { holdYoungGeneration } from '../io/memory.ts';
 import type { Digest } from '../oci/digest.ts';
+import { MissingArchitectureError } from '../pkg/source.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
@@ -103,16 +104,16 @@ function withPrepareHint(err: unknown, configPath: string): unknown {
 const archHinted = new WeakSet<object>();
 
 /**
- * A file that does not exist, in a build for architectures the configuration does not list
- * (`--platform linux/arm64` for a config of `archs: [x86_64]`): its repositories most likely
- * have nothing for them, which the hint says rather than sending the user to prepare.sh.
+ * A repository without an architecture the configuration does not list either (`--platform
+ * linux/arm64` for a config of `archs: [x86_64]`): the hint says so rather than sending the user
+ * to prepare.sh. A file missing for another reason (a key, a listed architecture) keeps its own.
  */
 function withArchHint(err: unknown, outside: readonly string[], listed: readonly string[]): unknown {
-  if (outside.length === 0 || !isProvenantError(err, 'NOT_FOUND') || !err.message.includes('does not exist')) return err;
+  if (!(err instanceof MissingArchitectureError) || !outside.includes(err.architecture)) return err;
   const hinted = new ProvenantError(err.code, err.message, {
     where: err.where,
     cause: err,
-    hint: `the build asked for ${outside.join(', ')}, which the configuration does not list (archs: ${listed.join(', ')}): its repositories may have nothing for ${outside.length === 1 ? 'it' : 'them'}; build for ${listed.join(', ')}, or add the architecture to the repositories and to archs`,
+    hint: `the build asked for ${err.architecture}, which the configuration does not list (archs: ${listed.join(', ')}): its repositories may have nothing for it; build for ${listed.join(', ')}, or add the architecture to the repositories and to archs`,
   });
   archHinted.add(hinted);
   return hinted;
