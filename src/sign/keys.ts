@@ -85,9 +85,9 @@ export async function encryptPrivateKey(
 /** The PEM block of a cosign private key file (either type), or why the text is none. */
 function cosignKeyBlock(pem: string | Uint8Array, at: { where?: string }): { type: string; bytes: Uint8Array } {
   const block = pemDecode(typeof pem === 'string' ? pem : Buffer.from(pem).toString('utf8'));
-  if (block === undefined) throw new ProvenantError('INVALID_CONFIG', 'the key file holds no PEM block', at);
+  if (block === undefined) throw new ProvenantError('INVALID_CONFIG', 'the key holds no PEM block', at);
   if (block.type !== SIGSTORE_PRIVATE_KEY_PEM && block.type !== COSIGN_PRIVATE_KEY_PEM) {
-    throw new ProvenantError('INVALID_CONFIG', `the key file holds a "${block.type}" PEM block, not a cosign private key`, {
+    throw new ProvenantError('INVALID_CONFIG', `the key holds a "${block.type}" PEM block, not a cosign private key`, {
       ...at,
       hint: `cosign private keys are "${SIGSTORE_PRIVATE_KEY_PEM}" (or "${COSIGN_PRIVATE_KEY_PEM}") files; make one with generate-key-pair`,
     });

@@ -130,7 +130,7 @@ describe('generate-key-pair and public-key', () => {
     assert.equal(other.status, 2, other.stderr);
     assert.match(
       other.stderr,
-      /^provenant public-key: the key file holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/,
+      /^provenant public-key: the key holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/,
     );
     // sign --key reads the key the same way.
     const image = `oci:${join(import.meta.dirname, '..', '..', 'examples', 'hello-oci')}:latest`;
