@@ -128,10 +128,7 @@ describe('generate-key-pair and public-key', () => {
     assert.match(missing.stderr, /^provenant public-key: the key file does not exist \(nonexist\.key\)\n/);
     const other = await provenant(['public-key', '--key', 'pkcs8.key'], { cwd: dir });
     assert.equal(other.status, 2, other.stderr);
-    assert.match(
-      other.stderr,
-      /^provenant public-key: the key holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/,
-    );
+    assert.match(other.stderr, /^provenant public-key: the key holds a "PRIVATE KEY" PEM block, not a cosign private key \(pkcs8\.key\)\n/);
     // sign --key reads the key the same way.
     const image = `oci:${join(import.meta.dirname, '..', '..', 'examples', 'hello-oci')}:latest`;
     const signMissing = await provenant(['sign', '--key', 'nonexist.key', image], { cwd: dir });
