@@ -5,9 +5,9 @@
  */
 import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
 import { apkChecksum, apkInventoryPackage } from '../pkg/apk/inventory.ts';
-import { debSourceOf, parseControlStanzas } from '../pkg/deb/control.ts';
+import { parseControlStanzas } from '../pkg/deb/control.ts';
+import { debDependencies, debInventoryPackage } from '../pkg/deb/inventory.ts';
 import type { Inventory, InventoryFile, InventoryPackage } from '../pkg/inventory.ts';
-import { compareStrings } from './purl.ts';
 
 /**
  * Parses os-release (https://www.freedesktop.org/software/systemd/man/latest/os-release.html):
@@ -35,7 +35,12 @@ export function parseOsRelease(text: string): Record<string, string> {
   return out;
 }
 
-function distroOf(osRelease: string): Inventory['distro'] {
+/**
+ * An inventory's distribution from os-release text: the ID lowercased ('' when there is none, so
+ * that a purl has no `distro` qualifier rather than a made-up one), VERSION_ID, and PRETTY_NAME or
+ * else NAME. Both a build's inventory and one read back from its image take it from here.
+ */
+export function inventoryDistro(osRelease: string): Inventory['distro'] {
   const os = parseOsRelease(osRelease);
   return { id: (os.ID ?? '').toLowerCase(), versionId: os.VERSION_ID ?? '', prettyName: os.PRETTY_NAME ?? os.NAME ?? '' };
 }
@@ -124,17 +129,12 @@ export function inventoryFromApkDatabase(installedText: string, osRelease: strin
     if (info.buildTime !== undefined) pkg.builtAt = info.buildTime;
     return pkg;
   });
-  return { distro: distroOf(osRelease), image, packages };
+  return { distro: inventoryDistro(osRelease), image, packages };
 }
 
 // ---------------------------------------------------------------------------------------------
 // dpkg
 // ---------------------------------------------------------------------------------------------
-
-/** `name[:arch] [(op version)]` → name; a Depends or Provides entry. */
-function debRelationName(entry: string): string {
-  return (entry.trim().split(/[\s(:[]/, 1)[0] ?? '').trim();
-}
 
 /**
  * The inventory of a Debian-based image from dpkg's status database: the text of
@@ -156,44 +156,14 @@ export function inventoryFromDpkgStatus(status: string | readonly string[], osRe
     if (s.status === undefined) return true;
     return s.status.split(/\s+/)[2] === 'installed';
   });
-  const names = new Set(installed.map((s) => s.package as string));
-  const providers = new Map<string, string[]>();
-  for (const s of installed) {
-    for (const entry of (s.provides ?? '').split(',')) {
-      const name = debRelationName(entry);
-      if (name === '') continue;
-      const list = providers.get(name);
-      if (list === undefined) providers.set(name, [s.package as string]);
-      else if (!list.includes(s.package as string)) list.push(s.package as string);
-    }
-  }
-  const packages = installed.map((s): InventoryPackage => {
-    const name = s.package as string;
-    const dependsOn = new Set<string>();
-    const relations = [s['pre-depends'], s.depends].filter((v) => v !== undefined).join(',');
-    for (const group of relations.split(',')) {
-      for (const alternative of group.split('|')) {
-        const wanted = debRelationName(alternative);
-        if (wanted === '') continue;
-        const targets = names.has(wanted) ? [wanted] : (providers.get(wanted) ?? []);
-        if (targets.length === 0) continue;
-        for (const t of targets) if (t !== name) dependsOn.add(t);
-        break;
-      }
-    }
-    return {
-      ecosystem: 'deb',
-      name,
-      version: s.version as string,
-      arch: s.architecture ?? '',
-      license: '',
-      ...debSourceOf(s.source, s.version as string),
-      supplier: s.maintainer ?? '',
-      homepage: s.homepage ?? '',
-      description: (s.description ?? '').split('\n', 1)[0] ?? '',
-      checksums: {},
-      dependsOn: [...dependsOn].sort(compareStrings),
-    };
-  });
-  return { distro: distroOf(osRelease), image, packages };
+  const controlled = installed.map((s) => ({
+    name: s.package as string,
+    version: s.version as string,
+    architecture: s.architecture ?? '',
+    control: s,
+  }));
+  const deps = debDependencies(controlled);
+  // As a build records it (../pkg/deb/inventory.ts): an image read back gives the same facts.
+  const packages = controlled.map((p, i) => debInventoryPackage(p, deps[i] ?? [], ''));
+  return { distro: inventoryDistro(osRelease), image, packages };
 }

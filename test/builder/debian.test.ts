@@ -14,7 +14,10 @@ import { readTar } from '../../src/archive/tar.ts';
 import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
-import type { SpdxDocument, SpdxFile } from '../../src/sbom/spdx.ts';
+import { inventoryOf } from '../../src/builder/inventory.ts';
+import { imageInventory } from '../../src/image/inventory.ts';
+import type { Inventory } from '../../src/pkg/inventory.ts';
+import { type SpdxDocument, type SpdxFile, spdxDocument } from '../../src/sbom/spdx.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
@@ -195,6 +198,59 @@ describe('Debian builds from the real mirror', {
     await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'trixie-layout')}:amd64`, root]);
     for (const d of ['bin', 'sbin', 'lib', 'lib64']) assert.equal((await run('readlink', [join(root, d)])).stdout.trim(), `usr/${d}`, d);
     assert.ok(existsSync(join(root, 'usr', 'bin', 'sh')));
+  });
+
+  it("gives each package, in an SBOM made later from the image's dpkg database, the source, upstream, architecture and dependencies the build's SBOM gives it", async () => {
+    // ca-certificates brings openssl, whose control file has no Source field (Debian policy
+    // 5.6.1: its source package has its name); libbz2-1.0 is a binNMU (1.0.8-5+b1) of bzip2
+    // 1.0.8-5; libgmp10 has an epoch.
+    await writeFile(
+      join(dir, 'readback.yaml'),
+      'include: sources.yaml\ncontents:\n  packages: [base-files, tzdata, ca-certificates, libbz2-1.0, libgmp10]\narchs: [x86_64]\n',
+    );
+    const result = await build('readback.yaml');
+    const image = result.images[0];
+    assert.ok(image);
+    const store = await LayoutStore.open(join(dir, 'readback-layout'), { create: true });
+    await writeBuild(result, store, ['latest']);
+    const name = 'registry.example/static:1';
+    const read = await imageInventory(store, image.manifest.digest, name);
+    await store.close();
+    assert.ok(read);
+    const built = inventoryOf(image, name);
+    assert.deepEqual(read.distro, built.distro);
+    const facts = (inv: Inventory) =>
+      inv.packages
+        .map((p) => ({
+          name: p.name,
+          version: p.version,
+          arch: p.arch,
+          source: p.source,
+          sourceVersion: p.sourceVersion,
+          supplier: p.supplier,
+          homepage: p.homepage,
+          description: p.description,
+          dependsOn: p.dependsOn,
+        }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+    assert.deepEqual(facts(read), facts(built));
+    const byName = new Map(facts(read).map((p) => [p.name, p]));
+    assert.equal(byName.get('openssl')?.source, 'openssl');
+    assert.equal(byName.get('tzdata')?.source, 'tzdata');
+    assert.deepEqual([byName.get('libbz2-1.0')?.source, byName.get('libbz2-1.0')?.sourceVersion], ['bzip2', '1.0.8-5']);
+    assert.match(byName.get('libgmp10')?.version ?? '', /^2:/);
+    // And so the documents: each package's purl (arch, distro, upstream qualifiers) and sourceInfo.
+    const spdxFacts = (inv: Inventory) =>
+      spdxDocument(inv, { created: '2024-01-01T00:00:00Z', toolVersion: '0' })
+        .packages.filter((p) => p.SPDXID.startsWith('SPDXRef-Package-'))
+        .map((p) => ({ name: p.name, purl: p.externalRefs?.[0]?.referenceLocator, sourceInfo: p.sourceInfo }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+    const fromImage = spdxFacts(read);
+    assert.deepEqual(fromImage, spdxFacts(built));
+    const openssl = fromImage.find((p) => p.name === 'openssl');
+    assert.match(openssl?.sourceInfo ?? '', /^built package from: openssl 3\./);
+    assert.match(fromImage.find((p) => p.name === 'libbz2-1.0')?.purl ?? '', /[?&]upstream=bzip2%401\.0\.8-5(&|$)/);
+    assert.match(fromImage.find((p) => p.name === 'libgmp10')?.purl ?? '', /^pkg:deb\/debian\/libgmp10@2:6\..*[?&]upstream=gmp(&|$)/);
   });
 
   it('is seen by trivy, offline, as Debian 12 with exactly the packages we installed', {

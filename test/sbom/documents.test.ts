@@ -450,8 +450,8 @@ describe('CycloneDX 1.6 documents', { skip }, () => {
     assert.deepEqual(trivyProps(deb, 'bsdutils'), { SrcName: 'util-linux', SrcVersion: '2.38.1', SrcRelease: '5' });
     assert.deepEqual(trivyProps(deb, 'attr'), { SrcName: 'attr', SrcVersion: '2.5.1', SrcRelease: '4', SrcEpoch: '1' });
     assert.deepEqual(trivyProps(deb, 'ca-certificates'), { SrcName: 'ca-certificates', SrcVersion: '20230311' });
-    // Without a Source field the source is the package itself, which trivy assumes unless told.
-    assert.deepEqual(trivyProps(deb, 'orphan'), {});
+    // Without a Source field the source is the package itself (Debian policy 5.6.1), as a build records it.
+    assert.deepEqual(trivyProps(deb, 'orphan'), { SrcName: 'orphan', SrcVersion: '1.0', SrcRelease: '1' });
     // apk: the origin and the whole version, as trivy's apk analyzer fills them.
     const wolfi = cyclonedxDocument(await wolfiInventory(), OPTIONS);
     assert.deepEqual(trivyProps(wolfi, 'libgcc'), { SrcName: 'gcc', SrcVersion: '15.1.0-r3' });

@@ -25,10 +25,10 @@ import {
 } from '../source.ts';
 import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
-import { debSourceOf } from './control.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_CERTS_DIR, setTimezone, ZONEINFO } from './install.ts';
+import { debDependencies, debInventoryPackage } from './inventory.ts';
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
@@ -368,7 +368,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     tree.mkdirAll('tmp');
     tree.update('tmp', { mode: 0o1777 });
     const licenses = debLicenses(installed);
-    return installed.map((d, i) => debInventoryPackage(d, installed, licenses[i] ?? ''));
+    const deps = debDependencies(installed.map((d) => d.pkg));
+    return installed.map((d, i) => debInstalledPackage(d, deps[i] ?? [], licenses[i] ?? ''));
   }
 
   lockSources(archs: readonly string[]): LockSources {
@@ -422,46 +423,18 @@ function debLicenses(installed: readonly InstalledDeb[]): string[] {
 }
 
 /**
- * The inventory record of an installed .deb: Depends and Pre-Depends resolved to the installed
- * package that met them (by name, or through what it provides), the first alternative that is
- * installed winning; the source package without its version; the .deb's SHA-256.
+ * The inventory record of an installed .deb: the fields an image's dpkg database would give it too
+ * (./inventory.ts, so that both SBOMs agree), `dependsOn` as debDependencies resolved them, and
+ * what only a build knows: the .deb's SHA-256, its files and scripts.
  */
-function debInventoryPackage(d: InstalledDeb, all: readonly InstalledDeb[], license: string): InstalledPackage {
-  const c = d.pkg.control;
-  const names = new Set(all.map((x) => x.pkg.name));
-  const provides = new Map<string, string>();
-  for (const x of all)
-    for (const p of (x.pkg.control.provides ?? '').split(',')) provides.set(p.trim().split(/[\s(:]/)[0] ?? '', x.pkg.name);
-  const deps = new Set<string>();
-  for (const field of [c['pre-depends'], c.depends]) {
-    if (field === undefined) continue;
-    for (const alt of field.split(',')) {
-      for (const option of alt.split('|')) {
-        const n = option.trim().split(/[\s(:]/)[0] ?? '';
-        const met = names.has(n) ? n : provides.get(n);
-        if (met !== undefined && met !== d.pkg.name) {
-          deps.add(met);
-          break;
-        }
-      }
-    }
-  }
+function debInstalledPackage(d: InstalledDeb, dependsOn: readonly string[], license: string): InstalledPackage {
   const record: InstalledPackage = {
-    ecosystem: 'deb',
-    name: d.pkg.name,
-    version: d.pkg.version,
-    arch: d.pkg.architecture,
-    license,
-    ...debSourceOf(c.source, d.pkg.version, d.pkg.name),
-    supplier: c.maintainer ?? '',
-    homepage: c.homepage ?? '',
-    description: (c.description ?? '').split('\n')[0] ?? '',
+    ...debInventoryPackage(d.pkg, dependsOn, license),
     checksums: { SHA256: d.pkg.sha256 },
-    dependsOn: [...deps].sort(),
     files: d.inventoryFiles === undefined ? d.files.filter((f) => f.type === 'file').map((f) => ({ path: `/${f.path}` })) : [],
     label: `${d.pkg.name}_${d.pkg.version}`,
     // Installed-Size is in KiB.
-    installedSize: Number(c['installed-size'] ?? 0) * 1024,
+    installedSize: Number(d.pkg.control['installed-size'] ?? 0) * 1024,
     skippedScripts: [...d.skippedScripts],
     database: d.database,
   };
