@@ -2,7 +2,7 @@
 
 import type { Inventory, InventoryPackage } from '../pkg/inventory.ts';
 import { installedFieldsBut } from '../pkg/source.ts';
-import { parseOsRelease } from '../sbom/from-image.ts';
+import { inventoryDistro } from '../sbom/from-image.ts';
 import { registryImageName } from '../sbom/purl.ts';
 import type { BuiltImage } from './build.ts';
 
@@ -24,9 +24,9 @@ export function inventoryOf(image: BuiltImage, imageName: string, withFiles = fa
   const packages = image.packages.map(
     (p) => installedFieldsBut(p, withFiles ? BUILD_ONLY : BUILD_ONLY_AND_FILES) as unknown as InventoryPackage,
   );
-  const os = parseOsRelease(image.osRelease);
   return {
-    distro: { id: os.ID ?? 'unknown', versionId: os.VERSION_ID ?? '', prettyName: os.PRETTY_NAME ?? '' },
+    // As an inventory read back from the image has it, so that both give the same purls.
+    distro: inventoryDistro(image.osRelease),
     image: {
       name: registryImageName(imageName) ?? '',
       digest: image.manifest.digest,
