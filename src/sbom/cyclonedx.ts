@@ -71,9 +71,10 @@ function uuidV5(namespace: string, name: string): string {
 
 /**
  * A package's license as CycloneDX states it: an SPDX expression of licenses on the SPDX License
- * List (or, for a Debian package, of those and `LicenseRef-`s: see packageLicenseExpression) as
- * `expression`, anything else by `license.name` (`license.id` takes listed ids only, and an
- * `expression` that names no listed license fails a consumer that parses it).
+ * List and `LicenseRef-`s (see packageLicenseExpression: `Zlib AND custom` keeps `Zlib`) as
+ * `expression`; anything else, and a license that is one name the list lacks (`custom`), by
+ * `license.name` (`license.id` takes listed ids only; a BOM defines no LicenseRef, so the name
+ * alone says more than `LicenseRef-custom`).
  */
 function expressionOf(
   pkg: InventoryPackage,
@@ -81,7 +82,8 @@ function expressionOf(
   spell: (expression: string) => string,
 ): NonNullable<CycloneDxComponent['licenses']> {
   const parsed = packageLicenseExpression(pkg);
-  return parsed === undefined ? [{ license: { name: license } }] : [{ expression: spell(parsed.expression) }];
+  if (parsed === undefined || parsed.named.has(parsed.expression)) return [{ license: { name: license } }];
+  return [{ expression: spell(parsed.expression) }];
 }
 
 /**

@@ -155,6 +155,8 @@ const ID = /^[A-Za-z0-9.-]+$/;
 const LICENSE_ID = /^[A-Za-z0-9.-]+\+?$/;
 const LICENSE_REF = /^(?:DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$/;
 const OPERATORS = new Set(['AND', 'OR', 'WITH']);
+/** The deepest parentheses {@link parseLicenseExpression} reads: deeper text is no expression to it. */
+const MAX_NESTING = 64;
 
 /** How {@link parseLicenseExpression} spells a license id and an exception id, undefined for one it does not take. */
 interface IdSpelling {
@@ -198,6 +200,7 @@ function listedIds(): IdSpelling {
  * take. The grammar: license ids (`MIT`, `GPL-2.0+`), `LicenseRef-…` and
  * `DocumentRef-…:LicenseRef-…`, `WITH` an exception id, `AND`, `OR` and parentheses (operators in
  * upper case, as the annex says to match them); `NONE` and `NOASSERTION` on their own.
+ * Parentheses nested deeper than {@link MAX_NESTING} make it none.
  */
 function parseLicenseExpression(text: string, ids: IdSpelling): string | undefined {
   const trimmed = text.trim();
@@ -221,11 +224,16 @@ function parseLicenseExpression(text: string, ids: IdSpelling): string | undefin
     spelled[at++] = id;
     return true;
   };
+  let depth = 0;
   const withExpression = (): boolean => {
     if (peek() === '(') {
+      // Parentheses nest by recursion: a package's license text is untrusted, and ten thousand
+      // of them would overflow the stack. No real expression comes near the limit.
+      if (++depth > MAX_NESTING) return false;
       at++;
       if (!orExpression() || peek() !== ')') return false;
       at++;
+      depth--;
       return true;
     }
     if (!simple()) return false;
@@ -279,20 +287,20 @@ export function spdxLicenseExpression(text: string): string | undefined {
 }
 
 /**
- * A package's license as the SBOMs declare it: {@link spdxLicenseExpression} of its text; for a
- * Debian package, whose text Provenant wrote from the short names of its copyright file
- * (../pkg/deb/copyright.ts), also an expression whose names are not all on the list: each name
- * that is not becomes a `LicenseRef-` of its own (`named` gives its text, the short name), so
- * that one unusual name leaves the rest of the expression as it is. Undefined when the text is
- * no expression (an SBOM then states it whole as a `LicenseRef-`).
+ * A package's license as the SBOMs declare it: {@link spdxLicenseExpression} of its text, else
+ * an expression whose names are not all on the list: each name that is not becomes a
+ * `LicenseRef-` of its own (`named` gives its text, the name as written), so that one unusual
+ * name leaves the rest of the expression as it is: apk's `Zlib AND custom` keeps `Zlib`, as a
+ * Debian expression Provenant wrote from the short names of its copyright file
+ * (../pkg/deb/copyright.ts) keeps its listed ones. Undefined when the text is no expression by
+ * the grammar (an SBOM then states it whole as one `LicenseRef-`).
  */
 export function packageLicenseExpression(
-  pkg: Pick<InventoryPackage, 'license' | 'ecosystem'>,
+  pkg: Pick<InventoryPackage, 'license'>,
 ): { expression: string; named: Map<string, string> } | undefined {
   const text = pkg.license.trim();
   const listedExpression = spdxLicenseExpression(text);
   if (listedExpression !== undefined) return { expression: listedExpression, named: new Map() };
-  if (pkg.ecosystem !== 'deb') return undefined;
   const ids = listedIds();
   const named = new Map<string, string>();
   const expression = parseLicenseExpression(text, {
