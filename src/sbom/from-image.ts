@@ -4,7 +4,7 @@
  * distribution from `/etc/os-release`.
  */
 import { parseApkIndexText } from '../pkg/apk/apkindex.ts';
-import { apkChecksum, apkInventoryPackage } from '../pkg/apk/inventory.ts';
+import { apkChecksum, apkDependencies, apkInventoryPackage } from '../pkg/apk/inventory.ts';
 import { parseControlStanzas } from '../pkg/deb/control.ts';
 import { debDependencies, debInventoryPackage } from '../pkg/deb/inventory.ts';
 import type { Inventory, InventoryFile, InventoryPackage } from '../pkg/inventory.ts';
@@ -87,13 +87,6 @@ function apkFiles(text: string): InventoryFile[][] {
   return stanzas;
 }
 
-/** The name a dependency atom asks for: `!name` conflicts are no dependency; `@tag` and `op version` go. */
-function apkAtomName(atom: string): string | undefined {
-  if (atom.startsWith('!')) return undefined;
-  const name = atom.split(/[<>=~@]/, 1)[0] ?? '';
-  return name === '' ? undefined : name;
-}
-
 /**
  * The inventory of an apk-based image from its installed database (`/lib/apk/db/installed`, the
  * APKINDEX format with file lines), its `/etc/os-release` text and the image it describes.
@@ -107,25 +100,10 @@ function apkAtomName(atom: string): string | undefined {
 export function inventoryFromApkDatabase(installedText: string, osRelease: string, image: Inventory['image']): Inventory {
   const infos = parseApkIndexText(installedText, 'lib/apk/db/installed');
   const files = apkFiles(installedText);
-  const names = new Set(infos.map((p) => p.name));
-  const providers = new Map<string, string[]>();
-  for (const info of infos) {
-    for (const provided of info.provides) {
-      const name = provided.split('=', 1)[0] ?? '';
-      const list = providers.get(name);
-      if (list === undefined) providers.set(name, [info.name]);
-      else if (!list.includes(info.name)) list.push(info.name);
-    }
-  }
+  // As a build resolves them (../pkg/apk/inventory.ts): an image read back gives the same dependencies.
+  const deps = apkDependencies(infos);
   const packages = infos.map((info, i): InventoryPackage => {
-    const dependsOn = new Set<string>();
-    for (const atom of info.depends) {
-      const name = apkAtomName(atom);
-      if (name === undefined) continue;
-      const targets = names.has(name) ? [name] : (providers.get(name) ?? []);
-      for (const t of targets) if (t !== info.name) dependsOn.add(t);
-    }
-    const pkg = apkInventoryPackage(info, dependsOn, { files: files[i] ?? [] });
+    const pkg = apkInventoryPackage(info, deps[i] ?? [], { files: files[i] ?? [] });
     if (info.buildTime !== undefined) pkg.builtAt = info.buildTime;
     return pkg;
   });

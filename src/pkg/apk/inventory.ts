@@ -49,3 +49,39 @@ export function apkInventoryPackage(
   if (options.files !== undefined) pkg.files = options.files;
   return pkg;
 }
+
+/** The name a dependency atom asks for: `!name` conflicts are no dependency; `@tag` and `op version` go. */
+function atomName(atom: string): string | undefined {
+  if (atom.startsWith('!')) return undefined;
+  const name = atom.split(/[<>=~@]/, 1)[0] ?? '';
+  return name === '' ? undefined : name;
+}
+
+/**
+ * The installed packages each of `installed` depends on, in the same order: each `D:` atom
+ * resolved to the installed package of that name, or else to every installed package that
+ * provides it (`p:`, for `so:`, `cmd:`, `pc:` and virtual names), never to the package itself.
+ * Read leniently, as an image's database may be odd: an atom naming nothing installed is skipped.
+ * A build and an image read back resolve them here, so that their SBOMs agree.
+ */
+export function apkDependencies(installed: readonly Pick<ApkPackageInfo, 'name' | 'depends' | 'provides'>[]): string[][] {
+  const names = new Set(installed.map((p) => p.name));
+  const providers = new Map<string, string[]>();
+  for (const info of installed) {
+    for (const provided of info.provides) {
+      const name = provided.split('=', 1)[0] ?? '';
+      const list = providers.get(name);
+      if (list === undefined) providers.set(name, [info.name]);
+      else if (!list.includes(info.name)) list.push(info.name);
+    }
+  }
+  return installed.map((info) => {
+    const deps = new Set<string>();
+    for (const atom of info.depends) {
+      const name = atomName(atom);
+      if (name === undefined) continue;
+      for (const t of names.has(name) ? [name] : (providers.get(name) ?? [])) if (t !== info.name) deps.add(t);
+    }
+    return [...deps].sort();
+  });
+}

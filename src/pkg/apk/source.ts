@@ -37,7 +37,7 @@ import { apkoInitDb, apkoInstall, apkoInstallOrder } from './apko-install.ts';
 import { type ApkCandidate, apkCandidates, apkVersionScheme, requirementOf } from './candidates.ts';
 import { ApkFiles } from './files.ts';
 import { baseLayout, entriesInventory, type InstalledApk, installApk, installedStanza, writeApkDatabase } from './install.ts';
-import { apkInventoryPackage } from './inventory.ts';
+import { apkDependencies, apkInventoryPackage } from './inventory.ts';
 import { type ApkPackage, apkPackageInfo, readApkPackage } from './package.ts';
 import { ApkKeyring, type VerifiedSignature, verifyApkSignatures } from './signature.ts';
 import { readAt, streamApkFile } from './stream.ts';
@@ -478,28 +478,14 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
 
 /**
  * The inventory records of installed apks, `fileSha256` each one's .apk SHA-256 (in the same
- * order) where known. Dependencies are resolved to the installed package that met them (by name,
- * or through what it provides), as the resolver chose.
+ * order) where known. Dependencies are resolved by apkDependencies (./inventory.ts), as they are
+ * for an image read back, so that both SBOMs agree.
  */
 function inventoryOfApks(installed: readonly InstalledApk[], fileSha256: readonly (string | undefined)[]): InstalledPackage[] {
-  const byName = new Set(installed.map(({ info }) => info.name));
-  const byProvide = new Map<string, string>();
-  for (const { info } of installed) for (const p of info.provides) byProvide.set(p.replace(/[<>=~].*$/, ''), info.name);
+  const deps = apkDependencies(installed.map(({ info }) => info));
   return installed.map(({ info, pkg, files, inventoryFiles }, i) => {
-    const deps = new Set<string>();
-    for (const d of info.depends) {
-      if (d.startsWith('!')) continue;
-      let name: string;
-      try {
-        name = parseApkDependency(d).name;
-      } catch {
-        continue;
-      }
-      const met = byName.has(name) ? name : byProvide.get(name);
-      if (met !== undefined && met !== info.name) deps.add(met);
-    }
     const record: InstalledPackage = {
-      ...apkInventoryPackage(info, deps, { fileSha256: fileSha256[i] }),
+      ...apkInventoryPackage(info, deps[i] ?? [], { fileSha256: fileSha256[i] }),
       files: [],
       label: `${info.name}-${info.version}`,
       installedSize: info.installedSize,
