@@ -23,6 +23,16 @@ import type { PackageEntry } from '../unpacked.ts';
 import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import { DEB_COPYRIGHT_MAX_BYTES, debCopyrightLicense } from './copyright.ts';
 import type { DebPackage, DebScriptName } from './deb.ts';
+import {
+  DPKG_INFO,
+  DPKG_INFO_FORMAT,
+  DPKG_STATUS,
+  dpkgConffiles,
+  dpkgInfoFiles,
+  dpkgStatusFile,
+  dpkgStatusStanza,
+  withoutStatusFields,
+} from './dpkg-database.ts';
 import { parseDebRelations } from './relations.ts';
 import { satisfiesDebConstraint } from './version.ts';
 
@@ -130,6 +140,8 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   const mine = new Map<string, string>();
   /** Where this package's file stayed another's, which Replaces this package: its hardlinks link there, as dpkg's do. */
   const keptForReplacer = new Set<string>();
+  /** Paths of other packages' this package took over, by the package that had installed them. */
+  const takenOver = new Map<string, string[]>();
   const spill = options.spill;
   // Parsed once for the install: a kept package's md5sums is parsed again at each use (./kept.ts).
   const md5sums = spill !== undefined || pkg.md5sums instanceof Map ? pkg.md5sums : new Map(pkg.md5sums);
@@ -179,6 +191,14 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
           keptForReplacer.add(at);
         }
         continue;
+      }
+      // A file of another package that this one Replaces: dpkg takes it out of that package's list.
+      if (existing !== undefined && existing.type !== 'dir' && h.type !== 'dir' && existing.owner !== undefined) {
+        if (existing.owner !== owner && existing.owner !== 'build') {
+          const paths = takenOver.get(existing.owner);
+          if (paths === undefined) takenOver.set(existing.owner, [entry.path]);
+          else paths.push(entry.path);
+        }
       }
       if (entry.path === `${docDir}/copyright` && h.type === 'file') {
         // Read here, once, from the package's own bytes (a file kept out of the tree included);
@@ -232,18 +252,114 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
   }
 
   const statusName = debStatusName(pkg, options);
-  const database: string[] = [];
-  if (options.database !== false) {
-    const mtime = options.mtime ?? 0;
-    tree.mkdirAll(STATUS_D, { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
-    for (const { path, body } of dpkgStatusFiles(pkg, options)) {
-      tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body, owner: 'build' });
-      database.push(path);
-    }
-  }
   const inventoryFiles =
     options.fileDigests === true ? debInventoryFiles(pkg.entries, true) : spill === undefined ? undefined : debInventoryFiles(pkg.entries);
-  return { pkg, statusName, files, inventoryFiles, skippedScripts: [...pkg.scripts.keys()], database, copyrightLicense, docLink };
+  const record: InstalledDeb = {
+    pkg,
+    statusName,
+    files,
+    inventoryFiles,
+    skippedScripts: [...pkg.scripts.keys()],
+    database: [],
+    copyrightLicense,
+    docLink,
+  };
+  if (options.database !== false) recordInDatabase(tree, record, takenOver, options);
+  return record;
+}
+
+/**
+ * What a tree's dpkg database holds: dpkg's own (status and info/) describes every package, so
+ * it is made again as each is installed, once dpkg is one of them. Kept by tree, beside it: a
+ * source installs its packages one call at a time (../source.ts), and the call that brings dpkg
+ * must write the files of those installed before it.
+ */
+interface TreeDatabase {
+  /** The packages installed with a database, in order. */
+  records: DatabaseRecord[];
+  /** Whether dpkg is one of them: then the database is dpkg's, not status.d. */
+  dpkg: boolean;
+}
+
+interface DatabaseRecord {
+  installed: InstalledDeb;
+  /** Its paths that a package installed later took over: dpkg leaves them out of its list. */
+  elided: Set<string>;
+  /** Its status stanza, made once the database is dpkg's. */
+  stanza?: string | undefined;
+  /** The time of its database files. */
+  mtime: number;
+}
+
+const treeDatabases = new WeakMap<Tree, TreeDatabase>();
+
+/**
+ * Writes the database files of `record`'s package: its status.d files, as distroless has them,
+ * while dpkg is not installed; dpkg's status and info/ files when dpkg is installed, or is the
+ * package: then the status.d files of the packages installed before it are taken out of the
+ * tree (and out of their records' `database`), and theirs are written to info/ too. The status
+ * file is shared by all and listed in no record's `database`. `takenOver` names, by the package
+ * that had installed them, the paths the package took over (a file it Replaces).
+ */
+function recordInDatabase(tree: Tree, record: InstalledDeb, takenOver: ReadonlyMap<string, string[]>, options: DebInstallOptions): void {
+  let db = treeDatabases.get(tree);
+  if (db === undefined) {
+    db = { records: [], dpkg: false };
+    treeDatabases.set(tree, db);
+  }
+  const mtime = options.mtime ?? 0;
+  const mine: DatabaseRecord = { installed: record, elided: new Set(), mtime };
+  const dirMode = { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' };
+  const put = (path: string, body: Body, at: number): void => {
+    tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: at, body, owner: 'build' });
+  };
+  // The latest package of each name that took a path over from it.
+  const byName = new Map(db.records.map((r) => [r.installed.pkg.name, r]));
+  const relisted = new Set<DatabaseRecord>();
+  for (const [owner, paths] of takenOver) {
+    const from = byName.get(owner);
+    if (from === undefined) continue;
+    for (const p of paths) from.elided.add(p);
+    relisted.add(from);
+  }
+  db.records.push(mine);
+  if (!db.dpkg && record.pkg.name !== 'dpkg') {
+    tree.mkdirAll(STATUS_D, dirMode);
+    for (const { path, body } of dpkgStatusFiles(record.pkg, options)) {
+      put(path, body, mtime);
+      record.database.push(path);
+    }
+    return;
+  }
+  tree.mkdirAll(DPKG_INFO, dirMode);
+  put(DPKG_INFO_FORMAT.path, DPKG_INFO_FORMAT.body, mtime);
+  const writeInfo = (r: DatabaseRecord): void => {
+    r.installed.database.length = 0;
+    for (const { path, body } of dpkgInfoFiles(r.installed.pkg, r.elided)) {
+      put(path, body, r.mtime);
+      r.installed.database.push(path);
+    }
+  };
+  if (!db.dpkg) {
+    db.dpkg = true;
+    // The packages installed before dpkg: their status.d files go, their info/ files come.
+    for (const r of db.records) {
+      for (const path of r.installed.database) tree.remove(path);
+      if (r !== mine) writeInfo(r);
+    }
+    const folder = tree.get(STATUS_D);
+    if (folder?.type === 'dir' && folder.owner === 'build' && !tree.hasChildren(STATUS_D)) tree.remove(STATUS_D);
+  } else {
+    for (const r of relisted) writeInfo(r);
+  }
+  writeInfo(mine);
+  for (const r of db.records) r.stanza ??= dpkgStatusStanza(r.installed.pkg, dpkgConffiles(r.installed.pkg));
+  const stanzas = db.records.map((r) => ({
+    name: r.installed.pkg.name,
+    architecture: r.installed.pkg.architecture,
+    stanza: r.stanza as string,
+  }));
+  put(DPKG_STATUS, dpkgStatusFile(stanzas), mtime);
 }
 
 /** Bytes of a large body hashed at a time. */
@@ -302,7 +418,9 @@ export function dpkgStatusFiles(
   options: Pick<DebInstallOptions, 'statusLine' | 'multiArchNames'> = {},
 ): { path: string; body: Body }[] {
   const name = debStatusName(pkg, options);
-  let control = pkg.controlBytes;
+  // A control file has no business carrying the status database's own fields (dpkg refuses
+  // such a package): the stanza's Status is ours alone.
+  let control = withoutStatusFields(pkg.controlBytes);
   if (control.length > 0 && control[control.length - 1] !== 0x0a) control = concatBytes([control, encoder.encode('\n')]);
   if (options.statusLine !== false) control = withStatusLine(control);
   const out: { path: string; body: Body }[] = [{ path: `${STATUS_D}/${name}`, body: control }];

@@ -53,7 +53,12 @@ const file = (name: string, body: string, over: Partial<Parameters<typeof tarHea
   body: enc(body),
 });
 const dir = (name: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'dir', mode: 0o755 }) });
-async function crafted(name: string, files: TarWriteEntry[], extraControl = ''): Promise<DebPackage> {
+async function crafted(
+  name: string,
+  files: TarWriteEntry[],
+  extraControl = '',
+  members: { conffiles?: string; md5sums?: false } = {},
+): Promise<DebPackage> {
   const control = `Package: ${name}\nVersion: 1.0\nArchitecture: amd64\n${extraControl}Description: test\n`;
   const md5sums = files
     .filter((f) => f.header.type === 'file')
@@ -66,7 +71,16 @@ async function crafted(name: string, files: TarWriteEntry[], extraControl = ''):
     .join('');
   const deb = writeAr([
     { name: 'debian-binary', data: enc('2.0\n') },
-    { name: 'control.tar.gz', data: gzipSync(await tarBytes([file('./control', control), file('./md5sums', md5sums)])) },
+    {
+      name: 'control.tar.gz',
+      data: gzipSync(
+        await tarBytes([
+          file('./control', control),
+          ...(members.md5sums === false ? [] : [file('./md5sums', md5sums)]),
+          ...(members.conffiles === undefined ? [] : [file('./conffiles', members.conffiles)]),
+        ]),
+      ),
+    },
     { name: 'data.tar.gz', data: gzipSync(await tarBytes([dir('./'), ...files])) },
   ]);
   return readDeb(deb, { where: name });
@@ -684,5 +698,138 @@ describe('installDeb rules', () => {
     const control = enc('Version: 1.0\nPackage: order\nArchitecture: amd64');
     const [status] = dpkgStatusFiles({ ...pkg, controlBytes: control });
     assert.equal(dec(status?.body), 'Version: 1.0\nPackage: order\nStatus: install ok installed\nArchitecture: amd64\n');
+  });
+});
+
+describe('the database of an image without dpkg and with it', () => {
+  // A control file carrying the status database's own fields: dpkg refuses such a .deb, and
+  // copying them gave a stanza with two Status fields, which dpkg cannot read.
+  const STATUS_FIELDS = 'Status: purge ok not-installed\nConfig-Version: 0.9\nTriggers-Pending: ldconfig\n  more\n';
+
+  it('leaves the status database fields of a control file out of status.d, every other byte as it was', async () => {
+    const pkg = await crafted('carrier', [file('./usr/share/carrier', 'x\n')], `Maintainer: t <t@example.org>\n${STATUS_FIELDS}`);
+    assert.match(dec(pkg.controlBytes), /^Status: purge/m);
+    const tree = new Tree();
+    installDeb(tree, pkg);
+    const text = dec(tree.get('var/lib/dpkg/status.d/carrier')?.body);
+    assert.equal(
+      text,
+      'Package: carrier\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\nMaintainer: t <t@example.org>\nDescription: test\n',
+    );
+    assert.deepEqual(dpkgStatusFiles(pkg, { statusLine: false })[0]?.body, enc(dec(pkg.controlBytes).replace(STATUS_FIELDS, '')));
+    // No dpkg: none of dpkg's own files.
+    assert.equal(tree.get('var/lib/dpkg/status'), undefined);
+  });
+
+  it("writes dpkg's status and info/ when dpkg is installed, as dpkg-query, dpkg --audit and dpkg --verify read them", {
+    skip:
+      (spawnSync('dpkg-query', ['--version'], { stdio: 'ignore' }).status !== 0 &&
+        'dpkg-query is not installed: nothing to judge the database') ||
+      (spawnSync('tar', ['--version'], { stdio: 'ignore' }).status !== 0 && 'GNU tar is not installed'),
+  }, async () => {
+    const m = 'Maintainer: t <t@example.org>\n';
+    const base = await crafted(
+      'base',
+      [dir('./etc/'), file('./etc/base.conf', 'conf\n'), dir('./usr/'), dir('./usr/share/'), file('./usr/share/shared', 'base\n')],
+      `${m}Essential: yes\nPriority: required\nSection: admin\nHomepage: https://example.org/\n`,
+      { conffiles: '/etc/base.conf\n' },
+    );
+    const lib = await crafted(
+      'libt1',
+      [dir('./usr/'), dir('./usr/lib/'), file('./usr/lib/libt.so.1', 'elf\n')],
+      `${m}Multi-Arch: same\nDepends: base(>=1)|other\n`,
+    );
+    const dpkg = await crafted(
+      'dpkg',
+      [
+        dir('./usr/'),
+        dir('./usr/bin/'),
+        file('./usr/bin/dpkg', '#!/bin/sh\n', { mode: 0o755 }),
+        dir('./var/'),
+        dir('./var/lib/'),
+        dir('./var/lib/dpkg/'),
+        dir('./var/lib/dpkg/info/'),
+      ],
+      `${m}Pre-Depends: libt1 (>= 1.0), base\n`,
+    );
+    const carrier = await crafted(
+      'carrier',
+      [dir('./usr/'), dir('./usr/share/'), file('./usr/share/carrier', 'x\n')],
+      `${m}${STATUS_FIELDS}`,
+    );
+    const bare = await crafted('bare', [dir('./usr/'), dir('./usr/share/'), file('./usr/share/bare', 'no md5sums\n')], m, {
+      md5sums: false,
+    });
+    const taker = await crafted(
+      'taker',
+      [dir('./usr/'), dir('./usr/share/'), file('./usr/share/shared', 'taker\n')],
+      `${m}Replaces: base\n`,
+    );
+    const tree = new Tree();
+    const versions = new Map<string, string>();
+    const installed = [base, lib, dpkg, carrier, bare, taker].map((p) => {
+      const r = installDeb(tree, p, { mtime: 1_700_000_000, installedVersions: versions });
+      versions.set(p.name, p.version);
+      return r;
+    });
+    // status.d went with dpkg's arrival, for the packages installed before it as well.
+    assert.equal(tree.get('var/lib/dpkg/status.d'), undefined);
+    const info = (n: string) => ['list', 'md5sums', 'conffiles'].map((x) => `var/lib/dpkg/info/${n}.${x}`).filter((p) => tree.get(p));
+    assert.deepEqual(
+      installed.map((i) => i.database),
+      ['base', 'libt1:amd64', 'dpkg', 'carrier', 'bare', 'taker'].map(info),
+    );
+    assert.equal(info('base').length, 3);
+
+    const tmp = mkdtempSync(join(tmpdir(), 'deb-dpkgdb-'));
+    try {
+      const tar = join(tmp, 'layer.tar');
+      writeFileSync(tar, gunzipSync(await layerBytes(await treeLayer(tree))));
+      const root = join(tmp, 'root');
+      mkdirSync(root);
+      assert.equal(spawnSync('tar', ['-xf', tar, '-C', root]).status, 0);
+      const admindir = join(root, 'var/lib/dpkg');
+      const dpkgRun = (cmd: string, ...args: string[]) => {
+        const r = spawnSync(cmd, args, { encoding: 'utf8' });
+        // A database dpkg reads without a warning: no field missing, none twice, no file absent.
+        assert.equal(r.stderr, '', `${cmd} ${args.join(' ')}`);
+        return r;
+      };
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not a template
+      const listed = dpkgRun('dpkg-query', `--admindir=${admindir}`, '-W', '-f', '${binary:Package} ${Version} ${db:Status-Abbrev}\n');
+      assert.equal(listed.stdout, ['bare', 'base', 'carrier', 'dpkg', 'libt1:amd64', 'taker'].map((n) => `${n} 1.0 ii \n`).join(''));
+      // The status file is what dpkg's own writer gives for each package, in its order.
+      const status = readFileSync(join(admindir, 'status'), 'utf8');
+      const written = ['bare', 'base', 'carrier', 'dpkg', 'libt1', 'taker'].map(
+        (n) => `${dpkgRun('dpkg-query', `--admindir=${admindir}`, '-s', n).stdout}\n`,
+      );
+      assert.equal(status, written.join(''));
+      const md5 = createHash('md5').update('conf\n').digest('hex');
+      assert.match(
+        status,
+        new RegExp(
+          `^Package: base\\nEssential: yes\\nStatus: install ok installed\\nPriority: required\\nSection: admin\\nMaintainer: t <t@example.org>\\nArchitecture: amd64\\nVersion: 1.0\\nConffiles:\\n /etc/base.conf ${md5}\\nDescription: test\\nHomepage: https://example.org/\\n\\n`,
+          'm',
+        ),
+      );
+      // Relations as dpkg writes them; one Status, and the control file's others left out.
+      assert.match(status, /^Depends: base \(>= 1\) \| other$/m);
+      assert.equal(status.match(/^Status: /gm)?.length, 6);
+      assert.doesNotMatch(status, /Config-Version|Triggers-Pending|not-installed/);
+      // Nothing to audit, and every file as md5sums gives it (a made md5sums for `bare`).
+      assert.equal(dpkgRun('dpkg', `--root=${root}`, '--audit').stdout, '');
+      assert.equal(dpkgRun('dpkg', `--root=${root}`, '--verify').stdout, '');
+      assert.equal(
+        readFileSync(join(admindir, 'info/bare.md5sums'), 'utf8'),
+        `${createHash('md5').update('no md5sums\n').digest('hex')}  usr/share/bare\n`,
+      );
+      writeFileSync(join(root, 'usr/lib/libt.so.1'), 'changed\n');
+      assert.match(dpkgRun('dpkg', `--root=${root}`, '--verify', 'libt1').stdout, /^\?\?5\?\?\?\?\?\? {3}\/usr\/lib\/libt\.so\.1$/m);
+      // The file taker replaced is taker's alone, as dpkg leaves the replaced package's list.
+      assert.equal(dpkgRun('dpkg-query', `--admindir=${admindir}`, '-S', '/usr/share/shared').stdout, 'taker: /usr/share/shared\n');
+      assert.equal(dpkgRun('dpkg-query', `--admindir=${admindir}`, '-L', 'base').stdout, '/.\n/etc\n/etc/base.conf\n/usr\n/usr/share\n');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,302 @@
+/**
+ * The database dpkg itself reads: `/var/lib/dpkg/status` (every installed package's stanza) and
+ * `/var/lib/dpkg/info/<package>.{list,md5sums,conffiles}`, written as `dpkg --install` leaves
+ * them (lib/dpkg/dump.c, src/main/unpack.c and lib/dpkg/db-fsys-*.c of dpkg 1.21/1.22), for an
+ * image that has dpkg: there, `dpkg -s`, `dpkg -L`, `dpkg -V` and apt in a derived image know
+ * what is installed. ./install.ts decides when; this module makes the bytes.
+ */
+import { concatBytes } from '../../bytes.ts';
+import { ProvenantError } from '../../errors.ts';
+import { type Body, BodyReader } from '../../vfs/body.ts';
+import { compareBytes } from '../../vfs/tree.ts';
+import type { DebPackage } from './deb.ts';
+import { parseDebRelations } from './relations.ts';
+
+/** dpkg's folder. */
+export const DPKG_DIR = 'var/lib/dpkg';
+/** The status file. */
+export const DPKG_STATUS = `${DPKG_DIR}/status`;
+/** The per-package files (file lists, md5sums, conffiles). */
+export const DPKG_INFO = `${DPKG_DIR}/info`;
+
+const encoder = new TextEncoder();
+
+/**
+ * info/format: the layout of info/, 1 since dpkg 1.16.2 (multiarch: `<package>:<arch>` files for
+ * `Multi-Arch: same`). Without it dpkg reads the legacy layout and finds none of those files.
+ */
+export const DPKG_INFO_FORMAT = { path: `${DPKG_INFO}/format`, body: encoder.encode('1\n') };
+
+/**
+ * Fields only the status database carries: dpkg refuses a .deb whose control file has one of the
+ * first four ("value for 'Status' field not allowed in this context": the pdb_rejectstatus fields
+ * of lib/dpkg/fields.c), and makes `Conffiles` itself from the `conffiles` member. Lowercased.
+ */
+const STATUS_ONLY = new Set(['status', 'config-version', 'triggers-pending', 'triggers-awaited', 'conffiles']);
+
+/**
+ * `control` without the fields only the status database may carry ({@link STATUS_ONLY}), each
+ * with its continuation lines; every other byte as it was. The same array when it has none, as
+ * every package built by dpkg-deb.
+ */
+export function withoutStatusFields(control: Uint8Array): Uint8Array {
+  const keep: Uint8Array[] = [];
+  let dropped = false;
+  let dropping = false;
+  let from = 0;
+  for (let start = 0; start < control.length; ) {
+    let end = control.indexOf(0x0a, start);
+    end = end < 0 ? control.length : end + 1;
+    const first = control[start];
+    if (first !== 0x20 && first !== 0x09) {
+      const colon = control.subarray(start, end).indexOf(0x3a);
+      const name =
+        colon < 0
+          ? ''
+          : new TextDecoder()
+              .decode(control.subarray(start, start + colon))
+              .trim()
+              .toLowerCase();
+      const drop = STATUS_ONLY.has(name);
+      if (drop && !dropping) keep.push(control.subarray(from, start));
+      if (!drop && dropping) from = start;
+      dropping = drop;
+      dropped ||= drop;
+    }
+    start = end;
+  }
+  if (!dropped) return control;
+  if (!dropping) keep.push(control.subarray(from));
+  return concatBytes(keep);
+}
+
+/** A field of a control file: its name as written, its value as dpkg keeps it. */
+interface RawField {
+  name: string;
+  value: string;
+}
+
+/**
+ * The fields of a one-stanza control file in their order, as dpkg's parser keeps them
+ * (lib/dpkg/parse.c, parse_stanza): spaces after the colon skipped up to the end of the first
+ * line, continuation lines kept with their leading space, trailing whitespace trimmed.
+ */
+function rawFields(text: string, where: string): RawField[] {
+  const fields: RawField[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const last = fields.at(-1);
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      if (last === undefined)
+        throw new ProvenantError('INVALID_PACKAGE', `${where}: the control file starts with a continuation line`, { where });
+      last.value += `\n${line}`;
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (colon <= 0)
+      throw new ProvenantError('INVALID_PACKAGE', `${where}: ${JSON.stringify(line.slice(0, 80))} is not a control field`, { where });
+    fields.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).replace(/^[ \t]+/, '') });
+  }
+  for (const f of fields) f.value = f.value.replace(/\s+$/, '');
+  return fields;
+}
+
+/**
+ * The fields dpkg knows, in the order it writes them (lib/dpkg/parse.c, fieldinfos), each with
+ * what an installed package's stanza holds: its value as read (`keep`), the dependency fields
+ * written again as dpkg writes relations, the booleans only when `yes`, Multi-Arch only when not
+ * `no`, and nothing for the fields an installed package does not carry (the archive fields,
+ * the obsolete ones, and those of {@link STATUS_ONLY}, which the database writes itself).
+ */
+const DPKG_FIELDS: [string, 'keep' | 'relations' | 'boolean' | 'multi-arch' | 'status' | 'conffiles' | 'drop'][] = [
+  ['Package', 'keep'],
+  ['Essential', 'boolean'],
+  ['Protected', 'boolean'],
+  ['Status', 'status'],
+  ['Priority', 'keep'],
+  ['Section', 'keep'],
+  ['Installed-Size', 'keep'],
+  ['Origin', 'keep'],
+  ['Maintainer', 'keep'],
+  ['Bugs', 'keep'],
+  ['Architecture', 'keep'],
+  ['Multi-Arch', 'multi-arch'],
+  ['Source', 'keep'],
+  ['Version', 'keep'],
+  ['Config-Version', 'drop'],
+  ['Replaces', 'relations'],
+  ['Provides', 'relations'],
+  ['Depends', 'relations'],
+  ['Pre-Depends', 'relations'],
+  ['Recommends', 'relations'],
+  ['Suggests', 'relations'],
+  ['Breaks', 'relations'],
+  ['Conflicts', 'relations'],
+  ['Enhances', 'relations'],
+  ['Conffiles', 'conffiles'],
+  ['Filename', 'drop'],
+  ['Size', 'drop'],
+  ['MD5sum', 'drop'],
+  ['Description', 'keep'],
+  ['Triggers-Pending', 'drop'],
+  ['Triggers-Awaited', 'drop'],
+  ['Recommended', 'drop'],
+  ['Optional', 'drop'],
+  ['Class', 'drop'],
+  ['Revision', 'drop'],
+  ['Package-Revision', 'drop'],
+  ['Package_Revision', 'drop'],
+];
+const KNOWN = new Map(DPKG_FIELDS.map(([name], i) => [name.toLowerCase(), i]));
+
+/** A conffile as the status stanza records it: its path, and the MD5 of what was installed there. */
+export interface DpkgConffile {
+  path: string;
+  /** The MD5 (hex) of the installed file, or `newconffile` when the package installs none there. */
+  hash: string;
+  /** `remove-on-upgrade` when conffiles gives that flag. */
+  flag?: string | undefined;
+}
+
+/**
+ * The stanza `pkg` has in /var/lib/dpkg/status once installed and configured, as dpkg writes it
+ * (lib/dpkg/dump.c, varbuf_stanza): the fields it knows in its order, with canonical names and
+ * `Status: install ok installed`, then the others (Homepage, Built-Using...) in the control
+ * file's order; a blank line after it. `dpkg-query -s` prints the same bytes.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a control file dpkg could not parse
+ */
+export function dpkgStatusStanza(pkg: DebPackage, conffiles: readonly DpkgConffile[]): string {
+  const where = `${pkg.name}_${pkg.version}_${pkg.architecture}`;
+  const fields = rawFields(new TextDecoder().decode(pkg.controlBytes), where);
+  const known: (string | undefined)[] = DPKG_FIELDS.map(() => undefined);
+  const others: string[] = [];
+  for (const f of fields) {
+    const i = KNOWN.get(f.name.toLowerCase());
+    if (i === undefined) {
+      others.push(`${f.name}: ${f.value}\n`);
+      continue;
+    }
+    const [name, kind] = DPKG_FIELDS[i] as (typeof DPKG_FIELDS)[number];
+    let value: string | undefined;
+    if (kind === 'keep') value = f.value;
+    else if (kind === 'relations') value = dpkgRelations(f.value, name, where);
+    else if (kind === 'boolean') value = f.value.toLowerCase() === 'yes' ? 'yes' : undefined;
+    else if (kind === 'multi-arch') value = f.value.toLowerCase() === 'no' ? undefined : f.value.toLowerCase();
+    if (value !== undefined && value !== '') known[i] = `${name}: ${value}\n`;
+  }
+  known[KNOWN.get('status') as number] = 'Status: install ok installed\n';
+  if (conffiles.length > 0) {
+    const lines = conffiles.map((c) => ` ${c.path} ${c.hash}${c.flag === undefined ? '' : ` ${c.flag}`}`);
+    known[KNOWN.get('conffiles') as number] = `Conffiles:\n${lines.join('\n')}\n`;
+  }
+  return `${known.join('')}${others.join('')}\n`;
+}
+
+/** A relation field as dpkg writes it (lib/dpkg/dump.c, varbufdependency): `name[:arch] (op version)`, `, ` and ` | ` between. */
+function dpkgRelations(value: string, field: string, where: string): string {
+  return parseDebRelations(value, field, where)
+    .map((alternatives) =>
+      alternatives
+        .map((r) => {
+          const arch = r.archQualifier === undefined ? '' : `:${r.archQualifier}`;
+          // dpkg reads the obsolete `<` and `>` as `<=` and `>=`, and writes them so.
+          const op = r.op === '<' ? '<=' : r.op === '>' ? '>=' : r.op;
+          return `${r.name}${arch}${op === undefined || r.version === undefined ? '' : ` (${op} ${r.version})`}`;
+        })
+        .join(' | '),
+    )
+    .join(', ');
+}
+
+/** /var/lib/dpkg/status: the stanzas sorted by package name, then architecture, as dpkg writes the file (lib/dpkg/dbmodify.c, writedb). */
+export function dpkgStatusFile(stanzas: Iterable<{ name: string; architecture: string; stanza: string }>): Uint8Array {
+  const sorted = [...stanzas].sort((a, b) => compareBytes(a.name, b.name) || compareBytes(a.architecture, b.architecture));
+  return encoder.encode(sorted.map((s) => s.stanza).join(''));
+}
+
+/** The name of a package's files in info/: `<package>`, and `<package>:<arch>` for `Multi-Arch: same` (lib/dpkg/db-ctrl-format.c). */
+export function dpkgInfoName(pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch'>): string {
+  return pkg.multiArch === 'same' ? `${pkg.name}:${pkg.architecture}` : pkg.name;
+}
+
+/**
+ * The conffiles of `pkg` with the MD5 of each file it installs there (of its bytes in the
+ * package: a conffile is installed as shipped, and md5sums leaves conffiles out).
+ */
+export function dpkgConffiles(pkg: DebPackage): DpkgConffile[] {
+  if (pkg.conffiles.length === 0) return [];
+  const wanted = pkg.conffiles.map((line) => {
+    const m = /^(\S+)\s+(\/.*)$/.exec(line);
+    return m === null ? { path: line } : { path: m[2] as string, flag: m[1] };
+  });
+  const paths = new Set(wanted.map((c) => c.path.slice(1)));
+  const hashes = new Map<string, string>();
+  const reader = new BodyReader();
+  const createHash = process.getBuiltinModule('node:crypto').createHash;
+  try {
+    const bodies = new Map<string, Body | undefined>();
+    for (const e of pkg.entries) {
+      if (e.header.type === 'file') bodies.set(e.path, e.body);
+      else if (e.header.type === 'hardlink' && e.hardlinkTarget !== undefined) bodies.set(e.path, bodies.get(e.hardlinkTarget));
+      else continue;
+      if (paths.has(e.path))
+        hashes.set(
+          e.path,
+          createHash('md5')
+            .update(reader.read(bodies.get(e.path)))
+            .digest('hex'),
+        );
+      if (hashes.size === paths.size) break;
+    }
+  } finally {
+    reader.close();
+  }
+  return wanted.map((c) => ({ path: c.path, hash: hashes.get(c.path.slice(1)) ?? 'newconffile', flag: c.flag }));
+}
+
+/**
+ * A package's files in info/, as dpkg leaves them after `dpkg --install`:
+ *
+ * - `<name>.list`: `/.`, then every path of the data archive in its order, folders included,
+ *   without those a package installed later took over (`elided`: dpkg writes the list of the
+ *   package whose files were replaced again without them, src/main/unpack.c);
+ * - `<name>.md5sums`: the package's own md5sums, byte for byte, or, when it has none, the one dpkg
+ *   makes from the files it unpacked (lib/dpkg/db-fsys-digest.c), in the archive's order;
+ * - `<name>.conffiles`: the `conffiles` member as shipped, when the package has one.
+ *
+ * Maintainer scripts and other control members (shlibs, triggers, templates) are not written:
+ * none of them ran, and dpkg does without them.
+ */
+export function dpkgInfoFiles(pkg: DebPackage, elided: ReadonlySet<string> = new Set()): { path: string; body: Body }[] {
+  const name = dpkgInfoName(pkg);
+  const list: string[] = ['/.'];
+  for (const e of pkg.entries) if (e.header.type === 'dir' || !elided.has(e.path)) list.push(`/${e.path}`);
+  const out: { path: string; body: Body }[] = [{ path: `${DPKG_INFO}/${name}.list`, body: encoder.encode(`${list.join('\n')}\n`) }];
+  // A made one is written even when the package has no regular file (empty), as dpkg does.
+  out.push({ path: `${DPKG_INFO}/${name}.md5sums`, body: pkg.md5sumsFile ?? pkg.md5sumsBytes ?? madeMd5sums(pkg) });
+  const conffiles = pkg.controlFiles.get('conffiles');
+  if (conffiles !== undefined) out.push({ path: `${DPKG_INFO}/${name}.conffiles`, body: conffiles });
+  return out;
+}
+
+/** The md5sums dpkg makes for a package that has none: `<md5>  <path>` for each file, in the archive's order. */
+function madeMd5sums(pkg: DebPackage): Uint8Array {
+  const lines: string[] = [];
+  const reader = new BodyReader();
+  const createHash = process.getBuiltinModule('node:crypto').createHash;
+  const sums = new Map<string, string>();
+  try {
+    for (const e of pkg.entries) {
+      let sum: string | undefined;
+      if (e.header.type === 'file') sum = createHash('md5').update(reader.read(e.body)).digest('hex');
+      else if (e.header.type === 'hardlink' && e.hardlinkTarget !== undefined) sum = sums.get(e.hardlinkTarget);
+      if (sum === undefined) continue;
+      sums.set(e.path, sum);
+      lines.push(`${sum}  ${e.path}\n`);
+    }
+  } finally {
+    reader.close();
+  }
+  return encoder.encode(lines.join(''));
+}
