@@ -136,6 +136,7 @@ describe('Debian builds from the real mirror', {
     assert.match(await readFile(join(st, 'etc', 'passwd'), 'utf8'), /^nonroot:x:65532:65532:/m);
     assert.ok(existsSync(join(st, 'var', 'lib', 'dpkg', 'status.d', 'base-files')));
     assert.ok(existsSync(join(st, 'var', 'lib', 'dpkg', 'status.d', 'base-files.md5sums')));
+    assert.ok(!existsSync(join(st, 'var', 'lib', 'dpkg', 'status')), 'no dpkg, no status file');
     // Two builds, and a build from the lock, give the same digest; the lock pins each .deb by URL and SHA-256.
     const again = await build('static.yaml');
     const first = await build('static.yaml');
@@ -253,47 +254,93 @@ describe('Debian builds from the real mirror', {
     assert.match(fromImage.find((p) => p.name === 'libgmp10')?.purl ?? '', /^pkg:deb\/debian\/libgmp10@2:6\..*[?&]upstream=gmp(&|$)/);
   });
 
-  it('is seen by trivy, offline, as Debian 12 with exactly the packages we installed', {
-    skip: existsSync(trivy) ? toolMissing('umoci') : `trivy not found at ${trivy} (scripts/trivy.sh installs it)`,
+  it("gives an image with dpkg (dash depends on it) dpkg's own database, which dpkg reads without a complaint, and no status.d", {
+    skip: toolMissing('umoci') || (toolMissing('dpkg-query') && 'dpkg-query is not installed: nothing to judge the database with'),
   }, async () => {
-    const result = await build('static.yaml');
+    const result = await build('shell.yaml');
     const image = result.images[0];
     assert.ok(image);
-    const out = join(dir, 'trivy-layout');
-    const store = await LayoutStore.open(out, { create: true });
+    assert.ok(image.packages.some((p) => p.name === 'dpkg'));
+    const layout = join(dir, 'dpkg-layout');
+    const store = await LayoutStore.open(layout, { create: true });
     await writeBuild(result, store, ['latest']);
     await store.putManifest(image.manifest, { tags: ['amd64'] });
     await store.close();
-    const root = join(dir, 'trivy-root');
-    await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${out}:amd64`, root]);
-    const { stdout } = await run(
-      trivy,
-      [
-        'rootfs',
-        '--offline-scan',
-        '--skip-db-update',
-        '--skip-java-db-update',
-        '--no-progress',
-        '--cache-dir',
-        join(dir, 'trivy-cache'),
-        '--format',
-        'cyclonedx',
-        root,
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
+    const root = join(dir, 'dpkg-root');
+    await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${layout}:amd64`, root]);
+    const admindir = join(root, 'var', 'lib', 'dpkg');
+    assert.ok(!existsSync(join(admindir, 'status.d')));
+    const dpkg = async (cmd: string, ...args: string[]) => {
+      const r = await run(cmd, args, { maxBuffer: 16 << 20 });
+      assert.equal(r.stderr, '', `${cmd} ${args.join(' ')}`);
+      return r.stdout;
+    };
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not a template
+    const listed = await dpkg('dpkg-query', `--admindir=${admindir}`, '-W', '-f', '${Package} ${Version} ${db:Status-Abbrev}\n');
+    assert.deepEqual(listed.split('\n').slice(0, -1), image.packages.map((p) => `${p.name} ${p.version} ii `).sort());
+    const names = image.packages.map((p) => p.name).sort();
+    const written = await Promise.all(names.map((n) => dpkg('dpkg-query', `--admindir=${admindir}`, '-s', n)));
+    assert.equal(
+      await readFile(join(admindir, 'status'), 'utf8'),
+      written.map((s) => `${s}\n`).join(''),
+      "the status file is dpkg's own writing of it",
     );
-    const bom = JSON.parse(stdout) as { components?: { type: string; name: string; version?: string }[] };
-    const os = (bom.components ?? []).filter((c) => c.type === 'operating-system');
-    assert.deepEqual(
-      os.map((c) => [c.name, c.version?.split('.')[0]]),
-      [['debian', '12']],
-    );
-    const theirs = (bom.components ?? [])
-      .filter((c) => c.type === 'library')
-      .map((c) => `${c.name}@${c.version}`)
-      .sort();
-    // trivy writes versions without the epoch (it keeps the epoch in a property).
-    const ours = image.packages.map((p) => `${p.name}@${p.version.replace(/^\d+:/, '')}`).sort();
+    assert.equal(await dpkg('dpkg', `--root=${root}`, '--audit'), '');
+    // Every file of every package as its md5sums gives it.
+    assert.equal(await dpkg('dpkg', `--root=${root}`, '--verify'), '');
+    assert.match(await dpkg('dpkg-query', `--admindir=${admindir}`, '-L', 'dash'), /^\/bin\/dash$/m);
+  });
+
+  it('is seen by trivy, offline, as Debian 12 with exactly the packages we installed', {
+    skip: existsSync(trivy) ? toolMissing('umoci') : `trivy not found at ${trivy} (scripts/trivy.sh installs it)`,
+  }, async () => {
+    /** What trivy sees in the image `result` built: its operating system, and its packages (each as often as trivy lists it). */
+    const scan = async (result: Awaited<ReturnType<typeof build>>, tag: string) => {
+      const image = result.images[0];
+      assert.ok(image);
+      const out = join(dir, `trivy-layout-${tag}`);
+      const store = await LayoutStore.open(out, { create: true });
+      await writeBuild(result, store, ['latest']);
+      await store.putManifest(image.manifest, { tags: ['amd64'] });
+      await store.close();
+      const root = join(dir, `trivy-root-${tag}`);
+      await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${out}:amd64`, root]);
+      const { stdout } = await run(
+        trivy,
+        [
+          'rootfs',
+          '--offline-scan',
+          '--skip-db-update',
+          '--skip-java-db-update',
+          '--no-progress',
+          '--cache-dir',
+          join(dir, `trivy-cache-${tag}`),
+          '--format',
+          'cyclonedx',
+          root,
+        ],
+        { maxBuffer: 64 * 1024 * 1024 },
+      );
+      const bom = JSON.parse(stdout) as { components?: { type: string; name: string; version?: string }[] };
+      const os = (bom.components ?? []).filter((c) => c.type === 'operating-system');
+      const theirs = (bom.components ?? [])
+        .filter((c) => c.type === 'library')
+        .map((c) => `${c.name}@${c.version}`)
+        .sort();
+      // trivy writes versions without the epoch (it keeps the epoch in a property).
+      const ours = image.packages.map((p) => `${p.name}@${p.version.replace(/^\d+:/, '')}`).sort();
+      return { os: os.map((c) => [c.name, c.version?.split('.')[0]]), theirs, ours };
+    };
+    // The shell image has dpkg, and so dpkg's database rather than status.d: each package once.
+    const shell = await scan(await build('shell.yaml'), 'shell');
+    assert.deepEqual(shell.os, [['debian', '12']]);
+    assert.ok(shell.ours.some((p) => p.startsWith('dpkg@')));
+    assert.deepEqual(shell.theirs, shell.ours);
+    const result = await build('static.yaml');
+    const image = result.images[0];
+    assert.ok(image);
+    const { os, theirs, ours } = await scan(result, 'static');
+    assert.deepEqual(os, [['debian', '12']]);
     assert.deepEqual(theirs, ours);
     // Our own SBOM lists the same packages.
     const [attested] = describeBuild(result, {
