@@ -152,7 +152,7 @@ const KNOWN = new Map(DPKG_FIELDS.map(([name], i) => [name.toLowerCase(), i]));
 /** A conffile as the status stanza records it: its path, and the MD5 of what was installed there. */
 export interface DpkgConffile {
   path: string;
-  /** The MD5 (hex) of the installed file, or `newconffile` when the package installs none there. */
+  /** The MD5 (hex) of the installed file, or `newconffile` when the package installs none there (or it is to be removed on upgrade). */
   hash: string;
   /** `remove-on-upgrade` when conffiles gives that flag. */
   flag?: string | undefined;
@@ -170,11 +170,13 @@ export function dpkgStatusStanza(pkg: DebPackage, conffiles: readonly DpkgConffi
   const where = `${pkg.name}_${pkg.version}_${pkg.architecture}`;
   const fields = rawFields(new TextDecoder().decode(pkg.controlBytes), where);
   const known: (string | undefined)[] = DPKG_FIELDS.map(() => undefined);
-  const others: string[] = [];
+  // By lowercased name: a field named twice keeps its last value, as the control file's parser reads it (./control.ts).
+  const others = new Map<string, string>();
   for (const f of fields) {
     const i = KNOWN.get(f.name.toLowerCase());
     if (i === undefined) {
-      others.push(`${f.name}: ${f.value}\n`);
+      others.delete(f.name.toLowerCase());
+      others.set(f.name.toLowerCase(), `${f.name}: ${f.value}\n`);
       continue;
     }
     const [name, kind] = DPKG_FIELDS[i] as (typeof DPKG_FIELDS)[number];
@@ -190,7 +192,7 @@ export function dpkgStatusStanza(pkg: DebPackage, conffiles: readonly DpkgConffi
     const lines = conffiles.map((c) => ` ${c.path} ${c.hash}${c.flag === undefined ? '' : ` ${c.flag}`}`);
     known[KNOWN.get('conffiles') as number] = `Conffiles:\n${lines.join('\n')}\n`;
   }
-  return `${known.join('')}${others.join('')}\n`;
+  return `${known.join('')}${[...others.values()].join('')}\n`;
 }
 
 /** A relation field as dpkg writes it (lib/dpkg/dump.c, varbufdependency): `name[:arch] (op version)`, `, ` and ` | ` between. */
@@ -252,7 +254,12 @@ export function dpkgConffiles(pkg: DebPackage): DpkgConffile[] {
   } finally {
     reader.close();
   }
-  return wanted.map((c) => ({ path: c.path, hash: hashes.get(c.path.slice(1)) ?? 'newconffile', flag: c.flag }));
+  // A remove-on-upgrade conffile is one to remove from an older version: dpkg never hashes it.
+  return wanted.map((c) => ({
+    path: c.path,
+    hash: (c.flag === undefined ? hashes.get(c.path.slice(1)) : undefined) ?? 'newconffile',
+    flag: c.flag,
+  }));
 }
 
 /**

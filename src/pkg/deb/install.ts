@@ -1,11 +1,14 @@
 /**
- * Installing Debian packages into the in-memory tree without running anything, and writing the
- * dpkg database the way distroless images have it, so that scanners see every package.
+ * Installing Debian packages into the in-memory tree without running anything, and writing a
+ * dpkg database, so that scanners, and dpkg itself when the image has it, see every package.
  *
- * The database is distroless's (https://github.com/GoogleContainerTools/distroless, file
- * PACKAGE_METADATA.md): one file per package in /var/lib/dpkg/status.d/, `<package>` holding the
- * package's control stanza (what `dpkg-deb --field` prints) and `<package>.md5sums` its md5sums;
- * no /var/lib/dpkg/status and no /var/lib/dpkg/info/. Trivy and Syft read this layout.
+ * Without dpkg in the tree, the database is distroless's (https://github.com/GoogleContainerTools/distroless,
+ * file PACKAGE_METADATA.md): one file per package in /var/lib/dpkg/status.d/, `<package>` holding
+ * the package's control stanza (what `dpkg-deb --field` prints) and `<package>.md5sums` its
+ * md5sums; no /var/lib/dpkg/status and no /var/lib/dpkg/info/. Trivy and Syft read this layout.
+ * Once dpkg is installed, it is dpkg's own (./dpkg-database.ts), and status.d is not written:
+ * dpkg and apt in a derived image update `status` alone, and a scanner reading a stale status.d
+ * beside it would report the base image's versions (docs/build.md, "Debian images").
  *
  * Maintainer scripts are never run. What the usual ones would have made is written
  * declaratively by the helpers here ({@link caBundle} for ca-certificates, {@link setTimezone}
@@ -50,7 +53,11 @@ export interface InstalledDeb {
   inventoryFiles?: (() => InventoryFile[]) | undefined;
   /** The maintainer scripts (and `triggers`) the package has, none of which ran. */
   skippedScripts: DebScriptName[];
-  /** The database files written (relative paths), empty when `database` is off. */
+  /**
+   * The database files that describe this package alone (relative paths): its status.d files, or
+   * its info/ files once dpkg is installed; empty when `database` is off. The install that brings
+   * dpkg into the tree replaces the status.d files of the packages installed before it, here too.
+   */
   database: string[];
   /**
    * The license its /usr/share/doc/<package>/copyright gives (./copyright.ts; '' when that file
@@ -68,10 +75,10 @@ export interface InstalledDeb {
 export interface DebInstallOptions {
   /** When set, every time in the tree becomes this (SOURCE_DATE_EPOCH); else the package's, and 0 for the database. */
   mtime?: number | undefined;
-  /** Write the package's /var/lib/dpkg/status.d files (default true). */
+  /** Write the package's database files (default true): status.d, or dpkg's own once dpkg is in the tree. */
   database?: boolean | undefined;
   /**
-   * Put `Status: install ok installed` after the `Package` line of the status.d file, as a
+   * Put `Status: install ok installed` after the `Package` line of a status.d file, as a
    * stanza of dpkg's own status file has it (default true). Distroless writes the control stanza
    * alone; scanners read both.
    */

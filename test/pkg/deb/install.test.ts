@@ -732,7 +732,7 @@ describe('the database of an image without dpkg and with it', () => {
       'base',
       [dir('./etc/'), file('./etc/base.conf', 'conf\n'), dir('./usr/'), dir('./usr/share/'), file('./usr/share/shared', 'base\n')],
       `${m}Essential: yes\nPriority: required\nSection: admin\nHomepage: https://example.org/\n`,
-      { conffiles: '/etc/base.conf\n' },
+      { conffiles: '/etc/base.conf\nremove-on-upgrade /etc/old.conf\n' },
     );
     const lib = await crafted(
       'libt1',
@@ -808,7 +808,7 @@ describe('the database of an image without dpkg and with it', () => {
       assert.match(
         status,
         new RegExp(
-          `^Package: base\\nEssential: yes\\nStatus: install ok installed\\nPriority: required\\nSection: admin\\nMaintainer: t <t@example.org>\\nArchitecture: amd64\\nVersion: 1.0\\nConffiles:\\n /etc/base.conf ${md5}\\nDescription: test\\nHomepage: https://example.org/\\n\\n`,
+          `^Package: base\\nEssential: yes\\nStatus: install ok installed\\nPriority: required\\nSection: admin\\nMaintainer: t <t@example.org>\\nArchitecture: amd64\\nVersion: 1.0\\nConffiles:\\n /etc/base.conf ${md5}\\n /etc/old.conf newconffile remove-on-upgrade\\nDescription: test\\nHomepage: https://example.org/\\n\\n`,
           'm',
         ),
       );
