@@ -320,7 +320,7 @@ function recordInDatabase(tree: Tree, record: InstalledDeb, takenOver: ReadonlyM
   const put = (path: string, body: Body, at: number): void => {
     tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: at, body, owner: 'build' });
   };
-  // The latest package of each name that took a path over from it.
+  // The packages this one took paths over from (the latest of each name): dpkg lists those paths no more.
   const byName = new Map(db.records.map((r) => [r.installed.pkg.name, r]));
   const relisted = new Set<DatabaseRecord>();
   for (const [owner, paths] of takenOver) {
