@@ -2,7 +2,8 @@
  * Debian repositories as a {@link PackageSource}: `deb` lines in `contents.repositories` resolve
  * through signed InRelease files and Packages indexes, .debs are verified against Packages and
  * unpacked into the tree, maintainer scripts never run, and what they would have made is made
- * declaratively (the CA bundle, /etc/localtime), with the dpkg database as distroless writes it.
+ * declaratively (the CA bundle, /etc/localtime, the alternatives their postinsts register), with
+ * the dpkg database as distroless writes it.
  */
 import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
@@ -24,6 +25,7 @@ import {
   type SourceIndex,
 } from '../source.ts';
 import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
+import { alternativesPaths, makeAlternatives, packageAlternatives } from './alternatives.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
@@ -336,6 +338,10 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const { mtime } = times;
     // What the steps after the packages read (the certificates bundled, the time zone) stays in the tree.
     spill?.keepInTree([CERTS_DIR, LOCAL_CERTS_DIR, CERTS_CONF, ...(this.#options.timezone === undefined ? [] : [ZONEINFO])]);
+    // The update-alternatives commands of the postinsts, read before anything is installed, so
+    // that the paths they name stay in the tree, which is asked whether each exists (./alternatives.ts).
+    const alternatives = debs.map((pkg) => packageAlternatives(pkg.name, pkg.scripts.get('postinst')));
+    spill?.keepInTree(alternativesPaths(alternatives));
     if (this.#options.mergedUsr) {
       // /lib64 too where the architecture's loader lives there (amd64's ld-linux-x86-64.so.2), as
       // usrmerge and trixie's base-files link it.
@@ -363,13 +369,15 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       // What installing the package made is garbage now, but for its folders, links and database in the tree.
       noteRecordsDropped(countEntries(pkg.entries));
     }
+    // In configure order, as dpkg runs the postinsts; nothing is written when none registers one.
+    const { notes } = makeAlternatives(tree, alternatives, { mtime });
     if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });
     if (this.#options.timezone !== undefined) setTimezone(tree, this.#options.timezone, { mtime });
     tree.mkdirAll('tmp');
     tree.update('tmp', { mode: 0o1777 });
     const licenses = debLicenses(installed);
     const deps = debDependencies(installed.map((d) => d.pkg));
-    return installed.map((d, i) => debInstalledPackage(d, deps[i] ?? [], licenses[i] ?? ''));
+    return installed.map((d, i) => debInstalledPackage(d, deps[i] ?? [], licenses[i] ?? '', notes.get(d.pkg.name) ?? []));
   }
 
   lockSources(archs: readonly string[]): LockSources {
@@ -425,9 +433,10 @@ function debLicenses(installed: readonly InstalledDeb[]): string[] {
 /**
  * The inventory record of an installed .deb: the fields an image's dpkg database would give it too
  * (./inventory.ts, so that both SBOMs agree), `dependsOn` as debDependencies resolved them, and
- * what only a build knows: the .deb's SHA-256, its files and scripts.
+ * what only a build knows: the .deb's SHA-256, its files and scripts. `notes` follow its skipped
+ * scripts: what of its postinst's update-alternatives commands was not made, and why.
  */
-function debInstalledPackage(d: InstalledDeb, dependsOn: readonly string[], license: string): InstalledPackage {
+function debInstalledPackage(d: InstalledDeb, dependsOn: readonly string[], license: string, notes: readonly string[]): InstalledPackage {
   const record: InstalledPackage = {
     ...debInventoryPackage(d.pkg, dependsOn, license),
     checksums: { SHA256: d.pkg.sha256 },
@@ -435,7 +444,7 @@ function debInstalledPackage(d: InstalledDeb, dependsOn: readonly string[], lice
     label: `${d.pkg.name}_${d.pkg.version}`,
     // Installed-Size is in KiB.
     installedSize: Number(d.pkg.control['installed-size'] ?? 0) * 1024,
-    skippedScripts: [...d.skippedScripts],
+    skippedScripts: [...d.skippedScripts, ...notes],
     database: d.database,
   };
   return d.inventoryFiles === undefined ? record : filesOnDemand(record, d.inventoryFiles);
