@@ -201,6 +201,68 @@ describe('Debian builds from the real mirror', {
     assert.ok(existsSync(join(root, 'usr', 'bin', 'sh')));
   });
 
+  it('makes the alternatives the postinsts register: /usr/bin/awk is mawk, as update-alternatives shows it', {
+    skip: toolMissing('umoci'),
+  }, async () => {
+    const path = join(dir, 'awk.yaml');
+    await writeFile(path, 'include: sources.yaml\ncontents:\n  packages: [base-files, mawk]\narchs: [x86_64]\n');
+    const result = await buildImage({
+      config: await loadConfig(path, { hostArch: 'x86_64' }),
+      configPath: path,
+      cacheDir: debianCacheDir,
+      memo: false,
+    });
+    const image = result.images[0];
+    assert.ok(image);
+    const again = await buildImage({
+      config: await loadConfig(path, { hostArch: 'x86_64' }),
+      configPath: path,
+      cacheDir: debianCacheDir,
+      memo: false,
+    });
+    assert.equal(again.index?.digest, result.index?.digest);
+    const store = await LayoutStore.open(join(dir, 'awk-layout'), { create: true });
+    await writeBuild(result, store, ['latest']);
+    await store.putManifest(image.manifest, { tags: ['amd64'] });
+    await store.close();
+    const root = join(dir, 'awk-root');
+    await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'awk-layout')}:amd64`, root]);
+    const link = async (p: string) => (await run('readlink', [join(root, p)])).stdout.trim();
+    assert.equal(await link('usr/bin/awk'), '/etc/alternatives/awk');
+    assert.equal(await link('etc/alternatives/awk'), '/usr/bin/mawk');
+    assert.equal(await link('usr/bin/nawk'), '/etc/alternatives/nawk');
+    assert.equal(await link('usr/share/man/man1/awk.1.gz'), '/etc/alternatives/awk.1.gz');
+    // mawk's postinst was read, not run: it stays listed as skipped, with nothing it left undone.
+    const mawk = image.skippedScripts.find((s) => s.package.startsWith('mawk_'));
+    assert.deepEqual(mawk?.scripts, ['postinst', 'prerm']);
+    if (toolMissing('update-alternatives') === false) {
+      const { stdout } = await run('update-alternatives', [
+        '--admindir',
+        join(root, 'var/lib/dpkg/alternatives'),
+        '--altdir',
+        join(root, 'etc/alternatives'),
+        '--display',
+        'awk',
+      ]);
+      assert.match(stdout, /^awk - auto mode\n {2}link best version is \/usr\/bin\/mawk\n/);
+      assert.match(stdout, /^\/usr\/bin\/mawk - priority 5$/m);
+    }
+    if (toolMissing('bwrap') === false) {
+      const { stdout } = await run('bwrap', [
+        '--bind',
+        root,
+        '/',
+        '--proc',
+        '/proc',
+        '--dev',
+        '/dev',
+        '/usr/bin/awk',
+        'BEGIN { print 6 * 7 }',
+      ]);
+      assert.equal(stdout, '42\n');
+    }
+  });
+
   it("gives each package, in an SBOM made later from the image's dpkg database, the source, upstream, architecture and dependencies the build's SBOM gives it", async () => {
     // ca-certificates brings openssl, whose control file has no Source field (Debian policy
     // 5.6.1: its source package has its name); libbz2-1.0 is a binNMU (1.0.8-5+b1) of bzip2

@@ -150,6 +150,7 @@ describe('reading update-alternatives commands from a postinst', () => {
       fc.property(
         command,
         fc.nat(),
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text, where ${prefix} is a parameter
         fc.constantFrom('$basedir/bin/java', '${prefix}', '$(dpkg --print-architecture)', '`uname -m`', '"$@"', '/usr/lib/*/x', '~/x'),
         (c, at, unknown) => {
           const words = ['update-alternatives', '--install', c.link, c.name, c.path, String(c.priority)];
@@ -174,6 +175,7 @@ describe('reading update-alternatives commands from a postinst', () => {
           `    for binary in ${names.join(' ')}; do`,
           '        update-alternatives \\',
           `            --install /usr/bin/\${binary} \${binary} /usr/bin/\${binary}8.2 ${priority} \\`,
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text, where ${binary} is the loop's variable
           '            --slave /usr/share/man/man1/${binary}.1.gz ${binary}.1.gz /usr/share/man/man1/${binary}8.2.1.gz',
           '    done',
           'fi',
