@@ -992,16 +992,14 @@ function matchPattern(p: Word, subject: string, walk: Walk): boolean | undefined
   let re = '';
   for (const part of p.parts) {
     let text: string;
-    let quoted = part.quoted;
     if ('lit' in part) text = part.lit;
     else if ('param' in part) {
+      // An unquoted parameter's value is a pattern too, as unquoted text is.
       const v = walk.param(part.param);
       if (v === undefined) return undefined;
       text = v;
-      // An unquoted parameter's value is a pattern too.
-      quoted = part.quoted;
     } else return undefined;
-    if (quoted) {
+    if (part.quoted) {
       re += escapeRegExp(text);
       continue;
     }
