@@ -57,9 +57,15 @@ export function lockInconsistencies(
   return problems;
 }
 
-/** The names a lock holds at different versions on different architectures, each a sentence. */
-export function lockVersionsDiffer(byArch: ReadonlyMap<string, readonly LockedPackage[]>): string[] {
-  return differentVersions(byArch).map(
+/**
+ * The names a lock holds at different versions on different architectures, each a sentence;
+ * rebuilds of one version (Debian's binNMUs, {@link VersionScheme.rebuildBase}) are one version.
+ */
+export function lockVersionsDiffer(
+  byArch: ReadonlyMap<string, readonly LockedPackage[]>,
+  scheme?: Pick<VersionScheme, 'rebuildBase'> | undefined,
+): string[] {
+  return differentVersions(byArch, scheme).map(
     ({ name, perArch }) => `${name} at ${[...perArch].map(([arch, v]) => `${v} on ${arch}`).join(', ')}`,
   );
 }

@@ -160,7 +160,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     if (wrongTag.length > 0 || unreached.length > 0) throw lockBeyondRequests(options, wrongTag, unreached);
     // What resolving refuses (checkSameVersions) a checked lock may not hold either; an unchecked
     // one (a rebuild from provenance) is the lock the original build used, whatever it holds.
-    const differ = options.checkLock === true ? lockVersionsDiffer(packages) : [];
+    const differ = options.checkLock === true ? lockVersionsDiffer(packages, source.versionScheme) : [];
     if (differ.length > 0) throw lockInconsistent(options, [`it holds ${differ.join(', ')}`]);
     // Those whose packages are all listed are checked before anything is fetched; the others once
     // their fetched files say what the unlisted ones need.
@@ -186,7 +186,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     const where = `${options.configPath} (${arch})`;
     resolved.set(arch, resolve(requests, candidates, source.versionScheme, { where }).packages);
   }
-  checkSameVersions(resolved);
+  checkSameVersions(resolved, source.versionScheme);
   for (const [arch, chosen] of resolved)
     packages.set(
       arch,

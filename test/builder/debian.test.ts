@@ -15,8 +15,13 @@ import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
 import { inventoryOf } from '../../src/builder/inventory.ts';
+import type { Lock } from '../../src/builder/lock.ts';
+import { planBuild } from '../../src/builder/plan.ts';
 import { imageInventory } from '../../src/image/inventory.ts';
+import { silentLogger } from '../../src/io/types.ts';
+import { DownloadCache } from '../../src/pkg/fetch.ts';
 import type { Inventory } from '../../src/pkg/inventory.ts';
+import { openPackageSource } from '../../src/pkg/sources.ts';
 import { type SpdxDocument, type SpdxFile, spdxDocument } from '../../src/sbom/spdx.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
@@ -199,6 +204,40 @@ describe('Debian builds from the real mirror', {
     await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'trixie-layout')}:amd64`, root]);
     for (const d of ['bin', 'sbin', 'lib', 'lib64']) assert.equal((await run('readlink', [join(root, d)])).stdout.trim(), `usr/${d}`, d);
     assert.ok(existsSync(join(root, 'usr', 'bin', 'sh')));
+  });
+
+  it('plans and checks a lock with a binNMU on one architecture and the source version on another (bookworm prctl)', async () => {
+    const source = await openPackageSource({
+      repositories: [`deb ${debianMirrorUrl} bookworm main`],
+      keyring: [],
+      packages: ['prctl'],
+      configPath: 'image.yaml',
+      baseDir: dir,
+      cache: new DownloadCache(debianCacheDir),
+      logger: silentLogger,
+    });
+    const archs = ['x86_64', 'aarch64'];
+    const plan = await planBuild(source, archs, { packages: ['prctl'], configPath: 'image.yaml' });
+    const [amd64, arm64] = archs.map((a) => plan.packages.get(a)?.find((p) => p.name === 'prctl')?.version);
+    // The premise, as bookworm has it: rebuilt on amd64 alone.
+    assert.deepEqual([amd64, arm64], ['1.6-1+b1', '1.6-1']);
+    // Its lock, checked as `provenant build --lock` checks one.
+    const lock: Lock = {
+      version: 'v1',
+      config: { name: 'image.yaml', checksum: '' },
+      contents: {
+        keyring: [],
+        build_repositories: [],
+        runtime_repositories: [],
+        repositories: [],
+        packages: archs.flatMap((a) => plan.packages.get(a) ?? []),
+      },
+    };
+    const checked = await planBuild(source, archs, { packages: ['prctl'], configPath: 'image.yaml', lock, checkLock: true });
+    assert.deepEqual(
+      archs.map((a) => checked.packages.get(a)?.find((p) => p.name === 'prctl')?.version),
+      [amd64, arm64],
+    );
   });
 
   it('makes the alternatives the postinsts register: /usr/bin/awk is mawk, as update-alternatives shows it', {

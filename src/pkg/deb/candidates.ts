@@ -13,7 +13,7 @@ import type { Candidate, CandidateIndex, Constraint, Provision, Requirement, Ver
 import { parseControlStanzas } from './control.ts';
 import { type DebRelation, parseDebRelations } from './relations.ts';
 import { checkStanza, type DebStanzaIndex, stanzasNamed, stanzasProviding } from './stanza-index.ts';
-import { compareDebVersions, isDebConstraintOp, parseDebVersion, satisfiesDebConstraint } from './version.ts';
+import { compareDebVersions, debRebuildBase, isDebConstraintOp, parseDebVersion, satisfiesDebConstraint } from './version.ts';
 
 /** The repository a Packages file comes from. */
 export interface DebRepository {
@@ -75,6 +75,7 @@ export const debVersionScheme: VersionScheme = {
     if (!isDebConstraintOp(constraint.op)) return false;
     return satisfiesDebConstraint(version, constraint.op, constraint.version);
   },
+  rebuildBase: debRebuildBase,
 };
 
 /** A stanza as `parseControlStanzas` (./control.ts) returns it: lowercased field names. */

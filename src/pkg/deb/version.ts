@@ -204,6 +204,17 @@ export function compareDebVersions(a: string, b: string): -1 | 0 | 1 {
 }
 
 /**
+ * The version a binNMU rebuilds: `version` without its last `+bN` (`3.11-4+b1` → `3.11-4`,
+ * `2.36-9+deb12u4+b2` → `2.36-9+deb12u4`), or `version` when it has none. A binary-only NMU
+ * rebuilds a source version unchanged, often on some architectures only, and appends `+bN` to the
+ * version (Debian Developer's Reference, "Recompilation or binary-only NMU"): the same package
+ * may be 3.11-4 on amd64 and 3.11-4+b1 on arm64.
+ */
+export function debRebuildBase(version: string): string {
+  return version.replace(/\+b[0-9]+$/, '');
+}
+
+/**
  * A version relation of a Debian dependency (deb-control(5)): `<<` strictly earlier, `<=`
  * earlier or equal, `=` equal, `>=` later or equal, `>>` strictly later. The obsolete `<` and `>`
  * mean `<=` and `>=`, as dpkg reads them (with a warning).

@@ -84,6 +84,15 @@ export interface VersionScheme {
    * {@link rankByProvidedVersion}; meeting a requirement still takes the provided version.
    */
   providedRank?(name: string, version: string): string;
+  /**
+   * The version that `version` rebuilds, when the scheme has rebuilds that leave the source as it
+   * was: Debian's binNMU (`3.11-4+b1`, a rebuild on some architectures only, against newer
+   * libraries: Debian Policy 5.6.12 and the Debian wiki's binNMU page), whose version is the
+   * source's with `+bN` appended. Two versions with the same base are one package across
+   * architectures ({@link checkSameVersions}). Without it, each version is its own (apk: a rebuild
+   * bumps `-rN` on every architecture).
+   */
+  rebuildBase?(version: string): string;
 }
 
 /** A request from the configuration: a requirement, or a conflict (`!name`) when `conflict`. */
@@ -481,13 +490,18 @@ export function formatRequirement(r: Requirement): string {
 
 /**
  * Checks that every architecture resolved a package name to the same version (a multi-arch image
- * whose platforms differ is a trap for users). Names present on only some architectures are
+ * whose platforms differ is a trap for users), or, with a scheme that has rebuilds, to rebuilds of
+ * the same version ({@link VersionScheme.rebuildBase}: Debian's `grep` is 3.11-4 on amd64 and
+ * 3.11-4+b1 on arm64 when only arm64 was rebuilt). Names present on only some architectures are
  * fine: dependencies can differ by architecture.
  *
  * @throws ProvenantError `UNRESOLVABLE` naming the package and the versions per architecture
  */
-export function checkSameVersions(byArch: ReadonlyMap<string, readonly Candidate[]>): void {
-  const first = differentVersions(byArch)[0];
+export function checkSameVersions(
+  byArch: ReadonlyMap<string, readonly { name: string; version: string }[]>,
+  scheme?: Pick<VersionScheme, 'rebuildBase'> | undefined,
+): void {
+  const first = differentVersions(byArch, scheme)[0];
   if (first === undefined) return;
   const { name, perArch } = first;
   const detail = [...perArch].map(([arch, v]) => `${v} on ${arch}`).join(', ');
@@ -498,17 +512,20 @@ export function checkSameVersions(byArch: ReadonlyMap<string, readonly Candidate
 
 /**
  * The names that have different versions on different architectures, sorted, each with its
- * version per architecture. Names present on only some architectures are not among them.
+ * version per architecture. Names present on only some architectures are not among them, nor,
+ * with a scheme that has rebuilds, names whose versions are rebuilds of one version.
  */
 export function differentVersions(
   byArch: ReadonlyMap<string, readonly { name: string; version: string }[]>,
+  scheme?: Pick<VersionScheme, 'rebuildBase'> | undefined,
 ): { name: string; perArch: Map<string, string> }[] {
   const versions = new Map<string, Map<string, string>>();
   for (const [arch, list] of byArch)
     for (const c of list) (versions.get(c.name) ?? versions.set(c.name, new Map()).get(c.name))?.set(arch, c.version);
+  const base = scheme?.rebuildBase ?? ((v: string) => v);
   return [...versions]
     .sort(([a], [b]) => (a < b ? -1 : 1))
-    .filter(([, perArch]) => new Set(perArch.values()).size > 1)
+    .filter(([, perArch]) => new Set([...perArch.values()].map(base)).size > 1)
     .map(([name, perArch]) => ({ name, perArch }));
 }
 

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
 import { type ApkPackageInfo, readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
 import { apkCandidates, apkVersionScheme } from '../../../src/pkg/apk/candidates.ts';
+import { debVersionScheme } from '../../../src/pkg/deb/candidates.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { apkRequest } from '../../../src/pkg/apk/source.ts';
 import {
@@ -354,6 +355,36 @@ describe('resolve (apk)', () => {
         ),
       unresolvable(/^a resolves to different versions: 1-r0 on x86_64, 2-r0 on aarch64$/),
     );
+  });
+
+  it("takes Debian's binNMUs of one version for the same package on every architecture, and nothing else", () => {
+    const at = (version: string) => [{ name: 'grep', version }];
+    const archs = (x: string, y: string) =>
+      new Map([
+        ['x86_64', at(x)],
+        ['aarch64', at(y)],
+      ]);
+    // trixie's grep: rebuilt on arm64 alone; a rebuild on both; an epoch kept.
+    for (const [x, y] of [
+      ['3.11-4', '3.11-4+b1'],
+      ['3.11-4+b2', '3.11-4+b1'],
+      ['1:2.36-9+deb12u4', '1:2.36-9+deb12u4+b1'],
+    ] as const) {
+      checkSameVersions(archs(x, y), debVersionScheme);
+    }
+    for (const [x, y] of [
+      ['3.11-4', '3.11-5'],
+      ['3.11-4+b1', '3.11-5+b1'],
+      ['2.36-9+deb12u4', '2.36-9+deb12u3+b1'],
+      ['1:3.11-4', '3.11-4+b1'],
+    ] as const) {
+      assert.throws(
+        () => checkSameVersions(archs(x, y), debVersionScheme),
+        unresolvable(new RegExp(`^grep resolves to different versions: ${x.replace(/[+.]/g, '\\$&')} on x86_64`)),
+      );
+    }
+    // apk has no such rebuilds: a suffix is another version there.
+    assert.throws(() => checkSameVersions(archs('1.0-r0', '1.0-r0+b1'), apkVersionScheme), unresolvable(/^grep resolves/));
   });
 });
 
