@@ -5,9 +5,9 @@ import fc from 'fast-check';
 import { isProvenantError } from '../../../src/errors.ts';
 import { type ApkPackageInfo, readApkIndex } from '../../../src/pkg/apk/apkindex.ts';
 import { apkCandidates, apkVersionScheme } from '../../../src/pkg/apk/candidates.ts';
-import { debVersionScheme } from '../../../src/pkg/deb/candidates.ts';
 import { ApkKeyring } from '../../../src/pkg/apk/signature.ts';
 import { apkRequest } from '../../../src/pkg/apk/source.ts';
+import { debVersionScheme } from '../../../src/pkg/deb/candidates.ts';
 import {
   type Candidate,
   type CandidateIndex,
