@@ -33,7 +33,16 @@ import { readBody } from '../vfs/body.ts';
 import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
-import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
+import {
+  applyAccounts,
+  applyDistributionFiles,
+  applyOsRelease,
+  applyPaths,
+  changedByFinishing,
+  type FileDigests,
+  filesAt,
+  withFinishedFiles,
+} from './assemble.ts';
 import { checkEcosystemKeys } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex, resolveRunAs } from './image.ts';
@@ -543,12 +552,15 @@ async function assembleImage(
       : undefined;
   try {
     let assembled =
-      spill === undefined ? undefined : await assemble(config, source, packages, arch, mtime, clamp, spill).catch(refused(logger, arch));
+      spill === undefined
+        ? undefined
+        : await assemble(config, source, fetched, packages, arch, mtime, clamp, spill).catch(refused(logger, arch));
     if (assembled === undefined) {
       await spill?.close();
-      assembled = await assemble(config, source, packages, arch, mtime, clamp, undefined);
+      assembled = await assemble(config, source, fetched, packages, arch, mtime, clamp, undefined);
     }
     const { tree, changed } = assembled;
+    if (assembled.warning !== undefined) logger.warn(`${arch}: ${assembled.warning}`);
     // The packages' files as the image holds them: the finishing may have rewritten some.
     const installed = assembled.installed.map((p) => withFinishedFiles(p, changed));
     const using = assembled.spill;
@@ -596,12 +608,20 @@ async function assembleImage(
 async function assemble(
   config: ImageConfig,
   source: PackageSource,
+  fetched: readonly FetchedPackage[],
   packages: readonly unknown[],
   arch: string,
   mtime: number,
   clamp: number | undefined,
   spill: SpilledFiles | undefined,
-): Promise<{ tree: Tree; installed: InstalledPackage[]; spill: SpilledFiles | undefined; changed: Map<string, FileDigests | undefined> }> {
+): Promise<{
+  tree: Tree;
+  installed: InstalledPackage[];
+  spill: SpilledFiles | undefined;
+  changed: Map<string, FileDigests | undefined>;
+  /** The source's warning about the files that say which distribution the image is, when it made them. */
+  warning: string | undefined;
+}> {
   const tree = new Tree();
   if (spill !== undefined) tree.keepOutside(spill);
   const installed = await source.install(tree, packages, arch, { mtime, clamp }, spill);
@@ -616,9 +636,19 @@ async function assemble(
   // give the digests of the bytes in the image, not of those the packages shipped.
   const before = filesAt(tree, keptInTree(config));
   applyAccounts(tree, config.accounts, mtime);
+  // No package gave os-release (Debian's base-files is Essential, so nothing pulls it in): the
+  // source says which distribution the image is, when it can, before a nameless one is written.
+  const distribution =
+    config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined
+      ? await source.distributionFiles?.(
+          arch,
+          fetched.map((f) => f.locked),
+        )
+      : undefined;
+  if (distribution !== undefined) applyDistributionFiles(tree, distribution.files, mtime);
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
-  return { tree, installed, spill, changed: changedByFinishing(tree, before) };
+  return { tree, installed, spill, changed: changedByFinishing(tree, before), warning: distribution?.warning };
 }
 
 /** Undefined for a SpillRefused, said in the log (the build installs again, into a tree alone); anything else thrown as it is. */
@@ -643,7 +673,8 @@ function spillable(config: ImageConfig): boolean {
  * and each `paths` entry's path and a hardlink's source. A package's file at one of these stays in the tree.
  */
 function keptInTree(config: ImageConfig): string[] {
-  const paths = ['etc/passwd', 'etc/group', 'etc/os-release'];
+  // etc/debian_version: written with os-release from a Debian source when no package gave either.
+  const paths = ['etc/passwd', 'etc/group', 'etc/os-release', 'etc/debian_version'];
   for (const u of config.accounts.users) paths.push(u.homedir);
   // A symlink's source is its target, written into the link, not a path the build reads.
   for (const p of config.paths) paths.push(p.path, ...(p.type === 'hardlink' && p.source !== undefined ? [p.source] : []));
