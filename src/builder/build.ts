@@ -552,12 +552,10 @@ async function assembleImage(
       : undefined;
   try {
     let assembled =
-      spill === undefined
-        ? undefined
-        : await assemble(config, source, fetched, packages, arch, mtime, clamp, spill).catch(refused(logger, arch));
+      spill === undefined ? undefined : await assemble(config, source, packages, arch, mtime, clamp, spill).catch(refused(logger, arch));
     if (assembled === undefined) {
       await spill?.close();
-      assembled = await assemble(config, source, fetched, packages, arch, mtime, clamp, undefined);
+      assembled = await assemble(config, source, packages, arch, mtime, clamp, undefined);
     }
     const { tree, changed } = assembled;
     if (assembled.warning !== undefined) logger.warn(`${arch}: ${assembled.warning}`);
@@ -608,7 +606,6 @@ async function assembleImage(
 async function assemble(
   config: ImageConfig,
   source: PackageSource,
-  fetched: readonly FetchedPackage[],
   packages: readonly unknown[],
   arch: string,
   mtime: number,
@@ -640,10 +637,7 @@ async function assemble(
   // source says which distribution the image is, when it can, before a nameless one is written.
   const distribution =
     config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined
-      ? await source.distributionFiles?.(
-          arch,
-          fetched.map((f) => f.locked),
-        )
+      ? await source.distributionFiles?.(arch)
       : undefined;
   if (distribution !== undefined) applyDistributionFiles(tree, distribution.files, mtime);
   applyOsRelease(tree, config.osRelease, mtime);

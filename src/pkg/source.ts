@@ -279,13 +279,13 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
    * The files that say which distribution an image is, for one none of whose packages installed
    * /etc/os-release and whose configuration gives no `os-release` (Debian's base-files is
    * Essential, so nothing depends on it and an image may lack it): read from what the source
-   * verified of the repositories `locked` came from, with a warning for the build's log. Without
+   * verifies of its repositories, with a warning for the build's log. Without
    * this method, or when it gives no files, the build writes an os-release that claims no
    * distribution (apk, as apko leaves the file to alpine-release or wolfi-baselayout).
    *
    * @throws ProvenantError as reading the repositories' metadata does (`NETWORK`, `SIGNATURE`)
    */
-  distributionFiles?(arch: string, locked: readonly LockedPackage[]): Promise<DistributionFiles>;
+  distributionFiles?(arch: string): Promise<DistributionFiles>;
   /** What the lock records of the repositories and keys, for these architectures. */
   lockSources(archs: readonly string[]): LockSources;
   /** The trusted keys with their PEM text, for provenance (none for sources whose keys are not PEM). */

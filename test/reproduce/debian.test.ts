@@ -93,3 +93,45 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
     );
   });
 });
+
+describe('reproduce a Debian image without base-files', { skip: debianMissing }, () => {
+  it("matches: the rebuild makes its os-release from the suite's signed Release again", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'provenant-reproduce-debian-'));
+    try {
+      await writeFile(join(dir, 'sources.yaml'), `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n`);
+      const configPath = join(dir, 'netbase.yaml');
+      await writeFile(configPath, 'include: sources.yaml\ncontents:\n  packages: [netbase]\narchs: [x86_64]\n');
+      const result = await buildImage({
+        config: await loadConfig(configPath, { hostArch: 'x86_64' }),
+        configPath,
+        cacheDir: debianCacheDir,
+        sourceDateEpoch: EPOCH,
+      });
+      assert.match(result.images[0]?.osRelease ?? '', /^ID=debian$/m);
+      const cosign = generateSigningKeyPair();
+      const attested = describeBuild(result, {
+        imageName: 'example/netbase',
+        configPath,
+        toolVersion: '0.0.0-test',
+        sourceDateEpoch: EPOCH,
+        builderId: 'https://example.com/builder',
+        fromLock: false,
+      });
+      const store = await LayoutStore.open(join(dir, 'layout'), { create: true });
+      try {
+        await writeBuild(result, store, ['v1'], { attestations: { attested, mode: 'buildkit' } });
+        await signImage(store, 'v1', {
+          signer: new KeySigner(cosign.privateKey),
+          dockerReference: 'example/netbase',
+          storages: ['cosign'],
+        });
+        const report = await reproduceImage(store, 'v1', { trust: { key: cosign.publicKey } });
+        assert.equal(report.match, true, renderReproduce(report));
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

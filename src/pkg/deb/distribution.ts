@@ -4,11 +4,11 @@
  * /etc/os-release and /etc/debian_version, from which scanners tell the distribution (trivy reads
  * /etc/debian_version for Debian, syft /etc/os-release; without them trivy matches no Debian
  * advisory and the SBOM's PURLs name no distribution). The files are made here as base-files
- * writes them, from the signed Release of the suite the packages came from: its `Origin`, its
+ * writes them, from the signed Release of the configured Debian suite: its `Origin`, its
  * `Codename` and the major number of its `Version` (a point release changes neither, so a
  * rebuild from a lock after the mirror has moved on makes the same files).
  */
-import type { DistributionFiles, LockedPackage, PackageSourceOptions } from '../source.ts';
+import type { DistributionFiles, PackageSourceOptions } from '../source.ts';
 import { fetchDebianIndex } from './fetch-index.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import type { DebRelease } from './release.ts';
@@ -61,16 +61,18 @@ export function debianReleaseFiles(
 /**
  * The distribution files of a Debian build ({@link PackageSource.distributionFiles}), for the
  * repositories of `options`: from the Release of the first repository, in the configuration's
- * order, that `locked` took packages from and that is a Debian release (not its updates or
- * security suite, which are read only when no release suite served packages). The Release is
- * fetched and verified as when the indexes are read, once per build.
+ * order, that is a Debian release (not its updates or security suite, which serve only when no
+ * release suite is configured). The configured repositories, not the locked packages' URLs,
+ * since a rebuild from a provenance installs the packages from copies in a temporary folder and
+ * must make the same files. The Release is fetched and verified as when the indexes are read,
+ * once per build.
  *
  * @param archName the Debian name of a configured architecture (`x86_64` → `amd64`)
  */
 export function debDistributionFiles(
   options: PackageSourceOptions,
   archName: (arch: string) => string,
-): (arch: string, locked: readonly LockedPackage[]) => Promise<DistributionFiles> {
+): (arch: string) => Promise<DistributionFiles> {
   const sources = options.repositories.map((r) => parseSourceLine(r, { where: options.configPath }));
   const keyrings = new Map<string, Promise<LazyDebKeyring>>();
   const releases = new Map<string, Promise<DebRelease>>();
@@ -106,11 +108,9 @@ export function debDistributionFiles(
     }
     return r;
   };
-  return async (arch, locked) => {
+  return async (arch) => {
     const debArch = archName(arch);
-    const used = sources.filter(
-      (s) => (s.archs === undefined || s.archs.includes(debArch)) && locked.some((p) => p.url.startsWith(`${s.url}/`)),
-    );
+    const used = sources.filter((s) => s.archs === undefined || s.archs.includes(debArch));
     let found: { files: { path: string; text: string }[]; where: string } | undefined;
     for (const s of used) {
       const release = await releaseOf(s, debArch);
@@ -126,7 +126,7 @@ export function debDistributionFiles(
     if (found === undefined) {
       return {
         files: [],
-        warning: `${missing}, and no Release the packages came from is Debian's, so /etc/os-release names no distribution and scanners match no advisories; add base-files to contents.packages, or give os-release in the configuration`,
+        warning: `${missing}, and no configured suite's Release is Debian's, so /etc/os-release names no distribution and scanners match no advisories; add base-files to contents.packages, or give os-release in the configuration`,
       };
     }
     return {
