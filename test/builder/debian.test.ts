@@ -15,14 +15,8 @@ import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
 import { describeBuild } from '../../src/builder/describe.ts';
 import { inventoryOf } from '../../src/builder/inventory.ts';
-import type { Lock } from '../../src/builder/lock.ts';
-import { planBuild } from '../../src/builder/plan.ts';
 import { imageInventory } from '../../src/image/inventory.ts';
-import { silentLogger } from '../../src/io/types.ts';
-import { DownloadCache } from '../../src/pkg/fetch.ts';
 import type { Inventory } from '../../src/pkg/inventory.ts';
-import { openPackageSource } from '../../src/pkg/sources.ts';
-import { packageUrl } from '../../src/sbom/purl.ts';
 import { type SpdxDocument, type SpdxFile, spdxDocument } from '../../src/sbom/spdx.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { debianCacheDir, debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
@@ -205,40 +199,6 @@ describe('Debian builds from the real mirror', {
     await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${join(dir, 'trixie-layout')}:amd64`, root]);
     for (const d of ['bin', 'sbin', 'lib', 'lib64']) assert.equal((await run('readlink', [join(root, d)])).stdout.trim(), `usr/${d}`, d);
     assert.ok(existsSync(join(root, 'usr', 'bin', 'sh')));
-  });
-
-  it('plans and checks a lock with a binNMU on one architecture and the source version on another (bookworm prctl)', async () => {
-    const source = await openPackageSource({
-      repositories: [`deb ${debianMirrorUrl} bookworm main`],
-      keyring: [],
-      packages: ['prctl'],
-      configPath: 'image.yaml',
-      baseDir: dir,
-      cache: new DownloadCache(debianCacheDir),
-      logger: silentLogger,
-    });
-    const archs = ['x86_64', 'aarch64'];
-    const plan = await planBuild(source, archs, { packages: ['prctl'], configPath: 'image.yaml' });
-    const [amd64, arm64] = archs.map((a) => plan.packages.get(a)?.find((p) => p.name === 'prctl')?.version);
-    // The premise, as bookworm has it: rebuilt on amd64 alone.
-    assert.deepEqual([amd64, arm64], ['1.6-1+b1', '1.6-1']);
-    // Its lock, checked as `provenant build --lock` checks one.
-    const lock: Lock = {
-      version: 'v1',
-      config: { name: 'image.yaml', checksum: '' },
-      contents: {
-        keyring: [],
-        build_repositories: [],
-        runtime_repositories: [],
-        repositories: [],
-        packages: archs.flatMap((a) => plan.packages.get(a) ?? []),
-      },
-    };
-    const checked = await planBuild(source, archs, { packages: ['prctl'], configPath: 'image.yaml', lock, checkLock: true });
-    assert.deepEqual(
-      archs.map((a) => checked.packages.get(a)?.find((p) => p.name === 'prctl')?.version),
-      [amd64, arm64],
-    );
   });
 
   it('makes the alternatives the postinsts register: /usr/bin/awk is mawk, as update-alternatives shows it', {
@@ -473,68 +433,6 @@ describe('Debian builds from the real mirror', {
         .sort(),
       names(image),
     );
-  });
-
-  it("gives an image without base-files the os-release base-files writes, from bookworm's signed Release, so that trivy and our SBOM see Debian 12", {
-    skip: existsSync(trivy) ? toolMissing('umoci') : `trivy not found at ${trivy} (scripts/trivy.sh installs it)`,
-  }, async () => {
-    // base-files is Essential: nothing depends on it, so a request without it gets none.
-    const path = join(dir, 'no-base-files.yaml');
-    await writeFile(path, 'include: sources.yaml\ncontents:\n  packages: [netbase]\narchs: [x86_64]\n');
-    const warnings: string[] = [];
-    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
-    const config = await loadConfig(path, { hostArch: 'x86_64' });
-    const result = await buildImage({ config, configPath: path, cacheDir: debianCacheDir, memo: false, logger });
-    const image = result.images[0];
-    assert.ok(image);
-    assert.ok(!names(image).includes('base-files'));
-    assert.match(warnings.join('\n'), /x86_64: no package installs \/etc\/os-release: base-files .* add base-files to contents\.packages/);
-    // Byte for byte the file of base-files itself, as the static image has it.
-    const withBaseFiles = (await build('static.yaml')).images[0];
-    assert.ok(withBaseFiles?.osRelease.includes('ID=debian'));
-    assert.equal(image.osRelease, withBaseFiles?.osRelease);
-    const inventory = inventoryOf(image, 'x');
-    assert.deepEqual(
-      [
-        ...new Set(
-          inventory.packages.map((p) => packageUrl(p, inventory.distro).replace(/^pkg:deb\/([^/]+)\/.*[?&](distro=[^&]+).*$/, '$1 $2')),
-        ),
-      ],
-      ['debian distro=debian-12'],
-    );
-    const out = join(dir, 'no-base-files-layout');
-    const store = await LayoutStore.open(out, { create: true });
-    await writeBuild(result, store, ['latest']);
-    await store.putManifest(image.manifest, { tags: ['amd64'] });
-    await store.close();
-    const root = join(dir, 'no-base-files-root');
-    await run('umoci', ['raw', 'unpack', '--rootless', '--image', `${out}:amd64`, root]);
-    assert.equal(await readFile(join(root, 'etc', 'debian_version'), 'utf8'), '12\n');
-    const { stdout } = await run(
-      trivy,
-      [
-        'rootfs',
-        '--offline-scan',
-        '--skip-db-update',
-        '--skip-java-db-update',
-        '--no-progress',
-        '--cache-dir',
-        join(dir, 'trivy-cache'),
-        '--format',
-        'cyclonedx',
-        root,
-      ],
-      { maxBuffer: 64 * 1024 * 1024 },
-    );
-    const bom = JSON.parse(stdout) as { components?: { type: string; name: string; version?: string; purl?: string }[] };
-    const components = bom.components ?? [];
-    assert.deepEqual(
-      components.filter((c) => c.type === 'operating-system').map((c) => [c.name, c.version]),
-      [['debian', '12']],
-    );
-    const libraries = components.filter((c) => c.type === 'library');
-    assert.ok(libraries.length > 0);
-    for (const c of libraries) assert.match(c.purl ?? '', /^pkg:deb\/debian\/.*distro=debian-12/);
   });
 
   /**
