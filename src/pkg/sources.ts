@@ -23,17 +23,7 @@ const KINDS: readonly SourceKind[] = [
   {
     lines: 'Debian sources',
     claims: (line) => line.startsWith('deb '),
-    open: async (o) => {
-      const [{ DebRepositorySource }, { debDistributionFiles }] = await Promise.all([
-        import('./deb/source.ts'),
-        import('./deb/distribution.ts'),
-      ]);
-      const source = new DebRepositorySource(o);
-      // Given here rather than by the class (./deb/source.ts), which reads the same Releases: a
-      // method there would read them once, where this reads the first again for an image that
-      // lacks base-files.
-      return Object.assign(source, { distributionFiles: debDistributionFiles(o, (a) => source.archName(a)) });
-    },
+    open: async (o) => new (await import('./deb/source.ts')).DebRepositorySource(o),
   },
   // `URL` or `@tag URL`.
   { lines: 'apk repositories', claims: () => true, open: async (o) => (await import('./apk/source.ts')).openApkSource(o) },
