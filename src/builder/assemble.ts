@@ -124,18 +124,9 @@ export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: nu
 }
 
 /**
- * Writes the files that say which distribution the image is, as its package source gives them
- * (`PackageSource.distributionFiles`: Debian's os-release and debian_version for an image without
- * base-files), each where no package put a file.
- */
-export function applyDistributionFiles(tree: Tree, files: readonly { path: string; text: string }[], mtime: number): void {
-  for (const f of files) if (tree.get(tree.resolve(f.path)) === undefined) buildFile(tree, f.path, f.text, mtime);
-}
-
-/**
- * Writes /etc/os-release from `os-release` when the configuration gives one, or when neither a
- * package nor the package source ({@link applyDistributionFiles}) provided the file (then it says
- * the image was built by Provenant, with no distribution ID claimed that scanners would trust).
+ * Writes /etc/os-release from `os-release` when the configuration gives one, or when no package
+ * provided the file (then it says the image was built by Provenant, with no distribution ID
+ * claimed that scanners would trust).
  */
 export function applyOsRelease(tree: Tree, osRelease: ImageOsRelease | undefined, mtime: number): void {
   const existing = tree.get(tree.resolve('etc/os-release'));

@@ -33,16 +33,7 @@ import { readBody } from '../vfs/body.ts';
 import { SpilledFiles, SpillRefused } from '../vfs/spill.ts';
 import { Tree } from '../vfs/tree.ts';
 import type { ApkoImageFacts } from './apko.ts';
-import {
-  applyAccounts,
-  applyDistributionFiles,
-  applyOsRelease,
-  applyPaths,
-  changedByFinishing,
-  type FileDigests,
-  filesAt,
-  withFinishedFiles,
-} from './assemble.ts';
+import { applyAccounts, applyOsRelease, applyPaths, changedByFinishing, type FileDigests, filesAt, withFinishedFiles } from './assemble.ts';
 import { checkEcosystemKeys } from './config.ts';
 import type { ImageConfig, LoadedConfig } from './config-types.ts';
 import { imageFromWalks, imageOfLayers, makeIndex, resolveRunAs } from './image.ts';
@@ -558,7 +549,11 @@ async function assembleImage(
       assembled = await assemble(config, source, packages, arch, mtime, clamp, undefined);
     }
     const { tree, changed } = assembled;
-    if (assembled.warning !== undefined) logger.warn(`${arch}: ${assembled.warning}`);
+    if (assembled.missingOsRelease !== undefined) {
+      logger.warn(
+        `${arch}: no package installs /etc/os-release (${assembled.missingOsRelease} does, and nothing depends on it): the image names no distribution, so scanners such as trivy match no advisory to its packages; add ${assembled.missingOsRelease} to contents.packages, or give os-release in the configuration`,
+      );
+    }
     // The packages' files as the image holds them: the finishing may have rewritten some.
     const installed = assembled.installed.map((p) => withFinishedFiles(p, changed));
     const using = assembled.spill;
@@ -616,8 +611,8 @@ async function assemble(
   installed: InstalledPackage[];
   spill: SpilledFiles | undefined;
   changed: Map<string, FileDigests | undefined>;
-  /** The source's warning about the files that say which distribution the image is, when it made them. */
-  warning: string | undefined;
+  /** The package that would have given /etc/os-release (PackageSource.osReleasePackage), when none did and the configuration gives none. */
+  missingOsRelease: string | undefined;
 }> {
   const tree = new Tree();
   if (spill !== undefined) tree.keepOutside(spill);
@@ -633,16 +628,11 @@ async function assemble(
   // give the digests of the bytes in the image, not of those the packages shipped.
   const before = filesAt(tree, keptInTree(config));
   applyAccounts(tree, config.accounts, mtime);
-  // No package gave os-release (Debian's base-files is Essential, so nothing pulls it in): the
-  // source says which distribution the image is, when it can, before a nameless one is written.
-  const distribution =
-    config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined
-      ? await source.distributionFiles?.(arch)
-      : undefined;
-  if (distribution !== undefined) applyDistributionFiles(tree, distribution.files, mtime);
+  const missingOsRelease =
+    config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined ? source.osReleasePackage : undefined;
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime);
-  return { tree, installed, spill, changed: changedByFinishing(tree, before), warning: distribution?.warning };
+  return { tree, installed, spill, changed: changedByFinishing(tree, before), missingOsRelease };
 }
 
 /** Undefined for a SpillRefused, said in the log (the build installs again, into a tree alone); anything else thrown as it is. */
@@ -667,8 +657,7 @@ function spillable(config: ImageConfig): boolean {
  * and each `paths` entry's path and a hardlink's source. A package's file at one of these stays in the tree.
  */
 function keptInTree(config: ImageConfig): string[] {
-  // etc/debian_version: written with os-release from a Debian source when no package gave either.
-  const paths = ['etc/passwd', 'etc/group', 'etc/os-release', 'etc/debian_version'];
+  const paths = ['etc/passwd', 'etc/group', 'etc/os-release'];
   for (const u of config.accounts.users) paths.push(u.homedir);
   // A symlink's source is its target, written into the link, not a path the build reads.
   for (const p of config.paths) paths.push(p.path, ...(p.type === 'hardlink' && p.source !== undefined ? [p.source] : []));

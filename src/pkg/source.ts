@@ -219,14 +219,6 @@ export interface InstallTimes {
   clamp: number | undefined;
 }
 
-/** What {@link PackageSource.distributionFiles} gives. */
-export interface DistributionFiles {
-  /** Paths without a leading `/` (`etc/os-release`) and their text; each written where no package put a file. */
-  files: { path: string; text: string }[];
-  /** Why the image needs them, and what would give them instead (a package to add). */
-  warning: string;
-}
-
 /**
  * One package ecosystem, opened for one build. `C` is its resolver candidate, `P` a fetched
  * package as it reads it.
@@ -276,16 +268,13 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
    */
   install(tree: Tree, packages: readonly P[], arch: string, times: InstallTimes, spill?: SpilledFiles): Promise<InstalledPackage[]>;
   /**
-   * The files that say which distribution an image is, for one none of whose packages installed
-   * /etc/os-release and whose configuration gives no `os-release` (Debian's base-files is
-   * Essential, so nothing depends on it and an image may lack it): read from what the source
-   * verifies of its repositories, with a warning for the build's log. Without
-   * this method, or when it gives no files, the build writes an os-release that claims no
-   * distribution (apk, as apko leaves the file to alpine-release or wolfi-baselayout).
-   *
-   * @throws ProvenantError as reading the repositories' metadata does (`NETWORK`, `SIGNATURE`)
+   * The package that gives an image its /etc/os-release when nothing depends on it (Debian's
+   * base-files, which is Essential): an image without the file, and a configuration without
+   * `os-release`, is built with a warning naming it, since the image then names no distribution
+   * and scanners match no advisory to its packages. Absent where the file comes as a dependency
+   * (apk: alpine-release, wolfi-baselayout), as apko leaves it.
    */
-  distributionFiles?(arch: string): Promise<DistributionFiles>;
+  readonly osReleasePackage?: string | undefined;
   /** What the lock records of the repositories and keys, for these architectures. */
   lockSources(archs: readonly string[]): LockSources;
   /** The trusted keys with their PEM text, for provenance (none for sources whose keys are not PEM). */

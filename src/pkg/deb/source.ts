@@ -13,7 +13,6 @@ import { type DownloadCache, type FetchFileOptions, fetchFile, joinLocation, lis
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
 import {
-  type DistributionFiles,
   type FetchedPackage,
   filesOnDemand,
   type InstalledPackage,
@@ -29,7 +28,6 @@ import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpacked
 import { alternativesPaths, makeAlternatives, packageAlternatives } from './alternatives.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
-import { debDistributionFiles } from './distribution.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
 import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_CERTS_DIR, setTimezone, ZONEINFO } from './install.ts';
 import { debDependencies, debInventoryPackage } from './inventory.ts';
@@ -105,12 +103,12 @@ function debRequest(text: string, where: string): Request {
 export class DebRepositorySource implements PackageSource<DebCandidate, DebPackage> {
   readonly ecosystem = 'deb';
   readonly versionScheme = debVersionScheme;
+  /** base-files is Essential: nothing depends on it, so an image has it only when asked for. */
+  readonly osReleasePackage = 'base-files';
   readonly #options: PackageSourceOptions;
   readonly #sources: DebSource[];
   /** One read per keyring, shared by the suites fetched at once (parsed only to check a signature). */
   readonly #keyrings = new Map<string, Promise<LazyDebKeyring>>();
-  /** The distribution files by architecture, made on first use (./distribution.ts). */
-  #distribution: ((arch: string) => Promise<DistributionFiles>) | undefined;
 
   /** @throws ProvenantError `INVALID_CONFIG` for a repository line that is not a Debian source */
   constructor(options: PackageSourceOptions) {
@@ -124,12 +122,6 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
 
   request(text: string, where: string): Request {
     return debRequest(text, where);
-  }
-
-  /** The files that say the image is Debian, from the first configured release suite's signed Release (./distribution.ts). */
-  distributionFiles(arch: string): Promise<DistributionFiles> {
-    this.#distribution ??= debDistributionFiles(this.#options, (a) => this.archName(a));
-    return this.#distribution(arch);
   }
 
   async readIndex(arch: string): Promise<SourceIndex<DebCandidate>> {
