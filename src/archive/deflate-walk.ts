@@ -10,10 +10,21 @@ const LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4
 const MAX_BITS = 15;
 
 /**
+ * The decode tables of dynamic blocks, reused from block to block: the code length table, the
+ * literal/length table and the distance table, each of up to 2^15 + 1 entries (128 KiB). Made
+ * anew for every block, they were the most of what a deflate worker allocated besides its output,
+ * freed only when its V8 next collected: a layer made again peaked 4-5 MB higher at every image
+ * size (issue 16). A walk runs to its end without yielding, so one set per thread serves all.
+ */
+const scratchTables: Int32Array[] = [];
+
+/**
  * A decode table for canonical Huffman code `lengths`, indexed by the next `maxLen` bits (LSB
  * first), `maxLen` stored at its end: entries are (symbol << 4) | code length, 0 for no code.
+ * With `scratch`, the table is a view of that scratch table (see {@link scratchTables}), valid
+ * until the next table made in it; without, an array of its own.
  */
-function huffmanTable(lengths: Uint8Array, n: number): Int32Array {
+function huffmanTable(lengths: Uint8Array, n: number, scratch?: 0 | 1 | 2): Int32Array {
   const count = new Uint16Array(MAX_BITS + 1);
   let maxLen = 1;
   for (let i = 0; i < n; i++) {
@@ -28,7 +39,13 @@ function huffmanTable(lengths: Uint8Array, n: number): Int32Array {
     next[len] = code;
   }
   const size = 1 << maxLen;
-  const table = new Int32Array(size + 1);
+  let table: Int32Array;
+  if (scratch === undefined) table = new Int32Array(size + 1);
+  else {
+    scratchTables[scratch] ??= new Int32Array((1 << MAX_BITS) + 1);
+    table = scratchTables[scratch].subarray(0, size + 1);
+    table.fill(0, 0, size);
+  }
   table[size] = maxLen;
   for (let sym = 0; sym < n; sym++) {
     const len = lengths[sym]!;
@@ -102,7 +119,7 @@ export function walkDeflate(buf: Uint8Array): { lastHeader: number; end: number 
         if (hlit > 286 || hdist > 30) throw new Error('too many length or distance codes');
         const cl = new Uint8Array(19);
         for (let i = 0; i < hclen; i++) cl[CL_ORDER[i]!] = bits(3);
-        const clTable = huffmanTable(cl, 19);
+        const clTable = huffmanTable(cl, 19, 0);
         const lengths = new Uint8Array(hlit + hdist);
         for (let i = 0; i < hlit + hdist; ) {
           if (pos > limit) throw new Error('truncated block header');
@@ -124,8 +141,8 @@ export function walkDeflate(buf: Uint8Array): { lastHeader: number; end: number 
           i += repeat;
         }
         if (lengths[256] === 0) throw new Error('no end-of-block code');
-        lit = huffmanTable(lengths.subarray(0, hlit), hlit);
-        dist = huffmanTable(lengths.subarray(hlit), hdist);
+        lit = huffmanTable(lengths.subarray(0, hlit), hlit, 1);
+        dist = huffmanTable(lengths.subarray(hlit), hdist, 2);
       }
       for (;;) {
         if (pos > limit) throw new Error('truncated compressed block');
