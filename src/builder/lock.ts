@@ -100,8 +100,11 @@ export function lockEntryPath(lock: Lock, p: Pick<LockedPackage, 'name' | 'archi
   return i < 0 ? 'contents.packages' : `contents.packages[${i}]`;
 }
 
-/** The codes of a fetched package that is not the file its lock entry names, or not one the keyring vouches for. */
-const ENTRY_CODES = ['DIGEST_MISMATCH', 'SIZE_MISMATCH', 'SIGNATURE', 'UNTRUSTED_KEY', 'INVALID_CONFIG'] as const;
+/**
+ * The codes of a fetched package that is not the file its lock entry names, or not one the keyring
+ * vouches for, or that is not where the entry says (removed from the mirror, a mistyped URL).
+ */
+const ENTRY_CODES = ['DIGEST_MISMATCH', 'SIZE_MISMATCH', 'SIGNATURE', 'UNTRUSTED_KEY', 'INVALID_CONFIG', 'NOT_FOUND'] as const;
 
 /**
  * An error met fetching a locked package, as an error about the lock file when it says the file

@@ -1,6 +1,6 @@
 /** What the `build` and `lock` commands share: build options from flags and environment, attestations, output. */
 
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
 import { distinctArchs, hostApkArch, linuxPlatformArch, normalizeArch } from '../builder/arch.ts';
@@ -134,7 +134,7 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
     try {
       text = await readFile(lockPath, 'utf8');
     } catch (err) {
-      throw new ProvenantError('NOT_FOUND', `cannot read the lock file ${lockPath}`, { where: lockPath, cause: err });
+      throw lockReadError(lockPath, err);
     }
     lock = parseLock(text, lockPath);
   }
@@ -196,9 +196,22 @@ export async function replacedLock(path: string): Promise<Lock | undefined> {
   }
 }
 
-/** Writes a lock file atomically. */
+/** Why the lock file given with `--lock` cannot be read, as an error naming it. */
+function lockReadError(path: string, err: unknown): ProvenantError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new ProvenantError('NOT_FOUND', `the lock file ${path} does not exist`, { where: path, cause: err });
+  if (code === 'EISDIR') return new ProvenantError('USAGE', `${path} is a folder, not a lock file`, { where: path, cause: err });
+  return new ProvenantError('IO', `cannot read the lock file ${path}: ${(err as Error).message}`, { where: path, cause: err });
+}
+
+/**
+ * Writes a lock file atomically. A lock kept behind a symlink (shared by two checkouts) is
+ * written where the link leads, not over the link: the file replaced is the one whose changes
+ * `lock` reported.
+ */
 export async function writeLockFile(path: string, lock: Lock, signal?: AbortSignal): Promise<void> {
-  await writeFileAtomic(path, formatLock(lock), { mkdir: true, signal });
+  const target = await realpath(path).catch(() => path);
+  await writeFileAtomic(target, formatLock(lock), { mkdir: true, signal });
 }
 
 /** The build's summary: the image's digest, then one line per platform image the output holds (see `heldAs`). */

@@ -1,7 +1,7 @@
 // `provenant lock` through the CLI, over a small signed apk repository made with `provenant apk`:
 // replacing a lock tells on standard error what changed against it, per architecture.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -132,6 +132,48 @@ describe('provenant lock over an existing lock', () => {
     assert.match(built.stderr, /notes\.lock\.json holds something else than a lock file/);
     assert.equal(await readFile(join(dir, 'notes.lock.json'), 'utf8'), 'not a lock\n');
     await assert.rejects(stat(join(dir, 'out')), { code: 'ENOENT' });
+  });
+
+  it('writes a lock kept behind a symlink where the link leads, leaving the link', async () => {
+    await mkdir(join(dir, 'shared'), { recursive: true });
+    await lock('-o', 'shared/real.lock.json');
+    await symlink('shared/real.lock.json', join(dir, 'linked.lock.json'));
+    await requesting('hello');
+    const r = await lock('-o', 'linked.lock.json');
+    assert.match(r.stderr, /^linked\.lock\.json: changes against the lock it replaces$/m);
+    assert.ok((await lstat(join(dir, 'linked.lock.json'))).isSymbolicLink());
+    const written = JSON.parse(await readFile(join(dir, 'shared', 'real.lock.json'), 'utf8')) as {
+      contents: { packages: { name: string }[] };
+    };
+    assert.deepEqual([...new Set(written.contents.packages.map((p) => p.name))], ['hello']);
+    await requesting('hello, old');
+  });
+
+  it('says why build --lock cannot read the lock: not there, a folder', async () => {
+    const missing = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out', '--lock', 'nope.lock.json'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(missing.status, 3, missing.stderr);
+    assert.match(missing.stderr, /the lock file nope\.lock\.json does not exist/);
+    const folder = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out', '--lock', 'repo'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(folder.status, 2, folder.stderr);
+    assert.match(folder.stderr, /repo is a folder, not a lock file/);
+  });
+
+  it('names the lock entry of a locked package that is no longer where the lock says', async () => {
+    await lock('-o', 'gone.lock.json');
+    const text = await readFile(join(dir, 'gone.lock.json'), 'utf8');
+    await writeFile(join(dir, 'gone.lock.json'), text.replaceAll('/old-1.0-r0.apk', '/old-9.9-r0.apk'));
+    const r = await runCli(['build', 'image.yaml', '--cache-dir', 'fresh-gone-cache', '-q', '-o', 'oci:out', '--lock', 'gone.lock.json'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /gone\.lock\.json contents\.packages\[\d+\] \(old 1\.0-r0, \w+\): .*old-9\.9-r0\.apk does not exist/);
   });
 });
 
