@@ -129,6 +129,18 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const debArch = this.archName(arch);
     // The suites are fetched and verified at once (each waits on the network), then read in order.
     const wanted = [...this.#sources.entries()].filter(([, s]) => s.archs === undefined || s.archs.includes(debArch));
+    if (wanted.length === 0 && this.#sources.length > 0) {
+      // Every source is limited to other architectures (`[arch=amd64]`): said as a repository
+      // without the architecture, not as packages nothing provides.
+      const limits = [...new Set(this.#sources.flatMap((s) => s.archs ?? []))].join(', ');
+      const first = this.#sources[0]!;
+      const repository = this.#sources.length === 1 ? `${safeLocation(first.url)} ${first.suite}` : `of ${this.#sources.length} sources`;
+      const why = new ProvenantError(
+        'NOT_FOUND',
+        `its ${this.#sources.length === 1 ? 'line is' : 'lines are'} limited to ${limits} ([arch=...])`,
+      );
+      throw new MissingArchitectureError(repository, arch, why, configPath);
+    }
     const fetched = await Promise.all(
       wanted.map(async ([, s]) =>
         fetchDebianIndex({

@@ -416,6 +416,29 @@ describe('a decompressed Packages file the cache keeps', () => {
     }
   });
 
+  it('an architecture every source line rules out ([arch=...]): named as missing, without a fetch', async () => {
+    const source = new DebRepositorySource({
+      // Nothing listens there: a fetch would fail with NETWORK.
+      repositories: ['deb [arch=amd64] http://127.0.0.1:9/debian bookworm main'],
+      keyring: [],
+      packages: ['a'],
+      configPath: 'image.yaml',
+      baseDir: '.',
+      cache: undefined,
+      logger: { debug() {}, info() {}, warn() {} },
+    });
+    await assert.rejects(source.readIndex('aarch64'), (err: unknown) => {
+      assert.ok(err instanceof MissingArchitectureError, String(err));
+      assert.equal(err.architecture, 'aarch64');
+      assert.equal(err.where, 'image.yaml');
+      assert.equal(
+        err.message,
+        'the repository http://127.0.0.1:9/debian bookworm has no index for aarch64: its line is limited to amd64 ([arch=...])',
+      );
+      return true;
+    });
+  });
+
   it('is read a stanza at a time, each checked: a damaged one stops the build, naming it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'provenant-deb-kept-'));
     try {
