@@ -46,6 +46,13 @@ export interface FaultPlan {
    * `sha256:<hex>`. Undefined keeps the path.
    */
   rewrite?: (method: string, url: string) => string | undefined;
+  /**
+   * Awaited before a request goes to the registry (its body waits): what another client does
+   * at that moment, played on the registry itself or its storage.
+   */
+  beforeForward?: (method: string, path: string) => Promise<void> | void;
+  /** Awaited once the registry has answered a request, before the client sees the answer. */
+  afterAnswer?: (method: string, path: string, status: number) => Promise<void> | void;
 }
 
 /** A running fault proxy. */
@@ -184,8 +191,15 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
       if (!res.writableFinished) upstream.destroy();
     });
 
-    upstream.on('response', (up) => {
+    upstream.on('response', async (up) => {
       const status = up.statusCode ?? 502;
+      try {
+        await plan.afterAnswer?.(method, path.split('?', 1)[0]!, status);
+      } catch {
+        up.destroy();
+        res.destroy();
+        return;
+      }
       const outHeaders = responseHeaders(up.rawHeaders);
       if (!drop) {
         res.writeHead(status, up.statusMessage, outHeaders);
@@ -231,7 +245,14 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     const event: ProxyEvent = { method, path, at: Date.now(), fault };
     events.push(event);
     if (fault === 'status500' || fault === 'status429' || fault === 'status503') answerStatus(req, res, fault, event);
-    else forward(req, res, fault === 'drop', fault === 'unauthorized');
+    else if (plan.beforeForward === undefined) forward(req, res, fault === 'drop', fault === 'unauthorized');
+    else {
+      req.pause();
+      Promise.resolve(plan.beforeForward(method, path)).then(
+        () => forward(req, res, fault === 'drop', fault === 'unauthorized'),
+        () => res.destroy(),
+      );
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
