@@ -1,6 +1,6 @@
 /** A registry's error answers (the distribution spec's error body and HTTP status) as typed errors that never name a credential. */
 import { printableLine } from '../bytes.ts';
-import { type ErrorCode, ProvenantError } from '../errors.ts';
+import { type ErrorCode, type ErrorDetails, ProvenantError } from '../errors.ts';
 
 /**
  * One entry of a registry's error body
@@ -52,6 +52,24 @@ export interface ErrorContext {
  */
 export const RATE_LIMIT_HINT = 'wait and retry, authenticate to get a higher limit, or lower --concurrency';
 
+/**
+ * A registry's refusal with the spec's error entries behind it, so a caller can act on what the
+ * registry said (a manifest PUT refused for a blob that is missing for a moment) rather than on
+ * the message's words.
+ */
+export class RegistryResponseError extends ProvenantError {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The error body's entries, in the registry's order; empty when it sent none. */
+  readonly registryErrors: readonly DistributionError[];
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails, status: number, registryErrors: readonly DistributionError[]) {
+    super(code, message, details);
+    this.status = status;
+    this.registryErrors = registryErrors;
+  }
+}
+
 /** The ProvenantError for a registry's non-success answer. */
 export function responseError(status: number, bodyText: string, ctx: ErrorContext): ProvenantError {
   const errors = parseErrorBody(bodyText);
@@ -75,19 +93,20 @@ export function responseError(status: number, bodyText: string, ctx: ErrorContex
     });
   }
   if (status === 404 || (first !== undefined && NOT_FOUND_CODES.has(first.code))) {
-    return new ProvenantError('NOT_FOUND', `${ctx.what}: not found (${detail})`, at);
+    return new RegistryResponseError('NOT_FOUND', `${ctx.what}: not found (${detail})`, at, status, errors);
   }
   const code: ErrorCode =
     first?.code === 'DIGEST_INVALID' ? 'DIGEST_MISMATCH' : first?.code === 'SIZE_INVALID' ? 'SIZE_MISMATCH' : 'REGISTRY';
   const hint =
-    first?.code === 'MANIFEST_BLOB_UNKNOWN'
+    // distribution puts DIGEST_INVALID first when it read a link being rewritten (another push).
+    errors.some((e) => e.code === 'MANIFEST_BLOB_UNKNOWN')
       ? 'the manifest names a blob the registry does not have; push the blobs first'
       : first?.code === 'MANIFEST_INVALID' || first?.code === 'UNSUPPORTED'
         ? 'the registry does not accept this manifest; check its media type against the registry (compat profiles list what each accepts)'
         : status >= 500
           ? 'the registry failed; retry later'
           : undefined;
-  return new ProvenantError(code, `${ctx.registry} refused ${ctx.what}: ${detail}`, { ...at, hint });
+  return new RegistryResponseError(code, `${ctx.registry} refused ${ctx.what}: ${detail}`, { ...at, hint }, status, errors);
 }
 
 /**

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { isLoopbackHost } from '../../src/net.ts';
 import { parseChallenges, quote } from '../../src/registry/challenge.ts';
-import { parseErrorBody, responseError } from '../../src/registry/errors.ts';
+import { parseErrorBody, RegistryResponseError, responseError } from '../../src/registry/errors.ts';
 import { redactUrl } from '../../src/registry/http.ts';
 import { nextLink, parseLinks } from '../../src/registry/link.ts';
 import { backoffDelay, parseHttpDate, retryAfterWait } from '../../src/registry/retry.ts';
@@ -267,6 +267,25 @@ describe('registry helpers', () => {
     assert.equal(responseError(400, body('DIGEST_INVALID'), ctx).code, 'DIGEST_MISMATCH');
     assert.equal(responseError(400, body('MANIFEST_BLOB_UNKNOWN'), ctx).code, 'REGISTRY');
     assert.equal(responseError(500, '', ctx).code, 'REGISTRY');
+    // distribution 2.8 with a blob link read while another push rewrites it: both entries kept, for
+    // the pusher to act on, and the hint about the missing blob although it is not the first.
+    const raced = responseError(
+      400,
+      JSON.stringify({
+        errors: [
+          { code: 'DIGEST_INVALID', message: 'm' },
+          { code: 'MANIFEST_BLOB_UNKNOWN', message: 'm', detail: 'sha256:ab' },
+        ],
+      }),
+      ctx,
+    );
+    assert.ok(raced instanceof RegistryResponseError);
+    assert.deepEqual(
+      raced.registryErrors.map((e) => e.code),
+      ['DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN'],
+    );
+    assert.equal(raced.status, 400);
+    assert.match(raced.hint ?? '', /names a blob the registry does not have/);
     const u = responseError(401, '', ctx);
     assert.equal(u.code, 'UNAUTHORIZED');
     assert.match(u.message, /wrong username or password for r\.example/);
