@@ -3,11 +3,17 @@ import { ProvenantError, sleep } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { encodeJson, parseStored, referrersTag, type Stored, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
-import { MediaType } from '../oci/mediatypes.ts';
+import { isForeignLayer, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageIndex } from '../oci/types.ts';
-import type { RegistryClient } from '../registry/client.ts';
+import type { PutManifestResult, RegistryClient } from '../registry/client.ts';
+import { RegistryResponseError } from '../registry/errors.ts';
 import { referrerDescriptor } from './layout-reader.ts';
 import type { CloseOptions, ContentStore, ListTagsOptions, PutBlobOptions, PutManifestOptions, ReferrersOptions } from './types.ts';
+
+/** Manifest PUTs at most when the registry answers that a blob the manifest names is missing. */
+const MISSING_BLOB_ATTEMPTS = 3;
+/** About how long before a manifest PUT refused for a missing blob is sent again (times the attempt). */
+const MISSING_BLOB_PAUSE_MS = 250;
 
 /** Reads of each referrers tag at close at most, when another writer keeps writing over this one's entries. */
 const FALLBACK_ATTEMPTS = 5;
@@ -30,6 +36,12 @@ export class RegistryStore implements ContentStore {
   readonly #fallbackLocks = new Map<string, Promise<unknown>>();
   /** The referrers this store added to referrers tags, by tag, for {@link close} to check. */
   readonly #fallbackWritten = new Map<string, { subject: Digest; referrers: Map<string, Stored> }>();
+  /**
+   * What this store was given to push, by digest: a manifest refused for a blob or child
+   * manifest that went missing (another push of the same blob committing) sends it again.
+   */
+  readonly #sources = new Map<Digest, BlobSource>();
+  readonly #manifests = new Map<Digest, Stored>();
 
   constructor(client: RegistryClient, repository: string) {
     this.client = client;
@@ -48,6 +60,7 @@ export class RegistryStore implements ContentStore {
 
   async putBlob(source: BlobSource, options: PutBlobOptions = {}): Promise<'stored' | 'exists' | 'mounted'> {
     // HEAD first ('exists'), then a mount from `mountFrom` ('mounted'), else an upload ('stored').
+    this.#sources.set(source.descriptor.digest, source);
     return this.client.pushBlob(this.repository, source, { ...callOf(options), mountFrom: options.mountFrom });
   }
 
@@ -60,15 +73,65 @@ export class RegistryStore implements ContentStore {
   }
 
   async putManifest(stored: Stored, options: PutManifestOptions = {}): Promise<void> {
-    const call = callOf(options);
+    this.#manifests.set(stored.digest, stored);
     if (options.present !== true) {
-      const { subjectProcessed } = await this.client.putManifest(this.repository, stored.digest, stored, call);
+      const { subjectProcessed } = await this.#put(stored.digest, stored, options);
       const subject = subjectOf(stored);
       if (subject !== undefined && !subjectProcessed) await this.#addToFallbackIndex(subject.digest, stored, options);
     }
     // Tags last: a failure above leaves no tag pointing at the manifest.
-    for (const tag of options.tags ?? []) await this.client.putManifest(this.repository, tag, stored, call);
+    for (const tag of options.tags ?? []) await this.#put(tag, stored, options);
     options.onProgress?.({ kind: 'manifest', digest: stored.digest, mediaType: stored.mediaType, phase: 'done' });
+  }
+
+  /**
+   * The manifest PUT, again when the registry refuses it for a blob or child manifest it names
+   * that is missing. Pushes of one image at once to one repository (CI matrix jobs) meet this:
+   * one push's HEAD finds a blob that another push is committing, and distribution's filesystem
+   * storage rewrites the blob's link in the repository in place (truncated, then written), so a
+   * manifest PUT that reads it then is refused (`DIGEST_INVALID; MANIFEST_BLOB_UNKNOWN`). Each
+   * refusal checks what the manifest names (HEAD), sends again what is missing and this store
+   * was given, and puts the manifest again after a pause, {@link MISSING_BLOB_ATTEMPTS} times
+   * at most. A PUT that passes the first time costs nothing more.
+   */
+  async #put(target: string, stored: Stored, options: OperationOptions): Promise<PutManifestResult> {
+    const call = callOf(options);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.client.putManifest(this.repository, target, stored, call);
+      } catch (err) {
+        if (!refusedForMissing(err, stored)) throw err;
+        const last = attempt >= MISSING_BLOB_ATTEMPTS;
+        const missing = await this.#missingReferences(stored, call);
+        if (last) throw stillMissing(err, missing, attempt);
+        for (const d of missing) await this.#pushAgain(d, options);
+        options.logger?.warn(
+          `${this.location}: the registry refused manifest ${stored.digest} for content it names that was missing (${missing.length === 0 ? 'all there when checked' : `sent again: ${missing.map((d) => d.digest).join(', ')}`}); putting it again`,
+        );
+        await sleep(MISSING_BLOB_PAUSE_MS * attempt * (0.5 + Math.random()), options.signal);
+      }
+    }
+  }
+
+  /** What `stored` names that the repository does not have now: blobs checked by HEAD, child manifests by HEAD. */
+  async #missingReferences(stored: Stored, call: OperationOptions): Promise<Descriptor[]> {
+    const missing: Descriptor[] = [];
+    for (const d of namedBy(stored)) {
+      const there =
+        stored.kind === 'index'
+          ? await this.client.headManifest(this.repository, d.digest, call)
+          : await this.client.headBlob(this.repository, d.digest, call);
+      if (there === undefined) missing.push(d);
+    }
+    return missing;
+  }
+
+  /** Sends again a blob or manifest this store was given; one it was not given is left to whoever pushes it. */
+  async #pushAgain(d: Descriptor, options: OperationOptions): Promise<void> {
+    const manifest = this.#manifests.get(d.digest);
+    const source = this.#sources.get(d.digest);
+    if (manifest !== undefined) await this.#put(manifest.digest, manifest, options);
+    else if (source !== undefined) await this.client.pushBlob(this.repository, source, callOf(options));
   }
 
   /** The referrers tag schema (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema). */
@@ -190,6 +253,42 @@ export class RegistryStore implements ContentStore {
     }
     this.#fallbackWritten.clear();
   }
+}
+
+/** The blobs a manifest names that live in the repository (foreign layers live at their URLs), or an index's manifests. */
+function namedBy(stored: Stored): Descriptor[] {
+  if (stored.kind === 'index') return stored.index.manifests;
+  return [stored.manifest.config, ...stored.manifest.layers].filter((d) => !isForeignLayer(d.mediaType) && (d.urls ?? []).length === 0);
+}
+
+/**
+ * The registry refused a manifest for a blob or manifest it names (`MANIFEST_BLOB_UNKNOWN`,
+ * which distribution also answers for an index's missing child, `BLOB_UNKNOWN`, or
+ * `DIGEST_INVALID` whose detail is a digest the manifest names): the refusal of a moment when
+ * another push of the same content is committing.
+ */
+function refusedForMissing(err: unknown, stored: Stored): err is RegistryResponseError {
+  if (!(err instanceof RegistryResponseError)) return false;
+  const named = new Set<string>(namedBy(stored).map((d) => d.digest));
+  return err.registryErrors.some(
+    (e) =>
+      e.code === 'MANIFEST_BLOB_UNKNOWN' ||
+      e.code === 'BLOB_UNKNOWN' ||
+      (e.code === 'DIGEST_INVALID' && typeof e.detail === 'string' && named.has(e.detail)),
+  );
+}
+
+/** The last refusal, naming what was missing at the last check. */
+function stillMissing(err: RegistryResponseError, missing: readonly Descriptor[], attempts: number): ProvenantError {
+  const what =
+    missing.length === 0
+      ? 'each blob it names was there when checked after the last refusal'
+      : `missing: ${missing.map((d) => d.digest).join(', ')}`;
+  return new ProvenantError(err.code, `${err.message}, ${attempts} times; ${what}`, {
+    where: err.where,
+    hint: 'another push to the repository (or its garbage collection) may be changing the same blobs; push again once it is done',
+    cause: err,
+  });
 }
 
 function callOf(options: OperationOptions): { signal?: AbortSignal; onProgress?: NonNullable<OperationOptions['onProgress']> } {
