@@ -51,7 +51,8 @@ var ProvenantError = class extends Error {
 var CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 var LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
 var MAX_BITS = 15;
-function huffmanTable(lengths, n) {
+var scratchTables = [];
+function huffmanTable(lengths, n, scratch) {
   const count = new Uint16Array(MAX_BITS + 1);
   let maxLen = 1;
   for (let i = 0; i < n; i++) {
@@ -66,7 +67,13 @@ function huffmanTable(lengths, n) {
     next[len] = code;
   }
   const size = 1 << maxLen;
-  const table = new Int32Array(size + 1);
+  let table;
+  if (scratch === void 0) table = new Int32Array(size + 1);
+  else {
+    scratchTables[scratch] ??= new Int32Array((1 << MAX_BITS) + 1);
+    table = scratchTables[scratch].subarray(0, size + 1);
+    table.fill(0, 0, size);
+  }
   table[size] = maxLen;
   for (let sym = 0; sym < n; sym++) {
     const len = lengths[sym];
@@ -129,7 +136,7 @@ function walkDeflate(buf) {
         if (hlit > 286 || hdist > 30) throw new Error("too many length or distance codes");
         const cl = new Uint8Array(19);
         for (let i = 0; i < hclen; i++) cl[CL_ORDER[i]] = bits(3);
-        const clTable = huffmanTable(cl, 19);
+        const clTable = huffmanTable(cl, 19, 0);
         const lengths = new Uint8Array(hlit + hdist);
         for (let i = 0; i < hlit + hdist; ) {
           if (pos > limit) throw new Error("truncated block header");
@@ -151,8 +158,8 @@ function walkDeflate(buf) {
           i += repeat;
         }
         if (lengths[256] === 0) throw new Error("no end-of-block code");
-        lit = huffmanTable(lengths.subarray(0, hlit), hlit);
-        dist = huffmanTable(lengths.subarray(hlit), hdist);
+        lit = huffmanTable(lengths.subarray(0, hlit), hlit, 1);
+        dist = huffmanTable(lengths.subarray(hlit), hdist, 2);
       }
       for (; ; ) {
         if (pos > limit) throw new Error("truncated compressed block");
