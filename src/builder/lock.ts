@@ -129,6 +129,22 @@ export function formatLock(lock: Lock): string {
 }
 
 /**
+ * Where JSON.parse stopped, without quoting the text: `line L, column C` when it says the
+ * position, else the one character it did not expect, or that the text ended.
+ */
+function jsonErrorPlace(err: unknown, text: string): string {
+  const message = err instanceof Error ? err.message : '';
+  const at = /at position (\d+)/.exec(message);
+  if (at !== null) {
+    const before = text.slice(0, Number(at[1]));
+    return `line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')}`;
+  }
+  if (/end of JSON input/.test(message)) return 'it ends before the JSON does';
+  const token = /^Unexpected token '(.)'/u.exec(message);
+  return token !== null ? `unexpected ${JSON.stringify(token[1])}` : 'the parser does not say where';
+}
+
+/**
  * Parses a lock file (ours or apko's).
  *
  * @throws ProvenantError `INVALID_CONFIG` naming the field that is missing or wrong
@@ -138,7 +154,9 @@ export function parseLock(text: string, where: string): Lock {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ProvenantError('INVALID_CONFIG', `the lock is not JSON: ${(err as Error).message}`, { where, cause: err });
+    // Not the parser's message: it quotes the text, which a file given as the lock by mistake
+    // (`-o .env`) would put in a CI log.
+    throw new ProvenantError('INVALID_CONFIG', `the lock is not JSON (${jsonErrorPlace(err, text)})`, { where });
   }
   const bad = (path: string, why: string): ProvenantError => new ProvenantError('INVALID_CONFIG', `lock ${path}: ${why}`, { where });
   const obj = (v: unknown, path: string): Record<string, unknown> => {

@@ -123,6 +123,16 @@ describe('provenant lock over an existing lock', () => {
     // Refused before any repository was read: nothing was fetched into the cache it named.
     await assert.rejects(stat(join(dir, 'fresh-cache')), { code: 'ENOENT' });
 
+    // The refusal says where the file stops being JSON, and quotes none of it (a secret given by mistake).
+    await writeFile(join(dir, 'secrets.env'), 'TOKEN=ghp_0123456789abcdef\n');
+    const secret = await runCli(['lock', 'image.yaml', '--cache-dir', 'fresh-cache', '-q', '-o', 'secrets.env'], { cwd: dir, env });
+    assert.equal(secret.status, 2, secret.stderr);
+    assert.match(
+      secret.stderr,
+      /secrets\.env holds something else than a lock file, and is not written over: the lock is not JSON \(unexpected "T"\)/,
+    );
+    assert.doesNotMatch(secret.stderr, /ghp_|0123456789/);
+
     await writeFile(join(dir, 'notes.lock.json'), 'not a lock\n');
     const built = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out', '--write-lock', 'notes.lock.json'], {
       cwd: dir,
