@@ -533,7 +533,7 @@ function missingArchitecture(err: MissingArchitectureError, inputs: ActionInputs
     cause: err,
     hint: `the configuration's archs choose the architectures built, and the platforms input a part of them: remove ${arch} from archs${
       others.length > 0 ? `, or give platforms only those the repository has (${others.map(platformOf).join(', ')}, say)` : ''
-    }`,
+    }; or, if the repository should have it, check its location (is it built or checked out before this step?)`,
   });
 }
 

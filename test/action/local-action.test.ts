@@ -163,7 +163,7 @@ describe('the Action through @github/local-action, asked for an architecture the
     assert.equal(
       error,
       `the configuration's archs list riscv64; the repository ./repo has no index for riscv64: ${job.workspace}/repo/riscv64/APKINDEX.tar.gz does not exist (${job.workspace}/riscv.yaml: archs)\n` +
-        "hint: the configuration's archs choose the architectures built, and the platforms input a part of them: remove riscv64 from archs, or give platforms only those the repository has (linux/amd64, say)",
+        "hint: the configuration's archs choose the architectures built, and the platforms input a part of them: remove riscv64 from archs, or give platforms only those the repository has (linux/amd64, say); or, if the repository should have it, check its location (is it built or checked out before this step?)",
     );
   });
 
