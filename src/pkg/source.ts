@@ -31,7 +31,10 @@ import type { Candidate, CandidateIndex, Request, VersionScheme } from './resolv
  * `platforms` instead: ../action/run.ts).
  */
 export class MissingArchitectureError extends ProvenantError {
-  /** The repository as configured (a URL without credentials, or a path). */
+  /**
+   * The repository as configured (a URL without credentials, or a path; a Debian suite after its
+   * URL); Debian sources that all rule the architecture out (`[arch=...]`) are listed, comma-separated.
+   */
   readonly repository: string;
   /** The architecture, in apk's spelling (`x86_64`), as the configuration and the build name it. */
   readonly architecture: string;
@@ -202,10 +205,14 @@ export interface InstalledPackage extends InventoryPackage {
    * getter that makes the list when read ({@link installedFieldsBut} copies a record without it).
    */
   files: InventoryFile[];
-  /** Install scripts it carries, none of which ran (neither apk nor dpkg scripts run here). */
+  /**
+   * Install scripts it carries, none of which ran (neither apk nor dpkg scripts run here), and for
+   * a Debian package what of its postinst's update-alternatives commands was not made, and why.
+   */
   skippedScripts: string[];
   /**
-   * The package database's files that describe this package alone (Debian's status.d files), as
+   * The package database's files that describe this package alone (Debian's status.d files, or
+   * its info/ files with dpkg installed), as
    * opposed to a database shared by all (apk's): per-package layering puts them in its layer.
    */
   database?: string[] | undefined;

@@ -3,7 +3,7 @@
  * through signed InRelease files and Packages indexes, .debs are verified against Packages and
  * unpacked into the tree, maintainer scripts never run, and what they would have made is made
  * declaratively (the CA bundle, /etc/localtime, the alternatives their postinsts register), with
- * the dpkg database as distroless writes it.
+ * the dpkg database as distroless writes it, or as dpkg itself does when dpkg is installed.
  */
 import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
@@ -133,12 +133,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       // Every source is limited to other architectures (`[arch=amd64]`): said as a repository
       // without the architecture, not as packages nothing provides.
       const limits = [...new Set(this.#sources.flatMap((s) => s.archs ?? []))].join(', ');
-      const first = this.#sources[0]!;
-      const repository = this.#sources.length === 1 ? `${safeLocation(first.url)} ${first.suite}` : `of ${this.#sources.length} sources`;
-      const why = new ProvenantError(
-        'NOT_FOUND',
-        `its ${this.#sources.length === 1 ? 'line is' : 'lines are'} limited to ${limits} ([arch=...])`,
-      );
+      const repository = this.#sources.map((s) => `${safeLocation(s.url)} ${s.suite}`).join(', ');
+      const lines = this.#sources.length === 1 ? 'its line is' : 'every line is';
+      const why = new ProvenantError('NOT_FOUND', `${lines} limited to ${limits} ([arch=...]), not ${debArch}`);
       throw new MissingArchitectureError(repository, arch, why, configPath);
     }
     const fetched = await Promise.all(

@@ -433,7 +433,7 @@ describe('a decompressed Packages file the cache keeps', () => {
       assert.equal(err.where, 'image.yaml');
       assert.equal(
         err.message,
-        'the repository http://127.0.0.1:9/debian bookworm has no index for aarch64: its line is limited to amd64 ([arch=...])',
+        'the repository http://127.0.0.1:9/debian bookworm has no index for aarch64: its line is limited to amd64 ([arch=...]), not arm64',
       );
       return true;
     });
