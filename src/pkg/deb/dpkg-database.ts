@@ -13,7 +13,7 @@ import type { DebPackage } from './deb.ts';
 import { parseDebRelations } from './relations.ts';
 
 /** dpkg's folder. */
-export const DPKG_DIR = 'var/lib/dpkg';
+const DPKG_DIR = 'var/lib/dpkg';
 /** The status file. */
 export const DPKG_STATUS = `${DPKG_DIR}/status`;
 /** The per-package files (file lists, md5sums, conffiles). */
@@ -218,7 +218,7 @@ export function dpkgStatusFile(stanzas: Iterable<{ name: string; architecture: s
 }
 
 /** The name of a package's files in info/: `<package>`, and `<package>:<arch>` for `Multi-Arch: same` (lib/dpkg/db-ctrl-format.c). */
-export function dpkgInfoName(pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch'>): string {
+function dpkgInfoName(pkg: Pick<DebPackage, 'name' | 'architecture' | 'multiArch'>): string {
   return pkg.multiArch === 'same' ? `${pkg.name}:${pkg.architecture}` : pkg.name;
 }
 
