@@ -44,20 +44,21 @@ export interface ScriptAlternatives {
 
 /** Reads `script` for the `update-alternatives` commands it runs as `<script> configure ''`. */
 export function readScriptAlternatives(script: string, args: readonly string[] = ['configure', '']): ScriptAlternatives {
-  let nodes: Node[];
+  // dpkg runs the script by its #! line: `#!/bin/sh -e` sets -e as `set -e` does.
+  const shebang = /^#![ \t]*\S+[ \t]+-([A-Za-z]+)/.exec(script)?.[1] ?? '';
+  const walk = new Walk([...args], script.length, { errexit: shebang.includes('e'), nounset: shebang.includes('u') });
   try {
-    nodes = new Parser(tokenize(script)).script();
+    walk.list(new Parser(tokenize(script)).script(), undefined);
   } catch (err) {
-    if (!(err instanceof ProvenantError)) throw err;
-    // Not read at all: every line naming update-alternatives is said to be left out.
+    if (!(err instanceof ProvenantError || err instanceof LimitMet)) throw err;
+    // Not read, or not to the end: every line naming update-alternatives is said to be left out.
     const unread: UnreadCommand[] = [];
+    const lines = new Set([...walk.actions, ...walk.unread].map((a) => a.line));
     for (const [i, line] of script.split('\n').entries())
-      if (/update-alternatives/.test(line.replace(/^\s*#.*$/, '')))
+      if (MENTIONS.test(line.replace(/^\s*#.*$/, '')) || lines.has(i + 1))
         unread.push({ line: i + 1, why: `the script is not read: ${err.message}` });
     return { actions: [], unread };
   }
-  const walk = new Walk([...args]);
-  walk.list(nodes, undefined);
   return { actions: walk.actions, unread: walk.unread };
 }
 
@@ -73,6 +74,8 @@ interface Word {
   /** The word as written, for messages. */
   raw: string;
   line: number;
+  /** For the delimiter of a here-document whose delimiter is unquoted: its body, which is expanded. */
+  body?: Word;
 }
 
 type Token = { kind: 'word'; word: Word } | { kind: 'op'; op: string; line: number };
@@ -85,12 +88,12 @@ function notRead(message: string, line: number): ProvenantError {
 }
 
 /** Splits a script into words and operators (XCU 2.3), quotes and expansions kept apart in each word. */
-function tokenize(s: string): Token[] {
+function tokenize(s: string, firstLine = 1): Token[] {
   const tokens: Token[] = [];
   let i = 0;
-  let line = 1;
+  let line = firstLine;
   /** Here-documents whose bodies start after the next newline. */
-  const heredocs: { delimiter: string; tabs: boolean }[] = [];
+  const heredocs: { delimiter: string; tabs: boolean; word: Word }[] = [];
   let heredocNext: boolean | undefined;
 
   /** The index just past the `close` matching an opening at `i` (before it), skipping quoted text. */
@@ -213,16 +216,46 @@ function tokenize(s: string): Token[] {
 
   const heredocBodies = (): void => {
     for (const h of heredocs.splice(0)) {
+      const [start, startLine] = [i, line];
+      let bodyEnd: number;
       for (;;) {
         if (i >= s.length) throw notRead(`the here-document ${h.delimiter} does not end`, line);
         let end = s.indexOf('\n', i);
         if (end < 0) end = s.length;
         const text = s.slice(i, end);
+        bodyEnd = i;
         i = end + 1;
         line++;
         if ((h.tabs ? text.replace(/^\t+/, '') : text) === h.delimiter) break;
       }
+      // An unquoted delimiter: the body is expanded as a double-quoted word is (XCU 2.7.4), and
+      // what its substitutions run, runs.
+      if (h.word.parts.every((p) => !p.quoted)) h.word.body = expandedText(start, bodyEnd, startLine);
     }
+  };
+
+  /** The text from `start` to `end` as a word expanded as here-document bodies are. */
+  const expandedText = (start: number, end: number, startLine: number): Word => {
+    const [after, afterLine] = [i, line];
+    i = start;
+    line = startLine;
+    const parts: Part[] = [];
+    while (i < end) {
+      const d = s[i] as string;
+      if (d === '\\' && '$`\\\n'.includes(s[i + 1] ?? '')) {
+        parts.push({ lit: s[i + 1] === '\n' ? '' : (s[i + 1] as string), quoted: true });
+        i += 2;
+      } else if (d === '$') parts.push(dollar(true));
+      else if (d === '`') parts.push(backquote(true));
+      else {
+        if (d === '\n') line++;
+        parts.push({ lit: d, quoted: true });
+        i++;
+      }
+    }
+    if (i > end) throw notRead('an expansion in a here-document does not end in it', startLine);
+    [i, line] = [after, afterLine];
+    return { parts, raw: s.slice(start, end), line: startLine };
   };
 
   while (i < s.length) {
@@ -258,7 +291,7 @@ function tokenize(s: string): Token[] {
     const w = word();
     tokens.push({ kind: 'word', word: w });
     if (heredocNext !== undefined) {
-      heredocs.push({ delimiter: w.parts.map((p) => ('lit' in p ? p.lit : '')).join(''), tabs: heredocNext });
+      heredocs.push({ delimiter: w.parts.map((p) => ('lit' in p ? p.lit : '')).join(''), tabs: heredocNext, word: w });
       heredocNext = undefined;
     }
   }
@@ -271,7 +304,8 @@ function tokenize(s: string): Token[] {
 // ---------------------------------------------------------------------------------------------
 
 type Node =
-  | { t: 'simple'; words: Word[]; line: number }
+  | { t: 'simple'; words: Word[]; line: number; redirs: Word[] }
+  | { t: 'redirected'; body: Node; redirs: Word[]; line: number }
   | { t: 'and' | 'or'; left: Node; right: Node }
   | { t: 'not'; body: Node }
   | { t: 'pipe'; commands: Node[] }
@@ -294,6 +328,8 @@ const TERMINATORS = new Set(['then', 'elif', 'else', 'fi', 'do', 'done', 'esac',
 class Parser {
   readonly #tokens: Token[];
   #at = 0;
+  /** How deep the commands being parsed nest. */
+  #depth = 0;
 
   constructor(tokens: Token[]) {
     this.#tokens = tokens;
@@ -385,6 +421,16 @@ class Parser {
     const t = this.#tokens[this.#at];
     if (t === undefined) throw notRead('a command expected', this.#line());
     const line = lineOf(t);
+    if (this.#depth >= MAX_NESTING) throw notRead(`the commands nest deeper than ${MAX_NESTING}`, line);
+    this.#depth++;
+    try {
+      return this.#commandAt(t, line);
+    } finally {
+      this.#depth--;
+    }
+  }
+
+  #commandAt(t: Token, line: number): Node {
     const name = t.kind === 'word' ? plain(t.word) : undefined;
     let node: Node | undefined;
     if (name === 'if') node = this.#if();
@@ -407,14 +453,16 @@ class Parser {
       const body = this.#list();
       this.#expectOp(')');
       node = { t: 'group', body, subshell: true };
-    } else if (t.kind === 'word' && name !== undefined && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) && this.#isFunction()) {
+    } else if (t.kind === 'word' && name !== undefined && this.#isFunction()) {
+      // dash refuses any other name (`update-alternatives() { ...; }` is a syntax error there).
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw notRead(`${name} is not a function name`, line);
       this.#at += 3;
       this.#newlines();
       return { t: 'function', name, body: this.#command() };
     }
     if (node !== undefined) {
-      this.#redirections();
-      return node;
+      const redirs = this.#redirections();
+      return redirs.length === 0 ? node : { t: 'redirected', body: node, redirs, line };
     }
     return this.#simple(line);
   }
@@ -425,19 +473,27 @@ class Parser {
     return a?.kind === 'op' && a.op === '(' && b?.kind === 'op' && b.op === ')';
   }
 
-  /** Redirections after a compound command (`done > /dev/null`): they change nothing the reading sees. */
-  #redirections(): void {
+  /**
+   * Redirections (`done > /dev/null`): the words that are expanded, whose substitutions run; a
+   * here-document's delimiter is not, its body is unless the delimiter is quoted.
+   */
+  #redirections(): Word[] {
+    const words: Word[] = [];
     for (;;) {
       const t = this.#tokens[this.#at];
-      if (t?.kind !== 'op' || !REDIRECTIONS.has(t.op)) return;
+      if (t?.kind !== 'op' || !REDIRECTIONS.has(t.op)) return words;
       this.#at++;
-      if (this.#tokens[this.#at]?.kind !== 'word') throw notRead(`a file expected after ${t.op}`, t.line);
+      const w = this.#tokens[this.#at];
+      if (w?.kind !== 'word') throw notRead(`a file expected after ${t.op}`, t.line);
+      if (t.op !== '<<' && t.op !== '<<-') words.push(w.word);
+      else if (w.word.body !== undefined) words.push(w.word.body);
       this.#at++;
     }
   }
 
   #simple(line: number): Node {
     const words: Word[] = [];
+    const redirs: Word[] = [];
     let redirected = false;
     for (;;) {
       const t = this.#tokens[this.#at];
@@ -448,7 +504,7 @@ class Parser {
         continue;
       }
       if (!REDIRECTIONS.has(t.op)) break;
-      this.#redirections();
+      redirs.push(...this.#redirections());
       redirected = true;
     }
     if (words.length === 0 && !redirected)
@@ -456,7 +512,7 @@ class Parser {
         `unexpected ${JSON.stringify(this.#tokens[this.#at]?.kind === 'op' ? (this.#tokens[this.#at] as { op: string }).op : '')}`,
         line,
       );
-    return { t: 'simple', words, line };
+    return { t: 'simple', words, line, redirs };
   }
 
   #if(): Node {
@@ -553,49 +609,152 @@ type Doubt = string | undefined;
 type Fields = { fields: string[] } | { unknown: string };
 
 const UPDATE_ALTERNATIVES = /^(?:(?:\/usr)?\/s?bin\/)?update-alternatives$/;
+const MENTIONS = /update-alternatives/;
 /** Commands that run another command given as their arguments. */
-const WRAPPERS = new Set(['eval', 'exec', 'env', 'command', 'sh', 'bash', 'dash', 'xargs', 'nice', 'chroot', 'nohup', 'timeout']);
+const WRAPPERS = new Set(['env', 'command', 'sh', 'bash', 'dash', 'xargs', 'nice', 'chroot', 'nohup', 'timeout', 'sudo', 'su', 'setsid']);
 /** Builtins that set or unset the variables they name. */
-const SETTERS = new Set(['unset', 'read', 'local', 'export', 'readonly', 'getopts', 'typeset']);
+const SETTERS = new Set(['read', 'local', 'export', 'getopts', 'typeset']);
+/** dash's special builtins (XCU 2.14), found before functions, whose prefix assignments stay. */
+const SPECIAL = new Set([
+  'break',
+  ':',
+  '.',
+  'continue',
+  'eval',
+  'exec',
+  'exit',
+  'export',
+  'readonly',
+  'return',
+  'set',
+  'shift',
+  'times',
+  'trap',
+  'unset',
+]);
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
 const MAX_CALLS = 32;
+/** How deep the parsed commands may nest, and the walk (calls, substitutions, eval) with them. */
+const MAX_NESTING = 100;
+const MAX_DEPTH = 300;
+/** Actions and notes a reading may give: far more than any script has. */
+const MAX_RESULTS = 10_000;
+/** The steps (commands, characters expanded, pattern comparisons) a reading may take: so many per character of the script. */
+const STEPS_BASE = 1_000_000;
+const STEPS_PER_CHAR = 8;
+
+/** A limit of the reading was met: the script is not read (caught in {@link readScriptAlternatives}). */
+class LimitMet extends Error {}
+
+/** A function's definitions that may be in effect; `maybeUnset` when it may have none. */
+interface Definitions {
+  bodies: readonly Node[];
+  maybeUnset: boolean;
+}
+
+/** What a subshell copies: the state of the running shell as far as the reading follows it. */
+interface Shell {
+  /** `$1`...: undefined once the script made them unknown. */
+  positional: string[] | undefined;
+  /** The variables known (a `for` loop's); any other is unknown. */
+  vars: Map<string, string>;
+  functions: Map<string, Definitions>;
+  /** IFS is the default (space, tab, newline): otherwise unquoted expansions are not split by the reading. */
+  ifsDefault: boolean;
+  errexit: boolean;
+  nounset: boolean;
+  /** The script exited (or a function returned) for certain: nothing more runs. */
+  stopped: boolean;
+  returned: boolean;
+  /** A `break n` or `continue n` is leaving this many loops. */
+  breaking: number;
+  continuing: number;
+  /** Loops that a `break` may leave (the innermost function's). */
+  loops: number;
+  /** Set when the script may have exited: what follows may not run. */
+  mayHaveExited: Doubt;
+  /** Set when a `break` or `continue` may have run: the rest of the loop (or of its pass) may not. */
+  breakDoubt: Doubt;
+  continueDoubt: Doubt;
+  /** Set where an update-alternatives command, if it runs, is never made (a command substitution, a trap, eval). */
+  noting: string | undefined;
+}
 
 class Walk {
   readonly actions: AlternativesAction[] = [];
   readonly unread: UnreadCommand[] = [];
-  /** `$1`...: undefined once `set --` or `shift` made them unknown. */
-  #positional: string[] | undefined;
-  /** The variables known (a `for` loop's); any other is unknown. */
-  readonly #vars = new Map<string, string>();
-  readonly #functions = new Map<string, Node>();
-  /** The script exited (or a function returned) for certain: nothing more runs. */
-  #stopped = false;
-  /** A function returned for certain: the call ends. */
-  #returned = false;
-  /** Set when the script may have exited: what follows may not run. */
-  #mayHaveExited: Doubt;
+  #sh: Shell;
   #calls = 0;
+  #depth = 0;
+  #steps = 0;
+  readonly #maxSteps: number;
+  /** Above 0 where `set -e` does not end the script: a condition, the left of `&&`/`||`, under `!`. */
+  #suppress = 0;
+  readonly #parsed = new Map<string, Node[] | undefined>();
 
-  constructor(positional: string[]) {
-    this.#positional = positional;
+  constructor(positional: string[], size: number, flags: { errexit: boolean; nounset: boolean }) {
+    this.#maxSteps = STEPS_BASE + STEPS_PER_CHAR * size;
+    this.#sh = {
+      positional,
+      vars: new Map(),
+      functions: new Map(),
+      ifsDefault: true,
+      ...flags,
+      stopped: false,
+      returned: false,
+      breaking: 0,
+      continuing: 0,
+      loops: 0,
+      mayHaveExited: undefined,
+      breakDoubt: undefined,
+      continueDoubt: undefined,
+      noting: undefined,
+    };
+  }
+
+  /** Counts `n` steps of work, and gives up past the reading's allowance. */
+  charge(n = 1): void {
+    this.#steps += n;
+    if (this.#steps > this.#maxSteps) throw new LimitMet(`the reading takes more than ${this.#maxSteps} steps`);
+  }
+
+  #halted(): boolean {
+    const sh = this.#sh;
+    return sh.stopped || sh.returned || sh.breaking > 0 || sh.continuing > 0;
   }
 
   list(nodes: readonly Node[], doubt: Doubt): Status {
     let status: Status = 'ok';
     for (const n of nodes) {
-      if (this.#stopped || this.#returned) break;
-      status = this.#node(n, doubt ?? this.#mayHaveExited);
+      if (this.#halted()) break;
+      const sh = this.#sh;
+      status = this.#node(n, doubt ?? sh.mayHaveExited ?? sh.breakDoubt ?? sh.continueDoubt);
     }
     return status;
   }
 
   #node(n: Node, doubt: Doubt): Status {
+    this.charge();
+    if (this.#depth >= MAX_DEPTH) throw new LimitMet(`the commands run nest deeper than ${MAX_DEPTH}`);
+    this.#depth++;
+    const status = this.#nodeAt(n, doubt);
+    this.#depth--;
+    return status;
+  }
+
+  #nodeAt(n: Node, doubt: Doubt): Status {
     switch (n.t) {
       case 'simple':
         return this.#simple(n, doubt);
+      case 'redirected':
+        for (const w of n.redirs) this.#expand(w, n.line, doubt);
+        return this.#node(n.body, doubt);
       case 'and':
       case 'or': {
+        this.#suppress++;
         const left = this.#node(n.left, doubt);
-        if (this.#stopped || this.#returned) return left;
+        this.#suppress--;
+        if (this.#halted()) return left;
         const runs = n.t === 'and' ? 'ok' : 'fail';
         if (left !== runs && left !== 'unknown') return left;
         const right = this.#node(
@@ -607,19 +766,36 @@ class Walk {
         return left === 'unknown' && right !== (n.t === 'and' ? 'fail' : 'ok') ? 'unknown' : right;
       }
       case 'not': {
+        this.#suppress++;
         const s = this.#node(n.body, doubt);
+        this.#suppress--;
         return s === 'ok' ? 'fail' : s === 'fail' ? 'ok' : 'unknown';
       }
       case 'pipe': {
-        // Each command of a pipeline runs in a subshell: an exit there ends that command only.
+        // Each command of a pipeline runs in a subshell (dash forks them all): an exit there ends that command only.
         for (const c of n.commands) this.#subshell(() => this.#node(c, doubt));
         return 'unknown';
       }
       case 'group':
-        return n.subshell ? this.#subshell(() => this.list(n.body, doubt)) : this.list(n.body, doubt);
-      case 'function':
-        this.#functions.set(n.name, n.body);
+        // A subshell that fails is a command that fails: `set -e` ends the script there too.
+        return n.subshell
+          ? this.#errexit(
+              this.#subshell(() => this.list(n.body, doubt)),
+              firstLine(n),
+              doubt,
+            )
+          : this.list(n.body, doubt);
+      case 'function': {
+        const prior = this.#sh.functions.get(n.name);
+        this.#sh.functions.set(
+          n.name,
+          doubt === undefined
+            ? { bodies: [n.body], maybeUnset: false }
+            : // Defined only if this runs: the call runs one of the definitions, or none.
+              { bodies: [...(prior?.bodies ?? []).filter((b) => b !== n.body), n.body], maybeUnset: prior?.maybeUnset ?? true },
+        );
         return 'ok';
+      }
       case 'if':
         return this.#if(n, doubt);
       case 'case':
@@ -628,38 +804,89 @@ class Walk {
         return this.#for(n, doubt);
       case 'loop': {
         const why = doubt ?? `it is in a loop (line ${n.line}) that runs as many times as the script finds`;
-        this.list(n.cond, why);
-        this.list(n.body, why);
+        this.#loop(() => {
+          this.#suppress++;
+          this.list(n.cond, why);
+          this.#suppress--;
+          if (!this.#halted()) this.list(n.body, why);
+        });
         return 'unknown';
       }
     }
   }
 
+  /** Runs `body` as a loop's, where `break` and `continue` are the loop's own. */
+  #loop(body: () => void): void {
+    const sh = this.#sh;
+    const [breakDoubt, continueDoubt] = [sh.breakDoubt, sh.continueDoubt];
+    sh.loops++;
+    body();
+    sh.loops--;
+    [sh.breakDoubt, sh.continueDoubt] = [breakDoubt, continueDoubt];
+  }
+
   #subshell(run: () => Status): Status {
-    const [stopped, positional, vars] = [this.#stopped, this.#positional, new Map(this.#vars)];
+    const outer = this.#sh;
+    this.charge(outer.vars.size + outer.functions.size);
+    this.#sh = { ...outer, vars: new Map(outer.vars), functions: new Map(outer.functions) };
     const status = run();
-    this.#stopped = stopped;
-    this.#positional = positional;
-    this.#vars.clear();
-    for (const [k, v] of vars) this.#vars.set(k, v);
+    this.#sh = outer;
     return status;
+  }
+
+  /** Where the script ends (`exit`, `exec`, `set -e`), or may. */
+  #exit(why: string, doubt: Doubt): void {
+    if (doubt === undefined) this.#sh.stopped = true;
+    else this.#sh.mayHaveExited ??= why;
+  }
+
+  /** Where the script may end: what follows may not run. */
+  #mayExit(why: string): void {
+    this.#sh.mayHaveExited ??= why;
+  }
+
+  /** A command's status, after `set -e` ended the script if it failed where that counts. */
+  #errexit(status: Status, line: number, doubt: Doubt): Status {
+    if (status === 'fail' && this.#sh.errexit && this.#suppress === 0)
+      this.#exit(`the script may have ended before it (set -e, a command failing at line ${line})`, doubt);
+    return status;
+  }
+
+  #forget(name: string): void {
+    this.#sh.vars.delete(name);
+    if (name === 'IFS') this.#sh.ifsDefault = false;
+  }
+
+  #forgetAll(): void {
+    this.#sh.vars.clear();
+    this.#sh.ifsDefault = false;
+  }
+
+  #note(line: number, why: string, action?: AlternativesAction): void {
+    if (this.actions.length + this.unread.length >= MAX_RESULTS)
+      throw new LimitMet(`it runs more than ${MAX_RESULTS} update-alternatives commands`);
+    this.unread.push(action === undefined ? { line, why } : { line, why, action });
   }
 
   #if(n: Extract<Node, { t: 'if' }>, doubt: Doubt): Status {
     let why = doubt;
     for (const clause of n.clauses) {
+      this.#suppress++;
       const cond = this.list(clause.cond, why);
-      if (this.#stopped || this.#returned) return cond;
+      this.#suppress--;
+      if (this.#halted()) return cond;
       if (cond === 'fail') continue;
       if (cond === 'ok') return this.list(clause.body, why);
       why ??= `it runs only if the condition at line ${clause.line} holds, which is known only when the script runs`;
       this.list(clause.body, why);
+      if (this.#halted()) return 'unknown';
     }
     if (n.otherwise !== undefined) return this.list(n.otherwise, why);
     return why === doubt ? 'ok' : 'unknown';
   }
 
   #case(n: Extract<Node, { t: 'case' }>, doubt: Doubt): Status {
+    this.#expand(n.word, n.line, doubt);
     const subject = this.#string(n.word);
     let why: Doubt =
       typeof subject === 'string'
@@ -668,6 +895,7 @@ class Walk {
     for (const item of n.items) {
       let matched: boolean | undefined = false;
       for (const p of item.patterns) {
+        this.#expand(p, n.line, why);
         const m = typeof subject === 'string' ? matchPattern(p, subject, this) : undefined;
         if (m === true) {
           matched = true;
@@ -679,6 +907,7 @@ class Walk {
       if (matched === true && why === doubt) return this.list(item.body, why);
       why ??= `it is in a case pattern (line ${n.line}) that is matched only when the script runs`;
       this.list(item.body, why);
+      if (this.#halted()) break;
     }
     return 'unknown';
   }
@@ -687,6 +916,7 @@ class Walk {
     const values: string[] = [];
     let unknown: string | undefined = n.words === undefined ? '"$@"' : undefined;
     for (const w of n.words ?? []) {
+      this.#expand(w, n.line, doubt);
       const f = this.#fields(w);
       if ('unknown' in f) {
         unknown = f.unknown;
@@ -696,24 +926,128 @@ class Walk {
     }
     let status: Status = 'ok';
     if (unknown !== undefined) {
-      this.#vars.delete(n.name);
-      return this.list(n.body, doubt ?? `it is in a loop over ${unknown} (line ${n.line}), known only when the script runs`);
+      this.#forget(n.name);
+      const why = doubt ?? `it is in a loop over ${unknown} (line ${n.line}), known only when the script runs`;
+      this.#loop(() => {
+        status = this.list(n.body, why);
+      });
+      this.#forget(n.name);
+      return 'unknown';
     }
-    for (const v of values) {
-      this.#vars.set(n.name, v);
-      status = this.list(n.body, doubt);
-      if (this.#stopped || this.#returned) break;
-    }
+    this.#loop(() => {
+      const sh = this.#sh;
+      for (const v of values) {
+        this.charge(v.length + 1);
+        sh.vars.set(n.name, v);
+        if (n.name === 'IFS') sh.ifsDefault = false;
+        status = this.list(n.body, doubt);
+        // A `continue` that may have run leaves the rest of its pass in doubt, not the next pass.
+        sh.continueDoubt = undefined;
+        if (sh.continuing > 0 && --sh.continuing > 0) break;
+        if (sh.breaking > 0) {
+          sh.breaking--;
+          break;
+        }
+        if (sh.stopped || sh.returned) break;
+      }
+    });
+    // Where the loop may not have run, its variable may have kept its value.
+    if (doubt !== undefined) this.#forget(n.name);
     return status;
   }
 
   /** A parameter's value, or undefined when the reading does not know it. */
   param(name: string): string | undefined {
     if (/^[0-9]$/.test(name)) {
-      if (name === '0' || this.#positional === undefined) return undefined;
-      return this.#positional[Number(name) - 1] ?? '';
+      if (name === '0' || this.#sh.positional === undefined) return undefined;
+      return this.#sh.positional[Number(name) - 1] ?? '';
     }
-    return this.#vars.get(name);
+    return this.#sh.vars.get(name);
+  }
+
+  /**
+   * What expanding `w` does besides giving its value (XCU 2.6): its command substitutions run
+   * (in a subshell, where an update-alternatives is never made), `${v:=x}` and `$((v=1))` set
+   * variables, `${v:?}` and arithmetic errors end the script. The status of its last command
+   * substitution, if it has one.
+   */
+  #expand(w: Word, line: number, doubt: Doubt): Status | undefined {
+    this.charge(w.raw.length + 1);
+    let status: Status | undefined;
+    for (const p of w.parts) {
+      if ('param' in p) {
+        if (this.#sh.nounset && this.param(p.param) === undefined)
+          this.#mayExit(`the script may have ended before it ($${p.param} may be unset under set -u, line ${line})`);
+        continue;
+      }
+      if (!('expr' in p)) continue;
+      const e = p.expr;
+      if (e.startsWith('$((')) this.#arithmetic(e.slice(3, -2), line);
+      else if (e.startsWith('$(')) status = this.#substitution(e.slice(2, -1), line, doubt);
+      else if (e.startsWith('`')) status = this.#substitution(unescapeBackquoted(e.slice(1, -1), p.quoted), line, doubt);
+      else if (e.startsWith('${')) this.#braced(e.slice(2, -1), line, doubt);
+    }
+    return status;
+  }
+
+  #arithmetic(text: string, line: number): void {
+    this.#nested(text, line);
+    // An assignment in it sets a variable; a division by zero or a syntax error ends the script.
+    if (/[=]|\+\+|--/.test(text)) for (const name of text.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []) this.#forget(name);
+    if (!/^\s*-?[0-9]+(\s*[-+*]\s*-?[0-9]+)*\s*$/.test(text))
+      this.#mayExit(`the script may have ended before it (an arithmetic expansion at line ${line} may fail)`);
+  }
+
+  #braced(text: string, line: number, doubt: Doubt): void {
+    const m = /^#?([A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])(:?[-=?+]|%%?|##?)?([\s\S]*)$/.exec(text);
+    const mayEnd = `the script may have ended before it (\${${text}} at line ${line})`;
+    if (m === null) {
+      // dash: "Bad substitution", which ends the script.
+      this.#exit(mayEnd, doubt);
+      return;
+    }
+    const [, name = '', op = '', rest = ''] = m;
+    if (op.includes('=')) this.#forget(name);
+    if (op.includes('?') || (op.includes('=') && /^[0-9]/.test(name))) this.#mayExit(mayEnd);
+    if (this.#sh.nounset && op === '' && this.param(name) === undefined) this.#mayExit(mayEnd);
+    if (/[$`]/.test(rest)) {
+      this.#nested(rest, line);
+      this.#forgetAll();
+      this.#mayExit(mayEnd);
+    }
+  }
+
+  /** Text with substitutions the reading does not walk: an update-alternatives in it is reported. */
+  #nested(text: string, line: number): void {
+    if (/[$`]/.test(text) && MENTIONS.test(text))
+      this.#note(line, 'it is in an expansion inside another, which the reading does not follow');
+  }
+
+  /** Runs a command substitution: in a subshell, where what update-alternatives commands run are reported. */
+  #substitution(text: string, line: number, doubt: Doubt): Status {
+    const nodes = this.#parse(text, line);
+    if (nodes === undefined) {
+      if (MENTIONS.test(text)) this.#note(line, 'it is in a command substitution that is not read');
+      return 'unknown';
+    }
+    return this.#subshell(() => {
+      this.#sh.noting ??= `it runs in a command substitution (line ${line}), which the build does not make`;
+      return this.list(nodes, doubt);
+    });
+  }
+
+  #parse(text: string, line: number): Node[] | undefined {
+    this.charge(text.length + 1);
+    const key = `${line}\n${text}`;
+    if (this.#parsed.has(key)) return this.#parsed.get(key);
+    let nodes: Node[] | undefined;
+    try {
+      nodes = new Parser(tokenize(text, line)).script();
+    } catch (err) {
+      if (!(err instanceof ProvenantError)) throw err;
+    }
+    this.#parsed.set(key, nodes);
+    return nodes;
   }
 
   /** A word expanded without field splitting (a case subject, an assignment). */
@@ -727,6 +1061,7 @@ class Walk {
         out += v;
       } else return { unknown: p.expr };
     }
+    this.charge(out.length);
     return out;
   }
 
@@ -747,11 +1082,15 @@ class Walk {
       if ('expr' in p) return { unknown: p.expr };
       const v = this.param(p.param);
       if (v === undefined) return { unknown: `$${p.param}` };
+      this.charge(v.length);
       if (p.quoted) {
         current += v;
         started = true;
         continue;
       }
+      if (!this.#sh.ifsDefault) return { unknown: `$${p.param} split at an IFS the script set` };
+      // A value with a pattern in it would be expanded to file names.
+      if (/[*?[]/.test(v)) return { unknown: `$${p.param}, whose value is a pattern naming the files there are when the script runs` };
       // Unquoted: split at blanks (the default IFS).
       const pieces = v.split(/[ \t\n]+/);
       for (const [k, piece] of pieces.entries()) {
@@ -769,13 +1108,17 @@ class Walk {
   }
 
   #simple(n: Extract<Node, { t: 'simple' }>, doubt: Doubt): Status {
-    // Leading assignments: alone, they set variables the reading does not follow.
+    // The expansions run first, in order: what they change, the words that follow see.
+    let substituted: Status | undefined;
+    for (const w of [...n.words, ...n.redirs]) substituted = this.#expand(w, n.line, doubt) ?? substituted;
     let first = 0;
-    while (first < n.words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(n.words[first]?.raw ?? '')) first++;
+    while (first < n.words.length && ASSIGNMENT.test(n.words[first]?.raw ?? '')) first++;
+    const assigned = n.words.slice(0, first).map((w) => w.raw.slice(0, w.raw.indexOf('=')));
     const words = n.words.slice(first);
     if (words.length === 0) {
-      for (const w of n.words) this.#vars.delete((w.raw.split('=')[0] as string).trim());
-      return 'ok';
+      // Assignments alone: the variables are not followed; the status is the last substitution's (XCU 2.9.1).
+      for (const a of assigned) this.#forget(a);
+      return this.#errexit(substituted ?? 'ok', n.line, doubt);
     }
     const argv: string[] = [];
     let unknown: string | undefined;
@@ -788,41 +1131,214 @@ class Walk {
       argv.push(...f.fields);
     }
     const name = unknown === undefined ? argv[0] : this.#fieldsOrUndefined(words[0] as Word)?.[0];
-    const mentions = words.some((w) => /update-alternatives/.test(w.raw));
-    if (name !== undefined && UPDATE_ALTERNATIVES.test(name)) {
+    const mentions = words.some((w) => MENTIONS.test(w.raw));
+    if (unknown === undefined && name === undefined) return this.#errexit(substituted ?? 'ok', n.line, doubt);
+    // Assignments before a special builtin stay; before a function, dash restores them; before any other command they are its own.
+    if (name === undefined || SPECIAL.has(name) || this.#sh.functions.has(name)) for (const a of assigned) this.#forget(a);
+    if (name === undefined) {
+      if (mentions) this.#note(n.line, 'update-alternatives is run through a name known only when the script runs');
+      this.#mayExit(`the script may have ended before it (a command named only when the script runs, line ${n.line})`);
+      return 'unknown';
+    }
+    if (SPECIAL.has(name)) return this.#special(name, n, argv, unknown, doubt, mentions);
+    const fn = this.#sh.functions.get(name);
+    if (fn !== undefined) {
+      const args = unknown === undefined ? argv.slice(1) : undefined;
+      if (fn.bodies.length === 1 && !fn.maybeUnset) return this.#errexit(this.#call(fn.bodies[0] as Node, args, doubt), n.line, doubt);
+      const why = doubt ?? `which definition of ${name} runs at line ${n.line}, if any, is known only when the script runs`;
+      for (const body of fn.bodies) this.#call(body, args, why);
+      return 'unknown';
+    }
+    if (UPDATE_ALTERNATIVES.test(name)) {
       this.#updateAlternatives(n.line, argv, unknown, doubt);
       return 'unknown';
     }
-    if (mentions && (name === undefined || (WRAPPERS.has(name) && !(name === 'command' && /^-[vV]$/.test(argv[1] ?? ''))))) {
-      this.unread.push({ line: n.line, why: `update-alternatives is run through ${name ?? 'a name known only when the script runs'}` });
+    if (mentions && (WRAPPERS.has(name) || name === 'alias') && !(name === 'command' && /^-[vV]$/.test(argv[1] ?? ''))) {
+      this.#note(n.line, `update-alternatives is run through ${name}`);
       return 'unknown';
     }
-    if (name === undefined) return 'unknown';
+    if (name === 'alias' && argv.length > 1)
+      this.#sh.mayHaveExited ??= `an alias (line ${n.line}) may change what the commands after it run`;
     if (SETTERS.has(name)) {
-      for (const w of words.slice(1)) this.#vars.delete((w.raw.split('=')[0] as string).replace(/^-.*/, ''));
+      if (unknown !== undefined) this.#forgetAll();
+      for (const a of argv.slice(1)) this.#forget(a.split('=')[0] as string);
       return 'unknown';
     }
-    if (name === 'set' && argv.slice(1).some((a) => !/^[-+][a-z]+$/.test(a))) this.#positional = undefined;
-    if (name === 'shift') this.#positional = undefined;
-    if (name === 'exit' || name === 'return') {
-      if (doubt === undefined) {
-        if (name === 'exit') this.#stopped = true;
-        else this.#returned = true;
-      } else this.#mayHaveExited ??= `the script may have ended before it (${name} at line ${n.line})`;
-      return 'unknown';
-    }
-    if (name === 'true' || name === ':') return 'ok';
-    if (name === 'false') return 'fail';
+    if (name === 'true') return 'ok';
+    if (name === 'false') return this.#errexit('fail', n.line, doubt);
     if (name === '[' || name === 'test') {
       if (unknown !== undefined) return 'unknown';
       const args = argv.slice(1);
       if (name === '[' && args.pop() !== ']') return 'unknown';
       const r = evalTest(args);
-      return r === undefined ? 'unknown' : r ? 'ok' : 'fail';
+      return r === undefined ? 'unknown' : this.#errexit(r ? 'ok' : 'fail', n.line, doubt);
     }
-    const fn = this.#functions.get(name);
-    if (fn !== undefined) return this.#call(fn, unknown === undefined ? argv.slice(1) : undefined, doubt, n.line);
     return 'unknown';
+  }
+
+  /** The special builtins: what each changes of the shell the reading follows. */
+  #special(
+    name: string,
+    n: Extract<Node, { t: 'simple' }>,
+    argv: string[],
+    unknown: string | undefined,
+    doubt: Doubt,
+    mentions: boolean,
+  ): Status {
+    const sh = this.#sh;
+    const line = n.line;
+    switch (name) {
+      case ':':
+      case 'times':
+        return 'ok';
+      case 'exit':
+      case 'return': {
+        const code = unknown === undefined ? argv[1] : 'unknown';
+        const status: Status = code === undefined ? 'unknown' : code === '0' ? 'ok' : /^[0-9]+$/.test(code) ? 'fail' : 'unknown';
+        // dash's `return` outside a function ends the script, as `exit` does.
+        if (doubt !== undefined) sh.mayHaveExited ??= `the script may have ended before it (${name} at line ${line})`;
+        else if (name === 'exit' || this.#calls === 0) sh.stopped = true;
+        else sh.returned = true;
+        return status;
+      }
+      case 'break':
+      case 'continue': {
+        const count =
+          unknown !== undefined ? undefined : argv[1] === undefined ? 1 : /^[1-9][0-9]{0,3}$/.test(argv[1]) ? Number(argv[1]) : undefined;
+        // Outside a loop (or in a function called from one) dash does nothing.
+        if (sh.loops === 0 && count !== undefined) return 'ok';
+        const why = `it may be skipped by the ${name} at line ${line}`;
+        if (count === undefined) this.#mayExit(`the script may have ended before it (${name} at line ${line})`);
+        else if (doubt !== undefined) {
+          if (count !== 1) sh.mayHaveExited ??= why;
+          else if (name === 'break') sh.breakDoubt ??= why;
+          else sh.continueDoubt ??= why;
+        } else if (name === 'break') sh.breaking = Math.min(count, sh.loops);
+        else sh.continuing = Math.min(count, sh.loops);
+        return 'ok';
+      }
+      case 'eval': {
+        const nodes = unknown === undefined ? this.#parse(argv.slice(1).join(' '), line) : undefined;
+        if (nodes === undefined) {
+          if (mentions) this.#note(line, 'update-alternatives is run through eval');
+          this.#forgetAll();
+          sh.mayHaveExited ??= `the script may have ended before it (eval at line ${line} of text known only when the script runs)`;
+          return 'unknown';
+        }
+        // Run in this shell, but an update-alternatives it runs is reported, not made.
+        const noting = sh.noting;
+        sh.noting ??= `update-alternatives is run through eval (line ${line})`;
+        const status = this.list(nodes, doubt);
+        this.#sh.noting = noting;
+        return status;
+      }
+      case '.':
+        this.#forgetAll();
+        sh.mayHaveExited ??= `the script may have ended before it (it reads ${argv[1] ?? 'a file'} at line ${line}, which may end it)`;
+        return 'unknown';
+      case 'exec':
+        if (argv.length <= 1 && unknown === undefined) return 'ok';
+        if (mentions) this.#note(line, 'update-alternatives is run through exec');
+        this.#exit(`the script may have ended before it (exec at line ${line})`, doubt);
+        return 'unknown';
+      case 'set':
+        return this.#set(argv, unknown, line);
+      case 'shift': {
+        const k = unknown === undefined ? (argv[1] === undefined ? 1 : /^[0-9]{1,4}$/.test(argv[1]) ? Number(argv[1]) : -1) : -1;
+        const positional = sh.positional;
+        if (positional !== undefined && k >= 0 && k <= positional.length) sh.positional = positional.slice(k);
+        else {
+          // dash: "can't shift that many" ends the script.
+          sh.positional = undefined;
+          this.#mayExit(`the script may have ended before it (shift at line ${line})`);
+        }
+        return 'unknown';
+      }
+      case 'trap':
+        return this.#trap(argv, unknown, line, mentions);
+      case 'unset': {
+        if (unknown !== undefined) {
+          this.#forgetAll();
+          for (const [k, d] of sh.functions) sh.functions.set(k, { ...d, maybeUnset: true });
+          return 'unknown';
+        }
+        const names = argv.slice(1).filter((a) => !a.startsWith('-'));
+        const onlyVars = argv.includes('-v');
+        const functions = argv.includes('-f') || !onlyVars;
+        for (const a of names) {
+          if (!argv.includes('-f')) this.#forget(a);
+          const d = sh.functions.get(a);
+          if (!functions || d === undefined) continue;
+          if (doubt === undefined && argv.includes('-f')) sh.functions.delete(a);
+          else sh.functions.set(a, { ...d, maybeUnset: true });
+        }
+        return 'unknown';
+      }
+      default: {
+        // export, readonly: the variables they name are no longer followed; assigning a readonly one ends the script.
+        if (unknown !== undefined) this.#forgetAll();
+        for (const a of argv.slice(1)) this.#forget(a.split('=')[0] as string);
+        if (name === 'readonly' && argv.length > 1) sh.mayHaveExited ??= `the script may have ended before it (readonly at line ${line})`;
+        return 'unknown';
+      }
+    }
+  }
+
+  /** `set`: its options (-e, -u) and operands, which become `$1`... */
+  #set(argv: string[], unknown: string | undefined, line: number): Status {
+    const sh = this.#sh;
+    if (unknown !== undefined) {
+      sh.positional = undefined;
+      sh.mayHaveExited ??= `the script may have ended before it (set at line ${line} with options known only when the script runs)`;
+      return 'unknown';
+    }
+    const option = (letter: string, on: boolean): void => {
+      if (letter === 'e') sh.errexit = on;
+      if (letter === 'u') sh.nounset = on;
+    };
+    let k = 1;
+    let operands = false;
+    for (; k < argv.length; k++) {
+      const a = argv[k] as string;
+      if (a === '--') {
+        k++;
+        operands = true;
+        break;
+      }
+      if (/^[-+]o$/.test(a)) {
+        const o = argv[++k];
+        if (o === 'errexit' || o === 'nounset') option(o === 'errexit' ? 'e' : 'u', a.startsWith('-'));
+        continue;
+      }
+      if (!/^[-+][A-Za-z]+$/.test(a)) {
+        operands = true;
+        break;
+      }
+      for (const c of a.slice(1)) option(c, a.startsWith('-'));
+    }
+    if (operands) sh.positional = argv.slice(k);
+    return 'ok';
+  }
+
+  /** `trap ACTION SIGNAL...`: the action runs later, where an update-alternatives in it is reported. */
+  #trap(argv: string[], unknown: string | undefined, line: number, mentions: boolean): Status {
+    const action = argv[1];
+    if (unknown !== undefined) {
+      if (mentions) this.#note(line, 'update-alternatives is run in a trap');
+      return 'unknown';
+    }
+    if (action === undefined || action === '' || action === '-' || /^-?[0-9]+$/.test(action) || /^-[lp]$/.test(action)) return 'ok';
+    const nodes = this.#parse(action, line);
+    const why = `it runs in a trap (line ${line}), which the build does not make`;
+    if (nodes === undefined) {
+      if (MENTIONS.test(action)) this.#note(line, why);
+      return 'ok';
+    }
+    this.#subshell(() => {
+      this.#sh.noting = why;
+      return this.list(nodes, why);
+    });
+    return 'ok';
   }
 
   #fieldsOrUndefined(w: Word): string[] | undefined {
@@ -830,38 +1346,47 @@ class Walk {
     return 'fields' in f ? f.fields : undefined;
   }
 
-  #call(body: Node, args: string[] | undefined, doubt: Doubt, line: number): Status {
-    if (this.#calls >= MAX_CALLS) {
-      this.#mayHaveExited ??= `the calls nest deeper than ${MAX_CALLS} (line ${line})`;
-      return 'unknown';
-    }
-    const positional = this.#positional;
-    this.#positional = args;
+  #call(body: Node, args: string[] | undefined, doubt: Doubt): Status {
+    if (this.#calls >= MAX_CALLS) throw new LimitMet(`the function calls nest deeper than ${MAX_CALLS}`);
+    const sh = this.#sh;
+    const [positional, loops] = [sh.positional, sh.loops];
+    sh.positional = args;
+    sh.loops = 0;
     this.#calls++;
     const status = this.#node(body, doubt);
     this.#calls--;
-    this.#returned = false;
-    this.#positional = positional;
+    // The function's `return`, and its `set --`, end with it (a subshell in it may have swapped the state object back already).
+    this.#sh.returned = false;
+    this.#sh.positional = positional;
+    this.#sh.loops = loops;
     return status;
   }
 
   #updateAlternatives(line: number, argv: string[], unknown: string | undefined, doubt: Doubt): void {
     if (unknown !== undefined) {
-      this.unread.push({ line, why: `it uses ${unknown}, which is known only when the script runs` });
+      this.#note(line, this.#sh.noting ?? `it uses ${unknown}, which is known only when the script runs`);
       return;
     }
     const parsed = parseUpdateAlternatives(argv.slice(1), line);
     if (parsed === undefined) return;
     if ('why' in parsed) {
-      this.unread.push({ line, why: parsed.why });
+      this.#note(line, this.#sh.noting ?? parsed.why);
       return;
     }
-    if (doubt !== undefined) {
-      this.unread.push({ line, why: doubt, action: parsed });
+    const why = this.#sh.noting ?? doubt;
+    if (why !== undefined) {
+      this.#note(line, why, parsed);
       return;
     }
+    if (this.actions.length + this.unread.length >= MAX_RESULTS)
+      throw new LimitMet(`it runs more than ${MAX_RESULTS} update-alternatives commands`);
     this.actions.push(parsed);
   }
+}
+
+/** The command in a backquoted substitution: `\\`, `` \` `` and `\$` (and `\"` inside double quotes) unescaped (XCU 2.6.3). */
+function unescapeBackquoted(text: string, quoted: boolean): string {
+  return text.replace(quoted ? /\\([\\`$"])/g : /\\([\\`$])/g, '$1');
 }
 
 function firstLine(n: Node): number {
@@ -870,6 +1395,7 @@ function firstLine(n: Node): number {
     case 'case':
     case 'for':
     case 'loop':
+    case 'redirected':
       return n.line;
     case 'and':
     case 'or':
@@ -987,43 +1513,98 @@ function evalTest(args: readonly string[]): boolean | undefined {
   }
 }
 
-/** Whether `subject` matches the case pattern `p` (XCU 2.13), undefined when the pattern is not known. */
+/** One element of a case pattern: a character, `?`, `*`, or a bracket expression's test. */
+type Glob = { c: string } | { any: true } | { star: true } | { set: (c: string) => boolean };
+
+/**
+ * Whether `subject` matches the case pattern `p` (XCU 2.13), undefined when the pattern is not
+ * known or is one dash may match otherwise (a character class, a non-ASCII character, which dash
+ * compares by bytes). Matched without backtracking into a regular expression: the work, at most
+ * the pattern's length times the subject's, is counted against the reading's steps.
+ */
 function matchPattern(p: Word, subject: string, walk: Walk): boolean | undefined {
-  let re = '';
-  for (const part of p.parts) {
+  const glob: Glob[] = [];
+  for (const [at, part] of p.parts.entries()) {
     let text: string;
     if ('lit' in part) text = part.lit;
     else if ('param' in part) {
-      // An unquoted parameter's value is a pattern too, as unquoted text is.
+      // An unquoted parameter's value is a pattern too, as unquoted text is (and a backslash in it quotes).
       const v = walk.param(part.param);
-      if (v === undefined) return undefined;
+      if (v === undefined || (!part.quoted && v.includes('\\'))) return undefined;
       text = v;
     } else return undefined;
+    walk.charge(text.length);
+    if (/[\u0080-\uffff]/.test(text)) return undefined;
     if (part.quoted) {
-      re += escapeRegExp(text);
+      for (const c of text) glob.push({ c });
       continue;
     }
     for (let k = 0; k < text.length; k++) {
       const c = text[k] as string;
-      if (c === '*') re += '[\\s\\S]*';
-      else if (c === '?') re += '[\\s\\S]';
+      if (c === '*') glob.push({ star: true });
+      else if (c === '?') glob.push({ any: true });
       else if (c === '[') {
-        const end = text.indexOf(']', k + 2);
-        if (end < 0) {
-          re += '\\[';
+        const set = bracket(text, k + 1);
+        if (set === undefined) return undefined;
+        if (set === 'literal') {
+          // A `[` without its `]` in this text: literal, unless the `]` may be in what follows.
+          if (at < p.parts.length - 1) return undefined;
+          glob.push({ c });
           continue;
         }
-        let set = text.slice(k + 1, end);
-        const negated = set.startsWith('!');
-        if (negated) set = set.slice(1);
-        re += `[${negated ? '^' : ''}${set.replace(/[\\\]^]/g, '\\$&')}]`;
-        k = end;
-      } else re += escapeRegExp(c);
+        glob.push({ set: set.test });
+        k = set.end;
+      } else glob.push({ c });
     }
   }
-  return new RegExp(`^${re}$`).test(subject);
+  if (/[\u0080-\uffff]/.test(subject)) return undefined;
+  const one = (g: Glob, c: string): boolean => ('c' in g ? g.c === c : 'any' in g ? true : 'set' in g ? g.set(c) : false);
+  // The star last seen, and where in the subject it was tried up to: a later failure moves that on by one.
+  let [s, g, star, from] = [0, 0, -1, 0];
+  while (s < subject.length) {
+    walk.charge();
+    const e = glob[g];
+    if (e !== undefined && 'star' in e) {
+      star = g++;
+      from = s;
+    } else if (e !== undefined && one(e, subject[s] as string)) {
+      g++;
+      s++;
+    } else if (star >= 0) {
+      g = star + 1;
+      s = ++from;
+    } else return false;
+  }
+  while (g < glob.length && 'star' in (glob[g] as Glob)) g++;
+  return g === glob.length;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+/**
+ * The bracket expression starting after a `[` at `start` in `text`: its test and the index of
+ * its `]`; 'literal' when it has no `]`; undefined for what the reading does not decide (a
+ * class like `[:alpha:]`, a `^` that dash takes literally and others do not).
+ */
+function bracket(text: string, start: number): { test: (c: string) => boolean; end: number } | 'literal' | undefined {
+  let k = start;
+  const negated = text[k] === '!';
+  if (negated) k++;
+  if (text[k] === '^') return undefined;
+  const items: [string, string][] = [];
+  // A `]` first is a member, not the end.
+  for (let first = true; k < text.length; first = false) {
+    const c = text[k] as string;
+    if (c === ']' && !first) {
+      const test = (x: string): boolean => items.some(([lo, hi]) => x >= lo && x <= hi) !== negated;
+      return { test, end: k };
+    }
+    if (c === '[' && /[:=.]/.test(text[k + 1] ?? '')) return undefined;
+    if (text[k + 1] === '-' && text[k + 2] !== undefined && text[k + 2] !== ']') {
+      items.push([c, text[k + 2] as string]);
+      k += 3;
+    } else {
+      items.push([c, c]);
+      k++;
+    }
+  }
+  return 'literal';
 }
