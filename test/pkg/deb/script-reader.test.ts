@@ -2,8 +2,11 @@
 // under conditions the reading can settle are read, with their lines; anything that depends on
 // what only the running script knows is reported, never guessed.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type AlternativesAction, readScriptAlternatives } from '../../../src/pkg/deb/script-reader.ts';
 
@@ -291,6 +294,235 @@ describe('reading update-alternatives commands from a postinst', () => {
       if (!/^#!\s*\/bin\/sh\b/.test(text)) continue;
       const read = readScriptAlternatives(text);
       assert.ok(!read.unread.some((u) => /not read/.test(u.why)), `${f}: ${JSON.stringify(read.unread)}`);
+    }
+  });
+});
+
+// What dash runs, against what the reading makes: update-alternatives is a program on dash's
+// PATH that logs its arguments, and the script runs as dpkg runs a postinst on a fresh install.
+const dashMissing = spawnSync('dash', ['-c', ':']).status !== 0;
+
+const scratch = mkdtempSync(join(tmpdir(), 'script-reader-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+writeFileSync(join(scratch, 'update-alternatives'), '#!/bin/sh\nprintf \'%s\\n\' "$*" >> "$UA_LOG"\n');
+chmodSync(join(scratch, 'update-alternatives'), 0o755);
+let runs = 0;
+
+/** The update-alternatives command lines dash runs for `script` (`postinst configure ''`), or undefined if it does not end. */
+function dashRuns(script: string): string[] | undefined {
+  const log = join(scratch, `log-${runs++}`);
+  writeFileSync(log, '');
+  // dpkg runs the script itself: the kernel gives dash the options of its #! line.
+  const flags = /^#![ \t]*\S+[ \t]+(-[A-Za-z]+)/.exec(script)?.[1];
+  const r = spawnSync('dash', [...(flags === undefined ? [] : [flags]), '-c', script, 'postinst', 'configure', ''], {
+    env: { PATH: `${scratch}:/usr/bin:/bin`, UA_LOG: log },
+    cwd: scratch,
+    timeout: 2000,
+    stdio: 'ignore',
+  });
+  const lines = readFileSync(log, 'utf8').split('\n').slice(0, -1);
+  rmSync(log);
+  return r.error !== undefined || r.signal !== null ? undefined : lines;
+}
+
+const argsOf = (a: AlternativesAction): string =>
+  a.action === 'install'
+    ? [`--install ${a.link} ${a.name} ${a.path} ${a.priority}`, ...a.slaves.map((s) => `--slave ${s.link} ${s.name} ${s.path}`)].join(' ')
+    : a.action === 'remove'
+      ? `--remove ${a.name} ${a.path}`
+      : `--remove-all ${a.name}`;
+
+/**
+ * The reading of `script` against dash: what it makes, dash runs, in that order; and a command
+ * dash runs that it does not make is reported.
+ */
+function agreesWithDash(script: string): boolean {
+  const ran = dashRuns(script);
+  if (ran === undefined) return false;
+  const read = readScriptAlternatives(script);
+  const made = read.actions.map(argsOf);
+  let k = 0;
+  for (const line of ran) if (line === made[k]) k++;
+  assert.equal(k, made.length, `made ${JSON.stringify(made)}, dash ran ${JSON.stringify(ran)}:\n${script}`);
+  if (ran.length > made.length)
+    assert.ok(read.unread.length > 0, `dash ran ${JSON.stringify(ran)}, made ${JSON.stringify(made)}, nothing reported:\n${script}`);
+  return true;
+}
+
+const ua = (path: string, priority: number | string): string => `update-alternatives --install /usr/bin/x x ${path} ${priority}`;
+
+/** Scripts where the reading once made commands dash does not run, or said nothing of ones it runs. */
+const REVIEWED: Record<string, string> = {
+  assignmentStatus: `if out=$(false); then ${ua('/usr/bin/y', 1)}; fi`,
+  assignmentAnd: `v=$(false) && ${ua('/usr/bin/y', 1)}`,
+  breakInFor: `for p in /usr/bin/a /usr/bin/b; do\n${ua('$p', 10)}\nbreak\ndone`,
+  continueInFor: `for p in a; do continue; ${ua('/usr/bin/y', 1)}; done`,
+  exec: `exec /bin/true\n${ua('/usr/bin/y', 1)}`,
+  conditionalFunction: `f() { :; }\nif [ -e /no/such/file ]; then f() { ${ua('/usr/bin/y', 1)}; }; fi\nf`,
+  subshellFunction: `( f() { ${ua('/usr/bin/y', 1)}; } )\nf`,
+  unsetFunction: `f() { ${ua('/usr/bin/y', 1)}; }\nunset -f f\nf`,
+  evalAssignment: `for p in /usr/bin/a; do eval p=/usr/bin/b; ${ua('"$p"', 10)}; done`,
+  arithmeticAssignment: `for p in 1; do : $((p=20)); ${ua('/usr/bin/y', '"$p"')}; done`,
+  defaultAssignment: `for p in ''; do : \${p:=/usr/bin/z}; ${ua('"$p"', 1)}; done`,
+  posixClass: `for x in 'a]'; do case $x in [[:alpha:]]) ${ua('/usr/bin/y', 1)} ;; esac; done`,
+  ifsColon: `IFS=:\nfor p in "a:b"; do ${ua('/usr/bin/$p', 1)}; done`,
+  ifsSlash: `IFS=/; for p in x; do :; done\nfor v in "/usr/bin/y 5"; do update-alternatives --install /usr/bin/x x $v; done`,
+  setE: `set -e\nfalse\n${ua('/usr/bin/y', 1)}`,
+  shebangE: `#!/bin/sh -e\n[ "$1" = remove ]\n${ua('/usr/bin/y', 1)}`,
+  substitution: `x=$(${ua('/usr/bin/y', 1)})`,
+  quotedSubstitution: `echo "$(${ua('/usr/bin/y', 1)})"`,
+  backquotes: `echo \`${ua('/usr/bin/y', 1)}\``,
+  functionInSubstitution: `f() { ${ua('/usr/bin/y', 1)}; }\nx=$(f)`,
+  trap: `trap '${ua('/usr/bin/y', 1)}' EXIT`,
+  hereDocument: `cat <<EOF >/dev/null\n$(${ua('/usr/bin/y', 1)})\nEOF`,
+  alias: `alias ua=update-alternatives\nua --install /usr/bin/x x /usr/bin/y 10`,
+  dotExit: `. /no/such/helper\n${ua('/usr/bin/y', 1)}`,
+  shiftTooMany: `shift 3\n${ua('/usr/bin/y', 1)}`,
+  divisionByZero: `: $((1/0))\n${ua('/usr/bin/y', 1)}`,
+  nounset: `set -u\n: $nope\n${ua('/usr/bin/y', 1)}`,
+  subshellExitStatus: `set -e\n(false)\n${ua('/usr/bin/y', 1)}`,
+};
+
+/** Statements dash and the reading may disagree on: each a line, some with its own newlines. */
+const LEAVES = [
+  'true',
+  'false',
+  ':',
+  'exit 0',
+  'exit 1',
+  'return 0',
+  'return 1',
+  'break',
+  'continue',
+  'break 2',
+  'continue 2',
+  'exec /bin/true',
+  'p=/usr/bin/b',
+  'p=$(false)',
+  'p=$(true)',
+  'q=$(echo c)',
+  'p=/usr/bin/c true',
+  'p=/usr/bin/d :',
+  'eval p=/usr/bin/e',
+  `eval '${ua('/usr/bin/ev', 3)}'`,
+  ': $((p=20))',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
+  ': ${p:=/usr/bin/z}',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
+  ': ${q:?}',
+  'IFS=/',
+  'IFS=:',
+  'unset p',
+  'unset -f f',
+  'f',
+  'g',
+  'f configure',
+  'set -e',
+  'set +e',
+  'set -u',
+  'shift',
+  'set -- remove',
+  '[ "$1" = configure ]',
+  '[ -z "$2" ]',
+  '[ -e /no/such/file ]',
+  '[ "$p" = /usr/bin/a ]',
+  'read p < /dev/null',
+  `x=$(${ua('/usr/bin/s', 4)})`,
+  `echo "$(${ua('/usr/bin/t', 5)})" >/dev/null`,
+  `trap '${ua('/usr/bin/tr', 6)}' EXIT`,
+  `cat <<EOF >/dev/null\n$(${ua('/usr/bin/h', 7)})\nEOF`,
+  '. /no/such/helper',
+  'alias ua=update-alternatives',
+  'ua --install /usr/bin/x x /usr/bin/al 8',
+  ua('/usr/bin/a', 1),
+  ua('"$p"', 2),
+  ua('$p', 3),
+  ua('/usr/bin/$q', 4),
+  ua('"$1"', 5),
+];
+
+const PATTERNS = ['/usr/bin/a', '*a', '*/[ab]', '[[:alpha:]]*', '/usr/bin/?', '*', '[!a]*', '"$q"', 'c|d', '*b*a*'];
+
+const { list: scriptArb } = fc.letrec<{ list: string; command: string; simple: string }>((tie) => ({
+  simple: fc.constantFrom(...LEAVES),
+  list: fc.array(tie('command'), { minLength: 1, maxLength: 4 }).map((cs) => cs.join('\n')),
+  command: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    { arbitrary: tie('simple'), weight: 6 },
+    fc.tuple(tie('simple'), fc.constantFrom('&&', '||', '|'), tie('simple')).map(([a, op, b]) => `${a} ${op} ${b}`),
+    tie('simple').map((a) => `! ${a}`),
+    fc
+      .tuple(tie('simple'), tie('list'), fc.option(tie('list')))
+      .map(([c, t, e]) => `if ${c}\nthen\n${t}\n${e === null ? '' : `else\n${e}\n`}fi`),
+    fc
+      .tuple(fc.constantFrom('p in /usr/bin/a /usr/bin/b', 'q in c d', 'p in $q /usr/bin/a'), tie('list'))
+      .map(([h, l]) => `for ${h}\ndo\n${l}\ndone`),
+    tie('list').map((l) => `while false\ndo\n${l}\ndone`),
+    fc
+      .tuple(
+        fc.constantFrom('$p', '"$q"', '$1'),
+        fc.array(fc.tuple(fc.constantFrom(...PATTERNS), tie('list')), { minLength: 1, maxLength: 3 }),
+      )
+      .map(([w, items]) => `case ${w} in\n${items.map(([pat, l]) => `${pat})\n${l}\n;;`).join('\n')}\nesac`),
+    fc.tuple(fc.constantFrom('f', 'g'), tie('list')).map(([n, l]) => `${n}() {\n${l}\n}`),
+    tie('list').map((l) => `(\n${l}\n)`),
+    tie('list').map((l) => `{\n${l}\n}`),
+  ),
+}));
+
+describe('reading a postinst as dash runs it', { skip: dashMissing }, () => {
+  it('makes only what dash runs, in its order, and reports what dash runs that it does not make', () => {
+    fc.assert(
+      fc.property(scriptArb, (script) => {
+        fc.pre(agreesWithDash(script));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  for (const [name, script] of Object.entries(REVIEWED))
+    it(`agrees with dash: ${name}`, () => {
+      assert.ok(agreesWithDash(script), 'dash ends');
+    });
+});
+
+describe('reading a hostile postinst', () => {
+  const words = Array.from({ length: 300 }, (_, i) => `w${i}`).join(' ');
+  let calls = 'f0() { :; }\n';
+  for (let i = 1; i <= 30; i++) calls += `f${i}() { f${i - 1}; f${i - 1}; }\n`;
+  let doubling = 'for a0 in aaaa; do\n';
+  for (let i = 1; i <= 30; i++) doubling += `for a${i} in $a${i - 1}$a${i - 1}; do\n`;
+  const hostile: Record<string, string> = {
+    nestedGroups: `${'{ '.repeat(100_000)}:${'; }'.repeat(100_000)}`,
+    nestedSubshells: `${'('.repeat(100_000)}:${')'.repeat(100_000)}`,
+    longAndList: `${Array.from({ length: 50_000 }, () => 'true').join(' && ')}`,
+    exponentialCalls: `${calls}f30\n${ua('/usr/bin/y', 1)}`,
+    nestedLoops: `for a in ${words}; do for b in ${words}; do for c in ${words}; do for d in ${words}; do :; done; done; done; done\n${ua('/usr/bin/y', 1)}`,
+    doublingWords: `${doubling}:\n${'done\n'.repeat(31)}${ua('/usr/bin/y', 1)}`,
+    backtrackingPattern: `for x in ${'a'.repeat(40)}; do case $x in ${'*a'.repeat(12)}*b) :;; esac; done\n${ua('/usr/bin/y', 1)}`,
+    manyCommands: `for a in ${'x '.repeat(200_000)}; do ${ua('/usr/bin/y', 1)}; done`,
+    deepEval: `${'eval '.repeat(2000)}${ua('/usr/bin/y', 1)}`,
+    nestedSubstitutions: `${'x=$('.repeat(5000)}:${')'.repeat(5000)}\n${ua('/usr/bin/y', 1)}`,
+  };
+  it('reads each in bounded time, or reports it not read, and never throws', () => {
+    const reader = new URL('../../../src/pkg/deb/script-reader.ts', import.meta.url).href;
+    for (const [name, script] of Object.entries(hostile)) {
+      // In a child process: an unbounded reading would never return to this one.
+      const code = `import { readScriptAlternatives } from ${JSON.stringify(reader)};
+        const script = process.getBuiltinModule('node:fs').readFileSync(0, 'utf8');
+        const t = performance.now();
+        const r = readScriptAlternatives(script);
+        console.log(JSON.stringify({ ms: performance.now() - t, actions: r.actions.length, unread: r.unread.map((u) => u.why) }));`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
+        input: script,
+        timeout: 30_000,
+        encoding: 'utf8',
+      });
+      assert.equal(r.signal, null, `${name}: the reading did not end`);
+      assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+      const out = JSON.parse(r.stdout) as { ms: number; actions: number; unread: string[] };
+      assert.ok(out.ms < 10_000, `${name}: ${out.ms} ms`);
+      if (out.actions === 0 && /update-alternatives/.test(script)) assert.ok(out.unread.length > 0, `${name}: nothing reported`);
     }
   });
 });
