@@ -158,6 +158,20 @@ describe('alternatives made as update-alternatives leaves them', () => {
     }
   });
 
+  it('notes a postinst that nests too deep to read as not made, and goes on with the other packages', () => {
+    const tree = treeWith(FILES);
+    const hostile = `#!/bin/sh\n${'{ '.repeat(50_000)}update-alternatives --install /usr/bin/awk awk /usr/bin/p1 1${'; }'.repeat(50_000)}\n`;
+    const read = packageAlternatives('hostile', enc(hostile));
+    assert.deepEqual(read.actions, []);
+    assert.equal(read.notes.length, 1);
+    assert.match(read.notes[0] ?? '', /^postinst:2 update-alternatives not made: the script is not read: .*nest deeper/);
+    const result = makeAlternatives(tree, [
+      read,
+      packageAlternatives('good', enc('#!/bin/sh\nupdate-alternatives --install /usr/bin/awk awk /usr/bin/p2 1\n')),
+    ]);
+    assert.deepEqual(result.made, [{ name: 'awk', link: '/usr/bin/awk', path: '/usr/bin/p2', package: 'good' }]);
+  });
+
   it('writes nothing when no postinst registers one', () => {
     const tree = treeWith(FILES);
     const before = tree.paths();
