@@ -10,6 +10,17 @@
  * on those (string comparisons, `-z`, `-n`, `!`, `-a`, `-o`). Anything else — another variable,
  * a command substitution, a file test, the status of a command, a `while` loop — is not known
  * before the script runs: a command that depends on it is reported, never guessed.
+ *
+ * The walk follows what dash does where it changes what runs after: `break`/`continue`, `exit`,
+ * `exec`, `set -e` (a known failure ends the script; a command whose status only the running
+ * script knows is taken to succeed, as it must for dpkg to configure the package at all),
+ * `set -u`, function definitions and `unset -f`, command substitutions (run in a subshell, their
+ * status an assignment's), `eval`, traps, and expansions that assign (`${v:=x}`, `$((v=1))`) or
+ * change IFS. What it cannot decide as dash would leaves what follows in doubt, and an
+ * update-alternatives run in a substitution, a trap or `eval` is reported, never made. The
+ * script is untrusted: the reading counts its steps against an allowance proportional to the
+ * script's size and limits nesting, and a script past those is reported as not read
+ * (test/pkg/deb/script-reader.test.ts checks all this against dash itself).
  */
 import { ProvenantError } from '../../errors.ts';
 
@@ -50,7 +61,8 @@ export function readScriptAlternatives(script: string, args: readonly string[] =
   try {
     walk.list(new Parser(tokenize(script)).script(), undefined);
   } catch (err) {
-    if (!(err instanceof ProvenantError || err instanceof LimitMet)) throw err;
+    // A RangeError is the engine's own limit (the stack, a string's length) met before the reading's.
+    if (!(err instanceof ProvenantError || err instanceof LimitMet || err instanceof RangeError)) throw err;
     // Not read, or not to the end: every line naming update-alternatives is said to be left out.
     const unread: UnreadCommand[] = [];
     const lines = new Set([...walk.actions, ...walk.unread].map((a) => a.line));
@@ -504,7 +516,7 @@ class Parser {
         continue;
       }
       if (!REDIRECTIONS.has(t.op)) break;
-      redirs.push(...this.#redirections());
+      for (const w of this.#redirections()) redirs.push(w);
       redirected = true;
     }
     if (words.length === 0 && !redirected)
@@ -661,7 +673,8 @@ interface Shell {
   functions: Map<string, Definitions>;
   /** IFS is the default (space, tab, newline): otherwise unquoted expansions are not split by the reading. */
   ifsDefault: boolean;
-  errexit: boolean;
+  /** `set -e`; 'maybe' where it was set or unset by what may not have run. */
+  errexit: boolean | 'maybe';
   nounset: boolean;
   /** The script exited (or a function returned) for certain: nothing more runs. */
   stopped: boolean;
@@ -847,8 +860,11 @@ class Walk {
 
   /** A command's status, after `set -e` ended the script if it failed where that counts. */
   #errexit(status: Status, line: number, doubt: Doubt): Status {
-    if (status === 'fail' && this.#sh.errexit && this.#suppress === 0)
-      this.#exit(`the script may have ended before it (set -e, a command failing at line ${line})`, doubt);
+    if (status === 'fail' && this.#sh.errexit !== false && this.#suppress === 0)
+      this.#exit(
+        `the script may have ended before it (set -e, a command failing at line ${line})`,
+        this.#sh.errexit === 'maybe' ? (doubt ?? 'set -e may be in effect') : doubt,
+      );
     return status;
   }
 
@@ -922,7 +938,7 @@ class Walk {
         unknown = f.unknown;
         break;
       }
-      values.push(...f.fields);
+      for (const v of f.fields) values.push(v);
     }
     let status: Status = 'ok';
     if (unknown !== undefined) {
@@ -976,8 +992,7 @@ class Walk {
     let status: Status | undefined;
     for (const p of w.parts) {
       if ('param' in p) {
-        if (this.#sh.nounset && this.param(p.param) === undefined)
-          this.#mayExit(`the script may have ended before it ($${p.param} may be unset under set -u, line ${line})`);
+        if (this.#sh.nounset) this.#unset(p.param, line, doubt);
         continue;
       }
       if (!('expr' in p)) continue;
@@ -988,6 +1003,15 @@ class Walk {
       else if (e.startsWith('${')) this.#braced(e.slice(2, -1), line, doubt);
     }
     return status;
+  }
+
+  /** Under `set -u`, expanding a parameter that is not set ends the script. */
+  #unset(name: string, line: number, doubt: Doubt): void {
+    const positional = this.#sh.positional;
+    const why = `the script may have ended before it ($${name} may be unset under set -u, line ${line})`;
+    if (/^[1-9]$/.test(name) && positional !== undefined) {
+      if (Number(name) > positional.length) this.#exit(why, doubt);
+    } else if (name !== '0' && this.param(name) === undefined) this.#mayExit(why);
   }
 
   #arithmetic(text: string, line: number): void {
@@ -1009,7 +1033,7 @@ class Walk {
     const [, name = '', op = '', rest = ''] = m;
     if (op.includes('=')) this.#forget(name);
     if (op.includes('?') || (op.includes('=') && /^[0-9]/.test(name))) this.#mayExit(mayEnd);
-    if (this.#sh.nounset && op === '' && this.param(name) === undefined) this.#mayExit(mayEnd);
+    if (this.#sh.nounset && op === '') this.#unset(name, line, doubt);
     if (/[$`]/.test(rest)) {
       this.#nested(rest, line);
       this.#forgetAll();
@@ -1030,10 +1054,15 @@ class Walk {
       if (MENTIONS.test(text)) this.#note(line, 'it is in a command substitution that is not read');
       return 'unknown';
     }
-    return this.#subshell(() => {
+    // dash keeps -e in the substitution's subshell even where the command is a condition.
+    const suppress = this.#suppress;
+    this.#suppress = 0;
+    const status = this.#subshell(() => {
       this.#sh.noting ??= `it runs in a command substitution (line ${line}), which the build does not make`;
       return this.list(nodes, doubt);
     });
+    this.#suppress = suppress;
+    return status;
   }
 
   #parse(text: string, line: number): Node[] | undefined {
@@ -1128,7 +1157,7 @@ class Walk {
         unknown ??= f.unknown;
         continue;
       }
-      argv.push(...f.fields);
+      for (const v of f.fields) argv.push(v);
     }
     const name = unknown === undefined ? argv[0] : this.#fieldsOrUndefined(words[0] as Word)?.[0];
     const mentions = words.some((w) => MENTIONS.test(w.raw));
@@ -1242,11 +1271,12 @@ class Walk {
         this.#exit(`the script may have ended before it (exec at line ${line})`, doubt);
         return 'unknown';
       case 'set':
-        return this.#set(argv, unknown, line);
+        return this.#set(argv, unknown, line, doubt);
       case 'shift': {
         const k = unknown === undefined ? (argv[1] === undefined ? 1 : /^[0-9]{1,4}$/.test(argv[1]) ? Number(argv[1]) : -1) : -1;
         const positional = sh.positional;
-        if (positional !== undefined && k >= 0 && k <= positional.length) sh.positional = positional.slice(k);
+        if (positional !== undefined && k >= 0 && k <= positional.length)
+          sh.positional = doubt === undefined ? positional.slice(k) : undefined;
         else {
           // dash: "can't shift that many" ends the script.
           sh.positional = undefined;
@@ -1285,7 +1315,7 @@ class Walk {
   }
 
   /** `set`: its options (-e, -u) and operands, which become `$1`... */
-  #set(argv: string[], unknown: string | undefined, line: number): Status {
+  #set(argv: string[], unknown: string | undefined, line: number, doubt: Doubt): Status {
     const sh = this.#sh;
     if (unknown !== undefined) {
       sh.positional = undefined;
@@ -1293,8 +1323,9 @@ class Walk {
       return 'unknown';
     }
     const option = (letter: string, on: boolean): void => {
-      if (letter === 'e') sh.errexit = on;
-      if (letter === 'u') sh.nounset = on;
+      // What may not run leaves the option in doubt: -e may or may not end the script, -u may.
+      if (letter === 'e') sh.errexit = doubt === undefined ? on : sh.errexit === on ? on : 'maybe';
+      if (letter === 'u') sh.nounset = doubt === undefined ? on : sh.nounset || on;
     };
     let k = 1;
     let operands = false;
@@ -1316,7 +1347,7 @@ class Walk {
       }
       for (const c of a.slice(1)) option(c, a.startsWith('-'));
     }
-    if (operands) sh.positional = argv.slice(k);
+    if (operands) sh.positional = doubt === undefined ? argv.slice(k) : undefined;
     return 'ok';
   }
 
