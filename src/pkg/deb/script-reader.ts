@@ -675,7 +675,7 @@ interface Shell {
   ifsDefault: boolean;
   /** `set -e`; 'maybe' where it was set or unset by what may not have run. */
   errexit: boolean | 'maybe';
-  nounset: boolean;
+  nounset: boolean | 'maybe';
   /** The script exited (or a function returned) for certain: nothing more runs. */
   stopped: boolean;
   returned: boolean;
@@ -740,10 +740,15 @@ class Walk {
     let status: Status = 'ok';
     for (const n of nodes) {
       if (this.#halted()) break;
-      const sh = this.#sh;
-      status = this.#node(n, doubt ?? sh.mayHaveExited ?? sh.breakDoubt ?? sh.continueDoubt);
+      status = this.#node(n, this.#doubt(doubt));
     }
     return status;
+  }
+
+  /** `doubt`, or what has since left the rest in doubt: an exit or a `break` that may have run. */
+  #doubt(doubt: Doubt): Doubt {
+    const sh = this.#sh;
+    return doubt ?? sh.mayHaveExited ?? sh.breakDoubt ?? sh.continueDoubt;
   }
 
   #node(n: Node, doubt: Doubt): Status {
@@ -761,7 +766,7 @@ class Walk {
         return this.#simple(n, doubt);
       case 'redirected':
         for (const w of n.redirs) this.#expand(w, n.line, doubt);
-        return this.#node(n.body, doubt);
+        return this.#node(n.body, this.#doubt(doubt));
       case 'and':
       case 'or': {
         this.#suppress++;
@@ -773,8 +778,8 @@ class Walk {
         const right = this.#node(
           n.right,
           left === 'unknown'
-            ? (doubt ?? `it runs only after a command whose status is known when the script runs (line ${firstLine(n.left)})`)
-            : doubt,
+            ? (this.#doubt(doubt) ?? `it runs only after a command whose status is known when the script runs (line ${firstLine(n.left)})`)
+            : this.#doubt(doubt),
         );
         return left === 'unknown' && right !== (n.t === 'and' ? 'fail' : 'ok') ? 'unknown' : right;
       }
@@ -903,6 +908,7 @@ class Walk {
 
   #case(n: Extract<Node, { t: 'case' }>, doubt: Doubt): Status {
     this.#expand(n.word, n.line, doubt);
+    doubt = this.#doubt(doubt);
     const subject = this.#string(n.word);
     let why: Doubt =
       typeof subject === 'string'
@@ -940,6 +946,7 @@ class Walk {
       }
       for (const v of f.fields) values.push(v);
     }
+    doubt = this.#doubt(doubt);
     let status: Status = 'ok';
     if (unknown !== undefined) {
       this.#forget(n.name);
@@ -1010,7 +1017,7 @@ class Walk {
     const positional = this.#sh.positional;
     const why = `the script may have ended before it ($${name} may be unset under set -u, line ${line})`;
     if (/^[1-9]$/.test(name) && positional !== undefined) {
-      if (Number(name) > positional.length) this.#exit(why, doubt);
+      if (Number(name) > positional.length) this.#exit(why, this.#sh.nounset === 'maybe' ? (doubt ?? why) : doubt);
     } else if (name !== '0' && this.param(name) === undefined) this.#mayExit(why);
   }
 
@@ -1140,6 +1147,8 @@ class Walk {
     // The expansions run first, in order: what they change, the words that follow see.
     let substituted: Status | undefined;
     for (const w of [...n.words, ...n.redirs]) substituted = this.#expand(w, n.line, doubt) ?? substituted;
+    // What the expansions did (`${v:?}`) may have ended the script before the command.
+    doubt = this.#doubt(doubt);
     let first = 0;
     while (first < n.words.length && ASSIGNMENT.test(n.words[first]?.raw ?? '')) first++;
     const assigned = n.words.slice(0, first).map((w) => w.raw.slice(0, w.raw.indexOf('=')));
@@ -1325,7 +1334,7 @@ class Walk {
     const option = (letter: string, on: boolean): void => {
       // What may not run leaves the option in doubt: -e may or may not end the script, -u may.
       if (letter === 'e') sh.errexit = doubt === undefined ? on : sh.errexit === on ? on : 'maybe';
-      if (letter === 'u') sh.nounset = doubt === undefined ? on : sh.nounset || on;
+      if (letter === 'u') sh.nounset = doubt === undefined ? on : sh.nounset === on ? on : 'maybe';
     };
     let k = 1;
     let operands = false;
