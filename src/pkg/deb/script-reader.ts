@@ -703,6 +703,8 @@ class Walk {
   readonly #maxSteps: number;
   /** Above 0 where `set -e` does not end the script: a condition, the left of `&&`/`||`, under `!`. */
   #suppress = 0;
+  /** How many subshells the walk is in. */
+  #subshells = 0;
   readonly #parsed = new Map<string, Node[] | undefined>();
 
   constructor(positional: string[], size: number, flags: { errexit: boolean; nounset: boolean }) {
@@ -741,6 +743,12 @@ class Walk {
     for (const n of nodes) {
       if (this.#halted()) break;
       status = this.#node(n, this.#doubt(doubt));
+      // The script is taken to succeed, not a subshell in it: there a command whose status is not
+      // known may end the subshell under `set -e`.
+      if (status === 'unknown' && this.#subshells > 0 && this.#sh.errexit !== false && this.#suppress === 0)
+        this.#mayExit(
+          `the subshell may have ended before it (set -e, a command at line ${firstLine(n)} whose status is known only when the script runs)`,
+        );
     }
     return status;
   }
@@ -787,12 +795,16 @@ class Walk {
         this.#suppress++;
         const s = this.#node(n.body, doubt);
         this.#suppress--;
+        // `! return 1` returns 1: the status of what ended the function or the script is not inverted.
+        if (this.#halted()) return s;
         return s === 'ok' ? 'fail' : s === 'fail' ? 'ok' : 'unknown';
       }
       case 'pipe': {
         // Each command of a pipeline runs in a subshell (dash forks them all): an exit there ends that command only.
-        for (const c of n.commands) this.#subshell(() => this.#node(c, doubt));
-        return 'unknown';
+        // Its status is the last command's, which `set -e` sees as a command's.
+        let status: Status = 'unknown';
+        for (const c of n.commands) status = this.#subshell(() => this.#node(c, doubt));
+        return this.#errexit(status, firstLine(n), doubt);
       }
       case 'group':
         // A subshell that fails is a command that fails: `set -e` ends the script there too.
@@ -847,9 +859,16 @@ class Walk {
     const outer = this.#sh;
     this.charge(outer.vars.size + outer.functions.size);
     this.#sh = { ...outer, vars: new Map(outer.vars), functions: new Map(outer.functions) };
+    this.#subshells++;
     const status = run();
+    this.#subshells--;
+    // A subshell that may have exited early has the status of an exit the reading does not know.
+    const inner = this.#sh.mayHaveExited;
+    const mayHaveExited = inner !== outer.mayHaveExited;
     this.#sh = outer;
-    return status;
+    // Under `set -e` that unknown status may end this shell too.
+    if (mayHaveExited && outer.errexit !== false && this.#suppress === 0) outer.mayHaveExited ??= inner;
+    return mayHaveExited ? 'unknown' : status;
   }
 
   /** Where the script ends (`exit`, `exec`, `set -e`), or may. */

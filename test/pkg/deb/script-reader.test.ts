@@ -462,6 +462,10 @@ const FAILING = new Set([
   'p=$(f)',
   'read p < /dev/null',
   'ua --install /usr/bin/x x /usr/bin/al 8',
+  // These end the script, or the subshell they are in, whose status the reading then does not know.
+  '. /no/such/helper',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text
+  ': ${q:?}',
 ]);
 
 /** Calls of the functions: a function's body has none, so that no script recurses without end. */
@@ -516,8 +520,10 @@ describe('reading a postinst as dash runs it', { skip: dashMissing }, () => {
   });
 
   it('does so on runs that fail too, where only commands the reading settles fail', () => {
+    // Without set -e: there a command whose status becomes unknown (after a shift that may have
+    // run) is taken to succeed, which only a run that succeeds bears out.
     fc.assert(
-      fc.property(scripts(LEAVES.filter((l) => !FAILING.has(l))), (script) => {
+      fc.property(scripts(LEAVES.filter((l) => !FAILING.has(l) && l !== 'set -e')), (script) => {
         fc.pre(agreesWithDash(script));
       }),
       { numRuns: 400 },
