@@ -554,15 +554,16 @@ describe('reading a hostile postinst', () => {
     deepEval: `${'eval '.repeat(2000)}${ua('/usr/bin/y', 1)}`,
     nestedSubstitutions: `${'x=$('.repeat(5000)}:${')'.repeat(5000)}\n${ua('/usr/bin/y', 1)}`,
   };
-  it('reads each in bounded time, or reports it not read, and never throws', () => {
+  it('reads each to its end, or reports it not read, and never throws', () => {
     const reader = new URL('../../../src/pkg/deb/script-reader.ts', import.meta.url).href;
     for (const [name, script] of Object.entries(hostile)) {
-      // In a child process: an unbounded reading would never return to this one.
+      // In a child process: an unbounded reading would never return to this one. The time limit
+      // only stops a reading that does not end (each takes well under a second here); how long
+      // a reading takes is not what is asserted: the reader counts its steps, not time.
       const code = `import { readScriptAlternatives } from ${JSON.stringify(reader)};
         const script = process.getBuiltinModule('node:fs').readFileSync(0, 'utf8');
-        const t = performance.now();
         const r = readScriptAlternatives(script);
-        console.log(JSON.stringify({ ms: performance.now() - t, actions: r.actions.length, unread: r.unread.map((u) => u.why) }));`;
+        console.log(JSON.stringify({ actions: r.actions.length, unread: r.unread.map((u) => u.why) }));`;
       const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
         input: script,
         timeout: 30_000,
@@ -570,8 +571,7 @@ describe('reading a hostile postinst', () => {
       });
       assert.equal(r.signal, null, `${name}: the reading did not end`);
       assert.equal(r.status, 0, `${name}: ${r.stderr}`);
-      const out = JSON.parse(r.stdout) as { ms: number; actions: number; unread: string[] };
-      assert.ok(out.ms < 10_000, `${name}: ${out.ms} ms`);
+      const out = JSON.parse(r.stdout) as { actions: number; unread: string[] };
       if (out.actions === 0 && /update-alternatives/.test(script)) assert.ok(out.unread.length > 0, `${name}: nothing reported`);
     }
   });
