@@ -7,7 +7,7 @@ import { distinctArchs, hostApkArch, linuxPlatformArch, normalizeArch } from '..
 import { type BuildCompat, type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import type { DescribeOptions } from '../builder/describe.ts';
-import { formatLock, type Lock, parseLock } from '../builder/lock.ts';
+import { formatLock, type Lock, type LockChanges, type LockedVersion, lockChanges, parseLock } from '../builder/lock.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { writeFileAtomic } from '../io/files.ts';
 import { holdYoungGeneration } from '../io/memory.ts';
@@ -18,7 +18,7 @@ import type { ParsedArgs } from './args.ts';
 import type { CliIo } from './io.ts';
 import { parseBool } from './options.ts';
 import type { Progress } from './progress.ts';
-import { warningLogger } from './visible.ts';
+import { visibleLine, warningLogger } from './visible.ts';
 
 const { existsSync } = process.getBuiltinModule('node:fs');
 
@@ -126,7 +126,7 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   extra.check?.(archs.length > 0 ? archs : loaded.config.archs);
   const writeLock = args.values['write-lock'] as string | undefined;
   // Before anything is resolved: a file there that is not a lock is refused, not written over.
-  if (writeLock !== undefined) await replacedLock(writeLock);
+  const previousLock = writeLock === undefined ? undefined : await replacedLock(writeLock);
   let lock: Lock | undefined;
   const lockPath = args.values.lock as string | undefined;
   if (lockPath !== undefined) {
@@ -159,7 +159,10 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   }).catch((err: unknown) => {
     throw withArchHint(err, outside, loaded.config.archs);
   });
-  if (writeLock !== undefined) await writeLockFile(writeLock, result.lock, io.signal);
+  if (writeLock !== undefined) {
+    await writeLockFile(writeLock, result.lock, io.signal);
+    if (previousLock !== undefined) writeLockChanges(io, writeLock, lockChanges(previousLock, result.lock));
+  }
   return result;
 }
 
@@ -318,4 +321,42 @@ function parseProvenance(text: string): false | { mode: 'min' | 'max'; version: 
       });
   }
   return out;
+}
+
+/** Says on standard error what changed against the lock `path` held before (see {@link changeLines}). */
+export function writeLockChanges(io: CliIo, path: string, changes: LockChanges): void {
+  for (const line of changeLines(path, changes)) io.stderr.write(`${visibleLine(line)}\n`);
+}
+
+/**
+ * What changed, as lines: `PATH: unchanged`, or a line per architecture (`unchanged`, or how many
+ * added, removed and changed) followed by one line per package: `+ name version`, `- name
+ * version`, `~ name old -> new` (or `~ name version: another file, CHECKSUM -> CHECKSUM`, or
+ * `signed again`); then the other fields that changed.
+ */
+function changeLines(path: string, changes: LockChanges): string[] {
+  const packageChanges = changes.architectures.some((a) => a.added.length + a.removed.length + a.changed.length > 0);
+  if (!packageChanges && changes.fields.length === 0) return [`${path}: unchanged`];
+  const lines = [`${path}: changes against the lock it replaces`];
+  for (const a of changes.architectures) {
+    const counts = [
+      ...(a.added.length === 0 ? [] : [`${a.added.length} added`]),
+      ...(a.removed.length === 0 ? [] : [`${a.removed.length} removed`]),
+      ...(a.changed.length === 0 ? [] : [`${a.changed.length} changed`]),
+    ];
+    lines.push(`  ${a.architecture}: ${counts.length === 0 ? 'unchanged' : counts.join(', ')}`);
+    for (const p of a.added) lines.push(`    + ${p.name} ${p.version}`);
+    for (const p of a.removed) lines.push(`    - ${p.name} ${p.version}`);
+    for (const p of a.changed) lines.push(`    ~ ${p.name} ${versionChange(p.from, p.to)}`);
+  }
+  if (changes.fields.length > 0) {
+    lines.push(`  also changed: ${changes.fields.map((f) => (f === 'contents.packages' ? 'contents.packages (order)' : f)).join(', ')}`);
+  }
+  return lines;
+}
+
+function versionChange(from: LockedVersion, to: LockedVersion): string {
+  if (from.version !== to.version) return `${from.version} -> ${to.version}`;
+  if (from.checksum !== to.checksum) return `${from.version}: another file, ${from.checksum} -> ${to.checksum}`;
+  return `${from.version}: signed again`;
 }

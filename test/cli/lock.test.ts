@@ -159,6 +159,22 @@ describe('provenant lock over an existing lock', () => {
     await requesting('hello, old');
   });
 
+  it('says what changed when build --write-lock replaces a lock, as lock does', async () => {
+    await lock('-o', 'written.lock.json');
+    await requesting('hello');
+    const r = await runCli(
+      ['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:written-out', '--write-lock', 'written.lock.json'],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^written\.lock\.json: changes against the lock it replaces$/m);
+    assert.match(r.stderr, /^ {4}- old 1\.0-r0$/m);
+    await requesting('hello, old');
+  });
+
   it('says why build --lock cannot read the lock: not there, a folder', async () => {
     const missing = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out', '--lock', 'nope.lock.json'], {
       cwd: dir,
