@@ -26,7 +26,7 @@ import {
 import { loadProfiles, selectTargets, type Target } from '../compat/profile.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { tagImage } from '../image/copy.ts';
-import { isWithin, makeFolder } from '../io/files.ts';
+import { isWithin, makeFolder, whyUnreadable } from '../io/files.ts';
 import type { Logger } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -554,10 +554,8 @@ async function readLock(path: string): Promise<Lock> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const missing = code === 'ENOENT' || code === 'ENOTDIR';
-    const why = missing ? 'there is no such file' : code === 'EISDIR' ? 'it is a folder' : ((err as Error)?.message ?? String(err));
-    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the lock file ${path}: ${why}`, {
+    const { code, why } = whyUnreadable(err);
+    throw new ProvenantError(code, `cannot read the lock file ${path}: ${why}`, {
       where: 'with: lock',
       cause: err,
       hint: 'give lock the path of a lock file (provenant lock writes one), relative to the workspace, or leave it out to resolve the packages',
@@ -612,10 +610,8 @@ async function readTrustedRoot(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const missing = code === 'ENOENT' || code === 'ENOTDIR';
-    const why = missing ? 'there is no such file' : code === 'EISDIR' ? 'it is a folder' : ((err as Error)?.message ?? String(err));
-    throw new ProvenantError(missing ? 'NOT_FOUND' : 'IO', `cannot read the trusted root ${path}: ${why}`, {
+    const { code, why } = whyUnreadable(err);
+    throw new ProvenantError(code, `cannot read the trusted root ${path}: ${why}`, {
       where: 'with: trusted-root',
       cause: err,
       hint: 'give trusted-root the path of a Sigstore trusted_root.json (cosign’s --trusted-root), relative to the workspace',

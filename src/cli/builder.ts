@@ -9,7 +9,7 @@ import { loadConfig } from '../builder/config.ts';
 import type { DescribeOptions } from '../builder/describe.ts';
 import { formatLock, type Lock, type LockChanges, type LockedVersion, lockChanges, parseLock } from '../builder/lock.ts';
 import { isProvenantError, ProvenantError } from '../errors.ts';
-import { writeFileAtomic } from '../io/files.ts';
+import { whyUnreadable, writeFileAtomic } from '../io/files.ts';
 import { holdYoungGeneration } from '../io/memory.ts';
 import type { Digest } from '../oci/digest.ts';
 import { MissingArchitectureError } from '../pkg/source.ts';
@@ -201,10 +201,8 @@ export async function replacedLock(path: string): Promise<Lock | undefined> {
 
 /** Why the lock file given with `--lock` cannot be read, as an error naming it. */
 function lockReadError(path: string, err: unknown): ProvenantError {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new ProvenantError('NOT_FOUND', `the lock file ${path} does not exist`, { where: path, cause: err });
-  if (code === 'EISDIR') return new ProvenantError('USAGE', `${path} is a folder, not a lock file`, { where: path, cause: err });
-  return new ProvenantError('IO', `cannot read the lock file ${path}: ${(err as Error).message}`, { where: path, cause: err });
+  const { code, why } = whyUnreadable(err);
+  return new ProvenantError(code, `cannot read the lock file ${path}: ${why}`, { where: path, cause: err });
 }
 
 /**

@@ -64,6 +64,19 @@ export async function makeFolder(path: string): Promise<void> {
   }
 }
 
+/**
+ * Why a file the user named could not be read, as a clause for a message and the error code that
+ * goes with it: `there is no such file` (`NOT_FOUND`, also for a path through a file), `it is a
+ * folder` (`USAGE`), or the system's own message (`IO`). The one reading of a failed read of a
+ * named file for the CLI and the Action alike.
+ */
+export function whyUnreadable(err: unknown): { code: 'NOT_FOUND' | 'USAGE' | 'IO'; why: string } {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { code: 'NOT_FOUND', why: 'there is no such file' };
+  if (code === 'EISDIR') return { code: 'USAGE', why: 'it is a folder' };
+  return { code: 'IO', why: err instanceof Error ? err.message : String(err) };
+}
+
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileOptions {
   /** The new file's permission bits (before the umask); default 0o666. */

@@ -181,13 +181,13 @@ describe('provenant lock over an existing lock', () => {
       env,
     });
     assert.equal(missing.status, 3, missing.stderr);
-    assert.match(missing.stderr, /the lock file nope\.lock\.json does not exist/);
+    assert.match(missing.stderr, /cannot read the lock file nope\.lock\.json: there is no such file/);
     const folder = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out', '--lock', 'repo'], {
       cwd: dir,
       env,
     });
     assert.equal(folder.status, 2, folder.stderr);
-    assert.match(folder.stderr, /repo is a folder, not a lock file/);
+    assert.match(folder.stderr, /cannot read the lock file repo: it is a folder/);
   });
 
   it('names the lock entry of a locked package that is no longer where the lock says', async () => {
