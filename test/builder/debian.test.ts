@@ -182,6 +182,24 @@ describe('Debian builds from the real mirror', {
     assert.equal(hello, 'merged\n');
   });
 
+  it("builds linux/arm/v7 from Debian's armhf .debs, again from its lock, checked or vouched for (a rebuild from provenance)", async () => {
+    // apk's armv7 is Debian's armhf, and apk's armhf Debian's armel: a lock entry, which names
+    // Debian's armhf, mapped again, had every armhf .deb refused as "built for armhf, not armel".
+    const path = join(dir, 'armv7.yaml');
+    await writeFile(path, 'include: sources.yaml\ncontents:\n  packages: [base-files, dash]\narchs: [armv7]\n');
+    const config = await loadConfig(path, { hostArch: 'x86_64' });
+    const first = await buildImage({ config, configPath: path, cacheDir: debianCacheDir, memo: false });
+    const image = first.images[0];
+    assert.deepEqual(image?.platform, { os: 'linux', architecture: 'arm', variant: 'v7' });
+    assert.ok(names(image).includes('dash'));
+    assert.deepEqual([...new Set(first.lock.contents.packages.map((p) => p.architecture))], ['armhf']);
+    assert.ok(first.lock.contents.packages.some((p) => p.url.endsWith('_armhf.deb')));
+    for (const lockVouches of [false, true]) {
+      const fromLock = await buildImage({ config, configPath: path, cacheDir: debianCacheDir, lock: first.lock, lockVouches, memo: false });
+      assert.equal(fromLock.index?.digest, first.index?.digest, `lockVouches: ${lockVouches}`);
+    }
+  });
+
   it('merges /usr for trixie, whose base-files ships the same links itself', { skip: toolMissing('umoci') }, async () => {
     const path = join(dir, 'trixie-merged.yaml');
     await writeFile(

@@ -51,11 +51,14 @@ const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
 /**
  * A .deb must be the package its lock entry names: the control file's `Package`, `Version` and
- * `Architecture` are the entry's name, version and architecture (`debArch`, Debian's spelling of
- * it). An `Architecture: all` package serves every architecture, and its entry names the
- * platform's (as apk's noarch does, ../apk/source.ts checkIdentity).
+ * `Architecture` are the entry's name, version and architecture. The entry names it as Debian
+ * does (`armhf`, written by {@link DebRepositorySource.lockEntry}), so it is compared as it is:
+ * mapped through {@link DEB_ARCH} again, Debian's armhf would become armel (apk's armhf is
+ * arm/v6, Debian's armel). An `Architecture: all` package serves every architecture, and its entry
+ * names the platform's (as apk's noarch does, ../apk/source.ts checkIdentity).
  */
-function checkDebIdentity(pkg: DebPackage, p: LockedPackage, debArch: string, where: string): void {
+function checkDebIdentity(pkg: DebPackage, p: LockedPackage, where: string): void {
+  const debArch = p.architecture;
   if (pkg.name !== p.name || pkg.version !== p.version) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${pkg.name} ${pkg.version}, not ${p.name} ${p.version}`, {
       where,
@@ -67,7 +70,12 @@ function checkDebIdentity(pkg: DebPackage, p: LockedPackage, debArch: string, wh
   }
 }
 
-/** apk architecture names (the configuration's) to Debian's. */
+/**
+ * apk architecture names (the configuration's) to Debian's. Some names are both, with other
+ * meanings (apk's armhf is arm/v6, Debian's armhf arm/v7): a name is mapped once, where the
+ * configuration's is taken in (readIndex, lockEntry, lockSources, the builder's lookup of a
+ * lock's entries), and what a lock entry or a Release says is Debian's already.
+ */
 const DEB_ARCH: Record<string, string> = {
   x86_64: 'amd64',
   aarch64: 'arm64',
@@ -229,7 +237,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     // which may be edited) names: a lock naming tzdata 2099a-0, or mawk as gawk, with the digest
     // of the real file would install it under a name and version it does not have. Its control
     // file is read (or kept) whatever the path, so this costs nothing more.
-    checkDebIdentity(fetched.package, p, this.archName(p.architecture), where);
+    checkDebIdentity(fetched.package, p, where);
     return fetched;
   }
 

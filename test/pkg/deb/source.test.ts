@@ -1,0 +1,130 @@
+// The Debian source's architecture names (src/pkg/deb/source.ts): the configuration's apk names
+// are mapped to Debian's once, where they are taken in; a lock entry, which names Debian's, is
+// used as it is. Some names are both, with other meanings (apk's armhf is linux/arm/v6, Debian's
+// armel; Debian's armhf is linux/arm/v7, apk's armv7): mapped twice, an armv7 build checked its
+// armhf .debs against armel and refused every one. A local signed repository (file://) with
+// armhf and armel indexes stands in for a mirror.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { createCleartextMessage, generateKey, sign } from 'openpgp';
+import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
+import { isProvenantError } from '../../../src/errors.ts';
+import { writeAr } from '../../../src/pkg/deb/ar.ts';
+import type { DebCandidate } from '../../../src/pkg/deb/candidates.ts';
+import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
+import { DownloadCache } from '../../../src/pkg/fetch.ts';
+import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
+import { useTempDir } from '../../helpers/temp.ts';
+
+const tempDir = useTempDir('deb-source-arch');
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
+const file = (name: string, body: Uint8Array): TarWriteEntry => ({ header: tarHeader({ name, size: body.length, mode: 0o644 }), body });
+const dir = (name: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'dir', mode: 0o755 }) });
+
+/** A .deb of hello 1.0-1 built for `arch`, with one file. */
+async function craftDeb(arch: string): Promise<Uint8Array> {
+  const body = enc(`hello from ${arch}\n`);
+  const control = `Package: hello\nVersion: 1.0-1\nArchitecture: ${arch}\nMaintainer: A <a@example.org>\nDescription: says hi\n`;
+  const controlTar = await tarBytes([
+    dir('./'),
+    file('./control', enc(control)),
+    file('./md5sums', enc(`${md5(body)}  usr/share/hello\n`)),
+  ]);
+  const data = await tarBytes([dir('./'), dir('./usr/'), dir('./usr/share/'), file('./usr/share/hello', body)]);
+  return writeAr([
+    { name: 'debian-binary', data: enc('2.0\n') },
+    { name: 'control.tar.gz', data: gzipSync(controlTar) },
+    { name: 'data.tar.gz', data: gzipSync(data) },
+  ]);
+}
+
+/**
+ * A signed repository at `dir`/repo, suite `stable`, whose Release lists `archs`: for each, a
+ * Packages index and the .deb of hello built for it under pool/. Returns a source over it and the
+ * .debs by architecture.
+ */
+async function repository(d: string, archs: readonly string[]) {
+  const repo = join(d, 'repo');
+  const k = await generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'archive' }], format: 'object' });
+  await writeFile(join(d, 'archive.gpg'), k.publicKey.write());
+  const debs = new Map<string, Uint8Array>();
+  const lines: string[] = [];
+  await mkdir(join(repo, 'pool'), { recursive: true });
+  for (const arch of archs) {
+    const deb = await craftDeb(arch);
+    debs.set(arch, deb);
+    const filename = `pool/hello_1.0-1_${arch}.deb`;
+    await writeFile(join(repo, filename), deb);
+    const packages = enc(
+      `Package: hello\nVersion: 1.0-1\nArchitecture: ${arch}\nFilename: ${filename}\nSize: ${deb.length}\nSHA256: ${sha256(deb)}\n`,
+    );
+    await mkdir(join(repo, 'dists', 'stable', 'main', `binary-${arch}`), { recursive: true });
+    await writeFile(join(repo, 'dists', 'stable', 'main', `binary-${arch}`, 'Packages'), packages);
+    lines.push(` ${sha256(packages)} ${packages.length} main/binary-${arch}/Packages`);
+  }
+  const release = `Origin: Test\nSuite: stable\nCodename: stable\nDate: ${new Date().toUTCString()}\nArchitectures: ${archs.join(' ')}\nComponents: main\nSHA256:\n${lines.join('\n')}\n`;
+  const signed = await sign({ message: await createCleartextMessage({ text: release }), signingKeys: [k.privateKey] });
+  await writeFile(join(repo, 'dists', 'stable', 'InRelease'), signed);
+  const source = new DebRepositorySource({
+    repositories: [`deb [signed-by=./archive.gpg] file://${repo} stable main`],
+    keyring: [],
+    packages: ['hello'],
+    configPath: join(d, 'image.yaml'),
+    baseDir: d,
+    cache: new DownloadCache(join(d, 'cache')),
+    logger: { debug() {}, info() {}, warn() {} },
+  });
+  return { source, repo, debs };
+}
+
+/** The lock entry of hello as a build for `arch` (apk's name) resolves it. */
+async function lockedHello(source: DebRepositorySource, arch: string) {
+  const { candidates } = await source.readIndex(arch);
+  const [hello] = (candidates as CandidateIndex<DebCandidate>).named('hello');
+  assert.ok(hello !== undefined, `hello for ${arch}`);
+  return source.lockEntry(hello, arch);
+}
+
+describe('Debian architecture names, each mapped once', () => {
+  it('armv7 (linux/arm/v7) locks and fetches armhf .debs, and apk armhf (linux/arm/v6) armel ones', async () => {
+    const { source } = await repository(await tempDir(), ['armhf', 'armel']);
+    const v7 = await lockedHello(source, 'armv7');
+    assert.equal(v7.architecture, 'armhf');
+    assert.match(v7.url, /hello_1\.0-1_armhf\.deb$/);
+    // The entry names Debian's armhf, which the .deb says too: not mapped again to armel.
+    assert.equal((await source.fetch(v7)).package.architecture, 'armhf');
+    const v6 = await lockedHello(source, 'armhf');
+    assert.equal(v6.architecture, 'armel');
+    assert.equal((await source.fetch(v6)).package.architecture, 'armel');
+    // What the lock records of the repositories names Debian's too.
+    assert.deepEqual(
+      source.lockSources(['armv7', 'armhf']).repositories.map((r) => r.architecture),
+      ['armhf', 'armel'],
+    );
+  });
+
+  it('refuses a .deb built for another architecture than its lock entry names', async () => {
+    const d = await tempDir();
+    const { source, repo, debs } = await repository(d, ['armhf', 'armel']);
+    const armel = debs.get('armel') as Uint8Array;
+    // The armel file under an armhf entry (a lock edited, or a provenance).
+    const entry = {
+      name: 'hello',
+      version: '1.0-1',
+      architecture: 'armhf',
+      url: `file://${repo}/pool/hello_1.0-1_armel.deb`,
+      checksum: `sha256:${sha256(armel)}`,
+    };
+    await assert.rejects(source.fetch(entry), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
+      assert.match(err.message, /is built for armel, not armhf$/);
+      return true;
+    });
+  });
+});
