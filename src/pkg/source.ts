@@ -42,9 +42,19 @@ export class MissingArchitectureError extends ProvenantError {
   /**
    * @param notFound the fetch's `NOT_FOUND` for the index, whose message says which file (or URL) is not there
    * @param where the configuration that names the repository
+   * @param spelled how the message names the architecture when the ecosystem spells it otherwise
+   *   (Debian's `armel (Debian's name for armhf, linux/arm/v6)`), so that it names the one
+   *   `notFound` names; and a note after `notFound`'s message (what a name it lists means)
    */
-  constructor(repository: string, architecture: string, notFound: ProvenantError, where: string | undefined) {
-    super('NOT_FOUND', `the repository ${repository} has no index for ${architecture}: ${notFound.message}`, {
+  constructor(
+    repository: string,
+    architecture: string,
+    notFound: ProvenantError,
+    where: string | undefined,
+    spelled: { name?: string | undefined; note?: string | undefined } = {},
+  ) {
+    const note = spelled.note === undefined ? '' : `; ${spelled.note}`;
+    super('NOT_FOUND', `the repository ${repository} has no index for ${spelled.name ?? architecture}: ${notFound.message}${note}`, {
       where,
       cause: notFound,
       hint: "the configuration's archs choose the architectures built, and --platform or --arch a part of them: build for those the repository has, or check its location",

@@ -88,6 +88,43 @@ const DEB_ARCH: Record<string, string> = {
   loongarch64: 'loong64',
 };
 
+/**
+ * The OCI platform of each Debian architecture, for messages that must say which one a name
+ * means (../../builder/arch.ts holds apk's, which this module may not import).
+ */
+const DEB_PLATFORM: Record<string, string> = {
+  amd64: 'linux/amd64',
+  arm64: 'linux/arm64',
+  armhf: 'linux/arm/v7',
+  armel: 'linux/arm/v6',
+  i386: 'linux/386',
+  ppc64el: 'linux/ppc64le',
+  s390x: 'linux/s390x',
+  riscv64: 'linux/riscv64',
+  loong64: 'linux/loong64',
+};
+
+/**
+ * How a message about the configuration's architecture `arch` (apk's name) names it: Debian's
+ * name, with the configuration's and the platform when they differ, so that a message that goes
+ * on in Debian's names (a Release's Architectures) is read in one spelling. When the names
+ * `listed` include the configuration's with another meaning (apk's armhf is arm/v6, Debian's
+ * armhf arm/v7), a note says which is which.
+ */
+function debArchSpelled(arch: string, listed: readonly string[] = []): { name: string; note?: string } {
+  const debArch = DEB_ARCH[arch] ?? arch;
+  if (debArch === arch) return { name: debArch };
+  const platform = DEB_PLATFORM[debArch];
+  const name = `${debArch} (Debian's name for ${arch}${platform === undefined ? '' : `, ${platform}`})`;
+  if (!listed.includes(arch)) return { name };
+  const apkOf = Object.keys(DEB_ARCH).find((a) => DEB_ARCH[a] === arch);
+  const theirs = DEB_PLATFORM[arch];
+  return {
+    name,
+    note: `its ${arch} is Debian's${theirs === undefined ? '' : `, ${theirs}`}${apkOf === undefined ? '' : ` (${apkOf} in archs)`}, not the configuration's ${arch}`,
+  };
+}
+
 /** A requested package: `name`, `name=version` (apt's pin) or `name (>= version)`. */
 function debRequest(text: string, where: string): Request {
   const pin = /^([a-z0-9][a-z0-9+.-]*)=(\S+)$/.exec(text);
@@ -144,7 +181,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       const repository = this.#sources.map((s) => `${safeLocation(s.url)} ${s.suite}`).join(', ');
       const lines = this.#sources.length === 1 ? 'its line is' : 'every line is';
       const why = new ProvenantError('NOT_FOUND', `${lines} limited to ${limits} ([arch=...]), not ${debArch}`);
-      throw new MissingArchitectureError(repository, arch, why, configPath);
+      throw new MissingArchitectureError(repository, arch, why, configPath, debArchSpelled(arch, limits.split(', ')));
     }
     const fetched = await Promise.all(
       wanted.map(async ([, s]) =>
@@ -160,7 +197,13 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
           signal,
         }).catch((err: unknown) => {
           if (!(err instanceof UnpublishedArchitectureError)) throw err;
-          throw new MissingArchitectureError(`${safeLocation(s.url)} ${s.suite}`, arch, err, configPath);
+          throw new MissingArchitectureError(
+            `${safeLocation(s.url)} ${s.suite}`,
+            arch,
+            err,
+            configPath,
+            debArchSpelled(arch, err.published),
+          );
         }),
       ),
     );

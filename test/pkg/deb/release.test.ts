@@ -407,7 +407,7 @@ describe('a decompressed Packages file the cache keeps', () => {
         assert.equal(err.where, 'image.yaml');
         assert.equal(
           err.message,
-          `the repository file://${repo} stable has no index for aarch64: its Release lists no arm64 (it lists amd64)`,
+          `the repository file://${repo} stable has no index for arm64 (Debian's name for aarch64, linux/arm64): its Release lists no arm64 (it lists amd64)`,
         );
         return true;
       });
@@ -433,7 +433,7 @@ describe('a decompressed Packages file the cache keeps', () => {
       assert.equal(err.where, 'image.yaml');
       assert.equal(
         err.message,
-        'the repository http://127.0.0.1:9/debian bookworm has no index for aarch64: its line is limited to amd64 ([arch=...]), not arm64',
+        "the repository http://127.0.0.1:9/debian bookworm has no index for arm64 (Debian's name for aarch64, linux/arm64): its line is limited to amd64 ([arch=...]), not arm64",
       );
       return true;
     });

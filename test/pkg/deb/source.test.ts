@@ -18,6 +18,7 @@ import type { DebCandidate } from '../../../src/pkg/deb/candidates.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
+import { MissingArchitectureError } from '../../../src/pkg/source.ts';
 import { useTempDir } from '../../helpers/temp.ts';
 
 const tempDir = useTempDir('deb-source-arch');
@@ -124,6 +125,29 @@ describe('Debian architecture names, each mapped once', () => {
     await assert.rejects(source.fetch(entry), (err: unknown) => {
       assert.ok(isProvenantError(err, 'DIGEST_MISMATCH'), String(err));
       assert.match(err.message, /is built for armel, not armhf$/);
+      return true;
+    });
+  });
+
+  it("names a missing architecture in Debian's name, the configuration's and the platform, and what a listed name of the same spelling means", async () => {
+    const d = await tempDir();
+    const { source, repo } = await repository(d, ['amd64', 'armhf']);
+    await assert.rejects(source.readIndex('armhf'), (err: unknown) => {
+      assert.ok(err instanceof MissingArchitectureError, String(err));
+      assert.equal(err.architecture, 'armhf');
+      assert.equal(
+        err.message,
+        `the repository file://${repo} stable has no index for armel (Debian's name for armhf, linux/arm/v6): its Release lists no armel (it lists amd64, armhf); its armhf is Debian's, linux/arm/v7 (armv7 in archs), not the configuration's armhf`,
+      );
+      return true;
+    });
+    // A name the Release does not list in another meaning: no note.
+    await assert.rejects(source.readIndex('aarch64'), (err: unknown) => {
+      assert.ok(err instanceof MissingArchitectureError, String(err));
+      assert.equal(
+        err.message,
+        `the repository file://${repo} stable has no index for arm64 (Debian's name for aarch64, linux/arm64): its Release lists no arm64 (it lists amd64, armhf)`,
+      );
       return true;
     });
   });
