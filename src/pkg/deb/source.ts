@@ -35,7 +35,7 @@ import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
 import { parseDebRelations } from './relations.ts';
 import { keptPackagesKey, UnpublishedArchitectureError } from './release.ts';
-import { type DebSource, parseSourceLine } from './sources.ts';
+import { type DebSource, formatSourceLine, parseSourceLine } from './sources.ts';
 import {
   DamagedKeptFile,
   type DebStanzaIndex,
@@ -459,6 +459,12 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     return [];
   }
 
+  /**
+   * The keyring that checks `s`'s Release: its `signed-by` files, else Debian's archive keyring.
+   *
+   * @throws ProvenantError `NOT_FOUND` (or `IO`) naming the configuration and the source line when
+   *   a keyring file cannot be read, with what to do about it
+   */
   #keyringFor(s: DebSource): Promise<LazyDebKeyring> {
     const paths = s.signedBy ?? [DEBIAN_ARCHIVE_KEYRING];
     const key = paths.join('\n');
@@ -471,8 +477,38 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       });
       this.#keyrings.set(key, k);
     }
-    return k;
+    // Said for each source, though the read is shared: the message names the line that wanted it.
+    return k.catch((err: unknown) => {
+      throw isProvenantError(err, 'NOT_FOUND', 'IO') ? unreadableKeyring(err, s, this.#options) : err;
+    });
   }
+}
+
+/**
+ * A keyring file of a Debian source that cannot be read, said as the configuration's: a bare
+ * "/usr/share/keyrings/debian-archive-keyring.gpg does not exist" names neither the configuration
+ * nor the line, and a machine without the debian-archive-keyring package (any but a Debian one:
+ * an Ubuntu CI runner) gives it for every source without signed-by.
+ */
+function unreadableKeyring(err: ProvenantError, s: DebSource, options: PackageSourceOptions): ProvenantError {
+  const line = `\`${formatSourceLine({ ...s, url: safeLocation(s.url) })}\``;
+  const relative = `relative to the configuration's folder (${options.baseDir})`;
+  if (s.signedBy === undefined) {
+    return new ProvenantError(
+      err.code,
+      `the Debian source ${line} names no keyring (signed-by=), and Debian's archive keyring cannot be read: ${err.message}`,
+      {
+        where: options.configPath,
+        cause: err,
+        hint: `install the debian-archive-keyring package (apt-get install debian-archive-keyring), or give the repository's keyring with signed-by=PATH in the line's options, ${relative}`,
+      },
+    );
+  }
+  return new ProvenantError(err.code, `the keyring of the Debian source ${line} (signed-by=) cannot be read: ${err.message}`, {
+    where: options.configPath,
+    cause: err,
+    hint: `signed-by= names keyring files (binary .gpg or armored .asc), ${relative}, or https:// URLs; Debian's own is ${DEBIAN_ARCHIVE_KEYRING}, from the debian-archive-keyring package`,
+  });
 }
 
 /** A locked .deb's download limit: the size its signed Packages index gives, when the entry has one (a lock file records none). */

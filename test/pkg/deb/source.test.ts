@@ -5,6 +5,7 @@
 // armhf .debs against armel and refused every one. A local signed repository (file://) with
 // armhf and armel indexes stands in for a mirror.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import type { CandidateIndex } from '../../../src/pkg/resolve/resolve.ts';
 import { MissingArchitectureError } from '../../../src/pkg/source.ts';
+import { toolMissing } from '../../helpers/images.ts';
 import { useTempDir } from '../../helpers/temp.ts';
 
 const tempDir = useTempDir('deb-source-arch');
@@ -150,5 +152,60 @@ describe('Debian architecture names, each mapped once', () => {
       );
       return true;
     });
+  });
+});
+
+describe("a Debian source's keyring that cannot be read", () => {
+  const options = (d: string, line: string) => ({
+    repositories: [line],
+    keyring: [],
+    packages: ['hello'],
+    configPath: join(d, 'image.yaml'),
+    baseDir: d,
+    cache: undefined,
+    logger: { debug() {}, info() {}, warn() {} },
+  });
+
+  it('a signed-by file that does not exist: the configuration, the source line and what signed-by takes are named', async () => {
+    const d = await tempDir();
+    // Nothing listens there: the keyring is read before any fetch.
+    const source = new DebRepositorySource(options(d, 'deb [signed-by=./missing.gpg] http://user:secret@127.0.0.1:9/debian stable main'));
+    await assert.rejects(source.readIndex('x86_64'), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'NOT_FOUND'), String(err));
+      assert.equal(
+        err.message,
+        `the keyring of the Debian source \`deb [signed-by=./missing.gpg] http://127.0.0.1:9/debian stable main\` (signed-by=) cannot be read: ${d}/missing.gpg does not exist`,
+      );
+      assert.equal(err.where, join(d, 'image.yaml'));
+      assert.match(err.hint ?? '', new RegExp(`relative to the configuration's folder \\(${d}\\)`));
+      return true;
+    });
+  });
+
+  it("no signed-by, on a machine without Debian's archive keyring (an Ubuntu runner): says to install it or to name one", {
+    skip: toolMissing('bwrap'),
+  }, async () => {
+    const d = await tempDir();
+    // /usr/share/keyrings hidden by an empty folder, in a mount namespace of its own.
+    const script = `
+      import { DebRepositorySource } from ${JSON.stringify(new URL('../../../src/pkg/deb/source.ts', import.meta.url).href)};
+      const source = new DebRepositorySource(${JSON.stringify(options(d, 'deb http://127.0.0.1:9/debian stable main'))});
+      try { await source.readIndex('x86_64'); } catch (err) {
+        console.log(JSON.stringify({ code: err.code, message: err.message, where: err.where, hint: err.hint }));
+      }`;
+    const out = spawnSync(
+      'bwrap',
+      ['--dev-bind', '/', '/', '--tmpfs', '/usr/share/keyrings', process.execPath, '--input-type=module', '-e', script],
+      { encoding: 'utf8' },
+    );
+    assert.equal(out.status, 0, out.stderr);
+    const err = JSON.parse(out.stdout) as { code: string; message: string; where: string; hint: string };
+    assert.equal(err.code, 'NOT_FOUND');
+    assert.equal(
+      err.message,
+      "the Debian source `deb http://127.0.0.1:9/debian stable main` names no keyring (signed-by=), and Debian's archive keyring cannot be read: /usr/share/keyrings/debian-archive-keyring.gpg does not exist",
+    );
+    assert.equal(err.where, join(d, 'image.yaml'));
+    assert.match(err.hint, /^install the debian-archive-keyring package .*, or give the repository's keyring with signed-by=PATH/);
   });
 });
