@@ -169,8 +169,15 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     return debRequest(text, where);
   }
 
+  /**
+   * @throws ProvenantError `INVALID_CONFIG` for a `contents.keyring`, which nothing here reads
+   *   (refused here, not when the source is opened, so that the builder's refusals of apk's keys,
+   *   which name their line, come first: ../../builder/config.ts checkEcosystemKeys);
+   *   `NOT_FOUND` for an architecture no source has
+   */
   async readIndex(arch: string): Promise<SourceIndex<DebCandidate>> {
-    const { signal, cache, configPath } = this.#options;
+    const { signal, cache, configPath, keyring } = this.#options;
+    if (keyring.length > 0) throw keyringNotRead(keyring, this.#sources[0], configPath);
     const debArch = this.archName(arch);
     // The suites are fetched and verified at once (each waits on the network), then read in order.
     const wanted = [...this.#sources.entries()].filter(([, s]) => s.archs === undefined || s.archs.includes(debArch));
@@ -482,6 +489,28 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       throw isProvenantError(err, 'NOT_FOUND', 'IO') ? unreadableKeyring(err, s, this.#options) : err;
     });
   }
+}
+
+/**
+ * `contents.keyring` in a Debian image: apko's keys for apk repositories. A Debian source takes
+ * its keys only from signed-by= (else Debian's archive keyring). An apko user would expect them to
+ * check the Releases; ignored, a key that does not exist went unnoticed, and the key of a private
+ * repository only showed as a Release that Debian's keyring did not verify.
+ */
+function keyringNotRead(keyring: readonly string[], first: DebSource | undefined, configPath: string): ProvenantError {
+  const keys = keyring.map((k) => safeLocation(k));
+  const example =
+    first === undefined || first.signedBy !== undefined
+      ? 'deb [signed-by=KEYRING] URL SUITE COMPONENT...'
+      : formatSourceLine({ ...first, url: safeLocation(first.url), signedBy: keys });
+  return new ProvenantError(
+    'INVALID_CONFIG',
+    `contents.keyring (${keys.join(', ')}) is for apk repositories: Debian sources take their keys from each line's signed-by=, and do not read it`,
+    {
+      where: configPath,
+      hint: `name the keys in the lines that need them, as \`${example}\` (paths relative to the configuration's folder), and remove contents.keyring; a line without signed-by is checked with Debian's archive keyring (${DEBIAN_ARCHIVE_KEYRING})`,
+    },
+  );
 }
 
 /**

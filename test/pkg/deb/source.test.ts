@@ -182,6 +182,29 @@ describe("a Debian source's keyring that cannot be read", () => {
     });
   });
 
+  it('contents.keyring, which Debian sources do not read: refused, naming the keys and how to give them with signed-by=', async () => {
+    const d = await tempDir();
+    const source = new DebRepositorySource({
+      ...options(d, 'deb http://127.0.0.1:9/debian stable main'),
+      keyring: ['./does-not-exist.gpg', 'https://user:secret@keys.example.org/repo.asc'],
+    });
+    await assert.rejects(source.readIndex('x86_64'), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.equal(
+        err.message,
+        "contents.keyring (./does-not-exist.gpg, https://keys.example.org/repo.asc) is for apk repositories: Debian sources take their keys from each line's signed-by=, and do not read it",
+      );
+      assert.equal(err.where, join(d, 'image.yaml'));
+      assert.ok(
+        err.hint?.includes(
+          '`deb [signed-by=./does-not-exist.gpg,https://keys.example.org/repo.asc] http://127.0.0.1:9/debian stable main`',
+        ),
+        err.hint,
+      );
+      return true;
+    });
+  });
+
   it("no signed-by, on a machine without Debian's archive keyring (an Ubuntu runner): says to install it or to name one", {
     skip: toolMissing('bwrap'),
   }, async () => {
