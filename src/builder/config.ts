@@ -234,7 +234,9 @@ function withRelativeInclude(f: ConfigFile): string {
 }
 
 /** The keys of each package ecosystem that the other's sources do not read. */
-const ECOSYSTEM_KEYS: Readonly<Record<string, readonly { key: string; set: (c: LoadedConfig['config']) => boolean }[]>> = {
+const ECOSYSTEM_KEYS: Readonly<
+  Record<string, readonly { key: string; set: (c: LoadedConfig['config']) => boolean; hint?: string }[]>
+> = {
   // Debian's: apk images have no tzdata maintainer script, Recommends or usrmerge to follow.
   apk: [
     { key: 'timezone', set: (c) => c.timezone !== undefined },
@@ -242,10 +244,16 @@ const ECOSYSTEM_KEYS: Readonly<Record<string, readonly { key: string; set: (c: L
     { key: 'contents.merged-usr', set: (c) => c.contents.mergedUsr !== undefined },
   ],
   // apk's: a Debian image has no /etc/apk/repositories to write runtime repositories into, and
-  // its sources are one list.
+  // its sources are one list, each line naming its own keys (the source refuses a keyring too,
+  // for a library caller that skips this check: ../pkg/deb/source.ts).
   deb: [
     { key: 'contents.build_repositories', set: (c) => c.contents.buildRepositories.length > 0 },
     { key: 'contents.runtime_repositories', set: (c) => c.contents.runtimeRepositories.length > 0 },
+    {
+      key: 'contents.keyring',
+      set: (c) => c.contents.keyring.length > 0,
+      hint: "remove contents.keyring and name each source's keys in its line: deb [signed-by=KEYRING] URL SUITE COMPONENT... (a path relative to the configuration's folder, or an https URL; a line without signed-by is checked with Debian's archive keyring)",
+    },
   ],
 };
 
@@ -257,7 +265,7 @@ const ECOSYSTEM_KEYS: Readonly<Record<string, readonly { key: string; set: (c: L
  *   `configPath` when no place is known
  */
 export function checkEcosystemKeys(loaded: LoadedConfig, configPath: string, ecosystem: string): void {
-  for (const { key, set } of ECOSYSTEM_KEYS[ecosystem] ?? []) {
+  for (const { key, set, hint } of ECOSYSTEM_KEYS[ecosystem] ?? []) {
     if (!set(loaded.config)) continue;
     const at = loaded.locations.get(key) ?? { file: configPath };
     const kind = ecosystem === 'apk' ? 'apk repositories' : 'Debian sources';
@@ -266,9 +274,7 @@ export function checkEcosystemKeys(loaded: LoadedConfig, configPath: string, eco
       at,
       key,
       `is for ${ecosystem === 'apk' ? 'Debian sources' : 'apk repositories'}, and this image's packages come from ${kind}`,
-      {
-        hint: `remove ${key}`,
-      },
+      { hint: hint ?? `remove ${key}` },
     );
   }
 }

@@ -172,6 +172,18 @@ describe("keys one ecosystem's sources do not read", () => {
       return true;
     });
   });
+
+  it("refuses keyring for Debian sources, at its line, saying where a Debian source's keys go", async () => {
+    const dir = await tempDir();
+    // build() names an apk key at line 2.
+    const lines = ['  repositories: ["deb http://127.0.0.1:9/debian bookworm main"]', '  packages: [base-files]'];
+    await assert.rejects(build(dir, lines), (err: unknown) => {
+      assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+      assert.match(err.message, /image\.yaml:2:\d+: contents\.keyring: is for apk repositories/);
+      assert.match(err.hint ?? '', /deb \[signed-by=KEYRING\] URL SUITE/);
+      return true;
+    });
+  });
 });
 
 /** The first image's config, parsed. */
