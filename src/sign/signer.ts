@@ -23,7 +23,7 @@ import {
   TSAWitness,
   type Witness,
 } from '@sigstore/sign';
-import { abortedError, ProvenantError } from '../errors.ts';
+import { abortedError, ProvenantError, redactCredentials } from '../errors.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
@@ -454,7 +454,9 @@ function signingError(err: unknown, secrets: readonly string[] = []): ProvenantE
     if (typeof m !== 'string') return '';
     let text = m;
     for (const secret of secrets) if (secret !== '') text = text.split(secret).join(`<token: ${tokenShape(secret)}>`);
-    return text.replace(JWT_RE, '<token>');
+    // sigstore-js names the URL it asked (`request to http://user:pass@host/... failed`), and a
+    // --fulcio-url, --rekor-url or --timestamp-server-url may carry user info.
+    return redactCredentials(text.replace(JWT_RE, '<token>'));
   };
   const inner = detail(e.cause?.message);
   const text = `${detail(e.message)}${inner === '' ? '' : `: ${inner}`}`;

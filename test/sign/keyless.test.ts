@@ -654,6 +654,28 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
       isProvenantError(e, 'CREDENTIALS'),
     );
   });
+
+  it('a Fulcio, Rekor or timestamp authority URL with user info: the failure names the URL, never its password', async () => {
+    const layout = await tempLayout();
+    const stored = parseStored(encodeJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+    await layout.putManifest(stored, { tags: ['v1'] });
+    // Port 1 on 127.0.0.1 refuses, and sigstore-js names the URL it asked in its message.
+    const closed = 'http://user:s3cret@127.0.0.1:1';
+    const key = generateSigningKeyPair().privateKey;
+    const signers = [
+      new KeylessSigner({ fulcioURL: closed, rekorURL: mock.url, identityToken: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', retries: 0 }),
+      new KeySigner(key, { rekorURL: closed, retries: 0 }),
+      new KeySigner(key, { tsaURL: closed, retries: 0 }),
+    ];
+    for (const s of signers) {
+      await assert.rejects(signImage(layout, 'v1', { signer: s, dockerReference: REF, storages: ['referrers'] }), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'NETWORK'), String(e));
+        assert.ok(e.message.includes('127.0.0.1:1'), e.message);
+        assert.ok(!`${e.message} ${e.hint}`.includes('s3cret'), e.message);
+        return true;
+      });
+    }
+  });
 });
 
 /**
