@@ -317,7 +317,8 @@ type Where = 'cosign' | 'cosign-att' | 'referrers';
 /**
  * Where an equal signature by the signer's key already is: the same payload (simple-signing
  * payload or statement), and a signature over it that verifies with the key, as verification
- * judges it (a DSSE envelope when any of its signatures does, as cosign). When the signer logs
+ * judges it (a DSSE envelope when any of its signatures does, as cosign), and a cosign layer's
+ * timestamp, when it has one, over what cosign checks it against. When the signer logs
  * its signatures, only a logged one is equal: an unlogged one would not pass a verifier that
  * requires a log entry, which is what signing with a log asks for. Logged means that it verifies
  * with a log entry checked against the signer's trusted root: anyone who can push a signature
@@ -347,7 +348,7 @@ function equalSignature(f: FoundSignature, key: KeyObject, where: Where, payload
   const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
   if (where === 'cosign' && f.format === 'cosign-layer' && f.layer !== undefined && f.storage === 'cosign' && f.kind === 'signature') {
     const sig = b64decode(f.layer.annotations[CosignAnnotation.Signature]);
-    return sig !== undefined && same(f.layer.payload, payload) && verifies(payload, key, sig);
+    return sig !== undefined && same(f.layer.payload, payload) && verifies(payload, key, sig) && timestampOver(f.layer.annotations, sig);
   }
   if (
     where === 'cosign-att' &&
@@ -400,9 +401,11 @@ async function logged(
 }
 
 /**
- * Whether a layer's RFC 3161 timestamp, when it has one, is over `bytes`: cosign checks an `.att`
- * layer's over the layer, and a layer timestamped over its signature (as this wrote them before)
- * never verifies, so it is no equal of one signed now.
+ * Whether a layer's RFC 3161 timestamp, when it has one, is over `bytes`: cosign checks a `.sig`
+ * layer's over its signature and an `.att` layer's over the layer. A layer whose timestamp is
+ * damaged, or over other bytes (an `.att` layer timestamped over its signature, as this wrote them
+ * before), fails verification with a trusted root, so it is no equal of one signed now: signing
+ * again adds a layer beside it, as the hints of a failed verification promise.
  */
 function timestampOver(annotations: Readonly<Record<string, string>>, bytes: Uint8Array): boolean {
   const ts = annotations[CosignAnnotation.RFC3161Timestamp];

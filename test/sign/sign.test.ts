@@ -230,6 +230,40 @@ describe('signing with a key', () => {
     );
   });
 
+  it('a .sig layer whose timestamp annotation is damaged is no equal of a new signature: signing again adds one that verifies', async () => {
+    const layout = await tempLayout();
+    const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const d = made.root.digest;
+    const signer = new KeySigner(alice.privateKey);
+    await signImage(layout, 'v1', { signer, dockerReference: REF, storages: ['cosign'] });
+    const tag = cosignTag(d, 'sig');
+    const sig = await layout.getManifest(tag);
+    assert.ok(sig.kind === 'manifest');
+    const [layer] = sig.manifest.layers;
+    assert.ok(layer !== undefined);
+    const junk = {
+      ...layer,
+      annotations: { ...layer.annotations, 'dev.sigstore.cosign/rfc3161timestamp': '{"SignedRFC3161Timestamp":"AAAA"}' },
+    };
+    await layout.putManifest(parseStored(encodeJson({ ...sig.manifest, layers: [junk] })), { tags: [tag] });
+    const policy = { key: alice.publicKey };
+    const damaged = await verifyImage(layout, d, { policy, trustedRoot: emptyTrustedRoot() });
+    assert.equal(damaged.verified.length, 0);
+    const again = await signImage(layout, 'v1', { signer, dockerReference: REF, storages: ['cosign'] });
+    assert.deepEqual(
+      again.map((e) => e.added),
+      [true],
+    );
+    const repaired = await verifyImage(layout, d, { policy, trustedRoot: emptyTrustedRoot() });
+    assert.equal(repaired.verified.length, 1);
+    // The new layer is an equal of the next one: nothing is added twice.
+    const third = await signImage(layout, 'v1', { signer, dockerReference: REF, storages: ['cosign'] });
+    assert.deepEqual(
+      third.map((e) => e.added),
+      [false],
+    );
+  });
+
   it('our bundles verify with @sigstore/verify itself, as the independent judge', async () => {
     const layout = await tempLayout();
     const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
