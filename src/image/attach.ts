@@ -60,7 +60,8 @@ export interface AttachResult {
 /**
  * Attaches `predicate` to every platform image of the image `target` names in `store`: one
  * statement per image, naming it by `name` and digest. BuildKit storage rewrites the index, and
- * the new index takes over `tags` (written last, so a failure leaves the old tag in place), and
+ * the new index takes over `tags` (last: written by digest and, with a signer, signed first, so a
+ * failure, of signing too, leaves each tag on the index it named), and
  * each tag is read again until it names an index holding the statements (another attach running
  * at the same time may have moved it over this one's; {@link settleTags}).
  *
@@ -95,15 +96,49 @@ export async function attachPredicate(store: ContentStore, target: string, optio
     });
   }
   let index = await storeAttestations(store, root, attested, mode);
+  const signing = signer !== undefined && mode !== 'none';
+  const signed: SignedEntry[] = [];
+  const sealed = new Set<Digest>();
+  const sign = async (i: Stored): Promise<void> => {
+    if (!signing || sealed.has(i.digest)) return;
+    const dockerReference = options.dockerReference ?? 'local/image';
+    signed.push(...(await signImage(store, i.digest, { ...call, signer, dockerReference, created: options.created })));
+    sealed.add(i.digest);
+  };
   if (index.digest !== root.digest) {
     const tags = options.tags ?? (isDigest(target) ? [] : [target]);
-    await store.putManifest(index, { ...call, tags });
-    if (tags.length > 0) index = await settleTags(store, tags, attested, mode, call);
+    // Written by digest and signed before a tag names it: the signatures are stored by digest
+    // (the `.sig` tag, referrers), so a failed signing leaves each tag on the index it named.
+    const seal = async (i: Stored): Promise<void> => {
+      if (!signing) return;
+      await store.putManifest(i, { ...call, tags: [] });
+      await sign(i).catch((err: unknown) => {
+        throw untagged(err, store.location, i.digest, tags);
+      });
+    };
+    await seal(index);
+    await store.putManifest(index, { ...call, tags, present: signing });
+    if (tags.length > 0) index = await settleTags(store, tags, attested, mode, call, seal);
   }
-  if (signer === undefined || mode === 'none') return { ...result, digest: index.digest };
-  const dockerReference = options.dockerReference ?? 'local/image';
-  const signed = await signImage(store, index.digest, { ...call, signer, dockerReference, created: options.created });
+  if (!signing) return { ...result, digest: index.digest };
+  // The index the statements were already in, or the one another attach at the same time wrote
+  // with them merged in (see settleTags): signed where it is.
+  await sign(index);
   return { ...result, digest: index.digest, signed };
+}
+
+/** `err` saying that the new index is written by digest only, and the tags were not moved. */
+function untagged(err: unknown, location: string, digest: Digest, tags: readonly string[]): unknown {
+  if (!(err instanceof ProvenantError) || tags.length === 0) return err;
+  return new ProvenantError(
+    err.code,
+    `${err.message}; the new index is written as ${location}@${digest}, and ${tags.join(', ')} not moved to it`,
+    {
+      where: err.where,
+      hint: err.hint,
+      cause: err,
+    },
+  );
 }
 
 /**
@@ -112,7 +147,8 @@ export async function attachPredicate(store: ContentStore, target: string, optio
  * the tag writes its index, without these statements, over it, and registries offer no
  * conditional write. A tag that lost them gets the current index with them merged in, and is
  * read again; as the referrers tag fallback is checked (RegistryStore's checkFallbackIndexes).
- * Returns the index the first tag names.
+ * `seal` writes and signs a merged index before the tag moves to it. Returns the index the first
+ * tag names.
  *
  * @throws ProvenantError `TAG_CONFLICT` when a tag names another image now, or still lacks the
  *   statements after {@link TAG_ATTEMPTS} reads
@@ -123,6 +159,7 @@ async function settleTags(
   attested: readonly Attested[],
   mode: AttestationMode,
   call: OperationOptions,
+  seal: (index: Stored) => Promise<void>,
 ): Promise<Stored> {
   let lacking: string[] = [...tags];
   const verified = new Map<string, Stored>();
@@ -145,6 +182,7 @@ async function settleTags(
         verified.set(tag, current);
         continue;
       }
+      await seal(merged);
       await store.putManifest(merged, { ...call, tags: [tag] });
       still.push(tag);
     }

@@ -7,6 +7,10 @@ import { attachPredicate } from '../../src/image/attach.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { readStatements } from '../../src/image/statements.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { generateSigningKeyPair } from '../../src/sign/keys.ts';
+import { signImage } from '../../src/sign/sign.ts';
+import { KeySigner } from '../../src/sign/signer.ts';
+import { verifyImage } from '../../src/sign/verify.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
@@ -16,6 +20,35 @@ import { useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('attach');
 const VULN = 'https://cosign.sigstore.dev/attestation/vuln/v1';
+
+/**
+ * Signed BuildKit storage in `store`: a signing that fails (its Rekor, port 1 on 127.0.0.1,
+ * refuses) leaves v1 on the signed index it named; one that works moves v1 to the new index,
+ * signed.
+ */
+async function failedSigningKeepsTheTag(store: ContentStore): Promise<void> {
+  const made = await makeImage(store, { tag: 'v1' });
+  const key = generateSigningKeyPair();
+  const dockerReference = 'local/image';
+  await signImage(store, 'v1', { signer: new KeySigner(key.privateKey), dockerReference });
+  const policy = { key: key.publicKey };
+  const attach = (signer: KeySigner) =>
+    attachPredicate(store, 'v1', { predicateType: VULN, predicate: {}, name: 'img', mode: 'buildkit', signer, dockerReference });
+  const failing = new KeySigner(key.privateKey, { rekorURL: 'http://127.0.0.1:1', retries: 0 });
+  const failed = await attach(failing).then(
+    () => assert.fail('signing through a closed Rekor succeeded'),
+    (err: unknown) => err,
+  );
+  assert.ok(isProvenantError(failed, 'NETWORK'), String(failed));
+  assert.equal((await store.resolve('v1'))?.digest, made.root.digest);
+  assert.match(failed.message, /v1 not moved/);
+  const signedNow = async () => (await verifyImage(store, (await store.resolve('v1'))!.digest, { policy })).verified.length;
+  assert.ok((await signedNow()) > 0, 'v1 still names a signed index');
+  const r = await attach(new KeySigner(key.privateKey));
+  assert.notEqual(r.digest, made.root.digest);
+  assert.equal((await store.resolve('v1'))?.digest, r.digest);
+  assert.ok((await signedNow()) > 0, 'v1 names the new index, signed');
+}
 
 describe('attachPredicate', () => {
   it('as referrers: the index stays, each platform image gets a statement naming it', async () => {
@@ -97,10 +130,18 @@ describe('attachPredicate', () => {
     );
   });
 
+  it('in BuildKit form, signed: a failed signing leaves the tag on the index it named', async () => {
+    await failedSigningKeepsTheTag(await LayoutStore.open(join(await tempDir(), 'l'), { create: true }));
+  });
+
   describe('through the real registry (distribution 2.8)', { skip: registryMissing }, () => {
     const reg = useRegistry();
     const remote = () =>
       new RegistryStore(new RegistryClient(reg.host, { retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 100 } }), 'attach/parallel');
+
+    it('in BuildKit form, signed: a failed signing leaves the tag on the index it named', async () => {
+      await failedSigningKeepsTheTag(new RegistryStore(new RegistryClient(reg.host), 'attach/signfail'));
+    });
 
     it('in BuildKit form, attaches running together each end with their statements in the index the tag names', async () => {
       await makeImage(remote(), { tag: 'v1' });
