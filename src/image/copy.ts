@@ -2,8 +2,8 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
-import { COSIGN_TAG_RE, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
-import type { Digest } from '../oci/digest.ts';
+import { COSIGN_TAG_RE, cosignTag, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { type Digest, isDigest } from '../oci/digest.ts';
 import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
@@ -356,8 +356,7 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
       queue.push(...digests);
     }
   }
-  const tags = await ctx.src.listTags(ctx.options).catch(() => [] as string[]);
-  for (const tag of tags) {
+  for (const tag of await cosignTagsOf(ctx, visited)) {
     const m = COSIGN_TAG_RE.exec(tag);
     if (!m || !visited.has(`${m[1]}:${m[2]}`)) continue;
     const stored = await ctx.src.getManifest(tag, ctx.options);
@@ -379,6 +378,48 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     await ctx.dst.putManifest(stored, { ...ctx.options, tags: [tag], keepAsRoot: false });
     ctx.result.cosignTags.push(tag);
   }
+}
+
+/**
+ * The source's tags that may be cosign tags of `subjects`: its tag list, or, when the source
+ * refuses to list tags (some registries allow pulls and not the list: 401, 403, 404, an
+ * unsupported endpoint), each cosign tag `subjects` can have read by its name, which the digest
+ * gives (`sha256-<hex>.sig`), with a warning that the list was refused. Any other failure of the
+ * list fails the copy: its signatures would be left behind without a word.
+ */
+async function cosignTagsOf(ctx: CopyContext, subjects: ReadonlySet<string>): Promise<string[]> {
+  let listError: ProvenantError;
+  try {
+    // Strict: a registry that answers NAME_UNKNOWN for a repository the copy reads from did
+    // not list it (distribution does so for a repository without tags: then nothing is found).
+    return await ctx.src.listTags({ ...ctx.options, strict: true });
+  } catch (err) {
+    if (!listingRefused(err)) throw err;
+    listError = err;
+  }
+  const found: string[] = [];
+  for (const subject of subjects) {
+    if (!isDigest(subject)) continue;
+    for (const suffix of ['sig', 'att', 'sbom'] as const) {
+      const tag = cosignTag(subject, suffix);
+      if ((await ctx.src.resolve(tag, ctx.options)) !== undefined) found.push(tag);
+    }
+  }
+  const said = `${ctx.src.location} did not list its tags (${listError.message}); its cosign tags were read by name: ${found.length} found`;
+  // NOT_FOUND is what distribution answers for a repository without tags, which has no cosign tags either.
+  if (listError.code === 'NOT_FOUND' && found.length === 0) ctx.options.logger?.debug(said);
+  else ctx.options.logger?.warn(said);
+  return found;
+}
+
+/** Whether `err` is a registry's refusal to list tags (as against a failure to be reported). */
+function listingRefused(err: unknown): err is ProvenantError {
+  if (!(err instanceof ProvenantError)) return false;
+  if (err.code === 'UNAUTHORIZED' || err.code === 'DENIED' || err.code === 'NOT_FOUND') return true;
+  // A registry's answer (registry/errors.ts's RegistryResponseError, which this layer does not
+  // import) carries its status and the error body's codes.
+  const answer = err as { status?: unknown; registryErrors?: readonly { code?: unknown }[] };
+  return answer.status === 405 || answer.status === 501 || (answer.registryErrors ?? []).some((e) => e.code === 'UNSUPPORTED');
 }
 
 /**

@@ -1,6 +1,8 @@
 // copyImage through the real registry: round trips, mounts, referrers and faults.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { isProvenantError } from '../../src/errors.ts';
@@ -23,6 +25,30 @@ import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { useTempLayout } from '../helpers/temp.ts';
 
 const run = promisify(execFile);
+
+/**
+ * A proxy in front of the registry that answers 403 DENIED to every tag list and forwards the
+ * rest, as registries do that allow pulls and not listing; distribution has no such setting.
+ */
+async function noListingProxy(target: string): Promise<{ host: string; stop: () => Promise<void> }> {
+  const [hostname, port] = target.split(':') as [string, string];
+  const server = createServer((req, res) => {
+    if (req.url?.includes('/tags/list') === true) {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"DENIED","message":"tag listing is not allowed"}]}');
+      return;
+    }
+    const forward = httpRequest({ hostname, port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { host, stop: () => new Promise((resolve) => server.close(() => resolve())) };
+}
 const layout = useTempLayout('creg');
 
 describe('copy through the real registry', { skip: registryMissing }, () => {
@@ -242,6 +268,60 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
       );
     });
   }
+
+  for (const refusal of ['403 DENIED', '404 NAME_UNKNOWN'] as const) {
+    it(`reads the cosign tags by name from a registry that refuses to list tags (${refusal}), and says so`, async () => {
+      const repo = `nolist/${refusal.slice(0, 3)}`;
+      const made = await makeImage(store(reg.host, repo), { tag: 'v1' });
+      const layer = {
+        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+        payload: new TextEncoder().encode('{"critical":{}}'),
+        annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
+      };
+      await appendCosignLayer(store(reg.host, repo), made.root.digest, 'sig', layer);
+      await appendCosignLayer(store(reg.host, repo), made.manifests[0]!.digest, 'att', layer);
+      const proxy =
+        refusal === '403 DENIED'
+          ? await noListingProxy(reg.host)
+          : await startFaultProxy(reg.host, {
+              // Listed as another repository, which the registry does not know.
+              rewrite: (_method, url) => (url.includes('/tags/list') ? url.replace(`/v2/${repo}/`, '/v2/nolist/unknown/') : undefined),
+            });
+      try {
+        const warnings: string[] = [];
+        const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+        const dst = await layout();
+        const r = await copyImage(store(proxy.host, repo), 'v1', dst, { tags: ['v1'], withReferrers: true, logger });
+        const expected = [cosignTag(made.root.digest, 'sig'), cosignTag(made.manifests[0]!.digest, 'att')];
+        assert.deepEqual([...r.cosignTags].sort(), [...expected].sort());
+        for (const tag of expected) assert.ok((await dst.resolve(tag)) !== undefined, `${tag} copied`);
+        assert.match(warnings.join('\n'), /did not list its tags .*read by name: 2 found/);
+      } finally {
+        await proxy.stop();
+      }
+    });
+  }
+
+  it('fails, rather than leave the cosign tags behind, when listing tags fails otherwise (500)', async () => {
+    const made = await makeImage(store(reg.host, 'nolist/failing'), { tag: 'v1' });
+    await appendCosignLayer(store(reg.host, 'nolist/failing'), made.root.digest, 'sig', {
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload: new TextEncoder().encode('{"critical":{}}'),
+      annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
+    });
+    const proxy = await startFaultProxy(reg.host, { status500Every: 1, match: (_method, path) => path.endsWith('/tags/list') });
+    try {
+      const src = new RegistryStore(
+        new RegistryClient(proxy.host, { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } }),
+        'nolist/failing',
+      );
+      await assert.rejects(copyImage(src, 'v1', await layout(), { tags: ['v1'], withReferrers: true }), (e: unknown) =>
+        isProvenantError(e, 'REGISTRY'),
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
 
   it('completes through 500s, 429s and dropped connections', async () => {
     const proxy = await startFaultProxy(reg.host, {
