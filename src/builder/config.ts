@@ -234,9 +234,7 @@ function withRelativeInclude(f: ConfigFile): string {
 }
 
 /** The keys of each package ecosystem that the other's sources do not read. */
-const ECOSYSTEM_KEYS: Readonly<
-  Record<string, readonly { key: string; set: (c: LoadedConfig['config']) => boolean; hint?: string }[]>
-> = {
+const ECOSYSTEM_KEYS: Readonly<Record<string, readonly { key: string; set: (c: LoadedConfig['config']) => boolean; hint?: string }[]>> = {
   // Debian's: apk images have no tzdata maintainer script, Recommends or usrmerge to follow.
   apk: [
     { key: 'timezone', set: (c) => c.timezone !== undefined },
