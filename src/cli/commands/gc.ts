@@ -19,6 +19,15 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const format = formatOf(args);
   const location = parseLocation(text);
   if (location.kind !== 'oci') throw new ProvenantError('USAGE', 'gc works on an OCI layout (oci:DIR)', { where: text });
+  // gc keeps whatever any tag, digest or referrer of the layout reaches and deletes the rest: it
+  // has no meaning for one image. Taken silently, `oci:DIR:TAG` read as a request to collect (or
+  // to keep) that tag alone, while the whole layout was collected.
+  if (location.tag !== undefined || location.digest !== undefined) {
+    throw new ProvenantError('USAGE', 'gc works on a whole layout, not on one of its images', {
+      where: text,
+      hint: `name the layout alone: provenant gc oci:${location.path} (it keeps every tagged image and what they use)`,
+    });
+  }
   const store = await LayoutStore.open(location.path);
   try {
     const r = await store.gc();
