@@ -5,6 +5,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
+import { compressionOf, decompressCommand } from './compression.ts';
 import {
   BLOCK,
   byteString,
@@ -142,8 +143,12 @@ class TarParser {
         this.#ended = true;
         return undefined;
       }
-      if (block.length < BLOCK)
-        throw this.#truncated(`the tar archive ends inside the header at byte ${at} (${block.length} of 512 bytes)`);
+      if (block.length < BLOCK) {
+        throw (
+          this.#compressed(block, at) ??
+          this.#truncated(`the tar archive ends inside the header at byte ${at} (${block.length} of 512 bytes)`)
+        );
+      }
       if (isZero(block)) {
         if (entryOffset !== undefined)
           throw this.#invalid(`the extended header at byte ${entryOffset} is followed by an end-of-archive block`);
@@ -158,7 +163,7 @@ class TarParser {
         return undefined;
       }
 
-      const raw = this.#parseBlock(block, at);
+      const raw = this.#parseFirst(block, at);
       const flag = raw.typeflag;
       if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
         entryOffset ??= at;
@@ -215,11 +220,34 @@ class TarParser {
     }
   }
 
+  /**
+   * {@link #parseBlock}, except that input which is no tar header because it is compressed (a
+   * `docker save | gzip`, a `.tgz`) is said to be so at byte 0, not taken for a corrupt header.
+   */
+  #parseFirst(block: Uint8Array, at: number): RawHeader {
+    try {
+      return this.#parseBlock(block, at);
+    } catch (err) {
+      throw this.#compressed(block, at, err) ?? err;
+    }
+  }
+
+  /** The error for input at byte `at` that is compressed data, not a tar; undefined when it is not that. */
+  #compressed(block: Uint8Array, at: number, cause?: unknown): ProvenantError | undefined {
+    const compression = at === 0 ? compressionOf(block) : undefined;
+    if (compression === undefined) return undefined;
+    return new ProvenantError('INVALID_ARCHIVE', `the input is ${compression}-compressed, not a tar archive`, {
+      where: this.#where,
+      cause,
+      hint: `decompress it first (${decompressCommand(compression)} FILE > FILE.tar) and read the .tar`,
+    });
+  }
+
   #parseBlock(b: Uint8Array, at: number): RawHeader {
     const numeric = (field: string, off: number, len: number, signed = false): number => {
       const v = parseNumeric(b, off, len);
       if (v === undefined) {
-        throw this.#invalid(`the ${field} field of the tar header at byte ${at} is not a number: ${JSON.stringify(latin1(b, off, len))}`);
+        throw this.#invalid(`the ${field} field of the tar header at byte ${at} is not a number: ${escaped(b, off, len)}`);
       }
       if (!signed && v < 0) throw this.#invalid(`the ${field} field of the tar header at byte ${at} is negative (${v})`);
       return v;
@@ -306,7 +334,7 @@ class TarParser {
     let type = TYPE_OF_FLAG[raw.typeflag];
     if (type === undefined || !Object.hasOwn(TYPE_OF_FLAG, raw.typeflag)) {
       throw this.#invalid(
-        `the tar entry ${JSON.stringify(name)} at byte ${at} has type ${JSON.stringify(raw.typeflag)}, which is not supported`,
+        `the tar entry ${JSON.stringify(name)} at byte ${at} has type ${escaped(latin1Bytes(raw.typeflag), 0, 1)}, which is not supported`,
         'only files, directories, links, devices and FIFOs are supported',
       );
     }
@@ -355,10 +383,31 @@ function isZero(b: Uint8Array): boolean {
   return true;
 }
 
+/** The bytes of a string of char codes below 256, as {@link latin1} made it. */
+function latin1Bytes(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
+}
+
 function latin1(b: Uint8Array, off: number, len: number): string {
   let s = '';
   for (let i = off; i < off + len && i < b.length; i++) s += String.fromCharCode(b[i]!);
   return s;
+}
+
+/**
+ * A field's bytes for a message: printable ASCII as it is, any other byte as `\xNN`, quoted. The
+ * bytes of a header that is no header (compressed or random data) would otherwise reach the
+ * terminal raw.
+ */
+function escaped(b: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = off; i < off + len && i < b.length; i++) {
+    const c = b[i]!;
+    if (c === 0x22 || c === 0x5c) s += `\\${String.fromCharCode(c)}`;
+    else if (c >= 0x20 && c < 0x7f) s += String.fromCharCode(c);
+    else s += `\\x${c.toString(16).padStart(2, '0')}`;
+  }
+  return `"${s}"`;
 }
 
 /** A NUL-terminated (or full-width) UTF-8 string field. */

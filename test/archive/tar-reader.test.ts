@@ -132,6 +132,28 @@ describe('readTar', () => {
     await rejectsWith(() => readAll([concat([b, END])]), 'INVALID_ARCHIVE');
   });
 
+  it('shows a malformed field with its bytes escaped, never raw', async () => {
+    const b = await block({ name: 'f' });
+    b.set([0x37, 0xc2, 0x1b, 0x22, 0x5c, 0x00, 0xff, 0x30], F.mode[0]);
+    fixChecksum(b);
+    const err = await rejectsWith(() => readAll([concat([b, END])]), 'INVALID_ARCHIVE');
+    assert.ok(
+      err.message.endsWith(String.raw`mode field of the tar header at byte 0 is not a number: "7\xc2\x1b\"\\\x00\xff0"`),
+      err.message,
+    );
+  });
+
+  it('says that compressed input is compressed, not a corrupt tar', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const tar = await tarBytes([{ header: hdr({ name: 'f', size: 1 }), body: text('x') }]);
+    const err = await rejectsWith(() => readAll([gzipSync(tar)]), 'INVALID_ARCHIVE');
+    assert.equal(err.message, 'the input is gzip-compressed, not a tar archive');
+    assert.match(err.hint ?? '', /gzip -dc/);
+    const xz = new Uint8Array(1024);
+    xz.set([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x04]);
+    assert.equal((await rejectsWith(() => readAll([xz]), 'INVALID_ARCHIVE')).message, 'the input is xz-compressed, not a tar archive');
+  });
+
   it('masks file-type bits out of the mode', async () => {
     const b = await block({ name: 'f' });
     setField(b, ...F.mode, '0104755');
