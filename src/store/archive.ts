@@ -1,9 +1,9 @@
 /** `oci-archive:FILE`: an OCI image layout in a tar file, read in place and written through a private layout. */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
+import { decompressCommand } from '../archive/compression.ts';
 import { tarHeader, writeTar } from '../archive/tar.ts';
-import { TarView, type TarViewFile } from '../archive/view.ts';
+import type { TarView, TarViewFile } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
 import { fileError, makeFolder, writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
@@ -11,6 +11,7 @@ import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
 import type { Stored } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
+import { compressionOfFile, openArchiveView, removeStalePartials, removeStaleWork, WorkFolder } from './archive-work.ts';
 import { LayoutStore } from './layout.ts';
 import { stampOfFile } from './layout-files.ts';
 import { COORDINATION_PREFIX, LayoutLock } from './layout-lock.ts';
@@ -30,7 +31,13 @@ const { createReadStream } = process.getBuiltinModule('node:fs');
  * existing archive's blobs (copied by digest, checked) and index.json, and `close()` packs it into
  * a new file that replaces the old one by rename, so the archive is either the old one or the
  * whole new one, never half. The temporary folder is removed on close and on every failure.
- * Writers of one archive take turns (see {@link lockArchive}), so none drops another's tag.
+ * Writers of one archive take turns (see {@link lockArchive}), so none drops another's tag. What
+ * a writer killed with SIGKILL left (its temporary folder, a partial `FILE.tmp-…` beside the
+ * archive) is removed by the next writer (see archive-work.ts).
+ *
+ * A gzip-compressed archive is read through a decompressed temporary copy (see
+ * {@link openArchiveView}); one is not written to: the new archive would be a plain tar under
+ * the compressed one's name.
  */
 export async function openOciArchive(path: string, options: { write?: boolean } = {}): Promise<LayoutReader> {
   const exists = () =>
@@ -45,26 +52,54 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
   // Held from before the old archive is read until the new one is renamed over it: two writers
   // that each read the old archive and renamed their own over it lost the first one's tag.
   const lock = await lockArchive(path, `oci-archive:${path}`);
-  let work: string | undefined;
+  let work: WorkFolder | undefined;
   try {
-    work = await mkdtemp(join(tmpdir(), 'provenant-archive-'));
-    const layoutDir = join(work, 'layout');
+    // Held by this process, the lock was free or its holder gone: what lies beside the archive
+    // from an earlier writer is a dead one's.
+    await removeStalePartials(path);
+    await removeStaleWork();
+    work = await WorkFolder.make('provenant-archive-');
+    const layoutDir = join(work.path, 'layout');
     // Taken before the archive is read: a program that does not take the lock (skopeo, a
     // second copy of an older version) may still replace it meanwhile, which close() then sees.
     const stamp = await archiveStamp(path);
     // Named as the archive in messages and progress, not as the temporary folder it is written in.
     const location = `oci-archive:${path}`;
     // Nothing there, or an empty file (as mktemp makes, and as a docker-archive takes it): a new archive.
-    const store =
-      (await archiveTarget(path, location)) === 'file'
-        ? await layoutFrom(await OciArchiveStore.open(path), layoutDir, location)
-        : await LayoutStore.open(layoutDir, { create: true, location });
+    let store: LayoutStore;
+    if ((await archiveTarget(path, location)) === 'file') {
+      await refuseCompressed(path, location);
+      const old = await OciArchiveStore.open(path);
+      try {
+        store = await layoutFrom(old, layoutDir, location);
+      } finally {
+        await old.close();
+      }
+    } else {
+      store = await LayoutStore.open(layoutDir, { create: true, location });
+    }
     return withPackOnClose(store, path, work, lock, stamp);
   } catch (err) {
-    if (work !== undefined) await rm(work, { recursive: true, force: true });
+    await work?.remove();
     await lock.release();
     throw err;
   }
+}
+
+/**
+ * Refuses to add to a compressed archive: it is read, but written back it would be a plain tar
+ * under the name of a compressed one (`image.tar.gz`), which a reader that trusts the name (tar
+ * xzf, a registry upload as gzip) then fails on, and recompressing it is not what was asked.
+ *
+ * @throws ProvenantError `USAGE` saying what it is and what to do
+ */
+async function refuseCompressed(path: string, where: string): Promise<void> {
+  const compression = await compressionOfFile(path, where);
+  if (compression === undefined) return;
+  throw new ProvenantError('USAGE', `the archive is ${compression}-compressed, and an oci-archive is written as a plain tar`, {
+    where,
+    hint: `write to a new file (oci-archive:image.tar) or to a decompressed copy (${decompressCommand(compression)} ${path} > image.tar), and compress it afterwards if you need to`,
+  });
 }
 
 /**
@@ -111,25 +146,39 @@ export class OciArchiveStore extends LayoutReader {
   readonly #view: TarView;
   readonly #layoutBytes: Uint8Array;
   readonly #indexBytes: Uint8Array;
+  /** Removes the decompressed copy a compressed archive is read through. */
+  #release: (() => Promise<void>) | undefined;
 
-  private constructor(view: TarView, layoutBytes: Uint8Array, indexBytes: Uint8Array) {
+  private constructor(view: TarView, layoutBytes: Uint8Array, indexBytes: Uint8Array, release: () => Promise<void>) {
     super(parseIndexJson(indexBytes, `${view.where}/index.json`));
     this.location = view.where;
     this.#view = view;
     this.#layoutBytes = layoutBytes;
     this.#indexBytes = indexBytes;
+    this.#release = release;
   }
 
   /**
    * Indexes the archive at `path` and reads its oci-layout and index.json.
    *
    * @throws ProvenantError as {@link TarView.open} does (`UNSAFE_PATH` for names or links that
-   *   leave the archive); `INVALID_ARCHIVE` when it holds no oci-layout or index.json;
-   *   `INVALID_LAYOUT` when they are malformed
+   *   leave the archive); `INVALID_ARCHIVE` when it holds no oci-layout or index.json, or is
+   *   compressed other than with gzip (see {@link openArchiveView}); `INVALID_LAYOUT` when they
+   *   are malformed
    */
   static async open(path: string): Promise<OciArchiveStore> {
     const where = `oci-archive:${path}`;
-    const view = await TarView.open(path, { where });
+    const { view, release } = await openArchiveView(path, where);
+    try {
+      return await OciArchiveStore.#read(view, release);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  static async #read(view: TarView, release: () => Promise<void>): Promise<OciArchiveStore> {
+    const where = view.where;
     const small = async (name: string): Promise<Uint8Array> => {
       const file = view.file(name);
       if (file === undefined) {
@@ -142,7 +191,7 @@ export class OciArchiveStore extends LayoutReader {
     };
     const layoutBytes = await small(LAYOUT_FILE);
     checkLayoutFile(layoutBytes, `${where}/${LAYOUT_FILE}`);
-    return new OciArchiveStore(view, layoutBytes, await small('index.json'));
+    return new OciArchiveStore(view, layoutBytes, await small('index.json'), release);
   }
 
   #blob(digest: Digest): TarViewFile | undefined {
@@ -198,7 +247,11 @@ export class OciArchiveStore extends LayoutReader {
     this.#readOnly();
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    const release = this.#release;
+    this.#release = undefined;
+    await release?.();
+  }
 }
 
 /**
@@ -226,7 +279,7 @@ async function archiveStamp(path: string): Promise<string | undefined> {
   });
 }
 
-function withPackOnClose(store: LayoutStore, path: string, work: string, lock: LayoutLock, stamp: string | undefined): LayoutStore {
+function withPackOnClose(store: LayoutStore, path: string, work: WorkFolder, lock: LayoutLock, stamp: string | undefined): LayoutStore {
   const close = store.close.bind(store);
   let closed = false;
   store.close = async (options: CloseOptions = {}) => {
@@ -245,9 +298,9 @@ function withPackOnClose(store: LayoutStore, path: string, work: string, lock: L
           },
         );
       }
-      await packDirectory(join(work, 'layout'), path, options.signal);
+      await packDirectory(join(work.path, 'layout'), path, options.signal);
     } finally {
-      await rm(work, { recursive: true, force: true });
+      await work.remove();
       await lock.release();
     }
   };

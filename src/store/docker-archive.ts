@@ -1,8 +1,7 @@
 /** `docker-archive:FILE`, the `docker save` / `docker load` format, as a content store. */
-import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TarView, type TarViewFile } from '../archive/view.ts';
+import type { TarView, TarViewFile } from '../archive/view.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
@@ -13,6 +12,7 @@ import { isForeignLayer, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { DOCKER_HUB, type ImageReference, parseReference } from '../ref/reference.ts';
 import { archiveTarget, lockArchive, packDirectory } from './archive.ts';
+import { openArchiveView, removeStalePartials, removeStaleWork, WorkFolder } from './archive-work.ts';
 import { LayoutStore } from './layout.ts';
 import type { LayoutLock } from './layout-lock.ts';
 import type { CloseOptions, ContentStore, PutBlobOptions, PutManifestOptions } from './types.ts';
@@ -106,8 +106,10 @@ function savedManifest(config: Descriptor, layers: readonly Descriptor[], where:
  *
  * Reading is in place, through a {@link TarView}: manifest.json, configs and layers are read from
  * the tar by offset, and the paths manifest.json names are looked up among the archive's own
- * members (links followed inside it), so no path can lead to a file of the host. Writing packs a
- * private temporary layout on `close()`.
+ * members (links followed inside it), so no path can lead to a file of the host. A
+ * gzip-compressed archive (`docker save | gzip`, which `docker load` takes) is read through a
+ * decompressed temporary copy that `close()` removes (see {@link openArchiveView}). Writing packs
+ * a private temporary layout on `close()`.
  */
 export class DockerArchiveStore implements ContentStore {
   readonly location: string;
@@ -115,9 +117,11 @@ export class DockerArchiveStore implements ContentStore {
   readonly #images: Array<{ stored: Stored; tags: string[] }> = [];
   /** Reading: the archive and its members by digest. */
   #view: TarView | undefined;
+  /** Reading: removes the decompressed copy a compressed archive is read through. */
+  #release: (() => Promise<void>) | undefined;
   readonly #files = new Map<string, TarViewFile>();
   /** Writing: the temporary folder and the layout in it that `close()` packs. */
-  #work: string | undefined;
+  #work: WorkFolder | undefined;
   #blobs: LayoutStore | undefined;
   #lock: LayoutLock | undefined;
 
@@ -130,21 +134,30 @@ export class DockerArchiveStore implements ContentStore {
   static async open(path: string, options: { write?: boolean } = {}): Promise<DockerArchiveStore> {
     const store = new DockerArchiveStore(path);
     if (!options.write) {
-      await store.#load();
+      try {
+        await store.#load();
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
       return store;
     }
     // Held until close: a second writer of the same file waits, then finds it written.
     const lock = await lockArchive(path, store.location);
-    let work: string | undefined;
+    let work: WorkFolder | undefined;
     try {
+      // Held by this process, the lock was free or its holder gone: a partial file beside the
+      // archive, or a work folder whose owner is gone, is what a killed writer left.
+      await removeStalePartials(path);
+      await removeStaleWork();
       await refuseExisting(path, store.location);
-      work = await mkdtemp(join(tmpdir(), 'provenant-docker-archive-'));
-      store.#blobs = await LayoutStore.open(join(work, 'out'), { create: true, location: store.location });
+      work = await WorkFolder.make('provenant-docker-archive-');
+      store.#blobs = await LayoutStore.open(join(work.path, 'out'), { create: true, location: store.location });
       store.#work = work;
       store.#lock = lock;
       return store;
     } catch (err) {
-      if (work !== undefined) await rm(work, { recursive: true, force: true });
+      await work?.remove();
       await lock.release();
       throw err;
     }
@@ -154,8 +167,9 @@ export class DockerArchiveStore implements ContentStore {
     await stat(this.#path).catch(() => {
       throw new ProvenantError('NOT_FOUND', `no archive at ${this.#path}`, { where: this.location });
     });
-    const view = await TarView.open(this.#path, { where: this.location });
+    const { view, release } = await openArchiveView(this.#path, this.location);
     this.#view = view;
+    this.#release = release;
     const file = view.file('manifest.json');
     let saved: SavedImage[];
     try {
@@ -365,7 +379,7 @@ export class DockerArchiveStore implements ContentStore {
   /** How the blob written for `digest` is compressed, by its first bytes; undefined when it is not there. */
   async #writtenCompression(digest: Digest): Promise<LayerCompression | undefined> {
     if (this.#work === undefined) return undefined;
-    const file = await open(join(this.#work, 'out', 'blobs', 'sha256', digestHex(digest))).catch(() => undefined);
+    const file = await open(join(this.#work.path, 'out', 'blobs', 'sha256', digestHex(digest))).catch(() => undefined);
     if (file === undefined) return undefined;
     try {
       const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
@@ -384,6 +398,9 @@ export class DockerArchiveStore implements ContentStore {
   }
 
   async close(options: CloseOptions = {}): Promise<void> {
+    const release = this.#release;
+    this.#release = undefined;
+    await release?.();
     const work = this.#work;
     if (work === undefined) return; // read in place, or closed already
     this.#work = undefined;
@@ -393,7 +410,7 @@ export class DockerArchiveStore implements ContentStore {
       // archive differ.
       await this.#blobs?.close();
       if (this.#blobs && this.#images.length > 0 && !options.discard) {
-        const out = join(work, 'out');
+        const out = join(work.path, 'out');
         const manifest: SavedImage[] = this.#images.map(({ stored, tags }) => {
           if (stored.kind !== 'manifest') throw new Error('unreachable');
           return {
@@ -412,7 +429,7 @@ export class DockerArchiveStore implements ContentStore {
         await packDirectory(out, this.#path, options.signal);
       }
     } finally {
-      await rm(work, { recursive: true, force: true });
+      await work.remove();
       await this.#lock?.release();
       this.#lock = undefined;
     }

@@ -1,0 +1,169 @@
+/**
+ * The temporary files of archive stores: work folders that name their owner, what a killed writer
+ * leaves behind, and compressed archives read through a decompressed copy.
+ */
+import { lstat, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { type Compression, compressionOf, decompressCommand, MAGIC_BYTES } from '../archive/compression.ts';
+import { gunzip, through } from '../archive/gzip.ts';
+import { TarView } from '../archive/view.ts';
+import { ProvenantError } from '../errors.ts';
+import { fileError } from '../io/files.ts';
+import { readWriters, WriterSession } from './layout-lock.ts';
+
+const { createReadStream, createWriteStream } = process.getBuiltinModule('node:fs');
+const { pipeline } = process.getBuiltinModule('node:stream/promises');
+
+type ZstdFactory = () => NodeJS.ReadWriteStream & { destroy(): void };
+
+/** The prefixes of the work folders archive stores make in the temporary folder. */
+const WORK_PREFIXES = ['provenant-archive-', 'provenant-docker-archive-'];
+
+/**
+ * A private folder in the temporary folder that says who owns it: a writer-session file (host,
+ * pid, pid namespace, boot, the process's start time; layout-lock.ts), refreshed while it lives.
+ * A folder whose owner is gone is removed by {@link removeStaleWork}; one whose owner runs never
+ * is, even when its pid has been reused (the start time differs then).
+ */
+export class WorkFolder {
+  readonly path: string;
+  readonly #session: WriterSession;
+
+  private constructor(path: string, session: WriterSession) {
+    this.path = path;
+    this.#session = session;
+  }
+
+  /** Makes a folder named `prefix` and random characters in the temporary folder. */
+  static async make(prefix: (typeof WORK_PREFIXES)[number]): Promise<WorkFolder> {
+    const path = await mkdtemp(join(tmpdir(), prefix));
+    try {
+      return new WorkFolder(path, await WriterSession.start(path));
+    } catch (err) {
+      await rm(path, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Removes the folder and everything in it. */
+  async remove(): Promise<void> {
+    await this.#session.end().catch(() => undefined);
+    await rm(this.path, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes the work folders of archive stores whose owner is gone: a writer killed with SIGKILL
+ * (or a machine that lost power) runs no cleanup, and its folder holds a whole image. A folder is
+ * removed only when it names its owner and every owner it names is gone, by the rule the layouts'
+ * locks follow (layout-lock.ts isStale): the pid does not run, or runs a process that started at
+ * another time. A folder that names no owner (being made right now, or left by a version that
+ * named none) is left alone. Failures are ignored: this is housekeeping.
+ */
+export async function removeStaleWork(): Promise<void> {
+  const base = tmpdir();
+  const names = await readdir(base).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!WORK_PREFIXES.some((p) => name.startsWith(p))) continue;
+    const dir = join(base, name);
+    try {
+      const s = await lstat(dir);
+      if (!s.isDirectory()) continue;
+      const writers = await readWriters(dir);
+      if (writers.live.size === 0 && writers.stale.length > 0) await rm(dir, { recursive: true, force: true });
+    } catch {
+      // Removed by its owner or another cleaner meanwhile, or not ours to read.
+    }
+  }
+}
+
+/**
+ * Removes the partial files (`FILE.tmp-<12 hex digits>`, as writeFileAtomic names them) that a
+ * killed writer of the archive at `path` left beside it. Called only while holding the archive's
+ * lock (archive.ts lockArchive): a writer of the archive holds that lock until its file is renamed
+ * into place, and the lock is taken from its holder only once the holder is gone, so no partial
+ * file of a running writer of this archive is there to be removed.
+ */
+export async function removeStalePartials(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{12}$/.test(name.slice(prefix.length))) continue;
+    const partial = join(dir, name);
+    const s = await lstat(partial).catch(() => undefined);
+    if (s?.isFile()) await rm(partial, { force: true }).catch(() => undefined);
+  }
+}
+
+/** The compression the file at `path` starts with, or undefined (a tar, or anything else). */
+export async function compressionOfFile(path: string, where: string): Promise<Compression | undefined> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw fileError(err, where);
+  }
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(MAGIC_BYTES), 0, MAGIC_BYTES, 0);
+    return compressionOf(buffer.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A {@link TarView} of an archive, and what ends it (removes a decompressed copy). */
+export interface ArchiveView {
+  view: TarView;
+  release(): Promise<void>;
+}
+
+/**
+ * Opens an archive file for reading in place. A gzip- or zstd-compressed one (`docker save |
+ * gzip`, a `.tgz`), which `docker load` takes too, is first decompressed, streaming, to a file in
+ * a {@link WorkFolder}, which `release` removes (as skopeo reads a compressed docker-archive
+ * through a temporary file): a tar is read by offset, which a compressed stream does not allow.
+ *
+ * @throws ProvenantError `INVALID_ARCHIVE` for xz or bzip2, and zstd on a Node without its
+ *   decoder (saying how to decompress it), or a corrupt stream; `TRUNCATED` for a cut gzip
+ *   stream; as {@link TarView.open} does
+ */
+export async function openArchiveView(path: string, where: string): Promise<ArchiveView> {
+  const compression = await compressionOfFile(path, where);
+  if (compression === undefined) return { view: await TarView.open(path, { where }), release: async () => {} };
+  // node:zlib decodes zstd from Node 22.15; xz and bzip2 it does not decode at all.
+  const zlib = process.getBuiltinModule('node:zlib') as unknown as { createZstdDecompress?: ZstdFactory };
+  const unzstd = zlib.createZstdDecompress;
+  if (compression !== 'gzip' && (compression !== 'zstd' || unzstd === undefined)) {
+    throw new ProvenantError('INVALID_ARCHIVE', `the archive is ${compression}-compressed, which Provenant does not read`, {
+      where,
+      hint: `decompress it (${decompressCommand(compression)} ${path} > image.tar) and name the .tar; gzip- and zstd-compressed archives are read as they are`,
+    });
+  }
+  await removeStaleWork();
+  const work = await WorkFolder.make('provenant-archive-');
+  try {
+    const tar = join(work.path, 'archive.tar');
+    const input = createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>;
+    const plain =
+      compression === 'gzip'
+        ? gunzip(input, { where })
+        : through(input, unzstd!(), (err) =>
+            err instanceof ProvenantError
+              ? err
+              : new ProvenantError('INVALID_ARCHIVE', `the zstd stream is corrupt or cut short: ${(err as Error).message}`, {
+                  where,
+                  cause: err,
+                }),
+          );
+    await pipeline(plain, createWriteStream(tar, { flags: 'wx' })).catch((err: unknown) => {
+      throw err instanceof ProvenantError ? err : fileError(err, where);
+    });
+    // Offsets in messages count in the decompressed tar.
+    return { view: await TarView.open(tar, { where }), release: () => work.remove() };
+  } catch (err) {
+    await work.remove();
+    throw err;
+  }
+}
