@@ -4,7 +4,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { decompressCommand } from '../archive/compression.ts';
 import { tarHeader, writeTar } from '../archive/tar.ts';
 import type { TarView, TarViewFile } from '../archive/view.ts';
-import { ProvenantError } from '../errors.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, makeFolder, writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
@@ -67,18 +67,19 @@ export async function openOciArchive(path: string, options: { write?: boolean } 
     const location = `oci-archive:${path}`;
     // Nothing there, or an empty file (as mktemp makes, and as a docker-archive takes it): a new archive.
     let store: LayoutStore;
+    let corrupt = new Map<Digest, ProvenantError>();
     if ((await archiveTarget(path, location)) === 'file') {
       await refuseCompressed(path, location);
       const old = await OciArchiveStore.open(path);
       try {
-        store = await layoutFrom(old, layoutDir, location);
+        ({ layout: store, corrupt } = await layoutFrom(old, layoutDir, location));
       } finally {
         await old.close();
       }
     } else {
       store = await LayoutStore.open(layoutDir, { create: true, location });
     }
-    return withPackOnClose(store, path, work, lock, stamp);
+    return withPackOnClose(store, path, work, lock, stamp, corrupt);
   } catch (err) {
     await work?.remove();
     await lock.release();
@@ -258,17 +259,56 @@ export class OciArchiveStore extends LayoutReader {
  * A layout in `dir` holding everything `archive` holds: its oci-layout and index.json as they
  * are, and each blob copied by digest (file names come from digests, never from archive paths)
  * through a checked read.
+ *
+ * A blob whose bytes do not match its digest is left out and returned in `corrupt`, with the
+ * error its read gave: what is written next may bring a good copy of it, which then takes its
+ * place, as a second copy into a layout replaces a corrupt blob there (layout.ts #intact). Else
+ * the archive could never be written again, whatever was copied into it.
  */
-async function layoutFrom(archive: OciArchiveStore, dir: string, location: string): Promise<LayoutStore> {
+async function layoutFrom(
+  archive: OciArchiveStore,
+  dir: string,
+  location: string,
+): Promise<{ layout: LayoutStore; corrupt: Map<Digest, ProvenantError> }> {
   const files = archive.layoutFiles();
   await makeFolder(dir);
   await writeFileAtomic(join(dir, LAYOUT_FILE), files.layout);
   await writeFileAtomic(join(dir, 'index.json'), files.index);
   const layout = await LayoutStore.open(dir, { location });
+  const corrupt = new Map<Digest, ProvenantError>();
   for (const descriptor of archive.blobs()) {
-    await layout.putBlob({ descriptor, open: (offset = 0) => archive.readBlob(descriptor, { offset }) });
+    try {
+      await layout.putBlob({ descriptor, open: (offset = 0) => archive.readBlob(descriptor, { offset }) });
+    } catch (err) {
+      if (!isProvenantError(err, 'DIGEST_MISMATCH', 'SIZE_MISMATCH')) throw err;
+      corrupt.set(descriptor.digest, err);
+    }
   }
-  return layout;
+  return { layout, corrupt };
+}
+
+/**
+ * Throws for the first corrupt blob of the archive (see {@link layoutFrom}) that what was written
+ * did not replace: packed without it, the archive would lose a blob its images may need; kept,
+ * it would carry the corrupt bytes on.
+ *
+ * @throws ProvenantError `INVALID_ARCHIVE` naming the archive as the corrupt side, the blob, and
+ *   what to do
+ */
+async function refuseCorrupt(store: LayoutStore, path: string, corrupt: Map<Digest, ProvenantError>): Promise<void> {
+  for (const [digest, cause] of corrupt) {
+    if ((await store.statBlob(digest)) !== undefined) continue;
+    const n = corrupt.size;
+    throw new ProvenantError(
+      'INVALID_ARCHIVE',
+      `the archive being written to holds a corrupt blob ${digest} (${cause.message})${n > 1 ? ` and ${n - 1} more` : ''}, which nothing written brought a good copy of; the archive is left as it was`,
+      {
+        where: `oci-archive:${path}@${digest}`,
+        cause,
+        hint: 'copy the image that uses it into the archive again, from where it came (a good copy replaces the corrupt one), or write to a new archive',
+      },
+    );
+  }
 }
 
 /** The identity of the file at `path` (inode, size, times), or undefined when there is none. */
@@ -279,7 +319,14 @@ async function archiveStamp(path: string): Promise<string | undefined> {
   });
 }
 
-function withPackOnClose(store: LayoutStore, path: string, work: WorkFolder, lock: LayoutLock, stamp: string | undefined): LayoutStore {
+function withPackOnClose(
+  store: LayoutStore,
+  path: string,
+  work: WorkFolder,
+  lock: LayoutLock,
+  stamp: string | undefined,
+  corrupt: Map<Digest, ProvenantError>,
+): LayoutStore {
   const close = store.close.bind(store);
   let closed = false;
   store.close = async (options: CloseOptions = {}) => {
@@ -298,6 +345,7 @@ function withPackOnClose(store: LayoutStore, path: string, work: WorkFolder, loc
           },
         );
       }
+      await refuseCorrupt(store, path, corrupt);
       await packDirectory(join(work.path, 'layout'), path, options.signal);
     } finally {
       await work.remove();
