@@ -8,8 +8,9 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, makeFolder, writeFileAtomic } from '../io/files.ts';
 import type { BlobSource, ByteStream, OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
-import type { Stored } from '../oci/content.ts';
+import { children, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, digestOf, isDigest } from '../oci/digest.ts';
+import { isManifestLike } from '../oci/mediatypes.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { compressionOfFile, openArchiveView, removeStalePartials, removeStaleWork, WorkFolder } from './archive-work.ts';
 import { LayoutStore } from './layout.ts';
@@ -289,16 +290,21 @@ async function layoutFrom(
 
 /**
  * Throws for the first corrupt blob of the archive (see {@link layoutFrom}) that what was written
- * did not replace: packed without it, the archive would lose a blob its images may need; kept,
- * it would carry the corrupt bytes on.
+ * did not replace and that an entry of index.json reaches: packed without it, the archive would
+ * lose a blob its images need; kept, it would carry the corrupt bytes on. One that nothing
+ * reaches is garbage, and is left out (what `gc` would do with it in a layout).
  *
  * @throws ProvenantError `INVALID_ARCHIVE` naming the archive as the corrupt side, the blob, and
  *   what to do
  */
 async function refuseCorrupt(store: LayoutStore, path: string, corrupt: Map<Digest, ProvenantError>): Promise<void> {
-  for (const [digest, cause] of corrupt) {
-    if ((await store.statBlob(digest)) !== undefined) continue;
-    const n = corrupt.size;
+  const missing = new Set<Digest>();
+  for (const digest of corrupt.keys()) if ((await store.statBlob(digest)) === undefined) missing.add(digest);
+  if (missing.size === 0) return;
+  const needed = await reachedOf(store, missing);
+  for (const digest of needed) {
+    const cause = corrupt.get(digest)!;
+    const n = needed.size;
     throw new ProvenantError(
       'INVALID_ARCHIVE',
       `the archive being written to holds a corrupt blob ${digest} (${cause.message})${n > 1 ? ` and ${n - 1} more` : ''}, which nothing written brought a good copy of; the archive is left as it was`,
@@ -309,6 +315,36 @@ async function refuseCorrupt(store: LayoutStore, path: string, corrupt: Map<Dige
       },
     );
   }
+}
+
+/**
+ * Which of `wanted` the entries of the layout's index.json reach, through indexes, manifests and
+ * a referrer's subject, as `gc` walks them. A manifest that cannot be read or parsed might reach
+ * any of them: then all are taken as reached.
+ */
+async function reachedOf(store: LayoutStore, wanted: ReadonlySet<Digest>): Promise<Set<Digest>> {
+  const found = new Set<Digest>();
+  const seen = new Set<Digest>();
+  const todo: Descriptor[] = [...store.index.manifests];
+  for (let d = todo.pop(); d !== undefined; d = todo.pop()) {
+    if (seen.has(d.digest)) continue;
+    seen.add(d.digest);
+    if (wanted.has(d.digest)) found.add(d.digest);
+    if (wanted.has(d.digest) || !isManifestLike(d.mediaType)) continue;
+    let stored: Stored;
+    try {
+      const bytes = await collect(await store.readBlob(d), MANIFEST_LIMIT, `${store.location}@${d.digest}`);
+      stored = parseStored(bytes, { mediaType: d.mediaType, digest: d.digest, where: `${store.location}@${d.digest}` });
+    } catch (err) {
+      // Missing was missing before this write too: it reaches nothing here.
+      if (isProvenantError(err, 'NOT_FOUND')) continue;
+      return new Set(wanted);
+    }
+    todo.push(...children(stored));
+    const subject = subjectOf(stored);
+    if (subject !== undefined) todo.push(subject);
+  }
+  return found;
 }
 
 /** The identity of the file at `path` (inode, size, times), or undefined when there is none. */

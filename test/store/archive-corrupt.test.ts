@@ -7,14 +7,26 @@ import { describe, it } from 'node:test';
 import { indexTarFile } from '../../src/archive/tar.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
+import { bytesSource } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
-import { digestHex } from '../../src/oci/digest.ts';
+import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { openOciArchive } from '../../src/store/archive.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage } from '../helpers/images.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
 const temp = useTempDir('archive-corrupt');
+
+/** Flips the first byte of the blob `digest` in the tar at `path`, in place. */
+async function corrupt(path: string, digest: Digest): Promise<Uint8Array> {
+  const entry = (await indexTarFile(path)).get(`blobs/sha256/${digestHex(digest)}`)!;
+  const file = await open(path, 'r+');
+  const one = Buffer.alloc(1);
+  await file.read(one, 0, 1, entry.offset);
+  await file.write(Buffer.from([one[0]! ^ 1]), 0, 1, entry.offset);
+  await file.close();
+  return readFile(path);
+}
 
 describe('an oci-archive destination with a corrupt blob', () => {
   it('is refused naming the archive and the blob unless the copy brings the blob, which then replaces it', async () => {
@@ -32,13 +44,7 @@ describe('an oci-archive destination with a corrupt blob', () => {
     assert.equal(image.kind, 'manifest');
     const d = image.manifest.config;
     const config = d.digest;
-    const entry = (await indexTarFile(path)).get(`blobs/sha256/${digestHex(config)}`)!;
-    const file = await open(path, 'r+');
-    const one = Buffer.alloc(1);
-    await file.read(one, 0, 1, entry.offset);
-    await file.write(Buffer.from([one[0]! ^ 1]), 0, 1, entry.offset);
-    await file.close();
-    const corrupt = await readFile(path);
+    const bad = await corrupt(path, config);
 
     // Another image does not bring it: the archive is the corrupt side, and stays as it was.
     store = await openOciArchive(path, { write: true });
@@ -50,7 +56,7 @@ describe('an oci-archive destination with a corrupt blob', () => {
       assert.match(err.hint ?? '', /copy the image that uses it into the archive again/);
       return true;
     });
-    assert.deepEqual(await readFile(path), corrupt);
+    assert.deepEqual(await readFile(path), bad);
     assert.deepEqual((await readdir(dir)).sort(), ['a.tar', 'src']);
 
     // The image that holds it does: the good copy replaces the corrupt one, and every tag stays.
@@ -61,6 +67,28 @@ describe('an oci-archive destination with a corrupt blob', () => {
     const back = await openOciArchive(path);
     assert.deepEqual(await back.listTags(), ['v1', 'v2']);
     assert.deepEqual(await collect(await back.readBlob(d), 1 << 20, 'test'), made.blobs.get(config));
+    await back.close();
+    await src.close();
+  });
+
+  it('drops a corrupt blob that nothing in index.json reaches, as gc would', async () => {
+    const dir = await temp();
+    const src = await LayoutStore.open(join(dir, 'src'), { create: true });
+    await makeImage(src, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const path = join(dir, 'a.tar');
+    let store = await openOciArchive(path, { write: true });
+    const orphan = new TextEncoder().encode('nothing refers to this');
+    const digest = digestOf(orphan);
+    await store.putBlob(bytesSource({ mediaType: 'application/octet-stream', digest, size: orphan.length }, orphan));
+    await store.close();
+    assert.ok((await indexTarFile(path)).has(`blobs/sha256/${digestHex(digest)}`));
+    await corrupt(path, digest);
+    store = await openOciArchive(path, { write: true });
+    await copyImage(src, 'v1', store, { tags: ['v1'] });
+    await store.close();
+    assert.ok(!(await indexTarFile(path)).has(`blobs/sha256/${digestHex(digest)}`));
+    const back = await openOciArchive(path);
+    assert.deepEqual(await back.listTags(), ['v1']);
     await back.close();
     await src.close();
   });
