@@ -51,21 +51,24 @@ const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
 /**
  * A .deb must be the package its lock entry names: the control file's `Package`, `Version` and
- * `Architecture` are the entry's name, version and architecture. The entry names it as Debian
- * does (`armhf`, written by {@link DebRepositorySource.lockEntry}), so it is compared as it is:
- * mapped through {@link DEB_ARCH} again, Debian's armhf would become armel (apk's armhf is
- * arm/v6, Debian's armel). An `Architecture: all` package serves every architecture, and its entry
- * names the platform's (as apk's noarch does, ../apk/source.ts checkIdentity).
+ * `Architecture` are the entry's name, version and architecture. A lock names it as Debian does
+ * (`armhf`, written by {@link DebRepositorySource.lockEntry}), so that name is taken as it is:
+ * mapped through {@link DEB_ARCH} first, Debian's armhf would become armel (apk's armhf is arm/v6,
+ * Debian's armel) and every arm/v7 .deb be refused. A provenance of the apk build type names it
+ * as apk does (`x86_64`), so a name that is no Debian architecture is taken as apk's. An `Architecture: all`
+ * package serves every architecture, and its entry names the platform's (as apk's noarch does,
+ * ../apk/source.ts checkIdentity).
  */
 function checkDebIdentity(pkg: DebPackage, p: LockedPackage, where: string): void {
   const debArch = p.architecture;
+  const named = pkg.architecture === debArch || (!DEB_NAMES.has(debArch) && pkg.architecture === DEB_ARCH[debArch]);
   if (pkg.name !== p.name || pkg.version !== p.version) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is ${pkg.name} ${pkg.version}, not ${p.name} ${p.version}`, {
       where,
       hint: 'the lock, or the provenance it was made from, names the file by the SHA-256 of another package: it was edited or is wrong (for a lock of yours, lock again: provenant lock)',
     });
   }
-  if (pkg.architecture !== 'all' && debArch !== '' && pkg.architecture !== debArch) {
+  if (pkg.architecture !== 'all' && debArch !== '' && !named) {
     throw new ProvenantError('DIGEST_MISMATCH', `${where} is built for ${pkg.architecture}, not ${debArch}`, { where });
   }
 }
@@ -87,6 +90,9 @@ const DEB_ARCH: Record<string, string> = {
   riscv64: 'riscv64',
   loongarch64: 'loong64',
 };
+
+/** Debian's architecture names (a lock's), of which armhf is also apk's, with another meaning. */
+const DEB_NAMES: ReadonlySet<string> = new Set(Object.values(DEB_ARCH));
 
 /**
  * The OCI platform of each Debian architecture, for messages that must say which one a name
