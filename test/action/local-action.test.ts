@@ -15,8 +15,9 @@ import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
+import { debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { ACTION_DIR, dockerLogin, type Job, makeJob, runnerEnv } from './helpers.ts';
+import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv } from './helpers.ts';
 
 const execFileP = promisify(execFile);
 const LOCAL_ACTION = join(ACTION_DIR, 'node_modules', '@github', 'local-action', 'bin', 'local-action.js');
@@ -176,5 +177,39 @@ describe('the Action through @github/local-action, asked for an architecture the
       `the input platforms asks for linux/riscv64; the repository ./repo has no index for riscv64: ${job.workspace}/repo/riscv64/APKINDEX.tar.gz does not exist (with: platforms)\n` +
         "hint: platforms chooses the architectures built: give it only platforms the repository has (of the configuration's archs, linux/amd64)",
     );
+  });
+});
+
+describe('the Action through @github/local-action, building a Debian image', {
+  skip: debianMissing || localActionMissing || (process.arch === 'x64' ? false : 'the configuration is amd64'),
+}, () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+    // The mirror comes from the machine's apt sources (or PROVENANT_DEBIAN_MIRROR), never from the code.
+    await writeFile(
+      join(job.workspace, 'debian.yaml'),
+      `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n  packages: [base-files, dash]\narchs: [x86_64]\n`,
+    );
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('decompresses the xz indexes and .debs under local-action’s loader, and writes the image', async () => {
+    const run = await localAction(job, {
+      config: join(job.workspace, 'debian.yaml'),
+      // A cache of its own: with the tests' shared one, the build record or the cached index could
+      // give the image without decompressing any xz, and the test would prove nothing.
+      'cache-dir': join(job.root, 'cache'),
+    });
+    assert.equal(errorOf(run.stdout), '', run.stdout);
+    assert.match(run.stdout, /Running Action/);
+    // local-action's core prints the outputs; the toolkit's own (when local-action cannot put its
+    // stand-in in, as in a worktree whose node_modules is a link) writes them to GITHUB_OUTPUT.
+    const outputs = { ...(await readOutputs(job.outputFile)), ...printedOutputs(run.stdout) };
+    assert.match(outputs.digest ?? '', /^sha256:[0-9a-f]{64}$/, run.stdout);
+    const summary = await readFile(job.summaryFile, 'utf8');
+    assert.ok(summary.includes(outputs.digest!), summary);
   });
 });

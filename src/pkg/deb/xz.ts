@@ -11,6 +11,7 @@
  * `decompressXz` has the shape of `XzDecoder` (./deb.ts), so it can be passed to `readDeb`.
  */
 import { createGunzip, gunzipSync } from 'node:zlib';
+import type { XzReadableStream } from 'xz-decompress';
 import { collectBytes, concatBytes } from '../../bytes.ts';
 import { ProvenantError, throwIfAborted } from '../../errors.ts';
 
@@ -97,10 +98,8 @@ export async function* xzChunks(
     );
   }
   let total = 0;
-  // Loaded when first needed: a build from a warm cache decompresses nothing, and the decoder's
-  // module (its WebAssembly inline) takes a few ms to load.
-  const { default: xzDecompress } = await import('xz-decompress');
-  const reader = new xzDecompress.XzReadableStream(input).getReader();
+  const XzStream = await loadDecoder();
+  const reader = new XzStream(input).getReader();
   let done = false;
   try {
     for (;;) {
@@ -131,6 +130,27 @@ export async function* xzChunks(
     // Stopped early (an error, a limit, a reader that went away): the decoder's lock is released.
     if (!done) await reader.cancel().catch(() => {});
   }
+}
+
+/** xz-decompress's decoder: a ReadableStream of the decompressed bytes of the stream it is given. */
+type Decoder = typeof XzReadableStream;
+
+/**
+ * The decoder's class, loaded when first needed: a build from a warm cache decompresses nothing,
+ * and the decoder's module (its WebAssembly inline) takes a few ms to load.
+ *
+ * xz-decompress is a webpack UMD bundle, CommonJS that marks itself `__esModule`, and loaders
+ * disagree on what `import()` gives for it. Node's ESM loader gives `module.exports` as `default`
+ * and no named export (its CommonJS lexer cannot see through the UMD wrapper); the Action's esbuild
+ * bundle (node mode) gives both; tsx, which @github/local-action runs the sources with, honours
+ * `__esModule` and gives the named export only, `default` being `module.exports.default`
+ * (undefined). So the class is taken from wherever this loader put it.
+ */
+async function loadDecoder(): Promise<Decoder> {
+  const loaded: { XzReadableStream?: Decoder; default?: { XzReadableStream?: Decoder } } = await import('xz-decompress');
+  const found = loaded.XzReadableStream ?? loaded.default?.XzReadableStream;
+  if (found === undefined) throw new Error('the xz-decompress module has no XzReadableStream export');
+  return found;
 }
 
 /**
