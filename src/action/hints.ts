@@ -4,10 +4,13 @@
  * (action.yml), or nothing to set at all. main.ts shows every failure's hint through
  * {@link actionHint}.
  */
+import { apkArchToPlatform } from '../builder/arch.ts';
 import { INCLUDE_ROOT_HINT } from '../builder/config.ts';
+import { LockArchitectureError } from '../builder/plan.ts';
 import { NAME_A_PLATFORM } from '../compat/transforms.ts';
 import type { ProvenantError } from '../errors.ts';
 import { CA_HINT } from '../net.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import { RATE_LIMIT_HINT, RegistryAuthError } from '../registry/errors.ts';
 import { REFUSED_TOKEN_HINT } from '../sign/signer.ts';
 
@@ -56,12 +59,19 @@ const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*(?![\w-])/g;
  * refused the login name the command line's ways to log in (`--username`, `--password-stdin`),
  * which the Action has no input for: it reads the docker config docker/login-action writes. As
  * for `key-password` (run.ts), the Action says its own; the error may have been wrapped on the
- * way (PartialWriteError keeps its cause's hint), so its causes are searched. Any other hint has
+ * way (PartialWriteError keeps its cause's hint), so its causes are searched. So is a lock made
+ * for other archs ({@link LockArchitectureError}): the command line's `--arch` is the `platforms`
+ * input, given the platforms the lock holds. Any other hint has
  * the texts of {@link ACTION_WORDS} said the Action's way, then each flag of {@link INPUT_OF_FLAG}
  * replaced by its input.
  */
 export function actionHint(err: ProvenantError): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    // A lock made for other archs: the CLI builds a part with --arch, the Action with platforms.
+    if (e instanceof LockArchitectureError && e.hint === err.hint) {
+      const platforms = e.lockedArchs.map((a) => formatPlatform(apkArchToPlatform(a)));
+      return `lock again with ${e.architecture} in archs (${e.relock}), or ${platforms.length > 0 ? `build only for what it holds (platforms: ${platforms.join(',')})` : 'give platforms only the architectures it holds'}`;
+    }
     if (!(e instanceof RegistryAuthError) || e.hint !== err.hint) continue;
     return e.hadCredentials
       ? `the docker config's login for ${e.registry} was refused: log in again with docker/login-action (registry: ${e.registry}) before this step, with a password or token that is valid and may push there`

@@ -17,6 +17,7 @@ import {
   type VersionScheme,
 } from '../pkg/resolve/resolve.ts';
 import type { FetchedPackage, IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
+import { ARCH_NAMES, distinctArchs, lookupArch } from './arch.ts';
 import { inLockEntry, type Lock, lockEntryPath } from './lock.ts';
 import { lockInconsistencies, lockVersionsDiffer } from './lock-consistent.ts';
 import { fetchedListing, lockReach } from './lock-reach.ts';
@@ -102,7 +103,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     const inputs: ReachInput[] = [];
     const estimated: ReachInput[] = [];
     for (const arch of archs) {
-      const locked = lockedFor(options, source.archName(arch), arch);
+      const locked = lockedFor(options, source, arch);
       if (options.checkLock !== true) {
         packages.set(arch, locked);
         continue;
@@ -330,27 +331,64 @@ function lockInconsistent(options: PlanOptions, problems: readonly string[]): Pr
 }
 
 /**
+ * A lock without packages for an architecture built, that holds others: it was made for other
+ * archs. The hint names the command line's `--arch`; the Action names its `platforms` input
+ * instead (../action/hints.ts), from {@link architecture} and {@link lockedArchs}.
+ */
+export class LockArchitectureError extends ProvenantError {
+  /** The architecture built, in apk's spelling (`x86_64`), as the configuration names it. */
+  readonly architecture: string;
+  /** The architectures the lock holds packages for, in apk's spelling, of those the source can name. */
+  readonly lockedArchs: readonly string[];
+  /** The command that locks the configuration again. */
+  readonly relock: string;
+
+  /** @param held the architectures the lock holds packages for, as it spells them (Debian's amd64) */
+  constructor(
+    message: string,
+    where: string,
+    about: { architecture: string; held: readonly string[]; lockedArchs: readonly string[]; relock: string },
+  ) {
+    const { architecture, held, lockedArchs, relock } = about;
+    super('USAGE', message, {
+      where,
+      hint: `lock again with ${architecture} in archs (${relock}), or build only for ${held.join(', ') || 'the architectures it holds'} (--arch)`,
+    });
+    this.name = 'LockArchitectureError';
+    this.architecture = architecture;
+    this.lockedArchs = lockedArchs;
+    this.relock = relock;
+  }
+}
+
+/**
  * The lock's packages of one architecture, as the source spells it (`name`: Debian's amd64 for
  * x86_64).
  *
  * @throws ProvenantError `USAGE` naming the lock file when it holds none, and the architectures it
- *   does hold: a lock made for other archs, or one whose entries spell the architecture another
- *   way (an apk lock's x86_64 where Debian's amd64 is read)
+ *   does hold: a lock made for other archs ({@link LockArchitectureError}), or one whose entries
+ *   spell the architecture another way (an apk lock's x86_64 where Debian's amd64 is read)
  */
-function lockedFor(options: PlanOptions, name: string, arch: string): LockedPackage[] {
+function lockedFor(options: PlanOptions, source: PackageSource, arch: string): LockedPackage[] {
   const lock = options.lock as Lock;
+  const name = source.archName(arch);
   const locked = lock.contents.packages.filter((p) => p.architecture === name);
   if (locked.length === 0) {
     const where = options.lockPath ?? 'the lock';
     const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();
     const spelled = name === arch ? arch : `${name} (${arch})`;
     const others = held.length === 0 ? 'none at all' : `only ${held.join(', ')}`;
-    throw new ProvenantError('USAGE', `${where} contents.packages has no packages for ${spelled}: its entries' architecture is ${others}`, {
-      where,
-      hint: held.includes(arch)
-        ? `its entries name ${arch}, which these repositories spell ${name}: it was made for another kind of repository, or edited; lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'})`
-        : `lock again with ${arch} in archs (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), or build only for ${held.join(', ') || 'the architectures it holds'} (--arch)`,
-    });
+    const message = `${where} contents.packages has no packages for ${spelled}: its entries' architecture is ${others}`;
+    const relock = `provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}`;
+    if (held.includes(arch)) {
+      throw new ProvenantError('USAGE', message, {
+        where,
+        hint: `its entries name ${arch}, which these repositories spell ${name}: it was made for another kind of repository, or edited; lock this configuration again (${relock})`,
+      });
+    }
+    // The held architectures in apk's spelling, for the Action's platforms (Debian's armhf is apk's armv7).
+    const lockedArchs = distinctArchs(ARCH_NAMES.flatMap((n) => lookupArch(n) ?? [])).filter((a) => held.includes(source.archName(a)));
+    throw new LockArchitectureError(message, where, { architecture: arch, held, lockedArchs, relock });
   }
   return locked;
 }

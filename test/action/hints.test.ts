@@ -14,6 +14,7 @@ import { actionHint, INPUT_OF_FLAG } from '../../src/action/hints.ts';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { checkStanza, indexDebStanzas } from '../../src/pkg/deb/stanza-index.ts';
 import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../src/sign/keys.ts';
+import { cliOk, runCli } from '../helpers/cli.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { ACTION_DIR, dockerLogin, type Job, makeJob, runnerEnv, runSources } from './helpers.ts';
 
@@ -150,6 +151,27 @@ describe('the Action’s sources: a hint names inputs, never the command line’
     const hint = actionHint(caught);
     assert.match(hint ?? '', /^build again with an empty cache-dir, or remove /, String(hint));
     assert.doesNotMatch(hint ?? '', /--cache-dir/, String(hint));
+  });
+
+  it('a lock made for amd64 only, built for arm64 too: platforms, not --arch (which the command line keeps)', async () => {
+    const job = await newJob();
+    await cliOk(['lock', job.config, '-o', 'image.lock.json', '--arch', 'x86_64'], { cwd: job.workspace });
+    const cli = await runCli(['build', job.config, '--lock', 'image.lock.json', '-o', 'oci:out', '--arch', 'x86_64', '--arch', 'aarch64'], {
+      cwd: job.workspace,
+    });
+    assert.equal(cli.status, 2, cli.stderr);
+    assert.match(cli.stderr, /or build only for x86_64 \(--arch\)$/m, cli.stderr);
+
+    const run = await runSources(
+      job,
+      runnerEnv(job, { config: job.config, lock: 'image.lock.json', platforms: 'linux/amd64,linux/arm64' }),
+    );
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.equal(
+      errorOf(run.stdout),
+      "image.lock.json contents.packages has no packages for aarch64: its entries' architecture is only x86_64 (image.lock.json)\n" +
+        'hint: lock again with aarch64 in archs (provenant lock image.yaml -o image.lock.json), or build only for what it holds (platforms: linux/amd64)',
+    );
   });
 
   it('replaces whole flags only, each by an input action.yml has', async () => {

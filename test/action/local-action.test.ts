@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { staticKeychain } from '../../src/auth/keychain.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
+import { cliOk } from '../helpers/cli.ts';
 import { debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv } from './helpers.ts';
@@ -211,5 +212,27 @@ describe('the Action through @github/local-action, building a Debian image', {
     assert.match(outputs.digest ?? '', /^sha256:[0-9a-f]{64}$/, run.stdout);
     const summary = await readFile(job.summaryFile, 'utf8');
     assert.ok(summary.includes(outputs.digest!), summary);
+  });
+
+  it('a lock made for amd64 only, with platforms for arm64 too: the hint names platforms in Docker’s spelling, not --arch', async () => {
+    const config = await readFile(join(job.workspace, 'debian.yaml'), 'utf8');
+    await writeFile(join(job.workspace, 'two.yaml'), config.replace('archs: [x86_64]', 'archs: [x86_64, aarch64]'));
+    const cache = join(job.root, 'cache');
+    await cliOk(['lock', 'two.yaml', '-o', 'two.lock.json', '--arch', 'x86_64', '--cache-dir', cache], { cwd: job.workspace });
+    const run = await localAction(job, {
+      config: join(job.workspace, 'two.yaml'),
+      lock: join(job.workspace, 'two.lock.json'),
+      platforms: 'linux/amd64,linux/arm64',
+      'cache-dir': cache,
+    });
+    const error = errorOf(run.stdout);
+    // The lock spells the architecture as Debian does (amd64); platforms takes Docker's linux/amd64.
+    assert.match(error, /contents\.packages has no packages for arm64 \(aarch64\): its entries' architecture is only amd64/, run.stdout);
+    assert.match(
+      error,
+      /\nhint: lock again with aarch64 in archs \(provenant lock .*\), or build only for what it holds \(platforms: linux\/amd64\)$/,
+      error,
+    );
+    assert.doesNotMatch(error, /--arch/, error);
   });
 });
