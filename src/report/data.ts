@@ -95,6 +95,13 @@ export interface ReportPackage {
   type: string;
 }
 
+/** An image's operating system, as its SBOM names it. */
+export interface ReportSystem {
+  name: string;
+  /** '' when the SBOM gives none. */
+  version: string;
+}
+
 /** A platform image's packages and where they came from. */
 export interface ReportSbom {
   /** `attached`: an SBOM attestation; `generated`: made from the image's package database; `missing`: neither. */
@@ -102,7 +109,13 @@ export interface ReportSbom {
   format: 'spdx' | 'cyclonedx' | undefined;
   /** The attachment the SBOM was read from. */
   attachment: Digest | undefined;
+  /** The packages installed: not the image, its layers or its operating system, which SBOMs list as packages too. */
   packages: ReportPackage[];
+  /**
+   * The operating system the SBOM names (SPDX's `OPERATING_SYSTEM` package, CycloneDX's
+   * `operating-system` component: `debian` `12`), when it names one.
+   */
+  system: ReportSystem | undefined;
   /** Why there are no packages, when `missing`. */
   note: string | undefined;
 }

@@ -35,6 +35,7 @@ import {
   provenanceFrom,
   sbomFrom,
   spdxPackages,
+  spdxSystem,
   str,
   stringRecord,
   strings,
@@ -180,11 +181,12 @@ async function gatherPlatform(
         format: 'spdx',
         attachment: undefined,
         packages: spdxPackages(made.document),
+        system: spdxSystem(made.document),
         note: undefined,
       };
     } catch (err) {
       if (!isProvenantError(err, 'NOT_FOUND')) throw err;
-      sbom = { source: 'missing', format: undefined, attachment: undefined, packages: [], note: err.message };
+      sbom = { source: 'missing', format: undefined, attachment: undefined, packages: [], system: undefined, note: err.message };
     }
   }
   return {

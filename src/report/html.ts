@@ -403,8 +403,10 @@ function packagesBody(p: ReportPlatform, id: string): Html {
       : s.source === 'generated'
         ? html`No SBOM is attached: read from the image's package database.`
         : html`No SBOM: ${s.note ?? ''}`;
-  if (s.packages.length === 0) return html`<p class="muted">${from}</p>`;
-  return html`<p class="muted">${from} ${licenceSummary(s.packages)}</p>
+  // Not a package installed, so not in the table nor its count, but what the packages are for.
+  const system = s.system === undefined ? '' : html` Operating system: ${`${s.system.name} ${s.system.version}`.trim()}.`;
+  if (s.packages.length === 0) return html`<p class="muted">${from}${system}</p>`;
+  return html`<p class="muted">${from}${system} ${licenceSummary(s.packages)}</p>
 <div class="filter" hidden><label for="${id}-search">Filter packages</label><input type="search" id="${id}-search" data-filter="${id}" autocomplete="off" spellcheck="false" placeholder="name, version, licence or PURL"><span id="${id}-count" role="status" aria-live="polite"></span></div>
 <table id="${id}"><caption>Packages of ${p.platform}</caption>
 <thead><tr><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Licence</th><th scope="col">PURL</th><th scope="col">Type</th></tr></thead>

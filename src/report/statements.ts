@@ -5,7 +5,7 @@
  */
 import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import type { Digest } from '../oci/digest.ts';
-import type { ReportConfigFile, ReportMaterial, ReportPackage, ReportProvenance, ReportSbom } from './data.ts';
+import type { ReportConfigFile, ReportMaterial, ReportPackage, ReportProvenance, ReportSbom, ReportSystem } from './data.ts';
 
 const SPDX = 'https://spdx.dev/Document';
 const CYCLONEDX = 'https://cyclonedx.org/bom';
@@ -36,7 +36,14 @@ function pick(statements: readonly FoundStatement[], ...types: string[]): FoundS
 export function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | undefined {
   const spdx = pick(statements, SPDX);
   if (spdx !== undefined) {
-    return { source: 'attached', format: 'spdx', attachment: spdx.attachment, packages: spdxPackages(spdx.predicate), note: undefined };
+    return {
+      source: 'attached',
+      format: 'spdx',
+      attachment: spdx.attachment,
+      packages: spdxPackages(spdx.predicate),
+      system: spdxSystem(spdx.predicate),
+      note: undefined,
+    };
   }
   const cdx = pick(statements, CYCLONEDX);
   if (cdx !== undefined) {
@@ -45,6 +52,7 @@ export function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | un
       format: 'cyclonedx',
       attachment: cdx.attachment,
       packages: cyclonedxPackages(cdx.predicate),
+      system: cyclonedxSystem(cdx.predicate),
       note: undefined,
     };
   }
@@ -52,8 +60,18 @@ export function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | un
 }
 
 /**
- * The packages of an SPDX 2.3 document, without the ones the document describes (the image
- * itself). A `LicenseRef-` is shown as the licence text it stands for.
+ * What SPDX documents list as packages but are not installed ones: the image and its layers
+ * (`CONTAINER`: Provenant's image, apko's image and layers) and its operating system. As
+ * ../policy/packages.ts and ../image/diff-packages.ts leave them out.
+ */
+const SPDX_NOT_INSTALLED = new Set(['CONTAINER', 'OPERATING_SYSTEM']);
+/** The same for CycloneDX components (the image is the metadata's component, not one of these). */
+const CYCLONEDX_NOT_INSTALLED = new Set(['container', 'operating-system']);
+
+/**
+ * The packages installed of an SPDX 2.3 document: not the ones the document describes (the image
+ * itself), nor the image's layers or its operating system ({@link spdxSystem}). A `LicenseRef-` is
+ * shown as the licence text it stands for.
  */
 export function spdxPackages(doc: unknown): ReportPackage[] {
   if (!isObject(doc)) return [];
@@ -72,7 +90,7 @@ export function spdxPackages(doc: unknown): ReportPackage[] {
   };
   const out: ReportPackage[] = [];
   for (const p of Array.isArray(doc.packages) ? doc.packages : []) {
-    if (!isObject(p) || described.has(str(p.SPDXID) ?? '')) continue;
+    if (!isObject(p) || described.has(str(p.SPDXID) ?? '') || SPDX_NOT_INSTALLED.has(str(p.primaryPackagePurpose) ?? '')) continue;
     const refs = (Array.isArray(p.externalRefs) ? p.externalRefs : []).filter(isObject);
     const purl = str(refs.find((r) => r.referenceType === 'purl')?.referenceLocator) ?? '';
     out.push({
@@ -86,12 +104,19 @@ export function spdxPackages(doc: unknown): ReportPackage[] {
   return out;
 }
 
-/** The components of a CycloneDX document. */
+/** The operating system of an SPDX 2.3 document: its first `OPERATING_SYSTEM` package. */
+export function spdxSystem(doc: unknown): ReportSystem | undefined {
+  if (!isObject(doc)) return undefined;
+  const os = (Array.isArray(doc.packages) ? doc.packages : []).find((p) => isObject(p) && p.primaryPackagePurpose === 'OPERATING_SYSTEM');
+  return isObject(os) ? { name: str(os.name) ?? '', version: str(os.versionInfo) ?? '' } : undefined;
+}
+
+/** The installed packages of a CycloneDX document: its components but the image's layers and operating system. */
 export function cyclonedxPackages(doc: unknown): ReportPackage[] {
   if (!isObject(doc)) return [];
   const out: ReportPackage[] = [];
   for (const c of Array.isArray(doc.components) ? doc.components : []) {
-    if (!isObject(c)) continue;
+    if (!isObject(c) || CYCLONEDX_NOT_INSTALLED.has(str(c.type) ?? '')) continue;
     const licenses = (Array.isArray(c.licenses) ? c.licenses : [])
       .filter(isObject)
       .map((l) => str(l.expression) ?? (isObject(l.license) ? (str(l.license.id) ?? str(l.license.name)) : undefined))
@@ -106,6 +131,13 @@ export function cyclonedxPackages(doc: unknown): ReportPackage[] {
     });
   }
   return out;
+}
+
+/** The operating system of a CycloneDX document: its first `operating-system` component. */
+export function cyclonedxSystem(doc: unknown): ReportSystem | undefined {
+  if (!isObject(doc)) return undefined;
+  const os = (Array.isArray(doc.components) ? doc.components : []).find((c) => isObject(c) && c.type === 'operating-system');
+  return isObject(os) ? { name: str(os.name) ?? '', version: str(os.version) ?? '' } : undefined;
 }
 
 /** The provenance summary of the SLSA v1 statement, else of the v0.2 one (signed ones first, see {@link pick}). */

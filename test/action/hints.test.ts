@@ -16,7 +16,7 @@ import { checkStanza, indexDebStanzas } from '../../src/pkg/deb/stanza-index.ts'
 import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../src/sign/keys.ts';
 import { cliOk, runCli } from '../helpers/cli.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { ACTION_DIR, dockerLogin, type Job, makeJob, runnerEnv, runSources } from './helpers.ts';
+import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv, runSources } from './helpers.ts';
 
 /** The ::error:: line of a run, decoded as the runner shows it. */
 const errorOf = (stdout: string): string => (/^::error::(.*)$/m.exec(stdout)?.[1] ?? '').replaceAll('%0A', '\n');
@@ -184,5 +184,27 @@ describe('the Action’s sources: a hint names inputs, never the command line’
       hint('empty --cache-dir, not --cache-dirs nor x--cache-dir or --cache-dir-x; --concurrency'),
       'empty cache-dir, not --cache-dirs nor x--cache-dir or --cache-dir-x; --concurrency',
     );
+  });
+});
+
+describe('the Action’s sources: the summary and the report count the packages installed', () => {
+  let job: Job;
+  before(async () => {
+    job = await makeJob();
+  });
+  after(async () => {
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('base and hello: 2 packages, not the image’s operating system too', async () => {
+    const run = await runSources(job, runnerEnv(job, { config: job.config, platforms: 'linux/amd64' }));
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const summary = await readFile(job.summaryFile, 'utf8');
+    // Images: platform, digest, packages, layers, size.
+    assert.match(summary, /<tr><td>linux\/amd64<\/td><td><code>sha256:[0-9a-f]{64}<\/code><\/td><td>2<\/td>/, summary);
+    const report = await readFile((await readOutputs(job.outputFile)).report!, 'utf8');
+    assert.match(report, /Packages \(2\)/);
+    // The SBOM's operating system (the fixture's os-release) is named apart from the packages.
+    assert.match(report, /Operating system: fixture 1\.0\./);
   });
 });

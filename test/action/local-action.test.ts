@@ -212,6 +212,13 @@ describe('the Action through @github/local-action, building a Debian image', {
     assert.match(outputs.digest ?? '', /^sha256:[0-9a-f]{64}$/, run.stdout);
     const summary = await readFile(job.summaryFile, 'utf8');
     assert.ok(summary.includes(outputs.digest!), summary);
+    // The summary and the report count the .debs installed, not the SBOM's operating system (debian 12).
+    const report = await readFile(outputs.report!, 'utf8');
+    const debs = report.match(/<td><code>pkg:deb\/debian\//g)?.length ?? 0;
+    assert.ok(debs >= 2, report);
+    assert.match(report, new RegExp(`Packages \\(${debs}\\)`));
+    assert.match(report, /Operating system: debian 12\./);
+    assert.match(summary, new RegExp(`<td>linux/amd64</td><td><code>sha256:[0-9a-f]{64}</code></td><td>${debs}</td>`), summary);
   });
 
   it('a lock made for amd64 only, with platforms for arm64 too: the hint names platforms in Docker’s spelling, not --arch', async () => {

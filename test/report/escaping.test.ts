@@ -118,6 +118,7 @@ const sbom: fc.Arbitrary<ReportSbom> = fc.record({
   format: fc.constantFrom('spdx', 'cyclonedx', undefined),
   attachment: fc.option(digest, { nil: undefined }),
   packages: fc.array(pkg, { minLength: 1, maxLength: 5 }),
+  system: fc.option(fc.record({ name: text, version: text }), { nil: undefined }),
   note: maybe,
 });
 

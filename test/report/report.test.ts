@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SLSA_V1 } from '../../src/attest/provenance.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { apkoSbomOfImage } from '../../src/image/apko-sbom.ts';
+import { imageSbom } from '../../src/image/attestations.ts';
 import type { ReportData } from '../../src/report/data.ts';
 import { gatherReport } from '../../src/report/gather.ts';
 import { renderReport } from '../../src/report/html.ts';
-import { stringRecord } from '../../src/report/statements.ts';
+import { cyclonedxPackages, cyclonedxSystem, spdxPackages, spdxSystem, stringRecord } from '../../src/report/statements.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 import { fixturesMissing } from '../helpers/fixtures.ts';
 import { chromiumMissing, launch } from './browser.ts';
@@ -144,7 +146,6 @@ describe('provenant report', { skip: fixturesMissing }, () => {
       assert.deepEqual(
         p.sbom.packages.map((x) => [x.name, x.version, x.license, x.purl, x.type]),
         [
-          ['replaces', '1.0.0', '', '', 'operating-system'],
           ['custom-ca-certs-1', '1.0.0-r0', 'MIT', `pkg:apk/replaces/custom-ca-certs-1@1.0.0-r0?arch=${arch}&distro=replaces-1.0.0`, 'apk'],
           [
             'pretend-baselayout',
@@ -157,11 +158,41 @@ describe('provenant report', { skip: fixturesMissing }, () => {
         ],
       );
     }
+    // The operating system is not a package installed: kept apart, not counted.
+    for (const p of [...data.platforms, ...bareData.platforms]) assert.deepEqual(p.sbom.system, { name: 'replaces', version: '1.0.0' });
     // The arm64 SPDX is read from the signed cosign 3 bundle, not the unsigned referrer.
     const armSbom = data.platforms[1]?.sbom.attachment;
     assert.ok(data.platforms[1]?.attachments.some((a) => a.digest === armSbom && a.signers.some((s) => s.signed)));
     assert.equal(bareData.compat, undefined);
     assert.deepEqual(bareData.platforms[0]?.attachments, []);
+  });
+
+  it('counts the packages installed whatever the SBOM: not the operating system, nor apko’s image and layer entries', async () => {
+    const bareData = await gatherReport(bare.store, bare.tag, { reference: REFERENCE, targets: [] });
+    const names = (bareData.platforms[0]?.sbom.packages ?? []).map((p) => p.name);
+    assert.deepEqual(names, ['custom-ca-certs-1', 'pretend-baselayout', 'replayout']);
+    const cdx = await imageSbom(bare.store, bare.tag, REFERENCE, { format: 'cyclonedx', toolVersion: '0.1.0' });
+    assert.deepEqual(
+      cyclonedxPackages(cdx.document)
+        .map((p) => p.name)
+        .sort(),
+      names,
+    );
+    assert.deepEqual(cyclonedxSystem(cdx.document), { name: 'replaces', version: '1.0.0' });
+    // apko's SPDX lists the image and each layer as CONTAINER packages, and the operating system.
+    const apko = JSON.parse((await apkoSbomOfImage(bare.store, bare.tag, REFERENCE)).document) as unknown;
+    // (Its package SBOMs' melange.yaml sources are packages of the document too, and stay.)
+    const apkoNames = spdxPackages(apko).map((p) => p.name);
+    for (const n of names) assert.ok(apkoNames.includes(n), `${n} in ${apkoNames}`);
+    assert.deepEqual(
+      apkoNames.filter((n) => n.startsWith('sha256:') || n === 'replaces'),
+      [],
+    );
+    assert.equal(spdxSystem(apko)?.name, 'replaces');
+    // The page: the count in the heading and the summary line, the operating system apart.
+    const page = renderReport(bareData);
+    assert.match(page, /Packages \(3\)/);
+    assert.match(page, /Operating system: replaces 1\.0\.0\./);
   });
 
   it('reads no layer when an SBOM is attached', async () => {
@@ -299,25 +330,25 @@ describe('provenant report', { skip: fixturesMissing }, () => {
       // The annotation with markup is shown as text wherever it appears (index, manifests, labels).
       assert.equal(dom.cells.filter((c) => c === HOSTILE_DESCRIPTION).length, 5);
 
-      // The filter: the amd64 table has 4 packages; "ca-certs" leaves one, "mit apk" three, nonsense none.
+      // The filter: the amd64 table has 3 packages (the operating system is not one); "ca-certs" leaves one, "mit apk" three, nonsense none.
       const rows = () => p.locator('#platform-0-packages tbody tr:visible').count();
       const search = p.getByRole('searchbox', { name: 'Filter packages' }).first();
       assert.equal(await p.getByRole('searchbox', { name: 'Filter packages' }).count(), 2);
-      assert.equal(await rows(), 4);
-      assert.equal(await p.locator('#platform-0-packages-count').textContent(), '4 packages');
+      assert.equal(await rows(), 3);
+      assert.equal(await p.locator('#platform-0-packages-count').textContent(), '3 packages');
       await search.fill('ca-certs');
       assert.equal(await rows(), 1);
       assert.equal(await p.locator('#platform-0-packages tbody tr:visible td').first().textContent(), 'custom-ca-certs-1');
-      assert.equal(await p.locator('#platform-0-packages-count').textContent(), '1 of 4 packages');
+      assert.equal(await p.locator('#platform-0-packages-count').textContent(), '1 of 3 packages');
       await search.fill('MIT  apk');
       assert.equal(await rows(), 3);
       await search.fill('pkg:apk/replaces/replayout@');
       assert.equal(await rows(), 1);
       await search.fill('no-such-package');
       assert.equal(await rows(), 0);
-      assert.equal(await p.locator('#platform-1-packages tbody tr:visible').count(), 4, 'the other platform keeps its rows');
+      assert.equal(await p.locator('#platform-1-packages tbody tr:visible').count(), 3, 'the other platform keeps its rows');
       await search.fill('');
-      assert.equal(await rows(), 4);
+      assert.equal(await rows(), 3);
 
       // Collapse all hides the tables; expand all shows them again.
       await p.getByRole('button', { name: 'Collapse all' }).click();
