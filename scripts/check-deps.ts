@@ -60,7 +60,7 @@ export const DESIGN: Record<string, ModuleRule> = {
   image: { band: 'feature', imports: [...FLOOR, 'ref', 'archive', 'store', 'pkg', 'attest', 'sbom', 'sign'] },
   sign: { band: 'feature', imports: [...FLOOR, 'ref', 'store', 'attest'] },
   pin: { band: 'feature', imports: [...FLOOR, 'ref', 'store'] },
-  compat: { band: 'feature', imports: [...FLOOR, 'ref', 'archive', 'registry', 'store', 'attest', 'image'] },
+  compat: { band: 'feature', imports: [...FLOOR, 'ref', 'archive', 'registry', 'store', 'attest', 'image', 'sign'] },
   builder: { band: 'feature', imports: [...FLOOR, 'version.ts', 'time.ts', 'yaml.ts', 'archive', 'vfs', 'store', 'pkg', 'sbom', 'attest'] },
   policy: { band: 'feature', imports: [...FLOOR, 'yaml.ts', 'ref', 'store', 'sbom', 'attest', 'image', 'sign'] },
   reproduce: { band: 'feature', imports: [...FLOOR, 'ref', 'store', 'pkg', 'attest', 'image', 'sign', 'builder', 'compat'] },
