@@ -237,7 +237,12 @@ export async function fixImage(
   const source = { location: src.location, reference, digest: graph.root.digest };
 
   let plan = withoutMissingEntries(planFromGraph(graph), graph);
-  const context = { platforms: t.profile.platforms, platform: options.platform, location: src.location };
+  const context = {
+    platforms: t.profile.platforms,
+    platform: options.platform,
+    location: src.location,
+    bundles: await bundlesIn(src, plan, options),
+  };
   if (options.platform !== undefined && !applied.some((a) => a.fix === 'single-manifest')) {
     // Said rather than ignored: the platform asked for is kept only when a fix picks one.
     options.logger?.warn(
@@ -680,6 +685,35 @@ export async function attachmentStoragesFor(
   return { signatures: choices(by.signatures), attestations: choices(by.attestations) };
 }
 
+/** The largest Sigstore bundle {@link bundlesIn} reads: a bundle holds one signed statement. */
+const BUNDLE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The Sigstore bundles the attachments of `plan` hold, by their layer's digest, from the plan's
+ * own blobs or `store`: a move under a cosign tag rewrites an attestation from them, and
+ * transforms do not read. One that cannot be read is left out; the move then says so.
+ */
+async function bundlesIn(store: ContentStore, plan: Plan, options: OperationOptions): Promise<Map<Digest, Uint8Array>> {
+  const out = new Map<Digest, Uint8Array>();
+  for (const doc of plan.docs.values()) {
+    if (doc.role !== 'attachment' || doc.stored.kind !== 'manifest') continue;
+    for (const l of doc.stored.manifest.layers) {
+      if (!l.mediaType.startsWith('application/vnd.dev.sigstore.bundle') || out.has(l.digest) || l.size > BUNDLE_LIMIT) continue;
+      const planned = plan.blobs.get(l.digest);
+      if (planned?.bytes !== undefined) {
+        out.set(l.digest, planned.bytes);
+        continue;
+      }
+      try {
+        out.set(l.digest, await collect(await store.readBlob(l, options), BUNDLE_LIMIT, `${store.location}@${l.digest}`));
+      } catch (err) {
+        if (!isProvenantError(err) || !['NOT_FOUND', 'DIGEST_MISMATCH', 'SIZE_MISMATCH'].includes(err.code)) throw err;
+      }
+    }
+  }
+  return out;
+}
+
 /** An attachment not written yet: a referrer's manifest, the blobs it names, and what it is. */
 export interface PendingAttachment {
   readonly stored: Stored;
@@ -722,7 +756,7 @@ export async function storeAsFixWould(
   const moves = targets.flatMap((t) =>
     t.profile.rules.flatMap((r) => (r.fix?.id === 'move-attestations' && r.fix.with.to === 'cosign-tag' ? [r.fix] : [])),
   );
-  const context = { platforms: [], location: store.location };
+  const context = { platforms: [], location: store.location, bundles: await bundlesIn(store, plan, options) };
   for (const m of moves) plan = TRANSFORMS[m.id](plan, m.with, context);
   await copyImage(new PlannedStore(store, plan), plan.root, store, { tags: [], withReferrers: true, ...options });
   return [...attachments.values()].flat().filter((a) => plan.docs.get(a.stored.digest)?.placement?.type === 'referrer');
@@ -916,7 +950,9 @@ function signingNeeds(
 } {
   const unsigned = new Set<Digest>();
   // Every manifest whose digest the fix changed, that the fixed image carries.
-  for (const r of plan.renames) if (plan.docs.has(r.to)) unsigned.add(r.to);
+  // A cosign `.att` image is not: each of its layers is a DSSE envelope that carries its own
+  // signature, and verifiers read them by the subject's tag, never by the image's digest.
+  for (const r of plan.renames) if (plan.docs.has(r.to) && !selfSigned(plan.docs.get(r.to)!)) unsigned.add(r.to);
   const stale = plan.dropped.filter((d) => d.signs !== undefined).map((d) => ({ signature: d.digest, signs: d.signs! }));
   // A signature left out of a manifest the fixed image still carries (a bundle no storage the
   // target takes can hold): that manifest needs a signature of its own, unless one under its
@@ -946,6 +982,17 @@ function signingNeeds(
   // it had; none of the root's covers it, which the statement says (see signingStatement).
   const replacedRoot = plan.root !== oldRoot && !unsigned.has(plan.root) ? { from: oldRoot, to: plan.root, signed } : undefined;
   return { unsigned: [...unsigned], stale, kept: [...kept], replacedRoot };
+}
+
+/** True for an attestation under a cosign tag whose every layer is a DSSE envelope (signed in itself). */
+function selfSigned(doc: PlannedDoc): boolean {
+  return (
+    doc.kind === 'attestation' &&
+    doc.placement?.type === 'tag' &&
+    doc.stored.kind === 'manifest' &&
+    doc.stored.manifest.layers.length > 0 &&
+    doc.stored.manifest.layers.every((l) => l.mediaType === ArtifactType.DsseEnvelope)
+  );
 }
 
 /** True when the plan carries a signature of `digest`: a referrer, or a layer of its cosign `.sig` tag. */

@@ -14,6 +14,7 @@ import { type Digest, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.ts';
+import { attestationLayer, BundleAnnotation, parseBundle } from '../sign/storage.ts';
 import { short } from './detectors.ts';
 import type { ImageGraph } from './graph.ts';
 import type { FixId, Params } from './params.ts';
@@ -97,6 +98,11 @@ export interface TransformContext {
   readonly location?: string | undefined;
   /** gzip versions of layers (by the original layer's digest), made beforehand by the writer. */
   readonly gzipped?: ReadonlyMap<Digest, Descriptor> | undefined;
+  /**
+   * The Sigstore bundles the attachments hold (by their layer's digest), read beforehand by the
+   * writer: an attestation moved under a cosign tag is rewritten from them (see {@link Draft.detach}).
+   */
+  readonly bundles?: ReadonlyMap<Digest, Uint8Array> | undefined;
 }
 
 /** A transform. */
@@ -445,7 +451,12 @@ export class Draft {
    * Turns an attachment into a referrer or a cosign-tagged manifest. The caller has taken it
    * out of any index. Returns false (and says why) when it cannot.
    */
-  detach(given: PlannedDoc, to: 'referrers' | 'cosign-tag', config: 'keep' | 'image'): boolean {
+  detach(
+    given: PlannedDoc,
+    to: 'referrers' | 'cosign-tag',
+    config: 'keep' | 'image',
+    bundles: ReadonlyMap<Digest, Uint8Array> = new Map(),
+  ): boolean {
     // The subject may be an index that still lists a manifest replaced before: rewrite it first,
     // so that the subject named is the index as it will be written (and the attachment as it is then).
     this.settle();
@@ -475,6 +486,17 @@ export class Draft {
       return false;
     }
     let m: ImageManifest = stored.manifest;
+    // What became of the layers under a tag: kept, or a bundle's rewritten in cosign 2's shape.
+    let layersSaid = 'its layers are unchanged';
+    if (to === 'cosign-tag' && m.layers.some((l) => isBundleType(l.mediaType))) {
+      const moved = this.cosignAttestation(m, bundles);
+      if (typeof moved === 'string') {
+        this.drop(stored.digest, this.describe(doc), moved);
+        return false;
+      }
+      m = moved.manifest;
+      layersSaid = moved.said;
+    }
     if (config === 'image' && m.config.mediaType === MediaType.OciEmpty) {
       m = { ...m, config: this.blob(attestationConfig(m.layers), MediaType.OciConfig) };
     }
@@ -540,12 +562,89 @@ export class Draft {
       this.replace(
         stored.digest,
         next,
-        `${this.describe(doc)} rewritten without a subject and stored under tag ${tag}; its layers are unchanged`,
+        `${this.describe(doc)} rewritten without a subject and stored under tag ${tag}; ${layersSaid}`,
         this.fix,
         meta,
       );
     }
     return true;
+  }
+
+  /**
+   * `m`, an attestation made of Sigstore bundles (cosign 3's referrer), as cosign 2 stores one
+   * under a `.att` tag: each bundle's DSSE envelope as a layer, with its predicate type, the
+   * certificate and the log entry as annotations (sign/storage.ts attestationLayer, the layer
+   * `attest` writes). A bundle is only read from a referrer: moved to a tag as it is, it would be
+   * found by no verifier. Returns why, when a bundle cannot be moved so.
+   */
+  private cosignAttestation(
+    m: ImageManifest,
+    bundles: ReadonlyMap<Digest, Uint8Array>,
+  ): { manifest: ImageManifest; said: string } | string {
+    const layers: Descriptor[] = [];
+    let rewritten = 0;
+    let timestamps = 0;
+    for (const l of m.layers) {
+      if (!isBundleType(l.mediaType)) {
+        layers.push(l);
+        continue;
+      }
+      const bytes = bundles.get(l.digest);
+      if (bytes === undefined) return `its Sigstore bundle ${short(l.digest)} could not be read, so it cannot be stored under a cosign tag`;
+      let layer: ReturnType<typeof attestationLayer>;
+      try {
+        const bundle = parseBundle(bytes);
+        if (bundle.content.$case !== 'dsseEnvelope')
+          return `its Sigstore bundle ${short(l.digest)} holds a message signature, not an attestation`;
+        const vm = bundle.verificationMaterial;
+        const rfc3161 = vm.timestampVerificationData?.rfc3161Timestamps.length ?? 0;
+        if (vm.content.$case !== 'publicKey' && vm.tlogEntries.length === 0) {
+          // cosign 2 checks a .att layer's RFC 3161 timestamp over the envelope; the bundle's is
+          // over the signature. Without a log entry nothing would say when the certificate was valid.
+          return `its Sigstore bundle ${short(l.digest)} proves when it was signed by an RFC 3161 timestamp over the signature only, which cosign's .att layer has no place for, so its certificate could not be verified there`;
+        }
+        if (rfc3161 > 0) timestamps++;
+        const predicateType = predicateTypeOf(bundle.content.dsseEnvelope.payload) ?? l.annotations?.[BundleAnnotation.PredicateType];
+        if (predicateType === undefined) return `its Sigstore bundle ${short(l.digest)} holds no in-toto statement`;
+        const chain =
+          vm.content.$case === 'x509CertificateChain' ? vm.content.x509CertificateChain.certificates.slice(1).map((c) => c.rawBytes) : [];
+        layer = attestationLayer(predicateType, { bundle, chain });
+      } catch (err) {
+        return `its Sigstore bundle ${short(l.digest)} cannot be rewritten as a cosign .att layer: ${(err as Error).message}`;
+      }
+      const descriptor: Descriptor = {
+        mediaType: layer.mediaType,
+        digest: digestOf(layer.payload),
+        size: layer.payload.byteLength,
+        annotations: layer.annotations,
+      };
+      this.blobs.set(descriptor.digest, { descriptor, bytes: layer.payload });
+      layers.push(descriptor);
+      rewritten++;
+    }
+    // cosign's .att image (pkg/oci/static): an image config over the layers, no artifact type.
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: this.blob(attestationConfig(layers), MediaType.OciConfig),
+      layers,
+    };
+    const lost =
+      timestamps === 0
+        ? ''
+        : ` (without the RFC 3161 timestamp of ${timestamps}: it is over the signature, and cosign reads a .att layer's over the envelope)`;
+    const said = `its ${rewritten === 1 ? 'Sigstore bundle is' : `${rewritten} Sigstore bundles are`} stored as cosign's .att layers are, the DSSE envelope signed as it was${lost}`;
+    return { manifest, said };
+  }
+}
+
+/** The predicate type of an in-toto statement's bytes; undefined when they are not one. */
+function predicateTypeOf(payload: Uint8Array): string | undefined {
+  try {
+    const doc = JSON.parse(Buffer.from(payload).toString('utf8')) as { predicateType?: unknown };
+    return typeof doc.predicateType === 'string' ? doc.predicateType : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -24,7 +24,13 @@ import {
 } from './plan.ts';
 
 /** Takes the listed attestations out of the root index (and any index nested in it) and stores them `to`. */
-function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'keep' | 'image', kinds: readonly string[]): void {
+function moveIndexEntries(
+  d: Draft,
+  to: 'referrers' | 'cosign-tag',
+  config: 'keep' | 'image',
+  kinds: readonly string[],
+  context: TransformContext,
+): void {
   const rootDoc = d.docs.get(d.root);
   if (rootDoc === undefined || rootDoc.stored.kind !== 'index') {
     d.note('the image is not an index; no attestations listed in one to move');
@@ -52,7 +58,7 @@ function moveIndexEntries(d: Draft, to: 'referrers' | 'cosign-tag', config: 'kee
   });
   for (const e of moving) {
     const current = d.docs.get(e.stored.digest);
-    if (current !== undefined) d.detach(current, to, config);
+    if (current !== undefined) d.detach(current, to, config, context.bundles);
   }
 }
 
@@ -119,7 +125,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     for (const e of entries) {
       const current = d.docs.get(e.stored.digest);
       if (current === undefined) continue;
-      if (current.subject === chosenDigest) d.detach(current, to, 'keep');
+      if (current.subject === chosenDigest) d.detach(current, to, 'keep', context.bundles);
     }
     for (const other of images.filter((i) => i !== chosen)) {
       const p = other.platform ? formatPlatform(other.platform) : 'other';
@@ -131,13 +137,13 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     return d.finish();
   },
 
-  'move-attestations'(plan, params) {
+  'move-attestations'(plan, params, context) {
     const d = new Draft(plan, 'move-attestations');
     const to = stringParam(params, 'to') === 'cosign-tag' ? 'cosign-tag' : 'referrers';
     const config = stringParam(params, 'config') === 'image' ? 'image' : 'keep';
     const kinds = listParam(params, 'kinds');
     const which = listParam(params, 'which');
-    if (which.includes('index-entries')) moveIndexEntries(d, to, config, kinds);
+    if (which.includes('index-entries')) moveIndexEntries(d, to, config, kinds, context);
     const onIndex = (doc: PlannedDoc): boolean => {
       const s = subjectOf(doc.stored);
       return s !== undefined && isIndexType(s.mediaType);
@@ -152,7 +158,7 @@ export const TRANSFORMS: Record<FixId, Transform> = {
     // A referrer moved "to referrers" stays where it is; only cosign tags take them elsewhere.
     if (to === 'cosign-tag') {
       const picked = new Set(referrers.map((r) => r.stored.digest));
-      for (const doc of eachWhere(d, (x) => picked.has(x.stored.digest))) d.detach(doc, 'cosign-tag', config);
+      for (const doc of eachWhere(d, (x) => picked.has(x.stored.digest))) d.detach(doc, 'cosign-tag', config, context.bundles);
     } else if (referrers.length > 0) d.note(`${referrers.length} referrer(s) are already referrers; left as they are`);
     return d.finish();
   },
@@ -215,13 +221,13 @@ export const TRANSFORMS: Record<FixId, Transform> = {
         },
       );
     }
-    if (docsWhere(d, (x) => x.placement?.type === 'index-entry').length > 0) moveIndexEntries(d, 'cosign-tag', 'image', ALL_KINDS);
+    if (docsWhere(d, (x) => x.placement?.type === 'index-entry').length > 0) moveIndexEntries(d, 'cosign-tag', 'image', ALL_KINDS, context);
     // A referrer is an OCI manifest with a subject, which schema 2 has no place for: a registry
     // that reads schema 2 only refuses it. cosign stores attachments under tags for such
     // registries; so does this, before the rewrite below gives them Docker media types.
     // eachWhere picks the referrers before the first detach and skips any one an earlier detach
     // dropped or moved.
-    for (const r of eachWhere(d, (x) => x.placement?.type === 'referrer')) d.detach(r, 'cosign-tag', 'image');
+    for (const r of eachWhere(d, (x) => x.placement?.type === 'referrer')) d.detach(r, 'cosign-tag', 'image', context.bundles);
     for (const doc of eachWhere(d, (x) => x.stored.kind === 'manifest' && (x.role === 'image' || x.placement?.type === 'tag'))) {
       const m = (doc.stored as Stored & { kind: 'manifest' }).manifest;
       let config = m.config;
