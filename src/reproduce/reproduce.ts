@@ -30,7 +30,7 @@ import { type Logger, silentLogger } from '../io/types.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
-import type { Descriptor, ImageIndex } from '../oci/types.ts';
+import type { Descriptor, ImageIndex, Platform } from '../oci/types.ts';
 import type { LockedPackage } from '../pkg/source.ts';
 import { LayoutStore } from '../store/layout.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -259,7 +259,10 @@ export async function reproduceImage(store: ContentStore, target: string, option
   const signers = [...new Set(used.flatMap((p) => (p.verifiedBy === undefined ? [] : [p.verifiedBy])))];
   const verified = options.trust !== undefined && used.length > 0 && used.every((p) => p.verified);
   const root = inspected.raw;
-  const index = root.kind === 'index' ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms) : undefined;
+  const index =
+    root.kind === 'index'
+      ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms, unlistedPlatforms(inspected, jobs))
+      : undefined;
   return {
     image: { name, digest: inspected.digest, mediaType: inspected.mediaType },
     verification: {
@@ -591,6 +594,28 @@ async function writtenForTarget(
 }
 
 /**
+ * The platforms the provenance of the images `inspected` lists records as built (each build
+ * records the architectures it built, `--arch` or not: docs/ci.md) that the index lists no image
+ * of: a platform taken out of the index after the build. Indexes merged by `index create` from
+ * one build per architecture record each runner's alone, so a runner's image left out of the
+ * merge is not seen here: nothing the others recorded names it.
+ */
+function unlistedPlatforms(inspected: { readonly manifests: readonly InspectedManifest[] }, jobs: readonly Job[]): string[] {
+  const listed = new Set(inspected.manifests.map((m) => platformLabel(m)));
+  const recorded = new Set<string>();
+  for (const j of jobs) {
+    for (const arch of j.plan.archs) {
+      try {
+        recorded.add(platformLabel({ platform: apkArchToPlatform(arch) }));
+      } catch {
+        // An architecture no one builds for was never a platform of the index.
+      }
+    }
+  }
+  return [...recorded].filter((p) => !listed.has(p));
+}
+
+/**
  * Compares the original index with the one rebuild that makes it. Entries are paired by digest
  * (a platform that differs pairs with its rebuild), so that an entry the rebuild does not make is
  * named as such rather than shifting every later one.
@@ -600,9 +625,12 @@ function compareIndex(
   builds: number,
   rebuilt: readonly Stored[],
   platforms: readonly PlatformReproduction[],
+  unlisted: readonly string[],
 ): IndexComparison {
   const entries = original.manifests.filter((d) => !isBuildkitAttestation(d));
-  const differences: string[] = [];
+  const differences: string[] = unlisted.map(
+    (p) => `${p} is missing: the provenance of the images listed records it as built with them, and the index does not list it`,
+  );
   const label = (d: Descriptor) => (d.platform === undefined ? 'no platform' : formatPlatform(d.platform));
   const theRebuild = rebuilt.length === 1 ? rebuilt[0] : undefined;
   if (builds !== 1 || theRebuild?.kind !== 'index') {
@@ -637,9 +665,12 @@ function compareIndex(
     const r = made.manifests[j] as Descriptor;
     const fields = [
       d.mediaType !== r.mediaType ? 'mediaType' : '',
-      !sameJson(d.platform, r.platform) ? `platform (${label(d)}, rebuilt ${label(r)})` : '',
+      !sameJson(d.platform, r.platform) ? `platform (${platformDifference(d.platform, r.platform)})` : '',
       !sameJson(d.annotations ?? {}, r.annotations ?? {}) ? 'annotations' : '',
       d.artifactType !== r.artifactType ? 'artifactType' : '',
+      // A runtime may fetch the blob from `urls` or take it from `data` rather than by its digest.
+      !sameJson(d.urls, r.urls) ? 'urls' : '',
+      d.data !== r.data ? 'data' : '',
     ].filter((f) => f !== '');
     if (fields.length > 0) differences.push(`entry ${i} (${label(d)}, ${d.digest}) differs in ${fields.join(', ')}`);
   }
@@ -648,6 +679,15 @@ function compareIndex(
   }
   if (paired.some((k, i) => i > 0 && k < (paired[i - 1] as number))) {
     differences.push(`the images are in another order than the rebuild's (${made.manifests.map(label).join(', ')})`);
+  }
+  // The index's own fields: what it says it is, and what it says it is about (a referrer).
+  const own = (i: ImageIndex) => ({ mediaType: i.mediaType, artifactType: i.artifactType, subject: i.subject });
+  for (const field of ['mediaType', 'artifactType', 'subject'] as const) {
+    const a = own(original)[field];
+    const b = own(made)[field];
+    if (sameJson(a, b)) continue;
+    const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(field === 'subject' ? (v as Descriptor).digest : v));
+    differences.push(`${field}: ${show(a)} in the index, ${show(b)} rebuilt`);
   }
   const keys = [...new Set([...Object.keys(original.annotations ?? {}), ...Object.keys(made.annotations ?? {})])].sort();
   for (const key of keys) {
@@ -659,6 +699,25 @@ function compareIndex(
     );
   }
   return { compared: true, differences };
+}
+
+/**
+ * What differs between two entries' platforms, field by field (`os.features [] in the index,
+ * absent rebuilt`): two that differ in a field `os/arch[/variant]` does not show read the same.
+ */
+function platformDifference(a: Platform | undefined, b: Platform | undefined): string {
+  if (a === undefined || b === undefined) {
+    const show = (p: Platform | undefined) => (p === undefined ? 'none' : formatPlatform(p));
+    return `${show(a)} in the index, ${show(b)} rebuilt`;
+  }
+  const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort() as (keyof Platform)[];
+  return fields
+    .filter((f) => !sameJson(a[f], b[f]))
+    .map((f) => {
+      const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v));
+      return `${f} ${show(a[f])} in the index, ${show(b[f])} rebuilt`;
+    })
+    .join('; ');
 }
 
 /** Equal as JSON, whatever the order of object keys. */

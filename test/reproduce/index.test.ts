@@ -8,7 +8,7 @@ import { buildImage, writeBuild } from '../../src/builder/build.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
 import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
-import { Annotation, type Descriptor, type ImageIndex } from '../../src/oci/types.ts';
+import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../../src/oci/types.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -171,6 +171,61 @@ describe('reproduce compares the index, and judges every image it lists', () => 
       differences: ['entries 0 and 1 are both linux/amd64: a runtime runs the first'],
     });
     assert.match(renderReproduce(report), /index {2}not compared with a rebuild: its images come from 2 different builds/);
+  });
+
+  it('reports a platform taken out of the index, which the provenance records as built', async () => {
+    const arm64 = original.index.manifests[1] as Descriptor;
+    await variant('no-arm64', (index) => ({
+      ...index,
+      manifests: index.manifests.filter((m) => m.digest !== arm64.digest),
+    }));
+    const report = await reproduceImage(store, 'no-arm64');
+    assert.equal(report.match, false, renderReproduce(report));
+    assert.deepEqual(
+      report.platforms.map((p) => [p.platform, p.status]),
+      [['linux/amd64', 'match']],
+    );
+    assert.deepEqual(report.index?.differences, [
+      'linux/arm64 is missing: the provenance of the images listed records it as built with them, and the index does not list it',
+    ]);
+    assert.doesNotMatch(renderReproduce(report), /every platform/);
+  });
+
+  it("reports the index's own mediaType, artifactType and subject, and an entry's urls and data", async () => {
+    const [amd64, arm64] = original.index.manifests as [Descriptor, Descriptor];
+    const { mediaType: _, ...rest } = original.index;
+    await variant('own-fields', () => ({
+      ...rest,
+      artifactType: 'application/example',
+      subject: amd64,
+      manifests: [
+        { ...amd64, urls: ['https://example.org/elsewhere'] },
+        { ...arm64, data: 'e30=' },
+      ],
+    }));
+    const report = await reproduceImage(store, 'own-fields');
+    assert.equal(report.match, false, renderReproduce(report));
+    assert.ok(report.platforms.every((p) => p.status === 'match'));
+    assert.deepEqual(report.index?.differences, [
+      `entry 0 (linux/amd64, ${amd64.digest}) differs in urls`,
+      `entry 1 (linux/arm64, ${arm64.digest}) differs in data`,
+      `mediaType: absent in the index, "${MediaType.OciIndex}" rebuilt`,
+      'artifactType: "application/example" in the index, absent rebuilt',
+      `subject: "${amd64.digest}" in the index, absent rebuilt`,
+    ]);
+  });
+
+  it('names the field of a platform that differs where os/arch reads the same', async () => {
+    const [amd64, arm64] = original.index.manifests as [Descriptor, Descriptor];
+    await variant('os-features', (index) => ({
+      ...index,
+      manifests: [{ ...amd64, platform: { ...(amd64.platform as Platform), 'os.features': ['win32k'] } }, arm64],
+    }));
+    const report = await reproduceImage(store, 'os-features');
+    assert.equal(report.match, false, renderReproduce(report));
+    assert.deepEqual(report.index?.differences, [
+      `entry 0 (linux/amd64, ${amd64.digest}) differs in platform (os.features ["win32k"] in the index, absent rebuilt)`,
+    ]);
   });
 
   it('reports the same images in another order, an entry annotated, and an annotation of the index added', async () => {
