@@ -8,8 +8,14 @@
  * unlike `ref.Name()`, the registry host in lower case and without `:443`, since both spellings
  * name the registry the image is fetched from (otherwise `REGISTRY.TEST/prod/app` escaped a
  * policy for `registry.test/prod/**` and fell to a weaker one). A glob that does not match that form is tried against the name as written, as
- * policy-controller still does (with a deprecation warning there).
+ * policy-controller still does (with a deprecation warning there). A name that is not a reference
+ * is refused, as policy-controller's Match refuses it: written `registry.test/dev/../prod/app`,
+ * it would pass a glob for `dev/**` while naming no image a registry serves (none has `..` in its
+ * path). A store location (`oci:DIR:TAG`, `oci-archive:`, `docker-archive:`), which
+ * policy-controller never sees, is matched as written.
  */
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { parseLocation } from '../ref/location.ts';
 import { parseReference } from '../ref/reference.ts';
 
 const VALID_GLOB = /^[a-zA-Z0-9\-_:/*.@]+$/;
@@ -45,10 +51,32 @@ export function canonicalImageName(image: string): string | undefined {
   return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
 }
 
-/** True when `glob` covers the image named `image` (see the module comment). */
+/**
+ * True when `glob` covers the image named `image` (see the module comment).
+ *
+ * @throws ProvenantError `INVALID_REFERENCE` when `image` is neither an image reference nor a
+ *   store location
+ */
 export function globMatches(glob: string | RegExp, image: string): boolean {
   const re = typeof glob === 'string' ? compileGlob(glob) : glob;
   const name = canonicalImageName(image);
+  if (name === undefined) assertLocation(image);
   if (name !== undefined && re.test(name)) return true;
   return name !== image && re.test(image);
+}
+
+/** Refuses a name that is no reference, unless it is a store location other than a registry's. */
+function assertLocation(image: string): void {
+  let why: string;
+  try {
+    if (parseLocation(image).kind !== 'registry') return;
+    why = 'it does not parse';
+  } catch (err) {
+    if (!isProvenantError(err)) throw err;
+    why = err.message;
+  }
+  throw new ProvenantError('INVALID_REFERENCE', `no policy can be matched against ${JSON.stringify(image)}: ${why}`, {
+    where: image,
+    hint: 'name the image as it is pulled (REGISTRY/REPOSITORY[:TAG][@DIGEST]); policy-controller refuses such a name too',
+  });
 }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { isProvenantError } from '../../src/errors.ts';
 import { canonicalImageName, compileGlob, globMatches, globProblem } from '../../src/policy/glob.ts';
 
 describe('image globs', () => {
@@ -33,7 +34,7 @@ describe('image globs', () => {
     ['*', 'registry.example/busybox', false],
     ['*/*', 'acme/app', true],
     ['index.docker.io/library/busybox:*', 'busybox:1.36', true],
-    ['registry.example/acme/app.v1', 'registry.example/acme/appXv1:latest', false],
+    ['registry.example/acme/app.v1', 'registry.example/acme/appxv1', false],
     ['oci:./out:*', 'oci:./out:latest', true],
     [`registry.example/acme/app@sha256:${'b'.repeat(64)}`, `registry.example/acme/app:v1@sha256:${'b'.repeat(64)}`, true],
   ];
@@ -43,13 +44,33 @@ describe('image globs', () => {
     });
   }
 
-  it('refuses characters a glob cannot hold, and never throws on any name', () => {
+  it('refuses characters a glob cannot hold, and answers any name or refuses it as no reference', () => {
     assert.match(globProblem('registry/[ab]') ?? '', /only letters/);
     assert.equal(globProblem('a/**'), undefined);
     fc.assert(
       fc.property(fc.stringMatching(/^[a-z0-9\-_:/*.@]{1,20}$/), fc.string({ maxLength: 60 }), (glob, name) => {
-        assert.equal(typeof globMatches(compileGlob(glob), name), 'boolean');
+        try {
+          assert.equal(typeof globMatches(compileGlob(glob), name), 'boolean');
+        } catch (err) {
+          assert.ok(isProvenantError(err, 'INVALID_REFERENCE'), String(err));
+        }
       }),
     );
   });
+
+  // policy-controller's Match refuses a name that is not a reference; matched as written, a path
+  // through `..` passed a glob for the repository it climbs out of.
+  for (const name of [
+    'registry.test/dev/../prod/app',
+    'registry.test/dev/%2e%2e/prod/app',
+    'registry.test/dev/./app',
+    'registry.test/dev/app/..',
+  ]) {
+    it(`refuses ${name}, which is not a reference, rather than matching dev/**`, () => {
+      assert.throws(
+        () => globMatches('registry.test/dev/**', name),
+        (err: unknown) => isProvenantError(err, 'INVALID_REFERENCE') && err.message.includes(JSON.stringify(name)),
+      );
+    });
+  }
 });
