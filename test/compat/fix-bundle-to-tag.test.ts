@@ -7,9 +7,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { statement } from '../../src/attest/storage.ts';
+import { short } from '../../src/compat/detectors.ts';
 import { fixImage } from '../../src/compat/fix.ts';
 import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
-import type { Stored } from '../../src/oci/content.ts';
+import { bytesSource } from '../../src/io/types.ts';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
 import { attestImage } from '../../src/sign/sign.ts';
@@ -63,4 +67,36 @@ describe('a Sigstore bundle attestation moved under a cosign tag', () => {
       assert.deepEqual(platform.verified.map((v) => v.predicateType).sort(), [SLSA, SPDX], JSON.stringify(platform.checked));
     });
   }
+
+  it('is left out, and said to be, when its bundle is not one a .att layer can hold', async () => {
+    const src = await layout();
+    const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] });
+    const keys = generateSigningKeyPair();
+    const [entry] = await attestImage(
+      src,
+      made.root.digest,
+      [statement(SPDX, {}, [{ name: 'example.org/app', digest: made.root.digest }])],
+      { signer: new KeySigner(keys.privateKey), storage: 'referrers' },
+    );
+    // The same referrer, its bundle layer a JSON document that is no bundle.
+    const good = await src.getManifest(entry!.location);
+    assert.ok(good.kind === 'manifest');
+    const junk = encodeJson({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json' });
+    const layer = { ...good.manifest.layers[0]!, digest: digestOf(junk), size: junk.byteLength };
+    await src.putBlob(bytesSource(layer, junk));
+    const bad = parseStored(encodeJson({ ...good.manifest, layers: [layer] }), { mediaType: MediaType.OciManifest });
+    await src.putManifest(bad);
+
+    const dst = await layout();
+    const report = await fixImage(src, made.tag, dst, selectTargets(profiles, 'amazon-ecr')[0]!, { tags: ['fixed'], probe: false });
+    const account = report.account.join('\n');
+    assert.ok(
+      report.dropped.some((d) => d.digest === bad.digest && /cannot be rewritten as a cosign \.att layer/.test(d.why)),
+      account,
+    );
+    assert.match(account, new RegExp(`Not carried: attestation ${short(bad.digest)}[^\n]*cannot be rewritten as a cosign \\.att layer`));
+    // The good one is still found where the fix put it.
+    const verified = await verifyImage(dst, made.root.digest, { policy: { key: keys.publicKey }, kind: 'attestation' });
+    assert.equal(verified.verified.length, 1, JSON.stringify(verified.checked));
+  });
 });
