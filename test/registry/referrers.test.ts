@@ -45,9 +45,12 @@ describe('referrers on distribution 2.8 (tag schema fallback)', { skip: registry
 
   it('keeps the referrers of writers that race on the tag, once each closes its store', async () => {
     // Two stores with clients of their own, as two processes: each reads the tag, adds its
-    // referrer and writes the tag back, so one overwrites the other.
-    const a = storeAt(reg.host, 'ref/race');
-    const b = storeAt(reg.host, 'ref/race');
+    // referrer and writes the tag back, so one overwrites the other. Distribution itself answers
+    // 500 to a read of a tag that is being written; under load that lasted past the fast retries
+    // of the other tests (five within 150 ms) once, so these retry as the CLI does, if sooner.
+    const retry = { retry: { attempts: 6, baseDelayMs: 100, maxDelayMs: 2_000 } };
+    const a = storeAt(reg.host, 'ref/race', retry);
+    const b = storeAt(reg.host, 'ref/race', retry);
     const made = await makeImage(a, { tag: 'v1' });
     const referrers = await Promise.all(
       ['one', 'two', 'three', 'four'].map((name, i) =>
