@@ -12,7 +12,7 @@ import { isAttachedEntry } from './index-entries.ts';
 
 /** Options of {@link copyImage}. */
 export interface CopyOptions extends OperationOptions {
-  /** Tags to give the copy at the destination (applied last). */
+  /** Tags to give the copy at the destination (applied last: with `withReferrers`, after the signatures and attestations). */
   tags?: readonly string[];
   /**
    * Platforms to copy from an index; all when absent. One platform copies that image manifest
@@ -75,7 +75,10 @@ export interface CopyResult {
 /**
  * Copies an image (manifest or index, with everything it references) from one store to another.
  * Order is what keeps a failure harmless: blobs before the manifest that names them, child
- * manifests before their index, referrers after their subject, tags last.
+ * manifests before their index, referrers after their subject, tags last. With `withReferrers`
+ * the tags come after the signatures and attestations too: a registry's readers (an admission
+ * controller, a `verify`) see a tag the moment it is written, and a copy that fails among the
+ * signatures leaves every tag where it was.
  */
 export async function copyImage(src: ContentStore, target: string, dst: ContentStore, options: CopyOptions = {}): Promise<CopyResult> {
   const limiter = new Limiter(options.concurrency ?? 4);
@@ -122,13 +125,25 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
   if (placed.length > 0) ctx.rootPresent = true;
   const copied = await copyTree(ctx, root, true);
   const missing = tags.filter((t) => !placed.includes(t));
-  // Written by digest, the image is kept in its own right (a layout lists it untagged); when every
-  // tag asked for names it already, those tags keep it, and nothing more is written.
-  const keepAsRoot = options.keepAsRoot !== false && (tags.length === 0 || missing.length > 0);
-  await dst.putManifest(root, { ...options, tags: missing, keepAsRoot, present: ctx.rootPresent === true });
   result.digest = root.digest;
   result.mediaType = root.mediaType;
   result.size = root.bytes.byteLength;
+  if (options.withReferrers && missing.length > 0 && (await anythingToCarry(ctx, copied))) {
+    // Tags wait for the signatures: the image is written by its digest first, kept in its own
+    // right until a tag roots it (so a copy that fails among the referrers leaves it listed in a
+    // layout, untagged, and every tag where it was), unless a tag names it already (a layout
+    // would list it twice). Writing the tags then drops that untagged entry.
+    const keepAsRoot = options.keepAsRoot !== false && placed.length === 0;
+    await dst.putManifest(root, { ...options, tags: [], keepAsRoot, present: ctx.rootPresent === true });
+    await copyReferrers(ctx, copied);
+    await pointTags(dst, root, missing, options);
+    return result;
+  }
+  // Written by digest, the image is kept in its own right (a layout lists it untagged); when every
+  // tag asked for names it already, those tags keep it, and nothing more is written. With no
+  // tag to write, or nothing to carry along, the tags go with the image: one write.
+  const keepAsRoot = options.keepAsRoot !== false && (tags.length === 0 || missing.length > 0);
+  await dst.putManifest(root, { ...options, tags: missing, keepAsRoot, present: ctx.rootPresent === true });
   if (options.withReferrers) await copyReferrers(ctx, copied);
   return result;
 }
@@ -140,9 +155,14 @@ export async function copyImage(src: ContentStore, target: string, dst: ContentS
  */
 export async function tagImage(store: ContentStore, digest: Digest, tags: readonly string[], options: TagImageOptions = {}): Promise<void> {
   if (tags.length === 0) return;
-  const { onTagged, ...operation } = options;
   // Read once, whatever the number of tags: from a registry each read is a request.
-  const stored = await store.getManifest(digest, operation);
+  await pointTags(store, await store.getManifest(digest, options), tags, options);
+}
+
+/** {@link tagImage} for a caller that holds the image's manifest already (a copy wrote it): no read. */
+async function pointTags(store: ContentStore, stored: Stored, tags: readonly string[], options: TagImageOptions): Promise<void> {
+  if (tags.length === 0) return;
+  const { onTagged, ...operation } = options;
   if (onTagged === undefined) {
     await store.putManifest(stored, { ...operation, tags, present: true });
     return;
@@ -190,6 +210,37 @@ interface CopyContext {
   rootPresent?: boolean;
   /** Manifests found at the destination and not walked (no `recheck`): nothing was written for them. */
   skipped: Set<string>;
+  /** The source's referrers of a subject, read by {@link anythingToCarry} and taken by copyReferrers, so that each is read once. */
+  referrersRead?: Map<string, Descriptor[]>;
+  /** The source's tag list, read by {@link anythingToCarry} and used by cosignTagsOf. */
+  tagsRead?: string[];
+}
+
+/**
+ * Whether the source has a referrer of one of `subjects` (the manifests copied) or a cosign tag
+ * of one: whether the copy has signatures or attestations to carry, so that its tags must wait
+ * for them. A source that refuses to list its tags may have cosign tags all the same: true. What
+ * is read is kept for copyReferrers, which reads nothing twice.
+ */
+async function anythingToCarry(ctx: CopyContext, subjects: readonly Digest[]): Promise<boolean> {
+  ctx.referrersRead = new Map();
+  for (const subject of subjects) {
+    if (ctx.referrersRead.has(subject)) continue;
+    const found = await ctx.src.referrers(subject, ctx.options);
+    ctx.referrersRead.set(subject, found);
+    if (found.length > 0) return true;
+  }
+  try {
+    ctx.tagsRead = await ctx.src.listTags({ ...ctx.options, strict: true });
+  } catch (err) {
+    if (listingRefused(err)) return true;
+    throw err;
+  }
+  const copied = new Set<string>(subjects);
+  return ctx.tagsRead.some((tag) => {
+    const m = COSIGN_TAG_RE.exec(tag);
+    return m !== null && copied.has(`${m[1]}:${m[2]}`);
+  });
 }
 
 /**
@@ -339,7 +390,9 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
     visited.add(subject);
     // What the destination lists for `subject`, read once and only when a referrer was there already.
     let listed: Set<string> | undefined;
-    for (const ref of await ctx.src.referrers(subject, ctx.options)) {
+    const read = ctx.referrersRead?.get(subject);
+    ctx.referrersRead?.delete(subject);
+    for (const ref of read ?? (await ctx.src.referrers(subject, ctx.options))) {
       if (visited.has(ref.digest)) continue;
       const stored = await ctx.src.getManifest(ref.digest, ctx.options);
       const digests = await copyTree(ctx, stored, false);
@@ -388,6 +441,7 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
  * list fails the copy: its signatures would be left behind without a word.
  */
 async function cosignTagsOf(ctx: CopyContext, subjects: ReadonlySet<string>): Promise<string[]> {
+  if (ctx.tagsRead !== undefined) return ctx.tagsRead;
   let listError: ProvenantError;
   try {
     // Strict: a registry that answers NAME_UNKNOWN for a repository the copy reads from did

@@ -177,6 +177,56 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     assert.deepEqual((await remote.referrers(made.root.digest)).map((d) => d.digest).sort(), [a.digest, b.digest].sort());
   });
 
+  it('with referrers, tags the image only once its signatures are there, and leaves the tag where it was when they fail', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1', seed: 1 });
+    const old = await makeImage(src, { tag: 'old', seed: 9 });
+    const ref = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
+    await appendCosignLayer(src, made.root.digest, 'sig', {
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload: new TextEncoder().encode('{"critical":{}}'),
+      annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
+    });
+    const sigTag = cosignTag(made.root.digest, 'sig');
+    const repo = 'tags/last';
+    const clean = store(reg.host, repo);
+    await copyImage(src, 'old', clean, { tags: ['v1'] });
+    // What a reader of the registry sees as each tag or referrer is written: what v1 names then.
+    const seen: string[] = [];
+    const v1 = async () => ((await clean.resolve('v1'))?.digest === made.root.digest ? 'new' : 'old');
+    const watched = (failOn: string | undefined) =>
+      new Proxy(store(reg.host, repo), {
+        get(target, name, receiver) {
+          if (name === 'putManifest')
+            return async (stored: Stored, o?: PutManifestOptions) => {
+              if (failOn !== undefined && o?.tags?.includes(failOn) === true) throw new Error(`writing ${failOn} failed`);
+              await target.putManifest(stored, o);
+              if (stored.digest === ref.digest) seen.push(`referrer: v1 ${await v1()}`);
+              for (const tag of o?.tags ?? []) seen.push(`${tag === sigTag ? '.sig' : tag}: v1 ${await v1()}`);
+            };
+          const value = Reflect.get(target, name, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    await assert.rejects(copyImage(src, 'v1', watched(sigTag), { tags: ['v1'], withReferrers: true }), /writing .*\.sig failed/);
+    assert.deepEqual(seen, ['referrer: v1 old']);
+    assert.equal((await clean.resolve('v1'))?.digest, old.root.digest, 'v1 still names what it did');
+    seen.length = 0;
+    await copyImage(src, 'v1', watched(undefined), { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(seen, ['.sig: v1 old', 'v1: v1 new']);
+    // Done again, nothing is written: the tag names the image, the signatures are there.
+    const proxy = await startFaultProxy(reg.host, {});
+    try {
+      await copyImage(src, 'v1', store(proxy.host, repo), { tags: ['v1'], withReferrers: true });
+      assert.deepEqual(
+        proxy.log().filter((e) => e.method === 'PUT' || e.method === 'POST' || e.method === 'PATCH'),
+        [],
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("brings a new cosign .sig to an image the registry has, and merges it with the registry's own", async () => {
     const src = await layout();
     const made = await makeImage(src, { tag: 'v1' });

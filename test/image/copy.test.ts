@@ -249,6 +249,49 @@ describe('copyImage between layouts', () => {
     });
   }
 
+  it('with referrers, moves the tag only after the signatures, and leaves it where it was when they fail', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1', seed: 1 });
+    const old = await makeImage(src, { tag: 'old', seed: 9 });
+    const ref = await makeReferrer(src, made.root, 'application/vnd.dev.cosign.artifact.sig.v1+json', 'sig');
+    await appendCosignLayer(src, made.root.digest, 'sig', {
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload: new TextEncoder().encode('{"critical":{}}'),
+      annotations: { 'dev.cosignproject.cosign/signature': 'c2ln' },
+    });
+    const sigTag = cosignTag(made.root.digest, 'sig');
+    const dst = await layout();
+    await copyImage(src, 'old', dst, { tags: ['v1'] });
+    const entries = async () =>
+      (JSON.parse(await readFile(join(dst.path, 'index.json'), 'utf8')).manifests as Descriptor[]).map(
+        (m) =>
+          `${m.digest === made.root.digest ? 'new' : m.digest === old.root.digest ? 'old' : m.digest === ref.digest ? 'referrer' : 'other'} ${m.annotations?.[Annotation.RefName] ?? '-'}`,
+      );
+    // What is written, in order: each tag, and each referrer by its digest.
+    const writes: string[] = [];
+    const watched = (failOn: string | undefined) =>
+      new Proxy(dst, {
+        get(target, name, receiver) {
+          if (name === 'putManifest')
+            return async (stored: Stored, o?: PutManifestOptions) => {
+              if (failOn !== undefined && o?.tags?.includes(failOn) === true) throw new Error(`writing ${failOn} failed`);
+              await target.putManifest(stored, o);
+              writes.push(...(o?.tags ?? []), ...(stored.digest === ref.digest ? ['referrer'] : []));
+            };
+          const value = Reflect.get(target, name, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    await assert.rejects(copyImage(src, 'v1', watched(sigTag), { tags: ['v1'], withReferrers: true }), /writing .*\.sig failed/);
+    assert.equal((await dst.resolve('v1'))?.digest, old.root.digest, 'v1 still names what it did');
+    assert.deepEqual((await entries()).sort(), ['new -', 'old v1', 'referrer -'], 'the new image is kept, untagged, once');
+    writes.length = 0;
+    await copyImage(src, 'v1', watched(undefined), { tags: ['v1'], withReferrers: true });
+    assert.deepEqual(writes, ['referrer', sigTag, 'v1']);
+    assert.equal((await dst.resolve('v1'))?.digest, made.root.digest);
+    assert.deepEqual((await entries()).sort(), ['new v1', `other ${sigTag}`, 'referrer -'], 'tagged, the image has no untagged entry left');
+  });
+
   it('says through the logger when a cosign tag at the destination is kept rather than merged', async () => {
     const src = await layout();
     const made = await makeImage(src, { tag: 'v1' });
