@@ -4,7 +4,7 @@ import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
 import { COSIGN_TAG_RE, cosignTag, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
-import { isForeignLayer, isManifestLike, MediaType } from '../oci/mediatypes.ts';
+import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -502,7 +502,31 @@ async function copyCosignTagNew(
   ctx.result.cosignTags.push(tag);
   // Loaded only here and for a merge, as countSignatures does: a copy without cosign tags never loads signing code.
   const { settleCosignTag } = await import('../sign/storage.ts');
-  await settleCosignTag(ctx.dst, tag, stored, ctx.options);
+  try {
+    await settleCosignTag(ctx.dst, tag, stored, ctx.options);
+  } catch (err) {
+    if (!(await keptIndexAfterWrite(ctx, tag, err))) throw err;
+  }
+}
+
+/**
+ * Whether `err`, from reading back a cosign tag this copy wrote (a registry's, which cannot
+ * refuse a write), says another writer put an index there since; if so, the index is kept, and
+ * said, as copyCosignTagOnto keeps an index it finds at its first read: a copy does not replace
+ * what another writer put under the tag, whichever read finds it. The tag is then one of
+ * `cosignTagsKept`, no longer of `cosignTags`, and the warning names the image the index
+ * displaced (still at the destination, untagged) and how to put it back.
+ */
+async function keptIndexAfterWrite(ctx: CopyContext, tag: string, err: unknown): Promise<boolean> {
+  if (!(err instanceof ProvenantError && err.code === 'INVALID_MANIFEST')) return false;
+  const now = await ctx.dst.resolve(tag, ctx.options);
+  if (now === undefined || !isIndexType(now.mediaType)) return false;
+  ctx.result.cosignTags = ctx.result.cosignTags.filter((t) => t !== tag);
+  ctx.result.cosignTagsKept.push(tag);
+  ctx.options.logger?.warn(
+    `${ctx.dst.location}: ${err.message}; the index was kept, as a copy keeps an index it finds under a cosign tag (${err.hint ?? 'the copied signatures are not under the tag'})`,
+  );
+  return true;
 }
 
 /**
@@ -536,7 +560,13 @@ async function copyCosignTagOnto(
   for (const layer of stored.manifest.layers) if (!held.has(layer.digest)) await copyBlob(ctx, layer);
   // Loaded only here, as countSignatures does: a copy that merges nothing never loads signing code.
   const { mergeCosignLayers } = await import('../sign/storage.ts');
-  const merged = await mergeCosignLayers(ctx.dst, tag, existing, stored.manifest.layers, ctx.options);
+  let merged: { added: number };
+  try {
+    merged = await mergeCosignLayers(ctx.dst, tag, existing, stored.manifest.layers, ctx.options);
+  } catch (err) {
+    if (await keptIndexAfterWrite(ctx, tag, err)) return;
+    throw err;
+  }
   if (merged.added > 0) ctx.result.cosignTags.push(tag);
 }
 

@@ -307,7 +307,7 @@ async function addCosignLayers(
       if (conditional) return { manifest: written, added: added.size };
       await sleep(APPEND_RECHECK_MS * attempt * (0.5 + Math.random()), rest.signal);
     }
-    const existing = attempt === 1 && 'read' in from ? from.read : await readTagManifest(store, tag, rest);
+    const existing = attempt === 1 && 'read' in from ? from.read : await readTagManifest(store, tag, rest, written);
     const merged = existing === undefined ? [] : [...existing.manifest.layers];
     const missing: Descriptor[] = [];
     for (const l of layers) {
@@ -441,14 +441,35 @@ function sameDescriptor(a: Descriptor, b: Descriptor): boolean {
   return JSON.stringify(ka) === JSON.stringify(kb);
 }
 
-async function readTagManifest(store: ContentStore, tag: string, options: OperationOptions) {
+/**
+ * The `.sig`/`.att` image `tag` names, undefined when it names nothing. `written`: the image this
+ * writer put under the tag before this read (a read-back), which an index found there displaced.
+ *
+ * @throws ProvenantError `INVALID_MANIFEST` when the tag names an index: cosign keeps signatures
+ * there as an image manifest, so whoever put the index there (by hand, or a tool of its own
+ * making) must say what becomes of it; with `written`, the message names the image it displaced,
+ * which is still in the store, untagged
+ */
+async function readTagManifest(store: ContentStore, tag: string, options: OperationOptions, written?: Digest) {
   const desc = await store.resolve(tag, options);
   if (desc === undefined) return undefined;
   const stored = await store.getManifest(desc.digest, options);
   if (stored.kind !== 'manifest') {
-    throw new ProvenantError('INVALID_MANIFEST', `the tag ${tag} holds an index, not cosign's signature image`, {
-      where: `${store.location}:${tag}`,
-    });
+    const where = `${store.location}:${tag}`;
+    if (written === undefined) {
+      throw new ProvenantError('INVALID_MANIFEST', `the tag ${tag} holds an index, not cosign's signature image`, {
+        where,
+        hint: `cosign keeps the signatures under ${tag} in an image manifest: point the tag at one, or delete it`,
+      });
+    }
+    throw new ProvenantError(
+      'INVALID_MANIFEST',
+      `the tag ${tag} holds an index, not cosign's signature image: another writer put it there after ${written} was written under the tag`,
+      {
+        where,
+        hint: `${written} is still in ${store.location}, untagged; pointing ${tag} back at it (in place of the index) restores its signatures`,
+      },
+    );
   }
   return stored;
 }

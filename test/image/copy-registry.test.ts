@@ -319,6 +319,59 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
     });
   }
 
+  for (const had of ['one signature', 'none'] as const) {
+    it(`keeps, and says so, an index another writer puts under the .sig just after the copy wrote it (the registry had ${had})`, async () => {
+      // As an index found under the tag at the first read is kept: whichever read finds it.
+      const src = await layout();
+      const made = await makeImage(src, { tag: 'v1' });
+      const repo = `cosign/index-${had.replace(' ', '-')}`;
+      const remote = store(reg.host, repo);
+      await copyImage(src, 'v1', remote, { tags: ['v1'] });
+      const tag = cosignTag(made.root.digest, 'sig');
+      const layer = (sig: string) => ({
+        mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+        payload: new TextEncoder().encode('{"critical":{}}'),
+        annotations: { 'dev.cosignproject.cosign/signature': sig },
+      });
+      if (had === 'one signature') await appendCosignLayer(remote, made.root.digest, 'sig', layer('alice'));
+      const copied = await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
+      const child = made.manifests[0]!;
+      const index = parseStored(
+        encodeJson({
+          schemaVersion: 2,
+          mediaType: MediaType.OciIndex,
+          manifests: [{ mediaType: child.mediaType, digest: child.digest, size: child.bytes.byteLength }],
+        }),
+      );
+      let written: string | undefined;
+      const racing = new Proxy(store(reg.host, repo), {
+        get(target, name, receiver) {
+          if (name === 'putManifest')
+            return async (stored: Stored, o?: PutManifestOptions) => {
+              await target.putManifest(stored, o);
+              if (o?.tags?.includes(tag) === true && written === undefined) {
+                written = stored.digest;
+                await remote.putManifest(index, { tags: [tag] });
+              }
+            };
+          const value = Reflect.get(target, name, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+      const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true, logger });
+      assert.ok(written !== undefined, 'the index went in after the copy wrote the tag');
+      if (had === 'none') assert.equal(written, copied.manifest, "the source's image was written as it is");
+      assert.deepEqual([r.cosignTags, r.cosignTagsKept], [[], [tag]]);
+      assert.equal((await remote.resolve(tag))?.digest, index.digest, 'the index is kept');
+      assert.equal((await remote.resolve(written))?.digest, written, 'the image it displaced is there, untagged');
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.ok(warnings[0]!.includes(`another writer put it there after ${written} was written`), warnings[0]);
+      assert.match(warnings[0]!, /the index was kept.*pointing .*\.sig back at it/);
+    });
+  }
+
   for (const refusal of ['403 DENIED', '404 NAME_UNKNOWN'] as const) {
     it(`reads the cosign tags by name from a registry that refuses to list tags (${refusal}), and says so`, async () => {
       const repo = `nolist/${refusal.slice(0, 3)}`;
