@@ -278,13 +278,22 @@ async function selectPlatforms(
   const attached: Descriptor[] = [];
   for (const m of entries) if (isAttachedEntry(m) && kept.has(await attachedTo(src, m, options))) attached.push(m);
   if (chosen.length === 1) {
-    // One platform is copied as its manifest alone, as crane does: an index entry cannot come along.
-    if (attached.length > 0) {
+    // One platform is copied as its manifest alone, as crane does: an index entry cannot come
+    // along, unless it is a referrer of the image too (BuildKit 0.32's attestations have a
+    // subject) and `withReferrers` brings it that way: the source's referrers of the image are
+    // what copyReferrers copies, so what they list is not said to be left behind.
+    const image = chosen[0]!;
+    const asReferrers =
+      options.withReferrers === true && attached.length > 0
+        ? new Set<string>((await src.referrers(image.digest, options)).map((d) => d.digest))
+        : new Set<string>();
+    const left = attached.filter((m) => !asReferrers.has(m.digest));
+    if (left.length > 0) {
       options.logger?.warn(
-        `${attached.length} attestation or SBOM entr${attached.length === 1 ? 'y' : 'ies'} of ${src.location}@${root.digest} about the ${formatPlatform(chosen[0]!.platform!)} image ${attached.length === 1 ? 'is' : 'are'} not copied: one platform is copied as its image manifest alone, which cannot list them`,
+        `${left.length} attestation or SBOM entr${left.length === 1 ? 'y' : 'ies'} of ${src.location}@${root.digest} about the ${formatPlatform(image.platform!)} image ${left.length === 1 ? 'is' : 'are'} not copied: one platform is copied as its image manifest alone, which cannot list them${options.withReferrers === true ? ', and they are no referrers of it' : ''}`,
       );
     }
-    return src.getManifest(chosen[0]!.digest, options);
+    return src.getManifest(image.digest, options);
   }
   const index: ImageIndex = { ...root.index, manifests: [...chosen, ...attached] };
   const bytes = encodeJson(index);

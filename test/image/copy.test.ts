@@ -126,6 +126,26 @@ describe('copyImage between layouts', () => {
     assert.match(warnings.join('\n'), /1 attestation or SBOM entry .* linux\/arm64 image is not copied/);
   });
 
+  it("does not say a platform's attestation is left behind when it comes along as a referrer", async () => {
+    const platforms = ['linux/amd64', 'linux/arm64'].map(parsePlatform);
+    const warned = async (attestations: 'oci-artifact' | 'legacy', withReferrers: boolean) => {
+      const src = await layout();
+      const made = await synth(src, { platforms, attestations, tag: 'v1' });
+      const amd = made.images[0]!;
+      const warnings: string[] = [];
+      const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+      const dst = await layout();
+      await copyImage(src, 'v1', dst, { platforms: platforms.slice(0, 1), withReferrers, logger });
+      const referrers = (await dst.referrers(amd.digest)).map((d) => d.digest);
+      const kept = made.attestations.get(amd.digest)?.digest;
+      return `${warnings.length} warning(s), ${kept !== undefined && referrers.includes(kept) ? 'a referrer' : 'not copied'}`;
+    };
+    // BuildKit 0.32's attestation has a subject: it comes as a referrer; its legacy one has none.
+    assert.equal(await warned('oci-artifact', true), '0 warning(s), a referrer');
+    assert.equal(await warned('oci-artifact', false), '1 warning(s), not copied');
+    assert.equal(await warned('legacy', true), '1 warning(s), not copied');
+  });
+
   it('brings referrers along only when asked, including referrers of referrers', async () => {
     const src = await layout();
     const made = await makeImage(src, { tag: 'v1' });
