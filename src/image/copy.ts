@@ -533,7 +533,7 @@ async function keptIndexAfterWrite(ctx: CopyContext, tag: string, err: unknown):
   ctx.result.cosignTags = ctx.result.cosignTags.filter((t) => t !== tag);
   ctx.result.cosignTagsKept.push(tag);
   ctx.options.logger?.warn(
-    `${ctx.dst.location}: ${err.message}; the index was kept, as a copy keeps an index it finds under a cosign tag (${err.hint ?? 'the copied signatures are not under the tag'})`,
+    `${ctx.dst.location}: ${err.message}; the index was kept, and the signatures copied are not under the tag, as when a copy finds an index there at its first read (${err.hint ?? 'point the tag at a signature image to change that'})`,
   );
   return true;
 }

@@ -9,7 +9,7 @@ import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { bytesSource, type ProgressUpdate } from '../../src/io/types.ts';
 import { collect } from '../../src/io/verify.ts';
-import { cosignTag, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
+import { cosignTag, descriptorOf, encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { type Digest, digestHex, digestOf } from '../../src/oci/digest.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
@@ -310,6 +310,47 @@ describe('copyImage between layouts', () => {
     assert.deepEqual(writes, ['referrer', sigTag, 'v1']);
     assert.equal((await dst.resolve('v1'))?.digest, made.root.digest);
     assert.deepEqual((await entries()).sort(), ['new v1', `other ${sigTag}`, 'referrer -'], 'tagged, the image has no untagged entry left');
+  });
+
+  it('keeps an index another writer puts under the .sig between the copy reading it and writing the merge', async () => {
+    const src = await layout();
+    const made = await makeImage(src, { tag: 'v1' });
+    const dst = await layout();
+    await copyImage(src, 'v1', dst, { tags: ['v1'] });
+    const tag = cosignTag(made.root.digest, 'sig');
+    const layer = (sig: string) => ({
+      mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+      payload: new TextEncoder().encode('{"critical":{}}'),
+      annotations: { 'dev.cosignproject.cosign/signature': sig },
+    });
+    await appendCosignLayer(dst, made.root.digest, 'sig', layer('alice'));
+    await appendCosignLayer(src, made.root.digest, 'sig', layer('copied'));
+    const index = parseStored(
+      encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [descriptorOf(made.manifests[0]!)] }),
+    );
+    let indexed = false;
+    const racing = new Proxy(dst, {
+      get(target, name, receiver) {
+        if (name === 'putManifest')
+          return async (stored: Stored, o?: PutManifestOptions) => {
+            if (o?.tags?.includes(tag) === true && !indexed) {
+              indexed = true;
+              await target.putManifest(index, { tags: [tag] });
+            }
+            return target.putManifest(stored, o);
+          };
+        const value = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m) };
+    const r = await copyImage(src, 'v1', racing, { tags: ['v1'], withReferrers: true, logger });
+    assert.ok(indexed, 'the index went in between the read and the write');
+    assert.deepEqual([r.cosignTags, r.cosignTagsKept], [[], [tag]]);
+    assert.equal((await dst.resolve(tag))?.digest, index.digest);
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0]!, /holds an index.*the index was kept, and the signatures copied are not under the tag/);
   });
 
   it('says through the logger when a cosign tag at the destination is kept rather than merged', async () => {
