@@ -1,8 +1,10 @@
+import { isProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { COSIGN_TAG_RE, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isUnknownPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
+import { cosignTagsByName } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** Where an attachment is stored. */
@@ -177,7 +179,15 @@ export async function findAttachments(
       out.push(att);
     }
   }
-  const tags = options.tags ?? (await store.listTags(options).catch(() => [] as string[]));
+  // A store that will not list its tags (a registry allowing pulls only) still has them: cosign's
+  // are asked for by name, which each subject's digest gives. Strict: a registry answering
+  // NAME_UNKNOWN for the repository an image was just read from did not list it.
+  const tags =
+    options.tags ??
+    (await store.listTags({ ...options, strict: true }).catch((err: unknown) => {
+      if (isProvenantError(err, 'ABORTED')) throw err;
+      return cosignTagsByName(store, subjects, options);
+    }));
   for (const tag of tags) {
     const m = COSIGN_TAG_RE.exec(tag);
     if (!m) continue;

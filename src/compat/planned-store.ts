@@ -20,6 +20,7 @@ import { COSIGN_TAG_RE, cosignTag, descriptorOf, type Stored, subjectOf } from '
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { referrerDescriptor } from '../store/layout-reader.ts';
+import { cosignTagsByName } from '../store/tag-list.ts';
 import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 
 import type { Plan } from './plan.ts';
@@ -136,9 +137,11 @@ export class PlannedStore implements ContentStore {
     // Only the destination's cosign tags of planned digests: the rest are no part of the image. A
     // destination that will not list its tags (a token without the right) hides them, not the
     // planned ones: a caller that turns an error into no tags would lose those too.
-    const listed = await this.#over.listTags(options).catch((err: unknown) => {
+    const over = this.#over;
+    const listed = await over.listTags({ ...options, strict: true }).catch((err: unknown) => {
       if (isProvenantError(err, 'ABORTED')) throw err;
-      return [];
+      // Still there: cosign's tags of the planned digests, asked for by name.
+      return cosignTagsByName(over, this.#plan.docs.keys(), options);
     });
     const there = listed.filter((tag) => {
       const m = COSIGN_TAG_RE.exec(tag);

@@ -2,11 +2,12 @@
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import { forEachLimited, Limiter } from '../io/limit.ts';
 import type { BlobSource, OperationOptions } from '../io/types.ts';
-import { COSIGN_TAG_RE, cosignTag, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
-import { type Digest, isDigest } from '../oci/digest.ts';
+import { COSIGN_TAG_RE, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import type { Digest } from '../oci/digest.ts';
 import { isForeignLayer, isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
+import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
 import { isAttachedEntry } from './index-entries.ts';
 
@@ -460,29 +461,12 @@ async function cosignTagsOf(ctx: CopyContext, subjects: ReadonlySet<string>): Pr
     if (!listingRefused(err)) throw err;
     listError = err;
   }
-  const found: string[] = [];
-  for (const subject of subjects) {
-    if (!isDigest(subject)) continue;
-    for (const suffix of ['sig', 'att', 'sbom'] as const) {
-      const tag = cosignTag(subject, suffix);
-      if ((await ctx.src.resolve(tag, ctx.options)) !== undefined) found.push(tag);
-    }
-  }
+  const found = await cosignTagsByName(ctx.src, subjects, ctx.options);
   const said = `${ctx.src.location} did not list its tags (${listError.message}); its cosign tags were read by name: ${found.length} found`;
   // NOT_FOUND is what distribution answers for a repository without tags, which has no cosign tags either.
   if (listError.code === 'NOT_FOUND' && found.length === 0) ctx.options.logger?.debug(said);
   else ctx.options.logger?.warn(said);
   return found;
-}
-
-/** Whether `err` is a registry's refusal to list tags (as against a failure to be reported). */
-function listingRefused(err: unknown): err is ProvenantError {
-  if (!(err instanceof ProvenantError)) return false;
-  if (err.code === 'UNAUTHORIZED' || err.code === 'DENIED' || err.code === 'NOT_FOUND') return true;
-  // A registry's answer (registry/errors.ts's RegistryResponseError, which this layer does not
-  // import) carries its status and the error body's codes.
-  const answer = err as { status?: unknown; registryErrors?: readonly { code?: unknown }[] };
-  return answer.status === 405 || answer.status === 501 || (answer.registryErrors ?? []).some((e) => e.code === 'UNSUPPORTED');
 }
 
 /**

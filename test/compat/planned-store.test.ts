@@ -6,6 +6,7 @@ import { PlannedStore } from '../../src/compat/planned-store.ts';
 import { ProvenantError } from '../../src/errors.ts';
 import { parseStored } from '../../src/oci/content.ts';
 import { type Digest, digestOf } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
 import type { ContentStore } from '../../src/store/types.ts';
 
 const bytesOf = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
@@ -30,15 +31,23 @@ describe('a planned image over its destination', () => {
     ]);
     const plan: Plan = { root: image.digest, docs, blobs: new Map(), changes: [], dropped: [], renames: [] };
     const source = { location: 'oci:src' } as unknown as ContentStore;
-    // A registry token without the right to list tags: what a real registry here cannot be made to refuse alone.
+    const sigTag = `sha256-${image.digest.slice('sha256:'.length)}.sig`;
+    const attTag = `sha256-${image.digest.slice('sha256:'.length)}.att`;
+    // A registry token without the right to list tags: what a real registry here cannot be made
+    // to refuse alone. Its cosign tags of planned digests are still read, by name.
+    const asked: string[] = [];
     const refusing = {
       location: 'registry.example/app',
       listTags: async () => {
         throw new ProvenantError('UNAUTHORIZED', 'denied: listing tags');
       },
+      resolve: async (tag: string) => {
+        asked.push(tag);
+        return tag === attTag ? { mediaType: MediaType.OciManifest, digest: signature.digest, size: 1 } : undefined;
+      },
     } as unknown as ContentStore;
-    const sigTag = `sha256-${image.digest.slice('sha256:'.length)}.sig`;
     assert.deepEqual(await new PlannedStore(source, plan).listTags(), [sigTag]);
-    assert.deepEqual(await new PlannedStore(source, plan, refusing).listTags(), [sigTag]);
+    assert.deepEqual(await new PlannedStore(source, plan, refusing).listTags(), [attTag, sigTag]);
+    assert.ok(asked.includes(attTag) && asked.includes(sigTag), asked.join(', '));
   });
 });

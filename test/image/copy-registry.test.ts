@@ -5,6 +5,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { readImageGraph } from '../../src/compat/graph.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { copyImage } from '../../src/image/copy.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
@@ -399,6 +400,28 @@ describe('copy through the real registry', { skip: registryMissing }, () => {
         assert.deepEqual([...r.cosignTags].sort(), [...expected].sort());
         for (const tag of expected) assert.ok((await dst.resolve(tag)) !== undefined, `${tag} copied`);
         assert.match(warnings.join('\n'), /did not list its tags .*read by name: 2 found/);
+        // What inspect shows, and what check and fix judge, have them too.
+        const inspected = await inspectImage(store(proxy.host, repo), 'v1', repo);
+        const attached = [...inspected.attachments, ...inspected.manifests.flatMap((m) => m.attachments)];
+        assert.deepEqual(
+          attached
+            .map((a) => a.tag)
+            .filter((t) => t !== undefined)
+            .sort(),
+          [...expected].sort(),
+        );
+        // The graph check and fix read: what it finds with the list (the index's own here).
+        const graph = await readImageGraph(store(proxy.host, repo), 'v1');
+        const listed = await readImageGraph(store(reg.host, repo), 'v1');
+        assert.deepEqual(
+          graph.attachments.map((a) => a.attachment.tag),
+          listed.attachments.map((a) => a.attachment.tag),
+        );
+        assert.deepEqual(
+          graph.attachments.map((a) => a.attachment.tag),
+          [cosignTag(made.root.digest, 'sig')],
+        );
+        assert.match(graph.notes.join('\n'), /did not list its tags .*asked for by name/);
       } finally {
         await proxy.stop();
       }
