@@ -58,6 +58,9 @@ const WALK_MAX = 4 * PATH_PARTS_MAX;
 /** What a folder {@link Tree.mkdirAll} makes above the one asked for has, whatever the template. */
 const PARENT = { mode: 0o755, uid: 0, gid: 0 } as const;
 
+/** The most kinds of folder node a tree shares (see Tree's #sharedFolders). */
+const SHARED_MAX = 4096;
+
 /**
  * Files that belong in a tree but are kept out of it (./spill.ts): the tree treats them as there
  * where that changes what it does, so that a folder part that is such a file, or a folder that
@@ -105,6 +108,12 @@ export class Tree {
    * exactly when it has one directly in it.
    */
   readonly #children = new Map<string, number>();
+  /**
+   * One node for the folders that hold the same (a package's folders share their mode, owner and
+   * time), frozen: a build keeps thousands of folders through its layer, and an object each was
+   * some 80 bytes of heap a folder (issue 16). Up to {@link SHARED_MAX} kinds.
+   */
+  readonly #sharedFolders = new Map<string, FsNode>();
 
   constructor(rootMode = 0o755) {
     this.#nodes.set('', { type: 'dir', mode: rootMode, uid: 0, gid: 0, mtime: 0 });
@@ -277,7 +286,29 @@ export class Tree {
     }
     // A new path that is no hardlink, most of what a build puts, has nothing to do with links.
     if (node.type === 'hardlink' || (old !== undefined && this.#linksTo !== undefined)) this.#relink(path, node, old);
-    this.#nodes.set(path, node);
+    this.#nodes.set(path, this.#shared(node));
+  }
+
+  /**
+   * The shared node of a folder that holds what `node` holds, the same fields in the same order
+   * (a spread of it gives what a spread of `node` gives); `node` itself for anything else, a
+   * folder with extended attributes, or once {@link SHARED_MAX} kinds are shared.
+   */
+  #shared(node: FsNode): FsNode {
+    if (node.type !== 'dir') return node;
+    let key = '';
+    for (const [k, v] of Object.entries(node)) {
+      if (typeof v === 'string') key += `${k}:${JSON.stringify(v)},`;
+      else if (typeof v === 'number') key += `${k}=${Object.is(v, -0) ? '-0' : v},`;
+      else if (v === undefined) key += `${k},`;
+      else return node;
+    }
+    const shared = this.#sharedFolders.get(key);
+    if (shared !== undefined) return shared;
+    if (this.#sharedFolders.size >= SHARED_MAX || Object.getPrototypeOf(node) !== Object.prototype) return node;
+    const frozen = Object.freeze({ ...node });
+    this.#sharedFolders.set(key, frozen);
+    return frozen;
   }
 
   /**
@@ -293,7 +324,7 @@ export class Tree {
     if (slash >= 0) this.#mkdirResolved(at.slice(0, slash), {});
     const existing = this.#nodes.get(at);
     if (existing?.type === 'dir' && node.type === 'dir') {
-      this.#nodes.set(at, { ...existing, ...node });
+      this.#nodes.set(at, this.#shared({ ...existing, ...node }));
       return at;
     }
     if (existing?.type === 'dir' && this.hasChildren(at)) {
@@ -393,7 +424,7 @@ export class Tree {
       if (node.linkname !== undefined) forgetLink(linksTo, node.linkname, at);
       if (changed.linkname !== undefined && changed.linkname !== at) noteLink(linksTo, changed.linkname, at);
     }
-    this.#nodes.set(at, changed);
+    this.#nodes.set(at, this.#shared(changed));
   }
 
   /** Paths under `dir` (resolved), sorted; `dir` itself excluded. */

@@ -399,6 +399,32 @@ describe('Tree', () => {
     });
   });
 
+  it('shares one frozen node among folders that hold the same, and gives each the fields it was put with', () => {
+    const t = new Tree();
+    const dir = (owner: string, mtime = 7): FsNode => ({ type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, owner, xattrs: undefined });
+    for (let i = 0; i < 100; i++) t.put(`pkg/a${i}`, dir('one'));
+    t.put('pkg/b', dir('two'));
+    t.put('pkg/c', { ...dir('one'), xattrs: { 'user.x': 'y' } });
+    t.mkdirAll('made/deep/er');
+    t.mkdirAll('made/other');
+    // A package's folders, and the folders mkdirAll makes, are one node each.
+    assert.equal(t.get('pkg/a0'), t.get('pkg/a99'));
+    assert.equal(t.get('made/deep'), t.get('made/other'));
+    assert.ok(Object.isFrozen(t.get('pkg/a0')));
+    assert.notEqual(t.get('pkg/a0'), t.get('pkg/b'));
+    assert.deepEqual(Object.entries(t.get('pkg/a0')!), Object.entries(dir('one')));
+    assert.deepEqual(t.get('pkg/c')?.xattrs, { 'user.x': 'y' });
+    // What changes one folder changes no other.
+    t.update('pkg/a1', { mode: 0o700 });
+    t.put('pkg/a2', { ...dir('three'), mtime: 9 });
+    assert.equal(t.get('pkg/a1')?.mode, 0o700);
+    assert.deepEqual([t.get('pkg/a2')?.owner, t.get('pkg/a2')?.mtime], ['three', 9]);
+    assert.deepEqual([t.get('pkg/a3')?.mode, t.get('pkg/a3')?.owner, t.get('pkg/a3')?.mtime], [0o755, 'one', 7]);
+    t.put('pkg/a4', file());
+    assert.equal(t.get('pkg/a4')?.type, 'file');
+    assert.equal(t.get('pkg/a5')?.type, 'dir');
+  });
+
   it('orders paths component by component', () => {
     assert.ok(comparePaths('a/b', 'a-b') < 0);
     assert.ok(comparePaths('a', 'a/b') < 0);
