@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
 import type { FileBody } from '../../src/vfs/body.ts';
-import { SpilledFiles, SpillRefused } from '../../src/vfs/spill.ts';
+import { PathSet, SpilledFiles, SpillRefused } from '../../src/vfs/spill.ts';
 import { type FsNode, Tree } from '../../src/vfs/tree.ts';
 import { useTempDir } from '../helpers/temp.ts';
 
@@ -60,6 +60,22 @@ async function install(tree: Tree, packages: Entry[][], spill: SpilledFiles | un
     await spill?.endRun(`p${i}`);
   }
 }
+
+describe('PathSet', () => {
+  it('holds 30,000 paths in 12 bytes a path or less, and tells them from others', () => {
+    const set = new PathSet();
+    const path = (i: number): string => `usr/lib/python3/site-packages/pkg${i % 97}/module_${i}.py`;
+    for (let i = 0; i < 30_000; i++) set.add(path(i));
+    set.add(path(5));
+    assert.equal(set.size, 30_000);
+    for (let i = 0; i < 30_000; i++) assert.equal(set.has(path(i)), true);
+    let others = 0;
+    for (let i = 30_000; i < 60_000; i++) if (set.has(path(i))) others++;
+    assert.equal(others, 0);
+    // A table of a power of two slots at most half full took 65,536 slots of 8 bytes (17.5 a path).
+    assert.ok(set.bytes <= 12 * 30_000, `${set.bytes} bytes`);
+  });
+});
 
 describe('SpilledFiles', () => {
   it('walks as a tree of every file walks, or refuses, for any entries in any order', async () => {
