@@ -23,6 +23,7 @@ import {
 import { ProvenantError } from '../errors.ts';
 import { handOver, noteBytesMoved } from '../io/memory.ts';
 import { type Body, BodyReader, bodySize, type FileBody, isFileBody, readBody, readFullyAt } from '../vfs/body.ts';
+import { DigestSet } from '../vfs/digest-set.ts';
 
 const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
@@ -109,8 +110,17 @@ export class LayerPrecompressor {
   readonly #cache: SegmentCache | undefined;
   /** Without a cache: the segments, by the body they compress. */
   readonly #inMemory = new WeakMap<Uint8Array, PrecompressedSegment>();
-  /** With a cache: settles once the cache holds the body's blocks (or failed to). */
-  readonly #cached = new Map<string, Promise<void>>();
+  /**
+   * With a cache, by the body's SHA-256: settles once the cache holds the body's blocks (or
+   * failed to). Once settled, the body moves to {@link #settled}.
+   */
+  readonly #pending = new Map<string, Promise<void>>();
+  /**
+   * With a cache: the bodies whose look-up or compression has settled, 32 bytes each rather than
+   * a key of 150 characters and a promise (about 250 bytes) kept to the end of the build for
+   * each body of {@link LAYER_SEGMENT_MIN} or more (issue 16).
+   */
+  readonly #settled = new DigestSet();
   /** Segments being compressed without a cache, for {@link cancel}. */
   readonly #started = new Set<PrecompressedSegment>();
   /** Stops the bodies being compressed into the cache, for {@link cancel}. */
@@ -141,8 +151,9 @@ export class LayerPrecompressor {
       }
       return;
     }
-    const key = segmentKey(body);
-    if (this.#cached.has(key)) return;
+    const sha256 = bodySha256(body);
+    if (this.#done(sha256) !== undefined) return;
+    const key = segmentKey(sha256);
     const done = (async (): Promise<void> => {
       // Only whether the blocks are kept, not where: looking each body up in full (the key read,
       // the file found) took a warm build of the 1 GB bench image about 0.1 s for its 1,678 large
@@ -160,8 +171,19 @@ export class LayerPrecompressor {
         this.#queue.shift()?.();
       }
     })();
-    done.catch(() => {});
-    this.#cached.set(key, done);
+    this.#pending.set(sha256, done);
+    const settle = (): void => {
+      // A digest in another form (not lowercase hex) stays where it is.
+      if (!DigestSet.holds(sha256)) return;
+      this.#settled.add(sha256);
+      this.#pending.delete(sha256);
+    };
+    done.then(settle, settle);
+  }
+
+  /** What settles once `sha256`'s blocks are kept or failed to be: undefined when they were never asked for. */
+  #done(sha256: string): Promise<void> | undefined {
+    return this.#pending.get(sha256) ?? (this.#settled.has(sha256) ? SETTLED : undefined);
   }
 
   /** True when `body`'s compressed blocks were asked for (with {@link add}): found in the cache, or being made. */
@@ -170,7 +192,7 @@ export class LayerPrecompressor {
     if (this.#cache === undefined) return body instanceof Uint8Array && this.#inMemory.has(body);
     // A body on disk without a SHA-256 would have to be read to be known.
     if (isFileBody(body) && body.sha256 === '') return false;
-    return this.#cached.has(segmentKey(body));
+    return this.#done(bodySha256(body)) !== undefined;
   }
 
   /**
@@ -181,9 +203,10 @@ export class LayerPrecompressor {
   segment(body: Body, bytes: Uint8Array): PrecompressedSegment | undefined {
     const cache = this.#cache;
     if (cache === undefined) return body instanceof Uint8Array ? this.#inMemory.get(body) : undefined;
-    const key = segmentKey(body, bytes);
-    const done = this.#cached.get(key);
+    const sha256 = bodySha256(body, bytes);
+    const done = this.#done(sha256);
     if (done === undefined) return undefined;
+    const key = segmentKey(sha256);
     const level = PINNED_GZIP_LEVEL;
     const blockSize = PINNED_GZIP_BLOCK_SIZE;
     const count = Math.ceil(bytes.length / blockSize);
@@ -212,9 +235,10 @@ export class LayerPrecompressor {
   async blocksOf(body: FileBody): Promise<KeptBlocks | undefined> {
     const cache = this.#cache;
     if (cache === undefined) return undefined;
-    const key = segmentKey(body);
-    const done = this.#cached.get(key);
+    const sha256 = bodySha256(body);
+    const done = this.#done(sha256);
     if (done === undefined) return undefined;
+    const key = segmentKey(sha256);
     const count = Math.ceil(body.size / PINNED_GZIP_BLOCK_SIZE);
     if (body.size <= KEPT_WHOLE_MAX) {
       const blocks = await kept(cache, key, done, count);
@@ -242,7 +266,7 @@ export class LayerPrecompressor {
 
   /** Waits for the compression started so far to reach the cache (a failure is only a miss later). */
   async flush(): Promise<void> {
-    for (const done of this.#cached.values()) await done.catch(() => {});
+    for (const done of this.#pending.values()) await done.catch(() => {});
     this.#started.clear();
   }
 
@@ -294,16 +318,22 @@ async function kept(cache: SegmentCache, key: string, done: Promise<void>, count
   return blocks;
 }
 
+/** A body's SHA-256 (hex): a body on disk's own, or its bytes' (`bytes` when they are at hand). */
+function bodySha256(body: Body, bytes?: Uint8Array): string {
+  return isFileBody(body) && body.sha256 !== ''
+    ? body.sha256
+    : createHash('sha256')
+        .update(bytes ?? readBody(body))
+        .digest('hex');
+}
+
 /** The cache key of a body's compressed blocks: its SHA-256 and what decides the bytes. */
-function segmentKey(body: Body, bytes?: Uint8Array): string {
-  const sha256 =
-    isFileBody(body) && body.sha256 !== ''
-      ? body.sha256
-      : createHash('sha256')
-          .update(bytes ?? readBody(body))
-          .digest('hex');
+function segmentKey(sha256: string): string {
   return `gzip-segment:${LIBDEFLATE_WASM_SHA256}:${PINNED_GZIP_LEVEL}:${PINNED_GZIP_BLOCK_SIZE}:${sha256}`;
 }
+
+/** What {@link LayerPrecompressor} gives for a body whose blocks settled. */
+const SETTLED = Promise.resolve();
 
 /**
  * Keeps the compressed blocks of a body of `size` bytes under `key`, written to the cache as they
