@@ -1,8 +1,8 @@
 /**
  * A set of SHA-256 digests (64 lowercase hex digits) held as their 32 bytes in one typed array:
- * what a build keeps for each of thousands of bodies (issue 16). A digest as a string of 64
- * characters, in a Map with a promise beside it, took some 250 bytes of heap; here it takes 32
- * bytes in a table at most three quarters full, grown by half, outside V8's heap.
+ * what a build keeps for each of thousands of bodies (issue 16). A cache key of 150 characters
+ * holding the digest, in a Map with a promise beside it, took some 250 bytes of heap; here a
+ * digest takes 32 bytes in a table at most three quarters full, grown by half, outside V8's heap.
  */
 
 /** 32-bit words of a digest. */
