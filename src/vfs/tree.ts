@@ -60,6 +60,20 @@ const PARENT = { mode: 0o755, uid: 0, gid: 0 } as const;
 
 /** The most kinds of folder node a tree shares (see Tree's #sharedFolders). */
 const SHARED_MAX = 4096;
+/** The fields of an {@link FsNode}: a folder's node with any other is not shared. */
+const FIELDS: ReadonlySet<string> = new Set([
+  'type',
+  'mode',
+  'uid',
+  'gid',
+  'mtime',
+  'body',
+  'linkname',
+  'devmajor',
+  'devminor',
+  'xattrs',
+  'owner',
+]);
 
 /**
  * Files that belong in a tree but are kept out of it (./spill.ts): the tree treats them as there
@@ -295,17 +309,20 @@ export class Tree {
    * folder with extended attributes, or once {@link SHARED_MAX} kinds are shared.
    */
   #shared(node: FsNode): FsNode {
-    if (node.type !== 'dir') return node;
+    if (node.type !== 'dir' || Object.getPrototypeOf(node) !== Object.prototype) return node;
+    // Each field's name and value, a string's with its length first: no two nodes share a key.
     let key = '';
-    for (const [k, v] of Object.entries(node)) {
-      if (typeof v === 'string') key += `${k}:${JSON.stringify(v)},`;
+    for (const k in node) {
+      if (!FIELDS.has(k)) return node;
+      const v = node[k as keyof FsNode];
+      if (typeof v === 'string') key += `${k}:${v.length}:${v}`;
       else if (typeof v === 'number') key += `${k}=${Object.is(v, -0) ? '-0' : v},`;
       else if (v === undefined) key += `${k},`;
       else return node;
     }
     const shared = this.#sharedFolders.get(key);
     if (shared !== undefined) return shared;
-    if (this.#sharedFolders.size >= SHARED_MAX || Object.getPrototypeOf(node) !== Object.prototype) return node;
+    if (this.#sharedFolders.size >= SHARED_MAX) return node;
     const frozen = Object.freeze({ ...node });
     this.#sharedFolders.set(key, frozen);
     return frozen;
