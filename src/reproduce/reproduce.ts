@@ -261,7 +261,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   const root = inspected.raw;
   const index =
     root.kind === 'index'
-      ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms, unlistedPlatforms(inspected, jobs))
+      ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms, unlistedPlatforms(inspected, found))
       : undefined;
   return {
     image: { name, digest: inspected.digest, mediaType: inspected.mediaType },
@@ -594,25 +594,36 @@ async function writtenForTarget(
 }
 
 /**
- * The platforms the provenance of the images `inspected` lists records as built (each build
- * records the architectures it built, `--arch` or not: docs/ci.md) that the index lists no image
- * of: a platform taken out of the index after the build. Indexes merged by `index create` from
- * one build per architecture record each runner's alone, so a runner's image left out of the
- * merge is not seen here: nothing the others recorded names it.
+ * The platforms the provenance records as built that the index does not list: one taken out of
+ * it. A platform counts only when every replayable provenance found for the listed images records
+ * it. A reproducible build of a subset (`build --arch x86_64`) makes the same platform image as the
+ * whole build, whose provenance then hangs on it too and records every architecture: the subset's
+ * own, recording only what is listed, says nothing is missing. Indexes merged by `index create`
+ * from one build per architecture record each runner's alone, so a runner's image left out of the
+ * merge is not seen here: nothing the others recorded names it (docs/ci.md).
  */
-function unlistedPlatforms(inspected: { readonly manifests: readonly InspectedManifest[] }, jobs: readonly Job[]): string[] {
+function unlistedPlatforms(
+  inspected: { readonly manifests: readonly InspectedManifest[] },
+  found: ReadonlyMap<Digest, readonly FoundProvenance[]>,
+): string[] {
   const listed = new Set(inspected.manifests.map((m) => platformLabel(m)));
-  const recorded = new Set<string>();
-  for (const j of jobs) {
-    for (const arch of j.plan.archs) {
-      try {
-        recorded.add(platformLabel({ platform: apkArchToPlatform(arch) }));
-      } catch {
-        // An architecture no one builds for was never a platform of the index.
+  let recorded: Set<string> | undefined;
+  for (const m of inspected.manifests) {
+    for (const f of found.get(m.digest) ?? []) {
+      const reading = readProvenance(f.statement);
+      if (!reading.replayable) continue;
+      const labels = new Set<string>();
+      for (const arch of reading.plan.archs) {
+        try {
+          labels.add(platformLabel({ platform: apkArchToPlatform(arch) }));
+        } catch {
+          // An architecture no one builds for was never a platform of the index.
+        }
       }
+      recorded = recorded === undefined ? labels : new Set([...recorded].filter((p) => labels.has(p)));
     }
   }
-  return [...recorded].filter((p) => !listed.has(p));
+  return [...(recorded ?? [])].filter((p) => !listed.has(p));
 }
 
 /**

@@ -163,9 +163,10 @@ export async function buildAndDescribe(
   configPath: string,
   imageName: string,
   sourceDateEpoch = EPOCH,
+  archs?: string[],
 ): Promise<{ result: BuildResult; attested: Attested[] }> {
   const loaded = await loadWrittenConfig(configPath);
-  const result = await buildImage({ config: loaded, configPath, sourceDateEpoch, workers: 0 });
+  const result = await buildImage({ config: loaded, configPath, sourceDateEpoch, workers: 0, archs });
   const attested = describeBuild(result, {
     imageName,
     configPath,
