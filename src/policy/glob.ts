@@ -41,7 +41,8 @@ export function compileGlob(glob: string): RegExp {
 export function canonicalImageName(image: string): string | undefined {
   let ref: ReturnType<typeof parseReference>;
   try {
-    ref = parseReference(image);
+    // `docker://` names a registry's image as the CLI takes it (skopeo's transport prefix).
+    ref = parseReference(image.startsWith('docker://') ? image.slice('docker://'.length) : image);
   } catch {
     return undefined;
   }

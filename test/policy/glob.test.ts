@@ -19,6 +19,10 @@ describe('image globs', () => {
     assert.equal(canonicalImageName('registry.test:443/prod/app:v1'), 'registry.test/prod/app:v1');
     assert.equal(canonicalImageName('registry.test:5000/prod/app:v1'), 'registry.test:5000/prod/app:v1');
     assert.equal(globMatches('registry.test/prod/**', 'Registry.Test:443/prod/app:v1'), true);
+    // The CLI's docker:// prefix names the same image.
+    assert.equal(canonicalImageName('docker://busybox'), 'index.docker.io/library/busybox:latest');
+    assert.equal(globMatches('**', 'docker://busybox'), true);
+    assert.equal(globMatches('registry.test/dev/**', 'docker://registry.test/prod/app'), false);
   });
 
   const cases: [string, string, boolean][] = [
