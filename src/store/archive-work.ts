@@ -139,7 +139,7 @@ export async function openArchiveView(path: string, where: string): Promise<Arch
     const reader = compression === 'zstd' ? 'this Node has no zstd decoder (Node 22.15 and later have one)' : 'Provenant does not read it';
     throw new ProvenantError('INVALID_ARCHIVE', `the archive is ${compression}-compressed, and ${reader}`, {
       where,
-      hint: `decompress it (${decompressCommand(compression)} ${path} > image.tar) and name the .tar; gzip-compressed archives are read as they are`,
+      hint: `decompress it (${decompressCommand(compression)} ${path} > image.tar) and name the .tar; gzip-compressed archives${unzstd === undefined ? '' : ' and zstd-compressed ones'} are read as they are`,
     });
   }
   await removeStaleWork();

@@ -36,7 +36,7 @@ const { createReadStream } = process.getBuiltinModule('node:fs');
  * a writer killed with SIGKILL left (its temporary folder, a partial `FILE.tmp-…` beside the
  * archive) is removed by the next writer (see archive-work.ts).
  *
- * A gzip-compressed archive is read through a decompressed temporary copy (see
+ * A gzip- or zstd-compressed archive is read through a decompressed temporary copy (see
  * {@link openArchiveView}); one is not written to: the new archive would be a plain tar under
  * the compressed one's name.
  */

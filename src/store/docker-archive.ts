@@ -107,7 +107,7 @@ function savedManifest(config: Descriptor, layers: readonly Descriptor[], where:
  * Reading is in place, through a {@link TarView}: manifest.json, configs and layers are read from
  * the tar by offset, and the paths manifest.json names are looked up among the archive's own
  * members (links followed inside it), so no path can lead to a file of the host. A
- * gzip-compressed archive (`docker save | gzip`, which `docker load` takes) is read through a
+ * gzip- or zstd-compressed archive (`docker save | gzip`, which `docker load` takes) is read through a
  * decompressed temporary copy that `close()` removes (see {@link openArchiveView}). Writing packs
  * a private temporary layout on `close()`.
  */
