@@ -6,6 +6,7 @@
  */
 
 import { apkChecksum } from '../pkg/apk/inventory.ts';
+import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
 import { compareText } from './diff-config.ts';
 import type { FileDiff, PackageChange, PackageDiff, PackageOrigin, PackageRef } from './diff-types.ts';
 import { inventoryFromFilesystem, isPackageDatabasePath, type LayerFilesystem } from './filesystem.ts';
@@ -92,7 +93,7 @@ export function packagesFromSbom(statements: readonly ReadStatement[]): PackageV
   if (spdx !== undefined && Array.isArray(spdx.packages)) {
     const packages: PackageInfo[] = [];
     for (const p of spdx.packages) {
-      if (p.primaryPackagePurpose === 'CONTAINER' || p.primaryPackagePurpose === 'OPERATING_SYSTEM') continue;
+      if (!spdxInstalled(p.primaryPackagePurpose)) continue;
       const purl = (p.externalRefs ?? []).find((r) => r.referenceType === 'purl')?.referenceLocator;
       if (typeof p.name !== 'string') continue;
       packages.push(fromPurl(p.name, typeof p.versionInfo === 'string' ? p.versionInfo : '', typeof purl === 'string' ? purl : undefined));
@@ -105,7 +106,7 @@ export function packagesFromSbom(statements: readonly ReadStatement[]): PackageV
   if (cdx !== undefined && Array.isArray(cdx.components)) {
     const packages: PackageInfo[] = [];
     for (const c of cdx.components) {
-      if (typeof c.name !== 'string' || c.type === 'container' || c.type === 'operating-system') continue;
+      if (typeof c.name !== 'string' || !cycloneDxInstalled(c.type)) continue;
       packages.push(fromPurl(c.name, typeof c.version === 'string' ? c.version : '', typeof c.purl === 'string' ? c.purl : undefined));
     }
     return { source: 'sbom', packages, owners: new Map() };

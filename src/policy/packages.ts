@@ -12,6 +12,7 @@ import { throwIfAborted } from '../errors.ts';
 import { imageInventory } from '../image/inventory.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
+import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** One installed package and its build time, when known. */
@@ -92,7 +93,7 @@ export function sbomPackages(predicate: unknown): DatedPackage[] {
     for (const p of doc.packages as { name?: unknown; versionInfo?: unknown; builtDate?: unknown; primaryPackagePurpose?: unknown }[]) {
       if (typeof p !== 'object' || p === null || typeof p.name !== 'string') continue;
       // The package that stands for the image or its OS is not a package of it.
-      if (p.primaryPackagePurpose === 'CONTAINER' || p.primaryPackagePurpose === 'OPERATING_SYSTEM') continue;
+      if (!spdxInstalled(p.primaryPackagePurpose)) continue;
       const built = typeof p.builtDate === 'string' ? new Date(p.builtDate) : undefined;
       out.push({
         name: p.name,
@@ -103,7 +104,7 @@ export function sbomPackages(predicate: unknown): DatedPackage[] {
     }
   } else if (Array.isArray(doc.components)) {
     for (const c of doc.components as { name?: unknown; version?: unknown; type?: unknown }[]) {
-      if (typeof c !== 'object' || c === null || typeof c.name !== 'string' || c.type === 'operating-system') continue;
+      if (typeof c !== 'object' || c === null || typeof c.name !== 'string' || !cycloneDxInstalled(c.type)) continue;
       out.push({ name: c.name, version: typeof c.version === 'string' ? c.version : '', builtAt: undefined, source: 'SBOM' });
     }
   }

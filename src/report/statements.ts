@@ -5,6 +5,7 @@
  */
 import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import type { Digest } from '../oci/digest.ts';
+import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
 import type { ReportConfigFile, ReportMaterial, ReportPackage, ReportProvenance, ReportSbom, ReportSystem } from './data.ts';
 
 const SPDX = 'https://spdx.dev/Document';
@@ -60,15 +61,6 @@ export function sbomFrom(statements: readonly FoundStatement[]): ReportSbom | un
 }
 
 /**
- * What SPDX documents list as packages but are not installed ones: the image and its layers
- * (`CONTAINER`: Provenant's image, apko's image and layers) and its operating system. As
- * ../policy/packages.ts and ../image/diff-packages.ts leave them out.
- */
-const SPDX_NOT_INSTALLED = new Set(['CONTAINER', 'OPERATING_SYSTEM']);
-/** The same for CycloneDX components (the image is the metadata's component, not one of these). */
-const CYCLONEDX_NOT_INSTALLED = new Set(['container', 'operating-system']);
-
-/**
  * The packages installed of an SPDX 2.3 document: not the ones the document describes (the image
  * itself), nor the image's layers or its operating system ({@link spdxSystem}). A `LicenseRef-` is
  * shown as the licence text it stands for.
@@ -90,7 +82,7 @@ export function spdxPackages(doc: unknown): ReportPackage[] {
   };
   const out: ReportPackage[] = [];
   for (const p of Array.isArray(doc.packages) ? doc.packages : []) {
-    if (!isObject(p) || described.has(str(p.SPDXID) ?? '') || SPDX_NOT_INSTALLED.has(str(p.primaryPackagePurpose) ?? '')) continue;
+    if (!isObject(p) || described.has(str(p.SPDXID) ?? '') || !spdxInstalled(p.primaryPackagePurpose)) continue;
     const refs = (Array.isArray(p.externalRefs) ? p.externalRefs : []).filter(isObject);
     const purl = str(refs.find((r) => r.referenceType === 'purl')?.referenceLocator) ?? '';
     out.push({
@@ -116,7 +108,7 @@ export function cyclonedxPackages(doc: unknown): ReportPackage[] {
   if (!isObject(doc)) return [];
   const out: ReportPackage[] = [];
   for (const c of Array.isArray(doc.components) ? doc.components : []) {
-    if (!isObject(c) || CYCLONEDX_NOT_INSTALLED.has(str(c.type) ?? '')) continue;
+    if (!isObject(c) || !cycloneDxInstalled(c.type)) continue;
     const licenses = (Array.isArray(c.licenses) ? c.licenses : [])
       .filter(isObject)
       .map((l) => str(l.expression) ?? (isObject(l.license) ? (str(l.license.id) ?? str(l.license.name)) : undefined))
