@@ -57,6 +57,31 @@ export async function* gzip(
   yield* through(input, createGzip({ level }), (err) => mapError(err, 'gzip', options.where));
 }
 
+/** A zstd decoder of node:zlib's. */
+export type ZstdDecoder = () => NodeJS.ReadWriteStream & { destroy(): void };
+
+/** node:zlib's zstd decoder, which Node has from 22.15 on; undefined on an older Node. */
+export function zstdDecoder(): ZstdDecoder | undefined {
+  return (process.getBuiltinModule('node:zlib') as unknown as { createZstdDecompress?: ZstdDecoder }).createZstdDecompress;
+}
+
+/**
+ * Decompresses zstd with `decoder` (see {@link zstdDecoder}), with back-pressure.
+ *
+ * @throws ProvenantError `INVALID_ARCHIVE` at `where` for a corrupt or cut stream
+ */
+export async function* unzstd(
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  decoder: ZstdDecoder,
+  where?: string,
+): AsyncGenerator<Uint8Array> {
+  yield* through(input, decoder(), (err) => {
+    if (err instanceof ProvenantError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new ProvenantError('INVALID_ARCHIVE', `the zstd stream is corrupt or cut short: ${message}`, { where, cause: err });
+  });
+}
+
 /**
  * Pumps `input` through a zlib transform (gzip, gunzip, zstd) with back-pressure, mapping what
  * fails to ours with `mapError`. When the input fails, its own error is the one reported when it

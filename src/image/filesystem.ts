@@ -8,8 +8,8 @@
  * ({@link FILESYSTEM_LIMITS}) that a layer cannot talk its way past.
  */
 import { createHash } from 'node:crypto';
-import * as zlib from 'node:zlib';
-import { gunzip, isGzip, through } from '../archive/gzip.ts';
+import { compressionOf } from '../archive/compression.ts';
+import { gunzip, isGzip, unzstd, zstdDecoder } from '../archive/gzip.ts';
 import { cleanEntryPath, PATH_MAX, PATH_PARTS_MAX } from '../archive/paths.ts';
 import { readTar, type TarEntryType, type TarHeader } from '../archive/tar.ts';
 import { abbreviated, concatBytes, formatBytes, printableLine, utf8LengthAbove } from '../bytes.ts';
@@ -351,8 +351,6 @@ export class LayerFilesystem {
 // Decompression
 // ---------------------------------------------------------------------------------------------
 
-const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
-
 /**
  * The tar stream of a layer blob, whatever its compression: gzip and zstd are recognised by their
  * magic numbers (the media type is not trusted: Docker's gzip type is used for plain tars in
@@ -386,26 +384,19 @@ export async function* decompressLayer(stream: ByteStream, where: string): Async
     }
   })();
   if (isGzip(first)) yield* gunzip(whole, { where });
-  else if (ZSTD_MAGIC.every((b, i) => first[i] === b)) yield* unzstd(whole, where);
+  else if (compressionOf(first) === 'zstd') yield* unzstdLayer(whole, where);
   else yield* whole;
 }
 
-type ZstdFactory = () => NodeJS.ReadWriteStream & { destroy(): void };
-
-async function* unzstd(input: AsyncIterable<Uint8Array>, where: string): AsyncGenerator<Uint8Array> {
-  const make = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress;
-  if (make === undefined) {
+async function* unzstdLayer(input: AsyncIterable<Uint8Array>, where: string): AsyncGenerator<Uint8Array> {
+  const decoder = zstdDecoder();
+  if (decoder === undefined) {
     throw new ProvenantError('UNSUPPORTED_MEDIA_TYPE', 'the layer is zstd-compressed and this Node has no zstd decoder', {
       where,
       hint: 'run Provenant on Node 22.15 or later, where node:zlib decodes zstd',
     });
   }
-  yield* through(input, make(), (err) => (err instanceof ProvenantError ? err : zstdError(err, where)));
-}
-
-function zstdError(err: unknown, where: string): ProvenantError {
-  const message = err instanceof Error ? err.message : String(err);
-  return new ProvenantError('INVALID_ARCHIVE', `the zstd stream is corrupt: ${message}`, { where, cause: err });
+  yield* unzstd(input, decoder, where);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { lstat, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type Compression, compressionOf, decompressCommand, MAGIC_BYTES } from '../archive/compression.ts';
-import { gunzip, through } from '../archive/gzip.ts';
+import { gunzip, unzstd, zstdDecoder } from '../archive/gzip.ts';
 import { TarView } from '../archive/view.ts';
 import { ProvenantError } from '../errors.ts';
 import { fileError } from '../io/files.ts';
@@ -14,8 +14,6 @@ import { readWriters, WriterSession } from './layout-lock.ts';
 
 const { createReadStream, createWriteStream } = process.getBuiltinModule('node:fs');
 const { pipeline } = process.getBuiltinModule('node:stream/promises');
-
-type ZstdFactory = () => NodeJS.ReadWriteStream & { destroy(): void };
 
 /** The prefixes of the work folders archive stores make in the temporary folder. */
 const WORK_PREFIXES = ['provenant-archive-', 'provenant-docker-archive-'];
@@ -133,13 +131,12 @@ export async function openArchiveView(path: string, where: string): Promise<Arch
   const compression = await compressionOfFile(path, where);
   if (compression === undefined) return { view: await TarView.open(path, { where }), release: async () => {} };
   // node:zlib decodes zstd from Node 22.15; xz and bzip2 it does not decode at all.
-  const zlib = process.getBuiltinModule('node:zlib') as unknown as { createZstdDecompress?: ZstdFactory };
-  const unzstd = zlib.createZstdDecompress;
-  if (compression !== 'gzip' && (compression !== 'zstd' || unzstd === undefined)) {
+  const decoder = zstdDecoder();
+  if (compression !== 'gzip' && (compression !== 'zstd' || decoder === undefined)) {
     const reader = compression === 'zstd' ? 'this Node has no zstd decoder (Node 22.15 and later have one)' : 'Provenant does not read it';
     throw new ProvenantError('INVALID_ARCHIVE', `the archive is ${compression}-compressed, and ${reader}`, {
       where,
-      hint: `decompress it (${decompressCommand(compression)} ${path} > image.tar) and name the .tar; gzip-compressed archives${unzstd === undefined ? '' : ' and zstd-compressed ones'} are read as they are`,
+      hint: `decompress it (${decompressCommand(compression)} ${path} > image.tar) and name the .tar; gzip-compressed archives${decoder === undefined ? '' : ' and zstd-compressed ones'} are read as they are`,
     });
   }
   await removeStaleWork();
@@ -147,17 +144,7 @@ export async function openArchiveView(path: string, where: string): Promise<Arch
   try {
     const tar = join(work.path, 'archive.tar');
     const input = createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>;
-    const plain =
-      compression === 'gzip'
-        ? gunzip(input, { where })
-        : through(input, unzstd!(), (err) =>
-            err instanceof ProvenantError
-              ? err
-              : new ProvenantError('INVALID_ARCHIVE', `the zstd stream is corrupt or cut short: ${(err as Error).message}`, {
-                  where,
-                  cause: err,
-                }),
-          );
+    const plain = compression === 'gzip' ? gunzip(input, { where }) : unzstd(input, decoder!, where);
     await pipeline(plain, createWriteStream(tar, { flags: 'wx' })).catch((err: unknown) => {
       throw err instanceof ProvenantError ? err : fileError(err, where);
     });

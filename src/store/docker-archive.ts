@@ -1,6 +1,7 @@
 /** `docker-archive:FILE`, the `docker save` / `docker load` format, as a content store. */
 import { open, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { compressionOf } from '../archive/compression.ts';
 import type { TarView, TarViewFile } from '../archive/view.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { ProvenantError } from '../errors.ts';
@@ -67,13 +68,10 @@ export function repoTag(ref: ImageReference): string {
   return `${name}:${ref.tag ?? 'latest'}`;
 }
 
-/** A layer file's compression by its first bytes: gzip's magic number (1f 8b), zstd's frame magic (28 b5 2f fd), else none. */
+/** A layer file's compression by its first bytes (its first 4 are enough: see compressionOf): gzip, zstd, else none. */
 function sniffCompression(first: Uint8Array | undefined): LayerCompression {
-  if (first !== undefined && first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b) return 'gzip';
-  if (first !== undefined && first.length >= 4 && first[0] === 0x28 && first[1] === 0xb5 && first[2] === 0x2f && first[3] === 0xfd) {
-    return 'zstd';
-  }
-  return 'none';
+  const compression = first === undefined ? undefined : compressionOf(first);
+  return compression === 'gzip' || compression === 'zstd' ? compression : 'none';
 }
 
 /** A layer's compression as its media type says it, for a blob that is not at hand to be read. */
