@@ -127,7 +127,8 @@ describe('messages and exit codes', () => {
       );
       const r = await build(['nokey.yaml']);
       assert.equal(r.status, 3);
-      assertMessage(r.stderr, /^provenant build: \S*keys\/none\.rsa\.pub does not exist$/);
+      assertMessage(r.stderr, /^provenant build: the contents\.keyring key \S*keys\/none\.rsa\.pub does not exist \(nokey\.yaml\)$/);
+      assert.match(r.stderr, /hint: a key is a path relative to the configuration's folder or an https URL/);
       assert.equal(r.stderr.split('none.rsa.pub').length, 2, r.stderr);
     });
 
@@ -246,7 +247,7 @@ describe('messages and exit codes', () => {
     for (const f of ['image.yaml', 'prepare.sh', 'busybox.yaml']) await copyFile(join(ROOT, 'examples', 'busybox', f), join(dir, f));
     const before = await runCli(['build', 'image.yaml', '--quiet'], { cwd: dir });
     assert.equal(before.status, 3);
-    assertMessage(before.stderr, /^provenant build: \S+\/keys\/demo\.rsa\.pub does not exist$/);
+    assertMessage(before.stderr, /^provenant build: the contents\.keyring key \S+\/keys\/demo\.rsa\.pub does not exist \(image\.yaml\)$/);
     assert.match(before.stderr, /hint: run bash prepare\.sh first: it makes the files this configuration reads/);
     if (!existsSync('/bin/busybox')) return; // Debian's busybox-static, which the example packages.
     // The copy finds no checkout above it: it runs the provenant on PATH.

@@ -71,10 +71,21 @@ export async function openApkSource(options: PackageSourceOptions): Promise<ApkS
   for (const key of options.keyring) {
     const at = options.lockedKeys?.findIndex((k) => k.name === key && k.content !== undefined) ?? -1;
     const locked = options.lockedKeys?.[at]?.content;
-    const read = async () =>
-      new TextDecoder().decode(
-        await fetchTrustedFile(key, 'the contents.keyring key', options.configPath, { baseDir: options.baseDir, signal: options.signal }),
-      );
+    const read = async () => {
+      try {
+        return new TextDecoder().decode(
+          await fetchTrustedFile(key, 'the contents.keyring key', options.configPath, { baseDir: options.baseDir, signal: options.signal }),
+        );
+      } catch (err) {
+        // Said as the configuration's: a bare "X does not exist" named neither the file nor the key.
+        if (!isProvenantError(err, 'NOT_FOUND', 'IO')) throw err;
+        throw new ProvenantError(err.code, `the contents.keyring key ${err.message}`, {
+          where: options.configPath,
+          cause: err,
+          hint: "a key is a path relative to the configuration's folder or an https URL: the public key of whoever signs the repository's index (provenant apk keygen makes a pair for your own)",
+        });
+      }
+    };
     const pem = locked !== undefined && options.lockVouches === true ? locked : await read();
     if (locked !== undefined && locked.trim() !== pem.trim()) {
       const lockPath = options.lockPath ?? 'the lock';
