@@ -4,7 +4,7 @@ import { COSIGN_TAG_RE, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isUnknownPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex } from '../oci/types.ts';
-import { cosignTagsByName } from '../store/tag-list.ts';
+import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** Where an attachment is stored. */
@@ -180,12 +180,12 @@ export async function findAttachments(
     }
   }
   // A store that will not list its tags (a registry allowing pulls only) still has them: cosign's
-  // are asked for by name, which each subject's digest gives. Strict: a registry answering
-  // NAME_UNKNOWN for the repository an image was just read from did not list it.
+  // are asked for by name, which each subject's digest gives. A repository the registry knows no
+  // tags of (NAME_UNKNOWN, where only untagged images are) has no cosign tags either.
   const tags =
     options.tags ??
-    (await store.listTags({ ...options, strict: true }).catch((err: unknown) => {
-      if (isProvenantError(err, 'ABORTED')) throw err;
+    (await store.listTags(options).catch((err: unknown) => {
+      if (!listingRefused(err)) throw err;
       return cosignTagsByName(store, subjects, options);
     }));
   for (const tag of tags) {

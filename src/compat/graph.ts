@@ -14,7 +14,7 @@ import type { Digest } from '../oci/digest.ts';
 import { isIndexType, isManifestLike, MediaType } from '../oci/mediatypes.ts';
 import { configPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type Platform } from '../oci/types.ts';
-import { cosignTagsByName } from '../store/tag-list.ts';
+import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore } from '../store/types.ts';
 
 /** A platform image: the root manifest, or a runnable entry of the root index or of an index nested in it. */
@@ -201,12 +201,11 @@ export async function readImageGraph(store: ContentStore, target: string, option
       ...indexEntries.map((e) => e.entry.digest),
     ]);
     // A store that will not list its tags (a registry allowing pulls only) still has them: cosign's
-    // are asked for by name at each depth, which each subject's digest gives.
-    const listed = await store.listTags({ ...options, strict: true }).catch((err: unknown) => {
-      if (isProvenantError(err, 'ABORTED')) throw err;
-      notes.push(
-        `${store.location} did not list its tags (${err instanceof Error ? err.message : String(err)}): cosign's were asked for by name`,
-      );
+    // are asked for by name at each depth, which each subject's digest gives. A repository the
+    // registry knows no tags of (NAME_UNKNOWN: only untagged images) has no cosign tags either.
+    const listed = await store.listTags(options).catch((err: unknown) => {
+      if (!listingRefused(err)) throw err;
+      notes.push(`${store.location} did not list its tags (${err.message}): cosign's were asked for by name`);
       return undefined;
     });
     let subjects = [...seen] as Digest[];

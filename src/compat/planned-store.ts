@@ -20,7 +20,7 @@ import { COSIGN_TAG_RE, cosignTag, descriptorOf, type Stored, subjectOf } from '
 import { type Digest, isDigest } from '../oci/digest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { referrerDescriptor } from '../store/layout-reader.ts';
-import { cosignTagsByName } from '../store/tag-list.ts';
+import { cosignTagsByName, listingRefused } from '../store/tag-list.ts';
 import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 
 import type { Plan } from './plan.ts';
@@ -138,8 +138,8 @@ export class PlannedStore implements ContentStore {
     // destination that will not list its tags (a token without the right) hides them, not the
     // planned ones: a caller that turns an error into no tags would lose those too.
     const over = this.#over;
-    const listed = await over.listTags({ ...options, strict: true }).catch((err: unknown) => {
-      if (isProvenantError(err, 'ABORTED')) throw err;
+    const listed = await over.listTags(options).catch((err: unknown) => {
+      if (!listingRefused(err)) throw err;
       // Still there: cosign's tags of the planned digests, asked for by name.
       return cosignTagsByName(over, this.#plan.docs.keys(), options);
     });
