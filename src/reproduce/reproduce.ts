@@ -210,10 +210,14 @@ export async function reproduceImage(store: ContentStore, target: string, option
   options.onProgress?.({ phase: 'provenance', platforms: inspected.manifests.length });
   const found = await findProvenance(store, inspected, { trust: options.trust, signal: options.signal, logger });
 
+  // Each provenance read once: for its platform's job, and for the platforms the index lacks.
+  const readings = new Map(
+    inspected.manifests.map((m) => [m.digest, (found.get(m.digest) ?? []).map((f) => ({ f, r: readProvenance(f.statement) }))]),
+  );
   const results = new Map<Digest, PlatformReproduction>();
   const jobs: Job[] = [];
   for (const m of inspected.manifests) {
-    const job = jobFor(m, found.get(m.digest) ?? []);
+    const job = jobFor(m, readings.get(m.digest) ?? []);
     if ('status' in job) results.set(m.digest, job);
     else jobs.push(job);
   }
@@ -261,7 +265,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   const root = inspected.raw;
   const index =
     root.kind === 'index'
-      ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms, unlistedPlatforms(inspected, found))
+      ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms, unlistedPlatforms(inspected, readings))
       : undefined;
   return {
     image: { name, digest: inspected.digest, mediaType: inspected.mediaType },
@@ -342,10 +346,16 @@ function located<E>(err: E, origins: ReadonlyMap<string, string>): E {
   return new ProvenantError(err.code, message, { where, hint: err.hint, cause: err }) as E;
 }
 
+/** A provenance found for a platform image, and what it reads as. */
+interface Reading {
+  f: FoundProvenance;
+  r: ProvenanceReading;
+}
+
 /** The rebuild job of one platform, or why there is none. */
-function jobFor(m: InspectedManifest, found: readonly FoundProvenance[]): Job | PlatformNotReplayable {
+function jobFor(m: InspectedManifest, readings: readonly Reading[]): Job | PlatformNotReplayable {
   const base = { platform: platformLabel(m), digest: m.digest };
-  if (found.length === 0) {
+  if (readings.length === 0) {
     return {
       ...base,
       status: 'not-replayable',
@@ -354,7 +364,6 @@ function jobFor(m: InspectedManifest, found: readonly FoundProvenance[]): Job | 
       missing: ['SLSA provenance whose subject is this platform manifest'],
     };
   }
-  const readings = found.map((f) => ({ f, r: readProvenance(f.statement) }));
   const used = (f: FoundProvenance, r: ProvenanceReading): UsedProvenance => ({
     predicateType: f.predicateType,
     buildType: r.replayable ? r.plan.buildType : r.buildType,
@@ -604,13 +613,12 @@ async function writtenForTarget(
  */
 function unlistedPlatforms(
   inspected: { readonly manifests: readonly InspectedManifest[] },
-  found: ReadonlyMap<Digest, readonly FoundProvenance[]>,
+  readings: ReadonlyMap<Digest, readonly Reading[]>,
 ): string[] {
   const listed = new Set(inspected.manifests.map((m) => platformLabel(m)));
   let recorded: Set<string> | undefined;
   for (const m of inspected.manifests) {
-    for (const f of found.get(m.digest) ?? []) {
-      const reading = readProvenance(f.statement);
+    for (const { r: reading } of readings.get(m.digest) ?? []) {
       if (!reading.replayable) continue;
       const labels = new Set<string>();
       for (const arch of reading.plan.archs) {
@@ -697,7 +705,7 @@ function compareIndex(
     const a = own(original)[field];
     const b = own(made)[field];
     if (sameJson(a, b)) continue;
-    const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(field === 'subject' ? (v as Descriptor).digest : v));
+    const show = (v: unknown) => shown(field === 'subject' && v !== undefined ? (v as Descriptor).digest : v);
     differences.push(`${field}: ${show(a)} in the index, ${show(b)} rebuilt`);
   }
   const keys = [...new Set([...Object.keys(original.annotations ?? {}), ...Object.keys(made.annotations ?? {})])].sort();
@@ -705,9 +713,7 @@ function compareIndex(
     const a = original.annotations?.[key];
     const b = made.annotations?.[key];
     if (a === b) continue;
-    differences.push(
-      `annotation ${key}: ${a === undefined ? 'absent' : JSON.stringify(a)} in the index, ${b === undefined ? 'absent' : JSON.stringify(b)} rebuilt`,
-    );
+    differences.push(`annotation ${key}: ${shown(a)} in the index, ${shown(b)} rebuilt`);
   }
   return { compared: true, differences };
 }
@@ -724,11 +730,13 @@ function platformDifference(a: Platform | undefined, b: Platform | undefined): s
   const fields = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort() as (keyof Platform)[];
   return fields
     .filter((f) => !sameJson(a[f], b[f]))
-    .map((f) => {
-      const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v));
-      return `${f} ${show(a[f])} in the index, ${show(b[f])} rebuilt`;
-    })
+    .map((f) => `${f} ${shown(a[f])} in the index, ${shown(b[f])} rebuilt`)
     .join('; ');
+}
+
+/** A field's value in a difference: its JSON, or `absent`. */
+function shown(v: unknown): string {
+  return v === undefined ? 'absent' : JSON.stringify(v);
 }
 
 /** Equal as JSON, whatever the order of object keys. */
