@@ -35,6 +35,7 @@ import { type Digest, Digester, digestMismatch, digestOf } from '../oci/digest.t
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageConfig, type Platform } from '../oci/types.ts';
+import { isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import { type CheckOptions, checkGraph, checkImage, type Problem, resolveProbe, type TargetReport } from './check.ts';
 import { short } from './detectors.ts';
@@ -698,7 +699,7 @@ async function bundlesIn(store: ContentStore, plan: Plan, options: OperationOpti
   for (const doc of plan.docs.values()) {
     if (doc.role !== 'attachment' || doc.stored.kind !== 'manifest') continue;
     for (const l of doc.stored.manifest.layers) {
-      if (!l.mediaType.startsWith('application/vnd.dev.sigstore.bundle') || out.has(l.digest) || l.size > BUNDLE_LIMIT) continue;
+      if (!isBundleMediaType(l.mediaType) || out.has(l.digest) || l.size > BUNDLE_LIMIT) continue;
       const planned = plan.blobs.get(l.digest);
       if (planned?.bytes !== undefined) {
         out.set(l.digest, planned.bytes);

@@ -14,7 +14,7 @@ import { type Digest, digestOf } from '../oci/digest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../oci/types.ts';
-import { attestationLayer, BundleAnnotation, parseBundle } from '../sign/storage.ts';
+import { attestationLayer, BundleAnnotation, isBundleMediaType, parseBundle } from '../sign/storage.ts';
 import { short } from './detectors.ts';
 import type { ImageGraph } from './graph.ts';
 import type { FixId, Params } from './params.ts';
@@ -473,7 +473,7 @@ export class Draft {
       this.drop(stored.digest, this.describe(doc), 'it names no subject that the fixed image carries, so it has nowhere to be attached');
       return false;
     }
-    if (to === 'cosign-tag' && doc.kind === 'signature' && stored.manifest.layers.some((l) => isBundleType(l.mediaType))) {
+    if (to === 'cosign-tag' && doc.kind === 'signature' && stored.manifest.layers.some((l) => isBundleMediaType(l.mediaType))) {
       // cosign 3's signature is a Sigstore bundle; under a .sig tag cosign and Provenant read
       // simple-signing layers only, so moved there it would be found by no one. It is left out,
       // and the digest it signed is signed again by a fix given a key (see signingNeeds in fix.ts).
@@ -488,7 +488,7 @@ export class Draft {
     let m: ImageManifest = stored.manifest;
     // What became of the layers under a tag: kept, or a bundle's rewritten in cosign 2's shape.
     let layersSaid = 'its layers are unchanged';
-    if (to === 'cosign-tag' && m.layers.some((l) => isBundleType(l.mediaType))) {
+    if (to === 'cosign-tag' && m.layers.some((l) => isBundleMediaType(l.mediaType))) {
       const moved = this.cosignAttestation(m, bundles);
       if (typeof moved === 'string') {
         this.drop(stored.digest, this.describe(doc), moved);
@@ -585,7 +585,7 @@ export class Draft {
     let rewritten = 0;
     let timestamps = 0;
     for (const l of m.layers) {
-      if (!isBundleType(l.mediaType)) {
+      if (!isBundleMediaType(l.mediaType)) {
         layers.push(l);
         continue;
       }
@@ -646,11 +646,6 @@ function predicateTypeOf(payload: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** True for a Sigstore bundle's media type (cosign 3 writes v0.3). */
-function isBundleType(mediaType: string): boolean {
-  return mediaType.startsWith('application/vnd.dev.sigstore.bundle');
 }
 
 /** The config BuildKit gives an attestation manifest: an image config over its layers. */

@@ -25,7 +25,7 @@ import { isManifestLike } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import { summarize } from '../sign/inspect.ts';
-import { type FoundSignature, findSignatures } from '../sign/storage.ts';
+import { type FoundSignature, findSignatures, isBundleMediaType } from '../sign/storage.ts';
 import type { ContentStore } from '../store/types.ts';
 import type { ReportAttachment, ReportCompat, ReportConfig, ReportData, ReportIndexEntry, ReportLayer, ReportPlatform } from './data.ts';
 import {
@@ -240,7 +240,7 @@ async function attachmentsOf(
     });
     if (a.kind === 'signature') continue;
     const signed = signers.some((s) => s.signed);
-    if (a.artifactType?.startsWith('application/vnd.dev.sigstore.bundle')) {
+    if (a.artifactType !== undefined && isBundleMediaType(a.artifactType)) {
       // cosign 3 keeps the statement inside the bundle's DSSE envelope.
       for (const f of mine) {
         if (f.format !== 'bundle' || f.bundle?.content.$case !== 'dsseEnvelope') continue;
