@@ -40,15 +40,7 @@ export class DigestSet {
 
   /** Whether `digest` is in the set (false for a string {@link holds} refuses). */
   has(digest: string): boolean {
-    if (!HEX64.test(digest)) return false;
-    const words = wordsOf(digest);
-    const all = this.#words;
-    const taken = this.#taken;
-    const slots = taken.length;
-    for (let i = words[0]! % slots; taken[i] === 1; i = i + 1 === slots ? 0 : i + 1) {
-      if (same(all, i, words, 0)) return true;
-    }
-    return false;
+    return HEX64.test(digest) && this.#taken[slotOf(this.#words, this.#taken, wordsOf(digest), 0)] === 1;
   }
 
   #grow(): void {
@@ -61,11 +53,18 @@ export class DigestSet {
   }
 }
 
-/** Puts the digest at `from` of `source` in the table; false when it was there. */
-function place(all: Uint32Array, taken: Uint8Array, source: Uint32Array, from: number): boolean {
+/** The slot holding the digest at `from` of `source`, else the free slot where it would go. */
+function slotOf(all: Uint32Array, taken: Uint8Array, source: Uint32Array, from: number): number {
   const slots = taken.length;
   let i = source[from]! % slots;
-  for (; taken[i] === 1; i = i + 1 === slots ? 0 : i + 1) if (same(all, i, source, from)) return false;
+  while (taken[i] === 1 && !same(all, i, source, from)) i = i + 1 === slots ? 0 : i + 1;
+  return i;
+}
+
+/** Puts the digest at `from` of `source` in the table; false when it was there. */
+function place(all: Uint32Array, taken: Uint8Array, source: Uint32Array, from: number): boolean {
+  const i = slotOf(all, taken, source, from);
+  if (taken[i] === 1) return false;
   all.set(source.subarray(from, from + WORDS), i * WORDS);
   taken[i] = 1;
   return true;
