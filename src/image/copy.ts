@@ -213,8 +213,8 @@ interface CopyContext {
   skipped: Set<string>;
   /** The source's referrers of a subject, read by {@link anythingToCarry} and taken by copyReferrers, so that each is read once. */
   referrersRead?: Map<string, Descriptor[]>;
-  /** The source's tag list, read by {@link anythingToCarry} and used by cosignTagsOf. */
-  tagsRead?: string[];
+  /** The source's tag list, or its refusal to list them: read once, by {@link sourceTags}. */
+  tagList?: Promise<string[] | ProvenantError>;
 }
 
 /**
@@ -231,14 +231,10 @@ async function anythingToCarry(ctx: CopyContext, subjects: readonly Digest[]): P
     ctx.referrersRead.set(subject, found);
     if (found.length > 0) return true;
   }
-  try {
-    ctx.tagsRead = await ctx.src.listTags({ ...ctx.options, strict: true });
-  } catch (err) {
-    if (listingRefused(err)) return true;
-    throw err;
-  }
+  const tags = await sourceTags(ctx);
+  if (tags instanceof ProvenantError) return true;
   const copied = new Set<string>(subjects);
-  return ctx.tagsRead.some((tag) => {
+  return tags.some((tag) => {
     const m = COSIGN_TAG_RE.exec(tag);
     return m !== null && copied.has(`${m[1]}:${m[2]}`);
   });
@@ -444,6 +440,20 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
 }
 
 /**
+ * The source's tag list, or its refusal to list them ({@link listingRefused}), read once for
+ * {@link anythingToCarry} and {@link cosignTagsOf}. Strict: a registry that answers NAME_UNKNOWN
+ * for a repository the copy reads from did not list it (distribution does so for a repository
+ * without tags: then nothing is found by name either).
+ */
+function sourceTags(ctx: CopyContext): Promise<string[] | ProvenantError> {
+  ctx.tagList ??= ctx.src.listTags({ ...ctx.options, strict: true }).catch((err: unknown) => {
+    if (!listingRefused(err)) throw err;
+    return err;
+  });
+  return ctx.tagList;
+}
+
+/**
  * The source's tags that may be cosign tags of `subjects`: its tag list, or, when the source
  * refuses to list tags (some registries allow pulls and not the list: 401, 403, 404, an
  * unsupported endpoint), each cosign tag `subjects` can have read by its name, which the digest
@@ -451,16 +461,9 @@ async function copyReferrers(ctx: CopyContext, subjects: Digest[]): Promise<void
  * list fails the copy: its signatures would be left behind without a word.
  */
 async function cosignTagsOf(ctx: CopyContext, subjects: ReadonlySet<string>): Promise<string[]> {
-  if (ctx.tagsRead !== undefined) return ctx.tagsRead;
-  let listError: ProvenantError;
-  try {
-    // Strict: a registry that answers NAME_UNKNOWN for a repository the copy reads from did
-    // not list it (distribution does so for a repository without tags: then nothing is found).
-    return await ctx.src.listTags({ ...ctx.options, strict: true });
-  } catch (err) {
-    if (!listingRefused(err)) throw err;
-    listError = err;
-  }
+  const listed = await sourceTags(ctx);
+  if (!(listed instanceof ProvenantError)) return listed;
+  const listError = listed;
   const found = await cosignTagsByName(ctx.src, subjects, ctx.options);
   const said = `${ctx.src.location} did not list its tags (${listError.message}); its cosign tags were read by name: ${found.length} found`;
   // NOT_FOUND is what distribution answers for a repository without tags, which has no cosign tags either.
