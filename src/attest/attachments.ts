@@ -1,4 +1,3 @@
-import { isProvenantError } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { COSIGN_TAG_RE, type Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';

@@ -13,7 +13,7 @@
  * keeps are there already. Such a store is for checks only: a copy from it would copy the
  * destination's attachments onto themselves.
  */
-import { isProvenantError, ProvenantError } from '../errors.ts';
+import { ProvenantError } from '../errors.ts';
 import type { ByteStream, OperationOptions } from '../io/types.ts';
 import { verifyStream } from '../io/verify.ts';
 import { COSIGN_TAG_RE, cosignTag, descriptorOf, type Stored, subjectOf } from '../oci/content.ts';
