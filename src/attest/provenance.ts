@@ -98,7 +98,16 @@ export interface ProvenanceInput {
   target?: string | undefined;
   /** Whether the build was from a lock file the user gave. */
   fromLock: boolean;
-  indexes: { url: string; arch: string; digest: Digest }[];
+  /**
+   * The repository indexes read, and for a signed one checked whole (Debian's InRelease), the
+   * keyring files trusted to check it and the fingerprints of the keys whose signatures were good.
+   */
+  indexes: {
+    url: string;
+    arch: string;
+    digest: Digest;
+    verifiedBy?: { keyring: { name: string; sha256: string; uri?: string | undefined }[]; signers: string[] } | undefined;
+  }[];
   packages: ProvenancePackageInput[];
   /** The trusted keys: file name, PEM text, and the URL of one fetched from one (named without its user info). */
   keys: { name: string; pem: string; uri?: string | undefined }[];
@@ -177,7 +186,23 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     ...input.indexes.map((i) => ({
       uri: urlWithoutUserInfo(i.url),
       digest: { sha256: i.digest.slice('sha256:'.length) },
-      annotations: { kind: `${ecosystem}-index`, arch: i.arch },
+      annotations: {
+        kind: `${ecosystem}-index`,
+        arch: i.arch,
+        // What checked a signed index: a keyring is a trust root, not something the image holds,
+        // so it is said here rather than as a dependency of its own (which `repositories`
+        // policies would then require a uri of); its text is not carried (Debian's is 56 KB).
+        ...(i.verifiedBy === undefined
+          ? {}
+          : {
+              signers: i.verifiedBy.signers.join(' '),
+              keyring: i.verifiedBy.keyring.map((k) => ({
+                ...(k.uri === undefined ? {} : { uri: urlWithoutUserInfo(k.uri) }),
+                name: k.name,
+                digest: { sha256: k.sha256 },
+              })),
+            }),
+      },
     })),
     ...input.packages.map((p) => ({
       uri: urlWithoutUserInfo(p.url),

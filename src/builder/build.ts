@@ -15,7 +15,6 @@ import { isProvenantError, ProvenantError, throwIfAborted, urlWithoutUserInfo } 
 import { collectGarbage } from '../io/memory.ts';
 import { type BlobSource, bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
-import type { Digest } from '../oci/digest.ts';
 import type { Descriptor, Platform } from '../oci/types.ts';
 import type { ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import { DownloadCache, isRemote } from '../pkg/fetch.ts';
@@ -162,7 +161,7 @@ export interface BuildResult {
   /** The ecosystem the packages came from. */
   ecosystem: Ecosystem;
   /** Every repository index used, with its digest, for provenance. */
-  indexes: { url: string; arch: string; digest: Digest }[];
+  indexes: BuildPlan['indexes'];
   /** The SHA-256 (hex) of every package file, by the URL the lock names it with. */
   packageDigests: Map<string, string>;
   /**

@@ -110,7 +110,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       }
       throwIfAborted(options.signal);
       const { candidates, files } = await source.readIndex(arch);
-      for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
+      for (const f of files) indexes.push({ ...f, arch });
       const index: CandidateIndex<Candidate> = 'named' in candidates ? candidates : candidateIndex(candidates);
       // For each locked package an index lists, every candidate that is it: the same one may be in
       // several repositories, each with its own tag.
@@ -182,7 +182,7 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
   for (const arch of archs) {
     throwIfAborted(options.signal);
     const { candidates, files } = await source.readIndex(arch);
-    for (const f of files) indexes.push({ url: f.url, arch, digest: f.digest });
+    for (const f of files) indexes.push({ ...f, arch });
     const requests = options.packages.map((p) => source.request(p, options.configPath));
     const where = `${options.configPath} (${arch})`;
     resolved.set(arch, resolve(requests, candidates, source.versionScheme, { where }).packages);

@@ -173,6 +173,14 @@ export interface IndexFile {
   /** Where it was read from (a URL without credentials, or a path). */
   url: string;
   digest: Digest;
+  /**
+   * For a signed index read whole (Debian's InRelease or Release): the keyring files trusted to
+   * check it, each by its file name, its bytes' SHA-256 and, when it was fetched, its URL without
+   * user info (a path of the building machine is not named); and the fingerprints of the primary
+   * keys whose signatures were good. Absent where no signature was good (`trusted=yes`) or the
+   * index is vouched for by another (a Packages file).
+   */
+  verifiedBy?: { keyring: { name: string; sha256: string; uri?: string | undefined }[]; signers: string[] } | undefined;
 }
 
 /** The candidates of one architecture, and the index files they came from. */

@@ -107,6 +107,47 @@ describe('provenance build types', () => {
     assert.equal(v02.predicate.buildType, BUILD_TYPES.deb);
   });
 
+  it('names what checked each signed Debian Release: the keyring files by name and digest, and the keys whose signatures were good', () => {
+    const archive = { name: 'debian-archive-keyring.gpg', sha256: 'a'.repeat(64) };
+    const fetched = { name: 'repo.gpg', sha256: 'b'.repeat(64), uri: 'https://user:secret@keys.example.org/repo.gpg' };
+    const signed = (url: string, keyring: (typeof archive)[], signers: string[]) => ({ ...index(url), verifiedBy: { keyring, signers } });
+    const p = definition(
+      provenancePredicate(
+        input({
+          ecosystem: 'deb',
+          indexes: [
+            signed('http://127.0.0.1/debian/dists/bookworm/InRelease', [archive], ['f1', 'f2']),
+            index('http://127.0.0.1/debian/dists/bookworm/main/binary-amd64/Packages.xz'),
+            signed('http://127.0.0.1/extra/dists/stable/InRelease', [archive, fetched], ['f4']),
+          ],
+          packages: [deb],
+        }),
+      ),
+    );
+    const indexes = (p.resolvedDependencies as { annotations: Record<string, unknown> }[]).filter(
+      (d) => d.annotations.kind === 'deb-index',
+    );
+    assert.deepEqual(
+      indexes.map((d) => [d.annotations.signers, d.annotations.keyring]),
+      [
+        ['f1 f2', [{ name: 'debian-archive-keyring.gpg', digest: { sha256: 'a'.repeat(64) } }]],
+        [undefined, undefined],
+        [
+          'f4',
+          [
+            { name: 'debian-archive-keyring.gpg', digest: { sha256: 'a'.repeat(64) } },
+            { uri: 'https://keys.example.org/repo.gpg', name: 'repo.gpg', digest: { sha256: 'b'.repeat(64) } },
+          ],
+        ],
+      ],
+    );
+    // Nothing but indexes and packages: a keyring is no dependency of its own.
+    assert.deepEqual(
+      p.resolvedDependencies.map((d: { annotations: { kind: string } }) => d.annotations.kind),
+      ['deb-index', 'deb-index', 'deb-index', 'deb'],
+    );
+  });
+
   it('names an apk build as before', () => {
     const p = definition(
       provenancePredicate(input({ ecosystem: 'apk', indexes: [index('./repo/x86_64/APKINDEX.tar.gz')], packages: [apk] })),

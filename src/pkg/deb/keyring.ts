@@ -84,13 +84,16 @@ export class DebKeyring {
  */
 export class LazyDebKeyring {
   readonly id: string;
+  /** Each file read, as `signed-by=` names it (without user info), with the SHA-256 of its bytes: what a provenance names. */
+  readonly files: readonly { where: string; sha256: string }[];
   readonly #files: readonly { where: string; bytes: Uint8Array }[];
   #loaded: Promise<DebKeyring> | undefined;
 
   private constructor(files: readonly { where: string; bytes: Uint8Array }[]) {
     this.#files = files;
+    this.files = files.map((f) => ({ where: f.where, sha256: createHash('sha256').update(f.bytes).digest('hex') }));
     const h = createHash('sha256');
-    for (const f of files) h.update(createHash('sha256').update(f.bytes).digest('hex'));
+    for (const f of this.files) h.update(f.sha256);
     this.id = h.digest('hex');
   }
 

@@ -5,11 +5,12 @@
  * declaratively (the CA bundle, /etc/localtime, the alternatives their postinsts register), with
  * the dpkg database as distroless writes it, or as dpkg itself does when dpkg is installed.
  */
-import { isProvenantError, ProvenantError, RepairableError } from '../../errors.ts';
+import { basename } from 'node:path';
+import { isProvenantError, ProvenantError, RepairableError, urlWithoutUserInfo } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, type FetchFileOptions, fetchFile, joinLocation, listedSize, safeLocation } from '../fetch.ts';
+import { type DownloadCache, type FetchFileOptions, fetchFile, isRemote, joinLocation, listedSize, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Request } from '../resolve/resolve.ts';
 import {
@@ -224,7 +225,21 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     const packagesFiles: DebPackagesFile[] = [];
     for (const [k, [order, s]] of wanted.entries()) {
       const index = fetched[k]!;
-      for (const f of index.files) files.push({ url: f.url, digest: `sha256:${f.sha256}` });
+      const verifiedBy =
+        index.release.signers.length === 0
+          ? undefined
+          : {
+              keyring: (await this.#keyringFor(s)).files.map((f) => ({
+                name: basename(f.where),
+                sha256: f.sha256,
+                ...(isRemote(f.where) ? { uri: urlWithoutUserInfo(f.where) } : {}),
+              })),
+              signers: [...new Set(index.release.signers.map((x) => x.fingerprint))],
+            };
+      for (const f of index.files) {
+        const signed = f.url === index.release.where && verifiedBy !== undefined;
+        files.push({ url: f.url, digest: `sha256:${f.sha256}`, ...(signed ? { verifiedBy } : {}) });
+      }
       for (const i of index.indexes) {
         const sha256 = i.sha256;
         // A damaged kept file: dropped with its index, and made again from the index the Release checks.

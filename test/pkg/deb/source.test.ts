@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { createCleartextMessage, generateKey, sign } from 'openpgp';
+import { createCleartextMessage, generateKey, readKey, sign } from 'openpgp';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
@@ -230,5 +230,26 @@ describe("a Debian source's keyring that cannot be read", () => {
     );
     assert.equal(err.where, join(d, 'image.yaml'));
     assert.match(err.hint, /^install the debian-archive-keyring package .*, or give the repository's keyring with signed-by=PATH/);
+  });
+});
+
+describe("what checked a Debian source's Release, for provenance", () => {
+  it('the InRelease names the keyring files by name and digest (no path of this machine) and the fingerprints that signed it; a Packages file names none', async () => {
+    const d = await tempDir();
+    const { source } = await repository(d, ['amd64']);
+    const keyringBytes = await readFile(join(d, 'archive.gpg'));
+    const fingerprint = (await readKey({ binaryKey: keyringBytes })).getFingerprint();
+    // Read twice: the second time the signature check is the one the cache kept.
+    for (const round of ['fetched', 'kept']) {
+      const { files } = await source.readIndex('x86_64');
+      const [release, packages] = files;
+      assert.equal(release?.url, `file://${d}/repo/dists/stable/InRelease`, round);
+      assert.deepEqual(
+        release?.verifiedBy,
+        { keyring: [{ name: 'archive.gpg', sha256: sha256(keyringBytes) }], signers: [fingerprint] },
+        round,
+      );
+      assert.equal(packages?.verifiedBy, undefined, round);
+    }
   });
 });
