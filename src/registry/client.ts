@@ -33,7 +33,7 @@ import { listReferrers, probeReferrersEndpoint, type ReferrersEndpointAnswer, ty
 import { backoffDelay, isNetworkError } from './retry.ts';
 import { repositoryScope } from './scope.ts';
 import { Transport, type TransportOptions } from './transport.ts';
-import { mountBlob, type UploadBlobOptions, uploadBlob } from './uploads.ts';
+import { checkPush, mountBlob, type UploadBlobOptions, uploadBlob } from './uploads.ts';
 
 /** Options of a {@link RegistryClient}. */
 export interface RegistryClientOptions extends TransportOptions {
@@ -299,6 +299,16 @@ export class RegistryClient {
    */
   async mountBlob(repository: string, digest: Digest, from: string, options: OperationOptions = {}): Promise<true | URL> {
     return mountBlob(this.#t, repository, digest, from, this.#t.op(options));
+  }
+
+  /**
+   * Whether these credentials may push to `repository`: an upload session opened and cancelled,
+   * nothing written (see uploads.ts's checkPush). True when the registry cancelled the session.
+   *
+   * @throws ProvenantError `UNAUTHORIZED`, `DENIED`, `NETWORK`, ... as the first blob's upload would
+   */
+  async checkPush(repository: string, options: OperationOptions = {}): Promise<boolean> {
+    return checkPush(this.#t, repository, this.#t.op(options));
   }
 
   /**

@@ -44,6 +44,46 @@ export async function mountBlob(t: Transport, repository: string, digest: Digest
 }
 
 /**
+ * Whether the registry takes a push to `repository` from these credentials, found without writing
+ * anything: an upload session is opened (`POST /v2/<name>/blobs/uploads/`, which needs the `push`
+ * action, whatever the registry's auth: a token server's grant, Basic credentials, a cloud
+ * registry's policy) and cancelled at once (`DELETE` of its URL), before any byte went into it.
+ * A token server that grants `pull` alone, a refused login, a repository that cannot be made and
+ * an unreachable host all fail here as they would fail the first blob. Not every registry cancels
+ * a session (the spec makes the DELETE optional): one it keeps is empty, and expires as any
+ * abandoned upload does. Returns whether it was cancelled.
+ *
+ * @throws ProvenantError as {@link uploadBlob} would for its first request
+ */
+export async function checkPush(t: Transport, repository: string, op: Op): Promise<boolean> {
+  const where = `${t.registry}/${repository}`;
+  const location = await startUpload({ t, repository, where, op });
+  try {
+    const { res } = await t.send({
+      method: 'DELETE',
+      url: location,
+      scopes: [repositoryScope(repository, ['pull', 'push'])],
+      repository,
+      accept: [200, 202, 204, 404, 405],
+      what: 'cancel blob upload',
+      where,
+      op,
+    });
+    await drain(res);
+    if (res.status === 404 || res.status === 405) {
+      op.logger.debug(`${where}: the registry did not cancel the empty upload session (HTTP ${res.status}); it expires unused`);
+      return false;
+    }
+    return true;
+  } catch (err) {
+    // The push was granted already; a session the registry would not cancel holds nothing.
+    if (err instanceof ProvenantError && err.code === 'ABORTED') throw err;
+    op.logger.debug(`${where}: cancelling the empty upload session failed (${(err as Error).message}); it expires unused`);
+    return false;
+  }
+}
+
+/**
  * Uploads a blob (without checking whether it is there). Tries a cross-repository mount from
  * each `mountFrom` first. Blobs up to `chunkSize` go in one streamed PUT after the POST that
  * opens the session; larger ones in PATCH chunks with Content-Range, then a closing PUT with the
