@@ -137,7 +137,9 @@ export class PartialWriteError extends ProvenantError {
 }
 
 /**
- * Runs the Action. Each repository gets the image by digest and its signatures first; the tags
+ * Runs the Action. Before the build, every repository the tags name is checked for the push
+ * (checkDestinations), so that one that is down or refuses the login fails the step with nothing
+ * written anywhere. Each repository gets the image by digest and its signatures first; the tags
  * come last, once every repository holds a signed image, so that no tag ever names an image that
  * is unsigned (or that a later failure leaves unsigned). The fixed images follow, each the same
  * way (see fixImage).
@@ -184,6 +186,10 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     },
   );
   const lock = inputs.lock === undefined ? undefined : await readLock(inputs.lock);
+  const destinations = groupDestinations(inputs, work);
+  // Before the build, and so before the first write: a registry that is down or refuses the login
+  // costs no build, and leaves no image in the repositories checked before it.
+  await checkDestinations(destinations, ctx);
   ctx.logger.info(`building ${inputs.config}${inputs.archs.length > 0 ? ` for ${inputs.archs.join(', ')}` : ''}`);
   const cacheDir = inputs.cacheDir ?? join(base, 'cache');
   const result = await buildImage({
@@ -210,7 +216,6 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   const options = describeOptions(inputs, ctx, imageName);
   let attested = describe(result, inputs, options);
 
-  const destinations = groupDestinations(inputs, work);
   const written: WrittenSoFar[] = [];
   let signing: SigningOutcome | undefined;
   const stores: ContentStore[] = [];
@@ -495,6 +500,48 @@ function groupDestinations(inputs: ActionInputs, work: string): Planned[] {
     if (!p.tags.includes(tag)) p.tags.push(tag);
   }
   return [...byRepo.values()];
+}
+
+/**
+ * Checks that each registry repository the run writes to takes a push from the job's logins,
+ * before anything is written to any of them: the first repository would otherwise hold the image
+ * by digest when the second turns out to be down or to refuse the login. Each is asked as its
+ * first blob would be (see RegistryClient.checkPush: an upload session opened and cancelled,
+ * nothing stored), all at once; a local layout needs no check.
+ *
+ * @throws ProvenantError naming every repository that failed and why, with the first failure's
+ *   code, hint and cause (the Action's hint for a refused login reads it there)
+ */
+async function checkDestinations(destinations: readonly Planned[], ctx: ActionContext): Promise<void> {
+  const registries = destinations.filter((d) => d.location.kind === 'registry');
+  if (registries.length === 0) return;
+  const { RegistryStore } = await import('../store/registry.ts');
+  const failures = await Promise.all(
+    registries.map(async (d): Promise<ProvenantError | undefined> => {
+      const { store } = await openLocation(d.location, { write: true, registry: ctx.registry, logger: ctx.logger });
+      try {
+        if (store instanceof RegistryStore) await store.client.checkPush(store.repository, { logger: ctx.logger });
+        return undefined;
+      } catch (err) {
+        if (!isProvenantError(err) || err.code === 'ABORTED') throw err;
+        return err;
+      } finally {
+        await store.close({ discard: true }).catch(() => {});
+      }
+    }),
+  );
+  const refused = registries.flatMap((d, i) => (failures[i] === undefined ? [] : [{ display: d.display, err: failures[i]! }]));
+  const first = refused[0];
+  if (first === undefined) {
+    ctx.logger.info(`checked that ${registries.map((d) => d.display).join(', ')} ${registries.length === 1 ? 'takes' : 'take'} the push`);
+    return;
+  }
+  const why = refused.map((r) => `${r.display} (${r.err.message})`).join('; ');
+  throw new ProvenantError(first.err.code, `cannot push to ${why}; checked before the build, so nothing was written`, {
+    where: first.err.where,
+    hint: first.err.hint,
+    cause: first.err,
+  });
 }
 
 /**

@@ -4,12 +4,14 @@
  * docker/login-action would write, and readers for what the Action leaves behind.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { promisify } from 'node:util';
+import type { TestRegistry } from '../helpers/registry.ts';
 import { writeFixtureRepo } from './fixture-repo.ts';
 
 /** The repository root, where action.yml is. */
@@ -48,6 +50,12 @@ export async function makeJob(): Promise<Job> {
 export async function dockerLogin(job: Job, host: string, username: string, password: string): Promise<void> {
   const auth = Buffer.from(`${username}:${password}`).toString('base64');
   await writeFile(join(job.dockerConfig, 'config.json'), JSON.stringify({ auths: { [host]: { auth } } }, null, 2));
+}
+
+/** Writes config.json with a login for each registry, as docker/login-action does after a step per registry. */
+export async function dockerLogins(job: Job, logins: ReadonlyArray<{ host: string; username: string; password: string }>): Promise<void> {
+  const auths = Object.fromEntries(logins.map((l) => [l.host, { auth: Buffer.from(`${l.username}:${l.password}`).toString('base64') }]));
+  await writeFile(join(job.dockerConfig, 'config.json'), JSON.stringify({ auths }, null, 2));
 }
 
 /** The environment the runner gives a JavaScript Action's step: GITHUB_*, RUNNER_*, one INPUT_* per input. */
@@ -140,4 +148,28 @@ export async function runSources(job: Job, env: Record<string, string>): Promise
     const e = err as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
+}
+
+/**
+ * The files a registry's storage holds of what was pushed: blobs, and the repositories' links and
+ * manifests. Upload sessions are left out: distribution 2.8 answers the DELETE that cancels one,
+ * then writes the session's empty hash state again as its request ends (`_uploads/<id>/hashstates`),
+ * which no API shows and no blob or manifest is.
+ */
+export async function pushedFiles(reg: TestRegistry): Promise<string[]> {
+  const root = join(reg.storageDir, 'docker', 'registry', 'v2');
+  if (!existsSync(root)) return [];
+  const all = (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+  return all.map((e) => join(e.parentPath, e.name).slice(root.length + 1)).filter((p) => !p.split(sep).includes('_uploads'));
+}
+
+/** A port nothing listens on. */
+export async function closedPort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }

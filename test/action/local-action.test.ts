@@ -18,7 +18,7 @@ import { RegistryStore } from '../../src/store/registry.ts';
 import { cliOk } from '../helpers/cli.ts';
 import { debianMirrorUrl, debianMissing } from '../helpers/debian.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { ACTION_DIR, dockerLogin, type Job, makeJob, readOutputs, runnerEnv } from './helpers.ts';
+import { ACTION_DIR, closedPort, dockerLogin, type Job, makeJob, pushedFiles, readOutputs, runnerEnv } from './helpers.ts';
 
 const execFileP = promisify(execFile);
 const LOCAL_ACTION = join(ACTION_DIR, 'node_modules', '@github', 'local-action', 'bin', 'local-action.js');
@@ -126,6 +126,41 @@ describe('the Action through @github/local-action', { skip }, () => {
     for (const m of index.kind === 'index' ? index.index.manifests : []) assert.ok(summary.includes(m.digest));
     assert.match(summary, /GitHub Container Registry \(<code>ghcr<\/code>\)/);
     assert.ok(existsSync(outputs.report!));
+  });
+});
+
+describe('the Action through @github/local-action, a second registry that is not there', { skip }, () => {
+  let reg: TestRegistry;
+  let job: Job;
+  before(async () => {
+    reg = await startRegistry({ auth: 'htpasswd' });
+    job = await makeJob();
+  });
+  after(async () => {
+    await reg?.stop();
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('fails before the build, naming it and why; the first registry holds nothing', async () => {
+    await dockerLogin(job, reg.host, reg.username!, reg.password!);
+    const closed = await closedPort();
+    const run = await localAction(job, {
+      config: join(job.workspace, job.config),
+      tags: `${reg.host}/acme/app:2.0\n127.0.0.1:${closed}/acme/app:2.0`,
+      push: 'true',
+      platforms: 'linux/amd64',
+    });
+    assert.deepEqual(await pushedFiles(reg), []);
+    const error = errorOf(run.stdout);
+    assert.match(
+      error,
+      new RegExp(
+        `^cannot push to 127\\.0\\.0\\.1:${closed}/acme/app \\(cannot reach 127\\.0\\.0\\.1:${closed}: .*\\); checked before the build, so nothing was written`,
+      ),
+      run.stdout,
+    );
+    assert.match(error, /\nhint: check the registry address and the network/, error);
+    assert.equal({ ...(await readOutputs(job.outputFile)), ...printedOutputs(run.stdout) }.digest, undefined, run.stdout);
   });
 });
 

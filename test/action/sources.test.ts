@@ -25,7 +25,18 @@ import { RegistryStore } from '../../src/store/registry.ts';
 import { type FaultProxy, startFaultProxy } from '../helpers/fault-proxy.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { MOCK_ISSUER, type MockSigstore, startMockSigstore } from '../sign/mock-sigstore.ts';
-import { dockerLogin, type Job, makeJob, readOutputs, runnerEnv, runSources, startTokenEndpoint } from './helpers.ts';
+import {
+  closedPort,
+  dockerLogin,
+  dockerLogins,
+  type Job,
+  makeJob,
+  pushedFiles,
+  readOutputs,
+  runnerEnv,
+  runSources,
+  startTokenEndpoint,
+} from './helpers.ts';
 
 /** A Fulcio (and Rekor) that is down: 503 to every request. */
 async function startFailingSigstore(): Promise<{ url: string; requests: () => number; stop(): Promise<void> }> {
@@ -108,39 +119,89 @@ describe('the Action’s sources, pushing to a registry', { skip: registryMissin
       await sigstore.stop();
     }
   });
-  it('the second repository fails: the first holds the image by digest, untagged, and the error says so', async () => {
+});
+
+describe('the Action’s sources, a destination that does not take the push', { skip: registryMissing }, () => {
+  let first: TestRegistry;
+  let second: TestRegistry;
+  const jobs: Job[] = [];
+  before(async () => {
+    [first, second] = await Promise.all([startRegistry({ auth: 'htpasswd' }), startRegistry({ auth: 'htpasswd' })]);
+  });
+  after(async () => {
+    await Promise.all([first?.stop(), second?.stop()]);
+    for (const j of jobs.splice(0)) await rm(j.root, { recursive: true, force: true });
+  });
+  const run = async (tags: string[], logins: Array<{ host: string; username: string; password: string }>) => {
     const job = await makeJob();
     jobs.push(job);
-    await dockerLogin(job, reg.host, reg.username!, reg.password!);
-    // A registry that is not there: nothing listens on the port.
-    const closed = await new Promise<number>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as AddressInfo;
-        s.close(() => resolve(port));
-      });
-    });
-    const env = runnerEnv(job, {
-      config: job.config,
-      tags: `${reg.host}/acme/two:1.0\n127.0.0.1:${closed}/acme/two:1.0`,
-      push: 'true',
-      platforms: 'linux/amd64',
-    });
-    const run = await runSources(job, env);
-    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
-    const two = new RegistryStore(
-      new RegistryClient(reg.host, { keychain: staticKeychain(reg.host, { username: reg.username!, password: reg.password! }) }),
-      'acme/two',
+    await dockerLogins(job, logins);
+    const result = await runSources(
+      job,
+      runnerEnv(job, { config: job.config, tags: tags.join('\n'), push: 'true', platforms: 'linux/amd64' }),
     );
-    assert.deepEqual(
-      (await two.listTags()).filter((t) => !/^sha256-[0-9a-f]{64}$/.test(t)),
-      [],
+    return { ...result, job, error: (/^::error::(.*)$/m.exec(result.stdout)?.[1] ?? '').replaceAll('%0A', '\n') };
+  };
+  const login = (reg: TestRegistry, password = reg.password!) => ({ host: reg.host, username: reg.username!, password });
+
+  it('the second registry refuses the login: the error names it and why, and neither registry holds anything', async () => {
+    const r = await run([`${first.host}/acme/pre:1.0`, `${second.host}/acme/pre:1.0`], [login(first), login(second, 'not-the-password')]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.deepEqual(await pushedFiles(first), []);
+    assert.deepEqual(await pushedFiles(second), []);
+    assert.equal(
+      r.error,
+      `cannot push to ${second.host}/acme/pre (wrong username or password for ${second.host}); checked before the build, so nothing was written (${second.host}/acme/pre)\n` +
+        `hint: the docker config's login for ${second.host} was refused: log in again with docker/login-action (registry: ${second.host}) before this step, with a password or token that is valid and may push there`,
     );
-    const error = /^::error::(.*)$/m.exec(run.stdout)?.[1] ?? '';
-    const pushed = new RegExp(`${reg.host}/acme/two@(sha256:[0-9a-f]{64}) \\(no tag\\)`).exec(error);
-    assert.ok(pushed, error);
-    assert.ok(!error.includes(`127.0.0.1:${closed}/acme/two@`), error);
-    assert.equal((await readOutputs(job.outputFile)).digest, pushed[1]);
+    assert.equal((await readOutputs(r.job.outputFile)).digest, undefined);
+    assert.doesNotMatch(r.stdout, /building image\.yaml/, 'nothing was built');
+  });
+
+  it('the second registry is not there: the error names it and why, and the first holds nothing', async () => {
+    const closed = await closedPort();
+    const r = await run([`${first.host}/acme/pre:1.0`, `127.0.0.1:${closed}/acme/pre:1.0`], [login(first)]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.deepEqual(await pushedFiles(first), []);
+    assert.match(
+      r.error,
+      new RegExp(`^cannot push to 127\\.0\\.0\\.1:${closed}/acme/pre \\(cannot reach 127\\.0\\.0\\.1:${closed}: `),
+      r.error,
+    );
+    assert.match(r.error, /; checked before the build, so nothing was written /, r.error);
+    assert.doesNotMatch(r.error, /written before the failure/, r.error);
+    assert.equal((await readOutputs(r.job.outputFile)).digest, undefined);
+  });
+
+  it('both fail: the error names each', async () => {
+    const closed = await closedPort();
+    const r = await run(
+      [`${second.host}/acme/both:1.0`, `${first.host}/acme/both:1.0`, `127.0.0.1:${closed}/acme/both:1.0`],
+      [login(first), login(second, 'not-the-password')],
+    );
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(
+      r.error,
+      new RegExp(
+        `^cannot push to ${second.host}/acme/both \\(wrong username or password for ${second.host}\\); 127\\.0\\.0\\.1:${closed}/acme/both \\(cannot reach `,
+      ),
+      r.error,
+    );
+    assert.deepEqual(await pushedFiles(first), []);
+  });
+
+  it('both take the push: the log says so, and the image is in each', async () => {
+    const r = await run([`${first.host}/acme/ok:1.0`, `${second.host}/acme/ok:1.0`], [login(first), login(second)]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`checked that ${first.host}/acme/ok, ${second.host}/acme/ok take the push`));
+    const digest = (await readOutputs(r.job.outputFile)).digest;
+    for (const reg of [first, second]) {
+      const store = new RegistryStore(
+        new RegistryClient(reg.host, { keychain: staticKeychain(reg.host, { username: reg.username!, password: reg.password! }) }),
+        'acme/ok',
+      );
+      assert.equal((await store.resolve('1.0'))?.digest, digest);
+    }
   });
 });
 
