@@ -40,7 +40,7 @@ import { type Layer, LayerPrecompressor, treeWalk } from './layer.ts';
 import { isOneLayer, splitLayers } from './layering.ts';
 import { inLockEntry, type Lock, lockChecksumMismatch, lockFor } from './lock.ts';
 import { memoKey, type RecalledImage, recallImage, rememberImage } from './memo.ts';
-import { type BuildPlan, planBuild } from './plan.ts';
+import { type BuildPlan, LockForAnotherConfigError, planBuild } from './plan.ts';
 
 /** Options of {@link buildImage}. */
 export interface BuildOptions {
@@ -232,9 +232,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         })
       : undefined;
   // Not refused for this alone: the checksum covers the files' text, so a comment changes it;
-  // planBuild refuses a lock that does not meet the configuration's requests.
-  if (mismatch !== undefined) (options.logger ?? silentLogger).warn(mismatch);
-  const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages, checkLock });
+  // planBuild refuses a lock that does not meet the configuration's requests, and its error says
+  // all the warning would: the warning is said once the plan is made, or when it fails otherwise.
+  const warnMismatch = (): void => {
+    if (mismatch !== undefined) (options.logger ?? silentLogger).warn(mismatch);
+  };
+  const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages, checkLock }).catch((err: unknown) => {
+    if (!(err instanceof LockForAnotherConfigError)) warnMismatch();
+    throw err;
+  });
+  warnMismatch();
   const planned = archs.reduce((n, a) => n + (plan.packages.get(a)?.length ?? 0), 0);
   progress({ kind: 'step', step: 'resolve', subject: resolving, done: planned, total: planned, finished: true });
   const images: BuiltImage[] = [];

@@ -275,14 +275,25 @@ function lockMeets(
   return named || [...listed.values()].some((same) => same.some((c) => candidateMeets(c, request, scheme)));
 }
 
+/**
+ * A lock refused as made for another configuration: one that does not meet its requests, or holds
+ * more than they lead to. Its message says what the warning of a lock whose `config.checksum` is
+ * not the configuration's says, and more (../builder/build.ts says that warning only otherwise).
+ */
+export class LockForAnotherConfigError extends ProvenantError {
+  constructor(message: string, options: { where: string; hint: string }) {
+    super('INVALID_CONFIG', message, options);
+    this.name = 'LockForAnotherConfigError';
+  }
+}
+
 /** The error for a lock that does not meet the configuration's requests. */
 function lockForAnother(options: PlanOptions, unmet: readonly string[]): ProvenantError {
   const lock = options.lock as Lock;
   const where = options.lockPath ?? 'the lock';
   const madeFor =
     lock.config.name === '' ? '' : ` (it names ${lock.config.name}${lock.config.checksum === '' ? '' : `, ${lock.config.checksum}`})`;
-  return new ProvenantError(
-    'INVALID_CONFIG',
+  return new LockForAnotherConfigError(
     `${where} was not made for ${options.configPath}${madeFor}: no locked package meets ${unmet.join(', ')}`,
     {
       where,
@@ -305,7 +316,7 @@ function lockBeyondRequests(options: PlanOptions, wrongTag: readonly string[], u
         ]),
     ...(unreached.length === 0 ? [] : [`it holds ${unreached.join(', ')}, which no request and no locked package needs`]),
   ];
-  return new ProvenantError('INVALID_CONFIG', `${where} holds more than ${options.configPath} asks for: ${what.join('; ')}`, {
+  return new LockForAnotherConfigError(`${where} holds more than ${options.configPath} asks for: ${what.join('; ')}`, {
     where,
     hint: `lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), which locks only what its requests need; to take a package from a tagged repository, ask for it as name@tag in contents.packages`,
   });

@@ -63,9 +63,10 @@ describe('a build from a lock made for another configuration', () => {
     await server?.close();
   });
 
-  it('refuses a lock that pins nothing for a requested package, naming the lock and the requests', async () => {
+  it('refuses a lock that pins nothing for a requested package, naming the lock and the requests, and says it once (no warning before)', async () => {
     const lock = await lockOf(await variant('base-only.yaml', 'base'));
-    await assert.rejects(build(configPath, lock), (err: unknown) => {
+    const warnings: string[] = [];
+    await assert.rejects(build(configPath, lock, warnings), (err: unknown) => {
       assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
       assert.equal(err.where, 'other.lock.json');
       assert.match(err.message, /^other\.lock\.json was not made for .*image\.yaml \(it names base-only\.yaml, sha256-[A-Za-z0-9+/=]+\)/);
@@ -73,6 +74,8 @@ describe('a build from a lock made for another configuration', () => {
       assert.match(err.hint ?? '', /provenant lock .*image\.yaml -o other\.lock\.json/);
       return true;
     });
+    // The checksum's warning said the same before the error did.
+    assert.deepEqual(warnings, []);
   });
 
   it('refuses a lock whose package has a version the configuration does not ask for', async () => {
