@@ -13,7 +13,7 @@ import { type BuildResult, buildImage, writeBuild } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import type { ImageConfig } from '../builder/config-types.ts';
 import { aboutWrittenIndex, type DescribeOptions, describeBuild, describeIndex } from '../builder/describe.ts';
-import { type Lock, lockChecksumMismatch, parseLock } from '../builder/lock.ts';
+import { type Lock, parseLock } from '../builder/lock.ts';
 import { buildAttachmentStorages, signingStorages, type TagOnly, tagOnlyLine } from '../compat/build-storages.ts';
 import {
   type AttachmentStorages,
@@ -192,22 +192,6 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   await checkDestinations(destinations, ctx);
   ctx.logger.info(`building ${inputs.config}${inputs.archs.length > 0 ? ` for ${inputs.archs.join(', ')}` : ''}`);
   const cacheDir = inputs.cacheDir ?? join(base, 'cache');
-  // The build warns of a lock whose config.checksum is not the configuration's, and goes on: the
-  // checksum covers comments too. When the lock then fails the build as not this configuration's,
-  // the error says it, and the warning would say it a second time; it is held until the build
-  // has either passed (then it is said) or failed for some other reason than the lock.
-  const stale =
-    lock === undefined || inputs.lock === undefined
-      ? undefined
-      : lockChecksumMismatch(lock, config, { lockPath: inputs.lock, configName: basename(inputs.config) });
-  let held: string | undefined;
-  const buildLogger: Logger = {
-    ...ctx.logger,
-    warn: (message) => {
-      if (stale !== undefined && message === stale) held = message;
-      else ctx.logger.warn(message);
-    },
-  };
   const result = await buildImage({
     config,
     configPath: inputs.config,
@@ -217,9 +201,8 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
     sourceDateEpoch: ctx.sourceDateEpoch,
     // The cache is shared: it is content-addressed, and the next step's build reuses it.
     cacheDir,
-    logger: buildLogger,
+    logger: ctx.logger,
   }).catch((err: unknown) => {
-    if (held !== undefined && !(isProvenantError(err) && err.where === inputs.lock)) ctx.logger.warn(held);
     if (err instanceof MissingArchitectureError) throw missingArchitecture(err, inputs, config.config);
     // The cache's folder cannot be made: the input's mistake, said as the input.
     if (inputs.cacheDir === undefined || !isProvenantError(err, 'IO') || err.where !== cacheDir) throw err;
@@ -229,7 +212,6 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       hint: 'give cache-dir a folder the job can make and write, or leave it out for one under RUNNER_TEMP',
     });
   });
-  if (held !== undefined) ctx.logger.warn(held);
   const imageName = inputs.tags[0] === undefined ? basename(inputs.config).replace(/\.ya?ml$/, '') : formatReference(inputs.tags[0]);
   const options = describeOptions(inputs, ctx, imageName);
   let attested = describe(result, inputs, options);
