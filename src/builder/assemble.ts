@@ -4,11 +4,13 @@
  * nothing here reads the host.
  */
 import { createHash } from 'node:crypto';
-import { ProvenantError } from '../errors.ts';
+import { type ErrorCode, ProvenantError } from '../errors.ts';
 import type { InventoryFile } from '../pkg/inventory.ts';
 import { filesOnDemand, type InstalledPackage } from '../pkg/source.ts';
 import { type Body, readBody } from '../vfs/body.ts';
 import { buildFile, type Tree } from '../vfs/tree.ts';
+import { ConfigError } from '../yaml.ts';
+import { pathEntryPlace } from './config-schema.ts';
 import type { ImageAccounts, ImageOsRelease, PathMutation } from './config-types.ts';
 
 const decode = (b: Body | undefined): string => (b === undefined ? '' : new TextDecoder().decode(readBody(b)));
@@ -61,66 +63,97 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
  * it, and would change what it points to outside the path). A hardlink is its file: what the
  * entry sets is set on the file it links to as well, as a chmod of either name of one inode does.
  *
- * @throws ProvenantError `INVALID_CONFIG` naming the path when a hardlink's source is missing
- *   or `permissions` names a path the image does not have
+ * @throws ConfigError `INVALID_CONFIG` at the entry's place (`file:line:column: paths[N]`, or
+ *   `paths[N]` and the path for an entry made by hand) when a hardlink's source is missing or
+ *   `permissions` names a path the image does not have; what the tree refuses (a folder over a
+ *   file: `UNSAFE_PATH`) with its code, at the entry's place
  */
 export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: number): void {
-  for (const m of paths) {
-    const path = m.path.replace(/^\/+/, '');
-    // Ownership changes only where the entry names an id, and then the id it does not name is 0,
-    // as in apko (mutatePermissionsDirect): `uid: 9` alone is 9:0.
-    const owner = m.uid === undefined && m.gid === undefined ? {} : { uid: m.uid ?? 0, gid: m.gid ?? 0 };
-    const made = { uid: 0, gid: 0, ...owner, mtime, owner: 'build' as const };
-    let mode = m.permissions;
-    // What the entry sets on its path (a hardlink's file too): a directory's default mode is added below.
-    const change: { mode?: number; uid?: number; gid?: number } = { ...(mode === undefined ? {} : { mode }), ...owner };
-    switch (m.type) {
-      case 'directory': {
-        mode ??= 0o755;
-        change.mode = mode;
-        tree.mkdirAll(path, { ...made, mode });
-        break;
-      }
-      case 'empty-file':
-        mode ??= 0o644;
-        tree.put(path, { type: 'file', ...made, mode, body: new Uint8Array() });
-        break;
-      case 'symlink':
-        tree.put(path, { type: 'symlink', ...made, mode: 0o777, linkname: m.source ?? '' });
-        // A symlink's own mode and owner are all it has: what the entry sets goes no further.
-        continue;
-      case 'hardlink': {
-        const source = tree.resolve((m.source ?? '').replace(/^\/+/, ''));
-        const node = tree.get(source);
-        if (node?.type !== 'file') {
-          throw new ProvenantError(
-            'INVALID_CONFIG',
-            `paths: the hardlink ${m.path} links to ${m.source ?? ''}, which is not a file in the image`,
-            { where: m.path },
-          );
-        }
-        tree.update(source, change);
-        tree.put(path, { ...node, ...change, type: 'hardlink', linkname: source, owner: 'build' });
-        break;
-      }
-      case 'permissions': {
-        if (tree.get(tree.resolve(path)) === undefined) {
-          throw new ProvenantError('INVALID_CONFIG', `paths: ${m.path} is not in the image, so its permissions cannot be set`, {
-            where: m.path,
-          });
-        }
-        break;
-      }
+  for (const [index, m] of paths.entries()) {
+    try {
+      applyPath(tree, m, index, mtime);
+    } catch (err) {
+      // The tree names the path it could not make, not the entry that asked for it.
+      if (!(err instanceof ProvenantError) || entryErrors.has(err)) throw err;
+      throw entryError(m, index, err.code, `${m.type} ${m.path}: ${err.message}`, { cause: err });
     }
-    if (m.type === 'permissions' || m.type === 'directory') tree.update(path, change);
-    if (!m.recursive) continue;
-    // Beneath the path, only what the entry gives: a directory's default mode is the folder's
-    // alone (a recursive chown must not make every file 0755). A symlink beneath is not followed,
-    // as `chmod -R` and `chown -R` do not: `/app/shadow -> /etc/shadow` must not hand /etc/shadow
-    // to the folder's owner, and a dangling one is no error.
-    const beneath = { ...(m.permissions === undefined ? {} : { mode: m.permissions }), ...owner };
-    for (const p of tree.under(path)) if (tree.get(p)?.type !== 'symlink') tree.update(p, beneath);
   }
+}
+
+/** The errors {@link entryError} made, which name their entry already. */
+const entryErrors = new WeakSet<ProvenantError>();
+
+/**
+ * A mistake of the `paths` entry `m` (the index-th), found as the build applies it: at the
+ * entry's line (or that of its `key`) when the loader read it.
+ */
+function entryError(
+  m: PathMutation,
+  index: number,
+  code: ErrorCode,
+  problem: string,
+  details: { hint?: string; cause?: unknown; key?: string } = {},
+): ProvenantError {
+  const at = pathEntryPlace(m, details.key);
+  const keyPath = `paths[${index}]`;
+  const { key: _, ...rest } = details;
+  const err =
+    at === undefined
+      ? new ProvenantError(code, `${keyPath}: ${problem}`, { ...rest, where: m.path })
+      : new ConfigError(code, at, keyPath, problem, rest);
+  entryErrors.add(err);
+  return err;
+}
+
+function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number): void {
+  const path = m.path.replace(/^\/+/, '');
+  // Ownership changes only where the entry names an id, and then the id it does not name is 0,
+  // as in apko (mutatePermissionsDirect): `uid: 9` alone is 9:0.
+  const owner = m.uid === undefined && m.gid === undefined ? {} : { uid: m.uid ?? 0, gid: m.gid ?? 0 };
+  const made = { uid: 0, gid: 0, ...owner, mtime, owner: 'build' as const };
+  let mode = m.permissions;
+  // What the entry sets on its path (a hardlink's file too): a directory's default mode is added below.
+  const change: { mode?: number; uid?: number; gid?: number } = { ...(mode === undefined ? {} : { mode }), ...owner };
+  switch (m.type) {
+    case 'directory': {
+      mode ??= 0o755;
+      change.mode = mode;
+      tree.mkdirAll(path, { ...made, mode });
+      break;
+    }
+    case 'empty-file':
+      mode ??= 0o644;
+      tree.put(path, { type: 'file', ...made, mode, body: new Uint8Array() });
+      break;
+    case 'symlink':
+      tree.put(path, { type: 'symlink', ...made, mode: 0o777, linkname: m.source ?? '' });
+      // A symlink's own mode and owner are all it has: what the entry sets goes no further.
+      return;
+    case 'hardlink': {
+      const source = tree.resolve((m.source ?? '').replace(/^\/+/, ''));
+      const node = tree.get(source);
+      if (node?.type !== 'file') {
+        throw entryError(m, index, 'INVALID_CONFIG', `the hardlink ${m.path} links to ${m.source ?? ''}, which is not a file in the image`);
+      }
+      tree.update(source, change);
+      tree.put(path, { ...node, ...change, type: 'hardlink', linkname: source, owner: 'build' });
+      break;
+    }
+    case 'permissions': {
+      if (tree.get(tree.resolve(path)) === undefined) {
+        throw entryError(m, index, 'INVALID_CONFIG', `${m.path} is not in the image, so its permissions cannot be set`);
+      }
+      break;
+    }
+  }
+  if (m.type === 'permissions' || m.type === 'directory') tree.update(path, change);
+  if (!m.recursive) return;
+  // Beneath the path, only what the entry gives: a directory's default mode is the folder's
+  // alone (a recursive chown must not make every file 0755). A symlink beneath is not followed,
+  // as `chmod -R` and `chown -R` do not: `/app/shadow -> /etc/shadow` must not hand /etc/shadow
+  // to the folder's owner, and a dangling one is no error.
+  const beneath = { ...(m.permissions === undefined ? {} : { mode: m.permissions }), ...owner };
+  for (const p of tree.under(path)) if (tree.get(p)?.type !== 'symlink') tree.update(p, beneath);
 }
 
 /**

@@ -18,7 +18,8 @@ import { digestHex, digestOf } from '../oci/digest.ts';
 import { ConfigError, type ConfigLocation, MAX_YAML_BYTES } from '../yaml.ts';
 import { finish, merge } from './config-merge.ts';
 import { type Part, parsePart } from './config-schema.ts';
-import type { ConfigFile, LoadConfigOptions, LoadedConfig, ParseConfigOptions } from './config-types.ts';
+import type { ConfigFile, ImageConfig, LoadConfigOptions, LoadedConfig, ParseConfigOptions } from './config-types.ts';
+import { shlexProblem } from './shlex.ts';
 
 /** How deep includes may nest; a cycle through symbolic links stops here. */
 const MAX_INCLUDE_DEPTH = 32;
@@ -48,7 +49,7 @@ export function parseConfig(text: string, file: string, options: ParseConfigOpti
     });
   }
   return {
-    config: finish(part, options.hostArch),
+    config: checkCommands(finish(part, options.hostArch), part.locs, file),
     files: [{ path: file, sha256: sha256Hex(text), content: text }],
     raw: text,
     locations: part.locs,
@@ -190,7 +191,31 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
   };
 
   const merged = await load(path, undefined);
-  return { config: finish(merged, options.hostArch), files, raw: rootRaw, locations: merged.locs };
+  return { config: checkCommands(finish(merged, options.hostArch), merged.locs, path), files, raw: rootRaw, locations: merged.locs };
+}
+
+/**
+ * Refuses a `cmd` or `entrypoint.command` the build could not split into words (an unterminated
+ * quote, a trailing `\`), at the line that wrote it: both builds split them as apko does
+ * (./shlex.ts), and would otherwise fail only once the packages are installed, naming no line.
+ * A command beside a `shell-fragment` is not split, and is not checked.
+ *
+ * @throws ConfigError `INVALID_CONFIG` at the command's place
+ */
+function checkCommands(config: ImageConfig, locs: ReadonlyMap<string, ConfigLocation>, file: string): ImageConfig {
+  const fragment = config.entrypoint.shellFragment;
+  const commands: [string, string | undefined][] = [
+    ['entrypoint.command', fragment === undefined || fragment === '' ? config.entrypoint.command : undefined],
+    ['cmd', config.cmd],
+  ];
+  for (const [key, line] of commands) {
+    const problem = line === undefined ? undefined : shlexProblem(line);
+    if (problem === undefined) continue;
+    throw new ConfigError('INVALID_CONFIG', locs.get(key) ?? { file }, key, problem, {
+      hint: 'the command is split into words as apko splits it, without a shell: every quote must close, and a "\\" must escape a character',
+    });
+  }
+  return config;
 }
 
 /**

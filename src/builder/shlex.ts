@@ -13,13 +13,27 @@ import { ProvenantError } from '../errors.ts';
  * @throws ProvenantError `INVALID_CONFIG` for an unterminated quote or a trailing `\`, as shlex fails
  */
 export function shlexSplit(line: string, where: string): string[] {
+  const words = split(line);
+  if (typeof words === 'string') throw new ProvenantError('INVALID_CONFIG', `${where}: ${words}`, { where });
+  return words;
+}
+
+/**
+ * Why {@link shlexSplit} would refuse `line` (`an unterminated quote in "a 'b"`), or undefined
+ * when it splits: the loader refuses such a command at its line, before anything is fetched.
+ */
+export function shlexProblem(line: string): string | undefined {
+  const words = split(line);
+  return typeof words === 'string' ? words : undefined;
+}
+
+/** The words of `line`, or why it cannot be split. */
+function split(line: string): string[] | string {
   const words: string[] = [];
   const chars = [...line];
   let i = 0;
   const isSpace = (c: string | undefined) => c === ' ' || c === '\t' || c === '\r' || c === '\n';
-  const bad = (why: string): never => {
-    throw new ProvenantError('INVALID_CONFIG', `${where}: ${why} in ${JSON.stringify(line)}`, { where });
-  };
+  const bad = (why: string): string => `${why} in ${JSON.stringify(line)}`;
   while (i < chars.length) {
     const c = chars[i] as string;
     if (isSpace(c)) {
@@ -55,8 +69,8 @@ export function shlexSplit(line: string, where: string): string[] {
       else if (ch === '\\') state = 'escape';
       else word += ch;
     }
-    if (state === 'escape' || state === 'double-escape') bad('a "\\" at the end');
-    if (state === 'double' || state === 'single') bad('an unterminated quote');
+    if (state === 'escape' || state === 'double-escape') return bad('a "\\" at the end');
+    if (state === 'double' || state === 'single') return bad('an unterminated quote');
     words.push(word);
   }
   return words;

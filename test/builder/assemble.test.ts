@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { applyAccounts, applyPaths, changedByFinishing, filesAt, withFinishedFiles } from '../../src/builder/assemble.ts';
+import { parseConfig } from '../../src/builder/config.ts';
 import type { PathMutation } from '../../src/builder/config-types.ts';
+import { type ErrorCode, isProvenantError } from '../../src/errors.ts';
 import type { InstalledPackage } from '../../src/pkg/source.ts';
 import { readBody } from '../../src/vfs/body.ts';
 import { buildFile, Tree } from '../../src/vfs/tree.ts';
@@ -98,6 +100,49 @@ describe('the finishing every image gets', () => {
     assert.deepEqual(meta(tree, 'app/secret.key'), [0o600, 1000, 1000]);
     assert.deepEqual(meta(tree, 'etc/shadow'), [0o640, 0, 0]);
     assert.deepEqual(meta(tree, 'app/shadow'), [0o777, 0, 0]);
+  });
+
+  it('names the file and line of a paths entry the build cannot apply, whatever refuses it', () => {
+    /** The error applying `entries` (YAML list items, after two lines) to a tree with /etc/passwd throws. */
+    const failure = (entries: string): unknown => {
+      const { config } = parseConfig(`archs: [x86_64]\npaths:\n${entries}`, 'image.yaml', { hostArch: 'x64' });
+      const tree = new Tree();
+      buildFile(tree, 'etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n', EPOCH);
+      try {
+        applyPaths(tree, config.paths, EPOCH);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    const cases: [string, ErrorCode, string][] = [
+      // The tree refuses a folder over a file; the entry is named, with the tree's reason.
+      [
+        '  - {path: /srv, type: directory}\n  - path: /etc/passwd\n    type: directory\n',
+        'UNSAFE_PATH',
+        'image.yaml:4:5: paths[1]: directory /etc/passwd: cannot make the folder "etc/passwd": a file is there',
+      ],
+      [
+        '  - path: /x\n    type: hardlink\n    source: /nope\n',
+        'INVALID_CONFIG',
+        'image.yaml:3:5: paths[0]: the hardlink /x links to /nope',
+      ],
+      [
+        '  - path: /opt\n    type: permissions\n    permissions: 0o700\n',
+        'INVALID_CONFIG',
+        'image.yaml:3:5: paths[0]: /opt is not in the image',
+      ],
+    ];
+    for (const [entries, code, start] of cases) {
+      const err = failure(entries);
+      assert.ok(isProvenantError(err, code), `${code} expected: ${String(err)}`);
+      assert.ok(err.message.startsWith(start), err.message);
+    }
+    // An entry made by hand has no line: its index and path are named.
+    assert.throws(
+      () => applyPaths(new Tree(), [{ path: '/opt', type: 'permissions', permissions: 0o700, recursive: false }], EPOCH),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && err.message.startsWith('paths[0]: /opt') && err.where === '/opt',
+    );
   });
 
   it("sets a hardlink entry's mode and owner on the link and on its file, one inode", () => {

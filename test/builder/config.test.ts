@@ -202,6 +202,31 @@ contents:
     assert.deepEqual(parse('entrypoint:\n  command: /bin/app\n  services: {}\n').config.entrypoint, { command: '/bin/app', services: {} });
   });
 
+  it('refuses a cmd or entrypoint.command that cannot be split into words at its line, as apko fails to split it', async () => {
+    await rejects(
+      () => parse('archs: [x86_64]\ncmd: "a \'b"\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:6',
+      /cmd: an unterminated quote in "a 'b"/,
+    );
+    await rejects(
+      () => parse('entrypoint:\n  command: /bin/app \\\n'),
+      'INVALID_CONFIG',
+      'image.yaml:2:12',
+      /entrypoint\.command: a "\\" at the end/,
+    );
+    // An included file's command is refused at its own line.
+    const fs = memory({ 'image.yaml': 'include: base.yaml\narchs: [x86_64]\n', 'base.yaml': '\ncmd: "\\"x"\n' });
+    await rejects(
+      () => loadConfig('image.yaml', { ...host, readFile: fs.readFile }),
+      'INVALID_CONFIG',
+      'base.yaml:2:6',
+      /cmd: an unterminated quote/,
+    );
+    // Beside a shell-fragment the command is not split (apko runs the fragment), so it is not checked.
+    assert.equal(parse('entrypoint:\n  command: "a \'b"\n  shell-fragment: exec app\n').config.entrypoint.command, "a 'b");
+  });
+
   it('treats layering: {} as no layering, as apko does', () => {
     assert.equal(parse('layering: {}\n').config.layering, undefined);
     assert.deepEqual(parse('layering: {strategy: origin}\n').config.layering, { strategy: 'origin', budget: 0 });
