@@ -62,10 +62,14 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
  * file's. A symlink beneath a recursive entry is left as it is and not followed (apko follows
  * it, and would change what it points to outside the path). A hardlink is its file: what the
  * entry sets is set on the file it links to as well, as a chmod of either name of one inode does.
+ * A `symlink` entry is root's, sets nothing else, and is refused over a path the image has, as
+ * apko refuses it; one naming `uid`, `gid`, `permissions` or `recursive` is refused, since they
+ * would do nothing (apko sets them on the link's target).
  *
  * @throws ConfigError `INVALID_CONFIG` at the entry's place (`file:line:column: paths[N]`, or
- *   `paths[N]` and the path for an entry made by hand) when a hardlink's source is missing or
- *   `permissions` names a path the image does not have; what the tree refuses (a folder over a
+ *   `paths[N]` and the path for an entry made by hand) when a hardlink's source is missing,
+ *   `permissions` names a path the image does not have, or a symlink entry is over a path it
+ *   has or names what it cannot set; what the tree refuses (a folder over a
  *   file: `UNSAFE_PATH`) with its code, at the entry's place
  */
 export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: number): void {
@@ -125,10 +129,33 @@ function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number): v
       mode ??= 0o644;
       tree.put(path, { type: 'file', ...made, mode, body: new Uint8Array() });
       break;
-    case 'symlink':
-      tree.put(path, { type: 'symlink', ...made, mode: 0o777, linkname: m.source ?? '' });
-      // A symlink's own mode and owner are all it has: what the entry sets goes no further.
+    case 'symlink': {
+      // A symlink entry sets no mode and no owner (a link's own are not read, and apko's, set
+      // through it, land on its target): a key for them would do nothing, so it is refused.
+      const idle = (['uid', 'gid', 'permissions'] as const).find((k) => m[k] !== undefined) ?? (m.recursive ? 'recursive' : undefined);
+      if (idle !== undefined) {
+        throw entryError(m, index, 'INVALID_CONFIG', `a symlink entry sets no mode or owner, so its ${idle} would do nothing`, {
+          key: idle,
+          hint: `remove ${idle}; for the mode or owner of what the link points to, add a permissions entry for that path (apko sets them there, through the link)`,
+        });
+      }
+      // apko's Symlink fails where anything is (pkg/build/paths.go, mutateSymLink: "file
+      // exists"): replacing it would drop a package's file, or its own link, unsaid.
+      const existing = tree.get(tree.resolveParent(path));
+      if (existing !== undefined) {
+        throw entryError(
+          m,
+          index,
+          'INVALID_CONFIG',
+          `${m.path} is already in the image (a ${existing.type}), where a symlink is asked for`,
+          {
+            hint: 'apko refuses it too: remove the entry (a package may give this link already), or name another path',
+          },
+        );
+      }
+      tree.put(path, { type: 'symlink', uid: 0, gid: 0, mtime, owner: 'build', mode: 0o777, linkname: m.source ?? '' });
       return;
+    }
     case 'hardlink': {
       const source = tree.resolve((m.source ?? '').replace(/^\/+/, ''));
       const node = tree.get(source);

@@ -145,6 +145,59 @@ describe('the finishing every image gets', () => {
     );
   });
 
+  it('refuses a symlink entry over a path the image has, as apko does, and one naming a mode or owner it cannot set', () => {
+    const config = (entry: string) =>
+      parseConfig(`archs: [x86_64]\npaths:\n  - path: /bin/sh\n    type: symlink\n    source: /bin/busybox\n${entry}`, 'image.yaml', {
+        hostArch: 'x64',
+      }).config.paths;
+    const image = (): Tree => {
+      const tree = new Tree();
+      buildFile(tree, 'bin/busybox', 'ELF', EPOCH, 0o755);
+      return tree;
+    };
+    // A package's file, a package's link, or what an earlier entry made: each stays, and the entry is named.
+    for (const there of ['file', 'symlink', 'entry'] as const) {
+      const tree = image();
+      if (there === 'file') buildFile(tree, 'bin/sh', '#!', EPOCH, 0o755);
+      if (there === 'symlink') tree.put('bin/sh', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: EPOCH, linkname: 'busybox' });
+      const paths = there === 'entry' ? [...config(''), ...config('')] : config('');
+      assert.throws(
+        () => applyPaths(tree, paths, EPOCH),
+        (err: unknown) =>
+          isProvenantError(err, 'INVALID_CONFIG') &&
+          err.message.startsWith(`image.yaml:3:5: paths[${there === 'entry' ? 1 : 0}]: /bin/sh is already in the image`),
+        there,
+      );
+      if (there === 'file') assert.equal(tree.get('bin/sh')?.type, 'file');
+    }
+    // A mode or owner on a symlink entry would do nothing: refused at its own line.
+    for (const [key, line] of [
+      ['uid: 1000', 6],
+      ['permissions: 0o700', 6],
+      ['recursive: true', 6],
+    ] as const) {
+      assert.throws(
+        () => applyPaths(image(), config(`    ${key}\n`), EPOCH),
+        (err: unknown) =>
+          isProvenantError(err, 'INVALID_CONFIG') &&
+          err.message.startsWith(`image.yaml:${line}:`) &&
+          err.message.includes(`paths[0]: a symlink entry sets no mode or owner, so its ${key.split(':')[0]} would do nothing`),
+        key,
+      );
+    }
+    const tree = image();
+    applyPaths(tree, config(''), EPOCH);
+    assert.deepEqual(tree.get('bin/sh'), {
+      type: 'symlink',
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      mtime: EPOCH,
+      owner: 'build',
+      linkname: '/bin/busybox',
+    });
+  });
+
   it("sets a hardlink entry's mode and owner on the link and on its file, one inode", () => {
     const tree = new Tree();
     buildFile(tree, 'usr/bin/app', '#!/bin/sh\n', EPOCH, 0o755);
@@ -197,7 +250,7 @@ describe('the finishing every image gets', () => {
     buildFile(tree, 'etc/a', 'changed\n', EPOCH);
     // Written again with the bytes it had, a file is not changed.
     buildFile(tree, 'etc/same', 'same\n', EPOCH);
-    applyPaths(tree, [{ path: '/etc/gone', type: 'symlink', source: '/etc/kept' } as PathMutation], EPOCH);
+    tree.put('etc/gone', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: EPOCH, linkname: '/etc/kept' });
     buildFile(tree, 'etc/new', 'n\n', EPOCH);
     const changed = changedByFinishing(tree, before);
     const hex = (algorithm: string, text: string) => createHash(algorithm).update(text).digest('hex');

@@ -52,6 +52,9 @@ async function layerFiles(result: BuildResult): Promise<Map<string, { SHA1: stri
         SHA256: createHash('sha256').update(bytes).digest('hex'),
       });
     }
+    // A hardlink comes after its file.
+    const file = entry.header.type === 'hardlink' ? out.get(`./${entry.header.linkname.replace(/^\.?\//, '')}`) : undefined;
+    if (file !== undefined) out.set(name, file);
   }
   return out;
 }
@@ -97,7 +100,7 @@ describe('SBOM file lists of files the build rewrote', { skip: fixturesMissing }
         '  version-id: "9"',
         'paths:',
         '  - {path: /etc/motd, type: empty-file, permissions: 0o644}',
-        '  - {path: /etc/issue, type: symlink, source: /etc/motd}',
+        '  - {path: /etc/issue, type: hardlink, source: /etc/motd}',
         '',
       ].join('\n'),
     );
@@ -146,10 +149,10 @@ describe('SBOM file lists of files the build rewrote', { skip: fixturesMissing }
       assert.ok(real !== undefined, `${f.fileName} is a file in the layer`);
       for (const c of f.checksums) assert.equal(c.checksumValue, real[c.algorithm as 'SHA1' | 'SHA256'], `${c.algorithm} of ${f.fileName}`);
     }
-    // The rewritten files are listed and say so; the one left as shipped does not; the one the
-    // build made a symlink is no longer a file of the package.
+    // The rewritten files are listed and say so (the one the build made a hardlink with its
+    // file's bytes); the one left as shipped does not.
     const byName = new Map(files.map((f) => [f.fileName, f]));
-    const changed = ['./etc/group', './etc/motd', './etc/os-release', './etc/passwd'];
+    const changed = ['./etc/group', './etc/issue', './etc/motd', './etc/os-release', './etc/passwd'];
     assert.deepEqual(
       files.filter((f) => f.comment !== undefined).map((f) => f.fileName),
       changed,
@@ -159,13 +162,13 @@ describe('SBOM file lists of files the build rewrote', { skip: fixturesMissing }
     assert.equal(sum(byName.get('./usr/share/base/readme'), 'SHA1'), shipped);
     assert.equal(byName.get('./usr/share/base/readme')?.comment, undefined);
     assert.notEqual(sum(byName.get('./etc/passwd'), 'SHA1'), createHash('sha1').update(SHIPPED['etc/passwd']).digest('hex'));
-    assert.equal(byName.has('./etc/issue'), false);
+    assert.equal(sum(byName.get('./etc/issue'), 'SHA1'), createHash('sha1').digest('hex'));
     // The package's verification code is over the SHA-1s it lists (SPDX 2.3 clause 7.9).
     const pkg = doc.packages.find((p) => p.name === 'baselayout');
     const mine = doc.relationships
       .filter((r) => r.spdxElementId === pkg?.SPDXID && r.relationshipType === 'CONTAINS')
       .map((r) => files.find((f) => f.SPDXID === r.relatedSpdxElement));
-    assert.equal(mine.length, 5);
+    assert.equal(mine.length, 6);
     const code = createHash('sha1')
       .update(
         mine
