@@ -118,6 +118,13 @@ function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number): v
   let mode = m.permissions;
   // What the entry sets on its path (a hardlink's file too): a directory's default mode is added below.
   const change: { mode?: number; uid?: number; gid?: number } = { ...(mode === undefined ? {} : { mode }), ...owner };
+  // The folders above a file or link it makes, missing: root's, 0755, as apko's
+  // ensureParentDirectory makes them, and of the build's time, as a directory entry's are (the
+  // tree would give them none, 1970).
+  const slash = path.lastIndexOf('/');
+  if (slash > 0 && m.type !== 'directory' && m.type !== 'permissions') {
+    tree.mkdirAll(path.slice(0, slash), { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
+  }
   switch (m.type) {
     case 'directory': {
       mode ??= 0o755;

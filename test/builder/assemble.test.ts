@@ -52,6 +52,20 @@ describe('the finishing every image gets', () => {
     assert.deepEqual(meta(tree, 'srv/app/data'), [0o700, 65532, 65532]);
   });
 
+  it("gives the folders a file or link entry makes above it the build's time, root's, 0755", () => {
+    const tree = new Tree();
+    buildFile(tree, 'bin/busybox', 'ELF', EPOCH, 0o755);
+    const paths: PathMutation[] = [
+      { path: '/etc/nginx/http.d/default.conf', type: 'empty-file', recursive: false },
+      { path: '/usr/bin/sh', type: 'symlink', source: '/bin/busybox', recursive: false },
+      { path: '/opt/tools/bb', type: 'hardlink', source: '/bin/busybox', uid: 7, recursive: false },
+    ];
+    applyPaths(tree, paths, EPOCH);
+    for (const folder of ['etc', 'etc/nginx', 'etc/nginx/http.d', 'usr', 'usr/bin', 'opt', 'opt/tools']) {
+      assert.deepEqual([...meta(tree, folder), tree.get(folder)?.mtime], [0o755, 0, 0, EPOCH], folder);
+    }
+  });
+
   it('sets the other id to 0 when a permissions entry gives one, and leaves both when it gives neither, as apko', () => {
     const tree = new Tree();
     for (const f of ['a', 'b', 'c']) {
