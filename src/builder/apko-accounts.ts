@@ -9,8 +9,9 @@
  */
 import { ProvenantError } from '../errors.ts';
 import type { ApkoFs } from '../pkg/apk/apko-fs.ts';
+import { ConfigError } from '../yaml.ts';
 import { apkoPathPermissions } from './apko-config.ts';
-import type { ImageAccounts, LoadedConfig } from './config-types.ts';
+import type { ImageAccounts, LoadedConfig, PathMutation } from './config-types.ts';
 
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -145,37 +146,48 @@ function walk(fs: ApkoFs, root: string): string[] {
  * mode set (0 where the file gave none, as apko does) and its owner where uid or gid is given,
  * through symlinks, on everything beneath it when `recursive`.
  *
- * @throws ProvenantError `UNSAFE_PATH` where apko fails (a symlink over an existing path, a
- *   missing path to change)
+ * @throws ConfigError `UNSAFE_PATH` where apko fails (a symlink over an existing path, a
+ *   missing path to change), at the entry's place
  */
 export function apkoPaths(fs: ApkoFs, loaded: LoadedConfig): void {
   for (const [i, m] of loaded.config.paths.entries()) {
-    const perms = apkoPathPermissions(loaded, i) & 0o7777;
-    const parent = m.path.includes('/') ? m.path.slice(0, m.path.lastIndexOf('/')) || '/' : '.';
-    switch (m.type) {
-      case 'directory':
-        fs.mkdirAll(m.path, perms);
-        break;
-      case 'empty-file':
-        fs.mkdirAll(parent, 0o755);
-        fs.writeFile(m.path, new Uint8Array(), 0o644);
-        break;
-      case 'hardlink':
-        fs.mkdirAll(parent, 0o755);
-        if (fs.lstat(m.path) !== undefined) fs.remove(m.path);
-        fs.link(m.source ?? '', m.path);
-        break;
-      case 'symlink':
-        fs.mkdirAll(parent, 0o755);
-        if (fs.lstat(m.path) !== undefined) fs.fail(m.path.replace(/^\/+/, ''), 'already exists, where paths asks for a symlink');
-        fs.symlink(m.source ?? '', m.path);
-        break;
-      case 'permissions':
-        break;
+    try {
+      apkoPath(fs, loaded, m, i);
+    } catch (err) {
+      // Where apko fails, the entry's line is named (apko names the path alone).
+      const at = loaded.locations.get(`paths[${i}]`);
+      if (!(err instanceof ProvenantError) || err instanceof ConfigError || at === undefined) throw err;
+      throw new ConfigError(err.code, at, `paths[${i}]`, err.message, { cause: err });
     }
-    for (const p of m.recursive ? walk(fs, m.path) : [m.path]) {
-      fs.update(p, { mode: perms });
-      if (m.uid !== undefined || m.gid !== undefined) fs.update(p, { uid: m.uid ?? 0, gid: m.gid ?? 0 });
-    }
+  }
+}
+
+function apkoPath(fs: ApkoFs, loaded: LoadedConfig, m: PathMutation, i: number): void {
+  const perms = apkoPathPermissions(loaded, i) & 0o7777;
+  const parent = m.path.includes('/') ? m.path.slice(0, m.path.lastIndexOf('/')) || '/' : '.';
+  switch (m.type) {
+    case 'directory':
+      fs.mkdirAll(m.path, perms);
+      break;
+    case 'empty-file':
+      fs.mkdirAll(parent, 0o755);
+      fs.writeFile(m.path, new Uint8Array(), 0o644);
+      break;
+    case 'hardlink':
+      fs.mkdirAll(parent, 0o755);
+      if (fs.lstat(m.path) !== undefined) fs.remove(m.path);
+      fs.link(m.source ?? '', m.path);
+      break;
+    case 'symlink':
+      fs.mkdirAll(parent, 0o755);
+      if (fs.lstat(m.path) !== undefined) fs.fail(m.path.replace(/^\/+/, ''), 'already exists, where paths asks for a symlink');
+      fs.symlink(m.source ?? '', m.path);
+      break;
+    case 'permissions':
+      break;
+  }
+  for (const p of m.recursive ? walk(fs, m.path) : [m.path]) {
+    fs.update(p, { mode: perms });
+    if (m.uid !== undefined || m.gid !== undefined) fs.update(p, { uid: m.uid ?? 0, gid: m.gid ?? 0 });
   }
 }

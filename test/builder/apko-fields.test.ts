@@ -260,3 +260,25 @@ describe('entrypoint.command and cmd, split as apko splits them', () => {
     assert.equal(config.Cmd, undefined);
   });
 });
+
+describe('paths', () => {
+  it("refuses a symlink over a package's file at the entry's line, in the default build and with --compat apko, as apko refuses it", async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const lines = [
+      '  repositories: [./repo]',
+      '  packages: [hello]',
+      'paths:',
+      '  - path: /usr/bin/app',
+      '    type: symlink',
+      '    source: tool',
+    ];
+    for (const compat of ['default', 'apko'] as const) {
+      await assert.rejects(build(dir, lines, compat === 'apko' ? { compat } : {}), (err: unknown) => {
+        assert.ok(isProvenantError(err), String(err));
+        assert.match(err.message, /image\.yaml:6:5: paths\[0\]: \/usr\/bin\/app(:| is) already/, compat);
+        return true;
+      });
+    }
+  });
+});
