@@ -237,7 +237,12 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const warnMismatch = (): void => {
     if (mismatch !== undefined) (options.logger ?? silentLogger).warn(mismatch);
   };
-  const plan = await planBuild(source, archs, { ...options, packages: config.contents.packages, checkLock }).catch((err: unknown) => {
+  const plan = await planBuild(source, archs, {
+    ...options,
+    packages: config.contents.packages,
+    locations: options.config.locations,
+    checkLock,
+  }).catch((err: unknown) => {
     if (!(err instanceof LockForAnotherConfigError)) warnMismatch();
     throw err;
   });

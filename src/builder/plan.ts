@@ -17,6 +17,7 @@ import {
   type VersionScheme,
 } from '../pkg/resolve/resolve.ts';
 import type { FetchedPackage, IndexFile, LockedPackage, PackageSource } from '../pkg/source.ts';
+import type { ConfigLocation } from '../yaml.ts';
 import { ARCH_NAMES, distinctArchs, lookupArch } from './arch.ts';
 import { inLockEntry, type Lock, lockEntryPath } from './lock.ts';
 import { lockInconsistencies, lockVersionsDiffer } from './lock-consistent.ts';
@@ -28,6 +29,8 @@ export interface PlanOptions {
   packages: readonly string[];
   /** The configuration file, for errors. */
   configPath: string;
+  /** Where each value of the configuration was written (LoadedConfig.locations): a package nothing provides is named at its line. */
+  locations?: ReadonlyMap<string, ConfigLocation> | undefined;
   lock?: Lock | undefined;
   /** The lock file, for errors (default `the lock`). */
   lockPath?: string | undefined;
@@ -183,7 +186,11 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     throwIfAborted(options.signal);
     const { candidates, files } = await source.readIndex(arch);
     for (const f of files) indexes.push({ ...f, arch });
-    const requests = options.packages.map((p) => source.request(p, options.configPath));
+    const requests = options.packages.map((p, i) => {
+      const at = options.locations?.get(`contents.packages[${i}]`);
+      const request = source.request(p, options.configPath);
+      return at === undefined ? request : { ...request, where: `${at.file}:${at.line}:${at.column} (${arch})` };
+    });
     const where = `${options.configPath} (${arch})`;
     resolved.set(arch, resolve(requests, candidates, source.versionScheme, { where }).packages);
   }

@@ -174,14 +174,17 @@ describe('messages and exit codes', () => {
       assert.doesNotMatch(r.stderr, /explicitly/);
     });
 
-    it('a package nothing provides is not found: exit 3', async () => {
+    it('a package nothing provides is not found, named at its line: exit 3', async () => {
       await writeFile(
         join(dir, 'nosuch.yaml'),
         'contents:\n  repositories: [./repo]\n  keyring: [./keys/test.rsa.pub]\n  packages: [hello, nosuch]\narchs: [x86_64]\n',
       );
       const r = await build(['nosuch.yaml']);
       assert.equal(r.status, 3);
-      assertMessage(r.stderr, /^provenant build: nothing provides nosuch, which contents\.packages asks for \(nosuch\.yaml \(x86_64\)\)$/);
+      assertMessage(
+        r.stderr,
+        /^provenant build: nothing provides nosuch, which contents\.packages asks for \(nosuch\.yaml:4:21 \(x86_64\)\)$/,
+      );
     });
 
     it('an unreachable HTTP repository names the cause; a port out of range is the configuration (exit 2)', async () => {

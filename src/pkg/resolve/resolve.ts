@@ -98,6 +98,8 @@ export interface VersionScheme {
 /** A request from the configuration: a requirement, or a conflict (`!name`) when `conflict`. */
 export interface Request extends Requirement {
   conflict?: boolean;
+  /** Where the request is written (`file:line:column (arch)`), for the error when nothing provides it. */
+  where?: string | undefined;
 }
 
 /** The closure, and why each package is in it. */
@@ -433,7 +435,7 @@ class Resolver<C extends Candidate> {
     // found; one that a chosen package needs is a repository that cannot be resolved.
     if (by === undefined && blocked === undefined) {
       return new ProvenantError('NOT_FOUND', `nothing provides ${wanted}, which contents.packages asks for`, {
-        where: this.#where,
+        where: (alternatives[0] as Request | undefined)?.where ?? this.#where,
         hint: 'check the package name and version, the repositories (and their tags) and the architecture',
       });
     }
