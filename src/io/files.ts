@@ -4,7 +4,7 @@
  * metadata, archives, blobs written with `-o`), and file system errors as typed errors.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
 import { abortedError, isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { BlobSource, ByteStream } from './types.ts';
@@ -115,6 +115,7 @@ export interface WriteFileOptions {
 export async function writeFileAtomic(path: string, data: string | Uint8Array | ByteStream, options: WriteFileOptions = {}): Promise<void> {
   const where = options.where ?? path;
   refuseFolderName(path, where);
+  refuseFolder(path, where);
   const tmp = options.temporary ?? `${path}.tmp-${randomHex(6)}`;
   let written = options;
   if (options.keepMode) {
@@ -175,14 +176,26 @@ export async function writeFilesAtomic(files: readonly FileToWrite[], options: {
  * @throws ProvenantError `IO` naming it
  */
 export function refuseFolders(paths: readonly string[]): void {
-  for (const path of paths) {
-    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
-      throw new ProvenantError('IO', `${path} is a folder; nothing was written`, {
-        where: path,
-        hint: 'name a file to write, not a folder',
-      });
-    }
-  }
+  for (const path of paths) refuseFolder(path, path);
+}
+
+/** Throws `IO` "is a folder" when `path` is a folder or names one (`.`, `..`, `out/..`), before anything is written. */
+function refuseFolder(path: string, where: string): void {
+  if (namesFolder(path)) throw folderError(where);
+}
+
+/** Whether `path` is a folder, or a name that always means one (its last part `.` or `..`). */
+function namesFolder(path: string): boolean {
+  const last = basename(path);
+  return last === '.' || last === '..' || statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+function folderError(where: string, cause?: unknown): ProvenantError {
+  return new ProvenantError('IO', `${where} is a folder; nothing was written`, {
+    where,
+    cause,
+    hint: 'name a file to write, not a folder',
+  });
 }
 
 /**
@@ -253,13 +266,11 @@ async function renameTemporary(
     await fsp().rename(tmp, path);
   } catch (err) {
     await fsp().rm(tmp, { force: true });
-    if ((err as NodeJS.ErrnoException | undefined)?.code === 'EISDIR') {
-      // rename's own words name the temporary file, which the user never chose.
-      throw new ProvenantError('IO', `${where} is a folder; nothing was written`, {
-        where,
-        cause: err,
-        hint: 'name a file to write, not a folder',
-      });
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    // A folder made there meanwhile: EISDIR, or EBUSY/ENOTEMPTY/EEXIST for `.`, a mount point or
+    // a folder with files. rename's own words name the temporary file, which the user never chose.
+    if (code === 'EISDIR' || ((code === 'EBUSY' || code === 'ENOTEMPTY' || code === 'EEXIST') && namesFolder(path))) {
+      throw folderError(where, err);
     }
     throw fileError(err, where, signal);
   }

@@ -93,6 +93,28 @@ describe('writeFileAtomic', () => {
     });
   });
 
+  it('refuses a folder (`.`, `..`, `sub/..`, one that exists) as "is a folder" before reading a byte of what to write', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'sub'));
+    await mkdir(join(dir, 'full'));
+    await writeFile(join(dir, 'full', 'f'), 'x');
+    for (const path of [`${dir}/.`, `${dir}/..`, `${dir}/sub/..`, join(dir, 'sub'), join(dir, 'full')]) {
+      let read = false;
+      async function* data(): AsyncGenerator<Uint8Array> {
+        read = true;
+        yield new TextEncoder().encode('x');
+      }
+      await assert.rejects(writeFileAtomic(path, data(), { mkdir: true }), (e: unknown) => {
+        assert.ok(isProvenantError(e, 'IO'), String(e));
+        assert.equal(e.message, `${path} is a folder; nothing was written`);
+        return true;
+      });
+      assert.equal(read, false, path);
+    }
+    assert.deepEqual((await readdir(dir)).sort(), ['full', 'sub']);
+    assert.deepEqual(await readdir(join(dir, 'sub')), []);
+  });
+
   it('leaves the old file and no temporary file when the stream fails, and throws its error as it is', async () => {
     const dir = await tempDir();
     const path = join(dir, 'f');
