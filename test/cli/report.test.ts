@@ -4,7 +4,7 @@
  * filter that filters), and its JSON form.
  */
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { ReportData } from '../../src/report/data.ts';
@@ -75,11 +75,23 @@ describe('provenant report', () => {
     assert.equal(data.compat, undefined);
   });
 
+  it('writes the page or the data to standard output for -o -, and no file named "-"', async () => {
+    const cwd = await temp();
+    let r = await provenant(['report', ref, '-o', '-', '--target', 'none'], { cwd });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^<!doctype html>\n/);
+    assertSelfContained(r.stdout);
+    r = await provenant(['report', ref, '-o', '-', '--format', 'json', '--target', 'none'], { cwd });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as ReportData).reference, ref);
+    assert.deepEqual(await readdir(cwd), []);
+  });
+
   it('refuses a page with nowhere to go, an unknown target and another format, writing nothing', async () => {
     const file = join(dir, 'never.html');
     let r = await provenant(['report', ref]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /report needs -o FILE/);
+    assert.match(r.stderr, /report needs -o FILE: where to write the page \(-o - for standard output\)/);
     r = await provenant(['report', ref, '-o', file, '--target', 'nowhere']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /unknown target "nowhere"/);

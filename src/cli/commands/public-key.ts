@@ -14,7 +14,7 @@ export const spec: CommandSpec = {
   prints: 'data',
   flags: {
     key: { type: 'string', description: 'the cosign private key; its password from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD, else asked' },
-    output: { type: 'string', short: 'o', description: 'write the PEM to FILE instead of standard output' },
+    output: { type: 'string', short: 'o', description: 'write the PEM to FILE instead of standard output (- is standard output)' },
     force: { type: 'boolean', description: 'replace FILE when it exists (never the private key itself)' },
   },
 };
@@ -23,7 +23,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   positional(args, 0, spec.usage);
   const keyPath = args.values.key as string | undefined;
   if (keyPath === undefined) throw new ProvenantError('USAGE', 'public-key needs --key FILE', { hint: `usage: ${spec.usage}` });
-  const output = args.values.output as string | undefined;
+  // `-o -` is standard output, as for every command that prints data (writeData's rule).
+  const given = args.values.output as string | undefined;
+  const output = given === '-' ? undefined : given;
   // Before the password is asked, as generate-key-pair: an existing file is replaced only with
   // --force, a folder never, and the private key never (it would be lost for its public key).
   if (output !== undefined) {

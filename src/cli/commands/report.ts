@@ -18,7 +18,11 @@ export const spec: CommandSpec = {
   usage: 'provenant report REF -o report.html [--target T,...] [--format json]',
   prints: 'data',
   flags: {
-    output: { type: 'string', short: 'o', description: 'the page to write (with --format json, the data; default standard output)' },
+    output: {
+      type: 'string',
+      short: 'o',
+      description: 'the page to write, - for standard output (needed for the page; with --format json, the data, default standard output)',
+    },
     target: {
       ...TARGET_FLAG,
       description: `${TARGET_FLAG.description}; default ${DEFAULT_REPORT_TARGETS.join(',')}; none for no verdicts`,
@@ -39,10 +43,14 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   if (format !== 'html' && format !== 'json') throw new ProvenantError('USAGE', `--format must be html or json, not "${format}"`);
   const json = format === 'json';
   const output = args.values.output as string | undefined;
+  // The page is a file to open (docs/report.md); standard output only when asked for, `-o -`.
   if (output === undefined && !json) {
-    throw new ProvenantError('USAGE', 'report needs -o FILE: where to write the page', { hint: `usage: ${spec.usage}` });
+    throw new ProvenantError('USAGE', 'report needs -o FILE: where to write the page (-o - for standard output)', {
+      hint: `usage: ${spec.usage}`,
+    });
   }
-  if (output !== undefined) requireOutputFolder(output);
+  const toStdout = output === undefined || output === '-';
+  if (!toStdout) requireOutputFolder(output);
   const probe = parseBool((args.values.probe as string | undefined) ?? 'true', '--probe');
   const named = targetText(args);
   // `--target none`: no verdicts. gatherReport checks the names before it reads the image.
@@ -62,7 +70,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     }),
   );
   const body = json ? `${JSON.stringify(data, null, 2)}\n` : renderReport(data);
-  if (output === undefined) {
+  if (toStdout) {
     io.stdout.write(visibleData(io.stdout, body));
     return;
   }
