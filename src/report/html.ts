@@ -132,7 +132,7 @@ const CSP = `default-src 'none'; style-src ${cspHash(CSS)}; script-src ${cspHash
 /** Renders the report as one HTML document. */
 export function renderReport(data: ReportData): string {
   const packages = data.platforms.reduce((n, p) => n + p.sbom.packages.length, 0);
-  const signatures = allAttachments(data).reduce((n, a) => n + a.signers.filter((s) => s.signed).length, 0);
+  const { signatures, attestations } = signedCounts(data);
   const totalSize = data.size + data.platforms.reduce((n, p) => n + p.totalSize, 0);
   const nav: [string, string][] = [
     ...(data.compat === undefined ? [] : [['compat', 'Compatibility'] as [string, string]]),
@@ -162,6 +162,7 @@ ${card('Platforms', String(data.platforms.length))}
 ${card('Size (stored)', bytes(totalSize))}
 ${card(data.platforms.length > 1 ? 'Packages (all platforms)' : 'Packages', String(packages))}
 ${card('Signatures', String(signatures))}
+${card('Signed attestations', String(attestations))}
 ${data.compat === undefined ? '' : card('Compatibility', html`<span class="badge ${data.compat.verdict}">${data.compat.verdict}</span>`)}
 </div>
 <nav aria-label="Sections"><ul>${nav.map(([id, label]) => html`<li><a href="#${id}">${label}</a></li>`)}</ul></nav>
@@ -185,8 +186,17 @@ Signers are what each signature says about itself (a key id or a certificate ide
   return page.toString();
 }
 
-function allAttachments(data: ReportData): ReportAttachment[] {
-  return [...data.attachments, ...data.platforms.flatMap((p) => p.attachments)];
+/**
+ * The signatures carried, of the index and every image, as `provenant verify` counts them (an
+ * attestation's signature signs that attestation, not the image), and apart the attestations
+ * that carry a signature. What each names is not checked here.
+ */
+export function signedCounts(data: ReportData): { signatures: number; attestations: number } {
+  const signers = [...data.attachments, ...data.platforms.flatMap((p) => p.attachments)].flatMap((a) => a.signers);
+  return {
+    signatures: signers.filter((s) => s.signed && s.kind === 'signature').length,
+    attestations: signers.filter((s) => s.signed && s.kind === 'attestation').length,
+  };
 }
 
 function card(label: string, value: Interpolation): Html {
