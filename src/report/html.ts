@@ -54,6 +54,7 @@ nav ul { list-style: none; padding: 0; margin: .75rem 0; display: flex; flex-wra
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: .6rem .8rem; }
 .card .label { display: block; color: var(--muted); font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; }
 .card .value { font-size: 1.15rem; font-weight: 600; }
+.card .note { display: block; color: var(--muted); font-size: .75rem; }
 section { margin: 1.25rem 0; }
 details { border: 1px solid var(--line); border-radius: 8px; margin: .75rem 0; background: var(--bg); }
 details > summary { cursor: pointer; padding: .6rem .9rem; background: var(--panel); border-radius: 8px; }
@@ -133,7 +134,7 @@ const CSP = `default-src 'none'; style-src ${cspHash(CSS)}; script-src ${cspHash
 export function renderReport(data: ReportData): string {
   const packages = data.platforms.reduce((n, p) => n + p.sbom.packages.length, 0);
   const { signatures, attestations } = signedCounts(data);
-  const totalSize = data.size + data.platforms.reduce((n, p) => n + p.totalSize, 0);
+  const totalSize = storedSize(data);
   const nav: [string, string][] = [
     ...(data.compat === undefined ? [] : [['compat', 'Compatibility'] as [string, string]]),
     ...(data.index === undefined ? [] : [['index', 'Index'] as [string, string]]),
@@ -159,7 +160,7 @@ export function renderReport(data: ReportData): string {
 <div class="summary">
 ${card('Kind', data.kind === 'index' ? 'image index' : 'image manifest')}
 ${card('Platforms', String(data.platforms.length))}
-${card('Size (stored)', bytes(totalSize))}
+${card('Size (stored)', bytes(totalSize), 'manifests, configs and layers, compressed; a blob shared by platforms once')}
 ${card(data.platforms.length > 1 ? 'Packages (all platforms)' : 'Packages', String(packages))}
 ${card('Signatures', String(signatures))}
 ${card('Signed attestations', String(attestations))}
@@ -187,6 +188,23 @@ Signers are what each signature says about itself (a key id or a certificate ide
 }
 
 /**
+ * The bytes stored for the image: the index (or manifest), each image's manifest, config and
+ * layers, as stored, each blob counted once by its digest: platforms that share layers (one layer
+ * per package, the same package in both) hold them once in a layout or a registry.
+ */
+export function storedSize(data: ReportData): number {
+  const sizes = new Map<string, number>([[data.digest, data.size]]);
+  for (const p of data.platforms) {
+    sizes.set(p.digest, p.size);
+    if (p.config !== undefined) sizes.set(p.config.digest, p.config.size);
+    for (const l of p.layers) sizes.set(l.digest, l.size);
+  }
+  let n = 0;
+  for (const size of sizes.values()) n += size;
+  return n;
+}
+
+/**
  * The signatures carried, of the index and every image, as `provenant verify` counts them (an
  * attestation's signature signs that attestation, not the image), and apart the attestations
  * that carry a signature. What each names is not checked here.
@@ -199,8 +217,10 @@ export function signedCounts(data: ReportData): { signatures: number; attestatio
   };
 }
 
-function card(label: string, value: Interpolation): Html {
-  return html`<div class="card"><span class="label">${label}</span><span class="value">${value}</span></div>`;
+function card(label: string, value: Interpolation, note?: string): Html {
+  return html`<div class="card"><span class="label">${label}</span><span class="value">${value}</span>${
+    note === undefined ? '' : html`<span class="note">${note}</span>`
+  }</div>`;
 }
 
 function section(id: string, title: string, body: Interpolation, extra: Interpolation = undefined): Html {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ReportAttachment, ReportData, ReportLayer, ReportPlatform, ReportSigner } from '../../src/report/data.ts';
-import { renderReport } from '../../src/report/html.ts';
+import { bytes, renderReport } from '../../src/report/html.ts';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}` as ReportPlatform['digest'];
 
@@ -123,5 +123,20 @@ describe('the report summary', () => {
     );
     assert.equal(cardValue(page, 'Signatures'), '2');
     assert.equal(cardValue(page, 'Signed attestations'), '1');
+  });
+
+  it('gives the stored size with each blob once: layers two platforms share, and a single manifest that is its own platform', () => {
+    const shared = layer('a', 3 * 1024 * 1024);
+    const data = report([
+      platform('linux/amd64', '1', 400, ['2', 300], [shared, layer('3', 1024)]),
+      platform('linux/arm64', '4', 410, ['5', 310], [shared, layer('6', 2048)]),
+    ]);
+    const page = renderReport(data);
+    assert.equal(cardValue(page, 'Size (stored)'), bytes(1000 + 400 + 300 + 410 + 310 + 3 * 1024 * 1024 + 1024 + 2048));
+    assert.match(page, /<span class="note">manifests, configs and layers, compressed; a blob shared by platforms once<\/span>/);
+    // A single manifest is the report's digest and its one platform's.
+    const single = platform('linux/amd64', '1', 400, ['2', 300], [layer('3', 5000)]);
+    const one = { ...report([single]), digest: single.digest, size: single.size, kind: 'manifest' as const, index: undefined };
+    assert.equal(cardValue(renderReport(one), 'Size (stored)'), bytes(400 + 300 + 5000));
   });
 });
