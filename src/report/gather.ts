@@ -18,7 +18,7 @@ import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { imageSbom } from '../image/attestations.ts';
 import { type InspectedManifest, inspectImage } from '../image/inspect.ts';
 import { statementsOrNone } from '../image/statements.ts';
-import type { OperationOptions } from '../io/types.ts';
+import type { Logger, OperationOptions } from '../io/types.ts';
 import { collect } from '../io/verify.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isManifestLike } from '../oci/mediatypes.ts';
@@ -76,7 +76,19 @@ export async function gatherReport(store: ContentStore, target: string, options:
     const profiles = options.profiles ?? (await loadProfiles());
     targets = selectTargets(profiles, targetNames.join(','));
   }
+  // What a read passes over with a warning (a referrer whose manifest is not in the layout) is a
+  // note too: the page lists what could not be read. Said once however many reads meet it.
   const notes: string[] = [];
+  const outer = options.logger;
+  const logger: Logger = {
+    debug: (m) => outer?.debug(m),
+    info: (m) => outer?.info(m),
+    warn: (m) => {
+      addNote(notes, m);
+      outer?.warn(m);
+    },
+  };
+  options = { ...options, logger };
   const inspected = await inspectImage(store, target, reference, options);
   const root = inspected.raw;
   const index: ReportIndexEntry[] | undefined =
@@ -226,6 +238,8 @@ async function attachmentsOf(
     const mine = found.filter((f) => storedIn(f, a));
     for (const f of mine) used.add(f);
     const signers = mine.map(summarize);
+    // Shown as unreadable in its row, and listed with what else could not be read.
+    for (const s of signers) if (s.error !== undefined) addNote(notes, `${s.error} (about ${subject})`);
     rows.push({
       storage: a.storage,
       kind: a.kind,
@@ -257,13 +271,15 @@ async function attachmentsOf(
       continue;
     }
     // A statement that is not one is the attachment's problem, not the report's: said in a note.
-    for (const s of await statementsOrNone(store, a, options, (m) => notes.push(`${m} (about ${subject})`))) {
+    for (const s of await statementsOrNone(store, a, options, (m) => addNote(notes, `${m} (about ${subject})`))) {
       statements.push({ predicateType: s.predicateType, predicate: s.statement.predicate, attachment: a.digest, signed });
     }
   }
   for (const f of found) {
     if (used.has(f)) continue;
     const digest = /^referrer (\S+)/.exec(f.source)?.[1] as Digest | undefined;
+    const signer = summarize(f);
+    if (signer.error !== undefined) addNote(notes, `${signer.error} (about ${subject})`);
     rows.push({
       storage: f.storage,
       kind: f.kind,
@@ -274,10 +290,15 @@ async function attachmentsOf(
       artifactType: undefined,
       predicateTypes: f.predicateType === undefined ? [] : [f.predicateType],
       tag: undefined,
-      signers: [summarize(f)],
+      signers: [signer],
     });
   }
   return { rows, statements };
+}
+
+/** Adds `note` to `notes` unless it is there: several reads can meet the same unreadable thing. */
+function addNote(notes: string[], note: string): void {
+  if (!notes.includes(note)) notes.push(note);
 }
 
 /** Whether the signature `f` is stored in the attachment `a`. */

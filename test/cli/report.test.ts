@@ -4,7 +4,7 @@
  * filter that filters), and its JSON form.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { ReportData } from '../../src/report/data.ts';
@@ -85,6 +85,45 @@ describe('provenant report', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as ReportData).reference, ref);
     assert.deepEqual(await readdir(cwd), []);
+  });
+
+  it('lists an attachment it cannot read in the Notes: a referrer manifest or its bundle missing from the layout', async () => {
+    const env = { COSIGN_PASSWORD: 'pw' };
+    const work = await temp();
+    assert.equal((await provenant(['generate-key-pair'], { cwd: work, env })).status, 0);
+    await writeFile(join(work, 'p.json'), '{"a":1}');
+    await cp(join(dir, 'image'), join(work, 'image'), { recursive: true });
+    const attested = `oci:${join(work, 'image')}:v1`;
+    const r = await provenant(
+      ['attest', attested, '--predicate', 'p.json', '--type', 'https://example.org/custom/v1', '--key', 'cosign.key'],
+      {
+        cwd: work,
+        env,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const referrer = /referrers attestation \S+\s+(sha256:[0-9a-f]{64})/.exec(r.stdout)?.[1];
+    assert.ok(referrer, r.stdout);
+    const blob = (d: string) => join(work, 'image', 'blobs', 'sha256', d.slice('sha256:'.length));
+    const manifest = JSON.parse(await readFile(blob(referrer), 'utf8')) as { layers: { digest: string }[] };
+    const bundle = manifest.layers[0]!.digest;
+
+    await rm(blob(bundle));
+    let out = await provenant(['report', attested, '--format', 'json', '--target', 'none']);
+    assert.equal(out.status, 0, out.stderr);
+    let notes = (JSON.parse(out.stdout) as ReportData).notes;
+    assert.equal(notes.length, 1, notes.join('\n'));
+    assert.match(notes[0]!, new RegExp(`bundle blob ${bundle} is missing`));
+
+    await rm(blob(referrer));
+    out = await provenant(['report', attested, '--format', 'json', '--target', 'none']);
+    assert.equal(out.status, 0, out.stderr);
+    assert.match(out.stderr, new RegExp(`warning: .*${referrer}.*cannot be read`));
+    notes = (JSON.parse(out.stdout) as ReportData).notes;
+    assert.equal(notes.length, 1, notes.join('\n'));
+    assert.match(notes[0]!, new RegExp(`lists manifest ${referrer}, which cannot be read`));
+    out = await provenant(['report', attested, '-o', '-', '--target', 'none']);
+    assert.match(out.stdout, new RegExp(`<section id="notes"[\\s\\S]*${referrer}, which cannot be read`));
   });
 
   it('refuses a page with nowhere to go, an unknown target and another format, writing nothing', async () => {
