@@ -146,6 +146,8 @@ export interface ReportProvenance {
   signed: boolean;
   builderId: string;
   buildType: string;
+  /** When the build ran, as the statement says (v1 `runDetails.metadata.finishedOn`, else `startedOn`; v0.2 `metadata.buildFinishedOn`, else `buildStartedOn`). */
+  buildTime: string | undefined;
   /** `externalParameters` (v1) or `invocation.parameters` (v0.2), without the configuration files' text. */
   parameters: unknown;
   configFiles: ReportConfigFile[];
@@ -165,7 +167,13 @@ export interface ReportPlatform {
   totalSize: number;
   attachments: ReportAttachment[];
   sbom: ReportSbom;
+  /** The provenance shown: signed first, then v1, then the newest by build time, else the one listed last. */
   provenance: ReportProvenance | undefined;
+  /**
+   * The other, different provenances attached to the image, in that order (a rebuild into the same
+   * layout attaches its own to the same digest); a copy of the one shown is not one of them.
+   */
+  otherProvenances: ReportProvenance[];
 }
 
 /** One problem a target has with the image. */

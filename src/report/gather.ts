@@ -32,7 +32,7 @@ import {
   type FoundStatement,
   isObject,
   parseJson,
-  provenanceFrom,
+  provenancesFrom,
   sbomFrom,
   spdxPackages,
   spdxSystem,
@@ -201,6 +201,7 @@ async function gatherPlatform(
       sbom = { source: 'missing', format: undefined, attachment: undefined, packages: [], system: undefined, note: err.message };
     }
   }
+  const [provenance, ...otherProvenances] = provenancesFrom(statements);
   return {
     platform,
     digest: m.digest,
@@ -212,7 +213,8 @@ async function gatherPlatform(
     totalSize,
     attachments: rows,
     sbom,
-    provenance: provenanceFrom(statements),
+    provenance,
+    otherProvenances,
   };
 }
 

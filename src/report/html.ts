@@ -292,7 +292,7 @@ ${annotationsTable(p.annotations, 'Annotations of the manifest')}
 ${sub('Configuration', configBody(p.config))}
 ${sub(`Layers (${p.layers.length})`, layersTable(p))}
 ${sub(`Attachments (${p.attachments.length})`, attachmentsTable(p.attachments, 'Signatures, attestations and SBOMs of this image'))}
-${sub('Provenance', provenanceBody(p.provenance))}
+${sub(p.otherProvenances.length === 0 ? 'Provenance' : `Provenance (${p.otherProvenances.length + 1} attached)`, provenancesBody(p))}
 ${sub(`Packages (${p.sbom.packages.length})`, packagesBody(p, `${id}-packages`))}`,
     html` <code class="muted">${p.digest.slice(0, 19)}</code>`,
   );
@@ -396,6 +396,15 @@ function signerText(s: ReportSigner): Html {
   return html`<span class="badge signed">signed</span> ${who}`;
 }
 
+/** The provenance shown, and when several different ones are attached, that they are, and each of the others. */
+function provenancesBody(p: ReportPlatform): Html {
+  const others = p.otherProvenances;
+  if (others.length === 0) return provenanceBody(p.provenance);
+  return html`<p>${others.length + 1} different provenances are attached to this image (a rebuild into the same layout attaches its own, to the same digest when the build is reproducible). Shown: a signed one before an unsigned one, then the newest by the build time the statement gives, else the one listed last (in a layout, the one attached last); the others follow.</p>
+${provenanceBody(p.provenance)}
+${others.map((o, i) => sub(`Also attached (${i + 2} of ${others.length + 1}): ${o.attachment}`, provenanceBody(o), false))}`;
+}
+
 function provenanceBody(p: ReportProvenance | undefined): Html {
   if (p === undefined) return html`<p class="muted">No SLSA provenance is attached to this image.</p>`;
   const parameters = JSON.stringify(p.parameters, null, 2) ?? '';
@@ -403,6 +412,7 @@ function provenanceBody(p: ReportProvenance | undefined): Html {
 <dt>Builder</dt><dd>${link(p.builderId)}</dd>
 <dt>Build type</dt><dd>${link(p.buildType)}</dd>
 <dt>Format</dt><dd><code>${p.predicateType}</code></dd>
+<dt>Built</dt><dd>${p.buildTime === undefined ? html`<span class="muted">the statement does not say</span>` : p.buildTime}</dd>
 <dt>Read from</dt><dd><code>${p.attachment}</code> ${p.signed ? html`<span class="badge signed">signed</span>` : html`<span class="badge unsigned">unsigned</span>`}</dd>
 </dl>
 <h4>Parameters</h4>

@@ -132,17 +132,63 @@ export function cyclonedxSystem(doc: unknown): ReportSystem | undefined {
   return isObject(os) ? { name: str(os.name) ?? '', version: str(os.version) ?? '' } : undefined;
 }
 
-/** The provenance summary of the SLSA v1 statement, else of the v0.2 one (signed ones first, see {@link pick}). */
-export function provenanceFrom(statements: readonly FoundStatement[]): ReportProvenance | undefined {
-  const s = pick(statements, SLSA_V1, SLSA_V02);
-  if (s === undefined || !isObject(s.predicate)) return undefined;
-  const p = s.predicate;
+/**
+ * The SLSA provenances attached (v1 and v0.2), each different statement once, the one to show
+ * first: a signed one before an unsigned one (a signature is what lets a reader trust it), v1
+ * before v0.2, then the newest by the build time the statement gives, else the one listed last
+ * (a layout lists referrers in the order they were attached; Provenant's statements give no
+ * time, being reproducible). A statement attached twice (a build's referrer and a later signed
+ * `attest` of it) is one; a rebuild into the same layout (the same image digest, when the build
+ * is reproducible) attaches another, and all are kept so the page can say so.
+ */
+export function provenancesFrom(statements: readonly FoundStatement[]): ReportProvenance[] {
+  const found = statements.filter((s) => (s.predicateType === SLSA_V1 || s.predicateType === SLSA_V02) && isObject(s.predicate));
+  const time = (s: FoundStatement): number => {
+    const t = Date.parse(buildTime(s) ?? '');
+    return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+  };
+  const ordered = found
+    .map((s, i) => ({ s, i }))
+    .sort(
+      (a, b) =>
+        Number(b.s.signed) - Number(a.s.signed) ||
+        Number(a.s.predicateType !== SLSA_V1) - Number(b.s.predicateType !== SLSA_V1) ||
+        time(b.s) - time(a.s) ||
+        b.i - a.i,
+    )
+    .map((x) => x.s);
+  const seen = new Set<string>();
+  const out: ReportProvenance[] = [];
+  for (const s of ordered) {
+    const key = `${s.predicateType}\n${JSON.stringify(s.predicate)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(summarizeProvenance(s));
+  }
+  return out;
+}
+
+/** When the build ran, as the statement says: its finish time, else its start (either version). */
+function buildTime(s: FoundStatement): string | undefined {
+  const p = isObject(s.predicate) ? s.predicate : {};
+  if (s.predicateType === SLSA_V1) {
+    const run = isObject(p.runDetails) ? p.runDetails : {};
+    const m = isObject(run.metadata) ? run.metadata : {};
+    return str(m.finishedOn) ?? str(m.startedOn);
+  }
+  const m = isObject(p.metadata) ? p.metadata : {};
+  return str(m.buildFinishedOn) ?? str(m.buildStartedOn);
+}
+
+function summarizeProvenance(s: FoundStatement): ReportProvenance {
+  const p = isObject(s.predicate) ? s.predicate : {};
   const summary = (builder: unknown, buildType: unknown, params: unknown, list: unknown): ReportProvenance => ({
     predicateType: s.predicateType,
     attachment: s.attachment,
     signed: s.signed,
     builderId: (isObject(builder) ? str(builder.id) : undefined) ?? '',
     buildType: str(buildType) ?? '',
+    buildTime: buildTime(s),
     ...splitConfigFiles(params),
     materials: materials(list),
   });

@@ -126,6 +126,28 @@ describe('provenant report', () => {
     assert.match(out.stdout, new RegExp(`<section id="notes"[\\s\\S]*${referrer}, which cannot be read`));
   });
 
+  it('says that a rebuild with --lock into the same layout attached a second provenance, and shows the newer', async () => {
+    const work = await temp();
+    const config = await writeFixtureRepo(work);
+    const rebuilt = `oci:${join(work, 'image')}:v1`;
+    const env = { SOURCE_DATE_EPOCH: String(EPOCH) };
+    assert.equal((await provenant(['build', config, '-o', rebuilt], { env })).status, 0);
+    const lock = join(work, 'image.lock.json');
+    assert.equal((await provenant(['lock', config, '-o', lock], { env })).status, 0);
+    const r = await provenant(['build', config, '--lock', lock, '-o', rebuilt], { env });
+    assert.equal(r.status, 0, r.stderr);
+    const data = JSON.parse((await provenant(['report', rebuilt, '--format', 'json', '--target', 'none'])).stdout) as ReportData;
+    for (const p of data.platforms) {
+      assert.equal(p.otherProvenances.length, 1, p.platform);
+      const listed = p.attachments.filter((a) => a.predicateTypes.includes('https://slsa.dev/provenance/v1')).map((a) => a.digest);
+      // The layout lists its referrers as they were attached: the rebuild's is the last.
+      assert.deepEqual([p.otherProvenances[0]?.attachment, p.provenance?.attachment], listed);
+    }
+    const page = (await provenant(['report', rebuilt, '-o', '-', '--target', 'none'])).stdout;
+    assert.equal(page.match(/2 different provenances are attached to this image/g)?.length, 2);
+    assert.match(page, /Provenance \(2 attached\)/);
+  });
+
   it('refuses a page with nowhere to go, an unknown target and another format, writing nothing', async () => {
     const file = join(dir, 'never.html');
     let r = await provenant(['report', ref]);

@@ -140,6 +140,7 @@ const provenance: fc.Arbitrary<ReportProvenance> = fc.record({
   signed: fc.boolean(),
   builderId: text,
   buildType: text,
+  buildTime: maybe,
   parameters: json,
   configFiles: fc.array(fc.record({ path: text, sha256: text, content: text }), { maxLength: 2 }),
   materials: fc.array(fc.record({ uri: text, name: text, digest: text, kind: text, version: text }), { maxLength: 3 }),
@@ -157,6 +158,7 @@ const platform: fc.Arbitrary<ReportPlatform> = fc.record({
   attachments: fc.array(attachment, { maxLength: 2 }),
   sbom,
   provenance: fc.option(provenance, { nil: undefined }),
+  otherProvenances: fc.array(provenance, { maxLength: 1 }),
 });
 
 const compat: fc.Arbitrary<ReportCompat> = fc.record({

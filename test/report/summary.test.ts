@@ -73,6 +73,7 @@ function platform(
     attachments,
     sbom: { source: 'missing', format: undefined, attachment: undefined, packages: [], system: undefined, note: 'none' },
     provenance: undefined,
+    otherProvenances: [],
   };
 }
 
