@@ -13,7 +13,7 @@ import type { DebPackage } from './deb.ts';
 import { parseDebRelations } from './relations.ts';
 
 /** dpkg's folder. */
-const DPKG_DIR = 'var/lib/dpkg';
+export const DPKG_DIR = 'var/lib/dpkg';
 /** The status file. */
 export const DPKG_STATUS = `${DPKG_DIR}/status`;
 /** The per-package files (file lists, md5sums, conffiles). */

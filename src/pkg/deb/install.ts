@@ -6,9 +6,10 @@
  * file PACKAGE_METADATA.md): one file per package in /var/lib/dpkg/status.d/, `<package>` holding
  * the package's control stanza (what `dpkg-deb --field` prints) and `<package>.md5sums` its
  * md5sums; no /var/lib/dpkg/status and no /var/lib/dpkg/info/. Trivy and Syft read this layout.
- * Once dpkg is installed, it is dpkg's own (./dpkg-database.ts), and status.d is not written:
- * dpkg and apt in a derived image update `status` alone, and a scanner reading a stale status.d
- * beside it would report the base image's versions (docs/build.md, "Debian images").
+ * When dpkg is one of the packages, it is dpkg's own (./dpkg-database.ts), and status.d is not
+ * written: dpkg and apt in a derived image update `status` alone, and a scanner reading a stale
+ * status.d beside it would report the base image's versions (docs/build.md, "Debian images").
+ * Either is written once, after the last package ({@link writeDebDatabase}).
  *
  * Maintainer scripts are never run. What the usual ones would have made is written
  * declaratively by the helpers here ({@link caBundle} for ca-certificates, {@link setTimezone}
@@ -27,6 +28,7 @@ import { refuseOverlayControl, xattrsOf } from '../xattrs.ts';
 import { DEB_COPYRIGHT_MAX_BYTES, debCopyrightLicense } from './copyright.ts';
 import type { DebPackage, DebScriptName } from './deb.ts';
 import {
+  DPKG_DIR,
   DPKG_INFO,
   DPKG_INFO_FORMAT,
   DPKG_STATUS,
@@ -55,8 +57,8 @@ export interface InstalledDeb {
   skippedScripts: DebScriptName[];
   /**
    * The database files that describe this package alone (relative paths): its status.d files, or
-   * its info/ files once dpkg is installed; empty when `database` is off. The install that brings
-   * dpkg into the tree replaces the status.d files of the packages installed before it, here too.
+   * its info/ files when dpkg is one of the packages; empty until {@link writeDebDatabase} wrote
+   * them, and when `database` is off.
    */
   database: string[];
   /**
@@ -75,7 +77,7 @@ export interface InstalledDeb {
 export interface DebInstallOptions {
   /** When set, every time in the tree becomes this (SOURCE_DATE_EPOCH); else the package's, and 0 for the database. */
   mtime?: number | undefined;
-  /** Write the package's database files (default true): status.d, or dpkg's own once dpkg is in the tree. */
+  /** Have {@link writeDebDatabase} write the package's database files (default true): status.d, or dpkg's own when dpkg is one of the packages. */
   database?: boolean | undefined;
   /**
    * Put `Status: install ok installed` after the `Package` line of a status.d file, as a
@@ -121,8 +123,8 @@ const STATUS_D = 'var/lib/dpkg/status.d';
 const encoder = new TextEncoder();
 
 /**
- * Unpacks one read and checked package into `tree`, writes its status.d files, and reports the
- * maintainer scripts it did not run.
+ * Unpacks one read and checked package into `tree`, and reports the maintainer scripts it did not
+ * run. Its database files are written by {@link writeDebDatabase}, after the last package.
  *
  * dpkg's rules: a file (or link) that another package already installed is a conflict unless
  * this package `Replaces` that one (at the installed version, when `installedVersions` says it),
@@ -271,102 +273,95 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
     copyrightLicense,
     docLink,
   };
-  if (options.database !== false) recordInDatabase(tree, record, takenOver, options);
+  if (options.database !== false) {
+    let pending = pendingDatabases.get(tree);
+    if (pending === undefined) {
+      pending = [];
+      pendingDatabases.set(tree, pending);
+    }
+    pending.push({ installed: record, takenOver, mtime: options.mtime ?? 0, options });
+  }
   return record;
 }
 
 /**
- * What a tree's dpkg database holds: dpkg's own (status and info/) describes every package, so
- * it is made again as each is installed, once dpkg is one of them. Kept by tree, beside it: a
- * source installs its packages one call at a time (../source.ts), and the call that brings dpkg
- * must write the files of those installed before it.
+ * A package installed with a database, which {@link writeDebDatabase} writes once the last
+ * package is in: only then is it known whether the database is dpkg's own (every package in
+ * one status file) or status.d. Kept by tree, beside it: a source installs its packages one
+ * call at a time (../source.ts).
  */
-interface TreeDatabase {
-  /** The packages installed with a database, in order. */
-  records: DatabaseRecord[];
-  /** Whether dpkg is one of them: then the database is dpkg's, not status.d. */
-  dpkg: boolean;
-}
-
-interface DatabaseRecord {
+interface PendingRecord {
   installed: InstalledDeb;
-  /** Its paths that a package installed later took over: dpkg leaves them out of its list. */
-  elided: Set<string>;
-  /** Its status stanza, made once the database is dpkg's. */
-  stanza?: string | undefined;
+  /** The paths it took over (files it Replaces), by the package that had installed them: dpkg lists them no more. */
+  takenOver: ReadonlyMap<string, string[]>;
   /** The time of its database files. */
   mtime: number;
+  options: Pick<DebInstallOptions, 'statusLine' | 'multiArchNames'>;
 }
 
-const treeDatabases = new WeakMap<Tree, TreeDatabase>();
+const pendingDatabases = new WeakMap<Tree, PendingRecord[]>();
 
 /**
- * Writes the database files of `record`'s package: its status.d files, as distroless has them,
- * while dpkg is not installed; dpkg's status and info/ files when dpkg is installed, or is the
- * package: then the status.d files of the packages installed before it are taken out of the
- * tree (and out of their records' `database`), and theirs are written to info/ too. The status
- * file is shared by all and listed in no record's `database`. `takenOver` names, by the package
- * that had installed them, the paths the package took over (a file it Replaces).
+ * Writes the database of the packages {@link installDeb} put in `tree` since the last call (those
+ * installed with `database` off aside), each file once, and fills in their records' `database`.
+ * Called after the last package: the database describes them all.
+ *
+ * Without dpkg among them, each package's status.d files, as distroless has them. With dpkg,
+ * dpkg's own: info/format, each package's info/ files (without the paths a package installed
+ * after it took over, as dpkg lists them) and the status file, which is shared by all and listed
+ * in no record's `database`. Each package's files have its install's `mtime`, the status file and
+ * info/format the last install's (the database's time is that of its last change), dpkg's folder
+ * the first's and info/ dpkg's, where no package made them.
  */
-function recordInDatabase(tree: Tree, record: InstalledDeb, takenOver: ReadonlyMap<string, string[]>, options: DebInstallOptions): void {
-  let db = treeDatabases.get(tree);
-  if (db === undefined) {
-    db = { records: [], dpkg: false };
-    treeDatabases.set(tree, db);
-  }
-  const mtime = options.mtime ?? 0;
-  const mine: DatabaseRecord = { installed: record, elided: new Set(), mtime };
-  const dirMode = { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' };
-  const put = (path: string, body: Body, at: number): void => {
-    tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: at, body, owner: 'build' });
+export function writeDebDatabase(tree: Tree): void {
+  const records = pendingDatabases.get(tree);
+  pendingDatabases.delete(tree);
+  const first = records?.[0];
+  const last = records?.at(-1);
+  if (records === undefined || first === undefined || last === undefined) return;
+  const dirMode = (mtime: number): Partial<FsNode> => ({ mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
+  const put = (path: string, body: Body, mtime: number): void => {
+    tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body, owner: 'build' });
   };
-  // The packages this one took paths over from (the latest of each name): dpkg lists those paths no more.
-  const byName = new Map(db.records.map((r) => [r.installed.pkg.name, r]));
-  const relisted = new Set<DatabaseRecord>();
-  for (const [owner, paths] of takenOver) {
-    const from = byName.get(owner);
-    if (from === undefined) continue;
-    for (const p of paths) from.elided.add(p);
-    relisted.add(from);
-  }
-  db.records.push(mine);
-  if (!db.dpkg && record.pkg.name !== 'dpkg') {
-    tree.mkdirAll(STATUS_D, dirMode);
-    for (const { path, body } of dpkgStatusFiles(record.pkg, options)) {
-      put(path, body, mtime);
-      record.database.push(path);
+  const dpkg = records.find((r) => r.installed.pkg.name === 'dpkg');
+  if (dpkg === undefined) {
+    tree.mkdirAll(STATUS_D, dirMode(first.mtime));
+    for (const r of records) {
+      for (const { path, body } of dpkgStatusFiles(r.installed.pkg, r.options)) {
+        put(path, body, r.mtime);
+        r.installed.database.push(path);
+      }
     }
     return;
   }
-  tree.mkdirAll(DPKG_INFO, dirMode);
-  put(DPKG_INFO_FORMAT.path, DPKG_INFO_FORMAT.body, mtime);
-  const writeInfo = (r: DatabaseRecord): void => {
-    r.installed.database.length = 0;
-    for (const { path, body } of dpkgInfoFiles(r.installed.pkg, r.elided)) {
+  // Each package's paths that one installed after it took over, for the latest package of that
+  // name installed before the one that took them.
+  const elided = new Map<PendingRecord, Set<string>>();
+  const latest = new Map<string, PendingRecord>();
+  for (const r of records) {
+    for (const [owner, paths] of r.takenOver) {
+      const from = latest.get(owner);
+      if (from === undefined) continue;
+      const set = elided.get(from) ?? new Set<string>();
+      for (const p of paths) set.add(p);
+      elided.set(from, set);
+    }
+    latest.set(r.installed.pkg.name, r);
+  }
+  // The database began with the first package: its folder has that package's time.
+  if (first !== dpkg) tree.mkdirAll(DPKG_DIR, dirMode(first.mtime));
+  tree.mkdirAll(DPKG_INFO, dirMode(dpkg.mtime));
+  put(DPKG_INFO_FORMAT.path, DPKG_INFO_FORMAT.body, last.mtime);
+  const stanzas: { name: string; architecture: string; stanza: string }[] = [];
+  for (const r of records) {
+    const pkg = r.installed.pkg;
+    for (const { path, body } of dpkgInfoFiles(pkg, elided.get(r))) {
       put(path, body, r.mtime);
       r.installed.database.push(path);
     }
-  };
-  if (!db.dpkg) {
-    db.dpkg = true;
-    // The packages installed before dpkg: their status.d files go, their info/ files come.
-    for (const r of db.records) {
-      for (const path of r.installed.database) tree.remove(path);
-      if (r !== mine) writeInfo(r);
-    }
-    const folder = tree.get(STATUS_D);
-    if (folder?.type === 'dir' && folder.owner === 'build' && !tree.hasChildren(STATUS_D)) tree.remove(STATUS_D);
-  } else {
-    for (const r of relisted) writeInfo(r);
+    stanzas.push({ name: pkg.name, architecture: pkg.architecture, stanza: dpkgStatusStanza(pkg, dpkgConffiles(pkg)) });
   }
-  writeInfo(mine);
-  for (const r of db.records) r.stanza ??= dpkgStatusStanza(r.installed.pkg, dpkgConffiles(r.installed.pkg));
-  const stanzas = db.records.map((r) => ({
-    name: r.installed.pkg.name,
-    architecture: r.installed.pkg.architecture,
-    stanza: r.stanza as string,
-  }));
-  put(DPKG_STATUS, dpkgStatusFile(stanzas), mtime);
+  put(DPKG_STATUS, dpkgStatusFile(stanzas), last.mtime);
 }
 
 /** Bytes of a large body hashed at a time. */

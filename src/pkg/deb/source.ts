@@ -30,7 +30,17 @@ import { alternativesPaths, makeAlternatives, packageAlternatives } from './alte
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
-import { CERTS_CONF, CERTS_DIR, caBundle, type InstalledDeb, installDeb, LOCAL_CERTS_DIR, setTimezone, ZONEINFO } from './install.ts';
+import {
+  CERTS_CONF,
+  CERTS_DIR,
+  caBundle,
+  type InstalledDeb,
+  installDeb,
+  LOCAL_CERTS_DIR,
+  setTimezone,
+  writeDebDatabase,
+  ZONEINFO,
+} from './install.ts';
 import { debDependencies, debInventoryPackage } from './inventory.ts';
 import { keepDebControl, keptDebKey, keptDebPackage, loadKeptDeb } from './kept.ts';
 import { DEBIAN_ARCHIVE_KEYRING, LazyDebKeyring } from './keyring.ts';
@@ -459,6 +469,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       // What installing the package made is garbage now, but for its folders, links and database in the tree.
       noteRecordsDropped(countEntries(pkg.entries));
     }
+    writeDebDatabase(tree);
     // In configure order, as dpkg runs the postinsts; nothing is written when none registers one.
     const { notes } = makeAlternatives(tree, alternatives, { mtime });
     if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });

@@ -15,7 +15,14 @@ import { isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { parseControlStanzas } from '../../../src/pkg/deb/control.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
-import { caBundle, type DebInstallOptions, dpkgStatusFiles, installDeb, setTimezone } from '../../../src/pkg/deb/install.ts';
+import {
+  caBundle,
+  type DebInstallOptions,
+  dpkgStatusFiles,
+  installDeb,
+  setTimezone,
+  writeDebDatabase,
+} from '../../../src/pkg/deb/install.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
 import { type Body, readBody } from '../../../src/vfs/body.ts';
@@ -42,6 +49,7 @@ function realTree(): Promise<{ tree: Tree; installed: ReturnType<typeof installD
     const tree = new Tree();
     const installed = [];
     for (const name of REAL) installed.push(installDeb(tree, await readReal(name), { mtime: 1_700_000_000 }));
+    writeDebDatabase(tree);
     return { tree, installed };
   })();
   return installedTree;
@@ -200,6 +208,7 @@ describe('installDeb with real packages', { skip: noRealDebs }, () => {
     );
     const tree = new Tree();
     const one = installDeb(tree, libc, { multiArchNames: true, database: true });
+    writeDebDatabase(tree);
     assert.equal(one.statusName, `libc6:${libc.architecture}`);
     assert.ok(tree.get(`var/lib/dpkg/status.d/libc6:${libc.architecture}`));
   });
@@ -207,6 +216,7 @@ describe('installDeb with real packages', { skip: noRealDebs }, () => {
   it('writes no database when told not to', async () => {
     const tree = new Tree();
     const r = installDeb(tree, await readReal('netbase'), { database: false });
+    writeDebDatabase(tree);
     assert.deepEqual(r.database, []);
     assert.equal(tree.get('var/lib/dpkg'), undefined);
   });
@@ -711,6 +721,7 @@ describe('the database of an image without dpkg and with it', () => {
     assert.match(dec(pkg.controlBytes), /^Status: purge/m);
     const tree = new Tree();
     installDeb(tree, pkg);
+    writeDebDatabase(tree);
     const text = dec(tree.get('var/lib/dpkg/status.d/carrier')?.body);
     assert.equal(
       text,
@@ -719,6 +730,66 @@ describe('the database of an image without dpkg and with it', () => {
     assert.deepEqual(dpkgStatusFiles(pkg, { statusLine: false })[0]?.body, enc(dec(pkg.controlBytes).replace(STATUS_FIELDS, '')));
     // No dpkg: none of dpkg's own files.
     assert.equal(tree.get('var/lib/dpkg/status'), undefined);
+  });
+
+  it('writes each database file once, after the last package: no status.d on the way to dpkg, one status file', async () => {
+    const m = 'Maintainer: t <t@example.org>\n';
+    const usr = [dir('./usr/'), dir('./usr/share/')];
+    const base = await crafted('base', [...usr, file('./usr/share/shared', 'base\n')], m);
+    const early = await crafted('early', [...usr, file('./usr/share/early', 'early\n')], m);
+    const dpkg = await crafted('dpkg', [...usr, dir('./var/'), dir('./var/lib/'), dir('./var/lib/dpkg/')], `${m}Pre-Depends: base\n`);
+    const taker = await crafted('taker', [...usr, file('./usr/share/shared', 'taker\n')], `${m}Replaces: base\n`);
+    /** A tree that counts the writes under var/lib/dpkg, by path. */
+    class CountingTree extends Tree {
+      readonly writes = new Map<string, number>();
+      override put(path: string, node: Parameters<Tree['put']>[1]): string {
+        if (path.startsWith('var/lib/dpkg/') && node.type !== 'dir') this.writes.set(path, (this.writes.get(path) ?? 0) + 1);
+        return super.put(path, node);
+      }
+    }
+    const source = sourceWithoutIndexes();
+    const times = { mtime: 1_700_000_000, clamp: 1_700_000_000 };
+    const tree = new CountingTree();
+    const installed = await source.install(tree, [base, early, dpkg, taker], 'x86_64', times);
+    // Before, status.d/base and status.d/early were written and taken out when dpkg came, the
+    // status file written again after each package from dpkg on, and base's list after taker's.
+    assert.deepEqual(
+      [...tree.writes].filter(([, n]) => n > 1),
+      [],
+    );
+    assert.deepEqual(
+      [...tree.writes.keys()].filter((p) => p.startsWith('var/lib/dpkg/status.d')),
+      [],
+    );
+    assert.deepEqual(
+      [...tree.writes.keys()].sort(),
+      [
+        'var/lib/dpkg/info/format',
+        ...['base', 'dpkg', 'early', 'taker'].flatMap((n) => [`var/lib/dpkg/info/${n}.list`, `var/lib/dpkg/info/${n}.md5sums`]),
+        'var/lib/dpkg/status',
+      ].sort(),
+    );
+    assert.deepEqual(
+      installed.map((p) => p.database),
+      ['base', 'early', 'dpkg', 'taker'].map((n) => [`var/lib/dpkg/info/${n}.list`, `var/lib/dpkg/info/${n}.md5sums`]),
+    );
+    // What the database says is the whole story: base's list without the file taker took over,
+    // one stanza a package in dpkg's order, the folders above it of the first package's time.
+    assert.equal(dec(tree.get('var/lib/dpkg/info/base.list')?.body), '/.\n/usr\n/usr/share\n');
+    assert.deepEqual(
+      dec(tree.get('var/lib/dpkg/status')?.body)
+        .split('\n')
+        .filter((l) => l.startsWith('Package: ')),
+      ['Package: base', 'Package: dpkg', 'Package: early', 'Package: taker'],
+    );
+    assert.equal(tree.get('var/lib/dpkg/status.d'), undefined);
+    // Without dpkg, each package's status.d files, once.
+    const without = new CountingTree();
+    await source.install(without, [base, early, taker], 'x86_64', times);
+    assert.deepEqual(
+      [...without.writes].sort(),
+      ['base', 'base.md5sums', 'early', 'early.md5sums', 'taker', 'taker.md5sums'].map((n) => [`var/lib/dpkg/status.d/${n}`, 1]),
+    );
   });
 
   it("writes dpkg's status and info/ when dpkg is installed, as dpkg-query, dpkg --audit and dpkg --verify read them", {
@@ -772,6 +843,7 @@ describe('the database of an image without dpkg and with it', () => {
       versions.set(p.name, p.version);
       return r;
     });
+    writeDebDatabase(tree);
     // status.d went with dpkg's arrival, for the packages installed before it as well.
     assert.equal(tree.get('var/lib/dpkg/status.d'), undefined);
     const info = (n: string) => ['list', 'md5sums', 'conffiles'].map((x) => `var/lib/dpkg/info/${n}.${x}`).filter((p) => tree.get(p));

@@ -13,7 +13,7 @@ import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/ta
 import { type ErrorCode, isProvenantError } from '../../../src/errors.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import { type DebPackage, readDeb } from '../../../src/pkg/deb/deb.ts';
-import { installDeb } from '../../../src/pkg/deb/install.ts';
+import { installDeb, writeDebDatabase } from '../../../src/pkg/deb/install.ts';
 import { controlFilesKey, keptDebKey, loadKeptDeb } from '../../../src/pkg/deb/kept.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../../src/pkg/fetch.ts';
@@ -124,12 +124,14 @@ describe('a .deb kept in the cache', () => {
     const pkg = (await source.fetch(locked)).package;
     const tree = new Tree();
     const installed = installDeb(tree, pkg, { mtime: 1_700_000_000 });
+    writeDebDatabase(tree);
     const body = tree.get('var/lib/dpkg/status.d/hello.md5sums')?.body;
     assert.ok(isFileBody(body));
     assert.deepEqual([...readBody(body)], [...read.md5sumsBytes!]);
     // A tree of the package read whole holds the same status.d file, as bytes.
     const whole = new Tree();
     installDeb(whole, read, { mtime: 1_700_000_000 });
+    writeDebDatabase(whole);
     assert.deepEqual([...readBody(whole.get('var/lib/dpkg/status.d/hello.md5sums')?.body)], [...readBody(body)]);
     assert.deepEqual(
       installed.files.filter((f) => f.type === 'file').map((f) => [f.path, f.md5]),
