@@ -175,35 +175,28 @@ export function installDeb(tree: Tree, pkg: DebPackage, options: DebInstallOptio
       // A folder over a symlink to a folder, or a symlink over a folder, changes nothing (below): nothing to check.
       if (spill !== undefined && !keepsFolder && !(h.type === 'dir' && existing?.type === 'symlink' && existingIsDir))
         spill.check(tree, entry.path, h.type);
-      if (
-        existing !== undefined &&
-        existing.type !== 'dir' &&
-        !(h.type === 'dir' && existingIsDir) &&
-        existing.owner !== undefined &&
-        existing.owner !== owner &&
-        !replaces(existing.owner) &&
-        !sameBuildLink(existing, h, entry.path)
-      ) {
-        if (!replacedBy(existing.owner)) {
-          throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
-            where,
-            hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
-          });
+      if (existing !== undefined && existing.type !== 'dir' && existing.owner !== undefined && existing.owner !== owner) {
+        if (!(h.type === 'dir' && existingIsDir) && !replaces(existing.owner) && !sameBuildLink(existing, h, entry.path)) {
+          if (!replacedBy(existing.owner)) {
+            throw new ProvenantError('FILE_CONFLICT', `${where} and ${existing.owner} both install /${entry.path}`, {
+              where,
+              hint: `the two packages cannot be installed together; one of them must declare "Replaces: ${existing.owner}"`,
+            });
+          }
+          // The installed package replaces this one: its file stays. The path is still listed as
+          // this package's (as a package whose file was replaced later keeps it in its list), so that
+          // the inventory is the one a list made from the package's entries gives.
+          if (spill === undefined)
+            files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
+          if (h.type === 'file' && existing.type === 'file') {
+            mine.set(entry.path, at);
+            keptForReplacer.add(at);
+          }
+          continue;
         }
-        // The installed package replaces this one: its file stays. The path is still listed as
-        // this package's (as a package whose file was replaced later keeps it in its list), so that
-        // the inventory is the one a list made from the package's entries gives.
-        if (spill === undefined)
-          files.push({ path: entry.path, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, md5: md5sums.get(entry.path) });
-        if (h.type === 'file' && existing.type === 'file') {
-          mine.set(entry.path, at);
-          keptForReplacer.add(at);
-        }
-        continue;
-      }
-      // A file of another package that this one Replaces: dpkg takes it out of that package's list.
-      if (existing !== undefined && existing.type !== 'dir' && h.type !== 'dir' && existing.owner !== undefined) {
-        if (existing.owner !== owner && existing.owner !== 'build') {
+        // Past the check, an entry that is no folder, over another package's file or link, is one
+        // this package Replaces (the build's own link aside): dpkg takes it out of that package's list.
+        if (h.type !== 'dir' && existing.owner !== 'build') {
           const paths = takenOver.get(existing.owner);
           if (paths === undefined) takenOver.set(existing.owner, [entry.path]);
           else paths.push(entry.path);
