@@ -124,7 +124,7 @@ interface LayerRecord {
  *   kept in the cache cannot be read back as it was stored
  */
 export async function treeLayer(tree: Tree, options: LayerOptions = {}): Promise<Layer> {
-  const paths = options.paths ?? tree.paths();
+  const paths = options.paths ?? tree.walkPaths();
   return walkLayer(() => treeWalk(tree, paths), options);
 }
 

@@ -21,7 +21,10 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { ProvenantError } from '../errors.ts';
 import { type FileBody, isFileBody } from './body.ts';
+import { PathSet } from './path-hash.ts';
 import { type FilesOutside, type FsNode, type Tree, walkOrder } from './tree.ts';
+
+export { PathSet } from './path-hash.ts';
 
 const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
@@ -258,7 +261,7 @@ export class SpilledFiles implements FilesOutside {
    */
   *walk(tree: Tree): Generator<[string, FsNode]> {
     if (this.#closed) throw new Error('the kept files were closed');
-    const treePaths = tree.paths();
+    const treePaths = tree.walkPaths();
     const heap = new CursorHeap();
     if (this.#runs.length > 0) {
       const fd = this.#readable();
@@ -348,45 +351,6 @@ export class ScratchBody {
   }
 }
 
-/**
- * A set of path hashes (53 bits of two 32-bit FNV-1a hashes), open addressing in a Float64Array:
- * 8 bytes a path in a table at most four fifths full, grown by half (10 to 15 bytes a path; a
- * table of a power of two slots at most half full took 16 to 32, 1 MB for the 2 GB bench image's
- * 59,000 files). Linear probing four fifths full looks at 3 slots for a path there, 13 for one
- * that is not, on average. Two paths with one hash would make a path look given twice, and the
- * build install into a tree: the same image. Exported for tests.
- */
-export class PathSet {
-  #slots = new Float64Array(1024);
-  size = 0;
-
-  /** The table's bytes, for tests. */
-  get bytes(): number {
-    return this.#slots.byteLength;
-  }
-
-  add(path: string): void {
-    if (5 * (this.size + 1) > 4 * this.#slots.length) this.#grow();
-    if (place(this.#slots, hashPath(path))) this.size++;
-  }
-
-  has(path: string): boolean {
-    const slots = this.#slots;
-    const h = hashPath(path);
-    const n = slots.length;
-    for (let i = h % n; ; i = i + 1 === n ? 0 : i + 1) {
-      if (slots[i] === h) return true;
-      if (slots[i] === 0) return false;
-    }
-  }
-
-  #grow(): void {
-    const old = this.#slots;
-    this.#slots = new Float64Array(Math.ceil(1.5 * old.length));
-    for (const h of old) if (h !== 0) place(this.#slots, h);
-  }
-}
-
 /** A scratch file that could not be read back as it was written. */
 function scratchError(where: string, message: string, cause?: unknown): ProvenantError {
   return new ProvenantError('IO', message, {
@@ -394,30 +358,6 @@ function scratchError(where: string, message: string, cause?: unknown): Provenan
     hint: 'a scratch file of the build in its cache was removed or cut short while it ran; build again',
     cause,
   });
-}
-
-/** Puts `h` in `slots`; false when it was there. */
-function place(slots: Float64Array, h: number): boolean {
-  const n = slots.length;
-  for (let i = h % n; ; i = i + 1 === n ? 0 : i + 1) {
-    if (slots[i] === h) return false;
-    if (slots[i] === 0) {
-      slots[i] = h;
-      return true;
-    }
-  }
-}
-
-/** A path's hash, from 1 to 2^53 - 1 (0 marks an empty slot). */
-function hashPath(path: string): number {
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 13);
-  }
-  return ((a >>> 0) % 0x200000) * 0x100000000 + (b >>> 0) || 1;
 }
 
 /**
