@@ -4,6 +4,16 @@
  * (dispatch.ts) and through it the command: a module loaded before the cache is on is compiled
  * afresh at every start, and these are about thirty (issue 16, "instant start").
  */
+// npm only warns of `engines`: on an older Node the package would install and then fail deep in a
+// command (`buffer.transfer is not a function`), so the Node is checked before anything loads.
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 12)) {
+  process.stderr.write(
+    `provenant: needs Node 22.12 or newer, and this is Node ${process.versions.node}\n  hint: install Node 24 LTS (or 22.12 or newer) and run provenant with it\n`,
+  );
+  process.exit(1);
+}
+
 const { enableCompileCache } = process.getBuiltinModule('node:module');
 
 // Node keeps the compiled code of the modules loaded after this in a folder of Provenant's cache

@@ -187,6 +187,23 @@ describe('the packed package, installed with npm install -g', { skip: toolMissin
     assert.ok(extra.length <= 3, extra.join(', '));
   });
 
+  it("on a Node older than 22.12 (the machine's, where it is), says which Node it needs before loading anything", async (t) => {
+    const old = '/usr/bin/node';
+    const version = existsSync(old) ? (await exec(old, ['--version'])).stdout.trim() : '';
+    const [major = 0, minor = 0] = version.slice(1).split('.').map(Number);
+    if (version === '' || major > 22 || (major === 22 && minor >= 12)) {
+      t.skip(`no Node older than 22.12 at ${old}${version === '' ? '' : ` (it is ${version})`}`);
+      return;
+    }
+    const env = { PATH: `${dirname(old)}:${join(prefix, 'bin')}:/bin` };
+    const r = await runCli(['build', 'image.yaml'], { command: ['provenant'], env, cwd: dir });
+    assert.equal(r.status, 1);
+    assert.equal(
+      r.stderr,
+      `provenant: needs Node 22.12 or newer, and this is Node ${version.slice(1)}\n  hint: install Node 24 LTS (or 22.12 or newer) and run provenant with it\n`,
+    );
+  });
+
   for (const { name, node, skip } of NODES) {
     it(`runs on ${name} as \`provenant\` from the prefix, and builds the image the sources build`, { skip: skip ?? false }, async () => {
       // Only this Node and the prefix's bin/ on PATH: the installed launcher's #! finds this node.
