@@ -57,8 +57,15 @@ link_launcher() {
   if [[ -L $link && $(readlink -f "$link") == "$(readlink -f "$launcher")" ]]; then
     echo "provenant: $link runs this checkout" >&2
   elif [[ ! -e $link && ! -L $link ]] || { [[ -L $link ]] && { [[ ! -e $link ]] || grep -q '^# provenant-checkout-launcher' "$link"; }; }; then
+    local before=''
+    [[ -L $link ]] && before=$(readlink -f "$link" || true)
     ln -sfn "$launcher" "$link"
-    echo "provenant: linked $link -> $launcher" >&2
+    if [[ -n $before ]]; then
+      # Another checkout's launcher: said, so that its user knows `provenant` now runs this one.
+      echo "provenant: linked $link -> $launcher (it ran $before; run that checkout's scripts/setup.sh to move it back)" >&2
+    else
+      echo "provenant: linked $link -> $launcher" >&2
+    fi
   else
     echo "provenant: $link is not this checkout's launcher, so it stays; run $launcher, or remove $link and run this again" >&2
     return 0
