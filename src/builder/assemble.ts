@@ -63,7 +63,8 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
  * it, and would change what it points to outside the path). A hardlink is its file: what the
  * entry sets is set on the file it links to as well, as a chmod of either name of one inode does.
  * A `symlink` entry is root's, sets nothing else, and is refused over a path the image has, as
- * apko refuses it; one naming `uid`, `gid`, `permissions` or `recursive` is refused, since they
+ * apko refuses it, but for `standIns`: files the build wrote only because nothing else did (the
+ * /etc/os-release of applyOsRelease without a configuration's), which it replaces; one naming `uid`, `gid`, `permissions` or `recursive` is refused, since they
  * would do nothing (apko sets them on the link's target).
  *
  * @throws ConfigError `INVALID_CONFIG` at the entry's place (`file:line:column: paths[N]`, or
@@ -72,10 +73,10 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
  *   has or names what it cannot set; what the tree refuses (a folder over a
  *   file: `UNSAFE_PATH`) with its code, at the entry's place
  */
-export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: number): void {
+export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: number, standIns: ReadonlySet<string> = new Set()): void {
   for (const [index, m] of paths.entries()) {
     try {
-      applyPath(tree, m, index, mtime);
+      applyPath(tree, m, index, mtime, standIns);
     } catch (err) {
       // The tree names the path it could not make, not the entry that asked for it.
       if (!(err instanceof ProvenantError) || entryErrors.has(err)) throw err;
@@ -109,7 +110,7 @@ function entryError(
   return err;
 }
 
-function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number): void {
+function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number, standIns: ReadonlySet<string>): void {
   const path = m.path.replace(/^\/+/, '');
   // Ownership changes only where the entry names an id, and then the id it does not name is 0,
   // as in apko (mutatePermissionsDirect): `uid: 9` alone is 9:0.
@@ -147,9 +148,12 @@ function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number): v
         });
       }
       // apko's Symlink fails where anything is (pkg/build/paths.go, mutateSymLink: "file
-      // exists"): replacing it would drop a package's file, or its own link, unsaid.
-      const existing = tree.get(tree.resolveParent(path));
-      if (existing !== undefined) {
+      // exists"): replacing it would drop a package's file, or its own link, unsaid. A file the
+      // build put there only because nothing else did (its /etc/os-release, which apko does not
+      // write) is replaced: under apko the path would be free.
+      const at = tree.resolveParent(path);
+      const existing = tree.get(at);
+      if (existing !== undefined && !standIns.has(at)) {
         throw entryError(
           m,
           index,

@@ -639,10 +639,12 @@ async function assemble(
   // give the digests of the bytes in the image, not of those the packages shipped.
   const before = filesAt(tree, keptInTree(config));
   applyAccounts(tree, config.accounts, mtime);
-  const missingOsRelease =
-    config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined ? source.osReleasePackage : undefined;
+  // No package's os-release and no configuration's: the one written for want of any stands in
+  // until a paths entry puts something there (as under apko, which writes none, the path is free).
+  const standIn = config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined;
+  const missingOsRelease = standIn ? source.osReleasePackage : undefined;
   applyOsRelease(tree, config.osRelease, mtime);
-  applyPaths(tree, config.paths, mtime);
+  applyPaths(tree, config.paths, mtime, standIn ? new Set([tree.resolveParent('etc/os-release')]) : undefined);
   return { tree, installed, spill, changed: changedByFinishing(tree, before), missingOsRelease };
 }
 

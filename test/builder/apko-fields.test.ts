@@ -281,4 +281,22 @@ describe('paths', () => {
       });
     }
   });
+
+  it("takes a symlink entry at /etc/os-release when no package gives one: the build's own stands in, as apko writes none", async () => {
+    const dir = await tempDir();
+    await repository(dir);
+    const lines = [
+      '  repositories: [./repo]',
+      '  packages: [hello]',
+      'paths:',
+      '  - {path: /usr/lib/os-release, type: empty-file}',
+      '  - {path: /etc/os-release, type: symlink, source: ../usr/lib/os-release}',
+    ];
+    for (const compat of ['default', 'apko'] as const) {
+      const result = await build(dir, lines, compat === 'apko' ? { compat } : {});
+      const files = await entries(result);
+      assert.equal(files.get('etc/os-release')?.type, 'symlink', compat);
+      assert.equal(files.get('etc/os-release')?.linkname, '../usr/lib/os-release', compat);
+    }
+  });
 });

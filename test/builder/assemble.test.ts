@@ -184,6 +184,11 @@ describe('the finishing every image gets', () => {
       );
       if (there === 'file') assert.equal(tree.get('bin/sh')?.type, 'file');
     }
+    // A file the build wrote only for want of any (its /etc/os-release) stands in: the entry replaces it.
+    const standIn = image();
+    buildFile(standIn, 'bin/sh', 'NAME=x\n', EPOCH);
+    applyPaths(standIn, config(''), EPOCH, new Set(['bin/sh']));
+    assert.equal(standIn.get('bin/sh')?.type, 'symlink');
     // A mode or owner on a symlink entry would do nothing: refused at its own line.
     for (const [key, line] of [
       ['uid: 1000', 6],
