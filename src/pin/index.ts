@@ -8,6 +8,7 @@ export {
   type PinKind,
   type PinOptions,
   type PinResult,
+  type PinSkipped,
   pinWorkflows,
   writePinned,
 } from './pin.ts';

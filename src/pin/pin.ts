@@ -102,8 +102,19 @@ export interface PinFileResult {
 /** The result of {@link pinWorkflows}. */
 export interface PinResult {
   readonly files: readonly PinFileResult[];
-  /** YAML files under a folder argument that are neither workflows nor actions, and why. */
-  readonly skipped: ReadonlyArray<{ readonly file: string; readonly reason: string }>;
+  /** Files found by looking that were not pinned, and why. */
+  readonly skipped: readonly PinSkipped[];
+}
+
+/** A file (or a linked folder) found by looking that was not pinned. */
+export interface PinSkipped {
+  readonly file: string;
+  readonly reason: string;
+  /**
+   * It was not read (a link out of the folder), so it may hold `uses:` values nobody looked at:
+   * `--check` fails on it. False for a file read and found to be no workflow or action.
+   */
+  readonly unchecked: boolean;
 }
 
 /**
@@ -231,6 +242,8 @@ interface Candidate {
    * for a path named outside `dir`, that path's own (see {@link loadFiles}).
    */
   within: string;
+  /** Not to be read, and why (a linked folder the walk did not follow). */
+  skip?: { reason: string; unchecked: boolean };
 }
 
 const YAML_FILE = /\.ya?ml$/;
@@ -245,7 +258,7 @@ const SKIPPED_DIRS = new Set(['.git', 'node_modules']);
  * the command line is refused. A path named outside `dir` is the caller's own choice, and only
  * its links out of it count.
  */
-async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; skipped: Array<{ file: string; reason: string }> }> {
+async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; skipped: PinSkipped[] }> {
   const dir = resolve(options.dir);
   let realDir: string;
   try {
@@ -258,18 +271,27 @@ async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; sk
       ? await defaultFiles(dir, realDir)
       : await namedFiles(dir, realDir, options.paths);
   const files: LoadedFile[] = [];
-  const skipped: Array<{ file: string; reason: string }> = [];
+  const skipped: PinSkipped[] = [];
   const seen = new Set<string>();
   // UTF-8, strictly, with a byte order mark kept as text: decoding and encoding again must give
   // the same bytes, or "every other byte stays" would not hold.
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   for (const c of candidates) {
     throwIfAborted(options.signal);
+    if (c.skip !== undefined) {
+      skipped.push({ file: c.display, ...c.skip });
+      continue;
+    }
     let real: string;
     let bytes: Uint8Array;
     try {
       real = await realpath(c.path);
     } catch (err) {
+      // A link found by looking that leads nowhere: there is nothing to read or pin.
+      if (c.named !== true && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        skipped.push({ file: c.display, reason: 'a link to nothing', unchecked: false });
+        continue;
+      }
       throw ioError(err, c.display);
     }
     if (!isWithin(c.within, real)) {
@@ -280,7 +302,7 @@ async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; sk
           hint: `name the file where it is (${real}) if it is really meant`,
         });
       }
-      skipped.push({ file: c.display, reason: `${reason}: not read, not pinned` });
+      skipped.push({ file: c.display, reason: `${reason}: not read, not pinned`, unchecked: true });
       continue;
     }
     if (seen.has(real)) continue;
@@ -295,7 +317,7 @@ async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; sk
       text = decoder.decode(bytes);
     } catch (err) {
       if (!c.required) {
-        skipped.push({ file: c.display, reason: 'not UTF-8' });
+        skipped.push({ file: c.display, reason: 'not UTF-8', unchecked: false });
         continue;
       }
       throw new ProvenantError('INVALID_CONFIG', 'the file is not UTF-8', { where: c.display, cause: err });
@@ -305,7 +327,7 @@ async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; sk
       scan = scanUses(text, c.display);
     } catch (err) {
       if (c.required || !isProvenantError(err)) throw err;
-      skipped.push({ file: c.display, reason: err.describe() });
+      skipped.push({ file: c.display, reason: err.describe(), unchecked: false });
       continue;
     }
     if (scan.kind === undefined) {
@@ -314,7 +336,7 @@ async function loadFiles(options: PinOptions): Promise<{ files: LoadedFile[]; sk
           where: c.display,
         });
       }
-      skipped.push({ file: c.display, reason: 'neither a workflow nor an action' });
+      skipped.push({ file: c.display, reason: 'neither a workflow nor an action', unchecked: false });
       continue;
     }
     files.push({ path: real, display: c.display, bytes, text, kind: scan.kind, sites: scan.sites });
@@ -336,19 +358,23 @@ async function entriesOf(dir: string): Promise<Dirent[]> {
   }
 }
 
-/** GitHub reads workflows from the top of `.github/workflows` only; actions live anywhere. */
+/**
+ * GitHub reads workflows from the top of `.github/workflows` only; actions live anywhere. A link
+ * is taken as a file (where it leads is checked when it is read, see {@link loadFiles}).
+ */
 async function defaultFiles(dir: string, within: string): Promise<Candidate[]> {
   const out: Candidate[] = [];
   const workflows = join(dir, '.github', 'workflows');
   for (const e of await entriesOf(workflows)) {
-    if (e.isFile() && YAML_FILE.test(e.name))
+    if ((e.isFile() || e.isSymbolicLink()) && YAML_FILE.test(e.name))
       out.push({ path: join(workflows, e.name), display: displayOf(dir, join(workflows, e.name)), required: true, within });
   }
-  for (const path of await walk(join(dir, '.github', 'actions'))) {
-    if (ACTION_FILE.test(basename(path))) out.push({ path, display: displayOf(dir, path), required: true, within });
+  for (const f of await walk(join(dir, '.github', 'actions'), within)) {
+    if (f.skip !== undefined) out.push({ path: f.path, display: displayOf(dir, f.path), required: false, within, skip: f.skip });
+    else if (ACTION_FILE.test(basename(f.path))) out.push({ path: f.path, display: displayOf(dir, f.path), required: true, within });
   }
   for (const e of await entriesOf(dir)) {
-    if (e.isFile() && ACTION_FILE.test(e.name))
+    if ((e.isFile() || e.isSymbolicLink()) && ACTION_FILE.test(e.name))
       out.push({ path: join(dir, e.name), display: displayOf(dir, join(dir, e.name)), required: true, within });
   }
   return out;
@@ -371,24 +397,57 @@ async function namedFiles(dir: string, realDir: string, paths: readonly string[]
       out.push({ path, display: displayOf(dir, path), required: true, named: true, within });
       continue;
     }
-    for (const file of await walk(path)) {
-      if (!YAML_FILE.test(file)) continue;
-      const required = ACTION_FILE.test(basename(file)) || dirname(file).endsWith(`${sep}.github${sep}workflows`);
-      out.push({ path: file, display: displayOf(dir, file), required, within });
+    for (const f of await walk(path, within)) {
+      const display = displayOf(dir, f.path);
+      if (f.skip !== undefined) {
+        out.push({ path: f.path, display, required: false, within, skip: f.skip });
+        continue;
+      }
+      if (!YAML_FILE.test(f.path)) continue;
+      const required = ACTION_FILE.test(basename(f.path)) || dirname(f.path).endsWith(`${sep}.github${sep}workflows`);
+      out.push({ path: f.path, display, required, within });
     }
   }
   return out;
 }
 
-/** Regular files under `dir`, sorted, without following symbolic links (a link loop cannot trap it). */
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
+/**
+ * The files under `dir`, sorted: regular files and links (to files, or to nothing). A link to a
+ * folder is walked when it leads to a folder in `within` not walked yet, so a loop cannot trap
+ * the walk; one that leads out of `within` is not followed, and comes back with `skip` set, as a
+ * folder that may hold workflows or actions nobody read.
+ */
+async function walk(
+  dir: string,
+  within: string,
+  walked = new Set<string>(),
+): Promise<Array<{ path: string; skip?: { reason: string; unchecked: boolean } }>> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw ioError(err, dir);
+  }
+  if (walked.has(real)) return [];
+  walked.add(real);
+  const out: Array<{ path: string; skip?: { reason: string; unchecked: boolean } }> = [];
   for (const e of await entriesOf(dir)) {
     const path = join(dir, e.name);
     if (e.isDirectory()) {
-      if (!SKIPPED_DIRS.has(e.name)) out.push(...(await walk(path)));
+      if (!SKIPPED_DIRS.has(e.name)) out.push(...(await walk(path, within, walked)));
     } else if (e.isFile()) {
-      out.push(path);
+      out.push({ path });
+    } else if (e.isSymbolicLink()) {
+      const to = await stat(path).catch(() => undefined);
+      if (to?.isDirectory() !== true) {
+        out.push({ path });
+        continue;
+      }
+      if (SKIPPED_DIRS.has(e.name)) continue;
+      const target = await realpath(path);
+      if (isWithin(within, target)) out.push(...(await walk(path, within, walked)));
+      else out.push({ path, skip: { reason: `a link to the folder ${target}, outside ${within}: not read, not pinned`, unchecked: true } });
     }
   }
   return out;

@@ -5,7 +5,7 @@
  * the image, and leaves every other byte; `--check` fails before and passes after.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -110,6 +110,29 @@ jobs:
     assert.equal(check.status, 0, check.stderr);
     const json = JSON.parse(check.stdout) as { files: { entries: { pinned: boolean }[] }[] };
     assert.ok(json.files[0]!.entries.every((e) => e.pinned));
+  });
+
+  it('--check reads a linked workflow, and fails on one it could not read', async () => {
+    const base = await temp();
+    const dir = join(base, 'repo');
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    await writeFile(join(dir, 'ci.yml'), 'jobs:\n  a:\n    steps:\n      - uses: acme/checkout@v4\n');
+    await symlink('../../ci.yml', join(dir, '.github/workflows/ci.yml'));
+    const inside = await provenant(['pin', '--check'], { cwd: dir });
+    assert.equal(inside.status, 1, inside.stderr);
+    assert.match(inside.stdout, /ci\.yml:4:15 {2}acme\/checkout@v4 {2}\(ref: NOT PINNED\)\n1 not pinned\.\n$/);
+    await mkdir(join(base, 'other'));
+    await writeFile(join(base, 'other/ci.yml'), `jobs:\n  a:\n    steps:\n      - uses: acme/checkout@${PINNED} # v4\n`);
+    await writeFile(join(dir, 'ci.yml'), `jobs:\n  a:\n    steps:\n      - uses: acme/checkout@${PINNED} # v4\n`);
+    await symlink('../../../other/ci.yml', join(dir, '.github/workflows/out.yml'));
+    const outside = await provenant(['pin', '--check'], { cwd: dir });
+    assert.equal(outside.status, 1, outside.stderr);
+    assert.match(
+      outside.stdout,
+      /skipped \.github\/workflows\/out\.yml: a link to .*, outside .*: not read, not pinned\n1 skipped without being read, so not checked\.\n$/,
+    );
+    assert.doesNotMatch(outside.stdout, /Everything is pinned/);
+    assert.match(outside.stderr, /1 linked file\(s\) or folder\(s\) were not read/);
   });
 
   it('names the file, line and column of a tag that does not exist, and writes nothing', async () => {

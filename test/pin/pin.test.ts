@@ -307,6 +307,38 @@ jobs:
     assert.equal(await readFile(outside, 'utf8'), text.replace(/@v4\n$/, `@${checkout.commits[1]} # v4\n`));
   });
 
+  it('reads workflows and actions through links inside the folder, and lists a linked folder out of it as unchecked', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'repo');
+    const text = 'jobs:\n  a:\n    steps:\n      - uses: acme/checkout@v4\n';
+    const action = 'runs:\n  using: composite\n  steps:\n    - uses: acme/checkout@v4\n';
+    const shared = await put(dir, 'shared/ci.yml', text);
+    await put(dir, 'shared/x/action.yml', action);
+    await put(base, 'other/y/action.yml', action);
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    await mkdir(join(dir, '.github', 'actions'), { recursive: true });
+    await symlink('../../shared/ci.yml', join(dir, '.github/workflows/ci.yml'));
+    await symlink('../../shared/x', join(dir, '.github/actions/x'));
+    await symlink('../../../other/y', join(dir, '.github/actions/y'));
+    // A loop: walked once.
+    await symlink('..', join(dir, 'shared/x/up'));
+    const result = await pinWorkflows({ dir, gitBase: remotes.base });
+    assert.deepEqual(
+      result.files.map((f) => [f.file, f.path, f.entries.length]),
+      [
+        ['.github/workflows/ci.yml', shared, 1],
+        ['.github/actions/x/action.yml', join(dir, 'shared/x/action.yml'), 1],
+      ],
+    );
+    assert.deepEqual(
+      result.skipped.map((s) => [s.file, s.unchecked]),
+      [['.github/actions/y', true]],
+    );
+    assert.match(result.skipped[0]!.reason, /a link to the folder .*other\/y, outside .*repo: not read/);
+    await writePinned(result);
+    assert.equal(await readFile(shared, 'utf8'), text.replace(/@v4\n$/, `@${checkout.commits[1]} # v4\n`));
+  });
+
   it('leaves a block scalar for a person, and writes the rest', async () => {
     const dir = await tempDir();
     const text = 'jobs:\n  a:\n    steps:\n      - uses: >-\n          acme/checkout@v4\n      - uses: acme/checkout@v4\n';

@@ -61,6 +61,18 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       hint: 'provenant pin --write pins them to the commit SHAs and digests their tags name now',
     });
   }
+  // A check that did not read a file cannot say what it holds is pinned.
+  const unchecked = result.skipped.filter((s) => s.unchecked);
+  if (check && unchecked.length > 0) {
+    throw new ProvenantError(
+      'UNPINNED',
+      `${unchecked.length} linked file(s) or folder(s) were not read, so their uses: values are not checked`,
+      {
+        where: unchecked[0]!.file,
+        hint: 'name the files where the links lead (provenant pin --check PATH) to check them',
+      },
+    );
+  }
 }
 
 function pinJson(result: PinResult, written: readonly string[]): unknown {
@@ -96,8 +108,17 @@ function renderPin(result: PinResult, mode: { write: boolean; check: boolean; wr
   const entries = result.files.flatMap((f) => f.entries);
   const toPin = entries.filter((e) => e.new !== undefined).length;
   const unpinned = entries.filter((e) => !e.pinned).length;
-  if (mode.check) lines.push(unpinned === 0 ? 'Everything is pinned.' : `${unpinned} not pinned.`);
-  else if (mode.write) lines.push(`${toPin} pinned in ${mode.written.length} file(s); ${entries.length - toPin} left as they were.`);
-  else lines.push(toPin === 0 ? 'Nothing to pin.' : `${toPin} would be pinned: run with --write to rewrite the files.`);
+  const unchecked = result.skipped.filter((s) => s.unchecked).length;
+  if (mode.check) {
+    const parts = [
+      ...(unpinned === 0 ? [] : [`${unpinned} not pinned`]),
+      ...(unchecked === 0 ? [] : [`${unchecked} skipped without being read, so not checked`]),
+    ];
+    lines.push(parts.length === 0 ? 'Everything is pinned.' : `${parts.join('; ')}.`);
+  } else if (mode.write) {
+    lines.push(`${toPin} pinned in ${mode.written.length} file(s); ${entries.length - toPin} left as they were.`);
+  } else {
+    lines.push(toPin === 0 ? 'Nothing to pin.' : `${toPin} would be pinned: run with --write to rewrite the files.`);
+  }
   return `${lines.join('\n')}\n`;
 }
