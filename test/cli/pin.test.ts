@@ -135,6 +135,22 @@ jobs:
     assert.match(outside.stderr, /1 linked file\(s\) or folder\(s\) were not read/);
   });
 
+  it('counts as pinned only what it wrote: a block scalar is left as it was, for a person', async () => {
+    const dir = await temp();
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    const file = join(dir, '.github', 'workflows', 'ci.yml');
+    await writeFile(file, 'jobs:\n  a:\n    steps:\n      - uses: >-\n          acme/checkout@v4\n      - uses: acme/setup@main\n');
+    const env = { PROVENANT_GIT_BASE: remotes.base };
+    const shown = await provenant(['pin'], { cwd: dir, env });
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /\n1 would be pinned: run with --write to rewrite the files\. 1 to pin by hand: see the notes\.\n$/);
+    const r = await provenant(['pin', '--write'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /acme\/checkout@v4 -> acme\/checkout@[0-9a-f]{40} {2}\(tag: not rewritten\)/);
+    assert.match(r.stdout, /\n1 pinned in 1 file\(s\); 1 left as they were\. 1 to pin by hand: see the notes\.\n$/);
+    assert.match(await readFile(file, 'utf8'), /acme\/checkout@v4\n/);
+  });
+
   it('names the file, line and column of a tag that does not exist, and writes nothing', async () => {
     const { dir, file } = await repository();
     const broken = `${workflowText(registry.host)}      - uses: acme/checkout@v9\n`;

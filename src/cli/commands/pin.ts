@@ -106,7 +106,10 @@ function renderPin(result: PinResult, mode: { write: boolean; check: boolean; wr
   }
   for (const s of result.skipped) lines.push(`skipped ${s.file}: ${s.reason}`);
   const entries = result.files.flatMap((f) => f.entries);
-  const toPin = entries.filter((e) => e.new !== undefined).length;
+  // What the text holds pinned; a value resolved but left for a person (a block scalar) is not counted.
+  const toPin = entries.filter((e) => e.written).length;
+  const byHand = entries.filter((e) => e.new !== undefined && !e.written).length;
+  const byHandNote = byHand === 0 ? '' : ` ${byHand} to pin by hand: see the notes.`;
   const unpinned = entries.filter((e) => !e.pinned).length;
   const unchecked = result.skipped.filter((s) => s.unchecked).length;
   if (mode.check) {
@@ -116,9 +119,9 @@ function renderPin(result: PinResult, mode: { write: boolean; check: boolean; wr
     ];
     lines.push(parts.length === 0 ? 'Everything is pinned.' : `${parts.join('; ')}.`);
   } else if (mode.write) {
-    lines.push(`${toPin} pinned in ${mode.written.length} file(s); ${entries.length - toPin} left as they were.`);
+    lines.push(`${toPin} pinned in ${mode.written.length} file(s); ${entries.length - toPin} left as they were.${byHandNote}`);
   } else {
-    lines.push(toPin === 0 ? 'Nothing to pin.' : `${toPin} would be pinned: run with --write to rewrite the files.`);
+    lines.push(`${toPin === 0 ? 'Nothing to pin.' : `${toPin} would be pinned: run with --write to rewrite the files.`}${byHandNote}`);
   }
   return `${lines.join('\n')}\n`;
 }
