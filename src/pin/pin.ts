@@ -76,7 +76,10 @@ export interface PinEntry {
    * comes with the workflow's own checkout). `--check` fails on entries where this is false.
    */
   readonly pinned: boolean;
-  /** The rewritten text holds `new` (false for a block scalar, which is left for a person). */
+  /**
+   * The rewritten text holds `new` (false for a block scalar, and for an anchor's value an alias
+   * also uses outside `uses:`, which are left for a person).
+   */
   readonly written: boolean;
   /** What happened to the line's `# ref` comment. */
   readonly comment: CommentChange;
@@ -139,7 +142,7 @@ export async function pinWorkflows(options: PinOptions): Promise<PinResult> {
     const replaced: number[] = [];
     for (const site of f.sites) {
       const plan = planSite(site, lookups.get(site));
-      if (plan.replacement !== undefined && site.style !== 'block') {
+      if (plan.replacement !== undefined && site.style !== 'block' && !site.shared) {
         replaced.push(entries.length);
         replacements.push(plan.replacement);
       }
@@ -599,6 +602,11 @@ function planSite(site: UsesSite, lookup: Lookup | undefined): { entry: PinEntry
     throw new Error('unreachable: a lookup of the wrong kind');
   }
   if (site.style === 'block') notes.push(`a block scalar is not rewritten: write ${value} # ${label} by hand`);
+  else if (site.shared) {
+    notes.push(
+      `a YAML anchor's value, which an alias also uses outside uses:, is not rewritten (that would change it too): write ${value} # ${label} by hand`,
+    );
+  }
   return {
     entry: { ...base, kind, new: value, pinned: false, written: false, comment: 'none', notes },
     replacement: { site, value, label },

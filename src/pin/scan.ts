@@ -1,4 +1,4 @@
-import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
+import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit, type YAMLMap } from 'yaml';
 import { ProvenantError } from '../errors.ts';
 import { parseUses, type UsesTarget } from './uses.ts';
 
@@ -28,6 +28,11 @@ export interface UsesSite {
    * line. (In a flow mapping such as `{uses: a/b@v1, with: ...}` a `#` would comment out the rest.)
    */
   readonly commentable: boolean;
+  /**
+   * The value is a YAML anchor's that an alias also uses where it is not a `uses:` value
+   * (`env: {CHECKOUT: &co owner/repo@v1}` and `uses: *co`): rewriting it would change that too.
+   */
+  readonly shared: boolean;
 }
 
 /** What {@link scanUses} found in one file. */
@@ -101,7 +106,10 @@ class Walker {
   readonly #lines: LineCounter;
   readonly #at: (offset: number) => string;
   // Keyed by source offset: a value shared through an alias is one place in the text.
-  readonly #sites = new Map<number, UsesSite>();
+  readonly #sites = new Map<number, Omit<UsesSite, 'shared'>>();
+  readonly #nodes = new Map<number, Node>();
+  // How many times each value was reached as a `uses:` value (once per alias it is reached through).
+  readonly #visits = new Map<Node, number>();
 
   constructor(doc: Document, text: string, file: string, lines: LineCounter, at: (offset: number) => string) {
     this.#doc = doc;
@@ -148,7 +156,9 @@ class Walker {
       throw this.#shape(node, 'uses must be a string');
     }
     const [start, end] = node.range;
+    this.#visits.set(node, (this.#visits.get(node) ?? 0) + 1);
     if (this.#sites.has(start)) return;
+    this.#nodes.set(start, node);
     const value = node.value;
     let target: UsesTarget;
     try {
@@ -168,13 +178,51 @@ class Walker {
   }
 
   sorted(): UsesSite[] {
-    return [...this.#sites.values()].sort((a, b) => a.start - b.start);
+    const reached = pathCounts(this.#doc);
+    return [...this.#sites.values()]
+      .map((site) => {
+        const node = this.#nodes.get(site.start)!;
+        return { ...site, shared: (this.#visits.get(node) ?? 0) < reached(node) };
+      })
+      .sort((a, b) => a.start - b.start);
   }
 
   #shape(node: Node | null | undefined, message: string): ProvenantError {
     const offset = node?.range?.[0];
     return new ProvenantError('INVALID_CONFIG', message, { where: offset === undefined ? this.#file : this.#at(offset) });
   }
+}
+
+/**
+ * How many ways a node is reached from the document's root with aliases followed: through its
+ * place in the tree, plus through each alias of it (or of a collection holding it). A `uses:`
+ * value reached more ways than the walk reached it as a `uses:` value is shared with something
+ * else. Memoized, so aliases of aliases cannot make it explode; a node inside its own anchor
+ * counts as reached without end.
+ */
+function pathCounts(doc: Document): (node: Node) => number {
+  const parent = new Map<unknown, unknown>();
+  const aliases = new Map<unknown, unknown[]>();
+  visit(doc, (_key, node, path) => {
+    parent.set(node, path[path.length - 1]);
+    if (isAlias(node)) {
+      const target = node.resolve(doc);
+      if (target !== undefined) aliases.set(target, [...(aliases.get(target) ?? []), node]);
+    }
+  });
+  const memo = new Map<unknown, number>();
+  const count = (n: unknown): number => {
+    if (n === doc) return 1;
+    const known = memo.get(n);
+    if (known !== undefined) return known;
+    memo.set(n, Number.POSITIVE_INFINITY);
+    const p = parent.get(n);
+    let c = p === undefined ? 0 : count(p);
+    for (const a of aliases.get(n) ?? []) c += count(a);
+    memo.set(n, c);
+    return c;
+  };
+  return count;
 }
 
 /** The rest of the line after `end`: a comment, blanks only, or something else (flow syntax). */

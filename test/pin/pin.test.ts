@@ -352,6 +352,40 @@ jobs:
     assert.equal(result.files[0]!.text, text.replace(/@v4\n$/, `@${checkout.commits[1]} # v4\n`));
   });
 
+  it('leaves an anchor an alias also uses outside uses:, and rewrites one shared by uses: values only', async () => {
+    const dir = await tempDir();
+    const text = `env:
+  CHECKOUT: &co acme/checkout@v4
+jobs:
+  a:
+    steps:
+      - uses: *co
+      - uses: &setup acme/setup-tool@main
+  b:
+    steps:
+      - uses: *setup
+  c:
+    steps: &steps
+      - uses: acme/linter@main
+  d:
+    steps: *steps
+`;
+    await put(dir, 'w.yml', text);
+    const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
+    const [co, setupTool, lint] = result.files[0]!.entries;
+    assert.equal(co!.written, false);
+    assert.equal(co!.new, `acme/checkout@${checkout.commits[1]}`);
+    assert.match(co!.notes.join(), /YAML anchor.*also uses outside uses:.*not rewritten/);
+    assert.equal(setupTool!.written, true);
+    assert.equal(lint!.written, true);
+    assert.equal(
+      result.files[0]!.text,
+      text
+        .replace('acme/setup-tool@main', `acme/setup-tool@${setup.commits[1]} # main`)
+        .replace('acme/linter@main', `acme/linter@${linter.commits[1]} # main`),
+    );
+  });
+
   it('writes through a temporary file, keeps the mode, and will not overwrite a file changed meanwhile', async () => {
     const dir = await tempDir();
     const file = await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: acme/checkout@v4\n');
