@@ -2,7 +2,7 @@
 import { isAbsolute, join, relative } from 'node:path';
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { fileError, fsp, isNotFound, linkFileAtomic, makeFolder, randomHex, writeFileAtomic } from '../io/files.ts';
-import { type BlobSource, type ByteStream, type OperationOptions, streamOf } from '../io/types.ts';
+import { type BlobSource, type ByteStream, type Logger, type OperationOptions, streamOf } from '../io/types.ts';
 import { MANIFEST_LIMIT, untilAborted, verifyStream } from '../io/verify.ts';
 import { children, descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
 import { type Digest, digestAlgorithm, digestHex, isDigest } from '../oci/digest.ts';
@@ -402,14 +402,15 @@ export class LayoutStore extends LayoutReader {
    * - `.tmp-<session>-*` files of a live writer are being written and stay; those of writers
    *   that are gone are removed and counted, as are `.tmp-*` files of older versions.
    */
-  async gc(): Promise<GcResult> {
+  async gc(options: { logger?: Logger | undefined } = {}): Promise<GcResult> {
     return this.#locked(async (lock) => {
       const current = await readIndexJson(this.path, this.location);
       this.topIndex = current.index;
       this.#indexStamp = current.stamp;
       const live = new Set<string>();
       const at = (digest: Digest): string => this.#blobPath(digest);
-      for (const m of current.index.manifests) await this.#mark(m, live, at);
+      const warn = (message: string): void => options.logger?.warn(message);
+      for (const m of current.index.manifests) await this.#mark(m, live, at, false, true, warn);
       // This store's own untagged writes are its caller's garbage (gc is called when they are
       // done); other stores' and processes' are kept.
       const self = (await this.#writer?.catch(() => undefined))?.id;
@@ -502,12 +503,23 @@ export class LayoutStore extends LayoutReader {
 
   /**
    * Adds `d` and everything it reaches to `live`, reading manifests from where `at` says.
-   * `optional`: `d` comes from a writer's list and may not be written yet.
+   * `optional`: `d` comes from a writer's list and may not be written yet. `manifest`: `d` is
+   * where a manifest goes (an entry of index.json or of an index, a subject), so one of a type
+   * this code does not know (an artifact manifest, say) is read as JSON and what it names is kept:
+   * gc must not delete what it cannot walk. `warn`: for a manifest that is named but missing.
    */
-  async #mark(d: Descriptor, live: Set<string>, at: (digest: Digest) => string, optional = false): Promise<void> {
+  async #mark(
+    d: Descriptor,
+    live: Set<string>,
+    at: (digest: Digest) => string,
+    optional = false,
+    manifest = false,
+    warn?: (message: string) => void,
+  ): Promise<void> {
     if (live.has(d.digest)) return;
     live.add(d.digest);
-    if (!isManifestLike(d.mediaType)) return;
+    const known = isManifestLike(d.mediaType);
+    if (!known && !manifest) return;
     const where = `${this.location}@${d.digest}`;
     let bytes: Uint8Array;
     try {
@@ -516,8 +528,16 @@ export class LayoutStore extends LayoutReader {
       // A manifest that is missing has nothing of its own to keep (as before for index.json's
       // entries; a writer's listed manifest may be on its way). A listed digest that is no
       // manifest at all (too large for one) keeps only itself: a writer's list must not stop gc.
-      if (isNotFound(err) || (optional && isProvenantError(err, 'INVALID_MANIFEST'))) return;
+      if (isNotFound(err)) {
+        if (!optional) warn?.(`${where} (${d.mediaType}) is named but not in the layout: what it would reference cannot be kept`);
+        return;
+      }
+      if ((optional || !known) && isProvenantError(err, 'INVALID_MANIFEST')) return;
       throw err;
+    }
+    if (!known) {
+      for (const [child, isManifest] of namedDescriptors(bytes)) await this.#mark(child, live, at, optional, isManifest, warn);
+      return;
     }
     let stored: Stored;
     try {
@@ -527,13 +547,13 @@ export class LayoutStore extends LayoutReader {
       if (optional) return;
       throw err;
     }
-    for (const child of children(stored)) await this.#mark(child, live, at, optional);
+    for (const child of children(stored)) await this.#mark(child, live, at, optional, stored.kind === 'index', warn);
     // A kept referrer keeps its subject whole, walked like any child: marking the subject's
     // digest alone kept its manifest but let its config and layers go (and, once marked, the
     // subject was never walked when its own tag came up later). gc never edits index.json, so
     // a referrer entry stays; its subject must stay readable with it.
     const subject = subjectOf(stored);
-    if (subject !== undefined) await this.#mark(subject, live, at, optional);
+    if (subject !== undefined) await this.#mark(subject, live, at, optional, true, warn);
   }
 
   /**
@@ -694,6 +714,42 @@ async function readIndexJson(path: string, where: string): Promise<IndexRead> {
     throw isNotFound(err) ? new ProvenantError('INVALID_LAYOUT', 'index.json is missing', { where }) : fileError(err, where);
   }
   return { index: parseIndexJson(read.bytes, `${where}/index.json`), stamp: read.stamp };
+}
+
+/**
+ * The descriptors a manifest of a type this code does not know names, read generically: the
+ * fields the OCI image manifest, image index and the artifact manifest of image-spec 1.1's
+ * drafts use (`config`, `layers`, `blobs`, `manifests`, `subject`), each with whether it is a
+ * manifest's place (`manifests`, `subject`). Bytes that are no JSON object name nothing.
+ */
+function namedDescriptors(bytes: Uint8Array): Array<[Descriptor, boolean]> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return [];
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return [];
+  const fields = doc as Record<string, unknown>;
+  const out: Array<[Descriptor, boolean]> = [];
+  const add = (value: unknown, isManifest: boolean): void => {
+    if (typeof value !== 'object' || value === null) return;
+    const { digest, mediaType, size } = value as Record<string, unknown>;
+    if (typeof digest !== 'string' || !isDigest(digest)) return;
+    out.push([
+      { mediaType: typeof mediaType === 'string' ? mediaType : '', digest, size: typeof size === 'number' ? size : 0 },
+      isManifest,
+    ]);
+  };
+  const list = (value: unknown, isManifest: boolean): void => {
+    if (Array.isArray(value)) for (const v of value) add(v, isManifest);
+  };
+  add(fields.config, false);
+  list(fields.layers, false);
+  list(fields.blobs, false);
+  list(fields.manifests, true);
+  add(fields.subject, true);
+  return out;
 }
 
 /** The descriptors writers listed, for gc to keep. */

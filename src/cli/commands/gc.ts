@@ -6,6 +6,7 @@ import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { FORMAT_FLAG, formatOf, positional, writeJson } from '../options.ts';
+import { warningLogger } from '../visible.ts';
 
 export const spec: CommandSpec = {
   summary: 'delete the blobs of an OCI layout that nothing references, and partial files of interrupted writes',
@@ -30,7 +31,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const store = await LayoutStore.open(location.path);
   try {
-    const r = await store.gc();
+    const r = await store.gc({ logger: warningLogger(io) });
     const mb = (n: number) => (n / 1e6).toFixed(1);
     if (format === 'json') writeJson(io, r);
     else
