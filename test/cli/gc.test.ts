@@ -72,4 +72,12 @@ describe('provenant gc', () => {
       assert.ok(left.includes(digestHex(d.digest as `sha256:${string}`)), d.digest);
     assert.ok(!left.includes(digestHex(orphan.digest as `sha256:${string}`)));
   });
+
+  it('says to write oci: before a layout folder named without it', async () => {
+    const dir = join(await temp(), 'lay');
+    assert.equal((await provenant(['copy', '--quiet', `oci:${exampleDir}:latest`, `oci:${dir}:v1`])).status, 0);
+    const r = await provenant(['gc', dir]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(r.stderr.includes(`hint: for the layout in the folder ${dir} write: provenant gc oci:${dir}`), r.stderr);
+  });
 });

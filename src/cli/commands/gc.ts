@@ -18,8 +18,21 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
   const format = formatOf(args);
-  const location = parseLocation(text);
-  if (location.kind !== 'oci') throw new ProvenantError('USAGE', 'gc works on an OCI layout (oci:DIR)', { where: text });
+  let location: ReturnType<typeof parseLocation> | undefined;
+  try {
+    location = parseLocation(text);
+  } catch {
+    // A path such as ./lay or /tmp/lay is no image reference: the same answer as below.
+  }
+  if (location?.kind !== 'oci') {
+    const folder = process.getBuiltinModule('node:fs').statSync(text, { throwIfNoEntry: false })?.isDirectory() === true;
+    throw new ProvenantError('USAGE', 'gc works on an OCI layout (oci:DIR)', {
+      where: text,
+      hint: folder
+        ? `for the layout in the folder ${text} write: provenant gc oci:${text}`
+        : 'name the layout folder with its prefix: provenant gc oci:DIR',
+    });
+  }
   // gc keeps whatever any tag, digest or referrer of the layout reaches and deletes the rest: it
   // has no meaning for one image. Taken silently, `oci:DIR:TAG` read as a request to collect (or
   // to keep) that tag alone, while the whole layout was collected.
