@@ -197,7 +197,11 @@ export async function writePinned(result: PinResult): Promise<string[]> {
     }
     // A dot file beside it, so a workflow folder never shows a stray `.yml` while it is written.
     const temporary = join(dirname(f.path), `.${basename(f.path)}.provenant-${randomBytes(6).toString('hex')}`);
-    await writeFileAtomic(f.path, f.text, { mode, exactMode: true, temporary, where: f.file });
+    try {
+      await writeFileAtomic(f.path, f.text, { mode, exactMode: true, temporary, where: f.file });
+    } catch (err) {
+      throw writeError(err, f.file, written);
+    }
     written.push(f.file);
   }
   return written;
@@ -456,6 +460,29 @@ async function walk(
   return out;
 }
 
+/**
+ * A pinned file that could not be written, in pin's words: the system's own message names the
+ * temporary file beside it, which the user never chose. Says which files were written before it.
+ */
+function writeError(err: unknown, file: string, written: readonly string[]): unknown {
+  if (!isProvenantError(err, 'IO')) return err;
+  const cause = err.cause as NodeJS.ErrnoException | undefined;
+  const why =
+    cause?.code === 'EACCES' || cause?.code === 'EPERM'
+      ? `the system does not allow it (${cause.code})`
+      : cause?.code === 'EROFS'
+        ? 'the file system is read-only'
+        : cause?.code === 'ENOSPC'
+          ? 'there is no space left on the device'
+          : err.message;
+  const before = written.length === 0 ? 'no other file was written' : `written before it: ${written.join(', ')}`;
+  return new ProvenantError('IO', `cannot write the pinned file: ${why}; it was left as it was (${before})`, {
+    where: file,
+    hint: 'pin writes a temporary file beside the file and renames it over it: check that you may change both the file and its folder (an immutable flag, a read-only mount)',
+    cause: err,
+  });
+}
+
 function ioError(err: unknown, where: string): ProvenantError {
   if (err instanceof ProvenantError) return err;
   const code = (err as NodeJS.ErrnoException).code;
@@ -554,7 +581,8 @@ function atSite(err: unknown, site: UsesSite): unknown {
   if (!(err instanceof ProvenantError)) return err;
   const here = where(site);
   if (err.where === here) return err;
-  const from = err.where === undefined ? '' : ` (${err.where})`;
+  // The place the error came from (a URL, an image), unless its message names it already.
+  const from = err.where === undefined || err.message.includes(err.where) ? '' : ` (${err.where})`;
   return new ProvenantError(err.code, `${site.value}: ${err.message}${from}`, { where: here, hint: err.hint, cause: err });
 }
 
@@ -569,7 +597,8 @@ function planSite(site: UsesSite, lookup: Lookup | undefined): { entry: PinEntry
   });
   if (t.kind === 'local') return left('local', true);
   if (t.pinned) {
-    const noComment = site.comment === undefined || site.comment.trim() === '';
+    // `image:tag@digest` says its version in the value itself.
+    const noComment = (site.comment === undefined || site.comment.trim() === '') && !(t.kind === 'docker' && t.tag !== undefined);
     const notes = noComment ? [`no # comment says which version this ${t.kind === 'docker' ? 'digest' : 'commit'} is`] : [];
     return left(t.kind === 'docker' ? 'docker' : 'sha', true, notes);
   }

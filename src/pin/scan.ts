@@ -69,6 +69,13 @@ export function scanUses(text: string, file: string): ScanResult {
     return `${file}:${line}:${col}`;
   };
   const syntax = doc.errors[0];
+  if (syntax?.code === 'MULTIPLE_DOCS') {
+    throw new ProvenantError('INVALID_CONFIG', 'a second YAML document starts here; a workflow or action file holds one', {
+      where: at(syntax.pos[0]),
+      hint: 'remove the --- line that starts it, or move it to a file of its own',
+      cause: syntax,
+    });
+  }
   if (syntax !== undefined) {
     throw new ProvenantError('INVALID_CONFIG', `invalid YAML: ${syntax.message.split('\n')[0]}`, {
       where: at(syntax.pos[0]),

@@ -1,6 +1,7 @@
 // pinWorkflows end to end: tags, branches and images pinned, the rest left byte for byte.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isProvenantError } from '../../src/errors.ts';
@@ -178,6 +179,16 @@ jobs:
       assert.ok(again.files.every((f) => !f.changed && f.entries.every((e) => e.pinned)));
       assert.deepEqual(await writePinned(again), []);
     });
+
+    it('names an image tag that does not exist once, at the uses: it is about', async () => {
+      const dir = await tempDir();
+      const ref = `${registry.host}/tools/lint:nope`;
+      await put(dir, 'w.yml', `jobs:\n  a:\n    steps:\n      - uses: docker://${ref}\n`);
+      await assert.rejects(
+        pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base, resolveImage: imageDigestResolver(plainRegistry) }),
+        (e) => isProvenantError(e, 'NOT_FOUND') && e.where === 'w.yml:4:15' && e.message === `docker://${ref}: ${ref} does not exist`,
+      );
+    });
   });
 
   it('finds unpinned uses without the network when resolve is off', async () => {
@@ -241,6 +252,33 @@ jobs:
       (e) => isProvenantError(e, 'INVALID_CONFIG') && e.where === 'dependabot.yml',
     );
     await assert.rejects(pinWorkflows({ dir, paths: ['nope.yml'] }), (e) => isProvenantError(e, 'NOT_FOUND') && e.where === 'nope.yml');
+  });
+
+  it('says in its own words that a file holds two YAML documents, and where the second starts', async () => {
+    const dir = await tempDir();
+    await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: ./x\n---\njobs: {}\n');
+    await assert.rejects(
+      pinWorkflows({ dir, paths: ['w.yml'], resolve: false }),
+      (e) =>
+        isProvenantError(e, 'INVALID_CONFIG') &&
+        e.where === 'w.yml:5:1' &&
+        /a second YAML document starts here/.test(e.message) &&
+        !/parseAllDocuments/.test(e.message),
+    );
+  });
+
+  it('asks for a version comment on a pinned image only when the value does not name its tag', async () => {
+    const dir = await tempDir();
+    const digest = `sha256:${'a'.repeat(64)}`;
+    await put(
+      dir,
+      'w.yml',
+      `jobs:\n  a:\n    steps:\n      - uses: docker://alpine:3@${digest}\n      - uses: docker://alpine@${digest}\n`,
+    );
+    const result = await pinWorkflows({ dir, paths: ['w.yml'], resolve: false });
+    const [tagged, bare] = result.files[0]!.entries;
+    assert.deepEqual(tagged!.notes, []);
+    assert.match(bare!.notes.join(), /no # comment says which version this digest is/);
   });
 
   it('keeps a byte order mark and CRLF line endings, and takes the tag when a branch has its name', async () => {
@@ -384,6 +422,35 @@ jobs:
         .replace('acme/setup-tool@main', `acme/setup-tool@${setup.commits[1]} # main`)
         .replace('acme/linter@main', `acme/linter@${linter.commits[1]} # main`),
     );
+  });
+
+  it('says a pinned file it cannot write was left as it was, without naming the temporary file', async (t) => {
+    const dir = await tempDir();
+    const file = await put(dir, 'w.yml', 'jobs:\n  a:\n    steps:\n      - uses: acme/checkout@v4\n');
+    const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
+    // Root may write anywhere: an immutable file refuses it the rename. Others: a folder without write permission.
+    const root = process.getuid?.() === 0;
+    if (root && spawnSync('chattr', ['+i', file]).status !== 0) {
+      t.skip('chattr +i is not available here');
+      return;
+    }
+    if (!root) await chmod(dir, 0o555);
+    try {
+      await assert.rejects(
+        writePinned(result),
+        (e) =>
+          isProvenantError(e, 'IO') &&
+          e.where === 'w.yml' &&
+          /^cannot write the pinned file: the system does not allow it \((EPERM|EACCES)\); it was left as it was/.test(e.message) &&
+          !e.message.includes('.provenant-') &&
+          /temporary file beside the file/.test(e.hint ?? ''),
+      );
+    } finally {
+      if (root) spawnSync('chattr', ['-i', file]);
+      else await chmod(dir, 0o755);
+    }
+    assert.equal(await readFile(file, 'utf8'), new TextDecoder().decode(result.files[0]!.original));
+    assert.deepEqual(await readdir(dir), ['w.yml']);
   });
 
   it('writes through a temporary file, keeps the mode, and will not overwrite a file changed meanwhile', async () => {
