@@ -22,6 +22,7 @@ import {
 } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
 import { parseApkoPkgInfo } from './apko-pkginfo.ts';
+import { installedEntries } from './install.ts';
 import type { ApkPackage } from './package.ts';
 import { type ApkDependency, parseApkDependency, satisfiesApkConstraint } from './version.ts';
 
@@ -278,12 +279,9 @@ export function apkoInstall(fs: ApkoFs, packages: readonly ApkoInput[], options:
     const info = parseApkoPkgInfo(pkg.pkginfoText, `${where}: .PKGINFO`);
     const owner = { name: info.name, origin: info.origin, replaces: info.replaces };
     const files: ApkoFileEntry[] = [];
-    let started = false;
-    for (const entry of pkg.entries) {
+    // APKv1 compatibility: hidden top-level names before the first other one are control files.
+    for (const entry of installedEntries(pkg.entries)) {
       const h = entry.header;
-      // APKv1 compatibility: hidden top-level names before the first other one are control files.
-      if (!started && h.name.startsWith('.') && !h.name.includes('/')) continue;
-      started = true;
       refuseOverlayControl(h, where);
       const checksum = h.pax?.['APK-TOOLS.checksum.SHA1'];
       const xattrs = Object.entries(xattrsOf(h.pax) ?? {});

@@ -76,13 +76,28 @@ export interface InstalledApk {
 export function entriesInventory(entries: Iterable<PackageEntry>): () => InventoryFile[] {
   return () => {
     const out: InventoryFile[] = [];
-    for (const e of entries) {
+    for (const e of installedEntries(entries)) {
       if (e.header.type !== 'file') continue;
       const sha1 = e.header.pax?.['APK-TOOLS.checksum.SHA1'] ?? createHash('sha1').update(readBody(e.body)).digest('hex');
       out.push({ path: `/${e.path}`, sha1 });
     }
     return out;
   };
+}
+
+/**
+ * The data entries apk installs: all but the hidden top-level names (`.profile`, `.pre-install`)
+ * before the first other entry, which apk-tools (its APKv1 compatibility: until the first name
+ * that is not hidden, names are control files) and apko skip. abuild never packs such a name.
+ */
+export function* installedEntries<E extends PackageEntry>(entries: Iterable<E>): Generator<E> {
+  let started = false;
+  for (const entry of entries) {
+    const name = entry.header.name;
+    if (!started && name.startsWith('.') && !name.includes('/')) continue;
+    started = true;
+    yield entry;
+  }
 }
 
 /** Options of {@link installApk}. */
@@ -149,7 +164,7 @@ export function installApk(tree: Tree, info: ApkPackageInfo, pkg: ApkPackage, op
   const files = new ApkFiles(countEntries(pkg.entries));
   const where = `${info.name}-${info.version}`;
   const spill = options.spill;
-  for (const entry of pkg.entries) {
+  for (const entry of installedEntries(pkg.entries)) {
     const h = entry.header;
     // Before any verdict on the path: an entry another package's file wins over is still the package's.
     refuseOverlayControl(h, where);

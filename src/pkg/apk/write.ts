@@ -214,7 +214,8 @@ function checkInteger(n: unknown, what: string, min: number, max = Number.MAX_SA
 
 /**
  * Checks a package path: relative, `/`-separated, without empty, `.` or `..` parts, NUL or line
- * breaks, or a part starting with `.wh.` (a whiteout in a layer: see whiteoutPart).
+ * breaks, a part starting with `.wh.` (a whiteout in a layer: see whiteoutPart), or a first part
+ * starting with `.` (apk's control names).
  *
  * @throws ProvenantError `USAGE` naming the path
  */
@@ -234,6 +235,15 @@ export function checkApkPath(path: string, where?: string): void {
         'an image layer takes a name starting with ".wh." for the deletion of a file; readers refuse such a package',
       );
     }
+  }
+  // apk reads hidden top-level names as control files (.PKGINFO, .SIGN.*, .pre-install ...):
+  // apk-tools 2 skips any such entry, or runs it as a script; apko skips the first ones. abuild
+  // packs none: a package that held one would make another image with each installer.
+  if (path.startsWith('.')) {
+    throw bad(
+      'starts with ".", a name apk reads as a control file (.PKGINFO, .pre-install ...) and does not install',
+      'put it under a folder (etc/skel/.profile), or write an install script for it',
+    );
   }
 }
 
@@ -387,6 +397,7 @@ async function readApkFilesFromDirectory(dir: string, options: { keepOwners?: bo
     for (const name of names.sort(compareBytes)) {
       const path = rel === '' ? name : `${rel}/${name}`;
       const full = join(root, path);
+      checkApkPath(path, full);
       let st: Awaited<ReturnType<typeof lstat>>;
       try {
         st = await lstat(full);

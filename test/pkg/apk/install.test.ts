@@ -209,6 +209,49 @@ describe('ApkSource.install', () => {
     assert.equal(tree.get('etc/null')?.devminor, 3);
   });
 
+  it('leaves out hidden top-level names before the first other entry, as apko and apk-tools do: one package, one image', async () => {
+    const file = (name: string, text: string): TarWriteEntry => {
+      const body = new TextEncoder().encode(text);
+      return {
+        header: tarHeader({ name, size: body.length, pax: { 'APK-TOOLS.checksum.SHA1': createHash('sha1').update(body).digest('hex') } }),
+        body,
+      };
+    };
+    const apk = async () => {
+      const data = gzipSync(
+        await tarBytes([
+          file('.pre-install', '#!/bin/sh\n'),
+          file('.profile', 'export X=1\n'),
+          { header: tarHeader({ name: 'etc/', type: 'dir', mode: 0o755 }) },
+          file('etc/motd', 'hi\n'),
+        ]),
+      );
+      const pkginfo = new TextEncoder().encode(
+        `pkgname = dots\npkgver = 1.0-r0\narch = x86_64\ndatahash = ${createHash('sha256').update(data).digest('hex')}\n`,
+      );
+      const controlTar = await tarBytes([{ header: tarHeader({ name: '.PKGINFO', size: pkginfo.length }), body: pkginfo }]);
+      const bytes = Buffer.concat([gzipSync(controlTar.subarray(0, controlTar.length - 1024)), data]);
+      const pkg = await readApkPackage(bytes, { where: 'dots.apk', allowUntrusted: true });
+      return { info: apkPackageInfo(pkg, bytes.length, 'dots.apk'), pkg };
+    };
+    const { info, pkg } = await apk();
+    const tree = new Tree();
+    const record = installApk(tree, info, pkg, {});
+    assert.equal(tree.get('.profile'), undefined);
+    assert.equal(tree.get('.pre-install'), undefined);
+    assert.equal(tree.get('etc/motd')?.type, 'file');
+    assert.deepEqual(
+      Array.from({ length: record.files.length }, (_, i) => record.files.path(i)),
+      ['etc', 'etc/motd'],
+    );
+    const apko = new Tree();
+    const fs = new ApkoFs(apko);
+    fs.mkdirAll('usr/lib/apk/db', 0o755);
+    apkoInstall(fs, [await apk()], { sourceDateEpoch: 0 });
+    assert.equal(apko.get('.profile'), undefined);
+    assert.equal(apko.get('etc/motd')?.type, 'file');
+  });
+
   it('keeps a symlink to a folder where a package has that folder, and installs through it, inside the root', async () => {
     const body = new TextEncoder().encode('x');
     const read = async (name: string, files: ApkSpec['files']) => {

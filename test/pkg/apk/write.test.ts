@@ -151,6 +151,14 @@ describe('buildApk', () => {
     await bad([{ path: 'etc/.wh.passwd', type: 'file' }], /"etc\/\.wh\.passwd" has the part "\.wh\.passwd", an OCI whiteout name/);
     await bad([{ path: 'usr/.wh..wh..opq', type: 'file' }], /an OCI whiteout name/);
     await bad([{ path: '.wh.etc', type: 'dir' }], /an OCI whiteout name/);
+    // apk reads a hidden top-level name as a control file: apk-tools 2 skips it (or runs it, for
+    // .pre-install), apko skips the first ones, Provenant installed it: one package, three images.
+    for (const path of ['.profile', '.pre-install', '.PKGINFO', '.config/x'])
+      await bad(
+        [{ path, type: 'file' }],
+        new RegExp(`"${path.replace('.', '\\.')}" starts with "\\.", a name apk reads as a control file`),
+      );
+    assert.ok(await buildApk({ ...hello, files: [{ path: 'etc/skel/.profile', type: 'file' }] }));
     // Past 7 octal digits an id goes to a PAX record, which apk-tools does not read.
     await bad(
       [{ path: 'etc/big', type: 'file', uid: 2097152 }],
@@ -304,6 +312,18 @@ describe('buildApkFromDirectory', () => {
     );
     assert.equal(new TextDecoder().decode(readBody(pkg.entries.at(-1)?.body)), 'tool\n');
     assert.deepEqual(await buildApkFromDirectory(root, { name: 'tool', version: '2-r1', arch: 'aarch64' }), bytes);
+  });
+
+  it('refuses a hidden name at the top of the folder, naming it on disk; takes one below', async () => {
+    const root = await mkdtemp(join(tmp, 'dir-'));
+    await mkdir(join(root, 'etc/skel'), { recursive: true });
+    await writeFile(join(root, 'etc/skel/.profile'), 'x\n');
+    assert.ok(await buildApkFromDirectory(root, { name: 'tool', version: '2-r1', arch: 'aarch64' }));
+    await writeFile(join(root, '.pre-install'), '#!/bin/sh\n');
+    await assert.rejects(
+      buildApkFromDirectory(root, { name: 'tool', version: '2-r1', arch: 'aarch64' }),
+      (err: unknown) => isProvenantError(err, 'USAGE') && err.where === join(root, '.pre-install') && /starts with "\."/.test(err.message),
+    );
   });
 });
 
