@@ -15,12 +15,11 @@ import {
   locOf,
   readYaml,
   scalarText,
-  stringList,
   type YamlContext,
   type YamlErrorFactory,
   type YNode,
 } from '../../yaml.ts';
-import { type ApkFileSpec, type ApkSpec, checkApkPath, checkApkSpec, fsError } from './write.ts';
+import { type ApkFileSpec, type ApkSpec, apkAtomProblem, checkApkPath, checkApkSpec, fsError } from './write.ts';
 
 const SPEC_KEYS = [
   'name',
@@ -91,10 +90,10 @@ export async function parseApkSpecYaml(text: string, file: string): Promise<ApkS
   set('license', str('license'));
   set('origin', str('origin'));
   set('maintainer', str('maintainer'));
-  set('depends', atoms(ctx, top.get('depends')));
-  set('provides', atoms(ctx, top.get('provides')));
-  set('replaces', atoms(ctx, top.get('replaces')));
-  set('installIf', atoms(ctx, top.get('install-if')));
+  set('depends', atoms(ctx, top.get('depends'), 'depends'));
+  set('provides', atoms(ctx, top.get('provides'), 'provides'));
+  set('replaces', atoms(ctx, top.get('replaces'), 'replaces'));
+  set('installIf', atoms(ctx, top.get('install-if'), 'installIf'));
   const builddate = str('builddate');
   if (builddate !== undefined) {
     if (!/^\d{1,15}$/.test(builddate)) fail(ctx, top.get('builddate')?.node, 'builddate', 'expected seconds since the epoch');
@@ -121,9 +120,20 @@ function mapping(ctx: YamlContext, node: YNode | undefined, path: string, known:
   return out;
 }
 
-/** A list of dependency atoms; undefined when the key is absent or null. */
-function atoms(ctx: YamlContext, e: Entry | undefined): string[] | undefined {
-  return e === undefined || isNull(e.node) ? undefined : stringList(ctx, e);
+/**
+ * A list of dependency atoms, each one apk reads (apkAtomProblem), refused at its line;
+ * undefined when the key is absent or null.
+ */
+function atoms(ctx: YamlContext, e: Entry | undefined, field: 'depends' | 'provides' | 'installIf' | 'replaces'): string[] | undefined {
+  if (e === undefined || isNull(e.node)) return undefined;
+  return list(ctx, e, 'strings').map(({ node, path }) => {
+    const text = scalarText(ctx, node, path);
+    if (text === undefined || text === '') return fail(ctx, node, path, 'expected a non-empty string');
+    if (/[\s\0]/.test(text)) return fail(ctx, node, path, `${JSON.stringify(text)} is not one atom (no spaces; one per item)`);
+    const why = apkAtomProblem(field, text);
+    if (why !== undefined) fail(ctx, node, path, `${JSON.stringify(text)}: ${why.message}`, why.hint);
+    return text;
+  });
 }
 
 /** The `files` list, with each `source` read (relative to `base`, the spec's folder). */

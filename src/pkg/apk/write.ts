@@ -29,7 +29,7 @@ import { type ApkPackageInfo, formatApkIndexText, parseApkIndexText } from './ap
 import { checkKeyName } from './keys.ts';
 import { apkPackageInfo, readApkPackage } from './package.ts';
 import type { ApkKeyring } from './signature.ts';
-import { compareApkVersions, isValidApkVersion } from './version.ts';
+import { type ApkDependency, compareApkVersions, isValidApkVersion, parseApkDependency } from './version.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Packages
@@ -199,11 +199,43 @@ export function checkApkSpec(spec: ApkSpec): void {
       if (typeof atom !== 'string' || atom === '' || /[\s\0]/.test(atom)) {
         throw bad(field, `has ${JSON.stringify(atom)}, which is not one atom (no spaces; one per item)`);
       }
+      const why = apkAtomProblem(field, atom);
+      if (why !== undefined) throw bad(field, `has ${JSON.stringify(atom)}: ${why.message}`, why.hint);
     }
   }
   if (spec.providerPriority !== undefined) checkInteger(spec.providerPriority, 'providerPriority', 0);
   if (spec.builddate !== undefined) checkInteger(spec.builddate, 'builddate', 0);
   if (!Array.isArray(spec.files)) throw bad('files', 'is not a list');
+}
+
+/**
+ * Why `atom` cannot stand in the spec's `field`, read as apk reads it (the resolver's
+ * parseApkDependency): a dependency it cannot parse, or a `provides` that is not `name` or
+ * `name=version`, or a conflict (`!name`) in `provides` or `replaces`.
+ *
+ * @returns undefined when apk reads the atom as written
+ */
+export function apkAtomProblem(
+  field: 'depends' | 'provides' | 'installIf' | 'replaces',
+  atom: string,
+): { message: string; hint?: string | undefined } | undefined {
+  let dep: ApkDependency;
+  try {
+    dep = parseApkDependency(atom);
+  } catch (err) {
+    const message = (err as Error).message.replace(`the apk dependency ${JSON.stringify(atom)} `, '');
+    return { message: `apk cannot read it; the atom ${message}`, hint: (err as ProvenantError).hint };
+  }
+  if (dep.conflict && (field === 'provides' || field === 'replaces')) {
+    return { message: `a conflict ("!"), which ${field} cannot hold`, hint: 'write the name without "!"' };
+  }
+  if (field === 'provides' && (dep.tag !== undefined || (dep.op !== undefined && dep.op !== '='))) {
+    return {
+      message: 'a package provides a name or name=version, not a range or a tag',
+      hint: 'write it as "cmd:hello" or "cmd:hello=1.2.3-r0"',
+    };
+  }
+  return undefined;
 }
 
 function checkInteger(n: unknown, what: string, min: number, max = Number.MAX_SAFE_INTEGER): void {

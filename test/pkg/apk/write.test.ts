@@ -151,6 +151,26 @@ describe('buildApk', () => {
     await bad([{ path: 'etc/.wh.passwd', type: 'file' }], /"etc\/\.wh\.passwd" has the part "\.wh\.passwd", an OCI whiteout name/);
     await bad([{ path: 'usr/.wh..wh..opq', type: 'file' }], /an OCI whiteout name/);
     await bad([{ path: '.wh.etc', type: 'dir' }], /an OCI whiteout name/);
+    // Each dependency atom as the resolver reads it, or .PKGINFO holds what apk cannot read.
+    const atom = async (field: 'depends' | 'provides' | 'replaces' | 'installIf', value: string, match: RegExp): Promise<void> => {
+      await assert.rejects(
+        buildApk({ ...hello, [field]: [value] }),
+        (err: unknown) =>
+          isProvenantError(err, 'USAGE') &&
+          err.message.startsWith(`the package's ${field} has ${JSON.stringify(value)}: `) &&
+          match.test(err.message),
+      );
+    };
+    await atom('depends', 'foo>=??', /the atom has an invalid version "\?\?"/);
+    await atom('depends', 'foo=abc', /the atom has an invalid version "abc"/);
+    await atom('depends', 'foo#x', /characters apk does not allow in a name/);
+    await atom('depends', 'foo<>=1', /matches every version/);
+    await atom('provides', 'foo>=1', /provides a name or name=version/);
+    await atom('provides', 'foo@edge', /provides a name or name=version/);
+    await atom('provides', '!foo', /a conflict \("!"\), which provides cannot hold/);
+    await atom('replaces', 'foo=1.0.x', /invalid version/);
+    await atom('installIf', 'a=', /no version after "="/);
+    assert.ok(await buildApk({ ...hello, depends: ['!busybox', 'musl>=1.2.5-r0', 'curl@edge', 'so:libz.so.1'], installIf: ['a', '!b'] }));
     // apk reads a hidden top-level name as a control file: apk-tools 2 skips it (or runs it, for
     // .pre-install), apko skips the first ones, Provenant installed it: one package, three images.
     for (const path of ['.profile', '.pre-install', '.PKGINFO', '.config/x'])
@@ -461,6 +481,18 @@ describe('parseApkSpecYaml', () => {
     await fails('name: a\narch: x\n', `${file}:1:1`, /version: is required/);
     await fails(`${head}name: b\n`, `${file}:4:1`, /invalid YAML/);
     await fails(`${head}files:\n  - { path: x, type: dir, content: y }\n`, `${file}:5:36`, /a dir has no content/);
+    // Each atom as the resolver reads it, at its own line.
+    await fails(
+      `${head}depends:\n  - musl\n  - foo>=??\n`,
+      `${file}:6:5`,
+      /depends\[1\]: "foo>=\?\?": apk cannot read it; the atom has an invalid version "\?\?"/,
+    );
+    await fails(
+      `${head}provides: [cmd:a=1, foo>=1]\n`,
+      `${file}:4:21`,
+      /provides\[1\]: "foo>=1": a package provides a name or name=version/,
+    );
+    await fails(`${head}install-if: [a b]\n`, `${file}:4:14`, /install-if\[0\]: "a b" is not one atom/);
   });
 
   it('reads anchors and aliases as the image configuration does, and names an alias with no anchor', async () => {
