@@ -158,12 +158,12 @@ export async function writeFilesAtomic(files: readonly FileToWrite[], options: {
     }
     if (options.signal?.aborted) throw abortedError(options.signal, files[0]?.path);
   } catch (err) {
-    for (const w of written) await fsp().rm(w.tmp, { force: true });
+    for (const w of written) await removeTemporary(w.tmp);
     throw err;
   }
   for (const [i, w] of written.entries()) {
     await renameTemporary(w.tmp, w.path, w.path).catch(async (err: unknown) => {
-      for (const rest of written.slice(i + 1)) await fsp().rm(rest.tmp, { force: true });
+      for (const rest of written.slice(i + 1)) await removeTemporary(rest.tmp);
       throw err;
     });
   }
@@ -179,15 +179,84 @@ export function refuseFolders(paths: readonly string[]): void {
   for (const path of paths) refuseFolder(path, path);
 }
 
-/** Throws `IO` "is a folder" when `path` is a folder or names one (`.`, `..`, `out/..`), before anything is written. */
+/**
+ * Throws `IO` "is a folder" when `path` is a folder or names one (`.`, `..`, `out/..`), before
+ * anything is written; `IO` too for a path the system cannot look up ({@link unwritablePath}).
+ */
 function refuseFolder(path: string, where: string): void {
-  if (namesFolder(path)) throw folderError(where);
+  let folder: boolean;
+  try {
+    folder = namesFolder(path);
+  } catch (err) {
+    throw unwritablePath(err, path, where);
+  }
+  if (folder) throw folderError(where);
 }
 
-/** Whether `path` is a folder, or a name that always means one (its last part `.` or `..`). */
+/**
+ * Whether `path` is a folder, or a name that always means one (its last part `.` or `..`).
+ *
+ * @throws the file system's error when `path` cannot be looked up (a name too long)
+ */
 function namesFolder(path: string): boolean {
   const last = basename(path);
   return last === '.' || last === '..' || statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/** {@link namesFolder}, false when the path cannot be looked up: for an error already on its way. */
+function namesFolderQuietly(path: string): boolean {
+  try {
+    return namesFolder(path);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The error for a path that cannot be written before anything is (its name too long, a part of
+ * it a file), naming the path the user gave rather than the temporary file beside it.
+ */
+function unwritablePath(err: unknown, path: string, where: string): ProvenantError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENAMETOOLONG') {
+    return new ProvenantError('IO', `${where}: the name is too long for the file system; nothing was written`, {
+      where,
+      cause: err,
+      hint: 'choose a shorter name: a file name holds at most 255 bytes, and the temporary file written beside it adds 17',
+    });
+  }
+  if (code === 'ENOTDIR') {
+    return new ProvenantError('IO', `${where}: a part of ${dirname(path)} is a file, not a folder; nothing was written`, {
+      where,
+      cause: err,
+      hint: 'write into a folder: every part before the file name must be a folder',
+    });
+  }
+  return fileError(err, where);
+}
+
+/** Removes a temporary file after a failure; never throws, so that it cannot hide that failure. */
+async function removeTemporary(tmp: string): Promise<void> {
+  await fsp()
+    .rm(tmp, { force: true })
+    .catch(() => undefined);
+}
+
+/**
+ * The error for a folder that {@link makeFolder} could not make where a file is to go (`-o DIR`):
+ * a file already there, a part of the path that is a file, or the system's refusal.
+ */
+export function makeFolderError(err: unknown, dir: string): ProvenantError {
+  if (err instanceof ProvenantError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EEXIST') {
+    return new ProvenantError('IO', `${dir} is a file, not a folder; nothing was written`, {
+      where: dir,
+      cause: err,
+      hint: 'name a folder (one that exists, or one to make) for the files to go in',
+    });
+  }
+  return unwritablePath(err, `${dir}/.`, dir);
 }
 
 function folderError(where: string, cause?: unknown): ProvenantError {
@@ -224,7 +293,7 @@ async function writeTemporary(
   let handle: FileHandle | undefined;
   let opened = false;
   try {
-    if (options.mkdir) await makeFolder(dirname(tmp));
+    if (options.mkdir) await makeFolder(dirname(tmp)).catch((err: unknown) => Promise.reject(makeFolderError(err, dirname(tmp))));
     // The file exists before any byte flows, and is closed before it is removed on failure: a
     // write stream that opened its file on its own could create it after the cleanup ran.
     handle = await fsp().open(tmp, 'wx', options.mode ?? 0o666);
@@ -236,8 +305,10 @@ async function writeTemporary(
     handle = undefined;
   } catch (err) {
     await handle?.close().catch(() => undefined);
-    await fsp().rm(tmp, { force: true });
-    if (!opened && (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+    await removeTemporary(tmp);
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (!opened && (code === 'ENAMETOOLONG' || code === 'ENOTDIR')) throw unwritablePath(err, tmp, where);
+    if (!opened && code === 'ENOENT') {
       // open's own words name the temporary file too: it is the folder that is missing.
       throw new ProvenantError('NOT_FOUND', `${dirname(tmp)} does not exist; ${where} was not written`, {
         where,
@@ -265,11 +336,11 @@ async function renameTemporary(
     await before?.();
     await fsp().rename(tmp, path);
   } catch (err) {
-    await fsp().rm(tmp, { force: true });
+    await removeTemporary(tmp);
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     // A folder made there meanwhile: EISDIR, or EBUSY/ENOTEMPTY/EEXIST for `.`, a mount point or
     // a folder with files. rename's own words name the temporary file, which the user never chose.
-    if (code === 'EISDIR' || ((code === 'EBUSY' || code === 'ENOTEMPTY' || code === 'EEXIST') && namesFolder(path))) {
+    if (code === 'EISDIR' || ((code === 'EBUSY' || code === 'ENOTEMPTY' || code === 'EEXIST') && namesFolderQuietly(path))) {
       throw folderError(where, err);
     }
     throw fileError(err, where, signal);
@@ -304,7 +375,7 @@ export async function linkFileAtomic(
     }
     await fsp().rename(temporary, path);
   } catch (err) {
-    await fsp().rm(temporary, { force: true });
+    await removeTemporary(temporary);
     throw fileError(err, where);
   }
   return true;

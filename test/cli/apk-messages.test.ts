@@ -2,7 +2,7 @@
 // no stack, and the exit code other commands give for the same fault.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { cliOk, runCli } from '../helpers/cli.ts';
@@ -47,5 +47,29 @@ describe('apk build: files it cannot use', () => {
     const r2 = await runCli([...folder, '--key', 'ec.rsa'], { cwd: dir });
     assert.equal(r2.status, 2, r2.stderr);
     assertMessage(r2.stderr, /^provenant apk: the signing key ec\.rsa is an ec key; apk signs with RSA$/);
+  });
+});
+
+describe('apk: where its output cannot go', () => {
+  it('a file where a folder is wanted, a name too long: IO, exit 1, one line naming it, nothing left behind', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'misc.apk'), 'not a folder\n');
+    await writeFile(join(dir, 's.yaml'), 'name: a\nversion: 1-r0\narch: x86_64\nfiles:\n  - { path: etc/x, content: "x" }\n');
+    const keygen = await runCli(['apk', 'keygen', '-o', 'misc.apk'], { cwd: dir });
+    assert.equal(keygen.status, 1, keygen.stderr);
+    assertMessage(keygen.stderr, /^provenant apk: misc\.apk is a file, not a folder; nothing was written$/);
+    const under = await runCli(['apk', 'build', 's.yaml', '-o', 'misc.apk/x.apk'], { cwd: dir });
+    assert.equal(under.status, 1, under.stderr);
+    assertMessage(under.stderr, /^provenant apk: misc\.apk is a file, not a folder; nothing was written$/);
+    const long = `${'a'.repeat(300)}.apk`;
+    const tooLong = await runCli(['apk', 'build', 's.yaml', '-o', long], { cwd: dir });
+    assert.equal(tooLong.status, 1, tooLong.stderr);
+    assertMessage(tooLong.stderr, /^provenant apk: a{300}\.apk: the name is too long for the file system; nothing was written$/);
+    // Past the file system's limit only with the temporary file's suffix.
+    const nearly = `${'b'.repeat(246)}.apk`;
+    const tmpTooLong = await runCli(['apk', 'build', 's.yaml', '-o', nearly], { cwd: dir });
+    assert.equal(tmpTooLong.status, 1, tmpTooLong.stderr);
+    assertMessage(tmpTooLong.stderr, /^provenant apk: b{246}\.apk: the name is too long for the file system; nothing was written$/);
+    assert.deepEqual((await readdir(dir)).sort(), ['misc.apk', 's.yaml']);
   });
 });

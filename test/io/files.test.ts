@@ -48,6 +48,29 @@ describe('writeFilesAtomic', () => {
 });
 
 describe('writeFileAtomic', () => {
+  it('names the path the user gave when a part of it is a file or its name is too long, and leaves nothing', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'misc.apk');
+    await writeFile(file, 'a file');
+    const refused = (pattern: RegExp) => (e: unknown) => isProvenantError(e, 'IO') && pattern.test(e.message) && e.hint !== undefined;
+    // The cleanup's own ENOTDIR (removing a temporary file under a file) hid this one.
+    await assert.rejects(
+      writeFileAtomic(join(file, 'x.apk'), 'x'),
+      refused(new RegExp(`^${join(file, 'x.apk')}: a part of ${file} is a file, not a folder; nothing was written$`)),
+    );
+    await assert.rejects(writeFileAtomic(join(file, 'x.apk'), 'x', { mkdir: true }), refused(/misc\.apk is a file, not a folder/));
+    await assert.rejects(writeFileAtomic(join(dir, 'a'.repeat(300)), 'x'), refused(/: the name is too long for the file system/));
+    await assert.rejects(writeFileAtomic(join(dir, 'b'.repeat(250)), 'x'), refused(/b{250}: the name is too long for the file system/));
+    await assert.rejects(
+      writeFilesAtomic([
+        { path: join(dir, 'c.key'), data: 'k' },
+        { path: join(file, 'c.pub'), data: 'p' },
+      ]),
+      refused(/a part of .* is a file, not a folder/),
+    );
+    assert.deepEqual(await readdir(dir), ['misc.apk']);
+  });
+
   it('writes text, bytes and streams, with the mode asked for, creating the folder on request', async () => {
     const dir = await tempDir();
     await writeFileAtomic(join(dir, 'a.txt'), 'text');

@@ -3,7 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ProvenantError } from '../../errors.ts';
-import { makeFolder, writeFileAtomic } from '../../io/files.ts';
+import { makeFolder, makeFolderError, writeFileAtomic, writeFilesAtomic } from '../../io/files.ts';
 import { generateApkKeyPair } from '../../pkg/apk/keys.ts';
 import { parseApkSpecYaml } from '../../pkg/apk/spec.ts';
 import { buildApk, buildApkFromDirectory, buildApkIndex } from '../../pkg/apk/write.ts';
@@ -82,9 +82,15 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           'pass --force to replace it, or choose another --name or -o',
         );
       }
-      await makeFolder(dir);
-      await writeFileAtomic(join(dir, pair.privateKeyName), pair.privateKeyPem, { mode: 0o600, signal: io.signal });
-      await writeFileAtomic(join(dir, pair.name), pair.publicKeyPem, { mode: 0o644, signal: io.signal });
+      await makeFolder(dir).catch((err: unknown) => Promise.reject(makeFolderError(err, dir)));
+      // Both or neither: a private key without its public key (or the reverse) is no key pair.
+      await writeFilesAtomic(
+        [
+          { path: join(dir, pair.privateKeyName), data: pair.privateKeyPem, mode: 0o600 },
+          { path: join(dir, pair.name), data: pair.publicKeyPem, mode: 0o644 },
+        ],
+        { signal: io.signal },
+      );
       const written = { privateKey: join(dir, pair.privateKeyName), publicKey: join(dir, pair.name) };
       if (format === 'json') writeJson(io, written);
       else io.stdout.write(`${written.privateKey}\n${written.publicKey}\n`);
