@@ -73,3 +73,27 @@ describe('apk: where its output cannot go', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['misc.apk', 's.yaml']);
   });
 });
+
+describe('apk: flags a subcommand does not read', () => {
+  it('refuses them, naming the flag, instead of ignoring them; a PROVENANT_* variable is left alone', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 's.yaml'), 'name: a\nversion: 1-r0\narch: x86_64\n');
+    const refused = async (argv: string[], message: RegExp, hint: RegExp) => {
+      const r = await runCli(argv, { cwd: dir });
+      assert.equal(r.status, 2, r.stderr);
+      assertMessage(r.stderr, message);
+      assert.match(r.stderr, hint);
+    };
+    await refused(
+      ['apk', 'build', 's.yaml', '--description', 'NEW', '--name', 'other', '-o', 'a.apk'],
+      /^provenant apk: apk build of a spec file does not take --(description|name)$/,
+      /hint: write it in s\.yaml/,
+    );
+    await refused(['apk', 'build', 's.yaml', '--depends', 'zz'], /does not take --depends$/, /hint: write it in s\.yaml/);
+    await refused(['apk', 'keygen', '--depends', 'x'], /^provenant apk: apk keygen does not take --depends$/, /--name, --output, --force/);
+    await refused(['apk', 'index', '--name', 'z', 'x.apk'], /^provenant apk: apk index does not take --name$/, /--key, --description/);
+    assert.deepEqual((await readdir(dir)).sort(), ['s.yaml']);
+    const fromEnv = await runCli(['apk', 'build', 's.yaml', '-o', 'a.apk'], { cwd: dir, env: { PROVENANT_NAME: 'other' } });
+    assert.equal(fromEnv.status, 0, fromEnv.stderr);
+  });
+});

@@ -7,7 +7,7 @@ import { makeFolder, makeFolderError, writeFileAtomic, writeFilesAtomic } from '
 import { generateApkKeyPair } from '../../pkg/apk/keys.ts';
 import { parseApkSpecYaml } from '../../pkg/apk/spec.ts';
 import { buildApk, buildApkFromDirectory, buildApkIndex } from '../../pkg/apk/write.ts';
-import type { ParsedArgs } from '../args.ts';
+import { envName, type ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import { unknownSubcommand } from '../help.ts';
 import type { CliIo } from '../io.ts';
@@ -27,7 +27,7 @@ export const spec: CommandSpec = {
     build: {
       summary: 'make a signed .apk from a folder (with --name, --version, --arch) or from a YAML spec',
       usage:
-        'provenant apk build (DIR | SPEC.yaml) [--name N --version V --arch A] [--depends D]... [--provides P]... [--key KEY.rsa] [-o FILE.apk]',
+        'provenant apk build (DIR --name N --version V --arch A [--depends D]... [--provides P]... | SPEC.yaml) [--key KEY.rsa] [-o FILE.apk]',
       flags: ['key', 'name', 'version', 'arch', 'depends', 'provides', 'description', 'license', 'output', 'format'],
     },
     index: {
@@ -52,7 +52,7 @@ export const spec: CommandSpec = {
       multiple: true,
       description: 'build of a folder: something the package provides (cmd:sh, so:..., name=version)',
     },
-    description: { type: 'string', description: 'build: the package description; index: the DESCRIPTION text' },
+    description: { type: 'string', description: 'build of a folder: the package description; index: the DESCRIPTION text' },
     license: { type: 'string', description: 'build of a folder: the license (an SPDX expression)' },
     force: { type: 'boolean', description: 'keygen: replace NAME.rsa and NAME.rsa.pub when they exist' },
     format: FORMAT_FLAG,
@@ -69,6 +69,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const epoch = sourceDateEpoch(io);
   const [sub, ...rest] = args.positionals;
   const v = args.values;
+  const subcommand = sub === undefined ? undefined : spec.subcommands?.[sub];
+  if (subcommand !== undefined) refuseOtherFlags(`apk ${sub}`, subcommand.flags, v, io.env);
   switch (sub) {
     case 'keygen': {
       const pair = generateApkKeyPair((v.name as string | undefined) ?? 'provenant');
@@ -105,6 +107,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       let bytes: Uint8Array;
       let name: string;
       if (/\.ya?ml$/.test(source)) {
+        // The spec file holds the package's fields: a flag for them would be one more place to read.
+        refuseOtherFlags('apk build of a spec file', ['key', 'output', 'format'], v, io.env, `write it in ${source}`);
         const spec = await parseApkSpecYaml(await readSpec(source), source);
         bytes = await buildApk(epoch === undefined || spec.builddate !== undefined ? spec : { ...spec, builddate: epoch }, options);
         name = `${spec.name}-${spec.version}.apk`;
@@ -146,6 +150,30 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     }
     default:
       throw await unknownSubcommand('apk', spec, sub ?? '');
+  }
+}
+
+/**
+ * Refuses a flag given on the command line that `what` does not read (`apk keygen --depends`,
+ * `apk build SPEC.yaml --name`): it would be ignored without a word. A value from a PROVENANT_*
+ * variable is left alone: the environment is set for more than one command.
+ *
+ * @throws ProvenantError `USAGE` naming the flag
+ */
+function refuseOtherFlags(
+  what: string,
+  allowed: readonly string[],
+  values: ParsedArgs['values'],
+  env: Record<string, string | undefined>,
+  hint?: string,
+): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined || allowed.includes(name)) continue;
+    const fromEnv = env[envName(name)];
+    if (fromEnv !== undefined && fromEnv !== '') continue;
+    throw new ProvenantError('USAGE', `${what} does not take --${name}`, {
+      hint: hint ?? `its flags: ${allowed.map((f) => `--${f}`).join(', ')}`,
+    });
   }
 }
 
