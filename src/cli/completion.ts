@@ -15,6 +15,17 @@ const CHOICES: Record<string, readonly string[]> = {
   'layer-cache': ['true', 'false'],
 };
 
+/** A command's first argument when it is one of a fixed set (and the command has no subcommands). */
+const ARGUMENTS: Record<string, readonly string[]> = {
+  completion: ['bash', 'zsh', 'fish'],
+};
+
+/** What a command's first argument is offered from: its subcommands, else {@link ARGUMENTS}. */
+function firstWords(name: string, spec: CommandSpec): readonly string[] {
+  const subs = Object.keys(spec.subcommands ?? {});
+  return subs.length > 0 ? subs : (ARGUMENTS[name] ?? []);
+}
+
 /**
  * Values known only when the script is written, by flag as in {@link CHOICES}: `target` gets the
  * ids of the target profiles.
@@ -25,16 +36,26 @@ function choices(command: string, flag: string, extra: ExtraChoices, spec: FlagS
   return extra[`${command}.${flag}`] ?? extra[flag] ?? spec?.values ?? CHOICES[`${command}.${flag}`] ?? CHOICES[flag];
 }
 
-function flagWords(spec: CommandSpec): string[] {
-  return Object.entries(spec.flags).flatMap(([name, f]) => [`--${name}`, ...(f.short ? [`-${f.short}`] : [])]);
+/** The flags `spec` offers: all of them, or those of one subcommand (help's list for it). */
+function flagsOf(spec: CommandSpec, sub?: string): [string, FlagSpec][] {
+  const only = sub === undefined ? undefined : spec.subcommands?.[sub]?.flags;
+  return Object.entries(spec.flags).filter(([name]) => only === undefined || only.includes(name));
+}
+
+function flagWords(spec: CommandSpec, sub?: string): string[] {
+  return flagsOf(spec, sub).flatMap(([name, f]) => [`--${name}`, ...(f.short ? [`-${f.short}`] : [])]);
 }
 
 /** A bash script: `source <(provenant completion bash)`. */
 export function bashCompletion(specs: Record<string, CommandSpec>, extra: ExtraChoices = {}): string {
   const names = Object.keys(specs);
   const cases = Object.entries(specs).map(([name, spec]) => {
-    const subs = Object.keys(spec.subcommands ?? {}).join(' ');
-    return `    ${name}) flags=${JSON.stringify(flagWords(spec).join(' '))}; subs=${JSON.stringify(subs)} ;;`;
+    const subs = firstWords(name, spec).join(' ');
+    const all = `flags=${JSON.stringify(flagWords(spec).join(' '))}`;
+    if (spec.subcommands === undefined) return `    ${name}) ${all}; subs=${JSON.stringify(subs)} ;;`;
+    // Once the subcommand is given, its own flags only, as help lists them.
+    const bySub = Object.keys(spec.subcommands).map((sub) => `${sub}) flags=${JSON.stringify(flagWords(spec, sub).join(' '))} ;;`);
+    return `    ${name}) subs=${JSON.stringify(subs)}; case \${COMP_WORDS[2]} in ${bySub.join(' ')} *) ${all} ;; esac ;;`;
   });
   const choiceCases = Object.entries(specs).flatMap(([name, spec]) =>
     Object.keys(spec.flags).flatMap((flag) => {
@@ -65,7 +86,8 @@ ${choiceCases.join('\n')}
   elif [[ -n $subs ]] && ((COMP_CWORD == 2)); then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
   else
-    COMPREPLY=($(compgen -f -- "$cur"))
+    # One name a line: a file name with a space is one word.
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
   fi
 }
 complete -o filenames -F _provenant provenant
@@ -77,8 +99,8 @@ function zshText(text: string): string {
   return text.replace(/([[\]:\\])/g, '\\$1').replaceAll("'", "'\\''");
 }
 
-function zshFlags(command: string, spec: CommandSpec, extra: ExtraChoices): string[] {
-  return Object.entries(spec.flags).flatMap(([name, f]) => {
+function zshFlags(command: string, spec: CommandSpec, extra: ExtraChoices, sub?: string): string[] {
+  return flagsOf(spec, sub).flatMap(([name, f]) => {
     const description = `[${zshText(f.description)}]`;
     const values = choices(command, name, extra, f);
     const value = f.type === 'boolean' ? '' : `:${name}:${values ? `(${values.join(' ')})` : '_files'}`;
@@ -93,9 +115,13 @@ function zshFlags(command: string, spec: CommandSpec, extra: ExtraChoices): stri
 export function zshCompletion(specs: Record<string, CommandSpec>, extra: ExtraChoices = {}): string {
   const described = Object.entries(specs).map(([name, s]) => `    '${name}:${zshText(s.summary)}'`);
   const cases = Object.entries(specs).map(([name, spec]) => {
-    const subs = Object.keys(spec.subcommands ?? {});
-    const first = subs.length > 0 ? [`'1:subcommand:(${subs.join(' ')})'`] : [];
-    return `    ${name}) _arguments -s ${[...first, ...zshFlags(name, spec, extra), "'*:file:_files'"].join(' ')} ;;`;
+    const words = firstWords(name, spec);
+    const first = words.length > 0 ? [`'1:${spec.subcommands ? 'subcommand' : 'argument'}:(${words.join(' ')})'`] : [];
+    const args = (sub?: string) => [...first, ...zshFlags(name, spec, extra, sub), "'*:file:_files'"].join(' ');
+    if (spec.subcommands === undefined) return `    ${name}) _arguments -s ${args()} ;;`;
+    // Once the subcommand is given, its own flags only, as help lists them.
+    const bySub = Object.keys(spec.subcommands).map((sub) => `      ${sub}) _arguments -s ${args(sub)} ;;`);
+    return `    ${name})\n      case $words[2] in\n${bySub.join('\n')}\n      *) _arguments -s ${args()} ;;\n      esac ;;`;
   });
   return `#compdef provenant
 # zsh completion for provenant: source <(provenant completion zsh), or save it as _provenant in a
@@ -138,25 +164,51 @@ export function fishCompletion(specs: Record<string, CommandSpec>, extra: ExtraC
     '# fish completion for provenant: provenant completion fish | source, or save it as',
     '# ~/.config/fish/completions/provenant.fish',
     'complete -c provenant -f',
+    // The words after provenant are $argv, in order: `__provenant_is apk keygen`. fish's own
+    // __fish_seen_subcommand_from looks anywhere, and took `apk index` for the command index.
+    'function __provenant_is',
+    '    set -l words (commandline -opc)',
+    '    set -l last (math (count $argv) + 1)',
+    '    test (count $words) -ge $last; and test "$words[2..$last]" = "$argv"',
+    'end',
+    '# Whether the word after the command is one of $argv: a subcommand given.',
+    'function __provenant_sub_in',
+    '    set -l words (commandline -opc)',
+    '    test (count $words) -ge 3; and contains -- $words[3] $argv',
+    'end',
+    '# The words after provenant and its command, before the one being completed.',
+    'function __provenant_args',
+    '    count (commandline -opc)[3..-1]',
+    'end',
     "complete -c provenant -n __fish_use_subcommand -a help -d 'show the commands, or the flags of one'",
-    `complete -c provenant -n '__fish_seen_subcommand_from help' -a '${names.join(' ')}'`,
+    `complete -c provenant -n '__provenant_is help; and test (__provenant_args) -eq 0' -a '${names.join(' ')}'`,
   ];
   for (const [name, spec] of Object.entries(specs)) {
-    const when = `__fish_seen_subcommand_from ${name}`;
+    const when = `__provenant_is ${name}`;
     lines.push(`complete -c provenant -n __fish_use_subcommand -a ${name} -d '${fishText(spec.summary)}'`);
-    const subs = Object.entries(spec.subcommands ?? {});
-    const subNames = subs.map(([s]) => s).join(' ');
-    for (const [sub, s] of subs) {
-      lines.push(
-        `complete -c provenant -n '${when}; and not __fish_seen_subcommand_from ${subNames}' -a ${sub} -d '${fishText(s.summary)}'`,
-      );
+    const first = `${when}; and test (__provenant_args) -eq 0`;
+    for (const [sub, s] of Object.entries(spec.subcommands ?? {})) {
+      lines.push(`complete -c provenant -n '${first}' -a ${sub} -d '${fishText(s.summary)}'`);
+    }
+    if (spec.subcommands === undefined && ARGUMENTS[name] !== undefined) {
+      lines.push(`complete -c provenant -n '${first}' -a '${ARGUMENTS[name].join(' ')}'`);
     }
     // Arguments are files and references; files are offered for every command but env and version.
     if (name !== 'env' && name !== 'version') lines.push(`complete -c provenant -n '${when}' -F`);
-    for (const [flag, f] of Object.entries(spec.flags)) {
-      const values = choices(name, flag, extra, f);
+    const flag = (on: string, flagName: string, f: FlagSpec): string => {
+      const values = choices(name, flagName, extra, f);
       const takes = f.type === 'string' ? (values ? ` -x -a '${values.join(' ')}'` : ' -r') : '';
-      lines.push(`complete -c provenant -n '${when}' -l ${flag}${f.short ? ` -s ${f.short}` : ''}${takes} -d '${fishText(f.description)}'`);
+      return `complete -c provenant -n '${on}' -l ${flagName}${f.short ? ` -s ${f.short}` : ''}${takes} -d '${fishText(f.description)}'`;
+    };
+    if (spec.subcommands === undefined) {
+      for (const [flagName, f] of flagsOf(spec)) lines.push(flag(when, flagName, f));
+    } else {
+      // Once the subcommand is given, its own flags only, as help lists them; all before it.
+      const subs = Object.keys(spec.subcommands);
+      for (const [flagName, f] of flagsOf(spec)) lines.push(flag(`${when}; and not __provenant_sub_in ${subs.join(' ')}`, flagName, f));
+      for (const sub of subs) {
+        for (const [flagName, f] of flagsOf(spec, sub)) lines.push(flag(`__provenant_is ${name} ${sub}`, flagName, f));
+      }
     }
   }
   return `${lines.join('\n')}\n`;
