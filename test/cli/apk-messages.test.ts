@@ -97,3 +97,14 @@ describe('apk: flags a subcommand does not read', () => {
     assert.equal(fromEnv.status, 0, fromEnv.stderr);
   });
 });
+
+describe('apk index: a folder given for a package', () => {
+  it('is a usage error naming it, with the command for its packages', async () => {
+    const dir = await tempDir();
+    await mkdir(join(dir, 'repo', 'x86_64'), { recursive: true });
+    const r = await runCli(['apk', 'index', 'repo/x86_64'], { cwd: dir });
+    assert.equal(r.status, 2, r.stderr);
+    assertMessage(r.stderr, /^provenant apk: the package repo\/x86_64 is a folder; apk index takes \.apk files$/);
+    assert.match(r.stderr, /hint: name the packages: provenant apk index repo\/x86_64\/\*\.apk -o repo\/x86_64\/APKINDEX\.tar\.gz/);
+  });
+});

@@ -204,7 +204,18 @@ async function readPackage(path: string): Promise<Uint8Array> {
     const code = (err as { code?: unknown }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR')
       throw new ProvenantError('NOT_FOUND', `the package ${path} does not exist`, { cause: err });
-    throw new ProvenantError('IO', `cannot read the package ${path}: ${typeof code === 'string' ? code : String(err)}`, { cause: err });
+    if (code === 'EISDIR') {
+      const folder = path.replace(/\/+$/, '');
+      throw new ProvenantError('USAGE', `the package ${path} is a folder; apk index takes .apk files`, {
+        where: path,
+        cause: err,
+        hint: `name the packages: provenant apk index ${folder}/*.apk -o ${folder}/APKINDEX.tar.gz`,
+      });
+    }
+    throw new ProvenantError('IO', `cannot read the package ${path}: ${(err as Error).message ?? String(err)}`, {
+      where: path,
+      cause: err,
+    });
   }
 }
 

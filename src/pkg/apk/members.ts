@@ -74,15 +74,20 @@ const FTEXT_MASK = 0xe0; // reserved flag bits: must be zero (RFC 1952, 2.3.1)
  *   `options.maxOutput` (found without inflating more than that)
  */
 export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions): GzipMember[] {
+  return split(bytes, options, (n, off) => `gzip member ${n} at byte ${off}`);
+}
+
+/** {@link splitGzipMembers}, naming a member in errors by `label` (its number from 1 and offset in `bytes`). */
+function split(bytes: Uint8Array, options: SplitOptions, label: (n: number, off: number) => string): GzipMember[] {
   const { where, maxOutput } = options;
   const members: GzipMember[] = [];
   let off = 0;
   let total = options.inflated ?? 0;
   while (off < bytes.length && members.length < (options.maxMembers ?? Number.POSITIVE_INFINITY)) {
     const bad = (why: string): ProvenantError =>
-      new ProvenantError('INVALID_PACKAGE', `gzip member ${members.length + 1} at byte ${off} ${why}`, { where });
+      new ProvenantError('INVALID_PACKAGE', `${label(members.length + 1, off)} ${why}`, { where });
     if (bytes.length - off < 18) {
-      throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} at byte ${off} is cut short`, { where });
+      throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} is cut short`, { where });
     }
     if (bytes[off] !== 0x1f || bytes[off + 1] !== 0x8b || bytes[off + 2] !== 8) throw bad('does not start with a gzip header');
     const flags = bytes[off + 3] ?? 0;
@@ -97,7 +102,7 @@ export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions): Gzip
       }
     }
     if (flags & 0x02) p += 2; // FHCRC
-    if (p >= bytes.length) throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} header is cut short`, { where });
+    if (p >= bytes.length) throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} has a header cut short`, { where });
     let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
       inflated = inflateRawSync(bytes.subarray(p), { info: true, maxOutputLength: Math.max(1, maxOutput - total) }) as unknown as {
@@ -107,10 +112,10 @@ export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions): Gzip
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'Z_BUF_ERROR') {
-        throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} at byte ${off} ends early`, { where, cause: err });
+        throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} ends early`, { where, cause: err });
       }
       if (code === 'ERR_BUFFER_TOO_LARGE') {
-        const what = options.what ?? `gzip member ${members.length + 1} at byte ${off}`;
+        const what = options.what ?? label(members.length + 1, off);
         throw new ProvenantError('TOO_LARGE', `${what} inflates to more than ${maxOutput} bytes`, {
           where,
           hint: 'the file is not what it claims to be (a gzip bomb), or far larger than any real one',
@@ -120,7 +125,7 @@ export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions): Gzip
     }
     const trailer = p + inflated.engine.bytesWritten;
     if (trailer + 8 > bytes.length) {
-      throw new ProvenantError('TRUNCATED', `gzip member ${members.length + 1} at byte ${off} has no trailer`, { where });
+      throw new ProvenantError('TRUNCATED', `${label(members.length + 1, off)} has no trailer`, { where });
     }
     const view = new DataView(bytes.buffer, bytes.byteOffset + trailer, 8);
     const data = new Uint8Array(inflated.buffer.buffer, inflated.buffer.byteOffset, inflated.buffer.byteLength);
@@ -140,6 +145,7 @@ export function splitGzipMembers(bytes: Uint8Array, options: SplitOptions): Gzip
  * @throws ProvenantError as {@link splitGzipMembers}
  */
 export function gzipMemberAt(bytes: Uint8Array, from: number, options: Omit<SplitOptions, 'maxMembers'>): GzipMember | undefined {
-  const [m] = splitGzipMembers(bytes.subarray(from), { ...options, maxMembers: 1 });
+  // Errors give the member's offset in `bytes`, not in the slice read.
+  const [m] = split(bytes.subarray(from), { ...options, maxMembers: 1 }, (_, off) => `the gzip member at byte ${off + from}`);
   return m === undefined ? undefined : { ...m, start: m.start + from, end: m.end + from };
 }

@@ -35,6 +35,28 @@ const tooLarge = (what: RegExp, where: string) => (err: unknown) => {
 };
 
 describe('gzip members', () => {
+  it('names a member read from the middle of a file by its offset in the file', () => {
+    const first = gzipSync(new TextEncoder().encode('signature'));
+    const second = gzipSync(new TextEncoder().encode('control'));
+    const bytes = new Uint8Array([...first, ...second.subarray(0, second.length - 4)]);
+    const at = first.length;
+    assert.equal(gzipMemberAt(bytes, 0, { maxOutput: 1024 })?.end, at);
+    assert.throws(
+      () => gzipMemberAt(bytes, at, { maxOutput: 1024, where: 'x.apk' }),
+      (err: unknown) => isProvenantError(err, 'TRUNCATED') && err.message === `the gzip member at byte ${at} has no trailer`,
+    );
+    const corrupt = new Uint8Array([...first, 0x1f, 0x8b, 9, ...new Uint8Array(20)]);
+    assert.throws(
+      () => gzipMemberAt(corrupt, at, { maxOutput: 1024 }),
+      (err: unknown) => isProvenantError(err, 'INVALID_PACKAGE') && err.message.startsWith(`the gzip member at byte ${at} does not start`),
+    );
+    // A file split whole still numbers its members.
+    assert.throws(
+      () => splitGzipMembers(corrupt, { maxOutput: 1024 }),
+      (err: unknown) => isProvenantError(err) && err.message.startsWith(`gzip member 2 at byte ${at} does not start`),
+    );
+  });
+
   it('stops inflating at maxOutput and names what it was reading', () => {
     const bomb = gzipSync(new Uint8Array(8 * 1024 * 1024));
     assert.throws(
