@@ -355,6 +355,12 @@ export class Tree {
       this.#nodes.set(at, this.#shared({ ...existing, ...node }));
       return at;
     }
+    // The root is a folder whatever it holds (hasChildren('') looks only at odd keys).
+    if (at === '')
+      throw new ProvenantError(
+        'UNSAFE_PATH',
+        `cannot replace the image's root folder with a ${node.type} (${JSON.stringify(abbreviated(path))})`,
+      );
     if (existing?.type === 'dir' && this.hasChildren(at)) {
       throw new ProvenantError(
         'UNSAFE_PATH',
@@ -408,9 +414,15 @@ export class Tree {
     }
   }
 
-  /** Removes `path` (not following a final symlink); folders with their contents. */
+  /**
+   * Removes `path` (not following a final symlink); folders with their contents.
+   *
+   * @throws ProvenantError `UNSAFE_PATH` for a path that is the root (`./`, `../`, a link to `/`)
+   */
   remove(path: string): void {
     const at = this.resolveParent(path);
+    // Taken away, the root would leave the tree without its folder and its size one short.
+    if (at === '') throw new ProvenantError('UNSAFE_PATH', `cannot remove the image's root folder (${JSON.stringify(abbreviated(path))})`);
     this.#sorted = undefined;
     const gone: [string, FsNode][] = [];
     const take = (p: string): void => {

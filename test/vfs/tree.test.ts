@@ -101,6 +101,36 @@ describe('Tree', () => {
     assert.throws(() => t.put('huge/x', file()), unsafe(/the symlink \/huge points to a target of 200001 bytes, more than PATH_MAX/));
   });
 
+  it('refuses to remove the root or to put anything but a folder there, however the path names it (a model test found both)', () => {
+    const t = new Tree();
+    t.put('etc/passwd', file('root'));
+    t.put('up', link('/'));
+    for (const path of ['', './', '../', 'up/', 'up']) {
+      if (path !== 'up') {
+        assert.throws(
+          () => t.remove(path),
+          (err: unknown) => isProvenantError(err, 'UNSAFE_PATH') && err.message.startsWith("cannot remove the image's root folder"),
+          JSON.stringify(path),
+        );
+      }
+      if (path === 'up' || path === 'up/') continue;
+      for (const node of [file(), link('x')]) {
+        assert.throws(
+          () => t.put(path, node),
+          (err: unknown) =>
+            isProvenantError(err, 'UNSAFE_PATH') && err.message.startsWith(`cannot replace the image's root folder with a ${node.type}`),
+          JSON.stringify(path),
+        );
+      }
+    }
+    assert.equal(t.get('')?.type, 'dir');
+    assert.equal(t.size, 3);
+    assert.deepEqual(t.paths(), ['etc', 'etc/passwd', 'up']);
+    // A folder put at the root updates it, as before.
+    t.put('', { type: 'dir', mode: 0o700, uid: 0, gid: 0, mtime: 5 });
+    assert.equal(t.get('')?.mode, 0o700);
+  });
+
   it('replaces an empty folder with a file, and refuses to replace one that holds something, for many folders', () => {
     const dir: FsNode = { type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0 };
     const t = new Tree();
