@@ -1,7 +1,8 @@
 /**
- * The database dpkg itself reads: `/var/lib/dpkg/status` (every installed package's stanza) and
- * `/var/lib/dpkg/info/<package>.{list,md5sums,conffiles}`, written as `dpkg --install` leaves
- * them (lib/dpkg/dump.c, src/main/unpack.c and lib/dpkg/db-fsys-*.c of dpkg 1.21/1.22), for an
+ * The database dpkg itself reads: `/var/lib/dpkg/status` (every installed package's stanza),
+ * `/var/lib/dpkg/info/<package>.{list,md5sums,conffiles}` and the package's other control members
+ * (maintainer scripts, triggers, shlibs...), and `/var/lib/dpkg/triggers/`, written as
+ * `dpkg --install` leaves them (lib/dpkg/dump.c, src/main/unpack.c and lib/dpkg/db-fsys-*.c of dpkg 1.21/1.22), for an
  * image that has dpkg: there, `dpkg -s`, `dpkg -L`, `dpkg -V` and apt in a derived image know
  * what is installed. ./install.ts decides when; this module makes the bytes.
  */
@@ -262,6 +263,16 @@ export function dpkgConffiles(pkg: DebPackage): DpkgConffile[] {
   }));
 }
 
+/** A file of dpkg's database: its path, bytes and mode. */
+export interface DpkgFile {
+  path: string;
+  body: Body;
+  mode: number;
+}
+
+/** The control members dpkg runs, which it keeps executable in info/; it keeps the others 0644. */
+const DPKG_SCRIPTS = new Set(['preinst', 'postinst', 'prerm', 'postrm', 'config']);
+
 /**
  * A package's files in info/, as dpkg leaves them after `dpkg --install`:
  *
@@ -270,20 +281,125 @@ export function dpkgConffiles(pkg: DebPackage): DpkgConffile[] {
  *   package whose files were replaced again without them, src/main/unpack.c);
  * - `<name>.md5sums`: the package's own md5sums, byte for byte, or, when it has none, the one dpkg
  *   makes from the files it unpacked (lib/dpkg/db-fsys-digest.c), in the archive's order;
- * - `<name>.conffiles`: the `conffiles` member as shipped, when the package has one.
- *
- * Maintainer scripts and other control members (shlibs, triggers, templates) are not written:
- * none of them ran, and dpkg does without them.
+ * - `<name>.conffiles`: the `conffiles` member as shipped, when the package has one;
+ * - `<name>.<member>` for every other member of the control archive whose name has no dot, but
+ *   `control` (src/main/unpack.c, pkg_infodb_update): the maintainer scripts (0755), `triggers`,
+ *   `shlibs`, `symbols`, `templates`... (0644). None of the scripts ran; they are there for dpkg
+ *   to run when the package is removed or upgraded in an image built on this one, and `triggers`
+ *   for its interests (see {@link dpkgTriggerFiles}).
  */
-export function dpkgInfoFiles(pkg: DebPackage, elided: ReadonlySet<string> = new Set()): { path: string; body: Body }[] {
+export function dpkgInfoFiles(pkg: DebPackage, elided: ReadonlySet<string> = new Set()): DpkgFile[] {
   const name = dpkgInfoName(pkg);
   const list: string[] = ['/.'];
   for (const e of pkg.entries) if (e.header.type === 'dir' || !elided.has(e.path)) list.push(`/${e.path}`);
-  const out: { path: string; body: Body }[] = [{ path: `${DPKG_INFO}/${name}.list`, body: encoder.encode(`${list.join('\n')}\n`) }];
+  const out: DpkgFile[] = [{ path: `${DPKG_INFO}/${name}.list`, body: encoder.encode(`${list.join('\n')}\n`), mode: 0o644 }];
   // A made one is written even when the package has no regular file (empty), as dpkg does.
-  out.push({ path: `${DPKG_INFO}/${name}.md5sums`, body: pkg.md5sumsFile ?? pkg.md5sumsBytes ?? madeMd5sums(pkg) });
+  out.push({ path: `${DPKG_INFO}/${name}.md5sums`, body: pkg.md5sumsFile ?? pkg.md5sumsBytes ?? madeMd5sums(pkg), mode: 0o644 });
   const conffiles = pkg.controlFiles.get('conffiles');
-  if (conffiles !== undefined) out.push({ path: `${DPKG_INFO}/${name}.conffiles`, body: conffiles });
+  if (conffiles !== undefined) out.push({ path: `${DPKG_INFO}/${name}.conffiles`, body: conffiles, mode: 0o644 });
+  const members = [...pkg.controlFiles.keys()].filter(
+    // `list` is dpkg's own (it warns and skips a member of that name); md5sums and conffiles are above.
+    (m) => !m.includes('.') && !m.includes('/') && !['control', 'list', 'md5sums', 'conffiles'].includes(m),
+  );
+  for (const m of members.sort(compareBytes)) {
+    out.push({ path: `${DPKG_INFO}/${name}.${m}`, body: pkg.controlFiles.get(m) as Uint8Array, mode: DPKG_SCRIPTS.has(m) ? 0o755 : 0o644 });
+  }
+  return out;
+}
+
+/** dpkg's trigger state (lib/dpkg/triglib.c, trigdeferred.c). */
+export const DPKG_TRIGGERS = `${DPKG_DIR}/triggers`;
+
+/** dpkg's own files in triggers/, which no explicit trigger may name. */
+const DPKG_TRIGGER_STATE = new Set(['File', 'Unincorp', 'Lock']);
+
+/** A trigger interest: the package (`<name>`, or `<name>:<arch>` for `Multi-Arch: same`) and whether it is `/noawait`. */
+interface Interest {
+  pkg: string;
+  noawait: boolean;
+}
+
+/**
+ * The `interest` directives of a package's `triggers` member, read as dpkg reads the file
+ * (lib/dpkg/triglib.c, trig_parse_ci): blank lines and `#` comments skipped, `activate` lines
+ * passed over (they only make another package's trigger pending, and the build leaves none
+ * pending).
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a directive or a trigger name dpkg refuses
+ */
+function triggerInterests(text: string, where: string): { trigger: string; noawait: boolean }[] {
+  const out: { trigger: string; noawait: boolean }[] = [];
+  const invalid = (why: string) => new ProvenantError('INVALID_PACKAGE', `${where}: triggers: ${why}`, { where });
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(\S+)\s+(.*)$/.exec(line);
+    if (m === null) throw invalid(`${JSON.stringify(line)} is no directive and trigger name`);
+    const [, directive, trigger] = m as unknown as [string, string, string];
+    if ([...trigger].some((c) => c <= ' ' || c >= '\x7f'))
+      throw invalid(`the trigger name ${JSON.stringify(trigger)} has a character dpkg refuses`);
+    if (directive === 'activate' || directive === 'activate-await' || directive === 'activate-noawait') continue;
+    if (directive !== 'interest' && directive !== 'interest-await' && directive !== 'interest-noawait')
+      throw invalid(`unknown directive ${JSON.stringify(directive)}`);
+    // A file trigger is an absolute path without empty parts or a trailing slash; any other name
+    // is an explicit trigger's, which names a file of triggers/: a package name without `_`, and
+    // none of dpkg's own files there.
+    const file = trigger.startsWith('/') && !trigger.includes('//') && !trigger.endsWith('/');
+    if (!file && (!/^[A-Za-z0-9][A-Za-z0-9+.-]*$/.test(trigger) || DPKG_TRIGGER_STATE.has(trigger)))
+      throw invalid(`${JSON.stringify(trigger)} is no trigger name dpkg knows`);
+    out.push({ trigger, noawait: directive === 'interest-noawait' });
+  }
+  return out;
+}
+
+/**
+ * /var/lib/dpkg/triggers/ as dpkg leaves it once the packages are unpacked in this order and
+ * configured, every trigger processed (lib/dpkg/triglib.c):
+ *
+ * - `File`: each file trigger interest, `<path> <package>[/noawait]`, in the order the packages
+ *   declared them (left out when there is none);
+ * - `<trigger>`: for each explicit trigger a package is interested in, `<package>[/noawait]`
+ *   lines, in the order the packages declared them;
+ * - `Unincorp`, empty (no activation waiting to be read), and `Lock` (0600, empty), which dpkg
+ *   makes whenever it changes the database.
+ *
+ * A package of a name met before (a later version) takes back the interests of the earlier, as
+ * dpkg does on upgrade.
+ *
+ * @throws ProvenantError `INVALID_PACKAGE` for a `triggers` member dpkg refuses
+ */
+export function dpkgTriggerFiles(pkgs: Iterable<DebPackage>): DpkgFile[] {
+  let files: { path: string; who: Interest }[] = [];
+  const explicit = new Map<string, Interest[]>();
+  for (const pkg of pkgs) {
+    const who = dpkgInfoName(pkg);
+    const others = (i: Interest): boolean => i.pkg !== who;
+    files = files.filter((f) => others(f.who));
+    for (const [t, list] of explicit) explicit.set(t, list.filter(others));
+    const triggers = pkg.controlFiles.get('triggers');
+    if (triggers === undefined) continue;
+    const where = `${pkg.name}_${pkg.version}_${pkg.architecture}`;
+    for (const { trigger, noawait } of triggerInterests(new TextDecoder().decode(triggers), where)) {
+      if (trigger.startsWith('/')) {
+        const known = files.find((f) => f.path === trigger && f.who.pkg === who);
+        // Named twice by a package: one interest, with the last line's option.
+        if (known !== undefined) known.who.noawait = noawait;
+        else files.push({ path: trigger, who: { pkg: who, noawait } });
+      } else {
+        explicit.set(trigger, [...(explicit.get(trigger) ?? []).filter(others), { pkg: who, noawait }]);
+      }
+    }
+  }
+  const line = (i: Interest): string => `${i.pkg}${i.noawait ? '/noawait' : ''}\n`;
+  const out: DpkgFile[] = [];
+  if (files.length > 0) {
+    out.push({ path: `${DPKG_TRIGGERS}/File`, body: encoder.encode(files.map((f) => `${f.path} ${line(f.who)}`).join('')), mode: 0o644 });
+  }
+  for (const [t, list] of [...explicit].sort(([a], [b]) => compareBytes(a, b))) {
+    if (list.length > 0) out.push({ path: `${DPKG_TRIGGERS}/${t}`, body: encoder.encode(list.map(line).join('')), mode: 0o644 });
+  }
+  out.push({ path: `${DPKG_TRIGGERS}/Unincorp`, body: new Uint8Array(0), mode: 0o644 });
+  out.push({ path: `${DPKG_TRIGGERS}/Lock`, body: new Uint8Array(0), mode: 0o600 });
   return out;
 }
 

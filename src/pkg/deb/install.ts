@@ -32,10 +32,12 @@ import {
   DPKG_INFO,
   DPKG_INFO_FORMAT,
   DPKG_STATUS,
+  DPKG_TRIGGERS,
   dpkgConffiles,
   dpkgInfoFiles,
   dpkgStatusFile,
   dpkgStatusStanza,
+  dpkgTriggerFiles,
   withoutStatusFields,
 } from './dpkg-database.ts';
 import { parseDebRelations } from './relations.ts';
@@ -301,10 +303,12 @@ const pendingDatabases = new WeakMap<Tree, PendingRecord[]>();
  *
  * Without dpkg among them, each package's status.d files, as distroless has them. With dpkg,
  * dpkg's own: info/format, each package's info/ files (without the paths a package installed
- * after it took over, as dpkg lists them) and the status file, which is shared by all and listed
- * in no record's `database`. Each package's files have its install's `mtime`, the status file and
- * info/format the last install's (the database's time is that of its last change), dpkg's folder
- * the first's and info/ dpkg's, where no package made them.
+ * after it took over, as dpkg lists them; its maintainer scripts and other control members
+ * beside them), the status file and triggers/ (the packages' trigger interests), which are
+ * shared by all and listed in no record's `database`. Each package's files have its install's
+ * `mtime`, the status file, info/format and triggers/ the last install's (the database's time is
+ * that of its last change), dpkg's folder the first's and info/ dpkg's, where no package made
+ * them.
  */
 export function writeDebDatabase(tree: Tree): void {
   const records = pendingDatabases.get(tree);
@@ -313,8 +317,8 @@ export function writeDebDatabase(tree: Tree): void {
   const last = records?.at(-1);
   if (records === undefined || first === undefined || last === undefined) return;
   const dirMode = (mtime: number): Partial<FsNode> => ({ mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
-  const put = (path: string, body: Body, mtime: number): void => {
-    tree.put(path, { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body, owner: 'build' });
+  const put = (path: string, body: Body, mtime: number, mode = 0o644): void => {
+    tree.put(path, { type: 'file', mode, uid: 0, gid: 0, mtime, body, owner: 'build' });
   };
   const dpkg = records.find((r) => r.installed.pkg.name === 'dpkg');
   if (dpkg === undefined) {
@@ -348,13 +352,16 @@ export function writeDebDatabase(tree: Tree): void {
   const stanzas: { name: string; architecture: string; stanza: string }[] = [];
   for (const r of records) {
     const pkg = r.installed.pkg;
-    for (const { path, body } of dpkgInfoFiles(pkg, elided.get(r))) {
-      put(path, body, r.mtime);
+    for (const { path, body, mode } of dpkgInfoFiles(pkg, elided.get(r))) {
+      put(path, body, r.mtime, mode);
       r.installed.database.push(path);
     }
     stanzas.push({ name: pkg.name, architecture: pkg.architecture, stanza: dpkgStatusStanza(pkg, dpkgConffiles(pkg)) });
   }
   put(DPKG_STATUS, dpkgStatusFile(stanzas), last.mtime);
+  // The trigger interests, shared as the status file is: in no package's `database`.
+  tree.mkdirAll(DPKG_TRIGGERS, dirMode(last.mtime));
+  for (const { path, body, mode } of dpkgTriggerFiles(records.map((r) => r.installed.pkg))) put(path, body, last.mtime, mode);
 }
 
 /** Bytes of a large body hashed at a time. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -61,13 +61,19 @@ const file = (name: string, body: string, over: Partial<Parameters<typeof tarHea
   body: enc(body),
 });
 const dir = (name: string): TarWriteEntry => ({ header: tarHeader({ name, type: 'dir', mode: 0o755 }) });
-async function crafted(
-  name: string,
-  files: TarWriteEntry[],
-  extraControl = '',
-  members: { conffiles?: string; md5sums?: false } = {},
-): Promise<DebPackage> {
-  const control = `Package: ${name}\nVersion: 1.0\nArchitecture: amd64\n${extraControl}Description: test\n`;
+async function crafted(name: string, files: TarWriteEntry[], extraControl = '', members: CraftedMembers = {}): Promise<DebPackage> {
+  return readDeb(await craftedBytes(name, files, extraControl, members), { where: name });
+}
+/** The control members of a crafted package besides `control`: md5sums (made unless `false`), conffiles, others as given; and its architecture (amd64). */
+interface CraftedMembers {
+  conffiles?: string;
+  md5sums?: false;
+  others?: TarWriteEntry[];
+  arch?: string;
+}
+/** A crafted package's .deb. */
+async function craftedBytes(name: string, files: TarWriteEntry[], extraControl = '', members: CraftedMembers = {}): Promise<Uint8Array> {
+  const control = `Package: ${name}\nVersion: 1.0\nArchitecture: ${members.arch ?? 'amd64'}\n${extraControl}Description: test\n`;
   const md5sums = files
     .filter((f) => f.header.type === 'file')
     .map(
@@ -77,7 +83,7 @@ async function crafted(
           .digest('hex')}  ${f.header.name.replace(/^\.\//, '')}\n`,
     )
     .join('');
-  const deb = writeAr([
+  return writeAr([
     { name: 'debian-binary', data: enc('2.0\n') },
     {
       name: 'control.tar.gz',
@@ -86,12 +92,12 @@ async function crafted(
           file('./control', control),
           ...(members.md5sums === false ? [] : [file('./md5sums', md5sums)]),
           ...(members.conffiles === undefined ? [] : [file('./conffiles', members.conffiles)]),
+          ...(members.others ?? []),
         ]),
       ),
     },
     { name: 'data.tar.gz', data: gzipSync(await tarBytes([dir('./'), ...files])) },
   ]);
-  return readDeb(deb, { where: name });
 }
 
 /** `pkg` with its files' bodies written to files under `dir`, as a package kept in the cache has them. */
@@ -767,6 +773,8 @@ describe('the database of an image without dpkg and with it', () => {
         'var/lib/dpkg/info/format',
         ...['base', 'dpkg', 'early', 'taker'].flatMap((n) => [`var/lib/dpkg/info/${n}.list`, `var/lib/dpkg/info/${n}.md5sums`]),
         'var/lib/dpkg/status',
+        'var/lib/dpkg/triggers/Lock',
+        'var/lib/dpkg/triggers/Unincorp',
       ].sort(),
     );
     assert.deepEqual(
@@ -900,6 +908,172 @@ describe('the database of an image without dpkg and with it', () => {
       // The file taker replaced is taker's alone, as dpkg leaves the replaced package's list.
       assert.equal(dpkgRun('dpkg-query', `--admindir=${admindir}`, '-S', '/usr/share/shared').stdout, 'taker: /usr/share/shared\n');
       assert.equal(dpkgRun('dpkg-query', `--admindir=${admindir}`, '-L', 'base').stdout, '/.\n/etc\n/etc/base.conf\n/usr\n/usr/share\n');
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  /** Packages with maintainer scripts, other control members and trigger interests, for `arch`; `dpkg` last (it only makes the database dpkg's). */
+  async function withScripts(arch: string): Promise<{ name: string; deb: Uint8Array }[]> {
+    const m = 'Maintainer: t <t@example.org>\n';
+    const script = (name: string, body = '#!/bin/sh\nexit 0\n') => file(`./${name}`, body, { mode: 0o755 });
+    const usr = [dir('./usr/'), dir('./usr/share/')];
+    const debs = [
+      {
+        name: 'watcher',
+        deb: await craftedBytes(
+          'watcher',
+          [...usr, dir('./usr/share/watched/'), file('./usr/share/watcher', 'w\n')],
+          `${m}Multi-Arch: same\n`,
+          {
+            arch,
+            others: [
+              ...['preinst', 'postinst', 'prerm', 'postrm', 'config'].map((n) => script(n)),
+              file('./templates', 'Template: watcher/q\nType: boolean\n'),
+              file('./shlibs', 'libwatch 1 watcher\n'),
+              file('./symbols', 'libwatch.so.1 watcher #MINVER#\n'),
+              file(
+                './triggers',
+                '# interests\n\ninterest-noawait watch-trig\n  interest /usr/share/watched  \ninterest-await shared-trig\n',
+              ),
+              // A member with a dot in its name: dpkg keeps none.
+              file('./notes.txt', 'not kept\n'),
+            ],
+          },
+        ),
+      },
+      {
+        name: 'second',
+        deb: await craftedBytes('second', [...usr, dir('./usr/share/watched/'), file('./usr/share/watched/second', 'x\n')], m, {
+          arch,
+          others: [
+            script('postinst'),
+            file('./triggers', 'interest shared-trig\ninterest-noawait /usr/share/watched\nactivate-noawait watch-trig\n'),
+          ],
+        }),
+      },
+      { name: 'plain', deb: await craftedBytes('plain', [...usr, file('./usr/share/plain', 'p\n')], m, { arch }) },
+      {
+        name: 'dpkg',
+        deb: await craftedBytes('dpkg', [dir('./var/'), dir('./var/lib/'), dir('./var/lib/dpkg/'), dir('./var/lib/dpkg/info/')], m, {
+          arch,
+          others: [script('prerm')],
+        }),
+      },
+    ];
+    return debs;
+  }
+
+  it('keeps every control member dpkg keeps in info/, scripts 0755, and the trigger interests in triggers/', async () => {
+    const tree = new Tree();
+    for (const { name, deb } of await withScripts('amd64')) installDeb(tree, await readDeb(deb, { where: name }), { mtime: 1_700_000_000 });
+    writeDebDatabase(tree);
+    const files = (under: string) =>
+      tree
+        .under(under)
+        .filter((p) => tree.get(p)?.type === 'file')
+        .map((p) => `${p.slice(under.length + 1)} ${tree.get(p)?.mode.toString(8)}`)
+        .sort();
+    assert.deepEqual(files('var/lib/dpkg/info'), [
+      'dpkg.list 644',
+      'dpkg.md5sums 644',
+      'dpkg.prerm 755',
+      'format 644',
+      'plain.list 644',
+      'plain.md5sums 644',
+      'second.list 644',
+      'second.md5sums 644',
+      'second.postinst 755',
+      'second.triggers 644',
+      'watcher:amd64.config 755',
+      'watcher:amd64.list 644',
+      'watcher:amd64.md5sums 644',
+      'watcher:amd64.postinst 755',
+      'watcher:amd64.postrm 755',
+      'watcher:amd64.preinst 755',
+      'watcher:amd64.prerm 755',
+      'watcher:amd64.shlibs 644',
+      'watcher:amd64.symbols 644',
+      'watcher:amd64.templates 644',
+      'watcher:amd64.triggers 644',
+    ]);
+    assert.equal(dec(tree.get('var/lib/dpkg/info/watcher:amd64.postinst')?.body), '#!/bin/sh\nexit 0\n');
+    assert.equal(dec(tree.get('var/lib/dpkg/info/watcher:amd64.shlibs')?.body), 'libwatch 1 watcher\n');
+    // Interests in the packages' order, `/noawait` where they said so; no activation left pending.
+    assert.deepEqual(files('var/lib/dpkg/triggers'), ['File 644', 'Lock 600', 'Unincorp 644', 'shared-trig 644', 'watch-trig 644']);
+    const trig = (n: string) => dec(tree.get(`var/lib/dpkg/triggers/${n}`)?.body);
+    assert.equal(trig('File'), '/usr/share/watched watcher:amd64\n/usr/share/watched second/noawait\n');
+    assert.equal(trig('watch-trig'), 'watcher:amd64/noawait\n');
+    assert.equal(trig('shared-trig'), 'watcher:amd64\nsecond\n');
+    assert.equal(trig('Unincorp'), '');
+    assert.doesNotMatch(dec(tree.get('var/lib/dpkg/status')?.body), /Triggers-/);
+  });
+
+  it('refuses a triggers file dpkg refuses', async () => {
+    for (const triggers of [
+      'interest\n',
+      'wants x\n',
+      'interest bad_name\n',
+      'interest File\n',
+      'interest /usr//share\n',
+      'interest /usr/share/\n',
+    ]) {
+      const tree = new Tree();
+      for (const [name, others] of [
+        ['odd', [file('./triggers', triggers)]],
+        ['dpkg', []],
+      ] as const)
+        installDeb(tree, await crafted(name, [file(`./usr/share/${name}`, 'x\n')], '', { others: [...others] }));
+      assert.throws(
+        () => writeDebDatabase(tree),
+        (e: unknown) => isProvenantError(e) && e.code === 'INVALID_PACKAGE' && /odd_1\.0_amd64: triggers/.test(e.message),
+        triggers,
+      );
+    }
+  });
+
+  it('leaves info/ and triggers/ byte for byte as dpkg --install of the same packages does', {
+    skip:
+      (spawnSync('dpkg', ['--version'], { stdio: 'ignore' }).status !== 0 && 'dpkg is not installed: nothing to compare with') ||
+      (process.getuid?.() !== 0 && 'dpkg --install needs root'),
+  }, async () => {
+    const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+    const debs = await withScripts(arch);
+    const tree = new Tree();
+    for (const { name, deb } of debs) installDeb(tree, await readDeb(deb, { where: name }), { mtime: 1_700_000_000 });
+    writeDebDatabase(tree);
+    const tmp = mkdtempSync(join(tmpdir(), 'deb-dpkginfo-'));
+    try {
+      const root = join(tmp, 'root');
+      for (const d of ['updates', 'info']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true });
+      writeFileSync(join(root, 'var/lib/dpkg/status'), '');
+      const paths = debs.map(({ name, deb }) => {
+        const path = join(tmp, `${name}.deb`);
+        writeFileSync(path, deb);
+        return path;
+      });
+      // The scripts (`exit 0`) run outside the root, which has no shell; then nothing is pending.
+      const run = (...args: string[]) => {
+        const r = spawnSync('dpkg', [`--root=${root}`, '--force-script-chrootless', ...args], { encoding: 'utf8' });
+        assert.equal(r.status, 0, `dpkg ${args.join(' ')}: ${r.stderr}`);
+      };
+      run('--install', ...paths);
+      run('--configure', '--pending');
+      // Every trigger processed: the status files agree too, with no Triggers-Pending.
+      assert.equal(readFileSync(join(root, 'var/lib/dpkg/status'), 'utf8'), dec(tree.get('var/lib/dpkg/status')?.body));
+      for (const under of ['var/lib/dpkg/info', 'var/lib/dpkg/triggers']) {
+        const theirs = new Map<string, string>();
+        for (const name of readdirSync(join(root, under))) {
+          const path = join(root, under, name);
+          theirs.set(name, `${(statSync(path).mode & 0o7777).toString(8)} ${readFileSync(path, 'utf8')}`);
+        }
+        const ours = new Map<string, string>();
+        for (const p of tree.under(under)) {
+          const node = tree.get(p);
+          if (node?.type === 'file') ours.set(p.slice(under.length + 1), `${node.mode.toString(8)} ${dec(node.body)}`);
+        }
+        assert.deepEqual(new Map([...ours].sort()), new Map([...theirs].sort()), under);
+      }
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
