@@ -308,6 +308,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       }
     }
     await precompressed?.flush();
+    if (options.lockOnly !== true) warnMissingEssential(options, source, archs, plan.packages);
   } catch (err) {
     precompressed?.cancel();
     throw err;
@@ -646,6 +647,30 @@ async function assemble(
   applyOsRelease(tree, config.osRelease, mtime);
   applyPaths(tree, config.paths, mtime, standIn ? new Set([tree.resolveParent('etc/os-release')]) : undefined);
   return { tree, installed, spill, changed: changedByFinishing(tree, before), missingOsRelease };
+}
+
+/**
+ * Once per build: the packages the images' package manager needs that they lack
+ * (PackageSource.missingEssential: Debian's Essential set, when dpkg is installed), since
+ * installing the packages runs none of their scripts and nothing depends on them, and the image
+ * builds whole but for its dpkg.
+ */
+function warnMissingEssential(
+  options: BuildOptions,
+  source: PackageSource,
+  archs: readonly string[],
+  packages: ReadonlyMap<string, readonly LockedPackage[]>,
+): void {
+  const missing = new Set<string>();
+  for (const arch of archs) {
+    const names = (packages.get(arch) ?? []).map((p) => p.name);
+    for (const n of source.missingEssential?.(arch, names) ?? []) missing.add(n);
+  }
+  if (missing.size === 0) return;
+  const list = [...missing].sort().join(', ');
+  (options.logger ?? silentLogger).warn(
+    `${options.configPath}: the image has dpkg but not the Essential packages ${list}, which nothing depends on: dpkg -i and dpkg --configure in the image stop without their programs ("expected programs not found in PATH": sh, rm, diff, tar, ldconfig), and maintainer scripts expect the rest; add them to contents.packages if the image is to run dpkg (debootstrap and mmdebstrap install them)`,
+  );
 }
 
 /** Undefined for a SpillRefused, said in the log (the build installs again, into a tree alone); anything else thrown as it is. */

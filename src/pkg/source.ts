@@ -300,6 +300,13 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
    * (apk: alpine-release, wolfi-baselayout), as apko leaves it.
    */
   readonly osReleasePackage?: string | undefined;
+  /**
+   * The packages the image's package manager needs to run that nothing depends on, and that
+   * `names` (an architecture's packages) lacks: Debian's Essential set when dpkg is installed.
+   * Undefined when the image has no such manager, or the source cannot tell (no index read). The
+   * build warns of them, naming the configuration.
+   */
+  missingEssential?(arch: string, names: readonly string[]): string[] | undefined;
   /** What the lock records of the repositories and keys, for these architectures. */
   lockSources(archs: readonly string[]): LockSources;
   /** The trusted keys with their PEM text, for provenance (none for sources whose keys are not PEM). */

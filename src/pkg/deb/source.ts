@@ -12,7 +12,7 @@ import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, type FetchFileOptions, fetchFile, isRemote, joinLocation, listedSize, safeLocation } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
-import type { Request } from '../resolve/resolve.ts';
+import type { CandidateIndex, Request } from '../resolve/resolve.ts';
 import {
   type FetchedPackage,
   filesOnDemand,
@@ -171,6 +171,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   readonly #sources: DebSource[];
   /** One read per keyring, shared by the suites fetched at once (parsed only to check a signature). */
   readonly #keyrings = new Map<string, Promise<LazyDebKeyring>>();
+  /** Per Debian architecture whose indexes were read: the names of its `Essential: yes` packages, found when first asked. */
+  readonly #essential = new Map<string, () => ReadonlySet<string>>();
 
   /** @throws ProvenantError `INVALID_CONFIG` for a repository line that is not a Debian source */
   constructor(options: PackageSourceOptions) {
@@ -277,7 +279,27 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     }
     // Stanzas become candidates only when the resolver looks their names up.
     const candidates = debCandidateIndex(packagesFiles, debArch, { withRecommends: this.#options.recommends === true });
+    let essential: ReadonlySet<string> | undefined;
+    this.#essential.set(debArch, () => {
+      essential ??= essentialNames(packagesFiles, debArch, candidates);
+      return essential;
+    });
     return { candidates, files };
+  }
+
+  /**
+   * dpkg runs only with the Essential set installed (`sh`, `rm`, `diff`, `tar`, `ldconfig`: it
+   * stops with "N expected programs not found in PATH or not executable", and maintainer scripts
+   * need the rest), which nothing depends on: mmdebstrap and debootstrap install it with dpkg. The
+   * `Essential: yes` packages of the indexes read for `arch` that `names` lacks, when `names` holds
+   * dpkg; undefined when it does not, or when no index was read (a lock's entries do not say
+   * which packages are Essential).
+   */
+  missingEssential(arch: string, names: readonly string[]): string[] | undefined {
+    const essential = this.#essential.get(this.archName(arch));
+    if (essential === undefined || !names.includes('dpkg')) return undefined;
+    const have = new Set(names);
+    return [...essential()].filter((n) => !have.has(n)).sort();
   }
 
   lockEntry(c: DebCandidate, arch: string): LockedPackage {
@@ -570,6 +592,40 @@ function unreadableKeyring(err: ProvenantError, s: DebSource, options: PackageSo
     cause: err,
     hint: `signed-by= names keyring files (binary .gpg or armored .asc), ${relative}, or https:// URLs; Debian's own is ${DEBIAN_ARCHIVE_KEYRING}, from the debian-archive-keyring package`,
   });
+}
+
+/** Where a Packages file is read for `Essential: yes` at once: a stanza is never split. */
+const ESSENTIAL_PIECE = 4 << 20;
+
+/**
+ * The names of the `Essential: yes` packages of `files` for `debArch` (or `all`). The index keeps
+ * no field but names and provisions, so the files are searched for the field a piece at a time
+ * (a file the cache keeps is read from disk, 50 MB for Debian main, once per build that has
+ * dpkg), and each stanza found is read as the resolver reads it, which checks it and parses
+ * the field.
+ */
+function essentialNames(files: readonly DebPackagesFile[], debArch: string, candidates: CandidateIndex<DebCandidate>): Set<string> {
+  const needle = Buffer.from('\nEssential: yes');
+  const found = new Set<string>();
+  for (const file of files) {
+    const { starts, ends, names, archs } = file.index;
+    for (let first = 0; first < starts.length; ) {
+      let last = first;
+      while (last + 1 < starts.length && ends[last + 1]! - starts[first]! <= ESSENTIAL_PIECE) last++;
+      const base = starts[first]!;
+      const piece = file.bytes.subarray(base, ends[last]!);
+      const bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      let s = first;
+      for (let at = bytes.indexOf(needle); at !== -1; at = bytes.indexOf(needle, at + 1)) {
+        while (s < last && starts[s + 1]! <= base + at + 1) s++;
+        const a = archs.at(s);
+        if (a === '' || a === debArch || a === 'all') found.add(names.at(s));
+      }
+      first = last + 1;
+    }
+  }
+  // What the search found, as the stanzas say it.
+  return new Set([...found].filter((n) => candidates.named(n).some((c) => c.essential)));
 }
 
 /** A locked .deb's download limit: the size its signed Packages index gives, when the entry has one (a lock file records none). */
