@@ -1,6 +1,7 @@
 // What dpkg needs of a Debian image that no dependency brings: the Essential set (dpkg stops
 // without sh, rm, diff, tar, ldconfig), of which the build warns when dpkg is installed without it
-// (src/pkg/deb/source.ts missingEssential). A
+// (src/pkg/deb/source.ts missingEssential), and the accounts base-passwd's scripts would have
+// written (/etc/passwd and /etc/group from its masters; src/pkg/deb/source.ts baseAccounts). A
 // local signed repository (file://) of crafted .debs stands in for a mirror: its Packages file
 // holds enough other stanzas that the search for `Essential: yes` reads it in several pieces.
 import assert from 'node:assert/strict';
@@ -8,11 +9,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { createCleartextMessage, generateKey, sign } from 'openpgp';
-import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { readTar, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { buildImage } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
+import { layerBytes } from '../../src/builder/layer.ts';
 import { writeAr } from '../../src/pkg/deb/ar.ts';
 import { DebRepositorySource } from '../../src/pkg/deb/source.ts';
 import { DownloadCache } from '../../src/pkg/fetch.ts';
@@ -131,6 +133,19 @@ async function build(
   return { path, result, warnings };
 }
 
+/** The image's files and their text, from its one layer. */
+async function imageFiles(result: Awaited<ReturnType<typeof buildImage>>): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const layer of result.images[0]?.layers ?? []) {
+    for await (const e of readTar([gunzipSync(await layerBytes(layer))])) {
+      const parts: Uint8Array[] = [];
+      for await (const c of e.body) parts.push(c);
+      out.set(e.header.name.replace(/^\.?\//, '').replace(/\/$/, ''), Buffer.concat(parts).toString('utf8'));
+    }
+  }
+  return out;
+}
+
 describe("dpkg's Essential set", () => {
   it('the source finds the Essential packages of the index read (in every piece of it) that an image with dpkg lacks', async () => {
     const d = await tempDir();
@@ -186,5 +201,34 @@ describe("dpkg's Essential set", () => {
       rebuilt.warnings.filter((w) => /Essential/.test(w)),
       [],
     );
+  });
+});
+
+describe("base-passwd's accounts", () => {
+  it('/etc/passwd and /etc/group are its masters, as its scripts copy them on a first install, and the configuration adds its accounts to them', async () => {
+    const d = await tempDir();
+    const line = await repository(d, CRAFTED);
+    const plain = await imageFiles((await build(d, line, ['base-passwd'])).result);
+    assert.equal(plain.get('etc/passwd'), PASSWD_MASTER);
+    assert.equal(plain.get('etc/group'), GROUP_MASTER);
+    // update-passwd writes no shadow, and neither does a first install.
+    assert.equal(plain.has('etc/shadow'), false);
+    const accounts =
+      'accounts:\n  groups: [{groupname: app, gid: 900}]\n  users: [{username: app, uid: 900, gid: 900, homedir: /dev/null, shell: /usr/sbin/nologin}]\n';
+    const withAccounts = await imageFiles((await build(d, line, ['base-passwd', 'hello'], accounts)).result);
+    assert.equal(withAccounts.get('etc/passwd'), `${PASSWD_MASTER}app:x:900:900:app:/dev/null:/usr/sbin/nologin\n`);
+    assert.equal(withAccounts.get('etc/group'), `${GROUP_MASTER}app:x:900:\n`);
+    // The same with every file in the tree, not kept out of it as it is installed (src/vfs/spill.ts).
+    const inTree = await imageFiles((await build(d, line, ['base-passwd', 'hello'], accounts, undefined, false)).result);
+    assert.equal(inTree.get('etc/passwd'), withAccounts.get('etc/passwd'));
+    assert.equal(inTree.get('etc/group'), withAccounts.get('etc/group'));
+  });
+
+  it('an image without base-passwd keeps the empty files the accounts step makes', async () => {
+    const d = await tempDir();
+    const line = await repository(d, CRAFTED);
+    const files = await imageFiles((await build(d, line, ['hello'])).result);
+    assert.equal(files.get('etc/passwd'), '');
+    assert.equal(files.get('etc/group'), '');
   });
 });

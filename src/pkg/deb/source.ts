@@ -8,6 +8,7 @@
 import { basename } from 'node:path';
 import { isProvenantError, ProvenantError, RepairableError, urlWithoutUserInfo } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
+import { readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
 import { type DownloadCache, type FetchFileOptions, fetchFile, isRemote, joinLocation, listedSize, safeLocation } from '../fetch.ts';
@@ -458,8 +459,14 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     spill?: SpilledFiles,
   ): Promise<InstalledPackage[]> {
     const { mtime } = times;
-    // What the steps after the packages read (the certificates bundled, the time zone) stays in the tree.
-    spill?.keepInTree([CERTS_DIR, LOCAL_CERTS_DIR, CERTS_CONF, ...(this.#options.timezone === undefined ? [] : [ZONEINFO])]);
+    // What the steps after the packages read (the certificates bundled, the time zone, base-passwd's masters) stays in the tree.
+    spill?.keepInTree([
+      CERTS_DIR,
+      LOCAL_CERTS_DIR,
+      CERTS_CONF,
+      ...BASE_ACCOUNTS.map((a) => a.master),
+      ...(this.#options.timezone === undefined ? [] : [ZONEINFO]),
+    ]);
     // The update-alternatives commands of the postinsts, read before anything is installed, so
     // that the paths they name stay in the tree, which is asked whether each exists (./alternatives.ts).
     const alternatives = debs.map((pkg) => packageAlternatives(pkg.name, pkg.scripts.get('postinst')));
@@ -494,6 +501,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     writeDebDatabase(tree);
     // In configure order, as dpkg runs the postinsts; nothing is written when none registers one.
     const { notes } = makeAlternatives(tree, alternatives, { mtime });
+    if (installed.some((i) => i.pkg.name === 'base-passwd')) baseAccounts(tree, mtime);
     if (installed.some((i) => i.pkg.name === 'ca-certificates')) caBundle(tree, { mtime });
     if (this.#options.timezone !== undefined) setTimezone(tree, this.#options.timezone, { mtime });
     tree.mkdirAll('tmp');
@@ -592,6 +600,31 @@ function unreadableKeyring(err: ProvenantError, s: DebSource, options: PackageSo
     cause: err,
     hint: `signed-by= names keyring files (binary .gpg or armored .asc), ${relative}, or https:// URLs; Debian's own is ${DEBIAN_ARCHIVE_KEYRING}, from the debian-archive-keyring package`,
   });
+}
+
+/** The account files base-passwd's scripts make, and the masters in the package they copy. */
+const BASE_ACCOUNTS = [
+  { path: 'etc/passwd', master: 'usr/share/base-passwd/passwd.master' },
+  { path: 'etc/group', master: 'usr/share/base-passwd/group.master' },
+] as const;
+
+/**
+ * /etc/passwd and /etc/group as base-passwd makes them on a first install: its preinst writes
+ * them, and its postinst copies them from /usr/share/base-passwd/{passwd,group}.master, where they
+ * are missing (update-passwd runs only on an upgrade, and neither writes /etc/shadow). Without
+ * them an image has no root (`id root` fails) and the postinsts of base-files and passwd fail
+ * when dpkg runs them. A file no package gave, or an empty one, is written (the build's accounts
+ * are added to it after: ../../builder/assemble.ts applyAccounts); one a package gave is kept.
+ */
+function baseAccounts(tree: Tree, mtime: number): void {
+  for (const { path, master } of BASE_ACCOUNTS) {
+    const from = tree.read(tree.resolve(master));
+    if (from?.type !== 'file') continue;
+    const existing = tree.read(tree.resolve(path));
+    if (existing !== undefined && (existing.type !== 'file' || readBody(existing.body).length > 0)) continue;
+    tree.mkdirAll('etc', { mode: 0o755, uid: 0, gid: 0, mtime, owner: 'build' });
+    tree.put(tree.resolve(path), { type: 'file', mode: 0o644, uid: 0, gid: 0, mtime, body: readBody(from.body), owner: 'build' });
+  }
 }
 
 /** Where a Packages file is read for `Essential: yes` at once: a stanza is never split. */
