@@ -650,8 +650,8 @@ async function assemble(
 }
 
 /**
- * Once per build: the packages the images' package manager needs that they lack
- * (PackageSource.missingEssential: Debian's Essential set, when dpkg is installed), since
+ * Once per build whose configuration asks for dpkg or apt: the packages the images' package
+ * manager needs that they lack (PackageSource.missingEssential: Debian's Essential set), since
  * installing the packages runs none of their scripts and nothing depends on them, and the image
  * builds whole but for its dpkg.
  */
@@ -661,6 +661,10 @@ function warnMissingEssential(
   archs: readonly string[],
   packages: ReadonlyMap<string, readonly LockedPackage[]>,
 ): void {
+  // Only for an image meant to run them: dpkg also comes in as a dependency (Debian's dash
+  // depends on it), and a shell image has no use for the rest of the Essential set.
+  const asked = options.config.config.contents.packages.map((p) => source.request(p, options.configPath).name);
+  if (!asked.some((n) => n === 'dpkg' || n === 'apt')) return;
   const missing = new Set<string>();
   for (const arch of archs) {
     const names = (packages.get(arch) ?? []).map((p) => p.name);

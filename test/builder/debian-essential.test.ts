@@ -107,6 +107,8 @@ const CRAFTED: Crafted[] = [
     files: { 'usr/share/base-passwd/passwd.master': PASSWD_MASTER, 'usr/share/base-passwd/group.master': GROUP_MASTER },
   },
   { name: 'hello' },
+  // Depends on dpkg, as Debian's dash does: dpkg comes in without being asked for.
+  { name: 'shellish', fields: 'Depends: dpkg\n' },
 ];
 
 /** A configuration over the repository `line` asking for `packages` (and `extra` YAML), with a warning collector. */
@@ -186,6 +188,13 @@ describe("dpkg's Essential set", () => {
     const noDpkg = await build(d, line, ['hello']);
     assert.deepEqual(
       noDpkg.warnings.filter((w) => /Essential/.test(w)),
+      [],
+    );
+    // dpkg brought in by a dependency (a shell image: dash depends on dpkg) is not asked for to run: no warning.
+    const brought = await build(d, line, ['shellish']);
+    assert.ok(brought.result.images[0]?.packages.some((p) => p.name === 'dpkg'));
+    assert.deepEqual(
+      brought.warnings.filter((w) => /Essential/.test(w)),
       [],
     );
     // A build from a lock checks it against the indexes it reads, and tells as well.
