@@ -80,4 +80,11 @@ describe('provenant gc', () => {
     assert.equal(r.status, 2, r.stderr);
     assert.ok(r.stderr.includes(`hint: for the layout in the folder ${dir} write: provenant gc oci:${dir}`), r.stderr);
   });
+
+  it('says what is wrong with a name written with oci: that does not parse, not that oci: is missing', async () => {
+    const r = await provenant(['gc', 'oci:lay@sha256:zz']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /"sha256:zz" is not a digest/);
+    assert.doesNotMatch(r.stderr, /name the layout folder with its prefix/);
+  });
 });

@@ -21,8 +21,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   let location: ReturnType<typeof parseLocation> | undefined;
   try {
     location = parseLocation(text);
-  } catch {
-    // A path such as ./lay or /tmp/lay is no image reference: the same answer as below.
+  } catch (err) {
+    // A path such as ./lay or /tmp/lay is no image reference: the same answer as below. One
+    // written with oci: is a layout named wrongly, which the parser's words say best.
+    if (text.startsWith('oci:')) throw err;
   }
   if (location?.kind !== 'oci') {
     const folder = process.getBuiltinModule('node:fs').statSync(text, { throwIfNoEntry: false })?.isDirectory() === true;
