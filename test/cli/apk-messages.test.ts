@@ -93,6 +93,11 @@ describe('apk: flags a subcommand does not read', () => {
     await refused(['apk', 'keygen', '--depends', 'x'], /^provenant apk: apk keygen does not take --depends$/, /--name, --output, --force/);
     await refused(['apk', 'index', '--name', 'z', 'x.apk'], /^provenant apk: apk index does not take --name$/, /--key, --description/);
     assert.deepEqual((await readdir(dir)).sort(), ['s.yaml']);
+    // Typed over a variable that sets it too, it is still refused (a cold read: it was taken as the variable's).
+    const over = await runCli(['apk', 'keygen', '--depends', 'y'], { cwd: dir, env: { PROVENANT_DEPENDS: 'x' } });
+    assert.equal(over.status, 2, over.stderr);
+    assertMessage(over.stderr, /^provenant apk: apk keygen does not take --depends$/);
+    assert.deepEqual((await readdir(dir)).sort(), ['s.yaml']);
     const fromEnv = await runCli(['apk', 'build', 's.yaml', '-o', 'a.apk'], { cwd: dir, env: { PROVENANT_NAME: 'other' } });
     assert.equal(fromEnv.status, 0, fromEnv.stderr);
   });

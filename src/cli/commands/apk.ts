@@ -156,7 +156,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
 /**
  * Refuses a flag given on the command line that `what` does not read (`apk keygen --depends`,
  * `apk build SPEC.yaml --name`): it would be ignored without a word. A value from a PROVENANT_*
- * variable is left alone: the environment is set for more than one command.
+ * variable is left alone (the environment is set for more than one command), but not one typed
+ * over it.
  *
  * @throws ProvenantError `USAGE` naming the flag
  */
@@ -169,8 +170,9 @@ function refuseOtherFlags(
 ): void {
   for (const [name, value] of Object.entries(values)) {
     if (value === undefined || allowed.includes(name)) continue;
+    // The parser merges the two: a value the variable gives is its own; any other was typed.
     const fromEnv = env[envName(name)];
-    if (fromEnv !== undefined && fromEnv !== '') continue;
+    if (fromEnv !== undefined && fromEnv !== '' && (typeof value === 'boolean' || String(value) === fromEnv)) continue;
     throw new ProvenantError('USAGE', `${what} does not take --${name}`, {
       hint: hint ?? `its flags: ${allowed.map((f) => `--${f}`).join(', ')}`,
     });
