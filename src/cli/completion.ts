@@ -86,8 +86,9 @@ ${choiceCases.join('\n')}
   elif [[ -n $subs ]] && ((COMP_CWORD == 2)); then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
   else
-    # One name a line: a file name with a space is one word.
-    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+    # One name a line: a file name with a space is one word (read, not mapfile: bash 3.2 has none).
+    COMPREPLY=()
+    while IFS= read -r f; do COMPREPLY+=("$f"); done < <(compgen -f -- "$cur")
   fi
 }
 complete -o filenames -F _provenant provenant
