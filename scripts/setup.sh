@@ -60,7 +60,9 @@ link_launcher() {
     local before=''
     [[ -L $link ]] && before=$(readlink -f "$link" || true)
     ln -sfn "$launcher" "$link"
-    if [[ -n $before ]]; then
+    if [[ -n $before && ! -e $before ]]; then
+      echo "provenant: linked $link -> $launcher (it named $before, which is gone)" >&2
+    elif [[ -n $before ]]; then
       # Another checkout's launcher: said, so that its user knows `provenant` now runs this one.
       echo "provenant: linked $link -> $launcher (it ran $before; run that checkout's scripts/setup.sh to move it back)" >&2
     else
