@@ -105,6 +105,21 @@ export function readInputs(get: InputGetter): ActionInputs {
   };
 }
 
+/**
+ * A warning for signing inputs that the chosen `sign` does not read: `key` (or `key-password`)
+ * given while `sign` is left at `none`, or is `keyless`. The run goes on (a workflow may pass
+ * the key always and choose `sign` by an expression), but unsaid the image went out unsigned,
+ * or signed another way, where the key was meant to sign it.
+ */
+export function unreadSigningInputs(get: InputGetter, sign: SignInput): string | undefined {
+  if (sign.kind === 'key') return undefined;
+  const given = ['key', 'key-password'].filter((name) => get(name, { trimWhitespace: false }) !== '');
+  if (given.length === 0) return undefined;
+  const what = given.length === 1 ? `${given[0]} is given` : 'key and key-password are given';
+  const outcome = sign.kind === 'none' ? 'the image is not signed' : 'the image is signed keyless';
+  return `${what} but sign is ${sign.kind}: ${outcome}, and ${given.length === 1 ? 'it is' : 'they are'} not read; set sign: key to sign with the key`;
+}
+
 function readSign(get: InputGetter): SignInput {
   const kind = get('sign').trim() || 'none';
   if (kind === 'none' || kind === 'false') return { kind: 'none' };

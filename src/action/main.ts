@@ -13,7 +13,7 @@ import { useEnvProxy } from '../net.ts';
 import { githubActionsToken, type TokenSource } from '../sign/signer.ts';
 import { registryAccess } from '../store/registry-access.ts';
 import { actionHint } from './hints.ts';
-import { readInputs } from './inputs.ts';
+import { readInputs, unreadSigningInputs } from './inputs.ts';
 import { actionOutputs } from './metadata.ts';
 import { PartialWriteError, runAction } from './run.ts';
 import { addSummary } from './summary.ts';
@@ -36,6 +36,8 @@ export async function run(): Promise<void> {
     if (password !== '') core.setSecret(password);
     mask(password);
     const inputs = readInputs((name, options) => core.getInput(name, options));
+    const unread = unreadSigningInputs((name, options) => core.getInput(name, options), inputs.sign);
+    if (unread !== undefined) core.warning(unread);
     const logger = { debug: core.debug, info: core.info, warn: core.warning };
     const outcome = await runAction(inputs, {
       env,

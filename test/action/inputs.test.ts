@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseProvenanceInput, readInputs, splitList } from '../../src/action/inputs.ts';
+import { parseProvenanceInput, readInputs, splitList, unreadSigningInputs } from '../../src/action/inputs.ts';
 import { isProvenantError } from '../../src/errors.ts';
 
 const inputs =
@@ -14,6 +14,24 @@ const namesInput = (input: string) => (err: unknown) =>
   isProvenantError(err) && err.code === 'USAGE' && err.where === `with: ${input}` && err.message.includes(`input ${input} `);
 
 describe('the Action’s inputs', () => {
+  it('warns of a key that the chosen sign does not read (a cold review: the image went out unsigned without a word)', () => {
+    const unread = (values: Record<string, string>) => {
+      const get = inputs({ config: 'image.yaml', ...values });
+      return unreadSigningInputs(get, readInputs(get).sign);
+    };
+    assert.equal(
+      unread({ key: 'PEM', 'key-password': 'pw' }),
+      'key and key-password are given but sign is none: the image is not signed, and they are not read; set sign: key to sign with the key',
+    );
+    assert.equal(
+      unread({ key: 'PEM', sign: 'keyless' }),
+      'key is given but sign is keyless: the image is signed keyless, and it is not read; set sign: key to sign with the key',
+    );
+    assert.equal(unread({ key: 'PEM', sign: 'key' }), undefined);
+    assert.equal(unread({}), undefined);
+    assert.equal(unread({ sign: 'keyless' }), undefined);
+  });
+
   it('reads a full set, as build-push-action writes lists', () => {
     const read = readInputs(
       inputs({
