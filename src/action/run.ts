@@ -125,8 +125,9 @@ export class PartialWriteError extends ProvenantError {
   constructor(cause: unknown, digest: Digest, written: readonly WrittenSoFar[]) {
     const c = isProvenantError(cause) ? cause : undefined;
     const what = written.map((w) => `${w.location}@${w.digest} (${w.tags.length === 0 ? 'no tag' : `tagged ${w.tags.join(', ')}`})`);
-    super(c?.code ?? 'IO', `${c?.message ?? String(cause)}; written before the failure: ${what.join(', ')}`, {
-      where: c?.where,
+    // The cause's place goes with the cause: after the list, it read as the last image's.
+    const failure = c === undefined ? String(cause) : c.describe();
+    super(c?.code ?? 'IO', `${failure}; written before the failure: ${what.join(', ')}`, {
       hint: c?.hint,
       cause,
     });
