@@ -84,7 +84,7 @@ function attestationRows(r: ReportData, signing: SigningOutcome | undefined): st
     const what =
       a.predicateTypes.length > 0 ? a.predicateTypes.map((t) => esc(predicateName(t) ?? t)).join(', ') : esc(a.artifactType ?? a.mediaType);
     const place = a.tag !== undefined ? code(a.tag) : code(a.digest);
-    rows.push([esc(platform), what, esc(a.storage), place, signers(a, signing)]);
+    rows.push([esc(platform), what, esc(a.storage), place, signersOf(a, signing)]);
   };
   for (const p of r.platforms) for (const a of p.attachments) add(p.platform, a);
   for (const a of r.attachments) add('index', a);
@@ -96,15 +96,19 @@ function attestationRows(r: ReportData, signing: SigningOutcome | undefined): st
  * leaves its `keyid` empty, and so does Provenant, to write what cosign writes), so the report
  * cannot say whose it is; the run knows when it signed them all: when every unnamed signature
  * of the attachment is one this run's key made there (as many as the statements it signed
- * under that tag), they are shown as that key's.
+ * under that tag, written now or found there already, equal, by a run again), they are shown as
+ * that key's. Exported for its tests.
  */
-function signers(a: ReportAttachment, signing: SigningOutcome | undefined): string {
+export function signersOf(a: ReportAttachment, signing: SigningOutcome | undefined): string {
   const named = a.signers.filter((s) => s.signed);
   if (named.length === 0) return 'unsigned';
   const unnamed = named.filter((s) => s.keyId === undefined && s.identity === undefined).length;
+  const tag = a.tag;
+  // One found there already is where it was found: its tag and layer (sign.ts, SignedEntry).
+  const under = (location: string): boolean => location === tag || location.startsWith(`${tag} layer `);
   const ours =
-    signing?.kind === 'key' && signing.keyId !== undefined && a.storage === 'cosign' && a.tag !== undefined
-      ? new Set(signing.entries.filter((e) => e.storage === 'cosign' && e.location === a.tag).map((e) => e.statement ?? e.digest)).size
+    signing?.kind === 'key' && signing.keyId !== undefined && a.storage === 'cosign' && tag !== undefined
+      ? new Set(signing.entries.filter((e) => e.storage === 'cosign' && under(e.location)).map((e) => e.statement ?? e.digest)).size
       : 0;
   const runKey = unnamed > 0 && unnamed === ours ? signing?.keyId : undefined;
   const labels = named.map((s) =>

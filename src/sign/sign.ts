@@ -48,7 +48,11 @@ export interface SignedEntry {
   storage: SignatureStorage;
   /** False when an equal signature by the same key was already there. */
   added: boolean;
-  /** The tag (cosign storage) or the referrer manifest's digest. */
+  /**
+   * The tag (cosign storage) or the referrer manifest's digest; for one already there
+   * (`added: false`), where it was found: the tag and layer (`sha256-….att layer 0`), or
+   * `referrer sha256:…`.
+   */
   location: string;
   /** The predicate type, for attestations. */
   predicateType?: string;

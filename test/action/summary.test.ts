@@ -1,0 +1,42 @@
+// Who the Action's summary says signed an attachment (src/action/summary.ts, signersOf).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SigningOutcome } from '../../src/action/run.ts';
+import { signersOf } from '../../src/action/summary.ts';
+import type { ReportAttachment } from '../../src/report/data.ts';
+
+const IMAGE = `sha256:${'a'.repeat(64)}` as const;
+const ATT = `sha256:${'b'.repeat(64)}` as const;
+const STATEMENT = `sha256:${'c'.repeat(64)}` as const;
+const TAG = `sha256-${'a'.repeat(64)}.att`;
+
+const attachment: ReportAttachment = {
+  storage: 'cosign',
+  kind: 'attestation',
+  subject: IMAGE,
+  digest: ATT,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  size: 1,
+  artifactType: undefined,
+  predicateTypes: ['https://slsa.dev/provenance/v1'],
+  tag: TAG,
+  // cosign's .att envelopes name no key.
+  signers: [{ storage: 'cosign', kind: 'attestation', source: `${TAG} layer 0`, signed: true }],
+};
+
+const signing = (location: string, added: boolean): SigningOutcome => ({
+  kind: 'key',
+  keyId: 'KEYID',
+  entries: [{ digest: IMAGE, storage: 'cosign', added, location, predicateType: 'https://slsa.dev/provenance/v1', statement: STATEMENT }],
+  tagOnly: [],
+});
+
+describe("the summary's signers of a cosign .att attestation", () => {
+  it("names the run's key for an envelope it wrote now, and for one a run again found there already (a cold review)", () => {
+    assert.equal(signersOf(attachment, signing(TAG, true)), 'key <code>KEYID</code>');
+    assert.equal(signersOf(attachment, signing(`${TAG} layer 0`, false)), 'key <code>KEYID</code>');
+    // Another tag's entries are not this attachment's.
+    assert.equal(signersOf(attachment, signing(`${TAG}x layer 0`, false)), 'a key the signature does not name');
+    assert.equal(signersOf(attachment, undefined), 'a key the signature does not name');
+  });
+});
