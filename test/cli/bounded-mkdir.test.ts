@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { makeFolder } from '../../src/io/files.ts';
 import { MAIN, makeApkProject } from '../helpers/cli.ts';
-import { useTempDir } from '../helpers/temp.ts';
+import { NO_HOME, useTempDir } from '../helpers/temp.ts';
 
 const tempDir = useTempDir('bounded-mkdir');
 
@@ -20,7 +20,7 @@ function runLimited(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.pre ?? []), MAIN, ...args], {
       cwd: options.cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', DOCKER_CONFIG: '/nonexistent' },
+      env: { PATH: process.env.PATH ?? '', HOME: NO_HOME, DOCKER_CONFIG: '/nonexistent' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

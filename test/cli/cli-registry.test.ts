@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { recordingRegistry, registryMissing, useRegistry } from '../helpers/registry.ts';
-import { useTempDir } from '../helpers/temp.ts';
+import { NO_HOME, useTempDir } from '../helpers/temp.ts';
 import { provenant as provenantAsync } from './provenant.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -16,7 +16,7 @@ function provenant(args: string[], options: { env?: Record<string, string>; inpu
   const r = spawnSync(process.execPath, [join(root, 'src', 'cli', 'main.ts'), ...args], {
     encoding: 'utf8',
     input: options.input ?? '',
-    env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', DOCKER_CONFIG: '/nonexistent', ...options.env },
+    env: { PATH: process.env.PATH ?? '', HOME: NO_HOME, DOCKER_CONFIG: '/nonexistent', ...options.env },
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

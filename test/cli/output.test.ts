@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { bytesSource } from '../../src/io/types.ts';
 import { digestOf } from '../../src/oci/digest.ts';
 import { MAIN } from '../helpers/cli.ts';
-import { useTempLayout } from '../helpers/temp.ts';
+import { NO_HOME, useTempLayout } from '../helpers/temp.ts';
 
 /** Runs the CLI with `pre` (node flags before the script); `read` gets its standard output stream. */
 function cli(
@@ -17,7 +17,7 @@ function cli(
 ): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...pre, MAIN, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent' },
+      env: { PATH: process.env.PATH ?? '', HOME: NO_HOME },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

@@ -2,6 +2,7 @@
 // in-process (a mock Sigstore) can answer it (not a test file).
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { NO_HOME } from '../helpers/temp.ts';
 
 export const root = join(import.meta.dirname, '..', '..');
 export const main = join(root, 'src', 'cli', 'main.ts');
@@ -26,7 +27,7 @@ export function provenant(args: string[], options: { env?: Record<string, string
       {
         encoding: 'utf8',
         cwd: options.cwd ?? root,
-        env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', DOCKER_CONFIG: '/nonexistent', ...options.env },
+        env: { PATH: process.env.PATH ?? '', HOME: NO_HOME, DOCKER_CONFIG: '/nonexistent', ...options.env },
         maxBuffer: 64 * 1024 * 1024,
       },
       (err, stdout, stderr) => {
@@ -86,7 +87,7 @@ export function provenantOnTerminal(
       {
         encoding: 'utf8',
         cwd: options.cwd ?? root,
-        env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', PTY_ANSWERS: JSON.stringify(answers), ...options.env },
+        env: { PATH: process.env.PATH ?? '', HOME: NO_HOME, PTY_ANSWERS: JSON.stringify(answers), ...options.env },
       },
       (err, stdout) => {
         const code = (err as { code?: unknown } | null)?.code;

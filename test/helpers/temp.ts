@@ -27,3 +27,14 @@ export function useTempLayout(name = 'layout'): () => Promise<LayoutStore> {
   const tempDir = useTempDir(name);
   return async () => LayoutStore.open(join(await tempDir(), 'l'), { create: true });
 }
+
+/**
+ * A home folder that does not exist, for a CLI run with a clean environment: what the CLI would
+ * keep under `~/.cache` (its download cache, Node's compile cache) goes into this process's own
+ * folder under $TMPDIR, removed when the process exits. `/nonexistent`, used before, was made by
+ * the first build that ran as root, and every run after found a home there.
+ */
+export const NO_HOME = join(tmpdir(), `provenant-test-home-${process.pid}`);
+process.on('exit', () => {
+  process.getBuiltinModule('node:fs').rmSync(NO_HOME, { recursive: true, force: true });
+});
