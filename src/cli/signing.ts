@@ -353,7 +353,8 @@ function checkedLine(c: CheckedSignature): string {
   const cover = c.coveredBy;
   const through =
     cover === undefined ? '' : `, through the signature of the index ${cover.index} (${cover.storage} ${visibleLine(cover.signature)})`;
-  return `  ok   ${what}  ${where}  by ${signerText(c)}${through}${log}`;
+  const unchecked = c.notChecked === undefined ? '' : `  (${c.notChecked.join(' and ')} not checked: give --trusted-root to check)`;
+  return `  ok   ${what}  ${where}  by ${signerText(c)}${through}${log}${unchecked}`;
 }
 
 /** What verified (and what did not), for a report with at least one verified. */

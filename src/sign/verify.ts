@@ -150,6 +150,12 @@ export interface CheckedSignature {
   logIndex?: string;
   /** Whether the transparency log entry was checked (false: none, or no trusted root to check it with). */
   transparencyLog: boolean;
+  /**
+   * What a signature verified with a key alone carries and was not checked, for want of a
+   * trusted root to check it with (`its Rekor entry`, `its RFC 3161 timestamp`): cosign 2 checks
+   * the log by default, so a damaged entry that passes here is said.
+   */
+  notChecked?: string[];
   /** A verified simple-signing payload (cosign 2 signatures). */
   payload?: SimpleSigning;
   /** A verified in-toto statement (attestations; cosign 3 signatures). */
@@ -440,14 +446,36 @@ async function verifyFound(
   try {
     if (f.format === 'bundle') {
       if (f.bundle === undefined) throw new Failure('malformed', f.error ?? 'the bundle is malformed');
-      return await verifyBundle(base, f.bundle, subject, options, loadSubject);
+      const m = f.bundle.verificationMaterial;
+      return withNotChecked(await verifyBundle(base, f.bundle, subject, options, loadSubject), options, {
+        log: m.tlogEntries.length > 0,
+        timestamp: (m.timestampVerificationData?.rfc3161Timestamps.length ?? 0) > 0,
+      });
     }
     if (f.layer === undefined) throw new Failure('malformed', f.error ?? 'the layer cannot be read');
-    return verifyCosignLayer(base, f, f.layer, subject, options);
+    const a = f.layer.annotations;
+    return withNotChecked(verifyCosignLayer(base, f, f.layer, subject, options), options, {
+      log: Boolean(a[CosignAnnotation.Bundle]),
+      timestamp: Boolean(a[CosignAnnotation.RFC3161Timestamp]),
+    });
   } catch (err) {
     if (err instanceof Failure) return { ...base, ...err.known, verified: false, reason: err.reason, message: err.message };
     throw err;
   }
+}
+
+/**
+ * `checked`, with what it carries that was not checked (CheckedSignature.notChecked): a Rekor
+ * entry or RFC 3161 timestamp of a signature verified with a key and no trusted root.
+ */
+function withNotChecked(
+  checked: CheckedSignature,
+  options: VerifyOptions,
+  carries: { log: boolean; timestamp: boolean },
+): CheckedSignature {
+  if (!checked.verified || !('key' in options.policy) || options.trustedRoot !== undefined) return checked;
+  const notChecked = [...(carries.log ? ['its Rekor entry'] : []), ...(carries.timestamp ? ['its RFC 3161 timestamp'] : [])];
+  return notChecked.length === 0 ? checked : { ...checked, notChecked };
 }
 
 function verifyCosignLayer(
