@@ -100,6 +100,9 @@ describe('apk: flags a subcommand does not read', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['s.yaml']);
     const fromEnv = await runCli(['apk', 'build', 's.yaml', '-o', 'a.apk'], { cwd: dir, env: { PROVENANT_NAME: 'other' } });
     assert.equal(fromEnv.status, 0, fromEnv.stderr);
+    // A list from a variable, read as the parser reads it (split at commas, trimmed): still the variable's.
+    const list = await runCli(['apk', 'keygen', '-o', 'keys'], { cwd: dir, env: { PROVENANT_DEPENDS: 'x, y' } });
+    assert.equal(list.status, 0, list.stderr);
   });
 });
 

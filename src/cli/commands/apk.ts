@@ -170,9 +170,12 @@ function refuseOtherFlags(
 ): void {
   for (const [name, value] of Object.entries(values)) {
     if (value === undefined || allowed.includes(name)) continue;
-    // The parser merges the two: a value the variable gives is its own; any other was typed.
+    // The parser merges the two: a value the variable gives, as the parser reads it (a list split
+    // at commas and trimmed: args.ts), is its own; any other was typed.
     const fromEnv = env[envName(name)];
-    if (fromEnv !== undefined && fromEnv !== '' && (typeof value === 'boolean' || String(value) === fromEnv)) continue;
+    const read = Array.isArray(value) ? fromEnv?.split(',').map((s) => s.trim()) : fromEnv;
+    const same = Array.isArray(value) ? JSON.stringify(value) === JSON.stringify(read) : String(value) === read;
+    if (fromEnv !== undefined && fromEnv !== '' && (typeof value === 'boolean' || same)) continue;
     throw new ProvenantError('USAGE', `${what} does not take --${name}`, {
       hint: hint ?? `its flags: ${allowed.map((f) => `--${f}`).join(', ')}`,
     });
