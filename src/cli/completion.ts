@@ -88,6 +88,7 @@ ${choiceCases.join('\n')}
   else
     # One name a line: a file name with a space is one word (read, not mapfile: bash 3.2 has none).
     COMPREPLY=()
+    local f
     while IFS= read -r f; do COMPREPLY+=("$f"); done < <(compgen -f -- "$cur")
   fi
 }
