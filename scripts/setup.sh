@@ -58,7 +58,8 @@ link_launcher() {
     echo "provenant: $link runs this checkout" >&2
   elif [[ ! -e $link && ! -L $link ]] || { [[ -L $link ]] && { [[ ! -e $link ]] || grep -q '^# provenant-checkout-launcher' "$link"; }; }; then
     local before=''
-    [[ -L $link ]] && before=$(readlink -f "$link" || true)
+    # As it was written: readlink -f fails when the folder it named is gone.
+    [[ -L $link ]] && before=$(readlink "$link" || true)
     ln -sfn "$launcher" "$link"
     if [[ -n $before && ! -e $before ]]; then
       echo "provenant: linked $link -> $launcher (it named $before, which is gone)" >&2
