@@ -1,6 +1,7 @@
 // Runs the CLI as a child process without blocking this one, so that servers the test runs (a package repository, a mock Sigstore) keep answering.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { NO_HOME } from '../helpers/temp.ts';
 
 const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
@@ -20,7 +21,7 @@ export function provenantAsync(args: string[], options: { env?: Record<string, s
       {
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
-        env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', DOCKER_CONFIG: '/nonexistent', ...options.env },
+        env: { PATH: process.env.PATH ?? '', HOME: NO_HOME, DOCKER_CONFIG: '/nonexistent', ...options.env },
         ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       },
       (err, stdout, stderr) => {
