@@ -51,7 +51,7 @@ export const DESIGN: Record<string, ModuleRule> = {
   io: { band: 'ground', imports: [...BASE, 'oci'] },
   vfs: { band: 'ground', imports: BASE },
   archive: { band: 'I/O', imports: FLOOR },
-  auth: { band: 'I/O', imports: BASE },
+  auth: { band: 'I/O', imports: [...BASE, 'ref'] },
   registry: { band: 'I/O', imports: [...FLOOR, 'version.ts', 'net.ts', 'ref', 'auth'] },
   store: { band: 'I/O', imports: [...FLOOR, 'ref', 'archive', 'auth', 'registry'] },
   pkg: { band: 'feature', imports: [...FLOOR, 'net.ts', 'yaml.ts', 'vfs', 'archive'] },

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProvenantError } from '../errors.ts';
+import { DOCKER_HUB } from '../ref/reference.ts';
 import { Credentials } from './credentials.ts';
 import { chainKeychains, DOCKER_HUB_AUTH_KEY, type Keychain, normalizeRegistry } from './keychain.ts';
 
@@ -264,7 +265,7 @@ function namesHost(key: string, host: string): boolean {
 
 /** The server URL a credential helper is asked about: what `docker login` stored it under. */
 function serverUrlFor(host: string, config: ConfigFile): string {
-  if (host === 'docker.io') return DOCKER_HUB_AUTH_KEY;
+  if (host === DOCKER_HUB) return DOCKER_HUB_AUTH_KEY;
   const key = Object.keys(config.auths ?? {}).find((k) => namesHost(k, host));
   return key ?? host;
 }

@@ -3,6 +3,7 @@
  * file: anonymous, explicit credentials, and a chain of others. The file keychains (Docker's
  * config.json and credential helpers, podman's auth.json) are in docker-config.ts.
  */
+import { DOCKER_HUB, DOCKER_HUB_ALIASES, DOCKER_HUB_INDEX } from '../ref/reference.ts';
 import { Credentials, type CredentialsInit } from './credentials.ts';
 
 /**
@@ -59,9 +60,8 @@ export function chainKeychains(...keychains: Keychain[]): Keychain {
   };
 }
 
-/** Every spelling of Docker Hub's host in credential stores. */
-export const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
-const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+/** The key Docker writes Docker Hub's credentials under in config.json (the aliases are ref/reference.ts's). */
+export const DOCKER_HUB_AUTH_KEY = `https://${DOCKER_HUB_INDEX}/v1/`;
 
 /**
  * Reduces a registry as it appears in a config file key or on the command line to a host[:port]
@@ -74,7 +74,7 @@ export function normalizeRegistry(key: string): string {
   const slash = host.indexOf('/');
   if (slash >= 0) host = host.slice(0, slash);
   host = host.toLowerCase();
-  return DOCKER_HUB_ALIASES.has(host) ? 'docker.io' : host;
+  return DOCKER_HUB_ALIASES.has(host) ? DOCKER_HUB : host;
 }
 
 /** Explicit credentials for one registry (`staticKeychain('registry.example', { username, password })`). */

@@ -16,7 +16,7 @@
  */
 import { isProvenantError, ProvenantError } from '../errors.ts';
 import { parseLocation } from '../ref/location.ts';
-import { parseReference } from '../ref/reference.ts';
+import { DOCKER_HUB_INDEX, ggcrRegistryName, parseReference } from '../ref/reference.ts';
 
 const VALID_GLOB = /^[a-zA-Z0-9\-_:/*.@]+$/;
 
@@ -31,8 +31,8 @@ export function globProblem(glob: string): string | undefined {
 export function compileGlob(glob: string): RegExp {
   let g = glob;
   // policy-controller reads the bare `*` and `*/*` as Docker Hub's namespaces.
-  if (g === '*/*') g = 'index.docker.io/*/*';
-  if (g === '*') g = 'index.docker.io/library/*';
+  if (g === '*/*') g = `${DOCKER_HUB_INDEX}/*/*`;
+  if (g === '*') g = `${DOCKER_HUB_INDEX}/library/*`;
   const body = g.replaceAll('.', '\\.').replaceAll('**', '\u0000').replaceAll('*', '[^/]*').replaceAll('\u0000', '.*');
   return new RegExp(`^${body}$`);
 }
@@ -47,8 +47,7 @@ export function canonicalImageName(image: string): string | undefined {
     return undefined;
   }
   const host = ref.registry.toLowerCase().replace(/:443$/, '');
-  const registry = host === 'docker.io' ? 'index.docker.io' : host;
-  const base = `${registry}/${ref.repository}`;
+  const base = `${ggcrRegistryName(host)}/${ref.repository}`;
   return ref.digest !== undefined ? `${base}@${ref.digest}` : `${base}:${ref.tag ?? 'latest'}`;
 }
 

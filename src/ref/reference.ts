@@ -24,7 +24,21 @@ const DOMAIN_RE =
   /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/;
 const NAME_MAX = 255;
 
+/**
+ * Docker Hub's names, here alone: the registry as users write it and references are normalised
+ * to (`docker.io`); go-containerregistry's spelling (`index.docker.io`, what `ref.Name()` writes,
+ * and so cosign's docker-reference and policy-controller's globs); the host its API is served
+ * from; and every spelling credential stores use.
+ */
 export const DOCKER_HUB = 'docker.io';
+export const DOCKER_HUB_INDEX = 'index.docker.io';
+export const DOCKER_HUB_API = 'registry-1.docker.io';
+export const DOCKER_HUB_ALIASES: ReadonlySet<string> = new Set([DOCKER_HUB, DOCKER_HUB_INDEX, DOCKER_HUB_API, 'registry.hub.docker.com']);
+
+/** A registry as go-containerregistry's `Name()` writes it: Docker Hub as `index.docker.io`, any other as it is. */
+export function ggcrRegistryName(registry: string): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_INDEX : registry;
+}
 
 function invalid(text: string, why: string, hint?: string): ProvenantError {
   return new ProvenantError('INVALID_REFERENCE', `"${text}" is not an image reference: ${why}`, {
@@ -67,7 +81,7 @@ export function parseReference(text: string): ImageReference {
   if (!DOMAIN_RE.test(registry)) throw invalid(text, `"${registry}" is not a registry host`);
   const hostProblem = registryHostProblem(registry);
   if (hostProblem !== undefined) throw invalid(text, hostProblem, HOST_HINT);
-  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = DOCKER_HUB;
+  if (registry === DOCKER_HUB_INDEX || registry === DOCKER_HUB_API) registry = DOCKER_HUB;
   if (repository.length === 0) throw invalid(text, 'the repository is missing');
   if (repository !== repository.toLowerCase()) throw invalid(text, 'the repository must be lower case');
   if (!PATH_RE.test(repository)) {

@@ -10,7 +10,7 @@ import { abortedError, ProvenantError, sleep, throwIfAborted } from '../errors.t
 import type { Logger, OperationOptions, ProgressUpdate } from '../io/types.ts';
 import { silentLogger } from '../io/types.ts';
 import { certificateFailure, type HttpResponse, isBlockedPort, isLoopbackHost, type Method, sendRequest } from '../net.ts';
-import { checkRegistryHost } from '../ref/reference.ts';
+import { checkRegistryHost, DOCKER_HUB, DOCKER_HUB_API } from '../ref/reference.ts';
 import { VERSION } from '../version.ts';
 import { Authenticator, schemeFrom } from './auth.ts';
 import { parseChallenges } from './challenge.ts';
@@ -109,7 +109,7 @@ export class Transport {
   constructor(registry: string, options: TransportOptions = {}) {
     checkRegistryHost(registry);
     this.registry = registry;
-    this.apiHost = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
+    this.apiHost = registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
     this.#insecure = options.insecure === true;
     this.#logger = options.logger ?? silentLogger;
     this.#onProgress = options.onProgress;

@@ -9,7 +9,7 @@
  */
 import { ProvenantError } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
-import type { ImageReference } from '../ref/reference.ts';
+import { ggcrRegistryName, type ImageReference } from '../ref/reference.ts';
 
 /** `critical.type` of a cosign simple-signing payload. */
 export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
@@ -53,8 +53,7 @@ export function simpleSigningPayload(dockerReference: string, digest: Digest, op
  * `Repository.Name()`, which spells Docker Hub `index.docker.io`.
  */
 export function cosignDockerReference(ref: Pick<ImageReference, 'registry' | 'repository'>): string {
-  const registry = ref.registry === 'docker.io' ? 'index.docker.io' : ref.registry;
-  return `${registry}/${ref.repository}`;
+  return `${ggcrRegistryName(ref.registry)}/${ref.repository}`;
 }
 
 /**
