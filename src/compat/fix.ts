@@ -757,8 +757,11 @@ export async function storeAsFixWould(
   const moves = targets.flatMap((t) =>
     t.profile.rules.flatMap((r) => (r.fix?.id === 'move-attestations' && r.fix.with.to === 'cosign-tag' ? [r.fix] : [])),
   );
-  const context = { platforms: [], location: store.location, bundles: await bundlesIn(store, plan, options) };
-  for (const m of moves) plan = TRANSFORMS[m.id](plan, m.with, context);
+  // The bundles are read only for a move to a tag, the one step that reads them.
+  if (moves.length > 0) {
+    const context = { platforms: [], location: store.location, bundles: await bundlesIn(store, plan, options) };
+    for (const m of moves) plan = TRANSFORMS[m.id](plan, m.with, context);
+  }
   await copyImage(new PlannedStore(store, plan), plan.root, store, { tags: [], withReferrers: true, ...options });
   return [...attachments.values()].flat().filter((a) => plan.docs.get(a.stored.digest)?.placement?.type === 'referrer');
 }
