@@ -13,11 +13,11 @@ if [[ -z ${npm_config_globalconfig:-} ]] && command -v npm >/dev/null 2>&1; then
   npm_config_globalconfig=$(npm config get globalconfig)
   export npm_config_globalconfig
 fi
-# `npm install --prefix DIR`, with the machine's global npm configuration (above).
+# `npm install --prefix DIR`: npm_config_globalconfig (above) keeps the machine's global configuration.
 npm_install_into() {
   local dir=$1
   shift
-  npm install --prefix "$dir" --globalconfig "$(npm config get globalconfig)" --no-save --no-package-lock --no-audit --no-fund "$@"
+  npm install --prefix "$dir" --no-save --no-package-lock --no-audit --no-fund "$@"
 }
 node_ok() {
   command -v node >/dev/null 2>&1 || return 1
