@@ -9,8 +9,7 @@ import type { InventoryFile } from '../pkg/inventory.ts';
 import { filesOnDemand, type InstalledPackage } from '../pkg/source.ts';
 import { type Body, readBody } from '../vfs/body.ts';
 import { buildFile, type Tree } from '../vfs/tree.ts';
-import { ConfigError } from '../yaml.ts';
-import { pathEntryPlace } from './config-schema.ts';
+import { ConfigError, type ConfigLocation } from '../yaml.ts';
 import type { ImageAccounts, ImageOsRelease, PathMutation } from './config-types.ts';
 
 const decode = (b: Body | undefined): string => (b === undefined ? '' : new TextDecoder().decode(readBody(b)));
@@ -73,14 +72,25 @@ export function applyAccounts(tree: Tree, accounts: ImageAccounts, mtime: number
  *   has or names what it cannot set; what the tree refuses (a folder over a
  *   file: `UNSAFE_PATH`) with its code, at the entry's place
  */
-export function applyPaths(tree: Tree, paths: readonly PathMutation[], mtime: number, standIns: ReadonlySet<string> = new Set()): void {
+export function applyPaths(
+  tree: Tree,
+  paths: readonly PathMutation[],
+  mtime: number,
+  options: {
+    /** Files the build wrote only for want of any, which a symlink entry replaces. */
+    standIns?: ReadonlySet<string> | undefined;
+    /** Where the configuration wrote each value (LoadedConfig.locations): errors name the entry's line. */
+    locations?: ReadonlyMap<string, ConfigLocation> | undefined;
+  } = {},
+): void {
+  const standIns = options.standIns ?? new Set<string>();
   for (const [index, m] of paths.entries()) {
     try {
-      applyPath(tree, m, index, mtime, standIns);
+      applyPath(tree, m, index, mtime, standIns, options.locations);
     } catch (err) {
       // The tree names the path it could not make, not the entry that asked for it.
       if (!(err instanceof ProvenantError) || entryErrors.has(err)) throw err;
-      throw entryError(m, index, err.code, `${m.type} ${m.path}: ${err.message}`, { cause: err });
+      throw entryError(options.locations, m, index, err.code, `${m.type} ${m.path}: ${err.message}`, { cause: err });
     }
   }
 }
@@ -90,17 +100,18 @@ const entryErrors = new WeakSet<ProvenantError>();
 
 /**
  * A mistake of the `paths` entry `m` (the index-th), found as the build applies it: at the
- * entry's line (or that of its `key`) when the loader read it.
+ * entry's line (or that of its `key`) where `locations` (LoadedConfig.locations) has it.
  */
 function entryError(
+  locations: ReadonlyMap<string, ConfigLocation> | undefined,
   m: PathMutation,
   index: number,
   code: ErrorCode,
   problem: string,
   details: { hint?: string; cause?: unknown; key?: string } = {},
 ): ProvenantError {
-  const at = pathEntryPlace(m, details.key);
   const keyPath = `paths[${index}]`;
+  const at = (details.key === undefined ? undefined : locations?.get(`${keyPath}.${details.key}`)) ?? locations?.get(keyPath);
   const { key: _, ...rest } = details;
   const err =
     at === undefined
@@ -110,7 +121,14 @@ function entryError(
   return err;
 }
 
-function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number, standIns: ReadonlySet<string>): void {
+function applyPath(
+  tree: Tree,
+  m: PathMutation,
+  index: number,
+  mtime: number,
+  standIns: ReadonlySet<string>,
+  locations: ReadonlyMap<string, ConfigLocation> | undefined,
+): void {
   const path = m.path.replace(/^\/+/, '');
   // Ownership changes only where the entry names an id, and then the id it does not name is 0,
   // as in apko (mutatePermissionsDirect): `uid: 9` alone is 9:0.
@@ -142,7 +160,7 @@ function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number, st
       // through it, land on its target): a key for them would do nothing, so it is refused.
       const idle = (['uid', 'gid', 'permissions'] as const).find((k) => m[k] !== undefined) ?? (m.recursive ? 'recursive' : undefined);
       if (idle !== undefined) {
-        throw entryError(m, index, 'INVALID_CONFIG', `a symlink entry sets no mode or owner, so its ${idle} would do nothing`, {
+        throw entryError(locations, m, index, 'INVALID_CONFIG', `a symlink entry sets no mode or owner, so its ${idle} would do nothing`, {
           key: idle,
           hint: `remove ${idle}; for the mode or owner of what the link points to, add a permissions entry for that path (apko sets them there, through the link)`,
         });
@@ -155,6 +173,7 @@ function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number, st
       const existing = tree.get(at);
       if (existing !== undefined && !standIns.has(at)) {
         throw entryError(
+          locations,
           m,
           index,
           'INVALID_CONFIG',
@@ -171,7 +190,13 @@ function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number, st
       const source = tree.resolve((m.source ?? '').replace(/^\/+/, ''));
       const node = tree.get(source);
       if (node?.type !== 'file') {
-        throw entryError(m, index, 'INVALID_CONFIG', `the hardlink ${m.path} links to ${m.source ?? ''}, which is not a file in the image`);
+        throw entryError(
+          locations,
+          m,
+          index,
+          'INVALID_CONFIG',
+          `the hardlink ${m.path} links to ${m.source ?? ''}, which is not a file in the image`,
+        );
       }
       tree.update(source, change);
       tree.put(path, { ...node, ...change, type: 'hardlink', linkname: source, owner: 'build' });
@@ -179,7 +204,7 @@ function applyPath(tree: Tree, m: PathMutation, index: number, mtime: number, st
     }
     case 'permissions': {
       if (tree.get(tree.resolve(path)) === undefined) {
-        throw entryError(m, index, 'INVALID_CONFIG', `${m.path} is not in the image, so its permissions cannot be set`);
+        throw entryError(locations, m, index, 'INVALID_CONFIG', `${m.path} is not in the image, so its permissions cannot be set`);
       }
       break;
     }

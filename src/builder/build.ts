@@ -555,10 +555,12 @@ async function assembleImage(
       : undefined;
   try {
     let assembled =
-      spill === undefined ? undefined : await assemble(config, source, packages, arch, mtime, clamp, spill).catch(refused(logger, arch));
+      spill === undefined
+        ? undefined
+        : await assemble(options.config, source, packages, arch, mtime, clamp, spill).catch(refused(logger, arch));
     if (assembled === undefined) {
       await spill?.close();
-      assembled = await assemble(config, source, packages, arch, mtime, clamp, undefined);
+      assembled = await assemble(options.config, source, packages, arch, mtime, clamp, undefined);
     }
     const { tree, changed } = assembled;
     if (assembled.missingOsRelease !== undefined) {
@@ -611,7 +613,7 @@ async function assembleImage(
  * @throws SpillRefused when the files could not be kept out of the tree
  */
 async function assemble(
-  config: ImageConfig,
+  loaded: LoadedConfig,
   source: PackageSource,
   packages: readonly unknown[],
   arch: string,
@@ -626,6 +628,7 @@ async function assemble(
   /** The package that would have given /etc/os-release (PackageSource.osReleasePackage), when none did and the configuration gives none. */
   missingOsRelease: string | undefined;
 }> {
+  const { config } = loaded;
   const tree = new Tree();
   if (spill !== undefined) tree.keepOutside(spill);
   const installed = await source.install(tree, packages, arch, { mtime, clamp }, spill);
@@ -645,7 +648,10 @@ async function assemble(
   const standIn = config.osRelease === undefined && tree.get(tree.resolve('etc/os-release')) === undefined;
   const missingOsRelease = standIn ? source.osReleasePackage : undefined;
   applyOsRelease(tree, config.osRelease, mtime);
-  applyPaths(tree, config.paths, mtime, standIn ? new Set([tree.resolveParent('etc/os-release')]) : undefined);
+  applyPaths(tree, config.paths, mtime, {
+    standIns: standIn ? new Set([tree.resolveParent('etc/os-release')]) : undefined,
+    locations: loaded.locations,
+  });
   return { tree, installed, spill, changed: changedByFinishing(tree, before), missingOsRelease };
 }
 

@@ -309,38 +309,7 @@ function readGroup(ctx: YamlContext, node: YNode | undefined, path: string): Ima
   return { groupname, gid, members };
 }
 
-/**
- * Where each `paths` entry the loader read was written: the entry, and each of its keys. A build
- * finds some mistakes only once the packages are installed (a hardlink's source missing, a
- * symlink over a package's file), and names the entry's line through {@link pathEntryPlace}.
- * Kept beside the entries rather than in them, so that a configuration's value (which the build's
- * record key hashes, ./memo.ts) does not change when a line is added above it.
- */
-const pathPlaces = new WeakMap<PathMutation, { entry: ConfigLocation; keys: ReadonlyMap<string, ConfigLocation> }>();
-
-/**
- * Where a `paths` entry was written (`key` one of its keys, such as `uid`, or the entry itself),
- * when the loader read it; undefined for an entry made by hand.
- */
-export function pathEntryPlace(entry: PathMutation, key?: string): ConfigLocation | undefined {
-  const places = pathPlaces.get(entry);
-  return key === undefined ? places?.entry : (places?.keys.get(key) ?? places?.entry);
-}
-
 function readPath(ctx: YamlContext, node: YNode | undefined, path: string): PathMutation {
-  const entry = readPathEntry(ctx, node, path);
-  // Reading the entry noted where each of its keys is written.
-  const keys = new Map(
-    PATH.known.flatMap((k) => {
-      const at = ctx.locs.get(`${path}.${k}`);
-      return at === undefined ? [] : [[k, at] as const];
-    }),
-  );
-  pathPlaces.set(entry, { entry: ctx.locs.get(path) ?? locOf(ctx, node), keys });
-  return entry;
-}
-
-function readPathEntry(ctx: YamlContext, node: YNode | undefined, path: string): PathMutation {
   const f = fields(ctx, node, path, PATH, 'a path entry');
   const target = reqString(ctx, f.get('path'), node, path, 'path');
   const typeEntry = f.get('type');

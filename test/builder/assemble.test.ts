@@ -119,11 +119,11 @@ describe('the finishing every image gets', () => {
   it('names the file and line of a paths entry the build cannot apply, whatever refuses it', () => {
     /** The error applying `entries` (YAML list items, after two lines) to a tree with /etc/passwd throws. */
     const failure = (entries: string): unknown => {
-      const { config } = parseConfig(`archs: [x86_64]\npaths:\n${entries}`, 'image.yaml', { hostArch: 'x64' });
+      const { config, locations } = parseConfig(`archs: [x86_64]\npaths:\n${entries}`, 'image.yaml', { hostArch: 'x64' });
       const tree = new Tree();
       buildFile(tree, 'etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n', EPOCH);
       try {
-        applyPaths(tree, config.paths, EPOCH);
+        applyPaths(tree, config.paths, EPOCH, { locations });
       } catch (err) {
         return err;
       }
@@ -160,10 +160,12 @@ describe('the finishing every image gets', () => {
   });
 
   it('refuses a symlink entry over a path the image has, as apko does, and one naming a mode or owner it cannot set', () => {
-    const config = (entry: string) =>
-      parseConfig(`archs: [x86_64]\npaths:\n  - path: /bin/sh\n    type: symlink\n    source: /bin/busybox\n${entry}`, 'image.yaml', {
-        hostArch: 'x64',
-      }).config.paths;
+    // The entry written `times` times, one under the other (lines 3, 6, ...), with where each was written.
+    const config = (entry: string, times = 1) => {
+      const entries = `  - path: /bin/sh\n    type: symlink\n    source: /bin/busybox\n${entry}`.repeat(times);
+      const loaded = parseConfig(`archs: [x86_64]\npaths:\n${entries}`, 'image.yaml', { hostArch: 'x64' });
+      return { paths: loaded.config.paths, locations: loaded.locations };
+    };
     const image = (): Tree => {
       const tree = new Tree();
       buildFile(tree, 'bin/busybox', 'ELF', EPOCH, 0o755);
@@ -174,12 +176,12 @@ describe('the finishing every image gets', () => {
       const tree = image();
       if (there === 'file') buildFile(tree, 'bin/sh', '#!', EPOCH, 0o755);
       if (there === 'symlink') tree.put('bin/sh', { type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: EPOCH, linkname: 'busybox' });
-      const paths = there === 'entry' ? [...config(''), ...config('')] : config('');
+      const { paths, locations } = config('', there === 'entry' ? 2 : 1);
       assert.throws(
-        () => applyPaths(tree, paths, EPOCH),
+        () => applyPaths(tree, paths, EPOCH, { locations }),
         (err: unknown) =>
           isProvenantError(err, 'INVALID_CONFIG') &&
-          err.message.startsWith(`image.yaml:3:5: paths[${there === 'entry' ? 1 : 0}]: /bin/sh is already in the image`),
+          err.message.startsWith(`image.yaml:${there === 'entry' ? '6:5: paths[1]' : '3:5: paths[0]'}: /bin/sh is already in the image`),
         there,
       );
       if (there === 'file') assert.equal(tree.get('bin/sh')?.type, 'file');
@@ -187,7 +189,7 @@ describe('the finishing every image gets', () => {
     // A file the build wrote only for want of any (its /etc/os-release) stands in: the entry replaces it.
     const standIn = image();
     buildFile(standIn, 'bin/sh', 'NAME=x\n', EPOCH);
-    applyPaths(standIn, config(''), EPOCH, new Set(['bin/sh']));
+    applyPaths(standIn, config('').paths, EPOCH, { standIns: new Set(['bin/sh']) });
     assert.equal(standIn.get('bin/sh')?.type, 'symlink');
     // A mode or owner on a symlink entry would do nothing: refused at its own line.
     for (const [key, line] of [
@@ -196,7 +198,7 @@ describe('the finishing every image gets', () => {
       ['recursive: true', 6],
     ] as const) {
       assert.throws(
-        () => applyPaths(image(), config(`    ${key}\n`), EPOCH),
+        () => applyPaths(image(), config(`    ${key}\n`).paths, EPOCH, { locations: config(`    ${key}\n`).locations }),
         (err: unknown) =>
           isProvenantError(err, 'INVALID_CONFIG') &&
           err.message.startsWith(`image.yaml:${line}:`) &&
@@ -205,7 +207,7 @@ describe('the finishing every image gets', () => {
       );
     }
     const tree = image();
-    applyPaths(tree, config(''), EPOCH);
+    applyPaths(tree, config('').paths, EPOCH);
     assert.deepEqual(tree.get('bin/sh'), {
       type: 'symlink',
       mode: 0o777,
