@@ -27,13 +27,8 @@ export class PathSet {
   }
 
   has(path: string): boolean {
-    const slots = this.#slots;
     const h = hashPath(path);
-    const n = slots.length;
-    for (let i = h % n; ; i = i + 1 === n ? 0 : i + 1) {
-      if (slots[i] === h) return true;
-      if (slots[i] === 0) return false;
-    }
+    return this.#slots[slotOf(this.#slots, h)] === h;
   }
 
   #grow(): void {
@@ -63,13 +58,9 @@ export class PathCounts {
 
   /** The count of `path`'s hash: 0 when no path of that hash was counted (or all went back to 0). */
   get(path: string): number {
-    const slots = this.#slots;
     const h = hashPath(path);
-    const n = slots.length;
-    for (let i = h % n; ; i = i + 1 === n ? 0 : i + 1) {
-      if (slots[i] === h) return this.#counts[i] as number;
-      if (slots[i] === 0) return 0;
-    }
+    const i = slotOf(this.#slots, h);
+    return this.#slots[i] === h ? (this.#counts[i] as number) : 0;
   }
 
   /** Adds 1 to the count of `path`'s hash. */
@@ -115,14 +106,10 @@ function slotOf(slots: Float64Array, h: number): number {
 
 /** Puts `h` in `slots`; false when it was there. */
 function place(slots: Float64Array, h: number): boolean {
-  const n = slots.length;
-  for (let i = h % n; ; i = i + 1 === n ? 0 : i + 1) {
-    if (slots[i] === h) return false;
-    if (slots[i] === 0) {
-      slots[i] = h;
-      return true;
-    }
-  }
+  const i = slotOf(slots, h);
+  if (slots[i] === h) return false;
+  slots[i] = h;
+  return true;
 }
 
 /** A path's hash, from 1 to 2^53 - 1 (0 marks an empty slot). */
