@@ -429,8 +429,8 @@ export class Tree {
       const node = this.#nodes.get(p);
       if (node === undefined) return;
       this.#nodes.delete(p);
-      // The root is no key in a folder (the constructor puts it).
-      if (p !== '') this.#children.decrement(folderOf(p));
+      // Never the root, which is no key in a folder: removing it is refused above.
+      this.#children.decrement(folderOf(p));
       if (this.#linksTo !== undefined) gone.push([p, node]);
     };
     take(at);
