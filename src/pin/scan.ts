@@ -113,8 +113,8 @@ class Walker {
   readonly #lines: LineCounter;
   readonly #at: (offset: number) => string;
   // Keyed by source offset: a value shared through an alias is one place in the text.
-  readonly #sites = new Map<number, Omit<UsesSite, 'shared'>>();
-  readonly #nodes = new Map<number, Node>();
+  /** Each site by its start offset, with the node it was read from (for {@link sorted}'s count of the ways to it). */
+  readonly #sites = new Map<number, { site: Omit<UsesSite, 'shared'>; node: Node }>();
   // How many times each value was reached as a `uses:` value (once per alias it is reached through).
   readonly #visits = new Map<Node, number>();
 
@@ -165,7 +165,6 @@ class Walker {
     const [start, end] = node.range;
     this.#visits.set(node, (this.#visits.get(node) ?? 0) + 1);
     if (this.#sites.has(start)) return;
-    this.#nodes.set(start, node);
     const value = node.value;
     let target: UsesTarget;
     try {
@@ -181,16 +180,16 @@ class Walker {
     const { line, col } = this.#lines.linePos(start);
     // A block scalar's source runs to the start of the next line: it has no trailing comment.
     const { comment, commentable } = style === 'block' ? { comment: undefined, commentable: false } : trailing(this.#text, end);
-    this.#sites.set(start, { file: this.#file, line, column: col, context, value, target, style, start, end, comment, commentable });
+    this.#sites.set(start, {
+      site: { file: this.#file, line, column: col, context, value, target, style, start, end, comment, commentable },
+      node,
+    });
   }
 
   sorted(): UsesSite[] {
     const reached = pathCounts(this.#doc);
     return [...this.#sites.values()]
-      .map((site) => {
-        const node = this.#nodes.get(site.start)!;
-        return { ...site, shared: (this.#visits.get(node) ?? 0) < reached(node) };
-      })
+      .map(({ site, node }) => ({ ...site, shared: (this.#visits.get(node) ?? 0) < reached(node) }))
       .sort((a, b) => a.start - b.start);
   }
 
