@@ -383,7 +383,8 @@ export async function linkFileAtomic(
 
 /**
  * The bytes of the file at `path`, read through two buffers of `bufferSize` bytes: each chunk is
- * a view of one of them, valid only until the next one is asked for. For readers that hash and
+ * a view of one of them, valid only until the next one is asked for (the buffers are freed
+ * when the stream ends: the last chunk is then empty). For readers that hash and
  * drop (checking a layer of hundreds of MB): a stream's fresh buffer per read lives outside V8's
  * heap and piles up until a collection, which made a warm build's peak memory grow with its
  * layer. The next chunk is read while the caller uses this one: read one after the other, the
@@ -398,9 +399,9 @@ export async function* fileChunksReused(path: string, bufferSize = 1 << 20): Byt
     started.catch(() => {});
     return started;
   };
+  let buffer = new Uint8Array(bufferSize);
+  let spare = new Uint8Array(bufferSize);
   try {
-    let buffer = new Uint8Array(bufferSize);
-    let spare = new Uint8Array(bufferSize);
     next = read(buffer);
     for (;;) {
       const { bytesRead } = await next;
@@ -413,6 +414,12 @@ export async function* fileChunksReused(path: string, bufferSize = 1 << 20): Byt
     // A read still under way (the caller stopped early) ends before the file is closed.
     await next?.catch(() => {});
     await handle.close();
+    // Freed now rather than at the next collection: a build checks one cache file after another
+    // through buffers of their own (a layer made again, each large body's compressed blocks),
+    // and those left to V8 piled up through the layer, which collects nothing while it only
+    // copies kept blocks (issue 16).
+    buffer.buffer.transfer(0);
+    spare.buffer.transfer(0);
   }
 }
 

@@ -65,7 +65,7 @@ export function readBody(body: Body | undefined): Uint8Array {
  * package's data file, so most come out of a window without a system call.
  */
 export class BodyReader {
-  readonly #files = new Map<string, { fd: number; window: Uint8Array; start: number; end: number }>();
+  readonly #files = new Map<string, OpenFile>();
   readonly #windowSize: number;
   readonly #maxFiles: number;
   /** The buffer {@link pieces} reads into, reused from body to body (grown as asked). */
@@ -116,9 +116,10 @@ export class BodyReader {
    * The body as a view of its file's window, checked, when it lies in the window or is shorter
    * than half of it (the window is then read anew from the body's start); otherwise undefined.
    */
-  #windowed(body: FileBody, file: { fd: number; window: Uint8Array; start: number; end: number }): Uint8Array | undefined {
-    if (body.offset < file.start || body.offset + body.size > file.end) {
+  #windowed(body: FileBody, file: OpenFile): Uint8Array | undefined {
+    if (file.window === undefined || body.offset < file.start || body.offset + body.size > file.end) {
       if (body.size >= this.#windowSize / 2) return undefined;
+      file.window ??= new Uint8Array(this.#windowSize);
       const got = readSync(file.fd, file.window, 0, file.window.length, body.offset);
       file.start = body.offset;
       file.end = body.offset + got;
@@ -159,7 +160,7 @@ export class BodyReader {
     this.#files.clear();
   }
 
-  #open(path: string): { fd: number; window: Uint8Array; start: number; end: number } {
+  #open(path: string): OpenFile {
     const found = this.#files.get(path);
     if (found !== undefined) {
       // Most recently used last, so that the oldest is the one closed.
@@ -167,10 +168,15 @@ export class BodyReader {
       this.#files.set(path, found);
       return found;
     }
+    // The window of the file closed to make room serves this one: a window made for each file
+    // opened (the 1 GB bench image made again opens 52, most of them for large bodies, which
+    // read none) was left to V8 to free when it next collected.
+    let window: Uint8Array | undefined;
     if (this.#files.size >= this.#maxFiles) {
-      const [oldest, f] = this.#files.entries().next().value as [string, { fd: number }];
+      const [oldest, f] = this.#files.entries().next().value as [string, OpenFile];
       closeSync(f.fd);
       this.#files.delete(oldest);
+      window = f.window;
     }
     let fd: number;
     try {
@@ -178,10 +184,21 @@ export class BodyReader {
     } catch (err) {
       throw new ProvenantError('IO', `cannot read ${path}: ${(err as Error).message}`, { where: path, cause: err });
     }
-    const f = { fd, window: new Uint8Array(this.#windowSize), start: 0, end: 0 };
+    const f: OpenFile = { fd, window, start: 0, end: 0 };
     this.#files.set(path, f);
     return f;
   }
+}
+
+/**
+ * A file {@link BodyReader} keeps open, and its read-ahead window: made at the first small body
+ * read from it, holding the file's bytes from `start` to `end`.
+ */
+interface OpenFile {
+  fd: number;
+  window: Uint8Array | undefined;
+  start: number;
+  end: number;
 }
 
 /** Fills `out` with the body's bytes from byte `from` of the body on. */

@@ -233,6 +233,22 @@ describe('fileChunksReused', () => {
     for await (const _ of fileChunksReused(path, 4096)) break;
     assert.equal((await readdir('/proc/self/fd')).length, before);
   });
+
+  it('frees its buffers when the stream ends, read through or stopped early, instead of leaving them to a collection', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'f');
+    await writeFile(path, new Uint8Array(3 * 4096 + 5));
+    const buffers = new Set<ArrayBufferLike>();
+    for await (const chunk of fileChunksReused(path, 4096)) buffers.add(chunk.buffer);
+    assert.equal(buffers.size, 2, 'two buffers, taken in turn');
+    for (const b of buffers) assert.equal((b as ArrayBuffer).detached, true);
+    let first: Uint8Array | undefined;
+    for await (const chunk of fileChunksReused(path, 4096)) {
+      first = chunk;
+      break;
+    }
+    assert.equal((first!.buffer as ArrayBuffer).detached, true);
+  });
 });
 
 describe('hashFile', () => {

@@ -62,6 +62,26 @@ describe('BodyReader', () => {
     }
   });
 
+  it('gives the window of the file it closes to the file it opens, and makes none for a file read only in pieces', () => {
+    const a = fileOf('win-a', 4096);
+    const b = fileOf('win-b', 4096);
+    const big = fileOf('win-big', 256 * 1024);
+    const reader = new BodyReader(1024, 1);
+    try {
+      const fromA = reader.readInPlace(a.body(10, 100));
+      const fromB = reader.readInPlace(b.body(20, 100));
+      assert.deepEqual([...fromB], [...b.data.subarray(20, 120)]);
+      assert.equal(fromB.buffer, fromA.buffer, "b's window is a's, closed to make room");
+      // A large body read in pieces takes the window along unused, and the next small body has it again.
+      for (const _ of reader.pieces(big.body(0, big.data.length), 64 * 1024));
+      const again = reader.readInPlace(a.body(30, 100));
+      assert.deepEqual([...again], [...a.data.subarray(30, 130)]);
+      assert.equal(again.buffer, fromA.buffer);
+    } finally {
+      reader.close();
+    }
+  });
+
   it('refuses a small body whose bytes are not the ones stored, and one cut short, read in place', () => {
     const f = fileOf('b', 4096);
     const reader = new BodyReader(64 * 1024);
