@@ -112,6 +112,8 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
         continue;
       }
       throwIfAborted(options.signal);
+      // Before the indexes are fetched, as when resolving.
+      const requests = options.packages.map((p, i) => ({ text: p, request: source.request(p, packageWhere(options, i), arch) }));
       const { candidates, files } = await source.readIndex(arch);
       for (const f of files) indexes.push({ ...f, arch });
       const index: CandidateIndex<Candidate> = 'named' in candidates ? candidates : candidateIndex(candidates);
@@ -151,7 +153,6 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
         sized.push(size === undefined ? p : { ...p, size });
       }
       packages.set(arch, sized);
-      const requests = options.packages.map((p) => ({ text: p, request: source.request(p, options.configPath) }));
       for (const { text, request } of requests) {
         if (!lockMeets(request, locked, same, source.versionScheme)) unmet.push(`${text} (${arch})`);
       }
@@ -184,13 +185,14 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
   const resolved = new Map<string, ReturnType<typeof resolve>['packages']>();
   for (const arch of archs) {
     throwIfAborted(options.signal);
+    // Before the indexes are fetched: an entry the source refuses is refused at its line at once.
+    const requests = options.packages.map((p, i) => {
+      const where = packageWhere(options, i);
+      const request = source.request(p, where, arch);
+      return where === options.configPath ? request : { ...request, where: `${where} (${arch})` };
+    });
     const { candidates, files } = await source.readIndex(arch);
     for (const f of files) indexes.push({ ...f, arch });
-    const requests = options.packages.map((p, i) => {
-      const at = options.locations?.get(`contents.packages[${i}]`);
-      const request = source.request(p, options.configPath);
-      return at === undefined ? request : { ...request, where: `${at.file}:${at.line}:${at.column} (${arch})` };
-    });
     const where = `${options.configPath} (${arch})`;
     resolved.set(arch, resolve(requests, candidates, source.versionScheme, { where }).packages);
   }
@@ -201,6 +203,12 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       chosen.map((c) => source.lockEntry(c, arch)),
     );
   return { packages, indexes, unlisted, fetched: new Map() };
+}
+
+/** Where `contents.packages[i]` is written: its `file:line:column` when the loader kept it, else the configuration. */
+function packageWhere(options: PlanOptions, i: number): string {
+  const at = options.locations?.get(`contents.packages[${i}]`);
+  return at === undefined ? options.configPath : `${at.file}:${at.line}:${at.column}`;
 }
 
 /** What {@link lockReach} walks for one architecture. */

@@ -254,8 +254,12 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
   readonly versionScheme: VersionScheme;
   /** The name this ecosystem gives a configured architecture (apk's spelling): `x86_64` → `amd64` for Debian. */
   archName(arch: string): string;
-  /** A `contents.packages` entry as a resolver request. */
-  request(text: string, where: string): Request;
+  /**
+   * A `contents.packages` entry as a resolver request, for the architecture `arch` (apk's
+   * spelling) when given: an entry may name what only some architecture has (Debian's
+   * `libc6:i386`), refused on the others.
+   */
+  request(text: string, where: string, arch?: string): Request;
   /** Reads and verifies the indexes for an architecture (apk's spelling). */
   readIndex(arch: string): Promise<SourceIndex<C>>;
   /** The lock entry of a resolved candidate. */

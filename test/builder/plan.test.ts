@@ -255,3 +255,28 @@ describe('planBuild checks that a lock can be installed as locked', () => {
     );
   });
 });
+
+describe('planBuild of Debian packages', () => {
+  it('refuses an entry naming a foreign architecture at its line, on the architecture it is foreign to, before any index is fetched', async () => {
+    // Nothing answers at the repository's port: reaching for an index would fail otherwise.
+    const source = await openPackageSource({ ...base, repositories: ['deb http://127.0.0.1:9/debian bookworm main'] });
+    const locations = new Map([
+      ['contents.packages[0]', { file: 'image.yaml', line: 3, column: 7 }],
+      ['contents.packages[1]', { file: 'image.yaml', line: 4, column: 7 }],
+    ]);
+    await assert.rejects(
+      planBuild(source, ['aarch64'], { packages: ['dash', 'libc6:amd64'], configPath: 'image.yaml', locations }),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+        assert.equal(err.where, 'image.yaml:4:7');
+        assert.match(err.message, /"libc6:amd64" asks for amd64's package in an image of arm64/);
+        return true;
+      },
+    );
+    // From a lock too, where the entries are checked against the lock's packages.
+    await assert.rejects(
+      planBuild(source, ['x86_64'], { packages: ['dash:i386'], configPath: 'image.yaml', lock, checkLock: true }),
+      (err: unknown) => isProvenantError(err, 'INVALID_CONFIG') && err.where === 'image.yaml' && /i386's package/.test(err.message),
+    );
+  });
+});

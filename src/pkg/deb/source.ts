@@ -143,10 +143,39 @@ function debArchSpelled(arch: string, listed: readonly string[] = []): { name: s
   };
 }
 
-/** A requested package: `name`, `name=version` (apt's pin) or `name (>= version)`. */
-function debRequest(text: string, where: string): Request {
-  const pin = /^([a-z0-9][a-z0-9+.-]*)=(\S+)$/.exec(text);
-  if (pin !== null) return { name: pin[1] as string, constraint: { op: '=', version: pin[2] as string } };
+/**
+ * Debian architectures that are not the image's: a qualifier naming one asks for a foreign
+ * package (multiarch), which is refused as such rather than as a name that is no architecture.
+ * The release architectures and the ports' (dpkg's data/cputable and data/ostable give more).
+ */
+const OTHER_DEB_ARCHS: ReadonlySet<string> = new Set([
+  ...Object.keys(DEB_PLATFORM),
+  ...['alpha', 'hppa', 'hurd-amd64', 'hurd-i386', 'ia64', 'm68k', 'mips64el', 'mipsel', 'powerpc', 'ppc64', 'sh4', 'sparc64', 'x32'],
+]);
+
+/**
+ * A requested package: `name`, `name=version` (apt's pin) or `name (>= version)`, each with an
+ * architecture qualifier as apt takes one (`name:arch`, `name:arch=version`).
+ *
+ * apt-get install reads `:native` and `:all` as the native package, `:any` as the one it prefers
+ * (the native one, pkgCache::GrpIterator::FindPkg), and `:ARCH` as that architecture's package,
+ * which on any other than the native one is a foreign package (multiarch, with `dpkg
+ * --add-architecture`). An image here holds its own architecture's packages only, so a qualifier
+ * naming another is refused, not dropped: dropped, `libc6:i386` installed amd64's libc6 on amd64.
+ * The restrictions of build relations (`dash [!amd64]`, `<!nocheck>`), which apt-get install does
+ * not take, are refused too: `contents.packages` installs every entry on every architecture built.
+ *
+ * @param debArch the Debian architecture being built, whose name a qualifier may give; without
+ *   it (asking only for the name) a qualifier is not checked
+ * @throws ProvenantError `INVALID_CONFIG` for a qualifier naming another architecture, a
+ *   restriction, or anything but one package
+ */
+function debRequest(text: string, where: string, debArch?: string): Request {
+  const pin = /^([a-z0-9][a-z0-9+.-]*)(?::([A-Za-z0-9][A-Za-z0-9-]*))?=(\S+)$/.exec(text);
+  if (pin !== null) {
+    checkQualifier(text, pin[2], debArch, where);
+    return { name: pin[1] as string, constraint: { op: '=', version: pin[3] as string } };
+  }
   const [alternatives] = parseDebRelations(text, 'contents.packages', where);
   const r = alternatives?.[0];
   if (alternatives === undefined || alternatives.length !== 1 || r === undefined) {
@@ -156,7 +185,40 @@ function debRequest(text: string, where: string): Request {
       { where },
     );
   }
+  const restriction =
+    r.architectures === undefined ? r.profiles?.map((p) => `<${p.join(' ')}>`).join(' ') : `[${r.architectures.join(' ')}]`;
+  if (restriction !== undefined) {
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `contents.packages: ${JSON.stringify(text)} has the restriction ${restriction}, which only build relations (Build-Depends) take: every package listed is installed on every architecture built`,
+      { where, hint: 'list the package without it, and build the architectures that need another list from a configuration of their own' },
+    );
+  }
+  checkQualifier(text, r.archQualifier, debArch, where);
   return { name: r.name, constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version } };
+}
+
+/** Refuses an architecture qualifier that names another package than the native one ({@link debRequest}). */
+function checkQualifier(text: string, qualifier: string | undefined, debArch: string | undefined, where: string): void {
+  if (qualifier === undefined || debArch === undefined) return;
+  if (qualifier === debArch || qualifier === 'native' || qualifier === 'all' || qualifier === 'any') return;
+  const platform = DEB_PLATFORM[debArch];
+  const building = `${debArch}${platform === undefined ? '' : ` (${platform})`}`;
+  if (!OTHER_DEB_ARCHS.has(qualifier)) {
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `contents.packages: ${JSON.stringify(text)} names the architecture ${JSON.stringify(qualifier)}, which is no Debian architecture`,
+      { where, hint: `write the package without ":${qualifier}"; the image's packages are ${building}'s` },
+    );
+  }
+  throw new ProvenantError(
+    'INVALID_CONFIG',
+    `contents.packages: ${JSON.stringify(text)} asks for ${qualifier}'s package in an image of ${building}: packages of a foreign architecture (multiarch, dpkg --add-architecture) are not installed`,
+    {
+      where,
+      hint: `write the package without ":${qualifier}" for the image's own architecture, or build a ${qualifier} image (archs); ":native" and ":${debArch}" name the image's own`,
+    },
+  );
 }
 
 /**
@@ -185,8 +247,8 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     return DEB_ARCH[arch] ?? arch;
   }
 
-  request(text: string, where: string): Request {
-    return debRequest(text, where);
+  request(text: string, where: string, arch?: string): Request {
+    return debRequest(text, where, arch === undefined ? undefined : this.archName(arch));
   }
 
   /**

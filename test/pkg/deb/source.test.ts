@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { createCleartextMessage, generateKey, readKey, sign } from 'openpgp';
 import { type TarWriteEntry, tarBytes, tarHeader } from '../../../src/archive/tar.ts';
 import { isProvenantError } from '../../../src/errors.ts';
+import { silentLogger } from '../../../src/io/types.ts';
 import { writeAr } from '../../../src/pkg/deb/ar.ts';
 import type { DebCandidate } from '../../../src/pkg/deb/candidates.ts';
 import { DebRepositorySource } from '../../../src/pkg/deb/source.ts';
@@ -251,5 +252,72 @@ describe("what checked a Debian source's Release, for provenance", () => {
       );
       assert.equal(packages?.verifiedBy, undefined, round);
     }
+  });
+});
+
+describe('contents.packages entries with an architecture qualifier or a restriction', () => {
+  const source = new DebRepositorySource({
+    keyring: [],
+    repositories: ['deb http://127.0.0.1:9/debian bookworm main'],
+    packages: [],
+    configPath: 'image.yaml',
+    baseDir: '.',
+    cache: undefined,
+    logger: silentLogger,
+  });
+  const refused = (text: string, arch: string, message: RegExp) =>
+    assert.throws(
+      () => source.request(text, 'image.yaml:4:5', arch),
+      (err: unknown) => {
+        assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+        assert.equal(err.where, 'image.yaml:4:5');
+        assert.match(err.message, message);
+        return true;
+      },
+    );
+
+  it("takes the native package as apt-get install does: :native, :all, :any and the image's own architecture (Debian's name)", () => {
+    for (const [text, arch] of [
+      ['libc6:amd64', 'x86_64'],
+      ['libc6:arm64', 'aarch64'],
+      ['libc6:armhf', 'armv7'],
+      ['libc6:armel', 'armhf'],
+      ['libc6:native', 'x86_64'],
+      ['libc6:all', 'aarch64'],
+      ['libc6:any', 'x86_64'],
+    ] as const) {
+      assert.deepEqual(source.request(text, 'image.yaml:4:5', arch), { name: 'libc6', constraint: undefined }, `${text} on ${arch}`);
+    }
+    assert.deepEqual(source.request('libc6:amd64=2.36-9', 'image.yaml:4:5', 'x86_64'), {
+      name: 'libc6',
+      constraint: { op: '=', version: '2.36-9' },
+    });
+    assert.deepEqual(source.request('libc6:amd64 (>= 2.36)', 'image.yaml:4:5', 'x86_64'), {
+      name: 'libc6',
+      constraint: { op: '>=', version: '2.36' },
+    });
+  });
+
+  it('refuses a foreign architecture (multiarch) at the entry, naming the one built, not installing the native package', () => {
+    refused('libc6:i386', 'x86_64', /"libc6:i386" asks for i386's package in an image of amd64 \(linux\/amd64\): .*multiarch/);
+    refused('dash:arm64', 'x86_64', /asks for arm64's package in an image of amd64/);
+    refused('libc6:amd64=2.36-9', 'aarch64', /asks for amd64's package in an image of arm64 \(linux\/arm64\)/);
+    // apk's armhf is Debian's armel: Debian's armhf is another architecture.
+    refused('libc6:armhf', 'armhf', /asks for armhf's package in an image of armel/);
+  });
+
+  it('refuses a qualifier that is no Debian architecture', () => {
+    refused('libc6:bogus', 'x86_64', /"libc6:bogus" names the architecture "bogus", which is no Debian architecture$/);
+  });
+
+  it("refuses a build relation's restrictions, which apt-get install does not take, rather than installing the package everywhere", () => {
+    refused('dash [!amd64]', 'x86_64', /"dash \[!amd64\]" has the restriction \[!amd64\], which only build relations/);
+    refused('dash [arm64]', 'aarch64', /has the restriction \[arm64\]/);
+    refused('dash <!nocheck>', 'x86_64', /has the restriction <!nocheck>/);
+  });
+
+  it('takes an entry without a qualifier or restriction as before', () => {
+    assert.deepEqual(source.request('dash', 'image.yaml', 'x86_64'), { name: 'dash', constraint: undefined });
+    assert.deepEqual(source.request('dash=0.5.12-2', 'image.yaml'), { name: 'dash', constraint: { op: '=', version: '0.5.12-2' } });
   });
 });
