@@ -70,15 +70,19 @@ export function normalizeArch(name: string): ApkArch {
 
 /**
  * The apk architecture of a platform as buildx writes it, `linux/ARCH[/VARIANT]` (`linux/amd64`,
- * `linux/arm64/v8`, `linux/arm/v7`), with any spelling {@link normalizeArch} takes after
- * `linux/`; undefined when it does not name linux and an architecture, for the caller to say
+ * `linux/arm64/v8`, `linux/arm/v7`, `linux/arm` for arm/v7), with any spelling {@link normalizeArch}
+ * takes after `linux/`; undefined when it does not name linux and an architecture, for the caller to say
  * which flag or input was wrong.
  *
  * @throws ProvenantError `USAGE` for a linux platform whose architecture no one builds for
  */
 export function linuxPlatformArch(platform: string): ApkArch | undefined {
   const [os, ...arch] = platform.split('/');
-  return os === 'linux' && arch.length > 0 ? normalizeArch(arch.join('/')) : undefined;
+  if (os !== 'linux' || arch.length === 0) return undefined;
+  // A bare `arm` is arm/v7, as buildx and containerd read it, and normalizePlatform, by which
+  // `sbom --platform linux/arm` picks v7; it is not an architecture name of its own (apko has none).
+  const name = arch.join('/');
+  return normalizeArch(name === 'arm' ? 'arm/v7' : name);
 }
 
 /**
