@@ -10,7 +10,10 @@ import { suggest } from '../yaml.ts';
 import type { ApkArch } from './config-types.ts';
 
 // apko's ParseArchitecture accepts apk names and OCI names (types.go); `arm64/v8` is Docker's
-// spelling of arm64 and costs nothing to accept.
+// spelling of arm64 and costs nothing to accept. Debian's names are accepted where they name one
+// architecture only (`i386`, `ppc64el`, `armel`; `amd64`, `arm64`, `s390x`, `riscv64` and
+// `loong64` are OCI's too), since a Debian build's lock and messages use them. Debian's `armhf`
+// (arm/v7, apk's armv7) is not: `armhf` is apk's (arm/v6), which a Debian build reads as armel.
 const ARCH_ALIASES: Readonly<Record<string, ApkArch>> = {
   x86_64: 'x86_64',
   amd64: 'x86_64',
@@ -21,9 +24,12 @@ const ARCH_ALIASES: Readonly<Record<string, ApkArch>> = {
   'arm/v7': 'armv7',
   armhf: 'armhf',
   'arm/v6': 'armhf',
+  armel: 'armhf',
   x86: 'x86',
   '386': 'x86',
+  i386: 'x86',
   ppc64le: 'ppc64le',
+  ppc64el: 'ppc64le',
   s390x: 's390x',
   riscv64: 'riscv64',
   loong64: 'loongarch64',
@@ -44,7 +50,7 @@ const APK_TO_PLATFORM: Readonly<Record<ApkArch, { architecture: string; variant?
 
 /** How to write an architecture, for errors. */
 export const ARCH_HINT =
-  'use an apk name (x86_64, aarch64, armv7, armhf, x86, ppc64le, s390x, riscv64, loongarch64) or an OCI one (amd64, arm64, arm/v7, arm/v6, 386, loong64)';
+  "use an apk name (x86_64, aarch64, armv7, armhf, x86, ppc64le, s390x, riscv64, loongarch64), an OCI one (amd64, arm64, arm/v7, arm/v6, 386, loong64) or Debian's i386, ppc64el or armel; armhf is apk's (arm/v6): Debian's armhf (arm/v7) is armv7";
 
 /** The apk name of an architecture spelling, or undefined. */
 export function lookupArch(name: string): ApkArch | undefined {
@@ -53,9 +59,9 @@ export function lookupArch(name: string): ApkArch | undefined {
 
 /**
  * The apk name of an architecture written the apk way (`x86_64`, `aarch64`, `armv7`, `armhf`,
- * `x86`, `loongarch64`) or the OCI/Docker way (`amd64`, `arm64`, `arm/v7`, `arm/v6`, `386`,
- * `loong64`); `ppc64le`, `s390x` and `riscv64` are the same in both. Names are case-sensitive, as
- * in apko. Throws `USAGE` for anything else.
+ * `x86`, `loongarch64`), the OCI/Docker way (`amd64`, `arm64`, `arm/v7`, `arm/v6`, `386`,
+ * `loong64`) or Debian's (`i386`, `ppc64el`, `armel`); `ppc64le`, `s390x` and `riscv64` are the
+ * same in both. Names are case-sensitive, as in apko. Throws `USAGE` for anything else.
  */
 export function normalizeArch(name: string): ApkArch {
   const arch = lookupArch(name);
