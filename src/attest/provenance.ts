@@ -50,8 +50,16 @@ export interface ProvenancePackageInput {
   kind?: string | undefined;
   name: string;
   version: string;
-  /** The architecture as the ecosystem names it (`x86_64`, `amd64`). */
+  /**
+   * The architecture of the lock that holds it, as the ecosystem names it (`x86_64`, `amd64`): the
+   * image's, also for a package built for every architecture.
+   */
   architecture: string;
+  /**
+   * The package's own architecture, as its file and the SBOM say it (`all`, `noarch`), when it
+   * is not `architecture`.
+   */
+  packageArchitecture?: string | undefined;
   /** Where the build fetched it: a URL, or a path relative to the configuration's folder. */
   url: string;
   /** apk: the `Q1` identity; Debian: `sha256:<hex>` of the file. */
@@ -211,7 +219,10 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
       annotations: {
         kind: kindOf(p),
         version: p.version,
-        arch: p.architecture,
+        // The package's own architecture, as the SBOM names it (a .deb's Architecture: all); the
+        // lock's, which a rebuild needs to put it in the image's lock, beside it when they differ.
+        arch: p.packageArchitecture ?? p.architecture,
+        ...(p.packageArchitecture === undefined || p.packageArchitecture === p.architecture ? {} : { lockArch: p.architecture }),
         checksum: p.checksum,
         ...(p.signature === undefined ? {} : { signature: `${p.signature.range} ${p.signature.checksum}` }),
         ...(p.control === undefined ? {} : { control: `${p.control.range} ${p.control.checksum}` }),

@@ -128,6 +128,8 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
     }
     if (options.provenance !== false) {
       const p = options.provenance ?? { mode: 'min', version: 'v1' };
+      // Each package's own architecture, as its file says it (and the SBOM names it).
+      const ownArchitecture = new Map(image.packages.map((i) => [`${i.name}\n${i.version}`, i.arch]));
       const input: ProvenanceInput = {
         ecosystem: result.ecosystem,
         configFiles,
@@ -138,7 +140,12 @@ export function describeBuild(result: BuildResult, options: DescribeOptions): At
         target: options.target,
         fromLock: options.fromLock,
         indexes: result.indexes.filter((i) => i.arch === image.arch),
-        packages: image.locked.map((l) => ({ ...l, kind: result.ecosystem, sha256: result.packageDigests.get(l.url) ?? '' })),
+        packages: image.locked.map((l) => ({
+          ...l,
+          kind: result.ecosystem,
+          sha256: result.packageDigests.get(l.url) ?? '',
+          packageArchitecture: ownArchitecture.get(`${l.name}\n${l.version}`),
+        })),
         keys: result.keys,
         builderId: options.builderId,
         toolVersion: options.toolVersion,

@@ -304,7 +304,9 @@ function readPackage(d: Obj, kind: Ecosystem, at: string, missing: string[]): Pr
   const url = str(d.uri);
   const sha256 = isObj(d.digest) ? str(d.digest.sha256) : undefined;
   const version = str(a.version);
-  const architecture = str(a.arch);
+  // The lock's architecture: `lockArch` beside a package's own `arch` (`all`, `noarch`) where
+  // they differ (../attest/provenance.ts); `arch` alone in a provenance without it.
+  const architecture = str(a.lockArch) ?? str(a.arch);
   const checksum = str(a.checksum);
   const label = `${at} (${cut(name ?? url ?? 'a package')})`;
   const need: string[] = [];

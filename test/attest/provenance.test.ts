@@ -160,3 +160,25 @@ describe('provenance build types', () => {
     assert.equal(definition(provenancePredicate(input({}))).buildType, BUILD_TYPES.apk);
   });
 });
+
+describe("a package's architecture in provenance", () => {
+  const annotations = (packages: ProvenanceInput['packages']) =>
+    definition(provenancePredicate(input({ ecosystem: 'deb', packages }))).resolvedDependencies.map(
+      (d: { annotations: Record<string, unknown> }) => d.annotations,
+    );
+
+  it("names an Architecture: all .deb's own architecture, as the SBOM does, and its lock's (the image's) as lockArch", () => {
+    const adduser = { ...deb, name: 'adduser', version: '3.134', architecture: 'arm64', packageArchitecture: 'all' };
+    const [a] = annotations([adduser]);
+    assert.equal(a.arch, 'all');
+    assert.equal(a.lockArch, 'arm64');
+  });
+
+  it('says arch alone where the package is built for the image, or its own architecture is not known', () => {
+    for (const p of [{ ...deb, packageArchitecture: 'amd64' }, deb]) {
+      const [a] = annotations([p]);
+      assert.equal(a.arch, 'amd64');
+      assert.ok(!('lockArch' in a), JSON.stringify(a));
+    }
+  });
+});

@@ -30,7 +30,10 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
     // The mirror comes from the machine's apt sources (or PROVENANT_DEBIAN_MIRROR), never from the code.
     await writeFile(join(dir, 'sources.yaml'), `contents:\n  repositories:\n    - deb ${debianMirrorUrl} bookworm main\n`);
     await copyFile(join(examples, 'shell.yaml'), join(dir, 'shell.yaml'));
-    const configPath = join(dir, 'shell.yaml');
+    // And a package built for every architecture (sensible-utils is Architecture: all, with no
+    // dependencies), whose provenance names its own architecture and its lock's apart.
+    await writeFile(join(dir, 'image.yaml'), 'include: shell.yaml\ncontents:\n  packages: [sensible-utils]\n');
+    const configPath = join(dir, 'image.yaml');
     const result = await buildImage({
       config: await loadConfig(configPath, { hostArch: 'x86_64' }),
       configPath,
@@ -65,6 +68,20 @@ describe('reproduce a Debian image from its provenance, packages fetched from th
     assert.equal(def.buildType, BUILD_TYPES.deb);
     const kinds = new Set(def.resolvedDependencies.map((d: { annotations?: { kind?: string } }) => d.annotations?.kind));
     assert.deepEqual([...kinds].sort(), ['deb', 'deb-index']);
+    // A package's arch is its own, as the SBOM names it; lockArch, the lock's, only where they differ.
+    type Dep = { name?: string; annotations?: { kind?: string; arch?: string; lockArch?: string } };
+    const debs = (def.resolvedDependencies as Dep[]).filter((d) => d.annotations?.kind === 'deb');
+    const all = debs.find((d) => d.name === 'sensible-utils');
+    assert.deepEqual([all?.annotations?.arch, all?.annotations?.lockArch], ['all', 'amd64']);
+    const dash = debs.find((d) => d.name === 'dash');
+    assert.deepEqual([dash?.annotations?.arch, dash?.annotations?.lockArch], ['amd64', undefined]);
+    const spdx = JSON.parse(new TextDecoder().decode(attested[0]?.statements.find((s) => s.predicateType.includes('spdx'))?.bytes));
+    const sbomArch = (name: string) =>
+      spdx.predicate.packages
+        .find((p: { name: string }) => p.name === name)
+        ?.externalRefs?.find((r: { referenceType: string }) => r.referenceType === 'purl')
+        ?.referenceLocator.match(/[?&]arch=([^&]+)/)?.[1];
+    for (const d of debs) assert.equal(d.annotations?.arch, sbomArch(d.name ?? ''), d.name);
   });
 
   it('matches, the provenance verified through the signature of the index that holds it', async () => {

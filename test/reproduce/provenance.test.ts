@@ -128,6 +128,19 @@ describe('reading a provenance statement as a rebuild recipe', () => {
     assert.deepEqual(r.missing, [`deb packages, as the buildType ${BUILD_TYPES.deb} says`]);
   });
 
+  it("puts a package built for every architecture in its lock's architecture (lockArch), not its own (arch)", () => {
+    const s = ours();
+    const d = s.predicate.buildDefinition.resolvedDependencies.find((x: Json) => x.annotations?.kind === 'apk');
+    d.annotations.arch = 'noarch';
+    d.annotations.lockArch = 'x86_64';
+    const r = readProvenance(s);
+    assert.ok(r.replayable, JSON.stringify(r));
+    assert.deepEqual(
+      r.plan.packages.map((p) => p.architecture),
+      ['x86_64', 'x86_64', 'x86_64'],
+    );
+  });
+
   it('refuses its own SLSA v0.2 shape, which lists materials without lock fields or keys', () => {
     const r = refusal(readProvenance(v02));
     assert.equal(r.buildType, BUILD_TYPES.apk);
