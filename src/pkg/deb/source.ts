@@ -211,12 +211,16 @@ function checkQualifier(text: string, qualifier: string | undefined, debArch: st
       { where, hint: `write the package without ":${qualifier}"; the image's packages are ${building}'s` },
     );
   }
+  // The configuration's name of that architecture (Debian's armhf is apk's armv7), if one is built.
+  const archsName = Object.keys(DEB_ARCH).find((a) => DEB_ARCH[a] === qualifier);
+  const other =
+    archsName === undefined ? `; Provenant builds no ${qualifier} images` : `, or build an image for it (archs: [${archsName}])`;
   throw new ProvenantError(
     'INVALID_CONFIG',
     `contents.packages: ${JSON.stringify(text)} asks for ${qualifier}'s package in an image of ${building}: packages of a foreign architecture (multiarch, dpkg --add-architecture) are not installed`,
     {
       where,
-      hint: `write the package without ":${qualifier}" for the image's own architecture, or build a ${qualifier} image (archs); ":native" and ":${debArch}" name the image's own`,
+      hint: `write the package without ":${qualifier}" for the image's own architecture (":native" and ":${debArch}" name it)${other}`,
     },
   );
 }

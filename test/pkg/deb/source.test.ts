@@ -304,6 +304,11 @@ describe('contents.packages entries with an architecture qualifier or a restrict
     refused('libc6:amd64=2.36-9', 'aarch64', /asks for amd64's package in an image of arm64 \(linux\/arm64\)/);
     // apk's armhf is Debian's armel: Debian's armhf is another architecture.
     refused('libc6:armhf', 'armhf', /asks for armhf's package in an image of armel/);
+    // The hint names the architecture as archs takes it: Debian's armhf is armv7 there.
+    assert.throws(
+      () => source.request('libc6:armhf', 'image.yaml', 'x86_64'),
+      (err: unknown) => isProvenantError(err) && /archs: \[armv7\]/.test(err.hint ?? ''),
+    );
   });
 
   it('refuses a qualifier that is no Debian architecture', () => {
