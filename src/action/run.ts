@@ -32,7 +32,7 @@ import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { MissingArchitectureError } from '../pkg/source.ts';
-import { formatReference, type ImageReference } from '../ref/reference.ts';
+import { formatReference, type ImageReference, statementImageName } from '../ref/reference.ts';
 import type { ReportData } from '../report/data.ts';
 import { gatherReport } from '../report/gather.ts';
 import { renderReport } from '../report/html.ts';
@@ -213,7 +213,10 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       hint: 'give cache-dir a folder the job can make and write, or leave it out for one under RUNNER_TEMP',
     });
   });
-  const imageName = inputs.tags[0] === undefined ? basename(inputs.config).replace(/\.ya?ml$/, '') : formatReference(inputs.tags[0]);
+  // The statements are made once and written to every repository, so they name one: the first
+  // the tags name, without its tag, so that the same commit tagged otherwise gives the same
+  // statements (and, in BuildKit's storage, the same index digest). See statementImageName.
+  const imageName = inputs.tags[0] === undefined ? basename(inputs.config).replace(/\.ya?ml$/, '') : statementImageName(inputs.tags[0]);
   const options = describeOptions(inputs, ctx, imageName);
   let attested = describe(result, inputs, options);
 

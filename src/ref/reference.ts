@@ -159,6 +159,17 @@ export function formatReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag === undefined ? '' : `:${ref.tag}`}${ref.digest === undefined ? '' : `@${ref.digest}`}`;
 }
 
+/**
+ * The name SBOMs and provenance give an image written to a registry: its repository, in full,
+ * without the tag (or digest) it was written under, as cosign's `attest` names a statement's
+ * subject. A tag is a movable pointer to the image, not a part of it: named in the statements, it
+ * would make a second tag of the same build a second set of statements (and, in BuildKit's
+ * storage, a second index digest), where the same build should give the same bytes.
+ */
+export function statementImageName(ref: Pick<ImageReference, 'registry' | 'repository'>): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
 /** True when `tag` is a valid tag. */
 export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);

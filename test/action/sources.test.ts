@@ -13,6 +13,7 @@ import { dirname, join, sep } from 'node:path';
 
 import { after, before, describe, it } from 'node:test';
 import { staticKeychain } from '../../src/auth/keychain.ts';
+import { collectBytes } from '../../src/bytes.ts';
 import { checkImage } from '../../src/compat/check.ts';
 import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
 import type { Digest } from '../../src/oci/digest.ts';
@@ -487,6 +488,50 @@ describe('the Action’s sources, BuildKit’s attestation storages', { skip: re
       }
     });
   }
+
+  it('the same commit tagged 1.0, then 2.0: the same index, its statements naming the repository without a tag', async () => {
+    const repo = 'acme/retag';
+    const store = storeOf(repo);
+    // One job, run twice: the fixture repository (its key, its packages) is made once.
+    const job = await makeJob();
+    jobs.push(job);
+    await dockerLogin(job, reg.host, reg.username!, reg.password!);
+    const run = async (tag: string): Promise<Digest> => {
+      await writeFile(job.outputFile, '');
+      const env = runnerEnv(job, {
+        config: job.config,
+        tags: `${reg.host}/${repo}:${tag}`,
+        push: 'true',
+        platforms: 'linux/amd64',
+        attestations: 'buildkit',
+      });
+      const r = await runSources(job, env);
+      assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      return (await readOutputs(job.outputFile)).digest as Digest;
+    };
+    try {
+      const first = await run('1.0');
+      const second = await run('2.0');
+      assert.equal(second, first, 'a tag is not part of the image');
+      assert.equal((await store.resolve('2.0'))?.digest, first);
+      const { attestations } = await entries(store, first);
+      assert.equal(attestations.length, 1);
+      const manifest = await store.getManifest(attestations[0]!.digest);
+      const layers = manifest.kind === 'manifest' ? manifest.manifest.layers : [];
+      assert.equal(layers.length, 3, JSON.stringify(manifest));
+      for (const layer of layers) {
+        const text = new TextDecoder().decode(await collectBytes(await store.readBlob(layer)));
+        const statement = JSON.parse(text) as { subject: { name: string }[] };
+        assert.deepEqual(
+          statement.subject.map((x) => x.name),
+          [`${reg.host}/${repo}`],
+        );
+        assert.doesNotMatch(text, /tag=1\.0|retag:1\.0/);
+      }
+    } finally {
+      await store.close();
+    }
+  });
 
   it('buildkit-artifact, signed, fixed for amazon-ecr: the fixed index does not carry the SBOM signed about the index written, and the log and summary say so', async () => {
     const repo = 'acme/buildkit-artifact-fixed';

@@ -12,7 +12,7 @@ import type { Digest } from '../../oci/digest.ts';
 import { isIndexType } from '../../oci/mediatypes.ts';
 import type { Descriptor } from '../../oci/types.ts';
 import { formatLocation, type Location } from '../../ref/location.ts';
-import { formatReference } from '../../ref/reference.ts';
+import { statementImageName } from '../../ref/reference.ts';
 import type { SignedEntry } from '../../sign/sign.ts';
 import { defaultTarget } from '../../store/open.ts';
 import type { ContentStore } from '../../store/types.ts';
@@ -146,11 +146,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           );
       },
     });
-    // The name SBOMs and provenance give the image: its reference in a registry, written in full
-    // as the Action writes it (`docker://alpine` is docker.io/library/alpine); for a local output
-    // the configuration's name, as the Action gives it, so that the documents do not depend on
-    // (nor tell) where on this machine the image was written.
-    const imageName = out.kind === 'registry' ? formatReference(out.reference) : basename(configPath).replace(/\.ya?ml$/, '');
+    // The name SBOMs and provenance give the image: its repository in a registry, written in full
+    // as the Action writes it (`docker://alpine` is docker.io/library/alpine), without the tag, so
+    // that a second tag of the same build gives the same statements (statementImageName); for a
+    // local output the configuration's name, as the Action gives it, so that the documents do not
+    // depend on (nor tell) where on this machine the image was written.
+    const imageName = out.kind === 'registry' ? statementImageName(out.reference) : basename(configPath).replace(/\.ya?ml$/, '');
     let attestations = await attestationsFor(result, args, io, {
       configPath,
       imageName,
