@@ -36,6 +36,7 @@ import { formatReference, type ImageReference, statementImageName } from '../ref
 import type { ReportData } from '../report/data.ts';
 import { gatherReport } from '../report/gather.ts';
 import { renderReport } from '../report/html.ts';
+import { summarize } from '../sign/inspect.ts';
 import { decryptPrivateKey, keyId } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
 import { resignerOf, type SignedEntry, signBuild } from '../sign/sign.ts';
@@ -77,6 +78,12 @@ export interface SigningOutcome {
   /** The key's id (base64 SHA-256 of the public key), for key signing. */
   keyId: string | undefined;
   entries: SignedEntry[];
+  /**
+   * Keyless: who this run signed as, from the certificates of the signatures it made
+   * (`IDENTITY (ISSUER)`), each once; empty for key signing. Signatures an earlier run left on
+   * the same digests name others, and are not this run's.
+   */
+  identities: string[];
   /**
    * The manifests signed under cosign's `.sig` tag only, not as referrers too (`signature`), and
    * those whose attestations are in cosign's `.att` image only, signed, with no referrer and no
@@ -276,6 +283,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         signing = {
           kind: signer.kind,
           keyId: signer.keyId,
+          identities: [],
           entries: [...(signing?.entries ?? []), ...entries],
           tagOnly: [...(signing?.tagOnly ?? []), ...tagOnly.filter((t) => !seen(t))],
         };
@@ -365,7 +373,8 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         kind: d.location.kind === 'oci' ? 'oci' : 'registry',
       })),
       attested,
-      signing,
+      // Read once the fixes are signed too.
+      signing: signing === undefined ? undefined : { ...signing, identities: [...(signer?.identities ?? [])] },
       report,
       reportPath,
       fixes,
@@ -619,7 +628,7 @@ async function readLock(path: string): Promise<Lock> {
 async function makeSigner(
   inputs: ActionInputs,
   ctx: ActionContext,
-): Promise<{ signer: Signer; kind: 'key' | 'keyless'; keyId: string | undefined } | undefined> {
+): Promise<{ signer: Signer; kind: 'key' | 'keyless'; keyId: string | undefined; identities: Set<string> } | undefined> {
   const s = inputs.sign;
   if (s.kind === 'none') return undefined;
   if (s.kind === 'key') {
@@ -633,7 +642,7 @@ async function makeSigner(
       });
     });
     const signer = new KeySigner(key, { source: 'the key input' });
-    return { signer, kind: 'key', keyId: keyId(key) };
+    return { signer, kind: 'key', keyId: keyId(key), identities: new Set() };
   }
   if (ctx.identityToken === undefined) {
     throw new ProvenantError('CREDENTIALS', 'keyless signing needs the job’s OIDC token, and this job cannot request one', {
@@ -649,7 +658,34 @@ async function makeSigner(
     identityToken: ctx.identityToken,
     trustedRoot,
   });
-  return { signer, kind: 'keyless', keyId: undefined };
+  const identities = new Set<string>();
+  return { signer: recordingIdentities(signer, identities), kind: 'keyless', keyId: undefined, identities };
+}
+
+/**
+ * `signer`, adding to `identities` the identity and issuer of each certificate it signs with: who
+ * this run signed as, which the summary says. The report cannot tell it: it reads every signature
+ * attached to the image, an earlier run's (another workflow's) as well.
+ */
+function recordingIdentities(signer: Signer, identities: Set<string>): Signer {
+  return {
+    publicKey: signer.publicKey,
+    transparencyLog: signer.transparencyLog,
+    trustedRoot: signer.trustedRoot,
+    async sign(content, options) {
+      const signed = await signer.sign(content, options);
+      const { identity, issuer } = summarize({
+        storage: 'referrers',
+        format: 'bundle',
+        kind: 'signature',
+        source: '',
+        bundle: signed.bundle,
+      });
+      if (identity !== undefined && identity !== '')
+        identities.add(`${identity}${issuer === undefined || issuer === '' ? '' : ` (${issuer})`}`);
+      return signed;
+    },
+  };
 }
 
 /**

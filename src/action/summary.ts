@@ -139,12 +139,19 @@ function signatureLine(outcome: ActionOutcome): string {
     })
     .join('');
   if (s.kind === 'key') return `signed with key ${code(s.keyId ?? '')}: ${subjects} manifest(s), stored as ${esc(storages)}${tagOnly}`;
-  // Keyless: who the certificate says signed, as the report reads it from the signature.
-  const identities = new Set<string>();
+  // Keyless: who this run signed as (its certificates). The image may carry signatures an earlier
+  // run made (another workflow, or this one re-run): the report reads them all, so those that name
+  // someone else are said apart, as found there, not as this run's.
+  const ours = new Set(s.identities);
+  const earlier = new Set<string>();
   for (const a of [...outcome.report.attachments, ...outcome.report.platforms.flatMap((p) => p.attachments)]) {
     if (a.kind !== 'signature') continue;
-    for (const x of a.signers)
-      if (x.identity !== undefined) identities.add(`${x.identity}${x.issuer === undefined ? '' : ` (${x.issuer})`}`);
+    for (const x of a.signers) {
+      if (x.identity === undefined) continue;
+      const who = `${x.identity}${x.issuer === undefined || x.issuer === '' ? '' : ` (${x.issuer})`}`;
+      if (!ours.has(who)) earlier.add(who);
+    }
   }
-  return `signed keyless as ${[...identities].map(esc).join(', ') || 'the job’s identity'}: ${subjects} manifest(s), stored as ${esc(storages)}${tagOnly}`;
+  const also = earlier.size === 0 ? '' : `; also signed earlier, not by this run, as ${[...earlier].map(esc).join(', ')}`;
+  return `signed keyless as ${[...ours].map(esc).join(', ') || 'the job’s identity'}: ${subjects} manifest(s), stored as ${esc(storages)}${tagOnly}${also}`;
 }

@@ -970,3 +970,59 @@ describe('the Action’s sources, keyless against a local Sigstore', () => {
     }
   });
 });
+
+describe('the Action’s sources, keyless, a second run on an image an earlier one signed', { skip: registryMissing }, () => {
+  let reg: TestRegistry;
+  let job: Job;
+  let mock: MockSigstore;
+  before(async () => {
+    reg = await startRegistry({ auth: 'none' });
+    job = await makeJob();
+    mock = await startMockSigstore({ dir: job.root });
+  });
+  after(async () => {
+    await mock?.stop();
+    await reg?.stop();
+    if (job !== undefined) await rm(job.root, { recursive: true, force: true });
+  });
+
+  it('the summary says who signed in this run, and the earlier run’s signer apart (a cold review)', async () => {
+    const pr = 'https://github.com/acme/app/.github/workflows/pr.yml@refs/pull/7/merge';
+    const release = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+    const requestToken = 'runner-request-token-0123456789';
+    const summaries: string[] = [];
+    // The same job twice, so the same build and digest: first signed by pr.yml, then by release.yml.
+    for (const identity of [pr, release]) {
+      const endpoint = await startTokenEndpoint(requestToken, mock.token(identity));
+      try {
+        await writeFile(job.summaryFile, '');
+        const inputs = {
+          config: job.config,
+          tags: `${reg.host}/acme/kl:1.0`,
+          push: 'true',
+          platforms: 'linux/amd64',
+          sign: 'keyless',
+          'fulcio-url': mock.url,
+          'rekor-url': mock.url,
+          'trusted-root': mock.trustedRootPath,
+        };
+        const env = { ACTIONS_ID_TOKEN_REQUEST_URL: endpoint.url, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken };
+        const run = await runSources(job, runnerEnv(job, inputs, env));
+        assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+        summaries.push(/<p>signed keyless as [^\n]*<\/p>/.exec(await readFile(job.summaryFile, 'utf8'))?.[0] ?? '');
+      } finally {
+        await endpoint.stop();
+      }
+    }
+    const [first, second] = summaries;
+    assert.match(first!, new RegExp(`^<p>signed keyless as ${pr} \\(${MOCK_ISSUER}\\): `), first);
+    assert.doesNotMatch(first!, /also signed earlier/, first);
+    assert.match(
+      second!,
+      new RegExp(
+        `^<p>signed keyless as ${release} \\(${MOCK_ISSUER}\\): [^;]*; also signed earlier, not by this run, as ${pr} \\(${MOCK_ISSUER}\\)</p>$`,
+      ),
+      second,
+    );
+  });
+});

@@ -27,6 +27,7 @@ const attachment: ReportAttachment = {
 const signing = (location: string, added: boolean): SigningOutcome => ({
   kind: 'key',
   keyId: 'KEYID',
+  identities: [],
   entries: [{ digest: IMAGE, storage: 'cosign', added, location, predicateType: 'https://slsa.dev/provenance/v1', statement: STATEMENT }],
   tagOnly: [],
 });
