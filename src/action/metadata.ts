@@ -2,12 +2,12 @@
  * The Action's `digest`, `imageid` and `metadata` outputs, shaped as docker/build-push-action's
  * (which passes on buildx's `--metadata-file`), so steps written for one read the other:
  * `containerimage.digest`, `containerimage.descriptor`, `containerimage.config.digest` (one
- * platform), `image.name` (the names written, comma-separated) and the SLSA provenance predicate
+ * platform), `image.name` (the names written, the fixed images' too, comma-separated) and the SLSA provenance predicate
  * under `buildx.build.provenance` (one platform) or `buildx.build.provenance/<os/arch>` (several).
  */
 import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import type { ActionOutcome } from './run.ts';
+import { type ActionOutcome, fixNames } from './run.ts';
 
 /** The three outputs build-push-action has, as strings. */
 export interface ActionOutputs {
@@ -30,7 +30,11 @@ export function actionOutputs(outcome: ActionOutcome): ActionOutputs {
   if (single !== undefined) metadata['containerimage.config.digest'] = single.config.descriptor.digest;
   metadata['containerimage.descriptor'] = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   metadata['containerimage.digest'] = d.digest;
-  metadata['image.name'] = outcome.destinations.flatMap((x) => x.names).join(',');
+  // Every name written, the fixed images' (`1.0-aws-lambda`) too: each is an image of this build.
+  metadata['image.name'] = [
+    ...outcome.destinations.flatMap((x) => x.names),
+    ...outcome.fixes.flatMap((f) => fixNames(f, outcome.destinations)),
+  ].join(',');
   return {
     digest: d.digest,
     imageid: single !== undefined ? single.config.descriptor.digest : d.digest,

@@ -443,6 +443,17 @@ export function fixLeftOut(fix: FixReport, attested: readonly Attested[]): strin
   } with the image as built`;
 }
 
+/**
+ * The names a fix's image was written under, in full (`REGISTRY/REPO:1.0-aws-lambda`, or
+ * `oci:PATH:TAG`): the fixes are written to the first repository the tags name (or the local
+ * layout) only, where `destinations[0]` is. Empty when the fix wrote nothing.
+ */
+export function fixNames(fix: FixReport, destinations: readonly Destination[]): string[] {
+  const where = destinations[0]?.location;
+  if (!fix.written || fix.destination === undefined || where === undefined) return [];
+  return fix.destination.tags.map((t) => `${where}:${t}`);
+}
+
 /** A tag for the image fixed for a target: `TAG-TARGET`, cut to the 128 characters a tag may have. */
 export function fixTag(tag: string, target: string): string {
   const suffix = `-${target}`;

@@ -9,7 +9,7 @@ import type * as core from '@actions/core';
 import { predicateName } from '../attest/attachments.ts';
 import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
-import { type ActionOutcome, fixLeftOut, fixNotWritten, fixStillRefused, type SigningOutcome } from './run.ts';
+import { type ActionOutcome, fixLeftOut, fixNames, fixNotWritten, fixStillRefused, type SigningOutcome } from './run.ts';
 
 type Summary = typeof core.summary;
 
@@ -26,7 +26,14 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
   const r = outcome.report;
   summary.addHeading('Provenant', 2);
   const where = outcome.destinations.flatMap((d) => d.names);
-  summary.addRaw(`<p>${code(outcome.descriptor.digest)} written to ${where.map(code).join(', ')}</p>`, true);
+  // The fixed images are other images (most often another digest), written to the first repository.
+  const fixed = outcome.fixes.flatMap((f) => {
+    const names = fixNames(f, outcome.destinations);
+    return names.length === 0 || f.destination === undefined
+      ? []
+      : [`; fixed for ${code(f.target)}, ${code(f.destination.digest)} to ${names.map(code).join(', ')}`];
+  });
+  summary.addRaw(`<p>${code(outcome.descriptor.digest)} written to ${where.map(code).join(', ')}${fixed.join('')}</p>`, true);
 
   summary.addHeading('Images', 3);
   summary.addTable([
@@ -62,7 +69,7 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
             ? `not written: ${esc(notWritten)}`
             : fix?.destination === undefined
               ? ''
-              : `${code(fix.destination.digest)} ${fix.destination.tags.map(code).join(' ')}${still === undefined ? '' : `<br>${esc(still)}`}${leftOut === undefined ? '' : `<br>${esc(leftOut)}`}`;
+              : `${code(fix.destination.digest)} ${fixNames(fix, outcome.destinations).map(code).join(' ')}${still === undefined ? '' : `<br>${esc(still)}`}${leftOut === undefined ? '' : `<br>${esc(leftOut)}`}`;
         const problems = t.problems.map((p) => `${esc(p.severity)}: ${esc(p.rule)}`).join('<br>');
         return [`${esc(t.name)} (${code(t.target)})`, esc(t.verdict), problems || 'none', fixed || '–'];
       }),

@@ -700,6 +700,16 @@ describe('the Action’s sources, fixing a signed image', () => {
     assert.ok(!run.stdout.includes(`about ${amd64}`), 'nothing about the image the fix kept');
     const summary = await lastSummary();
     for (const n of named) assert.ok(summary.includes(n), `${n}\n${summary}`);
+    // The fixed image's name, in full, in every place that lists the names written (a cold review).
+    const layoutName = `oci:${join(dirname(outputs.report!), 'image.oci')}`;
+    const metadata = JSON.parse(outputs.metadata!) as Record<string, string>;
+    assert.equal(metadata['image.name'], `${layoutName}:1.0,${layoutName}:1.0-aws-lambda`);
+    const written = /<p><code>sha256:[0-9a-f]{64}<\/code> written to .*?<\/p>/.exec(summary)?.[0] ?? '';
+    assert.ok(
+      written.includes(`fixed for <code>aws-lambda</code>, <code>${amd64}</code> to <code>${layoutName}:1.0-aws-lambda</code>`),
+      written,
+    );
+    assert.ok(summary.includes(`<code>${amd64}</code> <code>${layoutName}:1.0-aws-lambda</code>`), summary);
   });
 
   it('warns, naming the target and the rules no fix satisfies, and the summary says why there is no fixed image', async () => {
