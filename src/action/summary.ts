@@ -104,11 +104,12 @@ function attestationRows(r: ReportData, signing: SigningOutcome | undefined): st
  * cannot say whose it is; the run knows when it signed them all: when every unnamed signature
  * of the attachment is one this run's key made there (as many as the statements it signed
  * under that tag, written now or found there already, equal, by a run again), they are shown as
- * that key's. Exported for its tests.
+ * that key's. A BuildKit attestation manifest signed by this run says so (see manifestSigners).
+ * Exported for its tests.
  */
 export function signersOf(a: ReportAttachment, signing: SigningOutcome | undefined): string {
   const named = a.signers.filter((s) => s.signed);
-  if (named.length === 0) return 'unsigned';
+  if (named.length === 0) return manifestSigners(a, signing) ?? 'unsigned';
   const unnamed = named.filter((s) => s.keyId === undefined && s.identity === undefined).length;
   const tag = a.tag;
   // One found there already is where it was found: its tag and layer (sign.ts, SignedEntry).
@@ -128,6 +129,25 @@ export function signersOf(a: ReportAttachment, signing: SigningOutcome | undefin
           : 'a key the signature does not name',
   );
   return [...new Set(labels)].join('<br>');
+}
+
+/**
+ * Who signed a BuildKit attestation manifest, when this run did: its statements are plain in-toto
+ * layers, which carry no signature, but the manifest that holds them is in the index and signed
+ * with it, as an image is (`provenant verify` checks that signature; `verify-attestation` reads
+ * the statements through the index's). The report reads the signatures stored in an attachment,
+ * not those of it, so the run's own entries say it. Undefined when this run did not sign it.
+ */
+function manifestSigners(a: ReportAttachment, signing: SigningOutcome | undefined): string | undefined {
+  if (a.storage !== 'buildkit' || signing === undefined) return undefined;
+  if (!signing.entries.some((e) => e.predicateType === undefined && e.digest === a.digest)) return undefined;
+  const who =
+    signing.kind === 'key'
+      ? [`key ${code(signing.keyId ?? '')}`]
+      : signing.identities.length > 0
+        ? signing.identities.map(esc)
+        : ['the job’s identity'];
+  return who.map((w) => `${w} (a signature of the manifest)`).join('<br>');
 }
 
 function signatureLine(outcome: ActionOutcome): string {

@@ -449,10 +449,19 @@ describe('the Action’s sources, BuildKit’s attestation storages', { skip: re
       const repo = `acme/${mode}-signed`;
       const store = storeOf(repo);
       try {
-        const { digest, publicKey } = await push(mode, repo, true);
+        const { digest, publicKey, job } = await push(mode, repo, true);
         assert.equal((await store.resolve('1.0'))?.digest, digest, 'the tag names the index written');
         const { images, attestations } = await entries(store, digest);
         assert.equal(attestations.length, 1, 'the platform image’s statements are listed in the index');
+        // The attestation manifest is signed, as the index and the image are: the summary's row
+        // says so, not "unsigned" (a cold review).
+        const manifest = await verifyImage(store, attestations[0]!.digest, { policy: { key: publicKey } });
+        assert.equal(manifest.verified.length, 2, JSON.stringify(manifest.checked));
+        const row = new RegExp(
+          `<td>buildkit</td><td><code>${attestations[0]!.digest}</code></td><td>([^<]*(?:<code>[^<]*</code>)?[^<]*)</td>`,
+        );
+        const cell = row.exec(await readFile(job.summaryFile, 'utf8'))?.[1];
+        assert.match(cell ?? '', /^key <code>[^<]+<\/code> \(a signature of the manifest\)$/, cell);
         const index = await verifyImage(store, digest, { policy: { key: publicKey } });
         assert.deepEqual(index.verified.map((v) => v.storage).sort(), ['cosign', 'referrers']);
         const sbom = await verifyImage(store, digest, { policy: { key: publicKey }, kind: 'attestation' });

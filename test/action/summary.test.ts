@@ -41,3 +41,24 @@ describe("the summary's signers of a cosign .att attestation", () => {
     assert.equal(signersOf(attachment, undefined), 'a key the signature does not name');
   });
 });
+
+describe("the summary's signers of a BuildKit attestation manifest", () => {
+  const manifest: ReportAttachment = { ...attachment, storage: 'buildkit', tag: undefined, signers: [] };
+  const signedManifest = (digest: typeof ATT): SigningOutcome => ({
+    kind: 'keyless',
+    keyId: undefined,
+    identities: ['https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main (https://token.actions.githubusercontent.com)'],
+    entries: [{ digest, storage: 'referrers', added: true, location: `sha256:${'d'.repeat(64)}` }],
+    tagOnly: [],
+  });
+
+  it('its statements carry no signature, but the run signed the manifest: it says who, not "unsigned" (a cold review)', () => {
+    assert.equal(
+      signersOf(manifest, signedManifest(ATT)),
+      'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main (https://token.actions.githubusercontent.com) (a signature of the manifest)',
+    );
+    // The run signed another manifest, or nothing.
+    assert.equal(signersOf(manifest, signedManifest(IMAGE)), 'unsigned');
+    assert.equal(signersOf(manifest, undefined), 'unsigned');
+  });
+});
