@@ -533,8 +533,8 @@ function groupDestinations(inputs: ActionInputs, work: string): Planned[] {
  * first blob would be (see RegistryClient.checkPush: an upload session opened and cancelled,
  * nothing stored), all at once; a local layout needs no check.
  *
- * @throws ProvenantError naming every repository that failed and why, with the first failure's
- *   code, hint and cause (the Action's hint for a refused login reads it there)
+ * @throws PushCheckError naming every repository that failed and why, with the first failure's
+ *   code and cause, and each one's hint (the Action's hint for a refused login reads them there)
  */
 async function checkDestinations(destinations: readonly Planned[], ctx: ActionContext): Promise<void> {
   const registries = destinations.filter((d) => d.location.kind === 'registry');
@@ -560,12 +560,47 @@ async function checkDestinations(destinations: readonly Planned[], ctx: ActionCo
     ctx.logger.info(`checked that ${registries.map((d) => d.display).join(', ')} ${registries.length === 1 ? 'takes' : 'take'} the push`);
     return;
   }
-  const why = refused.map((r) => `${r.display} (${r.err.message})`).join('; ');
-  throw new ProvenantError(first.err.code, `cannot push to ${why}; checked before the build, so nothing was written`, {
-    where: first.err.where,
-    hint: first.err.hint,
-    cause: first.err,
-  });
+  throw new PushCheckError(refused.map((r) => ({ location: r.display, error: r.err })));
+}
+
+/**
+ * The repositories the check before the build found refusing the push (see checkDestinations),
+ * each with its error: the code, place and cause are the first's, the hint each one's, so that a
+ * registry on a closed port does not hide the login advice for another.
+ */
+export class PushCheckError extends ProvenantError {
+  readonly refusals: readonly { location: string; error: ProvenantError }[];
+
+  constructor(refusals: readonly { location: string; error: ProvenantError }[]) {
+    const first = refusals[0]!;
+    const why = refusals.map((r) => `${r.location} (${r.error.message})`).join('; ');
+    super(first.error.code, `cannot push to ${why}; checked before the build, so nothing was written`, {
+      where: first.error.where,
+      hint: PushCheckError.hints(refusals, (e) => e.hint),
+      cause: first.error,
+    });
+    this.name = 'PushCheckError';
+    this.refusals = refusals.map((r) => ({ ...r }));
+  }
+
+  /**
+   * Each refusal's hint (as `hintOf` words it), one a line: alone, as it is; with others, after
+   * the repositories it is for (one line for those that share it). Undefined when none has one.
+   */
+  static hints(
+    refusals: readonly { location: string; error: ProvenantError }[],
+    hintOf: (error: ProvenantError) => string | undefined,
+  ): string | undefined {
+    const byHint = new Map<string, string[]>();
+    for (const r of refusals) {
+      const hint = hintOf(r.error);
+      if (hint === undefined || hint === '') continue;
+      byHint.set(hint, [...(byHint.get(hint) ?? []), r.location]);
+    }
+    if (byHint.size === 0) return undefined;
+    if (refusals.length === 1) return [...byHint.keys()][0];
+    return [...byHint].map(([hint, locations]) => `${locations.join(', ')}: ${hint}`).join('\n');
+  }
 }
 
 /**

@@ -188,6 +188,15 @@ describe('the Action’s sources, a destination that does not take the push', { 
       ),
       r.error,
     );
+    // Each refusal's hint, after the repository it is for: the login advice is not lost behind
+    // the first's (a cold review).
+    const hints = r.error.slice(r.error.indexOf('\nhint: ') + 7).split('\n');
+    assert.equal(hints.length, 2, r.error);
+    assert.equal(
+      hints[0],
+      `${second.host}/acme/both: the docker config's login for ${second.host} was refused: log in again with docker/login-action (registry: ${second.host}) before this step, with a password or token that is valid and may push there`,
+    );
+    assert.match(hints[1]!, new RegExp(`^127\\.0\\.0\\.1:${closed}/acme/both: `), r.error);
     assert.deepEqual(await pushedFiles(first), []);
   });
 
