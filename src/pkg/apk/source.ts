@@ -187,7 +187,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         : loaded;
     const meta = kept?.meta as ApkKept | undefined;
     const signedBy = kept === undefined || meta === undefined ? false : await this.#stillVouched(meta, key, where);
-    if (kept !== undefined && meta !== undefined && signedBy !== false) {
+    // An entry that pins no signature (resolved from an index) is met by any file of its Q1 and
+    // size: the kept one must be the file its location serves now, or the build would record a
+    // file the repository signed again since.
+    const replaced = meta !== undefined && signedBy !== false && !pinsSignature(p) && !(await this.#stillServed(p, meta.ranges));
+    if (kept !== undefined && meta !== undefined && signedBy !== false && !replaced) {
       if (signed && signedBy === undefined) throw unvouched(p, where);
       checkIdentity(meta.info, p, where);
       const pkg: ApkPackage = { ...meta.pkg, signedBy, entries: kept.entries };
@@ -196,7 +200,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     }
     // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
     // without one, it is read and held whole for the build.
-    if (cache !== undefined) return this.#streamed(cache, p, key, where, signed);
+    if (cache !== undefined) return this.#streamed(cache, p, key, where, signed, replaced);
     const bytes = await fetchFile(p.url, { baseDir, signal });
     const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where, requireSignature: signed });
     const info = apkPackageInfo(pkg, bytes.length, where);
@@ -223,7 +227,9 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
    * A package not kept unpacked yet, read into the cache as a stream: from the .apk cached under
    * `key` when it still verifies (a copy that does not is a miss, never a failure), else
    * downloaded into a temporary file of the cache, read from there, and kept under `key` only
-   * once it has verified: a file that does not is removed.
+   * once it has verified: a file that does not is removed. The cached .apk is passed over when it
+   * is known to be `replaced` (the location serves another file of its Q1), and, for an entry that
+   * pins no signature, when it is not the file the location serves now.
    */
   async #streamed(
     cache: DownloadCache,
@@ -231,15 +237,16 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     key: string,
     where: string,
     signed: boolean,
+    replaced: boolean,
   ): Promise<FetchedPackage<ApkFetched>> {
     const { baseDir, signal } = this.#options;
-    const found = await cache.locate(key);
+    const found = replaced ? undefined : await cache.locate(key);
     if (found !== undefined && sizeFits(found.size, p)) {
       const kept = await this.#keepFile(cache, p, found, where, signed).catch((err: unknown) => {
         if (isProvenantError(err, 'ABORTED')) throw err;
         return undefined;
       });
-      if (kept !== undefined) return { ...kept, cached: true };
+      if (kept !== undefined && (pinsSignature(p) || (await this.#stillServed(p, kept.locked)))) return { ...kept, cached: true };
     }
     const writer = await cache.writer();
     try {
@@ -321,6 +328,41 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     try {
       return verifyApkSignatures(signatures, await readAt(file.path, start, end + 1 - start, where), this.#keyring, where);
     } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Whether the file `p.url` serves now begins with the signature member `kept` records, so that a
+   * cached copy may stand for it: the rest of the file is the control member its Q1 names and the
+   * data member that names, and its size is the index's. Reads that member's bytes alone (a few
+   * hundred) from the location. A package with no signature member is its control and data alone.
+   * A location that cannot be read, or that serves a shorter file, is another file: the download
+   * then says why.
+   */
+  async #stillServed(p: LockedPackage, kept: LockedRanges): Promise<boolean> {
+    const { signature } = kept;
+    if (signature === undefined) return true;
+    const where = safeLocation(p.url);
+    const m = /^bytes=0-(\d+)$/.exec(signature.range);
+    if (m === null) return false;
+    const length = Number(m[1]) + 1;
+    const { baseDir, signal } = this.#options;
+    try {
+      const hash = createHash('sha1');
+      if (isRemote(p.url)) {
+        let left = length;
+        // Stopped, and the connection dropped, once the member is read.
+        for await (const chunk of streamFile(p.url, { baseDir, signal })) {
+          hash.update(chunk.subarray(0, left));
+          left -= Math.min(left, chunk.length);
+          if (left === 0) break;
+        }
+        if (left > 0) return false;
+      } else hash.update(await readAt(localFile(p.url, baseDir), 0, length, where));
+      return `sha1-${hash.digest('base64')}` === signature.checksum;
+    } catch (err) {
+      if (isProvenantError(err, 'ABORTED')) throw err;
       return false;
     }
   }
@@ -532,12 +574,21 @@ function keptKey(checksum: string): string {
  * without user info (the same file for any credentials), or a local file's absolute path.
  */
 export function apkFileKey(checksum: string, location: string, baseDir: string | undefined): string {
-  const where = isRemote(location)
-    ? urlWithoutUserInfo(location)
-    : location.startsWith('file://')
-      ? fileURLToPath(location)
-      : resolve(baseDir ?? '.', location);
-  return `apk:${checksum} ${where}`;
+  return `apk:${checksum} ${isRemote(location) ? urlWithoutUserInfo(location) : localFile(location, baseDir)}`;
+}
+
+/** The absolute path of a local location: a `file://` URL, or a path relative to `baseDir`. */
+function localFile(location: string, baseDir: string | undefined): string {
+  return location.startsWith('file://') ? fileURLToPath(location) : resolve(baseDir ?? '.', location);
+}
+
+/**
+ * Whether a lock entry pins the package's signature member: one from a lock does (apko's lock
+ * records it), one resolved from an index does not, as the index's `Q1` covers the control member
+ * alone.
+ */
+function pinsSignature(p: LockedPackage): boolean {
+  return recordedChecksum(p, 'signature') !== undefined;
 }
 
 /** A package from a lock that no verified index lists, and no trusted key signed. */
