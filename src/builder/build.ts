@@ -12,6 +12,7 @@
 import { basename, dirname, resolve } from 'node:path';
 import { type AttestationMode, type Attested, storeAttestations } from '../attest/storage.ts';
 import { isProvenantError, ProvenantError, throwIfAborted, urlWithoutUserInfo } from '../errors.ts';
+import { Limiter } from '../io/limit.ts';
 import { collectGarbage } from '../io/memory.ts';
 import { type BlobSource, bytesSource, type Logger, type OperationOptions, type ProgressUpdate, silentLogger } from '../io/types.ts';
 import { descriptorOf, type Stored } from '../oci/content.ts';
@@ -271,7 +272,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
       const planFor = plan.packages.get(arch) ?? [];
       const recordKey = memoCache === undefined ? undefined : await imageMemoKey(options, source, arch, planFor, plan.unlisted, memoCache);
       const recalled = recordKey === undefined ? undefined : await recallImage(memoCache!, recordKey);
-      if (recalled !== undefined && lockedPartsMet(planFor, recalled)) {
+      if (recalled !== undefined && lockedPartsMet(planFor, recalled) && (await recordedStillServed(source, planFor, recalled))) {
         for (const f of recalled.fetched) {
           packageDigests.set(f.locked.url, f.sha256);
           lockPackages.push(f.locked);
@@ -423,6 +424,26 @@ function lockedPartsMet(planned: readonly LockedPackage[], recalled: RecalledIma
       return recorded === undefined || recorded === made.get(p.url)?.[part]?.checksum;
     }),
   );
+}
+
+/**
+ * Whether every package a recorded image was made from is still the file its location serves,
+ * where the plan's entry does not name the file whole (an apk resolved from its index: a package
+ * signed again keeps its `Q1` and, often, its size, so the record's key is the same). Asked a few
+ * at a time, as packages are fetched.
+ */
+async function recordedStillServed(source: PackageSource, planned: readonly LockedPackage[], recalled: RecalledImage): Promise<boolean> {
+  const { stillServed } = source;
+  if (stillServed === undefined) return true;
+  const made = new Map(recalled.fetched.map((f) => [f.locked.url, f.locked]));
+  const limiter = new Limiter(READ_AHEAD);
+  const served = await Promise.all(
+    planned.map((p) => {
+      const recorded = made.get(p.url);
+      return recorded === undefined ? false : limiter.run(() => stillServed.call(source, p, recorded));
+    }),
+  );
+  return served.every(Boolean);
 }
 
 /** The image an earlier build of the same inputs made, as {@link assembleImage} gives one. */

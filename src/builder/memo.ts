@@ -13,7 +13,8 @@
  * a digest of Provenant's own code, so that another version or a changed checkout never takes
  * what an older one made. A package's checksum is its identity, verified against the indexes
  * this build read; an apk's `Q1` does not cover its signature, so one signed again under the
- * same identity is taken as recorded (as the kept unpacked package is). The indexes are read and
+ * same identity has the same key: the build takes the record only when each such package is
+ * still the file its location serves (./build.ts, recordedStillServed). The indexes are read and
  * verified at every build; only fetching, installing and layering are skipped.
  *
  * The record holds the layers' keys (each layer is then taken from the cache as a layer reused

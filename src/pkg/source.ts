@@ -273,6 +273,14 @@ export interface PackageSource<C extends Candidate = Candidate, P = unknown> {
    */
   fetch(locked: LockedPackage, options?: { signed?: boolean | undefined }): Promise<FetchedPackage<P>>;
   /**
+   * Whether the file an earlier build fetched for `planned` (`recorded`, its lock entry completed
+   * from the file) is still the one its location serves, for a source whose plan entries may not
+   * name a file whole: an apk resolved from its index is named by its `Q1` (the control member)
+   * and size, and a repository may sign it again under both. Absent where an entry names its file
+   * whole (a .deb by its SHA-256). The build takes an image it recorded (./memo.ts) only then.
+   */
+  stillServed?(planned: LockedPackage, recorded: LockedPackage): Promise<boolean>;
+  /**
    * What a fetched package says of itself, as an untagged resolver candidate: the names it
    * provides, what it depends on, its `install_if`. A locked package that no index lists is known
    * by these only once it is fetched, and a checked lock is walked again with them

@@ -223,6 +223,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     };
   }
 
+  async stillServed(planned: LockedPackage, recorded: LockedPackage): Promise<boolean> {
+    // A lock's entry names the signature, which the recorded image is held against (../../builder/build.ts).
+    return pinsSignature(planned) || this.#stillServed(recorded, recorded);
+  }
+
   /**
    * A package not kept unpacked yet, read into the cache as a stream: from the .apk cached under
    * `key` when it still verifies (a copy that does not is a miss, never a failure), else

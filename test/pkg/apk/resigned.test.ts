@@ -123,12 +123,27 @@ describe('a package signed again under the same Q1 and size, served over HTTP', 
     assert.equal((await build({ lock: warmLock, cacheDir })).index?.digest, cold.index?.digest);
   });
 
+  it('a warm build does not take the image an earlier build made from the file served before (the image memo)', async () => {
+    const { dir, a, b, publish, build } = await setUp('memo');
+    const cacheDir = join(dir, 'cache');
+    const first = await publish(a);
+    assert.deepEqual([...(await build({ cacheDir, memo: true })).packageDigests.values()], [first.apk]);
+    const second = await publish(b);
+    const warm = await build({ cacheDir, memo: true });
+    assert.deepEqual([...warm.packageDigests.values()], [second.apk], 'the digest of the file served now, not the recorded one');
+    assert.equal(warm.index?.digest, (await build({})).index?.digest);
+    // Recorded again from that file: taken by the next build.
+    assert.deepEqual([...(await build({ cacheDir, memo: true })).packageDigests.values()], [second.apk]);
+  });
+
   it('a build from a lock that pins the signature asks the repository nothing more than the download', async () => {
     const { dir, a, publish, build } = await setUp('pinned');
     const cacheDir = join(dir, 'cache');
     await publish(a);
     const { lock } = await build({ lockOnly: true, cacheDir });
-    for (const memo of [false]) {
+    await build({ lock, cacheDir, memo: true });
+    await build({ cacheDir, memo: true });
+    for (const memo of [false, true]) {
       requests.length = 0;
       await build({ lock, cacheDir, memo });
       assert.deepEqual(requests, [], `the file the lock names is in the cache: not asked for again (memo ${memo})`);
