@@ -113,6 +113,12 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
   readonly #repositories: { url: string; tag: string }[];
   /** The repositories /etc/apk/repositories lists: `repositories`, then `runtime_repositories`. */
   readonly #imageRepositories: { url: string; tag: string }[];
+  /**
+   * The digest of the APKINDEX.tar.gz this build read for each repository folder
+   * (`<repository>/<arch>`), '' where two reads of it differed: what a cached package's signature
+   * member was last found served under (#servedNow).
+   */
+  readonly #indexes = new Map<string, string>();
 
   constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
     this.#options = options;
@@ -148,7 +154,11 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         throw new MissingArchitectureError(safeLocation(repo.url), arch, err, configPath);
       });
       const index = await readApkIndex(bytes, { keyring: this.#keyring, where });
-      files.push({ url: where, digest: digestOf(bytes) });
+      const digest = digestOf(bytes);
+      files.push({ url: where, digest });
+      const folder = joinLocation(repo.url, arch);
+      const read = this.#indexes.get(folder);
+      this.#indexes.set(folder, read === undefined || read === digest ? digest : '');
       const { candidates: found, skipped } = apkCandidates(index.packages, repo.url, repo.tag, order, where);
       for (const s of skipped) logger.warn(`${where}: left out ${s.name}-${s.version}: ${s.reason}`);
       candidates.push(...found);
@@ -190,7 +200,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // An entry that pins no signature (resolved from an index) is met by any file of its Q1 and
     // size: the kept one must be the file its location serves now, or the build would record a
     // file the repository signed again since.
-    const replaced = meta !== undefined && signedBy !== false && !pinsSignature(p) && !(await this.#stillServed(p, meta.ranges));
+    const replaced = meta !== undefined && signedBy !== false && !pinsSignature(p) && !(await this.#servedNow(p, meta.ranges));
     if (kept !== undefined && meta !== undefined && signedBy !== false && !replaced) {
       if (signed && signedBy === undefined) throw unvouched(p, where);
       checkIdentity(meta.info, p, where);
@@ -225,7 +235,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
 
   async stillServed(planned: LockedPackage, recorded: LockedPackage): Promise<boolean> {
     // A lock's entry names the signature, which the recorded image is held against (../../builder/build.ts).
-    return pinsSignature(planned) || this.#stillServed(recorded, recorded);
+    return pinsSignature(planned) || this.#servedNow(recorded, recorded);
   }
 
   /**
@@ -251,7 +261,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
         if (isProvenantError(err, 'ABORTED')) throw err;
         return undefined;
       });
-      if (kept !== undefined && (pinsSignature(p) || (await this.#stillServed(p, kept.locked)))) return { ...kept, cached: true };
+      if (kept !== undefined && (pinsSignature(p) || (await this.#servedNow(p, kept.locked)))) return { ...kept, cached: true };
     }
     const writer = await cache.writer();
     try {
@@ -262,6 +272,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       if (stored.sha256 !== kept.sha256) {
         throw new ProvenantError('DIGEST_MISMATCH', `${where} changed while it was read: ${stored.sha256}, not ${kept.sha256}`, { where });
       }
+      await this.#noteServed(p, kept.locked);
       return { ...kept, cached: false };
     } catch (err) {
       await writer.abort();
@@ -335,6 +346,50 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Whether the file `p.url` serves now is still the one whose members `kept` records (#stillServed),
+   * asking the location only when the repository published its index again since that was last
+   * found. A repository that signs a package again is taken to publish its index again as another
+   * file (the signature over it, its time), even when its lines do not change: under the index
+   * this build read, a package found served, or downloaded, once is not asked about again, so a
+   * warm build sends nothing for its packages while the index stays the same file. A file replaced
+   * under an index made again byte for byte (the same key and time) goes unnoticed until the
+   * index changes; a lock, which names each signature, does not depend on this.
+   */
+  async #servedNow(p: LockedPackage, kept: LockedRanges): Promise<boolean> {
+    const { signature } = kept;
+    if (signature === undefined) return true;
+    const { cache } = this.#options;
+    const record = this.#servedRecord(p, signature.checksum);
+    if (cache !== undefined && record !== undefined) {
+      const held = await cache.get(record.key);
+      if (held !== undefined && new TextDecoder().decode(held) === record.text) return true;
+    }
+    if (!(await this.#stillServed(p, kept))) return false;
+    await this.#noteServed(p, kept);
+    return true;
+  }
+
+  /** Records that `p.url` serves the file whose members `kept` gives under the index this build read (#servedNow). */
+  async #noteServed(p: LockedPackage, kept: LockedRanges): Promise<void> {
+    const { cache } = this.#options;
+    const record = kept.signature === undefined ? undefined : this.#servedRecord(p, kept.signature.checksum);
+    // Not recorded, the package is asked about again by the next build: nothing else is lost.
+    if (cache !== undefined && record !== undefined) await cache.put(record.key, new TextEncoder().encode(record.text)).catch(() => {});
+  }
+
+  /**
+   * The cache's key and text of the record that `p.url` served the file of `signature` (its
+   * signature member's checksum; its Q1 and size name the rest) under the index this build read
+   * for its folder. None when no index, or two different ones, were read for it (a build from a
+   * lock that its indexes do not vouch for): its packages are then asked about each time.
+   */
+  #servedRecord(p: LockedPackage, signature: string): { key: string; text: string } | undefined {
+    const index = this.#indexes.get(p.url.slice(0, p.url.lastIndexOf('/')));
+    if (index === undefined || index === '') return undefined;
+    return { key: `apk-served:${apkFileKey(p.checksum, p.url, this.#options.baseDir)}`, text: `${index} ${signature}\n` };
   }
 
   /**
