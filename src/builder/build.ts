@@ -430,7 +430,8 @@ function lockedPartsMet(planned: readonly LockedPackage[], recalled: RecalledIma
  * Whether every package a recorded image was made from is still the file its location serves,
  * where the plan's entry does not name the file whole (an apk resolved from its index: a package
  * signed again keeps its `Q1` and, often, its size, so the record's key is the same). Asked a few
- * at a time, as packages are fetched.
+ * at a time, as packages are fetched; the source may answer from what it recorded (apk asks its
+ * repository only when the index it read is another file than the one it last asked under).
  */
 async function recordedStillServed(source: PackageSource, planned: readonly LockedPackage[], recalled: RecalledImage): Promise<boolean> {
   const { stillServed } = source;
