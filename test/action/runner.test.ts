@@ -101,7 +101,16 @@ describe('the bundle, run as the runner runs it', { skip: registryMissing }, () 
     const metadata = JSON.parse(outputs.metadata!) as Record<string, unknown>;
     assert.equal(metadata['containerimage.digest'], held.digest);
     assert.deepEqual(metadata['containerimage.descriptor'], { mediaType: held.mediaType, digest: held.digest, size: held.size });
-    assert.equal(metadata['image.name'], `${reg.host}/acme/app:1.0,${reg.host}/acme/app:latest`);
+    // Every name written, the fixed image's too (docs/action.md, "Outputs").
+    assert.equal(
+      metadata['image.name'],
+      [
+        `${reg.host}/acme/app:1.0`,
+        `${reg.host}/acme/app:latest`,
+        `${reg.host}/acme/app:1.0-aws-lambda`,
+        `${reg.host}/acme/app:latest-aws-lambda`,
+      ].join(','),
+    );
     const provenance = metadata['buildx.build.provenance/linux/amd64'] as { buildDefinition?: { externalParameters?: unknown } };
     assert.ok(provenance?.buildDefinition?.externalParameters, 'the amd64 provenance predicate');
     assert.ok(metadata['buildx.build.provenance/linux/arm64']);
