@@ -24,7 +24,7 @@ import type { ApkoFs } from './apko-fs.ts';
 import { parseApkoPkgInfo } from './apko-pkginfo.ts';
 import { installedEntries } from './install.ts';
 import type { ApkPackage } from './package.ts';
-import { type ApkDependency, parseApkDependency, satisfiesApkConstraint } from './version.ts';
+import { type ApkDependency, type ApkVersionOp, isValidApkVersion, parseApkDependency, satisfiesApkConstraint } from './version.ts';
 
 /** A fetched package: its index fields and its contents. */
 export interface ApkoInput {
@@ -141,16 +141,32 @@ function tryParse(text: string): ApkDependency | undefined {
  * dependencies depth first (at each level the dependency with the fewest candidates, then the
  * smallest by name, before the others; a package's own dependencies before it), then what it
  * triggers through `install_if`, then the entry; each package once (apko's
- * GetPackagesWithDependencies). Candidates are the packages of the set: with a world where every
- * package is pinned, as apko's is, apko's own candidates are those.
+ * GetPackagesWithDependencies).
+ *
+ * Without `index`, a dependency's candidates are the packages of the set: with a world where
+ * every package is pinned (`name=version`), as apko's build has it, apko's own candidates are
+ * those. `apko lock` resolves the configuration's requests instead, unpinned, and then counts
+ * every package the indexes offer for the name that its resolver has not ruled out: `index`
+ * gives those ({@link ApkoIndex}).
  *
  * @throws ProvenantError `UNRESOLVABLE` when a dependency has no package in the set
  */
-export function apkoInstallOrder<T extends { info: ApkoOrderInfo }>(world: readonly string[], packages: readonly T[]): T[] {
+export function apkoInstallOrder<T extends { info: ApkoOrderInfo }>(
+  world: readonly string[],
+  packages: readonly T[],
+  index?: ApkoIndex<T>,
+): T[] {
   const byName = new Map(packages.map((p) => [p.info.name, p]));
   const picked = new Set<string>();
+  const counts = index === undefined ? undefined : new ApkoCandidateCounts(index.entries);
+  const entryOf = (p: T): ApkoIndexEntry | undefined => index?.entryOf(p);
+  // What apko's resolver holds as installed while it walks one world entry (`existing`): a
+  // package of a tagged repository is a candidate only under its tag's world entry, or as that.
+  let existing = new Map<string, ApkoIndexEntry | undefined>();
+  let allowTag = '';
   const visit = (pkg: T, parents: ReadonlySet<string>): T[] => {
     if (parents.has(pkg.info.name)) return [];
+    counts?.constrain(pkg.info.depends);
     const mine = new Set<string>();
     for (const pr of pkg.info.provides) {
       mine.add(pr);
@@ -161,6 +177,7 @@ export function apkoInstallOrder<T extends { info: ApkoOrderInfo }>(world: reado
     const deps: T[] = [];
     for (;;) {
       const options = new Map<string, T[]>();
+      const count = new Map<string, number>();
       for (const text of constraints) {
         if (text.startsWith('!')) continue;
         const dep = tryParse(text);
@@ -179,31 +196,56 @@ export function apkoInstallOrder<T extends { info: ApkoOrderInfo }>(world: reado
           );
         }
         options.set(text, found);
+        count.set(text, counts === undefined ? found.length : counts.count(text, allowTag, existing.get(dep.name)));
       }
       if (options.size === 0) break;
       let lowest = '';
-      for (const [k, v] of options) {
-        const best = options.get(lowest);
-        if (lowest === '' || v.length < (best?.length ?? 0) || (v.length === best?.length && byteOrder(k, lowest) < 0)) lowest = k;
+      for (const [k, n] of count) {
+        const best = count.get(lowest);
+        if (lowest === '' || n < (best ?? 0) || (n === best && byteOrder(k, lowest) < 0)) lowest = k;
       }
       constraints = [...options.keys()].filter((k) => k !== lowest);
       const dep = (options.get(lowest) as T[])[0] as T;
+      const depEntry = entryOf(dep);
+      if (depEntry !== undefined) counts?.disqualifyConflicts(depEntry);
       picked.add(pkg.info.name);
       for (const pr of pkg.info.provides) {
         const d = tryParse(pr);
         if (d?.version !== undefined) picked.add(d.name);
       }
-      deps.push(...visit(dep, new Set([...parents, pkg.info.name])), dep);
+      const sub = visit(dep, new Set([...parents, pkg.info.name]));
+      for (const d of sub) existing.set(d.info.name, entryOf(d));
+      deps.push(...sub, dep);
     }
     return deps;
   };
   const order: T[] = [];
   const tracked = new Set<string>();
-  for (const entry of [...world].sort(byteOrder)) {
+  const sortedWorld = [...world].sort(byteOrder);
+  const worldPackages = sortedWorld.map((entry): T => {
     const name = entry.replace(/[=<>~@].*$/, '');
-    const pkg = byName.get(name);
+    const dep = byName.has(name) ? undefined : tryParse(entry.replace(/@.*$/, ''));
+    // A request for a name some package of the set provides (`cmd:sh`, a virtual) rather than a package's own name.
+    const pkg = byName.get(name) ?? (dep === undefined ? undefined : packages.find((p) => meets(p.info, dep)));
     if (pkg === undefined)
       throw new ProvenantError('UNRESOLVABLE', `the world names ${entry}, which is not in the build`, { where: '/etc/apk/world' });
+    return pkg;
+  });
+  // What apko's resolver does with the world before it walks it: it rules out the versions a
+  // request's constraint excludes, and what conflicts with each package it resolves a request to.
+  const resolved = new Map<string, ApkoIndexEntry | undefined>();
+  if (counts !== undefined) {
+    counts.constrain(sortedWorld);
+    for (const pkg of worldPackages) {
+      const e = entryOf(pkg);
+      if (e !== undefined) counts.disqualifyConflicts(e);
+      resolved.set(pkg.info.name, e);
+    }
+  }
+  for (const [i, entry] of sortedWorld.entries()) {
+    const pkg = worldPackages[i] as T;
+    existing = new Map(resolved);
+    allowTag = apkoConstraint(entry).tag;
     const added = new Map<string, T>();
     for (const d of visit(pkg, new Set())) if (!added.has(d.info.name)) added.set(d.info.name, d);
     for (const d of [...added.values()]) {
@@ -220,6 +262,7 @@ export function apkoInstallOrder<T extends { info: ApkoOrderInfo }>(world: reado
       }
     }
     for (const d of added.values()) {
+      if (!resolved.has(d.info.name)) resolved.set(d.info.name, entryOf(d));
       if (tracked.has(d.info.name)) continue;
       tracked.add(d.info.name);
       order.push(d);
@@ -230,6 +273,136 @@ export function apkoInstallOrder<T extends { info: ApkoOrderInfo }>(world: reado
     }
   }
   return order;
+}
+
+/** A package of a repository's index, among which `apko lock` counts a dependency's candidates. */
+export interface ApkoIndexEntry {
+  info: ApkoOrderInfo;
+  /** The tag of its repository, '' for an untagged one (apko's pinned name of the index). */
+  tag: string;
+}
+
+/** The indexes a resolved set came from, for {@link apkoInstallOrder} as `apko lock` orders it. */
+export interface ApkoIndex<T> {
+  /** Every package of the indexes read to resolve (repositories and build repositories). */
+  entries: readonly ApkoIndexEntry[];
+  /** The entry a package of the set is, if any index lists it. */
+  entryOf(p: T): ApkoIndexEntry | undefined;
+}
+
+/** A constraint as apko's resolver reads it (pkg/apk/apk/version.go:ResolvePackageNameVersionPin). */
+interface ApkoConstraint {
+  name: string;
+  /** Only apko's operators; any other matches every version, as in apko. */
+  op: ApkVersionOp | undefined;
+  version: string;
+  tag: string;
+}
+
+const APKO_OPS: Readonly<Record<string, ApkVersionOp>> = { '=': '=', '>': '>', '<': '<', '>=': '>=', '<=': '<=', '~': '~', '=~': '~' };
+
+/**
+ * `name[op version][@tag]`, with apko's reading of a `so:` version without a package release as
+ * `0.<version>` (melange#1871). Text of another shape is a bare name, as apko takes it.
+ */
+function apkoConstraint(text: string): ApkoConstraint {
+  const m = /^([^@=><~]+)(?:([=><~]+)([^@]+))?(?:@([a-zA-Z0-9]+))?$/.exec(text);
+  if (m === null) return { name: text, op: undefined, version: '', tag: '' };
+  const name = m[1] as string;
+  let version = m[3] ?? '';
+  if (name.startsWith('so:') && version !== '' && !/-r\d+$/.test(version)) version = `0.${version}`;
+  const op = m[2] === undefined ? undefined : APKO_OPS[m[2]];
+  return { name, op, version, tag: m[4] ?? '' };
+}
+
+/**
+ * What apko's resolver counts as a dependency's candidates when the world is not pinned: every
+ * package of the indexes that provides the name, less those its constraints and the packages
+ * already chosen rule out (pkg/apk/apk/repo.go: nameMap, constrain, disqualifyConflicts,
+ * filterPackages).
+ */
+class ApkoCandidateCounts {
+  /** By name: the packages of that name, then those that provide it (once per provision). */
+  readonly #named = new Map<string, ApkoIndexEntry[]>();
+  readonly #ruledOut = new Set<ApkoIndexEntry>();
+
+  constructor(entries: readonly ApkoIndexEntry[]) {
+    const add = (name: string, e: ApkoIndexEntry) => {
+      const list = this.#named.get(name);
+      if (list === undefined) this.#named.set(name, [e]);
+      else list.push(e);
+    };
+    for (const e of entries) add(e.info.name, e);
+    for (const e of entries) for (const pr of e.info.provides) add(apkoConstraint(pr).name, e);
+  }
+
+  /** Rules out what a versioned constraint excludes, and the providers of a `!name` one. */
+  constrain(constraints: readonly string[]): void {
+    for (const text of constraints) {
+      if (text.startsWith('!')) {
+        const c = apkoConstraint(text.slice(1));
+        for (const e of this.#named.get(c.name) ?? []) {
+          if (this.#ruledOut.has(e) || (e.tag !== '' && e.tag !== c.tag)) continue;
+          if (c.op === undefined || versionPasses(e, c)) this.#ruledOut.add(e);
+        }
+        continue;
+      }
+      const c = apkoConstraint(text);
+      if (c.op === undefined) continue;
+      for (const e of this.#named.get(c.name) ?? []) {
+        if (e.info.name === c.name) {
+          if (!satisfies(e.info.version, c)) this.#ruledOut.add(e);
+          continue;
+        }
+        for (const pr of e.info.provides) {
+          const p = apkoConstraint(pr);
+          if (p.name === c.name && p.version !== '' && !satisfies(p.version, c)) this.#ruledOut.add(e);
+        }
+      }
+    }
+  }
+
+  /** Rules out what conflicts with `chosen`: every other provider of a name it provides with a version, and more for a virtual one. */
+  disqualifyConflicts(chosen: ApkoIndexEntry): void {
+    for (const pr of chosen.info.provides) {
+      const c = apkoConstraint(pr);
+      for (const e of this.#named.get(c.name) ?? []) {
+        if (e === chosen || this.#ruledOut.has(e)) continue;
+        // An unversioned (virtual) provision conflicts only with the packages of that name and
+        // those whose first provision of it has a version (conflictingVersion).
+        const first = e.info.provides.map(apkoConstraint).find((other) => other.name === c.name);
+        if (c.version !== '' || e.info.name === c.name || (first !== undefined && first.version !== '')) this.#ruledOut.add(e);
+      }
+    }
+  }
+
+  /** The candidates for dependency `text` of a package under a world entry of tag `allowTag`. */
+  count(text: string, allowTag: string, installed: ApkoIndexEntry | undefined): number {
+    const c = apkoConstraint(text);
+    if (c.op !== undefined && !isValidApkVersion(c.version)) return 0;
+    let n = 0;
+    for (const e of this.#named.get(c.name) ?? []) {
+      if (this.#ruledOut.has(e)) continue;
+      if (e.tag !== '' && e.tag !== allowTag && e !== installed) continue;
+      if (c.op === undefined || versionPasses(e, c)) n++;
+    }
+    return n;
+  }
+}
+
+/** Whether a package's version, or the version of any name it provides, meets `c` (apko's filterPackages). */
+function versionPasses(e: ApkoIndexEntry, c: ApkoConstraint): boolean {
+  if (satisfies(e.info.version, c)) return true;
+  return e.info.provides.some((pr) => {
+    const v = apkoConstraint(pr).version;
+    return v !== '' && satisfies(v, c);
+  });
+}
+
+function satisfies(version: string, c: ApkoConstraint): boolean {
+  if (c.op === undefined) return true;
+  if (!isValidApkVersion(version) || !isValidApkVersion(c.version)) return false;
+  return satisfiesApkConstraint(version, c.op, c.version);
 }
 
 /** What {@link apkoInstall} needs besides the packages. */
