@@ -17,7 +17,7 @@ import { type TarHeader, XATTR_PREFIX } from '../archive/tar.ts';
 import { ProvenantError } from '../errors.ts';
 import type { ApkoInstalledRecord } from '../pkg/apk/apko-db.ts';
 import { ApkoFs } from '../pkg/apk/apko-fs.ts';
-import { setRepositories } from '../pkg/apk/apko-install.ts';
+import { type ApkoIndexEntry, apkoInstallOrder, setRepositories } from '../pkg/apk/apko-install.ts';
 import type { ApkFetched, ApkSource } from '../pkg/apk/source.ts';
 import type { FetchedPackage, InstalledPackage, LockedPackage } from '../pkg/source.ts';
 import { bodySize } from '../vfs/body.ts';
@@ -102,6 +102,39 @@ export function apkoOrdered<T extends FetchedPackage>(
   if (fromLock) return [...fetched];
   const inputs = fetched.map((f) => f.package as ApkFetched);
   const order = source.apkoOrder(apkoLockedPackages(requests, inputs, false), inputs);
+  return order.map((p) => fetched[inputs.indexOf(p)] as T);
+}
+
+/**
+ * The fetched packages in the order `apko lock` writes them (internal/cli/lock.go): the order apko
+ * installs them in for the world of the configuration's requests, sorted and unique and not
+ * pinned (pkg/build/apk.go), where a dependency's candidates are every package of `arch`'s indexes
+ * its resolver has not ruled out, read again here (pkg/apk/apk/repo.go). That is not the order of
+ * a build without a lock ({@link apkoOrdered}): a build from this lock installs in the lock's order,
+ * as apko's does.
+ *
+ * @throws ProvenantError as the source's `readIndex`; `UNRESOLVABLE` as {@link apkoInstallOrder}
+ */
+export async function apkoLockOrdered<T extends FetchedPackage>(
+  source: ApkSource,
+  requests: readonly string[],
+  fetched: readonly T[],
+  arch: string,
+): Promise<T[]> {
+  const { candidates } = await source.readIndex(arch);
+  const listed = 'named' in candidates ? undefined : candidates;
+  if (listed === undefined) throw new Error('an apk source reads its index as a list of candidates');
+  const entries = new Map<string, ApkoIndexEntry>();
+  for (const c of listed) {
+    const url = source.lockEntry(c, arch).url;
+    if (!entries.has(url)) entries.set(url, { info: c.info, tag: c.repoTag });
+  }
+  const inputs = fetched.map((f) => f.package as ApkFetched);
+  const urls = new Map(inputs.map((p, i) => [p, fetched[i]?.locked.url ?? '']));
+  const order = apkoInstallOrder(sortedSet(requests), inputs, {
+    entries: [...entries.values()],
+    entryOf: (p) => entries.get(urls.get(p) ?? ''),
+  });
   return order.map((p) => fetched[inputs.indexOf(p)] as T);
 }
 

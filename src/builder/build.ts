@@ -290,8 +290,15 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         const finished = fetchedSoFar.length === total;
         progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
       });
-      // apko's lock lists packages in the order apko installs them.
-      if (apko !== undefined) fetched = apko.ordered(apko.source, config.contents.packages, fetched, fromLock);
+      // A build installs (and its lock lists) packages in the order apko's build installs them: a
+      // lock's, else that of the pinned world. `apko lock` writes another order: that of the
+      // configuration's requests, unpinned (./apko.ts:apkoLockOrdered).
+      if (apko !== undefined) {
+        fetched =
+          options.lockOnly === true && !fromLock
+            ? await apko.lockOrdered(apko.source, config.contents.packages, fetched, arch)
+            : apko.ordered(apko.source, config.contents.packages, fetched, fromLock);
+      }
       for (const f of fetched) {
         packageDigests.set(f.locked.url, f.sha256);
         lockPackages.push(f.locked);
@@ -489,7 +496,7 @@ function skippedScriptsOf(packages: readonly InstalledPackage[]): BuiltImage['sk
  * @throws ProvenantError `INVALID_CONFIG` for Debian sources and what apko compatibility refuses
  */
 async function apkoCompat(options: BuildOptions, source: PackageSource) {
-  const [{ ApkSource }, { checkApkoConfig }, { apkoOrdered, apkoPlatformImage }, { apkoIndex }] = await Promise.all([
+  const [{ ApkSource }, { checkApkoConfig }, { apkoLockOrdered, apkoOrdered, apkoPlatformImage }, { apkoIndex }] = await Promise.all([
     import('../pkg/apk/source.ts'),
     import('./apko-config.ts'),
     import('./apko.ts'),
@@ -505,7 +512,13 @@ async function apkoCompat(options: BuildOptions, source: PackageSource) {
     );
   }
   checkApkoConfig(options.config, options.configPath);
-  return { source: source as ApkSource, ordered: apkoOrdered, platformImage: apkoPlatformImage, index: apkoIndex };
+  return {
+    source: source as ApkSource,
+    ordered: apkoOrdered,
+    lockOrdered: apkoLockOrdered,
+    platformImage: apkoPlatformImage,
+    index: apkoIndex,
+  };
 }
 
 /**
