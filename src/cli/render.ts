@@ -4,6 +4,7 @@ import type { InspectedAttachment, InspectResult } from '../image/inspect.ts';
 import type { Digest } from '../oci/digest.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { formatLocation, type Location, parseLocation } from '../ref/location.ts';
+import { identityLabel } from '../sign/identity.ts';
 import { visibleLine as one } from './visible.ts';
 
 /**
@@ -24,7 +25,7 @@ function signedBy(a: InspectedAttachment): string {
   const who = a.signatures.map((s) => {
     if (!s.signed) return 'unsigned';
     if (s.keyId !== undefined) return `key ${one(s.keyId)}`;
-    if (s.identity !== undefined) return one(`${s.identity} (${s.issuer})`);
+    if (s.identity !== undefined) return one(identityLabel({ identity: s.identity, issuer: s.issuer }));
     // cosign 2 layers carry no key hint: the signature says only that a key made it.
     return 'an unnamed key';
   });

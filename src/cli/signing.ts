@@ -10,6 +10,7 @@ import { ProvenantError, redactCredentials } from '../errors.ts';
 import type { Stored } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { Location } from '../ref/location.ts';
+import { identityLabel } from '../sign/identity.ts';
 import { loadPrivateKeyFile, loadPublicKeyFile } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
 import { PUBLIC_FULCIO, PUBLIC_REKOR } from '../sign/public-good.ts';
@@ -335,7 +336,7 @@ export function verificationJson(name: string, report: VerificationReport, trust
 function signerText(c: CheckedSignature): string {
   const s = c.signer;
   if (s?.keyId !== undefined) return `key ${visibleLine(s.keyId)}`;
-  if (s?.identity !== undefined) return visibleLine(`${s.identity} (${s.issuer ?? 'no issuer'})`);
+  if (s?.identity !== undefined) return visibleLine(identityLabel({ identity: s.identity, issuer: s.issuer }));
   return '';
 }
 

@@ -3,11 +3,11 @@
  * whether it is signed at all, and by which key id or certificate identity it says it is. These
  * are claims read off the signature material; {@link verifyImage} is what checks them.
  */
-import { X509Certificate } from '@sigstore/core';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { ContentStore } from '../store/types.ts';
 import { pemDecode } from './keys.ts';
+import { identityOfCertificate } from './signer.ts';
 import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
 
 /** One signature or attestation as `inspect` lists it. */
@@ -26,9 +26,6 @@ export interface SignatureSummary {
   /** Why it could not be read, when it could not. */
   error?: string;
 }
-
-const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
-const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
 
 /** Summaries of every signature and attestation of `subject`, unverified. */
 export async function summarizeSignatures(
@@ -70,10 +67,9 @@ export function summarize(f: FoundSignature): SignatureSummary {
   }
   if (cert !== undefined) {
     try {
-      const c = X509Certificate.parse(Buffer.from(cert));
-      out.identity = c.subjectAltName ?? '';
-      const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
-      out.issuer = v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '';
+      const { identity, issuer } = identityOfCertificate(cert);
+      out.identity = identity;
+      out.issuer = issuer;
     } catch (err) {
       out.error = `the certificate does not parse: ${(err as Error).message}`;
     }

@@ -9,8 +9,9 @@
  * for an OIDC identity, the signature logged in Rekor), both through @sigstore/sign's bundle
  * builders, so keyless signing is sigstore-js's own code path.
  */
-import { createHash, createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { type Bundle, envelopeToJSON } from '@sigstore/bundle';
+import { X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import {
   DSSEBundleBuilder,
@@ -24,6 +25,7 @@ import {
   type Witness,
 } from '@sigstore/sign';
 import { abortedError, ProvenantError, redactCredentials } from '../errors.ts';
+import type { CertificateIdentity } from './identity.ts';
 import { keyId, publicKeyPem } from './keys.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
@@ -211,6 +213,15 @@ export class KeylessSigner implements Signer {
     this.#key = new CertifiedKey(options);
   }
 
+  /**
+   * Who this signer has signed as: the identity and issuer of each certificate Fulcio gave it
+   * (one, unless a long run outlived it), each once, read when the certificate came. Empty
+   * before the first signature.
+   */
+  get identities(): readonly CertificateIdentity[] {
+    return this.#key.identities;
+  }
+
   async sign(content: Signable, options: { signal?: AbortSignal | undefined } = {}): Promise<Signed> {
     const signed = await signWith(content, this.#key, this.#options, options.signal, this.#key.tokens);
     const leaf = certificateOf(signed.bundle);
@@ -229,6 +240,8 @@ const RENEW_BEFORE_MS = 60_000;
 class CertifiedKey implements SigstoreSigner {
   /** The tokens used, so that no message repeats one. */
   readonly tokens: string[] = [];
+  /** The identity and issuer of each certificate made, each once. */
+  readonly identities: CertificateIdentity[] = [];
   readonly #options: KeylessSignerOptions;
   #current: Promise<{ privateKey: KeyObject; certificate: string; notAfter: number }> | undefined;
 
@@ -280,8 +293,38 @@ class CertifiedKey implements SigstoreSigner {
     // What FulcioSigner signs here is thrown away: it is the certificate that is wanted.
     const { key } = await fulcio.sign(Buffer.alloc(0));
     if (key.$case !== 'x509Certificate') throw new ProvenantError('SIGNATURE', 'Fulcio returned no certificate');
-    return { privateKey, certificate: key.certificate, notAfter: new X509Certificate(key.certificate).validToDate.getTime() };
+    let certificate: X509Certificate;
+    try {
+      certificate = X509Certificate.parse(key.certificate);
+    } catch (err) {
+      throw new ProvenantError('SIGNATURE', `Fulcio returned a certificate that does not parse: ${(err as Error).message}`, {
+        where: o.fulcioURL,
+        cause: err,
+      });
+    }
+    const who = identityOfCertificate(certificate);
+    if (!this.identities.some((i) => i.identity === who.identity && i.issuer === who.issuer)) this.identities.push(who);
+    return { privateKey, certificate: key.certificate, notAfter: certificate.notAfter.getTime() };
   }
+}
+
+/** Fulcio's OIDC issuer extensions: v2 (a DER UTF8String) and the deprecated v1 (raw bytes). */
+const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
+const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+
+/**
+ * The identity (subject alternative name) and OIDC issuer a Fulcio certificate names, `''` for
+ * one it does not name; DER bytes, PEM text or a parsed certificate.
+ *
+ * @throws Error when the certificate does not parse
+ */
+export function identityOfCertificate(certificate: Uint8Array | string | X509Certificate): CertificateIdentity {
+  const c =
+    certificate instanceof X509Certificate
+      ? certificate
+      : X509Certificate.parse(typeof certificate === 'string' ? certificate : Buffer.from(certificate));
+  const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
+  return { identity: c.subjectAltName ?? '', issuer: v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '' };
 }
 
 /**

@@ -12,6 +12,8 @@ import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { statement, storeAttestations } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
+import { identityLabel } from '../../src/sign/identity.ts';
+import { summarizeSignatures } from '../../src/sign/inspect.ts';
 import { generateSigningKeyPair, pemDecodeAll } from '../../src/sign/keys.ts';
 import { encodeEnvelope, IN_TOTO_PAYLOAD_TYPE, parseEnvelope, simpleSigningPayload } from '../../src/sign/payload.ts';
 import { attestImage, signImage } from '../../src/sign/sign.ts';
@@ -91,9 +93,17 @@ describe('keyless signing against a mock Sigstore on 127.0.0.1', () => {
     const layout = await tempLayout();
     const made = await makeImage(layout, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
     const other = await makeImage(layout, { tag: 'v2', platforms: [{ os: 'linux', architecture: 'arm64' }] });
+    assert.deepEqual(s.identities, []);
     await signImage(layout, 'v1', { signer: s, dockerReference: REF });
     await signImage(layout, 'v2', { signer: s, dockerReference: REF });
     assert.equal(tokens, 1);
+    // Who it signed as, read once off its one certificate: what each signature's certificate says.
+    assert.deepEqual(s.identities, [{ identity: IDENTITY, issuer: MOCK_ISSUER }]);
+    const labels = new Set(
+      (await summarizeSignatures(layout, made.root.digest)).map((x) => identityLabel({ identity: x.identity ?? '', issuer: x.issuer })),
+    );
+    assert.deepEqual([...labels], [identityLabel(s.identities[0]!)]);
+    assert.equal(identityLabel(s.identities[0]!), `${IDENTITY} (${MOCK_ISSUER})`);
     assert.equal(mock.requests.fulcio - before.fulcio, 1);
     assert.equal(mock.requests.rekor - before.rekor, 4);
     const certificates = new Set<string>();
