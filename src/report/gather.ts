@@ -239,7 +239,7 @@ async function attachmentsOf(
     throwIfAborted(options.signal);
     const mine = found.filter((f) => storedIn(f, a));
     for (const f of mine) used.add(f);
-    const signers = mine.map(summarize);
+    const signers = [...mine, ...(await manifestSignatures(store, a, options))].map(summarize);
     // Shown as unreadable in its row, and listed with what else could not be read.
     for (const s of signers) if (s.error !== undefined) addNote(notes, `${s.error} (about ${subject})`);
     rows.push({
@@ -296,6 +296,17 @@ async function attachmentsOf(
     });
   }
   return { rows, statements };
+}
+
+/**
+ * The signatures of a BuildKit attestation manifest itself. Its statements are plain in-toto
+ * layers with no signature of their own, but the manifest is listed in the index beside the
+ * images and is signed as they are (`build --sign`, `sign --recursive` and the Action sign it;
+ * `verify` checks it): its `.sig` tag and signature referrers, found as an image's are.
+ */
+async function manifestSignatures(store: ContentStore, a: Attachment, options: OperationOptions): Promise<FoundSignature[]> {
+  if (a.storage !== 'buildkit') return [];
+  return (await findSignatures(store, a.digest, options)).filter((f) => f.kind === 'signature');
 }
 
 /** Adds `note` to `notes` unless it is there: several reads can meet the same unreadable thing. */

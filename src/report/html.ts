@@ -206,11 +206,14 @@ export function storedSize(data: ReportData): number {
 
 /**
  * The signatures carried, of the index and every image, as `provenant verify` counts them (an
- * attestation's signature signs that attestation, not the image), and apart the attestations
- * that carry a signature. What each names is not checked here.
+ * attestation's signature signs that attestation, not the image, and a BuildKit attestation
+ * manifest's signs that manifest), and apart the attestations that carry a signature. What each
+ * names is not checked here.
  */
 export function signedCounts(data: ReportData): { signatures: number; attestations: number } {
-  const signers = [...data.attachments, ...data.platforms.flatMap((p) => p.attachments)].flatMap((a) => a.signers);
+  const signers = [...data.attachments, ...data.platforms.flatMap((p) => p.attachments)]
+    .filter((a) => a.storage !== 'buildkit')
+    .flatMap((a) => a.signers);
   return {
     signatures: signers.filter((s) => s.signed && s.kind === 'signature').length,
     attestations: signers.filter((s) => s.signed && s.kind === 'attestation').length,
