@@ -13,7 +13,6 @@ import { CA_HINT } from '../net.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { RATE_LIMIT_HINT, RegistryAuthError } from '../registry/errors.ts';
 import { REFUSED_TOKEN_HINT } from '../sign/signer.ts';
-import { PushCheckError } from './run.ts';
 
 /**
  * The command line's flags whose meaning an input of action.yml has, and that input: a hint that
@@ -67,8 +66,6 @@ const FLAG = /(?<![\w-])--[a-z][a-z0-9-]*(?![\w-])/g;
  * replaced by its input.
  */
 export function actionHint(err: ProvenantError): string | undefined {
-  // Several repositories refused the push before the build: each one's hint, said the Action's way.
-  if (err instanceof PushCheckError) return PushCheckError.hints(err.refusals, actionHint);
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
     // A lock made for other archs: the CLI builds a part with --arch, the Action with platforms.
     if (e instanceof LockArchitectureError && e.hint === err.hint) {

@@ -7,7 +7,7 @@
  */
 import { SLSA_V1, SLSA_V02 } from '../attest/provenance.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import { type ActionOutcome, fixNames } from './run.ts';
+import type { ActionOutcome } from './run.ts';
 
 /** The three outputs build-push-action has, as strings. */
 export interface ActionOutputs {
@@ -31,10 +31,7 @@ export function actionOutputs(outcome: ActionOutcome): ActionOutputs {
   metadata['containerimage.descriptor'] = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   metadata['containerimage.digest'] = d.digest;
   // Every name written, the fixed images' (`1.0-aws-lambda`) too: each is an image of this build.
-  metadata['image.name'] = [
-    ...outcome.destinations.flatMap((x) => x.names),
-    ...outcome.fixes.flatMap((f) => fixNames(f, outcome.destinations)),
-  ].join(',');
+  metadata['image.name'] = [...outcome.destinations.flatMap((x) => x.names), ...outcome.fixes.flatMap((f) => f.names)].join(',');
   return {
     digest: d.digest,
     imageid: single !== undefined ? single.config.descriptor.digest : d.digest,

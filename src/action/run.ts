@@ -36,7 +36,7 @@ import { formatReference, type ImageReference, statementImageName } from '../ref
 import type { ReportData } from '../report/data.ts';
 import { gatherReport } from '../report/gather.ts';
 import { renderReport } from '../report/html.ts';
-import { summarize } from '../sign/inspect.ts';
+import { identityLabel } from '../sign/identity.ts';
 import { decryptPrivateKey, keyId } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
 import { resignerOf, type SignedEntry, signBuild } from '../sign/sign.ts';
@@ -45,6 +45,7 @@ import { parseTrustedRoot } from '../sign/trust.ts';
 import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
 import type { ContentStore } from '../store/types.ts';
 import { ConfigError } from '../yaml.ts';
+import { actionHint } from './hints.ts';
 import type { ActionInputs } from './inputs.ts';
 
 /** The job's context: what main.ts reads from the runner. */
@@ -79,8 +80,8 @@ export interface SigningOutcome {
   keyId: string | undefined;
   entries: SignedEntry[];
   /**
-   * Keyless: who this run signed as, from the certificates of the signatures it made
-   * (`IDENTITY (ISSUER)`), each once; empty for key signing. Signatures an earlier run left on
+   * Keyless: who this run signed as, from the certificates it signed with (KeylessSigner's
+   * identities), each once, as identityLabel writes it; empty for key signing. Signatures an earlier run left on
    * the same digests name others, and are not this run's.
    */
   identities: string[];
@@ -107,7 +108,16 @@ export interface ActionOutcome {
   /** The report of the first destination's image (after signing and fixing). */
   report: ReportData;
   reportPath: string;
-  fixes: FixReport[];
+  fixes: ActionFix[];
+}
+
+/** A fix the run made, with the names its image was written under. */
+export interface ActionFix extends FixReport {
+  /**
+   * In full, as {@link Destination.names} (`REGISTRY/REPO:1.0-aws-lambda`, or `oci:PATH:TAG`):
+   * the repository the fix was written to, with each tag written. Empty when it wrote nothing.
+   */
+  readonly names: readonly string[];
 }
 
 /** What a run had written when it failed: where, which digest, and which tags name it. */
@@ -228,7 +238,9 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
   let attested = describe(result, inputs, options);
 
   const written: WrittenSoFar[] = [];
-  let signing: SigningOutcome | undefined;
+  // What signing did, in every destination (a fix's re-signing is in its own report).
+  const signedEntries: SignedEntry[] = [];
+  const tagOnly: TagOnly[] = [];
   const stores: ContentStore[] = [];
   const done: { store: ContentStore; planned: Planned; descriptor: Descriptor; record: WrittenSoFar; signed: Set<Digest> }[] = [];
   try {
@@ -277,16 +289,10 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       }
       ctx.logger.info(`wrote ${descriptor.digest} to ${store.location}, by digest (the tags come last)`);
       if (signer !== undefined) {
-        const { entries, tagOnly } = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference, storages);
-        for (const e of entries) if (e.predicateType === undefined) signed.add(e.digest);
-        const seen = (t: TagOnly): boolean => signing?.tagOnly.some((x) => x.digest === t.digest && x.what === t.what) ?? false;
-        signing = {
-          kind: signer.kind,
-          keyId: signer.keyId,
-          identities: [],
-          entries: [...(signing?.entries ?? []), ...entries],
-          tagOnly: [...(signing?.tagOnly ?? []), ...tagOnly.filter((t) => !seen(t))],
-        };
+        const made = await sign(store, descriptor, attested, signer.signer, inputs, ctx, d.dockerReference, storages);
+        for (const e of made.entries) if (e.predicateType === undefined) signed.add(e.digest);
+        signedEntries.push(...made.entries);
+        for (const t of made.tagOnly) if (!tagOnly.some((x) => x.digest === t.digest && x.what === t.what)) tagOnly.push(t);
       }
     }
     const first = done[0];
@@ -298,9 +304,9 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       await tagImage(o.store, o.descriptor.digest, o.planned.tags, { logger: ctx.logger, onTagged: (tag) => o.record.tags.push(tag) });
       ctx.logger.info(`tagged ${o.descriptor.digest} in ${o.store.location}: ${o.planned.tags.join(', ')}`);
     }
-    const reference = `${first.planned.display}:${first.planned.tags[0]}`;
+    const reference = nameIn(first.planned.display, first.planned.tags[0]!);
 
-    const fixes: FixReport[] = [];
+    const fixes: ActionFix[] = [];
     let report = await gatherReport(first.store, descriptor.digest, {
       reference,
       targets,
@@ -338,7 +344,9 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
           signedThisRun: first.signed,
           logger: ctx.logger,
         });
-        fixes.push(fix);
+        // Written where it was read from: the first repository the tags name (or the local layout).
+        const names = fix.written && fix.destination !== undefined ? fix.destination.tags.map((t) => nameIn(first.planned.display, t)) : [];
+        fixes.push({ ...fix, names });
         // A later target's fix may write the same manifest in place of the index.
         for (const r of fix.signing.resigned) first.signed.add(r.subject);
         // A fix that wrote nothing is not a failure of the step (the image as built is written,
@@ -369,12 +377,21 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       result,
       destinations: destinations.map((d) => ({
         location: d.display,
-        names: d.tags.map((t) => `${d.display}:${t}`),
+        names: d.tags.map((t) => nameIn(d.display, t)),
         kind: d.location.kind === 'oci' ? 'oci' : 'registry',
       })),
       attested,
-      // Read once the fixes are signed too.
-      signing: signing === undefined ? undefined : { ...signing, identities: [...(signer?.identities ?? [])] },
+      signing:
+        signer === undefined
+          ? undefined
+          : {
+              kind: signer.kind,
+              keyId: signer.kind === 'key' ? signer.keyId : undefined,
+              entries: signedEntries,
+              // Read once the fixes are signed too: a fix's signatures may come with a new certificate.
+              identities: signer.kind === 'keyless' ? signer.signer.identities.map(identityLabel) : [],
+              tagOnly,
+            },
       report,
       reportPath,
       fixes,
@@ -443,15 +460,9 @@ export function fixLeftOut(fix: FixReport, attested: readonly Attested[]): strin
   } with the image as built`;
 }
 
-/**
- * The names a fix's image was written under, in full (`REGISTRY/REPO:1.0-aws-lambda`, or
- * `oci:PATH:TAG`): the fixes are written to the first repository the tags name (or the local
- * layout) only, where `destinations[0]` is. Empty when the fix wrote nothing.
- */
-export function fixNames(fix: FixReport, destinations: readonly Destination[]): string[] {
-  const where = destinations[0]?.location;
-  if (!fix.written || fix.destination === undefined || where === undefined) return [];
-  return fix.destination.tags.map((t) => `${where}:${t}`);
+/** A tag's full name in a repository (`registry/repository` or `oci:PATH`), as the outputs give it. */
+function nameIn(location: string, tag: string): string {
+  return `${location}:${tag}`;
 }
 
 /** A tag for the image fixed for a target: `TAG-TARGET`, cut to the 128 characters a tag may have. */
@@ -534,7 +545,7 @@ function groupDestinations(inputs: ActionInputs, work: string): Planned[] {
  * nothing stored), all at once; a local layout needs no check.
  *
  * @throws PushCheckError naming every repository that failed and why, with the first failure's
- *   code and cause, and each one's hint (the Action's hint for a refused login reads them there)
+ *   code and cause, and each one's hint in the Action's words
  */
 async function checkDestinations(destinations: readonly Planned[], ctx: ActionContext): Promise<void> {
   const registries = destinations.filter((d) => d.location.kind === 'registry');
@@ -565,8 +576,9 @@ async function checkDestinations(destinations: readonly Planned[], ctx: ActionCo
 
 /**
  * The repositories the check before the build found refusing the push (see checkDestinations),
- * each with its error: the code, place and cause are the first's, the hint each one's, so that a
- * registry on a closed port does not hide the login advice for another.
+ * each with its error: the code, place and cause are the first's, the hint each one's, said as
+ * the Action's user can follow it (actionHint), so that a registry on a closed port does not hide
+ * the login advice for another.
  */
 export class PushCheckError extends ProvenantError {
   readonly refusals: readonly { location: string; error: ProvenantError }[];
@@ -576,31 +588,28 @@ export class PushCheckError extends ProvenantError {
     const why = refusals.map((r) => `${r.location} (${r.error.message})`).join('; ');
     super(first.error.code, `cannot push to ${why}; checked before the build, so nothing was written`, {
       where: first.error.where,
-      hint: PushCheckError.hints(refusals, (e) => e.hint),
+      hint: refusalHints(refusals),
       cause: first.error,
     });
     this.name = 'PushCheckError';
     this.refusals = refusals.map((r) => ({ ...r }));
   }
+}
 
-  /**
-   * Each refusal's hint (as `hintOf` words it), one a line: alone, as it is; with others, after
-   * the repositories it is for (one line for those that share it). Undefined when none has one.
-   */
-  static hints(
-    refusals: readonly { location: string; error: ProvenantError }[],
-    hintOf: (error: ProvenantError) => string | undefined,
-  ): string | undefined {
-    const byHint = new Map<string, string[]>();
-    for (const r of refusals) {
-      const hint = hintOf(r.error);
-      if (hint === undefined || hint === '') continue;
-      byHint.set(hint, [...(byHint.get(hint) ?? []), r.location]);
-    }
-    if (byHint.size === 0) return undefined;
-    if (refusals.length === 1) return [...byHint.keys()][0];
-    return [...byHint].map(([hint, locations]) => `${locations.join(', ')}: ${hint}`).join('\n');
+/**
+ * Each refusal's hint in the Action's words, one a line: alone, as it is; with others, after the
+ * repositories it is for (one line for those that share it). Undefined when none has one.
+ */
+function refusalHints(refusals: readonly { location: string; error: ProvenantError }[]): string | undefined {
+  const byHint = new Map<string, string[]>();
+  for (const r of refusals) {
+    const hint = actionHint(r.error);
+    if (hint === undefined || hint === '') continue;
+    byHint.set(hint, [...(byHint.get(hint) ?? []), r.location]);
   }
+  if (byHint.size === 0) return undefined;
+  if (refusals.length === 1) return [...byHint.keys()][0];
+  return [...byHint].map(([hint, locations]) => `${locations.join(', ')}: ${hint}`).join('\n');
 }
 
 /**
@@ -670,11 +679,14 @@ async function readLock(path: string): Promise<Lock> {
   return parseLock(text, path);
 }
 
+/**
+ * The signer the `sign` input asks for: a key's with its id, or keyless, whose certificates say
+ * who the run signed as (see KeylessSigner.identities).
+ */
+type RunSigner = { kind: 'key'; signer: KeySigner; keyId: string } | { kind: 'keyless'; signer: KeylessSigner };
+
 /** The signer `sign` asks for; the key is decrypted before the build, so a wrong password fails fast. */
-async function makeSigner(
-  inputs: ActionInputs,
-  ctx: ActionContext,
-): Promise<{ signer: Signer; kind: 'key' | 'keyless'; keyId: string | undefined; identities: Set<string> } | undefined> {
+async function makeSigner(inputs: ActionInputs, ctx: ActionContext): Promise<RunSigner | undefined> {
   const s = inputs.sign;
   if (s.kind === 'none') return undefined;
   if (s.kind === 'key') {
@@ -687,8 +699,7 @@ async function makeSigner(
         hint: 'check the key-password input (the secret it reads is taken as written, spaces included); an empty password is a password too',
       });
     });
-    const signer = new KeySigner(key, { source: 'the key input' });
-    return { signer, kind: 'key', keyId: keyId(key), identities: new Set() };
+    return { kind: 'key', signer: new KeySigner(key, { source: 'the key input' }), keyId: keyId(key) };
   }
   if (ctx.identityToken === undefined) {
     throw new ProvenantError('CREDENTIALS', 'keyless signing needs the job’s OIDC token, and this job cannot request one', {
@@ -704,34 +715,7 @@ async function makeSigner(
     identityToken: ctx.identityToken,
     trustedRoot,
   });
-  const identities = new Set<string>();
-  return { signer: recordingIdentities(signer, identities), kind: 'keyless', keyId: undefined, identities };
-}
-
-/**
- * `signer`, adding to `identities` the identity and issuer of each certificate it signs with: who
- * this run signed as, which the summary says. The report cannot tell it: it reads every signature
- * attached to the image, an earlier run's (another workflow's) as well.
- */
-function recordingIdentities(signer: Signer, identities: Set<string>): Signer {
-  return {
-    publicKey: signer.publicKey,
-    transparencyLog: signer.transparencyLog,
-    trustedRoot: signer.trustedRoot,
-    async sign(content, options) {
-      const signed = await signer.sign(content, options);
-      const { identity, issuer } = summarize({
-        storage: 'referrers',
-        format: 'bundle',
-        kind: 'signature',
-        source: '',
-        bundle: signed.bundle,
-      });
-      if (identity !== undefined && identity !== '')
-        identities.add(`${identity}${issuer === undefined || issuer === '' ? '' : ` (${issuer})`}`);
-      return signed;
-    },
-  };
+  return { kind: 'keyless', signer };
 }
 
 /**

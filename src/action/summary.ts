@@ -7,9 +7,11 @@
  */
 import type * as core from '@actions/core';
 import { predicateName } from '../attest/attachments.ts';
+import { cosignTag } from '../oci/content.ts';
 import type { ReportAttachment, ReportData } from '../report/data.ts';
 import { bytes } from '../report/html.ts';
-import { type ActionOutcome, fixLeftOut, fixNames, fixNotWritten, fixStillRefused, type SigningOutcome } from './run.ts';
+import { identityLabel } from '../sign/identity.ts';
+import { type ActionOutcome, fixLeftOut, fixNotWritten, fixStillRefused, type SigningOutcome } from './run.ts';
 
 type Summary = typeof core.summary;
 
@@ -28,10 +30,9 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
   const where = outcome.destinations.flatMap((d) => d.names);
   // The fixed images are other images (most often another digest), written to the first repository.
   const fixed = outcome.fixes.flatMap((f) => {
-    const names = fixNames(f, outcome.destinations);
-    return names.length === 0 || f.destination === undefined
+    return f.names.length === 0 || f.destination === undefined
       ? []
-      : [`; fixed for ${code(f.target)}, ${code(f.destination.digest)} to ${names.map(code).join(', ')}`];
+      : [`; fixed for ${code(f.target)}, ${code(f.destination.digest)} to ${f.names.map(code).join(', ')}`];
   });
   summary.addRaw(`<p>${code(outcome.descriptor.digest)} written to ${where.map(code).join(', ')}${fixed.join('')}</p>`, true);
 
@@ -69,7 +70,7 @@ export function addSummary(summary: Summary, outcome: ActionOutcome): Summary {
             ? `not written: ${esc(notWritten)}`
             : fix?.destination === undefined
               ? ''
-              : `${code(fix.destination.digest)} ${fixNames(fix, outcome.destinations).map(code).join(' ')}${still === undefined ? '' : `<br>${esc(still)}`}${leftOut === undefined ? '' : `<br>${esc(leftOut)}`}`;
+              : `${code(fix.destination.digest)} ${fix.names.map(code).join(' ')}${still === undefined ? '' : `<br>${esc(still)}`}${leftOut === undefined ? '' : `<br>${esc(leftOut)}`}`;
         const problems = t.problems.map((p) => `${esc(p.severity)}: ${esc(p.rule)}`).join('<br>');
         return [`${esc(t.name)} (${code(t.target)})`, esc(t.verdict), problems || 'none', fixed || '–'];
       }),
@@ -99,23 +100,24 @@ function attestationRows(r: ReportData, signing: SigningOutcome | undefined): st
 }
 
 /**
- * Who signed `a`, each signer once. A cosign `.att` layer's DSSE envelope names no key (cosign
- * leaves its `keyid` empty, and so does Provenant, to write what cosign writes), so the report
- * cannot say whose it is; the run knows when it signed them all: when every unnamed signature
- * of the attachment is one this run's key made there (as many as the statements it signed
- * under that tag, written now or found there already, equal, by a run again), they are shown as
- * that key's. A BuildKit attestation manifest signed by this run says so (see manifestSigners).
+ * Who signed `a`, each signer once: for a BuildKit attestation manifest, whose statements carry
+ * no signature, who signed the manifest (the report reads its signatures as an image's). A
+ * cosign layer names no key (a `.att` layer's DSSE envelope leaves its `keyid` empty, as cosign
+ * does, and a `.sig` layer has only its signature), so the report cannot say whose it is; the
+ * run knows when it signed them all: when every unnamed signature of the attachment is one this
+ * run's key made under its tag (as many as the statements, or manifests, it signed there, written
+ * now or found there already, equal, by a run again), they are shown as that key's.
  * Exported for its tests.
  */
 export function signersOf(a: ReportAttachment, signing: SigningOutcome | undefined): string {
   const named = a.signers.filter((s) => s.signed);
-  if (named.length === 0) return manifestSigners(a, signing) ?? 'unsigned';
+  if (named.length === 0) return 'unsigned';
   const unnamed = named.filter((s) => s.keyId === undefined && s.identity === undefined).length;
-  const tag = a.tag;
+  const tag = a.storage === 'buildkit' ? cosignTag(a.digest, 'sig') : a.storage === 'cosign' ? a.tag : undefined;
   // One found there already is where it was found: its tag and layer (sign.ts, SignedEntry).
   const under = (location: string): boolean => location === tag || location.startsWith(`${tag} layer `);
   const ours =
-    signing?.kind === 'key' && signing.keyId !== undefined && a.storage === 'cosign' && tag !== undefined
+    signing?.kind === 'key' && signing.keyId !== undefined && tag !== undefined
       ? new Set(signing.entries.filter((e) => e.storage === 'cosign' && under(e.location)).map((e) => e.statement ?? e.digest)).size
       : 0;
   const runKey = unnamed > 0 && unnamed === ours ? signing?.keyId : undefined;
@@ -123,31 +125,13 @@ export function signersOf(a: ReportAttachment, signing: SigningOutcome | undefin
     s.keyId !== undefined
       ? `key ${code(s.keyId)}`
       : s.identity !== undefined
-        ? esc(s.identity)
+        ? esc(identityLabel({ identity: s.identity, issuer: s.issuer }))
         : runKey !== undefined
           ? `key ${code(runKey)}`
           : 'a key the signature does not name',
   );
-  return [...new Set(labels)].join('<br>');
-}
-
-/**
- * Who signed a BuildKit attestation manifest, when this run did: its statements are plain in-toto
- * layers, which carry no signature, but the manifest that holds them is in the index and signed
- * with it, as an image is (`provenant verify` checks that signature; `verify-attestation` reads
- * the statements through the index's). The report reads the signatures stored in an attachment,
- * not those of it, so the run's own entries say it. Undefined when this run did not sign it.
- */
-function manifestSigners(a: ReportAttachment, signing: SigningOutcome | undefined): string | undefined {
-  if (a.storage !== 'buildkit' || signing === undefined) return undefined;
-  if (!signing.entries.some((e) => e.predicateType === undefined && e.digest === a.digest)) return undefined;
-  const who =
-    signing.kind === 'key'
-      ? [`key ${code(signing.keyId ?? '')}`]
-      : signing.identities.length > 0
-        ? signing.identities.map(esc)
-        : ['the job’s identity'];
-  return who.map((w) => `${w} (a signature of the manifest)`).join('<br>');
+  const of = a.storage === 'buildkit' ? ' (a signature of the manifest)' : '';
+  return [...new Set(labels)].map((l) => `${l}${of}`).join('<br>');
 }
 
 function signatureLine(outcome: ActionOutcome): string {
@@ -172,10 +156,10 @@ function signatureLine(outcome: ActionOutcome): string {
   const ours = new Set(s.identities);
   const earlier = new Set<string>();
   for (const a of [...outcome.report.attachments, ...outcome.report.platforms.flatMap((p) => p.attachments)]) {
-    if (a.kind !== 'signature') continue;
+    // The signatures of the images and the index, and of the BuildKit attestation manifests.
     for (const x of a.signers) {
-      if (x.identity === undefined) continue;
-      const who = `${x.identity}${x.issuer === undefined || x.issuer === '' ? '' : ` (${x.issuer})`}`;
+      if (x.kind !== 'signature' || x.identity === undefined) continue;
+      const who = identityLabel({ identity: x.identity, issuer: x.issuer });
       if (!ours.has(who)) earlier.add(who);
     }
   }

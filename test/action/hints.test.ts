@@ -11,8 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { actionHint, INPUT_OF_FLAG } from '../../src/action/hints.ts';
+import { PushCheckError } from '../../src/action/run.ts';
 import { isProvenantError, ProvenantError } from '../../src/errors.ts';
 import { checkStanza, indexDebStanzas } from '../../src/pkg/deb/stanza-index.ts';
+import { RegistryAuthError } from '../../src/registry/errors.ts';
 import { generateEncryptedKeyPair, keyId, parsePublicKey } from '../../src/sign/keys.ts';
 import { cliOk, runCli } from '../helpers/cli.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
@@ -139,6 +141,24 @@ describe('the Action’s sources: a hint names inputs, never the command line’
       error,
     );
     assert.doesNotMatch(error, /--include-root|includeRoot/, error);
+  });
+
+  it("the check before the build: the error's own hint is the Action's, each repository's, never the command line's --username", () => {
+    const refused = new RegistryAuthError('127.0.0.1:5000', true, '127.0.0.1:5000/acme/app');
+    const missing = new RegistryAuthError('127.0.0.1:5001', false, '127.0.0.1:5001/acme/app');
+    const one = new PushCheckError([{ location: '127.0.0.1:5000/acme/app', error: refused }]);
+    assert.match(one.hint ?? '', /^the docker config's login for 127\.0\.0\.1:5000 was refused: log in again with docker\/login-action/);
+    assert.equal(actionHint(one), one.hint);
+    const two = new PushCheckError([
+      { location: '127.0.0.1:5000/acme/app', error: refused },
+      { location: '127.0.0.1:5001/acme/app', error: missing },
+    ]);
+    assert.deepEqual(two.hint?.split('\n'), [
+      `127.0.0.1:5000/acme/app: ${actionHint(refused)}`,
+      `127.0.0.1:5001/acme/app: ${actionHint(missing)}`,
+    ]);
+    assert.doesNotMatch(two.hint ?? '', /--username|--password-stdin|docker login/);
+    assert.equal(actionHint(two), two.hint);
   });
 
   it('a damaged Debian index in the cache: an empty cache-dir input, not --cache-dir', () => {

@@ -43,22 +43,51 @@ describe("the summary's signers of a cosign .att attestation", () => {
 });
 
 describe("the summary's signers of a BuildKit attestation manifest", () => {
-  const manifest: ReportAttachment = { ...attachment, storage: 'buildkit', tag: undefined, signers: [] };
-  const signedManifest = (digest: typeof ATT): SigningOutcome => ({
+  const WHO = 'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main';
+  const ISSUER = 'https://token.actions.githubusercontent.com';
+  const SIG = `sha256-${'b'.repeat(64)}.sig`;
+  const manifest = (signers: ReportAttachment['signers']): ReportAttachment => ({
+    ...attachment,
+    storage: 'buildkit',
+    tag: undefined,
+    signers,
+  });
+  const keyless: SigningOutcome = {
     kind: 'keyless',
     keyId: undefined,
-    identities: ['https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main (https://token.actions.githubusercontent.com)'],
-    entries: [{ digest, storage: 'referrers', added: true, location: `sha256:${'d'.repeat(64)}` }],
+    identities: [`${WHO} (${ISSUER})`],
+    entries: [{ digest: ATT, storage: 'referrers', added: true, location: `sha256:${'d'.repeat(64)}` }],
+    tagOnly: [],
+  };
+  const keyed = (location: string): SigningOutcome => ({
+    kind: 'key',
+    keyId: 'KEYID',
+    identities: [],
+    entries: [{ digest: ATT, storage: 'cosign', added: true, location }],
     tagOnly: [],
   });
 
-  it('its statements carry no signature, but the run signed the manifest: it says who, not "unsigned" (a cold review)', () => {
+  it("says who signed the manifest, as the report reads its signatures: a run's or an earlier one's (a cold review)", () => {
+    const signed = manifest([
+      { storage: 'referrers', kind: 'signature', source: 'referrer x', signed: true, identity: WHO, issuer: ISSUER },
+    ]);
+    const label = `${WHO} (${ISSUER}) (a signature of the manifest)`;
+    assert.equal(signersOf(signed, keyless), label);
+    // Signed by an earlier run: this run's signing is not needed to tell.
+    assert.equal(signersOf(signed, undefined), label);
+    assert.equal(signersOf(manifest([]), keyless), 'unsigned');
+  });
+
+  it("a .sig layer names no key: the run's key when this run signed the manifest under its tag, else unnamed", () => {
+    const signed = manifest([
+      { storage: 'cosign', kind: 'signature', source: `${SIG} layer 0`, signed: true },
+      { storage: 'referrers', kind: 'signature', source: 'referrer x', signed: true, keyId: 'KEYID' },
+    ]);
+    assert.equal(signersOf(signed, keyed(SIG)), 'key <code>KEYID</code> (a signature of the manifest)');
+    assert.equal(signersOf(signed, keyed(`${SIG} layer 0`)), 'key <code>KEYID</code> (a signature of the manifest)');
     assert.equal(
-      signersOf(manifest, signedManifest(ATT)),
-      'https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main (https://token.actions.githubusercontent.com) (a signature of the manifest)',
+      signersOf(signed, keyed(`sha256-${'a'.repeat(64)}.sig`)),
+      'a key the signature does not name (a signature of the manifest)<br>key <code>KEYID</code> (a signature of the manifest)',
     );
-    // The run signed another manifest, or nothing.
-    assert.equal(signersOf(manifest, signedManifest(IMAGE)), 'unsigned');
-    assert.equal(signersOf(manifest, undefined), 'unsigned');
   });
 });
