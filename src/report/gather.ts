@@ -239,7 +239,8 @@ async function attachmentsOf(
     throwIfAborted(options.signal);
     const mine = found.filter((f) => storedIn(f, a));
     for (const f of mine) used.add(f);
-    const signers = [...mine, ...(await manifestSignatures(store, a, options))].map(summarize);
+    const own = mine.map(summarize);
+    const signers = [...own, ...(await manifestSignatures(store, a, options)).map(summarize)];
     // Shown as unreadable in its row, and listed with what else could not be read.
     for (const s of signers) if (s.error !== undefined) addNote(notes, `${s.error} (about ${subject})`);
     rows.push({
@@ -256,6 +257,7 @@ async function attachmentsOf(
     });
     if (a.kind === 'signature') continue;
     const signed = signers.some((s) => s.signed);
+    const throughManifest = signed && !own.some((s) => s.signed);
     if (a.artifactType !== undefined && isBundleMediaType(a.artifactType)) {
       // cosign 3 keeps the statement inside the bundle's DSSE envelope.
       for (const f of mine) {
@@ -274,7 +276,7 @@ async function attachmentsOf(
     }
     // A statement that is not one is the attachment's problem, not the report's: said in a note.
     for (const s of await statementsOrNone(store, a, options, (m) => addNote(notes, `${m} (about ${subject})`))) {
-      statements.push({ predicateType: s.predicateType, predicate: s.statement.predicate, attachment: a.digest, signed });
+      statements.push({ predicateType: s.predicateType, predicate: s.statement.predicate, attachment: a.digest, signed, throughManifest });
     }
   }
   for (const f of found) {

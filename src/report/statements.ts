@@ -17,16 +17,28 @@ export interface FoundStatement {
   predicate: unknown;
   attachment: Digest;
   signed: boolean;
+  /**
+   * Signed only through the BuildKit attestation manifest that lists it (the manifest's own
+   * signature covers its layers), not by a signature of its own.
+   */
+  throughManifest?: boolean | undefined;
+}
+
+/** How a statement is signed, most direct first: by its own signature, through its manifest's, not at all. */
+function signedRank(s: FoundStatement): number {
+  return !s.signed ? 2 : s.throughManifest === true ? 1 : 0;
 }
 
 /**
  * The statement of one of `types` (in order of preference) to show: a signed one before an
- * unsigned one, since a signature is what lets a reader trust it; else the first found.
+ * unsigned one, since a signature is what lets a reader trust it, and one signed itself (a
+ * Sigstore bundle, a cosign attestation) before one signed only through the attestation manifest
+ * that lists it, which a reader checks only with that manifest; else the first found.
  */
 function pick(statements: readonly FoundStatement[], ...types: string[]): FoundStatement | undefined {
-  for (const signed of [true, false]) {
+  for (const rank of [0, 1, 2]) {
     for (const t of types) {
-      const s = statements.find((x) => x.predicateType === t && x.signed === signed);
+      const s = statements.find((x) => x.predicateType === t && signedRank(x) === rank);
       if (s !== undefined) return s;
     }
   }
@@ -151,7 +163,7 @@ export function provenancesFrom(statements: readonly FoundStatement[]): ReportPr
     .map((s, i) => ({ s, i }))
     .sort(
       (a, b) =>
-        Number(b.s.signed) - Number(a.s.signed) ||
+        signedRank(a.s) - signedRank(b.s) ||
         Number(a.s.predicateType !== SLSA_V1) - Number(b.s.predicateType !== SLSA_V1) ||
         time(b.s) - time(a.s) ||
         b.i - a.i,
