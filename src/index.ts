@@ -201,7 +201,15 @@ export {
   parsePolicies,
   type SignatureOutcome,
 } from './policy/index.ts';
-export { formatLocation, formatReference, type ImageReference, type Location, parseLocation, parseReference } from './ref/index.ts';
+export {
+  formatLocation,
+  formatReference,
+  type ImageReference,
+  type Location,
+  parseLocation,
+  parseReference,
+  statementImageName,
+} from './ref/index.ts';
 export { type PutManifestResult, type ReadBlobOptions, RegistryClient, type RegistryClientOptions } from './registry/client.ts';
 export type { RetryOptions } from './registry/retry.ts';
 export type { TransportOptions } from './registry/transport.ts';

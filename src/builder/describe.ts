@@ -27,7 +27,13 @@ export const CYCLONEDX_PREDICATE = 'https://cyclonedx.org/bom';
 
 /** Options of {@link describeBuild}. */
 export interface DescribeOptions {
-  /** The image's name for SBOM documents and statement subjects (e.g. the output reference). */
+  /**
+   * The image's name for SBOM documents and statement subjects, used as given: for an image
+   * written to a registry, its repository without the tag, as `provenant build` and the Action
+   * name it (`statementImageName` in ../ref/reference.ts: `registry.example/team/app`, not
+   * `registry.example/team/app:1`), so that another tag of the same build gives the same
+   * statements.
+   */
   imageName: string;
   /** The configuration file's path, for provenance paths. */
   configPath: string;

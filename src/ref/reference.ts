@@ -160,14 +160,29 @@ export function formatReference(ref: ImageReference): string {
 }
 
 /**
- * The name SBOMs and provenance give an image written to a registry: its repository, in full,
- * without the tag (or digest) it was written under, as cosign's `attest` names a statement's
- * subject. A tag is a movable pointer to the image, not a part of it: named in the statements, it
- * would make a second tag of the same build a second set of statements (and, in BuildKit's
- * storage, a second index digest), where the same build should give the same bytes.
+ * A repository's full name, `registry/repository`, without tag or digest, with Docker Hub spelled
+ * as `spelling` says: `docker` writes `docker.io` (what references are normalised to, and what
+ * Docker and PURLs' `repository_url` write), `ggcr` writes `index.docker.io`, as
+ * go-containerregistry's `Repository.Name()` does, and so cosign. Any other registry is the same
+ * in both.
+ */
+export function repositoryName(ref: Pick<ImageReference, 'registry' | 'repository'>, spelling: 'docker' | 'ggcr' = 'docker'): string {
+  return `${spelling === 'ggcr' ? ggcrRegistryName(ref.registry) : ref.registry}/${ref.repository}`;
+}
+
+/**
+ * The name SBOMs and provenance (`build`, the Action) and `provenant attest` give an image in a
+ * registry: its repository, in full, without the tag (or digest) it was written under or read
+ * from, as cosign's `attest` names a statement's subject; unlike cosign, Docker Hub is spelled
+ * `docker.io` (`docker.io/library/alpine`, where cosign writes `index.docker.io/library/alpine`),
+ * the name a PURL's `repository_url` and Docker give it ({@link repositoryName}); verification
+ * matches a subject by its digest (../sign/verify.ts), not its name. A tag is a
+ * movable pointer to the image, not a part of it: named in the statements, it would make a second
+ * tag of the same build a second set of statements (and, in BuildKit's storage, a second index
+ * digest), where the same build should give the same bytes.
  */
 export function statementImageName(ref: Pick<ImageReference, 'registry' | 'repository'>): string {
-  return `${ref.registry}/${ref.repository}`;
+  return repositoryName(ref, 'docker');
 }
 
 /** True when `tag` is a valid tag. */

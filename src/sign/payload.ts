@@ -9,7 +9,7 @@
  */
 import { ProvenantError } from '../errors.ts';
 import { type Digest, isDigest } from '../oci/digest.ts';
-import { ggcrRegistryName, type ImageReference } from '../ref/reference.ts';
+import { type ImageReference, repositoryName } from '../ref/reference.ts';
 
 /** `critical.type` of a cosign simple-signing payload. */
 export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
@@ -50,10 +50,11 @@ export function simpleSigningPayload(dockerReference: string, digest: Digest, op
 
 /**
  * The repository name cosign puts in `docker-reference`: go-containerregistry's
- * `Repository.Name()`, which spells Docker Hub `index.docker.io`.
+ * `Repository.Name()`, which spells Docker Hub `index.docker.io` ({@link repositoryName}; the
+ * statements' subjects spell it `docker.io`, see statementImageName).
  */
 export function cosignDockerReference(ref: Pick<ImageReference, 'registry' | 'repository'>): string {
-  return `${ggcrRegistryName(ref.registry)}/${ref.repository}`;
+  return repositoryName(ref, 'ggcr');
 }
 
 /**

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isProvenantError } from '../../src/errors.ts';
 import { formatLocation, parseLocation } from '../../src/ref/location.ts';
-import { checkRegistryHost, formatReference, parseReference } from '../../src/ref/reference.ts';
+import { checkRegistryHost, formatReference, parseReference, repositoryName, statementImageName } from '../../src/ref/reference.ts';
+import { cosignDockerReference } from '../../src/sign/payload.ts';
 
 const HEX = 'a'.repeat(64);
 
@@ -206,5 +207,18 @@ describe('parseLocation', () => {
       () => parseLocation('oci:dir@sha256:zz'),
       (e: unknown) => isProvenantError(e, 'INVALID_REFERENCE'),
     );
+  });
+});
+
+describe('statementImageName', () => {
+  it("is the repository without tag or digest, Docker Hub spelled docker.io where cosign's docker-reference spells it index.docker.io", () => {
+    const hub = parseReference('alpine:3');
+    assert.equal(statementImageName(hub), 'docker.io/library/alpine');
+    assert.equal(cosignDockerReference(hub), 'index.docker.io/library/alpine');
+    assert.equal(repositoryName(hub, 'ggcr'), cosignDockerReference(hub));
+    // Any other registry is named the same by both.
+    const other = parseReference(`registry.example:5000/team/app:1@sha256:${'a'.repeat(64)}`);
+    assert.equal(statementImageName(other), 'registry.example:5000/team/app');
+    assert.equal(cosignDockerReference(other), statementImageName(other));
   });
 });
