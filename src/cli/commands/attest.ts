@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { cosignCustomPredicate, isInIndexMode, parseAttestationMode } from '../../attest/storage.ts';
 import { ProvenantError } from '../../errors.ts';
 import { attachPredicate } from '../../image/attach.ts';
-import { formatLocation, parseLocation } from '../../ref/location.ts';
+import { formatLocation, type Location, parseLocation } from '../../ref/location.ts';
+import { statementImageName } from '../../ref/reference.ts';
 import { PREDICATE_TYPES, parsePredicateType } from '../../sign/payload.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
@@ -39,6 +40,16 @@ export const spec: CommandSpec = {
     ...REGISTRY_FLAGS,
   },
 };
+
+/**
+ * The name the statements give the image: a registry's by its repository without the tag or
+ * digest REF names it by (statementImageName), as `build` and cosign's `attest` name one, so
+ * attaching through another tag of the image gives the same statement; a layout's or an archive's
+ * by its path alone, for the same reason.
+ */
+export function subjectName(location: Location): string {
+  return location.kind === 'registry' ? statementImageName(location.reference) : `${location.kind}:${location.path}`;
+}
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const [text] = positional(args, 1, spec.usage) as [string];
@@ -82,6 +93,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const mode = parseAttestationMode((args.values.attestations as string | undefined) ?? 'referrers');
   const location = parseLocation(text);
   const name = formatLocation(location);
+  const subject = subjectName(location);
   const chosen = await signerFromFlags(args, io, args.values.sign === true);
   if (chosen === undefined && mode === 'cosign') {
     throw new ProvenantError('USAGE', 'cosign storage holds signed attestations: sign with --key FILE, or --sign for keyless');
@@ -93,7 +105,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     return attachPredicate(opened.store, target, {
       predicateType,
       predicate,
-      name,
+      name: subject,
       mode,
       tags,
       signer: chosen?.signer,
