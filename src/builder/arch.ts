@@ -3,17 +3,20 @@
  * from any spelling apko accepts, and the OCI platform of each.
  */
 
-import { ProvenantError } from '../errors.ts';
-import { formatPlatform, hostPlatform } from '../oci/platform.ts';
+import { isProvenantError, ProvenantError } from '../errors.ts';
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../oci/platform.ts';
 import type { Platform } from '../oci/types.ts';
 import { suggest } from '../yaml.ts';
 import type { ApkArch } from './config-types.ts';
 
 // apko's ParseArchitecture accepts apk names and OCI names (types.go); `arm64/v8` is Docker's
-// spelling of arm64 and costs nothing to accept. Debian's names are accepted where they name one
-// architecture only (`i386`, `ppc64el`, `armel`; `amd64`, `arm64`, `s390x`, `riscv64` and
-// `loong64` are OCI's too), since a Debian build's lock and messages use them. Debian's `armhf`
-// (arm/v7, apk's armv7) is not: `armhf` is apk's (arm/v6), which a Debian build reads as armel.
+// spelling of arm64 and costs nothing to accept. Debian's names are accepted where they name the
+// same architecture for apk as for Debian (`i386`, `ppc64el`; `amd64`, `arm64`, `s390x`,
+// `riscv64` and `loong64` are OCI's too), since a Debian build's lock and messages use them. Not
+// `armel`: this table serves every ecosystem, and apk's armhf, the slot a Debian build fills with
+// armel, is ARMv6 hard-float where armel is soft-float, so an Alpine build asked for armel would
+// make another architecture without a word. Nor Debian's `armhf` (arm/v7, apk's armv7): `armhf` is
+// apk's (arm/v6).
 const ARCH_ALIASES: Readonly<Record<string, ApkArch>> = {
   x86_64: 'x86_64',
   amd64: 'x86_64',
@@ -24,7 +27,6 @@ const ARCH_ALIASES: Readonly<Record<string, ApkArch>> = {
   'arm/v7': 'armv7',
   armhf: 'armhf',
   'arm/v6': 'armhf',
-  armel: 'armhf',
   x86: 'x86',
   '386': 'x86',
   i386: 'x86',
@@ -50,7 +52,12 @@ const APK_TO_PLATFORM: Readonly<Record<ApkArch, { architecture: string; variant?
 
 /** How to write an architecture, for errors. */
 export const ARCH_HINT =
-  "use an apk name (x86_64, aarch64, armv7, armhf, x86, ppc64le, s390x, riscv64, loongarch64), an OCI one (amd64, arm64, arm/v7, arm/v6, 386, loong64) or Debian's i386, ppc64el or armel; armhf is apk's (arm/v6): Debian's armhf (arm/v7) is armv7";
+  "use an apk name (x86_64, aarch64, armv7, armhf, x86, ppc64le, s390x, riscv64, loongarch64), an OCI one (amd64, arm64, arm/v7, arm/v6, 386, loong64) or Debian's i386 or ppc64el; armhf is apk's (arm/v6, which a Debian source builds as Debian's armel): Debian's armhf (arm/v7) is armv7";
+
+/** How to write a platform, for errors: the OCI platform of each architecture. */
+const PLATFORM_HINT = `write an OCI platform (${Object.values(APK_TO_PLATFORM)
+  .map((p) => formatPlatform({ os: 'linux', ...p }))
+  .join(', ')}; linux/arm is linux/arm/v7), or an architecture name with --arch (archs in the configuration)`;
 
 /** The apk name of an architecture spelling, or undefined. */
 export function lookupArch(name: string): ApkArch | undefined {
@@ -60,8 +67,8 @@ export function lookupArch(name: string): ApkArch | undefined {
 /**
  * The apk name of an architecture written the apk way (`x86_64`, `aarch64`, `armv7`, `armhf`,
  * `x86`, `loongarch64`), the OCI/Docker way (`amd64`, `arm64`, `arm/v7`, `arm/v6`, `386`,
- * `loong64`) or Debian's (`i386`, `ppc64el`, `armel`); `ppc64le`, `s390x` and `riscv64` are the
- * same in both. Names are case-sensitive, as in apko. Throws `USAGE` for anything else.
+ * `loong64`) or Debian's (`i386`, `ppc64el`); `ppc64le`, `s390x` and `riscv64` are the same in
+ * all. Names are case-sensitive, as in apko. Throws `USAGE` for anything else.
  */
 export function normalizeArch(name: string): ApkArch {
   const arch = lookupArch(name);
@@ -75,20 +82,42 @@ export function normalizeArch(name: string): ApkArch {
 }
 
 /**
- * The apk architecture of a platform as buildx writes it, `linux/ARCH[/VARIANT]` (`linux/amd64`,
- * `linux/arm64/v8`, `linux/arm/v7`, `linux/arm` for arm/v7), with any spelling {@link normalizeArch}
- * takes after `linux/`; undefined when it does not name linux and an architecture, for the caller to say
- * which flag or input was wrong.
- *
- * @throws ProvenantError `USAGE` for a linux platform whose architecture no one builds for
+ * The apk architecture whose image has the OCI platform `platform` (as {@link platformMatches}
+ * compares platforms, so `linux/arm` is armv7), or undefined.
  */
-export function linuxPlatformArch(platform: string): ApkArch | undefined {
-  const [os, ...arch] = platform.split('/');
-  if (os !== 'linux' || arch.length === 0) return undefined;
-  // A bare `arm` is arm/v7, as buildx and containerd read it, and normalizePlatform, by which
-  // `sbom --platform linux/arm` picks v7; it is not an architecture name of its own (apko has none).
-  const name = arch.join('/');
-  return normalizeArch(name === 'arm' ? 'arm/v7' : name);
+export function platformApkArch(platform: Platform): ApkArch | undefined {
+  for (const arch of Object.keys(APK_TO_PLATFORM) as ApkArch[]) {
+    if (platformMatches(platform, apkArchToPlatform(arch))) return arch;
+  }
+  return undefined;
+}
+
+/**
+ * The apk architecture of an OCI platform as `--platform` and the Action's `platforms` take it,
+ * `linux/ARCH[/VARIANT]`, read by {@link parsePlatform} as every other command reads `--platform`
+ * (`linux/arm` is arm/v7 and `linux/arm64/v8` arm64, as buildx and containerd read them): the
+ * image built for a platform is the one `sbom --platform` of the same text picks. Architecture
+ * names that are no OCI platform's (Debian's `i386`, apk's `armv7`) are `--arch`'s and `archs`',
+ * not a platform's. Undefined when the text does not name linux and an architecture, for the
+ * caller to say which flag or input was wrong.
+ *
+ * @throws ProvenantError `USAGE` for a linux platform whose architecture no one builds for, with
+ *   the platform to write when the text names an architecture the other way (`linux/i386`)
+ */
+export function linuxPlatformArch(text: string): ApkArch | undefined {
+  let platform: Platform;
+  try {
+    platform = parsePlatform(text);
+  } catch (err) {
+    if (isProvenantError(err, 'USAGE')) return undefined;
+    throw err;
+  }
+  if (platform.os !== 'linux') return undefined;
+  const arch = platformApkArch(platform);
+  if (arch !== undefined) return arch;
+  const named = lookupArch(platform.variant === undefined ? platform.architecture : `${platform.architecture}/${platform.variant}`);
+  const instead = named === undefined ? '' : ` (did you mean ${formatPlatform(apkArchToPlatform(named))}?)`;
+  throw new ProvenantError('USAGE', `${text} is not an OCI platform Provenant builds for${instead}`, { hint: PLATFORM_HINT });
 }
 
 /**
@@ -117,8 +146,7 @@ export function hostApkArch(hostArch: string): ApkArch {
   const direct = lookupArch(hostArch);
   if (direct !== undefined) return direct;
   // A Node process.arch value: the OCI platform module already knows those names.
-  const p = hostPlatform(hostArch);
-  const viaNode = lookupArch(formatPlatform(p).slice('linux/'.length)) ?? lookupArch(p.architecture);
+  const viaNode = platformApkArch(hostPlatform(hostArch));
   if (viaNode !== undefined) return viaNode;
   throw new ProvenantError('USAGE', `the host architecture "${hostArch}" is not one Provenant builds for`, {
     hint: 'name the architectures in the config (archs: [x86_64]) or on the command line',

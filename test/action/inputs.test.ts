@@ -68,7 +68,7 @@ describe('the Action’s inputs', () => {
     // linux/arm64/v8 is Docker's spelling of linux/arm64: one image, listed once in the index.
     assert.deepEqual(read('linux/arm64,linux/arm64/v8'), ['aarch64']);
     assert.deepEqual(read('linux/amd64\nlinux/arm64/v8, linux/amd64,linux/arm64'), ['x86_64', 'aarch64']);
-    assert.deepEqual(read('linux/arm/v7,linux/armv7,linux/arm/v6'), ['armv7', 'armhf']);
+    assert.deepEqual(read('linux/arm/v7,linux/arm,linux/arm/v6'), ['armv7', 'armhf']);
   });
 
   it('defaults as action.yml documents them', () => {

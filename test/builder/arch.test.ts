@@ -1,48 +1,116 @@
 // Architecture names as the command line, the Action's platforms and the configuration take them
-// (src/builder/arch.ts): apk's, OCI's, buildx's platforms and Debian's where they are unambiguous.
+// (src/builder/arch.ts): apk's, OCI's and Debian's where they mean one architecture for every
+// ecosystem; --platform and platforms take OCI platforms, read as every other --platform is.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { apkArchToPlatform, linuxPlatformArch, normalizeArch } from '../../src/builder/arch.ts';
+import { ARCH_NAMES, apkArchToPlatform, hostApkArch, linuxPlatformArch, lookupArch, normalizeArch } from '../../src/builder/arch.ts';
 import { isProvenantError } from '../../src/errors.ts';
-import { normalizePlatform, parsePlatform } from '../../src/oci/platform.ts';
+import { formatPlatform, parsePlatform, platformMatches } from '../../src/oci/platform.ts';
 
 describe('linuxPlatformArch', () => {
-  it('reads linux/arm as arm/v7, as buildx, containerd and normalizePlatform (sbom --platform) do', () => {
-    assert.equal(linuxPlatformArch('linux/arm'), 'armv7');
-    assert.deepEqual(apkArchToPlatform(linuxPlatformArch('linux/arm') as string), parsePlatform('linux/arm'));
-    assert.deepEqual(normalizePlatform({ os: 'linux', architecture: 'arm' }), { os: 'linux', architecture: 'arm', variant: 'v7' });
+  it('builds, for every platform it takes, the image that --platform of the same text picks elsewhere (parsePlatform, platformMatches)', () => {
+    const texts = [
+      ...ARCH_NAMES.map((n) => `linux/${n}`),
+      ...['linux/arm', 'linux/ARM', 'linux/Arm/V7', 'linux/x86-64', 'linux/X86_64', 'LINUX/amd64', 'linux/arm64/v8', 'linux/arm/v5'],
+      ...['linux/arm64/v9', 'linux/amd64/v2', 'linux/armel', 'linux/ppc64el', 'linux/mips64le'],
+    ];
+    let taken = 0;
+    for (const text of texts) {
+      let arch: string | undefined;
+      try {
+        arch = linuxPlatformArch(text);
+      } catch (err) {
+        assert.ok(isProvenantError(err, 'USAGE'), String(err));
+      }
+      const wanted = parsePlatform(text);
+      const built = arch === undefined ? undefined : apkArchToPlatform(arch);
+      // Taken exactly when the image built is one some apk architecture has, and it is that one.
+      const some = ARCH_NAMES.some((n) => platformMatches(wanted, apkArchToPlatform(n)));
+      assert.equal(built !== undefined, some, text);
+      if (built !== undefined) {
+        assert.ok(platformMatches(wanted, built), `${text} built ${formatPlatform(built)}`);
+        taken++;
+      }
+    }
+    assert.ok(taken >= 15, String(taken));
   });
 
-  it('reads the other platforms as before, and names no architecture for another os', () => {
-    assert.equal(linuxPlatformArch('linux/arm/v7'), 'armv7');
-    assert.equal(linuxPlatformArch('linux/arm/v6'), 'armhf');
+  it('reads the spellings parsePlatform takes (linux/arm is arm/v7, any case, x86-64) and refuses what it reads as no such platform', () => {
+    assert.equal(linuxPlatformArch('linux/arm'), 'armv7');
+    assert.equal(linuxPlatformArch('linux/ARM'), 'armv7');
+    assert.equal(linuxPlatformArch('linux/x86-64'), 'x86_64');
     assert.equal(linuxPlatformArch('linux/arm64/v8'), 'aarch64');
-    assert.equal(linuxPlatformArch('linux/amd64'), 'x86_64');
+    assert.equal(linuxPlatformArch('linux/arm/v6'), 'armhf');
+    assert.equal(linuxPlatformArch('linux/386'), 'x86');
+    assert.equal(linuxPlatformArch('linux/loong64'), 'loongarch64');
     assert.equal(linuxPlatformArch('windows/amd64'), undefined);
     assert.equal(linuxPlatformArch('linux'), undefined);
+    assert.equal(linuxPlatformArch('linux/amd64/'), undefined);
     assert.throws(
       () => linuxPlatformArch('linux/arm/v9'),
-      (err) => isProvenantError(err, 'USAGE') && /"arm\/v9" is not an architecture/.test(err.message),
+      (err) =>
+        isProvenantError(err, 'USAGE') &&
+        /^linux\/arm\/v9 is not an OCI platform/.test(err.message) &&
+        /linux\/arm\/v7/.test(err.hint ?? ''),
+    );
+  });
+
+  it("refuses architecture names that are no OCI platform's (Debian's, apk's), naming the platform to write", () => {
+    for (const [text, platform] of [
+      ['linux/i386', 'linux/386'],
+      ['linux/ppc64el', 'linux/ppc64le'],
+      ['linux/armv7', 'linux/arm/v7'],
+      ['linux/armhf', 'linux/arm/v6'],
+      ['linux/loongarch64', 'linux/loong64'],
+    ] as const) {
+      assert.throws(
+        () => linuxPlatformArch(text),
+        (err) => isProvenantError(err, 'USAGE') && err.message.includes(`did you mean ${platform}?`) && /with --arch/.test(err.hint ?? ''),
+        text,
+      );
+    }
+    assert.throws(
+      () => linuxPlatformArch('linux/armel'),
+      (err) => isProvenantError(err, 'USAGE') && !/did you mean/.test(err.message),
     );
   });
 });
 
-describe("Debian's architecture names", () => {
-  it('takes i386, ppc64el and armel as the apk architecture a Debian build reads as each (--arch, archs, --platform)', () => {
+describe('architecture names', () => {
+  it("takes Debian's i386 and ppc64el, which name the same architecture for apk (--arch, archs)", () => {
     assert.equal(normalizeArch('i386'), 'x86');
     assert.equal(normalizeArch('ppc64el'), 'ppc64le');
-    // A Debian source builds armel for apk's armhf slot (src/pkg/deb/source.ts DEB_ARCH).
-    assert.equal(normalizeArch('armel'), 'armhf');
-    assert.equal(linuxPlatformArch('linux/i386'), 'x86');
     assert.deepEqual(apkArchToPlatform('i386'), { os: 'linux', architecture: '386' });
     assert.deepEqual(apkArchToPlatform('ppc64el'), { os: 'linux', architecture: 'ppc64le' });
   });
 
-  it("keeps armhf apk's (arm/v6), and says in the hint that Debian's armhf is armv7", () => {
-    assert.equal(normalizeArch('armhf'), 'armhf');
+  it("refuses armel, which apk's armhf (ARMv6 hard-float) is not, and says what armhf is", () => {
+    assert.equal(lookupArch('armel'), undefined);
     assert.throws(
-      () => normalizeArch('armhff'),
-      (err) => isProvenantError(err, 'USAGE') && /Debian's armhf \(arm\/v7\) is armv7/.test(err.hint ?? ''),
+      () => normalizeArch('armel'),
+      (err) =>
+        isProvenantError(err, 'USAGE') &&
+        /Debian's armel/.test(err.hint ?? '') &&
+        /Debian's armhf \(arm\/v7\) is armv7/.test(err.hint ?? ''),
+    );
+    assert.equal(normalizeArch('armhf'), 'armhf');
+  });
+
+  it('maps every name to the OCI platform that names it, when it is one', () => {
+    for (const name of ARCH_NAMES) {
+      const p = apkArchToPlatform(name);
+      assert.equal(lookupArch(formatPlatform(p).slice('linux/'.length)), normalizeArch(name), name);
+    }
+  });
+
+  it("reads the host's Node architecture through its OCI platform", () => {
+    assert.equal(hostApkArch('x64'), 'x86_64');
+    assert.equal(hostApkArch('arm'), 'armv7');
+    assert.equal(hostApkArch('ia32'), 'x86');
+    assert.equal(hostApkArch('ppc64'), 'ppc64le');
+    assert.throws(
+      () => hostApkArch('mips'),
+      (err) => isProvenantError(err, 'USAGE'),
     );
   });
 });
