@@ -28,6 +28,7 @@ import {
 } from '../source.ts';
 import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { alternativesPaths, makeAlternatives, packageAlternatives } from './alternatives.ts';
+import { apkArchOfDeb, DEB_ARCH, DEB_NAMES, DEB_PLATFORM } from './arch.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
@@ -86,43 +87,6 @@ function checkDebIdentity(pkg: DebPackage, p: LockedPackage, where: string): voi
 }
 
 /**
- * apk architecture names (the configuration's) to Debian's. Some names are both, with other
- * meanings (apk's armhf is arm/v6, Debian's armhf arm/v7): a name is mapped once, where the
- * configuration's is taken in (readIndex, lockEntry, lockSources, the builder's lookup of a
- * lock's entries), and what a lock entry or a Release says is Debian's already.
- */
-const DEB_ARCH: Record<string, string> = {
-  x86_64: 'amd64',
-  aarch64: 'arm64',
-  armv7: 'armhf',
-  armhf: 'armel',
-  x86: 'i386',
-  ppc64le: 'ppc64el',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-  loongarch64: 'loong64',
-};
-
-/** Debian's architecture names (a lock's), of which armhf is also apk's, with another meaning. */
-const DEB_NAMES: ReadonlySet<string> = new Set(Object.values(DEB_ARCH));
-
-/**
- * The OCI platform of each Debian architecture, for messages that must say which one a name
- * means (../../builder/arch.ts holds apk's, which this module may not import).
- */
-const DEB_PLATFORM: Record<string, string> = {
-  amd64: 'linux/amd64',
-  arm64: 'linux/arm64',
-  armhf: 'linux/arm/v7',
-  armel: 'linux/arm/v6',
-  i386: 'linux/386',
-  ppc64el: 'linux/ppc64le',
-  s390x: 'linux/s390x',
-  riscv64: 'linux/riscv64',
-  loong64: 'linux/loong64',
-};
-
-/**
  * How a message about the configuration's architecture `arch` (apk's name) names it: Debian's
  * name, with the configuration's and the platform when they differ, so that a message that goes
  * on in Debian's names (a Release's Architectures) is read in one spelling. When the names
@@ -135,7 +99,7 @@ function debArchSpelled(arch: string, listed: readonly string[] = []): { name: s
   const platform = DEB_PLATFORM[debArch];
   const name = `${debArch} (Debian's name for ${arch}${platform === undefined ? '' : `, ${platform}`})`;
   if (!listed.includes(arch)) return { name };
-  const apkOf = Object.keys(DEB_ARCH).find((a) => DEB_ARCH[a] === arch);
+  const apkOf = apkArchOfDeb(arch);
   const theirs = DEB_PLATFORM[arch];
   return {
     name,
@@ -212,7 +176,7 @@ function checkQualifier(text: string, qualifier: string | undefined, debArch: st
     );
   }
   // The configuration's name of that architecture (Debian's armhf is apk's armv7), if one is built.
-  const archsName = Object.keys(DEB_ARCH).find((a) => DEB_ARCH[a] === qualifier);
+  const archsName = apkArchOfDeb(qualifier);
   const other =
     archsName === undefined ? `; Provenant builds no ${qualifier} images` : `, or build an image for it (archs: [${archsName}])`;
   throw new ProvenantError(
