@@ -135,12 +135,10 @@ const OTHER_DEB_ARCHS: ReadonlySet<string> = new Set([
  *   restriction, or anything but one package
  */
 function debRequest(text: string, where: string, debArch?: string): Request {
-  const pin = /^([a-z0-9][a-z0-9+.-]*)(?::([A-Za-z0-9][A-Za-z0-9-]*))?=(\S+)$/.exec(text);
-  if (pin !== null) {
-    checkQualifier(text, pin[2], debArch, where);
-    return { name: pin[1] as string, constraint: { op: '=', version: pin[3] as string } };
-  }
-  const [alternatives] = parseDebRelations(text, 'contents.packages', where);
+  // apt's pin, `name[:arch]=version`, is no relation syntax: what comes before the `=` is read as
+  // a relation is (its name and qualifier), and the version after it is the constraint.
+  const pin = /^([^\s=()[\]<>|,]+)=(\S+)$/.exec(text);
+  const [alternatives] = parseDebRelations(pin === null ? text : (pin[1] as string), 'contents.packages', where);
   const r = alternatives?.[0];
   if (alternatives === undefined || alternatives.length !== 1 || r === undefined) {
     throw new ProvenantError(
@@ -159,6 +157,7 @@ function debRequest(text: string, where: string, debArch?: string): Request {
     );
   }
   checkQualifier(text, r.archQualifier, debArch, where);
+  if (pin !== null) return { name: r.name, constraint: { op: '=', version: pin[2] as string } };
   return { name: r.name, constraint: r.op === undefined || r.version === undefined ? undefined : { op: r.op, version: r.version } };
 }
 

@@ -321,6 +321,23 @@ describe('contents.packages entries with an architecture qualifier or a restrict
     refused('dash <!nocheck>', 'x86_64', /has the restriction <!nocheck>/);
   });
 
+  it("reads apt's pin (name[:arch]=version) as the relation name[:arch] (= version) is read", () => {
+    for (const [name, arch] of [
+      ['libstdc++6', 'x86_64'],
+      ['libc6:amd64', 'x86_64'],
+      ['libc6:native', 'aarch64'],
+      // dpkg's names: a capital and "_" (deprecated, still taken) are the relation parser's too.
+      ['Foo_bar.baz', 'x86_64'],
+    ] as const) {
+      assert.deepEqual(
+        source.request(`${name}=1:2.0-1`, 'image.yaml', arch),
+        source.request(`${name} (= 1:2.0-1)`, 'image.yaml', arch),
+        name,
+      );
+    }
+    refused('libc6:i386=2.36-9', 'x86_64', /asks for i386's package in an image of amd64/);
+  });
+
   it('takes an entry without a qualifier or restriction as before', () => {
     assert.deepEqual(source.request('dash', 'image.yaml', 'x86_64'), { name: 'dash', constraint: undefined });
     assert.deepEqual(source.request('dash=0.5.12-2', 'image.yaml'), { name: 'dash', constraint: { op: '=', version: '0.5.12-2' } });
