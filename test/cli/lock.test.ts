@@ -201,6 +201,30 @@ describe('provenant lock over an existing lock', () => {
     assert.equal(r.status, 3, r.stderr);
     assert.match(r.stderr, /gone\.lock\.json contents\.packages\[\d+\] \(old 1\.0-r0, \w+\): .*old-9\.9-r0\.apk does not exist/);
   });
+
+  it('keeps a lock of other architectures too from being written over with --arch, unless --drop-archs', async () => {
+    await lock('-o', 'archs.lock.json');
+    const before = await readFile(join(dir, 'archs.lock.json'), 'utf8');
+    const r = await runCli(['lock', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'archs.lock.json', '--arch', 'aarch64'], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /archs\.lock\.json holds packages for x86_64 too, which this lock of aarch64 alone would drop; it is left as it was/,
+    );
+    assert.match(r.stderr, /--arch aarch64 --arch x86_64.*--drop-archs/);
+    assert.equal(await readFile(join(dir, 'archs.lock.json'), 'utf8'), before);
+    // Locking every architecture it holds is no drop; --drop-archs writes aarch64's alone.
+    await lock('-o', 'archs.lock.json', '--arch', 'aarch64', '--arch', 'x86_64');
+    const dropped = await lock('-o', 'archs.lock.json', '--arch', 'aarch64', '--drop-archs');
+    assert.match(dropped.stderr, /x86_64: \d+ removed/);
+    const written = JSON.parse(await readFile(join(dir, 'archs.lock.json'), 'utf8')) as {
+      contents: { packages: { architecture: string }[] };
+    };
+    assert.deepEqual([...new Set(written.contents.packages.map((p) => p.architecture))], ['aarch64']);
+  });
 });
 
 describe('provenant lock and build --lock over Debian bookworm', { skip: debianMissing }, () => {
