@@ -2,6 +2,8 @@
  * Planning a build: for each architecture, the packages to install, either resolved from the
  * source's indexes (the same versions on every architecture) or read from a lock.
  */
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ProvenantError, RepairableError, throwIfAborted } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
 import { safeLocation } from '../pkg/fetch.ts';
@@ -105,6 +107,9 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
     // again once they are fetched.
     const inputs: ReachInput[] = [];
     const estimated: ReachInput[] = [];
+    // Before any index or package is fetched: a checked lock takes packages only from the
+    // configuration's repositories.
+    if (options.checkLock === true) for (const arch of archs) checkLockUrls(options, source, arch, lockedFor(options, source, arch));
     for (const arch of archs) {
       const locked = lockedFor(options, source, arch);
       if (options.checkLock !== true) {
@@ -203,6 +208,68 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
       chosen.map((c) => source.lockEntry(c, arch)),
     );
   return { packages, indexes, unlisted, fetched: new Map() };
+}
+
+/**
+ * Refuses a locked package whose URL is outside the repositories the configuration reads for
+ * `arch` (its `repositories` and `build_repositories`, as resolving would fetch from): a lock edited
+ * to name a file elsewhere, another server or a local file (`/dev/zero`), would have the build
+ * read it. A local repository the configuration names is such a place too. A rebuild from a
+ * provenance is not checked here (`reproduce --allow-local-packages` decides).
+ *
+ * @throws ProvenantError `INVALID_CONFIG` naming the lock file and the entry
+ */
+function checkLockUrls(options: PlanOptions, source: PackageSource, arch: string, locked: readonly LockedPackage[]): void {
+  const sources = source.lockSources([arch]);
+  const bases = [...sources.repositories, ...(sources.buildRepositories ?? [])].map((r) => repositoryBase(r.url));
+  for (const p of locked) {
+    const at = comparableLocation(p.url);
+    if (at !== undefined && bases.some((b) => b !== undefined && at.startsWith(b))) continue;
+    const lock = options.lock as Lock;
+    const where = options.lockPath ?? 'the lock';
+    throw new ProvenantError(
+      'INVALID_CONFIG',
+      `${where} ${lockEntryPath(lock, p)} (${p.name} ${p.version}, ${p.architecture}): its url ${safeLocation(p.url)} is in none of the repositories ${options.configPath} reads for ${arch}`,
+      {
+        where,
+        hint: `a lock takes packages only from the configuration's repositories; lock again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), or add the repository to contents.repositories`,
+      },
+    );
+  }
+}
+
+/**
+ * The folder a repository's packages are under, from the index URL a lock records for it: apk's
+ * `REPO/ARCH/APKINDEX.tar.gz` gives `REPO/ARCH/`, Debian's `MIRROR/dists/SUITE/InRelease` gives
+ * `MIRROR/` (its pool).
+ */
+function repositoryBase(indexUrl: string): string | undefined {
+  const debian = /^(.*\/)dists\/[^/]+(?:\/[^/]+)*\/InRelease$/.exec(indexUrl);
+  const folder = debian?.[1] ?? indexUrl.slice(0, indexUrl.lastIndexOf('/') + 1);
+  const at = comparableLocation(folder);
+  return at === undefined ? undefined : at.endsWith('/') ? at : `${at}/`;
+}
+
+/**
+ * A URL or path in one spelling, so that one can be told to be under another: a URL as the URL
+ * parser writes it (`..` resolved, the host in lower case), a `file://` URL or a path as an
+ * absolute path (relative ones against the same folder, so that two compare as they would there).
+ * Undefined for a URL that does not parse.
+ */
+function comparableLocation(location: string): string | undefined {
+  const trailing = location.endsWith('/') ? '/' : '';
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) && !location.startsWith('file:')) {
+    return URL.canParse(location) ? new URL(location).href : undefined;
+  }
+  if (location.startsWith('file:')) {
+    if (!URL.canParse(location)) return undefined;
+    try {
+      return `${resolvePath(fileURLToPath(location))}${trailing}`;
+    } catch {
+      return undefined;
+    }
+  }
+  return `${resolvePath(location)}${trailing}`;
 }
 
 /** Where `contents.packages[i]` is written: its `file:line:column` when the loader kept it, else the configuration. */

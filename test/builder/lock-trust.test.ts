@@ -60,10 +60,12 @@ describe('a build from a lock', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  /** The lock with `data` replaced by `bytes`, written beside the repository as data-9.9-r0.apk. */
+  /** The lock with `data` replaced by `bytes`, written into the repository as data-9.9-r0-N.apk, which its index does not list. */
   const edited = async (bytes: Uint8Array): Promise<Lock> => {
-    const file = join(root, 'served', `data-9.9-r0-${lockCount++}.apk`);
-    await writeFile(file, bytes);
+    // In the configuration's repository: a lock takes packages from nowhere else.
+    const name = `repo/x86_64/data-9.9-r0-${lockCount++}.apk`;
+    await writeFile(join(root, 'served', name), bytes);
+    const file = `${server.url}/${name}`;
     const checksum = (await readApkPackage(bytes, { where: 'test', allowUntrusted: true })).checksum;
     const l = structuredClone(lock);
     const entry = l.contents.packages.find((p) => p.name === 'data');

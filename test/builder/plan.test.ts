@@ -21,7 +21,7 @@ const lock: Lock = {
     build_repositories: [],
     runtime_repositories: [],
     repositories: [],
-    packages: [{ name: 'dash', version: '0.5.12-2', architecture: 'amd64', url: 'http://127.0.0.1:9/pool/dash.deb', checksum: sha }],
+    packages: [{ name: 'dash', version: '0.5.12-2', architecture: 'amd64', url: 'http://127.0.0.1:9/debian/pool/dash.deb', checksum: sha }],
   },
 };
 
@@ -91,7 +91,7 @@ describe('planBuild from a lock', () => {
     assert.equal(err.where, 'image.lock.json');
     assert.equal(
       err.message,
-      `image.lock.json contents.packages[0] (dash 0.5.12-2, amd64): http://127.0.0.1:9/pool/dash.deb: the lock's checksum ${entry.checksum} is not the sha256:<hex> of a .deb`,
+      `image.lock.json contents.packages[0] (dash 0.5.12-2, amd64): http://127.0.0.1:9/debian/pool/dash.deb: the lock's checksum ${entry.checksum} is not the sha256:<hex> of a .deb`,
     );
   });
 });
@@ -118,6 +118,10 @@ function apkSource(infos: readonly ApkPackageInfo[], fetchable: readonly ApkPack
     request: (text: string, where: string) => apkRequest(text, where),
     readIndex: async () => ({ candidates, files: [] }),
     lockEntry: entry,
+    lockSources: (archs: readonly string[]) => ({
+      keyring: [],
+      repositories: archs.map((a) => ({ name: `repo/${a}`, url: `http://127.0.0.1:9/repo/${a}/APKINDEX.tar.gz`, architecture: a })),
+    }),
     fetch: async (locked: LockedPackage) => fetched(locked),
     fetchedCandidate: (f: { package: unknown }) => apkCandidates([f.package as ApkPackageInfo], '', '', 0, 'fetched').candidates[0]!,
   } as unknown as PackageSource;
@@ -197,7 +201,7 @@ describe('planBuild checks that a lock can be installed as locked', () => {
   });
 
   it("refuses a name locked at different versions on different architectures, unless the lock is a rebuild's", async () => {
-    const arm = (e: LockedPackage) => ({ ...e, architecture: 'aarch64' });
+    const arm = (e: LockedPackage) => ({ ...e, architecture: 'aarch64', url: e.url.replace('/x86_64/', '/aarch64/') });
     const entries = [
       at('app', '1.0-r0'),
       at('libfoo', '2.0-r0'),
@@ -216,6 +220,47 @@ describe('planBuild checks that a lock can be installed as locked', () => {
       ['x86_64', 'aarch64'].map((a) => rebuilt.packages.get(a)?.find((x) => x.name === 'app')?.version),
       ['1.0-r0', '2.0-r0'],
     );
+  });
+
+  it("refuses a locked package whose URL is outside the configuration's repositories, before fetching anything, naming the entry", async () => {
+    // A source whose fetch and index would fail the test if reached.
+    const unreachable = {
+      ...source,
+      readIndex: async () => assert.fail('an index was read'),
+      fetch: async () => assert.fail('a package was fetched'),
+    } as unknown as PackageSource;
+    for (const url of [
+      '/tmp/elsewhere/app-2.0-r0.apk',
+      'file:///dev/zero',
+      'http://127.0.0.1:9/other/x86_64/app-2.0-r0.apk',
+      'http://127.0.0.1:9/repo/x86_64/../../other/app-2.0-r0.apk',
+      'http://127.0.0.1:9/repo/aarch64/app-2.0-r0.apk',
+      'http://127.0.0.2:9/repo/x86_64/app-2.0-r0.apk',
+    ]) {
+      const entries = [at('libfoo', '2.0-r0'), { ...at('app', '2.0-r0'), url }, at('busybox', '1-r0')];
+      await assert.rejects(
+        planBuild(unreachable, ['x86_64'], {
+          packages: ['app'],
+          configPath: 'image.yaml',
+          lock: lockOf(entries),
+          lockPath: 'image.lock.json',
+          checkLock: true,
+        }),
+        (err: unknown) =>
+          isProvenantError(err, 'INVALID_CONFIG') &&
+          err.where === 'image.lock.json' &&
+          err.message.startsWith('image.lock.json contents.packages[1] (app 2.0-r0, x86_64): its url ') &&
+          err.message.endsWith(' is in none of the repositories image.yaml reads for x86_64'),
+        url,
+      );
+    }
+    // The repository's own URL spelled with a dot segment is the same place.
+    const same = [
+      at('libfoo', '2.0-r0'),
+      { ...at('app', '2.0-r0'), url: 'http://127.0.0.1:9/repo/./x86_64/app-2.0-r0.apk' },
+      at('busybox', '1-r0'),
+    ];
+    await planBuild(source, ['x86_64'], { packages: ['app'], configPath: 'image.yaml', lock: lockOf(same), checkLock: true });
   });
 
   it('checks a package no index lists by what its fetched file says it needs', async () => {

@@ -227,6 +227,46 @@ describe('provenant lock over an existing lock', () => {
   });
 });
 
+describe('build --lock from a local repository', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'provenant-lock-local-'));
+    await makeApkProject(dir);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("builds from a lock of the configuration's local repository, and refuses one naming the same file by another path", async () => {
+    await cliOk(['lock', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'local.lock.json'], { cwd: dir, env });
+    const built = await runCli(
+      ['build', 'image.yaml', '--cache-dir', 'local-cache', '-q', '-o', 'oci:local-out', '--lock', 'local.lock.json'],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    assert.equal(built.status, 0, built.stderr);
+    const text = await readFile(join(dir, 'local.lock.json'), 'utf8');
+    const elsewhere = join(dir, 'elsewhere');
+    await mkdir(elsewhere, { recursive: true });
+    await writeFile(join(elsewhere, 'hello-1.0-r0.apk'), await readFile(join(dir, 'repo/x86_64/hello-1.0-r0.apk')));
+    await writeFile(join(dir, 'local.lock.json'), text.replace('./repo/x86_64/hello-1.0-r0.apk', join(elsewhere, 'hello-1.0-r0.apk')));
+    const r = await runCli(
+      ['build', 'image.yaml', '--cache-dir', 'local-cache2', '-q', '-o', 'oci:local-out2', '--lock', 'local.lock.json'],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    assert.notEqual(r.status, 0);
+    assert.match(
+      r.stderr,
+      /local\.lock\.json contents\.packages\[\d+\] \(hello 1\.0-r0, x86_64\): its url \S+elsewhere\/hello-1\.0-r0\.apk is in none of the repositories image\.yaml reads for x86_64/,
+    );
+  });
+});
+
 describe('provenant lock and build --lock over Debian bookworm', { skip: debianMissing }, () => {
   let dir: string;
   const lock = () => cliOk(['lock', 'image.yaml', '--cache-dir', debianCacheDir, '-q'], { cwd: dir });
