@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { isProvenantError, ProvenantError, RepairableError } from '../errors.ts';
 import type { LockedPackage, LockedRange, LockRepository, LockSources } from '../pkg/source.ts';
+import { lookupArch } from './arch.ts';
 import type { LoadedConfig } from './config-types.ts';
 
 /** The lock. */
@@ -96,7 +97,14 @@ export function lockChecksumMismatch(
  * which a lock holds once each ({@link parseLock}); `contents.packages` when it is not there.
  */
 export function lockEntryPath(lock: Lock, p: Pick<LockedPackage, 'name' | 'architecture'>): string {
-  const i = lock.contents.packages.findIndex((q) => q.name === p.name && q.architecture === p.architecture);
+  const exact = lock.contents.packages.findIndex((q) => q.name === p.name && q.architecture === p.architecture);
+  // Or an apk lock's entry that spells the architecture another way (apko's `amd64` for x86_64),
+  // which the build reads under apk's name (./plan.ts).
+  const arch = lookupArch(p.architecture);
+  const i =
+    exact >= 0 || arch === undefined
+      ? exact
+      : lock.contents.packages.findIndex((q) => q.name === p.name && lookupArch(q.architecture) === arch);
   return i < 0 ? 'contents.packages' : `contents.packages[${i}]`;
 }
 
@@ -169,7 +177,8 @@ export function parseLock(text: string, where: string): Lock {
   };
   const root = obj(value, '(root)');
   if (root.version !== 'v1') throw bad('version', `expected "v1", found ${JSON.stringify(root.version)}`);
-  const config = obj(root.config, 'config');
+  // apko writes `config` only when it has one (omitempty), and builds without it.
+  const config = root.config === undefined || root.config === null ? {} : obj(root.config, 'config');
   const contents = obj(root.contents, 'contents');
   const list = (v: unknown, path: string): unknown[] => {
     if (v === undefined || v === null) return [];
@@ -200,22 +209,27 @@ export function parseLock(text: string, where: string): Lock {
     if (!/^Q1[A-Za-z0-9+/]{27}=$/.test(checksum) && !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
       throw bad(`${at}.checksum`, `${JSON.stringify(checksum)} is neither an apk Q1 checksum nor sha256:<hex> of a .deb`);
     }
+    const signature = range(o.signature, `${at}.signature`);
+    const control = range(o.control, `${at}.control`);
+    const data = range(o.data, `${at}.data`);
+    checkRanges(at, { signature, control, data }, bad);
     return {
       name: str(o.name, `${at}.name`),
       version: str(o.version, `${at}.version`),
       architecture: str(o.architecture, `${at}.architecture`),
       url: str(o.url, `${at}.url`),
       checksum,
-      signature: range(o.signature, `${at}.signature`),
-      control: range(o.control, `${at}.control`),
-      data: range(o.data, `${at}.data`),
+      signature,
+      control,
+      data,
     };
   });
   // One version of a package per architecture, as a build installs: a second entry would be
   // installed over the first (an older one, a downgrade the first entry hides) or listed twice.
   const seen = new Map<string, number>();
   packages.forEach((p, i) => {
-    const key = `${p.architecture}\0${p.name}`;
+    // By the architecture, however spelled: an apk lock's `amd64` is read as x86_64 (./plan.ts).
+    const key = `${lookupArch(p.architecture) ?? p.architecture}\0${p.name}`;
     const first = seen.get(key);
     if (first !== undefined) {
       const other = packages[first]!;
@@ -247,6 +261,44 @@ export function parseLock(text: string, where: string): Lock {
       packages,
     },
   };
+}
+
+/**
+ * Refuses byte ranges that are not an apk's three members one after the other, as apko writes them
+ * (`bytes=START-END`, both included): the signature from byte 0, the control member after it (from
+ * 0 when unsigned), the data member after that. The provenance records them as the lock says.
+ */
+function checkRanges(
+  at: string,
+  parts: Record<'signature' | 'control' | 'data', LockedRange | undefined>,
+  bad: (path: string, why: string) => ProvenantError,
+): void {
+  let next: number | undefined = 0;
+  for (const part of ['signature', 'control', 'data'] as const) {
+    const r = parts[part];
+    if (r === undefined) {
+      // No signature: the control member starts the file. No control member: nothing to follow.
+      if (part !== 'signature') next = undefined;
+      continue;
+    }
+    const m = /^bytes=(0|[1-9][0-9]*)-(0|[1-9][0-9]*)$/.exec(r.range);
+    const start = Number(m?.[1]);
+    const end = Number(m?.[2]);
+    if (m === null || !Number.isSafeInteger(start) || !Number.isSafeInteger(end)) {
+      throw bad(`${at}.${part}.range`, `${JSON.stringify(r.range)} is not bytes=START-END`);
+    }
+    if (end < start) throw bad(`${at}.${part}.range`, `${JSON.stringify(r.range)} ends before it starts`);
+    if (next !== undefined && start !== next) {
+      const where =
+        part === 'data'
+          ? 'right after the control member'
+          : part === 'control' && parts.signature !== undefined
+            ? 'right after the signature'
+            : `the first member of ${part === 'control' ? 'an unsigned' : 'a signed'} apk`;
+      throw bad(`${at}.${part}.range`, `${JSON.stringify(r.range)} does not start at byte ${next}, ${where}`);
+    }
+    next = end + 1;
+  }
 }
 
 /** A locked package as a lock change names it: its version and file. */

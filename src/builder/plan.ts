@@ -465,7 +465,11 @@ export class LockArchitectureError extends ProvenantError {
 function lockedFor(options: PlanOptions, source: PackageSource, arch: string): LockedPackage[] {
   const lock = options.lock as Lock;
   const name = source.archName(arch);
-  const locked = lock.contents.packages.filter((p) => p.architecture === name);
+  // apko reads an entry's architecture in any spelling it knows (types.ParseArchitecture: `amd64`
+  // for x86_64), so an apk lock is read so too, under apk's name. A Debian lock is not: an entry
+  // in apk's spelling there tells a lock made for another kind of repository (below).
+  const sameArch = (p: LockedPackage) => p.architecture === name || (source.ecosystem === 'apk' && lookupArch(p.architecture) === arch);
+  const locked = lock.contents.packages.filter(sameArch).map((p) => (p.architecture === name ? p : { ...p, architecture: name }));
   if (locked.length === 0) {
     const where = options.lockPath ?? 'the lock';
     const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();

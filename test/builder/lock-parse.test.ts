@@ -62,4 +62,55 @@ describe('parseLock', () => {
     const both = parseLock(JSON.stringify({ ...lock, contents: { ...lock.contents, packages: [hello, arm] } }), 'apko.lock.json');
     assert.equal(both.contents.packages.length, 2);
   });
+
+  it("reads a lock without config, as apko writes one that has none, and an entry's architecture in apko's other spellings", () => {
+    const lock = JSON.parse(lockText({ range: '', checksum: '' }));
+    delete lock.config;
+    const read = parseLock(JSON.stringify(lock), 'apko.lock.json');
+    assert.deepEqual(read.config, { name: '', checksum: '' });
+    // amd64 is x86_64: the same name under both is locked twice.
+    const hello = lock.contents.packages[0];
+    const amd64 = { ...hello, architecture: 'amd64', version: '0.9-r0', checksum: 'Q1BBBBBBBBBBBBBBBBBBBBBBBBBBB=' };
+    assert.throws(
+      () => parseLock(JSON.stringify({ ...lock, contents: { ...lock.contents, packages: [hello, amd64] } }), 'apko.lock.json'),
+      (e: unknown) =>
+        isProvenantError(e, 'INVALID_CONFIG') &&
+        /^lock contents\.packages\[1\]: hello 0\.9-r0 on amd64 is locked already at contents\.packages\[0\]/.test(e.message),
+    );
+  });
+
+  it("refuses byte ranges that are not an apk's members one after the other, at the entry's part", () => {
+    const sig = { range: 'bytes=0-9', checksum: 'sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=' };
+    const at = (part: string, why: RegExp) => (e: unknown) =>
+      isProvenantError(e, 'INVALID_CONFIG') &&
+      e.where === 'apko.lock.json' &&
+      e.message.startsWith(`lock contents.packages[0].${part}.range: `) &&
+      why.test(e.message);
+    const withParts = (parts: Record<string, unknown>) => {
+      const lock = JSON.parse(lockText(sig));
+      Object.assign(lock.contents.packages[0], parts);
+      return JSON.stringify(lock);
+    };
+    const control = (range: string) => ({ range, checksum: 'sha1-AAAAAAAAAAAAAAAAAAAAAAAAAAA=' });
+    const data = (range: string) => ({ range, checksum: 'sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' });
+    for (const [parts, part, why] of [
+      [{ signature: { ...sig, range: 'bytes=zz' } }, 'signature', /"bytes=zz" is not bytes=START-END/],
+      [{ signature: { ...sig, range: 'bytes=1-9' } }, 'signature', /does not start at byte 0, the first member of a signed apk/],
+      [{ control: control('bytes=0-99') }, 'control', /"bytes=0-99" does not start at byte 10, right after the signature/],
+      [{ control: control('bytes=10-5') }, 'control', /ends before it starts/],
+      [{ control: control('bytes=10-99'), data: data('bytes=0-10') }, 'data', /does not start at byte 100, right after the control member/],
+      [{ control: control('bytes=10-99'), data: data('bytes=100-') }, 'data', /is not bytes=START-END/],
+      [
+        { signature: { range: '', checksum: '' }, control: control('bytes=10-99'), data: data('bytes=100-199') },
+        'control',
+        /does not start at byte 0, the first member of an unsigned apk/,
+      ],
+    ] as const) {
+      assert.throws(() => parseLock(withParts(parts), 'apko.lock.json'), at(part, why), JSON.stringify(parts));
+    }
+    // apko's: signed from byte 0, or unsigned from the control member.
+    const signed = parseLock(withParts({ control: control('bytes=10-99'), data: data('bytes=100-199') }), 'apko.lock.json');
+    assert.equal(signed.contents.packages[0]?.data?.range, 'bytes=100-199');
+    parseLock(lockText({ range: '', checksum: '' }), 'apko.lock.json');
+  });
 });

@@ -263,6 +263,15 @@ describe('planBuild checks that a lock can be installed as locked', () => {
     await planBuild(source, ['x86_64'], { packages: ['app'], configPath: 'image.yaml', lock: lockOf(same), checkLock: true });
   });
 
+  it("reads an apk lock's entries in apko's other spellings of the architecture (amd64), as apko does", async () => {
+    const entries = [{ ...at('app', '2.0-r0'), architecture: 'amd64' }, at('libfoo', '2.0-r0'), at('busybox', '1-r0')];
+    const planned = await plan(['app'], entries);
+    assert.deepEqual(
+      planned.packages.get('x86_64')?.map((p) => `${p.name} ${p.architecture}`),
+      ['app x86_64', 'libfoo x86_64', 'busybox x86_64'],
+    );
+  });
+
   it('checks a package no index lists by what its fetched file says it needs', async () => {
     const unlisted = apkInfo('app', '3.0-r0', { depends: ['libfoo>=2', 'so:libbar.so.1'] });
     const withFetch = apkSource(infos, [unlisted]);
