@@ -2,7 +2,7 @@
  * Planning a build: for each architecture, the packages to install, either resolved from the
  * source's indexes (the same versions on every architecture) or read from a lock.
  */
-import { resolve as resolvePath } from 'node:path';
+import { basename, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProvenantError, RepairableError, throwIfAborted } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
@@ -375,12 +375,16 @@ function lockForAnother(options: PlanOptions, unmet: readonly string[]): Provena
   const where = options.lockPath ?? 'the lock';
   const madeFor =
     lock.config.name === '' ? '' : ` (it names ${lock.config.name}${lock.config.checksum === '' ? '' : `, ${lock.config.checksum}`})`;
+  // A lock that names another configuration is that one's: the hint does not write over it, but
+  // writes this configuration's lock where `provenant lock` puts it by default.
+  const own = `${options.configPath.replace(/\.ya?ml$/, '')}.lock.json`;
+  const another = lock.config.name !== '' && lock.config.name !== basename(options.configPath) && options.lockPath !== own;
+  const hint = another
+    ? `it is the lock of ${lock.config.name}, which this leaves as it is: lock this configuration (provenant lock ${options.configPath}, which writes ${own}) and build with --lock ${own}, or give the lock made for it`
+    : `lock this configuration again (provenant lock ${options.configPath}${options.lockPath === own ? '' : ` -o ${options.lockPath ?? 'LOCK'}`}), or give the lock made for it`;
   return new LockForAnotherConfigError(
     `${where} was not made for ${options.configPath}${madeFor}: no locked package meets ${unmet.join(', ')}`,
-    {
-      where,
-      hint: `lock this configuration again (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}), or give the lock made for it`,
-    },
+    { where, hint },
   );
 }
 
@@ -472,10 +476,15 @@ function lockedFor(options: PlanOptions, source: PackageSource, arch: string): L
   const locked = lock.contents.packages.filter(sameArch).map((p) => (p.architecture === name ? p : { ...p, architecture: name }));
   if (locked.length === 0) {
     const where = options.lockPath ?? 'the lock';
+    if (lock.contents.packages.length === 0) {
+      throw new ProvenantError('USAGE', `${where} holds no packages (contents.packages is empty)`, {
+        where,
+        hint: `lock this configuration (provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}) to pin its packages`,
+      });
+    }
     const held = [...new Set(lock.contents.packages.map((p) => p.architecture))].sort();
     const spelled = name === arch ? arch : `${name} (${arch})`;
-    const others = held.length === 0 ? 'none at all' : `only ${held.join(', ')}`;
-    const message = `${where} contents.packages has no packages for ${spelled}: its entries' architecture is ${others}`;
+    const message = `${where} contents.packages has no packages for ${spelled}: its entries' architecture is only ${held.join(', ')}`;
     const relock = `provenant lock ${options.configPath} -o ${options.lockPath ?? 'LOCK'}`;
     if (held.includes(arch)) {
       throw new ProvenantError('USAGE', message, {

@@ -134,7 +134,7 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
     try {
       text = await readFile(lockPath, 'utf8');
     } catch (err) {
-      throw lockReadError(lockPath, err);
+      throw lockReadError(lockPath, err, configPath);
     }
     lock = parseLock(text, lockPath);
   }
@@ -199,10 +199,16 @@ export async function replacedLock(path: string): Promise<Lock | undefined> {
   }
 }
 
-/** Why the lock file given with `--lock` cannot be read, as an error naming it. */
-function lockReadError(path: string, err: unknown): ProvenantError {
+/** Why the lock file given with `--lock` cannot be read, as an error naming it; when it is not there, how to write it. */
+function lockReadError(path: string, err: unknown, configPath: string): ProvenantError {
   const { code, why } = whyUnreadable(err);
-  return new ProvenantError(code, `cannot read the lock file ${path}: ${why}`, { where: path, cause: err });
+  return new ProvenantError(code, `cannot read the lock file ${path}: ${why}`, {
+    where: path,
+    cause: err,
+    ...(code === 'NOT_FOUND'
+      ? { hint: `write it first (provenant lock ${configPath} -o ${path}), or leave out --lock to resolve the packages` }
+      : {}),
+  });
 }
 
 /**

@@ -57,6 +57,19 @@ describe('planBuild from a lock', () => {
     }
   });
 
+  it('says a lock without packages holds none, and to lock, rather than naming architectures', async () => {
+    const source = await openPackageSource({ ...base, repositories: ['http://127.0.0.1:9/alpine/main'] });
+    const empty: Lock = { ...lock, contents: { ...lock.contents, packages: [] } };
+    await assert.rejects(
+      planBuild(source, ['x86_64'], { packages: base.packages, configPath: 'image.yaml', lock: empty, lockPath: 'image.lock.json' }),
+      (err: unknown) =>
+        isProvenantError(err, 'USAGE') &&
+        err.where === 'image.lock.json' &&
+        err.message === 'image.lock.json holds no packages (contents.packages is empty)' &&
+        err.hint === 'lock this configuration (provenant lock image.yaml -o image.lock.json) to pin its packages',
+    );
+  });
+
   it("names the lock file and the architecture its entries spell another way than the source's", async () => {
     // An apk-style lock (x86_64) read for Debian repositories, which spell it amd64.
     const relabelled: Lock = {

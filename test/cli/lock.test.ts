@@ -182,6 +182,10 @@ describe('provenant lock over an existing lock', () => {
     });
     assert.equal(missing.status, 3, missing.stderr);
     assert.match(missing.stderr, /cannot read the lock file nope\.lock\.json: there is no such file/);
+    assert.match(
+      missing.stderr,
+      /hint: write it first \(provenant lock image\.yaml -o nope\.lock\.json\), or leave out --lock to resolve the packages/,
+    );
     const folder = await runCli(['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:out', '--lock', 'repo'], {
       cwd: dir,
       env,
