@@ -23,7 +23,7 @@ import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
 import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
-import type { Attested } from '../attest/storage.ts';
+import type { Attested, StatementBlob } from '../attest/storage.ts';
 import { formatBytes } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
@@ -88,6 +88,21 @@ export type Resigner = (
   how?: { readonly dockerMediaTypes?: boolean | undefined },
 ) => Promise<SignedInfo>;
 
+/**
+ * Signs each in-toto statement of `statements` (each naming `digest` as its subject) and stores it
+ * as an attestation of `digest` in `store`, in `storage`, as `build --target` signs the statements
+ * it made: the signing module's attestImage. Returns each statement signed, by the digest of its
+ * bytes. Fix calls it for the BuildKit attestations it moved out of the index (see
+ * {@link SigningReport.moved}), which the index's signature no longer covers.
+ */
+export type Attester = (
+  store: ContentStore,
+  digest: Digest,
+  statements: readonly StatementBlob[],
+  storage: 'referrers' | 'cosign',
+  how?: { readonly dockerMediaTypes?: boolean | undefined },
+) => Promise<readonly SignedStatement[]>;
+
 /** Options of {@link fixImage}. */
 export interface FixOptions extends OperationOptions {
   /** Tags for the fixed image at the destination. */
@@ -103,6 +118,13 @@ export interface FixOptions extends OperationOptions {
   force?: boolean | undefined;
   /** Signs the digests the fix changed; without it they are left unsigned, and the report says so. */
   resign?: Resigner | undefined;
+  /**
+   * Signs again, as attestations of their subject, the statements of the BuildKit attestations
+   * the fix moves out of the index (see {@link SigningReport.moved}); given with `resign` (the same
+   * key or identity). Without it they are left with no signature covering them, and the report
+   * says so.
+   */
+  attest?: Attester | undefined;
   /**
    * Digests the caller signed in this run, with the key or identity behind `resign`, before asking
    * for the fix (the Action signs the image as built, every platform image included): a manifest
@@ -141,6 +163,14 @@ export interface SigningReport {
    * {@link signedAfterFix} sets it from what its caller signed (see {@link attestationsSignedAgain}).
    */
   readonly remade: readonly RemadeAttestation[];
+  /**
+   * The attestation manifests of BuildKit's storage the fix moved out of the index (as the fixed
+   * image holds them), each with the manifest it is about: in the index, the index's signature
+   * covered their unsigned statements; moved, none does, unless their statements are signed again
+   * as attestations of `about` (then they are in `remade`). Whatever their digest: one moved with
+   * its manifest unchanged is not in `unsigned`.
+   */
+  readonly moved: readonly RemadeAttestation[];
   /** The above in one or two sentences. */
   readonly statement: string;
 }
@@ -280,6 +310,9 @@ export async function fixImage(
 
     const left = await withoutStaleStatements(new PlannedStore(src, plan), plan, options);
     plan = left.plan;
+    const moved = movedOutOfIndex(graph, plan);
+    // Signed again only with the image's digests: the same key or identity (see FixOptions.attest).
+    const toAttest = options.attest !== undefined && options.resign !== undefined ? moved : [];
     const signing0 = signingNeeds(plan, graph.root.digest, {
       signer: options.resign !== undefined,
       signedThisRun: options.signedThisRun ?? new Set(),
@@ -293,6 +326,8 @@ export async function fixImage(
       wrote?: readonly Digest[];
       /** See {@link FixReport.heldAtDestination}: found by the check before writing. */
       held?: readonly Digest[];
+      /** Of `moved`, those whose statements were signed again. */
+      remade?: readonly RemadeAttestation[];
     }): FixReport => {
       const unsigned = (w.wrote ?? signing0.unsigned).filter((d) => !w.resigned.some((r) => r.subject === d));
       const signing: SigningReport = {
@@ -301,9 +336,10 @@ export async function fixImage(
         stale: signing0.stale,
         kept: signing0.kept,
         replacedRoot: signing0.replacedRoot,
-        remade: [],
+        remade: w.written ? (w.remade ?? []) : [],
+        moved: w.written ? moved : [],
         statement: w.written
-          ? signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined)
+          ? [signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined), ...movedLines(moved, w.remade ?? [])].join(' ')
           : notWrittenStatement(w.after !== undefined && options.resign !== undefined ? signing0.unsigned : []),
       };
       const report = {
@@ -333,16 +369,18 @@ export async function fixImage(
     // The signatures to be made are part of what the target is to take: checked with the image,
     // and with what the destination holds already of its digests, which the copy adds to and
     // never removes (the source's own attachments, fixing into the repository it reads from).
+    const toSign = options.resign !== undefined ? signing0.unsigned : [];
     const {
       signatures: storages,
+      attestations: attestationStorages,
       expected,
       held: heldThere,
-    } = options.resign !== undefined && signing0.unsigned.length > 0
-      ? await attachmentStorages(src, plan, { signatures: signing0.unsigned, attestations: new Map() }, t, checkOptions, dst)
+    } = toSign.length > 0 || toAttest.length > 0
+      ? await attachmentStorages(src, plan, { signatures: toSign, attestations: predicateTypesOf(toAttest, plan) }, t, checkOptions, dst)
       : await (async () => {
           const there = new PlannedStore(src, plan, dst);
           const report = (await checkImage(there, plan.root, [t], checkOptions)).targets[0]!;
-          return { signatures: new Map<Digest, Storage>(), expected: report, held: there.held };
+          return { signatures: new Map<Digest, Storage>(), attestations: new Map<Digest, Storage>(), expected: report, held: there.held };
         })();
     const held = refusedFindings(expected).filter((d) => heldThere.has(d));
     if (expected.verdict === 'refused' && !options.force) {
@@ -356,13 +394,14 @@ export async function fixImage(
     const tags = options.tags ?? [];
     // Signed before it is tagged: a tag is what readers of a registry see at once, and it must not
     // name the fixed image before its signatures are there (nor at all when signing fails).
-    const signFirst = options.resign !== undefined && signing0.unsigned.length > 0;
+    const signFirst = toSign.length > 0 || toAttest.length > 0;
     const copied = await copyImage(planned, plan.root, dst, { tags: signFirst ? [] : tags, withReferrers: true, ...call });
     // Only what the copy wrote can be signed. A planned manifest may not be written: an attachment
     // moved to a cosign tag the destination has already is merged into that tag's image (see
     // copyImage), and the planned one is never stored.
     const wrote = await writtenOf(dst, signing0.unsigned, call);
     const resigned: SignedInfo[] = [];
+    const statementsSigned: SignedStatement[] = [];
     if (signFirst) {
       let signing: Digest | undefined;
       try {
@@ -371,6 +410,18 @@ export async function fixImage(
           const storage = storages.get(digest) ?? 'referrers';
           const how = { dockerMediaTypes: storage === 'cosign-docker' };
           resigned.push(await options.resign!(dst, digest, storage === 'referrers' ? 'referrers' : 'cosign', how));
+        }
+        // The statements of each attestation moved out of the index, as attestations of their
+        // subject, where the target takes them (the check before writing counted them there).
+        for (const m of toAttest) {
+          signing = m.about;
+          const statements = await statementsOf(planned, plan, m, call);
+          if (statements.length === 0) continue;
+          const storage = attestationStorages.get(m.about) ?? 'referrers';
+          const how = { dockerMediaTypes: storage === 'cosign-docker' };
+          statementsSigned.push(
+            ...(await options.attest!(dst, m.about, statements, storage === 'referrers' ? 'referrers' : 'cosign', how)),
+          );
         }
         signing = undefined;
         await tagImage(dst, copied.digest, tags, call);
@@ -386,6 +437,7 @@ export async function fixImage(
       resigned,
       wrote,
       held,
+      remade: remadeOf(plan, moved, statementsSigned),
     });
   } finally {
     await rm(temp, { recursive: true, force: true });
@@ -988,6 +1040,96 @@ function signingNeeds(
   return { unsigned: [...unsigned], stale, kept: [...kept], replacedRoot };
 }
 
+/**
+ * The attestation manifests of BuildKit's storage that the fix moved out of the index (see
+ * {@link SigningReport.moved}): each attestation the source's index listed that the fixed image
+ * holds as a referrer or under a cosign tag, by its digest there, with the manifest it is about.
+ * One made of DSSE envelopes or Sigstore bundles carries its own signatures, and is not one.
+ */
+function movedOutOfIndex(
+  graph: { readonly indexEntries: readonly { readonly stored: Stored | undefined; readonly kind: AttachmentKind }[] },
+  plan: Plan,
+): RemadeAttestation[] {
+  const listed = new Set(graph.indexEntries.filter((e) => e.kind === 'attestation' && e.stored !== undefined).map((e) => e.stored!.digest));
+  const origin = new Map(finalRenames(plan).map((r) => [r.to, r.from] as const));
+  const out: RemadeAttestation[] = [];
+  for (const doc of plan.docs.values()) {
+    if (doc.role !== 'attachment' || doc.kind !== 'attestation' || doc.subject === undefined) continue;
+    if (doc.placement === undefined || doc.placement.type === 'index-entry' || doc.stored.kind !== 'manifest') continue;
+    if (!listed.has(origin.get(doc.stored.digest) ?? doc.stored.digest)) continue;
+    const layers = doc.stored.manifest.layers;
+    if (layers.length === 0 || layers.some((l) => l.mediaType === ArtifactType.DsseEnvelope || isBundleMediaType(l.mediaType))) continue;
+    out.push({ attestation: doc.stored.digest, about: doc.subject });
+  }
+  return out;
+}
+
+/** The predicate types of the statements of each of `moved`, by the manifest they are about (the check before writing plans their attestations). */
+function predicateTypesOf(moved: readonly RemadeAttestation[], plan: Plan): Map<Digest, string[]> {
+  const out = new Map<Digest, string[]>();
+  for (const m of moved) {
+    const doc = plan.docs.get(m.attestation);
+    if (doc?.stored.kind !== 'manifest') continue;
+    const types = doc.stored.manifest.layers.map((l) => l.annotations?.[Annotation.InTotoPredicateType] ?? 'unknown');
+    out.set(m.about, [...(out.get(m.about) ?? []), ...types]);
+  }
+  return out;
+}
+
+/** The largest statement {@link statementsOf} reads to sign again. */
+const STATEMENT_READ_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The in-toto statements of the moved attestation `m`, read from `store` (the planned image), each
+ * with its predicate type, that name `m.about` as their subject: only those can be signed as its
+ * attestations (a statement names its subject by digest). One that does not is left unsigned, and
+ * the attestation is then not said to be signed again (see {@link remadeOf}).
+ */
+async function statementsOf(store: ContentStore, plan: Plan, m: RemadeAttestation, options: OperationOptions): Promise<StatementBlob[]> {
+  const doc = plan.docs.get(m.attestation);
+  if (doc?.stored.kind !== 'manifest') return [];
+  const [alg, hex] = m.about.split(':') as [string, string];
+  const out: StatementBlob[] = [];
+  for (const l of doc.stored.manifest.layers) {
+    throwIfAborted(options.signal);
+    const bytes = await collect(await store.readBlob(l, options), STATEMENT_READ_LIMIT, `${store.location}@${l.digest}`);
+    let parsed: { predicateType?: unknown; subject?: { digest?: Record<string, string> }[] } | undefined;
+    try {
+      parsed = JSON.parse(Buffer.from(bytes).toString('utf8')) as typeof parsed;
+    } catch {
+      parsed = undefined;
+    }
+    if (!Array.isArray(parsed?.subject) || !parsed.subject.some((x) => x?.digest?.[alg] === hex)) continue;
+    const predicateType =
+      l.annotations?.[Annotation.InTotoPredicateType] ?? (typeof parsed.predicateType === 'string' ? parsed.predicateType : undefined);
+    if (predicateType !== undefined) out.push({ predicateType, bytes });
+  }
+  return out;
+}
+
+/** Those of `moved` each of whose statements (layers) is among `signed` as an attestation of its subject. */
+function remadeOf(plan: Plan, moved: readonly RemadeAttestation[], signed: readonly SignedStatement[]): RemadeAttestation[] {
+  return moved.filter((m) => {
+    const doc = plan.docs.get(m.attestation);
+    if (doc?.stored.kind !== 'manifest') return false;
+    const again = new Set(signed.filter((x) => x.about === m.about).map((x) => x.statement));
+    return doc.stored.manifest.layers.every((l) => again.has(l.digest));
+  });
+}
+
+/**
+ * What the account says of the attestations the fix moved out of the index: those whose statements
+ * were signed again, and plainly, those no signature covers any more, with how to sign them.
+ */
+function movedLines(moved: readonly RemadeAttestation[], remade: readonly RemadeAttestation[]): string[] {
+  return moved.map((m) =>
+    remade.some((r) => r.attestation === m.attestation)
+      ? `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`
+      : `No signature covers attestation ${short(m.attestation)} of ${short(m.about)} any more: the fix moved it out of the index, ` +
+        `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`,
+  );
+}
+
 /** True for an attestation under a cosign tag whose every layer is a DSSE envelope (signed in itself). */
 function selfSigned(doc: PlannedDoc): boolean {
   return (
@@ -1103,14 +1245,13 @@ export async function attestationsSignedAgain(
 ): Promise<RemadeAttestation[]> {
   if (!report.written) return [];
   const out: RemadeAttestation[] = [];
-  for (const r of report.renamed) {
-    if (r.role !== 'attachment' || r.kind !== 'attestation' || !report.signing.unsigned.includes(r.to)) continue;
+  for (const r of report.signing.moved) {
     throwIfAborted(options.signal);
-    const m = await store.getManifest(r.to, options);
+    const m = await store.getManifest(r.attestation, options);
     const about = m.kind === 'manifest' ? m.manifest.subject?.digest : undefined;
     if (m.kind !== 'manifest' || about === undefined || m.manifest.layers.length === 0) continue;
     const again = new Set(signed.filter((x) => x.about === about).map((x) => x.statement));
-    if (m.manifest.layers.every((l) => again.has(l.digest))) out.push({ attestation: r.to, about });
+    if (m.manifest.layers.every((l) => again.has(l.digest))) out.push({ attestation: r.attestation, about });
   }
   return out;
 }
@@ -1232,19 +1373,18 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
   // A moved attestation manifest whose statements were signed again is still unsigned itself: it
   // stays in `unsigned`, as the account's “Not signed” names it, and `remade` says why.
   const unsigned = made.filter((d) => !resigned.some((r) => r.subject === d));
-  const remadeAttestations = (after.remade ?? []).filter((m) => unsigned.includes(m.attestation));
+  const moved = report.signing.moved;
+  const remadeAttestations = [...report.signing.remade, ...(after.remade ?? [])].filter(
+    (m, i, all) => moved.some((x) => x.attestation === m.attestation) && all.findIndex((x) => x.attestation === m.attestation) === i,
+  );
   const stillUnsigned = unsigned.filter((d) => !remadeAttestations.some((m) => m.attestation === d));
   const all = [...report.signing.resigned, ...resigned];
-  const remadeLine = remadeAttestations.map(
-    (m) =>
-      `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`,
-  );
   const signing: SigningReport = {
     ...report.signing,
     resigned: all,
     unsigned,
     remade: remadeAttestations,
-    statement: [signingStatement(all, stillUnsigned, report.signing, true), ...remadeLine].join(' '),
+    statement: [signingStatement(all, stillUnsigned, report.signing, true), ...movedLines(moved, remadeAttestations)].join(' '),
   };
   // An attestation left out each of whose statements was made again about the manifest written in its subject's place.
   const remade = (l: StatementLeftOut): boolean => predicateTypesCovered(l.predicateTypes, after.statements.get(l.replacedBy) ?? []);

@@ -1,8 +1,9 @@
 /** `provenant fix REF --target T -o DST`: the smallest change that makes a target take the image, written with a plain account. */
-import { type FixReport, fixImage } from '../../compat/fix.ts';
+import { type Attester, type FixReport, fixImage } from '../../compat/fix.ts';
 import { ProvenantError } from '../../errors.ts';
 import { parseLocation } from '../../ref/location.ts';
-import { resignerOf } from '../../sign/sign.ts';
+import { attestImage, resignerOf } from '../../sign/sign.ts';
+import type { Signer } from '../../sign/signer.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import { renderFix, targetsFrom } from '../compat.ts';
@@ -27,12 +28,16 @@ export const spec: CommandSpec = {
       type: 'boolean',
       description: 'write even when the target would still refuse the result: a refusal with no fix, or one the fixes leave',
     },
-    keyless: { type: 'boolean', description: 'sign what the fix changed keylessly (a Fulcio certificate for an OIDC identity)' },
+    keyless: {
+      type: 'boolean',
+      description:
+        'sign what the fix changed keylessly (a Fulcio certificate for an OIDC identity), and the statements of BuildKit attestations it moves out of the index',
+    },
     ...SIGNING_FLAGS,
     key: {
       type: 'string',
       description:
-        'sign what the fix changed with this cosign private key; its password from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD, else asked',
+        'sign what the fix changed with this cosign private key, and as attestations of their image the statements of BuildKit attestations it moves out of the signed index; its password from COSIGN_PASSWORD or PROVENANT_KEY_PASSWORD, else asked',
     },
     profiles: PROFILES_FLAG,
     format: FORMAT_FLAG,
@@ -72,7 +77,10 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
         logger: warningLogger(io),
         ...(signer === undefined
           ? {}
-          : { resign: resignerOf(signer, { dockerReference: dockerReferenceOf(dstLocation, args), created, signal: io.signal }) }),
+          : {
+              resign: resignerOf(signer, { dockerReference: dockerReferenceOf(dstLocation, args), created, signal: io.signal }),
+              attest: attesterOf(signer, created, io.signal),
+            }),
         signal: io.signal,
       });
       // Nothing written: the destination is discarded, so a layout this run made goes again.
@@ -86,6 +94,23 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderFix(report));
   const failed = fixFailure(report, args.values.force === true);
   if (failed !== undefined) throw failed;
+}
+
+/**
+ * Signs the statements of an attestation the fix moved out of the index as attestations of their
+ * subject, as `build --target` signs the statements it made (attestImage, which its signBuild calls).
+ */
+function attesterOf(signer: Signer, created: Date | undefined, signal: AbortSignal | undefined): Attester {
+  return async (store, digest, statements, storage, how) => {
+    const entries = await attestImage(store, digest, statements, {
+      signer,
+      storage,
+      dockerMediaTypes: how?.dockerMediaTypes === true,
+      created,
+      signal,
+    });
+    return entries.flatMap((e) => (e.statement === undefined ? [] : [{ about: e.digest, statement: e.statement }]));
+  };
 }
 
 /** Thrown out of withStores for a fix that wrote nothing, so that the destination is discarded. */
