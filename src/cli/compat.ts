@@ -80,7 +80,20 @@ const VERDICT: Record<TargetReport['verdict'], string> = {
   refused: 'REFUSED',
 };
 
-function problemLines(p: Problem, reference: string, target: string): string[] {
+/**
+ * The `fix` command that makes the fix of `p` for the target of `t`: `fix` fixes refusals only
+ * unless given `--all`, so a warning's needs it; and it writes nothing while the target has a
+ * refusal no fix satisfies, unless given `--force` (the result is then still refused, as said).
+ */
+export function fixCommand(reference: string, t: TargetReport, p: Problem): string {
+  const flags = p.severity === 'refuses' ? '' : ' --all';
+  const cmd = `provenant fix ${reference} --target ${t.target} -o DEST${flags}`;
+  const unfixable = t.problems.filter((x) => x.severity === 'refuses' && x.fix === undefined).map((x) => x.rule);
+  if (unfixable.length === 0) return cmd;
+  return `${cmd} --force (${t.target} still refuses the result: no fix satisfies ${unfixable.join(', ')})`;
+}
+
+function problemLines(p: Problem, reference: string, t: TargetReport): string[] {
   const mark = p.severity === 'refuses' ? 'refuses' : `warning: ${p.severity}`;
   const lines = [`  - ${p.rule} (${mark})`];
   lines.push(`      error:  ${p.error ?? '(no error text recorded)'}`);
@@ -88,7 +101,7 @@ function problemLines(p: Problem, reference: string, target: string): string[] {
   lines.push(
     p.fix === undefined
       ? '      fix:    none: no change to the image satisfies it'
-      : `      fix:    ${fixLabel(p.fix)}: provenant fix ${reference} --target ${target} -o DEST`,
+      : `      fix:    ${fixLabel(p.fix)}: ${fixCommand(reference, t, p)}`,
   );
   for (const f of p.findings) lines.push(`      found:  ${f.digest === undefined ? '' : `${short(f.digest)}: `}${f.detail}`);
   lines.push(`      how sure: ${p.certainty}${p.status === undefined ? '' : `; ${p.status}`}`);
@@ -111,7 +124,7 @@ export function renderCheck(report: CheckReport): string {
       lines.push(`  referrers API: ${t.referrersApi.value} (${t.referrersApi.source}: ${t.referrersApi.detail})`);
     // Refusals first: they decide the verdict.
     const ordered = [...t.problems].sort((a, b) => Number(b.severity === 'refuses') - Number(a.severity === 'refuses'));
-    for (const p of ordered) lines.push(...problemLines(p, image.reference, t.target));
+    for (const p of ordered) lines.push(...problemLines(p, image.reference, t));
   }
   for (const n of report.notes) lines.push('', `note: ${n}`);
   const refused = report.targets.filter((t) => t.verdict === 'refused').map((t) => t.target);
