@@ -210,7 +210,10 @@ export interface FixReport {
   readonly renamed: readonly Rename[];
   /** Refusals that no change to the image can fix. */
   readonly unfixable: readonly Problem[];
-  /** Problems left alone: warnings (unless `include: 'all'`) and warnings that have no fix. */
+  /**
+   * Problems left alone that the fixed image still has (as `after` says, when there is one): warnings
+   * (unless `include: 'all'`) and warnings that have no fix.
+   */
   readonly leftAlone: readonly Problem[];
   readonly signing: SigningReport;
   /**
@@ -352,7 +355,9 @@ export async function fixImage(
         dropped: plan.dropped,
         renamed: finalRenames(plan),
         unfixable,
-        leftAlone,
+        // Those the fixed image still has: a fix for one problem may solve another (moving
+        // BuildKit's entries out of the index ends the rows they made), as its check says.
+        leftAlone: w.after === undefined ? leftAlone : leftAlone.filter((p) => w.after!.problems.some((q) => q.rule === p.rule)),
         signing,
         statementsLeftOut: left.leftOut,
         heldAtDestination: w.held ?? [],
