@@ -67,9 +67,9 @@ export interface CheckOptions extends ReadGraphOptions {
   reference?: string | undefined;
   /**
    * The registry probe. `auto` (default) probes when `store` is a registry repository; `false`
-   * never probes; a {@link ReferrersProbe} is used as given. A probe's answer replaces the
-   * profiles' referrers-API fact for every registry target checked: it describes the registry
-   * that holds the image, so pass `false` when checking an image against another registry's profile.
+   * never probes; a {@link ReferrersProbe} is used as given. A probe describes the registry that
+   * holds the image, which need not be a target's: its answer is taken for a registry target only
+   * where the profile does not know, unless it says it is of the targets (`ofTargets`).
    */
   probe?: 'auto' | false | ReferrersProbe | undefined;
 }
@@ -169,12 +169,32 @@ function checkTarget(graph: ImageGraph, target: Target, reference: string, probe
   };
 }
 
+/**
+ * Whether `target` (a registry) has the referrers API. The probe asks the registry the image is
+ * in, which need not be the target's (an image in a local registry checked for ECR): unless it is
+ * said to be of the targets (`ofTargets`), its answer is taken only where the profile does not know (a self-hosted registry named without its
+ * version, or one whose profile has no fact), and said to be about the registry probed. Where the
+ * profile knows, its fact stands, and an answer that differs is said as about that registry only.
+ */
 function referrersFact(target: Target, probe: ReferrersProbe | undefined): ReferrersApiFact | undefined {
   if (target.profile.kind !== 'registry') return undefined;
-  if (probe !== undefined && probe.api !== 'unknown') return { value: probe.api, source: 'probe', detail: probe.detail };
   const value: ReferrersApi = referrersApiOf(target);
+  const where = probe === undefined ? '' : `${probe.registry}, where the image is`;
+  if (probe?.ofTargets === true && probe.api !== 'unknown') return { value: probe.api, source: 'probe', detail: probe.detail };
+  if (probe !== undefined && probe.api !== 'unknown' && value === 'unknown') {
+    return {
+      value: probe.api,
+      source: 'probe',
+      detail: `probed at ${where}, taken for ${target.label}, whose profile does not know (if ${target.label} is another registry, name its version or give --probe false): ${probe.detail}`,
+    };
+  }
   const said = value === 'unknown' ? 'the profile does not know' : `the profile says ${value}`;
-  const probed = probe === undefined ? '' : `; the probe could not tell: ${probe.detail}`;
+  const probed =
+    probe === undefined || probe.api === value
+      ? ''
+      : probe.api === 'unknown'
+        ? `; the probe could not tell: ${probe.detail}`
+        : `; the probe of ${where}, says ${probe.api}, which is not taken for ${target.label}: ${probe.detail}`;
   return { value, source: 'profile', detail: `${said}${target.version === undefined ? '' : ` for ${target.label}`}${probed}` };
 }
 

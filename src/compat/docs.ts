@@ -151,8 +151,11 @@ function introLines(): string[] {
     '(sigstore/sigstore-js#1183): `GET /v2/<name>/referrers/sha256:000…0` must answer 200 with an OCI index.',
     'A 404, 400 or 405, or a 200 that is not an index (sigstore/sigstore-js#1187 saw false 200s), means no',
     'referrers API. The `OCI-Subject` header on a push is not taken as proof: ECR sent it before it had the',
-    'API. The answer replaces the profile’s referrers fact for the registry targets checked, and is shown in',
-    'the report. `fix` probes the destination instead, when it is a registry.',
+    'API. The answer is about the registry the image is in, which need not be the target’s (an image in a',
+    'local registry checked for ECR): it is shown in the report, and taken for a registry target only where',
+    'the profile does not know (a self-hosted registry named without its version, or no fact); where the',
+    'profile knows, its fact stands, and an answer that differs is said as about the registry probed.',
+    '`fix` probes the destination instead, when it is a registry.',
     '',
     '## Profile format',
     '',
@@ -251,7 +254,7 @@ function profileSection(p: Profile): string[] {
       p.referrersApi.length === 0
         ? 'unknown'
         : p.referrersApi.map((e) => (e.versions ? `${e.value} for ${code(e.versions.text)}` : e.value)).join('; ');
-    push(`Referrers API (profile): ${api}. A probe of the registry replaces this when the image is in it.`, '');
+    push(`Referrers API (profile): ${api}. Where this is unknown, a probe of the registry the image is in is taken instead.`, '');
   }
   for (const rule of p.rules) push(...ruleSection(rule));
   if (p.history.length > 0) {

@@ -26,6 +26,13 @@ export interface ReferrersProbe {
   readonly contentType?: string | undefined;
   /** What was asked and what came back, in words. */
   readonly detail: string;
+  /**
+   * The caller's word that the registry probed is the targets' (a probe made up for a test, or by
+   * a caller that knows where the image goes): its answer then replaces every registry target's
+   * fact. A probe {@link probeReferrersApi} makes is of the registry the image is in, which need
+   * not be a target's, and is taken only where a profile does not know (see checkGraph).
+   */
+  readonly ofTargets?: boolean | undefined;
 }
 
 /**

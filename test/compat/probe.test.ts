@@ -124,25 +124,36 @@ describe('the referrers probe against distribution 2.8', { skip: registryMissing
     assert.match(probe.detail, /answered 404 .*no referrers API/);
   });
 
-  it('check of an image held there uses the live answer over the profile’s, and says so', async () => {
+  it('check of an image held there takes the live answer where the profile does not know, and says which registry it is about', async () => {
     const store = storeAt(reg.host, 'probe/image');
     const made = await makeImage(store, { tag: 'v1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
     await makeReferrer(store, made.manifests[0]!, ArtifactType.BuildkitAttestation, 'statement');
     const profiles = await loadProfiles();
-    // ACR's profile says it has the API; the registry holding the image does not.
-    const report = await checkImage(store, 'v1', selectTargets(profiles, 'azure-acr,aws-lambda'));
+    // Alibaba's profile does not know; ACR's says it has the API, and the registry holding the
+    // image, which is not ACR, does not: its answer is about that registry, not ACR.
+    const report = await checkImage(store, 'v1', selectTargets(profiles, 'alibaba-acr,azure-acr,aws-lambda'));
     assert.equal(report.probe?.api, 'absent');
-    const acr = report.targets[0]!;
-    assert.equal(acr.referrersApi?.source, 'probe');
-    const problem = acr.problems.find((p) => p.rule === 'referrers-api');
+    const [alibaba, acr, lambda] = report.targets;
+    assert.equal(alibaba!.referrersApi?.source, 'probe');
+    assert.equal(alibaba!.referrersApi?.value, 'absent');
+    assert.match(alibaba!.referrersApi?.detail ?? '', new RegExp(`probed at ${reg.host}, where the image is, taken for alibaba-acr`));
+    const problem = alibaba!.problems.find((p) => p.rule === 'referrers-api');
     assert.ok(problem !== undefined);
     assert.match(problem.findings[0]!.detail, /referrers tag schema/);
-    assert.equal(report.targets[1]!.referrersApi, undefined, 'runtimes have no referrers API to probe');
-    const noProbe = await checkImage(store, 'v1', selectTargets(profiles, 'azure-acr'), { probe: false });
-    assert.equal(noProbe.probe, undefined);
-    assert.equal(
-      noProbe.targets[0]!.problems.find((p) => p.rule === 'referrers-api'),
-      undefined,
+    assert.equal(acr!.referrersApi?.source, 'profile');
+    assert.equal(acr!.referrersApi?.value, 'present');
+    assert.match(
+      acr!.referrersApi?.detail ?? '',
+      new RegExp(`the probe of ${reg.host}, where the image is, says absent, which is not taken for azure-acr`),
     );
+    assert.equal(
+      acr!.problems.find((p) => p.rule === 'referrers-api'),
+      undefined,
+      'the registry probed is not ACR',
+    );
+    assert.equal(lambda!.referrersApi, undefined, 'runtimes have no referrers API to probe');
+    const noProbe = await checkImage(store, 'v1', selectTargets(profiles, 'alibaba-acr'), { probe: false });
+    assert.equal(noProbe.probe, undefined);
+    assert.equal(noProbe.targets[0]!.referrersApi?.value, 'unknown');
   });
 });

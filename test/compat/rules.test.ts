@@ -18,7 +18,13 @@ import { type SynthOptions, synth } from './images.ts';
 
 const layout = useTempLayout('compat');
 
-const ABSENT: ReferrersProbe = { registry: 'test', repository: 'x', api: 'absent', detail: 'a test probe that found no referrers API' };
+const ABSENT: ReferrersProbe = {
+  registry: 'test',
+  repository: 'x',
+  api: 'absent',
+  detail: 'a test probe that found no referrers API',
+  ofTargets: true,
+};
 const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
 interface Case {
