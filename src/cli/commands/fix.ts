@@ -145,7 +145,7 @@ function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefi
       `${report.target} refuses the image for a reason no change to it can fix; nothing was written`,
       {
         where: report.source.reference,
-        hint: `${report.unfixable.map((p) => p.rule).join(', ')}: see the account above; --force writes the other fixes anyway`,
+        hint: `${report.unfixable.map((p) => p.rule).join(', ')}: see the account above; ${forceWrites(report)}`,
       },
     );
   }
@@ -161,6 +161,17 @@ function fixFailure(report: FixReport, forced: boolean): ProvenantError | undefi
     });
   }
   return undefined;
+}
+
+/**
+ * What `--force` would write when a refusal has no fix: the other fixes, when there are any; else
+ * the image as it is, which is said, since that is a copy (still refused), not a fix.
+ */
+function forceWrites(report: FixReport): string {
+  if (report.applied.length > 0) {
+    return `--force writes the other fixes anyway (${report.applied.map((a) => a.fix).join(', ')}), and ${report.target} still refuses the result`;
+  }
+  return `no other fix applies: --force would write a copy of the image as it is, which ${report.target} still refuses`;
 }
 
 /**
