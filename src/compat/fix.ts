@@ -342,7 +342,10 @@ export async function fixImage(
         remade: w.written ? (w.remade ?? []) : [],
         moved: w.written ? moved : [],
         statement: w.written
-          ? [signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined), ...movedLines(moved, w.remade ?? [])].join(' ')
+          ? [
+              signingStatement(w.resigned, unsigned, signing0, options.resign !== undefined),
+              ...movedLines(moved, w.remade ?? [], w.resigned),
+            ].join(' ')
           : notWrittenStatement(w.after !== undefined && options.resign !== undefined ? signing0.unsigned : []),
       };
       const report = {
@@ -1126,10 +1129,12 @@ function remadeOf(plan: Plan, moved: readonly RemadeAttestation[], signed: reado
  * What the account says of the attestations the fix moved out of the index: those whose statements
  * were signed again, and plainly, those no signature covers any more, with how to sign them.
  */
-function movedLines(moved: readonly RemadeAttestation[], remade: readonly RemadeAttestation[]): string[] {
+function movedLines(moved: readonly RemadeAttestation[], remade: readonly RemadeAttestation[], resigned: readonly SignedInfo[]): string[] {
   return moved.map((m) =>
     remade.some((r) => r.attestation === m.attestation)
-      ? `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`
+      ? resigned.some((r) => r.subject === m.attestation)
+        ? `Attestation ${short(m.attestation)}, which the fix moved, is signed as said; its statements are signed again as attestations of ${short(m.about)}.`
+        : `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`
       : `No signature covers attestation ${short(m.attestation)} of ${short(m.about)} any more: the fix moved it out of the index, ` +
         `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`,
   );
@@ -1389,7 +1394,7 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
     resigned: all,
     unsigned,
     remade: remadeAttestations,
-    statement: [signingStatement(all, stillUnsigned, report.signing, true), ...movedLines(moved, remadeAttestations)].join(' '),
+    statement: [signingStatement(all, stillUnsigned, report.signing, true), ...movedLines(moved, remadeAttestations, all)].join(' '),
   };
   // An attestation left out each of whose statements was made again about the manifest written in its subject's place.
   const remade = (l: StatementLeftOut): boolean => predicateTypesCovered(l.predicateTypes, after.statements.get(l.replacedBy) ?? []);
