@@ -681,6 +681,49 @@ describe('the Action’s sources, fixing a signed image', () => {
     }
   });
 
+  it('aws-lambda, signed, BuildKit storage: the fixed image carries each statement signed in itself, and nothing says a moved attestation lost its signature', async () => {
+    const key = await generateEncryptedKeyPair('pw');
+    const env = runnerEnv(job, {
+      config: job.config,
+      tags: 'example.com/acme/app:1.0',
+      platforms: 'linux/amd64',
+      attestations: 'buildkit',
+      sign: 'key',
+      key: key.privateKeyPem,
+      'key-password': 'pw',
+      targets: 'aws-lambda',
+      fix: 'true',
+    });
+    const run = await runSources(job, env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.doesNotMatch(`${run.stdout}\n${await lastSummary()}`, /No signature covers/);
+    const outputs = await readOutputs(job.outputFile);
+    const layout = await LayoutStore.open(join(dirname(outputs.report!), 'image.oci'));
+    try {
+      const fixed = (await layout.resolve('1.0-aws-lambda'))?.digest;
+      assert.ok(fixed !== undefined && fixed !== outputs.digest, 'the fix wrote the platform manifest');
+      const checked = await verifyImage(layout, fixed, { policy: { key: createPublicKey(key.publicKeyPem) }, kind: 'attestation' });
+      assert.deepEqual(
+        checked.verified.map((v) => v.predicateType).sort(),
+        ['https://cyclonedx.org/bom', 'https://slsa.dev/provenance/v1', 'https://spdx.dev/Document'],
+        JSON.stringify(checked.checked),
+      );
+      // Each statement signed in itself (a DSSE envelope in a Sigstore bundle, as cosign's attest
+      // writes), not only through the signature of the attestation manifest that was moved.
+      const bundles = (await layout.referrers(fixed)).filter((r) => r.artifactType?.startsWith('application/vnd.dev.sigstore.bundle'));
+      assert.deepEqual(
+        bundles
+          .map((b) => b.annotations?.['dev.sigstore.bundle.predicateType'])
+          .filter((t) => t !== 'https://sigstore.dev/cosign/sign/v1')
+          .sort(),
+        ['https://cyclonedx.org/bom', 'https://slsa.dev/provenance/v1', 'https://spdx.dev/Document'],
+        JSON.stringify(bundles),
+      );
+    } finally {
+      await layout.close();
+    }
+  });
+
   it('aws-lambda, signed, two platforms: the warning and the summary name the statements about the index and the arm64 image, which the fixed image does not carry', async () => {
     const key = await generateEncryptedKeyPair('pw');
     const env = runnerEnv(job, {
