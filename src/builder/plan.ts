@@ -2,11 +2,10 @@
  * Planning a build: for each architecture, the packages to install, either resolved from the
  * source's indexes (the same versions on every architecture) or read from a lock.
  */
-import { basename, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname } from 'node:path';
 import { ProvenantError, RepairableError, throwIfAborted } from '../errors.ts';
 import type { Logger } from '../io/types.ts';
-import { safeLocation } from '../pkg/fetch.ts';
+import { comparableLocation, safeLocation } from '../pkg/fetch.ts';
 import {
   type Candidate,
   type CandidateIndex,
@@ -31,6 +30,11 @@ export interface PlanOptions {
   packages: readonly string[];
   /** The configuration file, for errors. */
   configPath: string;
+  /**
+   * The folder a local repository or locked package is read against, as the source fetches it
+   * (default: the configuration's folder, which the build opens its source with).
+   */
+  baseDir?: string | undefined;
   /** Where each value of the configuration was written (LoadedConfig.locations): a package nothing provides is named at its line. */
   locations?: ReadonlyMap<string, ConfigLocation> | undefined;
   lock?: Lock | undefined;
@@ -221,9 +225,10 @@ async function planOnce(source: PackageSource, archs: readonly string[], options
  */
 function checkLockUrls(options: PlanOptions, source: PackageSource, arch: string, locked: readonly LockedPackage[]): void {
   const sources = source.lockSources([arch]);
-  const bases = [...sources.repositories, ...(sources.buildRepositories ?? [])].map((r) => repositoryBase(r.url));
+  const baseDir = options.baseDir ?? dirname(options.configPath);
+  const bases = [...sources.repositories, ...(sources.buildRepositories ?? [])].map((r) => repositoryBase(r.url, baseDir));
   for (const p of locked) {
-    const at = comparableLocation(p.url);
+    const at = comparableLocation(p.url, baseDir);
     if (at !== undefined && bases.some((b) => b !== undefined && at.startsWith(b))) continue;
     const lock = options.lock as Lock;
     const where = options.lockPath ?? 'the lock';
@@ -243,33 +248,11 @@ function checkLockUrls(options: PlanOptions, source: PackageSource, arch: string
  * `REPO/ARCH/APKINDEX.tar.gz` gives `REPO/ARCH/`, Debian's `MIRROR/dists/SUITE/InRelease` gives
  * `MIRROR/` (its pool).
  */
-function repositoryBase(indexUrl: string): string | undefined {
+function repositoryBase(indexUrl: string, baseDir: string): string | undefined {
   const debian = /^(.*\/)dists\/[^/]+(?:\/[^/]+)*\/InRelease$/.exec(indexUrl);
   const folder = debian?.[1] ?? indexUrl.slice(0, indexUrl.lastIndexOf('/') + 1);
-  const at = comparableLocation(folder);
+  const at = comparableLocation(folder, baseDir);
   return at === undefined ? undefined : at.endsWith('/') ? at : `${at}/`;
-}
-
-/**
- * A URL or path in one spelling, so that one can be told to be under another: a URL as the URL
- * parser writes it (`..` resolved, the host in lower case), a `file://` URL or a path as an
- * absolute path (relative ones against the same folder, so that two compare as they would there).
- * Undefined for a URL that does not parse.
- */
-function comparableLocation(location: string): string | undefined {
-  const trailing = location.endsWith('/') ? '/' : '';
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) && !location.startsWith('file:')) {
-    return URL.canParse(location) ? new URL(location).href : undefined;
-  }
-  if (location.startsWith('file:')) {
-    if (!URL.canParse(location)) return undefined;
-    try {
-      return `${resolvePath(fileURLToPath(location))}${trailing}`;
-    } catch {
-      return undefined;
-    }
-  }
-  return `${resolvePath(location)}${trailing}`;
 }
 
 /** Where `contents.packages[i]` is written: its `file:line:column` when the loader kept it, else the configuration. */

@@ -261,11 +261,40 @@ function requestError(err: unknown, location: string, where: string, signal: Abo
   });
 }
 
-/** The local path of a `file://` URL or a path, relative ones against `baseDir`. */
-function localPath(location: string, baseDir: string | undefined): string {
-  if (location.startsWith('file://')) return fileURLToPath(location);
-  if (isAbsolute(location)) return location;
+/**
+ * The absolute path of a local location: a `file:` URL (`file:///x` or `file:/x`), or a path,
+ * relative ones against `baseDir` (the configuration's folder). The one resolver of local
+ * locations: the fetch reads the file it gives, and the lock check ({@link comparableLocation})
+ * compares what it gives, so that the two cannot take a location to different files.
+ *
+ * @throws TypeError for a `file:` URL that names a host or an encoded `/`
+ */
+export function localPath(location: string, baseDir: string | undefined): string {
+  if (location.startsWith('file:')) return fileURLToPath(location);
+  if (isAbsolute(location)) return resolvePath(location);
   return resolvePath(baseDir ?? '.', location);
+}
+
+/**
+ * A location in one spelling, so that one can be told to be under another: an http(s) URL as the
+ * URL parser writes it (`..` and `%2e%2e` resolved, the host in lower case) without its user
+ * info (credentials are never part of the comparison), a local one as {@link localPath} gives it
+ * (a trailing `/` kept). Undefined for a location that does not parse (another scheme, a
+ * malformed URL).
+ */
+export function comparableLocation(location: string, baseDir: string | undefined): string | undefined {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location) && !location.startsWith('file:')) {
+    if (!isRemote(location) || !URL.canParse(location)) return undefined;
+    const u = new URL(location);
+    u.username = '';
+    u.password = '';
+    return u.href;
+  }
+  try {
+    return `${localPath(location, baseDir)}${location.endsWith('/') ? '/' : ''}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

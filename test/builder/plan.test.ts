@@ -110,6 +110,41 @@ describe('planBuild from a lock', () => {
 });
 
 /** An apk source over a list of index entries, with nothing to download but `fetchable`. */
+/**
+ * Whether a lock naming `app` at `url` passes the check of its URLs against `repository`, with
+ * the configuration /cfg/image.yaml read from `baseDir`: the real apk source, whose index is
+ * never read (reaching it means the check passed).
+ */
+async function lockCheck(repository: string, url: string, baseDir: string): Promise<'passed' | 'refused'> {
+  const message = await lockCheckError(repository, url, baseDir);
+  if (message === '') return 'passed';
+  assert.match(message, / is in none of the repositories /);
+  return 'refused';
+}
+
+/** The message of the check's refusal, '' when it passed (see {@link lockCheck}). */
+async function lockCheckError(repository: string, url: string, baseDir: string): Promise<string> {
+  const real = await openPackageSource({ ...base, packages: ['app'], configPath: '/cfg/image.yaml', baseDir, repositories: [repository] });
+  const passed = new Error('passed');
+  const source = new Proxy(real, {
+    get: (target, key) => {
+      if (key === 'readIndex') return async () => Promise.reject(passed);
+      const value = Reflect.get(target, key);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const entry = { name: 'app', version: '1-r0', architecture: 'x86_64', url, checksum: 'Q1x' };
+  const locked: Lock = { ...lock, contents: { ...lock.contents, packages: [entry] } };
+  const options = { packages: ['app'], configPath: '/cfg/image.yaml', lock: locked, lockPath: 'l.json', checkLock: true };
+  const err = await planBuild(source, ['x86_64'], baseDir === '/cfg' ? options : { ...options, baseDir }).then(
+    () => assert.fail('planned'),
+    (e: unknown) => e,
+  );
+  if (err === passed) return '';
+  assert.ok(isProvenantError(err, 'INVALID_CONFIG'), String(err));
+  return err.message;
+}
+
 function apkSource(infos: readonly ApkPackageInfo[], fetchable: readonly ApkPackageInfo[] = []): PackageSource {
   const { candidates } = apkCandidates(infos, 'http://127.0.0.1:9/repo', '', 0, 'index');
   const entry = (c: { name: string; version: string; id: string }, arch: string): LockedPackage => ({
@@ -274,6 +309,41 @@ describe('planBuild checks that a lock can be installed as locked', () => {
       at('busybox', '1-r0'),
     ];
     await planBuild(source, ['x86_64'], { packages: ['app'], configPath: 'image.yaml', lock: lockOf(same), checkLock: true });
+  });
+
+  it('takes the lock `provenant lock` writes for a repository spelled with a trailing / or with credentials', async () => {
+    for (const repository of ['http://127.0.0.1:9/repo/', 'http://u:secret@127.0.0.1:9/repo', '@t http://127.0.0.1:9/repo//']) {
+      const real = await openPackageSource({ ...base, packages: ['app'], repositories: [repository] });
+      const entry = real.lockEntry(
+        { name: 'app', version: '1-r0', repository: repository.replace('@t ', ''), info: { checksum: 'Q1x', size: 1 } } as never,
+        'x86_64',
+      );
+      const bare = { ...entry, url: entry.url.replace('u:secret@', '') };
+      for (const e of [entry, bare]) assert.equal(await lockCheck(repository, e.url, '.'), 'passed', `${repository} ${e.url}`);
+      assert.doesNotMatch(JSON.stringify(real.lockSources(['x86_64'])), /repo\/\//);
+    }
+    // Credentials are never compared, nor said.
+    const refused = await lockCheckError('http://u:secret@127.0.0.1:9/repo', 'http://v:other@127.0.0.1:9/repo2/x86_64/app.apk', '.');
+    assert.doesNotMatch(refused, /secret|other@/);
+  });
+
+  it("reads a lock's local URLs against the configuration's folder, as the fetch does, and refuses what is outside the repository", async () => {
+    const cwd = process.cwd();
+    for (const [repository, url, expected] of [
+      ['./repo', '/cfg/repo/x86_64/app-1-r0.apk', 'passed'],
+      ['./repo', 'repo/x86_64/app-1-r0.apk', 'passed'],
+      ['./repo', 'file:/cfg/repo/x86_64/app-1-r0.apk', 'passed'],
+      ['./repo', 'file:///cfg/repo/x86_64/app-1-r0.apk', 'passed'],
+      ['/cfg/repo', 'repo/x86_64/app-1-r0.apk', 'passed'],
+      ['./repo', `${cwd}/repo/x86_64/app-1-r0.apk`, 'refused'],
+      ['./repo', `file:${cwd}/repo/x86_64/app-1-r0.apk`, 'refused'],
+      ['./repo', '/cfg/repo2/x86_64/app-1-r0.apk', 'refused'],
+      ['./repo', 'repo/x86_64/../../x/app-1-r0.apk', 'refused'],
+      ['./repo', 'file:///cfg/repo/x86_64/%2e%2e/%2e%2e/x/app-1-r0.apk', 'refused'],
+      ['./repo', 'file:///cfg/repo/x86_64/..%2f..%2fx/app-1-r0.apk', 'refused'],
+    ] as const) {
+      assert.equal(await lockCheck(repository, url, '/cfg'), expected, `${repository} ${url}`);
+    }
   });
 
   it("reads an apk lock's entries in apko's other spellings of the architecture (amd64), as apko does", async () => {

@@ -17,7 +17,7 @@ import { silentLogger } from '../../src/io/types.ts';
 import { openApkSource } from '../../src/pkg/apk/source.ts';
 import { ownerTag } from '../../src/pkg/cache-files.ts';
 import { LazyDebKeyring } from '../../src/pkg/deb/keyring.ts';
-import { DownloadCache, fetchFile, fetchTrustedFile, streamFile } from '../../src/pkg/fetch.ts';
+import { comparableLocation, DownloadCache, fetchFile, fetchTrustedFile, localPath, streamFile } from '../../src/pkg/fetch.ts';
 import { pseudoRandomBytes } from '../helpers/images.ts';
 import { opensslMissing, selfSignedCertificate } from '../helpers/tls.ts';
 
@@ -425,6 +425,29 @@ describe('DownloadCache after an interrupted run', async () => {
 });
 
 describe('fetchFile', () => {
+  it('reads a local location where the lock check takes it: a file: URL with one slash, a path against the configuration folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fetch-local-'));
+    try {
+      await mkdir(join(dir, 'repo'));
+      await writeFile(join(dir, 'repo', 'f'), 'in the repo');
+      for (const location of [
+        'repo/f',
+        './repo/x/../f',
+        join(dir, 'repo', 'f'),
+        `file:${join(dir, 'repo', 'f')}`,
+        pathToFileURL(join(dir, 'repo', 'f')).href,
+      ]) {
+        assert.equal(Buffer.from(await fetchFile(location, { baseDir: dir })).toString(), 'in the repo', location);
+        assert.equal(localPath(location, dir), join(dir, 'repo', 'f'), location);
+        assert.equal(comparableLocation(location, dir), join(dir, 'repo', 'f'), location);
+      }
+      assert.equal(comparableLocation('http://u:p@Example.ORG/a/./b/', dir), 'http://example.org/a/b/');
+      assert.equal(comparableLocation('ftp://example.org/a', dir), undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads only regular files on disk, up to its limit: a FIFO would block, a device never end', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fetch-file-'));
     try {

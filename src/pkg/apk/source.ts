@@ -4,15 +4,14 @@
  * apk-tools installs them, with apk's database and files so that `apk` in the image sees them.
  */
 import { createHash } from 'node:crypto';
-import { basename, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename } from 'node:path';
 import { ByteBuilder } from '../../bytes.ts';
 import { isProvenantError, ProvenantError, redactCredentials, urlWithoutUserInfo } from '../../errors.ts';
 import { noteRecordsDropped } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, fetchFile, fetchTrustedFile, isRemote, joinLocation, safeLocation, streamFile } from '../fetch.ts';
+import { type DownloadCache, fetchFile, fetchTrustedFile, isRemote, joinLocation, localPath, safeLocation, streamFile } from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Candidate, Request } from '../resolve/resolve.ts';
 import {
@@ -419,7 +418,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
           if (left === 0) break;
         }
         if (left > 0) return false;
-      } else hash.update(await readAt(localFile(p.url, baseDir), 0, length, where));
+      } else hash.update(await readAt(localPath(p.url, baseDir), 0, length, where));
       return `sha1-${hash.digest('base64')}` === signature.checksum;
     } catch (err) {
       if (isProvenantError(err, 'ABORTED')) throw err;
@@ -570,7 +569,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       archs.flatMap((arch) =>
         (lines ?? [])
           .map((line) => parseRepository(line, configPath))
-          .map((r) => ({ name: `${r.url}/${arch}`, url: `${r.url}/${arch}/APKINDEX.tar.gz`, architecture: arch })),
+          .map((r) => ({ name: joinLocation(r.url, arch), url: joinLocation(r.url, arch, 'APKINDEX.tar.gz'), architecture: arch })),
       );
     const build = locked(this.#options.buildRepositories);
     const runtime = locked(this.#options.runtimeRepositories);
@@ -634,12 +633,7 @@ function keptKey(checksum: string): string {
  * without user info (the same file for any credentials), or a local file's absolute path.
  */
 export function apkFileKey(checksum: string, location: string, baseDir: string | undefined): string {
-  return `apk:${checksum} ${isRemote(location) ? urlWithoutUserInfo(location) : localFile(location, baseDir)}`;
-}
-
-/** The absolute path of a local location: a `file://` URL, or a path relative to `baseDir`. */
-function localFile(location: string, baseDir: string | undefined): string {
-  return location.startsWith('file://') ? fileURLToPath(location) : resolve(baseDir ?? '.', location);
+  return `apk:${checksum} ${isRemote(location) ? urlWithoutUserInfo(location) : localPath(location, baseDir)}`;
 }
 
 /**
