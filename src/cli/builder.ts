@@ -3,7 +3,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type AttestationMode, type Attested, parseAttestationMode } from '../attest/storage.ts';
-import { distinctArchs, hostApkArch, linuxPlatformArch, normalizeArch } from '../builder/arch.ts';
+import { distinctArchs, hostApkArch, linuxPlatformArch, lookupArch, normalizeArch } from '../builder/arch.ts';
 import { type BuildCompat, type BuildResult, buildImage } from '../builder/build.ts';
 import { loadConfig } from '../builder/config.ts';
 import type { DescribeOptions } from '../builder/describe.ts';
@@ -12,6 +12,7 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { whyUnreadable, writeFileAtomic } from '../io/files.ts';
 import { holdYoungGeneration } from '../io/memory.ts';
 import type { Digest } from '../oci/digest.ts';
+import { apkArchOfDeb } from '../pkg/deb/arch.ts';
 import { MissingArchitectureError } from '../pkg/source.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
@@ -38,6 +39,43 @@ export function requestedArchs(args: ParsedArgs): string[] {
     return arch;
   });
   return distinctArchs([...list('arch').map(normalizeArch), ...fromPlatforms]);
+}
+
+/**
+ * The architecture a lock entry is for, as `--arch` takes it (apk's name): a .deb's Debian name
+ * mapped back (armel is apk's armhf, Debian's armhf apk's armv7), an apk's in any spelling apko
+ * reads (`amd64`); an unknown name as it is.
+ */
+export function lockEntryArch(p: { architecture: string; url: string }): string {
+  const arch = p.url.endsWith('.deb') ? apkArchOfDeb(p.architecture) : lookupArch(p.architecture);
+  return arch ?? p.architecture;
+}
+
+/**
+ * `--arch` names which architectures to resolve, not which ones a lock file should lose: the lock
+ * at `out` holding others too is not written over without them (apko's lock would drop them; a
+ * user who locks one architecture again after a change to it most likely still builds the
+ * others). Checked before anything is resolved, on the architectures as `--arch` takes them
+ * (`requested`, apk's names), so that a lock's other spellings (apko's `amd64`, Debian's) are the
+ * same ones; the hint spells them so too.
+ *
+ * @throws ProvenantError `USAGE` naming the lock file and the architectures it would lose
+ */
+export function refuseDroppedArchs(previous: Lock, requested: readonly string[], out: string, command: string, what: string): void {
+  const held = new Set(previous.contents.packages.map(lockEntryArch));
+  const kept = new Set(requested);
+  const dropped = [...held].filter((a) => !kept.has(a)).sort();
+  if (dropped.length === 0) return;
+  const all = [...new Set([...held, ...kept])].sort();
+  const drop = what === 'lock' ? `add --drop-archs to write the lock without ${dropped.join(', ')}, ` : '';
+  throw new ProvenantError(
+    'USAGE',
+    `${out} holds packages for ${dropped.join(', ')} too, which this lock of ${[...kept].sort().join(', ')} alone would drop; it is left as it was`,
+    {
+      where: out,
+      hint: `lock every architecture (${command} --arch ${all.join(' --arch ')}, or without --arch for the configuration's archs), ${drop}or write it elsewhere (${what === 'lock' ? '-o' : '--write-lock'})`,
+    },
+  );
 }
 
 /** What {@link runBuild} takes besides the command line. */
@@ -127,6 +165,9 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   const writeLock = args.values['write-lock'] as string | undefined;
   // Before anything is resolved: a file there that is not a lock is refused, not written over.
   const previousLock = writeLock === undefined ? undefined : await replacedLock(writeLock);
+  if (writeLock !== undefined && previousLock !== undefined && archs.length > 0) {
+    refuseDroppedArchs(previousLock, archs, writeLock, `provenant build ${configPath} --write-lock ${writeLock}`, 'build --write-lock');
+  }
   let lock: Lock | undefined;
   const lockPath = args.values.lock as string | undefined;
   if (lockPath !== undefined) {

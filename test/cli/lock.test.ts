@@ -229,6 +229,55 @@ describe('provenant lock over an existing lock', () => {
     };
     assert.deepEqual([...new Set(written.contents.packages.map((p) => p.architecture))], ['aarch64']);
   });
+
+  it('compares the architectures of the lock it replaces as --arch takes them, before resolving, and hints in that spelling', async () => {
+    await lock('-o', 'spelled.lock.json');
+    const text = await readFile(join(dir, 'spelled.lock.json'), 'utf8');
+    // apko spells x86_64 amd64: the same architecture, so relocking both drops nothing.
+    await writeFile(join(dir, 'spelled.lock.json'), text.replaceAll('"architecture": "x86_64"', '"architecture": "amd64"'));
+    await lock('-o', 'spelled.lock.json', '--arch', 'x86_64', '--arch', 'aarch64');
+    // A configuration whose repository is gone: a refusal that comes before resolving says only that.
+    const config = await readFile(join(dir, 'image.yaml'), 'utf8');
+    await writeFile(join(dir, 'gone.yaml'), config.replace('repositories: [./repo]', 'repositories: [./no-such-repo]'));
+    assert.notEqual(await readFile(join(dir, 'gone.yaml'), 'utf8'), config);
+    const relock = (file: string, ...args: string[]) =>
+      runCli(['lock', 'gone.yaml', '--cache-dir', 'cache', '-q', '-o', file, ...args], { cwd: dir, env });
+    await writeFile(join(dir, 'spelled.lock.json'), text.replaceAll('"architecture": "x86_64"', '"architecture": "amd64"'));
+    const r = await relock('spelled.lock.json', '--arch', 'aarch64');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /spelled\.lock\.json holds packages for x86_64 too, which this lock of aarch64 alone would drop/);
+    assert.match(r.stderr, /--arch aarch64 --arch x86_64[ ,]/);
+    // A Debian lock's names are Debian's: armel is what --arch armhf (apk's, arm/v6) locks, armhf --arch armv7.
+    const deb = JSON.parse(text) as { contents: { packages: { architecture: string; url: string }[] } };
+    deb.contents.packages = deb.contents.packages.map((p, i) => ({
+      ...p,
+      architecture: ['armel', 'armhf', 'amd64'][i % 3] as string,
+      url: p.url.replace(/\.apk$/, '.deb'),
+    }));
+    await writeFile(join(dir, 'deb.lock.json'), JSON.stringify(deb));
+    const d = await relock('deb.lock.json', '--arch', 'x86_64');
+    assert.equal(d.status, 2, d.stderr);
+    assert.match(d.stderr, /holds packages for armhf, armv7 too/);
+    assert.match(d.stderr, /--arch armhf --arch armv7 --arch x86_64[ ,]/);
+  });
+
+  it('keeps build --write-lock --arch from writing a lock of other architectures too over without them', async () => {
+    await lock('-o', 'built.lock.json');
+    const before = await readFile(join(dir, 'built.lock.json'), 'utf8');
+    const args = ['build', 'image.yaml', '--cache-dir', 'cache', '-q', '-o', 'oci:built-out', '--write-lock', 'built.lock.json'];
+    const r = await runCli([...args, '--arch', 'aarch64'], { cwd: dir, env });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /built\.lock\.json holds packages for x86_64 too, which this lock of aarch64 alone would drop; it is left as it was/,
+    );
+    assert.match(r.stderr, /--write-lock built\.lock\.json --arch aarch64 --arch x86_64/);
+    assert.equal(await readFile(join(dir, 'built.lock.json'), 'utf8'), before);
+    // Every architecture it holds, in any spelling, passes the check (this image's packages then clash, later).
+    const all = await runCli([...args, '--arch', 'amd64', '--arch', 'aarch64'], { cwd: dir, env });
+    assert.doesNotMatch(all.stderr, /holds packages for/);
+    assert.match(all.stderr, /both install/);
+  });
 });
 
 describe('build --lock from a local repository', () => {
