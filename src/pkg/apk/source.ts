@@ -118,6 +118,12 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
    * member was last found served under (#servedNow).
    */
   readonly #indexes = new Map<string, string>();
+  /**
+   * The locations (`url signature-checksum`) found serving another file than a cached one this
+   * build: asked once (#servedNow), by the image memo's check (stillServed) or by the fetch, and
+   * not again by the other.
+   */
+  readonly #notServed = new Set<string>();
 
   constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
     this.#options = options;
@@ -366,7 +372,12 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       const held = await cache.get(record.key);
       if (held !== undefined && new TextDecoder().decode(held) === record.text) return true;
     }
-    if (!(await this.#stillServed(p, kept))) return false;
+    const asked = `${p.url} ${signature.checksum}`;
+    if (this.#notServed.has(asked)) return false;
+    if (!(await this.#stillServed(p, kept))) {
+      this.#notServed.add(asked);
+      return false;
+    }
     await this.#noteServed(p, kept);
     return true;
   }

@@ -151,8 +151,12 @@ describe('a package signed again under the same Q1 and size, served over HTTP', 
     const first = await publish(a);
     assert.deepEqual([...(await build({ cacheDir, memo: true })).packageDigests.values()], [first.apk]);
     const second = await publish(b, EPOCH + 1);
+    requests.length = 0;
     const warm = await build({ cacheDir, memo: true });
     assert.deepEqual([...warm.packageDigests.values()], [second.apk], 'the digest of the file served now, not the recorded one');
+    // The package is asked about once (stopped at its signature member), then downloaded: the fetch
+    // does not ask again what the memo's check was told.
+    assert.deepEqual(requests, ['', '']);
     assert.equal(warm.index?.digest, (await build({})).index?.digest);
     // Recorded again from that file: taken by the next build.
     assert.deepEqual([...(await build({ cacheDir, memo: true })).packageDigests.values()], [second.apk]);
