@@ -22,6 +22,7 @@ import {
 } from './apko-db.ts';
 import type { ApkoFs } from './apko-fs.ts';
 import { parseApkoPkgInfo } from './apko-pkginfo.ts';
+import { apkoSoVersion } from './candidates.ts';
 import { installedEntries } from './install.ts';
 import type { ApkPackage } from './package.ts';
 import { type ApkDependency, type ApkVersionOp, isValidApkVersion, parseApkDependency, satisfiesApkConstraint } from './version.ts';
@@ -309,8 +310,7 @@ function apkoConstraint(text: string): ApkoConstraint {
   const m = /^([^@=><~]+)(?:([=><~]+)([^@]+))?(?:@([a-zA-Z0-9]+))?$/.exec(text);
   if (m === null) return { name: text, op: undefined, version: '', tag: '' };
   const name = m[1] as string;
-  let version = m[3] ?? '';
-  if (name.startsWith('so:') && version !== '' && !/-r\d+$/.test(version)) version = `0.${version}`;
+  const version = apkoSoVersion(name, m[3] ?? '');
   const op = m[2] === undefined ? undefined : APKO_OPS[m[2]];
   return { name, op, version, tag: m[4] ?? '' };
 }

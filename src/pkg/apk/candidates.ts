@@ -17,6 +17,16 @@ export interface ApkCandidate extends Candidate {
 const WITH_RELEASE = /-r\d+$/;
 
 /**
+ * A version of `name` as apko reads it (ResolvePackageNameVersionPin): a `so:` version without a
+ * package release is `0.<version>`. Wolfi's indexes still hold builds from before melange#1871,
+ * whose `so:` provides carry the soname's version (`so:libpng16.so.16=16`) rather than the
+ * package's (`=1.6.44-r0`).
+ */
+export function apkoSoVersion(name: string, version: string): string {
+  return name.startsWith('so:') && version !== '' && !WITH_RELEASE.test(version) ? `0.${version}` : version;
+}
+
+/**
  * apk-tools' version order and operators. A `><` checksum pin matches no version: it names the
  * package with that checksum. Providers of a name rank by the version they provide of it, as in
  * apk-tools and apko.
@@ -24,11 +34,9 @@ const WITH_RELEASE = /-r\d+$/;
 export const apkVersionScheme: VersionScheme = {
   compare: compareApkVersions,
   rankByProvidedVersion: true,
-  // Wolfi's indexes still hold builds from before melange#1871, whose `so:` provides carry the
-  // soname's version (`so:libpng16.so.16=16`) rather than the package's (`=1.6.44-r0`): ranked
-  // as given, `16` beats `1.6.44-r0` and the oldest build wins. apko reads a `so:` version
-  // without a release as `0.<version>` (ResolvePackageNameVersionPin), so those rank below.
-  providedRank: (name, version) => (name.startsWith('so:') && !WITH_RELEASE.test(version) ? `0.${version}` : version),
+  // A pre-melange#1871 `so:` provision ranked as given (`16`) would beat `1.6.44-r0` and the
+  // oldest build would win: read as apko does (`0.16`), it ranks below.
+  providedRank: apkoSoVersion,
   satisfies(version: string, constraint: Constraint): boolean {
     if (constraint.op === '><') return false;
     return satisfiesApkConstraint(version, constraint.op as ApkVersionOp, constraint.version);
