@@ -16,12 +16,13 @@ const EPOCH = 1_700_000_000;
 const key = generateApkKeyPair('order-test', { bits: 2048 });
 const utf8 = new TextEncoder();
 
-/** A package with one file of its own and the given dependencies. */
-const pkg = (name: string, version: string, depends: string[] = []): ApkSpec => ({
+/** A package with one file of its own and the given dependencies and provisions. */
+const pkg = (name: string, version: string, depends: string[] = [], provides: string[] = []): ApkSpec => ({
   name,
   version,
   arch: 'x86_64',
   depends,
+  provides,
   files: [{ path: `usr/share/${name}/${version}`, type: 'file', body: utf8.encode(`${name} ${version}\n`) }],
 });
 
@@ -142,5 +143,70 @@ describe('lock --compat apko', () => {
       { tagged: [pkg('y', '2.0-r0')], packages: ['x', 'y@extra'] },
     );
     assert.deepEqual((await lockAndBuild(chosen)).lock, ['a-1.0-r0', 'z-1.0-r0', 'y-2.0-r0', 'x-1.0-r0']);
+  });
+
+  it('rules out what conflicts with a dependency already chosen before it counts the next', async () => {
+    // x needs a, b and c; a and c-1.0 provide v with a version. a (one candidate) comes first, and
+    // rules out c-1.0: c has one candidate left, b two, so c comes before b.
+    const configPath = await project(await tempDir(), [
+      pkg('a', '1.0-r0', [], ['v=1.0-r0']),
+      pkg('b', '1.0-r0'),
+      pkg('b', '2.0-r0'),
+      pkg('c', '1.0-r0', [], ['v=2.0-r0']),
+      pkg('c', '2.0-r0'),
+      pkg('x', '1.0-r0', ['a', 'b', 'c']),
+    ]);
+    assert.deepEqual((await lockAndBuild(configPath)).lock, ['a-1.0-r0', 'c-2.0-r0', 'b-2.0-r0', 'x-1.0-r0']);
+  });
+
+  it('rules out what conflicts with a request before it walks the requests', async () => {
+    // The request a provides v, as c-1.0 does: c-1.0 is ruled out before x's dependencies are
+    // counted, so c (one candidate) comes before b (two).
+    const configPath = await project(
+      await tempDir(),
+      [
+        pkg('a', '1.0-r0', [], ['v=1.0-r0']),
+        pkg('b', '1.0-r0'),
+        pkg('b', '2.0-r0'),
+        pkg('c', '1.0-r0', [], ['v=2.0-r0']),
+        pkg('c', '2.0-r0'),
+        pkg('x', '1.0-r0', ['b', 'c']),
+      ],
+      { packages: ['x', 'a'] },
+    );
+    assert.deepEqual((await lockAndBuild(configPath)).lock, ['a-1.0-r0', 'c-2.0-r0', 'b-2.0-r0', 'x-1.0-r0']);
+  });
+
+  it("rules out the providers of a package's `!name` before it counts that package's dependencies", async () => {
+    // x refuses v, which c-1.0 provides: c has one candidate left, b two, so c comes first.
+    const configPath = await project(await tempDir(), [
+      pkg('b', '1.0-r0'),
+      pkg('b', '2.0-r0'),
+      pkg('c', '1.0-r0', [], ['v=2.0-r0']),
+      pkg('c', '2.0-r0'),
+      pkg('x', '1.0-r0', ['b', 'c', '!v']),
+    ]);
+    assert.deepEqual((await lockAndBuild(configPath)).lock, ['c-2.0-r0', 'b-2.0-r0', 'x-1.0-r0']);
+  });
+
+  it('reads a `so:` version without a release as `0.<version>` when it counts candidates', async () => {
+    // p provides the soname at `3`, read as 0.3, which does not meet x's >=1.5-r0: only q is a
+    // candidate, so the soname (one) comes before b (two).
+    const configPath = await project(await tempDir(), [
+      pkg('b', '1.0-r0'),
+      pkg('b', '2.0-r0'),
+      pkg('p', '1.0-r0', [], ['so:libq.so.1=3']),
+      pkg('q', '1.0-r0', [], ['so:libq.so.1=2.0-r0']),
+      pkg('x', '1.0-r0', ['b', 'so:libq.so.1>=1.5-r0']),
+    ]);
+    assert.deepEqual((await lockAndBuild(configPath)).lock, ['q-1.0-r0', 'b-2.0-r0', 'x-1.0-r0']);
+  });
+
+  it('walks a request for a name a package provides from the package that provides it', async () => {
+    // The request is v, which a provides: a's dependency c comes before a.
+    const configPath = await project(await tempDir(), [pkg('c', '1.0-r0'), pkg('a', '1.0-r0', ['c'], ['v=1.0-r0'])], {
+      packages: ['v'],
+    });
+    assert.deepEqual((await lockAndBuild(configPath)).lock, ['c-1.0-r0', 'a-1.0-r0']);
   });
 });
