@@ -109,7 +109,8 @@ export function apkoOrdered<T extends FetchedPackage>(
  * The fetched packages in the order `apko lock` writes them (internal/cli/lock.go): the order apko
  * installs them in for the world of the configuration's requests, sorted and unique and not
  * pinned (pkg/build/apk.go), where a dependency's candidates are every package of `arch`'s indexes
- * its resolver has not ruled out, read again here (pkg/apk/apk/repo.go). That is not the order of
+ * its resolver has not ruled out (pkg/apk/apk/repo.go): the indexes the plan read, when the source
+ * kept them (`keepIndexes`), else read again here. That is not the order of
  * a build without a lock ({@link apkoOrdered}): a build from this lock installs in the lock's order,
  * as apko's does.
  *
@@ -121,7 +122,7 @@ export async function apkoLockOrdered<T extends FetchedPackage>(
   fetched: readonly T[],
   arch: string,
 ): Promise<T[]> {
-  const { candidates } = await source.readIndex(arch);
+  const { candidates } = source.takeIndex(arch) ?? (await source.readIndex(arch));
   const listed = 'named' in candidates ? undefined : candidates;
   if (listed === undefined) throw new Error('an apk source reads its index as a list of candidates');
   const entries = new Map<string, ApkoIndexEntry>();

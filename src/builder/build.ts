@@ -512,6 +512,8 @@ async function apkoCompat(options: BuildOptions, source: PackageSource) {
     );
   }
   checkApkoConfig(options.config, options.configPath);
+  // apko lock's order counts candidates in the indexes the plan reads (./apko.ts:apkoLockOrdered).
+  if (options.lock === undefined) source.keepIndexes();
   return {
     source: source as ApkSource,
     ordered: apkoOrdered,

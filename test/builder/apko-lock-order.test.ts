@@ -3,7 +3,9 @@
 // every package the index offers. A build without a lock keeps apko's build order (the pinned
 // world), and a build from a lock installs in the lock's order.
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildImage } from '../../src/builder/build.ts';
@@ -65,7 +67,10 @@ async function project(
   return configPath;
 }
 
-/** Locks, builds without the lock and builds from it, all as apko does. */
+/**
+ * Locks, builds without the lock and builds from it, all as apko does; with the lock the build
+ * without one writes (`build --write-lock`).
+ */
 async function lockAndBuild(configPath: string) {
   const config = await loadConfig(configPath, { hostArch: 'x86_64' });
   const base = { config, configPath, compat: 'apko' as const, sourceDateEpoch: EPOCH, workers: 0 };
@@ -73,9 +78,11 @@ async function lockAndBuild(configPath: string) {
   const unlocked = await buildImage(base);
   const fromLock = await buildImage({ ...base, lock });
   const installed = (r: typeof unlocked) => r.images[0]?.apko?.installed.map((p) => `${p.name}-${p.version}`);
+  const names = (l: typeof lock) => l.contents.packages.map((p) => `${p.name}-${p.version}`);
   return {
-    lock: lock.contents.packages.map((p) => `${p.name}-${p.version}`),
+    lock: names(lock),
     unlocked: installed(unlocked),
+    unlockedLock: names(unlocked.lock),
     fromLock: installed(fromLock),
   };
 }
@@ -96,6 +103,36 @@ describe('lock --compat apko', () => {
     assert.deepEqual(lock, ['b-1.0-r0', 'a-1.0-r0', 'c-1.0-r0', 'x-1.0-r0']);
     assert.deepEqual(unlocked, ['a-1.0-r0', 'b-1.0-r0', 'c-1.0-r0', 'x-1.0-r0']);
     assert.deepEqual(fromLock, lock);
+  });
+
+  it('reads each index once, for the plan and for the order', async (t) => {
+    // The repository is served over HTTP, which counts the requests for its index.
+    const dir = await tempDir();
+    const configPath = await project(dir, [pkg('a', '1.0-r0'), pkg('x', '1.0-r0', ['a'])]);
+    let reads = 0;
+    const server = createServer((req, res) => {
+      if (req.url?.endsWith('/APKINDEX.tar.gz')) reads++;
+      readFile(join(dir, decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname))).then(
+        (body) => res.end(body),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const { port } = server.address() as AddressInfo;
+    const text = (await readFile(configPath, 'utf8')).replace('[./repo]', `[http://127.0.0.1:${port}/repo]`);
+    await writeFile(configPath, text);
+    const config = await loadConfig(configPath, { hostArch: 'x86_64' });
+    const base = { config, configPath, compat: 'apko' as const, sourceDateEpoch: EPOCH, workers: 0 };
+    for (const lockOnly of [true]) {
+      reads = 0;
+      const { lock } = await buildImage({ ...base, lockOnly });
+      assert.deepEqual(
+        lock.contents.packages.map((p) => p.name),
+        ['a', 'x'],
+      );
+      assert.equal(reads, 1);
+    }
   });
 
   it("counts a dependency's candidates among every version the index offers, not only the one resolved", async () => {

@@ -124,6 +124,8 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
    * not again by the other.
    */
   readonly #notServed = new Set<string>();
+  /** By architecture, the index readIndex last read, once keepIndexes asks, until taken (apko lock's order counts in it). */
+  #kept: Map<string, SourceIndex<ApkCandidate>> | undefined;
 
   constructor(options: PackageSourceOptions, keyring: ApkKeyring) {
     this.#options = options;
@@ -168,7 +170,21 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       for (const s of skipped) logger.warn(`${where}: left out ${s.name}-${s.version}: ${s.reason}`);
       candidates.push(...found);
     }
-    return { candidates, files };
+    const read = { candidates, files };
+    this.#kept?.set(arch, read);
+    return read;
+  }
+
+  /** Keeps each architecture's index as last read, for {@link takeIndex}, from now on. */
+  keepIndexes(): void {
+    this.#kept ??= new Map();
+  }
+
+  /** The index of `arch` readIndex last read since keepIndexes, if any, no longer kept. */
+  takeIndex(arch: string): SourceIndex<ApkCandidate> | undefined {
+    const read = this.#kept?.get(arch);
+    this.#kept?.delete(arch);
+    return read;
   }
 
   lockEntry(c: ApkCandidate, arch: string): LockedPackage {
