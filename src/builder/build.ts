@@ -290,16 +290,16 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         const finished = fetchedSoFar.length === total;
         progress({ kind: 'step', step: 'fetch', subject: arch, done: fetchedSoFar.length, total, bytes, reused, finished });
       });
-      // A build installs (and its lock lists) packages in the order apko's build installs them: a
-      // lock's, else that of the pinned world. `apko lock` writes another order: that of the
+      // A build installs packages in the order apko's build installs them: a lock's, else that of
+      // the pinned world. Its lock lists them as `apko lock` does, as `provenant lock` writes it:
+      // a lock's order (a resolved one's too: its build wrote it so), else that of the
       // configuration's requests, unpinned (./apko.ts:apkoLockOrdered).
+      let lockOrder = fetched;
       if (apko !== undefined) {
-        fetched =
-          options.lockOnly === true && !fromLock
-            ? await apko.lockOrdered(apko.source, config.contents.packages, fetched, arch)
-            : apko.ordered(apko.source, config.contents.packages, fetched, fromLock);
+        lockOrder = options.lock !== undefined ? fetched : await apko.lockOrdered(apko.source, config.contents.packages, fetched, arch);
+        if (!options.lockOnly) fetched = apko.ordered(apko.source, config.contents.packages, fetched, fromLock);
       }
-      for (const f of fetched) {
+      for (const f of lockOrder) {
         packageDigests.set(f.locked.url, f.sha256);
         lockPackages.push(f.locked);
       }

@@ -99,10 +99,12 @@ describe('lock --compat apko', () => {
       pkg('c', '1.0-r0', ['a']),
       pkg('x', '1.0-r0', ['b', 'c']),
     ]);
-    const { lock, unlocked, fromLock } = await lockAndBuild(configPath);
+    const { lock, unlocked, unlockedLock, fromLock } = await lockAndBuild(configPath);
     assert.deepEqual(lock, ['b-1.0-r0', 'a-1.0-r0', 'c-1.0-r0', 'x-1.0-r0']);
     assert.deepEqual(unlocked, ['a-1.0-r0', 'b-1.0-r0', 'c-1.0-r0', 'x-1.0-r0']);
     assert.deepEqual(fromLock, lock);
+    // build --write-lock writes the lock `provenant lock` does, though it installs in the build's order.
+    assert.deepEqual(unlockedLock, lock);
   });
 
   it('reads each index once, for the plan and for the order', async (t) => {
@@ -124,7 +126,7 @@ describe('lock --compat apko', () => {
     await writeFile(configPath, text);
     const config = await loadConfig(configPath, { hostArch: 'x86_64' });
     const base = { config, configPath, compat: 'apko' as const, sourceDateEpoch: EPOCH, workers: 0 };
-    for (const lockOnly of [true]) {
+    for (const lockOnly of [true, false]) {
       reads = 0;
       const { lock } = await buildImage({ ...base, lockOnly });
       assert.deepEqual(
