@@ -69,6 +69,31 @@ export function safeLocation(location: string): string {
 }
 
 /**
+ * The URL to fetch `location` from, a URL as a lock records it (without user info): under one of
+ * `repositories` (the configuration's, as written), with that repository's user info, so that a
+ * repository's credentials come from the configuration and never from a lock; `location` without
+ * user info otherwise. A local location is given back as it is.
+ */
+export function withRepositoryCredentials(location: string, repositories: readonly string[]): string {
+  if (!isRemote(location) || !URL.canParse(location)) return location;
+  const u = new URL(location);
+  const plain = u.username === '' && u.password === '' ? location : undefined;
+  u.username = '';
+  u.password = '';
+  for (const r of repositories) {
+    if (!isRemote(r) || !URL.canParse(r)) continue;
+    const base = new URL(r);
+    if (base.username === '' && base.password === '') continue;
+    const under = comparableLocation(`${r.replace(/\/+$/, '')}/`, undefined);
+    if (under === undefined || !u.href.startsWith(under)) continue;
+    u.username = base.username;
+    u.password = base.password;
+    return u.href;
+  }
+  return plain ?? u.href;
+}
+
+/**
  * Reads a file from a URL or path.
  *
  * @throws ProvenantError `NOT_FOUND` for a 404 or a missing file, `NETWORK` when the server

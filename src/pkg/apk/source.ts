@@ -11,7 +11,17 @@ import { noteRecordsDropped } from '../../io/memory.ts';
 import { digestHex, digestOf } from '../../oci/digest.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, fetchFile, fetchTrustedFile, isRemote, joinLocation, localPath, safeLocation, streamFile } from '../fetch.ts';
+import {
+  type DownloadCache,
+  fetchFile,
+  fetchTrustedFile,
+  isRemote,
+  joinLocation,
+  localPath,
+  safeLocation,
+  streamFile,
+  withRepositoryCredentials,
+} from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { Candidate, Request } from '../resolve/resolve.ts';
 import {
@@ -68,7 +78,9 @@ export function apkRequest(text: string, where?: string): Request {
 export async function openApkSource(options: PackageSourceOptions): Promise<ApkSource> {
   const keyring = new ApkKeyring();
   for (const key of options.keyring) {
-    const at = options.lockedKeys?.findIndex((k) => k.name === key && k.content !== undefined) ?? -1;
+    // A lock names a key by its location without user info (lockSources); an older one, as written.
+    const at =
+      options.lockedKeys?.findIndex((k) => urlWithoutUserInfo(k.name) === urlWithoutUserInfo(key) && k.content !== undefined) ?? -1;
     const locked = options.lockedKeys?.[at]?.content;
     const read = async () => {
       try {
@@ -163,7 +175,8 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       const index = await readApkIndex(bytes, { keyring: this.#keyring, where });
       const digest = digestOf(bytes);
       files.push({ url: where, digest });
-      const folder = joinLocation(repo.url, arch);
+      // Keyed as a lock entry's URL names its folder: without user info.
+      const folder = urlWithoutUserInfo(joinLocation(repo.url, arch));
       const read = this.#indexes.get(folder);
       this.#indexes.set(folder, read === undefined || read === digest ? digest : '');
       const { candidates: found, skipped } = apkCandidates(index.packages, repo.url, repo.tag, order, where);
@@ -192,7 +205,9 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       name: c.name,
       version: c.version,
       architecture: arch,
-      url: joinLocation(c.repository, arch, `${c.name}-${c.version}.apk`),
+      // Without the repository's credentials, which the lock (committed) must never hold: the
+      // fetch takes them from the configuration (#fetchUrl).
+      url: urlWithoutUserInfo(joinLocation(c.repository, arch, `${c.name}-${c.version}.apk`)),
       checksum: c.info.checksum,
       ...(c.info.size > 0 ? { size: c.info.size } : {}),
     };
@@ -232,7 +247,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
     // without one, it is read and held whole for the build.
     if (cache !== undefined) return this.#streamed(cache, p, key, where, signed, replaced);
-    const bytes = await fetchFile(p.url, { baseDir, signal });
+    const bytes = await fetchFile(this.#fetchUrl(p.url), { baseDir, signal });
     const pkg = await readApkPackage(bytes, { expectedChecksum: p.checksum, keyring: this.#keyring, where, requireSignature: signed });
     const info = apkPackageInfo(pkg, bytes.length, where);
     checkIdentity(info, p, where);
@@ -286,7 +301,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     }
     const writer = await cache.writer();
     try {
-      for await (const chunk of streamFile(p.url, { baseDir, signal })) await writer.write(chunk);
+      for await (const chunk of streamFile(this.#fetchUrl(p.url), { baseDir, signal })) await writer.write(chunk);
       const kept = await this.#keepFile(cache, p, { path: writer.path, size: writer.size }, where, signed);
       const stored = await writer.finish(key);
       // The file read is the file kept: nothing else writes a writer's temporary file.
@@ -346,6 +361,17 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       await writer.abort();
       throw err;
     }
+  }
+
+  /**
+   * Where a package's file is fetched from: its URL (as a lock records it, without user info) with
+   * the credentials of the configuration's repository it is under, never a lock's.
+   */
+  #fetchUrl(url: string): string {
+    return withRepositoryCredentials(
+      url,
+      this.#repositories.map((r) => r.url),
+    );
   }
 
   /**
@@ -413,7 +439,8 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
    * lock that its indexes do not vouch for): its packages are then asked about each time.
    */
   #servedRecord(p: LockedPackage, signature: string): { key: string; text: string } | undefined {
-    const index = this.#indexes.get(p.url.slice(0, p.url.lastIndexOf('/')));
+    const url = urlWithoutUserInfo(p.url);
+    const index = this.#indexes.get(url.slice(0, url.lastIndexOf('/')));
     if (index === undefined || index === '') return undefined;
     return { key: `apk-served:${apkFileKey(p.checksum, p.url, this.#options.baseDir)}`, text: `${index} ${signature}\n` };
   }
@@ -439,7 +466,7 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       if (isRemote(p.url)) {
         let left = length;
         // Stopped, and the connection dropped, once the member is read.
-        for await (const chunk of streamFile(p.url, { baseDir, signal })) {
+        for await (const chunk of streamFile(this.#fetchUrl(p.url), { baseDir, signal })) {
           hash.update(chunk.subarray(0, left));
           left -= Math.min(left, chunk.length);
           if (left === 0) break;
@@ -596,12 +623,18 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
       archs.flatMap((arch) =>
         (lines ?? [])
           .map((line) => parseRepository(line, configPath))
-          .map((r) => ({ name: joinLocation(r.url, arch), url: joinLocation(r.url, arch, 'APKINDEX.tar.gz'), architecture: arch })),
+          .map((r) => urlWithoutUserInfo(r.url))
+          .map((url) => ({ name: joinLocation(url, arch), url: joinLocation(url, arch, 'APKINDEX.tar.gz'), architecture: arch })),
       );
     const build = locked(this.#options.buildRepositories);
     const runtime = locked(this.#options.runtimeRepositories);
     return {
-      keyring: this.#options.keyring.map((k) => ({ name: k, url: k, content: this.#keyring.pem(basename(k)) })),
+      // Every location without its user info: the lock is committed, and credentials are the configuration's.
+      keyring: this.#options.keyring.map((k) => ({
+        name: urlWithoutUserInfo(k),
+        url: urlWithoutUserInfo(k),
+        content: this.#keyring.pem(basename(k)),
+      })),
       repositories: locked(this.#options.repositories),
       // As apko's lock has them (internal/cli/lock.go); absent when there are none, so that what
       // is keyed by the sources of a configuration without them (./builder/memo.ts) stays the same.

@@ -80,4 +80,31 @@ describe('ApkSource.readIndex, for an architecture the repository has no index f
       return true;
     });
   });
+
+  it("lockSources: every location without its credentials, and a lock's key found under such a name", async () => {
+    const withCredentials = base.replace('http://', 'http://user:secret@');
+    const keyUrl = `${withCredentials}/keys/${key.slice(key.lastIndexOf('/') + 1)}`;
+    const options = {
+      repositories: [`${withCredentials}/repo`],
+      buildRepositories: [`@b ${withCredentials}/build`],
+      runtimeRepositories: [`${withCredentials}/runtime`],
+      keyring: [keyUrl],
+      packages: ['hello'],
+      configPath: 'image.yaml',
+      baseDir: dir,
+      cache: undefined,
+      logger: silentLogger,
+    };
+    const sources = (await openApkSource(options)).lockSources(['aarch64']);
+    assert.doesNotMatch(JSON.stringify(sources), /user|secret/);
+    assert.deepEqual(
+      sources.keyring.map((k) => k.url),
+      [keyUrl.replace('user:secret@', '')],
+    );
+    // The lock's key, named without the credentials, is the one held against the configuration's.
+    const named = keyUrl.replace('user:secret@', '');
+    await assert.rejects(openApkSource({ ...options, lockedKeys: [{ name: named, content: 'another key' }] }), (e) =>
+      isProvenantError(e, 'UNTRUSTED_KEY'),
+    );
+  });
 });
