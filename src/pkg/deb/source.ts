@@ -11,7 +11,16 @@ import { noteRecordsDropped } from '../../io/memory.ts';
 import { readBody } from '../../vfs/body.ts';
 import type { SpilledFiles } from '../../vfs/spill.ts';
 import type { Tree } from '../../vfs/tree.ts';
-import { type DownloadCache, type FetchFileOptions, fetchFile, isRemote, joinLocation, listedSize, safeLocation } from '../fetch.ts';
+import {
+  type DownloadCache,
+  type FetchFileOptions,
+  fetchFile,
+  isRemote,
+  joinLocation,
+  listedSize,
+  safeLocation,
+  withRepositoryCredentials,
+} from '../fetch.ts';
 import { dependencyOrder } from '../order.ts';
 import type { CandidateIndex, Request } from '../resolve/resolve.ts';
 import {
@@ -337,7 +346,9 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
       name: c.name,
       version: c.version,
       architecture: this.archName(arch),
-      url: joinLocation(c.repository.url, c.filename),
+      // Without the mirror's credentials, which the lock (committed) must never hold: the fetch
+      // takes them from the configuration (#fetchUrl).
+      url: urlWithoutUserInfo(joinLocation(c.repository.url, c.filename)),
       checksum: `sha256:${c.sha256 ?? ''}`,
       // The .deb's size as the signed index gives it (`Size`): its download stops as soon as it
       // passes it, rather than at the 2 GiB any download may be.
@@ -397,7 +408,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     // With a cache, the package goes through it as a stream, never held whole (./stream.ts);
     // without one, it is read and held whole for the build.
     if (cache !== undefined) return this.#streamed(cache, p, key, sha256, where);
-    const bytes = await fetchFile(p.url, { baseDir, signal, ...debSizeLimit(p) });
+    const bytes = await fetchFile(this.#fetchUrl(p.url), { baseDir, signal, ...debSizeLimit(p) });
     const pkg = await readDeb(bytes, { where, expectedSha256: sha256 });
     return {
       package: pkg,
@@ -427,7 +438,7 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
     }
     // A download is written as it arrives and checked against the lock's SHA-256 before it is
     // kept, so that a build killed half way resumes it the next time.
-    const file = await cache.downloadFile(p.url, { sha256, size: p.size }, { baseDir, signal, key, ...debSizeLimit(p) });
+    const file = await cache.downloadFile(this.#fetchUrl(p.url), { sha256, size: p.size }, { baseDir, signal, key, ...debSizeLimit(p) });
     return { ...(await this.#keepFile(cache, p, key, file.path, sha256, where)), cached: false };
   }
 
@@ -543,10 +554,11 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
   lockSources(archs: readonly string[]): LockSources {
     return {
       keyring: [],
+      // Each mirror without its user info: the lock is committed, and credentials are the configuration's.
       repositories: this.#sources.flatMap((s) =>
         archs.map((a) => ({
-          name: `${s.url} ${s.suite}`,
-          url: joinLocation(s.url, 'dists', s.suite, 'InRelease'),
+          name: `${urlWithoutUserInfo(s.url)} ${s.suite}`,
+          url: urlWithoutUserInfo(joinLocation(s.url, 'dists', s.suite, 'InRelease')),
           architecture: this.archName(a),
         })),
       ),
@@ -555,6 +567,14 @@ export class DebRepositorySource implements PackageSource<DebCandidate, DebPacka
 
   keys(): { name: string; pem: string }[] {
     return [];
+  }
+
+  /** Where a package's file is fetched from: its URL with the credentials of the configuration's mirror it is under, never a lock's. */
+  #fetchUrl(url: string): string {
+    return withRepositoryCredentials(
+      url,
+      this.#sources.map((s) => s.url),
+    );
   }
 
   /**
