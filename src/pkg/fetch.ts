@@ -316,7 +316,9 @@ export function comparableLocation(location: string, baseDir: string | undefined
     return u.href;
   }
   try {
-    return `${localPath(location, baseDir)}${location.endsWith('/') ? '/' : ''}`;
+    // A file URL's path keeps its trailing `/` (a path resolved does not): one, however written.
+    const path = localPath(location, baseDir).replace(/\/+$/, '');
+    return location.endsWith('/') ? `${path}/` : path;
   } catch {
     return undefined;
   }

@@ -442,6 +442,15 @@ describe('fetchFile', () => {
         assert.equal(comparableLocation(location, dir), join(dir, 'repo', 'f'), location);
       }
       assert.equal(comparableLocation('http://u:p@Example.ORG/a/./b/', dir), 'http://example.org/a/b/');
+      // A folder ends in one '/', a file URL's as a path's (a Debian mirror's root in the lock check).
+      for (const folder of [
+        'repo/',
+        `${join(dir, 'repo')}/`,
+        `${pathToFileURL(join(dir, 'repo')).href}/`,
+        `file://${join(dir, 'repo')}//`,
+      ]) {
+        assert.equal(comparableLocation(folder, dir), `${join(dir, 'repo')}/`, folder);
+      }
       assert.equal(comparableLocation('ftp://example.org/a', dir), undefined);
     } finally {
       await rm(dir, { recursive: true, force: true });
