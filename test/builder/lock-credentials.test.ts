@@ -6,11 +6,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { createCleartextMessage, generateKey, sign } from 'openpgp';
-import { type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
+import { readTar, type TarWriteEntry, tarBytes, tarHeader } from '../../src/archive/tar.ts';
 import { buildImage } from '../../src/builder/build.ts';
 import { loadConfig } from '../../src/builder/config.ts';
+import { layerBytes } from '../../src/builder/layer.ts';
 import { formatLock, parseLock } from '../../src/builder/lock.ts';
 import { writeAr } from '../../src/pkg/deb/ar.ts';
 import { useTempDir } from '../helpers/temp.ts';
@@ -73,6 +74,14 @@ describe('a lock of a repository that needs credentials', () => {
       server.requests.some((r) => r.endsWith('.apk')),
       'the packages were fetched from the server',
     );
+    // Nor does the image's own /etc/apk/repositories keep them: an image is published.
+    let repositories: string | undefined;
+    for await (const e of readTar([gunzipSync(await layerBytes(built.images[0]!.layers[0]!))])) {
+      const parts: Uint8Array[] = [];
+      for await (const c of e.body) parts.push(c);
+      if (e.header.name === 'etc/apk/repositories') repositories = Buffer.concat(parts).toString('utf8');
+    }
+    assert.equal(repositories, `${server.url}/repo\n`);
   });
 
   it('builds with the configuration’s through a download cache, cold and warm', async () => {

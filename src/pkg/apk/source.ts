@@ -558,7 +558,10 @@ export class ApkSource implements PackageSource<ApkCandidate, ApkFetched> {
     }
     await writeApkDatabase(tree, installed, {
       world: this.#options.packages,
-      repositories: this.#imageRepositories,
+      // The image's own /etc/apk/repositories, without the credentials a repository was given with:
+      // an image is published, and they are the build's, not its users' (--compat apko writes
+      // apko's lines as they are).
+      repositories: this.#imageRepositories.map((r) => ({ ...r, url: urlWithoutUserInfo(r.url) })),
       arch,
       keyring: this.#keyring,
       mtime: times.mtime,
