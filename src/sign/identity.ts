@@ -1,6 +1,6 @@
 /**
  * Who a keyless signature says signed it, as one line: the certificate's identity and its OIDC
- * issuer. Kept apart from the certificate parsing (signer.ts, {@link certificateIdentity}) so that
+ * issuer. Kept apart from the certificate parsing (material.ts, `identityOfCertificate`) so that
  * the commands that only print it load no X.509 code.
  */
 

@@ -7,7 +7,7 @@ import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
 import type { ContentStore } from '../store/types.ts';
 import { pemDecode } from './keys.ts';
-import { identityOfCertificate } from './signer.ts';
+import { identityOfCertificate } from './material.ts';
 import { CosignAnnotation, type FoundSignature, findSignatures } from './storage.ts';
 
 /** One signature or attestation as `inspect` lists it. */

@@ -10,7 +10,7 @@
  * builders, so keyless signing is sigstore-js's own code path.
  */
 import { createHash, createPublicKey, sign as cryptoSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { type Bundle, envelopeToJSON } from '@sigstore/bundle';
+import type { Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import {
@@ -27,6 +27,7 @@ import {
 import { abortedError, ProvenantError, redactCredentials } from '../errors.ts';
 import type { CertificateIdentity } from './identity.ts';
 import { keyId, publicKeyPem } from './keys.ts';
+import { identityOfCertificate, loggedEnvelope } from './material.ts';
 import { issuingChain, type TrustedRoot } from './trust.ts';
 
 /**
@@ -308,25 +309,6 @@ class CertifiedKey implements SigstoreSigner {
   }
 }
 
-/** Fulcio's OIDC issuer extensions: v2 (a DER UTF8String) and the deprecated v1 (raw bytes). */
-const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
-const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
-
-/**
- * The identity (subject alternative name) and OIDC issuer a Fulcio certificate names, `''` for
- * one it does not name; DER bytes, PEM text or a parsed certificate.
- *
- * @throws Error when the certificate does not parse
- */
-export function identityOfCertificate(certificate: Uint8Array | string | X509Certificate): CertificateIdentity {
-  const c =
-    certificate instanceof X509Certificate
-      ? certificate
-      : X509Certificate.parse(typeof certificate === 'string' ? certificate : Buffer.from(certificate));
-  const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
-  return { identity: c.subjectAltName ?? '', issuer: v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '' };
-}
-
 /**
  * A token source for GitHub Actions: asks the job's OIDC endpoint for a token with audience
  * `sigstore` (what cosign and sigstore-js do). The caller passes the job's
@@ -401,38 +383,6 @@ async function signWith(
   if (envelopeTimestamp === undefined)
     throw new ProvenantError('SIGNATURE', 'the timestamp authority returned no timestamp', { where: o.tsaURL });
   return { bundle, chain: [], envelope, envelopeTimestamp };
-}
-
-/**
- * The envelope of a DSSE bundle as RekorWitness sends it in a `dsse` entry (the JSON of the
- * bundle's envelope: payload, payloadType, signatures with a keyid only when there is one). When
- * the bundle has such an entry, the log's envelopeHash is checked to be these bytes' SHA-256, so
- * that a change in how sigstore-js writes it fails here rather than in a verifier.
- */
-export function loggedEnvelope(bundle: Bundle): Uint8Array {
-  if (bundle.content.$case !== 'dsseEnvelope') throw new TypeError('a DSSE bundle was expected');
-  const bytes = Buffer.from(JSON.stringify(envelopeToJSON(bundle.content.dsseEnvelope)), 'utf8');
-  for (const entry of bundle.verificationMaterial.tlogEntries) {
-    if (entry.kindVersion?.kind !== 'dsse') continue;
-    let logged: unknown;
-    try {
-      const body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8')) as { spec?: { envelopeHash?: { value?: unknown } } };
-      logged = body.spec?.envelopeHash?.value;
-    } catch {
-      logged = undefined;
-    }
-    const ours = createHash('sha256').update(bytes).digest('hex');
-    if (logged !== ours) {
-      throw new ProvenantError(
-        'SIGNATURE',
-        `the log entry ${entry.logIndex} records envelope hash ${String(logged)}, not the envelope's (${ours})`,
-        {
-          hint: 'the transparency log recorded another envelope than the one signed; report this with the log entry',
-        },
-      );
-    }
-  }
-  return new Uint8Array(bytes);
 }
 
 async function build(

@@ -29,8 +29,9 @@ import { isIndexType, isManifestType, MediaType } from '../oci/mediatypes.ts';
 import type { Descriptor, ImageManifest } from '../oci/types.ts';
 import type { ContentStore, PutManifestOptions } from '../store/types.ts';
 import { pemEncode } from './keys.ts';
+import { loggedEnvelope } from './material.ts';
 import { b64decode, COSIGN_SIGN_PREDICATE_TYPE, DSSE_MEDIA_TYPE, goJson, goString, SIMPLE_SIGNING_MEDIA_TYPE } from './payload.ts';
-import { loggedEnvelope, type Signed } from './signer.ts';
+import type { Signed } from './signer.ts';
 
 /** Layer annotations of cosign 2's `.sig` and `.att` images (pkg/oci/static). */
 export const CosignAnnotation = {

@@ -1,0 +1,62 @@
+/**
+ * What signed material says, read without the signing stack: the identity a Fulcio certificate
+ * names, and the DSSE envelope a bundle logged. The signer uses both as it signs; inspect and the
+ * storage read them back, and importing this loads @sigstore/core and @sigstore/bundle only, not
+ * @sigstore/sign (the printing commands' start-up time).
+ */
+import { createHash } from 'node:crypto';
+import { type Bundle, envelopeToJSON } from '@sigstore/bundle';
+import { X509Certificate } from '@sigstore/core';
+import { ProvenantError } from '../errors.ts';
+import type { CertificateIdentity } from './identity.ts';
+
+/** Fulcio's OIDC issuer extensions: v2 (a DER UTF8String) and the deprecated v1 (raw bytes). */
+const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
+const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+
+/**
+ * The identity (subject alternative name) and OIDC issuer a Fulcio certificate names, `''` for
+ * one it does not name; DER bytes, PEM text or a parsed certificate.
+ *
+ * @throws Error when the certificate does not parse
+ */
+export function identityOfCertificate(certificate: Uint8Array | string | X509Certificate): CertificateIdentity {
+  const c =
+    certificate instanceof X509Certificate
+      ? certificate
+      : X509Certificate.parse(typeof certificate === 'string' ? certificate : Buffer.from(certificate));
+  const v2 = c.extension(OID_ISSUER_V2)?.valueObj.subs[0]?.value.toString('utf8');
+  return { identity: c.subjectAltName ?? '', issuer: v2 ?? c.extension(OID_ISSUER_V1)?.value.toString('utf8') ?? '' };
+}
+
+/**
+ * The envelope of a DSSE bundle as RekorWitness sends it in a `dsse` entry (the JSON of the
+ * bundle's envelope: payload, payloadType, signatures with a keyid only when there is one). When
+ * the bundle has such an entry, the log's envelopeHash is checked to be these bytes' SHA-256, so
+ * that a change in how sigstore-js writes it fails here rather than in a verifier.
+ */
+export function loggedEnvelope(bundle: Bundle): Uint8Array {
+  if (bundle.content.$case !== 'dsseEnvelope') throw new TypeError('a DSSE bundle was expected');
+  const bytes = Buffer.from(JSON.stringify(envelopeToJSON(bundle.content.dsseEnvelope)), 'utf8');
+  for (const entry of bundle.verificationMaterial.tlogEntries) {
+    if (entry.kindVersion?.kind !== 'dsse') continue;
+    let logged: unknown;
+    try {
+      const body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8')) as { spec?: { envelopeHash?: { value?: unknown } } };
+      logged = body.spec?.envelopeHash?.value;
+    } catch {
+      logged = undefined;
+    }
+    const ours = createHash('sha256').update(bytes).digest('hex');
+    if (logged !== ours) {
+      throw new ProvenantError(
+        'SIGNATURE',
+        `the log entry ${entry.logIndex} records envelope hash ${String(logged)}, not the envelope's (${ours})`,
+        {
+          hint: 'the transparency log recorded another envelope than the one signed; report this with the log entry',
+        },
+      );
+    }
+  }
+  return new Uint8Array(bytes);
+}
