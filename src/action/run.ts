@@ -39,7 +39,7 @@ import { renderReport } from '../report/html.ts';
 import { identityLabel } from '../sign/identity.ts';
 import { decryptPrivateKey, keyId } from '../sign/keys.ts';
 import { cosignDockerReference } from '../sign/payload.ts';
-import { resignerOf, type SignedEntry, signBuild } from '../sign/sign.ts';
+import { attesterOf, resignerOf, type SignedEntry, signBuild } from '../sign/sign.ts';
 import { KeylessSigner, KeySigner, type Signer, type TokenSource } from '../sign/signer.ts';
 import { parseTrustedRoot } from '../sign/trust.ts';
 import { openLocation, type RegistryOpenOptions } from '../store/open.ts';
@@ -331,6 +331,9 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
       const created = ctx.sourceDateEpoch === undefined ? undefined : new Date(ctx.sourceDateEpoch * 1000);
       const resign: Resigner | undefined =
         signer === undefined ? undefined : resignerOf(signer.signer, { dockerReference: first.planned.dockerReference, created });
+      // BuildKit's attestations a fix moves out of the signed index are signed again as attestations
+      // of their image, as build --target and fix --key sign them.
+      const attest = signer === undefined ? undefined : attesterOf(signer.signer, { created });
       for (const t of report.compat.targets) {
         if (t.verdict !== 'refused') continue;
         const [target] = selectTargets(profiles, t.target);
@@ -341,6 +344,7 @@ export async function runAction(inputs: ActionInputs, ctx: ActionContext): Promi
         const fix = await fixImage(first.store, descriptor.digest, first.store, target!, {
           tags: fixTags,
           resign,
+          attest,
           signedThisRun: first.signed,
           logger: ctx.logger,
         });

@@ -1127,7 +1127,8 @@ function remadeOf(plan: Plan, moved: readonly RemadeAttestation[], signed: reado
 
 /**
  * What the account says of the attestations the fix moved out of the index: those whose statements
- * were signed again, and plainly, those no signature covers any more, with how to sign them.
+ * were signed again; those signed as manifests only (a fix given `resign` and no `attest`); and
+ * plainly, those no signature covers any more, with how to sign them.
  */
 function movedLines(moved: readonly RemadeAttestation[], remade: readonly RemadeAttestation[], resigned: readonly SignedInfo[]): string[] {
   return moved.map((m) =>
@@ -1135,8 +1136,11 @@ function movedLines(moved: readonly RemadeAttestation[], remade: readonly Remade
       ? resigned.some((r) => r.subject === m.attestation)
         ? `Attestation ${short(m.attestation)}, which the fix moved, is signed as said; its statements are signed again as attestations of ${short(m.about)}.`
         : `Not signed: attestation ${short(m.attestation)}, which the fix moved; its statements are signed again as attestations of ${short(m.about)}.`
-      : `No signature covers attestation ${short(m.attestation)} of ${short(m.about)} any more: the fix moved it out of the index, ` +
-        `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`,
+      : resigned.some((r) => r.subject === m.attestation)
+        ? `Attestation ${short(m.attestation)} of ${short(m.about)}, which the fix moved out of the index, is signed as said, as a manifest; ` +
+          `its statements are not signed again as attestations of ${short(m.about)}, where a verifier of ${short(m.about)}'s attestations looks.`
+        : `No signature covers attestation ${short(m.attestation)} of ${short(m.about)} any more: the fix moved it out of the index, ` +
+          `whose signature covered its statements; a fix given a key or identity (fix --key or --keyless) signs them again as attestations of ${short(m.about)}.`,
   );
 }
 

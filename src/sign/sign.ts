@@ -128,6 +128,36 @@ export function resignerOf(
 }
 
 /**
+ * A function that signs in-toto statements about one digest and stores them as its attestations
+ * in the storage it is asked for, as `build --target` signs the statements it made
+ * ({@link attestImage}), and names each statement signed by the digest of its bytes. It is what
+ * `fixImage` (../compat/fix.ts) takes as its `attest`, for the BuildKit attestations a fix moves
+ * out of the signed index (`fix --key`, the Action).
+ */
+export function attesterOf(
+  signer: Signer,
+  options: { created?: Date | undefined; signal?: AbortSignal | undefined } = {},
+): (
+  store: ContentStore,
+  digest: Digest,
+  statements: readonly StatementBlob[],
+  storage: 'referrers' | 'cosign',
+  how?: { readonly dockerMediaTypes?: boolean | undefined },
+) => Promise<{ about: Digest; statement: Digest }[]> {
+  const { created, signal } = options;
+  return async (store, digest, statements, storage, how) => {
+    const entries = await attestImage(store, digest, statements, {
+      signer,
+      storage,
+      dockerMediaTypes: how?.dockerMediaTypes === true,
+      created,
+      signal,
+    });
+    return entries.flatMap((e) => (e.statement === undefined ? [] : [{ about: e.digest, statement: e.statement }]));
+  };
+}
+
+/**
  * Signs the manifest or index `target` (a tag or digest) in `store`.
  *
  * @throws ProvenantError `NOT_FOUND` when there is no such manifest

@@ -23,7 +23,7 @@ import { descriptorOf } from '../../src/oci/content.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import { parsePlatform } from '../../src/oci/platform.ts';
 import { generateSigningKeyPair } from '../../src/sign/keys.ts';
-import { attestImage, type SignedEntry, signImage } from '../../src/sign/sign.ts';
+import { attesterOf, attestImage, resignerOf, type SignedEntry, signImage } from '../../src/sign/sign.ts';
 import { KeySigner } from '../../src/sign/signer.ts';
 import { verifyImage } from '../../src/sign/verify.ts';
 import type { LayoutStore } from '../../src/store/layout.ts';
@@ -194,5 +194,55 @@ describe('statements left out with a replaced subject, made again about the imag
     });
     assert.deepEqual(statementsNotSaidAgain(report, build(1)), [{ about: amd64.digest, predicateTypes: [SPDX, SPDX] }]);
     assert.deepEqual(statementsNotSaidAgain(report, build(2)), []);
+  });
+});
+
+describe('a BuildKit attestation the fix moved for ECR, fixed with a key (fix --key, the Action)', () => {
+  const ecr = selectTargets(profiles, 'amazon-ecr')[0]!;
+  const signer = new KeySigner(generateSigningKeyPair().privateKey);
+  const SLSA = 'https://slsa.dev/provenance/v1';
+
+  /** A two-platform index whose amd64 image has a BuildKit provenance statement, fixed for ECR with every attachment. */
+  const fixForEcr = async (withAttester: boolean) => {
+    const src = await layout();
+    const made = await synth(src, { platforms: [parsePlatform('linux/amd64'), parsePlatform('linux/arm64')] });
+    const amd64 = made.images[0]!;
+    const s = statement(SLSA, {}, [{ name: 'example.org/app', digest: amd64.digest }]);
+    await src.putManifest(await storeAttestations(src, made.root, [{ manifest: amd64, statements: [s] }], 'buildkit'), { tags: ['1'] });
+    const dst = await layout();
+    const report = await fixImage(src, '1', dst, ecr, {
+      tags: ['fixed'],
+      probe: false,
+      include: 'all',
+      resign: resignerOf(signer, { dockerReference: 'example.org/app' }),
+      ...(withAttester ? { attest: attesterOf(signer) } : {}),
+    });
+    assert.equal(report.written, true, report.account.join('\n'));
+    assert.equal(report.signing.moved.length, 1, report.account.join('\n'));
+    return { report, moved: report.signing.moved[0]!, amd64: amd64.digest };
+  };
+
+  it('given a key and no attester, says the moved manifest is signed as a manifest, never that no signature covers it', async () => {
+    const { report, moved } = await fixForEcr(false);
+    const text = report.account.join('\n');
+    assert.ok(
+      report.signing.resigned.some((r) => r.subject === moved.attestation),
+      text,
+    );
+    assert.ok(!text.includes('No signature covers'), text);
+    assert.ok(
+      text.includes(
+        `Attestation ${short(moved.attestation)} of ${short(moved.about)}, which the fix moved out of the index, is signed as said, as a manifest;`,
+      ),
+      text,
+    );
+  });
+
+  it('given an attester as fix --key and the Action give, signs the statements again as attestations of their image', async () => {
+    const { report, moved, amd64 } = await fixForEcr(true);
+    const text = report.account.join('\n');
+    assert.ok(!text.includes('No signature covers'), text);
+    assert.deepEqual(report.signing.remade, [{ attestation: moved.attestation, about: amd64 }]);
+    assert.ok(text.includes(`its statements are signed again as attestations of ${short(amd64)}.`), text);
   });
 });

@@ -1,9 +1,8 @@
 /** `provenant fix REF --target T -o DST`: the smallest change that makes a target take the image, written with a plain account. */
-import { type Attester, type FixReport, fixImage } from '../../compat/fix.ts';
+import { type FixReport, fixImage } from '../../compat/fix.ts';
 import { ProvenantError } from '../../errors.ts';
 import { parseLocation } from '../../ref/location.ts';
-import { attestImage, resignerOf } from '../../sign/sign.ts';
-import type { Signer } from '../../sign/signer.ts';
+import { attesterOf, resignerOf } from '../../sign/sign.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import { renderFix, targetsFrom } from '../compat.ts';
@@ -79,7 +78,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
           ? {}
           : {
               resign: resignerOf(signer, { dockerReference: dockerReferenceOf(dstLocation, args), created, signal: io.signal }),
-              attest: attesterOf(signer, created, io.signal),
+              attest: attesterOf(signer, { created, signal: io.signal }),
             }),
         signal: io.signal,
       });
@@ -94,23 +93,6 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   io.stdout.write(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderFix(report));
   const failed = fixFailure(report, args.values.force === true);
   if (failed !== undefined) throw failed;
-}
-
-/**
- * Signs the statements of an attestation the fix moved out of the index as attestations of their
- * subject, as `build --target` signs the statements it made (attestImage, which its signBuild calls).
- */
-function attesterOf(signer: Signer, created: Date | undefined, signal: AbortSignal | undefined): Attester {
-  return async (store, digest, statements, storage, how) => {
-    const entries = await attestImage(store, digest, statements, {
-      signer,
-      storage,
-      dockerMediaTypes: how?.dockerMediaTypes === true,
-      created,
-      signal,
-    });
-    return entries.flatMap((e) => (e.statement === undefined ? [] : [{ about: e.digest, statement: e.statement }]));
-  };
 }
 
 /** Thrown out of withStores for a fix that wrote nothing, so that the destination is discarded. */
