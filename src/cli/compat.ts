@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { AttestationMode, Attested } from '../attest/storage.ts';
 import { type BuildResult, writeBuild } from '../builder/build.ts';
 import { type CheckReport, checkImage, type Problem, type TargetReport } from '../compat/check.ts';
+import { fixCommandOf } from '../compat/command.ts';
 import { short } from '../compat/detectors.ts';
 import { fixLabel } from '../compat/docs.ts';
 import { type FixReport, fixImage } from '../compat/fix.ts';
@@ -69,7 +70,7 @@ export function refusedError(report: CheckReport): ProvenantError | undefined {
     .join(', ');
   const hint =
     fixable !== undefined
-      ? `provenant fix ${report.image.reference} --target ${fixable.target} -o DEST writes the smallest change that ${fixable.target} accepts`
+      ? `${fixCommandOf(report.image.reference, fixable, 'refuses').command} writes the smallest change that ${fixable.target} accepts`
       : `no fix makes the image acceptable (${unfixable}): see each refusal's "fix:" line above`;
   return new ProvenantError('INCOMPATIBLE', `${refused.join(', ')} would refuse the image`, { where: report.image.reference, hint });
 }
@@ -80,29 +81,16 @@ const VERDICT: Record<TargetReport['verdict'], string> = {
   refused: 'REFUSED',
 };
 
-/**
- * The `fix` command that makes the fix of `p` for the target of `t`: `fix` fixes refusals only
- * unless given `--all`, so a warning's needs it; and it writes nothing while the target has a
- * refusal no fix satisfies, unless given `--force` (the result is then still refused, as said).
- */
-export function fixCommand(reference: string, t: TargetReport, p: Problem): string {
-  const flags = p.severity === 'refuses' ? '' : ' --all';
-  const cmd = `provenant fix ${reference} --target ${t.target} -o DEST${flags}`;
-  const unfixable = t.problems.filter((x) => x.severity === 'refuses' && x.fix === undefined).map((x) => x.rule);
-  if (unfixable.length === 0) return cmd;
-  return `${cmd} --force (${t.target} still refuses the result: no fix satisfies ${unfixable.join(', ')})`;
-}
-
 function problemLines(p: Problem, reference: string, t: TargetReport): string[] {
   const mark = p.severity === 'refuses' ? 'refuses' : `warning: ${p.severity}`;
   const lines = [`  - ${p.rule} (${mark})`];
+  const fix = fixCommandOf(reference, t, p.severity);
   lines.push(`      error:  ${p.error ?? '(no error text recorded)'}`);
   lines.push(`      why:    ${p.why}`);
   lines.push(
-    p.fix === undefined
-      ? '      fix:    none: no change to the image satisfies it'
-      : `      fix:    ${fixLabel(p.fix)}: ${fixCommand(reference, t, p)}`,
+    p.fix === undefined ? '      fix:    none: no change to the image satisfies it' : `      fix:    ${fixLabel(p.fix)}: ${fix.command}`,
   );
+  if (p.fix !== undefined && fix.note !== undefined) lines.push(`      note:   ${fix.note}`);
   for (const f of p.findings) lines.push(`      found:  ${f.digest === undefined ? '' : `${short(f.digest)}: `}${f.detail}`);
   lines.push(`      how sure: ${p.certainty}${p.status === undefined ? '' : `; ${p.status}`}`);
   for (const s of p.sources) lines.push(`      source: ${s}`);

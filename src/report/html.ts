@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { predicateName } from '../attest/attachments.ts';
 import { formatBytes } from '../bytes.ts';
+import { type FixCommand, fixCommandOf } from '../compat/command.ts';
 import type {
   ReportAttachment,
   ReportCompat,
@@ -235,6 +236,13 @@ function sub(title: string, body: Interpolation, open = true): Html {
   return open ? html`<details open>${inner}</details>` : html`<details>${inner}</details>`;
 }
 
+/** A problem's fix: its name, then the command alone in its own code span, any note on it apart. */
+function fixHtml(fix: string, c: FixCommand): Html {
+  return html`<br><span class="muted">fix:</span> <code>${fix}</code><br><span class="muted">run:</span> <code>${c.command}</code>${
+    c.note === undefined ? '' : html`<br><span class="muted">note:</span> ${c.note}`
+  }`;
+}
+
 function compatSection(c: ReportCompat, reference: string): Html {
   const rows = c.targets.map(
     (t) => html`<tr>
@@ -248,7 +256,7 @@ function compatSection(c: ReportCompat, reference: string): Html {
             (p) =>
               html`<li><span class="badge ${p.severity === 'refuses' ? 'refused' : 'warnings'}">${p.severity}</span> <code>${p.rule}</code>: ${p.why}${
                 p.error === undefined ? '' : html`<br><span class="muted">error:</span> <code>${p.error}</code>`
-              }${p.fix === undefined ? '' : html`<br><span class="muted">fix:</span> <code>${p.fix}</code> (<code>provenant fix ${reference} --target ${t.target} -o DEST</code>)`}${
+              }${p.fix === undefined ? '' : fixHtml(p.fix, fixCommandOf(reference, t, p.severity))}${
                 p.sources.length === 0
                   ? ''
                   : html`<br><span class="muted">sources:</span> ${p.sources.map((s, i) => html`${i > 0 ? ', ' : ''}${link(s)}`)}`
