@@ -93,16 +93,21 @@ export async function checkImage(
 
 /**
  * The probe result `option` asks for: the given one, none (`false`), or (`auto` and undefined)
- * a probe of `store` when it is a registry repository.
+ * a probe of `store` when it is a registry repository; that probe is said to be of the targets
+ * (`ofTargets`) when `ofTargets` is true: the caller knows `store` is where the image goes (fix's
+ * destination).
  */
 export async function resolveProbe(
   store: ContentStore,
   option: CheckOptions['probe'],
   options: OperationOptions = {},
+  ofTargets = false,
 ): Promise<ReferrersProbe | undefined> {
   if (option === false) return undefined;
   if (option !== undefined && option !== 'auto') return option;
-  return store instanceof RegistryStore ? probeReferrersApi(store.client, store.repository, options) : undefined;
+  if (!(store instanceof RegistryStore)) return undefined;
+  const probe = await probeReferrersApi(store.client, store.repository, options);
+  return ofTargets ? { ...probe, ofTargets: true } : probe;
 }
 
 /** Checks an image graph already read: pure, no I/O. */

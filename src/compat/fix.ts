@@ -260,8 +260,9 @@ export async function fixImage(
   const t = 'profile' in profile ? profile : targetOf(profile);
   const reference = options.reference ?? `${src.location}${target.startsWith('sha') ? '@' : ':'}${target}`;
   const graph = await readImageGraph(src, target, options);
-  // The target is where the image goes: a probe describes the destination registry, when it is one.
-  const probe = await resolveProbe(dst, options.probe, options);
+  // The destination is where the image goes, the target's registry: a probe of it, when it is one,
+  // states the target's referrers API (ofTargets), whatever its profile says.
+  const probe = await resolveProbe(dst, options.probe, options, true);
   const before = checkGraph(graph, [t], { reference, probe }).targets[0]!;
   // Refusals, and with `include: 'all'` warnings too; only a refusal without a fix stops the write.
   const chosen = before.problems.filter((p) => p.fix !== undefined && (options.include === 'all' || p.severity === 'refuses'));

@@ -4,16 +4,21 @@
  * header on push without an API (not proof), a 200 that is not an index, and a refusal.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ArtifactType } from '../../src/attest/attachments.ts';
 import { checkImage } from '../../src/compat/check.ts';
+import { fixImage } from '../../src/compat/fix.ts';
 import { probeReferrersApi, ZERO_DIGEST } from '../../src/compat/probe.ts';
 import { loadProfiles, selectTargets } from '../../src/compat/profile.ts';
 import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
+import { LayoutStore } from '../../src/store/layout.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { registryMissing, useRegistry } from '../helpers/registry.ts';
 import { FAST_RETRY, storeAt } from '../registry/common.ts';
@@ -155,5 +160,22 @@ describe('the referrers probe against distribution 2.8', { skip: registryMissing
     const noProbe = await checkImage(store, 'v1', selectTargets(profiles, 'alibaba-acr'), { probe: false });
     assert.equal(noProbe.probe, undefined);
     assert.equal(noProbe.targets[0]!.referrersApi?.value, 'unknown');
+  });
+});
+
+describe('fix probes its destination, the target registry', { skip: registryMissing }, () => {
+  const reg = useRegistry();
+
+  it("takes the destination's referrers API (none, distribution 2.8) for the target's, over the profile's fact", async () => {
+    const src = await LayoutStore.open(await mkdtemp(join(tmpdir(), 'probe-fix-')), { create: true });
+    await makeImage(src, { tag: '1' });
+    // amazon-ecr's profile says present; the destination, where the fix writes for ECR, has none.
+    const ecr = selectTargets(await loadProfiles(), 'amazon-ecr')[0]!;
+    const report = await fixImage(src, '1', storeAt(reg.host, 'probe/fixed'), ecr, { tags: ['fixed'] });
+    assert.deepEqual(
+      [report.before.referrersApi?.value, report.before.referrersApi?.source],
+      ['absent', 'probe'],
+      JSON.stringify(report.before.referrersApi),
+    );
   });
 });
