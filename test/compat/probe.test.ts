@@ -168,7 +168,8 @@ describe('fix probes its destination, the target registry', { skip: registryMiss
 
   it("takes the destination's referrers API (none, distribution 2.8) for the target's, over the profile's fact", async () => {
     const src = await LayoutStore.open(await mkdtemp(join(tmpdir(), 'probe-fix-')), { create: true });
-    await makeImage(src, { tag: '1' });
+    const made = await makeImage(src, { tag: '1', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    await makeReferrer(src, made.manifests[0]!, ArtifactType.BuildkitAttestation, 'statement');
     // amazon-ecr's profile says present; the destination, where the fix writes for ECR, has none.
     const ecr = selectTargets(await loadProfiles(), 'amazon-ecr')[0]!;
     const report = await fixImage(src, '1', storeAt(reg.host, 'probe/fixed'), ecr, { tags: ['fixed'] });
@@ -176,6 +177,11 @@ describe('fix probes its destination, the target registry', { skip: registryMiss
       [report.before.referrersApi?.value, report.before.referrersApi?.source],
       ['absent', 'probe'],
       JSON.stringify(report.before.referrersApi),
+    );
+    // So the profile's referrers-api rule speaks, as its text says it does for a fix's destination.
+    assert.ok(
+      report.before.problems.some((p) => p.rule === 'referrers-api'),
+      report.before.problems.map((p) => p.rule).join(', '),
     );
   });
 });
