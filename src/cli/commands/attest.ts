@@ -43,9 +43,10 @@ export const spec: CommandSpec = {
 
 /**
  * The name the statements give the image: a registry's by its repository without the tag or
- * digest REF names it by (statementImageName), as `build` and cosign's `attest` name one, so
- * attaching through another tag of the image gives the same statement; a layout's or an archive's
- * by its path alone, for the same reason.
+ * digest REF names it by (statementImageName), as `build` names a registry output and cosign's
+ * `attest` names one, so attaching through another tag of the image gives the same statement; a
+ * layout's or an archive's by its path alone, for the same reason (`build` names a local output
+ * after its configuration instead: attest has no configuration to name it by).
  */
 export function subjectName(location: Location): string {
   return location.kind === 'registry' ? statementImageName(location.reference) : `${location.kind}:${location.path}`;

@@ -16,7 +16,8 @@ export const spec: CommandSpec = {
     target: TARGET_FLAG,
     probe: {
       type: 'string',
-      description: "ask the image's registry whether it has the referrers API: true (default) or false (use the profiles' facts)",
+      description:
+        "ask the image's registry whether it has the referrers API: true (default) or false. The answer is taken for a registry target whose profile does not know; where a profile knows, its fact stands and a differing answer is noted beside it",
     },
     profiles: PROFILES_FLAG,
     format: FORMAT_FLAG,
