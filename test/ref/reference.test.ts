@@ -215,10 +215,11 @@ describe('statementImageName', () => {
     const hub = parseReference('alpine:3');
     assert.equal(statementImageName(hub), 'docker.io/library/alpine');
     assert.equal(cosignDockerReference(hub), 'index.docker.io/library/alpine');
-    assert.equal(repositoryName(hub, 'ggcr'), cosignDockerReference(hub));
+    assert.equal(repositoryName(hub, 'ggcr'), 'index.docker.io/library/alpine');
     // Any other registry is named the same by both.
     const other = parseReference(`registry.example:5000/team/app:1@sha256:${'a'.repeat(64)}`);
     assert.equal(statementImageName(other), 'registry.example:5000/team/app');
-    assert.equal(cosignDockerReference(other), statementImageName(other));
+    assert.equal(cosignDockerReference(other), 'registry.example:5000/team/app');
+    assert.equal(repositoryName(other, 'ggcr'), 'registry.example:5000/team/app');
   });
 });
