@@ -28,7 +28,16 @@ export function fixCommandOf(reference: string, t: FixCommandTarget, severity: S
   const unfixable = t.problems.filter((x) => x.severity === 'refuses' && (x.fix === undefined || x.fix === null)).map((x) => x.rule);
   const flags = `${severity === 'refuses' ? '' : ' --all'}${unfixable.length === 0 ? '' : ' --force'}`;
   return {
-    command: `provenant fix ${reference} --target ${t.target} -o DEST${flags}`,
+    command: `provenant fix ${shellWord(reference)} --target ${shellWord(t.target)} -o DEST${flags}`,
     note: unfixable.length === 0 ? undefined : `${t.target} still refuses the result: no fix satisfies ${unfixable.join(', ')}`,
   };
+}
+
+/**
+ * `word` as a POSIX shell reads it back as one word: as it is when it holds nothing a shell reads
+ * (`oci:./out:1`, `registry.example/app@sha256:…`), else in single quotes, a quote in it closed,
+ * escaped and opened again, so that a reference with a space, a quote or `$(…)` runs as printed.
+ */
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
 }

@@ -2,9 +2,11 @@
 // refusal's hint, the HTML report), with the flags that make it fix that problem (--all for a
 // warning, --force beside a refusal no fix satisfies), and nothing but the command in it.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { refusedError, renderCheck } from '../../src/cli/compat.ts';
 import type { CheckReport } from '../../src/compat/check.ts';
+import { fixCommandOf } from '../../src/compat/command.ts';
 import type { Digest } from '../../src/oci/digest.ts';
 import type { ReportData } from '../../src/report/data.ts';
 import { renderReport } from '../../src/report/html.ts';
@@ -45,6 +47,15 @@ function reportData(problems: { rule: string; severity: 'refuses' | 'misdisplays
 }
 
 describe('the fix command offered', () => {
+  it('runs as printed in a shell, whatever the reference holds (a space, a quote, $(...))', () => {
+    for (const ref of ['oci:./out:1', "oci:./my dir/it's:latest", 'oci:./$(exit 3):1', 'docker-archive:a b.tar']) {
+      const { command } = fixCommandOf(ref, { target: 'aws-lambda', problems: [] }, 'refuses');
+      // The words a shell reads from the printed line, with nothing run.
+      const words = spawnSync('bash', ['-c', `set -- ${command}; printf '%s\\0' "$@"`], { encoding: 'utf8' }).stdout.split('\0');
+      assert.deepEqual(words.slice(0, -1), ['provenant', 'fix', ref, '--target', 'aws-lambda', '-o', 'DEST'], command);
+    }
+  });
+
   it('in the HTML report, for a warning: with --all, alone in its code span', () => {
     const html = renderReport(reportData([warning]));
     assert.ok(html.includes(`<code>provenant fix ${reference} --target kubernetes -o DEST --all</code>`), html);
