@@ -12,7 +12,6 @@ import { isProvenantError, ProvenantError } from '../errors.ts';
 import { whyUnreadable, writeFileAtomic } from '../io/files.ts';
 import { holdYoungGeneration } from '../io/memory.ts';
 import type { Digest } from '../oci/digest.ts';
-import { apkArchOfDeb } from '../pkg/deb/arch.ts';
 import { MissingArchitectureError } from '../pkg/source.ts';
 import { VERSION } from '../version.ts';
 import type { ParsedArgs } from './args.ts';
@@ -42,13 +41,14 @@ export function requestedArchs(args: ParsedArgs): string[] {
 }
 
 /**
- * The architecture a lock entry is for, as `--arch` takes it (apk's name): a .deb's Debian name
+ * The architectures a lock's entries are for, as `--arch` takes them (apk's names): a .deb's Debian name
  * mapped back (armel is apk's armhf, Debian's armhf apk's armv7), an apk's in any spelling apko
  * reads (`amd64`); an unknown name as it is.
  */
-export function lockEntryArch(p: { architecture: string; url: string }): string {
-  const arch = p.url.endsWith('.deb') ? apkArchOfDeb(p.architecture) : lookupArch(p.architecture);
-  return arch ?? p.architecture;
+async function lockEntryArchs(packages: readonly { architecture: string; url: string }[]): Promise<Set<string>> {
+  // The Debian tables load only for a lock that holds a .deb: an apk build loads no Debian module.
+  const deb = packages.some((p) => p.url.endsWith('.deb')) ? (await import('../pkg/deb/source.ts')).apkArchOfDeb : undefined;
+  return new Set(packages.map((p) => (p.url.endsWith('.deb') ? deb!(p.architecture) : lookupArch(p.architecture)) ?? p.architecture));
 }
 
 /**
@@ -61,8 +61,14 @@ export function lockEntryArch(p: { architecture: string; url: string }): string 
  *
  * @throws ProvenantError `USAGE` naming the lock file and the architectures it would lose
  */
-export function refuseDroppedArchs(previous: Lock, requested: readonly string[], out: string, command: string, what: string): void {
-  const held = new Set(previous.contents.packages.map(lockEntryArch));
+export async function refuseDroppedArchs(
+  previous: Lock,
+  requested: readonly string[],
+  out: string,
+  command: string,
+  what: string,
+): Promise<void> {
+  const held = await lockEntryArchs(previous.contents.packages);
   const kept = new Set(requested);
   const dropped = [...held].filter((a) => !kept.has(a)).sort();
   if (dropped.length === 0) return;
@@ -166,7 +172,13 @@ async function buildFromConfig(configPath: string, args: ParsedArgs, io: CliIo, 
   // Before anything is resolved: a file there that is not a lock is refused, not written over.
   const previousLock = writeLock === undefined ? undefined : await replacedLock(writeLock);
   if (writeLock !== undefined && previousLock !== undefined && archs.length > 0) {
-    refuseDroppedArchs(previousLock, archs, writeLock, `provenant build ${configPath} --write-lock ${writeLock}`, 'build --write-lock');
+    await refuseDroppedArchs(
+      previousLock,
+      archs,
+      writeLock,
+      `provenant build ${configPath} --write-lock ${writeLock}`,
+      'build --write-lock',
+    );
   }
   let lock: Lock | undefined;
   const lockPath = args.values.lock as string | undefined;

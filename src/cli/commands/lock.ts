@@ -45,7 +45,7 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   const previous = await replacedLock(out);
   const requested = requestedArchs(args);
   if (previous !== undefined && args.values['drop-archs'] !== true && requested.length > 0) {
-    refuseDroppedArchs(
+    await refuseDroppedArchs(
       previous,
       requested,
       out,
