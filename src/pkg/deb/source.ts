@@ -38,10 +38,6 @@ import {
 import { countEntries, countFiles, fileBodies, keepIndex, loadUnpacked, unpackedDataKey } from '../unpacked.ts';
 import { alternativesPaths, makeAlternatives, packageAlternatives } from './alternatives.ts';
 import { apkArchOfDeb, DEB_ARCH, DEB_NAMES, DEB_PLATFORM } from './arch.ts';
-
-// A lock's Debian architecture read back as `--arch` takes it, for the command line, which loads
-// this module (its source) only for a lock that holds a .deb.
-export { apkArchOfDeb } from './arch.ts';
 import { type DebCandidate, type DebPackagesFile, debCandidateIndex, debVersionScheme } from './candidates.ts';
 import { type DebPackage, readDeb } from './deb.ts';
 import { type DebPackagesIndex, fetchDebianIndex } from './fetch-index.ts';
@@ -72,6 +68,10 @@ import {
   readAt,
 } from './stanza-index.ts';
 import { streamDebFile } from './stream.ts';
+
+// A lock's Debian architecture read back as `--arch` takes it, for the command line, which loads
+// this module (its source) only for a lock that holds a .deb.
+export { apkArchOfDeb } from './arch.ts';
 
 const { closeSync, openSync } = process.getBuiltinModule('node:fs');
 
