@@ -3,24 +3,14 @@
 // plain build loads costs start-up time (issue 16, the warm build's fixed cost).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cliLoading, makeApkProject } from '../helpers/cli.ts';
+import { cliLoading, makeApkProject, RESOLVED_MODULES } from '../helpers/cli.ts';
 import { useTempDir } from '../helpers/temp.ts';
-
-/** A hook that lists every module URL the process resolved. */
-const RESOLVED = {
-  setup: [
-    "import { registerHooks } from 'node:module';",
-    'const seen = new Set();',
-    'registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.add(r.url); return r; } });',
-  ].join('\n'),
-  list: '[...seen]',
-};
 
 /** The src/ modules (and the xz decoder) a build of `config` loads, with `flags`. */
 async function buildLoads(dir: string, config: string, flags: string[]): Promise<string[]> {
   const { loaded: urls } = await cliLoading(
     ['build', config, '-o', `oci:${dir}/out-${flags.join('')}:latest`, '--cache-dir', `${dir}/cache`, ...flags],
-    RESOLVED,
+    RESOLVED_MODULES,
     { cwd: dir, env: { SOURCE_DATE_EPOCH: '1700000000' } },
   );
   const src = new URL('../../src/', import.meta.url).href;

@@ -43,6 +43,16 @@ export function runCli(
   });
 }
 
+/** A {@link cliLoading} hook that lists every module URL the process resolved. */
+export const RESOLVED_MODULES = {
+  setup: [
+    "import { registerHooks } from 'node:module';",
+    'const seen = new Set();',
+    'registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.add(r.url); return r; } });',
+  ].join('\n'),
+  list: '[...seen]',
+};
+
 /**
  * Runs the CLI from its sources (or `options.main`), which must exit 0, with `hook` (JavaScript run before it, as
  * `--import`) setting up a list that `list` (an expression) gives on exit; returns the run and
