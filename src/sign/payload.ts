@@ -50,8 +50,8 @@ export function simpleSigningPayload(dockerReference: string, digest: Digest, op
 
 /**
  * The repository name cosign puts in `docker-reference`: go-containerregistry's
- * `Repository.Name()`, which spells Docker Hub `index.docker.io` ({@link repositoryName}; the
- * statements' subjects spell it `docker.io`, see statementImageName).
+ * `Repository.Name()`, which spells Docker Hub as `DOCKER_HUB_INDEX` ({@link repositoryName}; the
+ * statements' subjects spell it as `DOCKER_HUB`, see statementImageName).
  */
 export function cosignDockerReference(ref: Pick<ImageReference, 'registry' | 'repository'>): string {
   return repositoryName(ref, 'ggcr');

@@ -147,8 +147,9 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       },
     });
     // The name SBOMs and provenance give the image: its repository in a registry, written in full
-    // as the Action writes it (`docker://alpine` is docker.io/library/alpine), without the tag, so
-    // that a second tag of the same build gives the same statements (statementImageName); for a
+    // as the Action writes it (`docker://alpine` is Docker Hub's library/alpine, the registry spelled
+    // as ref/reference.ts normalises it), without the tag, so that a second tag of the same build
+    // gives the same statements (statementImageName); for a
     // local output the configuration's name, as the Action gives it, so that the documents do not
     // depend on (nor tell) where on this machine the image was written.
     const imageName = out.kind === 'registry' ? statementImageName(out.reference) : basename(configPath).replace(/\.ya?ml$/, '');
