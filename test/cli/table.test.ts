@@ -6,30 +6,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI_DOC, cliDocText, tableText } from '../../scripts/gen-commands.ts';
+import { cliLoading, RESOLVED_MODULES } from '../helpers/cli.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const example = `oci:${join(root, 'examples', 'hello-oci')}:latest`;
 
 /** The src/ modules a run of the CLI loads, by a resolve hook that lists them on exit. */
-function loadedModules(args: string[]): string[] {
-  const hook = [
-    "import { registerHooks } from 'node:module';",
-    'const seen = new Set();',
-    'registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.add(r.url); return r; } });',
-    "process.on('exit', () => process.stderr.write('LOADED ' + JSON.stringify([...seen]) + '\\n'));",
-  ].join('\n');
-  const r = spawnSync(
-    process.execPath,
-    ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, join(root, 'src', 'cli', 'main.ts'), ...args],
-    {
-      encoding: 'utf8',
-    },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
-  const urls = JSON.parse(line!.slice('LOADED '.length)) as string[];
+async function loadedModules(args: string[]): Promise<string[]> {
+  const { loaded } = await cliLoading(args, RESOLVED_MODULES);
   const src = new URL('../../src/', import.meta.url).href;
-  return urls.filter((u) => u.startsWith(src)).map((u) => u.slice(src.length));
+  return loaded.filter((u) => u.startsWith(src)).map((u) => u.slice(src.length));
 }
 
 describe('the command table', () => {
@@ -46,8 +32,8 @@ describe('the command table', () => {
     assert.ok(have.includes(`#### provenant apk keygen\n\n\`\`\`text\n${help.stdout}\`\`\``));
   });
 
-  it('running digest on a layout loads the digest command alone, and neither registry nor archive code', () => {
-    const loaded = loadedModules(['digest', example]);
+  it('running digest on a layout loads the digest command alone, and neither registry nor archive code', async () => {
+    const loaded = await loadedModules(['digest', example]);
     assert.deepEqual(
       loaded.filter((m) => m.startsWith('cli/commands/')),
       ['cli/commands/table.ts', 'cli/commands/digest.ts'],
@@ -58,8 +44,8 @@ describe('the command table', () => {
     );
   });
 
-  it('help lists every command without loading any', () => {
-    const loaded = loadedModules(['help']);
+  it('help lists every command without loading any', async () => {
+    const loaded = await loadedModules(['help']);
     assert.deepEqual(
       loaded.filter((m) => m.startsWith('cli/commands/')),
       ['cli/commands/table.ts'],
