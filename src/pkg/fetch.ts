@@ -71,8 +71,10 @@ export function safeLocation(location: string): string {
 /**
  * The URL to fetch `location` from, a URL as a lock records it (without user info): under one of
  * `repositories` (the configuration's, as written), with that repository's user info, so that a
- * repository's credentials come from the configuration and never from a lock; `location` without
- * user info otherwise. A local location is given back as it is.
+ * repository's credentials come from the configuration and never from a lock. Of repositories
+ * nested in one another on a server, the innermost that holds `location` decides, as for a file
+ * fetched while resolving: another's credentials, or none where it has none. `location` without
+ * user info otherwise; a local location is given back as it is.
  */
 export function withRepositoryCredentials(location: string, repositories: readonly string[]): string {
   if (!isRemote(location) || !URL.canParse(location)) return location;
@@ -80,17 +82,17 @@ export function withRepositoryCredentials(location: string, repositories: readon
   const plain = u.username === '' && u.password === '' ? location : undefined;
   u.username = '';
   u.password = '';
+  let holder: { under: string; base: URL } | undefined;
   for (const r of repositories) {
     if (!isRemote(r) || !URL.canParse(r)) continue;
-    const base = new URL(r);
-    if (base.username === '' && base.password === '') continue;
     const under = comparableLocation(`${r.replace(/\/+$/, '')}/`, undefined);
     if (under === undefined || !u.href.startsWith(under)) continue;
-    u.username = base.username;
-    u.password = base.password;
-    return u.href;
+    if (holder === undefined || under.length > holder.under.length) holder = { under, base: new URL(r) };
   }
-  return plain ?? u.href;
+  if (holder === undefined || (holder.base.username === '' && holder.base.password === '')) return plain ?? u.href;
+  u.username = holder.base.username;
+  u.password = holder.base.password;
+  return u.href;
 }
 
 /**

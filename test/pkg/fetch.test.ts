@@ -17,7 +17,15 @@ import { silentLogger } from '../../src/io/types.ts';
 import { openApkSource } from '../../src/pkg/apk/source.ts';
 import { ownerTag } from '../../src/pkg/cache-files.ts';
 import { LazyDebKeyring } from '../../src/pkg/deb/keyring.ts';
-import { comparableLocation, DownloadCache, fetchFile, fetchTrustedFile, localPath, streamFile } from '../../src/pkg/fetch.ts';
+import {
+  comparableLocation,
+  DownloadCache,
+  fetchFile,
+  fetchTrustedFile,
+  localPath,
+  streamFile,
+  withRepositoryCredentials,
+} from '../../src/pkg/fetch.ts';
 import { pseudoRandomBytes } from '../helpers/images.ts';
 import { opensslMissing, selfSignedCertificate } from '../helpers/tls.ts';
 
@@ -499,6 +507,26 @@ describe('fetchFile', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('withRepositoryCredentials', () => {
+  it("takes a locked file's credentials from the innermost configured repository that holds it", () => {
+    const repositories = [
+      'https://outer:one@example.org/repo',
+      'https://inner:two@example.org/repo/sub/',
+      'https://example.org/repo/public',
+    ];
+    const at = (location: string): string => withRepositoryCredentials(location, repositories);
+    assert.equal(at('https://example.org/repo/x86_64/a.apk'), 'https://outer:one@example.org/repo/x86_64/a.apk');
+    // Nested repositories: the inner one's credentials, or none where it is configured without.
+    assert.equal(at('https://example.org/repo/sub/x86_64/a.apk'), 'https://inner:two@example.org/repo/sub/x86_64/a.apk');
+    assert.equal(at('https://example.org/repo/public/x86_64/a.apk'), 'https://example.org/repo/public/x86_64/a.apk');
+    // Not under a repository: no credentials, and a lock's own never kept.
+    assert.equal(at('https://example.org/other/a.apk'), 'https://example.org/other/a.apk');
+    assert.equal(at('https://lock:own@example.org/other/a.apk'), 'https://example.org/other/a.apk');
+    assert.equal(at('https://lock:own@example.org/repo/public/a.apk'), 'https://example.org/repo/public/a.apk');
+    assert.equal(at('repo/a.apk'), 'repo/a.apk');
   });
 });
 
