@@ -14,4 +14,4 @@ export {
 } from './pin.ts';
 export { applyReplacements, type CommentChange, type Replacement } from './rewrite.ts';
 export { type ScalarStyle, type ScanResult, scanUses, type UsesSite } from './scan.ts';
-export { type ActionTarget, type DockerTarget, type LocalTarget, parseUses, type UsesTarget } from './uses.ts';
+export { type ActionTarget, type DockerTarget, type LocalTarget, parseUses, type UsesContext, type UsesTarget } from './uses.ts';

@@ -168,7 +168,7 @@ class Walker {
     const value = node.value;
     let target: UsesTarget;
     try {
-      target = parseUses(value);
+      target = parseUses(value, context);
     } catch (err) {
       if (err instanceof ProvenantError) {
         throw new ProvenantError(err.code, err.message, { where: this.#at(start), hint: err.hint, cause: err });

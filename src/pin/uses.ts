@@ -58,10 +58,34 @@ function invalid(value: string, why: string, hint?: string): ProvenantError {
 }
 
 /**
+ * Where a `uses:` value is: a step's (`jobs.<id>.steps[*].uses`, `runs.steps[*].uses`), which
+ * names an action or an image, or a job's (`jobs.<id>.uses`), which names a reusable workflow.
+ */
+export type UsesContext = 'step' | 'job';
+
+// A reusable workflow is a file at the top of `.github/workflows`, named `.yml` or `.yaml`
+// (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#jobsjob_iduses).
+const WORKFLOW_FILE = /^\.github\/workflows\/[^/@]+\.ya?ml$/;
+const WORKFLOW_HINT = 'a job calls a reusable workflow: owner/repo/.github/workflows/FILE.yml@ref, or ./.github/workflows/FILE.yml';
+
+/**
  * Parses one `uses:` value. Throws INVALID_REFERENCE saying what is wrong; the caller adds the
  * file and line. Expressions (`${{ }}`) are refused: GitHub does not evaluate them in `uses`.
+ *
+ * @param context - where the value is: a job's `uses` must name a reusable workflow file
+ *   (`owner/repo/.github/workflows/FILE.yml@ref` or `./.github/workflows/FILE.yml`), a step's
+ *   must not. Without it, only what both refuse is refused.
  */
-export function parseUses(value: string): UsesTarget {
+export function parseUses(value: string, context?: UsesContext): UsesTarget {
+  const target = parseAny(value);
+  if (context === 'job') checkJob(value, target);
+  else if (context === 'step' && target.kind === 'action' && target.path !== undefined && WORKFLOW_FILE.test(target.path)) {
+    throw invalid(value, 'a reusable workflow is called by a job (jobs.<id>.uses), not by a step', WORKFLOW_HINT);
+  }
+  return target;
+}
+
+function parseAny(value: string): UsesTarget {
   if (value.length === 0) throw invalid(value, 'it is empty');
   if (value.includes('${{')) throw invalid(value, 'GitHub does not evaluate expressions in uses');
   // Whitespace and control characters: GitHub refuses them, and a newline would break the
@@ -83,6 +107,8 @@ export function parseUses(value: string): UsesTarget {
   }
   const rest = parts.slice(2);
   if (rest.some((p) => p === '')) throw invalid(value, 'its path has an empty segment');
+  // A path inside the repository: `..` would climb out of the folder the action is read from.
+  if (rest.some((p) => p === '.' || p === '..')) throw invalid(value, 'its path has a . or .. segment');
   return {
     kind: 'action',
     owner,
@@ -91,6 +117,31 @@ export function parseUses(value: string): UsesTarget {
     ref,
     pinned: COMMIT_SHA.test(ref),
   };
+}
+
+/** A job's `uses:` calls a reusable workflow: a file at the top of `.github/workflows`, never an image. */
+function checkJob(value: string, target: UsesTarget): void {
+  if (target.kind === 'docker') {
+    throw invalid(value, 'a docker:// image runs as a step (steps[*].uses), not as a job', WORKFLOW_HINT);
+  }
+  if (target.kind === 'local') {
+    if (!WORKFLOW_FILE.test(target.path)) {
+      throw invalid(
+        value,
+        target.path.includes('@')
+          ? "a workflow of the same repository takes no @ref (it comes with the caller's commit)"
+          : 'a job calls a workflow file at the top of ./.github/workflows',
+        WORKFLOW_HINT,
+      );
+    }
+    return;
+  }
+  if (target.path === undefined) {
+    throw invalid(value, "a job calls a reusable workflow, so it needs the workflow file's path after owner/repo", WORKFLOW_HINT);
+  }
+  if (!WORKFLOW_FILE.test(target.path)) {
+    throw invalid(value, `"${target.path}" is not a workflow file at the top of .github/workflows`, WORKFLOW_HINT);
+  }
 }
 
 function parseDocker(value: string): DockerTarget {

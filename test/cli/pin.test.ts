@@ -161,3 +161,23 @@ jobs:
     assert.equal(await readFile(file, 'utf8'), broken);
   });
 });
+
+// What --check needs no git or registry for: values GitHub refuses.
+describe('provenant pin --check, before anything is resolved', () => {
+  it("refuses a job's uses: that is not a reusable workflow file, and a path that climbs, at its line", async () => {
+    const dir = await temp();
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    const cases = [
+      ['    uses: docker://alpine:3.20', /docker:\/\/ image runs as a step.* \(\.github\/workflows\/ci\.yml:3:11\)/],
+      ['    uses: acme/checkout@v1', /needs the workflow file's path.* \(\.github\/workflows\/ci\.yml:3:11\)/],
+      ['    steps:\n      - uses: acme/checkout/../x@v1', /\. or \.\. segment \(\.github\/workflows\/ci\.yml:4:15\)/],
+    ] as const;
+    for (const [job, error] of cases) {
+      await writeFile(join(dir, '.github', 'workflows', 'ci.yml'), `jobs:\n  a:\n${job}\n`);
+      const r = await provenant(['pin', '--check'], { cwd: dir });
+      assert.equal(r.status, 2, `${job}: ${r.stderr}`);
+      assert.match(r.stderr, /is not a uses value GitHub accepts/);
+      assert.match(r.stderr, error);
+    }
+  });
+});

@@ -53,6 +53,8 @@ describe('parseUses', () => {
       ['a/..@v1', /owner\/repo/],
       ['a//b@v1', /owner\/repo/],
       ['a/b//c@v1', /empty segment/],
+      ['a/b/../x@v1', /\. or \.\. segment/],
+      ['a/b/x/./y@v1', /\. or \.\. segment/],
       ['a/b@v1 # x', /whitespace/],
       ['a/b@v1\n', /whitespace/],
       // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, which uses refuses
@@ -68,9 +70,47 @@ describe('parseUses', () => {
     }
   });
 
+  // https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#jobsjob_iduses
+  it("reads a job's uses as a reusable workflow file, and a step's as anything but one", () => {
+    const file = 'acme/ci/.github/workflows/build.yml@v1';
+    assert.equal(parseUses(file, 'job').kind, 'action');
+    assert.equal(parseUses('acme/ci/.github/workflows/build.yaml@main', 'job').kind, 'action');
+    assert.deepEqual(parseUses('./.github/workflows/build.yml', 'job'), { kind: 'local', path: '.github/workflows/build.yml' });
+    for (const [value, why] of [
+      ['docker://alpine:3.20', /docker:\/\/ image runs as a step/],
+      ['acme/ci@v1', /needs the workflow file's path/],
+      ['acme/ci/build.yml@v1', /not a workflow file at the top of \.github\/workflows/],
+      ['acme/ci/.github/workflows/sub/build.yml@v1', /not a workflow file at the top/],
+      ['acme/ci/.github/workflows/build@v1', /not a workflow file at the top/],
+      ['acme/ci/.github/workflows/.yml@v1', /not a workflow file at the top/],
+      ['./.github/actions/hello', /workflow file at the top of \.\/\.github\/workflows/],
+      ['./.github/workflows/build.yml@v1', /takes no @ref/],
+    ] as const) {
+      assert.throws(
+        () => parseUses(value, 'job'),
+        (e) => isProvenantError(e, 'INVALID_REFERENCE') && why.test(e.message) && /\.github\/workflows\/FILE\.yml/.test(e.hint ?? ''),
+        value,
+      );
+    }
+    assert.throws(
+      () => parseUses('acme/ci/../.github/workflows/build.yml@v1', 'job'),
+      (e) => isProvenantError(e, 'INVALID_REFERENCE') && /\. or \.\. segment/.test(e.message),
+    );
+    for (const value of ['acme/setup@v1', 'acme/tools/lint@v1', './.github/actions/hello', 'docker://alpine:3.20']) {
+      assert.doesNotThrow(() => parseUses(value, 'step'), value);
+    }
+    assert.throws(
+      () => parseUses(file, 'step'),
+      (e) => isProvenantError(e, 'INVALID_REFERENCE') && /called by a job/.test(e.message),
+    );
+    // Without a context, either is read.
+    assert.equal(parseUses(file).kind, 'action');
+    assert.equal(parseUses('docker://alpine:3.20').kind, 'docker');
+  });
+
   it('reads back what formatAction writes, and throws only typed errors on anything else', () => {
     const name = fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,12}$/).filter((n) => n !== '..' && n !== '.');
-    const segment = fc.stringMatching(/^[A-Za-z0-9_.-]{1,8}$/);
+    const segment = fc.stringMatching(/^[A-Za-z0-9_.-]{1,8}$/).filter((p) => p !== '.' && p !== '..');
     const ref = fc.stringMatching(/^[A-Za-z0-9_./+-]{1,20}$/);
     fc.assert(
       fc.property(
