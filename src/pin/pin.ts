@@ -77,10 +77,11 @@ export interface PinEntry {
    */
   readonly pinned: boolean;
   /**
-   * The rewritten text holds `new` (false for a block scalar, and for an anchor's value an alias
-   * also uses outside `uses:`, which are left for a person).
+   * The pinned text ({@link PinFileResult.text}) holds `new`, which reaches the file only when
+   * {@link writePinned} writes it. False for a block scalar, and for an anchor's value an alias
+   * also uses outside `uses:`, which are left for a person.
    */
-  readonly written: boolean;
+  readonly rewritten: boolean;
   /** What happened to the line's `# ref` comment. */
   readonly comment: CommentChange;
   /** Things a person should know: a branch was pinned, a version comment is missing, ... */
@@ -153,7 +154,7 @@ export async function pinWorkflows(options: PinOptions): Promise<PinResult> {
       const entry = entries[e]!;
       const comment = comments[i]!;
       const notes = comment === 'none' ? [...entry.notes, 'no room for a # comment on this line'] : entry.notes;
-      entries[e] = { ...entry, written: true, comment, notes };
+      entries[e] = { ...entry, rewritten: true, comment, notes };
     });
     if (text !== f.text) checkRewrite(f, text, entries);
     results.push({
@@ -592,7 +593,7 @@ function planSite(site: UsesSite, lookup: Lookup | undefined): { entry: PinEntry
   const t = site.target;
   const base = { file: site.file, line: site.line, column: site.column, context: site.context, old: site.value };
   const left = (kind: PinKind, pinned: boolean, notes: string[] = []): { entry: PinEntry; replacement: undefined } => ({
-    entry: { ...base, kind, new: undefined, pinned, written: false, comment: 'none', notes },
+    entry: { ...base, kind, new: undefined, pinned, rewritten: false, comment: 'none', notes },
     replacement: undefined,
   });
   if (t.kind === 'local') return left('local', true);
@@ -637,7 +638,7 @@ function planSite(site: UsesSite, lookup: Lookup | undefined): { entry: PinEntry
     );
   }
   return {
-    entry: { ...base, kind, new: value, pinned: false, written: false, comment: 'none', notes },
+    entry: { ...base, kind, new: value, pinned: false, rewritten: false, comment: 'none', notes },
     replacement: { site, value, label },
   };
 }
@@ -647,7 +648,7 @@ function checkRewrite(f: LoadedFile, text: string, entries: readonly PinEntry[])
   const again = scanUses(text, f.display);
   const expected = f.sites.map((s, i) => {
     const e = entries[i]!;
-    return e.written && e.new !== undefined ? e.new : s.value;
+    return e.rewritten && e.new !== undefined ? e.new : s.value;
   });
   const got = again.sites.map((s) => s.value);
   if (again.kind !== f.kind || got.length !== expected.length || got.some((v, i) => v !== expected[i])) {

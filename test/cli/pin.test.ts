@@ -151,6 +151,36 @@ jobs:
     assert.match(await readFile(file, 'utf8'), /acme\/checkout@v4\n/);
   });
 
+  it('--format json says an entry was written only when its file was', async () => {
+    const dir = await temp();
+    await mkdir(join(dir, '.github', 'workflows'), { recursive: true });
+    const file = join(dir, '.github', 'workflows', 'ci.yml');
+    const text = 'jobs:\n  a:\n    steps:\n      - uses: >-\n          acme/checkout@v4\n      - uses: acme/setup@main\n';
+    await writeFile(file, text);
+    const env = { PROVENANT_GIT_BASE: remotes.base };
+    type Json = { files: { written: boolean; entries: { old: string; rewritten: boolean; written: boolean }[] }[] };
+    const fields = (json: Json) => json.files[0]!.entries.map((e) => [e.old, e.rewritten, e.written]);
+    const shown = await provenant(['pin', '--format', 'json'], { cwd: dir, env });
+    assert.equal(shown.status, 0, shown.stderr);
+    const dry = JSON.parse(shown.stdout) as Json;
+    assert.equal(dry.files[0]!.written, false);
+    // The pinned text holds the branch's pin (rewritten), but nothing reached the file.
+    assert.deepEqual(fields(dry), [
+      ['acme/checkout@v4', false, false],
+      ['acme/setup@main', true, false],
+    ]);
+    assert.equal(await readFile(file, 'utf8'), text);
+    const r = await provenant(['pin', '--write', '--format', 'json'], { cwd: dir, env });
+    assert.equal(r.status, 0, r.stderr);
+    const wrote = JSON.parse(r.stdout) as Json;
+    assert.equal(wrote.files[0]!.written, true);
+    // The block scalar is left for a person: not written, though its file was.
+    assert.deepEqual(fields(wrote), [
+      ['acme/checkout@v4', false, false],
+      ['acme/setup@main', true, true],
+    ]);
+  });
+
   it('names the file, line and column of a tag that does not exist, and writes nothing', async () => {
     const { dir, file } = await repository();
     const broken = `${workflowText(registry.host)}      - uses: acme/checkout@v9\n`;

@@ -150,7 +150,7 @@ jobs:
 
       const ci = result.files[0]!.entries;
       assert.deepEqual(
-        ci.map((e) => [e.line, e.column, e.kind, e.pinned, e.written, e.comment]),
+        ci.map((e) => [e.line, e.column, e.kind, e.pinned, e.rewritten, e.comment]),
         [
           [11, 15, 'tag', false, true, 'added'],
           [13, 17, 'tag', false, true, 'prefixed'],
@@ -383,10 +383,10 @@ jobs:
     await put(dir, 'w.yml', text);
     const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
     const [block, plain] = result.files[0]!.entries;
-    assert.equal(block!.written, false);
+    assert.equal(block!.rewritten, false);
     assert.equal(block!.new, `acme/checkout@${checkout.commits[1]}`);
     assert.match(block!.notes.join(), /block scalar/);
-    assert.equal(plain!.written, true);
+    assert.equal(plain!.rewritten, true);
     assert.equal(result.files[0]!.text, text.replace(/@v4\n$/, `@${checkout.commits[1]} # v4\n`));
   });
 
@@ -411,11 +411,11 @@ jobs:
     await put(dir, 'w.yml', text);
     const result = await pinWorkflows({ dir, paths: ['w.yml'], gitBase: remotes.base });
     const [co, setupTool, lint] = result.files[0]!.entries;
-    assert.equal(co!.written, false);
+    assert.equal(co!.rewritten, false);
     assert.equal(co!.new, `acme/checkout@${checkout.commits[1]}`);
     assert.match(co!.notes.join(), /YAML anchor.*also uses outside uses:.*not rewritten/);
-    assert.equal(setupTool!.written, true);
-    assert.equal(lint!.written, true);
+    assert.equal(setupTool!.rewritten, true);
+    assert.equal(lint!.rewritten, true);
     assert.equal(
       result.files[0]!.text,
       text

@@ -75,15 +75,23 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
 }
 
+/**
+ * The JSON form (docs/pin.md lists its fields). `written` says what reached the disk: a file's
+ * and an entry's are true only when --write wrote that file; `rewritten` says what the pinned
+ * text holds, which a run without --write shows and does not write.
+ */
 function pinJson(result: PinResult, written: readonly string[]): unknown {
   return {
-    files: result.files.map((f) => ({
-      file: f.file,
-      kind: f.kind,
-      changed: f.changed,
-      written: written.includes(f.file),
-      entries: f.entries,
-    })),
+    files: result.files.map((f) => {
+      const fileWritten = written.includes(f.file);
+      return {
+        file: f.file,
+        kind: f.kind,
+        changed: f.changed,
+        written: fileWritten,
+        entries: f.entries.map((e) => ({ ...e, written: fileWritten && e.rewritten })),
+      };
+    }),
     skipped: result.skipped,
   };
 }
@@ -93,7 +101,7 @@ function entryLine(e: PinEntry, mode: { check: boolean }): string[] {
   let line: string;
   if (e.pinned) line = `  ${at}  ${e.old}  (${e.kind}: pinned)`;
   else if (e.new === undefined) line = `  ${at}  ${e.old}  (${e.kind}: NOT PINNED${mode.check ? '' : ', not resolved'})`;
-  else line = `  ${at}  ${e.old} -> ${e.new}  (${e.kind}${e.written ? '' : ': not rewritten'})`;
+  else line = `  ${at}  ${e.old} -> ${e.new}  (${e.kind}${e.rewritten ? '' : ': not rewritten'})`;
   return [line, ...e.notes.map((n) => `      note: ${n}`)];
 }
 
@@ -107,8 +115,8 @@ function renderPin(result: PinResult, mode: { write: boolean; check: boolean; wr
   for (const s of result.skipped) lines.push(`skipped ${s.file}: ${s.reason}`);
   const entries = result.files.flatMap((f) => f.entries);
   // What the text holds pinned; a value resolved but left for a person (a block scalar) is not counted.
-  const toPin = entries.filter((e) => e.written).length;
-  const byHand = entries.filter((e) => e.new !== undefined && !e.written).length;
+  const toPin = entries.filter((e) => e.rewritten).length;
+  const byHand = entries.filter((e) => e.new !== undefined && !e.rewritten).length;
   const byHandNote = byHand === 0 ? '' : ` ${byHand} to pin by hand: see the notes.`;
   const unpinned = entries.filter((e) => !e.pinned).length;
   const unchecked = result.skipped.filter((s) => s.unchecked).length;
