@@ -192,8 +192,32 @@ jobs:
   });
 });
 
-// What --check needs no git or registry for: values GitHub refuses.
+// What --check needs no git or registry for: finding nothing to check, and values GitHub refuses.
 describe('provenant pin --check, before anything is resolved', () => {
+  it('fails where it finds no workflow or action file, naming the folder, rather than calling it pinned', async () => {
+    const dir = await temp();
+    const r = await provenant(['pin', '--check'], { cwd: dir });
+    assert.equal(r.status, 3, r.stderr);
+    assert.doesNotMatch(r.stdout, /Everything is pinned/);
+    assert.ok(r.stdout.startsWith(`No workflow or action files found in ${dir} (.github/workflows/`), r.stdout);
+    assert.ok(r.stderr.includes(`provenant pin: no workflow or action files found in ${dir} (`), r.stderr);
+    assert.match(r.stderr, /hint: run it at the top of the repository/);
+    // Without --check it says so too, and succeeds: there is nothing to pin.
+    const shown = await provenant(['pin'], { cwd: dir });
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.ok(shown.stdout.startsWith(`No workflow or action files found in ${dir} (`), shown.stdout);
+    // A folder named that holds YAML but no workflow or action: listed as skipped, and not a pass.
+    await mkdir(join(dir, 'conf'));
+    await writeFile(join(dir, 'conf', 'settings.yml'), 'key: value\n');
+    const named = await provenant(['pin', '--check', 'conf'], { cwd: dir });
+    assert.equal(named.status, 3, named.stderr);
+    assert.match(
+      named.stdout,
+      /^skipped conf\/settings\.yml: neither a workflow nor an action\nNo workflow or action files found in conf\.\n$/,
+    );
+    assert.match(named.stderr, /no workflow or action files found in conf\n/);
+  });
+
   it("refuses a job's uses: that is not a reusable workflow file, and a path that climbs, at its line", async () => {
     const dir = await temp();
     await mkdir(join(dir, '.github', 'workflows'), { recursive: true });

@@ -52,9 +52,21 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
     logger: warningLogger(io),
   });
   const written = write ? await writePinned(result) : [];
+  // Nothing read, and nothing left unread: run from the wrong folder, or given the wrong paths.
+  const nothing = result.files.length === 0 && !result.skipped.some((s) => s.unchecked) ? lookedIn(args.positionals) : undefined;
   io.stdout.write(
-    format === 'json' ? `${JSON.stringify(pinJson(result, written), null, 2)}\n` : renderPin(result, { write, check, written }),
+    format === 'json' ? `${JSON.stringify(pinJson(result, written), null, 2)}\n` : renderPin(result, { write, check, written, nothing }),
   );
+  // A check that found nothing to check must not pass: a CI step run from the wrong folder
+  // would pass whatever the workflows hold.
+  if (check && nothing !== undefined) {
+    throw new ProvenantError('NOT_FOUND', `no workflow or action files found in ${nothing}`, {
+      hint:
+        args.positionals.length === 0
+          ? 'run it at the top of the repository, or name the workflow and action files: provenant pin --check PATH'
+          : 'name workflow files (top-level jobs:), action files (top-level runs:) or folders that hold them',
+    });
+  }
   const unpinned = result.files.flatMap((f) => f.entries).filter((e) => !e.pinned);
   if (check && unpinned.length > 0) {
     throw new ProvenantError('UNPINNED', `${unpinned.length} uses: value${unpinned.length === 1 ? ' is' : 's are'} not pinned`, {
@@ -73,6 +85,12 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       },
     );
   }
+}
+
+/** Where pin looked, for a message that says it found nothing there. */
+function lookedIn(paths: readonly string[]): string {
+  if (paths.length > 0) return paths.join(', ');
+  return `${process.cwd()} (.github/workflows/*.yml|*.yaml, action.yml|action.yaml under .github/actions and at the top)`;
 }
 
 /**
@@ -106,7 +124,10 @@ function entryLine(e: PinEntry, mode: { check: boolean }): string[] {
 }
 
 /** The text form: each file's values, what they became, and a last line that counts. */
-function renderPin(result: PinResult, mode: { write: boolean; check: boolean; written: readonly string[] }): string {
+function renderPin(
+  result: PinResult,
+  mode: { write: boolean; check: boolean; written: readonly string[]; nothing: string | undefined },
+): string {
   const lines: string[] = [];
   for (const f of result.files) {
     lines.push(`${f.file} (${f.kind})${mode.written.includes(f.file) ? ': written' : ''}`);
@@ -120,7 +141,9 @@ function renderPin(result: PinResult, mode: { write: boolean; check: boolean; wr
   const byHandNote = byHand === 0 ? '' : ` ${byHand} to pin by hand: see the notes.`;
   const unpinned = entries.filter((e) => !e.pinned).length;
   const unchecked = result.skipped.filter((s) => s.unchecked).length;
-  if (mode.check) {
+  if (mode.nothing !== undefined) {
+    lines.push(`No workflow or action files found in ${mode.nothing}.`);
+  } else if (mode.check) {
     const parts = [
       ...(unpinned === 0 ? [] : [`${unpinned} not pinned`]),
       ...(unchecked === 0 ? [] : [`${unchecked} skipped without being read, so not checked`]),
