@@ -20,12 +20,12 @@ import { type Attested, type StatementSource, storeAttestations } from '../attes
 import { ProvenantError, throwIfAborted } from '../errors.ts';
 import type { OperationOptions } from '../io/types.ts';
 import { collect, MANIFEST_LIMIT } from '../io/verify.ts';
-import { descriptorOf, encodeJson, parseStored, type Stored, subjectOf } from '../oci/content.ts';
+import { COSIGN_TAG_RE, descriptorOf, encodeJson, parseStored, type Stored, type StoredManifest, subjectOf } from '../oci/content.ts';
 import type { Digest } from '../oci/digest.ts';
 import { isIndexType, MediaType } from '../oci/mediatypes.ts';
-import { formatPlatform, normalizePlatform } from '../oci/platform.ts';
+import { formatPlatform, isUnknownPlatform, normalizePlatform } from '../oci/platform.ts';
 import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../oci/types.ts';
-import type { ContentStore } from '../store/types.ts';
+import type { ContentStore, ReferrersOptions } from '../store/types.ts';
 import { blobIn, copyImage, mountSources } from './copy.ts';
 import { isAttachedEntry } from './index-entries.ts';
 
@@ -57,8 +57,23 @@ export interface CreateIndexOptions extends OperationOptions {
    */
   annotations?: Readonly<Record<string, string>> | undefined;
   attestations?: IndexAttestations | undefined;
+  /**
+   * Annotations of the image entries (descriptors) in the merged index, each on every image or,
+   * with `platform`, on that platform's (as containerd matches platforms): what
+   * `docker buildx imagetools create --annotation manifest-descriptor[PLATFORM]:KEY=VALUE` sets.
+   * The images themselves do not change, so neither do their digests and signatures.
+   */
+  entryAnnotations?: readonly EntryAnnotation[] | undefined;
   /** Parallel blob transfers per copy (default 4). */
   concurrency?: number | undefined;
+}
+
+/** An annotation of the merged index's image entries (see {@link CreateIndexOptions.entryAnnotations}). */
+export interface EntryAnnotation {
+  key: string;
+  value: string;
+  /** Only the entry of this platform; every image entry when absent. */
+  platform?: Platform | undefined;
 }
 
 /** One platform of the merged index. */
@@ -94,8 +109,10 @@ interface Found {
  * Merges the images of `sources` into one index written to `dst.store` and tagged `dst.tags`
  * (tags last, after every platform, referrer and attestation is there). Returns what was written.
  *
- * @throws ProvenantError `USAGE` for no sources, a source that is not an image, two sources of
- *   one platform, or annotations the sources disagree on; `NOT_FOUND` for a missing source;
+ * @throws ProvenantError `USAGE` for no sources, a source that is not a runnable image (a
+ *   signature, an attestation manifest, another artifact), two different images of one platform
+ *   (one image named twice is taken once), annotations the sources disagree on, or an entry
+ *   annotation for a platform no source holds; `NOT_FOUND` for a missing source;
  *   whatever the stores raise
  */
 export async function createIndex(
@@ -113,7 +130,16 @@ export async function createIndex(
     if (root.kind === 'index') merged.add(root.index.annotations, where(source));
     found.push(...(await imagesOf(source, root, options)));
   }
-  assertDistinct(found);
+  const unique = onceEach(found);
+  assertDistinct(unique);
+  for (const a of options.entryAnnotations ?? []) {
+    const want = a.platform === undefined ? undefined : formatPlatform(normalizePlatform(a.platform));
+    if (want !== undefined && !unique.some((f) => formatPlatform(normalizePlatform(f.entry.platform)) === want)) {
+      throw new ProvenantError('USAGE', `the annotation ${a.key} is for ${want}, and no source holds a ${want} image`, {
+        hint: `the platforms merged: ${unique.map((f) => formatPlatform(f.entry.platform)).join(', ')}`,
+      });
+    }
+  }
   const annotations = merged.result(options.annotations ?? {});
 
   const copyOptions = {
@@ -127,16 +153,18 @@ export async function createIndex(
   let cosignTags = 0;
   const images: Descriptor[] = [];
   const extra: Descriptor[] = [];
-  for (const f of found) {
+  for (const f of unique) {
     throwIfAborted(options.signal);
-    const copied = await copyImage(f.source.store, f.entry.digest, dst.store, copyOptions);
+    // Attestation referrers that `buildkit` re-creates as entries of the index are not copied as referrers too.
+    const from = mode === 'buildkit' ? hidingReferrers(f.source.store, f.entry.digest, ArtifactType.BuildkitAttestation) : f.source.store;
+    const copied = await copyImage(from, f.entry.digest, dst.store, copyOptions);
     referrers += copied.referrers.length;
     cosignTags += copied.cosignTags.length;
-    images.push(f.entry);
+    images.push(annotateEntry(f.entry, options.entryAnnotations ?? []));
   }
   // Attestation entries follow every image, in image order: where storeAttestations puts them.
   const base = indexOf(images, {});
-  for (const f of found) {
+  for (const f of unique) {
     throwIfAborted(options.signal);
     extra.push(...(await attestationsFor(f, dst.store, base, mode, copyOptions)));
   }
@@ -145,10 +173,23 @@ export async function createIndex(
   return {
     descriptor: descriptorOf(index),
     index,
-    platforms: found.map((f) => ({ platform: formatPlatform(f.entry.platform), digest: f.entry.digest, source: where(f.source) })),
+    platforms: unique.map((f) => ({ platform: formatPlatform(f.entry.platform), digest: f.entry.digest, source: where(f.source) })),
     referrers,
     cosignTags,
   };
+}
+
+/** `entry` with the annotations of `set` that are for its platform set over its own. */
+function annotateEntry<T extends Descriptor & { platform: Platform }>(entry: T, set: readonly EntryAnnotation[]): T {
+  const key = (p: Platform): string => formatPlatform(normalizePlatform(p));
+  const mine = set.filter((a) => a.platform === undefined || key(a.platform) === key(entry.platform));
+  if (mine.length === 0) return entry;
+  const annotations = { ...entry.annotations };
+  for (const a of mine) {
+    if (a.key === '') throw new ProvenantError('USAGE', 'an annotation needs a key');
+    annotations[a.key] = a.value;
+  }
+  return { ...entry, annotations };
 }
 
 /** The index document, in the shape ../builder/image.ts makeIndex writes. */
@@ -165,7 +206,7 @@ function indexOf(manifests: Descriptor[], annotations: Record<string, string>): 
 /** The runnable images of a source (one for a manifest), with their BuildKit attestation entries. */
 async function imagesOf(source: IndexSource, root: Stored, options: OperationOptions): Promise<Found[]> {
   if (root.kind === 'manifest') {
-    const platform = await platformOf(source.store, root, where(source), options);
+    const platform = await platformOf(source.store, root, source.target, where(source), options);
     return [{ source, entry: { ...descriptorOf(root), platform }, attestations: [] }];
   }
   const out: Found[] = [];
@@ -190,7 +231,7 @@ async function imagesOf(source: IndexSource, root: Stored, options: OperationOpt
       attached.push({ entry: d, about: subjectOf(manifest)?.digest ?? about });
       continue;
     }
-    const platform = d.platform ?? (await platformOf(source.store, manifest, `${where(source)} entry ${d.digest}`, options));
+    const platform = d.platform ?? (await platformOf(source.store, manifest, d.digest, `${where(source)} entry ${d.digest}`, options));
     out.push({ source, entry: { ...d, platform }, attestations: [] });
   }
   for (const f of out) f.attestations = attached.filter((a) => a.about === f.entry.digest).map((a) => a.entry);
@@ -205,17 +246,17 @@ async function imagesOf(source: IndexSource, root: Stored, options: OperationOpt
 
 /**
  * The platform of a bare image manifest, from its config: os, architecture, variant, os.version
- * and os.features, in the order the builder writes them.
+ * and os.features, in the order the builder writes them. `target` is the name it was read by (a
+ * cosign `.sig`/`.att` tag says what it is). USAGE for what is not a runnable image.
  */
-async function platformOf(store: ContentStore, manifest: Stored, at: string, options: OperationOptions): Promise<Platform> {
+async function platformOf(store: ContentStore, manifest: Stored, target: string, at: string, options: OperationOptions): Promise<Platform> {
   if (manifest.kind !== 'manifest') throw new ProvenantError('USAGE', `${at} is an index, not a platform image`, { where: at });
   const config = manifest.manifest.config;
   if (manifest.manifest.artifactType !== undefined || !IMAGE_CONFIG_TYPES.has(config.mediaType)) {
-    throw new ProvenantError('USAGE', `${at} is not a runnable image (its config is ${config.mediaType})`, {
-      where: at,
-      hint: 'merge image manifests or image indexes, not signatures or other artifacts',
-    });
+    throw notRunnable(at, `its config is ${config.mediaType}`);
   }
+  const attached = attachmentOf(manifest, target);
+  if (attached !== undefined) throw notRunnable(at, `it is ${attached}`);
   const bytes = await collect(await store.readBlob(config, options), MANIFEST_LIMIT, `${at} config`);
   let doc: Record<string, unknown>;
   try {
@@ -226,6 +267,8 @@ async function platformOf(store: ContentStore, manifest: Stored, at: string, opt
   const text = (k: string): string | undefined => (typeof doc[k] === 'string' && doc[k] !== '' ? (doc[k] as string) : undefined);
   const os = text('os');
   const architecture = text('architecture');
+  // BuildKit's attestation manifests have an image's shape, and say unknown/unknown in their config.
+  if (isUnknownPlatform({ os: os ?? '', architecture: architecture ?? '' })) throw notRunnable(at, 'it is a BuildKit attestation manifest');
   if (os === undefined || architecture === undefined) {
     throw new ProvenantError('INVALID_MANIFEST', `the config of ${at} names no os and architecture`, { where: at });
   }
@@ -237,6 +280,35 @@ async function platformOf(store: ContentStore, manifest: Stored, at: string, opt
   const features = doc['os.features'];
   if (Array.isArray(features) && features.length > 0 && features.every((x) => typeof x === 'string')) platform['os.features'] = features;
   return platform;
+}
+
+/**
+ * What a manifest with an image's shape (an image config) is when it is attached to an image
+ * rather than runnable, or undefined: cosign 2's `.sig`/`.att` images (named by their tag, or by
+ * their layers: simple-signing payloads, DSSE envelopes), BuildKit's attestation manifests (in-toto
+ * layers), and anything with a subject. Inside an index {@link isAttachedEntry} tells them apart
+ * by their entries; named as a source, a manifest has no entry, so it is judged by what it holds.
+ */
+function attachmentOf(manifest: StoredManifest, target: string): string | undefined {
+  const tag = COSIGN_TAG_RE.exec(target);
+  if (tag !== null) {
+    const what = tag[3] === 'sig' ? 'signature' : tag[3] === 'att' ? 'attestation' : 'SBOM';
+    return `the cosign ${what} of ${tag[1]}:${tag[2]}`;
+  }
+  const m = manifest.manifest;
+  if (m.subject !== undefined) return `an artifact about ${m.subject.digest}`;
+  const every = (type: string): boolean => m.layers.length > 0 && m.layers.every((l) => l.mediaType === type);
+  if (every(ArtifactType.CosignSimpleSigning)) return 'a cosign signature';
+  if (every(ArtifactType.DsseEnvelope)) return 'a cosign attestation';
+  if (every(MediaType.InToto)) return 'a BuildKit attestation manifest';
+  return undefined;
+}
+
+function notRunnable(at: string, why: string): ProvenantError {
+  return new ProvenantError('USAGE', `${at} is not a runnable image (${why})`, {
+    where: at,
+    hint: 'merge image manifests or image indexes, not signatures, attestations or other artifacts (they come along with their image)',
+  });
 }
 
 const IMAGE_CONFIG_TYPES = new Set<string>([MediaType.OciConfig, 'application/vnd.docker.container.image.v1+json']);
@@ -301,6 +373,45 @@ async function statementsOf(store: ContentStore, digest: Digest, options: Operat
     out.push({ predicateType, blob: blobIn(store, layer, options) });
   }
   return out;
+}
+
+/**
+ * Each image once: one given twice (the same digest, through two names or two sources) is one
+ * entry, as `docker buildx imagetools create` takes it. The first one met gives the entry; the
+ * attachments of all are kept, each once.
+ */
+function onceEach(found: readonly Found[]): Found[] {
+  const out = new Map<Digest, Found>();
+  for (const f of found) {
+    const had = out.get(f.entry.digest);
+    if (had === undefined) {
+      out.set(f.entry.digest, { ...f, attestations: [...f.attestations] });
+      continue;
+    }
+    for (const a of f.attestations) if (!had.attestations.some((b) => b.digest === a.digest)) had.attestations.push(a);
+  }
+  return [...out.values()];
+}
+
+/**
+ * `store` as it is, except that its referrers of `subject` leave out those of `artifactType`: what
+ * copyImage is given so that it brings every other referrer (signatures, other artifacts, and their
+ * cosign tags) and not those.
+ */
+function hidingReferrers(store: ContentStore, subject: Digest, artifactType: string): ContentStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'referrers') {
+        return async (digest: Digest, options?: ReferrersOptions): Promise<Descriptor[]> => {
+          const found = await target.referrers(digest, options);
+          return digest === subject ? found.filter((r) => r.artifactType !== artifactType) : found;
+        };
+      }
+      // Bound to the store itself: its methods reach its private fields.
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 /**

@@ -149,6 +149,11 @@ describe('createIndex: two single-arch builds merged are the two-arch build', ()
       { attestations: 'buildkit' },
     );
     assert.equal(recreated.descriptor.digest, kept.descriptor.digest);
+    // Moved, not copied: the referrers they were made from are not written as well.
+    for (const p of recreated.platforms) {
+      assert.deepEqual(await dst.referrers(p.digest, { artifactType: ArtifactType.BuildkitAttestation }), [], p.platform);
+    }
+    assert.equal(recreated.referrers, 0);
     // Every attestation manifest the index names is in the destination, with its statements.
     for (const e of kept.index.index.manifests.slice(2)) {
       const m = await dst.getManifest(e.digest);
@@ -272,19 +277,69 @@ describe('createIndex: entries attached to an image are not platforms', () => {
   });
 });
 
+describe('createIndex: as docker buildx imagetools create takes them', () => {
+  it('takes an image given twice (through two names) once', async () => {
+    const src = await layout();
+    const digest = await buildInto(['x86_64'], src, 'amd64');
+    const dst = await layout();
+    const merged = await createIndex(
+      [
+        { store: src, target: 'amd64' },
+        { store: src, target: digest },
+      ],
+      { store: dst, tags: ['v1'] },
+    );
+    // The one-platform index as the build wrote it, byte for byte.
+    assert.equal(merged.descriptor.digest, digest);
+    assert.equal(merged.platforms.length, 1);
+  });
+
+  it('annotates the image entries, all or one platform, leaving the images as they are', async () => {
+    const src = await layout();
+    const both = await buildInto(['x86_64', 'aarch64'], src, 'both');
+    const index = await src.getManifest(both);
+    assert.ok(index.kind === 'index');
+    const merged = await createIndex(
+      [{ store: src, target: 'both' }],
+      { store: await layout(), tags: ['v1'] },
+      {
+        entryAnnotations: [
+          { key: 'org.example.all', value: 'yes' },
+          { key: 'org.example.arm', value: 'v8', platform: parsePlatform('linux/arm64') },
+        ],
+      },
+    );
+    assert.ok(merged.index.kind === 'index');
+    const [amd, arm] = merged.index.index.manifests;
+    assert.deepEqual(amd, { ...index.index.manifests[0], annotations: { 'org.example.all': 'yes' } });
+    assert.deepEqual(arm, { ...index.index.manifests[1], annotations: { 'org.example.all': 'yes', 'org.example.arm': 'v8' } });
+    await assert.rejects(
+      createIndex(
+        [{ store: src, target: 'both' }],
+        { store: await layout(), tags: ['v1'] },
+        {
+          entryAnnotations: [{ key: 'k', value: 'v', platform: parsePlatform('linux/s390x') }],
+        },
+      ),
+      (err: unknown) => isProvenantError(err, 'USAGE') && /no source holds a linux\/s390x image/.test(err.message),
+    );
+  });
+});
+
 describe('createIndex: refusals', () => {
   it('refuses two images of one platform, naming both', async () => {
     const src = await layout();
-    await buildInto(['x86_64'], src, 'a');
+    await synth(src, { platforms: [parsePlatform('linux/amd64')], index: true, tag: 'a' });
+    await synth(src, { platforms: [parsePlatform('linux/amd64')], index: true, tag: 'b', seed: 70 });
     await assert.rejects(
       createIndex(
         [
           { store: src, target: 'a' },
-          { store: src, target: 'a' },
+          { store: src, target: 'b' },
         ],
         { store: await layout(), tags: ['v1'] },
       ),
-      (err: unknown) => isProvenantError(err) && err.code === 'USAGE' && /both hold a linux\/amd64 image/.test(err.message),
+      (err: unknown) => isProvenantError(err) && err.code === 'USAGE' && /:a and .*:b both hold a linux\/amd64 image/.test(err.message),
     );
   });
 
@@ -332,6 +387,59 @@ describe('createIndex: refusals', () => {
     assert.equal(await dst.resolve('v1'), undefined);
     const merged = await createIndex(sources, { store: dst, tags: ['v1'] }, { annotations: { 'org.opencontainers.image.created': 'x' } });
     assert.equal(merged.index.kind === 'index' && merged.index.index.annotations?.['org.opencontainers.image.created'], 'x');
+  });
+
+  it('refuses a BuildKit attestation manifest named as a source, as an artifact in an index is passed over', async () => {
+    const src = await layout();
+    const digest = await buildInto(['x86_64'], src, 'amd64', 'buildkit');
+    const index = await src.getManifest(digest);
+    assert.ok(index.kind === 'index');
+    const entry = index.index.manifests.find(isBuildkitAttestation);
+    assert.ok(entry !== undefined);
+    await buildInto(['aarch64'], src, 'arm64');
+    const dst = await layout();
+    await assert.rejects(
+      createIndex(
+        [
+          { store: src, target: 'arm64' },
+          { store: src, target: entry.digest },
+        ],
+        { store: dst, tags: ['v1'] },
+      ),
+      (err: unknown) =>
+        isProvenantError(err, 'USAGE') &&
+        new RegExp(`${entry.digest} is not a runnable image \\(it is a BuildKit attestation manifest\\)`).test(err.message),
+    );
+    assert.equal(await dst.resolve('v1'), undefined);
+  });
+
+  it("refuses cosign's .sig and .att images named by their tags, saying what they are", async () => {
+    const src = await layout();
+    const digest = await buildInto(['x86_64'], src, 'amd64');
+    const index = await src.getManifest(digest);
+    const platform = index.kind === 'index' ? index.index.manifests[0]!.digest : digest;
+    const signer = new KeySigner(generateSigningKeyPair().privateKey);
+    await signImage(src, platform, { signer, dockerReference: 'example/app', storages: ['cosign'] });
+    const statements = describeBuild(await build(['x86_64']), {
+      imageName: 'example/app',
+      configPath,
+      toolVersion: '0.0.0-test',
+      sourceDateEpoch: EPOCH,
+      builderId: 'https://example.test/builder',
+      fromLock: false,
+    })[0]!.statements;
+    await attestImage(src, platform, statements.slice(0, 1), { signer, storage: 'cosign' });
+    const hex = platform.slice('sha256:'.length);
+    for (const [suffix, what] of [
+      ['sig', 'signature'],
+      ['att', 'attestation'],
+    ] as const) {
+      await assert.rejects(
+        createIndex([{ store: src, target: `sha256-${hex}.${suffix}` }], { store: await layout(), tags: ['v1'] }),
+        (err: unknown) =>
+          isProvenantError(err, 'USAGE') && err.message.endsWith(`is not a runnable image (it is the cosign ${what} of ${platform})`),
+      );
+    }
   });
 
   it('refuses a signature or other artifact as a source', async () => {
