@@ -369,14 +369,17 @@ export function renderVerified(name: string, report: VerificationReport): string
 export function verificationFailure(
   name: string,
   report: VerificationReport,
-  options: { predicateType?: string | undefined; index?: boolean } = {},
+  options: { predicateType?: string | undefined; index?: boolean; signedPlatforms?: readonly string[] | undefined } = {},
 ): ProvenantError {
   const type = options.predicateType === undefined ? '' : `${options.predicateType} `;
   const what = report.kind === 'signature' ? 'signatures' : `${type}attestations`;
   if (report.checked.length === 0) {
+    const signed = options.signedPlatforms ?? [];
     const hint =
       report.kind === 'signature'
-        ? 'sign it first (provenant sign), or check the reference'
+        ? options.index && signed.length > 0
+          ? `the index is not signed, but its ${signed.join(', ')} image${signed.length === 1 ? ' is' : 's are'} (an index made by index create is new until signed): verify one with --platform ${signed[0]}, or sign the index (provenant sign)`
+          : 'sign it first (provenant sign), or check the reference'
         : options.index
           ? 'this is an index, and a build attests each platform image: add --platform os/arch'
           : 'attest it first, or check --type';

@@ -3,6 +3,7 @@
  * two-arch build, with each platform's attestations brought along; what cannot be merged is refused.
  */
 import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { EPOCH, writeFixtureRepo } from '../action/fixture-repo.ts';
@@ -81,10 +82,28 @@ describe('provenant index create', () => {
     );
   });
 
+  it('takes one image given twice once, as buildx does: amd64 and both are both', async () => {
+    const r = await provenant(['index', 'create', ref('once'), ref('amd64'), ref('both')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stdout.startsWith(`oci:${join(dir, 'once')}:v1@${built.get('both')!.digest}\n`), r.stdout);
+  });
+
   it('refuses two sources of one platform, a bad annotation, no sources and an unknown subcommand', async () => {
-    let r = await provenant(['index', 'create', ref('dup'), ref('amd64'), ref('both')]);
+    const later = await provenant(['build', config, '-o', ref('amd64-later'), '--arch', 'x86_64'], {
+      env: { SOURCE_DATE_EPOCH: String(EPOCH + 60) },
+    });
+    assert.equal(later.status, 0, later.stderr);
+    let r = await provenant([
+      'index',
+      'create',
+      ref('dup'),
+      ref('amd64'),
+      ref('amd64-later'),
+      '--annotation',
+      'org.opencontainers.image.created=x',
+    ]);
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /linux\/amd64/);
+    assert.match(r.stderr, /amd64:v1 and .*amd64-later:v1 both hold a linux\/amd64 image/);
     assert.equal((await provenant(['tags', `oci:${join(dir, 'dup')}`])).stdout, '', 'nothing is tagged');
     r = await provenant(['index', 'create', ref('x'), ref('amd64'), '--annotation', 'novalue']);
     assert.equal(r.status, 2);
@@ -94,6 +113,74 @@ describe('provenant index create', () => {
     r = await provenant(['index', 'merge', ref('x'), ref('amd64')]);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /no subcommand "merge"/);
+  });
+
+  it('refuses a docker-archive destination before writing anything, saying what to do instead', async () => {
+    const archive = join(dir, 'out.tar');
+    const r = await provenant(['index', 'create', `docker-archive:${archive}:app:v1`, ref('amd64'), ref('arm64')]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /a docker-archive holds single-platform images only/);
+    assert.match(r.stderr, /oci:DIR, oci-archive:FILE or a registry/);
+    assert.doesNotMatch(r.stderr, /--platform os\/arch\n|names 2 images/);
+    await assert.rejects(stat(archive), 'nothing was written');
+  });
+
+  it("reads buildx's annotation types: index: and manifest-descriptor[PLATFORM]:, and refuses the others", async () => {
+    const r = await provenant(
+      [
+        'index',
+        'create',
+        ref('typed'),
+        ref('amd64'),
+        ref('arm64'),
+        '--annotation',
+        'index:org.example.team=platform',
+        '--annotation',
+        'manifest-descriptor[linux/arm64]:org.example.cpu=neoverse',
+        '--format',
+        'json',
+      ],
+      { env },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as {
+      index: { annotations: Record<string, string>; manifests: { annotations?: Record<string, string> }[] };
+    };
+    assert.equal(out.index.annotations['org.example.team'], 'platform');
+    assert.equal(out.index.annotations['index:org.example.team'], undefined);
+    assert.equal(out.index.manifests[0]!.annotations, undefined);
+    assert.deepEqual(out.index.manifests[1]!.annotations, { 'org.example.cpu': 'neoverse' });
+    for (const [given, why] of [
+      ['manifest:k=v', /would change the platform images/],
+      ['index-descriptor:k=v', /no descriptor of it/],
+      ['idx:k=v', /"idx" cannot be used here/],
+    ] as const) {
+      const refused = await provenant(['index', 'create', ref('typed-x'), ref('amd64'), '--annotation', given]);
+      assert.equal(refused.status, 2, given);
+      assert.match(refused.stderr, why);
+    }
+  });
+
+  it('verify on a merged index whose images are signed, and not it, points at --platform', async () => {
+    const key = join(dir, 'cosign');
+    const pw = { COSIGN_PASSWORD: 'pw' };
+    assert.equal((await provenant(['generate-key-pair', '--output-key-prefix', key], { env: pw })).status, 0);
+    for (const name of ['amd64', 'arm64']) {
+      assert.equal((await provenant(['copy', '-q', '--with-referrers', ref(name), ref(`signed-${name}`)])).status, 0);
+      const signed = await provenant(['sign', ref(`signed-${name}`), '--key', `${key}.key`, '--recursive'], { env: pw });
+      assert.equal(signed.status, 0, signed.stderr);
+    }
+    const merged = await provenant(['index', 'create', ref('signed'), ref('signed-amd64'), ref('signed-arm64'), '-q']);
+    assert.equal(merged.status, 0, merged.stderr);
+    const r = await provenant(['verify', ref('signed'), '--key', `${key}.pub`]);
+    assert.equal(r.status, 5, r.stderr);
+    assert.match(r.stderr, /the index is not signed, but its linux\/amd64, linux\/arm64 images are/);
+    assert.match(r.stderr, /--platform linux\/amd64/);
+    assert.equal((await provenant(['verify', ref('signed'), '--key', `${key}.pub`, '--platform', 'linux/arm64'])).status, 0);
+    // An image nobody signed keeps the plain hint.
+    const unsigned = await provenant(['verify', ref('both'), '--key', `${key}.pub`]);
+    assert.equal(unsigned.status, 5);
+    assert.match(unsigned.stderr, /sign it first/);
   });
 
   describe('into a registry', { skip: registryMissing }, () => {

@@ -1,12 +1,12 @@
 /** `provenant index create DST SRC...`: single-platform images from any stores merged into one index, with their referrers. */
 
 import { ProvenantError } from '../../errors.ts';
-import { createIndex, type IndexAttestations, type IndexSource } from '../../image/index-create.ts';
+import { createIndex, type EntryAnnotation, type IndexAttestations, type IndexSource } from '../../image/index-create.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { FORMAT_FLAG, formatOf, QUIET_FLAG, REGISTRY_FLAGS } from '../options.ts';
+import { FORMAT_FLAG, formatOf, platformArg, QUIET_FLAG, REGISTRY_FLAGS } from '../options.ts';
 import { progressReporter } from '../progress.ts';
 import { targetOf, withStores } from '../stores.ts';
 import { warningLogger } from '../visible.ts';
@@ -16,7 +16,12 @@ export const spec: CommandSpec = {
   usage: 'provenant index create DST SRC... [--annotation KEY=VALUE]... [--attestations keep|buildkit|referrers]',
   prints: 'result',
   flags: {
-    annotation: { type: 'string', multiple: true, description: 'set an annotation of the merged index (KEY=VALUE; repeat for more)' },
+    annotation: {
+      type: 'string',
+      multiple: true,
+      description:
+        'set an annotation of the merged index (KEY=VALUE or index:KEY=VALUE), or of its image entries (manifest-descriptor[os/arch]:KEY=VALUE); repeat for more',
+    },
     attestations: {
       type: 'string',
       description:
@@ -38,17 +43,65 @@ export const spec: CommandSpec = {
 
 const MODES: readonly IndexAttestations[] = ['keep', 'buildkit', 'referrers'];
 
-/** `KEY=VALUE` pairs; a key given twice is a mistake, not a silent override. */
-function parseAnnotations(values: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+/** What `--annotation` values set: the merged index's annotations and its image entries'. */
+interface Annotations {
+  index: Record<string, string>;
+  entries: EntryAnnotation[];
+}
+
+// docker buildx imagetools create's spelling: TYPE[,TYPE...]:KEY=VALUE, a type optionally with
+// [PLATFORM]. A key's own colon after a dotted name (com.example:x) is no type.
+const TYPED = /^([a-z-]+(?:\[[^\]]*\])?(?:,[a-z-]+(?:\[[^\]]*\])?)*):(.+)$/s;
+const TYPE = /^([a-z-]+)(?:\[([^\]]*)\])?$/;
+
+/**
+ * `KEY=VALUE` pairs, for the index; `index:KEY=VALUE` the same, and
+ * `manifest-descriptor[PLATFORM]:KEY=VALUE` for the image entries, as buildx spells them. The
+ * types buildx knows that cannot apply here are refused with the reason, and so is any other
+ * `word:` prefix, rather than kept as part of a key. A key given twice is a mistake, not a
+ * silent override.
+ */
+function parseAnnotations(values: readonly string[]): Annotations {
+  const out: Annotations = { index: {}, entries: [] };
+  const seen = new Set<string>();
   for (const v of values) {
     const at = v.indexOf('=');
     if (at <= 0) throw new ProvenantError('USAGE', `--annotation takes KEY=VALUE, not ${JSON.stringify(v)}`);
-    const key = v.slice(0, at);
-    if (Object.hasOwn(out, key)) throw new ProvenantError('USAGE', `--annotation ${key} is given twice`);
-    out[key] = v.slice(at + 1);
+    const value = v.slice(at + 1);
+    const typed = TYPED.exec(v.slice(0, at));
+    const key = typed?.[2] ?? v.slice(0, at);
+    for (const type of typed?.[1]?.split(',') ?? ['index']) {
+      const [, name, platformText] = TYPE.exec(type) ?? [];
+      if (name === 'index' && platformText === undefined) {
+        if (seen.has(`index|${key}`)) throw new ProvenantError('USAGE', `--annotation ${key} is given twice`);
+        seen.add(`index|${key}`);
+        out.index[key] = value;
+      } else if (name === 'manifest-descriptor') {
+        const platform = platformText === undefined ? undefined : platformArg(platformText);
+        const what = `manifest-descriptor${platformText === undefined ? '' : `[${platformText}]`}:${key}`;
+        if (seen.has(what)) throw new ProvenantError('USAGE', `--annotation ${what} is given twice`);
+        seen.add(what);
+        out.entries.push({ key, value, platform });
+      } else {
+        throw annotationTypeRefused(type, name, v);
+      }
+    }
   }
   return out;
+}
+
+function annotationTypeRefused(type: string, name: string | undefined, given: string): ProvenantError {
+  const why =
+    name === 'manifest'
+      ? 'it would change the platform images, and with them the digests their signatures and attestations name'
+      : name === 'index-descriptor'
+        ? 'the merged index is the top: no descriptor of it is written to annotate'
+        : name === 'index'
+          ? 'the index is one for every platform'
+          : 'the annotation types are index and manifest-descriptor, as buildx names them';
+  return new ProvenantError('USAGE', `--annotation ${JSON.stringify(given)}: "${type}" cannot be used here (${why})`, {
+    hint: 'write KEY=VALUE or index:KEY=VALUE for the index, manifest-descriptor:KEY=VALUE or manifest-descriptor[os/arch]:KEY=VALUE for its image entries',
+  });
 }
 
 export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
@@ -63,6 +116,15 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
   }
   const format = formatOf(args);
   const annotations = parseAnnotations((args.values.annotation as string[] | undefined) ?? []);
+  if (parseLocation(dstText).kind === 'docker-archive') {
+    // Refused before anything is read or written: the images and their signatures would be
+    // written into the archive first (where two cosign tags of one name collide), and the index
+    // last, which the format cannot hold.
+    throw new ProvenantError('USAGE', 'index create writes an image index, and a docker-archive holds single-platform images only', {
+      where: dstText,
+      hint: 'write the index to oci:DIR, oci-archive:FILE or a registry; for docker load, copy one platform of it with provenant copy --platform os/arch SRC docker-archive:FILE',
+    });
+  }
   const mode = (args.values.attestations as string | undefined) ?? 'keep';
   if (!(MODES as readonly string[]).includes(mode)) {
     throw new ProvenantError('USAGE', `--attestations must be ${MODES.join(', ')}, not ${JSON.stringify(mode)}`);
@@ -83,7 +145,8 @@ export async function run(args: ParsedArgs, io: CliIo): Promise<void> {
       sources,
       { store: dst.store, tags: dst.tags.length > 0 ? dst.tags : ['latest'] },
       {
-        annotations,
+        annotations: annotations.index,
+        entryAnnotations: annotations.entries,
         attestations: mode as IndexAttestations,
         concurrency,
         signal: io.signal,

@@ -1,8 +1,13 @@
 /** `provenant verify-attestation REF... --type T`: check an image's attestations with a key or a keyless identity. */
 import { ProvenantError } from '../../errors.ts';
+import { isAttachedEntry } from '../../image/index-entries.ts';
+import type { Stored } from '../../oci/content.ts';
+import { formatPlatform } from '../../oci/platform.ts';
 import { formatLocation, parseLocation } from '../../ref/location.ts';
 import { parsePredicateType } from '../../sign/payload.ts';
+import { findSignatures } from '../../sign/storage.ts';
 import { type VerificationReport, verifyImage } from '../../sign/verify.ts';
+import type { ContentStore } from '../../store/types.ts';
 import type { ParsedArgs } from '../args.ts';
 import type { CommandSpec } from '../command.ts';
 import type { CliIo } from '../io.ts';
@@ -45,7 +50,7 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   const typeText = args.values.type as string | undefined;
   const predicateType = kind === 'attestation' && typeText !== undefined ? parsePredicateType(typeText) : undefined;
   const trust = await trustFromFlags(args);
-  const results: { name: string; report: VerificationReport; index: boolean }[] = [];
+  const results: { name: string; report: VerificationReport; index: boolean; signedPlatforms?: string[] }[] = [];
   // What a store passes over while listing referrers (a layout's manifest that cannot be read) is said here.
   const logger = warningLogger(io);
   // One withStores for every image: images of one layout are read through one store (stores.ts).
@@ -58,7 +63,11 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
       const index = kind === 'attestation' ? subject.root : undefined;
       const options = { policy: trust.policy, trustedRoot: trust.trustedRoot, kind, predicateType, index, signal: io.signal, logger };
       const report = await verifyImage(opened.store, subject.digest, options);
-      results.push({ name, report, index: subject.index });
+      // An index merged from signed images (index create) is not signed itself until it is
+      // signed: say which of its images are, so the hint can point at them.
+      const unsigned = kind === 'signature' && subject.index && report.checked.length === 0;
+      const signedPlatforms = unsigned ? await signedImagesOf(opened.store, subject.root, io.signal) : undefined;
+      results.push({ name, report, index: subject.index, ...(signedPlatforms === undefined ? {} : { signedPlatforms }) });
       if (format === 'text' && report.verified.length > 0) io.stdout.write(renderVerified(name, report));
     }
   });
@@ -68,7 +77,21 @@ export async function verifyEach(args: ParsedArgs, io: CliIo, kind: 'signature' 
   }
   const failed = results.filter((r) => r.report.verified.length === 0);
   if (failed.length === 0) return;
-  const errors = failed.map((f) => verificationFailure(f.name, f.report, { predicateType, index: f.index }));
+  const errors = failed.map((f) =>
+    verificationFailure(f.name, f.report, { predicateType, index: f.index, signedPlatforms: f.signedPlatforms }),
+  );
   if (errors.length === 1) throw errors[0];
   throw new ProvenantError('SIGNATURE', errors.map((e) => e.message).join('\n'));
+}
+
+/** The platforms of the images `root` (an index) lists that have a signature of their own, in any storage. */
+async function signedImagesOf(store: ContentStore, root: Stored, signal: AbortSignal): Promise<string[]> {
+  if (root.kind !== 'index') return [];
+  const out: string[] = [];
+  for (const entry of root.index.manifests) {
+    if (isAttachedEntry(entry) || entry.platform === undefined) continue;
+    const found = await findSignatures(store, entry.digest, { signal });
+    if (found.some((f) => f.kind === 'signature')) out.push(formatPlatform(entry.platform));
+  }
+  return out;
 }
