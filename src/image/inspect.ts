@@ -84,7 +84,9 @@ export async function inspectImage(
     if (platform !== undefined) m.platform = platform;
     manifests.push(m);
   }
-  const subjects = [root.digest, ...manifests.filter((m) => m.digest !== root.digest).map((m) => m.digest)];
+  // An index may list the same manifest twice (for two platforms, or by mistake): it is one
+  // subject, asked about once, and what is attached to it belongs to every entry that lists it.
+  const subjects = [...new Set([root.digest, ...manifests.map((m) => m.digest)])];
   const index = root.kind === 'index' ? root.index : undefined;
   const all =
     options.attachments === false
@@ -93,9 +95,9 @@ export async function inspectImage(
   if (options.attachments !== false) await addSigners(store, all, options);
   const rootAttachments: Attachment[] = [];
   for (const a of all) {
-    const m = manifests.find((x) => x.digest === a.subject);
-    if (m !== undefined) m.attachments.push(a);
-    else rootAttachments.push(a);
+    const listing = manifests.filter((x) => x.digest === a.subject);
+    for (const m of listing) m.attachments.push(a);
+    if (listing.length === 0) rootAttachments.push(a);
   }
   return {
     name,

@@ -25,6 +25,7 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { RegistryStore } from '../../src/store/registry.ts';
 import type { ContentStore } from '../../src/store/types.ts';
+import { makeImage, makeReferrer } from '../helpers/images.ts';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { type Layer, layout, removeTemp, run, tempDir, utf8 } from './diff-helpers.ts';
 
@@ -235,6 +236,34 @@ describe('diff of two builds of the same config where one package changed', () =
       assert.equal(diff.identical, true);
       assert.equal(renderDiff(diff), 'identical\n');
     }
+  });
+});
+
+// ---- an index that lists one manifest twice ------------------------------------------------
+
+describe('diff of indexes that list one manifest twice', () => {
+  it("compares each entry's attachments, the second entry's too", async () => {
+    const dir = await tempDir();
+    const store = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const amd64 = { os: 'linux', architecture: 'amd64' };
+    const made = await makeImage(store, { platforms: [amd64, amd64] });
+    const [x, y] = made.manifests as [Stored, Stored];
+    await makeReferrer(store, x, 'application/spdx+json', 'sbom of x');
+    const entry = (m: Stored): Descriptor => ({ mediaType: m.mediaType, digest: m.digest, size: m.bytes.byteLength, platform: amd64 });
+    const index = (tag: string, entries: Descriptor[]) =>
+      store.putManifest(parseStored(encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: entries })), { tags: [tag] });
+    await index('xx', [entry(x), entry(x)]);
+    await index('yx', [entry(y), entry(x)]);
+    const diff = await diffImages({ store, target: 'xx' }, { store, target: 'yx' });
+    const [first, second] = diff.images as [(typeof diff.images)[0], (typeof diff.images)[0]];
+    assert.equal(diff.images.length, 2);
+    assert.equal(first.attachments.onlyA.length, 1, 'the first pair, x against y: the SBOM of x is in A only');
+    assert.equal(first.attachments.onlyB.length, 0);
+    assert.deepEqual([second.a.digest, second.b.digest], [x.digest, x.digest]);
+    assert.deepEqual(second.attachments.onlyA, []);
+    assert.deepEqual(second.attachments.onlyB, [], 'the same manifest has the same attachments on both sides');
+    assert.equal(second.attachments.common.length, 1);
+    assert.equal(second.identical, true);
   });
 });
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { renderInspect } from '../../src/cli/render.ts';
 import { inspectImage } from '../../src/image/inspect.ts';
+import { encodeJson, parseStored, type Stored } from '../../src/oci/content.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
 import { makeImage, makeReferrer } from '../helpers/images.ts';
@@ -66,6 +67,27 @@ describe('inspectImage', () => {
       result.attachments.map((a) => [a.storage, a.kind, a.digest]),
       [['referrers', 'signature', sig.digest]],
     );
+  });
+
+  it('hangs what is attached to a manifest an index lists twice under both entries', async () => {
+    const dir = await tempDir();
+    const store = await LayoutStore.open(join(dir, 'l'), { create: true });
+    const made = await makeImage(store);
+    const [amd64, arm64] = made.manifests as [Stored, Stored];
+    const sbom = await makeReferrer(store, amd64, 'application/spdx+json', 'sbom');
+    const root = made.root as Stored & { kind: 'index' };
+    const twice = parseStored(encodeJson({ ...root.index, manifests: [...root.index.manifests, root.index.manifests[0]] }));
+    await store.putManifest(twice, { tags: ['twice'] });
+    const result = await inspectImage(store, 'twice', 'img');
+    assert.deepEqual(
+      result.manifests.map((m) => [m.digest, m.attachments.map((a) => a.digest)]),
+      [
+        [amd64.digest, [sbom.digest]],
+        [arm64.digest, []],
+        [amd64.digest, [sbom.digest]],
+      ],
+    );
+    assert.deepEqual(result.attachments, []);
   });
 
   it('prints what an attachment says about itself on its own line', async () => {
