@@ -99,6 +99,8 @@ export async function findProvenance(
   const indexSignatures = trust === undefined ? undefined : await verifyIndexSignatures(store, inspected, trust, options);
   for (const m of inspected.manifests) {
     throwIfAborted(options.signal);
+    // An index may list the same manifest twice: it has the same provenance both times, found once.
+    if (out.has(m.digest)) continue;
     if (trust === undefined) {
       out.set(m.digest, await unsignedProvenance(store, m, options));
       continue;

@@ -16,9 +16,11 @@ export function renderReproduce(report: ReproduceReport): string {
   const index = report.index;
   if (index !== undefined) {
     if (!index.compared) out.push(`index  not compared with a rebuild: ${index.reason ?? ''}`);
-    else if (index.differences.length === 0) out.push(`index  match     ${report.image.digest}`);
-    else out.push(`index  MISMATCH  ${report.image.digest}`);
+    else if (index.differences.length > 0) out.push(`index  MISMATCH  ${report.image.digest}`);
+    else if (index.notRebuilt === undefined) out.push(`index  match     ${report.image.digest}`);
+    else out.push(`index  no difference in the entries rebuilt  ${report.image.digest}`);
     out.push(...index.differences.map((d) => `    ${d}`));
+    out.push(...(index.notRebuilt ?? []).map((e) => `    not rebuilt, so not known to belong: ${e}`));
   }
   for (const o of report.overrides) {
     out.push(`override: ${o.from} → ${o.to} (${o.used === 0 ? 'matched no package location' : count(o.used, 'package location')})`);

@@ -161,6 +161,13 @@ export interface IndexComparison {
   reason?: string | undefined;
   /** What differs, one sentence each; empty when the index is the rebuild's. */
   differences: string[];
+  /**
+   * Entries whose image was not rebuilt (no replayable provenance: the platform is
+   * `not-replayable`, or was replayed apart, from an apko configuration), for a platform the
+   * rebuild makes no image of: whether they belong in the index is not known, so they are not
+   * differences (`entry 1 (linux/arm64, sha256:…)`). Absent when there is none.
+   */
+  notRebuilt?: string[] | undefined;
 }
 
 /** What {@link reproduceImage} returns: the JSON form of `provenant reproduce --format json`. */
@@ -217,6 +224,8 @@ export async function reproduceImage(store: ContentStore, target: string, option
   const results = new Map<Digest, PlatformReproduction>();
   const jobs: Job[] = [];
   for (const m of inspected.manifests) {
+    // The same manifest listed twice is rebuilt once; each entry reports its outcome.
+    if (results.has(m.digest) || jobs.some((j) => j.manifest.digest === m.digest)) continue;
     const job = jobFor(m, readings.get(m.digest) ?? []);
     if ('status' in job) results.set(m.digest, job);
     else jobs.push(job);
@@ -252,7 +261,9 @@ export async function reproduceImage(store: ContentStore, target: string, option
   }
 
   // Platforms without replayable SLSA provenance may carry the configuration apko was given.
-  const unreplayed = inspected.manifests.filter((m) => results.get(m.digest)?.status === 'not-replayable');
+  const unreplayed = inspected.manifests.filter(
+    (m, i) => results.get(m.digest)?.status === 'not-replayable' && inspected.manifests.findIndex((x) => x.digest === m.digest) === i,
+  );
   if (unreplayed.length > 0) {
     const apkoOptions = { ...options, onSources: (s: PackageSources) => options.onProgress?.({ phase: 'sources', ...s }) };
     for (const [digest, r] of await reproduceApko(store, inspected, unreplayed, apkoOptions)) results.set(digest, r);
@@ -265,7 +276,14 @@ export async function reproduceImage(store: ContentStore, target: string, option
   const root = inspected.raw;
   const index =
     root.kind === 'index'
-      ? compareIndex(root.index, groups.size, rebuiltIndexes, platforms, unlistedPlatforms(inspected, readings))
+      ? compareIndex(
+          root.index,
+          groups.size,
+          rebuiltIndexes,
+          platforms,
+          unlistedPlatforms(inspected, readings),
+          new Set(jobs.map((j) => j.manifest.digest)),
+        )
       : undefined;
   return {
     image: { name, digest: inspected.digest, mediaType: inspected.mediaType },
@@ -645,6 +663,7 @@ function compareIndex(
   rebuilt: readonly Stored[],
   platforms: readonly PlatformReproduction[],
   unlisted: readonly string[],
+  replayed: ReadonlySet<Digest>,
 ): IndexComparison {
   const entries = original.manifests.filter((d) => !isBuildkitAttestation(d));
   const differences: string[] = unlisted.map(
@@ -661,9 +680,13 @@ function compareIndex(
       if (at !== undefined) differences.push(`entries ${at} and ${i} are both ${label(d)}: a runtime runs the first`);
       else seen.set(label(d), i);
     }
+    const fromApko = platforms.some(
+      (p) =>
+        p.status !== 'not-replayable' && (p.provenance?.storage === 'image' || p.provenance?.predicateType.startsWith('https://apko.dev/')),
+    );
     const reason =
       builds === 0
-        ? 'no image of it was rebuilt from SLSA provenance (an apko configuration rebuilds one platform at a time)'
+        ? `no image of it was rebuilt from SLSA provenance${fromApko ? ' (an apko configuration rebuilds one platform at a time)' : ''}`
         : builds > 1
           ? `its images come from ${builds} different builds, so no one rebuild makes the index`
           : 'the rebuild was split by platform, so it made no index';
@@ -674,10 +697,20 @@ function compareIndex(
   for (const p of platforms)
     if ((p.status === 'match' || p.status === 'mismatch') && p.rebuilt !== undefined) rebuiltOf.set(p.digest, p.rebuilt);
   const paired: number[] = [];
+  const notRebuilt: string[] = [];
+  const madePlatforms = new Set(made.manifests.map((r) => platformLabel(r)));
   for (const [i, d] of entries.entries()) {
     const j = made.manifests.findIndex((r, k) => !paired.includes(k) && r.digest === (rebuiltOf.get(d.digest) ?? d.digest));
     if (j < 0) {
-      differences.push(`entry ${i} (${label(d)}, ${d.digest}) is not an image the rebuild makes`);
+      const first = entries.findIndex((e) => e.digest === d.digest);
+      if (first < i)
+        differences.push(`entry ${i} (${label(d)}, ${d.digest}) lists the image of entry ${first} again; the rebuild lists it once`);
+      else if (!replayed.has(d.digest) && !madePlatforms.has(platformLabel(d))) {
+        // Its platform was left out of the rebuild (no provenance to replay it from): not known to
+        // differ. One for a platform the rebuild makes is another image than the rebuilt one,
+        // and a runtime may run it instead: that is a difference whatever it holds.
+        notRebuilt.push(`entry ${i} (${label(d)}, ${d.digest})`);
+      } else differences.push(`entry ${i} (${label(d)}, ${d.digest}) is not an image the rebuild makes`);
       continue;
     }
     paired.push(j);
@@ -715,7 +748,7 @@ function compareIndex(
     if (a === b) continue;
     differences.push(`annotation ${key}: ${shown(a)} in the index, ${shown(b)} rebuilt`);
   }
-  return { compared: true, differences };
+  return { compared: true, differences, ...(notRebuilt.length > 0 ? { notRebuilt } : {}) };
 }
 
 /**

@@ -12,6 +12,7 @@ import { Annotation, type Descriptor, type ImageIndex, type Platform } from '../
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
+import { provenantAsync as provenant } from '../cli/provenant-async.ts';
 import { useTempDir } from '../helpers/temp.ts';
 import {
   buildAndDescribe,
@@ -203,6 +204,70 @@ describe('reproduce compares the index, and judges every image it lists', () => 
       [['linux/amd64', 'match']],
     );
     assert.deepEqual(report.index, { compared: true, differences: [] });
+  });
+
+  it('judges a platform without provenance as not replayable, not as a difference of the index (exit 3, not 1)', async () => {
+    // The same build, provenance attached to the amd64 image only: arm64 is left out of the
+    // rebuild, and whether it belongs is not known, which is not the same as differing.
+    const built = await buildAndDescribe(configPath, 'app');
+    const partial = await LayoutStore.open(join(root, 'partial'), { create: true });
+    try {
+      await writeWithAttestations(partial, { ...built, attested: built.attested.slice(0, 1) }, 'v1');
+      const report = await reproduceImage(partial, 'v1');
+      const text = renderReproduce(report);
+      assert.deepEqual(
+        report.platforms.map((p) => [p.platform, p.status]),
+        [
+          ['linux/amd64', 'match'],
+          ['linux/arm64', 'not-replayable'],
+        ],
+        text,
+      );
+      assert.equal(report.match, false);
+      const arm64 = original.index.manifests[1] as Descriptor;
+      assert.deepEqual(report.index, { compared: true, differences: [], notRebuilt: [`entry 1 (linux/arm64, ${arm64.digest})`] });
+      assert.match(text, /index {2}no difference in the entries rebuilt/);
+      assert.match(text, /not rebuilt, so not known to belong: entry 1 \(linux\/arm64/);
+      assert.match(text, /not reproduced: 1 match, 1 not replayable\n$/);
+    } finally {
+      await partial.close();
+    }
+    const cli = await provenant(['reproduce', `oci:${join(root, 'partial')}:v1`]);
+    assert.equal(cli.status, 3, 'nothing differs, and a platform could not be replayed: could not tell');
+  });
+
+  it('says no image was rebuilt, without naming apko, when no platform has provenance or an apko configuration', async () => {
+    const bare = await LayoutStore.open(join(root, 'bare'), { create: true });
+    try {
+      await writeBuild((await buildAndDescribe(configPath, 'app')).result, bare, ['v1']);
+      const report = await reproduceImage(bare, 'v1');
+      assert.ok(
+        report.platforms.every((p) => p.status === 'not-replayable'),
+        renderReproduce(report),
+      );
+      assert.deepEqual(report.index, { compared: false, reason: 'no image of it was rebuilt from SLSA provenance', differences: [] });
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('reproduces an index that lists one image twice: each entry has its provenance, and the index differs', async () => {
+    const [amd64, arm64] = original.index.manifests as [Descriptor, Descriptor];
+    await variant('amd64-twice', (index) => ({ ...index, manifests: [amd64, arm64, amd64] }));
+    const report = await reproduceImage(store, 'amd64-twice');
+    const text = renderReproduce(report);
+    assert.deepEqual(
+      report.platforms.map((p) => [p.platform, p.status]),
+      [
+        ['linux/amd64', 'match'],
+        ['linux/arm64', 'match'],
+        ['linux/amd64', 'match'],
+      ],
+      text,
+    );
+    assert.deepEqual(report.index?.differences, [
+      `entry 2 (linux/amd64, ${amd64.digest}) lists the image of entry 0 again; the rebuild lists it once`,
+    ]);
   });
 
   it("reports the index's own mediaType, artifactType and subject, and an entry's urls and data", async () => {
