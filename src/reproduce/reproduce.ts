@@ -874,8 +874,9 @@ async function loadFromPlan(
  * A configuration file's text with the credentials the build's provenance left out given back:
  * for each override whose NEW is its OLD with user info (`http://host/repo=http://user:pw@host/repo`),
  * OLD where the text names it (as a whole location, not the start of a longer one) becomes NEW.
- * The original build read the repositories with their credentials, and wrote them so into the
- * image (/etc/apk/repositories); the rebuild must read the same text to make the same image. An
+ * The original build read the repositories with their credentials; a build with `--compat apko`
+ * wrote them so into the image (/etc/apk/repositories, as apko does; others write them without),
+ * and its rebuild must read the same text to make the same image. An
  * override that moves a repository leaves the text alone: the original image names the old place.
  */
 function withCredentials(text: string, overrides: readonly (readonly [string, string])[]): string {
