@@ -13,7 +13,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { isBuildkitAttestation } from '../attest/attachments.ts';
 import { apkArchToPlatform } from '../builder/arch.ts';
 import { type BuildResult, type BuiltImage, buildImage, writeBuild } from '../builder/build.ts';
@@ -39,6 +39,7 @@ import { explainMismatch, type MismatchDetail } from './explain.ts';
 import { fetchPackages, type OverrideUse, type PackageFileChange, type PackageSources } from './fetch.ts';
 import { type FoundProvenance, findProvenance, platformLabel, type ReproduceTrust } from './find.ts';
 import { type ProvenanceReading, type ReplayPlan, readProvenance } from './provenance.ts';
+import { unmetRequests } from './requests.ts';
 
 /** What {@link reproduceImage} reports as it goes. */
 export type ReproduceProgress =
@@ -457,13 +458,29 @@ async function replayGroup(
       onSources: (sources) => options.onProgress?.({ phase: 'sources', ...sources }),
       onFetched: (done, total) => options.onProgress?.({ phase: 'fetch', done, total }),
     });
+    // In the provenance's order, which is the original index's: the rebuilt index is compared with it.
+    const archs = plan.archs.filter((a) => group.some((j) => j.arch === a));
+    const unmet = await unmetRequests({
+      loaded,
+      configPath,
+      baseDir: dirname(configPath),
+      keyring: keyring.keyring,
+      archs,
+      locked: fetched.locked,
+      signal: options.signal,
+      logger: options.logger ?? silentLogger,
+    });
+    if (unmet.length > 0) {
+      return refuse(
+        `the provenance's packages do not meet what its configuration asks for: no package it names meets ${unmet.join(', ')}`,
+        unmet.map((u) => `resolvedDependencies: a package that meets ${u}`),
+      );
+    }
     const lockOf = (locked: readonly LockedPackage[]): Lock => ({
       version: 'v1',
       config: { name: basename(plan.config.path), checksum: '' },
       contents: { keyring: keyring.keyring, build_repositories: [], runtime_repositories: [], repositories: [], packages: dedupe(locked) },
     });
-    // In the provenance's order, which is the original index's: the rebuilt index is compared with it.
-    const archs = plan.archs.filter((a) => group.some((j) => j.arch === a));
     const build = (forArchs: string[]): Promise<BuildResult> => {
       options.onProgress?.({ phase: 'build', archs: forArchs });
       return buildImage({

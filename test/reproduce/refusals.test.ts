@@ -13,7 +13,7 @@ import { renderReproduce } from '../../src/reproduce/render.ts';
 import { type PlatformMismatch, type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
 import { fixture, fixturesMissing } from '../helpers/fixtures.ts';
-import { buildAndDescribe, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
+import { buildAndDescribe, packages, repositoryKey, writeConfig, writeRepository } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: statements are JSON, edited by the tests
 type Json = any;
@@ -304,5 +304,60 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       );
     }
     await store.close();
+  });
+
+  it('refuses a provenance whose packages do not meet what its configuration asks for, as build --lock does', async () => {
+    // tool is in contents.packages; nothing needs it, so a build from these entries alone would
+    // leave it out and be compared as an image that lost it.
+    const store = await imageWith((i) => [
+      edited(i, (s) => {
+        const deps = s.predicate.buildDefinition.resolvedDependencies;
+        s.predicate.buildDefinition.resolvedDependencies = deps.filter((d: Json) => d.name !== 'tool');
+      }),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      assert.deepEqual(
+        report.platforms.map((p) => p.status),
+        ['not-replayable', 'not-replayable'],
+        renderReproduce(report),
+      );
+      const p = report.platforms[0] as PlatformNotReplayable;
+      assert.equal(
+        p.reason,
+        "the provenance's packages do not meet what its configuration asks for: no package it names meets tool (x86_64), tool (aarch64)",
+      );
+      assert.deepEqual(p.missing, [
+        'resolvedDependencies: a package that meets tool (x86_64)',
+        'resolvedDependencies: a package that meets tool (aarch64)',
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('reproduce checks what the configuration asks for against what the packages provide', () => {
+  it('replays a configuration whose request only a provide meets (cmd:tool), reading the package files for it', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'provenant-reproduce-provides-'));
+    try {
+      const key = repositoryKey();
+      await writeRepository(join(root, 'served'), key, (arch) =>
+        packages(arch).map((p) => (p.name === 'tool' ? { ...p, provides: ['cmd:tool=0.9-r1'] } : p)),
+      );
+      const configPath = await writeConfig(root, key, '../../served/repo');
+      await writeFile(configPath, (await readFile(configPath, 'utf8')).replace('[base, data, tool]', '[base, data, cmd:tool]'));
+      const built = await buildAndDescribe(configPath, 'example/app');
+      const store = await LayoutStore.open(join(root, 'layout'), { create: true });
+      try {
+        await writeBuild(built.result, store, ['v1'], { attestations: { attested: built.attested, mode: 'referrers' } });
+        const report = await reproduceImage(store, 'v1', { baseDir: join(root, 'cfg', 'app'), allowLocalFiles: true });
+        assert.equal(report.match, true, renderReproduce(report));
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
