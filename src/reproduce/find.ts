@@ -76,6 +76,12 @@ export function platformLabel(m: Pick<InspectedManifest, 'platform'>): string {
 /** Options of {@link findProvenance}. */
 export interface FindProvenanceOptions {
   trust?: ReproduceTrust | undefined;
+  /**
+   * Called for each SLSA statement stored unsigned with a platform image that is about another
+   * image (its subject names another digest), which is left out: `manifest` is the platform image,
+   * `note` says where the statement is and what it names (`referrers sha256:… names sha256:…`).
+   */
+  onOtherSubject?: ((manifest: Digest, note: string) => void) | undefined;
   signal?: AbortSignal | undefined;
   logger?: Logger | undefined;
 }
@@ -231,7 +237,10 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
         logger.warn(`${platformLabel(m)}: skipped a statement of ${a.storage} attachment ${a.tag ?? a.digest}: ${err.message}`);
         continue;
       }
-      if (!(a.storage === 'buildkit' ? aboutIndexedImage(statement, m.digest) : statementNames(statement, m.digest))) continue;
+      if (!(a.storage === 'buildkit' ? aboutIndexedImage(statement, m.digest) : statementNames(statement, m.digest))) {
+        options.onOtherSubject?.(m.digest, `${a.storage} ${a.tag ?? a.digest} names ${subjectsOf(statement)}`);
+        continue;
+      }
       out.push({
         statement: { predicateType: s.predicateType, predicate: s.statement.predicate },
         predicateType: s.predicateType,
@@ -242,6 +251,16 @@ async function unsignedProvenance(store: ContentStore, m: InspectedManifest, opt
     }
   }
   return out;
+}
+
+/** What a statement's subject names, for a message: `sha256:…, sha256:…`, or `no image`. */
+function subjectsOf(statement: InTotoStatement): string {
+  const named = statement.subjects.map((s) => {
+    const [algorithm, hex] = Object.entries(s.digest)[0] ?? [];
+    return algorithm === undefined ? (s.name ?? 'a subject without a digest') : `${algorithm}:${String(hex).slice(0, 64)}`;
+  });
+  if (named.length === 0) return 'no image';
+  return named.length > 3 ? `${named.slice(0, 3).join(', ')} and ${named.length - 3} more` : named.join(', ');
 }
 
 /**

@@ -216,7 +216,14 @@ export async function reproduceImage(store: ContentStore, target: string, option
   const name = options.name ?? target;
   const inspected = await inspectImage(store, target, name, { signal: options.signal, logger });
   options.onProgress?.({ phase: 'provenance', platforms: inspected.manifests.length });
-  const found = await findProvenance(store, inspected, { trust: options.trust, signal: options.signal, logger });
+  // Provenance stored with a platform image that is about another image: the reason it has none.
+  const elsewhere = new Map<Digest, string[]>();
+  const found = await findProvenance(store, inspected, {
+    trust: options.trust,
+    signal: options.signal,
+    logger,
+    onOtherSubject: (digest, note) => elsewhere.set(digest, [...(elsewhere.get(digest) ?? []), note]),
+  });
 
   // Each provenance read once: for its platform's job, and for the platforms the index lacks.
   const readings = new Map(
@@ -227,7 +234,7 @@ export async function reproduceImage(store: ContentStore, target: string, option
   for (const m of inspected.manifests) {
     // The same manifest listed twice is rebuilt once; each entry reports its outcome.
     if (results.has(m.digest) || jobs.some((j) => j.manifest.digest === m.digest)) continue;
-    const job = jobFor(m, readings.get(m.digest) ?? []);
+    const job = jobFor(m, readings.get(m.digest) ?? [], elsewhere.get(m.digest) ?? []);
     if ('status' in job) results.set(m.digest, job);
     else jobs.push(job);
   }
@@ -372,8 +379,16 @@ interface Reading {
 }
 
 /** The rebuild job of one platform, or why there is none. */
-function jobFor(m: InspectedManifest, readings: readonly Reading[]): Job | PlatformNotReplayable {
+function jobFor(m: InspectedManifest, readings: readonly Reading[], elsewhere: readonly string[]): Job | PlatformNotReplayable {
   const base = { platform: platformLabel(m), digest: m.digest };
+  if (readings.length === 0 && elsewhere.length > 0) {
+    return {
+      ...base,
+      status: 'not-replayable',
+      reason: `the SLSA provenance stored with this platform image is about another image, so it is not this image's: ${elsewhere.join('; ')}`,
+      missing: ['SLSA provenance whose subject is this platform manifest'],
+    };
+  }
   if (readings.length === 0) {
     return {
       ...base,

@@ -9,6 +9,7 @@ import { type StatementBlob, statement } from '../../src/attest/storage.ts';
 import type { BuildResult } from '../../src/builder/build.ts';
 import { writeBuild } from '../../src/builder/build.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import type { Digest } from '../../src/oci/digest.ts';
 import { renderReproduce } from '../../src/reproduce/render.ts';
 import { type PlatformMismatch, type PlatformNotReplayable, reproduceImage } from '../../src/reproduce/reproduce.ts';
 import { LayoutStore } from '../../src/store/layout.ts';
@@ -304,6 +305,29 @@ describe('reproduce from a local repository: relative locations, refusals, a pac
       );
     }
     await store.close();
+  });
+
+  it('says that the provenance stored with a platform image is about another image, rather than that there is none', async () => {
+    // Each platform carries the other's provenance, as a referrer of its own manifest.
+    const digests = result.images.map((image) => image.manifest.digest);
+    const store = await imageWith((i) => [
+      statement(SLSA_V1, provenance[1 - i].predicate, [{ name: 'example/app', digest: digests[1 - i] as Digest }]),
+    ]);
+    try {
+      const report = await reproduceImage(store, 'v1', local());
+      for (const [i, p] of (report.platforms as PlatformNotReplayable[]).entries()) {
+        assert.equal(p.status, 'not-replayable', renderReproduce(report));
+        assert.match(
+          p.reason,
+          new RegExp(
+            `^the SLSA provenance stored with this platform image is about another image, so it is not this image's: referrers sha256:[0-9a-f]{64} names ${digests[1 - i]}$`,
+          ),
+        );
+        assert.deepEqual(p.missing, ['SLSA provenance whose subject is this platform manifest']);
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('refuses a provenance whose packages do not meet what its configuration asks for, as build --lock does', async () => {
