@@ -200,7 +200,7 @@ function values(changes: readonly ValueChange[]): string[] {
   return changes.map((c) => {
     if (!('a' in c)) return `+ ${one(c.field)}: ${value(c.b)}`;
     if (!('b' in c)) return `- ${one(c.field)}: ${value(c.a)}`;
-    return `~ ${one(c.field)}: ${value(c.a)} → ${value(c.b)}`;
+    return `~ ${one(c.field)}: ${changed(c.a, c.b)}`;
   });
 }
 
@@ -208,6 +208,30 @@ function value(v: unknown): string {
   // JSON escapes C0 controls but leaves C1 and the invisible ones (a bidi override) raw.
   const text = one(JSON.stringify(v) ?? 'null');
   return text.length > VALUE_WIDTH ? `${text.slice(0, VALUE_WIDTH - 1)}…` : text;
+}
+
+/** How much of what the two values share is shown before the place they part. */
+const CONTEXT = 40;
+
+/**
+ * Two values of a field, `A → B`. Cut at VALUE_WIDTH from their start, two long values that part
+ * further on (a configuration file's text with one line changed) would read the same: each is
+ * shown from a little before the first character where they differ, `…` marking what is left out.
+ */
+function changed(a: unknown, b: unknown): string {
+  const ta = JSON.stringify(a) ?? 'null';
+  const tb = JSON.stringify(b) ?? 'null';
+  let at = 0;
+  while (at < ta.length && at < tb.length && ta[at] === tb[at]) at++;
+  if (at < VALUE_WIDTH - CONTEXT || (ta.length <= VALUE_WIDTH && tb.length <= VALUE_WIDTH)) return `${value(a)} → ${value(b)}`;
+  let from = at - CONTEXT;
+  // Not inside a JSON escape (`\n`) or between the halves of a surrogate pair.
+  while (from > 0 && (ta[from - 1] === '\\' || /[\uDC00-\uDFFF]/.test(ta[from] ?? ''))) from--;
+  const window = (text: string): string => {
+    const rest = text.slice(from);
+    return one(rest.length > VALUE_WIDTH - 1 ? `…${rest.slice(0, VALUE_WIDTH - 2)}…` : `…${rest}`);
+  };
+  return `${window(ta)} → ${window(tb)}`;
 }
 
 function count(n: number, what: string): string {
