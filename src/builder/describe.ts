@@ -224,8 +224,11 @@ export interface WrittenIndexStatements {
  * types for one: `replaced` maps each built image's digest to the one written in its place (the
  * fix's `renamed`). Signed, the statements about such an image are made again about the image
  * written, and the index's SBOM names the images written: this build made them, and signs what it
- * says of them. Unsigned, they stay out, as the fix leaves them out (its account says so). A
- * written image that is no index (Lambda takes one platform's manifest) gets no index SBOM.
+ * says of them. `build --target` without a signer asks for them the same way (`signed: true`)
+ * while its fix runs, which attaches them unsigned where the target takes them (cli/compat.ts);
+ * after the fix, unsigned, they stay out of what is returned: the fix carried them, or its account
+ * says why not. A written image that is no index (Lambda takes one platform's manifest) gets no
+ * index SBOM.
  */
 export async function aboutWrittenIndex(
   store: ContentStore,

@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AttestationMode, Attested } from '../attest/storage.ts';
 import { type BuildResult, writeBuild } from '../builder/build.ts';
+import type { DescribeOptions } from '../builder/describe.ts';
 import { type CheckReport, checkImage, type Problem, type TargetReport } from '../compat/check.ts';
 import { fixCommandOf } from '../compat/command.ts';
 import { short } from '../compat/detectors.ts';
 import { fixLabel } from '../compat/docs.ts';
-import { type FixReport, fixImage } from '../compat/fix.ts';
+import { type FixReport, fixImage, type Remaker } from '../compat/fix.ts';
 import { loadProfiles, type Profile, selectTargets, type Target } from '../compat/profile.ts';
 import { ProvenantError } from '../errors.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -156,6 +157,12 @@ export interface TargetedBuild {
  * do as much (the builder always writes an index, which Lambda refuses), so fix's transforms are
  * the one implementation of every rule.
  *
+ * A fix that rewrites the platform images (Docker media types, for Artifactory before 7.11.1)
+ * leaves out the statements about them, which name the images as built. Given `describe` (an
+ * unsigned build's: a signed one makes them again as it signs, see writeSigned), the build makes
+ * them again about the images written, as it made them (aboutWrittenIndex), and the fix attaches
+ * them where the target takes them: every image the build writes carries its SBOMs and provenance.
+ *
  * @throws ProvenantError `INCOMPATIBLE` when the target would still refuse the image (nothing is
  *   written to `dst`, unless what `dst` held already is what it refuses), and what build, check
  *   and fix raise
@@ -165,7 +172,13 @@ export async function writeBuildFor(
   dst: ContentStore,
   tags: readonly string[],
   target: Target,
-  options: { attestations: { attested: Attested[]; mode: AttestationMode } | undefined; reference: string; signal: AbortSignal },
+  options: {
+    attestations: { attested: Attested[]; mode: AttestationMode } | undefined;
+    /** How the build described its images, to describe again those the fix rewrites (unsigned builds). */
+    describe?: DescribeOptions | undefined;
+    reference: string;
+    signal: AbortSignal;
+  },
 ): Promise<TargetedBuild> {
   const dir = await mkdtemp(join(tmpdir(), 'provenant-build-target-'));
   try {
@@ -180,7 +193,11 @@ export async function writeBuildFor(
         const descriptor = await writeBuild(result, dst, tags, { attestations: options.attestations, signal: options.signal });
         return { descriptor, check, fix: undefined };
       }
-      const fix = await fixImage(staged, built.digest, dst, target, { tags, reference: options.reference, signal: options.signal });
+      const remake =
+        options.attestations === undefined || options.describe === undefined
+          ? undefined
+          : remaker(result, options.attestations.attested, options.describe);
+      const fix = await fixImage(staged, built.digest, dst, target, { tags, reference: options.reference, remake, signal: options.signal });
       if (!fix.written || fix.destination === undefined || fix.after?.verdict === 'refused') {
         throw new ProvenantError(
           'INCOMPATIBLE',
@@ -203,6 +220,24 @@ export async function writeBuildFor(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The statements of `attested` (what the build made, described with `describe`) made again about
+ * the manifests a fix wrote in place of the images built: the same content about the new
+ * subjects, the SBOMs naming the digests written (see aboutWrittenIndex, which a signed build
+ * calls after writing). Those about manifests the fix left as they were are not returned: the fix
+ * carried them.
+ */
+function remaker(result: BuildResult, attested: readonly Attested[], describe: DescribeOptions): Remaker {
+  return async (store, root, renamed, options) => {
+    const { aboutWrittenIndex } = await import('../builder/describe.ts');
+    // `signed: true` asks for them made again, as for a build that signs them; the fix attaches them unsigned.
+    const replaced = new Map(renamed.filter((r) => r.role !== 'attachment').map((r) => [r.from, r.to]));
+    const about = await aboutWrittenIndex(store, root, result, attested, { ...describe, signed: true, replaced, signal: options.signal });
+    const before = new Set(attested.map((a) => a.manifest.digest));
+    return about.attested.filter((a) => !before.has(a.manifest.digest));
+  };
 }
 
 /**

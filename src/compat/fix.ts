@@ -23,7 +23,7 @@ import { finished } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { pinnedGzip } from '../archive/deflate.ts';
 import { ArtifactType, type AttachmentKind, COSIGN_SIGN_PREDICATE } from '../attest/attachments.ts';
-import type { Attested, StatementBlob } from '../attest/storage.ts';
+import { type Attested, attestationReferrer, type StatementBlob } from '../attest/storage.ts';
 import { formatBytes } from '../bytes.ts';
 import { isProvenantError, ProvenantError, throwIfAborted } from '../errors.ts';
 import { copyImage, tagImage } from '../image/copy.ts';
@@ -51,6 +51,7 @@ import {
   type PlannedDoc,
   planFromGraph,
   type Rename,
+  type TransformContext,
   unlistEntries,
   withoutMissingEntries,
 } from './plan.ts';
@@ -103,6 +104,21 @@ export type Attester = (
   how?: { readonly dockerMediaTypes?: boolean | undefined },
 ) => Promise<readonly SignedStatement[]>;
 
+/**
+ * Makes again statements its caller made itself about manifests the fix replaced, about the
+ * manifests written in their place: `build --target` made its SBOMs and provenance about the
+ * images it built, unsigned, and describes the images the fix rewrote as it described those
+ * (builder/describe.ts, aboutWrittenIndex). Given the fixed image as planned (`store`, its root
+ * `root`) and each manifest the fix replaced with the one written in its place (`renamed`), it
+ * returns statements about manifests of the fixed image, each list about one.
+ */
+export type Remaker = (
+  store: ContentStore,
+  root: Descriptor,
+  renamed: readonly Rename[],
+  options: OperationOptions,
+) => Promise<readonly Attested[]>;
+
 /** Options of {@link fixImage}. */
 export interface FixOptions extends OperationOptions {
   /** Tags for the fixed image at the destination. */
@@ -132,6 +148,14 @@ export interface FixOptions extends OperationOptions {
    * otherwise (another key's, a vendor's) does not count: with `resign` it is signed all the same.
    */
   signedThisRun?: ReadonlySet<Digest> | undefined;
+  /**
+   * Makes again, about the manifest written in place of its subject, each statement the fix would
+   * leave out for naming a manifest it replaced: given by `build --target`, which made them, never
+   * by `fix` of an image it did not make (a statement cannot be re-described by anyone but its
+   * maker, and its account says it is not carried). What it makes is attached where the target
+   * takes it, as the fix moves the source's referrers, and checked with the image.
+   */
+  remake?: Remaker | undefined;
   /** How the user named the image, for messages. */
   reference?: string | undefined;
   /** The registry probe for the checks (see {@link CheckOptions.probe}). */
@@ -313,7 +337,7 @@ export async function fixImage(
     }
 
     const left = await withoutStaleStatements(new PlannedStore(src, plan), plan, options);
-    plan = left.plan;
+    plan = await withStatementsMadeAgain(src, left.plan, left.leftOut, applied, { ...context, gzipped }, options);
     const moved = movedOutOfIndex(graph, plan);
     // Signed again only with the image's digests: the same key or identity (see FixOptions.attest).
     const toAttest = options.attest !== undefined && options.resign !== undefined ? moved : [];
@@ -578,6 +602,60 @@ async function withoutStaleStatements(
   const about = (c: Change): boolean =>
     (c.attachment !== undefined && gone.has(c.attachment)) || (c.from !== undefined && c.to !== undefined && gone.has(c.to));
   return { plan: { ...next, dropped, changes: next.changes.filter((c) => !about(c)) }, leftOut: named };
+}
+
+/** The fixes that put an attachment where a target takes it: run again over the statements made again. */
+function placesAttachments(a: { readonly fix: FixId; readonly with: Params }): boolean {
+  return a.fix === 'docker-media-types' || (a.fix === 'move-attestations' && a.with.to === 'cosign-tag');
+}
+
+/**
+ * `plan` with the statements `options.remake` makes again (see {@link FixOptions.remake}) about
+ * the manifests written in place of the subjects of `leftOut`: each list a referrer of its
+ * subject, then put where the target takes it by the fixes `applied` that place attachments (a
+ * registry that reads Docker schema 2 only takes them under cosign's `.att` tag, in Docker media
+ * types), as they put the source's referrers. Each attestation left out whose every statement was
+ * made again is said to be. The plan as it was without `remake`, or when nothing was left out.
+ */
+async function withStatementsMadeAgain(
+  src: ContentStore,
+  plan: Plan,
+  leftOut: readonly StatementLeftOut[],
+  applied: readonly { readonly fix: FixId; readonly with: Params }[],
+  context: TransformContext,
+  options: FixOptions,
+): Promise<Plan> {
+  if (options.remake === undefined || leftOut.length === 0) return plan;
+  const root = plan.docs.get(plan.root)!.stored;
+  const subjects = new Set(leftOut.map((l) => l.replacedBy));
+  const made = (await options.remake(new PlannedStore(src, plan), descriptorOf(root), finalRenames(plan), options)).filter(
+    (a) => subjects.has(a.manifest.digest) && plan.docs.has(a.manifest.digest),
+  );
+  const docs = new Map(plan.docs);
+  const blobs = new Map(plan.blobs);
+  const types = new Map<Digest, string[]>();
+  for (const a of made) {
+    const referrer = attestationReferrer(a);
+    if (referrer === undefined) continue;
+    docs.set(referrer.stored.digest, {
+      stored: referrer.stored,
+      role: 'attachment',
+      kind: 'attestation',
+      subject: a.manifest.digest,
+      placement: { type: 'referrer' },
+    });
+    for (const b of referrer.blobs) blobs.set(b.descriptor.digest, b);
+    types.set(a.manifest.digest, [...(types.get(a.manifest.digest) ?? []), ...a.statements.map((x) => x.predicateType)]);
+  }
+  if (types.size === 0) return plan;
+  let next: Plan = { ...plan, docs, blobs };
+  for (const a of applied) if (placesAttachments(a)) next = TRANSFORMS[a.fix](next, a.with, context);
+  const remade = leftOut.filter((l) => predicateTypesCovered(l.predicateTypes, types.get(l.replacedBy) ?? []));
+  const dropped = next.dropped.map((x) => {
+    const l = remade.find((y) => y.attestation === x.digest);
+    return l === undefined ? x : { ...x, why: remadeWhy(l, 'attached to it where the target takes them') };
+  });
+  return { ...next, dropped };
 }
 
 /** The digests the refusals of `report` were found on (attachments, layers, manifests), each once. */
@@ -1405,7 +1483,7 @@ export function signedAfterFix(report: FixReport, after: SignedAfterFix): FixRep
   const remade = (l: StatementLeftOut): boolean => predicateTypesCovered(l.predicateTypes, after.statements.get(l.replacedBy) ?? []);
   const carried = report.dropped.map((x) => {
     const l = report.statementsLeftOut.find((y) => y.attestation === x.digest);
-    return l === undefined || !remade(l) ? x : { ...x, why: remadeWhy(l) };
+    return l === undefined || !remade(l) ? x : { ...x, why: remadeWhy(l, 'signed') };
   });
   // Each statement not signed, after what the fix says of its subject (the index, a platform image
   // it did not carry), as the unsigned account names each attestation after it; the entry's
@@ -1431,9 +1509,9 @@ function notSignedDropped(report: FixReport, n: NotSigned): Dropped {
   return { digest: n.about, what, why };
 }
 
-/** Why an attestation left out is not carried, when the statements were made again about the manifest written. */
-function remadeWhy(l: StatementLeftOut): string {
-  return `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; the same statements were made again about ${l.replacedBy}, and signed`;
+/** Why an attestation left out is not carried, when the statements were made again about the manifest written, and `then` (signed, or attached). */
+function remadeWhy(l: StatementLeftOut, then: string): string {
+  return `its statements are about ${l.about}, which the fixed image replaces with ${l.replacedBy}; the same statements were made again about ${l.replacedBy}, and ${then}`;
 }
 
 function accountOf(r: Omit<FixReport, 'account'>): string[] {

@@ -458,6 +458,135 @@ describe('provenant build --target', () => {
     );
   });
 
+  describe('artifactory@6.23.38 into a registry, whose fix rewrites the platform images', { skip: registryMissing }, () => {
+    const reg = useRegistry();
+    const password = { ...env, COSIGN_PASSWORD: 'pw' };
+    let keys: string;
+    before(async () => {
+      keys = join(dir, 'artifactory-keys');
+      await mkdir(keys);
+      assert.equal((await provenant(['generate-key-pair'], { cwd: keys, env: password })).status, 0);
+    });
+
+    interface Statement {
+      predicateType: string;
+      subject: { digest: { sha256: string } }[];
+    }
+
+    /** The in-toto statements of the attachment `digest` of `repo`, read from its layers. */
+    async function statementsOf(repo: string, digest: string): Promise<{ statement: Statement; text: string }[]> {
+      const m = await provenant(['manifest', `${repo}@${digest}`]);
+      assert.equal(m.status, 0, m.stderr);
+      const out = [];
+      for (const l of (JSON.parse(m.stdout) as { layers: { digest: string }[] }).layers) {
+        const b = await provenant(['blob', repo, l.digest]);
+        assert.equal(b.status, 0, b.stderr);
+        out.push({ statement: JSON.parse(b.stdout) as Statement, text: b.stdout });
+      }
+      return out;
+    }
+
+    it('unsigned: the SBOMs and provenance are made again about the images written, under their .att tags in Docker media types', async () => {
+      const repo = `${reg.host}/team/art`;
+      const r = await provenant(['build', config, '-o', `${repo}:v1`, '--target', 'artifactory@6.23.38', '--format', 'json'], { env });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as BuildJson;
+      const account = out.target?.fix?.account ?? [];
+      // Each attestation the fix left out (the index's SBOM, each image's three statements) is said to be made again.
+      const remade = account.filter((a) =>
+        /^Not carried: attestation .*; the same statements were made again about sha256:[0-9a-f]{64}, and attached to it where the target takes them\.$/.test(
+          a,
+        ),
+      );
+      assert.equal(remade.length, 3, account.join('\n'));
+      assert.ok(!account.some((a) => a.includes('cannot be re-described')), account.join('\n'));
+      assert.match(account.join('\n'), /Checked again: artifactory@6\.23\.38 accepts it\./);
+      const check = await provenant(['check', `${repo}:v1`, '--target', 'artifactory@6.23.38']);
+      assert.equal(check.status, 0, check.stdout);
+      // What inspect shows: an attestation attached to each image written, and to the index.
+      const inspect = JSON.parse((await provenant(['inspect', `${repo}:v1`, '--format', 'json'])).stdout) as {
+        digest: string;
+        manifests: { digest: string; attachments: { kind: string; storage: string; digest: string; mediaType: string }[] }[];
+        attachments: { kind: string; storage: string; digest: string; mediaType: string }[];
+      };
+      assert.equal(inspect.digest, out.digest);
+      const built = new Set([plain.digest, ...plain.images.map((i) => i.digest)].map((d) => d.slice(7)));
+      const expected: [string, string[]][] = [
+        ...out.images.map((i): [string, string[]] => [
+          i.digest,
+          ['https://cyclonedx.org/bom', 'https://slsa.dev/provenance/v1', 'https://spdx.dev/Document'],
+        ]),
+        [out.digest, ['https://spdx.dev/Document']],
+      ];
+      for (const [subject, types] of expected) {
+        const of = subject === out.digest ? inspect.attachments : inspect.manifests.find((m) => m.digest === subject)!.attachments;
+        const attestations = of.filter((a) => a.kind === 'attestation');
+        assert.deepEqual(
+          attestations.map((a) => [a.storage, a.mediaType]),
+          [['cosign', MediaType.DockerManifest]],
+          subject,
+        );
+        const statements = await statementsOf(repo, attestations[0]!.digest);
+        assert.deepEqual(statements.map((x) => x.statement.predicateType).sort(), types, subject);
+        for (const { statement, text } of statements) {
+          assert.deepEqual(
+            statement.subject.map((x) => `sha256:${x.digest.sha256}`),
+            [subject],
+          );
+          // An SBOM that names the image names the digest written, never one built.
+          for (const d of built) assert.ok(!text.includes(d), `${statement.predicateType} about ${subject} names ${d}`);
+        }
+        const spdx = statements.find((x) => x.statement.predicateType === 'https://spdx.dev/Document')!;
+        assert.ok(spdx.text.includes(subject.slice(7)), 'the SPDX document names the image written');
+      }
+    });
+
+    it('signed: the statements made again verify with the key, as attestations of the images written', async () => {
+      const repo = `${reg.host}/team/art-signed`;
+      const r = await provenant(
+        [
+          ...['build', config, '-o', `${repo}:v1`, '--target', 'artifactory@6.23.38', '--format', 'json'],
+          ...['--sign', '--key', join(keys, 'cosign.key')],
+        ],
+        { env: password },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as BuildJson;
+      for (const image of out.images) {
+        const v = await provenant(
+          ['verify-attestation', '--key', join(keys, 'cosign.pub'), '--platform', image.platform, '--format', 'json', `${repo}:v1`],
+          { env: password },
+        );
+        assert.equal(v.status, 0, v.stderr);
+        const checked = (
+          JSON.parse(v.stdout) as {
+            checked: { verified: boolean; predicateType: string; statement: { subjects: { digest: { sha256: string } }[] } }[];
+          }
+        ).checked;
+        assert.ok(
+          checked.every((c) => c.verified),
+          v.stdout,
+        );
+        assert.deepEqual([...new Set(checked.map((c) => c.predicateType))].sort(), [
+          'https://cyclonedx.org/bom',
+          'https://slsa.dev/provenance/v1',
+          'https://spdx.dev/Document',
+        ]);
+        for (const c of checked) assert.equal(`sha256:${c.statement.subjects[0]!.digest.sha256}`, image.digest);
+      }
+    });
+
+    it('fix of an image it did not build still leaves out the statements about the manifests it rewrites', async () => {
+      const r = await provenant(['fix', ref('plain'), '--target', 'artifactory@6.23.38', '-o', `${reg.host}/team/art-fixed:v1`]);
+      assert.equal(r.status, 0, r.stderr);
+      const left = r.stdout.split('\n').filter((l) => /^ {2}Not carried: attestation /.test(l));
+      assert.equal(left.length, 3, r.stdout);
+      for (const l of left)
+        assert.match(l, /a statement cannot be re-described without signing it again, and stays about the old digest only\.$/);
+      assert.doesNotMatch(r.stdout, /made again/);
+    });
+  });
+
   it('an unknown target, or two, are refused before anything is built', async () => {
     let r = await provenant(['build', config, '-o', ref('never'), '--target', 'lambda']);
     assert.equal(r.status, 2);

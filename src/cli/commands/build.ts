@@ -276,6 +276,9 @@ async function writeSigned(
       const { compat, target } = targeted;
       const t = await compat.writeBuildFor(built, dst.store, tagsNow, target, {
         attestations: unsigned,
+        // Unsigned, the statements about the images a fix rewrites are made again and attached by
+        // the fix; signed, they are made again below, and signed.
+        describe: signer === undefined ? attestations?.describe : undefined,
         reference: how.outText,
         signal: io.signal,
       });
