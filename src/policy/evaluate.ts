@@ -729,27 +729,36 @@ async function packageAge(
       if (p.builtAt !== undefined && !fromSbom.has(same(p))) fromSbom.set(same(p), p.builtAt);
     }
   }
-  const dbPackages = db instanceof ProvenantError ? [] : db.packages;
-  const packages: DatedPackage[] =
-    dbPackages.length > 0
-      ? dbPackages.map((p) =>
-          p.builtAt === undefined && fromSbom.has(same(p)) ? { ...p, builtAt: fromSbom.get(same(p)), source: 'SBOM' } : p,
-        )
-      : sbomList;
-  const unreadable = db instanceof ProvenantError ? ` (the image's layers could not be read: ${db.message})` : '';
-  if (packages.length === 0) {
+  // A layer that cannot be read may hold the database, with dates the SBOM does not give: the
+  // check cannot say the image's packages are fresh, so it fails rather than judge by the SBOM.
+  if (db instanceof ProvenantError) {
     return {
       passed: false,
-      message: `no package list to check: the image has no apk or dpkg database${unreadable} and no verified SBOM attestation lists packages`,
+      message: `the image's layers could not be read, so its package database cannot be checked: ${db.describe()}`,
       statements,
     };
   }
+  const packages: DatedPackage[] =
+    db.packages.length > 0
+      ? db.packages.map((p) =>
+          p.builtAt === undefined && fromSbom.has(same(p)) ? { ...p, builtAt: fromSbom.get(same(p)), source: 'SBOM' } : p,
+        )
+      : sbomList;
+  if (packages.length === 0) {
+    return {
+      passed: false,
+      message: 'no package list to check: the image has no apk or dpkg database and no verified SBOM attestation lists packages',
+      statements,
+    };
+  }
+  // An index's images may hold one package at one version built at different times: say which.
+  const named = (p: DatedPackage) => `${p.name} ${p.version}${p.platforms === undefined ? '' : ` on ${p.platforms.join(', ')}`}`;
   // A build time past what a Date holds (±8.64e15 ms) is an Invalid Date, which no comparison
   // below would catch: every one is false, so the package would be neither old, nor future, nor
   // undated. It is no date to judge an age by.
   const invalid = packages.filter((p) => p.builtAt !== undefined && !Number.isFinite(p.builtAt.getTime()));
   if (invalid.length > 0) {
-    const shown = invalid.slice(0, 5).map((p) => `${p.name} ${p.version} (${p.source} build time ${p.buildTime ?? String(p.builtAt)})`);
+    const shown = invalid.slice(0, 5).map((p) => `${named(p)} (${p.source} build time ${p.buildTime ?? String(p.builtAt)})`);
     return {
       passed: false,
       message: `${invalid.length} of ${packages.length} packages have a build time that is not a date: ${shown.join(', ')}${invalid.length > 5 ? ', ...' : ''}`,
@@ -765,7 +774,7 @@ async function packageAge(
   // A build date later than now (a day of clock skew aside) is not one to judge an age by.
   const future = packages.filter((p) => p.builtAt !== undefined && p.builtAt.getTime() > ctx.now.getTime() + 86_400_000);
   if (future.length > 0) {
-    const shown = future.slice(0, 5).map((p) => `${p.name} ${p.version} (built ${p.builtAt!.toISOString().slice(0, 10)})`);
+    const shown = future.slice(0, 5).map((p) => `${named(p)} (built ${p.builtAt!.toISOString().slice(0, 10)})`);
     return {
       passed: false,
       message: `${future.length} of ${packages.length} packages have a build date later than now: ${shown.join(', ')}${future.length > 5 ? ', ...' : ''}`,
@@ -773,9 +782,7 @@ async function packageAge(
     };
   }
   if (old.length > 0) {
-    const shown = old
-      .slice(0, 5)
-      .map((p) => `${p.name} ${p.version} (${ageDays(p.builtAt!)} days, built ${p.builtAt!.toISOString().slice(0, 10)})`);
+    const shown = old.slice(0, 5).map((p) => `${named(p)} (${ageDays(p.builtAt!)} days, built ${p.builtAt!.toISOString().slice(0, 10)})`);
     return {
       passed: false,
       message: `${old.length} of ${packages.length} packages are older than ${days} days: ${shown.join(', ')}${old.length > 5 ? ', ...' : ''}`,
@@ -784,7 +791,7 @@ async function packageAge(
   }
   if (unknown.length > 0) {
     const why =
-      db instanceof ProvenantError || db.database !== 'dpkg'
+      db.database !== 'dpkg'
         ? 'their source records no build date'
         : 'Debian’s package database records no build dates; an attested SPDX SBOM with builtDate would give them';
     return {

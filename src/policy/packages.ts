@@ -12,6 +12,7 @@ import { throwIfAborted } from '../errors.ts';
 import { imageInventory } from '../image/inventory.ts';
 import type { OperationOptions } from '../io/types.ts';
 import type { Digest } from '../oci/digest.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import { cycloneDxInstalled, spdxInstalled } from '../sbom/installed.ts';
 import type { ContentStore } from '../store/types.ts';
 
@@ -28,9 +29,14 @@ export interface DatedPackage {
   buildTime?: string;
   /** Where name and date came from. */
   source: 'apk database' | 'dpkg database' | 'SBOM';
+  /**
+   * For a package read from the images of an index: the platforms (`linux/arm64`, or the image's
+   * digest when its entry names none) whose database holds it with this build time.
+   */
+  platforms?: string[];
 }
 
-/** What the image's package databases say: one entry per platform image read. */
+/** What the image's package databases say, over every platform image of an index. */
 export interface ImagePackages {
   /** `apk`, `dpkg`, or undefined when no image had a database. */
   database: 'apk' | 'dpkg' | undefined;
@@ -44,36 +50,46 @@ export interface ImagePackages {
  */
 export async function imagePackages(store: ContentStore, digest: Digest, options: OperationOptions = {}): Promise<ImagePackages> {
   const root = await store.getManifest(digest, options);
-  const manifests: Digest[] = [];
-  if (root.kind === 'manifest') manifests.push(root.digest);
+  const manifests: { digest: Digest; platform?: string }[] = [];
+  if (root.kind === 'manifest') manifests.push({ digest: root.digest });
   else {
     for (const d of root.index.manifests) {
       // BuildKit's attestation manifests hold no file system; any other entry is an image a
       // runtime may pick, whose packages the policy must see.
       if (isBuildkitAttestation(d)) continue;
-      if (d.mediaType.endsWith('manifest.v1+json') || d.mediaType.endsWith('manifest.v2+json')) manifests.push(d.digest);
+      if (d.mediaType.endsWith('manifest.v1+json') || d.mediaType.endsWith('manifest.v2+json'))
+        manifests.push({ digest: d.digest, platform: d.platform === undefined ? d.digest : formatPlatform(d.platform) });
     }
   }
   let database: ImagePackages['database'];
   const packages: DatedPackage[] = [];
-  const seen = new Set<string>();
+  // One entry per package, version and build time: the same name and version built at another
+  // time for another platform is another package to judge (an arm64 build may be years older
+  // than the amd64 one), and keeping the first platform's date would pass it unseen.
+  const seen = new Map<string, DatedPackage>();
   for (const m of manifests) {
     throwIfAborted(options.signal);
-    const inventory = await imageInventory(store, m, `${store.location}@${m}`, options);
+    const inventory = await imageInventory(store, m.digest, `${store.location}@${m.digest}`, options);
     if (inventory === undefined) continue;
     const ecosystem = inventory.packages[0]?.ecosystem;
     database ??= ecosystem === 'deb' ? 'dpkg' : ecosystem;
     for (const p of inventory.packages) {
-      const key = `${p.name}\u0000${p.version}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      packages.push({
+      const key = `${p.name}\u0000${p.version}\u0000${p.builtAt ?? ''}`;
+      const before = seen.get(key);
+      if (before !== undefined) {
+        if (m.platform !== undefined && !before.platforms!.includes(m.platform)) before.platforms!.push(m.platform);
+        continue;
+      }
+      const one: DatedPackage = {
         name: p.name,
         version: p.version,
         builtAt: p.builtAt === undefined ? undefined : new Date(p.builtAt * 1000),
         ...(p.builtAt === undefined ? {} : { buildTime: p.ecosystem === 'apk' ? `t:${p.builtAt}` : String(p.builtAt) }),
         source: p.ecosystem === 'apk' ? 'apk database' : 'dpkg database',
-      });
+        ...(m.platform === undefined ? {} : { platforms: [m.platform] }),
+      };
+      seen.set(key, one);
+      packages.push(one);
     }
   }
   return { database, packages };

@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { statement } from '../../src/attest/storage.ts';
 import { isProvenantError } from '../../src/errors.ts';
+import { encodeJson, parseStored } from '../../src/oci/content.ts';
 import type { Digest } from '../../src/oci/digest.ts';
+import { MediaType } from '../../src/oci/mediatypes.ts';
+import type { ImageManifest } from '../../src/oci/types.ts';
 import { evaluatePolicies, type PolicyReport } from '../../src/policy/evaluate.ts';
 import { parsePolicies } from '../../src/policy/load.ts';
 import { formatPolicyReport } from '../../src/policy/report.ts';
@@ -582,6 +585,55 @@ describe('built-in checks', () => {
     assert.match(
       nothing.failures[0]!,
       /no package list to check: the image has no apk or dpkg database and no verified SBOM attestation lists packages/,
+    );
+  });
+});
+
+describe('maxPackageAgeDays over an index', () => {
+  const policy = () => load(keyPolicy('    - name: fresh\n      builtin: {maxPackageAgeDays: 30}\n'));
+  // Two platform images whose databases hold busybox 1.36.1-r0, built 3 days ago for amd64 and
+  // two years ago for arm64, in one signed index with an SPDX SBOM that dates only the first.
+  const twoPlatforms = async () => {
+    const layout = await tempLayout();
+    const fresh = new Date(NOW.getTime() - 3 * DAY);
+    const amd64 = await imageWithFiles(layout, 'amd64', { 'lib/apk/db/installed': apkStanza('busybox', '1.36.1-r0', fresh) });
+    const arm64 = await imageWithFiles(layout, 'arm64', {
+      'lib/apk/db/installed': apkStanza('busybox', '1.36.1-r0', new Date('2024-06-01T00:00:00Z')),
+    });
+    const entry = (m: typeof amd64, architecture: string) => ({
+      mediaType: MediaType.OciManifest,
+      digest: m.digest,
+      size: m.bytes.length,
+      platform: { os: 'linux', architecture },
+    });
+    const index = parseStored(
+      encodeJson({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [entry(amd64, 'amd64'), entry(arm64, 'arm64')] }),
+    );
+    await layout.putManifest(index, { tags: ['v1'] });
+    const sbom = spdx(index.digest, [{ name: 'busybox', versionInfo: '1.36.1-r0', builtDate: fresh.toISOString() }]);
+    await attestImage(layout, 'v1', [sbom], { signer: new KeySigner(alice.privateKey), storage: 'cosign' });
+    return { layout, index, arm64 };
+  };
+
+  it('judges each platform’s build of a package, not the first platform’s only', async () => {
+    const { layout, index } = await twoPlatforms();
+    const r = await evaluatePolicies(layout, index.digest, REF, await policy(), { now: NOW });
+    assert.deepEqual(r.failures, [
+      'rules / k / fresh: 1 of 2 packages are older than 30 days: busybox 1.36.1-r0 on linux/arm64 (730 days, built 2024-06-01)',
+    ]);
+  });
+
+  it('fails, saying why, when a layer cannot be read, rather than judge by the SBOM alone', async () => {
+    const { layout, index, arm64 } = await twoPlatforms();
+    const layer = (JSON.parse(new TextDecoder().decode(arm64.bytes)) as ImageManifest).layers[0]!.digest;
+    await rm(join(layout.path, 'blobs', 'sha256', layer.slice('sha256:'.length)));
+    const r = await evaluatePolicies(layout, index.digest, REF, await policy(), { now: NOW });
+    assert.equal(r.failures.length, 1);
+    assert.match(
+      r.failures[0]!,
+      new RegExp(
+        `^rules / k / fresh: the image's layers could not be read, so its package database cannot be checked: .*${layer.slice(7)}`,
+      ),
     );
   });
 });
