@@ -103,6 +103,17 @@ export async function readAuthority(ctx: Ctx, node: YNode | undefined, path: str
   const formatEntry = f.get('signatureFormat');
   const signatureFormat =
     formatEntry === undefined || isNull(formatEntry.node) ? undefined : oneOf(ctx, formatEntry, ['legacy', 'bundle'] as const);
+  if (kind === 'key' && signatureFormat === 'bundle') {
+    // policy-controller's validator (checkOptsFromAuthority in pkg/webhook/validator.go) refuses
+    // it on every image: "when using the new bundle format, the authority must be keyless".
+    fail(
+      ctx,
+      formatEntry!.node,
+      formatEntry!.path,
+      'signatureFormat: bundle needs a keyless authority: policy-controller verifies Sigstore bundles only against keyless identities, and fails a key authority that asks for them on every image',
+      'sign the image in the legacy format too (cosign’s .sig tag; provenant sign writes both) and remove signatureFormat, or sign keyless',
+    );
+  }
   const ctlogEntry = f.get('ctlog');
   let ctlog: { url: string | undefined } | undefined;
   if (ctlogEntry !== undefined) {

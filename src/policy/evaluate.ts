@@ -33,6 +33,7 @@ import {
   type FailureReason,
   holdsStatementsAbout,
   type VerificationPolicy,
+  type VerificationReport,
   verifyImage,
 } from '../sign/verify.ts';
 import type { ContentStore } from '../store/types.ts';
@@ -346,21 +347,68 @@ async function verifyWithKeys(ctx: EvalCtx, a: KeyAuthority, kind: 'signature' |
   // with the first key's reason.
   const bySource = new Map<string, CheckedSignature>();
   const index = kind === 'attestation' ? await indexOf(ctx) : undefined;
+  const refused = new WeakMap<CheckedSignature, string>();
   for (const k of a.keys) {
-    const report = await verifyImage(ctx.store, ctx.digest, {
+    const options = {
       ...operation(ctx),
       policy: { key: k.key },
       trustedRoot: rootFor(ctx, a),
-      kind,
       requireTransparencyLog: a.ctlog !== undefined,
-      index,
-    });
-    for (const c of report.checked) {
+    };
+    // The index's signatures with this key, verified here to pick the one in the authority's
+    // format that vouches for its statements (see coverStatements).
+    const indexSignatures =
+      index?.kind === 'index' && holdsStatementsAbout(index, ctx.digest)
+        ? await verifyImage(ctx.store, index.digest, { ...options, kind: 'signature' })
+        : undefined;
+    const report = await verifyImage(ctx.store, ctx.digest, { ...options, kind, index, indexSignatures });
+    const checked =
+      index !== undefined && indexSignatures !== undefined
+        ? coverStatements(a, report.checked, report.checked, index.digest, indexSignatures, (l) => l[0], refused)
+        : report.checked;
+    for (const c of checked) {
       const before = bySource.get(c.source);
       if (before === undefined || (!before.verified && c.verified)) bySource.set(c.source, c);
     }
   }
-  return select(a, [...bySource.values()]);
+  return select(a, [...bySource.values()], refused);
+}
+
+/**
+ * The statements in BuildKit's storage among `checked`, each vouched for by the signature over
+ * the index that `pick` takes (the first, or the first by a keyless authority's identities) among
+ * those that verified and are in the authority's format: a statement has no signature of its own
+ * to have one, so the signature that covers it must be in the format asked for. `raw` is `checked`
+ * before the caller judged the signers (same order). A statement that only a signature in the
+ * other format vouches for is not verified, and `refused` says why.
+ */
+function coverStatements(
+  a: KeyAuthority | KeylessAuthority,
+  checked: readonly CheckedSignature[],
+  raw: readonly CheckedSignature[],
+  index: Digest,
+  indexSignatures: VerificationReport,
+  pick: (candidates: readonly CheckedSignature[]) => CheckedSignature | undefined,
+  refused: WeakMap<CheckedSignature, string>,
+): CheckedSignature[] {
+  const format = formatOf(a);
+  const cover = pick(indexSignatures.verified.filter((s) => s.format === format));
+  const other = pick(indexSignatures.verified.filter((s) => s.format !== format));
+  return checked.map((c, i) => {
+    const r = raw[i]!;
+    // Only a statement the index's signatures vouched for; one that failed for its own sake
+    // (malformed, about another image, an unsigned index) keeps its reason.
+    if (r.storage !== 'buildkit' || !r.verified) return c;
+    if (cover !== undefined) return coveredByIndex(r, index, cover);
+    if (other === undefined) return c;
+    const { signer: _signer, coveredBy: _coveredBy, statement: _statement, ...rest } = r;
+    const out: CheckedSignature = { ...rest, verified: false };
+    refused.set(
+      out,
+      `it is unsigned in the index ${index}, and the index's signature that verifies (${other.source}) is in the ${formatName(other.format)} format, where the authority asks for ${asked(a)}`,
+    );
+    return out;
+  });
 }
 
 async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature' | 'attestation'): Promise<Verified> {
@@ -400,23 +448,22 @@ async function verifyKeyless(ctx: EvalCtx, a: KeylessAuthority, kind: 'signature
         .join('; ')})`,
     };
   });
-  // That signer is the first signature over the index that verified; when the index has others,
-  // one of them may be by an identity the authority names, and then vouches for the statements:
-  // the first by the first identity that names one, as checking the index with each identity in
-  // turn would find.
-  if (index !== undefined && indexSignatures !== undefined && checked.some((c) => c.storage === 'buildkit' && c.reason === 'identity')) {
-    let cover: CheckedSignature | undefined;
+  // A statement's signer is that of the signature over the index that vouches for it: the first
+  // in the authority's format by the first identity that names one, as checking the index with
+  // each identity in turn would find.
+  const refused = new WeakMap<CheckedSignature, string>();
+  const byIdentity = (list: readonly CheckedSignature[]): CheckedSignature | undefined => {
     for (const id of a.identities) {
-      cover = indexSignatures.verified.find((s) => names(id, s));
-      if (cover !== undefined) break;
+      const s = list.find((x) => names(id, x));
+      if (s !== undefined) return s;
     }
-    if (cover !== undefined) {
-      for (const [i, c] of checked.entries()) {
-        if (c.storage === 'buildkit' && c.reason === 'identity') checked[i] = coveredByIndex(report.checked[i]!, index.digest, cover);
-      }
-    }
-  }
-  return select(a, checked);
+    return undefined;
+  };
+  const judged =
+    index !== undefined && indexSignatures !== undefined
+      ? coverStatements(a, checked, report.checked, index.digest, indexSignatures, byIdentity, refused)
+      : checked;
+  return select(a, judged, refused);
 }
 
 function operation(ctx: EvalCtx): OperationOptions {
@@ -426,9 +473,33 @@ function operation(ctx: EvalCtx): OperationOptions {
   return o;
 }
 
-/** The outcomes to report, with `signatureFormat` applied. */
-function select(a: KeyAuthority | KeylessAuthority, checked: CheckedSignature[]): Verified {
-  const wanted = a.signatureFormat === undefined ? undefined : a.signatureFormat === 'legacy' ? 'cosign-layer' : 'bundle';
+/**
+ * The format of signature an authority takes: `signatureFormat`, or legacy when it is not given,
+ * as policy-controller reads it (clusterimagepolicy_types.go: "If not specified, the default is
+ * legacy"; its validator asks cosign for bundles only with `bundle`).
+ */
+function formatOf(a: KeyAuthority | KeylessAuthority): 'cosign-layer' | 'bundle' {
+  return a.signatureFormat === 'bundle' ? 'bundle' : 'cosign-layer';
+}
+
+function formatName(format: CheckedSignature['format']): string {
+  return format === 'bundle' ? 'bundle' : format === 'cosign-layer' ? 'legacy' : 'in-toto';
+}
+
+/** What the authority asks for, for messages. */
+function asked(a: KeyAuthority | KeylessAuthority): string {
+  return a.signatureFormat === undefined
+    ? 'the legacy format (signatureFormat is not given, and legacy is its default, as in policy-controller)'
+    : `signatureFormat ${a.signatureFormat}`;
+}
+
+/**
+ * The outcomes to report, with the authority's signature format applied: a signature of the image
+ * in the other format does not count; a statement in the index was judged by the format of the
+ * signature over the index that covers it (`refused`: why one was not, see coverStatements).
+ */
+function select(a: KeyAuthority | KeylessAuthority, checked: CheckedSignature[], refused: WeakMap<CheckedSignature, string>): Verified {
+  const wanted = formatOf(a);
   const out: SignatureOutcome[] = [];
   const ok: CheckedSignature[] = [];
   for (const c of checked) {
@@ -436,18 +507,18 @@ function select(a: KeyAuthority | KeylessAuthority, checked: CheckedSignature[])
     if (c.predicateType !== undefined) o.predicateType = c.predicateType;
     if (c.signer !== undefined) o.signer = c.signer;
     if (c.coveredBy !== undefined) o.coveredBy = c.coveredBy;
-    if (wanted !== undefined && c.format !== wanted) {
-      o.verified = false;
+    const why = refused.get(c);
+    if (why !== undefined) {
       o.reason = 'signature-format';
-      // A statement in the index has no signature of its own to have a format; the one over the
-      // index that vouched for it is not told apart by format here, so it does not count.
-      o.message =
-        c.format === 'in-toto'
-          ? `it is an unsigned statement in the index, and the authority asks for signatureFormat ${a.signatureFormat}, which only the image's own signed attestations have`
-          : `it is in the ${c.format === 'bundle' ? 'bundle' : 'legacy'} format, and the authority asks for signatureFormat ${a.signatureFormat}`;
+      o.message = why;
     } else if (!c.verified) {
+      // One that does not verify says why, whatever its format.
       if (c.reason !== undefined) o.reason = c.reason;
       if (c.message !== undefined) o.message = c.message;
+    } else if (c.format !== 'in-toto' && c.format !== wanted) {
+      o.verified = false;
+      o.reason = 'signature-format';
+      o.message = `it is in the ${formatName(c.format)} format, and the authority asks for ${asked(a)}`;
     } else ok.push(c);
     out.push(o);
   }

@@ -29,7 +29,10 @@ interface AuthorityBase {
 
 /** An authority that verifies signatures or attestations (key or keyless). */
 interface VerifyingAuthority extends AuthorityBase {
-  /** `legacy`: cosign 2's `.sig`/`.att` only; `bundle`: cosign 3's bundles only; undefined: both. */
+  /**
+   * `legacy`: cosign 2's `.sig`/`.att` only; `bundle`: cosign 3's bundles only (keyless only, as
+   * policy-controller has it); undefined: legacy, policy-controller's default, said so in messages.
+   */
   signatureFormat: 'legacy' | 'bundle' | undefined;
   /** `ctlog` was given: with a key, every signature must carry a transparency log entry. */
   ctlog: { url: string | undefined } | undefined;

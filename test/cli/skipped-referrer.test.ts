@@ -115,10 +115,32 @@ describe('a manifest of the layout that cannot be read and names another image',
     assertWarnedOnce(r.stderr);
   });
 
+  /**
+   * A copy of the layout whose statement is also in cosign's .att tag, for the policy: its key
+   * authority takes the legacy format only (no signatureFormat is legacy, and policy-controller
+   * verifies bundles only keyless). Made once.
+   */
+  let legacyCopy: Promise<string> | undefined;
+  const withLegacyAttestation = () => {
+    legacyCopy ??= (async () => {
+      const copy = await copyOfLayout('legacy-attested');
+      const store = await LayoutStore.open(join(dir, 'legacy-attested'));
+      const about = [{ name: 'example.org/app', digest: signed }];
+      await attestImage(store, signed, [statement(PREDICATE, { ok: true }, about)], {
+        signer: new KeySigner(alice.privateKey),
+        storage: 'cosign',
+      });
+      await store.close();
+      return copy;
+    })();
+    return legacyCopy;
+  };
+
   it('verify --policy and policy test: every lookup of every authority, and the manifest named once', async () => {
+    const copy = await withLegacyAttestation();
     for (const args of [
-      ['verify', '--policy', 'policy.yaml', ref],
-      ['policy', 'test', 'policy.yaml', ref],
+      ['verify', '--policy', 'policy.yaml', copy],
+      ['policy', 'test', 'policy.yaml', copy],
     ]) {
       const r = await provenant(args, { cwd: dir });
       assert.equal(r.status, 0, `${args.join(' ')}\n${r.stdout}${r.stderr}`);
@@ -190,11 +212,13 @@ describe('a manifest of the layout that cannot be read and names another image',
     // The same layout by tag and by digest: one store, read once per run. (Spelled two ways, as
     // oci:/abs/layout and oci:./layout, it is two stores, each named as spelled: stores.test.ts.)
     const byDigest = `oci:${join(dir, 'layout')}@${signed}`;
+    const legacy = await withLegacyAttestation();
+    const legacyByDigest = `oci:${join(dir, 'legacy-attested')}@${signed}`;
     for (const [args, verified] of [
       [['verify', '--key', 'cosign.pub', ref, byDigest], /2 of 2 signatures verified/g],
       [['verify-attestation', '--key', 'cosign.pub', '--type', PREDICATE, ref, byDigest], /1 of 1 attestations? verified/g],
-      [['verify', '--policy', 'policy.yaml', ref, byDigest], /: PASS$/gm],
-      [['policy', 'test', 'policy.yaml', ref, byDigest], /: PASS$/gm],
+      [['verify', '--policy', 'policy.yaml', legacy, legacyByDigest], /: PASS$/gm],
+      [['policy', 'test', 'policy.yaml', legacy, legacyByDigest], /: PASS$/gm],
     ] as const) {
       const r = await provenant([...args], { cwd: dir });
       assert.equal(r.status, 0, `${args.join(' ')}\n${r.stdout}${r.stderr}`);

@@ -89,11 +89,12 @@ describe('example: signed with our own key', () => {
     const ok = await evaluatePolicies(good.layout, good.digest, `${REF}:v1`, policies);
     assert.equal(ok.passed, true, ok.failures.join('\n'));
     assert.equal(ok.verdict, 'pass');
+    // No signatureFormat: legacy, as policy-controller takes it; the bundle does not count.
     assert.deepEqual(
-      ok.policies[0]!.authorities[0]!.signatures!.map((s) => [s.storage, s.verified]),
+      ok.policies[0]!.authorities[0]!.signatures!.map((s) => [s.storage, s.verified, s.reason]),
       [
-        ['cosign', true],
-        ['referrers', true],
+        ['cosign', true, undefined],
+        ['referrers', false, 'signature-format'],
       ],
     );
 
@@ -135,7 +136,7 @@ describe('example: GitHub Actions keyless for one repository', () => {
     assert.equal(ok.passed, true, ok.failures.join('\n'));
     assert.match(
       ok.policies[0]!.authorities[0]!.message,
-      /2 of 2 signatures verified \(signed by https:\/\/github\.com\/acme\/app\/.*release\.yml@refs\/heads\/main \(https:\/\/token\.actions/,
+      /1 of 2 signatures verified \(signed by https:\/\/github\.com\/acme\/app\/.*release\.yml@refs\/heads\/main \(https:\/\/token\.actions/,
     );
 
     const fork = await image();
@@ -196,13 +197,19 @@ spec:
       policy: {type: cel, data: 'predicate.buildDefinition.externalParameters.config.contents.packages.exists(p, p == "busybox")'}
 `;
 
-  it('keyless attestations are checked against the identities too', async () => {
-    const policies = await load(POLICY);
+  it('keyless attestations are checked against the identities too; a bundle counts with signatureFormat bundle only', async () => {
     const img = await image();
     await attestImage(img.layout, 'v1', [provenance(img.digest)], { signer: signer(WORKFLOW), storage: 'referrers' });
-    const r = await evaluatePolicies(img.layout, img.digest, REF, policies, { trustedRoot: mock.trustedRoot });
+    const bundle = await load(POLICY.replace('    attestations:', '    signatureFormat: bundle\n    attestations:'));
+    const r = await evaluatePolicies(img.layout, img.digest, REF, bundle, { trustedRoot: mock.trustedRoot });
     assert.equal(r.passed, true, r.failures.join('\n'));
     assert.equal(r.policies[0]!.authorities[0]!.attestations![0]!.statements[0]!.message, 'the condition holds');
+    // Without it, legacy: policy-controller looks for the .att tag, and finds nothing there.
+    const legacy = await evaluatePolicies(img.layout, img.digest, REF, await load(POLICY), { trustedRoot: mock.trustedRoot });
+    assert.match(
+      legacy.failures[0]!,
+      /^attested-in-ci \/ authority-0 \/ provenance: none of the 1 attestations verified with the keyless identities \(referrer sha256:[0-9a-f]{64}: it is in the bundle format, and the authority asks for the legacy format \(signatureFormat is not given/,
+    );
   });
 });
 
@@ -212,7 +219,7 @@ describe('example: must have SLSA provenance and an SBOM', () => {
     const signer = new KeySigner(alice.privateKey);
     const good = await image();
     await attestImage(good.layout, 'v1', [provenance(good.digest)], { signer, storage: 'cosign' });
-    await attestImage(good.layout, 'v1', [spdx(good.digest)], { signer, storage: 'referrers' });
+    await attestImage(good.layout, 'v1', [spdx(good.digest)], { signer, storage: 'cosign' });
     const ok = await evaluatePolicies(good.layout, good.digest, `${REF}:v1`, policies);
     assert.equal(ok.passed, true, ok.failures.join('\n'));
     assert.deepEqual(
@@ -675,7 +682,7 @@ describe('policies, authorities and modes', () => {
       r1.policies[0]!.authorities.map((a) => [a.authority, a.passed, a.message]),
       [
         ['closed', false, 'disallowed by static policy: frozen'],
-        ['alice', true, `2 of 2 signatures verified (signed by key ${r1.policies[0]!.authorities[1]!.signatures![0]!.signer!.keyId})`],
+        ['alice', true, `1 of 2 signatures verified (signed by key ${r1.policies[0]!.authorities[1]!.signatures![0]!.signer!.keyId})`],
       ],
     );
     const both = await load(doc('signed', aliceKey) + doc('frozen', failing));
@@ -695,15 +702,23 @@ describe('policies, authorities and modes', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(r3)), r3);
   });
 
-  it('signatureFormat keeps to one storage; ctlog with a key needs a trusted root and a log entry', async () => {
+  it('signatureFormat keeps to one format, legacy when not given; bundle needs keyless; ctlog with a key needs a trusted root', async () => {
     const img = await image();
     await signImage(img.layout, 'v1', { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['referrers'] });
-    const legacy = await load(doc('legacy', `${aliceKey}    signatureFormat: legacy\n`));
-    const r1 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, legacy);
-    assert.equal(r1.passed, false);
-    assert.equal(r1.policies[0]!.authorities[0]!.signatures![0]!.reason, 'signature-format');
-    const bundle = await load(doc('bundle', `${aliceKey}    signatureFormat: bundle\n`));
-    assert.equal((await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, bundle)).passed, true);
+    // Signed with a bundle only: policy-controller, legacy by default, finds no signature, and refuses bundle with a key.
+    for (const format of ['', '    signatureFormat: legacy\n']) {
+      const r = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, await load(doc('legacy', `${aliceKey}${format}`)));
+      assert.equal(r.passed, false);
+      assert.equal(r.policies[0]!.authorities[0]!.signatures![0]!.reason, 'signature-format');
+    }
+    await assert.rejects(
+      load(doc('bundle', `${aliceKey}    signatureFormat: bundle\n`)),
+      (err: unknown) =>
+        isProvenantError(err) &&
+        err.code === 'INVALID_CONFIG' &&
+        err.where === 'policy.yaml:10:22' &&
+        /signatureFormat: bundle needs a keyless authority/.test(err.message),
+    );
     const logged = await load(doc('logged', `${aliceKey}    ctlog: {url: https://rekor.sigstore.dev}\n`));
     const r2 = await evaluatePolicies(img.layout, img.digest, `${REF}:v1`, logged);
     assert.match(r2.failures[0]!, /^logged \/ alice: ctlog asks for transparency log entries, which need a trusted root/);

@@ -166,15 +166,24 @@ describe('attestation rules met through a signed index', () => {
     assert.match(rule.message, /the condition is false/);
   });
 
-  it('signatureFormat counts only signed attestations: a statement in the index has no format of its own', async () => {
-    const policies = await policyWith(`${KEY}\n    signatureFormat: bundle`);
+  it('a statement counts when the signature over the index is in the authority’s format, legacy when none is given', async () => {
+    const policies = await policyWith(KEY);
     const { store, index, amd64 } = await attested();
-    await sign(store, index, new KeySigner(alice.privateKey));
+    // Signed with a Sigstore bundle only: policy-controller, which takes legacy by default, finds no signature.
+    await signImage(store, index.digest, { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['referrers'] });
     const r = await evaluatePolicies(store, amd64, REF, policies, { index });
     assert.equal(r.passed, false);
     const [s] = r.policies[0]!.authorities[0]!.signatures!;
-    assert.deepEqual([s?.storage, s?.reason], ['buildkit', 'signature-format']);
-    assert.match(s?.message ?? '', /unsigned statement in the index, and the authority asks for signatureFormat bundle/);
+    assert.deepEqual([s?.storage, s?.verified, s?.reason], ['buildkit', false, 'signature-format']);
+    assert.match(
+      s?.message ?? '',
+      /the index's signature that verifies \(referrer sha256:[0-9a-f]{64}\) is in the bundle format, where the authority asks for the legacy format \(signatureFormat is not given/,
+    );
+    // Signed in the legacy format too: that signature vouches.
+    await signImage(store, index.digest, { signer: new KeySigner(alice.privateKey), dockerReference: REF, storages: ['cosign'] });
+    const ok = await evaluatePolicies(store, amd64, REF, policies, { index });
+    assert.equal(ok.passed, true, ok.failures.join('\n'));
+    assert.equal(ok.policies[0]!.authorities[0]!.signatures![0]!.coveredBy?.storage, 'cosign');
   });
 
   it('an index that does not list the image is refused', async () => {
@@ -231,6 +240,21 @@ describe('attestation rules met through a signed index', () => {
       const r = await evaluatePolicies(store, amd64, REF, policies, { index, trustedRoot: mock.trustedRoot });
       assert.equal(r.passed, true, r.failures.join('\n'));
       assert.deepEqual(r.policies[0]!.authorities[0]!.signatures![0]!.signer, { identity: WORKFLOW, issuer: GITHUB });
+    });
+
+    it('signatureFormat bundle: a statement counts when a bundle over the index is by a named identity', async () => {
+      const policies = await policyWith(`${KEYLESS}\n    signatureFormat: bundle`);
+      const { store, index, amd64 } = await attested();
+      await signImage(store, index.digest, { signer: signer(WORKFLOW), dockerReference: REF, storages: ['cosign'] });
+      const legacy = await evaluatePolicies(store, amd64, REF, policies, { index, trustedRoot: mock.trustedRoot });
+      assert.equal(legacy.passed, false);
+      const [s] = legacy.policies[0]!.authorities[0]!.signatures!;
+      assert.deepEqual([s?.storage, s?.reason], ['buildkit', 'signature-format']);
+      assert.match(s?.message ?? '', /is in the legacy format, where the authority asks for signatureFormat bundle$/);
+      await signImage(store, index.digest, { signer: signer(WORKFLOW), dockerReference: REF, storages: ['referrers'] });
+      const ok = await evaluatePolicies(store, amd64, REF, policies, { index, trustedRoot: mock.trustedRoot });
+      assert.equal(ok.passed, true, ok.failures.join('\n'));
+      assert.equal(ok.policies[0]!.authorities[0]!.signatures![0]!.coveredBy?.storage, 'referrers');
     });
 
     it("the index's signatures are verified once, however many identities the authority names", async () => {
