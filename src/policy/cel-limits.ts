@@ -421,6 +421,18 @@ function matches(this: string, pattern: string): boolean {
 /** @bufbuild/cel's `string.matches(string)`, but for where the pattern is compiled. */
 const cachedMatches = celMethod('matches', CelScalar.STRING, [CelScalar.STRING], CelScalar.BOOL, matches);
 
+/**
+ * `matches(text, pattern)`: the global form of `text.matches(pattern)`, which CEL's standard
+ * library declares (cel-spec's langdef, cel-go) and @bufbuild/cel (0.6.1) lacks, so that a
+ * condition written for policy-controller's CEL reads here. The same function, charged the same.
+ */
+export const globalMatches: CelFunc = celFunc(
+  'matches',
+  [CelScalar.STRING, CelScalar.STRING],
+  CelScalar.BOOL,
+  (text: string, pattern: string) => matches.call(text, pattern),
+);
+
 /** `f` with the same signature, charging its calls. */
 function metered(f: CelFunc): CelFunc {
   // `matches` compiles its pattern at every call; this one takes it from the evaluation's cache.
@@ -436,6 +448,7 @@ function metered(f: CelFunc): CelFunc {
   const callMetered: CelFuncCall = (id, target, args) => {
     // Charged here, not in `matches`: a throw from a function's implementation becomes a CEL error.
     if (impl !== f && typeof target === 'string' && typeof args[0] === 'string') chargeMatch(target, args[0]);
+    if (f.id === globalMatches.id && typeof args[0] === 'string' && typeof args[1] === 'string') chargeMatch(args[0], args[1]);
     let result = inner(id, target, args);
     if (result === undefined) return result;
     // `+` of lists gives a view of both that reads through every list before it: a chain of
@@ -474,7 +487,7 @@ const accumulators = new WeakMap<CelList, unknown[]>();
 /** @bufbuild/cel's standard environment, every function metered, plus the instrumentation's. */
 export const meteredEnv: CelEnv = celEnv({
   funcs: [
-    ...[...standard.funcs].map(metered),
+    ...[...standard.funcs, globalMatches].map(metered),
     meterFunc(RANGE, 1, (_id, _target, args) => {
       charge(1 + lengthOf(args[0]));
       return args[0];

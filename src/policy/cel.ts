@@ -11,7 +11,16 @@ import { type CelInput, celEnv, isCelError, parse, plan, unparse } from '@bufbui
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { ProvenantError } from '../errors.ts';
 import { suggest } from '../yaml.ts';
-import { CEL_LIMITS, type CelBudget, childrenOf, instrument, meteredEnv, staticLimitProblem, withBudget } from './cel-limits.ts';
+import {
+  CEL_LIMITS,
+  type CelBudget,
+  childrenOf,
+  globalMatches,
+  instrument,
+  meteredEnv,
+  staticLimitProblem,
+  withBudget,
+} from './cel-limits.ts';
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -46,7 +55,7 @@ export interface CelCompileError {
   column?: number;
 }
 
-const env = celEnv();
+const env = celEnv({ funcs: [globalMatches] });
 
 /**
  * Parses `expression` and checks that it names only the variables above, so that a typo fails
@@ -133,7 +142,7 @@ export function compileCel(expression: string, options: CelOptions = {}): CelPro
 //
 // @bufbuild/cel has a type checker, but does not export it (0.6.1); what it would catch in a
 // condition whose variables are all `dyn` is a call of no function the environment has, or in
-// a form it does not have (`matches(s, re)`: only `s.matches(re)` exists), and a result that
+// a form it does not have (`startsWith(s, p)`: only `s.startsWith(p)` exists), and a result that
 // cannot be a bool. Both are checked here from the environment's own function table, so that
 // such a mistake fails when the policy loads rather than on every image.
 

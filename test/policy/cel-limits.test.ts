@@ -125,6 +125,14 @@ describe('CEL cost budget', () => {
     assert.deepEqual(reached, []);
   });
 
+  it('charges the global form matches(text, pattern) as the method, and refuses the same patterns', () => {
+    const method = spent(`"${'a'.repeat(100)}".matches("a{1,1000}")`);
+    const global = spent(`matches("${'a'.repeat(100)}", "a{1,1000}")`);
+    assert.deepEqual(global.result, { value: true });
+    assert.ok(Math.abs(global.spent - method.spent) <= 10, `${global.spent} for the global form, ${method.spent} for the method`);
+    refused(`matches("", "${'a{1,1000}'.repeat(200)}")`, {});
+  });
+
   it('gives the results and errors of @bufbuild/cel for matches, the pattern compiled once', () => {
     for (const e of [
       '"abc".matches("b")',

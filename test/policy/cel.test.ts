@@ -24,6 +24,20 @@ describe('CEL on JSON', () => {
     assert.deepEqual(run('predicate.digest == null', {}), { error: 'field not found: digest' });
   });
 
+  it('takes the global form matches(text, pattern) of cel-go, with the method’s results and errors', () => {
+    for (const [text, pattern] of [
+      ['abc', '^a'],
+      ['abc', '^b'],
+      ['abc', 'b'],
+      ['a', '('],
+    ]) {
+      const p = { s: text, re: pattern };
+      assert.deepEqual(run('matches(predicate.s, predicate.re)', p), run('predicate.s.matches(predicate.re)', p), `${text} ${pattern}`);
+    }
+    assert.deepEqual(run('matches(predicate.s, "^a")', { s: 'abc' }), { value: true });
+    assert.deepEqual(run('matches(predicate.s, "^a")', { s: 'xabc' }), { value: false });
+  });
+
   it('keeps the order of a list literal (a load-time check walked it in reverse, in place)', () => {
     assert.deepEqual(run('["a", "b"][0] == "a"', {}), { value: true });
     assert.deepEqual(run('predicate.tags == ["prod", "signed"]', { tags: ['prod', 'signed'] }), { value: true });
